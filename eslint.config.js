@@ -1,0 +1,31 @@
+import js from "@eslint/js"
+import tseslint from "typescript-eslint"
+
+export default tseslint.config(
+  { ignores: ["dist/**", "node_modules/**", "coverage/**"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname }
+    },
+    rules: {
+      "@typescript-eslint/no-explicit-any": "error",
+      "@typescript-eslint/consistent-type-imports": ["error", { fixStyle: "inline-type-imports" }],
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/no-namespace": "off",
+      "@typescript-eslint/no-empty-object-type": "off",
+      "no-console": ["error", { allow: [] }],
+      "eqeqeq": ["error", "always", { null: "ignore" }]
+    }
+  },
+  {
+    files: ["bin/**/*.js", "eslint.config.js"],
+    ...tseslint.configs.disableTypeChecked
+  },
+  {
+    files: ["src/cli/**", "bench/**", "examples/**", "bin/**"],
+    rules: { "no-console": "off" }
+  }
+)
