@@ -16,7 +16,7 @@ export default tseslint.config(
       "@typescript-eslint/no-floating-promises": "error",
       "@typescript-eslint/no-namespace": "off",
       "@typescript-eslint/no-empty-object-type": "off",
-      "no-console": ["error", { allow: [] }],
+      "no-console": "error",
       "eqeqeq": ["error", "always", { null: "ignore" }]
     }
   },

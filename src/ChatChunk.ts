@@ -1,0 +1,253 @@
+/**
+ * The pieces of a streamed reply, and `collect`, which folds a stream of them into
+ * the same `ChatResponse` the non-streaming call returns.
+ *
+ * Chunks are plain tagged objects (no class instances): a stream makes one per
+ * token, so they must be cheap to build.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { type ChatResponse, emptyUsage, FinishReason, Usage as UsageModel } from "./ChatResponse.js"
+import { StreamTruncatedError } from "./LlmError.js"
+import type { ToolCall } from "./Message.js"
+
+/**
+ * A piece of the reply's text.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export const TextDelta = Schema.TaggedStruct("TextDelta", { text: Schema.String })
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export type TextDelta = typeof TextDelta.Type
+
+/**
+ * A piece of the reasoning text.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export const ReasoningDelta = Schema.TaggedStruct("ReasoningDelta", { text: Schema.String })
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export type ReasoningDelta = typeof ReasoningDelta.Type
+
+/**
+ * A piece of a tool call. `index` identifies the call within the reply (dense,
+ * from 0, in the order calls were opened); `id` and `name` come with the first
+ * piece of a call, `arguments` is appended piece by piece.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export const ToolCallDelta = Schema.TaggedStruct("ToolCallDelta", {
+  index: Schema.Int,
+  id: Schema.optional(Schema.String),
+  name: Schema.optional(Schema.String),
+  arguments: Schema.String
+})
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export type ToolCallDelta = typeof ToolCallDelta.Type
+
+/**
+ * The token usage of the reply (the last one seen wins).
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export const Usage = Schema.TaggedStruct("Usage", { usage: UsageModel })
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export type Usage = typeof Usage.Type
+
+/**
+ * The last chunk of every complete stream: why it stopped, and what the
+ * `ChatResponse` needs besides the content.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export const Finish = Schema.TaggedStruct("Finish", {
+  finishReason: FinishReason,
+  id: Schema.String,
+  model: Schema.String,
+  provider: Schema.String,
+  latency: Schema.DurationFromSelf,
+  refusal: Schema.optional(Schema.String),
+  keyId: Schema.optional(Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export type Finish = typeof Finish.Type
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export const ChatChunk = Schema.Union(TextDelta, ReasoningDelta, ToolCallDelta, Usage, Finish)
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export type ChatChunk = typeof ChatChunk.Type
+
+/**
+ * A mutable fold of chunks into a response, for code that consumes a stream
+ * itself (a gateway relaying it, a cache recording it).
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Accumulator {
+  readonly add: (chunk: ChatChunk) => void
+  /** The response so far, once a `Finish` chunk was seen. */
+  readonly response: () => ChatResponse | undefined
+}
+
+interface PendingCall {
+  id: string
+  name: string
+  arguments: string
+}
+
+/**
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const makeAccumulator = (): Accumulator => {
+  let text = ""
+  let reasoning: string | undefined
+  const calls: Array<PendingCall | undefined> = []
+  let usage: UsageModel = emptyUsage
+  let finish: Finish | undefined
+  return {
+    add(chunk) {
+      switch (chunk._tag) {
+        case "TextDelta":
+          text += chunk.text
+          break
+        case "ReasoningDelta":
+          reasoning = (reasoning ?? "") + chunk.text
+          break
+        case "ToolCallDelta": {
+          const call = calls[chunk.index] ??= { id: "", name: "", arguments: "" }
+          if (chunk.id !== undefined) call.id = chunk.id
+          if (chunk.name !== undefined) call.name = chunk.name
+          call.arguments += chunk.arguments
+          break
+        }
+        case "Usage":
+          usage = chunk.usage
+          break
+        case "Finish":
+          finish = chunk
+      }
+    },
+    response() {
+      if (finish === undefined) return undefined
+      const toolCalls: Array<ToolCall> = []
+      for (const call of calls) if (call !== undefined) toolCalls.push({ ...call })
+      return responseOf(finish, text, reasoning, toolCalls, usage)
+    }
+  }
+}
+
+const responseOf = (
+  finish: Finish,
+  text: string,
+  reasoning: string | undefined,
+  toolCalls: ReadonlyArray<ToolCall>,
+  usage: UsageModel
+): ChatResponse => ({
+  id: finish.id,
+  model: finish.model,
+  provider: finish.provider,
+  text,
+  ...(reasoning !== undefined ? { reasoning } : {}),
+  ...(finish.refusal !== undefined ? { refusal: finish.refusal } : {}),
+  toolCalls,
+  finishReason: finish.finishReason,
+  usage,
+  latency: finish.latency,
+  ...(finish.keyId !== undefined ? { keyId: finish.keyId } : {})
+})
+
+/**
+ * Folds a chunk stream into the `ChatResponse` the non-streaming call returns.
+ * A stream that ends without a `Finish` chunk fails with `StreamTruncatedError`.
+ *
+ * @since 0.1.0
+ * @category Destructors
+ */
+export const collect = <E, R>(
+  stream: Stream.Stream<ChatChunk, E, R>
+): Effect.Effect<ChatResponse, E | StreamTruncatedError, R> =>
+  Effect.suspend(() => {
+    const accumulator = makeAccumulator()
+    return Stream.runForEachChunk(stream, (chunk) =>
+      Effect.sync(() => {
+        for (const item of chunk) accumulator.add(item)
+      })).pipe(
+        Effect.flatMap(() => {
+          const response = accumulator.response()
+          return response === undefined
+            ? Effect.fail(
+              new StreamTruncatedError({
+                provider: "unknown",
+                model: "unknown",
+                detail: "the stream ended without a Finish chunk"
+              })
+            )
+            : Effect.succeed(response)
+        })
+      )
+  })
+
+/**
+ * The chunks that replay a whole response as a stream (a cache hit, a mock).
+ * `collect` of them gives back an equal response.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const fromResponse = (response: ChatResponse): ReadonlyArray<ChatChunk> => {
+  const chunks: Array<ChatChunk> = []
+  if (response.reasoning !== undefined) chunks.push({ _tag: "ReasoningDelta", text: response.reasoning })
+  if (response.text !== "") chunks.push({ _tag: "TextDelta", text: response.text })
+  response.toolCalls.forEach((call, index) =>
+    chunks.push({ _tag: "ToolCallDelta", index, id: call.id, name: call.name, arguments: call.arguments })
+  )
+  chunks.push({ _tag: "Usage", usage: response.usage })
+  chunks.push({
+    _tag: "Finish",
+    finishReason: response.finishReason,
+    id: response.id,
+    model: response.model,
+    provider: response.provider,
+    latency: response.latency,
+    ...(response.refusal !== undefined ? { refusal: response.refusal } : {}),
+    ...(response.keyId !== undefined ? { keyId: response.keyId } : {})
+  })
+  return chunks
+}

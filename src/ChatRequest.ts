@@ -1,0 +1,150 @@
+/**
+ * What a caller asks of a model: the provider-neutral request every adapter
+ * translates to its wire format.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+import { JsonSchemaObject, jsonSchemaOf, Message, ToolDefinition } from "./Message.js"
+
+/**
+ * Plain text output (the default).
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export class TextFormat extends Schema.Class<TextFormat>("TextFormat")({
+  type: Schema.tag("text")
+}) {}
+
+/**
+ * Any JSON object (OpenAI `json_object`; the prompt must also ask for JSON).
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export class JsonObjectFormat extends Schema.Class<JsonObjectFormat>("JsonObjectFormat")({
+  type: Schema.tag("json_object")
+}) {}
+
+/**
+ * JSON that follows a schema. Build it from an Effect Schema with `jsonSchemaFormat`.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export class JsonSchemaFormat extends Schema.Class<JsonSchemaFormat>("JsonSchemaFormat")({
+  type: Schema.tag("json_schema"),
+  name: Schema.String,
+  description: Schema.optional(Schema.String),
+  schema: JsonSchemaObject,
+  /** Ask the provider to enforce the schema exactly. Default: on. */
+  strict: Schema.optional(Schema.Boolean)
+}) {}
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export const ResponseFormat = Schema.Union(TextFormat, JsonObjectFormat, JsonSchemaFormat)
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export type ResponseFormat = typeof ResponseFormat.Type
+
+/**
+ * A `json_schema` response format whose schema is made from an Effect Schema.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const jsonSchemaFormat = <A, I>(
+  name: string,
+  schema: Schema.Schema<A, I, never>,
+  options?: { readonly description?: string; readonly strict?: boolean }
+): JsonSchemaFormat => ({ type: "json_schema", name, schema: jsonSchemaOf(schema), ...options })
+
+/**
+ * Which tool the model may or must call: `auto` (default), `none`, `required`
+ * (some tool), or `{ tool: name }` (that tool).
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export const ToolChoice = Schema.Union(
+  Schema.Literal("auto", "none", "required"),
+  Schema.Struct({ tool: Schema.String })
+)
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export type ToolChoice = typeof ToolChoice.Type
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export const ReasoningEffort = Schema.Literal("none", "minimal", "low", "medium", "high", "xhigh", "max")
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export type ReasoningEffort = typeof ReasoningEffort.Type
+
+const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
+const PositiveInt = Schema.Int.pipe(Schema.positive())
+
+/**
+ * A chat request. Every field but `messages` is optional; unset fields are not
+ * sent, so the provider's defaults apply.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export class ChatRequest extends Schema.Class<ChatRequest>("ChatRequest")({
+  messages: Schema.Array(Message).pipe(Schema.minItems(1, { message: () => "a request needs at least one message" })),
+  /** The model; when unset, the layer's default model is used. */
+  model: Schema.optional(Schema.String),
+  temperature: Schema.optional(Schema.Number.pipe(Schema.between(0, 2))),
+  topP: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
+  /** The most tokens to generate (sent as `max_completion_tokens` or `max_tokens` as the provider wants). */
+  maxTokens: Schema.optional(PositiveInt),
+  stop: Schema.optional(Schema.Array(Schema.String)),
+  tools: Schema.optional(Schema.Array(ToolDefinition)),
+  toolChoice: Schema.optional(ToolChoice),
+  responseFormat: Schema.optional(ResponseFormat),
+  reasoningEffort: Schema.optional(ReasoningEffort),
+  seed: Schema.optional(NonNegativeInt),
+  /** An end-user id for the provider's abuse monitoring. */
+  user: Schema.optional(Schema.String),
+  /** How long to wait for the whole reply (for a stream: for the response headers). Default: the client's timeout. */
+  timeout: Schema.optional(Schema.DurationFromSelf),
+  /**
+   * Fields merged into the provider's request body untouched (for example
+   * `{ "logprobs": true }`), after the fields this library sets, so they win.
+   */
+  providerOptions: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
+}) {}
+
+/**
+ * The fields of a request, as a plain object literal: what `Llm.chat` and the
+ * provider clients accept.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type Input = typeof ChatRequest.Type
+
+/**
+ * Checks a request built from untrusted input; fails with a `ParseError` that
+ * names every bad field.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const decode = Schema.decodeUnknown(ChatRequest)

@@ -1,0 +1,87 @@
+/**
+ * A model's whole reply and its token usage.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+import { ToolCall } from "./Message.js"
+
+/**
+ * Why the model stopped: `stop` (natural end or a stop sequence), `length` (the
+ * token limit), `tool_calls` (it wants tools run), `content_filter` (a safety
+ * system cut it), `other` (anything the provider reports that is none of these).
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export const FinishReason = Schema.Literal("stop", "length", "tool_calls", "content_filter", "other")
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export type FinishReason = typeof FinishReason.Type
+
+const Count = Schema.Int.pipe(Schema.nonNegative())
+
+/**
+ * Token counts of one call. `cachedPromptTokens` is part of `promptTokens` and
+ * `reasoningTokens` part of `completionTokens`, as OpenAI counts them.
+ * `estimated` is true when the provider reported no usage and the numbers were
+ * counted locally.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export class Usage extends Schema.Class<Usage>("Usage")({
+  promptTokens: Count,
+  completionTokens: Count,
+  totalTokens: Count,
+  cachedPromptTokens: Count,
+  reasoningTokens: Count,
+  estimated: Schema.Boolean
+}) {}
+
+/**
+ * Usage with every count at zero.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const emptyUsage: Usage = {
+  promptTokens: 0,
+  completionTokens: 0,
+  totalTokens: 0,
+  cachedPromptTokens: 0,
+  reasoningTokens: 0,
+  estimated: false
+}
+
+/**
+ * The reply of one chat call.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export class ChatResponse extends Schema.Class<ChatResponse>("ChatResponse")({
+  /** The provider's id of the reply (empty when it sent none). */
+  id: Schema.String,
+  /** The model that answered, as the provider names it. */
+  model: Schema.String,
+  /** The provider the reply came from (`openai`, `anthropic`, a preset name...). */
+  provider: Schema.String,
+  text: Schema.String,
+  /** Reasoning text, when the provider returns it (DeepSeek, OpenRouter, vLLM, Anthropic thinking...). */
+  reasoning: Schema.optional(Schema.String),
+  /** A refusal the model gave instead of an answer (OpenAI structured outputs). */
+  refusal: Schema.optional(Schema.String),
+  toolCalls: Schema.Array(ToolCall),
+  finishReason: FinishReason,
+  usage: Usage,
+  /** The cost in US dollars, when prices are known for the model. */
+  cost: Schema.optional(Schema.Number),
+  /** Time from sending the request to the end of the reply. */
+  latency: Schema.DurationFromSelf,
+  /** The masked id of the key that served the call (`sk-…f3a9`); never the key. */
+  keyId: Schema.optional(Schema.String)
+}) {}

@@ -1,0 +1,250 @@
+/**
+ * Chat messages, their content parts, tool definitions and tool calls.
+ *
+ * Messages are discriminated by `role`, as on the wire. Every type here is an
+ * `effect/Schema` class, so a request can be decoded from JSON (the gateway does)
+ * or written as a plain object literal (the instance types are structural).
+ *
+ * @since 0.1.0
+ */
+import * as JSONSchema from "effect/JSONSchema"
+import * as Schema from "effect/Schema"
+
+/**
+ * A piece of text inside a multi-part user message.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export class TextPart extends Schema.Class<TextPart>("TextPart")({
+  type: Schema.tag("text"),
+  text: Schema.String
+}) {}
+
+/**
+ * An image inside a multi-part user message: an `https:` URL or a `data:` URL.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export class ImagePart extends Schema.Class<ImagePart>("ImagePart")({
+  type: Schema.tag("image"),
+  url: Schema.String,
+  /** How closely the model looks at the image. Default: the provider's (`auto`). */
+  detail: Schema.optional(Schema.Literal("auto", "low", "high"))
+}) {}
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export const ContentPart = Schema.Union(TextPart, ImagePart)
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export type ContentPart = typeof ContentPart.Type
+
+/**
+ * A JSON Schema object, as tools and structured outputs send it.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export const JsonSchemaObject = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
+/**
+ * A function the model may call.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export class ToolDefinition extends Schema.Class<ToolDefinition>("ToolDefinition")({
+  name: Schema.String.pipe(Schema.pattern(/^[a-zA-Z0-9_-]{1,64}$/, {
+    message: () => "a tool name is 1 to 64 characters from a-z, A-Z, 0-9, _ and -"
+  })),
+  description: Schema.optional(Schema.String),
+  /** The JSON Schema of the arguments object. */
+  parameters: JsonSchemaObject,
+  /** Ask the provider to enforce the schema exactly (OpenAI `strict`). Default: off. */
+  strict: Schema.optional(Schema.Boolean)
+}) {
+  /**
+   * A tool whose parameters are described by an Effect Schema.
+   *
+   * @since 0.1.0
+   */
+  static fromSchema<A, I>(options: {
+    readonly name: string
+    readonly description?: string
+    readonly parameters: Schema.Schema<A, I, never>
+    readonly strict?: boolean
+  }): ToolDefinition {
+    return new ToolDefinition({
+      name: options.name,
+      ...(options.description !== undefined ? { description: options.description } : {}),
+      parameters: jsonSchemaOf(options.parameters),
+      ...(options.strict !== undefined ? { strict: options.strict } : {})
+    })
+  }
+}
+
+/**
+ * The JSON Schema of an Effect Schema, without the `$schema` marker that some
+ * providers reject.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const jsonSchemaOf = <A, I>(schema: Schema.Schema<A, I, never>): Record<string, unknown> => {
+  const { $schema: _ignored, ...rest } = JSONSchema.make(schema)
+  return { ...rest }
+}
+
+/**
+ * A call the model asked for. `arguments` is the JSON text exactly as the model
+ * sent it: it can be invalid JSON, so decode it with `ToolCall.decodeArguments`.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export class ToolCall extends Schema.Class<ToolCall>("ToolCall")({
+  id: Schema.String,
+  name: Schema.String,
+  arguments: Schema.String
+}) {
+  /**
+   * Decodes the arguments with a schema; fails with a `ParseError` when the JSON
+   * is invalid or does not match.
+   *
+   * @since 0.1.0
+   */
+  static decodeArguments<A, I>(schema: Schema.Schema<A, I, never>) {
+    const decode = Schema.decodeUnknown(Schema.parseJson(schema))
+    return (call: Pick<ToolCall, "arguments">) => decode(call.arguments)
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export class SystemMessage extends Schema.Class<SystemMessage>("SystemMessage")({
+  role: Schema.tag("system"),
+  content: Schema.String
+}) {}
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export class UserMessage extends Schema.Class<UserMessage>("UserMessage")({
+  role: Schema.tag("user"),
+  content: Schema.Union(Schema.String, Schema.Array(ContentPart))
+}) {}
+
+/**
+ * An earlier reply of the model, sent back as history. `reasoning` is kept so it
+ * can be sent back where a provider requires it (DeepSeek with tool calls).
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export class AssistantMessage extends Schema.Class<AssistantMessage>("AssistantMessage")({
+  role: Schema.tag("assistant"),
+  content: Schema.String,
+  toolCalls: Schema.optional(Schema.Array(ToolCall)),
+  reasoning: Schema.optional(Schema.String)
+}) {}
+
+/**
+ * The result of a tool call, answered to the call with the same id.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export class ToolMessage extends Schema.Class<ToolMessage>("ToolMessage")({
+  role: Schema.tag("tool"),
+  toolCallId: Schema.String,
+  /** The tool's name; some providers (Gemini, Ollama) match results by name. */
+  name: Schema.optional(Schema.String),
+  content: Schema.String
+}) {}
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export const Message = Schema.Union(SystemMessage, UserMessage, AssistantMessage, ToolMessage)
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export type Message = typeof Message.Type
+
+/**
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const system = (content: string): SystemMessage => ({ role: "system", content })
+
+/**
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const user = (content: string | ReadonlyArray<ContentPart>): UserMessage => ({ role: "user", content })
+
+/**
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const assistant = (
+  content: string,
+  options?: { readonly toolCalls?: ReadonlyArray<ToolCall>; readonly reasoning?: string }
+): AssistantMessage => ({ role: "assistant", content, ...options })
+
+/**
+ * The answer to a tool call. A value that is not a string is sent as JSON.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const toolResult = (
+  call: Pick<ToolCall, "id" | "name">,
+  result: unknown
+): ToolMessage => ({
+  role: "tool",
+  toolCallId: call.id,
+  name: call.name,
+  content: typeof result === "string" ? result : JSON.stringify(result)
+})
+
+/**
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const text = (value: string): TextPart => ({ type: "text", text: value })
+
+/**
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const image = (url: string, detail?: "auto" | "low" | "high"): ImagePart =>
+  detail === undefined ? { type: "image", url } : { type: "image", url, detail }
+
+/**
+ * The text of a message's content, with image parts left out.
+ *
+ * @since 0.1.0
+ * @category Accessors
+ */
+export const textOf = (content: string | ReadonlyArray<ContentPart>): string => {
+  if (typeof content === "string") return content
+  let out = ""
+  for (const part of content) {
+    if (part.type === "text") out += part.text
+  }
+  return out
+}

@@ -1,0 +1,60 @@
+/**
+ * The service every wire adapter implements (`OpenAiChat` now; Responses,
+ * Anthropic, Gemini and Ollama later): one call of one model with one key.
+ * Retries, key choice and rate limits live above it, in `Llm`.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import type * as Stream from "effect/Stream"
+import type { ChatChunk } from "./ChatChunk.js"
+import type { Input as ChatRequest } from "./ChatRequest.js"
+import type { ChatResponse } from "./ChatResponse.js"
+import { type LlmError, maskKey } from "./LlmError.js"
+
+/**
+ * The key a call is made with. `key` stays `Redacted` until the header is set;
+ * `keyId` is its masked form, safe to log and to return.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Credentials {
+  readonly key: Redacted.Redacted<string>
+  readonly keyId: string
+}
+
+/**
+ * Credentials for a key, with its masked id.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const credentials = (key: Redacted.Redacted<string> | string): Credentials => {
+  const redacted = typeof key === "string" ? Redacted.make(key) : key
+  return { key: redacted, keyId: maskKey(Redacted.value(redacted)) }
+}
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Service {
+  /** The provider's name as it appears in responses and errors (`openai`, `deepseek`...). */
+  readonly provider: string
+  /** One call; the reply whole. */
+  readonly chat: (request: ChatRequest, credentials: Credentials) => Effect.Effect<ChatResponse, LlmError>
+  /**
+   * One call, streamed. The stream ends with a `Finish` chunk or fails; it never
+   * ends cleanly without one. Interrupting the consumer aborts the HTTP request.
+   */
+  readonly chatStream: (request: ChatRequest, credentials: Credentials) => Stream.Stream<ChatChunk, LlmError>
+}
+
+/**
+ * @since 0.1.0
+ * @category Tags
+ */
+export class ProviderClient extends Context.Tag("effect-llm-router/ProviderClient")<ProviderClient, Service>() {}

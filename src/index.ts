@@ -1,0 +1,23 @@
+/**
+ * effect-llm-router: one typed, composable, Effect-native way to call LLM APIs.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as ChatChunk from "./ChatChunk.js"
+
+/** @since 0.1.0 */
+export * as ChatRequest from "./ChatRequest.js"
+
+/** @since 0.1.0 */
+export * as ChatResponse from "./ChatResponse.js"
+
+/** @since 0.1.0 */
+export * as LlmError from "./LlmError.js"
+
+/** @since 0.1.0 */
+export * as Message from "./Message.js"
+
+/** @since 0.1.0 */
+export * as ProviderClient from "./ProviderClient.js"

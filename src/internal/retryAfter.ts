@@ -1,0 +1,94 @@
+/**
+ * Reads a provider's "wait this long" hint from response headers and error bodies.
+ */
+import * as Duration from "effect/Duration"
+
+/** A header lookup by lower-case name. */
+export type HeaderLookup = (name: string) => string | undefined
+
+const goUnits: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1, us: 0.001, "µs": 0.001, ns: 0.000_001 }
+
+/**
+ * Parses a Go-style duration (`6m0s`, `1.5s`, `12ms`, `2m59.56s`, `1h2m`) or a bare
+ * number of seconds (`20`, `0.5`). Returns milliseconds, or undefined when the
+ * text is neither.
+ */
+export const parseDurationMillis = (text: string): number | undefined => {
+  const trimmed = text.trim()
+  if (trimmed === "") return undefined
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 1000
+  const pattern = /(\d+(?:\.\d+)?)(ms|us|µs|ns|h|m|s)/gy
+  let total = 0
+  let consumed = 0
+  for (let match = pattern.exec(trimmed); match !== null; match = pattern.exec(trimmed)) {
+    total += Number(match[1]) * goUnits[match[2]!]!
+    consumed = pattern.lastIndex
+  }
+  return consumed === trimmed.length && consumed > 0 ? total : undefined
+}
+
+const nonNegative = (millis: number): Duration.Duration => Duration.millis(Math.max(0, millis))
+
+/** `retry-after`: delay-seconds or an HTTP date, relative to `nowMillis`. */
+const parseRetryAfter = (value: string, nowMillis: number): number | undefined => {
+  const trimmed = value.trim()
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 1000
+  const date = Date.parse(trimmed)
+  return Number.isNaN(date) ? undefined : date - nowMillis
+}
+
+const resetKinds = ["requests", "tokens", "input-tokens", "output-tokens"] as const
+
+/**
+ * The wait a response asks for, in order of precedence: `retry-after-ms`,
+ * `retry-after`, then the rate-limit reset headers (OpenAI-style
+ * `x-ratelimit-reset-*` durations, Anthropic-style `anthropic-ratelimit-*-reset`
+ * timestamps). Among reset headers, those of an exhausted limit (remaining 0)
+ * count; when none says which is exhausted, the soonest reset is used.
+ */
+export const fromHeaders = (header: HeaderLookup, nowMillis: number): Duration.Duration | undefined => {
+  const retryAfterMs = header("retry-after-ms")
+  if (retryAfterMs !== undefined && /^\d+(\.\d+)?$/.test(retryAfterMs.trim())) {
+    return nonNegative(Number(retryAfterMs.trim()))
+  }
+  const retryAfter = header("retry-after")
+  if (retryAfter !== undefined) {
+    const millis = parseRetryAfter(retryAfter, nowMillis)
+    if (millis !== undefined) return nonNegative(millis)
+  }
+  const exhausted: Array<number> = []
+  const others: Array<number> = []
+  for (const kind of resetKinds) {
+    const openAi = header(`x-ratelimit-reset-${kind}`)
+    const openAiMillis = openAi === undefined ? undefined : parseDurationMillis(openAi)
+    const anthropic = header(`anthropic-ratelimit-${kind}-reset`)
+    const anthropicDate = anthropic === undefined ? Number.NaN : Date.parse(anthropic)
+    const millis = openAiMillis ?? (Number.isNaN(anthropicDate) ? undefined : anthropicDate - nowMillis)
+    if (millis === undefined) continue
+    const remaining = header(`x-ratelimit-remaining-${kind}`) ?? header(`anthropic-ratelimit-${kind}-remaining`)
+    if (remaining !== undefined && Number(remaining.trim()) === 0) exhausted.push(millis)
+    else others.push(millis)
+  }
+  if (exhausted.length > 0) return nonNegative(Math.max(...exhausted))
+  if (others.length > 0) return nonNegative(Math.min(...others))
+  return undefined
+}
+
+/**
+ * Gemini's hint in the error body: a `google.rpc.RetryInfo` entry of
+ * `error.details` with `retryDelay: "37s"`.
+ */
+export const fromGoogleDetails = (details: unknown): Duration.Duration | undefined => {
+  if (!Array.isArray(details)) return undefined
+  for (const detail of details) {
+    if (
+      typeof detail === "object" && detail !== null &&
+      String((detail as Record<string, unknown>)["@type"] ?? "").endsWith("google.rpc.RetryInfo")
+    ) {
+      const delay = (detail as Record<string, unknown>)["retryDelay"]
+      const millis = typeof delay === "string" ? parseDurationMillis(delay) : undefined
+      if (millis !== undefined) return nonNegative(millis)
+    }
+  }
+  return undefined
+}
