@@ -1,0 +1,99 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import * as fc from "fast-check"
+import { ChatChunk, type ChatResponse } from "effect-llm-router"
+
+const usage = {
+  promptTokens: 10,
+  completionTokens: 5,
+  totalTokens: 15,
+  cachedPromptTokens: 2,
+  reasoningTokens: 1,
+  estimated: false
+}
+
+const finish: ChatChunk.Finish = {
+  _tag: "Finish",
+  finishReason: "tool_calls",
+  id: "chatcmpl-1",
+  model: "gpt-4o",
+  provider: "openai",
+  latency: Duration.millis(120),
+  keyId: "sk-…abcd"
+}
+
+describe("ChatChunk.collect", () => {
+  it.effect("folds text, reasoning, tool calls, usage and finish into a response", () =>
+    Effect.gen(function*() {
+      const chunks: Array<ChatChunk.ChatChunk> = [
+        { _tag: "ReasoningDelta", text: "think" },
+        { _tag: "TextDelta", text: "Hel" },
+        { _tag: "ReasoningDelta", text: "ing" },
+        { _tag: "TextDelta", text: "lo" },
+        { _tag: "ToolCallDelta", index: 0, id: "call_a", name: "get_weather", arguments: "" },
+        { _tag: "ToolCallDelta", index: 1, id: "call_b", name: "get_time", arguments: "{\"tz\":" },
+        { _tag: "ToolCallDelta", index: 0, arguments: "{\"city\":\"Paris\"}" },
+        { _tag: "ToolCallDelta", index: 1, arguments: "\"UTC\"}" },
+        { _tag: "Usage", usage: { ...usage, completionTokens: 1, totalTokens: 11 } },
+        { _tag: "Usage", usage },
+        finish
+      ]
+      const response = yield* ChatChunk.collect(Stream.fromIterable(chunks))
+      expect(response.text).toBe("Hello")
+      expect(response.reasoning).toBe("thinking")
+      expect(response.toolCalls).toEqual([
+        { id: "call_a", name: "get_weather", arguments: "{\"city\":\"Paris\"}" },
+        { id: "call_b", name: "get_time", arguments: "{\"tz\":\"UTC\"}" }
+      ])
+      expect(response.usage).toEqual(usage)
+      expect(response.finishReason).toBe("tool_calls")
+      expect(response.keyId).toBe("sk-…abcd")
+      expect(response.reasoning).toBeDefined()
+    }))
+
+  it.effect("fails with StreamTruncatedError when no Finish chunk came", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(ChatChunk.collect(Stream.make<Array<ChatChunk.ChatChunk>>({ _tag: "TextDelta", text: "partial" })))
+      expect(error._tag).toBe("StreamTruncatedError")
+    }))
+
+  it.effect("keeps the stream's own failure", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(ChatChunk.collect(Stream.fail("boom")))
+      expect(error).toBe("boom")
+    }))
+
+  const responseArbitrary: fc.Arbitrary<ChatResponse.ChatResponse> = fc.record({
+    id: fc.string(),
+    model: fc.string(),
+    provider: fc.string(),
+    text: fc.string(),
+    reasoning: fc.option(fc.string(), { nil: undefined }),
+    toolCalls: fc.array(fc.record({ id: fc.string(), name: fc.string(), arguments: fc.string() }), { maxLength: 4 }),
+    finishReason: fc.constantFrom("stop" as const, "length" as const, "tool_calls" as const, "content_filter" as const, "other" as const),
+    usage: fc.record({
+      promptTokens: fc.nat(),
+      completionTokens: fc.nat(),
+      totalTokens: fc.nat(),
+      cachedPromptTokens: fc.nat(),
+      reasoningTokens: fc.nat(),
+      estimated: fc.boolean()
+    }),
+    latency: fc.nat().map(Duration.millis)
+  }).map(({ reasoning, ...rest }) => (reasoning === undefined ? rest : { ...rest, reasoning }))
+
+  it.effect.prop("collect(fromResponse(r)) gives r back, however the text is split", [responseArbitrary, fc.nat(20)], ([response, pieces]) =>
+    Effect.gen(function*() {
+      const chunks = ChatChunk.fromResponse(response).flatMap((chunk): Array<ChatChunk.ChatChunk> => {
+        if (chunk._tag !== "TextDelta" || pieces === 0) return [chunk]
+        const size = Math.max(1, Math.ceil(chunk.text.length / pieces))
+        const out: Array<ChatChunk.ChatChunk> = []
+        for (let i = 0; i < chunk.text.length; i += size) out.push({ _tag: "TextDelta", text: chunk.text.slice(i, i + size) })
+        return out
+      })
+      const collected = yield* ChatChunk.collect(Stream.fromIterable(chunks))
+      expect(collected).toEqual(response)
+    }))
+})

@@ -1,0 +1,81 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { ChatRequest, Message } from "effect-llm-router"
+
+describe("Message", () => {
+  it("builds messages of each role", () => {
+    expect(Message.system("Be terse.")).toEqual({ role: "system", content: "Be terse." })
+    expect(Message.user([Message.text("What is this?"), Message.image("data:image/png;base64,AAAA", "low")])).toEqual({
+      role: "user",
+      content: [{ type: "text", text: "What is this?" }, { type: "image", url: "data:image/png;base64,AAAA", detail: "low" }]
+    })
+    const call = { id: "call_1", name: "get_weather", arguments: "{\"city\":\"Paris\"}" }
+    expect(Message.assistant("", { toolCalls: [call] })).toEqual({ role: "assistant", content: "", toolCalls: [call] })
+    expect(Message.toolResult(call, { celsius: 21 })).toEqual({
+      role: "tool",
+      toolCallId: "call_1",
+      name: "get_weather",
+      content: "{\"celsius\":21}"
+    })
+  })
+
+  it("reads the text of multi-part content", () => {
+    expect(Message.textOf([Message.text("a"), Message.image("https://x/y.png"), Message.text("b")])).toBe("ab")
+  })
+
+  it("makes a tool definition from an Effect Schema", () => {
+    const tool = Message.ToolDefinition.fromSchema({
+      name: "get_weather",
+      description: "Weather now",
+      parameters: Schema.Struct({ city: Schema.String, days: Schema.optional(Schema.Number) })
+    })
+    expect(tool.parameters).toEqual({
+      type: "object",
+      required: ["city"],
+      properties: { city: { type: "string" }, days: { type: "number" } },
+      additionalProperties: false
+    })
+    expect(() => Message.ToolDefinition.fromSchema({ name: "bad name!", parameters: Schema.Struct({}) })).toThrow(
+      /1 to 64 characters/
+    )
+  })
+
+  it.effect("decodes tool-call arguments with a schema, failing on invalid JSON", () =>
+    Effect.gen(function*() {
+      const decode = Message.ToolCall.decodeArguments(Schema.Struct({ city: Schema.String }))
+      expect(yield* decode({ arguments: "{\"city\":\"Paris\"}" })).toEqual({ city: "Paris" })
+      const error = yield* Effect.flip(decode({ arguments: "{\"city\":" }))
+      expect(error._tag).toBe("ParseError")
+    }))
+})
+
+describe("ChatRequest", () => {
+  it("decodes a request from JSON-like input", () => {
+    const result = Schema.decodeUnknownEither(ChatRequest.ChatRequest)({
+      messages: [{ role: "system", content: "Be terse." }, { role: "user", content: "Hi" }],
+      model: "gpt-4o",
+      temperature: 0.2,
+      toolChoice: { tool: "get_weather" },
+      responseFormat: ChatRequest.jsonSchemaFormat("answer", Schema.Struct({ ok: Schema.Boolean }))
+    })
+    expect(Either.isRight(result)).toBe(true)
+  })
+
+  it("names every bad field", () => {
+    const result = Schema.decodeUnknownEither(ChatRequest.ChatRequest)({
+      messages: [],
+      temperature: 3,
+      maxTokens: 0
+    }, { errors: "all" })
+    expect(Either.isLeft(result)).toBe(true)
+    if (Either.isRight(result)) return
+    const text = ParseResult.TreeFormatter.formatErrorSync(result.left)
+    expect(text).toContain("messages")
+    expect(text).toContain("at least one message")
+    expect(text).toContain("temperature")
+    expect(text).toContain("maxTokens")
+  })
+})
