@@ -1,0 +1,226 @@
+/**
+ * Server-Sent Events: an incremental decoder from bytes to events, following
+ * WIRE.md §8 (WHATWG HTML §9.2.5–9.2.6).
+ *
+ * - UTF-8 with characters split across chunks; one BOM (U+FEFF) removed, only
+ *   at the very start of the stream.
+ * - Lines end at CRLF, LF or CR, mixed freely; a CR ending one chunk and an LF
+ *   starting the next are one line ending.
+ * - `:` comments are skipped; `event`, `data`, `id` and `retry` follow the
+ *   spec (one leading space removed from a value, a line without `:` is a
+ *   field with an empty value, unknown fields ignored, an `id` containing NUL
+ *   ignored, `retry` only when all ASCII digits). Data lines are joined with
+ *   `"\n"`; a blank line dispatches; a block without data dispatches nothing;
+ *   the type defaults to `"message"`; the last event id and the retry delay
+ *   persist across events.
+ * - End of stream deviates from the spec ON PURPOSE (rule 6 of §8.1 says to
+ *   discard an event not followed by a blank line). Following the pragmatic
+ *   exception of §8.3, some servers close the body right after their last
+ *   `data:` line, so at the end of the input an unterminated last line is
+ *   read as a line and pending data is emitted as a final event. A body cut
+ *   off mid-line therefore yields a partial payload: callers decide success
+ *   by a terminal marker (`[DONE]`, `finish_reason`), and a cut JSON payload
+ *   fails to decode loudly.
+ * - The pending data of an event plus the line being read may not exceed
+ *   `maxEventSize` UTF-16 code units (16 MiB by default). An unterminated
+ *   line is checked while it grows, so a server sending gigabytes without a
+ *   newline cannot grow memory without bound. Exceeding it is the typed
+ *   failure {@link SseEventTooLargeError}, whatever the chunking.
+ *
+ * Why a parser of our own: the issue asks to prefer a well-kept parser. Both
+ * candidates were wrapped as well as they allow (a streaming `TextDecoder` in
+ * front, last id and retry tracked outside, `"\n\n"` fed at the end) and
+ * checked with `bench/sse.ts`: its conformance table runs the rules above,
+ * its throughput part decodes a 65-event OpenAI chat stream (12 KB, 64
+ * `data: {chunk}` events + `[DONE]`) split into random 16–600 byte chunks.
+ * Node 20 on a shared, loaded 2-core host; best of 5 rounds; the ratios held
+ * over several runs (absolute numbers swung up to 2x with the load):
+ *
+ * | candidate | plain decoder, events/s | rules the wrapped parser still misses |
+ * |---|---|---|
+ * | this module | 2.1 M | none |
+ * | `eventsource-parser` 3.1.1 | 2.0 M (0.5–0.95x ours) | an `id:` in a block without data is lost (it resets the id per event and reports only events); the size limit is checked once per `feed`, so one big chunk holding a whole oversized event passes while the same bytes in small chunks fail |
+ * | `@effect/experimental/Sse` 0.61.1 | 0.097 M (~20x slower) | a CR ending one chunk plus the LF starting the next read as two line endings (a spurious dispatch); `retry` accepted when not all digits (`parseInt`); size limit per feed as above; in `makeChannel` an oversized event is a defect (`Cause.die`) and `retry:` makes the channel sleep and restart |
+ *
+ * `eventsource-parser` is as fast; it is not used because it misses two
+ * rules, and the wrapper it needs (bytes, BOM, end of stream, id and retry
+ * tracking, error mapping) is most of this module anyway. Through an Effect
+ * `Stream`, {@link decode} ran at 139 k events/s against a floor of 213 k for
+ * streaming the same chunks with no decoding at all (Effect's per-chunk cost
+ * dominates), and `Stream.decodeText` + `Sse.makeChannel` at 50 k.
+ *
+ * @since 0.1.0
+ */
+import * as Channel from "effect/Channel"
+import * as Chunk from "effect/Chunk"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { Parser } from "./internal/sse.js"
+
+/**
+ * One dispatched event. `id` is the last event id the stream set (it persists
+ * across events; `undefined` until an `id:` field arrives); `retry` is the
+ * reconnection delay in milliseconds the stream last set, if any.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Event {
+  readonly event: string
+  readonly data: string
+  readonly id: string | undefined
+  readonly retry?: number | undefined
+}
+
+/**
+ * Options of {@link makeDecoder}, {@link decode} and {@link decodeText}.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface DecodeOptions {
+  /**
+   * Largest size, in UTF-16 code units (bytes for ASCII), of an event's
+   * pending data plus the line being read. Must be positive; `Infinity`
+   * removes the bound. Default: 16 MiB (`16 * 1024 * 1024`).
+   */
+  readonly maxEventSize?: number | undefined
+}
+
+/**
+ * The default of {@link DecodeOptions.maxEventSize}: 16 MiB.
+ *
+ * @since 0.1.0
+ * @category Constants
+ */
+export const defaultMaxEventSize: number = 16 * 1024 * 1024
+
+/**
+ * An event (or a line without a line ending) grew past `maxEventSize`.
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export class SseEventTooLargeError extends Schema.TaggedError<SseEventTooLargeError>()(
+  "SseEventTooLargeError",
+  { maxEventSize: Schema.Number }
+) {
+  override get message(): string {
+    return `An SSE event exceeded the maximum size of ${this.maxEventSize} characters (pending data plus the ` +
+      `current line). The server sent an oversized event or a line without a line ending; raise ` +
+      `maxEventSize if such events are expected.`
+  }
+}
+
+/**
+ * A plain synchronous incremental decoder, for use outside Effect. Feed the
+ * body's chunks to `push`, then call `end` once.
+ *
+ * Both throw {@link SseEventTooLargeError} when the size limit is exceeded
+ * (events completed earlier in the same chunk are lost with it); the decoder
+ * then stays failed and throws again on every call. After `end` returns, the
+ * decoder is ready for a new stream.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Decoder {
+  /** Decodes one chunk; returns the events it completed. */
+  push(chunk: Uint8Array): Array<Event>
+  /** Ends the stream; returns the final event, if any (see the module doc). */
+  end(): Array<Event>
+}
+
+const resolveMaxEventSize = (options: DecodeOptions | undefined): number => {
+  const maxEventSize = options?.maxEventSize ?? defaultMaxEventSize
+  if (!(maxEventSize > 0)) {
+    throw new RangeError(`Sse: maxEventSize must be a positive number, got ${maxEventSize}`)
+  }
+  return maxEventSize
+}
+
+/**
+ * Creates a {@link Decoder}.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const makeDecoder = (options?: DecodeOptions): Decoder => {
+  const parser = new Parser(resolveMaxEventSize(options))
+  const tooLarge = () => new SseEventTooLargeError({ maxEventSize: parser.maxEventSize })
+  return {
+    push(chunk) {
+      const out: Array<Event> = []
+      if (!parser.feedBytes(chunk, out)) throw tooLarge()
+      return out
+    },
+    end() {
+      const out: Array<Event> = []
+      if (!parser.end(out)) throw tooLarge()
+      return out
+    }
+  }
+}
+
+const emit = <InElem, OutErr, InErr>(
+  out: Array<Event>,
+  then: Channel.Channel<Chunk.Chunk<Event>, InElem, OutErr, InErr, unknown, unknown>
+): Channel.Channel<Chunk.Chunk<Event>, InElem, OutErr, InErr, unknown, unknown> =>
+  out.length === 0 ? then : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(out)), then)
+
+const decodeWith = <I>(
+  options: DecodeOptions | undefined,
+  feed: (parser: Parser, input: I, out: Array<Event>) => boolean
+) =>
+<E, R>(self: Stream.Stream<I, E, R>): Stream.Stream<Event, E | SseEventTooLargeError, R> =>
+  Stream.suspend(() => {
+    const parser = new Parser(resolveMaxEventSize(options))
+    const failed = (out: Array<Event>) =>
+      emit<Chunk.Chunk<I>, SseEventTooLargeError, E>(
+        out,
+        Channel.fail(new SseEventTooLargeError({ maxEventSize: parser.maxEventSize }))
+      )
+    const loop: Channel.Channel<Chunk.Chunk<Event>, Chunk.Chunk<I>, E | SseEventTooLargeError, E, unknown, unknown> =
+      Channel.readWithCause({
+        onInput: (input: Chunk.Chunk<I>) => {
+          const items = Chunk.toReadonlyArray(input)
+          const out: Array<Event> = []
+          for (let i = 0; i < items.length; i++) {
+            if (!feed(parser, items[i]!, out)) return failed(out)
+          }
+          return emit(out, loop)
+        },
+        onFailure: (cause) => Channel.failCause(cause),
+        onDone: () => {
+          const out: Array<Event> = []
+          return parser.end(out) ? emit(out, Channel.void) : failed(out)
+        }
+      })
+    return Stream.pipeThroughChannel(self, loop)
+  })
+
+/**
+ * Decodes a byte stream (an HTTP body) into events, one chunk of events per
+ * chunk of input. Fails with {@link SseEventTooLargeError} after emitting the
+ * events that came before the oversized one.
+ *
+ * @since 0.1.0
+ * @category Decoding
+ */
+export const decode = (
+  options?: DecodeOptions
+): <E, R>(self: Stream.Stream<Uint8Array, E, R>) => Stream.Stream<Event, E | SseEventTooLargeError, R> =>
+  decodeWith(options, (parser, bytes: Uint8Array, out) => parser.feedBytes(bytes, out))
+
+/**
+ * Like {@link decode}, for text that is already decoded (for example by
+ * `Stream.decodeText()`, whose `TextDecoder` has already removed the BOM, so
+ * none is removed here).
+ *
+ * @since 0.1.0
+ * @category Decoding
+ */
+export const decodeText = (
+  options?: DecodeOptions
+): <E, R>(self: Stream.Stream<string, E, R>) => Stream.Stream<Event, E | SseEventTooLargeError, R> =>
+  decodeWith(options, (parser, text: string, out) => parser.feedText(text, out))

@@ -1,0 +1,203 @@
+import type { Event } from "../Sse.js"
+
+const LF = 10
+const SPACE = 32
+const COLON = 58
+
+const ASCII_DIGITS = /^[0-9]+$/
+
+/**
+ * The incremental SSE line parser behind `Sse.makeDecoder` and `Sse.decode`.
+ *
+ * Cost is per chunk, not per character: line ends are found with `indexOf`
+ * over the decoded text, `data:` lines take a char-code fast path, and an
+ * unterminated tail is kept as one string that grows only by concatenation
+ * (V8 ropes), so a line spread over many tiny chunks stays linear.
+ *
+ * The feed methods return `false` once the size limit is exceeded; events
+ * completed before that point are already in `out`. The parser then drops
+ * its buffers and stays failed: the caller builds the typed error.
+ *
+ * @internal
+ */
+export class Parser {
+  /** WHATWG `TextDecoder` strips exactly one BOM at the start of the stream. */
+  private utf8 = new TextDecoder("utf-8")
+  /** Unterminated tail of the current line (may span many chunks). */
+  private pending = ""
+  /** The previous text ended in CR: an LF at the start of the next one belongs to it. */
+  private skipLf = false
+  private data = ""
+  private hasData = false
+  private eventType = ""
+  private lastEventId: string | undefined = undefined
+  private retry: number | undefined = undefined
+  failed = false
+
+  constructor(readonly maxEventSize: number) {}
+
+  feedBytes(bytes: Uint8Array, out: Array<Event>): boolean {
+    if (this.failed) return false
+    return this.feedText(this.utf8.decode(bytes, { stream: true }), out)
+  }
+
+  feedText(text: string, out: Array<Event>): boolean {
+    if (this.failed) return false
+    const len = text.length
+    if (len === 0) return true
+    let pos = 0
+    if (this.skipLf) {
+      this.skipLf = false
+      if (text.charCodeAt(0) === LF) pos = 1
+    }
+    // Both next-terminator positions are cached and only searched again once
+    // passed, so a chunk without CR costs one failed `indexOf("\r")`.
+    let lf = text.indexOf("\n", pos)
+    let cr = text.indexOf("\r", pos)
+    while (lf !== -1 || cr !== -1) {
+      let end: number
+      let next: number
+      if (cr === -1 || (lf !== -1 && lf < cr)) {
+        end = lf
+        next = lf + 1
+      } else {
+        end = cr
+        if (cr + 1 === len) {
+          // A CR ending this text ends the line now; a following LF, in
+          // whatever chunk it arrives, is the second half of the CRLF.
+          this.skipLf = true
+          next = len
+        } else {
+          next = text.charCodeAt(cr + 1) === LF ? cr + 2 : cr + 1
+        }
+      }
+      let ok: boolean
+      if (this.pending === "") {
+        ok = this.line(text, pos, end, out)
+      } else {
+        const line = this.pending + text.slice(pos, end)
+        this.pending = ""
+        ok = this.line(line, 0, line.length, out)
+      }
+      if (!ok) return this.fail()
+      pos = next
+      if (lf !== -1 && lf < pos) lf = text.indexOf("\n", pos)
+      if (cr !== -1 && cr < pos) cr = text.indexOf("\r", pos)
+    }
+    if (pos < len) {
+      const tail = pos === 0 ? text : text.slice(pos)
+      this.pending = this.pending === "" ? tail : this.pending + tail
+      // Bounds an unterminated line as soon as it grows, not when it ends.
+      if (this.data.length + this.pending.length > this.maxEventSize) return this.fail()
+    }
+    return true
+  }
+
+  /**
+   * Ends the stream: flushes the UTF-8 decoder, treats an unterminated last
+   * line as a line, and dispatches pending data even without the blank line
+   * the spec requires (WIRE.md §8.3). Resets the parser for a new stream.
+   */
+  end(out: Array<Event>): boolean {
+    if (this.failed) return false
+    if (!this.feedText(this.utf8.decode(), out)) return false
+    if (this.pending !== "") {
+      const line = this.pending
+      this.pending = ""
+      if (!this.line(line, 0, line.length, out)) return this.fail()
+    }
+    this.dispatch(out)
+    this.reset()
+    return true
+  }
+
+  private reset(): void {
+    this.utf8 = new TextDecoder("utf-8")
+    this.pending = ""
+    this.skipLf = false
+    this.data = ""
+    this.hasData = false
+    this.eventType = ""
+    this.lastEventId = undefined
+    this.retry = undefined
+  }
+
+  private fail(): false {
+    this.reset()
+    this.failed = true
+    return false
+  }
+
+  private dispatch(out: Array<Event>): void {
+    if (this.hasData) {
+      out.push({
+        event: this.eventType === "" ? "message" : this.eventType,
+        data: this.data,
+        id: this.lastEventId,
+        retry: this.retry
+      })
+      this.data = ""
+      this.hasData = false
+    }
+    this.eventType = ""
+  }
+
+  private appendData(value: string): void {
+    if (this.hasData) {
+      this.data = this.data + "\n" + value
+    } else {
+      this.data = value
+      this.hasData = true
+    }
+  }
+
+  /** Processes the line `s[start, end)`; `false` when the event would be too large. */
+  private line(s: string, start: number, end: number, out: Array<Event>): boolean {
+    if (start === end) {
+      this.dispatch(out)
+      return true
+    }
+    // Pending data plus this line, checked before anything is appended, so
+    // the verdict does not depend on where the chunks were split.
+    if (this.data.length + (end - start) > this.maxEventSize) return false
+    const first = s.charCodeAt(start)
+    if (first === COLON) return true
+    if (
+      first === 100 &&
+      s.charCodeAt(start + 1) === 97 &&
+      s.charCodeAt(start + 2) === 116 &&
+      s.charCodeAt(start + 3) === 97 &&
+      s.charCodeAt(start + 4) === COLON
+    ) {
+      // `s[end]` is the terminator (or past the end), never a space.
+      this.appendData(s.slice(s.charCodeAt(start + 5) === SPACE ? start + 6 : start + 5, end))
+      return true
+    }
+    const line = start === 0 && end === s.length ? s : s.slice(start, end)
+    const colon = line.indexOf(":")
+    let field: string
+    let value: string
+    if (colon === -1) {
+      field = line
+      value = ""
+    } else {
+      field = line.slice(0, colon)
+      value = line.slice(line.charCodeAt(colon + 1) === SPACE ? colon + 2 : colon + 1)
+    }
+    switch (field) {
+      case "data":
+        this.appendData(value)
+        break
+      case "event":
+        this.eventType = value
+        break
+      case "id":
+        if (!value.includes("\u0000")) this.lastEventId = value
+        break
+      case "retry":
+        if (ASCII_DIGITS.test(value)) this.retry = Number.parseInt(value, 10)
+        break
+    }
+    return true
+  }
+}
