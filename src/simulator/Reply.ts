@@ -1,0 +1,383 @@
+/**
+ * The simulator's deterministic reply generator, shared by every wire format.
+ *
+ * A wire format reduces its request to a {@link Prompt}; {@link generate} turns
+ * that into a {@link Reply} (reasoning tokens, text tokens, tool calls, finish
+ * reason, usage) that the format then renders, whole or streamed. The same
+ * prompt always gives the same reply, so a streamed and a non-streamed call for
+ * the same request carry the same text and the same usage.
+ *
+ * Rules:
+ * - Prompt tokens: `ceil(C / 4)` where `C` is the number of UTF-16 code units of
+ *   the prompt text (see {@link countTokens}), plus 85 per image part, at least 1.
+ * - Reply tokens: each token is one word from a fixed lorem-ipsum vocabulary,
+ *   chosen by a PRNG seeded with a hash of the model and the last user message.
+ *   The first word is capitalised, later words carry a leading space, and the
+ *   last ends with a full stop: `"Lorem", " dolor", …, " amet."`.
+ * - Reasoning (when requested): the same rule with another seed, counted in
+ *   `reasoningTokens` and inside `completionTokens`.
+ * - A cap (`max_tokens`) shortens reasoning first, then text, and makes the
+ *   finish reason `length`.
+ * - Tool calls: arguments synthesised from the tool's JSON Schema
+ *   ({@link synthesizeArguments}); each call counts
+ *   `ceil((name.length + arguments.length) / 4)` completion tokens.
+ * - After a tool result, the text starts with `The tool returned <result>`
+ *   (at most 200 characters of it) and is padded with words to the reply length.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * A tool the caller offered.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Tool {
+  readonly name: string
+  /** The JSON Schema of the arguments, as sent. */
+  readonly parameters: unknown
+}
+
+/**
+ * Which tool, if any, the model must call.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type ToolChoice =
+  | { readonly _tag: "Auto" }
+  | { readonly _tag: "None" }
+  | { readonly _tag: "Required" }
+  | { readonly _tag: "Named"; readonly name: string }
+
+/**
+ * A request reduced to what the generator needs; every wire format builds one.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Prompt {
+  readonly model: string
+  /** Prompt tokens, counted by the wire format with {@link countTokens}. */
+  readonly promptTokens: number
+  /** The text of the last user message: the seed of the reply. */
+  readonly lastUserText: string
+  /** The role of the last message (`"user"`, `"tool"`, `"assistant"`, …). */
+  readonly lastRole: string
+  /** The content of the last message when it is a tool result. */
+  readonly toolResult?: string | undefined
+  readonly tools: ReadonlyArray<Tool>
+  readonly toolChoice: ToolChoice
+  /** `false` when the caller forbids parallel tool calls. */
+  readonly parallelToolCalls: boolean
+  /** Whether the caller asked for reasoning (and not effort `"none"`). */
+  readonly reasoning: boolean
+  /** The caller's cap on completion tokens, when set. */
+  readonly maxTokens?: number | undefined
+}
+
+/**
+ * Sizes of a reply, from the simulator's options and per-request headers.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Knobs {
+  /** Text tokens in a reply. */
+  readonly replyTokens: number
+  /** Reasoning tokens when reasoning is requested. */
+  readonly reasoningTokens: number
+  /** How many tool calls to make when the reply is a tool call. */
+  readonly toolCalls: number
+  /** Prompt tokens reported as cached (clamped to the prompt). */
+  readonly cachedTokens: number
+}
+
+/**
+ * One tool call of a reply.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface ToolCall {
+  /** `call_…`, derived from the request. */
+  readonly id: string
+  readonly name: string
+  /** The arguments, a JSON string. */
+  readonly arguments: string
+  /** `arguments` split into the pieces a stream sends (at least two). */
+  readonly fragments: ReadonlyArray<string>
+}
+
+/**
+ * Token counts of a reply, with the details OpenAI reports.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Usage {
+  readonly promptTokens: number
+  /** Visible, reasoning and tool-call tokens together. */
+  readonly completionTokens: number
+  readonly totalTokens: number
+  /** Inside `promptTokens`. */
+  readonly cachedTokens: number
+  /** Inside `completionTokens`. */
+  readonly reasoningTokens: number
+}
+
+/**
+ * How a reply ended.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type FinishReason = "stop" | "length" | "tool_calls"
+
+/**
+ * A generated reply, before any wire format renders it.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Reply {
+  /** Reasoning tokens; empty when reasoning was not requested. */
+  readonly reasoning: ReadonlyArray<string>
+  /** Text tokens; their concatenation is the reply text. */
+  readonly content: ReadonlyArray<string>
+  readonly toolCalls: ReadonlyArray<ToolCall>
+  readonly finishReason: FinishReason
+  readonly usage: Usage
+}
+
+const vocabulary: ReadonlyArray<string> = [
+  "lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit",
+  "sed", "do", "eiusmod", "tempor", "incididunt", "ut", "labore", "et",
+  "dolore", "magna", "aliqua", "enim", "ad", "minim", "veniam", "quis",
+  "nostrud", "exercitation", "ullamco", "laboris", "nisi", "aliquip", "ex", "ea",
+  "commodo", "consequat", "duis", "aute", "irure", "in", "reprehenderit", "voluptate",
+  "velit", "esse", "cillum", "fugiat", "nulla", "pariatur", "excepteur", "sint",
+  "occaecat", "cupidatat", "non", "proident", "sunt", "culpa", "qui", "officia",
+  "deserunt", "mollit", "anim", "id", "est", "laborum", "vitae", "semper"
+]
+const spaced = vocabulary.map((word) => ` ${word}`)
+const capitalised = vocabulary.map((word) => word.charAt(0).toUpperCase() + word.slice(1))
+
+/**
+ * Tokens for `chars` UTF-16 code units of text: `ceil(chars / 4)`.
+ *
+ * @since 0.1.0
+ * @category Tokens
+ */
+export const countTokens = (chars: number): number => Math.ceil(chars / 4)
+
+/**
+ * Tokens an image part adds to a prompt (OpenAI's low-detail price).
+ *
+ * @since 0.1.0
+ * @category Tokens
+ */
+export const imageTokens = 85
+
+/** FNV-1a, 32 bits. */
+const hash = (text: string, seed = 0x811c9dc5): number => {
+  let h = seed >>> 0
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return h >>> 0
+}
+
+/** mulberry32: a tiny PRNG, good enough to pick words. */
+const prng = (seed: number) => {
+  let state = seed >>> 0
+  return (): number => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return (t ^ (t >>> 14)) >>> 0
+  }
+}
+
+/** `n` words: capitalised first, leading spaces after, a full stop at the end. */
+const words = (seed: number, n: number, continuing = false): Array<string> => {
+  const next = prng(seed)
+  const out = new Array<string>(n)
+  for (let i = 0; i < n; i++) {
+    const pick = next() % vocabulary.length
+    out[i] = i === 0 && !continuing ? capitalised[pick]! : spaced[pick]!
+  }
+  if (n > 0) out[n - 1] = `${out[n - 1]!}.`
+  return out
+}
+
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+const callId = (seed: number, index: number): string => {
+  const next = prng(seed ^ Math.imul(index + 1, 0x9e3779b1))
+  let id = "call_"
+  for (let i = 0; i < 24; i++) id += base62[next() % 62]
+  return id
+}
+
+const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
+  typeof u === "object" && u !== null && !Array.isArray(u)
+
+const resolveRef = (root: unknown, ref: string): unknown => {
+  if (!ref.startsWith("#/")) return undefined
+  let node: unknown = root
+  for (const part of ref.slice(2).split("/")) {
+    if (!isRecord(node)) return undefined
+    node = node[part.replace(/~1/g, "/").replace(/~0/g, "~")]
+  }
+  return node
+}
+
+const synthesize = (schema: unknown, root: unknown, depth: number): unknown => {
+  if (!isRecord(schema) || depth > 16) return "sim"
+  if (typeof schema.$ref === "string") return synthesize(resolveRef(root, schema.$ref), root, depth + 1)
+  if ("const" in schema) return schema.const
+  if (Array.isArray(schema.enum) && schema.enum.length > 0) return schema.enum[0]
+  for (const key of ["anyOf", "oneOf", "allOf"] as const) {
+    const options = schema[key]
+    if (Array.isArray(options) && options.length > 0) {
+      const usable = options.find((option) => !(isRecord(option) && option.type === "null")) ?? options[0]
+      return synthesize(usable, root, depth + 1)
+    }
+  }
+  const type = Array.isArray(schema.type) ? schema.type.find((t) => t !== "null") ?? "null" : schema.type
+  switch (type) {
+    case "string":
+      return "sim"
+    case "number":
+    case "integer":
+      return 1
+    case "boolean":
+      return true
+    case "null":
+      return null
+    case "array": {
+      const min = typeof schema.minItems === "number" && schema.minItems > 1 ? Math.min(schema.minItems, 8) : 1
+      return Array.from({ length: min }, () => synthesize(schema.items, root, depth + 1))
+    }
+    case "object":
+    default: {
+      if (type !== "object" && !isRecord(schema.properties)) return "sim"
+      const out: Record<string, unknown> = {}
+      if (isRecord(schema.properties)) {
+        for (const [name, property] of Object.entries(schema.properties)) {
+          out[name] = synthesize(property, root, depth + 1)
+        }
+      }
+      return out
+    }
+  }
+}
+
+/**
+ * A value that satisfies a JSON Schema, for simulated tool arguments: `const`,
+ * else the first `enum` value, else the first non-null branch of
+ * `anyOf`/`oneOf`/`allOf`; strings are `"sim"`, numbers and integers `1`,
+ * booleans `true`, arrays hold `max(1, minItems)` items, objects every declared
+ * property. Local `$ref`s (`#/$defs/…`) are followed.
+ *
+ * @since 0.1.0
+ * @category Tools
+ */
+export const synthesizeArguments = (schema: unknown): unknown => {
+  const value = synthesize(schema ?? { type: "object" }, schema, 0)
+  return isRecord(value) ? value : {}
+}
+
+/** Pieces of at most 8 characters, and at least two pieces. */
+const fragment = (text: string): ReadonlyArray<string> => {
+  if (text.length < 16) {
+    const half = Math.ceil(text.length / 2)
+    return [text.slice(0, half), text.slice(half)]
+  }
+  const out: Array<string> = []
+  for (let i = 0; i < text.length; i += 8) out.push(text.slice(i, i + 8))
+  return out
+}
+
+const pickTools = (prompt: Prompt, count: number): ReadonlyArray<Tool> | undefined => {
+  const choice = prompt.toolChoice
+  if (prompt.tools.length === 0 || choice._tag === "None" || prompt.lastRole !== "user") return undefined
+  const n = prompt.parallelToolCalls ? Math.max(1, count) : 1
+  if (choice._tag === "Named") {
+    const tool = prompt.tools.find((t) => t.name === choice.name)
+    return tool === undefined ? undefined : Array.from({ length: n }, () => tool)
+  }
+  return Array.from({ length: n }, (_, i) => prompt.tools[i % prompt.tools.length]!)
+}
+
+/**
+ * The reply to a prompt; pure and deterministic.
+ *
+ * The reply is a tool call when the prompt offers tools, the tool choice is
+ * not `none` and the last message is from the user (the first tool, the named
+ * one, or `knobs.toolCalls` calls cycling through the tools); otherwise text.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const generate = (prompt: Prompt, knobs: Knobs): Reply => {
+  const seed = hash(prompt.lastUserText, hash(prompt.model))
+  const budget = prompt.maxTokens ?? Number.POSITIVE_INFINITY
+  let truncated = false
+
+  let reasoningCount = prompt.reasoning ? knobs.reasoningTokens : 0
+  if (reasoningCount > budget) {
+    reasoningCount = budget
+    truncated = true
+  }
+  const reasoning = reasoningCount > 0 ? words(hash("reasoning", seed), reasoningCount) : []
+  const left = budget - reasoningCount
+
+  const tools = pickTools(prompt, knobs.toolCalls)
+  let content: Array<string> = []
+  let toolCalls: Array<ToolCall> = []
+  let toolTokens = 0
+  if (tools !== undefined) {
+    toolCalls = tools.map((tool, index) => {
+      const args = JSON.stringify(synthesizeArguments(tool.parameters))
+      toolTokens += countTokens(tool.name.length + args.length)
+      return { id: callId(seed, index), name: tool.name, arguments: args, fragments: fragment(args) }
+    })
+  } else {
+    let wanted = knobs.replyTokens
+    if (prompt.lastRole === "tool" && prompt.toolResult !== undefined) {
+      const result = prompt.toolResult.length > 200 ? `${prompt.toolResult.slice(0, 200)}…` : prompt.toolResult
+      const lead = `The tool returned ${result.replace(/\s+/g, " ").trim()}`.split(" ")
+      content = lead.map((word, i) => (i === 0 ? word : ` ${word}`))
+      wanted = Math.max(wanted - content.length, 0)
+      if (wanted > 0) content.push(...words(seed, wanted, true))
+      else content[content.length - 1] = `${content[content.length - 1]!}.`
+    } else {
+      content = words(seed, wanted)
+    }
+    if (content.length > left) {
+      content = content.slice(0, Math.max(left, 0))
+      truncated = true
+    }
+  }
+
+  const promptTokens = Math.max(1, prompt.promptTokens)
+  const completionTokens = reasoning.length + content.length + toolTokens
+  return {
+    reasoning,
+    content,
+    toolCalls,
+    finishReason: toolCalls.length > 0 ? "tool_calls" : truncated ? "length" : "stop",
+    usage: {
+      promptTokens,
+      completionTokens,
+      totalTokens: promptTokens + completionTokens,
+      cachedTokens: Math.min(Math.max(0, knobs.cachedTokens), promptTokens),
+      reasoningTokens: reasoning.length
+    }
+  }
+}
