@@ -14,6 +14,9 @@ export * as ChatRequest from "./ChatRequest.js"
 export * as ChatResponse from "./ChatResponse.js"
 
 /** @since 0.1.0 */
+export * as KeyPool from "./KeyPool.js"
+
+/** @since 0.1.0 */
 export * as LlmError from "./LlmError.js"
 
 /** @since 0.1.0 */

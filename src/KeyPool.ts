@@ -1,0 +1,271 @@
+/**
+ * The keys of one provider, least-loaded first.
+ *
+ * A `Ref` holds a binary min-heap of the usable keys ordered by requests in
+ * flight divided by weight, ties going to the key picked longest ago (so idle
+ * traffic rotates through every key). `acquire` is scoped: closing the scope
+ * (success, failure or interruption) returns the key. `report` tells the pool
+ * how a call went: a `RateLimitError` cools the key down, an `AuthError`
+ * disables it, success clears its failure count.
+ *
+ * Pools built with `layer` share one state per `providerId` through
+ * `KeyPoolRegistry`, as SimpleLLMFunc's `APIKeyPool` does.
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
+import type * as Scope from "effect/Scope"
+import * as Internal from "./internal/keyPool.js"
+import type { LlmError, NoCapacityError } from "./LlmError.js"
+import type * as ProviderClient from "./ProviderClient.js"
+
+/**
+ * One key with its share of the traffic.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface KeyOptions {
+  readonly key: Redacted.Redacted<string> | string
+  /** The key's share of concurrent requests relative to the others. Default 1; must be > 0. */
+  readonly weight?: number
+  /** The most requests this key may have in flight at once. Default: unbounded. */
+  readonly maxConcurrency?: number
+}
+
+/**
+ * What `acquire` does when no key is usable.
+ *
+ * - `Fail`: fail at once with `NoCapacityError`.
+ * - `Wait`: wait for a release or the earliest cooldown end, at most `maxWait`,
+ *   then fail with `NoCapacityError`. It fails at once when waiting cannot help:
+ *   every key disabled, or the earliest cooldown ends after `maxWait` and no key
+ *   is merely at its concurrency cap.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type WhenExhausted =
+  | { readonly _tag: "Fail" }
+  | { readonly _tag: "Wait"; readonly maxWait: Duration.DurationInput }
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Options {
+  /** Pools with the same id share one state through `KeyPoolRegistry`; also the `provider` of errors. */
+  readonly providerId: string
+  /** Keys, plain or with options. A key listed twice counts once (its first listing wins). */
+  readonly keys: ReadonlyArray<KeyOptions | Redacted.Redacted<string> | string>
+  /** The cooldown after a `RateLimitError` without `retryAfter`. Default 30 seconds. */
+  readonly defaultCooldown?: Duration.DurationInput
+  /**
+   * Default `{ _tag: "Wait", maxWait: "60 seconds" }`: a rate-limited key
+   * usually frees within a minute, and a caller that slows down for it is
+   * better served than one that fails, while the bound keeps a call from
+   * hanging. Routers that fall back to another deployment want `Fail`.
+   */
+  readonly whenExhausted?: WhenExhausted
+}
+
+/**
+ * A key handed out by `acquire`, valid until its scope closes.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Lease {
+  /** The key (`Redacted`) and its masked id. */
+  readonly credentials: ProviderClient.Credentials
+  /** The key's position in the pool that issued the lease; only that pool (or one sharing its state) accepts it. */
+  readonly slot: number
+}
+
+/**
+ * One key as `status` shows it: never the key itself.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface KeyStatus {
+  /** The masked key (`sk-…f3a9`). */
+  readonly keyId: string
+  readonly weight: number
+  /** `undefined` when unbounded. */
+  readonly maxConcurrency: number | undefined
+  readonly inFlight: number
+  /** Leases handed out since the pool was made. */
+  readonly totalRequests: number
+  /** Failures reported since the last success. */
+  readonly failures: number
+  /** Epoch milliseconds when the key's cooldown ends, while it is cooling down. */
+  readonly coolingUntil: number | undefined
+  /** Why the key was disabled (an `AuthError` reason), once it is. */
+  readonly disabled: string | undefined
+}
+
+/**
+ * How a call with a lease went: `"success"`, the `LlmError` it failed with, or
+ * its `Exit` (interruptions and defects are not held against the key).
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type Outcome = "success" | LlmError | Exit.Exit<unknown, LlmError>
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Service {
+  readonly providerId: string
+  /**
+   * The least-loaded usable key, held until the scope closes. Fails with
+   * `NoCapacityError` (`model` empty, `availableAt` the earliest cooldown end)
+   * per `Options.whenExhausted`.
+   */
+  readonly acquire: Effect.Effect<Lease, NoCapacityError, Scope.Scope>
+  /**
+   * `RateLimitError`: cool the key down for its `retryAfter` (or the default
+   * cooldown; a cooldown is only ever extended). `AuthError`: disable the key
+   * for good with the error's reason. Success: clear its failure count. Other
+   * errors: count a failure. A lease from an unrelated pool is a defect.
+   */
+  readonly report: (lease: Lease, outcome: Outcome) => Effect.Effect<void>
+  /** Every key in the order first listed, with masked ids. */
+  readonly status: Effect.Effect<ReadonlyArray<KeyStatus>>
+}
+
+/**
+ * @since 0.1.0
+ * @category Tags
+ */
+export class KeyPool extends Context.Tag("effect-llm-router/KeyPool")<KeyPool, Service>() {}
+
+const validated = (options: Options): Effect.Effect<void> => {
+  const invalid = Internal.invalidOptions(options)
+  return invalid === undefined ? Effect.void : Effect.dieMessage(invalid)
+}
+
+/**
+ * A standalone pool with its own state. Invalid options (an empty key, a
+ * weight that is not > 0, a `maxConcurrency` below 1) are defects.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const make = (options: Options): Effect.Effect<Service> =>
+  Effect.zipRight(
+    validated(options),
+    Effect.suspend(() => {
+      const settings = Internal.settingsOf(options)
+      return Effect.map(
+        Ref.make(Internal.makeState(options.providerId, options.keys)),
+        (ref) => KeyPool.of(Internal.makeService(ref, settings))
+      )
+    })
+  )
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export interface RegistryService {
+  /**
+   * A pool over the shared state of `options.providerId`. The first pool for an
+   * id creates the state; a later one adds the keys it lists that the state
+   * lacks (the union: a provider id names one set of interchangeable keys, so
+   * give pools distinct ids when their keys are not). A key already present
+   * keeps its first weight and cap. `defaultCooldown` and `whenExhausted` are
+   * per pool.
+   */
+  readonly pool: (options: Options) => Effect.Effect<Service>
+}
+
+/**
+ * A registry with no pools yet.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const makeRegistry: Effect.Effect<RegistryService> = Effect.sync(() => {
+  const states = new Map<string, Ref.Ref<Internal.State>>()
+  return {
+    pool: (options) =>
+      Effect.zipRight(
+        validated(options),
+        Effect.suspend(() => {
+          const settings = Internal.settingsOf(options)
+          const existing = states.get(options.providerId)
+          if (existing === undefined) {
+            const ref = Ref.unsafeMake(Internal.makeState(options.providerId, options.keys))
+            states.set(options.providerId, ref)
+            return Effect.succeed(KeyPool.of(Internal.makeService(ref, settings)))
+          }
+          return Effect.flatMap(
+            Ref.modify(existing, (state) => [Internal.addKeys(state, options.keys), state]),
+            (wake) =>
+              Effect.as(
+                wake === undefined ? Effect.void : Deferred.succeed(wake, undefined),
+                KeyPool.of(Internal.makeService(existing, settings))
+              )
+          )
+        })
+      )
+  }
+})
+
+/**
+ * The registry pools built with `layer` share state through, one state per
+ * provider id. `KeyPoolRegistry.layer` is a single value, so every layer that
+ * provides it within one build shares the same registry.
+ *
+ * @since 0.1.0
+ * @category Tags
+ */
+export class KeyPoolRegistry extends Context.Tag("effect-llm-router/KeyPoolRegistry")<
+  KeyPoolRegistry,
+  RegistryService
+>() {
+  /**
+   * @since 0.1.0
+   * @category Layers
+   */
+  static readonly layer: Layer.Layer<KeyPoolRegistry> = Layer.effect(KeyPoolRegistry, makeRegistry)
+}
+
+/**
+ * A pool that shares its state with every pool of the same `providerId` in
+ * the registry.
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layer = (options: Options): Layer.Layer<KeyPool, never, KeyPoolRegistry> =>
+  Layer.effect(KeyPool, Effect.flatMap(KeyPoolRegistry, (registry) => registry.pool(options)))
+
+/**
+ * `layer` with its options read from `Config`, keys as secrets:
+ * `KeyPool.layerConfig({ providerId: Config.succeed("openai"), keys: Config.array(Config.redacted("OPENAI_API_KEY")) })`.
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layerConfig = (
+  options: Config.Config.Wrap<Options>
+): Layer.Layer<KeyPool, ConfigError.ConfigError, KeyPoolRegistry> =>
+  Layer.effect(
+    KeyPool,
+    Effect.flatMap(Effect.all([Config.unwrap(options), KeyPoolRegistry]), ([resolved, registry]) =>
+      registry.pool(resolved))
+  )

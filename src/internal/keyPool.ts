@@ -1,0 +1,452 @@
+/**
+ * The key pool's state machine and the service built on it.
+ *
+ * Every operation on the state is synchronous and runs inside one `Ref.modify`,
+ * so under any concurrency each acquire, release and report sees and leaves a
+ * consistent state. The state object is mutable on purpose: copying a heap of
+ * 10,000 keys per acquire would make the pool linear.
+ */
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
+import * as Cause from "effect/Cause"
+import * as Option from "effect/Option"
+import type * as KeyPool from "../KeyPool.js"
+import { type LlmError, NoCapacityError } from "../LlmError.js"
+import * as ProviderClient from "../ProviderClient.js"
+import * as Heap from "./heap.js"
+
+/** One key and its counters. */
+export interface Slot {
+  readonly _tag: "Slot"
+  readonly id: number
+  readonly credentials: ProviderClient.Credentials
+  readonly lease: LeaseImpl
+  readonly weight: number
+  readonly maxConcurrency: number
+  inFlight: number
+  totalRequests: number
+  failures: number
+  coolingUntil: number | undefined
+  disabled: string | undefined
+  /** The pool's pick sequence number when this key was last handed out: the oldest wins ties. */
+  lastPicked: number
+}
+
+/**
+ * A slot is in `ready` exactly when it is enabled, not cooling and below its
+ * concurrency cap, so the top of `ready` is always the key to hand out. A
+ * slot is in `cooling` exactly when it is enabled and has a cooldown; the
+ * cooldown's end is only compared with the clock at acquire time, when the
+ * expired tops of `cooling` move back to `ready`.
+ */
+export interface State {
+  readonly providerId: string
+  /** The identity leases carry, to reject a lease issued by another state. */
+  readonly token: object
+  readonly slots: Array<Slot>
+  /** Slots by masked id, to find a duplicate key without reading every raw value. */
+  readonly byKeyId: Map<string, Array<Slot>>
+  readonly ready: Heap.Heap<Slot>
+  readonly cooling: Heap.Heap<Slot>
+  sequence: number
+  /** Slots not disabled. */
+  enabled: number
+  /** Enabled slots at their concurrency cap: a release of one may free capacity. */
+  saturated: number
+  /** Completed (and cleared) on every change that could let a waiter through; created only when someone waits. */
+  wake: Deferred.Deferred<void> | undefined
+}
+
+/** What `report` understands, normalized. */
+type Verdict =
+  | { readonly _tag: "Success" }
+  | { readonly _tag: "RateLimited"; readonly retryAfterMillis: number | undefined }
+  | { readonly _tag: "Rejected"; readonly reason: string }
+  | { readonly _tag: "Failed" }
+  | { readonly _tag: "Ignored" }
+
+/** The runtime shape of a `KeyPool.Lease`; `pool` ties it to the state that issued it. */
+export class LeaseImpl implements KeyPool.Lease {
+  constructor(
+    readonly credentials: ProviderClient.Credentials,
+    readonly slot: number,
+    readonly pool: object
+  ) {}
+}
+
+const byLoad = (a: Slot, b: Slot): boolean => {
+  // Cross-multiplied so equal loads compare equal exactly (no rounding of inFlight / weight).
+  const x = a.inFlight * b.weight
+  const y = b.inFlight * a.weight
+  if (x !== y) return x < y
+  if (a.lastPicked !== b.lastPicked) return a.lastPicked < b.lastPicked
+  return a.id < b.id
+}
+
+const byCooldownEnd = (a: Slot, b: Slot): boolean => {
+  const x = a.coolingUntil ?? Infinity
+  const y = b.coolingUntil ?? Infinity
+  return x !== y ? x < y : a.id < b.id
+}
+
+const slotId = (slot: Slot): number => slot.id
+
+interface NormalizedKey {
+  readonly key: Redacted.Redacted<string>
+  readonly weight: number
+  readonly maxConcurrency: number
+}
+
+const normalize = (entry: KeyPool.Options["keys"][number]): NormalizedKey => {
+  if (typeof entry === "string") return { key: Redacted.make(entry), weight: 1, maxConcurrency: Infinity }
+  if (Redacted.isRedacted(entry)) return { key: entry as Redacted.Redacted<string>, weight: 1, maxConcurrency: Infinity }
+  return {
+    key: typeof entry.key === "string" ? Redacted.make(entry.key) : entry.key,
+    weight: entry.weight ?? 1,
+    maxConcurrency: entry.maxConcurrency ?? Infinity
+  }
+}
+
+/** Why the options cannot make a pool, or undefined. Messages never include a key. */
+export const invalidOptions = (options: KeyPool.Options): string | undefined => {
+  for (const [index, entry] of options.keys.entries()) {
+    const key = normalize(entry)
+    if (typeof Redacted.value(key.key) !== "string" || Redacted.value(key.key) === "") {
+      return `KeyPool ${options.providerId}: key #${index} is empty`
+    }
+    if (!(Number.isFinite(key.weight) && key.weight > 0)) {
+      return `KeyPool ${options.providerId}: key #${index} has weight ${key.weight}; weights must be finite and > 0`
+    }
+    if (!(key.maxConcurrency === Infinity || (Number.isInteger(key.maxConcurrency) && key.maxConcurrency >= 1))) {
+      return `KeyPool ${options.providerId}: key #${index} has maxConcurrency ${key.maxConcurrency}; it must be an integer >= 1`
+    }
+  }
+  return undefined
+}
+
+/** A state holding the given keys (duplicates collapse to their first listing). */
+export const makeState = (providerId: string, keys: KeyPool.Options["keys"]): State => {
+  const state: State = {
+    providerId,
+    token: {},
+    slots: [],
+    byKeyId: new Map(),
+    ready: Heap.make(byLoad, slotId),
+    cooling: Heap.make(byCooldownEnd, slotId),
+    sequence: 0,
+    enabled: 0,
+    saturated: 0,
+    wake: undefined
+  }
+  addKeys(state, keys)
+  return state
+}
+
+const takeWake = (state: State): Deferred.Deferred<void> | undefined => {
+  const wake = state.wake
+  state.wake = undefined
+  return wake
+}
+
+
+/**
+ * Adds the keys the state lacks (pools sharing a provider id hold the union of
+ * their keys); a key already present keeps its weight and cap. Returns the
+ * waiters to wake when a key was added.
+ */
+export const addKeys = (state: State, keys: KeyPool.Options["keys"]): Deferred.Deferred<void> | undefined => {
+  let added = false
+  for (const entry of keys) {
+    const { key, maxConcurrency, weight } = normalize(entry)
+    const credentials = ProviderClient.credentials(key)
+    const sameId = state.byKeyId.get(credentials.keyId)
+    if (sameId?.some((slot) => Redacted.value(slot.credentials.key) === Redacted.value(key))) continue
+    const id = state.slots.length
+    const slot: Slot = {
+      _tag: "Slot",
+      id,
+      credentials,
+      lease: new LeaseImpl(credentials, id, state.token),
+      weight,
+      maxConcurrency,
+      inFlight: 0,
+      totalRequests: 0,
+      failures: 0,
+      coolingUntil: undefined,
+      disabled: undefined,
+      lastPicked: 0
+    }
+    state.slots.push(slot)
+    if (sameId === undefined) state.byKeyId.set(credentials.keyId, [slot])
+    else sameId.push(slot)
+    state.enabled++
+    state.ready.push(slot)
+    added = true
+  }
+  return added ? takeWake(state) : undefined
+}
+
+const expireCooldowns = (state: State, now: number): void => {
+  for (let top = state.cooling.peek(); top !== undefined && top.coolingUntil! <= now; top = state.cooling.peek()) {
+    state.cooling.pop()
+    top.coolingUntil = undefined
+    if (top.inFlight < top.maxConcurrency) state.ready.push(top)
+  }
+}
+
+/** Why no key could be handed out. */
+export interface Blocked {
+  readonly _tag: "Blocked"
+  /** Every key is disabled: nothing will free by itself. */
+  readonly allDisabled: boolean
+  /** The earliest cooldown end (epoch ms), when some enabled key is cooling. */
+  readonly availableAt: number | undefined
+  /** Some enabled key is at its concurrency cap, so a release may free capacity. */
+  readonly releasable: boolean
+  /** Completed on the next change that could free capacity. */
+  readonly wake: Deferred.Deferred<void>
+}
+
+/** Takes the least-loaded usable key, or says why there is none. O(log n) plus expired cooldowns. */
+export const tryAcquire = (state: State, now: number): Slot | Blocked => {
+  if (state.cooling.size > 0) expireCooldowns(state, now)
+  const slot = state.ready.peek()
+  if (slot === undefined) {
+    state.wake ??= Deferred.unsafeMake<void>(FiberId.none)
+    return {
+      _tag: "Blocked",
+      allDisabled: state.enabled === 0,
+      availableAt: state.cooling.peek()?.coolingUntil,
+      releasable: state.saturated > 0,
+      wake: state.wake
+    }
+  }
+  slot.inFlight++
+  slot.totalRequests++
+  slot.lastPicked = ++state.sequence
+  if (slot.inFlight >= slot.maxConcurrency) {
+    state.ready.remove(slot)
+    state.saturated++
+  } else {
+    state.ready.update(slot)
+  }
+  return slot
+}
+
+/** Returns a key taken by `tryAcquire`; gives the waiters to wake when it became usable. */
+export const release = (state: State, slot: Slot): Deferred.Deferred<void> | undefined => {
+  const wasSaturated = slot.inFlight >= slot.maxConcurrency
+  slot.inFlight--
+  if (slot.disabled !== undefined) return undefined
+  if (wasSaturated) state.saturated--
+  if (slot.coolingUntil !== undefined) return undefined
+  state.ready.push(slot)
+  return wasSaturated ? takeWake(state) : undefined
+}
+
+const verdictOf = (outcome: KeyPool.Outcome): Verdict => {
+  if (outcome === "success") return { _tag: "Success" }
+  if (Exit.isExit(outcome)) {
+    if (Exit.isSuccess(outcome)) return { _tag: "Success" }
+    // Interruption and defects say nothing about the key.
+    return Option.match(Cause.failureOption(outcome.cause), {
+      onNone: () => ({ _tag: "Ignored" }),
+      onSome: verdictOfError
+    })
+  }
+  return verdictOfError(outcome)
+}
+
+const verdictOfError = (error: LlmError): Verdict => {
+  switch (error._tag) {
+    case "RateLimitError":
+      return {
+        _tag: "RateLimited",
+        retryAfterMillis: error.retryAfter === undefined ? undefined : Duration.toMillis(error.retryAfter)
+      }
+    case "AuthError":
+      return { _tag: "Rejected", reason: error.reason }
+    default:
+      return { _tag: "Failed" }
+  }
+}
+
+/** Applies an outcome to the lease's key; gives the waiters to wake. */
+export const report = (
+  state: State,
+  slot: Slot,
+  outcome: KeyPool.Outcome,
+  now: number,
+  defaultCooldownMillis: number
+): Deferred.Deferred<void> | undefined => {
+  const verdict = verdictOf(outcome)
+  switch (verdict._tag) {
+    case "Ignored":
+      return undefined
+    case "Success":
+      slot.failures = 0
+      return undefined
+    case "Failed":
+      slot.failures++
+      return undefined
+    case "RateLimited": {
+      slot.failures++
+      if (slot.disabled !== undefined) return undefined
+      const until = now + Math.max(0, verdict.retryAfterMillis ?? defaultCooldownMillis)
+      // A later report never shortens a cooldown the provider asked for.
+      if (slot.coolingUntil !== undefined && slot.coolingUntil >= until) return undefined
+      slot.coolingUntil = until
+      state.ready.remove(slot)
+      state.cooling.push(slot)
+      // Waiters re-plan: this cooldown may end before the one they sleep on.
+      return takeWake(state)
+    }
+    case "Rejected": {
+      slot.failures++
+      if (slot.disabled !== undefined) return undefined
+      slot.disabled = verdict.reason
+      slot.coolingUntil = undefined
+      state.enabled--
+      if (slot.inFlight >= slot.maxConcurrency) state.saturated--
+      state.ready.remove(slot)
+      state.cooling.remove(slot)
+      // Waiters must learn when the last key goes, to fail at once.
+      return takeWake(state)
+    }
+  }
+}
+
+/** The per-key view `status` returns: masked ids only. */
+export const status = (state: State, now: number): ReadonlyArray<KeyPool.KeyStatus> =>
+  state.slots.map((slot) => ({
+    keyId: slot.credentials.keyId,
+    weight: slot.weight,
+    maxConcurrency: slot.maxConcurrency === Infinity ? undefined : slot.maxConcurrency,
+    inFlight: slot.inFlight,
+    totalRequests: slot.totalRequests,
+    failures: slot.failures,
+    coolingUntil: slot.coolingUntil !== undefined && slot.coolingUntil > now ? slot.coolingUntil : undefined,
+    disabled: slot.disabled
+  }))
+
+/**
+ * For tests: why the state is inconsistent (heap order, heap membership,
+ * counters), or `undefined`. O(n).
+ */
+export const invariantViolation = (state: State): string | undefined => {
+  const heaps = Heap.invariantViolation(state.ready) ?? Heap.invariantViolation(state.cooling)
+  if (heaps !== undefined) return heaps
+  let enabled = 0
+  let saturated = 0
+  for (const slot of state.slots) {
+    const name = `slot ${slot.id}`
+    if (slot.inFlight < 0 || slot.inFlight > slot.maxConcurrency) return `${name} has ${slot.inFlight} in flight`
+    const isEnabled = slot.disabled === undefined
+    if (isEnabled) enabled++
+    if (isEnabled && slot.inFlight >= slot.maxConcurrency) saturated++
+    const shouldBeReady = isEnabled && slot.coolingUntil === undefined && slot.inFlight < slot.maxConcurrency
+    if (state.ready.has(slot) !== shouldBeReady) return `${name} ${shouldBeReady ? "missing from" : "wrongly in"} ready`
+    const shouldCool = isEnabled && slot.coolingUntil !== undefined
+    if (state.cooling.has(slot) !== shouldCool) return `${name} ${shouldCool ? "missing from" : "wrongly in"} cooling`
+  }
+  if (enabled !== state.enabled) return `enabled is ${state.enabled}, counted ${enabled}`
+  if (saturated !== state.saturated) return `saturated is ${state.saturated}, counted ${saturated}`
+  return undefined
+}
+
+// ---------------------------------------------------------------------------
+// The service
+
+/** What a pool view needs besides the shared state. */
+export interface Settings {
+  readonly providerId: string
+  readonly defaultCooldownMillis: number
+  /** `undefined`: fail at once when exhausted. */
+  readonly maxWaitMillis: number | undefined
+}
+
+/** Defaults documented on `KeyPool.Options`. */
+export const defaultCooldown = Duration.seconds(30)
+export const defaultMaxWait = Duration.seconds(60)
+
+export const settingsOf = (options: KeyPool.Options): Settings => {
+  const exhausted = options.whenExhausted ?? { _tag: "Wait", maxWait: defaultMaxWait }
+  return {
+    providerId: options.providerId,
+    defaultCooldownMillis: Duration.toMillis(Duration.decode(options.defaultCooldown ?? defaultCooldown)),
+    maxWaitMillis: exhausted._tag === "Fail" ? undefined : Duration.toMillis(Duration.decode(exhausted.maxWait))
+  }
+}
+
+const wakeAll = (wake: Deferred.Deferred<void> | undefined): Effect.Effect<void> =>
+  wake === undefined ? Effect.void : Deferred.succeed(wake, undefined)
+
+const noCapacity = (providerId: string, availableAt: number | undefined) =>
+  new NoCapacityError(
+    availableAt === undefined ? { provider: providerId, model: "" } : { provider: providerId, model: "", availableAt }
+  )
+
+/** A service over a (possibly shared) state. */
+export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Service => {
+  const { defaultCooldownMillis, maxWaitMillis, providerId } = settings
+
+  const releaseSlot = (slot: Slot) =>
+    Effect.flatMap(Ref.modify(ref, (state) => [release(state, slot), state]), wakeAll)
+
+  const attempt = (now: number) => Ref.modify(ref, (state) => [tryAcquire(state, now), state])
+
+  const loop = (
+    restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>,
+    deadline: number | undefined
+  ): Effect.Effect<KeyPool.Lease, NoCapacityError, Scope.Scope> =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.flatMap(attempt(now), (result) => {
+        if (result._tag === "Slot") {
+          // Still uninterruptible here: the key is counted and its finalizer registered in one step.
+          // Scope.addFinalizer, not Effect.addFinalizer: the release needs no fiber context, and
+          // capturing it doubled the cost of a pair.
+          return Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, releaseSlot(result)), result.lease))
+        }
+        if (maxWaitMillis === undefined || result.allDisabled) {
+          return Effect.fail(noCapacity(providerId, result.availableAt))
+        }
+        const until = deadline ?? now + maxWaitMillis
+        const hopeless = !result.releasable && (result.availableAt === undefined || result.availableAt > until)
+        if (now >= until || hopeless) return Effect.fail(noCapacity(providerId, result.availableAt))
+        const wakeAt = Math.min(until, result.availableAt ?? Infinity)
+        return Effect.zipRight(
+          restore(Effect.race(Deferred.await(result.wake), Effect.sleep(Duration.millis(wakeAt - now)))),
+          loop(restore, until)
+        )
+      }))
+
+  const acquire = Effect.uninterruptibleMask((restore) => loop(restore, undefined))
+
+  const slotOf = (state: State, lease: KeyPool.Lease): Slot | undefined =>
+    lease instanceof LeaseImpl && lease.pool === state.token ? state.slots[lease.slot] : undefined
+
+  return {
+    providerId,
+    acquire,
+    report: (lease, outcome) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.flatMap(
+          Ref.modify(ref, (state): [Deferred.Deferred<void> | undefined | "foreign", State] => {
+            const slot = slotOf(state, lease)
+            return [slot === undefined ? "foreign" : report(state, slot, outcome, now, defaultCooldownMillis), state]
+          }),
+          (wake) =>
+            wake === "foreign"
+              ? Effect.dieMessage(`KeyPool ${providerId}: report was given a lease this pool did not issue`)
+              : wakeAll(wake)
+        )),
+    status: Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.map(Ref.get(ref), (state) => status(state, now)))
+  }
+}

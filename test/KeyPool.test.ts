@@ -1,0 +1,619 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
+import * as TestClock from "effect/TestClock"
+import * as fc from "fast-check"
+import { KeyPool, LlmError } from "effect-llm-router"
+import * as Internal from "../src/internal/keyPool.js"
+
+const keyA = "sk-alpha-secret-value-0001"
+const keyB = "sk-bravo-secret-value-0002"
+const keyC = "sk-charlie-secret-value-0003"
+const idA = LlmError.maskKey(keyA)
+const idB = LlmError.maskKey(keyB)
+const idC = LlmError.maskKey(keyC)
+
+const rateLimit = (retryAfter?: Duration.DurationInput) =>
+  new LlmError.RateLimitError({
+    provider: "test",
+    model: "m",
+    ...(retryAfter === undefined ? {} : { retryAfter: Duration.decode(retryAfter) })
+  })
+const invalidKey = new LlmError.AuthError({ provider: "test", model: "m", reason: "invalid_key" })
+const timeout = new LlmError.TimeoutError({ provider: "test", model: "m" })
+
+/** One acquire/release cycle; the key it got. */
+const cycle = (pool: KeyPool.Service) => Effect.scoped(Effect.map(pool.acquire, (lease) => lease.credentials.keyId))
+
+/** Acquires into `scope`, so the lease is held until the test closes it. */
+const hold = (pool: KeyPool.Service, scope: Scope.Scope) => Scope.extend(pool.acquire, scope)
+
+const inFlightById = (statuses: ReadonlyArray<KeyPool.KeyStatus>) =>
+  Object.fromEntries(statuses.map((s) => [s.keyId, s.inFlight]))
+
+const statusOf = (pool: KeyPool.Service, keyId: string) =>
+  Effect.map(pool.status, (statuses) => statuses.find((s) => s.keyId === keyId)!)
+
+const failFast = { _tag: "Fail" } as const
+const waitUpTo = (maxWait: Duration.DurationInput) => ({ _tag: "Wait", maxWait }) as const
+
+/** Lets forked fibers run up to their next suspension. */
+const settle = Effect.repeatN(Effect.yieldNow(), 5)
+
+describe("KeyPool", () => {
+  describe("choosing a key", () => {
+    it.effect("rotates through equal idle keys, the key picked longest ago first", () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA, keyB, keyC] })
+        const picked: Array<string> = []
+        for (let i = 0; i < 7; i++) picked.push(yield* cycle(pool))
+        expect(picked).toEqual([idA, idB, idC, idA, idB, idC, idA])
+      }))
+
+    it.scoped("hands out the least-loaded key", () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA, keyB] })
+        const scope = yield* Scope.make()
+        const first = yield* hold(pool, scope)
+        expect(first.credentials.keyId).toBe(idA)
+        // Every cycle now avoids the loaded key.
+        for (let i = 0; i < 3; i++) expect(yield* cycle(pool)).toBe(idB)
+        yield* Scope.close(scope, Exit.void)
+        expect(inFlightById(yield* pool.status)).toEqual({ [idA]: 0, [idB]: 0 })
+      }))
+
+    it.scoped("a key with weight 2 carries twice the in-flight share", () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({ providerId: "test", keys: [{ key: keyA, weight: 2 }, keyB] })
+        const scope = yield* Scope.make()
+        for (let i = 0; i < 9; i++) yield* hold(pool, scope)
+        expect(inFlightById(yield* pool.status)).toEqual({ [idA]: 6, [idB]: 3 })
+        yield* Scope.close(scope, Exit.void)
+      }))
+
+    it.scoped("maxConcurrency caps a key; the rest goes elsewhere, or fails when nothing is left", () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({
+          providerId: "test",
+          keys: [{ key: keyA, maxConcurrency: 2 }, keyB],
+          whenExhausted: failFast
+        })
+        const scope = yield* Scope.make()
+        for (let i = 0; i < 10; i++) yield* hold(pool, scope)
+        expect(inFlightById(yield* pool.status)).toEqual({ [idA]: 2, [idB]: 8 })
+
+        const single = yield* KeyPool.make({ providerId: "solo", keys: [{ key: keyC, maxConcurrency: 2 }], whenExhausted: failFast })
+        yield* hold(single, scope)
+        yield* hold(single, scope)
+        const error = yield* Effect.flip(hold(single, scope))
+        expect(error._tag).toBe("NoCapacityError")
+        expect(error.provider).toBe("solo")
+        expect(error.availableAt).toBeUndefined()
+        expect((yield* statusOf(single, idC)).maxConcurrency).toBe(2)
+        yield* Scope.close(scope, Exit.void)
+      }))
+
+    it.scoped("a key listed twice counts once", () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA, Redacted.make(keyA), { key: keyA, weight: 5 }, keyB] })
+        const statuses = yield* pool.status
+        expect(statuses.map((s) => [s.keyId, s.weight])).toEqual([[idA, 1], [idB, 1]])
+      }))
+  })
+
+  describe("releasing", () => {
+    it.effect("interruption, failure and success all free the key", () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
+        const fiber = yield* Effect.fork(Effect.scoped(Effect.zipRight(pool.acquire, Effect.never)))
+        yield* settle
+        expect((yield* statusOf(pool, idA)).inFlight).toBe(1)
+        yield* Fiber.interrupt(fiber)
+        expect((yield* statusOf(pool, idA)).inFlight).toBe(0)
+
+        const failed = yield* Effect.exit(Effect.scoped(Effect.zipRight(pool.acquire, Effect.fail("boom"))))
+        expect(Exit.isFailure(failed)).toBe(true)
+        yield* cycle(pool)
+        const status = yield* statusOf(pool, idA)
+        expect(status.inFlight).toBe(0)
+        expect(status.totalRequests).toBe(3)
+      }))
+  })
+
+  describe("cooldowns", () => {
+    it.effect("a RateLimitError cools the key for its retryAfter, to the millisecond", () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], whenExhausted: failFast })
+        const lease = yield* Effect.scoped(pool.acquire)
+        yield* pool.report(lease, rateLimit("10 seconds"))
+        expect((yield* statusOf(pool, idA)).coolingUntil).toBe(10_000)
+
+        yield* TestClock.adjust("9999 millis")
+        const error = yield* Effect.flip(cycle(pool))
+        expect(error._tag).toBe("NoCapacityError")
+        expect(error.availableAt).toBe(10_000)
+        expect(error.model).toBe("")
+
+        yield* TestClock.adjust("1 millis")
+        expect(yield* cycle(pool)).toBe(idA)
+        expect((yield* statusOf(pool, idA)).coolingUntil).toBeUndefined()
+      }))
+
+    it.effect("without retryAfter the cooldown is the default: 30 seconds, or the option", () =>
+      Effect.gen(function*() {
+        const standard = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
+        yield* standard.report(yield* Effect.scoped(standard.acquire), rateLimit())
+        expect((yield* statusOf(standard, idA)).coolingUntil).toBe(30_000)
+
+        const custom = yield* KeyPool.make({ providerId: "test", keys: [keyA], defaultCooldown: "5 seconds" })
+        yield* custom.report(yield* Effect.scoped(custom.acquire), rateLimit())
+        expect((yield* statusOf(custom, idA)).coolingUntil).toBe(5_000)
+      }))
+
+    it.effect("a later, shorter cooldown does not shorten the current one; a longer one extends it", () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
+        const lease = yield* Effect.scoped(pool.acquire)
+        yield* pool.report(lease, rateLimit("10 seconds"))
+        yield* pool.report(lease, rateLimit("2 seconds"))
+        expect((yield* statusOf(pool, idA)).coolingUntil).toBe(10_000)
+        yield* pool.report(lease, rateLimit("20 seconds"))
+        expect((yield* statusOf(pool, idA)).coolingUntil).toBe(20_000)
+      }))
+
+    it.effect("while one key cools, the others take the traffic", () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA, keyB] })
+        const lease = yield* Effect.scoped(pool.acquire)
+        expect(lease.credentials.keyId).toBe(idA)
+        yield* pool.report(lease, rateLimit("1 second"))
+        for (let i = 0; i < 4; i++) expect(yield* cycle(pool)).toBe(idB)
+        yield* TestClock.adjust("1 second")
+        expect(yield* cycle(pool)).toBe(idA)
+      }))
+  })
+
+  describe("disabling", () => {
+    it.effect("an AuthError disables the key for good, with its reason", () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA, keyB] })
+        const lease = yield* Effect.scoped(pool.acquire)
+        yield* pool.report(lease, invalidKey)
+        yield* TestClock.adjust("1 day")
+        for (let i = 0; i < 6; i++) expect(yield* cycle(pool)).toBe(idB)
+        const status = yield* statusOf(pool, idA)
+        expect(status.disabled).toBe("invalid_key")
+        expect(status.totalRequests).toBe(1)
+        // A rate limit reported afterwards does not bring it back as "cooling".
+        yield* pool.report(lease, rateLimit("1 second"))
+        expect((yield* statusOf(pool, idA)).coolingUntil).toBeUndefined()
+      }))
+
+    it.effect("with every key disabled, even Wait fails at once, with no availableAt", () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], whenExhausted: waitUpTo("1 hour") })
+        yield* pool.report(yield* Effect.scoped(pool.acquire), invalidKey)
+        const error = yield* Effect.flip(cycle(pool))
+        expect(error._tag).toBe("NoCapacityError")
+        expect(error.availableAt).toBeUndefined()
+        expect(yield* Clock.currentTimeMillis).toBe(0)
+      }))
+  })
+
+  describe("when exhausted", () => {
+    it.effect("Fail fails at once with the earliest cooldown end", () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA, keyB], whenExhausted: failFast })
+        yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit("30 seconds"))
+        yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit("12 seconds"))
+        const error = yield* Effect.flip(cycle(pool))
+        expect(error).toBeInstanceOf(LlmError.NoCapacityError)
+        expect(error.provider).toBe("test")
+        expect(error.availableAt).toBe(12_000)
+        expect(error.message).not.toContain("secret")
+      }))
+
+    it.effect("Wait wakes when the earliest cooldown ends", () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], whenExhausted: waitUpTo("1 minute") })
+        yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit("10 seconds"))
+        const fiber = yield* Effect.fork(cycle(pool))
+        yield* settle
+        yield* TestClock.adjust("9999 millis")
+        yield* settle
+        expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+        yield* TestClock.adjust("1 millis")
+        expect(yield* Fiber.join(fiber)).toBe(idA)
+        expect(yield* Clock.currentTimeMillis).toBe(10_000)
+      }))
+
+    it.scoped("Wait wakes on a release, without the clock moving", () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({
+          providerId: "test",
+          keys: [{ key: keyA, maxConcurrency: 1 }],
+          whenExhausted: waitUpTo("1 minute")
+        })
+        const scope = yield* Scope.make()
+        yield* hold(pool, scope)
+        const fiber = yield* Effect.fork(cycle(pool))
+        yield* settle
+        expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+        yield* Scope.close(scope, Exit.void)
+        expect(yield* Fiber.join(fiber)).toBe(idA)
+        expect(yield* Clock.currentTimeMillis).toBe(0)
+      }))
+
+    it.scoped("Wait gives up at maxWait with NoCapacityError carrying the earliest cooldown end", () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({
+          providerId: "test",
+          keys: [{ key: keyA, maxConcurrency: 1 }, keyB],
+          whenExhausted: waitUpTo("5 seconds")
+        })
+        const scope = yield* Scope.make()
+        expect((yield* hold(pool, scope)).credentials.keyId).toBe(idA)
+        yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit("20 seconds"))
+        // A is busy (a release could free it), B cools past maxWait: worth waiting, bounded.
+        const fiber = yield* Effect.fork(cycle(pool))
+        yield* settle
+        yield* TestClock.adjust("4999 millis")
+        yield* settle
+        expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+        yield* TestClock.adjust("1 millis")
+        const error = yield* Effect.flip(Fiber.join(fiber))
+        expect(error._tag).toBe("NoCapacityError")
+        expect(error.availableAt).toBe(20_000)
+        expect(yield* Clock.currentTimeMillis).toBe(5_000)
+        yield* Scope.close(scope, Exit.void)
+      }))
+
+    it.effect("Wait fails at once when the earliest cooldown ends after maxWait and nothing is in flight", () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], whenExhausted: waitUpTo("1 minute") })
+        yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit("2 minutes"))
+        const error = yield* Effect.flip(cycle(pool))
+        expect(error.availableAt).toBe(120_000)
+        expect(yield* Clock.currentTimeMillis).toBe(0)
+      }))
+
+    it.effect("a waiter that is interrupted leaves nothing behind", () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], whenExhausted: waitUpTo("1 minute") })
+        yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit("10 seconds"))
+        const fiber = yield* Effect.fork(cycle(pool))
+        yield* settle
+        yield* Fiber.interrupt(fiber)
+        yield* TestClock.adjust("10 seconds")
+        expect((yield* statusOf(pool, idA)).inFlight).toBe(0)
+        expect(yield* cycle(pool)).toBe(idA)
+      }))
+  })
+
+  describe("report", () => {
+    it.effect("success clears failures; other errors count without disabling; Exit values work", () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
+        const lease = yield* Effect.scoped(pool.acquire)
+        yield* pool.report(lease, timeout)
+        yield* pool.report(lease, Exit.fail(timeout))
+        let status = yield* statusOf(pool, idA)
+        expect(status.failures).toBe(2)
+        expect(status.disabled).toBeUndefined()
+
+        // Interruptions and defects say nothing about the key.
+        yield* pool.report(lease, Exit.interrupt(FiberId.none))
+        yield* pool.report(lease, Exit.die(new Error("bug")))
+        expect((yield* statusOf(pool, idA)).failures).toBe(2)
+
+        yield* pool.report(lease, Exit.succeed("reply"))
+        expect((yield* statusOf(pool, idA)).failures).toBe(0)
+
+        yield* pool.report(lease, Exit.fail(rateLimit("3 seconds")))
+        status = yield* statusOf(pool, idA)
+        expect(status.coolingUntil).toBe(3_000)
+        expect(status.failures).toBe(1)
+        yield* pool.report(lease, "success")
+        expect((yield* statusOf(pool, idA)).failures).toBe(0)
+      }))
+
+    it.effect("a lease from an unrelated pool is a defect", () =>
+      Effect.gen(function*() {
+        const one = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
+        const two = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
+        const lease = yield* Effect.scoped(one.acquire)
+        const exit = yield* Effect.exit(two.report(lease, "success"))
+        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+      }))
+  })
+
+  describe("secrets", () => {
+    it.scoped("status, leases and errors show masked ids only", () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA, { key: Redacted.make(keyB), weight: 2 }], whenExhausted: failFast })
+        const scope = yield* Scope.make()
+        const lease = yield* hold(pool, scope)
+        yield* pool.report(lease, rateLimit("1 second"))
+        yield* pool.report(yield* Effect.scoped(pool.acquire), invalidKey)
+        const error = yield* Effect.flip(hold(pool, scope))
+        const statuses = yield* pool.status
+        expect(statuses.map((s) => s.keyId)).toEqual([idA, idB])
+        const printed = [JSON.stringify(statuses), JSON.stringify(lease), String(lease.credentials.key), error.message, JSON.stringify(error)]
+        for (const text of printed) {
+          for (const raw of [keyA, keyB]) {
+            expect(text).not.toContain(raw)
+            expect(text).not.toContain(raw.slice(3, -4))
+          }
+        }
+        expect(Redacted.value(lease.credentials.key)).toBe(keyA)
+        yield* Scope.close(scope, Exit.void)
+      }))
+  })
+
+  describe("options", () => {
+    it.effect("invalid weights and caps are defects that name the key by position only", () =>
+      Effect.gen(function*() {
+        for (const key of [{ key: keyA, weight: 0 }, { key: keyA, weight: Number.NaN }, { key: keyA, maxConcurrency: 0 }, { key: "" }]) {
+          const exit = yield* Effect.exit(KeyPool.make({ providerId: "test", keys: [keyB, key] }))
+          expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+          const text = Exit.isFailure(exit) ? Cause.pretty(exit.cause) : ""
+          expect(text).toContain("key #1")
+          expect(text).not.toContain(keyA)
+        }
+      }))
+
+    it.effect("a pool with no keys fails acquire at once", () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({ providerId: "empty", keys: [] })
+        const error = yield* Effect.flip(cycle(pool))
+        expect(error._tag).toBe("NoCapacityError")
+        expect(error.provider).toBe("empty")
+      }))
+  })
+
+  describe("registry", () => {
+    it.effect("pools with the same providerId share one state; the state holds the union of their keys", () =>
+      Effect.gen(function*() {
+        const registry = yield* KeyPool.makeRegistry
+        const first = yield* registry.pool({ providerId: "openai", keys: [keyA, keyB] })
+        const second = yield* registry.pool({ providerId: "openai", keys: [keyB, keyC], whenExhausted: failFast })
+        const other = yield* registry.pool({ providerId: "deepseek", keys: [keyA] })
+
+        const scope = yield* Scope.make()
+        const lease = yield* hold(first, scope)
+        expect(lease.credentials.keyId).toBe(idA)
+        expect(inFlightById(yield* second.status)).toEqual({ [idA]: 1, [idB]: 0, [idC]: 0 })
+        expect(inFlightById(yield* other.status)).toEqual({ [idA]: 0 })
+        // The shared heap knows A is busy, whichever pool asks.
+        expect((yield* hold(second, scope)).credentials.keyId).toBe(idB)
+        expect((yield* hold(second, scope)).credentials.keyId).toBe(idC)
+
+        // A lease of one pool can be reported through the other.
+        yield* second.report(lease, invalidKey)
+        expect((yield* statusOf(first, idA)).disabled).toBe("invalid_key")
+        expect((yield* statusOf(other, idA)).disabled).toBeUndefined()
+        const foreign = yield* Effect.exit(other.report(lease, "success"))
+        expect(Exit.isFailure(foreign)).toBe(true)
+        yield* Scope.close(scope, Exit.void)
+        expect(inFlightById(yield* first.status)).toEqual({ [idA]: 0, [idB]: 0, [idC]: 0 })
+      }))
+
+    it.effect("a waiter of one pool is woken by a release through another", () =>
+      Effect.gen(function*() {
+        const registry = yield* KeyPool.makeRegistry
+        const options = { providerId: "openai", keys: [{ key: keyA, maxConcurrency: 1 }], whenExhausted: waitUpTo("1 minute") }
+        const first = yield* registry.pool(options)
+        const second = yield* registry.pool(options)
+        const scope = yield* Scope.make()
+        yield* hold(first, scope)
+        const fiber = yield* Effect.fork(cycle(second))
+        yield* settle
+        expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+        yield* Scope.close(scope, Exit.void)
+        expect(yield* Fiber.join(fiber)).toBe(idA)
+      }))
+
+    it.scoped("KeyPool.layer shares state between layers built over one registry", () =>
+      Effect.gen(function*() {
+        const one = yield* Layer.build(KeyPool.layer({ providerId: "openai", keys: [keyA, keyB] }))
+        const two = yield* Layer.build(KeyPool.layer({ providerId: "openai", keys: [keyA, keyB] }))
+        const poolOne = Context.get(one, KeyPool.KeyPool)
+        const poolTwo = Context.get(two, KeyPool.KeyPool)
+        expect(poolOne).not.toBe(poolTwo)
+        const scope = yield* Scope.make()
+        yield* hold(poolOne, scope)
+        expect(inFlightById(yield* poolTwo.status)).toEqual({ [idA]: 1, [idB]: 0 })
+        yield* Scope.close(scope, Exit.void)
+      }).pipe(Effect.provide(KeyPool.KeyPoolRegistry.layer)))
+
+    it.scoped("layerConfig reads the keys as secrets", () =>
+      Effect.gen(function*() {
+        const layer = KeyPool.layerConfig({
+          providerId: Config.succeed("openai"),
+          keys: Config.array(Config.redacted("OPENAI_API_KEYS"))
+        })
+        const context = yield* Layer.build(layer).pipe(
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["OPENAI_API_KEYS", `${keyA},${keyB}`]])))
+        )
+        const pool = Context.get(context, KeyPool.KeyPool)
+        expect((yield* pool.status).map((s) => s.keyId)).toEqual([idA, idB])
+
+        const missing = yield* Effect.exit(
+          Layer.build(layer).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map())))
+        )
+        expect(Exit.isFailure(missing)).toBe(true)
+      }).pipe(Effect.provide(KeyPool.KeyPoolRegistry.layer)))
+  })
+})
+
+// ---------------------------------------------------------------------------
+// Properties
+
+type Command =
+  | { readonly _tag: "acquire" }
+  | { readonly _tag: "release"; readonly holder: number }
+  | { readonly _tag: "interrupt"; readonly holder: number }
+  | { readonly _tag: "report"; readonly holder: number; readonly outcome: "success" | "rateLimit" | "auth" | "other"; readonly retryAfter: number | undefined }
+  | { readonly _tag: "tick"; readonly millis: number }
+
+const commandArbitrary: fc.Arbitrary<Command> = fc.oneof(
+  { arbitrary: fc.constant({ _tag: "acquire" as const }), weight: 4 },
+  { arbitrary: fc.record({ _tag: fc.constant("release" as const), holder: fc.nat(40) }), weight: 2 },
+  { arbitrary: fc.record({ _tag: fc.constant("interrupt" as const), holder: fc.nat(40) }), weight: 2 },
+  {
+    arbitrary: fc.record({
+      _tag: fc.constant("report" as const),
+      holder: fc.nat(40),
+      outcome: fc.constantFrom("success" as const, "rateLimit" as const, "auth" as const, "other" as const),
+      retryAfter: fc.option(fc.integer({ min: 0, max: 5_000 }), { nil: undefined })
+    }),
+    weight: 2
+  },
+  { arbitrary: fc.record({ _tag: fc.constant("tick" as const), millis: fc.integer({ min: 0, max: 3_000 }) }), weight: 1 }
+)
+
+const keyArbitrary = fc.record({
+  weight: fc.integer({ min: 1, max: 3 }),
+  maxConcurrency: fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined })
+})
+
+const poolArbitrary = fc.record({
+  keys: fc.array(keyArbitrary, { minLength: 1, maxLength: 5 }),
+  wait: fc.option(fc.integer({ min: 0, max: 5_000 }), { nil: undefined })
+})
+
+interface Holder {
+  readonly fiber: Fiber.RuntimeFiber<void, LlmError.NoCapacityError>
+  readonly release: Deferred.Deferred<void>
+  readonly lease: Ref.Ref<KeyPool.Lease | undefined>
+}
+
+const outcomeOf = (command: Extract<Command, { _tag: "report" }>): KeyPool.Outcome => {
+  switch (command.outcome) {
+    case "success":
+      return "success"
+    case "rateLimit":
+      return rateLimit(command.retryAfter === undefined ? undefined : Duration.millis(command.retryAfter))
+    case "auth":
+      return invalidKey
+    case "other":
+      return timeout
+  }
+}
+
+describe("KeyPool properties", () => {
+  it.effect.prop(
+    "after any interleaving of acquire, release, interruption, reports and time, in-flight returns to zero and the heaps hold",
+    [poolArbitrary, fc.array(commandArbitrary, { maxLength: 60 })],
+    ([config, commands]) =>
+      Effect.gen(function*() {
+        const keys = config.keys.map((k, i) => ({
+          key: `sk-prop-key-${String(i).padStart(6, "0")}`,
+          weight: k.weight,
+          ...(k.maxConcurrency === undefined ? {} : { maxConcurrency: k.maxConcurrency })
+        }))
+        const options: KeyPool.Options = {
+          providerId: "prop",
+          keys,
+          defaultCooldown: "2 seconds",
+          whenExhausted: config.wait === undefined ? { _tag: "Fail" } : { _tag: "Wait", maxWait: Duration.millis(config.wait) }
+        }
+        const state = Internal.makeState(options.providerId, options.keys)
+        const ref = yield* Ref.make(state)
+        const pool = Internal.makeService(ref, Internal.settingsOf(options))
+        const holders: Array<Holder> = []
+        // A disabled key's request count is frozen from the moment it is disabled.
+        const frozen = new Map<number, number>()
+
+        const check = () => {
+          expect(Internal.invariantViolation(state)).toBeUndefined()
+          for (const [slot, total] of frozen) expect(state.slots[slot]!.totalRequests).toBe(total)
+        }
+
+        for (const command of commands) {
+          const holder = holders.length === 0 || command._tag === "acquire" || command._tag === "tick"
+            ? undefined
+            : holders[command.holder % holders.length]!
+          switch (command._tag) {
+            case "acquire": {
+              const release = yield* Deferred.make<void>()
+              const lease = yield* Ref.make<KeyPool.Lease | undefined>(undefined)
+              const fiber = yield* Effect.fork(
+                Effect.scoped(Effect.zipRight(Effect.flatMap(pool.acquire, (l) => Ref.set(lease, l)), Deferred.await(release)))
+              )
+              holders.push({ fiber, release, lease })
+              break
+            }
+            case "release":
+              if (holder !== undefined) yield* Deferred.succeed(holder.release, undefined)
+              break
+            case "interrupt":
+              if (holder !== undefined) yield* Fiber.interrupt(holder.fiber)
+              break
+            case "report": {
+              const lease = holder === undefined ? undefined : yield* Ref.get(holder.lease)
+              if (lease !== undefined) {
+                yield* pool.report(lease, outcomeOf(command))
+                if (command.outcome === "auth" && !frozen.has(lease.slot)) {
+                  frozen.set(lease.slot, state.slots[lease.slot]!.totalRequests)
+                }
+              }
+              break
+            }
+            case "tick":
+              yield* TestClock.adjust(Duration.millis(command.millis))
+              break
+          }
+          yield* settle
+          check()
+        }
+
+        yield* Fiber.interruptAll(holders.map((h) => h.fiber))
+        check()
+        expect(state.slots.map((slot) => slot.inFlight)).toEqual(state.slots.map(() => 0))
+        expect(state.saturated).toBe(0)
+
+        // Once every cooldown has passed, any enabled key is usable again at once.
+        yield* TestClock.adjust("1 hour")
+        const failing = Internal.makeService(ref, Internal.settingsOf({ ...options, whenExhausted: { _tag: "Fail" } }))
+        const after = yield* Effect.exit(cycle(failing))
+        expect(Exit.isSuccess(after)).toBe(state.enabled > 0)
+        check()
+      }),
+    { fastCheck: { numRuns: 150 } }
+  )
+
+  it.effect.prop(
+    "with equal weights, N concurrent holders spread with max minus min in flight at most 1",
+    [fc.integer({ min: 1, max: 12 }), fc.integer({ min: 0, max: 60 }), fc.integer({ min: 1, max: 4 })],
+    ([keyCount, holders, weight]) =>
+      Effect.gen(function*() {
+        const keys = Array.from({ length: keyCount }, (_, i) => ({ key: `sk-spread-key-${String(i).padStart(6, "0")}`, weight }))
+        const pool = yield* KeyPool.make({ providerId: "spread", keys })
+        const scope = yield* Scope.make()
+        // A few idle cycles first, so the round-robin sequence is not at its start.
+        for (let i = 0; i < keyCount + 1; i++) yield* cycle(pool)
+        yield* Effect.forEach(Array.from({ length: holders }), () => hold(pool, scope), { concurrency: "unbounded", discard: true })
+        const loads = (yield* pool.status).map((s) => s.inFlight)
+        expect(loads.reduce((a, b) => a + b, 0)).toBe(holders)
+        expect(Math.max(...loads) - Math.min(...loads)).toBeLessThanOrEqual(1)
+        yield* Scope.close(scope, Exit.void)
+        expect((yield* pool.status).every((s) => s.inFlight === 0)).toBe(true)
+      }),
+    { fastCheck: { numRuns: 100 } }
+  )
+})
