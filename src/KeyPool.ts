@@ -186,8 +186,8 @@ export interface RegistryService {
    * id creates the state; a later one adds the keys it lists that the state
    * lacks (the union: a provider id names one set of interchangeable keys, so
    * give pools distinct ids when their keys are not). A key already present
-   * keeps its first weight and cap. `defaultCooldown` and `whenExhausted` are
-   * per pool.
+   * keeps its first weight and cap, and `status` shows every key of the
+   * shared state. `defaultCooldown` and `whenExhausted` are per pool.
    */
   readonly pool: (options: Options) => Effect.Effect<Service>
 }

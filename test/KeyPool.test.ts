@@ -107,7 +107,7 @@ describe("KeyPool", () => {
         yield* Scope.close(scope, Exit.void)
       }))
 
-    it.scoped("a key listed twice counts once", () =>
+    it.effect("a key listed twice counts once", () =>
       Effect.gen(function*() {
         const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA, Redacted.make(keyA), { key: keyA, weight: 5 }, keyB] })
         const statuses = yield* pool.status

@@ -6,17 +6,17 @@
  * consistent state. The state object is mutable on purpose: copying a heap of
  * 10,000 keys per acquire would make the pool linear.
  */
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
-import * as Cause from "effect/Cause"
-import * as Option from "effect/Option"
 import type * as KeyPool from "../KeyPool.js"
 import { type LlmError, NoCapacityError } from "../LlmError.js"
 import * as ProviderClient from "../ProviderClient.js"
@@ -60,7 +60,12 @@ export interface State {
   enabled: number
   /** Enabled slots at their concurrency cap: a release of one may free capacity. */
   saturated: number
-  /** Completed (and cleared) on every change that could let a waiter through; created only when someone waits. */
+  /**
+   * Completed (and cleared) on every change that could let a waiter through;
+   * created only when someone waits. Every waiter wakes and retries: with one
+   * O(log n) attempt each that is cheaper than keeping a queue of waiters
+   * consistent under interruption, at the price of no FIFO order among them.
+   */
   wake: Deferred.Deferred<void> | undefined
 }
 
