@@ -245,7 +245,7 @@ export class NoCapacityError extends Schema.TaggedError<NoCapacityError>()("NoCa
 }) {
   override get message() {
     const when = this.availableAt === undefined
-      ? "No key will free by itself (all are disabled)."
+      ? "No key frees at a known time: every key is disabled, or busy at its concurrency cap."
       : `The first key frees at ${new Date(this.availableAt).toISOString()}.`
     return describe(this, "has no usable key", when)
   }
