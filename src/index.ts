@@ -24,3 +24,6 @@ export * as Message from "./Message.js"
 
 /** @since 0.1.0 */
 export * as ProviderClient from "./ProviderClient.js"
+
+/** @since 0.1.0 */
+export * as RateLimiter from "./RateLimiter.js"

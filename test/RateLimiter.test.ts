@@ -1,0 +1,564 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
+import * as TestClock from "effect/TestClock"
+import * as fc from "fast-check"
+import type * as ChatRequest from "../src/ChatRequest.js"
+import * as Message from "../src/Message.js"
+import * as RateLimiter from "../src/RateLimiter.js"
+
+const now = Clock.currentTimeMillis
+const advance = (millis: number) => TestClock.adjust(Duration.millis(millis))
+/** Lets forked fibers run until they suspend, without moving the clock. */
+const settle = advance(0)
+const isPending = <A, E>(fiber: Fiber.Fiber<A, E>) => Effect.map(Fiber.poll(fiber), Option.isNone)
+const range = (n: number) => Array.from({ length: n }, (_, i) => i)
+
+describe("RateLimiter bucket", () => {
+  it.scoped("bursts up to capacity at once, then refills refillRate tokens per second", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 2 })
+      for (const _ of range(5)) expect(yield* limiter.tryTake()).toBe(true)
+      expect(yield* limiter.tryTake()).toBe(false)
+
+      const one = yield* Effect.fork(limiter.take())
+      yield* advance(499)
+      expect(yield* isPending(one)).toBe(true)
+      yield* advance(1)
+      yield* Fiber.join(one)
+
+      const four = yield* Effect.fork(Effect.all(range(4).map(() => limiter.take()), { concurrency: "unbounded" }))
+      yield* advance(1999)
+      expect(yield* isPending(four)).toBe(true)
+      expect((yield* limiter.status).waiting).toBe(1)
+      yield* advance(1)
+      yield* Fiber.join(four)
+      expect(yield* now).toBe(2500)
+    }))
+
+  it.scoped("a burst of 200 concurrent calls at capacity 20, refill 10/s takes about 18 s and never exceeds the bucket", () =>
+    Effect.gen(function*() {
+      const capacity = 20
+      const refillRate = 10
+      const limiter = yield* RateLimiter.make({ capacity, refillRate })
+      const admitted: Array<number> = []
+      const calls = yield* Effect.fork(
+        Effect.forEach(
+          range(200),
+          () => limiter.withPermit(Effect.flatMap(now, (t) => Effect.sync(() => admitted.push(t)))),
+          { concurrency: "unbounded", discard: true }
+        )
+      )
+      for (let t = 0; t <= 20_000; t += 250) {
+        yield* advance(t === 0 ? 0 : 250)
+        const bound = capacity + refillRate * (t / 1000)
+        expect(admitted.length).toBeLessThanOrEqual(bound)
+        // Demand is there all along, so it admits all the bucket allows.
+        expect(admitted.length).toBeGreaterThanOrEqual(Math.min(200, bound - 1))
+        const status = yield* limiter.status
+        expect(status.available).toBeGreaterThanOrEqual(0)
+        expect(status.available).toBeLessThanOrEqual(capacity)
+        expect(status.waiting).toBe(200 - admitted.length)
+      }
+      yield* Fiber.join(calls)
+      const finished = Math.max(...admitted)
+      expect(finished).toBeGreaterThanOrEqual(17_900)
+      expect(finished).toBeLessThanOrEqual(18_100)
+      for (const t of admitted) {
+        expect(admitted.filter((u) => u <= t).length).toBeLessThanOrEqual(capacity + refillRate * (t / 1000))
+      }
+    }))
+
+  it.scoped("tryTake never waits and never jumps the queue", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 1 })
+      expect(yield* limiter.tryTake(6)).toBe(false)
+      expect(yield* limiter.tryTake(-1)).toBe(false)
+      expect(yield* limiter.tryTake(5)).toBe(true)
+      expect(yield* limiter.tryTake()).toBe(false)
+      const waiter = yield* Effect.fork(limiter.take(3))
+      yield* advance(2000)
+      // Two tokens are there, but the waiter asked first.
+      expect(yield* limiter.tryTake()).toBe(false)
+      expect(yield* isPending(waiter)).toBe(true)
+      yield* advance(1000)
+      yield* Fiber.join(waiter)
+      expect((yield* limiter.status).available).toBe(0)
+    }))
+
+  it.scoped("reset fills the bucket and serves waiters at once", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ capacity: 4, refillRate: 0.5 })
+      yield* limiter.take(4)
+      const waiter = yield* Effect.fork(limiter.take(3))
+      yield* settle
+      expect(yield* isPending(waiter)).toBe(true)
+      yield* limiter.reset
+      yield* Fiber.join(waiter)
+      expect(yield* now).toBe(0)
+      const status = yield* limiter.status
+      expect(status).toEqual({ available: 1, capacity: 4, refillRate: 0.5, waiting: 0, inFlight: 0 })
+    }))
+
+  it.scoped("a cost above capacity fails at once with a typed error instead of waiting forever", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 1 })
+      const error = yield* Effect.flip(limiter.take(6))
+      expect(error._tag).toBe("RateLimiterCostError")
+      expect(error.cost).toBe(6)
+      expect(error.capacity).toBe(5)
+      expect(error.bucket).toBe("requests")
+      expect(error.message).toContain("exceeds the rate limiter's capacity of 5")
+
+      let ran = false
+      const viaPermit = yield* Effect.flip(limiter.withPermit(Effect.sync(() => (ran = true)), 7))
+      expect(viaPermit.cost).toBe(7)
+      expect(ran).toBe(false)
+
+      const negative = yield* Effect.flip(limiter.take(-1))
+      expect(negative.cost).toBe(-1)
+      expect(negative.message).toContain("not a non-negative finite number")
+      expect((yield* Effect.flip(limiter.take(Number.NaN))).cost).toBeNaN()
+      expect((yield* limiter.status).available).toBe(5)
+    }))
+
+  it.effect("bad options fail make with a typed error naming the option", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [RateLimiter.Options, string, unknown, string]> = [
+        [{ capacity: 0, refillRate: 1 }, "capacity", 0, "a positive finite number"],
+        [{ capacity: 1, refillRate: Infinity }, "refillRate", Infinity, "a positive finite number"],
+        [{ capacity: 1, refillRate: Number.NaN }, "refillRate", Number.NaN, "a positive finite number"],
+        [{ capacity: 1, refillRate: 1, maxConcurrency: 2.5 }, "maxConcurrency", 2.5, "a positive integer"],
+        [{ capacity: 1, refillRate: 1, tokensPerMinute: -5 }, "tokensPerMinute", -5, "a positive finite number"]
+      ]
+      for (const [options, option, value, expected] of cases) {
+        const error = yield* Effect.flip(Effect.scoped(RateLimiter.make(options)))
+        expect(error._tag).toBe("RateLimiterOptionsError")
+        expect(error.option).toBe(option)
+        expect(error.value).toBe(value)
+        expect(error.expected).toBe(expected)
+        expect(error.message).toContain(`option ${option} must be ${expected}`)
+      }
+    }))
+
+  it.scoped("maxConcurrency caps calls in flight; the slot is freed when a call ends", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ capacity: 100, refillRate: 100, maxConcurrency: 3 })
+      const running = yield* Ref.make(0)
+      let peak = 0
+      const call = Effect.gen(function*() {
+        peak = Math.max(peak, yield* Ref.updateAndGet(running, (n) => n + 1))
+        yield* Effect.sleep("1 second")
+        yield* Ref.update(running, (n) => n - 1)
+      })
+      const calls = yield* Effect.fork(
+        Effect.forEach(range(10), () => limiter.withPermit(call), { concurrency: "unbounded", discard: true })
+      )
+      yield* settle
+      const first = yield* limiter.status
+      expect(first.inFlight).toBe(3)
+      expect(first.maxConcurrency).toBe(3)
+      // Only calls holding a slot have taken a token.
+      expect(first.available).toBe(97)
+      yield* advance(3000)
+      expect(yield* isPending(calls)).toBe(true)
+      expect((yield* limiter.status).inFlight).toBe(1)
+      yield* advance(1000)
+      yield* Fiber.join(calls)
+      expect(peak).toBe(3)
+      expect((yield* limiter.status).inFlight).toBe(0)
+    }))
+
+  it.scoped("a failing call frees its slot too", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, maxConcurrency: 1 })
+      expect(yield* Effect.flip(limiter.withPermit(Effect.fail("boom")))).toBe("boom")
+      expect(yield* limiter.withPermit(Effect.succeed(42))).toBe(42)
+      expect((yield* limiter.status).inFlight).toBe(0)
+    }))
+})
+
+describe("RateLimiter waiters", () => {
+  it.scoped("an interrupted waiter leaves the tokens it did not get", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 1 })
+      yield* limiter.take(5)
+      const waiter = yield* Effect.fork(limiter.take(3))
+      yield* advance(2000)
+      expect(yield* limiter.status).toMatchObject({ available: 2, waiting: 1 })
+      yield* Fiber.interrupt(waiter)
+      expect(yield* limiter.status).toMatchObject({ available: 2, waiting: 0 })
+      expect(yield* limiter.tryTake(2)).toBe(true)
+    }))
+
+  it.scoped("interrupting the head of the queue serves those behind it at once", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 1 })
+      yield* limiter.take(5)
+      const big = yield* Effect.fork(limiter.take(5))
+      yield* settle
+      const small = yield* Effect.fork(limiter.take(1))
+      yield* advance(1500)
+      expect(yield* isPending(small)).toBe(true)
+      yield* Fiber.interrupt(big)
+      yield* settle
+      expect(yield* isPending(small)).toBe(false)
+      expect(yield* now).toBe(1500)
+    }))
+
+  it.scoped("a waiter interrupted just as it is served gives its tokens back", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 1 })
+      yield* limiter.take(5)
+      const waiter = yield* Effect.fork(limiter.take(3))
+      yield* settle
+      // The interrupt reaches the fiber before the wake-up that reset sends it.
+      yield* waiter.interruptAsFork(FiberId.none)
+      yield* limiter.reset
+      const exit = yield* Fiber.await(waiter)
+      expect(Exit.isInterrupted(exit)).toBe(true)
+      expect(yield* limiter.status).toMatchObject({ available: 5, waiting: 0 })
+    }))
+
+  it.scoped("waiters are served first come, first served: a large request is not overtaken by small ones", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 1 })
+      yield* limiter.take(5)
+      const served: Array<readonly [string, number]> = []
+      const request = (name: string, cost: number) =>
+        Effect.fork(Effect.zipRight(limiter.take(cost), Effect.flatMap(now, (t) => Effect.sync(() => served.push([name, t])))))
+      yield* request("big", 5)
+      yield* advance(2000)
+      // Two tokens are free, enough for each small request, but the big one asked first.
+      for (const name of ["a", "b", "c"]) {
+        yield* request(name, 1)
+        yield* settle
+      }
+      expect(served).toEqual([])
+      yield* advance(2000)
+      expect(served).toEqual([])
+      yield* advance(4000)
+      expect(served).toEqual([["big", 5000], ["a", 6000], ["b", 7000], ["c", 8000]])
+    }))
+
+  it.effect("closing the limiter's scope interrupts its waiters instead of leaving them hanging", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const limiter = yield* Scope.extend(RateLimiter.make({ capacity: 1, refillRate: 1 }), scope)
+      yield* limiter.take()
+      const waiter = yield* Effect.fork(limiter.take())
+      yield* settle
+      yield* Scope.close(scope, Exit.void)
+      expect(Exit.isInterrupted(yield* Fiber.await(waiter))).toBe(true)
+    }))
+})
+
+describe("RateLimiter tokens-per-minute budget", () => {
+  it.scoped("reserve holds the estimate; reconcile refunds what was not used", () =>
+    Effect.gen(function*() {
+      // 6000 per minute: 100 tokens per second.
+      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 6000 })
+      const reservation = yield* limiter.reserve(5000)
+      expect((yield* limiter.status).budget).toEqual({ available: 1000, capacity: 6000, waiting: 0 })
+      yield* limiter.reconcile(reservation, 3000)
+      expect((yield* limiter.status).budget?.available).toBe(3000)
+      // Settled once: a second reconcile changes nothing.
+      yield* limiter.reconcile(reservation, 0)
+      expect((yield* limiter.status).budget?.available).toBe(3000)
+
+      const next = yield* Effect.fork(limiter.reserve(4000))
+      yield* advance(9900)
+      expect(yield* isPending(next)).toBe(true)
+      expect((yield* limiter.status).budget?.waiting).toBe(1)
+      yield* advance(100)
+      expect((yield* Fiber.join(next)).estimate).toBe(4000)
+    }))
+
+  it.scoped("a refund never fills the budget past tokensPerMinute", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
+      const reservation = yield* limiter.reserve(500)
+      yield* advance(60_000)
+      yield* limiter.reconcile(reservation, 0)
+      expect((yield* limiter.status).budget?.available).toBe(600)
+    }))
+
+  it.scoped("usage above the estimate goes into debt that later reservations wait out", () =>
+    Effect.gen(function*() {
+      // 600 per minute: 10 tokens per second.
+      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
+      const reservation = yield* limiter.reserve(100)
+      yield* limiter.reconcile(reservation, 700)
+      expect((yield* limiter.status).budget?.available).toBe(-100)
+      const next = yield* Effect.fork(limiter.reserve(50))
+      yield* advance(14_900)
+      expect(yield* isPending(next)).toBe(true)
+      yield* advance(100)
+      yield* Fiber.join(next)
+      expect((yield* limiter.status).budget?.available).toBe(0)
+    }))
+
+  it.scoped("a usage that is not a count leaves the reservation as it was", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
+      yield* limiter.reconcile(yield* limiter.reserve(100), Number.NaN)
+      yield* limiter.reconcile(yield* limiter.reserve(100), -3)
+      expect((yield* limiter.status).budget?.available).toBe(400)
+    }))
+
+  it.scoped("an estimate above tokensPerMinute fails typed", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
+      const error = yield* Effect.flip(limiter.reserve(601))
+      expect(error._tag).toBe("RateLimiterCostError")
+      expect(error.bucket).toBe("tokensPerMinute")
+      expect(error.cost).toBe(601)
+      expect(error.capacity).toBe(600)
+      expect(error.message).toContain("tokens-per-minute budget")
+    }))
+
+  it.scoped("withBudget reconciles with the call's usage, and keeps the estimate spent when the call fails", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
+      const reply = yield* limiter.withBudget(200, Effect.succeed({ used: 50 }), (r) => r.used)
+      expect(reply.used).toBe(50)
+      expect((yield* limiter.status).budget?.available).toBe(550)
+      expect(yield* Effect.flip(limiter.withBudget(200, Effect.fail("boom"), () => 0))).toBe("boom")
+      expect((yield* limiter.status).budget?.available).toBe(350)
+    }))
+
+  it.scoped("without tokensPerMinute, reservations pass at once and status has no budget", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ capacity: 1, refillRate: 1 })
+      const reservation = yield* limiter.reserve(1_000_000)
+      yield* limiter.reconcile(reservation, 5)
+      expect(reservation.estimate).toBe(1_000_000)
+      expect("budget" in (yield* limiter.status)).toBe(false)
+    }))
+
+  it("estimateTokens counts about a token per four characters of prompt, plus maxTokens", () => {
+    const request: ChatRequest.Input = {
+      messages: [Message.system("a".repeat(40)), Message.user([Message.text("b".repeat(79)), Message.image("https://x/y.png")])]
+    }
+    // ceil(119 / 4) = 30, plus 4 per message.
+    expect(RateLimiter.estimateTokens(request)).toBe(38)
+    expect(RateLimiter.estimateTokens({ ...request, maxTokens: 100 })).toBe(138)
+    expect(RateLimiter.estimateTokens(request, { defaultMaxTokens: 500 })).toBe(538)
+    expect(RateLimiter.estimateTokens({ ...request, maxTokens: 100 }, { defaultMaxTokens: 500 })).toBe(138)
+    const withTools: ChatRequest.Input = {
+      messages: [Message.user("hi")],
+      tools: [{ name: "f", parameters: { type: "object" } }]
+    }
+    expect(RateLimiter.estimateTokens(withTools)).toBeGreaterThan(RateLimiter.estimateTokens({ messages: [Message.user("hi")] }))
+  })
+})
+
+describe("RateLimiter layers", () => {
+  it.effect("layer provides the limiter under its tag", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.RateLimiter
+      yield* limiter.take(3)
+      expect(yield* limiter.status).toMatchObject({ available: 0, capacity: 3, refillRate: 2 })
+    }).pipe(Effect.provide(RateLimiter.layer({ capacity: 3, refillRate: 2 }))))
+
+  const fromConfig = Config.all({ capacity: Config.number("CAPACITY"), refillRate: Config.number("REFILL_RATE") })
+  const withEnv = (entries: ReadonlyArray<readonly [string, string]>) =>
+    Effect.withConfigProvider(ConfigProvider.fromMap(new Map(entries)))
+
+  it.effect("layerConfig reads the options from Config and checks them", () =>
+    Effect.gen(function*() {
+      const status = yield* Effect.flatMap(RateLimiter.RateLimiter, (l) => l.status).pipe(
+        Effect.provide(RateLimiter.layerConfig(fromConfig)),
+        withEnv([["CAPACITY", "7"], ["REFILL_RATE", "1.5"]])
+      )
+      expect(status).toMatchObject({ capacity: 7, refillRate: 1.5 })
+
+      const bad = yield* Effect.flip(
+        Effect.provide(RateLimiter.RateLimiter, RateLimiter.layerConfig(fromConfig)).pipe(
+          withEnv([["CAPACITY", "7"], ["REFILL_RATE", "0"]])
+        )
+      )
+      expect(bad._tag).toBe("RateLimiterOptionsError")
+
+      const missing = yield* Effect.flip(
+        Effect.provide(RateLimiter.RateLimiter, RateLimiter.layerConfig(fromConfig)).pipe(withEnv([["CAPACITY", "7"]]))
+      )
+      expect(ConfigError.isConfigError(missing)).toBe(true)
+    }))
+
+  it.effect("unlimited never waits", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.RateLimiter
+      yield* Effect.all(range(1000).map(() => limiter.take(1_000_000)))
+      expect(yield* limiter.tryTake(1e12)).toBe(true)
+      expect(yield* limiter.withPermit(Effect.flatMap(limiter.status, (s) => Effect.succeed(s.inFlight)))).toBe(1)
+      expect(yield* limiter.withBudget(1e9, Effect.succeed("ok"), () => 1)).toBe("ok")
+      expect(yield* limiter.status).toEqual({
+        available: Infinity,
+        capacity: Infinity,
+        refillRate: Infinity,
+        waiting: 0,
+        inFlight: 0
+      })
+      expect(yield* now).toBe(0)
+    }).pipe(Effect.provide(RateLimiter.unlimited)))
+})
+
+// ---------------------------------------------------------------------------
+// Properties, driven by TestClock.
+
+interface Admission {
+  readonly cost: number
+  readonly arrivedAt: number
+  admittedAt: number
+}
+
+/**
+ * The earliest first-come-first-served schedule a bucket of this shape allows:
+ * each request goes as soon as it has arrived, the one before it has gone, and
+ * its tokens have refilled. No correct limiter admits anyone earlier.
+ */
+const idealAdmissions = (capacity: number, refillRate: number, requests: ReadonlyArray<Admission>): Array<number> => {
+  const perMilli = refillRate / 1000
+  let level = capacity
+  let at = 0
+  return requests.map(({ arrivedAt, cost }) => {
+    const start = Math.max(arrivedAt, at)
+    level = Math.min(capacity, level + (start - at) * perMilli)
+    at = start
+    if (level < cost) {
+      at = start + (cost - level) / perMilli
+      level = cost
+    }
+    level -= cost
+    return at
+  })
+}
+
+/** Every window [A_i, A_j] of admission times holds at most capacity + rate * (A_j - A_i) tokens. */
+const expectWindowsBounded = (capacity: number, refillRate: number, admissions: ReadonlyArray<Admission>) => {
+  const sorted = [...admissions].sort((a, b) => a.admittedAt - b.admittedAt)
+  for (let i = 0; i < sorted.length; i++) {
+    let sum = 0
+    for (let j = i; j < sorted.length; j++) {
+      sum += sorted[j]!.cost
+      const t = (sorted[j]!.admittedAt - sorted[i]!.admittedAt) / 1000
+      expect(sum).toBeLessThanOrEqual(capacity + refillRate * t + 1e-6)
+    }
+  }
+}
+
+const rates = fc.integer({ min: 1, max: 40 }).map((n) => n / 4)
+
+const arrivals = fc.integer({ min: 1, max: 6 }).chain((capacity) =>
+  fc.record({
+    capacity: fc.constant(capacity),
+    refillRate: rates,
+    // Each worker is one fiber issuing its requests one after another, pausing
+    // between them; several workers are the concurrency.
+    workers: fc.array(
+      fc.array(fc.record({ cost: fc.integer({ min: 1, max: capacity }), pause: fc.integer({ min: 0, max: 3000 }) }), {
+        minLength: 1,
+        maxLength: 5
+      }),
+      { minLength: 1, maxLength: 6 }
+    )
+  })
+)
+
+describe("RateLimiter properties", () => {
+  it.scoped.prop(
+    "under any arrivals and concurrency: bounded in every window, first come first served, no starvation",
+    [arrivals],
+    ([{ capacity, refillRate, workers }]) =>
+      Effect.gen(function*() {
+        const limiter = yield* RateLimiter.make({ capacity, refillRate })
+        const log: Array<Admission> = []
+        const worker = (requests: ReadonlyArray<{ readonly cost: number; readonly pause: number }>) =>
+          Effect.forEach(requests, ({ cost, pause }) =>
+            Effect.gen(function*() {
+              if (pause > 0) yield* Effect.sleep(Duration.millis(pause))
+              const entry: Admission = { cost, arrivedAt: yield* now, admittedAt: Number.NaN }
+              log.push(entry)
+              yield* limiter.take(cost)
+              entry.admittedAt = yield* now
+            }), { discard: true })
+        // The log's order must be the order requests reached the limiter, so no
+        // fiber may be preempted between logging its arrival and asking.
+        const all = yield* Effect.fork(
+          Effect.forEach(workers, worker, { concurrency: "unbounded", discard: true }).pipe(
+            Effect.withMaxOpsBeforeYield(Number.MAX_SAFE_INTEGER)
+          )
+        )
+        const costs = workers.flat()
+        const horizon = costs.reduce((sum, r) => sum + r.pause + (r.cost * 1000) / refillRate, 0) + 10_000
+        yield* advance(horizon)
+        expect(yield* isPending(all)).toBe(false)
+        yield* Fiber.join(all)
+
+        expectWindowsBounded(capacity, refillRate, log)
+        for (let i = 1; i < log.length; i++) {
+          expect(log[i]!.admittedAt).toBeGreaterThanOrEqual(log[i - 1]!.admittedAt)
+        }
+        // Not earlier than the bucket allows, and not later either: nobody starves.
+        const ideal = idealAdmissions(capacity, refillRate, log)
+        log.forEach((entry, i) => {
+          expect(entry.admittedAt).toBeGreaterThanOrEqual(ideal[i]! - 0.01)
+          expect(entry.admittedAt).toBeLessThanOrEqual(ideal[i]! + 0.01)
+        })
+      }),
+    { fastCheck: { numRuns: 50 } }
+  )
+
+  it.scoped.prop(
+    "with demand waiting, it admits capacity + rate * t, less one request, by every t",
+    [
+      fc.integer({ min: 1, max: 8 }).chain((capacity) =>
+        fc.record({
+          capacity: fc.constant(capacity),
+          refillRate: rates,
+          costs: fc.array(fc.integer({ min: 1, max: capacity }), { minLength: 1, maxLength: 40 }),
+          concurrency: fc.integer({ min: 1, max: 40 })
+        })
+      )
+    ],
+    ([{ capacity, concurrency, costs, refillRate }]) =>
+      Effect.gen(function*() {
+        const limiter = yield* RateLimiter.make({ capacity, refillRate })
+        const log: Array<Admission> = []
+        const request = (cost: number) =>
+          Effect.gen(function*() {
+            const entry: Admission = { cost, arrivedAt: yield* now, admittedAt: Number.NaN }
+            log.push(entry)
+            yield* limiter.take(cost)
+            entry.admittedAt = yield* now
+          })
+        const all = yield* Effect.fork(Effect.forEach(costs, request, { concurrency, discard: true }))
+        const total = costs.reduce((a, b) => a + b, 0)
+        yield* advance((total * 1000) / refillRate + 10_000)
+        yield* Fiber.join(all)
+
+        expectWindowsBounded(capacity, refillRate, log)
+        // What is left in the bucket is less than the first waiter's cost.
+        const slack = Math.max(...costs)
+        const end = Math.max(...log.map((e) => e.admittedAt))
+        for (let t = 0; t <= end; t += 50) {
+          const admitted = log.filter((e) => e.admittedAt <= t).reduce((sum, e) => sum + e.cost, 0)
+          const allowed = capacity + (refillRate * t) / 1000
+          expect(admitted).toBeLessThanOrEqual(allowed + 1e-6)
+          expect(admitted).toBeGreaterThanOrEqual(Math.min(total, allowed - slack))
+        }
+      }),
+    { fastCheck: { numRuns: 50 } }
+  )
+})
