@@ -5,9 +5,11 @@
  * zero.
  *
  * Servers compared:
- * - `simulator`: `Simulator.make` (the `@effect/platform` server);
+ * - `simulator, node`: `Simulator.make()`, its default plain `node:http` listener;
+ * - `simulator, platform`: `Simulator.make({ server: "platform" })`, the same
+ *   engine served through `@effect/platform` (`HttpRouter` on `NodeHttpServer`);
  * - `node:http + render`: a bare `node:http` handler doing the simulator's own
- *   work (JSON parse, decode, generate, render) without Effect;
+ *   work (JSON parse, decode, generate, render) with no admission checks;
  * - `node:http static`: a bare `node:http` handler replaying the bytes the
  *   simulator produced for the same request (the ceiling of this client and
  *   machine).
@@ -37,7 +39,7 @@ const requestBody = (stream: boolean) =>
 
 const headers = { "content-type": "application/json", authorization: "Bearer sk-bench" }
 
-type ServerKind = "simulator" | "render" | "static"
+type ServerKind = "node" | "platform" | "render" | "static"
 
 // ---------------------------------------------------------------------------
 // Child: one server
@@ -60,9 +62,9 @@ const serveChild = async (kind: ServerKind) => {
   const Reply = await import("../src/simulator/Reply.js")
 
   let port: number
-  if (kind === "simulator") {
+  if (kind === "node" || kind === "platform") {
     const scope = Effect.runSync(Scope.make())
-    const sim = await Effect.runPromise(Scope.extend(Simulator.make({ replyTokens }), scope))
+    const sim = await Effect.runPromise(Scope.extend(Simulator.make({ replyTokens, server: kind }), scope))
     port = sim.port
     process.on("disconnect", () => {
       void Effect.runPromise(Scope.close(scope, Exit.void)).then(() => process.exit(0))
@@ -176,9 +178,10 @@ const median = (xs: ReadonlyArray<number>) => {
 const main = async () => {
   const seconds = Number(process.argv[2] ?? 3)
   const rounds = Number(process.argv[3] ?? 3)
-  const kinds: ReadonlyArray<ServerKind> = ["simulator", "render", "static"]
+  const kinds: ReadonlyArray<ServerKind> = ["node", "platform", "render", "static"]
   const labels: Record<ServerKind, string> = {
-    simulator: "simulator (@effect/platform)",
+    node: "simulator, node (default)",
+    platform: "simulator, platform",
     render: "node:http + render",
     static: "node:http static"
   }

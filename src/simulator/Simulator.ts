@@ -9,13 +9,32 @@
  * later, on the same port) is a {@link WireFormat}: pure functions that decode a
  * request into a `Reply.Prompt` and render a `Reply.Reply` or an error as bytes.
  *
- * Serving: requests arrive through `@effect/platform`'s `HttpRouter` on
- * `NodeHttpServer`, with the per-request tracing span turned off. A reply that
- * needs no pacing and no socket-level fault is rendered to one string and
- * written at once (a stream as one chunked body); pacing and the
- * reset/stall faults go through an Effect `Stream` with `Effect.sleep`, so time
- * is always read through `Clock`. Throughput is measured by
- * `bench/simulator.ts` against a bare `node:http` server writing the same bytes.
+ * ## Serving
+ *
+ * Each request is reduced to a plan (a body, a chunked stream in paced groups,
+ * a truncated body, a dropped or hung connection) by code that knows nothing of
+ * the HTTP server; a server then writes the plan.
+ *
+ * The default server is a plain `node:http` request listener wired into the
+ * simulator's scope: the server is an `acquireRelease` resource, and a plan that
+ * waits (latency, time to first token, tokens per second) runs as a fiber of a
+ * `FiberSet` in that scope, sleeping on `Clock` and interrupted when its client
+ * goes away or the scope closes. A plan with no wait is written synchronously
+ * as one string, a stream as one chunked body: no Effect per request or per token.
+ *
+ * `server: "platform"` writes the same plans through `@effect/platform`
+ * (`HttpRouter` on `NodeHttpServer`, tracing spans off), as DESIGN.md intends
+ * for HTTP in. It is not the default because it cannot keep up with a raw
+ * client. `bench/simulator.ts` (undici `Pool`, 32 connections, 64-token
+ * replies, a shared 2-core VM) measured, as requests/s and server CPU per
+ * request: non-streamed, 10.9k at 39 µs for the listener, 3.3k at 158 µs for
+ * the platform, 18.3k at 24 µs for a bare server replaying fixed bytes;
+ * streamed, 6.6k at 64 µs, 3.6k at 174 µs and 13.2k at 29 µs. The platform's
+ * cost is its per-request machinery (a fiber per request, the handler pipeline,
+ * the router's context copy, `Effect.async` around reading the body and around
+ * the write): a platform app answering a fixed body, without a router, already
+ * costs about 80 µs. Precomputed JSON fragments, one write per stream and
+ * turning off the per-request span were applied to both servers.
  *
  * ## Fault header grammar (`x-simulator-fault`)
  *
@@ -34,7 +53,7 @@
  *                       a non-streamed request gets half of its JSON body
  * truncate=<n>          after n chunks the body ends cleanly, with no finish_reason
  *                       and no [DONE]; a non-streamed request gets half of its body
- *                       under the full content-length, then the connection closes
+ *                       under the full content-length, then the connection is reset
  * stream-error=<n>      after n chunks an error event, then the body ends;
  *                       param shape=openai (`{"error":{…}}`, the default) | vllm
  *                       (`{"object":"error",…,"code":500}`) | openrouter
@@ -59,10 +78,13 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
-import * as Clock from "effect/Clock"
+import type * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
@@ -116,6 +138,12 @@ export interface Options {
   readonly requestsPerMinute?: number
   /** A fault (see the module docs) for requests that carry no `x-simulator-fault`. Default none. */
   readonly fault?: string
+  /**
+   * Which HTTP server answers: `"node"`, a plain `node:http` listener (the
+   * default, several times faster), or `"platform"`, `@effect/platform`'s
+   * `HttpRouter` on `NodeHttpServer`. Both send the same bytes.
+   */
+  readonly server?: "node" | "platform"
 }
 
 // ---------------------------------------------------------------------------
@@ -399,12 +427,13 @@ export class SimulatorStartError extends Schema.TaggedError<SimulatorStartError>
 }
 
 // ---------------------------------------------------------------------------
-// Engine
+// Engine: requests to plans, independent of the HTTP server
 // ---------------------------------------------------------------------------
 
 interface Config {
   readonly host: string
   readonly port: number
+  readonly server: "node" | "platform"
   readonly latencyMs: number
   readonly ttftMs: number
   readonly tokenGapMs: number | undefined
@@ -449,10 +478,13 @@ const resolve = (options: Options): Config | string => {
   }
   const fault = options.fault === undefined ? undefined : parseFault(options.fault)
   if (typeof fault === "string") return `fault "${options.fault}": ${fault}`
+  const server = options.server ?? "node"
+  if (server !== "node" && server !== "platform") return `server must be "node" or "platform", got ${String(server)}`
   const modelList = options.models ?? defaultModels
   return {
     host: options.host ?? "127.0.0.1",
     port: port as number,
+    server,
     latencyMs: latencyMs as number,
     ttftMs: ttftMs as number,
     tokenGapMs: tps === undefined ? undefined : 1000 / tps,
@@ -481,24 +513,13 @@ const goDuration = (ms: number): string => {
 
 const maskKey = (key: string): string => (key.length <= 8 ? "***" : `${key.slice(0, 3)}…${key.slice(-4)}`)
 
-interface Bucket {
-  tokens: number
-  at: number
-}
-
-interface Counters {
-  requests: number
-  inFlight: number
-  clientClosed: number
-  connections: number
-  openConnections: number
-  nextId: number
-}
-
 const htmlPage = (status: number): string => {
   const title = `${status} ${Http.STATUS_CODES[status] ?? "Error"}`
-  return `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${title}</h1></center>\r\n<hr><center>simulator</center>\r\n</body>\r\n</html>\r\n`
+  return `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${title}</h1></center>\r\n` +
+    `<hr><center>simulator</center>\r\n</body>\r\n</html>\r\n`
 }
+
+const isApiError = (u: unknown): u is ApiError => typeof u === "object" && u !== null && "_tag" in u
 
 const intHeader = (
   headers: Http.IncomingHttpHeaders,
@@ -508,42 +529,65 @@ const intHeader = (
 ): number | undefined | ApiError => {
   const value = headers[name]
   if (value === undefined) return undefined
-  const text = Array.isArray(value) ? value[0] ?? "" : value
+  const text = (Array.isArray(value) ? value[0] ?? "" : value).trim()
   const n = Number(text)
-  return /^\d+$/.test(text.trim()) && n >= min && n <= max
+  return /^\d+$/.test(text) && n >= min && n <= max
     ? n
     : { _tag: "InvalidRequest", message: `Invalid ${name} header "${text}": expected an integer from ${min} to ${max}.`, param: name }
 }
 
-const isApiError = (u: unknown): u is ApiError => typeof u === "object" && u !== null && "_tag" in u
+/** Bytes written after a delay. */
+interface Group {
+  readonly delayMs: number
+  readonly text: string
+}
+
+/**
+ * What to send for one request, whichever server sends it. Every plan waits
+ * the configured latency before its headers.
+ */
+type Plan =
+  /** A whole body (with `content-length`), after `delayMs`. */
+  | {
+    readonly _tag: "Body"
+    readonly status: number
+    readonly headers: Record<string, string>
+    readonly body: string
+    readonly delayMs: number
+  }
+  /** A chunked 200 body written in groups, then ended, reset, or left hanging. */
+  | {
+    readonly _tag: "Stream"
+    readonly headers: Record<string, string>
+    readonly groups: ReadonlyArray<Group>
+    readonly then: "end" | "reset" | "stall"
+  }
+  /** A 200 announcing `declaredLength` bytes, sending `body` (fewer), then reset. */
+  | {
+    readonly _tag: "Truncated"
+    readonly headers: Record<string, string>
+    readonly declaredLength: number
+    readonly body: string
+    readonly delayMs: number
+  }
+  /** The connection reset with no response. */
+  | { readonly _tag: "Drop"; readonly delayMs: number }
+  /** No response until the client gives up. */
+  | { readonly _tag: "Hang" }
 
 /** The faults that change a reply rather than replace it. */
 type ReplyFault = Exclude<Fault, { readonly _tag: "Status" | "Html" | "Empty" }>
 
-const sleep = (ms: number) => Effect.sleep(Duration.millis(ms))
+interface Bucket {
+  tokens: number
+  at: number
+}
 
-const encoder = new TextEncoder()
-
-/** The platform's handler interrupts a request's fiber when its connection closes, so a stall ends then. */
-const destroyAfter = (
-  res: Http.ServerResponse,
-  text: string,
-  markServerClosed: (res: Http.ServerResponse) => void
-): Effect.Effect<never> =>
-  Effect.async<never>(() => {
-    markServerClosed(res)
-    // The write callback runs once the bytes are handed to the kernel, so the
-    // client reads every chunk before it sees the reset.
-    res.write(text, () => {
-      const socket = res.socket
-      if (socket !== null && !socket.destroyed) socket.resetAndDestroy()
-    })
-  })
-
-const makeEngine = (config: Config, counters: Counters, markServerClosed: (res: Http.ServerResponse) => void) => {
+const makeEngine = (config: Config) => {
   const buckets = new Map<string, Bucket>()
   const faults = new Map<string, Fault | string>()
   const rpm = config.requestsPerMinute
+  let nextId = 1
 
   const parseFaultCached = (value: string): Fault | string => {
     let fault = faults.get(value)
@@ -555,7 +599,7 @@ const makeEngine = (config: Config, counters: Counters, markServerClosed: (res: 
     return fault
   }
 
-  const errorResponse = <X>(format: WireFormat<X>, error: ApiError, headers: Record<string, string>) => {
+  const errorPlan = <X>(format: WireFormat<X>, error: ApiError, headers: Record<string, string>): Plan => {
     const { body, status } = format.renderError(error)
     if (error._tag === "RateLimited") {
       headers["retry-after"] = String(Math.max(1, Math.ceil(error.retryAfterMs / 1000)))
@@ -568,12 +612,8 @@ const makeEngine = (config: Config, counters: Counters, markServerClosed: (res: 
         headers["retry-after-ms"] = String(Math.round(seconds * 1000))
       }
     }
-    return HttpServerResponse.raw(body, {
-      status,
-      headers,
-      contentType: "application/json",
-      contentLength: Buffer.byteLength(body)
-    })
+    headers["content-type"] = "application/json"
+    return { _tag: "Body", status, headers, body, delayMs: 0 }
   }
 
   /** Takes one request from the key's bucket; the headers go on every response. */
@@ -596,22 +636,22 @@ const makeEngine = (config: Config, counters: Counters, markServerClosed: (res: 
   }
 
   /**
-   * Fault header, auth and rate limit: what every route checks first. Returns a
-   * response (an error, or a fault that replaces the reply), or the fault to
-   * apply to the reply, if any.
+   * Fault header, auth and rate limit: what every route checks first. Returns
+   * a plan (an error, or a fault that replaces the reply), or the fault to apply
+   * to the reply, if any.
    */
   const admit = <X>(
     format: WireFormat<X>,
     headers: Http.IncomingHttpHeaders,
     now: number,
     out: Record<string, string>
-  ): HttpServerResponse.HttpServerResponse | ReplyFault | undefined => {
+  ): Plan | ReplyFault | undefined => {
     const faultText = headers[faultHeader]
     let fault: Fault | undefined = config.fault
     if (typeof faultText === "string") {
       const parsed = parseFaultCached(faultText)
       if (typeof parsed === "string") {
-        return errorResponse(format, {
+        return errorPlan(format, {
           _tag: "InvalidRequest",
           message: `Invalid ${faultHeader} header "${faultText}": ${parsed}.`,
           param: faultHeader,
@@ -622,86 +662,63 @@ const makeEngine = (config: Config, counters: Counters, markServerClosed: (res: 
     }
     const key = format.apiKey(headers)
     if (config.apiKeys !== undefined && (key === undefined || !config.apiKeys.has(key))) {
-      return errorResponse(format, { _tag: "InvalidKey", maskedKey: key === undefined ? undefined : maskKey(key) }, out)
+      return errorPlan(format, { _tag: "InvalidKey", maskedKey: key === undefined ? undefined : maskKey(key) }, out)
     }
     const limited = rateLimit(key ?? "", now, out)
-    if (limited !== undefined) return errorResponse(format, limited, out)
+    if (limited !== undefined) return errorPlan(format, limited, out)
     if (fault === undefined) return undefined
     switch (fault._tag) {
       case "Status":
-        return errorResponse(format, { _tag: "Injected", fault }, out)
-      case "Html": {
-        const page = htmlPage(fault.status)
-        return HttpServerResponse.raw(page, {
-          status: fault.status,
-          headers: out,
-          contentType: "text/html",
-          contentLength: Buffer.byteLength(page)
-        })
-      }
+        return errorPlan(format, { _tag: "Injected", fault }, out)
+      case "Html":
+        out["content-type"] = "text/html"
+        return { _tag: "Body", status: fault.status, headers: out, body: htmlPage(fault.status), delayMs: 0 }
       case "Empty":
-        return HttpServerResponse.empty({ status: fault.status, headers: out })
+        return { _tag: "Body", status: fault.status, headers: out, body: "", delayMs: 0 }
       default:
         return fault
     }
   }
 
-  const streamResponse = (
-    res: Http.ServerResponse,
-    contentType: string,
+  const isPlan = (u: Plan | ReplyFault | undefined): u is Plan =>
+    u !== undefined &&
+    (u._tag === "Body" || u._tag === "Stream" || u._tag === "Truncated" || u._tag === "Drop" || u._tag === "Hang")
+
+  /** The events of a stream, paced: time to first token before the first, a token gap before each next. */
+  const streamPlan = (
     headers: Record<string, string>,
     parts: ReadonlyArray<string>,
     end: string,
-    after: "end" | "reset" | "stall"
-  ): HttpServerResponse.HttpServerResponse => {
-    headers["cache-control"] = "no-cache"
+    then: "end" | "reset" | "stall"
+  ): Plan => {
     const gap = config.tokenGapMs
-    if (gap === undefined && config.ttftMs === 0 && after === "end") {
-      // The fast path: the whole stream as one chunked body, no Effect per token.
-      return HttpServerResponse.raw(parts.join("") + end, { headers, contentType })
+    let groups: Array<Group>
+    if (gap === undefined || parts.length === 0) {
+      groups = [{ delayMs: config.ttftMs, text: parts.join("") + end }]
+    } else {
+      groups = parts.map((text, i) => ({ delayMs: i === 0 ? config.ttftMs : gap, text }))
+      const last = groups[groups.length - 1]!
+      groups[groups.length - 1] = { delayMs: last.delayMs, text: last.text + end }
     }
-    // Groups of bytes, each written after its delay.
-    const groups: Array<{ readonly delay: number; text: string }> = gap === undefined
-      ? [{ delay: config.ttftMs, text: parts.join("") + end }]
-      : parts.length === 0
-      ? [{ delay: config.ttftMs, text: end }]
-      : parts.map((text, i) => ({ delay: i === 0 ? config.ttftMs : gap, text }))
-    if (gap !== undefined && parts.length > 0) groups[groups.length - 1]!.text += end
-    let last = ""
-    if (after === "reset") last = groups.pop()?.text ?? ""
-    const body = Stream.fromIterable(groups).pipe(
-      Stream.mapEffect((group) => {
-        const bytes = encoder.encode(group.text)
-        return group.delay > 0 ? Effect.as(sleep(group.delay), bytes) : Effect.succeed(bytes)
-      }),
-      Stream.concat(
-        after === "reset"
-          ? Stream.fromEffect(destroyAfter(res, last, markServerClosed))
-          : after === "stall"
-          ? Stream.never
-          : Stream.empty
-      )
-    )
-    return HttpServerResponse.stream(body, { headers, contentType })
+    return { _tag: "Stream", headers, groups, then }
   }
 
   const generate = <X>(
     format: WireFormat<X>,
     headers: Http.IncomingHttpHeaders,
     bodyText: string,
-    now: number,
-    res: Http.ServerResponse
-  ): HttpServerResponse.HttpServerResponse | Effect.Effect<HttpServerResponse.HttpServerResponse> => {
-    const id = counters.nextId++
+    now: number
+  ): Plan => {
+    const id = nextId++
     const out: Record<string, string> = { "x-request-id": `req_sim${id}` }
     const fault = admit(format, headers, now, out)
-    if (HttpServerResponse.isServerResponse(fault)) return fault
+    if (isPlan(fault)) return fault
 
     let body: unknown
     try {
       body = JSON.parse(bodyText)
     } catch (cause) {
-      return errorResponse(format, {
+      return errorPlan(format, {
         _tag: "InvalidRequest",
         message: `We could not parse the JSON body of your request (${
           (cause as Error).message
@@ -709,12 +726,12 @@ const makeEngine = (config: Config, counters: Counters, markServerClosed: (res: 
       }, out)
     }
     const decoded = format.decode(body)
-    if (isApiError(decoded)) return errorResponse(format, decoded, out)
+    if (isApiError(decoded)) return errorPlan(format, decoded, out)
     const { prompt } = decoded
-    if (!config.models.has(prompt.model)) return errorResponse(format, { _tag: "ModelNotFound", model: prompt.model }, out)
+    if (!config.models.has(prompt.model)) return errorPlan(format, { _tag: "ModelNotFound", model: prompt.model }, out)
     const window = config.contextWindows[prompt.model] ?? config.contextWindow
     if (decoded.requestedTokens > window) {
-      return errorResponse(format, {
+      return errorPlan(format, {
         _tag: "ContextLength",
         limit: window,
         promptTokens: prompt.promptTokens,
@@ -722,11 +739,11 @@ const makeEngine = (config: Config, counters: Counters, markServerClosed: (res: 
       }, out)
     }
     const replyTokens = intHeader(headers, "x-simulator-reply-tokens", 0, 100_000)
-    if (isApiError(replyTokens)) return errorResponse(format, replyTokens, out)
+    if (isApiError(replyTokens)) return errorPlan(format, replyTokens, out)
     const toolCalls = intHeader(headers, "x-simulator-tool-calls", 1, 64)
-    if (isApiError(toolCalls)) return errorResponse(format, toolCalls, out)
+    if (isApiError(toolCalls)) return errorPlan(format, toolCalls, out)
     const cachedTokens = intHeader(headers, "x-simulator-cached-tokens", 0, Number.MAX_SAFE_INTEGER)
-    if (isApiError(cachedTokens)) return errorResponse(format, cachedTokens, out)
+    if (isApiError(cachedTokens)) return errorPlan(format, cachedTokens, out)
     const reply = Reply.generate(prompt, {
       replyTokens: replyTokens ?? config.replyTokens,
       reasoningTokens: config.reasoningTokens,
@@ -736,57 +753,43 @@ const makeEngine = (config: Config, counters: Counters, markServerClosed: (res: 
     const meta: ReplyMeta = { id: `${format.idPrefix}sim${id}`, created: Math.floor(now / 1000), model: prompt.model }
 
     if (decoded.stream) {
+      out["content-type"] = format.streamContentType
+      out["cache-control"] = "no-cache"
       const { events, tail } = format.renderStream(reply, meta, decoded.extra)
-      const type = format.streamContentType
-      if (fault === undefined) return streamResponse(res, type, out, events, tail, "end")
+      if (fault === undefined) return streamPlan(out, events, tail, "end")
       const before = events.slice(0, fault.after)
       switch (fault._tag) {
         case "Malformed":
-          return streamResponse(res, type, out, [...before, format.malformedEvent, ...events.slice(fault.after)], tail, "end")
+          return streamPlan(out, [...before, format.malformedEvent, ...events.slice(fault.after)], tail, "end")
         case "Truncate":
-          return streamResponse(res, type, out, before, "", "end")
+          return streamPlan(out, before, "", "end")
         case "StreamError":
-          return streamResponse(res, type, out, before, format.renderStreamError(fault.shape, meta), "end")
+          return streamPlan(out, before, format.renderStreamError(fault.shape, meta), "end")
         case "Reset":
-          return streamResponse(res, type, out, before, "", "reset")
+          return streamPlan(out, before, "", "reset")
         case "Stall":
-          return streamResponse(res, type, out, before, "", "stall")
+          return streamPlan(out, before, "", "stall")
       }
     }
 
     // A non-streamed reply takes as long as its stream would have.
-    const delay = config.ttftMs +
+    const delayMs = config.ttftMs +
       (config.tokenGapMs === undefined ? 0 : config.tokenGapMs * reply.usage.completionTokens)
-    const respond = (
-      response: HttpServerResponse.HttpServerResponse | Effect.Effect<HttpServerResponse.HttpServerResponse>
-    ) => (delay === 0 ? response : Effect.zipRight(sleep(delay), response))
+    out["content-type"] = "application/json"
     const text = format.renderReply(reply, meta, decoded.extra)
-    if (fault === undefined) {
-      return respond(
-        HttpServerResponse.raw(text, { headers: out, contentType: "application/json", contentLength: Buffer.byteLength(text) })
-      )
-    }
+    if (fault === undefined) return { _tag: "Body", status: 200, headers: out, body: text, delayMs }
     const half = text.slice(0, text.length >> 1)
     switch (fault._tag) {
       case "Malformed":
-        return respond(HttpServerResponse.raw(half, { headers: out, contentType: "application/json" }))
+        return { _tag: "Body", status: 200, headers: out, body: half, delayMs }
       case "StreamError":
-        return respond(
-          HttpServerResponse.raw(format.renderBodyError(fault.shape, meta), { headers: out, contentType: "application/json" })
-        )
+        return { _tag: "Body", status: 200, headers: out, body: format.renderBodyError(fault.shape, meta), delayMs }
       case "Truncate":
-        return respond(Effect.suspend(() => {
-          res.writeHead(200, { ...out, "content-type": "application/json", "content-length": Buffer.byteLength(text) })
-          return destroyAfter(res, half, markServerClosed)
-        }))
+        return { _tag: "Truncated", headers: out, declaredLength: Buffer.byteLength(text), body: half, delayMs }
       case "Reset":
-        return respond(Effect.suspend(() => {
-          markServerClosed(res)
-          res.socket?.resetAndDestroy()
-          return Effect.never
-        }))
+        return { _tag: "Drop", delayMs }
       case "Stall":
-        return Effect.never
+        return { _tag: "Hang" }
     }
   }
 
@@ -795,35 +798,357 @@ const makeEngine = (config: Config, counters: Counters, markServerClosed: (res: 
     headers: Http.IncomingHttpHeaders,
     now: number,
     model: string | undefined
-  ): HttpServerResponse.HttpServerResponse => {
-    const out: Record<string, string> = { "x-request-id": `req_sim${counters.nextId++}` }
+  ): Plan => {
+    const out: Record<string, string> = { "x-request-id": `req_sim${nextId++}` }
     const admitted = admit(format, headers, now, out)
-    if (HttpServerResponse.isServerResponse(admitted)) return admitted
+    if (isPlan(admitted)) return admitted
     const entry = (id: string) => ({ id, object: "model", created: 1_700_000_000, owned_by: "simulator" })
-    if (model !== undefined) {
-      if (!config.models.has(model)) return errorResponse(format, { _tag: "ModelNotFound", model }, out)
-      return HttpServerResponse.unsafeJson(entry(model), { headers: out })
-    }
-    return HttpServerResponse.unsafeJson({ object: "list", data: config.modelList.map(entry) }, { headers: out })
+    if (model !== undefined && !config.models.has(model)) return errorPlan(format, { _tag: "ModelNotFound", model }, out)
+    out["content-type"] = "application/json"
+    const body = JSON.stringify(model !== undefined ? entry(model) : { object: "list", data: config.modelList.map(entry) })
+    return { _tag: "Body", status: 200, headers: out, body, delayMs: 0 }
   }
 
-  return { generate, models, errorResponse }
+  const notFound = <X>(format: WireFormat<X>, method: string, path: string): Plan =>
+    errorPlan(format, { _tag: "NotFound", method, path }, { "x-request-id": `req_sim${nextId++}` })
+
+  const badBody = <X>(format: WireFormat<X>): Plan =>
+    errorPlan(format, {
+      _tag: "InvalidRequest",
+      message: "The request body could not be read, or is larger than 32 MiB."
+    }, { "x-request-id": `req_sim${nextId++}` })
+
+  return { generate, models, notFound, badBody }
 }
 
-const readBody = (req: Http.IncomingMessage): Effect.Effect<string | undefined> =>
-  Effect.async<string | undefined>((resume) => {
+type Engine = ReturnType<typeof makeEngine>
+
+// ---------------------------------------------------------------------------
+// Servers: plans to bytes
+// ---------------------------------------------------------------------------
+
+const maxBody = 32 * 1024 * 1024
+
+const sleep = (ms: number) => Effect.sleep(Duration.millis(ms))
+
+/** Writes the last bytes, and once the kernel has them, resets the connection. */
+const resetAfter = (res: Http.ServerResponse, text: string, closing: (res: Http.ServerResponse) => void) => {
+  closing(res)
+  res.write(text, () => {
+    const socket = res.socket
+    if (socket !== null && !socket.destroyed) socket.resetAndDestroy()
+  })
+}
+
+const resetNow = (res: Http.ServerResponse, closing: (res: Http.ServerResponse) => void) => {
+  closing(res)
+  res.socket?.resetAndDestroy()
+}
+
+const chat = OpenAiChat.format
+
+/** What a route is given. */
+interface RouteInput {
+  readonly headers: Http.IncomingHttpHeaders
+  /** The body of a POST (`""` otherwise); `undefined` when it could not be read or is too large. */
+  readonly body: string | undefined
+  /** From `Clock`. */
+  readonly now: number
+  readonly params: Readonly<Record<string, string | undefined>>
+}
+
+interface Route {
+  readonly method: "GET" | "POST"
+  /** As `HttpRouter` writes it: `/`-separated segments, `:name` capturing one. */
+  readonly path: HttpRouter.PathInput
+  readonly plan: (engine: Engine, input: RouteInput) => Plan
+}
+
+/** Every endpoint, for both servers. Each new wire format adds its routes here. */
+const routes: ReadonlyArray<Route> = [
+  {
+    method: "POST",
+    path: "/v1/chat/completions",
+    plan: (engine, { body, headers, now }) =>
+      body === undefined ? engine.badBody(chat) : engine.generate(chat, headers, body, now)
+  },
+  {
+    method: "GET",
+    path: "/v1/models",
+    plan: (engine, { headers, now }) => engine.models(chat, headers, now, undefined)
+  },
+  {
+    method: "GET",
+    path: "/v1/models/:model",
+    plan: (engine, { headers, now, params }) => engine.models(chat, headers, now, params.model ?? "")
+  }
+]
+
+const compiledRoutes = routes.map((route) => ({ route, segments: route.path.split("/") }))
+
+const decodeSegment = (segment: string): string => {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return segment
+  }
+}
+
+/** The route table matched by hand, for the plain listener (`HttpRouter` does its own). */
+const matchRoute = (
+  method: string | undefined,
+  url: string | undefined
+): { readonly route: Route; readonly params: Record<string, string> } | undefined => {
+  const parts = (url ?? "").split("?", 1)[0]!.split("/")
+  next: for (const { route, segments } of compiledRoutes) {
+    if (route.method !== method || segments.length !== parts.length) continue
+    const params: Record<string, string> = {}
+    for (let i = 0; i < segments.length; i++) {
+      const segment = segments[i]!
+      if (segment.startsWith(":")) params[segment.slice(1)] = decodeSegment(parts[i]!)
+      else if (segment !== parts[i]) continue next
+    }
+    return { route, params }
+  }
+  return undefined
+}
+
+/**
+ * The default server: a plain `node:http` request listener. A plan without
+ * delays is written synchronously, with no fiber; a delayed or paced plan runs
+ * as a fiber in the simulator's scope (interrupted when the client goes away or
+ * the scope closes), sleeping on `Clock`.
+ */
+const nodeListener = (
+  engine: Engine,
+  config: Config,
+  clock: Clock.Clock,
+  runFork: (effect: Effect.Effect<void>) => Fiber.RuntimeFiber<void>,
+  closing: (res: Http.ServerResponse) => void
+) => {
+
+  const writeBody = (res: Http.ServerResponse, plan: Extract<Plan, { _tag: "Body" }>) => {
+    plan.headers["content-length"] = String(Buffer.byteLength(plan.body))
+    res.writeHead(plan.status, plan.headers)
+    res.end(plan.body)
+  }
+
+  /** Runs what must wait on `Clock` as a fiber that stops when the connection closes. */
+  const later = (res: Http.ServerResponse, effect: Effect.Effect<void>) => {
+    const fiber = runFork(effect)
+    res.once("close", () => {
+      fiber.unsafeInterruptAsFork(FiberId.none)
+    })
+  }
+
+  const writeStream = (res: Http.ServerResponse, plan: Extract<Plan, { _tag: "Stream" }>): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      res.writeHead(200, plan.headers)
+      // Headers go out at once, so a client sees them before the first token.
+      res.flushHeaders()
+      const groups = plan.then === "reset" ? plan.groups.slice(0, -1) : plan.groups
+      const last = plan.then === "reset" ? plan.groups[plan.groups.length - 1]?.text ?? "" : ""
+      return Effect.zipRight(
+        Effect.forEach(groups, (group) =>
+          Effect.zipRight(
+            group.delayMs > 0 ? sleep(group.delayMs) : Effect.void,
+            Effect.sync(() => {
+              res.write(group.text)
+            })
+          ), { discard: true }),
+        plan.then === "end"
+          ? Effect.sync(() => {
+            res.end()
+          })
+          : plan.then === "reset"
+          ? Effect.sync(() => resetAfter(res, last, closing))
+          : Effect.never
+      )
+    })
+
+  const execute = (res: Http.ServerResponse, plan: Plan) => {
+    const latency = config.latencyMs
+    switch (plan._tag) {
+      case "Body":
+        if (latency + plan.delayMs === 0) return writeBody(res, plan)
+        return later(res, Effect.zipRight(sleep(latency + plan.delayMs), Effect.sync(() => writeBody(res, plan))))
+      case "Stream": {
+        const only = plan.groups.length === 1 ? plan.groups[0]! : undefined
+        if (latency === 0 && only !== undefined && only.delayMs === 0 && plan.then === "end") {
+          // The fast path: the whole stream as one chunked body.
+          res.writeHead(200, plan.headers)
+          return res.end(only.text)
+        }
+        return later(res, latency > 0 ? Effect.zipRight(sleep(latency), writeStream(res, plan)) : writeStream(res, plan))
+      }
+      case "Truncated":
+        return later(
+          res,
+          Effect.zipRight(
+            sleep(latency + plan.delayMs),
+            Effect.sync(() => {
+              res.writeHead(200, { ...plan.headers, "content-length": String(plan.declaredLength) })
+              resetAfter(res, plan.body, closing)
+            })
+          )
+        )
+      case "Drop":
+        return later(res, Effect.zipRight(sleep(latency + plan.delayMs), Effect.sync(() => resetNow(res, closing))))
+      case "Hang":
+        return
+    }
+  }
+
+  const answer = (req: Http.IncomingMessage, res: Http.ServerResponse, body: string | undefined) => {
+    const matched = matchRoute(req.method, req.url)
+    const now = clock.unsafeCurrentTimeMillis()
+    let plan: Plan
+    try {
+      plan = matched === undefined
+        ? engine.notFound(chat, req.method ?? "", req.url ?? "")
+        : matched.route.plan(engine, { headers: req.headers, body, now, params: matched.params })
+    } catch (defect) {
+      // A bug in the simulator: say so in the response rather than crash the process.
+      const message = `Simulator defect: ${defect instanceof Error ? defect.message : String(defect)}`
+      plan = {
+        _tag: "Body",
+        status: 500,
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ error: { message, type: "server_error", param: null, code: null } }),
+        delayMs: 0
+      }
+    }
+    execute(res, plan)
+  }
+
+  return (req: Http.IncomingMessage, res: Http.ServerResponse) => {
+    if (req.method !== "POST") return answer(req, res, "")
     let text = ""
+    let tooLarge = false
     req.setEncoding("utf8")
     req.on("data", (chunk: string) => {
       text += chunk
-      if (text.length > 32 * 1024 * 1024) {
-        req.destroy()
-        resume(Effect.succeed(undefined))
+      if (text.length > maxBody && !tooLarge) {
+        tooLarge = true
+        text = ""
       }
     })
-    req.once("end", () => resume(Effect.succeed(text)))
-    req.once("error", () => resume(Effect.succeed(undefined)))
-  })
+    req.once("end", () => answer(req, res, tooLarge ? undefined : text))
+  }
+}
+
+/**
+ * The same plans served through `@effect/platform`: `HttpRouter` routes on
+ * `NodeHttpServer`, responses as `HttpServerResponse` values (a paced stream as
+ * an Effect `Stream`). Kept to measure against the plain listener (see
+ * `bench/simulator.ts`) and for whoever needs the platform's middleware.
+ */
+const platformApp = (
+  engine: Engine,
+  config: Config,
+  clock: Clock.Clock,
+  closing: (res: Http.ServerResponse) => void
+) => {
+  const encoder = new TextEncoder()
+
+  const respond = (
+    res: Http.ServerResponse,
+    plan: Plan
+  ): HttpServerResponse.HttpServerResponse | Effect.Effect<HttpServerResponse.HttpServerResponse> => {
+    switch (plan._tag) {
+      case "Body": {
+        const response = HttpServerResponse.raw(plan.body, {
+          status: plan.status,
+          headers: plan.headers,
+          contentLength: Buffer.byteLength(plan.body)
+        })
+        return plan.delayMs > 0 ? Effect.as(sleep(plan.delayMs), response) : response
+      }
+      case "Stream": {
+        const only = plan.groups.length === 1 ? plan.groups[0]! : undefined
+        if (only !== undefined && only.delayMs === 0 && plan.then === "end") {
+          return HttpServerResponse.raw(only.text, { headers: plan.headers })
+        }
+        const groups = plan.then === "reset" ? plan.groups.slice(0, -1) : plan.groups
+        const last = plan.then === "reset" ? plan.groups[plan.groups.length - 1]?.text ?? "" : ""
+        const body = Stream.fromIterable(groups).pipe(
+          Stream.mapEffect((group) => {
+            const bytes = encoder.encode(group.text)
+            return group.delayMs > 0 ? Effect.as(sleep(group.delayMs), bytes) : Effect.succeed(bytes)
+          }),
+          Stream.concat(
+            plan.then === "reset"
+              ? Stream.fromEffect(Effect.zipRight(Effect.sync(() => resetAfter(res, last, closing)), Effect.never))
+              : plan.then === "stall"
+              ? Stream.never
+              : Stream.empty
+          )
+        )
+        return HttpServerResponse.stream(body, { headers: plan.headers })
+      }
+      case "Truncated":
+        return Effect.zipRight(
+          sleep(plan.delayMs),
+          Effect.suspend(() => {
+            res.writeHead(200, { ...plan.headers, "content-length": String(plan.declaredLength) })
+            resetAfter(res, plan.body, closing)
+            return Effect.never
+          })
+        )
+      case "Drop":
+        return Effect.zipRight(sleep(plan.delayMs), Effect.suspend(() => {
+          resetNow(res, closing)
+          return Effect.never
+        }))
+      case "Hang":
+        return Effect.never
+    }
+  }
+
+  const delayed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    config.latencyMs > 0 ? Effect.delay(effect, Duration.millis(config.latencyMs)) : effect
+
+  const serve = <R>(plan: (request: HttpServerRequest.HttpServerRequest, now: number) => Effect.Effect<Plan, never, R>) =>
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+      Effect.flatMap(plan(request, clock.unsafeCurrentTimeMillis()), (p) => {
+        const response = respond(NodeHttpServerRequest.toServerResponse(request), p)
+        return delayed(HttpServerResponse.isServerResponse(response) ? Effect.succeed(response) : response)
+      }))
+
+  const readBody = (req: Http.IncomingMessage) =>
+    Effect.async<string | undefined>((resume) => {
+      let text = ""
+      req.setEncoding("utf8")
+      req.on("data", (chunk: string) => {
+        text += chunk
+      })
+      req.once("end", () => resume(Effect.succeed(text.length > maxBody ? undefined : text)))
+    })
+
+  let router: HttpRouter.HttpRouter<never, never> = HttpRouter.empty
+  for (const route of routes) {
+    router = HttpRouter.route(route.method)(
+      router,
+      route.path,
+      serve((request, now) => {
+        const req = NodeHttpServerRequest.toIncomingMessage(request)
+        return Effect.flatMap(
+          route.method === "POST" ? readBody(req) : Effect.succeed(""),
+          (body) =>
+            Effect.map(HttpRouter.params, (params) => route.plan(engine, { headers: req.headers, body, now, params }))
+        )
+      })
+    )
+  }
+  return router.pipe(
+    Effect.catchTag("RouteNotFound", (error) =>
+      serve(() => Effect.succeed(engine.notFound(chat, error.request.method, error.request.url))))
+  )
+}
+
+// ---------------------------------------------------------------------------
+// Constructors
+// ---------------------------------------------------------------------------
 
 /**
  * Starts a simulator on loopback and returns once it listens; closing the scope
@@ -838,9 +1163,9 @@ export const make = (options: Options = {}): Effect.Effect<Simulator, SimulatorS
     if (typeof config === "string") {
       return yield* new SimulatorStartError({ reason: "InvalidOptions", description: config })
     }
-    const counters: Counters = { requests: 0, inFlight: 0, clientClosed: 0, connections: 0, openConnections: 0, nextId: 1 }
+    const counters = { requests: 0, inFlight: 0, clientClosed: 0, connections: 0, openConnections: 0 }
     const closedByServer = new WeakSet<Http.ServerResponse>()
-    const markServerClosed = (res: Http.ServerResponse) => {
+    const closing = (res: Http.ServerResponse) => {
       closedByServer.add(res)
     }
     const server = Http.createServer({ keepAliveTimeout: 30_000 })
@@ -851,7 +1176,7 @@ export const make = (options: Options = {}): Effect.Effect<Simulator, SimulatorS
         counters.openConnections--
       })
     })
-    // Counted outside Effect so every request is seen, whichever route it hits.
+    // Registered first, so every request is counted whichever server answers it.
     server.on("request", (_req: Http.IncomingMessage, res: Http.ServerResponse) => {
       counters.requests++
       counters.inFlight++
@@ -860,70 +1185,48 @@ export const make = (options: Options = {}): Effect.Effect<Simulator, SimulatorS
         if (!res.writableEnded && !closedByServer.has(res)) counters.clientClosed++
       })
     })
+    const engine = makeEngine(config)
 
-    const httpServer = yield* NodeHttpServer.make(() => server, { host: config.host, port: config.port }).pipe(
-      Effect.mapError((error) =>
-        new SimulatorStartError({
-          reason: "Listen",
-          description: `${config.host}:${config.port}: ${String((error.cause as Error | undefined)?.message ?? error)}`,
-          cause: error
-        })
-      )
-    )
-    // Runs before the server's own finalizer: a stalled or slow stream must not keep close() waiting.
-    yield* Effect.addFinalizer(() => Effect.sync(() => server.closeAllConnections()))
-
-    const engine = makeEngine(config, counters, markServerClosed)
-    const chat = OpenAiChat.format
-
-    const delayed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-      config.latencyMs > 0 ? Effect.delay(effect, Duration.millis(config.latencyMs)) : effect
-
-    const generation = <X>(format: WireFormat<X>) =>
-      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-        const req = NodeHttpServerRequest.toIncomingMessage(request)
-        const res = NodeHttpServerRequest.toServerResponse(request)
-        return Effect.flatMap(readBody(req), (body) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) => {
-            if (body === undefined) {
-              return Effect.succeed(engine.errorResponse(format, {
-                _tag: "InvalidRequest",
-                message: "The request body could not be read, or is larger than 32 MiB."
-              }, {}))
-            }
-            const outcome = engine.generate(format, req.headers, body, now, res)
-            return delayed(HttpServerResponse.isServerResponse(outcome) ? Effect.succeed(outcome) : outcome)
-          }))
+    const listenError = (cause: unknown) =>
+      new SimulatorStartError({
+        reason: "Listen",
+        description: `${config.host}:${config.port}: ${cause instanceof Error ? cause.message : String(cause)}`,
+        cause
       })
 
-    const modelsRoute = <X>(format: WireFormat<X>, byName: boolean) =>
-      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-        Effect.flatMap(Effect.all([Clock.currentTimeMillis, HttpRouter.params]), ([now, params]) =>
-          delayed(Effect.succeed(
-            engine.models(
-              format,
-              NodeHttpServerRequest.toIncomingMessage(request).headers,
-              now,
-              byName ? params.model : undefined
-            )
-          ))))
-
-    const router = HttpRouter.empty.pipe(
-      HttpRouter.post("/v1/chat/completions", generation(chat)),
-      HttpRouter.get("/v1/models", modelsRoute(chat, false)),
-      HttpRouter.get("/v1/models/:model", modelsRoute(chat, true))
-    )
-    const app = router.pipe(
-      Effect.catchTag("RouteNotFound", (error) =>
-        Effect.succeed(engine.errorResponse(chat, {
-          _tag: "NotFound",
-          method: error.request.method,
-          path: error.request.url
-        }, {})))
-    )
-    // A tracing span per request costs more than the simulator's own work, and
-    // nobody traces a simulator.
-    yield* httpServer.serve(app).pipe(Effect.locally(HttpMiddleware.currentTracerDisabledWhen, () => true))
+    // Time is read from the Clock of the fiber that starts the simulator (a
+    // TestClock in tests), synchronously in the request handlers.
+    const clock = yield* Effect.clock
+    if (config.server === "node") {
+      const runFork = yield* FiberSet.makeRuntime<never, void, never>()
+      server.on("request", nodeListener(engine, config, clock, runFork, closing))
+      yield* Effect.acquireRelease(
+        Effect.async<void, SimulatorStartError>((resume) => {
+          const onError = (error: Error) => resume(Effect.fail(listenError(error)))
+          server.once("error", onError)
+          server.listen({ host: config.host, port: config.port }, () => {
+            server.off("error", onError)
+            resume(Effect.void)
+          })
+        }),
+        () =>
+          Effect.async<void>((resume) => {
+            server.close(() => resume(Effect.void))
+            // A stalled or slow stream must not keep close() waiting.
+            server.closeAllConnections()
+          })
+      )
+    } else {
+      const httpServer = yield* NodeHttpServer.make(() => server, { host: config.host, port: config.port }).pipe(
+        Effect.mapError((error) => listenError(error.cause))
+      )
+      // Runs before the server's own finalizer: a stalled stream must not keep close() waiting.
+      yield* Effect.addFinalizer(() => Effect.sync(() => server.closeAllConnections()))
+      // A tracing span per request would cost more than the simulator's own work.
+      yield* httpServer.serve(platformApp(engine, config, clock, closing)).pipe(
+        Effect.locally(HttpMiddleware.currentTracerDisabledWhen, () => true)
+      )
+    }
 
     const address = server.address()
     const port = typeof address === "object" && address !== null ? address.port : config.port
@@ -932,13 +1235,7 @@ export const make = (options: Options = {}): Effect.Effect<Simulator, SimulatorS
       url: `http://${host}:${port}`,
       port,
       requestCount: Effect.sync(() => counters.requests),
-      stats: Effect.sync(() => ({
-        requests: counters.requests,
-        inFlight: counters.inFlight,
-        clientClosed: counters.clientClosed,
-        connections: counters.connections,
-        openConnections: counters.openConnections
-      }))
+      stats: Effect.sync(() => ({ ...counters }))
     })
   })
 

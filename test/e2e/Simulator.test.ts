@@ -134,536 +134,541 @@ const request = {
 
 // ---------------------------------------------------------------------------
 
-describe("Simulator (Chat Completions over loopback)", () => {
-  it.scoped("answers a non-streamed request in OpenAI's shape", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.make()
-      expect(sim.url).toBe(`http://127.0.0.1:${sim.port}`)
-      const answer = yield* post(sim, request)
-      expect(answer.status).toBe(200)
-      expect(answer.headers.get("content-type")).toBe("application/json")
-      expect(answer.headers.get("x-request-id")).toMatch(/^req_/)
-      const body = json(answer)
-      expect(body).toMatchObject({ object: "chat.completion", model: "gpt-4o-mini" })
-      expect(body.id).toMatch(/^chatcmpl-/)
-      expect(typeof body.created).toBe("number")
-      const [choice] = body.choices
-      expect(choice).toMatchObject({ index: 0, finish_reason: "stop", logprobs: null })
-      expect(choice.message.role).toBe("assistant")
-      expect(choice.message.content.split(" ")).toHaveLength(16)
-      expect(choice.message.content).toMatch(/^[A-Z][a-z]+( [a-z]+)*\.$/)
-      // "Be brief." and "Tell me about Effect.": 30 characters, ceil(30 / 4) = 8 tokens.
-      expect(body.usage).toEqual({
-        prompt_tokens: 8,
-        completion_tokens: 16,
-        total_tokens: 24,
-        prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
-        completion_tokens_details: {
-          reasoning_tokens: 0,
-          audio_tokens: 0,
-          accepted_prediction_tokens: 0,
-          rejected_prediction_tokens: 0
+// Both servers (the plain node:http listener and @effect/platform) must send the same bytes.
+for (const server of ["node", "platform"] as const) {
+  const start = (options: Simulator.Options = {}) => Simulator.make({ server, ...options })
+
+  describe(`Simulator (Chat Completions over loopback, ${server} server)`, () => {
+    it.scoped("answers a non-streamed request in OpenAI's shape", () =>
+      Effect.gen(function*() {
+        const sim = yield* start()
+        expect(sim.url).toBe(`http://127.0.0.1:${sim.port}`)
+        const answer = yield* post(sim, request)
+        expect(answer.status).toBe(200)
+        expect(answer.headers.get("content-type")).toBe("application/json")
+        expect(answer.headers.get("x-request-id")).toMatch(/^req_/)
+        const body = json(answer)
+        expect(body).toMatchObject({ object: "chat.completion", model: "gpt-4o-mini" })
+        expect(body.id).toMatch(/^chatcmpl-/)
+        expect(typeof body.created).toBe("number")
+        const [choice] = body.choices
+        expect(choice).toMatchObject({ index: 0, finish_reason: "stop", logprobs: null })
+        expect(choice.message.role).toBe("assistant")
+        expect(choice.message.content.split(" ")).toHaveLength(16)
+        expect(choice.message.content).toMatch(/^[A-Z][a-z]+( [a-z]+)*\.$/)
+        // "Be brief." and "Tell me about Effect.": 30 characters, ceil(30 / 4) = 8 tokens.
+        expect(body.usage).toEqual({
+          prompt_tokens: 8,
+          completion_tokens: 16,
+          total_tokens: 24,
+          prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+          completion_tokens_details: {
+            reasoning_tokens: 0,
+            audio_tokens: 0,
+            accepted_prediction_tokens: 0,
+            rejected_prediction_tokens: 0
+          }
+        })
+      }))
+
+    it.scoped("streams the same text and usage as the non-streamed reply", () =>
+      Effect.gen(function*() {
+        const sim = yield* start({ replyTokens: 24 })
+        const whole = json(yield* post(sim, request))
+        const answer = yield* post(sim, { ...request, stream: true })
+        expect(answer.status).toBe(200)
+        expect(answer.headers.get("content-type")).toBe("text/event-stream")
+        const payloads = events(answer.text)
+        expect(payloads.at(-1)).toBe("[DONE]")
+        const first = JSON.parse(payloads[0]!)
+        expect(first.choices[0]).toMatchObject({ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null })
+        expect("usage" in first).toBe(false)
+        // role chunk, 24 tokens, finish chunk, [DONE]
+        expect(payloads).toHaveLength(27)
+        const streamed = assemble(answer.text)
+        expect(new Set(streamed.created).size).toBe(1)
+        expect(streamed.content).toBe(whole.choices[0].message.content)
+        expect(streamed.finishReason).toBe("stop")
+        expect(streamed.usage).toBeUndefined()
+
+        const withUsage = yield* post(sim, { ...request, stream: true, stream_options: { include_usage: true } })
+        const usagePayloads = events(withUsage.text)
+        const last = JSON.parse(usagePayloads.at(-2)!)
+        expect(last.choices).toEqual([])
+        expect(last.usage).toEqual(whole.usage)
+        for (const payload of usagePayloads.slice(0, -2)) expect(JSON.parse(payload).usage).toBeNull()
+        expect(assemble(withUsage.text).content).toBe(whole.choices[0].message.content)
+      }))
+
+    it.scoped("derives the reply from the request, and honours the reply-length header and max tokens", () =>
+      Effect.gen(function*() {
+        const sim = yield* start()
+        const a = json(yield* post(sim, request)).choices[0].message.content
+        const b = json(yield* post(sim, request)).choices[0].message.content
+        const other = json(yield* post(sim, { ...request, messages: [user("Something else")] })).choices[0].message.content
+        expect(a).toBe(b)
+        expect(other).not.toBe(a)
+
+        const short = json(yield* post(sim, request, { "x-simulator-reply-tokens": "3" }))
+        expect(short.choices[0].message.content.split(" ")).toHaveLength(3)
+        expect(short.usage.completion_tokens).toBe(3)
+
+        const capped = json(yield* post(sim, { ...request, max_completion_tokens: 5 }))
+        expect(capped.choices[0].finish_reason).toBe("length")
+        expect(capped.usage.completion_tokens).toBe(5)
+
+        const cached = json(yield* post(sim, request, { "x-simulator-cached-tokens": "4" }))
+        expect(cached.usage.prompt_tokens_details.cached_tokens).toBe(4)
+
+        const bad = yield* post(sim, request, { "x-simulator-reply-tokens": "lots" })
+        expect(bad.status).toBe(400)
+        expect(json(bad).error.message).toContain("x-simulator-reply-tokens")
+      }))
+
+    it.scoped("adds reasoning when reasoning_effort is set, streamed as reasoning_content", () =>
+      Effect.gen(function*() {
+        const sim = yield* start({ reasoningTokens: 6 })
+        const body = { ...request, reasoning_effort: "low" }
+        const whole = json(yield* post(sim, body))
+        expect(whole.choices[0].message.reasoning_content.split(" ")).toHaveLength(6)
+        expect(whole.usage.completion_tokens_details.reasoning_tokens).toBe(6)
+        expect(whole.usage.completion_tokens).toBe(22)
+        const streamed = assemble((yield* post(sim, { ...body, stream: true, stream_options: { include_usage: true } })).text)
+        expect(streamed.reasoning).toBe(whole.choices[0].message.reasoning_content)
+        expect(streamed.content).toBe(whole.choices[0].message.content)
+        expect(streamed.usage).toEqual(whole.usage)
+      }))
+
+    it.scoped("lists its models", () =>
+      Effect.gen(function*() {
+        const sim = yield* start({ models: ["sim-small", "sim-large"] })
+        const list = yield* Effect.orDie(call(sim, undefined, {}, { path: "/v1/models", method: "GET" }))
+        expect(list.status).toBe(200)
+        expect(json(list)).toMatchObject({
+          object: "list",
+          data: [{ id: "sim-small", object: "model", owned_by: "simulator" }, { id: "sim-large", object: "model" }]
+        })
+        const one = yield* Effect.orDie(call(sim, undefined, {}, { path: "/v1/models/sim-large", method: "GET" }))
+        expect(json(one).id).toBe("sim-large")
+        const missing = yield* Effect.orDie(call(sim, undefined, {}, { path: "/v1/models/gpt-x", method: "GET" }))
+        expect(missing.status).toBe(404)
+        const route = yield* Effect.orDie(call(sim, {}, {}, { path: "/v1/nope" }))
+        expect(route.status).toBe(404)
+        expect(json(route).error.message).toBe("Invalid URL (POST /v1/nope)")
+      }))
+
+    it.scoped("rejects unknown keys with 401 invalid_api_key", () =>
+      Effect.gen(function*() {
+        const sim = yield* start({ apiKeys: ["sk-good-key-1234"] })
+        const wrong = yield* post(sim, request, { authorization: "Bearer sk-wrong-key-9999" })
+        expect(wrong.status).toBe(401)
+        const error = json(wrong).error
+        expect(error).toMatchObject({ type: "invalid_request_error", code: "invalid_api_key", param: null })
+        expect(error.message).toContain("Incorrect API key provided: sk-…9999")
+        expect(error.message).not.toContain("sk-wrong-key-9999")
+        const missing = yield* Effect.orDie(Effect.tryPromise(() =>
+          fetch(`${sim.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify(request) })
+        ))
+        expect(missing.status).toBe(401)
+        expect((yield* post(sim, request, { authorization: "Bearer sk-good-key-1234" })).status).toBe(200)
+        const models = yield* Effect.orDie(call(sim, undefined, {}, { path: "/v1/models", method: "GET" }))
+        expect(models.status).toBe(401)
+      }))
+
+    it.scoped("answers 404 model_not_found for an unknown model", () =>
+      Effect.gen(function*() {
+        const sim = yield* start()
+        const answer = yield* post(sim, { ...request, model: "gpt-9" })
+        expect(answer.status).toBe(404)
+        expect(json(answer).error).toEqual({
+          message: "The model `gpt-9` does not exist or you do not have access to it.",
+          type: "invalid_request_error",
+          param: null,
+          code: "model_not_found"
+        })
+      }))
+
+    it.scoped("answers 400 context_length_exceeded past the context window", () =>
+      Effect.gen(function*() {
+        const sim = yield* start({ contextWindow: 100, contextWindows: { "sim-large": 1000 } })
+        const long = { model: "sim-small", messages: [user("x".repeat(360))], max_tokens: 20 }
+        const answer = yield* post(sim, long)
+        expect(answer.status).toBe(400)
+        expect(json(answer).error).toMatchObject({
+          type: "invalid_request_error",
+          param: "messages",
+          code: "context_length_exceeded"
+        })
+        expect(json(answer).error.message).toBe(
+          "This model's maximum context length is 100 tokens. However, you requested 110 tokens " +
+            "(90 in the messages, 20 in the completion). Please reduce the length of the messages or completion."
+        )
+        expect((yield* post(sim, { ...long, max_tokens: 10 })).status).toBe(200)
+        expect((yield* post(sim, { ...long, model: "sim-large" })).status).toBe(200)
+      }))
+
+    it.scoped("limits requests per minute per key, with OpenAI's headers, on Clock time", () =>
+      Effect.gen(function*() {
+        const sim = yield* start({ requestsPerMinute: 2 })
+        const key = (k: string) => ({ authorization: `Bearer ${k}` })
+        const first = yield* post(sim, request, key("sk-key-aaaa"))
+        expect(first.status).toBe(200)
+        expect(first.headers.get("x-ratelimit-limit-requests")).toBe("2")
+        expect(first.headers.get("x-ratelimit-remaining-requests")).toBe("1")
+        expect(first.headers.get("x-ratelimit-reset-requests")).toBe("30s")
+        const second = yield* post(sim, request, key("sk-key-aaaa"))
+        expect(second.headers.get("x-ratelimit-remaining-requests")).toBe("0")
+        expect(second.headers.get("x-ratelimit-reset-requests")).toBe("1m0s")
+        const third = yield* post(sim, request, key("sk-key-aaaa"))
+        expect(third.status).toBe(429)
+        expect(json(third).error).toMatchObject({ code: "rate_limit_exceeded", type: "requests" })
+        expect(third.headers.get("retry-after")).toBe("30")
+        expect(third.headers.get("retry-after-ms")).toBe("30000")
+        expect(third.headers.get("x-ratelimit-remaining-requests")).toBe("0")
+        expect(third.headers.get("x-ratelimit-reset-requests")).toBe("1m0s")
+        // Another key has its own bucket.
+        expect((yield* post(sim, request, key("sk-key-bbbb"))).status).toBe(200)
+        // The window is read from Clock: the TestClock refills one request in 30 s.
+        yield* TestClock.adjust(Duration.seconds(30))
+        const later = yield* post(sim, request, key("sk-key-aaaa"))
+        expect(later.status).toBe(200)
+        expect(later.headers.get("x-ratelimit-reset-requests")).toBe("1m0s")
+        expect((yield* post(sim, request, key("sk-key-aaaa"))).status).toBe(429)
+      }))
+
+    it.scoped("calls the first tool with arguments from its schema, whole or in fragments", () =>
+      Effect.gen(function*() {
+        const sim = yield* start()
+        const body = { ...request, tools: [weatherTool, timeTool] }
+        const whole = json(yield* post(sim, body))
+        const [choice] = whole.choices
+        expect(choice.finish_reason).toBe("tool_calls")
+        expect(choice.message.content).toBeNull()
+        expect(choice.message.tool_calls).toHaveLength(1)
+        const [toolCall] = choice.message.tool_calls
+        expect(toolCall).toMatchObject({ type: "function", function: { name: "get_weather" } })
+        expect(toolCall.id).toMatch(/^call_[A-Za-z0-9]{24}$/)
+        expect(JSON.parse(toolCall.function.arguments)).toEqual({
+          city: "sim",
+          days: 1,
+          unit: "celsius",
+          hourly: true,
+          tags: ["sim"]
+        })
+
+        const answer = yield* post(sim, { ...body, stream: true, stream_options: { include_usage: true } })
+        const payloads = events(answer.text).slice(0, -1).map((p) => JSON.parse(p))
+        const opening = payloads[1].choices[0].delta.tool_calls[0]
+        expect(opening).toEqual({
+          index: 0,
+          id: toolCall.id,
+          type: "function",
+          function: { name: "get_weather", arguments: "" }
+        })
+        const fragments = payloads.filter((p) => p.choices[0]?.delta.tool_calls?.[0]?.function.arguments)
+        expect(fragments.length).toBeGreaterThan(2)
+        for (const fragment of fragments) expect(Object.keys(fragment.choices[0].delta.tool_calls[0])).toEqual(["index", "function"])
+        const streamed = assemble(answer.text)
+        expect(streamed.toolCalls).toEqual([{ id: toolCall.id, name: "get_weather", arguments: toolCall.function.arguments }])
+        expect(streamed.finishReason).toBe("tool_calls")
+        expect(streamed.usage).toEqual(whole.usage)
+
+        const forced = json(yield* post(sim, { ...body, tool_choice: { type: "function", function: { name: "get_time" } } }))
+        expect(forced.choices[0].message.tool_calls[0].function).toEqual({ name: "get_time", arguments: "{\"zone\":\"sim\"}" })
+        const none = json(yield* post(sim, { ...body, tool_choice: "none" }))
+        expect(none.choices[0].finish_reason).toBe("stop")
+        expect(typeof none.choices[0].message.content).toBe("string")
+        const unknown = yield* post(sim, { ...body, tool_choice: { type: "function", function: { name: "nope" } } })
+        expect(unknown.status).toBe(400)
+      }))
+
+    it.scoped("makes parallel tool calls on request, their fragments interleaved", () =>
+      Effect.gen(function*() {
+        const sim = yield* start()
+        const body = { ...request, tools: [weatherTool, timeTool] }
+        const headers = { "x-simulator-tool-calls": "2" }
+        const whole = json(yield* post(sim, body, headers)).choices[0].message.tool_calls
+        expect(whole.map((c: ToolCallJson) => c.function.name)).toEqual(["get_weather", "get_time"])
+        expect(whole[0].id).not.toBe(whole[1].id)
+        const answer = yield* post(sim, { ...body, stream: true }, headers)
+        const indexes = events(answer.text)
+          .filter((p) => p !== "[DONE]")
+          .flatMap((p) => (JSON.parse(p).choices[0]?.delta.tool_calls ?? []).map((c: { index: number }) => c.index))
+        // Opening fragments, then arguments alternating between the calls.
+        expect(indexes.slice(0, 4)).toEqual([0, 1, 0, 1])
+        expect(assemble(answer.text).toolCalls).toEqual(
+          whole.map((c: ToolCallJson) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments }))
+        )
+        const serial = json(yield* post(sim, { ...body, parallel_tool_calls: false }, headers))
+        expect(serial.choices[0].message.tool_calls).toHaveLength(1)
+      }))
+
+    it.scoped("answers a tool result with text that mentions it", () =>
+      Effect.gen(function*() {
+        const sim = yield* start()
+        const body = {
+          ...request,
+          tools: [weatherTool],
+          messages: [
+            user("Weather in Paris?"),
+            {
+              role: "assistant",
+              content: null,
+              tool_calls: [{ id: "call_1", type: "function", function: { name: "get_weather", arguments: "{\"city\":\"Paris\"}" } }]
+            },
+            { role: "tool", tool_call_id: "call_1", content: "{\"temperature\":21}" }
+          ]
         }
-      })
-    }))
+        const whole = json(yield* post(sim, body))
+        expect(whole.choices[0].finish_reason).toBe("stop")
+        expect(whole.choices[0].message.content).toMatch(/^The tool returned \{"temperature":21\} /)
+        expect(assemble((yield* post(sim, { ...body, stream: true })).text).content).toBe(whole.choices[0].message.content)
+      }))
 
-  it.scoped("streams the same text and usage as the non-streamed reply", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.make({ replyTokens: 24 })
-      const whole = json(yield* post(sim, request))
-      const answer = yield* post(sim, { ...request, stream: true })
-      expect(answer.status).toBe(200)
-      expect(answer.headers.get("content-type")).toBe("text/event-stream")
-      const payloads = events(answer.text)
-      expect(payloads.at(-1)).toBe("[DONE]")
-      const first = JSON.parse(payloads[0]!)
-      expect(first.choices[0]).toMatchObject({ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null })
-      expect("usage" in first).toBe(false)
-      // role chunk, 24 tokens, finish chunk, [DONE]
-      expect(payloads).toHaveLength(27)
-      const streamed = assemble(answer.text)
-      expect(new Set(streamed.created).size).toBe(1)
-      expect(streamed.content).toBe(whole.choices[0].message.content)
-      expect(streamed.finishReason).toBe("stop")
-      expect(streamed.usage).toBeUndefined()
+    it.scoped("answers bad input with 400 invalid_request_error", () =>
+      Effect.gen(function*() {
+        const sim = yield* start()
+        const notJson = yield* Effect.orDie(call(sim, undefined, {}, { raw: "{\"model\": " }))
+        expect(notJson.status).toBe(400)
+        expect(json(notJson).error.type).toBe("invalid_request_error")
+        expect(json(notJson).error.message).toContain("could not parse the JSON body")
+        const noModel = json(yield* post(sim, { messages: [user("hi")] })).error
+        expect(noModel).toMatchObject({ param: "model", message: "you must provide a model parameter" })
+        const noMessages = json(yield* post(sim, { model: "gpt-4o" })).error
+        expect(noMessages).toMatchObject({ param: "messages", message: "Missing required parameter: 'messages'." })
+        const empty = yield* post(sim, { model: "gpt-4o", messages: [] })
+        expect(empty.status).toBe(400)
+        const badRole = json(yield* post(sim, { model: "gpt-4o", messages: [{ role: "robot", content: "x" }] })).error
+        expect(badRole.param).toBe("messages[0].role")
+        const streamOptions = json(yield* post(sim, { ...request, stream_options: { include_usage: true } })).error
+        expect(streamOptions.param).toBe("stream_options")
+      }))
+  })
 
-      const withUsage = yield* post(sim, { ...request, stream: true, stream_options: { include_usage: true } })
-      const usagePayloads = events(withUsage.text)
-      const last = JSON.parse(usagePayloads.at(-2)!)
-      expect(last.choices).toEqual([])
-      expect(last.usage).toEqual(whole.usage)
-      for (const payload of usagePayloads.slice(0, -2)) expect(JSON.parse(payload).usage).toBeNull()
-      expect(assemble(withUsage.text).content).toBe(whole.choices[0].message.content)
-    }))
+  describe(`Simulator faults (x-simulator-fault, ${server} server)`, () => {
+    const fault = (sim: Simulator.Simulator, value: string, stream = false) =>
+      post(sim, { ...request, stream }, { "x-simulator-fault": value })
 
-  it.scoped("derives the reply from the request, and honours the reply-length header and max tokens", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.make()
-      const a = json(yield* post(sim, request)).choices[0].message.content
-      const b = json(yield* post(sim, request)).choices[0].message.content
-      const other = json(yield* post(sim, { ...request, messages: [user("Something else")] })).choices[0].message.content
-      expect(a).toBe(b)
-      expect(other).not.toBe(a)
+    it.scoped("answers an injected status with an OpenAI error body", () =>
+      Effect.gen(function*() {
+        const sim = yield* start()
+        const unavailable = yield* fault(sim, "status=503")
+        expect(unavailable.status).toBe(503)
+        expect(json(unavailable).error).toMatchObject({ type: "server_error", code: null })
+        expect(unavailable.headers.get("retry-after")).toBeNull()
 
-      const short = json(yield* post(sim, request, { "x-simulator-reply-tokens": "3" }))
-      expect(short.choices[0].message.content.split(" ")).toHaveLength(3)
-      expect(short.usage.completion_tokens).toBe(3)
+        const limited = yield* fault(sim, "status=429", true)
+        expect(limited.status).toBe(429)
+        expect(json(limited).error.code).toBe("rate_limit_exceeded")
+        expect(limited.headers.get("retry-after")).toBe("1")
+        expect(limited.headers.get("retry-after-ms")).toBe("1000")
+        const later = yield* fault(sim, "status=429; retry-after=2.5")
+        expect(later.headers.get("retry-after")).toBe("3")
+        expect(later.headers.get("retry-after-ms")).toBe("2500")
 
-      const capped = json(yield* post(sim, { ...request, max_completion_tokens: 5 }))
-      expect(capped.choices[0].finish_reason).toBe("length")
-      expect(capped.usage.completion_tokens).toBe(5)
+        const quota = yield* fault(sim, "status=429;code=insufficient_quota")
+        expect(quota.status).toBe(429)
+        expect(json(quota).error).toMatchObject({ type: "insufficient_quota", code: "insufficient_quota" })
+        expect(json(quota).error.message).toContain("exceeded your current quota")
+        expect(quota.headers.get("retry-after")).toBeNull()
 
-      const cached = json(yield* post(sim, request, { "x-simulator-cached-tokens": "4" }))
-      expect(cached.usage.prompt_tokens_details.cached_tokens).toBe(4)
+        expect((yield* fault(sim, "status=402")).status).toBe(402)
+        const overloaded = yield* fault(sim, "status=529")
+        expect(overloaded.status).toBe(529)
+        expect(json(overloaded).error.type).toBe("overloaded_error")
+        const custom = yield* fault(sim, "status=400;code=unsupported_parameter;message=No max_tokens here")
+        expect(json(custom).error).toMatchObject({ code: "unsupported_parameter", message: "No max_tokens here" })
+      }))
 
-      const bad = yield* post(sim, request, { "x-simulator-reply-tokens": "lots" })
-      expect(bad.status).toBe(400)
-      expect(json(bad).error.message).toContain("x-simulator-reply-tokens")
-    }))
+    it.scoped("answers non-JSON error bodies", () =>
+      Effect.gen(function*() {
+        const sim = yield* start()
+        const html = yield* fault(sim, "html=502")
+        expect(html.status).toBe(502)
+        expect(html.headers.get("content-type")).toBe("text/html")
+        expect(html.text).toContain("<title>502 Bad Gateway</title>")
+        const empty = yield* fault(sim, "empty=400", true)
+        expect(empty.status).toBe(400)
+        expect(empty.text).toBe("")
+      }))
 
-  it.scoped("adds reasoning when reasoning_effort is set, streamed as reasoning_content", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.make({ reasoningTokens: 6 })
-      const body = { ...request, reasoning_effort: "low" }
-      const whole = json(yield* post(sim, body))
-      expect(whole.choices[0].message.reasoning_content.split(" ")).toHaveLength(6)
-      expect(whole.usage.completion_tokens_details.reasoning_tokens).toBe(6)
-      expect(whole.usage.completion_tokens).toBe(22)
-      const streamed = assemble((yield* post(sim, { ...body, stream: true, stream_options: { include_usage: true } })).text)
-      expect(streamed.reasoning).toBe(whole.choices[0].message.reasoning_content)
-      expect(streamed.content).toBe(whole.choices[0].message.content)
-      expect(streamed.usage).toEqual(whole.usage)
-    }))
-
-  it.scoped("lists its models", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.make({ models: ["sim-small", "sim-large"] })
-      const list = yield* Effect.orDie(call(sim, undefined, {}, { path: "/v1/models", method: "GET" }))
-      expect(list.status).toBe(200)
-      expect(json(list)).toMatchObject({
-        object: "list",
-        data: [{ id: "sim-small", object: "model", owned_by: "simulator" }, { id: "sim-large", object: "model" }]
-      })
-      const one = yield* Effect.orDie(call(sim, undefined, {}, { path: "/v1/models/sim-large", method: "GET" }))
-      expect(json(one).id).toBe("sim-large")
-      const missing = yield* Effect.orDie(call(sim, undefined, {}, { path: "/v1/models/gpt-x", method: "GET" }))
-      expect(missing.status).toBe(404)
-      const route = yield* Effect.orDie(call(sim, {}, {}, { path: "/v1/nope" }))
-      expect(route.status).toBe(404)
-      expect(json(route).error.message).toBe("Invalid URL (POST /v1/nope)")
-    }))
-
-  it.scoped("rejects unknown keys with 401 invalid_api_key", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.make({ apiKeys: ["sk-good-key-1234"] })
-      const wrong = yield* post(sim, request, { authorization: "Bearer sk-wrong-key-9999" })
-      expect(wrong.status).toBe(401)
-      const error = json(wrong).error
-      expect(error).toMatchObject({ type: "invalid_request_error", code: "invalid_api_key", param: null })
-      expect(error.message).toContain("Incorrect API key provided: sk-…9999")
-      expect(error.message).not.toContain("sk-wrong-key-9999")
-      const missing = yield* Effect.orDie(Effect.tryPromise(() =>
-        fetch(`${sim.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify(request) })
-      ))
-      expect(missing.status).toBe(401)
-      expect((yield* post(sim, request, { authorization: "Bearer sk-good-key-1234" })).status).toBe(200)
-      const models = yield* Effect.orDie(call(sim, undefined, {}, { path: "/v1/models", method: "GET" }))
-      expect(models.status).toBe(401)
-    }))
-
-  it.scoped("answers 404 model_not_found for an unknown model", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.make()
-      const answer = yield* post(sim, { ...request, model: "gpt-9" })
-      expect(answer.status).toBe(404)
-      expect(json(answer).error).toEqual({
-        message: "The model `gpt-9` does not exist or you do not have access to it.",
-        type: "invalid_request_error",
-        param: null,
-        code: "model_not_found"
-      })
-    }))
-
-  it.scoped("answers 400 context_length_exceeded past the context window", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.make({ contextWindow: 100, contextWindows: { "sim-large": 1000 } })
-      const long = { model: "sim-small", messages: [user("x".repeat(360))], max_tokens: 20 }
-      const answer = yield* post(sim, long)
-      expect(answer.status).toBe(400)
-      expect(json(answer).error).toMatchObject({
-        type: "invalid_request_error",
-        param: "messages",
-        code: "context_length_exceeded"
-      })
-      expect(json(answer).error.message).toBe(
-        "This model's maximum context length is 100 tokens. However, you requested 110 tokens " +
-          "(90 in the messages, 20 in the completion). Please reduce the length of the messages or completion."
-      )
-      expect((yield* post(sim, { ...long, max_tokens: 10 })).status).toBe(200)
-      expect((yield* post(sim, { ...long, model: "sim-large" })).status).toBe(200)
-    }))
-
-  it.scoped("limits requests per minute per key, with OpenAI's headers, on Clock time", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.make({ requestsPerMinute: 2 })
-      const key = (k: string) => ({ authorization: `Bearer ${k}` })
-      const first = yield* post(sim, request, key("sk-key-aaaa"))
-      expect(first.status).toBe(200)
-      expect(first.headers.get("x-ratelimit-limit-requests")).toBe("2")
-      expect(first.headers.get("x-ratelimit-remaining-requests")).toBe("1")
-      expect(first.headers.get("x-ratelimit-reset-requests")).toBe("30s")
-      const second = yield* post(sim, request, key("sk-key-aaaa"))
-      expect(second.headers.get("x-ratelimit-remaining-requests")).toBe("0")
-      expect(second.headers.get("x-ratelimit-reset-requests")).toBe("1m0s")
-      const third = yield* post(sim, request, key("sk-key-aaaa"))
-      expect(third.status).toBe(429)
-      expect(json(third).error).toMatchObject({ code: "rate_limit_exceeded", type: "requests" })
-      expect(third.headers.get("retry-after")).toBe("30")
-      expect(third.headers.get("retry-after-ms")).toBe("30000")
-      expect(third.headers.get("x-ratelimit-remaining-requests")).toBe("0")
-      expect(third.headers.get("x-ratelimit-reset-requests")).toBe("1m0s")
-      // Another key has its own bucket.
-      expect((yield* post(sim, request, key("sk-key-bbbb"))).status).toBe(200)
-      // The window is read from Clock: the TestClock refills one request in 30 s.
-      yield* TestClock.adjust(Duration.seconds(30))
-      const later = yield* post(sim, request, key("sk-key-aaaa"))
-      expect(later.status).toBe(200)
-      expect(later.headers.get("x-ratelimit-reset-requests")).toBe("1m0s")
-      expect((yield* post(sim, request, key("sk-key-aaaa"))).status).toBe(429)
-    }))
-
-  it.scoped("calls the first tool with arguments from its schema, whole or in fragments", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.make()
-      const body = { ...request, tools: [weatherTool, timeTool] }
-      const whole = json(yield* post(sim, body))
-      const [choice] = whole.choices
-      expect(choice.finish_reason).toBe("tool_calls")
-      expect(choice.message.content).toBeNull()
-      expect(choice.message.tool_calls).toHaveLength(1)
-      const [toolCall] = choice.message.tool_calls
-      expect(toolCall).toMatchObject({ type: "function", function: { name: "get_weather" } })
-      expect(toolCall.id).toMatch(/^call_[A-Za-z0-9]{24}$/)
-      expect(JSON.parse(toolCall.function.arguments)).toEqual({
-        city: "sim",
-        days: 1,
-        unit: "celsius",
-        hourly: true,
-        tags: ["sim"]
-      })
-
-      const answer = yield* post(sim, { ...body, stream: true, stream_options: { include_usage: true } })
-      const payloads = events(answer.text).slice(0, -1).map((p) => JSON.parse(p))
-      const opening = payloads[1].choices[0].delta.tool_calls[0]
-      expect(opening).toEqual({
-        index: 0,
-        id: toolCall.id,
-        type: "function",
-        function: { name: "get_weather", arguments: "" }
-      })
-      const fragments = payloads.filter((p) => p.choices[0]?.delta.tool_calls?.[0]?.function.arguments)
-      expect(fragments.length).toBeGreaterThan(2)
-      for (const fragment of fragments) expect(Object.keys(fragment.choices[0].delta.tool_calls[0])).toEqual(["index", "function"])
-      const streamed = assemble(answer.text)
-      expect(streamed.toolCalls).toEqual([{ id: toolCall.id, name: "get_weather", arguments: toolCall.function.arguments }])
-      expect(streamed.finishReason).toBe("tool_calls")
-      expect(streamed.usage).toEqual(whole.usage)
-
-      const forced = json(yield* post(sim, { ...body, tool_choice: { type: "function", function: { name: "get_time" } } }))
-      expect(forced.choices[0].message.tool_calls[0].function).toEqual({ name: "get_time", arguments: "{\"zone\":\"sim\"}" })
-      const none = json(yield* post(sim, { ...body, tool_choice: "none" }))
-      expect(none.choices[0].finish_reason).toBe("stop")
-      expect(typeof none.choices[0].message.content).toBe("string")
-      const unknown = yield* post(sim, { ...body, tool_choice: { type: "function", function: { name: "nope" } } })
-      expect(unknown.status).toBe(400)
-    }))
-
-  it.scoped("makes parallel tool calls on request, their fragments interleaved", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.make()
-      const body = { ...request, tools: [weatherTool, timeTool] }
-      const headers = { "x-simulator-tool-calls": "2" }
-      const whole = json(yield* post(sim, body, headers)).choices[0].message.tool_calls
-      expect(whole.map((c: ToolCallJson) => c.function.name)).toEqual(["get_weather", "get_time"])
-      expect(whole[0].id).not.toBe(whole[1].id)
-      const answer = yield* post(sim, { ...body, stream: true }, headers)
-      const indexes = events(answer.text)
-        .filter((p) => p !== "[DONE]")
-        .flatMap((p) => (JSON.parse(p).choices[0]?.delta.tool_calls ?? []).map((c: { index: number }) => c.index))
-      // Opening fragments, then arguments alternating between the calls.
-      expect(indexes.slice(0, 4)).toEqual([0, 1, 0, 1])
-      expect(assemble(answer.text).toolCalls).toEqual(
-        whole.map((c: ToolCallJson) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments }))
-      )
-      const serial = json(yield* post(sim, { ...body, parallel_tool_calls: false }, headers))
-      expect(serial.choices[0].message.tool_calls).toHaveLength(1)
-    }))
-
-  it.scoped("answers a tool result with text that mentions it", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.make()
-      const body = {
-        ...request,
-        tools: [weatherTool],
-        messages: [
-          user("Weather in Paris?"),
-          {
-            role: "assistant",
-            content: null,
-            tool_calls: [{ id: "call_1", type: "function", function: { name: "get_weather", arguments: "{\"city\":\"Paris\"}" } }]
+    it.scoped("resets the connection after n chunks", () =>
+      Effect.gen(function*() {
+        const sim = yield* start()
+        const received: Array<string> = []
+        const error = yield* Effect.flip(Effect.tryPromise({
+          try: async () => {
+            const response = await fetch(`${sim.url}/v1/chat/completions`, {
+              method: "POST",
+              headers: { "content-type": "application/json", "x-simulator-fault": "reset=3" },
+              body: JSON.stringify({ ...request, stream: true })
+            })
+            expect(response.status).toBe(200)
+            const decoder = new TextDecoder()
+            for await (const bytes of response.body!) received.push(decoder.decode(bytes as Uint8Array))
           },
-          { role: "tool", tool_call_id: "call_1", content: "{\"temperature\":21}" }
-        ]
-      }
-      const whole = json(yield* post(sim, body))
-      expect(whole.choices[0].finish_reason).toBe("stop")
-      expect(whole.choices[0].message.content).toMatch(/^The tool returned \{"temperature":21\} /)
-      expect(assemble((yield* post(sim, { ...body, stream: true })).text).content).toBe(whole.choices[0].message.content)
-    }))
+          catch: (error) => error as Error & { cause?: { code?: string } }
+        }))
+        expect(error.message).toBe("terminated")
+        expect(error.cause?.code).toBe("UND_ERR_SOCKET")
+        expect(events(received.join(""))).toHaveLength(3)
+        // A non-streamed request gets no answer at all.
+        const plain = yield* Effect.flip(call(sim, request, { "x-simulator-fault": "reset=0" }))
+        expect(String(plain)).toContain("fetch failed")
+        // The server closed those connections, not the client.
+        expect((yield* sim.stats).clientClosed).toBe(0)
+      }))
 
-  it.scoped("answers bad input with 400 invalid_request_error", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.make()
-      const notJson = yield* Effect.orDie(call(sim, undefined, {}, { raw: "{\"model\": " }))
-      expect(notJson.status).toBe(400)
-      expect(json(notJson).error.type).toBe("invalid_request_error")
-      expect(json(notJson).error.message).toContain("could not parse the JSON body")
-      const noModel = json(yield* post(sim, { messages: [user("hi")] })).error
-      expect(noModel).toMatchObject({ param: "model", message: "you must provide a model parameter" })
-      const noMessages = json(yield* post(sim, { model: "gpt-4o" })).error
-      expect(noMessages).toMatchObject({ param: "messages", message: "Missing required parameter: 'messages'." })
-      const empty = yield* post(sim, { model: "gpt-4o", messages: [] })
-      expect(empty.status).toBe(400)
-      const badRole = json(yield* post(sim, { model: "gpt-4o", messages: [{ role: "robot", content: "x" }] })).error
-      expect(badRole.param).toBe("messages[0].role")
-      const streamOptions = json(yield* post(sim, { ...request, stream_options: { include_usage: true } })).error
-      expect(streamOptions.param).toBe("stream_options")
-    }))
-})
+    it.scoped("sends a malformed event after n chunks", () =>
+      Effect.gen(function*() {
+        const sim = yield* start()
+        const payloads = events((yield* fault(sim, "malformed=2", true)).text)
+        expect(payloads[2]).toBe("{not json")
+        expect(payloads.at(-1)).toBe("[DONE]")
+        expect(payloads).toHaveLength(16 + 4)
+        const whole = yield* fault(sim, "malformed=0")
+        expect(whole.status).toBe(200)
+        expect(() => JSON.parse(whole.text)).toThrow()
+      }))
 
-describe("Simulator faults (x-simulator-fault)", () => {
-  const fault = (sim: Simulator.Simulator, value: string, stream = false) =>
-    post(sim, { ...request, stream }, { "x-simulator-fault": value })
+    it.scoped("cuts a stream before any finish_reason and [DONE]", () =>
+      Effect.gen(function*() {
+        const sim = yield* start()
+        const answer = yield* fault(sim, "truncate=4", true)
+        expect(answer.status).toBe(200)
+        const cut = assemble(answer.text)
+        expect(events(answer.text)).toHaveLength(4)
+        expect(cut.finishReason).toBeUndefined()
+        expect(cut.done).toBe(false)
+        const plain = yield* Effect.flip(call(sim, request, { "x-simulator-fault": "truncate=0" }))
+        expect(String(plain)).toContain("terminated")
+      }))
 
-  it.scoped("answers an injected status with an OpenAI error body", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.make()
-      const unavailable = yield* fault(sim, "status=503")
-      expect(unavailable.status).toBe(503)
-      expect(json(unavailable).error).toMatchObject({ type: "server_error", code: null })
-      expect(unavailable.headers.get("retry-after")).toBeNull()
+    it.scoped("sends an error inside a 200 stream, in each shape", () =>
+      Effect.gen(function*() {
+        const sim = yield* start()
+        const last = (text: string) => {
+          const payloads = events(text)
+          expect(payloads).toHaveLength(3)
+          expect(payloads).not.toContain("[DONE]")
+          return JSON.parse(payloads[2]!)
+        }
+        const openai = last((yield* fault(sim, "stream-error=2", true)).text)
+        expect(openai).toEqual({
+          error: {
+            message: "The server had an error while processing your request. Sorry about that!",
+            type: "server_error",
+            param: null,
+            code: null
+          }
+        })
+        const vllm = last((yield* fault(sim, "stream-error=2;shape=vllm", true)).text)
+        expect(vllm).toMatchObject({ object: "error", type: "InternalServerError", code: 500 })
+        const openrouter = last((yield* fault(sim, "stream-error=2;shape=openrouter", true)).text)
+        expect(openrouter.error).toMatchObject({ code: 502 })
+        expect(openrouter.choices[0].finish_reason).toBe("error")
+        const whole = yield* fault(sim, "stream-error=0")
+        expect(whole.status).toBe(200)
+        expect(json(whole).error.type).toBe("server_error")
+      }))
 
-      const limited = yield* fault(sim, "status=429", true)
-      expect(limited.status).toBe(429)
-      expect(json(limited).error.code).toBe("rate_limit_exceeded")
-      expect(limited.headers.get("retry-after")).toBe("1")
-      expect(limited.headers.get("retry-after-ms")).toBe("1000")
-      const later = yield* fault(sim, "status=429; retry-after=2.5")
-      expect(later.headers.get("retry-after")).toBe("3")
-      expect(later.headers.get("retry-after-ms")).toBe("2500")
-
-      const quota = yield* fault(sim, "status=429;code=insufficient_quota")
-      expect(quota.status).toBe(429)
-      expect(json(quota).error).toMatchObject({ type: "insufficient_quota", code: "insufficient_quota" })
-      expect(json(quota).error.message).toContain("exceeded your current quota")
-      expect(quota.headers.get("retry-after")).toBeNull()
-
-      expect((yield* fault(sim, "status=402")).status).toBe(402)
-      const overloaded = yield* fault(sim, "status=529")
-      expect(overloaded.status).toBe(529)
-      expect(json(overloaded).error.type).toBe("overloaded_error")
-      const custom = yield* fault(sim, "status=400;code=unsupported_parameter;message=No max_tokens here")
-      expect(json(custom).error).toMatchObject({ code: "unsupported_parameter", message: "No max_tokens here" })
-    }))
-
-  it.scoped("answers non-JSON error bodies", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.make()
-      const html = yield* fault(sim, "html=502")
-      expect(html.status).toBe(502)
-      expect(html.headers.get("content-type")).toBe("text/html")
-      expect(html.text).toContain("<title>502 Bad Gateway</title>")
-      const empty = yield* fault(sim, "empty=400", true)
-      expect(empty.status).toBe(400)
-      expect(empty.text).toBe("")
-    }))
-
-  it.scoped("resets the connection after n chunks", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.make()
-      const received: Array<string> = []
-      const error = yield* Effect.flip(Effect.tryPromise({
-        try: async () => {
+    it.scopedLive("stalls after n chunks, and counts the client closing the connection", () =>
+      Effect.gen(function*() {
+        const sim = yield* start()
+        const controller = new AbortController()
+        const firstChunk = yield* Effect.promise(async () => {
           const response = await fetch(`${sim.url}/v1/chat/completions`, {
             method: "POST",
-            headers: { "content-type": "application/json", "x-simulator-fault": "reset=3" },
-            body: JSON.stringify({ ...request, stream: true })
+            headers: { "content-type": "application/json", "x-simulator-fault": "stall=1" },
+            body: JSON.stringify({ ...request, stream: true }),
+            signal: controller.signal
           })
-          expect(response.status).toBe(200)
-          const decoder = new TextDecoder()
-          for await (const bytes of response.body!) received.push(decoder.decode(bytes as Uint8Array))
-        },
-        catch: (error) => error as Error & { cause?: { code?: string } }
-      }))
-      expect(error.message).toBe("terminated")
-      expect(error.cause?.code).toBe("UND_ERR_SOCKET")
-      expect(events(received.join(""))).toHaveLength(3)
-      // A non-streamed request gets no answer at all.
-      const plain = yield* Effect.flip(call(sim, request, { "x-simulator-fault": "reset=0" }))
-      expect(String(plain)).toContain("fetch failed")
-      // The server closed those connections, not the client.
-      expect((yield* sim.stats).clientClosed).toBe(0)
-    }))
-
-  it.scoped("sends a malformed event after n chunks", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.make()
-      const payloads = events((yield* fault(sim, "malformed=2", true)).text)
-      expect(payloads[2]).toBe("{not json")
-      expect(payloads.at(-1)).toBe("[DONE]")
-      expect(payloads).toHaveLength(16 + 4)
-      const whole = yield* fault(sim, "malformed=0")
-      expect(whole.status).toBe(200)
-      expect(() => JSON.parse(whole.text)).toThrow()
-    }))
-
-  it.scoped("cuts a stream before any finish_reason and [DONE]", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.make()
-      const answer = yield* fault(sim, "truncate=4", true)
-      expect(answer.status).toBe(200)
-      const cut = assemble(answer.text)
-      expect(events(answer.text)).toHaveLength(4)
-      expect(cut.finishReason).toBeUndefined()
-      expect(cut.done).toBe(false)
-      const plain = yield* Effect.flip(call(sim, request, { "x-simulator-fault": "truncate=0" }))
-      expect(String(plain)).toContain("terminated")
-    }))
-
-  it.scoped("sends an error inside a 200 stream, in each shape", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.make()
-      const last = (text: string) => {
-        const payloads = events(text)
-        expect(payloads).toHaveLength(3)
-        expect(payloads).not.toContain("[DONE]")
-        return JSON.parse(payloads[2]!)
-      }
-      const openai = last((yield* fault(sim, "stream-error=2", true)).text)
-      expect(openai).toEqual({
-        error: {
-          message: "The server had an error while processing your request. Sorry about that!",
-          type: "server_error",
-          param: null,
-          code: null
-        }
-      })
-      const vllm = last((yield* fault(sim, "stream-error=2;shape=vllm", true)).text)
-      expect(vllm).toMatchObject({ object: "error", type: "InternalServerError", code: 500 })
-      const openrouter = last((yield* fault(sim, "stream-error=2;shape=openrouter", true)).text)
-      expect(openrouter.error).toMatchObject({ code: 502 })
-      expect(openrouter.choices[0].finish_reason).toBe("error")
-      const whole = yield* fault(sim, "stream-error=0")
-      expect(whole.status).toBe(200)
-      expect(json(whole).error.type).toBe("server_error")
-    }))
-
-  it.scopedLive("stalls after n chunks, and counts the client closing the connection", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.make()
-      const controller = new AbortController()
-      const firstChunk = yield* Effect.promise(async () => {
-        const response = await fetch(`${sim.url}/v1/chat/completions`, {
-          method: "POST",
-          headers: { "content-type": "application/json", "x-simulator-fault": "stall=1" },
-          body: JSON.stringify({ ...request, stream: true }),
-          signal: controller.signal
+          const reader = response.body!.getReader()
+          const { value } = await reader.read()
+          return new TextDecoder().decode(value)
         })
-        const reader = response.body!.getReader()
-        const { value } = await reader.read()
-        return new TextDecoder().decode(value)
-      })
-      expect(events(firstChunk)).toHaveLength(1)
-      expect((yield* sim.stats).inFlight).toBe(1)
-      expect((yield* sim.stats).clientClosed).toBe(0)
-      controller.abort()
-      const stats = yield* sim.stats.pipe(
-        Effect.filterOrFail((s) => s.clientClosed === 1),
-        Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo("2 seconds")))
-      )
-      expect(stats).toMatchObject({ clientClosed: 1, inFlight: 0 })
-    }))
+        expect(events(firstChunk)).toHaveLength(1)
+        expect((yield* sim.stats).inFlight).toBe(1)
+        expect((yield* sim.stats).clientClosed).toBe(0)
+        controller.abort()
+        const stats = yield* sim.stats.pipe(
+          Effect.filterOrFail((s) => s.clientClosed === 1),
+          Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo("2 seconds")))
+        )
+        expect(stats).toMatchObject({ clientClosed: 1, inFlight: 0 })
+      }))
 
-  it.scoped("applies a default fault from the options, and names a bad header value", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.make({ fault: "status=500" })
-      expect((yield* post(sim, request)).status).toBe(500)
-      expect((yield* fault(sim, "truncate=1", true)).status).toBe(200)
-      for (const value of ["explode=1", "status=200", "reset=x", "stream-error=1;shape=grpc", "reset=1;after=2"]) {
-        const answer = yield* fault(sim, value)
-        expect(answer.status).toBe(400)
-        expect(json(answer).error).toMatchObject({ param: "x-simulator-fault", code: "invalid_simulator_fault" })
-        expect(json(answer).error.message).toContain(`"${value}"`)
-      }
-    }))
-})
+    it.scoped("applies a default fault from the options, and names a bad header value", () =>
+      Effect.gen(function*() {
+        const sim = yield* start({ fault: "status=500" })
+        expect((yield* post(sim, request)).status).toBe(500)
+        expect((yield* fault(sim, "truncate=1", true)).status).toBe(200)
+        for (const value of ["explode=1", "status=200", "reset=x", "stream-error=1;shape=grpc", "reset=1;after=2"]) {
+          const answer = yield* fault(sim, value)
+          expect(answer.status).toBe(400)
+          expect(json(answer).error).toMatchObject({ param: "x-simulator-fault", code: "invalid_simulator_fault" })
+          expect(json(answer).error.message).toContain(`"${value}"`)
+        }
+      }))
+  })
 
-describe("Simulator knobs and lifecycle", () => {
-  it.scopedLive("paces a stream: time to first token, then tokens per second", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.make({ timeToFirstToken: "60 millis", tokensPerSecond: 200, replyTokens: 10 })
-      const started = performance.now()
-      const answer = yield* post(sim, { ...request, stream: true })
-      const elapsed = performance.now() - started
-      expect(assemble(answer.text).done).toBe(true)
-      // 60 ms, then 10 gaps of 5 ms between the 11 chunks.
-      expect(elapsed).toBeGreaterThanOrEqual(100)
-      const whole = yield* post(sim, request)
-      expect(json(whole).choices[0].message.content).toBe(assemble(answer.text).content)
-    }))
+  describe(`Simulator knobs and lifecycle (${server} server)`, () => {
+    it.scopedLive("paces a stream: time to first token, then tokens per second", () =>
+      Effect.gen(function*() {
+        const sim = yield* start({ timeToFirstToken: "60 millis", tokensPerSecond: 200, replyTokens: 10 })
+        const started = performance.now()
+        const answer = yield* post(sim, { ...request, stream: true })
+        const elapsed = performance.now() - started
+        expect(assemble(answer.text).done).toBe(true)
+        // 60 ms, then 10 gaps of 5 ms between the 11 chunks.
+        expect(elapsed).toBeGreaterThanOrEqual(100)
+        const whole = yield* post(sim, request)
+        expect(json(whole).choices[0].message.content).toBe(assemble(answer.text).content)
+      }))
 
-  it.scopedLive("waits the latency before answering", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.make({ latency: Duration.millis(80) })
-      const started = performance.now()
-      expect((yield* post(sim, request)).status).toBe(200)
-      expect(performance.now() - started).toBeGreaterThanOrEqual(75)
-    }))
+    it.scopedLive("waits the latency before answering", () =>
+      Effect.gen(function*() {
+        const sim = yield* start({ latency: Duration.millis(80) })
+        const started = performance.now()
+        expect((yield* post(sim, request)).status).toBe(200)
+        expect(performance.now() - started).toBeGreaterThanOrEqual(75)
+      }))
 
-  it.live("closes its connections and stops listening when its scope closes", () =>
-    Effect.gen(function*() {
-      const scope = yield* Scope.make()
-      const sim = yield* Scope.extend(Simulator.make(), scope)
-      const stalled = yield* Effect.fork(call(sim, { ...request, stream: true }, { "x-simulator-fault": "stall=0" }))
-      yield* sim.stats.pipe(
-        Effect.filterOrFail((s) => s.inFlight === 1),
-        Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo("2 seconds")))
-      )
-      yield* Scope.close(scope, Exit.void)
-      const exit = yield* stalled.await
-      expect(Exit.isFailure(exit)).toBe(true)
-      const refused = yield* Effect.flip(call(sim, request))
-      expect(String((refused as Error & { cause?: unknown }).cause)).toContain("ECONNREFUSED")
-    }))
+    it.live("closes its connections and stops listening when its scope closes", () =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const sim = yield* Scope.extend(start(), scope)
+        const stalled = yield* Effect.fork(call(sim, { ...request, stream: true }, { "x-simulator-fault": "stall=0" }))
+        yield* sim.stats.pipe(
+          Effect.filterOrFail((s) => s.inFlight === 1),
+          Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo("2 seconds")))
+        )
+        yield* Scope.close(scope, Exit.void)
+        const exit = yield* stalled.await
+        expect(Exit.isFailure(exit)).toBe(true)
+        const refused = yield* Effect.flip(call(sim, request))
+        expect(String((refused as Error & { cause?: unknown }).cause)).toContain("ECONNREFUSED")
+      }))
 
-  it.live("fails to start on a port in use, and on invalid options", () =>
-    Effect.gen(function*() {
-      const scope = yield* Scope.make()
-      const sim = yield* Scope.extend(Simulator.make(), scope)
-      const busy = yield* Effect.flip(Effect.scoped(Simulator.make({ port: sim.port })))
-      expect(busy).toMatchObject({ _tag: "SimulatorStartError", reason: "Listen" })
-      expect(busy.message).toContain("EADDRINUSE")
-      const invalid = yield* Effect.flip(Effect.scoped(Simulator.make({ fault: "boom" })))
-      expect(invalid).toMatchObject({ _tag: "SimulatorStartError", reason: "InvalidOptions" })
-      const negative = yield* Effect.flip(Effect.scoped(Simulator.make({ replyTokens: -1 })))
-      expect(negative.reason).toBe("InvalidOptions")
-      yield* Scope.close(scope, Exit.void)
-    }))
+    it.live("fails to start on a port in use, and on invalid options", () =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const sim = yield* Scope.extend(start(), scope)
+        const busy = yield* Effect.flip(Effect.scoped(start({ port: sim.port })))
+        expect(busy).toMatchObject({ _tag: "SimulatorStartError", reason: "Listen" })
+        expect(busy.message).toContain("EADDRINUSE")
+        const invalid = yield* Effect.flip(Effect.scoped(start({ fault: "boom" })))
+        expect(invalid).toMatchObject({ _tag: "SimulatorStartError", reason: "InvalidOptions" })
+        const negative = yield* Effect.flip(Effect.scoped(start({ replyTokens: -1 })))
+        expect(negative.reason).toBe("InvalidOptions")
+        yield* Scope.close(scope, Exit.void)
+      }))
 
-  it.live("runs as a layer", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.Simulator
-      expect((yield* post(sim, request)).status).toBe(200)
-      expect(yield* sim.requestCount).toBe(1)
-    }).pipe(Effect.provide(Simulator.layer({ replyTokens: 2 }))))
-})
+    it.live("runs as a layer", () =>
+      Effect.gen(function*() {
+        const sim = yield* Simulator.Simulator
+        expect((yield* post(sim, request)).status).toBe(200)
+        expect(yield* sim.requestCount).toBe(1)
+      }).pipe(Effect.provide(Simulator.layer({ server, replyTokens: 2 }))))
+  })
+}
