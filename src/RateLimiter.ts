@@ -7,8 +7,9 @@
  * `refillRate` per second. In every window of length `t` it admits at most
  * `capacity + refillRate * t` tokens, however many fibers call it. Waiters are
  * served strictly in arrival order, so a large request is never starved by
- * small ones that arrived after it. Time is read only through Effect's `Clock`,
- * so `TestClock` drives it in tests.
+ * small ones that arrived after it, and each is served the moment its tokens
+ * have refilled. Time is read only through Effect's `Clock`, so `TestClock`
+ * drives it in tests.
  *
  * @since 0.1.0
  */
@@ -18,7 +19,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import type * as ChatRequest from "./ChatRequest.js"
 import * as Bucket from "./internal/rateLimiterBucket.js"
 import { textOf } from "./Message.js"
@@ -73,7 +74,7 @@ export interface Status {
   readonly refillRate: number
   /** Calls waiting for tokens. */
   readonly waiting: number
-  /** Calls running inside `withPermit`. */
+  /** Calls holding a permit (running inside `withPermit`, or with a `permit` whose scope is open). */
   readonly inFlight: number
   /** Present when the limiter caps calls in flight. */
   readonly maxConcurrency?: number
@@ -143,8 +144,14 @@ export interface Service {
   /** Takes `cost` tokens (default 1) if they are free now and nobody waits ahead; never waits. */
   readonly tryTake: (cost?: number) => Effect.Effect<boolean>
   /**
-   * Runs `self` after taking a slot (with `maxConcurrency`) and then `cost`
-   * tokens (default 1). The slot is freed when `self` ends; the tokens are spent.
+   * Takes a slot (with `maxConcurrency`) and then `cost` tokens (default 1),
+   * waiting for each in arrival order. The slot is held until the scope closes,
+   * which suits a stream that must keep its slot while it is read; the tokens
+   * are spent.
+   */
+  readonly permit: (cost?: number) => Effect.Effect<void, RateLimiterCostError, Scope.Scope>
+  /**
+   * Runs `self` under a `permit(cost)`: the slot is freed when `self` ends.
    */
   readonly withPermit: <A, E, R>(self: Effect.Effect<A, E, R>, cost?: number) => Effect.Effect<A, E | RateLimiterCostError, R>
   readonly status: Effect.Effect<Status>
@@ -240,27 +247,40 @@ export const make = (options: Options): Effect.Effect<Service, RateLimiterOption
     const tryTake = (cost = 1) =>
       costError(cost, capacity, "requests") === undefined ? requests.tryTake(cost) : Effect.succeed(false)
 
-    const running = <A, E, R>(self: Effect.Effect<A, E, R>) =>
-      Effect.acquireUseRelease(
+    const holding = Effect.acquireRelease(
+      Effect.sync(() => {
+        inFlight++
+      }),
+      () =>
         Effect.sync(() => {
-          inFlight++
-        }),
-        () => self,
-        () =>
-          Effect.sync(() => {
-            inFlight--
-          })
+          inFlight--
+        })
+    )
+
+    // The wait for a slot stays interruptible; once the slot is taken, its
+    // release is registered before anything can interrupt.
+    const slot = slots === undefined
+      ? Effect.void
+      : Effect.uninterruptibleMask((restore) =>
+        Effect.zipRight(restore(slots.take(1)), Effect.addFinalizer(() => slots.release(1)))
       )
 
-    const withPermit = <A, E, R>(self: Effect.Effect<A, E, R>, cost = 1) =>
-      Effect.suspend((): Effect.Effect<A, E | RateLimiterCostError, R> => {
+    const permit = (cost = 1): Effect.Effect<void, RateLimiterCostError, Scope.Scope> =>
+      Effect.suspend(() => {
         const error = costError(cost, capacity, "requests")
-        if (error !== undefined) return Effect.fail(error)
         // Slot first, token second: a call then starts the moment it gets its
         // token, so the bucket's bound holds for call starts, not only for grants.
-        const admitted = Effect.zipRight(requests.take(cost), running(self))
-        return slots === undefined ? admitted : slots.withPermits(1)(admitted)
+        if (error !== undefined) return Effect.fail(error)
+        return Effect.zipRight(slot, Effect.zipRight(requests.take(cost), holding))
       })
+
+    // A scope of its own: `Effect.scoped` would also close any scope `self` itself needs.
+    const withPermit = <A, E, R>(self: Effect.Effect<A, E, R>, cost = 1): Effect.Effect<A, E | RateLimiterCostError, R> =>
+      Effect.acquireUseRelease(
+        Scope.make(),
+        (scope) => Effect.zipRight(Scope.extend(permit(cost), scope), self),
+        (scope, exit) => Scope.close(scope, exit)
+      )
 
     const status = Effect.gen(function*() {
       const main = yield* requests.snapshot
@@ -308,7 +328,7 @@ export const make = (options: Options): Effect.Effect<Service, RateLimiterOption
         )
       )
 
-    return RateLimiter.of({ take, tryTake, withPermit, status, reset, reserve, reconcile, withBudget })
+    return RateLimiter.of({ take, tryTake, permit, withPermit, status, reset, reserve, reconcile, withBudget })
   })
 
 /**
@@ -339,21 +359,17 @@ export const layerConfig = (
  */
 export const makeUnlimited: Effect.Effect<Service> = Effect.sync(() => {
   let inFlight = 0
-  const withPermit = <A, E, R>(self: Effect.Effect<A, E, R>) =>
-    Effect.acquireUseRelease(
-      Effect.sync(() => {
-        inFlight++
-      }),
-      () => self,
-      () =>
-        Effect.sync(() => {
-          inFlight--
-        })
-    )
+  const enter = Effect.sync(() => {
+    inFlight++
+  })
+  const leave = Effect.sync(() => {
+    inFlight--
+  })
   return RateLimiter.of({
     take: () => Effect.void,
     tryTake: () => Effect.succeed(true),
-    withPermit,
+    permit: () => Effect.acquireRelease(enter, () => leave),
+    withPermit: (self) => Effect.acquireUseRelease(enter, () => self, () => leave),
     status: Effect.sync(() => ({
       available: Infinity,
       capacity: Infinity,

@@ -186,6 +186,47 @@ describe("RateLimiter bucket", () => {
       expect(yield* limiter.withPermit(Effect.succeed(42))).toBe(42)
       expect((yield* limiter.status).inFlight).toBe(0)
     }))
+  it.scoped("permit holds its slot until its scope closes", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, maxConcurrency: 1 })
+      const scope = yield* Scope.make()
+      yield* Scope.extend(limiter.permit(2), scope)
+      expect(yield* limiter.status).toMatchObject({ inFlight: 1, available: 8 })
+      const second = yield* Effect.fork(Effect.scoped(limiter.permit()))
+      yield* advance(5000)
+      expect(yield* isPending(second)).toBe(true)
+      yield* Scope.close(scope, Exit.void)
+      yield* Fiber.join(second)
+      expect((yield* limiter.status).inFlight).toBe(0)
+      expect((yield* Effect.flip(Effect.scoped(limiter.permit(11)))).cost).toBe(11)
+    }))
+
+  it.scoped("a call interrupted while it waits for a slot leaks neither the slot nor tokens", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, maxConcurrency: 1 })
+      const scope = yield* Scope.make()
+      yield* Scope.extend(limiter.permit(), scope)
+      const waiting = yield* Effect.fork(limiter.withPermit(Effect.void, 3))
+      yield* settle
+      yield* Fiber.interrupt(waiting)
+      expect(yield* limiter.status).toMatchObject({ inFlight: 1, available: 9, waiting: 0 })
+      yield* Scope.close(scope, Exit.void)
+      expect(yield* limiter.withPermit(Effect.succeed("next"), 9)).toBe("next")
+      expect(yield* limiter.status).toMatchObject({ inFlight: 0, available: 0 })
+    }))
+
+  it.scoped("withPermit leaves the scope of the effect it wraps alone", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1 })
+      let closed = false
+      yield* Effect.scoped(
+        Effect.gen(function*() {
+          yield* limiter.withPermit(Effect.addFinalizer(() => Effect.sync(() => (closed = true))))
+          expect(closed).toBe(false)
+        })
+      )
+      expect(closed).toBe(true)
+    }))
 })
 
 describe("RateLimiter waiters", () => {

@@ -81,8 +81,9 @@ export const make = (options: BucketOptions): Effect.Effect<Bucket, never, Scope
     // Open while someone waits, so an idle bucket costs no wake-ups.
     const wake = yield* Effect.makeLatch(false)
 
-    // The level is a function of time, computed when read: the bound
-    // `capacity + rate * t` then holds exactly in every window, whatever the tick.
+    // The level is a function of time, computed whenever it is read, so the
+    // bound `capacity + rate * t` holds exactly in every window and a take that
+    // arrives between the serving fiber's runs sees every token already due.
     const accrue = () => {
       const now = clock.unsafeCurrentTimeMillis()
       if (now > updatedAt) {
