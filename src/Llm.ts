@@ -1,0 +1,244 @@
+/**
+ * The main service: chat with a model through a key pool and a rate limiter,
+ * retrying what can succeed, and always reporting usage.
+ *
+ * `chat` = take a rate permit -> take the least-loaded key -> call the provider ->
+ * report the outcome to the key pool -> retry per the policy -> usage (estimated
+ * locally when the provider sent none). `chatStream` does the same, retrying only
+ * until the first chunk has arrived: after that a failure fails the stream.
+ * Interrupting a call, or the consumer of a stream, aborts the HTTP request and
+ * frees the key and the permit.
+ *
+ * @since 0.1.0
+ */
+import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as ChatChunk from "./ChatChunk.js"
+import type { Input as ChatRequest } from "./ChatRequest.js"
+import type { ChatResponse, Usage } from "./ChatResponse.js"
+import { estimateUsage } from "./internal/tokenEstimate.js"
+import * as KeyPool from "./KeyPool.js"
+import { type LlmError, NoCapacityError, StreamTruncatedError, TimeoutError } from "./LlmError.js"
+import { ProviderClient } from "./ProviderClient.js"
+import * as RateLimiter from "./RateLimiter.js"
+import * as RetryPolicy from "./RetryPolicy.js"
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Service {
+  readonly chat: (request: ChatRequest) => Effect.Effect<ChatResponse, LlmError>
+  readonly chatStream: (request: ChatRequest) => Stream.Stream<ChatChunk.ChatChunk, LlmError>
+}
+
+/**
+ * @since 0.1.0
+ * @category Tags
+ */
+export class Llm extends Context.Tag("effect-llm-router/Llm")<Llm, Service>() {}
+
+/**
+ * @since 0.1.0
+ * @category Accessors
+ */
+export const chat = (request: ChatRequest): Effect.Effect<ChatResponse, LlmError, Llm> =>
+  Effect.flatMap(Llm, (llm) => llm.chat(request))
+
+/**
+ * @since 0.1.0
+ * @category Accessors
+ */
+export const chatStream = (request: ChatRequest): Stream.Stream<ChatChunk.ChatChunk, LlmError, Llm> =>
+  Stream.unwrap(Effect.map(Llm, (llm) => llm.chatStream(request)))
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Options {
+  /** The model of requests that name none. Default: the provider client's default. */
+  readonly model?: string
+  /** The retry policy. Default: `RetryPolicy.make()` (3 retries, backoff from 500 millis). */
+  readonly retry?: RetryPolicy.RetryPolicy
+  /**
+   * One bound on a call with all its retries (for a stream: until its first
+   * chunk); past it the call fails with `TimeoutError`. Default: 10 minutes.
+   */
+  readonly deadline?: Duration.DurationInput
+}
+
+// The request bucket is charged one token per attempt.
+const attemptCost = 1
+
+const withModel = (request: ChatRequest, model: string | undefined): ChatRequest =>
+  request.model !== undefined || model === undefined ? request : { ...request, model }
+
+const isMissing = (usage: Usage | undefined) => usage === undefined || usage.totalTokens === 0
+
+/**
+ * Builds the service from a `ProviderClient`, a `KeyPool` and a `RateLimiter`.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const make = (options?: Options): Effect.Effect<Service, never, ProviderClient | KeyPool.KeyPool | RateLimiter.RateLimiter> =>
+  Effect.gen(function*() {
+    const client = yield* ProviderClient
+    const pool = yield* KeyPool.KeyPool
+    const limiter = yield* RateLimiter.RateLimiter
+    const policy = options?.retry ?? RetryPolicy.make()
+    const deadline = Duration.decode(options?.deadline ?? "10 minutes")
+
+    const spanAttributes = (request: ChatRequest) => ({
+      "gen_ai.system": client.provider,
+      "gen_ai.request.model": request.model ?? ""
+    })
+
+    const fillModel = (request: ChatRequest) => (error: LlmError): LlmError =>
+      error._tag === "NoCapacityError" && error.model === "" && request.model !== undefined
+        ? new NoCapacityError({ ...error, model: request.model })
+        : error
+
+    const bounded = <A, R>(request: ChatRequest, effect: Effect.Effect<A, LlmError, R>) =>
+      Effect.timeoutFail(effect, {
+        duration: deadline,
+        onTimeout: () => new TimeoutError({ provider: client.provider, model: request.model ?? "", timeout: deadline, detail: "the call's deadline passed, retries included" })
+      })
+
+    // Takes a rate permit and a key inside `scope`, so closing the scope frees both.
+    const acquire = (scope: Scope.Scope, attempt: number) =>
+      Effect.gen(function*() {
+        yield* limiter.permit(attemptCost).pipe(Effect.orDie, Scope.extend(scope))
+        const lease = yield* Scope.extend(pool.acquire, scope)
+        yield* Scope.addFinalizerExit(scope, (exit) => pool.report(lease, outcomeOf(exit)))
+        yield* Effect.annotateCurrentSpan({ "llm.attempt": attempt, "llm.key_id": lease.credentials.keyId })
+        return lease
+      })
+
+    const withUsage = (request: ChatRequest, response: ChatResponse): Effect.Effect<ChatResponse> =>
+      isMissing(response.usage)
+        ? Effect.map(estimateUsage(request, response), (usage) => ({ ...response, usage }))
+        : Effect.succeed(response)
+
+    const annotateUsage = (usage: Usage) =>
+      Effect.annotateCurrentSpan({
+        "gen_ai.usage.input_tokens": usage.promptTokens,
+        "gen_ai.usage.output_tokens": usage.completionTokens
+      })
+
+    const chat = (input: ChatRequest): Effect.Effect<ChatResponse, LlmError> => {
+      const request = withModel(input, options?.model)
+      let attempts = 0
+      const once = Effect.suspend(() => {
+        const attempt = ++attempts
+        return Effect.scopeWith((scope) =>
+          Effect.flatMap(acquire(scope, attempt), (lease) => client.chat(request, lease.credentials))
+        ).pipe(Effect.scoped, Effect.withSpan("Llm.attempt", { attributes: spanAttributes(request) }))
+      })
+      return once.pipe(
+        Effect.retry(policy),
+        (effect) => bounded(request, effect),
+        Effect.mapError(fillModel(request)),
+        Effect.flatMap((response) => withUsage(request, response)),
+        Effect.tap((response) => annotateUsage(response.usage)),
+        Effect.withSpan("Llm.chat", { attributes: spanAttributes(request) })
+      )
+    }
+
+    // One attempt at a stream: everything it holds lives in its own scope, which
+    // is closed at once when the attempt fails before its first chunk, and
+    // otherwise handed to the consumer's stream.
+    const openStream = (request: ChatRequest, attempt: number) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.gen(function*() {
+          const scope = yield* Scope.make()
+          const opened = yield* restore(
+            Effect.gen(function*() {
+              const lease = yield* acquire(scope, attempt)
+              const pull = yield* Scope.extend(Stream.toPull(client.chatStream(request, lease.credentials)), scope)
+              const first = yield* firstChunk(pull, request)
+              return { first, pull }
+            })
+          ).pipe(Effect.exit)
+          if (Exit.isFailure(opened)) {
+            yield* Scope.close(scope, opened)
+            return yield* Effect.failCause(opened.cause)
+          }
+          return { scope, ...opened.value }
+        })
+      ).pipe(Effect.withSpan("Llm.attempt", { attributes: spanAttributes(request) }))
+
+    const firstChunk = (
+      pull: Effect.Effect<Chunk.Chunk<ChatChunk.ChatChunk>, Option.Option<LlmError>>,
+      request: ChatRequest
+    ): Effect.Effect<Chunk.Chunk<ChatChunk.ChatChunk>, LlmError> =>
+      Effect.flatMap(
+        Effect.mapError(pull, (error) =>
+          Option.getOrElse(error, () =>
+            new StreamTruncatedError({ provider: client.provider, model: request.model ?? "", detail: "the stream ended before any chunk" })
+          )),
+        (chunk) => (Chunk.isEmpty(chunk) ? firstChunk(pull, request) : Effect.succeed(chunk))
+      )
+
+    const chatStream = (input: ChatRequest): Stream.Stream<ChatChunk.ChatChunk, LlmError> => {
+      const request = withModel(input, options?.model)
+      let attempts = 0
+      const opened = Effect.uninterruptibleMask((restore) =>
+        restore(
+          Effect.suspend(() => openStream(request, ++attempts)).pipe(
+            Effect.retry(policy),
+            (effect) => bounded(request, effect),
+            Effect.mapError(fillModel(request))
+          )
+        ).pipe(
+          Effect.tap(({ scope }) => Effect.addFinalizer((exit) => Scope.close(scope, exit)))
+        )
+      )
+      return Stream.unwrapScoped(
+        Effect.map(opened, ({ first, pull }) =>
+          withEstimatedUsage(request, Stream.concat(Stream.fromChunk(first), Stream.repeatEffectChunkOption(pull))))
+      ).pipe(Stream.withSpan("Llm.chatStream", { attributes: spanAttributes(request) }))
+    }
+
+    // Inserts an estimated Usage chunk before Finish when the provider sent none.
+    const withEstimatedUsage = (request: ChatRequest, stream: Stream.Stream<ChatChunk.ChatChunk, LlmError>) =>
+      Stream.suspend(() => {
+        const accumulator = ChatChunk.makeAccumulator()
+        let usage: Usage | undefined
+        return Stream.mapChunksEffect(stream, (chunk) => {
+          let finish: ChatChunk.Finish | undefined
+          for (const item of chunk) {
+            if (item._tag === "Usage") usage = item.usage
+            else if (item._tag === "Finish") finish = item
+            accumulator.add(item)
+          }
+          if (finish === undefined || !isMissing(usage)) return Effect.succeed(chunk)
+          const done = accumulator.response()!
+          return Effect.map(estimateUsage(request, done), (estimated): Chunk.Chunk<ChatChunk.ChatChunk> => {
+            const before = Chunk.filter(chunk, (item) => item._tag !== "Finish" && item._tag !== "Usage")
+            return Chunk.appendAll(before, Chunk.fromIterable<ChatChunk.ChatChunk>([{ _tag: "Usage", usage: estimated }, finish]))
+          })
+        })
+      })
+
+    return Llm.of({ chat, chatStream })
+  })
+
+// Every scope an attempt's lease lives in is closed with an exit whose failures
+// are LlmErrors: the call's own, or the stream's.
+const outcomeOf = (exit: Exit.Exit<unknown, unknown>): KeyPool.Outcome => exit as Exit.Exit<unknown, LlmError>
+
+/**
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layer = (options?: Options): Layer.Layer<Llm, never, ProviderClient | KeyPool.KeyPool | RateLimiter.RateLimiter> =>
+  Layer.effect(Llm, make(options))

@@ -1,0 +1,102 @@
+/**
+ * The retry policy of `Llm`, as a `Schedule` users can see, replace and compose.
+ *
+ * The default policy retries what can succeed on a second try (`LlmError.isRetryable`):
+ * a rate-limited or rejected key is retried at once, because `Llm` reports it to the
+ * key pool and the next attempt takes another key (the pool itself holds a key back
+ * for its `retryAfter`); an unavailable provider, a timeout or a transport failure
+ * backs off exponentially with jitter, never sooner than a `retryAfter` the provider
+ * sent. Everything else fails at once.
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Schedule from "effect/Schedule"
+import { isRetryable, type LlmError } from "./LlmError.js"
+
+/**
+ * A retry policy: a schedule fed with each failure.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type RetryPolicy = Schedule.Schedule<unknown, LlmError>
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Options {
+  /** Retries after the first attempt (provider.json `max_retries`). Default: 3. */
+  readonly maxRetries?: number
+  /** The first backoff delay (provider.json `retry_delay`). Default: 500 millis. */
+  readonly baseDelay?: Duration.DurationInput
+  /** The longest backoff delay (a `retryAfter` may still ask for longer). Default: 30 seconds. */
+  readonly maxDelay?: Duration.DurationInput
+  /** The growth of the delay per retry. Default: 2. */
+  readonly factor?: number
+  /** Randomise each delay between 80% and 120% so clients do not retry in step. Default: true. */
+  readonly jitter?: boolean
+}
+
+/**
+ * Whether a failure is answered by moving to another key rather than waiting.
+ *
+ * @since 0.1.0
+ * @category Predicates
+ */
+export const rotatesKey = (error: LlmError): boolean => error._tag === "RateLimitError" || error._tag === "AuthError"
+
+/**
+ * The wait a failure itself asks for (`retryAfter` of a rate limit or an
+ * unavailable provider).
+ *
+ * @since 0.1.0
+ * @category Accessors
+ */
+export const retryAfterOf = (error: LlmError): Duration.Duration | undefined =>
+  error._tag === "RateLimitError" || error._tag === "ProviderUnavailableError" ? error.retryAfter : undefined
+
+/**
+ * Exponential backoff with optional jitter and a cap, that never waits less than
+ * the `retryAfter` of the failure it answers.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const backoff = (options?: Omit<Options, "maxRetries">): Schedule.Schedule<Duration.Duration, LlmError> => {
+  const base = Schedule.exponential(options?.baseDelay ?? "500 millis", options?.factor ?? 2)
+  const maxDelay = Duration.decode(options?.maxDelay ?? "30 seconds")
+  const jittered = options?.jitter === false ? base : Schedule.jittered(base)
+  return Schedule.intersect(jittered, Schedule.identity<LlmError>()).pipe(
+    Schedule.modifyDelay(([_, error], delay) => {
+      const capped = Duration.min(delay, maxDelay)
+      const hinted = retryAfterOf(error)
+      return hinted === undefined ? capped : Duration.max(capped, hinted)
+    }),
+    Schedule.map(([delay]) => delay)
+  )
+}
+
+/**
+ * The default policy: at most `maxRetries` retries of retryable failures; key
+ * rotation (rate limit, rejected key) without delay, backoff otherwise.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const make = (options?: Options): RetryPolicy =>
+  backoff(options).pipe(
+    Schedule.intersect(Schedule.identity<LlmError>()),
+    Schedule.modifyDelay(([_, error], delay) => (rotatesKey(error) ? Duration.zero : delay)),
+    Schedule.whileInput(isRetryable),
+    Schedule.intersect(Schedule.recurs(options?.maxRetries ?? 3))
+  )
+
+/**
+ * A policy that never retries.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const none: RetryPolicy = Schedule.stop

@@ -1,0 +1,319 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Ref from "effect/Ref"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import { type ChatChunk, type ChatRequest, type ChatResponse, KeyPool, LlmError, Message, ProviderClient, RateLimiter } from "effect-llm-router"
+import * as Llm from "../src/Llm.js"
+import * as RetryPolicy from "../src/RetryPolicy.js"
+
+const request: ChatRequest.Input = { messages: [Message.user("Hello there")], model: "m" }
+
+const response = (text: string, keyId: string): ChatResponse.ChatResponse => ({
+  id: "r",
+  model: "m",
+  provider: "fake",
+  text,
+  toolCalls: [],
+  finishReason: "stop",
+  usage: { promptTokens: 5, completionTokens: 2, totalTokens: 7, cachedPromptTokens: 0, reasoningTokens: 0, estimated: false },
+  latency: Duration.zero,
+  keyId
+})
+
+interface Call {
+  readonly keyId: string
+  readonly at: number
+}
+
+type Behaviour = (call: Call, index: number) => Effect.Effect<ChatResponse.ChatResponse, LlmError.LlmError>
+
+/** A provider that answers by `behaviour` and records which key each call used, and when. */
+const fakeProvider = (behaviour: Behaviour, streamBehaviour?: (call: Call, index: number) => Stream.Stream<ChatChunk.ChatChunk, LlmError.LlmError>) =>
+  Effect.gen(function*() {
+    const calls = yield* Ref.make<ReadonlyArray<Call>>([])
+    const record = (credentials: ProviderClient.Credentials) =>
+      Effect.flatMap(Clock.currentTimeMillis, (at) =>
+        Ref.modify(calls, (all) => [[{ keyId: credentials.keyId, at }, all.length] as const, [...all, { keyId: credentials.keyId, at }]]))
+    const service = ProviderClient.ProviderClient.of({
+      provider: "fake",
+      chat: (_request, credentials) => Effect.flatMap(record(credentials), ([call, index]) => behaviour(call, index)),
+      chatStream: (_request, credentials) =>
+        Stream.unwrap(Effect.map(record(credentials), ([call, index]) => streamBehaviour!(call, index)))
+    })
+    return { calls, layer: Layer.succeed(ProviderClient.ProviderClient, service) }
+  })
+
+const keys = ["sk-key-aaaaaaaaaaaa1111", "sk-key-bbbbbbbbbbbb2222"]
+const idA = "sk-…1111"
+const idB = "sk-…2222"
+
+const stack = (
+  provider: Layer.Layer<ProviderClient.ProviderClient>,
+  options?: { readonly retry?: RetryPolicy.RetryPolicy; readonly deadline?: Duration.DurationInput; readonly keys?: ReadonlyArray<string> }
+) =>
+  Effect.gen(function*() {
+    const pool = yield* KeyPool.make({ providerId: "fake", keys: options?.keys ?? keys, whenExhausted: { _tag: "Fail" } })
+    const limiter = yield* RateLimiter.make({ capacity: 100, refillRate: 100, maxConcurrency: 10 })
+    const llm = yield* Llm.make({
+      ...(options?.retry !== undefined ? { retry: options.retry } : {}),
+      ...(options?.deadline !== undefined ? { deadline: options.deadline } : {})
+    }).pipe(
+      Effect.provide(Layer.mergeAll(provider, Layer.succeed(KeyPool.KeyPool, pool), Layer.succeed(RateLimiter.RateLimiter, limiter)))
+    )
+    return { llm, pool, limiter }
+  })
+
+const unavailable = (retryAfter?: Duration.DurationInput) =>
+  new LlmError.ProviderUnavailableError({
+    provider: "fake",
+    model: "m",
+    status: 503,
+    ...(retryAfter !== undefined ? { retryAfter: Duration.decode(retryAfter) } : {})
+  })
+
+const noJitter = RetryPolicy.make({ jitter: false, baseDelay: "1 second", maxRetries: 4 })
+
+describe("Llm.chat", () => {
+  it.scoped("answers through a key and reports usage", () =>
+    Effect.gen(function*() {
+      const { calls, layer } = yield* fakeProvider((call) => Effect.succeed(response("hi", call.keyId)))
+      const { llm, pool } = yield* stack(layer)
+      const result = yield* llm.chat(request)
+      expect(result.text).toBe("hi")
+      expect(result.usage.estimated).toBe(false)
+      expect((yield* Ref.get(calls)).length).toBe(1)
+      expect((yield* pool.status).every((key) => key.inFlight === 0)).toBe(true)
+    }))
+
+  it.scoped("backs off exponentially on an unavailable provider, then succeeds", () =>
+    Effect.gen(function*() {
+      const { calls, layer } = yield* fakeProvider((call, index) =>
+        index < 3 ? Effect.fail(unavailable()) : Effect.succeed(response("ok", call.keyId))
+      )
+      const { llm } = yield* stack(layer, { retry: noJitter })
+      const fiber = yield* Effect.fork(llm.chat(request))
+      yield* TestClock.adjust("10 seconds")
+      const result = yield* Fiber.join(fiber)
+      expect(result.text).toBe("ok")
+      const times = (yield* Ref.get(calls)).map((call) => call.at)
+      expect(times).toEqual([0, 1000, 3000, 7000])
+    }))
+
+  it.scoped("never retries sooner than the provider's retryAfter", () =>
+    Effect.gen(function*() {
+      const { calls, layer } = yield* fakeProvider((call, index) =>
+        index === 0 ? Effect.fail(unavailable("12 seconds")) : Effect.succeed(response("ok", call.keyId))
+      )
+      const { llm } = yield* stack(layer, { retry: noJitter })
+      const fiber = yield* Effect.fork(llm.chat(request))
+      yield* TestClock.adjust("11 seconds")
+      expect((yield* Ref.get(calls)).length).toBe(1)
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(fiber)
+      expect((yield* Ref.get(calls)).map((call) => call.at)).toEqual([0, 12_000])
+    }))
+
+  it.scoped("stops after maxRetries and fails with the last error", () =>
+    Effect.gen(function*() {
+      const { calls, layer } = yield* fakeProvider(() => Effect.fail(unavailable()))
+      const { llm } = yield* stack(layer, { retry: RetryPolicy.make({ jitter: false, maxRetries: 2, baseDelay: "1 second" }) })
+      const fiber = yield* Effect.fork(Effect.flip(llm.chat(request)))
+      yield* TestClock.adjust("1 minute")
+      const error = yield* Fiber.join(fiber)
+      expect(error._tag).toBe("ProviderUnavailableError")
+      expect((yield* Ref.get(calls)).length).toBe(3)
+    }))
+
+  it.scoped("the deadline stops retries with a TimeoutError", () =>
+    Effect.gen(function*() {
+      const { calls, layer } = yield* fakeProvider(() => Effect.fail(unavailable()))
+      const { llm } = yield* stack(layer, {
+        retry: RetryPolicy.make({ jitter: false, maxRetries: 100, baseDelay: "1 second", maxDelay: "1 second" }),
+        deadline: "5500 millis"
+      })
+      const fiber = yield* Effect.fork(Effect.flip(llm.chat(request)))
+      yield* TestClock.adjust("1 minute")
+      const error = yield* Fiber.join(fiber)
+      expect(error._tag).toBe("TimeoutError")
+      expect(error._tag === "TimeoutError" && Duration.toMillis(error.timeout!)).toBe(5500)
+      expect((yield* Ref.get(calls)).length).toBe(6)
+    }))
+
+  it.scoped("fails at once on errors that cannot succeed again", () =>
+    Effect.gen(function*() {
+      const { calls, layer } = yield* fakeProvider(() =>
+        Effect.fail(new LlmError.ContextLengthError({ provider: "fake", model: "m", status: 400 }))
+      )
+      const { llm } = yield* stack(layer)
+      const error = yield* Effect.flip(llm.chat(request))
+      expect(error._tag).toBe("ContextLengthError")
+      expect((yield* Ref.get(calls)).length).toBe(1)
+    }))
+
+  it.scoped("a rate-limited key is cooled down and the retry takes the other key at once", () =>
+    Effect.gen(function*() {
+      const { calls, layer } = yield* fakeProvider((call) =>
+        call.keyId === idA
+          ? Effect.fail(new LlmError.RateLimitError({ provider: "fake", model: "m", status: 429, retryAfter: Duration.seconds(30) }))
+          : Effect.succeed(response("from B", call.keyId))
+      )
+      const { llm, pool } = yield* stack(layer)
+      for (let i = 0; i < 4; i++) expect((yield* llm.chat(request)).keyId).toBe(idB)
+      const seen = yield* Ref.get(calls)
+      expect(seen.filter((call) => call.keyId === idA).length).toBe(1)
+      expect(seen.every((call) => call.at === 0)).toBe(true)
+      const status = yield* pool.status
+      expect(status.find((key) => key.keyId === idA)?.coolingUntil).toBe(30_000)
+    }))
+
+  it.scoped("a rejected key is disabled and never used again", () =>
+    Effect.gen(function*() {
+      const { calls, layer } = yield* fakeProvider((call) =>
+        call.keyId === idA
+          ? Effect.fail(new LlmError.AuthError({ provider: "fake", model: "m", status: 401, reason: "invalid_key" }))
+          : Effect.succeed(response("from B", call.keyId))
+      )
+      const { llm, pool } = yield* stack(layer)
+      for (let i = 0; i < 6; i++) yield* llm.chat(request)
+      yield* TestClock.adjust("1 day")
+      for (let i = 0; i < 6; i++) yield* llm.chat(request)
+      expect((yield* Ref.get(calls)).filter((call) => call.keyId === idA).length).toBe(1)
+      expect((yield* pool.status).find((key) => key.keyId === idA)?.disabled).toBe("invalid_key")
+    }))
+
+  it.scoped("with every key rejected, fails with NoCapacityError naming the model", () =>
+    Effect.gen(function*() {
+      const { layer } = yield* fakeProvider(() =>
+        Effect.fail(new LlmError.AuthError({ provider: "fake", model: "m", status: 401, reason: "invalid_key" }))
+      )
+      const { llm } = yield* stack(layer)
+      const error = yield* Effect.flip(llm.chat(request))
+      expect(error._tag).toBe("NoCapacityError")
+      expect(error.model).toBe("m")
+    }))
+
+  it.scoped("estimates usage with gpt-tokenizer when the provider sent none", () =>
+    Effect.gen(function*() {
+      const { layer } = yield* fakeProvider((call) =>
+        Effect.succeed({ ...response("Hello world, how are you?", call.keyId), usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0, cachedPromptTokens: 0, reasoningTokens: 0, estimated: false } })
+      )
+      const { llm } = yield* stack(layer)
+      const result = yield* llm.chat(request)
+      expect(result.usage.estimated).toBe(true)
+      expect(result.usage.completionTokens).toBe(7)
+      expect(result.usage.promptTokens).toBe(3 + 4 + 2)
+      expect(result.usage.totalTokens).toBe(result.usage.promptTokens + result.usage.completionTokens)
+    }))
+
+  it.scoped("interruption frees the key and the permit", () =>
+    Effect.gen(function*() {
+      const started = yield* Deferred.make<void>()
+      const { layer } = yield* fakeProvider(() => Effect.zipRight(Deferred.succeed(started, undefined), Effect.never))
+      const { llm, pool, limiter } = yield* stack(layer)
+      const fiber = yield* Effect.fork(llm.chat(request))
+      yield* Deferred.await(started)
+      expect((yield* pool.status).reduce((n, key) => n + key.inFlight, 0)).toBe(1)
+      expect((yield* limiter.status).inFlight).toBe(1)
+      yield* Fiber.interrupt(fiber)
+      expect((yield* pool.status).reduce((n, key) => n + key.inFlight, 0)).toBe(0)
+      expect((yield* limiter.status).inFlight).toBe(0)
+      expect((yield* pool.status).every((key) => key.failures === 0 && key.disabled === undefined)).toBe(true)
+    }))
+})
+
+const textChunks = (text: string, keyId: string): Array<ChatChunk.ChatChunk> => [
+  { _tag: "TextDelta", text },
+  { _tag: "Usage", usage: { promptTokens: 5, completionTokens: 1, totalTokens: 6, cachedPromptTokens: 0, reasoningTokens: 0, estimated: false } },
+  { _tag: "Finish", finishReason: "stop", id: "r", model: "m", provider: "fake", latency: Duration.zero, keyId }
+]
+
+describe("Llm.chatStream", () => {
+  it.scoped("retries a stream that fails before its first chunk", () =>
+    Effect.gen(function*() {
+      const { calls, layer } = yield* fakeProvider(
+        () => Effect.die("unused"),
+        (call, index) => (index === 0 ? Stream.fail(unavailable()) : Stream.fromIterable(textChunks("streamed", call.keyId)))
+      )
+      const { llm, pool } = yield* stack(layer, { retry: noJitter })
+      const fiber = yield* Effect.fork(Stream.runCollect(llm.chatStream(request)))
+      yield* TestClock.adjust("2 seconds")
+      const chunks = [...(yield* Fiber.join(fiber))]
+      expect(chunks.map((chunk) => chunk._tag)).toEqual(["TextDelta", "Usage", "Finish"])
+      expect((yield* Ref.get(calls)).length).toBe(2)
+      expect((yield* pool.status).every((key) => key.inFlight === 0)).toBe(true)
+    }))
+
+  it.scoped("never retries after the first chunk: the stream fails", () =>
+    Effect.gen(function*() {
+      const { calls, layer } = yield* fakeProvider(
+        () => Effect.die("unused"),
+        () =>
+          Stream.concat(
+            Stream.make<Array<ChatChunk.ChatChunk>>({ _tag: "TextDelta", text: "partial" }),
+            Stream.fail(unavailable())
+          )
+      )
+      const { llm, pool } = yield* stack(layer, { retry: noJitter })
+      const seen: Array<string> = []
+      const error = yield* Effect.flip(Stream.runForEach(llm.chatStream(request), (chunk) =>
+        Effect.sync(() => {
+          seen.push(chunk._tag)
+        })))
+      expect(error._tag).toBe("ProviderUnavailableError")
+      expect(seen).toEqual(["TextDelta"])
+      expect((yield* Ref.get(calls)).length).toBe(1)
+      expect((yield* pool.status).every((key) => key.inFlight === 0)).toBe(true)
+    }))
+
+  it.scoped("inserts an estimated Usage chunk when the provider sent none", () =>
+    Effect.gen(function*() {
+      const { layer } = yield* fakeProvider(
+        () => Effect.die("unused"),
+        (call) => Stream.fromIterable(textChunks("Hello world, how are you?", call.keyId).filter((chunk) => chunk._tag !== "Usage"))
+      )
+      const { llm } = yield* stack(layer)
+      const chunks = [...(yield* Stream.runCollect(llm.chatStream(request)))]
+      expect(chunks.map((chunk) => chunk._tag)).toEqual(["TextDelta", "Usage", "Finish"])
+      const usage = chunks[1]
+      expect(usage?._tag === "Usage" && usage.usage.estimated).toBe(true)
+      expect(usage?._tag === "Usage" && usage.usage.completionTokens).toBe(7)
+    }))
+
+  it.scoped("holds the key and the permit until the consumer stops, and frees them on interruption", () =>
+    Effect.gen(function*() {
+      const { layer } = yield* fakeProvider(
+        () => Effect.die("unused"),
+        () => Stream.concat(Stream.make<Array<ChatChunk.ChatChunk>>({ _tag: "TextDelta", text: "first" }), Stream.never)
+      )
+      const { llm, pool, limiter } = yield* stack(layer)
+      const first = yield* Deferred.make<void>()
+      const fiber = yield* Effect.fork(Stream.runForEach(llm.chatStream(request), () => Deferred.succeed(first, undefined)))
+      yield* Deferred.await(first)
+      expect((yield* pool.status).reduce((n, key) => n + key.inFlight, 0)).toBe(1)
+      expect((yield* limiter.status).inFlight).toBe(1)
+      yield* Fiber.interrupt(fiber)
+      expect((yield* pool.status).reduce((n, key) => n + key.inFlight, 0)).toBe(0)
+      expect((yield* limiter.status).inFlight).toBe(0)
+    }))
+})
+
+describe("Llm accessors", () => {
+  it.scoped("Llm.chat and Llm.chatStream read the service from the context", () =>
+    Effect.gen(function*() {
+      const { layer } = yield* fakeProvider(
+        (call) => Effect.succeed(response("via accessor", call.keyId)),
+        (call) => Stream.fromIterable(textChunks("via stream", call.keyId))
+      )
+      const { llm } = yield* stack(layer)
+      const provided = Effect.provideService(Llm.Llm, llm)
+      expect((yield* provided(Llm.chat(request))).text).toBe("via accessor")
+      const streamed = yield* Stream.runCollect(Llm.chatStream(request)).pipe(provided)
+      expect([...streamed][0]).toEqual({ _tag: "TextDelta", text: "via stream" })
+    }))
+})
