@@ -102,15 +102,40 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
       "gen_ai.request.model": request.model ?? ""
     })
 
-    const fillModel = (request: ChatRequest) => (error: LlmError): LlmError =>
-      error._tag === "NoCapacityError" && error.model === "" && request.model !== undefined
-        ? new NoCapacityError({ ...error, model: request.model })
-        : error
-
-    const bounded = <A, R>(request: ChatRequest, effect: Effect.Effect<A, LlmError, R>) =>
-      Effect.timeoutFail(effect, {
-        duration: deadline,
-        onTimeout: () => new TimeoutError({ provider: client.provider, model: request.model ?? "", timeout: deadline, detail: "the call's deadline passed, retries included" })
+    // Runs attempts under the retry policy and the deadline. When rotation has
+    // used up every key (the pool answers NoCapacityError right after a rate
+    // limit or a rejected key), the provider's own error is what the caller can
+    // act on, so it is the one returned.
+    const retrying = <A>(request: ChatRequest, attemptOnce: (attempt: number) => Effect.Effect<A, LlmError>) =>
+      Effect.suspend(() => {
+        let attempts = 0
+        let rotatedBy: LlmError | undefined
+        return Effect.suspend(() => attemptOnce(++attempts)).pipe(
+          Effect.tapError((error) =>
+            Effect.sync(() => {
+              if (RetryPolicy.rotatesKey(error)) rotatedBy = error
+            })
+          ),
+          Effect.retry(policy),
+          (effect) =>
+            Effect.timeoutFail(effect, {
+              duration: deadline,
+              onTimeout: () =>
+                new TimeoutError({
+                  provider: client.provider,
+                  model: request.model ?? "",
+                  timeout: deadline,
+                  detail: "the call's deadline passed, retries included"
+                })
+            }),
+          Effect.mapError((error): LlmError =>
+            error._tag !== "NoCapacityError"
+              ? error
+              : rotatedBy ?? (error.model === "" && request.model !== undefined
+                ? new NoCapacityError({ ...error, model: request.model })
+                : error)
+          )
+        )
       })
 
     // Takes a rate permit and a key inside `scope`, so closing the scope frees both.
@@ -136,17 +161,11 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
 
     const chat = (input: ChatRequest): Effect.Effect<ChatResponse, LlmError> => {
       const request = withModel(input, options?.model)
-      let attempts = 0
-      const once = Effect.suspend(() => {
-        const attempt = ++attempts
-        return Effect.scopeWith((scope) =>
+      const once = (attempt: number) =>
+        Effect.scopeWith((scope) =>
           Effect.flatMap(acquire(scope, attempt), (lease) => client.chat(request, lease.credentials))
         ).pipe(Effect.scoped, Effect.withSpan("Llm.attempt", { attributes: spanAttributes(request) }))
-      })
-      return once.pipe(
-        Effect.retry(policy),
-        (effect) => bounded(request, effect),
-        Effect.mapError(fillModel(request)),
+      return retrying(request, once).pipe(
         Effect.flatMap((response) => withUsage(request, response)),
         Effect.tap((response) => annotateUsage(response.usage)),
         Effect.withSpan("Llm.chat", { attributes: spanAttributes(request) })
@@ -190,15 +209,8 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
 
     const chatStream = (input: ChatRequest): Stream.Stream<ChatChunk.ChatChunk, LlmError> => {
       const request = withModel(input, options?.model)
-      let attempts = 0
       const opened = Effect.uninterruptibleMask((restore) =>
-        restore(
-          Effect.suspend(() => openStream(request, ++attempts)).pipe(
-            Effect.retry(policy),
-            (effect) => bounded(request, effect),
-            Effect.mapError(fillModel(request))
-          )
-        ).pipe(
+        restore(retrying(request, (attempt) => openStream(request, attempt))).pipe(
           Effect.tap(({ scope }) => Effect.addFinalizer((exit) => Scope.close(scope, exit)))
         )
       )

@@ -187,15 +187,29 @@ describe("Llm.chat", () => {
       expect((yield* pool.status).find((key) => key.keyId === idA)?.disabled).toBe("invalid_key")
     }))
 
-  it.scoped("with every key rejected, fails with NoCapacityError naming the model", () =>
+  it.scoped("with every key rejected, fails with the provider's AuthError, not the empty pool's", () =>
     Effect.gen(function*() {
-      const { layer } = yield* fakeProvider(() =>
+      const { calls, layer } = yield* fakeProvider(() =>
         Effect.fail(new LlmError.AuthError({ provider: "fake", model: "m", status: 401, reason: "invalid_key" }))
       )
       const { llm } = yield* stack(layer)
       const error = yield* Effect.flip(llm.chat(request))
-      expect(error._tag).toBe("NoCapacityError")
-      expect(error.model).toBe("m")
+      expect(error._tag).toBe("AuthError")
+      expect((yield* Ref.get(calls)).length).toBe(2)
+      const again = yield* Effect.flip(llm.chat(request))
+      expect(again._tag).toBe("NoCapacityError")
+      expect(again.model).toBe("m")
+    }))
+
+  it.scoped("with every key rate-limited, fails with the provider's RateLimitError and its retryAfter", () =>
+    Effect.gen(function*() {
+      const { layer } = yield* fakeProvider(() =>
+        Effect.fail(new LlmError.RateLimitError({ provider: "fake", model: "m", status: 429, retryAfter: Duration.seconds(20) }))
+      )
+      const { llm } = yield* stack(layer, { keys: [keys[0]!] })
+      const error = yield* Effect.flip(llm.chat(request))
+      expect(error._tag).toBe("RateLimitError")
+      expect(error._tag === "RateLimitError" && Duration.toMillis(error.retryAfter!)).toBe(20_000)
     }))
 
   it.scoped("estimates usage with gpt-tokenizer when the provider sent none", () =>
