@@ -23,6 +23,9 @@ export * as LlmError from "./LlmError.js"
 export * as Message from "./Message.js"
 
 /** @since 0.1.0 */
+export * as OpenAiChat from "./providers/OpenAiChat.js"
+
+/** @since 0.1.0 */
 export * as ProviderClient from "./ProviderClient.js"
 
 /** @since 0.1.0 */

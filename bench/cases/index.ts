@@ -1,0 +1,7 @@
+/**
+ * Every benchmark case, in the order they run. Later issues append theirs.
+ */
+import { openAiChatNonStream, openAiChatStream } from "./openAiChat.js"
+import type { BenchCase } from "./types.js"
+
+export const cases: ReadonlyArray<BenchCase> = [openAiChatNonStream, openAiChatStream]

@@ -1,0 +1,127 @@
+/**
+ * `OpenAiChat` against the simulator, versus raw undici doing the same
+ * requests and the same parsing: `JSON.parse` of the body, or `Sse.makeDecoder`
+ * plus `JSON.parse` per event, reading the text, finish reason and usage.
+ * The reply length (64 tokens) is set by `bench/simulatorProcess.ts`.
+ */
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import type { Dispatcher } from "undici"
+import * as Message from "../../src/Message.js"
+import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
+import * as ProviderClient from "../../src/ProviderClient.js"
+import * as Sse from "../../src/Sse.js"
+import type { BenchCase } from "./types.js"
+
+const model = "gpt-4o-mini"
+const key = "sk-bench-0123456789abcdef"
+const credentials = ProviderClient.credentials(key)
+const prompt = "Tell me about Effect in one paragraph."
+
+const request = { messages: [Message.user(prompt)] }
+
+const wireBody = (stream: boolean) =>
+  JSON.stringify({
+    model,
+    messages: [{ role: "user", content: prompt }],
+    ...(stream ? { stream: true, stream_options: { include_usage: true } } : {})
+  })
+
+const headers = { "content-type": "application/json", authorization: `Bearer ${key}` }
+
+const post = (url: string, dispatcher: Dispatcher, stream: boolean) => {
+  const target = new URL(`${url}/chat/completions`)
+  const body = wireBody(stream)
+  return () =>
+    dispatcher.request({
+      origin: target.origin,
+      path: target.pathname,
+      method: "POST",
+      headers,
+      body
+    })
+}
+
+const fail = (what: string): never => {
+  throw new Error(`bench: ${what}`)
+}
+
+const checkText = (text: string) => {
+  if (text.length === 0) fail("empty reply")
+}
+
+export const openAiChatNonStream: BenchCase = {
+  name: "openai-chat-nonstream",
+  ours: (url) =>
+    Effect.map(OpenAiChat.make({ baseUrl: url, model }), (client) =>
+      Effect.map(client.chat(request, credentials), (response) => checkText(response.text))),
+  baseline: (url, dispatcher) => {
+    const send = post(url, dispatcher, false)
+    return async () => {
+      const response = await send()
+      const text = await response.body.text()
+      if (response.statusCode !== 200) fail(`HTTP ${response.statusCode}`)
+      const body = JSON.parse(text) as {
+        choices: Array<{ message: { content: string | null }; finish_reason: string | null }>
+        usage?: { total_tokens: number }
+      }
+      const choice = body.choices[0] ?? fail("no choice")
+      checkText(choice.message.content ?? "")
+      if (body.usage === undefined || choice.finish_reason === null) fail("no usage or finish reason")
+    }
+  }
+}
+
+export const openAiChatStream: BenchCase = {
+  name: "openai-chat-stream",
+  ours: (url) =>
+    Effect.map(OpenAiChat.make({ baseUrl: url, model }), (client) =>
+      Effect.gen(function*() {
+        let text = ""
+        let finished = false
+        yield* Stream.runForEachChunk(client.chatStream(request, credentials), (chunks) =>
+          Effect.sync(() => {
+            for (const chunk of chunks) {
+              if (chunk._tag === "TextDelta") text += chunk.text
+              else if (chunk._tag === "Finish") finished = true
+            }
+          }))
+        checkText(text)
+        if (!finished) fail("no Finish chunk")
+      })),
+  baseline: (url, dispatcher) => {
+    const send = post(url, dispatcher, true)
+    return async () => {
+      const response = await send()
+      if (response.statusCode !== 200) fail(`HTTP ${response.statusCode}`)
+      const decoder = Sse.makeDecoder()
+      let text = ""
+      let finish: string | undefined
+      let usage: unknown
+      let done = false
+      const handle = (events: Array<Sse.Event>) => {
+        for (const event of events) {
+          if (done) return
+          if (event.data.startsWith("[DONE]")) {
+            done = true
+            return
+          }
+          const chunk = JSON.parse(event.data) as {
+            choices: Array<{ delta?: { content?: string | null }; finish_reason?: string | null }>
+            usage?: unknown
+          }
+          if (chunk.usage != null) usage = chunk.usage
+          const choice = chunk.choices[0]
+          if (choice === undefined) continue
+          const content = choice.delta?.content
+          if (typeof content === "string") text += content
+          if (typeof choice.finish_reason === "string") finish = choice.finish_reason
+        }
+      }
+      for await (const bytes of response.body) handle(decoder.push(bytes as Uint8Array))
+      handle(decoder.end())
+      checkText(text)
+      if (!done || finish === undefined || usage === undefined) fail("incomplete stream")
+    }
+  }
+}

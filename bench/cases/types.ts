@@ -1,0 +1,16 @@
+/**
+ * One benchmark case: the same work done by this library ("ours") and by raw
+ * undici ("baseline"), both against the simulator at `url`.
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as Effect from "effect/Effect"
+import type { Dispatcher } from "undici"
+
+export interface BenchCase {
+  /** The name in the results list (`openai-chat-stream`). */
+  readonly name: string
+  /** Builds, once, the Effect that makes one call; it must fail when the call does. */
+  readonly ours: (url: string) => Effect.Effect<Effect.Effect<unknown, unknown>, never, HttpClient.HttpClient>
+  /** Builds, once, the function that makes one call with raw undici; it must reject when the call fails. */
+  readonly baseline: (url: string, dispatcher: Dispatcher) => () => Promise<unknown>
+}

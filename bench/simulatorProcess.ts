@@ -1,0 +1,28 @@
+/**
+ * The simulator in its own process, for `bench/main.ts`: 64-token replies,
+ * every latency knob at zero. Prints its base URL (with `/v1`) as the first
+ * line of stdout, then serves until stdin closes or a signal arrives.
+ */
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import * as Simulator from "../src/simulator/Simulator.js"
+
+const replyTokens = Number(process.env["BENCH_REPLY_TOKENS"] ?? 64)
+
+const main = async () => {
+  const scope = Effect.runSync(Scope.make())
+  const simulator = await Effect.runPromise(Scope.extend(Simulator.make({ replyTokens }), scope))
+  console.log(`${simulator.url}/v1`)
+  const stop = () => {
+    void Effect.runPromise(Scope.close(scope, Exit.void)).finally(() => process.exit(0))
+  }
+  process.on("SIGTERM", stop)
+  process.on("SIGINT", stop)
+  process.on("disconnect", stop)
+}
+
+main().catch((error: unknown) => {
+  console.error(error)
+  process.exit(1)
+})

@@ -1,0 +1,325 @@
+/**
+ * The Chat Completions stream as a plain mutable state machine: bytes in,
+ * `ChatChunk`s out, one whole network chunk at a time (WIRE.md §1.4, §1.8).
+ *
+ * It holds no Effect so the hot path is a loop over events; the provider wraps
+ * one instance per stream in a `Channel`.
+ */
+import * as Duration from "effect/Duration"
+import type * as Redacted from "effect/Redacted"
+import type { ChatChunk, ToolCallDelta } from "../ChatChunk.js"
+import type { Usage } from "../ChatResponse.js"
+import {
+  fromHttpFailure,
+  type LlmError,
+  OutputDecodeError,
+  StreamTruncatedError,
+  TransportError
+} from "../LlmError.js"
+import * as Sse from "../Sse.js"
+import {
+  argumentsOf,
+  excerpt,
+  finishReason,
+  isErrorPayload,
+  isRecord,
+  type JsonRecord,
+  reasoningOf,
+  ShapeError,
+  textOf,
+  usage as usageOf
+} from "./openAiChatWire.js"
+
+/** What a stream needs to know about its call. */
+export interface StreamContext {
+  readonly provider: string
+  /** The model requested; replaced by the one the server names in its chunks. */
+  readonly model: string
+  readonly keyId: string
+  readonly secret: Redacted.Redacted<string>
+  /** Read only when an error is built: response headers are copied on every access. */
+  readonly requestId: () => string | undefined
+  readonly startMillis: number
+  /** `Clock` time, read synchronously. */
+  readonly now: () => number
+  readonly maxEventSize: number | undefined
+}
+
+interface ToolCallState {
+  /** Dense, in opening order: the index the domain's `ToolCallDelta` promises. */
+  readonly index: number
+  id: string | undefined
+  name: string | undefined
+  /** Arguments that came before the name (WIRE.md §1.8 rule 3). */
+  pending: string
+  announced: boolean
+}
+
+const nonEmpty = (value: unknown): string | undefined =>
+  typeof value === "string" && value !== "" ? value : undefined
+
+/**
+ * One stream's state. `push` and `end` append chunks to `out` and return the
+ * failure that ends the stream, if any (chunks appended before it still count).
+ */
+export class ChatStreamParser {
+  private readonly sse: Sse.Decoder
+  private id = ""
+  private model: string
+  private reason: string | undefined
+  private refusal: string | undefined
+  private usage: Usage | undefined
+  private readonly calls: Array<ToolCallState> = []
+  private readonly byIndex = new Map<number, ToolCallState>()
+  private last: ToolCallState | undefined
+  /** `[DONE]` was seen and the closing chunks were emitted; the rest of the body is drained unread. */
+  done = false
+
+  constructor(private readonly context: StreamContext) {
+    this.sse = Sse.makeDecoder(context.maxEventSize === undefined ? undefined : { maxEventSize: context.maxEventSize })
+    this.model = context.model
+  }
+
+  push(bytes: Uint8Array, out: Array<ChatChunk>): LlmError | undefined {
+    if (this.done) return undefined
+    let events: Array<Sse.Event>
+    try {
+      events = this.sse.push(bytes)
+    } catch (error) {
+      return this.tooLarge(error)
+    }
+    return this.events(events, out)
+  }
+
+  /** The body ended. */
+  end(out: Array<ChatChunk>): LlmError | undefined {
+    if (this.done) return undefined
+    let events: Array<Sse.Event>
+    try {
+      events = this.sse.end()
+    } catch (error) {
+      return this.tooLarge(error)
+    }
+    const failure = this.events(events, out)
+    if (failure !== undefined || this.done) return failure
+    // Some servers close right after the finish chunk; the reply is whole, only `[DONE]` is missing.
+    if (this.reason !== undefined) {
+      this.finish(out)
+      return undefined
+    }
+    return new StreamTruncatedError({
+      ...this.common(),
+      detail: "the stream ended without [DONE] and without a finish reason"
+    })
+  }
+
+  /** The body failed to arrive (a reset mid-stream). */
+  transportError(detail: string): TransportError {
+    return new TransportError({ ...this.common(), detail })
+  }
+
+  private common() {
+    const requestId = this.context.requestId()
+    return {
+      provider: this.context.provider,
+      model: this.model,
+      ...(requestId !== undefined ? { requestId } : {})
+    }
+  }
+
+  private tooLarge(error: unknown): LlmError {
+    if (!(error instanceof Sse.SseEventTooLargeError)) throw error
+    return new OutputDecodeError({
+      ...this.common(),
+      detail: `an SSE event exceeded maxEventSize (${error.maxEventSize} characters)`,
+      raw: ""
+    })
+  }
+
+  private decodeError(detail: string, raw: string): LlmError {
+    return new OutputDecodeError({ ...this.common(), detail, raw: excerpt(raw) })
+  }
+
+  private providerError(body: unknown): LlmError {
+    const requestId = this.context.requestId()
+    return fromHttpFailure({
+      provider: this.context.provider,
+      model: this.model,
+      headers: requestId === undefined ? undefined : { "x-request-id": requestId },
+      body,
+      nowMillis: this.context.now(),
+      secrets: [this.context.secret]
+    })
+  }
+
+  private events(events: Array<Sse.Event>, out: Array<ChatChunk>): LlmError | undefined {
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i]!
+      const data = event.data
+      if (event.event !== "message") {
+        if (event.event === "error") return this.providerError(data)
+        continue
+      }
+      if (data.startsWith("[DONE]")) {
+        this.finish(out)
+        return undefined
+      }
+      let value: unknown
+      try {
+        value = JSON.parse(data)
+      } catch {
+        return this.decodeError("a stream event is not JSON", data)
+      }
+      if (!isRecord(value)) return this.decodeError("a stream event is not a JSON object", data)
+      if (isErrorPayload(value)) return this.providerError(value)
+      try {
+        const failure = this.chunk(value, out)
+        if (failure !== undefined) return failure
+      } catch (error) {
+        if (error instanceof ShapeError) return this.decodeError(`a stream event has the wrong shape: ${error.reason}`, data)
+        throw error
+      }
+    }
+    return undefined
+  }
+
+  private chunk(value: JsonRecord, out: Array<ChatChunk>): LlmError | undefined {
+    if (this.id === "") {
+      const id = value["id"]
+      if (typeof id === "string") this.id = id
+    }
+    const model = value["model"]
+    if (typeof model === "string" && model !== "") this.model = model
+    // Usage sits on any chunk (OpenAI's last, vLLM's running totals, Groq's x_groq); the last one wins.
+    const usage = value["usage"]
+    if (usage !== undefined && usage !== null) this.usage = usageOf(usage) ?? this.usage
+    const groq = value["x_groq"]
+    if (isRecord(groq)) {
+      if (typeof groq["error"] === "string") return this.providerError({ error: { message: groq["error"] } })
+      this.usage = usageOf(groq["usage"]) ?? this.usage
+    }
+    const choices = value["choices"]
+    if (choices === undefined || choices === null) return undefined
+    if (!Array.isArray(choices)) throw new ShapeError("choices is not an array")
+    for (let i = 0; i < choices.length; i++) {
+      const choice: unknown = choices[i]
+      if (!isRecord(choice)) throw new ShapeError("a choice is not an object")
+      const index = choice["index"]
+      // Only the first choice is read (`n` > 1 is not supported).
+      if (typeof index === "number" && index !== 0) continue
+      const reason = choice["finish_reason"]
+      // OpenRouter marks a failed generation this way, usually with a top-level `error` too.
+      if (reason === "error") return this.providerError(value)
+      const delta = choice["delta"]
+      if (isRecord(delta)) this.delta(delta, out)
+      if (typeof reason === "string") this.reason = reason
+    }
+    return undefined
+  }
+
+  private delta(delta: JsonRecord, out: Array<ChatChunk>): void {
+    const reasoning = reasoningOf(delta, "delta")
+    if (reasoning !== undefined && reasoning !== "") out.push({ _tag: "ReasoningDelta", text: reasoning })
+    const text = textOf(delta["content"], "delta.content")
+    if (text !== undefined && text !== "") out.push({ _tag: "TextDelta", text })
+    const refusal = delta["refusal"]
+    if (typeof refusal === "string") this.refusal = (this.refusal ?? "") + refusal
+    const calls = delta["tool_calls"]
+    if (calls !== undefined && calls !== null) {
+      if (!Array.isArray(calls)) throw new ShapeError("delta.tool_calls is not an array")
+      for (let i = 0; i < calls.length; i++) this.toolCall(calls[i], out)
+    }
+  }
+
+  private open(wireIndex: number | undefined): ToolCallState {
+    const call: ToolCallState = {
+      index: this.calls.length,
+      id: undefined,
+      name: undefined,
+      pending: "",
+      announced: false
+    }
+    this.calls.push(call)
+    if (wireIndex !== undefined) this.byIndex.set(wireIndex, call)
+    this.last = call
+    return call
+  }
+
+  /** Assembles a fragment per WIRE.md §1.4 and §1.8 rules 1-5. */
+  private toolCall(raw: unknown, out: Array<ChatChunk>): void {
+    if (!isRecord(raw)) throw new ShapeError("a tool call fragment is not an object")
+    const fn = raw["function"]
+    const id = nonEmpty(raw["id"])
+    const name = isRecord(fn) ? nonEmpty(fn["name"]) : undefined
+    const args = (isRecord(fn) ? argumentsOf(fn["arguments"]) : undefined) ?? ""
+    const wireIndex = raw["index"]
+    let call: ToolCallState
+    if (typeof wireIndex === "number") {
+      const known = this.byIndex.get(wireIndex)
+      // A different id at a known index is another call from a server that reuses indexes.
+      call = known === undefined || (id !== undefined && known.id !== undefined && known.id !== id)
+        ? this.open(wireIndex)
+        : known
+    } else if (id !== undefined) {
+      call = this.last !== undefined && this.last.id === id ? this.last : this.open(undefined)
+    } else if (name !== undefined) {
+      call = this.open(undefined)
+    } else {
+      call = this.last ?? this.open(undefined)
+    }
+    const newId = id !== undefined && id !== call.id
+    const newName = name !== undefined && name !== call.name
+    if (newId) call.id = id
+    if (newName) call.name = name
+    if (!call.announced) {
+      if (call.name === undefined) {
+        call.pending += args
+        return
+      }
+      out.push(this.delta0(call, call.pending + args))
+      call.pending = ""
+      call.announced = true
+      return
+    }
+    if (args === "" && !newId && !newName) return
+    const delta: { -readonly [K in keyof ToolCallDelta]: ToolCallDelta[K] } = {
+      _tag: "ToolCallDelta",
+      index: call.index,
+      arguments: args
+    }
+    if (newId) delta.id = id
+    if (newName) delta.name = name
+    out.push(delta)
+  }
+
+  private delta0(call: ToolCallState, args: string): ToolCallDelta {
+    const delta: { -readonly [K in keyof ToolCallDelta]: ToolCallDelta[K] } = {
+      _tag: "ToolCallDelta",
+      index: call.index,
+      arguments: args
+    }
+    if (call.id !== undefined) delta.id = call.id
+    if (call.name !== undefined) delta.name = call.name
+    return delta
+  }
+
+  private finish(out: Array<ChatChunk>): void {
+    this.done = true
+    // A call whose name never came is still reported, so its arguments are not lost.
+    for (const call of this.calls) {
+      if (!call.announced) out.push(this.delta0(call, call.pending))
+    }
+    if (this.usage !== undefined) out.push({ _tag: "Usage", usage: this.usage })
+    const refusal = this.refusal
+    out.push({
+      _tag: "Finish",
+      finishReason: finishReason(this.reason),
+      id: this.id,
+      model: this.model,
+      provider: this.context.provider,
+      latency: Duration.millis(Math.max(0, this.context.now() - this.context.startMillis)),
+      ...(refusal !== undefined ? { refusal } : {}),
+      keyId: this.context.keyId
+    })
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * A request timeout for the provider's hot path.
+ *
+ * `Effect.timeoutFail` races two forked fibers and merges their FiberRefs
+ * back; on a loopback call that is a third of the client's CPU for a short
+ * stream. Here the work runs in one forked fiber raced against a plain timer
+ * when the `Clock` is the live one. Under any other clock (`TestClock`) it is
+ * `Effect.timeoutFail`, so tests drive it with `TestClock.adjust`.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+
+const liveClock = Effect.runSync(Effect.clock)
+
+/** `setTimeout` takes a 32-bit signed delay; longer waits never fire in practice. */
+const maxTimerMillis = 2_147_483_647
+
+export const timeoutFail = <A, E, E2>(
+  self: Effect.Effect<A, E>,
+  duration: Duration.Duration,
+  onTimeout: () => E2
+): Effect.Effect<A, E | E2> => {
+  const millis = Duration.toMillis(duration)
+  if (millis > maxTimerMillis) return self
+  return Effect.clockWith((clock) =>
+    clock !== liveClock
+      ? Effect.timeoutFail(self, { duration, onTimeout })
+      : Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(Effect.fork(restore(self)), (fiber) =>
+          // Forked and awaited under the mask, so no interruption can leave the request running.
+          restore(Effect.async<A, E | E2>((resume) => {
+            const timer = setTimeout(() => {
+              // The request is interrupted (so aborted) before the failure is reported.
+              resume(Effect.zipRight(Fiber.interrupt(fiber), Effect.fail(onTimeout())))
+            }, millis)
+            fiber.addObserver((exit) => {
+              clearTimeout(timer)
+              resume(exit)
+            })
+            return Effect.suspend(() => {
+              clearTimeout(timer)
+              return Fiber.interrupt(fiber)
+            })
+          })))
+      )
+  )
+}

@@ -1,0 +1,397 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Stream from "effect/Stream"
+import * as ChatChunk from "../../src/ChatChunk.js"
+import type * as ChatRequest from "../../src/ChatRequest.js"
+import type { ChatResponse } from "../../src/ChatResponse.js"
+import type * as LlmError from "../../src/LlmError.js"
+import * as Message from "../../src/Message.js"
+import * as ProviderClient from "../../src/ProviderClient.js"
+import { awaitStats, fault, withSimulator } from "../utils/openAiChatSimulator.js"
+
+const KEY = "sk-e2e-0123456789abcdef"
+const credentials = ProviderClient.credentials(KEY)
+const hello: ChatRequest.Input = { messages: [Message.user("Tell me about Effect in one paragraph.")] }
+
+const tools: ChatRequest.Input["tools"] = [
+  {
+    name: "get_weather",
+    description: "The weather in a city",
+    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
+  },
+  {
+    name: "get_time",
+    parameters: { type: "object", properties: { zone: { type: "string" } }, required: ["zone"] }
+  }
+]
+
+/** What must be equal between a streamed and a whole reply. */
+const comparable = (response: ChatResponse) => ({
+  text: response.text,
+  reasoning: response.reasoning,
+  toolCalls: response.toolCalls.map((call) => ({ ...call })),
+  finishReason: response.finishReason,
+  usage: { ...response.usage },
+  model: response.model,
+  provider: response.provider,
+  keyId: response.keyId
+})
+
+const assertNoKey = (error: LlmError.LlmError) => {
+  assert.notInclude(error.message, KEY)
+  assert.notInclude(JSON.stringify(error), KEY)
+}
+
+describe("OpenAiChat over the simulator", () => {
+  it.scopedLive("a text reply", () =>
+    withSimulator({ replyTokens: 12 }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const response = yield* chat.chat(hello, credentials)
+        assert.isAbove(response.text.length, 0)
+        assert.strictEqual(response.finishReason, "stop")
+        assert.strictEqual(response.model, "gpt-4o-mini")
+        assert.strictEqual(response.provider, "openai")
+        assert.match(response.id, /^chatcmpl-/)
+        assert.strictEqual(response.usage.completionTokens, 12)
+        assert.isAbove(response.usage.promptTokens, 0)
+        assert.strictEqual(response.usage.totalTokens, response.usage.promptTokens + 12)
+        assert.isFalse(response.usage.estimated)
+        assert.strictEqual(response.keyId, credentials.keyId)
+        assert.deepStrictEqual(response.toolCalls, [])
+        assert.isTrue(Duration.greaterThanOrEqualTo(response.latency, Duration.zero))
+      })))
+
+  it.scopedLive("a stream: text deltas, then Usage, then Finish", () =>
+    withSimulator({ replyTokens: 20 }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(chat.chatStream(hello, credentials)))
+        const tags = chunks.map((c) => c._tag)
+        assert.strictEqual(tags.filter((t) => t === "TextDelta").length, 20)
+        assert.deepStrictEqual(tags.slice(-2), ["Usage", "Finish"])
+        const finish = chunks[chunks.length - 1]!
+        assert(finish._tag === "Finish")
+        assert.strictEqual(finish.finishReason, "stop")
+        assert.strictEqual(finish.provider, "openai")
+        assert.match(finish.id, /^chatcmpl-/)
+      })))
+
+  it.scopedLive("streamed and whole replies collect to the same response (text, reasoning, cached tokens)", () =>
+    withSimulator({ replyTokens: 30, reasoningTokens: 5 }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client({ headers: { "x-simulator-cached-tokens": "4" } })
+        const request: ChatRequest.Input = { ...hello, reasoningEffort: "low" }
+        const whole = yield* chat.chat(request, credentials)
+        const streamed = yield* ChatChunk.collect(chat.chatStream(request, credentials))
+        assert.deepStrictEqual(comparable(streamed), comparable(whole))
+        assert.isAbove(whole.reasoning?.length ?? 0, 0)
+        assert.strictEqual(whole.usage.reasoningTokens, 5)
+        assert.strictEqual(whole.usage.cachedPromptTokens, 4)
+      })))
+
+  it.scopedLive("a tool call, streamed and whole", () =>
+    withSimulator({}, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const request: ChatRequest.Input = { ...hello, tools, toolChoice: { tool: "get_weather" } }
+        const whole = yield* chat.chat(request, credentials)
+        assert.strictEqual(whole.finishReason, "tool_calls")
+        assert.strictEqual(whole.toolCalls.length, 1)
+        const call = whole.toolCalls[0]!
+        assert.strictEqual(call.name, "get_weather")
+        assert.match(call.id, /^call_/)
+        assert.property(JSON.parse(call.arguments), "city")
+        const streamed = yield* ChatChunk.collect(chat.chatStream(request, credentials))
+        assert.deepStrictEqual(comparable(streamed), comparable(whole))
+      })))
+
+  it.scopedLive("parallel tool calls interleaved by index, streamed and whole", () =>
+    withSimulator({}, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client({ headers: { "x-simulator-tool-calls": "3" } })
+        const request: ChatRequest.Input = { ...hello, tools }
+        const whole = yield* chat.chat(request, credentials)
+        assert.strictEqual(whole.toolCalls.length, 3)
+        assert.deepStrictEqual(whole.toolCalls.map((c) => c.name), ["get_weather", "get_time", "get_weather"])
+        for (const call of whole.toolCalls) JSON.parse(call.arguments)
+        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(chat.chatStream(request, credentials)))
+        const deltas = chunks.filter((c) => c._tag === "ToolCallDelta")
+        assert.deepStrictEqual([...new Set(deltas.map((d) => d.index))], [0, 1, 2])
+        const streamed = yield* ChatChunk.collect(Stream.fromIterable(chunks))
+        assert.deepStrictEqual(comparable(streamed), comparable(whole))
+      })))
+
+  it.scopedLive("a tool result round trip", () =>
+    withSimulator({}, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const first = yield* chat.chat({ ...hello, tools, toolChoice: "required" }, credentials)
+        const call = first.toolCalls[0]!
+        const second = yield* chat.chat({
+          messages: [
+            ...hello.messages,
+            Message.assistant(first.text, { toolCalls: first.toolCalls }),
+            Message.toolResult(call, { temperature: 21 })
+          ],
+          tools
+        }, credentials)
+        assert.strictEqual(second.finishReason, "stop")
+        assert.include(second.text, "The tool returned")
+        assert.include(second.text, "21")
+      })))
+})
+
+describe("OpenAiChat errors from the simulator", () => {
+  it.scopedLive("401 for a bad key -> AuthError, no key in it", () =>
+    withSimulator({ apiKeys: ["sk-the-right-key-0000"] }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const error = yield* Effect.flip(chat.chat(hello, credentials))
+        assert(error._tag === "AuthError")
+        assert.strictEqual(error.reason, "invalid_key")
+        assert.strictEqual(error.status, 401)
+        assert.strictEqual(error.provider, "openai")
+        assertNoKey(error)
+        const streamError = yield* Effect.flip(Stream.runDrain(chat.chatStream(hello, credentials)))
+        assert(streamError._tag === "AuthError")
+        assertNoKey(streamError)
+      })))
+
+  it.scopedLive("404 for an unknown model -> ModelNotFoundError", () =>
+    withSimulator({}, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const error = yield* Effect.flip(chat.chat({ ...hello, model: "gpt-nope" }, credentials))
+        assert(error._tag === "ModelNotFoundError")
+        assert.strictEqual(error.status, 404)
+        assert.strictEqual(error.model, "gpt-nope")
+        assert.include(error.detail, "gpt-nope")
+      })))
+
+  it.scopedLive("a prompt over the context window -> ContextLengthError with the window", () =>
+    withSimulator({ contextWindow: 50 }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const error = yield* Effect.flip(chat.chat({ ...hello, maxTokens: 100 }, credentials))
+        assert(error._tag === "ContextLengthError")
+        assert.strictEqual(error.status, 400)
+        assert.strictEqual(error.contextWindow, 50)
+        const streamError = yield* Effect.flip(Stream.runDrain(chat.chatStream({ ...hello, maxTokens: 100 }, credentials)))
+        assert.strictEqual(streamError._tag, "ContextLengthError")
+      })))
+
+  it.scopedLive("the per-key rate limit -> RateLimitError with retryAfter", () =>
+    withSimulator({ requestsPerMinute: 1 }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        yield* chat.chat(hello, credentials)
+        const error = yield* Effect.flip(chat.chat(hello, credentials))
+        assert(error._tag === "RateLimitError")
+        assert.strictEqual(error.status, 429)
+        assert.isDefined(error.retryAfter)
+        assert.isTrue(Duration.greaterThan(error.retryAfter!, Duration.zero))
+        assert.isTrue(Duration.lessThanOrEqualTo(error.retryAfter!, Duration.minutes(1)))
+      })))
+
+  it.scopedLive("injected statuses map to their tags", () =>
+    withSimulator({}, ({ client }) =>
+      Effect.gen(function*() {
+        const failWith = (value: string, stream = false) =>
+          Effect.flatMap(client(fault(value)), (chat) =>
+            Effect.flip(stream ? Stream.runDrain(chat.chatStream(hello, credentials)) : chat.chat(hello, credentials)))
+
+        const limited = yield* failWith("status=429;retry-after=7")
+        assert(limited._tag === "RateLimitError")
+        assert.deepStrictEqual(limited.retryAfter, Duration.seconds(7))
+
+        const quota = yield* failWith("status=429;code=insufficient_quota")
+        assert(quota._tag === "AuthError")
+        assert.strictEqual(quota.reason, "quota_exhausted")
+
+        const payment = yield* failWith("status=402")
+        assert(payment._tag === "AuthError")
+        assert.strictEqual(payment.reason, "payment_required")
+
+        const forbidden = yield* failWith("status=403")
+        assert(forbidden._tag === "AuthError")
+        assert.strictEqual(forbidden.reason, "forbidden")
+
+        for (const status of [500, 503, 529]) {
+          const error = yield* failWith(`status=${status}`, status === 503)
+          assert(error._tag === "ProviderUnavailableError", `status ${status}`)
+          assert.strictEqual(error.status, status)
+        }
+
+        const html = yield* failWith("html=502")
+        assert(html._tag === "ProviderUnavailableError")
+        assert.strictEqual(html.status, 502)
+        assert.notInclude(html.detail ?? "", "<")
+
+        const empty = yield* failWith("empty=400")
+        assert(empty._tag === "InvalidRequestError")
+        assert.strictEqual(empty.status, 400)
+
+        const badRequest = yield* failWith("status=400", true)
+        assert(badRequest._tag === "InvalidRequestError")
+        assert.strictEqual(badRequest.status, 400)
+      })))
+})
+
+describe("OpenAiChat faults from the simulator", () => {
+  it.scopedLive("a reset mid-stream -> TransportError after the chunks before it", () =>
+    withSimulator({ replyTokens: 20 }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client(fault("reset=5"))
+        const seen: Array<ChatChunk.ChatChunk> = []
+        const exit = yield* Stream.runForEach(chat.chatStream(hello, credentials), (c) => Effect.sync(() => seen.push(c))).pipe(
+          Effect.either
+        )
+        assert(Either.isLeft(exit))
+        assert.strictEqual(exit.left._tag, "TransportError")
+        assert.strictEqual(exit.left.provider, "openai")
+        assertNoKey(exit.left)
+        assert.isAtMost(seen.length, 4)
+        assert.isFalse(seen.some((c) => c._tag === "Finish"))
+        const whole = yield* Effect.flip(chat.chat(hello, credentials))
+        assert.strictEqual(whole._tag, "TransportError")
+      })))
+
+  it.scopedLive("a malformed event -> OutputDecodeError with the raw text", () =>
+    withSimulator({}, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client(fault("malformed=3"))
+        const error = yield* Effect.flip(ChatChunk.collect(chat.chatStream(hello, credentials)))
+        assert(error._tag === "OutputDecodeError")
+        assert.include(error.raw, "{not json")
+        const whole = yield* Effect.flip(chat.chat(hello, credentials))
+        assert(whole._tag === "OutputDecodeError")
+        assert.isAbove(whole.raw.length, 0)
+      })))
+
+  it.scopedLive("a stream cut before [DONE] and any finish reason -> StreamTruncatedError", () =>
+    withSimulator({}, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client(fault("truncate=4"))
+        const error = yield* Effect.flip(ChatChunk.collect(chat.chatStream(hello, credentials)))
+        assert(error._tag === "StreamTruncatedError")
+        assert.strictEqual(error.model, "gpt-4o-mini")
+        // Half a body under the full content-length, then a reset.
+        const whole = yield* Effect.flip(chat.chat(hello, credentials))
+        assert.strictEqual(whole._tag, "TransportError")
+      })))
+
+  it.scopedLive("each error shape inside a 200 stream fails the stream", () =>
+    withSimulator({}, ({ client }) =>
+      Effect.gen(function*() {
+        const streamError = (shape: string) =>
+          Effect.flatMap(client(fault(`stream-error=3;shape=${shape}`)), (chat) =>
+            Effect.flip(ChatChunk.collect(chat.chatStream(hello, credentials))))
+
+        const openai = yield* streamError("openai")
+        assert(openai._tag === "ProviderUnavailableError")
+        assert.isUndefined(openai.status)
+        assert.include(openai.detail, "The server had an error")
+
+        const vllm = yield* streamError("vllm")
+        assert(vllm._tag === "ProviderUnavailableError")
+        assert.strictEqual(vllm.status, 500)
+        assert.include(vllm.detail, "engine failed")
+
+        const openrouter = yield* streamError("openrouter")
+        assert(openrouter._tag === "ProviderUnavailableError")
+        assert.strictEqual(openrouter.status, 502)
+        assert.include(openrouter.detail, "Provider returned error")
+
+        // A non-streamed request gets the error object with status 200.
+        const whole = yield* Effect.flatMap(client(fault("stream-error=0")), (chat) => Effect.flip(chat.chat(hello, credentials)))
+        assert.strictEqual(whole._tag, "ProviderUnavailableError")
+      })))
+})
+
+describe("OpenAiChat timeouts and interruption", () => {
+  it.scopedLive("no headers within the timeout -> TimeoutError, and the request is abandoned", () =>
+    withSimulator({ latency: "3 seconds" }, ({ client, simulator }) =>
+      Effect.gen(function*() {
+        const chat = yield* client({ timeout: "5 seconds" })
+        const [elapsed, error] = yield* Effect.timed(Effect.flip(chat.chat({ ...hello, timeout: Duration.millis(200) }, credentials)))
+        assert(error._tag === "TimeoutError")
+        assert.deepStrictEqual(error.timeout, Duration.millis(200))
+        assert.isTrue(Duration.lessThan(elapsed, Duration.seconds(2)))
+        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1)
+
+        const streamError = yield* Effect.flip(Stream.runDrain(chat.chatStream({ ...hello, timeout: Duration.millis(200) }, credentials)))
+        assert(streamError._tag === "TimeoutError")
+        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 2)
+      })))
+
+  it.scopedLive("the client's timeout applies when the request sets none", () =>
+    withSimulator({ latency: "3 seconds" }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client({ timeout: "300 millis" })
+        const error = yield* Effect.flip(chat.chat(hello, credentials))
+        assert(error._tag === "TimeoutError")
+        assert.deepStrictEqual(error.timeout, Duration.millis(300))
+      })))
+
+  it.scopedLive("a stream's timeout bounds only the wait for headers", () =>
+    withSimulator({ tokensPerSecond: 40, replyTokens: 12 }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client({ timeout: "150 millis" })
+        const response = yield* ChatChunk.collect(chat.chatStream(hello, credentials))
+        assert.strictEqual(response.usage.completionTokens, 12)
+        assert.strictEqual(response.finishReason, "stop")
+      })))
+
+  it.scopedLive("interrupting a stream's consumer closes the connection", () =>
+    withSimulator({ tokensPerSecond: 50, replyTokens: 500 }, ({ client, simulator }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        let received = 0
+        const fiber = yield* Effect.fork(
+          Stream.runForEach(chat.chatStream(hello, credentials), () => Effect.sync(() => received++))
+        )
+        yield* Effect.sleep("300 millis")
+        assert.isAbove(received, 0)
+        const before = yield* simulator.stats
+        assert.strictEqual(before.inFlight, 1)
+        yield* Fiber.interrupt(fiber)
+        const after = yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1 && stats.inFlight === 0)
+        assert.strictEqual(after.clientClosed, 1)
+      })))
+
+  it.scopedLive("taking a prefix of a stream closes the connection", () =>
+    withSimulator({ tokensPerSecond: 100, replyTokens: 500 }, ({ client, simulator }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const first = yield* Stream.runCollect(Stream.take(chat.chatStream(hello, credentials), 3))
+        assert.strictEqual(first.length, 3)
+        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1 && stats.inFlight === 0)
+      })))
+
+  it.scopedLive("interrupting chat while it waits closes the connection", () =>
+    withSimulator({ latency: "5 seconds" }, ({ client, simulator }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const fiber = yield* Effect.fork(chat.chat(hello, credentials))
+        yield* awaitStats(simulator, (stats) => stats.inFlight === 1)
+        yield* Fiber.interrupt(fiber)
+        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1 && stats.inFlight === 0)
+      })))
+
+  it.scopedLive("a stalled stream can be interrupted", () =>
+    withSimulator({}, ({ client, simulator }) =>
+      Effect.gen(function*() {
+        const chat = yield* client(fault("stall=3"))
+        const fiber = yield* Effect.fork(Stream.runDrain(chat.chatStream(hello, credentials)))
+        yield* awaitStats(simulator, (stats) => stats.inFlight === 1)
+        yield* Effect.sleep("100 millis")
+        assert.isTrue((yield* Fiber.poll(fiber))._tag === "None")
+        yield* Fiber.interrupt(fiber)
+        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1 && stats.inFlight === 0)
+      })))
+})

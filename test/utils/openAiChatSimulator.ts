@@ -1,0 +1,49 @@
+/**
+ * e2e helpers: a simulator on loopback and `OpenAiChat` clients pointed at
+ * it over real HTTP (`NodeHttpClient.layerUndici`).
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
+import type * as ProviderClient from "../../src/ProviderClient.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+
+export interface SimulatorEnv {
+  readonly simulator: Simulator.Simulator
+  /** A client of the simulator; extra headers select faults (`x-simulator-fault`). */
+  readonly client: (
+    options?: Partial<OpenAiChat.Options>
+  ) => Effect.Effect<ProviderClient.Service, never, HttpClient.HttpClient>
+}
+
+/** Runs `body` with a fresh simulator and an undici HTTP client, both closed afterwards. */
+export const withSimulator = <A, E>(
+  options: Simulator.Options,
+  body: (env: SimulatorEnv) => Effect.Effect<A, E, HttpClient.HttpClient | Scope.Scope>
+): Effect.Effect<A, E | Simulator.SimulatorStartError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.make(options)
+    return yield* body({
+      simulator,
+      client: (clientOptions) =>
+        OpenAiChat.make({ baseUrl: `${simulator.url}/v1`, model: "gpt-4o-mini", ...clientOptions })
+    })
+  }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+
+/** Headers selecting a simulator fault. */
+export const fault = (value: string): Partial<OpenAiChat.Options> => ({ headers: { "x-simulator-fault": value } })
+
+/** Waits (polling) until the simulator's stats satisfy `done`, or fails after `within`. */
+export const awaitStats = (
+  simulator: Simulator.Simulator,
+  done: (stats: Simulator.Stats) => boolean,
+  within: Duration.DurationInput = "3 seconds"
+): Effect.Effect<Simulator.Stats, Error> =>
+  simulator.stats.pipe(
+    Effect.filterOrFail(done, (stats) => new Error(`simulator stats never matched: ${JSON.stringify(stats)}`)),
+    Effect.retry({ schedule: Schedule.spaced("20 millis"), times: Math.ceil(Duration.toMillis(within) / 20) })
+  )
