@@ -17,7 +17,13 @@ export * as ChatResponse from "./ChatResponse.js"
 export * as KeyPool from "./KeyPool.js"
 
 /** @since 0.1.0 */
+export * as Llm from "./Llm.js"
+
+/** @since 0.1.0 */
 export * as LlmError from "./LlmError.js"
+
+/** @since 0.1.0 */
+export * as LlmTest from "./LlmTest.js"
 
 /** @since 0.1.0 */
 export * as Message from "./Message.js"
@@ -29,4 +35,16 @@ export * as OpenAiChat from "./providers/OpenAiChat.js"
 export * as ProviderClient from "./ProviderClient.js"
 
 /** @since 0.1.0 */
+export * as ProviderConfig from "./ProviderConfig.js"
+
+/** @since 0.1.0 */
 export * as RateLimiter from "./RateLimiter.js"
+
+/** @since 0.1.0 */
+export * as RetryPolicy from "./RetryPolicy.js"
+
+/** @since 0.1.0 */
+export * as Simulator from "./simulator/Simulator.js"
+
+/** @since 0.1.0 */
+export * as Sse from "./Sse.js"

@@ -1,0 +1,346 @@
+/**
+ * `provider.json`: providers, their models, keys and limits, and the `Llm` layers
+ * built from them. The format is a superset of SimpleLLMFunc's:
+ *
+ * ```json
+ * {
+ *   "openai": [
+ *     { "model_name": "gpt-4o", "api_keys": ["env:OPENAI_API_KEY", { "key": "sk-...", "weight": 2 }],
+ *       "base_url": "https://api.openai.com/v1", "max_retries": 5, "retry_delay": 1.0,
+ *       "rate_limit_capacity": 20, "rate_limit_refill_rate": 3.0, "max_concurrency": 100 }
+ *   ]
+ * }
+ * ```
+ *
+ * `env:NAME` reads a key from the environment (through Effect's `Config`, so a
+ * test can supply its own `ConfigProvider`). Keys are `Redacted` from the moment
+ * they are read. A file that does not decode fails with `ProviderConfigError`
+ * naming every bad path.
+ *
+ * @since 0.1.0
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as ParseResult from "effect/ParseResult"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as KeyPool from "./KeyPool.js"
+import * as Llm from "./Llm.js"
+import * as OpenAiChat from "./providers/OpenAiChat.js"
+import * as RateLimiter from "./RateLimiter.js"
+import * as RetryPolicy from "./RetryPolicy.js"
+
+// Exact: an optional field holds its type or is absent, so a bad value reports
+// the field's own message rather than "expected undefined".
+const optional = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { exact: true })
+
+const NonEmpty = Schema.String.pipe(Schema.minLength(1, { message: () => "expected a non-empty string" }))
+const Positive = Schema.Number.pipe(
+  Schema.filter((n) => Number.isFinite(n) && n > 0, { message: () => "expected a positive number" })
+)
+const PositiveInt = Schema.Number.pipe(
+  Schema.filter((n) => Number.isInteger(n) && n > 0, { message: () => "expected a positive whole number" })
+)
+const NonNegativeInt = Schema.Number.pipe(
+  Schema.filter((n) => Number.isInteger(n) && n >= 0, { message: () => "expected a whole number, 0 or more" })
+)
+
+/**
+ * A key as written in the file: the key itself, `env:NAME`, or an object with a weight.
+ *
+ * @since 0.1.0
+ * @category Schemas
+ */
+export const KeyEntry = Schema.Union(
+  NonEmpty,
+  Schema.Struct({
+    key: NonEmpty,
+    weight: optional(Positive),
+    max_concurrency: optional(PositiveInt)
+  })
+)
+
+/**
+ * One model of a provider, as written in the file.
+ *
+ * @since 0.1.0
+ * @category Schemas
+ */
+export const ModelEntry = Schema.Struct({
+  model_name: NonEmpty,
+  api_keys: Schema.Array(KeyEntry).pipe(Schema.minItems(1, { message: () => "expected at least one key" })),
+  base_url: NonEmpty.pipe(
+    Schema.filter((url) => URL.canParse(url), { message: () => "expected an absolute URL such as https://api.openai.com/v1" })
+  ),
+  /** Only `chat-completions` is available in this version. */
+  api: optional(Schema.Literal("chat-completions")),
+  max_retries: optional(NonNegativeInt),
+  /** Seconds before the first retry; later ones back off exponentially. */
+  retry_delay: optional(Positive),
+  rate_limit_capacity: optional(Positive),
+  rate_limit_refill_rate: optional(Positive),
+  max_concurrency: optional(PositiveInt),
+  tokens_per_minute: optional(Positive),
+  /** Seconds a call may take. */
+  timeout: optional(Positive),
+  organization: optional(NonEmpty),
+  project: optional(NonEmpty),
+  max_tokens_field: optional(Schema.Literal("max_completion_tokens", "max_tokens"))
+})
+
+/**
+ * @since 0.1.0
+ * @category Schemas
+ */
+export type ModelEntry = typeof ModelEntry.Type
+
+/**
+ * The whole file: provider name to its models.
+ *
+ * @since 0.1.0
+ * @category Schemas
+ */
+export const ProviderFile = Schema.Record({ key: Schema.String, value: Schema.Array(ModelEntry) })
+
+/**
+ * One problem in a configuration: where (`openai[0].rate_limit_capacity`) and what.
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export const Issue = Schema.Struct({ path: Schema.String, message: Schema.String })
+
+/**
+ * A configuration that cannot be used: a file that cannot be read or does not
+ * decode (every bad path listed), a missing `env:` variable (named, never its
+ * value), or a provider or model that is not in it.
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export class ProviderConfigError extends Schema.TaggedError<ProviderConfigError>()("ProviderConfigError", {
+  source: Schema.String,
+  issues: Schema.Array(Issue)
+}) {
+  override get message() {
+    const count = this.issues.length === 1 ? "a problem" : `${this.issues.length} problems`
+    return `${this.source} has ${count}:\n${
+      this.issues.map((issue) => `  ${issue.path === "" ? "" : `${issue.path}: `}${issue.message}`).join("\n")
+    }`
+  }
+}
+
+/**
+ * A model's settings with its keys read.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface ModelConfig {
+  readonly provider: string
+  readonly entry: ModelEntry
+  readonly keys: ReadonlyArray<KeyPool.KeyOptions>
+}
+
+/**
+ * A decoded configuration: provider name to model name to settings.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type ProviderConfig = Readonly<Record<string, Readonly<Record<string, ModelConfig>>>>
+
+const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
+  path.reduce<string>(
+    (out, key) => (typeof key === "number" ? `${out}[${key}]` : out === "" ? String(key) : `${out}.${String(key)}`),
+    ""
+  )
+
+const readKey = (
+  entry: typeof KeyEntry.Type,
+  path: string
+): Effect.Effect<KeyPool.KeyOptions, ReadonlyArray<typeof Issue.Type>> => {
+  const text = typeof entry === "string" ? entry : entry.key
+  const options = typeof entry === "string"
+    ? {}
+    : {
+      ...(entry.weight !== undefined ? { weight: entry.weight } : {}),
+      ...(entry.max_concurrency !== undefined ? { maxConcurrency: entry.max_concurrency } : {})
+    }
+  if (!text.startsWith("env:")) return Effect.succeed({ key: Redacted.make(text), ...options })
+  const name = text.slice("env:".length)
+  return Config.redacted(name).pipe(
+    Effect.map((key) => ({ key, ...options })),
+    Effect.mapError(() => [{ path, message: `the environment variable ${name} is not set` }])
+  )
+}
+
+/**
+ * Decodes a configuration from a parsed JSON value. `source` names it in errors.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const fromJson = (json: unknown, source = "the provider configuration"): Effect.Effect<ProviderConfig, ProviderConfigError> =>
+  Effect.gen(function*() {
+    const file = yield* Schema.decodeUnknown(ProviderFile, { errors: "all", onExcessProperty: "ignore" })(json).pipe(
+      Effect.mapError((error) =>
+        new ProviderConfigError({
+          source,
+          issues: ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
+            path: formatPath(issue.path),
+            message: issue.message
+          }))
+        })
+      )
+    )
+    const providers: Record<string, Record<string, ModelConfig>> = {}
+    const issues: Array<typeof Issue.Type> = []
+    for (const [provider, entries] of Object.entries(file)) {
+      const models: Record<string, ModelConfig> = {}
+      for (const [index, entry] of entries.entries()) {
+        const keys = yield* Effect.all(
+          entry.api_keys.map((key, k) => readKey(key, `${provider}[${index}].api_keys[${k}]`)),
+          { mode: "either" }
+        )
+        const read: Array<KeyPool.KeyOptions> = []
+        for (const key of keys) {
+          if (key._tag === "Left") issues.push(...key.left)
+          else read.push(key.right)
+        }
+        if (models[entry.model_name] !== undefined) {
+          issues.push({ path: `${provider}[${index}].model_name`, message: `${entry.model_name} is listed twice` })
+        }
+        models[entry.model_name] = { provider, entry, keys: read }
+      }
+      providers[provider] = models
+    }
+    if (issues.length > 0) return yield* new ProviderConfigError({ source, issues })
+    return providers
+  })
+
+/**
+ * Reads and decodes a `provider.json` file.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const load = (path: string): Effect.Effect<ProviderConfig, ProviderConfigError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const text = yield* fs.readFileString(path).pipe(
+      Effect.mapError((error) => new ProviderConfigError({ source: path, issues: [{ path: "", message: error.message }] }))
+    )
+    const json = yield* Effect.try({
+      try: () => JSON.parse(text) as unknown,
+      catch: (error) =>
+        new ProviderConfigError({ source: path, issues: [{ path: "", message: `not valid JSON: ${(error as Error).message}` }] })
+    })
+    return yield* fromJson(json, path)
+  })
+
+/**
+ * The settings of one model, or a `ProviderConfigError` naming what exists.
+ *
+ * @since 0.1.0
+ * @category Accessors
+ */
+export const model = (config: ProviderConfig, provider: string, modelName: string): Effect.Effect<ModelConfig, ProviderConfigError> => {
+  const models = config[provider]
+  if (models === undefined) {
+    return Effect.fail(
+      new ProviderConfigError({
+        source: "the provider configuration",
+        issues: [{ path: provider, message: `no such provider; known: ${Object.keys(config).join(", ") || "none"}` }]
+      })
+    )
+  }
+  const found = models[modelName]
+  return found === undefined
+    ? Effect.fail(
+      new ProviderConfigError({
+        source: "the provider configuration",
+        issues: [{ path: `${provider}.${modelName}`, message: `no such model; known: ${Object.keys(models).join(", ") || "none"}` }]
+      })
+    )
+    : Effect.succeed(found)
+}
+
+const llmLayer = (
+  settings: ModelConfig,
+  registry: Layer.Layer<KeyPool.KeyPoolRegistry>
+): Layer.Layer<Llm.Llm, never, HttpClient.HttpClient> => {
+  const { entry, provider } = settings
+  const limiter = entry.rate_limit_capacity === undefined && entry.rate_limit_refill_rate === undefined &&
+      entry.max_concurrency === undefined && entry.tokens_per_minute === undefined
+    ? RateLimiter.unlimited
+    : RateLimiter.layer({
+      // A bucket of one second's refill when only one side is given.
+      capacity: entry.rate_limit_capacity ?? entry.rate_limit_refill_rate ?? Number.MAX_SAFE_INTEGER,
+      refillRate: entry.rate_limit_refill_rate ?? entry.rate_limit_capacity ?? Number.MAX_SAFE_INTEGER,
+      maxConcurrency: entry.max_concurrency,
+      tokensPerMinute: entry.tokens_per_minute
+    }).pipe(Layer.orDie)
+  return Llm.layer({
+    model: entry.model_name,
+    retry: RetryPolicy.make({
+      ...(entry.max_retries !== undefined ? { maxRetries: entry.max_retries } : {}),
+      ...(entry.retry_delay !== undefined ? { baseDelay: entry.retry_delay * 1000 } : {})
+    })
+  }).pipe(
+    Layer.provide(
+      Layer.mergeAll(
+        OpenAiChat.layer({
+          baseUrl: entry.base_url,
+          provider,
+          model: entry.model_name,
+          organization: entry.organization,
+          project: entry.project,
+          maxTokensField: entry.max_tokens_field,
+          ...(entry.timeout !== undefined ? { timeout: entry.timeout * 1000 } : {})
+        }),
+        KeyPool.layer({ providerId: provider, keys: settings.keys }).pipe(Layer.provide(registry)),
+        limiter
+      )
+    )
+  )
+}
+
+/**
+ * The `Llm` of one model of a configuration. Models of one provider share their
+ * key pool when built from the same `layers` call; this builds a pool of its own.
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layer = (
+  config: ProviderConfig,
+  provider: string,
+  modelName: string
+): Layer.Layer<Llm.Llm, ProviderConfigError, HttpClient.HttpClient> =>
+  Layer.unwrapEffect(Effect.map(model(config, provider, modelName), (settings) => llmLayer(settings, KeyPool.KeyPoolRegistry.layer)))
+
+/**
+ * Every model's `Llm` layer, addressable as `models.openai["gpt-4o"]`. All of
+ * them share one key-pool registry, so the models of a provider share its keys'
+ * load and cooldowns, as SimpleLLMFunc's pools do.
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layers = (
+  config: ProviderConfig
+): Effect.Effect<Readonly<Record<string, Readonly<Record<string, Layer.Layer<Llm.Llm, never, HttpClient.HttpClient>>>>>> =>
+  Effect.map(KeyPool.makeRegistry, (registry) => {
+    const shared = Layer.succeed(KeyPool.KeyPoolRegistry, registry)
+    const out: Record<string, Record<string, Layer.Layer<Llm.Llm, never, HttpClient.HttpClient>>> = {}
+    for (const [provider, models] of Object.entries(config)) {
+      out[provider] = Object.fromEntries(
+        Object.entries(models).map(([name, settings]) => [name, llmLayer(settings, shared)])
+      )
+    }
+    return out
+  })

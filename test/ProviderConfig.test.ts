@@ -1,0 +1,136 @@
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { describe, expect, it } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import { Message } from "effect-llm-router"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Llm from "../src/Llm.js"
+import * as ProviderConfig from "../src/ProviderConfig.js"
+import * as Simulator from "../src/simulator/Simulator.js"
+
+const withEnv = (env: Record<string, string>) => Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+
+const file = (baseUrl = "https://api.openai.com/v1") => ({
+  openai: [
+    {
+      model_name: "gpt-4o",
+      api_keys: ["env:OPENAI_API_KEY", { key: "sk-literal-key-000000000001", weight: 2 }],
+      base_url: baseUrl,
+      max_retries: 5,
+      retry_delay: 1.0,
+      rate_limit_capacity: 20,
+      rate_limit_refill_rate: 3.0,
+      max_concurrency: 100,
+      context_window: 128000,
+      pricing: { input_per_mtok: 2.5, output_per_mtok: 10 }
+    },
+    { model_name: "gpt-4o-mini", api_keys: ["sk-literal-key-000000000002"], base_url: baseUrl }
+  ],
+  deepseek: [{ model_name: "deepseek-chat", api_keys: ["sk-deepseek-key-0000003"], base_url: "https://api.deepseek.com/v1" }]
+})
+
+describe("ProviderConfig.fromJson", () => {
+  it.effect("decodes the documented format, reading env: keys as Redacted", () =>
+    Effect.gen(function*() {
+      const config = yield* ProviderConfig.fromJson(file())
+      expect(Object.keys(config)).toEqual(["openai", "deepseek"])
+      const gpt4o = config.openai!["gpt-4o"]!
+      expect(gpt4o.keys.length).toBe(2)
+      expect(Redacted.value(gpt4o.keys[0]!.key as Redacted.Redacted<string>)).toBe("sk-from-env-0000000000000")
+      expect(gpt4o.keys[1]!.weight).toBe(2)
+      expect(gpt4o.entry.rate_limit_refill_rate).toBe(3)
+      expect(JSON.stringify(config)).not.toContain("sk-from-env")
+    }).pipe(withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000" })))
+
+  it.effect("names every bad path and why", () =>
+    Effect.gen(function*() {
+      const bad = {
+        openai: [
+          { model_name: "", api_keys: [], base_url: "not a url", rate_limit_capacity: -1, max_retries: 1.5 },
+          { model_name: "ok", api_keys: [{ key: "k", weight: 0 }], base_url: "https://x/v1", api: "soap" }
+        ],
+        broken: "nope"
+      }
+      const error = yield* Effect.flip(ProviderConfig.fromJson(bad, "provider.json"))
+      expect(error._tag).toBe("ProviderConfigError")
+      const byPath = Object.fromEntries(error.issues.map((issue) => [issue.path, issue.message]))
+      expect(byPath["openai[0].model_name"]).toBe("expected a non-empty string")
+      expect(byPath["openai[0].api_keys"]).toBe("expected at least one key")
+      expect(byPath["openai[0].base_url"]).toContain("expected an absolute URL")
+      expect(byPath["openai[0].rate_limit_capacity"]).toBe("expected a positive number")
+      expect(byPath["openai[0].max_retries"]).toBe("expected a whole number, 0 or more")
+      expect(byPath["openai[1].api_keys[0].weight"]).toBe("expected a positive number")
+      expect(byPath["openai[1].api"]).toContain("chat-completions")
+      expect(Object.keys(byPath)).toContain("broken")
+      expect(error.message).toContain(`provider.json has ${error.issues.length} problems:`)
+      expect(error.message).toContain("openai[0].rate_limit_capacity: expected a positive number")
+    }))
+
+  it.effect("a missing env: variable is named, and nothing of any key is shown", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(ProviderConfig.fromJson(file()))
+      expect(error.issues).toEqual([
+        { path: "openai[0].api_keys[0]", message: "the environment variable OPENAI_API_KEY is not set" }
+      ])
+      expect(error.message).not.toContain("sk-literal")
+    }).pipe(withEnv({})))
+
+  it.effect("reports a model listed twice", () =>
+    Effect.gen(function*() {
+      const twice = { p: [{ model_name: "m", api_keys: ["k"], base_url: "http://x/v1" }, { model_name: "m", api_keys: ["k"], base_url: "http://x/v1" }] }
+      const error = yield* Effect.flip(ProviderConfig.fromJson(twice))
+      expect(error.issues[0]).toEqual({ path: "p[1].model_name", message: "m is listed twice" })
+    }))
+
+  it.effect("ProviderConfig.model names what exists when asked for what does not", () =>
+    Effect.gen(function*() {
+      const config = yield* ProviderConfig.fromJson(file()).pipe(withEnv({ OPENAI_API_KEY: "sk-x-0000000000000" }))
+      const noProvider = yield* Effect.flip(ProviderConfig.model(config, "anthropic", "claude"))
+      expect(noProvider.message).toContain("known: openai, deepseek")
+      const noModel = yield* Effect.flip(ProviderConfig.model(config, "openai", "gpt-5"))
+      expect(noModel.message).toContain("known: gpt-4o, gpt-4o-mini")
+    }))
+})
+
+describe("ProviderConfig over loopback", () => {
+  it.scopedLive("load(path) + layers(config): models.openai[\"gpt-4o\"] chats through the simulator", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: ["sk-from-env-0000000000000", "sk-literal-key-000000000001", "sk-literal-key-000000000002"] })
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "provider-config-"))
+      const filePath = path.join(dir, "provider.json")
+      fs.writeFileSync(filePath, JSON.stringify(file(`${simulator.url}/v1`)))
+      const config = yield* ProviderConfig.load(filePath).pipe(
+        withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000" }),
+        Effect.provide(NodeFileSystem.layer)
+      )
+      const models = yield* ProviderConfig.layers(config)
+      const ask = Llm.chat({ messages: [Message.user("Hello")] })
+      const big = yield* ask.pipe(Effect.provide(models.openai!["gpt-4o"]!), Effect.provide(NodeHttpClient.layerUndici))
+      const small = yield* ask.pipe(Effect.provide(models.openai!["gpt-4o-mini"]!), Effect.provide(NodeHttpClient.layerUndici))
+      expect(big.model).toBe("gpt-4o")
+      expect(big.provider).toBe("openai")
+      expect(big.text.length).toBeGreaterThan(0)
+      expect(small.model).toBe("gpt-4o-mini")
+      const single = yield* ask.pipe(
+        Effect.provide(ProviderConfig.layer(config, "openai", "gpt-4o-mini").pipe(Layer.provide(NodeHttpClient.layerUndici)))
+      )
+      expect(single.model).toBe("gpt-4o-mini")
+    }).pipe(Effect.scoped))
+
+  it.live("load(path) fails naming the file when it is missing or not JSON", () =>
+    Effect.gen(function*() {
+      const missing = yield* Effect.flip(ProviderConfig.load("/nonexistent/provider.json"))
+      expect(missing._tag).toBe("ProviderConfigError")
+      expect(missing.source).toBe("/nonexistent/provider.json")
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "provider-config-"))
+      const filePath = path.join(dir, "provider.json")
+      fs.writeFileSync(filePath, "{ nope")
+      const notJson = yield* Effect.flip(ProviderConfig.load(filePath))
+      expect(notJson.issues[0]!.message).toContain("not valid JSON")
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
+})

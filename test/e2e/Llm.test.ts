@@ -1,0 +1,112 @@
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { describe, expect, it } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import { ChatChunk, KeyPool, Message, OpenAiChat, RateLimiter } from "effect-llm-router"
+import * as Llm from "../../src/Llm.js"
+import * as RetryPolicy from "../../src/RetryPolicy.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+
+const keyA = "sk-sim-key-aaaaaaaa0001"
+const keyB = "sk-sim-key-bbbbbbbb0002"
+const ask = (text: string) => ({ messages: [Message.user(text)] })
+
+/** The whole stack against a simulator, built in the test's scope, with the pool exposed for assertions. */
+const stack = (simulator: Simulator.Simulator, keys: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const pool = yield* KeyPool.make({ providerId: "sim", keys })
+    const context = yield* Layer.build(
+      Llm.layer({ retry: RetryPolicy.make({ maxRetries: 4, baseDelay: "20 millis" }) }).pipe(
+        Layer.provide(Layer.mergeAll(
+          OpenAiChat.layer({ baseUrl: `${simulator.url}/v1`, provider: "sim", model: "gpt-4o-mini" }),
+          Layer.succeed(KeyPool.KeyPool, pool),
+          RateLimiter.layer({ capacity: 100, refillRate: 100 })
+        )),
+        Layer.provide(NodeHttpClient.layerUndici)
+      )
+    )
+    return { llm: Context.get(context, Llm.Llm), pool }
+  })
+
+const exhaust = (simulator: Simulator.Simulator, key: string, times: number) =>
+  Effect.promise(async () => {
+    let limited = 0
+    for (let i = 0; i < times; i++) {
+      const response = await fetch(`${simulator.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] })
+      })
+      await response.text()
+      if (response.status === 429) limited++
+    }
+    return limited
+  })
+
+describe("Llm over loopback", () => {
+  it.scopedLive("two keys, one rate-limited by the server: every call succeeds through the other", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [keyA, keyB], requestsPerMinute: 60 })
+      expect(yield* exhaust(simulator, keyA, 61)).toBeGreaterThan(0)
+      const { llm, pool } = yield* stack(simulator, [keyA, keyB])
+      const responses = yield* Effect.all(Array.from({ length: 20 }, (_, i) => llm.chat(ask(`question ${i}`))), {
+        concurrency: 4
+      })
+      expect(responses.every((response) => response.text.length > 0)).toBe(true)
+      expect(responses.filter((response) => response.keyId === "sk-…0002").length).toBeGreaterThanOrEqual(19)
+      const status = yield* pool.status
+      const a = status.find((key) => key.keyId === "sk-…0001")!
+      expect(a.coolingUntil).toBeDefined()
+      expect(status.every((key) => key.inFlight === 0)).toBe(true)
+    }))
+
+  it.scopedLive("a key the server rejects is disabled and never used again", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [keyB] })
+      const { llm, pool } = yield* stack(simulator, [keyA, keyB])
+      for (let i = 0; i < 10; i++) {
+        const response = yield* llm.chat(ask(`q${i}`))
+        expect(response.keyId).toBe("sk-…0002")
+      }
+      const streamed = yield* ChatChunk.collect(llm.chatStream(ask("streamed")))
+      expect(streamed.keyId).toBe("sk-…0002")
+      const a = (yield* pool.status).find((key) => key.keyId === "sk-…0001")!
+      expect(a.disabled).toBe("invalid_key")
+      expect(a.totalRequests).toBe(1)
+      expect(yield* simulator.requestCount).toBe(12)
+    }))
+
+  it.scopedLive("streaming and non-streaming calls collect to the same response", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ replyTokens: 40 })
+      const { llm } = yield* stack(simulator, [keyA])
+      const whole = yield* llm.chat(ask("same question"))
+      const streamed = yield* ChatChunk.collect(llm.chatStream(ask("same question")))
+      const comparable = (r: typeof whole) => ({ text: r.text, toolCalls: r.toolCalls, finishReason: r.finishReason, usage: r.usage, model: r.model, provider: r.provider })
+      expect(comparable(streamed)).toEqual(comparable(whole))
+      expect(whole.usage.estimated).toBe(false)
+    }))
+
+  it.scopedLive("interrupting a stream's consumer closes the connection and frees the key", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ replyTokens: 500, tokensPerSecond: 50 })
+      const { llm, pool } = yield* stack(simulator, [keyA])
+      const first = yield* Deferred.make<void>()
+      const fiber = yield* Effect.fork(Stream.runForEach(llm.chatStream(ask("long")), () => Deferred.succeed(first, undefined)))
+      yield* Deferred.await(first)
+      expect((yield* pool.status)[0]!.inFlight).toBe(1)
+      yield* Fiber.interrupt(fiber)
+      expect((yield* pool.status)[0]!.inFlight).toBe(0)
+      const closed = yield* simulator.stats.pipe(
+        Effect.map((stats) => stats.clientClosed),
+        Effect.repeat({ schedule: Schedule.spaced("10 millis"), until: (n) => n >= 1 }),
+        Effect.timeout("2 seconds")
+      )
+      expect(closed).toBe(1)
+    }))
+})
