@@ -1,0 +1,132 @@
+/**
+ * The `effect-llm-router` command line: parses the command word, runs the
+ * command as an Effect, and turns its result into the process's exit code.
+ *
+ * Flags are parsed with Node's built-in `util.parseArgs` in strict mode rather
+ * than `@effect/cli`: the command line promises an exact contract (exit code 2
+ * with a one-line reason then the usage on stderr, exit 1 with `<ErrorTag>:
+ * <message>` as the first stderr line, 130 on Ctrl-C), and `@effect/cli` prints
+ * its own help and error formats and decides exits on its own terms. `parseArgs`
+ * leaves every byte and exit code to us, adds no dependency, and keeps startup
+ * through tsx fast; commands are imported only when they run, so `--help` and
+ * `--version` load almost nothing.
+ *
+ * @since 0.1.0
+ */
+import type * as Effect from "effect/Effect"
+import type { Io } from "./io.js"
+import { chatUsage, programName, simulateUsage, usage, version } from "./usage.js"
+
+interface Command {
+  readonly run: (argv: ReadonlyArray<string>, io: Io) => Promise<Effect.Effect<number>>
+  /** The exit code when a signal stops the command. */
+  readonly onSignal: (signal: NodeJS.Signals) => number
+}
+
+const commands: Readonly<Record<"chat" | "simulate", Command>> = {
+  chat: {
+    run: async (argv, io) => (await import("./chat.js")).run(argv, io),
+    // 128 + the signal's number, as shells report it.
+    onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
+  },
+  simulate: {
+    run: async (argv, io) => (await import("./simulate.js")).run(argv, io),
+    // Stopping is how a server is meant to end.
+    onSignal: () => 0
+  }
+}
+
+const commandOf = (word: string): Command | undefined =>
+  word === "chat" || word === "simulate" ? commands[word] : undefined
+
+const readStdin = (): Promise<string> =>
+  new Promise((resolve, reject) => {
+    let text = ""
+    process.stdin.setEncoding("utf8")
+    process.stdin.on("data", (chunk: string) => {
+      text += chunk
+    })
+    process.stdin.once("end", () => resolve(text))
+    process.stdin.once("error", reject)
+  })
+
+const io: Io = {
+  stdout: (text) => {
+    process.stdout.write(text)
+  },
+  stderr: (text) => {
+    process.stderr.write(text)
+  },
+  env: process.env,
+  readStdin: process.stdin.isTTY === true ? undefined : readStdin
+}
+
+const finish = (code: number) => {
+  process.exitCode = code
+  // A stdin still being read (the command ended before it did) must not hold the process.
+  process.stdin.destroy()
+  // Nothing should keep the process alive once the command is done; if a
+  // stray handle does, leave anyway (unref'd, so it never delays a clean exit).
+  setTimeout(() => process.exit(code), 2000).unref()
+}
+
+const usageError = (reason: string) => {
+  process.stderr.write(`${programName}: ${reason}\n\n${usage}`)
+  finish(2)
+}
+
+const runCommand = async (command: Command, argv: ReadonlyArray<string>) => {
+  const [{ runFork }, { interruptAsFork }, { none }] = await Promise.all([
+    import("effect/Effect"),
+    import("effect/Fiber"),
+    import("effect/FiberId")
+  ])
+  const fiber = runFork(await command.run(argv, io))
+  let signalled: NodeJS.Signals | undefined
+  const onSignal = (signal: NodeJS.Signals) => {
+    // A second Ctrl-C does not wait for a slow cleanup.
+    if (signalled !== undefined) process.exit(command.onSignal(signal))
+    signalled = signal
+    void runFork(interruptAsFork(fiber, none))
+  }
+  process.on("SIGINT", onSignal)
+  process.on("SIGTERM", onSignal)
+  fiber.addObserver((exit) => {
+    process.off("SIGINT", onSignal)
+    process.off("SIGTERM", onSignal)
+    finish(
+      signalled !== undefined
+        ? command.onSignal(signalled)
+        : exit._tag === "Success"
+        ? exit.value
+        : 1
+    )
+  })
+}
+
+const main = async (argv: ReadonlyArray<string>) => {
+  // A reader that closes the pipe early (`| head`) is not an error worth a stack trace.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(process.exitCode ?? 0)
+    throw error
+  })
+  const [word, ...rest] = argv
+  if (word === undefined) return usageError("no command")
+  if (word === "--version" || word === "version") {
+    process.stdout.write(`${version()}\n`)
+    return finish(0)
+  }
+  if (word === "--help" || word === "-h" || word === "help") {
+    const topic = word === "help" ? rest[0] : undefined
+    if (topic !== undefined && commandOf(topic) === undefined) return usageError(`no help for "${topic}"`)
+    process.stdout.write(topic === "chat" ? chatUsage : topic === "simulate" ? simulateUsage : usage)
+    return finish(0)
+  }
+  const command = commandOf(word)
+  if (command === undefined) {
+    return usageError(word.startsWith("-") ? `unknown option "${word}" before the command` : `unknown command "${word}"`)
+  }
+  await runCommand(command, rest)
+}
+
+await main(process.argv.slice(2))

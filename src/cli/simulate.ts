@@ -1,0 +1,121 @@
+/**
+ * `effect-llm-router simulate`: the local simulator as a process, serving until
+ * it is interrupted (SIGINT, SIGTERM), then closing every connection.
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Simulator from "../simulator/Simulator.js"
+import { ExitCode, exitCodeOf, type Io } from "./io.js"
+import { listFlag, numberFlag, parseFlags, programName, simulateUsage, UsageError } from "./usage.js"
+
+/**
+ * The port `simulate` listens on unless told otherwise: fixed, so scripts and
+ * provider.json files can name it.
+ *
+ * @since 0.1.0
+ * @category Constants
+ */
+export const defaultPort = 8787
+
+const flags = {
+  host: { type: "string" },
+  port: { type: "string" },
+  latency: { type: "string" },
+  "time-to-first-token": { type: "string" },
+  "tokens-per-second": { type: "string" },
+  "reply-tokens": { type: "string" },
+  "reasoning-tokens": { type: "string" },
+  keys: { type: "string" },
+  models: { type: "string" },
+  "context-window": { type: "string" },
+  "requests-per-minute": { type: "string" },
+  fault: { type: "string" },
+  help: { type: "boolean", short: "h" }
+} as const
+
+const parse = (argv: ReadonlyArray<string>): Simulator.Options | "help" | UsageError => {
+  const parsed = parseFlags(argv, flags)
+  if (parsed instanceof UsageError) return parsed
+  const { values, positionals } = parsed
+  if (values.help === true) return "help"
+  if (positionals.length > 0) return new UsageError({ reason: `simulate takes no arguments, got "${positionals.join(" ")}"` })
+  const count = { integer: true, min: 0, expected: "an integer, 0 or more" }
+  const positive = { integer: true, min: 1, expected: "a positive integer" }
+  const millis = { min: 0, expected: "milliseconds, 0 or more" }
+  const numbers = {
+    port: numberFlag("port", values.port, { integer: true, min: 0, max: 65535, expected: "a port from 0 to 65535" }),
+    latency: numberFlag("latency", values.latency, millis),
+    timeToFirstToken: numberFlag("time-to-first-token", values["time-to-first-token"], millis),
+    tokensPerSecond: numberFlag("tokens-per-second", values["tokens-per-second"], { expected: "a positive number" }),
+    replyTokens: numberFlag("reply-tokens", values["reply-tokens"], count),
+    reasoningTokens: numberFlag("reasoning-tokens", values["reasoning-tokens"], count),
+    contextWindow: numberFlag("context-window", values["context-window"], positive),
+    requestsPerMinute: numberFlag("requests-per-minute", values["requests-per-minute"], positive)
+  }
+  for (const value of Object.values(numbers)) if (value instanceof UsageError) return value
+  const num = (value: number | undefined | UsageError) => (typeof value === "number" ? value : undefined)
+  const tps = num(numbers.tokensPerSecond)
+  if (tps !== undefined && !(tps > 0)) {
+    return new UsageError({ reason: `--tokens-per-second needs a positive number, got "${values["tokens-per-second"]}"` })
+  }
+  if (values.fault !== undefined) {
+    const fault = Simulator.parseFault(values.fault)
+    if (typeof fault === "string") return new UsageError({ reason: `--fault "${values.fault}": ${fault}` })
+  }
+  const apiKeys = listFlag(values.keys)
+  const models = listFlag(values.models)
+  if (models !== undefined && models.length === 0) return new UsageError({ reason: "--models needs at least one model" })
+  const latency = num(numbers.latency)
+  const timeToFirstToken = num(numbers.timeToFirstToken)
+  const tokensPerSecond = num(numbers.tokensPerSecond)
+  const replyTokens = num(numbers.replyTokens)
+  const reasoningTokens = num(numbers.reasoningTokens)
+  const contextWindow = num(numbers.contextWindow)
+  const requestsPerMinute = num(numbers.requestsPerMinute)
+  return {
+    port: num(numbers.port) ?? defaultPort,
+    ...(values.host !== undefined ? { host: values.host } : {}),
+    ...(latency !== undefined ? { latency: Duration.millis(latency) } : {}),
+    ...(timeToFirstToken !== undefined ? { timeToFirstToken: Duration.millis(timeToFirstToken) } : {}),
+    ...(tokensPerSecond !== undefined ? { tokensPerSecond } : {}),
+    ...(replyTokens !== undefined ? { replyTokens } : {}),
+    ...(reasoningTokens !== undefined ? { reasoningTokens } : {}),
+    ...(apiKeys !== undefined ? { apiKeys } : {}),
+    ...(models !== undefined ? { models } : {}),
+    ...(contextWindow !== undefined ? { contextWindow } : {}),
+    ...(requestsPerMinute !== undefined ? { requestsPerMinute } : {}),
+    ...(values.fault !== undefined ? { fault: values.fault } : {})
+  }
+}
+
+/**
+ * Runs `simulate` with its arguments (those after the word `simulate`): prints
+ * the base URL as the first stdout line, then serves until interrupted. Gives 2
+ * for bad flags, 1 when the server cannot listen.
+ *
+ * @since 0.1.0
+ * @category Commands
+ */
+export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
+  const options = parse(argv)
+  return Effect.gen(function*() {
+    if (options instanceof UsageError) return yield* options
+    if (options === "help") {
+      io.stdout(simulateUsage)
+      return ExitCode.ok
+    }
+    const simulator = yield* Simulator.make(options).pipe(
+      Effect.catchIf(
+        (error) => error.reason === "InvalidOptions",
+        (error) => new UsageError({ reason: error.description })
+      )
+    )
+    io.stdout(`${simulator.url}\n`)
+    io.stderr(
+      `${programName}: simulator listening; OpenAI-compatible base URL ${simulator.url}/v1. Ctrl-C to stop.\n`
+    )
+    return yield* Effect.never
+  }).pipe(Effect.scoped, exitCodeOf(io, simulateUsage, () => []))
+}

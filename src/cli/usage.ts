@@ -1,0 +1,157 @@
+/**
+ * The help text, the version, and the error every command fails with when its
+ * flags are wrong (exit code 2).
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import { readFileSync } from "node:fs"
+import { parseArgs, type ParseArgsConfig } from "node:util"
+
+/**
+ * The program's name as users type it.
+ *
+ * @since 0.1.0
+ * @category Constants
+ */
+export const programName = "effect-llm-router"
+
+/**
+ * @since 0.1.0
+ * @category Constants
+ */
+export const chatUsage = `Usage: ${programName} chat [PROMPT] [options]
+
+Sends PROMPT to a model and streams the reply to stdout. PROMPT is read from
+stdin when it is omitted and stdin is not a terminal. With no --config, no
+--key and no OPENAI_API_KEY, a built-in simulator answers.
+
+Where the model comes from:
+  --config FILE         a provider.json
+  --provider NAME       the provider in FILE (default: the file's only one);
+                        without --config, the name shown in errors and --json
+  --model NAME          the model (default: the file's only one, or gpt-4o-mini)
+  --base-url URL        an OpenAI-compatible API root, /v1 included
+                        (default with a key: https://api.openai.com/v1)
+  --key KEY             the API key (default: $OPENAI_API_KEY)
+  --max-retries N       retries of failures worth retrying (default 3;
+                        with --config, the file's max_retries)
+
+The request and the output:
+  --system TEXT         a system message before the prompt
+  --temperature N       sampling temperature, 0 to 2
+  --max-tokens N        the most tokens to generate
+  --no-stream           wait for the whole reply, then print it
+  --json                print only the reply, as one JSON object
+  -h, --help            this help
+
+Exit codes: 0 done, 1 the call failed (the first stderr line is
+"<ErrorTag>: <message>"), 2 bad flags, 130 interrupted.
+`
+
+/**
+ * @since 0.1.0
+ * @category Constants
+ */
+export const simulateUsage = `Usage: ${programName} simulate [options]
+
+Runs the local simulator (OpenAI Chat Completions at URL/v1) until Ctrl-C.
+The first line on stdout is its URL.
+
+  --host H                     interface to listen on (default 127.0.0.1)
+  --port N                     port; 0 picks a free one (default 8787)
+  --latency MS                 delay before any response's headers (default 0)
+  --time-to-first-token MS     delay before a stream's first chunk (default 0)
+  --tokens-per-second N        pacing of streamed tokens (default unlimited)
+  --reply-tokens N             text tokens in a reply (default 16)
+  --reasoning-tokens N         reasoning tokens when asked for (default 8)
+  --keys K1,K2                 the accepted API keys (default: any)
+  --models M1,M2               the known models (default: gpt-4o-mini, gpt-4o,
+                               sim-small, sim-large)
+  --context-window N           context window in tokens (default 128000)
+  --requests-per-minute N      per-key rate limit (default unlimited)
+  --fault SPEC                 a fault for every request, in the
+                               x-simulator-fault grammar (e.g. status=503)
+  -h, --help                   this help
+`
+
+/**
+ * @since 0.1.0
+ * @category Constants
+ */
+export const usage = `Usage:
+  ${programName} chat [PROMPT] [options]   ask a model; the reply streams to stdout
+  ${programName} simulate [options]        run the local simulator until Ctrl-C
+  ${programName} help [COMMAND]            this help, or a command's
+  ${programName} --version                 the version
+
+${chatUsage}
+${simulateUsage}`
+
+/**
+ * The package's version, read from `package.json` next to `src/` or `dist/`.
+ *
+ * @since 0.1.0
+ * @category Constants
+ */
+export const version = (): string => {
+  const text = readFileSync(new URL("../../package.json", import.meta.url), "utf8")
+  return (JSON.parse(text) as { readonly version: string }).version
+}
+
+/**
+ * Flags that cannot be run: the command prints `reason`, then its usage, and
+ * exits with code 2.
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export class UsageError extends Data.TaggedError("UsageError")<{ readonly reason: string }> {}
+
+/**
+ * `util.parseArgs` in strict mode, its exceptions turned into a `UsageError`
+ * whose reason is Node's own one-line message.
+ *
+ * @since 0.1.0
+ * @category Parsing
+ */
+export const parseFlags = <const O extends NonNullable<ParseArgsConfig["options"]>>(
+  argv: ReadonlyArray<string>,
+  options: O
+): { readonly values: ReturnType<typeof parseArgs<{ options: O; allowPositionals: true; strict: true }>>["values"]; readonly positionals: ReadonlyArray<string> } | UsageError => {
+  try {
+    const parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true })
+    return { values: parsed.values, positionals: parsed.positionals }
+  } catch (error) {
+    return new UsageError({ reason: error instanceof Error ? error.message : String(error) })
+  }
+}
+
+/**
+ * A flag's value as a finite number, or a `UsageError` naming the flag.
+ *
+ * @since 0.1.0
+ * @category Parsing
+ */
+export const numberFlag = (
+  name: string,
+  text: string | undefined,
+  check: { readonly integer?: boolean; readonly min?: number; readonly max?: number; readonly expected: string }
+): number | undefined | UsageError => {
+  if (text === undefined) return undefined
+  const value = text.trim() === "" ? Number.NaN : Number(text)
+  const ok = Number.isFinite(value) &&
+    (check.integer !== true || Number.isInteger(value)) &&
+    (check.min === undefined || value >= check.min) &&
+    (check.max === undefined || value <= check.max)
+  return ok ? value : new UsageError({ reason: `--${name} needs ${check.expected}, got "${text}"` })
+}
+
+/**
+ * A comma-separated list flag, blanks dropped.
+ *
+ * @since 0.1.0
+ * @category Parsing
+ */
+export const listFlag = (text: string | undefined): ReadonlyArray<string> | undefined =>
+  text === undefined ? undefined : text.split(",").map((item) => item.trim()).filter((item) => item !== "")

@@ -1,0 +1,440 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Schedule from "effect/Schedule"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Chat from "../../src/cli/chat.js"
+import * as Simulate from "../../src/cli/simulate.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import { type Captured, captureIo, envWithoutKeys, recorder, spawnCli } from "../utils/cliHarness.js"
+
+const KEY = "sk-cli-test-secret-0123456789abcdef"
+const OTHER_KEY = "sk-cli-other-secret-9876543210fedcba"
+const WRONG_KEY = "sk-cli-wrong-secret-5555555555555555"
+const PROMPT = "Tell me about Effect."
+
+/** Runs `chat` in-process and checks that no key reached its output. */
+const chat = (argv: ReadonlyArray<string>, options: { readonly env?: Record<string, string>; readonly stdin?: string } = {}) =>
+  Effect.gen(function*() {
+    const { io, result } = captureIo(options)
+    const captured = result(yield* Chat.run(argv, io, { simulator: { port: 0, replyTokens: 12 } }))
+    for (const key of [KEY, OTHER_KEY, WRONG_KEY]) {
+      expect(captured.stdout).not.toContain(key)
+      expect(captured.stderr).not.toContain(key)
+    }
+    return captured
+  })
+
+const firstLine = (text: string) => text.split("\n", 1)[0]!
+
+/** The value of `effect` once it satisfies `ok`, polled every 10 ms. */
+const eventually = <A>(effect: Effect.Effect<A>, ok: (a: A) => boolean) =>
+  Effect.retry(
+    Effect.filterOrFail(effect, ok, () => "not yet"),
+    Schedule.spaced("10 millis")
+  )
+
+/** The simulator's reply to the prompt, fetched without the CLI. */
+const referenceReply = (sim: Simulator.Simulator, model = "gpt-4o-mini") =>
+  Effect.promise(async () => {
+    const response = await fetch(`${sim.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${KEY}` },
+      body: JSON.stringify({ model, messages: [{ role: "user", content: PROMPT }] })
+    })
+    const body = (await response.json()) as { choices: Array<{ message: { content: string } }> }
+    return body.choices[0]!.message.content
+  })
+
+const simulator = (options: Simulator.Options = {}) => Simulator.make({ apiKeys: [KEY, OTHER_KEY], ...options })
+
+const direct = (sim: Simulator.Simulator, ...rest: ReadonlyArray<string>) => [
+  "--base-url",
+  `${sim.url}/v1`,
+  "--key",
+  KEY,
+  ...rest
+]
+
+const expectUsageError = (captured: Captured, reason: RegExp) => {
+  expect(captured.code).toBe(2)
+  expect(captured.stdout).toBe("")
+  expect(firstLine(captured.stderr)).toMatch(/^effect-llm-router: /)
+  expect(firstLine(captured.stderr)).toMatch(reason)
+  expect(captured.stderr).toContain("Usage: effect-llm-router chat")
+}
+
+const writeConfig = (json: unknown): string => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "elr-cli-"))
+  const file = path.join(dir, "provider.json")
+  fs.writeFileSync(file, JSON.stringify(json))
+  return file
+}
+
+describe("chat, in-process against a simulator", () => {
+  it.scopedLive("streams the reply to stdout, ending with a newline", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator()
+      const expected = yield* referenceReply(sim)
+      const out = yield* chat(direct(sim, PROMPT))
+      expect(out).toEqual({ code: 0, stdout: `${expected}\n`, stderr: "" })
+    }))
+
+  it.scopedLive("--no-stream prints the same text at the end", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator()
+      const expected = yield* referenceReply(sim)
+      const out = yield* chat(direct(sim, "--no-stream", PROMPT))
+      expect(out).toEqual({ code: 0, stdout: `${expected}\n`, stderr: "" })
+    }))
+
+  it.scopedLive("reads the prompt from stdin when it is omitted", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator()
+      const expected = yield* referenceReply(sim)
+      const out = yield* chat(direct(sim), { stdin: `${PROMPT}\n` })
+      expect(out).toEqual({ code: 0, stdout: `${expected}\n`, stderr: "" })
+    }))
+
+  it.scopedLive("--json prints only the collected response, streamed or not", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator({ replyTokens: 7 })
+      const expected = yield* referenceReply(sim)
+      const streamed = yield* chat(direct(sim, "--json", PROMPT))
+      const whole = yield* chat(direct(sim, "--json", "--no-stream", PROMPT))
+      for (const out of [streamed, whole]) {
+        expect(out.code).toBe(0)
+        expect(out.stderr).toBe("")
+        expect(out.stdout.endsWith("}\n")).toBe(true)
+        expect(out.stdout.trim().split("\n")).toHaveLength(1)
+        const json = JSON.parse(out.stdout)
+        expect(json).toMatchObject({
+          text: expected,
+          toolCalls: [],
+          finishReason: "stop",
+          model: "gpt-4o-mini",
+          provider: "openai",
+          usage: { completionTokens: 7, estimated: false }
+        })
+        expect(json.usage.totalTokens).toBe(json.usage.promptTokens + json.usage.completionTokens)
+        expect(json.usage.promptTokens).toBeGreaterThan(0)
+        expect(typeof json.latencyMs).toBe("number")
+        expect(json).not.toHaveProperty("keyId")
+      }
+      const { id: _a, latencyMs: _b, ...a } = JSON.parse(streamed.stdout)
+      const { id: _c, latencyMs: _d, ...b } = JSON.parse(whole.stdout)
+      expect(a).toEqual(b)
+    }))
+
+  it.scopedLive("--system, --temperature and --max-tokens reach the request", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator()
+      const proxy = yield* recorder(sim.url)
+      const flags = ["--base-url", proxy.baseUrl, "--key", KEY, "--json"]
+      const plain = yield* chat([...flags, "--no-stream", PROMPT])
+      const shaped = yield* chat([
+        ...flags,
+        "--system",
+        "You are terse and precise about Effect.",
+        "--temperature",
+        "0.25",
+        "--max-tokens",
+        "3",
+        PROMPT
+      ])
+      expect(plain.code).toBe(0)
+      expect(shaped.code).toBe(0)
+      expect(proxy.bodies).toHaveLength(2)
+      expect(proxy.bodies[0]).toMatchObject({ model: "gpt-4o-mini", messages: [{ role: "user", content: PROMPT }] })
+      expect(proxy.bodies[0]?.["stream"] ?? false).toBe(false)
+      expect(proxy.bodies[0]).not.toHaveProperty("temperature")
+      expect(proxy.bodies[1]).toMatchObject({
+        model: "gpt-4o-mini",
+        stream: true,
+        temperature: 0.25,
+        max_completion_tokens: 3,
+        messages: [
+          { role: "system", content: "You are terse and precise about Effect." },
+          { role: "user", content: PROMPT }
+        ]
+      })
+      // The simulator honours them too: a capped reply, a longer prompt.
+      const before = JSON.parse(plain.stdout)
+      const after = JSON.parse(shaped.stdout)
+      expect(after.finishReason).toBe("length")
+      expect(after.usage.completionTokens).toBe(3)
+      expect(after.usage.promptTokens).toBeGreaterThan(before.usage.promptTokens)
+    }))
+
+  it.scopedLive("a wrong key fails with AuthError, exit 1, and never shows the key", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator()
+      for (const mode of [[], ["--no-stream"], ["--json"]]) {
+        const out = yield* chat(["--base-url", `${sim.url}/v1`, "--key", WRONG_KEY, ...mode, PROMPT])
+        expect(out.code).toBe(1)
+        expect(out.stdout).toBe("")
+        expect(firstLine(out.stderr)).toMatch(/^AuthError: openai \(gpt-4o-mini\) \[HTTP 401\] rejected the API key/)
+      }
+    }))
+
+  it.scopedLive("the key may come from OPENAI_API_KEY", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator()
+      const expected = yield* referenceReply(sim)
+      const good = yield* chat(["--base-url", `${sim.url}/v1`, PROMPT], { env: { OPENAI_API_KEY: KEY } })
+      expect(good).toEqual({ code: 0, stdout: `${expected}\n`, stderr: "" })
+      const bad = yield* chat(["--base-url", `${sim.url}/v1`, PROMPT], { env: { OPENAI_API_KEY: WRONG_KEY } })
+      expect(bad.code).toBe(1)
+      expect(firstLine(bad.stderr)).toMatch(/^AuthError: /)
+    }))
+
+  it.scopedLive("an unknown model fails with ModelNotFoundError", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator()
+      const out = yield* chat(direct(sim, "--model", "gpt-9-imaginary", PROMPT))
+      expect(out.code).toBe(1)
+      expect(out.stdout).toBe("")
+      expect(firstLine(out.stderr)).toMatch(/^ModelNotFoundError: openai \(gpt-9-imaginary\) \[HTTP 404\]/)
+    }))
+
+  it.scopedLive("a failing provider ends in ProviderUnavailableError after the retries", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator({ fault: "status=503" })
+      const out = yield* chat(direct(sim, "--max-retries", "1", PROMPT))
+      expect(out.code).toBe(1)
+      expect(out.stdout).toBe("")
+      expect(firstLine(out.stderr)).toMatch(/^ProviderUnavailableError: openai \(gpt-4o-mini\) \[HTTP 503\]/)
+      expect(yield* sim.requestCount).toBe(2)
+    }))
+
+  it.scopedLive("bad flags exit 2 with a reason and the usage", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator()
+      const cases: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
+        [["--bogus", PROMPT], /--bogus/],
+        [[PROMPT, "--model"], /--model/],
+        [["--temperature", "warm", PROMPT], /--temperature needs a number from 0 to 2, got "warm"/],
+        [["--temperature", "2.5", PROMPT], /--temperature/],
+        [["--max-tokens", "0", PROMPT], /--max-tokens needs a positive integer, got "0"/],
+        [["--max-tokens", "1.5", PROMPT], /--max-tokens needs a positive integer/],
+        [["--max-retries", "-1", PROMPT], /--max-retries/],
+        [["--config", "provider.json", "--base-url", `${sim.url}/v1`, PROMPT], /--config cannot be combined with --base-url/],
+        [["--config", "provider.json", "--key", KEY, PROMPT], /--config cannot be combined with --key/],
+        [["--base-url", "not a url", "--key", KEY, PROMPT], /--base-url needs an absolute URL/],
+        [["--base-url", `${sim.url}/v1`, PROMPT], /--base-url needs a key/],
+        [direct(sim), /no prompt/],
+        [direct(sim, "   "), /no prompt/]
+      ]
+      for (const [argv, reason] of cases) expectUsageError(yield* chat(argv), reason)
+      expect(yield* sim.requestCount).toBe(0)
+    }))
+
+  it.scopedLive("--help prints the usage on stdout", () =>
+    Effect.gen(function*() {
+      const out = yield* chat(["--help"])
+      expect(out.code).toBe(0)
+      expect(out.stdout).toContain("Usage: effect-llm-router chat [PROMPT] [options]")
+      expect(out.stderr).toBe("")
+    }))
+
+  it.scopedLive("--config reads provider.json (plain and env: keys) and picks its only model", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator()
+      const expected = yield* referenceReply(sim)
+      const file = writeConfig({
+        sim: [{ model_name: "gpt-4o-mini", api_keys: [KEY, "env:CLI_TEST_KEY"], base_url: `${sim.url}/v1`, max_retries: 0 }]
+      })
+      const implicit = yield* chat(["--config", file, "--json", PROMPT], { env: { CLI_TEST_KEY: OTHER_KEY } })
+      expect(implicit.code).toBe(0)
+      expect(implicit.stderr).toBe("")
+      expect(JSON.parse(implicit.stdout)).toMatchObject({ text: expected, provider: "sim", model: "gpt-4o-mini" })
+      // Both keys are used: the pool rotates between them.
+      const explicit = yield* chat(["--config", file, "--provider", "sim", "--model", "gpt-4o-mini", PROMPT], {
+        env: { CLI_TEST_KEY: OTHER_KEY }
+      })
+      expect(explicit).toEqual({ code: 0, stdout: `${expected}\n`, stderr: "" })
+    }))
+
+  it.scopedLive("--config with several choices and no --provider or --model names them (exit 2)", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator()
+      const entry = (model: string) => ({ model_name: model, api_keys: [KEY], base_url: `${sim.url}/v1` })
+      const file = writeConfig({ alpha: [entry("gpt-4o-mini"), entry("gpt-4o")], beta: [entry("sim-small")] })
+      expectUsageError(yield* chat(["--config", file, PROMPT]), /choose one with --provider: alpha, beta/)
+      expectUsageError(
+        yield* chat(["--config", file, "--provider", "alpha", PROMPT]),
+        /choose one with --model: gpt-4o-mini, gpt-4o/
+      )
+      const chosen = yield* chat(["--config", file, "--provider", "alpha", "--model", "gpt-4o", "--json", PROMPT])
+      expect(chosen.code).toBe(0)
+      expect(JSON.parse(chosen.stdout)).toMatchObject({ provider: "alpha", model: "gpt-4o" })
+      const unknown = yield* chat(["--config", file, "--provider", "gamma", PROMPT])
+      expect(unknown.code).toBe(1)
+      expect(firstLine(unknown.stderr)).toMatch(/^ProviderConfigError: /)
+      expect(unknown.stderr).toContain("no such provider; known: alpha, beta")
+    }))
+
+  it.scopedLive("a missing env: variable fails with ProviderConfigError naming it", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator()
+      const file = writeConfig({
+        sim: [{ model_name: "gpt-4o-mini", api_keys: [KEY, "env:CLI_TEST_MISSING_KEY"], base_url: `${sim.url}/v1` }]
+      })
+      const out = yield* chat(["--config", file, PROMPT])
+      expect(out.code).toBe(1)
+      expect(out.stdout).toBe("")
+      expect(firstLine(out.stderr)).toMatch(/^ProviderConfigError: /)
+      expect(out.stderr).toContain("CLI_TEST_MISSING_KEY")
+      expect(yield* sim.requestCount).toBe(0)
+    }))
+
+  it.scopedLive("a provider.json that does not decode, or does not exist, is a ProviderConfigError", () =>
+    Effect.gen(function*() {
+      const bad = writeConfig({ sim: [{ model_name: "m", api_keys: [KEY], base_url: "nowhere", rate_limit_capacity: -1 }] })
+      const out = yield* chat(["--config", bad, PROMPT])
+      expect(out.code).toBe(1)
+      expect(firstLine(out.stderr)).toMatch(/^ProviderConfigError: /)
+      expect(out.stderr).toContain("sim[0].rate_limit_capacity")
+      const missing = yield* chat(["--config", path.join(os.tmpdir(), "elr-no-such-dir", "provider.json"), PROMPT])
+      expect(missing.code).toBe(1)
+      expect(firstLine(missing.stderr)).toMatch(/^ProviderConfigError: /)
+    }))
+
+  it.scopedLive("a wrong key in provider.json never shows, in any output", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator()
+      const file = writeConfig({ sim: [{ model_name: "gpt-4o-mini", api_keys: ["env:CLI_TEST_KEY"], base_url: `${sim.url}/v1` }] })
+      const out = yield* chat(["--config", file, "--json", PROMPT], { env: { CLI_TEST_KEY: WRONG_KEY } })
+      expect(out.code).toBe(1)
+      expect(out.stdout).toBe("")
+      // Not pinned to AuthError: Llm retries a rejected key on another one, and
+      // with a single key the pool then reports NoCapacityError instead.
+      expect(firstLine(out.stderr)).toMatch(/^(AuthError|NoCapacityError): sim \(gpt-4o-mini\)/)
+    }))
+
+  it.scopedLive("with no key and no config, the built-in simulator answers and says so", () =>
+    Effect.gen(function*() {
+      const out = yield* chat(["--json", PROMPT])
+      expect(out.code).toBe(0)
+      expect(out.stderr).toMatch(
+        /^effect-llm-router: no provider configured; using the built-in simulator at http:\/\/127\.0\.0\.1:\d+ \(set OPENAI_API_KEY or pass --config FILE for a real provider\)\n$/
+      )
+      expect(JSON.parse(out.stdout)).toMatchObject({ provider: "simulator", model: "gpt-4o-mini", finishReason: "stop" })
+      const named = yield* chat(["--model", "my-local-model", "--no-stream", PROMPT])
+      expect(named.code).toBe(0)
+      expect(named.stdout.trim().length).toBeGreaterThan(0)
+    }))
+})
+
+describe("simulate, in-process", () => {
+  it.scopedLive("bad flags exit 2 with a reason and the usage", () =>
+    Effect.gen(function*() {
+      const cases: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
+        [["--bogus"], /--bogus/],
+        [["--port", "http"], /--port needs a port from 0 to 65535, got "http"/],
+        [["--port", "70000"], /--port/],
+        [["--tokens-per-second", "0"], /--tokens-per-second needs a positive number/],
+        [["--reply-tokens", "-3"], /--reply-tokens/],
+        [["--fault", "meltdown=1"], /--fault "meltdown=1": unknown fault "meltdown"/],
+        [["--models", ","], /--models needs at least one model/],
+        [["extra"], /simulate takes no arguments/]
+      ]
+      for (const [argv, reason] of cases) {
+        const { io, result } = captureIo()
+        const out = result(yield* Simulate.run(argv, io))
+        expect(out.code).toBe(2)
+        expect(out.stdout).toBe("")
+        expect(firstLine(out.stderr)).toMatch(reason)
+        expect(out.stderr).toContain("Usage: effect-llm-router simulate")
+      }
+    }))
+
+  it.scopedLive("maps its flags onto the simulator and serves until interrupted", () =>
+    Effect.gen(function*() {
+      const { io, result } = captureIo()
+      const fiber = yield* Effect.fork(
+        Simulate.run(["--port", "0", "--keys", `${KEY},${OTHER_KEY}`, "--reply-tokens", "5", "--context-window", "50"], io)
+      )
+      const url = yield* eventually(Effect.sync(() => firstLine(result(0).stdout)), (line) => line !== "")
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+      const reply = yield* chat(["--base-url", `${url}/v1`, "--key", OTHER_KEY, "--json", PROMPT])
+      expect(JSON.parse(reply.stdout).usage.completionTokens).toBe(5)
+      const wrong = yield* chat(["--base-url", `${url}/v1`, "--key", WRONG_KEY, PROMPT])
+      expect(firstLine(wrong.stderr)).toMatch(/^AuthError: /)
+      const tooLong = yield* chat(["--base-url", `${url}/v1`, "--key", KEY, "--max-tokens", "100", PROMPT])
+      expect(firstLine(tooLong.stderr)).toMatch(/^ContextLengthError: /)
+      const exit = yield* Fiber.interrupt(fiber)
+      expect(Exit.isInterrupted(exit)).toBe(true)
+      // Closed with its scope: the port no longer answers.
+      const after = yield* Effect.promise(() => fetch(`${url}/v1/models`).then(() => "answered", () => "refused"))
+      expect(after).toBe("refused")
+    }))
+})
+
+describe.concurrent("the binary, spawned", () => {
+  it.scopedLive("chat --json against a simulator", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator()
+      const expected = yield* referenceReply(sim)
+      const out = yield* spawnCli(["chat", ...direct(sim, "--json", PROMPT)])
+      expect(out.code).toBe(0)
+      expect(out.stderr).toBe("")
+      expect(JSON.parse(out.stdout)).toMatchObject({ text: expected, provider: "openai", finishReason: "stop" })
+      expect(out.stdout).not.toContain(KEY)
+    }))
+
+  it.scopedLive("simulate --port 0 prints a URL that serves /v1/models until SIGINT", () =>
+    Effect.gen(function*() {
+      let models: unknown
+      const out = yield* spawnCli(["simulate", "--port", "0", "--models", "alpha,beta"], {
+        onStdout: (soFar, child) => {
+          if (!soFar.includes("\n") || models !== undefined) return
+          models = null
+          fetch(`${soFar.split("\n", 1)[0]}/v1/models`)
+            .then((response) => response.json())
+            .then((json) => {
+              models = json
+            })
+            .catch((error) => {
+              models = String(error)
+            })
+            .finally(() => child.kill("SIGINT"))
+        }
+      })
+      expect(out.code).toBe(0)
+      expect(firstLine(out.stdout)).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+      expect(models).toMatchObject({ object: "list", data: [{ id: "alpha" }, { id: "beta" }] })
+    }))
+
+  it.scopedLive("chat with no key and no config uses the built-in simulator", () =>
+    Effect.gen(function*() {
+      const out = yield* spawnCli(["chat", PROMPT], { env: envWithoutKeys() })
+      expect(out.code).toBe(0)
+      expect(firstLine(out.stderr)).toMatch(/^effect-llm-router: no provider configured; using the built-in simulator at http:\/\/127\.0\.0\.1:\d+ /)
+      // The built-in pace: about 60 words.
+      expect(out.stdout.trim().split(" ").length).toBeGreaterThan(40)
+      expect(out.stdout.endsWith(".\n")).toBe(true)
+    }))
+
+  it.scopedLive("SIGINT while streaming aborts the request and exits 130", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator({ replyTokens: 400, tokensPerSecond: 50 })
+      let signalled = false
+      const out = yield* spawnCli(["chat", ...direct(sim, PROMPT)], {
+        onStdout: (_soFar, child) => {
+          if (signalled) return
+          signalled = true
+          child.kill("SIGINT")
+        }
+      })
+      expect(out.code).toBe(130)
+      expect(out.stdout.length).toBeGreaterThan(0)
+      expect(out.stdout.split(" ").length).toBeLessThan(300)
+      // The simulator saw the client hang up mid-stream.
+      const stats = yield* eventually(sim.stats, (s) => s.inFlight === 0)
+      expect(stats.clientClosed).toBe(1)
+    }))
+})

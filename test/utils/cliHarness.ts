@@ -1,0 +1,137 @@
+/**
+ * Helpers for the command line's tests: running a command in-process with
+ * captured output, spawning the real binary, and a loopback proxy that records
+ * the request bodies the CLI sends.
+ */
+import * as Effect from "effect/Effect"
+import { spawn } from "node:child_process"
+import * as Http from "node:http"
+import * as path from "node:path"
+import type { Io } from "../../src/cli/io.js"
+
+export interface Captured {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** An `Io` whose output is kept, with the given environment and piped stdin. */
+export const captureIo = (options: { readonly env?: Record<string, string>; readonly stdin?: string } = {}) => {
+  let stdout = ""
+  let stderr = ""
+  const stdin = options.stdin
+  const io: Io = {
+    stdout: (text) => {
+      stdout += text
+    },
+    stderr: (text) => {
+      stderr += text
+    },
+    env: options.env ?? {},
+    readStdin: stdin === undefined ? undefined : () => Promise.resolve(stdin)
+  }
+  return { io, result: (code: number): Captured => ({ code, stdout, stderr }) }
+}
+
+export const binPath = path.resolve(import.meta.dirname, "../../bin/effect-llm-router.js")
+
+/** The environment of the test process without any real provider key. */
+export const envWithoutKeys = (): Record<string, string> => {
+  const env: Record<string, string> = {}
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value !== undefined && name !== "OPENAI_API_KEY") env[name] = value
+  }
+  return env
+}
+
+export interface Spawned {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/**
+ * Runs `node bin/effect-llm-router.js ...args`; `onStdout` sees the output so
+ * far each time more arrives (to signal the process, say). Killed at `timeoutMs`.
+ */
+export const spawnCli = (
+  args: ReadonlyArray<string>,
+  options: {
+    readonly env?: Record<string, string>
+    readonly timeoutMs?: number
+    readonly onStdout?: (soFar: string, child: ReturnType<typeof spawn>) => void
+  } = {}
+): Effect.Effect<Spawned> =>
+  Effect.async<Spawned>((resume) => {
+    const child = spawn(process.execPath, [binPath, ...args], {
+      env: options.env ?? envWithoutKeys(),
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8")
+    child.stderr.setEncoding("utf8")
+    child.stdout.on("data", (chunk: string) => {
+      stdout += chunk
+      options.onStdout?.(stdout, child)
+    })
+    child.stderr.on("data", (chunk: string) => {
+      stderr += chunk
+    })
+    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 15_000)
+    child.once("close", (code, signal) => {
+      clearTimeout(timer)
+      resume(Effect.succeed({ code, signal, stdout, stderr }))
+    })
+    return Effect.sync(() => {
+      clearTimeout(timer)
+      child.kill("SIGKILL")
+    })
+  })
+
+export interface Recorder {
+  /** The base URL to give the CLI, `/v1` included. */
+  readonly baseUrl: string
+  /** The JSON bodies of the requests seen so far. */
+  readonly bodies: Array<Record<string, unknown>>
+}
+
+/**
+ * A loopback proxy in front of `target` (a simulator's URL) that records each
+ * request body and relays the answer unchanged.
+ */
+export const recorder = (target: string) =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly recorder: Recorder; readonly server: Http.Server }>((resume) => {
+      const bodies: Array<Record<string, unknown>> = []
+      const server = Http.createServer((req, res) => {
+        let text = ""
+        req.setEncoding("utf8")
+        req.on("data", (chunk: string) => {
+          text += chunk
+        })
+        req.once("end", () => {
+          if (text !== "") bodies.push(JSON.parse(text) as Record<string, unknown>)
+          const headers: Record<string, string> = { "content-type": "application/json" }
+          if (req.headers.authorization !== undefined) headers["authorization"] = req.headers.authorization
+          fetch(`${target}${req.url ?? ""}`, { method: req.method ?? "POST", headers, ...(text === "" ? {} : { body: text }) })
+            .then(async (upstream) => {
+              res.writeHead(upstream.status, { "content-type": upstream.headers.get("content-type") ?? "application/json" })
+              res.end(await upstream.text())
+            })
+            .catch(() => res.destroy())
+        })
+      })
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address()
+        const port = typeof address === "object" && address !== null ? address.port : 0
+        resume(Effect.succeed({ recorder: { baseUrl: `http://127.0.0.1:${port}/v1`, bodies }, server }))
+      })
+    }),
+    ({ server }) =>
+      Effect.async<void>((resume) => {
+        server.closeAllConnections()
+        server.close(() => resume(Effect.void))
+      })
+  ).pipe(Effect.map(({ recorder }) => recorder))
