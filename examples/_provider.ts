@@ -1,0 +1,92 @@
+/**
+ * The one piece the examples share: where the model lives.
+ *
+ * With `OPENAI_API_KEY` and/or `OPENAI_BASE_URL` set, the examples talk to
+ * that OpenAI-compatible API (weighted-keys.ts wants several keys,
+ * comma-separated; provider-json.ts reads the variable as one key).
+ * With neither, they start the library's simulator in-process, so every
+ * example runs with nothing set up. Each example still builds its own key
+ * pool, rate limiter or retry policy: that is what it is there to show.
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Console from "effect/Console"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import { KeyPool, Llm, OpenAiChat, type ProviderClient, RateLimiter, Simulator } from "effect-llm-router"
+
+/** Made-up keys for the simulator, which accepts any key unless told otherwise. */
+export const simulatedKeys: ReadonlyArray<string> = [
+  "sk-simulated-example-key-0001",
+  "sk-simulated-example-key-0002",
+  "sk-simulated-example-key-0003"
+]
+
+/** An OpenAI-compatible API: its root URL (`/v1` included), its provider name and its keys. */
+export class Endpoint extends Context.Tag("examples/Endpoint")<Endpoint, {
+  readonly baseUrl: string
+  readonly provider: string
+  readonly keys: ReadonlyArray<Redacted.Redacted<string>>
+  readonly simulated: boolean
+}>() {}
+
+// Keys are read as secrets (`Redacted`), so nothing downstream can print them by accident.
+const fromEnvironment = Config.all({
+  baseUrl: Config.option(Config.string("OPENAI_BASE_URL")),
+  keys: Config.array(Config.redacted(), "OPENAI_API_KEY").pipe(
+    Config.map((keys) => keys.filter((key) => Redacted.value(key) !== "")),
+    Config.withDefault([])
+  )
+})
+
+/**
+ * The endpoint from the environment, or a simulator started for this program
+ * (closed when the program ends). `simulator` tunes the simulator only.
+ */
+export const endpoint = (
+  simulator: Simulator.Options = {}
+): Layer.Layer<Endpoint, ConfigError.ConfigError | Simulator.SimulatorStartError> =>
+  Layer.scoped(
+    Endpoint,
+    Effect.gen(function*() {
+      const env = yield* fromEnvironment
+      if (env.keys.length > 0 || Option.isSome(env.baseUrl)) {
+        return {
+          baseUrl: Option.getOrElse(env.baseUrl, () => "https://api.openai.com/v1"),
+          provider: "openai",
+          // A local server without auth (Ollama, vLLM) still wants some bearer token.
+          keys: env.keys.length > 0 ? env.keys : [Redacted.make("no-key")],
+          simulated: false
+        }
+      }
+      const sim = yield* Simulator.make(simulator)
+      yield* Console.error(`No OPENAI_API_KEY or OPENAI_BASE_URL: using the built-in simulator at ${sim.url}`)
+      return { baseUrl: `${sim.url}/v1`, provider: "simulator", keys: simulatedKeys.map(Redacted.make), simulated: true }
+    })
+  )
+
+/** The Chat Completions client for the endpoint; `options` as `OpenAiChat.layer` takes them. */
+export const client = (
+  options: Omit<OpenAiChat.Options, "baseUrl" | "provider"> = {}
+): Layer.Layer<ProviderClient.ProviderClient, never, Endpoint | HttpClient.HttpClient> =>
+  Layer.unwrapEffect(
+    Effect.map(Endpoint, ({ baseUrl, provider }) => OpenAiChat.layer({ ...options, baseUrl, provider }))
+  )
+
+/** A key pool over the endpoint's keys, all of equal weight. */
+export const keyPool: Layer.Layer<KeyPool.KeyPool, never, Endpoint> = Layer.effect(
+  KeyPool.KeyPool,
+  Effect.flatMap(Endpoint, ({ keys, provider }) => KeyPool.make({ providerId: provider, keys }))
+)
+
+/** The plainest `Llm` for one model: the endpoint's keys, no rate limit, the default retry policy. */
+export const llm = (model: string): Layer.Layer<Llm.Llm, never, Endpoint | HttpClient.HttpClient> =>
+  Llm.layer().pipe(
+    Layer.provide(client({ model })),
+    Layer.provide(keyPool),
+    Layer.provide(RateLimiter.unlimited)
+  )

@@ -1,0 +1,178 @@
+/**
+ * Every program in examples/ runs as a user would run it (`node --import tsx
+ * examples/<name>.ts`), with no provider in the environment, so against the
+ * built-in simulator, and prints what it promises.
+ */
+import { beforeAll, describe, expect, it } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import { ProviderConfig } from "effect-llm-router"
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { simulatedKeys } from "../../examples/_provider.js"
+
+const root = path.resolve(import.meta.dirname, "../..")
+
+const examples = [
+  "basic-chat",
+  "interruption",
+  "provider-json",
+  "rate-limits",
+  "retry-policy",
+  "streaming",
+  "weighted-keys"
+] as const
+type Example = (typeof examples)[number]
+
+interface Run {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** The test process's environment without a provider, so the examples start the simulator. */
+const envWithoutProvider = (): Record<string, string> => {
+  const env: Record<string, string> = {}
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value !== undefined && name !== "OPENAI_API_KEY" && name !== "OPENAI_BASE_URL") env[name] = value
+  }
+  return env
+}
+
+const runExample = (name: Example): Effect.Effect<Run> =>
+  Effect.async<Run>((resume) => {
+    const child = spawn(process.execPath, ["--import", "tsx", `examples/${name}.ts`], {
+      cwd: root,
+      env: envWithoutProvider(),
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 20_000
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      stdout += chunk
+    })
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      stderr += chunk
+    })
+    child.once("close", (code, signal) => resume(Effect.succeed({ code, signal, stdout, stderr })))
+    return Effect.sync(() => {
+      child.kill()
+    })
+  })
+
+// Each tsx start costs about a second of CPU: start every example at once (a
+// few at a time, so a small machine does not time them out), then let each
+// test wait for its own.
+const runs = new Map<Example, Promise<Run>>()
+beforeAll(() => {
+  const slots = Effect.unsafeMakeSemaphore(4)
+  for (const name of examples) runs.set(name, Effect.runPromise(slots.withPermits(1)(runExample(name))))
+})
+
+/** The run of `name`, checked to have exited 0 after saying it used the simulator. */
+const ran = (name: Example) =>
+  Effect.gen(function*() {
+    const run = yield* Effect.promise(() => runs.get(name) ?? Promise.reject(new Error(`${name} was not started`)))
+    expect({ code: run.code, signal: run.signal, stderr: run.stderr }).toMatchObject({ code: 0, signal: null })
+    expect(run.stderr).toContain("using the built-in simulator at http://127.0.0.1:")
+    return run
+  })
+
+const lines = (text: string) => text.split("\n").filter((line) => line !== "")
+
+const timeout = { timeout: 90_000 }
+
+describe("examples", () => {
+  it("every example in examples/ is run here", () => {
+    const found = fs.readdirSync(path.join(root, "examples"))
+      .filter((file) => file.endsWith(".ts") && !file.startsWith("_") && !file.endsWith(".test.ts"))
+      .map((file) => file.slice(0, -".ts".length))
+      .sort()
+    expect(found).toEqual([...examples])
+  })
+
+  it.live("basic-chat prints a reply and its usage", () =>
+    Effect.gen(function*() {
+      const [reply, usage] = lines((yield* ran("basic-chat")).stdout)
+      expect(reply).toMatch(/^[A-Z][a-z]+( [a-z]+)+\.$/)
+      expect(usage).toMatch(/^usage: \d+ prompt \+ 16 completion = \d+ tokens, simulator\/gpt-4o-mini in /)
+    }), timeout)
+
+  it.live("streaming writes the reply as it comes, then the usage", () =>
+    Effect.gen(function*() {
+      const [text, usage] = lines((yield* ran("streaming")).stdout)
+      // The simulator was asked for 40 tokens, one word each.
+      expect(text?.split(" ")).toHaveLength(40)
+      expect(usage).toMatch(/^usage: \d+ prompt \+ 40 completion = \d+ tokens$/)
+    }), timeout)
+
+  it.live("weighted-keys spreads twelve calls 6:4:2 over keys weighted 3:2:1, showing masked ids only", () =>
+    Effect.gen(function*() {
+      const { stdout } = yield* ran("weighted-keys")
+      expect(lines(stdout)).toEqual([
+        "sk-…0001  weight 3  in flight 0  total 6",
+        "sk-…0002  weight 2  in flight 0  total 4",
+        "sk-…0003  weight 1  in flight 0  total 2"
+      ])
+      for (const key of simulatedKeys) expect(stdout).not.toContain(key)
+    }), timeout)
+
+  it.live("rate-limits paces a burst of 15 through a bucket of 5 refilled at 10/s", () =>
+    Effect.gen(function*() {
+      const [summary, perCall, status] = lines((yield* ran("rate-limits")).stdout)
+      // Ten calls beyond the burst at 10 a second: at least a second.
+      const seconds = Number(/^15 calls took ([\d.]+) s/.exec(summary ?? "")?.[1])
+      expect(seconds).toBeGreaterThanOrEqual(0.9)
+      expect(seconds).toBeLessThan(10)
+      const times = (perCall ?? "").split(" ").map(Number)
+      expect(times).toHaveLength(15)
+      expect(Math.max(...times)).toBeGreaterThanOrEqual(0.9)
+      expect(status).toMatch(/^limiter: [\d.]+\/5 tokens available, 10\/s refill, 0 in flight \(max 4\), 0 waiting$/)
+    }), timeout)
+
+  it.live("provider-json loads a provider.json and chats through models.openai[\"gpt-4o-mini\"]", () =>
+    Effect.gen(function*() {
+      const [loaded, reply, usage] = lines((yield* ran("provider-json")).stdout)
+      expect(loaded).toBe("loaded openai models: gpt-4o-mini, gpt-4o")
+      expect(reply).toMatch(/^gpt-4o-mini: [A-Z]/)
+      expect(usage).toMatch(/^usage: \d+ prompt \+ 16 completion tokens$/)
+    }), timeout)
+
+  it.live("retry-policy retries the rate-limited model per its policy, then recovers on the backup", () =>
+    Effect.gen(function*() {
+      const { stderr, stdout } = yield* ran("retry-policy")
+      // maxRetries 2: three attempts, each seen by the tapped policy.
+      expect(stderr.match(/gpt-4o attempt failed: RateLimitError/g)).toHaveLength(3)
+      expect(stderr).toContain("[HTTP 429] rate-limited the request")
+      expect(lines(stdout)).toEqual([expect.stringMatching(/^recovered: gpt-4o-mini answered: [A-Z]/)])
+    }), timeout)
+
+  it.live("interruption stops a long stream after five chunks and frees its key", () =>
+    Effect.gen(function*() {
+      const output = lines((yield* ran("interruption")).stdout)
+      expect(output).toHaveLength(6)
+      for (const line of output.slice(0, 5)) expect(line).toMatch(/^chunk ".+" \(keys in flight: 1\)$/)
+      expect(output[5]).toBe("stopped after 5 chunks; keys in flight: 0")
+    }), timeout)
+
+  it.effect("examples/provider.example.json decodes, its keys read from the environment", () =>
+    Effect.gen(function*() {
+      const json: unknown = JSON.parse(fs.readFileSync(path.join(root, "examples/provider.example.json"), "utf8"))
+      const config = yield* ProviderConfig.fromJson(json, "provider.example.json")
+      expect(Object.keys(config.openai ?? {})).toEqual(["gpt-4o-mini", "gpt-4o"])
+      expect(config.openai?.["gpt-4o-mini"]?.entry.base_url).toBe("https://api.openai.com/v1")
+      expect(config.openai?.["gpt-4o-mini"]?.keys).toHaveLength(1)
+      const missing = yield* Effect.flip(
+        ProviderConfig.fromJson(json, "provider.example.json").pipe(
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))
+        )
+      )
+      expect(missing.issues[0]).toEqual({
+        path: "openai[0].api_keys[0]",
+        message: "the environment variable OPENAI_API_KEY is not set"
+      })
+    }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["OPENAI_API_KEY", "sk-example-0123456789"]])))))
+})
