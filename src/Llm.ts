@@ -25,7 +25,7 @@ import type { Input as ChatRequest } from "./ChatRequest.js"
 import type { ChatResponse, Usage } from "./ChatResponse.js"
 import { estimateUsage } from "./internal/tokenEstimate.js"
 import * as KeyPool from "./KeyPool.js"
-import { type LlmError, NoCapacityError, StreamTruncatedError, TimeoutError } from "./LlmError.js"
+import { InvalidRequestError, type LlmError, NoCapacityError, StreamTruncatedError, TimeoutError } from "./LlmError.js"
 import { ProviderClient } from "./ProviderClient.js"
 import * as RateLimiter from "./RateLimiter.js"
 import * as RetryPolicy from "./RetryPolicy.js"
@@ -138,17 +138,35 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
         )
       })
 
-    // Takes a rate permit and a key inside `scope`, so closing the scope frees both.
-    const acquire = (scope: Scope.Scope, attempt: number) =>
+    // Holds, inside `scope` so that closing it frees them: the request's estimated
+    // tokens in the tokens-per-minute budget (when the limiter has one), a rate
+    // permit, and a key. The budget comes first so the request token is taken
+    // right before the call.
+    const acquire = (scope: Scope.Scope, attempt: number, request: ChatRequest) =>
       Effect.gen(function*() {
+        const reservation = yield* limiter.reserve(RateLimiter.estimateTokens(request)).pipe(
+          Effect.mapError((error) =>
+            new InvalidRequestError({
+              provider: client.provider,
+              model: request.model ?? "",
+              code: "tokens_per_minute_exceeded",
+              detail: error.message
+            })
+          )
+        )
         yield* limiter.permit(attemptCost).pipe(Effect.orDie, Scope.extend(scope))
         const lease = yield* Scope.extend(pool.acquire, scope)
         yield* Scope.addFinalizerExit(scope, (exit) => pool.report(lease, outcomeOf(exit)))
         yield* Effect.annotateCurrentSpan({ "llm.attempt": attempt, "llm.key_id": lease.credentials.keyId })
-        return lease
+        return { lease, reservation }
       })
 
-    const withUsage = (request: ChatRequest, response: ChatResponse): Effect.Effect<ChatResponse> =>
+    // Settles the budget with the tokens the provider counted; with no usage
+    // reported, the estimate stays spent.
+    const reconcile = (reservation: RateLimiter.Reservation, usage: Usage | undefined) =>
+      isMissing(usage) ? Effect.void : limiter.reconcile(reservation, usage!.totalTokens)
+
+    const estimateMissingUsage = (request: ChatRequest, response: ChatResponse): Effect.Effect<ChatResponse> =>
       isMissing(response.usage)
         ? Effect.map(estimateUsage(request, response), (usage) => ({ ...response, usage }))
         : Effect.succeed(response)
@@ -163,10 +181,11 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
       const request = withModel(input, options?.model)
       const once = (attempt: number) =>
         Effect.scopeWith((scope) =>
-          Effect.flatMap(acquire(scope, attempt), (lease) => client.chat(request, lease.credentials))
+          Effect.flatMap(acquire(scope, attempt, request), ({ lease, reservation }) =>
+            Effect.tap(client.chat(request, lease.credentials), (response) => reconcile(reservation, response.usage)))
         ).pipe(Effect.scoped, Effect.withSpan("Llm.attempt", { attributes: spanAttributes(request) }))
       return retrying(request, once).pipe(
-        Effect.flatMap((response) => withUsage(request, response)),
+        Effect.flatMap((response) => estimateMissingUsage(request, response)),
         Effect.tap((response) => annotateUsage(response.usage)),
         Effect.withSpan("Llm.chat", { attributes: spanAttributes(request) })
       )
@@ -181,10 +200,10 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
           const scope = yield* Scope.make()
           const opened = yield* restore(
             Effect.gen(function*() {
-              const lease = yield* acquire(scope, attempt)
+              const { lease, reservation } = yield* acquire(scope, attempt, request)
               const pull = yield* Scope.extend(Stream.toPull(client.chatStream(request, lease.credentials)), scope)
               const first = yield* firstChunk(pull, request)
-              return { first, pull }
+              return { first, pull, reservation }
             })
           ).pipe(Effect.exit)
           if (Exit.isFailure(opened)) {
@@ -215,13 +234,18 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
         )
       )
       return Stream.unwrapScoped(
-        Effect.map(opened, ({ first, pull }) =>
-          withEstimatedUsage(request, Stream.concat(Stream.fromChunk(first), Stream.repeatEffectChunkOption(pull))))
+        Effect.map(opened, ({ first, pull, reservation }) =>
+          settleStreamUsage(request, reservation, Stream.concat(Stream.fromChunk(first), Stream.repeatEffectChunkOption(pull))))
       ).pipe(Stream.withSpan("Llm.chatStream", { attributes: spanAttributes(request) }))
     }
 
-    // Inserts an estimated Usage chunk before Finish when the provider sent none.
-    const withEstimatedUsage = (request: ChatRequest, stream: Stream.Stream<ChatChunk.ChatChunk, LlmError>) =>
+    // At the Finish chunk: settles the budget with the provider's usage, or
+    // inserts an estimated Usage chunk before Finish when the provider sent none.
+    const settleStreamUsage = (
+      request: ChatRequest,
+      reservation: RateLimiter.Reservation,
+      stream: Stream.Stream<ChatChunk.ChatChunk, LlmError>
+    ) =>
       Stream.suspend(() => {
         const accumulator = ChatChunk.makeAccumulator()
         let usage: Usage | undefined
@@ -232,7 +256,8 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
             else if (item._tag === "Finish") finish = item
             accumulator.add(item)
           }
-          if (finish === undefined || !isMissing(usage)) return Effect.succeed(chunk)
+          if (finish === undefined) return Effect.succeed(chunk)
+          if (!isMissing(usage)) return Effect.as(reconcile(reservation, usage), chunk)
           const done = accumulator.response()!
           return Effect.map(estimateUsage(request, done), (estimated): Chunk.Chunk<ChatChunk.ChatChunk> => {
             const before = Chunk.filter(chunk, (item) => item._tag !== "Finish" && item._tag !== "Usage")

@@ -8,6 +8,7 @@ import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
+import * as Tracer from "effect/Tracer"
 import { type ChatChunk, type ChatRequest, type ChatResponse, KeyPool, LlmError, Message, ProviderClient, RateLimiter } from "effect-llm-router"
 import * as Llm from "../src/Llm.js"
 import * as RetryPolicy from "../src/RetryPolicy.js"
@@ -329,5 +330,104 @@ describe("Llm accessors", () => {
       expect((yield* provided(Llm.chat(request))).text).toBe("via accessor")
       const streamed = yield* Stream.runCollect(Llm.chatStream(request)).pipe(provided)
       expect([...streamed][0]).toEqual({ _tag: "TextDelta", text: "via stream" })
+    }))
+})
+
+describe("Llm with a rate limiter", () => {
+  it.scoped("a burst of 200 concurrent calls at capacity 20, refill 10/s takes 18 s and never exceeds the bucket", () =>
+    Effect.gen(function*() {
+      const { calls, layer } = yield* fakeProvider((call) => Effect.succeed(response("ok", call.keyId)))
+      const pool = yield* KeyPool.make({ providerId: "fake", keys })
+      const limiter = yield* RateLimiter.make({ capacity: 20, refillRate: 10 })
+      const llm = yield* Llm.make().pipe(
+        Effect.provide(Layer.mergeAll(layer, Layer.succeed(KeyPool.KeyPool, pool), Layer.succeed(RateLimiter.RateLimiter, limiter)))
+      )
+      const fiber = yield* Effect.fork(Effect.all(Array.from({ length: 200 }, () => llm.chat(request)), { concurrency: "unbounded" }))
+      yield* TestClock.adjust("17900 millis")
+      expect((yield* Ref.get(calls)).length).toBeLessThan(200)
+      yield* TestClock.adjust("200 millis")
+      yield* Fiber.join(fiber)
+      const times = (yield* Ref.get(calls)).map((call) => call.at).sort((a, b) => a - b)
+      expect(times.length).toBe(200)
+      expect(times[199]).toBe(18_000)
+      for (let i = 0; i < times.length; i++) {
+        for (let j = i; j < times.length; j++) {
+          expect(j - i + 1).toBeLessThanOrEqual(20 + Math.floor((10 * (times[j]! - times[i]!)) / 1000))
+        }
+      }
+    }))
+
+  it.scoped("reserves the estimate in the tokens-per-minute budget and settles it with the real usage", () =>
+    Effect.gen(function*() {
+      const { layer } = yield* fakeProvider((call) => Effect.succeed(response("ok", call.keyId)))
+      const pool = yield* KeyPool.make({ providerId: "fake", keys })
+      const limiter = yield* RateLimiter.make({ capacity: 100, refillRate: 100, tokensPerMinute: 1000 })
+      const llm = yield* Llm.make().pipe(
+        Effect.provide(Layer.mergeAll(layer, Layer.succeed(KeyPool.KeyPool, pool), Layer.succeed(RateLimiter.RateLimiter, limiter)))
+      )
+      yield* llm.chat({ ...request, maxTokens: 500 })
+      expect((yield* limiter.status).budget?.available).toBe(1000 - 7)
+      const streamProvider = yield* fakeProvider(
+        () => Effect.die("unused"),
+        (call) => Stream.fromIterable(textChunks("streamed", call.keyId))
+      )
+      const streaming = yield* Llm.make().pipe(
+        Effect.provide(Layer.mergeAll(streamProvider.layer, Layer.succeed(KeyPool.KeyPool, pool), Layer.succeed(RateLimiter.RateLimiter, limiter)))
+      )
+      yield* Stream.runDrain(streaming.chatStream({ ...request, maxTokens: 500 }))
+      expect((yield* limiter.status).budget?.available).toBe(1000 - 7 - 6)
+      const error = yield* Effect.flip(llm.chat({ ...request, maxTokens: 5000 }))
+      expect(error._tag).toBe("InvalidRequestError")
+      expect(error._tag === "InvalidRequestError" && error.code).toBe("tokens_per_minute_exceeded")
+    }))
+})
+
+describe("Llm spans", () => {
+  it.scoped("one span per call and per attempt, with provider, model, attempt, masked key and tokens; never a key", () =>
+    Effect.gen(function*() {
+      const spans: Array<{ name: string; attributes: Map<string, unknown> }> = []
+      const tracer = Tracer.make({
+        span: (name, parent, context, links, _startTime, kind) => {
+          const attributes = new Map<string, unknown>()
+          spans.push({ name, attributes })
+          return {
+            _tag: "Span",
+            name,
+            spanId: String(spans.length),
+            traceId: "t",
+            parent,
+            context,
+            status: { _tag: "Started", startTime: 0n },
+            attributes,
+            links,
+            sampled: true,
+            kind,
+            end: () => {},
+            attribute: (key, value) => {
+              attributes.set(key, value)
+            },
+            event: () => {},
+            addLinks: () => {}
+          }
+        },
+        context: (f) => f()
+      })
+      const { layer } = yield* fakeProvider((call, index) =>
+        index === 0
+          ? Effect.fail(new LlmError.RateLimitError({ provider: "fake", model: "m", status: 429 }))
+          : Effect.succeed(response("ok", call.keyId))
+      )
+      const { llm } = yield* stack(layer)
+      yield* llm.chat(request).pipe(Effect.withTracer(tracer))
+      const call = spans.find((span) => span.name === "Llm.chat")!
+      const attempts = spans.filter((span) => span.name === "Llm.attempt")
+      expect(call.attributes.get("gen_ai.system")).toBe("fake")
+      expect(call.attributes.get("gen_ai.request.model")).toBe("m")
+      expect(call.attributes.get("gen_ai.usage.input_tokens")).toBe(5)
+      expect(call.attributes.get("gen_ai.usage.output_tokens")).toBe(2)
+      expect(attempts.map((span) => span.attributes.get("llm.attempt"))).toEqual([1, 2])
+      expect(attempts.map((span) => span.attributes.get("llm.key_id"))).toEqual([idA, idB])
+      const everything = JSON.stringify(spans.map((span) => [span.name, [...span.attributes]]))
+      for (const key of keys) expect(everything).not.toContain(key)
     }))
 })
