@@ -12,7 +12,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { type ChatResponse, emptyUsage, FinishReason, Usage as UsageModel } from "./ChatResponse.js"
 import { StreamTruncatedError } from "./LlmError.js"
-import type { ToolCall } from "./Message.js"
+import { ProviderMetadata, type ToolCall } from "./Message.js"
 
 /**
  * A piece of the reply's text.
@@ -54,7 +54,9 @@ export const ToolCallDelta = Schema.TaggedStruct("ToolCallDelta", {
   index: Schema.Int,
   id: Schema.optional(Schema.String),
   name: Schema.optional(Schema.String),
-  arguments: Schema.String
+  arguments: Schema.String,
+  /** Provider data for this call (Gemini's thought signature); the last one seen wins. */
+  providerMetadata: Schema.optional(ProviderMetadata)
 })
 
 /**
@@ -91,7 +93,9 @@ export const Finish = Schema.TaggedStruct("Finish", {
   provider: Schema.String,
   latency: Schema.DurationFromSelf,
   refusal: Schema.optional(Schema.String),
-  keyId: Schema.optional(Schema.String)
+  keyId: Schema.optional(Schema.String),
+  /** Provider data for the reply as a whole (Anthropic's signed thinking blocks). */
+  providerMetadata: Schema.optional(ProviderMetadata)
 })
 
 /**
@@ -129,6 +133,7 @@ interface PendingCall {
   id: string
   name: string
   arguments: string
+  providerMetadata?: ProviderMetadata
 }
 
 /**
@@ -155,6 +160,7 @@ export const makeAccumulator = (): Accumulator => {
           if (chunk.id !== undefined) call.id = chunk.id
           if (chunk.name !== undefined) call.name = chunk.name
           call.arguments += chunk.arguments
+          if (chunk.providerMetadata !== undefined) call.providerMetadata = chunk.providerMetadata
           break
         }
         case "Usage":
@@ -190,7 +196,8 @@ const responseOf = (
   finishReason: finish.finishReason,
   usage,
   latency: finish.latency,
-  ...(finish.keyId !== undefined ? { keyId: finish.keyId } : {})
+  ...(finish.keyId !== undefined ? { keyId: finish.keyId } : {}),
+  ...(finish.providerMetadata !== undefined ? { providerMetadata: finish.providerMetadata } : {})
 })
 
 /**
@@ -236,7 +243,14 @@ export const fromResponse = (response: ChatResponse): ReadonlyArray<ChatChunk> =
   if (response.reasoning !== undefined) chunks.push({ _tag: "ReasoningDelta", text: response.reasoning })
   if (response.text !== "") chunks.push({ _tag: "TextDelta", text: response.text })
   response.toolCalls.forEach((call, index) =>
-    chunks.push({ _tag: "ToolCallDelta", index, id: call.id, name: call.name, arguments: call.arguments })
+    chunks.push({
+      _tag: "ToolCallDelta",
+      index,
+      id: call.id,
+      name: call.name,
+      arguments: call.arguments,
+      ...(call.providerMetadata !== undefined ? { providerMetadata: call.providerMetadata } : {})
+    })
   )
   chunks.push({ _tag: "Usage", usage: response.usage })
   chunks.push({
@@ -247,7 +261,8 @@ export const fromResponse = (response: ChatResponse): ReadonlyArray<ChatChunk> =
     provider: response.provider,
     latency: response.latency,
     ...(response.refusal !== undefined ? { refusal: response.refusal } : {}),
-    ...(response.keyId !== undefined ? { keyId: response.keyId } : {})
+    ...(response.keyId !== undefined ? { keyId: response.keyId } : {}),
+    ...(response.providerMetadata !== undefined ? { providerMetadata: response.providerMetadata } : {})
   })
   return chunks
 }

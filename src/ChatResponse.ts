@@ -4,7 +4,7 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
-import { ToolCall } from "./Message.js"
+import { ProviderMetadata, ToolCall } from "./Message.js"
 
 /**
  * Why the model stopped: `stop` (natural end or a stop sequence), `length` (the
@@ -83,5 +83,7 @@ export class ChatResponse extends Schema.Class<ChatResponse>("ChatResponse")({
   /** Time from sending the request to the end of the reply. */
   latency: Schema.DurationFromSelf,
   /** The masked id of the key that served the call (`sk-…f3a9`); never the key. */
-  keyId: Schema.optional(Schema.String)
+  keyId: Schema.optional(Schema.String),
+  /** What the provider needs back with this reply in the next turn (see `Message.fromResponse`). */
+  providerMetadata: Schema.optional(ProviderMetadata)
 }) {}

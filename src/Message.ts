@@ -55,6 +55,23 @@ export type ContentPart = typeof ContentPart.Type
 export const JsonSchemaObject = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
 /**
+ * Opaque data a provider needs sent back unchanged in the next turn (signed
+ * reasoning blocks, thought signatures), keyed by provider API (`anthropic`,
+ * `gemini`). Adapters write and read their own key; callers just carry it along
+ * by building the next assistant message with `fromResponse`.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export const ProviderMetadata = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export type ProviderMetadata = typeof ProviderMetadata.Type
+
+/**
  * A function the model may call.
  *
  * @since 0.1.0
@@ -112,7 +129,12 @@ export const jsonSchemaOf = <A, I>(schema: Schema.Schema<A, I, never>): Record<s
 export class ToolCall extends Schema.Class<ToolCall>("ToolCall")({
   id: Schema.String,
   name: Schema.String,
-  arguments: Schema.String
+  arguments: Schema.String,
+  /**
+   * What a provider needs back unchanged with this call in the next turn
+   * (Gemini's `thoughtSignature`), keyed by provider API. Opaque to callers.
+   */
+  providerMetadata: Schema.optional(ProviderMetadata)
 }) {
   /**
    * Decodes the arguments with a schema; fails with a `ParseError` when the JSON
@@ -155,7 +177,9 @@ export class AssistantMessage extends Schema.Class<AssistantMessage>("AssistantM
   role: Schema.tag("assistant"),
   content: Schema.String,
   toolCalls: Schema.optional(Schema.Array(ToolCall)),
-  reasoning: Schema.optional(Schema.String)
+  reasoning: Schema.optional(Schema.String),
+  /** What the provider needs back from this reply (see `ProviderMetadata`). */
+  providerMetadata: Schema.optional(ProviderMetadata)
 }) {}
 
 /**
@@ -204,6 +228,27 @@ export const assistant = (
   content: string,
   options?: { readonly toolCalls?: ReadonlyArray<ToolCall>; readonly reasoning?: string }
 ): AssistantMessage => ({ role: "assistant", content, ...options })
+
+/**
+ * The assistant message that records a reply in the history, with its tool
+ * calls, reasoning and provider metadata, so the next turn of a tool loop sends
+ * back everything the provider requires.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const fromResponse = (response: {
+  readonly text: string
+  readonly toolCalls: ReadonlyArray<ToolCall>
+  readonly reasoning?: string | undefined
+  readonly providerMetadata?: ProviderMetadata | undefined
+}): AssistantMessage => ({
+  role: "assistant",
+  content: response.text,
+  ...(response.toolCalls.length > 0 ? { toolCalls: response.toolCalls } : {}),
+  ...(response.reasoning !== undefined ? { reasoning: response.reasoning } : {}),
+  ...(response.providerMetadata !== undefined ? { providerMetadata: response.providerMetadata } : {})
+})
 
 /**
  * The answer to a tool call. A value that is not a string is sent as JSON.

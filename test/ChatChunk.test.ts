@@ -71,7 +71,14 @@ describe("ChatChunk.collect", () => {
     provider: fc.string(),
     text: fc.string(),
     reasoning: fc.option(fc.string(), { nil: undefined }),
-    toolCalls: fc.array(fc.record({ id: fc.string(), name: fc.string(), arguments: fc.string() }), { maxLength: 4 }),
+    toolCalls: fc.array(
+      fc.record(
+        { id: fc.string(), name: fc.string(), arguments: fc.string(), providerMetadata: fc.dictionary(fc.string(), fc.jsonValue()) },
+        { requiredKeys: ["id", "name", "arguments"] }
+      ),
+      { maxLength: 4 }
+    ),
+    providerMetadata: fc.option(fc.dictionary(fc.string(), fc.jsonValue()), { nil: undefined }),
     finishReason: fc.constantFrom("stop" as const, "length" as const, "tool_calls" as const, "content_filter" as const, "other" as const),
     usage: fc.record({
       promptTokens: fc.nat(),
@@ -82,7 +89,11 @@ describe("ChatChunk.collect", () => {
       estimated: fc.boolean()
     }),
     latency: fc.nat().map(Duration.millis)
-  }).map(({ reasoning, ...rest }) => (reasoning === undefined ? rest : { ...rest, reasoning }))
+  }).map(({ providerMetadata, reasoning, ...rest }) => ({
+    ...rest,
+    ...(reasoning === undefined ? {} : { reasoning }),
+    ...(providerMetadata === undefined ? {} : { providerMetadata })
+  }))
 
   it.effect.prop("collect(fromResponse(r)) gives r back, however the text is split", [responseArbitrary, fc.nat(20)], ([response, pieces]) =>
     Effect.gen(function*() {

@@ -22,6 +22,19 @@ describe("Message", () => {
     })
   })
 
+  it("records a reply as the next turn's assistant message, provider metadata included", () => {
+    const call = { id: "c1", name: "f", arguments: "{}", providerMetadata: { gemini: { thoughtSignature: "sig" } } }
+    expect(Message.fromResponse({ text: "", toolCalls: [call], reasoning: "r", providerMetadata: { anthropic: { blocks: [] } } }))
+      .toEqual({
+        role: "assistant",
+        content: "",
+        toolCalls: [call],
+        reasoning: "r",
+        providerMetadata: { anthropic: { blocks: [] } }
+      })
+    expect(Message.fromResponse({ text: "plain", toolCalls: [] })).toEqual({ role: "assistant", content: "plain" })
+  })
+
   it("reads the text of multi-part content", () => {
     expect(Message.textOf([Message.text("a"), Message.image("https://x/y.png"), Message.text("b")])).toBe("ab")
   })
