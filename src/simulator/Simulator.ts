@@ -91,7 +91,11 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Http from "node:http"
+import * as Anthropic from "./Anthropic.js"
+import * as Gemini from "./Gemini.js"
+import * as Ollama from "./Ollama.js"
 import * as OpenAiChat from "./OpenAiChat.js"
+import * as OpenAiResponses from "./OpenAiResponses.js"
 import * as Reply from "./Reply.js"
 
 // ---------------------------------------------------------------------------
@@ -346,7 +350,11 @@ export interface RenderedStream {
 export interface WireFormat<Extra> {
   /** The API key a request carries. */
   readonly apiKey: (headers: Http.IncomingHttpHeaders) => string | undefined
-  readonly decode: (body: unknown) => Decoded<Extra> | ApiError
+  /**
+   * `params` are what the route took from the URL, for formats that put
+   * request fields there (Gemini's model and method); absent for the others.
+   */
+  readonly decode: (body: unknown, params?: Readonly<Record<string, string | undefined>>) => Decoded<Extra> | ApiError
   readonly renderError: (error: ApiError) => { readonly status: number; readonly body: string }
   readonly renderReply: (reply: Reply.Reply, meta: ReplyMeta, extra: Extra) => string
   readonly renderStream: (reply: Reply.Reply, meta: ReplyMeta, extra: Extra) => RenderedStream
@@ -708,7 +716,8 @@ const makeEngine = (config: Config) => {
     format: WireFormat<X>,
     headers: Http.IncomingHttpHeaders,
     bodyText: string,
-    now: number
+    now: number,
+    params?: Readonly<Record<string, string | undefined>>
   ): Plan => {
     const id = nextId++
     const out: Record<string, string> = { "x-request-id": `req_sim${id}` }
@@ -726,7 +735,7 @@ const makeEngine = (config: Config) => {
         }). The API expects a JSON payload.`
       }, out)
     }
-    const decoded = format.decode(body)
+    const decoded = format.decode(body, params)
     if (isApiError(decoded)) return errorPlan(format, decoded, out)
     const { prompt } = decoded
     if (!config.models.has(prompt.model)) return errorPlan(format, { _tag: "ModelNotFound", model: prompt.model }, out)
@@ -856,6 +865,8 @@ interface RouteInput {
   /** From `Clock`. */
   readonly now: number
   readonly params: Readonly<Record<string, string | undefined>>
+  /** The request target, query included (`/v1beta/models/m:streamGenerateContent?alt=sse`). */
+  readonly url: string
 }
 
 interface Route {
@@ -874,6 +885,14 @@ const routes: ReadonlyArray<Route> = [
       body === undefined ? engine.badBody(chat) : engine.generate(chat, headers, body, now)
   },
   {
+    method: "POST",
+    path: "/v1/responses",
+    plan: (engine, { body, headers, now }) =>
+      body === undefined
+        ? engine.badBody(OpenAiResponses.format)
+        : engine.generate(OpenAiResponses.format, headers, body, now)
+  },
+  {
     method: "GET",
     path: "/v1/models",
     plan: (engine, { headers, now }) => engine.models(chat, headers, now, undefined)
@@ -882,6 +901,31 @@ const routes: ReadonlyArray<Route> = [
     method: "GET",
     path: "/v1/models/:model",
     plan: (engine, { headers, now, params }) => engine.models(chat, headers, now, params.model ?? "")
+  },
+  {
+    method: "POST",
+    path: "/v1/messages",
+    plan: (engine, { body, headers, now }) =>
+      body === undefined ? engine.badBody(Anthropic.format) : engine.generate(Anthropic.format, headers, body, now)
+  },
+  {
+    method: "POST",
+    path: "/api/chat",
+    plan: (engine, { body, headers, now }) =>
+      body === undefined ? engine.badBody(Ollama.format) : engine.generate(Ollama.format, headers, body, now)
+  },
+  {
+    // One segment, `{model}:{method}`: Gemini puts the method after a colon.
+    method: "POST",
+    path: "/v1beta/models/:model",
+    plan: (engine, { body, headers, now, params, url }) => {
+      const target = Gemini.target(params.model ?? "", url, headers)
+      return target === undefined
+        ? engine.notFound(Gemini.format, "POST", url)
+        : body === undefined
+        ? engine.badBody(Gemini.format)
+        : engine.generate(Gemini.format, target.headers, body, now, target.params)
+    }
   }
 ]
 
@@ -1007,7 +1051,7 @@ const nodeListener = (
     try {
       plan = matched === undefined
         ? engine.notFound(chat, req.method ?? "", req.url ?? "")
-        : matched.route.plan(engine, { headers: req.headers, body, now, params: matched.params })
+        : matched.route.plan(engine, { headers: req.headers, body, now, params: matched.params, url: req.url ?? "" })
     } catch (defect) {
       // A bug in the simulator: say so in the response rather than crash the process.
       const message = `Simulator defect: ${defect instanceof Error ? defect.message : String(defect)}`
@@ -1136,7 +1180,7 @@ const platformApp = (
         return Effect.flatMap(
           route.method === "POST" ? readBody(req) : Effect.succeed(""),
           (body) =>
-            Effect.map(HttpRouter.params, (params) => route.plan(engine, { headers: req.headers, body, now, params }))
+            Effect.map(HttpRouter.params, (params) => route.plan(engine, { headers: req.headers, body, now, params, url: request.url }))
         )
       })
     )

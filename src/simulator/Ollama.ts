@@ -1,0 +1,288 @@
+/**
+ * The simulator's Ollama native wire format (`POST /api/chat`), per WIRE.md §6:
+ * request decoding, the whole-reply body, the NDJSON stream and `{"error": "…"}`
+ * errors.
+ *
+ * As Ollama does, a request streams unless it says `"stream": false`. A stream
+ * is one JSON object per line: a line per reasoning (`message.thinking`) or
+ * text (`message.content`) token, every tool call whole in one line (arguments
+ * as a JSON object, `done_reason` left at `"stop"`), then a `done: true` line
+ * with the counts. The shared faults map onto it: `stream-error` writes an
+ * `{"error": …}` line (the `shape` parameter is ignored), `malformed` a line that
+ * is not JSON, `truncate` ends the body before the `done` line.
+ *
+ * Usage: `prompt_eval_count` is the prompt minus `x-simulator-cached-tokens`
+ * (Ollama counts only the tokens it evaluated) and, like every count, is left
+ * out when it is zero (Go's `omitempty`); `eval_count` holds reasoning, text
+ * and tool-call tokens. Durations are nanoseconds derived from the counts.
+ * Sampling comes from `options`: `num_predict` caps the reply; `think` (true or
+ * a level) asks for reasoning. Prompt tokens are counted as for Chat
+ * Completions: message text and tool-call names and arguments, plus 85 per
+ * image in `images`.
+ *
+ * @since 0.1.0
+ */
+import * as Reply from "./Reply.js"
+import type { ApiError, Decoded, RenderedStream, ReplyMeta, WireFormat } from "./Simulator.js"
+
+/**
+ * What rendering needs beyond the reply: nothing, for this format.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type Extra = Readonly<Record<string, never>>
+
+const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
+  typeof u === "object" && u !== null && !Array.isArray(u)
+
+/** Go's `encoding/json` names of JSON types, for Ollama-like unmarshal errors. */
+const goType = (u: unknown): string =>
+  u === null ? "null" : Array.isArray(u) ? "array" : typeof u === "object" ? "object" : typeof u
+
+const invalid = (message: string, param?: string): ApiError => ({ _tag: "InvalidRequest", message, param })
+
+const unmarshal = (value: unknown, field: string, expected: string): ApiError =>
+  invalid(`json: cannot unmarshal ${goType(value)} into Go struct field ChatRequest.${field} of type ${expected}`, field)
+
+const roles = new Set(["system", "user", "assistant", "tool"])
+
+const decodeTools = (tools: unknown): ReadonlyArray<Reply.Tool> | ApiError => {
+  if (tools === undefined || tools === null) return []
+  if (!Array.isArray(tools)) return unmarshal(tools, "tools", "api.Tools")
+  const out: Array<Reply.Tool> = []
+  for (let i = 0; i < tools.length; i++) {
+    const tool: unknown = tools[i]
+    if (!isRecord(tool) || !isRecord(tool.function) || typeof tool.function.name !== "string") {
+      return invalid(`tools[${i}]: a tool needs function.name`, `tools[${i}]`)
+    }
+    out.push({ name: tool.function.name, parameters: tool.function.parameters })
+  }
+  return out
+}
+
+const decode = (body: unknown): Decoded<Extra> | ApiError => {
+  if (!isRecord(body)) return invalid(`json: cannot unmarshal ${goType(body)} into Go value of type api.ChatRequest`)
+  const model = body.model
+  if (model === undefined || model === null || model === "") return invalid("model is required", "model")
+  if (typeof model !== "string") return unmarshal(model, "model", "string")
+  const messages = body.messages ?? []
+  if (!Array.isArray(messages)) return unmarshal(messages, "messages", "[]api.Message")
+  // Ollama answers an empty `messages` with a load (done_reason "load"); the simulator has no model to load.
+  if (messages.length === 0) return invalid("messages must not be empty (the simulator does not load models)", "messages")
+  let chars = 0
+  let images = 0
+  let lastUserText = ""
+  let lastRole = ""
+  let lastText = ""
+  for (let i = 0; i < messages.length; i++) {
+    const message: unknown = messages[i]
+    const path = `messages[${i}]`
+    if (!isRecord(message)) return unmarshal(message, "messages", "api.Message")
+    const role = message.role
+    if (typeof role !== "string" || !roles.has(role)) {
+      return invalid(`${path}.role: invalid role ${JSON.stringify(role) ?? "nothing"}`, `${path}.role`)
+    }
+    const content = message.content ?? ""
+    if (typeof content !== "string") return unmarshal(content, "messages.content", "string")
+    const imageList = message.images
+    if (imageList !== undefined && imageList !== null) {
+      if (!Array.isArray(imageList) || !imageList.every((image) => typeof image === "string")) {
+        return unmarshal(imageList, "messages.images", "[]api.ImageData")
+      }
+      for (const image of imageList as ReadonlyArray<string>) {
+        // Go decodes `[]byte` from base64; a URL is not base64.
+        if (!/^[A-Za-z0-9+/]*={0,2}$/.test(image)) return invalid("illegal base64 data in images", `${path}.images`)
+      }
+      images += imageList.length
+    }
+    chars += content.length
+    const calls = message.tool_calls
+    if (calls !== undefined && calls !== null) {
+      if (role !== "assistant" || !Array.isArray(calls)) return unmarshal(calls, "messages.tool_calls", "[]api.ToolCall")
+      for (const call of calls as ReadonlyArray<unknown>) {
+        if (!isRecord(call) || !isRecord(call.function) || typeof call.function.name !== "string") {
+          return invalid(`${path}.tool_calls: a tool call needs function.name`, `${path}.tool_calls`)
+        }
+        const args = call.function.arguments ?? {}
+        // Ollama's arguments are an object; a JSON string fails to unmarshal.
+        if (!isRecord(args)) return unmarshal(args, "messages.tool_calls.function.arguments", "api.ToolCallFunctionArguments")
+        chars += call.function.name.length + JSON.stringify(args).length
+      }
+    }
+    if (role === "user") lastUserText = content
+    lastRole = role
+    lastText = content
+  }
+
+  const stream = body.stream
+  if (stream !== undefined && stream !== null && typeof stream !== "boolean") return unmarshal(stream, "stream", "bool")
+  const options = body.options ?? {}
+  if (!isRecord(options)) return unmarshal(options, "options", "map[string]interface {}")
+  const numPredict = options.num_predict
+  if (numPredict !== undefined && numPredict !== null && !(typeof numPredict === "number" && Number.isInteger(numPredict))) {
+    return invalid(`option "num_predict" must be of type integer`, "options.num_predict")
+  }
+  const maxTokens = typeof numPredict === "number" && numPredict > 0 ? numPredict : undefined
+  const think = body.think
+  if (think !== undefined && think !== null && typeof think !== "boolean" && typeof think !== "string") {
+    return invalid(`invalid think value: ${JSON.stringify(think)}`, "think")
+  }
+  const tools = decodeTools(body.tools)
+  if ("_tag" in tools) return tools
+
+  const promptTokens = Math.max(1, Reply.countTokens(chars) + images * Reply.imageTokens)
+  return {
+    prompt: {
+      model,
+      promptTokens,
+      lastUserText,
+      lastRole,
+      toolResult: lastRole === "tool" ? lastText : undefined,
+      tools,
+      // Ollama has no tool choice: offered tools may be called.
+      toolChoice: { _tag: "Auto" },
+      parallelToolCalls: true,
+      reasoning: think === true || (typeof think === "string" && think !== "" && think !== "none"),
+      maxTokens
+    },
+    stream: stream !== false,
+    requestedTokens: promptTokens + (maxTokens ?? 0),
+    extra: {}
+  }
+}
+
+const quoted = new Map<string, string>()
+
+/** A token as a JSON string, quoted once per distinct token (the vocabulary is small). */
+const quote = (token: string): string => {
+  let json = quoted.get(token)
+  if (json === undefined) {
+    json = JSON.stringify(token)
+    if (quoted.size >= 4096) quoted.clear()
+    quoted.set(token, json)
+  }
+  return json
+}
+
+/** Nanoseconds the simulated model "spent", derived from the counts so replies stay deterministic. */
+const nanosPerPromptToken = 250_000
+const nanosPerEvalToken = 20_000_000
+const loadNanos = 1_500_000
+
+const metricsJson = (reply: Reply.Reply): string => {
+  const usage = reply.usage
+  const evaluated = Math.max(0, usage.promptTokens - usage.cachedTokens)
+  const promptNanos = evaluated * nanosPerPromptToken
+  const evalNanos = usage.completionTokens * nanosPerEvalToken
+  // Ollama's done_reason stays "stop" when tool calls were made (WIRE.md §6.1).
+  const reason = reply.finishReason === "length" ? "length" : "stop"
+  let out = `"done":true,"done_reason":"${reason}","total_duration":${loadNanos + promptNanos + evalNanos},` +
+    `"load_duration":${loadNanos}`
+  // Counts and their durations are omitempty in Ollama.
+  if (evaluated > 0) out += `,"prompt_eval_count":${evaluated},"prompt_eval_duration":${promptNanos}`
+  if (usage.completionTokens > 0) out += `,"eval_count":${usage.completionTokens},"eval_duration":${evalNanos}`
+  return out
+}
+
+const toolCallsJson = (calls: ReadonlyArray<Reply.ToolCall>): string =>
+  `[${
+    calls.map((call, index) =>
+      `{"id":"${call.id}","function":{"index":${index},"name":${JSON.stringify(call.name)},"arguments":${call.arguments}}}`
+    ).join(",")
+  }]`
+
+const head = (meta: ReplyMeta): string =>
+  `{"model":${JSON.stringify(meta.model)},"created_at":"${new Date(meta.created * 1000).toISOString()}",`
+
+const renderReply = (reply: Reply.Reply, meta: ReplyMeta): string => {
+  let message = `{"role":"assistant","content":${JSON.stringify(reply.content.join(""))}`
+  if (reply.reasoning.length > 0) message += `,"thinking":${JSON.stringify(reply.reasoning.join(""))}`
+  if (reply.toolCalls.length > 0) message += `,"tool_calls":${toolCallsJson(reply.toolCalls)}`
+  return `${head(meta)}"message":${message}},${metricsJson(reply)}}`
+}
+
+const renderStream = (reply: Reply.Reply, meta: ReplyMeta): RenderedStream => {
+  const start = `${head(meta)}"message":{"role":"assistant","content":`
+  const events: Array<string> = []
+  for (const token of reply.reasoning) events.push(`${start}"","thinking":${quote(token)}},"done":false}\n`)
+  for (const token of reply.content) events.push(`${start}${quote(token)}},"done":false}\n`)
+  if (reply.toolCalls.length > 0) {
+    events.push(`${start}"","tool_calls":${toolCallsJson(reply.toolCalls)}},"done":false}\n`)
+  }
+  return { events, tail: `${start}""},${metricsJson(reply)}}\n` }
+}
+
+const errorBody = (message: string): string => JSON.stringify({ error: message })
+
+const injected: Readonly<Record<number, string>> = {
+  400: "the simulator rejected this request (injected fault)",
+  401: "unauthorized",
+  403: "forbidden",
+  404: "model not found (injected fault)",
+  429: "too many requests, please retry later",
+  500: "an internal error occurred (injected fault)",
+  502: "an error was encountered while running the model: unexpected EOF",
+  503: "server busy, please try again. maximum pending requests exceeded"
+}
+
+const renderError = (error: ApiError): { readonly status: number; readonly body: string } => {
+  switch (error._tag) {
+    case "InvalidRequest":
+      return { status: 400, body: errorBody(error.message) }
+    case "InvalidKey":
+      return { status: 401, body: errorBody("unauthorized") }
+    case "RateLimited":
+      return {
+        status: 429,
+        body: errorBody(`too many requests: limit ${error.limit} per minute, retry in ${Math.ceil(error.retryAfterMs)}ms`)
+      }
+    case "ModelNotFound":
+      return { status: 404, body: errorBody(`model '${error.model}' not found`) }
+    case "ContextLength":
+      return {
+        status: 400,
+        body: errorBody(
+          `input exceeds maximum context length: ${error.promptTokens} prompt tokens and ${error.completionTokens} ` +
+            `to predict, the context length is ${error.limit}`
+        )
+      }
+    case "NotFound":
+      return { status: 404, body: errorBody(`${error.method} ${error.path}: 404 page not found`) }
+    case "Injected": {
+      const { fault } = error
+      return {
+        status: fault.status,
+        body: errorBody(
+          fault.message ?? injected[fault.status] ?? `simulated ${fault.status >= 500 ? "server" : "client"} error (HTTP ${fault.status})`
+        )
+      }
+    }
+  }
+}
+
+const streamError = errorBody("an error was encountered while running the model: simulated failure")
+
+/**
+ * The Ollama `/api/chat` wire format.
+ *
+ * @since 0.1.0
+ * @category Wire Formats
+ */
+export const format: WireFormat<Extra> = {
+  // Ollama itself takes no key; Ollama cloud takes a bearer token.
+  apiKey: (headers) => {
+    const value = headers.authorization
+    if (value === undefined) return undefined
+    return /^bearer\s+/i.test(value) ? value.replace(/^bearer\s+/i, "").trim() : value.trim()
+  },
+  decode,
+  renderError,
+  renderReply,
+  renderStream,
+  renderStreamError: () => `${streamError}\n`,
+  renderBodyError: () => streamError,
+  malformedEvent: "{not json\n",
+  streamContentType: "application/x-ndjson",
+  idPrefix: ""
+}
