@@ -1,0 +1,327 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Simulator from "../../src/simulator/Simulator.js"
+
+// The simulator's Responses format, spoken to with plain fetch and a
+// hand-written event reassembler, independent of the library's adapter.
+
+interface Answer {
+  readonly status: number
+  readonly headers: Headers
+  readonly text: string
+}
+
+const post = (
+  sim: Simulator.Simulator,
+  body: unknown,
+  headers: Record<string, string> = {}
+): Effect.Effect<Answer> =>
+  Effect.orDie(Effect.tryPromise(async () => {
+    const response = await fetch(`${sim.url}/v1/responses`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: "Bearer sk-test-0001", ...headers },
+      body: JSON.stringify(body)
+    })
+    return { status: response.status, headers: response.headers, text: await response.text() }
+  }))
+
+const json = (answer: Answer) => JSON.parse(answer.text)
+
+/** Parsed JSON, indexed freely by the assertions. */
+type Json = ReturnType<typeof JSON.parse>
+
+interface SseEvent {
+  readonly event: string
+  readonly data: string
+}
+
+const sse = (text: string): Array<SseEvent> =>
+  text.split("\n\n").filter((block) => block !== "").map((block) => {
+    const lines = block.split("\n")
+    const event = lines.find((line) => line.startsWith("event: "))?.slice(7) ?? "message"
+    const data = lines.filter((line) => line.startsWith("data: ")).map((line) => line.slice(6)).join("\n")
+    return { event, data }
+  })
+
+interface Assembled {
+  readonly text: string
+  readonly reasoning: string
+  readonly calls: Array<{ call_id: string; name: string; arguments: string }>
+  readonly terminal: string | undefined
+  readonly response: Json | undefined
+  readonly types: Array<string>
+}
+
+/** Folds a Responses stream: deltas by item id, the terminal event's response. */
+const assemble = (text: string): Assembled => {
+  let out = ""
+  let reasoning = ""
+  const calls = new Map<string, { call_id: string; name: string; arguments: string }>()
+  let terminal: string | undefined
+  let response: Json | undefined
+  const types: Array<string> = []
+  let seq = -1
+  for (const { data, event } of sse(text)) {
+    const value = JSON.parse(data)
+    expect(value.type).toBe(event)
+    expect(value.sequence_number).toBeGreaterThan(seq)
+    seq = value.sequence_number
+    types.push(value.type)
+    switch (value.type) {
+      case "response.output_text.delta":
+        out += value.delta
+        break
+      case "response.reasoning_summary_text.delta":
+        reasoning += value.delta
+        break
+      case "response.output_item.added":
+        if (value.item.type === "function_call") {
+          calls.set(value.item.id, { call_id: value.item.call_id, name: value.item.name, arguments: value.item.arguments })
+        }
+        break
+      case "response.function_call_arguments.delta":
+        calls.get(value.item_id)!.arguments += value.delta
+        break
+      case "response.completed":
+      case "response.incomplete":
+      case "response.failed":
+      case "error":
+        terminal = value.type
+        response = value.response
+    }
+  }
+  return { text: out, reasoning, calls: [...calls.values()], terminal, response, types }
+}
+
+const user = (text: string) => ({ role: "user", content: [{ type: "input_text", text }] })
+
+const request = { model: "gpt-4o-mini", instructions: "Be brief.", input: [user("Tell me about Effect.")], store: false }
+
+const weatherTool = {
+  type: "function",
+  name: "get_weather",
+  description: "Weather for a city",
+  parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+  strict: true
+}
+const timeTool = { type: "function", name: "get_time", parameters: { type: "object", properties: { zone: { type: "string" } } }, strict: null }
+
+const textOf = (body: Json): string =>
+  body.output.filter((item: Json) => item.type === "message").flatMap((item: Json) => item.content).map((part: Json) => part.text).join("")
+
+describe("Simulator (Responses over loopback)", () => {
+  it.scoped("answers a non-streamed request with a response object", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make()
+      const answer = yield* post(sim, request)
+      expect(answer.status).toBe(200)
+      expect(answer.headers.get("x-request-id")).toMatch(/^req_/)
+      const body = json(answer)
+      expect(body).toMatchObject({ object: "response", status: "completed", model: "gpt-4o-mini", error: null, store: false })
+      expect(body.id).toMatch(/^resp_/)
+      expect(body.output).toHaveLength(1)
+      expect(body.output[0]).toMatchObject({ type: "message", role: "assistant", status: "completed" })
+      expect(body.output[0].content[0].type).toBe("output_text")
+      expect(textOf(body).split(" ")).toHaveLength(16)
+      expect("output_text" in body).toBe(false)
+      // "Be brief." and "Tell me about Effect.": 30 characters, 8 tokens.
+      expect(body.usage).toEqual({
+        input_tokens: 8,
+        input_tokens_details: { cached_tokens: 0 },
+        output_tokens: 16,
+        output_tokens_details: { reasoning_tokens: 0 },
+        total_tokens: 24
+      })
+      // A string input is one user message.
+      const plain = json(yield* post(sim, { model: "gpt-4o-mini", input: "Tell me about Effect." }))
+      expect(plain.usage.input_tokens).toBe(6)
+    }))
+
+  it.scoped("streams named events with the same text and usage, ending with response.completed", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make({ replyTokens: 24 })
+      const whole = json(yield* post(sim, request, { "x-simulator-cached-tokens": "3" }))
+      const answer = yield* post(sim, { ...request, stream: true }, { "x-simulator-cached-tokens": "3" })
+      expect(answer.headers.get("content-type")).toContain("text/event-stream")
+      expect(answer.text).not.toContain("[DONE]")
+      const streamed = assemble(answer.text)
+      expect(streamed.types.slice(0, 2)).toEqual(["response.created", "response.in_progress"])
+      expect(streamed.types.filter((t) => t === "response.output_text.delta")).toHaveLength(24)
+      expect(streamed.terminal).toBe("response.completed")
+      expect(streamed.types.at(-1)).toBe("response.completed")
+      expect(streamed.text).toBe(textOf(whole))
+      expect(streamed.response!.usage).toEqual(whole.usage)
+      expect(streamed.response!.usage.input_tokens_details.cached_tokens).toBe(3)
+      expect(textOf(streamed.response!)).toBe(streamed.text)
+    }))
+
+  it.scoped("reasoning: a reasoning item first, its summary when asked, encrypted content when included", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make({ reasoningTokens: 6 })
+      const body = {
+        ...request,
+        reasoning: { effort: "low", summary: "auto" },
+        include: ["reasoning.encrypted_content"]
+      }
+      const whole = json(yield* post(sim, body))
+      const [reasoning, message] = whole.output
+      expect(reasoning.type).toBe("reasoning")
+      expect(reasoning.id).toMatch(/^rs_/)
+      expect(reasoning.summary[0].text.split(" ")).toHaveLength(6)
+      expect(reasoning.encrypted_content).toMatch(/^gAAAAB/)
+      expect(message.type).toBe("message")
+      expect(whole.usage.output_tokens_details.reasoning_tokens).toBe(6)
+      expect(whole.usage.output_tokens).toBe(22)
+      const streamed = assemble((yield* post(sim, { ...body, stream: true })).text)
+      expect(streamed.reasoning).toBe(reasoning.summary[0].text)
+      expect(streamed.text).toBe(textOf(whole))
+      expect(streamed.response!.output[0]).toMatchObject({ type: "reasoning", summary: reasoning.summary })
+      expect(streamed.response!.output[0].encrypted_content).toMatch(/^gAAAAB/)
+
+      const bare = json(yield* post(sim, { ...request, reasoning: { effort: "low" } }))
+      expect(bare.output[0]).toEqual({ id: bare.output[0].id, type: "reasoning", summary: [] })
+      expect(bare.usage.output_tokens_details.reasoning_tokens).toBe(6)
+      const off = json(yield* post(sim, { ...request, reasoning: { effort: "none" } }))
+      expect(off.output.map((item: Json) => item.type)).toEqual(["message"])
+    }))
+
+  it.scoped("flat function tools: parallel calls, arguments interleaved across events", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make()
+      const body = { ...request, tools: [weatherTool, timeTool] }
+      const headers = { "x-simulator-tool-calls": "2" }
+      const whole = json(yield* post(sim, body, headers))
+      const calls = whole.output.filter((item: Json) => item.type === "function_call")
+      expect(whole.output).toHaveLength(2)
+      expect(calls.map((c: Json) => c.name)).toEqual(["get_weather", "get_time"])
+      expect(calls[0].id).toMatch(/^fc_/)
+      expect(calls[0].call_id).toMatch(/^call_/)
+      expect(JSON.parse(calls[0].arguments)).toEqual({ city: "sim" })
+      const answer = yield* post(sim, { ...body, stream: true }, headers)
+      const streamed = assemble(answer.text)
+      expect(streamed.calls).toEqual(calls.map((c: Json) => ({ call_id: c.call_id, name: c.name, arguments: c.arguments })))
+      const deltaOwners = sse(answer.text)
+        .map((e) => JSON.parse(e.data))
+        .filter((e) => e.type === "response.function_call_arguments.delta")
+        .map((e) => e.output_index)
+      expect(deltaOwners.slice(0, 4)).toEqual([0, 1, 0, 1])
+      expect(streamed.response!.usage).toEqual(whole.usage)
+
+      const named = json(yield* post(sim, { ...body, tool_choice: { type: "function", name: "get_time" } }))
+      expect(named.output[0]).toMatchObject({ type: "function_call", name: "get_time", arguments: "{\"zone\":\"sim\"}" })
+      const none = json(yield* post(sim, { ...body, tool_choice: "none" }))
+      expect(none.output[0].type).toBe("message")
+    }))
+
+  it.scoped("answers a function_call_output with text that mentions it", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make()
+      const body = {
+        ...request,
+        tools: [weatherTool],
+        input: [
+          user("Weather in Paris?"),
+          { type: "function_call", call_id: "call_1", name: "get_weather", arguments: "{\"city\":\"Paris\"}" },
+          { type: "function_call_output", call_id: "call_1", output: "{\"temperature\":21}" }
+        ]
+      }
+      const whole = json(yield* post(sim, body))
+      expect(textOf(whole)).toMatch(/^The tool returned \{"temperature":21\} /)
+      expect(assemble((yield* post(sim, { ...body, stream: true })).text).text).toBe(textOf(whole))
+    }))
+
+  it.scoped("max_output_tokens: status incomplete, streamed as response.incomplete", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make({ replyTokens: 40 })
+      const body = { ...request, max_output_tokens: 16 }
+      const whole = json(yield* post(sim, body))
+      expect(whole.status).toBe("incomplete")
+      expect(whole.incomplete_details).toEqual({ reason: "max_output_tokens" })
+      expect(whole.usage.output_tokens).toBe(16)
+      const streamed = assemble((yield* post(sim, { ...body, stream: true })).text)
+      expect(streamed.terminal).toBe("response.incomplete")
+      expect(streamed.response!.incomplete_details).toEqual({ reason: "max_output_tokens" })
+      expect((yield* post(sim, { ...request, max_output_tokens: 5 })).status).toBe(400)
+    }))
+
+  it.scoped("refuses Chat Completions shapes and broken reasoning replays with 400", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make()
+      const error = (answer: Answer) => {
+        expect(answer.status).toBe(400)
+        return json(answer).error
+      }
+      expect(error(yield* post(sim, { model: "gpt-4o-mini", messages: [user("hi")] }))).toMatchObject({
+        param: "messages",
+        message: "Unknown parameter: 'messages'."
+      })
+      expect(error(yield* post(sim, { ...request, max_tokens: 20 })).param).toBe("max_tokens")
+      const nested = { type: "function", function: { name: "get_weather", parameters: {} } }
+      expect(error(yield* post(sim, { ...request, tools: [nested] })).param).toBe("tools[0].name")
+      const chatPart = { role: "user", content: [{ type: "text", text: "hi" }] }
+      expect(error(yield* post(sim, { ...request, input: [chatPart] })).param).toBe("input[0].content[0].type")
+      const chatFormat = { format: { type: "json_schema", json_schema: { name: "x", schema: {} } } }
+      expect(error(yield* post(sim, { ...request, text: chatFormat })).param).toBe("text.format.name")
+      expect(error(yield* post(sim, { ...request, previous_response_id: "resp_1" })).param).toBe("previous_response_id")
+
+      const call = { type: "function_call", id: "fc_1", call_id: "call_1", name: "get_weather", arguments: "{}" }
+      const output = { type: "function_call_output", call_id: "call_1", output: "21" }
+      const reasoning = { type: "reasoning", id: "rs_1", summary: [], encrypted_content: "gAAAABxyz" }
+      const replay = (input: Array<unknown>) => ({ ...request, reasoning: { effort: "low" }, input: [user("hi"), ...input] })
+      expect(error(yield* post(sim, replay([call, output]))).message).toBe(
+        "Item 'fc_1' of type 'function_call' was provided without its required 'reasoning' item."
+      )
+      expect((yield* post(sim, replay([reasoning, call, output]))).status).toBe(200)
+      const { encrypted_content: _, ...stored } = reasoning
+      expect(error(yield* post(sim, replay([stored, call, output]))).message).toContain("Items are not persisted")
+      // Without reasoning, or without item ids, nothing is paired.
+      expect((yield* post(sim, { ...request, input: [user("hi"), call, output] })).status).toBe(200)
+      const { id: _id, ...anonymous } = call
+      expect((yield* post(sim, replay([anonymous, output]))).status).toBe(200)
+    }))
+
+  it.scoped("answers errors in OpenAI's error body", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make({ apiKeys: ["sk-test-0001"], contextWindow: 50 })
+      const badKey = yield* post(sim, request, { authorization: "Bearer sk-wrong-key-9999" })
+      expect(badKey.status).toBe(401)
+      expect(json(badKey).error.code).toBe("invalid_api_key")
+      const model = yield* post(sim, { ...request, model: "gpt-9" })
+      expect(model.status).toBe(404)
+      expect(json(model).error.code).toBe("model_not_found")
+      const long = yield* post(sim, { ...request, input: "x".repeat(400) })
+      expect(long.status).toBe(400)
+      expect(json(long).error).toMatchObject({ code: "context_length_exceeded", param: "input" })
+      const limited = yield* post(sim, request, { "x-simulator-fault": "status=429" })
+      expect(limited.status).toBe(429)
+      expect(limited.headers.get("retry-after")).toBe("1")
+      expect(json(limited).error.code).toBe("rate_limit_exceeded")
+    }))
+
+  it.scoped("faults: malformed, truncated, and errors inside a 200 stream", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make()
+      const fault = (value: string, stream = true) => post(sim, { ...request, stream }, { "x-simulator-fault": value })
+
+      const malformed = sse((yield* fault("malformed=3")).text)
+      expect(malformed[3]).toEqual({ event: "response.output_text.delta", data: "{not json" })
+      expect(malformed.at(-1)!.event).toBe("response.completed")
+
+      const truncated = yield* fault("truncate=5")
+      expect(sse(truncated.text)).toHaveLength(5)
+      expect(assemble(truncated.text).terminal).toBeUndefined()
+
+      const openai = sse((yield* fault("stream-error=4")).text)
+      expect(openai).toHaveLength(5)
+      expect(openai[4]!.event).toBe("error")
+      expect(JSON.parse(openai[4]!.data)).toMatchObject({ type: "error", code: "server_error", param: null })
+
+      const failed = sse((yield* fault("stream-error=4;shape=vllm")).text)
+      expect(failed[4]!.event).toBe("response.failed")
+      expect(JSON.parse(failed[4]!.data).response).toMatchObject({ status: "failed", error: { code: "server_error" } })
+
+      const whole = yield* fault("stream-error=0", false)
+      expect(whole.status).toBe(200)
+      expect(json(whole)).toMatchObject({ object: "response", status: "failed", error: { code: "server_error" } })
+    }))
+})
