@@ -1,7 +1,8 @@
 /**
  * The simulator in its own process, for `bench/main.ts`: 64-token replies,
- * every latency knob at zero. Prints its base URL (with `/v1`) as the first
- * line of stdout, then serves until stdin closes or a signal arrives.
+ * every latency knob at zero, the HTTP server named by `BENCH_SIMULATOR_SERVER`
+ * (`node`, the simulator's default, or `platform`). Prints its base URL (with
+ * `/v1`) as the first line of stdout, then serves until a signal arrives.
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -9,10 +10,11 @@ import * as Scope from "effect/Scope"
 import * as Simulator from "../src/simulator/Simulator.js"
 
 const replyTokens = Number(process.env["BENCH_REPLY_TOKENS"] ?? 64)
+const server = process.env["BENCH_SIMULATOR_SERVER"] === "platform" ? "platform" : "node"
 
 const main = async () => {
   const scope = Effect.runSync(Scope.make())
-  const simulator = await Effect.runPromise(Scope.extend(Simulator.make({ replyTokens }), scope))
+  const simulator = await Effect.runPromise(Scope.extend(Simulator.make({ replyTokens, server }), scope))
   console.log(`${simulator.url}/v1`)
   const stop = () => {
     void Effect.runPromise(Scope.close(scope, Exit.void)).finally(() => process.exit(0))

@@ -2,14 +2,19 @@ import { assert, describe, expect, it } from "@effect/vitest"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as Chunk from "effect/Chunk"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FastCheck from "effect/FastCheck"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
+import * as Tracer from "effect/Tracer"
 import * as ChatChunk from "../src/ChatChunk.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
 import type { ChatResponse } from "../src/ChatResponse.js"
@@ -199,6 +204,93 @@ describe("OpenAiChat request mapping", () => {
       assert.strictEqual(headers["x-title"], "tests")
       assert.strictEqual(headers["cf-aig-authorization"], "gateway-secret")
       assert.strictEqual(headers["content-type"], "application/json")
+    }))
+
+  it.effect("layerConfig reads the options from Config, secrets as Redacted", () =>
+    Effect.gen(function*() {
+      const fake = fakeHttpClient(() => jsonResponse(completion({ content: "ok" })))
+      const layer = OpenAiChat.layerConfig({
+        baseUrl: Config.string("OPENAI_BASE_URL"),
+        model: Config.string("OPENAI_MODEL"),
+        provider: Config.string("PROVIDER_NAME").pipe(Config.withDefault(undefined)),
+        maxTokensField: Config.literal("max_completion_tokens", "max_tokens")("MAX_TOKENS_FIELD"),
+        timeout: Config.duration("OPENAI_TIMEOUT"),
+        headers: { "x-gateway-key": Config.redacted("GATEWAY_KEY") }
+      }).pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, fake.client)))
+      const provider = ConfigProvider.fromMap(
+        new Map([
+          ["OPENAI_BASE_URL", "https://gateway.test/v1/"],
+          ["OPENAI_MODEL", "from-config"],
+          ["MAX_TOKENS_FIELD", "max_tokens"],
+          ["OPENAI_TIMEOUT", "2 seconds"],
+          ["GATEWAY_KEY", "gw-secret"]
+        ])
+      )
+      const response = yield* Effect.flatMap(ProviderClient.ProviderClient, (client) =>
+        client.chat({ ...hello, maxTokens: 9 }, credentials)).pipe(
+          Effect.provide(layer),
+          Effect.withConfigProvider(provider)
+        )
+      assert.strictEqual(response.provider, "openai")
+      const request = fake.requests[0]!
+      assert.strictEqual(request.url, "https://gateway.test/v1/chat/completions")
+      assert.strictEqual(request.body["model"], "from-config")
+      assert.strictEqual(request.body["max_tokens"], 9)
+      assert.strictEqual(request.headers["x-gateway-key"], "gw-secret")
+
+      const missing = yield* Effect.flip(
+        Effect.flatMap(ProviderClient.ProviderClient, (client) => client.chat(hello, credentials)).pipe(
+          Effect.provide(layer),
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))
+        )
+      )
+      assert.isTrue(ConfigError.isConfigError(missing))
+    }))
+
+  it.effect("HTTP spans only under an installed tracer, with the key and secret headers redacted", () =>
+    Effect.gen(function*() {
+      const spans: Array<{ readonly name: string; readonly attributes: Map<string, unknown> }> = []
+      const tracer = Tracer.make({
+        span: (name, parent, context, links, startTime, kind) => {
+          const attributes = new Map<string, unknown>()
+          spans.push({ name, attributes })
+          return {
+            _tag: "Span",
+            name,
+            spanId: `span-${spans.length}`,
+            traceId: "trace",
+            parent,
+            context,
+            status: { _tag: "Started", startTime },
+            attributes,
+            links,
+            sampled: true,
+            kind,
+            end: () => {},
+            attribute: (key, value) => {
+              attributes.set(key, value)
+            },
+            event: () => {},
+            addLinks: () => {}
+          }
+        },
+        context: (f) => f()
+      })
+      const { requests, run } = chatWith(() => jsonResponse(completion({ content: "ok" })), hello, {
+        headers: { "cf-aig-authorization": Redacted.make("gateway-secret") }
+      })
+      yield* run
+      assert.strictEqual(spans.length, 0)
+      assert.notProperty(requests[0]!.headers, "traceparent")
+      yield* Effect.withTracer(run, tracer)
+      const http = spans.find((span) => span.name.startsWith("http.client"))
+      assert.isDefined(http)
+      assert.strictEqual(http!.attributes.get("http.request.method"), "POST")
+      const values = JSON.stringify([...http!.attributes.entries()].map(([k, v]) => [k, String(v)]))
+      assert.notInclude(values, KEY)
+      assert.notInclude(values, "gateway-secret")
+      assert.include(values, "cf-aig-authorization")
+      assert.property(requests[1]!.headers, "traceparent")
     }))
 
   it.effect("streams ask for usage unless turned off", () =>
@@ -905,6 +997,30 @@ describe("OpenAiChat streaming", () => {
       const response = yield* collected([sse(chunk({ content: "a" }), "[DONE]")])
       assert.strictEqual(response.finishReason, "other")
       assert.strictEqual(response.text, "a")
+    }))
+
+  it.effect("a stream request answered with a whole JSON reply (a server that ignores `stream`) still streams it", () =>
+    Effect.gen(function*() {
+      const { service } = setup(() =>
+        jsonResponse(completion({
+          content: "whole",
+          tool_calls: [{ id: "call_1", type: "function", function: { name: "f", arguments: "{}" } }]
+        }, { finish_reason: "tool_calls", usage: usage(3, 4) }))
+      )
+      const client = yield* service
+      const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(client.chatStream(hello, credentials)))
+      assert.deepStrictEqual(chunks.map((c) => c._tag), ["TextDelta", "ToolCallDelta", "Usage", "Finish"])
+      const response = yield* ChatChunk.collect(client.chatStream(hello, credentials))
+      assert.strictEqual(response.text, "whole")
+      assert.deepStrictEqual(response.toolCalls, [{ id: "call_1", name: "f", arguments: "{}" }])
+      assert.strictEqual(response.finishReason, "tool_calls")
+      assert.strictEqual(response.usage.totalTokens, 7)
+      const error = yield* Effect.flip(
+        Stream.runDrain((yield* setup(() => jsonResponse({ error: { message: "boom", type: "server_error" } })).service)
+          .chatStream(hello, credentials))
+      )
+      assert(error._tag === "ProviderUnavailableError")
+      assert.include(error.detail, "boom")
     }))
 
   it.effect("a body failure mid-stream -> TransportError; after [DONE] it is harmless", () =>
