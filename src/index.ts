@@ -5,6 +5,9 @@
  */
 
 /** @since 0.1.0 */
+export * as Anthropic from "./providers/Anthropic.js"
+
+/** @since 0.1.0 */
 export * as ChatChunk from "./ChatChunk.js"
 
 /** @since 0.1.0 */

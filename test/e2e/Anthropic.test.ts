@@ -1,7 +1,22 @@
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as ChatChunk from "../../src/ChatChunk.js"
+import type * as ChatRequest from "../../src/ChatRequest.js"
+import type { ChatResponse } from "../../src/ChatResponse.js"
+import type * as LlmError from "../../src/LlmError.js"
+import * as Message from "../../src/Message.js"
+import * as Anthropic from "../../src/providers/Anthropic.js"
+import * as ProviderClient from "../../src/ProviderClient.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
+import { awaitStats } from "../utils/openAiChatSimulator.js"
 
 // ---------------------------------------------------------------------------
 // The simulator's Messages format, read with plain fetch (no library code).
@@ -197,5 +212,392 @@ describe("the simulator speaks Anthropic Messages", () => {
           event: "error",
           data: { type: "error", error: { type: "overloaded_error", message: "Overloaded" } }
         })
+      })))
+})
+
+// ---------------------------------------------------------------------------
+// The Anthropic adapter against the simulator over loopback.
+// ---------------------------------------------------------------------------
+
+const credentials = ProviderClient.credentials(KEY)
+const ask: ChatRequest.Input = { messages: [Message.system("Be brief."), Message.user("Tell me about Effect in one paragraph.")] }
+
+const tools: ChatRequest.Input["tools"] = [
+  {
+    name: "get_weather",
+    description: "The weather in a city",
+    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
+  },
+  { name: "get_time", parameters: { type: "object", properties: { zone: { type: "string" } }, required: ["zone"] } }
+]
+
+interface Env {
+  readonly simulator: Simulator.Simulator
+  readonly client: (options?: Partial<Anthropic.Options>) => Effect.Effect<ProviderClient.Service, never, HttpClient.HttpClient>
+}
+
+const withClient = <A, E>(
+  options: Simulator.Options,
+  body: (env: Env) => Effect.Effect<A, E, HttpClient.HttpClient | Scope.Scope>
+) =>
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.make({ models: [MODEL], ...options })
+    return yield* body({
+      simulator,
+      client: (clientOptions) => Anthropic.make({ baseUrl: simulator.url, model: MODEL, ...clientOptions })
+    })
+  }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+
+const fault = (value: string): Partial<Anthropic.Options> => ({ headers: { "x-simulator-fault": value } })
+
+const comparable = (response: ChatResponse) => ({
+  id: response.id.slice(0, 4),
+  text: response.text,
+  reasoning: response.reasoning,
+  toolCalls: response.toolCalls.map((call) => ({ ...call })),
+  finishReason: response.finishReason,
+  usage: { ...response.usage },
+  model: response.model,
+  provider: response.provider,
+  keyId: response.keyId,
+  providerMetadata: response.providerMetadata
+})
+
+const assertNoKey = (error: LlmError.LlmError) => {
+  assert.notInclude(error.message, KEY)
+  assert.notInclude(JSON.stringify(error), KEY)
+}
+
+describe("Anthropic over the simulator", () => {
+  it.scopedLive("a text reply", () =>
+    withClient({ replyTokens: 12 }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const response = yield* chat.chat(ask, credentials)
+        assert.isAbove(response.text.length, 0)
+        assert.strictEqual(response.finishReason, "stop")
+        assert.strictEqual(response.model, MODEL)
+        assert.strictEqual(response.provider, "anthropic")
+        assert.match(response.id, /^msg_/)
+        assert.strictEqual(response.usage.completionTokens, 12)
+        assert.isAbove(response.usage.promptTokens, 0)
+        assert.strictEqual(response.usage.totalTokens, response.usage.promptTokens + 12)
+        assert.strictEqual(response.keyId, credentials.keyId)
+        assert.deepStrictEqual(response.toolCalls, [])
+        assert.isUndefined(response.providerMetadata)
+      })))
+
+  it.scopedLive("a stream: text deltas, then Usage, then Finish", () =>
+    withClient({ replyTokens: 20 }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(chat.chatStream(ask, credentials)))
+        const tags = chunks.map((c) => c._tag)
+        assert.strictEqual(tags.filter((t) => t === "TextDelta").length, 20)
+        assert.deepStrictEqual(tags.slice(-2), ["Usage", "Finish"])
+        const finish = chunks[chunks.length - 1]!
+        assert(finish._tag === "Finish")
+        assert.strictEqual(finish.finishReason, "stop")
+        assert.strictEqual(finish.provider, "anthropic")
+        assert.match(finish.id, /^msg_/)
+      })))
+
+  it.scopedLive("streamed and whole replies collect to the same response (thinking, cached tokens)", () =>
+    withClient({ replyTokens: 30, reasoningTokens: 5 }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client({ headers: { "x-simulator-cached-tokens": "4" } })
+        const request: ChatRequest.Input = { ...ask, reasoningEffort: "low" }
+        const whole = yield* chat.chat(request, credentials)
+        const streamed = yield* ChatChunk.collect(chat.chatStream(request, credentials))
+        assert.deepStrictEqual(comparable(streamed), comparable(whole))
+        assert.isAbove(whole.reasoning?.length ?? 0, 0)
+        assert.strictEqual(whole.usage.reasoningTokens, 5)
+        assert.strictEqual(whole.usage.cachedPromptTokens, 4)
+        const blocks = (whole.providerMetadata?.["anthropic"] as { thinking: Array<{ type: string; signature: string }> }).thinking
+        assert.strictEqual(blocks.length, 1)
+        assert.strictEqual(blocks[0]!.type, "thinking")
+        assert.isAbove(blocks[0]!.signature.length, 0)
+      })))
+
+  it.scopedLive("a tool call, streamed and whole", () =>
+    withClient({}, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const request: ChatRequest.Input = { ...ask, tools, toolChoice: { tool: "get_weather" } }
+        const whole = yield* chat.chat(request, credentials)
+        assert.strictEqual(whole.finishReason, "tool_calls")
+        assert.strictEqual(whole.toolCalls.length, 1)
+        const call = whole.toolCalls[0]!
+        assert.strictEqual(call.name, "get_weather")
+        assert.match(call.id, /^toolu_/)
+        assert.deepStrictEqual(JSON.parse(call.arguments), { city: "sim" })
+        const streamed = yield* ChatChunk.collect(chat.chatStream(request, credentials))
+        assert.deepStrictEqual(comparable(streamed), comparable(whole))
+      })))
+
+  it.scopedLive("parallel tool calls: dense indexes, arguments split across events, streamed and whole", () =>
+    withClient({}, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client({ headers: { "x-simulator-tool-calls": "3" } })
+        const request: ChatRequest.Input = { ...ask, tools, reasoningEffort: "minimal" }
+        const whole = yield* chat.chat(request, credentials)
+        assert.deepStrictEqual(whole.toolCalls.map((c) => c.name), ["get_weather", "get_time", "get_weather"])
+        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(chat.chatStream(request, credentials)))
+        const deltas = chunks.filter((c) => c._tag === "ToolCallDelta")
+        // The thinking block is content block 0, so wire indexes start at 1; tool calls start at 0.
+        assert.deepStrictEqual([...new Set(deltas.map((d) => d.index))], [0, 1, 2])
+        assert.isAbove(deltas.filter((d) => d.index === 0 && d.arguments !== "").length, 1)
+        const streamed = yield* ChatChunk.collect(Stream.fromIterable(chunks))
+        assert.deepStrictEqual(comparable(streamed), comparable(whole))
+      })))
+
+  it.scopedLive("a tool loop with thinking sends the signed blocks back first", () =>
+    withClient({ reasoningTokens: 3 }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const request: ChatRequest.Input = { ...ask, tools, reasoningEffort: "low" }
+        for (const streamed of [false, true]) {
+          const first = streamed
+            ? yield* ChatChunk.collect(chat.chatStream(request, credentials))
+            : yield* chat.chat(request, credentials)
+          assert.strictEqual(first.finishReason, "tool_calls")
+          const second = yield* chat.chat({
+            ...request,
+            messages: [
+              ...request.messages,
+              Message.fromResponse(first),
+              ...first.toolCalls.map((call) => Message.toolResult(call, { temperature: 21 }))
+            ]
+          }, credentials)
+          assert.strictEqual(second.finishReason, "stop")
+          assert.include(second.text, "The tool returned")
+          assert.include(second.text, "21")
+        }
+        // Without the blocks the simulator answers as the API does.
+        const first = yield* chat.chat(request, credentials)
+        const error = yield* Effect.flip(chat.chat({
+          ...request,
+          messages: [
+            ...request.messages,
+            Message.assistant(first.text, { toolCalls: first.toolCalls }),
+            Message.toolResult(first.toolCalls[0]!, "x")
+          ]
+        }, credentials))
+        assert(error._tag === "InvalidRequestError")
+        assert.include(error.detail, "thinking block")
+      })))
+})
+
+describe("Anthropic errors from the simulator", () => {
+  it.scopedLive("401 for a bad key -> AuthError, no key in it", () =>
+    withClient({ apiKeys: ["sk-ant-the-right-key-00"] }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const error = yield* Effect.flip(chat.chat(ask, credentials))
+        assert(error._tag === "AuthError")
+        assert.strictEqual(error.reason, "invalid_key")
+        assert.strictEqual(error.status, 401)
+        assert.strictEqual(error.provider, "anthropic")
+        assertNoKey(error)
+        const streamError = yield* Effect.flip(Stream.runDrain(chat.chatStream(ask, credentials)))
+        assert(streamError._tag === "AuthError")
+        assertNoKey(streamError)
+      })))
+
+  it.scopedLive("404 for an unknown model -> ModelNotFoundError", () =>
+    withClient({}, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const error = yield* Effect.flip(chat.chat({ ...ask, model: "claude-nope" }, credentials))
+        assert(error._tag === "ModelNotFoundError")
+        assert.strictEqual(error.status, 404)
+        assert.strictEqual(error.model, "claude-nope")
+        assert.include(error.detail, "claude-nope")
+        assert.match(error.requestId ?? "", /^req_/)
+      })))
+
+  it.scopedLive("a prompt over the context window -> ContextLengthError with the window", () =>
+    withClient({ contextWindow: 50 }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const error = yield* Effect.flip(chat.chat(ask, credentials))
+        assert(error._tag === "ContextLengthError")
+        assert.strictEqual(error.status, 400)
+        assert.strictEqual(error.contextWindow, 50)
+        const streamError = yield* Effect.flip(Stream.runDrain(chat.chatStream(ask, credentials)))
+        assert.strictEqual(streamError._tag, "ContextLengthError")
+      })))
+
+  it.scopedLive("the per-key rate limit -> RateLimitError with retryAfter", () =>
+    withClient({ requestsPerMinute: 1 }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        yield* chat.chat(ask, credentials)
+        const error = yield* Effect.flip(chat.chat(ask, credentials))
+        assert(error._tag === "RateLimitError")
+        assert.strictEqual(error.status, 429)
+        assert.isTrue(Duration.greaterThan(error.retryAfter!, Duration.zero))
+        assert.isTrue(Duration.lessThanOrEqualTo(error.retryAfter!, Duration.minutes(1)))
+      })))
+
+  it.scopedLive("injected statuses map to their tags", () =>
+    withClient({}, ({ client }) =>
+      Effect.gen(function*() {
+        const failWith = (value: string, stream = false) =>
+          Effect.flatMap(client(fault(value)), (chat) =>
+            Effect.flip(stream ? Stream.runDrain(chat.chatStream(ask, credentials)) : chat.chat(ask, credentials)))
+
+        const limited = yield* failWith("status=429;retry-after=7")
+        assert(limited._tag === "RateLimitError")
+        assert.deepStrictEqual(limited.retryAfter, Duration.seconds(7))
+
+        const payment = yield* failWith("status=402")
+        assert(payment._tag === "AuthError")
+        assert.strictEqual(payment.reason, "payment_required")
+
+        const forbidden = yield* failWith("status=403")
+        assert(forbidden._tag === "AuthError")
+        assert.strictEqual(forbidden.reason, "forbidden")
+
+        const tooLarge = yield* failWith("status=413")
+        assert(tooLarge._tag === "ContextLengthError")
+        assert.strictEqual(tooLarge.status, 413)
+
+        for (const status of [500, 504, 529]) {
+          const error = yield* failWith(`status=${status}`, status === 529)
+          assert(error._tag === "ProviderUnavailableError", `status ${status}`)
+          assert.strictEqual(error.status, status)
+        }
+        const overloaded = yield* failWith("status=529")
+        assert.include(overloaded.detail, "Overloaded")
+
+        const html = yield* failWith("html=502")
+        assert(html._tag === "ProviderUnavailableError")
+        assert.notInclude(html.detail ?? "", "<")
+
+        const empty = yield* failWith("empty=400")
+        assert(empty._tag === "InvalidRequestError")
+        assert.strictEqual(empty.status, 400)
+
+        const badRequest = yield* failWith("status=400", true)
+        assert(badRequest._tag === "InvalidRequestError")
+        assert.strictEqual(badRequest.status, 400)
+      })))
+
+  it.scopedLive("tool call arguments that are not JSON fail before any request, naming the call", () =>
+    withClient({}, ({ client, simulator }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const broken = { id: "toolu_bad", name: "get_weather", arguments: "{not json" }
+        const request: ChatRequest.Input = {
+          messages: [Message.user("hi"), Message.assistant("", { toolCalls: [broken] }), Message.toolResult(broken, "x")]
+        }
+        const error = yield* Effect.flip(chat.chat(request, credentials))
+        assert(error._tag === "InvalidRequestError")
+        assert.include(error.detail, "toolu_bad")
+        assert.include(error.detail, "get_weather")
+        const streamError = yield* Effect.flip(Stream.runDrain(chat.chatStream(request, credentials)))
+        assert.strictEqual(streamError._tag, "InvalidRequestError")
+        assert.strictEqual(yield* simulator.requestCount, 0)
+      })))
+})
+
+describe("Anthropic faults from the simulator", () => {
+  it.scopedLive("a reset mid-stream -> TransportError after the chunks before it", () =>
+    withClient({ replyTokens: 20 }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client(fault("reset=6"))
+        const seen: Array<ChatChunk.ChatChunk> = []
+        const exit = yield* Stream.runForEach(chat.chatStream(ask, credentials), (c) => Effect.sync(() => seen.push(c))).pipe(
+          Effect.either
+        )
+        assert(Either.isLeft(exit))
+        assert.strictEqual(exit.left._tag, "TransportError")
+        assertNoKey(exit.left)
+        assert.isAtMost(seen.length, 3)
+        assert.isFalse(seen.some((c) => c._tag === "Finish"))
+        const whole = yield* Effect.flip(chat.chat(ask, credentials))
+        assert.strictEqual(whole._tag, "TransportError")
+      })))
+
+  it.scopedLive("a malformed event -> OutputDecodeError with the raw text", () =>
+    withClient({}, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client(fault("malformed=3"))
+        const error = yield* Effect.flip(ChatChunk.collect(chat.chatStream(ask, credentials)))
+        assert(error._tag === "OutputDecodeError")
+        assert.include(error.raw, "{not json")
+        const whole = yield* Effect.flip(chat.chat(ask, credentials))
+        assert.strictEqual(whole._tag, "OutputDecodeError")
+      })))
+
+  it.scopedLive("a stream cut before message_stop -> StreamTruncatedError", () =>
+    withClient({}, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client(fault("truncate=8"))
+        const error = yield* Effect.flip(ChatChunk.collect(chat.chatStream(ask, credentials)))
+        assert(error._tag === "StreamTruncatedError")
+        assert.strictEqual(error.model, MODEL)
+        assert.include(error.detail, "message_stop")
+        const whole = yield* Effect.flip(chat.chat(ask, credentials))
+        assert.strictEqual(whole._tag, "TransportError")
+      })))
+
+  it.scopedLive("an error event mid-stream (overloaded_error) -> ProviderUnavailableError after the chunks before it", () =>
+    withClient({ replyTokens: 10 }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client(fault("stream-error=5"))
+        const seen: Array<ChatChunk.ChatChunk> = []
+        const error = yield* Effect.flip(
+          Stream.runForEach(chat.chatStream(ask, credentials), (c) => Effect.sync(() => seen.push(c)))
+        )
+        assert(error._tag === "ProviderUnavailableError")
+        assert.isUndefined(error.status)
+        assert.include(error.detail, "Overloaded")
+        assert.strictEqual(seen.filter((c) => c._tag === "TextDelta").length, 2)
+        const other = yield* Effect.flatMap(client(fault("stream-error=2;shape=vllm")), (c) =>
+          Effect.flip(ChatChunk.collect(c.chatStream(ask, credentials))))
+        assert(other._tag === "ProviderUnavailableError")
+        assert.include(other.detail, "Internal server error")
+        const whole = yield* Effect.flatMap(client(fault("stream-error=0")), (c) => Effect.flip(c.chat(ask, credentials)))
+        assert.strictEqual(whole._tag, "ProviderUnavailableError")
+      })))
+})
+
+describe("Anthropic timeouts and interruption", () => {
+  it.scopedLive("no headers within the timeout -> TimeoutError, and the request is abandoned", () =>
+    withClient({ latency: "3 seconds" }, ({ client, simulator }) =>
+      Effect.gen(function*() {
+        const chat = yield* client({ timeout: "5 seconds" })
+        const error = yield* Effect.flip(chat.chat({ ...ask, timeout: Duration.millis(200) }, credentials))
+        assert(error._tag === "TimeoutError")
+        assert.deepStrictEqual(error.timeout, Duration.millis(200))
+        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1)
+        const streamError = yield* Effect.flip(Stream.runDrain(chat.chatStream({ ...ask, timeout: Duration.millis(200) }, credentials)))
+        assert(streamError._tag === "TimeoutError")
+        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 2)
+      })))
+
+  it.scopedLive("interrupting a stream's consumer closes the connection", () =>
+    withClient({ tokensPerSecond: 50, replyTokens: 500 }, ({ client, simulator }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        let received = 0
+        const fiber = yield* Effect.fork(Stream.runForEach(chat.chatStream(ask, credentials), () => Effect.sync(() => received++)))
+        yield* Effect.sleep("300 millis")
+        assert.isAbove(received, 0)
+        assert.strictEqual((yield* simulator.stats).inFlight, 1)
+        yield* Fiber.interrupt(fiber)
+        const after = yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1 && stats.inFlight === 0)
+        assert.strictEqual(after.clientClosed, 1)
+      })))
+
+  it.scopedLive("taking a prefix of a stream closes the connection", () =>
+    withClient({ tokensPerSecond: 100, replyTokens: 500 }, ({ client, simulator }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const first = yield* Stream.runCollect(Stream.take(chat.chatStream(ask, credentials), 3))
+        assert.strictEqual(first.length, 3)
+        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1 && stats.inFlight === 0)
       })))
 })

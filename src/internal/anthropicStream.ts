@@ -1,0 +1,300 @@
+/**
+ * The Anthropic Messages stream as a plain mutable state machine: bytes in,
+ * `ChatChunk`s out, one whole network chunk at a time (WIRE.md §4.3). It
+ * follows the `push` / `end` / `done` contract of `providerHttp.StreamParser`.
+ *
+ * Content blocks are tracked by their wire `index`, which counts text and
+ * thinking blocks too; tool calls get their own dense index in opening order,
+ * as `ToolCallDelta` promises.
+ */
+import * as Duration from "effect/Duration"
+import type { ChatChunk } from "../ChatChunk.js"
+import { type LlmError, OutputDecodeError, StreamTruncatedError } from "../LlmError.js"
+import * as Sse from "../Sse.js"
+import {
+  finishReason,
+  isRecord,
+  type JsonRecord,
+  metadataOf,
+  readUsage,
+  usageOf,
+  type WireUsage
+} from "./anthropicWire.js"
+
+/** What a stream needs to know about its call. */
+export interface StreamContext {
+  readonly provider: string
+  /** The model requested; replaced by the one `message_start` names. */
+  readonly model: string
+  readonly keyId: string
+  /** Read only when an error is built. */
+  readonly requestId: () => string | undefined
+  readonly startMillis: number
+  /** `Clock` time, read synchronously. */
+  readonly now: () => number
+  readonly maxEventSize: number | undefined
+  /** The typed error of an `error` event's payload (through `fromHttpFailure`). */
+  readonly errorOf: (body: unknown) => LlmError
+  /** An `OutputDecodeError` for an event that does not decode. */
+  readonly decodeError: (detail: string, raw: string) => LlmError
+}
+
+type Block =
+  | { readonly kind: "text" }
+  | { readonly kind: "tool"; readonly index: number; json: boolean }
+  | { readonly kind: "thinking"; readonly block: { type: "thinking"; thinking: string; signature: string } }
+  | { readonly kind: "other" }
+
+const other: Block = { kind: "other" }
+
+/**
+ * One stream's state. `push` and `end` append chunks to `out` and return the
+ * failure that ends the stream, if any (chunks appended before it still count).
+ */
+export class AnthropicStreamParser {
+  private readonly sse: Sse.Decoder
+  private id = ""
+  private model: string
+  private reason: string | undefined
+  private readonly usage: WireUsage = {}
+  private sawUsage = false
+  private readonly blocks: Array<Block | undefined> = []
+  /** Signed thinking blocks in order, to send back with the next turn. */
+  private readonly thinking: Array<JsonRecord> = []
+  private calls = 0
+  /** `message_stop` was seen and the closing chunks were emitted. */
+  done = false
+
+  constructor(private readonly context: StreamContext) {
+    this.sse = Sse.makeDecoder(context.maxEventSize === undefined ? undefined : { maxEventSize: context.maxEventSize })
+    this.model = context.model
+  }
+
+  push(bytes: Uint8Array, out: Array<ChatChunk>): LlmError | undefined {
+    if (this.done) return undefined
+    let events: Array<Sse.Event>
+    try {
+      events = this.sse.push(bytes)
+    } catch (error) {
+      return this.tooLarge(error)
+    }
+    return this.events(events, out)
+  }
+
+  /** The body ended. */
+  end(out: Array<ChatChunk>): LlmError | undefined {
+    if (this.done) return undefined
+    let events: Array<Sse.Event>
+    try {
+      events = this.sse.end()
+    } catch (error) {
+      return this.tooLarge(error)
+    }
+    const failure = this.events(events, out)
+    if (failure !== undefined || this.done) return failure
+    const requestId = this.context.requestId()
+    return new StreamTruncatedError({
+      provider: this.context.provider,
+      model: this.model,
+      ...(requestId !== undefined ? { requestId } : {}),
+      detail: "the stream ended without message_stop"
+    })
+  }
+
+  private tooLarge(error: unknown): LlmError {
+    if (!(error instanceof Sse.SseEventTooLargeError)) throw error
+    const requestId = this.context.requestId()
+    return new OutputDecodeError({
+      provider: this.context.provider,
+      model: this.model,
+      ...(requestId !== undefined ? { requestId } : {}),
+      detail: `an SSE event exceeded maxEventSize (${error.maxEventSize} characters)`,
+      raw: ""
+    })
+  }
+
+  private events(events: Array<Sse.Event>, out: Array<ChatChunk>): LlmError | undefined {
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i]!
+      if (event.event === "ping") continue
+      let value: unknown
+      try {
+        value = JSON.parse(event.data)
+      } catch {
+        // An error event whose data is not JSON still ends the stream as an error.
+        if (event.event === "error") return this.context.errorOf(event.data)
+        return this.context.decodeError(`a stream event (${event.event}) is not JSON`, event.data)
+      }
+      if (!isRecord(value)) return this.context.decodeError(`a stream event (${event.event}) is not a JSON object`, event.data)
+      // The event name and the payload's `type` agree; a server that sends no `event:` line still has the type.
+      const type = event.event === "message" && typeof value["type"] === "string" ? value["type"] : event.event
+      const failure = this.event(type, value, out, event.data)
+      if (failure !== undefined) return failure
+      if (this.done) return undefined
+    }
+    return undefined
+  }
+
+  private event(type: string, value: JsonRecord, out: Array<ChatChunk>, raw: string): LlmError | undefined {
+    switch (type) {
+      case "content_block_delta":
+        return this.delta(value, out, raw)
+      case "content_block_start":
+        return this.start(value, out, raw)
+      case "content_block_stop":
+        return this.stop(value, out)
+      case "message_start": {
+        const message = value["message"]
+        if (!isRecord(message)) return this.context.decodeError("message_start has no message object", raw)
+        const id = message["id"]
+        if (typeof id === "string") this.id = id
+        const model = message["model"]
+        if (typeof model === "string" && model !== "") this.model = model
+        if (isRecord(message["usage"])) {
+          readUsage(message["usage"], this.usage)
+          this.sawUsage = true
+        }
+        return undefined
+      }
+      case "message_delta": {
+        const delta = value["delta"]
+        if (isRecord(delta) && typeof delta["stop_reason"] === "string") this.reason = delta["stop_reason"]
+        if (isRecord(value["usage"])) {
+          readUsage(value["usage"], this.usage)
+          this.sawUsage = true
+        }
+        return undefined
+      }
+      case "message_stop":
+        this.finish(out)
+        return undefined
+      case "error":
+        return this.context.errorOf(value)
+      default:
+        // New event types are added over time; ignore them (WIRE.md §0.5).
+        return undefined
+    }
+  }
+
+  private indexOf(value: JsonRecord, raw: string): number | LlmError {
+    const index = value["index"]
+    return typeof index === "number" && Number.isInteger(index) && index >= 0 && index < 65536
+      ? index
+      : this.context.decodeError("a content block event has no valid index", raw)
+  }
+
+  private start(value: JsonRecord, out: Array<ChatChunk>, raw: string): LlmError | undefined {
+    const index = this.indexOf(value, raw)
+    if (typeof index !== "number") return index
+    const block = value["content_block"]
+    if (!isRecord(block)) return this.context.decodeError("content_block_start has no content_block", raw)
+    switch (block["type"]) {
+      case "text": {
+        this.blocks[index] = { kind: "text" }
+        const text = block["text"]
+        if (typeof text === "string" && text !== "") out.push({ _tag: "TextDelta", text })
+        return undefined
+      }
+      case "tool_use": {
+        const { id, name, input } = block
+        if (typeof id !== "string" || typeof name !== "string") {
+          return this.context.decodeError("a tool_use block has no string id and name", raw)
+        }
+        // `input` is `{}` here; a server that sends it whole has no deltas to come.
+        const whole = isRecord(input) && Object.keys(input).length > 0 ? JSON.stringify(input) : ""
+        const state: Block = { kind: "tool", index: this.calls++, json: whole !== "" }
+        this.blocks[index] = state
+        out.push({ _tag: "ToolCallDelta", index: state.index, id, name, arguments: whole })
+        return undefined
+      }
+      case "thinking": {
+        const thinking = typeof block["thinking"] === "string" ? block["thinking"] : ""
+        const signature = typeof block["signature"] === "string" ? block["signature"] : ""
+        const state = { type: "thinking" as const, thinking, signature }
+        this.blocks[index] = { kind: "thinking", block: state }
+        this.thinking.push(state)
+        if (thinking !== "") out.push({ _tag: "ReasoningDelta", text: thinking })
+        return undefined
+      }
+      case "redacted_thinking":
+        // Complete at its start; kept as sent.
+        this.blocks[index] = other
+        this.thinking.push(block)
+        return undefined
+      default:
+        this.blocks[index] = other
+        return undefined
+    }
+  }
+
+  private delta(value: JsonRecord, out: Array<ChatChunk>, raw: string): LlmError | undefined {
+    const index = this.indexOf(value, raw)
+    if (typeof index !== "number") return index
+    const delta = value["delta"]
+    if (!isRecord(delta)) return this.context.decodeError("content_block_delta has no delta object", raw)
+    const block = this.blocks[index]
+    switch (delta["type"]) {
+      case "text_delta": {
+        const text = delta["text"]
+        if (typeof text !== "string") return this.context.decodeError("a text_delta has no text", raw)
+        if (text !== "") out.push({ _tag: "TextDelta", text })
+        return undefined
+      }
+      case "input_json_delta": {
+        const piece = delta["partial_json"]
+        if (typeof piece !== "string") return this.context.decodeError("an input_json_delta has no partial_json", raw)
+        if (block === undefined || block.kind !== "tool") {
+          return this.context.decodeError(`an input_json_delta for block ${index}, which is not a tool_use block`, raw)
+        }
+        if (piece === "") return undefined
+        block.json = true
+        out.push({ _tag: "ToolCallDelta", index: block.index, arguments: piece })
+        return undefined
+      }
+      case "thinking_delta": {
+        const text = delta["thinking"]
+        if (typeof text !== "string") return this.context.decodeError("a thinking_delta has no thinking", raw)
+        if (block !== undefined && block.kind === "thinking") block.block.thinking += text
+        if (text !== "") out.push({ _tag: "ReasoningDelta", text })
+        return undefined
+      }
+      case "signature_delta": {
+        const signature = delta["signature"]
+        if (typeof signature === "string" && block !== undefined && block.kind === "thinking") {
+          block.block.signature += signature
+        }
+        return undefined
+      }
+      default:
+        // citations_delta and future delta types carry nothing the response holds.
+        return undefined
+    }
+  }
+
+  private stop(value: JsonRecord, out: Array<ChatChunk>): LlmError | undefined {
+    const index = value["index"]
+    const block = typeof index === "number" ? this.blocks[index] : undefined
+    // A call with no input streams no JSON; the whole reply says `{}` for it.
+    if (block !== undefined && block.kind === "tool" && !block.json) {
+      block.json = true
+      out.push({ _tag: "ToolCallDelta", index: block.index, arguments: "{}" })
+    }
+    return undefined
+  }
+
+  private finish(out: Array<ChatChunk>): void {
+    this.done = true
+    if (this.sawUsage) out.push({ _tag: "Usage", usage: usageOf(this.usage) })
+    const providerMetadata = metadataOf(this.thinking)
+    out.push({
+      _tag: "Finish",
+      finishReason: finishReason(this.reason),
+      id: this.id,
+      model: this.model,
+      provider: this.context.provider,
+      latency: Duration.millis(Math.max(0, this.context.now() - this.context.startMillis)),
+      keyId: this.context.keyId,
+      ...(providerMetadata !== undefined ? { providerMetadata } : {})
+    })
+  }
+}

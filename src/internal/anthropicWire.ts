@@ -1,0 +1,360 @@
+/**
+ * Anthropic Messages wire mapping (WIRE.md §4, API version 2023-06-01): the
+ * request body, the whole reply, usage and stop reasons. Plain functions over
+ * `JSON.parse` output, checked with `typeof`, as `openAiChatWire.ts` does.
+ */
+import type { Input as ChatRequest, ReasoningEffort, ToolChoice } from "../ChatRequest.js"
+import type { FinishReason, Usage } from "../ChatResponse.js"
+import type { AssistantMessage, ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition } from "../Message.js"
+
+/** A JSON object as `JSON.parse` returns it. */
+export type JsonRecord = Record<string, unknown>
+
+export const isRecord = (value: unknown): value is JsonRecord =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/** The key of this API in `providerMetadata`. */
+export const metadataKey = "anthropic"
+
+// ---------------------------------------------------------------------------
+// Request
+
+/** A request that cannot be written in this format; the adapter makes it an `InvalidRequestError`. */
+export class RequestError {
+  constructor(readonly detail: string, readonly param?: string) {}
+}
+
+/**
+ * `thinking.budget_tokens` per reasoning effort. `none` sends no `thinking`
+ * (the API's default, disabled). The API's least budget is 1024.
+ */
+export const thinkingBudgets: Readonly<Record<Exclude<ReasoningEffort, "none">, number>> = {
+  minimal: 1024,
+  low: 2048,
+  medium: 8192,
+  high: 16384,
+  xhigh: 32768,
+  max: 63999
+}
+
+const minThinkingBudget = 1024
+
+const dataUrl = /^data:([^;,]+);base64,(.*)$/s
+
+const contentPart = (part: ContentPart): JsonRecord => {
+  if (part.type === "text") return { type: "text", text: part.text }
+  const inline = dataUrl.exec(part.url)
+  return inline === null
+    ? { type: "image", source: { type: "url", url: part.url } }
+    : { type: "image", source: { type: "base64", media_type: inline[1], data: inline[2] } }
+}
+
+const inputOf = (call: ToolCall, at: number): JsonRecord => {
+  // A call made with no arguments may carry "" rather than "{}".
+  if (call.arguments.trim() === "") return {}
+  let input: unknown
+  try {
+    input = JSON.parse(call.arguments)
+  } catch {
+    throw new RequestError(
+      `the arguments of tool call ${call.id} (${call.name}) are not valid JSON; Anthropic needs them as an object`,
+      `messages[${at}].toolCalls`
+    )
+  }
+  if (!isRecord(input)) {
+    throw new RequestError(
+      `the arguments of tool call ${call.id} (${call.name}) are not a JSON object; Anthropic needs them as an object`,
+      `messages[${at}].toolCalls`
+    )
+  }
+  return input
+}
+
+/** The signed thinking blocks a reply left in its `providerMetadata`, to send back unchanged. */
+export const thinkingBlocksOf = (metadata: ProviderMetadata | undefined): ReadonlyArray<JsonRecord> => {
+  const ours = metadata?.[metadataKey]
+  const blocks = isRecord(ours) ? ours["thinking"] : undefined
+  if (!Array.isArray(blocks)) return []
+  return blocks.filter((block): block is JsonRecord =>
+    isRecord(block) && (block["type"] === "thinking" || block["type"] === "redacted_thinking")
+  )
+}
+
+const assistantContent = (message: AssistantMessage, at: number): string | Array<JsonRecord> => {
+  const thinking = thinkingBlocksOf(message.providerMetadata)
+  const calls = message.toolCalls ?? []
+  if (thinking.length === 0 && calls.length === 0) return message.content
+  // Thinking first, then text, then tool_use: the order the API produced and expects back.
+  const blocks: Array<JsonRecord> = [...thinking]
+  if (message.content !== "") blocks.push({ type: "text", text: message.content })
+  for (const call of calls) blocks.push({ type: "tool_use", id: call.id, name: call.name, input: inputOf(call, at) })
+  return blocks
+}
+
+interface Turn {
+  readonly role: "user" | "assistant"
+  content: string | Array<JsonRecord>
+  /** A user turn opened by tool results, which a following user message joins. */
+  readonly results: boolean
+}
+
+/**
+ * Messages with the system prompt hoisted out. Tool results become
+ * `tool_result` blocks of one user turn (consecutive results merged, as every
+ * `tool_use` of a turn must be answered in the very next message), and a user
+ * message right after them joins that turn behind them.
+ */
+const messagesOf = (messages: ReadonlyArray<Message>): { system: Array<string>; turns: Array<Turn> } => {
+  const system: Array<string> = []
+  const turns: Array<Turn> = []
+  for (let i = 0; i < messages.length; i++) {
+    const message = messages[i]!
+    const last = turns[turns.length - 1]
+    switch (message.role) {
+      case "system":
+        system.push(message.content)
+        break
+      case "user": {
+        if (last !== undefined && last.results && Array.isArray(last.content)) {
+          if (typeof message.content === "string") {
+            if (message.content !== "") last.content.push({ type: "text", text: message.content })
+          } else {
+            for (const part of message.content) last.content.push(contentPart(part))
+          }
+        } else {
+          turns.push({
+            role: "user",
+            content: typeof message.content === "string" ? message.content : message.content.map(contentPart),
+            results: false
+          })
+        }
+        break
+      }
+      case "assistant":
+        turns.push({ role: "assistant", content: assistantContent(message, i), results: false })
+        break
+      case "tool": {
+        const block = { type: "tool_result", tool_use_id: message.toolCallId, content: message.content }
+        if (last !== undefined && last.results && Array.isArray(last.content)) last.content.push(block)
+        else turns.push({ role: "user", content: [block], results: true })
+      }
+    }
+  }
+  return { system, turns }
+}
+
+const tool = (tool: ToolDefinition): JsonRecord => {
+  const out: JsonRecord = { name: tool.name }
+  if (tool.description !== undefined) out["description"] = tool.description
+  out["input_schema"] = tool.parameters
+  if (tool.strict !== undefined) out["strict"] = tool.strict
+  return out
+}
+
+const toolChoice = (choice: ToolChoice): JsonRecord =>
+  typeof choice === "string"
+    ? { type: choice === "required" ? "any" : choice }
+    : { type: "tool", name: choice.tool }
+
+/** What the request body needs besides the request. */
+export interface BodyOptions {
+  readonly model: string
+  readonly stream: boolean
+  /** `max_tokens` when the request sets none (the API requires it). */
+  readonly maxTokens: number
+}
+
+/**
+ * The JSON body of `POST /v1/messages`; `providerOptions` are merged last, so
+ * they win. Throws `RequestError` for a request this format cannot carry.
+ *
+ * - `reasoningEffort` becomes `thinking: {type: "enabled", budget_tokens}`
+ *   per `thinkingBudgets` (`none`: no thinking). The API wants `max_tokens`
+ *   above the budget: without `maxTokens`, `max_tokens` is the budget plus the
+ *   default; with it, the budget is lowered to `maxTokens - 1` (not below 1024).
+ * - `responseFormat` `json_schema` becomes `output_config.format`; `json_object`
+ *   has no equivalent and is not sent (ask for JSON in the prompt).
+ * - `user` becomes `metadata.user_id`; `seed` has no equivalent and is not sent.
+ */
+export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRecord => {
+  const { system, turns } = messagesOf(request.messages)
+  const effort = request.reasoningEffort
+  const budget = effort === undefined || effort === "none" ? undefined : thinkingBudgets[effort]
+  const body: JsonRecord = {
+    model: options.model,
+    max_tokens: request.maxTokens ?? (budget === undefined ? options.maxTokens : budget + options.maxTokens)
+  }
+  if (system.length === 1) body["system"] = system[0]
+  else if (system.length > 1) body["system"] = system.map((text) => ({ type: "text", text }))
+  body["messages"] = turns.map((turn) => ({ role: turn.role, content: turn.content }))
+  if (budget !== undefined) {
+    const cap = request.maxTokens === undefined ? budget : Math.max(minThinkingBudget, Math.min(budget, request.maxTokens - 1))
+    body["thinking"] = { type: "enabled", budget_tokens: cap }
+  }
+  if (request.temperature !== undefined) body["temperature"] = request.temperature
+  if (request.topP !== undefined) body["top_p"] = request.topP
+  if (request.stop !== undefined && request.stop.length > 0) body["stop_sequences"] = request.stop
+  if (request.tools !== undefined && request.tools.length > 0) {
+    body["tools"] = request.tools.map(tool)
+    if (request.toolChoice !== undefined) body["tool_choice"] = toolChoice(request.toolChoice)
+  }
+  const format = request.responseFormat
+  if (format !== undefined && format.type === "json_schema") {
+    body["output_config"] = { format: { type: "json_schema", schema: format.schema } }
+  }
+  if (request.user !== undefined) body["metadata"] = { user_id: request.user }
+  if (options.stream) body["stream"] = true
+  if (request.providerOptions !== undefined) Object.assign(body, request.providerOptions)
+  return body
+}
+
+// ---------------------------------------------------------------------------
+// Response
+
+/** A wire value that is not what the format promises. */
+export class ShapeError {
+  constructor(readonly reason: string) {}
+}
+
+/**
+ * `stop_reason` to the domain's finish reason. `model_context_window_exceeded`
+ * is `length`: the request was accepted and the reply is valid up to where the
+ * context window filled, as with `max_tokens`; failing would throw away output
+ * a stream has already delivered. `pause_turn` (a server-tool loop paused) is
+ * `other`.
+ */
+export const finishReason = (reason: string | undefined): FinishReason => {
+  switch (reason) {
+    case "end_turn":
+    case "stop_sequence":
+      return "stop"
+    case "max_tokens":
+    case "model_context_window_exceeded":
+      return "length"
+    case "tool_use":
+      return "tool_calls"
+    case "refusal":
+      return "content_filter"
+    default:
+      return "other"
+  }
+}
+
+const count = (value: unknown): number =>
+  typeof value === "number" && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0
+
+/** The token counts of a usage object, as sent (each absent one undefined). */
+export interface WireUsage {
+  input?: number
+  cacheCreation?: number
+  cacheRead?: number
+  output?: number
+  thinking?: number
+}
+
+/** Overwrites `into` with every count `value` carries (usage in a stream is cumulative, never added). */
+export const readUsage = (value: unknown, into: WireUsage): void => {
+  if (!isRecord(value)) return
+  const input = value["input_tokens"]
+  if (typeof input === "number") into.input = count(input)
+  const creation = value["cache_creation_input_tokens"]
+  if (typeof creation === "number") into.cacheCreation = count(creation)
+  const read = value["cache_read_input_tokens"]
+  if (typeof read === "number") into.cacheRead = count(read)
+  const output = value["output_tokens"]
+  if (typeof output === "number") into.output = count(output)
+  const details = value["output_tokens_details"]
+  if (isRecord(details) && typeof details["thinking_tokens"] === "number") into.thinking = count(details["thinking_tokens"])
+}
+
+/**
+ * The domain's usage: `input_tokens` leaves out cached tokens, so the prompt is
+ * input + cache writes + cache reads, of which the reads are `cachedPromptTokens`.
+ */
+export const usageOf = (wire: WireUsage): Usage => {
+  const promptTokens = (wire.input ?? 0) + (wire.cacheCreation ?? 0) + (wire.cacheRead ?? 0)
+  const completionTokens = wire.output ?? 0
+  return {
+    promptTokens,
+    completionTokens,
+    totalTokens: promptTokens + completionTokens,
+    cachedPromptTokens: wire.cacheRead ?? 0,
+    reasoningTokens: wire.thinking ?? 0,
+    estimated: false
+  }
+}
+
+/** `{anthropic: {thinking: blocks}}`, or undefined when there are none. */
+export const metadataOf = (thinking: ReadonlyArray<JsonRecord>): ProviderMetadata | undefined =>
+  thinking.length === 0 ? undefined : { [metadataKey]: { thinking } }
+
+/** Whether a parsed body is Anthropic's error object. */
+export const isErrorPayload = (value: JsonRecord): boolean => value["type"] === "error" || isRecord(value["error"])
+
+/** The parts of a whole reply the response is built from. */
+export interface Reply {
+  readonly id: string
+  readonly model: string | undefined
+  readonly text: string
+  readonly reasoning: string | undefined
+  readonly toolCalls: ReadonlyArray<ToolCall>
+  readonly finishReason: FinishReason
+  readonly usage: Usage
+  readonly providerMetadata: ProviderMetadata | undefined
+}
+
+/** Reads a whole `message`; throws `ShapeError` when it is not one. */
+export const reply = (body: JsonRecord): Reply => {
+  const content = body["content"]
+  if (!Array.isArray(content)) throw new ShapeError("content is not an array")
+  let text = ""
+  let reasoning: string | undefined
+  const toolCalls: Array<ToolCall> = []
+  const thinking: Array<JsonRecord> = []
+  for (let i = 0; i < content.length; i++) {
+    const block: unknown = content[i]
+    if (!isRecord(block)) throw new ShapeError(`content[${i}] is not an object`)
+    switch (block["type"]) {
+      case "text": {
+        const value = block["text"]
+        if (typeof value !== "string") throw new ShapeError(`content[${i}].text is not a string`)
+        text += value
+        break
+      }
+      case "tool_use": {
+        const { id, name, input } = block
+        if (typeof id !== "string" || typeof name !== "string") {
+          throw new ShapeError(`content[${i}] (tool_use) has no string id and name`)
+        }
+        toolCalls.push({ id, name, arguments: input === undefined || input === null ? "{}" : JSON.stringify(input) })
+        break
+      }
+      case "thinking": {
+        const value = block["thinking"]
+        if (typeof value !== "string") throw new ShapeError(`content[${i}].thinking is not a string`)
+        reasoning = (reasoning ?? "") + value
+        thinking.push(block)
+        break
+      }
+      case "redacted_thinking":
+        thinking.push(block)
+        break
+      // Server-tool blocks and future types carry nothing the response holds.
+    }
+  }
+  const wire: WireUsage = {}
+  readUsage(body["usage"], wire)
+  const id = body["id"]
+  const model = body["model"]
+  const reason = body["stop_reason"]
+  return {
+    id: typeof id === "string" ? id : "",
+    model: typeof model === "string" && model !== "" ? model : undefined,
+    text,
+    reasoning,
+    toolCalls,
+    finishReason: finishReason(typeof reason === "string" ? reason : undefined),
+    usage: usageOf(wire),
+    providerMetadata: metadataOf(thinking)
+  }
+}
