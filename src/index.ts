@@ -17,9 +17,6 @@ export * as ChatRequest from "./ChatRequest.js"
 export * as ChatResponse from "./ChatResponse.js"
 
 /** @since 0.1.0 */
-export * as Gemini from "./providers/Gemini.js"
-
-/** @since 0.1.0 */
 export * as KeyPool from "./KeyPool.js"
 
 /** @since 0.1.0 */
@@ -35,13 +32,7 @@ export * as LlmTest from "./LlmTest.js"
 export * as Message from "./Message.js"
 
 /** @since 0.1.0 */
-export * as Ollama from "./providers/Ollama.js"
-
-/** @since 0.1.0 */
 export * as OpenAiChat from "./providers/OpenAiChat.js"
-
-/** @since 0.1.0 */
-export * as OpenAiResponses from "./providers/OpenAiResponses.js"
 
 /** @since 0.1.0 */
 export * as ProviderClient from "./ProviderClient.js"

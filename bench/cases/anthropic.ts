@@ -1,0 +1,113 @@
+/**
+ * `Anthropic` streaming against the simulator's `/v1/messages`, versus raw
+ * undici doing the same request and the same parsing: `Sse.makeDecoder` plus
+ * `JSON.parse` per event, reading the text deltas, the stop reason, the usage
+ * of `message_start` and `message_delta`, and `message_stop`.
+ * The reply length (64 tokens) is set by `bench/simulatorProcess.ts`.
+ */
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import type { Dispatcher } from "undici"
+import * as Message from "../../src/Message.js"
+import * as Anthropic from "../../src/providers/Anthropic.js"
+import * as ProviderClient from "../../src/ProviderClient.js"
+import * as Sse from "../../src/Sse.js"
+import type { BenchCase } from "./types.js"
+
+const model = "sim-small"
+const key = "sk-ant-bench-0123456789abcdef"
+const credentials = ProviderClient.credentials(key)
+const prompt = "Tell me about Effect in one paragraph."
+
+const request = { messages: [Message.user(prompt)] }
+
+/** The bench hands over the Chat Completions root (`…/v1`); Anthropic's base URL is the host root. */
+const hostRoot = (url: string) => url.replace(/\/v1\/?$/, "")
+
+const fail = (what: string): never => {
+  throw new Error(`bench: ${what}`)
+}
+
+const post = (url: string, dispatcher: Dispatcher) => {
+  const target = new URL(`${hostRoot(url)}/v1/messages`)
+  const body = JSON.stringify({
+    model,
+    max_tokens: Anthropic.defaultMaxTokens,
+    messages: [{ role: "user", content: prompt }],
+    stream: true
+  })
+  const headers = {
+    "content-type": "application/json",
+    "x-api-key": key,
+    "anthropic-version": Anthropic.apiVersion
+  }
+  return () => dispatcher.request({ origin: target.origin, path: target.pathname, method: "POST", headers, body })
+}
+
+interface WireEvent {
+  readonly type: string
+  readonly message?: { readonly usage?: unknown }
+  readonly delta?: { readonly type?: string; readonly text?: string; readonly stop_reason?: string | null }
+  readonly usage?: unknown
+}
+
+export const anthropicStream: BenchCase = {
+  name: "anthropic-stream",
+  ours: (url) =>
+    Effect.map(Anthropic.make({ baseUrl: hostRoot(url), model }), (client) =>
+      Effect.gen(function*() {
+        let text = ""
+        let finished = false
+        yield* Stream.runForEachChunk(client.chatStream(request, credentials), (chunks) =>
+          Effect.sync(() => {
+            for (const chunk of chunks) {
+              if (chunk._tag === "TextDelta") text += chunk.text
+              else if (chunk._tag === "Finish") finished = true
+            }
+          }))
+        if (text.length === 0) fail("empty reply")
+        if (!finished) fail("no Finish chunk")
+      })),
+  baseline: (url, dispatcher) => {
+    const send = post(url, dispatcher)
+    return async () => {
+      const response = await send()
+      if (response.statusCode !== 200) fail(`HTTP ${response.statusCode}`)
+      const decoder = Sse.makeDecoder()
+      let text = ""
+      let stopReason: string | undefined
+      let inputUsage: unknown
+      let outputUsage: unknown
+      let done = false
+      const handle = (events: Array<Sse.Event>) => {
+        for (const event of events) {
+          if (done || event.event === "ping") continue
+          const data = JSON.parse(event.data) as WireEvent
+          switch (event.event) {
+            case "message_start":
+              inputUsage = data.message?.usage
+              break
+            case "content_block_delta":
+              if (data.delta?.type === "text_delta") text += data.delta.text ?? ""
+              break
+            case "message_delta":
+              stopReason = data.delta?.stop_reason ?? stopReason
+              outputUsage = data.usage
+              break
+            case "message_stop":
+              done = true
+              break
+            case "error":
+              fail("error event")
+          }
+        }
+      }
+      for await (const bytes of response.body) handle(decoder.push(bytes as Uint8Array))
+      handle(decoder.end())
+      if (text.length === 0) fail("empty reply")
+      if (!done || stopReason === undefined || inputUsage === undefined || outputUsage === undefined) {
+        fail("incomplete stream")
+      }
+    }
+  }
+}
