@@ -32,6 +32,9 @@ export * as LlmTest from "./LlmTest.js"
 export * as Message from "./Message.js"
 
 /** @since 0.1.0 */
+export * as Ollama from "./providers/Ollama.js"
+
+/** @since 0.1.0 */
 export * as OpenAiChat from "./providers/OpenAiChat.js"
 
 /** @since 0.1.0 */

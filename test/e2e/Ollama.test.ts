@@ -1,6 +1,22 @@
-import { describe, expect, it } from "@effect/vitest"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { assert, describe, expect, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as ChatChunk from "../../src/ChatChunk.js"
+import type * as ChatRequest from "../../src/ChatRequest.js"
+import type { ChatResponse } from "../../src/ChatResponse.js"
+import type * as LlmError from "../../src/LlmError.js"
+import * as Message from "../../src/Message.js"
+import * as Ollama from "../../src/providers/Ollama.js"
+import * as ProviderClient from "../../src/ProviderClient.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
+import { awaitStats } from "../utils/openAiChatSimulator.js"
 
 // ---------------------------------------------------------------------------
 // The simulator's /api/chat, through a plain fetch client.
@@ -265,4 +281,260 @@ describe("Simulator (Ollama /api/chat)", () => {
       expect(wholeError.status).toBe(200)
       expect(typeof json(wholeError).error).toBe("string")
     }))
+})
+
+// ---------------------------------------------------------------------------
+// The Ollama adapter over loopback against the simulator.
+// ---------------------------------------------------------------------------
+
+const KEY = "ollama-e2e-0123456789abcdef"
+const credentials = ProviderClient.credentials(KEY)
+const hello: ChatRequest.Input = { messages: [Message.user("Tell me about Effect in one paragraph.")] }
+const tools: ChatRequest.Input["tools"] = [
+  {
+    name: "get_weather",
+    description: "The weather in a city",
+    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
+  },
+  { name: "get_time", parameters: { type: "object", properties: { zone: { type: "string" } }, required: ["zone"] } }
+]
+
+const withOllama = <A, E>(
+  options: Simulator.Options,
+  body: (env: {
+    readonly simulator: Simulator.Simulator
+    readonly client: (options?: Ollama.Options) => Effect.Effect<ProviderClient.Service, never, HttpClient.HttpClient>
+  }) => Effect.Effect<A, E, HttpClient.HttpClient | Scope.Scope>
+) =>
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.make(options)
+    return yield* body({
+      simulator,
+      client: (clientOptions) => Ollama.make({ baseUrl: simulator.url, model: "sim-small", ...clientOptions })
+    })
+  }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+
+const fault = (value: string): Ollama.Options => ({ headers: { "x-simulator-fault": value } })
+
+const comparable = (response: ChatResponse) => ({
+  text: response.text,
+  reasoning: response.reasoning,
+  toolCalls: response.toolCalls.map((call) => ({ ...call })),
+  finishReason: response.finishReason,
+  usage: { ...response.usage },
+  model: response.model,
+  provider: response.provider,
+  id: response.id,
+  keyId: response.keyId
+})
+
+const assertNoKey = (error: LlmError.LlmError) => {
+  expect(error.message).not.toContain(KEY)
+  expect(JSON.stringify(error)).not.toContain(KEY)
+}
+
+describe("Ollama over the simulator", () => {
+  it.scopedLive("a text reply with usage", () =>
+    withOllama({ replyTokens: 12 }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const response = yield* chat.chat(hello, credentials)
+        expect(response.text.split(" ")).toHaveLength(12)
+        expect(response).toMatchObject({ finishReason: "stop", model: "sim-small", provider: "ollama", id: "" })
+        expect(response.usage.completionTokens).toBe(12)
+        expect(response.usage.promptTokens).toBeGreaterThan(0)
+        expect(response.usage.totalTokens).toBe(response.usage.promptTokens + 12)
+        expect(response.keyId).toBe(credentials.keyId)
+      })))
+
+  it.scopedLive("a stream: text deltas, then Usage, then Finish; and it collects to the whole reply", () =>
+    withOllama({ replyTokens: 20, reasoningTokens: 5 }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(chat.chatStream(hello, credentials)))
+        const tags = chunks.map((c) => c._tag)
+        expect(tags.filter((t) => t === "TextDelta")).toHaveLength(20)
+        expect(tags.slice(-2)).toEqual(["Usage", "Finish"])
+
+        const request: ChatRequest.Input = { ...hello, reasoningEffort: "low" }
+        const whole = yield* chat.chat(request, credentials)
+        const streamed = yield* ChatChunk.collect(chat.chatStream(request, credentials))
+        expect(comparable(streamed)).toEqual(comparable(whole))
+        expect(whole.reasoning?.split(" ")).toHaveLength(5)
+        expect(whole.usage.completionTokens).toBe(25)
+      })))
+
+  it.scopedLive("usage counts only evaluated prompt tokens, 0 when Ollama omits them", () =>
+    withOllama({}, ({ client }) =>
+      Effect.gen(function*() {
+        const plain = yield* Effect.flatMap(client(), (chat) => chat.chat(hello, credentials))
+        const cached = yield* Effect.flatMap(
+          client({ headers: { "x-simulator-cached-tokens": "100000" } }),
+          (chat) => ChatChunk.collect(chat.chatStream(hello, credentials))
+        )
+        expect(plain.usage.promptTokens).toBeGreaterThan(0)
+        expect(cached.usage.promptTokens).toBe(0)
+        expect(cached.usage.completionTokens).toBe(plain.usage.completionTokens)
+      })))
+
+  it.scopedLive("parallel tool calls, streamed and whole, then a tool result round trip", () =>
+    withOllama({}, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client({ headers: { "x-simulator-tool-calls": "3" } })
+        const request: ChatRequest.Input = { ...hello, tools }
+        const whole = yield* chat.chat(request, credentials)
+        expect(whole.finishReason).toBe("tool_calls")
+        expect(whole.toolCalls.map((c) => c.name)).toEqual(["get_weather", "get_time", "get_weather"])
+        expect(JSON.parse(whole.toolCalls[0]!.arguments)).toEqual({ city: "sim" })
+        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(chat.chatStream(request, credentials)))
+        const deltas = chunks.filter((c) => c._tag === "ToolCallDelta")
+        expect(deltas.map((d) => d.index)).toEqual([0, 1, 2])
+        const streamed = yield* ChatChunk.collect(Stream.fromIterable(chunks))
+        expect(comparable(streamed)).toEqual(comparable(whole))
+
+        const call = whole.toolCalls[0]!
+        const second = yield* chat.chat({
+          messages: [...hello.messages, Message.fromResponse(whole), Message.toolResult(call, { temperature: 21 })],
+          tools
+        }, credentials)
+        expect(second.finishReason).toBe("stop")
+        expect(second.text).toContain("The tool returned")
+        expect(second.text).toContain("21")
+      })))
+
+  it.scopedLive("maxTokens caps the reply through options.num_predict", () =>
+    withOllama({}, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const whole = yield* chat.chat({ ...hello, maxTokens: 4 }, credentials)
+        expect(whole.finishReason).toBe("length")
+        expect(whole.usage.completionTokens).toBe(4)
+        const streamed = yield* ChatChunk.collect(chat.chatStream({ ...hello, maxTokens: 4 }, credentials))
+        expect(comparable(streamed)).toEqual(comparable(whole))
+      })))
+})
+
+describe("Ollama errors from the simulator", () => {
+  it.scopedLive("401, 404 model, context length, 429 with retryAfter", () =>
+    withOllama({ apiKeys: ["the-right-key-000000"], contextWindow: 50 }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const auth = yield* Effect.flip(chat.chat(hello, credentials))
+        expect(auth).toMatchObject({ _tag: "AuthError", reason: "invalid_key", status: 401, provider: "ollama" })
+        assertNoKey(auth)
+        const streamAuth = yield* Effect.flip(Stream.runDrain(chat.chatStream(hello, credentials)))
+        expect(streamAuth._tag).toBe("AuthError")
+
+        const good = ProviderClient.credentials("the-right-key-000000")
+        const missing = yield* Effect.flip(chat.chat({ ...hello, model: "llama-nope" }, good))
+        expect(missing).toMatchObject({ _tag: "ModelNotFoundError", status: 404, model: "llama-nope" })
+        expect(missing.detail).toBe("model 'llama-nope' not found")
+        const streamMissing = yield* Effect.flip(Stream.runDrain(chat.chatStream({ ...hello, model: "llama-nope" }, good)))
+        expect(streamMissing._tag).toBe("ModelNotFoundError")
+
+        const long = yield* Effect.flip(chat.chat({ ...hello, maxTokens: 100 }, good))
+        expect(long).toMatchObject({ _tag: "ContextLengthError", status: 400 })
+      })))
+
+  it.scopedLive("the per-key rate limit -> RateLimitError with retryAfter", () =>
+    withOllama({ requestsPerMinute: 1 }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        yield* chat.chat(hello, credentials)
+        const error = yield* Effect.flip(chat.chat(hello, credentials))
+        assert(error._tag === "RateLimitError")
+        expect(error.status).toBe(429)
+        expect(Duration.greaterThan(error.retryAfter!, Duration.zero)).toBe(true)
+      })))
+
+  it.scopedLive("injected statuses map to their tags", () =>
+    withOllama({}, ({ client }) =>
+      Effect.gen(function*() {
+        const failWith = (value: string, stream = false) =>
+          Effect.flatMap(client(fault(value)), (chat) =>
+            Effect.flip(stream ? Stream.runDrain(chat.chatStream(hello, credentials)) : chat.chat(hello, credentials)))
+        expect(yield* failWith("status=400")).toMatchObject({ _tag: "InvalidRequestError", status: 400 })
+        expect(yield* failWith("status=400", true)).toMatchObject({ _tag: "InvalidRequestError", status: 400 })
+        expect(yield* failWith("status=404")).toMatchObject({ _tag: "ModelNotFoundError", status: 404 })
+        expect(yield* failWith("status=429;retry-after=7")).toMatchObject({
+          _tag: "RateLimitError",
+          retryAfter: Duration.seconds(7)
+        })
+        for (const status of [500, 502]) {
+          expect(yield* failWith(`status=${status}`, status === 502)).toMatchObject({
+            _tag: "ProviderUnavailableError",
+            status
+          })
+        }
+        const html = yield* failWith("html=502")
+        expect(html).toMatchObject({ _tag: "ProviderUnavailableError", status: 502 })
+      })))
+})
+
+describe("Ollama faults from the simulator", () => {
+  it.scopedLive("an error line mid-stream fails the stream after the chunks before it", () =>
+    withOllama({}, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client(fault("stream-error=3"))
+        const seen: Array<ChatChunk.ChatChunk> = []
+        const exit = yield* Stream.runForEach(chat.chatStream(hello, credentials), (c) => Effect.sync(() => seen.push(c))).pipe(
+          Effect.either
+        )
+        assert(Either.isLeft(exit))
+        expect(exit.left._tag).toBe("ProviderUnavailableError")
+        expect(exit.left.detail).toContain("running the model")
+        expect(seen.map((c) => c._tag)).toEqual(["TextDelta", "TextDelta", "TextDelta"])
+        const whole = yield* Effect.flip(chat.chat(hello, credentials))
+        expect(whole._tag).toBe("ProviderUnavailableError")
+      })))
+
+  it.scopedLive("a malformed line -> OutputDecodeError", () =>
+    withOllama({}, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client(fault("malformed=2"))
+        const error = yield* Effect.flip(ChatChunk.collect(chat.chatStream(hello, credentials)))
+        assert(error._tag === "OutputDecodeError")
+        expect(error.raw).toBe("{not json")
+        const whole = yield* Effect.flip(chat.chat(hello, credentials))
+        expect(whole._tag).toBe("OutputDecodeError")
+      })))
+
+  it.scopedLive("a body without its done line -> StreamTruncatedError; a reset -> TransportError", () =>
+    withOllama({ replyTokens: 20 }, ({ client }) =>
+      Effect.gen(function*() {
+        const truncated = yield* Effect.flatMap(client(fault("truncate=4")), (chat) =>
+          Effect.flip(ChatChunk.collect(chat.chatStream(hello, credentials))))
+        expect(truncated).toMatchObject({ _tag: "StreamTruncatedError", model: "sim-small", provider: "ollama" })
+        const reset = yield* Effect.flatMap(client(fault("reset=5")), (chat) =>
+          Effect.flip(ChatChunk.collect(chat.chatStream(hello, credentials))))
+        expect(reset._tag).toBe("TransportError")
+        assertNoKey(reset)
+      })))
+})
+
+describe("Ollama timeouts and interruption", () => {
+  it.scopedLive("interrupting a stream's consumer closes the connection", () =>
+    withOllama({ tokensPerSecond: 50, replyTokens: 500 }, ({ client, simulator }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        let received = 0
+        const fiber = yield* Effect.fork(Stream.runForEach(chat.chatStream(hello, credentials), () => Effect.sync(() => received++)))
+        yield* Effect.sleep("300 millis")
+        expect(received).toBeGreaterThan(0)
+        expect((yield* simulator.stats).inFlight).toBe(1)
+        yield* Fiber.interrupt(fiber)
+        const after = yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1 && stats.inFlight === 0)
+        expect(after.clientClosed).toBe(1)
+      })))
+
+  it.scopedLive("no answer within the timeout -> TimeoutError, and the request is abandoned", () =>
+    withOllama({ latency: "3 seconds" }, ({ client, simulator }) =>
+      Effect.gen(function*() {
+        const chat = yield* client({ timeout: "200 millis" })
+        const error = yield* Effect.flip(chat.chat(hello, credentials))
+        expect(error).toMatchObject({ _tag: "TimeoutError", timeout: Duration.millis(200) })
+        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1)
+        const streamError = yield* Effect.flip(Stream.runDrain(chat.chatStream(hello, credentials)))
+        expect(streamError._tag).toBe("TimeoutError")
+      })))
 })

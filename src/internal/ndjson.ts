@@ -1,0 +1,91 @@
+/**
+ * An incremental NDJSON line splitter (WIRE.md §8.4): bytes in, whole lines
+ * out. Used by the Ollama chat stream and meant for any other NDJSON body
+ * (Ollama's embeddings, pulls).
+ *
+ * Lines end at `\n`; one trailing `\r` is stripped; blank (whitespace-only)
+ * lines are skipped; the unterminated last line is buffered across chunks and
+ * flushed by `end`. Bytes are decoded with a streaming `TextDecoder`, so a
+ * UTF-8 character split across network chunks comes out whole. The splitter
+ * does not parse JSON: the caller does, and names a malformed line itself.
+ *
+ * Cost is per chunk, not per character: line ends are found with `indexOf`,
+ * and an unterminated tail grows by concatenation only (V8 ropes), so a long
+ * line spread over many small chunks stays linear.
+ */
+
+/** The default largest line, in UTF-16 code units: 16 MiB, as for SSE events. */
+export const defaultMaxLineSize = 16 * 1024 * 1024
+
+const LF = "\n"
+const CR = 13
+const SPACE = 32
+
+/** Only a line that starts with whitespace can be blank, so JSON lines (`{…`) skip the trim. */
+const isBlank = (line: string): boolean =>
+  line.length === 0 || (line.charCodeAt(0) <= SPACE && line.trim() === "")
+
+export class Decoder {
+  private readonly utf8 = new TextDecoder("utf-8")
+  /** The unterminated tail of the current line. */
+  private pending = ""
+  /** The last line exceeded `maxLineSize`; everything after is dropped. */
+  failed = false
+
+  constructor(readonly maxLineSize: number = defaultMaxLineSize) {}
+
+  /**
+   * Appends the lines these bytes complete to `out`. Returns `false` (and
+   * stays failed) once a line grows past `maxLineSize`; lines completed
+   * before it are already in `out`.
+   */
+  push(bytes: Uint8Array, out: Array<string>): boolean {
+    if (this.failed) return false
+    return this.text(this.utf8.decode(bytes, { stream: true }), out)
+  }
+
+  /** Flushes the decoder and the last line, which needs no `\n`. */
+  end(out: Array<string>): boolean {
+    if (this.failed) return false
+    if (!this.text(this.utf8.decode(), out)) return false
+    const last = this.pending
+    this.pending = ""
+    this.line(last, out)
+    return true
+  }
+
+  private text(text: string, out: Array<string>): boolean {
+    let pos = 0
+    let lf = text.indexOf(LF)
+    while (lf !== -1) {
+      if (this.pending === "") {
+        if (lf - pos > this.maxLineSize) return this.fail()
+        this.line(text.slice(pos, lf), out)
+      } else {
+        const line = this.pending + text.slice(pos, lf)
+        this.pending = ""
+        if (line.length > this.maxLineSize) return this.fail()
+        this.line(line, out)
+      }
+      pos = lf + 1
+      lf = text.indexOf(LF, pos)
+    }
+    if (pos < text.length) {
+      this.pending = pos === 0 ? this.pending + text : this.pending + text.slice(pos)
+      if (this.pending.length > this.maxLineSize) return this.fail()
+    }
+    return true
+  }
+
+  private line(line: string, out: Array<string>): void {
+    const end = line.length - 1
+    const text = end >= 0 && line.charCodeAt(end) === CR ? line.slice(0, end) : line
+    if (!isBlank(text)) out.push(text)
+  }
+
+  private fail(): false {
+    this.failed = true
+    this.pending = ""
+    return false
+  }
+}

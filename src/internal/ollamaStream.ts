@@ -1,0 +1,147 @@
+/**
+ * The Ollama `/api/chat` NDJSON stream as a plain mutable state machine: bytes
+ * in, `ChatChunk`s out, one whole network chunk at a time (WIRE.md §6.2, §8.4).
+ *
+ * Each line is a JSON object: `done: false` lines carry `message.content` and
+ * `message.thinking` deltas and whole tool calls; the `done: true` line carries
+ * `done_reason` and the counts; an `{"error": …}` line fails the stream. A body
+ * that ends without the `done` line is truncated.
+ */
+import * as Duration from "effect/Duration"
+import type { ChatChunk, ToolCallDelta } from "../ChatChunk.js"
+import { type LlmError, StreamTruncatedError } from "../LlmError.js"
+import * as Ndjson from "./ndjson.js"
+import { finishReason, isRecord, type JsonRecord, ShapeError, toolCalls, usage } from "./ollamaWire.js"
+
+/** What a stream needs to know about its call. */
+export interface StreamContext {
+  readonly provider: string
+  /** The model requested; replaced by the one the server names in its lines. */
+  readonly model: string
+  readonly keyId: string
+  readonly startMillis: number
+  /** `Clock` time, read synchronously. */
+  readonly now: () => number
+  /** The typed error of an `{"error": …}` line (through `fromHttpFailure`). */
+  readonly errorOf: (body: JsonRecord) => LlmError
+  /** An `OutputDecodeError` for a line that does not decode. */
+  readonly decodeError: (detail: string, raw: string) => LlmError
+  /** The longest line accepted, in characters. Default: 16 MiB. */
+  readonly maxLineSize?: number | undefined
+}
+
+/**
+ * One stream's state. `push` and `end` append chunks to `out` and return the
+ * failure that ends the stream, if any (chunks appended before it still count).
+ */
+export class OllamaStreamParser {
+  private readonly lines: Ndjson.Decoder
+  private readonly batch: Array<string> = []
+  private model: string
+  private calls = 0
+  /** The `done: true` line was seen and the closing chunks emitted; the rest of the body is ignored. */
+  done = false
+
+  constructor(private readonly context: StreamContext) {
+    this.lines = new Ndjson.Decoder(context.maxLineSize)
+    this.model = context.model
+  }
+
+  push(bytes: Uint8Array, out: Array<ChatChunk>): LlmError | undefined {
+    if (this.done) return undefined
+    const ok = this.lines.push(bytes, this.batch)
+    return this.drain(ok, out)
+  }
+
+  /** The body ended. */
+  end(out: Array<ChatChunk>): LlmError | undefined {
+    if (this.done) return undefined
+    const failure = this.drain(this.lines.end(this.batch), out)
+    if (failure !== undefined || this.done) return failure
+    return new StreamTruncatedError({
+      provider: this.context.provider,
+      model: this.model,
+      detail: "the stream ended without its done:true line"
+    })
+  }
+
+  private drain(ok: boolean, out: Array<ChatChunk>): LlmError | undefined {
+    const batch = this.batch
+    let failure: LlmError | undefined
+    for (let i = 0; i < batch.length && failure === undefined && !this.done; i++) failure = this.line(batch[i]!, out)
+    batch.length = 0
+    if (failure !== undefined || ok || this.done) return failure
+    return this.context.decodeError(`a stream line exceeded maxLineSize (${this.lines.maxLineSize} characters)`, "")
+  }
+
+  private line(text: string, out: Array<ChatChunk>): LlmError | undefined {
+    let value: unknown
+    try {
+      value = JSON.parse(text)
+    } catch {
+      return this.context.decodeError("a stream line is not JSON", text)
+    }
+    if (!isRecord(value)) return this.context.decodeError("a stream line is not a JSON object", text)
+    const error = value["error"]
+    if (error !== undefined && error !== null) return this.context.errorOf(value)
+    try {
+      this.fragment(value, out)
+    } catch (cause) {
+      if (cause instanceof ShapeError) return this.context.decodeError(`a stream line has the wrong shape: ${cause.reason}`, text)
+      throw cause
+    }
+    return undefined
+  }
+
+  private fragment(value: JsonRecord, out: Array<ChatChunk>): void {
+    const model = value["model"]
+    if (typeof model === "string" && model !== "") this.model = model
+    const message = value["message"]
+    if (isRecord(message)) {
+      const thinking = message["thinking"]
+      if (typeof thinking === "string") {
+        if (thinking !== "") out.push({ _tag: "ReasoningDelta", text: thinking })
+      } else if (thinking !== undefined && thinking !== null) {
+        throw new ShapeError("message.thinking is not a string")
+      }
+      const content = message["content"]
+      if (typeof content === "string") {
+        if (content !== "") out.push({ _tag: "TextDelta", text: content })
+      } else if (content !== undefined && content !== null) {
+        throw new ShapeError("message.content is not a string")
+      }
+      const calls = message["tool_calls"]
+      if (calls !== undefined && calls !== null) {
+        // Ollama sends each call whole, so one delta per call carries everything.
+        for (const call of toolCalls(calls, this.calls)) {
+          const delta: ToolCallDelta = {
+            _tag: "ToolCallDelta",
+            index: this.calls++,
+            id: call.id,
+            name: call.name,
+            arguments: call.arguments
+          }
+          out.push(delta)
+        }
+      }
+    } else if (message !== undefined && message !== null) {
+      throw new ShapeError("message is not an object")
+    }
+    if (value["done"] === true) this.finish(value, out)
+  }
+
+  private finish(value: JsonRecord, out: Array<ChatChunk>): void {
+    this.done = true
+    out.push({ _tag: "Usage", usage: usage(value) })
+    out.push({
+      _tag: "Finish",
+      finishReason: finishReason(value["done_reason"], this.calls > 0),
+      // Ollama gives replies no id.
+      id: "",
+      model: this.model,
+      provider: this.context.provider,
+      latency: Duration.millis(Math.max(0, this.context.now() - this.context.startMillis)),
+      keyId: this.context.keyId
+    })
+  }
+}

@@ -1,0 +1,293 @@
+/**
+ * Ollama native chat wire mapping (WIRE.md §6): the `/api/chat` request body,
+ * the whole reply, usage and finish reasons. Plain functions over `JSON.parse`
+ * output checked with `typeof`, as for Chat Completions.
+ */
+import type { Input as ChatRequest, ReasoningEffort, ResponseFormat } from "../ChatRequest.js"
+import type { FinishReason, Usage } from "../ChatResponse.js"
+import type { ContentPart, Message, ToolCall, ToolDefinition } from "../Message.js"
+
+/** A JSON object as `JSON.parse` returns it. */
+export type JsonRecord = Record<string, unknown>
+
+export const isRecord = (value: unknown): value is JsonRecord =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+// ---------------------------------------------------------------------------
+// Request
+
+/** A request Ollama cannot take as it is; the adapter turns it into `InvalidRequestError`. */
+export class RequestError {
+  constructor(readonly detail: string, readonly param: string) {}
+}
+
+/** `data:<type>;base64,<payload>` -> the payload; Ollama takes images as bare base64 strings. */
+const imageData = (part: Extract<ContentPart, { readonly type: "image" }>, param: string): string => {
+  const url = part.url
+  if (url.startsWith("data:")) {
+    const comma = url.indexOf(",")
+    if (comma !== -1 && /;base64$/i.test(url.slice(0, comma))) return url.slice(comma + 1)
+    throw new RequestError("an image data: URL must be base64-encoded (data:<type>;base64,<data>)", param)
+  }
+  throw new RequestError(
+    `Ollama takes images inline only, not by URL (${url.slice(0, 60)}${url.length > 60 ? "…" : ""}); ` +
+      "fetch the image and send it as a data: URL",
+    param
+  )
+}
+
+/** Tool-call arguments as the object Ollama wants; the domain keeps them as JSON text. */
+const argumentsObject = (call: ToolCall, param: string): JsonRecord => {
+  if (call.arguments.trim() === "") return {}
+  let value: unknown
+  try {
+    value = JSON.parse(call.arguments)
+  } catch {
+    throw new RequestError(`the arguments of tool call "${call.id}" (${call.name}) are not valid JSON`, param)
+  }
+  if (!isRecord(value)) {
+    throw new RequestError(`the arguments of tool call "${call.id}" (${call.name}) are not a JSON object`, param)
+  }
+  return value
+}
+
+const message = (message: Message, index: number, names: Map<string, string>): JsonRecord => {
+  const param = `messages[${index}]`
+  switch (message.role) {
+    case "system":
+      return { role: "system", content: message.content }
+    case "user": {
+      if (typeof message.content === "string") return { role: "user", content: message.content }
+      let text = ""
+      const images: Array<string> = []
+      for (const part of message.content) {
+        if (part.type === "text") text += part.text
+        else images.push(imageData(part, `${param}.content`))
+      }
+      return images.length === 0 ? { role: "user", content: text } : { role: "user", content: text, images }
+    }
+    case "assistant": {
+      const out: JsonRecord = { role: "assistant", content: message.content }
+      // Ollama accepts earlier thinking back on assistant turns.
+      if (message.reasoning !== undefined && message.reasoning !== "") out["thinking"] = message.reasoning
+      const calls = message.toolCalls
+      if (calls !== undefined && calls.length > 0) {
+        out["tool_calls"] = calls.map((call, i) => {
+          names.set(call.id, call.name)
+          const fn = { index: i, name: call.name, arguments: argumentsObject(call, `${param}.toolCalls[${i}].arguments`) }
+          return call.id === "" ? { function: fn } : { id: call.id, function: fn }
+        })
+      }
+      return out
+    }
+    case "tool": {
+      // Ollama matches results by tool name; a result without one takes its call's.
+      const name = message.name ?? names.get(message.toolCallId)
+      const out: JsonRecord = { role: "tool", content: message.content }
+      if (name !== undefined) out["tool_name"] = name
+      if (message.toolCallId !== "") out["tool_call_id"] = message.toolCallId
+      return out
+    }
+  }
+}
+
+const tool = (tool: ToolDefinition): JsonRecord => {
+  const fn: JsonRecord = { name: tool.name }
+  if (tool.description !== undefined) fn["description"] = tool.description
+  fn["parameters"] = tool.parameters
+  return { type: "function", function: fn }
+}
+
+const format = (format: ResponseFormat): unknown =>
+  format.type === "json_object" ? "json" : format.type === "json_schema" ? format.schema : undefined
+
+/**
+ * `think`: `false` for `none`, otherwise a level. Models without levels treat
+ * any level as `true`; `max` is the highest level Ollama names.
+ */
+export const think = (effort: ReasoningEffort): boolean | string => {
+  switch (effort) {
+    case "none":
+      return false
+    case "minimal":
+    case "low":
+      return "low"
+    case "medium":
+      return "medium"
+    case "high":
+    case "xhigh":
+      return "high"
+    case "max":
+      return "max"
+  }
+}
+
+/** What the request body needs besides the request. */
+export interface BodyOptions {
+  readonly model: string
+  readonly stream: boolean
+  /** Already in Ollama's form: a Go duration string, or -1 for forever. */
+  readonly keepAlive: string | number | undefined
+  readonly numCtx: number | undefined
+}
+
+/**
+ * The JSON body of `POST /api/chat`; throws `RequestError` for what Ollama
+ * cannot take (image URLs, tool-call arguments that are not a JSON object).
+ * `providerOptions` are merged last, so they win; an `options` object in them
+ * is merged into the sampling options rather than replacing them.
+ */
+export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRecord => {
+  const names = new Map<string, string>()
+  const body: JsonRecord = {
+    model: options.model,
+    messages: request.messages.map((m, i) => message(m, i, names)),
+    // Ollama streams unless told not to.
+    stream: options.stream
+  }
+  // Ollama has no tool choice: `none` sends no tools; `required` and a named tool cannot be enforced.
+  if (request.tools !== undefined && request.tools.length > 0 && request.toolChoice !== "none") {
+    body["tools"] = request.tools.map(tool)
+  }
+  if (request.responseFormat !== undefined) {
+    const value = format(request.responseFormat)
+    if (value !== undefined) body["format"] = value
+  }
+  if (request.reasoningEffort !== undefined) body["think"] = think(request.reasoningEffort)
+  if (options.keepAlive !== undefined) body["keep_alive"] = options.keepAlive
+  const sampling: JsonRecord = {}
+  if (request.temperature !== undefined) sampling["temperature"] = request.temperature
+  if (request.topP !== undefined) sampling["top_p"] = request.topP
+  if (request.maxTokens !== undefined) sampling["num_predict"] = request.maxTokens
+  if (request.stop !== undefined) sampling["stop"] = request.stop
+  if (request.seed !== undefined) sampling["seed"] = request.seed
+  if (options.numCtx !== undefined) sampling["num_ctx"] = options.numCtx
+  const extra = request.providerOptions
+  if (extra !== undefined) {
+    const extraSampling = extra["options"]
+    Object.assign(body, extra)
+    if (isRecord(extraSampling)) body["options"] = { ...sampling, ...extraSampling }
+    else if (extraSampling === undefined && Object.keys(sampling).length > 0) body["options"] = sampling
+  } else if (Object.keys(sampling).length > 0) {
+    body["options"] = sampling
+  }
+  return body
+}
+
+// ---------------------------------------------------------------------------
+// Response
+
+/** A wire value that is not what the format promises. */
+export class ShapeError {
+  constructor(readonly reason: string) {}
+}
+
+/** `done_reason`: `stop` becomes `tool_calls` when calls were made (Ollama never says so itself). */
+export const finishReason = (reason: unknown, madeToolCalls: boolean): FinishReason => {
+  switch (reason) {
+    case undefined:
+    case null:
+    case "":
+    case "stop":
+      return madeToolCalls ? "tool_calls" : "stop"
+    case "length":
+      return "length"
+    default:
+      // `load` and `unload` answer requests without messages; anything else is new.
+      return "other"
+  }
+}
+
+const count = (value: unknown): number =>
+  typeof value === "number" && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0
+
+/** Usage from the final object's counts; a missing count is 0 (they are `omitempty`). */
+export const usage = (body: JsonRecord): Usage => {
+  const promptTokens = count(body["prompt_eval_count"])
+  const completionTokens = count(body["eval_count"])
+  return {
+    promptTokens,
+    completionTokens,
+    totalTokens: promptTokens + completionTokens,
+    cachedPromptTokens: 0,
+    reasoningTokens: 0,
+    estimated: false
+  }
+}
+
+/**
+ * The tool calls of one message, numbered from `first` (ids that Ollama left
+ * empty become `call_<number>`, stable between a stream and a whole reply).
+ */
+export const toolCalls = (value: unknown, first: number): Array<ToolCall> => {
+  if (value === undefined || value === null) return []
+  if (!Array.isArray(value)) throw new ShapeError("message.tool_calls is not an array")
+  const out: Array<ToolCall> = []
+  for (let i = 0; i < value.length; i++) {
+    const raw: unknown = value[i]
+    const fn = isRecord(raw) ? raw["function"] : undefined
+    if (!isRecord(raw) || !isRecord(fn)) throw new ShapeError("a tool call has no function object")
+    const name = fn["name"]
+    if (typeof name !== "string") throw new ShapeError("a tool call has no function.name")
+    const args = fn["arguments"]
+    const id = raw["id"]
+    out.push({
+      id: typeof id === "string" && id !== "" ? id : `call_${first + i}`,
+      name,
+      arguments: typeof args === "string" ? args : args === undefined || args === null ? "{}" : JSON.stringify(args)
+    })
+  }
+  return out
+}
+
+const text = (value: unknown, field: string): string => {
+  if (value === undefined || value === null) return ""
+  if (typeof value === "string") return value
+  throw new ShapeError(`${field} is not a string`)
+}
+
+/** The parts of one object (a whole reply, or one stream line) that the response is built from. */
+export interface Fragment {
+  readonly model: string | undefined
+  readonly text: string
+  readonly reasoning: string
+  readonly toolCalls: ReadonlyArray<ToolCall>
+}
+
+/** Reads `model` and `message` of a reply or stream line; throws `ShapeError` when they are not Ollama's. */
+export const fragment = (body: JsonRecord, firstCall: number): Fragment => {
+  const model = body["model"]
+  const message = body["message"]
+  const modelName = typeof model === "string" && model !== "" ? model : undefined
+  if (message === undefined || message === null) return { model: modelName, text: "", reasoning: "", toolCalls: [] }
+  if (!isRecord(message)) throw new ShapeError("message is not an object")
+  return {
+    model: modelName,
+    text: text(message["content"], "message.content"),
+    reasoning: text(message["thinking"], "message.thinking"),
+    toolCalls: toolCalls(message["tool_calls"], firstCall)
+  }
+}
+
+/** A whole (non-streamed) reply. */
+export interface Reply extends Fragment {
+  readonly finishReason: FinishReason
+  readonly usage: Usage
+}
+
+/** Reads a non-streamed reply; throws `ShapeError` when it is not one. */
+export const reply = (body: JsonRecord): Reply => {
+  if (!isRecord(body["message"])) throw new ShapeError("message is not an object")
+  const parts = fragment(body, 0)
+  return { ...parts, finishReason: finishReason(body["done_reason"], parts.toolCalls.length > 0), usage: usage(body) }
+}
+
+/** Whether a parsed body or line is Ollama's `{"error": …}`. */
+export const isErrorPayload = (value: JsonRecord): boolean => value["error"] !== undefined && value["error"] !== null
+
+/**
+ * `keepAlive` in Ollama's form: a Go duration string in milliseconds (`"300000ms"`),
+ * or `-1` (keep the model loaded forever) for an infinite duration.
+ */
+export const keepAliveOf = (millis: number): string | number =>
+  Number.isFinite(millis) ? `${Math.max(0, Math.round(millis))}ms` : -1
