@@ -1,6 +1,22 @@
-import { describe, expect, it } from "@effect/vitest"
+import { assert, describe, expect, it } from "@effect/vitest"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as ChatChunk from "../../src/ChatChunk.js"
+import type * as ChatRequest from "../../src/ChatRequest.js"
+import type { ChatResponse } from "../../src/ChatResponse.js"
+import type * as LlmError from "../../src/LlmError.js"
+import * as Message from "../../src/Message.js"
+import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
+import * as ProviderClient from "../../src/ProviderClient.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
+import { awaitStats } from "../utils/openAiChatSimulator.js"
 
 // The simulator's Responses format, spoken to with plain fetch and a
 // hand-written event reassembler, independent of the library's adapter.
@@ -324,4 +340,317 @@ describe("Simulator (Responses over loopback)", () => {
       expect(whole.status).toBe(200)
       expect(json(whole)).toMatchObject({ object: "response", status: "failed", error: { code: "server_error" } })
     }))
+})
+
+// ---------------------------------------------------------------------------
+// The adapter against the simulator, over loopback with undici.
+// ---------------------------------------------------------------------------
+
+const KEY = "sk-e2e-0123456789abcdef"
+const credentials = ProviderClient.credentials(KEY)
+const hello: ChatRequest.Input = {
+  messages: [Message.system("Be brief."), Message.user("Tell me about Effect in one paragraph.")]
+}
+
+const tools: ChatRequest.Input["tools"] = [
+  {
+    name: "get_weather",
+    description: "The weather in a city",
+    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
+  },
+  { name: "get_time", parameters: { type: "object", properties: { zone: { type: "string" } }, required: ["zone"] } }
+]
+
+interface Env {
+  readonly simulator: Simulator.Simulator
+  readonly client: (
+    options?: Partial<OpenAiResponses.Options>
+  ) => Effect.Effect<ProviderClient.Service, never, HttpClient.HttpClient>
+}
+
+const withSimulator = <A, E>(
+  options: Simulator.Options,
+  body: (env: Env) => Effect.Effect<A, E, HttpClient.HttpClient | Scope.Scope>
+): Effect.Effect<A, E | Simulator.SimulatorStartError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.make(options)
+    return yield* body({
+      simulator,
+      client: (clientOptions) =>
+        OpenAiResponses.make({ baseUrl: `${simulator.url}/v1`, model: "gpt-4o-mini", ...clientOptions })
+    })
+  }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+
+const fault = (value: string): Partial<OpenAiResponses.Options> => ({ headers: { "x-simulator-fault": value } })
+
+/** What must be equal between a streamed and a whole reply. */
+const comparable = (response: ChatResponse) => ({
+  text: response.text,
+  reasoning: response.reasoning,
+  toolCalls: response.toolCalls.map((call) => ({ ...call })),
+  finishReason: response.finishReason,
+  usage: { ...response.usage },
+  model: response.model,
+  provider: response.provider,
+  keyId: response.keyId
+})
+
+const assertNoKey = (error: LlmError.LlmError) => {
+  assert.notInclude(error.message, KEY)
+  assert.notInclude(JSON.stringify(error), KEY)
+}
+
+describe("OpenAiResponses over the simulator", () => {
+  it.scopedLive("a text reply, and a stream of text deltas, Usage, Finish", () =>
+    withSimulator({ replyTokens: 12 }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const response = yield* chat.chat(hello, credentials)
+        assert.strictEqual(response.text.split(" ").length, 12)
+        assert.strictEqual(response.finishReason, "stop")
+        assert.strictEqual(response.model, "gpt-4o-mini")
+        assert.strictEqual(response.provider, "openai")
+        assert.match(response.id, /^resp_/)
+        assert.strictEqual(response.usage.completionTokens, 12)
+        assert.strictEqual(response.usage.totalTokens, response.usage.promptTokens + 12)
+        assert.strictEqual(response.keyId, credentials.keyId)
+
+        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(chat.chatStream(hello, credentials)))
+        const tags = chunks.map((c) => c._tag)
+        assert.strictEqual(tags.filter((t) => t === "TextDelta").length, 12)
+        assert.deepStrictEqual(tags.slice(-2), ["Usage", "Finish"])
+      })))
+
+  it.scopedLive("streamed and whole replies collect to the same response (reasoning summary, cached tokens)", () =>
+    withSimulator({ replyTokens: 30, reasoningTokens: 5 }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client({ headers: { "x-simulator-cached-tokens": "4" } })
+        const request: ChatRequest.Input = { ...hello, reasoningEffort: "low" }
+        const whole = yield* chat.chat(request, credentials)
+        const streamed = yield* ChatChunk.collect(chat.chatStream(request, credentials))
+        assert.deepStrictEqual(comparable(streamed), comparable(whole))
+        assert.strictEqual(whole.reasoning?.split(" ").length, 5)
+        assert.strictEqual(whole.usage.reasoningTokens, 5)
+        assert.strictEqual(whole.usage.cachedPromptTokens, 4)
+        assert.isDefined(whole.providerMetadata)
+        assert.isDefined(streamed.providerMetadata)
+      })))
+
+  it.scopedLive("parallel tool calls, arguments split across events, streamed and whole", () =>
+    withSimulator({}, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client({ headers: { "x-simulator-tool-calls": "3" } })
+        const request: ChatRequest.Input = { ...hello, tools }
+        const whole = yield* chat.chat(request, credentials)
+        assert.strictEqual(whole.finishReason, "tool_calls")
+        assert.deepStrictEqual(whole.toolCalls.map((c) => c.name), ["get_weather", "get_time", "get_weather"])
+        for (const call of whole.toolCalls) {
+          assert.match(call.id, /^call_/)
+          JSON.parse(call.arguments)
+        }
+        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(chat.chatStream(request, credentials)))
+        const deltas = chunks.filter((c) => c._tag === "ToolCallDelta")
+        assert.isAbove(deltas.length, 6)
+        assert.deepStrictEqual([...new Set(deltas.map((d) => d.index))], [0, 1, 2])
+        const streamed = yield* ChatChunk.collect(Stream.fromIterable(chunks))
+        assert.deepStrictEqual(comparable(streamed), comparable(whole))
+
+        const named = yield* chat.chat({ ...hello, tools, toolChoice: { tool: "get_time" } }, credentials)
+        assert.deepStrictEqual(named.toolCalls.map((c) => c.name), ["get_time", "get_time", "get_time"])
+      })))
+
+  it.scopedLive("a tool loop with reasoning: encrypted reasoning items go back with the calls", () =>
+    withSimulator({}, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const request: ChatRequest.Input = { ...hello, tools, toolChoice: "required", reasoningEffort: "medium" }
+        const first = yield* chat.chat(request, credentials)
+        assert.strictEqual(first.finishReason, "tool_calls")
+        assert.isDefined(first.providerMetadata?.["openaiResponses"])
+        const call = first.toolCalls[0]!
+        const next: ChatRequest.Input = {
+          ...request,
+          toolChoice: "auto",
+          messages: [...hello.messages, Message.fromResponse(first), Message.toolResult(call, { temperature: 21 })]
+        }
+        const second = yield* chat.chat(next, credentials)
+        assert.strictEqual(second.finishReason, "stop")
+        assert.include(second.text, "The tool returned")
+        assert.include(second.text, "21")
+        const streamed = yield* ChatChunk.collect(chat.chatStream(next, credentials))
+        assert.strictEqual(streamed.text, second.text)
+
+        // A reasoning item without its encrypted content is refused by the (store: false) server.
+        const broken = {
+          ...next,
+          messages: [
+            ...hello.messages,
+            Message.fromResponse({
+              ...first,
+              providerMetadata: { openaiResponses: { reasoningItems: [{ type: "reasoning", id: "rs_x", summary: [] }] } }
+            }),
+            Message.toolResult(call, 21)
+          ]
+        }
+        const error = yield* Effect.flip(chat.chat(broken, credentials))
+        assert(error._tag === "InvalidRequestError")
+        assert.include(error.detail, "not persisted")
+      })))
+
+  it.scopedLive("max output tokens -> finish reason length, streamed and whole", () =>
+    withSimulator({ replyTokens: 40 }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const request: ChatRequest.Input = { ...hello, maxTokens: 16 }
+        const whole = yield* chat.chat(request, credentials)
+        assert.strictEqual(whole.finishReason, "length")
+        assert.strictEqual(whole.usage.completionTokens, 16)
+        const streamed = yield* ChatChunk.collect(chat.chatStream(request, credentials))
+        assert.deepStrictEqual(comparable(streamed), comparable(whole))
+      })))
+})
+
+describe("OpenAiResponses errors and faults from the simulator", () => {
+  it.scopedLive("bad key, unknown model, rate limit", () =>
+    withSimulator({ apiKeys: [KEY, "sk-the-other-key-0000"], requestsPerMinute: 1 }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const auth = yield* Effect.flip(chat.chat(hello, ProviderClient.credentials("sk-wrong-key-00000000")))
+        assert(auth._tag === "AuthError")
+        assert.strictEqual(auth.reason, "invalid_key")
+        assert.strictEqual(auth.status, 401)
+        assert.notInclude(JSON.stringify(auth), "sk-wrong-key-00000000")
+
+        const other = ProviderClient.credentials("sk-the-other-key-0000")
+        const model = yield* Effect.flip(chat.chat({ ...hello, model: "gpt-nope" }, other))
+        assert(model._tag === "ModelNotFoundError")
+        assert.strictEqual(model.model, "gpt-nope")
+
+        yield* chat.chat(hello, credentials)
+        const limited = yield* Effect.flip(chat.chat(hello, credentials))
+        assert(limited._tag === "RateLimitError")
+        assert.isTrue(Duration.greaterThan(limited.retryAfter!, Duration.zero))
+        assertNoKey(limited)
+      })))
+
+  it.scopedLive("context length, and injected statuses, whole and streamed", () =>
+    withSimulator({ contextWindow: 60 }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const long = yield* Effect.flip(chat.chat({ ...hello, maxTokens: 100 }, credentials))
+        assert(long._tag === "ContextLengthError")
+        assert.strictEqual(long.status, 400)
+        const longStream = yield* Effect.flip(Stream.runDrain(chat.chatStream({ ...hello, maxTokens: 100 }, credentials)))
+        assert.strictEqual(longStream._tag, "ContextLengthError")
+
+        const failWith = (value: string, stream = false) =>
+          Effect.flatMap(client(fault(value)), (c) =>
+            Effect.flip(stream ? Stream.runDrain(c.chatStream(hello, credentials)) : c.chat(hello, credentials)))
+        const quota = yield* failWith("status=429;code=insufficient_quota")
+        assert(quota._tag === "AuthError")
+        assert.strictEqual(quota.reason, "quota_exhausted")
+        const limited = yield* failWith("status=429;retry-after=7", true)
+        assert(limited._tag === "RateLimitError")
+        assert.deepStrictEqual(limited.retryAfter, Duration.seconds(7))
+        const forbidden = yield* failWith("status=403")
+        assert(forbidden._tag === "AuthError")
+        assert.strictEqual(forbidden.reason, "forbidden")
+        for (const status of [500, 503]) {
+          const error = yield* failWith(`status=${status}`, status === 503)
+          assert(error._tag === "ProviderUnavailableError")
+          assert.strictEqual(error.status, status)
+        }
+        const html = yield* failWith("html=502")
+        assert.strictEqual(html._tag, "ProviderUnavailableError")
+        const bad = yield* failWith("status=400", true)
+        assert.strictEqual(bad._tag, "InvalidRequestError")
+      })))
+
+  it.scopedLive("errors inside a 200 stream: the error event and response.failed; a failed whole response", () =>
+    withSimulator({}, ({ client }) =>
+      Effect.gen(function*() {
+        const streamError = (shape: string) =>
+          Effect.flatMap(client(fault(`stream-error=6;shape=${shape}`)), (c) =>
+            Effect.gen(function*() {
+              const seen: Array<ChatChunk.ChatChunk> = []
+              const error = yield* Effect.flip(
+                Stream.runForEach(c.chatStream(hello, credentials), (chunk) => Effect.sync(() => seen.push(chunk)))
+              )
+              return { seen, error }
+            }))
+        const event = yield* streamError("openai")
+        assert(event.error._tag === "ProviderUnavailableError")
+        assert.isUndefined(event.error.status)
+        assert.include(event.error.detail, "The server had an error")
+        assert.isAbove(event.seen.length, 0)
+        assert.isFalse(event.seen.some((c) => c._tag === "Finish"))
+        const failed = yield* streamError("vllm")
+        assert(failed.error._tag === "ProviderUnavailableError")
+        assert.include(failed.error.detail, "The server had an error")
+        const whole = yield* Effect.flatMap(client(fault("stream-error=0")), (c) => Effect.flip(c.chat(hello, credentials)))
+        assert.strictEqual(whole._tag, "ProviderUnavailableError")
+      })))
+
+  it.scopedLive("a reset mid-stream -> TransportError; malformed -> OutputDecodeError; truncated -> StreamTruncatedError", () =>
+    withSimulator({ replyTokens: 20 }, ({ client }) =>
+      Effect.gen(function*() {
+        const reset = yield* client(fault("reset=8"))
+        const seen: Array<ChatChunk.ChatChunk> = []
+        const exit = yield* Stream.runForEach(reset.chatStream(hello, credentials), (c) => Effect.sync(() => seen.push(c))).pipe(
+          Effect.either
+        )
+        assert(Either.isLeft(exit))
+        assert.strictEqual(exit.left._tag, "TransportError")
+        assertNoKey(exit.left)
+        assert.isFalse(seen.some((c) => c._tag === "Finish"))
+        assert.strictEqual((yield* Effect.flip(reset.chat(hello, credentials)))._tag, "TransportError")
+
+        const malformed = yield* client(fault("malformed=5"))
+        const decode = yield* Effect.flip(ChatChunk.collect(malformed.chatStream(hello, credentials)))
+        assert(decode._tag === "OutputDecodeError")
+        assert.include(decode.raw, "{not json")
+        assert.strictEqual((yield* Effect.flip(malformed.chat(hello, credentials)))._tag, "OutputDecodeError")
+
+        const truncated = yield* client(fault("truncate=10"))
+        const cut = yield* Effect.flip(ChatChunk.collect(truncated.chatStream(hello, credentials)))
+        assert(cut._tag === "StreamTruncatedError")
+        assert.strictEqual(cut.model, "gpt-4o-mini")
+      })))
+})
+
+describe("OpenAiResponses timeouts and interruption", () => {
+  it.scopedLive("no headers within the timeout -> TimeoutError, and the request is abandoned", () =>
+    withSimulator({ latency: "3 seconds" }, ({ client, simulator }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const error = yield* Effect.flip(chat.chat({ ...hello, timeout: Duration.millis(200) }, credentials))
+        assert(error._tag === "TimeoutError")
+        assert.deepStrictEqual(error.timeout, Duration.millis(200))
+        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1)
+      })))
+
+  it.scopedLive("interrupting a stream's consumer closes the connection", () =>
+    withSimulator({ tokensPerSecond: 50, replyTokens: 500 }, ({ client, simulator }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        let received = 0
+        const fiber = yield* Effect.fork(
+          Stream.runForEach(chat.chatStream(hello, credentials), () => Effect.sync(() => received++))
+        )
+        yield* Effect.sleep("300 millis")
+        assert.isAbove(received, 0)
+        assert.strictEqual((yield* simulator.stats).inFlight, 1)
+        yield* Fiber.interrupt(fiber)
+        const after = yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1 && stats.inFlight === 0)
+        assert.strictEqual(after.clientClosed, 1)
+      })))
+
+  it.scopedLive("taking a prefix of a stream closes the connection", () =>
+    withSimulator({ tokensPerSecond: 100, replyTokens: 500 }, ({ client, simulator }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const first = yield* Stream.runCollect(Stream.take(chat.chatStream(hello, credentials), 3))
+        assert.strictEqual(first.length, 3)
+        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1 && stats.inFlight === 0)
+      })))
 })

@@ -1,0 +1,328 @@
+/**
+ * The Responses stream (WIRE.md §2.4) as a plain mutable state machine: bytes
+ * in, `ChatChunk`s out, one whole network chunk at a time, with the
+ * `push`/`end`/`done` contract of `providerHttp.StreamParser`.
+ *
+ * Events are told apart by their `event:` name before any JSON is parsed:
+ * most of a stream's events repeat what the deltas already said
+ * (`output_text.done`, `content_part.*`, `output_item.done`...), and skipping
+ * their `JSON.parse` is most of the parser's cost saved. Events without an
+ * `event:` line are parsed and dispatched on `data.type`. Unknown events are
+ * ignored.
+ *
+ * The terminal event's response is authoritative: function calls, text and
+ * reasoning that no delta announced are emitted from its `output`, and its
+ * reasoning items become the reply's provider metadata.
+ */
+import * as Duration from "effect/Duration"
+import type { ChatChunk, ToolCallDelta } from "../ChatChunk.js"
+import { type LlmError, OutputDecodeError, StreamTruncatedError } from "../LlmError.js"
+import type { ProviderMetadata } from "../Message.js"
+import * as Sse from "../Sse.js"
+import type { StreamParser } from "./providerHttp.js"
+import {
+  argumentsOf,
+  failureOf,
+  finishReason,
+  isRecord,
+  type JsonRecord,
+  keptReasoning,
+  metadataOf,
+  reasoningSeparator,
+  ShapeError,
+  usage as usageOf
+} from "./openAiResponsesWire.js"
+
+/** What a stream needs to know about its call. */
+export interface StreamContext {
+  readonly provider: string
+  /** The model requested; replaced by the one the terminal response names. */
+  readonly model: string
+  readonly keyId: string
+  /** Whether the request stored the response (which reasoning items are kept, see `keptReasoning`). */
+  readonly store: boolean
+  readonly startMillis: number
+  /** `Clock` time, read synchronously. */
+  readonly now: () => number
+  readonly maxEventSize: number | undefined
+  /** Read only when an error is built. */
+  readonly requestId: () => string | undefined
+  /** The typed error of an error payload (`fromHttpFailure`, with the key scrubbed). */
+  readonly providerError: (body: unknown) => LlmError
+  /** An `OutputDecodeError` for an event that does not decode. */
+  readonly decodeError: (detail: string, raw: string) => LlmError
+}
+
+/** The events whose payload is read; any other named event is skipped unparsed. */
+const read = new Set([
+  "response.output_item.added",
+  "response.output_text.delta",
+  "response.refusal.delta",
+  "response.reasoning_summary_text.delta",
+  "response.reasoning_text.delta",
+  "response.function_call_arguments.delta",
+  "response.function_call_arguments.done",
+  "response.completed",
+  "response.incomplete",
+  "response.failed",
+  "error",
+  // No `event:` line: dispatch on `data.type`.
+  "message"
+])
+
+interface CallState {
+  /** Dense, in opening order: the index the domain's `ToolCallDelta` promises. */
+  readonly index: number
+  readonly itemId: string | undefined
+  readonly callId: string
+  arguments: string
+}
+
+const stringOf = (value: unknown, field: string): string => {
+  if (typeof value === "string") return value
+  throw new ShapeError(`${field} is not a string`)
+}
+
+export class ResponsesStreamParser implements StreamParser {
+  private readonly sse: Sse.Decoder
+  private readonly calls: Array<CallState> = []
+  private readonly byItem = new Map<string, CallState>()
+  private readonly byOutput = new Map<number, CallState>()
+  private textSeen = false
+  private reasoningKey: string | undefined
+  private refusal: string | undefined
+  /** The terminal event was seen and the closing chunks emitted; the rest of the body is ignored. */
+  done = false
+
+  constructor(private readonly context: StreamContext) {
+    this.sse = Sse.makeDecoder(context.maxEventSize === undefined ? undefined : { maxEventSize: context.maxEventSize })
+  }
+
+  push(bytes: Uint8Array, out: Array<ChatChunk>): LlmError | undefined {
+    if (this.done) return undefined
+    let events: Array<Sse.Event>
+    try {
+      events = this.sse.push(bytes)
+    } catch (error) {
+      return this.tooLarge(error)
+    }
+    return this.events(events, out)
+  }
+
+  end(out: Array<ChatChunk>): LlmError | undefined {
+    if (this.done) return undefined
+    let events: Array<Sse.Event>
+    try {
+      events = this.sse.end()
+    } catch (error) {
+      return this.tooLarge(error)
+    }
+    const failure = this.events(events, out)
+    if (failure !== undefined || this.done) return failure
+    const requestId = this.context.requestId()
+    return new StreamTruncatedError({
+      provider: this.context.provider,
+      model: this.context.model,
+      ...(requestId !== undefined ? { requestId } : {}),
+      detail: "the stream ended without response.completed, response.incomplete, response.failed or an error event"
+    })
+  }
+
+  private tooLarge(error: unknown): LlmError {
+    if (!(error instanceof Sse.SseEventTooLargeError)) throw error
+    const requestId = this.context.requestId()
+    return new OutputDecodeError({
+      provider: this.context.provider,
+      model: this.context.model,
+      ...(requestId !== undefined ? { requestId } : {}),
+      detail: `an SSE event exceeded maxEventSize (${error.maxEventSize} characters)`,
+      raw: ""
+    })
+  }
+
+  private events(events: Array<Sse.Event>, out: Array<ChatChunk>): LlmError | undefined {
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i]!
+      if (!read.has(event.event)) continue
+      const data = event.data
+      let value: unknown
+      try {
+        value = JSON.parse(data)
+      } catch {
+        if (event.event === "error") return this.context.providerError(data)
+        return this.context.decodeError("a stream event is not JSON", data)
+      }
+      if (!isRecord(value)) return this.context.decodeError("a stream event is not a JSON object", data)
+      try {
+        const failure = this.event(value, event.event, out)
+        if (failure !== undefined || this.done) return failure
+      } catch (error) {
+        if (error instanceof ShapeError) {
+          return this.context.decodeError(`a stream event has the wrong shape: ${error.reason}`, data)
+        }
+        throw error
+      }
+    }
+    return undefined
+  }
+
+  private event(value: JsonRecord, name: string, out: Array<ChatChunk>): LlmError | undefined {
+    const type = typeof value["type"] === "string" ? value["type"] : name
+    switch (type) {
+      case "response.output_text.delta": {
+        const delta = stringOf(value["delta"], "output_text.delta")
+        if (delta !== "") out.push({ _tag: "TextDelta", text: delta })
+        this.textSeen = true
+        return undefined
+      }
+      case "response.function_call_arguments.delta": {
+        const delta = stringOf(value["delta"], "function_call_arguments.delta")
+        const call = this.find(value["item_id"], value["output_index"]) ?? this.open({}, value, out)
+        call.arguments += delta
+        if (delta !== "") out.push({ _tag: "ToolCallDelta", index: call.index, arguments: delta })
+        return undefined
+      }
+      case "response.output_item.added": {
+        const item = value["item"]
+        if (isRecord(item) && item["type"] === "function_call") {
+          if (this.find(item["id"], value["output_index"]) === undefined) this.open(item, value, out)
+        }
+        return undefined
+      }
+      case "response.reasoning_summary_text.delta":
+      case "response.reasoning_text.delta": {
+        const delta = stringOf(value["delta"], `${type}.delta`)
+        const key = `${String(value["item_id"])}/${type}/${String(value["summary_index"] ?? value["content_index"])}`
+        // A new summary part starts a new paragraph, as the whole reply joins them.
+        if (this.reasoningKey !== undefined && key !== this.reasoningKey) {
+          out.push({ _tag: "ReasoningDelta", text: reasoningSeparator })
+        }
+        this.reasoningKey = key
+        if (delta !== "") out.push({ _tag: "ReasoningDelta", text: delta })
+        return undefined
+      }
+      case "response.refusal.delta":
+        this.refusal = (this.refusal ?? "") + stringOf(value["delta"], "refusal.delta")
+        return undefined
+      case "response.function_call_arguments.done": {
+        const call = this.find(value["item_id"], value["output_index"])
+        if (call !== undefined && value["arguments"] !== undefined) this.settle(call, argumentsOf(value["arguments"]), out)
+        return undefined
+      }
+      case "response.completed":
+      case "response.incomplete": {
+        const response = value["response"]
+        this.finish(isRecord(response) ? response : {}, out)
+        return undefined
+      }
+      case "response.failed": {
+        const response = value["response"]
+        this.done = true
+        return this.context.providerError((isRecord(response) ? failureOf(response) : undefined) ?? value)
+      }
+      case "error":
+        this.done = true
+        return this.context.providerError(value)
+      default:
+        return undefined
+    }
+  }
+
+  private find(itemId: unknown, outputIndex: unknown): CallState | undefined {
+    const byItem = typeof itemId === "string" ? this.byItem.get(itemId) : undefined
+    return byItem ?? (typeof outputIndex === "number" ? this.byOutput.get(outputIndex) : undefined)
+  }
+
+  /** Opens a call from its `function_call` item and announces it. */
+  private open(item: JsonRecord, event: JsonRecord, out: Array<ChatChunk>): CallState {
+    const itemId = typeof item["id"] === "string" ? item["id"] : typeof event["item_id"] === "string" ? event["item_id"] : undefined
+    const callId = typeof item["call_id"] === "string" ? item["call_id"] : itemId ?? ""
+    const name = typeof item["name"] === "string" ? item["name"] : ""
+    const args = argumentsOf(item["arguments"])
+    const call: CallState = { index: this.calls.length, itemId, callId, arguments: args }
+    this.calls.push(call)
+    if (itemId !== undefined) this.byItem.set(itemId, call)
+    const outputIndex = event["output_index"]
+    if (typeof outputIndex === "number") this.byOutput.set(outputIndex, call)
+    const delta: ToolCallDelta = { _tag: "ToolCallDelta", index: call.index, id: callId, name, arguments: args }
+    out.push(delta)
+    return call
+  }
+
+  /** Brings a call's arguments up to the authoritative full text, when the deltas fell short of it. */
+  private settle(call: CallState, full: string, out: Array<ChatChunk>): void {
+    if (full.length <= call.arguments.length || !full.startsWith(call.arguments)) return
+    const rest = full.slice(call.arguments.length)
+    call.arguments = full
+    out.push({ _tag: "ToolCallDelta", index: call.index, arguments: rest })
+  }
+
+  private finish(response: JsonRecord, out: Array<ChatChunk>): void {
+    this.done = true
+    const output = response["output"]
+    const reasoningItems: Array<JsonRecord> = []
+    let text = ""
+    const reasoning: Array<string> = []
+    let hasCalls = this.calls.length > 0
+    if (Array.isArray(output)) {
+      for (let i = 0; i < output.length; i++) {
+        const item: unknown = output[i]
+        if (!isRecord(item)) continue
+        switch (item["type"]) {
+          case "function_call": {
+            hasCalls = true
+            const known = this.find(item["id"], i)
+            if (known === undefined) this.open(item, { output_index: i }, out)
+            else this.settle(known, argumentsOf(item["arguments"]), out)
+            break
+          }
+          case "message": {
+            const content = item["content"]
+            if (!Array.isArray(content)) break
+            for (const part of content) {
+              if (!isRecord(part)) continue
+              if (part["type"] === "output_text" && typeof part["text"] === "string") text += part["text"]
+              else if (part["type"] === "refusal" && this.refusal === undefined && typeof part["refusal"] === "string") {
+                this.refusal = part["refusal"]
+              }
+            }
+            break
+          }
+          case "reasoning": {
+            for (const field of ["summary", "content"] as const) {
+              const parts = item[field]
+              if (!Array.isArray(parts)) continue
+              for (const part of parts) {
+                if (isRecord(part) && typeof part["text"] === "string") reasoning.push(part["text"])
+              }
+            }
+            const kept = keptReasoning(item, this.context.store)
+            if (kept !== undefined) reasoningItems.push(kept)
+          }
+        }
+      }
+    }
+    // A server that sent only the finished response (no deltas) still gives the whole reply.
+    if (this.reasoningKey === undefined && reasoning.length > 0) {
+      out.push({ _tag: "ReasoningDelta", text: reasoning.join(reasoningSeparator) })
+    }
+    if (!this.textSeen && text !== "") out.push({ _tag: "TextDelta", text })
+    const usage = usageOf(response["usage"])
+    if (usage !== undefined) out.push({ _tag: "Usage", usage })
+    const id = response["id"]
+    const model = response["model"]
+    const refusal = this.refusal
+    const metadata: ProviderMetadata | undefined = metadataOf(reasoningItems)
+    out.push({
+      _tag: "Finish",
+      finishReason: finishReason(response, hasCalls),
+      id: typeof id === "string" ? id : "",
+      model: typeof model === "string" && model !== "" ? model : this.context.model,
+      provider: this.context.provider,
+      latency: Duration.millis(Math.max(0, this.context.now() - this.context.startMillis)),
+      ...(refusal !== undefined ? { refusal } : {}),
+      keyId: this.context.keyId,
+      ...(metadata !== undefined ? { providerMetadata: metadata } : {})
+    })
+  }
+}

@@ -1,0 +1,295 @@
+/**
+ * Responses API wire mapping (WIRE.md §2): the request body, the response
+ * object, usage, finish reasons and the reasoning items carried across turns.
+ * Plain functions over `JSON.parse` output, checked with `typeof`, as in
+ * `openAiChatWire.ts`.
+ */
+import type { Input as ChatRequest, ResponseFormat, ToolChoice } from "../ChatRequest.js"
+import type { FinishReason, Usage } from "../ChatResponse.js"
+import type { AssistantMessage, ContentPart, ProviderMetadata, ToolCall, ToolDefinition } from "../Message.js"
+
+/** A JSON object as `JSON.parse` returns it. */
+export type JsonRecord = Record<string, unknown>
+
+export const isRecord = (value: unknown): value is JsonRecord =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/** The key of this API's entry in `providerMetadata`. */
+export const metadataKey = "openaiResponses"
+
+// ---------------------------------------------------------------------------
+// Request
+
+const inputPart = (part: ContentPart): JsonRecord =>
+  part.type === "text"
+    ? { type: "input_text", text: part.text }
+    // `detail` is required by the API's input image type.
+    : { type: "input_image", image_url: part.url, detail: part.detail ?? "auto" }
+
+/** The reasoning items an earlier reply left in its provider metadata, to send back first. */
+export const reasoningItemsOf = (metadata: ProviderMetadata | undefined): ReadonlyArray<unknown> => {
+  const entry = metadata?.[metadataKey]
+  if (!isRecord(entry)) return []
+  const items = entry["reasoningItems"]
+  return Array.isArray(items) ? items : []
+}
+
+const assistantItems = (message: AssistantMessage, items: Array<unknown>): void => {
+  // Reasoning first: the API pairs each reasoning item with the items that follow it (WIRE.md §2.5, §2.7).
+  for (const item of reasoningItemsOf(message.providerMetadata)) items.push(item)
+  if (message.content !== "") {
+    items.push({ type: "message", role: "assistant", content: [{ type: "output_text", text: message.content }] })
+  }
+  for (const call of message.toolCalls ?? []) {
+    items.push({ type: "function_call", call_id: call.id, name: call.name, arguments: call.arguments })
+  }
+}
+
+/** `instructions` (the system messages, joined) and the input items of the other messages. */
+export const input = (messages: ChatRequest["messages"]): { instructions: string | undefined; items: Array<unknown> } => {
+  let instructions: string | undefined
+  const items: Array<unknown> = []
+  for (const message of messages) {
+    switch (message.role) {
+      case "system":
+        instructions = instructions === undefined ? message.content : `${instructions}\n\n${message.content}`
+        break
+      case "user":
+        items.push({
+          type: "message",
+          role: "user",
+          content: typeof message.content === "string"
+            ? [{ type: "input_text", text: message.content }]
+            : message.content.map(inputPart)
+        })
+        break
+      case "assistant":
+        assistantItems(message, items)
+        break
+      case "tool":
+        items.push({ type: "function_call_output", call_id: message.toolCallId, output: message.content })
+    }
+  }
+  return { instructions, items }
+}
+
+const tool = (tool: ToolDefinition): JsonRecord => {
+  const out: JsonRecord = { type: "function", name: tool.name }
+  if (tool.description !== undefined) out["description"] = tool.description
+  out["parameters"] = tool.parameters
+  // The Responses API treats an absent `strict` as true; the domain's default is off.
+  out["strict"] = tool.strict ?? false
+  return out
+}
+
+const toolChoice = (choice: ToolChoice): unknown =>
+  typeof choice === "string" ? choice : { type: "function", name: choice.tool }
+
+const textFormat = (format: ResponseFormat): JsonRecord => {
+  if (format.type !== "json_schema") return { type: format.type }
+  const out: JsonRecord = { type: "json_schema", name: format.name }
+  if (format.description !== undefined) out["description"] = format.description
+  out["schema"] = format.schema
+  out["strict"] = format.strict ?? true
+  return out
+}
+
+/** What the request body needs besides the request. */
+export interface BodyOptions {
+  readonly model: string
+  readonly stream: boolean
+  readonly store: boolean
+}
+
+/**
+ * The JSON body of `POST /responses`; `providerOptions` are merged last, so
+ * they win. `stop` and `seed` have no Responses counterpart and are not sent.
+ */
+export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRecord => {
+  const { instructions, items } = input(request.messages)
+  const body: JsonRecord = { model: options.model }
+  if (instructions !== undefined) body["instructions"] = instructions
+  body["input"] = items
+  body["store"] = options.store
+  if (request.temperature !== undefined) body["temperature"] = request.temperature
+  if (request.topP !== undefined) body["top_p"] = request.topP
+  if (request.maxTokens !== undefined) body["max_output_tokens"] = request.maxTokens
+  if (request.tools !== undefined && request.tools.length > 0) body["tools"] = request.tools.map(tool)
+  if (request.toolChoice !== undefined) body["tool_choice"] = toolChoice(request.toolChoice)
+  if (request.responseFormat !== undefined) body["text"] = { format: textFormat(request.responseFormat) }
+  const effort = request.reasoningEffort
+  if (effort !== undefined) {
+    if (effort === "none") {
+      body["reasoning"] = { effort }
+    } else {
+      // A summary is the only reasoning text OpenAI returns; without one, reasoning stays hidden.
+      body["reasoning"] = { effort, summary: "auto" }
+      // Without stored state, the next turn needs the reasoning back, encrypted (WIRE.md §2.2).
+      if (!options.store) body["include"] = ["reasoning.encrypted_content"]
+    }
+  }
+  if (request.user !== undefined) body["user"] = request.user
+  if (options.stream) body["stream"] = true
+  if (request.providerOptions !== undefined) Object.assign(body, request.providerOptions)
+  return body
+}
+
+// ---------------------------------------------------------------------------
+// Response
+
+/** A wire value that is not what the format promises. */
+export class ShapeError {
+  constructor(readonly reason: string) {}
+}
+
+const count = (value: unknown): number =>
+  typeof value === "number" && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0
+
+/** Usage from `response.usage`; undefined when it is not an object. */
+export const usage = (value: unknown): Usage | undefined => {
+  if (!isRecord(value)) return undefined
+  const promptTokens = count(value["input_tokens"])
+  const completionTokens = count(value["output_tokens"])
+  const total = value["total_tokens"]
+  const inputDetails = value["input_tokens_details"]
+  const outputDetails = value["output_tokens_details"]
+  return {
+    promptTokens,
+    completionTokens,
+    totalTokens: typeof total === "number" ? count(total) : promptTokens + completionTokens,
+    cachedPromptTokens: isRecord(inputDetails) ? count(inputDetails["cached_tokens"]) : 0,
+    reasoningTokens: isRecord(outputDetails) ? count(outputDetails["reasoning_tokens"]) : 0,
+    estimated: false
+  }
+}
+
+/**
+ * The finish reason of WIRE.md §2.3: an incomplete response says why; a
+ * response with function calls stopped for them; anything else stopped.
+ */
+export const finishReason = (response: JsonRecord, hasToolCalls: boolean): FinishReason => {
+  if (response["status"] === "incomplete") {
+    const details = response["incomplete_details"]
+    const reason = isRecord(details) ? details["reason"] : undefined
+    return reason === "max_output_tokens" ? "length" : reason === "content_filter" ? "content_filter" : "other"
+  }
+  return hasToolCalls ? "tool_calls" : "stop"
+}
+
+/**
+ * The error payload of a failed response (`status: "failed"` with `error`),
+ * or of a bare `{error}` body, shaped for `fromHttpFailure`; undefined otherwise.
+ */
+export const failureOf = (response: JsonRecord): JsonRecord | undefined => {
+  const error = response["error"]
+  if (isRecord(error)) return { error }
+  if (response["status"] === "failed") return { error: { message: "the response failed without an error" } }
+  return undefined
+}
+
+const optionalString = (value: unknown, field: string): string | undefined => {
+  if (value === undefined || value === null) return undefined
+  if (typeof value === "string") return value
+  throw new ShapeError(`${field} is not a string`)
+}
+
+/** Arguments are a JSON string; a few servers send the object itself. */
+export const argumentsOf = (value: unknown): string =>
+  typeof value === "string" ? value : value === undefined || value === null ? "" : JSON.stringify(value)
+
+/** Separates reasoning summary parts, in whole replies and streams alike. */
+export const reasoningSeparator = "\n\n"
+
+/** The reasoning text of a reasoning item: its summary parts, or raw `reasoning_text` content. */
+const reasoningTexts = (item: JsonRecord, out: Array<string>): void => {
+  for (const field of ["summary", "content"] as const) {
+    const parts = item[field]
+    if (!Array.isArray(parts)) continue
+    for (const part of parts) {
+      if (isRecord(part) && typeof part["text"] === "string") out.push(part["text"])
+    }
+  }
+}
+
+/**
+ * The reasoning items worth sending back: with `store`, every one (the API
+ * finds them by id); without, only those that carry their encrypted content.
+ */
+export const keptReasoning = (item: JsonRecord, store: boolean): JsonRecord | undefined => {
+  const id = item["id"]
+  if (typeof id !== "string") return undefined
+  const encrypted = item["encrypted_content"]
+  if (!store && typeof encrypted !== "string") return undefined
+  const kept: JsonRecord = { type: "reasoning", id, summary: Array.isArray(item["summary"]) ? item["summary"] : [] }
+  if (typeof encrypted === "string") kept["encrypted_content"] = encrypted
+  return kept
+}
+
+/** `providerMetadata` carrying reasoning items, or undefined when there are none. */
+export const metadataOf = (reasoningItems: ReadonlyArray<JsonRecord>): ProviderMetadata | undefined =>
+  reasoningItems.length === 0 ? undefined : { [metadataKey]: { reasoningItems } }
+
+/** The parts of a response the `ChatResponse` is built from. */
+export interface Reply {
+  readonly id: string
+  readonly model: string | undefined
+  readonly text: string
+  readonly reasoning: string | undefined
+  readonly refusal: string | undefined
+  readonly toolCalls: ReadonlyArray<ToolCall>
+  readonly finishReason: FinishReason
+  readonly usage: Usage | undefined
+  readonly providerMetadata: ProviderMetadata | undefined
+}
+
+/** Reads a response object (whole, or from a terminal stream event); throws `ShapeError` when it is not one. */
+export const reply = (response: JsonRecord, store: boolean): Reply => {
+  const output = response["output"]
+  if (!Array.isArray(output)) throw new ShapeError("output is not an array")
+  let text = ""
+  let refusal: string | undefined
+  const reasoning: Array<string> = []
+  const reasoningItems: Array<JsonRecord> = []
+  const toolCalls: Array<ToolCall> = []
+  for (const item of output) {
+    if (!isRecord(item)) throw new ShapeError("an output item is not an object")
+    switch (item["type"]) {
+      case "message": {
+        const content = item["content"]
+        if (!Array.isArray(content)) throw new ShapeError("a message item's content is not an array")
+        for (const part of content) {
+          if (!isRecord(part)) continue
+          if (part["type"] === "output_text") text += optionalString(part["text"], "output_text.text") ?? ""
+          else if (part["type"] === "refusal") refusal = (refusal ?? "") + (optionalString(part["refusal"], "refusal") ?? "")
+        }
+        break
+      }
+      case "function_call":
+        toolCalls.push({
+          id: optionalString(item["call_id"], "function_call.call_id") ?? "",
+          name: optionalString(item["name"], "function_call.name") ?? "",
+          arguments: argumentsOf(item["arguments"])
+        })
+        break
+      case "reasoning": {
+        reasoningTexts(item, reasoning)
+        const kept = keptReasoning(item, store)
+        if (kept !== undefined) reasoningItems.push(kept)
+        break
+      }
+    }
+  }
+  const id = response["id"]
+  const model = response["model"]
+  return {
+    id: typeof id === "string" ? id : "",
+    model: typeof model === "string" && model !== "" ? model : undefined,
+    text,
+    reasoning: reasoning.length === 0 ? undefined : reasoning.join(reasoningSeparator),
+    refusal,
+    toolCalls,
+    finishReason: finishReason(response, toolCalls.length > 0),
+    usage: usage(response["usage"]),
+    providerMetadata: metadataOf(reasoningItems)
+  }
+}
