@@ -1,7 +1,23 @@
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as ChatChunk from "../../src/ChatChunk.js"
+import type * as ChatRequest from "../../src/ChatRequest.js"
+import type { ChatResponse } from "../../src/ChatResponse.js"
+import type * as LlmError from "../../src/LlmError.js"
+import * as Message from "../../src/Message.js"
+import * as ProviderClient from "../../src/ProviderClient.js"
+import * as Gemini from "../../src/providers/Gemini.js"
 import * as GeminiFormat from "../../src/simulator/Gemini.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
+import { awaitStats } from "../utils/openAiChatSimulator.js"
 
 const KEY = "AIza-e2e-0123456789abcdef"
 const MODEL = "gemini-2.5-flash"
@@ -268,5 +284,369 @@ describe("the simulator's Gemini format", () => {
           path: `/v1beta/models/${MODEL}:generateContent?key=${KEY}`
         })
         assert.strictEqual(viaQuery.status, 200)
+      })))
+})
+
+// ---------------------------------------------------------------------------
+// The adapter over loopback against the simulator
+// ---------------------------------------------------------------------------
+
+const credentials = ProviderClient.credentials(KEY)
+const hello: ChatRequest.Input = { messages: [Message.user("Tell me about Effect in one paragraph.")] }
+
+const tools: ChatRequest.Input["tools"] = [
+  {
+    name: "get_weather",
+    description: "The weather in a city",
+    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"], additionalProperties: false }
+  },
+  {
+    name: "get_time",
+    parameters: { type: "object", properties: { zone: { type: "string" } }, required: ["zone"] }
+  }
+]
+
+interface Env {
+  readonly simulator: Simulator.Simulator
+  readonly client: (options?: Partial<Gemini.Options>) => Effect.Effect<ProviderClient.Service, never, HttpClient.HttpClient>
+}
+
+const withGemini = <A, E>(
+  options: Simulator.Options,
+  body: (env: Env) => Effect.Effect<A, E, HttpClient.HttpClient | Scope.Scope>
+) =>
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.make({ models, ...options })
+    return yield* body({
+      simulator,
+      client: (clientOptions) => Gemini.make({ baseUrl: simulator.url, model: MODEL, ...clientOptions })
+    })
+  }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+
+const fault = (value: string): Partial<Gemini.Options> => ({ headers: { "x-simulator-fault": value } })
+
+/** What must be equal between a streamed and a whole reply. */
+const comparable = (response: ChatResponse) => ({
+  id: response.id.replace(/\d+$/, ""),
+  text: response.text,
+  reasoning: response.reasoning,
+  toolCalls: response.toolCalls.map((call) => ({ ...call })),
+  finishReason: response.finishReason,
+  usage: { ...response.usage },
+  model: response.model,
+  provider: response.provider,
+  keyId: response.keyId,
+  providerMetadata: response.providerMetadata
+})
+
+const assertNoKey = (error: LlmError.LlmError) => {
+  assert.notInclude(error.message, KEY)
+  assert.notInclude(JSON.stringify(error), KEY)
+}
+
+describe("Gemini over the simulator", () => {
+  it.scopedLive("a text reply", () =>
+    withGemini({ replyTokens: 12 }, ({ client }) =>
+      Effect.gen(function*() {
+        const gemini = yield* client()
+        const response = yield* gemini.chat({ ...hello, messages: [Message.system("Be brief."), ...hello.messages] }, credentials)
+        assert.strictEqual(response.text.split(" ").length, 12)
+        assert.strictEqual(response.finishReason, "stop")
+        assert.strictEqual(response.model, MODEL)
+        assert.strictEqual(response.provider, "gemini")
+        assert.match(response.id, /^gemini-sim/)
+        assert.strictEqual(response.usage.completionTokens, 12)
+        assert.isAbove(response.usage.promptTokens, 0)
+        assert.strictEqual(response.usage.totalTokens, response.usage.promptTokens + 12)
+        assert.strictEqual(response.keyId, credentials.keyId)
+        assert.deepStrictEqual(response.toolCalls, [])
+      })))
+
+  it.scopedLive("a stream: text deltas, then Usage, then Finish", () =>
+    withGemini({ replyTokens: 20 }, ({ client }) =>
+      Effect.gen(function*() {
+        const gemini = yield* client()
+        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(gemini.chatStream(hello, credentials)))
+        const tags = chunks.map((c) => c._tag)
+        assert.strictEqual(tags.filter((t) => t === "TextDelta").length, 20)
+        assert.deepStrictEqual(tags.slice(-2), ["Usage", "Finish"])
+        const finish = chunks[chunks.length - 1]!
+        assert(finish._tag === "Finish")
+        assert.strictEqual(finish.finishReason, "stop")
+        assert.strictEqual(finish.provider, "gemini")
+        assert.strictEqual(finish.model, MODEL)
+      })))
+
+  it.scopedLive("streamed and whole replies collect to the same response (text, thoughts, cached tokens)", () =>
+    withGemini({ replyTokens: 30, reasoningTokens: 5 }, ({ client }) =>
+      Effect.gen(function*() {
+        const gemini = yield* client({ headers: { "x-simulator-cached-tokens": "4" } })
+        const request: ChatRequest.Input = { ...hello, reasoningEffort: "low" }
+        const whole = yield* gemini.chat(request, credentials)
+        const streamed = yield* ChatChunk.collect(gemini.chatStream(request, credentials))
+        assert.deepStrictEqual(comparable(streamed), comparable(whole))
+        assert.strictEqual(whole.reasoning?.split(" ").length, 5)
+        assert.strictEqual(whole.usage.reasoningTokens, 5)
+        assert.strictEqual(whole.usage.completionTokens, 35)
+        assert.strictEqual(whole.usage.cachedPromptTokens, 4)
+        const none = yield* gemini.chat({ ...hello, reasoningEffort: "none" }, credentials)
+        assert.isUndefined(none.reasoning)
+      })))
+
+  it.scopedLive("a named tool call, with its thought signature, streamed and whole", () =>
+    withGemini({}, ({ client }) =>
+      Effect.gen(function*() {
+        const gemini = yield* client()
+        const request: ChatRequest.Input = { ...hello, tools, toolChoice: { tool: "get_weather" } }
+        const whole = yield* gemini.chat(request, credentials)
+        assert.strictEqual(whole.finishReason, "tool_calls")
+        assert.strictEqual(whole.toolCalls.length, 1)
+        const call = whole.toolCalls[0]!
+        assert.strictEqual(call.name, "get_weather")
+        assert.strictEqual(call.id, "call_0")
+        assert.deepStrictEqual(JSON.parse(call.arguments), { city: "sim" })
+        assert.isString((call.providerMetadata?.["gemini"] as { thoughtSignature?: string }).thoughtSignature)
+        const streamed = yield* ChatChunk.collect(gemini.chatStream(request, credentials))
+        assert.deepStrictEqual(comparable(streamed), comparable(whole))
+      })))
+
+  it.scopedLive("parallel tool calls over several events, streamed and whole", () =>
+    withGemini({}, ({ client }) =>
+      Effect.gen(function*() {
+        const gemini = yield* client({ headers: { "x-simulator-tool-calls": "3" } })
+        const request: ChatRequest.Input = { ...hello, tools, toolChoice: "required" }
+        const whole = yield* gemini.chat(request, credentials)
+        assert.deepStrictEqual(whole.toolCalls.map((c) => c.name), ["get_weather", "get_time", "get_weather"])
+        assert.deepStrictEqual(whole.toolCalls.map((c) => c.id), ["call_0", "call_1", "call_2"])
+        // Gemini signs only the first call of a reply.
+        assert.deepStrictEqual(whole.toolCalls.map((c) => c.providerMetadata !== undefined), [true, false, false])
+        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(gemini.chatStream(request, credentials)))
+        const deltas = chunks.filter((c) => c._tag === "ToolCallDelta")
+        assert.deepStrictEqual(deltas.map((d) => d.index), [0, 1, 2])
+        const streamed = yield* ChatChunk.collect(Stream.fromIterable(chunks))
+        assert.deepStrictEqual(comparable(streamed), comparable(whole))
+      })))
+
+  it.scopedLive("a tool loop sends the signature back; without it the simulator refuses, as Gemini 3 does", () =>
+    withGemini({}, ({ client }) =>
+      Effect.gen(function*() {
+        const gemini = yield* client({ headers: { "x-simulator-tool-calls": "2" } })
+        const first = yield* gemini.chat({ ...hello, tools }, credentials)
+        const results = first.toolCalls.map((call, i) => Message.toolResult(call, { temperature: 21 + i }))
+        const second = yield* gemini.chat({
+          messages: [...hello.messages, Message.fromResponse(first), ...results],
+          tools
+        }, credentials)
+        assert.strictEqual(second.finishReason, "stop")
+        assert.include(second.text, "The tool returned")
+        assert.include(second.text, "22")
+
+        // Results without a name are matched to their call by id.
+        const unnamed = results.map(({ name: _name, ...rest }) => rest)
+        const third = yield* ChatChunk.collect(gemini.chatStream({
+          messages: [...hello.messages, Message.fromResponse(first), ...unnamed],
+          tools
+        }, credentials))
+        assert.include(third.text, "The tool returned")
+
+        const unsigned = yield* Effect.flip(gemini.chat({
+          messages: [
+            ...hello.messages,
+            Message.assistant("", { toolCalls: first.toolCalls.map(({ providerMetadata: _m, ...call }) => call) }),
+            ...results
+          ],
+          tools
+        }, credentials))
+        assert(unsigned._tag === "InvalidRequestError")
+        assert.include(unsigned.detail, "thought_signature")
+      })))
+})
+
+describe("Gemini errors from the simulator", () => {
+  it.scopedLive("a bad key is a 400 -> AuthError invalid_key, no key in it", () =>
+    withGemini({ apiKeys: ["AIza-the-right-key-0000"] }, ({ client }) =>
+      Effect.gen(function*() {
+        const gemini = yield* client()
+        const error = yield* Effect.flip(gemini.chat(hello, credentials))
+        assert(error._tag === "AuthError")
+        assert.strictEqual(error.reason, "invalid_key")
+        assert.strictEqual(error.status, 400)
+        assert.strictEqual(error.provider, "gemini")
+        assertNoKey(error)
+        const streamError = yield* Effect.flip(Stream.runDrain(gemini.chatStream(hello, credentials)))
+        assert(streamError._tag === "AuthError")
+        assertNoKey(streamError)
+      })))
+
+  it.scopedLive("404 for an unknown model -> ModelNotFoundError; a long prompt -> ContextLengthError", () =>
+    withGemini({ contextWindow: 50 }, ({ client }) =>
+      Effect.gen(function*() {
+        const gemini = yield* client()
+        const missing = yield* Effect.flip(gemini.chat({ ...hello, model: "gemini-nope" }, credentials))
+        assert(missing._tag === "ModelNotFoundError")
+        assert.strictEqual(missing.status, 404)
+        assert.strictEqual(missing.model, "gemini-nope")
+        assert.include(missing.detail, "gemini-nope")
+        const long = yield* Effect.flip(gemini.chat({ ...hello, maxTokens: 100 }, credentials))
+        assert(long._tag === "ContextLengthError")
+        assert.strictEqual(long.contextWindow, 50)
+        const streamLong = yield* Effect.flip(Stream.runDrain(gemini.chatStream({ ...hello, maxTokens: 100 }, credentials)))
+        assert.strictEqual(streamLong._tag, "ContextLengthError")
+      })))
+
+  it.scopedLive("the per-key rate limit -> RateLimitError with retryAfter", () =>
+    withGemini({ requestsPerMinute: 1 }, ({ client }) =>
+      Effect.gen(function*() {
+        const gemini = yield* client()
+        yield* gemini.chat(hello, credentials)
+        const error = yield* Effect.flip(gemini.chat(hello, credentials))
+        assert(error._tag === "RateLimitError")
+        assert.strictEqual(error.status, 429)
+        assert.isTrue(Duration.greaterThan(error.retryAfter!, Duration.zero))
+        assert.isTrue(Duration.lessThanOrEqualTo(error.retryAfter!, Duration.minutes(1)))
+      })))
+
+  it.scopedLive("injected statuses map to their tags", () =>
+    withGemini({}, ({ client }) =>
+      Effect.gen(function*() {
+        const failWith = (value: string, stream = false) =>
+          Effect.flatMap(client(fault(value)), (gemini) =>
+            Effect.flip(stream ? Stream.runDrain(gemini.chatStream(hello, credentials)) : gemini.chat(hello, credentials)))
+
+        const limited = yield* failWith("status=429;retry-after=7")
+        assert(limited._tag === "RateLimitError")
+        assert.deepStrictEqual(limited.retryAfter, Duration.seconds(7))
+
+        const daily = yield* failWith("status=429;code=PerDay", true)
+        assert(daily._tag === "AuthError")
+        assert.strictEqual(daily.reason, "quota_exhausted")
+
+        const invalidKey = yield* failWith("status=400;code=API_KEY_INVALID")
+        assert(invalidKey._tag === "AuthError")
+        assert.strictEqual(invalidKey.reason, "invalid_key")
+
+        const forbidden = yield* failWith("status=403")
+        assert(forbidden._tag === "AuthError")
+        assert.strictEqual(forbidden.reason, "forbidden")
+
+        for (const status of [500, 503, 504]) {
+          const error = yield* failWith(`status=${status}`, status === 503)
+          assert(error._tag === "ProviderUnavailableError", `status ${status}`)
+          assert.strictEqual(error.status, status)
+        }
+
+        const html = yield* failWith("html=502")
+        assert(html._tag === "ProviderUnavailableError")
+        assert.notInclude(html.detail ?? "", "<")
+
+        const badRequest = yield* failWith("status=400", true)
+        assert(badRequest._tag === "InvalidRequestError")
+        assert.strictEqual(badRequest.status, 400)
+      })))
+
+  it.scopedLive("a blocked prompt (200, no candidates) -> ContentFilterError", () =>
+    withGemini({}, ({ client }) =>
+      Effect.gen(function*() {
+        const gemini = yield* client()
+        const request = { messages: [Message.user(`Something bad ${GeminiFormat.blockedPromptMarker}`)] }
+        const whole = yield* Effect.flip(gemini.chat(request, credentials))
+        assert(whole._tag === "ContentFilterError")
+        assert.include(whole.detail, "SAFETY")
+        const streamed = yield* Effect.flip(ChatChunk.collect(gemini.chatStream(request, credentials)))
+        assert(streamed._tag === "ContentFilterError")
+        assert.include(streamed.detail, "SAFETY")
+      })))
+})
+
+describe("Gemini faults from the simulator", () => {
+  it.scopedLive("a reset mid-stream -> TransportError after the chunks before it", () =>
+    withGemini({ replyTokens: 20 }, ({ client }) =>
+      Effect.gen(function*() {
+        const gemini = yield* client(fault("reset=5"))
+        const seen: Array<ChatChunk.ChatChunk> = []
+        const exit = yield* Stream.runForEach(gemini.chatStream(hello, credentials), (c) => Effect.sync(() => seen.push(c)))
+          .pipe(Effect.either)
+        assert(Either.isLeft(exit))
+        assert.strictEqual(exit.left._tag, "TransportError")
+        assertNoKey(exit.left)
+        assert.isAtMost(seen.length, 5)
+        assert.isFalse(seen.some((c) => c._tag === "Finish"))
+        const whole = yield* Effect.flip(gemini.chat(hello, credentials))
+        assert.strictEqual(whole._tag, "TransportError")
+      })))
+
+  it.scopedLive("a malformed event -> OutputDecodeError with the raw text", () =>
+    withGemini({}, ({ client }) =>
+      Effect.gen(function*() {
+        const gemini = yield* client(fault("malformed=3"))
+        const error = yield* Effect.flip(ChatChunk.collect(gemini.chatStream(hello, credentials)))
+        assert(error._tag === "OutputDecodeError")
+        assert.include(error.raw, "{not json")
+        const whole = yield* Effect.flip(gemini.chat(hello, credentials))
+        assert.strictEqual(whole._tag, "OutputDecodeError")
+      })))
+
+  it.scopedLive("a clean close before any finishReason -> StreamTruncatedError", () =>
+    withGemini({}, ({ client }) =>
+      Effect.gen(function*() {
+        const gemini = yield* client(fault("truncate=4"))
+        const chunks: Array<ChatChunk.ChatChunk> = []
+        const error = yield* Effect.flip(
+          Stream.runForEach(gemini.chatStream(hello, credentials), (c) => Effect.sync(() => chunks.push(c)))
+        )
+        assert(error._tag === "StreamTruncatedError")
+        assert.strictEqual(error.model, MODEL)
+        assert.strictEqual(chunks.length, 4)
+        const whole = yield* Effect.flip(gemini.chat(hello, credentials))
+        assert.strictEqual(whole._tag, "TransportError")
+      })))
+
+  it.scopedLive("an error event inside a 200 stream fails the stream with its code", () =>
+    withGemini({}, ({ client }) =>
+      Effect.gen(function*() {
+        const gemini = yield* client(fault("stream-error=3"))
+        const error = yield* Effect.flip(ChatChunk.collect(gemini.chatStream(hello, credentials)))
+        assert(error._tag === "ProviderUnavailableError")
+        assert.strictEqual(error.status, 500)
+        assert.include(error.detail, "internal error")
+        const whole = yield* Effect.flip(gemini.chat(hello, credentials))
+        assert.strictEqual(whole._tag, "ProviderUnavailableError")
+      })))
+})
+
+describe("Gemini timeouts and interruption", () => {
+  it.scopedLive("no headers within the timeout -> TimeoutError, and the request is abandoned", () =>
+    withGemini({ latency: "3 seconds" }, ({ client, simulator }) =>
+      Effect.gen(function*() {
+        const gemini = yield* client({ timeout: "200 millis" })
+        const error = yield* Effect.flip(gemini.chat(hello, credentials))
+        assert(error._tag === "TimeoutError")
+        assert.deepStrictEqual(error.timeout, Duration.millis(200))
+        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1)
+      })))
+
+  it.scopedLive("interrupting a stream's consumer closes the connection", () =>
+    withGemini({ tokensPerSecond: 50, replyTokens: 500 }, ({ client, simulator }) =>
+      Effect.gen(function*() {
+        const gemini = yield* client()
+        let received = 0
+        const fiber = yield* Effect.fork(
+          Stream.runForEach(gemini.chatStream(hello, credentials), () => Effect.sync(() => received++))
+        )
+        yield* Effect.sleep("300 millis")
+        assert.isAbove(received, 0)
+        assert.strictEqual((yield* simulator.stats).inFlight, 1)
+        yield* Fiber.interrupt(fiber)
+        const after = yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1 && stats.inFlight === 0)
+        assert.strictEqual(after.clientClosed, 1)
+      })))
+
+  it.scopedLive("taking a prefix of a stream closes the connection", () =>
+    withGemini({ tokensPerSecond: 100, replyTokens: 500 }, ({ client, simulator }) =>
+      Effect.gen(function*() {
+        const gemini = yield* client()
+        const first = yield* Stream.runCollect(Stream.take(gemini.chatStream(hello, credentials), 3))
+        assert.strictEqual(first.length, 3)
+        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1 && stats.inFlight === 0)
       })))
 })

@@ -1,0 +1,206 @@
+/**
+ * The Gemini `?alt=sse` stream as a plain mutable state machine: bytes in,
+ * `ChatChunk`s out, one whole network chunk at a time (WIRE.md §5.4).
+ *
+ * Every event is a whole `GenerateContentResponse` holding only new parts;
+ * `usageMetadata` is a running total (the last one wins); function calls come
+ * whole. There is no end marker: the stream is complete when the body ends
+ * after an event with a `finishReason`, and truncated otherwise.
+ */
+import * as Duration from "effect/Duration"
+import type * as Redacted from "effect/Redacted"
+import type { ChatChunk } from "../ChatChunk.js"
+import type { Usage } from "../ChatResponse.js"
+import {
+  ContentFilterError,
+  fromHttpFailure,
+  type LlmError,
+  OutputDecodeError,
+  StreamTruncatedError
+} from "../LlmError.js"
+import * as Sse from "../Sse.js"
+import {
+  blockedDetail,
+  candidateOf,
+  excerpt,
+  finishReason,
+  isErrorPayload,
+  isRecord,
+  type JsonRecord,
+  partOf,
+  partsOf,
+  replyMetadata,
+  ShapeError,
+  usage as usageOf
+} from "./geminiWire.js"
+
+/** What a stream needs to know about its call. */
+export interface StreamContext {
+  readonly provider: string
+  /** The model requested; replaced by the `modelVersion` the server names. */
+  readonly model: string
+  readonly keyId: string
+  readonly secret: Redacted.Redacted<string>
+  readonly startMillis: number
+  /** `Clock` time, read synchronously. */
+  readonly now: () => number
+  readonly maxEventSize: number | undefined
+}
+
+/**
+ * One stream's state. `push` and `end` append chunks to `out` and return the
+ * failure that ends the stream, if any (chunks appended before it still count).
+ */
+export class GeminiStreamParser {
+  private readonly sse: Sse.Decoder
+  private id = ""
+  private model: string
+  private reason: string | undefined
+  private usage: Usage | undefined
+  private calls = 0
+  private signature: string | undefined
+  /** The body ended after a `finishReason` and the closing chunks were emitted. */
+  done = false
+
+  constructor(private readonly context: StreamContext) {
+    this.sse = Sse.makeDecoder(context.maxEventSize === undefined ? undefined : { maxEventSize: context.maxEventSize })
+    this.model = context.model
+  }
+
+  push(bytes: Uint8Array, out: Array<ChatChunk>): LlmError | undefined {
+    let events: Array<Sse.Event>
+    try {
+      events = this.sse.push(bytes)
+    } catch (error) {
+      return this.tooLarge(error)
+    }
+    return this.events(events, out)
+  }
+
+  /** The body ended: the reply is whole only if its last candidate said why it stopped. */
+  end(out: Array<ChatChunk>): LlmError | undefined {
+    let events: Array<Sse.Event>
+    try {
+      events = this.sse.end()
+    } catch (error) {
+      return this.tooLarge(error)
+    }
+    const failure = this.events(events, out)
+    if (failure !== undefined) return failure
+    if (this.reason === undefined) {
+      return new StreamTruncatedError({
+        provider: this.context.provider,
+        model: this.model,
+        detail: "the stream ended without a finishReason"
+      })
+    }
+    this.done = true
+    if (this.usage !== undefined) out.push({ _tag: "Usage", usage: this.usage })
+    const metadata = replyMetadata(this.signature)
+    out.push({
+      _tag: "Finish",
+      finishReason: finishReason(this.reason, this.calls > 0),
+      id: this.id,
+      model: this.model,
+      provider: this.context.provider,
+      latency: Duration.millis(Math.max(0, this.context.now() - this.context.startMillis)),
+      keyId: this.context.keyId,
+      ...(metadata !== undefined ? { providerMetadata: metadata } : {})
+    })
+    return undefined
+  }
+
+  private tooLarge(error: unknown): LlmError {
+    if (!(error instanceof Sse.SseEventTooLargeError)) throw error
+    return new OutputDecodeError({
+      provider: this.context.provider,
+      model: this.model,
+      detail: `an SSE event exceeded maxEventSize (${error.maxEventSize} characters)`,
+      raw: ""
+    })
+  }
+
+  private decodeError(detail: string, raw: string): LlmError {
+    return new OutputDecodeError({ provider: this.context.provider, model: this.model, detail, raw: excerpt(raw) })
+  }
+
+  private events(events: Array<Sse.Event>, out: Array<ChatChunk>): LlmError | undefined {
+    for (let i = 0; i < events.length; i++) {
+      const data = events[i]!.data
+      let value: unknown
+      try {
+        value = JSON.parse(data)
+      } catch {
+        return this.decodeError("a stream event is not JSON", data)
+      }
+      if (!isRecord(value)) return this.decodeError("a stream event is not a JSON object", data)
+      if (isErrorPayload(value)) {
+        return fromHttpFailure({
+          provider: this.context.provider,
+          model: this.model,
+          body: value,
+          nowMillis: this.context.now(),
+          secrets: [this.context.secret]
+        })
+      }
+      try {
+        const failure = this.event(value, out)
+        if (failure !== undefined) return failure
+      } catch (error) {
+        if (error instanceof ShapeError) return this.decodeError(`a stream event has the wrong shape: ${error.reason}`, data)
+        throw error
+      }
+    }
+    return undefined
+  }
+
+  private event(value: JsonRecord, out: Array<ChatChunk>): LlmError | undefined {
+    if (this.id === "") {
+      const id = value["responseId"]
+      if (typeof id === "string") this.id = id
+    }
+    const model = value["modelVersion"]
+    if (typeof model === "string" && model !== "") this.model = model
+    const usage = value["usageMetadata"]
+    if (usage !== undefined && usage !== null) this.usage = usageOf(usage) ?? this.usage
+    const candidate = candidateOf(value)
+    if (candidate === undefined) {
+      const blocked = blockedDetail(value)
+      return blocked === undefined
+        ? undefined
+        : new ContentFilterError({ provider: this.context.provider, model: this.model, detail: blocked })
+    }
+    const parts = partsOf(candidate)
+    for (let i = 0; i < parts.length; i++) {
+      const part = partOf(parts[i])
+      switch (part._tag) {
+        case "Text":
+          if (part.text !== "") out.push({ _tag: part.thought ? "ReasoningDelta" : "TextDelta", text: part.text })
+          if (part.signature !== undefined) this.signature = part.signature
+          break
+        case "Call": {
+          const index = this.calls++
+          const call = part.call(index)
+          out.push(
+            call.providerMetadata === undefined
+              ? { _tag: "ToolCallDelta", index, id: call.id, name: call.name, arguments: call.arguments }
+              : {
+                _tag: "ToolCallDelta",
+                index,
+                id: call.id,
+                name: call.name,
+                arguments: call.arguments,
+                providerMetadata: call.providerMetadata
+              }
+          )
+          break
+        }
+        case "Other":
+          if (part.signature !== undefined) this.signature = part.signature
+      }
+    }
+    const reason = candidate["finishReason"]
+    if (typeof reason === "string") this.reason = reason
+    return undefined
+  }
+}
