@@ -41,6 +41,9 @@ export * as Ollama from "./providers/Ollama.js"
 export * as OpenAiChat from "./providers/OpenAiChat.js"
 
 /** @since 0.1.0 */
+export * as OpenAiResponses from "./providers/OpenAiResponses.js"
+
+/** @since 0.1.0 */
 export * as ProviderClient from "./ProviderClient.js"
 
 /** @since 0.1.0 */
