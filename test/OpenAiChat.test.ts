@@ -19,6 +19,7 @@ import * as ChatChunk from "../src/ChatChunk.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
 import type { ChatResponse } from "../src/ChatResponse.js"
 import type * as LlmError from "../src/LlmError.js"
+import { timeoutFail } from "../src/internal/openAiChatTimeout.js"
 import * as Message from "../src/Message.js"
 import * as OpenAiChat from "../src/providers/OpenAiChat.js"
 import * as ProviderClient from "../src/ProviderClient.js"
@@ -1023,6 +1024,16 @@ describe("OpenAiChat streaming", () => {
       assert.include(error.detail, "boom")
     }))
 
+  it.effect("a stream request answered with a 200 HTML page -> OutputDecodeError with the page", () =>
+    Effect.gen(function*() {
+      const page = "<html><body>Please sign in to the proxy</body></html>"
+      const { service } = setup(() => new Response(page, { status: 200, headers: { "content-type": "text/html; charset=utf-8" } }))
+      const error = yield* Effect.flip(Stream.runDrain((yield* service).chatStream(hello, credentials)))
+      assert(error._tag === "OutputDecodeError")
+      assert.strictEqual(error.raw, page)
+      assert.include(error.detail, "HTML")
+    }))
+
   it.effect("a body failure mid-stream -> TransportError; after [DONE] it is harmless", () =>
     Effect.gen(function*() {
       const failing = (before: string) => {
@@ -1119,4 +1130,38 @@ describe("OpenAiChat stream and whole reply", () => {
       const whole = yield* chatWith(() => jsonResponse(wholeBody(content))).run
       expect({ ...streamed, latency: null }).toStrictEqual({ ...whole, latency: null })
     }), { fastCheck: { numRuns: 150 } })
+})
+
+describe("OpenAiChat request timeout under the live clock", () => {
+  it.live("passes success and failure through, times out, and never leaves the work running", () =>
+    Effect.gen(function*() {
+      const ok = yield* timeoutFail(Effect.delay(Effect.succeed(1), "10 millis"), Duration.seconds(5), () => "timeout")
+      assert.strictEqual(ok, 1)
+      const failed = yield* Effect.flip(timeoutFail(Effect.fail("boom"), Duration.seconds(5), () => "timeout"))
+      assert.strictEqual(failed, "boom")
+
+      let started = 0
+      let finalized = 0
+      const slow = Effect.sync(() => started++).pipe(
+        Effect.zipRight(Effect.never),
+        Effect.onInterrupt(() => Effect.sync(() => finalized++))
+      )
+      const timedOut = yield* Effect.flip(timeoutFail(slow, Duration.millis(20), () => "timeout"))
+      assert.strictEqual(timedOut, "timeout")
+      assert.deepStrictEqual([started, finalized], [1, 1])
+
+      const waiting = yield* Effect.fork(timeoutFail(slow, Duration.seconds(5), () => "timeout"))
+      yield* Effect.sleep("20 millis")
+      yield* Fiber.interrupt(waiting)
+      assert.deepStrictEqual([started, finalized], [2, 2])
+
+      // Interrupted at any point, the work never outlives the caller.
+      for (let i = 0; i < 50; i++) {
+        const fiber = yield* Effect.fork(timeoutFail(slow, Duration.seconds(5), () => "timeout"))
+        if (i % 2 === 0) yield* Effect.yieldNow()
+        yield* Fiber.interrupt(fiber)
+      }
+      yield* Effect.sleep("20 millis")
+      assert.strictEqual(finalized, started)
+    }))
 })

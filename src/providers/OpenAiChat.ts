@@ -11,6 +11,20 @@
  * const OpenAi = OpenAiChat.layer({ baseUrl: "https://api.openai.com/v1", model: "gpt-4o-mini" })
  * ```
  *
+ * Behaviour worth knowing:
+ * - A stream ends with a `Finish` chunk, after a `Usage` chunk when the server
+ *   reported usage; it ends at `data: [DONE]`, or at the end of the body when a
+ *   finish reason was seen. A body that ends with neither fails with
+ *   `StreamTruncatedError`; an error event inside the stream fails it with the
+ *   error `LlmError.fromHttpFailure` maps. A stream request answered with one
+ *   JSON body (a server that ignores `stream`) is replayed as chunks.
+ * - Tool-call fragments are assembled as WIRE.md §1.4 and §1.8 describe
+ *   (missing or sparse indexes, repeated indexes, arguments before the name);
+ *   `ToolCallDelta.index` counts calls from 0 in the order they opened.
+ * - The platform `HttpClient`'s span per request (and its trace headers) is
+ *   made only when the application installed a tracer: under Effect's built-in
+ *   tracer nobody sees it, and it costs about a third of a call's client CPU.
+ *
  * @since 0.1.0
  */
 import * as Headers from "@effect/platform/Headers"
@@ -81,8 +95,9 @@ export interface Options {
   /** Ask for usage at the end of streams (`stream_options.include_usage`). Default: `true`. */
   readonly includeUsage?: boolean | undefined
   /**
-   * The largest SSE event accepted, in characters; a larger one fails the
-   * stream with `OutputDecodeError`. Default: 16 MiB (`Sse.defaultMaxEventSize`).
+   * The largest SSE event accepted, in characters (a positive number); a
+   * larger one fails the stream with `OutputDecodeError`. Default: 16 MiB
+   * (`Sse.defaultMaxEventSize`).
    */
   readonly maxEventSize?: number | undefined
 }
@@ -93,9 +108,9 @@ const maxErrorBodyBytes = 64 * 1024
 const defaultTimeout = Duration.minutes(10)
 
 /**
- * Effect's built-in tracer keeps spans in memory for no one. The platform
- * client's span per request costs about a third of a call's client CPU, so it
- * is made only when the application installed a tracer (OpenTelemetry, DevTools).
+ * Spans made under Effect's built-in tracer go nowhere, so the platform
+ * client's span per request is only worth its cost (about a third of a call's
+ * client CPU) when an application installed a tracer (OpenTelemetry, DevTools).
  */
 const defaultTracer = Effect.runSync(Effect.tracer)
 
@@ -107,7 +122,8 @@ const causeText = (cause: unknown): string =>
     : String(cause)
 
 /**
- * Builds the client over the `HttpClient` in the context.
+ * Builds the client over the `HttpClient` in the context. It holds no
+ * resources: every call is one request.
  *
  * @since 0.1.0
  * @category Constructors
@@ -395,12 +411,25 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
       return Effect.map(
         timeoutFail(send(call, credentials), call.timeout, timeoutError(call.model, call.timeout)),
         (response) => {
+          const contentType = response.headers["content-type"]
           // A server that ignores `stream` (or reports an error as plain JSON) answers with one JSON body.
-          if (response.headers["content-type"]?.startsWith("application/json")) {
+          if (contentType?.startsWith("application/json")) {
             return Channel.flatMap(
               Channel.fromEffect(readReply(call, credentials, response, clock, startMillis)),
               (reply) => Channel.write(Chunk.fromIterable(ChatChunk.fromResponse(reply)))
             )
+          }
+          // A proxy's login or error page with status 200 would otherwise read as an empty, truncated stream.
+          if (contentType?.startsWith("text/html")) {
+            return Channel.fromEffect(Effect.flatMap(readBounded(response), (page) =>
+              Effect.fail(
+                new OutputDecodeError({
+                  provider,
+                  model: call.model,
+                  detail: "a stream request was answered with an HTML page",
+                  raw: Wire.excerpt(page)
+                })
+              )))
           }
           const parser = new ChatStreamParser({
             provider,
