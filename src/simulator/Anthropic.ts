@@ -27,6 +27,9 @@
  *   `input_json_delta` starting with an empty `partial_json`), and
  *   `content_block_stop`; then `message_delta` and `message_stop`. Each event
  *   is one chunk for the fault grammar; the last two are the tail.
+ * - Headers: the request id is `request-id`; a simulator with
+ *   `requestsPerMinute` sends `anthropic-ratelimit-requests-{limit,remaining,reset}`
+ *   (the reset an RFC 3339 timestamp) on every response, and `retry-after` on 429.
  * - Faults: every `stream-error` shape is sent as Anthropic's `error` event
  *   (`openai`, the default: `overloaded_error`; `vllm` and `openrouter`:
  *   `api_error`); a non-streamed request gets that error object with status 200.
@@ -547,5 +550,13 @@ export const format: WireFormat<Extra> = {
   renderBodyError: streamErrorJson,
   malformedEvent: "event: content_block_delta\ndata: {not json\n\n",
   streamContentType: "text/event-stream; charset=utf-8",
-  idPrefix: "msg_"
+  idPrefix: "msg_",
+  requestIdHeader: "request-id",
+  rateLimitHeaders: (headers, { limit, now, remaining, resetMs }) => {
+    headers["anthropic-ratelimit-requests-limit"] = String(limit)
+    headers["anthropic-ratelimit-requests-remaining"] = String(remaining)
+    // RFC 3339, whole seconds, as the API sends it.
+    headers["anthropic-ratelimit-requests-reset"] = new Date(Math.ceil((now + resetMs) / 1000) * 1000).toISOString()
+      .replace(/\.\d{3}Z$/, "Z")
+  }
 }

@@ -367,6 +367,29 @@ export interface WireFormat<Extra> {
   readonly streamContentType: string
   /** The prefix of response ids (`chatcmpl-`). */
   readonly idPrefix: string
+  /** The header that carries the request id (Anthropic's `request-id`). Default `x-request-id`. */
+  readonly requestIdHeader?: string
+  /**
+   * Writes the rate-limit headers of a simulator with `requestsPerMinute`, from
+   * the key's bucket (`resetMs`: until it is full again). Default: OpenAI's
+   * `x-ratelimit-{limit,remaining,reset}-requests`.
+   */
+  readonly rateLimitHeaders?: (headers: Record<string, string>, state: RateLimitState) => void
+}
+
+/**
+ * A key's request bucket, as rate-limit headers report it.
+ *
+ * @since 0.1.0
+ * @category Wire Formats
+ */
+export interface RateLimitState {
+  readonly limit: number
+  readonly remaining: number
+  /** Milliseconds until the bucket is full again. */
+  readonly resetMs: number
+  /** From `Clock`. */
+  readonly now: number
 }
 
 // ---------------------------------------------------------------------------
@@ -587,6 +610,11 @@ type Plan =
 /** The faults that change a reply rather than replace it. */
 type ReplyFault = Exclude<Fault, { readonly _tag: "Status" | "Html" | "Empty" }>
 
+/** The first response header: the request id, under the format's name for it. */
+const requestIdHeaders = <X>(format: WireFormat<X>, id: number): Record<string, string> => ({
+  [format.requestIdHeader ?? "x-request-id"]: `req_sim${id}`
+})
+
 interface Bucket {
   tokens: number
   at: number
@@ -626,7 +654,12 @@ const makeEngine = (config: Config) => {
   }
 
   /** Takes one request from the key's bucket; the headers go on every response. */
-  const rateLimit = (key: string, now: number, headers: Record<string, string>): ApiError | undefined => {
+  const rateLimit = <X>(
+    format: WireFormat<X>,
+    key: string,
+    now: number,
+    headers: Record<string, string>
+  ): ApiError | undefined => {
     if (rpm === undefined) return undefined
     const perMs = rpm / 60_000
     let bucket = buckets.get(key)
@@ -638,9 +671,15 @@ const makeEngine = (config: Config) => {
     bucket.at = now
     const allowed = bucket.tokens >= 1
     if (allowed) bucket.tokens -= 1
-    headers["x-ratelimit-limit-requests"] = String(rpm)
-    headers["x-ratelimit-remaining-requests"] = String(Math.floor(bucket.tokens))
-    headers["x-ratelimit-reset-requests"] = goDuration((rpm - bucket.tokens) / perMs)
+    const remaining = Math.floor(bucket.tokens)
+    const resetMs = (rpm - bucket.tokens) / perMs
+    if (format.rateLimitHeaders !== undefined) {
+      format.rateLimitHeaders(headers, { limit: rpm, remaining, resetMs, now })
+    } else {
+      headers["x-ratelimit-limit-requests"] = String(rpm)
+      headers["x-ratelimit-remaining-requests"] = String(remaining)
+      headers["x-ratelimit-reset-requests"] = goDuration(resetMs)
+    }
     return allowed ? undefined : { _tag: "RateLimited", limit: rpm, retryAfterMs: (1 - bucket.tokens) / perMs }
   }
 
@@ -673,7 +712,7 @@ const makeEngine = (config: Config) => {
     if (config.apiKeys !== undefined && (key === undefined || !config.apiKeys.has(key))) {
       return errorPlan(format, { _tag: "InvalidKey", maskedKey: key === undefined ? undefined : maskKey(key) }, out)
     }
-    const limited = rateLimit(key ?? "", now, out)
+    const limited = rateLimit(format, key ?? "", now, out)
     if (limited !== undefined) return errorPlan(format, limited, out)
     if (fault === undefined) return undefined
     switch (fault._tag) {
@@ -720,7 +759,7 @@ const makeEngine = (config: Config) => {
     params?: Readonly<Record<string, string | undefined>>
   ): Plan => {
     const id = nextId++
-    const out: Record<string, string> = { "x-request-id": `req_sim${id}` }
+    const out: Record<string, string> = requestIdHeaders(format, id)
     const fault = admit(format, headers, now, out)
     if (isPlan(fault)) return fault
 
@@ -809,7 +848,7 @@ const makeEngine = (config: Config) => {
     now: number,
     model: string | undefined
   ): Plan => {
-    const out: Record<string, string> = { "x-request-id": `req_sim${nextId++}` }
+    const out: Record<string, string> = requestIdHeaders(format, nextId++)
     const admitted = admit(format, headers, now, out)
     if (isPlan(admitted)) return admitted
     const entry = (id: string) => ({ id, object: "model", created: 1_700_000_000, owned_by: "simulator" })
@@ -820,13 +859,13 @@ const makeEngine = (config: Config) => {
   }
 
   const notFound = <X>(format: WireFormat<X>, method: string, path: string): Plan =>
-    errorPlan(format, { _tag: "NotFound", method, path }, { "x-request-id": `req_sim${nextId++}` })
+    errorPlan(format, { _tag: "NotFound", method, path }, requestIdHeaders(format, nextId++))
 
   const badBody = <X>(format: WireFormat<X>): Plan =>
     errorPlan(format, {
       _tag: "InvalidRequest",
       message: "The request body could not be read, or is larger than 32 MiB."
-    }, { "x-request-id": `req_sim${nextId++}` })
+    }, requestIdHeaders(format, nextId++))
 
   return { generate, models, notFound, badBody }
 }

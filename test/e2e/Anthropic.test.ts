@@ -203,6 +203,27 @@ describe("the simulator speaks Anthropic Messages", () => {
         assert.include(errorOf(orphan).error.message, "without `tool_result` blocks")
       })))
 
+  it.scopedLive("request-id and anthropic-ratelimit-* headers; 429 rate_limit_error with retry-after", () =>
+    withSim({ requestsPerMinute: 2 }, (sim) =>
+      Effect.gen(function*() {
+        const first = yield* post(sim, hello)
+        assert.strictEqual(first.status, 200)
+        assert.match(first.headers.get("request-id") ?? "", /^req_sim\d+$/)
+        assert.isNull(first.headers.get("x-request-id"))
+        assert.isNull(first.headers.get("x-ratelimit-limit-requests"))
+        assert.strictEqual(first.headers.get("anthropic-ratelimit-requests-limit"), "2")
+        assert.strictEqual(first.headers.get("anthropic-ratelimit-requests-remaining"), "1")
+        const reset = first.headers.get("anthropic-ratelimit-requests-reset") ?? ""
+        assert.match(reset, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/)
+        assert.isAbove(Date.parse(reset), Date.now() - 1000)
+        yield* post(sim, hello)
+        const limited = yield* post(sim, hello)
+        assert.strictEqual(limited.status, 429)
+        assert.strictEqual(JSON.parse(limited.text).error.type, "rate_limit_error")
+        assert.strictEqual(limited.headers.get("anthropic-ratelimit-requests-remaining"), "0")
+        assert.isNotNull(limited.headers.get("retry-after"))
+      })))
+
   it.scopedLive("a stream-error fault is an `error` event with no message_stop after it", () =>
     withSim({}, (sim) =>
       Effect.gen(function*() {
@@ -413,7 +434,7 @@ describe("Anthropic errors from the simulator", () => {
         assert.strictEqual(error.status, 404)
         assert.strictEqual(error.model, "claude-nope")
         assert.include(error.detail, "claude-nope")
-        assert.match(error.requestId ?? "", /^req_/)
+        assert.match(error.requestId ?? "", /^req_sim/)
       })))
 
   it.scopedLive("a prompt over the context window -> ContextLengthError with the window", () =>
