@@ -2,7 +2,8 @@
  * Every benchmark case, in the order they run. Later issues append theirs.
  */
 import { anthropicStream } from "./anthropic.js"
+import { ollamaStream } from "./ollama.js"
 import { openAiChatNonStream, openAiChatStream } from "./openAiChat.js"
 import type { BenchCase } from "./types.js"
 
-export const cases: ReadonlyArray<BenchCase> = [openAiChatNonStream, openAiChatStream, anthropicStream]
+export const cases: ReadonlyArray<BenchCase> = [openAiChatNonStream, openAiChatStream, anthropicStream, ollamaStream]

@@ -1,0 +1,94 @@
+/**
+ * `Ollama` streaming `/api/chat` from the simulator, versus raw undici doing
+ * the same request and the same parsing: the same NDJSON line splitter
+ * (`internal/ndjson.ts`) plus `JSON.parse` per line, reading the text, the
+ * `done` line and its counts. The reply length (64 tokens) is set by
+ * `bench/simulatorProcess.ts`, which prints its URL with `/v1`; Ollama's root
+ * is the URL without it.
+ */
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import type { Dispatcher } from "undici"
+import * as Ndjson from "../../src/internal/ndjson.js"
+import * as Message from "../../src/Message.js"
+import * as Ollama from "../../src/providers/Ollama.js"
+import * as ProviderClient from "../../src/ProviderClient.js"
+import type { BenchCase } from "./types.js"
+
+const model = "sim-small"
+const credentials = ProviderClient.credentials("none")
+const prompt = "Tell me about Effect in one paragraph."
+
+const request = { messages: [Message.user(prompt)] }
+
+const root = (url: string) => url.replace(/\/v1\/?$/, "")
+
+const fail = (what: string): never => {
+  throw new Error(`bench: ${what}`)
+}
+
+interface Line {
+  readonly error?: string
+  readonly message?: { readonly content?: string }
+  readonly done?: boolean
+  readonly done_reason?: string
+  readonly prompt_eval_count?: number
+  readonly eval_count?: number
+}
+
+export const ollamaStream: BenchCase = {
+  name: "ollama-stream",
+  ours: (url) =>
+    Effect.map(Ollama.make({ baseUrl: root(url), model }), (client) =>
+      Effect.gen(function*() {
+        let text = ""
+        let finished = false
+        yield* Stream.runForEachChunk(client.chatStream(request, credentials), (chunks) =>
+          Effect.sync(() => {
+            for (const chunk of chunks) {
+              if (chunk._tag === "TextDelta") text += chunk.text
+              else if (chunk._tag === "Finish") finished = true
+            }
+          }))
+        if (text.length === 0) fail("empty reply")
+        if (!finished) fail("no Finish chunk")
+      })),
+  baseline: (url, dispatcher: Dispatcher) => {
+    const target = new URL(`${root(url)}/api/chat`)
+    const body = JSON.stringify({ model, messages: [{ role: "user", content: prompt }], stream: true })
+    const headers = { "content-type": "application/json" }
+    return async () => {
+      const response = await dispatcher.request({
+        origin: target.origin,
+        path: target.pathname,
+        method: "POST",
+        headers,
+        body
+      })
+      if (response.statusCode !== 200) fail(`HTTP ${response.statusCode}`)
+      const decoder = new Ndjson.Decoder()
+      const lines: Array<string> = []
+      let text = ""
+      let done: Line | undefined
+      const handle = () => {
+        for (const raw of lines) {
+          if (done !== undefined) break
+          const line = JSON.parse(raw) as Line
+          if (line.error !== undefined) fail(line.error)
+          const content = line.message?.content
+          if (typeof content === "string") text += content
+          if (line.done === true) done = line
+        }
+        lines.length = 0
+      }
+      for await (const bytes of response.body) {
+        decoder.push(bytes as Uint8Array, lines)
+        handle()
+      }
+      decoder.end(lines)
+      handle()
+      if (text.length === 0) fail("empty reply")
+      if (done === undefined || done.eval_count === undefined) fail("incomplete stream")
+    }
+  }
+}
