@@ -4,6 +4,7 @@
 import { anthropicStream } from "./anthropic.js"
 import { ollamaStream } from "./ollama.js"
 import { openAiChatNonStream, openAiChatStream } from "./openAiChat.js"
+import { openAiResponsesStream } from "./openAiResponses.js"
 import type { BenchCase } from "./types.js"
 
-export const cases: ReadonlyArray<BenchCase> = [openAiChatNonStream, openAiChatStream, anthropicStream, ollamaStream]
+export const cases: ReadonlyArray<BenchCase> = [openAiChatNonStream, openAiChatStream, anthropicStream, ollamaStream, openAiResponsesStream]

@@ -1,0 +1,100 @@
+/**
+ * `OpenAiResponses` streaming against the simulator's `/v1/responses`, versus
+ * raw undici doing the same request and the plain parsing a hand-written
+ * client would do: `Sse.makeDecoder`, then `JSON.parse` of every event and a
+ * switch on its `type`, reading the text deltas and the terminal event's
+ * status and usage. The reply length (64 tokens) is set by
+ * `bench/simulatorProcess.ts`.
+ */
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import * as Message from "../../src/Message.js"
+import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
+import * as ProviderClient from "../../src/ProviderClient.js"
+import * as Sse from "../../src/Sse.js"
+import type { BenchCase } from "./types.js"
+
+const model = "gpt-4o-mini"
+const key = "sk-bench-0123456789abcdef"
+const credentials = ProviderClient.credentials(key)
+const prompt = "Tell me about Effect in one paragraph."
+
+const request = { messages: [Message.user(prompt)] }
+
+// The body the adapter sends for `request`.
+const wireBody = JSON.stringify({
+  model,
+  input: [{ type: "message", role: "user", content: [{ type: "input_text", text: prompt }] }],
+  store: false,
+  stream: true
+})
+
+const headers = { "content-type": "application/json", authorization: `Bearer ${key}` }
+
+const fail = (what: string): never => {
+  throw new Error(`bench: ${what}`)
+}
+
+export const openAiResponsesStream: BenchCase = {
+  name: "responses-stream",
+  ours: (url) =>
+    Effect.map(OpenAiResponses.make({ baseUrl: url, model }), (client) =>
+      Effect.gen(function*() {
+        let text = ""
+        let finished = false
+        yield* Stream.runForEachChunk(client.chatStream(request, credentials), (chunks) =>
+          Effect.sync(() => {
+            for (const chunk of chunks) {
+              if (chunk._tag === "TextDelta") text += chunk.text
+              else if (chunk._tag === "Finish") finished = true
+            }
+          }))
+        if (text.length === 0) fail("empty reply")
+        if (!finished) fail("no Finish chunk")
+      })),
+  baseline: (url, dispatcher) => {
+    const target = new URL(`${url}/responses`)
+    return async () => {
+      const response = await dispatcher.request({
+        origin: target.origin,
+        path: target.pathname,
+        method: "POST",
+        headers,
+        body: wireBody
+      })
+      if (response.statusCode !== 200) fail(`HTTP ${response.statusCode}`)
+      const decoder = Sse.makeDecoder()
+      let text = ""
+      let status: string | undefined
+      let usage: unknown
+      const handle = (events: Array<Sse.Event>) => {
+        for (const event of events) {
+          if (status !== undefined) return
+          const data = JSON.parse(event.data) as {
+            type: string
+            delta?: string
+            response?: { status: string; usage: unknown }
+            message?: string
+          }
+          switch (data.type) {
+            case "response.output_text.delta":
+              text += data.delta ?? ""
+              break
+            case "response.completed":
+            case "response.incomplete":
+              status = data.response?.status
+              usage = data.response?.usage
+              break
+            case "response.failed":
+            case "error":
+              fail(`stream failed: ${event.data}`)
+          }
+        }
+      }
+      for await (const bytes of response.body) handle(decoder.push(bytes as Uint8Array))
+      handle(decoder.end())
+      if (text.length === 0) fail("empty reply")
+      if (status === undefined || usage === undefined) fail("incomplete stream")
+    }
+  }
+}
