@@ -47,7 +47,7 @@ const runExample = (name: Example): Effect.Effect<Run> =>
       cwd: root,
       env: envWithoutProvider(),
       stdio: ["ignore", "pipe", "pipe"],
-      timeout: 20_000
+      timeout: 60_000
     })
     let stdout = ""
     let stderr = ""
@@ -68,7 +68,7 @@ const runExample = (name: Example): Effect.Effect<Run> =>
 // test wait for its own.
 const runs = new Map<Example, Promise<Run>>()
 beforeAll(() => {
-  const slots = Effect.unsafeMakeSemaphore(4)
+  const slots = Effect.unsafeMakeSemaphore(2)
   for (const name of examples) runs.set(name, Effect.runPromise(slots.withPermits(1)(runExample(name))))
 })
 
@@ -83,7 +83,7 @@ const ran = (name: Example) =>
 
 const lines = (text: string) => text.split("\n").filter((line) => line !== "")
 
-const timeout = { timeout: 90_000 }
+const timeout = { timeout: 240_000 }
 
 describe("examples", () => {
   it("every example in examples/ is run here", () => {
