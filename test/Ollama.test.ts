@@ -1,9 +1,12 @@
 import { assert, describe, expect, it } from "@effect/vitest"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as Chunk from "effect/Chunk"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../src/ChatChunk.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
@@ -212,6 +215,38 @@ describe("Ollama request mapping", () => {
       )
       assert(noModel._tag === "InvalidRequestError")
       assert.strictEqual(noModel.param, "model")
+    }))
+
+  it.effect("layerConfig reads the options from Config", () =>
+    Effect.gen(function*() {
+      const fake = fakeHttpClient(() => jsonResponse(whole({ content: "ok" })))
+      const layer = Ollama.layerConfig({
+        baseUrl: Config.string("OLLAMA_HOST"),
+        model: Config.string("OLLAMA_MODEL"),
+        numCtx: Config.integer("OLLAMA_NUM_CTX"),
+        keepAlive: Config.duration("OLLAMA_KEEP_ALIVE"),
+        headers: { "x-proxy-key": Config.redacted("PROXY_KEY") }
+      }).pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, fake.client)))
+      const provider = ConfigProvider.fromMap(
+        new Map([
+          ["OLLAMA_HOST", "http://gpu-box:11434"],
+          ["OLLAMA_MODEL", "qwen3"],
+          ["OLLAMA_NUM_CTX", "16384"],
+          ["OLLAMA_KEEP_ALIVE", "30 seconds"],
+          ["PROXY_KEY", "proxy-secret"]
+        ])
+      )
+      const response = yield* Effect.flatMap(ProviderClient.ProviderClient, (client) => client.chat(hello, local)).pipe(
+        Effect.provide(layer),
+        Effect.withConfigProvider(provider)
+      )
+      assert.strictEqual(response.provider, "ollama")
+      const sent = fake.requests[0]!
+      assert.strictEqual(sent.url, "http://gpu-box:11434/api/chat")
+      assert.strictEqual(sent.body["model"], "qwen3")
+      assert.strictEqual(sent.body["keep_alive"], "30000ms")
+      assert.deepStrictEqual(sent.body["options"], { num_ctx: 16384 })
+      assert.strictEqual(sent.headers["x-proxy-key"], "proxy-secret")
     }))
 
   it.effect("fails a stream whose request cannot be sent without sending it", () =>
