@@ -2,9 +2,10 @@
  * Every benchmark case, in the order they run. Later issues append theirs.
  */
 import { anthropicStream } from "./anthropic.js"
+import { geminiStream } from "./gemini.js"
 import { ollamaStream } from "./ollama.js"
 import { openAiChatNonStream, openAiChatStream } from "./openAiChat.js"
 import { openAiResponsesStream } from "./openAiResponses.js"
 import type { BenchCase } from "./types.js"
 
-export const cases: ReadonlyArray<BenchCase> = [openAiChatNonStream, openAiChatStream, anthropicStream, ollamaStream, openAiResponsesStream]
+export const cases: ReadonlyArray<BenchCase> = [openAiChatNonStream, openAiChatStream, anthropicStream, ollamaStream, openAiResponsesStream, geminiStream]

@@ -10,7 +10,6 @@
 import * as Duration from "effect/Duration"
 import type * as Redacted from "effect/Redacted"
 import type { ChatChunk } from "../ChatChunk.js"
-import type { Usage } from "../ChatResponse.js"
 import {
   ContentFilterError,
   fromHttpFailure,
@@ -56,7 +55,8 @@ export class GeminiStreamParser {
   private id = ""
   private model: string
   private reason: string | undefined
-  private usage: Usage | undefined
+  /** The last `usageMetadata` seen, decoded once at the end: every event carries the running total. */
+  private usage: unknown
   private calls = 0
   private signature: string | undefined
   /** The body ended after a `finishReason` and the closing chunks were emitted. */
@@ -95,7 +95,8 @@ export class GeminiStreamParser {
       })
     }
     this.done = true
-    if (this.usage !== undefined) out.push({ _tag: "Usage", usage: this.usage })
+    const usage = usageOf(this.usage)
+    if (usage !== undefined) out.push({ _tag: "Usage", usage })
     const metadata = replyMetadata(this.signature)
     out.push({
       _tag: "Finish",
@@ -162,7 +163,7 @@ export class GeminiStreamParser {
     const model = value["modelVersion"]
     if (typeof model === "string" && model !== "") this.model = model
     const usage = value["usageMetadata"]
-    if (usage !== undefined && usage !== null) this.usage = usageOf(usage) ?? this.usage
+    if (isRecord(usage)) this.usage = usage
     const candidate = candidateOf(value)
     if (candidate === undefined) {
       const blocked = blockedDetail(value)
@@ -172,7 +173,14 @@ export class GeminiStreamParser {
     }
     const parts = partsOf(candidate)
     for (let i = 0; i < parts.length; i++) {
-      const part = partOf(parts[i])
+      const raw = parts[i]
+      // The hot path: a plain text delta, read without building a Part.
+      if (isRecord(raw) && typeof raw["text"] === "string" && raw["thoughtSignature"] === undefined) {
+        const text = raw["text"]
+        if (text !== "") out.push({ _tag: raw["thought"] === true ? "ReasoningDelta" : "TextDelta", text })
+        continue
+      }
+      const part = partOf(raw)
       switch (part._tag) {
         case "Text":
           if (part.text !== "") out.push({ _tag: part.thought ? "ReasoningDelta" : "TextDelta", text: part.text })

@@ -1,0 +1,93 @@
+/**
+ * `Gemini` streaming against the simulator's `:streamGenerateContent?alt=sse`,
+ * versus raw undici doing the same request and the same parsing:
+ * `Sse.makeDecoder` plus `JSON.parse` per event, reading the text parts, the
+ * last `usageMetadata` and the last `finishReason` (there is no end marker).
+ * The reply length (64 tokens) is set by `bench/simulatorProcess.ts`; the
+ * model is one of the simulator's defaults.
+ */
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import * as Message from "../../src/Message.js"
+import * as Gemini from "../../src/providers/Gemini.js"
+import * as ProviderClient from "../../src/ProviderClient.js"
+import * as Sse from "../../src/Sse.js"
+import type { BenchCase } from "./types.js"
+
+const model = "sim-small"
+const key = "AIza-bench-0123456789abcdef"
+const credentials = ProviderClient.credentials(key)
+const prompt = "Tell me about Effect in one paragraph."
+
+const request = { messages: [Message.user(prompt)] }
+
+/** The runner passes the OpenAI-style base URL (with `/v1`); Gemini's paths start at the host. */
+const hostOf = (url: string) => url.replace(/\/v1\/?$/, "")
+
+const fail = (what: string): never => {
+  throw new Error(`bench: ${what}`)
+}
+
+interface Event {
+  readonly candidates?: ReadonlyArray<{
+    readonly content?: { readonly parts?: ReadonlyArray<{ readonly text?: string; readonly thought?: boolean }> }
+    readonly finishReason?: string
+  }>
+  readonly usageMetadata?: unknown
+  readonly error?: unknown
+}
+
+export const geminiStream: BenchCase = {
+  name: "gemini-stream",
+  ours: (url) =>
+    Effect.map(Gemini.make({ baseUrl: hostOf(url), model }), (client) =>
+      Effect.gen(function*() {
+        let text = ""
+        let finished = false
+        yield* Stream.runForEachChunk(client.chatStream(request, credentials), (chunks) =>
+          Effect.sync(() => {
+            for (const chunk of chunks) {
+              if (chunk._tag === "TextDelta") text += chunk.text
+              else if (chunk._tag === "Finish") finished = true
+            }
+          }))
+        if (text.length === 0) fail("empty reply")
+        if (!finished) fail("no Finish chunk")
+      })),
+  baseline: (url, dispatcher) => {
+    const target = new URL(`${hostOf(url)}/v1beta/models/${model}:streamGenerateContent?alt=sse`)
+    const body = JSON.stringify({ contents: [{ role: "user", parts: [{ text: prompt }] }] })
+    const headers = { "content-type": "application/json", "x-goog-api-key": key }
+    return async () => {
+      const response = await dispatcher.request({
+        origin: target.origin,
+        path: `${target.pathname}${target.search}`,
+        method: "POST",
+        headers,
+        body
+      })
+      if (response.statusCode !== 200) fail(`HTTP ${response.statusCode}`)
+      const decoder = Sse.makeDecoder()
+      let text = ""
+      let finish: string | undefined
+      let usage: unknown
+      const handle = (events: Array<Sse.Event>) => {
+        for (const event of events) {
+          const chunk = JSON.parse(event.data) as Event
+          if (chunk.error !== undefined) fail("error event")
+          if (chunk.usageMetadata !== undefined) usage = chunk.usageMetadata
+          const candidate = chunk.candidates?.[0]
+          if (candidate === undefined) continue
+          for (const part of candidate.content?.parts ?? []) {
+            if (typeof part.text === "string" && part.thought !== true) text += part.text
+          }
+          if (typeof candidate.finishReason === "string") finish = candidate.finishReason
+        }
+      }
+      for await (const bytes of response.body) handle(decoder.push(bytes as Uint8Array))
+      handle(decoder.end())
+      if (text.length === 0) fail("empty reply")
+      if (finish === undefined || usage === undefined) fail("incomplete stream")
+    }
+  }
+}
