@@ -242,6 +242,15 @@ describe("Anthropic request mapping", () => {
       })
     }))
 
+  it.effect("a base URL given with /v1 (or a trailing slash) still posts to /v1/messages", () =>
+    Effect.gen(function*() {
+      for (const baseUrl of ["https://api.test/v1", "https://api.test/v1/", "https://api.test/"]) {
+        const { requests, run } = chatWith(() => jsonResponse(message([{ type: "text", text: "ok" }])), hello, { baseUrl })
+        yield* run
+        assert.strictEqual(requests[0]!.url, "https://api.test/v1/messages")
+      }
+    }))
+
   it.effect("tool choice: auto, none, a named tool", () =>
     Effect.gen(function*() {
       const tools = [{ name: "look", parameters: { type: "object" } }]

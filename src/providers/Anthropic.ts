@@ -71,7 +71,11 @@ export const defaultMaxTokens = 4096
  * @category Models
  */
 export interface Options {
-  /** The host root; the adapter adds `/v1/messages`. Default: `https://api.anthropic.com`. */
+  /**
+   * The host root; the adapter adds `/v1/messages` (a root given with `/v1`,
+   * as Chat Completions roots are written, is accepted too). Default:
+   * `https://api.anthropic.com`.
+   */
   readonly baseUrl?: string | undefined
   /** The provider's name in responses and errors. Default: `"anthropic"`. */
   readonly provider?: string | undefined
@@ -132,7 +136,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
   Object.assign(headers, options.headers)
   const transport = ProviderHttp.make(client, {
     provider,
-    baseUrl: options.baseUrl ?? "https://api.anthropic.com",
+    baseUrl: (options.baseUrl ?? "https://api.anthropic.com").replace(/\/+$/, "").replace(/\/v1$/, ""),
     headers,
     auth: apiKey,
     timeout: options.timeout
