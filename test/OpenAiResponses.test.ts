@@ -513,6 +513,17 @@ describe("OpenAiResponses streams", () => {
       assert.strictEqual(refused.refusal, "No, sorry.")
     }))
 
+  it.effect("arguments before their item: the call is opened by item id and named from the terminal response", () =>
+    Effect.gen(function*() {
+      const call = functionCall("fc_a", "call_a", "get_weather", "{\"city\":\"Paris\"}")
+      const reply = yield* ChatChunk.collect(streamWith([
+        ev("response.function_call_arguments.delta", { item_id: "fc_a", output_index: 0, delta: "{\"city\":" }),
+        ev("response.completed", { response: response([call]) })
+      ]).stream)
+      expect(reply.toolCalls).toStrictEqual([{ id: "call_a", name: "get_weather", arguments: "{\"city\":\"Paris\"}" }])
+      assert.strictEqual(reply.finishReason, "tool_calls")
+    }))
+
   it.effect("response.incomplete is terminal with usage: length or content_filter", () =>
     Effect.gen(function*() {
       const incomplete = (reason: string) =>

@@ -74,7 +74,8 @@ interface CallState {
   /** Dense, in opening order: the index the domain's `ToolCallDelta` promises. */
   readonly index: number
   readonly itemId: string | undefined
-  readonly callId: string
+  callId: string
+  name: string
   arguments: string
 }
 
@@ -239,7 +240,7 @@ export class ResponsesStreamParser implements StreamParser {
     const callId = typeof item["call_id"] === "string" ? item["call_id"] : itemId ?? ""
     const name = typeof item["name"] === "string" ? item["name"] : ""
     const args = argumentsOf(item["arguments"])
-    const call: CallState = { index: this.calls.length, itemId, callId, arguments: args }
+    const call: CallState = { index: this.calls.length, itemId, callId, name, arguments: args }
     this.calls.push(call)
     if (itemId !== undefined) this.byItem.set(itemId, call)
     const outputIndex = event["output_index"]
@@ -255,6 +256,21 @@ export class ResponsesStreamParser implements StreamParser {
     const rest = full.slice(call.arguments.length)
     call.arguments = full
     out.push({ _tag: "ToolCallDelta", index: call.index, arguments: rest })
+  }
+
+  /**
+   * Settles a call against its finished item; a call opened by an arguments
+   * delta before its item (so without id or name) gets them here.
+   */
+  private complete(call: CallState, item: JsonRecord, out: Array<ChatChunk>): void {
+    const name = item["name"]
+    const callId = item["call_id"]
+    if (call.name === "" && typeof name === "string" && name !== "") {
+      call.name = name
+      if (typeof callId === "string") call.callId = callId
+      out.push({ _tag: "ToolCallDelta", index: call.index, id: call.callId, name, arguments: "" })
+    }
+    this.settle(call, argumentsOf(item["arguments"]), out)
   }
 
   private finish(response: JsonRecord, out: Array<ChatChunk>): void {
@@ -273,7 +289,7 @@ export class ResponsesStreamParser implements StreamParser {
             hasCalls = true
             const known = this.find(item["id"], i)
             if (known === undefined) this.open(item, { output_index: i }, out)
-            else this.settle(known, argumentsOf(item["arguments"]), out)
+            else this.complete(known, item, out)
             break
           }
           case "message": {
