@@ -481,6 +481,11 @@ const contextWindowOf = (message: string | undefined): number | undefined => {
   return value === undefined ? undefined : Number(value)
 }
 
+/** Gemini names a rejected key in an `ErrorInfo` detail (`reason: "API_KEY_INVALID"`) whatever the message says ("API key expired..."). */
+const isInvalidGoogleKey = (details: unknown): boolean =>
+  Array.isArray(details) &&
+  details.some((detail) => isRecord(detail) && detail["reason"] === "API_KEY_INVALID")
+
 const isDailyQuota = (details: unknown): boolean =>
   Array.isArray(details) &&
   details.some((detail) =>
@@ -527,7 +532,7 @@ export const fromHttpFailure = (failure: HttpFailure): LlmError => {
   if (status === 402) return new AuthError({ ...fields, reason: "payment_required" })
   if (
     status === 401 || code === "invalid_api_key" || type === "authentication_error" ||
-    signals.includes("api_key_invalid") || signals.includes("api key not valid")
+    signals.includes("api_key_invalid") || signals.includes("api key not valid") || isInvalidGoogleKey(info.details)
   ) {
     return new AuthError({ ...fields, reason: "invalid_key" })
   }

@@ -117,6 +117,12 @@ describe("LlmError.fromHttpFailure", () => {
         details: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "API_KEY_INVALID" }] }
     }))
     expect(gemini._tag === "AuthError" && gemini.reason).toBe("invalid_key")
+    // An expired key keeps the reason but not the words.
+    const expired = map(400, JSON.stringify({
+      error: { code: 400, message: "API key expired. Please renew the API key.", status: "INVALID_ARGUMENT",
+        details: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "API_KEY_INVALID", domain: "googleapis.com" }] }
+    }))
+    expect(expired._tag === "AuthError" && expired.reason).toBe("invalid_key")
   })
 
   it("maps a moderation 403 to ContentFilterError", () => {
