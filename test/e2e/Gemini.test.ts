@@ -8,7 +8,13 @@ import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as Context from "effect/Context"
+import * as Layer from "effect/Layer"
 import * as ChatChunk from "../../src/ChatChunk.js"
+import * as KeyPool from "../../src/KeyPool.js"
+import * as Llm from "../../src/Llm.js"
+import * as RateLimiter from "../../src/RateLimiter.js"
+import * as RetryPolicy from "../../src/RetryPolicy.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
 import type * as LlmError from "../../src/LlmError.js"
@@ -649,4 +655,29 @@ describe("Gemini timeouts and interruption", () => {
         assert.strictEqual(first.length, 3)
         yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1 && stats.inFlight === 0)
       })))
+})
+
+describe("Gemini under Llm", () => {
+  it.scopedLive("a key Gemini rejects with a 400 is disabled and the call succeeds with the next one", () =>
+    Effect.gen(function*() {
+      const good = "AIza-good-key-0000000001"
+      const bad = "AIza-bad-key-00000000002"
+      const simulator = yield* Simulator.make({ models, apiKeys: [good] })
+      const pool = yield* KeyPool.make({ providerId: "gemini-e2e", keys: [bad, good] })
+      const context = yield* Layer.build(
+        Llm.layer({ retry: RetryPolicy.make({ maxRetries: 3, baseDelay: "10 millis" }) }).pipe(
+          Layer.provide(Layer.mergeAll(
+            Gemini.layer({ baseUrl: simulator.url, model: MODEL }),
+            Layer.succeed(KeyPool.KeyPool, pool),
+            RateLimiter.layer({ capacity: 100, refillRate: 100 })
+          )),
+          Layer.provide(NodeHttpClient.layerUndici)
+        )
+      )
+      const llm = Context.get(context, Llm.Llm)
+      const responses = yield* Effect.all([llm.chat(hello), ChatChunk.collect(llm.chatStream(hello)), llm.chat(hello)])
+      for (const response of responses) assert.strictEqual(response.finishReason, "stop")
+      const status = yield* pool.status
+      assert.strictEqual(status.find((key) => key.keyId === ProviderClient.credentials(bad).keyId)?.disabled, "invalid_key")
+    }))
 })
