@@ -2,19 +2,25 @@ import { assert, describe, expect, it } from "@effect/vitest"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../../src/ChatChunk.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
+import * as KeyPool from "../../src/KeyPool.js"
+import * as Llm from "../../src/Llm.js"
 import type * as LlmError from "../../src/LlmError.js"
 import * as Message from "../../src/Message.js"
 import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
+import * as RateLimiter from "../../src/RateLimiter.js"
+import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { awaitStats } from "../utils/openAiChatSimulator.js"
 
@@ -653,4 +659,43 @@ describe("OpenAiResponses timeouts and interruption", () => {
         assert.strictEqual(first.length, 3)
         yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1 && stats.inFlight === 0)
       })))
+})
+
+describe("Llm over OpenAiResponses", () => {
+  it.scopedLive("a rejected key is rotated away; chat, chatStream and a reasoning tool loop go through the whole stack", () =>
+    Effect.gen(function*() {
+      const good = "sk-good-key-00000000001"
+      const simulator = yield* Simulator.make({ apiKeys: [good], replyTokens: 6 })
+      const pool = yield* KeyPool.make({ providerId: "responses-sim", keys: ["sk-revoked-key-0000002", good] })
+      const context = yield* Layer.build(
+        Llm.layer({ retry: RetryPolicy.make({ maxRetries: 3, baseDelay: "10 millis" }) }).pipe(
+          Layer.provide(Layer.mergeAll(
+            OpenAiResponses.layer({ baseUrl: `${simulator.url}/v1`, model: "gpt-4o-mini" }),
+            Layer.succeed(KeyPool.KeyPool, pool),
+            RateLimiter.layer({ capacity: 100, refillRate: 100 })
+          )),
+          Layer.provide(NodeHttpClient.layerUndici)
+        )
+      )
+      const llm = Context.get(context, Llm.Llm)
+      const responses = yield* Effect.all(Array.from({ length: 6 }, (_, i) => llm.chat({ messages: [Message.user(`q${i}`)] })))
+      for (const response of responses) {
+        assert.strictEqual(response.provider, "openai")
+        assert.strictEqual(response.usage.completionTokens, 6)
+      }
+      const streamed = yield* ChatChunk.collect(llm.chatStream({ messages: [Message.user("q0")] }))
+      assert.strictEqual(streamed.text, responses[0]!.text)
+      const status = yield* pool.status
+      assert.isDefined(status.find((key) => key.disabled !== undefined))
+
+      const request: ChatRequest.Input = { messages: [Message.user("Weather?")], tools, reasoningEffort: "low" }
+      const first = yield* ChatChunk.collect(llm.chatStream(request))
+      assert.strictEqual(first.finishReason, "tool_calls")
+      assert.isDefined(first.providerMetadata?.["openaiResponses"])
+      const answer = yield* llm.chat({
+        ...request,
+        messages: [...request.messages, Message.fromResponse(first), Message.toolResult(first.toolCalls[0]!, "sunny")]
+      })
+      assert.include(answer.text, "The tool returned sunny")
+    }))
 })
