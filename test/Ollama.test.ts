@@ -503,6 +503,19 @@ describe("Ollama streams", () => {
       assert.strictEqual(response.usage.totalTokens, 18)
     }))
 
+  it.effect("a stream request answered with a 200 HTML page -> OutputDecodeError naming it", () =>
+    Effect.gen(function*() {
+      const { service } = setup(() =>
+        new Response("<html><body>Sign in</body></html>", { headers: { "content-type": "text/html; charset=utf-8" } })
+      )
+      const error = yield* Effect.flip(
+        Stream.runDrain(Stream.unwrap(Effect.map(service, (client) => client.chatStream(hello, local))))
+      )
+      assert(error._tag === "OutputDecodeError")
+      assert.include(error.detail, "HTML page")
+      assert.include(error.raw, "Sign in")
+    }))
+
   it.effect("sends stream:true explicitly", () =>
     Effect.gen(function*() {
       const { requests, stream } = streamWith([doneLine()])

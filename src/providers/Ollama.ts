@@ -201,8 +201,16 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     return transport.stream(
       call,
       ({ clock, response, startMillis }) => {
+        const contentType = response.headers["content-type"]
+        // A proxy's login or error page with status 200 is named as such, not as a bad line.
+        if (contentType?.startsWith("text/html")) {
+          return Effect.flatMap(
+            Effect.orElseSucceed(response.text, () => ""),
+            (page) => Effect.fail(transport.decodeError(call, "a stream request was answered with an HTML page", page))
+          )
+        }
         // A server that ignores `stream` (providerOptions can turn it off) answers with one JSON body.
-        if (response.headers["content-type"]?.startsWith("application/json")) {
+        if (contentType?.startsWith("application/json")) {
           return Effect.flatMap(
             Effect.mapError(response.text, (error) => transport.transportError(call, error)),
             (text) => {
