@@ -2,19 +2,24 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../../src/ChatChunk.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
+import * as KeyPool from "../../src/KeyPool.js"
+import * as Llm from "../../src/Llm.js"
 import type * as LlmError from "../../src/LlmError.js"
 import * as Message from "../../src/Message.js"
 import * as Ollama from "../../src/providers/Ollama.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
+import * as RateLimiter from "../../src/RateLimiter.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { awaitStats } from "../utils/openAiChatSimulator.js"
 
@@ -537,4 +542,37 @@ describe("Ollama timeouts and interruption", () => {
         const streamError = yield* Effect.flip(Stream.runDrain(chat.chatStream(hello, credentials)))
         expect(streamError._tag).toBe("TimeoutError")
       })))
+})
+
+describe("Llm over Ollama", () => {
+  it.scopedLive("a local server with the key \"none\": chat, chatStream and a tool loop through the whole stack", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ replyTokens: 6 })
+      const pool = yield* KeyPool.make({ providerId: "ollama-local", keys: ["none"] })
+      const context = yield* Layer.build(
+        Llm.layer().pipe(
+          Layer.provide(Layer.mergeAll(
+            Ollama.layer({ baseUrl: simulator.url, model: "sim-small" }),
+            Layer.succeed(KeyPool.KeyPool, pool),
+            RateLimiter.layer({ capacity: 100, refillRate: 100 })
+          )),
+          Layer.provide(NodeHttpClient.layerUndici)
+        )
+      )
+      const llm = Context.get(context, Llm.Llm)
+      const whole = yield* llm.chat(hello)
+      expect(whole.provider).toBe("ollama")
+      expect(whole.usage.completionTokens).toBe(6)
+      const streamed = yield* ChatChunk.collect(llm.chatStream(hello))
+      expect(streamed.text).toBe(whole.text)
+      expect(streamed.usage).toEqual(whole.usage)
+
+      const first = yield* llm.chat({ ...hello, tools })
+      expect(first.finishReason).toBe("tool_calls")
+      const second = yield* llm.chat({
+        messages: [...hello.messages, Message.fromResponse(first), Message.toolResult(first.toolCalls[0]!, "sunny")],
+        tools
+      })
+      expect(second.text).toContain("The tool returned sunny")
+    }))
 })
