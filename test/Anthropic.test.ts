@@ -633,6 +633,26 @@ describe("Anthropic streams", () => {
       assert.strictEqual(response.usage.promptTokens, 15)
     }))
 
+  it.effect("server tool blocks and their input deltas are not tool calls", () =>
+    Effect.gen(function*() {
+      const response = yield* ChatChunk.collect(streamWith([
+        start(),
+        blockStart(0, { type: "server_tool_use", id: "srvtoolu_1", name: "web_search", input: {} }),
+        blockDelta(0, { type: "input_json_delta", partial_json: "{\"query\":\"x\"}" }),
+        blockStop(0),
+        blockStart(1, { type: "web_search_tool_result", tool_use_id: "srvtoolu_1", content: [] }),
+        blockStop(1),
+        blockStart(2, { type: "text", text: "" }),
+        blockDelta(2, { type: "text_delta", text: "Found it." }),
+        blockStop(2),
+        messageDelta("end_turn", { output_tokens: 5 }),
+        stop
+      ]).stream)
+      assert.strictEqual(response.text, "Found it.")
+      assert.deepStrictEqual(response.toolCalls, [])
+      assert.strictEqual(response.finishReason, "stop")
+    }))
+
   it.effect("a malformed event -> OutputDecodeError with the raw text", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Stream.runDrain(streamWith([start(), "event: content_block_delta\ndata: {not json\n\n"]).stream))

@@ -243,10 +243,9 @@ export class AnthropicStreamParser {
       case "input_json_delta": {
         const piece = delta["partial_json"]
         if (typeof piece !== "string") return this.context.decodeError("an input_json_delta has no partial_json", raw)
-        if (block === undefined || block.kind !== "tool") {
-          return this.context.decodeError(`an input_json_delta for block ${index}, which is not a tool_use block`, raw)
-        }
-        if (piece === "") return undefined
+        if (block === undefined) return this.context.decodeError(`an input_json_delta for block ${index}, which never started`, raw)
+        // Server tools (`server_tool_use`) stream their input too; only the caller's tools are tool calls.
+        if (block.kind !== "tool" || piece === "") return undefined
         block.json = true
         out.push({ _tag: "ToolCallDelta", index: block.index, arguments: piece })
         return undefined
