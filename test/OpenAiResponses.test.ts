@@ -2,10 +2,13 @@ import { assert, describe, expect, it } from "@effect/vitest"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as Chunk from "effect/Chunk"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as ChatChunk from "../src/ChatChunk.js"
@@ -226,6 +229,33 @@ describe("OpenAiResponses request mapping", () => {
       assert.strictEqual(headers["openai-organization"], "org-1")
       assert.strictEqual(headers["openai-project"], "proj-1")
       assert.strictEqual(headers["x-proxy"], "p")
+    }))
+
+  it.effect("layerConfig reads the options from Config, secrets as Redacted", () =>
+    Effect.gen(function*() {
+      const fake = fakeHttpClient(() => jsonResponse(response([message("ok")])))
+      const layer = OpenAiResponses.layerConfig({
+        baseUrl: Config.string("OPENAI_BASE_URL"),
+        model: Config.string("OPENAI_MODEL"),
+        store: Config.boolean("OPENAI_STORE"),
+        headers: { "x-gateway-key": Config.redacted("GATEWAY_KEY") }
+      }).pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, fake.client)))
+      const provider = ConfigProvider.fromMap(
+        new Map([
+          ["OPENAI_BASE_URL", "https://gateway.test/v1"],
+          ["OPENAI_MODEL", "from-config"],
+          ["OPENAI_STORE", "true"],
+          ["GATEWAY_KEY", "gw-secret"]
+        ])
+      )
+      yield* Effect.flatMap(ProviderClient.ProviderClient, (client) => client.chat(hello, credentials)).pipe(
+        Effect.provide(layer),
+        Effect.withConfigProvider(provider)
+      )
+      const request = fake.requests[0]!
+      assert.strictEqual(request.url, "https://gateway.test/v1/responses")
+      expect(request.body).toMatchObject({ model: "from-config", store: true })
+      assert.strictEqual(request.headers["x-gateway-key"], "gw-secret")
     }))
 
   it.effect("no model at all fails before sending", () =>
