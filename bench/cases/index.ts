@@ -3,9 +3,19 @@
  */
 import { anthropicStream } from "./anthropic.js"
 import { geminiStream } from "./gemini.js"
+import { llmStackNonStream, llmStackStream } from "./llmStack.js"
 import { ollamaStream } from "./ollama.js"
 import { openAiChatNonStream, openAiChatStream } from "./openAiChat.js"
 import { openAiResponsesStream } from "./openAiResponses.js"
 import type { BenchCase } from "./types.js"
 
-export const cases: ReadonlyArray<BenchCase> = [openAiChatNonStream, openAiChatStream, anthropicStream, ollamaStream, openAiResponsesStream, geminiStream]
+export const cases: ReadonlyArray<BenchCase> = [
+  openAiChatNonStream,
+  openAiChatStream,
+  llmStackNonStream,
+  llmStackStream,
+  anthropicStream,
+  ollamaStream,
+  openAiResponsesStream,
+  geminiStream
+]

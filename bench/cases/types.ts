@@ -4,13 +4,14 @@
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
 import type { Dispatcher } from "undici"
 
 export interface BenchCase {
   /** The name in the results list (`openai-chat-stream`). */
   readonly name: string
   /** Builds, once, the Effect that makes one call; it must fail when the call does. */
-  readonly ours: (url: string) => Effect.Effect<Effect.Effect<unknown, unknown>, never, HttpClient.HttpClient>
+  readonly ours: (url: string) => Effect.Effect<Effect.Effect<unknown, unknown>, never, HttpClient.HttpClient | Scope.Scope>
   /** Builds, once, the function that makes one call with raw undici; it must reject when the call fails. */
   readonly baseline: (url: string, dispatcher: Dispatcher) => () => Promise<unknown>
 }

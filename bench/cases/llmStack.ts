@@ -1,0 +1,56 @@
+/**
+ * The full stack: `Llm` over `OpenAiChat` with a 4-key pool and a rate limiter
+ * set high enough not to bind, against the simulator, versus the same raw
+ * undici baseline as `openAiChat.ts`. The difference from the `openai-chat-*`
+ * results is the cost of the permit, the key lease, the retry policy and the
+ * usage bookkeeping.
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import * as KeyPool from "../../src/KeyPool.js"
+import * as Llm from "../../src/Llm.js"
+import * as Message from "../../src/Message.js"
+import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
+import * as RateLimiter from "../../src/RateLimiter.js"
+import { openAiChatNonStream, openAiChatStream } from "./openAiChat.js"
+import type { BenchCase } from "./types.js"
+
+const request = { messages: [Message.user("Tell me about Effect in one paragraph.")] }
+const keys = ["sk-bench-0123456789abcde1", "sk-bench-0123456789abcde2", "sk-bench-0123456789abcde3", "sk-bench-0123456789abcde4"]
+
+const llm = (url: string) =>
+  Layer.build(
+    Llm.layer({ model: "gpt-4o-mini" }).pipe(
+      Layer.provide(Layer.mergeAll(
+        OpenAiChat.layer({ baseUrl: url, model: "gpt-4o-mini" }),
+        KeyPool.layer({ providerId: "bench", keys }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+        RateLimiter.layer({ capacity: 1_000_000, refillRate: 1_000_000 }).pipe(Layer.orDie)
+      ))
+    )
+  ).pipe(Effect.map(Context.get(Llm.Llm)))
+
+const check = (text: string) => {
+  if (text.length === 0) throw new Error("bench: empty reply")
+}
+
+export const llmStackNonStream: BenchCase = {
+  name: "llm-stack-nonstream",
+  ours: (url) => Effect.map(llm(url), (service) => Effect.map(service.chat(request), (response) => check(response.text))),
+  baseline: openAiChatNonStream.baseline
+}
+
+export const llmStackStream: BenchCase = {
+  name: "llm-stack-stream",
+  ours: (url) =>
+    Effect.map(llm(url), (service) =>
+      Effect.suspend(() => {
+        let text = ""
+        return Stream.runForEachChunk(service.chatStream(request), (chunks) =>
+          Effect.sync(() => {
+            for (const chunk of chunks) if (chunk._tag === "TextDelta") text += chunk.text
+          })).pipe(Effect.map(() => check(text)))
+      })),
+  baseline: openAiChatStream.baseline
+}
