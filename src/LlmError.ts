@@ -545,7 +545,8 @@ export const fromHttpFailure = (failure: HttpFailure): LlmError => {
     const wait = retryAfter()
     return new RateLimitError(wait === undefined ? fields : { ...fields, retryAfter: wait })
   }
-  if (isContextOverflow(signals)) {
+  // 413: the body is too large (Anthropic's edge answers before the API, often not in JSON).
+  if (status === 413 || isContextOverflow(signals)) {
     const contextWindow = contextWindowOf(info.message)
     return new ContextLengthError(contextWindow === undefined ? fields : { ...fields, contextWindow })
   }

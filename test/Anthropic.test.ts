@@ -489,7 +489,7 @@ describe("Anthropic errors", () => {
       assert(long._tag === "ContextLengthError")
       assert.strictEqual(long.contextWindow, 200000)
       const edge = yield* Effect.flip(chatWith(() =>
-        new Response("<html><body><h1>413 request_too_large</h1></body></html>", { status: 413, headers: { "content-type": "text/html" } })
+        new Response("<html><head><title>413 Request Entity Too Large</title></head><body><center>cloudflare</center></body></html>", { status: 413, headers: { "content-type": "text/html" } })
       ).run)
       assert.strictEqual(edge._tag, "ContextLengthError")
     }))

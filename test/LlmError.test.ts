@@ -137,6 +137,8 @@ describe("LlmError.fromHttpFailure", () => {
     ["Gemini", 400, JSON.stringify({ error: { code: 400, status: "INVALID_ARGUMENT", message: "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576)." } }), 1048576],
     ["Groq", 400, openAiError(null, "invalid_request_error", "Please reduce the length of the messages or completion."), undefined],
     ["Anthropic 413", 413, "<html><body>request_too_large</body></html>", undefined],
+    ["Anthropic 413, an edge page", 413, "<html><head><title>413 Request Entity Too Large</title></head><body>cloudflare</body></html>", undefined],
+    ["a 413 with no body", 413, "", undefined],
     ["Ollama", 400, JSON.stringify({ error: "the input length exceeds the context length" }), undefined],
     ["llama.cpp", 400, JSON.stringify({ error: { message: "the request exceeds the available context size" } }), undefined]
   ])("maps %s context overflow to ContextLengthError", (_name, status, body, window) => {
