@@ -44,6 +44,9 @@ export * as OpenAiChat from "./providers/OpenAiChat.js"
 export * as OpenAiResponses from "./providers/OpenAiResponses.js"
 
 /** @since 0.1.0 */
+export * as Presets from "./providers/Presets.js"
+
+/** @since 0.1.0 */
 export * as ProviderClient from "./ProviderClient.js"
 
 /** @since 0.1.0 */

@@ -48,7 +48,7 @@ import * as ChatChunk from "../ChatChunk.js"
 import type { Input as ChatRequest } from "../ChatRequest.js"
 import { type ChatResponse, emptyUsage } from "../ChatResponse.js"
 import { ChatStreamParser } from "../internal/openAiChatStream.js"
-import { timeoutFail } from "../internal/openAiChatTimeout.js"
+import { timeoutFail } from "../internal/timeout.js"
 import * as Wire from "../internal/openAiChatWire.js"
 import {
   fromHttpFailure,
@@ -92,6 +92,14 @@ export interface Options {
    * name) or `max_tokens` (older compatible servers). Default: `"max_completion_tokens"`.
    */
   readonly maxTokensField?: "max_completion_tokens" | "max_tokens" | undefined
+  /**
+   * The headers a key becomes on one request, for servers that do not take
+   * the key itself as a bearer token (Zhipu's signed JWT: `Presets`).
+   * Called once per request with the key and the clock's time in
+   * milliseconds; header names are lower case. Traces redact `authorization`,
+   * so a secret belongs there. Default: `{authorization: "Bearer <key>"}`.
+   */
+  readonly auth?: ((key: Redacted.Redacted<string>, nowMillis: number) => Readonly<Record<string, string>>) | undefined
   /** Ask for usage at the end of streams (`stream_options.include_usage`). Default: `true`. */
   readonly includeUsage?: boolean | undefined
   /**
@@ -116,6 +124,10 @@ const defaultTracer = Effect.runSync(Effect.tracer)
 
 const isOk = (status: number) => status >= 200 && status < 300
 
+const bearer = (key: Redacted.Redacted<string>): Readonly<Record<string, string>> => ({
+  authorization: `Bearer ${Redacted.value(key)}`
+})
+
 const causeText = (cause: unknown): string =>
   cause instanceof Error
     ? (cause.cause instanceof Error ? `${cause.message}: ${cause.cause.message}` : cause.message)
@@ -136,6 +148,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
   const timeout = options.timeout === undefined ? defaultTimeout : Duration.decode(options.timeout)
   const maxTokensField = options.maxTokensField ?? "max_completion_tokens"
   const includeUsage = options.includeUsage ?? true
+  const auth = options.auth ?? bearer
   const maxEventSize = options.maxEventSize
   if (maxEventSize !== undefined && !(maxEventSize > 0)) {
     throw new RangeError(`OpenAiChat: maxEventSize must be a positive number, got ${maxEventSize}`)
@@ -176,7 +189,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     readonly timeout: Duration.Duration
   }
 
-  const prepare = (request: ChatRequest, credentials: Credentials, stream: boolean): Call | LlmError => {
+  const prepare = (request: ChatRequest, credentials: Credentials, stream: boolean, nowMillis: number): Call | LlmError => {
     const model = request.model ?? options.model
     if (model === undefined || model === "") {
       return new InvalidRequestError({
@@ -199,7 +212,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     return {
       model,
       request: baseRequest.pipe(
-        HttpClientRequest.setHeader("authorization", `Bearer ${Redacted.value(credentials.key)}`),
+        HttpClientRequest.setHeaders(auth(credentials.key, nowMillis)),
         HttpClientRequest.bodyText(body, "application/json")
       ),
       timeout: request.timeout ?? timeout
@@ -340,9 +353,9 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
 
   const chat = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChatResponse, LlmError> =>
     Effect.clockWith((clock) => {
-      const call = prepare(request, credentials, false)
-      if (!("request" in call)) return Effect.fail(call)
       const startMillis = clock.unsafeCurrentTimeMillis()
+      const call = prepare(request, credentials, false, startMillis)
+      if (!("request" in call)) return Effect.fail(call)
       return timeoutFail(
         Effect.flatMap(send(call, credentials), (response) => readReply(call, credentials, response, clock, startMillis)),
         call.timeout,
@@ -405,9 +418,9 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     // Channel.unwrap rather than Stream.unwrap: the latter flattens a stream of
     // streams, which costs about a third of a short stream's client CPU.
     Stream.fromChannel(Channel.unwrap(Effect.clockWith((clock) => {
-      const call = prepare(request, credentials, true)
-      if (!("request" in call)) return Effect.fail(call)
       const startMillis = clock.unsafeCurrentTimeMillis()
+      const call = prepare(request, credentials, true, startMillis)
+      if (!("request" in call)) return Effect.fail(call)
       return Effect.map(
         timeoutFail(send(call, credentials), call.timeout, timeoutError(call.model, call.timeout)),
         (response) => {

@@ -1,0 +1,210 @@
+/**
+ * Presets for OpenAI-compatible providers: each fills `OpenAiChat`'s base
+ * URL, provider name and the options its quirks need (WIRE.md §1.8), so
+ *
+ * ```ts
+ * const DeepSeek = Presets.layer("deepseek", { model: "deepseek-chat" })
+ * ```
+ *
+ * is all a DeepSeek client takes. Any option given overrides the preset's,
+ * `baseUrl` included.
+ *
+ * | name | base URL | key variable | what the preset sets |
+ * |---|---|---|---|
+ * | `deepseek` | `https://api.deepseek.com/v1` | `DEEPSEEK_API_KEY` | `max_tokens` |
+ * | `openrouter` | `https://openrouter.ai/api/v1` | `OPENROUTER_API_KEY` | `max_tokens` |
+ * | `groq` | `https://api.groq.com/openai/v1` | `GROQ_API_KEY` | `max_tokens` |
+ * | `together` | `https://api.together.xyz/v1` | `TOGETHER_API_KEY` | `max_tokens` |
+ * | `vllm` | none: `baseUrl` is required | `VLLM_API_KEY` (optional) | `max_tokens` |
+ * | `ollama` | `http://localhost:11434/v1` | none needed | `max_tokens`; no `Authorization` for the key `none` |
+ * | `zhipu` | `https://open.bigmodel.cn/api/paas/v4` | `ZHIPUAI_API_KEY` | `max_tokens`; an `id.secret` key sent as a signed JWT |
+ * | `dashscope` | `https://dashscope.aliyuncs.com/compatible-mode/v1` | `DASHSCOPE_API_KEY` | `max_tokens` |
+ *
+ * The other quirks need no setting, `OpenAiChat` handles them for every
+ * server: DeepSeek's `reasoning_content` and OpenRouter's and Ollama's
+ * `reasoning` become `ChatResponse.reasoning`; DeepSeek's blank lines and
+ * `: keep-alive` comments and OpenRouter's `: OPENROUTER PROCESSING` comments
+ * while a request waits are skipped; Groq's usage in `x_groq.usage` is read;
+ * a 402 (DeepSeek's insufficient balance, OpenRouter's no credits) is an
+ * `AuthError` with reason `payment_required`, so the key pool sets that key
+ * aside; OpenRouter's numeric error codes and vLLM's flat `object: "error"`
+ * bodies map through `LlmError.fromHttpFailure`.
+ *
+ * OpenRouter's optional attribution headers go in `headers`:
+ * `Presets.layer("openrouter", { model, headers: { "HTTP-Referer": "https://myapp.example", "X-Title": "My app" } })`.
+ *
+ * Zhipu: a key of the form `id.secret` becomes, per request, `Authorization:
+ * Bearer <JWT>`, HS256 over `{api_key: id, exp, timestamp}` with the header
+ * `{alg: "HS256", sign_type: "SIGN"}`, valid three minutes and reused until
+ * thirty seconds before it expires; a key without a dot is sent as it is.
+ *
+ * @since 0.1.0
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as ZhipuJwt from "../internal/zhipuJwt.js"
+import type { ProviderClient } from "../ProviderClient.js"
+import * as OpenAiChat from "./OpenAiChat.js"
+
+/**
+ * The names of the presets.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type Name = "deepseek" | "openrouter" | "groq" | "together" | "vllm" | "ollama" | "zhipu" | "dashscope"
+
+/**
+ * One preset.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Preset {
+  readonly name: Name
+  /** The provider's name in responses, errors and key pools. */
+  readonly provider: string
+  /** The API root, `/v1` (or the provider's equivalent) included; `undefined` when there is no usual one. */
+  readonly baseUrl: string | undefined
+  /** The environment variable its key is conventionally read from. */
+  readonly keyVariable: string | undefined
+  /** Whether a key is needed at all (a local Ollama checks none). */
+  readonly needsKey: boolean
+  /** The `OpenAiChat` options its quirks need; a function, so state such as a token cache is per client. */
+  readonly options: () => Partial<OpenAiChat.Options>
+}
+
+// Most compatible servers document `max_tokens`; some reject or ignore `max_completion_tokens`.
+const maxTokens = (): Partial<OpenAiChat.Options> => ({ maxTokensField: "max_tokens" })
+
+/** A local Ollama wants no key: the conventional `none` (or an empty key) sends no `Authorization`. */
+const optionalBearer = (key: Redacted.Redacted<string>): Readonly<Record<string, string>> => {
+  const text = Redacted.value(key)
+  return text === "" || text === "none" ? {} : { authorization: `Bearer ${text}` }
+}
+
+/**
+ * Every preset by name.
+ *
+ * @since 0.1.0
+ * @category Presets
+ */
+export const presets: { readonly [K in Name]: Preset & { readonly name: K } } = {
+  deepseek: {
+    name: "deepseek",
+    provider: "deepseek",
+    baseUrl: "https://api.deepseek.com/v1",
+    keyVariable: "DEEPSEEK_API_KEY",
+    needsKey: true,
+    options: maxTokens
+  },
+  openrouter: {
+    name: "openrouter",
+    provider: "openrouter",
+    baseUrl: "https://openrouter.ai/api/v1",
+    keyVariable: "OPENROUTER_API_KEY",
+    needsKey: true,
+    options: maxTokens
+  },
+  groq: {
+    name: "groq",
+    provider: "groq",
+    baseUrl: "https://api.groq.com/openai/v1",
+    keyVariable: "GROQ_API_KEY",
+    needsKey: true,
+    options: maxTokens
+  },
+  together: {
+    name: "together",
+    provider: "together",
+    baseUrl: "https://api.together.xyz/v1",
+    keyVariable: "TOGETHER_API_KEY",
+    needsKey: true,
+    options: maxTokens
+  },
+  vllm: {
+    name: "vllm",
+    provider: "vllm",
+    baseUrl: undefined,
+    keyVariable: "VLLM_API_KEY",
+    // A server started without --api-key checks none; `optionalBearer` then sends none for `none`.
+    needsKey: false,
+    options: () => ({ maxTokensField: "max_tokens", auth: optionalBearer })
+  },
+  ollama: {
+    name: "ollama",
+    provider: "ollama",
+    baseUrl: "http://localhost:11434/v1",
+    keyVariable: "OLLAMA_API_KEY",
+    needsKey: false,
+    options: () => ({ maxTokensField: "max_tokens", auth: optionalBearer })
+  },
+  zhipu: {
+    name: "zhipu",
+    provider: "zhipu",
+    baseUrl: "https://open.bigmodel.cn/api/paas/v4",
+    keyVariable: "ZHIPUAI_API_KEY",
+    needsKey: true,
+    options: () => ({ maxTokensField: "max_tokens", auth: ZhipuJwt.auth() })
+  },
+  dashscope: {
+    name: "dashscope",
+    provider: "dashscope",
+    baseUrl: "https://dashscope.aliyuncs.com/compatible-mode/v1",
+    keyVariable: "DASHSCOPE_API_KEY",
+    needsKey: true,
+    options: maxTokens
+  }
+}
+
+/**
+ * The preset names, in the table's order.
+ *
+ * @since 0.1.0
+ * @category Presets
+ */
+export const names: ReadonlyArray<Name> = Object.keys(presets) as Array<Name>
+
+/**
+ * Whether `name` is a preset's name.
+ *
+ * @since 0.1.0
+ * @category Guards
+ */
+export const isName = (name: string): name is Name => Object.hasOwn(presets, name)
+
+/**
+ * `OpenAiChat.Options` with `baseUrl` optional: a preset supplies it.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type Overrides = Omit<OpenAiChat.Options, "baseUrl"> & { readonly baseUrl?: string | undefined }
+
+/**
+ * The `OpenAiChat` options of a preset, `overrides` applied over them.
+ * Throws a `RangeError` when neither gives a base URL (`vllm`).
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const options = (name: Name, overrides: Overrides = {}): OpenAiChat.Options => {
+  const preset: Preset = presets[name]
+  const baseUrl = overrides.baseUrl ?? preset.baseUrl
+  if (baseUrl === undefined) {
+    throw new RangeError(`Presets: the ${name} preset has no usual base URL; pass baseUrl (your server's root, /v1 included)`)
+  }
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined))
+  return { provider: preset.provider, ...preset.options(), ...defined, baseUrl }
+}
+
+/**
+ * The `OpenAiChat` client of a preset, as a layer. Throws a `RangeError` when
+ * no base URL is known (`vllm` without `baseUrl`).
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layer = (name: Name, overrides: Overrides = {}): Layer.Layer<ProviderClient, never, HttpClient.HttpClient> =>
+  OpenAiChat.layer(options(name, overrides))
