@@ -23,6 +23,7 @@ import * as Stream from "effect/Stream"
 import * as ChatChunk from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import type { ChatResponse, Usage } from "./ChatResponse.js"
+import { timeoutFail } from "./internal/timeout.js"
 import { estimateUsage } from "./internal/tokenEstimate.js"
 import * as KeyPool from "./KeyPool.js"
 import { InvalidRequestError, type LlmError, NoCapacityError, StreamTruncatedError, TimeoutError } from "./LlmError.js"
@@ -118,16 +119,13 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
           ),
           Effect.retry(policy),
           (effect) =>
-            Effect.timeoutFail(effect, {
-              duration: deadline,
-              onTimeout: () =>
-                new TimeoutError({
-                  provider: client.provider,
-                  model: request.model ?? "",
-                  timeout: deadline,
-                  detail: "the call's deadline passed, retries included"
-                })
-            }),
+            timeoutFail(effect, deadline, () =>
+              new TimeoutError({
+                provider: client.provider,
+                model: request.model ?? "",
+                timeout: deadline,
+                detail: "the call's deadline passed, retries included"
+              })),
           Effect.mapError((error): LlmError =>
             error._tag !== "NoCapacityError"
               ? error

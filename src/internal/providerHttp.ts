@@ -32,7 +32,7 @@ import {
   TransportError
 } from "../LlmError.js"
 import type { Credentials } from "../ProviderClient.js"
-import { timeoutFail } from "./openAiChatTimeout.js"
+import { timeoutFail } from "./timeout.js"
 
 /**
  * One response body's stream state. `push` and `end` append chunks to `out` and
