@@ -79,7 +79,7 @@ export const spawnCli = (
     child.stderr.on("data", (chunk: string) => {
       stderr += chunk
     })
-    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 15_000)
+    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000)
     child.once("close", (code, signal) => {
       clearTimeout(timer)
       resume(Effect.succeed({ code, signal, stdout, stderr }))
