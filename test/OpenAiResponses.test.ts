@@ -288,7 +288,6 @@ describe("OpenAiResponses request mapping", () => {
         openaiResponses: {
           reasoningItems: [{
             type: "reasoning",
-            id: "rs_1",
             summary: [{ type: "summary_text", text: "Thinking." }],
             encrypted_content: "gAAAABenc"
           }]
@@ -300,16 +299,31 @@ describe("OpenAiResponses request mapping", () => {
       }, credentials)
       expect((requests[1]!.body as Json)["input"]).toStrictEqual([
         { type: "message", role: "user", content: [{ type: "input_text", text: "Hello" }] },
-        {
-          type: "reasoning",
-          id: "rs_1",
-          summary: [{ type: "summary_text", text: "Thinking." }],
-          encrypted_content: "gAAAABenc"
-        },
+        // Without its id: with store false, the id points at nothing stored.
+        { type: "reasoning", summary: [{ type: "summary_text", text: "Thinking." }], encrypted_content: "gAAAABenc" },
         { type: "message", role: "assistant", content: [{ type: "output_text", text: "Let me check." }] },
         { type: "function_call", call_id: "call_1", name: "get_weather", arguments: "{}" },
         { type: "function_call_output", call_id: "call_1", output: "21" }
       ])
+    }))
+})
+
+describe("OpenAiResponses reasoning items with store", () => {
+  it.effect("with store: true every reasoning item is kept by id", () =>
+    Effect.gen(function*() {
+      const reply = yield* chatWith(
+        () => jsonResponse(response([reasoningItem("rs_1", []), reasoningItem("rs_2", ["Hm."], "gAAAABenc"), message("ok")])),
+        { ...hello, reasoningEffort: "low" },
+        { store: true }
+      ).run
+      expect(reply.providerMetadata).toStrictEqual({
+        openaiResponses: {
+          reasoningItems: [
+            { type: "reasoning", id: "rs_1", summary: [] },
+            { type: "reasoning", id: "rs_2", summary: [{ type: "summary_text", text: "Hm." }], encrypted_content: "gAAAABenc" }
+          ]
+        }
+      })
     }))
 })
 

@@ -212,15 +212,22 @@ const reasoningTexts = (item: JsonRecord, out: Array<string>): void => {
 }
 
 /**
- * The reasoning items worth sending back: with `store`, every one (the API
- * finds them by id); without, only those that carry their encrypted content.
+ * A reasoning item as it is sent back. With `store`, by id (the API finds it),
+ * with its encrypted content when it has one. Without `store`, only an item
+ * that carries its encrypted content is kept, and it is sent without its id:
+ * the id points at nothing stored, and servers have been seen to reject it
+ * ("Item with id 'rs_…' not found. Items are not persisted when `store` is set
+ * to false"), while the encrypted content alone carries the reasoning.
  */
 export const keptReasoning = (item: JsonRecord, store: boolean): JsonRecord | undefined => {
   const id = item["id"]
-  if (typeof id !== "string") return undefined
   const encrypted = item["encrypted_content"]
-  if (!store && typeof encrypted !== "string") return undefined
-  const kept: JsonRecord = { type: "reasoning", id, summary: Array.isArray(item["summary"]) ? item["summary"] : [] }
+  const summary = Array.isArray(item["summary"]) ? item["summary"] : []
+  if (!store) {
+    return typeof encrypted === "string" ? { type: "reasoning", summary, encrypted_content: encrypted } : undefined
+  }
+  if (typeof id !== "string") return undefined
+  const kept: JsonRecord = { type: "reasoning", id, summary }
   if (typeof encrypted === "string") kept["encrypted_content"] = encrypted
   return kept
 }

@@ -23,7 +23,8 @@
  * `include: ["reasoning.encrypted_content"]`, returns the encrypted reasoning
  * items in `providerMetadata.openaiResponses.reasoningItems`, and sends them
  * back, before the rest of the reply, for an assistant message built with
- * `Message.fromResponse`. Set `reasoningEffort` when using a reasoning model in
+ * `Message.fromResponse` (without their `rs_…` ids, which point at nothing
+ * stored; with `store: true`, by id). Set `reasoningEffort` when using a reasoning model in
  * a tool loop, so those items are returned.
  *
  * The finish reason is derived as WIRE.md §2.3 says: `incomplete` for

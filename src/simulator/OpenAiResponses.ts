@@ -25,8 +25,9 @@
  * - with reasoning on, a replayed `function_call` item that carries its `id`
  *   must follow a `reasoning` item of the same turn (a turn ends at a user,
  *   system or developer message, or a `function_call_output`);
- * - with `store: false`, a replayed `reasoning` item must carry its
- *   `encrypted_content` (nothing is stored to look it up by id);
+ * - a replayed `reasoning` item carries its `encrypted_content`, or an `id`
+ *   that can only be found with `store` (the simulator stores nothing, but
+ *   accepts the id then);
  * - `previous_response_id` is always unknown (the simulator stores nothing).
  *
  * Stream faults: `stream-error` with `shape=openai` sends the `error` event
@@ -238,16 +239,19 @@ const decodeInput = (input: unknown, reasoning: boolean, store: boolean): Input 
         break
       }
       case "reasoning": {
-        if (typeof item.id !== "string") return invalid(`Missing required parameter: '${path}.id'.`, `${path}.id`)
         if (!Array.isArray(item.summary)) {
           return invalid(`Missing required parameter: '${path}.summary'.`, `${path}.summary`)
         }
-        if (!store && typeof item.encrypted_content !== "string") {
-          return invalid(
-            `Item with id '${item.id}' not found. Items are not persisted when \`store\` is set to false. ` +
-              "Try again with `store` set to true, or remove this item from your input.",
-            "input"
-          )
+        // An item is found by its id, or carries itself encrypted.
+        if (typeof item.encrypted_content !== "string") {
+          if (typeof item.id !== "string") return invalid(`Missing required parameter: '${path}.id'.`, `${path}.id`)
+          if (!store) {
+            return invalid(
+              `Item with id '${item.id}' not found. Items are not persisted when \`store\` is set to false. ` +
+                "Try again with `store` set to true, or remove this item from your input.",
+              "input"
+            )
+          }
         }
         reasoningInTurn = true
         break

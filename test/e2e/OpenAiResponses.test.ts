@@ -296,6 +296,10 @@ describe("Simulator (Responses over loopback)", () => {
       expect((yield* post(sim, replay([reasoning, call, output]))).status).toBe(200)
       const { encrypted_content: _, ...stored } = reasoning
       expect(error(yield* post(sim, replay([stored, call, output]))).message).toContain("Items are not persisted")
+      expect((yield* post(sim, { ...replay([stored, call, output]), store: true })).status).toBe(200)
+      // Encrypted content alone (no id) is a whole reasoning item.
+      const { id: _rs, ...inline } = reasoning
+      expect((yield* post(sim, replay([inline, call, output]))).status).toBe(200)
       // Without reasoning, or without item ids, nothing is paired.
       expect((yield* post(sim, { ...request, input: [user("hi"), call, output] })).status).toBe(200)
       const { id: _id, ...anonymous } = call
