@@ -181,11 +181,11 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
         Effect.scopeWith((scope) =>
           Effect.flatMap(acquire(scope, attempt, request), ({ lease, reservation }) =>
             Effect.tap(client.chat(request, lease.credentials), (response) => reconcile(reservation, response.usage)))
-        ).pipe(Effect.scoped, Effect.withSpan("Llm.attempt", { attributes: spanAttributes(request) }))
+        ).pipe(Effect.scoped, Effect.withSpan("Llm.attempt", { attributes: spanAttributes(request), captureStackTrace: false }))
       return retrying(request, once).pipe(
         Effect.flatMap((response) => estimateMissingUsage(request, response)),
         Effect.tap((response) => annotateUsage(response.usage)),
-        Effect.withSpan("Llm.chat", { attributes: spanAttributes(request) })
+        Effect.withSpan("Llm.chat", { attributes: spanAttributes(request), captureStackTrace: false })
       )
     }
 
@@ -210,7 +210,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
           }
           return { scope, ...opened.value }
         })
-      ).pipe(Effect.withSpan("Llm.attempt", { attributes: spanAttributes(request) }))
+      ).pipe(Effect.withSpan("Llm.attempt", { attributes: spanAttributes(request), captureStackTrace: false }))
 
     const firstChunk = (
       pull: Effect.Effect<Chunk.Chunk<ChatChunk.ChatChunk>, Option.Option<LlmError>>,
