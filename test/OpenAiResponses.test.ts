@@ -305,6 +305,15 @@ describe("OpenAiResponses request mapping", () => {
         { type: "function_call", call_id: "call_1", name: "get_weather", arguments: "{}" },
         { type: "function_call_output", call_id: "call_1", output: "21" }
       ])
+      // A reply with nothing but reasoning (cut off by the token limit) sends no orphan reasoning item.
+      yield* client.chat({
+        ...request,
+        messages: [...hello.messages, Message.fromResponse({ ...reply, text: "", toolCalls: [] }), Message.user("Go on.")]
+      }, credentials)
+      expect(((requests[2]!.body as Json)["input"] as Array<Json>).map((item) => item["type"])).toStrictEqual([
+        "message",
+        "message"
+      ])
     }))
 })
 

@@ -35,12 +35,17 @@ export const reasoningItemsOf = (metadata: ProviderMetadata | undefined): Readon
 }
 
 const assistantItems = (message: AssistantMessage, items: Array<unknown>): void => {
-  // Reasoning first: the API pairs each reasoning item with the items that follow it (WIRE.md §2.5, §2.7).
-  for (const item of reasoningItemsOf(message.providerMetadata)) items.push(item)
+  const calls = message.toolCalls ?? []
+  // Reasoning first: the API pairs each reasoning item with the items that
+  // follow it, and refuses one followed by nothing (WIRE.md §2.5, §2.7), as a
+  // reply cut off while reasoning would leave it.
+  if (message.content !== "" || calls.length > 0) {
+    for (const item of reasoningItemsOf(message.providerMetadata)) items.push(item)
+  }
   if (message.content !== "") {
     items.push({ type: "message", role: "assistant", content: [{ type: "output_text", text: message.content }] })
   }
-  for (const call of message.toolCalls ?? []) {
+  for (const call of calls) {
     items.push({ type: "function_call", call_id: call.id, name: call.name, arguments: call.arguments })
   }
 }
