@@ -5,8 +5,8 @@
  *
  * This module holds what every wire format shares: the server and its
  * lifecycle, the options, auth, rate limits, pacing and the fault grammar. Each
- * wire format (`OpenAiChat` today; Responses, Anthropic, Gemini and Ollama
- * later, on the same port) is a {@link WireFormat}: pure functions that decode a
+ * wire format (`OpenAiChat`, `OpenAiResponses`, `Anthropic`, `Gemini`, `Ollama`,
+ * all on the same port) is a {@link WireFormat}: pure functions that decode a
  * request into a `Reply.Prompt` and render a `Reply.Reply` or an error as bytes.
  *
  * ## Serving
