@@ -12,6 +12,18 @@
  * }
  * ```
  *
+ * `api` picks the adapter: `chat-completions` (the default, `OpenAiChat`),
+ * `responses` (`OpenAiResponses`), `anthropic`, `gemini` or `ollama`.
+ * `base_url` is the API root: `/v1` included for the OpenAI-style APIs
+ * (default `https://api.openai.com/v1`), the host root for Anthropic, Gemini
+ * and Ollama (default: the adapter's, e.g. `https://api.anthropic.com`).
+ * `preset` (with `chat-completions`) names one of `Presets` (`deepseek`,
+ * `openrouter`, `groq`, `together`, `vllm`, `ollama`, `zhipu`, `dashscope`),
+ * which fills the base URL and the provider's quirks; `base_url` overrides
+ * its URL. `api_keys` may be left out where no key is needed (`api: "ollama"`,
+ * the `ollama` and `vllm` presets): the key is then `none`. `headers` are
+ * sent on every request (OpenRouter's `HTTP-Referer` and `X-Title`).
+ *
  * `env:NAME` reads a key from the environment (through Effect's `Config`, so a
  * test can supply its own `ConfigProvider`). Keys are `Redacted` from the moment
  * they are read. A file that does not decode fails with `ProviderConfigError`
@@ -29,7 +41,13 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as KeyPool from "./KeyPool.js"
 import * as Llm from "./Llm.js"
+import * as Anthropic from "./providers/Anthropic.js"
+import * as Gemini from "./providers/Gemini.js"
+import * as Ollama from "./providers/Ollama.js"
 import * as OpenAiChat from "./providers/OpenAiChat.js"
+import * as OpenAiResponses from "./providers/OpenAiResponses.js"
+import * as Presets from "./providers/Presets.js"
+import type { ProviderClient } from "./ProviderClient.js"
 import * as RateLimiter from "./RateLimiter.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 
@@ -48,6 +66,14 @@ const NonNegativeInt = Schema.Number.pipe(
   Schema.filter((n) => Number.isInteger(n) && n >= 0, { message: () => "expected a whole number, 0 or more" })
 )
 
+// A string filter rather than a union of literals: one message listing every choice, not one issue per choice.
+const oneOf = <const A extends string>(choices: ReadonlyArray<A>) =>
+  Schema.String.pipe(
+    Schema.filter((text): text is A => (choices as ReadonlyArray<string>).includes(text), {
+      message: () => `expected one of ${choices.join(", ")}`
+    })
+  )
+
 /**
  * A key as written in the file: the key itself, `env:NAME`, or an object with a weight.
  *
@@ -64,6 +90,20 @@ export const KeyEntry = Schema.Union(
 )
 
 /**
+ * The adapters `api` selects.
+ *
+ * @since 0.1.0
+ * @category Schemas
+ */
+export const Api = oneOf(["chat-completions", "responses", "anthropic", "gemini", "ollama"])
+
+/**
+ * @since 0.1.0
+ * @category Schemas
+ */
+export type Api = typeof Api.Type
+
+/**
  * One model of a provider, as written in the file.
  *
  * @since 0.1.0
@@ -71,12 +111,18 @@ export const KeyEntry = Schema.Union(
  */
 export const ModelEntry = Schema.Struct({
   model_name: NonEmpty,
-  api_keys: Schema.Array(KeyEntry).pipe(Schema.minItems(1, { message: () => "expected at least one key" })),
-  base_url: NonEmpty.pipe(
+  /** Optional only where no key is needed (`api: "ollama"`, the `ollama` and `vllm` presets). */
+  api_keys: optional(Schema.Array(KeyEntry).pipe(Schema.minItems(1, { message: () => "expected at least one key" }))),
+  /** Default: the preset's, or the adapter's (`https://api.openai.com/v1` for the OpenAI-style APIs). */
+  base_url: optional(NonEmpty.pipe(
     Schema.filter((url) => URL.canParse(url), { message: () => "expected an absolute URL such as https://api.openai.com/v1" })
-  ),
-  /** Only `chat-completions` is available in this version. */
-  api: optional(Schema.Literal("chat-completions")),
+  )),
+  /** The adapter. Default: `chat-completions`. */
+  api: optional(Api),
+  /** A `Presets` name; only with `chat-completions`. */
+  preset: optional(oneOf(Presets.names)),
+  /** Extra headers on every request. */
+  headers: optional(Schema.Record({ key: Schema.String, value: Schema.String })),
   max_retries: optional(NonNegativeInt),
   /** Seconds before the first retry; later ones back off exponentially. */
   retry_delay: optional(Positive),
@@ -202,8 +248,20 @@ export const fromJson = (json: unknown, source = "the provider configuration"): 
     for (const [provider, entries] of Object.entries(file)) {
       const models: Record<string, ModelConfig> = {}
       for (const [index, entry] of entries.entries()) {
+        const at = `${provider}[${index}]`
+        const api = entry.api ?? "chat-completions"
+        const preset = entry.preset === undefined ? undefined : Presets.presets[entry.preset]
+        if (preset !== undefined && api !== "chat-completions") {
+          issues.push({ path: `${at}.preset`, message: `presets are for the chat-completions api, not ${api}` })
+        } else if (preset !== undefined && preset.baseUrl === undefined && entry.base_url === undefined) {
+          issues.push({ path: `${at}.base_url`, message: `the ${preset.name} preset needs base_url (the server's root, /v1 included)` })
+        }
+        const keyless = api === "ollama" || (preset !== undefined && !preset.needsKey)
+        if (entry.api_keys === undefined && !keyless) {
+          issues.push({ path: `${at}.api_keys`, message: "expected at least one key" })
+        }
         const keys = yield* Effect.all(
-          entry.api_keys.map((key, k) => readKey(key, `${provider}[${index}].api_keys[${k}]`)),
+          (entry.api_keys ?? ["none"]).map((key, k) => readKey(key, `${at}.api_keys[${k}]`)),
           { mode: "either" }
         )
         const read: Array<KeyPool.KeyOptions> = []
@@ -212,7 +270,7 @@ export const fromJson = (json: unknown, source = "the provider configuration"): 
           else read.push(key.right)
         }
         if (models[entry.model_name] !== undefined) {
-          issues.push({ path: `${provider}[${index}].model_name`, message: `${entry.model_name} is listed twice` })
+          issues.push({ path: `${at}.model_name`, message: `${entry.model_name} is listed twice` })
         }
         models[entry.model_name] = { provider, entry, keys: read }
       }
@@ -269,6 +327,43 @@ export const model = (config: ProviderConfig, provider: string, modelName: strin
     : Effect.succeed(found)
 }
 
+const defaultOpenAiBaseUrl = "https://api.openai.com/v1"
+
+/**
+ * The `ProviderClient` a model entry's `api` (and `preset`) selects, with its
+ * base URL, model, timeout and headers. `provider` names it in responses and
+ * errors.
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const clientLayer = (provider: string, entry: ModelEntry): Layer.Layer<ProviderClient, never, HttpClient.HttpClient> => {
+  const common = {
+    provider,
+    model: entry.model_name,
+    ...(entry.base_url !== undefined ? { baseUrl: entry.base_url } : {}),
+    ...(entry.timeout !== undefined ? { timeout: entry.timeout * 1000 } : {}),
+    ...(entry.headers !== undefined ? { headers: entry.headers } : {})
+  }
+  const openAi = { organization: entry.organization, project: entry.project }
+  switch (entry.api ?? "chat-completions") {
+    case "chat-completions": {
+      const options = { ...common, ...openAi, maxTokensField: entry.max_tokens_field }
+      return entry.preset === undefined
+        ? OpenAiChat.layer({ baseUrl: defaultOpenAiBaseUrl, ...options })
+        : Presets.layer(entry.preset, options)
+    }
+    case "responses":
+      return OpenAiResponses.layer({ baseUrl: defaultOpenAiBaseUrl, ...common, ...openAi })
+    case "anthropic":
+      return Anthropic.layer(common)
+    case "gemini":
+      return Gemini.layer(common)
+    case "ollama":
+      return Ollama.layer(common)
+  }
+}
+
 const llmLayer = (
   settings: ModelConfig,
   registry: Layer.Layer<KeyPool.KeyPoolRegistry>
@@ -293,15 +388,7 @@ const llmLayer = (
   }).pipe(
     Layer.provide(
       Layer.mergeAll(
-        OpenAiChat.layer({
-          baseUrl: entry.base_url,
-          provider,
-          model: entry.model_name,
-          organization: entry.organization,
-          project: entry.project,
-          maxTokensField: entry.max_tokens_field,
-          ...(entry.timeout !== undefined ? { timeout: entry.timeout * 1000 } : {})
-        }),
+        clientLayer(provider, entry),
         KeyPool.layer({ providerId: provider, keys: settings.keys }).pipe(Layer.provide(registry)),
         limiter
       )

@@ -134,3 +134,69 @@ describe("ProviderConfig over loopback", () => {
       expect(notJson.issues[0]!.message).toContain("not valid JSON")
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 })
+
+describe("ProviderConfig: api and preset", () => {
+  const key = "sk-api-test-key-000000000001"
+
+  it.effect("a preset with another api, a vllm preset without base_url and a keyed model without api_keys are reported", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(ProviderConfig.fromJson({
+        a: [{ model_name: "m", api_keys: [key], api: "anthropic", preset: "deepseek" }],
+        b: [{ model_name: "m", api_keys: [key], preset: "vllm" }],
+        c: [{ model_name: "m", preset: "groq" }],
+        d: [{ model_name: "m", api_keys: [key], preset: "nope", api: "soap" }]
+      }))
+      const byPath = Object.fromEntries(error.issues.map((issue) => [issue.path, issue.message]))
+      expect(byPath["d[0].preset"]).toContain("deepseek")
+      expect(byPath["d[0].api"]).toContain("gemini")
+      const second = yield* Effect.flip(ProviderConfig.fromJson({
+        a: [{ model_name: "m", api_keys: [key], api: "anthropic", preset: "deepseek" }],
+        b: [{ model_name: "m", api_keys: [key], preset: "vllm" }],
+        c: [{ model_name: "m", preset: "groq" }]
+      }))
+      expect(second.issues).toEqual([
+        { path: "a[0].preset", message: "presets are for the chat-completions api, not anthropic" },
+        { path: "b[0].base_url", message: "the vllm preset needs base_url (the server's root, /v1 included)" },
+        { path: "c[0].api_keys", message: "expected at least one key" }
+      ])
+    }))
+
+  it.effect("a keyless model (api ollama, the ollama preset) gets the key none", () =>
+    Effect.gen(function*() {
+      const config = yield* ProviderConfig.fromJson({
+        local: [{ model_name: "llama3.2", api: "ollama" }, { model_name: "qwen3", preset: "ollama" }]
+      })
+      for (const model of ["llama3.2", "qwen3"]) {
+        expect(config.local![model]!.keys.map((k) => Redacted.value(k.key as Redacted.Redacted<string>))).toEqual(["none"])
+      }
+    }))
+
+  it.scopedLive("each api chats through the simulator over loopback, and a preset with base_url does too", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [key], replyTokens: 5 })
+      const root = simulator.url
+      const config = yield* ProviderConfig.fromJson({
+        "p-chat": [{ model_name: "sim-small", api_keys: [key], base_url: `${root}/v1`, api: "chat-completions" }],
+        "p-responses": [{ model_name: "sim-small", api_keys: [key], base_url: `${root}/v1`, api: "responses" }],
+        "p-anthropic": [{ model_name: "sim-small", api_keys: [key], base_url: root, api: "anthropic" }],
+        "p-gemini": [{ model_name: "sim-small", api_keys: [key], base_url: root, api: "gemini" }],
+        "p-ollama": [{ model_name: "sim-small", api_keys: [key], base_url: root, api: "ollama" }],
+        "p-deepseek": [{ model_name: "sim-small", api_keys: [key], base_url: `${root}/v1`, preset: "deepseek" }],
+        "p-zhipu": [{ model_name: "sim-small", api_keys: [key], base_url: `${root}/v1`, preset: "zhipu" }]
+      })
+      const models = yield* ProviderConfig.layers(config)
+      const ask = Llm.chat({ messages: [Message.user("Hello")] })
+      const texts = new Set<string>()
+      for (const provider of ["p-chat", "p-responses", "p-anthropic", "p-gemini", "p-ollama", "p-deepseek"]) {
+        const reply = yield* ask.pipe(Effect.provide(models[provider]!["sim-small"]!), Effect.provide(NodeHttpClient.layerUndici))
+        expect(reply.provider).toBe(provider)
+        expect(reply.usage.completionTokens).toBe(5)
+        texts.add(reply.text)
+      }
+      // The simulator's reply depends on the prompt only: the same text through every format.
+      expect(texts.size).toBe(1)
+      // A key without a dot goes to Zhipu's endpoint as a plain bearer, which the simulator checks.
+      const zhipu = yield* ask.pipe(Effect.provide(models["p-zhipu"]!["sim-small"]!), Effect.provide(NodeHttpClient.layerUndici))
+      expect(zhipu.provider).toBe("p-zhipu")
+    }))
+})
