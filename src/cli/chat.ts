@@ -1,14 +1,18 @@
 /**
  * `effect-llm-router chat`: one prompt to one model, the reply streamed to stdout.
  *
- * The model comes from, in order: `--config FILE` (a provider.json), `--base-url`
- * and/or a key (`--key`, else `OPENAI_API_KEY`) for an OpenAI-compatible API, or
- * else a simulator started in-process, so the command works with nothing set up.
+ * The model comes from, in order: `--config FILE` (a provider.json); `--api`
+ * (the adapter) and/or `--preset` (an OpenAI-compatible provider) with
+ * `--base-url` and a key (`--key`, else the conventional variable:
+ * `OPENAI_API_KEY`, `ANTHROPIC_API_KEY`, `GEMINI_API_KEY`, or the preset's);
+ * or else a simulator started in-process, speaking the chosen `--api`, so the
+ * command works with nothing set up.
  *
  * @since 0.1.0
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
@@ -26,7 +30,8 @@ import * as Llm from "../Llm.js"
 import type { LlmError } from "../LlmError.js"
 import * as Message from "../Message.js"
 import * as ProviderConfig from "../ProviderConfig.js"
-import * as OpenAiChat from "../providers/OpenAiChat.js"
+import * as Presets from "../providers/Presets.js"
+import type { ProviderClient } from "../ProviderClient.js"
 import * as RateLimiter from "../RateLimiter.js"
 import * as RetryPolicy from "../RetryPolicy.js"
 import type * as Simulator from "../simulator/Simulator.js"
@@ -74,8 +79,38 @@ export interface RunOptions {
   readonly simulator?: Simulator.Options | undefined
 }
 
+/**
+ * The values of `--api`.
+ *
+ * @since 0.1.0
+ * @category Constants
+ */
+export const apis: ReadonlyArray<ProviderConfig.Api> = ["chat-completions", "responses", "anthropic", "gemini", "ollama"]
+
+/**
+ * The environment variable a key is read from when `--key` is not given:
+ * the preset's, else the API's.
+ *
+ * @since 0.1.0
+ * @category Constants
+ */
+export const keyVariable = (api: ProviderConfig.Api, preset: Presets.Name | undefined): string | undefined =>
+  preset !== undefined
+    ? Presets.presets[preset].keyVariable
+    : api === "anthropic"
+    ? "ANTHROPIC_API_KEY"
+    : api === "gemini"
+    ? "GEMINI_API_KEY"
+    : api === "ollama"
+    ? "OLLAMA_API_KEY"
+    : "OPENAI_API_KEY"
+
+const isApi = (text: string): text is ProviderConfig.Api => (apis as ReadonlyArray<string>).includes(text)
+
 const flags = {
   config: { type: "string" },
+  api: { type: "string" },
+  preset: { type: "string" },
   provider: { type: "string" },
   model: { type: "string" },
   "base-url": { type: "string" },
@@ -93,6 +128,8 @@ type Source =
   | { readonly _tag: "Config"; readonly file: string; readonly provider: string | undefined; readonly model: string | undefined }
   | {
     readonly _tag: "Direct"
+    readonly api: ProviderConfig.Api
+    readonly preset: Presets.Name | undefined
     readonly baseUrl: string | undefined
     readonly key: Redacted.Redacted<string> | undefined
     readonly provider: string | undefined
@@ -126,9 +163,18 @@ const parse = (argv: ReadonlyArray<string>): Args | "help" | UsageError => {
   if (values["base-url"] !== undefined && !URL.canParse(values["base-url"])) {
     return new UsageError({ reason: `--base-url needs an absolute URL such as ${defaultBaseUrl}, got "${values["base-url"]}"` })
   }
+  const api = values.api ?? "chat-completions"
+  if (!isApi(api)) return new UsageError({ reason: `--api needs one of ${apis.join(", ")}, got "${api}"` })
+  const preset = values.preset
+  if (preset !== undefined && !Presets.isName(preset)) {
+    return new UsageError({ reason: `--preset needs one of ${Presets.names.join(", ")}, got "${preset}"` })
+  }
+  if (preset !== undefined && api !== "chat-completions") {
+    return new UsageError({ reason: `--preset is for --api chat-completions, not ${api}` })
+  }
   let source: Source
   if (values.config !== undefined) {
-    const mixed = (["base-url", "key", "max-retries"] as const).filter((name) => values[name] !== undefined)
+    const mixed = (["api", "preset", "base-url", "key", "max-retries"] as const).filter((name) => values[name] !== undefined)
     if (mixed.length > 0) {
       return new UsageError({
         reason: `--config cannot be combined with ${mixed.map((name) => `--${name}`).join(", ")} (set them in the file)`
@@ -136,7 +182,16 @@ const parse = (argv: ReadonlyArray<string>): Args | "help" | UsageError => {
     }
     source = { _tag: "Config", file: values.config, provider: values.provider, model: values.model }
   } else {
-    source = { _tag: "Direct", baseUrl: values["base-url"], key, provider: values.provider, model: values.model, maxRetries }
+    source = {
+      _tag: "Direct",
+      api,
+      preset,
+      baseUrl: values["base-url"],
+      key,
+      provider: values.provider,
+      model: values.model,
+      maxRetries
+    }
   }
   const prompt = positionals.length === 0 ? undefined : positionals.join(" ")
   return {
@@ -185,12 +240,12 @@ const orUsage = <A>(value: A | UsageError): Effect.Effect<A, UsageError> =>
   value instanceof UsageError ? Effect.fail(value) : Effect.succeed(value)
 
 /**
- * The `Llm` of an OpenAI-compatible API with one key. A rejected key is not
+ * The `Llm` of one API with one key. A rejected key is not
  * retried: with no other key to rotate to, the retry would only turn the
  * `AuthError` into a `NoCapacityError` from the pool that just disabled it.
  */
 const directLayer = (options: {
-  readonly baseUrl: string
+  readonly client: Layer.Layer<ProviderClient, never, HttpClient.HttpClient>
   readonly key: Redacted.Redacted<string>
   readonly provider: string
   readonly model: string
@@ -204,7 +259,7 @@ const directLayer = (options: {
   }).pipe(
     Layer.provide(
       Layer.mergeAll(
-        OpenAiChat.layer({ baseUrl: options.baseUrl, provider: options.provider, model: options.model }),
+        options.client,
         KeyPool.layer({ providerId: options.provider, keys: [options.key] }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
         RateLimiter.unlimited
       )
@@ -218,28 +273,51 @@ const resolve = (args: Args, io: Io, options: RunOptions) =>
       const { layer, secrets } = yield* fromConfig(source)
       return { layer: Layer.provide(layer, NodeHttpClient.layerUndici), secrets } satisfies Resolved
     }
-    const key = source.key ?? Option.getOrUndefined(
-      yield* Config.option(Config.redacted("OPENAI_API_KEY")).pipe(
+    const { api, preset } = source
+    const variable = keyVariable(api, preset)
+    const fromEnv = variable === undefined ? undefined : Option.getOrUndefined(
+      yield* Config.option(Config.redacted(variable)).pipe(
         // An empty variable is an unset one, not a key.
         Effect.map(Option.filter((value) => Redacted.value(value) !== ""))
       )
     )
-    const model = source.model ?? defaultModel
-    if (key !== undefined) {
+    // A local Ollama (native or /v1) or vLLM checks no key: `none` sends none.
+    const keyless = api === "ollama" || (preset !== undefined && !Presets.presets[preset].needsKey)
+    const key = source.key ?? fromEnv ?? (keyless && (source.baseUrl !== undefined || preset !== undefined || api === "ollama")
+      ? Redacted.make("none")
+      : undefined)
+    const openAiStyle = api === "chat-completions" || api === "responses"
+    const chosen = preset !== undefined ? ` with --preset ${preset}` : openAiStyle ? "" : ` with --api ${api}`
+    if (preset !== undefined && Presets.presets[preset].baseUrl === undefined && source.baseUrl === undefined) {
+      return yield* new UsageError({ reason: `--preset ${preset} needs --base-url (the server's root, /v1 included)` })
+    }
+    if (key !== undefined || source.baseUrl !== undefined || preset !== undefined) {
+      if (key === undefined) {
+        return yield* new UsageError({
+          reason: `${source.baseUrl !== undefined ? "--base-url" : `--preset ${preset}`} needs a key: --key KEY or ${variable}` +
+            " (a local server that checks none accepts any value)"
+        })
+      }
+      if (source.model === undefined && (preset !== undefined || !openAiStyle)) {
+        return yield* new UsageError({ reason: `--model is needed${chosen}` })
+      }
+      const model = source.model ?? defaultModel
+      const provider = source.provider ?? preset ?? (openAiStyle ? "openai" : api)
       const layer = directLayer({
-        baseUrl: source.baseUrl ?? defaultBaseUrl,
+        client: ProviderConfig.clientLayer(provider, {
+          model_name: model,
+          api,
+          ...(preset !== undefined ? { preset } : {}),
+          ...(source.baseUrl !== undefined ? { base_url: source.baseUrl } : {})
+        }),
         key,
-        provider: source.provider ?? "openai",
+        provider,
         model,
         maxRetries: source.maxRetries
       })
       return { layer: Layer.provide(layer, NodeHttpClient.layerUndici), secrets: [key] } satisfies Resolved
     }
-    if (source.baseUrl !== undefined) {
-      return yield* new UsageError({
-        reason: "--base-url needs a key: --key KEY or OPENAI_API_KEY (a local server that checks none accepts any value)"
-      })
-    }
+    const model = source.model ?? defaultModel
     // Loaded only here: the server side of @effect/platform is a good part of startup.
     const Simulator = yield* Effect.promise(() => import("../simulator/Simulator.js"))
     const simulatorOptions = options.simulator ?? builtInSimulator
@@ -250,12 +328,18 @@ const resolve = (args: Args, io: Io, options: RunOptions) =>
     })
     io.stderr(
       `${programName}: no provider configured; using the built-in simulator at ${simulator.url} ` +
-        `(set OPENAI_API_KEY or pass --config FILE for a real provider)\n`
+        `(set ${variable ?? "a key"} or pass --config FILE for a real provider)\n`
     )
+    const provider = source.provider ?? "simulator"
     const layer = directLayer({
-      baseUrl: `${simulator.url}/v1`,
+      // The simulator serves every API on one port: the OpenAI-style ones under /v1.
+      client: ProviderConfig.clientLayer(provider, {
+        model_name: model,
+        api,
+        base_url: openAiStyle ? `${simulator.url}/v1` : simulator.url
+      }),
       key: Redacted.make("sk-simulator"),
-      provider: source.provider ?? "simulator",
+      provider,
       model,
       maxRetries: source.maxRetries
     })

@@ -23,19 +23,42 @@ export const programName = "effect-llm-router"
 export const chatUsage = `Usage: ${programName} chat [PROMPT] [options]
 
 Sends PROMPT to a model and streams the reply to stdout. PROMPT is read from
-stdin when it is omitted and stdin is not a terminal. With no --config, no
---key and no OPENAI_API_KEY, a built-in simulator answers.
+stdin when it is omitted and stdin is not a terminal. With no --config,
+--preset, --base-url or key (--key, or the API's variable below), a built-in
+simulator answers, speaking the chosen --api.
 
 Where the model comes from:
   --config FILE         a provider.json
   --provider NAME       the provider in FILE (default: the file's only one);
                         without --config, the name shown in errors and --json
-  --model NAME          the model (default: the file's only one, or gpt-4o-mini)
-  --base-url URL        an OpenAI-compatible API root, /v1 included
-                        (default with a key: https://api.openai.com/v1)
-  --key KEY             the API key (default: $OPENAI_API_KEY)
+  --model NAME          the model (default: the file's only one, or gpt-4o-mini
+                        for OpenAI; needed with --preset or another --api)
+  --api API             the wire format: chat-completions (default),
+                        responses, anthropic, gemini or ollama
+  --preset NAME         an OpenAI-compatible provider (with chat-completions):
+                        deepseek, openrouter, groq, together, vllm, ollama,
+                        zhipu, dashscope; sets its base URL and quirks
+  --base-url URL        the API root: /v1 included for chat-completions and
+                        responses (default https://api.openai.com/v1), the
+                        host root for anthropic, gemini and ollama (default
+                        the provider's); overrides a preset's (vllm needs it)
+  --key KEY             the API key (default: the variable below)
   --max-retries N       retries of failures worth retrying (default 3;
                         with --config, the file's max_retries)
+
+The key's variable when --key is not given:
+  chat-completions, responses  OPENAI_API_KEY
+  anthropic                    ANTHROPIC_API_KEY
+  gemini                       GEMINI_API_KEY
+  ollama                       OLLAMA_API_KEY (none needed locally)
+  --preset deepseek            DEEPSEEK_API_KEY
+  --preset openrouter          OPENROUTER_API_KEY
+  --preset groq                GROQ_API_KEY
+  --preset together            TOGETHER_API_KEY
+  --preset vllm                VLLM_API_KEY (optional)
+  --preset ollama              OLLAMA_API_KEY (optional)
+  --preset zhipu               ZHIPUAI_API_KEY (id.secret, sent as a signed JWT)
+  --preset dashscope           DASHSCOPE_API_KEY
 
 The request and the output:
   --system TEXT         a system message before the prompt

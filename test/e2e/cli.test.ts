@@ -8,6 +8,8 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as Chat from "../../src/cli/chat.js"
 import * as Simulate from "../../src/cli/simulate.js"
+import { chatUsage } from "../../src/cli/usage.js"
+import * as Presets from "../../src/providers/Presets.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { type Captured, captureIo, envWithoutKeys, recorder, spawnCli } from "../utils/cliHarness.js"
 
@@ -327,6 +329,106 @@ describe("chat, in-process against a simulator", () => {
       expect(named.code).toBe(0)
       expect(named.stdout.trim().length).toBeGreaterThan(0)
     }))
+})
+
+describe("chat --api and --preset, in-process against a simulator", () => {
+  const apiRoot = (sim: Simulator.Simulator, api: string) =>
+    api === "chat-completions" || api === "responses" ? `${sim.url}/v1` : sim.url
+
+  it.scopedLive("--api each: the same reply through every wire format, streamed and not", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator({ replyTokens: 9 })
+      const expected = yield* referenceReply(sim, "sim-small")
+      for (const api of Chat.apis) {
+        const flags = ["--api", api, "--base-url", apiRoot(sim, api), "--key", KEY, "--model", "sim-small"]
+        const streamed = yield* chat([...flags, PROMPT])
+        expect(streamed).toEqual({ code: 0, stdout: `${expected}\n`, stderr: "" })
+        const json = yield* chat([...flags, "--json", "--no-stream", PROMPT])
+        expect(json.code).toBe(0)
+        expect(JSON.parse(json.stdout)).toMatchObject({
+          text: expected,
+          model: "sim-small",
+          provider: api === "chat-completions" || api === "responses" ? "openai" : api,
+          usage: { completionTokens: 9 }
+        })
+      }
+    }))
+
+  it.scopedLive("the key comes from the API's variable: ANTHROPIC_API_KEY, GEMINI_API_KEY; a wrong one is an AuthError", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator()
+      const expected = yield* referenceReply(sim, "sim-small")
+      for (const [api, variable] of [["anthropic", "ANTHROPIC_API_KEY"], ["gemini", "GEMINI_API_KEY"]] as const) {
+        const flags = ["--api", api, "--base-url", sim.url, "--model", "sim-small", "--no-stream", PROMPT]
+        expect(yield* chat(flags, { env: { [variable]: KEY, OPENAI_API_KEY: WRONG_KEY } }))
+          .toEqual({ code: 0, stdout: `${expected}\n`, stderr: "" })
+        const wrong = yield* chat(flags, { env: { [variable]: WRONG_KEY } })
+        expect(wrong.code).toBe(1)
+        expect(firstLine(wrong.stderr)).toMatch(new RegExp(`^AuthError: ${api} \\(sim-small\\)`))
+        expectUsageError(yield* chat(flags, { env: { OPENAI_API_KEY: KEY } }), new RegExp(`--base-url needs a key: --key KEY or ${variable}`))
+      }
+    }))
+
+  it.scopedLive("--api ollama needs no key; --api anthropic with no key at all is the built-in simulator speaking it", () =>
+    Effect.gen(function*() {
+      const open = yield* Simulator.make({ replyTokens: 4 })
+      const local = yield* chat(["--api", "ollama", "--base-url", open.url, "--model", "sim-small", "--json", PROMPT])
+      expect(local.code).toBe(0)
+      expect(JSON.parse(local.stdout)).toMatchObject({ provider: "ollama", usage: { completionTokens: 4 } })
+      const built = yield* chat(["--api", "anthropic", "--json", PROMPT])
+      expect(built.code).toBe(0)
+      expect(built.stderr).toContain("using the built-in simulator")
+      expect(built.stderr).toContain("set ANTHROPIC_API_KEY")
+      expect(JSON.parse(built.stdout)).toMatchObject({ provider: "simulator", model: "gpt-4o-mini", finishReason: "stop" })
+    }))
+
+  it.scopedLive("--preset with --base-url at the simulator: its provider name, its key variable, max_tokens", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator()
+      const proxy = yield* recorder(sim.url)
+      const expected = yield* referenceReply(sim, "sim-small")
+      for (const preset of ["deepseek", "groq", "openrouter", "together", "dashscope", "zhipu", "vllm", "ollama"]) {
+        const out = yield* chat(
+          ["--preset", preset, "--base-url", proxy.baseUrl, "--model", "sim-small", "--max-tokens", "20", "--json", PROMPT],
+          { env: { [Chat.keyVariable("chat-completions", preset as Presets.Name)!]: KEY } }
+        )
+        expect(out.code).toBe(0)
+        expect(JSON.parse(out.stdout)).toMatchObject({ text: expected, provider: preset })
+      }
+      expect(proxy.bodies).toHaveLength(8)
+      for (const body of proxy.bodies) expect(body).toMatchObject({ max_tokens: 20 })
+      const local = yield* chat(["--preset", "ollama", "--base-url", `${(yield* Simulator.make()).url}/v1`, "--model", "sim-small", PROMPT])
+      expect(local.code).toBe(0)
+    }))
+
+  it.scopedLive("bad --api and --preset values and combinations exit 2 with the usage", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator()
+      const cases: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
+        [["--api", "soap", PROMPT], /--api needs one of chat-completions, responses, anthropic, gemini, ollama, got "soap"/],
+        [["--preset", "acme", PROMPT], /--preset needs one of deepseek, openrouter, groq, together, vllm, ollama, zhipu, dashscope, got "acme"/],
+        [["--preset", "deepseek", "--api", "anthropic", PROMPT], /--preset is for --api chat-completions, not anthropic/],
+        [["--config", "provider.json", "--api", "gemini", PROMPT], /--config cannot be combined with --api/],
+        [["--config", "provider.json", "--preset", "groq", PROMPT], /--config cannot be combined with --preset/],
+        [["--preset", "vllm", "--model", "m", PROMPT], /--preset vllm needs --base-url/],
+        [["--preset", "deepseek", "--model", "m", PROMPT], /--preset deepseek needs a key: --key KEY or DEEPSEEK_API_KEY/],
+        [["--preset", "groq", "--key", KEY, PROMPT], /--model is needed with --preset groq/],
+        [["--api", "gemini", "--base-url", sim.url, "--key", KEY, PROMPT], /--model is needed with --api gemini/]
+      ]
+      for (const [argv, reason] of cases) expectUsageError(yield* chat(argv), reason)
+      expect(yield* sim.requestCount).toBe(0)
+    }))
+
+  it("the help's table of key variables is the code's", () => {
+    for (const api of Chat.apis) {
+      if (api === "chat-completions" || api === "responses") continue
+      expect(chatUsage).toMatch(new RegExp(`\\n  ${api} +${Chat.keyVariable(api, undefined)}`))
+    }
+    expect(chatUsage).toMatch(/chat-completions, responses +OPENAI_API_KEY/)
+    for (const preset of Presets.names) {
+      expect(chatUsage).toMatch(new RegExp(`--preset ${preset} +${Presets.presets[preset].keyVariable}`))
+    }
+  })
 })
 
 describe("simulate, in-process", () => {
