@@ -21,6 +21,7 @@ const examples = [
   "rate-limits",
   "retry-policy",
   "streaming",
+  "tool-loop",
   "weighted-keys"
 ] as const
 type Example = (typeof examples)[number]
@@ -156,6 +157,21 @@ describe("examples", () => {
       expect(output).toHaveLength(6)
       for (const line of output.slice(0, 5)) expect(line).toMatch(/^chunk ".+" \(keys in flight: 1\)$/)
       expect(output[5]).toBe("stopped after 5 chunks; keys in flight: 0")
+    }), timeout)
+
+  it.live("tool-loop runs the same tool loop through all five adapters, to the same answer", () =>
+    Effect.gen(function*() {
+      const output = lines((yield* ran("tool-loop")).stdout)
+      expect(output.map((line) => line.split(":", 1)[0])).toEqual([
+        "chat-completions",
+        "responses",
+        "anthropic",
+        "gemini",
+        "ollama"
+      ])
+      const answers = new Set(output.map((line) => line.slice(line.indexOf(": ") + 2)))
+      expect(answers.size).toBe(1)
+      expect([...answers][0]).toMatch(/^get_weather\(\{"city":"[^"]*"\}\) -> The tool returned sunny and 21 C in /)
     }), timeout)
 
   it.effect("examples/provider.example.json decodes, its keys read from the environment", () =>

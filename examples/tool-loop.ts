@@ -1,0 +1,94 @@
+/**
+ * One tool loop, five adapters: the same `ToolDefinition` goes out, the same
+ * `ToolCall`s come back, and the same tool-result messages go back in
+ * (`Message.fromResponse` + `Message.toolResult`), whichever wire format
+ * carries them: Chat Completions, Responses, Anthropic Messages, Gemini and
+ * Ollama. It runs against the built-in simulator, which speaks all five on one
+ * port, and prints one line per adapter: the tool call, then the final answer.
+ *
+ *   node --import tsx examples/tool-loop.ts
+ */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Console from "effect/Console"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import {
+  Anthropic,
+  Gemini,
+  KeyPool,
+  Llm,
+  Message,
+  Ollama,
+  OpenAiChat,
+  OpenAiResponses,
+  type ProviderClient,
+  RateLimiter,
+  Simulator
+} from "effect-llm-router"
+
+const WeatherArgs = Schema.Struct({ city: Schema.String })
+
+const getWeather = Message.ToolDefinition.fromSchema({
+  name: "get_weather",
+  description: "The current weather in a city",
+  parameters: WeatherArgs
+})
+
+const decodeWeatherArgs = Message.ToolCall.decodeArguments(WeatherArgs)
+
+/** The tool itself: what the program runs when the model asks for it. */
+const runTool = (call: Message.ToolCall) =>
+  Effect.map(decodeWeatherArgs(call), ({ city }) => `sunny and 21 C in ${city}`)
+
+/** Ask, run every tool call the model makes, send the results back, until it answers in text. */
+const toolLoop = Effect.gen(function*() {
+  const messages: Array<Message.Message> = [Message.user("What is the weather in Paris?")]
+  const calls: Array<string> = []
+  for (let turn = 0; turn < 5; turn++) {
+    const reply = yield* Llm.chat({ messages, tools: [getWeather] })
+    // The assistant turn as the adapter needs it back (ids, signatures, reasoning items).
+    messages.push(Message.fromResponse(reply))
+    if (reply.toolCalls.length === 0) return { calls, answer: reply.text }
+    for (const call of reply.toolCalls) {
+      calls.push(`${call.name}(${call.arguments})`)
+      messages.push(Message.toolResult(call, yield* runTool(call)))
+    }
+  }
+  return yield* Effect.dieMessage("no answer after 5 turns")
+})
+
+/** An `Llm` over one adapter: one key, no rate limit. */
+const llmOver = (client: Layer.Layer<ProviderClient.ProviderClient, never, HttpClient.HttpClient>) =>
+  Llm.layer().pipe(
+    Layer.provide(client),
+    Layer.provide(KeyPool.layer({ providerId: "simulator", keys: ["sk-simulated-tool-loop"] })),
+    Layer.provide(KeyPool.KeyPoolRegistry.layer),
+    Layer.provide(RateLimiter.unlimited)
+  )
+
+const program = Effect.gen(function*() {
+  const sim = yield* Simulator.make({ replyTokens: 12 })
+  yield* Console.error(`tool-loop: using the built-in simulator at ${sim.url}`)
+  const model = "sim-small"
+  // OpenAI-style APIs take their root with /v1; Anthropic, Gemini and Ollama the host root.
+  const adapters = [
+    ["chat-completions", OpenAiChat.layer({ baseUrl: `${sim.url}/v1`, model })],
+    ["responses", OpenAiResponses.layer({ baseUrl: `${sim.url}/v1`, model })],
+    ["anthropic", Anthropic.layer({ baseUrl: sim.url, model })],
+    ["gemini", Gemini.layer({ baseUrl: sim.url, model })],
+    ["ollama", Ollama.layer({ baseUrl: sim.url, model })]
+  ] as const
+  for (const [name, client] of adapters) {
+    const { answer, calls } = yield* Effect.provide(toolLoop, llmOver(client))
+    yield* Console.log(`${name}: ${calls.join(", ")} -> ${answer}`)
+  }
+})
+
+program.pipe(
+  Effect.scoped,
+  Effect.provide(NodeHttpClient.layerUndici),
+  NodeRuntime.runMain
+)
