@@ -283,9 +283,8 @@ const resolve = (args: Args, io: Io, options: RunOptions) =>
     )
     // A local Ollama (native or /v1) or vLLM checks no key: `none` sends none.
     const keyless = api === "ollama" || (preset !== undefined && !Presets.presets[preset].needsKey)
-    const key = source.key ?? fromEnv ?? (keyless && (source.baseUrl !== undefined || preset !== undefined || api === "ollama")
-      ? Redacted.make("none")
-      : undefined)
+    const given = source.key ?? fromEnv
+    const key = given ?? (keyless ? Redacted.make("none") : undefined)
     const openAiStyle = api === "chat-completions" || api === "responses"
     const chosen = preset !== undefined ? ` with --preset ${preset}` : openAiStyle ? "" : ` with --api ${api}`
     if (preset !== undefined && Presets.presets[preset].baseUrl === undefined && source.baseUrl === undefined) {
@@ -315,7 +314,9 @@ const resolve = (args: Args, io: Io, options: RunOptions) =>
         model,
         maxRetries: source.maxRetries
       })
-      return { layer: Layer.provide(layer, NodeHttpClient.layerUndici), secrets: [key] } satisfies Resolved
+      // The stand-in `none` is no secret: scrubbing it would mangle messages that say "none".
+      const secrets = given === undefined ? [] : [given]
+      return { layer: Layer.provide(layer, NodeHttpClient.layerUndici), secrets } satisfies Resolved
     }
     const model = source.model ?? defaultModel
     // Loaded only here: the server side of @effect/platform is a good part of startup.
