@@ -9,9 +9,12 @@ import { Message } from "effect-llm-router"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as HttpClient from "@effect/platform/HttpClient"
 import * as Llm from "../src/Llm.js"
+import * as ProviderClient from "../src/ProviderClient.js"
 import * as ProviderConfig from "../src/ProviderConfig.js"
 import * as Simulator from "../src/simulator/Simulator.js"
+import { fakeHttpClient } from "./utils/fakeHttpClient.js"
 
 const withEnv = (env: Record<string, string>) => Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
 
@@ -198,5 +201,34 @@ describe("ProviderConfig: api and preset", () => {
       // A key without a dot goes to Zhipu's endpoint as a plain bearer, which the simulator checks.
       const zhipu = yield* ask.pipe(Effect.provide(models["p-zhipu"]!["sim-small"]!), Effect.provide(NodeHttpClient.layerUndici))
       expect(zhipu.provider).toBe("p-zhipu")
+    }))
+})
+
+describe("ProviderConfig.clientLayer", () => {
+  it.effect("each api's default root, a preset's, base_url over a preset's, and headers on the request", () =>
+    Effect.gen(function*() {
+      const fake = fakeHttpClient(() => new Response("{}", { status: 500, headers: { "content-type": "application/json" } }))
+      const urlOf = (entry: ProviderConfig.ModelEntry) =>
+        Effect.gen(function*() {
+          const client = yield* ProviderClient.ProviderClient.pipe(
+            Effect.provide(ProviderConfig.clientLayer("p", entry)),
+            Effect.provideService(HttpClient.HttpClient, fake.client)
+          )
+          yield* Effect.either(client.chat({ messages: [Message.user("Hi")] }, ProviderClient.credentials("sk-test-000000000001")))
+          return fake.requests[fake.requests.length - 1]!
+        })
+      const m = { model_name: "m" }
+      expect((yield* urlOf(m)).url).toBe("https://api.openai.com/v1/chat/completions")
+      expect((yield* urlOf({ ...m, api: "responses" })).url).toBe("https://api.openai.com/v1/responses")
+      expect((yield* urlOf({ ...m, api: "anthropic" })).url).toBe("https://api.anthropic.com/v1/messages")
+      expect((yield* urlOf({ ...m, api: "gemini" })).url).toBe(
+        "https://generativelanguage.googleapis.com/v1beta/models/m:generateContent"
+      )
+      expect((yield* urlOf({ ...m, api: "ollama" })).url).toBe("http://localhost:11434/api/chat")
+      expect((yield* urlOf({ ...m, preset: "groq" })).url).toBe("https://api.groq.com/openai/v1/chat/completions")
+      const routed = yield* urlOf({ ...m, preset: "openrouter", base_url: "http://127.0.0.1:9/v1", headers: { "X-Title": "App" } })
+      expect(routed.url).toBe("http://127.0.0.1:9/v1/chat/completions")
+      expect(routed.headers["x-title"]).toBe("App")
+      expect(routed.body).toMatchObject({ model: "m" })
     }))
 })
