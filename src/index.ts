@@ -63,3 +63,6 @@ export * as Simulator from "./simulator/Simulator.js"
 
 /** @since 0.1.0 */
 export * as Sse from "./Sse.js"
+
+/** @since 0.1.0 */
+export * as UndiciHttpClient from "./UndiciHttpClient.js"

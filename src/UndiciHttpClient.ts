@@ -1,0 +1,215 @@
+/**
+ * A lean `HttpClient.HttpClient` over undici, a drop-in for
+ * `NodeHttpClient.layerUndici`: `Layer.provide(UndiciHttpClient.layer())`.
+ *
+ * Why it exists: the platform's undici client spends most of a call's client
+ * CPU around the request rather than in it (an `AbortController`, a
+ * `FinalizationRegistry` entry and a response wrapper per request, an
+ * `Effect.cached` per body read, a Node `Readable` behind every body and an
+ * `abort()` after every stream). This one dispatches with its own undici
+ * handler: the body's chunks go into an array that `stream` pulls whole, and
+ * cancelling is the `abort` undici hands the handler.
+ *
+ * What stays as the platform does it:
+ * - Every `HttpClient` combinator works (`mapRequest`, `filterStatusOk`,
+ *   `retry`, `transform`...): the client is an ordinary platform client.
+ * - Tracing: when the fiber's tracer is enabled and
+ *   `HttpClient.currentTracerDisabledWhen` does not exclude the request, the
+ *   request goes through `HttpClient.make`, so its span, its attributes (with
+ *   `Headers.currentRedactedNames` redacted) and trace propagation headers are
+ *   the platform's own. Only untraced requests take the short path.
+ * - Errors: a request that gets no response (refused, reset, DNS, a timeout of
+ *   undici's) fails with `HttpClientError.RequestError` reason `"Transport"`; a
+ *   URL that does not parse, reason `"InvalidUrl"`; a body that fails mid-way
+ *   or does not decode as JSON, `ResponseError` reason `"Decode"`. Non-2xx
+ *   answers are responses, not failures.
+ * - Interruption: interrupting the fiber while it waits for the headers, or
+ *   while it reads the body (`text`, `json`, `stream`), cancels the request and
+ *   closes its connection; a `stream` that ends early (a `take`, a failure
+ *   downstream) does the same.
+ *
+ * Differences: a body is read once (`text` after `json` answers the same
+ * text, but `stream` after `text` or `text` after `stream` fails with a
+ * `ResponseError`); a response whose body is never read keeps its connection
+ * until the body timeout, so read or stream every body (the providers do).
+ *
+ * @since 0.1.0
+ */
+import type * as HttpBody from "@effect/platform/HttpBody"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as NodeStream from "@effect/platform-node/NodeStream"
+import * as UrlParams from "@effect/platform/UrlParams"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import { Readable } from "node:stream"
+import { Agent, type Dispatcher } from "undici"
+import { send } from "./internal/undiciExchange.js"
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Options {
+  /**
+   * Send through this dispatcher (an `Agent`, `Pool`, `ProxyAgent`,
+   * `MockAgent`...) instead of an `Agent` of the client's own. The caller owns
+   * it: the client never closes it, and `connections`, `pipelining` and
+   * `keepAliveTimeout` do not apply to it.
+   */
+  readonly dispatcher?: Dispatcher | undefined
+  /** Sockets per origin. Default: unbounded, as undici's `Agent`. */
+  readonly connections?: number | undefined
+  /** Requests in flight per socket (HTTP/1.1 pipelining). Default: 1, none. */
+  readonly pipelining?: number | undefined
+  /** How long an idle kept-alive socket stays open. Default: undici's 4 seconds (less when the server says so). */
+  readonly keepAliveTimeout?: Duration.DurationInput | undefined
+  /**
+   * The longest wait for a response's headers. A non-streamed reply from a
+   * reasoning model can think for minutes before its headers. Default:
+   * 10 minutes. Use `Effect.timeout` (the providers' `timeout`) for shorter
+   * per-call limits.
+   */
+  readonly headersTimeout?: Duration.DurationInput | undefined
+  /**
+   * The longest silence between two chunks of a body. A stream can pause
+   * while a model thinks or calls a tool. Default: 5 minutes; `0` for none.
+   */
+  readonly bodyTimeout?: Duration.DurationInput | undefined
+}
+
+const defaultHeadersTimeout = Duration.minutes(10)
+const defaultBodyTimeout = Duration.minutes(5)
+
+type DispatchBody = Exclude<Dispatcher.DispatchOptions["body"], undefined>
+
+const convertBody = (body: HttpBody.HttpBody): DispatchBody | Effect.Effect<DispatchBody> => {
+  switch (body._tag) {
+    case "Empty":
+      return null
+    case "Uint8Array":
+      return body.body
+    case "Raw":
+      return body.body as DispatchBody
+    case "FormData":
+      // Rare for LLM APIs: let the web encoder write the multipart body.
+      return Readable.fromWeb(new Response(body.formData).body! as Parameters<typeof Readable.fromWeb>[0])
+    case "Stream":
+      return NodeStream.toReadable(body.stream)
+  }
+}
+
+const formDataContentType = (body: HttpBody.HttpBody): string | undefined =>
+  body._tag === "FormData" ? new Response(body.formData).headers.get("content-type") ?? undefined : undefined
+
+/**
+ * A client over `dispatcher`, which the caller keeps open while the client is
+ * in use and closes after.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const fromDispatcher = (
+  dispatcher: Dispatcher,
+  options?: Pick<Options, "headersTimeout" | "bodyTimeout">
+): HttpClient.HttpClient => {
+  const headersTimeout = Duration.toMillis(options?.headersTimeout ?? defaultHeadersTimeout)
+  const bodyTimeout = Duration.toMillis(options?.bodyTimeout ?? defaultBodyTimeout)
+
+  const dispatch = (
+    request: HttpClientRequest.HttpClientRequest,
+    url: URL
+  ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> => {
+    const body = convertBody(request.body)
+    const contentType = formDataContentType(request.body)
+    const headers = contentType === undefined ? request.headers : { ...request.headers, "content-type": contentType }
+    const options = (body: DispatchBody): Dispatcher.DispatchOptions => ({
+      origin: url.origin,
+      path: url.pathname + url.search,
+      method: request.method,
+      headers,
+      body,
+      headersTimeout,
+      bodyTimeout
+    })
+    return Effect.isEffect(body)
+      ? Effect.flatMap(body, (body) => send(dispatcher, request, options(body)))
+      : send(dispatcher, request, options(body))
+  }
+
+  // The platform's span, redaction and propagation, for traced requests.
+  const traced = HttpClient.make((request, url, signal) =>
+    Effect.suspend(() => {
+      // `HttpClient.withScope` aborts through this signal.
+      if (signal.aborted) {
+        return Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: signal.reason }))
+      }
+      return dispatch(request, url)
+    })
+  )
+
+  return HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
+    (effect) =>
+      Effect.flatMap(effect, (request) =>
+        Effect.withFiberRuntime<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((fiber) => {
+          if (
+            fiber.getFiberRef(FiberRef.currentTracerEnabled) &&
+            !fiber.getFiberRef(HttpClient.currentTracerDisabledWhen)(request)
+          ) {
+            return traced.execute(request)
+          }
+          const url = UrlParams.makeUrl(request.url, request.urlParams, request.hash)
+          if (url._tag === "Left") {
+            return Effect.fail(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: url.left }))
+          }
+          return dispatch(request, url.right)
+        })),
+    Effect.succeed
+  )
+}
+
+/**
+ * A client with an undici `Agent` of its own (kept-alive sockets per origin),
+ * closed with the scope; or over `options.dispatcher`, which stays the
+ * caller's.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const make = (options?: Options): Effect.Effect<HttpClient.HttpClient, never, Scope.Scope> => {
+  const timeouts = {
+    headersTimeout: options?.headersTimeout,
+    bodyTimeout: options?.bodyTimeout
+  }
+  if (options?.dispatcher !== undefined) return Effect.succeed(fromDispatcher(options.dispatcher, timeouts))
+  return Effect.map(
+    Effect.acquireRelease(
+      Effect.sync(() =>
+        new Agent({
+          ...(options?.connections !== undefined ? { connections: options.connections } : {}),
+          ...(options?.pipelining !== undefined ? { pipelining: options.pipelining } : {}),
+          ...(options?.keepAliveTimeout !== undefined
+            ? { keepAliveTimeout: Duration.toMillis(options.keepAliveTimeout) }
+            : {})
+        })
+      ),
+      // `destroy`, not `close`: a scope that closes interrupts what still runs.
+      (agent) => Effect.promise(() => agent.destroy())
+    ),
+    (agent) => fromDispatcher(agent, timeouts)
+  )
+}
+
+/**
+ * `HttpClient.HttpClient` from `make(options)`.
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layer = (options?: Options): Layer.Layer<HttpClient.HttpClient> =>
+  Layer.scoped(HttpClient.HttpClient, make(options))

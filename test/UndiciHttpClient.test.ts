@@ -1,0 +1,309 @@
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
+import * as fc from "fast-check"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
+import { Agent } from "undici"
+import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
+
+interface Server {
+  readonly url: string
+  /** Sockets the server accepted. */
+  readonly sockets: () => number
+}
+
+/** A loopback `node:http` server for the scope's lifetime. */
+const serve = (handler: http.RequestListener): Effect.Effect<Server, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.async<{ server: http.Server; counter: { n: number } }>((resume) => {
+      const counter = { n: 0 }
+      const server = http.createServer(handler)
+      server.on("connection", () => counter.n++)
+      server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, counter })))
+    }),
+    ({ server }) =>
+      Effect.async<void>((resume) => {
+        server.closeAllConnections()
+        server.close(() => resume(Effect.void))
+      })
+  ).pipe(Effect.map(({ counter, server }) => ({
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    sockets: () => counter.n
+  })))
+
+const readBody = (req: http.IncomingMessage): Promise<string> =>
+  new Promise((resolve, reject) => {
+    let body = ""
+    req.setEncoding("utf8")
+    req.on("data", (part: string) => body += part)
+    req.on("end", () => resolve(body))
+    req.on("error", reject)
+  })
+
+const echo: http.RequestListener = (req, res) => {
+  void readBody(req).then((body) => {
+    res.writeHead(req.url === "/missing" ? 404 : 200, { "content-type": "application/json", "x-echo": "yes" })
+    res.end(JSON.stringify({ method: req.method, url: req.url, headers: req.headers, body }))
+  })
+}
+
+const client = UndiciHttpClient.make()
+
+describe("UndiciHttpClient", () => {
+  it.scopedLive("GET and POST with headers and a body, read as json and text", () =>
+    Effect.gen(function*() {
+      const server = yield* serve(echo)
+      const http = yield* client
+      const get = yield* http.get(`${server.url}/hello?x=1`, { headers: { "x-test": "a" } })
+      assert.strictEqual(get.status, 200)
+      assert.strictEqual(get.headers["x-echo"], "yes")
+      const got = (yield* get.json) as { method: string; url: string; headers: Record<string, string> }
+      assert.strictEqual(got.method, "GET")
+      assert.strictEqual(got.url, "/hello?x=1")
+      assert.strictEqual(got.headers["x-test"], "a")
+
+      const post = yield* http.execute(
+        HttpClientRequest.post(`${server.url}/chat`).pipe(
+          HttpClientRequest.setHeader("authorization", "Bearer sk-test"),
+          HttpClientRequest.bodyText("{\"a\":\"é\"}", "application/json")
+        )
+      )
+      const text = yield* post.text
+      // A body read whole is kept: json after text answers the same body.
+      const json = (yield* post.json) as { method: string; headers: Record<string, string>; body: string }
+      assert.deepStrictEqual(JSON.parse(text), json)
+      assert.strictEqual(json.method, "POST")
+      assert.strictEqual(json.body, "{\"a\":\"é\"}")
+      assert.strictEqual(json.headers["content-type"], "application/json")
+      assert.strictEqual(json.headers["authorization"], "Bearer sk-test")
+    }))
+
+  it.scopedLive("a non-2xx status is a response, and HttpClient combinators still apply", () =>
+    Effect.gen(function*() {
+      const server = yield* serve(echo)
+      const http = yield* client
+      const response = yield* http.get(`${server.url}/missing`)
+      assert.strictEqual(response.status, 404)
+      assert.include(yield* response.text, "/missing")
+      const error = yield* HttpClient.filterStatusOk(http).get(`${server.url}/missing`).pipe(
+        Effect.flatMap((response) => response.text),
+        Effect.flip
+      )
+      assert.strictEqual(error._tag, "ResponseError")
+      assert.strictEqual(error.reason, "StatusCode")
+    }))
+
+  it.scopedLive("a streamed body equals the bytes sent, however the server chunks it", () =>
+    Effect.gen(function*() {
+      let plan: ReadonlyArray<Uint8Array> = []
+      const server = yield* serve((_req, res) => {
+        res.writeHead(200, { "content-type": "application/octet-stream" })
+        const parts = plan
+        let i = 0
+        const next = () => {
+          if (i === parts.length) return res.end()
+          res.write(parts[i++])
+          setImmediate(next)
+        }
+        next()
+      })
+      const http = yield* client
+      yield* Effect.promise(() =>
+        fc.assert(
+          fc.asyncProperty(fc.array(fc.uint8Array({ minLength: 1, maxLength: 3000 }), { maxLength: 40 }), async (parts) => {
+            plan = parts
+            const received = await Effect.runPromise(
+              Effect.flatMap(http.get(`${server.url}/bytes`), (response) => Stream.runCollect(response.stream))
+            )
+            const sent = Buffer.concat(parts)
+            assert.deepStrictEqual(Buffer.concat(Chunk.toReadonlyArray(received)), sent)
+          }),
+          { numRuns: 60 }
+        )
+      )
+    }))
+
+  it.scopedLive("connection refused fails with RequestError Transport", () =>
+    Effect.gen(function*() {
+      const port = yield* Effect.acquireUseRelease(
+        Effect.async<http.Server>((resume) => {
+          const server = http.createServer()
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.succeed((server.address() as AddressInfo).port),
+        (server) =>
+          Effect.async<void>((resume) => {
+            server.close(() => resume(Effect.void))
+          })
+      )
+      const http_ = yield* client
+      const error = yield* Effect.flip(http_.get(`http://127.0.0.1:${port}/`))
+      assert.strictEqual(error._tag, "RequestError")
+      assert.strictEqual(error.reason, "Transport")
+      assert.match(String((error.cause as Error).message ?? error.cause), /ECONNREFUSED/)
+    }))
+
+  it.scopedLive("a URL that does not parse fails with RequestError InvalidUrl", () =>
+    Effect.gen(function*() {
+      const http = yield* client
+      const error = yield* Effect.flip(http.get("not a url"))
+      assert.strictEqual(error._tag, "RequestError")
+      assert.strictEqual(error.reason, "InvalidUrl")
+    }))
+
+  it.scopedLive("interrupting a stream consumer aborts the request: the server sees the socket close", () =>
+    Effect.gen(function*() {
+      const closed = yield* Deferred.make<void>()
+      const firstSent = yield* Deferred.make<void>()
+      const server = yield* serve((req, res) => {
+        res.writeHead(200, { "content-type": "text/event-stream" })
+        res.write("data: first\n\n")
+        Deferred.unsafeDone(firstSent, Exit.void)
+        // Never ends: only the client can finish this exchange.
+        req.socket.on("close", () => Deferred.unsafeDone(closed, Exit.void))
+      })
+      const http = yield* client
+      const got = yield* Deferred.make<Uint8Array>()
+      const fiber = yield* http.get(`${server.url}/stream`).pipe(
+        Effect.flatMap((response) => Stream.runForEach(response.stream, (bytes) => Deferred.succeed(got, bytes))),
+        Effect.fork
+      )
+      assert.strictEqual(new TextDecoder().decode(yield* Deferred.await(got)), "data: first\n\n")
+      yield* Deferred.await(firstSent)
+      yield* Fiber.interrupt(fiber)
+      yield* Deferred.await(closed).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "no close" }))
+    }))
+
+  it.scopedLive("a stream that ends early (take) aborts the request too", () =>
+    Effect.gen(function*() {
+      const closed = yield* Deferred.make<void>()
+      const server = yield* serve((req, res) => {
+        res.writeHead(200)
+        const timer = setInterval(() => res.write("tick\n"), 5)
+        req.socket.on("close", () => {
+          clearInterval(timer)
+          Deferred.unsafeDone(closed, Exit.void)
+        })
+      })
+      const http = yield* client
+      const taken = yield* http.get(`${server.url}/ticks`).pipe(
+        Effect.flatMap((response) => Stream.runCollect(Stream.take(response.stream, 2)))
+      )
+      assert.strictEqual(Chunk.size(taken), 2)
+      yield* Deferred.await(closed).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "no close" }))
+    }))
+
+  it.scopedLive("interrupting a request while it waits for the headers aborts it", () =>
+    Effect.gen(function*() {
+      const arrived = yield* Deferred.make<void>()
+      const closed = yield* Deferred.make<void>()
+      const server = yield* serve((req) => {
+        req.socket.on("close", () => Deferred.unsafeDone(closed, Exit.void))
+        Deferred.unsafeDone(arrived, Exit.void)
+      })
+      const http = yield* client
+      const fiber = yield* Effect.fork(http.get(`${server.url}/slow`))
+      yield* Deferred.await(arrived)
+      const exit = yield* Fiber.interrupt(fiber)
+      assert.isTrue(Exit.isInterrupted(exit))
+      yield* Deferred.await(closed).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "no close" }))
+    }))
+
+  it.scopedLive("interrupting a body read (text) aborts the request", () =>
+    Effect.gen(function*() {
+      const closed = yield* Deferred.make<void>()
+      const server = yield* serve((req, res) => {
+        res.writeHead(200)
+        res.write("partial")
+        req.socket.on("close", () => Deferred.unsafeDone(closed, Exit.void))
+      })
+      const http = yield* client
+      const response = yield* http.get(`${server.url}/partial`)
+      const fiber = yield* Effect.fork(response.text)
+      yield* Effect.sleep("20 millis")
+      yield* Fiber.interrupt(fiber)
+      yield* Deferred.await(closed).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "no close" }))
+    }))
+
+  it.scopedLive("a body cut mid-way fails with ResponseError Decode", () =>
+    Effect.gen(function*() {
+      const server = yield* serve((_req, res) => {
+        res.writeHead(200, { "content-length": "100" })
+        res.write("only part")
+        setTimeout(() => res.socket?.destroy(), 10)
+      })
+      const http = yield* client
+      const response = yield* http.get(`${server.url}/cut`)
+      const error = yield* Effect.flip(Stream.runDrain(response.stream))
+      assert.strictEqual(error._tag, "ResponseError")
+      assert.strictEqual(error.reason, "Decode")
+    }))
+
+  it.scopedLive("sequential requests reuse kept-alive sockets", () =>
+    Effect.gen(function*() {
+      const server = yield* serve(echo)
+      const http = yield* client
+      for (let i = 0; i < 50; i++) {
+        const response = yield* http.post(`${server.url}/n`, { body: undefined })
+        yield* response.text
+        const streamed = yield* http.get(`${server.url}/s`)
+        yield* Stream.runDrain(streamed.stream)
+      }
+      assert.isAtMost(server.sockets(), 2)
+    }))
+
+  it.scopedLive("the scope closes the client's own Agent; a caller's dispatcher is left open", () =>
+    Effect.gen(function*() {
+      const server = yield* serve(echo)
+      const scope = yield* Scope.make()
+      const own = yield* Scope.extend(client, scope)
+      yield* Effect.flatMap(own.get(server.url), (r) => r.text)
+      yield* Scope.close(scope, Exit.void)
+      const error = yield* Effect.flip(own.get(server.url))
+      assert.strictEqual(error._tag, "RequestError")
+      assert.strictEqual(error.reason, "Transport")
+
+      const agent = yield* Effect.acquireRelease(Effect.sync(() => new Agent()), (agent) => Effect.promise(() => agent.close()))
+      const inner = yield* Scope.make()
+      const theirs = yield* Scope.extend(UndiciHttpClient.make({ dispatcher: agent }), inner)
+      yield* Effect.flatMap(theirs.get(server.url), (r) => r.text)
+      yield* Scope.close(inner, Exit.void)
+      assert.isFalse(agent.closed)
+      const after = yield* Effect.flatMap(UndiciHttpClient.fromDispatcher(agent).get(server.url), (r) => r.json)
+      assert.strictEqual((after as { method: string }).method, "GET")
+    }))
+
+  it.scopedLive("traced requests get the platform's span, with redacted headers and trace propagation", () =>
+    Effect.gen(function*() {
+      const server = yield* serve(echo)
+      const http = yield* client
+      const native = yield* Effect.tracer
+      const spans: Array<Tracer.Span> = []
+      const recording = Tracer.make({
+        span: (...args) => {
+          const span = native.span(...args)
+          spans.push(span)
+          return span
+        },
+        context: native.context
+      })
+      const body = (yield* http.get(server.url, { headers: { authorization: "Bearer sk-secret" } }).pipe(
+        Effect.flatMap((response) => response.json),
+        Effect.withTracer(recording)
+      )) as { headers: Record<string, string> }
+      assert.isDefined(body.headers["traceparent"])
+      const span = spans.find((span) => span.attributes.get("http.request.method") === "GET")
+      assert.isDefined(span)
+      assert.strictEqual(String(span!.attributes.get("http.request.header.authorization")), "<redacted>")
+      assert.strictEqual(span!.attributes.get("http.response.status_code"), 200)
+    }))
+})
