@@ -14,6 +14,12 @@
  *   160 µs per request), as DESIGN.md specifies HTTP in: a server about as fast
  *   as our client. Results are named `<case>@platform-server`.
  *
+ * BENCH_HTTP (default `undici`) picks the `HttpClient` under "ours", a comma
+ * list to A/B them in one run: `undici`, this library's
+ * `UndiciHttpClient.layer()` (the faster, so the default), or `platform`,
+ * `NodeHttpClient.layerUndici`. Results of a client other than the first
+ * listed are named `<case>@<client>-http`.
+ *
  * Other settings: BENCH_SECONDS (per measured round, default 3), BENCH_ROUNDS
  * (default 2), BENCH_CONCURRENCY (default 32), BENCH_WARMUP_SECONDS (default 2),
  * SIMULATOR_URL (use a running simulator instead of starting them).
@@ -28,7 +34,9 @@
  * `{"results":[{"name","ours_rps","baseline_rps","ratio"}]}`, ratio = ours / baseline.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
 import * as Exit from "effect/Exit"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Scope from "effect/Scope"
@@ -37,6 +45,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { createInterface } from "node:readline"
 import { Agent } from "undici"
+import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
 import { cases } from "./cases/index.js"
 import { measureKeyPool } from "./keyPool.js"
 
@@ -53,6 +62,14 @@ const concurrency = envNumber("BENCH_CONCURRENCY", 32)
 const warmupSeconds = envNumber("BENCH_WARMUP_SECONDS", 2)
 const servers = (process.env["BENCH_SERVERS"] ?? "node,platform").split(",").map((s) => s.trim()).filter((s) => s !== "")
 const filter = process.argv[2]
+const httpLayers: Record<string, Layer.Layer<HttpClient.HttpClient>> = {
+  undici: UndiciHttpClient.layer(),
+  platform: NodeHttpClient.layerUndici
+}
+const https = (process.env["BENCH_HTTP"] ?? "undici").split(",").map((s) => s.trim()).filter((s) => s !== "")
+for (const http of https) {
+  if (httpLayers[http] === undefined) throw new Error(`BENCH_HTTP: unknown client ${http} (undici, platform)`)
+}
 
 const hasTaskset = (() => {
   if (os.platform() !== "linux" || os.availableParallelism() < 2) return false
@@ -96,7 +113,7 @@ interface Count {
 }
 
 const measureOurs = (
-  runtime: ManagedRuntime.ManagedRuntime<never, never>,
+  runtime: ManagedRuntime.ManagedRuntime<HttpClient.HttpClient, never>,
   call: Effect.Effect<unknown, unknown>,
   millis: number
 ): Promise<Count> => {
@@ -154,45 +171,50 @@ interface Result {
 
 const main = async () => {
   if (hasTaskset) execFileSync("taskset", ["-a", "-pc", "1", String(process.pid)], { stdio: "ignore" })
-  const runtime = ManagedRuntime.make(NodeHttpClient.layerUndici)
+  const runtimes = https.map((http) => ManagedRuntime.make(httpLayers[http]!))
+  const runtime = runtimes[0]!
   const dispatcher = new Agent()
   const results: Array<Result> = []
   console.log(
     `concurrency ${concurrency}; warm-up ${warmupSeconds}s; ${rounds} rounds of ${seconds}s per side, ` +
-      `best round kept; simulator servers: ${servers.join(", ")}; pinned to separate cores: ${hasTaskset}`
+      `best round kept; simulator servers: ${servers.join(", ")}; HttpClient: ${https.join(", ")}; pinned to separate cores: ${hasTaskset}`
   )
   try {
     for (const server of servers) {
       const simulator = await startSimulator(server)
       try {
         for (const benchCase of cases) {
-          const name = server === "node" ? benchCase.name : `${benchCase.name}@${server}-server`
-          if (filter !== undefined && !name.includes(filter)) continue
-          // What a case builds (a rate limiter's refill fiber) lives until the case ends.
-          const scope = await runtime.runPromise(Scope.make())
-          let bestOurs = 0
-          let bestBaseline = 0
-          try {
-            const ours = await runtime.runPromise(Scope.extend(benchCase.ours(simulator.url), scope))
-            const baseline = benchCase.baseline(simulator.url, dispatcher)
-            await measureOurs(runtime, ours, warmupSeconds * 1000)
-            await measureBaseline(baseline, warmupSeconds * 1000)
-            for (let i = 0; i < rounds; i++) {
-              const a = rps(await measureOurs(runtime, ours, seconds * 1000), seconds * 1000, `${name} ours`)
-              const b = rps(await measureBaseline(baseline, seconds * 1000), seconds * 1000, `${name} baseline`)
-              console.log(`${name} round ${i + 1}: ours ${a.toFixed(0)} rps, baseline ${b.toFixed(0)} rps`)
-              bestOurs = Math.max(bestOurs, a)
-              bestBaseline = Math.max(bestBaseline, b)
+          for (const [h, http] of https.entries()) {
+            const runtime = runtimes[h]!
+            const plain = server === "node" ? benchCase.name : `${benchCase.name}@${server}-server`
+            const name = h === 0 ? plain : `${plain}@${http}-http`
+            if (filter !== undefined && !name.includes(filter)) continue
+            // What a case builds (a rate limiter's refill fiber) lives until the case ends.
+            const scope = await runtime.runPromise(Scope.make())
+            let bestOurs = 0
+            let bestBaseline = 0
+            try {
+              const ours = await runtime.runPromise(Scope.extend(benchCase.ours(simulator.url), scope))
+              const baseline = benchCase.baseline(simulator.url, dispatcher)
+              await measureOurs(runtime, ours, warmupSeconds * 1000)
+              await measureBaseline(baseline, warmupSeconds * 1000)
+              for (let i = 0; i < rounds; i++) {
+                const a = rps(await measureOurs(runtime, ours, seconds * 1000), seconds * 1000, `${name} ours`)
+                const b = rps(await measureBaseline(baseline, seconds * 1000), seconds * 1000, `${name} baseline`)
+                console.log(`${name} round ${i + 1}: ours ${a.toFixed(0)} rps, baseline ${b.toFixed(0)} rps`)
+                bestOurs = Math.max(bestOurs, a)
+                bestBaseline = Math.max(bestBaseline, b)
+              }
+            } finally {
+              await runtime.runPromise(Scope.close(scope, Exit.void))
             }
-          } finally {
-            await runtime.runPromise(Scope.close(scope, Exit.void))
+            results.push({
+              name,
+              ours_rps: Math.round(bestOurs),
+              baseline_rps: Math.round(bestBaseline),
+              ratio: round2(bestBaseline === 0 ? 0 : bestOurs / bestBaseline)
+            })
           }
-          results.push({
-            name,
-            ours_rps: Math.round(bestOurs),
-            baseline_rps: Math.round(bestBaseline),
-            ratio: round2(bestBaseline === 0 ? 0 : bestOurs / bestBaseline)
-          })
         }
       } finally {
         simulator.stop()
@@ -212,7 +234,7 @@ const main = async () => {
       })
     }
   } finally {
-    await runtime.dispose()
+    for (const runtime of runtimes) await runtime.dispose()
     await dispatcher.close()
   }
   console.log(JSON.stringify({ results }))
