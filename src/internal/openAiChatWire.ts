@@ -249,7 +249,7 @@ export const reply = (body: JsonRecord): Reply => {
   }
 }
 
-const maxRaw = 2_000
+export const maxRaw = 2_000
 
 /** The start of a text that failed to decode, for `OutputDecodeError.raw`. */
 export const excerpt = (text: string): string => text.length > maxRaw ? `${text.slice(0, maxRaw)}…` : text

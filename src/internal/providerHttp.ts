@@ -41,6 +41,8 @@ import { timeoutFail } from "./timeout.js"
  */
 export interface StreamParser {
   readonly done: boolean
+  /** The error of a body that failed mid-way; `Transport.transportError` when absent. */
+  transportError?(detail: string): TransportError
   push(bytes: Uint8Array, out: Array<ChatChunk>): LlmError | undefined
   end(out: Array<ChatChunk>): LlmError | undefined
 }
@@ -56,6 +58,16 @@ export interface Options {
   readonly headers?: Readonly<Record<string, string | Redacted.Redacted<string>>> | undefined
   /** The header that carries the key (`authorization` with `Bearer `, `x-api-key`...); none when undefined. */
   readonly auth: (key: Redacted.Redacted<string>) => readonly [name: string, value: string] | undefined
+  /**
+   * Headers that depend on the time of the request (a signed token), added
+   * once per request with the key and the `Clock`'s time. Of their names,
+   * traces redact only `authorization`. Default: none.
+   */
+  readonly timedAuth?: ((key: Redacted.Redacted<string>, nowMillis: number) => Readonly<Record<string, string>>) | undefined
+  /** The request id of a response, for the errors `json` builds. Default: none. */
+  readonly requestId?: ((response: HttpClientResponse.HttpClientResponse) => string | undefined) | undefined
+  /** How many characters of a raw body an `OutputDecodeError` keeps. Default: 500. */
+  readonly maxRawExcerpt?: number | undefined
   /** The default request timeout. Default: 10 minutes. */
   readonly timeout?: Duration.DurationInput | undefined
 }
@@ -71,6 +83,8 @@ export interface Call {
 /** A whole reply: its parsed JSON body, the response, and the call's latency. */
 export interface JsonReply {
   readonly body: Readonly<Record<string, unknown>>
+  /** The body as it came. */
+  readonly text: string
   readonly response: HttpClientResponse.HttpClientResponse
   readonly latency: Duration.Duration
 }
@@ -95,6 +109,10 @@ export interface Transport {
   }) => Call | InvalidRequestError
   /** Sends the call and reads its whole reply as a JSON object, all within the timeout. */
   readonly json: (call: Call) => Effect.Effect<JsonReply, LlmError>
+  /** Reads a 2xx response's whole body as a JSON object (a stream request answered with one JSON body). */
+  readonly readJson: (call: Call, start: StreamStart) => Effect.Effect<JsonReply, LlmError>
+  /** The start of a body, bounded (an error or HTML page); empty when it cannot be read. */
+  readonly boundedText: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<string>
   /**
    * Sends the call and streams its body through the parser `open` builds; the
    * timeout bounds the wait for the response headers. When `open` returns an
@@ -135,8 +153,8 @@ export const causeText = (cause: unknown): string =>
     : String(cause)
 
 /** A short excerpt of a raw body for an error. */
-export const excerpt = (text: string): string =>
-  text.length > maxRawExcerpt ? `${text.slice(0, maxRawExcerpt)}…` : text
+export const excerpt = (text: string, max: number = maxRawExcerpt): string =>
+  text.length > max ? `${text.slice(0, max)}…` : text
 
 const scrub = (text: string, credentials: Credentials): string => {
   const key = Redacted.value(credentials.key)
@@ -150,6 +168,9 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   const provider = options.provider
   const timeout = options.timeout === undefined ? defaultTimeout : Duration.decode(options.timeout)
   const baseUrl = options.baseUrl.replace(/\/+$/, "")
+  const timedAuth = options.timedAuth
+  const requestIdOf = options.requestId
+  const rawMax = options.maxRawExcerpt ?? maxRawExcerpt
 
   const staticHeaders: Record<string, string> = { "content-type": "application/json" }
   const secretHeaderNames: Array<string> = []
@@ -249,9 +270,16 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
       secrets: [call.credentials.key]
     })
 
-  const send = (call: Call): Effect.Effect<HttpClientResponse.HttpClientResponse, LlmError> =>
+  const send = (call: Call, nowMillis: number): Effect.Effect<HttpClientResponse.HttpClientResponse, LlmError> =>
     Effect.flatMap(
-      Effect.mapError(execute(call.request), requestTransportError(call)),
+      Effect.mapError(
+        execute(
+          timedAuth === undefined
+            ? call.request
+            : HttpClientRequest.setHeaders(call.request, timedAuth(call.credentials.key, nowMillis))
+        ),
+        requestTransportError(call)
+      ),
       (response) =>
         isOk(response.status)
           ? Effect.succeed(response)
@@ -267,30 +295,33 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
       model: call.model,
       ...(requestId !== undefined ? { requestId } : {}),
       detail,
-      raw: excerpt(raw)
+      raw: excerpt(raw, rawMax)
+    })
+
+  const readJson: Transport["readJson"] = (call, { clock, response, startMillis }) =>
+    Effect.flatMap(Effect.mapError(response.text, requestTransportError(call)), (text) => {
+      let body: unknown
+      try {
+        // JSON.parse skips the blank lines some servers send while a request waits.
+        body = JSON.parse(text)
+      } catch {
+        return Effect.fail(decodeError(call, "the response body is not JSON", text, requestIdOf?.(response)))
+      }
+      return isRecord(body)
+        ? Effect.succeed({
+          body,
+          text,
+          response,
+          latency: Duration.millis(Math.max(0, clock.unsafeCurrentTimeMillis() - startMillis))
+        })
+        : Effect.fail(decodeError(call, "the response body is not a JSON object", text, requestIdOf?.(response)))
     })
 
   const json = (call: Call): Effect.Effect<JsonReply, LlmError> =>
     Effect.clockWith((clock) => {
       const startMillis = clock.unsafeCurrentTimeMillis()
       return timeoutFail(
-        Effect.flatMap(send(call), (response) =>
-          Effect.flatMap(Effect.mapError(response.text, requestTransportError(call)), (text) => {
-            let body: unknown
-            try {
-              // JSON.parse skips the blank lines some servers send while a request waits.
-              body = JSON.parse(text)
-            } catch {
-              return Effect.fail(decodeError(call, "the response body is not JSON", text))
-            }
-            return isRecord(body)
-              ? Effect.succeed({
-                body,
-                response,
-                latency: Duration.millis(Math.max(0, clock.unsafeCurrentTimeMillis() - startMillis))
-              })
-              : Effect.fail(decodeError(call, "the response body is not a JSON object", text))
-          })),
+        Effect.flatMap(send(call, startMillis), (response) => readJson(call, { response, startMillis, clock })),
         call.timeout,
         timeoutError(call)
       )
@@ -328,7 +359,10 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
         // The body failing after the terminal event (a reset instead of a clean close) loses nothing.
         parser.done && Option.isSome(Cause.failureOption(cause))
           ? Channel.void
-          : Channel.failCause(Cause.map(cause, (error) => transportError(call, error.cause ?? error))),
+          : Channel.failCause(Cause.map(cause, (error) =>
+            parser.transportError === undefined
+              ? transportError(call, error.cause ?? error)
+              : parser.transportError(scrub(causeText(error.cause ?? error), call.credentials)))),
       onDone: () => {
         const out: Array<ChatChunk> = []
         return emit(out, parser.end(out), Channel.void)
@@ -343,7 +377,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
     Stream.fromChannel(Channel.unwrap(Effect.clockWith((clock) => {
       const startMillis = clock.unsafeCurrentTimeMillis()
       return Effect.map(
-        timeoutFail(send(call), call.timeout, timeoutError(call)),
+        timeoutFail(send(call, startMillis), call.timeout, timeoutError(call)),
         (response) => {
           const opened = open({ response, startMillis, clock })
           return Effect.isEffect(opened)
@@ -355,5 +389,5 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
 
   const errorOf: Transport["errorOf"] = (call, body, nowMillis, headers) => errorAt(call, body, headers, nowMillis)
 
-  return { provider, prepare, json, stream, errorOf, decodeError, transportError }
+  return { provider, prepare, json, readJson, boundedText: readBounded, stream, errorOf, decodeError, transportError }
 }

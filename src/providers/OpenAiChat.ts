@@ -27,37 +27,22 @@
  *
  * @since 0.1.0
  */
-import * as Headers from "@effect/platform/Headers"
 import * as HttpClient from "@effect/platform/HttpClient"
-import type * as HttpClientError from "@effect/platform/HttpClientError"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import * as Cause from "effect/Cause"
-import * as Channel from "effect/Channel"
-import * as Chunk from "effect/Chunk"
-import type * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../ChatChunk.js"
 import type { Input as ChatRequest } from "../ChatRequest.js"
 import { type ChatResponse, emptyUsage } from "../ChatResponse.js"
 import { ChatStreamParser } from "../internal/openAiChatStream.js"
-import { timeoutFail } from "../internal/timeout.js"
 import * as Wire from "../internal/openAiChatWire.js"
-import {
-  fromHttpFailure,
-  InvalidRequestError,
-  type LlmError,
-  OutputDecodeError,
-  TimeoutError,
-  TransportError
-} from "../LlmError.js"
+import * as ProviderHttp from "../internal/providerHttp.js"
+import { InvalidRequestError, type LlmError } from "../LlmError.js"
 import { type Credentials, ProviderClient, type Service } from "../ProviderClient.js"
 
 /**
@@ -110,28 +95,11 @@ export interface Options {
   readonly maxEventSize?: number | undefined
 }
 
-/** Error bodies are read only this far: enough for any JSON error, bounded against a runaway HTML page. */
-const maxErrorBodyBytes = 64 * 1024
+const path = "/chat/completions"
 
-const defaultTimeout = Duration.minutes(10)
+const bearer = (key: Redacted.Redacted<string>) => ["authorization", `Bearer ${Redacted.value(key)}`] as const
 
-/**
- * Spans made under Effect's built-in tracer go nowhere, so the platform
- * client's span per request is only worth its cost (about a third of a call's
- * client CPU) when an application installed a tracer (OpenTelemetry, DevTools).
- */
-const defaultTracer = Effect.runSync(Effect.tracer)
-
-const isOk = (status: number) => status >= 200 && status < 300
-
-const bearer = (key: Redacted.Redacted<string>): Readonly<Record<string, string>> => ({
-  authorization: `Bearer ${Redacted.value(key)}`
-})
-
-const causeText = (cause: unknown): string =>
-  cause instanceof Error
-    ? (cause.cause instanceof Error ? `${cause.message}: ${cause.cause.message}` : cause.message)
-    : String(cause)
+const requestIdOf = (response: HttpClientResponse.HttpClientResponse) => response.headers["x-request-id"]
 
 /**
  * Builds the client over the `HttpClient` in the context. It holds no
@@ -145,51 +113,29 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
 
 const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
   const provider = options.provider ?? "openai"
-  const timeout = options.timeout === undefined ? defaultTimeout : Duration.decode(options.timeout)
   const maxTokensField = options.maxTokensField ?? "max_completion_tokens"
   const includeUsage = options.includeUsage ?? true
-  const auth = options.auth ?? bearer
   const maxEventSize = options.maxEventSize
   if (maxEventSize !== undefined && !(maxEventSize > 0)) {
     throw new RangeError(`OpenAiChat: maxEventSize must be a positive number, got ${maxEventSize}`)
   }
-
-  const staticHeaders: Record<string, string> = { "content-type": "application/json" }
-  if (options.organization !== undefined) staticHeaders["openai-organization"] = options.organization
-  if (options.project !== undefined) staticHeaders["openai-project"] = options.project
-  const secretHeaderNames: Array<string> = []
-  for (const [name, value] of Object.entries(options.headers ?? {})) {
-    if (Redacted.isRedacted(value)) {
-      staticHeaders[name.toLowerCase()] = Redacted.value(value)
-      secretHeaderNames.push(name.toLowerCase())
-    } else {
-      staticHeaders[name.toLowerCase()] = value
-    }
-  }
-  // Built once: every call only adds its key and body.
-  const baseRequest = HttpClientRequest.post(`${options.baseUrl.replace(/\/+$/, "")}/chat/completions`, {
-    headers: staticHeaders
+  const headers: Record<string, string | Redacted.Redacted<string>> = {}
+  if (options.organization !== undefined) headers["openai-organization"] = options.organization
+  if (options.project !== undefined) headers["openai-project"] = options.project
+  Object.assign(headers, options.headers)
+  const transport = ProviderHttp.make(client, {
+    provider,
+    baseUrl: options.baseUrl,
+    headers,
+    // A custom `auth` takes the time the request is sent (Zhipu signs a JWT with it).
+    auth: options.auth === undefined ? bearer : () => undefined,
+    timedAuth: options.auth,
+    requestId: requestIdOf,
+    maxRawExcerpt: Wire.maxRaw,
+    timeout: options.timeout
   })
-  const withSecretHeaders = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-    secretHeaderNames.length === 0
-      ? effect
-      : Effect.locallyWith(effect, Headers.currentRedactedNames, (names) => [...names, ...secretHeaderNames])
-  const execute = (
-    request: HttpClientRequest.HttpClientRequest
-  ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> =>
-    Effect.tracerWith((tracer) =>
-      withSecretHeaders(
-        tracer === defaultTracer ? Effect.withTracerEnabled(client.execute(request), false) : client.execute(request)
-      )
-    )
 
-  interface Call {
-    readonly model: string
-    readonly request: HttpClientRequest.HttpClientRequest
-    readonly timeout: Duration.Duration
-  }
-
-  const prepare = (request: ChatRequest, credentials: Credentials, stream: boolean, nowMillis: number): Call | LlmError => {
+  const prepare = (request: ChatRequest, credentials: Credentials, stream: boolean): ProviderHttp.Call | LlmError => {
     const model = request.model ?? options.model
     if (model === undefined || model === "") {
       return new InvalidRequestError({
@@ -199,130 +145,38 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
         detail: "the request names no model and the client has no default `model`"
       })
     }
-    let body: string
+    let body: unknown
     try {
-      body = JSON.stringify(Wire.requestBody(request, { model, stream, includeUsage, maxTokensField }))
+      body = Wire.requestBody(request, { model, stream, includeUsage, maxTokensField })
     } catch (error) {
       return new InvalidRequestError({
         provider,
         model,
-        detail: `the request body cannot be written as JSON (${causeText(error)}); check providerOptions`
+        detail: `the request body cannot be written as JSON (${ProviderHttp.causeText(error)}); check providerOptions`
       })
     }
-    return {
-      model,
-      request: baseRequest.pipe(
-        HttpClientRequest.setHeaders(auth(credentials.key, nowMillis)),
-        HttpClientRequest.bodyText(body, "application/json")
-      ),
-      timeout: request.timeout ?? timeout
-    }
+    return transport.prepare({ path, body, model, credentials, timeout: request.timeout })
   }
 
-  const scrub = (text: string, credentials: Credentials): string => {
-    const key = Redacted.value(credentials.key)
-    return key.length >= 4 ? text.split(key).join(credentials.keyId) : text
-  }
-
-  const transportError = (model: string, credentials: Credentials) => (error: HttpClientError.HttpClientError) =>
-    new TransportError({
-      provider,
-      model,
-      detail: scrub(`${error.reason}: ${causeText(error.cause ?? error)}`, credentials)
-    })
-
-  const timeoutError = (model: string, duration: Duration.Duration) => () =>
-    new TimeoutError({ provider, model, timeout: duration })
-
-  const readBounded = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<string> =>
-    response.stream.pipe(
-      Stream.runFoldWhile(
-        { parts: [] as Array<Uint8Array>, size: 0 },
-        (acc) => acc.size < maxErrorBodyBytes,
-        (acc, bytes) => {
-          acc.parts.push(bytes)
-          acc.size += bytes.length
-          return acc
-        }
-      ),
-      Effect.map(({ parts }) => {
-        const decoder = new TextDecoder()
-        let text = ""
-        for (const part of parts) text += decoder.decode(part, { stream: true })
-        return (text + decoder.decode()).slice(0, maxErrorBodyBytes)
-      }),
-      // An unreadable error body still maps by its status.
-      Effect.orElseSucceed(() => "")
-    )
-
-  const httpFailure = (
-    call: Call,
-    credentials: Credentials,
-    response: HttpClientResponse.HttpClientResponse
-  ): Effect.Effect<never, LlmError> =>
-    Effect.flatMap(readBounded(response), (body) =>
-      Effect.clockWith((clock) =>
-        Effect.fail(fromHttpFailure({
-          provider,
-          model: call.model,
-          status: response.status,
-          headers: response.headers,
-          body,
-          nowMillis: clock.unsafeCurrentTimeMillis(),
-          secrets: [credentials.key]
-        }))
-      ))
-
-  const send = (call: Call, credentials: Credentials): Effect.Effect<HttpClientResponse.HttpClientResponse, LlmError> =>
-    Effect.flatMap(
-      Effect.mapError(execute(call.request), transportError(call.model, credentials)),
-      (response) => isOk(response.status) ? Effect.succeed(response) : httpFailure(call, credentials, response)
-    )
-
-  const decodeReply = (
-    call: Call,
-    credentials: Credentials,
-    response: HttpClientResponse.HttpClientResponse,
-    text: string,
-    clock: Clock.Clock,
-    startMillis: number
+  const toResponse = (
+    call: ProviderHttp.Call,
+    { body, latency, response, text }: ProviderHttp.JsonReply,
+    nowMillis: number
   ): Effect.Effect<ChatResponse, LlmError> => {
-    const decodeError = (detail: string) => {
-      const requestId = response.headers["x-request-id"]
-      return Effect.fail(
-        new OutputDecodeError({
-          provider,
-          model: call.model,
-          ...(requestId !== undefined ? { requestId } : {}),
-          detail,
-          raw: Wire.excerpt(text)
-        })
-      )
-    }
-    let body: unknown
-    try {
-      // JSON.parse skips the blank lines DeepSeek sends while a request waits.
-      body = JSON.parse(text)
-    } catch {
-      return decodeError("the response body is not JSON")
-    }
-    if (!Wire.isRecord(body)) return decodeError("the response body is not a JSON object")
-    if (Wire.isErrorPayload(body)) {
-      return Effect.fail(fromHttpFailure({
-        provider,
-        model: call.model,
-        headers: response.headers,
-        body,
-        nowMillis: clock.unsafeCurrentTimeMillis(),
-        secrets: [credentials.key]
-      }))
-    }
+    if (Wire.isErrorPayload(body)) return Effect.fail(transport.errorOf(call, body, nowMillis, response.headers))
     let reply: Wire.Reply
     try {
       reply = Wire.reply(body)
     } catch (error) {
-      if (error instanceof Wire.ShapeError) return decodeError(`the response has the wrong shape: ${error.reason}`)
-      throw error
+      if (!(error instanceof Wire.ShapeError)) throw error
+      return Effect.fail(
+        transport.decodeError(
+          call,
+          `the response has the wrong shape: ${error.reason}`,
+          text,
+          requestIdOf(response)
+        )
+      )
     }
     return Effect.succeed({
       id: reply.id,
@@ -334,130 +188,52 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
       toolCalls: reply.toolCalls,
       finishReason: reply.finishReason,
       usage: reply.usage ?? emptyUsage,
-      latency: Duration.millis(Math.max(0, clock.unsafeCurrentTimeMillis() - startMillis)),
-      keyId: credentials.keyId
+      latency,
+      keyId: call.credentials.keyId
     })
   }
-
-  const readReply = (
-    call: Call,
-    credentials: Credentials,
-    response: HttpClientResponse.HttpClientResponse,
-    clock: Clock.Clock,
-    startMillis: number
-  ): Effect.Effect<ChatResponse, LlmError> =>
-    Effect.flatMap(
-      Effect.mapError(response.text, transportError(call.model, credentials)),
-      (text) => decodeReply(call, credentials, response, text, clock, startMillis)
-    )
 
   const chat = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChatResponse, LlmError> =>
-    Effect.clockWith((clock) => {
-      const startMillis = clock.unsafeCurrentTimeMillis()
-      const call = prepare(request, credentials, false, startMillis)
+    Effect.suspend(() => {
+      const call = prepare(request, credentials, false)
       if (!("request" in call)) return Effect.fail(call)
-      return timeoutFail(
-        Effect.flatMap(send(call, credentials), (response) => readReply(call, credentials, response, clock, startMillis)),
-        call.timeout,
-        timeoutError(call.model, call.timeout)
-      )
+      return Effect.flatMap(transport.json(call), (reply) =>
+        Effect.clockWith((clock) => toResponse(call, reply, clock.unsafeCurrentTimeMillis())))
     })
 
-  const parse = (
-    parser: ChatStreamParser,
-    credentials: Credentials
-  ): Channel.Channel<
-    Chunk.Chunk<ChatChunk.ChatChunk>,
-    Chunk.Chunk<Uint8Array>,
-    LlmError,
-    HttpClientError.ResponseError,
-    unknown,
-    unknown
-  > => {
-    const emit = <A>(
-      out: Array<ChatChunk.ChatChunk>,
-      failure: LlmError | undefined,
-      then: Channel.Channel<Chunk.Chunk<ChatChunk.ChatChunk>, A, LlmError, HttpClientError.ResponseError, unknown, unknown>
-    ): Channel.Channel<Chunk.Chunk<ChatChunk.ChatChunk>, A, LlmError, HttpClientError.ResponseError, unknown, unknown> => {
-      const next = failure === undefined ? then : Channel.fail(failure)
-      return out.length === 0 ? next : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(out)), next)
-    }
-    const loop: Channel.Channel<
-      Chunk.Chunk<ChatChunk.ChatChunk>,
-      Chunk.Chunk<Uint8Array>,
-      LlmError,
-      HttpClientError.ResponseError,
-      unknown,
-      unknown
-    > = Channel.readWithCause({
-      onInput: (input: Chunk.Chunk<Uint8Array>) => {
-        const out: Array<ChatChunk.ChatChunk> = []
-        let failure: LlmError | undefined
-        for (const bytes of input) {
-          failure = parser.push(bytes, out)
-          if (failure !== undefined) break
-        }
-        return emit(out, failure, loop)
-      },
-      onFailure: (cause) =>
-        // The body failing after [DONE] (a reset instead of a clean close) loses nothing.
-        parser.done && Option.isSome(Cause.failureOption(cause))
-          ? Channel.void
-          : Channel.failCause(
-            Cause.map(cause, (error) => parser.transportError(scrub(causeText(error.cause ?? error), credentials)))
-          ),
-      onDone: () => {
-        const out: Array<ChatChunk.ChatChunk> = []
-        return emit(out, parser.end(out), Channel.void)
+  const chatStream = (request: ChatRequest, credentials: Credentials): Stream.Stream<ChatChunk.ChatChunk, LlmError> => {
+    const call = prepare(request, credentials, true)
+    // A request that cannot be written fails the stream before any HTTP.
+    if (!("request" in call)) return Stream.fail(call)
+    return transport.stream(call, (start) => {
+      const { clock, response, startMillis } = start
+      const contentType = response.headers["content-type"]
+      // A server that ignores `stream` (or reports an error as plain JSON) answers with one JSON body.
+      if (contentType?.startsWith("application/json")) {
+        return Effect.flatMap(
+          transport.readJson(call, start),
+          (reply) => Effect.map(toResponse(call, reply, clock.unsafeCurrentTimeMillis()), ChatChunk.fromResponse)
+        )
       }
+      // A proxy's login or error page with status 200 would otherwise read as an empty, truncated stream.
+      if (contentType?.startsWith("text/html")) {
+        return Effect.flatMap(
+          transport.boundedText(response),
+          (page) => Effect.fail(transport.decodeError(call, "a stream request was answered with an HTML page", page))
+        )
+      }
+      return new ChatStreamParser({
+        provider,
+        model: call.model,
+        keyId: credentials.keyId,
+        secret: credentials.key,
+        requestId: () => requestIdOf(response),
+        startMillis,
+        now: () => clock.unsafeCurrentTimeMillis(),
+        maxEventSize
+      })
     })
-    return loop
   }
-
-  const chatStream = (request: ChatRequest, credentials: Credentials): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
-    // Channel.unwrap rather than Stream.unwrap: the latter flattens a stream of
-    // streams, which costs about a third of a short stream's client CPU.
-    Stream.fromChannel(Channel.unwrap(Effect.clockWith((clock) => {
-      const startMillis = clock.unsafeCurrentTimeMillis()
-      const call = prepare(request, credentials, true, startMillis)
-      if (!("request" in call)) return Effect.fail(call)
-      return Effect.map(
-        timeoutFail(send(call, credentials), call.timeout, timeoutError(call.model, call.timeout)),
-        (response) => {
-          const contentType = response.headers["content-type"]
-          // A server that ignores `stream` (or reports an error as plain JSON) answers with one JSON body.
-          if (contentType?.startsWith("application/json")) {
-            return Channel.flatMap(
-              Channel.fromEffect(readReply(call, credentials, response, clock, startMillis)),
-              (reply) => Channel.write(Chunk.fromIterable(ChatChunk.fromResponse(reply)))
-            )
-          }
-          // A proxy's login or error page with status 200 would otherwise read as an empty, truncated stream.
-          if (contentType?.startsWith("text/html")) {
-            return Channel.fromEffect(Effect.flatMap(readBounded(response), (page) =>
-              Effect.fail(
-                new OutputDecodeError({
-                  provider,
-                  model: call.model,
-                  detail: "a stream request was answered with an HTML page",
-                  raw: Wire.excerpt(page)
-                })
-              )))
-          }
-          const parser = new ChatStreamParser({
-            provider,
-            model: call.model,
-            keyId: credentials.keyId,
-            secret: credentials.key,
-            requestId: () => response.headers["x-request-id"],
-            startMillis,
-            now: () => clock.unsafeCurrentTimeMillis(),
-            maxEventSize
-          })
-          return Channel.pipeTo(Stream.toChannel(response.stream), parse(parser, credentials))
-        }
-      )
-    })))
 
   return ProviderClient.of({ provider, chat, chatStream })
 }
