@@ -29,9 +29,12 @@
  *   downstream) does the same.
  *
  * Differences: a body is read once (`text` after `json` answers the same
- * text, but `stream` after `text` or `text` after `stream` fails with a
- * `ResponseError`); a response whose body is never read keeps its connection
- * until the body timeout, so read or stream every body (the providers do).
+ * text, but `text` after `stream` fails with a `ResponseError`); a response
+ * whose body is never read keeps its connection until the body timeout (the
+ * platform aborts it when the response is garbage collected), so read or
+ * stream every body, as the providers do; closing the scope of
+ * `HttpClient.withScope` does not cancel a request already sent (interrupt its
+ * fiber instead), as that abort signal is private to the platform.
  *
  * @since 0.1.0
  */
@@ -145,7 +148,7 @@ export const fromDispatcher = (
   // The platform's span, redaction and propagation, for traced requests.
   const traced = HttpClient.make((request, url, signal) =>
     Effect.suspend(() => {
-      // `HttpClient.withScope` aborts through this signal.
+      // A request whose `HttpClient.withScope` scope already closed is not sent.
       if (signal.aborted) {
         return Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: signal.reason }))
       }

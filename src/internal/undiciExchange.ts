@@ -220,7 +220,7 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
     return Effect.suspend(() => {
       if (this.cachedBody !== undefined) return Effect.succeed(this.cachedBody)
       const exchange = this.exchange
-      if (this.consumed) return Effect.fail(exchange.bodyError("the body was already read as a stream"))
+      if (this.consumed) return Effect.fail(exchange.bodyError("the body was already read as a stream, or by an interrupted read"))
       this.consumed = true
       exchange.unbounded = true
       const parts: Array<Uint8Array> = []
