@@ -9,8 +9,8 @@
  */
 import * as Duration from "effect/Duration"
 import type { ChatChunk } from "../ChatChunk.js"
-import { type LlmError, OutputDecodeError, StreamTruncatedError } from "../LlmError.js"
-import * as Sse from "../Sse.js"
+import { type LlmError, StreamTruncatedError } from "../LlmError.js"
+import type * as Sse from "../Sse.js"
 import {
   finishReason,
   isRecord,
@@ -20,6 +20,7 @@ import {
   usageOf,
   type WireUsage
 } from "./anthropicWire.js"
+import { type ErrorFields, SseParser } from "./sseParser.js"
 
 /** What a stream needs to know about its call. */
 export interface StreamContext {
@@ -51,8 +52,7 @@ const other: Block = { kind: "other" }
  * One stream's state. `push` and `end` append chunks to `out` and return the
  * failure that ends the stream, if any (chunks appended before it still count).
  */
-export class AnthropicStreamParser {
-  private readonly sse: Sse.Decoder
+export class AnthropicStreamParser extends SseParser {
   private id = ""
   private model: string
   private reason: string | undefined
@@ -62,36 +62,13 @@ export class AnthropicStreamParser {
   /** Signed thinking blocks in order, to send back with the next turn. */
   private readonly thinking: Array<JsonRecord> = []
   private calls = 0
-  /** `message_stop` was seen and the closing chunks were emitted. */
-  done = false
 
   constructor(private readonly context: StreamContext) {
-    this.sse = Sse.makeDecoder(context.maxEventSize === undefined ? undefined : { maxEventSize: context.maxEventSize })
+    super(context.maxEventSize)
     this.model = context.model
   }
 
-  push(bytes: Uint8Array, out: Array<ChatChunk>): LlmError | undefined {
-    if (this.done) return undefined
-    let events: Array<Sse.Event>
-    try {
-      events = this.sse.push(bytes)
-    } catch (error) {
-      return this.tooLarge(error)
-    }
-    return this.events(events, out)
-  }
-
-  /** The body ended. */
-  end(out: Array<ChatChunk>): LlmError | undefined {
-    if (this.done) return undefined
-    let events: Array<Sse.Event>
-    try {
-      events = this.sse.end()
-    } catch (error) {
-      return this.tooLarge(error)
-    }
-    const failure = this.events(events, out)
-    if (failure !== undefined || this.done) return failure
+  protected ended(): LlmError {
     const requestId = this.context.requestId()
     return new StreamTruncatedError({
       provider: this.context.provider,
@@ -101,19 +78,12 @@ export class AnthropicStreamParser {
     })
   }
 
-  private tooLarge(error: unknown): LlmError {
-    if (!(error instanceof Sse.SseEventTooLargeError)) throw error
+  protected errorFields(): ErrorFields {
     const requestId = this.context.requestId()
-    return new OutputDecodeError({
-      provider: this.context.provider,
-      model: this.model,
-      ...(requestId !== undefined ? { requestId } : {}),
-      detail: `an SSE event exceeded maxEventSize (${error.maxEventSize} characters)`,
-      raw: ""
-    })
+    return { provider: this.context.provider, model: this.model, ...(requestId !== undefined ? { requestId } : {}) }
   }
 
-  private events(events: Array<Sse.Event>, out: Array<ChatChunk>): LlmError | undefined {
+  protected events(events: Array<Sse.Event>, out: Array<ChatChunk>): LlmError | undefined {
     for (let i = 0; i < events.length; i++) {
       const event = events[i]!
       if (event.event === "ping") continue

@@ -17,7 +17,7 @@ import {
   OutputDecodeError,
   StreamTruncatedError
 } from "../LlmError.js"
-import * as Sse from "../Sse.js"
+import type * as Sse from "../Sse.js"
 import {
   blockedDetail,
   candidateOf,
@@ -32,6 +32,7 @@ import {
   ShapeError,
   usage as usageOf
 } from "./geminiWire.js"
+import { type ErrorFields, SseParser } from "./sseParser.js"
 
 /** What a stream needs to know about its call. */
 export interface StreamContext {
@@ -50,8 +51,7 @@ export interface StreamContext {
  * One stream's state. `push` and `end` append chunks to `out` and return the
  * failure that ends the stream, if any (chunks appended before it still count).
  */
-export class GeminiStreamParser {
-  private readonly sse: Sse.Decoder
+export class GeminiStreamParser extends SseParser {
   private id = ""
   private model: string
   private reason: string | undefined
@@ -59,34 +59,14 @@ export class GeminiStreamParser {
   private usage: unknown
   private calls = 0
   private signature: string | undefined
-  /** The body ended after a `finishReason` and the closing chunks were emitted. */
-  done = false
 
   constructor(private readonly context: StreamContext) {
-    this.sse = Sse.makeDecoder(context.maxEventSize === undefined ? undefined : { maxEventSize: context.maxEventSize })
+    super(context.maxEventSize)
     this.model = context.model
   }
 
-  push(bytes: Uint8Array, out: Array<ChatChunk>): LlmError | undefined {
-    let events: Array<Sse.Event>
-    try {
-      events = this.sse.push(bytes)
-    } catch (error) {
-      return this.tooLarge(error)
-    }
-    return this.events(events, out)
-  }
-
-  /** The body ended: the reply is whole only if its last candidate said why it stopped. */
-  end(out: Array<ChatChunk>): LlmError | undefined {
-    let events: Array<Sse.Event>
-    try {
-      events = this.sse.end()
-    } catch (error) {
-      return this.tooLarge(error)
-    }
-    const failure = this.events(events, out)
-    if (failure !== undefined) return failure
+  /** The reply is whole only if its last candidate said why it stopped. */
+  protected ended(out: Array<ChatChunk>): LlmError | undefined {
     if (this.reason === undefined) {
       return new StreamTruncatedError({
         provider: this.context.provider,
@@ -111,21 +91,15 @@ export class GeminiStreamParser {
     return undefined
   }
 
-  private tooLarge(error: unknown): LlmError {
-    if (!(error instanceof Sse.SseEventTooLargeError)) throw error
-    return new OutputDecodeError({
-      provider: this.context.provider,
-      model: this.model,
-      detail: `an SSE event exceeded maxEventSize (${error.maxEventSize} characters)`,
-      raw: ""
-    })
+  protected errorFields(): ErrorFields {
+    return { provider: this.context.provider, model: this.model }
   }
 
   private decodeError(detail: string, raw: string): LlmError {
     return new OutputDecodeError({ provider: this.context.provider, model: this.model, detail, raw: excerpt(raw) })
   }
 
-  private events(events: Array<Sse.Event>, out: Array<ChatChunk>): LlmError | undefined {
+  protected events(events: Array<Sse.Event>, out: Array<ChatChunk>): LlmError | undefined {
     for (let i = 0; i < events.length; i++) {
       const data = events[i]!.data
       let value: unknown

@@ -16,7 +16,7 @@ import {
   StreamTruncatedError,
   TransportError
 } from "../LlmError.js"
-import * as Sse from "../Sse.js"
+import type * as Sse from "../Sse.js"
 import {
   argumentsOf,
   excerpt,
@@ -29,6 +29,7 @@ import {
   textOf,
   usage as usageOf
 } from "./openAiChatWire.js"
+import { type ErrorFields, SseParser } from "./sseParser.js"
 
 /** What a stream needs to know about its call. */
 export interface StreamContext {
@@ -62,8 +63,7 @@ const nonEmpty = (value: unknown): string | undefined =>
  * One stream's state. `push` and `end` append chunks to `out` and return the
  * failure that ends the stream, if any (chunks appended before it still count).
  */
-export class ChatStreamParser {
-  private readonly sse: Sse.Decoder
+export class ChatStreamParser extends SseParser {
   private id = ""
   private model: string
   private reason: string | undefined
@@ -72,53 +72,30 @@ export class ChatStreamParser {
   private readonly calls: Array<ToolCallState> = []
   private readonly byIndex = new Map<number, ToolCallState>()
   private last: ToolCallState | undefined
-  /** `[DONE]` was seen and the closing chunks were emitted; the rest of the body is drained unread. */
-  done = false
 
   constructor(private readonly context: StreamContext) {
-    this.sse = Sse.makeDecoder(context.maxEventSize === undefined ? undefined : { maxEventSize: context.maxEventSize })
+    super(context.maxEventSize)
     this.model = context.model
   }
 
-  push(bytes: Uint8Array, out: Array<ChatChunk>): LlmError | undefined {
-    if (this.done) return undefined
-    let events: Array<Sse.Event>
-    try {
-      events = this.sse.push(bytes)
-    } catch (error) {
-      return this.tooLarge(error)
-    }
-    return this.events(events, out)
-  }
-
-  /** The body ended. */
-  end(out: Array<ChatChunk>): LlmError | undefined {
-    if (this.done) return undefined
-    let events: Array<Sse.Event>
-    try {
-      events = this.sse.end()
-    } catch (error) {
-      return this.tooLarge(error)
-    }
-    const failure = this.events(events, out)
-    if (failure !== undefined || this.done) return failure
+  protected ended(out: Array<ChatChunk>): LlmError | undefined {
     // Some servers close right after the finish chunk; the reply is whole, only `[DONE]` is missing.
     if (this.reason !== undefined) {
       this.finish(out)
       return undefined
     }
     return new StreamTruncatedError({
-      ...this.common(),
+      ...this.errorFields(),
       detail: "the stream ended without [DONE] and without a finish reason"
     })
   }
 
   /** The body failed to arrive (a reset mid-stream). */
   transportError(detail: string): TransportError {
-    return new TransportError({ ...this.common(), detail })
+    return new TransportError({ ...this.errorFields(), detail })
   }
 
-  private common() {
+  protected errorFields(): ErrorFields {
     const requestId = this.context.requestId()
     return {
       provider: this.context.provider,
@@ -127,17 +104,8 @@ export class ChatStreamParser {
     }
   }
 
-  private tooLarge(error: unknown): LlmError {
-    if (!(error instanceof Sse.SseEventTooLargeError)) throw error
-    return new OutputDecodeError({
-      ...this.common(),
-      detail: `an SSE event exceeded maxEventSize (${error.maxEventSize} characters)`,
-      raw: ""
-    })
-  }
-
   private decodeError(detail: string, raw: string): LlmError {
-    return new OutputDecodeError({ ...this.common(), detail, raw: excerpt(raw) })
+    return new OutputDecodeError({ ...this.errorFields(), detail, raw: excerpt(raw) })
   }
 
   private providerError(body: unknown): LlmError {
@@ -152,7 +120,7 @@ export class ChatStreamParser {
     })
   }
 
-  private events(events: Array<Sse.Event>, out: Array<ChatChunk>): LlmError | undefined {
+  protected events(events: Array<Sse.Event>, out: Array<ChatChunk>): LlmError | undefined {
     for (let i = 0; i < events.length; i++) {
       const event = events[i]!
       const data = event.data

@@ -16,10 +16,9 @@
  */
 import * as Duration from "effect/Duration"
 import type { ChatChunk, ToolCallDelta } from "../ChatChunk.js"
-import { type LlmError, OutputDecodeError, StreamTruncatedError } from "../LlmError.js"
+import { type LlmError, StreamTruncatedError } from "../LlmError.js"
 import type { ProviderMetadata } from "../Message.js"
-import * as Sse from "../Sse.js"
-import type { StreamParser } from "./providerHttp.js"
+import type * as Sse from "../Sse.js"
 import {
   argumentsOf,
   failureOf,
@@ -32,6 +31,7 @@ import {
   ShapeError,
   usage as usageOf
 } from "./openAiResponsesWire.js"
+import { type ErrorFields, SseParser } from "./sseParser.js"
 
 /** What a stream needs to know about its call. */
 export interface StreamContext {
@@ -84,42 +84,19 @@ const stringOf = (value: unknown, field: string): string => {
   throw new ShapeError(`${field} is not a string`)
 }
 
-export class ResponsesStreamParser implements StreamParser {
-  private readonly sse: Sse.Decoder
+export class ResponsesStreamParser extends SseParser {
   private readonly calls: Array<CallState> = []
   private readonly byItem = new Map<string, CallState>()
   private readonly byOutput = new Map<number, CallState>()
   private textSeen = false
   private reasoningKey: string | undefined
   private refusal: string | undefined
-  /** The terminal event was seen and the closing chunks emitted; the rest of the body is ignored. */
-  done = false
 
   constructor(private readonly context: StreamContext) {
-    this.sse = Sse.makeDecoder(context.maxEventSize === undefined ? undefined : { maxEventSize: context.maxEventSize })
+    super(context.maxEventSize)
   }
 
-  push(bytes: Uint8Array, out: Array<ChatChunk>): LlmError | undefined {
-    if (this.done) return undefined
-    let events: Array<Sse.Event>
-    try {
-      events = this.sse.push(bytes)
-    } catch (error) {
-      return this.tooLarge(error)
-    }
-    return this.events(events, out)
-  }
-
-  end(out: Array<ChatChunk>): LlmError | undefined {
-    if (this.done) return undefined
-    let events: Array<Sse.Event>
-    try {
-      events = this.sse.end()
-    } catch (error) {
-      return this.tooLarge(error)
-    }
-    const failure = this.events(events, out)
-    if (failure !== undefined || this.done) return failure
+  protected ended(): LlmError {
     const requestId = this.context.requestId()
     return new StreamTruncatedError({
       provider: this.context.provider,
@@ -129,19 +106,12 @@ export class ResponsesStreamParser implements StreamParser {
     })
   }
 
-  private tooLarge(error: unknown): LlmError {
-    if (!(error instanceof Sse.SseEventTooLargeError)) throw error
+  protected errorFields(): ErrorFields {
     const requestId = this.context.requestId()
-    return new OutputDecodeError({
-      provider: this.context.provider,
-      model: this.context.model,
-      ...(requestId !== undefined ? { requestId } : {}),
-      detail: `an SSE event exceeded maxEventSize (${error.maxEventSize} characters)`,
-      raw: ""
-    })
+    return { provider: this.context.provider, model: this.context.model, ...(requestId !== undefined ? { requestId } : {}) }
   }
 
-  private events(events: Array<Sse.Event>, out: Array<ChatChunk>): LlmError | undefined {
+  protected events(events: Array<Sse.Event>, out: Array<ChatChunk>): LlmError | undefined {
     for (let i = 0; i < events.length; i++) {
       const event = events[i]!
       if (!read.has(event.event)) continue

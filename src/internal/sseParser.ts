@@ -1,0 +1,69 @@
+/**
+ * The SSE side every SSE stream parser shares: the decoder, an event larger
+ * than `maxEventSize` as `OutputDecodeError`, and nothing read once the
+ * terminal event was seen. A subclass keeps only its events and how a body
+ * that ended without the terminal event finishes.
+ */
+import type { ChatChunk } from "../ChatChunk.js"
+import { type LlmError, OutputDecodeError } from "../LlmError.js"
+import * as Sse from "../Sse.js"
+import type { StreamParser } from "./providerHttp.js"
+
+/** The fields every error of a stream carries. */
+export interface ErrorFields {
+  readonly provider: string
+  readonly model: string
+  readonly requestId?: string
+}
+
+export abstract class SseParser implements StreamParser {
+  private readonly sse: Sse.Decoder
+  /** The terminal event was seen and the closing chunks were emitted; the rest of the body is drained unread. */
+  done = false
+
+  constructor(maxEventSize: number | undefined) {
+    this.sse = Sse.makeDecoder(maxEventSize === undefined ? undefined : { maxEventSize })
+  }
+
+  push(bytes: Uint8Array, out: Array<ChatChunk>): LlmError | undefined {
+    if (this.done) return undefined
+    let events: Array<Sse.Event>
+    try {
+      events = this.sse.push(bytes)
+    } catch (error) {
+      return this.tooLarge(error)
+    }
+    return this.events(events, out)
+  }
+
+  /** The body ended. */
+  end(out: Array<ChatChunk>): LlmError | undefined {
+    if (this.done) return undefined
+    let events: Array<Sse.Event>
+    try {
+      events = this.sse.end()
+    } catch (error) {
+      return this.tooLarge(error)
+    }
+    const failure = this.events(events, out)
+    if (failure !== undefined || this.done) return failure
+    return this.ended(out)
+  }
+
+  /** Appends the chunks of whole events to `out`; returns the failure that ends the stream, if any. */
+  protected abstract events(events: Array<Sse.Event>, out: Array<ChatChunk>): LlmError | undefined
+
+  /** The body ended without the terminal event: the closing chunks of a whole reply, or the failure. */
+  protected abstract ended(out: Array<ChatChunk>): LlmError | undefined
+
+  protected abstract errorFields(): ErrorFields
+
+  private tooLarge(error: unknown): LlmError {
+    if (!(error instanceof Sse.SseEventTooLargeError)) throw error
+    return new OutputDecodeError({
+      ...this.errorFields(),
+      detail: `an SSE event exceeded maxEventSize (${error.maxEventSize} characters)`,
+      raw: ""
+    })
+  }
+}
