@@ -6,7 +6,6 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -15,7 +14,6 @@ import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
 import * as KeyPool from "../../src/KeyPool.js"
 import * as Llm from "../../src/Llm.js"
-import type * as LlmError from "../../src/LlmError.js"
 import * as Message from "../../src/Message.js"
 import * as Anthropic from "../../src/providers/Anthropic.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
@@ -23,6 +21,12 @@ import * as RateLimiter from "../../src/RateLimiter.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { awaitStats } from "../utils/openAiChatSimulator.js"
+import {
+  comparable as sharedComparable,
+  interruptingAStreamClosesTheConnection,
+  noKeyAssertion,
+  takingAPrefixClosesTheConnection
+} from "../utils/adapterE2e.js"
 
 // ---------------------------------------------------------------------------
 // The simulator's Messages format, read with plain fetch (no library code).
@@ -277,23 +281,9 @@ const withClient = <A, E>(
 
 const fault = (value: string): Partial<Anthropic.Options> => ({ headers: { "x-simulator-fault": value } })
 
-const comparable = (response: ChatResponse) => ({
-  id: response.id.slice(0, 4),
-  text: response.text,
-  reasoning: response.reasoning,
-  toolCalls: response.toolCalls.map((call) => ({ ...call })),
-  finishReason: response.finishReason,
-  usage: { ...response.usage },
-  model: response.model,
-  provider: response.provider,
-  keyId: response.keyId,
-  providerMetadata: response.providerMetadata
-})
+const comparable = (response: ChatResponse) => sharedComparable(response, { id: (id) => id.slice(0, 4), providerMetadata: true })
 
-const assertNoKey = (error: LlmError.LlmError) => {
-  assert.notInclude(error.message, KEY)
-  assert.notInclude(JSON.stringify(error), KEY)
-}
+const assertNoKey = noKeyAssertion(KEY)
 
 describe("Anthropic over the simulator", () => {
   it.scopedLive("a text reply", () =>
@@ -607,26 +597,11 @@ describe("Anthropic timeouts and interruption", () => {
 
   it.scopedLive("interrupting a stream's consumer closes the connection", () =>
     withClient({ tokensPerSecond: 50, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        let received = 0
-        const fiber = yield* Effect.fork(Stream.runForEach(chat.chatStream(ask, credentials), () => Effect.sync(() => received++)))
-        yield* Effect.sleep("300 millis")
-        assert.isAbove(received, 0)
-        assert.strictEqual((yield* simulator.stats).inFlight, 1)
-        yield* Fiber.interrupt(fiber)
-        const after = yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1 && stats.inFlight === 0)
-        assert.strictEqual(after.clientClosed, 1)
-      })))
+      Effect.flatMap(client(), (chat) => interruptingAStreamClosesTheConnection(chat, simulator, ask, credentials))))
 
   it.scopedLive("taking a prefix of a stream closes the connection", () =>
     withClient({ tokensPerSecond: 100, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        const first = yield* Stream.runCollect(Stream.take(chat.chatStream(ask, credentials), 3))
-        assert.strictEqual(first.length, 3)
-        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1 && stats.inFlight === 0)
-      })))
+      Effect.flatMap(client(), (chat) => takingAPrefixClosesTheConnection(chat, simulator, ask, credentials))))
 })
 
 describe("Llm over Anthropic", () => {

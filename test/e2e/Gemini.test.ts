@@ -5,7 +5,6 @@ import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Context from "effect/Context"
@@ -17,13 +16,18 @@ import * as RateLimiter from "../../src/RateLimiter.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
-import type * as LlmError from "../../src/LlmError.js"
 import * as Message from "../../src/Message.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as Gemini from "../../src/providers/Gemini.js"
 import * as GeminiFormat from "../../src/simulator/Gemini.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { awaitStats } from "../utils/openAiChatSimulator.js"
+import {
+  comparable as sharedComparable,
+  interruptingAStreamClosesTheConnection,
+  noKeyAssertion,
+  takingAPrefixClosesTheConnection
+} from "../utils/adapterE2e.js"
 
 const KEY = "AIza-e2e-0123456789abcdef"
 const MODEL = "gemini-2.5-flash"
@@ -331,24 +335,9 @@ const withGemini = <A, E>(
 
 const fault = (value: string): Partial<Gemini.Options> => ({ headers: { "x-simulator-fault": value } })
 
-/** What must be equal between a streamed and a whole reply. */
-const comparable = (response: ChatResponse) => ({
-  id: response.id.replace(/\d+$/, ""),
-  text: response.text,
-  reasoning: response.reasoning,
-  toolCalls: response.toolCalls.map((call) => ({ ...call })),
-  finishReason: response.finishReason,
-  usage: { ...response.usage },
-  model: response.model,
-  provider: response.provider,
-  keyId: response.keyId,
-  providerMetadata: response.providerMetadata
-})
+const comparable = (response: ChatResponse) => sharedComparable(response, { id: (id) => id.replace(/\d+$/, ""), providerMetadata: true })
 
-const assertNoKey = (error: LlmError.LlmError) => {
-  assert.notInclude(error.message, KEY)
-  assert.notInclude(JSON.stringify(error), KEY)
-}
+const assertNoKey = noKeyAssertion(KEY)
 
 describe("Gemini over the simulator", () => {
   it.scopedLive("a text reply", () =>
@@ -633,28 +622,11 @@ describe("Gemini timeouts and interruption", () => {
 
   it.scopedLive("interrupting a stream's consumer closes the connection", () =>
     withGemini({ tokensPerSecond: 50, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.gen(function*() {
-        const gemini = yield* client()
-        let received = 0
-        const fiber = yield* Effect.fork(
-          Stream.runForEach(gemini.chatStream(hello, credentials), () => Effect.sync(() => received++))
-        )
-        yield* Effect.sleep("300 millis")
-        assert.isAbove(received, 0)
-        assert.strictEqual((yield* simulator.stats).inFlight, 1)
-        yield* Fiber.interrupt(fiber)
-        const after = yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1 && stats.inFlight === 0)
-        assert.strictEqual(after.clientClosed, 1)
-      })))
+      Effect.flatMap(client(), (chat) => interruptingAStreamClosesTheConnection(chat, simulator, hello, credentials))))
 
   it.scopedLive("taking a prefix of a stream closes the connection", () =>
     withGemini({ tokensPerSecond: 100, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.gen(function*() {
-        const gemini = yield* client()
-        const first = yield* Stream.runCollect(Stream.take(gemini.chatStream(hello, credentials), 3))
-        assert.strictEqual(first.length, 3)
-        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1 && stats.inFlight === 0)
-      })))
+      Effect.flatMap(client(), (chat) => takingAPrefixClosesTheConnection(chat, simulator, hello, credentials))))
 })
 
 describe("Gemini under Llm", () => {

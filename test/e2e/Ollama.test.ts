@@ -6,7 +6,6 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -15,13 +14,13 @@ import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
 import * as KeyPool from "../../src/KeyPool.js"
 import * as Llm from "../../src/Llm.js"
-import type * as LlmError from "../../src/LlmError.js"
 import * as Message from "../../src/Message.js"
 import * as Ollama from "../../src/providers/Ollama.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { awaitStats } from "../utils/openAiChatSimulator.js"
+import { comparable as sharedComparable, interruptingAStreamClosesTheConnection, noKeyAssertion } from "../utils/adapterE2e.js"
 
 // ---------------------------------------------------------------------------
 // The simulator's /api/chat, through a plain fetch client.
@@ -321,22 +320,9 @@ const withOllama = <A, E>(
 
 const fault = (value: string): Ollama.Options => ({ headers: { "x-simulator-fault": value } })
 
-const comparable = (response: ChatResponse) => ({
-  text: response.text,
-  reasoning: response.reasoning,
-  toolCalls: response.toolCalls.map((call) => ({ ...call })),
-  finishReason: response.finishReason,
-  usage: { ...response.usage },
-  model: response.model,
-  provider: response.provider,
-  id: response.id,
-  keyId: response.keyId
-})
+const comparable = (response: ChatResponse) => sharedComparable(response, { id: (id) => id })
 
-const assertNoKey = (error: LlmError.LlmError) => {
-  expect(error.message).not.toContain(KEY)
-  expect(JSON.stringify(error)).not.toContain(KEY)
-}
+const assertNoKey = noKeyAssertion(KEY)
 
 describe("Ollama over the simulator", () => {
   it.scopedLive("a text reply with usage", () =>
@@ -520,17 +506,7 @@ describe("Ollama faults from the simulator", () => {
 describe("Ollama timeouts and interruption", () => {
   it.scopedLive("interrupting a stream's consumer closes the connection", () =>
     withOllama({ tokensPerSecond: 50, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        let received = 0
-        const fiber = yield* Effect.fork(Stream.runForEach(chat.chatStream(hello, credentials), () => Effect.sync(() => received++)))
-        yield* Effect.sleep("300 millis")
-        expect(received).toBeGreaterThan(0)
-        expect((yield* simulator.stats).inFlight).toBe(1)
-        yield* Fiber.interrupt(fiber)
-        const after = yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1 && stats.inFlight === 0)
-        expect(after.clientClosed).toBe(1)
-      })))
+      Effect.flatMap(client(), (chat) => interruptingAStreamClosesTheConnection(chat, simulator, hello, credentials))))
 
   it.scopedLive("no answer within the timeout -> TimeoutError, and the request is abandoned", () =>
     withOllama({ latency: "3 seconds" }, ({ client, simulator }) =>

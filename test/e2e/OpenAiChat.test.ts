@@ -8,10 +8,15 @@ import * as Stream from "effect/Stream"
 import * as ChatChunk from "../../src/ChatChunk.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
-import type * as LlmError from "../../src/LlmError.js"
 import * as Message from "../../src/Message.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import { awaitStats, fault, withSimulator } from "../utils/openAiChatSimulator.js"
+import {
+  comparable as sharedComparable,
+  interruptingAStreamClosesTheConnection,
+  noKeyAssertion,
+  takingAPrefixClosesTheConnection
+} from "../utils/adapterE2e.js"
 
 const KEY = "sk-e2e-0123456789abcdef"
 const credentials = ProviderClient.credentials(KEY)
@@ -29,22 +34,9 @@ const tools: ChatRequest.Input["tools"] = [
   }
 ]
 
-/** What must be equal between a streamed and a whole reply. */
-const comparable = (response: ChatResponse) => ({
-  text: response.text,
-  reasoning: response.reasoning,
-  toolCalls: response.toolCalls.map((call) => ({ ...call })),
-  finishReason: response.finishReason,
-  usage: { ...response.usage },
-  model: response.model,
-  provider: response.provider,
-  keyId: response.keyId
-})
+const comparable = (response: ChatResponse) => sharedComparable(response)
 
-const assertNoKey = (error: LlmError.LlmError) => {
-  assert.notInclude(error.message, KEY)
-  assert.notInclude(JSON.stringify(error), KEY)
-}
+const assertNoKey = noKeyAssertion(KEY)
 
 describe("OpenAiChat over the simulator", () => {
   it.scopedLive("a text reply", () =>
@@ -349,29 +341,11 @@ describe("OpenAiChat timeouts and interruption", () => {
 
   it.scopedLive("interrupting a stream's consumer closes the connection", () =>
     withSimulator({ tokensPerSecond: 50, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        let received = 0
-        const fiber = yield* Effect.fork(
-          Stream.runForEach(chat.chatStream(hello, credentials), () => Effect.sync(() => received++))
-        )
-        yield* Effect.sleep("300 millis")
-        assert.isAbove(received, 0)
-        const before = yield* simulator.stats
-        assert.strictEqual(before.inFlight, 1)
-        yield* Fiber.interrupt(fiber)
-        const after = yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1 && stats.inFlight === 0)
-        assert.strictEqual(after.clientClosed, 1)
-      })))
+      Effect.flatMap(client(), (chat) => interruptingAStreamClosesTheConnection(chat, simulator, hello, credentials))))
 
   it.scopedLive("taking a prefix of a stream closes the connection", () =>
     withSimulator({ tokensPerSecond: 100, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        const first = yield* Stream.runCollect(Stream.take(chat.chatStream(hello, credentials), 3))
-        assert.strictEqual(first.length, 3)
-        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1 && stats.inFlight === 0)
-      })))
+      Effect.flatMap(client(), (chat) => takingAPrefixClosesTheConnection(chat, simulator, hello, credentials))))
 
   it.scopedLive("interrupting chat while it waits closes the connection", () =>
     withSimulator({ latency: "5 seconds" }, ({ client, simulator }) =>

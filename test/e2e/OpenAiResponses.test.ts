@@ -6,7 +6,6 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -15,7 +14,6 @@ import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
 import * as KeyPool from "../../src/KeyPool.js"
 import * as Llm from "../../src/Llm.js"
-import type * as LlmError from "../../src/LlmError.js"
 import * as Message from "../../src/Message.js"
 import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
@@ -23,6 +21,12 @@ import * as RateLimiter from "../../src/RateLimiter.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { awaitStats } from "../utils/openAiChatSimulator.js"
+import {
+  comparable as sharedComparable,
+  interruptingAStreamClosesTheConnection,
+  noKeyAssertion,
+  takingAPrefixClosesTheConnection
+} from "../utils/adapterE2e.js"
 
 // The simulator's Responses format, spoken to with plain fetch and a
 // hand-written event reassembler, independent of the library's adapter.
@@ -393,22 +397,9 @@ const withSimulator = <A, E>(
 
 const fault = (value: string): Partial<OpenAiResponses.Options> => ({ headers: { "x-simulator-fault": value } })
 
-/** What must be equal between a streamed and a whole reply. */
-const comparable = (response: ChatResponse) => ({
-  text: response.text,
-  reasoning: response.reasoning,
-  toolCalls: response.toolCalls.map((call) => ({ ...call })),
-  finishReason: response.finishReason,
-  usage: { ...response.usage },
-  model: response.model,
-  provider: response.provider,
-  keyId: response.keyId
-})
+const comparable = (response: ChatResponse) => sharedComparable(response)
 
-const assertNoKey = (error: LlmError.LlmError) => {
-  assert.notInclude(error.message, KEY)
-  assert.notInclude(JSON.stringify(error), KEY)
-}
+const assertNoKey = noKeyAssertion(KEY)
 
 describe("OpenAiResponses over the simulator", () => {
   it.scopedLive("a text reply, and a stream of text deltas, Usage, Finish", () =>
@@ -641,28 +632,11 @@ describe("OpenAiResponses timeouts and interruption", () => {
 
   it.scopedLive("interrupting a stream's consumer closes the connection", () =>
     withSimulator({ tokensPerSecond: 50, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        let received = 0
-        const fiber = yield* Effect.fork(
-          Stream.runForEach(chat.chatStream(hello, credentials), () => Effect.sync(() => received++))
-        )
-        yield* Effect.sleep("300 millis")
-        assert.isAbove(received, 0)
-        assert.strictEqual((yield* simulator.stats).inFlight, 1)
-        yield* Fiber.interrupt(fiber)
-        const after = yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1 && stats.inFlight === 0)
-        assert.strictEqual(after.clientClosed, 1)
-      })))
+      Effect.flatMap(client(), (chat) => interruptingAStreamClosesTheConnection(chat, simulator, hello, credentials))))
 
   it.scopedLive("taking a prefix of a stream closes the connection", () =>
     withSimulator({ tokensPerSecond: 100, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        const first = yield* Stream.runCollect(Stream.take(chat.chatStream(hello, credentials), 3))
-        assert.strictEqual(first.length, 3)
-        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1 && stats.inFlight === 0)
-      })))
+      Effect.flatMap(client(), (chat) => takingAPrefixClosesTheConnection(chat, simulator, hello, credentials))))
 })
 
 describe("Llm over OpenAiResponses", () => {
