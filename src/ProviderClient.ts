@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as Stream from "effect/Stream"
@@ -35,6 +36,28 @@ export interface Credentials {
 export const credentials = (key: Redacted.Redacted<string> | string): Credentials => {
   const redacted = typeof key === "string" ? Redacted.make(key) : key
   return { key: redacted, keyId: maskKey(Redacted.value(redacted)) }
+}
+
+/**
+ * The options every HTTP adapter shares; each adapter's `Options` extends them.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface HttpOptions {
+  /**
+   * Extra headers on every request (a proxy's or gateway's). `Redacted` values
+   * are sent as they are, and their header names are redacted from traces.
+   * Default: none.
+   */
+  readonly headers?: Readonly<Record<string, string | Redacted.Redacted<string>>> | undefined
+  /**
+   * How long a call may take; a request's own `timeout` overrides it. For
+   * `chat`, the whole reply; for `chatStream`, the wait for the response
+   * headers (for a local server, that includes loading the model). Exceeding it
+   * fails with `TimeoutError`. Default: 10 minutes.
+   */
+  readonly timeout?: Duration.DurationInput | undefined
 }
 
 /**

@@ -48,7 +48,7 @@ import { AnthropicStreamParser } from "../internal/anthropicStream.js"
 import * as Wire from "../internal/anthropicWire.js"
 import * as ProviderHttp from "../internal/providerHttp.js"
 import { InvalidRequestError, type LlmError } from "../LlmError.js"
-import { type Credentials, ProviderClient, type Service } from "../ProviderClient.js"
+import { type Credentials, ProviderClient, type Service, type HttpOptions } from "../ProviderClient.js"
 
 /**
  * The API version this adapter speaks (sent as `anthropic-version`).
@@ -70,7 +70,7 @@ export const defaultMaxTokens = 4096
  * @since 0.1.0
  * @category Models
  */
-export interface Options {
+export interface Options extends HttpOptions {
   /**
    * The host root; the adapter adds `/v1/messages` (a root given with `/v1`,
    * as Chat Completions roots are written, is accepted too). Default:
@@ -87,18 +87,6 @@ export interface Options {
   readonly maxTokens?: number | undefined
   /** Beta feature ids, sent comma-separated as `anthropic-beta`. Default: none. */
   readonly beta?: ReadonlyArray<string> | undefined
-  /**
-   * Extra headers on every request (a proxy's or gateway's). `Redacted` values
-   * are sent as they are, and their header names are redacted from traces.
-   * Default: none.
-   */
-  readonly headers?: Readonly<Record<string, string | Redacted.Redacted<string>>> | undefined
-  /**
-   * How long a call may take; a request's own `timeout` overrides it. For
-   * `chat`, the whole reply; for `chatStream`, the wait for the response
-   * headers. Exceeding it fails with `TimeoutError`. Default: 10 minutes.
-   */
-  readonly timeout?: Duration.DurationInput | undefined
   /**
    * The largest SSE event accepted, in characters; a larger one fails the
    * stream with `OutputDecodeError`. Default: 16 MiB (`Sse.defaultMaxEventSize`).

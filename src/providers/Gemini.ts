@@ -76,13 +76,13 @@ import { GeminiStreamParser } from "../internal/geminiStream.js"
 import * as Wire from "../internal/geminiWire.js"
 import * as ProviderHttp from "../internal/providerHttp.js"
 import { ContentFilterError, InvalidRequestError, type LlmError } from "../LlmError.js"
-import { type Credentials, ProviderClient, type Service } from "../ProviderClient.js"
+import { type Credentials, ProviderClient, type Service, type HttpOptions } from "../ProviderClient.js"
 
 /**
  * @since 0.1.0
  * @category Models
  */
-export interface Options {
+export interface Options extends HttpOptions {
   /** The host root; the adapter adds `/{apiVersion}/models/{model}:…`. Default: `https://generativelanguage.googleapis.com`. */
   readonly baseUrl?: string | undefined
   /** The API version in the path. Default: `"v1beta"` (function call ids and thinking need it). */
@@ -95,18 +95,6 @@ export interface Options {
    * request fails with `InvalidRequestError`).
    */
   readonly model?: string | undefined
-  /**
-   * Extra headers on every request (a proxy's or gateway's). `Redacted` values
-   * are sent as they are, and their header names are redacted from traces.
-   * Default: none.
-   */
-  readonly headers?: Readonly<Record<string, string | Redacted.Redacted<string>>> | undefined
-  /**
-   * How long a call may take; a request's own `timeout` overrides it. For
-   * `chat`, the whole reply; for `chatStream`, the wait for the response
-   * headers. Exceeding it fails with `TimeoutError`. Default: 10 minutes.
-   */
-  readonly timeout?: Duration.DurationInput | undefined
   /**
    * The largest SSE event accepted, in characters; a larger one fails the
    * stream with `OutputDecodeError`. Default: 16 MiB (`Sse.defaultMaxEventSize`).

@@ -51,30 +51,19 @@ import * as ProviderHttp from "../internal/providerHttp.js"
 import { OllamaStreamParser } from "../internal/ollamaStream.js"
 import * as Wire from "../internal/ollamaWire.js"
 import { InvalidRequestError, type LlmError } from "../LlmError.js"
-import { type Credentials, ProviderClient, type Service } from "../ProviderClient.js"
+import { type Credentials, ProviderClient, type Service, type HttpOptions } from "../ProviderClient.js"
 
 /**
  * @since 0.1.0
  * @category Models
  */
-export interface Options {
+export interface Options extends HttpOptions {
   /** The server's root, without `/api`: `http://localhost:11434`, `https://ollama.com`. Default: `http://localhost:11434`. */
   readonly baseUrl?: string | undefined
   /** The provider's name in responses and errors. Default: `"ollama"`. */
   readonly provider?: string | undefined
   /** The model for requests that name none. Default: none (such a request fails with `InvalidRequestError`). */
   readonly model?: string | undefined
-  /**
-   * Extra headers on every request (a proxy's). `Redacted` values are sent as
-   * they are, and their header names are redacted from traces. Default: none.
-   */
-  readonly headers?: Readonly<Record<string, string | Redacted.Redacted<string>>> | undefined
-  /**
-   * How long a call may take; a request's own `timeout` overrides it. For
-   * `chat`, the whole reply; for `chatStream`, the wait for the response
-   * headers (which includes loading the model). Default: 10 minutes.
-   */
-  readonly timeout?: Duration.DurationInput | undefined
   /**
    * How long Ollama keeps the model loaded after the call (`keep_alive`):
    * zero unloads it at once, an infinite duration keeps it loaded.

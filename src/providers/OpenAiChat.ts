@@ -31,7 +31,6 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -43,13 +42,13 @@ import { ChatStreamParser } from "../internal/openAiChatStream.js"
 import * as Wire from "../internal/openAiChatWire.js"
 import * as ProviderHttp from "../internal/providerHttp.js"
 import { InvalidRequestError, type LlmError } from "../LlmError.js"
-import { type Credentials, ProviderClient, type Service } from "../ProviderClient.js"
+import { type Credentials, ProviderClient, type Service, type HttpOptions } from "../ProviderClient.js"
 
 /**
  * @since 0.1.0
  * @category Models
  */
-export interface Options {
+export interface Options extends HttpOptions {
   /** The API root, `/v1` included: `https://api.openai.com/v1`, `http://localhost:11434/v1`. */
   readonly baseUrl: string
   /** The provider's name in responses and errors. Default: `"openai"`. */
@@ -60,18 +59,6 @@ export interface Options {
   readonly organization?: string | undefined
   /** Sent as `OpenAI-Project`. Default: not sent. */
   readonly project?: string | undefined
-  /**
-   * Extra headers on every request (a proxy's or gateway's). `Redacted` values
-   * are sent as they are, and their header names are redacted from traces.
-   * Default: none.
-   */
-  readonly headers?: Readonly<Record<string, string | Redacted.Redacted<string>>> | undefined
-  /**
-   * How long a call may take; a request's own `timeout` overrides it. For
-   * `chat`, the whole reply; for `chatStream`, the wait for the response
-   * headers. Exceeding it fails with `TimeoutError`. Default: 10 minutes.
-   */
-  readonly timeout?: Duration.DurationInput | undefined
   /**
    * The field `maxTokens` is sent in: `max_completion_tokens` (OpenAI's current
    * name) or `max_tokens` (older compatible servers). Default: `"max_completion_tokens"`.

@@ -55,13 +55,13 @@ import { ResponsesStreamParser } from "../internal/openAiResponsesStream.js"
 import * as Wire from "../internal/openAiResponsesWire.js"
 import * as ProviderHttp from "../internal/providerHttp.js"
 import { InvalidRequestError, type LlmError } from "../LlmError.js"
-import { type Credentials, ProviderClient, type Service } from "../ProviderClient.js"
+import { type Credentials, ProviderClient, type Service, type HttpOptions } from "../ProviderClient.js"
 
 /**
  * @since 0.1.0
  * @category Models
  */
-export interface Options {
+export interface Options extends HttpOptions {
   /** The API root, `/v1` included: `https://api.openai.com/v1`. The adapter adds `/responses`. */
   readonly baseUrl: string
   /** The provider's name in responses and errors. Default: `"openai"`. */
@@ -72,18 +72,6 @@ export interface Options {
   readonly organization?: string | undefined
   /** Sent as `OpenAI-Project`. Default: not sent. */
   readonly project?: string | undefined
-  /**
-   * Extra headers on every request (a proxy's or gateway's). `Redacted` values
-   * are sent as they are, and their header names are redacted from traces.
-   * Default: none.
-   */
-  readonly headers?: Readonly<Record<string, string | Redacted.Redacted<string>>> | undefined
-  /**
-   * How long a call may take; a request's own `timeout` overrides it. For
-   * `chat`, the whole reply; for `chatStream`, the wait for the response
-   * headers. Exceeding it fails with `TimeoutError`. Default: 10 minutes.
-   */
-  readonly timeout?: Duration.DurationInput | undefined
   /**
    * Whether OpenAI keeps the response (`store`). This library sends the whole
    * history on every call and never uses `previous_response_id`, so there is
