@@ -5,11 +5,15 @@
  *
  * @since 0.1.0
  */
+import type * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import type * as Stream from "effect/Stream"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { ChatChunk } from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import type { ChatResponse } from "./ChatResponse.js"
@@ -61,6 +65,22 @@ export interface HttpOptions {
 }
 
 /**
+ * A stream's chunks pulled one batch at a time: the lower-level form of a
+ * `Stream`, for callers that hold resources for a stream's whole life (the
+ * `Llm` service holds a key and a permit) and should not pay for a second
+ * stream around the first.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface ChunkSource {
+  /** The next non-empty batch; fails with `None` once the stream has ended, with `Some(error)` when it failed. */
+  readonly pull: Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<LlmError>>
+  /** Aborts the request if it still runs. Call it exactly once, on every path, when done with the source. */
+  readonly close: Effect.Effect<void>
+}
+
+/**
  * @since 0.1.0
  * @category Models
  */
@@ -74,6 +94,12 @@ export interface Service {
    * ends cleanly without one. Interrupting the consumer aborts the HTTP request.
    */
   readonly chatStream: (request: ChatRequest, credentials: Credentials) => Stream.Stream<ChatChunk, LlmError>
+  /**
+   * Optional: `chatStream` as a `ChunkSource`, opened once the response
+   * headers are in. The built-in adapters have it; `openSource` falls back to
+   * `chatStream` for a client without it.
+   */
+  readonly openStream?: (request: ChatRequest, credentials: Credentials) => Effect.Effect<ChunkSource, LlmError>
 }
 
 /**
@@ -81,3 +107,58 @@ export interface Service {
  * @category Tags
  */
 export class ProviderClient extends Context.Tag("effect-llm-router/ProviderClient")<ProviderClient, Service>() {}
+
+/**
+ * A stream over the source `open` gives, closed when the stream ends, fails or
+ * is interrupted.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const streamFromSource = (open: Effect.Effect<ChunkSource, LlmError>): Stream.Stream<ChatChunk, LlmError> =>
+  Stream.suspend(() => {
+    let source: ChunkSource | undefined
+    // Uninterruptible between opening and keeping the source, so it is always closed.
+    const first: Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<LlmError>> = Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(Effect.mapError(restore(open), Option.some), (opened) => {
+        source = opened
+        return restore(opened.pull)
+      })
+    )
+    return Stream.ensuring(
+      Stream.repeatEffectChunkOption(Effect.suspend(() => source === undefined ? first : source.pull)),
+      Effect.suspend(() => source === undefined ? Effect.void : source.close)
+    )
+  })
+
+/**
+ * The source of a stream of `client`: its `openStream` when it has one,
+ * otherwise its `chatStream` read through `Stream.toPull`.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const openSource = (
+  client: Service,
+  request: ChatRequest,
+  credentials: Credentials
+): Effect.Effect<ChunkSource, LlmError> =>
+  client.openStream !== undefined
+    ? client.openStream(request, credentials)
+    : Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(Scope.make(), (scope) =>
+        Effect.onExit(
+          restore(Scope.extend(Stream.toPull(client.chatStream(request, credentials)), scope)),
+          (exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)
+        ).pipe(Effect.map((pull): ChunkSource => ({ pull: nonEmpty(pull), close: Scope.close(scope, Exit.void) }))))
+    )
+
+const nonEmpty = <E>(
+  pull: Effect.Effect<Chunk.Chunk<ChatChunk>, E>
+): Effect.Effect<Chunk.Chunk<ChatChunk>, E> => {
+  const loop: Effect.Effect<Chunk.Chunk<ChatChunk>, E> = Effect.flatMap(
+    pull,
+    (chunk) => chunk.length === 0 ? loop : Effect.succeed(chunk)
+  )
+  return loop
+}

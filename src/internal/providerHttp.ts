@@ -13,14 +13,14 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import * as Cause from "effect/Cause"
-import * as Channel from "effect/Channel"
+import * as Exit from "effect/Exit"
 import * as Chunk from "effect/Chunk"
 import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ChatChunk } from "../ChatChunk.js"
 import {
@@ -31,8 +31,10 @@ import {
   TimeoutError,
   TransportError
 } from "../LlmError.js"
+import type * as ProviderClient from "../ProviderClient.js"
 import type { Credentials } from "../ProviderClient.js"
 import { timeoutFail } from "./timeout.js"
+import { type BodyReader, bodyReader } from "./undiciExchange.js"
 
 /**
  * One response body's stream state. `push` and `end` append chunks to `out` and
@@ -114,15 +116,15 @@ export interface Transport {
   /** The start of a body, bounded (an error or HTML page); empty when it cannot be read. */
   readonly boundedText: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<string>
   /**
-   * Sends the call and streams its body through the parser `open` builds; the
-   * timeout bounds the wait for the response headers. When `open` returns an
-   * Effect instead (a server that answered a stream request with one JSON
-   * body), its chunks are the stream.
+   * Sends the call and reads its body through the parser `open` builds, as a
+   * `ChunkSource`; the timeout bounds the wait for the response headers. When
+   * `open` returns an Effect instead (a server that answered a stream request
+   * with one JSON body), its chunks are the source's only batch.
    */
-  readonly stream: (
+  readonly source: (
     call: Call,
     open: (start: StreamStart) => StreamParser | Effect.Effect<ReadonlyArray<ChatChunk>, LlmError>
-  ) => Stream.Stream<ChatChunk, LlmError>
+  ) => Effect.Effect<ProviderClient.ChunkSource, LlmError>
   /**
    * The error of a 2xx body that carries an error payload, or of an error event
    * inside a stream. `nowMillis` comes from the `Clock` (`StreamStart.clock`).
@@ -159,6 +161,22 @@ export const excerpt = (text: string, max: number = maxRawExcerpt): string =>
 const scrub = (text: string, credentials: Credentials): string => {
   const key = Redacted.value(credentials.key)
   return key.length >= 4 ? text.split(key).join(credentials.keyId) : text
+}
+
+// The body of a response from another HttpClient, read through `Stream.toPull`.
+const streamReader = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<BodyReader> =>
+  Effect.flatMap(Scope.make(), (scope) =>
+    Effect.map(Scope.extend(Stream.toPull(response.stream), scope), (pull): BodyReader => ({
+      read: Effect.catchAll(
+        Effect.map(pull, Chunk.toReadonlyArray),
+        (error) => Option.isNone(error) ? Effect.succeed(undefined) : Effect.fail(error.value)
+      ),
+      cancel: Scope.close(scope, Exit.void)
+    })))
+
+const readerOf = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<BodyReader> => {
+  const reader = bodyReader(response)
+  return reader === undefined ? streamReader(response) : Effect.succeed(reader)
 }
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
@@ -327,67 +345,84 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
       )
     })
 
-  // Feeds whole network chunks to the parser: one Chunk of ChatChunks out per
-  // chunk in, never an Effect per event.
-  const parse = (
-    call: Call,
-    parser: StreamParser
-  ): Channel.Channel<
-    Chunk.Chunk<ChatChunk>,
-    Chunk.Chunk<Uint8Array>,
-    LlmError,
-    HttpClientError.ResponseError,
-    unknown,
-    unknown
-  > => {
-    type Out = Channel.Channel<Chunk.Chunk<ChatChunk>, Chunk.Chunk<Uint8Array>, LlmError, HttpClientError.ResponseError, unknown, unknown>
-    const emit = (out: Array<ChatChunk>, failure: LlmError | undefined, then: Out): Out => {
-      const next: Out = failure === undefined ? then : Channel.fail(failure)
-      return out.length === 0 ? next : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(out)), next)
+  // Reads the body without a second stream: each pull feeds every network
+  // chunk that has arrived to the parser and gives what it produced, so one
+  // Chunk of ChatChunks per read, never an Effect per event.
+  const sourceOf = (call: Call, parser: StreamParser, reader: BodyReader): ProviderClient.ChunkSource => {
+    // A failure found with chunks before it: those go out first, it on the next pull.
+    let pending: LlmError | undefined
+    let ended = false
+    const settle = (out: Array<ChatChunk>, failure: LlmError | undefined) => {
+      if (failure !== undefined) pending = failure
+      if (out.length > 0) return Effect.succeed(Chunk.unsafeFromArray(out))
+      return pull
     }
-    const loop: Out = Channel.readWithCause({
-      onInput: (input: Chunk.Chunk<Uint8Array>) => {
-        const out: Array<ChatChunk> = []
-        let failure: LlmError | undefined
-        for (const bytes of input) {
-          failure = parser.push(bytes, out)
-          if (failure !== undefined) break
-        }
-        return emit(out, failure, loop)
-      },
-      onFailure: (cause) =>
-        // The body failing after the terminal event (a reset instead of a clean close) loses nothing.
-        parser.done && Option.isSome(Cause.failureOption(cause))
-          ? Channel.void
-          : Channel.failCause(Cause.map(cause, (error) =>
-            parser.transportError === undefined
-              ? transportError(call, error.cause ?? error)
-              : parser.transportError(scrub(causeText(error.cause ?? error), call.credentials)))),
-      onDone: () => {
-        const out: Array<ChatChunk> = []
-        return emit(out, parser.end(out), Channel.void)
+    const bodyFailed = (error: HttpClientError.ResponseError) => {
+      ended = true
+      // The body failing after the terminal event (a reset instead of a clean close) loses nothing.
+      if (parser.done) return Effect.fail(Option.none())
+      const detail = causeText(error.cause ?? error)
+      return Effect.fail(Option.some(
+        parser.transportError === undefined
+          ? transportError(call, detail)
+          : parser.transportError(scrub(detail, call.credentials))
+      ))
+    }
+    const pull: Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<LlmError>> = Effect.suspend(() => {
+      if (pending !== undefined) {
+        const failure = pending
+        pending = undefined
+        ended = true
+        return Effect.fail(Option.some(failure))
       }
+      if (ended) return Effect.fail(Option.none())
+      return Effect.matchEffect(reader.read, {
+        onFailure: bodyFailed,
+        onSuccess: (parts) => {
+          const out: Array<ChatChunk> = []
+          if (parts === undefined) {
+            ended = true
+            pending = parser.end(out)
+            return out.length > 0 ? Effect.succeed(Chunk.unsafeFromArray(out)) : pull
+          }
+          for (const bytes of parts) {
+            const failure = parser.push(bytes, out)
+            if (failure !== undefined) return settle(out, failure)
+          }
+          return settle(out, undefined)
+        }
+      })
     })
-    return loop
+    return { pull, close: reader.cancel }
   }
 
-  const stream: Transport["stream"] = (call, open) =>
-    // Channel.unwrap rather than Stream.unwrap: the latter flattens a stream of
-    // streams, which costs about a third of a short stream's client CPU.
-    Stream.fromChannel(Channel.unwrap(Effect.clockWith((clock) => {
+  const replay = (chunks: ReadonlyArray<ChatChunk>): ProviderClient.ChunkSource => {
+    let given = chunks.length === 0
+    return {
+      pull: Effect.suspend(() => {
+        if (given) return Effect.fail(Option.none())
+        given = true
+        return Effect.succeed(Chunk.fromIterable(chunks))
+      }),
+      close: Effect.void
+    }
+  }
+
+  const source: Transport["source"] = (call, open) =>
+    Effect.clockWith((clock) => {
       const startMillis = clock.unsafeCurrentTimeMillis()
-      return Effect.map(
+      return Effect.flatMap(
         timeoutFail(send(call, startMillis), call.timeout, timeoutError(call)),
         (response) => {
           const opened = open({ response, startMillis, clock })
           return Effect.isEffect(opened)
-            ? Channel.flatMap(Channel.fromEffect(opened), (chunks) => Channel.write(Chunk.fromIterable(chunks)))
-            : Channel.pipeTo(Stream.toChannel(response.stream), parse(call, opened))
+            ? Effect.map(opened, replay)
+            : Effect.map(readerOf(response), (reader) => sourceOf(call, opened, reader))
         }
       )
-    })))
+    })
 
   const errorOf: Transport["errorOf"] = (call, body, nowMillis, headers) => errorAt(call, body, headers, nowMillis)
 
-  return { provider, prepare, json, readJson, boundedText: readBounded, stream, errorOf, decodeError, transportError }
+  return { provider, prepare, json, readJson, boundedText: readBounded, source, errorOf, decodeError, transportError }
 }

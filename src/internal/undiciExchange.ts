@@ -18,7 +18,6 @@ import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as IncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as UrlParams from "@effect/platform/UrlParams"
-import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Inspectable from "effect/Inspectable"
@@ -150,6 +149,20 @@ export class Exchange implements Dispatcher.DispatchHandler {
 }
 
 /** Sends `request` through `dispatcher`; interruption before the headers cancels it. */
+/**
+ * A response body read without a `Stream`: `read` waits for the next chunks
+ * and gives every chunk that arrived, or `undefined` once the body has ended;
+ * `cancel` aborts the request if it still runs.
+ */
+export interface BodyReader {
+  readonly read: Effect.Effect<ReadonlyArray<Uint8Array> | undefined, HttpClientError.ResponseError>
+  readonly cancel: Effect.Effect<void>
+}
+
+/** The reader of a response from `send`; `undefined` for a response of any other client. */
+export const bodyReader = (response: HttpClientResponse.HttpClientResponse): BodyReader | undefined =>
+  response instanceof UndiciResponse ? response.reader() : undefined
+
 export const send = (
   dispatcher: Dispatcher,
   request: HttpClientRequest.HttpClientRequest,
@@ -284,27 +297,49 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
    */
   get stream(): Stream.Stream<Uint8Array, HttpClientError.ResponseError> {
     return Stream.suspend(() => {
-      const exchange = this.exchange
-      if (this.cachedBody !== undefined) return Stream.succeed(this.cachedBody)
-      if (this.consumed) return Stream.fail(exchange.bodyError("the body was already read"))
-      this.consumed = true
-      const wait = Effect.async<void>((resume) => {
-        exchange.waiter = () => resume(Effect.void)
-        return Effect.sync(() => {
-          exchange.waiter = undefined
-        })
-      })
-      const pull: Channel.Channel<Chunk.Chunk<Uint8Array>, unknown, HttpClientError.ResponseError, unknown, void, unknown> =
-        Channel.suspend(() => {
-          if (exchange.chunks.length > 0) {
-            return Channel.zipRight(Channel.write(Chunk.unsafeFromArray(exchange.take())), pull)
-          }
-          if (exchange.failure !== undefined) return Channel.fail(exchange.bodyError(exchange.failure))
-          if (exchange.ended) return Channel.void
-          return Channel.zipRight(Channel.fromEffect(wait), pull)
-        })
-      return Stream.fromChannel(Channel.ensuring(pull, Effect.sync(() => exchange.abort())))
+      const reader = this.reader()
+      return Stream.ensuring(
+        Stream.repeatEffectChunkOption(
+          Effect.flatMap(
+            Effect.mapError(reader.read, Option.some),
+            (parts) => parts === undefined ? Effect.fail(Option.none()) : Effect.succeed(Chunk.unsafeFromArray(parts))
+          )
+        ),
+        reader.cancel
+      )
     })
+  }
+
+  /** The body read once, in the chunks it arrives in. */
+  reader(): BodyReader {
+    const exchange = this.exchange
+    const cached = this.cachedBody
+    if (cached !== undefined) {
+      let given = false
+      return {
+        read: Effect.sync(() => {
+          if (given) return undefined
+          given = true
+          return [cached]
+        }),
+        cancel: Effect.void
+      }
+    }
+    if (this.consumed) return { read: Effect.fail(exchange.bodyError("the body was already read")), cancel: Effect.void }
+    this.consumed = true
+    const wait = Effect.async<void>((resume) => {
+      exchange.waiter = () => resume(Effect.void)
+      return Effect.sync(() => {
+        exchange.waiter = undefined
+      })
+    })
+    const read: Effect.Effect<ReadonlyArray<Uint8Array> | undefined, HttpClientError.ResponseError> = Effect.suspend(() => {
+      if (exchange.chunks.length > 0) return Effect.succeed(exchange.take())
+      if (exchange.failure !== undefined) return Effect.fail(exchange.bodyError(exchange.failure))
+      if (exchange.ended) return Effect.succeed(undefined)
+      return Effect.zipRight(wait, read)
+    })
+    return { read, cancel: Effect.sync(() => exchange.abort()) }
   }
 
   toJSON(): unknown {

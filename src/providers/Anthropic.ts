@@ -40,7 +40,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import * as Stream from "effect/Stream"
+import type * as Stream from "effect/Stream"
 import * as ChatChunk from "../ChatChunk.js"
 import type { Input as ChatRequest } from "../ChatRequest.js"
 import type { ChatResponse } from "../ChatResponse.js"
@@ -48,7 +48,7 @@ import { AnthropicStreamParser } from "../internal/anthropicStream.js"
 import * as Wire from "../internal/anthropicWire.js"
 import * as ProviderHttp from "../internal/providerHttp.js"
 import { InvalidRequestError, type LlmError } from "../LlmError.js"
-import { type Credentials, ProviderClient, type Service, type HttpOptions } from "../ProviderClient.js"
+import { type Credentials, ProviderClient, type Service, type HttpOptions, type ChunkSource, streamFromSource } from "../ProviderClient.js"
 
 /**
  * The API version this adapter speaks (sent as `anthropic-version`).
@@ -206,11 +206,11 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
         ))
     })
 
-  const chatStream = (request: ChatRequest, credentials: Credentials): Stream.Stream<ChatChunk.ChatChunk, LlmError> => {
+  const openStream = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> => {
     const call = prepare(request, credentials, true)
     // A request that cannot be written fails the stream before any HTTP.
-    if (!("request" in call)) return Stream.fail(call)
-    return transport.stream(call, ({ clock, response, startMillis }) => {
+    if (!("request" in call)) return Effect.fail(call)
+    return transport.source(call, ({ clock, response, startMillis }) => {
       const requestId = () => requestIdOf(response)
       if (response.headers["content-type"]?.startsWith("application/json")) {
         // A server (or proxy) that answered the stream request with one JSON body.
@@ -251,7 +251,10 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     })
   }
 
-  return ProviderClient.of({ provider, chat, chatStream })
+  const chatStream = (request: ChatRequest, credentials: Credentials): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
+    streamFromSource(openStream(request, credentials))
+
+  return ProviderClient.of({ provider, chat, chatStream, openStream })
 }
 
 /**

@@ -68,7 +68,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import * as Stream from "effect/Stream"
+import type * as Stream from "effect/Stream"
 import * as ChatChunk from "../ChatChunk.js"
 import type { Input as ChatRequest } from "../ChatRequest.js"
 import { type ChatResponse, emptyUsage } from "../ChatResponse.js"
@@ -76,7 +76,7 @@ import { GeminiStreamParser } from "../internal/geminiStream.js"
 import * as Wire from "../internal/geminiWire.js"
 import * as ProviderHttp from "../internal/providerHttp.js"
 import { ContentFilterError, InvalidRequestError, type LlmError } from "../LlmError.js"
-import { type Credentials, ProviderClient, type Service, type HttpOptions } from "../ProviderClient.js"
+import { type Credentials, ProviderClient, type Service, type HttpOptions, type ChunkSource, streamFromSource } from "../ProviderClient.js"
 
 /**
  * @since 0.1.0
@@ -233,11 +233,11 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
       }
     )
 
-  const chatStream = (request: ChatRequest, credentials: Credentials): Stream.Stream<ChatChunk.ChatChunk, LlmError> => {
+  const openStream = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> => {
     const call = prepare(request, credentials, true)
     // A request that cannot be written fails the stream before any HTTP.
-    if (!("request" in call)) return Stream.fail(call)
-    return transport.stream(call, ({ clock, response, startMillis }) => {
+    if (!("request" in call)) return Effect.fail(call)
+    return transport.source(call, ({ clock, response, startMillis }) => {
       const now = () => clock.unsafeCurrentTimeMillis()
       if (response.headers["content-type"]?.startsWith("application/json")) {
         return wholeBody(call, response, startMillis, now)
@@ -254,7 +254,10 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     })
   }
 
-  return ProviderClient.of({ provider, chat, chatStream })
+  const chatStream = (request: ChatRequest, credentials: Credentials): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
+    streamFromSource(openStream(request, credentials))
+
+  return ProviderClient.of({ provider, chat, chatStream, openStream })
 }
 
 /**

@@ -43,7 +43,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import * as Stream from "effect/Stream"
+import type * as Stream from "effect/Stream"
 import * as ChatChunk from "../ChatChunk.js"
 import type { Input as ChatRequest } from "../ChatRequest.js"
 import type { ChatResponse } from "../ChatResponse.js"
@@ -51,7 +51,7 @@ import * as ProviderHttp from "../internal/providerHttp.js"
 import { OllamaStreamParser } from "../internal/ollamaStream.js"
 import * as Wire from "../internal/ollamaWire.js"
 import { InvalidRequestError, type LlmError } from "../LlmError.js"
-import { type Credentials, ProviderClient, type Service, type HttpOptions } from "../ProviderClient.js"
+import { type Credentials, ProviderClient, type Service, type HttpOptions, type ChunkSource, streamFromSource } from "../ProviderClient.js"
 
 /**
  * @since 0.1.0
@@ -184,10 +184,10 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
         Effect.clockWith((clock) => decodeReply(call, reply.body, reply.latency, clock.unsafeCurrentTimeMillis())))
     })
 
-  const chatStream = (request: ChatRequest, credentials: Credentials): Stream.Stream<ChatChunk.ChatChunk, LlmError> => {
+  const openStream = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> => {
     const call = prepare(request, credentials, true)
-    if (!("request" in call)) return Stream.fail(call)
-    return transport.stream(
+    if (!("request" in call)) return Effect.fail(call)
+    return transport.source(
       call,
       ({ clock, response, startMillis }) => {
         const contentType = response.headers["content-type"]
@@ -234,7 +234,10 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     )
   }
 
-  return ProviderClient.of({ provider, chat, chatStream })
+  const chatStream = (request: ChatRequest, credentials: Credentials): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
+    streamFromSource(openStream(request, credentials))
+
+  return ProviderClient.of({ provider, chat, chatStream, openStream })
 }
 
 /**

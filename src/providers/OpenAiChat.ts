@@ -34,7 +34,7 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import * as Stream from "effect/Stream"
+import type * as Stream from "effect/Stream"
 import * as ChatChunk from "../ChatChunk.js"
 import type { Input as ChatRequest } from "../ChatRequest.js"
 import { type ChatResponse, emptyUsage } from "../ChatResponse.js"
@@ -42,7 +42,7 @@ import { ChatStreamParser } from "../internal/openAiChatStream.js"
 import * as Wire from "../internal/openAiChatWire.js"
 import * as ProviderHttp from "../internal/providerHttp.js"
 import { InvalidRequestError, type LlmError } from "../LlmError.js"
-import { type Credentials, ProviderClient, type Service, type HttpOptions } from "../ProviderClient.js"
+import { type Credentials, ProviderClient, type Service, type HttpOptions, type ChunkSource, streamFromSource } from "../ProviderClient.js"
 
 /**
  * @since 0.1.0
@@ -188,11 +188,11 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
         Effect.clockWith((clock) => toResponse(call, reply, clock.unsafeCurrentTimeMillis())))
     })
 
-  const chatStream = (request: ChatRequest, credentials: Credentials): Stream.Stream<ChatChunk.ChatChunk, LlmError> => {
+  const openStream = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> => {
     const call = prepare(request, credentials, true)
     // A request that cannot be written fails the stream before any HTTP.
-    if (!("request" in call)) return Stream.fail(call)
-    return transport.stream(call, (start) => {
+    if (!("request" in call)) return Effect.fail(call)
+    return transport.source(call, (start) => {
       const { clock, response, startMillis } = start
       const contentType = response.headers["content-type"]
       // A server that ignores `stream` (or reports an error as plain JSON) answers with one JSON body.
@@ -222,7 +222,10 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     })
   }
 
-  return ProviderClient.of({ provider, chat, chatStream })
+  const chatStream = (request: ChatRequest, credentials: Credentials): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
+    streamFromSource(openStream(request, credentials))
+
+  return ProviderClient.of({ provider, chat, chatStream, openStream })
 }
 
 /**

@@ -47,7 +47,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import * as Stream from "effect/Stream"
+import type * as Stream from "effect/Stream"
 import * as ChatChunk from "../ChatChunk.js"
 import type { Input as ChatRequest } from "../ChatRequest.js"
 import { type ChatResponse, emptyUsage } from "../ChatResponse.js"
@@ -55,7 +55,7 @@ import { ResponsesStreamParser } from "../internal/openAiResponsesStream.js"
 import * as Wire from "../internal/openAiResponsesWire.js"
 import * as ProviderHttp from "../internal/providerHttp.js"
 import { InvalidRequestError, type LlmError } from "../LlmError.js"
-import { type Credentials, ProviderClient, type Service, type HttpOptions } from "../ProviderClient.js"
+import { type Credentials, ProviderClient, type Service, type HttpOptions, type ChunkSource, streamFromSource } from "../ProviderClient.js"
 
 /**
  * @since 0.1.0
@@ -215,10 +215,10 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
       }
     )
 
-  const chatStream = (request: ChatRequest, credentials: Credentials): Stream.Stream<ChatChunk.ChatChunk, LlmError> => {
+  const openStream = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> => {
     const call = prepare(request, credentials, true)
-    if (!("request" in call)) return Stream.fail(call)
-    return transport.stream(call, (start) => {
+    if (!("request" in call)) return Effect.fail(call)
+    return transport.source(call, (start) => {
       if (start.response.headers["content-type"]?.startsWith("application/json")) return wholeBody(call, start)
       const clock = start.clock
       return new ResponsesStreamParser({
@@ -237,7 +237,10 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     })
   }
 
-  return ProviderClient.of({ provider, chat, chatStream })
+  const chatStream = (request: ChatRequest, credentials: Credentials): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
+    streamFromSource(openStream(request, credentials))
+
+  return ProviderClient.of({ provider, chat, chatStream, openStream })
 }
 
 const latencySince = (startMillis: number, nowMillis: number): Duration.Duration =>
