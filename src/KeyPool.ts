@@ -136,6 +136,20 @@ export interface Service {
    */
   readonly acquire: Effect.Effect<Lease, NoCapacityError, Scope.Scope>
   /**
+   * `acquire` without a scope, for callers that manage the lease's life
+   * themselves (the `Llm` service): waits as `acquire` does. Call it
+   * uninterruptibly (its waits stay interruptible) and give the lease back
+   * exactly once with `release`.
+   */
+  readonly take: Effect.Effect<Lease, NoCapacityError>
+  /** `take` if a key is usable now; `undefined` otherwise. Never waits. */
+  readonly tryTake: Effect.Effect<Lease | undefined>
+  /**
+   * Gives back a key from `take`, first reporting the call's outcome as
+   * `report` does (none when `outcome` is undefined).
+   */
+  readonly release: (lease: Lease, outcome: Outcome | undefined) => Effect.Effect<void>
+  /**
    * `RateLimitError`: cool the key down for its `retryAfter` (or the default
    * cooldown; a cooldown is only ever extended). `AuthError`: disable the key
    * for good with the error's reason. Success: clear its failure count. Other

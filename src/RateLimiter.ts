@@ -151,6 +151,15 @@ export interface Service {
    */
   readonly permit: (cost?: number) => Effect.Effect<void, RateLimiterCostError, Scope.Scope>
   /**
+   * `permit` without a scope, for callers that manage its life themselves
+   * (the `Llm` service): waits as `permit` does and gives the effect that
+   * frees the permit's slot, to run exactly once. Call it uninterruptibly (its
+   * waits stay interruptible) so the permit cannot be lost between the two.
+   */
+  readonly takePermit: (cost?: number) => Effect.Effect<Effect.Effect<void>, RateLimiterCostError>
+  /** `takePermit` if the slot and the tokens are free now and nobody waits ahead; `undefined` otherwise. Never waits. */
+  readonly tryTakePermit: (cost?: number) => Effect.Effect<Effect.Effect<void> | undefined, RateLimiterCostError>
+  /**
    * Runs `self` under a `permit(cost)`: the slot is freed when `self` ends.
    */
   readonly withPermit: <A, E, R>(self: Effect.Effect<A, E, R>, cost?: number) => Effect.Effect<A, E | RateLimiterCostError, R>
@@ -162,6 +171,8 @@ export interface Service {
    * holds them. Without `tokensPerMinute` it returns at once.
    */
   readonly reserve: (estimate: number) => Effect.Effect<Reservation, RateLimiterCostError>
+  /** Whether `reserve` holds anything: the limiter has a `tokensPerMinute` budget. */
+  readonly hasTokenBudget: boolean
   /**
    * Settles a reservation against the tokens the call really used: unused tokens
    * go back; tokens used beyond the estimate are taken at once, into debt if the
@@ -234,7 +245,11 @@ export const make = (options: Options): Effect.Effect<Service, RateLimiterOption
     const budget = tokensPerMinute === undefined
       ? undefined
       : yield* Bucket.make({ capacity: tokensPerMinute, refillPerSecond: tokensPerMinute / 60, pollMillis: 250 })
-    const slots = maxConcurrency === undefined ? undefined : yield* Effect.makeSemaphore(maxConcurrency)
+    // Concurrency slots: a bucket that never refills, given back as calls end
+    // (FIFO like the tokens, and tried without waiting like them).
+    const slots = maxConcurrency === undefined
+      ? undefined
+      : yield* Bucket.make({ capacity: maxConcurrency, refillPerSecond: 0, pollMillis: 1000 })
     let inFlight = 0
     const settled = new WeakSet<Reservation>()
 
@@ -247,32 +262,42 @@ export const make = (options: Options): Effect.Effect<Service, RateLimiterOption
     const tryTake = (cost = 1) =>
       costError(cost, capacity, "requests") === undefined ? requests.tryTake(cost) : Effect.succeed(false)
 
-    const holding = Effect.acquireRelease(
-      Effect.sync(() => {
-        inFlight++
-      }),
-      () =>
-        Effect.sync(() => {
-          inFlight--
-        })
-    )
+    const leave = Effect.sync(() => {
+      inFlight--
+    })
+    const leaveSlot = slots === undefined ? leave : Effect.zipRight(leave, slots.give(1))
+    const entered = Effect.sync(() => {
+      inFlight++
+      return leaveSlot
+    })
 
-    // The wait for a slot stays interruptible; once the slot is taken, its
-    // release is registered before anything can interrupt.
-    const slot = slots === undefined
-      ? Effect.void
-      : Effect.uninterruptibleMask((restore) =>
-        Effect.zipRight(restore(slots.take(1)), Effect.addFinalizer(() => slots.release(1)))
-      )
-
-    const permit = (cost = 1): Effect.Effect<void, RateLimiterCostError, Scope.Scope> =>
+    // Slot first, token second: a call then starts the moment it gets its
+    // token, so the bucket's bound holds for call starts, not only for grants.
+    // The waits are interruptible; a slot taken before an interrupted token
+    // wait goes back.
+    const tryTakePermit = (cost = 1): Effect.Effect<Effect.Effect<void> | undefined, RateLimiterCostError> =>
       Effect.suspend(() => {
         const error = costError(cost, capacity, "requests")
-        // Slot first, token second: a call then starts the moment it gets its
-        // token, so the bucket's bound holds for call starts, not only for grants.
         if (error !== undefined) return Effect.fail(error)
-        return Effect.zipRight(slot, Effect.zipRight(requests.take(cost), holding))
+        if (slots !== undefined && !slots.unsafeTryTake(1)) return Effect.succeed(undefined)
+        if (!requests.unsafeTryTake(cost)) return slots === undefined ? Effect.succeed(undefined) : Effect.as(slots.give(1), undefined)
+        inFlight++
+        return Effect.succeed(leaveSlot)
       })
+
+    const takePermit = (cost = 1): Effect.Effect<Effect.Effect<void>, RateLimiterCostError> => {
+      const error = costError(cost, capacity, "requests")
+      if (error !== undefined) return Effect.fail(error)
+      const token = Effect.zipRight(Effect.interruptible(requests.take(cost)), entered)
+      return slots === undefined
+        ? token
+        : Effect.zipRight(Effect.interruptible(slots.take(1)), Effect.onInterrupt(token, () => slots.give(1)))
+    }
+
+    const permit = (cost = 1): Effect.Effect<void, RateLimiterCostError, Scope.Scope> =>
+      Effect.uninterruptible(
+        Effect.flatMap(takePermit(cost), (release) => Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, release)))
+      )
 
     // A scope of its own: `Effect.scoped` would also close any scope `self` itself needs.
     const withPermit = <A, E, R>(self: Effect.Effect<A, E, R>, cost = 1): Effect.Effect<A, E | RateLimiterCostError, R> =>
@@ -328,7 +353,20 @@ export const make = (options: Options): Effect.Effect<Service, RateLimiterOption
         )
       )
 
-    return RateLimiter.of({ take, tryTake, permit, withPermit, status, reset, reserve, reconcile, withBudget })
+    return RateLimiter.of({
+      take,
+      tryTake,
+      permit,
+      takePermit,
+      tryTakePermit,
+      withPermit,
+      status,
+      reset,
+      reserve,
+      hasTokenBudget: budget !== undefined,
+      reconcile,
+      withBudget
+    })
   })
 
 /**
@@ -359,16 +397,19 @@ export const layerConfig = (
  */
 export const makeUnlimited: Effect.Effect<Service> = Effect.sync(() => {
   let inFlight = 0
-  const enter = Effect.sync(() => {
-    inFlight++
-  })
   const leave = Effect.sync(() => {
     inFlight--
+  })
+  const enter = Effect.sync(() => {
+    inFlight++
+    return leave
   })
   return RateLimiter.of({
     take: () => Effect.void,
     tryTake: () => Effect.succeed(true),
     permit: () => Effect.acquireRelease(enter, () => leave),
+    takePermit: () => enter,
+    tryTakePermit: () => enter,
     withPermit: (self) => Effect.acquireUseRelease(enter, () => self, () => leave),
     status: Effect.sync(() => ({
       available: Infinity,
@@ -379,6 +420,7 @@ export const makeUnlimited: Effect.Effect<Service> = Effect.sync(() => {
     })),
     reset: Effect.void,
     reserve: (estimate) => Effect.succeed({ estimate }),
+    hasTokenBudget: false,
     reconcile: () => Effect.void,
     withBudget: (_estimate, self) => self
   })

@@ -402,23 +402,14 @@ const noCapacity = (providerId: string, availableAt: number | undefined) =>
 export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Service => {
   const { defaultCooldownMillis, maxWaitMillis, providerId } = settings
 
-  const releaseSlot = (slot: Slot) =>
-    Effect.flatMap(Ref.modify(ref, (state) => [release(state, slot), state]), wakeAll)
-
   const attempt = (now: number) => Ref.modify(ref, (state) => [tryAcquire(state, now), state])
 
-  const loop = (
-    restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>,
-    deadline: number | undefined
-  ): Effect.Effect<KeyPool.Lease, NoCapacityError, Scope.Scope> =>
+  // The waits are interruptible, whatever region `take` runs in; a key is
+  // only ever counted in the uninterruptible step that returns it.
+  const takeLoop = (deadline: number | undefined): Effect.Effect<KeyPool.Lease, NoCapacityError> =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Effect.flatMap(attempt(now), (result) => {
-        if (result._tag === "Slot") {
-          // Still uninterruptible here: the key is counted and its finalizer registered in one step.
-          // Scope.addFinalizer, not Effect.addFinalizer: the release needs no fiber context, and
-          // capturing it doubled the cost of a pair.
-          return Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, releaseSlot(result)), result.lease))
-        }
+        if (result._tag === "Slot") return Effect.succeed(result.lease)
         if (maxWaitMillis === undefined || result.allDisabled) {
           return Effect.fail(noCapacity(providerId, result.availableAt))
         }
@@ -427,31 +418,57 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
         if (now >= until || hopeless) return Effect.fail(noCapacity(providerId, result.availableAt))
         const wakeAt = Math.min(until, result.availableAt ?? Infinity)
         return Effect.zipRight(
-          restore(Effect.race(Deferred.await(result.wake), Effect.sleep(Duration.millis(wakeAt - now)))),
-          loop(restore, until)
+          Effect.interruptible(Effect.race(Deferred.await(result.wake), Effect.sleep(Duration.millis(wakeAt - now)))),
+          takeLoop(until)
         )
       }))
 
-  const acquire = Effect.uninterruptibleMask((restore) => loop(restore, undefined))
+  const take = Effect.suspend(() => takeLoop(undefined))
+
+  const tryTake = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    Effect.map(attempt(now), (result) => result._tag === "Slot" ? result.lease : undefined))
 
   const slotOf = (state: State, lease: KeyPool.Lease): Slot | undefined =>
     lease instanceof LeaseImpl && lease.pool === state.token ? state.slots[lease.slot] : undefined
 
+  const foreign = Effect.dieMessage(`KeyPool ${providerId}: a lease this pool did not issue was given to it`)
+
+  const report_ = (lease: KeyPool.Lease, outcome: KeyPool.Outcome) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.flatMap(
+        Ref.modify(ref, (state): [Deferred.Deferred<void> | undefined | "foreign", State] => {
+          const slot = slotOf(state, lease)
+          return [slot === undefined ? "foreign" : report(state, slot, outcome, now, defaultCooldownMillis), state]
+        }),
+        (wake) => wake === "foreign" ? foreign : wakeAll(wake)
+      ))
+
+  // Reported first, then released: a rate-limited key goes to the cooling heap, not back to ready.
+  const release_ = (lease: KeyPool.Lease, outcome: KeyPool.Outcome | undefined) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.flatMap(
+        Ref.modify(ref, (state): [readonly [Deferred.Deferred<void> | undefined, Deferred.Deferred<void> | undefined] | "foreign", State] => {
+          const slot = slotOf(state, lease)
+          if (slot === undefined) return ["foreign", state]
+          const reported = outcome === undefined ? undefined : report(state, slot, outcome, now, defaultCooldownMillis)
+          return [[reported, release(state, slot)], state]
+        }),
+        (wakes) => wakes === "foreign" ? foreign : Effect.zipRight(wakeAll(wakes[0]), wakeAll(wakes[1]))
+      ))
+
+  // Uninterruptible from the count to the finalizer, so the key always goes back.
+  const acquire = Effect.uninterruptible(
+    Effect.flatMap(take, (lease) =>
+      Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, release_(lease, undefined)), lease)))
+  )
+
   return {
     providerId,
     acquire,
-    report: (lease, outcome) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Effect.flatMap(
-          Ref.modify(ref, (state): [Deferred.Deferred<void> | undefined | "foreign", State] => {
-            const slot = slotOf(state, lease)
-            return [slot === undefined ? "foreign" : report(state, slot, outcome, now, defaultCooldownMillis), state]
-          }),
-          (wake) =>
-            wake === "foreign"
-              ? Effect.dieMessage(`KeyPool ${providerId}: report was given a lease this pool did not issue`)
-              : wakeAll(wake)
-        )),
+    take,
+    tryTake,
+    release: release_,
+    report: report_,
     status: Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.map(Ref.get(ref), (state) => status(state, now)))
   }
 }

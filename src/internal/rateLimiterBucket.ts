@@ -48,6 +48,8 @@ export interface Bucket {
   /** Waits, in arrival order, until `cost` tokens are there. The caller checks `cost <= capacity`. */
   readonly take: (cost: number) => Effect.Effect<void>
   readonly tryTake: (cost: number) => Effect.Effect<boolean>
+  /** `tryTake` as a plain call, for a caller already inside an Effect step. */
+  readonly unsafeTryTake: (cost: number) => boolean
   /** Puts tokens back (never above capacity) and serves whoever they are enough for. */
   readonly give: (amount: number) => Effect.Effect<void>
   /** Takes tokens at once, even below zero: a debt later refills pay back. */
@@ -133,15 +135,16 @@ export const make = (options: BucketOptions): Effect.Effect<Bucket, never, Scope
         })
       )
 
-    const tryTake = (cost: number) =>
-      Effect.sync(() => {
-        accrue()
-        if (waiters.length === 0 && available >= cost - epsilon) {
-          available -= cost
-          return true
-        }
-        return false
-      })
+    const unsafeTryTake = (cost: number) => {
+      accrue()
+      if (waiters.length === 0 && available >= cost - epsilon) {
+        available -= cost
+        return true
+      }
+      return false
+    }
+
+    const tryTake = (cost: number) => Effect.sync(() => unsafeTryTake(cost))
 
     const give = (amount: number) =>
       Effect.sync(() => {
@@ -198,5 +201,5 @@ export const make = (options: BucketOptions): Effect.Effect<Bucket, never, Scope
       Effect.forEach(waiters.splice(0), (waiter) => Deferred.interrupt(waiter.deferred), { discard: true })
     )
 
-    return { take, tryTake, give, charge, reset, snapshot }
+    return { take, tryTake, unsafeTryTake, give, charge, reset, snapshot }
   })
