@@ -18,8 +18,9 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Scope from "effect/Scope"
+import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
+import type * as Tracer from "effect/Tracer"
 import * as ChatChunk from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import type { ChatResponse, Usage } from "./ChatResponse.js"
@@ -27,7 +28,8 @@ import { timeoutFail } from "./internal/timeout.js"
 import { estimateUsage } from "./internal/tokenEstimate.js"
 import * as KeyPool from "./KeyPool.js"
 import { InvalidRequestError, type LlmError, NoCapacityError, StreamTruncatedError, TimeoutError } from "./LlmError.js"
-import { ProviderClient } from "./ProviderClient.js"
+import * as ProviderClient_ from "./ProviderClient.js"
+import { type ChunkSource, ProviderClient } from "./ProviderClient.js"
 import * as RateLimiter from "./RateLimiter.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 
@@ -84,6 +86,15 @@ const withModel = (request: ChatRequest, model: string | undefined): ChatRequest
 
 const isMissing = (usage: Usage | undefined) => usage === undefined || usage.totalTokens === 0
 
+const defaultTracer = Effect.runSync(Effect.tracer)
+
+/** What one attempt holds until it ends: a rate permit, a key and the token budget it reserved. */
+interface Held {
+  readonly lease: KeyPool.Lease
+  readonly freePermit: Effect.Effect<void>
+  readonly reservation: RateLimiter.Reservation | undefined
+}
+
 /**
  * Builds the service from a `ProviderClient`, a `KeyPool` and a `RateLimiter`.
  *
@@ -97,172 +108,308 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     const limiter = yield* RateLimiter.RateLimiter
     const policy = options?.retry ?? RetryPolicy.make()
     const deadline = Duration.decode(options?.deadline ?? "10 minutes")
+    const deadlineMillis = Duration.toMillis(deadline)
+
+    const deadlineError = (request: ChatRequest) =>
+      new TimeoutError({
+        provider: client.provider,
+        model: request.model ?? "",
+        timeout: deadline,
+        detail: "the call's deadline passed, retries included"
+      })
+
+    // Bounds a wait by what is left of the call's deadline. Used only where a
+    // wait really happens (a busy limiter or pool, a backoff), so a call that
+    // finds a permit and a key at once forks no timer.
+    const bounded = <A, E>(effect: Effect.Effect<A, E>, request: ChatRequest, deadlineAt: number) =>
+      Effect.clockWith((clock) => {
+        const left = deadlineAt - clock.unsafeCurrentTimeMillis()
+        return left <= 0
+          ? Effect.fail(deadlineError(request))
+          : timeoutFail(effect, Duration.millis(left), () => deadlineError(request))
+      })
+
+    const budgetError = (request: ChatRequest) => (error: RateLimiter.RateLimiterCostError) =>
+      new InvalidRequestError({
+        provider: client.provider,
+        model: request.model ?? "",
+        code: "tokens_per_minute_exceeded",
+        detail: error.message
+      })
+
+    // The rate permit and the key, in that order. Runs uninterruptibly; the
+    // waits inside stay interruptible and give back what was taken before them.
+    const takeKey = (request: ChatRequest, deadlineAt: number, freePermit: Effect.Effect<void>) =>
+      Effect.onError(
+        Effect.flatMap(pool.tryTake, (lease) =>
+          lease !== undefined ? Effect.succeed(lease) : bounded(pool.take, request, deadlineAt)),
+        () => freePermit
+      )
+
+    const hold = (request: ChatRequest, deadlineAt: number): Effect.Effect<Held, LlmError> => {
+      // The request's estimated tokens in the tokens-per-minute budget come first,
+      // so the request token is taken right before the call.
+      const reserved = limiter.hasTokenBudget
+        ? Effect.map(
+          bounded(Effect.mapError(limiter.reserve(RateLimiter.estimateTokens(request)), budgetError(request)), request, deadlineAt),
+          (reservation): RateLimiter.Reservation | undefined => reservation
+        )
+        : Effect.succeed(undefined)
+      return Effect.flatMap(reserved, (reservation) =>
+        Effect.flatMap(
+          Effect.flatMap(Effect.orDie(limiter.tryTakePermit(attemptCost)), (freePermit) =>
+            freePermit !== undefined
+              ? Effect.succeed(freePermit)
+              : bounded(Effect.orDie(limiter.takePermit(attemptCost)), request, deadlineAt)),
+          (freePermit) =>
+            Effect.map(takeKey(request, deadlineAt, freePermit), (lease): Held => ({ lease, freePermit, reservation }))
+        ))
+    }
+
+    // Gives back the key (reporting the attempt's outcome) and the permit.
+    const letGo = (held: Held, outcome: KeyPool.Outcome | undefined) =>
+      Effect.zipRight(pool.release(held.lease, outcome), held.freePermit)
+
+    // Settles the budget with the tokens the provider counted; with no usage
+    // reported, the estimate stays spent.
+    const reconcile = (held: Held, usage: Usage | undefined) =>
+      held.reservation === undefined || isMissing(usage) ? Effect.void : limiter.reconcile(held.reservation, usage!.totalTokens)
+
+    // A request whose own timeout would outlast the deadline gets what is left of it.
+    const boundedRequest = (request: ChatRequest, deadlineAt: number, nowMillis: number): ChatRequest => {
+      const left = Math.max(1, deadlineAt - nowMillis)
+      return left >= deadlineMillis && request.timeout === undefined
+        ? request
+        : request.timeout !== undefined && Duration.toMillis(request.timeout) <= left
+        ? request
+        : { ...request, timeout: Duration.millis(left) }
+    }
 
     const spanAttributes = (request: ChatRequest) => ({
       "gen_ai.system": client.provider,
       "gen_ai.request.model": request.model ?? ""
     })
 
-    // Runs attempts under the retry policy and the deadline. When rotation has
-    // used up every key (the pool answers NoCapacityError right after a rate
-    // limit or a rejected key), the provider's own error is what the caller can
-    // act on, so it is the one returned.
-    const retrying = <A>(request: ChatRequest, attemptOnce: (attempt: number) => Effect.Effect<A, LlmError>) =>
-      Effect.suspend(() => {
-        let attempts = 0
-        let rotatedBy: LlmError | undefined
-        return Effect.suspend(() => attemptOnce(++attempts)).pipe(
-          Effect.tapError((error) =>
-            Effect.sync(() => {
-              if (RetryPolicy.rotatesKey(error)) rotatedBy = error
-            })
-          ),
-          Effect.retry(policy),
-          (effect) =>
-            timeoutFail(effect, deadline, () =>
-              new TimeoutError({
-                provider: client.provider,
-                model: request.model ?? "",
-                timeout: deadline,
-                detail: "the call's deadline passed, retries included"
-              })),
-          Effect.mapError((error): LlmError =>
-            error._tag !== "NoCapacityError"
-              ? error
-              : rotatedBy ?? (error.model === "" && request.model !== undefined
-                ? new NoCapacityError({ ...error, model: request.model })
-                : error)
+    // Spans only when the application installed a tracer: Effect's built-in one
+    // records nothing, and a span costs a short call a tenth of its CPU.
+    const startSpan = (name: string, request: ChatRequest, parent: Tracer.Span | undefined, extra?: Record<string, unknown>) =>
+      Effect.tracerWith((tracer) =>
+        tracer === defaultTracer
+          ? Effect.succeed<Tracer.Span | undefined>(undefined)
+          : Effect.map(
+            Effect.makeSpan(name, {
+              attributes: { ...spanAttributes(request), ...extra },
+              captureStackTrace: false,
+              ...(parent !== undefined ? { parent } : {})
+            }),
+            (span): Tracer.Span | undefined => span
           )
-        )
-      })
+      )
 
-    // Holds, inside `scope` so that closing it frees them: the request's estimated
-    // tokens in the tokens-per-minute budget (when the limiter has one), a rate
-    // permit, and a key. The budget comes first so the request token is taken
-    // right before the call.
-    const acquire = (scope: Scope.Scope, attempt: number, request: ChatRequest) =>
-      Effect.gen(function*() {
-        const reservation = yield* limiter.reserve(RateLimiter.estimateTokens(request)).pipe(
-          Effect.mapError((error) =>
-            new InvalidRequestError({
-              provider: client.provider,
-              model: request.model ?? "",
-              code: "tokens_per_minute_exceeded",
-              detail: error.message
-            })
-          )
-        )
-        yield* limiter.permit(attemptCost).pipe(Effect.orDie, Scope.extend(scope))
-        const lease = yield* Scope.extend(pool.acquire, scope)
-        yield* Scope.addFinalizerExit(scope, (exit) => pool.report(lease, outcomeOf(exit)))
-        yield* Effect.annotateCurrentSpan({ "llm.attempt": attempt, "llm.key_id": lease.credentials.keyId })
-        return { lease, reservation }
-      })
+    const endSpan = (span: Tracer.Span | undefined, exit: Exit.Exit<unknown, unknown>) =>
+      span === undefined ? Effect.void : Effect.clockWith((clock) => Effect.sync(() => span.end(clock.unsafeCurrentTimeNanos(), exit)))
 
-    // Settles the budget with the tokens the provider counted; with no usage
-    // reported, the estimate stays spent.
-    const reconcile = (reservation: RateLimiter.Reservation, usage: Usage | undefined) =>
-      isMissing(usage) ? Effect.void : limiter.reconcile(reservation, usage!.totalTokens)
+    const annotate = (span: Tracer.Span | undefined, attributes: Record<string, unknown>) => {
+      if (span !== undefined) for (const [key, value] of Object.entries(attributes)) span.attribute(key, value)
+    }
 
-    const estimateMissingUsage = (request: ChatRequest, response: ChatResponse): Effect.Effect<ChatResponse> =>
-      isMissing(response.usage)
-        ? Effect.map(estimateUsage(request, response), (usage) => ({ ...response, usage }))
-        : Effect.succeed(response)
+    const usageAttributes = (usage: Usage) => ({
+      "gen_ai.usage.input_tokens": usage.promptTokens,
+      "gen_ai.usage.output_tokens": usage.completionTokens
+    })
 
-    const annotateUsage = (usage: Usage) =>
-      Effect.annotateCurrentSpan({
-        "gen_ai.usage.input_tokens": usage.promptTokens,
-        "gen_ai.usage.output_tokens": usage.completionTokens
-      })
+    const withParent = <A, E>(effect: Effect.Effect<A, E>, span: Tracer.Span | undefined) =>
+      span === undefined ? effect : Effect.withParentSpan(effect, span)
+
+    // Runs attempts under the retry policy and the deadline. The first attempt
+    // runs without the policy's machinery; a failure hands it the error. When
+    // rotation has used up every key (the pool answers NoCapacityError right
+    // after a rate limit or a rejected key), the provider's own error is what
+    // the caller can act on, so it is the one returned.
+    const retrying = <A>(
+      request: ChatRequest,
+      deadlineAt: number,
+      attemptOnce: (attempt: number) => Effect.Effect<A, LlmError>
+    ): Effect.Effect<A, LlmError> => {
+      let rotatedBy: LlmError | undefined
+      const settle = (error: LlmError): LlmError => {
+        if (error._tag !== "NoCapacityError") return error
+        if (rotatedBy !== undefined) return rotatedBy
+        return error.model === "" && request.model !== undefined ? new NoCapacityError({ ...error, model: request.model }) : error
+      }
+      const afterFailure = (
+        error: LlmError,
+        attempt: number,
+        driver: Schedule.ScheduleDriver<unknown, LlmError> | undefined
+      ): Effect.Effect<A, LlmError> =>
+        Effect.clockWith((clock) => {
+          if (RetryPolicy.rotatesKey(error)) rotatedBy = error
+          // A request timeout that the deadline cut short is the deadline's.
+          if (clock.unsafeCurrentTimeMillis() >= deadlineAt) {
+            return Effect.fail(error._tag === "TimeoutError" ? deadlineError(request) : settle(error))
+          }
+          const next = driver === undefined ? Schedule.driver(policy) : Effect.succeed(driver)
+          return Effect.flatMap(next, (driver) =>
+            Effect.matchEffect(bounded(Effect.either(driver.next(error)), request, deadlineAt), {
+              onFailure: (timeout) => Effect.fail(timeout),
+              onSuccess: (step) =>
+                step._tag === "Left"
+                  ? Effect.fail(settle(error))
+                  : Effect.catchAll(attemptOnce(attempt + 1), (again) => afterFailure(again, attempt + 1, driver))
+            }))
+        })
+      return Effect.catchAll(attemptOnce(1), (error) => afterFailure(error, 1, undefined))
+    }
 
     const chat = (input: ChatRequest): Effect.Effect<ChatResponse, LlmError> => {
       const request = withModel(input, options?.model)
-      const once = (attempt: number) =>
-        Effect.scopeWith((scope) =>
-          Effect.flatMap(acquire(scope, attempt, request), ({ lease, reservation }) =>
-            Effect.tap(client.chat(request, lease.credentials), (response) => reconcile(reservation, response.usage)))
-        ).pipe(Effect.scoped, Effect.withSpan("Llm.attempt", { attributes: spanAttributes(request), captureStackTrace: false }))
-      return retrying(request, once).pipe(
-        Effect.flatMap((response) => estimateMissingUsage(request, response)),
-        Effect.tap((response) => annotateUsage(response.usage)),
-        Effect.withSpan("Llm.chat", { attributes: spanAttributes(request), captureStackTrace: false })
-      )
+      return Effect.clockWith((clock) => {
+        const deadlineAt = clock.unsafeCurrentTimeMillis() + deadlineMillis
+        return Effect.flatMap(startSpan("Llm.chat", request, undefined), (callSpan) => {
+          const once = (attempt: number) =>
+            Effect.uninterruptibleMask((restore) =>
+              Effect.flatMap(hold(request, deadlineAt), (held) =>
+                Effect.flatMap(
+                  startSpan("Llm.attempt", request, callSpan, { "llm.attempt": attempt, "llm.key_id": held.lease.credentials.keyId }),
+                  (attemptSpan) =>
+                    Effect.onExit(
+                      restore(withParent(
+                        Effect.tap(
+                          client.chat(boundedRequest(request, deadlineAt, clock.unsafeCurrentTimeMillis()), held.lease.credentials),
+                          (response) => reconcile(held, response.usage)
+                        ),
+                        attemptSpan
+                      )),
+                      (exit) => Effect.zipRight(letGo(held, outcomeOf(exit)), endSpan(attemptSpan, exit))
+                    )
+                ))
+            )
+          return retrying(request, deadlineAt, once).pipe(
+            Effect.flatMap((response) =>
+              isMissing(response.usage)
+                ? Effect.map(estimateUsage(request, response), (usage) => ({ ...response, usage }))
+                : Effect.succeed(response)
+            ),
+            Effect.tap((response) => annotate(callSpan, usageAttributes(response.usage))),
+            Effect.onExit((exit) => endSpan(callSpan, exit))
+          )
+        })
+      })
     }
 
-    // One attempt at a stream: everything it holds lives in its own scope, which
-    // is closed at once when the attempt fails before its first chunk, and
-    // otherwise handed to the consumer's stream.
-    const openStream = (request: ChatRequest, attempt: number) =>
+    // One attempt at a stream: holds a permit and a key, opens the provider's
+    // source and waits for its first chunk, all before the deadline. Fails (and
+    // lets go of everything) before the first chunk; after it, the source and
+    // what it holds belong to the stream.
+    const openAttempt = (request: ChatRequest, deadlineAt: number, callSpan: Tracer.Span | undefined) =>
+    (attempt: number) =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.gen(function*() {
-          const scope = yield* Scope.make()
-          const opened = yield* restore(
-            Effect.gen(function*() {
-              const { lease, reservation } = yield* acquire(scope, attempt, request)
-              const pull = yield* Scope.extend(Stream.toPull(client.chatStream(request, lease.credentials)), scope)
-              const first = yield* firstChunk(pull, request)
-              return { first, pull, reservation }
-            })
-          ).pipe(Effect.exit)
-          if (Exit.isFailure(opened)) {
-            yield* Scope.close(scope, opened)
-            return yield* Effect.failCause(opened.cause)
-          }
-          return { scope, ...opened.value }
-        })
-      ).pipe(Effect.withSpan("Llm.attempt", { attributes: spanAttributes(request), captureStackTrace: false }))
-
-    const firstChunk = (
-      pull: Effect.Effect<Chunk.Chunk<ChatChunk.ChatChunk>, Option.Option<LlmError>>,
-      request: ChatRequest
-    ): Effect.Effect<Chunk.Chunk<ChatChunk.ChatChunk>, LlmError> =>
-      Effect.flatMap(
-        Effect.mapError(pull, (error) =>
-          Option.getOrElse(error, () =>
-            new StreamTruncatedError({ provider: client.provider, model: request.model ?? "", detail: "the stream ended before any chunk" })
-          )),
-        (chunk) => (Chunk.isEmpty(chunk) ? firstChunk(pull, request) : Effect.succeed(chunk))
+        Effect.flatMap(hold(request, deadlineAt), (held) =>
+          Effect.flatMap(
+            startSpan("Llm.attempt", request, callSpan, { "llm.attempt": attempt, "llm.key_id": held.lease.credentials.keyId }),
+            (attemptSpan) =>
+              Effect.clockWith((clock) => {
+                const bound = boundedRequest(request, deadlineAt, clock.unsafeCurrentTimeMillis())
+                const opened = Effect.flatMap(
+                  restore(withParent(ProviderClient_.openSource(client, bound, held.lease.credentials), attemptSpan)),
+                  (source) =>
+                    Effect.map(
+                      Effect.onError(
+                        restore(bounded(firstChunk(source, request), request, deadlineAt)),
+                        () => source.close
+                      ),
+                      (first) => ({ source, first, held, attemptSpan })
+                    )
+                )
+                return Effect.onError(opened, (cause) =>
+                  Effect.zipRight(
+                    letGo(held, Exit.failCause(cause)),
+                    endSpan(attemptSpan, Exit.failCause(cause))
+                  ))
+              })
+          ))
       )
+
+    const firstChunk = (source: ChunkSource, request: ChatRequest): Effect.Effect<Chunk.Chunk<ChatChunk.ChatChunk>, LlmError> =>
+      Effect.mapError(source.pull, (error) =>
+        Option.getOrElse(error, () =>
+          new StreamTruncatedError({ provider: client.provider, model: request.model ?? "", detail: "the stream ended before any chunk" })
+        ))
 
     const chatStream = (input: ChatRequest): Stream.Stream<ChatChunk.ChatChunk, LlmError> => {
       const request = withModel(input, options?.model)
-      const opened = Effect.uninterruptibleMask((restore) =>
-        restore(retrying(request, (attempt) => openStream(request, attempt))).pipe(
-          Effect.tap(({ scope }) => Effect.addFinalizer((exit) => Scope.close(scope, exit)))
-        )
-      )
-      return Stream.unwrapScoped(
-        Effect.map(opened, ({ first, pull, reservation }) =>
-          settleStreamUsage(request, reservation, Stream.concat(Stream.fromChunk(first), Stream.repeatEffectChunkOption(pull))))
-      ).pipe(Stream.withSpan("Llm.chatStream", { attributes: spanAttributes(request) }))
+      const open = Effect.clockWith((clock) => {
+        const deadlineAt = clock.unsafeCurrentTimeMillis() + deadlineMillis
+        return Effect.flatMap(startSpan("Llm.chatStream", request, undefined), (callSpan) =>
+          Effect.map(
+            Effect.onError(
+              retrying(request, deadlineAt, openAttempt(request, deadlineAt, callSpan)),
+              (cause) => endSpan(callSpan, Exit.failCause(cause))
+            ),
+            (opened) => settledSource(request, opened, callSpan)
+          ))
+      })
+      return ProviderClient_.streamFromSource(open)
     }
 
-    // At the Finish chunk: settles the budget with the provider's usage, or
-    // inserts an estimated Usage chunk before Finish when the provider sent none.
-    const settleStreamUsage = (
+    // The stream after its first chunk: settles the token budget at the Finish
+    // chunk (or inserts an estimated Usage chunk before Finish when the provider
+    // sent none), and on close gives back the key with the stream's outcome.
+    const settledSource = (
       request: ChatRequest,
-      reservation: RateLimiter.Reservation,
-      stream: Stream.Stream<ChatChunk.ChatChunk, LlmError>
-    ) =>
-      Stream.suspend(() => {
-        const accumulator = ChatChunk.makeAccumulator()
-        let usage: Usage | undefined
-        return Stream.mapChunksEffect(stream, (chunk) => {
-          let finish: ChatChunk.Finish | undefined
-          for (const item of chunk) {
-            if (item._tag === "Usage") usage = item.usage
-            else if (item._tag === "Finish") finish = item
-            accumulator.add(item)
-          }
-          if (finish === undefined) return Effect.succeed(chunk)
-          if (!isMissing(usage)) return Effect.as(reconcile(reservation, usage), chunk)
-          const done = accumulator.response()!
-          return Effect.map(estimateUsage(request, done), (estimated): Chunk.Chunk<ChatChunk.ChatChunk> => {
-            const before = Chunk.filter(chunk, (item) => item._tag !== "Finish" && item._tag !== "Usage")
-            return Chunk.appendAll(before, Chunk.fromIterable<ChatChunk.ChatChunk>([{ _tag: "Usage", usage: estimated }, finish]))
-          })
+      opened: {
+        readonly source: ChunkSource
+        readonly first: Chunk.Chunk<ChatChunk.ChatChunk>
+        readonly held: Held
+        readonly attemptSpan: Tracer.Span | undefined
+      },
+      callSpan: Tracer.Span | undefined
+    ): ChunkSource => {
+      const { attemptSpan, first, held, source } = opened
+      const accumulator = ChatChunk.makeAccumulator()
+      let usage: Usage | undefined
+      let outcome: Exit.Exit<unknown, LlmError> = Exit.void
+      let pending: Chunk.Chunk<ChatChunk.ChatChunk> | undefined = first
+      const settle = (chunk: Chunk.Chunk<ChatChunk.ChatChunk>): Effect.Effect<Chunk.Chunk<ChatChunk.ChatChunk>> => {
+        let finish: ChatChunk.Finish | undefined
+        for (const item of chunk) {
+          if (item._tag === "Usage") usage = item.usage
+          else if (item._tag === "Finish") finish = item
+          accumulator.add(item)
+        }
+        if (finish === undefined) return Effect.succeed(chunk)
+        if (!isMissing(usage)) {
+          annotate(callSpan, usageAttributes(usage!))
+          return Effect.as(reconcile(held, usage), chunk)
+        }
+        return Effect.map(estimateUsage(request, accumulator.response()!), (estimated): Chunk.Chunk<ChatChunk.ChatChunk> => {
+          annotate(callSpan, usageAttributes(estimated))
+          const before = Chunk.filter(chunk, (item) => item._tag !== "Finish" && item._tag !== "Usage")
+          return Chunk.appendAll(before, Chunk.unsafeFromArray<ChatChunk.ChatChunk>([{ _tag: "Usage", usage: estimated }, finish]))
         })
+      }
+      const pull = Effect.suspend(() => {
+        if (pending !== undefined) {
+          const chunk = pending
+          pending = undefined
+          return settle(chunk)
+        }
+        return Effect.flatMap(
+          Effect.tapError(source.pull, (error) =>
+            Effect.sync(() => {
+              if (Option.isSome(error)) outcome = Exit.fail(error.value)
+            })),
+          settle
+        )
       })
+      const close = Effect.suspend(() =>
+        Effect.zipRight(
+          Effect.zipRight(source.close, letGo(held, outcome)),
+          Effect.zipRight(endSpan(attemptSpan, outcome), endSpan(callSpan, outcome))
+        )
+      )
+      return { pull, close }
+    }
 
     return Llm.of({ chat, chatStream })
   })
