@@ -175,15 +175,19 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     const reconcile = (held: Held, usage: Usage | undefined) =>
       held.reservation === undefined || isMissing(usage) ? Effect.void : limiter.reconcile(held.reservation, usage!.totalTokens)
 
-    // A request whose own timeout would outlast the deadline gets what is left of it.
-    const boundedRequest = (request: ChatRequest, deadlineAt: number, nowMillis: number): ChatRequest => {
-      const left = Math.max(1, deadlineAt - nowMillis)
-      return left >= deadlineMillis && request.timeout === undefined
-        ? request
-        : request.timeout !== undefined && Duration.toMillis(request.timeout) <= left
-        ? request
-        : { ...request, timeout: Duration.millis(left) }
-    }
+    // A provider call bounded by what is left of the deadline: by cutting the
+    // request's timeout when the client honours one, by a timer otherwise.
+    const withinDeadline = <A>(
+      request: ChatRequest,
+      deadlineAt: number,
+      call: (request: ChatRequest) => Effect.Effect<A, LlmError>
+    ) =>
+      Effect.clockWith((clock) => {
+        const left = Math.max(1, deadlineAt - clock.unsafeCurrentTimeMillis())
+        const timeout = request.timeout ?? client.timeout
+        if (timeout === undefined) return timeoutFail(call(request), Duration.millis(left), () => deadlineError(request))
+        return Duration.toMillis(timeout) <= left ? call(request) : call({ ...request, timeout: Duration.millis(left) })
+      })
 
     const spanAttributes = (request: ChatRequest) => ({
       "gen_ai.system": client.provider,
@@ -275,7 +279,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
                     Effect.onExit(
                       restore(withParent(
                         Effect.tap(
-                          client.chat(boundedRequest(request, deadlineAt, clock.unsafeCurrentTimeMillis()), held.lease.credentials),
+                          withinDeadline(request, deadlineAt, (bound) => client.chat(bound, held.lease.credentials)),
                           (response) => reconcile(held, response.usage)
                         ),
                         attemptSpan
@@ -308,25 +312,20 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
           Effect.flatMap(
             startSpan("Llm.attempt", request, callSpan, { "llm.attempt": attempt, "llm.key_id": held.lease.credentials.keyId }),
             (attemptSpan) =>
-              Effect.clockWith((clock) => {
-                const bound = boundedRequest(request, deadlineAt, clock.unsafeCurrentTimeMillis())
-                const opened = Effect.flatMap(
-                  restore(withParent(ProviderClient_.openSource(client, bound, held.lease.credentials), attemptSpan)),
+              Effect.onError(
+                Effect.flatMap(
+                  restore(withParent(
+                    withinDeadline(request, deadlineAt, (bound) => ProviderClient_.openSource(client, bound, held.lease.credentials)),
+                    attemptSpan
+                  )),
                   (source) =>
                     Effect.map(
-                      Effect.onError(
-                        restore(bounded(firstChunk(source, request), request, deadlineAt)),
-                        () => source.close
-                      ),
+                      Effect.onError(restore(bounded(firstChunk(source, request), request, deadlineAt)), () => source.close),
                       (first) => ({ source, first, held, attemptSpan })
                     )
-                )
-                return Effect.onError(opened, (cause) =>
-                  Effect.zipRight(
-                    letGo(held, Exit.failCause(cause)),
-                    endSpan(attemptSpan, Exit.failCause(cause))
-                  ))
-              })
+                ),
+                (cause) => Effect.zipRight(letGo(held, Exit.failCause(cause)), endSpan(attemptSpan, Exit.failCause(cause)))
+              )
           ))
       )
 

@@ -87,6 +87,13 @@ export interface ChunkSource {
 export interface Service {
   /** The provider's name as it appears in responses and errors (`openai`, `deepseek`...). */
   readonly provider: string
+  /**
+   * How long a call that sets no `timeout` of its own may take (see
+   * `HttpOptions.timeout`). The `Llm` service cuts it to what is left of its
+   * deadline; for a client without it, `Llm` bounds each call with a timer of
+   * its own.
+   */
+  readonly timeout?: Duration.Duration | undefined
   /** One call; the reply whole. */
   readonly chat: (request: ChatRequest, credentials: Credentials) => Effect.Effect<ChatResponse, LlmError>
   /**

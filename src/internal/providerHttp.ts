@@ -100,6 +100,8 @@ export interface StreamStart {
 
 export interface Transport {
   readonly provider: string
+  /** The timeout of a call whose request sets none. */
+  readonly timeout: Duration.Duration
   /** A POST of `body` as JSON to `path`, or the `InvalidRequestError` of a body that cannot be written. */
   readonly prepare: (args: {
     readonly path: string
@@ -424,5 +426,5 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
 
   const errorOf: Transport["errorOf"] = (call, body, nowMillis, headers) => errorAt(call, body, headers, nowMillis)
 
-  return { provider, prepare, json, readJson, boundedText: readBounded, source, errorOf, decodeError, transportError }
+  return { provider, timeout, prepare, json, readJson, boundedText: readBounded, source, errorOf, decodeError, transportError }
 }

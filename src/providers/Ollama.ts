@@ -237,7 +237,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
   const chatStream = (request: ChatRequest, credentials: Credentials): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
     streamFromSource(openStream(request, credentials))
 
-  return ProviderClient.of({ provider, chat, chatStream, openStream })
+  return ProviderClient.of({ provider, timeout: transport.timeout, chat, chatStream, openStream })
 }
 
 /**
