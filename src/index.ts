@@ -47,6 +47,9 @@ export * as OpenAiResponses from "./providers/OpenAiResponses.js"
 export * as Presets from "./providers/Presets.js"
 
 /** @since 0.1.0 */
+export * as Pricing from "./Pricing.js"
+
+/** @since 0.1.0 */
 export * as ProviderClient from "./ProviderClient.js"
 
 /** @since 0.1.0 */
