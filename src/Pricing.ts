@@ -48,7 +48,13 @@ import type * as ChatRequest from "./ChatRequest.js"
 import type { Usage } from "./ChatResponse.js"
 import { estimateTokens } from "./RateLimiter.js"
 
-const PerMillion = Schema.Number.pipe(
+/**
+ * A price in US dollars per million tokens: a finite number, 0 or more.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export const PerMillion = Schema.Number.pipe(
   Schema.filter((n) => Number.isFinite(n) && n >= 0, { message: () => "expected a price, 0 or more" })
 )
 
