@@ -69,3 +69,6 @@ export * as Sse from "./Sse.js"
 
 /** @since 0.1.0 */
 export * as UndiciHttpClient from "./UndiciHttpClient.js"
+
+/** @since 0.1.0 */
+export * as UsageLedger from "./UsageLedger.js"
