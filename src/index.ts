@@ -8,6 +8,9 @@
 export * as Anthropic from "./providers/Anthropic.js"
 
 /** @since 0.1.0 */
+export * as Budget from "./Budget.js"
+
+/** @since 0.1.0 */
 export * as ChatChunk from "./ChatChunk.js"
 
 /** @since 0.1.0 */
