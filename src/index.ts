@@ -11,6 +11,9 @@ export * as Anthropic from "./providers/Anthropic.js"
 export * as Budget from "./Budget.js"
 
 /** @since 0.1.0 */
+export * as CacheStore from "./CacheStore.js"
+
+/** @since 0.1.0 */
 export * as ChatChunk from "./ChatChunk.js"
 
 /** @since 0.1.0 */
@@ -60,6 +63,9 @@ export * as ProviderConfig from "./ProviderConfig.js"
 
 /** @since 0.1.0 */
 export * as RateLimiter from "./RateLimiter.js"
+
+/** @since 0.1.0 */
+export * as ResponseCache from "./ResponseCache.js"
 
 /** @since 0.1.0 */
 export * as RetryPolicy from "./RetryPolicy.js"
