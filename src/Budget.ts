@@ -297,8 +297,13 @@ export const layer = (options: Options): Layer.Layer<Budget> => Layer.effect(Bud
 export interface GuardOptions {
   /** Scopes besides `overall` every call counts against. Default: none. */
   readonly scopes?: ReadonlyArray<string>
-  /** The price estimates use. Default: the built-in price of the request's model; with none, estimates are 0. */
-  readonly price?: Pricing.Price
+  /**
+   * The price estimates use. Default: the built-in price of the request's
+   * model. With no price (a request that names no model, a model not in the
+   * table) the estimate is 0: only the responses' costs count, so pass the
+   * price of the model the `Llm` below defaults to.
+   */
+  readonly price?: Pricing.Price | undefined
   /** Reply tokens to estimate for requests without `maxTokens`. Default: 0. */
   readonly defaultMaxTokens?: number
   /** Named in `BudgetExceededError`. Default: `unknown`. */
