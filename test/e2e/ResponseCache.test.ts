@@ -1,30 +1,20 @@
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { ChatChunk, Message } from "effect-llm-router"
 import * as CacheStore from "../../src/CacheStore.js"
 import * as Llm from "../../src/Llm.js"
-import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as ResponseCache from "../../src/ResponseCache.js"
-import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UsageLedger from "../../src/UsageLedger.js"
+import { trackedSimulator } from "../utils/trackedSimulator.js"
 
 const key = "sk-sim-cache-0000000000007"
 
 describe("ResponseCache over loopback", () => {
   it.scopedLive("hits are served without a call (chat and replayed stream), equal to the original reply", () =>
     Effect.gen(function*() {
-      const simulator = yield* Simulator.make({ apiKeys: [key], replyTokens: 9 })
-      const config = yield* ProviderConfig.fromJson({
-        sim: [{ model_name: "gpt-4o-mini", api_keys: [key], base_url: `${simulator.url}/v1` }]
-      })
       // The ledger sits below the cache, so it sees only the calls that reach the provider.
-      const provider = UsageLedger.track("sim").pipe(
-        Layer.provide(ProviderConfig.layer(config, "sim", "gpt-4o-mini")),
-        Layer.provideMerge(UsageLedger.layer),
-        Layer.provide(NodeHttpClient.layerUndici)
-      )
+      const provider = yield* trackedSimulator(key, "sim", { replyTokens: 9 })
       // provideMerge keeps the ledger and the store visible; the cached Llm is the one the test sees.
       const layer = ResponseCache.layer({ ttl: "5 minutes" }).pipe(
         Layer.provideMerge(Layer.merge(provider, CacheStore.layerMemory({ capacity: 10 })))

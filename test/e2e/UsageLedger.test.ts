@@ -1,28 +1,17 @@
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { Message } from "effect-llm-router"
 import * as Llm from "../../src/Llm.js"
-import * as ProviderConfig from "../../src/ProviderConfig.js"
-import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UsageLedger from "../../src/UsageLedger.js"
+import { trackedSimulator } from "../utils/trackedSimulator.js"
 
 const key = "sk-sim-ledger-000000000042"
 
 describe("UsageLedger over loopback", () => {
   it.scopedLive("records chat and stream calls of a configured model with cost and the masked key", () =>
     Effect.gen(function*() {
-      const simulator = yield* Simulator.make({ apiKeys: [key], replyTokens: 6 })
-      const config = yield* ProviderConfig.fromJson({
-        sim: [{ model_name: "gpt-4o-mini", api_keys: [key], base_url: `${simulator.url}/v1` }]
-      })
-      const layer = UsageLedger.track("sim-east").pipe(
-        Layer.provide(ProviderConfig.layer(config, "sim", "gpt-4o-mini")),
-        Layer.provideMerge(UsageLedger.layer),
-        Layer.provide(NodeHttpClient.layerUndici)
-      )
+      const layer = yield* trackedSimulator(key, "sim-east", { replyTokens: 6 })
       const totals = yield* Effect.gen(function*() {
         const request = { messages: [Message.user("Count me")] }
         const reply = yield* Llm.chat(request)
