@@ -9,7 +9,11 @@
  * ## The built-in table
  *
  * Standard (not batch, not priority) list prices in US dollars per million
- * tokens, read from the providers' public price pages on 2026-11-21:
+ * tokens, as published on the providers' public price pages below. They were
+ * checked on 2026-11-21 against stored copies of those pages and against
+ * dated summaries that cite them (the live pages could not be opened from the
+ * machine this was written on), so check the pages before you bill anyone
+ * from these numbers:
  *
  * - OpenAI: https://platform.openai.com/docs/pricing
  * - Anthropic: https://platform.claude.com/docs/en/about-claude/pricing

@@ -28,7 +28,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import type { ChatResponse, Usage } from "./ChatResponse.js"
+import { type ChatResponse, emptyUsage, type Usage } from "./ChatResponse.js"
 import { Llm, type Service as LlmService } from "./Llm.js"
 
 /**
@@ -193,8 +193,9 @@ export const layer: Layer.Layer<UsageLedger> = Layer.effect(UsageLedger, make)
 /**
  * Wraps an `Llm` so that each of its completed calls is recorded under
  * `deployment`: `chat` on success, `chatStream` at its `Finish` chunk (the
- * stream's last `Usage` chunk and the `Finish` chunk's cost). Failed calls and
- * streams that end without a `Finish` are not recorded.
+ * stream's last `Usage` chunk, zero counts when it had none, and the `Finish`
+ * chunk's cost). Failed calls and streams that end without a `Finish` are not
+ * recorded.
  *
  * @since 0.1.0
  * @category Constructors
@@ -208,9 +209,9 @@ export const tracked = (llm: LlmService, ledger: Service, deployment: string): L
         return Stream.mapChunksEffect(llm.chatStream(request), (chunk) => {
           for (const item of chunk) {
             if (item._tag === "Usage") usage = item.usage
-            else if (item._tag === "Finish" && usage !== undefined) {
+            else if (item._tag === "Finish") {
               return Effect.as(
-                ledger.record({ deployment, model: item.model, keyId: item.keyId, usage, cost: item.cost }),
+                ledger.record({ deployment, model: item.model, keyId: item.keyId, usage: usage ?? emptyUsage, cost: item.cost }),
                 chunk
               )
             }
