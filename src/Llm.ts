@@ -4,8 +4,9 @@
  *
  * `chat` = take a rate permit -> take the least-loaded key -> call the provider ->
  * report the outcome to the key pool -> retry per the policy -> usage (estimated
- * locally when the provider sent none). `chatStream` does the same, retrying only
- * until the first chunk has arrived: after that a failure fails the stream.
+ * locally when the provider sent none) and its cost (`Options.price`).
+ * `chatStream` does the same, retrying only until the first chunk has arrived:
+ * after that a failure fails the stream; its cost is on the `Finish` chunk.
  * Interrupting a call, or the consumer of a stream, aborts the HTTP request and
  * frees the key and the permit.
  *
@@ -27,6 +28,7 @@ import type { ChatResponse, Usage } from "./ChatResponse.js"
 import { timeoutFail } from "./internal/timeout.js"
 import { estimateUsage } from "./internal/tokenEstimate.js"
 import * as KeyPool from "./KeyPool.js"
+import * as Pricing from "./Pricing.js"
 import { InvalidRequestError, type LlmError, NoCapacityError, StreamTruncatedError, TimeoutError } from "./LlmError.js"
 import * as ProviderClient_ from "./ProviderClient.js"
 import { type ChunkSource, ProviderClient } from "./ProviderClient.js"
@@ -76,6 +78,13 @@ export interface Options {
    * chunk); past it the call fails with `TimeoutError`. Default: 10 minutes.
    */
   readonly deadline?: Duration.DurationInput
+  /**
+   * The price of this service's calls, which sets `cost` on every response
+   * (on a stream's `Finish` chunk). Default: the built-in price of the model
+   * that answered (`Pricing.lookup(response.model)`), else of the requested
+   * model; when neither is known, responses carry no cost.
+   */
+  readonly price?: Pricing.Price
 }
 
 // The request bucket is charged one token per attempt.
@@ -174,6 +183,26 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     // reported, the estimate stays spent.
     const reconcile = (held: Held, usage: Usage | undefined) =>
       held.reservation === undefined || isMissing(usage) ? Effect.void : limiter.reconcile(held.reservation, usage!.totalTokens)
+
+    // Built-in prices are looked up once per model name.
+    const builtInPrices = new Map<string, Pricing.Price | undefined>()
+    const builtInPrice = (model: string) => {
+      if (!builtInPrices.has(model)) builtInPrices.set(model, Pricing.lookup(model))
+      return builtInPrices.get(model)
+    }
+    const costOf = (request: ChatRequest, model: string, usage: Usage) =>
+      Pricing.cost(
+        options?.price ?? builtInPrice(model) ?? (request.model === undefined ? undefined : builtInPrice(request.model)),
+        usage
+      )
+    const withCost = (request: ChatRequest, response: ChatResponse): ChatResponse => {
+      const cost = costOf(request, response.model, response.usage)
+      return cost === undefined ? response : { ...response, cost }
+    }
+    const withFinishCost = (request: ChatRequest, finish: ChatChunk.Finish, usage: Usage): ChatChunk.Finish => {
+      const cost = costOf(request, finish.model, usage)
+      return cost === undefined ? finish : { ...finish, cost }
+    }
 
     // A provider call bounded by what is left of the deadline: by cutting the
     // request's timeout when the client honours one, by a timer otherwise.
@@ -291,8 +320,8 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
           return retrying(request, deadlineAt, once).pipe(
             Effect.flatMap((response) =>
               isMissing(response.usage)
-                ? Effect.map(estimateUsage(request, response), (usage) => ({ ...response, usage }))
-                : Effect.succeed(response)
+                ? Effect.map(estimateUsage(request, response), (usage) => withCost(request, { ...response, usage }))
+                : Effect.succeed(withCost(request, response))
             ),
             Effect.tap((response) => annotate(callSpan, usageAttributes(response.usage))),
             Effect.onExit((exit) => endSpan(callSpan, exit))
@@ -353,7 +382,8 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
 
     // The stream after its first chunk: settles the token budget at the Finish
     // chunk (or inserts an estimated Usage chunk before Finish when the provider
-    // sent none), and on close gives back the key with the stream's outcome.
+    // sent none), puts the cost of the final usage on the Finish chunk, and on
+    // close gives back the key with the stream's outcome.
     const settledSource = (
       request: ChatRequest,
       opened: {
@@ -379,12 +409,19 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
         if (finish === undefined) return Effect.succeed(chunk)
         if (!isMissing(usage)) {
           annotate(callSpan, usageAttributes(usage!))
-          return Effect.as(reconcile(held, usage), chunk)
+          const priced = withFinishCost(request, finish, usage!)
+          return Effect.as(
+            reconcile(held, usage),
+            priced === finish ? chunk : Chunk.map(chunk, (item) => (item === finish ? priced : item))
+          )
         }
         return Effect.map(estimateUsage(request, accumulator.response()!), (estimated): Chunk.Chunk<ChatChunk.ChatChunk> => {
           annotate(callSpan, usageAttributes(estimated))
           const before = Chunk.filter(chunk, (item) => item._tag !== "Finish" && item._tag !== "Usage")
-          return Chunk.appendAll(before, Chunk.unsafeFromArray<ChatChunk.ChatChunk>([{ _tag: "Usage", usage: estimated }, finish]))
+          return Chunk.appendAll(
+            before,
+            Chunk.unsafeFromArray<ChatChunk.ChatChunk>([{ _tag: "Usage", usage: estimated }, withFinishCost(request, finish, estimated)])
+          )
         })
       }
       const pull = Effect.suspend(() => {
