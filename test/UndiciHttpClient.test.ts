@@ -13,6 +13,7 @@ import * as fc from "fast-check"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import { Agent } from "undici"
+import { DeadlineExceeded } from "../src/internal/undiciExchange.js"
 import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
 
 interface Server {
@@ -247,6 +248,76 @@ describe("UndiciHttpClient", () => {
       assert.strictEqual(error._tag, "ResponseError")
       assert.strictEqual(error.reason, "Decode")
     }))
+
+  describe("executeWithin", () => {
+    const isDeadline = (error: { readonly cause?: unknown }) => error.cause instanceof DeadlineExceeded
+
+    it.scopedLive("no headers before the deadline: fails with DeadlineExceeded and closes the connection", () =>
+      Effect.gen(function*() {
+        const closed = yield* Deferred.make<void>()
+        const server = yield* serve((req) => {
+          req.socket.on("close", () => Deferred.unsafeDone(closed, Exit.void))
+        })
+        const http = yield* client
+        const error = yield* Effect.flip(
+          UndiciHttpClient.executeWithin(http, HttpClientRequest.get(`${server.url}/slow`), { millis: 50, through: "headers" })!
+        )
+        assert.strictEqual(error._tag, "RequestError")
+        assert.isTrue(isDeadline(error))
+        yield* Deferred.await(closed).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "no close" }))
+      }))
+
+    it.scopedLive("through the body: a body still arriving at the deadline fails the read and closes the connection", () =>
+      Effect.gen(function*() {
+        const closed = yield* Deferred.make<void>()
+        const server = yield* serve((req, res) => {
+          res.writeHead(200)
+          res.write("partial")
+          req.socket.on("close", () => Deferred.unsafeDone(closed, Exit.void))
+        })
+        const http = yield* client
+        const response = yield* UndiciHttpClient.executeWithin(http, HttpClientRequest.get(`${server.url}/partial`), {
+          millis: 100,
+          through: "body"
+        })!
+        const error = yield* Effect.flip(response.text)
+        assert.strictEqual(error._tag, "ResponseError")
+        assert.isTrue(isDeadline(error))
+        yield* Deferred.await(closed).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "no close" }))
+      }))
+
+    it.scopedLive("through the headers: a body slower than the deadline is read whole", () =>
+      Effect.gen(function*() {
+        const server = yield* serve((_req, res) => {
+          res.writeHead(200)
+          res.write("first ")
+          setTimeout(() => res.end("second"), 150)
+        })
+        const http = yield* client
+        const response = yield* UndiciHttpClient.executeWithin(http, HttpClientRequest.get(`${server.url}/slow-body`), {
+          millis: 50,
+          through: "headers"
+        })!
+        assert.strictEqual(yield* response.text, "first second")
+      }))
+
+    it.scopedLive("a reply within the deadline leaves no timer behind, and other clients are not served", () =>
+      Effect.gen(function*() {
+        const server = yield* serve(echo)
+        const http = yield* client
+        for (let i = 0; i < 20; i++) {
+          const response = yield* UndiciHttpClient.executeWithin(http, HttpClientRequest.get(`${server.url}/n`), {
+            millis: 60_000,
+            through: "body"
+          })!
+          yield* response.text
+        }
+        assert.isTrue(UndiciHttpClient.keepsDeadlines(http))
+        const other = HttpClient.make(() => Effect.die("unused"))
+        assert.isFalse(UndiciHttpClient.keepsDeadlines(other))
+        assert.isUndefined(UndiciHttpClient.executeWithin(other, HttpClientRequest.get(server.url), { millis: 1, through: "body" }))
+      }))
+  })
 
   it.scopedLive("sequential requests reuse kept-alive sockets", () =>
     Effect.gen(function*() {

@@ -33,8 +33,9 @@ import {
 } from "../LlmError.js"
 import type * as ProviderClient from "../ProviderClient.js"
 import type { Credentials } from "../ProviderClient.js"
-import { timeoutFail } from "./timeout.js"
-import { type BodyReader, bodyReader } from "./undiciExchange.js"
+import * as UndiciHttpClient from "../UndiciHttpClient.js"
+import { isLiveClock, maxTimerMillis, timeoutFail } from "./timeout.js"
+import { type BodyReader, bodyReader, type Deadline, DeadlineExceeded } from "./undiciExchange.js"
 
 /**
  * One response body's stream state. `push` and `end` append chunks to `out` and
@@ -213,13 +214,38 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
 
   // The platform's per-request span costs a large share of a short call's CPU;
   // it is kept only when the application installed a tracer of its own.
+  // With a deadline (see `bounded`), the client bounds the request itself.
   const execute = (
-    request: HttpClientRequest.HttpClientRequest
+    request: HttpClientRequest.HttpClientRequest,
+    deadline: Deadline | undefined
   ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> =>
-    Effect.tracerWith((tracer) =>
-      withSecretHeaders(
-        tracer === defaultTracer ? Effect.withTracerEnabled(client.execute(request), false) : client.execute(request)
+    deadline !== undefined
+      ? UndiciHttpClient.executeWithin(client, request, deadline)!
+      : Effect.tracerWith((tracer) =>
+        withSecretHeaders(
+          tracer === defaultTracer ? Effect.withTracerEnabled(client.execute(request), false) : client.execute(request)
+        )
       )
+
+  const deadlines = UndiciHttpClient.keepsDeadlines(client)
+
+  // Runs `work` within the call's timeout, `through` the headers or the whole
+  // body. This library's undici client, untraced and on the live clock, keeps
+  // the deadline itself with a timer on the exchange; a fiber racing the work
+  // would cost a short call a third of its CPU. Otherwise (another client, a
+  // tracer, `TestClock`) it is `timeoutFail`.
+  const bounded = <A>(
+    call: Call,
+    through: Deadline["through"],
+    work: (deadline: Deadline | undefined) => Effect.Effect<A, LlmError>
+  ): Effect.Effect<A, LlmError> =>
+    Effect.tracerWith((tracer) =>
+      Effect.clockWith((clock) => {
+        const millis = Duration.toMillis(call.timeout)
+        return deadlines && tracer === defaultTracer && isLiveClock(clock) && millis <= maxTimerMillis
+          ? work({ millis, through })
+          : timeoutFail(work(undefined), call.timeout, timeoutError(call))
+      })
     )
 
   const prepare: Transport["prepare"] = (args) => {
@@ -247,8 +273,10 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   const transportError = (call: Call, cause: unknown) =>
     new TransportError({ provider, model: call.model, detail: scrub(causeText(cause), call.credentials) })
 
-  const requestTransportError = (call: Call) => (error: HttpClientError.HttpClientError) =>
-    transportError(call, `${error.reason}: ${causeText(error.cause ?? error)}`)
+  const requestTransportError = (call: Call) => (error: HttpClientError.HttpClientError): LlmError =>
+    error.cause instanceof DeadlineExceeded
+      ? timeoutError(call)()
+      : transportError(call, `${error.reason}: ${causeText(error.cause ?? error)}`)
 
   const timeoutError = (call: Call) => () => new TimeoutError({ provider, model: call.model, timeout: call.timeout })
 
@@ -290,13 +318,18 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
       secrets: [call.credentials.key]
     })
 
-  const send = (call: Call, nowMillis: number): Effect.Effect<HttpClientResponse.HttpClientResponse, LlmError> =>
+  const send = (
+    call: Call,
+    nowMillis: number,
+    deadline: Deadline | undefined
+  ): Effect.Effect<HttpClientResponse.HttpClientResponse, LlmError> =>
     Effect.flatMap(
       Effect.mapError(
         execute(
           timedAuth === undefined
             ? call.request
-            : HttpClientRequest.setHeaders(call.request, timedAuth(call.credentials.key, nowMillis))
+            : HttpClientRequest.setHeaders(call.request, timedAuth(call.credentials.key, nowMillis)),
+          deadline
         ),
         requestTransportError(call)
       ),
@@ -340,11 +373,8 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   const json = (call: Call): Effect.Effect<JsonReply, LlmError> =>
     Effect.clockWith((clock) => {
       const startMillis = clock.unsafeCurrentTimeMillis()
-      return timeoutFail(
-        Effect.flatMap(send(call, startMillis), (response) => readJson(call, { response, startMillis, clock })),
-        call.timeout,
-        timeoutError(call)
-      )
+      return bounded(call, "body", (deadline) =>
+        Effect.flatMap(send(call, startMillis, deadline), (response) => readJson(call, { response, startMillis, clock })))
     })
 
   // Reads the body without a second stream: each pull feeds every network
@@ -414,7 +444,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
     Effect.clockWith((clock) => {
       const startMillis = clock.unsafeCurrentTimeMillis()
       return Effect.flatMap(
-        timeoutFail(send(call, startMillis), call.timeout, timeoutError(call)),
+        bounded(call, "headers", (deadline) => send(call, startMillis, deadline)),
         (response) => {
           const opened = open({ response, startMillis, clock })
           return Effect.isEffect(opened)

@@ -7,14 +7,18 @@
  * timer when the `Clock` is the live one. Under any other clock (`TestClock`)
  * it is `Effect.timeoutFail`, so tests drive it with `TestClock.adjust`.
  */
+import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 
 const liveClock = Effect.runSync(Effect.clock)
 
+/** Whether `clock` is the default, live one (not `TestClock`). */
+export const isLiveClock = (clock: Clock.Clock): boolean => clock === liveClock
+
 /** `setTimeout` takes a 32-bit signed delay; longer waits never fire in practice. */
-const maxTimerMillis = 2_147_483_647
+export const maxTimerMillis = 2_147_483_647
 
 export const timeoutFail = <A, E, E2>(
   self: Effect.Effect<A, E>,
@@ -24,7 +28,7 @@ export const timeoutFail = <A, E, E2>(
   const millis = Duration.toMillis(duration)
   if (millis > maxTimerMillis) return self
   return Effect.clockWith((clock) =>
-    clock !== liveClock
+    !isLiveClock(clock)
       ? Effect.timeoutFail(self, { duration, onTimeout })
       : Effect.uninterruptibleMask((restore) =>
         // A daemon costs less than a child fiber (no supervision to register and

@@ -35,6 +35,23 @@ const highWaterMark = 64 * 1024
 const utf8 = new TextDecoder()
 
 /** Why a cancelled request failed inside undici; never seen by callers, whose fiber was interrupted. */
+/**
+ * A timer on the exchange itself bounds it, with no fiber racing it: until the
+ * response headers, or until the whole body has arrived.
+ */
+export interface Deadline {
+  readonly millis: number
+  readonly through: "headers" | "body"
+}
+
+/** The cause of the failure of an exchange whose `Deadline` passed. */
+export class DeadlineExceeded extends Error {
+  constructor(readonly millis: number) {
+    super(`no answer within ${millis} ms`)
+    this.name = "TimeoutError"
+  }
+}
+
 class ExchangeAborted extends Error {
   constructor() {
     super("the request was interrupted")
@@ -58,13 +75,37 @@ export class Exchange implements Dispatcher.DispatchHandler {
   paused = false
   unbounded = false
   waiter: (() => void) | undefined = undefined
+  private timer: ReturnType<typeof setTimeout> | undefined = undefined
+  private timedThroughBody = false
 
   constructor(readonly request: HttpClientRequest.HttpClientRequest, start: Start) {
     this.start = start
   }
 
+  arm(deadline: Deadline): void {
+    this.timedThroughBody = deadline.through === "body"
+    this.timer = setTimeout(() => this.expire(deadline.millis), deadline.millis)
+  }
+
+  private disarm(): void {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer)
+      this.timer = undefined
+    }
+  }
+
+  // Fails the exchange as a transport failure would, then cancels the request.
+  private expire(millis: number): void {
+    this.timer = undefined
+    if (this.aborted || this.ended || this.failure !== undefined) return
+    const error = new DeadlineExceeded(millis)
+    this.onError(error)
+    this.abortFn?.(error)
+  }
+
   /** Cancels the request at whatever stage it is; a finished exchange is left alone. */
   abort(): void {
+    this.disarm()
     if (this.aborted || this.ended || this.failure !== undefined) return
     this.aborted = true
     this.start = undefined
@@ -75,12 +116,14 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onConnect(abort: (err?: Error) => void): void {
     if (this.aborted) abort(new ExchangeAborted())
+    else if (this.failure !== undefined) abort(this.failure)
     else this.abortFn = abort
   }
 
   onHeaders(statusCode: number, rawHeaders: Array<Buffer>, resume: () => void, statusText: string): boolean {
     // 1xx informational answers come before the real one.
     if (statusCode < 200) return true
+    if (!this.timedThroughBody) this.disarm()
     this.resumeFn = resume
     const start = this.start
     this.start = undefined
@@ -102,12 +145,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onComplete(): void {
+    this.disarm()
     this.ended = true
     this.wake()
   }
 
   onError(error: Error): void {
-    if (this.aborted) return
+    this.disarm()
+    // Aborted by us, or already failed (a deadline, then undici's own report of the cancel).
+    if (this.aborted || this.failure !== undefined) return
     this.failure = error
     const start = this.start
     this.start = undefined
@@ -166,10 +212,12 @@ export const bodyReader = (response: HttpClientResponse.HttpClientResponse): Bod
 export const send = (
   dispatcher: Dispatcher,
   request: HttpClientRequest.HttpClientRequest,
-  options: Dispatcher.DispatchOptions
+  options: Dispatcher.DispatchOptions,
+  deadline?: Deadline
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError> =>
   Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>((resume) => {
     const exchange = new Exchange(request, resume)
+    if (deadline !== undefined) exchange.arm(deadline)
     dispatcher.dispatch(options, exchange)
     return Effect.sync(() => exchange.abort())
   })

@@ -1,5 +1,5 @@
 import type * as HttpClient from "@effect/platform/HttpClient"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
@@ -277,7 +277,7 @@ const withClient = <A, E>(
       simulator,
       client: (clientOptions) => Anthropic.make({ baseUrl: simulator.url, model: MODEL, ...clientOptions })
     })
-  }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+  }).pipe(Effect.provide(UndiciHttpClient.layer()))
 
 const fault = (value: string): Partial<Anthropic.Options> => ({ headers: { "x-simulator-fault": value } })
 
@@ -617,7 +617,7 @@ describe("Llm over Anthropic", () => {
             Layer.succeed(KeyPool.KeyPool, pool),
             RateLimiter.layer({ capacity: 100, refillRate: 100 })
           )),
-          Layer.provide(NodeHttpClient.layerUndici)
+          Layer.provide(UndiciHttpClient.layer())
         )
       )
       const llm = Context.get(context, Llm.Llm)

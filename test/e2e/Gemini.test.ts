@@ -1,5 +1,5 @@
 import type * as HttpClient from "@effect/platform/HttpClient"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
@@ -331,7 +331,7 @@ const withGemini = <A, E>(
       simulator,
       client: (clientOptions) => Gemini.make({ baseUrl: simulator.url, model: MODEL, ...clientOptions })
     })
-  }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+  }).pipe(Effect.provide(UndiciHttpClient.layer()))
 
 const fault = (value: string): Partial<Gemini.Options> => ({ headers: { "x-simulator-fault": value } })
 
@@ -643,7 +643,7 @@ describe("Gemini under Llm", () => {
             Layer.succeed(KeyPool.KeyPool, pool),
             RateLimiter.layer({ capacity: 100, refillRate: 100 })
           )),
-          Layer.provide(NodeHttpClient.layerUndici)
+          Layer.provide(UndiciHttpClient.layer())
         )
       )
       const llm = Context.get(context, Llm.Llm)

@@ -1,4 +1,4 @@
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { describe, expect, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -27,7 +27,7 @@ const stack = (simulator: Simulator.Simulator, keys: ReadonlyArray<string>) =>
           Layer.succeed(KeyPool.KeyPool, pool),
           RateLimiter.layer({ capacity: 100, refillRate: 100 })
         )),
-        Layer.provide(NodeHttpClient.layerUndici)
+        Layer.provide(UndiciHttpClient.layer())
       )
     )
     return { llm: Context.get(context, Llm.Llm), pool }

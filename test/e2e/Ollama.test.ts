@@ -1,5 +1,5 @@
 import type * as HttpClient from "@effect/platform/HttpClient"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { assert, describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
@@ -316,7 +316,7 @@ const withOllama = <A, E>(
       simulator,
       client: (clientOptions) => Ollama.make({ baseUrl: simulator.url, model: "sim-small", ...clientOptions })
     })
-  }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+  }).pipe(Effect.provide(UndiciHttpClient.layer()))
 
 const fault = (value: string): Ollama.Options => ({ headers: { "x-simulator-fault": value } })
 
@@ -532,7 +532,7 @@ describe("Llm over Ollama", () => {
             Layer.succeed(KeyPool.KeyPool, pool),
             RateLimiter.layer({ capacity: 100, refillRate: 100 })
           )),
-          Layer.provide(NodeHttpClient.layerUndici)
+          Layer.provide(UndiciHttpClient.layer())
         )
       )
       const llm = Context.get(context, Llm.Llm)

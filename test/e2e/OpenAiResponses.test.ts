@@ -1,6 +1,6 @@
 import { assert, describe, expect, it } from "@effect/vitest"
 import type * as HttpClient from "@effect/platform/HttpClient"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -393,7 +393,7 @@ const withSimulator = <A, E>(
       client: (clientOptions) =>
         OpenAiResponses.make({ baseUrl: `${simulator.url}/v1`, model: "gpt-4o-mini", ...clientOptions })
     })
-  }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+  }).pipe(Effect.provide(UndiciHttpClient.layer()))
 
 const fault = (value: string): Partial<OpenAiResponses.Options> => ({ headers: { "x-simulator-fault": value } })
 
@@ -652,7 +652,7 @@ describe("Llm over OpenAiResponses", () => {
             Layer.succeed(KeyPool.KeyPool, pool),
             RateLimiter.layer({ capacity: 100, refillRate: 100 })
           )),
-          Layer.provide(NodeHttpClient.layerUndici)
+          Layer.provide(UndiciHttpClient.layer())
         )
       )
       const llm = Context.get(context, Llm.Llm)

@@ -1,4 +1,4 @@
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -35,7 +35,7 @@ describe("cost over loopback", () => {
       const models = yield* ProviderConfig.layers(config)
       const request = { messages: [Message.user("What does a cost look like?")], reasoningEffort: "low" as const }
       for (const api of apis) {
-        const provide = withLlm(models[`p-${api}`]!["sim-small"]!.pipe(Layer.provide(NodeHttpClient.layerUndici)))
+        const provide = withLlm(models[`p-${api}`]!["sim-small"]!.pipe(Layer.provide(UndiciHttpClient.layer())))
         const reply = yield* Llm.chat(request).pipe(provide)
         const streamed = yield* ChatChunk.collect(Llm.chatStream(request)).pipe(provide)
         // Ollama's wire has no cached count (its simulator leaves cached tokens out of the prompt).
@@ -59,12 +59,12 @@ describe("cost over loopback", () => {
       })
       const models = yield* ProviderConfig.layers(config)
       const request = { messages: [Message.user("Hello")] }
-      const known = withLlm(models.sim!["gpt-4o-mini"]!.pipe(Layer.provide(NodeHttpClient.layerUndici)))
+      const known = withLlm(models.sim!["gpt-4o-mini"]!.pipe(Layer.provide(UndiciHttpClient.layer())))
       const reply = yield* Llm.chat(request).pipe(known)
       expect(reply.cost).toBe(Pricing.cost(Pricing.builtIn["gpt-4o-mini"], reply.usage))
       expect((yield* ChatChunk.collect(Llm.chatStream(request)).pipe(known)).cost).toBe(reply.cost)
 
-      const unknown = withLlm(models.sim!["sim-small"]!.pipe(Layer.provide(NodeHttpClient.layerUndici)))
+      const unknown = withLlm(models.sim!["sim-small"]!.pipe(Layer.provide(UndiciHttpClient.layer())))
       const unpriced = yield* Llm.chat(request).pipe(unknown)
       expect(unpriced.cost).toBeUndefined()
       expect("cost" in unpriced).toBe(false)

@@ -1,9 +1,9 @@
 /**
  * e2e helpers: a simulator on loopback and `OpenAiChat` clients pointed at
- * it over real HTTP (`NodeHttpClient.layerUndici`).
+ * it over real HTTP (`UndiciHttpClient.layer()`).
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
@@ -32,7 +32,7 @@ export const withSimulator = <A, E>(
       client: (clientOptions) =>
         OpenAiChat.make({ baseUrl: `${simulator.url}/v1`, model: "gpt-4o-mini", ...clientOptions })
     })
-  }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+  }).pipe(Effect.provide(UndiciHttpClient.layer()))
 
 /** Headers selecting a simulator fault. */
 export const fault = (value: string): Partial<OpenAiChat.Options> => ({ headers: { "x-simulator-fault": value } })

@@ -1,4 +1,4 @@
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
@@ -19,6 +19,6 @@ export const trackedSimulator = (key: string, deployment: string, options?: Simu
     return UsageLedger.track(deployment).pipe(
       Layer.provide(ProviderConfig.layer(config, "sim", "gpt-4o-mini")),
       Layer.provideMerge(UsageLedger.layer),
-      Layer.provide(NodeHttpClient.layerUndici)
+      Layer.provide(UndiciHttpClient.layer())
     )
   })
