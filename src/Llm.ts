@@ -9,6 +9,11 @@
  * Interrupting a call, or the consumer of a stream, aborts the HTTP request and
  * frees the key and the permit.
  *
+ * `embed` splits its inputs into batches of the provider's size
+ * (`ProviderClient.maxEmbeddingInputs`), sends each batch through the same
+ * attempt as `chat` (permit, key, outcome, retry, deadline), a few at a time,
+ * and joins the vectors in input order with the usage summed.
+ *
  * @since 0.1.0
  */
 import * as Chunk from "effect/Chunk"
@@ -23,8 +28,10 @@ import * as Stream from "effect/Stream"
 import * as ChatChunk from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import type { ChatResponse, Usage } from "./ChatResponse.js"
+import type { EmbeddingResponse, Input as EmbeddingRequest } from "./Embedding.js"
+import * as EmbeddingBatches from "./internal/embeddingBatches.js"
 import { timeoutFail } from "./internal/timeout.js"
-import { estimateUsage } from "./internal/tokenEstimate.js"
+import { estimateEmbeddingUsage, estimateUsage } from "./internal/tokenEstimate.js"
 import * as KeyPool from "./KeyPool.js"
 import { InvalidRequestError, type LlmError, NoCapacityError, StreamTruncatedError, TimeoutError } from "./LlmError.js"
 import { ProviderClient } from "./ProviderClient.js"
@@ -38,6 +45,11 @@ import * as RetryPolicy from "./RetryPolicy.js"
 export interface Service {
   readonly chat: (request: ChatRequest) => Effect.Effect<ChatResponse, LlmError>
   readonly chatStream: (request: ChatRequest) => Stream.Stream<ChatChunk.ChatChunk, LlmError>
+  /**
+   * The vectors of one text or many, in input order. An empty list or an
+   * empty text fails with `InvalidRequestError` before any call.
+   */
+  readonly embed: (request: EmbeddingRequest) => Effect.Effect<EmbeddingResponse, LlmError>
 }
 
 /**
@@ -62,6 +74,13 @@ export const chatStream = (request: ChatRequest): Stream.Stream<ChatChunk.ChatCh
 
 /**
  * @since 0.1.0
+ * @category Accessors
+ */
+export const embed = (request: EmbeddingRequest): Effect.Effect<EmbeddingResponse, LlmError, Llm> =>
+  Effect.flatMap(Llm, (llm) => llm.embed(request))
+
+/**
+ * @since 0.1.0
  * @category Models
  */
 export interface Options {
@@ -74,15 +93,22 @@ export interface Options {
    * chunk); past it the call fails with `TimeoutError`. Default: 10 minutes.
    */
   readonly deadline?: Duration.DurationInput
+  /** How many batches of one `embed` call are in flight at once. Default: 4. */
+  readonly embeddingConcurrency?: number
 }
 
 // The request bucket is charged one token per attempt.
 const attemptCost = 1
 
-const withModel = (request: ChatRequest, model: string | undefined): ChatRequest =>
+/** What the attempt machinery reads of a request: its model. */
+interface Modelled {
+  readonly model?: string | undefined
+}
+
+const withModel = <R extends Modelled>(request: R, model: string | undefined): R =>
   request.model !== undefined || model === undefined ? request : { ...request, model }
 
-const isMissing = (usage: Usage | undefined) => usage === undefined || usage.totalTokens === 0
+const isMissing = (usage: Pick<Usage, "totalTokens"> | undefined) => usage === undefined || usage.totalTokens === 0
 
 /**
  * Builds the service from a `ProviderClient`, a `KeyPool` and a `RateLimiter`.
@@ -98,7 +124,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     const policy = options?.retry ?? RetryPolicy.make()
     const deadline = Duration.decode(options?.deadline ?? "10 minutes")
 
-    const spanAttributes = (request: ChatRequest) => ({
+    const spanAttributes = (request: Modelled) => ({
       "gen_ai.system": client.provider,
       "gen_ai.request.model": request.model ?? ""
     })
@@ -107,7 +133,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     // used up every key (the pool answers NoCapacityError right after a rate
     // limit or a rejected key), the provider's own error is what the caller can
     // act on, so it is the one returned.
-    const retrying = <A>(request: ChatRequest, attemptOnce: (attempt: number) => Effect.Effect<A, LlmError>) =>
+    const retrying = <A>(request: Modelled, attemptOnce: (attempt: number) => Effect.Effect<A, LlmError>) =>
       Effect.suspend(() => {
         let attempts = 0
         let rotatedBy: LlmError | undefined
@@ -140,9 +166,9 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     // tokens in the tokens-per-minute budget (when the limiter has one), a rate
     // permit, and a key. The budget comes first so the request token is taken
     // right before the call.
-    const acquire = (scope: Scope.Scope, attempt: number, request: ChatRequest) =>
+    const acquire = (scope: Scope.Scope, attempt: number, request: Modelled, tokens: number) =>
       Effect.gen(function*() {
-        const reservation = yield* limiter.reserve(RateLimiter.estimateTokens(request)).pipe(
+        const reservation = yield* limiter.reserve(tokens).pipe(
           Effect.mapError((error) =>
             new InvalidRequestError({
               provider: client.provider,
@@ -161,7 +187,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
 
     // Settles the budget with the tokens the provider counted; with no usage
     // reported, the estimate stays spent.
-    const reconcile = (reservation: RateLimiter.Reservation, usage: Usage | undefined) =>
+    const reconcile = (reservation: RateLimiter.Reservation, usage: Pick<Usage, "totalTokens"> | undefined) =>
       isMissing(usage) ? Effect.void : limiter.reconcile(reservation, usage!.totalTokens)
 
     const estimateMissingUsage = (request: ChatRequest, response: ChatResponse): Effect.Effect<ChatResponse> =>
@@ -179,7 +205,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
       const request = withModel(input, options?.model)
       const once = (attempt: number) =>
         Effect.scopeWith((scope) =>
-          Effect.flatMap(acquire(scope, attempt, request), ({ lease, reservation }) =>
+          Effect.flatMap(acquire(scope, attempt, request, RateLimiter.estimateTokens(request)), ({ lease, reservation }) =>
             Effect.tap(client.chat(request, lease.credentials), (response) => reconcile(reservation, response.usage)))
         ).pipe(Effect.scoped, Effect.withSpan("Llm.attempt", { attributes: spanAttributes(request), captureStackTrace: false }))
       return retrying(request, once).pipe(
@@ -198,7 +224,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
           const scope = yield* Scope.make()
           const opened = yield* restore(
             Effect.gen(function*() {
-              const { lease, reservation } = yield* acquire(scope, attempt, request)
+              const { lease, reservation } = yield* acquire(scope, attempt, request, RateLimiter.estimateTokens(request))
               const pull = yield* Scope.extend(Stream.toPull(client.chatStream(request, lease.credentials)), scope)
               const first = yield* firstChunk(pull, request)
               return { first, pull, reservation }
@@ -264,7 +290,38 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
         })
       })
 
-    return Llm.of({ chat, chatStream })
+    const embeddingConcurrency = Math.max(1, options?.embeddingConcurrency ?? 4)
+
+    // One batch, attempted as a chat call is; usage the provider did not
+    // report is counted locally.
+    const embedBatch = (request: EmbeddingRequest, inputs: ReadonlyArray<string>) => {
+      const batch: EmbeddingRequest = { ...request, input: inputs }
+      const tokens = EmbeddingBatches.estimateTokens(inputs)
+      const once = (attempt: number) =>
+        Effect.scopeWith((scope) =>
+          Effect.flatMap(acquire(scope, attempt, batch, tokens), ({ lease, reservation }) =>
+            Effect.tap(client.embed(batch, lease.credentials), (response) => reconcile(reservation, response.usage)))
+        ).pipe(Effect.scoped, Effect.withSpan("Llm.attempt", { attributes: spanAttributes(batch), captureStackTrace: false }))
+      return Effect.flatMap(retrying(batch, once), (response) =>
+        isMissing(response.usage)
+          ? Effect.map(estimateEmbeddingUsage(inputs), (usage) => ({ ...response, usage }))
+          : Effect.succeed(response))
+    }
+
+    const embed = (input: EmbeddingRequest): Effect.Effect<EmbeddingResponse, LlmError> => {
+      const request = withModel(input, options?.model)
+      const inputs = EmbeddingBatches.inputsOf(request, client.provider, request.model ?? "")
+      if (!Array.isArray(inputs)) return Effect.fail(inputs as InvalidRequestError)
+      const batches = EmbeddingBatches.split(inputs, client.maxEmbeddingInputs)
+      return Effect.forEach(batches, (batch) => embedBatch(request, batch), { concurrency: embeddingConcurrency }).pipe(
+        Effect.timed,
+        Effect.map(([latency, parts]) => EmbeddingBatches.combine(parts, latency)),
+        Effect.tap((response) => Effect.annotateCurrentSpan({ "gen_ai.usage.input_tokens": response.usage.promptTokens })),
+        Effect.withSpan("Llm.embed", { attributes: spanAttributes(request), captureStackTrace: false })
+      )
+    }
+
+    return Llm.of({ chat, chatStream, embed })
   })
 
 // Every scope an attempt's lease lives in is closed with an exit whose failures

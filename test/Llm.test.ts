@@ -3,13 +3,24 @@ import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as fc from "fast-check"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
-import { type ChatChunk, type ChatRequest, type ChatResponse, KeyPool, LlmError, Message, ProviderClient, RateLimiter } from "effect-llm-router"
+import {
+  type ChatChunk,
+  type ChatRequest,
+  type ChatResponse,
+  type Embedding,
+  KeyPool,
+  LlmError,
+  Message,
+  ProviderClient,
+  RateLimiter
+} from "effect-llm-router"
 import * as Llm from "../src/Llm.js"
 import * as RetryPolicy from "../src/RetryPolicy.js"
 
@@ -34,8 +45,22 @@ interface Call {
 
 type Behaviour = (call: Call, index: number) => Effect.Effect<ChatResponse.ChatResponse, LlmError.LlmError>
 
+/** How the fake answers `embed`: at most `maxInputs` inputs per call. */
+interface EmbedBehaviour {
+  readonly maxInputs: number
+  readonly answer: (
+    call: Call,
+    index: number,
+    request: Embedding.Input
+  ) => Effect.Effect<Embedding.EmbeddingResponse, LlmError.LlmError>
+}
+
 /** A provider that answers by `behaviour` and records which key each call used, and when. */
-const fakeProvider = (behaviour: Behaviour, streamBehaviour?: (call: Call, index: number) => Stream.Stream<ChatChunk.ChatChunk, LlmError.LlmError>) =>
+const fakeProvider = (
+  behaviour: Behaviour,
+  streamBehaviour?: (call: Call, index: number) => Stream.Stream<ChatChunk.ChatChunk, LlmError.LlmError>,
+  embedBehaviour?: EmbedBehaviour
+) =>
   Effect.gen(function*() {
     const calls = yield* Ref.make<ReadonlyArray<Call>>([])
     const record = (credentials: ProviderClient.Credentials) =>
@@ -45,7 +70,10 @@ const fakeProvider = (behaviour: Behaviour, streamBehaviour?: (call: Call, index
       provider: "fake",
       chat: (_request, credentials) => Effect.flatMap(record(credentials), ([call, index]) => behaviour(call, index)),
       chatStream: (_request, credentials) =>
-        Stream.unwrap(Effect.map(record(credentials), ([call, index]) => streamBehaviour!(call, index)))
+        Stream.unwrap(Effect.map(record(credentials), ([call, index]) => streamBehaviour!(call, index))),
+      embed: (request, credentials) =>
+        Effect.flatMap(record(credentials), ([call, index]) => embedBehaviour!.answer(call, index, request)),
+      maxEmbeddingInputs: embedBehaviour?.maxInputs ?? 1
     })
     return { calls, layer: Layer.succeed(ProviderClient.ProviderClient, service) }
   })
@@ -429,5 +457,106 @@ describe("Llm spans", () => {
       expect(attempts.map((span) => span.attributes.get("llm.key_id"))).toEqual([idA, idB])
       const everything = JSON.stringify(spans.map((span) => [span.name, [...span.attributes]]))
       for (const key of keys) expect(everything).not.toContain(key)
+    }))
+})
+
+describe("Llm.embed", () => {
+  /** A vector that names its text, so order can be checked. */
+  const vectorOf = (text: string): ReadonlyArray<number> => [text.length, text.charCodeAt(0), text.charCodeAt(text.length - 1)]
+
+  const embedder = (maxInputs: number, usage = true): EmbedBehaviour => ({
+    maxInputs,
+    answer: (call, _index, request) => {
+      const inputs = typeof request.input === "string" ? [request.input] : request.input
+      return inputs.length > maxInputs
+        ? Effect.die(`a batch of ${inputs.length} passed the limit ${maxInputs}`)
+        : Effect.succeed({
+          embeddings: inputs.map(vectorOf),
+          model: request.model ?? "m",
+          provider: "fake",
+          usage: usage
+            ? { promptTokens: inputs.length * 2, totalTokens: inputs.length * 2, estimated: false }
+            : { promptTokens: 0, totalTokens: 0, estimated: false },
+          latency: Duration.zero,
+          keyId: call.keyId
+        })
+    }
+  })
+
+  const noChat: Behaviour = () => Effect.die("chat was not expected")
+
+  it.effect.prop(
+    "any inputs split at any limit give the vectors of one batch, in order, with usage summed",
+    [fc.array(fc.string({ minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 60 }), fc.integer({ min: 1, max: 70 })],
+    ([inputs, limit]) =>
+      Effect.gen(function*() {
+        const { calls, layer } = yield* fakeProvider(noChat, undefined, embedder(limit))
+        const { llm } = yield* stack(layer)
+        const result = yield* llm.embed({ input: inputs, model: "m" })
+        expect(result.embeddings).toEqual(inputs.map(vectorOf))
+        expect(result.usage).toEqual({ promptTokens: inputs.length * 2, totalTokens: inputs.length * 2, estimated: false })
+        expect((yield* Ref.get(calls)).length).toBe(Math.ceil(inputs.length / limit))
+      }).pipe(Effect.scoped)
+  )
+
+  it.scoped("a single string is one input; usage the provider did not report is estimated", () =>
+    Effect.gen(function*() {
+      const { layer } = yield* fakeProvider(noChat, undefined, embedder(10, false))
+      const { llm } = yield* stack(layer)
+      const result = yield* llm.embed({ input: "hello world", model: "m" })
+      expect(result.embeddings).toEqual([vectorOf("hello world")])
+      expect(result.usage.estimated).toBe(true)
+      expect(result.usage.promptTokens).toBeGreaterThan(0)
+      expect(result.usage.totalTokens).toBe(result.usage.promptTokens)
+      expect(result).toMatchObject({ provider: "fake", model: "m", keyId: idA })
+    }))
+
+  it.scoped("an empty list or an empty text fails with InvalidRequestError, before any call", () =>
+    Effect.gen(function*() {
+      const { calls, layer } = yield* fakeProvider(noChat, undefined, embedder(10))
+      const { llm } = yield* stack(layer)
+      const empty = yield* Effect.flip(llm.embed({ input: [], model: "m" }))
+      expect(empty).toMatchObject({ _tag: "InvalidRequestError", param: "input", provider: "fake", model: "m" })
+      expect(empty.message).toContain("no input")
+      const blank = yield* Effect.flip(llm.embed({ input: ["a", "", "c"], model: "m" }))
+      expect(blank).toMatchObject({ _tag: "InvalidRequestError", param: "input" })
+      expect(blank.message).toContain("input[1] is an empty string")
+      const dimensions = yield* Effect.flip(llm.embed({ input: "a", model: "m", dimensions: 0 }))
+      expect(dimensions).toMatchObject({ _tag: "InvalidRequestError", param: "dimensions" })
+      expect(yield* Ref.get(calls)).toEqual([])
+    }))
+
+  it.scoped("a rate-limited batch is retried with the other key, through the same attempt as chat", () =>
+    Effect.gen(function*() {
+      const ok = embedder(2)
+      const { calls, layer } = yield* fakeProvider(noChat, undefined, {
+        maxInputs: 2,
+        answer: (call, index, request) =>
+          index === 0
+            ? Effect.fail(new LlmError.RateLimitError({ provider: "fake", model: "m", status: 429 }))
+            : ok.answer(call, index, request)
+      })
+      const { llm, pool } = yield* stack(layer, { retry: RetryPolicy.make({ baseDelay: "10 millis" }) })
+      const fiber = yield* Effect.fork(llm.embed({ input: ["a", "bb", "ccc"], model: "m" }))
+      yield* TestClock.adjust("1 second")
+      const result = yield* Fiber.join(fiber)
+      expect(result.embeddings).toEqual(["a", "bb", "ccc"].map(vectorOf))
+      const used = (yield* Ref.get(calls)).map((call) => call.keyId)
+      expect(used).toHaveLength(3)
+      expect(used[0]).toBe(idA)
+      expect(used.slice(1)).not.toContain(idA)
+      const status = yield* pool.status
+      expect(status.find((key) => key.keyId === idA)?.failures).toBe(1)
+    }))
+
+  it.scoped("a failing batch fails the call with its error", () =>
+    Effect.gen(function*() {
+      const { layer } = yield* fakeProvider(noChat, undefined, {
+        maxInputs: 1,
+        answer: () => Effect.fail(new LlmError.InvalidRequestError({ provider: "fake", model: "m", detail: "bad" }))
+      })
+      const { llm } = yield* stack(layer)
+      const error = yield* Effect.flip(llm.embed({ input: ["a", "b"], model: "m" }))
+      expect(error).toMatchObject({ _tag: "InvalidRequestError", detail: "bad" })
     }))
 })

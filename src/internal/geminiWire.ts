@@ -4,6 +4,7 @@
  * event carries. Plain functions over `JSON.parse` output, checked with
  * `typeof`, as in the Chat Completions mapping.
  */
+import { isVector } from "./embeddingBatches.js"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../ChatRequest.js"
 import type { FinishReason, Usage } from "../ChatResponse.js"
 import type { AssistantMessage, ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition, ToolMessage } from "../Message.js"
@@ -542,3 +543,35 @@ const maxRaw = 2_000
 
 /** The start of a text that failed to decode, for `OutputDecodeError.raw`. */
 export const excerpt = (text: string): string => text.length > maxRaw ? `${text.slice(0, maxRaw)}…` : text
+
+// ---------------------------------------------------------------------------
+// Embeddings (WIRE.md §7.2)
+
+/**
+ * The most requests one `batchEmbedContents` call takes: 100 is the limit
+ * Google's clients and docs cite (WIRE.md §7.2).
+ */
+export const maxEmbeddingInputs = 100
+
+/** The body of `POST /{version}/{resource}:batchEmbedContents`; each request repeats the model's resource name. */
+export const embeddingBody = (resource: string, inputs: ReadonlyArray<string>, dimensions: number | undefined): JsonRecord => ({
+  requests: inputs.map((text) => {
+    const request: JsonRecord = { model: resource, content: { parts: [{ text }] } }
+    if (dimensions !== undefined) request["outputDimensionality"] = dimensions
+    return request
+  })
+})
+
+/** The vectors of a `batchEmbedContents` reply (in request order), or the reason it is not one. Gemini reports no usage. */
+export const readEmbeddings = (body: Readonly<JsonRecord>) => {
+  const embeddings = body["embeddings"]
+  if (!Array.isArray(embeddings)) return "embeddings is not an array"
+  const vectors: Array<ReadonlyArray<number>> = []
+  for (let i = 0; i < embeddings.length; i++) {
+    const item: unknown = embeddings[i]
+    const values = isRecord(item) ? item["values"] : undefined
+    if (!isVector(values)) return `embeddings[${i}].values is not an array of numbers`
+    vectors.push(values)
+  }
+  return { embeddings: vectors }
+}

@@ -43,6 +43,7 @@ import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../ChatChunk.js"
 import type { Input as ChatRequest } from "../ChatRequest.js"
+import type { Input as EmbeddingRequest } from "../Embedding.js"
 import type { ChatResponse } from "../ChatResponse.js"
 import { AnthropicStreamParser } from "../internal/anthropicStream.js"
 import * as Wire from "../internal/anthropicWire.js"
@@ -251,7 +252,18 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     })
   }
 
-  return ProviderClient.of({ provider, chat, chatStream })
+  // Anthropic has no embeddings API (it points to Voyage AI): refused before any HTTP.
+  const embed = (request: EmbeddingRequest): Effect.Effect<never, LlmError> =>
+    Effect.fail(
+      new InvalidRequestError({
+        provider,
+        model: request.model ?? options.model ?? "",
+        param: "input",
+        detail: "Anthropic has no embeddings API; embed with an OpenAI-compatible, Gemini or Ollama client"
+      })
+    )
+
+  return ProviderClient.of({ provider, chat, chatStream, embed, maxEmbeddingInputs: Number.MAX_SAFE_INTEGER })
 }
 
 /**

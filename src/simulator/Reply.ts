@@ -23,6 +23,9 @@
  *   `ceil((name.length + arguments.length) / 4)` completion tokens.
  * - After a tool result, the text starts with `The tool returned <result>`
  *   (at most 200 characters of it) and is padded with words to the reply length.
+ * - Embeddings ({@link embedding}): a unit vector drawn from a PRNG seeded
+ *   with a hash of the model and the text, its values float32 numbers, so the
+ *   same text always has the same vector whatever else is in the request.
  *
  * @since 0.1.0
  */
@@ -380,4 +383,33 @@ export const generate = (prompt: Prompt, knobs: Knobs): Reply => {
       reasoningTokens: reasoning.length
     }
   }
+}
+
+/**
+ * The length of embedding vectors when a request sets no `dimensions`.
+ *
+ * @since 0.1.0
+ * @category Embeddings
+ */
+export const defaultEmbeddingDimensions = 16
+
+/**
+ * The embedding of `text`: `dimensions` float32 values of a unit vector,
+ * deterministic in the model and the text.
+ *
+ * @since 0.1.0
+ * @category Embeddings
+ */
+export const embedding = (model: string, text: string, dimensions: number): Array<number> => {
+  const next = prng(hash(text, hash(model)))
+  const raw = new Array<number>(dimensions)
+  let norm = 0
+  for (let i = 0; i < dimensions; i++) {
+    // Uniform in [-1, 1), never all zero for long.
+    const value = (next() / 0x80000000) - 1
+    raw[i] = value
+    norm += value * value
+  }
+  const scale = norm === 0 ? 0 : 1 / Math.sqrt(norm)
+  return raw.map((value) => Math.fround(value * scale))
 }

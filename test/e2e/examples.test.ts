@@ -16,6 +16,7 @@ const root = path.resolve(import.meta.dirname, "../..")
 
 const examples = [
   "basic-chat",
+  "embeddings",
   "interruption",
   "provider-json",
   "rate-limits",
@@ -172,6 +173,22 @@ describe("examples", () => {
       const answers = new Set(output.map((line) => line.slice(line.indexOf(": ") + 2)))
       expect(answers.size).toBe(1)
       expect([...answers][0]).toMatch(/^get_weather\(\{"city":"[^"]*"\}\) -> The tool returned sunny and 21 C in /)
+    }), timeout)
+
+  it.live("embeddings ranks three documents, then embeds 3000 texts in batches, in order", () =>
+    Effect.gen(function*() {
+      const output = lines((yield* ran("embeddings")).stdout)
+      expect(output).toHaveLength(5)
+      const ranked = output.slice(0, 3).map((line) => /^(-?\d\.\d{3}) {2}(.+)$/.exec(line))
+      expect(ranked.map((match) => match?.[2]).sort()).toEqual([
+        "A fiber is a lightweight thread of execution in Effect.",
+        "Effect is a TypeScript library for typed, composable programs.",
+        "The Eiffel Tower is in Paris."
+      ])
+      const scores = ranked.map((match) => Number(match?.[1]))
+      expect([...scores].sort((a, b) => b - a)).toEqual(scores)
+      expect(output[3]).toMatch(/^usage: [1-9]\d* tokens$/)
+      expect(output[4]).toBe("3000 vectors of 8 dimensions; vector 2500 is note 2500's: true")
     }), timeout)
 
   it.effect("examples/provider.example.json decodes, its keys read from the environment", () =>
