@@ -23,6 +23,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "./ChatChunk.js"
@@ -31,6 +32,7 @@ import type { ChatResponse, Usage } from "./ChatResponse.js"
 import type { EmbeddingResponse, Input as EmbeddingRequest } from "./Embedding.js"
 import * as EmbeddingBatches from "./internal/embeddingBatches.js"
 import { timeoutFail } from "./internal/timeout.js"
+import * as StructuredOutput from "./internal/structuredOutput.js"
 import { estimateEmbeddingUsage, estimateUsage } from "./internal/tokenEstimate.js"
 import * as KeyPool from "./KeyPool.js"
 import { InvalidRequestError, type LlmError, NoCapacityError, StreamTruncatedError, TimeoutError } from "./LlmError.js"
@@ -71,6 +73,60 @@ export const chat = (request: ChatRequest): Effect.Effect<ChatResponse, LlmError
  */
 export const chatStream = (request: ChatRequest): Stream.Stream<ChatChunk.ChatChunk, LlmError, Llm> =>
   Stream.unwrap(Effect.map(Llm, (llm) => llm.chatStream(request)))
+
+/**
+ * A structured output: the value decoded from the reply, and the reply itself
+ * (usage, cost, model, latency).
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface GeneratedObject<A> {
+  readonly value: A
+  readonly response: ChatResponse
+}
+
+/**
+ * Options of `generateObject`.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface GenerateObjectOptions {
+  /**
+   * The schema's name as sent (OpenAI `json_schema.name`, Anthropic's tool
+   * name; characters other than letters, digits, `_` and `-` become `_`).
+   * Default: the schema's identifier or title annotation, else `"output"`.
+   */
+  readonly name?: string | undefined
+  /** What the output is, for the model. Default: the schema's description annotation, if any. */
+  readonly description?: string | undefined
+  /** Ask the provider to enforce the schema exactly (OpenAI `strict`). Default: on. */
+  readonly strict?: boolean | undefined
+}
+
+/**
+ * Asks for a reply that follows `schema` and decodes it: the JSON Schema made
+ * from the Effect Schema (`JSONSchema.make`) goes as the request's
+ * `responseFormat` (each adapter sends it as its provider's structured-output
+ * option), and the reply's text is decoded with `schema`. Text that is not
+ * JSON, or JSON that fails the schema, fails with `OutputDecodeError`, whose
+ * `raw` is the whole text and `detail` the reason; a refusal or a safety cut
+ * fails with `ContentFilterError`. Built on `chat`, so it works over any `Llm`
+ * (a test one, a router).
+ *
+ * @since 0.1.0
+ * @category Accessors
+ */
+export const generateObject = <A, I>(
+  request: ChatRequest,
+  schema: Schema.Schema<A, I, never>,
+  options?: GenerateObjectOptions
+): Effect.Effect<GeneratedObject<A>, LlmError, Llm> =>
+  Effect.flatMap(
+    chat(StructuredOutput.requestFor(request, schema, options)),
+    (response) => Effect.map(StructuredOutput.decode(response, schema), (value) => ({ value, response }))
+  )
 
 /**
  * @since 0.1.0

@@ -7,6 +7,7 @@ import * as fc from "fast-check"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
@@ -22,6 +23,7 @@ import {
   RateLimiter
 } from "effect-llm-router"
 import * as Llm from "../src/Llm.js"
+import * as LlmTest from "../src/LlmTest.js"
 import * as RetryPolicy from "../src/RetryPolicy.js"
 
 const request: ChatRequest.Input = { messages: [Message.user("Hello there")], model: "m" }
@@ -559,4 +561,64 @@ describe("Llm.embed", () => {
       const error = yield* Effect.flip(llm.embed({ input: ["a", "b"], model: "m" }))
       expect(error).toMatchObject({ _tag: "InvalidRequestError", detail: "bad" })
     }))
+})
+
+describe("Llm.generateObject", () => {
+  const City = Schema.Struct({ name: Schema.String, population: Schema.Int }).annotations({ identifier: "City answer" })
+  const ask: ChatRequest.Input = { messages: [Message.user("Biggest city?")], responseFormat: { type: "json_object" } }
+
+  it.effect("sends the schema as a json_schema response format named from the schema, and decodes the reply", () =>
+    Effect.gen(function*() {
+      const { response, value } = yield* Llm.generateObject(ask, City)
+      expect(value).toEqual({ name: "Tokyo", population: 37 })
+      expect(response.usage.totalTokens).toBe(9)
+      const [sent] = yield* LlmTest.requests
+      expect(sent?.responseFormat).toEqual({
+        type: "json_schema",
+        name: "City_answer",
+        schema: Message.jsonSchemaOf(City)
+      })
+      expect(sent?.messages).toEqual(ask.messages)
+    }).pipe(Effect.provide(LlmTest.layer([
+      LlmTest.reply(`{"name":"Tokyo","population":37}`, { usage: { totalTokens: 9 } })
+    ]))))
+
+  it.effect("options name, describe and relax the format", () =>
+    Effect.gen(function*() {
+      yield* Llm.generateObject(ask, City, { name: "city", description: "A city", strict: false })
+      const [sent] = yield* LlmTest.requests
+      expect(sent?.responseFormat).toMatchObject({ name: "city", description: "A city", strict: false })
+    }).pipe(Effect.provide(LlmTest.layer([LlmTest.reply(`{"name":"Oslo","population":1}`)]))))
+
+  it.effect("text that is not JSON, or JSON that fails the schema, is an OutputDecodeError with the raw text", () =>
+    Effect.gen(function*() {
+      const prose = yield* Effect.flip(Llm.generateObject(ask, City))
+      expect(prose).toMatchObject({ _tag: "OutputDecodeError", raw: "Tokyo, of course.", provider: "test", model: "test" })
+      expect((prose as LlmError.OutputDecodeError).detail).toContain("not JSON")
+      const wrong = yield* Effect.flip(Llm.generateObject(ask, City))
+      expect(wrong).toMatchObject({ _tag: "OutputDecodeError", raw: `{"name":"Tokyo","population":"many"}` })
+      expect((wrong as LlmError.OutputDecodeError).detail).toContain("does not match its schema")
+      expect((wrong as LlmError.OutputDecodeError).detail).toContain("population")
+      const cut = yield* Effect.flip(Llm.generateObject(ask, City))
+      expect((cut as LlmError.OutputDecodeError).detail).toContain("cut off at the token limit")
+    }).pipe(Effect.provide(LlmTest.layer([
+      LlmTest.reply("Tokyo, of course."),
+      LlmTest.reply(`{"name":"Tokyo","population":"many"}`),
+      LlmTest.reply(`{"name":"Tok`, { finishReason: "length" })
+    ]))))
+
+  it.effect("a refusal or a safety cut is a ContentFilterError, and the call's own errors pass through", () =>
+    Effect.gen(function*() {
+      const refused = yield* Effect.flip(Llm.generateObject(ask, City))
+      expect(refused).toMatchObject({ _tag: "ContentFilterError" })
+      expect(refused.message).toContain("I can't help with that")
+      const filtered = yield* Effect.flip(Llm.generateObject(ask, City))
+      expect(filtered._tag).toBe("ContentFilterError")
+      const limited = yield* Effect.flip(Llm.generateObject(ask, City))
+      expect(limited._tag).toBe("RateLimitError")
+    }).pipe(Effect.provide(LlmTest.layer([
+      { ...LlmTest.reply(""), refusal: "I can't help with that" },
+      LlmTest.reply(`{"name":"x"`, { finishReason: "content_filter" }),
+      new LlmError.RateLimitError({ provider: "test", model: "test" })
+    ]))))
 })

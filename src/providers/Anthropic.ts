@@ -160,6 +160,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     response.headers["request-id"] ?? response.headers["x-request-id"]
 
   const toResponse = (
+    outputTool: string | undefined,
     call: ProviderHttp.Call,
     body: Readonly<Record<string, unknown>>,
     response: HttpClientResponse.HttpClientResponse,
@@ -175,7 +176,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     }
     let reply: Wire.Reply
     try {
-      reply = Wire.reply(body)
+      reply = Wire.reply(body, outputTool)
     } catch (error) {
       if (!(error instanceof Wire.ShapeError)) throw error
       return Effect.fail(
@@ -203,7 +204,8 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
       if (!("request" in call)) return Effect.fail(call)
       return Effect.flatMap(transport.json(call), ({ body, latency, response }) =>
         Effect.clockWith((clock) =>
-          toResponse(call, body, response, latency, clock.unsafeCurrentTimeMillis(), () => JSON.stringify(body))
+          toResponse(Wire.outputTool(request), call, body, response, latency, clock.unsafeCurrentTimeMillis(), () =>
+            JSON.stringify(body))
         ))
     })
 
@@ -211,6 +213,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     const call = prepare(request, credentials, true)
     // A request that cannot be written fails the stream before any HTTP.
     if (!("request" in call)) return Stream.fail(call)
+    const outputTool = Wire.outputTool(request)
     return transport.stream(call, ({ clock, response, startMillis }) => {
       const requestId = () => requestIdOf(response)
       if (response.headers["content-type"]?.startsWith("application/json")) {
@@ -229,7 +232,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
             }
             const now = clock.unsafeCurrentTimeMillis()
             return Effect.map(
-              toResponse(call, body, response, Duration.millis(Math.max(0, now - startMillis)), now, () => text),
+              toResponse(outputTool, call, body, response, Duration.millis(Math.max(0, now - startMillis)), now, () => text),
               ChatChunk.fromResponse
             )
           }
@@ -239,6 +242,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
         provider,
         model: call.model,
         keyId: credentials.keyId,
+        outputTool,
         requestId,
         startMillis,
         now: () => clock.unsafeCurrentTimeMillis(),

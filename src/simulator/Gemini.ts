@@ -232,11 +232,39 @@ const decodeContent = (content: unknown, path: string): Turn | ApiError => {
   return { role, text, hasText, media, toolChars, calls, toolResult }
 }
 
+/** The keywords of Gemini's `Schema` (an OpenAPI 3.0 subset); `responseSchema` takes no others. */
+const schemaKeywords = new Set([
+  "type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems", "properties", "required",
+  "minProperties", "maxProperties", "minLength", "maxLength", "pattern", "example", "anyOf", "propertyOrdering",
+  "default", "items", "minimum", "maximum"
+])
+
+/** The first keyword outside Gemini's `Schema`, with its path, as the API names it. */
+const unknownKeyword = (schema: unknown, path: string): ApiError | undefined => {
+  if (!isRecord(schema)) return undefined
+  for (const [key, value] of Object.entries(schema)) {
+    if (!schemaKeywords.has(key)) {
+      return invalid(`Invalid JSON payload received. Unknown name "${key}" at '${path}': Cannot find field.`, path)
+    }
+    const nested = key === "properties" && isRecord(value)
+      ? Object.entries(value).map(([name, property]) => unknownKeyword(property, `${path}.properties[${name}].value`))
+      : key === "items"
+      ? [unknownKeyword(value, `${path}.items`)]
+      : key === "anyOf" && Array.isArray(value)
+      ? value.map((branch, i) => unknownKeyword(branch, `${path}.any_of[${i}]`))
+      : []
+    const found = nested.find((error) => error !== undefined)
+    if (found !== undefined) return found
+  }
+  return undefined
+}
+
 const decodeGenerationConfig = (config: unknown): {
   readonly maxTokens: number | undefined
   readonly reasoning: boolean
+  readonly responseSchema: unknown
 } | ApiError => {
-  if (config === undefined || config === null) return { maxTokens: undefined, reasoning: false }
+  if (config === undefined || config === null) return { maxTokens: undefined, reasoning: false, responseSchema: undefined }
   if (!isRecord(config)) return badValue("generation_config", "an object", config)
   const max = config.maxOutputTokens
   if (max !== undefined && !(typeof max === "number" && Number.isInteger(max) && max >= 1)) {
@@ -255,7 +283,19 @@ const decodeGenerationConfig = (config: unknown): {
   const thinking = config.thinkingConfig
   if (thinking !== undefined && !isRecord(thinking)) return badValue("generation_config.thinking_config", "an object", thinking)
   const reasoning = isRecord(thinking) && thinking.includeThoughts === true && thinking.thinkingBudget !== 0
-  return { maxTokens: max as number | undefined, reasoning }
+  const { responseJsonSchema, responseSchema } = config
+  if (responseSchema !== undefined && responseJsonSchema !== undefined) {
+    return invalid("responseSchema and responseJsonSchema cannot both be set.", "generation_config.response_schema")
+  }
+  if ((responseSchema !== undefined || responseJsonSchema !== undefined) && config.responseMimeType !== "application/json") {
+    return invalid(
+      "* GenerateContentRequest.generation_config.response_mime_type: a response schema needs response_mime_type application/json.",
+      "generation_config.response_mime_type"
+    )
+  }
+  const badKeyword = unknownKeyword(responseSchema, "generation_config.response_schema")
+  if (badKeyword !== undefined) return badKeyword
+  return { maxTokens: max as number | undefined, reasoning, responseSchema: responseSchema ?? responseJsonSchema }
 }
 
 const decode = (body: unknown, params?: Readonly<Record<string, string | undefined>>): Decoded<Extra> | ApiError => {
@@ -328,7 +368,8 @@ const decode = (body: unknown, params?: Readonly<Record<string, string | undefin
       toolChoice: toolChoice as Reply.ToolChoice,
       parallelToolCalls: true,
       reasoning: generation.reasoning,
-      maxTokens: generation.maxTokens
+      maxTokens: generation.maxTokens,
+      responseSchema: generation.responseSchema
     },
     stream: method === "streamGenerateContent",
     requestedTokens: promptTokens + (generation.maxTokens ?? 0),

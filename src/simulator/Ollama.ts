@@ -130,6 +130,11 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
   }
   const tools = decodeTools(body.tools)
   if ("_tag" in tools) return tools
+  // `format` is "json" (any JSON; nothing to follow) or a JSON Schema object.
+  const format = body.format
+  if (format !== undefined && format !== null && format !== "" && format !== "json" && !isRecord(format)) {
+    return invalid(`invalid format: ${JSON.stringify(format)}`, "format")
+  }
 
   const promptTokens = Math.max(1, Reply.countTokens(chars) + images * Reply.imageTokens)
   return {
@@ -144,7 +149,8 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
       toolChoice: { _tag: "Auto" },
       parallelToolCalls: true,
       reasoning: think === true || (typeof think === "string" && think !== "" && think !== "none"),
-      maxTokens
+      maxTokens,
+      responseSchema: isRecord(format) ? format : undefined
     },
     stream: stream !== false,
     requestedTokens: promptTokens + (maxTokens ?? 0),

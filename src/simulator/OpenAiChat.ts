@@ -116,6 +116,31 @@ const decodeToolChoice = (
   )
 }
 
+/** The JSON Schema of `response_format` (undefined for none), or what is wrong with it. */
+const decodeResponseFormat = (format: unknown): { readonly schema: unknown } | ApiError | undefined => {
+  if (format === undefined || format === null) return undefined
+  if (!isRecord(format)) return invalid("Invalid type for 'response_format': expected an object.", "response_format")
+  switch (format.type) {
+    case "text":
+    case "json_object":
+      return undefined
+    case "json_schema": {
+      // Nested in a `json_schema` wrapper, unlike the Responses API's flat `text.format`.
+      const wrapper = format.json_schema
+      if (!isRecord(wrapper) || typeof wrapper.name !== "string") {
+        return invalid("Missing required parameter: 'response_format.json_schema.name'.", "response_format.json_schema.name")
+      }
+      return { schema: wrapper.schema ?? {} }
+    }
+    default:
+      return invalid(
+        `Invalid value: ${JSON.stringify(format.type) ?? "nothing"}. Supported values are: 'text', 'json_object' and 'json_schema'.`,
+        "response_format.type",
+        "invalid_value"
+      )
+  }
+}
+
 /** The `model` of a request body, or what is wrong with it. */
 const modelOf = (body: Readonly<Record<string, unknown>>): string | ApiError => {
   const model = body.model
@@ -218,6 +243,8 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
   if ("_tag" in tools) return tools
   const toolChoice = decodeToolChoice(body.tool_choice, tools, Array.isArray(body.tools) && body.tools.length > 0)
   if ("_tag" in toolChoice && toolChoice._tag === "InvalidRequest") return toolChoice
+  const responseFormat = decodeResponseFormat(body.response_format)
+  if (responseFormat !== undefined && "_tag" in responseFormat) return responseFormat
   const effort = body.reasoning_effort ?? (isRecord(body.reasoning) ? body.reasoning.effort : undefined)
   const reasoning = typeof effort === "string" && effort !== "none"
 
@@ -233,7 +260,8 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
       toolChoice: toolChoice as Reply.ToolChoice,
       parallelToolCalls: body.parallel_tool_calls !== false,
       reasoning,
-      maxTokens
+      maxTokens,
+      responseSchema: responseFormat?.schema
     },
     stream: stream === true,
     requestedTokens: promptTokens + (maxTokens ?? 0),

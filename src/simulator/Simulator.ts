@@ -73,6 +73,11 @@
  *                       a non-streamed request gets that body with status 200
  * stall=<n>             after n chunks nothing more is sent until the client
  *                       gives up; a non-streamed request is never answered
+ * output=<mode>         how the model treats the JSON Schemas it is given
+ *                       (structured output, tool parameters): `nonconforming`
+ *                       writes JSON that violates them, `text` ignores them and
+ *                       the tools and answers plain words; the reply is
+ *                       otherwise normal, streamed or not
  * ```
  * A chunk is one `data:` event, the first (`role`) chunk included. An unknown
  * kind, parameter or value is answered with 400 naming the header value.
@@ -197,6 +202,7 @@ export type Fault =
   | { readonly _tag: "Truncate"; readonly after: number }
   | { readonly _tag: "StreamError"; readonly after: number; readonly shape: StreamErrorShape }
   | { readonly _tag: "Stall"; readonly after: number }
+  | { readonly _tag: "Output"; readonly mode: "nonconforming" | "text" }
 
 /**
  * The request header that selects a fault.
@@ -206,7 +212,7 @@ export type Fault =
  */
 export const faultHeader = "x-simulator-fault"
 
-const faultKinds = ["status", "html", "empty", "reset", "malformed", "truncate", "stream-error", "stall"] as const
+const faultKinds = ["status", "html", "empty", "reset", "malformed", "truncate", "stream-error", "stall", "output"] as const
 
 /**
  * Parses an `x-simulator-fault` value (grammar in the module docs); a `string`
@@ -287,6 +293,13 @@ export const parseFault = (value: string): Fault | string => {
         return `unknown shape "${shape}" (expected openai, vllm, openrouter)`
       }
       return { _tag: "StreamError", after, shape }
+    }
+    case "output": {
+      const bad = allowed([])
+      if (bad !== undefined) return bad
+      return raw === "nonconforming" || raw === "text"
+        ? { _tag: "Output", mode: raw }
+        : `"output" needs nonconforming or text, got "${raw}"`
     }
     default:
       return `unknown fault "${kind}" (expected one of ${faultKinds.join(", ")})`
@@ -654,8 +667,11 @@ type Plan =
   /** No response until the client gives up. */
   | { readonly _tag: "Hang" }
 
-/** The faults that change a reply rather than replace it. */
-type ReplyFault = Exclude<Fault, { readonly _tag: "Status" | "Html" | "Empty" }>
+/** The faults that change a reply's delivery rather than replace it. */
+type ReplyFault = Exclude<Fault, { readonly _tag: "Status" | "Html" | "Empty" | "Output" }>
+
+/** A fault `admit` lets through: one that changes the reply's delivery or its content. */
+type Admitted = ReplyFault | Extract<Fault, { readonly _tag: "Output" }>
 
 /** What admitting a request and answering an error need of a format. */
 type Gate = Pick<WireFormat<never>, "apiKey" | "renderError" | "requestIdHeader" | "rateLimitHeaders">
@@ -743,7 +759,7 @@ const makeEngine = (config: Config) => {
     headers: Http.IncomingHttpHeaders,
     now: number,
     out: Record<string, string>
-  ): Plan | ReplyFault | undefined => {
+  ): Plan | Admitted | undefined => {
     const faultText = headers[faultHeader]
     let fault: Fault | undefined = config.fault
     if (typeof faultText === "string") {
@@ -778,7 +794,7 @@ const makeEngine = (config: Config) => {
     }
   }
 
-  const isPlan = (u: Plan | ReplyFault | undefined): u is Plan =>
+  const isPlan = (u: Plan | Admitted | undefined): u is Plan =>
     u !== undefined &&
     (u._tag === "Body" || u._tag === "Stream" || u._tag === "Truncated" || u._tag === "Drop" || u._tag === "Hang")
 
@@ -812,11 +828,22 @@ const makeEngine = (config: Config) => {
     bodyText: string,
     now: number,
     params: Readonly<Record<string, string | undefined>> | undefined
-  ): Plan | { readonly id: number; readonly out: Record<string, string>; readonly fault: ReplyFault | undefined; readonly decoded: T } => {
+  ):
+    | Plan
+    | {
+      readonly id: number
+      readonly out: Record<string, string>
+      readonly fault: ReplyFault | undefined
+      readonly output: Reply.OutputMode | undefined
+      readonly decoded: T
+    } =>
+  {
     const id = nextId++
     const out: Record<string, string> = requestIdHeaders(format, id)
-    const fault = admit(format, headers, now, out)
-    if (isPlan(fault)) return fault
+    const admitted = admit(format, headers, now, out)
+    if (isPlan(admitted)) return admitted
+    const fault = admitted?._tag === "Output" ? undefined : admitted
+    const output = admitted?._tag === "Output" ? admitted.mode : undefined
     let body: unknown
     try {
       body = JSON.parse(bodyText)
@@ -829,7 +856,7 @@ const makeEngine = (config: Config) => {
       }, out)
     }
     const decoded = decode(body, params)
-    return isApiError(decoded) ? errorPlan(format, decoded, out) : { id, out, fault, decoded }
+    return isApiError(decoded) ? errorPlan(format, decoded, out) : { id, out, fault, output, decoded }
   }
 
   const generate = <X>(
@@ -841,7 +868,7 @@ const makeEngine = (config: Config) => {
   ): Plan => {
     const opened = open(format, format.decode, headers, bodyText, now, params)
     if (!("decoded" in opened)) return opened
-    const { decoded, fault, id, out } = opened
+    const { decoded, fault, id, out, output } = opened
     const { prompt } = decoded
     if (!config.models.has(prompt.model)) return errorPlan(format, { _tag: "ModelNotFound", model: prompt.model }, out)
     const window = config.contextWindows[prompt.model] ?? config.contextWindow
@@ -863,7 +890,8 @@ const makeEngine = (config: Config) => {
       replyTokens: replyTokens ?? config.replyTokens,
       reasoningTokens: config.reasoningTokens,
       toolCalls: toolCalls ?? 1,
-      cachedTokens: cachedTokens ?? 0
+      cachedTokens: cachedTokens ?? 0,
+      output
     })
     const meta: ReplyMeta = { id: `${format.idPrefix}sim${id}`, created: Math.floor(now / 1000), model: prompt.model }
 

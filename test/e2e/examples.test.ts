@@ -22,6 +22,7 @@ const examples = [
   "rate-limits",
   "retry-policy",
   "streaming",
+  "structured-output",
   "tool-loop",
   "weighted-keys"
 ] as const
@@ -189,6 +190,23 @@ describe("examples", () => {
       expect([...scores].sort((a, b) => b - a)).toEqual(scores)
       expect(output[3]).toMatch(/^usage: [1-9]\d* tokens$/)
       expect(output[4]).toBe("3000 vectors of 8 dimensions; vector 2500 is note 2500's: true")
+    }), timeout)
+
+  it.live("structured-output decodes the same typed recipe through all five adapters, then shows OutputDecodeError", () =>
+    Effect.gen(function*() {
+      const output = lines((yield* ran("structured-output")).stdout)
+      expect(output.slice(0, 5).map((line) => line.split(":", 1)[0])).toEqual([
+        "chat-completions",
+        "responses",
+        "anthropic",
+        "gemini",
+        "ollama"
+      ])
+      for (const line of output.slice(0, 5)) {
+        expect(line).toMatch(/: easy, serves 1, 1 ingredient\(s\) \(1 g of sim\); [1-9]\d* completion tokens$/)
+      }
+      expect(output[5]).toMatch(/^OutputDecodeError, raw text: \{"title":42,/)
+      expect(output).toHaveLength(6)
     }), timeout)
 
   it.effect("examples/provider.example.json decodes, its keys read from the environment", () =>
