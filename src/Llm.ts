@@ -146,7 +146,8 @@ export interface Options {
   readonly retry?: RetryPolicy.RetryPolicy
   /**
    * One bound on a call with all its retries (for a stream: until its first
-   * chunk); past it the call fails with `TimeoutError`. Default: 10 minutes.
+   * chunk; for `embed`: each batch); past it the call fails with
+   * `TimeoutError`. Default: 10 minutes.
    */
   readonly deadline?: Duration.DurationInput
   /** How many batches of one `embed` call are in flight at once. Default: 4. */

@@ -287,7 +287,7 @@ describe("Anthropic request mapping", () => {
     const schema = { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
     const structured: ChatRequest.Input = {
       ...hello,
-      responseFormat: { type: "json_schema", name: "city answer", description: "The city", schema }
+      responseFormat: { type: "json_schema", name: "city_answer", description: "The city", schema }
     }
 
     it.effect("is sent as a tool with the schema as input_schema and tool_choice naming it; json_object is not sent", () =>

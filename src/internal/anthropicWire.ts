@@ -157,15 +157,12 @@ const toolChoice = (choice: ToolChoice): JsonRecord =>
     : { type: "tool", name: choice.tool }
 
 /**
- * The name of the forced tool a `json_schema` response format is sent as
- * (the format's `name`, as a tool name may be: letters, digits, `_` and `-`,
- * at most 64), or undefined when the request asks for no schema.
+ * The name of the forced tool a `json_schema` response format is sent as (the
+ * format's `name`), or undefined when the request asks for no schema.
  */
 export const outputTool = (request: ChatRequest): string | undefined => {
   const format = request.responseFormat
-  if (format === undefined || format.type !== "json_schema") return undefined
-  const name = format.name.replace(/[^a-zA-Z0-9_-]/g, "_").slice(0, 64)
-  return name === "" ? "output" : name
+  return format === undefined || format.type !== "json_schema" ? undefined : format.name
 }
 
 /** What the request body needs besides the request. */

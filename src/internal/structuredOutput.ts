@@ -16,12 +16,6 @@ import { ContentFilterError, OutputDecodeError } from "../LlmError.js"
 const annotation = (ast: SchemaAST.AST, get: (ast: SchemaAST.Annotated) => Option.Option<string>): string | undefined =>
   Option.getOrUndefined(Option.orElse(get(ast), () => (SchemaAST.isTransformation(ast) ? get(ast.to) : Option.none())))
 
-/** A name as OpenAI (`^[a-zA-Z0-9_-]{1,64}$`) and Anthropic tool names take it. */
-const wireName = (name: string): string => {
-  const cleaned = name.replace(/[^a-zA-Z0-9_-]/g, "_").slice(0, 64)
-  return cleaned === "" ? "output" : cleaned
-}
-
 /** `request` asking for JSON that follows `schema` (any `responseFormat` it had is replaced). */
 export const requestFor = <A, I>(request: ChatRequest, schema: Schema.Schema<A, I, never>, options?: Options): ChatRequest => {
   const name = options?.name ?? annotation(schema.ast, SchemaAST.getIdentifierAnnotation) ??
@@ -29,7 +23,7 @@ export const requestFor = <A, I>(request: ChatRequest, schema: Schema.Schema<A, 
   const description = options?.description ?? annotation(schema.ast, SchemaAST.getDescriptionAnnotation)
   return {
     ...request,
-    responseFormat: jsonSchemaFormat(wireName(name), schema, {
+    responseFormat: jsonSchemaFormat(name, schema, {
       ...(description !== undefined ? { description } : {}),
       ...(options?.strict !== undefined ? { strict: options.strict } : {})
     })
