@@ -292,6 +292,12 @@ describe("Gemini requests", () => {
       assert.deepInclude(schema.properties["address"], { type: "object", required: ["zip"] })
       assert.deepInclude((schema.properties["address"]?.["properties"] as Record<string, unknown>)["zip"], { type: "string", minLength: 5 })
       assert.deepStrictEqual(schema.properties["nickname"], { nullable: true, type: "string" })
+      // Exclusive bounds become the nearest inclusive ones Gemini has.
+      assert.deepStrictEqual(geminiSchema({ type: "number", exclusiveMinimum: 2, exclusiveMaximum: 3, maximum: 2.5 }), {
+        type: "number",
+        minimum: 2,
+        maximum: 2.5
+      })
       // A tuple has no Gemini form: any of its positions, exactly that many.
       assert.deepStrictEqual(schema.properties["pair"], {
         type: "array",

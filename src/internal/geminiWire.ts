@@ -189,7 +189,7 @@ const isNullSchema = (schema: unknown): boolean => isRecord(schema) && schema["t
  * A JSON Schema in Gemini's subset: local `$ref`s inlined (with the keywords
  * beside them), `const` as a one-value `enum`, `oneOf` as `anyOf`, `null`
  * types and branches as `nullable`, a tuple's `items` array as `anyOf` its
- * positions, and every other keyword (`additionalProperties`, `$schema`,
+ * positions, exclusive bounds as inclusive ones, and every other keyword (`additionalProperties`, `$schema`,
  * `$defs`, `allOf`, `not`, ...) dropped.
  */
 export const geminiSchema = (schema: unknown, root: unknown = schema, depth = 0): unknown => {
@@ -235,6 +235,14 @@ export const geminiSchema = (schema: unknown, root: unknown = schema, depth = 0)
         break
       case "const":
         if (typeof value === "string") out["enum"] = [value]
+        break
+      case "exclusiveMinimum":
+      case "exclusiveMaximum":
+        // Gemini has inclusive bounds only: the nearest it can say (an explicit inclusive bound wins).
+        if (typeof value === "number") {
+          const bound = key === "exclusiveMinimum" ? "minimum" : "maximum"
+          if (typeof schema[bound] !== "number") out[bound] = value
+        }
         break
       case "enum":
         // Gemini's enums are strings.
