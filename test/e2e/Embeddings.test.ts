@@ -216,6 +216,26 @@ describe("embeddings over the simulator", () => {
           expect(result.provider).toBe("gemini")
         })))
 
+    it.scopedLive("the simulator's :embedContent answers one embedding; :batchEmbedContents refuses more than 100", () =>
+      withSimulator({}, (simulator) =>
+        Effect.gen(function*() {
+          const post = (method: string, body: unknown) =>
+            Effect.promise(async () => {
+              const response = await fetch(`${simulator.url}/v1beta/models/${model}:${method}`, {
+                method: "POST",
+                headers: { "content-type": "application/json", "x-goog-api-key": KEY },
+                body: JSON.stringify(body)
+              })
+              return { status: response.status, body: await response.json() as Record<string, unknown> }
+            })
+          const single = yield* post("embedContent", { content: { parts: [{ text: "one" }] }, outputDimensionality: 4 })
+          expect(single).toEqual({ status: 200, body: { embedding: { values: Reply.embedding(model, "one", 4) } } })
+          const requests = texts(101).map((text) => ({ model: `models/${model}`, content: { parts: [{ text }] } }))
+          const tooMany = yield* post("batchEmbedContents", { requests })
+          expect(tooMany.status).toBe(400)
+          expect(JSON.stringify(tooMany.body)).toContain("at most 100 requests")
+        })))
+
     it.scopedLive("an invalid key (400 API_KEY_INVALID) is an AuthError", () =>
       withSimulator({ apiKeys: [KEY] }, (simulator) =>
         Effect.gen(function*() {
