@@ -17,7 +17,18 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { KeyPool, Llm, OpenAiChat, type ProviderClient, RateLimiter, Simulator } from "effect-llm-router"
+import {
+  Anthropic,
+  Gemini,
+  KeyPool,
+  Llm,
+  Ollama,
+  OpenAiChat,
+  OpenAiResponses,
+  type ProviderClient,
+  RateLimiter,
+  Simulator
+} from "effect-llm-router"
 
 /** Made-up keys for the simulator, which accepts any key unless told otherwise. */
 export const simulatedKeys: ReadonlyArray<string> = [
@@ -90,3 +101,29 @@ export const llm = (model: string): Layer.Layer<Llm.Llm, never, Endpoint | HttpC
     Layer.provide(keyPool),
     Layer.provide(RateLimiter.unlimited)
   )
+
+/** An `Llm` over one adapter: one key, no rate limit. */
+export const llmOver = (
+  client: Layer.Layer<ProviderClient.ProviderClient, never, HttpClient.HttpClient>
+): Layer.Layer<Llm.Llm, never, HttpClient.HttpClient> =>
+  Llm.layer().pipe(
+    Layer.provide(client),
+    Layer.provide(KeyPool.layer({ providerId: "simulator", keys: ["sk-simulated-adapter-key"] })),
+    Layer.provide(KeyPool.KeyPoolRegistry.layer),
+    Layer.provide(RateLimiter.unlimited)
+  )
+
+/**
+ * The five adapters over one running simulator, each by its `api` name.
+ * OpenAI-style APIs take their root with /v1; Anthropic, Gemini and Ollama the host root.
+ */
+export const everyAdapter = (
+  sim: Simulator.Simulator,
+  model: string
+): ReadonlyArray<readonly [name: string, client: Layer.Layer<ProviderClient.ProviderClient, never, HttpClient.HttpClient>]> => [
+  ["chat-completions", OpenAiChat.layer({ baseUrl: `${sim.url}/v1`, model })],
+  ["responses", OpenAiResponses.layer({ baseUrl: `${sim.url}/v1`, model })],
+  ["anthropic", Anthropic.layer({ baseUrl: sim.url, model })],
+  ["gemini", Gemini.layer({ baseUrl: sim.url, model })],
+  ["ollama", Ollama.layer({ baseUrl: sim.url, model })]
+]

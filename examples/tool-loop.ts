@@ -11,23 +11,10 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Console from "effect/Console"
-import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import {
-  Anthropic,
-  Gemini,
-  KeyPool,
-  Llm,
-  Message,
-  Ollama,
-  OpenAiChat,
-  OpenAiResponses,
-  type ProviderClient,
-  RateLimiter,
-  Simulator
-} from "effect-llm-router"
+import { Llm, Message, Simulator } from "effect-llm-router"
+import * as Provider from "./_provider.js"
 
 const WeatherArgs = Schema.Struct({ city: Schema.String })
 
@@ -60,29 +47,13 @@ const toolLoop = Effect.gen(function*() {
   return yield* Effect.dieMessage("no answer after 5 turns")
 })
 
-/** An `Llm` over one adapter: one key, no rate limit. */
-const llmOver = (client: Layer.Layer<ProviderClient.ProviderClient, never, HttpClient.HttpClient>) =>
-  Llm.layer().pipe(
-    Layer.provide(client),
-    Layer.provide(KeyPool.layer({ providerId: "simulator", keys: ["sk-simulated-tool-loop"] })),
-    Layer.provide(KeyPool.KeyPoolRegistry.layer),
-    Layer.provide(RateLimiter.unlimited)
-  )
 
 const program = Effect.gen(function*() {
   const sim = yield* Simulator.make({ replyTokens: 12 })
   yield* Console.error(`tool-loop: using the built-in simulator at ${sim.url}`)
   const model = "sim-small"
-  // OpenAI-style APIs take their root with /v1; Anthropic, Gemini and Ollama the host root.
-  const adapters = [
-    ["chat-completions", OpenAiChat.layer({ baseUrl: `${sim.url}/v1`, model })],
-    ["responses", OpenAiResponses.layer({ baseUrl: `${sim.url}/v1`, model })],
-    ["anthropic", Anthropic.layer({ baseUrl: sim.url, model })],
-    ["gemini", Gemini.layer({ baseUrl: sim.url, model })],
-    ["ollama", Ollama.layer({ baseUrl: sim.url, model })]
-  ] as const
-  for (const [name, client] of adapters) {
-    const { answer, calls } = yield* Effect.provide(toolLoop, llmOver(client))
+  for (const [name, client] of Provider.everyAdapter(sim, model)) {
+    const { answer, calls } = yield* Effect.provide(toolLoop, Provider.llmOver(client))
     yield* Console.log(`${name}: ${calls.join(", ")} -> ${answer}`)
   }
 })

@@ -366,7 +366,9 @@ export const guarded = (llm: LlmService, budget: Service, options?: GuardOptions
           }
           return chunk
         })
-      }))
+      })),
+    // Embeddings have no price in `Pricing`, so a budget cannot weigh them: they pass through.
+    embed: llm.embed
   })
 }
 

@@ -56,6 +56,9 @@ export type ResponseFormat = typeof ResponseFormat.Type
 
 /**
  * A `json_schema` response format whose schema is made from an Effect Schema.
+ * The name is made fit for every provider (OpenAI wants
+ * `^[a-zA-Z0-9_-]{1,64}$`, and Anthropic sends the format as a tool of that
+ * name): other characters become `_`, and it is cut at 64.
  *
  * @since 0.1.0
  * @category Constructors
@@ -64,7 +67,10 @@ export const jsonSchemaFormat = <A, I>(
   name: string,
   schema: Schema.Schema<A, I, never>,
   options?: { readonly description?: string; readonly strict?: boolean }
-): JsonSchemaFormat => ({ type: "json_schema", name, schema: jsonSchemaOf(schema), ...options })
+): JsonSchemaFormat => {
+  const cleaned = name.replace(/[^a-zA-Z0-9_-]/g, "_").slice(0, 64)
+  return { type: "json_schema", name: cleaned === "" ? "output" : cleaned, schema: jsonSchemaOf(schema), ...options }
+}
 
 /**
  * Which tool the model may or must call: `auto` (default), `none`, `required`

@@ -10,6 +10,11 @@
  * Interrupting a call, or the consumer of a stream, aborts the HTTP request and
  * frees the key and the permit.
  *
+ * `embed` splits its inputs into batches of the provider's size
+ * (`ProviderClient.maxEmbeddingInputs`), sends each batch through the same
+ * attempt as `chat` (permit, key, outcome, retry, deadline), a few at a time,
+ * and joins the vectors in input order with the usage summed.
+ *
  * @since 0.1.0
  */
 import * as Chunk from "effect/Chunk"
@@ -20,18 +25,22 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import type * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type * as Tracer from "effect/Tracer"
 import * as ChatChunk from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import type { ChatResponse, Usage } from "./ChatResponse.js"
 import { timeoutFail } from "./internal/timeout.js"
-import { estimateUsage } from "./internal/tokenEstimate.js"
+import type { EmbeddingResponse, Input as EmbeddingRequest } from "./Embedding.js"
+import * as EmbeddingBatches from "./internal/embeddingBatches.js"
+import * as StructuredOutput from "./internal/structuredOutput.js"
+import { estimateEmbeddingUsage, estimateUsage } from "./internal/tokenEstimate.js"
 import * as KeyPool from "./KeyPool.js"
 import * as Pricing from "./Pricing.js"
 import { InvalidRequestError, type LlmError, NoCapacityError, StreamTruncatedError, TimeoutError } from "./LlmError.js"
 import * as ProviderClient_ from "./ProviderClient.js"
-import { type ChunkSource, ProviderClient } from "./ProviderClient.js"
+import { type ChunkSource, type Credentials, ProviderClient } from "./ProviderClient.js"
 import * as RateLimiter from "./RateLimiter.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 
@@ -42,6 +51,11 @@ import * as RetryPolicy from "./RetryPolicy.js"
 export interface Service {
   readonly chat: (request: ChatRequest) => Effect.Effect<ChatResponse, LlmError>
   readonly chatStream: (request: ChatRequest) => Stream.Stream<ChatChunk.ChatChunk, LlmError>
+  /**
+   * The vectors of one text or many, in input order. An empty list or an
+   * empty text fails with `InvalidRequestError` before any call.
+   */
+  readonly embed: (request: EmbeddingRequest) => Effect.Effect<EmbeddingResponse, LlmError>
 }
 
 /**
@@ -65,6 +79,67 @@ export const chatStream = (request: ChatRequest): Stream.Stream<ChatChunk.ChatCh
   Stream.unwrap(Effect.map(Llm, (llm) => llm.chatStream(request)))
 
 /**
+ * A structured output: the value decoded from the reply, and the reply itself
+ * (usage, cost, model, latency).
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface GeneratedObject<A> {
+  readonly value: A
+  readonly response: ChatResponse
+}
+
+/**
+ * Options of `generateObject`.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface GenerateObjectOptions {
+  /**
+   * The schema's name as sent (OpenAI `json_schema.name`, Anthropic's tool
+   * name; characters other than letters, digits, `_` and `-` become `_`).
+   * Default: the schema's identifier or title annotation, else `"output"`.
+   */
+  readonly name?: string | undefined
+  /** What the output is, for the model. Default: the schema's description annotation, if any. */
+  readonly description?: string | undefined
+  /** Ask the provider to enforce the schema exactly (OpenAI `strict`). Default: on. */
+  readonly strict?: boolean | undefined
+}
+
+/**
+ * Asks for a reply that follows `schema` and decodes it: the JSON Schema made
+ * from the Effect Schema (`JSONSchema.make`) goes as the request's
+ * `responseFormat` (each adapter sends it as its provider's structured-output
+ * option), and the reply's text is decoded with `schema`. Text that is not
+ * JSON, or JSON that fails the schema, fails with `OutputDecodeError`, whose
+ * `raw` is the whole text and `detail` the reason; a refusal or a safety cut
+ * fails with `ContentFilterError`. Built on `chat`, so it works over any `Llm`
+ * (a test one, a router).
+ *
+ * @since 0.1.0
+ * @category Accessors
+ */
+export const generateObject = <A, I>(
+  request: ChatRequest,
+  schema: Schema.Schema<A, I, never>,
+  options?: GenerateObjectOptions
+): Effect.Effect<GeneratedObject<A>, LlmError, Llm> =>
+  Effect.flatMap(
+    chat(StructuredOutput.requestFor(request, schema, options)),
+    (response) => Effect.map(StructuredOutput.decode(response, schema), (value) => ({ value, response }))
+  )
+
+/**
+ * @since 0.1.0
+ * @category Accessors
+ */
+export const embed = (request: EmbeddingRequest): Effect.Effect<EmbeddingResponse, LlmError, Llm> =>
+  Effect.flatMap(Llm, (llm) => llm.embed(request))
+
+/**
  * @since 0.1.0
  * @category Models
  */
@@ -75,9 +150,12 @@ export interface Options {
   readonly retry?: RetryPolicy.RetryPolicy
   /**
    * One bound on a call with all its retries (for a stream: until its first
-   * chunk); past it the call fails with `TimeoutError`. Default: 10 minutes.
+   * chunk; for `embed`: each batch); past it the call fails with
+   * `TimeoutError`. Default: 10 minutes.
    */
   readonly deadline?: Duration.DurationInput
+  /** How many batches of one `embed` call are in flight at once. Default: 4. */
+  readonly embeddingConcurrency?: number
   /**
    * The price of this service's calls, which sets `cost` on every response
    * (on a stream's `Finish` chunk). Default: the built-in price of the model
@@ -90,10 +168,16 @@ export interface Options {
 // The request bucket is charged one token per attempt.
 const attemptCost = 1
 
-const withModel = (request: ChatRequest, model: string | undefined): ChatRequest =>
+/** What the attempt machinery reads of a request (a chat or an embedding batch). */
+interface Attempted {
+  readonly model?: string | undefined
+  readonly timeout?: Duration.Duration | undefined
+}
+
+const withModel = <R extends Attempted>(request: R, model: string | undefined): R =>
   request.model !== undefined || model === undefined ? request : { ...request, model }
 
-const isMissing = (usage: Usage | undefined) => usage === undefined || usage.totalTokens === 0
+const isMissing = (usage: Pick<Usage, "totalTokens"> | undefined) => usage === undefined || usage.totalTokens === 0
 
 const defaultTracer = Effect.runSync(Effect.tracer)
 
@@ -119,7 +203,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     const deadline = Duration.decode(options?.deadline ?? "10 minutes")
     const deadlineMillis = Duration.toMillis(deadline)
 
-    const deadlineError = (request: ChatRequest) =>
+    const deadlineError = (request: Attempted) =>
       new TimeoutError({
         provider: client.provider,
         model: request.model ?? "",
@@ -130,7 +214,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     // Bounds a wait by what is left of the call's deadline. Used only where a
     // wait really happens (a busy limiter or pool, a backoff), so a call that
     // finds a permit and a key at once forks no timer.
-    const bounded = <A, E>(effect: Effect.Effect<A, E>, request: ChatRequest, deadlineAt: number) =>
+    const bounded = <A, E>(effect: Effect.Effect<A, E>, request: Attempted, deadlineAt: number) =>
       Effect.clockWith((clock) => {
         const left = deadlineAt - clock.unsafeCurrentTimeMillis()
         return left <= 0
@@ -138,7 +222,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
           : timeoutFail(effect, Duration.millis(left), () => deadlineError(request))
       })
 
-    const budgetError = (request: ChatRequest) => (error: RateLimiter.RateLimiterCostError) =>
+    const budgetError = (request: Attempted) => (error: RateLimiter.RateLimiterCostError) =>
       new InvalidRequestError({
         provider: client.provider,
         model: request.model ?? "",
@@ -148,19 +232,20 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
 
     // The rate permit and the key, in that order. Runs uninterruptibly; the
     // waits inside stay interruptible and give back what was taken before them.
-    const takeKey = (request: ChatRequest, deadlineAt: number, freePermit: Effect.Effect<void>) =>
+    const takeKey = (request: Attempted, deadlineAt: number, freePermit: Effect.Effect<void>) =>
       Effect.onError(
         Effect.flatMap(pool.tryTake, (lease) =>
           lease !== undefined ? Effect.succeed(lease) : bounded(pool.take, request, deadlineAt)),
         () => freePermit
       )
 
-    const hold = (request: ChatRequest, deadlineAt: number): Effect.Effect<Held, LlmError> => {
+    // `tokens`: the request's estimate for the tokens-per-minute budget.
+    const hold = (request: Attempted, deadlineAt: number, tokens: () => number): Effect.Effect<Held, LlmError> => {
       // The request's estimated tokens in the tokens-per-minute budget come first,
       // so the request token is taken right before the call.
       const reserved = limiter.hasTokenBudget
         ? Effect.map(
-          bounded(Effect.mapError(limiter.reserve(RateLimiter.estimateTokens(request)), budgetError(request)), request, deadlineAt),
+          bounded(Effect.mapError(limiter.reserve(tokens()), budgetError(request)), request, deadlineAt),
           (reservation): RateLimiter.Reservation | undefined => reservation
         )
         : Effect.succeed(undefined)
@@ -181,7 +266,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
 
     // Settles the budget with the tokens the provider counted; with no usage
     // reported, the estimate stays spent.
-    const reconcile = (held: Held, usage: Usage | undefined) =>
+    const reconcile = (held: Held, usage: Pick<Usage, "totalTokens"> | undefined) =>
       held.reservation === undefined || isMissing(usage) ? Effect.void : limiter.reconcile(held.reservation, usage!.totalTokens)
 
     // Built-in prices are looked up once per model name.
@@ -206,10 +291,10 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
 
     // A provider call bounded by what is left of the deadline: by cutting the
     // request's timeout when the client honours one, by a timer otherwise.
-    const withinDeadline = <A>(
-      request: ChatRequest,
+    const withinDeadline = <R extends Attempted, A>(
+      request: R,
       deadlineAt: number,
-      call: (request: ChatRequest) => Effect.Effect<A, LlmError>
+      call: (request: R) => Effect.Effect<A, LlmError>
     ) =>
       Effect.clockWith((clock) => {
         const left = Math.max(1, deadlineAt - clock.unsafeCurrentTimeMillis())
@@ -218,14 +303,14 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
         return Duration.toMillis(timeout) <= left ? call(request) : call({ ...request, timeout: Duration.millis(left) })
       })
 
-    const spanAttributes = (request: ChatRequest) => ({
+    const spanAttributes = (request: Attempted) => ({
       "gen_ai.system": client.provider,
       "gen_ai.request.model": request.model ?? ""
     })
 
     // Spans only when the application installed a tracer: Effect's built-in one
     // records nothing, and a span costs a short call a tenth of its CPU.
-    const startSpan = (name: string, request: ChatRequest, parent: Tracer.Span | undefined, extra?: Record<string, unknown>) =>
+    const startSpan = (name: string, request: Attempted, parent: Tracer.Span | undefined, extra?: Record<string, unknown>) =>
       Effect.tracerWith((tracer) =>
         tracer === defaultTracer
           ? Effect.succeed<Tracer.Span | undefined>(undefined)
@@ -260,7 +345,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     // after a rate limit or a rejected key), the provider's own error is what
     // the caller can act on, so it is the one returned.
     const retrying = <A>(
-      request: ChatRequest,
+      request: Attempted,
       deadlineAt: number,
       attemptOnce: (attempt: number) => Effect.Effect<A, LlmError>
     ): Effect.Effect<A, LlmError> => {
@@ -294,29 +379,40 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
       return Effect.catchAll(attemptOnce(1), (error) => afterFailure(error, 1, undefined))
     }
 
+    // One attempt of a call answered whole (a chat, an embedding batch): a
+    // permit and a key held for the call, its outcome reported with the key.
+    const attemptCall = <R extends Attempted, A extends { readonly usage: Pick<Usage, "totalTokens"> }>(
+      request: R,
+      deadlineAt: number,
+      tokens: () => number,
+      callSpan: Tracer.Span | undefined,
+      call: (request: R, credentials: Credentials) => Effect.Effect<A, LlmError>
+    ) =>
+    (attempt: number): Effect.Effect<A, LlmError> =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(hold(request, deadlineAt, tokens), (held) =>
+          Effect.flatMap(
+            startSpan("Llm.attempt", request, callSpan, { "llm.attempt": attempt, "llm.key_id": held.lease.credentials.keyId }),
+            (attemptSpan) =>
+              Effect.onExit(
+                restore(withParent(
+                  Effect.tap(
+                    withinDeadline(request, deadlineAt, (bound) => call(bound, held.lease.credentials)),
+                    (reply) => reconcile(held, reply.usage)
+                  ),
+                  attemptSpan
+                )),
+                (exit) => Effect.zipRight(letGo(held, outcomeOf(exit)), endSpan(attemptSpan, exit))
+              )
+          ))
+      )
+
     const chat = (input: ChatRequest): Effect.Effect<ChatResponse, LlmError> => {
       const request = withModel(input, options?.model)
       return Effect.clockWith((clock) => {
         const deadlineAt = clock.unsafeCurrentTimeMillis() + deadlineMillis
         return Effect.flatMap(startSpan("Llm.chat", request, undefined), (callSpan) => {
-          const once = (attempt: number) =>
-            Effect.uninterruptibleMask((restore) =>
-              Effect.flatMap(hold(request, deadlineAt), (held) =>
-                Effect.flatMap(
-                  startSpan("Llm.attempt", request, callSpan, { "llm.attempt": attempt, "llm.key_id": held.lease.credentials.keyId }),
-                  (attemptSpan) =>
-                    Effect.onExit(
-                      restore(withParent(
-                        Effect.tap(
-                          withinDeadline(request, deadlineAt, (bound) => client.chat(bound, held.lease.credentials)),
-                          (response) => reconcile(held, response.usage)
-                        ),
-                        attemptSpan
-                      )),
-                      (exit) => Effect.zipRight(letGo(held, outcomeOf(exit)), endSpan(attemptSpan, exit))
-                    )
-                ))
-            )
+          const once = attemptCall(request, deadlineAt, () => RateLimiter.estimateTokens(request), callSpan, client.chat)
           return retrying(request, deadlineAt, once).pipe(
             Effect.flatMap((response) =>
               isMissing(response.usage)
@@ -337,7 +433,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     const openAttempt = (request: ChatRequest, deadlineAt: number, callSpan: Tracer.Span | undefined) =>
     (attempt: number) =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(hold(request, deadlineAt), (held) =>
+        Effect.flatMap(hold(request, deadlineAt, () => RateLimiter.estimateTokens(request)), (held) =>
           Effect.flatMap(
             startSpan("Llm.attempt", request, callSpan, { "llm.attempt": attempt, "llm.key_id": held.lease.credentials.keyId }),
             (attemptSpan) =>
@@ -447,7 +543,36 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
       return { pull, close }
     }
 
-    return Llm.of({ chat, chatStream })
+    const embeddingConcurrency = Math.max(1, options?.embeddingConcurrency ?? 4)
+
+    // One batch, attempted as a chat call is, under its own deadline; usage the
+    // provider did not report is counted locally.
+    const embedBatch = (request: EmbeddingRequest, inputs: ReadonlyArray<string>, callSpan: Tracer.Span | undefined) =>
+      Effect.clockWith((clock) => {
+        const batch: EmbeddingRequest = { ...request, input: inputs }
+        const deadlineAt = clock.unsafeCurrentTimeMillis() + deadlineMillis
+        const once = attemptCall(batch, deadlineAt, () => EmbeddingBatches.estimateTokens(inputs), callSpan, client.embed)
+        return Effect.flatMap(retrying(batch, deadlineAt, once), (response) =>
+          isMissing(response.usage)
+            ? Effect.map(estimateEmbeddingUsage(inputs), (usage) => ({ ...response, usage }))
+            : Effect.succeed(response))
+      })
+
+    const embed = (input: EmbeddingRequest): Effect.Effect<EmbeddingResponse, LlmError> => {
+      const request = withModel(input, options?.model)
+      const inputs = EmbeddingBatches.inputsOf(request, client.provider, request.model ?? "")
+      if (!Array.isArray(inputs)) return Effect.fail(inputs as InvalidRequestError)
+      const batches = EmbeddingBatches.split(inputs, client.maxEmbeddingInputs)
+      return Effect.flatMap(startSpan("Llm.embed", request, undefined), (callSpan) =>
+        Effect.forEach(batches, (batch) => embedBatch(request, batch, callSpan), { concurrency: embeddingConcurrency }).pipe(
+          Effect.timed,
+          Effect.map(([latency, parts]) => EmbeddingBatches.combine(parts, latency)),
+          Effect.tap((response) => annotate(callSpan, { "gen_ai.usage.input_tokens": response.usage.promptTokens })),
+          Effect.onExit((exit) => endSpan(callSpan, exit))
+        ))
+    }
+
+    return Llm.of({ chat, chatStream, embed })
   })
 
 // Every scope an attempt's lease lives in is closed with an exit whose failures

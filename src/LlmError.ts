@@ -217,7 +217,8 @@ export class StreamTruncatedError extends Schema.TaggedError<StreamTruncatedErro
 
 /**
  * A body or event that does not decode, or a structured output that does not
- * match its schema. `raw` holds the text that failed (shortened).
+ * match its schema. `raw` holds the text that failed (a body or event
+ * shortened; a structured output's reply text whole).
  *
  * @since 0.1.0
  * @category Errors
@@ -227,7 +228,11 @@ export class OutputDecodeError extends Schema.TaggedError<OutputDecodeError>()("
   raw: Schema.String
 }) {
   override get message() {
-    return describe(this, "sent output that could not be decoded", "This is a provider or compatibility bug.")
+    return describe(
+      this,
+      "sent output that could not be decoded",
+      "A malformed body or event is a provider or compatibility bug; a structured output that fails its schema may pass on another try or with a clearer prompt."
+    )
   }
 }
 

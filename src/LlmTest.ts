@@ -8,6 +8,9 @@
  * // later: const seen = yield* LlmTest.requests
  * ```
  *
+ * `embed` answers from the same script (`LlmTest.embedding([[0.1, 0.2]])`), and
+ * its requests are recorded apart, in `LlmTest.embeddingRequests`.
+ *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
@@ -19,18 +22,31 @@ import * as Stream from "effect/Stream"
 import * as ChatChunk from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "./ChatResponse.js"
+import type { EmbeddingResponse, EmbeddingUsage, Input as EmbeddingRequest } from "./Embedding.js"
 import * as Llm from "./Llm.js"
 import type { LlmError } from "./LlmError.js"
 import type { ToolCall } from "./Message.js"
 
 /**
  * What one call answers: a whole response, a list of chunks (for streams; `chat`
- * collects them), or an error.
+ * collects them), embeddings (for `embed`), or an error.
  *
  * @since 0.1.0
  * @category Models
  */
-export type Answer = ChatResponse | { readonly chunks: ReadonlyArray<ChatChunk.ChatChunk> } | LlmError
+export type Answer =
+  | ChatResponse
+  | { readonly chunks: ReadonlyArray<ChatChunk.ChatChunk> }
+  | EmbeddingResponse
+  | LlmError
+
+/**
+ * What one `embed` call answers: embeddings or an error.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type EmbeddingAnswer = EmbeddingResponse | LlmError
 
 /**
  * The recorder: the requests the test `Llm` has seen, in order.
@@ -40,6 +56,7 @@ export type Answer = ChatResponse | { readonly chunks: ReadonlyArray<ChatChunk.C
  */
 export class LlmTest extends Context.Tag("effect-llm-router/LlmTest")<LlmTest, {
   readonly requests: Effect.Effect<ReadonlyArray<ChatRequest>>
+  readonly embeddingRequests: Effect.Effect<ReadonlyArray<EmbeddingRequest>>
 }>() {}
 
 /**
@@ -52,6 +69,35 @@ export const requests: Effect.Effect<ReadonlyArray<ChatRequest>, never, LlmTest>
   LlmTest,
   (test) => test.requests
 )
+
+/**
+ * The `embed` requests seen so far.
+ *
+ * @since 0.1.0
+ * @category Accessors
+ */
+export const embeddingRequests: Effect.Effect<ReadonlyArray<EmbeddingRequest>, never, LlmTest> = Effect.flatMap(
+  LlmTest,
+  (test) => test.embeddingRequests
+)
+
+/**
+ * Embeddings with the given vectors. Usage defaults to zero; provider and
+ * model to `"test"`.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const embedding = (
+  embeddings: ReadonlyArray<ReadonlyArray<number>>,
+  options?: { readonly usage?: Partial<EmbeddingUsage>; readonly model?: string; readonly provider?: string }
+): EmbeddingResponse => ({
+  embeddings,
+  model: options?.model ?? "test",
+  provider: options?.provider ?? "test",
+  usage: { promptTokens: 0, totalTokens: 0, estimated: false, ...options?.usage },
+  latency: Duration.zero
+})
 
 /**
  * A response with the given text (and, optionally, tool calls, finish reason and
@@ -92,9 +138,18 @@ export const reply = (
 
 const isError = (answer: Answer): answer is LlmError => "_tag" in answer
 
+const isEmbedding = (answer: Answer): answer is EmbeddingResponse => "embeddings" in answer
+
+const wrongKind = (call: string, answer: Answer) =>
+  Effect.dieMessage(
+    `LlmTest: ${call === "embed" ? "an" : "a"} ${call} call was answered with ${isEmbedding(answer) ? "embeddings" : "a chat reply"}; script the right kind of answer`
+  )
+
 const asResponse = (answer: Answer): Effect.Effect<ChatResponse, LlmError> =>
   isError(answer)
     ? Effect.fail(answer)
+    : isEmbedding(answer)
+    ? wrongKind("chat", answer)
     : "chunks" in answer
     ? ChatChunk.collect(Stream.fromIterable(answer.chunks))
     : Effect.succeed(answer)
@@ -102,51 +157,73 @@ const asResponse = (answer: Answer): Effect.Effect<ChatResponse, LlmError> =>
 const asStream = (answer: Answer): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
   isError(answer)
     ? Stream.fail(answer)
+    : isEmbedding(answer)
+    ? Stream.fromEffect(wrongKind("chatStream", answer))
     : "chunks" in answer
     ? Stream.fromIterable(answer.chunks)
     : Stream.fromIterable(ChatChunk.fromResponse(answer))
 
+const asEmbedding = (answer: Answer): Effect.Effect<EmbeddingResponse, LlmError> =>
+  isError(answer) ? Effect.fail(answer) : isEmbedding(answer) ? Effect.succeed(answer) : wrongKind("embed", answer)
+
 /**
- * An `Llm` that answers each call with the result of `handler`, plus the recorder.
+ * An `Llm` that answers each chat call with the result of `handler` and each
+ * `embed` call with the result of `options.embed`, plus the recorder. Without
+ * `options.embed`, an `embed` call is a defect.
  *
  * @since 0.1.0
  * @category Layers
  */
 export const fromHandler = (
-  handler: (request: ChatRequest) => Effect.Effect<Answer>
+  handler: (request: ChatRequest) => Effect.Effect<Answer>,
+  options?: { readonly embed?: (request: EmbeddingRequest) => Effect.Effect<Answer> }
 ): Layer.Layer<Llm.Llm | LlmTest> =>
   Layer.unwrapEffect(
-    Effect.map(Ref.make<ReadonlyArray<ChatRequest>>([]), (seen) => {
-      const answer = (request: ChatRequest) => Effect.zipRight(Ref.update(seen, (all) => [...all, request]), handler(request))
-      return Layer.merge(
-        Layer.succeed(
-          Llm.Llm,
-          Llm.Llm.of({
-            chat: (request) => Effect.flatMap(answer(request), asResponse),
-            chatStream: (request) => Stream.unwrap(Effect.map(answer(request), asStream))
-          })
-        ),
-        Layer.succeed(LlmTest, { requests: Ref.get(seen) })
-      )
-    })
+    Effect.map(
+      Effect.zip(Ref.make<ReadonlyArray<ChatRequest>>([]), Ref.make<ReadonlyArray<EmbeddingRequest>>([])),
+      ([seen, seenEmbeddings]) => {
+        const answer = (request: ChatRequest) => Effect.zipRight(Ref.update(seen, (all) => [...all, request]), handler(request))
+        const embedHandler = options?.embed
+        const embed = (request: EmbeddingRequest) =>
+          Effect.zipRight(
+            Ref.update(seenEmbeddings, (all) => [...all, request]),
+            embedHandler === undefined
+              ? Effect.dieMessage("LlmTest: embed was called but the layer has no embed handler")
+              : Effect.flatMap(embedHandler(request), asEmbedding)
+          )
+        return Layer.merge(
+          Layer.succeed(
+            Llm.Llm,
+            Llm.Llm.of({
+              chat: (request) => Effect.flatMap(answer(request), asResponse),
+              chatStream: (request) => Stream.unwrap(Effect.map(answer(request), asStream)),
+              embed
+            })
+          ),
+          Layer.succeed(LlmTest, { requests: Ref.get(seen), embeddingRequests: Ref.get(seenEmbeddings) })
+        )
+      }
+    )
   )
 
 /**
- * An `Llm` that answers calls in order from `script`. A call past the end of the
- * script is a defect (the test asked for more than it scripted).
+ * An `Llm` that answers calls (`chat`, `chatStream` and `embed` alike) in order
+ * from `script`. A call past the end of the script, or a call answered with the
+ * wrong kind of answer (embeddings for `chat`, a chat reply for `embed`), is a
+ * defect: the test asked for something it did not script.
  *
  * @since 0.1.0
  * @category Layers
  */
 export const layer = (script: ReadonlyArray<Answer>): Layer.Layer<Llm.Llm | LlmTest> =>
   Layer.unwrapEffect(
-    Effect.map(Ref.make(0), (next) =>
-      fromHandler(() =>
-        Effect.flatMap(Ref.getAndUpdate(next, (n) => n + 1), (n) => {
-          const answer = script[n]
-          return answer === undefined
-            ? Effect.dieMessage(`LlmTest: call ${n + 1} has no answer; the script has ${script.length}`)
-            : Effect.succeed(answer)
-        })
-      ))
+    Effect.map(Ref.make(0), (next) => {
+      const nextAnswer = Effect.flatMap(Ref.getAndUpdate(next, (n) => n + 1), (n) => {
+        const answer = script[n]
+        return answer === undefined
+          ? Effect.dieMessage(`LlmTest: call ${n + 1} has no answer; the script has ${script.length}`)
+          : Effect.succeed(answer)
+      })
+      return fromHandler(() => nextAnswer, { embed: () => nextAnswer })
+    })
   )

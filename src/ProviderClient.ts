@@ -1,7 +1,8 @@
 /**
- * The service every wire adapter implements (`OpenAiChat` now; Responses,
- * Anthropic, Gemini and Ollama later): one call of one model with one key.
- * Retries, key choice and rate limits live above it, in `Llm`.
+ * The service every wire adapter implements (`OpenAiChat`, `OpenAiResponses`,
+ * `Anthropic`, `Gemini`, `Ollama`): one call of one model with one key.
+ * Retries, key choice, rate limits and the splitting of embedding inputs into
+ * batches live above it, in `Llm`.
  *
  * @since 0.1.0
  */
@@ -17,6 +18,7 @@ import * as Stream from "effect/Stream"
 import type { ChatChunk } from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import type { ChatResponse } from "./ChatResponse.js"
+import type { EmbeddingResponse, Input as EmbeddingRequest } from "./Embedding.js"
 import { type LlmError, maskKey } from "./LlmError.js"
 
 /**
@@ -107,6 +109,15 @@ export interface Service {
    * `chatStream` for a client without it.
    */
   readonly openStream?: (request: ChatRequest, credentials: Credentials) => Effect.Effect<ChunkSource, LlmError>
+  /**
+   * One embedding request: at most `maxEmbeddingInputs` inputs, whose vectors
+   * come back in input order. Usage the provider does not report is zero (not
+   * `estimated`); `Llm.embed` estimates it. A provider with no embeddings API
+   * (Anthropic) fails with `InvalidRequestError`, without any HTTP.
+   */
+  readonly embed: (request: EmbeddingRequest, credentials: Credentials) => Effect.Effect<EmbeddingResponse, LlmError>
+  /** The most inputs one `embed` request takes; `Llm.embed` splits longer lists into batches of this size. */
+  readonly maxEmbeddingInputs: number
 }
 
 /**

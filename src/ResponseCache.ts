@@ -197,7 +197,8 @@ export const make = (
     }))
 
   return {
-    llm: Llm.of({ chat, chatStream }),
+    // Embeddings pass through: the cache holds chat replies only.
+    llm: Llm.of({ chat, chatStream, embed: llm.embed }),
     cache: ResponseCache.of({
       stats: Effect.sync(() => ({ hits, misses, storeErrors })),
       key: keyOf

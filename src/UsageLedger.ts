@@ -195,7 +195,7 @@ export const layer: Layer.Layer<UsageLedger> = Layer.effect(UsageLedger, make)
  * `deployment`: `chat` on success, `chatStream` at its `Finish` chunk (the
  * stream's last `Usage` chunk, zero counts when it had none, and the `Finish`
  * chunk's cost). Failed calls and streams that end without a `Finish` are not
- * recorded.
+ * recorded, nor are embeddings.
  *
  * @since 0.1.0
  * @category Constructors
@@ -218,7 +218,9 @@ export const tracked = (llm: LlmService, ledger: Service, deployment: string): L
           }
           return Effect.succeed(chunk)
         })
-      })
+      }),
+    // Embeddings are not chat calls: they pass through unrecorded.
+    embed: llm.embed
   })
 
 /**

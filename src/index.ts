@@ -23,6 +23,9 @@ export * as ChatRequest from "./ChatRequest.js"
 export * as ChatResponse from "./ChatResponse.js"
 
 /** @since 0.1.0 */
+export * as Embedding from "./Embedding.js"
+
+/** @since 0.1.0 */
 export * as Gemini from "./providers/Gemini.js"
 
 /** @since 0.1.0 */

@@ -283,13 +283,85 @@ describe("Anthropic request mapping", () => {
       assert.strictEqual(custom["max_tokens"], 63999 + 1000)
     }))
 
-  it.effect("a json_schema response format becomes output_config.format; json_object is not sent", () =>
-    Effect.gen(function*() {
-      const schema = { type: "object", properties: { a: { type: "string" } } }
-      const body = yield* bodyOf({ ...hello, responseFormat: { type: "json_schema", name: "x", schema } })
-      assert.deepStrictEqual(body["output_config"], { format: { type: "json_schema", schema } })
-      assert.notProperty(yield* bodyOf({ ...hello, responseFormat: { type: "json_object" } }), "output_config")
-    }))
+  describe("a json_schema response format: a forced tool", () => {
+    const schema = { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
+    const structured: ChatRequest.Input = {
+      ...hello,
+      responseFormat: { type: "json_schema", name: "city_answer", description: "The city", schema }
+    }
+
+    it.effect("is sent as a tool with the schema as input_schema and tool_choice naming it; json_object is not sent", () =>
+      Effect.gen(function*() {
+        const body = yield* bodyOf(structured)
+        assert.deepStrictEqual(body["tools"], [{ name: "city_answer", description: "The city", input_schema: schema }])
+        assert.deepStrictEqual(body["tool_choice"], { type: "tool", name: "city_answer" })
+        assert.notProperty(body, "output_config")
+        const plain = yield* bodyOf({ ...hello, responseFormat: { type: "json_object" } })
+        assert.notProperty(plain, "tools")
+        assert.notProperty(plain, "tool_choice")
+      }))
+
+    it.effect("cannot be combined with tools or thinking: InvalidRequestError, no HTTP", () =>
+      Effect.gen(function*() {
+        const tool = { name: "look", parameters: { type: "object" } }
+        const withTools = chatWith(() => jsonResponse(message([])), { ...structured, tools: [tool] })
+        const toolsError = yield* Effect.flip(withTools.run)
+        assert.strictEqual(toolsError._tag, "InvalidRequestError")
+        assert.include(toolsError.message, "forced tool")
+        const withThinking = chatWith(() => jsonResponse(message([])), { ...structured, reasoningEffort: "low" })
+        const thinkingError = yield* Effect.flip(withThinking.run)
+        assert.deepInclude(thinkingError, { _tag: "InvalidRequestError", param: "reasoningEffort" })
+        assert.lengthOf(withTools.requests, 0)
+        assert.lengthOf(withThinking.requests, 0)
+      }))
+
+    it.effect("the forced tool's input is the reply's text, the finish reason stop, and no tool call", () =>
+      Effect.gen(function*() {
+        const reply = message(
+          [{ type: "tool_use", id: "toolu_x", name: "city_answer", input: { city: "Paris" } }],
+          { stop_reason: "tool_use" }
+        )
+        const response = yield* chatWith(() => jsonResponse(reply), structured).run
+        assert.strictEqual(response.text, `{"city":"Paris"}`)
+        assert.strictEqual(response.finishReason, "stop")
+        assert.deepStrictEqual(response.toolCalls, [])
+        // Without the format, the same reply is a tool call.
+        const plain = yield* chatWith(() => jsonResponse(reply)).run
+        assert.strictEqual(plain.finishReason, "tool_calls")
+        assert.lengthOf(plain.toolCalls, 1)
+      }))
+
+    it.effect("streamed, its input_json_delta pieces are TextDeltas and collect to the whole reply", () =>
+      Effect.gen(function*() {
+        const pieces = [
+          start(),
+          blockStart(0, { type: "tool_use", id: "toolu_x", name: "city_answer", input: {} }),
+          blockDelta(0, { type: "input_json_delta", partial_json: "" }),
+          blockDelta(0, { type: "input_json_delta", partial_json: `{"city": "Pa` }),
+          blockDelta(0, { type: "input_json_delta", partial_json: `ris"}` }),
+          blockStop(0),
+          messageDelta("tool_use", { output_tokens: 9 }),
+          stop
+        ]
+        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(streamWith(pieces, structured).stream))
+        assert.deepStrictEqual(chunks.filter((chunk) => chunk._tag === "TextDelta"), [
+          { _tag: "TextDelta", text: `{"city": "Pa` },
+          { _tag: "TextDelta", text: `ris"}` }
+        ])
+        assert.isFalse(chunks.some((chunk) => chunk._tag === "ToolCallDelta"))
+        const collected = yield* ChatChunk.collect(streamWith(pieces, structured).stream)
+        assert.deepInclude(collected, { text: `{"city": "Paris"}`, finishReason: "stop", toolCalls: [] })
+        // A forced tool called with no input streams no JSON: its text is `{}`.
+        const empty = yield* ChatChunk.collect(streamWith([
+          start(),
+          blockStart(0, { type: "tool_use", id: "toolu_x", name: "city_answer", input: {} }),
+          blockStop(0),
+          messageDelta("tool_use", { output_tokens: 2 }),
+          stop
+        ], structured).stream)
+        assert.strictEqual(empty.text, "{}")
+      }))
+  })
 
   it.effect("signed thinking blocks from providerMetadata go first in their assistant turn, unchanged", () =>
     Effect.gen(function*() {

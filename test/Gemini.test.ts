@@ -4,9 +4,10 @@ import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../src/ChatChunk.js"
-import type * as ChatRequest from "../src/ChatRequest.js"
+import * as ChatRequest from "../src/ChatRequest.js"
 import { geminiSchema } from "../src/internal/geminiWire.js"
 import * as Message from "../src/Message.js"
 import * as Gemini from "../src/providers/Gemini.js"
@@ -228,7 +229,7 @@ describe("Gemini requests", () => {
         stopSequences: ["END"],
         seed: 42,
         responseMimeType: "application/json",
-        responseJsonSchema: { type: "object", additionalProperties: false },
+        responseSchema: { type: "object" },
         thinkingConfig: { thinkingBudget: 1024, includeThoughts: true }
       })
       assert.isUndefined(body["user"])
@@ -264,6 +265,47 @@ describe("Gemini requests", () => {
       }
     })
   })
+
+  it.effect("a json_schema response format from an Effect Schema goes as responseSchema in Gemini's subset", () =>
+    Effect.gen(function*() {
+      class Address extends Schema.Class<Address>("Address")({ zip: Schema.String.pipe(Schema.minLength(5)) }) {}
+      const Person = Schema.Struct({
+        age: Schema.Int.pipe(Schema.between(18, 120)),
+        address: Address,
+        nickname: Schema.NullOr(Schema.String),
+        pair: Schema.Tuple(Schema.String, Schema.Number)
+      })
+      const body = yield* bodyOf({ ...hello, responseFormat: ChatRequest.jsonSchemaFormat("Person", Person) })
+      const config = body["generationConfig"] as Record<string, unknown>
+      assert.strictEqual(config["responseMimeType"], "application/json")
+      assert.notProperty(config, "responseJsonSchema")
+      const schema = config["responseSchema"] as {
+        readonly required: unknown
+        readonly properties: Record<string, Record<string, unknown>>
+      }
+      // No JSON Schema keyword outside Gemini's subset survives, at any depth.
+      const keys = JSON.stringify(schema)
+      for (const keyword of ["$schema", "$defs", "$ref", "additionalProperties", "additionalItems"]) assert.notInclude(keys, keyword)
+      assert.deepStrictEqual(schema.required, ["age", "address", "nickname", "pair"])
+      // `$ref` inlined with the keywords beside it: the integer keeps its bounds.
+      assert.deepInclude(schema.properties["age"], { type: "integer", minimum: 18, maximum: 120 })
+      assert.deepInclude(schema.properties["address"], { type: "object", required: ["zip"] })
+      assert.deepInclude((schema.properties["address"]?.["properties"] as Record<string, unknown>)["zip"], { type: "string", minLength: 5 })
+      assert.deepStrictEqual(schema.properties["nickname"], { nullable: true, type: "string" })
+      // Exclusive bounds become the nearest inclusive ones Gemini has.
+      assert.deepStrictEqual(geminiSchema({ type: "number", exclusiveMinimum: 2, exclusiveMaximum: 3, maximum: 2.5 }), {
+        type: "number",
+        minimum: 2,
+        maximum: 2.5
+      })
+      // A tuple has no Gemini form: any of its positions, exactly that many.
+      assert.deepStrictEqual(schema.properties["pair"], {
+        type: "array",
+        minItems: 2,
+        maxItems: 2,
+        items: { anyOf: [{ type: "string" }, { type: "number" }] }
+      })
+    }))
 
   it.effect("providerOptions merge key by key, and null removes a key", () =>
     Effect.gen(function*() {

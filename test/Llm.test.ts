@@ -3,14 +3,27 @@ import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as fc from "fast-check"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as Tracer from "effect/Tracer"
-import { type ChatChunk, type ChatRequest, type ChatResponse, KeyPool, LlmError, Message, ProviderClient, RateLimiter } from "effect-llm-router"
+import {
+  type ChatChunk,
+  type ChatRequest,
+  type ChatResponse,
+  type Embedding,
+  KeyPool,
+  LlmError,
+  Message,
+  ProviderClient,
+  RateLimiter
+} from "effect-llm-router"
 import * as Llm from "../src/Llm.js"
+import * as LlmTest from "../src/LlmTest.js"
 import * as RetryPolicy from "../src/RetryPolicy.js"
 
 const request: ChatRequest.Input = { messages: [Message.user("Hello there")], model: "m" }
@@ -34,8 +47,22 @@ interface Call {
 
 type Behaviour = (call: Call, index: number) => Effect.Effect<ChatResponse.ChatResponse, LlmError.LlmError>
 
+/** How the fake answers `embed`: at most `maxInputs` inputs per call. */
+interface EmbedBehaviour {
+  readonly maxInputs: number
+  readonly answer: (
+    call: Call,
+    index: number,
+    request: Embedding.Input
+  ) => Effect.Effect<Embedding.EmbeddingResponse, LlmError.LlmError>
+}
+
 /** A provider that answers by `behaviour` and records which key each call used, and when. */
-const fakeProvider = (behaviour: Behaviour, streamBehaviour?: (call: Call, index: number) => Stream.Stream<ChatChunk.ChatChunk, LlmError.LlmError>) =>
+const fakeProvider = (
+  behaviour: Behaviour,
+  streamBehaviour?: (call: Call, index: number) => Stream.Stream<ChatChunk.ChatChunk, LlmError.LlmError>,
+  embedBehaviour?: EmbedBehaviour
+) =>
   Effect.gen(function*() {
     const calls = yield* Ref.make<ReadonlyArray<Call>>([])
     const record = (credentials: ProviderClient.Credentials) =>
@@ -45,7 +72,10 @@ const fakeProvider = (behaviour: Behaviour, streamBehaviour?: (call: Call, index
       provider: "fake",
       chat: (_request, credentials) => Effect.flatMap(record(credentials), ([call, index]) => behaviour(call, index)),
       chatStream: (_request, credentials) =>
-        Stream.unwrap(Effect.map(record(credentials), ([call, index]) => streamBehaviour!(call, index)))
+        Stream.unwrap(Effect.map(record(credentials), ([call, index]) => streamBehaviour!(call, index))),
+      embed: (request, credentials) =>
+        Effect.flatMap(record(credentials), ([call, index]) => embedBehaviour!.answer(call, index, request)),
+      maxEmbeddingInputs: embedBehaviour?.maxInputs ?? 1
     })
     return { calls, layer: Layer.succeed(ProviderClient.ProviderClient, service) }
   })
@@ -430,4 +460,165 @@ describe("Llm spans", () => {
       const everything = JSON.stringify(spans.map((span) => [span.name, [...span.attributes]]))
       for (const key of keys) expect(everything).not.toContain(key)
     }))
+})
+
+describe("Llm.embed", () => {
+  /** A vector that names its text, so order can be checked. */
+  const vectorOf = (text: string): ReadonlyArray<number> => [text.length, text.charCodeAt(0), text.charCodeAt(text.length - 1)]
+
+  const embedder = (maxInputs: number, usage = true): EmbedBehaviour => ({
+    maxInputs,
+    answer: (call, _index, request) => {
+      const inputs = typeof request.input === "string" ? [request.input] : request.input
+      return inputs.length > maxInputs
+        ? Effect.die(`a batch of ${inputs.length} passed the limit ${maxInputs}`)
+        : Effect.succeed({
+          embeddings: inputs.map(vectorOf),
+          model: request.model ?? "m",
+          provider: "fake",
+          usage: usage
+            ? { promptTokens: inputs.length * 2, totalTokens: inputs.length * 2, estimated: false }
+            : { promptTokens: 0, totalTokens: 0, estimated: false },
+          latency: Duration.zero,
+          keyId: call.keyId
+        })
+    }
+  })
+
+  const noChat: Behaviour = () => Effect.die("chat was not expected")
+
+  it.effect.prop(
+    "any inputs split at any limit give the vectors of one batch, in order, with usage summed",
+    [fc.array(fc.string({ minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 60 }), fc.integer({ min: 1, max: 70 })],
+    ([inputs, limit]) =>
+      Effect.gen(function*() {
+        const { calls, layer } = yield* fakeProvider(noChat, undefined, embedder(limit))
+        const { llm } = yield* stack(layer)
+        const result = yield* llm.embed({ input: inputs, model: "m" })
+        expect(result.embeddings).toEqual(inputs.map(vectorOf))
+        expect(result.usage).toEqual({ promptTokens: inputs.length * 2, totalTokens: inputs.length * 2, estimated: false })
+        expect((yield* Ref.get(calls)).length).toBe(Math.ceil(inputs.length / limit))
+      }).pipe(Effect.scoped)
+  )
+
+  it.scoped("a single string is one input; usage the provider did not report is estimated", () =>
+    Effect.gen(function*() {
+      const { layer } = yield* fakeProvider(noChat, undefined, embedder(10, false))
+      const { llm } = yield* stack(layer)
+      const result = yield* llm.embed({ input: "hello world", model: "m" })
+      expect(result.embeddings).toEqual([vectorOf("hello world")])
+      expect(result.usage.estimated).toBe(true)
+      expect(result.usage.promptTokens).toBeGreaterThan(0)
+      expect(result.usage.totalTokens).toBe(result.usage.promptTokens)
+      expect(result).toMatchObject({ provider: "fake", model: "m", keyId: idA })
+    }))
+
+  it.scoped("an empty list or an empty text fails with InvalidRequestError, before any call", () =>
+    Effect.gen(function*() {
+      const { calls, layer } = yield* fakeProvider(noChat, undefined, embedder(10))
+      const { llm } = yield* stack(layer)
+      const empty = yield* Effect.flip(llm.embed({ input: [], model: "m" }))
+      expect(empty).toMatchObject({ _tag: "InvalidRequestError", param: "input", provider: "fake", model: "m" })
+      expect(empty.message).toContain("no input")
+      const blank = yield* Effect.flip(llm.embed({ input: ["a", "", "c"], model: "m" }))
+      expect(blank).toMatchObject({ _tag: "InvalidRequestError", param: "input" })
+      expect(blank.message).toContain("input[1] is an empty string")
+      const dimensions = yield* Effect.flip(llm.embed({ input: "a", model: "m", dimensions: 0 }))
+      expect(dimensions).toMatchObject({ _tag: "InvalidRequestError", param: "dimensions" })
+      expect(yield* Ref.get(calls)).toEqual([])
+    }))
+
+  it.scoped("a rate-limited batch is retried with the other key, through the same attempt as chat", () =>
+    Effect.gen(function*() {
+      const ok = embedder(2)
+      const { calls, layer } = yield* fakeProvider(noChat, undefined, {
+        maxInputs: 2,
+        answer: (call, index, request) =>
+          index === 0
+            ? Effect.fail(new LlmError.RateLimitError({ provider: "fake", model: "m", status: 429 }))
+            : ok.answer(call, index, request)
+      })
+      const { llm, pool } = yield* stack(layer, { retry: RetryPolicy.make({ baseDelay: "10 millis" }) })
+      const fiber = yield* Effect.fork(llm.embed({ input: ["a", "bb", "ccc"], model: "m" }))
+      yield* TestClock.adjust("1 second")
+      const result = yield* Fiber.join(fiber)
+      expect(result.embeddings).toEqual(["a", "bb", "ccc"].map(vectorOf))
+      const used = (yield* Ref.get(calls)).map((call) => call.keyId)
+      expect(used).toHaveLength(3)
+      expect(used[0]).toBe(idA)
+      expect(used.slice(1)).not.toContain(idA)
+      const status = yield* pool.status
+      expect(status.find((key) => key.keyId === idA)?.failures).toBe(1)
+    }))
+
+  it.scoped("a failing batch fails the call with its error", () =>
+    Effect.gen(function*() {
+      const { layer } = yield* fakeProvider(noChat, undefined, {
+        maxInputs: 1,
+        answer: () => Effect.fail(new LlmError.InvalidRequestError({ provider: "fake", model: "m", detail: "bad" }))
+      })
+      const { llm } = yield* stack(layer)
+      const error = yield* Effect.flip(llm.embed({ input: ["a", "b"], model: "m" }))
+      expect(error).toMatchObject({ _tag: "InvalidRequestError", detail: "bad" })
+    }))
+})
+
+describe("Llm.generateObject", () => {
+  const City = Schema.Struct({ name: Schema.String, population: Schema.Int }).annotations({ identifier: "City answer" })
+  const ask: ChatRequest.Input = { messages: [Message.user("Biggest city?")], responseFormat: { type: "json_object" } }
+
+  it.effect("sends the schema as a json_schema response format named from the schema, and decodes the reply", () =>
+    Effect.gen(function*() {
+      const { response, value } = yield* Llm.generateObject(ask, City)
+      expect(value).toEqual({ name: "Tokyo", population: 37 })
+      expect(response.usage.totalTokens).toBe(9)
+      const [sent] = yield* LlmTest.requests
+      expect(sent?.responseFormat).toEqual({
+        type: "json_schema",
+        name: "City_answer",
+        schema: Message.jsonSchemaOf(City)
+      })
+      expect(sent?.messages).toEqual(ask.messages)
+    }).pipe(Effect.provide(LlmTest.layer([
+      LlmTest.reply(`{"name":"Tokyo","population":37}`, { usage: { totalTokens: 9 } })
+    ]))))
+
+  it.effect("options name, describe and relax the format", () =>
+    Effect.gen(function*() {
+      yield* Llm.generateObject(ask, City, { name: "city", description: "A city", strict: false })
+      const [sent] = yield* LlmTest.requests
+      expect(sent?.responseFormat).toMatchObject({ name: "city", description: "A city", strict: false })
+    }).pipe(Effect.provide(LlmTest.layer([LlmTest.reply(`{"name":"Oslo","population":1}`)]))))
+
+  it.effect("text that is not JSON, or JSON that fails the schema, is an OutputDecodeError with the raw text", () =>
+    Effect.gen(function*() {
+      const prose = yield* Effect.flip(Llm.generateObject(ask, City))
+      expect(prose).toMatchObject({ _tag: "OutputDecodeError", raw: "Tokyo, of course.", provider: "test", model: "test" })
+      expect((prose as LlmError.OutputDecodeError).detail).toContain("not JSON")
+      const wrong = yield* Effect.flip(Llm.generateObject(ask, City))
+      expect(wrong).toMatchObject({ _tag: "OutputDecodeError", raw: `{"name":"Tokyo","population":"many"}` })
+      expect((wrong as LlmError.OutputDecodeError).detail).toContain("does not match its schema")
+      expect((wrong as LlmError.OutputDecodeError).detail).toContain("population")
+      const cut = yield* Effect.flip(Llm.generateObject(ask, City))
+      expect((cut as LlmError.OutputDecodeError).detail).toContain("cut off at the token limit")
+    }).pipe(Effect.provide(LlmTest.layer([
+      LlmTest.reply("Tokyo, of course."),
+      LlmTest.reply(`{"name":"Tokyo","population":"many"}`),
+      LlmTest.reply(`{"name":"Tok`, { finishReason: "length" })
+    ]))))
+
+  it.effect("a refusal or a safety cut is a ContentFilterError, and the call's own errors pass through", () =>
+    Effect.gen(function*() {
+      const refused = yield* Effect.flip(Llm.generateObject(ask, City))
+      expect(refused).toMatchObject({ _tag: "ContentFilterError" })
+      expect(refused.message).toContain("I can't help with that")
+      const filtered = yield* Effect.flip(Llm.generateObject(ask, City))
+      expect(filtered._tag).toBe("ContentFilterError")
+      const limited = yield* Effect.flip(Llm.generateObject(ask, City))
+      expect(limited._tag).toBe("RateLimitError")
+    }).pipe(Effect.provide(LlmTest.layer([
+      { ...LlmTest.reply(""), refusal: "I can't help with that" },
+      LlmTest.reply(`{"name":"x"`, { finishReason: "content_filter" }),
+      new LlmError.RateLimitError({ provider: "test", model: "test" })
+    ]))))
 })

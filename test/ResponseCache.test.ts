@@ -194,7 +194,8 @@ describe("ResponseCache.layer", () => {
       let calls = 0
       const inner = Layer.succeed(Llm.Llm, Llm.Llm.of({
         chat: () => Effect.die("not used"),
-        chatStream: () => Stream.rechunk(Stream.fromIterable(streams[calls++]!), 1)
+        chatStream: () => Stream.rechunk(Stream.fromIterable(streams[calls++]!), 1),
+        embed: () => Effect.die("not used")
       }))
       const store = CacheStore.layerMemory()
       const layer = Layer.mergeAll(store, ResponseCache.layer().pipe(Layer.provide(Layer.merge(inner, store))))

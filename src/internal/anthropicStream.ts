@@ -5,7 +5,9 @@
  *
  * Content blocks are tracked by their wire `index`, which counts text and
  * thinking blocks too; tool calls get their own dense index in opening order,
- * as `ToolCallDelta` promises.
+ * as `ToolCallDelta` promises. The forced tool of a `json_schema` response
+ * format (`StreamContext.outputTool`) is no tool call: its input JSON streams
+ * as `TextDelta`s, and its `tool_use` stop reason is `stop`.
  */
 import * as Duration from "effect/Duration"
 import type { ChatChunk } from "../ChatChunk.js"
@@ -16,6 +18,7 @@ import {
   isRecord,
   type JsonRecord,
   metadataOf,
+  outputFinishReason,
   readUsage,
   usageOf,
   type WireUsage
@@ -28,6 +31,8 @@ export interface StreamContext {
   /** The model requested; replaced by the one `message_start` names. */
   readonly model: string
   readonly keyId: string
+  /** The forced tool whose input is the reply's text (`anthropicWire.outputTool`), if any. */
+  readonly outputTool?: string | undefined
   /** Read only when an error is built. */
   readonly requestId: () => string | undefined
   readonly startMillis: number
@@ -43,6 +48,7 @@ export interface StreamContext {
 type Block =
   | { readonly kind: "text" }
   | { readonly kind: "tool"; readonly index: number; json: boolean }
+  | { readonly kind: "output"; json: boolean }
   | { readonly kind: "thinking"; readonly block: { type: "thinking"; thinking: string; signature: string } }
   | { readonly kind: "other" }
 
@@ -172,6 +178,11 @@ export class AnthropicStreamParser extends SseParser {
         }
         // `input` is `{}` here; a server that sends it whole has no deltas to come.
         const whole = isRecord(input) && Object.keys(input).length > 0 ? JSON.stringify(input) : ""
+        if (name === this.context.outputTool) {
+          this.blocks[index] = { kind: "output", json: whole !== "" }
+          if (whole !== "") out.push({ _tag: "TextDelta", text: whole })
+          return undefined
+        }
         const state: Block = { kind: "tool", index: this.calls++, json: whole !== "" }
         this.blocks[index] = state
         out.push({ _tag: "ToolCallDelta", index: state.index, id, name, arguments: whole })
@@ -214,8 +225,14 @@ export class AnthropicStreamParser extends SseParser {
         const piece = delta["partial_json"]
         if (typeof piece !== "string") return this.context.decodeError("an input_json_delta has no partial_json", raw)
         if (block === undefined) return this.context.decodeError(`an input_json_delta for block ${index}, which never started`, raw)
+        if (piece === "") return undefined
+        if (block.kind === "output") {
+          block.json = true
+          out.push({ _tag: "TextDelta", text: piece })
+          return undefined
+        }
         // Server tools (`server_tool_use`) stream their input too; only the caller's tools are tool calls.
-        if (block.kind !== "tool" || piece === "") return undefined
+        if (block.kind !== "tool") return undefined
         block.json = true
         out.push({ _tag: "ToolCallDelta", index: block.index, arguments: piece })
         return undefined
@@ -247,6 +264,9 @@ export class AnthropicStreamParser extends SseParser {
     if (block !== undefined && block.kind === "tool" && !block.json) {
       block.json = true
       out.push({ _tag: "ToolCallDelta", index: block.index, arguments: "{}" })
+    } else if (block !== undefined && block.kind === "output" && !block.json) {
+      block.json = true
+      out.push({ _tag: "TextDelta", text: "{}" })
     }
     return undefined
   }
@@ -257,7 +277,7 @@ export class AnthropicStreamParser extends SseParser {
     const providerMetadata = metadataOf(this.thinking)
     out.push({
       _tag: "Finish",
-      finishReason: finishReason(this.reason),
+      finishReason: (this.context.outputTool === undefined ? finishReason : outputFinishReason)(this.reason),
       id: this.id,
       model: this.model,
       provider: this.context.provider,

@@ -156,6 +156,15 @@ const toolChoice = (choice: ToolChoice): JsonRecord =>
     ? { type: choice === "required" ? "any" : choice }
     : { type: "tool", name: choice.tool }
 
+/**
+ * The name of the forced tool a `json_schema` response format is sent as (the
+ * format's `name`), or undefined when the request asks for no schema.
+ */
+export const outputTool = (request: ChatRequest): string | undefined => {
+  const format = request.responseFormat
+  return format === undefined || format.type !== "json_schema" ? undefined : format.name
+}
+
 /** What the request body needs besides the request. */
 export interface BodyOptions {
   readonly model: string
@@ -172,7 +181,13 @@ export interface BodyOptions {
  *   per `thinkingBudgets` (`none`: no thinking). The API wants `max_tokens`
  *   above the budget: without `maxTokens`, `max_tokens` is the budget plus the
  *   default; with it, the budget is lowered to `maxTokens - 1` (not below 1024).
- * - `responseFormat` `json_schema` becomes `output_config.format`; `json_object`
+ * - `responseFormat` `json_schema` becomes a forced tool (`outputTool`): a
+ *   tool named after the format whose `input_schema` is the schema, and
+ *   `tool_choice: {type: "tool", name}`; the model's input to it is the reply
+ *   (see `reply` and the stream parser). Every model with tool use supports
+ *   this, unlike `output_config.format`. It cannot be combined with `tools`
+ *   (the forced tool would shut them out) nor with thinking (the API refuses
+ *   a forced tool with thinking on): both throw `RequestError`. `json_object`
  *   has no equivalent and is not sent (ask for JSON in the prompt).
  * - `user` becomes `metadata.user_id`; `seed` has no equivalent and is not sent.
  */
@@ -194,13 +209,32 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
   if (request.temperature !== undefined) body["temperature"] = request.temperature
   if (request.topP !== undefined) body["top_p"] = request.topP
   if (request.stop !== undefined && request.stop.length > 0) body["stop_sequences"] = request.stop
-  if (request.tools !== undefined && request.tools.length > 0) {
+  const output = outputTool(request)
+  if (output !== undefined) {
+    if (request.tools !== undefined && request.tools.length > 0) {
+      throw new RequestError(
+        "a json_schema response format is sent to Anthropic as a forced tool, which would shut out the request's tools; " +
+          "ask for the structured answer in a call without tools",
+        "responseFormat"
+      )
+    }
+    if (budget !== undefined) {
+      throw new RequestError(
+        "a json_schema response format is sent to Anthropic as a forced tool, and Anthropic refuses a forced tool with thinking on; " +
+          "drop reasoningEffort (or set it to none)",
+        "reasoningEffort"
+      )
+    }
+    const format = request.responseFormat as Extract<ChatRequest["responseFormat"], { readonly type: "json_schema" }>
+    body["tools"] = [{
+      name: output,
+      description: format.description ?? "Give the answer as this tool's input, which follows the required schema.",
+      input_schema: format.schema
+    }]
+    body["tool_choice"] = { type: "tool", name: output }
+  } else if (request.tools !== undefined && request.tools.length > 0) {
     body["tools"] = request.tools.map(tool)
     if (request.toolChoice !== undefined) body["tool_choice"] = toolChoice(request.toolChoice)
-  }
-  const format = request.responseFormat
-  if (format !== undefined && format.type === "json_schema") {
-    body["output_config"] = { format: { type: "json_schema", schema: format.schema } }
   }
   if (request.user !== undefined) body["metadata"] = { user_id: request.user }
   if (options.stream) body["stream"] = true
@@ -303,8 +337,19 @@ export interface Reply {
   readonly providerMetadata: ProviderMetadata | undefined
 }
 
-/** Reads a whole `message`; throws `ShapeError` when it is not one. */
-export const reply = (body: JsonRecord): Reply => {
+/**
+ * `stop_reason` for a reply whose forced output tool was called: the model
+ * answered, so `tool_use` is `stop`.
+ */
+export const outputFinishReason = (reason: string | undefined): FinishReason =>
+  reason === "tool_use" ? "stop" : finishReason(reason)
+
+/**
+ * Reads a whole `message`; throws `ShapeError` when it is not one. The input
+ * of a `tool_use` of `outputTool` (the forced tool of a `json_schema`
+ * response format) is the reply's text, as JSON, not a tool call.
+ */
+export const reply = (body: JsonRecord, outputTool?: string): Reply => {
   const content = body["content"]
   if (!Array.isArray(content)) throw new ShapeError("content is not an array")
   let text = ""
@@ -326,7 +371,9 @@ export const reply = (body: JsonRecord): Reply => {
         if (typeof id !== "string" || typeof name !== "string") {
           throw new ShapeError(`content[${i}] (tool_use) has no string id and name`)
         }
-        toolCalls.push({ id, name, arguments: input === undefined || input === null ? "{}" : JSON.stringify(input) })
+        const json = input === undefined || input === null ? "{}" : JSON.stringify(input)
+        if (name === outputTool) text += json
+        else toolCalls.push({ id, name, arguments: json })
         break
       }
       case "thinking": {
@@ -353,7 +400,7 @@ export const reply = (body: JsonRecord): Reply => {
     text,
     reasoning,
     toolCalls,
-    finishReason: finishReason(typeof reason === "string" ? reason : undefined),
+    finishReason: (outputTool === undefined ? finishReason : outputFinishReason)(typeof reason === "string" ? reason : undefined),
     usage: usageOf(wire),
     providerMetadata: metadataOf(thinking)
   }

@@ -4,6 +4,7 @@
  * event carries. Plain functions over `JSON.parse` output, checked with
  * `typeof`, as in the Chat Completions mapping.
  */
+import { isVector } from "./embeddingBatches.js"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../ChatRequest.js"
 import type { FinishReason, Usage } from "../ChatResponse.js"
 import type { AssistantMessage, ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition, ToolMessage } from "../Message.js"
@@ -185,19 +186,20 @@ const resolveRef = (root: unknown, ref: string): unknown => {
 const isNullSchema = (schema: unknown): boolean => isRecord(schema) && schema["type"] === "null"
 
 /**
- * A JSON Schema in Gemini's subset: local `$ref`s inlined, `const` as a
- * one-value `enum`, `oneOf` as `anyOf`, `null` types and branches as
- * `nullable`, and every other keyword (`additionalProperties`, `$schema`,
+ * A JSON Schema in Gemini's subset: local `$ref`s inlined (with the keywords
+ * beside them), `const` as a one-value `enum`, `oneOf` as `anyOf`, `null`
+ * types and branches as `nullable`, a tuple's `items` array as `anyOf` its
+ * positions, exclusive bounds as inclusive ones, and every other keyword (`additionalProperties`, `$schema`,
  * `$defs`, `allOf`, `not`, ...) dropped.
  */
 export const geminiSchema = (schema: unknown, root: unknown = schema, depth = 0): unknown => {
   if (!isRecord(schema) || depth > 32) return schema
   const ref = schema["$ref"]
   if (typeof ref === "string") {
+    // Keywords beside the `$ref` (`minimum` on a `$ref` to an integer) refine the target.
+    const { $ref: _ref, ...siblings } = schema
     const target = resolveRef(root, ref)
-    const inlined = geminiSchema(target, root, depth + 1)
-    const description = schema["description"]
-    return isRecord(inlined) && typeof description === "string" ? { ...inlined, description } : inlined ?? {}
+    return geminiSchema(isRecord(target) ? { ...target, ...siblings } : siblings, root, depth + 1)
   }
   const out: JsonRecord = {}
   for (const key of Object.keys(schema)) {
@@ -211,7 +213,14 @@ export const geminiSchema = (schema: unknown, root: unknown = schema, depth = 0)
         }
         break
       case "items":
-        out["items"] = geminiSchema(value, root, depth + 1)
+        if (Array.isArray(value)) {
+          // A tuple (draft 7 `items` array): Gemini has none, so any of the positions' schemas, at most that many.
+          const positions = value.map((item) => geminiSchema(item, root, depth + 1))
+          out["items"] = positions.length === 1 ? positions[0] : { anyOf: positions }
+          if (schema["additionalItems"] === false) out["maxItems"] = positions.length
+        } else {
+          out["items"] = geminiSchema(value, root, depth + 1)
+        }
         break
       case "type":
         if (Array.isArray(value)) {
@@ -226,6 +235,14 @@ export const geminiSchema = (schema: unknown, root: unknown = schema, depth = 0)
         break
       case "const":
         if (typeof value === "string") out["enum"] = [value]
+        break
+      case "exclusiveMinimum":
+      case "exclusiveMaximum":
+        // Gemini has inclusive bounds only: the nearest it can say (an explicit inclusive bound wins).
+        if (typeof value === "number") {
+          const bound = key === "exclusiveMinimum" ? "minimum" : "maximum"
+          if (typeof schema[bound] !== "number") out[bound] = value
+        }
         break
       case "enum":
         // Gemini's enums are strings.
@@ -287,11 +304,19 @@ export const thinkingBudgets: Readonly<Record<ReasoningEffort, number>> = {
   max: 24576
 }
 
+/**
+ * `json_object` asks for JSON (`responseMimeType`); `json_schema` adds
+ * `responseSchema`, the schema converted to Gemini's OpenAPI subset by
+ * `geminiSchema` (`$ref`s inlined, `$schema`, `$defs`, `additionalProperties`
+ * dropped, `null` as `nullable`). `responseSchema` rather than
+ * `responseJsonSchema`: every Gemini model takes it, where the JSON Schema
+ * field is newer and not on every model; the conversion is the one tool
+ * parameters already go through.
+ */
 const responseFormat = (format: ResponseFormat, config: JsonRecord): void => {
   if (format.type === "text") return
   config["responseMimeType"] = "application/json"
-  // `responseJsonSchema` takes JSON Schema as it is (unlike `responseSchema`'s OpenAPI subset).
-  if (format.type === "json_schema") config["responseJsonSchema"] = format.schema
+  if (format.type === "json_schema") config["responseSchema"] = geminiSchema(format.schema)
 }
 
 /**
@@ -542,3 +567,35 @@ const maxRaw = 2_000
 
 /** The start of a text that failed to decode, for `OutputDecodeError.raw`. */
 export const excerpt = (text: string): string => text.length > maxRaw ? `${text.slice(0, maxRaw)}…` : text
+
+// ---------------------------------------------------------------------------
+// Embeddings (WIRE.md §7.2)
+
+/**
+ * The most requests one `batchEmbedContents` call takes: 100 is the limit
+ * Google's clients and docs cite (WIRE.md §7.2).
+ */
+export const maxEmbeddingInputs = 100
+
+/** The body of `POST /{version}/{resource}:batchEmbedContents`; each request repeats the model's resource name. */
+export const embeddingBody = (resource: string, inputs: ReadonlyArray<string>, dimensions: number | undefined): JsonRecord => ({
+  requests: inputs.map((text) => {
+    const request: JsonRecord = { model: resource, content: { parts: [{ text }] } }
+    if (dimensions !== undefined) request["outputDimensionality"] = dimensions
+    return request
+  })
+})
+
+/** The vectors of a `batchEmbedContents` reply (in request order), or the reason it is not one. Gemini reports no usage. */
+export const readEmbeddings = (body: Readonly<JsonRecord>) => {
+  const embeddings = body["embeddings"]
+  if (!Array.isArray(embeddings)) return "embeddings is not an array"
+  const vectors: Array<ReadonlyArray<number>> = []
+  for (let i = 0; i < embeddings.length; i++) {
+    const item: unknown = embeddings[i]
+    const values = isRecord(item) ? item["values"] : undefined
+    if (!isVector(values)) return `embeddings[${i}].values is not an array of numbers`
+    vectors.push(values)
+  }
+  return { embeddings: vectors }
+}

@@ -6,6 +6,7 @@
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat } from "../ChatRequest.js"
 import type { FinishReason, Usage } from "../ChatResponse.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../Message.js"
+import { isVector } from "./embeddingBatches.js"
 
 /** A JSON object as `JSON.parse` returns it. */
 export type JsonRecord = Record<string, unknown>
@@ -291,3 +292,44 @@ export const isErrorPayload = (value: JsonRecord): boolean => value["error"] !==
  */
 export const keepAliveOf = (millis: number): string | number =>
   Number.isFinite(millis) ? `${Math.max(0, Math.round(millis))}ms` : -1
+
+// ---------------------------------------------------------------------------
+// Embeddings (WIRE.md §7.3)
+
+/**
+ * The most inputs sent in one `/api/embed` request. Ollama documents no
+ * limit, but it embeds a request's inputs in one go and answers only when all
+ * are done, so the whole request must fit the client's timeout; 512 short
+ * texts take seconds on a laptop, and the body stays small.
+ */
+export const maxEmbeddingInputs = 512
+
+/** The body of `POST /api/embed`. */
+export const embeddingBody = (
+  model: string,
+  inputs: ReadonlyArray<string>,
+  dimensions: number | undefined,
+  keepAlive: string | number | undefined
+): JsonRecord => {
+  const body: JsonRecord = { model, input: inputs }
+  if (dimensions !== undefined) body["dimensions"] = dimensions
+  if (keepAlive !== undefined) body["keep_alive"] = keepAlive
+  return body
+}
+
+/** The vectors, model and usage (`prompt_eval_count`) of an `/api/embed` reply, or the reason it is not one. */
+export const readEmbeddings = (body: Readonly<JsonRecord>) => {
+  const embeddings = body["embeddings"]
+  if (!Array.isArray(embeddings)) return "embeddings is not an array"
+  for (let i = 0; i < embeddings.length; i++) {
+    if (!isVector(embeddings[i])) return `embeddings[${i}] is not an array of numbers`
+  }
+  const model = body["model"]
+  const prompt = body["prompt_eval_count"]
+  const tokens = typeof prompt === "number" && Number.isFinite(prompt) && prompt > 0 ? Math.floor(prompt) : undefined
+  return {
+    embeddings: embeddings as ReadonlyArray<ReadonlyArray<number>>,
+    model: typeof model === "string" && model !== "" ? model : undefined,
+    usage: tokens === undefined ? undefined : { promptTokens: tokens, totalTokens: tokens, estimated: false }
+  }
+}

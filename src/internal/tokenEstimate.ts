@@ -4,6 +4,7 @@
  */
 import * as Effect from "effect/Effect"
 import type { ChatResponse, Usage } from "../ChatResponse.js"
+import type { EmbeddingUsage } from "../Embedding.js"
 import type { Input as ChatRequest } from "../ChatRequest.js"
 import { textOf } from "../Message.js"
 
@@ -57,3 +58,11 @@ export const estimateUsage = (
     reasoningTokens: 0,
     estimated: true
   }))
+
+/** The usage of embedding `inputs`, counted locally and marked `estimated`. */
+export const estimateEmbeddingUsage = (inputs: ReadonlyArray<string>): Effect.Effect<EmbeddingUsage> =>
+  Effect.map(tokenizer, (count) => {
+    let total = 0
+    for (const input of inputs) total += count(input)
+    return { promptTokens: total, totalTokens: total, estimated: true }
+  })

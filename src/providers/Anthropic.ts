@@ -43,6 +43,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Stream from "effect/Stream"
 import * as ChatChunk from "../ChatChunk.js"
 import type { Input as ChatRequest } from "../ChatRequest.js"
+import type { Input as EmbeddingRequest } from "../Embedding.js"
 import type { ChatResponse } from "../ChatResponse.js"
 import { AnthropicStreamParser } from "../internal/anthropicStream.js"
 import * as Wire from "../internal/anthropicWire.js"
@@ -159,6 +160,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     response.headers["request-id"] ?? response.headers["x-request-id"]
 
   const toResponse = (
+    outputTool: string | undefined,
     call: ProviderHttp.Call,
     body: Readonly<Record<string, unknown>>,
     response: HttpClientResponse.HttpClientResponse,
@@ -174,7 +176,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     }
     let reply: Wire.Reply
     try {
-      reply = Wire.reply(body)
+      reply = Wire.reply(body, outputTool)
     } catch (error) {
       if (!(error instanceof Wire.ShapeError)) throw error
       return Effect.fail(
@@ -202,7 +204,8 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
       if (!("request" in call)) return Effect.fail(call)
       return Effect.flatMap(transport.json(call), ({ body, latency, response }) =>
         Effect.clockWith((clock) =>
-          toResponse(call, body, response, latency, clock.unsafeCurrentTimeMillis(), () => JSON.stringify(body))
+          toResponse(Wire.outputTool(request), call, body, response, latency, clock.unsafeCurrentTimeMillis(), () =>
+            JSON.stringify(body))
         ))
     })
 
@@ -210,6 +213,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     const call = prepare(request, credentials, true)
     // A request that cannot be written fails the stream before any HTTP.
     if (!("request" in call)) return Effect.fail(call)
+    const outputTool = Wire.outputTool(request)
     return transport.source(call, ({ clock, response, startMillis }) => {
       const requestId = () => requestIdOf(response)
       if (response.headers["content-type"]?.startsWith("application/json")) {
@@ -228,7 +232,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
             }
             const now = clock.unsafeCurrentTimeMillis()
             return Effect.map(
-              toResponse(call, body, response, Duration.millis(Math.max(0, now - startMillis)), now, () => text),
+              toResponse(outputTool, call, body, response, Duration.millis(Math.max(0, now - startMillis)), now, () => text),
               ChatChunk.fromResponse
             )
           }
@@ -238,6 +242,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
         provider,
         model: call.model,
         keyId: credentials.keyId,
+        outputTool,
         requestId,
         startMillis,
         now: () => clock.unsafeCurrentTimeMillis(),
@@ -254,7 +259,26 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
   const chatStream = (request: ChatRequest, credentials: Credentials): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
     streamFromSource(openStream(request, credentials))
 
-  return ProviderClient.of({ provider, timeout: transport.timeout, chat, chatStream, openStream })
+  // Anthropic has no embeddings API (it points to Voyage AI): refused before any HTTP.
+  const embed = (request: EmbeddingRequest): Effect.Effect<never, LlmError> =>
+    Effect.fail(
+      new InvalidRequestError({
+        provider,
+        model: request.model ?? options.model ?? "",
+        param: "input",
+        detail: "Anthropic has no embeddings API; embed with an OpenAI-compatible, Gemini or Ollama client"
+      })
+    )
+
+  return ProviderClient.of({
+    provider,
+    timeout: transport.timeout,
+    chat,
+    chatStream,
+    openStream,
+    embed,
+    maxEmbeddingInputs: Number.MAX_SAFE_INTEGER
+  })
 }
 
 /**

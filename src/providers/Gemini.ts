@@ -74,6 +74,7 @@ import type { Input as ChatRequest } from "../ChatRequest.js"
 import { type ChatResponse, emptyUsage } from "../ChatResponse.js"
 import { GeminiStreamParser } from "../internal/geminiStream.js"
 import * as Wire from "../internal/geminiWire.js"
+import * as Batches from "../internal/embeddingBatches.js"
 import * as ProviderHttp from "../internal/providerHttp.js"
 import { ContentFilterError, InvalidRequestError, type LlmError } from "../LlmError.js"
 import { type Credentials, ProviderClient, type Service, type HttpOptions, type ChunkSource, streamFromSource } from "../ProviderClient.js"
@@ -257,7 +258,25 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
   const chatStream = (request: ChatRequest, credentials: Credentials): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
     streamFromSource(openStream(request, credentials))
 
-  return ProviderClient.of({ provider, timeout: transport.timeout, chat, chatStream, openStream })
+  const embed = Batches.embedWith(transport, {
+    provider,
+    model: options.model,
+    maxInputs: Wire.maxEmbeddingInputs,
+    path: (model) => `/${version}/${resourceOf(model)}:batchEmbedContents`,
+    body: (model, inputs, request) => Wire.embeddingBody(resourceOf(model), inputs, request.dimensions),
+    read: Wire.readEmbeddings,
+    isError: Wire.isErrorPayload
+  })
+
+  return ProviderClient.of({
+    provider,
+    timeout: transport.timeout,
+    chat,
+    chatStream,
+    openStream,
+    embed,
+    maxEmbeddingInputs: Wire.maxEmbeddingInputs
+  })
 }
 
 /**

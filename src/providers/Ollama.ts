@@ -47,6 +47,7 @@ import type * as Stream from "effect/Stream"
 import * as ChatChunk from "../ChatChunk.js"
 import type { Input as ChatRequest } from "../ChatRequest.js"
 import type { ChatResponse } from "../ChatResponse.js"
+import * as Batches from "../internal/embeddingBatches.js"
 import * as ProviderHttp from "../internal/providerHttp.js"
 import { OllamaStreamParser } from "../internal/ollamaStream.js"
 import * as Wire from "../internal/ollamaWire.js"
@@ -237,7 +238,25 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
   const chatStream = (request: ChatRequest, credentials: Credentials): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
     streamFromSource(openStream(request, credentials))
 
-  return ProviderClient.of({ provider, timeout: transport.timeout, chat, chatStream, openStream })
+  const embed = Batches.embedWith(transport, {
+    provider,
+    model: options.model,
+    maxInputs: Wire.maxEmbeddingInputs,
+    path: () => "/api/embed",
+    body: (model, inputs, request) => Wire.embeddingBody(model, inputs, request.dimensions, keepAlive),
+    read: Wire.readEmbeddings,
+    isError: Wire.isErrorPayload
+  })
+
+  return ProviderClient.of({
+    provider,
+    timeout: transport.timeout,
+    chat,
+    chatStream,
+    openStream,
+    embed,
+    maxEmbeddingInputs: Wire.maxEmbeddingInputs
+  })
 }
 
 /**

@@ -53,6 +53,7 @@ import type { Input as ChatRequest } from "../ChatRequest.js"
 import { type ChatResponse, emptyUsage } from "../ChatResponse.js"
 import { ResponsesStreamParser } from "../internal/openAiResponsesStream.js"
 import * as Wire from "../internal/openAiResponsesWire.js"
+import * as OpenAiEmbeddings from "../internal/openAiEmbeddings.js"
 import * as ProviderHttp from "../internal/providerHttp.js"
 import { InvalidRequestError, type LlmError } from "../LlmError.js"
 import { type Credentials, ProviderClient, type Service, type HttpOptions, type ChunkSource, streamFromSource } from "../ProviderClient.js"
@@ -72,6 +73,14 @@ export interface Options extends HttpOptions {
   readonly organization?: string | undefined
   /** Sent as `OpenAI-Project`. Default: not sent. */
   readonly project?: string | undefined
+  /**
+   * How `embed` asks for vectors (`POST {baseUrl}/embeddings`): `"base64"`
+   * (little-endian float32 bytes, about a quarter of the size; what the
+   * official SDK asks for) or `"float"` (JSON numbers, for servers that do not
+   * take `encoding_format: "base64"`). A reply in either form is read.
+   * Default: `"base64"`.
+   */
+  readonly embeddingEncoding?: "float" | "base64" | undefined
   /**
    * Whether OpenAI keeps the response (`store`). This library sends the whole
    * history on every call and never uses `previous_response_id`, so there is
@@ -240,7 +249,20 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
   const chatStream = (request: ChatRequest, credentials: Credentials): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
     streamFromSource(openStream(request, credentials))
 
-  return ProviderClient.of({ provider, timeout: transport.timeout, chat, chatStream, openStream })
+  const embed = OpenAiEmbeddings.embed(transport, {
+    model: options.model,
+    encoding: options.embeddingEncoding ?? "base64"
+  })
+
+  return ProviderClient.of({
+    provider,
+    timeout: transport.timeout,
+    chat,
+    chatStream,
+    openStream,
+    embed,
+    maxEmbeddingInputs: OpenAiEmbeddings.maxInputs
+  })
 }
 
 const latencySince = (startMillis: number, nowMillis: number): Duration.Duration =>

@@ -1,7 +1,8 @@
 /**
  * The simulator's Gemini API wire format (`POST /v1beta/models/{model}:generateContent`
  * and `:streamGenerateContent?alt=sse`), per WIRE.md §5: request decoding,
- * response and stream shapes, errors.
+ * response and stream shapes, errors; and its embeddings
+ * (`:batchEmbedContents`, `:embedContent`, §7.2).
  *
  * - The model and the method come from the URL, not the body. The key is read
  *   from `x-goog-api-key`, or from the `?key=` query parameter when the header
@@ -40,7 +41,7 @@
  * @since 0.1.0
  */
 import * as Reply from "./Reply.js"
-import type { ApiError, Decoded, RenderedStream, ReplyMeta, WireFormat } from "./Simulator.js"
+import type { ApiError, Decoded, EmbeddingFormat, EmbeddingRequest, RenderedStream, ReplyMeta, WireFormat } from "./Simulator.js"
 
 /**
  * What rendering needs beyond the reply.
@@ -231,11 +232,39 @@ const decodeContent = (content: unknown, path: string): Turn | ApiError => {
   return { role, text, hasText, media, toolChars, calls, toolResult }
 }
 
+/** The keywords of Gemini's `Schema` (an OpenAPI 3.0 subset); `responseSchema` takes no others. */
+const schemaKeywords = new Set([
+  "type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems", "properties", "required",
+  "minProperties", "maxProperties", "minLength", "maxLength", "pattern", "example", "anyOf", "propertyOrdering",
+  "default", "items", "minimum", "maximum"
+])
+
+/** The first keyword outside Gemini's `Schema`, with its path, as the API names it. */
+const unknownKeyword = (schema: unknown, path: string): ApiError | undefined => {
+  if (!isRecord(schema)) return undefined
+  for (const [key, value] of Object.entries(schema)) {
+    if (!schemaKeywords.has(key)) {
+      return invalid(`Invalid JSON payload received. Unknown name "${key}" at '${path}': Cannot find field.`, path)
+    }
+    const nested = key === "properties" && isRecord(value)
+      ? Object.entries(value).map(([name, property]) => unknownKeyword(property, `${path}.properties[${name}].value`))
+      : key === "items"
+      ? [unknownKeyword(value, `${path}.items`)]
+      : key === "anyOf" && Array.isArray(value)
+      ? value.map((branch, i) => unknownKeyword(branch, `${path}.any_of[${i}]`))
+      : []
+    const found = nested.find((error) => error !== undefined)
+    if (found !== undefined) return found
+  }
+  return undefined
+}
+
 const decodeGenerationConfig = (config: unknown): {
   readonly maxTokens: number | undefined
   readonly reasoning: boolean
+  readonly responseSchema: unknown
 } | ApiError => {
-  if (config === undefined || config === null) return { maxTokens: undefined, reasoning: false }
+  if (config === undefined || config === null) return { maxTokens: undefined, reasoning: false, responseSchema: undefined }
   if (!isRecord(config)) return badValue("generation_config", "an object", config)
   const max = config.maxOutputTokens
   if (max !== undefined && !(typeof max === "number" && Number.isInteger(max) && max >= 1)) {
@@ -254,7 +283,19 @@ const decodeGenerationConfig = (config: unknown): {
   const thinking = config.thinkingConfig
   if (thinking !== undefined && !isRecord(thinking)) return badValue("generation_config.thinking_config", "an object", thinking)
   const reasoning = isRecord(thinking) && thinking.includeThoughts === true && thinking.thinkingBudget !== 0
-  return { maxTokens: max as number | undefined, reasoning }
+  const { responseJsonSchema, responseSchema } = config
+  if (responseSchema !== undefined && responseJsonSchema !== undefined) {
+    return invalid("responseSchema and responseJsonSchema cannot both be set.", "generation_config.response_schema")
+  }
+  if ((responseSchema !== undefined || responseJsonSchema !== undefined) && config.responseMimeType !== "application/json") {
+    return invalid(
+      "* GenerateContentRequest.generation_config.response_mime_type: a response schema needs response_mime_type application/json.",
+      "generation_config.response_mime_type"
+    )
+  }
+  const badKeyword = unknownKeyword(responseSchema, "generation_config.response_schema")
+  if (badKeyword !== undefined) return badKeyword
+  return { maxTokens: max as number | undefined, reasoning, responseSchema: responseSchema ?? responseJsonSchema }
 }
 
 const decode = (body: unknown, params?: Readonly<Record<string, string | undefined>>): Decoded<Extra> | ApiError => {
@@ -327,7 +368,8 @@ const decode = (body: unknown, params?: Readonly<Record<string, string | undefin
       toolChoice: toolChoice as Reply.ToolChoice,
       parallelToolCalls: true,
       reasoning: generation.reasoning,
-      maxTokens: generation.maxTokens
+      maxTokens: generation.maxTokens,
+      responseSchema: generation.responseSchema
     },
     stream: method === "streamGenerateContent",
     requestedTokens: promptTokens + (generation.maxTokens ?? 0),
@@ -578,7 +620,7 @@ export const target = <H extends Readonly<Record<string, string | ReadonlyArray<
 ): { readonly params: Readonly<Record<string, string | undefined>>; readonly headers: H } | undefined => {
   const colon = segment.lastIndexOf(":")
   const method = colon < 0 ? "" : segment.slice(colon + 1)
-  if (method !== "generateContent" && method !== "streamGenerateContent") return undefined
+  if (!methods.has(method)) return undefined
   const q = url.indexOf("?")
   const query = q < 0 ? undefined : new URLSearchParams(url.slice(q + 1))
   const key = query?.get("key")
@@ -589,6 +631,89 @@ export const target = <H extends Readonly<Record<string, string | ReadonlyArray<
       : { ...headers, "x-goog-api-key": key }
   }
 }
+
+const embeddingMethods = new Set(["batchEmbedContents", "embedContent"])
+const methods = new Set(["generateContent", "streamGenerateContent", ...embeddingMethods])
+
+/**
+ * Whether a route's target (from {@link target}) is an embedding method.
+ *
+ * @since 0.1.0
+ * @category Routes
+ */
+export const isEmbedding = (params: Readonly<Record<string, string | undefined>>): boolean =>
+  embeddingMethods.has(params.method ?? "")
+
+/** The most requests one `batchEmbedContents` call takes. */
+const maxEmbeddingRequests = 100
+
+/** The text of one `EmbedContentRequest`'s content, and its `outputDimensionality`, or what is wrong with it. */
+const embedContentOf = (
+  request: unknown,
+  path: string,
+  resource: string
+): { readonly text: string; readonly dimensions: number | undefined } | ApiError => {
+  if (!isRecord(request)) return badValue(path, "an EmbedContentRequest object", request)
+  if (request.model !== undefined && request.model !== resource) {
+    return invalid(`${path}.model: the model "${String(request.model)}" does not match the URL's "${resource}".`, `${path}.model`)
+  }
+  const content = request.content
+  if (!isRecord(content) || !Array.isArray(content.parts) || content.parts.length === 0) {
+    return invalid(`${path}.content: must have at least one part.`, `${path}.content`)
+  }
+  let text = ""
+  for (let i = 0; i < content.parts.length; i++) {
+    const part: unknown = content.parts[i]
+    if (!isRecord(part) || typeof part.text !== "string") {
+      return badValue(`${path}.content.parts[${i}].text`, "a string", isRecord(part) ? part.text : part)
+    }
+    text += part.text
+  }
+  if (text === "") return invalid(`${path}.content: the text is empty.`, `${path}.content`)
+  const dimensions = request.outputDimensionality
+  if (dimensions !== undefined && !(typeof dimensions === "number" && Number.isInteger(dimensions) && dimensions >= 1 && dimensions <= 3072)) {
+    return badValue(`${path}.outputDimensionality`, "an integer from 1 to 3072", dimensions)
+  }
+  return { text, dimensions }
+}
+
+/**
+ * Reads `batchEmbedContents` (`{requests: [...]}`, at most 100, each naming the
+ * URL's model) or `embedContent` (one request at the top level).
+ */
+const decodeEmbedding = (
+  body: unknown,
+  params?: Readonly<Record<string, string | undefined>>
+): EmbeddingRequest | ApiError => {
+  const model = (params?.model ?? "").replace(/^models\//, "")
+  const resource = `models/${model}`
+  if (!isRecord(body)) return badValue("body", "a JSON object", body)
+  const batch = params?.method === "batchEmbedContents"
+  const requests: ReadonlyArray<unknown> = batch ? (Array.isArray(body.requests) ? body.requests : []) : [body]
+  if (batch && !Array.isArray(body.requests)) return badValue("requests", "an array", body.requests)
+  if (requests.length === 0) return invalid("requests: at least one request is required.", "requests")
+  if (requests.length > maxEmbeddingRequests) {
+    return invalid(
+      `* BatchEmbedContentsRequest.requests: at most ${maxEmbeddingRequests} requests can be in one batch, got ${requests.length}.`,
+      "requests"
+    )
+  }
+  const inputs: Array<string> = []
+  let dimensions: number | undefined
+  for (let i = 0; i < requests.length; i++) {
+    const one = embedContentOf(requests[i], batch ? `requests[${i}]` : "body", resource)
+    if ("_tag" in one) return one
+    inputs.push(one.text)
+    dimensions = one.dimensions ?? dimensions
+  }
+  return { model, inputs, dimensions, base64: false, single: !batch }
+}
+
+/** Gemini reports no usage for embeddings. */
+const renderEmbedding = (vectors: ReadonlyArray<ReadonlyArray<number>>, request: EmbeddingRequest): string =>
+  request.single
+    ? JSON.stringify({ embedding: { values: vectors[0] } })
+    : JSON.stringify({ embeddings: vectors.map((values) => ({ values })) })
 
 /**
  * The Gemini API wire format.
@@ -610,4 +735,18 @@ export const format: WireFormat<Extra> = {
   malformedEvent: `data: {not json${end}`,
   streamContentType: "text/event-stream",
   idPrefix: "gemini-"
+}
+
+/**
+ * Gemini's embedding methods, with the errors and key handling of its wire format.
+ *
+ * @since 0.1.0
+ * @category Wire Formats
+ */
+export const embeddingFormat: EmbeddingFormat = {
+  apiKey: format.apiKey,
+  renderError,
+  renderBodyError: () => streamErrorJson,
+  decode: decodeEmbedding,
+  render: renderEmbedding
 }

@@ -1,7 +1,7 @@
 /**
  * The simulator's Ollama native wire format (`POST /api/chat`), per WIRE.md §6:
  * request decoding, the whole-reply body, the NDJSON stream and `{"error": "…"}`
- * errors.
+ * errors; and `POST /api/embed` (§7.3).
  *
  * As Ollama does, a request streams unless it says `"stream": false`. A stream
  * is one JSON object per line: a line per reasoning (`message.thinking`) or
@@ -23,7 +23,7 @@
  * @since 0.1.0
  */
 import * as Reply from "./Reply.js"
-import type { ApiError, Decoded, RenderedStream, ReplyMeta, WireFormat } from "./Simulator.js"
+import type { ApiError, Decoded, EmbeddingFormat, EmbeddingRequest, RenderedStream, ReplyMeta, WireFormat } from "./Simulator.js"
 
 /**
  * What rendering needs beyond the reply: nothing, for this format.
@@ -130,6 +130,11 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
   }
   const tools = decodeTools(body.tools)
   if ("_tag" in tools) return tools
+  // `format` is "json" (any JSON; nothing to follow) or a JSON Schema object.
+  const format = body.format
+  if (format !== undefined && format !== null && format !== "" && format !== "json" && !isRecord(format)) {
+    return invalid(`invalid format: ${JSON.stringify(format)}`, "format")
+  }
 
   const promptTokens = Math.max(1, Reply.countTokens(chars) + images * Reply.imageTokens)
   return {
@@ -144,7 +149,8 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
       toolChoice: { _tag: "Auto" },
       parallelToolCalls: true,
       reasoning: think === true || (typeof think === "string" && think !== "" && think !== "none"),
-      maxTokens
+      maxTokens,
+      responseSchema: isRecord(format) ? format : undefined
     },
     stream: stream !== false,
     requestedTokens: promptTokens + (maxTokens ?? 0),
@@ -285,4 +291,52 @@ export const format: WireFormat<Extra> = {
   malformedEvent: "{not json\n",
   streamContentType: "application/x-ndjson",
   idPrefix: ""
+}
+
+// ---------------------------------------------------------------------------
+// Embeddings (`POST /api/embed`, WIRE.md §7.3)
+
+/** Reads `model`, `input` (a string or an array of strings) and `dimensions`. Ollama sets no limit on the inputs. */
+const decodeEmbedding = (body: unknown): EmbeddingRequest | ApiError => {
+  if (!isRecord(body)) return invalid("invalid request body")
+  const model = body.model
+  if (typeof model !== "string" || model === "") return invalid("model is required", "model")
+  const input = body.input
+  const inputs: ReadonlyArray<unknown> = typeof input === "string" ? [input] : Array.isArray(input) ? input : []
+  if (typeof input !== "string" && !Array.isArray(input)) return invalid("invalid input type", "input")
+  if (inputs.length === 0 || inputs.some((text) => typeof text !== "string" || text === "")) {
+    return invalid("input must be a non-empty string or an array of non-empty strings", "input")
+  }
+  const dimensions = body.dimensions
+  if (dimensions !== undefined && !(typeof dimensions === "number" && Number.isInteger(dimensions) && dimensions >= 1)) {
+    return invalid("dimensions must be a positive integer", "dimensions")
+  }
+  return { model, inputs: inputs as ReadonlyArray<string>, dimensions, base64: false, single: false }
+}
+
+const renderEmbedding = (
+  vectors: ReadonlyArray<ReadonlyArray<number>>,
+  request: EmbeddingRequest,
+  promptTokens: number
+): string =>
+  JSON.stringify({
+    model: request.model,
+    embeddings: vectors,
+    total_duration: 1_000_000,
+    load_duration: 0,
+    prompt_eval_count: promptTokens
+  })
+
+/**
+ * The Ollama `/api/embed` wire format, with the errors of `/api/chat`.
+ *
+ * @since 0.1.0
+ * @category Wire Formats
+ */
+export const embeddingFormat: EmbeddingFormat = {
+  apiKey: format.apiKey,
+  renderError,
+  renderBodyError: () => streamError,
+  decode: decodeEmbedding,
+  render: renderEmbedding
 }

@@ -1,6 +1,7 @@
 /**
  * The simulator's OpenAI Chat Completions wire format (`POST /v1/chat/completions`),
- * per WIRE.md §1: request decoding, response and chunk shapes, errors.
+ * per WIRE.md §1: request decoding, response and chunk shapes, errors; and
+ * OpenAI embeddings (`POST /v1/embeddings`, §7.1) with the same errors.
  *
  * Requests are checked by hand, field by field, rather than with a Schema: the
  * simulator has to answer tens of thousands of requests a second and name the
@@ -14,7 +15,7 @@
  * @since 0.1.0
  */
 import * as Reply from "./Reply.js"
-import type { ApiError, Decoded, RenderedStream, ReplyMeta, StreamErrorShape, WireFormat } from "./Simulator.js"
+import type { ApiError, Decoded, EmbeddingFormat, EmbeddingRequest, RenderedStream, ReplyMeta, StreamErrorShape, WireFormat } from "./Simulator.js"
 
 /**
  * What rendering needs beyond the reply.
@@ -115,13 +116,44 @@ const decodeToolChoice = (
   )
 }
 
-const decode = (body: unknown): Decoded<Extra> | ApiError => {
-  if (!isRecord(body)) return invalid(`The request body must be a JSON object, but got ${typeName(body)}.`)
+/** The JSON Schema of `response_format` (undefined for none), or what is wrong with it. */
+const decodeResponseFormat = (format: unknown): { readonly schema: unknown } | ApiError | undefined => {
+  if (format === undefined || format === null) return undefined
+  if (!isRecord(format)) return invalid("Invalid type for 'response_format': expected an object.", "response_format")
+  switch (format.type) {
+    case "text":
+    case "json_object":
+      return undefined
+    case "json_schema": {
+      // Nested in a `json_schema` wrapper, unlike the Responses API's flat `text.format`.
+      const wrapper = format.json_schema
+      if (!isRecord(wrapper) || typeof wrapper.name !== "string") {
+        return invalid("Missing required parameter: 'response_format.json_schema.name'.", "response_format.json_schema.name")
+      }
+      return { schema: wrapper.schema ?? {} }
+    }
+    default:
+      return invalid(
+        `Invalid value: ${JSON.stringify(format.type) ?? "nothing"}. Supported values are: 'text', 'json_object' and 'json_schema'.`,
+        "response_format.type",
+        "invalid_value"
+      )
+  }
+}
+
+/** The `model` of a request body, or what is wrong with it. */
+const modelOf = (body: Readonly<Record<string, unknown>>): string | ApiError => {
   const model = body.model
   if (model === undefined || model === null) return invalid("you must provide a model parameter", "model")
-  if (typeof model !== "string") {
-    return invalid(`Invalid type for 'model': expected a string, but got ${typeName(model)} instead.`, "model")
-  }
+  return typeof model === "string"
+    ? model
+    : invalid(`Invalid type for 'model': expected a string, but got ${typeName(model)} instead.`, "model")
+}
+
+const decode = (body: unknown): Decoded<Extra> | ApiError => {
+  if (!isRecord(body)) return invalid(`The request body must be a JSON object, but got ${typeName(body)}.`)
+  const model = modelOf(body)
+  if (typeof model !== "string") return model
   const messages = body.messages
   if (messages === undefined || messages === null) return invalid("Missing required parameter: 'messages'.", "messages")
   if (!Array.isArray(messages)) {
@@ -211,6 +243,8 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
   if ("_tag" in tools) return tools
   const toolChoice = decodeToolChoice(body.tool_choice, tools, Array.isArray(body.tools) && body.tools.length > 0)
   if ("_tag" in toolChoice && toolChoice._tag === "InvalidRequest") return toolChoice
+  const responseFormat = decodeResponseFormat(body.response_format)
+  if (responseFormat !== undefined && "_tag" in responseFormat) return responseFormat
   const effort = body.reasoning_effort ?? (isRecord(body.reasoning) ? body.reasoning.effort : undefined)
   const reasoning = typeof effort === "string" && effort !== "none"
 
@@ -226,7 +260,8 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
       toolChoice: toolChoice as Reply.ToolChoice,
       parallelToolCalls: body.parallel_tool_calls !== false,
       reasoning,
-      maxTokens
+      maxTokens,
+      responseSchema: responseFormat?.schema
     },
     stream: stream === true,
     requestedTokens: promptTokens + (maxTokens ?? 0),
@@ -453,4 +488,106 @@ export const format: WireFormat<Extra> = {
   malformedEvent: "data: {not json\n\n",
   streamContentType: "text/event-stream",
   idPrefix: "chatcmpl-"
+}
+
+// ---------------------------------------------------------------------------
+// Embeddings (`POST /v1/embeddings`, WIRE.md §7.1)
+
+/** The most inputs OpenAI takes in one embeddings request. */
+const maxEmbeddingInputs = 2048
+
+/** The most dimensions the simulator makes. */
+const maxDimensions = 8192
+
+/**
+ * Reads `input` (a string or an array of strings; no token arrays), `model`,
+ * `dimensions` and `encoding_format`, with OpenAI's messages for what is wrong.
+ */
+export const decodeEmbedding = (body: unknown): EmbeddingRequest | ApiError => {
+  if (!isRecord(body)) return invalid(`The request body must be a JSON object, but got ${typeName(body)}.`)
+  const model = modelOf(body)
+  if (typeof model !== "string") return model
+  const input = body.input
+  if (input === undefined || input === null) return invalid("Missing required parameter: 'input'.", "input")
+  const inputs: ReadonlyArray<unknown> = typeof input === "string" ? [input] : Array.isArray(input) ? input : []
+  if (typeof input !== "string" && !Array.isArray(input)) {
+    return invalid(`Invalid type for 'input': expected a string or an array of strings, but got ${typeName(input)} instead.`, "input")
+  }
+  if (inputs.length === 0) return invalid("'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", "input")
+  if (inputs.length > maxEmbeddingInputs) {
+    return invalid(
+      `Invalid 'input': array too long. Expected an array with maximum length ${maxEmbeddingInputs}, but got an array with length ${inputs.length} instead.`,
+      "input",
+      "array_above_max_length"
+    )
+  }
+  for (let i = 0; i < inputs.length; i++) {
+    const text = inputs[i]
+    if (typeof text !== "string") {
+      return invalid(`Invalid type for 'input[${i}]': expected a string, but got ${typeName(text)} instead.`, `input[${i}]`)
+    }
+    if (text === "") return invalid(`'$.input[${i}]' is invalid: it must not be empty.`, `input[${i}]`)
+  }
+  const dimensions = body.dimensions
+  if (
+    dimensions !== undefined && dimensions !== null &&
+    !(typeof dimensions === "number" && Number.isInteger(dimensions) && dimensions >= 1 && dimensions <= maxDimensions)
+  ) {
+    return invalid(
+      `Invalid 'dimensions': expected an integer from 1 to ${maxDimensions}, but got ${JSON.stringify(dimensions)} instead.`,
+      "dimensions",
+      "invalid_value"
+    )
+  }
+  const encoding = body.encoding_format
+  if (encoding !== undefined && encoding !== null && encoding !== "float" && encoding !== "base64") {
+    return invalid(
+      `Invalid value for 'encoding_format': expected 'float' or 'base64', but got ${JSON.stringify(encoding)} instead.`,
+      "encoding_format"
+    )
+  }
+  return {
+    model,
+    inputs: inputs as ReadonlyArray<string>,
+    dimensions: typeof dimensions === "number" ? dimensions : undefined,
+    base64: encoding === "base64",
+    single: false
+  }
+}
+
+/** A vector as base64 of little-endian float32s, as OpenAI sends it. */
+const base64Floats = (vector: ReadonlyArray<number>): string => {
+  const bytes = Buffer.alloc(vector.length * 4)
+  for (let i = 0; i < vector.length; i++) bytes.writeFloatLE(vector[i]!, i * 4)
+  return bytes.toString("base64")
+}
+
+const renderEmbedding = (
+  vectors: ReadonlyArray<ReadonlyArray<number>>,
+  request: EmbeddingRequest,
+  promptTokens: number
+): string =>
+  JSON.stringify({
+    object: "list",
+    data: vectors.map((vector, index) => ({
+      object: "embedding",
+      index,
+      embedding: request.base64 ? base64Floats(vector) : vector
+    })),
+    model: request.model,
+    usage: { prompt_tokens: promptTokens, total_tokens: promptTokens }
+  })
+
+/**
+ * The OpenAI embeddings wire format, with the errors and headers of Chat Completions.
+ *
+ * @since 0.1.0
+ * @category Wire Formats
+ */
+export const embeddingFormat: EmbeddingFormat = {
+  apiKey: format.apiKey,
+  renderError,
+  renderBodyError: streamErrorJson,
+  decode: decodeEmbedding,
+  render: renderEmbedding
 }

@@ -317,23 +317,25 @@ const decodeToolChoice = (choice: unknown, tools: ReadonlyArray<Reply.Tool>): Re
   )
 }
 
-const decodeText = (text: unknown): ApiError | undefined => {
-  if (text === undefined || text === null) return undefined
+/** The JSON Schema `text.format` asks the reply to follow (`schema` undefined for none), or what is wrong with it. */
+const decodeText = (text: unknown): ApiError | { readonly schema: unknown } => {
+  const none = { schema: undefined }
+  if (text === undefined || text === null) return none
   if (!isRecord(text)) return invalid(`Invalid type for 'text': expected an object, but got ${typeName(text)} instead.`, "text")
   const format = text.format
-  if (format === undefined || format === null) return undefined
+  if (format === undefined || format === null) return none
   if (!isRecord(format)) return invalid("Invalid type for 'text.format': expected an object.", "text.format")
   switch (format.type) {
     case "text":
     case "json_object":
-      return undefined
+      return none
     case "json_schema":
       // Flat, unlike Chat Completions' nested `json_schema` wrapper.
       if (typeof format.name !== "string") return invalid("Missing required parameter: 'text.format.name'.", "text.format.name")
       if (!isRecord(format.schema)) {
         return invalid("Missing required parameter: 'text.format.schema'.", "text.format.schema")
       }
-      return undefined
+      return { schema: format.schema }
     default:
       return invalid(
         `Invalid value: ${
@@ -410,7 +412,7 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
   const toolChoice = decodeToolChoice(body.tool_choice, tools)
   if (isError(toolChoice)) return toolChoice
   const text = decodeText(body.text)
-  if (text !== undefined) return text
+  if ("_tag" in text) return text
 
   const chars = input.chars + (typeof instructions === "string" ? instructions.length : 0)
   const promptTokens = Math.max(1, Reply.countTokens(chars) + input.media * Reply.imageTokens)
@@ -426,7 +428,8 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
       toolChoice,
       parallelToolCalls: body.parallel_tool_calls !== false,
       reasoning,
-      maxTokens: max
+      maxTokens: max,
+      responseSchema: text.schema
     },
     stream: stream === true,
     requestedTokens: promptTokens + (max ?? 0),

@@ -21,8 +21,17 @@
  * - Tool calls: arguments synthesised from the tool's JSON Schema
  *   ({@link synthesizeArguments}); each call counts
  *   `ceil((name.length + arguments.length) / 4)` completion tokens.
+ * - Structured output: when the prompt carries a JSON Schema for the reply
+ *   (and makes no tool call), the text is a JSON value that conforms to it
+ *   ({@link synthesize}), in pieces of at most four characters, one token
+ *   each. The `nonconforming` output knob makes that JSON, and tool
+ *   arguments, violate their schema ({@link violate}); `text` makes the model
+ *   ignore the schema and the tools and answer plain words.
  * - After a tool result, the text starts with `The tool returned <result>`
  *   (at most 200 characters of it) and is padded with words to the reply length.
+ * - Embeddings ({@link embedding}): a unit vector drawn from a PRNG seeded
+ *   with a hash of the model and the text, its values float32 numbers, so the
+ *   same text always has the same vector whatever else is in the request.
  *
  * @since 0.1.0
  */
@@ -75,6 +84,8 @@ export interface Prompt {
   readonly reasoning: boolean
   /** The caller's cap on completion tokens, when set. */
   readonly maxTokens?: number | undefined
+  /** The JSON Schema the reply must follow (structured output), when the caller asked for one. */
+  readonly responseSchema?: unknown
 }
 
 /**
@@ -92,7 +103,21 @@ export interface Knobs {
   readonly toolCalls: number
   /** Prompt tokens reported as cached (clamped to the prompt). */
   readonly cachedTokens: number
+  /**
+   * How the model treats the schemas it is given: `conforming` (the default)
+   * follows them; `nonconforming` writes JSON that violates them; `text`
+   * ignores them, and the tools, and answers plain words.
+   */
+  readonly output?: OutputMode | undefined
 }
+
+/**
+ * See `Knobs.output`.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type OutputMode = "conforming" | "nonconforming" | "text"
 
 /**
  * One tool call of a reply.
@@ -236,41 +261,90 @@ const resolveRef = (root: unknown, ref: string): unknown => {
   return node
 }
 
-const synthesize = (schema: unknown, root: unknown, depth: number): unknown => {
-  if (!isRecord(schema) || depth > 16) return "sim"
-  if (typeof schema.$ref === "string") return synthesize(resolveRef(root, schema.$ref), root, depth + 1)
-  if ("const" in schema) return schema.const
-  if (Array.isArray(schema.enum) && schema.enum.length > 0) return schema.enum[0]
+/** A `$ref` schema as its target, with the keywords beside the `$ref` (`minimum` on a `$ref` to `Int`) kept. */
+const inlineRef = (schema: Readonly<Record<string, unknown>>, root: unknown): unknown => {
+  const target = resolveRef(root, schema.$ref as string)
+  const { $ref: _ref, ...siblings } = schema
+  return isRecord(target) ? { ...target, ...siblings } : target
+}
+
+/** The type a schema names: JSON Schema's lower case or Gemini's upper case; the first non-null of a list. */
+const typeOf = (schema: Readonly<Record<string, unknown>>): string | undefined => {
+  const type = Array.isArray(schema.type) ? schema.type.find((t) => t !== "null" && t !== "NULL") ?? "null" : schema.type
+  return typeof type === "string" ? type.toLowerCase() : undefined
+}
+
+const num = (value: unknown): number | undefined => (typeof value === "number" && Number.isFinite(value) ? value : undefined)
+
+/** 1 when the schema's bounds allow it, else the nearest allowed value. */
+const numberIn = (schema: Readonly<Record<string, unknown>>, integer: boolean): number => {
+  let low = num(schema.minimum) ?? -Infinity
+  let high = num(schema.maximum) ?? Infinity
+  const exclusiveLow = num(schema.exclusiveMinimum)
+  const exclusiveHigh = num(schema.exclusiveMaximum)
+  if (exclusiveLow !== undefined) low = Math.max(low, integer ? Math.floor(exclusiveLow) + 1 : exclusiveLow + 0.5)
+  if (exclusiveHigh !== undefined) high = Math.min(high, integer ? Math.ceil(exclusiveHigh) - 1 : exclusiveHigh - 0.5)
+  if (integer) {
+    low = Math.ceil(low)
+    high = Math.floor(high)
+  }
+  return 1 < low ? low : 1 > high ? high : 1
+}
+
+/** `"sim"`, padded or cut to the schema's length bounds. */
+const stringIn = (schema: Readonly<Record<string, unknown>>): string => {
+  const min = num(schema.minLength) ?? 0
+  const max = num(schema.maxLength) ?? Infinity
+  const text = min > 3 ? "sim".padEnd(Math.min(min, 1024), "x") : "sim"
+  return text.length > max ? text.slice(0, Math.max(0, max)) : text
+}
+
+/** The first branch of a union that is not `null`, or the first. */
+const branchOf = (schema: Readonly<Record<string, unknown>>): unknown => {
   for (const key of ["anyOf", "oneOf", "allOf"] as const) {
     const options = schema[key]
     if (Array.isArray(options) && options.length > 0) {
-      const usable = options.find((option) => !(isRecord(option) && option.type === "null")) ?? options[0]
-      return synthesize(usable, root, depth + 1)
+      return options.find((option) => !(isRecord(option) && typeOf(option) === "null")) ?? options[0]
     }
   }
-  const type = Array.isArray(schema.type) ? schema.type.find((t) => t !== "null") ?? "null" : schema.type
+  return undefined
+}
+
+const conforming = (schema: unknown, root: unknown, depth: number): unknown => {
+  if (!isRecord(schema) || depth > 16) return "sim"
+  if (typeof schema.$ref === "string") return conforming(inlineRef(schema, root), root, depth + 1)
+  if ("const" in schema) return schema.const
+  if (Array.isArray(schema.enum) && schema.enum.length > 0) return schema.enum[0]
+  const branch = branchOf(schema)
+  if (branch !== undefined) return conforming(branch, root, depth + 1)
+  const type = typeOf(schema)
   switch (type) {
     case "string":
-      return "sim"
+      return stringIn(schema)
     case "number":
     case "integer":
-      return 1
+      return numberIn(schema, type === "integer")
     case "boolean":
       return true
     case "null":
       return null
     case "array": {
-      const min = typeof schema.minItems === "number" && schema.minItems > 1 ? Math.min(schema.minItems, 8) : 1
-      return Array.from({ length: min }, () => synthesize(schema.items, root, depth + 1))
+      const min = num(schema.minItems) ?? 0
+      const length = Math.min(Math.max(1, min), num(schema.maxItems) ?? Infinity, 8)
+      // A tuple: `prefixItems` (2020-12) or an `items` array (draft 7), each position its own schema.
+      const tuple = Array.isArray(schema.prefixItems) ? schema.prefixItems : Array.isArray(schema.items) ? schema.items : undefined
+      if (tuple === undefined) return Array.from({ length }, () => conforming(schema.items, root, depth + 1))
+      const rest = Array.isArray(schema.items) ? schema.additionalItems : schema.items
+      const head = tuple.map((item) => conforming(item, root, depth + 1))
+      const more = isRecord(rest) ? Math.max(0, Math.min(min, 8) - head.length) : 0
+      return [...head, ...Array.from({ length: more }, () => conforming(rest, root, depth + 1))]
     }
     case "object":
     default: {
       if (type !== "object" && !isRecord(schema.properties)) return "sim"
       const out: Record<string, unknown> = {}
       if (isRecord(schema.properties)) {
-        for (const [name, property] of Object.entries(schema.properties)) {
-          out[name] = synthesize(property, root, depth + 1)
-        }
+        for (const [name, property] of Object.entries(schema.properties)) out[name] = conforming(property, root, depth + 1)
       }
       return out
     }
@@ -278,18 +352,78 @@ const synthesize = (schema: unknown, root: unknown, depth: number): unknown => {
 }
 
 /**
- * A value that satisfies a JSON Schema, for simulated tool arguments: `const`,
- * else the first `enum` value, else the first non-null branch of
- * `anyOf`/`oneOf`/`allOf`; strings are `"sim"`, numbers and integers `1`,
- * booleans `true`, arrays hold `max(1, minItems)` items, objects every declared
- * property. Local `$ref`s (`#/$defs/…`) are followed.
+ * A value that satisfies a JSON Schema (draft 7 or 2020-12 as Effect's
+ * `JSONSchema.make` writes it, or Gemini's OpenAPI subset with upper-case
+ * types): `const`, else the first `enum` value, else the first non-null branch
+ * of `anyOf`/`oneOf`/`allOf`; strings `"sim"` (padded to `minLength`), numbers
+ * and integers `1` (moved inside `minimum`/`maximum`), booleans `true`, arrays
+ * `max(1, minItems)` items (tuples position by position), objects every
+ * declared property. Local `$ref`s (`#/$defs/…`) are followed.
  *
  * @since 0.1.0
  * @category Tools
  */
-export const synthesizeArguments = (schema: unknown): unknown => {
-  const value = synthesize(schema ?? { type: "object" }, schema, 0)
+export const synthesize = (schema: unknown): unknown => conforming(schema, schema, 0)
+
+/** A value of another type than the schema's. */
+const wrongType = (schema: Readonly<Record<string, unknown>>): unknown => {
+  switch (typeOf(schema)) {
+    case "string":
+      return 42
+    case "array":
+    case "object":
+      return "not what the schema asks for"
+    default:
+      return ["not what the schema asks for"]
+  }
+}
+
+const violating = (schema: unknown, root: unknown, depth: number): unknown => {
+  if (!isRecord(schema) || depth > 16) return { unexpected: true }
+  if (typeof schema.$ref === "string") return violating(inlineRef(schema, root), root, depth + 1)
+  if ("const" in schema || Array.isArray(schema.enum)) return "not-one-of-the-allowed-values"
+  const branch = branchOf(schema)
+  // Fits no branch of a union of non-objects; breaks the first branch of a union of objects.
+  if (branch !== undefined) return isRecord(branch) && typeOf(branch) === "object" ? violating(branch, root, depth + 1) : { unexpected: true }
+  if (typeOf(schema) === "object" && isRecord(schema.properties)) {
+    const names = Object.keys(schema.properties)
+    if (names.length > 0) {
+      const value = conforming(schema, root, depth) as Record<string, unknown>
+      value[names[0]!] = violating(schema.properties[names[0]!], root, depth + 1)
+      return value
+    }
+  }
+  return wrongType(schema)
+}
+
+/**
+ * A value that does not satisfy a JSON Schema: an object of the schema's
+ * shape whose first property is wrong, recursively, down to a value of the
+ * wrong type or outside an `enum`.
+ *
+ * @since 0.1.0
+ * @category Tools
+ */
+export const violate = (schema: unknown): unknown => violating(schema, schema, 0)
+
+/**
+ * Tool-call arguments for a tool's schema: {@link synthesize}'s value, or
+ * {@link violate}'s for a nonconforming model; always an object.
+ *
+ * @since 0.1.0
+ * @category Tools
+ */
+export const synthesizeArguments = (schema: unknown, output: OutputMode = "conforming"): unknown => {
+  const parameters = schema ?? { type: "object" }
+  const value = output === "nonconforming" ? violate(parameters) : synthesize(parameters)
   return isRecord(value) ? value : {}
+}
+
+/** JSON text in pieces of at most four characters: one token each, as `countTokens` counts. */
+const jsonPieces = (text: string): Array<string> => {
+  const out: Array<string> = []
+  for (let i = 0; i < text.length; i += 4) out.push(text.slice(i, i + 4))
+  return out
 }
 
 /** Pieces of at most 8 characters, and at least two pieces. */
@@ -319,7 +453,8 @@ const pickTools = (prompt: Prompt, count: number): ReadonlyArray<Tool> | undefin
  *
  * The reply is a tool call when the prompt offers tools, the tool choice is
  * not `none` and the last message is from the user (the first tool, the named
- * one, or `knobs.toolCalls` calls cycling through the tools); otherwise text.
+ * one, or `knobs.toolCalls` calls cycling through the tools); otherwise text:
+ * JSON for the prompt's `responseSchema` when it has one, else words.
  *
  * @since 0.1.0
  * @category Constructors
@@ -337,19 +472,23 @@ export const generate = (prompt: Prompt, knobs: Knobs): Reply => {
   const reasoning = reasoningCount > 0 ? words(hash("reasoning", seed), reasoningCount) : []
   const left = budget - reasoningCount
 
-  const tools = pickTools(prompt, knobs.toolCalls)
+  const output = knobs.output ?? "conforming"
+  const tools = output === "text" ? undefined : pickTools(prompt, knobs.toolCalls)
   let content: Array<string> = []
   let toolCalls: Array<ToolCall> = []
   let toolTokens = 0
   if (tools !== undefined) {
     toolCalls = tools.map((tool, index) => {
-      const args = JSON.stringify(synthesizeArguments(tool.parameters))
+      const args = JSON.stringify(synthesizeArguments(tool.parameters, output))
       toolTokens += countTokens(tool.name.length + args.length)
       return { id: callId(seed, index), name: tool.name, arguments: args, fragments: fragment(args) }
     })
   } else {
     let wanted = knobs.replyTokens
-    if (prompt.lastRole === "tool" && prompt.toolResult !== undefined) {
+    if (prompt.responseSchema !== undefined && output !== "text") {
+      const schema = prompt.responseSchema
+      content = jsonPieces(JSON.stringify(output === "nonconforming" ? violate(schema) : synthesize(schema)))
+    } else if (prompt.lastRole === "tool" && prompt.toolResult !== undefined) {
       const result = prompt.toolResult.length > 200 ? `${prompt.toolResult.slice(0, 200)}…` : prompt.toolResult
       const lead = `The tool returned ${result.replace(/\s+/g, " ").trim()}`.split(" ")
       content = lead.map((word, i) => (i === 0 ? word : ` ${word}`))
@@ -380,4 +519,33 @@ export const generate = (prompt: Prompt, knobs: Knobs): Reply => {
       reasoningTokens: reasoning.length
     }
   }
+}
+
+/**
+ * The length of embedding vectors when a request sets no `dimensions`.
+ *
+ * @since 0.1.0
+ * @category Embeddings
+ */
+export const defaultEmbeddingDimensions = 16
+
+/**
+ * The embedding of `text`: `dimensions` float32 values of a unit vector,
+ * deterministic in the model and the text.
+ *
+ * @since 0.1.0
+ * @category Embeddings
+ */
+export const embedding = (model: string, text: string, dimensions: number): Array<number> => {
+  const next = prng(hash(text, hash(model)))
+  const raw = new Array<number>(dimensions)
+  let norm = 0
+  for (let i = 0; i < dimensions; i++) {
+    // Uniform in [-1, 1), never all zero for long.
+    const value = (next() / 0x80000000) - 1
+    raw[i] = value
+    norm += value * value
+  }
+  const scale = norm === 0 ? 0 : 1 / Math.sqrt(norm)
+  return raw.map((value) => Math.fround(value * scale))
 }

@@ -9,6 +9,17 @@
  * all on the same port) is a {@link WireFormat}: pure functions that decode a
  * request into a `Reply.Prompt` and render a `Reply.Reply` or an error as bytes.
  *
+ * ## Embeddings
+ *
+ * `POST /v1/embeddings` (OpenAI: `float` or `base64`, `dimensions`, at most
+ * 2048 inputs), `POST /v1beta/models/{model}:batchEmbedContents` and
+ * `:embedContent` (Gemini: at most 100 requests, no usage, as Gemini) and
+ * `POST /api/embed` (Ollama: `prompt_eval_count`) go through the same gate as
+ * generation (fault header, keys, per-key rate limit, known models, the
+ * context window per input), and answer with `Reply.embedding` vectors: 16
+ * dimensions unless asked, the same text always the same vector. Of the
+ * faults that change a reply, those for a non-streamed body apply.
+ *
  * ## Serving
  *
  * Each request is reduced to a plan (a body, a chunked stream in paced groups,
@@ -62,6 +73,11 @@
  *                       a non-streamed request gets that body with status 200
  * stall=<n>             after n chunks nothing more is sent until the client
  *                       gives up; a non-streamed request is never answered
+ * output=<mode>         how the model treats the JSON Schemas it is given
+ *                       (structured output, tool parameters): `nonconforming`
+ *                       writes JSON that violates them, `text` ignores them and
+ *                       the tools and answers plain words; the reply is
+ *                       otherwise normal, streamed or not
  * ```
  * A chunk is one `data:` event, the first (`role`) chunk included. An unknown
  * kind, parameter or value is answered with 400 naming the header value.
@@ -186,6 +202,7 @@ export type Fault =
   | { readonly _tag: "Truncate"; readonly after: number }
   | { readonly _tag: "StreamError"; readonly after: number; readonly shape: StreamErrorShape }
   | { readonly _tag: "Stall"; readonly after: number }
+  | { readonly _tag: "Output"; readonly mode: "nonconforming" | "text" }
 
 /**
  * The request header that selects a fault.
@@ -195,7 +212,7 @@ export type Fault =
  */
 export const faultHeader = "x-simulator-fault"
 
-const faultKinds = ["status", "html", "empty", "reset", "malformed", "truncate", "stream-error", "stall"] as const
+const faultKinds = ["status", "html", "empty", "reset", "malformed", "truncate", "stream-error", "stall", "output"] as const
 
 /**
  * Parses an `x-simulator-fault` value (grammar in the module docs); a `string`
@@ -276,6 +293,13 @@ export const parseFault = (value: string): Fault | string => {
         return `unknown shape "${shape}" (expected openai, vllm, openrouter)`
       }
       return { _tag: "StreamError", after, shape }
+    }
+    case "output": {
+      const bad = allowed([])
+      if (bad !== undefined) return bad
+      return raw === "nonconforming" || raw === "text"
+        ? { _tag: "Output", mode: raw }
+        : `"output" needs nonconforming or text, got "${raw}"`
     }
     default:
       return `unknown fault "${kind}" (expected one of ${faultKinds.join(", ")})`
@@ -375,6 +399,42 @@ export interface WireFormat<Extra> {
    * `x-ratelimit-{limit,remaining,reset}-requests`.
    */
   readonly rateLimitHeaders?: (headers: Record<string, string>, state: RateLimitState) => void
+}
+
+/**
+ * An embedding request, as a wire format decoded it.
+ *
+ * @since 0.1.0
+ * @category Wire Formats
+ */
+export interface EmbeddingRequest {
+  readonly model: string
+  readonly inputs: ReadonlyArray<string>
+  /** Vector length asked for; `Reply.defaultEmbeddingDimensions` when undefined. */
+  readonly dimensions: number | undefined
+  /** OpenAI's `encoding_format: "base64"`. */
+  readonly base64: boolean
+  /** Gemini's `embedContent`: one request, answered with one `embedding`. */
+  readonly single: boolean
+}
+
+/**
+ * One embeddings wire format: its request decoding and reply rendering, plus
+ * the key, error and header handling of the API it belongs to.
+ *
+ * @since 0.1.0
+ * @category Wire Formats
+ */
+export interface EmbeddingFormat
+  extends Pick<WireFormat<never>, "apiKey" | "renderError" | "renderBodyError" | "requestIdHeader" | "rateLimitHeaders">
+{
+  readonly decode: (body: unknown, params?: Readonly<Record<string, string | undefined>>) => EmbeddingRequest | ApiError
+  /** The reply: one vector per input, in order; `promptTokens` counted over every input. */
+  readonly render: (
+    vectors: ReadonlyArray<ReadonlyArray<number>>,
+    request: EmbeddingRequest,
+    promptTokens: number
+  ) => string
 }
 
 /**
@@ -607,11 +667,17 @@ type Plan =
   /** No response until the client gives up. */
   | { readonly _tag: "Hang" }
 
-/** The faults that change a reply rather than replace it. */
-type ReplyFault = Exclude<Fault, { readonly _tag: "Status" | "Html" | "Empty" }>
+/** The faults that change a reply's delivery rather than replace it. */
+type ReplyFault = Exclude<Fault, { readonly _tag: "Status" | "Html" | "Empty" | "Output" }>
+
+/** A fault `admit` lets through: one that changes the reply's delivery or its content. */
+type Admitted = ReplyFault | Extract<Fault, { readonly _tag: "Output" }>
+
+/** What admitting a request and answering an error need of a format. */
+type Gate = Pick<WireFormat<never>, "apiKey" | "renderError" | "requestIdHeader" | "rateLimitHeaders">
 
 /** The first response header: the request id, under the format's name for it. */
-const requestIdHeaders = <X>(format: WireFormat<X>, id: number): Record<string, string> => ({
+const requestIdHeaders = (format: Gate, id: number): Record<string, string> => ({
   [format.requestIdHeader ?? "x-request-id"]: `req_sim${id}`
 })
 
@@ -636,7 +702,7 @@ const makeEngine = (config: Config) => {
     return fault
   }
 
-  const errorPlan = <X>(format: WireFormat<X>, error: ApiError, headers: Record<string, string>): Plan => {
+  const errorPlan = (format: Gate, error: ApiError, headers: Record<string, string>): Plan => {
     const { body, status } = format.renderError(error)
     if (error._tag === "RateLimited") {
       headers["retry-after"] = String(Math.max(1, Math.ceil(error.retryAfterMs / 1000)))
@@ -654,8 +720,8 @@ const makeEngine = (config: Config) => {
   }
 
   /** Takes one request from the key's bucket; the headers go on every response. */
-  const rateLimit = <X>(
-    format: WireFormat<X>,
+  const rateLimit = (
+    format: Gate,
     key: string,
     now: number,
     headers: Record<string, string>
@@ -688,12 +754,12 @@ const makeEngine = (config: Config) => {
    * a plan (an error, or a fault that replaces the reply), or the fault to apply
    * to the reply, if any.
    */
-  const admit = <X>(
-    format: WireFormat<X>,
+  const admit = (
+    format: Gate,
     headers: Http.IncomingHttpHeaders,
     now: number,
     out: Record<string, string>
-  ): Plan | ReplyFault | undefined => {
+  ): Plan | Admitted | undefined => {
     const faultText = headers[faultHeader]
     let fault: Fault | undefined = config.fault
     if (typeof faultText === "string") {
@@ -728,7 +794,7 @@ const makeEngine = (config: Config) => {
     }
   }
 
-  const isPlan = (u: Plan | ReplyFault | undefined): u is Plan =>
+  const isPlan = (u: Plan | Admitted | undefined): u is Plan =>
     u !== undefined &&
     (u._tag === "Body" || u._tag === "Stream" || u._tag === "Truncated" || u._tag === "Drop" || u._tag === "Hang")
 
@@ -751,18 +817,33 @@ const makeEngine = (config: Config) => {
     return { _tag: "Stream", headers, groups, then }
   }
 
-  const generate = <X>(
-    format: WireFormat<X>,
+  /**
+   * The start every request shares: an id, the gate (fault header, key, rate
+   * limit), the JSON body read and decoded. A plan when it ends there.
+   */
+  const open = <T>(
+    format: Gate,
+    decode: (body: unknown, params?: Readonly<Record<string, string | undefined>>) => T | ApiError,
     headers: Http.IncomingHttpHeaders,
     bodyText: string,
     now: number,
-    params?: Readonly<Record<string, string | undefined>>
-  ): Plan => {
+    params: Readonly<Record<string, string | undefined>> | undefined
+  ):
+    | Plan
+    | {
+      readonly id: number
+      readonly out: Record<string, string>
+      readonly fault: ReplyFault | undefined
+      readonly output: Reply.OutputMode | undefined
+      readonly decoded: T
+    } =>
+  {
     const id = nextId++
     const out: Record<string, string> = requestIdHeaders(format, id)
-    const fault = admit(format, headers, now, out)
-    if (isPlan(fault)) return fault
-
+    const admitted = admit(format, headers, now, out)
+    if (isPlan(admitted)) return admitted
+    const fault = admitted?._tag === "Output" ? undefined : admitted
+    const output = admitted?._tag === "Output" ? admitted.mode : undefined
     let body: unknown
     try {
       body = JSON.parse(bodyText)
@@ -774,8 +855,20 @@ const makeEngine = (config: Config) => {
         }). The API expects a JSON payload.`
       }, out)
     }
-    const decoded = format.decode(body, params)
-    if (isApiError(decoded)) return errorPlan(format, decoded, out)
+    const decoded = decode(body, params)
+    return isApiError(decoded) ? errorPlan(format, decoded, out) : { id, out, fault, output, decoded }
+  }
+
+  const generate = <X>(
+    format: WireFormat<X>,
+    headers: Http.IncomingHttpHeaders,
+    bodyText: string,
+    now: number,
+    params?: Readonly<Record<string, string | undefined>>
+  ): Plan => {
+    const opened = open(format, format.decode, headers, bodyText, now, params)
+    if (!("decoded" in opened)) return opened
+    const { decoded, fault, id, out, output } = opened
     const { prompt } = decoded
     if (!config.models.has(prompt.model)) return errorPlan(format, { _tag: "ModelNotFound", model: prompt.model }, out)
     const window = config.contextWindows[prompt.model] ?? config.contextWindow
@@ -797,7 +890,8 @@ const makeEngine = (config: Config) => {
       replyTokens: replyTokens ?? config.replyTokens,
       reasoningTokens: config.reasoningTokens,
       toolCalls: toolCalls ?? 1,
-      cachedTokens: cachedTokens ?? 0
+      cachedTokens: cachedTokens ?? 0,
+      output
     })
     const meta: ReplyMeta = { id: `${format.idPrefix}sim${id}`, created: Math.floor(now / 1000), model: prompt.model }
 
@@ -824,15 +918,26 @@ const makeEngine = (config: Config) => {
     // A non-streamed reply takes as long as its stream would have.
     const delayMs = config.ttftMs +
       (config.tokenGapMs === undefined ? 0 : config.tokenGapMs * reply.usage.completionTokens)
+    return bodyPlan(out, format.renderReply(reply, meta, decoded.extra), delayMs, fault, () =>
+      format.renderBodyError(fault!._tag === "StreamError" ? fault!.shape : "openai", meta))
+  }
+
+  /** A whole 200 JSON body, changed by the fault, if any. */
+  const bodyPlan = (
+    out: Record<string, string>,
+    text: string,
+    delayMs: number,
+    fault: ReplyFault | undefined,
+    bodyError: () => string
+  ): Plan => {
     out["content-type"] = "application/json"
-    const text = format.renderReply(reply, meta, decoded.extra)
     if (fault === undefined) return { _tag: "Body", status: 200, headers: out, body: text, delayMs }
     const half = text.slice(0, text.length >> 1)
     switch (fault._tag) {
       case "Malformed":
         return { _tag: "Body", status: 200, headers: out, body: half, delayMs }
       case "StreamError":
-        return { _tag: "Body", status: 200, headers: out, body: format.renderBodyError(fault.shape, meta), delayMs }
+        return { _tag: "Body", status: 200, headers: out, body: bodyError(), delayMs }
       case "Truncate":
         return { _tag: "Truncated", headers: out, declaredLength: Buffer.byteLength(text), body: half, delayMs }
       case "Reset":
@@ -840,6 +945,37 @@ const makeEngine = (config: Config) => {
       case "Stall":
         return { _tag: "Hang" }
     }
+  }
+
+  /**
+   * An embedding request: the same gate, faults and model check as a
+   * generation; every input checked against the context window; vectors from
+   * `Reply.embedding`.
+   */
+  const embed = (
+    format: EmbeddingFormat,
+    headers: Http.IncomingHttpHeaders,
+    bodyText: string,
+    now: number,
+    params?: Readonly<Record<string, string | undefined>>
+  ): Plan => {
+    const opened = open(format, format.decode, headers, bodyText, now, params)
+    if (!("decoded" in opened)) return opened
+    const { decoded: request, fault, id, out } = opened
+    if (!config.models.has(request.model)) return errorPlan(format, { _tag: "ModelNotFound", model: request.model }, out)
+    const window = config.contextWindows[request.model] ?? config.contextWindow
+    let promptTokens = 0
+    for (const input of request.inputs) {
+      const tokens = Reply.countTokens(input.length)
+      if (tokens > window) {
+        return errorPlan(format, { _tag: "ContextLength", limit: window, promptTokens: tokens, completionTokens: 0 }, out)
+      }
+      promptTokens += tokens
+    }
+    const dimensions = request.dimensions ?? Reply.defaultEmbeddingDimensions
+    const vectors = request.inputs.map((input) => Reply.embedding(request.model, input, dimensions))
+    const text = format.render(vectors, request, promptTokens)
+    return bodyPlan(out, text, config.ttftMs, fault, () => format.renderBodyError("openai", { id: `sim${id}`, created: 0, model: request.model }))
   }
 
   const models = <X>(
@@ -858,16 +994,16 @@ const makeEngine = (config: Config) => {
     return { _tag: "Body", status: 200, headers: out, body, delayMs: 0 }
   }
 
-  const notFound = <X>(format: WireFormat<X>, method: string, path: string): Plan =>
+  const notFound = (format: Gate, method: string, path: string): Plan =>
     errorPlan(format, { _tag: "NotFound", method, path }, requestIdHeaders(format, nextId++))
 
-  const badBody = <X>(format: WireFormat<X>): Plan =>
+  const badBody = (format: Gate): Plan =>
     errorPlan(format, {
       _tag: "InvalidRequest",
       message: "The request body could not be read, or is larger than 32 MiB."
     }, requestIdHeaders(format, nextId++))
 
-  return { generate, models, notFound, badBody }
+  return { generate, embed, models, notFound, badBody }
 }
 
 type Engine = ReturnType<typeof makeEngine>
@@ -915,6 +1051,13 @@ interface Route {
   readonly plan: (engine: Engine, input: RouteInput) => Plan
 }
 
+const embeddingRoute = (path: HttpRouter.PathInput, format: EmbeddingFormat): Route => ({
+  method: "POST",
+  path,
+  plan: (engine, { body, headers, now }) =>
+    body === undefined ? engine.badBody(format) : engine.embed(format, headers, body, now)
+})
+
 /** Every endpoint, for both servers. Each new wire format adds its routes here. */
 const routes: ReadonlyArray<Route> = [
   {
@@ -947,6 +1090,8 @@ const routes: ReadonlyArray<Route> = [
     plan: (engine, { body, headers, now }) =>
       body === undefined ? engine.badBody(Anthropic.format) : engine.generate(Anthropic.format, headers, body, now)
   },
+  embeddingRoute("/v1/embeddings", OpenAiChat.embeddingFormat),
+  embeddingRoute("/api/embed", Ollama.embeddingFormat),
   {
     method: "POST",
     path: "/api/chat",
@@ -963,6 +1108,8 @@ const routes: ReadonlyArray<Route> = [
         ? engine.notFound(Gemini.format, "POST", url)
         : body === undefined
         ? engine.badBody(Gemini.format)
+        : Gemini.isEmbedding(target.params)
+        ? engine.embed(Gemini.embeddingFormat, target.headers, body, now, target.params)
         : engine.generate(Gemini.format, target.headers, body, now, target.params)
     }
   }

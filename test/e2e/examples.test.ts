@@ -17,11 +17,13 @@ const root = path.resolve(import.meta.dirname, "../..")
 const examples = [
   "basic-chat",
   "cost-and-cache",
+  "embeddings",
   "interruption",
   "provider-json",
   "rate-limits",
   "retry-policy",
   "streaming",
+  "structured-output",
   "tool-loop",
   "weighted-keys"
 ] as const
@@ -185,6 +187,39 @@ describe("examples", () => {
       const answers = new Set(output.map((line) => line.slice(line.indexOf(": ") + 2)))
       expect(answers.size).toBe(1)
       expect([...answers][0]).toMatch(/^get_weather\(\{"city":"[^"]*"\}\) -> The tool returned sunny and 21 C in /)
+    }), timeout)
+
+  it.live("embeddings ranks three documents, then embeds 3000 texts in batches, in order", () =>
+    Effect.gen(function*() {
+      const output = lines((yield* ran("embeddings")).stdout)
+      expect(output).toHaveLength(5)
+      const ranked = output.slice(0, 3).map((line) => /^(-?\d\.\d{3}) {2}(.+)$/.exec(line))
+      expect(ranked.map((match) => match?.[2]).sort()).toEqual([
+        "A fiber is a lightweight thread of execution in Effect.",
+        "Effect is a TypeScript library for typed, composable programs.",
+        "The Eiffel Tower is in Paris."
+      ])
+      const scores = ranked.map((match) => Number(match?.[1]))
+      expect([...scores].sort((a, b) => b - a)).toEqual(scores)
+      expect(output[3]).toMatch(/^usage: [1-9]\d* tokens$/)
+      expect(output[4]).toBe("3000 vectors of 8 dimensions; vector 2500 is note 2500's: true")
+    }), timeout)
+
+  it.live("structured-output decodes the same typed recipe through all five adapters, then shows OutputDecodeError", () =>
+    Effect.gen(function*() {
+      const output = lines((yield* ran("structured-output")).stdout)
+      expect(output.slice(0, 5).map((line) => line.split(":", 1)[0])).toEqual([
+        "chat-completions",
+        "responses",
+        "anthropic",
+        "gemini",
+        "ollama"
+      ])
+      for (const line of output.slice(0, 5)) {
+        expect(line).toMatch(/: easy, serves 1, 1 ingredient\(s\) \(1 g of sim\); [1-9]\d* completion tokens$/)
+      }
+      expect(output[5]).toMatch(/^OutputDecodeError, raw text: \{"title":42,/)
+      expect(output).toHaveLength(6)
     }), timeout)
 
   it.effect("examples/provider.example.json decodes, its keys read from the environment", () =>

@@ -1,0 +1,90 @@
+/**
+ * Embeddings: what a caller asks to have embedded, and the vectors that come
+ * back, in the order of the inputs.
+ *
+ * `Llm.embed` takes an `Input`; a list longer than the provider takes in one
+ * request is split into batches and the vectors reassembled in order, with
+ * the usage of every batch summed.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+
+const PositiveInt = Schema.Int.pipe(Schema.positive())
+const Count = Schema.Int.pipe(Schema.nonNegative())
+
+/**
+ * What to embed. Every input must be a non-empty string, and a list must hold
+ * at least one: an empty list or an empty string fails with
+ * `InvalidRequestError` (param `input`) before any call, since no provider
+ * embeds nothing and OpenAI rejects empty strings.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export class EmbeddingRequest extends Schema.Class<EmbeddingRequest>("EmbeddingRequest")({
+  /** One text, or several: the response holds one vector per text, in this order. */
+  input: Schema.Union(Schema.String, Schema.Array(Schema.String)),
+  /** The embedding model; when unset, the layer's default model is used. */
+  model: Schema.optional(Schema.String),
+  /**
+   * The length of the vectors, for models that can shorten them (OpenAI
+   * `text-embedding-3-*`, Gemini, Ollama). Default: the model's own.
+   */
+  dimensions: Schema.optional(PositiveInt),
+  /** How long to wait for each batch's reply. Default: the client's timeout. */
+  timeout: Schema.optional(Schema.DurationFromSelf)
+}) {}
+
+/**
+ * The fields of an embedding request, as a plain object literal: what
+ * `Llm.embed` and the provider clients accept.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type Input = typeof EmbeddingRequest.Type
+
+/**
+ * Checks a request built from untrusted input; fails with a `ParseError` that
+ * names every bad field.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const decode = Schema.decodeUnknown(EmbeddingRequest)
+
+/**
+ * Token counts of an embedding call. Embeddings produce no completion tokens,
+ * so `totalTokens` is the prompt's. `estimated` is true when the provider
+ * reported no usage (Gemini never does) and the tokens were counted locally.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export class EmbeddingUsage extends Schema.Class<EmbeddingUsage>("EmbeddingUsage")({
+  promptTokens: Count,
+  totalTokens: Count,
+  estimated: Schema.Boolean
+}) {}
+
+/**
+ * The vectors of an embedding call.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export class EmbeddingResponse extends Schema.Class<EmbeddingResponse>("EmbeddingResponse")({
+  /** One vector per input, in the order of the inputs. */
+  embeddings: Schema.Array(Schema.Array(Schema.Number)),
+  /** The model that answered, as the provider names it. */
+  model: Schema.String,
+  /** The provider the vectors came from. */
+  provider: Schema.String,
+  /** Summed over every batch. */
+  usage: EmbeddingUsage,
+  /** From sending the first batch to the end of the last. */
+  latency: Schema.DurationFromSelf,
+  /** The masked id of the key that served the call (with several batches, the first batch's); never the key. */
+  keyId: Schema.optional(Schema.String)
+}) {}

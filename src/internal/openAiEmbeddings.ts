@@ -1,0 +1,107 @@
+/**
+ * OpenAI embeddings (`POST {baseUrl}/embeddings`, WIRE.md §7.1), shared by
+ * `OpenAiChat` (so every compatible preset) and `OpenAiResponses`, which sit
+ * on the same API root.
+ *
+ * Vectors come as JSON numbers (`encoding_format: "float"`) or as base64 of
+ * little-endian float32 bytes (`"base64"`, about a quarter of the size, and
+ * what the official SDK asks for by default). A reply is read in either form
+ * whatever was asked, as some compatible servers ignore `encoding_format`, and
+ * put in input order by each item's `index`.
+ */
+import * as Either from "effect/Either"
+import * as Encoding from "effect/Encoding"
+import type { EmbeddingUsage } from "../Embedding.js"
+import * as Batches from "./embeddingBatches.js"
+import { isErrorPayload } from "./openAiChatWire.js"
+import type * as ProviderHttp from "./providerHttp.js"
+
+/** How vectors travel on the wire. */
+export type EncodingFormat = "float" | "base64"
+
+/** The most inputs OpenAI takes in one request (WIRE.md §7.1). */
+export const maxInputs = 2048
+
+type JsonRecord = Readonly<Record<string, unknown>>
+
+const isRecord = (value: unknown): value is JsonRecord =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+/** The request body of one batch. */
+export const requestBody = (
+  model: string,
+  inputs: ReadonlyArray<string>,
+  dimensions: number | undefined,
+  encoding: EncodingFormat
+): JsonRecord => ({
+  model,
+  input: inputs,
+  encoding_format: encoding,
+  ...(dimensions !== undefined ? { dimensions } : {})
+})
+
+/** Base64 of little-endian float32s as numbers, or the reason it is not that. */
+export const decodeBase64Floats = (text: string): Array<number> | string => {
+  const decoded = Encoding.decodeBase64(text)
+  if (Either.isLeft(decoded)) return "an embedding is not valid base64"
+  const bytes = decoded.right
+  if (bytes.length % 4 !== 0) return `a base64 embedding has ${bytes.length} bytes, not a whole number of float32s`
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const out = new Array<number>(bytes.length / 4)
+  for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true)
+  return out
+}
+
+const vectorOf = (value: unknown): ReadonlyArray<number> | string => {
+  if (typeof value === "string") return decodeBase64Floats(value)
+  if (Batches.isVector(value)) return value
+  return "an embedding is neither an array of numbers nor a base64 string"
+}
+
+const count = (value: unknown): number | undefined =>
+  typeof value === "number" && Number.isFinite(value) && value >= 0 ? Math.floor(value) : undefined
+
+/** A reply's vectors in input order, model and usage, or the reason it is not a reply. */
+export const readReply = (body: JsonRecord, inputs: number) => {
+  const data = body["data"]
+  if (!Array.isArray(data)) return "data is not an array"
+  const embeddings = new Array<ReadonlyArray<number>>(data.length)
+  for (let i = 0; i < data.length; i++) {
+    const item: unknown = data[i]
+    if (!isRecord(item)) return `data[${i}] is not an object`
+    const index = item["index"] === undefined ? i : item["index"]
+    if (typeof index !== "number" || !Number.isInteger(index) || index < 0 || index >= Math.max(inputs, data.length)) {
+      return `data[${i}].index is not an index of the inputs`
+    }
+    if (embeddings[index] !== undefined) return `data[${i}].index ${index} repeats an earlier one`
+    const vector = vectorOf(item["embedding"])
+    if (typeof vector === "string") return `data[${i}]: ${vector}`
+    embeddings[index] = vector
+  }
+  const usage = body["usage"]
+  const prompt = isRecord(usage) ? count(usage["prompt_tokens"]) : undefined
+  const total = isRecord(usage) ? count(usage["total_tokens"]) : undefined
+  const model = body["model"]
+  const reported: EmbeddingUsage | undefined = prompt === undefined && total === undefined
+    ? undefined
+    : { promptTokens: prompt ?? total ?? 0, totalTokens: total ?? prompt ?? 0, estimated: false }
+  return { embeddings, model: typeof model === "string" && model !== "" ? model : undefined, usage: reported }
+}
+
+/** The `embed` of an OpenAI-style client over its transport. */
+export const embed = (
+  transport: ProviderHttp.Transport,
+  options: {
+    readonly model: string | undefined
+    readonly encoding: EncodingFormat
+  }
+) =>
+  Batches.embedWith(transport, {
+    provider: transport.provider,
+    model: options.model,
+    maxInputs,
+    path: () => "/embeddings",
+    body: (model, inputs, request) => requestBody(model, inputs, request.dimensions, options.encoding),
+    read: readReply,
+    isError: isErrorPayload
+  })

@@ -1,0 +1,66 @@
+/**
+ * Structured output, both ends: a chat request that asks for JSON following
+ * an Effect Schema's JSON Schema, and the reply's text decoded with that
+ * schema. `Llm.generateObject` is these two around `Llm.chat`.
+ */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as SchemaAST from "effect/SchemaAST"
+import { type Input as ChatRequest, jsonSchemaFormat } from "../ChatRequest.js"
+import type { ChatResponse } from "../ChatResponse.js"
+import type { GenerateObjectOptions as Options } from "../Llm.js"
+import { ContentFilterError, OutputDecodeError } from "../LlmError.js"
+
+const annotation = (ast: SchemaAST.AST, get: (ast: SchemaAST.Annotated) => Option.Option<string>): string | undefined =>
+  Option.getOrUndefined(Option.orElse(get(ast), () => (SchemaAST.isTransformation(ast) ? get(ast.to) : Option.none())))
+
+/** `request` asking for JSON that follows `schema` (any `responseFormat` it had is replaced). */
+export const requestFor = <A, I>(request: ChatRequest, schema: Schema.Schema<A, I, never>, options?: Options): ChatRequest => {
+  const name = options?.name ?? annotation(schema.ast, SchemaAST.getIdentifierAnnotation) ??
+    annotation(schema.ast, SchemaAST.getTitleAnnotation) ?? "output"
+  const description = options?.description ?? annotation(schema.ast, SchemaAST.getDescriptionAnnotation)
+  return {
+    ...request,
+    responseFormat: jsonSchemaFormat(name, schema, {
+      ...(description !== undefined ? { description } : {}),
+      ...(options?.strict !== undefined ? { strict: options.strict } : {})
+    })
+  }
+}
+
+/**
+ * The reply's text decoded with `schema`. A refusal or a reply cut by a safety
+ * system is a `ContentFilterError` (the model did not try); text that is not
+ * JSON, or JSON that fails the schema, an `OutputDecodeError` with the whole
+ * text in `raw` and the reason in `detail`.
+ */
+export const decode = <A, I>(
+  response: ChatResponse,
+  schema: Schema.Schema<A, I, never>
+): Effect.Effect<A, OutputDecodeError | ContentFilterError> => {
+  const where = { provider: response.provider, model: response.model }
+  if (response.refusal !== undefined || response.finishReason === "content_filter") {
+    return Effect.fail(
+      new ContentFilterError({
+        ...where,
+        detail: response.refusal !== undefined
+          ? `the model refused to give the structured output: ${response.refusal}`
+          : "the structured output was cut off by a safety system"
+      })
+    )
+  }
+  const cut = response.finishReason === "length" ? " (the reply was cut off at the token limit)" : ""
+  const failed = (detail: string) => new OutputDecodeError({ ...where, detail: `${detail}${cut}`, raw: response.text })
+  let json: unknown
+  try {
+    json = JSON.parse(response.text)
+  } catch (error) {
+    return Effect.fail(failed(`the structured output is not JSON (${error instanceof Error ? error.message : String(error)})`))
+  }
+  return Effect.mapError(
+    Schema.decodeUnknown(schema)(json, { errors: "all", onExcessProperty: "ignore" }),
+    (error) => failed(`the structured output does not match its schema: ${ParseResult.TreeFormatter.formatErrorSync(error)}`)
+  )
+}

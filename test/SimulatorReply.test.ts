@@ -1,0 +1,90 @@
+/**
+ * The simulator's structured output: JSON generated from a JSON Schema that
+ * conforms to it (and, under the `output=nonconforming` fault, JSON that does
+ * not), for the schemas Effect's `JSONSchema.make` writes.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Either from "effect/Either"
+import * as JSONSchema from "effect/JSONSchema"
+import * as Schema from "effect/Schema"
+import { geminiSchema } from "../src/internal/geminiWire.js"
+import * as Reply from "../src/simulator/Reply.js"
+import * as Simulator from "../src/simulator/Simulator.js"
+
+class Point extends Schema.Class<Point>("Point")({ x: Schema.Number, y: Schema.Number }) {}
+
+const schemas: ReadonlyArray<readonly [string, Schema.Schema.AnyNoContext]> = [
+  ["a struct of primitives", Schema.Struct({ s: Schema.String, n: Schema.Number, i: Schema.Int, b: Schema.Boolean })],
+  ["bounds", Schema.Struct({ age: Schema.Int.pipe(Schema.between(18, 65)), code: Schema.String.pipe(Schema.minLength(6), Schema.maxLength(8)), ratio: Schema.Number.pipe(Schema.greaterThan(2), Schema.lessThan(3)) })],
+  ["enums and literals", Schema.Struct({ role: Schema.Literal("admin", "user"), one: Schema.Literal("only") })],
+  ["arrays", Schema.Struct({ tags: Schema.Array(Schema.String), some: Schema.NonEmptyArray(Schema.Int), three: Schema.Array(Schema.String).pipe(Schema.minItems(3)) })],
+  ["classes through $ref", Schema.Struct({ from: Point, to: Point, path: Schema.Array(Point) })],
+  ["nullable and optional", Schema.Struct({ nickname: Schema.NullOr(Schema.String), note: Schema.optional(Schema.String) })],
+  ["tagged unions", Schema.Struct({ shape: Schema.Union(Schema.TaggedStruct("circle", { r: Schema.Number }), Schema.TaggedStruct("square", { side: Schema.Number })) })],
+  ["a tuple", Schema.Struct({ pair: Schema.Tuple(Schema.String, Schema.Int) })],
+  ["records and nesting", Schema.Struct({ outer: Schema.Struct({ inner: Schema.Struct({ deep: Schema.Boolean }) }), scores: Schema.Record({ key: Schema.String, value: Schema.Number }) })]
+]
+
+describe("simulator structured output", () => {
+  for (const [name, schema] of schemas) {
+    it(`${name}: synthesize conforms, violate does not`, () => {
+      const json = JSONSchema.make(schema)
+      const good = JSON.parse(JSON.stringify(Reply.synthesize(json)))
+      expect(Either.isRight(Schema.decodeUnknownEither(schema)(good)), JSON.stringify(good)).toBe(true)
+      const bad = JSON.parse(JSON.stringify(Reply.violate(json)))
+      expect(Either.isLeft(Schema.decodeUnknownEither(schema)(bad)), JSON.stringify(bad)).toBe(true)
+    })
+  }
+
+  it("the Gemini subset of a schema still gives conforming JSON, but for tuples and exclusive bounds", () => {
+    for (const [name, schema] of schemas) {
+      // Gemini has no tuples, and its bounds are inclusive: `geminiSchema` can only approximate those.
+      if (name === "a tuple" || name === "bounds") continue
+      const value = Reply.synthesize(geminiSchema(JSONSchema.make(schema)))
+      expect(Either.isRight(Schema.decodeUnknownEither(schema)(value)), `${name}: ${JSON.stringify(value)}`).toBe(true)
+    }
+  })
+
+  it("a reply for a response schema is its JSON in four-character tokens; output modes change it", () => {
+    const schema = JSONSchema.make(Schema.Struct({ city: Schema.String, people: Schema.Int }))
+    const prompt: Reply.Prompt = {
+      model: "m",
+      promptTokens: 3,
+      lastUserText: "hi",
+      lastRole: "user",
+      tools: [],
+      toolChoice: { _tag: "Auto" },
+      parallelToolCalls: true,
+      reasoning: false,
+      responseSchema: schema
+    }
+    const knobs: Reply.Knobs = { replyTokens: 5, reasoningTokens: 0, toolCalls: 1, cachedTokens: 0 }
+    const reply = Reply.generate(prompt, knobs)
+    expect(reply.content.join("")).toBe(`{"city":"sim","people":1}`)
+    expect(reply.content.every((piece) => piece.length <= 4)).toBe(true)
+    expect(reply.usage.completionTokens).toBe(reply.content.length)
+    expect(reply.finishReason).toBe("stop")
+    expect(JSON.parse(Reply.generate(prompt, { ...knobs, output: "nonconforming" }).content.join(""))).toEqual({ city: 42, people: 1 })
+    expect(Reply.generate(prompt, { ...knobs, output: "text" }).content).toHaveLength(5)
+    // Capped below the JSON's length, the reply is cut and says so.
+    expect(Reply.generate({ ...prompt, maxTokens: 2 }, knobs).finishReason).toBe("length")
+  })
+
+  it("the output fault parses, and names what is wrong", () => {
+    expect(Simulator.parseFault("output=nonconforming")).toEqual({ _tag: "Output", mode: "nonconforming" })
+    expect(Simulator.parseFault("output=text")).toEqual({ _tag: "Output", mode: "text" })
+    expect(Simulator.parseFault("output=garbled")).toBe(`"output" needs nonconforming or text, got "garbled"`)
+  })
+})
+
+describe("simulator embeddings", () => {
+  it("a unit vector of float32s, the same for the same model and text", () => {
+    const vector = Reply.embedding("m", "hello", 32)
+    expect(vector).toHaveLength(32)
+    expect(vector.every((value) => Math.fround(value) === value)).toBe(true)
+    expect(Math.hypot(...vector)).toBeCloseTo(1, 5)
+    expect(Reply.embedding("m", "hello", 32)).toEqual(vector)
+    expect(Reply.embedding("m", "hello!", 32)).not.toEqual(vector)
+    expect(Reply.embedding("n", "hello", 32)).not.toEqual(vector)
+  })
+})
