@@ -128,7 +128,7 @@ export class ChatRequest extends Schema.Class<ChatRequest>("ChatRequest")({
   seed: Schema.optional(NonNegativeInt),
   /** An end-user id for the provider's abuse monitoring. */
   user: Schema.optional(Schema.String),
-  /** How long to wait for the whole reply (for a stream: for the response headers). Default: the client's timeout. */
+  /** How long to wait for the whole reply (for a stream: for its first chunk). Default: the client's timeout. */
   timeout: Schema.optional(Schema.DurationFromSelf),
   /**
    * Fields merged into the provider's request body untouched (for example

@@ -438,19 +438,26 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
             startSpan("Llm.attempt", request, callSpan, { "llm.attempt": attempt, "llm.key_id": held.lease.credentials.keyId }),
             (attemptSpan) =>
               Effect.onError(
-                Effect.flatMap(
+                Effect.map(
                   restore(withParent(
-                    withinDeadline(request, deadlineAt, (bound) => ProviderClient_.openSource(client, bound, held.lease.credentials)),
+                    withinDeadline(request, deadlineAt, (bound) => openFirst(bound, held.lease.credentials)),
                     attemptSpan
                   )),
-                  (source) =>
-                    Effect.map(
-                      Effect.onError(restore(bounded(firstChunk(source, request), request, deadlineAt)), () => source.close),
-                      (first) => ({ source, first, held, attemptSpan })
-                    )
+                  ({ first, source }) => ({ source, first, held, attemptSpan })
                 ),
                 (cause) => Effect.zipRight(letGo(held, Exit.failCause(cause)), endSpan(attemptSpan, Exit.failCause(cause)))
               )
+          ))
+      )
+
+    // The provider's source and its first chunk, both within the request's
+    // timeout (a client's timeout bounds a stream until its first chunk).
+    const openFirst = (request: ChatRequest, credentials: Credentials) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(restore(ProviderClient_.openSource(client, request, credentials)), (source) =>
+          Effect.map(
+            Effect.onError(restore(firstChunk(source, request)), () => source.close),
+            (first) => ({ source, first })
           ))
       )
 

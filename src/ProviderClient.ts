@@ -59,9 +59,10 @@ export interface HttpOptions {
   readonly headers?: Readonly<Record<string, string | Redacted.Redacted<string>>> | undefined
   /**
    * How long a call may take; a request's own `timeout` overrides it. For
-   * `chat`, the whole reply; for `chatStream`, the wait for the response
-   * headers (for a local server, that includes loading the model). Exceeding it
-   * fails with `TimeoutError`. Default: 10 minutes.
+   * `chat`, the whole reply; for `chatStream`, the wait for its first chunk
+   * (for a local server, that includes loading the model); the rest of a
+   * stream may take its time. Exceeding it fails with `TimeoutError`.
+   * Default: 10 minutes.
    */
   readonly timeout?: Duration.DurationInput | undefined
 }
@@ -91,7 +92,9 @@ export interface Service {
   readonly provider: string
   /**
    * How long a call that sets no `timeout` of its own may take (see
-   * `HttpOptions.timeout`). The `Llm` service cuts it to what is left of its
+   * `HttpOptions.timeout`). A client that declares it bounds each call by the
+   * request's `timeout`, or this: `chat` until the whole reply, a stream until
+   * its first chunk. The `Llm` service cuts it to what is left of its
    * deadline; for a client without it, `Llm` bounds each call with a timer of
    * its own.
    */

@@ -13,6 +13,7 @@ import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Cause from "effect/Cause"
 import * as Exit from "effect/Exit"
 import * as Chunk from "effect/Chunk"
 import type * as Clock from "effect/Clock"
@@ -120,7 +121,8 @@ export interface Transport {
   readonly boundedText: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<string>
   /**
    * Sends the call and reads its body through the parser `open` builds, as a
-   * `ChunkSource`; the timeout bounds the wait for the response headers. When
+   * `ChunkSource`, its first batch read already; the timeout bounds the wait
+   * for that first batch (headers and all), not the rest. When
    * `open` returns an Effect instead (a server that answered a stream request
    * with one JSON body), its chunks are the source's only batch.
    */
@@ -174,13 +176,19 @@ const streamReader = (response: HttpClientResponse.HttpClientResponse): Effect.E
         Effect.map(pull, Chunk.toReadonlyArray),
         (error) => Option.isNone(error) ? Effect.succeed(undefined) : Effect.fail(error.value)
       ),
-      cancel: Scope.close(scope, Exit.void)
+      cancel: Scope.close(scope, Exit.void),
+      // `timeoutFail` bounds this reader's first batch; nothing to end.
+      endDeadline: () => {}
     })))
 
 const readerOf = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<BodyReader> => {
   const reader = bodyReader(response)
   return reader === undefined ? streamReader(response) : Effect.succeed(reader)
 }
+
+// A pull's "failure" that is the end of the stream.
+const isEnd = (cause: Cause.Cause<Option.Option<unknown>>): boolean =>
+  Option.exists(Cause.failureOption(cause), Option.isNone)
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
@@ -393,6 +401,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
       ended = true
       // The body failing after the terminal event (a reset instead of a clean close) loses nothing.
       if (parser.done) return Effect.fail(Option.none())
+      if (error.cause instanceof DeadlineExceeded) return Effect.fail(Option.some<LlmError>(timeoutError(call)()))
       const detail = causeText(error.cause ?? error)
       return Effect.fail(Option.some(
         parser.transportError === undefined
@@ -440,18 +449,48 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
     }
   }
 
+  // A source whose first batch was read already.
+  const startingWith = (first: Chunk.Chunk<ChatChunk> | undefined, rest: ProviderClient.ChunkSource): ProviderClient.ChunkSource => {
+    let head = first
+    return {
+      pull: Effect.suspend(() => {
+        if (head === undefined) return first === undefined ? Effect.fail(Option.none()) : rest.pull
+        const chunk = head
+        head = undefined
+        return Effect.succeed(chunk)
+      }),
+      close: rest.close
+    }
+  }
+
+  // The first batch is read within the call's timeout too, so a stream's
+  // timeout bounds the wait for its first chunk; the rest may take its time.
   const source: Transport["source"] = (call, open) =>
     Effect.clockWith((clock) => {
       const startMillis = clock.unsafeCurrentTimeMillis()
-      return Effect.flatMap(
-        bounded(call, "headers", (deadline) => send(call, startMillis, deadline)),
-        (response) => {
+      return bounded(call, "body", (deadline) =>
+        Effect.flatMap(send(call, startMillis, deadline), (response) => {
           const opened = open({ response, startMillis, clock })
-          return Effect.isEffect(opened)
-            ? Effect.map(opened, replay)
-            : Effect.map(readerOf(response), (reader) => sourceOf(call, opened, reader))
-        }
-      )
+          if (Effect.isEffect(opened)) return Effect.map(opened, replay)
+          return Effect.flatMap(readerOf(response), (reader) => {
+            const rest = sourceOf(call, opened, reader)
+            // Closed here unless handed on: on a failure, a timeout or an interruption.
+            return Effect.uninterruptibleMask((restore) =>
+              Effect.matchEffect(
+                Effect.onError(restore(rest.pull), (cause) => isEnd(cause) ? Effect.void : rest.close),
+                {
+                onFailure: (error) =>
+                  Option.isNone(error) ? Effect.succeed(startingWith(undefined, rest)) : Effect.fail(error.value),
+                onSuccess: (first) =>
+                  Effect.sync(() => {
+                    reader.endDeadline()
+                    return startingWith(first, rest)
+                  })
+              }
+              )
+            )
+          })
+        }))
     })
 
   const errorOf: Transport["errorOf"] = (call, body, nowMillis, headers) => errorAt(call, body, headers, nowMillis)

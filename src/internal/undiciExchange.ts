@@ -87,7 +87,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.timer = setTimeout(() => this.expire(deadline.millis), deadline.millis)
   }
 
-  private disarm(): void {
+  disarm(): void {
     if (this.timer !== undefined) {
       clearTimeout(this.timer)
       this.timer = undefined
@@ -203,6 +203,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
 export interface BodyReader {
   readonly read: Effect.Effect<ReadonlyArray<Uint8Array> | undefined, HttpClientError.ResponseError>
   readonly cancel: Effect.Effect<void>
+  /** Ends the request's `Deadline` early: what the body has yet to bring may take its time. */
+  readonly endDeadline: () => void
 }
 
 /** The reader of a response from `send`; `undefined` for a response of any other client. */
@@ -223,6 +225,8 @@ export const send = (
   })
 
 const emptyBody = new Uint8Array(0)
+
+const noop = () => {}
 
 const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
   if (chunks.length === 0) return emptyBody
@@ -370,10 +374,13 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
           given = true
           return [cached]
         }),
-        cancel: Effect.void
+        cancel: Effect.void,
+        endDeadline: noop
       }
     }
-    if (this.consumed) return { read: Effect.fail(exchange.bodyError("the body was already read")), cancel: Effect.void }
+    if (this.consumed) {
+      return { read: Effect.fail(exchange.bodyError("the body was already read")), cancel: Effect.void, endDeadline: noop }
+    }
     this.consumed = true
     const wait = Effect.async<void>((resume) => {
       exchange.waiter = () => resume(Effect.void)
@@ -387,7 +394,7 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
       if (exchange.ended) return Effect.succeed(undefined)
       return Effect.zipRight(wait, read)
     })
-    return { read, cancel: Effect.sync(() => exchange.abort()) }
+    return { read, cancel: Effect.sync(() => exchange.abort()), endDeadline: () => exchange.disarm() }
   }
 
   toJSON(): unknown {

@@ -330,13 +330,22 @@ describe("OpenAiChat timeouts and interruption", () => {
         assert.deepStrictEqual(error.timeout, Duration.millis(300))
       })))
 
-  it.scopedLive("a stream's timeout bounds only the wait for headers", () =>
+  it.scopedLive("a stream's timeout bounds the wait for its first chunk, not the rest", () =>
     withSimulator({ tokensPerSecond: 40, replyTokens: 12 }, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client({ timeout: "150 millis" })
         const response = yield* ChatChunk.collect(chat.chatStream(hello, credentials))
         assert.strictEqual(response.usage.completionTokens, 12)
         assert.strictEqual(response.finishReason, "stop")
+      })))
+
+  it.scopedLive("headers at once but no first chunk within the timeout -> TimeoutError, and the request is abandoned", () =>
+    withSimulator({ timeToFirstToken: "3 seconds" }, ({ client, simulator }) =>
+      Effect.gen(function*() {
+        const chat = yield* client({ timeout: "200 millis" })
+        const error = yield* Effect.flip(Stream.runDrain(chat.chatStream(hello, credentials)))
+        assert.strictEqual(error._tag, "TimeoutError")
+        yield* awaitStats(simulator, (stats) => stats.inFlight === 0)
       })))
 
   it.scopedLive("interrupting a stream's consumer closes the connection", () =>
