@@ -15,14 +15,14 @@ import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
+import type * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import type { ChatResponse, Usage } from "./ChatResponse.js"
+import * as StreamOpen from "./internal/streamOpen.js"
 import { timeoutFail } from "./internal/timeout.js"
 import { estimateUsage } from "./internal/tokenEstimate.js"
 import * as KeyPool from "./KeyPool.js"
@@ -193,36 +193,14 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     // is closed at once when the attempt fails before its first chunk, and
     // otherwise handed to the consumer's stream.
     const openStream = (request: ChatRequest, attempt: number) =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.gen(function*() {
-          const scope = yield* Scope.make()
-          const opened = yield* restore(
-            Effect.gen(function*() {
-              const { lease, reservation } = yield* acquire(scope, attempt, request)
-              const pull = yield* Scope.extend(Stream.toPull(client.chatStream(request, lease.credentials)), scope)
-              const first = yield* firstChunk(pull, request)
-              return { first, pull, reservation }
-            })
-          ).pipe(Effect.exit)
-          if (Exit.isFailure(opened)) {
-            yield* Scope.close(scope, opened)
-            return yield* Effect.failCause(opened.cause)
-          }
-          return { scope, ...opened.value }
-        })
+      StreamOpen.open(
+        (scope) =>
+          Effect.map(acquire(scope, attempt, request), ({ lease, reservation }) => ({
+            stream: client.chatStream(request, lease.credentials),
+            extra: reservation
+          })),
+        () => new StreamTruncatedError({ provider: client.provider, model: request.model ?? "", detail: "the stream ended before any chunk" })
       ).pipe(Effect.withSpan("Llm.attempt", { attributes: spanAttributes(request), captureStackTrace: false }))
-
-    const firstChunk = (
-      pull: Effect.Effect<Chunk.Chunk<ChatChunk.ChatChunk>, Option.Option<LlmError>>,
-      request: ChatRequest
-    ): Effect.Effect<Chunk.Chunk<ChatChunk.ChatChunk>, LlmError> =>
-      Effect.flatMap(
-        Effect.mapError(pull, (error) =>
-          Option.getOrElse(error, () =>
-            new StreamTruncatedError({ provider: client.provider, model: request.model ?? "", detail: "the stream ended before any chunk" })
-          )),
-        (chunk) => (Chunk.isEmpty(chunk) ? firstChunk(pull, request) : Effect.succeed(chunk))
-      )
 
     const chatStream = (input: ChatRequest): Stream.Stream<ChatChunk.ChatChunk, LlmError> => {
       const request = withModel(input, options?.model)
@@ -232,8 +210,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
         )
       )
       return Stream.unwrapScoped(
-        Effect.map(opened, ({ first, pull, reservation }) =>
-          settleStreamUsage(request, reservation, Stream.concat(Stream.fromChunk(first), Stream.repeatEffectChunkOption(pull))))
+        Effect.map(opened, (stream) => settleStreamUsage(request, stream.extra, StreamOpen.rest(stream)))
       ).pipe(Stream.withSpan("Llm.chatStream", { attributes: spanAttributes(request) }))
     }
 

@@ -59,6 +59,9 @@ export * as RateLimiter from "./RateLimiter.js"
 export * as RetryPolicy from "./RetryPolicy.js"
 
 /** @since 0.1.0 */
+export * as Router from "./Router.js"
+
+/** @since 0.1.0 */
 export * as Simulator from "./simulator/Simulator.js"
 
 /** @since 0.1.0 */

@@ -181,7 +181,9 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
       const call = prepare(request, credentials, false)
       if (!("request" in call)) return Effect.fail(call)
       return Effect.flatMap(transport.json(call), (reply) =>
-        Effect.clockWith((clock) => decodeReply(call, reply.body, reply.latency, clock.unsafeCurrentTimeMillis())))
+        Effect.clockWith((clock) =>
+          Effect.map(decodeReply(call, reply.body, reply.latency, clock.unsafeCurrentTimeMillis()), ProviderHttp.withRateLimit(reply))
+        ))
     })
 
   const chatStream = (request: ChatRequest, credentials: Credentials): Stream.Stream<ChatChunk.ChatChunk, LlmError> => {
