@@ -62,12 +62,17 @@ export const emptyUsage: Usage = {
  * (`x-ratelimit-remaining-requests`, `x-ratelimit-reset-tokens`,
  * `anthropic-ratelimit-requests-remaining`...). For tokens, the tightest of the
  * token limits sent (total, input, output). `Router` stops picking a
- * deployment whose remaining count is 0 until the matching reset.
+ * deployment whose remaining count is 0: for requests, until one request has
+ * refilled (`resetRequests / limitRequests`, as providers refill their
+ * buckets continuously; the whole `resetRequests` when the limit is unknown);
+ * for tokens, until `resetTokens`.
  *
  * @since 0.1.0
  * @category Models
  */
 export const RateLimitSnapshot = Schema.Struct({
+  /** Requests allowed per window (`x-ratelimit-limit-requests`). */
+  limitRequests: Schema.optional(Schema.Number),
   remainingRequests: Schema.optional(Schema.Number),
   /** Time until the request limit is whole again. */
   resetRequests: Schema.optional(Schema.DurationFromSelf),

@@ -22,8 +22,8 @@ import * as Stream from "effect/Stream"
 import * as ChatChunk from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import type { ChatResponse, Usage } from "./ChatResponse.js"
+import * as Deadline from "./internal/deadline.js"
 import * as StreamOpen from "./internal/streamOpen.js"
-import { timeoutFail } from "./internal/timeout.js"
 import { estimateUsage } from "./internal/tokenEstimate.js"
 import * as KeyPool from "./KeyPool.js"
 import { InvalidRequestError, type LlmError, NoCapacityError, StreamTruncatedError, TimeoutError } from "./LlmError.js"
@@ -71,7 +71,8 @@ export interface Options {
   readonly retry?: RetryPolicy.RetryPolicy
   /**
    * One bound on a call with all its retries (for a stream: until its first
-   * chunk); past it the call fails with `TimeoutError`. Default: 10 minutes.
+   * chunk); past it the call fails with `TimeoutError`. A `Router`'s deadline,
+   * when sooner, bounds it too. Default: 10 minutes.
    */
   readonly deadline?: Duration.DurationInput
 }
@@ -119,11 +120,11 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
           ),
           Effect.retry(policy),
           (effect) =>
-            timeoutFail(effect, deadline, () =>
+            Deadline.within(effect, deadline, (timeout) =>
               new TimeoutError({
                 provider: client.provider,
                 model: request.model ?? "",
-                timeout: deadline,
+                timeout,
                 detail: "the call's deadline passed, retries included"
               })),
           Effect.mapError((error): LlmError =>
@@ -241,7 +242,8 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
         })
       })
 
-    return Llm.of({ chat, chatStream })
+    // Its calls are bounded by a deadline handed down by a Router, so the router needs no timer of its own.
+    return Deadline.honour(Llm.of({ chat, chatStream }))
   })
 
 // Every scope an attempt's lease lives in is closed with an exit whose failures

@@ -67,21 +67,24 @@
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Random from "effect/Random"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as ChatChunk from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import type { ChatResponse } from "./ChatResponse.js"
+import * as Deadline from "./internal/deadline.js"
 import * as Cooldown from "./internal/routerCooldown.js"
 import * as Strategy from "./internal/routerStrategy.js"
 import * as StreamOpen from "./internal/streamOpen.js"
-import { timeoutFail } from "./internal/timeout.js"
 import * as KeyPool from "./KeyPool.js"
 import * as Llm from "./Llm.js"
 import {
@@ -252,8 +255,10 @@ export interface DeploymentLoad {
     /** Failures counted in the current window. */
     readonly recent_failures: number
   }
-  /** Epoch milliseconds until which the provider's rate-limit headers hold it back; `null` when they do not. */
+  /** Epoch milliseconds until which the provider's rate limits hold it back; `null` when they do not. */
   readonly limited_until: number | null
+  /** Times the provider's rate limits (remaining 0, or a `RateLimitError` with `retryAfter`) held it back. */
+  readonly rate_limited: number
   /** Mean latency in milliseconds; `null` before the first success. */
   readonly latency_ms: number | null
   /** The deployment's request bucket, when its layer provides its `RateLimiter`. */
@@ -329,6 +334,7 @@ interface State extends Strategy.Candidate {
   limitedUntil: number
   requests: number
   failures: number
+  rateLimited: number
   secondStart: number
   secondCount: number
 }
@@ -338,8 +344,8 @@ interface Call {
   readonly request: ChatRequest
   readonly address: string
   readonly attempts: Array<Attempt>
-  readonly tried: Set<State>
-  readonly usedFallbacks: Set<Fallback>
+  readonly tried: Array<State>
+  readonly usedFallbacks: Array<Fallback>
   /** A `ContextLengthError` fallback only goes to larger windows than this. */
   minContext: number
   last: { readonly state: State; readonly error: LlmError } | undefined
@@ -424,6 +430,7 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
     limitedUntil: 0,
     requests: 0,
     failures: 0,
+    rateLimited: 0,
     secondStart: 0,
     secondCount: 0
   }))
@@ -451,8 +458,11 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
     periodMillis: Duration.toMillis(options.cooldown?.period ?? "30 seconds")
   }
   const deadline = Duration.decode(options.deadline ?? "10 minutes")
+  const deadlineMillis = Duration.toMillis(deadline)
+  const handsDeadlineDown = states.every((state) => Deadline.honours(state.llm))
   const alpha = options.latencyAlpha ?? 0.3
   const exploration = options.exploration ?? 0.05
+  const drawsRandom = options.strategy !== "priority"
   const pickIndex = (candidates: ReadonlyArray<State>, u: number): number => {
     switch (options.strategy ?? "weighted") {
       case "weighted":
@@ -467,7 +477,7 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
   }
 
   const isUsable = (state: State, call: Call, now: number) =>
-    !call.tried.has(state) &&
+    !call.tried.includes(state) &&
     Cooldown.isAvailable(state.breaker, now) &&
     state.limitedUntil <= now &&
     (call.minContext === 0 || (state.contextWindow ?? 0) > call.minContext)
@@ -481,7 +491,7 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
   const noneUsable = (call: Call, members: ReadonlyArray<State>, now: number) => {
     let availableAt = Infinity
     for (const state of members) {
-      if (call.tried.has(state)) continue
+      if (call.tried.includes(state)) continue
       const breaker = state.breaker
       const free = Math.max(state.limitedUntil, breaker.state === "open" ? breaker.openUntil : now)
       if (free < availableAt) availableAt = free
@@ -499,6 +509,12 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
     call.last = { state, error }
   }
 
+  const holdUntil = (state: State, until: number) => {
+    if (until <= state.limitedUntil) return
+    state.limitedUntil = until
+    state.rateLimited++
+  }
+
   // Bookkeeping when an attempt ends. `held`: a stream that keeps its
   // deployment busy until the consumer's stream ends.
   const settle = (state: State, probe: boolean, startMillis: number, now: number, exit: Exit.Exit<unknown, LlmError>, held: boolean) => {
@@ -508,13 +524,14 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
       state.latencyMillis = Strategy.ewma(state.latencyMillis, now - startMillis, alpha)
       const rateLimit = (exit.value as Partial<ChatResponse>).rateLimit
       if (rateLimit !== undefined) {
+        // A request refills in reset / limit (buckets refill continuously); tokens wait for the whole reset.
         const requests = rateLimit.remainingRequests === 0 && rateLimit.resetRequests !== undefined
-          ? now + Duration.toMillis(rateLimit.resetRequests)
+          ? now + Duration.toMillis(rateLimit.resetRequests) / Math.max(1, rateLimit.limitRequests ?? 1)
           : 0
         const tokens = rateLimit.remainingTokens === 0 && rateLimit.resetTokens !== undefined
           ? now + Duration.toMillis(rateLimit.resetTokens)
           : 0
-        state.limitedUntil = Math.max(state.limitedUntil, requests, tokens)
+        holdUntil(state, Math.max(requests, tokens))
       }
       return
     }
@@ -522,124 +539,156 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
     if (error === undefined) return Cooldown.onNeutral(state.breaker, probe)
     state.failures++
     if (error._tag === "RateLimitError" && error.retryAfter !== undefined) {
-      state.limitedUntil = Math.max(state.limitedUntil, now + Duration.toMillis(error.retryAfter))
+      holdUntil(state, now + Duration.toMillis(error.retryAfter))
     }
     if (cooldownOn.has(error._tag)) Cooldown.onFailure(state.breaker, now, cooldown, probe)
     else Cooldown.onNeutral(state.breaker, probe)
   }
 
-  // Tries the address's deployments, then its fallbacks, until one succeeds.
-  const route = <A>(
-    call: Call,
-    members: ReadonlyArray<State>,
-    from: string,
-    send: (state: State, request: ChatRequest) => Effect.Effect<A, LlmError>,
-    held: boolean
-  ): Effect.Effect<readonly [A, State], LlmError> =>
-    Effect.clockWith((clock) =>
-      Effect.randomWith((random) =>
-        Effect.flatMap(random.next, (u) => {
-          const now = clock.unsafeCurrentTimeMillis()
-          const candidates = usable(members, call, now)
-          if (candidates.length === 0) {
-            return fallBack(call, from, call.last?.state, call.last?.error ?? noneUsable(call, members, now), send, held)
-          }
-          const state = candidates[pickIndex(candidates, u)]!
-          call.tried.add(state)
-          const probe = Cooldown.onSend(state.breaker, now)
-          state.inFlight++
-          state.requests++
-          if (now - state.secondStart >= 1000) {
-            state.secondStart = now
-            state.secondCount = 0
-          }
-          state.secondCount++
-          const request = call.request.model === state.model ? call.request : { ...call.request, model: state.model }
-          return send(state, request).pipe(
-            Effect.onExit((exit) =>
-              Effect.sync(() => settle(state, probe, now, clock.unsafeCurrentTimeMillis(), exit, held))
-            ),
-            Effect.matchEffect({
-              onSuccess: (value) => Effect.succeed([value, state] as const),
-              onFailure: (error) => {
-                record(call, state, error)
-                return retryOn.has(error._tag)
-                  ? route(call, members, from, send, held)
-                  : fallBack(call, from, state, error, send, held)
-              }
-            })
-          )
-        })
-      )
-    )
-
-  const fallBack = <A>(
-    call: Call,
-    from: string,
-    failed: State | undefined,
-    error: LlmError,
-    send: (state: State, request: ChatRequest) => Effect.Effect<A, LlmError>,
-    held: boolean
-  ): Effect.Effect<readonly [A, State], LlmError> => {
-    const next = findFallback(call, failed?.name, from, error._tag)
-    if (next === undefined) return Effect.fail(call.attempts.length === 0 ? error : withAttempts(error, call.attempts))
-    call.usedFallbacks.add(next)
-    if (error._tag === "ContextLengthError") {
-      call.minContext = Math.max(call.minContext, failed?.contextWindow ?? error.contextWindow ?? 0)
-    }
-    return route(call, addresses.get(next.to)!, next.to, send, held)
-  }
-
   const findFallback = (call: Call, deployment: string | undefined, from: string, tag: ErrorTag) => {
     for (const name of deployment === undefined || deployment === from ? [from] : [deployment, from]) {
       for (const fallback of fallbacks[name] ?? []) {
-        if (!call.usedFallbacks.has(fallback) && fallback.on.includes(tag)) return fallback
+        if (!call.usedFallbacks.includes(fallback) && fallback.on.includes(tag)) return fallback
       }
     }
     return undefined
   }
 
-  // Starts a call: its address, and the deadline over every attempt.
+  const unknownAddress = (name: string) =>
+    Effect.fail(
+      new ModelNotFoundError({
+        provider,
+        model: name,
+        detail: `no deployment, group or model is named ${name}; known: ${[...addresses.keys()].join(", ")}`
+      })
+    )
+
+  // One call: tries the address's deployments, then its fallbacks, until one
+  // succeeds. A class rather than closures: nothing is allocated per call
+  // beyond the instance, and every attempt reuses the same `next` Effect.
+  class Routing<A> {
+    readonly call: Call
+    members: ReadonlyArray<State>
+    from: string
+    current: State | undefined = undefined
+    probe = false
+    started = 0
+    /** When every deployment honours the deadline handed down: its time; else Infinity (a timer bounds the call). */
+    deadlineAt = Infinity
+    readonly next: Effect.Effect<readonly [A, State], LlmError>
+    constructor(
+      readonly request: ChatRequest,
+      address: string,
+      members: ReadonlyArray<State>,
+      readonly send: (state: State, request: ChatRequest) => Effect.Effect<A, LlmError>,
+      readonly held: boolean,
+      readonly clock: Clock.Clock,
+      random: Random.Random
+    ) {
+      this.call = {
+        request,
+        address: address === "" ? "every deployment" : address,
+        attempts: [],
+        tried: [],
+        usedFallbacks: [],
+        minContext: 0,
+        last: undefined
+      }
+      this.members = members
+      this.from = address
+      this.next = drawsRandom ? Effect.flatMap(random.next, (u) => this.step(u)) : Effect.suspend(() => this.step(0))
+    }
+
+    step(u: number): Effect.Effect<readonly [A, State], LlmError> {
+      const call = this.call
+      const now = this.clock.unsafeCurrentTimeMillis()
+      if (now >= this.deadlineAt) return Effect.fail(this.timedOut())
+      const candidates = usable(this.members, call, now)
+      if (candidates.length === 0) {
+        return this.fallBack(call.last?.state, call.last?.error ?? noneUsable(call, this.members, now))
+      }
+      const state = candidates.length === 1 ? candidates[0]! : candidates[pickIndex(candidates, u)]!
+      this.current = state
+      this.started = now
+      call.tried.push(state)
+      this.probe = Cooldown.onSend(state.breaker, now)
+      state.inFlight++
+      state.requests++
+      if (now - state.secondStart >= 1000) {
+        state.secondStart = now
+        state.secondCount = 0
+      }
+      state.secondCount++
+      const routed = this.request.model === state.model ? this.request : { ...this.request, model: state.model }
+      return Effect.catchAll(
+        Effect.map(
+          Effect.onExit(this.send(state, routed), (exit) => {
+            settle(state, this.probe, this.started, this.clock.unsafeCurrentTimeMillis(), exit, this.held)
+            return Effect.void
+          }),
+          (value) => [value, state] as const
+        ),
+        (error) => this.failed(state, error)
+      )
+    }
+
+    failed(state: State, error: LlmError): Effect.Effect<readonly [A, State], LlmError> {
+      record(this.call, state, error)
+      if (this.clock.unsafeCurrentTimeMillis() >= this.deadlineAt) return Effect.fail(this.timedOut())
+      return retryOn.has(error._tag) ? this.next : this.fallBack(state, error)
+    }
+
+    fallBack(failed: State | undefined, error: LlmError): Effect.Effect<readonly [A, State], LlmError> {
+      const call = this.call
+      const fallback = findFallback(call, failed?.name, this.from, error._tag)
+      if (fallback === undefined) return Effect.fail(call.attempts.length === 0 ? error : withAttempts(error, call.attempts))
+      call.usedFallbacks.push(fallback)
+      if (error._tag === "ContextLengthError") {
+        call.minContext = Math.max(call.minContext, failed?.contextWindow ?? error.contextWindow ?? 0)
+      }
+      this.from = fallback.to
+      this.members = addresses.get(fallback.to)!
+      return this.next
+    }
+
+    timedOut(): LlmError {
+      return withAttempts(
+        new TimeoutError({
+          provider,
+          model: this.call.address,
+          timeout: deadline,
+          detail: "the call's deadline passed, every attempt and fallback included"
+        }),
+        this.call.attempts
+      )
+    }
+  }
+
+  // Starts a call under the deadline, with the clock and the random source
+  // of the fiber's default services. When every deployment is an `Llm` that
+  // honours a deadline handed down, the deadline is handed down (and checked
+  // between attempts) instead of forking a timer per call.
   const run = <A>(
     request: ChatRequest,
     send: (state: State, request: ChatRequest) => Effect.Effect<A, LlmError>,
     held: boolean
   ): Effect.Effect<readonly [A, State], LlmError> =>
-    Effect.suspend(() => {
+    Effect.withFiberRuntime((fiber) => {
       const name = request.model ?? options.model ?? ""
       const members = request.model === undefined ? everyone : addresses.get(request.model)
-      if (members === undefined) {
-        return Effect.fail(
-          new ModelNotFoundError({
-            provider,
-            model: name,
-            detail: `no deployment, group or model is named ${name}; known: ${[...addresses.keys()].join(", ")}`
-          })
-        )
-      }
-      const call: Call = {
-        request,
-        address: name === "" ? "every deployment" : name,
-        attempts: [],
-        tried: new Set(),
-        usedFallbacks: new Set(),
-        minContext: 0,
-        last: undefined
-      }
-      return timeoutFail(route(call, members, name, send, held), deadline, () =>
-        withAttempts(
-          new TimeoutError({
-            provider,
-            model: call.address,
-            timeout: deadline,
-            detail: "the call's deadline passed, every attempt and fallback included"
-          }),
-          call.attempts
-        ))
+      if (members === undefined) return unknownAddress(name)
+      const services = fiber.getFiberRef(DefaultServices.currentServices)
+      const clock = Context.get(services, Clock.Clock)
+      const routing = new Routing(request, name, members, send, held, clock, Context.get(services, Random.Random))
+      if (!handsDeadlineDown) return Deadline.within(routing.next, deadline, () => routing.timedOut())
+      const at = Math.min(fiber.getFiberRef(Deadline.current), clock.unsafeCurrentTimeMillis() + deadlineMillis)
+      routing.deadlineAt = at
+      return Effect.locally(routing.next, Deadline.current, at)
     })
 
+  const sendChat = (state: State, routed: ChatRequest) => state.llm.chat(routed)
   const chat = (request: ChatRequest): Effect.Effect<ChatResponse, LlmError> =>
-    Effect.map(run(request, (state, routed) => state.llm.chat(routed), false), ([response]) => response)
+    Effect.map(run(request, sendChat, false), (served) => served[0])
 
   const openStream = (state: State, routed: ChatRequest) =>
     StreamOpen.open(
@@ -750,6 +799,7 @@ const deploymentLoad = (
       recent_failures: breaker.recent.length
     },
     limited_until: state.limitedUntil > now ? state.limitedUntil : null,
+    rate_limited: state.rateLimited,
     latency_ms: state.latencyMillis === undefined ? null : Math.round(state.latencyMillis * 100) / 100,
     rate_limit: limiter ?? null
   }

@@ -10,8 +10,12 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { ChatChunk, LlmError, Message } from "effect-llm-router"
 import type { Input as ChatRequest } from "../src/ChatRequest.js"
+import * as KeyPool from "../src/KeyPool.js"
 import * as Llm from "../src/Llm.js"
 import * as LlmTest from "../src/LlmTest.js"
+import * as ProviderClient from "../src/ProviderClient.js"
+import * as RateLimiter from "../src/RateLimiter.js"
+import * as RetryPolicy from "../src/RetryPolicy.js"
 import * as Router from "../src/Router.js"
 
 const ask = (model?: string): ChatRequest => ({ messages: [Message.user("hi")], ...(model !== undefined ? { model } : {}) })
@@ -419,8 +423,34 @@ describe("Router", () => {
       Effect.gen(function*() {
         expect((yield* Llm.chat(ask())).text).toBe("limited")
         expect((yield* Router.status).details["limited"]!.limited_until).toBe(10_000)
+        expect((yield* Router.status).details["limited"]!.rate_limited).toBe(1)
         expect((yield* Llm.chat(ask())).text).toBe("other")
         yield* TestClock.adjust("10 seconds")
+        expect((yield* Llm.chat(ask())).text).toBe("limited")
+      })
+    )
+  })
+
+  it.effect("adaptive limits: with the limit known, the hold lasts until one request refills", () => {
+    const log = makeLog()
+    return run(
+      {
+        strategy: "priority",
+        deployments: [
+          deployment(log, "limited", {
+            answer: () => ({
+              ...LlmTest.reply("limited"),
+              rateLimit: { limitRequests: 60, remainingRequests: 0, resetRequests: Duration.seconds(60) }
+            })
+          }),
+          deployment(log, "other")
+        ]
+      },
+      Effect.gen(function*() {
+        expect((yield* Llm.chat(ask())).text).toBe("limited")
+        expect((yield* Router.status).details["limited"]!.limited_until).toBe(1_000)
+        expect((yield* Llm.chat(ask())).text).toBe("other")
+        yield* TestClock.adjust("1 second")
         expect((yield* Llm.chat(ask())).text).toBe("limited")
       })
     )
@@ -492,6 +522,41 @@ describe("Router", () => {
         expect((yield* Router.status).details["b"]!.in_flight).toBe(0)
       })
     )
+  })
+
+  it.effect("the deadline is handed down to Llm deployments and bounds their own retries", () => {
+    let calls = 0
+    const slowClient = Layer.succeed(
+      ProviderClient.ProviderClient,
+      ProviderClient.ProviderClient.of({
+        provider: "slow",
+        chat: () => Effect.zipRight(Effect.sleep("10 seconds"), Effect.fail(unavailable("slow"))).pipe(Effect.ensuring(Effect.sync(() => calls++))),
+        chatStream: () => Stream.never
+      })
+    )
+    const llm = (id: string) =>
+      Llm.layer({ deadline: "1 hour", retry: RetryPolicy.make({ maxRetries: 10, baseDelay: "100 millis" }) }).pipe(
+        Layer.provide(Layer.mergeAll(
+          slowClient,
+          KeyPool.layer({ providerId: id, keys: [`sk-test-key-${id}-000001`] }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+          RateLimiter.unlimited
+        ))
+      )
+    const router = Router.layer({
+      deadline: "15 seconds",
+      deployments: [{ name: "a", model: "m", llm: llm("a") }, { name: "b", model: "m", llm: llm("b") }]
+    })
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Effect.flip(Llm.chat(ask())))
+      yield* TestClock.adjust("30 seconds")
+      const error = yield* Fiber.join(fiber)
+      expect(error._tag).toBe("TimeoutError")
+      expect(error.provider).toBe("router")
+      // The deployment retried after 10 seconds; the deadline cut its second try at 15.
+      expect(calls).toBe(2)
+      expect(error.attempts?.map((attempt) => attempt.error)).toEqual(["TimeoutError"])
+      expect((yield* Router.status).details["a"]!.in_flight + (yield* Router.status).details["b"]!.in_flight).toBe(0)
+    }).pipe(Effect.provide(router), seeded)
   })
 
   it.effect("invalid options are a defect naming the problem", () =>

@@ -76,6 +76,7 @@ export const fromHeaders = (header: HeaderLookup, nowMillis: number): Duration.D
 
 /** What `snapshot` reads; the shape of `ChatResponse.RateLimitSnapshot`. */
 export interface Snapshot {
+  readonly limitRequests?: number
   readonly remainingRequests?: number
   readonly resetRequests?: Duration.Duration
   readonly remainingTokens?: number
@@ -90,8 +91,8 @@ const resetMillis = (header: HeaderLookup, kind: string, nowMillis: number): num
   return Number.isNaN(date) ? undefined : date - nowMillis
 }
 
-const remainingOf = (header: HeaderLookup, kind: string): number | undefined => {
-  const text = header(`x-ratelimit-remaining-${kind}`) ?? header(`anthropic-ratelimit-${kind}-remaining`)
+const countOf = (header: HeaderLookup, kind: string, what: "remaining" | "limit"): number | undefined => {
+  const text = header(`x-ratelimit-${what}-${kind}`) ?? header(`anthropic-ratelimit-${kind}-${what}`)
   const value = text === undefined ? Number.NaN : Number(text.trim())
   return Number.isFinite(value) ? value : undefined
 }
@@ -104,13 +105,18 @@ const remainingOf = (header: HeaderLookup, kind: string): number | undefined => 
  */
 export const snapshot = (header: HeaderLookup, nowMillis: number): Snapshot | undefined => {
   let out: { -readonly [K in keyof Snapshot]: Snapshot[K] } | undefined
-  const requests = remainingOf(header, "requests")
+  const requests = countOf(header, "requests", "remaining")
   if (requests !== undefined) {
     const reset = resetMillis(header, "requests", nowMillis)
-    out = { remainingRequests: requests, ...(reset !== undefined ? { resetRequests: nonNegative(reset) } : {}) }
+    const limit = countOf(header, "requests", "limit")
+    out = {
+      remainingRequests: requests,
+      ...(limit !== undefined ? { limitRequests: limit } : {}),
+      ...(reset !== undefined ? { resetRequests: nonNegative(reset) } : {})
+    }
   }
   for (const kind of ["tokens", "input-tokens", "output-tokens"]) {
-    const remaining = remainingOf(header, kind)
+    const remaining = countOf(header, kind, "remaining")
     if (remaining === undefined || (out?.remainingTokens !== undefined && out.remainingTokens <= remaining)) continue
     const reset = resetMillis(header, kind, nowMillis)
     out = { ...out, remainingTokens: remaining }
