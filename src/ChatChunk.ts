@@ -95,7 +95,13 @@ export const Finish = Schema.TaggedStruct("Finish", {
   refusal: Schema.optional(Schema.String),
   keyId: Schema.optional(Schema.String),
   /** Provider data for the reply as a whole (Anthropic's signed thinking blocks). */
-  providerMetadata: Schema.optional(ProviderMetadata)
+  providerMetadata: Schema.optional(ProviderMetadata),
+  /**
+   * The cost in US dollars of the reply's usage, when its price is known. `Llm`
+   * sets it here, where the usage is final, so `collect` gives the same cost as
+   * the non-streaming call.
+   */
+  cost: Schema.optional(Schema.Number)
 })
 
 /**
@@ -195,6 +201,7 @@ const responseOf = (
   toolCalls,
   finishReason: finish.finishReason,
   usage,
+  ...(finish.cost !== undefined ? { cost: finish.cost } : {}),
   latency: finish.latency,
   ...(finish.keyId !== undefined ? { keyId: finish.keyId } : {}),
   ...(finish.providerMetadata !== undefined ? { providerMetadata: finish.providerMetadata } : {})
@@ -262,7 +269,8 @@ export const fromResponse = (response: ChatResponse): ReadonlyArray<ChatChunk> =
     latency: response.latency,
     ...(response.refusal !== undefined ? { refusal: response.refusal } : {}),
     ...(response.keyId !== undefined ? { keyId: response.keyId } : {}),
-    ...(response.providerMetadata !== undefined ? { providerMetadata: response.providerMetadata } : {})
+    ...(response.providerMetadata !== undefined ? { providerMetadata: response.providerMetadata } : {}),
+    ...(response.cost !== undefined ? { cost: response.cost } : {})
   })
   return chunks
 }

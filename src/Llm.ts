@@ -4,8 +4,9 @@
  *
  * `chat` = take a rate permit -> take the least-loaded key -> call the provider ->
  * report the outcome to the key pool -> retry per the policy -> usage (estimated
- * locally when the provider sent none). `chatStream` does the same, retrying only
- * until the first chunk has arrived: after that a failure fails the stream.
+ * locally when the provider sent none) and its cost (`Options.price`).
+ * `chatStream` does the same, retrying only until the first chunk has arrived:
+ * after that a failure fails the stream; its cost is on the `Finish` chunk.
  * Interrupting a call, or the consumer of a stream, aborts the HTTP request and
  * frees the key and the permit.
  *
@@ -26,6 +27,7 @@ import * as Deadline from "./internal/deadline.js"
 import * as StreamOpen from "./internal/streamOpen.js"
 import { estimateUsage } from "./internal/tokenEstimate.js"
 import * as KeyPool from "./KeyPool.js"
+import * as Pricing from "./Pricing.js"
 import { InvalidRequestError, type LlmError, NoCapacityError, StreamTruncatedError, TimeoutError } from "./LlmError.js"
 import { ProviderClient } from "./ProviderClient.js"
 import * as RateLimiter from "./RateLimiter.js"
@@ -75,6 +77,13 @@ export interface Options {
    * when sooner, bounds it too. Default: 10 minutes.
    */
   readonly deadline?: Duration.DurationInput
+  /**
+   * The price of this service's calls, which sets `cost` on every response
+   * (on a stream's `Finish` chunk). Default: the built-in price of the model
+   * that answered (`Pricing.lookup(response.model)`), else of the requested
+   * model; when neither is known, responses carry no cost.
+   */
+  readonly price?: Pricing.Price
 }
 
 // The request bucket is charged one token per attempt.
@@ -165,10 +174,31 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     const reconcile = (reservation: RateLimiter.Reservation, usage: Usage | undefined) =>
       isMissing(usage) ? Effect.void : limiter.reconcile(reservation, usage!.totalTokens)
 
-    const estimateMissingUsage = (request: ChatRequest, response: ChatResponse): Effect.Effect<ChatResponse> =>
+    // Built-in prices are looked up once per model name.
+    const builtInPrices = new Map<string, Pricing.Price | undefined>()
+    const builtInPrice = (model: string) => {
+      if (!builtInPrices.has(model)) builtInPrices.set(model, Pricing.lookup(model))
+      return builtInPrices.get(model)
+    }
+    const costOf = (request: ChatRequest, model: string, usage: Usage) =>
+      Pricing.cost(
+        options?.price ?? builtInPrice(model) ?? (request.model === undefined ? undefined : builtInPrice(request.model)),
+        usage
+      )
+    const withCost = (request: ChatRequest, response: ChatResponse): ChatResponse => {
+      const cost = costOf(request, response.model, response.usage)
+      return cost === undefined ? response : { ...response, cost }
+    }
+
+    const withFinishCost = (request: ChatRequest, finish: ChatChunk.Finish, usage: Usage): ChatChunk.Finish => {
+      const cost = costOf(request, finish.model, usage)
+      return cost === undefined ? finish : { ...finish, cost }
+    }
+
+    const settleUsage = (request: ChatRequest, response: ChatResponse): Effect.Effect<ChatResponse> =>
       isMissing(response.usage)
-        ? Effect.map(estimateUsage(request, response), (usage) => ({ ...response, usage }))
-        : Effect.succeed(response)
+        ? Effect.map(estimateUsage(request, response), (usage) => withCost(request, { ...response, usage }))
+        : Effect.succeed(withCost(request, response))
 
     const annotateUsage = (usage: Usage) =>
       Effect.annotateCurrentSpan({
@@ -184,7 +214,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
             Effect.tap(client.chat(request, lease.credentials), (response) => reconcile(reservation, response.usage)))
         ).pipe(Effect.scoped, Effect.withSpan("Llm.attempt", { attributes: spanAttributes(request), captureStackTrace: false }))
       return retrying(request, once).pipe(
-        Effect.flatMap((response) => estimateMissingUsage(request, response)),
+        Effect.flatMap((response) => settleUsage(request, response)),
         Effect.tap((response) => annotateUsage(response.usage)),
         Effect.withSpan("Llm.chat", { attributes: spanAttributes(request), captureStackTrace: false })
       )
@@ -216,7 +246,8 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     }
 
     // At the Finish chunk: settles the budget with the provider's usage, or
-    // inserts an estimated Usage chunk before Finish when the provider sent none.
+    // inserts an estimated Usage chunk before Finish when the provider sent none;
+    // and puts the cost of the final usage on the Finish chunk.
     const settleStreamUsage = (
       request: ChatRequest,
       reservation: RateLimiter.Reservation,
@@ -233,11 +264,23 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
             accumulator.add(item)
           }
           if (finish === undefined) return Effect.succeed(chunk)
-          if (!isMissing(usage)) return Effect.as(reconcile(reservation, usage), chunk)
+          if (!isMissing(usage)) {
+            const priced = withFinishCost(request, finish, usage!)
+            return Effect.as(
+              reconcile(reservation, usage),
+              priced === finish ? chunk : Chunk.map(chunk, (item) => (item === finish ? priced : item))
+            )
+          }
           const done = accumulator.response()!
           return Effect.map(estimateUsage(request, done), (estimated): Chunk.Chunk<ChatChunk.ChatChunk> => {
             const before = Chunk.filter(chunk, (item) => item._tag !== "Finish" && item._tag !== "Usage")
-            return Chunk.appendAll(before, Chunk.fromIterable<ChatChunk.ChatChunk>([{ _tag: "Usage", usage: estimated }, finish]))
+            return Chunk.appendAll(
+              before,
+              Chunk.fromIterable<ChatChunk.ChatChunk>([
+                { _tag: "Usage", usage: estimated },
+                withFinishCost(request, finish, estimated)
+              ])
+            )
           })
         })
       })

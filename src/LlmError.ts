@@ -291,15 +291,21 @@ export class BudgetExceededError extends Schema.TaggedError<BudgetExceededError>
   ...common,
   /** What the budget covers: a deployment, a group, or `overall`. */
   scope: Schema.String,
+  /** US dollars per period. */
   limit: Schema.Number,
-  spent: Schema.Number
+  /** US dollars spent in the current period, calls in flight included. */
+  spent: Schema.Number,
+  /** The refused call's estimated cost. */
+  estimate: Schema.optional(Schema.Number),
+  /** When the current period ends (epoch milliseconds), and the budget is whole again. */
+  periodEnd: Schema.optional(Schema.Number)
 }) {
   override get message() {
-    return describe(
-      this,
-      `would pass the ${this.scope} budget (spent $${this.spent} of $${this.limit})`,
-      "Raise the budget or wait for the next period."
-    )
+    const estimate = this.estimate === undefined ? "" : `, this call about $${this.estimate}`
+    const next = this.periodEnd === undefined
+      ? "Raise the budget or wait for the next period."
+      : `Raise the budget or wait for the next period, at ${new Date(this.periodEnd).toISOString()}.`
+    return describe(this, `would pass the ${this.scope} budget (spent $${this.spent} of $${this.limit}${estimate})`, next)
   }
 }
 

@@ -7,7 +7,8 @@
  *   "openai": [
  *     { "model_name": "gpt-4o", "api_keys": ["env:OPENAI_API_KEY", { "key": "sk-...", "weight": 2 }],
  *       "base_url": "https://api.openai.com/v1", "max_retries": 5, "retry_delay": 1.0,
- *       "rate_limit_capacity": 20, "rate_limit_refill_rate": 3.0, "max_concurrency": 100 }
+ *       "rate_limit_capacity": 20, "rate_limit_refill_rate": 3.0, "max_concurrency": 100,
+ *       "pricing": { "input_per_mtok": 2.5, "cached_input_per_mtok": 1.25, "output_per_mtok": 10 } }
  *   ]
  * }
  * ```
@@ -23,6 +24,9 @@
  * its URL. `api_keys` may be left out where no key is needed (`api: "ollama"`,
  * the `ollama` and `vllm` presets): the key is then `none`. `headers` are
  * sent on every request (OpenRouter's `HTTP-Referer` and `X-Title`).
+ *
+ * `pricing` (US dollars per million tokens) overrides the model's built-in
+ * price (`Pricing.builtIn`); it sets `cost` on the model's responses.
  *
  * `env:NAME` reads a key from the environment (through Effect's `Config`, so a
  * test can supply its own `ConfigProvider`). Keys are `Redacted` from the moment
@@ -46,6 +50,7 @@ import * as Gemini from "./providers/Gemini.js"
 import * as Ollama from "./providers/Ollama.js"
 import * as OpenAiChat from "./providers/OpenAiChat.js"
 import * as OpenAiResponses from "./providers/OpenAiResponses.js"
+import * as Pricing from "./Pricing.js"
 import * as Presets from "./providers/Presets.js"
 import type { ProviderClient } from "./ProviderClient.js"
 import * as RateLimiter from "./RateLimiter.js"
@@ -88,6 +93,19 @@ export const KeyEntry = Schema.Union(
     max_concurrency: optional(PositiveInt)
   })
 )
+
+/**
+ * A model's prices as written in the file, US dollars per million tokens.
+ * `cached_input_per_mtok` (prompt-cache hits) defaults to `input_per_mtok`.
+ *
+ * @since 0.1.0
+ * @category Schemas
+ */
+export const PricingEntry = Schema.Struct({
+  input_per_mtok: Pricing.PerMillion,
+  cached_input_per_mtok: optional(Pricing.PerMillion),
+  output_per_mtok: Pricing.PerMillion
+})
 
 /**
  * The adapters `api` selects.
@@ -135,6 +153,8 @@ export const ModelEntry = Schema.Struct({
   organization: optional(NonEmpty),
   project: optional(NonEmpty),
   max_tokens_field: optional(Schema.Literal("max_completion_tokens", "max_tokens")),
+  /** Overrides the built-in price of the model. */
+  pricing: optional(PricingEntry),
   /** `Router`: the deployment's share of weighted picks (LLM-API-BalancedCall's `model_weight`). Default 1. */
   weight: optional(Positive),
   /** `Router`: group names that address this model (`"fast"`, `"smart"`). */
@@ -333,6 +353,18 @@ export const model = (config: ProviderConfig, provider: string, modelName: strin
     : Effect.succeed(found)
 }
 
+/**
+ * The price of a configured model: its `pricing` entry, else the built-in
+ * price of its `model_name` (`Pricing.lookup`), else `undefined`.
+ *
+ * @since 0.1.0
+ * @category Accessors
+ */
+export const priceOf = (settings: ModelConfig): Pricing.Price | undefined =>
+  settings.entry.pricing !== undefined
+    ? Pricing.fromPerMtok(settings.entry.pricing)
+    : Pricing.lookup(settings.entry.model_name)
+
 const defaultOpenAiBaseUrl = "https://api.openai.com/v1"
 
 /**
@@ -387,8 +419,10 @@ const llmLayer = (
       maxConcurrency: entry.max_concurrency,
       tokensPerMinute: entry.tokens_per_minute
     }).pipe(Layer.orDie)
+  const price = priceOf(settings)
   return Llm.layer({
     model: entry.model_name,
+    ...(price !== undefined ? { price } : {}),
     retry: RetryPolicy.make({
       ...(entry.max_retries !== undefined ? { maxRetries: entry.max_retries } : {}),
       ...(entry.retry_delay !== undefined ? { baseDelay: entry.retry_delay * 1000 } : {})

@@ -8,6 +8,12 @@
 export * as Anthropic from "./providers/Anthropic.js"
 
 /** @since 0.1.0 */
+export * as Budget from "./Budget.js"
+
+/** @since 0.1.0 */
+export * as CacheStore from "./CacheStore.js"
+
+/** @since 0.1.0 */
 export * as ChatChunk from "./ChatChunk.js"
 
 /** @since 0.1.0 */
@@ -47,6 +53,9 @@ export * as OpenAiResponses from "./providers/OpenAiResponses.js"
 export * as Presets from "./providers/Presets.js"
 
 /** @since 0.1.0 */
+export * as Pricing from "./Pricing.js"
+
+/** @since 0.1.0 */
 export * as ProviderClient from "./ProviderClient.js"
 
 /** @since 0.1.0 */
@@ -54,6 +63,9 @@ export * as ProviderConfig from "./ProviderConfig.js"
 
 /** @since 0.1.0 */
 export * as RateLimiter from "./RateLimiter.js"
+
+/** @since 0.1.0 */
+export * as ResponseCache from "./ResponseCache.js"
 
 /** @since 0.1.0 */
 export * as RetryPolicy from "./RetryPolicy.js"
@@ -69,3 +81,6 @@ export * as Sse from "./Sse.js"
 
 /** @since 0.1.0 */
 export * as UndiciHttpClient from "./UndiciHttpClient.js"
+
+/** @since 0.1.0 */
+export * as UsageLedger from "./UsageLedger.js"

@@ -88,10 +88,12 @@ describe("ChatChunk.collect", () => {
       reasoningTokens: fc.nat(),
       estimated: fc.boolean()
     }),
-    latency: fc.nat().map(Duration.millis)
-  }).map(({ providerMetadata, reasoning, ...rest }) => ({
+    latency: fc.nat().map(Duration.millis),
+    cost: fc.option(fc.double({ min: 0, max: 1000, noNaN: true }), { nil: undefined })
+  }).map(({ cost, providerMetadata, reasoning, ...rest }) => ({
     ...rest,
     ...(reasoning === undefined ? {} : { reasoning }),
+    ...(cost === undefined ? {} : { cost }),
     ...(providerMetadata === undefined ? {} : { providerMetadata })
   }))
 

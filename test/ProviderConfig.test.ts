@@ -11,6 +11,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as Llm from "../src/Llm.js"
+import * as Pricing from "../src/Pricing.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import * as ProviderConfig from "../src/ProviderConfig.js"
 import * as Simulator from "../src/simulator/Simulator.js"
@@ -55,7 +56,8 @@ describe("ProviderConfig.fromJson", () => {
       const bad = {
         openai: [
           { model_name: "", api_keys: [], base_url: "not a url", rate_limit_capacity: -1, max_retries: 1.5 },
-          { model_name: "ok", api_keys: [{ key: "k", weight: 0 }], base_url: "https://x/v1", api: "soap" }
+          { model_name: "ok", api_keys: [{ key: "k", weight: 0 }], base_url: "https://x/v1", api: "soap" },
+          { model_name: "priced", api_keys: ["k"], pricing: { input_per_mtok: -1, cached_input_per_mtok: "x" } }
         ],
         broken: "nope"
       }
@@ -69,10 +71,22 @@ describe("ProviderConfig.fromJson", () => {
       expect(byPath["openai[0].max_retries"]).toBe("expected a whole number, 0 or more")
       expect(byPath["openai[1].api_keys[0].weight"]).toBe("expected a positive number")
       expect(byPath["openai[1].api"]).toContain("chat-completions")
+      expect(byPath["openai[2].pricing.input_per_mtok"]).toBe("expected a price, 0 or more")
+      expect(byPath["openai[2].pricing.cached_input_per_mtok"]).toContain("number")
+      expect(byPath["openai[2].pricing.output_per_mtok"]).toContain("is missing")
       expect(Object.keys(byPath)).toContain("broken")
       expect(error.message).toContain(`provider.json has ${error.issues.length} problems:`)
       expect(error.message).toContain("openai[0].rate_limit_capacity: expected a positive number")
     }))
+
+  it.effect("priceOf: the pricing entry, else the built-in price of the model name", () =>
+    Effect.gen(function*() {
+      const config = yield* ProviderConfig.fromJson(file())
+      expect(ProviderConfig.priceOf(config.openai!["gpt-4o"]!)).toStrictEqual({ input: 2.5, output: 10 })
+      expect(ProviderConfig.priceOf(config.openai!["gpt-4o-mini"]!)).toBe(Pricing.builtIn["gpt-4o-mini"])
+      const local = yield* ProviderConfig.fromJson({ local: [{ model_name: "llama3.2", api: "ollama" }] })
+      expect(ProviderConfig.priceOf(local.local!["llama3.2"]!)).toBeUndefined()
+    }).pipe(withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000" })))
 
   it.effect("a missing env: variable is named, and nothing of any key is shown", () =>
     Effect.gen(function*() {

@@ -16,6 +16,7 @@ const root = path.resolve(import.meta.dirname, "../..")
 
 const examples = [
   "basic-chat",
+  "cost-and-cache",
   "interruption",
   "provider-json",
   "rate-limits",
@@ -100,6 +101,18 @@ describe("examples", () => {
       const [reply, usage] = lines((yield* ran("basic-chat")).stdout)
       expect(reply).toMatch(/^[A-Z][a-z]+( [a-z]+)+\.$/)
       expect(usage).toMatch(/^usage: \d+ prompt \+ 16 completion = \d+ tokens, simulator\/gpt-4o-mini in /)
+    }), timeout)
+
+  it.live("cost-and-cache prices each call, serves the repeat from cache, refuses the call past the budget unsent", () =>
+    Effect.gen(function*() {
+      const output = lines((yield* ran("cost-and-cache")).stdout)
+      expect(output).toHaveLength(6)
+      expect(output[0]).toMatch(/^What is a Layer\? \d+ tokens, \$0\.0000\d\d$/)
+      expect(output[1]).toBe(output[0])
+      expect(output[2]).toMatch(/^What is a Scope\? \d+ tokens, \$0\.0000\d\d$/)
+      expect(output[3]).toMatch(/^refused before sending: the overall budget of \$0\.05, this call about \$0\.6\d+$/)
+      expect(output[4]).toBe("cache: 1 hit, 3 misses")
+      expect(output[5]).toMatch(/^ledger: 2 calls reached the model, \$0\.0000\d\d in all$/)
     }), timeout)
 
   it.live("streaming writes the reply as it comes, then the usage", () =>

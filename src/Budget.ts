@@ -1,0 +1,380 @@
+/**
+ * Spend limits in US dollars, per period, for the whole application
+ * (`overall`), a deployment or a group: a call that would pass one fails with
+ * `BudgetExceededError` before it is sent.
+ *
+ * A caller (the `Router`, or `guard` for a single `Llm`) asks `check` with the
+ * call's estimated cost (`Pricing.estimate`: the prompt estimated as
+ * `RateLimiter.estimateTokens` counts it, plus `maxTokens` at the output
+ * price). `check` reserves that estimate in every limit it is under, so two
+ * concurrent calls cannot both pass a limit that only one fits; after the call,
+ * `charge` replaces the reservation with the real cost (reserve, then
+ * reconcile, as `RateLimiter`'s tokens-per-minute budget does).
+ *
+ * ## Scopes
+ *
+ * A limit names its `scope`. Limits of scope `overall` apply to every check;
+ * any other scope (a deployment's name, a group's name: the caller's choice)
+ * applies to the checks that list it in `scopes`. A scope may have several
+ * limits (per minute and per day).
+ *
+ * ## Periods
+ *
+ * A period is a fixed window, not a rolling one: a `Duration` period is one of
+ * the back-to-back windows of that length counted from the Unix epoch (so
+ * `"1 day"` is the UTC day, `"1 hour"` the clock hour), and `"month"` is the
+ * UTC calendar month. When a window ends its spend starts again from zero;
+ * the estimates of calls still in flight stay reserved, and their cost is
+ * charged to the window in which they end. Fixed windows are how providers
+ * bill, and they give a refused call a definite time to retry (`periodEnd`).
+ * Time is read from `Clock`, so `TestClock` drives it in tests.
+ *
+ * A call is refused when its window's spend, plus reservations, plus its
+ * estimate would pass the limit by more than a billionth of a dollar (float
+ * sums of cents are not exact), or when the limit is already reached.
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import type { Input as ChatRequest } from "./ChatRequest.js"
+import { Llm, type Service as LlmService } from "./Llm.js"
+import { BudgetExceededError } from "./LlmError.js"
+import * as Pricing from "./Pricing.js"
+
+/**
+ * The scope whose limits apply to every check.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export const overall = "overall"
+
+/**
+ * A window length, or `"month"` for the UTC calendar month.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type Period = Duration.DurationInput | "month"
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Limit {
+  /** `overall`, or a name callers list in `check`'s `scopes`. */
+  readonly scope: string
+  /** US dollars per period. */
+  readonly limit: number
+  readonly period: Period
+}
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Options {
+  readonly limits: ReadonlyArray<Limit>
+}
+
+/**
+ * A call to check.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Call {
+  /** The scopes besides `overall` the call counts against (its deployment, its group). Default: none. */
+  readonly scopes?: ReadonlyArray<string>
+  /** The call's estimated cost in US dollars (`Pricing.estimate`). */
+  readonly estimate: number
+  /** Named in the error. Default: `unknown`. */
+  readonly provider?: string
+  /** Named in the error. Default: empty. */
+  readonly model?: string
+}
+
+/**
+ * What `check` holds until `charge`.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Reservation {
+  readonly estimate: number
+}
+
+/**
+ * One limit's state.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface LimitStatus {
+  readonly scope: string
+  readonly limit: number
+  /** `"month"`, or the window's length (`Duration.format`). */
+  readonly period: string
+  /** Charged in the current window. */
+  readonly spent: number
+  /** Estimates of calls in flight. */
+  readonly reserved: number
+  /** Epoch milliseconds. */
+  readonly periodStart: number
+  readonly periodEnd: number
+}
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Service {
+  /** Reserves `call.estimate` in every limit the call is under, or fails naming the first it would pass. */
+  readonly check: (call: Call) => Effect.Effect<Reservation, BudgetExceededError>
+  /**
+   * Replaces the reservation with the real cost (0 for a call that was not
+   * billed). `undefined` keeps the estimate as the cost. Later charges of the
+   * same reservation do nothing.
+   */
+  readonly charge: (reservation: Reservation, cost: number | undefined) => Effect.Effect<void>
+  readonly status: Effect.Effect<ReadonlyArray<LimitStatus>>
+}
+
+/**
+ * @since 0.1.0
+ * @category Tags
+ */
+export class Budget extends Context.Tag("effect-llm-router/Budget")<Budget, Service>() {}
+
+// A billionth of a dollar: float sums of cents are not exact.
+const tolerance = 1e-9
+
+interface Window {
+  readonly start: number
+  readonly end: number
+}
+
+const windowAt = (period: Period, now: number): Window => {
+  if (period === "month") {
+    const date = new Date(now)
+    return {
+      start: Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1),
+      end: Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1)
+    }
+  }
+  const length = Duration.toMillis(period)
+  const start = Math.floor(now / length) * length
+  return { start, end: start + length }
+}
+
+interface State {
+  readonly limit: Limit
+  readonly periodName: string
+  window: Window
+  spent: number
+  reserved: number
+}
+
+const roll = (state: State, now: number) => {
+  if (now >= state.window.end || now < state.window.start) {
+    state.window = windowAt(state.limit.period, now)
+    state.spent = 0
+  }
+}
+
+const validate = (limit: Limit): string | undefined => {
+  if (!(Number.isFinite(limit.limit) && limit.limit >= 0)) return `the ${limit.scope} limit must be 0 or more dollars`
+  const length = limit.period === "month" ? 1 : Duration.toMillis(limit.period)
+  if (!(length > 0 && Number.isFinite(length))) {
+    return `the ${limit.scope} period must be a positive, finite duration or "month"`
+  }
+  return undefined
+}
+
+/**
+ * An in-memory budget. Limits with a negative amount or a period that is not
+ * a positive finite duration or `"month"` are defects (a bug in the caller).
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const make = (options: Options): Effect.Effect<Service> =>
+  Effect.gen(function*() {
+    for (const limit of options.limits) {
+      const problem = validate(limit)
+      if (problem !== undefined) return yield* Effect.dieMessage(`Budget: ${problem}`)
+    }
+    const start = yield* Clock.currentTimeMillis
+    const states: Array<State> = options.limits.map((limit) => ({
+      limit,
+      periodName: limit.period === "month" ? "month" : Duration.format(limit.period),
+      window: windowAt(limit.period, start),
+      spent: 0,
+      reserved: 0
+    }))
+    const held = new WeakMap<Reservation, ReadonlyArray<State>>()
+
+    const check = (call: Call) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.suspend((): Effect.Effect<Reservation, BudgetExceededError> => {
+          const scopes = call.scopes ?? []
+          const applying = states.filter((state) => state.limit.scope === overall || scopes.includes(state.limit.scope))
+          for (const state of applying) {
+            roll(state, now)
+            const committed = state.spent + state.reserved
+            if (committed >= state.limit.limit || committed + call.estimate > state.limit.limit + tolerance) {
+              return Effect.fail(
+                new BudgetExceededError({
+                  provider: call.provider ?? "unknown",
+                  model: call.model ?? "",
+                  scope: state.limit.scope,
+                  limit: state.limit.limit,
+                  spent: committed,
+                  estimate: call.estimate,
+                  periodEnd: state.window.end
+                })
+              )
+            }
+          }
+          for (const state of applying) state.reserved += call.estimate
+          const reservation: Reservation = { estimate: call.estimate }
+          held.set(reservation, applying)
+          return Effect.succeed(reservation)
+        }))
+
+    const charge = (reservation: Reservation, cost: number | undefined) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.sync(() => {
+          const applying = held.get(reservation)
+          if (applying === undefined) return
+          held.delete(reservation)
+          for (const state of applying) {
+            state.reserved -= reservation.estimate
+            roll(state, now)
+            state.spent += cost ?? reservation.estimate
+          }
+        }))
+
+    const status = Effect.map(Clock.currentTimeMillis, (now) =>
+      states.map((state): LimitStatus => {
+        roll(state, now)
+        return {
+          scope: state.limit.scope,
+          limit: state.limit.limit,
+          period: state.periodName,
+          spent: state.spent,
+          reserved: state.reserved,
+          periodStart: state.window.start,
+          periodEnd: state.window.end
+        }
+      }))
+
+    return Budget.of({ check, charge, status })
+  })
+
+/**
+ * An in-memory `Budget`.
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layer = (options: Options): Layer.Layer<Budget> => Layer.effect(Budget, make(options))
+
+/**
+ * Options of `guarded`.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface GuardOptions {
+  /** Scopes besides `overall` every call counts against. Default: none. */
+  readonly scopes?: ReadonlyArray<string>
+  /**
+   * The price estimates use. Default: the built-in price of the request's
+   * model. With no price (a request that names no model, a model not in the
+   * table) the estimate is 0: only the responses' costs count, so pass the
+   * price of the model the `Llm` below defaults to.
+   */
+  readonly price?: Pricing.Price | undefined
+  /** Reply tokens to estimate for requests without `maxTokens`. Default: 0. */
+  readonly defaultMaxTokens?: number
+  /** Named in `BudgetExceededError`. Default: `unknown`. */
+  readonly provider?: string
+}
+
+/**
+ * Wraps an `Llm` so every call is checked against `budget` before it is sent
+ * and charged after: the response's `cost` (the estimate when it has none);
+ * nothing for a call that failed with an error; the estimate for an
+ * interrupted call or a stream that ended after output but without a
+ * `Finish` (the provider may have billed it).
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const guarded = (llm: LlmService, budget: Service, options?: GuardOptions): LlmService => {
+  const reserve = (request: ChatRequest) => {
+    const price = options?.price ?? (request.model === undefined ? undefined : Pricing.lookup(request.model))
+    return budget.check({
+      estimate: price === undefined
+        ? 0
+        : Pricing.estimate(price, request, { defaultMaxTokens: options?.defaultMaxTokens }),
+      ...(options?.scopes !== undefined ? { scopes: options.scopes } : {}),
+      ...(options?.provider !== undefined ? { provider: options.provider } : {}),
+      ...(request.model !== undefined ? { model: request.model } : {})
+    })
+  }
+  // A call that failed with an error (not interrupted) was not billed.
+  const unbilled = (exit: Exit.Exit<unknown, unknown>) =>
+    Exit.isFailure(exit) && !Exit.isInterrupted(exit) && Option.isSome(Cause.failureOption(exit.cause))
+  return Llm.of({
+    chat: (request) =>
+      Effect.acquireUseRelease(
+        reserve(request),
+        () => llm.chat(request),
+        (reservation, exit) =>
+          budget.charge(
+            reservation,
+            Exit.isSuccess(exit) ? exit.value.cost : unbilled(exit) ? 0 : undefined
+          )
+      ),
+    chatStream: (request) =>
+      Stream.unwrapScoped(Effect.gen(function*() {
+        let output = false
+        let finished = false
+        let cost: number | undefined
+        yield* Effect.acquireRelease(
+          reserve(request),
+          (reservation, exit) =>
+            budget.charge(reservation, finished ? cost : !output && unbilled(exit) ? 0 : undefined)
+        )
+        return Stream.mapChunks(llm.chatStream(request), (chunk) => {
+          output = true
+          for (const item of chunk) {
+            if (item._tag === "Finish") {
+              finished = true
+              cost = item.cost
+            }
+          }
+          return chunk
+        })
+      }))
+  })
+}
+
+/**
+ * A layer that decorates the `Llm` below it with `guarded`.
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const guard = (options?: GuardOptions): Layer.Layer<Llm, never, Llm | Budget> =>
+  Layer.effect(Llm, Effect.zipWith(Llm, Budget, (llm, budget) => guarded(llm, budget, options)))

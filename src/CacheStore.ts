@@ -1,0 +1,131 @@
+/**
+ * Where `ResponseCache` keeps replies: a key-value store of `ChatResponse`s
+ * with a time to live per entry. `layerMemory` keeps them in this process,
+ * bounded by a capacity with least-recently-used eviction; another store (Redis)
+ * implements the same `Service`.
+ *
+ * The memory store is a `Map` kept in recency order (a read moves an entry to
+ * the end; the first entry is the least recently used) with an expiry time
+ * per entry read from `Clock`, so `TestClock` drives expiry in tests.
+ * Effect's `Cache` does not fit: it computes values through a lookup
+ * function, with one time to live for the whole cache, while this store is
+ * written after a call completes, with the caller's time to live.
+ *
+ * @since 0.1.0
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import type { ChatResponse } from "./ChatResponse.js"
+
+/**
+ * A store that could not be read or written (a network store unreachable).
+ * `ResponseCache` treats it as a miss, never as a failed call.
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export class CacheStoreError extends Schema.TaggedError<CacheStoreError>()("CacheStoreError", {
+  operation: Schema.Literal("get", "set", "delete", "size"),
+  detail: Schema.String
+}) {
+  override get message() {
+    return `The response cache store failed to ${this.operation}: ${this.detail}`
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Service {
+  /** The live entry under `key`, if any; reading it makes it the most recently used. */
+  readonly get: (key: string) => Effect.Effect<Option.Option<ChatResponse>, CacheStoreError>
+  /** Stores `value` under `key` for `ttl`, replacing what was there. */
+  readonly set: (key: string, value: ChatResponse, ttl: Duration.DurationInput) => Effect.Effect<void, CacheStoreError>
+  /** Whether a live entry was removed. */
+  readonly delete: (key: string) => Effect.Effect<boolean, CacheStoreError>
+  /** The number of live entries. */
+  readonly size: Effect.Effect<number, CacheStoreError>
+}
+
+/**
+ * @since 0.1.0
+ * @category Tags
+ */
+export class CacheStore extends Context.Tag("effect-llm-router/CacheStore")<CacheStore, Service>() {}
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export interface MemoryOptions {
+  /** The most live entries; storing one more evicts the least recently used. Default: 1000. */
+  readonly capacity?: number
+}
+
+interface Entry {
+  readonly value: ChatResponse
+  readonly expiresAt: number
+}
+
+/**
+ * An in-memory store. A capacity that is not a positive whole number is a defect.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const makeMemory = (options?: MemoryOptions): Effect.Effect<Service> =>
+  Effect.suspend(() => {
+    const capacity = options?.capacity ?? 1000
+    if (!(Number.isInteger(capacity) && capacity > 0)) {
+      return Effect.dieMessage(`CacheStore: capacity must be a positive whole number, got ${capacity}`)
+    }
+    const entries = new Map<string, Entry>()
+    const sweep = (now: number) => {
+      for (const [key, entry] of entries) if (entry.expiresAt <= now) entries.delete(key)
+    }
+    const live = (key: string, now: number) => {
+      const entry = entries.get(key)
+      if (entry === undefined) return undefined
+      if (entry.expiresAt <= now) {
+        entries.delete(key)
+        return undefined
+      }
+      return entry
+    }
+    return Effect.succeed(CacheStore.of({
+      get: (key) =>
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          const entry = live(key, now)
+          if (entry === undefined) return Option.none()
+          entries.delete(key)
+          entries.set(key, entry)
+          return Option.some(entry.value)
+        }),
+      set: (key, value, ttl) =>
+        Effect.map(Clock.currentTimeMillis, (now) => {
+          entries.delete(key)
+          if (entries.size >= capacity) sweep(now)
+          if (entries.size >= capacity) entries.delete(entries.keys().next().value!)
+          entries.set(key, { value, expiresAt: now + Duration.toMillis(ttl) })
+        }),
+      delete: (key) => Effect.map(Clock.currentTimeMillis, (now) => live(key, now) !== undefined && entries.delete(key)),
+      size: Effect.map(Clock.currentTimeMillis, (now) => {
+        sweep(now)
+        return entries.size
+      })
+    }))
+  })
+
+/**
+ * An in-memory `CacheStore`.
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layerMemory = (options?: MemoryOptions): Layer.Layer<CacheStore> => Layer.effect(CacheStore, makeMemory(options))

@@ -1,0 +1,221 @@
+/**
+ * What a call costs: per-model prices (USD per million tokens), a built-in table
+ * of common models, the lookup rule that finds a model's price under the names
+ * providers and gateways give it, and `cost`, which prices a `Usage`.
+ *
+ * A cost is a number only when a price is known: `cost(undefined, usage)` is
+ * `undefined`, never a `0` that reads like a free call.
+ *
+ * ## The built-in table
+ *
+ * Standard (not batch, not priority) list prices in US dollars per million
+ * tokens, as published on the providers' public price pages below. They were
+ * checked on 2026-11-21 against stored copies of those pages and against
+ * dated summaries that cite them (the live pages could not be opened from the
+ * machine this was written on), so check the pages before you bill anyone
+ * from these numbers:
+ *
+ * - OpenAI: https://platform.openai.com/docs/pricing
+ * - Anthropic: https://platform.claude.com/docs/en/about-claude/pricing
+ *   (`cachedInput` is the "cache hits and refreshes" price; cache writes are
+ *   not modelled, because `Usage` has no count of them)
+ * - Google: https://ai.google.dev/gemini-api/docs/pricing (the tier for
+ *   prompts up to 200k tokens; the long-prompt tier of Gemini 2.5 Pro is not
+ *   modelled). No `cachedInput` for Gemini: its context-cache price has
+ *   changed more than once and adds an hourly storage charge, so the table
+ *   leaves it out and cached tokens are charged at the input price (an upper
+ *   bound); set `cached_input_per_mtok` in provider.json for exact figures.
+ * - DeepSeek: https://api-docs.deepseek.com/quick_start/pricing
+ *   (`cachedInput` is the cache-hit price; `deepseek-chat` and
+ *   `deepseek-reasoner` are priced alike since DeepSeek-V3.2)
+ *
+ * Prices change: override them per model in provider.json (`pricing`), or
+ * pass your own `Price` to `Llm.layer({ price })`.
+ *
+ * ## Lookup rule
+ *
+ * `lookup(model)` lowercases the name, drops everything up to the last `/`
+ * (a provider prefix: `openai/gpt-4o` as OpenRouter names it,
+ * `models/gemini-2.5-pro` as Gemini does), and tries, in order:
+ * 1. the name itself;
+ * 2. the name without a trailing date or alias suffix: `-2024-08-06`,
+ *    `-20250514`, `@20250514` (Vertex), `-latest`;
+ * 3. both of these again with dots between digits turned into dashes
+ *    (`claude-sonnet-4.5`, OpenRouter's spelling, finds `claude-sonnet-4-5`).
+ * There is no prefix matching: `gpt-4o-audio-preview` is priced differently
+ * from `gpt-4o`, so it has no price rather than a wrong one.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+import type * as ChatRequest from "./ChatRequest.js"
+import type { Usage } from "./ChatResponse.js"
+import { estimateTokens } from "./RateLimiter.js"
+
+/**
+ * A price in US dollars per million tokens: a finite number, 0 or more.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export const PerMillion = Schema.Number.pipe(
+  Schema.filter((n) => Number.isFinite(n) && n >= 0, { message: () => "expected a price, 0 or more" })
+)
+
+/**
+ * A model's prices in US dollars per million tokens: `input` for prompt tokens,
+ * `cachedInput` for prompt tokens served from the provider's prompt cache
+ * (default: `input`), `output` for completion tokens, reasoning included.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export const Price = Schema.Struct({
+  input: PerMillion,
+  cachedInput: Schema.optionalWith(PerMillion, { exact: true }),
+  output: PerMillion
+})
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export type Price = typeof Price.Type
+
+const price = (input: number, cachedInput: number | undefined, output: number): Price =>
+  cachedInput === undefined ? { input, output } : { input, cachedInput, output }
+
+const claudeOpus4 = price(15, 1.5, 75)
+const claudeSonnet = price(3, 0.3, 15)
+const deepSeekV32 = price(0.28, 0.028, 0.42)
+
+/**
+ * The built-in prices (see the module doc for where they come from), keyed by
+ * the names `lookup` resolves to.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export const builtIn: Readonly<Record<string, Price>> = {
+  // OpenAI
+  "gpt-4o": price(2.5, 1.25, 10),
+  "gpt-4o-mini": price(0.15, 0.075, 0.6),
+  "gpt-4.1": price(2, 0.5, 8),
+  "gpt-4.1-mini": price(0.4, 0.1, 1.6),
+  "gpt-4.1-nano": price(0.1, 0.025, 0.4),
+  "gpt-5": price(1.25, 0.125, 10),
+  "gpt-5-mini": price(0.25, 0.025, 2),
+  "gpt-5-nano": price(0.05, 0.005, 0.4),
+  "o3": price(2, 0.5, 8),
+  "o3-mini": price(1.1, 0.55, 4.4),
+  "o4-mini": price(1.1, 0.275, 4.4),
+  // Anthropic
+  "claude-opus-4-5": price(5, 0.5, 25),
+  "claude-opus-4-1": claudeOpus4,
+  "claude-opus-4": claudeOpus4,
+  "claude-opus-4-0": claudeOpus4,
+  "claude-sonnet-4-5": claudeSonnet,
+  "claude-sonnet-4": claudeSonnet,
+  "claude-sonnet-4-0": claudeSonnet,
+  "claude-3-7-sonnet": claudeSonnet,
+  "claude-haiku-4-5": price(1, 0.1, 5),
+  "claude-3-5-haiku": price(0.8, 0.08, 4),
+  // Google
+  "gemini-2.5-pro": price(1.25, undefined, 10),
+  "gemini-2.5-flash": price(0.3, undefined, 2.5),
+  "gemini-2.5-flash-lite": price(0.1, undefined, 0.4),
+  // DeepSeek
+  "deepseek-chat": deepSeekV32,
+  "deepseek-reasoner": deepSeekV32
+}
+
+const dateSuffix = /(?:[-@]\d{4}-\d{2}-\d{2}|[-@]\d{8}|-latest)$/
+const dotBetweenDigits = /(?<=\d)\.(?=\d)/g
+
+/**
+ * The names `lookup` tries for a model, in order (see the module doc).
+ *
+ * @since 0.1.0
+ * @category Accessors
+ */
+export const candidates = (model: string): ReadonlyArray<string> => {
+  const lower = model.toLowerCase()
+  const name = lower.slice(lower.lastIndexOf("/") + 1)
+  const undated = name.replace(dateSuffix, "")
+  const dashed = name.replace(dotBetweenDigits, "-")
+  const dashedUndated = undated.replace(dotBetweenDigits, "-")
+  return [...new Set([name, undated, dashed, dashedUndated])]
+}
+
+/**
+ * The price of a model in `table` (default: `builtIn`) under the lookup rule
+ * of the module doc, or `undefined` when none is known.
+ *
+ * @since 0.1.0
+ * @category Accessors
+ */
+export const lookup = (model: string, table: Readonly<Record<string, Price>> = builtIn): Price | undefined => {
+  for (const name of candidates(model)) {
+    if (Object.hasOwn(table, name)) return table[name]
+  }
+  return undefined
+}
+
+const perToken = 1 / 1_000_000
+
+/**
+ * The cost in US dollars of a call with this usage: cached prompt tokens at
+ * `cachedInput` (or `input` when the price has none), the other prompt tokens
+ * at `input`, completion tokens (reasoning included) at `output`. `undefined`
+ * when `price` is: an unknown price is not a free call.
+ *
+ * @since 0.1.0
+ * @category Destructors
+ */
+export const cost = (
+  price: Price | undefined,
+  usage: Pick<Usage, "promptTokens" | "completionTokens" | "cachedPromptTokens">
+): number | undefined => {
+  if (price === undefined) return undefined
+  const cached = Math.min(usage.cachedPromptTokens, usage.promptTokens)
+  return ((usage.promptTokens - cached) * price.input + cached * (price.cachedInput ?? price.input) +
+    usage.completionTokens * price.output) * perToken
+}
+
+/**
+ * Options of `estimate`.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface EstimateOptions {
+  /** Reply tokens to charge when the request sets no `maxTokens`. Default: 0. */
+  readonly defaultMaxTokens?: number | undefined
+}
+
+/**
+ * The most a request can cost before it is sent, for budgets: its prompt
+ * tokens estimated as `RateLimiter.estimateTokens` counts them, all at the
+ * input price (a prompt-cache hit can only make it cheaper), plus `maxTokens`
+ * (or `defaultMaxTokens`) at the output price.
+ *
+ * @since 0.1.0
+ * @category Destructors
+ */
+export const estimate = (price: Price, request: ChatRequest.Input, options?: EstimateOptions): number => {
+  const reply = request.maxTokens ?? options?.defaultMaxTokens ?? 0
+  const prompt = estimateTokens(request) - (request.maxTokens ?? 0)
+  return (prompt * price.input + reply * price.output) * perToken
+}
+
+/**
+ * A price as provider.json writes it (`pricing` of a model entry).
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const fromPerMtok = (pricing: {
+  readonly input_per_mtok: number
+  readonly cached_input_per_mtok?: number
+  readonly output_per_mtok: number
+}): Price => price(pricing.input_per_mtok, pricing.cached_input_per_mtok, pricing.output_per_mtok)

@@ -1,0 +1,240 @@
+/**
+ * An optional cache of replies in front of any `Llm`: a request asked again
+ * within the time to live is answered from a `CacheStore` without calling the
+ * provider. Off unless you add `ResponseCache.layer`.
+ *
+ * ```ts
+ * const cached = ResponseCache.layer({ ttl: "1 hour" }).pipe(
+ *   Layer.provide(Layer.merge(llmLayer, CacheStore.layerMemory({ capacity: 500 })))
+ * )
+ * ```
+ *
+ * ## The key
+ *
+ * A SHA-256 of the request's canonical form: `messages`, `model`,
+ * `temperature`, `topP`, `maxTokens`, `stop`, `tools`, `toolChoice`,
+ * `responseFormat`, `reasoningEffort`, `seed` and `providerOptions`, as JSON
+ * with object keys sorted and absent (`undefined`) fields dropped, prefixed by
+ * the layer's `namespace`. `user` and `timeout` are not part of it: they do not
+ * change the reply. A request that leaves `model` to the layer below has no
+ * model in its key, so give each cached `Llm` of a shared store its own
+ * `namespace`.
+ *
+ * ## What is stored and served
+ *
+ * - `chat`: a hit returns the stored response as it was (same text, usage,
+ *   cost, latency); a miss calls the `Llm` below and stores a success.
+ * - `chatStream`: a hit replays the stored response as chunks
+ *   (`ChatChunk.fromResponse`), which `ChatChunk.collect` folds back into an
+ *   equal response; a miss streams from the `Llm` below and stores the reply
+ *   when its `Finish` chunk arrives, never a stream that failed, was cut or was
+ *   abandoned before it.
+ * - Failures are never stored. A store that fails (`CacheStoreError`) counts
+ *   in `storeErrors` and the call goes on as a miss: a cache never fails a call.
+ * - Identical requests that miss at the same time are not merged: each calls
+ *   the provider and the last to finish is stored. Merging them would tie one
+ *   caller's interruption, timeout and retries to the others'.
+ *
+ * A hit's `cost` is the cost of the call that was stored; to count only what
+ * is spent, put `UsageLedger.track` and `Budget.guard` below the cache (on the
+ * `Llm` it wraps), where hits never reach them.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import { createHash } from "node:crypto"
+import * as ChatChunk from "./ChatChunk.js"
+import type { Input as ChatRequest } from "./ChatRequest.js"
+import type { ChatResponse } from "./ChatResponse.js"
+import { CacheStore, type Service as Store } from "./CacheStore.js"
+import { Llm, type Service as LlmService } from "./Llm.js"
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Options {
+  /** How long a reply is served from the cache. Default: 1 hour. */
+  readonly ttl?: Duration.DurationInput
+  /** Prefixed to every key, to keep apart the `Llm`s that share a store. Default: empty. */
+  readonly namespace?: string
+}
+
+/**
+ * Counts since the layer was built.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Stats {
+  readonly hits: number
+  readonly misses: number
+  /** Store reads and writes that failed (each read counted as a miss too). */
+  readonly storeErrors: number
+}
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Service {
+  readonly stats: Effect.Effect<Stats>
+  /** The key a request is cached under. */
+  readonly key: (request: ChatRequest) => string
+}
+
+/**
+ * @since 0.1.0
+ * @category Tags
+ */
+export class ResponseCache extends Context.Tag("effect-llm-router/ResponseCache")<ResponseCache, Service>() {}
+
+const canonicalJson = (value: unknown): string => {
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null"
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`
+  const record = value as Record<string, unknown>
+  const fields: Array<string> = []
+  for (const name of Object.keys(record).sort()) {
+    if (record[name] !== undefined) fields.push(`${JSON.stringify(name)}:${canonicalJson(record[name])}`)
+  }
+  return `{${fields.join(",")}}`
+}
+
+/**
+ * The canonical form of the fields of a request that make its reply (see the
+ * module doc): equal for requests that differ only in key order, `user` or
+ * `timeout`.
+ *
+ * @since 0.1.0
+ * @category Accessors
+ */
+export const canonical = (request: ChatRequest): string =>
+  canonicalJson({
+    messages: request.messages,
+    model: request.model,
+    temperature: request.temperature,
+    topP: request.topP,
+    maxTokens: request.maxTokens,
+    stop: request.stop,
+    tools: request.tools,
+    toolChoice: request.toolChoice,
+    responseFormat: request.responseFormat,
+    reasoningEffort: request.reasoningEffort,
+    seed: request.seed,
+    providerOptions: request.providerOptions
+  })
+
+/**
+ * The key of a request: `namespace`, then the SHA-256 of its canonical form.
+ *
+ * @since 0.1.0
+ * @category Accessors
+ */
+export const key = (request: ChatRequest, namespace = ""): string =>
+  `${namespace}chat:${createHash("sha256").update(canonical(request)).digest("hex")}`
+
+const defaultTtl: Duration.DurationInput = "1 hour"
+
+/**
+ * Wraps `llm` with a cache over `store`; returns the wrapped `Llm` and the
+ * cache's own service (its counts).
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const make = (
+  llm: LlmService,
+  store: Store,
+  options?: Options
+): { readonly llm: LlmService; readonly cache: Service } => {
+  const ttl = options?.ttl ?? defaultTtl
+  const namespace = options?.namespace ?? ""
+  let hits = 0
+  let misses = 0
+  let storeErrors = 0
+  const keyOf = (request: ChatRequest) => key(request, namespace)
+
+  const lookup = (cacheKey: string): Effect.Effect<ChatResponse | undefined> =>
+    store.get(cacheKey).pipe(
+      Effect.map(Option.getOrUndefined),
+      Effect.catchAll(() =>
+        Effect.sync(() => {
+          storeErrors++
+          return undefined
+        })
+      ),
+      Effect.tap((found) =>
+        Effect.sync(() => {
+          if (found === undefined) misses++
+          else hits++
+        })
+      )
+    )
+  const save = (cacheKey: string, response: ChatResponse) =>
+    Effect.catchAll(store.set(cacheKey, response, ttl), () => Effect.sync(() => void storeErrors++))
+
+  const chat: LlmService["chat"] = (request) =>
+    Effect.suspend(() => {
+      const cacheKey = keyOf(request)
+      return Effect.flatMap(lookup(cacheKey), (found) =>
+        found !== undefined
+          ? Effect.succeed(found)
+          : Effect.tap(llm.chat(request), (response) => save(cacheKey, response)))
+    })
+
+  const chatStream: LlmService["chatStream"] = (request) =>
+    Stream.unwrap(Effect.suspend(() => {
+      const cacheKey = keyOf(request)
+      return Effect.map(lookup(cacheKey), (found) =>
+        found !== undefined
+          ? Stream.fromIterable(ChatChunk.fromResponse(found))
+          : recording(llm.chatStream(request), (response) => save(cacheKey, response)))
+    }))
+
+  return {
+    llm: Llm.of({ chat, chatStream }),
+    cache: ResponseCache.of({
+      stats: Effect.sync(() => ({ hits, misses, storeErrors })),
+      key: keyOf
+    })
+  }
+}
+
+// Passes the chunks through and hands the whole reply to `done` when the
+// Finish chunk arrives, before that chunk goes on.
+const recording = <E, R>(
+  stream: Stream.Stream<ChatChunk.ChatChunk, E, R>,
+  done: (response: ChatResponse) => Effect.Effect<void>
+) =>
+  Stream.suspend(() => {
+    const accumulator = ChatChunk.makeAccumulator()
+    let finished = false
+    return Stream.mapChunksEffect(stream, (chunk) => {
+      if (finished) return Effect.succeed(chunk)
+      for (const item of chunk) {
+        accumulator.add(item)
+        if (item._tag === "Finish") finished = true
+      }
+      return finished ? Effect.as(done(accumulator.response()!), chunk) : Effect.succeed(chunk)
+    })
+  })
+
+/**
+ * A layer that puts a cache in front of the `Llm` below it, and provides the
+ * cache's counts as `ResponseCache`.
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layer = (options?: Options): Layer.Layer<Llm | ResponseCache, never, Llm | CacheStore> =>
+  Layer.effectContext(
+    Effect.zipWith(Llm, CacheStore, (llm, store) => {
+      const cached = make(llm, store, options)
+      return Context.make(Llm, cached.llm).pipe(Context.add(ResponseCache, cached.cache))
+    })
+  )

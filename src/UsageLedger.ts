@@ -1,0 +1,231 @@
+/**
+ * The `UsageLedger`: the issue's "`Usage` service". It records each call's
+ * token usage and cost, and returns totals overall, per deployment, per key
+ * (masked id) and per model.
+ *
+ * It is not called `Usage` because that name already means one call's token
+ * counts (`ChatResponse.Usage`) and the stream chunk that carries them
+ * (`ChatChunk.Usage`); a ledger is what adds those up.
+ *
+ * Recording is on every call's path, so it is one synchronous update of
+ * mutable totals (no immutable map rebuilt per call); `totals` copies them.
+ * Keys appear only as the masked ids responses already carry (`sk-…f3a9`).
+ *
+ * ```ts
+ * const app = Effect.gen(function*() {
+ *   yield* Llm.chat({ messages: [Message.user("Hi")] })
+ *   const ledger = yield* UsageLedger.UsageLedger
+ *   const { overall } = yield* ledger.totals
+ *   console.log(overall.requests, overall.cost)
+ * })
+ * // Every call of the inner Llm is recorded under the deployment "primary".
+ * app.pipe(Effect.provide(UsageLedger.track("primary").pipe(Layer.provide(llmLayer), Layer.provideMerge(UsageLedger.layer))))
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import { type ChatResponse, emptyUsage, type Usage } from "./ChatResponse.js"
+import { Llm, type Service as LlmService } from "./Llm.js"
+
+/**
+ * One call as the ledger records it.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Call {
+  /** The deployment that served the call (a router's deployment name, or any label). */
+  readonly deployment: string
+  /** The model that answered. */
+  readonly model: string
+  /** The masked id of the key that served the call; calls without one are not counted per key. */
+  readonly keyId?: string | undefined
+  readonly usage: Usage
+  /** The cost in US dollars; a call without one counts in `unpriced`, not as free. */
+  readonly cost?: number | undefined
+}
+
+/**
+ * The `Call` of a response served by `deployment`.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const callOf = (deployment: string, response: ChatResponse): Call => ({
+  deployment,
+  model: response.model,
+  keyId: response.keyId,
+  usage: response.usage,
+  cost: response.cost
+})
+
+/**
+ * Sums over recorded calls. `cost` adds the priced calls only; `unpriced`
+ * counts the calls with no cost, so a total is never silently short.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Totals {
+  readonly requests: number
+  readonly promptTokens: number
+  readonly completionTokens: number
+  readonly cachedPromptTokens: number
+  readonly reasoningTokens: number
+  readonly totalTokens: number
+  readonly cost: number
+  readonly unpriced: number
+}
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Snapshot {
+  readonly overall: Totals
+  readonly byDeployment: Readonly<Record<string, Totals>>
+  /** Keyed by masked key id. */
+  readonly byKey: Readonly<Record<string, Totals>>
+  readonly byModel: Readonly<Record<string, Totals>>
+}
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Service {
+  /** Adds one call to every total it belongs to. */
+  readonly record: (call: Call) => Effect.Effect<void>
+  /** A copy of the totals so far. */
+  readonly totals: Effect.Effect<Snapshot>
+  /** Forgets every recorded call. */
+  readonly reset: Effect.Effect<void>
+}
+
+/**
+ * @since 0.1.0
+ * @category Tags
+ */
+export class UsageLedger extends Context.Tag("effect-llm-router/UsageLedger")<UsageLedger, Service>() {}
+
+type MutableTotals = { -readonly [K in keyof Totals]: Totals[K] }
+
+const zero = (): MutableTotals => ({
+  requests: 0,
+  promptTokens: 0,
+  completionTokens: 0,
+  cachedPromptTokens: 0,
+  reasoningTokens: 0,
+  totalTokens: 0,
+  cost: 0,
+  unpriced: 0
+})
+
+const add = (totals: MutableTotals, call: Call) => {
+  totals.requests += 1
+  totals.promptTokens += call.usage.promptTokens
+  totals.completionTokens += call.usage.completionTokens
+  totals.cachedPromptTokens += call.usage.cachedPromptTokens
+  totals.reasoningTokens += call.usage.reasoningTokens
+  totals.totalTokens += call.usage.totalTokens
+  if (call.cost === undefined) totals.unpriced += 1
+  else totals.cost += call.cost
+}
+
+const addTo = (table: Map<string, MutableTotals>, name: string, call: Call) => {
+  let totals = table.get(name)
+  if (totals === undefined) table.set(name, totals = zero())
+  add(totals, call)
+}
+
+const copy = (table: Map<string, MutableTotals>): Record<string, Totals> => {
+  const out: Record<string, Totals> = {}
+  for (const [name, totals] of table) out[name] = { ...totals }
+  return out
+}
+
+/**
+ * An in-memory ledger.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const make: Effect.Effect<Service> = Effect.sync(() => {
+  let overall = zero()
+  const byDeployment = new Map<string, MutableTotals>()
+  const byKey = new Map<string, MutableTotals>()
+  const byModel = new Map<string, MutableTotals>()
+  return UsageLedger.of({
+    record: (call) =>
+      Effect.sync(() => {
+        add(overall, call)
+        addTo(byDeployment, call.deployment, call)
+        addTo(byModel, call.model, call)
+        if (call.keyId !== undefined) addTo(byKey, call.keyId, call)
+      }),
+    totals: Effect.sync(() => ({
+      overall: { ...overall },
+      byDeployment: copy(byDeployment),
+      byKey: copy(byKey),
+      byModel: copy(byModel)
+    })),
+    reset: Effect.sync(() => {
+      overall = zero()
+      byDeployment.clear()
+      byKey.clear()
+      byModel.clear()
+    })
+  })
+})
+
+/**
+ * An in-memory `UsageLedger`.
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const layer: Layer.Layer<UsageLedger> = Layer.effect(UsageLedger, make)
+
+/**
+ * Wraps an `Llm` so that each of its completed calls is recorded under
+ * `deployment`: `chat` on success, `chatStream` at its `Finish` chunk (the
+ * stream's last `Usage` chunk, zero counts when it had none, and the `Finish`
+ * chunk's cost). Failed calls and streams that end without a `Finish` are not
+ * recorded.
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const tracked = (llm: LlmService, ledger: Service, deployment: string): LlmService =>
+  Llm.of({
+    chat: (request) => Effect.tap(llm.chat(request), (response) => ledger.record(callOf(deployment, response))),
+    chatStream: (request) =>
+      Stream.suspend(() => {
+        let usage: Usage | undefined
+        return Stream.mapChunksEffect(llm.chatStream(request), (chunk) => {
+          for (const item of chunk) {
+            if (item._tag === "Usage") usage = item.usage
+            else if (item._tag === "Finish") {
+              return Effect.as(
+                ledger.record({ deployment, model: item.model, keyId: item.keyId, usage: usage ?? emptyUsage, cost: item.cost }),
+                chunk
+              )
+            }
+          }
+          return Effect.succeed(chunk)
+        })
+      })
+  })
+
+/**
+ * A layer that decorates the `Llm` below it with `tracked`.
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const track = (deployment: string): Layer.Layer<Llm, never, Llm | UsageLedger> =>
+  Layer.effect(Llm, Effect.zipWith(Llm, UsageLedger, (llm, ledger) => tracked(llm, ledger, deployment)))

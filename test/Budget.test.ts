@@ -1,0 +1,197 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import * as fc from "fast-check"
+import * as Budget from "../src/Budget.js"
+import * as ChatChunk from "../src/ChatChunk.js"
+import * as Llm from "../src/Llm.js"
+import { ProviderUnavailableError } from "../src/LlmError.js"
+import * as LlmTest from "../src/LlmTest.js"
+import * as Message from "../src/Message.js"
+import * as Pricing from "../src/Pricing.js"
+
+const hour = 3_600_000
+
+describe("Budget.check and charge", () => {
+  it.effect("refuses a call that would pass the limit, naming scope, limit, spent, estimate and period end", () =>
+    Effect.gen(function*() {
+      const budget = yield* Budget.make({ limits: [{ scope: "overall", limit: 1, period: "1 hour" }] })
+      yield* budget.charge(yield* budget.check({ estimate: 0.6 }), 0.6)
+      const error = yield* Effect.flip(budget.check({ estimate: 0.5, provider: "openai", model: "gpt-4o" }))
+      expect(error._tag).toBe("BudgetExceededError")
+      expect(error).toMatchObject({ scope: "overall", limit: 1, spent: 0.6, estimate: 0.5, periodEnd: hour })
+      expect(error.message).toContain("openai (gpt-4o) would pass the overall budget (spent $0.6 of $1")
+      expect(error.message).toContain("1970-01-01T01:00:00.000Z")
+      // What fits still passes.
+      yield* budget.check({ estimate: 0.4 })
+    }))
+
+  it.effect("a window is fixed: spend starts again from zero when it ends", () =>
+    Effect.gen(function*() {
+      const budget = yield* Budget.make({ limits: [{ scope: "overall", limit: 1, period: "1 hour" }] })
+      yield* TestClock.adjust("30 minutes")
+      yield* budget.charge(yield* budget.check({ estimate: 1 }), 1)
+      yield* TestClock.adjust(Duration.millis(30 * 60_000 - 1))
+      expect((yield* Effect.flip(budget.check({ estimate: 0.01 }))).periodEnd).toBe(hour)
+      yield* TestClock.adjust("1 millis")
+      yield* budget.check({ estimate: 1 })
+      const [status] = yield* budget.status
+      expect(status).toStrictEqual({
+        scope: "overall",
+        limit: 1,
+        period: "1h",
+        spent: 0,
+        reserved: 1,
+        periodStart: hour,
+        periodEnd: 2 * hour
+      })
+    }))
+
+  it.effect("month is the UTC calendar month", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(Date.UTC(2026, 0, 31, 23, 59))
+      const budget = yield* Budget.make({ limits: [{ scope: "overall", limit: 10, period: "month" }] })
+      yield* budget.charge(yield* budget.check({ estimate: 10 }), 10)
+      const error = yield* Effect.flip(budget.check({ estimate: 1 }))
+      expect(error.periodEnd).toBe(Date.UTC(2026, 1, 1))
+      yield* TestClock.setTime(Date.UTC(2026, 1, 1))
+      yield* budget.check({ estimate: 10 })
+      const [status] = yield* budget.status
+      expect(status!.periodEnd).toBe(Date.UTC(2026, 2, 1))
+    }))
+
+  it.effect("reserves the estimate until charged, then keeps the real cost; a second charge does nothing", () =>
+    Effect.gen(function*() {
+      const budget = yield* Budget.make({ limits: [{ scope: "overall", limit: 1, period: "1 day" }] })
+      const first = yield* budget.check({ estimate: 0.8 })
+      expect((yield* Effect.flip(budget.check({ estimate: 0.3 }))).spent).toBe(0.8)
+      yield* budget.charge(first, 0.5)
+      yield* budget.charge(first, 0.9)
+      const second = yield* budget.check({ estimate: 0.3 })
+      yield* budget.charge(second, undefined)
+      const [status] = yield* budget.status
+      expect(status!.spent).toBeCloseTo(0.8, 12)
+      expect(status!.reserved).toBe(0)
+    }))
+
+  it.effect("an in-flight estimate stays reserved across a window's end, and its cost lands in the window it ends in", () =>
+    Effect.gen(function*() {
+      const budget = yield* Budget.make({ limits: [{ scope: "overall", limit: 1, period: "1 hour" }] })
+      const inFlight = yield* budget.check({ estimate: 0.7 })
+      yield* TestClock.adjust("1 hour")
+      expect((yield* Effect.flip(budget.check({ estimate: 0.5 }))).spent).toBe(0.7)
+      yield* budget.charge(inFlight, 0.2)
+      const [status] = yield* budget.status
+      expect(status).toMatchObject({ spent: 0.2, reserved: 0, periodStart: hour })
+    }))
+
+  it.effect("overall limits apply to every call, a scope's only to calls that list it", () =>
+    Effect.gen(function*() {
+      const budget = yield* Budget.make({
+        limits: [
+          { scope: "overall", limit: 10, period: "1 day" },
+          { scope: "east", limit: 1, period: "1 day" },
+          { scope: "fast", limit: 2, period: "1 minute" }
+        ]
+      })
+      yield* budget.check({ estimate: 5 })
+      expect((yield* Effect.flip(budget.check({ estimate: 5, scopes: ["east"] }))).scope).toBe("east")
+      expect((yield* Effect.flip(budget.check({ estimate: 5.5, scopes: ["west", "fast"] }))).scope).toBe("overall")
+      yield* budget.check({ estimate: 1, scopes: ["east", "fast"] })
+      const byScope = Object.fromEntries((yield* budget.status).map((s) => [s.scope, s.reserved]))
+      expect(byScope).toStrictEqual({ overall: 6, east: 1, fast: 1 })
+    }))
+
+  it.effect("a zero limit admits nothing, not even a call estimated at 0", () =>
+    Effect.gen(function*() {
+      const budget = yield* Budget.make({ limits: [{ scope: "overall", limit: 0, period: "1 day" }] })
+      expect((yield* Effect.flip(budget.check({ estimate: 0 })))._tag).toBe("BudgetExceededError")
+    }))
+
+  it.effect("float sums of cents do not refuse a call that fits exactly", () =>
+    Effect.gen(function*() {
+      const budget = yield* Budget.make({ limits: [{ scope: "overall", limit: 0.03, period: "1 day" }] })
+      for (let i = 0; i < 3; i++) yield* budget.charge(yield* budget.check({ estimate: 0.01 }), 0.01)
+      yield* Effect.flip(budget.check({ estimate: 0.01 }))
+    }))
+
+  it.effect("two concurrent calls that each fit alone: exactly one passes", () =>
+    Effect.gen(function*() {
+      const budget = yield* Budget.make({ limits: [{ scope: "overall", limit: 1, period: "1 day" }] })
+      const results = yield* Effect.all([budget.check({ estimate: 0.6 }), budget.check({ estimate: 0.6 })], {
+        concurrency: "unbounded",
+        mode: "either"
+      })
+      expect(results.filter(Either.isRight).length).toBe(1)
+    }))
+
+  it.effect.prop(
+    "under any concurrency, the admitted estimates never pass the limit",
+    [fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 40 }), fc.double({ min: 0.01, max: 5, noNaN: true })],
+    ([estimates, limit]) =>
+      Effect.gen(function*() {
+        const budget = yield* Budget.make({ limits: [{ scope: "overall", limit, period: "1 day" }] })
+        const results = yield* Effect.all(estimates.map((estimate) => budget.check({ estimate })), {
+          concurrency: "unbounded",
+          mode: "either"
+        })
+        const admitted = results.filter(Either.isRight).reduce((sum, r) => sum + r.right.estimate, 0)
+        expect(admitted).toBeLessThanOrEqual(limit + 1e-9)
+        const [status] = yield* budget.status
+        expect(status!.reserved).toBeCloseTo(admitted, 9)
+      })
+  )
+
+  it.effect("a bad limit is a defect naming it", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(Budget.make({ limits: [{ scope: "east", limit: -1, period: "1 day" }] }))
+      expect(String(exit)).toContain("the east limit must be 0 or more dollars")
+      const zero = yield* Effect.exit(Budget.make({ limits: [{ scope: "west", limit: 1, period: "0 millis" }] }))
+      expect(String(zero)).toContain("the west period must be a positive, finite duration")
+    }))
+})
+
+describe("Budget.guard", () => {
+  const price = { input: 1, output: 1 } // a dollar per million tokens
+  const priced = (cost: number) => ({ ...LlmTest.reply("ok", { usage: { promptTokens: 5, completionTokens: 5, totalTokens: 10 } }), cost })
+  const request = (maxTokens: number) => ({ messages: [Message.user("hi")], maxTokens, model: "m" })
+  // The guarded Llm is merged last, so it is the Llm the test sees; LlmTest and
+  // Budget are the same instances it uses (layers are shared by reference).
+  const setup = (script: ReadonlyArray<LlmTest.Answer>, limit: number) => {
+    const inner = LlmTest.layer(script)
+    const budget = Budget.layer({ limits: [{ scope: "overall", limit, period: "1 day" }] })
+    return Layer.mergeAll(inner, budget, Budget.guard({ price, provider: "test" }).pipe(Layer.provide(Layer.merge(inner, budget))))
+  }
+
+  it.effect("refuses a call whose estimate passes the budget before sending it", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Llm.chat(request(2_000_000)))
+      expect(error).toMatchObject({ _tag: "BudgetExceededError", provider: "test", model: "m", scope: "overall" })
+      expect(error._tag === "BudgetExceededError" && error.estimate! > 2).toBe(true)
+      expect(yield* LlmTest.requests).toStrictEqual([])
+    }).pipe(Effect.provide(setup([], 1))))
+
+  it.effect("charges the response's cost, nothing for a failed call, the Finish cost for a stream", () =>
+    Effect.gen(function*() {
+      yield* Llm.chat(request(10))
+      yield* Effect.flip(Llm.chat(request(10)))
+      yield* ChatChunk.collect(Llm.chatStream(request(10)))
+      yield* Stream.runDrain(Llm.chatStream(request(10)))
+      const budget = yield* Budget.Budget
+      const [status] = yield* budget.status
+      expect(status!.reserved).toBe(0)
+      // 0.25 + 0 + 0.125, and the cut stream (output, no Finish) keeps its estimate.
+      const cutEstimate = Pricing.estimate(price, request(10))
+      expect(status!.spent).toBeCloseTo(0.375 + cutEstimate, 12)
+      expect((yield* LlmTest.requests).length).toBe(4)
+    }).pipe(Effect.provide(setup([
+      priced(0.25),
+      new ProviderUnavailableError({ provider: "test", model: "m" }),
+      priced(0.125),
+      { chunks: [{ _tag: "TextDelta", text: "cut" }] }
+    ], 10))))
+})

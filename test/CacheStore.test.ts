@@ -1,0 +1,84 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as TestClock from "effect/TestClock"
+import * as CacheStore from "../src/CacheStore.js"
+import * as LlmTest from "../src/LlmTest.js"
+
+const reply = (text: string) => LlmTest.reply(text)
+const textOf = (found: Option.Option<{ readonly text: string }>) => Option.getOrUndefined(Option.map(found, (r) => r.text))
+
+describe("CacheStore.layerMemory", () => {
+  it.effect("get after set is a hit; an unknown key a miss", () =>
+    Effect.gen(function*() {
+      const store = yield* CacheStore.makeMemory()
+      yield* store.set("a", reply("A"), "1 minute")
+      expect(textOf(yield* store.get("a"))).toBe("A")
+      expect(yield* store.get("b")).toStrictEqual(Option.none())
+      yield* store.set("a", reply("A2"), "1 minute")
+      expect(textOf(yield* store.get("a"))).toBe("A2")
+      expect(yield* store.size).toBe(1)
+    }))
+
+  it.effect("an entry lives exactly its time to live", () =>
+    Effect.gen(function*() {
+      const store = yield* CacheStore.makeMemory()
+      yield* store.set("short", reply("S"), "1 minute")
+      yield* store.set("long", reply("L"), "2 minutes")
+      yield* TestClock.adjust("59999 millis")
+      expect(textOf(yield* store.get("short"))).toBe("S")
+      expect(yield* store.size).toBe(2)
+      yield* TestClock.adjust("1 millis")
+      expect(yield* store.get("short")).toStrictEqual(Option.none())
+      expect(yield* store.size).toBe(1)
+      expect(textOf(yield* store.get("long"))).toBe("L")
+      yield* TestClock.adjust("1 minute")
+      expect(yield* store.size).toBe(0)
+    }))
+
+  it.effect("at capacity, storing evicts the least recently used; a read counts as a use", () =>
+    Effect.gen(function*() {
+      const store = yield* CacheStore.makeMemory({ capacity: 3 })
+      for (const k of ["a", "b", "c"]) yield* store.set(k, reply(k), "1 hour")
+      yield* store.get("a") // order of use: b, c, a
+      yield* store.set("d", reply("d"), "1 hour") // evicts b
+      expect(yield* store.get("b")).toStrictEqual(Option.none())
+      yield* store.set("c", reply("c2"), "1 hour") // rewriting is a use: a, d, c
+      yield* store.set("e", reply("e"), "1 hour") // evicts a
+      expect(yield* store.get("a")).toStrictEqual(Option.none())
+      expect([textOf(yield* store.get("c")), textOf(yield* store.get("d")), textOf(yield* store.get("e"))]).toStrictEqual([
+        "c2",
+        "d",
+        "e"
+      ])
+      expect(yield* store.size).toBe(3)
+    }))
+
+  it.effect("at capacity, expired entries go before any live one", () =>
+    Effect.gen(function*() {
+      const store = yield* CacheStore.makeMemory({ capacity: 2 })
+      yield* store.set("old", reply("old"), "1 hour")
+      yield* store.set("brief", reply("brief"), "1 second")
+      yield* TestClock.adjust("2 seconds")
+      yield* store.set("new", reply("new"), "1 hour")
+      expect(textOf(yield* store.get("old"))).toBe("old")
+      expect(textOf(yield* store.get("new"))).toBe("new")
+    }))
+
+  it.effect("delete removes a live entry and says so", () =>
+    Effect.gen(function*() {
+      const store = yield* CacheStore.makeMemory()
+      yield* store.set("a", reply("A"), "1 second")
+      expect(yield* store.delete("a")).toBe(true)
+      expect(yield* store.delete("a")).toBe(false)
+      yield* store.set("b", reply("B"), "1 second")
+      yield* TestClock.adjust("1 second")
+      expect(yield* store.delete("b")).toBe(false)
+    }))
+
+  it.effect("a capacity that is not a positive whole number is a defect naming it", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.exit(CacheStore.makeMemory({ capacity: 0 }))
+      expect(String(exit)).toContain("capacity must be a positive whole number, got 0")
+    }))
+})

@@ -1,0 +1,133 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Schema from "effect/Schema"
+import * as fc from "fast-check"
+import * as Message from "../src/Message.js"
+import * as Pricing from "../src/Pricing.js"
+import * as RateLimiter from "../src/RateLimiter.js"
+
+const usage = (promptTokens: number, completionTokens: number, cachedPromptTokens = 0) => ({
+  promptTokens,
+  completionTokens,
+  cachedPromptTokens
+})
+
+const closeTo = (actual: number | undefined, expected: number) => {
+  expect(actual).toBeDefined()
+  expect(Math.abs(actual! - expected)).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(expected)))
+}
+
+describe("Pricing.lookup", () => {
+  it("finds a model by its own name", () => {
+    expect(Pricing.lookup("gpt-4o")).toStrictEqual({ input: 2.5, cachedInput: 1.25, output: 10 })
+    expect(Pricing.lookup("gpt-4o-mini")).toStrictEqual({ input: 0.15, cachedInput: 0.075, output: 0.6 })
+  })
+
+  it("drops dated and alias suffixes", () => {
+    expect(Pricing.lookup("gpt-4o-2024-08-06")).toBe(Pricing.builtIn["gpt-4o"])
+    expect(Pricing.lookup("gpt-4o-mini-2024-07-18")).toBe(Pricing.builtIn["gpt-4o-mini"])
+    expect(Pricing.lookup("gpt-4.1-2025-04-14")).toBe(Pricing.builtIn["gpt-4.1"])
+    expect(Pricing.lookup("claude-sonnet-4-20250514")).toBe(Pricing.builtIn["claude-sonnet-4"])
+    expect(Pricing.lookup("claude-opus-4-1@20250805")).toBe(Pricing.builtIn["claude-opus-4-1"])
+    expect(Pricing.lookup("claude-3-5-haiku-latest")).toBe(Pricing.builtIn["claude-3-5-haiku"])
+  })
+
+  it("drops provider prefixes and reads dotted versions as dashed", () => {
+    expect(Pricing.lookup("openai/gpt-4o")).toBe(Pricing.builtIn["gpt-4o"])
+    expect(Pricing.lookup("models/gemini-2.5-pro")).toBe(Pricing.builtIn["gemini-2.5-pro"])
+    expect(Pricing.lookup("anthropic/claude-sonnet-4.5")).toBe(Pricing.builtIn["claude-sonnet-4-5"])
+    expect(Pricing.lookup("OpenAI/GPT-4o-2024-11-20")).toBe(Pricing.builtIn["gpt-4o"])
+  })
+
+  it("does not guess by prefix: an unknown variant has no price", () => {
+    expect(Pricing.lookup("gpt-4o-audio-preview")).toBeUndefined()
+    expect(Pricing.lookup("llama3.2")).toBeUndefined()
+    expect(Pricing.lookup("")).toBeUndefined()
+    expect(Pricing.lookup("constructor")).toBeUndefined()
+  })
+
+  it("looks up in a table of one's own", () => {
+    const table = { "my-model": { input: 1, output: 2 } }
+    expect(Pricing.lookup("acme/my-model-2025-01-01", table)).toStrictEqual({ input: 1, output: 2 })
+    expect(Pricing.lookup("gpt-4o", table)).toBeUndefined()
+  })
+
+  it("every built-in price decodes as a Price", () => {
+    for (const [name, price] of Object.entries(Pricing.builtIn)) {
+      expect(Pricing.lookup(name)).toBe(price)
+      expect(Schema.decodeUnknownSync(Pricing.Price)(price)).toStrictEqual(price)
+    }
+  })
+})
+
+describe("Pricing.cost", () => {
+  it("prices prompt, cached prompt and completion tokens at their rates", () => {
+    const price = { input: 2.5, cachedInput: 1.25, output: 10 }
+    closeTo(Pricing.cost(price, usage(1_000_000, 0)), 2.5)
+    closeTo(Pricing.cost(price, usage(0, 1_000_000)), 10)
+    // 400k cached of 1M prompt: 600k at 2.5, 400k at 1.25, plus 2k completion at 10.
+    closeTo(Pricing.cost(price, usage(1_000_000, 2_000, 400_000)), 1.5 + 0.5 + 0.02)
+  })
+
+  it("charges cached tokens at the input price when the price has no cached rate", () => {
+    closeTo(Pricing.cost({ input: 1, output: 4 }, usage(1000, 0, 600)), 0.001)
+  })
+
+  it("is undefined without a price, never 0", () => {
+    expect(Pricing.cost(undefined, usage(100, 100))).toBeUndefined()
+    expect(Pricing.cost({ input: 0, output: 0 }, usage(100, 100))).toBe(0)
+  })
+
+  const count = fc.integer({ min: 0, max: 5_000_000 })
+  const usageArb = fc.tuple(count, count, count).map(([prompt, completion, cached]) =>
+    usage(prompt, completion, Math.min(cached, prompt))
+  )
+  const priceArb = fc.record({
+    input: fc.double({ min: 0, max: 100, noNaN: true }),
+    cachedInput: fc.double({ min: 0, max: 100, noNaN: true }),
+    output: fc.double({ min: 0, max: 200, noNaN: true })
+  })
+
+  it.prop("is additive in usage", [priceArb, usageArb, usageArb], ([price, a, b]) => {
+    const sum = usage(
+      a.promptTokens + b.promptTokens,
+      a.completionTokens + b.completionTokens,
+      a.cachedPromptTokens + b.cachedPromptTokens
+    )
+    closeTo(Pricing.cost(price, sum), Pricing.cost(price, a)! + Pricing.cost(price, b)!)
+  })
+
+  it.prop(
+    "never falls when tokens are added",
+    [priceArb, usageArb, fc.nat(1_000_000), fc.nat(1_000_000)],
+    ([price, base, morePrompt, moreCompletion]) => {
+      const cheaper = { ...price, cachedInput: Math.min(price.cachedInput, price.input) }
+      const more = usage(base.promptTokens + morePrompt, base.completionTokens + moreCompletion, base.cachedPromptTokens)
+      expect(Pricing.cost(cheaper, more)!).toBeGreaterThanOrEqual(Pricing.cost(cheaper, base)! - 1e-12)
+    }
+  )
+})
+
+describe("Pricing.estimate", () => {
+  const request = { messages: [Message.user("a".repeat(400))], maxTokens: 50 }
+
+  it("charges the estimated prompt at the input price and maxTokens at the output price", () => {
+    const prompt = RateLimiter.estimateTokens(request) - 50
+    expect(prompt).toBeGreaterThan(100)
+    closeTo(Pricing.estimate({ input: 2, cachedInput: 1, output: 8 }, request), (prompt * 2 + 50 * 8) / 1e6)
+  })
+
+  it("charges defaultMaxTokens when the request sets no maxTokens", () => {
+    const open = { messages: request.messages }
+    const prompt = RateLimiter.estimateTokens(open)
+    closeTo(Pricing.estimate({ input: 2, output: 8 }, open), prompt * 2 / 1e6)
+    closeTo(Pricing.estimate({ input: 2, output: 8 }, open, { defaultMaxTokens: 1000 }), (prompt * 2 + 8000) / 1e6)
+  })
+})
+
+describe("Pricing.fromPerMtok", () => {
+  it("reads provider.json's fields", () => {
+    expect(Pricing.fromPerMtok({ input_per_mtok: 3, output_per_mtok: 15 })).toStrictEqual({ input: 3, output: 15 })
+    expect(Pricing.fromPerMtok({ input_per_mtok: 3, cached_input_per_mtok: 0.3, output_per_mtok: 15 }))
+      .toStrictEqual({ input: 3, cachedInput: 0.3, output: 15 })
+  })
+})
