@@ -32,8 +32,9 @@
  * `KeyPool`), `least-busy` (fewest calls in flight through the router per unit
  * of weight), `lowest-latency` (lowest exponentially weighted mean latency,
  * with a share of picks spread uniformly so a recovered deployment is measured
- * again; for a stream, the time to its first chunk), `priority` (the first
- * listed). Randomness comes from Effect's `Random`, so a seeded `Random`
+ * again; for a stream, the time to its first chunk), `lowest-cost` (the lowest
+ * `Pricing.estimate` of the request at the deployment's price; unpriced
+ * deployments last), `priority` (the first listed). Randomness comes from Effect's `Random`, so a seeded `Random`
  * reproduces every choice.
  *
  * ## Failing over
@@ -56,12 +57,19 @@
  * (or no token) remains, and a `RateLimitError` with `retryAfter`, hold the
  * deployment back until the reset. All of it is read from `Clock`.
  *
+ * ## Budgets and spend
+ * With `budget`, every attempt is checked against the limits of `overall`, of
+ * its deployment and of its groups before it is sent, and charged after
+ * (`Budget.guarded`); a refused attempt fails with `BudgetExceededError`, and
+ * the router tries another deployment. With `ledger`, every call's usage and
+ * cost is recorded under its deployment (`UsageLedger.tracked`).
+ *
  * ## Status
  * `Router.status` has the shape of LLM-API-BalancedCall's `system-load`
  * (`load_percent`), `system-capacity` (`total_max`, `details`) and, per
  * deployment, `model-load` (`type`, `current`, `max`, `weight`, `keys`), plus
- * this router's own fields (cooldown, latency, rate-limit bucket), so a gateway
- * can serve each part as it is. Keys appear masked only.
+ * this router's own fields (cooldown, latency, rate-limit bucket, spend and
+ * budgets), so a gateway can serve each part as it is. Keys appear masked only.
  *
  * @since 0.1.0
  */
@@ -85,6 +93,7 @@ import * as Deadline from "./internal/deadline.js"
 import * as Cooldown from "./internal/routerCooldown.js"
 import * as Strategy from "./internal/routerStrategy.js"
 import * as StreamOpen from "./internal/streamOpen.js"
+import * as Budget from "./Budget.js"
 import * as KeyPool from "./KeyPool.js"
 import * as Llm from "./Llm.js"
 import {
@@ -96,8 +105,10 @@ import {
   TimeoutError,
   withAttempts
 } from "./LlmError.js"
+import * as Pricing from "./Pricing.js"
 import * as ProviderConfig from "./ProviderConfig.js"
 import * as RateLimiter from "./RateLimiter.js"
+import * as UsageLedger from "./UsageLedger.js"
 
 /**
  * The `_tag` of an `LlmError`.
@@ -113,7 +124,7 @@ export type ErrorTag = LlmError["_tag"]
  * @since 0.1.0
  * @category Models
  */
-export type StrategyName = "weighted" | "least-busy" | "lowest-latency" | "priority"
+export type StrategyName = "weighted" | "least-busy" | "lowest-latency" | "lowest-cost" | "priority"
 
 /**
  * One deployment: an `Llm` serving one model, with how the router treats it.
@@ -137,6 +148,11 @@ export interface Deployment<E = never, R = never> {
   readonly contextWindow?: number
   /** Group names that address this deployment (`"fast"`, `"smart"`). Default none. */
   readonly groups?: ReadonlyArray<string>
+  /**
+   * The deployment's price, for `lowest-cost` and for budget estimates.
+   * Default: the built-in price of `model` (`Pricing.lookup`), if any.
+   */
+  readonly price?: Pricing.Price
 }
 
 /**
@@ -186,7 +202,7 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
    * Errors after which another deployment of the same address is tried before
    * any fallback. Default: `RateLimitError`, `ProviderUnavailableError`,
    * `TimeoutError`, `TransportError`, `NoCapacityError`, `StreamTruncatedError`,
-   * `AuthError`.
+   * `AuthError`, `BudgetExceededError`.
    */
   readonly retryOn?: ReadonlyArray<ErrorTag>
   readonly cooldown?: CooldownOptions
@@ -198,6 +214,20 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
   readonly exploration?: number
   /** The address of requests that name no model. Default: every deployment. */
   readonly model?: string
+  /**
+   * `lowest-cost` and budget estimates: the reply tokens to count for requests
+   * without `maxTokens`. Default 256.
+   */
+  readonly replyTokens?: number
+  /**
+   * Spend limits: each attempt is checked against the limits of `overall`, of
+   * its deployment's name and of its groups before it is sent (`Budget.guarded`),
+   * and fails with `BudgetExceededError` when it would pass one (another
+   * deployment is then tried). Default: none.
+   */
+  readonly budget?: Budget.Service
+  /** Records each call's usage and cost under its deployment's name (`UsageLedger.tracked`). Default: none. */
+  readonly ledger?: UsageLedger.Service
 }
 
 /**
@@ -263,6 +293,10 @@ export interface DeploymentLoad {
   readonly latency_ms: number | null
   /** The deployment's request bucket, when its layer provides its `RateLimiter`. */
   readonly rate_limit: RateLimiter.Status | null
+  /** US dollars spent through this deployment (priced calls), when the router has a `ledger`; else `null`. */
+  readonly spend: number | null
+  /** The budget limits this deployment's calls count against (`overall`, its name, its groups), when the router has a `budget`. */
+  readonly budgets: ReadonlyArray<Budget.LimitStatus>
 }
 
 /**
@@ -326,6 +360,7 @@ interface State extends Strategy.Candidate {
   readonly contextWindow: number | undefined
   readonly groups: ReadonlyArray<string>
   readonly llm: Llm.Service
+  readonly price: Pricing.Price | undefined
   readonly keyPool: KeyPool.Service | undefined
   readonly limiter: RateLimiter.Service | undefined
   readonly breaker: Cooldown.Breaker
@@ -358,7 +393,8 @@ const defaultRetryOn: ReadonlyArray<ErrorTag> = [
   "TransportError",
   "NoCapacityError",
   "StreamTruncatedError",
-  "AuthError"
+  "AuthError",
+  "BudgetExceededError"
 ]
 
 const defaultCooldownOn: ReadonlyArray<ErrorTag> = [
@@ -413,15 +449,37 @@ interface Built {
   readonly context: Context.Context<Llm.Llm>
 }
 
+const replyTokensDefault = 256
+
+// The deployment's Llm, checked against the budget and recorded in the
+// ledger when the options have them. It still honours a deadline handed down
+// when the Llm it wraps does: the wrappers add no wait of their own.
+const decorate = (options: Options, deployment: Deployment<unknown, unknown>, llm: Llm.Service, price: Pricing.Price | undefined) => {
+  let out = llm
+  if (options.budget !== undefined) {
+    out = Budget.guarded(out, options.budget, {
+      scopes: [deployment.name, ...(deployment.groups ?? [])],
+      price,
+      defaultMaxTokens: options.replyTokens ?? replyTokensDefault,
+      provider: deployment.provider ?? deployment.name
+    })
+  }
+  if (options.ledger !== undefined) out = UsageLedger.tracked(out, options.ledger, deployment.name)
+  return out !== llm && Deadline.honours(llm) ? Deadline.honour(out) : out
+}
+
 const makeService = (options: Options, built: ReadonlyArray<Built>): Service => {
-  const states: Array<State> = built.map(({ context, deployment }) => ({
-    name: deployment.name,
-    provider: deployment.provider ?? deployment.name,
-    model: deployment.model,
-    weight: deployment.weight ?? 1,
-    contextWindow: deployment.contextWindow,
-    groups: deployment.groups ?? [],
-    llm: Context.get(context, Llm.Llm),
+  const states: Array<State> = built.map(({ context, deployment }) => {
+    const price = deployment.price ?? Pricing.lookup(deployment.model)
+    return {
+      name: deployment.name,
+      provider: deployment.provider ?? deployment.name,
+      model: deployment.model,
+      weight: deployment.weight ?? 1,
+      contextWindow: deployment.contextWindow,
+      groups: deployment.groups ?? [],
+      llm: decorate(options, deployment, Context.get(context, Llm.Llm), price),
+      price,
     keyPool: Option.getOrUndefined(Context.getOption(context as Context.Context<unknown>, KeyPool.KeyPool)),
     limiter: Option.getOrUndefined(Context.getOption(context as Context.Context<unknown>, RateLimiter.RateLimiter)),
     breaker: Cooldown.make(),
@@ -433,7 +491,8 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
     rateLimited: 0,
     secondStart: 0,
     secondCount: 0
-  }))
+    }
+  })
 
   // Address -> deployments, in listing order (the order `priority` follows).
   const addresses = new Map<string, Array<State>>()
@@ -463,7 +522,8 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
   const alpha = options.latencyAlpha ?? 0.3
   const exploration = options.exploration ?? 0.05
   const drawsRandom = options.strategy !== "priority"
-  const pickIndex = (candidates: ReadonlyArray<State>, u: number): number => {
+  const replyTokens = options.replyTokens ?? replyTokensDefault
+  const pickIndex = (candidates: ReadonlyArray<State>, u: number, request: ChatRequest): number => {
     switch (options.strategy ?? "weighted") {
       case "weighted":
         return Strategy.weighted(candidates, u)
@@ -471,6 +531,11 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
         return Strategy.leastBusy(candidates, u)
       case "lowest-latency":
         return Strategy.lowestLatency(candidates, u, exploration)
+      case "lowest-cost":
+        return Strategy.lowestCost(candidates, u, (state) =>
+          state.price === undefined
+            ? Infinity
+            : Pricing.estimate(state.price, request, { defaultMaxTokens: replyTokens }))
       case "priority":
         return Strategy.priority(candidates, u)
     }
@@ -607,7 +672,7 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
       if (candidates.length === 0) {
         return this.fallBack(call.last?.state, call.last?.error ?? noneUsable(call, this.members, now))
       }
-      const state = candidates.length === 1 ? candidates[0]! : candidates[pickIndex(candidates, u)]!
+      const state = candidates.length === 1 ? candidates[0]! : candidates[pickIndex(candidates, u, this.request)]!
       this.current = state
       this.started = now
       call.tried.push(state)
@@ -727,12 +792,16 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
 
   const status = Effect.clockWith((clock) =>
     Effect.map(
-      Effect.forEach(states, (state) =>
-        Effect.all([
-          state.keyPool === undefined ? Effect.succeed(undefined) : state.keyPool.status,
-          state.limiter === undefined ? Effect.succeed(undefined) : state.limiter.status
-        ])),
-      (snapshots): Status => {
+      Effect.all([
+        Effect.forEach(states, (state) =>
+          Effect.all([
+            state.keyPool === undefined ? Effect.succeed(undefined) : state.keyPool.status,
+            state.limiter === undefined ? Effect.succeed(undefined) : state.limiter.status
+          ])),
+        options.ledger === undefined ? Effect.succeed(undefined) : options.ledger.totals,
+        options.budget === undefined ? Effect.succeed([]) : options.budget.status
+      ]),
+      ([snapshots, totals, limits]): Status => {
         const now = clock.unsafeCurrentTimeMillis()
         const details: Record<string, DeploymentLoad> = {}
         let concurrency = 0
@@ -740,7 +809,8 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
         let used = 0
         states.forEach((state, i) => {
           const [keys, limiter] = snapshots[i]!
-          const load = deploymentLoad(state, keys, limiter, now)
+          const spend = totals === undefined ? null : totals.byDeployment[state.name]?.cost ?? 0
+          const load = deploymentLoad(state, keys, limiter, now, spend, limits)
           details[state.name] = load
           if (load.max === null) return
           if (load.type === "concurrency") concurrency += load.max
@@ -764,7 +834,9 @@ const deploymentLoad = (
   state: State,
   keys: ReadonlyArray<KeyPool.KeyStatus> | undefined,
   limiter: RateLimiter.Status | undefined,
-  now: number
+  now: number,
+  spend: number | null,
+  limits: ReadonlyArray<Budget.LimitStatus>
 ): DeploymentLoad => {
   const keyCaps = keys?.map((key) => key.maxConcurrency)
   const keyCap = keyCaps !== undefined && keyCaps.length > 0 && keyCaps.every((cap) => cap !== undefined)
@@ -801,7 +873,11 @@ const deploymentLoad = (
     limited_until: state.limitedUntil > now ? state.limitedUntil : null,
     rate_limited: state.rateLimited,
     latency_ms: state.latencyMillis === undefined ? null : Math.round(state.latencyMillis * 100) / 100,
-    rate_limit: limiter ?? null
+    rate_limit: limiter ?? null,
+    spend,
+    budgets: limits.filter((limit) =>
+      limit.scope === Budget.overall || limit.scope === state.name || state.groups.includes(limit.scope)
+    )
   }
 }
 
@@ -856,15 +932,20 @@ export const fromConfig = (
 ): Effect.Effect<Options<Deployment<never, HttpClient.HttpClient>>> =>
   Effect.map(ProviderConfig.deployments(config), (deployments) => ({
     ...options,
-    deployments: deployments.map(({ layer, settings }) => ({
-      name: `${settings.provider}/${settings.entry.model_name}`,
-      model: settings.entry.model_name,
-      provider: settings.provider,
-      llm: layer,
-      ...(settings.entry.weight !== undefined ? { weight: settings.entry.weight } : {}),
-      ...(settings.entry.context_window !== undefined ? { contextWindow: settings.entry.context_window } : {}),
-      ...(settings.entry.groups !== undefined ? { groups: settings.entry.groups } : {})
-    }))
+    deployments: deployments.map(({ layer, settings }) => {
+      const { entry, provider } = settings
+      const price = ProviderConfig.priceOf(settings)
+      return {
+        name: `${provider}/${entry.model_name}`,
+        model: entry.model_name,
+        provider,
+        llm: layer,
+        ...(entry.weight !== undefined ? { weight: entry.weight } : {}),
+        ...(entry.context_window !== undefined ? { contextWindow: entry.context_window } : {}),
+        ...(entry.groups !== undefined ? { groups: entry.groups } : {}),
+        ...(price !== undefined ? { price } : {})
+      }
+    })
   }))
 
 /**

@@ -10,6 +10,7 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { ChatChunk, LlmError, Message } from "effect-llm-router"
 import type { Input as ChatRequest } from "../src/ChatRequest.js"
+import * as Budget from "../src/Budget.js"
 import * as KeyPool from "../src/KeyPool.js"
 import * as Llm from "../src/Llm.js"
 import * as LlmTest from "../src/LlmTest.js"
@@ -17,6 +18,7 @@ import * as ProviderClient from "../src/ProviderClient.js"
 import * as RateLimiter from "../src/RateLimiter.js"
 import * as RetryPolicy from "../src/RetryPolicy.js"
 import * as Router from "../src/Router.js"
+import * as UsageLedger from "../src/UsageLedger.js"
 
 const ask = (model?: string): ChatRequest => ({ messages: [Message.user("hi")], ...(model !== undefined ? { model } : {}) })
 
@@ -188,6 +190,86 @@ describe("Router", () => {
         for (let i = 0; i < 20; i++) expect((yield* Llm.chat(ask())).text).toBe("first")
       })
     )
+  })
+
+  it.effect("lowest cost: the cheapest deployment for the request's estimated tokens", () => {
+    const log = makeLog()
+    const readsMuch = { input: 0.1, output: 10 }
+    const writesMuch = { input: 5, output: 0.5 }
+    return run(
+      {
+        strategy: "lowest-cost",
+        deployments: [
+          { ...deployment(log, "unpriced", { model: "unknown-model" }) },
+          { ...deployment(log, "cheap-input"), price: readsMuch },
+          { ...deployment(log, "cheap-output"), price: writesMuch }
+        ]
+      },
+      Effect.gen(function*() {
+        const longPrompt = { messages: [Message.user("x".repeat(4_000))], maxTokens: 1 }
+        const longReply = { messages: [Message.user("hi")], maxTokens: 4_000 }
+        for (let i = 0; i < 5; i++) {
+          expect((yield* Llm.chat(longPrompt)).text).toBe("cheap-input")
+          expect((yield* Llm.chat(longReply)).text).toBe("cheap-output")
+        }
+        expect(log.count("unpriced")).toBe(0)
+      })
+    )
+  })
+
+  it.effect("budgets: a deployment over its limit is passed over before sending; over the overall limit the call fails", () => {
+    const log = makeLog()
+    // 0.1 dollar a token: "hi" with maxTokens 1 is estimated at 6 tokens, 0.6 dollars.
+    const price = { input: 100_000, output: 100_000 }
+    const request = { messages: [Message.user("hi")], maxTokens: 1 }
+    return Effect.gen(function*() {
+      const budget = yield* Budget.make({
+        limits: [{ scope: "a", limit: 1, period: "1 day" }, { scope: Budget.overall, limit: 1.5, period: "1 day" }]
+      })
+      yield* run(
+        {
+          strategy: "priority",
+          budget,
+          deployments: [{ ...deployment(log, "a"), price }, { ...deployment(log, "b"), price }]
+        },
+        Effect.gen(function*() {
+          expect((yield* Llm.chat(request)).text).toBe("a")
+          expect((yield* Llm.chat(request)).text).toBe("b")
+          expect(log.count("a")).toBe(1)
+          const error = yield* Effect.flip(Llm.chat(request))
+          expect(error._tag).toBe("BudgetExceededError")
+          expect(error._tag === "BudgetExceededError" && error.scope).toBe(Budget.overall)
+          expect(error.attempts?.map((attempt) => [attempt.deployment, attempt.error])).toEqual([
+            ["a", "BudgetExceededError"],
+            ["b", "BudgetExceededError"]
+          ])
+          expect(log.count("a") + log.count("b")).toBe(2)
+          const budgets = (yield* Router.status).details["a"]!.budgets
+          expect(budgets.map((limit) => [limit.scope, Math.round(limit.spent * 10) / 10])).toEqual([["a", 0.6], ["overall", 1.2]])
+        })
+      )
+    })
+  })
+
+  it.effect("a ledger records each call's cost under its deployment, and status shows the spend", () => {
+    const log = makeLog()
+    return Effect.gen(function*() {
+      const ledger = yield* UsageLedger.make
+      yield* run(
+        {
+          strategy: "priority",
+          ledger,
+          deployments: [deployment(log, "a", { answer: () => ({ ...LlmTest.reply("a"), cost: 0.25 }) }), deployment(log, "b")]
+        },
+        Effect.gen(function*() {
+          yield* Llm.chat(ask())
+          yield* ChatChunk.collect(Llm.chatStream(ask()))
+          expect((yield* Router.status).details["a"]!.spend).toBe(0.5)
+          expect((yield* Router.status).details["b"]!.spend).toBe(0)
+          expect((yield* ledger.totals).byDeployment["a"]!.requests).toBe(2)
+        })
+      )
+    })
   })
 
   const triggers = [
