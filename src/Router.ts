@@ -480,17 +480,17 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
       groups: deployment.groups ?? [],
       llm: decorate(options, deployment, Context.get(context, Llm.Llm), price),
       price,
-    keyPool: Option.getOrUndefined(Context.getOption(context as Context.Context<unknown>, KeyPool.KeyPool)),
-    limiter: Option.getOrUndefined(Context.getOption(context as Context.Context<unknown>, RateLimiter.RateLimiter)),
-    breaker: Cooldown.make(),
-    inFlight: 0,
-    latencyMillis: undefined,
-    limitedUntil: 0,
-    requests: 0,
-    failures: 0,
-    rateLimited: 0,
-    secondStart: 0,
-    secondCount: 0
+      keyPool: Option.getOrUndefined(Context.getOption(context as Context.Context<unknown>, KeyPool.KeyPool)),
+      limiter: Option.getOrUndefined(Context.getOption(context as Context.Context<unknown>, RateLimiter.RateLimiter)),
+      breaker: Cooldown.make(),
+      inFlight: 0,
+      latencyMillis: undefined,
+      limitedUntil: 0,
+      requests: 0,
+      failures: 0,
+      rateLimited: 0,
+      secondStart: 0,
+      secondCount: 0
     }
   })
 
@@ -635,9 +635,6 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
     readonly call: Call
     members: ReadonlyArray<State>
     from: string
-    current: State | undefined = undefined
-    probe = false
-    started = 0
     /** When every deployment honours the deadline handed down: its time; else Infinity (a timer bounds the call). */
     deadlineAt = Infinity
     readonly next: Effect.Effect<readonly [A, State], LlmError>
@@ -673,10 +670,8 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
         return this.fallBack(call.last?.state, call.last?.error ?? noneUsable(call, this.members, now))
       }
       const state = candidates.length === 1 ? candidates[0]! : candidates[pickIndex(candidates, u, this.request)]!
-      this.current = state
-      this.started = now
       call.tried.push(state)
-      this.probe = Cooldown.onSend(state.breaker, now)
+      const probe = Cooldown.onSend(state.breaker, now)
       state.inFlight++
       state.requests++
       if (now - state.secondStart >= 1000) {
@@ -688,7 +683,7 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
       return Effect.catchAll(
         Effect.map(
           Effect.onExit(this.send(state, routed), (exit) => {
-            settle(state, this.probe, this.started, this.clock.unsafeCurrentTimeMillis(), exit, this.held)
+            settle(state, probe, now, this.clock.unsafeCurrentTimeMillis(), exit, this.held)
             return Effect.void
           }),
           (value) => [value, state] as const
@@ -827,7 +822,8 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
     )
   )
 
-  return { chat, chatStream, status }
+  // A router honours a deadline handed down too, so it can be a deployment of another router.
+  return Deadline.honour({ chat, chatStream, status })
 }
 
 const deploymentLoad = (
