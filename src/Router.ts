@@ -741,9 +741,9 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
       const clock = Context.get(services, Clock.Clock)
       const routing = new Routing(request, name, members, send, held, clock, Context.get(services, Random.Random))
       if (!handsDeadlineDown) return Deadline.within(routing.next, deadline, () => routing.timedOut())
-      const at = Math.min(fiber.getFiberRef(Deadline.current), clock.unsafeCurrentTimeMillis() + deadlineMillis)
+      const at = Math.min(Deadline.current(fiber), clock.unsafeCurrentTimeMillis() + deadlineMillis)
       routing.deadlineAt = at
-      return Effect.locally(routing.next, Deadline.current, at)
+      return Deadline.handDown(fiber, at, routing.next)
     })
 
   const sendChat = (state: State, routed: ChatRequest) => state.llm.chat(routed)
