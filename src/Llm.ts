@@ -129,7 +129,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
           ),
           Effect.retry(policy),
           (effect) =>
-            Deadline.within(effect, deadline, (timeout) =>
+            Deadline.within(effect, deadline, Deadline.of(request), (timeout) =>
               new TimeoutError({
                 provider: client.provider,
                 model: request.model ?? "",

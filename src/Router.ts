@@ -635,7 +635,7 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
     readonly call: Call
     members: ReadonlyArray<State>
     from: string
-    /** When every deployment honours the deadline handed down: its time; else Infinity (a timer bounds the call). */
+    /** When every deployment honours a deadline handed down: the call's; else Infinity (a timer bounds the call). */
     deadlineAt = Infinity
     readonly next: Effect.Effect<readonly [A, State], LlmError>
     constructor(
@@ -679,7 +679,7 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
         state.secondCount = 0
       }
       state.secondCount++
-      const routed = this.request.model === state.model ? this.request : { ...this.request, model: state.model }
+      const routed = this.routed(state)
       return Effect.catchAll(
         Effect.map(
           Effect.onExit(this.send(state, routed), (exit) => {
@@ -690,6 +690,12 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
         ),
         (error) => this.failed(state, error)
       )
+    }
+
+    // The request as the deployment gets it: its model, and the deadline handed down.
+    routed(state: State): ChatRequest {
+      const request = this.request.model === state.model ? this.request : { ...this.request, model: state.model }
+      return this.deadlineAt === Infinity ? request : Deadline.handDown(request, this.deadlineAt)
     }
 
     failed(state: State, error: LlmError): Effect.Effect<readonly [A, State], LlmError> {
@@ -740,10 +746,10 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
       const services = fiber.getFiberRef(DefaultServices.currentServices)
       const clock = Context.get(services, Clock.Clock)
       const routing = new Routing(request, name, members, send, held, clock, Context.get(services, Random.Random))
-      if (!handsDeadlineDown) return Deadline.within(routing.next, deadline, () => routing.timedOut())
-      const at = Math.min(Deadline.current(fiber), clock.unsafeCurrentTimeMillis() + deadlineMillis)
-      routing.deadlineAt = at
-      return Deadline.handDown(fiber, at, routing.next)
+      const inherited = Deadline.of(request)
+      if (!handsDeadlineDown) return Deadline.within(routing.next, deadline, inherited, () => routing.timedOut())
+      routing.deadlineAt = Math.min(inherited, clock.unsafeCurrentTimeMillis() + deadlineMillis)
+      return routing.next
     })
 
   const sendChat = (state: State, routed: ChatRequest) => state.llm.chat(routed)

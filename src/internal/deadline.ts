@@ -5,45 +5,32 @@
  * timer, so the router needs no timer (no forked fiber per call) of its own
  * when every deployment honours the deadline handed down.
  *
- * The deadline is kept per fiber in a `WeakMap` rather than a `FiberRef`:
- * setting a `FiberRef` copies the fiber's whole `FiberRefs` (twice per call,
- * to set and to restore), and every finalizer of the call then diffs them,
- * which cost the router a measurable share of a call. The price is that a
- * deadline is seen only by code on the fiber it was handed down on, which is
- * where `Llm` reads it: at the start of a call, before it forks anything.
+ * The deadline travels on the request itself, under a symbol key (kept by
+ * object spreads, ignored by `JSON.stringify` and by every wire encoder, which
+ * pick named fields). A `FiberRef` would scope it too, but setting one copies
+ * the fiber's whole `FiberRefs` (to set and to restore) and makes every
+ * finalizer of the call diff them, a measurable share of a routed call; on the
+ * request it costs nothing and reaches exactly the calls made with it.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Fiber from "effect/Fiber"
 import { timeoutFail } from "./timeout.js"
 
-type AnyFiber = Fiber.RuntimeFiber<unknown, unknown>
+const key: unique symbol = Symbol.for("effect-llm-router/deadline")
 
-// Epoch milliseconds of the `Clock`, per fiber, while a deadline is handed down.
-const deadlines = new WeakMap<AnyFiber, number>()
-
-/** The deadline handed down to `fiber`; `Infinity` when none was. */
-export const current = (fiber: AnyFiber): number => deadlines.get(fiber) ?? Infinity
-
-/**
- * Runs `self` with `at` handed down on `fiber` (or the deadline already handed
- * down, when sooner), and restores what was there when it ends.
- */
-export const handDown = <A, E>(fiber: AnyFiber, at: number, self: Effect.Effect<A, E>): Effect.Effect<A, E> => {
-  const previous = deadlines.get(fiber)
-  if (previous !== undefined && previous <= at) return self
-  return Effect.suspend(() => {
-    deadlines.set(fiber, at)
-    return Effect.onExit(self, () => {
-      if (previous === undefined) deadlines.delete(fiber)
-      else deadlines.set(fiber, previous)
-      return Effect.void
-    })
-  })
+interface Carrier {
+  readonly [key]?: number
 }
+
+/** The deadline (epoch milliseconds of the `Clock`) handed down with `request`; `Infinity` when none was. */
+export const of = (request: object): number => (request as Carrier)[key] ?? Infinity
+
+/** `request` with `at` handed down, or the one it already carries when sooner. */
+export const handDown = <R extends object>(request: R, at: number): R =>
+  of(request) <= at ? request : { ...request, [key]: at }
 
 const honouring = new WeakSet<object>()
 
@@ -55,17 +42,18 @@ export const honour = <S extends object>(service: S): S => {
 
 export const honours = (service: object): boolean => honouring.has(service)
 
-/** `self` bounded by `own` and by the deadline handed down, whichever ends first. */
+/** `self` bounded by `own` and by the deadline `at` handed down, whichever ends first. */
 export const within = <A, E, E2>(
   self: Effect.Effect<A, E>,
   own: Duration.Duration,
+  at: number,
   onTimeout: (timeout: Duration.Duration) => E2
 ): Effect.Effect<A, E | E2> =>
-  Effect.withFiberRuntime((fiber) => {
-    const at = current(fiber)
-    if (at === Infinity) return timeoutFail(self, own, () => onTimeout(own))
-    const now = Context.get(fiber.getFiberRef(DefaultServices.currentServices), Clock.Clock).unsafeCurrentTimeMillis()
-    const left = Duration.millis(Math.max(0, at - now))
-    const bound = Duration.lessThan(left, own) ? left : own
-    return timeoutFail(self, bound, () => onTimeout(bound))
-  })
+  at === Infinity
+    ? timeoutFail(self, own, () => onTimeout(own))
+    : Effect.withFiberRuntime((fiber) => {
+      const now = Context.get(fiber.getFiberRef(DefaultServices.currentServices), Clock.Clock).unsafeCurrentTimeMillis()
+      const left = Duration.millis(Math.max(0, at - now))
+      const bound = Duration.lessThan(left, own) ? left : own
+      return timeoutFail(self, bound, () => onTimeout(bound))
+    })
