@@ -337,17 +337,6 @@ export class Router extends Context.Tag("effect-llm-router/Router")<Router, Serv
  */
 export const status: Effect.Effect<Status, never, Router> = Effect.flatMap(Router, (router) => router.status)
 
-/**
- * Options that cannot describe a router: no deployments, a name listed twice,
- * a weight that is not > 0, a fallback to an unknown name.
- *
- * @since 0.1.0
- * @category Errors
- */
-export class RouterOptionsError extends Error {
-  readonly _tag = "RouterOptionsError"
-}
-
 // ---------------------------------------------------------------------------
 // State
 // ---------------------------------------------------------------------------
@@ -885,7 +874,10 @@ const deploymentLoad = (
 
 /**
  * Builds the router in the current scope: each deployment's layer is built
- * once, here. Invalid options are a defect with a message naming the problem.
+ * once, here. Invalid options (no deployments, a name listed twice, a weight
+ * that is not > 0, a fallback or `model` naming nothing, `exploration`,
+ * `latencyAlpha` or `cooldown.failures` out of range) are a defect whose
+ * message names the problem.
  *
  * @since 0.1.0
  * @category Constructors
@@ -895,7 +887,7 @@ export const make = <D extends Deployment<unknown, unknown>>(
 ): Effect.Effect<Service, Layer.Layer.Error<D["llm"]>, Layer.Layer.Context<D["llm"]> | Scope.Scope> =>
   Effect.suspend(() => {
     const problem = invalid(options as Options)
-    if (problem !== undefined) return Effect.die(new RouterOptionsError(problem))
+    if (problem !== undefined) return Effect.dieMessage(problem)
     return Effect.map(
       Effect.forEach(options.deployments, (deployment) =>
         Effect.map(
