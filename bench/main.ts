@@ -30,6 +30,9 @@
  * least disturbed). On Linux with `taskset`, the simulator runs on core 0 and
  * this process on core 1.
  *
+ * A case whose baseline is `{ effect }` (`router-overhead`: the router over
+ * two deployments versus one `Llm`) measures both sides like "ours".
+ *
  * The last line printed is one JSON object:
  * `{"results":[{"name","ours_rps","baseline_rps","ratio"}]}`, ratio = ours / baseline.
  */
@@ -195,12 +198,16 @@ const main = async () => {
             let bestBaseline = 0
             try {
               const ours = await runtime.runPromise(Scope.extend(benchCase.ours(simulator.url), scope))
-              const baseline = benchCase.baseline(simulator.url, dispatcher)
+              const measureBaselineSide = typeof benchCase.baseline === "function"
+                ? ((call) => (millis: number) => measureBaseline(call, millis))(benchCase.baseline(simulator.url, dispatcher))
+                : ((call) => (millis: number) => measureOurs(runtime, call, millis))(
+                  await runtime.runPromise(Scope.extend(benchCase.baseline.effect(simulator.url), scope))
+                )
               await measureOurs(runtime, ours, warmupSeconds * 1000)
-              await measureBaseline(baseline, warmupSeconds * 1000)
+              await measureBaselineSide(warmupSeconds * 1000)
               for (let i = 0; i < rounds; i++) {
                 const a = rps(await measureOurs(runtime, ours, seconds * 1000), seconds * 1000, `${name} ours`)
-                const b = rps(await measureBaseline(baseline, seconds * 1000), seconds * 1000, `${name} baseline`)
+                const b = rps(await measureBaselineSide(seconds * 1000), seconds * 1000, `${name} baseline`)
                 console.log(`${name} round ${i + 1}: ours ${a.toFixed(0)} rps, baseline ${b.toFixed(0)} rps`)
                 bestOurs = Math.max(bestOurs, a)
                 bestBaseline = Math.max(bestBaseline, b)

@@ -58,6 +58,36 @@ export const emptyUsage: Usage = {
 }
 
 /**
+ * What a provider's rate-limit headers said on a successful reply
+ * (`x-ratelimit-remaining-requests`, `x-ratelimit-reset-tokens`,
+ * `anthropic-ratelimit-requests-remaining`...). For tokens, the tightest of the
+ * token limits sent (total, input, output). `Router` stops picking a
+ * deployment whose remaining count is 0: for requests, until one request has
+ * refilled (`resetRequests / limitRequests`, as providers refill their
+ * buckets continuously; the whole `resetRequests` when the limit is unknown);
+ * for tokens, until `resetTokens`.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export const RateLimitSnapshot = Schema.Struct({
+  /** Requests allowed per window (`x-ratelimit-limit-requests`). */
+  limitRequests: Schema.optional(Schema.Number),
+  remainingRequests: Schema.optional(Schema.Number),
+  /** Time until the request limit is whole again. */
+  resetRequests: Schema.optional(Schema.DurationFromSelf),
+  remainingTokens: Schema.optional(Schema.Number),
+  /** Time until the token limit is whole again. */
+  resetTokens: Schema.optional(Schema.DurationFromSelf)
+})
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export type RateLimitSnapshot = typeof RateLimitSnapshot.Type
+
+/**
  * The reply of one chat call.
  *
  * @since 0.1.0
@@ -85,5 +115,7 @@ export class ChatResponse extends Schema.Class<ChatResponse>("ChatResponse")({
   /** The masked id of the key that served the call (`sk-…f3a9`); never the key. */
   keyId: Schema.optional(Schema.String),
   /** What the provider needs back with this reply in the next turn (see `Message.fromResponse`). */
-  providerMetadata: Schema.optional(ProviderMetadata)
+  providerMetadata: Schema.optional(ProviderMetadata),
+  /** The provider's rate-limit headers on this reply, when it sent any (non-streamed calls). */
+  rateLimit: Schema.optional(RateLimitSnapshot)
 }) {}

@@ -31,6 +31,7 @@ import type * as Tracer from "effect/Tracer"
 import * as ChatChunk from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import type { ChatResponse, Usage } from "./ChatResponse.js"
+import * as Deadline from "./internal/deadline.js"
 import { timeoutFail } from "./internal/timeout.js"
 import type { EmbeddingResponse, Input as EmbeddingRequest } from "./Embedding.js"
 import * as EmbeddingBatches from "./internal/embeddingBatches.js"
@@ -151,7 +152,8 @@ export interface Options {
   /**
    * One bound on a call with all its retries (for a stream: until its first
    * chunk; for `embed`: each batch); past it the call fails with
-   * `TimeoutError`. Default: 10 minutes.
+   * `TimeoutError`. A `Router`'s deadline, when sooner, bounds it too.
+   * Default: 10 minutes.
    */
   readonly deadline?: Duration.DurationInput
   /** How many batches of one `embed` call are in flight at once. Default: 4. */
@@ -181,6 +183,12 @@ const isMissing = (usage: Pick<Usage, "totalTokens"> | undefined) => usage === u
 
 const defaultTracer = Effect.runSync(Effect.tracer)
 
+/** When a call's deadline passes (`Clock` milliseconds), and the bound that makes it, for its `TimeoutError`. */
+interface Due {
+  readonly at: number
+  readonly timeout: Duration.Duration
+}
+
 /** What one attempt holds until it ends: a rate permit, a key and the token budget it reserved. */
 interface Held {
   readonly lease: KeyPool.Lease
@@ -203,23 +211,30 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     const deadline = Duration.decode(options?.deadline ?? "10 minutes")
     const deadlineMillis = Duration.toMillis(deadline)
 
-    const deadlineError = (request: Attempted) =>
+    // The call's deadline: its own, or a sooner one a `Router` handed down.
+    const dueOf = (request: Attempted, now: number): Due => {
+      const own = now + deadlineMillis
+      const handedDown = Deadline.of(request)
+      return handedDown < own ? { at: handedDown, timeout: Duration.millis(Math.max(0, handedDown - now)) } : { at: own, timeout: deadline }
+    }
+
+    const deadlineError = (request: Attempted, due: Due) =>
       new TimeoutError({
         provider: client.provider,
         model: request.model ?? "",
-        timeout: deadline,
+        timeout: due.timeout,
         detail: "the call's deadline passed, retries included"
       })
 
     // Bounds a wait by what is left of the call's deadline. Used only where a
     // wait really happens (a busy limiter or pool, a backoff), so a call that
     // finds a permit and a key at once forks no timer.
-    const bounded = <A, E>(effect: Effect.Effect<A, E>, request: Attempted, deadlineAt: number) =>
+    const bounded = <A, E>(effect: Effect.Effect<A, E>, request: Attempted, due: Due) =>
       Effect.clockWith((clock) => {
-        const left = deadlineAt - clock.unsafeCurrentTimeMillis()
+        const left = due.at - clock.unsafeCurrentTimeMillis()
         return left <= 0
-          ? Effect.fail(deadlineError(request))
-          : timeoutFail(effect, Duration.millis(left), () => deadlineError(request))
+          ? Effect.fail(deadlineError(request, due))
+          : timeoutFail(effect, Duration.millis(left), () => deadlineError(request, due))
       })
 
     const budgetError = (request: Attempted) => (error: RateLimiter.RateLimiterCostError) =>
@@ -232,20 +247,20 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
 
     // The rate permit and the key, in that order. Runs uninterruptibly; the
     // waits inside stay interruptible and give back what was taken before them.
-    const takeKey = (request: Attempted, deadlineAt: number, freePermit: Effect.Effect<void>) =>
+    const takeKey = (request: Attempted, due: Due, freePermit: Effect.Effect<void>) =>
       Effect.onError(
         Effect.flatMap(pool.tryTake, (lease) =>
-          lease !== undefined ? Effect.succeed(lease) : bounded(pool.take, request, deadlineAt)),
+          lease !== undefined ? Effect.succeed(lease) : bounded(pool.take, request, due)),
         () => freePermit
       )
 
     // `tokens`: the request's estimate for the tokens-per-minute budget.
-    const hold = (request: Attempted, deadlineAt: number, tokens: () => number): Effect.Effect<Held, LlmError> => {
+    const hold = (request: Attempted, due: Due, tokens: () => number): Effect.Effect<Held, LlmError> => {
       // The request's estimated tokens in the tokens-per-minute budget come first,
       // so the request token is taken right before the call.
       const reserved = limiter.hasTokenBudget
         ? Effect.map(
-          bounded(Effect.mapError(limiter.reserve(tokens()), budgetError(request)), request, deadlineAt),
+          bounded(Effect.mapError(limiter.reserve(tokens()), budgetError(request)), request, due),
           (reservation): RateLimiter.Reservation | undefined => reservation
         )
         : Effect.succeed(undefined)
@@ -254,9 +269,9 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
           Effect.flatMap(Effect.orDie(limiter.tryTakePermit(attemptCost)), (freePermit) =>
             freePermit !== undefined
               ? Effect.succeed(freePermit)
-              : bounded(Effect.orDie(limiter.takePermit(attemptCost)), request, deadlineAt)),
+              : bounded(Effect.orDie(limiter.takePermit(attemptCost)), request, due)),
           (freePermit) =>
-            Effect.map(takeKey(request, deadlineAt, freePermit), (lease): Held => ({ lease, freePermit, reservation }))
+            Effect.map(takeKey(request, due, freePermit), (lease): Held => ({ lease, freePermit, reservation }))
         ))
     }
 
@@ -293,13 +308,13 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     // request's timeout when the client honours one, by a timer otherwise.
     const withinDeadline = <R extends Attempted, A>(
       request: R,
-      deadlineAt: number,
+      due: Due,
       call: (request: R) => Effect.Effect<A, LlmError>
     ) =>
       Effect.clockWith((clock) => {
-        const left = Math.max(1, deadlineAt - clock.unsafeCurrentTimeMillis())
+        const left = Math.max(1, due.at - clock.unsafeCurrentTimeMillis())
         const timeout = request.timeout ?? client.timeout
-        if (timeout === undefined) return timeoutFail(call(request), Duration.millis(left), () => deadlineError(request))
+        if (timeout === undefined) return timeoutFail(call(request), Duration.millis(left), () => deadlineError(request, due))
         return Duration.toMillis(timeout) <= left ? call(request) : call({ ...request, timeout: Duration.millis(left) })
       })
 
@@ -346,7 +361,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     // the caller can act on, so it is the one returned.
     const retrying = <A>(
       request: Attempted,
-      deadlineAt: number,
+      due: Due,
       attemptOnce: (attempt: number) => Effect.Effect<A, LlmError>
     ): Effect.Effect<A, LlmError> => {
       let rotatedBy: LlmError | undefined
@@ -363,12 +378,12 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
         Effect.clockWith((clock) => {
           if (RetryPolicy.rotatesKey(error)) rotatedBy = error
           // A request timeout that the deadline cut short is the deadline's.
-          if (clock.unsafeCurrentTimeMillis() >= deadlineAt) {
-            return Effect.fail(error._tag === "TimeoutError" ? deadlineError(request) : settle(error))
+          if (clock.unsafeCurrentTimeMillis() >= due.at) {
+            return Effect.fail(error._tag === "TimeoutError" ? deadlineError(request, due) : settle(error))
           }
           const next = driver === undefined ? Schedule.driver(policy) : Effect.succeed(driver)
           return Effect.flatMap(next, (driver) =>
-            Effect.matchEffect(bounded(Effect.either(driver.next(error)), request, deadlineAt), {
+            Effect.matchEffect(bounded(Effect.either(driver.next(error)), request, due), {
               onFailure: (timeout) => Effect.fail(timeout),
               onSuccess: (step) =>
                 step._tag === "Left"
@@ -383,21 +398,21 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     // permit and a key held for the call, its outcome reported with the key.
     const attemptCall = <R extends Attempted, A extends { readonly usage: Pick<Usage, "totalTokens"> }>(
       request: R,
-      deadlineAt: number,
+      due: Due,
       tokens: () => number,
       callSpan: Tracer.Span | undefined,
       call: (request: R, credentials: Credentials) => Effect.Effect<A, LlmError>
     ) =>
     (attempt: number): Effect.Effect<A, LlmError> =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(hold(request, deadlineAt, tokens), (held) =>
+        Effect.flatMap(hold(request, due, tokens), (held) =>
           Effect.flatMap(
             startSpan("Llm.attempt", request, callSpan, { "llm.attempt": attempt, "llm.key_id": held.lease.credentials.keyId }),
             (attemptSpan) =>
               Effect.onExit(
                 restore(withParent(
                   Effect.tap(
-                    withinDeadline(request, deadlineAt, (bound) => call(bound, held.lease.credentials)),
+                    withinDeadline(request, due, (bound) => call(bound, held.lease.credentials)),
                     (reply) => reconcile(held, reply.usage)
                   ),
                   attemptSpan
@@ -410,10 +425,10 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     const chat = (input: ChatRequest): Effect.Effect<ChatResponse, LlmError> => {
       const request = withModel(input, options?.model)
       return Effect.clockWith((clock) => {
-        const deadlineAt = clock.unsafeCurrentTimeMillis() + deadlineMillis
+        const due = dueOf(request, clock.unsafeCurrentTimeMillis())
         return Effect.flatMap(startSpan("Llm.chat", request, undefined), (callSpan) => {
-          const once = attemptCall(request, deadlineAt, () => RateLimiter.estimateTokens(request), callSpan, client.chat)
-          return retrying(request, deadlineAt, once).pipe(
+          const once = attemptCall(request, due, () => RateLimiter.estimateTokens(request), callSpan, client.chat)
+          return retrying(request, due, once).pipe(
             Effect.flatMap((response) =>
               isMissing(response.usage)
                 ? Effect.map(estimateUsage(request, response), (usage) => withCost(request, { ...response, usage }))
@@ -430,17 +445,17 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     // source and waits for its first chunk, all before the deadline. Fails (and
     // lets go of everything) before the first chunk; after it, the source and
     // what it holds belong to the stream.
-    const openAttempt = (request: ChatRequest, deadlineAt: number, callSpan: Tracer.Span | undefined) =>
+    const openAttempt = (request: ChatRequest, due: Due, callSpan: Tracer.Span | undefined) =>
     (attempt: number) =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(hold(request, deadlineAt, () => RateLimiter.estimateTokens(request)), (held) =>
+        Effect.flatMap(hold(request, due, () => RateLimiter.estimateTokens(request)), (held) =>
           Effect.flatMap(
             startSpan("Llm.attempt", request, callSpan, { "llm.attempt": attempt, "llm.key_id": held.lease.credentials.keyId }),
             (attemptSpan) =>
               Effect.onError(
                 Effect.map(
                   restore(withParent(
-                    withinDeadline(request, deadlineAt, (bound) => openFirst(bound, held.lease.credentials)),
+                    withinDeadline(request, due, (bound) => openFirst(bound, held.lease.credentials)),
                     attemptSpan
                   )),
                   ({ first, source }) => ({ source, first, held, attemptSpan })
@@ -470,11 +485,11 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     const chatStream = (input: ChatRequest): Stream.Stream<ChatChunk.ChatChunk, LlmError> => {
       const request = withModel(input, options?.model)
       const open = Effect.clockWith((clock) => {
-        const deadlineAt = clock.unsafeCurrentTimeMillis() + deadlineMillis
+        const due = dueOf(request, clock.unsafeCurrentTimeMillis())
         return Effect.flatMap(startSpan("Llm.chatStream", request, undefined), (callSpan) =>
           Effect.map(
             Effect.onError(
-              retrying(request, deadlineAt, openAttempt(request, deadlineAt, callSpan)),
+              retrying(request, due, openAttempt(request, due, callSpan)),
               (cause) => endSpan(callSpan, Exit.failCause(cause))
             ),
             (opened) => settledSource(request, opened, callSpan)
@@ -557,9 +572,9 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     const embedBatch = (request: EmbeddingRequest, inputs: ReadonlyArray<string>, callSpan: Tracer.Span | undefined) =>
       Effect.clockWith((clock) => {
         const batch: EmbeddingRequest = { ...request, input: inputs }
-        const deadlineAt = clock.unsafeCurrentTimeMillis() + deadlineMillis
-        const once = attemptCall(batch, deadlineAt, () => EmbeddingBatches.estimateTokens(inputs), callSpan, client.embed)
-        return Effect.flatMap(retrying(batch, deadlineAt, once), (response) =>
+        const due = dueOf(request, clock.unsafeCurrentTimeMillis())
+        const once = attemptCall(batch, due, () => EmbeddingBatches.estimateTokens(inputs), callSpan, client.embed)
+        return Effect.flatMap(retrying(batch, due, once), (response) =>
           isMissing(response.usage)
             ? Effect.map(estimateEmbeddingUsage(inputs), (usage) => ({ ...response, usage }))
             : Effect.succeed(response))
@@ -579,7 +594,8 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
         ))
     }
 
-    return Llm.of({ chat, chatStream, embed })
+    // Its calls honour a deadline a Router hands down, so the router needs no timer of its own.
+    return Deadline.honour(Llm.of({ chat, chatStream, embed }))
   })
 
 // Every scope an attempt's lease lives in is closed with an exit whose failures

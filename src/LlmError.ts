@@ -13,12 +13,38 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as RetryAfter from "./internal/retryAfter.js"
 
+/**
+ * One failed try of a routed call, as the error that ends the call lists it.
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export const Attempt = Schema.Struct({
+  /** The router's name of the deployment tried. */
+  deployment: Schema.String,
+  /** The `_tag` of the error it failed with. */
+  error: Schema.String,
+  /** That error's message. */
+  message: Schema.String
+})
+
+/**
+ * @since 0.1.0
+ * @category Errors
+ */
+export type Attempt = typeof Attempt.Type
+
 const common = {
   provider: Schema.String,
   model: Schema.String,
   status: Schema.optional(Schema.Number),
   requestId: Schema.optional(Schema.String),
-  detail: Schema.optional(Schema.String)
+  detail: Schema.optional(Schema.String),
+  /**
+   * Set by `Router` on the error that ends a call: every deployment tried, in
+   * order, this error's own attempt last. Absent on errors of a single `Llm`.
+   */
+  attempts: Schema.optional(Schema.Array(Attempt))
 }
 
 interface Common {
@@ -27,6 +53,7 @@ interface Common {
   readonly status?: number | undefined
   readonly requestId?: string | undefined
   readonly detail?: string | undefined
+  readonly attempts?: ReadonlyArray<Attempt> | undefined
 }
 
 const describe = (self: Common, what: string, advice: string): string => {
@@ -34,7 +61,10 @@ const describe = (self: Common, what: string, advice: string): string => {
   const status = self.status === undefined ? "" : ` [HTTP ${self.status}]`
   const detail = self.detail === undefined || self.detail === "" ? "" : `: ${self.detail}`
   const request = self.requestId === undefined ? "" : ` (request id ${self.requestId})`
-  return `${where}${status} ${what}${detail}${request}. ${advice}`
+  const attempts = self.attempts === undefined || self.attempts.length === 0
+    ? ""
+    : ` Tried: ${self.attempts.map((attempt) => `${attempt.deployment} (${attempt.error})`).join(", ")}.`
+  return `${where}${status} ${what}${detail}${request}. ${advice}${attempts}`
 }
 
 const formatWait = (wait: Duration.Duration | undefined) =>
@@ -326,6 +356,19 @@ export const LlmError = Schema.Union(
   NoCapacityError,
   BudgetExceededError
 )
+
+/**
+ * The same error with `attempts` set: what `Router` fails with at the end of a
+ * chain of deployments.
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export const withAttempts = <E extends LlmError>(error: E, attempts: ReadonlyArray<Attempt>): E => {
+  const { _tag, ...fields } = error
+  const Class = error.constructor as new(fields: Omit<E, "_tag">) => E
+  return new Class({ ...fields, attempts } as Omit<E, "_tag">)
+}
 
 /**
  * Whether retrying the same call (after a pause, or with another key) can

@@ -154,7 +154,13 @@ export const ModelEntry = Schema.Struct({
   project: optional(NonEmpty),
   max_tokens_field: optional(Schema.Literal("max_completion_tokens", "max_tokens")),
   /** Overrides the built-in price of the model. */
-  pricing: optional(PricingEntry)
+  pricing: optional(PricingEntry),
+  /** `Router`: the deployment's share of weighted picks (LLM-API-BalancedCall's `model_weight`). Default 1. */
+  weight: optional(Positive),
+  /** `Router`: group names that address this model (`"fast"`, `"smart"`). */
+  groups: optional(Schema.Array(NonEmpty)),
+  /** The model's context window in tokens (`Router` falls back to a larger one on `ContextLengthError`). */
+  context_window: optional(PositiveInt)
 })
 
 /**
@@ -396,10 +402,12 @@ export const clientLayer = (provider: string, entry: ModelEntry): Layer.Layer<Pr
   }
 }
 
+// The model's `Llm` with the key pool and limiter it is built on, so a router's
+// status can read them.
 const llmLayer = (
   settings: ModelConfig,
   registry: Layer.Layer<KeyPool.KeyPoolRegistry>
-): Layer.Layer<Llm.Llm, never, HttpClient.HttpClient> => {
+): Layer.Layer<Llm.Llm | KeyPool.KeyPool | RateLimiter.RateLimiter, never, HttpClient.HttpClient> => {
   const { entry, provider } = settings
   const limiter = entry.rate_limit_capacity === undefined && entry.rate_limit_refill_rate === undefined &&
       entry.max_concurrency === undefined && entry.tokens_per_minute === undefined
@@ -420,13 +428,13 @@ const llmLayer = (
       ...(entry.retry_delay !== undefined ? { baseDelay: entry.retry_delay * 1000 } : {})
     })
   }).pipe(
-    Layer.provide(
+    Layer.provideMerge(
       Layer.mergeAll(
-        clientLayer(provider, entry),
         KeyPool.layer({ providerId: provider, keys: settings.keys }).pipe(Layer.provide(registry)),
         limiter
       )
-    )
+    ),
+    Layer.provide(clientLayer(provider, entry))
   )
 }
 
@@ -455,13 +463,36 @@ export const layer = (
 export const layers = (
   config: ProviderConfig
 ): Effect.Effect<Readonly<Record<string, Readonly<Record<string, Layer.Layer<Llm.Llm, never, HttpClient.HttpClient>>>>>> =>
+  Effect.map(deployments(config), (all) => {
+    const out: Record<string, Record<string, Layer.Layer<Llm.Llm, never, HttpClient.HttpClient>>> = {}
+    for (const provider of Object.keys(config)) out[provider] = {}
+    for (const { layer, settings } of all) out[settings.provider]![settings.entry.model_name] = layer
+    return out
+  })
+
+/**
+ * A model of a configuration with its `Llm` layer, as `deployments` lists them.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Deployment {
+  readonly settings: ModelConfig
+  /** The model's `Llm`, with the `KeyPool` and `RateLimiter` it is built on (for status). */
+  readonly layer: Layer.Layer<Llm.Llm | KeyPool.KeyPool | RateLimiter.RateLimiter, never, HttpClient.HttpClient>
+}
+
+/**
+ * Every model of a configuration, in file order, with layers sharing one
+ * key-pool registry: what `Router.fromConfig` builds a router from.
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const deployments = (config: ProviderConfig): Effect.Effect<ReadonlyArray<Deployment>> =>
   Effect.map(KeyPool.makeRegistry, (registry) => {
     const shared = Layer.succeed(KeyPool.KeyPoolRegistry, registry)
-    const out: Record<string, Record<string, Layer.Layer<Llm.Llm, never, HttpClient.HttpClient>>> = {}
-    for (const [provider, models] of Object.entries(config)) {
-      out[provider] = Object.fromEntries(
-        Object.entries(models).map(([name, settings]) => [name, llmLayer(settings, shared)])
-      )
-    }
-    return out
+    return Object.values(config).flatMap((models) =>
+      Object.values(models).map((settings) => ({ settings, layer: llmLayer(settings, shared) }))
+    )
   })

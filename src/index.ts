@@ -74,6 +74,9 @@ export * as ResponseCache from "./ResponseCache.js"
 export * as RetryPolicy from "./RetryPolicy.js"
 
 /** @since 0.1.0 */
+export * as Router from "./Router.js"
+
+/** @since 0.1.0 */
 export * as Simulator from "./simulator/Simulator.js"
 
 /** @since 0.1.0 */

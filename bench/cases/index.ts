@@ -7,6 +7,7 @@ import { llmStackNonStream, llmStackStream } from "./llmStack.js"
 import { ollamaStream } from "./ollama.js"
 import { openAiChatNonStream, openAiChatStream } from "./openAiChat.js"
 import { openAiResponsesStream } from "./openAiResponses.js"
+import { routerOverhead } from "./router.js"
 import type { BenchCase } from "./types.js"
 
 export const cases: ReadonlyArray<BenchCase> = [
@@ -17,5 +18,6 @@ export const cases: ReadonlyArray<BenchCase> = [
   anthropicStream,
   ollamaStream,
   openAiResponsesStream,
-  geminiStream
+  geminiStream,
+  routerOverhead
 ]

@@ -1,6 +1,8 @@
 /**
  * One benchmark case: the same work done by this library ("ours") and by raw
- * undici ("baseline"), both against the simulator at `url`.
+ * undici ("baseline"), both against the simulator at `url`; or, for a case
+ * that measures one layer of ours over another (`router-overhead`), by two
+ * Effects built alike.
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as Effect from "effect/Effect"
@@ -12,6 +14,12 @@ export interface BenchCase {
   readonly name: string
   /** Builds, once, the Effect that makes one call; it must fail when the call does. */
   readonly ours: (url: string) => Effect.Effect<Effect.Effect<unknown, unknown>, never, HttpClient.HttpClient | Scope.Scope>
-  /** Builds, once, the function that makes one call with raw undici; it must reject when the call fails. */
-  readonly baseline: (url: string, dispatcher: Dispatcher) => () => Promise<unknown>
+  /**
+   * Builds, once, the function that makes one call with raw undici; it must
+   * reject when the call fails. Or `{ effect }`: a baseline built and run like
+   * `ours`.
+   */
+  readonly baseline:
+    | ((url: string, dispatcher: Dispatcher) => () => Promise<unknown>)
+    | { readonly effect: BenchCase["ours"] }
 }

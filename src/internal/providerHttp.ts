@@ -24,6 +24,7 @@ import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ChatChunk } from "../ChatChunk.js"
+import type { ChatResponse } from "../ChatResponse.js"
 import {
   fromHttpFailure,
   InvalidRequestError,
@@ -35,6 +36,7 @@ import {
 import type * as ProviderClient from "../ProviderClient.js"
 import type { Credentials } from "../ProviderClient.js"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
+import * as RetryAfter from "./retryAfter.js"
 import { isLiveClock, maxTimerMillis, timeoutFail } from "./timeout.js"
 import { type BodyReader, bodyReader, type Deadline, DeadlineExceeded } from "./undiciExchange.js"
 
@@ -91,7 +93,13 @@ export interface JsonReply {
   readonly text: string
   readonly response: HttpClientResponse.HttpClientResponse
   readonly latency: Duration.Duration
+  /** The response's rate-limit headers, when it sent any. */
+  readonly rateLimit: RetryAfter.Snapshot | undefined
 }
+
+/** The response with the rate-limit headers of its reply, when it sent any. */
+export const withRateLimit = (reply: JsonReply) => (response: ChatResponse): ChatResponse =>
+  reply.rateLimit === undefined ? response : { ...response, rateLimit: reply.rateLimit }
 
 /** What a stream's parser is built from, once the response headers are in. */
 export interface StreamStart {
@@ -368,14 +376,17 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
       } catch {
         return Effect.fail(decodeError(call, "the response body is not JSON", text, requestIdOf?.(response)))
       }
-      return isRecord(body)
-        ? Effect.succeed({
-          body,
-          text,
-          response,
-          latency: Duration.millis(Math.max(0, clock.unsafeCurrentTimeMillis() - startMillis))
-        })
-        : Effect.fail(decodeError(call, "the response body is not a JSON object", text, requestIdOf?.(response)))
+      if (!isRecord(body)) {
+        return Effect.fail(decodeError(call, "the response body is not a JSON object", text, requestIdOf?.(response)))
+      }
+      const now = clock.unsafeCurrentTimeMillis()
+      return Effect.succeed({
+        body,
+        text,
+        response,
+        latency: Duration.millis(Math.max(0, now - startMillis)),
+        rateLimit: RetryAfter.snapshot((name) => response.headers[name], now)
+      })
     })
 
   const json = (call: Call): Effect.Effect<JsonReply, LlmError> =>

@@ -74,6 +74,58 @@ export const fromHeaders = (header: HeaderLookup, nowMillis: number): Duration.D
   return undefined
 }
 
+/** What `snapshot` reads; the shape of `ChatResponse.RateLimitSnapshot`. */
+export interface Snapshot {
+  readonly limitRequests?: number
+  readonly remainingRequests?: number
+  readonly resetRequests?: Duration.Duration
+  readonly remainingTokens?: number
+  readonly resetTokens?: Duration.Duration
+}
+
+const resetMillis = (header: HeaderLookup, kind: string, nowMillis: number): number | undefined => {
+  const openAi = header(`x-ratelimit-reset-${kind}`)
+  if (openAi !== undefined) return parseDurationMillis(openAi)
+  const anthropic = header(`anthropic-ratelimit-${kind}-reset`)
+  const date = anthropic === undefined ? Number.NaN : Date.parse(anthropic)
+  return Number.isNaN(date) ? undefined : date - nowMillis
+}
+
+const countOf = (header: HeaderLookup, kind: string, what: "remaining" | "limit"): number | undefined => {
+  const text = header(`x-ratelimit-${what}-${kind}`) ?? header(`anthropic-ratelimit-${kind}-${what}`)
+  const value = text === undefined ? Number.NaN : Number(text.trim())
+  return Number.isFinite(value) ? value : undefined
+}
+
+/**
+ * The remaining counts and resets of a reply's rate-limit headers (OpenAI's
+ * `x-ratelimit-*`, Anthropic's `anthropic-ratelimit-*`); for tokens, the
+ * tightest of `tokens`, `input-tokens` and `output-tokens`. Undefined when the
+ * reply has none.
+ */
+export const snapshot = (header: HeaderLookup, nowMillis: number): Snapshot | undefined => {
+  let out: { -readonly [K in keyof Snapshot]: Snapshot[K] } | undefined
+  const requests = countOf(header, "requests", "remaining")
+  if (requests !== undefined) {
+    const reset = resetMillis(header, "requests", nowMillis)
+    const limit = countOf(header, "requests", "limit")
+    out = {
+      remainingRequests: requests,
+      ...(limit !== undefined ? { limitRequests: limit } : {}),
+      ...(reset !== undefined ? { resetRequests: nonNegative(reset) } : {})
+    }
+  }
+  for (const kind of ["tokens", "input-tokens", "output-tokens"]) {
+    const remaining = countOf(header, kind, "remaining")
+    if (remaining === undefined || (out?.remainingTokens !== undefined && out.remainingTokens <= remaining)) continue
+    const reset = resetMillis(header, kind, nowMillis)
+    out = { ...out, remainingTokens: remaining }
+    if (reset !== undefined) out.resetTokens = nonNegative(reset)
+    else delete out.resetTokens
+  }
+  return out
+}
+
 /**
  * Gemini's hint in the error body: a `google.rpc.RetryInfo` entry of
  * `error.details` with `retryDelay: "37s"`.

@@ -202,10 +202,13 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     Effect.suspend(() => {
       const call = prepare(request, credentials, false)
       if (!("request" in call)) return Effect.fail(call)
-      return Effect.flatMap(transport.json(call), ({ body, latency, response }) =>
+      return Effect.flatMap(transport.json(call), (reply) =>
         Effect.clockWith((clock) =>
-          toResponse(Wire.outputTool(request), call, body, response, latency, clock.unsafeCurrentTimeMillis(), () =>
-            JSON.stringify(body))
+          Effect.map(
+            toResponse(Wire.outputTool(request), call, reply.body, reply.response, reply.latency, clock.unsafeCurrentTimeMillis(), () =>
+              JSON.stringify(reply.body)),
+            ProviderHttp.withRateLimit(reply)
+          )
         ))
     })
 

@@ -201,9 +201,12 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     Effect.suspend(() => {
       const call = prepare(request, credentials, false)
       if (!("request" in call)) return Effect.fail(call)
-      return Effect.flatMap(transport.json(call), ({ body, latency }) =>
+      return Effect.flatMap(transport.json(call), (reply) =>
         Effect.clockWith((clock) =>
-          toResponse(call, body, latency, clock.unsafeCurrentTimeMillis(), () => JSON.stringify(body))
+          Effect.map(
+            toResponse(call, reply.body, reply.latency, clock.unsafeCurrentTimeMillis(), () => JSON.stringify(reply.body)),
+            ProviderHttp.withRateLimit(reply)
+          )
         ))
     })
 

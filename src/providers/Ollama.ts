@@ -182,7 +182,9 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
       const call = prepare(request, credentials, false)
       if (!("request" in call)) return Effect.fail(call)
       return Effect.flatMap(transport.json(call), (reply) =>
-        Effect.clockWith((clock) => decodeReply(call, reply.body, reply.latency, clock.unsafeCurrentTimeMillis())))
+        Effect.clockWith((clock) =>
+          Effect.map(decodeReply(call, reply.body, reply.latency, clock.unsafeCurrentTimeMillis()), ProviderHttp.withRateLimit(reply))
+        ))
     })
 
   const openStream = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> => {

@@ -194,7 +194,9 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
       const call = prepare(request, credentials, false)
       if (!("request" in call)) return Effect.fail(call)
       return Effect.flatMap(transport.json(call), (reply) =>
-        Effect.clockWith((clock) => toResponse(call, reply, clock.unsafeCurrentTimeMillis())))
+        Effect.clockWith((clock) =>
+          Effect.map(toResponse(call, reply, clock.unsafeCurrentTimeMillis()), ProviderHttp.withRateLimit(reply))
+        ))
     })
 
   const openStream = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> => {

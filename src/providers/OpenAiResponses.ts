@@ -191,7 +191,10 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     if (!("request" in call)) return Effect.fail(call)
     return Effect.flatMap(transport.json(call), (reply) =>
       Effect.clockWith((clock) =>
-        toResponse(call, reply.body, reply.response, reply.latency, clock.unsafeCurrentTimeMillis())
+        Effect.map(
+          toResponse(call, reply.body, reply.response, reply.latency, clock.unsafeCurrentTimeMillis()),
+          ProviderHttp.withRateLimit(reply)
+        )
       ))
   }
 

@@ -18,10 +18,12 @@ const examples = [
   "basic-chat",
   "cost-and-cache",
   "embeddings",
+  "execution-plan",
   "interruption",
   "provider-json",
   "rate-limits",
   "retry-policy",
+  "router",
   "streaming",
   "structured-output",
   "tool-loop",
@@ -220,6 +222,28 @@ describe("examples", () => {
       }
       expect(output[5]).toMatch(/^OutputDecodeError, raw text: \{"title":42,/)
       expect(output).toHaveLength(6)
+    }), timeout)
+
+  it.live("router splits the fast group by weight and falls back from an unknown model to the smart group", () =>
+    Effect.gen(function*() {
+      const output = lines((yield* ran("router")).stdout)
+      expect(output[0]).toBe("legacy was answered by gpt-4o")
+      expect(output[1]).toMatch(/^load \d+(\.\d+)?%$/)
+      const requests = (name: string) =>
+        Number(/, (\d+) requests/.exec(output.find((line) => line.startsWith(`${name}:`)) ?? "")?.[1])
+      expect(requests("mini-a") + requests("mini-b")).toBe(200)
+      // 3:1 by weight, with a seeded Random: the same split on every run.
+      expect(requests("mini-a")).toBeGreaterThan(2 * requests("mini-b"))
+      expect(output).toContain("retired: weight 1, 1 requests, 1 failed, cooldown closed")
+      expect(output).toContain("big: weight 1, 1 requests, 0 failed, cooldown closed")
+    }), timeout)
+
+  it.live("execution-plan tries the unknown model twice, then answers from the next step", () =>
+    Effect.gen(function*() {
+      expect(lines((yield* ran("execution-plan")).stdout)).toEqual([
+        "failed first: gpt-3.5-retired: ModelNotFoundError, gpt-3.5-retired: ModelNotFoundError",
+        "answered by gpt-4o"
+      ])
     }), timeout)
 
   it.effect("examples/provider.example.json decodes, its keys read from the environment", () =>

@@ -1,0 +1,694 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as ExecutionPlan from "effect/ExecutionPlan"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Random from "effect/Random"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import { ChatChunk, LlmError, Message } from "effect-llm-router"
+import type { Input as ChatRequest } from "../src/ChatRequest.js"
+import * as Budget from "../src/Budget.js"
+import * as KeyPool from "../src/KeyPool.js"
+import * as Llm from "../src/Llm.js"
+import * as LlmTest from "../src/LlmTest.js"
+import * as ProviderClient from "../src/ProviderClient.js"
+import * as RateLimiter from "../src/RateLimiter.js"
+import * as RetryPolicy from "../src/RetryPolicy.js"
+import * as Router from "../src/Router.js"
+import * as UsageLedger from "../src/UsageLedger.js"
+
+const ask = (model?: string): ChatRequest => ({ messages: [Message.user("hi")], ...(model !== undefined ? { model } : {}) })
+
+/** Calls seen per deployment, and the models they were sent with. */
+const makeLog = () => {
+  const calls = new Map<string, number>()
+  const models: Array<string> = []
+  return {
+    calls,
+    models,
+    count: (name: string) => calls.get(name) ?? 0,
+    seen: (name: string, request: ChatRequest) => {
+      calls.set(name, (calls.get(name) ?? 0) + 1)
+      models.push(request.model ?? "")
+    }
+  }
+}
+
+type Log = ReturnType<typeof makeLog>
+
+/** A deployment that answers its own name after `delay`, or what `answer` says. */
+const deployment = (
+  log: Log,
+  name: string,
+  options?: {
+    readonly answer?: () => LlmTest.Answer
+    readonly delay?: () => Duration.DurationInput
+    readonly weight?: number
+    readonly groups?: ReadonlyArray<string>
+    readonly contextWindow?: number
+    readonly model?: string
+  }
+): Router.Deployment<never, never> => ({
+  name,
+  model: options?.model ?? `${name}-model`,
+  llm: LlmTest.fromHandler((request) => {
+    log.seen(name, request)
+    const answer = options?.answer?.() ?? LlmTest.reply(name)
+    return options?.delay === undefined ? Effect.succeed(answer) : Effect.as(Effect.sleep(options.delay()), answer)
+  }),
+  ...(options?.weight !== undefined ? { weight: options.weight } : {}),
+  ...(options?.groups !== undefined ? { groups: options.groups } : {}),
+  ...(options?.contextWindow !== undefined ? { contextWindow: options.contextWindow } : {})
+})
+
+const seeded = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.withRandom(effect, Random.make("router-test"))
+
+const unavailable = (name: string) => new LlmError.ProviderUnavailableError({ provider: name, model: `${name}-model`, status: 503 })
+
+const run = <A, E>(options: Router.Options<Router.Deployment<never, never>>, body: Effect.Effect<A, E, Llm.Llm | Router.Router>) =>
+  seeded(Effect.scoped(Effect.flatMap(Layer.build(Router.layer(options)), (context) => Effect.provide(body, context))))
+
+describe("Router", () => {
+  it.effect("weighted: 10,000 picks split as the weights within 2 percentage points", () => {
+    const log = makeLog()
+    return run(
+      { deployments: [deployment(log, "a", { weight: 5 }), deployment(log, "b", { weight: 3 }), deployment(log, "c", { weight: 2 })] },
+      Effect.gen(function*() {
+        for (let i = 0; i < 10_000; i++) yield* Llm.chat(ask())
+        expect(Math.abs(log.count("a") / 10_000 - 0.5)).toBeLessThan(0.02)
+        expect(Math.abs(log.count("b") / 10_000 - 0.3)).toBeLessThan(0.02)
+        expect(Math.abs(log.count("c") / 10_000 - 0.2)).toBeLessThan(0.02)
+      })
+    )
+  })
+
+  it.effect("a seeded Random reproduces the same picks", () => {
+    const picks = () => {
+      const log = makeLog()
+      return Effect.map(
+        run(
+          { deployments: [deployment(log, "a"), deployment(log, "b")] },
+          Effect.forEach(Array.from({ length: 50 }), () => Effect.map(Llm.chat(ask()), (response) => response.text))
+        ),
+        (texts) => texts.join(",")
+      )
+    }
+    return Effect.gen(function*() {
+      const first = yield* picks()
+      expect(yield* picks()).toBe(first)
+      expect(first).toContain("a")
+      expect(first).toContain("b")
+    })
+  })
+
+  it.effect("groups and model names address their deployments; the chosen one is called with its own model", () => {
+    const log = makeLog()
+    return run(
+      {
+        deployments: [
+          deployment(log, "mini", { groups: ["fast"], model: "gpt-4o-mini" }),
+          deployment(log, "big", { groups: ["smart"], model: "gpt-4o" })
+        ]
+      },
+      Effect.gen(function*() {
+        expect((yield* Llm.chat(ask("fast"))).text).toBe("mini")
+        expect((yield* Llm.chat(ask("smart"))).text).toBe("big")
+        expect((yield* Llm.chat(ask("gpt-4o"))).text).toBe("big")
+        expect((yield* Llm.chat(ask("big"))).text).toBe("big")
+        expect(log.models).toEqual(["gpt-4o-mini", "gpt-4o", "gpt-4o", "gpt-4o"])
+        const error = yield* Effect.flip(Llm.chat(ask("nope")))
+        expect(error._tag).toBe("ModelNotFoundError")
+        expect(error.model).toBe("nope")
+        expect(error.message).toContain("known: mini, fast, gpt-4o-mini, big, smart, gpt-4o")
+      })
+    )
+  })
+
+  it.effect("least busy: a call goes to the deployment with the fewest calls in flight", () => {
+    const log = makeLog()
+    return run(
+      {
+        strategy: "least-busy",
+        deployments: [deployment(log, "a", { delay: () => "1 minute" }), deployment(log, "b", { delay: () => "1 minute" })]
+      },
+      Effect.gen(function*() {
+        const started = (n: number) => Effect.repeat(Effect.yieldNow(), { until: () => log.count("a") + log.count("b") >= n })
+        const first = yield* Effect.fork(Llm.chat(ask()))
+        yield* started(1)
+        const second = yield* Effect.fork(Llm.chat(ask()))
+        yield* started(2)
+        const status = yield* Router.status
+        expect(status.details["a"]!.in_flight).toBe(1)
+        expect(status.details["b"]!.in_flight).toBe(1)
+        yield* TestClock.adjust("1 minute")
+        const texts = [(yield* Fiber.join(first)).text, (yield* Fiber.join(second)).text].sort()
+        expect(texts).toEqual(["a", "b"])
+        expect((yield* Router.status).details["a"]!.in_flight).toBe(0)
+      })
+    )
+  })
+
+  it.effect("lowest latency: the slow deployment gets little traffic, and is tried again once it recovers", () => {
+    const log = makeLog()
+    let slow: Duration.DurationInput = "2 seconds"
+    const chat = Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Llm.chat(ask()))
+      yield* TestClock.adjust("5 seconds")
+      return yield* Fiber.join(fiber)
+    })
+    return run(
+      {
+        strategy: "lowest-latency",
+        exploration: 0.1,
+        deployments: [deployment(log, "slow", { delay: () => slow }), deployment(log, "fast", { delay: () => "100 millis" })]
+      },
+      Effect.gen(function*() {
+        for (let i = 0; i < 200; i++) yield* chat
+        expect(log.count("slow")).toBeLessThan(20)
+        expect(log.count("fast")).toBeGreaterThan(180)
+        expect((yield* Router.status).details["fast"]!.latency_ms).toBe(100)
+        // Explored picks measure the recovered deployment until its mean is the lowest.
+        slow = "10 millis"
+        log.calls.clear()
+        for (let i = 0; i < 500; i++) yield* chat
+        expect(log.count("slow")).toBeGreaterThan(100)
+        log.calls.clear()
+        for (let i = 0; i < 100; i++) yield* chat
+        expect(log.count("slow")).toBeGreaterThan(85)
+      })
+    )
+  })
+
+  it.effect("priority: the first listed usable deployment", () => {
+    const log = makeLog()
+    return run(
+      { strategy: "priority", deployments: [deployment(log, "first"), deployment(log, "second")] },
+      Effect.gen(function*() {
+        for (let i = 0; i < 20; i++) expect((yield* Llm.chat(ask())).text).toBe("first")
+      })
+    )
+  })
+
+  it.effect("lowest cost: the cheapest deployment for the request's estimated tokens", () => {
+    const log = makeLog()
+    const readsMuch = { input: 0.1, output: 10 }
+    const writesMuch = { input: 5, output: 0.5 }
+    return run(
+      {
+        strategy: "lowest-cost",
+        deployments: [
+          { ...deployment(log, "unpriced", { model: "unknown-model" }) },
+          { ...deployment(log, "cheap-input"), price: readsMuch },
+          { ...deployment(log, "cheap-output"), price: writesMuch }
+        ]
+      },
+      Effect.gen(function*() {
+        const longPrompt = { messages: [Message.user("x".repeat(4_000))], maxTokens: 1 }
+        const longReply = { messages: [Message.user("hi")], maxTokens: 4_000 }
+        for (let i = 0; i < 5; i++) {
+          expect((yield* Llm.chat(longPrompt)).text).toBe("cheap-input")
+          expect((yield* Llm.chat(longReply)).text).toBe("cheap-output")
+        }
+        expect(log.count("unpriced")).toBe(0)
+      })
+    )
+  })
+
+  it.effect("budgets: a deployment over its limit is passed over before sending; over the overall limit the call fails", () => {
+    const log = makeLog()
+    // 0.1 dollar a token: "hi" with maxTokens 1 is estimated at 6 tokens, 0.6 dollars.
+    const price = { input: 100_000, output: 100_000 }
+    const request = { messages: [Message.user("hi")], maxTokens: 1 }
+    return Effect.gen(function*() {
+      const budget = yield* Budget.make({
+        limits: [{ scope: "a", limit: 1, period: "1 day" }, { scope: Budget.overall, limit: 1.5, period: "1 day" }]
+      })
+      yield* run(
+        {
+          strategy: "priority",
+          budget,
+          deployments: [{ ...deployment(log, "a"), price }, { ...deployment(log, "b"), price }]
+        },
+        Effect.gen(function*() {
+          expect((yield* Llm.chat(request)).text).toBe("a")
+          expect((yield* Llm.chat(request)).text).toBe("b")
+          expect(log.count("a")).toBe(1)
+          const error = yield* Effect.flip(Llm.chat(request))
+          expect(error._tag).toBe("BudgetExceededError")
+          expect(error._tag === "BudgetExceededError" && error.scope).toBe(Budget.overall)
+          expect(error.attempts?.map((attempt) => [attempt.deployment, attempt.error])).toEqual([
+            ["a", "BudgetExceededError"],
+            ["b", "BudgetExceededError"]
+          ])
+          expect(log.count("a") + log.count("b")).toBe(2)
+          const budgets = (yield* Router.status).details["a"]!.budgets
+          expect(budgets.map((limit) => [limit.scope, Math.round(limit.spent * 10) / 10])).toEqual([["a", 0.6], ["overall", 1.2]])
+        })
+      )
+    })
+  })
+
+  it.effect("a ledger records each call's cost under its deployment, and status shows the spend", () => {
+    const log = makeLog()
+    return Effect.gen(function*() {
+      const ledger = yield* UsageLedger.make
+      yield* run(
+        {
+          strategy: "priority",
+          ledger,
+          deployments: [deployment(log, "a", { answer: () => ({ ...LlmTest.reply("a"), cost: 0.25 }) }), deployment(log, "b")]
+        },
+        Effect.gen(function*() {
+          yield* Llm.chat(ask())
+          yield* ChatChunk.collect(Llm.chatStream(ask()))
+          expect((yield* Router.status).details["a"]!.spend).toBe(0.5)
+          expect((yield* Router.status).details["b"]!.spend).toBe(0)
+          expect((yield* ledger.totals).byDeployment["a"]!.requests).toBe(2)
+        })
+      )
+    })
+  })
+
+  const triggers = [
+    new LlmError.ContentFilterError({ provider: "p", model: "m" }),
+    new LlmError.RateLimitError({ provider: "p", model: "m", status: 429 }),
+    unavailable("p"),
+    new LlmError.ModelNotFoundError({ provider: "p", model: "m", status: 404 })
+  ]
+  for (const trigger of triggers) {
+    it.effect(`falls back on ${trigger._tag}`, () => {
+      const log = makeLog()
+      return run(
+        {
+          deployments: [deployment(log, "primary", { answer: () => trigger }), deployment(log, "backup")],
+          fallbacks: { primary: [{ to: "backup", on: [trigger._tag] }] }
+        },
+        Effect.gen(function*() {
+          expect((yield* Llm.chat(ask("primary"))).text).toBe("backup")
+          expect(log.count("primary")).toBe(1)
+        })
+      )
+    })
+  }
+
+  it.effect("ContextLengthError falls back to a deployment with a larger context window only", () => {
+    const log = makeLog()
+    return run(
+      {
+        deployments: [
+          deployment(log, "small", {
+            contextWindow: 8_000,
+            answer: () => new LlmError.ContextLengthError({ provider: "p", model: "m", status: 400 })
+          }),
+          deployment(log, "same", { contextWindow: 8_000, groups: ["long"] }),
+          deployment(log, "large", { contextWindow: 200_000, groups: ["long"] })
+        ],
+        fallbacks: { small: [{ to: "long", on: ["ContextLengthError"] }] }
+      },
+      Effect.gen(function*() {
+        for (let i = 0; i < 10; i++) expect((yield* Llm.chat(ask("small"))).text).toBe("large")
+        expect(log.count("same")).toBe(0)
+      })
+    )
+  })
+
+  it.effect("a group's fallbacks apply to its members; an error no fallback takes ends the call with its attempts", () => {
+    const log = makeLog()
+    return run(
+      {
+        deployments: [
+          deployment(log, "a", { groups: ["g"], answer: () => unavailable("a") }),
+          deployment(log, "b", { groups: ["g"], answer: () => unavailable("b") }),
+          deployment(log, "c", { answer: () => new LlmError.InvalidRequestError({ provider: "c", model: "c-model", status: 400 }) })
+        ],
+        fallbacks: { g: [{ to: "c", on: ["ProviderUnavailableError"] }] }
+      },
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(Llm.chat(ask("g")))
+        expect(error._tag).toBe("InvalidRequestError")
+        expect(error.provider).toBe("c")
+        expect(error.attempts?.map((attempt) => [attempt.deployment, attempt.error]).sort()).toEqual([
+          ["a", "ProviderUnavailableError"],
+          ["b", "ProviderUnavailableError"],
+          ["c", "InvalidRequestError"]
+        ])
+        expect(error.attempts?.[2]?.deployment).toBe("c")
+        expect(error.message).toContain("Tried: ")
+      })
+    )
+  })
+
+  it.effect("an error that no fallback names is not retried elsewhere", () => {
+    const log = makeLog()
+    return run(
+      {
+        deployments: [
+          deployment(log, "a", { answer: () => new LlmError.ContentFilterError({ provider: "a", model: "a-model" }) }),
+          deployment(log, "b")
+        ],
+        fallbacks: { a: [{ to: "b", on: ["RateLimitError"] }] }
+      },
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(Llm.chat(ask("a")))
+        expect(error._tag).toBe("ContentFilterError")
+        expect(error.attempts).toEqual([{ deployment: "a", error: "ContentFilterError", message: error.attempts![0]!.message }])
+        expect(log.count("b")).toBe(0)
+      })
+    )
+  })
+
+  const textDelta: ChatChunk.ChatChunk = { _tag: "TextDelta", text: "par" }
+  const midStreamFailure = (log: Log): Router.Deployment<never, never> => ({
+    name: "primary",
+    model: "m",
+    llm: Layer.succeed(
+      Llm.Llm,
+      Llm.Llm.of({
+        chat: () => Effect.fail(unavailable("primary")),
+        chatStream: () => {
+          log.seen("primary", ask())
+          return Stream.concat(Stream.make(textDelta), Stream.fail(unavailable("primary")))
+        },
+        embed: () => Effect.die("not embedded")
+      })
+    )
+  })
+
+  it.effect("a stream falls back before its first chunk", () => {
+    const log = makeLog()
+    return run(
+      {
+        deployments: [deployment(log, "primary", { answer: () => unavailable("primary") }), deployment(log, "backup")],
+        fallbacks: { primary: [{ to: "backup", on: ["ProviderUnavailableError"] }] }
+      },
+      Effect.gen(function*() {
+        const response = yield* ChatChunk.collect(Llm.chatStream(ask("primary")))
+        expect(response.text).toBe("backup")
+        expect((yield* Router.status).details["backup"]!.in_flight).toBe(0)
+      })
+    )
+  })
+
+  it.effect("a stream does not fall back after its first chunk: the failure fails the stream", () => {
+    const log = makeLog()
+    return run(
+      {
+        deployments: [midStreamFailure(log), deployment(log, "backup")],
+        fallbacks: { primary: [{ to: "backup", on: ["ProviderUnavailableError"] }] }
+      },
+      Effect.gen(function*() {
+        const received: Array<ChatChunk.ChatChunk> = []
+        const exit = yield* Effect.exit(Stream.runForEach(Llm.chatStream(ask("primary")), (chunk) =>
+          Effect.sync(() => {
+            received.push(chunk)
+          })))
+        expect(received).toEqual([textDelta])
+        expect(Exit.isFailure(exit)).toBe(true)
+        const error = yield* Effect.flip(exit)
+        expect(error._tag).toBe("ProviderUnavailableError")
+        expect(log.count("backup")).toBe(0)
+        expect((yield* Router.status).details["primary"]!.in_flight).toBe(0)
+      })
+    )
+  })
+
+  it.effect("cooldown: opens after N failures in the window, half-opens after the period, closes on a good probe", () => {
+    const log = makeLog()
+    let healthy = false
+    return run(
+      {
+        strategy: "priority",
+        cooldown: { failures: 2, window: "1 minute", period: "30 seconds" },
+        deployments: [deployment(log, "flaky", { answer: () => healthy ? LlmTest.reply("flaky") : unavailable("flaky") }), deployment(log, "steady")]
+      },
+      Effect.gen(function*() {
+        expect((yield* Llm.chat(ask())).text).toBe("steady")
+        expect((yield* Router.status).details["flaky"]!.cooldown.state).toBe("closed")
+        expect((yield* Llm.chat(ask())).text).toBe("steady")
+        const open = (yield* Router.status).details["flaky"]!.cooldown
+        expect(open.state).toBe("open")
+        expect(open.until).toBe(30_000)
+        expect((yield* Llm.chat(ask())).text).toBe("steady")
+        expect(log.count("flaky")).toBe(2)
+        yield* TestClock.adjust("30 seconds")
+        expect((yield* Router.status).details["flaky"]!.cooldown.state).toBe("half-open")
+        // A failed probe opens it again for another period.
+        expect((yield* Llm.chat(ask())).text).toBe("steady")
+        expect(log.count("flaky")).toBe(3)
+        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({ state: "open", until: 60_000, recent_failures: 0 })
+        yield* TestClock.adjust("30 seconds")
+        healthy = true
+        expect((yield* Llm.chat(ask())).text).toBe("flaky")
+        expect((yield* Router.status).details["flaky"]!.cooldown.state).toBe("closed")
+      })
+    )
+  })
+
+  it.effect("cooldown: failures older than the window do not count", () => {
+    const log = makeLog()
+    return run(
+      {
+        strategy: "priority",
+        cooldown: { failures: 2, window: "1 minute" },
+        deployments: [deployment(log, "flaky", { answer: () => unavailable("flaky") }), deployment(log, "steady")]
+      },
+      Effect.gen(function*() {
+        yield* Llm.chat(ask())
+        yield* TestClock.adjust("61 seconds")
+        yield* Llm.chat(ask())
+        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({ state: "closed", until: null, recent_failures: 1 })
+      })
+    )
+  })
+
+  it.effect("half-open: one probe at a time", () => {
+    const log = makeLog()
+    let healthy = false
+    return run(
+      {
+        strategy: "priority",
+        cooldown: { failures: 1, period: "10 seconds" },
+        deployments: [
+          deployment(log, "flaky", { answer: () => healthy ? LlmTest.reply("flaky") : unavailable("flaky"), delay: () => "1 second" }),
+          deployment(log, "steady")
+        ]
+      },
+      Effect.gen(function*() {
+        const first = yield* Effect.fork(Llm.chat(ask()))
+        yield* TestClock.adjust("1 second")
+        expect((yield* Fiber.join(first)).text).toBe("steady")
+        yield* TestClock.adjust("10 seconds")
+        healthy = true
+        const probe = yield* Effect.fork(Llm.chat(ask()))
+        yield* Effect.repeat(Effect.yieldNow(), { until: () => log.count("flaky") === 2 })
+        expect((yield* Llm.chat(ask())).text).toBe("steady")
+        yield* TestClock.adjust("1 second")
+        expect((yield* Fiber.join(probe)).text).toBe("flaky")
+      })
+    )
+  })
+
+  it.effect("adaptive limits: no remaining requests holds a deployment back until the reset", () => {
+    const log = makeLog()
+    return run(
+      {
+        strategy: "priority",
+        deployments: [
+          deployment(log, "limited", {
+            answer: () => ({ ...LlmTest.reply("limited"), rateLimit: { remainingRequests: 0, resetRequests: Duration.seconds(10) } })
+          }),
+          deployment(log, "other")
+        ]
+      },
+      Effect.gen(function*() {
+        expect((yield* Llm.chat(ask())).text).toBe("limited")
+        expect((yield* Router.status).details["limited"]!.limited_until).toBe(10_000)
+        expect((yield* Router.status).details["limited"]!.rate_limited).toBe(1)
+        expect((yield* Llm.chat(ask())).text).toBe("other")
+        yield* TestClock.adjust("10 seconds")
+        expect((yield* Llm.chat(ask())).text).toBe("limited")
+      })
+    )
+  })
+
+  it.effect("adaptive limits: with the limit known, the hold lasts until one request refills", () => {
+    const log = makeLog()
+    return run(
+      {
+        strategy: "priority",
+        deployments: [
+          deployment(log, "limited", {
+            answer: () => ({
+              ...LlmTest.reply("limited"),
+              rateLimit: { limitRequests: 60, remainingRequests: 0, resetRequests: Duration.seconds(60) }
+            })
+          }),
+          deployment(log, "other")
+        ]
+      },
+      Effect.gen(function*() {
+        expect((yield* Llm.chat(ask())).text).toBe("limited")
+        expect((yield* Router.status).details["limited"]!.limited_until).toBe(1_000)
+        expect((yield* Llm.chat(ask())).text).toBe("other")
+        yield* TestClock.adjust("1 second")
+        expect((yield* Llm.chat(ask())).text).toBe("limited")
+      })
+    )
+  })
+
+  it.effect("adaptive limits: a RateLimitError's retryAfter holds the deployment back", () => {
+    const log = makeLog()
+    let limited = true
+    return run(
+      {
+        strategy: "priority",
+        deployments: [
+          deployment(log, "a", {
+            answer: () =>
+              limited
+                ? new LlmError.RateLimitError({ provider: "a", model: "m", retryAfter: Duration.seconds(5) })
+                : LlmTest.reply("a")
+          }),
+          deployment(log, "b")
+        ]
+      },
+      Effect.gen(function*() {
+        expect((yield* Llm.chat(ask())).text).toBe("b")
+        limited = false
+        expect((yield* Llm.chat(ask())).text).toBe("b")
+        yield* TestClock.adjust("5 seconds")
+        expect((yield* Llm.chat(ask())).text).toBe("a")
+      })
+    )
+  })
+
+  it.effect("every deployment held back: NoCapacityError with the earliest time one frees", () => {
+    const log = makeLog()
+    return run(
+      {
+        deployments: [
+          deployment(log, "a", {
+            answer: () => new LlmError.RateLimitError({ provider: "a", model: "m", retryAfter: Duration.seconds(5) })
+          })
+        ]
+      },
+      Effect.gen(function*() {
+        expect((yield* Effect.flip(Llm.chat(ask())))._tag).toBe("RateLimitError")
+        const error = yield* Effect.flip(Llm.chat(ask()))
+        expect(error._tag).toBe("NoCapacityError")
+        expect(error._tag === "NoCapacityError" && error.availableAt).toBe(5_000)
+      })
+    )
+  })
+
+  it.effect("the deadline bounds the whole call, fallbacks included", () => {
+    const log = makeLog()
+    return run(
+      {
+        deadline: "15 seconds",
+        deployments: [
+          deployment(log, "a", { delay: () => "10 seconds", answer: () => unavailable("a") }),
+          deployment(log, "b", { delay: () => "10 seconds" })
+        ],
+        fallbacks: { a: [{ to: "b", on: ["ProviderUnavailableError"] }] }
+      },
+      Effect.gen(function*() {
+        const fiber = yield* Effect.fork(Effect.flip(Llm.chat(ask("a"))))
+        yield* TestClock.adjust("20 seconds")
+        const error = yield* Fiber.join(fiber)
+        expect(error._tag).toBe("TimeoutError")
+        expect(error.attempts).toEqual([{ deployment: "a", error: "ProviderUnavailableError", message: unavailable("a").message }])
+        expect(log.count("b")).toBe(1)
+        expect((yield* Router.status).details["b"]!.in_flight).toBe(0)
+      })
+    )
+  })
+
+  it.effect("the deadline is handed down to Llm deployments and bounds their own retries", () => {
+    let calls = 0
+    const slowClient = Layer.succeed(
+      ProviderClient.ProviderClient,
+      ProviderClient.ProviderClient.of({
+        provider: "slow",
+        chat: () => Effect.zipRight(Effect.sleep("10 seconds"), Effect.fail(unavailable("slow"))).pipe(Effect.ensuring(Effect.sync(() => calls++))),
+        chatStream: () => Stream.never,
+        embed: () => Effect.die("not embedded"),
+        maxEmbeddingInputs: 1
+      })
+    )
+    const llm = (id: string) =>
+      Llm.layer({ deadline: "1 hour", retry: RetryPolicy.make({ maxRetries: 10, baseDelay: "100 millis" }) }).pipe(
+        Layer.provide(Layer.mergeAll(
+          slowClient,
+          KeyPool.layer({ providerId: id, keys: [`sk-test-key-${id}-000001`] }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+          RateLimiter.unlimited
+        ))
+      )
+    const router = Router.layer({
+      deadline: "15 seconds",
+      deployments: [{ name: "a", model: "m", llm: llm("a") }, { name: "b", model: "m", llm: llm("b") }]
+    })
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Effect.flip(Llm.chat(ask())))
+      yield* TestClock.adjust("30 seconds")
+      const error = yield* Fiber.join(fiber)
+      expect(error._tag).toBe("TimeoutError")
+      expect(error.provider).toBe("router")
+      // The deployment retried after 10 seconds; the deadline cut its second try at 15.
+      expect(calls).toBe(2)
+      expect(error.attempts?.map((attempt) => attempt.error)).toEqual(["TimeoutError"])
+      expect((yield* Router.status).details["a"]!.in_flight + (yield* Router.status).details["b"]!.in_flight).toBe(0)
+    }).pipe(Effect.provide(router), seeded)
+  })
+
+  it.effect("embed is routed like a chat: addressed by group, sent with the deployment's model, retried elsewhere on a transient error", () => {
+    const embedded: Array<string> = []
+    const embedder = (name: string, fails: boolean): Router.Deployment<never, never> => ({
+      name,
+      model: `${name}-embed`,
+      groups: ["vectors"],
+      llm: LlmTest.fromHandler(() => Effect.succeed(LlmTest.reply(name)), {
+        embed: (request) =>
+          Effect.sync(() => {
+            embedded.push(`${name}:${request.model}`)
+            return fails ? unavailable(name) : LlmTest.embedding([[name === "a" ? 1 : 2, 0]])
+          })
+      })
+    })
+    return run(
+      { deployments: [embedder("a", true), embedder("b", false)], strategy: "priority" },
+      Effect.gen(function*() {
+        const response = yield* Llm.embed({ input: "hello", model: "vectors" })
+        expect(response.embeddings).toEqual([[2, 0]])
+        expect(embedded).toEqual(["a:a-embed", "b:b-embed"])
+        const error = yield* Effect.flip(Llm.embed({ input: "hello", model: "nowhere" }))
+        expect(error._tag).toBe("ModelNotFoundError")
+      })
+    )
+  })
+
+  it.effect("invalid options are a defect naming the problem", () =>
+    Effect.gen(function*() {
+      const log = makeLog()
+      const exit = yield* Effect.exit(run({ deployments: [deployment(log, "a"), deployment(log, "a")] }, Effect.void))
+      expect(Exit.isFailure(exit) && String(exit.cause)).toContain("the deployment name a is listed twice")
+      const bad = yield* Effect.exit(run({ deployments: [deployment(log, "a")], fallbacks: { a: [{ to: "zz", on: ["RateLimitError"] }] } }, Effect.void))
+      expect(Exit.isFailure(bad) && String(bad.cause)).toContain("goes to zz, which names no deployment")
+    }))
+
+  it.effect("the same fallback as an ExecutionPlan over Llm layers", () => {
+    const log = makeLog()
+    const plan = ExecutionPlan.make(
+      { provide: deployment(log, "primary", { answer: () => unavailable("primary") }).llm, attempts: 2 },
+      { provide: deployment(log, "backup").llm }
+    )
+    return Effect.gen(function*() {
+      const response = yield* Effect.withExecutionPlan(Llm.chat(ask()), plan)
+      expect(response.text).toBe("backup")
+      expect(log.count("primary")).toBe(2)
+    })
+  })
+})

@@ -1,0 +1,101 @@
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { describe, expect, it } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { ChatChunk, Message } from "effect-llm-router"
+import * as Llm from "../../src/Llm.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as Router from "../../src/Router.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+
+const entry = (simulator: Simulator.Simulator, key: string, extra?: Record<string, unknown>) => [{
+  model_name: "gpt-4o-mini",
+  base_url: `${simulator.url}/v1`,
+  api_keys: [key],
+  // The router falls over at once rather than letting a deployment retry.
+  max_retries: 0,
+  ...extra
+}]
+
+describe("Router over loopback", () => {
+  it.scopedLive("three simulators (slow, failing with 503, rate-limited): a thousand calls all succeed", () =>
+    Effect.gen(function*() {
+      const slow = yield* Simulator.make({ latency: "100 millis" })
+      const failing = yield* Simulator.make({ fault: "status=503" })
+      // 700 a minute: it runs out within the thousand calls, however long they take.
+      const limited = yield* Simulator.make({ requestsPerMinute: 700 })
+      const config = yield* ProviderConfig.fromJson({
+        slow: entry(slow, "sk-slow-key-000000001"),
+        failing: entry(failing, "sk-failing-key-000002"),
+        limited: entry(limited, "sk-limited-key-000003", { max_concurrency: 32 })
+      })
+      const context = yield* Layer.build(
+        Router.layerConfig(config, { strategy: "lowest-latency" }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+      )
+      const llm = Context.get(context, Llm.Llm)
+      const router = Context.get(context, Router.Router)
+
+      const responses = yield* Effect.all(
+        Array.from({ length: 1000 }, (_, i) => llm.chat({ model: "gpt-4o-mini", messages: [Message.user(`question ${i}`)] })),
+        { concurrency: 8 }
+      )
+      expect(responses.every((response) => response.text.length > 0)).toBe(true)
+
+      const status = yield* router.status
+      const details = status.details
+      // The failing simulator was tried until its breaker opened, then skipped.
+      expect(details["failing/gpt-4o-mini"]!.cooldown.state).toBe("open")
+      expect(details["failing/gpt-4o-mini"]!.requests).toBeLessThanOrEqual(12)
+      // The rate-limited one served until its headers said nothing remained, then was held back.
+      expect(details["limited/gpt-4o-mini"]!.requests).toBeGreaterThanOrEqual(700)
+      expect(details["limited/gpt-4o-mini"]!.rate_limited).toBeGreaterThan(0)
+      // The slow one got little of the traffic: what the limited one could not take, and the exploration share.
+      expect(details["slow/gpt-4o-mini"]!.requests).toBeLessThan(details["limited/gpt-4o-mini"]!.requests / 2)
+      expect(details["slow/gpt-4o-mini"]!.latency_ms!).toBeGreaterThan(details["limited/gpt-4o-mini"]!.latency_ms!)
+
+      // The status has the seed's shape, keys masked.
+      expect(details["limited/gpt-4o-mini"]!.type).toBe("concurrency")
+      expect(details["limited/gpt-4o-mini"]!.max).toBe(32)
+      expect(details["slow/gpt-4o-mini"]!.keys).toEqual([
+        { key: "sk-…0001", weight: 1, current: 0, max: null, cooling_until: null, disabled: null }
+      ])
+      expect(status.total_max).toEqual({ concurrency: 32, qps: 0 })
+      expect(status.load_percent).toBe(0)
+      expect(JSON.stringify(status)).not.toContain("sk-slow-key")
+      expect(Object.values(details).every((load) => load.in_flight === 0)).toBe(true)
+    }))
+
+  it.scopedLive("a stream falls back from a 503 to a healthy deployment before its first chunk", () =>
+    Effect.gen(function*() {
+      const failing = yield* Simulator.make({ fault: "status=503" })
+      const healthy = yield* Simulator.make({})
+      const config = yield* ProviderConfig.fromJson({
+        failing: entry(failing, "sk-failing-key-000002", { groups: ["primary"] }),
+        healthy: entry(healthy, "sk-healthy-key-000004", { model_name: "sim-large", context_window: 128_000 })
+      })
+      const layer = Router.layerConfig(config, {
+        fallbacks: { primary: [{ to: "sim-large", on: ["ProviderUnavailableError"] }] }
+      }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+      const response = yield* ChatChunk.collect(Llm.chatStream({ model: "primary", messages: [Message.user("hi")] })).pipe(
+        Effect.provide(layer)
+      )
+      expect(response.model).toBe("sim-large")
+      expect(response.text.length).toBeGreaterThan(0)
+    }))
+
+  it.scopedLive("the simulator's rate-limit headers reach ChatResponse.rateLimit", () =>
+    Effect.gen(function*() {
+      const limited = yield* Simulator.make({ requestsPerMinute: 2 })
+      const config = yield* ProviderConfig.fromJson({ limited: entry(limited, "sk-limited-key-000003") })
+      const layer = ProviderConfig.layer(config, "limited", "gpt-4o-mini").pipe(Layer.provide(NodeHttpClient.layerUndici))
+      const [first, second] = yield* Effect.all([
+        Llm.chat({ messages: [Message.user("one")] }),
+        Llm.chat({ messages: [Message.user("two")] })
+      ]).pipe(Effect.provide(layer))
+      expect(first.rateLimit?.remainingRequests).toBe(1)
+      expect(second.rateLimit?.remainingRequests).toBe(0)
+      expect(second.rateLimit?.limitRequests).toBe(2)
+      expect(second.rateLimit?.resetRequests).toBeDefined()
+    }))
+})
