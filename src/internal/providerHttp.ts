@@ -33,7 +33,7 @@ import {
   TimeoutError,
   TransportError
 } from "../LlmError.js"
-import type * as ProviderClient from "../ProviderClient.js"
+import * as ProviderClient from "../ProviderClient.js"
 import type { Credentials } from "../ProviderClient.js"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as RetryAfter from "./retryAfter.js"
@@ -193,6 +193,26 @@ const readerOf = (response: HttpClientResponse.HttpClientResponse): Effect.Effec
   const reader = bodyReader(response)
   return reader === undefined ? streamReader(response) : Effect.succeed(reader)
 }
+
+/**
+ * The `ProviderClient` of an adapter over `transport`: its `chatStream` is its
+ * `openStream` read as a stream.
+ */
+export const serviceOf = (
+  transport: Transport,
+  parts: Pick<ProviderClient.Service, "chat" | "embed" | "maxEmbeddingInputs"> & {
+    readonly openStream: NonNullable<ProviderClient.Service["openStream"]>
+  }
+): ProviderClient.Service =>
+  ProviderClient.ProviderClient.of({
+    provider: transport.provider,
+    timeout: transport.timeout,
+    chat: parts.chat,
+    chatStream: (request, credentials) => ProviderClient.streamFromSource(parts.openStream(request, credentials)),
+    openStream: parts.openStream,
+    embed: parts.embed,
+    maxEmbeddingInputs: parts.maxEmbeddingInputs
+  })
 
 // A pull's "failure" that is the end of the stream.
 const isEnd = (cause: Cause.Cause<Option.Option<unknown>>): boolean =>

@@ -40,7 +40,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import type * as Stream from "effect/Stream"
 import * as ChatChunk from "../ChatChunk.js"
 import type { Input as ChatRequest } from "../ChatRequest.js"
 import type { Input as EmbeddingRequest } from "../Embedding.js"
@@ -49,7 +48,7 @@ import { AnthropicStreamParser } from "../internal/anthropicStream.js"
 import * as Wire from "../internal/anthropicWire.js"
 import * as ProviderHttp from "../internal/providerHttp.js"
 import { InvalidRequestError, type LlmError } from "../LlmError.js"
-import { type Credentials, ProviderClient, type Service, type HttpOptions, type ChunkSource, streamFromSource } from "../ProviderClient.js"
+import { type Credentials, ProviderClient, type Service, type HttpOptions, type ChunkSource } from "../ProviderClient.js"
 
 /**
  * The API version this adapter speaks (sent as `anthropic-version`).
@@ -259,9 +258,6 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     })
   }
 
-  const chatStream = (request: ChatRequest, credentials: Credentials): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
-    streamFromSource(openStream(request, credentials))
-
   // Anthropic has no embeddings API (it points to Voyage AI): refused before any HTTP.
   const embed = (request: EmbeddingRequest): Effect.Effect<never, LlmError> =>
     Effect.fail(
@@ -273,15 +269,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
       })
     )
 
-  return ProviderClient.of({
-    provider,
-    timeout: transport.timeout,
-    chat,
-    chatStream,
-    openStream,
-    embed,
-    maxEmbeddingInputs: Number.MAX_SAFE_INTEGER
-  })
+  return ProviderHttp.serviceOf(transport, { chat, openStream, embed, maxEmbeddingInputs: Number.MAX_SAFE_INTEGER })
 }
 
 /**

@@ -68,7 +68,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import type * as Stream from "effect/Stream"
 import * as ChatChunk from "../ChatChunk.js"
 import type { Input as ChatRequest } from "../ChatRequest.js"
 import { type ChatResponse, emptyUsage } from "../ChatResponse.js"
@@ -77,7 +76,7 @@ import * as Wire from "../internal/geminiWire.js"
 import * as Batches from "../internal/embeddingBatches.js"
 import * as ProviderHttp from "../internal/providerHttp.js"
 import { ContentFilterError, InvalidRequestError, type LlmError } from "../LlmError.js"
-import { type Credentials, ProviderClient, type Service, type HttpOptions, type ChunkSource, streamFromSource } from "../ProviderClient.js"
+import { type Credentials, ProviderClient, type Service, type HttpOptions, type ChunkSource } from "../ProviderClient.js"
 
 /**
  * @since 0.1.0
@@ -258,9 +257,6 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     })
   }
 
-  const chatStream = (request: ChatRequest, credentials: Credentials): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
-    streamFromSource(openStream(request, credentials))
-
   const embed = Batches.embedWith(transport, {
     provider,
     model: options.model,
@@ -271,15 +267,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     isError: Wire.isErrorPayload
   })
 
-  return ProviderClient.of({
-    provider,
-    timeout: transport.timeout,
-    chat,
-    chatStream,
-    openStream,
-    embed,
-    maxEmbeddingInputs: Wire.maxEmbeddingInputs
-  })
+  return ProviderHttp.serviceOf(transport, { chat, openStream, embed, maxEmbeddingInputs: Wire.maxEmbeddingInputs })
 }
 
 /**

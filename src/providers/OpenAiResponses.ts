@@ -47,7 +47,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import type * as Stream from "effect/Stream"
 import * as ChatChunk from "../ChatChunk.js"
 import type { Input as ChatRequest } from "../ChatRequest.js"
 import { type ChatResponse, emptyUsage } from "../ChatResponse.js"
@@ -56,7 +55,7 @@ import * as Wire from "../internal/openAiResponsesWire.js"
 import * as OpenAiEmbeddings from "../internal/openAiEmbeddings.js"
 import * as ProviderHttp from "../internal/providerHttp.js"
 import { InvalidRequestError, type LlmError } from "../LlmError.js"
-import { type Credentials, ProviderClient, type Service, type HttpOptions, type ChunkSource, streamFromSource } from "../ProviderClient.js"
+import { type Credentials, ProviderClient, type Service, type HttpOptions, type ChunkSource } from "../ProviderClient.js"
 
 /**
  * @since 0.1.0
@@ -249,23 +248,12 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     })
   }
 
-  const chatStream = (request: ChatRequest, credentials: Credentials): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
-    streamFromSource(openStream(request, credentials))
-
   const embed = OpenAiEmbeddings.embed(transport, {
     model: options.model,
     encoding: options.embeddingEncoding ?? "base64"
   })
 
-  return ProviderClient.of({
-    provider,
-    timeout: transport.timeout,
-    chat,
-    chatStream,
-    openStream,
-    embed,
-    maxEmbeddingInputs: OpenAiEmbeddings.maxInputs
-  })
+  return ProviderHttp.serviceOf(transport, { chat, openStream, embed, maxEmbeddingInputs: OpenAiEmbeddings.maxInputs })
 }
 
 const latencySince = (startMillis: number, nowMillis: number): Duration.Duration =>
