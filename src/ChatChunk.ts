@@ -10,7 +10,7 @@
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { type ChatResponse, emptyUsage, FinishReason, Usage as UsageModel } from "./ChatResponse.js"
+import { type ChatResponse, emptyUsage, FinishReason, RateLimitSnapshot, Usage as UsageModel } from "./ChatResponse.js"
 import { StreamTruncatedError } from "./LlmError.js"
 import { ProviderMetadata, type ToolCall } from "./Message.js"
 
@@ -101,7 +101,9 @@ export const Finish = Schema.TaggedStruct("Finish", {
    * sets it here, where the usage is final, so `collect` gives the same cost as
    * the non-streaming call.
    */
-  cost: Schema.optional(Schema.Number)
+  cost: Schema.optional(Schema.Number),
+  /** The provider's rate-limit headers on the stream's response, when it sent any. */
+  rateLimit: Schema.optional(RateLimitSnapshot)
 })
 
 /**
@@ -204,7 +206,8 @@ const responseOf = (
   ...(finish.cost !== undefined ? { cost: finish.cost } : {}),
   latency: finish.latency,
   ...(finish.keyId !== undefined ? { keyId: finish.keyId } : {}),
-  ...(finish.providerMetadata !== undefined ? { providerMetadata: finish.providerMetadata } : {})
+  ...(finish.providerMetadata !== undefined ? { providerMetadata: finish.providerMetadata } : {}),
+  ...(finish.rateLimit !== undefined ? { rateLimit: finish.rateLimit } : {})
 })
 
 /**
@@ -270,7 +273,8 @@ export const fromResponse = (response: ChatResponse): ReadonlyArray<ChatChunk> =
     ...(response.refusal !== undefined ? { refusal: response.refusal } : {}),
     ...(response.keyId !== undefined ? { keyId: response.keyId } : {}),
     ...(response.providerMetadata !== undefined ? { providerMetadata: response.providerMetadata } : {}),
-    ...(response.cost !== undefined ? { cost: response.cost } : {})
+    ...(response.cost !== undefined ? { cost: response.cost } : {}),
+    ...(response.rateLimit !== undefined ? { rateLimit: response.rateLimit } : {})
   })
   return chunks
 }

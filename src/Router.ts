@@ -88,7 +88,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as ChatChunk from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
-import type { ChatResponse } from "./ChatResponse.js"
+import type { ChatResponse, RateLimitSnapshot } from "./ChatResponse.js"
 import type { EmbeddingResponse, Input as EmbeddingRequest } from "./Embedding.js"
 import * as Deadline from "./internal/deadline.js"
 import * as Cooldown from "./internal/routerCooldown.js"
@@ -572,22 +572,26 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
 
   // Bookkeeping when an attempt ends. `held`: a stream that keeps its
   // deployment busy until the consumer's stream ends.
+  // What the provider's rate-limit headers said of a reply: none left holds the
+  // deployment back. A request refills in reset / limit (buckets refill
+  // continuously); tokens wait for the whole reset.
+  const holdFor = (state: State, rateLimit: RateLimitSnapshot, now: number) => {
+    const requests = rateLimit.remainingRequests === 0 && rateLimit.resetRequests !== undefined
+      ? now + Duration.toMillis(rateLimit.resetRequests) / Math.max(1, rateLimit.limitRequests ?? 1)
+      : 0
+    const tokens = rateLimit.remainingTokens === 0 && rateLimit.resetTokens !== undefined
+      ? now + Duration.toMillis(rateLimit.resetTokens)
+      : 0
+    holdUntil(state, Math.max(requests, tokens))
+  }
+
   const settle = (state: State, probe: boolean, startMillis: number, now: number, exit: Exit.Exit<unknown, LlmError>, held: boolean) => {
     if (!(held && Exit.isSuccess(exit))) state.inFlight--
     if (Exit.isSuccess(exit)) {
       Cooldown.onSuccess(state.breaker)
       state.latencyMillis = Strategy.ewma(state.latencyMillis, now - startMillis, alpha)
       const rateLimit = (exit.value as Partial<ChatResponse>).rateLimit
-      if (rateLimit !== undefined) {
-        // A request refills in reset / limit (buckets refill continuously); tokens wait for the whole reset.
-        const requests = rateLimit.remainingRequests === 0 && rateLimit.resetRequests !== undefined
-          ? now + Duration.toMillis(rateLimit.resetRequests) / Math.max(1, rateLimit.limitRequests ?? 1)
-          : 0
-        const tokens = rateLimit.remainingTokens === 0 && rateLimit.resetTokens !== undefined
-          ? now + Duration.toMillis(rateLimit.resetTokens)
-          : 0
-        holdUntil(state, Math.max(requests, tokens))
-      }
+      if (rateLimit !== undefined) holdFor(state, rateLimit, now)
       return
     }
     const error = Option.getOrUndefined(Cause.failureOption(exit.cause))
@@ -766,6 +770,19 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
               )
             ),
             StreamOpen.rest(opened).pipe(
+              // A streamed reply's rate-limit headers arrive on its Finish chunk.
+              Stream.mapChunksEffect((chunk) =>
+                Effect.clockWith((clock) =>
+                  Effect.sync(() => {
+                    for (const item of chunk) {
+                      if (item._tag === "Finish" && item.rateLimit !== undefined) {
+                        holdFor(state, item.rateLimit, clock.unsafeCurrentTimeMillis())
+                      }
+                    }
+                    return chunk
+                  })
+                )
+              ),
               Stream.onError((cause) =>
                 Effect.clockWith((clock) =>
                   Effect.sync(() => {

@@ -514,6 +514,28 @@ describe("Router", () => {
     )
   })
 
+  it.effect("adaptive limits: a streamed reply's headers (on its Finish chunk) hold a deployment back too", () => {
+    const log = makeLog()
+    return run(
+      {
+        strategy: "priority",
+        deployments: [
+          deployment(log, "limited", {
+            answer: () => ({ ...LlmTest.reply("limited"), rateLimit: { remainingRequests: 0, resetRequests: Duration.seconds(10) } })
+          }),
+          deployment(log, "other")
+        ]
+      },
+      Effect.gen(function*() {
+        expect((yield* ChatChunk.collect(Llm.chatStream(ask()))).text).toBe("limited")
+        expect((yield* Router.status).details["limited"]!.limited_until).toBe(10_000)
+        expect((yield* ChatChunk.collect(Llm.chatStream(ask()))).text).toBe("other")
+        yield* TestClock.adjust("10 seconds")
+        expect((yield* ChatChunk.collect(Llm.chatStream(ask()))).text).toBe("limited")
+      })
+    )
+  })
+
   it.effect("adaptive limits: with the limit known, the hold lasts until one request refills", () => {
     const log = makeLog()
     return run(

@@ -419,13 +419,28 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   // Reads the body without a second stream: each pull feeds every network
   // chunk that has arrived to the parser and gives what it produced, so one
   // Chunk of ChatChunks per read, never an Effect per event.
-  const sourceOf = (call: Call, parser: StreamParser, reader: BodyReader): ProviderClient.ChunkSource => {
+  const sourceOf = (
+    call: Call,
+    parser: StreamParser,
+    reader: BodyReader,
+    rateLimit: RetryAfter.Snapshot | undefined
+  ): ProviderClient.ChunkSource => {
     // A failure found with chunks before it: those go out first, it on the next pull.
     let pending: LlmError | undefined
     let ended = false
+    // The response's rate-limit headers go out on its Finish chunk.
+    const batch = (out: Array<ChatChunk>) => {
+      if (rateLimit !== undefined) {
+        for (let i = 0; i < out.length; i++) {
+          const item = out[i]!
+          if (item._tag === "Finish") out[i] = { ...item, rateLimit }
+        }
+      }
+      return Effect.succeed(Chunk.unsafeFromArray(out))
+    }
     const settle = (out: Array<ChatChunk>, failure: LlmError | undefined) => {
       if (failure !== undefined) pending = failure
-      if (out.length > 0) return Effect.succeed(Chunk.unsafeFromArray(out))
+      if (out.length > 0) return batch(out)
       return pull
     }
     const bodyFailed = (error: HttpClientError.ResponseError) => {
@@ -455,7 +470,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
           if (parts === undefined) {
             ended = true
             pending = parser.end(out)
-            return out.length > 0 ? Effect.succeed(Chunk.unsafeFromArray(out)) : pull
+            return out.length > 0 ? batch(out) : pull
           }
           for (const bytes of parts) {
             const failure = parser.push(bytes, out)
@@ -504,7 +519,8 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
           const opened = open({ response, startMillis, clock })
           if (Effect.isEffect(opened)) return Effect.map(opened, replay)
           return Effect.flatMap(readerOf(response), (reader) => {
-            const rest = sourceOf(call, opened, reader)
+            const rateLimit = RetryAfter.snapshot((name) => response.headers[name], clock.unsafeCurrentTimeMillis())
+            const rest = sourceOf(call, opened, reader, rateLimit)
             // Closed here unless handed on: on a failure, a timeout or an interruption.
             return Effect.uninterruptibleMask((restore) =>
               Effect.matchEffect(

@@ -98,4 +98,16 @@ describe("Router over loopback", () => {
       expect(second.rateLimit?.limitRequests).toBe(2)
       expect(second.rateLimit?.resetRequests).toBeDefined()
     }))
+
+  it.scopedLive("a streamed reply's rate-limit headers arrive on its Finish chunk", () =>
+    Effect.gen(function*() {
+      const limited = yield* Simulator.make({ requestsPerMinute: 2 })
+      const config = yield* ProviderConfig.fromJson({ limited: entry(limited, "sk-limited-key-000004") })
+      const layer = ProviderConfig.layer(config, "limited", "gpt-4o-mini").pipe(Layer.provide(NodeHttpClient.layerUndici))
+      const collect = (text: string) => ChatChunk.collect(Llm.chatStream({ messages: [Message.user(text)] }))
+      const [first, second] = yield* Effect.all([collect("one"), collect("two")]).pipe(Effect.provide(layer))
+      expect(first.rateLimit?.remainingRequests).toBe(1)
+      expect(second.rateLimit?.remainingRequests).toBe(0)
+      expect(second.rateLimit?.limitRequests).toBe(2)
+    }))
 })
