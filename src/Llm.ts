@@ -22,6 +22,8 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import { identity } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
@@ -247,10 +249,28 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
 
     // The rate permit and the key, in that order. Runs uninterruptibly; the
     // waits inside stay interruptible and give back what was taken before them.
+    // Waits for what `acquire` takes, interruptibly and within the deadline,
+    // although the caller holds what it gets uninterruptibly: `acquire` runs in
+    // a fiber of its own, and what it takes after the caller stopped waiting
+    // (interrupted, or out of time) is given back.
+    const waitFor = <A, E>(
+      acquire: Effect.Effect<A, E>,
+      giveBack: (a: A) => Effect.Effect<void>,
+      request: Attempted,
+      due: Due
+    ): Effect.Effect<A, E | LlmError> =>
+      Effect.flatMap(Effect.forkDaemon(acquire), (fiber) =>
+        Effect.onError(
+          Effect.interruptible(bounded(Fiber.join(fiber), request, due)),
+          () => Effect.flatMap(Fiber.interrupt(fiber), (exit) => Exit.isSuccess(exit) ? giveBack(exit.value) : Effect.void)
+        ))
+
     const takeKey = (request: Attempted, due: Due, freePermit: Effect.Effect<void>) =>
       Effect.onError(
         Effect.flatMap(pool.tryTake, (lease) =>
-          lease !== undefined ? Effect.succeed(lease) : bounded(pool.take, request, due)),
+          lease !== undefined
+            ? Effect.succeed(lease)
+            : waitFor(pool.take, (lease) => pool.release(lease, undefined), request, due)),
         () => freePermit
       )
 
@@ -258,9 +278,10 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     const hold = (request: Attempted, due: Due, tokens: () => number): Effect.Effect<Held, LlmError> => {
       // The request's estimated tokens in the tokens-per-minute budget come first,
       // so the request token is taken right before the call.
+      // A reservation cut short by an interruption stays spent, as one the provider never reports on does.
       const reserved = limiter.hasTokenBudget
         ? Effect.map(
-          bounded(Effect.mapError(limiter.reserve(tokens()), budgetError(request)), request, due),
+          Effect.interruptible(bounded(Effect.mapError(limiter.reserve(tokens()), budgetError(request)), request, due)),
           (reservation): RateLimiter.Reservation | undefined => reservation
         )
         : Effect.succeed(undefined)
@@ -269,7 +290,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
           Effect.flatMap(Effect.orDie(limiter.tryTakePermit(attemptCost)), (freePermit) =>
             freePermit !== undefined
               ? Effect.succeed(freePermit)
-              : bounded(Effect.orDie(limiter.takePermit(attemptCost)), request, due)),
+              : waitFor(Effect.orDie(limiter.takePermit(attemptCost)), identity, request, due)),
           (freePermit) =>
             Effect.map(takeKey(request, due, freePermit), (lease): Held => ({ lease, freePermit, reservation }))
         ))

@@ -176,6 +176,41 @@ describe("Llm.chat", () => {
       expect((yield* Ref.get(calls)).length).toBe(6)
     }))
 
+  // Live: the deadline timer of a wait is a plain timer on the live clock.
+  it.scopedLive("a call waiting for a key or a permit stops at once when interrupted, and takes nothing with it", () =>
+    Effect.gen(function*() {
+      const cases = [
+        // One key that serves one call at a time: the second call waits for the key.
+        {
+          pool: yield* KeyPool.make({ providerId: "one-key", keys: [{ key: keys[0]!, maxConcurrency: 1 }] }),
+          limiter: yield* RateLimiter.make({ capacity: 100, refillRate: 100 })
+        },
+        // A limiter that lets one call in at a time: the second call waits for the permit.
+        {
+          pool: yield* KeyPool.make({ providerId: "two-keys", keys }),
+          limiter: yield* RateLimiter.make({ capacity: 100, refillRate: 100, maxConcurrency: 1 })
+        }
+      ]
+      for (const { limiter, pool } of cases) {
+        const gate = yield* Deferred.make<void>()
+        const { layer } = yield* fakeProvider((call) => Effect.as(Deferred.await(gate), response("ok", call.keyId)))
+        const llm = yield* Llm.make().pipe(
+          Effect.provide(Layer.mergeAll(layer, Layer.succeed(KeyPool.KeyPool, pool), Layer.succeed(RateLimiter.RateLimiter, limiter)))
+        )
+        const first = yield* Effect.fork(llm.chat(request))
+        yield* Effect.sleep("20 millis")
+        const second = yield* Effect.fork(llm.chat(request))
+        yield* Effect.sleep("20 millis")
+        // An uninterruptible wait would hang here until the first call ended.
+        yield* Fiber.interrupt(second)
+        yield* Deferred.succeed(gate, undefined)
+        expect((yield* Fiber.join(first)).text).toBe("ok")
+        yield* Effect.sleep("10 millis")
+        expect((yield* pool.status).map((key) => key.inFlight)).toEqual((yield* pool.status).map(() => 0))
+        expect((yield* limiter.status).inFlight).toBe(0)
+      }
+    }))
+
   it.scoped("fails at once on errors that cannot succeed again", () =>
     Effect.gen(function*() {
       const { calls, layer } = yield* fakeProvider(() =>
