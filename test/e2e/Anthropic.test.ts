@@ -1,31 +1,31 @@
-import type * as HttpClient from "@effect/platform/HttpClient"
-import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../../src/ChatChunk.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
 import * as KeyPool from "../../src/KeyPool.js"
-import * as Llm from "../../src/Llm.js"
 import * as Message from "../../src/Message.js"
 import * as Anthropic from "../../src/providers/Anthropic.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
-import * as RateLimiter from "../../src/RateLimiter.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { awaitStats } from "../utils/openAiChatSimulator.js"
 import {
+  adapterHarness,
   comparable as sharedComparable,
+  failWithFault,
   interruptingAStreamClosesTheConnection,
-  noKeyAssertion,
-  takingAPrefixClosesTheConnection
+  llmOver,
+  malformedEventIsOutputDecodeError,
+  perKeyRateLimitIsRateLimitError,
+  rejectedKeyIsAuthError,
+  resetMidStreamIsTransportError,
+  simulatorFault,
+  takingAPrefixClosesTheConnection,
+  timingOutAbandonsTheRequest
 } from "../utils/adapterE2e.js"
 
 // ---------------------------------------------------------------------------
@@ -262,28 +262,15 @@ const tools: ChatRequest.Input["tools"] = [
   { name: "get_time", parameters: { type: "object", properties: { zone: { type: "string" } }, required: ["zone"] } }
 ]
 
-interface Env {
-  readonly simulator: Simulator.Simulator
-  readonly client: (options?: Partial<Anthropic.Options>) => Effect.Effect<ProviderClient.Service, never, HttpClient.HttpClient>
-}
+const withClient = adapterHarness<Anthropic.Options>(
+  (simulator, options) => Anthropic.make({ baseUrl: simulator.url, model: MODEL, ...options }),
+  { models: [MODEL] }
+)
 
-const withClient = <A, E>(
-  options: Simulator.Options,
-  body: (env: Env) => Effect.Effect<A, E, HttpClient.HttpClient | Scope.Scope>
-) =>
-  Effect.gen(function*() {
-    const simulator = yield* Simulator.make({ models: [MODEL], ...options })
-    return yield* body({
-      simulator,
-      client: (clientOptions) => Anthropic.make({ baseUrl: simulator.url, model: MODEL, ...clientOptions })
-    })
-  }).pipe(Effect.provide(UndiciHttpClient.layer()))
-
-const fault = (value: string): Partial<Anthropic.Options> => ({ headers: { "x-simulator-fault": value } })
+const fault = simulatorFault
 
 const comparable = (response: ChatResponse) => sharedComparable(response, { id: (id) => id.slice(0, 4), providerMetadata: true })
 
-const assertNoKey = noKeyAssertion(KEY)
 
 describe("Anthropic over the simulator", () => {
   it.scopedLive("a text reply", () =>
@@ -410,15 +397,7 @@ describe("Anthropic errors from the simulator", () => {
     withClient({ apiKeys: ["sk-ant-the-right-key-00"] }, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client()
-        const error = yield* Effect.flip(chat.chat(ask, credentials))
-        assert(error._tag === "AuthError")
-        assert.strictEqual(error.reason, "invalid_key")
-        assert.strictEqual(error.status, 401)
-        assert.strictEqual(error.provider, "anthropic")
-        assertNoKey(error)
-        const streamError = yield* Effect.flip(Stream.runDrain(chat.chatStream(ask, credentials)))
-        assert(streamError._tag === "AuthError")
-        assertNoKey(streamError)
+        yield* rejectedKeyIsAuthError(chat, ask, credentials, { status: 401, provider: "anthropic", key: KEY })
       })))
 
   it.scopedLive("404 for an unknown model -> ModelNotFoundError", () =>
@@ -449,20 +428,13 @@ describe("Anthropic errors from the simulator", () => {
     withClient({ requestsPerMinute: 1 }, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client()
-        yield* chat.chat(ask, credentials)
-        const error = yield* Effect.flip(chat.chat(ask, credentials))
-        assert(error._tag === "RateLimitError")
-        assert.strictEqual(error.status, 429)
-        assert.isTrue(Duration.greaterThan(error.retryAfter!, Duration.zero))
-        assert.isTrue(Duration.lessThanOrEqualTo(error.retryAfter!, Duration.minutes(1)))
+        yield* perKeyRateLimitIsRateLimitError(chat, ask, credentials)
       })))
 
   it.scopedLive("injected statuses map to their tags", () =>
     withClient({}, ({ client }) =>
       Effect.gen(function*() {
-        const failWith = (value: string, stream = false) =>
-          Effect.flatMap(client(fault(value)), (chat) =>
-            Effect.flip(stream ? Stream.runDrain(chat.chatStream(ask, credentials)) : chat.chat(ask, credentials)))
+        const failWith = failWithFault(client, ask, credentials)
 
         const limited = yield* failWith("status=429;retry-after=7")
         assert(limited._tag === "RateLimitError")
@@ -524,28 +496,14 @@ describe("Anthropic faults from the simulator", () => {
     withClient({ replyTokens: 20 }, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client(fault("reset=6"))
-        const seen: Array<ChatChunk.ChatChunk> = []
-        const exit = yield* Stream.runForEach(chat.chatStream(ask, credentials), (c) => Effect.sync(() => seen.push(c))).pipe(
-          Effect.either
-        )
-        assert(Either.isLeft(exit))
-        assert.strictEqual(exit.left._tag, "TransportError")
-        assertNoKey(exit.left)
-        assert.isAtMost(seen.length, 3)
-        assert.isFalse(seen.some((c) => c._tag === "Finish"))
-        const whole = yield* Effect.flip(chat.chat(ask, credentials))
-        assert.strictEqual(whole._tag, "TransportError")
+        yield* resetMidStreamIsTransportError(chat, ask, credentials, { key: KEY, maxChunks: 3 })
       })))
 
   it.scopedLive("a malformed event -> OutputDecodeError with the raw text", () =>
     withClient({}, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client(fault("malformed=3"))
-        const error = yield* Effect.flip(ChatChunk.collect(chat.chatStream(ask, credentials)))
-        assert(error._tag === "OutputDecodeError")
-        assert.include(error.raw, "{not json")
-        const whole = yield* Effect.flip(chat.chat(ask, credentials))
-        assert.strictEqual(whole._tag, "OutputDecodeError")
+        yield* malformedEventIsOutputDecodeError(chat, ask, credentials)
       })))
 
   it.scopedLive("a stream cut before message_stop -> StreamTruncatedError", () =>
@@ -586,13 +544,8 @@ describe("Anthropic timeouts and interruption", () => {
     withClient({ latency: "3 seconds" }, ({ client, simulator }) =>
       Effect.gen(function*() {
         const chat = yield* client({ timeout: "5 seconds" })
-        const error = yield* Effect.flip(chat.chat({ ...ask, timeout: Duration.millis(200) }, credentials))
-        assert(error._tag === "TimeoutError")
-        assert.deepStrictEqual(error.timeout, Duration.millis(200))
-        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1)
-        const streamError = yield* Effect.flip(Stream.runDrain(chat.chatStream({ ...ask, timeout: Duration.millis(200) }, credentials)))
-        assert(streamError._tag === "TimeoutError")
-        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 2)
+        const request = { ...ask, timeout: Duration.millis(200) }
+        yield* timingOutAbandonsTheRequest(chat, simulator, request, credentials, { timeout: Duration.millis(200), stream: true })
       })))
 
   it.scopedLive("interrupting a stream's consumer closes the connection", () =>
@@ -610,17 +563,11 @@ describe("Llm over Anthropic", () => {
       const good = "sk-ant-good-key-0000000001"
       const simulator = yield* Simulator.make({ models: [MODEL], apiKeys: [good], replyTokens: 6 })
       const pool = yield* KeyPool.make({ providerId: "anthropic-sim", keys: ["sk-ant-revoked-key-00002", good] })
-      const context = yield* Layer.build(
-        Llm.layer({ retry: RetryPolicy.make({ maxRetries: 3, baseDelay: "10 millis" }) }).pipe(
-          Layer.provide(Layer.mergeAll(
-            Anthropic.layer({ baseUrl: simulator.url, model: MODEL }),
-            Layer.succeed(KeyPool.KeyPool, pool),
-            RateLimiter.layer({ capacity: 100, refillRate: 100 })
-          )),
-          Layer.provide(UndiciHttpClient.layer())
-        )
+      const llm = yield* llmOver(
+        Anthropic.layer({ baseUrl: simulator.url, model: MODEL }),
+        pool,
+        { retry: RetryPolicy.make({ maxRetries: 3, baseDelay: "10 millis" }) }
       )
-      const llm = Context.get(context, Llm.Llm)
       const responses = yield* Effect.all(Array.from({ length: 6 }, (_, i) => llm.chat({ messages: [Message.user(`q${i}`)] })))
       for (const response of responses) {
         assert.strictEqual(response.provider, "anthropic")

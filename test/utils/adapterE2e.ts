@@ -1,15 +1,76 @@
 /**
  * Helpers shared by the adapter end-to-end suites (test/e2e/<Adapter>.test.ts).
  */
+import type * as HttpClient from "@effect/platform/HttpClient"
 import { assert } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as ChatChunk from "../../src/ChatChunk.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
+import * as KeyPool from "../../src/KeyPool.js"
+import * as Llm from "../../src/Llm.js"
 import type * as LlmError from "../../src/LlmError.js"
 import type * as ProviderClient from "../../src/ProviderClient.js"
-import type * as Simulator from "../../src/simulator/Simulator.js"
+import * as RateLimiter from "../../src/RateLimiter.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { awaitStats } from "./openAiChatSimulator.js"
+
+/** What a test body gets: the simulator, and clients of it (extra options select faults, timeouts...). */
+export interface AdapterEnv<Options> {
+  readonly simulator: Simulator.Simulator
+  readonly client: (options?: Partial<Options>) => Effect.Effect<ProviderClient.Service, never, HttpClient.HttpClient>
+}
+
+/**
+ * For one adapter: runs a body with a fresh simulator (its options over `defaults`) and an undici
+ * HTTP client, both closed afterwards; `makeClient` points the adapter at the simulator.
+ */
+export const adapterHarness = <Options>(
+  makeClient: (
+    simulator: Simulator.Simulator,
+    options: Partial<Options>
+  ) => Effect.Effect<ProviderClient.Service, never, HttpClient.HttpClient>,
+  defaults: Simulator.Options = {}
+) =>
+<A, E>(
+  options: Simulator.Options,
+  body: (env: AdapterEnv<Options>) => Effect.Effect<A, E, HttpClient.HttpClient | Scope.Scope>
+): Effect.Effect<A, E | Simulator.SimulatorStartError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.make({ ...defaults, ...options })
+    return yield* body({ simulator, client: (clientOptions = {}) => makeClient(simulator, clientOptions) })
+  }).pipe(Effect.provide(UndiciHttpClient.layer()))
+
+/** Client options whose headers select a simulator fault (`x-simulator-fault`). */
+export const simulatorFault = (value: string): { readonly headers: Record<string, string> } => ({
+  headers: { "x-simulator-fault": value }
+})
+
+/**
+ * `Llm` over one provider layer, a given key pool and a roomy rate limiter, with the undici client.
+ */
+export const llmOver = (
+  provider: Layer.Layer<ProviderClient.ProviderClient, never, HttpClient.HttpClient>,
+  pool: KeyPool.Service,
+  options?: Llm.Options
+) =>
+  Layer.build(
+    Llm.layer(options).pipe(
+      Layer.provide(Layer.mergeAll(
+        provider,
+        Layer.succeed(KeyPool.KeyPool, pool),
+        RateLimiter.layer({ capacity: 100, refillRate: 100 })
+      )),
+      Layer.provide(UndiciHttpClient.layer())
+    )
+  ).pipe(Effect.map(Context.get(Llm.Llm)))
 
 export interface ComparableOptions {
   /** Normalise the response id and compare it (omitted: the id is not compared). */
@@ -75,4 +136,138 @@ export const takingAPrefixClosesTheConnection = (
     const first = yield* Stream.runCollect(Stream.take(chat.chatStream(request, credentials), 3))
     assert.strictEqual(first.length, 3)
     yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1 && stats.inFlight === 0)
+  })
+
+type Credentials = ProviderClient.Credentials
+
+/** How a request fails, whole or (with `stream`) streamed. */
+export const failureOf = (
+  chat: ProviderClient.Service,
+  request: Request,
+  credentials: Credentials,
+  stream = false
+) =>
+  Effect.flip(stream ? Stream.runDrain(chat.chatStream(request, credentials)) : chat.chat(request, credentials))
+
+/**
+ * A client made with a fault header; returns how a request fails, whole or (with `stream`) streamed.
+ */
+export const failWithFault = (
+  client: (options: ReturnType<typeof simulatorFault>) => Effect.Effect<ProviderClient.Service, never, HttpClient.HttpClient>,
+  request: Request,
+  credentials: Credentials
+) =>
+(value: string, stream = false) =>
+  Effect.flatMap(client(simulatorFault(value)), (chat) => failureOf(chat, request, credentials, stream))
+
+/**
+ * A key rejected with `status` is an `AuthError` (invalid_key) of `provider`, whole and streamed, with
+ * the key in neither.
+ */
+export const rejectedKeyIsAuthError = (
+  chat: ProviderClient.Service,
+  request: Request,
+  credentials: Credentials,
+  expected: { readonly status: number; readonly provider: string; readonly key: string }
+) =>
+  Effect.gen(function*() {
+    const assertNoKey = noKeyAssertion(expected.key)
+    const error = yield* failureOf(chat, request, credentials)
+    assert(error._tag === "AuthError")
+    assert.strictEqual(error.reason, "invalid_key")
+    assert.strictEqual(error.status, expected.status)
+    assert.strictEqual(error.provider, expected.provider)
+    assertNoKey(error)
+    const streamError = yield* failureOf(chat, request, credentials, true)
+    assert(streamError._tag === "AuthError")
+    assertNoKey(streamError)
+  })
+
+/**
+ * The second request within a minute, under a simulator with `requestsPerMinute: 1`, is a
+ * `RateLimitError` (429) whose retryAfter is above zero and at most a minute.
+ */
+export const perKeyRateLimitIsRateLimitError = (
+  chat: ProviderClient.Service,
+  request: Request,
+  credentials: Credentials
+) =>
+  Effect.gen(function*() {
+    yield* chat.chat(request, credentials)
+    const error = yield* failureOf(chat, request, credentials)
+    assert(error._tag === "RateLimitError")
+    assert.strictEqual(error.status, 429)
+    assert.isDefined(error.retryAfter)
+    assert.isTrue(Duration.greaterThan(error.retryAfter!, Duration.zero))
+    assert.isTrue(Duration.lessThanOrEqualTo(error.retryAfter!, Duration.minutes(1)))
+    return error
+  })
+
+/**
+ * A connection reset mid-stream (a client with the `reset=N` fault) is a `TransportError` without
+ * the key, after the chunks before it (at most `maxChunks` when given) and no Finish; the whole
+ * request fails with a `TransportError` too. Returns the stream's error.
+ */
+export const resetMidStreamIsTransportError = (
+  chat: ProviderClient.Service,
+  request: Request,
+  credentials: Credentials,
+  expected: { readonly key: string; readonly maxChunks?: number }
+) =>
+  Effect.gen(function*() {
+    const seen: Array<ChatChunk.ChatChunk> = []
+    const exit = yield* Stream.runForEach(chat.chatStream(request, credentials), (c) => Effect.sync(() => seen.push(c))).pipe(
+      Effect.either
+    )
+    assert(Either.isLeft(exit))
+    assert.strictEqual(exit.left._tag, "TransportError")
+    noKeyAssertion(expected.key)(exit.left)
+    if (expected.maxChunks !== undefined) assert.isAtMost(seen.length, expected.maxChunks)
+    assert.isFalse(seen.some((c) => c._tag === "Finish"))
+    const whole = yield* failureOf(chat, request, credentials)
+    assert.strictEqual(whole._tag, "TransportError")
+    return exit.left
+  })
+
+/**
+ * A malformed event (a client with the `malformed=N` fault) is an `OutputDecodeError` carrying the
+ * raw text, streamed and whole. Returns both errors.
+ */
+export const malformedEventIsOutputDecodeError = (
+  chat: ProviderClient.Service,
+  request: Request,
+  credentials: Credentials
+) =>
+  Effect.gen(function*() {
+    const streamed = yield* Effect.flip(ChatChunk.collect(chat.chatStream(request, credentials)))
+    assert(streamed._tag === "OutputDecodeError")
+    assert.include(streamed.raw, "{not json")
+    const whole = yield* failureOf(chat, request, credentials)
+    assert(whole._tag === "OutputDecodeError")
+    return { streamed, whole }
+  })
+
+/**
+ * Under a simulator that answers late (`latency`), a request that times out after `timeout` (set on
+ * the request or the client) is a `TimeoutError` with that timeout, and the request is abandoned;
+ * with `stream`, the same for a stream. Returns how long the whole request took to fail.
+ */
+export const timingOutAbandonsTheRequest = (
+  chat: ProviderClient.Service,
+  simulator: Simulator.Simulator,
+  request: Request,
+  credentials: Credentials,
+  expected: { readonly timeout: Duration.Duration; readonly stream: boolean }
+) =>
+  Effect.gen(function*() {
+    const [elapsed, error] = yield* Effect.timed(failureOf(chat, request, credentials))
+    assert(error._tag === "TimeoutError")
+    assert.deepStrictEqual(error.timeout, expected.timeout)
+    yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1)
+    if (expected.stream) {
+      const streamError = yield* failureOf(chat, request, credentials, true)
+      assert(streamError._tag === "TimeoutError")
+      yield* awaitStats(simulator, (stats) => stats.clientClosed >= 2)
+    }
+    return elapsed
   })
