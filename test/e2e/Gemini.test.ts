@@ -1,18 +1,10 @@
-import type * as HttpClient from "@effect/platform/HttpClient"
-import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as Context from "effect/Context"
-import * as Layer from "effect/Layer"
 import * as ChatChunk from "../../src/ChatChunk.js"
 import * as KeyPool from "../../src/KeyPool.js"
-import * as Llm from "../../src/Llm.js"
-import * as RateLimiter from "../../src/RateLimiter.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
@@ -21,12 +13,19 @@ import * as ProviderClient from "../../src/ProviderClient.js"
 import * as Gemini from "../../src/providers/Gemini.js"
 import * as GeminiFormat from "../../src/simulator/Gemini.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { awaitStats } from "../utils/openAiChatSimulator.js"
 import {
+  adapterHarness,
   comparable as sharedComparable,
+  failWithFault,
   interruptingAStreamClosesTheConnection,
-  noKeyAssertion,
-  takingAPrefixClosesTheConnection
+  llmOver,
+  malformedEventIsOutputDecodeError,
+  perKeyRateLimitIsRateLimitError,
+  rejectedKeyIsAuthError,
+  resetMidStreamIsTransportError,
+  simulatorFault,
+  takingAPrefixClosesTheConnection,
+  timingOutAbandonsTheRequest
 } from "../utils/adapterE2e.js"
 
 const KEY = "AIza-e2e-0123456789abcdef"
@@ -316,28 +315,15 @@ const tools: ChatRequest.Input["tools"] = [
   }
 ]
 
-interface Env {
-  readonly simulator: Simulator.Simulator
-  readonly client: (options?: Partial<Gemini.Options>) => Effect.Effect<ProviderClient.Service, never, HttpClient.HttpClient>
-}
+const withGemini = adapterHarness<Gemini.Options>(
+  (simulator, options) => Gemini.make({ baseUrl: simulator.url, model: MODEL, ...options }),
+  { models }
+)
 
-const withGemini = <A, E>(
-  options: Simulator.Options,
-  body: (env: Env) => Effect.Effect<A, E, HttpClient.HttpClient | Scope.Scope>
-) =>
-  Effect.gen(function*() {
-    const simulator = yield* Simulator.make({ models, ...options })
-    return yield* body({
-      simulator,
-      client: (clientOptions) => Gemini.make({ baseUrl: simulator.url, model: MODEL, ...clientOptions })
-    })
-  }).pipe(Effect.provide(UndiciHttpClient.layer()))
-
-const fault = (value: string): Partial<Gemini.Options> => ({ headers: { "x-simulator-fault": value } })
+const fault = simulatorFault
 
 const comparable = (response: ChatResponse) => sharedComparable(response, { id: (id) => id.replace(/\d+$/, ""), providerMetadata: true })
 
-const assertNoKey = noKeyAssertion(KEY)
 
 describe("Gemini over the simulator", () => {
   it.scopedLive("a text reply", () =>
@@ -462,15 +448,7 @@ describe("Gemini errors from the simulator", () => {
     withGemini({ apiKeys: ["AIza-the-right-key-0000"] }, ({ client }) =>
       Effect.gen(function*() {
         const gemini = yield* client()
-        const error = yield* Effect.flip(gemini.chat(hello, credentials))
-        assert(error._tag === "AuthError")
-        assert.strictEqual(error.reason, "invalid_key")
-        assert.strictEqual(error.status, 400)
-        assert.strictEqual(error.provider, "gemini")
-        assertNoKey(error)
-        const streamError = yield* Effect.flip(Stream.runDrain(gemini.chatStream(hello, credentials)))
-        assert(streamError._tag === "AuthError")
-        assertNoKey(streamError)
+        yield* rejectedKeyIsAuthError(gemini, hello, credentials, { status: 400, provider: "gemini", key: KEY })
       })))
 
   it.scopedLive("404 for an unknown model -> ModelNotFoundError; a long prompt -> ContextLengthError", () =>
@@ -493,20 +471,13 @@ describe("Gemini errors from the simulator", () => {
     withGemini({ requestsPerMinute: 1 }, ({ client }) =>
       Effect.gen(function*() {
         const gemini = yield* client()
-        yield* gemini.chat(hello, credentials)
-        const error = yield* Effect.flip(gemini.chat(hello, credentials))
-        assert(error._tag === "RateLimitError")
-        assert.strictEqual(error.status, 429)
-        assert.isTrue(Duration.greaterThan(error.retryAfter!, Duration.zero))
-        assert.isTrue(Duration.lessThanOrEqualTo(error.retryAfter!, Duration.minutes(1)))
+        yield* perKeyRateLimitIsRateLimitError(gemini, hello, credentials)
       })))
 
   it.scopedLive("injected statuses map to their tags", () =>
     withGemini({}, ({ client }) =>
       Effect.gen(function*() {
-        const failWith = (value: string, stream = false) =>
-          Effect.flatMap(client(fault(value)), (gemini) =>
-            Effect.flip(stream ? Stream.runDrain(gemini.chatStream(hello, credentials)) : gemini.chat(hello, credentials)))
+        const failWith = failWithFault(client, hello, credentials)
 
         const limited = yield* failWith("status=429;retry-after=7")
         assert(limited._tag === "RateLimitError")
@@ -558,27 +529,14 @@ describe("Gemini faults from the simulator", () => {
     withGemini({ replyTokens: 20 }, ({ client }) =>
       Effect.gen(function*() {
         const gemini = yield* client(fault("reset=5"))
-        const seen: Array<ChatChunk.ChatChunk> = []
-        const exit = yield* Stream.runForEach(gemini.chatStream(hello, credentials), (c) => Effect.sync(() => seen.push(c)))
-          .pipe(Effect.either)
-        assert(Either.isLeft(exit))
-        assert.strictEqual(exit.left._tag, "TransportError")
-        assertNoKey(exit.left)
-        assert.isAtMost(seen.length, 5)
-        assert.isFalse(seen.some((c) => c._tag === "Finish"))
-        const whole = yield* Effect.flip(gemini.chat(hello, credentials))
-        assert.strictEqual(whole._tag, "TransportError")
+        yield* resetMidStreamIsTransportError(gemini, hello, credentials, { key: KEY, maxChunks: 5 })
       })))
 
   it.scopedLive("a malformed event -> OutputDecodeError with the raw text", () =>
     withGemini({}, ({ client }) =>
       Effect.gen(function*() {
         const gemini = yield* client(fault("malformed=3"))
-        const error = yield* Effect.flip(ChatChunk.collect(gemini.chatStream(hello, credentials)))
-        assert(error._tag === "OutputDecodeError")
-        assert.include(error.raw, "{not json")
-        const whole = yield* Effect.flip(gemini.chat(hello, credentials))
-        assert.strictEqual(whole._tag, "OutputDecodeError")
+        yield* malformedEventIsOutputDecodeError(gemini, hello, credentials)
       })))
 
   it.scopedLive("a clean close before any finishReason -> StreamTruncatedError", () =>
@@ -614,10 +572,7 @@ describe("Gemini timeouts and interruption", () => {
     withGemini({ latency: "3 seconds" }, ({ client, simulator }) =>
       Effect.gen(function*() {
         const gemini = yield* client({ timeout: "200 millis" })
-        const error = yield* Effect.flip(gemini.chat(hello, credentials))
-        assert(error._tag === "TimeoutError")
-        assert.deepStrictEqual(error.timeout, Duration.millis(200))
-        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1)
+        yield* timingOutAbandonsTheRequest(gemini, simulator, hello, credentials, { timeout: Duration.millis(200), stream: false })
       })))
 
   it.scopedLive("interrupting a stream's consumer closes the connection", () =>
@@ -636,17 +591,11 @@ describe("Gemini under Llm", () => {
       const bad = "AIza-bad-key-00000000002"
       const simulator = yield* Simulator.make({ models, apiKeys: [good] })
       const pool = yield* KeyPool.make({ providerId: "gemini-e2e", keys: [bad, good] })
-      const context = yield* Layer.build(
-        Llm.layer({ retry: RetryPolicy.make({ maxRetries: 3, baseDelay: "10 millis" }) }).pipe(
-          Layer.provide(Layer.mergeAll(
-            Gemini.layer({ baseUrl: simulator.url, model: MODEL }),
-            Layer.succeed(KeyPool.KeyPool, pool),
-            RateLimiter.layer({ capacity: 100, refillRate: 100 })
-          )),
-          Layer.provide(UndiciHttpClient.layer())
-        )
+      const llm = yield* llmOver(
+        Gemini.layer({ baseUrl: simulator.url, model: MODEL }),
+        pool,
+        { retry: RetryPolicy.make({ maxRetries: 3, baseDelay: "10 millis" }) }
       )
-      const llm = Context.get(context, Llm.Llm)
       const responses = yield* Effect.all([llm.chat(hello), ChatChunk.collect(llm.chatStream(hello)), llm.chat(hello)])
       for (const response of responses) assert.strictEqual(response.finishReason, "stop")
       const status = yield* pool.status
