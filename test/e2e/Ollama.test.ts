@@ -1,26 +1,30 @@
-import type * as HttpClient from "@effect/platform/HttpClient"
-import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { assert, describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
-import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../../src/ChatChunk.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
 import * as KeyPool from "../../src/KeyPool.js"
-import * as Llm from "../../src/Llm.js"
 import * as Message from "../../src/Message.js"
 import * as Ollama from "../../src/providers/Ollama.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
-import * as RateLimiter from "../../src/RateLimiter.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { awaitStats } from "../utils/openAiChatSimulator.js"
-import { comparable as sharedComparable, interruptingAStreamClosesTheConnection, noKeyAssertion } from "../utils/adapterE2e.js"
+import {
+  adapterHarness,
+  comparable as sharedComparable,
+  failWithFault,
+  interruptingAStreamClosesTheConnection,
+  llmOver,
+  malformedEventIsOutputDecodeError,
+  noKeyAssertion,
+  perKeyRateLimitIsRateLimitError,
+  resetMidStreamIsTransportError,
+  simulatorFault,
+  timingOutAbandonsTheRequest
+} from "../utils/adapterE2e.js"
 
 // ---------------------------------------------------------------------------
 // The simulator's /api/chat, through a plain fetch client.
@@ -303,22 +307,11 @@ const tools: ChatRequest.Input["tools"] = [
   { name: "get_time", parameters: { type: "object", properties: { zone: { type: "string" } }, required: ["zone"] } }
 ]
 
-const withOllama = <A, E>(
-  options: Simulator.Options,
-  body: (env: {
-    readonly simulator: Simulator.Simulator
-    readonly client: (options?: Ollama.Options) => Effect.Effect<ProviderClient.Service, never, HttpClient.HttpClient>
-  }) => Effect.Effect<A, E, HttpClient.HttpClient | Scope.Scope>
-) =>
-  Effect.gen(function*() {
-    const simulator = yield* Simulator.make(options)
-    return yield* body({
-      simulator,
-      client: (clientOptions) => Ollama.make({ baseUrl: simulator.url, model: "sim-small", ...clientOptions })
-    })
-  }).pipe(Effect.provide(UndiciHttpClient.layer()))
+const withOllama = adapterHarness<Ollama.Options>((simulator, options) =>
+  Ollama.make({ baseUrl: simulator.url, model: "sim-small", ...options })
+)
 
-const fault = (value: string): Ollama.Options => ({ headers: { "x-simulator-fault": value } })
+const fault = simulatorFault
 
 const comparable = (response: ChatResponse) => sharedComparable(response, { id: (id) => id })
 
@@ -431,19 +424,13 @@ describe("Ollama errors from the simulator", () => {
     withOllama({ requestsPerMinute: 1 }, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client()
-        yield* chat.chat(hello, credentials)
-        const error = yield* Effect.flip(chat.chat(hello, credentials))
-        assert(error._tag === "RateLimitError")
-        expect(error.status).toBe(429)
-        expect(Duration.greaterThan(error.retryAfter!, Duration.zero)).toBe(true)
+        yield* perKeyRateLimitIsRateLimitError(chat, hello, credentials)
       })))
 
   it.scopedLive("injected statuses map to their tags", () =>
     withOllama({}, ({ client }) =>
       Effect.gen(function*() {
-        const failWith = (value: string, stream = false) =>
-          Effect.flatMap(client(fault(value)), (chat) =>
-            Effect.flip(stream ? Stream.runDrain(chat.chatStream(hello, credentials)) : chat.chat(hello, credentials)))
+        const failWith = failWithFault(client, hello, credentials)
         expect(yield* failWith("status=400")).toMatchObject({ _tag: "InvalidRequestError", status: 400 })
         expect(yield* failWith("status=400", true)).toMatchObject({ _tag: "InvalidRequestError", status: 400 })
         expect(yield* failWith("status=404")).toMatchObject({ _tag: "ModelNotFoundError", status: 404 })
@@ -483,11 +470,8 @@ describe("Ollama faults from the simulator", () => {
     withOllama({}, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client(fault("malformed=2"))
-        const error = yield* Effect.flip(ChatChunk.collect(chat.chatStream(hello, credentials)))
-        assert(error._tag === "OutputDecodeError")
-        expect(error.raw).toBe("{not json")
-        const whole = yield* Effect.flip(chat.chat(hello, credentials))
-        expect(whole._tag).toBe("OutputDecodeError")
+        const { streamed } = yield* malformedEventIsOutputDecodeError(chat, hello, credentials)
+        expect(streamed.raw).toBe("{not json")
       })))
 
   it.scopedLive("a body without its done line -> StreamTruncatedError; a reset -> TransportError", () =>
@@ -496,10 +480,7 @@ describe("Ollama faults from the simulator", () => {
         const truncated = yield* Effect.flatMap(client(fault("truncate=4")), (chat) =>
           Effect.flip(ChatChunk.collect(chat.chatStream(hello, credentials))))
         expect(truncated).toMatchObject({ _tag: "StreamTruncatedError", model: "sim-small", provider: "ollama" })
-        const reset = yield* Effect.flatMap(client(fault("reset=5")), (chat) =>
-          Effect.flip(ChatChunk.collect(chat.chatStream(hello, credentials))))
-        expect(reset._tag).toBe("TransportError")
-        assertNoKey(reset)
+        yield* resetMidStreamIsTransportError(yield* client(fault("reset=5")), hello, credentials, { key: KEY })
       })))
 })
 
@@ -512,11 +493,7 @@ describe("Ollama timeouts and interruption", () => {
     withOllama({ latency: "3 seconds" }, ({ client, simulator }) =>
       Effect.gen(function*() {
         const chat = yield* client({ timeout: "200 millis" })
-        const error = yield* Effect.flip(chat.chat(hello, credentials))
-        expect(error).toMatchObject({ _tag: "TimeoutError", timeout: Duration.millis(200) })
-        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1)
-        const streamError = yield* Effect.flip(Stream.runDrain(chat.chatStream(hello, credentials)))
-        expect(streamError._tag).toBe("TimeoutError")
+        yield* timingOutAbandonsTheRequest(chat, simulator, hello, credentials, { timeout: Duration.millis(200), stream: true })
       })))
 })
 
@@ -525,17 +502,7 @@ describe("Llm over Ollama", () => {
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ replyTokens: 6 })
       const pool = yield* KeyPool.make({ providerId: "ollama-local", keys: ["none"] })
-      const context = yield* Layer.build(
-        Llm.layer().pipe(
-          Layer.provide(Layer.mergeAll(
-            Ollama.layer({ baseUrl: simulator.url, model: "sim-small" }),
-            Layer.succeed(KeyPool.KeyPool, pool),
-            RateLimiter.layer({ capacity: 100, refillRate: 100 })
-          )),
-          Layer.provide(UndiciHttpClient.layer())
-        )
-      )
-      const llm = Context.get(context, Llm.Llm)
+      const llm = yield* llmOver(Ollama.layer({ baseUrl: simulator.url, model: "sim-small" }), pool)
       const whole = yield* llm.chat(hello)
       expect(whole.provider).toBe("ollama")
       expect(whole.usage.completionTokens).toBe(6)
