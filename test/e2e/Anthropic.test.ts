@@ -20,12 +20,14 @@ import {
   interruptingAStreamClosesTheConnection,
   llmOver,
   malformedEventIsOutputDecodeError,
+  overTheContextWindowIsContextLengthError,
   perKeyRateLimitIsRateLimitError,
   rejectedKeyIsAuthError,
   resetMidStreamIsTransportError,
   simulatorFault,
   takingAPrefixClosesTheConnection,
-  timingOutAbandonsTheRequest
+  timingOutAbandonsTheRequest,
+  unknownModelIsModelNotFoundError
 } from "../utils/adapterE2e.js"
 
 // ---------------------------------------------------------------------------
@@ -404,11 +406,7 @@ describe("Anthropic errors from the simulator", () => {
     withClient({}, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client()
-        const error = yield* Effect.flip(chat.chat({ ...ask, model: "claude-nope" }, credentials))
-        assert(error._tag === "ModelNotFoundError")
-        assert.strictEqual(error.status, 404)
-        assert.strictEqual(error.model, "claude-nope")
-        assert.include(error.detail, "claude-nope")
+        const error = yield* unknownModelIsModelNotFoundError(chat, ask, credentials, "claude-nope")
         assert.match(error.requestId ?? "", /^req_sim/)
       })))
 
@@ -416,12 +414,7 @@ describe("Anthropic errors from the simulator", () => {
     withClient({ contextWindow: 50 }, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client()
-        const error = yield* Effect.flip(chat.chat(ask, credentials))
-        assert(error._tag === "ContextLengthError")
-        assert.strictEqual(error.status, 400)
-        assert.strictEqual(error.contextWindow, 50)
-        const streamError = yield* Effect.flip(Stream.runDrain(chat.chatStream(ask, credentials)))
-        assert.strictEqual(streamError._tag, "ContextLengthError")
+        yield* overTheContextWindowIsContextLengthError(chat, ask, credentials, 50)
       })))
 
   it.scopedLive("the per-key rate limit -> RateLimitError with retryAfter", () =>

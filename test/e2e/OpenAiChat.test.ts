@@ -2,7 +2,6 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../../src/ChatChunk.js"
@@ -13,9 +12,16 @@ import * as ProviderClient from "../../src/ProviderClient.js"
 import { awaitStats, fault, withSimulator } from "../utils/openAiChatSimulator.js"
 import {
   comparable as sharedComparable,
+  failWithFault,
   interruptingAStreamClosesTheConnection,
-  noKeyAssertion,
-  takingAPrefixClosesTheConnection
+  malformedEventIsOutputDecodeError,
+  overTheContextWindowIsContextLengthError,
+  perKeyRateLimitIsRateLimitError,
+  rejectedKeyIsAuthError,
+  resetMidStreamIsTransportError,
+  takingAPrefixClosesTheConnection,
+  timingOutAbandonsTheRequest,
+  unknownModelIsModelNotFoundError
 } from "../utils/adapterE2e.js"
 
 const KEY = "sk-e2e-0123456789abcdef"
@@ -36,7 +42,6 @@ const tools: ChatRequest.Input["tools"] = [
 
 const comparable = (response: ChatResponse) => sharedComparable(response)
 
-const assertNoKey = noKeyAssertion(KEY)
 
 describe("OpenAiChat over the simulator", () => {
   it.scopedLive("a text reply", () =>
@@ -143,59 +148,34 @@ describe("OpenAiChat errors from the simulator", () => {
     withSimulator({ apiKeys: ["sk-the-right-key-0000"] }, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client()
-        const error = yield* Effect.flip(chat.chat(hello, credentials))
-        assert(error._tag === "AuthError")
-        assert.strictEqual(error.reason, "invalid_key")
-        assert.strictEqual(error.status, 401)
-        assert.strictEqual(error.provider, "openai")
-        assertNoKey(error)
-        const streamError = yield* Effect.flip(Stream.runDrain(chat.chatStream(hello, credentials)))
-        assert(streamError._tag === "AuthError")
-        assertNoKey(streamError)
+        yield* rejectedKeyIsAuthError(chat, hello, credentials, { status: 401, provider: "openai", key: KEY })
       })))
 
   it.scopedLive("404 for an unknown model -> ModelNotFoundError", () =>
     withSimulator({}, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client()
-        const error = yield* Effect.flip(chat.chat({ ...hello, model: "gpt-nope" }, credentials))
-        assert(error._tag === "ModelNotFoundError")
-        assert.strictEqual(error.status, 404)
-        assert.strictEqual(error.model, "gpt-nope")
-        assert.include(error.detail, "gpt-nope")
+        yield* unknownModelIsModelNotFoundError(chat, hello, credentials, "gpt-nope")
       })))
 
   it.scopedLive("a prompt over the context window -> ContextLengthError with the window", () =>
     withSimulator({ contextWindow: 50 }, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client()
-        const error = yield* Effect.flip(chat.chat({ ...hello, maxTokens: 100 }, credentials))
-        assert(error._tag === "ContextLengthError")
-        assert.strictEqual(error.status, 400)
-        assert.strictEqual(error.contextWindow, 50)
-        const streamError = yield* Effect.flip(Stream.runDrain(chat.chatStream({ ...hello, maxTokens: 100 }, credentials)))
-        assert.strictEqual(streamError._tag, "ContextLengthError")
+        yield* overTheContextWindowIsContextLengthError(chat, { ...hello, maxTokens: 100 }, credentials, 50)
       })))
 
   it.scopedLive("the per-key rate limit -> RateLimitError with retryAfter", () =>
     withSimulator({ requestsPerMinute: 1 }, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client()
-        yield* chat.chat(hello, credentials)
-        const error = yield* Effect.flip(chat.chat(hello, credentials))
-        assert(error._tag === "RateLimitError")
-        assert.strictEqual(error.status, 429)
-        assert.isDefined(error.retryAfter)
-        assert.isTrue(Duration.greaterThan(error.retryAfter!, Duration.zero))
-        assert.isTrue(Duration.lessThanOrEqualTo(error.retryAfter!, Duration.minutes(1)))
+        yield* perKeyRateLimitIsRateLimitError(chat, hello, credentials)
       })))
 
   it.scopedLive("injected statuses map to their tags", () =>
     withSimulator({}, ({ client }) =>
       Effect.gen(function*() {
-        const failWith = (value: string, stream = false) =>
-          Effect.flatMap(client(fault(value)), (chat) =>
-            Effect.flip(stream ? Stream.runDrain(chat.chatStream(hello, credentials)) : chat.chat(hello, credentials)))
+        const failWith = failWithFault(client, hello, credentials)
 
         const limited = yield* failWith("status=429;retry-after=7")
         assert(limited._tag === "RateLimitError")
@@ -239,29 +219,15 @@ describe("OpenAiChat faults from the simulator", () => {
     withSimulator({ replyTokens: 20 }, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client(fault("reset=5"))
-        const seen: Array<ChatChunk.ChatChunk> = []
-        const exit = yield* Stream.runForEach(chat.chatStream(hello, credentials), (c) => Effect.sync(() => seen.push(c))).pipe(
-          Effect.either
-        )
-        assert(Either.isLeft(exit))
-        assert.strictEqual(exit.left._tag, "TransportError")
-        assert.strictEqual(exit.left.provider, "openai")
-        assertNoKey(exit.left)
-        assert.isAtMost(seen.length, 4)
-        assert.isFalse(seen.some((c) => c._tag === "Finish"))
-        const whole = yield* Effect.flip(chat.chat(hello, credentials))
-        assert.strictEqual(whole._tag, "TransportError")
+        const error = yield* resetMidStreamIsTransportError(chat, hello, credentials, { key: KEY, maxChunks: 4 })
+        assert.strictEqual(error.provider, "openai")
       })))
 
   it.scopedLive("a malformed event -> OutputDecodeError with the raw text", () =>
     withSimulator({}, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client(fault("malformed=3"))
-        const error = yield* Effect.flip(ChatChunk.collect(chat.chatStream(hello, credentials)))
-        assert(error._tag === "OutputDecodeError")
-        assert.include(error.raw, "{not json")
-        const whole = yield* Effect.flip(chat.chat(hello, credentials))
-        assert(whole._tag === "OutputDecodeError")
+        const { whole } = yield* malformedEventIsOutputDecodeError(chat, hello, credentials)
         assert.isAbove(whole.raw.length, 0)
       })))
 
@@ -310,15 +276,12 @@ describe("OpenAiChat timeouts and interruption", () => {
     withSimulator({ latency: "3 seconds" }, ({ client, simulator }) =>
       Effect.gen(function*() {
         const chat = yield* client({ timeout: "5 seconds" })
-        const [elapsed, error] = yield* Effect.timed(Effect.flip(chat.chat({ ...hello, timeout: Duration.millis(200) }, credentials)))
-        assert(error._tag === "TimeoutError")
-        assert.deepStrictEqual(error.timeout, Duration.millis(200))
+        const request = { ...hello, timeout: Duration.millis(200) }
+        const elapsed = yield* timingOutAbandonsTheRequest(chat, simulator, request, credentials, {
+          timeout: Duration.millis(200),
+          stream: true
+        })
         assert.isTrue(Duration.lessThan(elapsed, Duration.seconds(2)))
-        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1)
-
-        const streamError = yield* Effect.flip(Stream.runDrain(chat.chatStream({ ...hello, timeout: Duration.millis(200) }, credentials)))
-        assert(streamError._tag === "TimeoutError")
-        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 2)
       })))
 
   it.scopedLive("the client's timeout applies when the request sets none", () =>

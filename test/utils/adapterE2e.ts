@@ -271,3 +271,40 @@ export const timingOutAbandonsTheRequest = (
     }
     return elapsed
   })
+
+/**
+ * A model the simulator does not serve is a `ModelNotFoundError` (404) naming it. Returns the error.
+ */
+export const unknownModelIsModelNotFoundError = (
+  chat: ProviderClient.Service,
+  request: Request,
+  credentials: Credentials,
+  model: string
+) =>
+  Effect.gen(function*() {
+    const error = yield* failureOf(chat, { ...request, model }, credentials)
+    assert(error._tag === "ModelNotFoundError")
+    assert.strictEqual(error.status, 404)
+    assert.strictEqual(error.model, model)
+    assert.include(error.detail, model)
+    return error
+  })
+
+/**
+ * A prompt over the simulator's `contextWindow` is a `ContextLengthError` (400) carrying the window,
+ * whole and streamed.
+ */
+export const overTheContextWindowIsContextLengthError = (
+  chat: ProviderClient.Service,
+  request: Request,
+  credentials: Credentials,
+  contextWindow: number
+) =>
+  Effect.gen(function*() {
+    const error = yield* failureOf(chat, request, credentials)
+    assert(error._tag === "ContextLengthError")
+    assert.strictEqual(error.status, 400)
+    assert.strictEqual(error.contextWindow, contextWindow)
+    const streamError = yield* failureOf(chat, request, credentials, true)
+    assert.strictEqual(streamError._tag, "ContextLengthError")
+  })
