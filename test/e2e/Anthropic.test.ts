@@ -17,15 +17,15 @@ import {
   adapterHarness,
   comparable as sharedComparable,
   failWithFault,
-  interruptingAStreamClosesTheConnection,
+  itClosesTheConnectionAfterAPrefix,
+  itClosesTheConnectionOnInterruption,
+  itMapsAMalformedEvent,
+  itMapsAResetMidStream,
+  itMapsThePerKeyRateLimit,
   llmOver,
-  malformedEventIsOutputDecodeError,
   overTheContextWindowIsContextLengthError,
-  perKeyRateLimitIsRateLimitError,
   rejectedKeyIsAuthError,
-  resetMidStreamIsTransportError,
   simulatorFault,
-  takingAPrefixClosesTheConnection,
   timingOutAbandonsTheRequest,
   unknownModelIsModelNotFoundError
 } from "../utils/adapterE2e.js"
@@ -271,8 +271,9 @@ const withClient = adapterHarness<Anthropic.Options>(
 
 const fault = simulatorFault
 
-const comparable = (response: ChatResponse) => sharedComparable(response, { id: (id) => id.slice(0, 4), providerMetadata: true })
+const suite = { withClient, request: ask, key: KEY }
 
+const comparable = (response: ChatResponse) => sharedComparable(response, { id: (id) => id.slice(0, 4), providerMetadata: true })
 
 describe("Anthropic over the simulator", () => {
   it.scopedLive("a text reply", () =>
@@ -417,12 +418,7 @@ describe("Anthropic errors from the simulator", () => {
         yield* overTheContextWindowIsContextLengthError(chat, ask, credentials, 50)
       })))
 
-  it.scopedLive("the per-key rate limit -> RateLimitError with retryAfter", () =>
-    withClient({ requestsPerMinute: 1 }, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        yield* perKeyRateLimitIsRateLimitError(chat, ask, credentials)
-      })))
+  itMapsThePerKeyRateLimit(suite)
 
   it.scopedLive("injected statuses map to their tags", () =>
     withClient({}, ({ client }) =>
@@ -485,19 +481,9 @@ describe("Anthropic errors from the simulator", () => {
 })
 
 describe("Anthropic faults from the simulator", () => {
-  it.scopedLive("a reset mid-stream -> TransportError after the chunks before it", () =>
-    withClient({ replyTokens: 20 }, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client(fault("reset=6"))
-        yield* resetMidStreamIsTransportError(chat, ask, credentials, { key: KEY, maxChunks: 3 })
-      })))
+  itMapsAResetMidStream(suite, { fault: "reset=6", maxChunks: 3 })
 
-  it.scopedLive("a malformed event -> OutputDecodeError with the raw text", () =>
-    withClient({}, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client(fault("malformed=3"))
-        yield* malformedEventIsOutputDecodeError(chat, ask, credentials)
-      })))
+  itMapsAMalformedEvent(suite)
 
   it.scopedLive("a stream cut before message_stop -> StreamTruncatedError", () =>
     withClient({}, ({ client }) =>
@@ -541,13 +527,9 @@ describe("Anthropic timeouts and interruption", () => {
         yield* timingOutAbandonsTheRequest(chat, simulator, request, credentials, { timeout: Duration.millis(200), stream: true })
       })))
 
-  it.scopedLive("interrupting a stream's consumer closes the connection", () =>
-    withClient({ tokensPerSecond: 50, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.flatMap(client(), (chat) => interruptingAStreamClosesTheConnection(chat, simulator, ask, credentials))))
+  itClosesTheConnectionOnInterruption(suite)
 
-  it.scopedLive("taking a prefix of a stream closes the connection", () =>
-    withClient({ tokensPerSecond: 100, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.flatMap(client(), (chat) => takingAPrefixClosesTheConnection(chat, simulator, ask, credentials))))
+  itClosesTheConnectionAfterAPrefix(suite)
 })
 
 describe("Llm over Anthropic", () => {

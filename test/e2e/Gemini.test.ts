@@ -17,14 +17,14 @@ import {
   adapterHarness,
   comparable as sharedComparable,
   failWithFault,
-  interruptingAStreamClosesTheConnection,
+  itClosesTheConnectionAfterAPrefix,
+  itClosesTheConnectionOnInterruption,
+  itMapsAMalformedEvent,
+  itMapsAResetMidStream,
+  itMapsThePerKeyRateLimit,
   llmOver,
-  malformedEventIsOutputDecodeError,
-  perKeyRateLimitIsRateLimitError,
   rejectedKeyIsAuthError,
-  resetMidStreamIsTransportError,
   simulatorFault,
-  takingAPrefixClosesTheConnection,
   timingOutAbandonsTheRequest
 } from "../utils/adapterE2e.js"
 
@@ -322,8 +322,9 @@ const withGemini = adapterHarness<Gemini.Options>(
 
 const fault = simulatorFault
 
-const comparable = (response: ChatResponse) => sharedComparable(response, { id: (id) => id.replace(/\d+$/, ""), providerMetadata: true })
+const suite = { withClient: withGemini, request: hello, key: KEY }
 
+const comparable = (response: ChatResponse) => sharedComparable(response, { id: (id) => id.replace(/\d+$/, ""), providerMetadata: true })
 
 describe("Gemini over the simulator", () => {
   it.scopedLive("a text reply", () =>
@@ -467,12 +468,7 @@ describe("Gemini errors from the simulator", () => {
         assert.strictEqual(streamLong._tag, "ContextLengthError")
       })))
 
-  it.scopedLive("the per-key rate limit -> RateLimitError with retryAfter", () =>
-    withGemini({ requestsPerMinute: 1 }, ({ client }) =>
-      Effect.gen(function*() {
-        const gemini = yield* client()
-        yield* perKeyRateLimitIsRateLimitError(gemini, hello, credentials)
-      })))
+  itMapsThePerKeyRateLimit(suite)
 
   it.scopedLive("injected statuses map to their tags", () =>
     withGemini({}, ({ client }) =>
@@ -525,19 +521,9 @@ describe("Gemini errors from the simulator", () => {
 })
 
 describe("Gemini faults from the simulator", () => {
-  it.scopedLive("a reset mid-stream -> TransportError after the chunks before it", () =>
-    withGemini({ replyTokens: 20 }, ({ client }) =>
-      Effect.gen(function*() {
-        const gemini = yield* client(fault("reset=5"))
-        yield* resetMidStreamIsTransportError(gemini, hello, credentials, { key: KEY, maxChunks: 5 })
-      })))
+  itMapsAResetMidStream(suite, { fault: "reset=5", maxChunks: 5 })
 
-  it.scopedLive("a malformed event -> OutputDecodeError with the raw text", () =>
-    withGemini({}, ({ client }) =>
-      Effect.gen(function*() {
-        const gemini = yield* client(fault("malformed=3"))
-        yield* malformedEventIsOutputDecodeError(gemini, hello, credentials)
-      })))
+  itMapsAMalformedEvent(suite)
 
   it.scopedLive("a clean close before any finishReason -> StreamTruncatedError", () =>
     withGemini({}, ({ client }) =>
@@ -575,13 +561,9 @@ describe("Gemini timeouts and interruption", () => {
         yield* timingOutAbandonsTheRequest(gemini, simulator, hello, credentials, { timeout: Duration.millis(200), stream: false })
       })))
 
-  it.scopedLive("interrupting a stream's consumer closes the connection", () =>
-    withGemini({ tokensPerSecond: 50, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.flatMap(client(), (chat) => interruptingAStreamClosesTheConnection(chat, simulator, hello, credentials))))
+  itClosesTheConnectionOnInterruption(suite)
 
-  it.scopedLive("taking a prefix of a stream closes the connection", () =>
-    withGemini({ tokensPerSecond: 100, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.flatMap(client(), (chat) => takingAPrefixClosesTheConnection(chat, simulator, hello, credentials))))
+  itClosesTheConnectionAfterAPrefix(suite)
 })
 
 describe("Gemini under Llm", () => {

@@ -16,11 +16,11 @@ import {
   adapterHarness,
   comparable as sharedComparable,
   failWithFault,
-  interruptingAStreamClosesTheConnection,
+  itClosesTheConnectionOnInterruption,
+  itMapsThePerKeyRateLimit,
   llmOver,
   malformedEventIsOutputDecodeError,
   noKeyAssertion,
-  perKeyRateLimitIsRateLimitError,
   resetMidStreamIsTransportError,
   simulatorFault,
   timingOutAbandonsTheRequest
@@ -313,6 +313,8 @@ const withOllama = adapterHarness<Ollama.Options>((simulator, options) =>
 
 const fault = simulatorFault
 
+const suite = { withClient: withOllama, request: hello, key: KEY }
+
 const comparable = (response: ChatResponse) => sharedComparable(response, { id: (id) => id })
 
 const assertNoKey = noKeyAssertion(KEY)
@@ -420,12 +422,7 @@ describe("Ollama errors from the simulator", () => {
         expect(long).toMatchObject({ _tag: "ContextLengthError", status: 400 })
       })))
 
-  it.scopedLive("the per-key rate limit -> RateLimitError with retryAfter", () =>
-    withOllama({ requestsPerMinute: 1 }, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        yield* perKeyRateLimitIsRateLimitError(chat, hello, credentials)
-      })))
+  itMapsThePerKeyRateLimit(suite)
 
   it.scopedLive("injected statuses map to their tags", () =>
     withOllama({}, ({ client }) =>
@@ -485,9 +482,7 @@ describe("Ollama faults from the simulator", () => {
 })
 
 describe("Ollama timeouts and interruption", () => {
-  it.scopedLive("interrupting a stream's consumer closes the connection", () =>
-    withOllama({ tokensPerSecond: 50, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.flatMap(client(), (chat) => interruptingAStreamClosesTheConnection(chat, simulator, hello, credentials))))
+  itClosesTheConnectionOnInterruption(suite)
 
   it.scopedLive("no answer within the timeout -> TimeoutError, and the request is abandoned", () =>
     withOllama({ latency: "3 seconds" }, ({ client, simulator }) =>

@@ -13,13 +13,13 @@ import { awaitStats, fault, withSimulator } from "../utils/openAiChatSimulator.j
 import {
   comparable as sharedComparable,
   failWithFault,
-  interruptingAStreamClosesTheConnection,
-  malformedEventIsOutputDecodeError,
+  itClosesTheConnectionAfterAPrefix,
+  itClosesTheConnectionOnInterruption,
+  itMapsAMalformedEvent,
+  itMapsAResetMidStream,
+  itMapsThePerKeyRateLimit,
   overTheContextWindowIsContextLengthError,
-  perKeyRateLimitIsRateLimitError,
   rejectedKeyIsAuthError,
-  resetMidStreamIsTransportError,
-  takingAPrefixClosesTheConnection,
   timingOutAbandonsTheRequest,
   unknownModelIsModelNotFoundError
 } from "../utils/adapterE2e.js"
@@ -42,6 +42,7 @@ const tools: ChatRequest.Input["tools"] = [
 
 const comparable = (response: ChatResponse) => sharedComparable(response)
 
+const suite = { withClient: withSimulator, request: hello, key: KEY }
 
 describe("OpenAiChat over the simulator", () => {
   it.scopedLive("a text reply", () =>
@@ -165,12 +166,7 @@ describe("OpenAiChat errors from the simulator", () => {
         yield* overTheContextWindowIsContextLengthError(chat, { ...hello, maxTokens: 100 }, credentials, 50)
       })))
 
-  it.scopedLive("the per-key rate limit -> RateLimitError with retryAfter", () =>
-    withSimulator({ requestsPerMinute: 1 }, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        yield* perKeyRateLimitIsRateLimitError(chat, hello, credentials)
-      })))
+  itMapsThePerKeyRateLimit(suite)
 
   it.scopedLive("injected statuses map to their tags", () =>
     withSimulator({}, ({ client }) =>
@@ -215,21 +211,9 @@ describe("OpenAiChat errors from the simulator", () => {
 })
 
 describe("OpenAiChat faults from the simulator", () => {
-  it.scopedLive("a reset mid-stream -> TransportError after the chunks before it", () =>
-    withSimulator({ replyTokens: 20 }, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client(fault("reset=5"))
-        const error = yield* resetMidStreamIsTransportError(chat, hello, credentials, { key: KEY, maxChunks: 4 })
-        assert.strictEqual(error.provider, "openai")
-      })))
+  itMapsAResetMidStream(suite, { fault: "reset=5", maxChunks: 4 }, (error) => assert.strictEqual(error.provider, "openai"))
 
-  it.scopedLive("a malformed event -> OutputDecodeError with the raw text", () =>
-    withSimulator({}, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client(fault("malformed=3"))
-        const { whole } = yield* malformedEventIsOutputDecodeError(chat, hello, credentials)
-        assert.isAbove(whole.raw.length, 0)
-      })))
+  itMapsAMalformedEvent(suite, ({ whole }) => assert.isAbove(whole.raw.length, 0))
 
   it.scopedLive("a stream cut before [DONE] and any finish reason -> StreamTruncatedError", () =>
     withSimulator({}, ({ client }) =>
@@ -311,13 +295,9 @@ describe("OpenAiChat timeouts and interruption", () => {
         yield* awaitStats(simulator, (stats) => stats.inFlight === 0)
       })))
 
-  it.scopedLive("interrupting a stream's consumer closes the connection", () =>
-    withSimulator({ tokensPerSecond: 50, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.flatMap(client(), (chat) => interruptingAStreamClosesTheConnection(chat, simulator, hello, credentials))))
+  itClosesTheConnectionOnInterruption(suite)
 
-  it.scopedLive("taking a prefix of a stream closes the connection", () =>
-    withSimulator({ tokensPerSecond: 100, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.flatMap(client(), (chat) => takingAPrefixClosesTheConnection(chat, simulator, hello, credentials))))
+  itClosesTheConnectionAfterAPrefix(suite)
 
   it.scopedLive("interrupting chat while it waits closes the connection", () =>
     withSimulator({ latency: "5 seconds" }, ({ client, simulator }) =>

@@ -16,14 +16,14 @@ import {
   adapterHarness,
   comparable as sharedComparable,
   failWithFault,
-  interruptingAStreamClosesTheConnection,
+  itClosesTheConnectionAfterAPrefix,
+  itClosesTheConnectionOnInterruption,
   llmOver,
   malformedEventIsOutputDecodeError,
   noKeyAssertion,
   perKeyRateLimitIsRateLimitError,
   resetMidStreamIsTransportError,
   simulatorFault,
-  takingAPrefixClosesTheConnection,
   timingOutAbandonsTheRequest
 } from "../utils/adapterE2e.js"
 
@@ -380,6 +380,8 @@ const withSimulator = adapterHarness<OpenAiResponses.Options>((simulator, option
 
 const fault = simulatorFault
 
+const suite = { withClient: withSimulator, request: hello, key: KEY }
+
 const comparable = (response: ChatResponse) => sharedComparable(response)
 
 const assertNoKey = noKeyAssertion(KEY)
@@ -592,13 +594,9 @@ describe("OpenAiResponses timeouts and interruption", () => {
         yield* timingOutAbandonsTheRequest(chat, simulator, request, credentials, { timeout: Duration.millis(200), stream: false })
       })))
 
-  it.scopedLive("interrupting a stream's consumer closes the connection", () =>
-    withSimulator({ tokensPerSecond: 50, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.flatMap(client(), (chat) => interruptingAStreamClosesTheConnection(chat, simulator, hello, credentials))))
+  itClosesTheConnectionOnInterruption(suite)
 
-  it.scopedLive("taking a prefix of a stream closes the connection", () =>
-    withSimulator({ tokensPerSecond: 100, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.flatMap(client(), (chat) => takingAPrefixClosesTheConnection(chat, simulator, hello, credentials))))
+  itClosesTheConnectionAfterAPrefix(suite)
 })
 
 describe("Llm over OpenAiResponses", () => {

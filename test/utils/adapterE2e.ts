@@ -2,7 +2,7 @@
  * Helpers shared by the adapter end-to-end suites (test/e2e/<Adapter>.test.ts).
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
-import { assert } from "@effect/vitest"
+import { assert, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -16,7 +16,7 @@ import type { ChatResponse } from "../../src/ChatResponse.js"
 import * as KeyPool from "../../src/KeyPool.js"
 import * as Llm from "../../src/Llm.js"
 import type * as LlmError from "../../src/LlmError.js"
-import type * as ProviderClient from "../../src/ProviderClient.js"
+import * as ProviderClient from "../../src/ProviderClient.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
@@ -28,6 +28,12 @@ export interface AdapterEnv<Options> {
   readonly client: (options?: Partial<Options>) => Effect.Effect<ProviderClient.Service, never, HttpClient.HttpClient>
 }
 
+/** Runs a body with a fresh simulator (given options) and clients of it; see `adapterHarness`. */
+export type Harness<Options> = <A, E>(
+  options: Simulator.Options,
+  body: (env: AdapterEnv<Options>) => Effect.Effect<A, E, HttpClient.HttpClient | Scope.Scope>
+) => Effect.Effect<A, E | Simulator.SimulatorStartError, Scope.Scope>
+
 /**
  * For one adapter: runs a body with a fresh simulator (its options over `defaults`) and an undici
  * HTTP client, both closed afterwards; `makeClient` points the adapter at the simulator.
@@ -38,11 +44,8 @@ export const adapterHarness = <Options>(
     options: Partial<Options>
   ) => Effect.Effect<ProviderClient.Service, never, HttpClient.HttpClient>,
   defaults: Simulator.Options = {}
-) =>
-<A, E>(
-  options: Simulator.Options,
-  body: (env: AdapterEnv<Options>) => Effect.Effect<A, E, HttpClient.HttpClient | Scope.Scope>
-): Effect.Effect<A, E | Simulator.SimulatorStartError, Scope.Scope> =>
+): Harness<Options> =>
+(options, body) =>
   Effect.gen(function*() {
     const simulator = yield* Simulator.make({ ...defaults, ...options })
     return yield* body({ simulator, client: (clientOptions = {}) => makeClient(simulator, clientOptions) })
@@ -220,7 +223,7 @@ export const resetMidStreamIsTransportError = (
       Effect.either
     )
     assert(Either.isLeft(exit))
-    assert.strictEqual(exit.left._tag, "TransportError")
+    assert(exit.left._tag === "TransportError")
     noKeyAssertion(expected.key)(exit.left)
     if (expected.maxChunks !== undefined) assert.isAtMost(seen.length, expected.maxChunks)
     assert.isFalse(seen.some((c) => c._tag === "Finish"))
@@ -308,3 +311,64 @@ export const overTheContextWindowIsContextLengthError = (
     const streamError = yield* failureOf(chat, request, credentials, true)
     assert.strictEqual(streamError._tag, "ContextLengthError")
   })
+
+// ---------------------------------------------------------------------------
+// Cases every adapter's suite registers (call inside its `describe`).
+// ---------------------------------------------------------------------------
+
+/** One adapter's suite: its harness, a request that succeeds, and the key it is sent with. */
+export interface AdapterSuite {
+  /** Any adapter's harness: its clients take at least headers (which select faults). */
+  readonly withClient: Harness<ReturnType<typeof simulatorFault>>
+  readonly request: Request
+  readonly key: string
+}
+
+const credentialsOf = (suite: AdapterSuite): Credentials => ProviderClient.credentials(suite.key)
+
+/** Registers: the second request within a minute (`requestsPerMinute: 1`) is a RateLimitError with retryAfter. */
+export const itMapsThePerKeyRateLimit = (suite: AdapterSuite) =>
+  it.scopedLive("the per-key rate limit -> RateLimitError with retryAfter", () =>
+    suite.withClient({ requestsPerMinute: 1 }, ({ client }) =>
+      Effect.flatMap(client(), (chat) => perKeyRateLimitIsRateLimitError(chat, suite.request, credentialsOf(suite)))))
+
+/**
+ * Registers: a reset mid-stream (`fault`, e.g. `reset=5`, over a 20-token reply) is a TransportError
+ * after at most `maxChunks` chunks; `andThen` checks more of the stream's error.
+ */
+export const itMapsAResetMidStream = (
+  suite: AdapterSuite,
+  options: { readonly fault: string; readonly maxChunks: number },
+  andThen: (error: LlmError.TransportError) => void = () => {}
+) =>
+  it.scopedLive("a reset mid-stream -> TransportError after the chunks before it", () =>
+    suite.withClient({ replyTokens: 20 }, ({ client }) =>
+      Effect.flatMap(client(simulatorFault(options.fault)), (chat) =>
+        resetMidStreamIsTransportError(chat, suite.request, credentialsOf(suite), {
+          key: suite.key,
+          maxChunks: options.maxChunks
+        })).pipe(Effect.map(andThen))))
+
+/** Registers: a malformed event (`malformed=3`) is an OutputDecodeError with the raw text; `andThen` checks more. */
+export const itMapsAMalformedEvent = (
+  suite: AdapterSuite,
+  andThen: (errors: { readonly streamed: LlmError.OutputDecodeError; readonly whole: LlmError.OutputDecodeError }) => void =
+    () => {}
+) =>
+  it.scopedLive("a malformed event -> OutputDecodeError with the raw text", () =>
+    suite.withClient({}, ({ client }) =>
+      Effect.flatMap(client(simulatorFault("malformed=3")), (chat) =>
+        malformedEventIsOutputDecodeError(chat, suite.request, credentialsOf(suite))).pipe(Effect.map(andThen))))
+
+/** Registers: interrupting a stream's consumer mid-reply closes the connection. */
+export const itClosesTheConnectionOnInterruption = (suite: AdapterSuite) =>
+  it.scopedLive("interrupting a stream's consumer closes the connection", () =>
+    suite.withClient({ tokensPerSecond: 50, replyTokens: 500 }, ({ client, simulator }) =>
+      Effect.flatMap(client(), (chat) =>
+        interruptingAStreamClosesTheConnection(chat, simulator, suite.request, credentialsOf(suite)))))
+
+/** Registers: taking a prefix of a stream closes the connection. */
+export const itClosesTheConnectionAfterAPrefix = (suite: AdapterSuite) =>
+  it.scopedLive("taking a prefix of a stream closes the connection", () =>
+    suite.withClient({ tokensPerSecond: 100, replyTokens: 500 }, ({ client, simulator }) =>
+      Effect.flatMap(client(), (chat) => takingAPrefixClosesTheConnection(chat, simulator, suite.request, credentialsOf(suite)))))
