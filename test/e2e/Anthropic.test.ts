@@ -20,14 +20,14 @@ import {
   itClosesTheConnectionAfterAPrefix,
   itClosesTheConnectionOnInterruption,
   itMapsAMalformedEvent,
+  itMapsAnUnknownModel,
+  itMapsAPromptOverTheContextWindow,
+  itMapsARejectedKey,
   itMapsAResetMidStream,
   itMapsThePerKeyRateLimit,
+  itTimesOutAndAbandonsTheRequest,
   llmOver,
-  overTheContextWindowIsContextLengthError,
-  rejectedKeyIsAuthError,
   simulatorFault,
-  timingOutAbandonsTheRequest,
-  unknownModelIsModelNotFoundError
 } from "../utils/adapterE2e.js"
 
 // ---------------------------------------------------------------------------
@@ -396,27 +396,11 @@ describe("Anthropic over the simulator", () => {
 })
 
 describe("Anthropic errors from the simulator", () => {
-  it.scopedLive("401 for a bad key -> AuthError, no key in it", () =>
-    withClient({ apiKeys: ["sk-ant-the-right-key-00"] }, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        yield* rejectedKeyIsAuthError(chat, ask, credentials, { status: 401, provider: "anthropic", key: KEY })
-      })))
+  itMapsARejectedKey(suite, "401 for a bad key -> AuthError, no key in it", { rightKey: "sk-ant-the-right-key-00", status: 401, provider: "anthropic" })
 
-  it.scopedLive("404 for an unknown model -> ModelNotFoundError", () =>
-    withClient({}, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        const error = yield* unknownModelIsModelNotFoundError(chat, ask, credentials, "claude-nope")
-        assert.match(error.requestId ?? "", /^req_sim/)
-      })))
+  itMapsAnUnknownModel(suite, "claude-nope", (error) => assert.match(error.requestId ?? "", /^req_sim/))
 
-  it.scopedLive("a prompt over the context window -> ContextLengthError with the window", () =>
-    withClient({ contextWindow: 50 }, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        yield* overTheContextWindowIsContextLengthError(chat, ask, credentials, 50)
-      })))
+  itMapsAPromptOverTheContextWindow(suite, ask)
 
   itMapsThePerKeyRateLimit(suite)
 
@@ -519,13 +503,7 @@ describe("Anthropic faults from the simulator", () => {
 })
 
 describe("Anthropic timeouts and interruption", () => {
-  it.scopedLive("no headers within the timeout -> TimeoutError, and the request is abandoned", () =>
-    withClient({ latency: "3 seconds" }, ({ client, simulator }) =>
-      Effect.gen(function*() {
-        const chat = yield* client({ timeout: "5 seconds" })
-        const request = { ...ask, timeout: Duration.millis(200) }
-        yield* timingOutAbandonsTheRequest(chat, simulator, request, credentials, { timeout: Duration.millis(200), stream: true })
-      })))
+  itTimesOutAndAbandonsTheRequest(suite, { on: "request", clientTimeout: "5 seconds", stream: true })
 
   itClosesTheConnectionOnInterruption(suite)
 

@@ -20,12 +20,12 @@ import {
   itClosesTheConnectionAfterAPrefix,
   itClosesTheConnectionOnInterruption,
   itMapsAMalformedEvent,
+  itMapsARejectedKey,
   itMapsAResetMidStream,
   itMapsThePerKeyRateLimit,
+  itTimesOutAndAbandonsTheRequest,
   llmOver,
-  rejectedKeyIsAuthError,
   simulatorFault,
-  timingOutAbandonsTheRequest
 } from "../utils/adapterE2e.js"
 
 const KEY = "AIza-e2e-0123456789abcdef"
@@ -445,12 +445,7 @@ describe("Gemini over the simulator", () => {
 })
 
 describe("Gemini errors from the simulator", () => {
-  it.scopedLive("a bad key is a 400 -> AuthError invalid_key, no key in it", () =>
-    withGemini({ apiKeys: ["AIza-the-right-key-0000"] }, ({ client }) =>
-      Effect.gen(function*() {
-        const gemini = yield* client()
-        yield* rejectedKeyIsAuthError(gemini, hello, credentials, { status: 400, provider: "gemini", key: KEY })
-      })))
+  itMapsARejectedKey(suite, "a bad key is a 400 -> AuthError invalid_key, no key in it", { rightKey: "AIza-the-right-key-0000", status: 400, provider: "gemini" })
 
   it.scopedLive("404 for an unknown model -> ModelNotFoundError; a long prompt -> ContextLengthError", () =>
     withGemini({ contextWindow: 50 }, ({ client }) =>
@@ -554,12 +549,7 @@ describe("Gemini faults from the simulator", () => {
 })
 
 describe("Gemini timeouts and interruption", () => {
-  it.scopedLive("no headers within the timeout -> TimeoutError, and the request is abandoned", () =>
-    withGemini({ latency: "3 seconds" }, ({ client, simulator }) =>
-      Effect.gen(function*() {
-        const gemini = yield* client({ timeout: "200 millis" })
-        yield* timingOutAbandonsTheRequest(gemini, simulator, hello, credentials, { timeout: Duration.millis(200), stream: false })
-      })))
+  itTimesOutAndAbandonsTheRequest(suite, { on: "client", stream: false })
 
   itClosesTheConnectionOnInterruption(suite)
 

@@ -18,12 +18,12 @@ import {
   failWithFault,
   itClosesTheConnectionOnInterruption,
   itMapsThePerKeyRateLimit,
+  itTimesOutAndAbandonsTheRequest,
   llmOver,
   malformedEventIsOutputDecodeError,
   noKeyAssertion,
   resetMidStreamIsTransportError,
   simulatorFault,
-  timingOutAbandonsTheRequest
 } from "../utils/adapterE2e.js"
 
 // ---------------------------------------------------------------------------
@@ -484,12 +484,7 @@ describe("Ollama faults from the simulator", () => {
 describe("Ollama timeouts and interruption", () => {
   itClosesTheConnectionOnInterruption(suite)
 
-  it.scopedLive("no answer within the timeout -> TimeoutError, and the request is abandoned", () =>
-    withOllama({ latency: "3 seconds" }, ({ client, simulator }) =>
-      Effect.gen(function*() {
-        const chat = yield* client({ timeout: "200 millis" })
-        yield* timingOutAbandonsTheRequest(chat, simulator, hello, credentials, { timeout: Duration.millis(200), stream: true })
-      })))
+  itTimesOutAndAbandonsTheRequest(suite, { name: "no answer within the timeout -> TimeoutError, and the request is abandoned", on: "client", stream: true })
 })
 
 describe("Llm over Ollama", () => {

@@ -16,12 +16,12 @@ import {
   itClosesTheConnectionAfterAPrefix,
   itClosesTheConnectionOnInterruption,
   itMapsAMalformedEvent,
+  itMapsAnUnknownModel,
+  itMapsAPromptOverTheContextWindow,
+  itMapsARejectedKey,
   itMapsAResetMidStream,
   itMapsThePerKeyRateLimit,
-  overTheContextWindowIsContextLengthError,
-  rejectedKeyIsAuthError,
-  timingOutAbandonsTheRequest,
-  unknownModelIsModelNotFoundError
+  itTimesOutAndAbandonsTheRequest,
 } from "../utils/adapterE2e.js"
 
 const KEY = "sk-e2e-0123456789abcdef"
@@ -145,26 +145,11 @@ describe("OpenAiChat over the simulator", () => {
 })
 
 describe("OpenAiChat errors from the simulator", () => {
-  it.scopedLive("401 for a bad key -> AuthError, no key in it", () =>
-    withSimulator({ apiKeys: ["sk-the-right-key-0000"] }, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        yield* rejectedKeyIsAuthError(chat, hello, credentials, { status: 401, provider: "openai", key: KEY })
-      })))
+  itMapsARejectedKey(suite, "401 for a bad key -> AuthError, no key in it", { rightKey: "sk-the-right-key-0000", status: 401, provider: "openai" })
 
-  it.scopedLive("404 for an unknown model -> ModelNotFoundError", () =>
-    withSimulator({}, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        yield* unknownModelIsModelNotFoundError(chat, hello, credentials, "gpt-nope")
-      })))
+  itMapsAnUnknownModel(suite, "gpt-nope")
 
-  it.scopedLive("a prompt over the context window -> ContextLengthError with the window", () =>
-    withSimulator({ contextWindow: 50 }, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        yield* overTheContextWindowIsContextLengthError(chat, { ...hello, maxTokens: 100 }, credentials, 50)
-      })))
+  itMapsAPromptOverTheContextWindow(suite, { ...hello, maxTokens: 100 })
 
   itMapsThePerKeyRateLimit(suite)
 
@@ -256,17 +241,11 @@ describe("OpenAiChat faults from the simulator", () => {
 })
 
 describe("OpenAiChat timeouts and interruption", () => {
-  it.scopedLive("no headers within the timeout -> TimeoutError, and the request is abandoned", () =>
-    withSimulator({ latency: "3 seconds" }, ({ client, simulator }) =>
-      Effect.gen(function*() {
-        const chat = yield* client({ timeout: "5 seconds" })
-        const request = { ...hello, timeout: Duration.millis(200) }
-        const elapsed = yield* timingOutAbandonsTheRequest(chat, simulator, request, credentials, {
-          timeout: Duration.millis(200),
-          stream: true
-        })
-        assert.isTrue(Duration.lessThan(elapsed, Duration.seconds(2)))
-      })))
+  itTimesOutAndAbandonsTheRequest(
+    suite,
+    { on: "request", clientTimeout: "5 seconds", stream: true },
+    (elapsed) => assert.isTrue(Duration.lessThan(elapsed, Duration.seconds(2)))
+  )
 
   it.scopedLive("the client's timeout applies when the request sets none", () =>
     withSimulator({ latency: "3 seconds" }, ({ client }) =>

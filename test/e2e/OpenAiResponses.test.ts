@@ -18,13 +18,13 @@ import {
   failWithFault,
   itClosesTheConnectionAfterAPrefix,
   itClosesTheConnectionOnInterruption,
+  itTimesOutAndAbandonsTheRequest,
   llmOver,
   malformedEventIsOutputDecodeError,
   noKeyAssertion,
   perKeyRateLimitIsRateLimitError,
   resetMidStreamIsTransportError,
   simulatorFault,
-  timingOutAbandonsTheRequest
 } from "../utils/adapterE2e.js"
 
 // The simulator's Responses format, spoken to with plain fetch and a
@@ -586,13 +586,7 @@ describe("OpenAiResponses errors and faults from the simulator", () => {
 })
 
 describe("OpenAiResponses timeouts and interruption", () => {
-  it.scopedLive("no headers within the timeout -> TimeoutError, and the request is abandoned", () =>
-    withSimulator({ latency: "3 seconds" }, ({ client, simulator }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        const request = { ...hello, timeout: Duration.millis(200) }
-        yield* timingOutAbandonsTheRequest(chat, simulator, request, credentials, { timeout: Duration.millis(200), stream: false })
-      })))
+  itTimesOutAndAbandonsTheRequest(suite, { on: "request", stream: false })
 
   itClosesTheConnectionOnInterruption(suite)
 

@@ -317,9 +317,14 @@ export const overTheContextWindowIsContextLengthError = (
 // ---------------------------------------------------------------------------
 
 /** One adapter's suite: its harness, a request that succeeds, and the key it is sent with. */
+/** The client options every adapter takes: headers (which select faults) and a timeout. */
+export interface CommonClientOptions {
+  readonly headers: Record<string, string>
+  readonly timeout: Duration.DurationInput
+}
+
 export interface AdapterSuite {
-  /** Any adapter's harness: its clients take at least headers (which select faults). */
-  readonly withClient: Harness<ReturnType<typeof simulatorFault>>
+  readonly withClient: Harness<CommonClientOptions>
   readonly request: Request
   readonly key: string
 }
@@ -372,3 +377,97 @@ export const itClosesTheConnectionAfterAPrefix = (suite: AdapterSuite) =>
   it.scopedLive("taking a prefix of a stream closes the connection", () =>
     suite.withClient({ tokensPerSecond: 100, replyTokens: 500 }, ({ client, simulator }) =>
       Effect.flatMap(client(), (chat) => takingAPrefixClosesTheConnection(chat, simulator, suite.request, credentialsOf(suite)))))
+
+/** Registers: a key the simulator does not know is an AuthError (invalid_key) with `status`, the key in no error. */
+export const itMapsARejectedKey = (
+  suite: AdapterSuite,
+  name: string,
+  expected: { readonly rightKey: string; readonly status: number; readonly provider: string }
+) =>
+  it.scopedLive(name, () =>
+    suite.withClient({ apiKeys: [expected.rightKey] }, ({ client }) =>
+      Effect.flatMap(client(), (chat) =>
+        rejectedKeyIsAuthError(chat, suite.request, credentialsOf(suite), {
+          status: expected.status,
+          provider: expected.provider,
+          key: suite.key
+        }))))
+
+/** Registers: an unknown `model` is a ModelNotFoundError naming it; `andThen` checks more. */
+export const itMapsAnUnknownModel = (
+  suite: AdapterSuite,
+  model: string,
+  andThen: (error: LlmError.ModelNotFoundError) => void = () => {}
+) =>
+  it.scopedLive("404 for an unknown model -> ModelNotFoundError", () =>
+    suite.withClient({}, ({ client }) =>
+      Effect.flatMap(client(), (chat) => unknownModelIsModelNotFoundError(chat, suite.request, credentialsOf(suite), model))
+        .pipe(Effect.map(andThen))))
+
+/** Registers: `request` over a context window of 50 is a ContextLengthError with the window, whole and streamed. */
+export const itMapsAPromptOverTheContextWindow = (suite: AdapterSuite, request: Request) =>
+  it.scopedLive("a prompt over the context window -> ContextLengthError with the window", () =>
+    suite.withClient({ contextWindow: 50 }, ({ client }) =>
+      Effect.flatMap(client(), (chat) => overTheContextWindowIsContextLengthError(chat, request, credentialsOf(suite), 50))))
+
+/**
+ * Registers: against a simulator 3 seconds late, a request timing out after 200 ms (the timeout set on
+ * the request when `on` is "request", the client's otherwise) is a TimeoutError and is abandoned, a
+ * stream too when `stream`; `andThen` checks how long the whole request took to fail.
+ */
+export const itTimesOutAndAbandonsTheRequest = (
+  suite: AdapterSuite,
+  options: { readonly name?: string; readonly on: "request" | "client"; readonly clientTimeout?: Duration.DurationInput; readonly stream: boolean },
+  andThen: (elapsed: Duration.Duration) => void = () => {}
+) =>
+  it.scopedLive(options.name ?? "no headers within the timeout -> TimeoutError, and the request is abandoned", () =>
+    suite.withClient({ latency: "3 seconds" }, ({ client, simulator }) =>
+      Effect.gen(function*() {
+        const timeout = Duration.millis(200)
+        const chat = yield* client(
+          options.on === "client"
+            ? { timeout }
+            : options.clientTimeout === undefined ? {} : { timeout: options.clientTimeout }
+        )
+        const request = options.on === "request" ? { ...suite.request, timeout } : suite.request
+        andThen(yield* timingOutAbandonsTheRequest(chat, simulator, request, credentialsOf(suite), { timeout, stream: options.stream }))
+      })))
+
+/**
+ * The statuses every adapter maps alike: a 429 with retry-after is a RateLimitError with it, a 403 a
+ * forbidden AuthError, an HTML 502 a ProviderUnavailableError without the markup, and a streamed 400
+ * an InvalidRequestError; returns the HTML 502's error.
+ */
+export const commonInjectedStatuses = <R>(
+  failWith: (value: string, stream?: boolean) => Effect.Effect<LlmError.LlmError, never, R>
+) =>
+  Effect.gen(function*() {
+    const limited = yield* failWith("status=429;retry-after=7")
+    assert(limited._tag === "RateLimitError")
+    assert.deepStrictEqual(limited.retryAfter, Duration.seconds(7))
+
+    const forbidden = yield* failWith("status=403")
+    assert(forbidden._tag === "AuthError")
+    assert.strictEqual(forbidden.reason, "forbidden")
+
+    const html = yield* failWith("html=502")
+    assert(html._tag === "ProviderUnavailableError")
+    assert.notInclude(html.detail ?? "", "<")
+
+    const badRequest = yield* failWith("status=400", true)
+    assert(badRequest._tag === "InvalidRequestError")
+    assert.strictEqual(badRequest.status, 400)
+    return html
+  })
+
+/** Each of `statuses` is a ProviderUnavailableError with that status; `streamed` is asked for as a stream. */
+export const unavailableStatuses = <R>(
+  failWith: (value: string, stream?: boolean) => Effect.Effect<LlmError.LlmError, never, R>,
+  statuses: ReadonlyArray<number>,
+  streamed: number
+) =>
+  Effect.forEach(statuses, (status) =>
+    Effect.map(failWith(`status=${status}`, status === streamed), (error) => {
+      assert(error._tag === "ProviderUnavailableError", `status ${status}`)
+      assert.strictEqual(error.status, status)
+    }), { discard: true })
