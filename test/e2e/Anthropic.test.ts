@@ -1,6 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -15,6 +14,7 @@ import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import {
   adapterHarness,
+  commonInjectedStatuses,
   comparable as sharedComparable,
   failWithFault,
   itClosesTheConnectionAfterAPrefix,
@@ -28,6 +28,7 @@ import {
   itTimesOutAndAbandonsTheRequest,
   llmOver,
   simulatorFault,
+  unavailableStatuses
 } from "../utils/adapterE2e.js"
 
 // ---------------------------------------------------------------------------
@@ -409,41 +410,23 @@ describe("Anthropic errors from the simulator", () => {
       Effect.gen(function*() {
         const failWith = failWithFault(client, ask, credentials)
 
-        const limited = yield* failWith("status=429;retry-after=7")
-        assert(limited._tag === "RateLimitError")
-        assert.deepStrictEqual(limited.retryAfter, Duration.seconds(7))
-
         const payment = yield* failWith("status=402")
         assert(payment._tag === "AuthError")
         assert.strictEqual(payment.reason, "payment_required")
-
-        const forbidden = yield* failWith("status=403")
-        assert(forbidden._tag === "AuthError")
-        assert.strictEqual(forbidden.reason, "forbidden")
 
         const tooLarge = yield* failWith("status=413")
         assert(tooLarge._tag === "ContextLengthError")
         assert.strictEqual(tooLarge.status, 413)
 
-        for (const status of [500, 504, 529]) {
-          const error = yield* failWith(`status=${status}`, status === 529)
-          assert(error._tag === "ProviderUnavailableError", `status ${status}`)
-          assert.strictEqual(error.status, status)
-        }
+        yield* unavailableStatuses(failWith, [500, 504, 529], 529)
         const overloaded = yield* failWith("status=529")
         assert.include(overloaded.detail, "Overloaded")
 
-        const html = yield* failWith("html=502")
-        assert(html._tag === "ProviderUnavailableError")
-        assert.notInclude(html.detail ?? "", "<")
+        yield* commonInjectedStatuses(failWith)
 
         const empty = yield* failWith("empty=400")
         assert(empty._tag === "InvalidRequestError")
         assert.strictEqual(empty.status, 400)
-
-        const badRequest = yield* failWith("status=400", true)
-        assert(badRequest._tag === "InvalidRequestError")
-        assert.strictEqual(badRequest.status, 400)
       })))
 
   it.scopedLive("tool call arguments that are not JSON fail before any request, naming the call", () =>

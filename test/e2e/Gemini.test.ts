@@ -1,6 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../../src/ChatChunk.js"
@@ -15,6 +14,7 @@ import * as GeminiFormat from "../../src/simulator/Gemini.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import {
   adapterHarness,
+  commonInjectedStatuses,
   comparable as sharedComparable,
   failWithFault,
   itClosesTheConnectionAfterAPrefix,
@@ -26,6 +26,7 @@ import {
   itTimesOutAndAbandonsTheRequest,
   llmOver,
   simulatorFault,
+  unavailableStatuses
 } from "../utils/adapterE2e.js"
 
 const KEY = "AIza-e2e-0123456789abcdef"
@@ -470,10 +471,6 @@ describe("Gemini errors from the simulator", () => {
       Effect.gen(function*() {
         const failWith = failWithFault(client, hello, credentials)
 
-        const limited = yield* failWith("status=429;retry-after=7")
-        assert(limited._tag === "RateLimitError")
-        assert.deepStrictEqual(limited.retryAfter, Duration.seconds(7))
-
         const daily = yield* failWith("status=429;code=PerDay", true)
         assert(daily._tag === "AuthError")
         assert.strictEqual(daily.reason, "quota_exhausted")
@@ -482,23 +479,9 @@ describe("Gemini errors from the simulator", () => {
         assert(invalidKey._tag === "AuthError")
         assert.strictEqual(invalidKey.reason, "invalid_key")
 
-        const forbidden = yield* failWith("status=403")
-        assert(forbidden._tag === "AuthError")
-        assert.strictEqual(forbidden.reason, "forbidden")
+        yield* unavailableStatuses(failWith, [500, 503, 504], 503)
 
-        for (const status of [500, 503, 504]) {
-          const error = yield* failWith(`status=${status}`, status === 503)
-          assert(error._tag === "ProviderUnavailableError", `status ${status}`)
-          assert.strictEqual(error.status, status)
-        }
-
-        const html = yield* failWith("html=502")
-        assert(html._tag === "ProviderUnavailableError")
-        assert.notInclude(html.detail ?? "", "<")
-
-        const badRequest = yield* failWith("status=400", true)
-        assert(badRequest._tag === "InvalidRequestError")
-        assert.strictEqual(badRequest.status, 400)
+        yield* commonInjectedStatuses(failWith)
       })))
 
   it.scopedLive("a blocked prompt (200, no candidates) -> ContentFilterError", () =>

@@ -438,8 +438,8 @@ export const itTimesOutAndAbandonsTheRequest = (
  * forbidden AuthError, an HTML 502 a ProviderUnavailableError without the markup, and a streamed 400
  * an InvalidRequestError; returns the HTML 502's error.
  */
-export const commonInjectedStatuses = <R>(
-  failWith: (value: string, stream?: boolean) => Effect.Effect<LlmError.LlmError, never, R>
+export const commonInjectedStatuses = <E, R>(
+  failWith: (value: string, stream?: boolean) => Effect.Effect<LlmError.LlmError, E, R>
 ) =>
   Effect.gen(function*() {
     const limited = yield* failWith("status=429;retry-after=7")
@@ -461,8 +461,8 @@ export const commonInjectedStatuses = <R>(
   })
 
 /** Each of `statuses` is a ProviderUnavailableError with that status; `streamed` is asked for as a stream. */
-export const unavailableStatuses = <R>(
-  failWith: (value: string, stream?: boolean) => Effect.Effect<LlmError.LlmError, never, R>,
+export const unavailableStatuses = <E, R>(
+  failWith: (value: string, stream?: boolean) => Effect.Effect<LlmError.LlmError, E, R>,
   statuses: ReadonlyArray<number>,
   streamed: number
 ) =>
