@@ -14,6 +14,7 @@ import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import {
   adapterHarness,
+  aRejectedKeyIsRotatedAway,
   commonInjectedStatuses,
   comparable as sharedComparable,
   failWithFault,
@@ -25,6 +26,7 @@ import {
   itMapsARejectedKey,
   itMapsAResetMidStream,
   itMapsThePerKeyRateLimit,
+  itStreamsTextThenUsageThenFinish,
   itTimesOutAndAbandonsTheRequest,
   llmOver,
   simulatorFault,
@@ -295,20 +297,7 @@ describe("Anthropic over the simulator", () => {
         assert.isUndefined(response.providerMetadata)
       })))
 
-  it.scopedLive("a stream: text deltas, then Usage, then Finish", () =>
-    withClient({ replyTokens: 20 }, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(chat.chatStream(ask, credentials)))
-        const tags = chunks.map((c) => c._tag)
-        assert.strictEqual(tags.filter((t) => t === "TextDelta").length, 20)
-        assert.deepStrictEqual(tags.slice(-2), ["Usage", "Finish"])
-        const finish = chunks[chunks.length - 1]!
-        assert(finish._tag === "Finish")
-        assert.strictEqual(finish.finishReason, "stop")
-        assert.strictEqual(finish.provider, "anthropic")
-        assert.match(finish.id, /^msg_/)
-      })))
+  itStreamsTextThenUsageThenFinish(suite, "anthropic", (finish) => assert.match(finish.id, /^msg_/))
 
   it.scopedLive("streamed and whole replies collect to the same response (thinking, cached tokens)", () =>
     withClient({ replyTokens: 30, reasoningTokens: 5 }, ({ client }) =>
@@ -504,14 +493,6 @@ describe("Llm over Anthropic", () => {
         pool,
         { retry: RetryPolicy.make({ maxRetries: 3, baseDelay: "10 millis" }) }
       )
-      const responses = yield* Effect.all(Array.from({ length: 6 }, (_, i) => llm.chat({ messages: [Message.user(`q${i}`)] })))
-      for (const response of responses) {
-        assert.strictEqual(response.provider, "anthropic")
-        assert.strictEqual(response.usage.completionTokens, 6)
-      }
-      const streamed = yield* ChatChunk.collect(llm.chatStream({ messages: [Message.user("q0")] }))
-      assert.strictEqual(streamed.text, responses[0]!.text)
-      const status = yield* pool.status
-      assert.isDefined(status.find((key) => key.disabled !== undefined))
+      yield* aRejectedKeyIsRotatedAway(llm, pool, "anthropic")
     }))
 })

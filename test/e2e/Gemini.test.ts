@@ -23,6 +23,7 @@ import {
   itMapsARejectedKey,
   itMapsAResetMidStream,
   itMapsThePerKeyRateLimit,
+  itStreamsTextThenUsageThenFinish,
   itTimesOutAndAbandonsTheRequest,
   llmOver,
   simulatorFault,
@@ -345,20 +346,7 @@ describe("Gemini over the simulator", () => {
         assert.deepStrictEqual(response.toolCalls, [])
       })))
 
-  it.scopedLive("a stream: text deltas, then Usage, then Finish", () =>
-    withGemini({ replyTokens: 20 }, ({ client }) =>
-      Effect.gen(function*() {
-        const gemini = yield* client()
-        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(gemini.chatStream(hello, credentials)))
-        const tags = chunks.map((c) => c._tag)
-        assert.strictEqual(tags.filter((t) => t === "TextDelta").length, 20)
-        assert.deepStrictEqual(tags.slice(-2), ["Usage", "Finish"])
-        const finish = chunks[chunks.length - 1]!
-        assert(finish._tag === "Finish")
-        assert.strictEqual(finish.finishReason, "stop")
-        assert.strictEqual(finish.provider, "gemini")
-        assert.strictEqual(finish.model, MODEL)
-      })))
+  itStreamsTextThenUsageThenFinish(suite, "gemini", (finish) => assert.strictEqual(finish.model, MODEL))
 
   it.scopedLive("streamed and whole replies collect to the same response (text, thoughts, cached tokens)", () =>
     withGemini({ replyTokens: 30, reasoningTokens: 5 }, ({ client }) =>

@@ -23,7 +23,7 @@ import {
   malformedEventIsOutputDecodeError,
   noKeyAssertion,
   resetMidStreamIsTransportError,
-  simulatorFault,
+  simulatorFault
 } from "../utils/adapterE2e.js"
 
 // ---------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import {
   itMapsARejectedKey,
   itMapsAResetMidStream,
   itMapsThePerKeyRateLimit,
+  itStreamsTextThenUsageThenFinish,
   itTimesOutAndAbandonsTheRequest,
   unavailableStatuses
 } from "../utils/adapterE2e.js"
@@ -66,20 +67,7 @@ describe("OpenAiChat over the simulator", () => {
         assert.isTrue(Duration.greaterThanOrEqualTo(response.latency, Duration.zero))
       })))
 
-  it.scopedLive("a stream: text deltas, then Usage, then Finish", () =>
-    withSimulator({ replyTokens: 20 }, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(chat.chatStream(hello, credentials)))
-        const tags = chunks.map((c) => c._tag)
-        assert.strictEqual(tags.filter((t) => t === "TextDelta").length, 20)
-        assert.deepStrictEqual(tags.slice(-2), ["Usage", "Finish"])
-        const finish = chunks[chunks.length - 1]!
-        assert(finish._tag === "Finish")
-        assert.strictEqual(finish.finishReason, "stop")
-        assert.strictEqual(finish.provider, "openai")
-        assert.match(finish.id, /^chatcmpl-/)
-      })))
+  itStreamsTextThenUsageThenFinish(suite, "openai", (finish) => assert.match(finish.id, /^chatcmpl-/))
 
   it.scopedLive("streamed and whole replies collect to the same response (text, reasoning, cached tokens)", () =>
     withSimulator({ replyTokens: 30, reasoningTokens: 5 }, ({ client }) =>

@@ -14,6 +14,7 @@ import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import {
   adapterHarness,
+  aRejectedKeyIsRotatedAway,
   comparable as sharedComparable,
   failWithFault,
   itClosesTheConnectionAfterAPrefix,
@@ -24,7 +25,7 @@ import {
   noKeyAssertion,
   perKeyRateLimitIsRateLimitError,
   resetMidStreamIsTransportError,
-  simulatorFault,
+  simulatorFault
 } from "../utils/adapterE2e.js"
 
 // The simulator's Responses format, spoken to with plain fetch and a
@@ -604,15 +605,7 @@ describe("Llm over OpenAiResponses", () => {
         pool,
         { retry: RetryPolicy.make({ maxRetries: 3, baseDelay: "10 millis" }) }
       )
-      const responses = yield* Effect.all(Array.from({ length: 6 }, (_, i) => llm.chat({ messages: [Message.user(`q${i}`)] })))
-      for (const response of responses) {
-        assert.strictEqual(response.provider, "openai")
-        assert.strictEqual(response.usage.completionTokens, 6)
-      }
-      const streamed = yield* ChatChunk.collect(llm.chatStream({ messages: [Message.user("q0")] }))
-      assert.strictEqual(streamed.text, responses[0]!.text)
-      const status = yield* pool.status
-      assert.isDefined(status.find((key) => key.disabled !== undefined))
+      yield* aRejectedKeyIsRotatedAway(llm, pool, "openai")
 
       const request: ChatRequest.Input = { messages: [Message.user("Weather?")], tools, reasoningEffort: "low" }
       const first = yield* ChatChunk.collect(llm.chatStream(request))

@@ -3,6 +3,7 @@
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
 import { assert, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -15,6 +16,7 @@ import * as ChatChunk from "../../src/ChatChunk.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
 import * as KeyPool from "../../src/KeyPool.js"
 import * as Llm from "../../src/Llm.js"
+import * as Message from "../../src/Message.js"
 import type * as LlmError from "../../src/LlmError.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
@@ -471,3 +473,45 @@ export const unavailableStatuses = <E, R>(
       assert(error._tag === "ProviderUnavailableError", `status ${status}`)
       assert.strictEqual(error.status, status)
     }), { discard: true })
+
+/**
+ * Registers: a 20-token stream is 20 TextDeltas, then Usage, then a Finish ("stop") of `provider`;
+ * `andThen` checks more of the Finish.
+ */
+export const itStreamsTextThenUsageThenFinish = (
+  suite: AdapterSuite,
+  provider: string,
+  andThen: (finish: Extract<ChatChunk.ChatChunk, { readonly _tag: "Finish" }>) => void
+) =>
+  it.scopedLive("a stream: text deltas, then Usage, then Finish", () =>
+    suite.withClient({ replyTokens: 20 }, ({ client }) =>
+      Effect.gen(function*() {
+        const chat = yield* client()
+        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(chat.chatStream(suite.request, credentialsOf(suite))))
+        const tags = chunks.map((c) => c._tag)
+        assert.strictEqual(tags.filter((t) => t === "TextDelta").length, 20)
+        assert.deepStrictEqual(tags.slice(-2), ["Usage", "Finish"])
+        const finish = chunks[chunks.length - 1]!
+        assert(finish._tag === "Finish")
+        assert.strictEqual(finish.finishReason, "stop")
+        assert.strictEqual(finish.provider, provider)
+        andThen(finish)
+      })))
+
+/**
+ * Through `Llm` over a pool whose first key the simulator rejects (6-token replies): six chats answer
+ * from `provider` with 6 completion tokens each, a stream collects to the first one's text, and a key
+ * ends up disabled.
+ */
+export const aRejectedKeyIsRotatedAway = (llm: Llm.Service, pool: KeyPool.Service, provider: string) =>
+  Effect.gen(function*() {
+    const responses = yield* Effect.all(Array.from({ length: 6 }, (_, i) => llm.chat({ messages: [Message.user(`q${i}`)] })))
+    for (const response of responses) {
+      assert.strictEqual(response.provider, provider)
+      assert.strictEqual(response.usage.completionTokens, 6)
+    }
+    const streamed = yield* ChatChunk.collect(llm.chatStream({ messages: [Message.user("q0")] }))
+    assert.strictEqual(streamed.text, responses[0]!.text)
+    const status = yield* pool.status
+    assert.isDefined(status.find((key) => key.disabled !== undefined))
+  })
