@@ -32,6 +32,7 @@ import {
   simulatorFault,
   unavailableStatuses
 } from "../utils/adapterE2e.js"
+import { type Answer, postJson } from "../utils/rawHttp.js"
 
 // ---------------------------------------------------------------------------
 // The simulator's Messages format, read with plain fetch (no library code).
@@ -40,30 +41,12 @@ import {
 const KEY = "sk-ant-e2e-0123456789abcdef"
 const MODEL = "sim-small"
 
-interface Answer {
-  readonly status: number
-  readonly headers: Headers
-  readonly text: string
-}
-
 const post = (
   sim: Simulator.Simulator,
   body: unknown,
   headers: Record<string, string> = {}
 ): Effect.Effect<Answer> =>
-  Effect.promise(async () => {
-    const response = await fetch(`${sim.url}/v1/messages`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "x-api-key": KEY,
-        "anthropic-version": "2023-06-01",
-        ...headers
-      },
-      body: JSON.stringify(body)
-    })
-    return { status: response.status, headers: response.headers, text: await response.text() }
-  })
+  postJson(`${sim.url}/v1/messages`, body, { "x-api-key": KEY, "anthropic-version": "2023-06-01", ...headers })
 
 interface SseEvent {
   readonly event: string

@@ -29,6 +29,7 @@ import {
   simulatorFault,
   unavailableStatuses
 } from "../utils/adapterE2e.js"
+import { type Answer, postJson } from "../utils/rawHttp.js"
 
 const KEY = "AIza-e2e-0123456789abcdef"
 const MODEL = "gemini-2.5-flash"
@@ -38,30 +39,17 @@ const models = [MODEL, "gemini-3-pro-preview"]
 // The simulator's Gemini format, with plain fetch
 // ---------------------------------------------------------------------------
 
-interface Answer {
-  readonly status: number
-  readonly headers: Headers
-  readonly text: string
-}
-
 const rawCall = (
   sim: Simulator.Simulator,
   body: unknown,
   options: { readonly path?: string; readonly headers?: Record<string, string>; readonly key?: string | null } = {}
-): Effect.Effect<Answer> =>
-  Effect.promise(async () => {
-    const key = options.key === undefined ? KEY : options.key
-    const response = await fetch(`${sim.url}${options.path ?? `/v1beta/models/${MODEL}:generateContent`}`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        ...(key === null ? {} : { "x-goog-api-key": key }),
-        ...options.headers
-      },
-      body: JSON.stringify(body)
-    })
-    return { status: response.status, headers: response.headers, text: await response.text() }
+): Effect.Effect<Answer> => {
+  const key = options.key === undefined ? KEY : options.key
+  return postJson(`${sim.url}${options.path ?? `/v1beta/models/${MODEL}:generateContent`}`, body, {
+    ...(key === null ? {} : { "x-goog-api-key": key }),
+    ...options.headers
   })
+}
 
 const streamPath = (model = MODEL) => `/v1beta/models/${model}:streamGenerateContent?alt=sse`
 

@@ -25,30 +25,17 @@ import {
   resetMidStreamIsTransportError,
   simulatorFault
 } from "../utils/adapterE2e.js"
+import { type Answer, postJson } from "../utils/rawHttp.js"
 
 // ---------------------------------------------------------------------------
 // The simulator's /api/chat, through a plain fetch client.
 // ---------------------------------------------------------------------------
 
-interface Answer {
-  readonly status: number
-  readonly headers: Headers
-  readonly text: string
-}
-
 const post = (
   sim: Simulator.Simulator,
   body: unknown,
   headers: Record<string, string> = {}
-): Effect.Effect<Answer> =>
-  Effect.promise(async () => {
-    const response = await fetch(`${sim.url}/api/chat`, {
-      method: "POST",
-      headers: { "content-type": "application/json", ...headers },
-      body: typeof body === "string" ? body : JSON.stringify(body)
-    })
-    return { status: response.status, headers: response.headers, text: await response.text() }
-  })
+): Effect.Effect<Answer> => postJson(`${sim.url}/api/chat`, body, headers)
 
 const json = (answer: Answer) => JSON.parse(answer.text)
 

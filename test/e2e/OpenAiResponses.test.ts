@@ -27,29 +27,16 @@ import {
   resetMidStreamIsTransportError,
   simulatorFault
 } from "../utils/adapterE2e.js"
+import { type Answer, postJson } from "../utils/rawHttp.js"
 
 // The simulator's Responses format, spoken to with plain fetch and a
 // hand-written event reassembler, independent of the library's adapter.
-
-interface Answer {
-  readonly status: number
-  readonly headers: Headers
-  readonly text: string
-}
 
 const post = (
   sim: Simulator.Simulator,
   body: unknown,
   headers: Record<string, string> = {}
-): Effect.Effect<Answer> =>
-  Effect.orDie(Effect.tryPromise(async () => {
-    const response = await fetch(`${sim.url}/v1/responses`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: "Bearer sk-test-0001", ...headers },
-      body: JSON.stringify(body)
-    })
-    return { status: response.status, headers: response.headers, text: await response.text() }
-  }))
+): Effect.Effect<Answer> => postJson(`${sim.url}/v1/responses`, body, { authorization: "Bearer sk-test-0001", ...headers })
 
 const json = (answer: Answer) => JSON.parse(answer.text)
 
