@@ -14,6 +14,7 @@ import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import {
   adapterHarness,
+  aNamedToolCallStreamedAndWhole,
   aRejectedKeyIsRotatedAway,
   commonInjectedStatuses,
   comparable as sharedComparable,
@@ -30,7 +31,8 @@ import {
   itTimesOutAndAbandonsTheRequest,
   llmOver,
   simulatorFault,
-  unavailableStatuses
+  unavailableStatuses,
+  weatherAndTimeTools
 } from "../utils/adapterE2e.js"
 import { type Answer, postJson } from "../utils/rawHttp.js"
 
@@ -241,14 +243,7 @@ describe("the simulator speaks Anthropic Messages", () => {
 const credentials = ProviderClient.credentials(KEY)
 const ask: ChatRequest.Input = { messages: [Message.system("Be brief."), Message.user("Tell me about Effect in one paragraph.")] }
 
-const tools: ChatRequest.Input["tools"] = [
-  {
-    name: "get_weather",
-    description: "The weather in a city",
-    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
-  },
-  { name: "get_time", parameters: { type: "object", properties: { zone: { type: "string" } }, required: ["zone"] } }
-]
+const tools = weatherAndTimeTools
 
 const withClient = adapterHarness<Anthropic.Options>(
   (simulator, options) => Anthropic.make({ baseUrl: simulator.url, model: MODEL, ...options }),
@@ -304,15 +299,9 @@ describe("Anthropic over the simulator", () => {
       Effect.gen(function*() {
         const chat = yield* client()
         const request: ChatRequest.Input = { ...ask, tools, toolChoice: { tool: "get_weather" } }
-        const whole = yield* chat.chat(request, credentials)
-        assert.strictEqual(whole.finishReason, "tool_calls")
-        assert.strictEqual(whole.toolCalls.length, 1)
-        const call = whole.toolCalls[0]!
-        assert.strictEqual(call.name, "get_weather")
+        const call = yield* aNamedToolCallStreamedAndWhole(chat, request, credentials, comparable)
         assert.match(call.id, /^toolu_/)
         assert.deepStrictEqual(JSON.parse(call.arguments), { city: "sim" })
-        const streamed = yield* ChatChunk.collect(chat.chatStream(request, credentials))
-        assert.deepStrictEqual(comparable(streamed), comparable(whole))
       })))
 
   it.scopedLive("parallel tool calls: dense indexes, arguments split across events, streamed and whole", () =>

@@ -14,6 +14,7 @@ import * as GeminiFormat from "../../src/simulator/Gemini.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import {
   adapterHarness,
+  aNamedToolCallStreamedAndWhole,
   commonInjectedStatuses,
   comparable as sharedComparable,
   failWithFault,
@@ -357,16 +358,10 @@ describe("Gemini over the simulator", () => {
       Effect.gen(function*() {
         const gemini = yield* client()
         const request: ChatRequest.Input = { ...hello, tools, toolChoice: { tool: "get_weather" } }
-        const whole = yield* gemini.chat(request, credentials)
-        assert.strictEqual(whole.finishReason, "tool_calls")
-        assert.strictEqual(whole.toolCalls.length, 1)
-        const call = whole.toolCalls[0]!
-        assert.strictEqual(call.name, "get_weather")
+        const call = yield* aNamedToolCallStreamedAndWhole(gemini, request, credentials, comparable)
         assert.strictEqual(call.id, "call_0")
         assert.deepStrictEqual(JSON.parse(call.arguments), { city: "sim" })
         assert.isString((call.providerMetadata?.["gemini"] as { thoughtSignature?: string }).thoughtSignature)
-        const streamed = yield* ChatChunk.collect(gemini.chatStream(request, credentials))
-        assert.deepStrictEqual(comparable(streamed), comparable(whole))
       })))
 
   it.scopedLive("parallel tool calls over several events, streamed and whole", () =>

@@ -23,7 +23,8 @@ import {
   malformedEventIsOutputDecodeError,
   noKeyAssertion,
   resetMidStreamIsTransportError,
-  simulatorFault
+  simulatorFault,
+  weatherAndTimeTools
 } from "../utils/adapterE2e.js"
 import { type Answer, postJson } from "../utils/rawHttp.js"
 
@@ -285,14 +286,7 @@ describe("Simulator (Ollama /api/chat)", () => {
 const KEY = "ollama-e2e-0123456789abcdef"
 const credentials = ProviderClient.credentials(KEY)
 const hello: ChatRequest.Input = { messages: [Message.user("Tell me about Effect in one paragraph.")] }
-const tools: ChatRequest.Input["tools"] = [
-  {
-    name: "get_weather",
-    description: "The weather in a city",
-    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
-  },
-  { name: "get_time", parameters: { type: "object", properties: { zone: { type: "string" } }, required: ["zone"] } }
-]
+const tools = weatherAndTimeTools
 
 const withOllama = adapterHarness<Ollama.Options>((simulator, options) =>
   Ollama.make({ baseUrl: simulator.url, model: "sim-small", ...options })

@@ -11,6 +11,7 @@ import * as Message from "../../src/Message.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import { awaitStats, fault, withSimulator } from "../utils/openAiChatSimulator.js"
 import {
+  aNamedToolCallStreamedAndWhole,
   commonInjectedStatuses,
   comparable as sharedComparable,
   failWithFault,
@@ -24,24 +25,15 @@ import {
   itMapsThePerKeyRateLimit,
   itStreamsTextThenUsageThenFinish,
   itTimesOutAndAbandonsTheRequest,
-  unavailableStatuses
+  unavailableStatuses,
+  weatherAndTimeTools
 } from "../utils/adapterE2e.js"
 
 const KEY = "sk-e2e-0123456789abcdef"
 const credentials = ProviderClient.credentials(KEY)
 const hello: ChatRequest.Input = { messages: [Message.user("Tell me about Effect in one paragraph.")] }
 
-const tools: ChatRequest.Input["tools"] = [
-  {
-    name: "get_weather",
-    description: "The weather in a city",
-    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
-  },
-  {
-    name: "get_time",
-    parameters: { type: "object", properties: { zone: { type: "string" } }, required: ["zone"] }
-  }
-]
+const tools = weatherAndTimeTools
 
 const comparable = (response: ChatResponse) => sharedComparable(response)
 
@@ -87,15 +79,9 @@ describe("OpenAiChat over the simulator", () => {
       Effect.gen(function*() {
         const chat = yield* client()
         const request: ChatRequest.Input = { ...hello, tools, toolChoice: { tool: "get_weather" } }
-        const whole = yield* chat.chat(request, credentials)
-        assert.strictEqual(whole.finishReason, "tool_calls")
-        assert.strictEqual(whole.toolCalls.length, 1)
-        const call = whole.toolCalls[0]!
-        assert.strictEqual(call.name, "get_weather")
+        const call = yield* aNamedToolCallStreamedAndWhole(chat, request, credentials, comparable)
         assert.match(call.id, /^call_/)
         assert.property(JSON.parse(call.arguments), "city")
-        const streamed = yield* ChatChunk.collect(chat.chatStream(request, credentials))
-        assert.deepStrictEqual(comparable(streamed), comparable(whole))
       })))
 
   it.scopedLive("parallel tool calls interleaved by index, streamed and whole", () =>

@@ -25,7 +25,8 @@ import {
   noKeyAssertion,
   perKeyRateLimitIsRateLimitError,
   resetMidStreamIsTransportError,
-  simulatorFault
+  simulatorFault,
+  weatherAndTimeTools
 } from "../utils/adapterE2e.js"
 import { type Answer, postJson } from "../utils/rawHttp.js"
 
@@ -353,14 +354,7 @@ const hello: ChatRequest.Input = {
   messages: [Message.system("Be brief."), Message.user("Tell me about Effect in one paragraph.")]
 }
 
-const tools: ChatRequest.Input["tools"] = [
-  {
-    name: "get_weather",
-    description: "The weather in a city",
-    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
-  },
-  { name: "get_time", parameters: { type: "object", properties: { zone: { type: "string" } }, required: ["zone"] } }
-]
+const tools = weatherAndTimeTools
 
 const withSimulator = adapterHarness<OpenAiResponses.Options>((simulator, options) =>
   OpenAiResponses.make({ baseUrl: `${simulator.url}/v1`, model: "gpt-4o-mini", ...options })

@@ -13,6 +13,7 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../../src/ChatChunk.js"
+import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
 import * as KeyPool from "../../src/KeyPool.js"
 import * as Llm from "../../src/Llm.js"
@@ -514,4 +515,35 @@ export const aRejectedKeyIsRotatedAway = (llm: Llm.Service, pool: KeyPool.Servic
     assert.strictEqual(streamed.text, responses[0]!.text)
     const status = yield* pool.status
     assert.isDefined(status.find((key) => key.disabled !== undefined))
+  })
+
+/** Two tools: get_weather (a city) and get_time (a zone). */
+export const weatherAndTimeTools: ChatRequest.Input["tools"] = [
+  {
+    name: "get_weather",
+    description: "The weather in a city",
+    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
+  },
+  { name: "get_time", parameters: { type: "object", properties: { zone: { type: "string" } }, required: ["zone"] } }
+]
+
+/**
+ * A request that names get_weather gets one get_weather call (finish reason tool_calls), and the
+ * stream collects to the same response under `comparable`. Returns the call.
+ */
+export const aNamedToolCallStreamedAndWhole = (
+  chat: ProviderClient.Service,
+  request: Request,
+  credentials: Credentials,
+  comparable: (response: ChatResponse) => unknown
+) =>
+  Effect.gen(function*() {
+    const whole = yield* chat.chat(request, credentials)
+    assert.strictEqual(whole.finishReason, "tool_calls")
+    assert.strictEqual(whole.toolCalls.length, 1)
+    const call = whole.toolCalls[0]!
+    assert.strictEqual(call.name, "get_weather")
+    const streamed = yield* ChatChunk.collect(chat.chatStream(request, credentials))
+    assert.deepStrictEqual(comparable(streamed), comparable(whole))
+    return call
   })
