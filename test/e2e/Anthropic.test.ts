@@ -12,28 +12,7 @@ import * as Anthropic from "../../src/providers/Anthropic.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import {
-  adapterHarness,
-  aNamedToolCallStreamedAndWhole,
-  aRejectedKeyIsRotatedAway,
-  commonInjectedStatuses,
-  comparable as sharedComparable,
-  failWithFault,
-  itClosesTheConnectionAfterAPrefix,
-  itClosesTheConnectionOnInterruption,
-  itMapsAMalformedEvent,
-  itMapsAnUnknownModel,
-  itMapsAPromptOverTheContextWindow,
-  itMapsARejectedKey,
-  itMapsAResetMidStream,
-  itMapsThePerKeyRateLimit,
-  itStreamsTextThenUsageThenFinish,
-  itTimesOutAndAbandonsTheRequest,
-  llmOver,
-  simulatorFault,
-  unavailableStatuses,
-  weatherAndTimeTools
-} from "../utils/adapterE2e.js"
+import * as AdapterE2e from "../utils/adapterE2e.js"
 import { type Answer, postJson } from "../utils/rawHttp.js"
 
 // ---------------------------------------------------------------------------
@@ -243,18 +222,18 @@ describe("the simulator speaks Anthropic Messages", () => {
 const credentials = ProviderClient.credentials(KEY)
 const ask: ChatRequest.Input = { messages: [Message.system("Be brief."), Message.user("Tell me about Effect in one paragraph.")] }
 
-const tools = weatherAndTimeTools
+const tools = AdapterE2e.weatherAndTimeTools
 
-const withClient = adapterHarness<Anthropic.Options>(
+const withClient = AdapterE2e.adapterHarness<Anthropic.Options>(
   (simulator, options) => Anthropic.make({ baseUrl: simulator.url, model: MODEL, ...options }),
   { models: [MODEL] }
 )
 
-const fault = simulatorFault
+const fault = AdapterE2e.simulatorFault
 
 const suite = { withClient, request: ask, key: KEY }
 
-const comparable = (response: ChatResponse) => sharedComparable(response, { id: (id) => id.slice(0, 4), providerMetadata: true })
+const comparable = (response: ChatResponse) => AdapterE2e.comparable(response, { id: (id) => id.slice(0, 4), providerMetadata: true })
 
 describe("Anthropic over the simulator", () => {
   it.scopedLive("a text reply", () =>
@@ -275,7 +254,7 @@ describe("Anthropic over the simulator", () => {
         assert.isUndefined(response.providerMetadata)
       })))
 
-  itStreamsTextThenUsageThenFinish(suite, "anthropic", (finish) => assert.match(finish.id, /^msg_/))
+  AdapterE2e.itStreamsTextThenUsageThenFinish(suite, "anthropic", (finish) => assert.match(finish.id, /^msg_/))
 
   it.scopedLive("streamed and whole replies collect to the same response (thinking, cached tokens)", () =>
     withClient({ replyTokens: 30, reasoningTokens: 5 }, ({ client }) =>
@@ -299,7 +278,7 @@ describe("Anthropic over the simulator", () => {
       Effect.gen(function*() {
         const chat = yield* client()
         const request: ChatRequest.Input = { ...ask, tools, toolChoice: { tool: "get_weather" } }
-        const call = yield* aNamedToolCallStreamedAndWhole(chat, request, credentials, comparable)
+        const call = yield* AdapterE2e.aNamedToolCallStreamedAndWhole(chat, request, credentials, comparable)
         assert.match(call.id, /^toolu_/)
         assert.deepStrictEqual(JSON.parse(call.arguments), { city: "sim" })
       })))
@@ -358,18 +337,18 @@ describe("Anthropic over the simulator", () => {
 })
 
 describe("Anthropic errors from the simulator", () => {
-  itMapsARejectedKey(suite, "401 for a bad key -> AuthError, no key in it", { rightKey: "sk-ant-the-right-key-00", status: 401, provider: "anthropic" })
+  AdapterE2e.itMapsARejectedKey(suite, "401 for a bad key -> AuthError, no key in it", { rightKey: "sk-ant-the-right-key-00", status: 401, provider: "anthropic" })
 
-  itMapsAnUnknownModel(suite, "claude-nope", (error) => assert.match(error.requestId ?? "", /^req_sim/))
+  AdapterE2e.itMapsAnUnknownModel(suite, "claude-nope", (error) => assert.match(error.requestId ?? "", /^req_sim/))
 
-  itMapsAPromptOverTheContextWindow(suite, ask)
+  AdapterE2e.itMapsAPromptOverTheContextWindow(suite, ask)
 
-  itMapsThePerKeyRateLimit(suite)
+  AdapterE2e.itMapsThePerKeyRateLimit(suite)
 
   it.scopedLive("injected statuses map to their tags", () =>
     withClient({}, ({ client }) =>
       Effect.gen(function*() {
-        const failWith = failWithFault(client, ask, credentials)
+        const failWith = AdapterE2e.failWithFault(client, ask, credentials)
 
         const payment = yield* failWith("status=402")
         assert(payment._tag === "AuthError")
@@ -379,11 +358,11 @@ describe("Anthropic errors from the simulator", () => {
         assert(tooLarge._tag === "ContextLengthError")
         assert.strictEqual(tooLarge.status, 413)
 
-        yield* unavailableStatuses(failWith, [500, 504, 529], 529)
+        yield* AdapterE2e.unavailableStatuses(failWith, [500, 504, 529], 529)
         const overloaded = yield* failWith("status=529")
         assert.include(overloaded.detail, "Overloaded")
 
-        yield* commonInjectedStatuses(failWith)
+        yield* AdapterE2e.commonInjectedStatuses(failWith)
 
         const empty = yield* failWith("empty=400")
         assert(empty._tag === "InvalidRequestError")
@@ -409,9 +388,9 @@ describe("Anthropic errors from the simulator", () => {
 })
 
 describe("Anthropic faults from the simulator", () => {
-  itMapsAResetMidStream(suite, { fault: "reset=6", maxChunks: 3 })
+  AdapterE2e.itMapsAResetMidStream(suite, { fault: "reset=6", maxChunks: 3 })
 
-  itMapsAMalformedEvent(suite)
+  AdapterE2e.itMapsAMalformedEvent(suite)
 
   it.scopedLive("a stream cut before message_stop -> StreamTruncatedError", () =>
     withClient({}, ({ client }) =>
@@ -447,11 +426,11 @@ describe("Anthropic faults from the simulator", () => {
 })
 
 describe("Anthropic timeouts and interruption", () => {
-  itTimesOutAndAbandonsTheRequest(suite, { on: "request", clientTimeout: "5 seconds", stream: true })
+  AdapterE2e.itTimesOutAndAbandonsTheRequest(suite, { on: "request", clientTimeout: "5 seconds", stream: true })
 
-  itClosesTheConnectionOnInterruption(suite)
+  AdapterE2e.itClosesTheConnectionOnInterruption(suite)
 
-  itClosesTheConnectionAfterAPrefix(suite)
+  AdapterE2e.itClosesTheConnectionAfterAPrefix(suite)
 })
 
 describe("Llm over Anthropic", () => {
@@ -460,11 +439,11 @@ describe("Llm over Anthropic", () => {
       const good = "sk-ant-good-key-0000000001"
       const simulator = yield* Simulator.make({ models: [MODEL], apiKeys: [good], replyTokens: 6 })
       const pool = yield* KeyPool.make({ providerId: "anthropic-sim", keys: ["sk-ant-revoked-key-00002", good] })
-      const llm = yield* llmOver(
+      const llm = yield* AdapterE2e.llmOver(
         Anthropic.layer({ baseUrl: simulator.url, model: MODEL }),
         pool,
         { retry: RetryPolicy.make({ maxRetries: 3, baseDelay: "10 millis" }) }
       )
-      yield* aRejectedKeyIsRotatedAway(llm, pool, "anthropic")
+      yield* AdapterE2e.aRejectedKeyIsRotatedAway(llm, pool, "anthropic")
     }))
 })

@@ -12,24 +12,7 @@ import * as ProviderClient from "../../src/ProviderClient.js"
 import * as Gemini from "../../src/providers/Gemini.js"
 import * as GeminiFormat from "../../src/simulator/Gemini.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import {
-  adapterHarness,
-  aNamedToolCallStreamedAndWhole,
-  commonInjectedStatuses,
-  comparable as sharedComparable,
-  failWithFault,
-  itClosesTheConnectionAfterAPrefix,
-  itClosesTheConnectionOnInterruption,
-  itMapsAMalformedEvent,
-  itMapsARejectedKey,
-  itMapsAResetMidStream,
-  itMapsThePerKeyRateLimit,
-  itStreamsTextThenUsageThenFinish,
-  itTimesOutAndAbandonsTheRequest,
-  llmOver,
-  simulatorFault,
-  unavailableStatuses
-} from "../utils/adapterE2e.js"
+import * as AdapterE2e from "../utils/adapterE2e.js"
 import { type Answer, postJson } from "../utils/rawHttp.js"
 
 const KEY = "AIza-e2e-0123456789abcdef"
@@ -306,16 +289,16 @@ const tools: ChatRequest.Input["tools"] = [
   }
 ]
 
-const withGemini = adapterHarness<Gemini.Options>(
+const withGemini = AdapterE2e.adapterHarness<Gemini.Options>(
   (simulator, options) => Gemini.make({ baseUrl: simulator.url, model: MODEL, ...options }),
   { models }
 )
 
-const fault = simulatorFault
+const fault = AdapterE2e.simulatorFault
 
 const suite = { withClient: withGemini, request: hello, key: KEY }
 
-const comparable = (response: ChatResponse) => sharedComparable(response, { id: (id) => id.replace(/\d+$/, ""), providerMetadata: true })
+const comparable = (response: ChatResponse) => AdapterE2e.comparable(response, { id: (id) => id.replace(/\d+$/, ""), providerMetadata: true })
 
 describe("Gemini over the simulator", () => {
   it.scopedLive("a text reply", () =>
@@ -335,7 +318,7 @@ describe("Gemini over the simulator", () => {
         assert.deepStrictEqual(response.toolCalls, [])
       })))
 
-  itStreamsTextThenUsageThenFinish(suite, "gemini", (finish) => assert.strictEqual(finish.model, MODEL))
+  AdapterE2e.itStreamsTextThenUsageThenFinish(suite, "gemini", (finish) => assert.strictEqual(finish.model, MODEL))
 
   it.scopedLive("streamed and whole replies collect to the same response (text, thoughts, cached tokens)", () =>
     withGemini({ replyTokens: 30, reasoningTokens: 5 }, ({ client }) =>
@@ -358,7 +341,7 @@ describe("Gemini over the simulator", () => {
       Effect.gen(function*() {
         const gemini = yield* client()
         const request: ChatRequest.Input = { ...hello, tools, toolChoice: { tool: "get_weather" } }
-        const call = yield* aNamedToolCallStreamedAndWhole(gemini, request, credentials, comparable)
+        const call = yield* AdapterE2e.aNamedToolCallStreamedAndWhole(gemini, request, credentials, comparable)
         assert.strictEqual(call.id, "call_0")
         assert.deepStrictEqual(JSON.parse(call.arguments), { city: "sim" })
         assert.isString((call.providerMetadata?.["gemini"] as { thoughtSignature?: string }).thoughtSignature)
@@ -417,7 +400,7 @@ describe("Gemini over the simulator", () => {
 })
 
 describe("Gemini errors from the simulator", () => {
-  itMapsARejectedKey(suite, "a bad key is a 400 -> AuthError invalid_key, no key in it", { rightKey: "AIza-the-right-key-0000", status: 400, provider: "gemini" })
+  AdapterE2e.itMapsARejectedKey(suite, "a bad key is a 400 -> AuthError invalid_key, no key in it", { rightKey: "AIza-the-right-key-0000", status: 400, provider: "gemini" })
 
   it.scopedLive("404 for an unknown model -> ModelNotFoundError; a long prompt -> ContextLengthError", () =>
     withGemini({ contextWindow: 50 }, ({ client }) =>
@@ -435,12 +418,12 @@ describe("Gemini errors from the simulator", () => {
         assert.strictEqual(streamLong._tag, "ContextLengthError")
       })))
 
-  itMapsThePerKeyRateLimit(suite)
+  AdapterE2e.itMapsThePerKeyRateLimit(suite)
 
   it.scopedLive("injected statuses map to their tags", () =>
     withGemini({}, ({ client }) =>
       Effect.gen(function*() {
-        const failWith = failWithFault(client, hello, credentials)
+        const failWith = AdapterE2e.failWithFault(client, hello, credentials)
 
         const daily = yield* failWith("status=429;code=PerDay", true)
         assert(daily._tag === "AuthError")
@@ -450,9 +433,9 @@ describe("Gemini errors from the simulator", () => {
         assert(invalidKey._tag === "AuthError")
         assert.strictEqual(invalidKey.reason, "invalid_key")
 
-        yield* unavailableStatuses(failWith, [500, 503, 504], 503)
+        yield* AdapterE2e.unavailableStatuses(failWith, [500, 503, 504], 503)
 
-        yield* commonInjectedStatuses(failWith)
+        yield* AdapterE2e.commonInjectedStatuses(failWith)
       })))
 
   it.scopedLive("a blocked prompt (200, no candidates) -> ContentFilterError", () =>
@@ -470,9 +453,9 @@ describe("Gemini errors from the simulator", () => {
 })
 
 describe("Gemini faults from the simulator", () => {
-  itMapsAResetMidStream(suite, { fault: "reset=5", maxChunks: 5 })
+  AdapterE2e.itMapsAResetMidStream(suite, { fault: "reset=5", maxChunks: 5 })
 
-  itMapsAMalformedEvent(suite)
+  AdapterE2e.itMapsAMalformedEvent(suite)
 
   it.scopedLive("a clean close before any finishReason -> StreamTruncatedError", () =>
     withGemini({}, ({ client }) =>
@@ -503,11 +486,11 @@ describe("Gemini faults from the simulator", () => {
 })
 
 describe("Gemini timeouts and interruption", () => {
-  itTimesOutAndAbandonsTheRequest(suite, { on: "client", stream: false })
+  AdapterE2e.itTimesOutAndAbandonsTheRequest(suite, { on: "client", stream: false })
 
-  itClosesTheConnectionOnInterruption(suite)
+  AdapterE2e.itClosesTheConnectionOnInterruption(suite)
 
-  itClosesTheConnectionAfterAPrefix(suite)
+  AdapterE2e.itClosesTheConnectionAfterAPrefix(suite)
 })
 
 describe("Gemini under Llm", () => {
@@ -517,7 +500,7 @@ describe("Gemini under Llm", () => {
       const bad = "AIza-bad-key-00000000002"
       const simulator = yield* Simulator.make({ models, apiKeys: [good] })
       const pool = yield* KeyPool.make({ providerId: "gemini-e2e", keys: [bad, good] })
-      const llm = yield* llmOver(
+      const llm = yield* AdapterE2e.llmOver(
         Gemini.layer({ baseUrl: simulator.url, model: MODEL }),
         pool,
         { retry: RetryPolicy.make({ maxRetries: 3, baseDelay: "10 millis" }) }

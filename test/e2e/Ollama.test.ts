@@ -12,20 +12,7 @@ import * as Message from "../../src/Message.js"
 import * as Ollama from "../../src/providers/Ollama.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import {
-  adapterHarness,
-  comparable as sharedComparable,
-  failWithFault,
-  itClosesTheConnectionOnInterruption,
-  itMapsThePerKeyRateLimit,
-  itTimesOutAndAbandonsTheRequest,
-  llmOver,
-  malformedEventIsOutputDecodeError,
-  noKeyAssertion,
-  resetMidStreamIsTransportError,
-  simulatorFault,
-  weatherAndTimeTools
-} from "../utils/adapterE2e.js"
+import * as AdapterE2e from "../utils/adapterE2e.js"
 import { type Answer, postJson } from "../utils/rawHttp.js"
 
 // ---------------------------------------------------------------------------
@@ -286,19 +273,19 @@ describe("Simulator (Ollama /api/chat)", () => {
 const KEY = "ollama-e2e-0123456789abcdef"
 const credentials = ProviderClient.credentials(KEY)
 const hello: ChatRequest.Input = { messages: [Message.user("Tell me about Effect in one paragraph.")] }
-const tools = weatherAndTimeTools
+const tools = AdapterE2e.weatherAndTimeTools
 
-const withOllama = adapterHarness<Ollama.Options>((simulator, options) =>
+const withOllama = AdapterE2e.adapterHarness<Ollama.Options>((simulator, options) =>
   Ollama.make({ baseUrl: simulator.url, model: "sim-small", ...options })
 )
 
-const fault = simulatorFault
+const fault = AdapterE2e.simulatorFault
 
 const suite = { withClient: withOllama, request: hello, key: KEY }
 
-const comparable = (response: ChatResponse) => sharedComparable(response, { id: (id) => id })
+const comparable = (response: ChatResponse) => AdapterE2e.comparable(response, { id: (id) => id })
 
-const assertNoKey = noKeyAssertion(KEY)
+const assertNoKey = AdapterE2e.noKeyAssertion(KEY)
 
 describe("Ollama over the simulator", () => {
   it.scopedLive("a text reply with usage", () =>
@@ -403,12 +390,12 @@ describe("Ollama errors from the simulator", () => {
         expect(long).toMatchObject({ _tag: "ContextLengthError", status: 400 })
       })))
 
-  itMapsThePerKeyRateLimit(suite)
+  AdapterE2e.itMapsThePerKeyRateLimit(suite)
 
   it.scopedLive("injected statuses map to their tags", () =>
     withOllama({}, ({ client }) =>
       Effect.gen(function*() {
-        const failWith = failWithFault(client, hello, credentials)
+        const failWith = AdapterE2e.failWithFault(client, hello, credentials)
         expect(yield* failWith("status=400")).toMatchObject({ _tag: "InvalidRequestError", status: 400 })
         expect(yield* failWith("status=400", true)).toMatchObject({ _tag: "InvalidRequestError", status: 400 })
         expect(yield* failWith("status=404")).toMatchObject({ _tag: "ModelNotFoundError", status: 404 })
@@ -448,7 +435,7 @@ describe("Ollama faults from the simulator", () => {
     withOllama({}, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client(fault("malformed=2"))
-        const { streamed } = yield* malformedEventIsOutputDecodeError(chat, hello, credentials)
+        const { streamed } = yield* AdapterE2e.malformedEventIsOutputDecodeError(chat, hello, credentials)
         expect(streamed.raw).toBe("{not json")
       })))
 
@@ -458,14 +445,14 @@ describe("Ollama faults from the simulator", () => {
         const truncated = yield* Effect.flatMap(client(fault("truncate=4")), (chat) =>
           Effect.flip(ChatChunk.collect(chat.chatStream(hello, credentials))))
         expect(truncated).toMatchObject({ _tag: "StreamTruncatedError", model: "sim-small", provider: "ollama" })
-        yield* resetMidStreamIsTransportError(yield* client(fault("reset=5")), hello, credentials, { key: KEY })
+        yield* AdapterE2e.resetMidStreamIsTransportError(yield* client(fault("reset=5")), hello, credentials, { key: KEY })
       })))
 })
 
 describe("Ollama timeouts and interruption", () => {
-  itClosesTheConnectionOnInterruption(suite)
+  AdapterE2e.itClosesTheConnectionOnInterruption(suite)
 
-  itTimesOutAndAbandonsTheRequest(suite, { name: "no answer within the timeout -> TimeoutError, and the request is abandoned", on: "client", stream: true })
+  AdapterE2e.itTimesOutAndAbandonsTheRequest(suite, { name: "no answer within the timeout -> TimeoutError, and the request is abandoned", on: "client", stream: true })
 })
 
 describe("Llm over Ollama", () => {
@@ -473,7 +460,7 @@ describe("Llm over Ollama", () => {
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ replyTokens: 6 })
       const pool = yield* KeyPool.make({ providerId: "ollama-local", keys: ["none"] })
-      const llm = yield* llmOver(Ollama.layer({ baseUrl: simulator.url, model: "sim-small" }), pool)
+      const llm = yield* AdapterE2e.llmOver(Ollama.layer({ baseUrl: simulator.url, model: "sim-small" }), pool)
       const whole = yield* llm.chat(hello)
       expect(whole.provider).toBe("ollama")
       expect(whole.usage.completionTokens).toBe(6)

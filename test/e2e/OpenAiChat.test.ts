@@ -10,32 +10,15 @@ import type { ChatResponse } from "../../src/ChatResponse.js"
 import * as Message from "../../src/Message.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import { awaitStats, fault, withSimulator } from "../utils/openAiChatSimulator.js"
-import {
-  aNamedToolCallStreamedAndWhole,
-  commonInjectedStatuses,
-  comparable as sharedComparable,
-  failWithFault,
-  itClosesTheConnectionAfterAPrefix,
-  itClosesTheConnectionOnInterruption,
-  itMapsAMalformedEvent,
-  itMapsAnUnknownModel,
-  itMapsAPromptOverTheContextWindow,
-  itMapsARejectedKey,
-  itMapsAResetMidStream,
-  itMapsThePerKeyRateLimit,
-  itStreamsTextThenUsageThenFinish,
-  itTimesOutAndAbandonsTheRequest,
-  unavailableStatuses,
-  weatherAndTimeTools
-} from "../utils/adapterE2e.js"
+import * as AdapterE2e from "../utils/adapterE2e.js"
 
 const KEY = "sk-e2e-0123456789abcdef"
 const credentials = ProviderClient.credentials(KEY)
 const hello: ChatRequest.Input = { messages: [Message.user("Tell me about Effect in one paragraph.")] }
 
-const tools = weatherAndTimeTools
+const tools = AdapterE2e.weatherAndTimeTools
 
-const comparable = (response: ChatResponse) => sharedComparable(response)
+const comparable = (response: ChatResponse) => AdapterE2e.comparable(response)
 
 const suite = { withClient: withSimulator, request: hello, key: KEY }
 
@@ -59,7 +42,7 @@ describe("OpenAiChat over the simulator", () => {
         assert.isTrue(Duration.greaterThanOrEqualTo(response.latency, Duration.zero))
       })))
 
-  itStreamsTextThenUsageThenFinish(suite, "openai", (finish) => assert.match(finish.id, /^chatcmpl-/))
+  AdapterE2e.itStreamsTextThenUsageThenFinish(suite, "openai", (finish) => assert.match(finish.id, /^chatcmpl-/))
 
   it.scopedLive("streamed and whole replies collect to the same response (text, reasoning, cached tokens)", () =>
     withSimulator({ replyTokens: 30, reasoningTokens: 5 }, ({ client }) =>
@@ -79,7 +62,7 @@ describe("OpenAiChat over the simulator", () => {
       Effect.gen(function*() {
         const chat = yield* client()
         const request: ChatRequest.Input = { ...hello, tools, toolChoice: { tool: "get_weather" } }
-        const call = yield* aNamedToolCallStreamedAndWhole(chat, request, credentials, comparable)
+        const call = yield* AdapterE2e.aNamedToolCallStreamedAndWhole(chat, request, credentials, comparable)
         assert.match(call.id, /^call_/)
         assert.property(JSON.parse(call.arguments), "city")
       })))
@@ -121,18 +104,18 @@ describe("OpenAiChat over the simulator", () => {
 })
 
 describe("OpenAiChat errors from the simulator", () => {
-  itMapsARejectedKey(suite, "401 for a bad key -> AuthError, no key in it", { rightKey: "sk-the-right-key-0000", status: 401, provider: "openai" })
+  AdapterE2e.itMapsARejectedKey(suite, "401 for a bad key -> AuthError, no key in it", { rightKey: "sk-the-right-key-0000", status: 401, provider: "openai" })
 
-  itMapsAnUnknownModel(suite, "gpt-nope")
+  AdapterE2e.itMapsAnUnknownModel(suite, "gpt-nope")
 
-  itMapsAPromptOverTheContextWindow(suite, { ...hello, maxTokens: 100 })
+  AdapterE2e.itMapsAPromptOverTheContextWindow(suite, { ...hello, maxTokens: 100 })
 
-  itMapsThePerKeyRateLimit(suite)
+  AdapterE2e.itMapsThePerKeyRateLimit(suite)
 
   it.scopedLive("injected statuses map to their tags", () =>
     withSimulator({}, ({ client }) =>
       Effect.gen(function*() {
-        const failWith = failWithFault(client, hello, credentials)
+        const failWith = AdapterE2e.failWithFault(client, hello, credentials)
 
         const quota = yield* failWith("status=429;code=insufficient_quota")
         assert(quota._tag === "AuthError")
@@ -142,9 +125,9 @@ describe("OpenAiChat errors from the simulator", () => {
         assert(payment._tag === "AuthError")
         assert.strictEqual(payment.reason, "payment_required")
 
-        yield* unavailableStatuses(failWith, [500, 503, 529], 503)
+        yield* AdapterE2e.unavailableStatuses(failWith, [500, 503, 529], 503)
 
-        const html = yield* commonInjectedStatuses(failWith)
+        const html = yield* AdapterE2e.commonInjectedStatuses(failWith)
         assert.strictEqual(html.status, 502)
 
         const empty = yield* failWith("empty=400")
@@ -154,9 +137,9 @@ describe("OpenAiChat errors from the simulator", () => {
 })
 
 describe("OpenAiChat faults from the simulator", () => {
-  itMapsAResetMidStream(suite, { fault: "reset=5", maxChunks: 4 }, (error) => assert.strictEqual(error.provider, "openai"))
+  AdapterE2e.itMapsAResetMidStream(suite, { fault: "reset=5", maxChunks: 4 }, (error) => assert.strictEqual(error.provider, "openai"))
 
-  itMapsAMalformedEvent(suite, ({ whole }) => assert.isAbove(whole.raw.length, 0))
+  AdapterE2e.itMapsAMalformedEvent(suite, ({ whole }) => assert.isAbove(whole.raw.length, 0))
 
   it.scopedLive("a stream cut before [DONE] and any finish reason -> StreamTruncatedError", () =>
     withSimulator({}, ({ client }) =>
@@ -199,7 +182,7 @@ describe("OpenAiChat faults from the simulator", () => {
 })
 
 describe("OpenAiChat timeouts and interruption", () => {
-  itTimesOutAndAbandonsTheRequest(
+  AdapterE2e.itTimesOutAndAbandonsTheRequest(
     suite,
     { on: "request", clientTimeout: "5 seconds", stream: true },
     (elapsed) => assert.isTrue(Duration.lessThan(elapsed, Duration.seconds(2)))
@@ -232,9 +215,9 @@ describe("OpenAiChat timeouts and interruption", () => {
         yield* awaitStats(simulator, (stats) => stats.inFlight === 0)
       })))
 
-  itClosesTheConnectionOnInterruption(suite)
+  AdapterE2e.itClosesTheConnectionOnInterruption(suite)
 
-  itClosesTheConnectionAfterAPrefix(suite)
+  AdapterE2e.itClosesTheConnectionAfterAPrefix(suite)
 
   it.scopedLive("interrupting chat while it waits closes the connection", () =>
     withSimulator({ latency: "5 seconds" }, ({ client, simulator }) =>

@@ -12,22 +12,7 @@ import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import {
-  adapterHarness,
-  aRejectedKeyIsRotatedAway,
-  comparable as sharedComparable,
-  failWithFault,
-  itClosesTheConnectionAfterAPrefix,
-  itClosesTheConnectionOnInterruption,
-  itTimesOutAndAbandonsTheRequest,
-  llmOver,
-  malformedEventIsOutputDecodeError,
-  noKeyAssertion,
-  perKeyRateLimitIsRateLimitError,
-  resetMidStreamIsTransportError,
-  simulatorFault,
-  weatherAndTimeTools
-} from "../utils/adapterE2e.js"
+import * as AdapterE2e from "../utils/adapterE2e.js"
 import { type Answer, postJson } from "../utils/rawHttp.js"
 
 // The simulator's Responses format, spoken to with plain fetch and a
@@ -354,19 +339,19 @@ const hello: ChatRequest.Input = {
   messages: [Message.system("Be brief."), Message.user("Tell me about Effect in one paragraph.")]
 }
 
-const tools = weatherAndTimeTools
+const tools = AdapterE2e.weatherAndTimeTools
 
-const withSimulator = adapterHarness<OpenAiResponses.Options>((simulator, options) =>
+const withSimulator = AdapterE2e.adapterHarness<OpenAiResponses.Options>((simulator, options) =>
   OpenAiResponses.make({ baseUrl: `${simulator.url}/v1`, model: "gpt-4o-mini", ...options })
 )
 
-const fault = simulatorFault
+const fault = AdapterE2e.simulatorFault
 
 const suite = { withClient: withSimulator, request: hello, key: KEY }
 
-const comparable = (response: ChatResponse) => sharedComparable(response)
+const comparable = (response: ChatResponse) => AdapterE2e.comparable(response)
 
-const assertNoKey = noKeyAssertion(KEY)
+const assertNoKey = AdapterE2e.noKeyAssertion(KEY)
 
 describe("OpenAiResponses over the simulator", () => {
   it.scopedLive("a text reply, and a stream of text deltas, Usage, Finish", () =>
@@ -494,7 +479,7 @@ describe("OpenAiResponses errors and faults from the simulator", () => {
         assert(model._tag === "ModelNotFoundError")
         assert.strictEqual(model.model, "gpt-nope")
 
-        const limited = yield* perKeyRateLimitIsRateLimitError(chat, hello, credentials)
+        const limited = yield* AdapterE2e.perKeyRateLimitIsRateLimitError(chat, hello, credentials)
         assertNoKey(limited)
       })))
 
@@ -508,7 +493,7 @@ describe("OpenAiResponses errors and faults from the simulator", () => {
         const longStream = yield* Effect.flip(Stream.runDrain(chat.chatStream({ ...hello, maxTokens: 100 }, credentials)))
         assert.strictEqual(longStream._tag, "ContextLengthError")
 
-        const failWith = failWithFault(client, hello, credentials)
+        const failWith = AdapterE2e.failWithFault(client, hello, credentials)
         const quota = yield* failWith("status=429;code=insufficient_quota")
         assert(quota._tag === "AuthError")
         assert.strictEqual(quota.reason, "quota_exhausted")
@@ -557,8 +542,8 @@ describe("OpenAiResponses errors and faults from the simulator", () => {
   it.scopedLive("a reset mid-stream -> TransportError; malformed -> OutputDecodeError; truncated -> StreamTruncatedError", () =>
     withSimulator({ replyTokens: 20 }, ({ client }) =>
       Effect.gen(function*() {
-        yield* resetMidStreamIsTransportError(yield* client(fault("reset=8")), hello, credentials, { key: KEY })
-        yield* malformedEventIsOutputDecodeError(yield* client(fault("malformed=5")), hello, credentials)
+        yield* AdapterE2e.resetMidStreamIsTransportError(yield* client(fault("reset=8")), hello, credentials, { key: KEY })
+        yield* AdapterE2e.malformedEventIsOutputDecodeError(yield* client(fault("malformed=5")), hello, credentials)
 
         const truncated = yield* client(fault("truncate=10"))
         const cut = yield* Effect.flip(ChatChunk.collect(truncated.chatStream(hello, credentials)))
@@ -568,11 +553,11 @@ describe("OpenAiResponses errors and faults from the simulator", () => {
 })
 
 describe("OpenAiResponses timeouts and interruption", () => {
-  itTimesOutAndAbandonsTheRequest(suite, { on: "request", stream: false })
+  AdapterE2e.itTimesOutAndAbandonsTheRequest(suite, { on: "request", stream: false })
 
-  itClosesTheConnectionOnInterruption(suite)
+  AdapterE2e.itClosesTheConnectionOnInterruption(suite)
 
-  itClosesTheConnectionAfterAPrefix(suite)
+  AdapterE2e.itClosesTheConnectionAfterAPrefix(suite)
 })
 
 describe("Llm over OpenAiResponses", () => {
@@ -581,12 +566,12 @@ describe("Llm over OpenAiResponses", () => {
       const good = "sk-good-key-00000000001"
       const simulator = yield* Simulator.make({ apiKeys: [good], replyTokens: 6 })
       const pool = yield* KeyPool.make({ providerId: "responses-sim", keys: ["sk-revoked-key-0000002", good] })
-      const llm = yield* llmOver(
+      const llm = yield* AdapterE2e.llmOver(
         OpenAiResponses.layer({ baseUrl: `${simulator.url}/v1`, model: "gpt-4o-mini" }),
         pool,
         { retry: RetryPolicy.make({ maxRetries: 3, baseDelay: "10 millis" }) }
       )
-      yield* aRejectedKeyIsRotatedAway(llm, pool, "openai")
+      yield* AdapterE2e.aRejectedKeyIsRotatedAway(llm, pool, "openai")
 
       const request: ChatRequest.Input = { messages: [Message.user("Weather?")], tools, reasoningEffort: "low" }
       const first = yield* ChatChunk.collect(llm.chatStream(request))
