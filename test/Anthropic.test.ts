@@ -7,7 +7,6 @@ import * as Either from "effect/Either"
 import * as FastCheck from "effect/FastCheck"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
-import * as Tracer from "effect/Tracer"
 import * as ChatChunk from "../src/ChatChunk.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
 import type * as LlmError from "../src/LlmError.js"
@@ -15,6 +14,7 @@ import * as Message from "../src/Message.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import { fakeHttpClient, jsonResponse, type RecordedRequest, type Reply, streamResponse } from "./utils/fakeHttpClient.js"
+import { recordingTracer } from "./utils/recordingTracer.js"
 
 const KEY = "sk-ant-test-0123456789abcdef"
 const credentials = ProviderClient.credentials(KEY)
@@ -407,38 +407,12 @@ describe("Anthropic request mapping", () => {
 
   it.effect("HTTP spans carry no key: x-api-key is a redacted header name", () =>
     Effect.gen(function*() {
-      const spans: Array<Map<string, unknown>> = []
-      const tracer = Tracer.make({
-        span: (name, parent, context, links, startTime, kind) => {
-          const attributes = new Map<string, unknown>()
-          spans.push(attributes)
-          return {
-            _tag: "Span",
-            name,
-            spanId: `span-${spans.length}`,
-            traceId: "trace",
-            parent,
-            context,
-            status: { _tag: "Started", startTime },
-            attributes,
-            links,
-            sampled: true,
-            kind,
-            end: () => {},
-            attribute: (key, value) => {
-              attributes.set(key, value)
-            },
-            event: () => {},
-            addLinks: () => {}
-          }
-        },
-        context: (f) => f()
-      })
+      const { spans, tracer } = recordingTracer()
       const { run } = chatWith(() => jsonResponse(message([{ type: "text", text: "ok" }])), hello, {
         headers: { "x-proxy-key": Redacted.make("proxy-secret") }
       })
       yield* Effect.withTracer(run, tracer)
-      const values = JSON.stringify(spans.flatMap((attributes) => [...attributes.entries()].map(([k, v]) => [k, String(v)])))
+      const values = JSON.stringify(spans.flatMap(({ attributes }) => [...attributes.entries()].map(([k, v]) => [k, String(v)])))
       assert.include(values, "x-api-key")
       assert.notInclude(values, KEY)
       assert.notInclude(values, "proxy-secret")

@@ -10,7 +10,6 @@ import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import * as Tracer from "effect/Tracer"
 import {
   type ChatChunk,
   type ChatRequest,
@@ -25,6 +24,7 @@ import {
 import * as Llm from "../src/Llm.js"
 import * as LlmTest from "../src/LlmTest.js"
 import * as RetryPolicy from "../src/RetryPolicy.js"
+import { recordingTracer } from "./utils/recordingTracer.js"
 
 const request: ChatRequest.Input = { messages: [Message.user("Hello there")], model: "m" }
 
@@ -450,33 +450,7 @@ describe("Llm with a rate limiter", () => {
 describe("Llm spans", () => {
   it.scoped("one span per call and per attempt, with provider, model, attempt, masked key and tokens; never a key", () =>
     Effect.gen(function*() {
-      const spans: Array<{ name: string; attributes: Map<string, unknown> }> = []
-      const tracer = Tracer.make({
-        span: (name, parent, context, links, _startTime, kind) => {
-          const attributes = new Map<string, unknown>()
-          spans.push({ name, attributes })
-          return {
-            _tag: "Span",
-            name,
-            spanId: String(spans.length),
-            traceId: "t",
-            parent,
-            context,
-            status: { _tag: "Started", startTime: 0n },
-            attributes,
-            links,
-            sampled: true,
-            kind,
-            end: () => {},
-            attribute: (key, value) => {
-              attributes.set(key, value)
-            },
-            event: () => {},
-            addLinks: () => {}
-          }
-        },
-        context: (f) => f()
-      })
+      const { spans, tracer } = recordingTracer()
       const { layer } = yield* fakeProvider((call, index) =>
         index === 0
           ? Effect.fail(new LlmError.RateLimitError({ provider: "fake", model: "m", status: 429 }))

@@ -14,7 +14,6 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import * as Tracer from "effect/Tracer"
 import * as ChatChunk from "../src/ChatChunk.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
 import type { ChatResponse } from "../src/ChatResponse.js"
@@ -25,6 +24,7 @@ import * as OpenAiChat from "../src/providers/OpenAiChat.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import { fakeHttpClient, jsonResponse, type Reply, type RecordedRequest, streamResponse } from "./utils/fakeHttpClient.js"
 import { chunk, completion, splitBytes, sse, usage, usageChunk } from "./utils/openAiChatWire.js"
+import { recordingTracer } from "./utils/recordingTracer.js"
 
 const KEY = "sk-test-0123456789abcdef"
 const credentials = ProviderClient.credentials(KEY)
@@ -250,33 +250,7 @@ describe("OpenAiChat request mapping", () => {
 
   it.effect("HTTP spans only under an installed tracer, with the key and secret headers redacted", () =>
     Effect.gen(function*() {
-      const spans: Array<{ readonly name: string; readonly attributes: Map<string, unknown> }> = []
-      const tracer = Tracer.make({
-        span: (name, parent, context, links, startTime, kind) => {
-          const attributes = new Map<string, unknown>()
-          spans.push({ name, attributes })
-          return {
-            _tag: "Span",
-            name,
-            spanId: `span-${spans.length}`,
-            traceId: "trace",
-            parent,
-            context,
-            status: { _tag: "Started", startTime },
-            attributes,
-            links,
-            sampled: true,
-            kind,
-            end: () => {},
-            attribute: (key, value) => {
-              attributes.set(key, value)
-            },
-            event: () => {},
-            addLinks: () => {}
-          }
-        },
-        context: (f) => f()
-      })
+      const { spans, tracer } = recordingTracer()
       const { requests, run } = chatWith(() => jsonResponse(completion({ content: "ok" })), hello, {
         headers: { "cf-aig-authorization": Redacted.make("gateway-secret") }
       })

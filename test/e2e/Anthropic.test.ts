@@ -1,32 +1,19 @@
-import type * as HttpClient from "@effect/platform/HttpClient"
-import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
-import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../../src/ChatChunk.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
 import * as KeyPool from "../../src/KeyPool.js"
-import * as Llm from "../../src/Llm.js"
 import * as Message from "../../src/Message.js"
 import * as Anthropic from "../../src/providers/Anthropic.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
-import * as RateLimiter from "../../src/RateLimiter.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { awaitStats } from "../utils/openAiChatSimulator.js"
-import {
-  comparable as sharedComparable,
-  interruptingAStreamClosesTheConnection,
-  noKeyAssertion,
-  takingAPrefixClosesTheConnection
-} from "../utils/adapterE2e.js"
+import * as AdapterE2e from "../utils/adapterE2e.js"
+import { type Answer, postJson } from "../utils/rawHttp.js"
 
 // ---------------------------------------------------------------------------
 // The simulator's Messages format, read with plain fetch (no library code).
@@ -35,30 +22,12 @@ import {
 const KEY = "sk-ant-e2e-0123456789abcdef"
 const MODEL = "sim-small"
 
-interface Answer {
-  readonly status: number
-  readonly headers: Headers
-  readonly text: string
-}
-
 const post = (
   sim: Simulator.Simulator,
   body: unknown,
   headers: Record<string, string> = {}
 ): Effect.Effect<Answer> =>
-  Effect.promise(async () => {
-    const response = await fetch(`${sim.url}/v1/messages`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "x-api-key": KEY,
-        "anthropic-version": "2023-06-01",
-        ...headers
-      },
-      body: JSON.stringify(body)
-    })
-    return { status: response.status, headers: response.headers, text: await response.text() }
-  })
+  postJson(`${sim.url}/v1/messages`, body, { "x-api-key": KEY, "anthropic-version": "2023-06-01", ...headers })
 
 interface SseEvent {
   readonly event: string
@@ -253,37 +222,18 @@ describe("the simulator speaks Anthropic Messages", () => {
 const credentials = ProviderClient.credentials(KEY)
 const ask: ChatRequest.Input = { messages: [Message.system("Be brief."), Message.user("Tell me about Effect in one paragraph.")] }
 
-const tools: ChatRequest.Input["tools"] = [
-  {
-    name: "get_weather",
-    description: "The weather in a city",
-    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
-  },
-  { name: "get_time", parameters: { type: "object", properties: { zone: { type: "string" } }, required: ["zone"] } }
-]
+const tools = AdapterE2e.weatherAndTimeTools
 
-interface Env {
-  readonly simulator: Simulator.Simulator
-  readonly client: (options?: Partial<Anthropic.Options>) => Effect.Effect<ProviderClient.Service, never, HttpClient.HttpClient>
-}
+const withClient = AdapterE2e.adapterHarness<Anthropic.Options>(
+  (simulator, options) => Anthropic.make({ baseUrl: simulator.url, model: MODEL, ...options }),
+  { models: [MODEL] }
+)
 
-const withClient = <A, E>(
-  options: Simulator.Options,
-  body: (env: Env) => Effect.Effect<A, E, HttpClient.HttpClient | Scope.Scope>
-) =>
-  Effect.gen(function*() {
-    const simulator = yield* Simulator.make({ models: [MODEL], ...options })
-    return yield* body({
-      simulator,
-      client: (clientOptions) => Anthropic.make({ baseUrl: simulator.url, model: MODEL, ...clientOptions })
-    })
-  }).pipe(Effect.provide(UndiciHttpClient.layer()))
+const fault = AdapterE2e.simulatorFault
 
-const fault = (value: string): Partial<Anthropic.Options> => ({ headers: { "x-simulator-fault": value } })
+const suite = { withClient, request: ask, key: KEY }
 
-const comparable = (response: ChatResponse) => sharedComparable(response, { id: (id) => id.slice(0, 4), providerMetadata: true })
-
-const assertNoKey = noKeyAssertion(KEY)
+const comparable = (response: ChatResponse) => AdapterE2e.comparable(response, { id: (id) => id.slice(0, 4), providerMetadata: true })
 
 describe("Anthropic over the simulator", () => {
   it.scopedLive("a text reply", () =>
@@ -304,20 +254,7 @@ describe("Anthropic over the simulator", () => {
         assert.isUndefined(response.providerMetadata)
       })))
 
-  it.scopedLive("a stream: text deltas, then Usage, then Finish", () =>
-    withClient({ replyTokens: 20 }, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(chat.chatStream(ask, credentials)))
-        const tags = chunks.map((c) => c._tag)
-        assert.strictEqual(tags.filter((t) => t === "TextDelta").length, 20)
-        assert.deepStrictEqual(tags.slice(-2), ["Usage", "Finish"])
-        const finish = chunks[chunks.length - 1]!
-        assert(finish._tag === "Finish")
-        assert.strictEqual(finish.finishReason, "stop")
-        assert.strictEqual(finish.provider, "anthropic")
-        assert.match(finish.id, /^msg_/)
-      })))
+  AdapterE2e.itStreamsTextThenUsageThenFinish(suite, "anthropic", (finish) => assert.match(finish.id, /^msg_/))
 
   it.scopedLive("streamed and whole replies collect to the same response (thinking, cached tokens)", () =>
     withClient({ replyTokens: 30, reasoningTokens: 5 }, ({ client }) =>
@@ -341,15 +278,9 @@ describe("Anthropic over the simulator", () => {
       Effect.gen(function*() {
         const chat = yield* client()
         const request: ChatRequest.Input = { ...ask, tools, toolChoice: { tool: "get_weather" } }
-        const whole = yield* chat.chat(request, credentials)
-        assert.strictEqual(whole.finishReason, "tool_calls")
-        assert.strictEqual(whole.toolCalls.length, 1)
-        const call = whole.toolCalls[0]!
-        assert.strictEqual(call.name, "get_weather")
+        const call = yield* AdapterE2e.aNamedToolCallStreamedAndWhole(chat, request, credentials, comparable)
         assert.match(call.id, /^toolu_/)
         assert.deepStrictEqual(JSON.parse(call.arguments), { city: "sim" })
-        const streamed = yield* ChatChunk.collect(chat.chatStream(request, credentials))
-        assert.deepStrictEqual(comparable(streamed), comparable(whole))
       })))
 
   it.scopedLive("parallel tool calls: dense indexes, arguments split across events, streamed and whole", () =>
@@ -406,99 +337,36 @@ describe("Anthropic over the simulator", () => {
 })
 
 describe("Anthropic errors from the simulator", () => {
-  it.scopedLive("401 for a bad key -> AuthError, no key in it", () =>
-    withClient({ apiKeys: ["sk-ant-the-right-key-00"] }, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        const error = yield* Effect.flip(chat.chat(ask, credentials))
-        assert(error._tag === "AuthError")
-        assert.strictEqual(error.reason, "invalid_key")
-        assert.strictEqual(error.status, 401)
-        assert.strictEqual(error.provider, "anthropic")
-        assertNoKey(error)
-        const streamError = yield* Effect.flip(Stream.runDrain(chat.chatStream(ask, credentials)))
-        assert(streamError._tag === "AuthError")
-        assertNoKey(streamError)
-      })))
+  AdapterE2e.itMapsARejectedKey(suite, "401 for a bad key -> AuthError, no key in it", { rightKey: "sk-ant-the-right-key-00", status: 401, provider: "anthropic" })
 
-  it.scopedLive("404 for an unknown model -> ModelNotFoundError", () =>
-    withClient({}, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        const error = yield* Effect.flip(chat.chat({ ...ask, model: "claude-nope" }, credentials))
-        assert(error._tag === "ModelNotFoundError")
-        assert.strictEqual(error.status, 404)
-        assert.strictEqual(error.model, "claude-nope")
-        assert.include(error.detail, "claude-nope")
-        assert.match(error.requestId ?? "", /^req_sim/)
-      })))
+  AdapterE2e.itMapsAnUnknownModel(suite, "claude-nope", (error) => assert.match(error.requestId ?? "", /^req_sim/))
 
-  it.scopedLive("a prompt over the context window -> ContextLengthError with the window", () =>
-    withClient({ contextWindow: 50 }, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        const error = yield* Effect.flip(chat.chat(ask, credentials))
-        assert(error._tag === "ContextLengthError")
-        assert.strictEqual(error.status, 400)
-        assert.strictEqual(error.contextWindow, 50)
-        const streamError = yield* Effect.flip(Stream.runDrain(chat.chatStream(ask, credentials)))
-        assert.strictEqual(streamError._tag, "ContextLengthError")
-      })))
+  AdapterE2e.itMapsAPromptOverTheContextWindow(suite, ask)
 
-  it.scopedLive("the per-key rate limit -> RateLimitError with retryAfter", () =>
-    withClient({ requestsPerMinute: 1 }, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        yield* chat.chat(ask, credentials)
-        const error = yield* Effect.flip(chat.chat(ask, credentials))
-        assert(error._tag === "RateLimitError")
-        assert.strictEqual(error.status, 429)
-        assert.isTrue(Duration.greaterThan(error.retryAfter!, Duration.zero))
-        assert.isTrue(Duration.lessThanOrEqualTo(error.retryAfter!, Duration.minutes(1)))
-      })))
+  AdapterE2e.itMapsThePerKeyRateLimit(suite)
 
   it.scopedLive("injected statuses map to their tags", () =>
     withClient({}, ({ client }) =>
       Effect.gen(function*() {
-        const failWith = (value: string, stream = false) =>
-          Effect.flatMap(client(fault(value)), (chat) =>
-            Effect.flip(stream ? Stream.runDrain(chat.chatStream(ask, credentials)) : chat.chat(ask, credentials)))
-
-        const limited = yield* failWith("status=429;retry-after=7")
-        assert(limited._tag === "RateLimitError")
-        assert.deepStrictEqual(limited.retryAfter, Duration.seconds(7))
+        const failWith = AdapterE2e.failWithFault(client, ask, credentials)
 
         const payment = yield* failWith("status=402")
         assert(payment._tag === "AuthError")
         assert.strictEqual(payment.reason, "payment_required")
 
-        const forbidden = yield* failWith("status=403")
-        assert(forbidden._tag === "AuthError")
-        assert.strictEqual(forbidden.reason, "forbidden")
-
         const tooLarge = yield* failWith("status=413")
         assert(tooLarge._tag === "ContextLengthError")
         assert.strictEqual(tooLarge.status, 413)
 
-        for (const status of [500, 504, 529]) {
-          const error = yield* failWith(`status=${status}`, status === 529)
-          assert(error._tag === "ProviderUnavailableError", `status ${status}`)
-          assert.strictEqual(error.status, status)
-        }
+        yield* AdapterE2e.unavailableStatuses(failWith, [500, 504, 529], 529)
         const overloaded = yield* failWith("status=529")
         assert.include(overloaded.detail, "Overloaded")
 
-        const html = yield* failWith("html=502")
-        assert(html._tag === "ProviderUnavailableError")
-        assert.notInclude(html.detail ?? "", "<")
+        yield* AdapterE2e.commonInjectedStatuses(failWith)
 
         const empty = yield* failWith("empty=400")
         assert(empty._tag === "InvalidRequestError")
         assert.strictEqual(empty.status, 400)
-
-        const badRequest = yield* failWith("status=400", true)
-        assert(badRequest._tag === "InvalidRequestError")
-        assert.strictEqual(badRequest.status, 400)
       })))
 
   it.scopedLive("tool call arguments that are not JSON fail before any request, naming the call", () =>
@@ -520,33 +388,9 @@ describe("Anthropic errors from the simulator", () => {
 })
 
 describe("Anthropic faults from the simulator", () => {
-  it.scopedLive("a reset mid-stream -> TransportError after the chunks before it", () =>
-    withClient({ replyTokens: 20 }, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client(fault("reset=6"))
-        const seen: Array<ChatChunk.ChatChunk> = []
-        const exit = yield* Stream.runForEach(chat.chatStream(ask, credentials), (c) => Effect.sync(() => seen.push(c))).pipe(
-          Effect.either
-        )
-        assert(Either.isLeft(exit))
-        assert.strictEqual(exit.left._tag, "TransportError")
-        assertNoKey(exit.left)
-        assert.isAtMost(seen.length, 3)
-        assert.isFalse(seen.some((c) => c._tag === "Finish"))
-        const whole = yield* Effect.flip(chat.chat(ask, credentials))
-        assert.strictEqual(whole._tag, "TransportError")
-      })))
+  AdapterE2e.itMapsAResetMidStream(suite, { fault: "reset=6", maxChunks: 3 })
 
-  it.scopedLive("a malformed event -> OutputDecodeError with the raw text", () =>
-    withClient({}, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client(fault("malformed=3"))
-        const error = yield* Effect.flip(ChatChunk.collect(chat.chatStream(ask, credentials)))
-        assert(error._tag === "OutputDecodeError")
-        assert.include(error.raw, "{not json")
-        const whole = yield* Effect.flip(chat.chat(ask, credentials))
-        assert.strictEqual(whole._tag, "OutputDecodeError")
-      })))
+  AdapterE2e.itMapsAMalformedEvent(suite)
 
   it.scopedLive("a stream cut before message_stop -> StreamTruncatedError", () =>
     withClient({}, ({ client }) =>
@@ -582,26 +426,11 @@ describe("Anthropic faults from the simulator", () => {
 })
 
 describe("Anthropic timeouts and interruption", () => {
-  it.scopedLive("no headers within the timeout -> TimeoutError, and the request is abandoned", () =>
-    withClient({ latency: "3 seconds" }, ({ client, simulator }) =>
-      Effect.gen(function*() {
-        const chat = yield* client({ timeout: "5 seconds" })
-        const error = yield* Effect.flip(chat.chat({ ...ask, timeout: Duration.millis(200) }, credentials))
-        assert(error._tag === "TimeoutError")
-        assert.deepStrictEqual(error.timeout, Duration.millis(200))
-        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1)
-        const streamError = yield* Effect.flip(Stream.runDrain(chat.chatStream({ ...ask, timeout: Duration.millis(200) }, credentials)))
-        assert(streamError._tag === "TimeoutError")
-        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 2)
-      })))
+  AdapterE2e.itTimesOutAndAbandonsTheRequest(suite, { on: "request", clientTimeout: "5 seconds", stream: true })
 
-  it.scopedLive("interrupting a stream's consumer closes the connection", () =>
-    withClient({ tokensPerSecond: 50, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.flatMap(client(), (chat) => interruptingAStreamClosesTheConnection(chat, simulator, ask, credentials))))
+  AdapterE2e.itClosesTheConnectionOnInterruption(suite)
 
-  it.scopedLive("taking a prefix of a stream closes the connection", () =>
-    withClient({ tokensPerSecond: 100, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.flatMap(client(), (chat) => takingAPrefixClosesTheConnection(chat, simulator, ask, credentials))))
+  AdapterE2e.itClosesTheConnectionAfterAPrefix(suite)
 })
 
 describe("Llm over Anthropic", () => {
@@ -610,25 +439,11 @@ describe("Llm over Anthropic", () => {
       const good = "sk-ant-good-key-0000000001"
       const simulator = yield* Simulator.make({ models: [MODEL], apiKeys: [good], replyTokens: 6 })
       const pool = yield* KeyPool.make({ providerId: "anthropic-sim", keys: ["sk-ant-revoked-key-00002", good] })
-      const context = yield* Layer.build(
-        Llm.layer({ retry: RetryPolicy.make({ maxRetries: 3, baseDelay: "10 millis" }) }).pipe(
-          Layer.provide(Layer.mergeAll(
-            Anthropic.layer({ baseUrl: simulator.url, model: MODEL }),
-            Layer.succeed(KeyPool.KeyPool, pool),
-            RateLimiter.layer({ capacity: 100, refillRate: 100 })
-          )),
-          Layer.provide(UndiciHttpClient.layer())
-        )
+      const llm = yield* AdapterE2e.llmOver(
+        Anthropic.layer({ baseUrl: simulator.url, model: MODEL }),
+        pool,
+        { retry: RetryPolicy.make({ maxRetries: 3, baseDelay: "10 millis" }) }
       )
-      const llm = Context.get(context, Llm.Llm)
-      const responses = yield* Effect.all(Array.from({ length: 6 }, (_, i) => llm.chat({ messages: [Message.user(`q${i}`)] })))
-      for (const response of responses) {
-        assert.strictEqual(response.provider, "anthropic")
-        assert.strictEqual(response.usage.completionTokens, 6)
-      }
-      const streamed = yield* ChatChunk.collect(llm.chatStream({ messages: [Message.user("q0")] }))
-      assert.strictEqual(streamed.text, responses[0]!.text)
-      const status = yield* pool.status
-      assert.isDefined(status.find((key) => key.disabled !== undefined))
+      yield* AdapterE2e.aRejectedKeyIsRotatedAway(llm, pool, "anthropic")
     }))
 })

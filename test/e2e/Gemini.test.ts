@@ -1,18 +1,9 @@
-import type * as HttpClient from "@effect/platform/HttpClient"
-import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as Context from "effect/Context"
-import * as Layer from "effect/Layer"
 import * as ChatChunk from "../../src/ChatChunk.js"
 import * as KeyPool from "../../src/KeyPool.js"
-import * as Llm from "../../src/Llm.js"
-import * as RateLimiter from "../../src/RateLimiter.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
@@ -21,13 +12,8 @@ import * as ProviderClient from "../../src/ProviderClient.js"
 import * as Gemini from "../../src/providers/Gemini.js"
 import * as GeminiFormat from "../../src/simulator/Gemini.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { awaitStats } from "../utils/openAiChatSimulator.js"
-import {
-  comparable as sharedComparable,
-  interruptingAStreamClosesTheConnection,
-  noKeyAssertion,
-  takingAPrefixClosesTheConnection
-} from "../utils/adapterE2e.js"
+import * as AdapterE2e from "../utils/adapterE2e.js"
+import { type Answer, postJson } from "../utils/rawHttp.js"
 
 const KEY = "AIza-e2e-0123456789abcdef"
 const MODEL = "gemini-2.5-flash"
@@ -37,30 +23,17 @@ const models = [MODEL, "gemini-3-pro-preview"]
 // The simulator's Gemini format, with plain fetch
 // ---------------------------------------------------------------------------
 
-interface Answer {
-  readonly status: number
-  readonly headers: Headers
-  readonly text: string
-}
-
 const rawCall = (
   sim: Simulator.Simulator,
   body: unknown,
   options: { readonly path?: string; readonly headers?: Record<string, string>; readonly key?: string | null } = {}
-): Effect.Effect<Answer> =>
-  Effect.promise(async () => {
-    const key = options.key === undefined ? KEY : options.key
-    const response = await fetch(`${sim.url}${options.path ?? `/v1beta/models/${MODEL}:generateContent`}`, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        ...(key === null ? {} : { "x-goog-api-key": key }),
-        ...options.headers
-      },
-      body: JSON.stringify(body)
-    })
-    return { status: response.status, headers: response.headers, text: await response.text() }
+): Effect.Effect<Answer> => {
+  const key = options.key === undefined ? KEY : options.key
+  return postJson(`${sim.url}${options.path ?? `/v1beta/models/${MODEL}:generateContent`}`, body, {
+    ...(key === null ? {} : { "x-goog-api-key": key }),
+    ...options.headers
   })
+}
 
 const streamPath = (model = MODEL) => `/v1beta/models/${model}:streamGenerateContent?alt=sse`
 
@@ -316,28 +289,16 @@ const tools: ChatRequest.Input["tools"] = [
   }
 ]
 
-interface Env {
-  readonly simulator: Simulator.Simulator
-  readonly client: (options?: Partial<Gemini.Options>) => Effect.Effect<ProviderClient.Service, never, HttpClient.HttpClient>
-}
+const withGemini = AdapterE2e.adapterHarness<Gemini.Options>(
+  (simulator, options) => Gemini.make({ baseUrl: simulator.url, model: MODEL, ...options }),
+  { models }
+)
 
-const withGemini = <A, E>(
-  options: Simulator.Options,
-  body: (env: Env) => Effect.Effect<A, E, HttpClient.HttpClient | Scope.Scope>
-) =>
-  Effect.gen(function*() {
-    const simulator = yield* Simulator.make({ models, ...options })
-    return yield* body({
-      simulator,
-      client: (clientOptions) => Gemini.make({ baseUrl: simulator.url, model: MODEL, ...clientOptions })
-    })
-  }).pipe(Effect.provide(UndiciHttpClient.layer()))
+const fault = AdapterE2e.simulatorFault
 
-const fault = (value: string): Partial<Gemini.Options> => ({ headers: { "x-simulator-fault": value } })
+const suite = { withClient: withGemini, request: hello, key: KEY }
 
-const comparable = (response: ChatResponse) => sharedComparable(response, { id: (id) => id.replace(/\d+$/, ""), providerMetadata: true })
-
-const assertNoKey = noKeyAssertion(KEY)
+const comparable = (response: ChatResponse) => AdapterE2e.comparable(response, { id: (id) => id.replace(/\d+$/, ""), providerMetadata: true })
 
 describe("Gemini over the simulator", () => {
   it.scopedLive("a text reply", () =>
@@ -357,20 +318,7 @@ describe("Gemini over the simulator", () => {
         assert.deepStrictEqual(response.toolCalls, [])
       })))
 
-  it.scopedLive("a stream: text deltas, then Usage, then Finish", () =>
-    withGemini({ replyTokens: 20 }, ({ client }) =>
-      Effect.gen(function*() {
-        const gemini = yield* client()
-        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(gemini.chatStream(hello, credentials)))
-        const tags = chunks.map((c) => c._tag)
-        assert.strictEqual(tags.filter((t) => t === "TextDelta").length, 20)
-        assert.deepStrictEqual(tags.slice(-2), ["Usage", "Finish"])
-        const finish = chunks[chunks.length - 1]!
-        assert(finish._tag === "Finish")
-        assert.strictEqual(finish.finishReason, "stop")
-        assert.strictEqual(finish.provider, "gemini")
-        assert.strictEqual(finish.model, MODEL)
-      })))
+  AdapterE2e.itStreamsTextThenUsageThenFinish(suite, "gemini", (finish) => assert.strictEqual(finish.model, MODEL))
 
   it.scopedLive("streamed and whole replies collect to the same response (text, thoughts, cached tokens)", () =>
     withGemini({ replyTokens: 30, reasoningTokens: 5 }, ({ client }) =>
@@ -393,16 +341,10 @@ describe("Gemini over the simulator", () => {
       Effect.gen(function*() {
         const gemini = yield* client()
         const request: ChatRequest.Input = { ...hello, tools, toolChoice: { tool: "get_weather" } }
-        const whole = yield* gemini.chat(request, credentials)
-        assert.strictEqual(whole.finishReason, "tool_calls")
-        assert.strictEqual(whole.toolCalls.length, 1)
-        const call = whole.toolCalls[0]!
-        assert.strictEqual(call.name, "get_weather")
+        const call = yield* AdapterE2e.aNamedToolCallStreamedAndWhole(gemini, request, credentials, comparable)
         assert.strictEqual(call.id, "call_0")
         assert.deepStrictEqual(JSON.parse(call.arguments), { city: "sim" })
         assert.isString((call.providerMetadata?.["gemini"] as { thoughtSignature?: string }).thoughtSignature)
-        const streamed = yield* ChatChunk.collect(gemini.chatStream(request, credentials))
-        assert.deepStrictEqual(comparable(streamed), comparable(whole))
       })))
 
   it.scopedLive("parallel tool calls over several events, streamed and whole", () =>
@@ -458,20 +400,7 @@ describe("Gemini over the simulator", () => {
 })
 
 describe("Gemini errors from the simulator", () => {
-  it.scopedLive("a bad key is a 400 -> AuthError invalid_key, no key in it", () =>
-    withGemini({ apiKeys: ["AIza-the-right-key-0000"] }, ({ client }) =>
-      Effect.gen(function*() {
-        const gemini = yield* client()
-        const error = yield* Effect.flip(gemini.chat(hello, credentials))
-        assert(error._tag === "AuthError")
-        assert.strictEqual(error.reason, "invalid_key")
-        assert.strictEqual(error.status, 400)
-        assert.strictEqual(error.provider, "gemini")
-        assertNoKey(error)
-        const streamError = yield* Effect.flip(Stream.runDrain(gemini.chatStream(hello, credentials)))
-        assert(streamError._tag === "AuthError")
-        assertNoKey(streamError)
-      })))
+  AdapterE2e.itMapsARejectedKey(suite, "a bad key is a 400 -> AuthError invalid_key, no key in it", { rightKey: "AIza-the-right-key-0000", status: 400, provider: "gemini" })
 
   it.scopedLive("404 for an unknown model -> ModelNotFoundError; a long prompt -> ContextLengthError", () =>
     withGemini({ contextWindow: 50 }, ({ client }) =>
@@ -489,28 +418,12 @@ describe("Gemini errors from the simulator", () => {
         assert.strictEqual(streamLong._tag, "ContextLengthError")
       })))
 
-  it.scopedLive("the per-key rate limit -> RateLimitError with retryAfter", () =>
-    withGemini({ requestsPerMinute: 1 }, ({ client }) =>
-      Effect.gen(function*() {
-        const gemini = yield* client()
-        yield* gemini.chat(hello, credentials)
-        const error = yield* Effect.flip(gemini.chat(hello, credentials))
-        assert(error._tag === "RateLimitError")
-        assert.strictEqual(error.status, 429)
-        assert.isTrue(Duration.greaterThan(error.retryAfter!, Duration.zero))
-        assert.isTrue(Duration.lessThanOrEqualTo(error.retryAfter!, Duration.minutes(1)))
-      })))
+  AdapterE2e.itMapsThePerKeyRateLimit(suite)
 
   it.scopedLive("injected statuses map to their tags", () =>
     withGemini({}, ({ client }) =>
       Effect.gen(function*() {
-        const failWith = (value: string, stream = false) =>
-          Effect.flatMap(client(fault(value)), (gemini) =>
-            Effect.flip(stream ? Stream.runDrain(gemini.chatStream(hello, credentials)) : gemini.chat(hello, credentials)))
-
-        const limited = yield* failWith("status=429;retry-after=7")
-        assert(limited._tag === "RateLimitError")
-        assert.deepStrictEqual(limited.retryAfter, Duration.seconds(7))
+        const failWith = AdapterE2e.failWithFault(client, hello, credentials)
 
         const daily = yield* failWith("status=429;code=PerDay", true)
         assert(daily._tag === "AuthError")
@@ -520,23 +433,9 @@ describe("Gemini errors from the simulator", () => {
         assert(invalidKey._tag === "AuthError")
         assert.strictEqual(invalidKey.reason, "invalid_key")
 
-        const forbidden = yield* failWith("status=403")
-        assert(forbidden._tag === "AuthError")
-        assert.strictEqual(forbidden.reason, "forbidden")
+        yield* AdapterE2e.unavailableStatuses(failWith, [500, 503, 504], 503)
 
-        for (const status of [500, 503, 504]) {
-          const error = yield* failWith(`status=${status}`, status === 503)
-          assert(error._tag === "ProviderUnavailableError", `status ${status}`)
-          assert.strictEqual(error.status, status)
-        }
-
-        const html = yield* failWith("html=502")
-        assert(html._tag === "ProviderUnavailableError")
-        assert.notInclude(html.detail ?? "", "<")
-
-        const badRequest = yield* failWith("status=400", true)
-        assert(badRequest._tag === "InvalidRequestError")
-        assert.strictEqual(badRequest.status, 400)
+        yield* AdapterE2e.commonInjectedStatuses(failWith)
       })))
 
   it.scopedLive("a blocked prompt (200, no candidates) -> ContentFilterError", () =>
@@ -554,32 +453,9 @@ describe("Gemini errors from the simulator", () => {
 })
 
 describe("Gemini faults from the simulator", () => {
-  it.scopedLive("a reset mid-stream -> TransportError after the chunks before it", () =>
-    withGemini({ replyTokens: 20 }, ({ client }) =>
-      Effect.gen(function*() {
-        const gemini = yield* client(fault("reset=5"))
-        const seen: Array<ChatChunk.ChatChunk> = []
-        const exit = yield* Stream.runForEach(gemini.chatStream(hello, credentials), (c) => Effect.sync(() => seen.push(c)))
-          .pipe(Effect.either)
-        assert(Either.isLeft(exit))
-        assert.strictEqual(exit.left._tag, "TransportError")
-        assertNoKey(exit.left)
-        assert.isAtMost(seen.length, 5)
-        assert.isFalse(seen.some((c) => c._tag === "Finish"))
-        const whole = yield* Effect.flip(gemini.chat(hello, credentials))
-        assert.strictEqual(whole._tag, "TransportError")
-      })))
+  AdapterE2e.itMapsAResetMidStream(suite, { fault: "reset=5", maxChunks: 5 })
 
-  it.scopedLive("a malformed event -> OutputDecodeError with the raw text", () =>
-    withGemini({}, ({ client }) =>
-      Effect.gen(function*() {
-        const gemini = yield* client(fault("malformed=3"))
-        const error = yield* Effect.flip(ChatChunk.collect(gemini.chatStream(hello, credentials)))
-        assert(error._tag === "OutputDecodeError")
-        assert.include(error.raw, "{not json")
-        const whole = yield* Effect.flip(gemini.chat(hello, credentials))
-        assert.strictEqual(whole._tag, "OutputDecodeError")
-      })))
+  AdapterE2e.itMapsAMalformedEvent(suite)
 
   it.scopedLive("a clean close before any finishReason -> StreamTruncatedError", () =>
     withGemini({}, ({ client }) =>
@@ -610,23 +486,11 @@ describe("Gemini faults from the simulator", () => {
 })
 
 describe("Gemini timeouts and interruption", () => {
-  it.scopedLive("no headers within the timeout -> TimeoutError, and the request is abandoned", () =>
-    withGemini({ latency: "3 seconds" }, ({ client, simulator }) =>
-      Effect.gen(function*() {
-        const gemini = yield* client({ timeout: "200 millis" })
-        const error = yield* Effect.flip(gemini.chat(hello, credentials))
-        assert(error._tag === "TimeoutError")
-        assert.deepStrictEqual(error.timeout, Duration.millis(200))
-        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1)
-      })))
+  AdapterE2e.itTimesOutAndAbandonsTheRequest(suite, { on: "client", stream: false })
 
-  it.scopedLive("interrupting a stream's consumer closes the connection", () =>
-    withGemini({ tokensPerSecond: 50, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.flatMap(client(), (chat) => interruptingAStreamClosesTheConnection(chat, simulator, hello, credentials))))
+  AdapterE2e.itClosesTheConnectionOnInterruption(suite)
 
-  it.scopedLive("taking a prefix of a stream closes the connection", () =>
-    withGemini({ tokensPerSecond: 100, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.flatMap(client(), (chat) => takingAPrefixClosesTheConnection(chat, simulator, hello, credentials))))
+  AdapterE2e.itClosesTheConnectionAfterAPrefix(suite)
 })
 
 describe("Gemini under Llm", () => {
@@ -636,17 +500,11 @@ describe("Gemini under Llm", () => {
       const bad = "AIza-bad-key-00000000002"
       const simulator = yield* Simulator.make({ models, apiKeys: [good] })
       const pool = yield* KeyPool.make({ providerId: "gemini-e2e", keys: [bad, good] })
-      const context = yield* Layer.build(
-        Llm.layer({ retry: RetryPolicy.make({ maxRetries: 3, baseDelay: "10 millis" }) }).pipe(
-          Layer.provide(Layer.mergeAll(
-            Gemini.layer({ baseUrl: simulator.url, model: MODEL }),
-            Layer.succeed(KeyPool.KeyPool, pool),
-            RateLimiter.layer({ capacity: 100, refillRate: 100 })
-          )),
-          Layer.provide(UndiciHttpClient.layer())
-        )
+      const llm = yield* AdapterE2e.llmOver(
+        Gemini.layer({ baseUrl: simulator.url, model: MODEL }),
+        pool,
+        { retry: RetryPolicy.make({ maxRetries: 3, baseDelay: "10 millis" }) }
       )
-      const llm = Context.get(context, Llm.Llm)
       const responses = yield* Effect.all([llm.chat(hello), ChatChunk.collect(llm.chatStream(hello)), llm.chat(hello)])
       for (const response of responses) assert.strictEqual(response.finishReason, "stop")
       const status = yield* pool.status

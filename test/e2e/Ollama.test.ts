@@ -1,50 +1,29 @@
-import type * as HttpClient from "@effect/platform/HttpClient"
-import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { assert, describe, expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
-import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../../src/ChatChunk.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
 import * as KeyPool from "../../src/KeyPool.js"
-import * as Llm from "../../src/Llm.js"
 import * as Message from "../../src/Message.js"
 import * as Ollama from "../../src/providers/Ollama.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
-import * as RateLimiter from "../../src/RateLimiter.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { awaitStats } from "../utils/openAiChatSimulator.js"
-import { comparable as sharedComparable, interruptingAStreamClosesTheConnection, noKeyAssertion } from "../utils/adapterE2e.js"
+import * as AdapterE2e from "../utils/adapterE2e.js"
+import { type Answer, postJson } from "../utils/rawHttp.js"
 
 // ---------------------------------------------------------------------------
 // The simulator's /api/chat, through a plain fetch client.
 // ---------------------------------------------------------------------------
 
-interface Answer {
-  readonly status: number
-  readonly headers: Headers
-  readonly text: string
-}
-
 const post = (
   sim: Simulator.Simulator,
   body: unknown,
   headers: Record<string, string> = {}
-): Effect.Effect<Answer> =>
-  Effect.promise(async () => {
-    const response = await fetch(`${sim.url}/api/chat`, {
-      method: "POST",
-      headers: { "content-type": "application/json", ...headers },
-      body: typeof body === "string" ? body : JSON.stringify(body)
-    })
-    return { status: response.status, headers: response.headers, text: await response.text() }
-  })
+): Effect.Effect<Answer> => postJson(`${sim.url}/api/chat`, body, headers)
 
 const json = (answer: Answer) => JSON.parse(answer.text)
 
@@ -294,35 +273,19 @@ describe("Simulator (Ollama /api/chat)", () => {
 const KEY = "ollama-e2e-0123456789abcdef"
 const credentials = ProviderClient.credentials(KEY)
 const hello: ChatRequest.Input = { messages: [Message.user("Tell me about Effect in one paragraph.")] }
-const tools: ChatRequest.Input["tools"] = [
-  {
-    name: "get_weather",
-    description: "The weather in a city",
-    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
-  },
-  { name: "get_time", parameters: { type: "object", properties: { zone: { type: "string" } }, required: ["zone"] } }
-]
+const tools = AdapterE2e.weatherAndTimeTools
 
-const withOllama = <A, E>(
-  options: Simulator.Options,
-  body: (env: {
-    readonly simulator: Simulator.Simulator
-    readonly client: (options?: Ollama.Options) => Effect.Effect<ProviderClient.Service, never, HttpClient.HttpClient>
-  }) => Effect.Effect<A, E, HttpClient.HttpClient | Scope.Scope>
-) =>
-  Effect.gen(function*() {
-    const simulator = yield* Simulator.make(options)
-    return yield* body({
-      simulator,
-      client: (clientOptions) => Ollama.make({ baseUrl: simulator.url, model: "sim-small", ...clientOptions })
-    })
-  }).pipe(Effect.provide(UndiciHttpClient.layer()))
+const withOllama = AdapterE2e.adapterHarness<Ollama.Options>((simulator, options) =>
+  Ollama.make({ baseUrl: simulator.url, model: "sim-small", ...options })
+)
 
-const fault = (value: string): Ollama.Options => ({ headers: { "x-simulator-fault": value } })
+const fault = AdapterE2e.simulatorFault
 
-const comparable = (response: ChatResponse) => sharedComparable(response, { id: (id) => id })
+const suite = { withClient: withOllama, request: hello, key: KEY }
 
-const assertNoKey = noKeyAssertion(KEY)
+const comparable = (response: ChatResponse) => AdapterE2e.comparable(response, { id: (id) => id })
+
+const assertNoKey = AdapterE2e.noKeyAssertion(KEY)
 
 describe("Ollama over the simulator", () => {
   it.scopedLive("a text reply with usage", () =>
@@ -427,23 +390,12 @@ describe("Ollama errors from the simulator", () => {
         expect(long).toMatchObject({ _tag: "ContextLengthError", status: 400 })
       })))
 
-  it.scopedLive("the per-key rate limit -> RateLimitError with retryAfter", () =>
-    withOllama({ requestsPerMinute: 1 }, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        yield* chat.chat(hello, credentials)
-        const error = yield* Effect.flip(chat.chat(hello, credentials))
-        assert(error._tag === "RateLimitError")
-        expect(error.status).toBe(429)
-        expect(Duration.greaterThan(error.retryAfter!, Duration.zero)).toBe(true)
-      })))
+  AdapterE2e.itMapsThePerKeyRateLimit(suite)
 
   it.scopedLive("injected statuses map to their tags", () =>
     withOllama({}, ({ client }) =>
       Effect.gen(function*() {
-        const failWith = (value: string, stream = false) =>
-          Effect.flatMap(client(fault(value)), (chat) =>
-            Effect.flip(stream ? Stream.runDrain(chat.chatStream(hello, credentials)) : chat.chat(hello, credentials)))
+        const failWith = AdapterE2e.failWithFault(client, hello, credentials)
         expect(yield* failWith("status=400")).toMatchObject({ _tag: "InvalidRequestError", status: 400 })
         expect(yield* failWith("status=400", true)).toMatchObject({ _tag: "InvalidRequestError", status: 400 })
         expect(yield* failWith("status=404")).toMatchObject({ _tag: "ModelNotFoundError", status: 404 })
@@ -483,11 +435,8 @@ describe("Ollama faults from the simulator", () => {
     withOllama({}, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client(fault("malformed=2"))
-        const error = yield* Effect.flip(ChatChunk.collect(chat.chatStream(hello, credentials)))
-        assert(error._tag === "OutputDecodeError")
-        expect(error.raw).toBe("{not json")
-        const whole = yield* Effect.flip(chat.chat(hello, credentials))
-        expect(whole._tag).toBe("OutputDecodeError")
+        const { streamed } = yield* AdapterE2e.malformedEventIsOutputDecodeError(chat, hello, credentials)
+        expect(streamed.raw).toBe("{not json")
       })))
 
   it.scopedLive("a body without its done line -> StreamTruncatedError; a reset -> TransportError", () =>
@@ -496,28 +445,14 @@ describe("Ollama faults from the simulator", () => {
         const truncated = yield* Effect.flatMap(client(fault("truncate=4")), (chat) =>
           Effect.flip(ChatChunk.collect(chat.chatStream(hello, credentials))))
         expect(truncated).toMatchObject({ _tag: "StreamTruncatedError", model: "sim-small", provider: "ollama" })
-        const reset = yield* Effect.flatMap(client(fault("reset=5")), (chat) =>
-          Effect.flip(ChatChunk.collect(chat.chatStream(hello, credentials))))
-        expect(reset._tag).toBe("TransportError")
-        assertNoKey(reset)
+        yield* AdapterE2e.resetMidStreamIsTransportError(yield* client(fault("reset=5")), hello, credentials, { key: KEY })
       })))
 })
 
 describe("Ollama timeouts and interruption", () => {
-  it.scopedLive("interrupting a stream's consumer closes the connection", () =>
-    withOllama({ tokensPerSecond: 50, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.flatMap(client(), (chat) => interruptingAStreamClosesTheConnection(chat, simulator, hello, credentials))))
+  AdapterE2e.itClosesTheConnectionOnInterruption(suite)
 
-  it.scopedLive("no answer within the timeout -> TimeoutError, and the request is abandoned", () =>
-    withOllama({ latency: "3 seconds" }, ({ client, simulator }) =>
-      Effect.gen(function*() {
-        const chat = yield* client({ timeout: "200 millis" })
-        const error = yield* Effect.flip(chat.chat(hello, credentials))
-        expect(error).toMatchObject({ _tag: "TimeoutError", timeout: Duration.millis(200) })
-        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1)
-        const streamError = yield* Effect.flip(Stream.runDrain(chat.chatStream(hello, credentials)))
-        expect(streamError._tag).toBe("TimeoutError")
-      })))
+  AdapterE2e.itTimesOutAndAbandonsTheRequest(suite, { name: "no answer within the timeout -> TimeoutError, and the request is abandoned", on: "client", stream: true })
 })
 
 describe("Llm over Ollama", () => {
@@ -525,17 +460,7 @@ describe("Llm over Ollama", () => {
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ replyTokens: 6 })
       const pool = yield* KeyPool.make({ providerId: "ollama-local", keys: ["none"] })
-      const context = yield* Layer.build(
-        Llm.layer().pipe(
-          Layer.provide(Layer.mergeAll(
-            Ollama.layer({ baseUrl: simulator.url, model: "sim-small" }),
-            Layer.succeed(KeyPool.KeyPool, pool),
-            RateLimiter.layer({ capacity: 100, refillRate: 100 })
-          )),
-          Layer.provide(UndiciHttpClient.layer())
-        )
-      )
-      const llm = Context.get(context, Llm.Llm)
+      const llm = yield* AdapterE2e.llmOver(Ollama.layer({ baseUrl: simulator.url, model: "sim-small" }), pool)
       const whole = yield* llm.chat(hello)
       expect(whole.provider).toBe("ollama")
       expect(whole.usage.completionTokens).toBe(6)

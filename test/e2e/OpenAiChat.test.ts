@@ -2,7 +2,6 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../../src/ChatChunk.js"
@@ -11,32 +10,17 @@ import type { ChatResponse } from "../../src/ChatResponse.js"
 import * as Message from "../../src/Message.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import { awaitStats, fault, withSimulator } from "../utils/openAiChatSimulator.js"
-import {
-  comparable as sharedComparable,
-  interruptingAStreamClosesTheConnection,
-  noKeyAssertion,
-  takingAPrefixClosesTheConnection
-} from "../utils/adapterE2e.js"
+import * as AdapterE2e from "../utils/adapterE2e.js"
 
 const KEY = "sk-e2e-0123456789abcdef"
 const credentials = ProviderClient.credentials(KEY)
 const hello: ChatRequest.Input = { messages: [Message.user("Tell me about Effect in one paragraph.")] }
 
-const tools: ChatRequest.Input["tools"] = [
-  {
-    name: "get_weather",
-    description: "The weather in a city",
-    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
-  },
-  {
-    name: "get_time",
-    parameters: { type: "object", properties: { zone: { type: "string" } }, required: ["zone"] }
-  }
-]
+const tools = AdapterE2e.weatherAndTimeTools
 
-const comparable = (response: ChatResponse) => sharedComparable(response)
+const comparable = (response: ChatResponse) => AdapterE2e.comparable(response)
 
-const assertNoKey = noKeyAssertion(KEY)
+const suite = { withClient: withSimulator, request: hello, key: KEY }
 
 describe("OpenAiChat over the simulator", () => {
   it.scopedLive("a text reply", () =>
@@ -58,20 +42,7 @@ describe("OpenAiChat over the simulator", () => {
         assert.isTrue(Duration.greaterThanOrEqualTo(response.latency, Duration.zero))
       })))
 
-  it.scopedLive("a stream: text deltas, then Usage, then Finish", () =>
-    withSimulator({ replyTokens: 20 }, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(chat.chatStream(hello, credentials)))
-        const tags = chunks.map((c) => c._tag)
-        assert.strictEqual(tags.filter((t) => t === "TextDelta").length, 20)
-        assert.deepStrictEqual(tags.slice(-2), ["Usage", "Finish"])
-        const finish = chunks[chunks.length - 1]!
-        assert(finish._tag === "Finish")
-        assert.strictEqual(finish.finishReason, "stop")
-        assert.strictEqual(finish.provider, "openai")
-        assert.match(finish.id, /^chatcmpl-/)
-      })))
+  AdapterE2e.itStreamsTextThenUsageThenFinish(suite, "openai", (finish) => assert.match(finish.id, /^chatcmpl-/))
 
   it.scopedLive("streamed and whole replies collect to the same response (text, reasoning, cached tokens)", () =>
     withSimulator({ replyTokens: 30, reasoningTokens: 5 }, ({ client }) =>
@@ -91,15 +62,9 @@ describe("OpenAiChat over the simulator", () => {
       Effect.gen(function*() {
         const chat = yield* client()
         const request: ChatRequest.Input = { ...hello, tools, toolChoice: { tool: "get_weather" } }
-        const whole = yield* chat.chat(request, credentials)
-        assert.strictEqual(whole.finishReason, "tool_calls")
-        assert.strictEqual(whole.toolCalls.length, 1)
-        const call = whole.toolCalls[0]!
-        assert.strictEqual(call.name, "get_weather")
+        const call = yield* AdapterE2e.aNamedToolCallStreamedAndWhole(chat, request, credentials, comparable)
         assert.match(call.id, /^call_/)
         assert.property(JSON.parse(call.arguments), "city")
-        const streamed = yield* ChatChunk.collect(chat.chatStream(request, credentials))
-        assert.deepStrictEqual(comparable(streamed), comparable(whole))
       })))
 
   it.scopedLive("parallel tool calls interleaved by index, streamed and whole", () =>
@@ -139,67 +104,18 @@ describe("OpenAiChat over the simulator", () => {
 })
 
 describe("OpenAiChat errors from the simulator", () => {
-  it.scopedLive("401 for a bad key -> AuthError, no key in it", () =>
-    withSimulator({ apiKeys: ["sk-the-right-key-0000"] }, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        const error = yield* Effect.flip(chat.chat(hello, credentials))
-        assert(error._tag === "AuthError")
-        assert.strictEqual(error.reason, "invalid_key")
-        assert.strictEqual(error.status, 401)
-        assert.strictEqual(error.provider, "openai")
-        assertNoKey(error)
-        const streamError = yield* Effect.flip(Stream.runDrain(chat.chatStream(hello, credentials)))
-        assert(streamError._tag === "AuthError")
-        assertNoKey(streamError)
-      })))
+  AdapterE2e.itMapsARejectedKey(suite, "401 for a bad key -> AuthError, no key in it", { rightKey: "sk-the-right-key-0000", status: 401, provider: "openai" })
 
-  it.scopedLive("404 for an unknown model -> ModelNotFoundError", () =>
-    withSimulator({}, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        const error = yield* Effect.flip(chat.chat({ ...hello, model: "gpt-nope" }, credentials))
-        assert(error._tag === "ModelNotFoundError")
-        assert.strictEqual(error.status, 404)
-        assert.strictEqual(error.model, "gpt-nope")
-        assert.include(error.detail, "gpt-nope")
-      })))
+  AdapterE2e.itMapsAnUnknownModel(suite, "gpt-nope")
 
-  it.scopedLive("a prompt over the context window -> ContextLengthError with the window", () =>
-    withSimulator({ contextWindow: 50 }, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        const error = yield* Effect.flip(chat.chat({ ...hello, maxTokens: 100 }, credentials))
-        assert(error._tag === "ContextLengthError")
-        assert.strictEqual(error.status, 400)
-        assert.strictEqual(error.contextWindow, 50)
-        const streamError = yield* Effect.flip(Stream.runDrain(chat.chatStream({ ...hello, maxTokens: 100 }, credentials)))
-        assert.strictEqual(streamError._tag, "ContextLengthError")
-      })))
+  AdapterE2e.itMapsAPromptOverTheContextWindow(suite, { ...hello, maxTokens: 100 })
 
-  it.scopedLive("the per-key rate limit -> RateLimitError with retryAfter", () =>
-    withSimulator({ requestsPerMinute: 1 }, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        yield* chat.chat(hello, credentials)
-        const error = yield* Effect.flip(chat.chat(hello, credentials))
-        assert(error._tag === "RateLimitError")
-        assert.strictEqual(error.status, 429)
-        assert.isDefined(error.retryAfter)
-        assert.isTrue(Duration.greaterThan(error.retryAfter!, Duration.zero))
-        assert.isTrue(Duration.lessThanOrEqualTo(error.retryAfter!, Duration.minutes(1)))
-      })))
+  AdapterE2e.itMapsThePerKeyRateLimit(suite)
 
   it.scopedLive("injected statuses map to their tags", () =>
     withSimulator({}, ({ client }) =>
       Effect.gen(function*() {
-        const failWith = (value: string, stream = false) =>
-          Effect.flatMap(client(fault(value)), (chat) =>
-            Effect.flip(stream ? Stream.runDrain(chat.chatStream(hello, credentials)) : chat.chat(hello, credentials)))
-
-        const limited = yield* failWith("status=429;retry-after=7")
-        assert(limited._tag === "RateLimitError")
-        assert.deepStrictEqual(limited.retryAfter, Duration.seconds(7))
+        const failWith = AdapterE2e.failWithFault(client, hello, credentials)
 
         const quota = yield* failWith("status=429;code=insufficient_quota")
         assert(quota._tag === "AuthError")
@@ -209,61 +125,21 @@ describe("OpenAiChat errors from the simulator", () => {
         assert(payment._tag === "AuthError")
         assert.strictEqual(payment.reason, "payment_required")
 
-        const forbidden = yield* failWith("status=403")
-        assert(forbidden._tag === "AuthError")
-        assert.strictEqual(forbidden.reason, "forbidden")
+        yield* AdapterE2e.unavailableStatuses(failWith, [500, 503, 529], 503)
 
-        for (const status of [500, 503, 529]) {
-          const error = yield* failWith(`status=${status}`, status === 503)
-          assert(error._tag === "ProviderUnavailableError", `status ${status}`)
-          assert.strictEqual(error.status, status)
-        }
-
-        const html = yield* failWith("html=502")
-        assert(html._tag === "ProviderUnavailableError")
+        const html = yield* AdapterE2e.commonInjectedStatuses(failWith)
         assert.strictEqual(html.status, 502)
-        assert.notInclude(html.detail ?? "", "<")
 
         const empty = yield* failWith("empty=400")
         assert(empty._tag === "InvalidRequestError")
         assert.strictEqual(empty.status, 400)
-
-        const badRequest = yield* failWith("status=400", true)
-        assert(badRequest._tag === "InvalidRequestError")
-        assert.strictEqual(badRequest.status, 400)
       })))
 })
 
 describe("OpenAiChat faults from the simulator", () => {
-  it.scopedLive("a reset mid-stream -> TransportError after the chunks before it", () =>
-    withSimulator({ replyTokens: 20 }, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client(fault("reset=5"))
-        const seen: Array<ChatChunk.ChatChunk> = []
-        const exit = yield* Stream.runForEach(chat.chatStream(hello, credentials), (c) => Effect.sync(() => seen.push(c))).pipe(
-          Effect.either
-        )
-        assert(Either.isLeft(exit))
-        assert.strictEqual(exit.left._tag, "TransportError")
-        assert.strictEqual(exit.left.provider, "openai")
-        assertNoKey(exit.left)
-        assert.isAtMost(seen.length, 4)
-        assert.isFalse(seen.some((c) => c._tag === "Finish"))
-        const whole = yield* Effect.flip(chat.chat(hello, credentials))
-        assert.strictEqual(whole._tag, "TransportError")
-      })))
+  AdapterE2e.itMapsAResetMidStream(suite, { fault: "reset=5", maxChunks: 4 }, (error) => assert.strictEqual(error.provider, "openai"))
 
-  it.scopedLive("a malformed event -> OutputDecodeError with the raw text", () =>
-    withSimulator({}, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client(fault("malformed=3"))
-        const error = yield* Effect.flip(ChatChunk.collect(chat.chatStream(hello, credentials)))
-        assert(error._tag === "OutputDecodeError")
-        assert.include(error.raw, "{not json")
-        const whole = yield* Effect.flip(chat.chat(hello, credentials))
-        assert(whole._tag === "OutputDecodeError")
-        assert.isAbove(whole.raw.length, 0)
-      })))
+  AdapterE2e.itMapsAMalformedEvent(suite, ({ whole }) => assert.isAbove(whole.raw.length, 0))
 
   it.scopedLive("a stream cut before [DONE] and any finish reason -> StreamTruncatedError", () =>
     withSimulator({}, ({ client }) =>
@@ -306,20 +182,11 @@ describe("OpenAiChat faults from the simulator", () => {
 })
 
 describe("OpenAiChat timeouts and interruption", () => {
-  it.scopedLive("no headers within the timeout -> TimeoutError, and the request is abandoned", () =>
-    withSimulator({ latency: "3 seconds" }, ({ client, simulator }) =>
-      Effect.gen(function*() {
-        const chat = yield* client({ timeout: "5 seconds" })
-        const [elapsed, error] = yield* Effect.timed(Effect.flip(chat.chat({ ...hello, timeout: Duration.millis(200) }, credentials)))
-        assert(error._tag === "TimeoutError")
-        assert.deepStrictEqual(error.timeout, Duration.millis(200))
-        assert.isTrue(Duration.lessThan(elapsed, Duration.seconds(2)))
-        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1)
-
-        const streamError = yield* Effect.flip(Stream.runDrain(chat.chatStream({ ...hello, timeout: Duration.millis(200) }, credentials)))
-        assert(streamError._tag === "TimeoutError")
-        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 2)
-      })))
+  AdapterE2e.itTimesOutAndAbandonsTheRequest(
+    suite,
+    { on: "request", clientTimeout: "5 seconds", stream: true },
+    (elapsed) => assert.isTrue(Duration.lessThan(elapsed, Duration.seconds(2)))
+  )
 
   it.scopedLive("the client's timeout applies when the request sets none", () =>
     withSimulator({ latency: "3 seconds" }, ({ client }) =>
@@ -348,13 +215,9 @@ describe("OpenAiChat timeouts and interruption", () => {
         yield* awaitStats(simulator, (stats) => stats.inFlight === 0)
       })))
 
-  it.scopedLive("interrupting a stream's consumer closes the connection", () =>
-    withSimulator({ tokensPerSecond: 50, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.flatMap(client(), (chat) => interruptingAStreamClosesTheConnection(chat, simulator, hello, credentials))))
+  AdapterE2e.itClosesTheConnectionOnInterruption(suite)
 
-  it.scopedLive("taking a prefix of a stream closes the connection", () =>
-    withSimulator({ tokensPerSecond: 100, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.flatMap(client(), (chat) => takingAPrefixClosesTheConnection(chat, simulator, hello, credentials))))
+  AdapterE2e.itClosesTheConnectionAfterAPrefix(suite)
 
   it.scopedLive("interrupting chat while it waits closes the connection", () =>
     withSimulator({ latency: "5 seconds" }, ({ client, simulator }) =>

@@ -1,55 +1,28 @@
 import { assert, describe, expect, it } from "@effect/vitest"
-import type * as HttpClient from "@effect/platform/HttpClient"
-import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import * as Chunk from "effect/Chunk"
-import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
-import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../../src/ChatChunk.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
 import * as KeyPool from "../../src/KeyPool.js"
-import * as Llm from "../../src/Llm.js"
 import * as Message from "../../src/Message.js"
 import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
-import * as RateLimiter from "../../src/RateLimiter.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { awaitStats } from "../utils/openAiChatSimulator.js"
-import {
-  comparable as sharedComparable,
-  interruptingAStreamClosesTheConnection,
-  noKeyAssertion,
-  takingAPrefixClosesTheConnection
-} from "../utils/adapterE2e.js"
+import * as AdapterE2e from "../utils/adapterE2e.js"
+import { type Answer, postJson } from "../utils/rawHttp.js"
 
 // The simulator's Responses format, spoken to with plain fetch and a
 // hand-written event reassembler, independent of the library's adapter.
-
-interface Answer {
-  readonly status: number
-  readonly headers: Headers
-  readonly text: string
-}
 
 const post = (
   sim: Simulator.Simulator,
   body: unknown,
   headers: Record<string, string> = {}
-): Effect.Effect<Answer> =>
-  Effect.orDie(Effect.tryPromise(async () => {
-    const response = await fetch(`${sim.url}/v1/responses`, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization: "Bearer sk-test-0001", ...headers },
-      body: JSON.stringify(body)
-    })
-    return { status: response.status, headers: response.headers, text: await response.text() }
-  }))
+): Effect.Effect<Answer> => postJson(`${sim.url}/v1/responses`, body, { authorization: "Bearer sk-test-0001", ...headers })
 
 const json = (answer: Answer) => JSON.parse(answer.text)
 
@@ -366,40 +339,19 @@ const hello: ChatRequest.Input = {
   messages: [Message.system("Be brief."), Message.user("Tell me about Effect in one paragraph.")]
 }
 
-const tools: ChatRequest.Input["tools"] = [
-  {
-    name: "get_weather",
-    description: "The weather in a city",
-    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
-  },
-  { name: "get_time", parameters: { type: "object", properties: { zone: { type: "string" } }, required: ["zone"] } }
-]
+const tools = AdapterE2e.weatherAndTimeTools
 
-interface Env {
-  readonly simulator: Simulator.Simulator
-  readonly client: (
-    options?: Partial<OpenAiResponses.Options>
-  ) => Effect.Effect<ProviderClient.Service, never, HttpClient.HttpClient>
-}
+const withSimulator = AdapterE2e.adapterHarness<OpenAiResponses.Options>((simulator, options) =>
+  OpenAiResponses.make({ baseUrl: `${simulator.url}/v1`, model: "gpt-4o-mini", ...options })
+)
 
-const withSimulator = <A, E>(
-  options: Simulator.Options,
-  body: (env: Env) => Effect.Effect<A, E, HttpClient.HttpClient | Scope.Scope>
-): Effect.Effect<A, E | Simulator.SimulatorStartError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const simulator = yield* Simulator.make(options)
-    return yield* body({
-      simulator,
-      client: (clientOptions) =>
-        OpenAiResponses.make({ baseUrl: `${simulator.url}/v1`, model: "gpt-4o-mini", ...clientOptions })
-    })
-  }).pipe(Effect.provide(UndiciHttpClient.layer()))
+const fault = AdapterE2e.simulatorFault
 
-const fault = (value: string): Partial<OpenAiResponses.Options> => ({ headers: { "x-simulator-fault": value } })
+const suite = { withClient: withSimulator, request: hello, key: KEY }
 
-const comparable = (response: ChatResponse) => sharedComparable(response)
+const comparable = (response: ChatResponse) => AdapterE2e.comparable(response)
 
-const assertNoKey = noKeyAssertion(KEY)
+const assertNoKey = AdapterE2e.noKeyAssertion(KEY)
 
 describe("OpenAiResponses over the simulator", () => {
   it.scopedLive("a text reply, and a stream of text deltas, Usage, Finish", () =>
@@ -527,10 +479,7 @@ describe("OpenAiResponses errors and faults from the simulator", () => {
         assert(model._tag === "ModelNotFoundError")
         assert.strictEqual(model.model, "gpt-nope")
 
-        yield* chat.chat(hello, credentials)
-        const limited = yield* Effect.flip(chat.chat(hello, credentials))
-        assert(limited._tag === "RateLimitError")
-        assert.isTrue(Duration.greaterThan(limited.retryAfter!, Duration.zero))
+        const limited = yield* AdapterE2e.perKeyRateLimitIsRateLimitError(chat, hello, credentials)
         assertNoKey(limited)
       })))
 
@@ -544,9 +493,7 @@ describe("OpenAiResponses errors and faults from the simulator", () => {
         const longStream = yield* Effect.flip(Stream.runDrain(chat.chatStream({ ...hello, maxTokens: 100 }, credentials)))
         assert.strictEqual(longStream._tag, "ContextLengthError")
 
-        const failWith = (value: string, stream = false) =>
-          Effect.flatMap(client(fault(value)), (c) =>
-            Effect.flip(stream ? Stream.runDrain(c.chatStream(hello, credentials)) : c.chat(hello, credentials)))
+        const failWith = AdapterE2e.failWithFault(client, hello, credentials)
         const quota = yield* failWith("status=429;code=insufficient_quota")
         assert(quota._tag === "AuthError")
         assert.strictEqual(quota.reason, "quota_exhausted")
@@ -595,22 +542,8 @@ describe("OpenAiResponses errors and faults from the simulator", () => {
   it.scopedLive("a reset mid-stream -> TransportError; malformed -> OutputDecodeError; truncated -> StreamTruncatedError", () =>
     withSimulator({ replyTokens: 20 }, ({ client }) =>
       Effect.gen(function*() {
-        const reset = yield* client(fault("reset=8"))
-        const seen: Array<ChatChunk.ChatChunk> = []
-        const exit = yield* Stream.runForEach(reset.chatStream(hello, credentials), (c) => Effect.sync(() => seen.push(c))).pipe(
-          Effect.either
-        )
-        assert(Either.isLeft(exit))
-        assert.strictEqual(exit.left._tag, "TransportError")
-        assertNoKey(exit.left)
-        assert.isFalse(seen.some((c) => c._tag === "Finish"))
-        assert.strictEqual((yield* Effect.flip(reset.chat(hello, credentials)))._tag, "TransportError")
-
-        const malformed = yield* client(fault("malformed=5"))
-        const decode = yield* Effect.flip(ChatChunk.collect(malformed.chatStream(hello, credentials)))
-        assert(decode._tag === "OutputDecodeError")
-        assert.include(decode.raw, "{not json")
-        assert.strictEqual((yield* Effect.flip(malformed.chat(hello, credentials)))._tag, "OutputDecodeError")
+        yield* AdapterE2e.resetMidStreamIsTransportError(yield* client(fault("reset=8")), hello, credentials, { key: KEY })
+        yield* AdapterE2e.malformedEventIsOutputDecodeError(yield* client(fault("malformed=5")), hello, credentials)
 
         const truncated = yield* client(fault("truncate=10"))
         const cut = yield* Effect.flip(ChatChunk.collect(truncated.chatStream(hello, credentials)))
@@ -620,23 +553,11 @@ describe("OpenAiResponses errors and faults from the simulator", () => {
 })
 
 describe("OpenAiResponses timeouts and interruption", () => {
-  it.scopedLive("no headers within the timeout -> TimeoutError, and the request is abandoned", () =>
-    withSimulator({ latency: "3 seconds" }, ({ client, simulator }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        const error = yield* Effect.flip(chat.chat({ ...hello, timeout: Duration.millis(200) }, credentials))
-        assert(error._tag === "TimeoutError")
-        assert.deepStrictEqual(error.timeout, Duration.millis(200))
-        yield* awaitStats(simulator, (stats) => stats.clientClosed >= 1)
-      })))
+  AdapterE2e.itTimesOutAndAbandonsTheRequest(suite, { on: "request", stream: false })
 
-  it.scopedLive("interrupting a stream's consumer closes the connection", () =>
-    withSimulator({ tokensPerSecond: 50, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.flatMap(client(), (chat) => interruptingAStreamClosesTheConnection(chat, simulator, hello, credentials))))
+  AdapterE2e.itClosesTheConnectionOnInterruption(suite)
 
-  it.scopedLive("taking a prefix of a stream closes the connection", () =>
-    withSimulator({ tokensPerSecond: 100, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.flatMap(client(), (chat) => takingAPrefixClosesTheConnection(chat, simulator, hello, credentials))))
+  AdapterE2e.itClosesTheConnectionAfterAPrefix(suite)
 })
 
 describe("Llm over OpenAiResponses", () => {
@@ -645,26 +566,12 @@ describe("Llm over OpenAiResponses", () => {
       const good = "sk-good-key-00000000001"
       const simulator = yield* Simulator.make({ apiKeys: [good], replyTokens: 6 })
       const pool = yield* KeyPool.make({ providerId: "responses-sim", keys: ["sk-revoked-key-0000002", good] })
-      const context = yield* Layer.build(
-        Llm.layer({ retry: RetryPolicy.make({ maxRetries: 3, baseDelay: "10 millis" }) }).pipe(
-          Layer.provide(Layer.mergeAll(
-            OpenAiResponses.layer({ baseUrl: `${simulator.url}/v1`, model: "gpt-4o-mini" }),
-            Layer.succeed(KeyPool.KeyPool, pool),
-            RateLimiter.layer({ capacity: 100, refillRate: 100 })
-          )),
-          Layer.provide(UndiciHttpClient.layer())
-        )
+      const llm = yield* AdapterE2e.llmOver(
+        OpenAiResponses.layer({ baseUrl: `${simulator.url}/v1`, model: "gpt-4o-mini" }),
+        pool,
+        { retry: RetryPolicy.make({ maxRetries: 3, baseDelay: "10 millis" }) }
       )
-      const llm = Context.get(context, Llm.Llm)
-      const responses = yield* Effect.all(Array.from({ length: 6 }, (_, i) => llm.chat({ messages: [Message.user(`q${i}`)] })))
-      for (const response of responses) {
-        assert.strictEqual(response.provider, "openai")
-        assert.strictEqual(response.usage.completionTokens, 6)
-      }
-      const streamed = yield* ChatChunk.collect(llm.chatStream({ messages: [Message.user("q0")] }))
-      assert.strictEqual(streamed.text, responses[0]!.text)
-      const status = yield* pool.status
-      assert.isDefined(status.find((key) => key.disabled !== undefined))
+      yield* AdapterE2e.aRejectedKeyIsRotatedAway(llm, pool, "openai")
 
       const request: ChatRequest.Input = { messages: [Message.user("Weather?")], tools, reasoningEffort: "low" }
       const first = yield* ChatChunk.collect(llm.chatStream(request))
