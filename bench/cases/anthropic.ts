@@ -6,12 +6,12 @@
  * The reply length (64 tokens) is set by `bench/simulatorProcess.ts`.
  */
 import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
 import type { Dispatcher } from "undici"
 import * as Message from "../../src/Message.js"
 import * as Anthropic from "../../src/providers/Anthropic.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as Sse from "../../src/Sse.js"
+import { drainReply, fail, hostRoot } from "./reply.js"
 import type { BenchCase } from "./types.js"
 
 const model = "sim-small"
@@ -22,12 +22,6 @@ const prompt = "Tell me about Effect in one paragraph."
 const request = { messages: [Message.user(prompt)] }
 
 /** The bench hands over the Chat Completions root (`…/v1`); Anthropic's base URL is the host root. */
-const hostRoot = (url: string) => url.replace(/\/v1\/?$/, "")
-
-const fail = (what: string): never => {
-  throw new Error(`bench: ${what}`)
-}
-
 const post = (url: string, dispatcher: Dispatcher) => {
   const target = new URL(`${hostRoot(url)}/v1/messages`)
   const body = JSON.stringify({
@@ -55,19 +49,7 @@ export const anthropicStream: BenchCase = {
   name: "anthropic-stream",
   ours: (url) =>
     Effect.map(Anthropic.make({ baseUrl: hostRoot(url), model }), (client) =>
-      Effect.gen(function*() {
-        let text = ""
-        let finished = false
-        yield* Stream.runForEachChunk(client.chatStream(request, credentials), (chunks) =>
-          Effect.sync(() => {
-            for (const chunk of chunks) {
-              if (chunk._tag === "TextDelta") text += chunk.text
-              else if (chunk._tag === "Finish") finished = true
-            }
-          }))
-        if (text.length === 0) fail("empty reply")
-        if (!finished) fail("no Finish chunk")
-      })),
+      drainReply(client.chatStream(request, credentials))),
   baseline: (url, dispatcher) => {
     const send = post(url, dispatcher)
     return async () => {

@@ -7,11 +7,11 @@
  * model is one of the simulator's defaults.
  */
 import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
 import * as Message from "../../src/Message.js"
 import * as Gemini from "../../src/providers/Gemini.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as Sse from "../../src/Sse.js"
+import { drainReply, fail, hostRoot } from "./reply.js"
 import type { BenchCase } from "./types.js"
 
 const model = "sim-small"
@@ -22,12 +22,6 @@ const prompt = "Tell me about Effect in one paragraph."
 const request = { messages: [Message.user(prompt)] }
 
 /** The runner passes the OpenAI-style base URL (with `/v1`); Gemini's paths start at the host. */
-const hostOf = (url: string) => url.replace(/\/v1\/?$/, "")
-
-const fail = (what: string): never => {
-  throw new Error(`bench: ${what}`)
-}
-
 interface Event {
   readonly candidates?: ReadonlyArray<{
     readonly content?: { readonly parts?: ReadonlyArray<{ readonly text?: string; readonly thought?: boolean }> }
@@ -40,22 +34,10 @@ interface Event {
 export const geminiStream: BenchCase = {
   name: "gemini-stream",
   ours: (url) =>
-    Effect.map(Gemini.make({ baseUrl: hostOf(url), model }), (client) =>
-      Effect.gen(function*() {
-        let text = ""
-        let finished = false
-        yield* Stream.runForEachChunk(client.chatStream(request, credentials), (chunks) =>
-          Effect.sync(() => {
-            for (const chunk of chunks) {
-              if (chunk._tag === "TextDelta") text += chunk.text
-              else if (chunk._tag === "Finish") finished = true
-            }
-          }))
-        if (text.length === 0) fail("empty reply")
-        if (!finished) fail("no Finish chunk")
-      })),
+    Effect.map(Gemini.make({ baseUrl: hostRoot(url), model }), (client) =>
+      drainReply(client.chatStream(request, credentials))),
   baseline: (url, dispatcher) => {
-    const target = new URL(`${hostOf(url)}/v1beta/models/${model}:streamGenerateContent?alt=sse`)
+    const target = new URL(`${hostRoot(url)}/v1beta/models/${model}:streamGenerateContent?alt=sse`)
     const body = JSON.stringify({ contents: [{ role: "user", parts: [{ text: prompt }] }] })
     const headers = { "content-type": "application/json", "x-goog-api-key": key }
     return async () => {

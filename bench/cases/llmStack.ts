@@ -8,13 +8,13 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Stream from "effect/Stream"
 import * as KeyPool from "../../src/KeyPool.js"
 import * as Llm from "../../src/Llm.js"
 import * as Message from "../../src/Message.js"
 import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
 import { openAiChatNonStream, openAiChatStream } from "./openAiChat.js"
+import { drainReply } from "./reply.js"
 import type { BenchCase } from "./types.js"
 
 const request = { messages: [Message.user("Tell me about Effect in one paragraph.")] }
@@ -44,13 +44,6 @@ export const llmStackNonStream: BenchCase = {
 export const llmStackStream: BenchCase = {
   name: "llm-stack-stream",
   ours: (url) =>
-    Effect.map(llm(url), (service) =>
-      Effect.suspend(() => {
-        let text = ""
-        return Stream.runForEachChunk(service.chatStream(request), (chunks) =>
-          Effect.sync(() => {
-            for (const chunk of chunks) if (chunk._tag === "TextDelta") text += chunk.text
-          })).pipe(Effect.map(() => check(text)))
-      })),
+    Effect.map(llm(url), (service) => drainReply(service.chatStream(request))),
   baseline: openAiChatStream.baseline
 }

@@ -7,12 +7,12 @@
  * is the URL without it.
  */
 import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
 import type { Dispatcher } from "undici"
 import * as Ndjson from "../../src/internal/ndjson.js"
 import * as Message from "../../src/Message.js"
 import * as Ollama from "../../src/providers/Ollama.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
+import { drainReply, fail, hostRoot } from "./reply.js"
 import type { BenchCase } from "./types.js"
 
 const model = "sim-small"
@@ -20,12 +20,6 @@ const credentials = ProviderClient.credentials("none")
 const prompt = "Tell me about Effect in one paragraph."
 
 const request = { messages: [Message.user(prompt)] }
-
-const root = (url: string) => url.replace(/\/v1\/?$/, "")
-
-const fail = (what: string): never => {
-  throw new Error(`bench: ${what}`)
-}
 
 interface Line {
   readonly error?: string
@@ -39,22 +33,10 @@ interface Line {
 export const ollamaStream: BenchCase = {
   name: "ollama-stream",
   ours: (url) =>
-    Effect.map(Ollama.make({ baseUrl: root(url), model }), (client) =>
-      Effect.gen(function*() {
-        let text = ""
-        let finished = false
-        yield* Stream.runForEachChunk(client.chatStream(request, credentials), (chunks) =>
-          Effect.sync(() => {
-            for (const chunk of chunks) {
-              if (chunk._tag === "TextDelta") text += chunk.text
-              else if (chunk._tag === "Finish") finished = true
-            }
-          }))
-        if (text.length === 0) fail("empty reply")
-        if (!finished) fail("no Finish chunk")
-      })),
+    Effect.map(Ollama.make({ baseUrl: hostRoot(url), model }), (client) =>
+      drainReply(client.chatStream(request, credentials))),
   baseline: (url, dispatcher: Dispatcher) => {
-    const target = new URL(`${root(url)}/api/chat`)
+    const target = new URL(`${hostRoot(url)}/api/chat`)
     const body = JSON.stringify({ model, messages: [{ role: "user", content: prompt }], stream: true })
     const headers = { "content-type": "application/json" }
     return async () => {

@@ -5,12 +5,12 @@
  * The reply length (64 tokens) is set by `bench/simulatorProcess.ts`.
  */
 import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
 import type { Dispatcher } from "undici"
 import * as Message from "../../src/Message.js"
 import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as Sse from "../../src/Sse.js"
+import { drainReply, fail } from "./reply.js"
 import type { BenchCase } from "./types.js"
 
 const model = "gpt-4o-mini"
@@ -40,10 +40,6 @@ const post = (url: string, dispatcher: Dispatcher, stream: boolean) => {
       headers,
       body
     })
-}
-
-const fail = (what: string): never => {
-  throw new Error(`bench: ${what}`)
 }
 
 const checkText = (text: string) => {
@@ -76,19 +72,7 @@ export const openAiChatStream: BenchCase = {
   name: "openai-chat-stream",
   ours: (url) =>
     Effect.map(OpenAiChat.make({ baseUrl: url, model }), (client) =>
-      Effect.gen(function*() {
-        let text = ""
-        let finished = false
-        yield* Stream.runForEachChunk(client.chatStream(request, credentials), (chunks) =>
-          Effect.sync(() => {
-            for (const chunk of chunks) {
-              if (chunk._tag === "TextDelta") text += chunk.text
-              else if (chunk._tag === "Finish") finished = true
-            }
-          }))
-        checkText(text)
-        if (!finished) fail("no Finish chunk")
-      })),
+      drainReply(client.chatStream(request, credentials))),
   baseline: (url, dispatcher) => {
     const send = post(url, dispatcher, true)
     return async () => {

@@ -7,11 +7,11 @@
  * `bench/simulatorProcess.ts`.
  */
 import * as Effect from "effect/Effect"
-import * as Stream from "effect/Stream"
 import * as Message from "../../src/Message.js"
 import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as Sse from "../../src/Sse.js"
+import { drainReply, fail } from "./reply.js"
 import type { BenchCase } from "./types.js"
 
 const model = "gpt-4o-mini"
@@ -31,27 +31,11 @@ const wireBody = JSON.stringify({
 
 const headers = { "content-type": "application/json", authorization: `Bearer ${key}` }
 
-const fail = (what: string): never => {
-  throw new Error(`bench: ${what}`)
-}
-
 export const openAiResponsesStream: BenchCase = {
   name: "responses-stream",
   ours: (url) =>
     Effect.map(OpenAiResponses.make({ baseUrl: url, model }), (client) =>
-      Effect.gen(function*() {
-        let text = ""
-        let finished = false
-        yield* Stream.runForEachChunk(client.chatStream(request, credentials), (chunks) =>
-          Effect.sync(() => {
-            for (const chunk of chunks) {
-              if (chunk._tag === "TextDelta") text += chunk.text
-              else if (chunk._tag === "Finish") finished = true
-            }
-          }))
-        if (text.length === 0) fail("empty reply")
-        if (!finished) fail("no Finish chunk")
-      })),
+      drainReply(client.chatStream(request, credentials))),
   baseline: (url, dispatcher) => {
     const target = new URL(`${url}/responses`)
     return async () => {

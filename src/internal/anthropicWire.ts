@@ -6,6 +6,7 @@
 import type { Input as ChatRequest, ReasoningEffort, ToolChoice } from "../ChatRequest.js"
 import type { FinishReason, Usage } from "../ChatResponse.js"
 import type { AssistantMessage, ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition } from "../Message.js"
+import { tokenCount } from "./tokenCount.js"
 
 /** A JSON object as `JSON.parse` returns it. */
 export type JsonRecord = Record<string, unknown>
@@ -274,9 +275,6 @@ export const finishReason = (reason: string | undefined): FinishReason => {
   }
 }
 
-const count = (value: unknown): number =>
-  typeof value === "number" && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0
-
 /** The token counts of a usage object, as sent (each absent one undefined). */
 export interface WireUsage {
   input?: number
@@ -290,15 +288,15 @@ export interface WireUsage {
 export const readUsage = (value: unknown, into: WireUsage): void => {
   if (!isRecord(value)) return
   const input = value["input_tokens"]
-  if (typeof input === "number") into.input = count(input)
+  if (typeof input === "number") into.input = tokenCount(input)
   const creation = value["cache_creation_input_tokens"]
-  if (typeof creation === "number") into.cacheCreation = count(creation)
+  if (typeof creation === "number") into.cacheCreation = tokenCount(creation)
   const read = value["cache_read_input_tokens"]
-  if (typeof read === "number") into.cacheRead = count(read)
+  if (typeof read === "number") into.cacheRead = tokenCount(read)
   const output = value["output_tokens"]
-  if (typeof output === "number") into.output = count(output)
+  if (typeof output === "number") into.output = tokenCount(output)
   const details = value["output_tokens_details"]
-  if (isRecord(details) && typeof details["thinking_tokens"] === "number") into.thinking = count(details["thinking_tokens"])
+  if (isRecord(details) && typeof details["thinking_tokens"] === "number") into.thinking = tokenCount(details["thinking_tokens"])
 }
 
 /**

@@ -8,6 +8,7 @@ import { isVector } from "./embeddingBatches.js"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../ChatRequest.js"
 import type { FinishReason, Usage } from "../ChatResponse.js"
 import type { AssistantMessage, ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition, ToolMessage } from "../Message.js"
+import { tokenCount } from "./tokenCount.js"
 
 /** A JSON object as `JSON.parse` returns it. */
 export type JsonRecord = Record<string, unknown>
@@ -415,21 +416,18 @@ export const finishReason = (reason: string | undefined, hasCalls: boolean): Fin
   return "other"
 }
 
-const count = (value: unknown): number =>
-  typeof value === "number" && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0
-
 /** Usage from `usageMetadata`: thoughts are part of the completion, as OpenAI counts reasoning. */
 export const usage = (value: unknown): Usage | undefined => {
   if (!isRecord(value)) return undefined
-  const promptTokens = count(value["promptTokenCount"])
-  const reasoningTokens = count(value["thoughtsTokenCount"])
-  const completionTokens = count(value["candidatesTokenCount"]) + reasoningTokens
+  const promptTokens = tokenCount(value["promptTokenCount"])
+  const reasoningTokens = tokenCount(value["thoughtsTokenCount"])
+  const completionTokens = tokenCount(value["candidatesTokenCount"]) + reasoningTokens
   const total = value["totalTokenCount"]
   return {
     promptTokens,
     completionTokens,
-    totalTokens: typeof total === "number" ? count(total) : promptTokens + completionTokens,
-    cachedPromptTokens: count(value["cachedContentTokenCount"]),
+    totalTokens: typeof total === "number" ? tokenCount(total) : promptTokens + completionTokens,
+    cachedPromptTokens: tokenCount(value["cachedContentTokenCount"]),
     reasoningTokens,
     estimated: false
   }

@@ -433,28 +433,28 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
 
   const foreign = Effect.dieMessage(`KeyPool ${providerId}: a lease this pool did not issue was given to it`)
 
-  const report_ = (lease: KeyPool.Lease, outcome: KeyPool.Outcome) =>
+  // One step on the slot of `lease`, inside one `Ref.modify`; the waiters it
+  // frees are woken after it. A lease this pool did not issue is a defect.
+  type Wakes = readonly [first: Deferred.Deferred<void> | undefined, second?: Deferred.Deferred<void> | undefined]
+  const onSlot = (lease: KeyPool.Lease, step: (state: State, slot: Slot, now: number) => Wakes) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Effect.flatMap(
-        Ref.modify(ref, (state): [Deferred.Deferred<void> | undefined | "foreign", State] => {
+        Ref.modify(ref, (state): [Wakes | undefined, State] => {
           const slot = slotOf(state, lease)
-          return [slot === undefined ? "foreign" : report(state, slot, outcome, now, defaultCooldownMillis), state]
+          return [slot === undefined ? undefined : step(state, slot, now), state]
         }),
-        (wake) => wake === "foreign" ? foreign : wakeAll(wake)
+        (wakes) => wakes === undefined ? foreign : Effect.zipRight(wakeAll(wakes[0]), wakeAll(wakes[1]))
       ))
+
+  const report_ = (lease: KeyPool.Lease, outcome: KeyPool.Outcome) =>
+    onSlot(lease, (state, slot, now) => [report(state, slot, outcome, now, defaultCooldownMillis)])
 
   // Reported first, then released: a rate-limited key goes to the cooling heap, not back to ready.
   const release_ = (lease: KeyPool.Lease, outcome: KeyPool.Outcome | undefined) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Effect.flatMap(
-        Ref.modify(ref, (state): [readonly [Deferred.Deferred<void> | undefined, Deferred.Deferred<void> | undefined] | "foreign", State] => {
-          const slot = slotOf(state, lease)
-          if (slot === undefined) return ["foreign", state]
-          const reported = outcome === undefined ? undefined : report(state, slot, outcome, now, defaultCooldownMillis)
-          return [[reported, release(state, slot)], state]
-        }),
-        (wakes) => wakes === "foreign" ? foreign : Effect.zipRight(wakeAll(wakes[0]), wakeAll(wakes[1]))
-      ))
+    onSlot(lease, (state, slot, now) => [
+      outcome === undefined ? undefined : report(state, slot, outcome, now, defaultCooldownMillis),
+      release(state, slot)
+    ])
 
   // Uninterruptible from the count to the finalizer, so the key always goes back.
   const acquire = Effect.uninterruptible(

@@ -7,6 +7,7 @@ import type { Input as ChatRequest, ReasoningEffort, ResponseFormat } from "../C
 import type { FinishReason, Usage } from "../ChatResponse.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../Message.js"
 import { isVector } from "./embeddingBatches.js"
+import { tokenCount } from "./tokenCount.js"
 
 /** A JSON object as `JSON.parse` returns it. */
 export type JsonRecord = Record<string, unknown>
@@ -199,13 +200,10 @@ export const finishReason = (reason: unknown, madeToolCalls: boolean): FinishRea
   }
 }
 
-const count = (value: unknown): number =>
-  typeof value === "number" && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0
-
 /** Usage from the final object's counts; a missing count is 0 (they are `omitempty`). */
 export const usage = (body: JsonRecord): Usage => {
-  const promptTokens = count(body["prompt_eval_count"])
-  const completionTokens = count(body["eval_count"])
+  const promptTokens = tokenCount(body["prompt_eval_count"])
+  const completionTokens = tokenCount(body["eval_count"])
   return {
     promptTokens,
     completionTokens,

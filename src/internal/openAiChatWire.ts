@@ -7,6 +7,7 @@
 import type { Input as ChatRequest, ResponseFormat, ToolChoice } from "../ChatRequest.js"
 import type { FinishReason, Usage } from "../ChatResponse.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../Message.js"
+import { tokenCount } from "./tokenCount.js"
 
 /** Which field carries `maxTokens`. */
 export type MaxTokensField = "max_completion_tokens" | "max_tokens"
@@ -133,26 +134,23 @@ export const finishReason = (reason: string | undefined): FinishReason => {
   }
 }
 
-const count = (value: unknown): number =>
-  typeof value === "number" && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0
-
 /** Usage from `usage` (OpenAI and compatibles, Groq's `x_groq.usage`); undefined when it is not an object. */
 export const usage = (value: unknown): Usage | undefined => {
   if (!isRecord(value)) return undefined
-  const promptTokens = count(value["prompt_tokens"])
-  const completionTokens = count(value["completion_tokens"])
+  const promptTokens = tokenCount(value["prompt_tokens"])
+  const completionTokens = tokenCount(value["completion_tokens"])
   const total = value["total_tokens"]
   const promptDetails = value["prompt_tokens_details"]
   const completionDetails = value["completion_tokens_details"]
   return {
     promptTokens,
     completionTokens,
-    totalTokens: typeof total === "number" ? count(total) : promptTokens + completionTokens,
+    totalTokens: typeof total === "number" ? tokenCount(total) : promptTokens + completionTokens,
     cachedPromptTokens: isRecord(promptDetails)
-      ? count(promptDetails["cached_tokens"])
+      ? tokenCount(promptDetails["cached_tokens"])
       // DeepSeek reports cache hits at the top level.
-      : count(value["prompt_cache_hit_tokens"]),
-    reasoningTokens: isRecord(completionDetails) ? count(completionDetails["reasoning_tokens"]) : 0,
+      : tokenCount(value["prompt_cache_hit_tokens"]),
+    reasoningTokens: isRecord(completionDetails) ? tokenCount(completionDetails["reasoning_tokens"]) : 0,
     estimated: false
   }
 }

@@ -7,6 +7,7 @@
 import type { Input as ChatRequest, ResponseFormat, ToolChoice } from "../ChatRequest.js"
 import type { FinishReason, Usage } from "../ChatResponse.js"
 import type { AssistantMessage, ContentPart, ProviderMetadata, ToolCall, ToolDefinition } from "../Message.js"
+import { tokenCount } from "./tokenCount.js"
 
 /** A JSON object as `JSON.parse` returns it. */
 export type JsonRecord = Record<string, unknown>
@@ -147,23 +148,20 @@ export class ShapeError {
   constructor(readonly reason: string) {}
 }
 
-const count = (value: unknown): number =>
-  typeof value === "number" && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0
-
 /** Usage from `response.usage`; undefined when it is not an object. */
 export const usage = (value: unknown): Usage | undefined => {
   if (!isRecord(value)) return undefined
-  const promptTokens = count(value["input_tokens"])
-  const completionTokens = count(value["output_tokens"])
+  const promptTokens = tokenCount(value["input_tokens"])
+  const completionTokens = tokenCount(value["output_tokens"])
   const total = value["total_tokens"]
   const inputDetails = value["input_tokens_details"]
   const outputDetails = value["output_tokens_details"]
   return {
     promptTokens,
     completionTokens,
-    totalTokens: typeof total === "number" ? count(total) : promptTokens + completionTokens,
-    cachedPromptTokens: isRecord(inputDetails) ? count(inputDetails["cached_tokens"]) : 0,
-    reasoningTokens: isRecord(outputDetails) ? count(outputDetails["reasoning_tokens"]) : 0,
+    totalTokens: typeof total === "number" ? tokenCount(total) : promptTokens + completionTokens,
+    cachedPromptTokens: isRecord(inputDetails) ? tokenCount(inputDetails["cached_tokens"]) : 0,
+    reasoningTokens: isRecord(outputDetails) ? tokenCount(outputDetails["reasoning_tokens"]) : 0,
     estimated: false
   }
 }
