@@ -8,11 +8,13 @@ import { ollamaStream } from "./ollama.js"
 import { openAiChatNonStream, openAiChatStream } from "./openAiChat.js"
 import { openAiResponsesStream } from "./openAiResponses.js"
 import { routerOverhead } from "./router.js"
+import { effectStreamFloor } from "./streamFloor.js"
 import type { BenchCase } from "./types.js"
 
 export const cases: ReadonlyArray<BenchCase> = [
   openAiChatNonStream,
   openAiChatStream,
+  effectStreamFloor,
   llmStackNonStream,
   llmStackStream,
   anthropicStream,

@@ -68,44 +68,58 @@ export const openAiChatNonStream: BenchCase = {
   }
 }
 
+/** What the raw undici stream read: its text pieces, finish reason and usage. */
+export interface RawReply {
+  readonly texts: Array<string>
+  readonly finish: string
+  readonly usage: unknown
+}
+
+/**
+ * The `openai-chat-stream` baseline's call: raw undici, `Sse.makeDecoder` and
+ * `JSON.parse` per event; rejects unless the reply is whole.
+ */
+export const rawStream = (url: string, dispatcher: Dispatcher): () => Promise<RawReply> => {
+  const send = post(url, dispatcher, true)
+  return async () => {
+    const response = await send()
+    if (response.statusCode !== 200) fail(`HTTP ${response.statusCode}`)
+    const decoder = Sse.makeDecoder()
+    const texts: Array<string> = []
+    let finish: string | undefined
+    let usage: unknown
+    let done = false
+    const handle = (events: Array<Sse.Event>) => {
+      for (const event of events) {
+        if (done) return
+        if (event.data.startsWith("[DONE]")) {
+          done = true
+          return
+        }
+        const chunk = JSON.parse(event.data) as {
+          choices: Array<{ delta?: { content?: string | null }; finish_reason?: string | null }>
+          usage?: unknown
+        }
+        if (chunk.usage != null) usage = chunk.usage
+        const choice = chunk.choices[0]
+        if (choice === undefined) continue
+        const content = choice.delta?.content
+        if (typeof content === "string") texts.push(content)
+        if (typeof choice.finish_reason === "string") finish = choice.finish_reason
+      }
+    }
+    for await (const bytes of response.body) handle(decoder.push(bytes as Uint8Array))
+    handle(decoder.end())
+    checkText(texts.join(""))
+    if (!done || finish === undefined || usage === undefined) return fail("incomplete stream")
+    return { texts, finish, usage }
+  }
+}
+
 export const openAiChatStream: BenchCase = {
   name: "openai-chat-stream",
   ours: (url) =>
     Effect.map(OpenAiChat.make({ baseUrl: url, model }), (client) =>
       drainReply(client.chatStream(request, credentials))),
-  baseline: (url, dispatcher) => {
-    const send = post(url, dispatcher, true)
-    return async () => {
-      const response = await send()
-      if (response.statusCode !== 200) fail(`HTTP ${response.statusCode}`)
-      const decoder = Sse.makeDecoder()
-      let text = ""
-      let finish: string | undefined
-      let usage: unknown
-      let done = false
-      const handle = (events: Array<Sse.Event>) => {
-        for (const event of events) {
-          if (done) return
-          if (event.data.startsWith("[DONE]")) {
-            done = true
-            return
-          }
-          const chunk = JSON.parse(event.data) as {
-            choices: Array<{ delta?: { content?: string | null }; finish_reason?: string | null }>
-            usage?: unknown
-          }
-          if (chunk.usage != null) usage = chunk.usage
-          const choice = chunk.choices[0]
-          if (choice === undefined) continue
-          const content = choice.delta?.content
-          if (typeof content === "string") text += content
-          if (typeof choice.finish_reason === "string") finish = choice.finish_reason
-        }
-      }
-      for await (const bytes of response.body) handle(decoder.push(bytes as Uint8Array))
-      handle(decoder.end())
-      checkText(text)
-      if (!done || finish === undefined || usage === undefined) fail("incomplete stream")
-    }
-  }
+  baseline: rawStream
 }

@@ -6,7 +6,6 @@
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type { ChatChunk } from "../../src/ChatChunk.js"
-import type { LlmError } from "../../src/LlmError.js"
 
 /** A failed check: the case's call rejects or fails with it. */
 export const fail = (what: string): never => {
@@ -17,7 +16,7 @@ export const fail = (what: string): never => {
 export const hostRoot = (url: string): string => url.replace(/\/v1\/?$/, "")
 
 /** Drains `stream`; fails unless it brought text and ended with a `Finish` chunk. */
-export const drainReply = (stream: Stream.Stream<ChatChunk, LlmError>): Effect.Effect<void, LlmError> =>
+export const drainReply = <E>(stream: Stream.Stream<ChatChunk, E>): Effect.Effect<void, E> =>
   Effect.suspend(() => {
     let text = ""
     let finished = false
