@@ -213,10 +213,10 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     const deadline = Duration.decode(options?.deadline ?? "10 minutes")
     const deadlineMillis = Duration.toMillis(deadline)
 
-    // The call's deadline: its own, or a sooner one a `Router` handed down.
-    const dueOf = (request: Attempted, now: number): Due => {
+    // The call's deadline: its own, or a sooner one a `Router` handed down
+    // with the request as the caller gave it (`Deadline.of`).
+    const dueOf = (handedDown: number, now: number): Due => {
       const own = now + deadlineMillis
-      const handedDown = Deadline.of(request)
       return handedDown < own ? { at: handedDown, timeout: Duration.millis(Math.max(0, handedDown - now)) } : { at: own, timeout: deadline }
     }
 
@@ -446,7 +446,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     const chat = (input: ChatRequest): Effect.Effect<ChatResponse, LlmError> => {
       const request = withModel(input, options?.model)
       return Effect.clockWith((clock) => {
-        const due = dueOf(request, clock.unsafeCurrentTimeMillis())
+        const due = dueOf(Deadline.of(input), clock.unsafeCurrentTimeMillis())
         return Effect.flatMap(startSpan("Llm.chat", request, undefined), (callSpan) => {
           const once = attemptCall(request, due, () => RateLimiter.estimateTokens(request), callSpan, client.chat)
           return retrying(request, due, once).pipe(
@@ -506,7 +506,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     const chatStream = (input: ChatRequest): Stream.Stream<ChatChunk.ChatChunk, LlmError> => {
       const request = withModel(input, options?.model)
       const open = Effect.clockWith((clock) => {
-        const due = dueOf(request, clock.unsafeCurrentTimeMillis())
+        const due = dueOf(Deadline.of(input), clock.unsafeCurrentTimeMillis())
         return Effect.flatMap(startSpan("Llm.chatStream", request, undefined), (callSpan) =>
           Effect.map(
             Effect.onError(
@@ -590,10 +590,15 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
 
     // One batch, attempted as a chat call is, under its own deadline; usage the
     // provider did not report is counted locally.
-    const embedBatch = (request: EmbeddingRequest, inputs: ReadonlyArray<string>, callSpan: Tracer.Span | undefined) =>
+    const embedBatch = (
+      request: EmbeddingRequest,
+      handedDown: number,
+      inputs: ReadonlyArray<string>,
+      callSpan: Tracer.Span | undefined
+    ) =>
       Effect.clockWith((clock) => {
         const batch: EmbeddingRequest = { ...request, input: inputs }
-        const due = dueOf(request, clock.unsafeCurrentTimeMillis())
+        const due = dueOf(handedDown, clock.unsafeCurrentTimeMillis())
         const once = attemptCall(batch, due, () => EmbeddingBatches.estimateTokens(inputs), callSpan, client.embed)
         return Effect.flatMap(retrying(batch, due, once), (response) =>
           isMissing(response.usage)
@@ -603,11 +608,12 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
 
     const embed = (input: EmbeddingRequest): Effect.Effect<EmbeddingResponse, LlmError> => {
       const request = withModel(input, options?.model)
+      const handedDown = Deadline.of(input)
       const inputs = EmbeddingBatches.inputsOf(request, client.provider, request.model ?? "")
       if (!Array.isArray(inputs)) return Effect.fail(inputs as InvalidRequestError)
       const batches = EmbeddingBatches.split(inputs, client.maxEmbeddingInputs)
       return Effect.flatMap(startSpan("Llm.embed", request, undefined), (callSpan) =>
-        Effect.forEach(batches, (batch) => embedBatch(request, batch, callSpan), { concurrency: embeddingConcurrency }).pipe(
+        Effect.forEach(batches, (batch) => embedBatch(request, handedDown, batch, callSpan), { concurrency: embeddingConcurrency }).pipe(
           Effect.timed,
           Effect.map(([latency, parts]) => EmbeddingBatches.combine(parts, latency)),
           Effect.tap((response) => annotate(callSpan, { "gen_ai.usage.input_tokens": response.usage.promptTokens })),

@@ -80,7 +80,6 @@ import * as Context from "effect/Context"
 import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
@@ -585,16 +584,26 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
     holdUntil(state, Math.max(requests, tokens))
   }
 
-  const settle = (state: State, probe: boolean, startMillis: number, now: number, exit: Exit.Exit<unknown, LlmError>, held: boolean) => {
-    if (!(held && Exit.isSuccess(exit))) state.inFlight--
-    if (Exit.isSuccess(exit)) {
+  // `error`: the attempt's failure, or undefined when it succeeded (`reply`)
+  // or was interrupted (`interrupted`).
+  const settle = (
+    state: State,
+    probe: boolean,
+    startMillis: number,
+    now: number,
+    outcome: { readonly reply: unknown } | { readonly error: LlmError | undefined },
+    held: boolean
+  ) => {
+    const succeeded = "reply" in outcome
+    if (!(held && succeeded)) state.inFlight--
+    if (succeeded) {
       Cooldown.onSuccess(state.breaker)
       state.latencyMillis = Strategy.ewma(state.latencyMillis, now - startMillis, alpha)
-      const rateLimit = (exit.value as Partial<ChatResponse>).rateLimit
+      const rateLimit = (outcome.reply as Partial<ChatResponse>).rateLimit
       if (rateLimit !== undefined) holdFor(state, rateLimit, now)
       return
     }
-    const error = Option.getOrUndefined(Cause.failureOption(exit.cause))
+    const error = outcome.error
     if (error === undefined) return Cooldown.onNeutral(state.breaker, probe)
     state.failures++
     if (error._tag === "RateLimitError" && error.retryAfter !== undefined) {
@@ -631,7 +640,7 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
     from: string
     /** When every deployment honours a deadline handed down: the call's; else Infinity (a timer bounds the call). */
     deadlineAt = Infinity
-    readonly next: Effect.Effect<readonly [A, State], LlmError>
+    readonly next: Effect.Effect<A, LlmError>
     constructor(
       readonly request: ChatRequest,
       address: string,
@@ -655,7 +664,7 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
       this.next = drawsRandom ? Effect.flatMap(random.next, (u) => this.step(u)) : Effect.suspend(() => this.step(0))
     }
 
-    step(u: number): Effect.Effect<readonly [A, State], LlmError> {
+    step(u: number): Effect.Effect<A, LlmError> {
       const call = this.call
       const now = this.clock.unsafeCurrentTimeMillis()
       if (now >= this.deadlineAt) return Effect.fail(this.timedOut())
@@ -674,15 +683,20 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
       }
       state.secondCount++
       const routed = this.routed(state)
-      return Effect.catchAll(
-        Effect.map(
-          Effect.onExit(this.send(state, routed), (exit) => {
-            settle(state, probe, now, this.clock.unsafeCurrentTimeMillis(), exit, this.held)
-            return Effect.void
-          }),
-          (value) => [value, state] as const
-        ),
-        (error) => this.failed(state, error)
+      // One uninterruptible match settles the attempt however it ends; the
+      // next attempt runs interruptibly again.
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.matchCauseEffect(restore(this.send(state, routed)), {
+          onFailure: (cause) => {
+            const error = Option.getOrUndefined(Cause.failureOption(cause))
+            settle(state, probe, now, this.clock.unsafeCurrentTimeMillis(), { error }, this.held)
+            return error === undefined ? Effect.failCause(cause) : restore(this.failed(state, error))
+          },
+          onSuccess: (reply) => {
+            settle(state, probe, now, this.clock.unsafeCurrentTimeMillis(), { reply }, this.held)
+            return Effect.succeed(reply)
+          }
+        })
       )
     }
 
@@ -692,13 +706,13 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
       return this.deadlineAt === Infinity ? request : Deadline.handDown(request, this.deadlineAt)
     }
 
-    failed(state: State, error: LlmError): Effect.Effect<readonly [A, State], LlmError> {
+    failed(state: State, error: LlmError): Effect.Effect<A, LlmError> {
       record(this.call, state, error)
       if (this.clock.unsafeCurrentTimeMillis() >= this.deadlineAt) return Effect.fail(this.timedOut())
       return retryOn.has(error._tag) ? this.next : this.fallBack(state, error)
     }
 
-    fallBack(failed: State | undefined, error: LlmError): Effect.Effect<readonly [A, State], LlmError> {
+    fallBack(failed: State | undefined, error: LlmError): Effect.Effect<A, LlmError> {
       const call = this.call
       const fallback = findFallback(call, failed?.name, this.from, error._tag)
       if (fallback === undefined) return Effect.fail(call.attempts.length === 0 ? error : withAttempts(error, call.attempts))
@@ -732,7 +746,7 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
     request: ChatRequest,
     send: (state: State, request: ChatRequest) => Effect.Effect<A, LlmError>,
     held: boolean
-  ): Effect.Effect<readonly [A, State], LlmError> =>
+  ): Effect.Effect<A, LlmError> =>
     Effect.withFiberRuntime((fiber) => {
       const name = request.model ?? options.model ?? ""
       const members = request.model === undefined ? everyone : addresses.get(request.model)
@@ -748,18 +762,22 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
 
   const sendChat = (state: State, routed: ChatRequest) => state.llm.chat(routed)
   const chat = (request: ChatRequest): Effect.Effect<ChatResponse, LlmError> =>
-    Effect.map(run(request, sendChat, false), (served) => served[0])
+    run(request, sendChat, false)
 
+  // The stream opened, with the deployment it holds until it ends.
   const openStream = (state: State, routed: ChatRequest) =>
-    StreamOpen.open(
-      () => Effect.succeed({ stream: state.llm.chatStream(routed), extra: undefined }),
-      () => new StreamTruncatedError({ provider: state.provider, model: state.model, detail: "the stream ended before any chunk" })
+    Effect.map(
+      StreamOpen.open(
+        () => Effect.succeed({ stream: state.llm.chatStream(routed), extra: undefined }),
+        () => new StreamTruncatedError({ provider: state.provider, model: state.model, detail: "the stream ended before any chunk" })
+      ),
+      (opened) => ({ opened, state })
     )
 
   const chatStream = (request: ChatRequest): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
     Stream.unwrapScoped(
       Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(restore(run(request, openStream, true)), ([opened, state]) =>
+        Effect.flatMap(restore(run(request, openStream, true)), ({ opened, state }) =>
           Effect.as(
             Effect.addFinalizer((exit) =>
               Effect.zipRight(
@@ -810,10 +828,7 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
       const batch = request.model === state.model ? request : { ...request, model: state.model }
       return state.llm.embed(at === Infinity ? batch : Deadline.handDown(batch, at))
     }
-    return Effect.map(
-      run(inherited === Infinity ? asChat : Deadline.handDown(asChat, inherited), sendEmbedding, false),
-      (served) => served[0]
-    )
+    return run(inherited === Infinity ? asChat : Deadline.handDown(asChat, inherited), sendEmbedding, false)
   }
 
   const status = Effect.clockWith((clock) =>
