@@ -92,8 +92,10 @@ interface Server {
 const startSimulator = async (server: string): Promise<Server> => {
   const given = process.env["SIMULATOR_URL"]
   if (given !== undefined && given !== "") return { url: given, stop: () => {} }
-  const script = path.join(import.meta.dirname, "simulatorProcess.ts")
-  const args = ["--import", "tsx", script]
+  // Compiled (`npm run bench`) or run from source through tsx.
+  const compiled = import.meta.filename.endsWith(".js")
+  const script = path.join(import.meta.dirname, compiled ? "simulatorProcess.js" : "simulatorProcess.ts")
+  const args = compiled ? [script] : ["--import", "tsx", script]
   const options = {
     stdio: ["ignore", "pipe", "inherit"] as Array<"ignore" | "pipe" | "inherit">,
     env: { ...process.env, BENCH_SIMULATOR_SERVER: server }

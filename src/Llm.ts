@@ -265,27 +265,19 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
           () => Effect.flatMap(Fiber.interrupt(fiber), (exit) => Exit.isSuccess(exit) ? giveBack(exit.value) : Effect.void)
         ))
 
+    // A free key at once, or a wait for one that gives the permit back when it fails.
     const takeKey = (request: Attempted, due: Due, freePermit: Effect.Effect<void>) =>
-      Effect.onError(
-        Effect.flatMap(pool.tryTake, (lease) =>
-          lease !== undefined
-            ? Effect.succeed(lease)
-            : waitFor(pool.take, (lease) => pool.release(lease, undefined), request, due)),
-        () => freePermit
-      )
+      Effect.flatMap(pool.tryTake, (lease) =>
+        lease !== undefined
+          ? Effect.succeed(lease)
+          : Effect.onError(waitFor(pool.take, (lease) => pool.release(lease, undefined), request, due), () => freePermit))
 
     // `tokens`: the request's estimate for the tokens-per-minute budget.
     const hold = (request: Attempted, due: Due, tokens: () => number): Effect.Effect<Held, LlmError> => {
       // The request's estimated tokens in the tokens-per-minute budget come first,
       // so the request token is taken right before the call.
       // A reservation cut short by an interruption stays spent, as one the provider never reports on does.
-      const reserved = limiter.hasTokenBudget
-        ? Effect.map(
-          Effect.interruptible(bounded(Effect.mapError(limiter.reserve(tokens()), budgetError(request)), request, due)),
-          (reservation): RateLimiter.Reservation | undefined => reservation
-        )
-        : Effect.succeed(undefined)
-      return Effect.flatMap(reserved, (reservation) =>
+      const permitAndKey = (reservation: RateLimiter.Reservation | undefined) =>
         Effect.flatMap(
           Effect.flatMap(Effect.orDie(limiter.tryTakePermit(attemptCost)), (freePermit) =>
             freePermit !== undefined
@@ -293,7 +285,12 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
               : waitFor(Effect.orDie(limiter.takePermit(attemptCost)), identity, request, due)),
           (freePermit) =>
             Effect.map(takeKey(request, due, freePermit), (lease): Held => ({ lease, freePermit, reservation }))
-        ))
+        )
+      if (!limiter.hasTokenBudget) return permitAndKey(undefined)
+      return Effect.flatMap(
+        Effect.interruptible(bounded(Effect.mapError(limiter.reserve(tokens()), budgetError(request)), request, due)),
+        permitAndKey
+      )
     }
 
     // Gives back the key (reporting the attempt's outcome) and the permit.
@@ -426,21 +423,20 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     ) =>
     (attempt: number): Effect.Effect<A, LlmError> =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(hold(request, due, tokens), (held) =>
-          Effect.flatMap(
+        Effect.flatMap(hold(request, due, tokens), (held) => {
+          const send = withinDeadline(request, due, (bound) => call(bound, held.lease.credentials))
+          const settled = held.reservation === undefined ? send : Effect.tap(send, (reply) => reconcile(held, reply.usage))
+          // Untraced (no span for the call): no span for the attempt either.
+          if (callSpan === undefined) return Effect.onExit(restore(settled), (exit) => letGo(held, outcomeOf(exit)))
+          return Effect.flatMap(
             startSpan("Llm.attempt", request, callSpan, { "llm.attempt": attempt, "llm.key_id": held.lease.credentials.keyId }),
             (attemptSpan) =>
               Effect.onExit(
-                restore(withParent(
-                  Effect.tap(
-                    withinDeadline(request, due, (bound) => call(bound, held.lease.credentials)),
-                    (reply) => reconcile(held, reply.usage)
-                  ),
-                  attemptSpan
-                )),
+                restore(withParent(settled, attemptSpan)),
                 (exit) => Effect.zipRight(letGo(held, outcomeOf(exit)), endSpan(attemptSpan, exit))
               )
-          ))
+          )
+        })
       )
 
     const chat = (input: ChatRequest): Effect.Effect<ChatResponse, LlmError> => {
@@ -449,12 +445,12 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
         const due = dueOf(Deadline.of(input), clock.unsafeCurrentTimeMillis())
         return Effect.flatMap(startSpan("Llm.chat", request, undefined), (callSpan) => {
           const once = attemptCall(request, due, () => RateLimiter.estimateTokens(request), callSpan, client.chat)
-          return retrying(request, due, once).pipe(
-            Effect.flatMap((response) =>
-              isMissing(response.usage)
-                ? Effect.map(estimateUsage(request, response), (usage) => withCost(request, { ...response, usage }))
-                : Effect.succeed(withCost(request, response))
-            ),
+          const answered = Effect.flatMap(retrying(request, due, once), (response) =>
+            isMissing(response.usage)
+              ? Effect.map(estimateUsage(request, response), (usage) => withCost(request, { ...response, usage }))
+              : Effect.succeed(withCost(request, response)))
+          if (callSpan === undefined) return answered
+          return answered.pipe(
             Effect.tap((response) => annotate(callSpan, usageAttributes(response.usage))),
             Effect.onExit((exit) => endSpan(callSpan, exit))
           )
