@@ -18,6 +18,7 @@
  * @since 0.1.0
  */
 import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -189,6 +190,8 @@ const defaultTracer = Effect.runSync(Effect.tracer)
 interface Due {
   readonly at: number
   readonly timeout: Duration.Duration
+  /** The call's `Clock`, read when an attempt starts. */
+  readonly clock: Clock.Clock
 }
 
 /** What one attempt holds until it ends: a rate permit, a key and the token budget it reserved. */
@@ -215,9 +218,12 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
 
     // The call's deadline: its own, or a sooner one a `Router` handed down
     // with the request as the caller gave it (`Deadline.of`).
-    const dueOf = (handedDown: number, now: number): Due => {
+    const dueOf = (handedDown: number, clock: Clock.Clock): Due => {
+      const now = clock.unsafeCurrentTimeMillis()
       const own = now + deadlineMillis
-      return handedDown < own ? { at: handedDown, timeout: Duration.millis(Math.max(0, handedDown - now)) } : { at: own, timeout: deadline }
+      return handedDown < own
+        ? { at: handedDown, timeout: Duration.millis(Math.max(0, handedDown - now)), clock }
+        : { at: own, timeout: deadline, clock }
     }
 
     const deadlineError = (request: Attempted, due: Due) =>
@@ -329,8 +335,8 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
       due: Due,
       call: (request: R) => Effect.Effect<A, LlmError>
     ) =>
-      Effect.clockWith((clock) => {
-        const left = Math.max(1, due.at - clock.unsafeCurrentTimeMillis())
+      Effect.suspend(() => {
+        const left = Math.max(1, due.at - due.clock.unsafeCurrentTimeMillis())
         const timeout = request.timeout ?? client.timeout
         if (timeout === undefined) return timeoutFail(call(request), Duration.millis(left), () => deadlineError(request, due))
         return Duration.toMillis(timeout) <= left ? call(request) : call({ ...request, timeout: Duration.millis(left) })
@@ -441,20 +447,22 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
 
     const chat = (input: ChatRequest): Effect.Effect<ChatResponse, LlmError> => {
       const request = withModel(input, options?.model)
-      return Effect.clockWith((clock) => {
-        const due = dueOf(Deadline.of(input), clock.unsafeCurrentTimeMillis())
-        return Effect.flatMap(startSpan("Llm.chat", request, undefined), (callSpan) => {
-          const once = attemptCall(request, due, () => RateLimiter.estimateTokens(request), callSpan, client.chat)
-          const answered = Effect.flatMap(retrying(request, due, once), (response) =>
+      const answer = (due: Due, callSpan: Tracer.Span | undefined) =>
+        Effect.flatMap(
+          retrying(request, due, attemptCall(request, due, () => RateLimiter.estimateTokens(request), callSpan, client.chat)),
+          (response) =>
             isMissing(response.usage)
               ? Effect.map(estimateUsage(request, response), (usage) => withCost(request, { ...response, usage }))
-              : Effect.succeed(withCost(request, response)))
-          if (callSpan === undefined) return answered
-          return answered.pipe(
+              : Effect.succeed(withCost(request, response))
+        )
+      return Effect.withFiberRuntime((fiber) => {
+        const due = dueOf(Deadline.of(input), Context.get(fiber.currentDefaultServices, Clock.Clock))
+        if (fiber.currentTracer === defaultTracer) return answer(due, undefined)
+        return Effect.flatMap(startSpan("Llm.chat", request, undefined), (callSpan) =>
+          answer(due, callSpan).pipe(
             Effect.tap((response) => annotate(callSpan, usageAttributes(response.usage))),
             Effect.onExit((exit) => endSpan(callSpan, exit))
-          )
-        })
+          ))
       })
     }
 
@@ -502,7 +510,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     const chatStream = (input: ChatRequest): Stream.Stream<ChatChunk.ChatChunk, LlmError> => {
       const request = withModel(input, options?.model)
       const open = Effect.clockWith((clock) => {
-        const due = dueOf(Deadline.of(input), clock.unsafeCurrentTimeMillis())
+        const due = dueOf(Deadline.of(input), clock)
         return Effect.flatMap(startSpan("Llm.chatStream", request, undefined), (callSpan) =>
           Effect.map(
             Effect.onError(
@@ -594,7 +602,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     ) =>
       Effect.clockWith((clock) => {
         const batch: EmbeddingRequest = { ...request, input: inputs }
-        const due = dueOf(handedDown, clock.unsafeCurrentTimeMillis())
+        const due = dueOf(handedDown, clock)
         const once = attemptCall(batch, due, () => EmbeddingBatches.estimateTokens(inputs), callSpan, client.embed)
         return Effect.flatMap(retrying(batch, due, once), (response) =>
           isMissing(response.usage)

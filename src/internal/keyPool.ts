@@ -425,8 +425,12 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
 
   const take = Effect.suspend(() => takeLoop(undefined))
 
-  const tryTake = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-    Effect.map(attempt(now), (result) => result._tag === "Slot" ? result.lease : undefined))
+  const tryTake = Effect.clockWith((clock) =>
+    Ref.modify(ref, (state): [KeyPool.Lease | undefined, State] => {
+      const result = tryAcquire(state, clock.unsafeCurrentTimeMillis())
+      return [result._tag === "Slot" ? result.lease : undefined, state]
+    })
+  )
 
   const slotOf = (state: State, lease: KeyPool.Lease): Slot | undefined =>
     lease instanceof LeaseImpl && lease.pool === state.token ? state.slots[lease.slot] : undefined
@@ -437,14 +441,22 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
   // frees are woken after it. A lease this pool did not issue is a defect.
   type Wakes = readonly [first: Deferred.Deferred<void> | undefined, second?: Deferred.Deferred<void> | undefined]
   const onSlot = (lease: KeyPool.Lease, step: (state: State, slot: Slot, now: number) => Wakes) =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    Effect.clockWith((clock) =>
       Effect.flatMap(
         Ref.modify(ref, (state): [Wakes | undefined, State] => {
           const slot = slotOf(state, lease)
-          return [slot === undefined ? undefined : step(state, slot, now), state]
+          return [slot === undefined ? undefined : step(state, slot, clock.unsafeCurrentTimeMillis()), state]
         }),
-        (wakes) => wakes === undefined ? foreign : Effect.zipRight(wakeAll(wakes[0]), wakeAll(wakes[1]))
-      ))
+        (wakes) =>
+          wakes === undefined
+            ? foreign
+            : wakes[1] === undefined
+            ? wakeAll(wakes[0])
+            : wakes[0] === undefined
+            ? wakeAll(wakes[1])
+            : Effect.zipRight(wakeAll(wakes[0]), wakeAll(wakes[1]))
+      )
+    )
 
   const report_ = (lease: KeyPool.Lease, outcome: KeyPool.Outcome) =>
     onSlot(lease, (state, slot, now) => [report(state, slot, outcome, now, defaultCooldownMillis)])
