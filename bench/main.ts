@@ -21,7 +21,7 @@
  * listed are named `<case>@<client>-http`.
  *
  * Other settings: BENCH_SECONDS (per measured round, default 3), BENCH_ROUNDS
- * (default 2), BENCH_CONCURRENCY (default 32), BENCH_WARMUP_SECONDS (default 2),
+ * (default 3), BENCH_CONCURRENCY (default 32), BENCH_WARMUP_SECONDS (default 2),
  * SIMULATOR_URL (use a running simulator instead of starting them).
  *
  * Each case is warmed up (ours, then baseline), then measured in rounds that
@@ -60,7 +60,7 @@ const envNumber = (name: string, fallback: number): number => {
 }
 
 const seconds = envNumber("BENCH_SECONDS", 3)
-const rounds = envNumber("BENCH_ROUNDS", 2)
+const rounds = envNumber("BENCH_ROUNDS", 3)
 const concurrency = envNumber("BENCH_CONCURRENCY", 32)
 const warmupSeconds = envNumber("BENCH_WARMUP_SECONDS", 2)
 const servers = (process.env["BENCH_SERVERS"] ?? "node,platform").split(",").map((s) => s.trim()).filter((s) => s !== "")

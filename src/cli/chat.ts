@@ -11,7 +11,7 @@
  * @since 0.1.0
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
@@ -271,7 +271,7 @@ const resolve = (args: Args, io: Io, options: RunOptions) =>
     const source = args.source
     if (source._tag === "Config") {
       const { layer, secrets } = yield* fromConfig(source)
-      return { layer: Layer.provide(layer, NodeHttpClient.layerUndici), secrets } satisfies Resolved
+      return { layer: Layer.provide(layer, UndiciHttpClient.layer()), secrets } satisfies Resolved
     }
     const { api, preset } = source
     const variable = keyVariable(api, preset)
@@ -316,7 +316,7 @@ const resolve = (args: Args, io: Io, options: RunOptions) =>
       })
       // The stand-in `none` is no secret: scrubbing it would mangle messages that say "none".
       const secrets = given === undefined ? [] : [given]
-      return { layer: Layer.provide(layer, NodeHttpClient.layerUndici), secrets } satisfies Resolved
+      return { layer: Layer.provide(layer, UndiciHttpClient.layer()), secrets } satisfies Resolved
     }
     const model = source.model ?? defaultModel
     // Loaded only here: the server side of @effect/platform is a good part of startup.
@@ -344,7 +344,7 @@ const resolve = (args: Args, io: Io, options: RunOptions) =>
       model,
       maxRetries: source.maxRetries
     })
-    return { layer: Layer.provide(layer, NodeHttpClient.layerUndici), secrets: [] } satisfies Resolved
+    return { layer: Layer.provide(layer, UndiciHttpClient.layer()), secrets: [] } satisfies Resolved
   })
 
 const readPrompt = (args: Args, io: Io) =>
