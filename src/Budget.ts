@@ -45,6 +45,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { Input as ChatRequest } from "./ChatRequest.js"
+import * as Deadline from "./internal/deadline.js"
 import { Llm, type Service as LlmService } from "./Llm.js"
 import { BudgetExceededError } from "./LlmError.js"
 import * as Pricing from "./Pricing.js"
@@ -335,18 +336,19 @@ export const guarded = (llm: LlmService, budget: Service, options?: GuardOptions
   // A call that failed with an error (not interrupted) was not billed.
   const unbilled = (exit: Exit.Exit<unknown, unknown>) =>
     Exit.isFailure(exit) && !Exit.isInterrupted(exit) && Option.isSome(Cause.failureOption(exit.cause))
-  return Llm.of({
-    chat: (request) =>
+  // A deadline a `Router` hands down (see `internal/deadline`) goes on to `llm`.
+  return Deadline.honourLike(llm, Llm.of({
+    chat: (request, at = Infinity) =>
       Effect.acquireUseRelease(
         reserve(request),
-        () => llm.chat(request),
+        () => Deadline.chat(llm, request, at),
         (reservation, exit) =>
           budget.charge(
             reservation,
             Exit.isSuccess(exit) ? exit.value.cost : unbilled(exit) ? 0 : undefined
           )
       ),
-    chatStream: (request) =>
+    chatStream: (request, at = Infinity) =>
       Stream.unwrapScoped(Effect.gen(function*() {
         let output = false
         let finished = false
@@ -356,7 +358,7 @@ export const guarded = (llm: LlmService, budget: Service, options?: GuardOptions
           (reservation, exit) =>
             budget.charge(reservation, finished ? cost : !output && unbilled(exit) ? 0 : undefined)
         )
-        return Stream.mapChunks(llm.chatStream(request), (chunk) => {
+        return Stream.mapChunks(Deadline.chatStream(llm, request, at), (chunk) => {
           output = true
           for (const item of chunk) {
             if (item._tag === "Finish") {
@@ -369,7 +371,7 @@ export const guarded = (llm: LlmService, budget: Service, options?: GuardOptions
       })),
     // Embeddings have no price in `Pricing`, so a budget cannot weigh them: they pass through.
     embed: llm.embed
-  })
+  }))
 }
 
 /**

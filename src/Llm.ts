@@ -217,7 +217,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     const deadlineMillis = Duration.toMillis(deadline)
 
     // The call's deadline: its own, or a sooner one a `Router` handed down
-    // with the request as the caller gave it (`Deadline.of`).
+    // (the second argument of `chat`, `chatStream` and `embed`).
     const dueOf = (handedDown: number, clock: Clock.Clock): Due => {
       const now = clock.unsafeCurrentTimeMillis()
       const own = now + deadlineMillis
@@ -445,7 +445,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
         })
       )
 
-    const chat = (input: ChatRequest): Effect.Effect<ChatResponse, LlmError> => {
+    const chat = (input: ChatRequest, handedDown = Infinity): Effect.Effect<ChatResponse, LlmError> => {
       const request = withModel(input, options?.model)
       const answer = (due: Due, callSpan: Tracer.Span | undefined) =>
         Effect.flatMap(
@@ -456,7 +456,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
               : Effect.succeed(withCost(request, response))
         )
       return Effect.withFiberRuntime((fiber) => {
-        const due = dueOf(Deadline.of(input), Context.get(fiber.currentDefaultServices, Clock.Clock))
+        const due = dueOf(handedDown, Context.get(fiber.currentDefaultServices, Clock.Clock))
         if (fiber.currentTracer === defaultTracer) return answer(due, undefined)
         return Effect.flatMap(startSpan("Llm.chat", request, undefined), (callSpan) =>
           answer(due, callSpan).pipe(
@@ -507,10 +507,10 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
           new StreamTruncatedError({ provider: client.provider, model: request.model ?? "", detail: "the stream ended before any chunk" })
         ))
 
-    const chatStream = (input: ChatRequest): Stream.Stream<ChatChunk.ChatChunk, LlmError> => {
+    const chatStream = (input: ChatRequest, handedDown = Infinity): Stream.Stream<ChatChunk.ChatChunk, LlmError> => {
       const request = withModel(input, options?.model)
       const open = Effect.clockWith((clock) => {
-        const due = dueOf(Deadline.of(input), clock)
+        const due = dueOf(handedDown, clock)
         return Effect.flatMap(startSpan("Llm.chatStream", request, undefined), (callSpan) =>
           Effect.map(
             Effect.onError(
@@ -610,9 +610,8 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
             : Effect.succeed(response))
       })
 
-    const embed = (input: EmbeddingRequest): Effect.Effect<EmbeddingResponse, LlmError> => {
+    const embed = (input: EmbeddingRequest, handedDown = Infinity): Effect.Effect<EmbeddingResponse, LlmError> => {
       const request = withModel(input, options?.model)
-      const handedDown = Deadline.of(input)
       const inputs = EmbeddingBatches.inputsOf(request, client.provider, request.model ?? "")
       if (!Array.isArray(inputs)) return Effect.fail(inputs as InvalidRequestError)
       const batches = EmbeddingBatches.split(inputs, client.maxEmbeddingInputs)

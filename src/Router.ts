@@ -442,7 +442,7 @@ const replyTokensDefault = 256
 
 // The deployment's Llm, checked against the budget and recorded in the
 // ledger when the options have them. It still honours a deadline handed down
-// when the Llm it wraps does: the wrappers add no wait of their own.
+// when the Llm it wraps does: the wrappers hand it on.
 const decorate = (options: Options, deployment: Deployment<unknown, unknown>, llm: Llm.Service, price: Pricing.Price | undefined) => {
   let out = llm
   if (options.budget !== undefined) {
@@ -454,7 +454,7 @@ const decorate = (options: Options, deployment: Deployment<unknown, unknown>, ll
     })
   }
   if (options.ledger !== undefined) out = UsageLedger.tracked(out, options.ledger, deployment.name)
-  return out !== llm && Deadline.honours(llm) ? Deadline.honour(out) : out
+  return out
 }
 
 const makeService = (options: Options, built: ReadonlyArray<Built>): Service => {
@@ -645,7 +645,7 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
       readonly request: ChatRequest,
       address: string,
       members: ReadonlyArray<State>,
-      readonly send: (state: State, request: ChatRequest) => Effect.Effect<A, LlmError>,
+      readonly send: (state: State, request: ChatRequest, at: number) => Effect.Effect<A, LlmError>,
       readonly held: boolean,
       readonly clock: Clock.Clock,
       random: Random.Random
@@ -686,7 +686,7 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
       // One uninterruptible match settles the attempt however it ends; the
       // next attempt runs interruptibly again.
       return Effect.uninterruptibleMask((restore) =>
-        Effect.matchCauseEffect(restore(this.send(state, routed)), {
+        Effect.matchCauseEffect(restore(this.send(state, routed, this.deadlineAt)), {
           onFailure: (cause) => {
             const error = Option.getOrUndefined(Cause.failureOption(cause))
             settle(state, probe, now, this.clock.unsafeCurrentTimeMillis(), { error }, this.held)
@@ -700,10 +700,9 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
       )
     }
 
-    // The request as the deployment gets it: its model, and the deadline handed down.
+    // The request as the deployment gets it: with its model.
     routed(state: State): ChatRequest {
-      const request = this.request.model === state.model ? this.request : { ...this.request, model: state.model }
-      return this.deadlineAt === Infinity ? request : Deadline.handDown(request, this.deadlineAt)
+      return this.request.model === state.model ? this.request : { ...this.request, model: state.model }
     }
 
     failed(state: State, error: LlmError): Effect.Effect<A, LlmError> {
@@ -744,7 +743,8 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
   // between attempts) instead of forking a timer per call.
   const run = <A>(
     request: ChatRequest,
-    send: (state: State, request: ChatRequest) => Effect.Effect<A, LlmError>,
+    inherited: number,
+    send: (state: State, request: ChatRequest, at: number) => Effect.Effect<A, LlmError>,
     held: boolean
   ): Effect.Effect<A, LlmError> =>
     Effect.withFiberRuntime((fiber) => {
@@ -754,30 +754,29 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
       const services = fiber.getFiberRef(DefaultServices.currentServices)
       const clock = Context.get(services, Clock.Clock)
       const routing = new Routing(request, name, members, send, held, clock, Context.get(services, Random.Random))
-      const inherited = Deadline.of(request)
       if (!handsDeadlineDown) return Deadline.within(routing.next, deadline, inherited, () => routing.timedOut())
       routing.deadlineAt = Math.min(inherited, clock.unsafeCurrentTimeMillis() + deadlineMillis)
       return routing.next
     })
 
-  const sendChat = (state: State, routed: ChatRequest) => state.llm.chat(routed)
-  const chat = (request: ChatRequest): Effect.Effect<ChatResponse, LlmError> =>
-    run(request, sendChat, false)
+  const sendChat = (state: State, routed: ChatRequest, at: number) => Deadline.chat(state.llm, routed, at)
+  const chat = (request: ChatRequest, inherited = Infinity): Effect.Effect<ChatResponse, LlmError> =>
+    run(request, inherited, sendChat, false)
 
   // The stream opened, with the deployment it holds until it ends.
-  const openStream = (state: State, routed: ChatRequest) =>
+  const openStream = (state: State, routed: ChatRequest, at: number) =>
     Effect.map(
       StreamOpen.open(
-        () => Effect.succeed({ stream: state.llm.chatStream(routed), extra: undefined }),
+        () => Effect.succeed({ stream: Deadline.chatStream(state.llm, routed, at), extra: undefined }),
         () => new StreamTruncatedError({ provider: state.provider, model: state.model, detail: "the stream ended before any chunk" })
       ),
       (opened) => ({ opened, state })
     )
 
-  const chatStream = (request: ChatRequest): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
+  const chatStream = (request: ChatRequest, inherited = Infinity): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
     Stream.unwrapScoped(
       Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(restore(run(request, openStream, true)), ({ opened, state }) =>
+        Effect.flatMap(restore(run(request, inherited, openStream, true)), ({ opened, state }) =>
           Effect.as(
             Effect.addFinalizer((exit) =>
               Effect.zipRight(
@@ -820,15 +819,11 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
   // picked, retried elsewhere and fallen back by the same rules, with the
   // embedding request sent as it is (its model the deployment's). It weighs
   // nothing for lowest cost or a budget: `Pricing` prices chat tokens only.
-  const embed = (request: EmbeddingRequest): Effect.Effect<EmbeddingResponse, LlmError> => {
-    const inherited = Deadline.of(request)
+  const embed = (request: EmbeddingRequest, inherited = Infinity): Effect.Effect<EmbeddingResponse, LlmError> => {
     const asChat: ChatRequest = request.model === undefined ? { messages: [] } : { messages: [], model: request.model }
-    const sendEmbedding = (state: State, routed: ChatRequest) => {
-      const at = Deadline.of(routed)
-      const batch = request.model === state.model ? request : { ...request, model: state.model }
-      return state.llm.embed(at === Infinity ? batch : Deadline.handDown(batch, at))
-    }
-    return run(inherited === Infinity ? asChat : Deadline.handDown(asChat, inherited), sendEmbedding, false)
+    const sendEmbedding = (state: State, _routed: ChatRequest, at: number) =>
+      Deadline.embed(state.llm, request.model === state.model ? request : { ...request, model: state.model }, at)
+    return run(asChat, inherited, sendEmbedding, false)
   }
 
   const status = Effect.clockWith((clock) =>

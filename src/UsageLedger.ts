@@ -29,6 +29,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { type ChatResponse, emptyUsage, type Usage } from "./ChatResponse.js"
+import * as Deadline from "./internal/deadline.js"
 import { Llm, type Service as LlmService } from "./Llm.js"
 
 /**
@@ -201,12 +202,14 @@ export const layer: Layer.Layer<UsageLedger> = Layer.effect(UsageLedger, make)
  * @category Constructors
  */
 export const tracked = (llm: LlmService, ledger: Service, deployment: string): LlmService =>
-  Llm.of({
-    chat: (request) => Effect.tap(llm.chat(request), (response) => ledger.record(callOf(deployment, response))),
-    chatStream: (request) =>
+  // A deadline a `Router` hands down (see `internal/deadline`) goes on to `llm`.
+  Deadline.honourLike(llm, Llm.of({
+    chat: (request, at = Infinity) =>
+      Effect.tap(Deadline.chat(llm, request, at), (response) => ledger.record(callOf(deployment, response))),
+    chatStream: (request, at = Infinity) =>
       Stream.suspend(() => {
         let usage: Usage | undefined
-        return Stream.mapChunksEffect(llm.chatStream(request), (chunk) => {
+        return Stream.mapChunksEffect(Deadline.chatStream(llm, request, at), (chunk) => {
           for (const item of chunk) {
             if (item._tag === "Usage") usage = item.usage
             else if (item._tag === "Finish") {
@@ -221,7 +224,7 @@ export const tracked = (llm: LlmService, ledger: Service, deployment: string): L
       }),
     // Embeddings are not chat calls: they pass through unrecorded.
     embed: llm.embed
-  })
+  }))
 
 /**
  * A layer that decorates the `Llm` below it with `tracked`.

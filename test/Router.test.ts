@@ -5,6 +5,7 @@ import * as ExecutionPlan from "effect/ExecutionPlan"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
@@ -664,6 +665,45 @@ describe("Router", () => {
       expect(error.attempts?.map((attempt) => attempt.error)).toEqual(["TimeoutError"])
       expect((yield* Router.status).details["a"]!.in_flight + (yield* Router.status).details["b"]!.in_flight).toBe(0)
     }).pipe(Effect.provide(router), seeded)
+  })
+
+  it.effect("the deadline reaches the Llm through a budget, a ledger and a router inside a router", () => {
+    let calls = 0
+    const slowClient = Layer.succeed(
+      ProviderClient.ProviderClient,
+      ProviderClient.ProviderClient.of({
+        provider: "slow",
+        chat: () => Effect.zipRight(Effect.sleep("10 seconds"), Effect.fail(unavailable("slow"))).pipe(Effect.ensuring(Effect.sync(() => calls++))),
+        chatStream: () => Stream.never,
+        embed: () => Effect.die("not embedded"),
+        maxEmbeddingInputs: 1
+      })
+    )
+    const llm = Llm.layer({ deadline: "1 hour", retry: RetryPolicy.make({ maxRetries: 10, baseDelay: "100 millis" }) }).pipe(
+      Layer.provide(Layer.mergeAll(
+        slowClient,
+        KeyPool.layer({ providerId: "inner", keys: ["sk-test-key-inner-000001"] }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+        RateLimiter.unlimited
+      ))
+    )
+    return Effect.gen(function*() {
+      const budget = yield* Budget.make({ limits: [{ scope: Budget.overall, limit: 100, period: "1 day" }] })
+      const ledger = yield* UsageLedger.make
+      const inner = Router.layer({ deadline: "1 hour", budget, ledger, deployments: [{ name: "inner", model: "m", llm }] })
+      const outer = Router.layer({ deadline: "15 seconds", deployments: [{ name: "outer", model: "m", llm: inner }] })
+      yield* Effect.gen(function*() {
+        const fiber = yield* Effect.fork(Effect.flip(Llm.chat(ask())))
+        yield* TestClock.adjust("30 seconds")
+        // Done by now: a deadline lost on the way would leave the Llm retrying for an hour.
+        const done = yield* Fiber.poll(fiber)
+        if (Option.isNone(done)) yield* Fiber.interrupt(fiber)
+        expect(Option.isSome(done)).toBe(true)
+        const error = yield* Fiber.join(fiber)
+        expect(error._tag).toBe("TimeoutError")
+        // The Llm retried after 10 seconds; the outer router's deadline cut its second try at 15.
+        expect(calls).toBe(2)
+      }).pipe(Effect.provide(outer))
+    }).pipe(seeded)
   })
 
   it.effect("embed is routed like a chat: addressed by group, sent with the deployment's model, retried elsewhere on a transient error", () => {

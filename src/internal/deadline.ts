@@ -5,43 +5,74 @@
  * timer, so the router needs no timer (no forked fiber per call) of its own
  * when every deployment honours the deadline handed down.
  *
- * The deadline travels with the request object: a copy of the request made
- * for the call, registered in a `WeakMap`. Neither a `FiberRef` (setting one
- * copies the fiber's whole `FiberRefs`, to set and to restore, and makes
- * every finalizer of the call diff them) nor a symbol-keyed field on the
- * request (an extra hidden class that every wire encoder's property reads
- * then meet, measured at about a tenth of a routed call) is as cheap; the copy
- * keeps a deadline off a request object the caller reuses for other calls.
+ * A service that honours deadlines takes one as an optional second argument
+ * of `chat`, `chatStream` and `embed` (epoch milliseconds of the `Clock`),
+ * and is marked with `honour`; the router calls it through `chat`,
+ * `chatStream` and `embed` here. Neither a `FiberRef` (setting one copies the
+ * fiber's whole `FiberRefs`, to set and to restore, and makes every finalizer
+ * of the call diff them) nor a field on the request (a copy of the request per
+ * call, and an extra hidden class that every wire encoder's reads then meet)
+ * is as cheap as an argument.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Stream from "effect/Stream"
+import type { ChatChunk } from "../ChatChunk.js"
+import type { Input as ChatRequest } from "../ChatRequest.js"
+import type { ChatResponse } from "../ChatResponse.js"
+import type { EmbeddingResponse, Input as EmbeddingRequest } from "../Embedding.js"
+import type { LlmError } from "../LlmError.js"
 import { timeoutFail } from "./timeout.js"
 
-const deadlines = new WeakMap<object, number>()
-
-/** The deadline (epoch milliseconds of the `Clock`) handed down with `request`; `Infinity` when none was. */
-export const of = (request: object): number => deadlines.get(request) ?? Infinity
-
-/** A copy of `request` that carries `at`, or `request` when it carries a sooner deadline already. */
-export const handDown = <R extends object>(request: R, at: number): R => {
-  if (of(request) <= at) return request
-  const carrier = { ...request }
-  deadlines.set(carrier, at)
-  return carrier
+/** The calls of a service that honours a deadline: `at` is `Infinity` or absent when none was handed down. */
+export interface Honouring {
+  readonly chat: (request: ChatRequest, at?: number) => Effect.Effect<ChatResponse, LlmError>
+  readonly chatStream: (request: ChatRequest, at?: number) => Stream.Stream<ChatChunk, LlmError>
+  readonly embed: (request: EmbeddingRequest, at?: number) => Effect.Effect<EmbeddingResponse, LlmError>
 }
 
 const honouring = new WeakSet<object>()
 
-/** Marks a service whose calls are bounded by the deadline handed down (what `Llm.make` builds). */
-export const honour = <S extends object>(service: S): S => {
+/** Marks a service whose calls take the deadline handed down as their second argument (what `Llm.make` builds). */
+export const honour = <S extends Honouring>(service: S): S => {
   honouring.add(service)
   return service
 }
 
 export const honours = (service: object): boolean => honouring.has(service)
+
+/** `decorated`, marked with `honour` when the service it wraps (and hands a deadline on to) is. */
+export const honourLike = <S extends Honouring>(wrapped: object, decorated: S): S =>
+  honouring.has(wrapped) ? honour(decorated) : decorated
+
+// The calls below hand `at` to a service marked with `honour`; to any other
+// service the extra argument means nothing, and it is not given.
+const target = (service: object, at: number): Honouring | undefined =>
+  at !== Infinity && honouring.has(service) ? service as Honouring : undefined
+
+/** `service.chat(request)`, with the deadline `at` handed down when the service honours one. */
+export const chat = (
+  service: Pick<Honouring, "chat">,
+  request: ChatRequest,
+  at: number
+): Effect.Effect<ChatResponse, LlmError> => target(service, at)?.chat(request, at) ?? service.chat(request)
+
+/** `service.chatStream(request)`, with the deadline `at` handed down when the service honours one. */
+export const chatStream = (
+  service: Pick<Honouring, "chatStream">,
+  request: ChatRequest,
+  at: number
+): Stream.Stream<ChatChunk, LlmError> => target(service, at)?.chatStream(request, at) ?? service.chatStream(request)
+
+/** `service.embed(request)`, with the deadline `at` handed down when the service honours one. */
+export const embed = (
+  service: Pick<Honouring, "embed">,
+  request: EmbeddingRequest,
+  at: number
+): Effect.Effect<EmbeddingResponse, LlmError> => target(service, at)?.embed(request, at) ?? service.embed(request)
 
 /** `self` bounded by `own` and by the deadline `at` handed down, whichever ends first. */
 export const within = <A, E, E2>(
