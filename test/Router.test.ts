@@ -630,26 +630,30 @@ describe("Router", () => {
     )
   })
 
+  // An `Llm` with an hour's deadline over a provider that fails every call
+  // after 10 seconds, retrying up to 10 times; `count` runs once per provider call.
+  const slowLlm = (id: string, count: () => void) =>
+    Llm.layer({ deadline: "1 hour", retry: RetryPolicy.make({ maxRetries: 10, baseDelay: "100 millis" }) }).pipe(
+      Layer.provide(Layer.mergeAll(
+        Layer.succeed(
+          ProviderClient.ProviderClient,
+          ProviderClient.ProviderClient.of({
+            provider: "slow",
+            chat: () =>
+              Effect.zipRight(Effect.sleep("10 seconds"), Effect.fail(unavailable("slow"))).pipe(Effect.ensuring(Effect.sync(count))),
+            chatStream: () => Stream.never,
+            embed: () => Effect.die("not embedded"),
+            maxEmbeddingInputs: 1
+          })
+        ),
+        KeyPool.layer({ providerId: id, keys: [`sk-test-key-${id}-000001`] }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+        RateLimiter.unlimited
+      ))
+    )
+
   it.effect("the deadline is handed down to Llm deployments and bounds their own retries", () => {
     let calls = 0
-    const slowClient = Layer.succeed(
-      ProviderClient.ProviderClient,
-      ProviderClient.ProviderClient.of({
-        provider: "slow",
-        chat: () => Effect.zipRight(Effect.sleep("10 seconds"), Effect.fail(unavailable("slow"))).pipe(Effect.ensuring(Effect.sync(() => calls++))),
-        chatStream: () => Stream.never,
-        embed: () => Effect.die("not embedded"),
-        maxEmbeddingInputs: 1
-      })
-    )
-    const llm = (id: string) =>
-      Llm.layer({ deadline: "1 hour", retry: RetryPolicy.make({ maxRetries: 10, baseDelay: "100 millis" }) }).pipe(
-        Layer.provide(Layer.mergeAll(
-          slowClient,
-          KeyPool.layer({ providerId: id, keys: [`sk-test-key-${id}-000001`] }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
-          RateLimiter.unlimited
-        ))
-      )
+    const llm = (id: string) => slowLlm(id, () => calls++)
     const router = Router.layer({
       deadline: "15 seconds",
       deployments: [{ name: "a", model: "m", llm: llm("a") }, { name: "b", model: "m", llm: llm("b") }]
@@ -669,23 +673,7 @@ describe("Router", () => {
 
   it.effect("the deadline reaches the Llm through a budget, a ledger and a router inside a router", () => {
     let calls = 0
-    const slowClient = Layer.succeed(
-      ProviderClient.ProviderClient,
-      ProviderClient.ProviderClient.of({
-        provider: "slow",
-        chat: () => Effect.zipRight(Effect.sleep("10 seconds"), Effect.fail(unavailable("slow"))).pipe(Effect.ensuring(Effect.sync(() => calls++))),
-        chatStream: () => Stream.never,
-        embed: () => Effect.die("not embedded"),
-        maxEmbeddingInputs: 1
-      })
-    )
-    const llm = Llm.layer({ deadline: "1 hour", retry: RetryPolicy.make({ maxRetries: 10, baseDelay: "100 millis" }) }).pipe(
-      Layer.provide(Layer.mergeAll(
-        slowClient,
-        KeyPool.layer({ providerId: "inner", keys: ["sk-test-key-inner-000001"] }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
-        RateLimiter.unlimited
-      ))
-    )
+    const llm = slowLlm("inner", () => calls++)
     return Effect.gen(function*() {
       const budget = yield* Budget.make({ limits: [{ scope: Budget.overall, limit: 100, period: "1 day" }] })
       const ledger = yield* UsageLedger.make
