@@ -473,21 +473,25 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     const openAttempt = (request: ChatRequest, due: Due, callSpan: Tracer.Span | undefined) =>
     (attempt: number) =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(hold(request, due, () => RateLimiter.estimateTokens(request)), (held) =>
-          Effect.flatMap(
+        Effect.flatMap(hold(request, due, () => RateLimiter.estimateTokens(request)), (held) => {
+          const opening = (attemptSpan: Tracer.Span | undefined) =>
+            Effect.onError(
+              Effect.map(
+                restore(withParent(
+                  withinDeadline(request, due, (bound) => openFirst(bound, held.lease.credentials)),
+                  attemptSpan
+                )),
+                ({ first, source }) => ({ source, first, held, attemptSpan })
+              ),
+              (cause) => Effect.zipRight(letGo(held, Exit.failCause(cause)), endSpan(attemptSpan, Exit.failCause(cause)))
+            )
+          // Untraced (no span for the call): no span for the attempt either.
+          if (callSpan === undefined) return opening(undefined)
+          return Effect.flatMap(
             startSpan("Llm.attempt", request, callSpan, { "llm.attempt": attempt, "llm.key_id": held.lease.credentials.keyId }),
-            (attemptSpan) =>
-              Effect.onError(
-                Effect.map(
-                  restore(withParent(
-                    withinDeadline(request, due, (bound) => openFirst(bound, held.lease.credentials)),
-                    attemptSpan
-                  )),
-                  ({ first, source }) => ({ source, first, held, attemptSpan })
-                ),
-                (cause) => Effect.zipRight(letGo(held, Exit.failCause(cause)), endSpan(attemptSpan, Exit.failCause(cause)))
-              )
-          ))
+            opening
+          )
+        })
       )
 
     // The provider's source and its first chunk, both within the request's
@@ -509,16 +513,14 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
 
     const chatStream = (input: ChatRequest, handedDown = Infinity): Stream.Stream<ChatChunk.ChatChunk, LlmError> => {
       const request = withModel(input, options?.model)
-      const open = Effect.clockWith((clock) => {
-        const due = dueOf(handedDown, clock)
+      const opened = (due: Due, callSpan: Tracer.Span | undefined) =>
+        Effect.map(retrying(request, due, openAttempt(request, due, callSpan)), (opened) =>
+          settledSource(request, opened, callSpan))
+      const open = Effect.withFiberRuntime<ChunkSource, LlmError>((fiber) => {
+        const due = dueOf(handedDown, Context.get(fiber.currentDefaultServices, Clock.Clock))
+        if (fiber.currentTracer === defaultTracer) return opened(due, undefined)
         return Effect.flatMap(startSpan("Llm.chatStream", request, undefined), (callSpan) =>
-          Effect.map(
-            Effect.onError(
-              retrying(request, due, openAttempt(request, due, callSpan)),
-              (cause) => endSpan(callSpan, Exit.failCause(cause))
-            ),
-            (opened) => settledSource(request, opened, callSpan)
-          ))
+          Effect.onError(opened(due, callSpan), (cause) => endSpan(callSpan, Exit.failCause(cause))))
       })
       return ProviderClient_.streamFromSource(open)
     }
@@ -581,12 +583,12 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
           settle
         )
       })
-      const close = Effect.suspend(() =>
-        Effect.zipRight(
-          Effect.zipRight(source.close, letGo(held, outcome)),
-          Effect.zipRight(endSpan(attemptSpan, outcome), endSpan(callSpan, outcome))
-        )
-      )
+      const close = Effect.suspend(() => {
+        const closed = Effect.zipRight(source.close, letGo(held, outcome))
+        return callSpan === undefined
+          ? closed
+          : Effect.zipRight(closed, Effect.zipRight(endSpan(attemptSpan, outcome), endSpan(callSpan, outcome)))
+      })
       return { pull, close }
     }
 
