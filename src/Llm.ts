@@ -511,19 +511,23 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
           new StreamTruncatedError({ provider: client.provider, model: request.model ?? "", detail: "the stream ended before any chunk" })
         ))
 
-    const chatStream = (input: ChatRequest, handedDown = Infinity): Stream.Stream<ChatChunk.ChatChunk, LlmError> => {
+    // The stream's source, opened up to its first chunk: retried before it,
+    // settled (key, permit, budget, cost) after it.
+    const openStream = (input: ChatRequest, handedDown = Infinity): Effect.Effect<ChunkSource, LlmError> => {
       const request = withModel(input, options?.model)
       const opened = (due: Due, callSpan: Tracer.Span | undefined) =>
         Effect.map(retrying(request, due, openAttempt(request, due, callSpan)), (opened) =>
           settledSource(request, opened, callSpan))
-      const open = Effect.withFiberRuntime<ChunkSource, LlmError>((fiber) => {
+      return Effect.withFiberRuntime<ChunkSource, LlmError>((fiber) => {
         const due = dueOf(handedDown, Context.get(fiber.currentDefaultServices, Clock.Clock))
         if (fiber.currentTracer === defaultTracer) return opened(due, undefined)
         return Effect.flatMap(startSpan("Llm.chatStream", request, undefined), (callSpan) =>
           Effect.onError(opened(due, callSpan), (cause) => endSpan(callSpan, Exit.failCause(cause))))
       })
-      return ProviderClient_.streamFromSource(open)
     }
+
+    const chatStream = (input: ChatRequest, handedDown = Infinity): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
+      ProviderClient_.streamFromSource(openStream(input, handedDown))
 
     // The stream after its first chunk: settles the token budget at the Finish
     // chunk (or inserts an estimated Usage chunk before Finish when the provider
@@ -627,7 +631,9 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     }
 
     // Its calls honour a deadline a Router hands down, so the router needs no timer of its own.
-    return Deadline.honour(Llm.of({ chat, chatStream, embed }))
+    // `openStream` is for a `Router` (see `internal/deadline`); it is not part of `Service`.
+    const service: Service & Deadline.Honouring = { chat, chatStream, embed, openStream }
+    return Deadline.honour(service)
   })
 
 // Every scope an attempt's lease lives in is closed with an exit whose failures

@@ -10,15 +10,14 @@ import type * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ChatChunk } from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import type { ChatResponse } from "./ChatResponse.js"
 import type { EmbeddingResponse, Input as EmbeddingRequest } from "./Embedding.js"
+import * as ChunkSources from "./internal/chunkSource.js"
 import { type LlmError, maskKey } from "./LlmError.js"
 
 /**
@@ -166,20 +165,4 @@ export const openSource = (
 ): Effect.Effect<ChunkSource, LlmError> =>
   client.openStream !== undefined
     ? client.openStream(request, credentials)
-    : Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(Scope.make(), (scope) =>
-        Effect.onExit(
-          restore(Scope.extend(Stream.toPull(client.chatStream(request, credentials)), scope)),
-          (exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)
-        ).pipe(Effect.map((pull): ChunkSource => ({ pull: nonEmpty(pull), close: Scope.close(scope, Exit.void) }))))
-    )
-
-const nonEmpty = <E>(
-  pull: Effect.Effect<Chunk.Chunk<ChatChunk>, E>
-): Effect.Effect<Chunk.Chunk<ChatChunk>, E> => {
-  const loop: Effect.Effect<Chunk.Chunk<ChatChunk>, E> = Effect.flatMap(
-    pull,
-    (chunk) => chunk.length === 0 ? loop : Effect.succeed(chunk)
-  )
-  return loop
-}
+    : ChunkSources.fromStream(client.chatStream(request, credentials))

@@ -83,8 +83,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
-import * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
+import type * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
 import type * as ChatChunk from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import type { ChatResponse, RateLimitSnapshot } from "./ChatResponse.js"
@@ -92,7 +92,6 @@ import type { EmbeddingResponse, Input as EmbeddingRequest } from "./Embedding.j
 import * as Deadline from "./internal/deadline.js"
 import * as Cooldown from "./internal/routerCooldown.js"
 import * as Strategy from "./internal/routerStrategy.js"
-import * as StreamOpen from "./internal/streamOpen.js"
 import * as Budget from "./Budget.js"
 import * as KeyPool from "./KeyPool.js"
 import * as Llm from "./Llm.js"
@@ -106,6 +105,8 @@ import {
   withAttempts
 } from "./LlmError.js"
 import * as Pricing from "./Pricing.js"
+import * as ProviderClient from "./ProviderClient.js"
+import type { ChunkSource } from "./ProviderClient.js"
 import * as ProviderConfig from "./ProviderConfig.js"
 import * as RateLimiter from "./RateLimiter.js"
 import * as UsageLedger from "./UsageLedger.js"
@@ -763,57 +764,53 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
   const chat = (request: ChatRequest, inherited = Infinity): Effect.Effect<ChatResponse, LlmError> =>
     run(request, inherited, sendChat, false)
 
-  // The stream opened, with the deployment it holds until it ends.
-  const openStream = (state: State, routed: ChatRequest, at: number) =>
+  // A deployment's stream, opened up to its first chunk, with the deployment
+  // it holds until the stream is closed.
+  const openSend = (state: State, routed: ChatRequest, at: number) =>
     Effect.map(
-      StreamOpen.open(
-        () => Effect.succeed({ stream: Deadline.chatStream(state.llm, routed, at), extra: undefined }),
+      Deadline.openStream(
+        state.llm,
+        routed,
+        at,
         () => new StreamTruncatedError({ provider: state.provider, model: state.model, detail: "the stream ended before any chunk" })
       ),
-      (opened) => ({ opened, state })
+      (source) => ({ source, state })
+    )
+
+  // The deployment's source as the router gives it out: a Finish chunk's
+  // rate-limit headers hold the deployment back, a failure after the first
+  // chunk counts towards its cooldown, and closing frees the deployment.
+  const routedSource = (state: State, source: ChunkSource, clock: Clock.Clock): ChunkSource => ({
+    pull: Effect.matchEffect(source.pull, {
+      onFailure: (error) => {
+        if (Option.isSome(error) && cooldownOn.has(error.value._tag)) {
+          state.failures++
+          Cooldown.onFailure(state.breaker, clock.unsafeCurrentTimeMillis(), cooldown, false)
+        }
+        return Effect.fail(error)
+      },
+      onSuccess: (chunk) => {
+        for (const item of chunk) {
+          if (item._tag === "Finish" && item.rateLimit !== undefined) holdFor(state, item.rateLimit, clock.unsafeCurrentTimeMillis())
+        }
+        return Effect.succeed(chunk)
+      }
+    }),
+    close: Effect.suspend(() => {
+      state.inFlight--
+      return source.close
+    })
+  })
+
+  const openStream = (request: ChatRequest, inherited = Infinity): Effect.Effect<ChunkSource, LlmError> =>
+    Effect.clockWith((clock) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.map(restore(run(request, inherited, openSend, true)), ({ source, state }) => routedSource(state, source, clock))
+      )
     )
 
   const chatStream = (request: ChatRequest, inherited = Infinity): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
-    Stream.unwrapScoped(
-      Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(restore(run(request, inherited, openStream, true)), ({ opened, state }) =>
-          Effect.as(
-            Effect.addFinalizer((exit) =>
-              Effect.zipRight(
-                Effect.sync(() => {
-                  state.inFlight--
-                }),
-                Scope.close(opened.scope, exit)
-              )
-            ),
-            StreamOpen.rest(opened).pipe(
-              // A streamed reply's rate-limit headers arrive on its Finish chunk.
-              Stream.mapChunksEffect((chunk) =>
-                Effect.clockWith((clock) =>
-                  Effect.sync(() => {
-                    for (const item of chunk) {
-                      if (item._tag === "Finish" && item.rateLimit !== undefined) {
-                        holdFor(state, item.rateLimit, clock.unsafeCurrentTimeMillis())
-                      }
-                    }
-                    return chunk
-                  })
-                )
-              ),
-              Stream.onError((cause) =>
-                Effect.clockWith((clock) =>
-                  Effect.sync(() => {
-                    const error = Option.getOrUndefined(Cause.failureOption(cause))
-                    if (error === undefined || !cooldownOn.has(error._tag)) return
-                    state.failures++
-                    Cooldown.onFailure(state.breaker, clock.unsafeCurrentTimeMillis(), cooldown, false)
-                  })
-                )
-              )
-            )
-          ))
-      )
-    )
+    ProviderClient.streamFromSource(openStream(request, inherited))
 
   // Embeddings go the same way as a chat with the same model: addressed,
   // picked, retried elsewhere and fallen back by the same rules, with the
@@ -864,7 +861,7 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
   )
 
   // A router honours a deadline handed down too, so it can be a deployment of another router.
-  return Deadline.honour({ chat, chatStream, embed, status })
+  return Deadline.honour({ chat, chatStream, embed, openStream, status })
 }
 
 const deploymentLoad = (

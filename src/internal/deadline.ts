@@ -25,6 +25,8 @@ import type { Input as ChatRequest } from "../ChatRequest.js"
 import type { ChatResponse } from "../ChatResponse.js"
 import type { EmbeddingResponse, Input as EmbeddingRequest } from "../Embedding.js"
 import type { LlmError } from "../LlmError.js"
+import type { ChunkSource } from "../ProviderClient.js"
+import * as ChunkSources from "./chunkSource.js"
 import { timeoutFail } from "./timeout.js"
 
 /** The calls of a service that honours a deadline: `at` is `Infinity` or absent when none was handed down. */
@@ -32,6 +34,12 @@ export interface Honouring {
   readonly chat: (request: ChatRequest, at?: number) => Effect.Effect<ChatResponse, LlmError>
   readonly chatStream: (request: ChatRequest, at?: number) => Stream.Stream<ChatChunk, LlmError>
   readonly embed: (request: EmbeddingRequest, at?: number) => Effect.Effect<EmbeddingResponse, LlmError>
+  /**
+   * `chatStream`'s source, opened up to its first chunk (see
+   * `chunkSource.openToFirst`), for a caller that reads it without a second
+   * `Stream` (a `Router`). Optional: without it, `chatStream` is read.
+   */
+  readonly openStream?: (request: ChatRequest, at?: number) => Effect.Effect<ChunkSource, LlmError>
 }
 
 const honouring = new WeakSet<object>()
@@ -66,6 +74,23 @@ export const chatStream = (
   request: ChatRequest,
   at: number
 ): Stream.Stream<ChatChunk, LlmError> => target(service, at)?.chatStream(request, at) ?? service.chatStream(request)
+
+/**
+ * The stream of `service.chatStream(request)` opened up to its first chunk,
+ * with the deadline `at` handed down when the service honours one: through
+ * the service's `openStream` when it has one, else by reading its stream.
+ */
+export const openStream = (
+  service: Pick<Honouring, "chatStream" | "openStream">,
+  request: ChatRequest,
+  at: number,
+  ended: () => LlmError
+): Effect.Effect<ChunkSource, LlmError> => {
+  const own = honouring.has(service) ? service.openStream : undefined
+  return own !== undefined
+    ? own(request, at)
+    : ChunkSources.openToFirst(ChunkSources.fromStream(chatStream(service, request, at)), ended)
+}
 
 /** `service.embed(request)`, with the deadline `at` handed down when the service honours one. */
 export const embed = (

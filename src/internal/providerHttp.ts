@@ -38,6 +38,7 @@ import type { Credentials } from "../ProviderClient.js"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as RetryAfter from "./retryAfter.js"
 import { isLiveClock, maxTimerMillis, timeoutFail } from "./timeout.js"
+import * as ChunkSources from "./chunkSource.js"
 import { type BodyReader, bodyReader, type Deadline, DeadlineExceeded } from "./undiciExchange.js"
 
 /**
@@ -495,20 +496,6 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
     }
   }
 
-  // A source whose first batch was read already.
-  const startingWith = (first: Chunk.Chunk<ChatChunk> | undefined, rest: ProviderClient.ChunkSource): ProviderClient.ChunkSource => {
-    let head = first
-    return {
-      pull: Effect.suspend(() => {
-        if (head === undefined) return first === undefined ? Effect.fail(Option.none()) : rest.pull
-        const chunk = head
-        head = undefined
-        return Effect.succeed(chunk)
-      }),
-      close: rest.close
-    }
-  }
-
   // The first batch is read within the call's timeout too, so a stream's
   // timeout bounds the wait for its first chunk; the rest may take its time.
   const source: Transport["source"] = (call, open) =>
@@ -527,11 +514,11 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
                 Effect.onError(restore(rest.pull), (cause) => isEnd(cause) ? Effect.void : rest.close),
                 {
                 onFailure: (error) =>
-                  Option.isNone(error) ? Effect.succeed(startingWith(undefined, rest)) : Effect.fail(error.value),
+                  Option.isNone(error) ? Effect.succeed(ChunkSources.startingWith(undefined, rest)) : Effect.fail(error.value),
                 onSuccess: (first) =>
                   Effect.sync(() => {
                     reader.endDeadline()
-                    return startingWith(first, rest)
+                    return ChunkSources.startingWith(first, rest)
                   })
               }
               )

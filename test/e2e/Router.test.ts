@@ -1,8 +1,11 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
 import { ChatChunk, Message } from "effect-llm-router"
 import * as Llm from "../../src/Llm.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
@@ -82,6 +85,51 @@ describe("Router over loopback", () => {
       )
       expect(response.model).toBe("sim-large")
       expect(response.text.length).toBeGreaterThan(0)
+    }))
+
+  it.scopedLive("a routed stream over Llm deployments: a reset after the first chunk fails it, with no fallback; an interrupted consumer frees the deployment and its key", () =>
+    Effect.gen(function*() {
+      const resetting = yield* Simulator.make({ fault: "reset=3" })
+      const stalling = yield* Simulator.make({ fault: "stall=2" })
+      const healthy = yield* Simulator.make({})
+      const config = yield* ProviderConfig.fromJson({
+        resetting: entry(resetting, "sk-resetting-key-0001", { groups: ["resets"] }),
+        stalling: entry(stalling, "sk-stalling-key-00002", { groups: ["stalls"] }),
+        healthy: entry(healthy, "sk-healthy-key-000005", { model_name: "sim-large" })
+      })
+      const context = yield* Layer.build(
+        Router.layerConfig(config, {
+          fallbacks: { resets: [{ to: "sim-large", on: ["TransportError"] }] },
+          cooldown: { failures: 1, on: ["TransportError"] }
+        }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+      )
+      const llm = Context.get(context, Llm.Llm)
+      const router = Context.get(context, Router.Router)
+
+      let seen = 0
+      const error = yield* Effect.flip(
+        Stream.runForEach(llm.chatStream({ model: "resets", messages: [Message.user("hi")] }), () => Effect.sync(() => seen++))
+      )
+      expect(error._tag).toBe("TransportError")
+      expect(seen).toBeGreaterThan(0)
+      let details = (yield* router.status).details
+      // Counted towards the cooldown (one failure opens it here), not fallen back from.
+      expect(details["resetting/gpt-4o-mini"]!.cooldown.state).toBe("open")
+      expect(details["resetting/gpt-4o-mini"]!.failures).toBe(1)
+      expect(details["healthy/sim-large"]!.requests).toBe(0)
+
+      const first = yield* Deferred.make<void>()
+      const fiber = yield* Effect.fork(
+        Stream.runForEach(llm.chatStream({ model: "stalls", messages: [Message.user("hi")] }), () => Deferred.succeed(first, undefined))
+      )
+      yield* Deferred.await(first)
+      details = (yield* router.status).details
+      expect(details["stalling/gpt-4o-mini"]!.in_flight).toBe(1)
+      expect(details["stalling/gpt-4o-mini"]!.keys[0]!.current).toBe(1)
+      yield* Fiber.interrupt(fiber)
+      details = (yield* router.status).details
+      expect(Object.values(details).every((load) => load.in_flight === 0)).toBe(true)
+      expect(details["stalling/gpt-4o-mini"]!.keys[0]!.current).toBe(0)
     }))
 
   it.scopedLive("the simulator's rate-limit headers reach ChatResponse.rateLimit", () =>
