@@ -34,6 +34,7 @@ import type * as Tracer from "effect/Tracer"
 import * as ChatChunk from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import type { ChatResponse, Usage } from "./ChatResponse.js"
+import * as ChunkSources from "./internal/chunkSource.js"
 import * as Deadline from "./internal/deadline.js"
 import { timeoutFail } from "./internal/timeout.js"
 import type { EmbeddingResponse, Input as EmbeddingRequest } from "./Embedding.js"
@@ -481,7 +482,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
                   withinDeadline(request, due, (bound) => openFirst(bound, held.lease.credentials)),
                   attemptSpan
                 )),
-                ({ first, source }) => ({ source, first, held, attemptSpan })
+                (source) => ({ source, held, attemptSpan })
               ),
               (cause) => Effect.zipRight(letGo(held, Exit.failCause(cause)), endSpan(attemptSpan, Exit.failCause(cause)))
             )
@@ -494,22 +495,11 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
         })
       )
 
-    // The provider's source and its first chunk, both within the request's
+    // The provider's source, opened up to its first chunk within the request's
     // timeout (a client's timeout bounds a stream until its first chunk).
     const openFirst = (request: ChatRequest, credentials: Credentials) =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(restore(ProviderClient_.openSource(client, request, credentials)), (source) =>
-          Effect.map(
-            Effect.onError(restore(firstChunk(source, request)), () => source.close),
-            (first) => ({ source, first })
-          ))
-      )
-
-    const firstChunk = (source: ChunkSource, request: ChatRequest): Effect.Effect<Chunk.Chunk<ChatChunk.ChatChunk>, LlmError> =>
-      Effect.mapError(source.pull, (error) =>
-        Option.getOrElse(error, () =>
-          new StreamTruncatedError({ provider: client.provider, model: request.model ?? "", detail: "the stream ended before any chunk" })
-        ))
+      ChunkSources.openToFirst(ProviderClient_.openSource(client, request, credentials), () =>
+        new StreamTruncatedError({ provider: client.provider, model: request.model ?? "", detail: "the stream ended before any chunk" }))
 
     // The stream's source, opened up to its first chunk: retried before it,
     // settled (key, permit, budget, cost) after it.
@@ -537,17 +527,15 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
       request: ChatRequest,
       opened: {
         readonly source: ChunkSource
-        readonly first: Chunk.Chunk<ChatChunk.ChatChunk>
         readonly held: Held
         readonly attemptSpan: Tracer.Span | undefined
       },
       callSpan: Tracer.Span | undefined
     ): ChunkSource => {
-      const { attemptSpan, first, held, source } = opened
+      const { attemptSpan, held, source } = opened
       const accumulator = ChatChunk.makeAccumulator()
       let usage: Usage | undefined
       let outcome: Exit.Exit<unknown, LlmError> = Exit.void
-      let pending: Chunk.Chunk<ChatChunk.ChatChunk> | undefined = first
       const settle = (chunk: Chunk.Chunk<ChatChunk.ChatChunk>): Effect.Effect<Chunk.Chunk<ChatChunk.ChatChunk>> => {
         let finish: ChatChunk.Finish | undefined
         for (const item of chunk) {
@@ -573,20 +561,13 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
           )
         })
       }
-      const pull = Effect.suspend(() => {
-        if (pending !== undefined) {
-          const chunk = pending
-          pending = undefined
-          return settle(chunk)
-        }
-        return Effect.flatMap(
-          Effect.tapError(source.pull, (error) =>
-            Effect.sync(() => {
-              if (Option.isSome(error)) outcome = Exit.fail(error.value)
-            })),
-          settle
-        )
-      })
+      const pull = Effect.flatMap(
+        Effect.tapError(source.pull, (error) =>
+          Effect.sync(() => {
+            if (Option.isSome(error)) outcome = Exit.fail(error.value)
+          })),
+        settle
+      )
       const close = Effect.suspend(() => {
         const closed = Effect.zipRight(source.close, letGo(held, outcome))
         return callSpan === undefined
