@@ -12,7 +12,9 @@
  * fiber's whole `FiberRefs`, to set and to restore, and makes every finalizer
  * of the call diff them) nor a field on the request (a copy of the request per
  * call, and an extra hidden class that every wire encoder's reads then meet)
- * is as cheap as an argument.
+ * is as cheap as an argument. Such a service may also hand over a stream's
+ * source opened up to its first chunk (`openStream`), which a router reads
+ * without building a second `Stream`.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
