@@ -416,6 +416,37 @@ describe("Router", () => {
     )
   })
 
+  it.effect("a router inside a router streams: the inner one falls back before the first chunk, a later failure fails the stream, and both free their deployments", () => {
+    const log = makeLog()
+    const inner = Router.layer({
+      deployments: [deployment(log, "primary", { answer: () => unavailable("primary") }), deployment(log, "backup")],
+      fallbacks: { primary: [{ to: "backup", on: ["ProviderUnavailableError"] }] }
+    })
+    const failing = Router.layer({ deployments: [midStreamFailure(log)] })
+    return run(
+      {
+        deployments: [
+          { name: "nested", model: "primary", llm: inner, groups: ["ok"] },
+          { name: "failing", model: "primary", llm: failing, groups: ["broken"] }
+        ]
+      },
+      Effect.gen(function*() {
+        const response = yield* ChatChunk.collect(Llm.chatStream(ask("ok")))
+        expect(response.text).toBe("backup")
+        const received: Array<ChatChunk.ChatChunk> = []
+        const error = yield* Effect.flip(Stream.runForEach(Llm.chatStream(ask("broken")), (chunk) =>
+          Effect.sync(() => {
+            received.push(chunk)
+          })))
+        expect(received).toEqual([textDelta])
+        expect(error._tag).toBe("ProviderUnavailableError")
+        const details = (yield* Router.status).details
+        expect(details["nested"]!.in_flight + details["failing"]!.in_flight).toBe(0)
+        expect(details["failing"]!.failures).toBe(1)
+      })
+    )
+  })
+
   it.effect("cooldown: opens after N failures in the window, half-opens after the period, closes on a good probe", () => {
     const log = makeLog()
     let healthy = false
