@@ -158,6 +158,9 @@ export interface Transport {
 const maxErrorBodyBytes = 64 * 1024
 const maxRawExcerpt = 500
 const defaultTimeout = Duration.minutes(10)
+
+// Paths (one per model for Gemini) whose request head is kept per key.
+const maxHeads = 64
 const defaultTracer = Effect.runSync(Effect.tracer)
 
 const isOk = (status: number) => status >= 200 && status < 300
@@ -296,15 +299,28 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
         detail: `the request body cannot be written as JSON (${causeText(error)}); check providerOptions`
       })
     }
-    let request = HttpClientRequest.post(`${baseUrl}${args.path}`, { headers: staticHeaders })
-    const auth = options.auth(args.credentials.key)
-    if (auth !== undefined) request = HttpClientRequest.setHeader(request, auth[0], auth[1])
     return {
       model: args.model,
       credentials: args.credentials,
       timeout: args.timeout ?? timeout,
-      request: HttpClientRequest.bodyText(request, body, "application/json")
+      request: HttpClientRequest.bodyText(headOf(args.path, args.credentials), body, "application/json")
     }
+  }
+
+  // The URL and headers of a request to `path` with `credentials`, built once
+  // (up to `maxHeads` paths per key): a call adds only its body, so less is
+  // built, and kept alive through the network wait, per call.
+  const heads = new WeakMap<Credentials, Map<string, HttpClientRequest.HttpClientRequest>>()
+  const headOf = (path: string, credentials: Credentials): HttpClientRequest.HttpClientRequest => {
+    let byPath = heads.get(credentials)
+    if (byPath === undefined) heads.set(credentials, byPath = new Map())
+    const known = byPath.get(path)
+    if (known !== undefined) return known
+    let head = HttpClientRequest.post(`${baseUrl}${path}`, { headers: staticHeaders })
+    const auth = options.auth(credentials.key)
+    if (auth !== undefined) head = HttpClientRequest.setHeader(head, auth[0], auth[1])
+    if (byPath.size < maxHeads) byPath.set(path, head)
+    return head
   }
 
   const transportError = (call: Call, cause: unknown) =>
