@@ -585,8 +585,8 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
     holdUntil(state, Math.max(requests, tokens))
   }
 
-  // `error`: the attempt's failure, or undefined when it succeeded (`reply`)
-  // or was interrupted (`interrupted`).
+  // `outcome`: the attempt's reply, or its failure (`error` undefined when it
+  // was interrupted or died, which counts neither way for the breaker).
   const settle = (
     state: State,
     probe: boolean,
