@@ -11,6 +11,7 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { ChatChunk, LlmError, Message } from "effect-llm-router"
 import type { Input as ChatRequest } from "../src/ChatRequest.js"
+import type { RateLimitSnapshot } from "../src/ChatResponse.js"
 import * as Budget from "../src/Budget.js"
 import * as KeyPool from "../src/KeyPool.js"
 import * as Llm from "../src/Llm.js"
@@ -523,75 +524,45 @@ describe("Router", () => {
     )
   })
 
-  it.effect("adaptive limits: no remaining requests holds a deployment back until the reset", () => {
+  // "limited" (first by priority) answers with `rateLimit`; `call` goes to it,
+  // then to "other" while it is held back until `heldUntil`, then to it again.
+  const holdsBack = (
+    rateLimit: RateLimitSnapshot,
+    heldUntil: number,
+    call: (request: ChatRequest) => Effect.Effect<{ readonly text: string }, LlmError.LlmError, Llm.Llm>
+  ) => {
     const log = makeLog()
     return run(
       {
         strategy: "priority",
         deployments: [
-          deployment(log, "limited", {
-            answer: () => ({ ...LlmTest.reply("limited"), rateLimit: { remainingRequests: 0, resetRequests: Duration.seconds(10) } })
-          }),
+          deployment(log, "limited", { answer: () => ({ ...LlmTest.reply("limited"), rateLimit }) }),
           deployment(log, "other")
         ]
       },
       Effect.gen(function*() {
-        expect((yield* Llm.chat(ask())).text).toBe("limited")
-        expect((yield* Router.status).details["limited"]!.limited_until).toBe(10_000)
+        expect((yield* call(ask())).text).toBe("limited")
+        expect((yield* Router.status).details["limited"]!.limited_until).toBe(heldUntil)
         expect((yield* Router.status).details["limited"]!.rate_limited).toBe(1)
-        expect((yield* Llm.chat(ask())).text).toBe("other")
-        yield* TestClock.adjust("10 seconds")
-        expect((yield* Llm.chat(ask())).text).toBe("limited")
+        expect((yield* call(ask())).text).toBe("other")
+        yield* TestClock.adjust(Duration.millis(heldUntil))
+        expect((yield* call(ask())).text).toBe("limited")
       })
     )
-  })
+  }
 
-  it.effect("adaptive limits: a streamed reply's headers (on its Finish chunk) hold a deployment back too", () => {
-    const log = makeLog()
-    return run(
-      {
-        strategy: "priority",
-        deployments: [
-          deployment(log, "limited", {
-            answer: () => ({ ...LlmTest.reply("limited"), rateLimit: { remainingRequests: 0, resetRequests: Duration.seconds(10) } })
-          }),
-          deployment(log, "other")
-        ]
-      },
-      Effect.gen(function*() {
-        expect((yield* ChatChunk.collect(Llm.chatStream(ask()))).text).toBe("limited")
-        expect((yield* Router.status).details["limited"]!.limited_until).toBe(10_000)
-        expect((yield* ChatChunk.collect(Llm.chatStream(ask()))).text).toBe("other")
-        yield* TestClock.adjust("10 seconds")
-        expect((yield* ChatChunk.collect(Llm.chatStream(ask()))).text).toBe("limited")
-      })
-    )
-  })
+  it.effect("adaptive limits: no remaining requests holds a deployment back until the reset", () =>
+    holdsBack({ remainingRequests: 0, resetRequests: Duration.seconds(10) }, 10_000, Llm.chat))
 
-  it.effect("adaptive limits: with the limit known, the hold lasts until one request refills", () => {
-    const log = makeLog()
-    return run(
-      {
-        strategy: "priority",
-        deployments: [
-          deployment(log, "limited", {
-            answer: () => ({
-              ...LlmTest.reply("limited"),
-              rateLimit: { limitRequests: 60, remainingRequests: 0, resetRequests: Duration.seconds(60) }
-            })
-          }),
-          deployment(log, "other")
-        ]
-      },
-      Effect.gen(function*() {
-        expect((yield* Llm.chat(ask())).text).toBe("limited")
-        expect((yield* Router.status).details["limited"]!.limited_until).toBe(1_000)
-        expect((yield* Llm.chat(ask())).text).toBe("other")
-        yield* TestClock.adjust("1 second")
-        expect((yield* Llm.chat(ask())).text).toBe("limited")
-      })
-    )
-  })
+  it.effect("adaptive limits: a streamed reply's headers (on its Finish chunk) hold a deployment back too", () =>
+    holdsBack(
+      { remainingRequests: 0, resetRequests: Duration.seconds(10) },
+      10_000,
+      (request) => ChatChunk.collect(Llm.chatStream(request))
+    ))
+
+  it.effect("adaptive limits: with the limit known, the hold lasts until one request refills", () =>
+    holdsBack({ limitRequests: 60, remainingRequests: 0, resetRequests: Duration.seconds(60) }, 1_000, Llm.chat))
 
   it.effect("adaptive limits: a RateLimitError's retryAfter holds the deployment back", () => {
     const log = makeLog()

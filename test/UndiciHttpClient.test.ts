@@ -23,6 +23,20 @@ interface Server {
 }
 
 /** A loopback `node:http` server for the scope's lifetime. */
+/**
+ * Watches the server's side of a request's connection: `watch(req)` in the
+ * handler, then `closed` succeeds once that connection closed (within 5 s).
+ */
+const connectionWatch = Effect.map(Deferred.make<void>(), (deferred) => ({
+  watch: (req: http.IncomingMessage, onClose?: () => void) => {
+    req.socket.on("close", () => {
+      onClose?.()
+      Deferred.unsafeDone(deferred, Exit.void)
+    })
+  },
+  closed: Deferred.await(deferred).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "no close" }))
+}))
+
 const serve = (handler: http.RequestListener): Effect.Effect<Server, never, Scope.Scope> =>
   Effect.acquireRelease(
     Effect.async<{ server: http.Server; counter: { n: number } }>((resume) => {
@@ -163,14 +177,14 @@ describe("UndiciHttpClient", () => {
 
   it.scopedLive("interrupting a stream consumer aborts the request: the server sees the socket close", () =>
     Effect.gen(function*() {
-      const closed = yield* Deferred.make<void>()
+      const connection = yield* connectionWatch
       const firstSent = yield* Deferred.make<void>()
       const server = yield* serve((req, res) => {
         res.writeHead(200, { "content-type": "text/event-stream" })
         res.write("data: first\n\n")
         Deferred.unsafeDone(firstSent, Exit.void)
         // Never ends: only the client can finish this exchange.
-        req.socket.on("close", () => Deferred.unsafeDone(closed, Exit.void))
+        connection.watch(req)
       })
       const http = yield* client
       const got = yield* Deferred.make<Uint8Array>()
@@ -181,34 +195,31 @@ describe("UndiciHttpClient", () => {
       assert.strictEqual(new TextDecoder().decode(yield* Deferred.await(got)), "data: first\n\n")
       yield* Deferred.await(firstSent)
       yield* Fiber.interrupt(fiber)
-      yield* Deferred.await(closed).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "no close" }))
+      yield* connection.closed
     }))
 
   it.scopedLive("a stream that ends early (take) aborts the request too", () =>
     Effect.gen(function*() {
-      const closed = yield* Deferred.make<void>()
+      const connection = yield* connectionWatch
       const server = yield* serve((req, res) => {
         res.writeHead(200)
         const timer = setInterval(() => res.write("tick\n"), 5)
-        req.socket.on("close", () => {
-          clearInterval(timer)
-          Deferred.unsafeDone(closed, Exit.void)
-        })
+        connection.watch(req, () => clearInterval(timer))
       })
       const http = yield* client
       const taken = yield* http.get(`${server.url}/ticks`).pipe(
         Effect.flatMap((response) => Stream.runCollect(Stream.take(response.stream, 2)))
       )
       assert.strictEqual(Chunk.size(taken), 2)
-      yield* Deferred.await(closed).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "no close" }))
+      yield* connection.closed
     }))
 
   it.scopedLive("interrupting a request while it waits for the headers aborts it", () =>
     Effect.gen(function*() {
       const arrived = yield* Deferred.make<void>()
-      const closed = yield* Deferred.make<void>()
+      const connection = yield* connectionWatch
       const server = yield* serve((req) => {
-        req.socket.on("close", () => Deferred.unsafeDone(closed, Exit.void))
+        connection.watch(req)
         Deferred.unsafeDone(arrived, Exit.void)
       })
       const http = yield* client
@@ -216,23 +227,23 @@ describe("UndiciHttpClient", () => {
       yield* Deferred.await(arrived)
       const exit = yield* Fiber.interrupt(fiber)
       assert.isTrue(Exit.isInterrupted(exit))
-      yield* Deferred.await(closed).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "no close" }))
+      yield* connection.closed
     }))
 
   it.scopedLive("interrupting a body read (text) aborts the request", () =>
     Effect.gen(function*() {
-      const closed = yield* Deferred.make<void>()
+      const connection = yield* connectionWatch
       const server = yield* serve((req, res) => {
         res.writeHead(200)
         res.write("partial")
-        req.socket.on("close", () => Deferred.unsafeDone(closed, Exit.void))
+        connection.watch(req)
       })
       const http = yield* client
       const response = yield* http.get(`${server.url}/partial`)
       // The read starts at once and the timeout interrupts it while it waits.
       const result = yield* Effect.either(Effect.timeout(response.text, "30 millis"))
       assert.isTrue(result._tag === "Left" && result.left._tag === "TimeoutException")
-      yield* Deferred.await(closed).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "no close" }))
+      yield* connection.closed
     }))
 
   it.scopedLive("a body cut mid-way fails with ResponseError Decode", () =>
@@ -254,9 +265,9 @@ describe("UndiciHttpClient", () => {
 
     it.scopedLive("no headers before the deadline: fails with DeadlineExceeded and closes the connection", () =>
       Effect.gen(function*() {
-        const closed = yield* Deferred.make<void>()
+        const connection = yield* connectionWatch
         const server = yield* serve((req) => {
-          req.socket.on("close", () => Deferred.unsafeDone(closed, Exit.void))
+          connection.watch(req)
         })
         const http = yield* client
         const error = yield* Effect.flip(
@@ -264,16 +275,16 @@ describe("UndiciHttpClient", () => {
         )
         assert.strictEqual(error._tag, "RequestError")
         assert.isTrue(isDeadline(error))
-        yield* Deferred.await(closed).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "no close" }))
+        yield* connection.closed
       }))
 
     it.scopedLive("through the body: a body still arriving at the deadline fails the read and closes the connection", () =>
       Effect.gen(function*() {
-        const closed = yield* Deferred.make<void>()
+        const connection = yield* connectionWatch
         const server = yield* serve((req, res) => {
           res.writeHead(200)
           res.write("partial")
-          req.socket.on("close", () => Deferred.unsafeDone(closed, Exit.void))
+          connection.watch(req)
         })
         const http = yield* client
         const response = yield* UndiciHttpClient.executeWithin(http, HttpClientRequest.get(`${server.url}/partial`), {
@@ -283,7 +294,7 @@ describe("UndiciHttpClient", () => {
         const error = yield* Effect.flip(response.text)
         assert.strictEqual(error._tag, "ResponseError")
         assert.isTrue(isDeadline(error))
-        yield* Deferred.await(closed).pipe(Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => "no close" }))
+        yield* connection.closed
       }))
 
     it.scopedLive("through the headers: a body slower than the deadline is read whole", () =>
