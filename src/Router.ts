@@ -83,6 +83,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
+import * as RuntimeFlags from "effect/RuntimeFlags"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as ChatChunk from "./ChatChunk.js"
@@ -441,6 +442,12 @@ interface Built {
 
 const replyTokensDefault = 256
 
+// Effect's default `Random`: seeded from `Math.random` when the program
+// starts, so no one can replay its draws. The router draws from `Math.random`
+// in its place, without an effect per draw; a `Random` the application
+// provides (a seeded one in tests) is drawn from as it is.
+const unseeded = Context.get(DefaultServices.liveServices, Random.Random)
+
 // The deployment's Llm, checked against the budget and recorded in the
 // ledger when the options have them. It still honours a deadline handed down
 // when the Llm it wraps does: the wrappers hand it on.
@@ -537,9 +544,14 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
     state.limitedUntil <= now &&
     (call.minContext === 0 || (state.contextWindow ?? 0) > call.minContext)
 
-  const usable = (members: ReadonlyArray<State>, call: Call, now: number): Array<State> => {
-    const out: Array<State> = []
-    for (const state of members) if (isUsable(state, call, now)) out.push(state)
+  // The members a call may try now: `members` itself when all of them are
+  // usable (the usual case, and nothing to allocate).
+  const usable = (members: ReadonlyArray<State>, call: Call, now: number): ReadonlyArray<State> => {
+    let i = 0
+    while (i < members.length && isUsable(members[i]!, call, now)) i++
+    if (i === members.length) return members
+    const out = members.slice(0, i)
+    for (i++; i < members.length; i++) if (isUsable(members[i]!, call, now)) out.push(members[i]!)
     return out
   }
 
@@ -570,8 +582,6 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
     state.rateLimited++
   }
 
-  // Bookkeeping when an attempt ends. `held`: a stream that keeps its
-  // deployment busy until the consumer's stream ends.
   // What the provider's rate-limit headers said of a reply: none left holds the
   // deployment back. A request refills in reset / limit (buckets refill
   // continuously); tokens wait for the whole reset.
@@ -585,26 +595,20 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
     holdUntil(state, Math.max(requests, tokens))
   }
 
-  // `outcome`: the attempt's reply, or its failure (`error` undefined when it
-  // was interrupted or died, which counts neither way for the breaker).
-  const settle = (
-    state: State,
-    probe: boolean,
-    startMillis: number,
-    now: number,
-    outcome: { readonly reply: unknown } | { readonly error: LlmError | undefined },
-    held: boolean
-  ) => {
-    const succeeded = "reply" in outcome
-    if (!(held && succeeded)) state.inFlight--
-    if (succeeded) {
-      Cooldown.onSuccess(state.breaker)
-      state.latencyMillis = Strategy.ewma(state.latencyMillis, now - startMillis, alpha)
-      const rateLimit = (outcome.reply as Partial<ChatResponse>).rateLimit
-      if (rateLimit !== undefined) holdFor(state, rateLimit, now)
-      return
-    }
-    const error = outcome.error
+  // Bookkeeping when an attempt succeeds. `held`: a stream, which keeps its
+  // deployment busy until the consumer's stream ends.
+  const settleSuccess = (state: State, startMillis: number, now: number, reply: unknown, held: boolean) => {
+    if (!held) state.inFlight--
+    Cooldown.onSuccess(state.breaker)
+    state.latencyMillis = Strategy.ewma(state.latencyMillis, now - startMillis, alpha)
+    const rateLimit = (reply as Partial<ChatResponse>).rateLimit
+    if (rateLimit !== undefined) holdFor(state, rateLimit, now)
+  }
+
+  // Bookkeeping when an attempt fails; `error` is undefined when it was
+  // interrupted or died, which counts neither way for the breaker.
+  const settleFailure = (state: State, probe: boolean, now: number, error: LlmError | undefined) => {
+    state.inFlight--
     if (error === undefined) return Cooldown.onNeutral(state.breaker, probe)
     state.failures++
     if (error._tag === "RateLimitError" && error.retryAfter !== undefined) {
@@ -634,14 +638,18 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
 
   // One call: tries the address's deployments, then its fallbacks, until one
   // succeeds. A class rather than closures: nothing is allocated per call
-  // beyond the instance, and every attempt reuses the same `next` Effect.
-  class Routing<A> {
-    readonly call: Call
+  // beyond the instance.
+  class Routing<A> implements Call {
+    readonly address: string
+    readonly attempts: Array<Attempt> = []
+    readonly tried: Array<State> = []
+    readonly usedFallbacks: Array<Fallback> = []
+    minContext = 0
+    last: Call["last"] = undefined
     members: ReadonlyArray<State>
     from: string
     /** When every deployment honours a deadline handed down: the call's; else Infinity (a timer bounds the call). */
     deadlineAt = Infinity
-    readonly next: Effect.Effect<A, LlmError>
     constructor(
       readonly request: ChatRequest,
       address: string,
@@ -649,32 +657,38 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
       readonly send: (state: State, request: ChatRequest, at: number) => Effect.Effect<A, LlmError>,
       readonly held: boolean,
       readonly clock: Clock.Clock,
-      random: Random.Random
+      /** The fiber's `Random`, or undefined when it is Effect's default (see `unseeded`) or the strategy draws nothing. */
+      readonly random: Random.Random | undefined,
+      /** Whether the caller runs interruptibly: the attempts do, as `restore` of a mask would make them. */
+      readonly interruptible: boolean
     ) {
-      this.call = {
-        request,
-        address: address === "" ? "every deployment" : address,
-        attempts: [],
-        tried: [],
-        usedFallbacks: [],
-        minContext: 0,
-        last: undefined
-      }
+      this.address = address === "" ? "every deployment" : address
       this.members = members
       this.from = address
-      this.next = drawsRandom ? Effect.flatMap(random.next, (u) => this.step(u)) : Effect.suspend(() => this.step(0))
+    }
+
+    // The first attempt, run at once: no effect is needed to draw from
+    // `Math.random`.
+    first(): Effect.Effect<A, LlmError> {
+      return this.random === undefined ? this.step(drawsRandom ? Math.random() : 0) : this.next()
+    }
+
+    next(): Effect.Effect<A, LlmError> {
+      const random = this.random
+      return random === undefined
+        ? Effect.suspend(() => this.step(drawsRandom ? Math.random() : 0))
+        : Effect.flatMap(random.next, (u) => this.step(u))
     }
 
     step(u: number): Effect.Effect<A, LlmError> {
-      const call = this.call
       const now = this.clock.unsafeCurrentTimeMillis()
       if (now >= this.deadlineAt) return Effect.fail(this.timedOut())
-      const candidates = usable(this.members, call, now)
+      const candidates = usable(this.members, this, now)
       if (candidates.length === 0) {
-        return this.fallBack(call.last?.state, call.last?.error ?? noneUsable(call, this.members, now))
+        return this.fallBack(this.last?.state, this.last?.error ?? noneUsable(this, this.members, now))
       }
       const state = candidates.length === 1 ? candidates[0]! : candidates[pickIndex(candidates, u, this.request)]!
-      call.tried.push(state)
+      this.tried.push(state)
       const probe = Cooldown.onSend(state.breaker, now)
       state.inFlight++
       state.requests++
@@ -685,20 +699,26 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
       state.secondCount++
       const routed = this.routed(state)
       // One uninterruptible match settles the attempt however it ends; the
-      // next attempt runs interruptibly again.
-      return Effect.uninterruptibleMask((restore) =>
-        Effect.matchCauseEffect(restore(this.send(state, routed, this.deadlineAt)), {
+      // attempt, and the next, run as the caller does. (An uninterruptible
+      // region and an interruptible one inside: what `uninterruptibleMask`
+      // and its `restore` do, one Effect operation fewer.)
+      return Effect.uninterruptible(
+        Effect.matchCauseEffect(this.asCaller(this.send(state, routed, this.deadlineAt)), {
           onFailure: (cause) => {
             const error = Option.getOrUndefined(Cause.failureOption(cause))
-            settle(state, probe, now, this.clock.unsafeCurrentTimeMillis(), { error }, this.held)
-            return error === undefined ? Effect.failCause(cause) : restore(this.failed(state, error))
+            settleFailure(state, probe, this.clock.unsafeCurrentTimeMillis(), error)
+            return error === undefined ? Effect.failCause(cause) : this.asCaller(this.failed(state, error))
           },
           onSuccess: (reply) => {
-            settle(state, probe, now, this.clock.unsafeCurrentTimeMillis(), { reply }, this.held)
+            settleSuccess(state, now, this.clock.unsafeCurrentTimeMillis(), reply, this.held)
             return Effect.succeed(reply)
           }
         })
       )
+    }
+
+    asCaller<X>(effect: Effect.Effect<X, LlmError>): Effect.Effect<X, LlmError> {
+      return this.interruptible ? Effect.interruptible(effect) : effect
     }
 
     // The request as the deployment gets it: with its model.
@@ -707,33 +727,32 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
     }
 
     failed(state: State, error: LlmError): Effect.Effect<A, LlmError> {
-      record(this.call, state, error)
+      record(this, state, error)
       if (this.clock.unsafeCurrentTimeMillis() >= this.deadlineAt) return Effect.fail(this.timedOut())
-      return retryOn.has(error._tag) ? this.next : this.fallBack(state, error)
+      return retryOn.has(error._tag) ? this.next() : this.fallBack(state, error)
     }
 
     fallBack(failed: State | undefined, error: LlmError): Effect.Effect<A, LlmError> {
-      const call = this.call
-      const fallback = findFallback(call, failed?.name, this.from, error._tag)
-      if (fallback === undefined) return Effect.fail(call.attempts.length === 0 ? error : withAttempts(error, call.attempts))
-      call.usedFallbacks.push(fallback)
+      const fallback = findFallback(this, failed?.name, this.from, error._tag)
+      if (fallback === undefined) return Effect.fail(this.attempts.length === 0 ? error : withAttempts(error, this.attempts))
+      this.usedFallbacks.push(fallback)
       if (error._tag === "ContextLengthError") {
-        call.minContext = Math.max(call.minContext, failed?.contextWindow ?? error.contextWindow ?? 0)
+        this.minContext = Math.max(this.minContext, failed?.contextWindow ?? error.contextWindow ?? 0)
       }
       this.from = fallback.to
       this.members = addresses.get(fallback.to)!
-      return this.next
+      return this.next()
     }
 
     timedOut(): LlmError {
       return withAttempts(
         new TimeoutError({
           provider,
-          model: this.call.address,
+          model: this.address,
           timeout: deadline,
           detail: "the call's deadline passed, every attempt and fallback included"
         }),
-        this.call.attempts
+        this.attempts
       )
     }
   }
@@ -748,16 +767,26 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
     send: (state: State, request: ChatRequest, at: number) => Effect.Effect<A, LlmError>,
     held: boolean
   ): Effect.Effect<A, LlmError> =>
-    Effect.withFiberRuntime((fiber) => {
+    Effect.withFiberRuntime((fiber, status) => {
       const name = request.model ?? options.model ?? ""
       const members = request.model === undefined ? everyone : addresses.get(request.model)
       if (members === undefined) return unknownAddress(name)
       const services = fiber.getFiberRef(DefaultServices.currentServices)
       const clock = Context.get(services, Clock.Clock)
-      const routing = new Routing(request, name, members, send, held, clock, Context.get(services, Random.Random))
-      if (!handsDeadlineDown) return Deadline.within(routing.next, deadline, inherited, () => routing.timedOut())
+      const random = Context.get(services, Random.Random)
+      const routing = new Routing(
+        request,
+        name,
+        members,
+        send,
+        held,
+        clock,
+        drawsRandom && random !== unseeded ? random : undefined,
+        RuntimeFlags.interruption(status.runtimeFlags)
+      )
+      if (!handsDeadlineDown) return Deadline.within(Effect.suspend(() => routing.first()), deadline, inherited, () => routing.timedOut())
       routing.deadlineAt = Math.min(inherited, clock.unsafeCurrentTimeMillis() + deadlineMillis)
-      return routing.next
+      return routing.first()
     })
 
   const sendChat = (state: State, routed: ChatRequest, at: number) => Deadline.chat(state.llm, routed, at)
