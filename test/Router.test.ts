@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionPlan from "effect/ExecutionPlan"
@@ -85,6 +86,19 @@ describe("Router", () => {
         expect(Math.abs(log.count("c") / 10_000 - 0.2)).toBeLessThan(0.02)
       })
     )
+  })
+
+  it.effect("with Effect's default Random (drawn as Math.random), picks follow the weights too", () => {
+    const log = makeLog()
+    const options = { deployments: [deployment(log, "a", { weight: 5 }), deployment(log, "b", { weight: 3 }), deployment(log, "c", { weight: 2 })] }
+    return Effect.scoped(Effect.gen(function*() {
+      const router = Context.get(yield* Layer.build(Router.layer(options)), Llm.Llm)
+      for (let i = 0; i < 10_000; i++) yield* router.chat(ask())
+      // Six standard deviations: a wrong draw fails this, chance does not.
+      expect(Math.abs(log.count("a") / 10_000 - 0.5)).toBeLessThan(0.03)
+      expect(Math.abs(log.count("b") / 10_000 - 0.3)).toBeLessThan(0.03)
+      expect(Math.abs(log.count("c") / 10_000 - 0.2)).toBeLessThan(0.03)
+    }))
   })
 
   it.effect("a seeded Random reproduces the same picks", () => {
