@@ -336,12 +336,12 @@ export const guarded = (llm: LlmService, budget: Service, options?: GuardOptions
   // A call that failed with an error (not interrupted) was not billed.
   const unbilled = (exit: Exit.Exit<unknown, unknown>) =>
     Exit.isFailure(exit) && !Exit.isInterrupted(exit) && Option.isSome(Cause.failureOption(exit.cause))
-  // A deadline a `Router` hands down (see `internal/deadline`) goes on to `llm`.
+  // A deadline and a `Restore` a `Router` hands down (see `internal/deadline`) go on to `llm`.
   return Deadline.honourLike(llm, Llm.of({
-    chat: (request, at = Infinity) =>
+    chat: (request, at = Infinity, restore?: Deadline.Restore) =>
       Effect.acquireUseRelease(
         reserve(request),
-        () => Deadline.chat(llm, request, at),
+        () => Deadline.chat(llm, request, at, restore),
         (reservation, exit) =>
           budget.charge(
             reservation,

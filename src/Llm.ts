@@ -387,7 +387,8 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     const retrying = <A>(
       request: Attempted,
       due: Due,
-      attemptOnce: (attempt: number) => Effect.Effect<A, LlmError>
+      attemptOnce: (attempt: number) => Effect.Effect<A, LlmError>,
+      restore?: Deadline.Restore
     ): Effect.Effect<A, LlmError> => {
       let rotatedBy: LlmError | undefined
       const settle = (error: LlmError): LlmError => {
@@ -407,29 +408,35 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
             return Effect.fail(error._tag === "TimeoutError" ? deadlineError(request, due) : settle(error))
           }
           const next = driver === undefined ? Schedule.driver(policy) : Effect.succeed(driver)
-          return Effect.flatMap(next, (driver) =>
-            Effect.matchEffect(bounded(Effect.either(driver.next(error)), request, due), {
+          return Effect.flatMap(next, (driver) => {
+            // The backoff is a wait: interruptible, as the caller is.
+            const backoff = bounded(Effect.either(driver.next(error)), request, due)
+            return Effect.matchEffect(restore === undefined ? backoff : restore(backoff), {
               onFailure: (timeout) => Effect.fail(timeout),
               onSuccess: (step) =>
                 step._tag === "Left"
                   ? Effect.fail(settle(error))
                   : Effect.catchAll(attemptOnce(attempt + 1), (again) => afterFailure(again, attempt + 1, driver))
-            }))
+            })
+          })
         })
       return Effect.catchAll(attemptOnce(1), (error) => afterFailure(error, 1, undefined))
     }
 
     // One attempt of a call answered whole (a chat, an embedding batch): a
     // permit and a key held for the call, its outcome reported with the key.
+    // Held uninterruptibly: in a region of the attempt's own, or in the
+    // caller's when it handed down its `restore`.
     const attemptCall = <R extends Attempted, A extends { readonly usage: Pick<Usage, "totalTokens"> }>(
       request: R,
       due: Due,
       tokens: () => number,
       callSpan: Tracer.Span | undefined,
-      call: (request: R, credentials: Credentials) => Effect.Effect<A, LlmError>
+      call: (request: R, credentials: Credentials) => Effect.Effect<A, LlmError>,
+      handed?: Deadline.Restore
     ) =>
-    (attempt: number): Effect.Effect<A, LlmError> =>
-      Effect.uninterruptibleMask((restore) =>
+    (attempt: number): Effect.Effect<A, LlmError> => {
+      const holding = (restore: Deadline.Restore) =>
         Effect.flatMap(hold(request, due, tokens), (held) => {
           const send = withinDeadline(request, due, (bound) => call(bound, held.lease.credentials))
           const settled = held.reservation === undefined ? send : Effect.tap(send, (reply) => reconcile(held, reply.usage))
@@ -444,13 +451,19 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
               )
           )
         })
-      )
+      return handed === undefined ? Effect.uninterruptibleMask(holding) : holding(handed)
+    }
 
-    const chat = (input: ChatRequest, handedDown = Infinity): Effect.Effect<ChatResponse, LlmError> => {
+    const chat = (input: ChatRequest, handedDown = Infinity, restore?: Deadline.Restore): Effect.Effect<ChatResponse, LlmError> => {
       const request = withModel(input, options?.model)
       const answer = (due: Due, callSpan: Tracer.Span | undefined) =>
         Effect.flatMap(
-          retrying(request, due, attemptCall(request, due, () => RateLimiter.estimateTokens(request), callSpan, client.chat)),
+          retrying(
+            request,
+            due,
+            attemptCall(request, due, () => RateLimiter.estimateTokens(request), callSpan, client.chat, restore),
+            restore
+          ),
           (response) =>
             isMissing(response.usage)
               ? Effect.map(estimateUsage(request, response), (usage) => withCost(request, { ...response, usage }))

@@ -80,6 +80,7 @@ import * as Context from "effect/Context"
 import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { identity } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
@@ -377,6 +378,12 @@ interface Call {
   last: { readonly state: State; readonly error: LlmError } | undefined
 }
 
+/**
+ * One attempt at a deployment: the request with the deployment's model, the
+ * deadline to hand down, and the caller's interruptibility to run it with.
+ */
+type Send<A> = (state: State, request: ChatRequest, at: number, restore: Deadline.Restore) => Effect.Effect<A, LlmError>
+
 const defaultRetryOn: ReadonlyArray<ErrorTag> = [
   "RateLimitError",
   "ProviderUnavailableError",
@@ -654,13 +661,13 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
       readonly request: ChatRequest,
       address: string,
       members: ReadonlyArray<State>,
-      readonly send: (state: State, request: ChatRequest, at: number) => Effect.Effect<A, LlmError>,
+      readonly send: Send<A>,
       readonly held: boolean,
       readonly clock: Clock.Clock,
       /** The fiber's `Random`, or undefined when it is Effect's default (see `unseeded`) or the strategy draws nothing. */
       readonly random: Random.Random | undefined,
-      /** Whether the caller runs interruptibly: the attempts do, as `restore` of a mask would make them. */
-      readonly interruptible: boolean
+      /** Gives an attempt back the caller's interruptibility: the call itself runs uninterruptibly. */
+      readonly restore: Deadline.Restore
     ) {
       this.address = address === "" ? "every deployment" : address
       this.members = members
@@ -697,28 +704,20 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
         state.secondCount = 0
       }
       state.secondCount++
-      const routed = this.routed(state)
-      // One uninterruptible match settles the attempt however it ends; the
-      // attempt, and the next, run as the caller does. (An uninterruptible
-      // region and an interruptible one inside: what `uninterruptibleMask`
-      // and its `restore` do, one Effect operation fewer.)
-      return Effect.uninterruptible(
-        Effect.matchCauseEffect(this.asCaller(this.send(state, routed, this.deadlineAt)), {
-          onFailure: (cause) => {
-            const error = Option.getOrUndefined(Cause.failureOption(cause))
-            settleFailure(state, probe, this.clock.unsafeCurrentTimeMillis(), error)
-            return error === undefined ? Effect.failCause(cause) : this.asCaller(this.failed(state, error))
-          },
-          onSuccess: (reply) => {
-            settleSuccess(state, now, this.clock.unsafeCurrentTimeMillis(), reply, this.held)
-            return Effect.succeed(reply)
-          }
-        })
-      )
-    }
-
-    asCaller<X>(effect: Effect.Effect<X, LlmError>): Effect.Effect<X, LlmError> {
-      return this.interruptible ? Effect.interruptible(effect) : effect
+      // The call runs uninterruptibly, so this match settles the attempt
+      // however it ends; the attempt runs as the caller does (`send` applies
+      // `restore`, or hands it to an `Llm` that runs its waits through it).
+      return Effect.matchCauseEffect(this.send(state, this.routed(state), this.deadlineAt, this.restore), {
+        onFailure: (cause) => {
+          const error = Option.getOrUndefined(Cause.failureOption(cause))
+          settleFailure(state, probe, this.clock.unsafeCurrentTimeMillis(), error)
+          return error === undefined ? Effect.failCause(cause) : this.failed(state, error)
+        },
+        onSuccess: (reply) => {
+          settleSuccess(state, now, this.clock.unsafeCurrentTimeMillis(), reply, this.held)
+          return Effect.succeed(reply)
+        }
+      })
     }
 
     // The request as the deployment gets it: with its model.
@@ -760,12 +759,16 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
   // Starts a call under the deadline, with the clock and the random source
   // of the fiber's default services. When every deployment is an `Llm` that
   // honours a deadline handed down, the deadline is handed down (and checked
-  // between attempts) instead of forking a timer per call.
+  // between attempts) instead of forking a timer per call. The call runs
+  // uninterruptibly and each attempt as the caller does: `handed` is the
+  // `Restore` of a caller that runs it uninterruptibly already (a router
+  // above this one); else the call opens its region here.
   const run = <A>(
     request: ChatRequest,
     inherited: number,
-    send: (state: State, request: ChatRequest, at: number) => Effect.Effect<A, LlmError>,
-    held: boolean
+    send: Send<A>,
+    held: boolean,
+    handed?: Deadline.Restore
   ): Effect.Effect<A, LlmError> =>
     Effect.withFiberRuntime((fiber, status) => {
       const name = request.model ?? options.model ?? ""
@@ -774,6 +777,7 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
       const services = fiber.getFiberRef(DefaultServices.currentServices)
       const clock = Context.get(services, Clock.Clock)
       const random = Context.get(services, Random.Random)
+      const opens = handed === undefined && RuntimeFlags.interruption(status.runtimeFlags)
       const routing = new Routing(
         request,
         name,
@@ -782,27 +786,29 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
         held,
         clock,
         drawsRandom && random !== unseeded ? random : undefined,
-        RuntimeFlags.interruption(status.runtimeFlags)
+        handed ?? (opens ? Effect.interruptible : identity)
       )
-      if (!handsDeadlineDown) return Deadline.within(Effect.suspend(() => routing.first()), deadline, inherited, () => routing.timedOut())
+      // The first attempt's bookkeeping starts inside the region.
+      const started = opens ? Effect.uninterruptible(Effect.suspend(() => routing.first())) : Effect.suspend(() => routing.first())
+      if (!handsDeadlineDown) return Deadline.within(started, deadline, inherited, () => routing.timedOut())
       routing.deadlineAt = Math.min(inherited, clock.unsafeCurrentTimeMillis() + deadlineMillis)
-      return routing.first()
+      return opens ? started : routing.first()
     })
 
-  const sendChat = (state: State, routed: ChatRequest, at: number) => Deadline.chat(state.llm, routed, at)
-  const chat = (request: ChatRequest, inherited = Infinity): Effect.Effect<ChatResponse, LlmError> =>
-    run(request, inherited, sendChat, false)
+  const sendChat: Send<ChatResponse> = (state, routed, at, restore) => Deadline.chat(state.llm, routed, at, restore)
+  const chat = (request: ChatRequest, inherited = Infinity, restore?: Deadline.Restore): Effect.Effect<ChatResponse, LlmError> =>
+    run(request, inherited, sendChat, false, restore)
 
   // A deployment's stream, opened up to its first chunk, with the deployment
   // it holds until the stream is closed.
-  const openSend = (state: State, routed: ChatRequest, at: number) =>
+  const openSend: Send<{ readonly source: ChunkSource; readonly state: State }> = (state, routed, at, restore) =>
     Effect.map(
-      Deadline.openStream(
+      restore(Deadline.openStream(
         state.llm,
         routed,
         at,
         () => new StreamTruncatedError({ provider: state.provider, model: state.model, detail: "the stream ended before any chunk" })
-      ),
+      )),
       (source) => ({ source, state })
     )
 
@@ -847,8 +853,8 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
   // nothing for lowest cost or a budget: `Pricing` prices chat tokens only.
   const embed = (request: EmbeddingRequest, inherited = Infinity): Effect.Effect<EmbeddingResponse, LlmError> => {
     const asChat: ChatRequest = request.model === undefined ? { messages: [] } : { messages: [], model: request.model }
-    const sendEmbedding = (state: State, _routed: ChatRequest, at: number) =>
-      Deadline.embed(state.llm, request.model === state.model ? request : { ...request, model: state.model }, at)
+    const sendEmbedding: Send<EmbeddingResponse> = (state, _routed, at, restore) =>
+      restore(Deadline.embed(state.llm, request.model === state.model ? request : { ...request, model: state.model }, at))
     return run(asChat, inherited, sendEmbedding, false)
   }
 

@@ -202,10 +202,10 @@ export const layer: Layer.Layer<UsageLedger> = Layer.effect(UsageLedger, make)
  * @category Constructors
  */
 export const tracked = (llm: LlmService, ledger: Service, deployment: string): LlmService =>
-  // A deadline a `Router` hands down (see `internal/deadline`) goes on to `llm`.
+  // A deadline and a `Restore` a `Router` hands down (see `internal/deadline`) go on to `llm`.
   Deadline.honourLike(llm, Llm.of({
-    chat: (request, at = Infinity) =>
-      Effect.tap(Deadline.chat(llm, request, at), (response) => ledger.record(callOf(deployment, response))),
+    chat: (request, at = Infinity, restore?: Deadline.Restore) =>
+      Effect.tap(Deadline.chat(llm, request, at, restore), (response) => ledger.record(callOf(deployment, response))),
     chatStream: (request, at = Infinity) =>
       Stream.suspend(() => {
         let usage: Usage | undefined

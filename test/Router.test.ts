@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionPlan from "effect/ExecutionPlan"
@@ -12,7 +13,7 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { ChatChunk, LlmError, Message } from "effect-llm-router"
 import type { Input as ChatRequest } from "../src/ChatRequest.js"
-import type { RateLimitSnapshot } from "../src/ChatResponse.js"
+import type { ChatResponse, RateLimitSnapshot } from "../src/ChatResponse.js"
 import * as Budget from "../src/Budget.js"
 import * as KeyPool from "../src/KeyPool.js"
 import * as Llm from "../src/Llm.js"
@@ -709,6 +710,94 @@ describe("Router", () => {
       }).pipe(Effect.provide(outer))
     }).pipe(seeded)
   })
+
+  /** An `Llm` over one key of a provider whose `chat` is `chat`; its `KeyPool` shows in the router's status. */
+  const llmOver = (id: string, chat: () => Effect.Effect<ChatResponse, LlmError.LlmError>, options?: Llm.Options) =>
+    Llm.layer(options).pipe(
+      Layer.provideMerge(Layer.mergeAll(
+        Layer.succeed(
+          ProviderClient.ProviderClient,
+          ProviderClient.ProviderClient.of({
+            provider: id,
+            chat,
+            chatStream: () => Stream.never,
+            embed: () => Effect.die("not embedded"),
+            maxEmbeddingInputs: 1
+          })
+        ),
+        KeyPool.layer({ providerId: id, keys: [`sk-test-key-${id}-000001`] }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+        RateLimiter.unlimited
+      ))
+    )
+
+  // An `Llm` deployment runs its provider call and its backoff through the
+  // `Restore` its router hands down; a decorator or a nested router that lost
+  // it would leave them uninterruptible, and `Fiber.interrupt` below would hang.
+  const interruptedThroughDecorators = (chat: (reached: Effect.Effect<boolean>) => Effect.Effect<never, LlmError.LlmError>) =>
+    Effect.scoped(Effect.gen(function*() {
+      const reached = yield* Deferred.make<void>()
+      const llm = llmOver("held", () => chat(Deferred.succeed(reached, undefined)), {
+        retry: RetryPolicy.make({ maxRetries: 10, baseDelay: "1 hour", maxDelay: "1 hour" })
+      })
+      const budget = yield* Budget.make({ limits: [{ scope: Budget.overall, limit: 100, period: "1 day" }] })
+      const ledger = yield* UsageLedger.make
+      const inner = Context.get(
+        yield* Layer.build(Router.layer({ budget, ledger, deployments: [{ name: "inner", model: "m", llm }] })),
+        Router.Router
+      )
+      const outer = Context.get(
+        yield* Layer.build(Router.layer({ deployments: [{ name: "outer", model: "m", llm: Layer.succeed(Llm.Llm, inner) }] })),
+        Router.Router
+      )
+      const fiber = yield* Effect.fork(outer.chat(ask()))
+      yield* Deferred.await(reached)
+      // Time to reach the backoff, when the provider failed.
+      yield* Effect.sleep("20 millis")
+      yield* Fiber.interrupt(fiber).pipe(
+        Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the interruption waited for the call") })
+      )
+      const innerLoad = (yield* inner.status).details["inner"]!
+      expect(innerLoad.in_flight).toBe(0)
+      expect(innerLoad.keys[0]!.current).toBe(0)
+      expect(innerLoad.cooldown.recent_failures).toBe(0)
+      expect((yield* outer.status).details["outer"]!.in_flight).toBe(0)
+    }))
+
+  it.live("an interrupted call stops at once in an Llm deployment's provider call, through a budget, a ledger and a router inside a router", () =>
+    interruptedThroughDecorators((reached) => Effect.zipRight(reached, Effect.never)))
+
+  it.live("an interrupted call stops at once in an Llm deployment's backoff, through a budget, a ledger and a router inside a router", () =>
+    interruptedThroughDecorators((reached) => Effect.zipRight(reached, Effect.fail(unavailable("held")))))
+
+  it.live("a call its caller runs uninterruptibly is not cut short by an interruption", () =>
+    Effect.gen(function*() {
+      const reached = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      const whole: ChatResponse = {
+        id: "r",
+        model: "m",
+        provider: "whole",
+        text: "whole",
+        toolCalls: [],
+        finishReason: "stop",
+        usage: { promptTokens: 1, completionTokens: 1, totalTokens: 2, cachedPromptTokens: 0, reasoningTokens: 0, estimated: false },
+        latency: Duration.zero
+      }
+      const llm = llmOver("whole", () => Effect.as(Effect.zipRight(Deferred.succeed(reached, undefined), Deferred.await(release)), whole))
+      let answered = ""
+      yield* Effect.gen(function*() {
+        const fiber = yield* Effect.fork(Effect.uninterruptible(Effect.map(Llm.chat(ask()), (response) => {
+          answered = response.text
+        })))
+        yield* Deferred.await(reached)
+        const interrupting = yield* Effect.fork(Fiber.interrupt(fiber))
+        yield* Effect.sleep("20 millis")
+        expect(Option.isNone(yield* Fiber.poll(interrupting))).toBe(true)
+        yield* Deferred.succeed(release, undefined)
+        yield* Fiber.join(interrupting)
+        expect(answered).toBe("whole")
+      }).pipe(Effect.provide(Router.layer({ deployments: [{ name: "whole", model: "m", llm }] })))
+    }))
 
   it.effect("embed is routed like a chat: addressed by group, sent with the deployment's model, retried elsewhere on a transient error", () => {
     const embedded: Array<string> = []

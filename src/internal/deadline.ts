@@ -15,6 +15,14 @@
  * is as cheap as an argument. Such a service may also hand over a stream's
  * source opened up to its first chunk (`openStream`), which a router reads
  * without building a second `Stream`.
+ *
+ * A caller that runs a call uninterruptibly (a router, so that it settles its
+ * bookkeeping however the call ends) hands down, as the third argument of
+ * `chat`, the `Restore` that gives the call back its caller's
+ * interruptibility. A service that honours it runs through it what must stay
+ * interruptible (its provider call, its backoff), and needs no uninterruptible
+ * region of its own per attempt; to any other service the router applies it
+ * to the whole call.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -31,9 +39,19 @@ import type { ChunkSource } from "../ProviderClient.js"
 import * as ChunkSources from "./chunkSource.js"
 import { timeoutFail } from "./timeout.js"
 
-/** The calls of a service that honours a deadline: `at` is `Infinity` or absent when none was handed down. */
+/**
+ * Gives an effect its caller's interruptibility back, inside a region that is
+ * uninterruptible (as `Effect.uninterruptibleMask` hands out).
+ */
+export type Restore = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
+
+/**
+ * The calls of a service that honours a deadline: `at` is `Infinity` or
+ * absent when none was handed down; `restore`, when present, says that the
+ * caller runs `chat` uninterruptibly and how to run interruptibly again.
+ */
 export interface Honouring {
-  readonly chat: (request: ChatRequest, at?: number) => Effect.Effect<ChatResponse, LlmError>
+  readonly chat: (request: ChatRequest, at?: number, restore?: Restore) => Effect.Effect<ChatResponse, LlmError>
   readonly chatStream: (request: ChatRequest, at?: number) => Stream.Stream<ChatChunk, LlmError>
   readonly embed: (request: EmbeddingRequest, at?: number) => Effect.Effect<EmbeddingResponse, LlmError>
   /**
@@ -63,12 +81,20 @@ export const honourLike = <S extends Honouring>(wrapped: object, decorated: S): 
 const target = (service: object, at: number): Honouring | undefined =>
   at !== Infinity && honouring.has(service) ? service as Honouring : undefined
 
-/** `service.chat(request)`, with the deadline `at` handed down when the service honours one. */
+/**
+ * `service.chat(request)`, with the deadline `at` handed down when the service
+ * honours one. With `restore` (the caller runs uninterruptibly), a service
+ * that honours deadlines is handed it too; any other's call runs through it.
+ */
 export const chat = (
   service: Pick<Honouring, "chat">,
   request: ChatRequest,
-  at: number
-): Effect.Effect<ChatResponse, LlmError> => target(service, at)?.chat(request, at) ?? service.chat(request)
+  at: number,
+  restore?: Restore
+): Effect.Effect<ChatResponse, LlmError> => {
+  if (restore === undefined) return target(service, at)?.chat(request, at) ?? service.chat(request)
+  return honouring.has(service) ? service.chat(request, at, restore) : restore(service.chat(request))
+}
 
 /** `service.chatStream(request)`, with the deadline `at` handed down when the service honours one. */
 export const chatStream = (
