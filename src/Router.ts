@@ -526,6 +526,7 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
   const alpha = options.latencyAlpha ?? 0.3
   const exploration = options.exploration ?? 0.05
   const drawsRandom = options.strategy !== "priority"
+  const unseededDraw = () => drawsRandom ? Math.random() : 0
   const replyTokens = options.replyTokens ?? replyTokensDefault
   const pickIndex = (candidates: ReadonlyArray<State>, u: number, request: ChatRequest): number => {
     switch (options.strategy ?? "weighted") {
@@ -677,13 +678,13 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
     // The first attempt, run at once: no effect is needed to draw from
     // `Math.random`.
     first(): Effect.Effect<A, LlmError> {
-      return this.random === undefined ? this.step(drawsRandom ? Math.random() : 0) : this.next()
+      return this.random === undefined ? this.step(unseededDraw()) : this.next()
     }
 
     next(): Effect.Effect<A, LlmError> {
       const random = this.random
       return random === undefined
-        ? Effect.suspend(() => this.step(drawsRandom ? Math.random() : 0))
+        ? Effect.suspend(() => this.step(unseededDraw()))
         : Effect.flatMap(random.next, (u) => this.step(u))
     }
 
@@ -777,6 +778,8 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
       const services = fiber.getFiberRef(DefaultServices.currentServices)
       const clock = Context.get(services, Clock.Clock)
       const random = Context.get(services, Random.Random)
+      // Whether this call opens its uninterruptible region: its caller runs
+      // interruptibly and handed no `Restore` down.
       const opens = handed === undefined && RuntimeFlags.interruption(status.runtimeFlags)
       const routing = new Routing(
         request,
@@ -788,11 +791,20 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
         drawsRandom && random !== unseeded ? random : undefined,
         handed ?? (opens ? Effect.interruptible : identity)
       )
-      // The first attempt's bookkeeping starts inside the region.
-      const started = opens ? Effect.uninterruptible(Effect.suspend(() => routing.first())) : Effect.suspend(() => routing.first())
-      if (!handsDeadlineDown) return Deadline.within(started, deadline, inherited, () => routing.timedOut())
+      if (!handsDeadlineDown) {
+        // A timer bounds the call: its wait runs as the caller does, the call
+        // inside it in its region.
+        const timed = Deadline.within(
+          Effect.uninterruptible(Effect.suspend(() => routing.first())),
+          deadline,
+          inherited,
+          () => routing.timedOut()
+        )
+        return handed === undefined ? timed : handed(timed)
+      }
       routing.deadlineAt = Math.min(inherited, clock.unsafeCurrentTimeMillis() + deadlineMillis)
-      return opens ? started : routing.first()
+      // The first attempt's bookkeeping starts inside the region.
+      return opens ? Effect.uninterruptible(Effect.suspend(() => routing.first())) : routing.first()
     })
 
   const sendChat: Send<ChatResponse> = (state, routed, at, restore) => Deadline.chat(state.llm, routed, at, restore)

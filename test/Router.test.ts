@@ -769,6 +769,32 @@ describe("Router", () => {
   it.live("an interrupted call stops at once in an Llm deployment's backoff, through a budget, a ledger and a router inside a router", () =>
     interruptedThroughDecorators((reached) => Effect.zipRight(reached, Effect.fail(unavailable("held")))))
 
+  it.live("an interrupted call stops at once in a router inside a router whose deployment does not honour a deadline", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const reached = yield* Deferred.make<void>()
+      const inner = Context.get(
+        yield* Layer.build(Router.layer({
+          deployments: [{
+            name: "inner",
+            model: "m",
+            llm: LlmTest.fromHandler(() => Effect.zipRight(Deferred.succeed(reached, undefined), Effect.never))
+          }]
+        })),
+        Router.Router
+      )
+      const outer = Context.get(
+        yield* Layer.build(Router.layer({ deployments: [{ name: "outer", model: "m", llm: Layer.succeed(Llm.Llm, inner) }] })),
+        Router.Router
+      )
+      const fiber = yield* Effect.fork(outer.chat(ask()))
+      yield* Deferred.await(reached)
+      yield* Fiber.interrupt(fiber).pipe(
+        Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the interruption waited for the call") })
+      )
+      expect((yield* inner.status).details["inner"]!.in_flight).toBe(0)
+      expect((yield* outer.status).details["outer"]!.in_flight).toBe(0)
+    })))
+
   it.live("a call its caller runs uninterruptibly is not cut short by an interruption", () =>
     Effect.gen(function*() {
       const reached = yield* Deferred.make<void>()
