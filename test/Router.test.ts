@@ -649,15 +649,15 @@ describe("Router", () => {
 
   // An `Llm` with an hour's deadline over a provider that fails every call
   // after 10 seconds, retrying up to 10 times; `count` runs once per provider call.
-  const slowLlm = (id: string, count: () => void) =>
-    Llm.layer({ deadline: "1 hour", retry: RetryPolicy.make({ maxRetries: 10, baseDelay: "100 millis" }) }).pipe(
-      Layer.provide(Layer.mergeAll(
+  /** An `Llm` over one key of a provider whose `chat` is `chat`; its `KeyPool` shows in the router's status. */
+  const llmOver = (id: string, chat: () => Effect.Effect<ChatResponse, LlmError.LlmError>, options?: Llm.Options) =>
+    Llm.layer(options).pipe(
+      Layer.provideMerge(Layer.mergeAll(
         Layer.succeed(
           ProviderClient.ProviderClient,
           ProviderClient.ProviderClient.of({
-            provider: "slow",
-            chat: () =>
-              Effect.zipRight(Effect.sleep("10 seconds"), Effect.fail(unavailable("slow"))).pipe(Effect.ensuring(Effect.sync(count))),
+            provider: id,
+            chat,
             chatStream: () => Stream.never,
             embed: () => Effect.die("not embedded"),
             maxEmbeddingInputs: 1
@@ -666,6 +666,13 @@ describe("Router", () => {
         KeyPool.layer({ providerId: id, keys: [`sk-test-key-${id}-000001`] }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
         RateLimiter.unlimited
       ))
+    )
+
+  const slowLlm = (id: string, count: () => void) =>
+    llmOver(
+      id,
+      () => Effect.zipRight(Effect.sleep("10 seconds"), Effect.fail(unavailable("slow"))).pipe(Effect.ensuring(Effect.sync(count))),
+      { deadline: "1 hour", retry: RetryPolicy.make({ maxRetries: 10, baseDelay: "100 millis" }) }
     )
 
   it.effect("the deadline is handed down to Llm deployments and bounds their own retries", () => {
@@ -711,23 +718,21 @@ describe("Router", () => {
     }).pipe(seeded)
   })
 
-  /** An `Llm` over one key of a provider whose `chat` is `chat`; its `KeyPool` shows in the router's status. */
-  const llmOver = (id: string, chat: () => Effect.Effect<ChatResponse, LlmError.LlmError>, options?: Llm.Options) =>
-    Llm.layer(options).pipe(
-      Layer.provideMerge(Layer.mergeAll(
-        Layer.succeed(
-          ProviderClient.ProviderClient,
-          ProviderClient.ProviderClient.of({
-            provider: id,
-            chat,
-            chatStream: () => Stream.never,
-            embed: () => Effect.die("not embedded"),
-            maxEmbeddingInputs: 1
-          })
-        ),
-        KeyPool.layer({ providerId: id, keys: [`sk-test-key-${id}-000001`] }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
-        RateLimiter.unlimited
-      ))
+  /** A router built from `innerOptions`, and a router over it as its one deployment `outer`. */
+  const nestedRouters = (innerOptions: Router.Options<Router.Deployment<never, never>>) =>
+    Effect.gen(function*() {
+      const inner = Context.get(yield* Layer.build(Router.layer(innerOptions)), Router.Router)
+      const outer = Context.get(
+        yield* Layer.build(Router.layer({ deployments: [{ name: "outer", model: "m", llm: Layer.succeed(Llm.Llm, inner) }] })),
+        Router.Router
+      )
+      return { inner, outer }
+    })
+
+  /** Interrupts `fiber`, failing the test if that waits for the call to end. */
+  const interruptAtOnce = <A, E>(fiber: Fiber.RuntimeFiber<A, E>) =>
+    Fiber.interrupt(fiber).pipe(
+      Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the interruption waited for the call") })
     )
 
   // An `Llm` deployment runs its provider call and its backoff through the
@@ -741,21 +746,12 @@ describe("Router", () => {
       })
       const budget = yield* Budget.make({ limits: [{ scope: Budget.overall, limit: 100, period: "1 day" }] })
       const ledger = yield* UsageLedger.make
-      const inner = Context.get(
-        yield* Layer.build(Router.layer({ budget, ledger, deployments: [{ name: "inner", model: "m", llm }] })),
-        Router.Router
-      )
-      const outer = Context.get(
-        yield* Layer.build(Router.layer({ deployments: [{ name: "outer", model: "m", llm: Layer.succeed(Llm.Llm, inner) }] })),
-        Router.Router
-      )
+      const { inner, outer } = yield* nestedRouters({ budget, ledger, deployments: [{ name: "inner", model: "m", llm }] })
       const fiber = yield* Effect.fork(outer.chat(ask()))
       yield* Deferred.await(reached)
       // Time to reach the backoff, when the provider failed.
       yield* Effect.sleep("20 millis")
-      yield* Fiber.interrupt(fiber).pipe(
-        Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the interruption waited for the call") })
-      )
+      yield* interruptAtOnce(fiber)
       const innerLoad = (yield* inner.status).details["inner"]!
       expect(innerLoad.in_flight).toBe(0)
       expect(innerLoad.keys[0]!.current).toBe(0)
@@ -772,25 +768,16 @@ describe("Router", () => {
   it.live("an interrupted call stops at once in a router inside a router whose deployment does not honour a deadline", () =>
     Effect.scoped(Effect.gen(function*() {
       const reached = yield* Deferred.make<void>()
-      const inner = Context.get(
-        yield* Layer.build(Router.layer({
-          deployments: [{
-            name: "inner",
-            model: "m",
-            llm: LlmTest.fromHandler(() => Effect.zipRight(Deferred.succeed(reached, undefined), Effect.never))
-          }]
-        })),
-        Router.Router
-      )
-      const outer = Context.get(
-        yield* Layer.build(Router.layer({ deployments: [{ name: "outer", model: "m", llm: Layer.succeed(Llm.Llm, inner) }] })),
-        Router.Router
-      )
+      const { inner, outer } = yield* nestedRouters({
+        deployments: [{
+          name: "inner",
+          model: "m",
+          llm: LlmTest.fromHandler(() => Effect.zipRight(Deferred.succeed(reached, undefined), Effect.never))
+        }]
+      })
       const fiber = yield* Effect.fork(outer.chat(ask()))
       yield* Deferred.await(reached)
-      yield* Fiber.interrupt(fiber).pipe(
-        Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the interruption waited for the call") })
-      )
+      yield* interruptAtOnce(fiber)
       expect((yield* inner.status).details["inner"]!.in_flight).toBe(0)
       expect((yield* outer.status).details["outer"]!.in_flight).toBe(0)
     })))
