@@ -25,7 +25,7 @@ const pairsPerSecond = (keys: number, pairs: number, rounds: number) =>
     const background = yield* Scope.make()
     yield* Effect.forEach(
       Array.from({ length: Math.floor(keys / 4) }),
-      () => Scope.extend(pool.acquire, background),
+      () => Scope.provide(pool.acquire, background),
       { discard: true }
     )
     const pair = Effect.scoped(pool.acquire)
@@ -43,7 +43,7 @@ const pairsPerSecond = (keys: number, pairs: number, rounds: number) =>
     }
     yield* Scope.close(background, Exit.void)
     const held = (yield* pool.status).reduce((n, key) => n + key.inFlight, 0)
-    if (held !== 0) return yield* Effect.dieMessage(`${held} leases still held after the benchmark`)
+    if (held !== 0) return yield* Effect.die(new Error(`${held} leases still held after the benchmark`))
     return best
   })
 

@@ -7,14 +7,13 @@
  *
  * Every case (`bench/cases/`) runs against each simulator HTTP server in
  * BENCH_SERVERS (default `node,platform`):
- * - `node`, the simulator's default `node:http` listener (about 30 µs of server
- *   CPU per non-streamed request, measured with the simulator under raw undici's
- *   load): ours never saturates it, and raw undici's non-streamed calls keep it
- *   about as busy as the client (it had idle time left), so the ratio is the
- *   client CPU of ours versus raw undici. Results carry the case's plain name.
- * - `platform`, the simulator on `@effect/platform`'s `HttpServer` (about
- *   160 µs per request), as DESIGN.md specifies HTTP in: a server about as fast
- *   as our client. Results are named `<case>@platform-server`.
+ * - `node`, the simulator's default `node:http` listener, cheap enough per
+ *   request that neither client saturates it, so the ratio is the client CPU
+ *   of ours versus raw undici (`bench/simulator.ts` measures the server's
+ *   cost). Results carry the case's plain name.
+ * - `platform`, the simulator on `effect/http`'s `HttpServer`, as DESIGN.md
+ *   specifies HTTP in: a server about as costly as our client. Results are
+ *   named `<case>@platform-server`.
  *
  * BENCH_HTTP (default `undici`) picks the `HttpClient` under "ours", a comma
  * list to A/B them in one run: `undici`, this library's
@@ -35,14 +34,21 @@
  * A case whose baseline is `{ effect }` (`router-overhead`: the router over
  * two deployments versus one `Llm`) measures both sides like "ours".
  *
+ * `streams-10k-memory` (`cases/streamsMemory.ts`) runs last, each side in a
+ * process of its own against a slow simulator of its own: the peak memory of
+ * 10,000 streams held open, ours versus raw undici.
+ *
  * The last line printed is one JSON object:
- * `{"results":[{"name","ours_rps","baseline_rps","ratio"}]}`, ratio = ours / baseline.
+ * `{"results":[{"name","ours_rps","baseline_rps","ratio"}]}`, ratio = ours / baseline
+ * (higher is better for ours); the memory result is
+ * `{"name","streams","ours_rss_mb","baseline_rss_mb","ratio","ours_heap_mb","baseline_heap_mb","heap_ratio",...}`,
+ * its ratios ours / baseline of the peaks (lower is better for ours).
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Effect from "effect/Effect"
-import type * as Layer from "effect/Layer"
 import * as Exit from "effect/Exit"
+import type * as HttpClient from "effect/http/HttpClient"
+import type * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Scope from "effect/Scope"
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
@@ -52,6 +58,7 @@ import { createInterface } from "node:readline"
 import { Agent } from "undici"
 import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
 import { cases } from "./cases/index.js"
+import { type MemoryResult, measureStreamsMemory, streamsMemoryResultName } from "./cases/streamsMemory.js"
 import { measureKeyPool } from "./keyPool.js"
 
 const keyPoolResultName = "keypool-acquire-release-10k-vs-10-keys"
@@ -179,7 +186,7 @@ const main = async () => {
   const runtimes = https.map((http) => ManagedRuntime.make(httpLayers[http]!))
   const runtime = runtimes[0]!
   const dispatcher = new Agent()
-  const results: Array<Result> = []
+  const results: Array<Result | MemoryResult> = []
   console.log(
     `concurrency ${concurrency}; warm-up ${warmupSeconds}s; ${rounds} rounds of ${seconds}s per side, ` +
       `best round kept; simulator servers: ${servers.join(", ")}; HttpClient: ${https.join(", ")}; pinned to separate cores: ${hasTaskset}`
@@ -199,11 +206,11 @@ const main = async () => {
             let bestOurs = 0
             let bestBaseline = 0
             try {
-              const ours = await runtime.runPromise(Scope.extend(benchCase.ours(simulator.url), scope))
+              const ours = await runtime.runPromise(Scope.provide(benchCase.ours(simulator.url), scope))
               const measureBaselineSide = typeof benchCase.baseline === "function"
                 ? ((call) => (millis: number) => measureBaseline(call, millis))(benchCase.baseline(simulator.url, dispatcher))
                 : ((call) => (millis: number) => measureOurs(runtime, call, millis))(
-                  await runtime.runPromise(Scope.extend(benchCase.baseline.effect(simulator.url), scope))
+                  await runtime.runPromise(Scope.provide(benchCase.baseline.effect(simulator.url), scope))
                 )
               await measureOurs(runtime, ours, warmupSeconds * 1000)
               await measureBaselineSide(warmupSeconds * 1000)
@@ -242,6 +249,8 @@ const main = async () => {
         ratio: round2(pairsPerSecond10k / pairsPerSecond10)
       })
     }
+    // Its own processes, after the throughput cases, so it disturbs none of them.
+    if (filter === undefined || streamsMemoryResultName.includes(filter)) results.push(await measureStreamsMemory())
   } finally {
     for (const runtime of runtimes) await runtime.dispose()
     await dispatcher.close()

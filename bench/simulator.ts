@@ -7,7 +7,7 @@
  * Servers compared:
  * - `simulator, node`: `Simulator.make()`, its default plain `node:http` listener;
  * - `simulator, platform`: `Simulator.make({ server: "platform" })`, the same
- *   engine served through `@effect/platform` (`HttpRouter` on `NodeHttpServer`);
+ *   engine served through `effect/http` (`HttpRouter` on `NodeHttpServer`);
  * - `node:http + render`: a bare `node:http` handler doing the simulator's own
  *   work (JSON parse, decode, generate, render) with no admission checks;
  * - `node:http static`: a bare `node:http` handler replaying the bytes the
@@ -64,7 +64,7 @@ const serveChild = async (kind: ServerKind) => {
   let port: number
   if (kind === "node" || kind === "platform") {
     const scope = Effect.runSync(Scope.make())
-    const sim = await Effect.runPromise(Scope.extend(Simulator.make({ replyTokens, server: kind }), scope))
+    const sim = await Effect.runPromise(Simulator.make({ replyTokens, server: kind }).pipe(Scope.provide(scope)))
     port = sim.port
     process.on("disconnect", () => {
       void Effect.runPromise(Scope.close(scope, Exit.void)).then(() => process.exit(0))

@@ -14,7 +14,7 @@ const server = process.env["BENCH_SIMULATOR_SERVER"] === "platform" ? "platform"
 
 const main = async () => {
   const scope = Effect.runSync(Scope.make())
-  const simulator = await Effect.runPromise(Scope.extend(Simulator.make({ replyTokens, server }), scope))
+  const simulator = await Effect.runPromise(Simulator.make({ replyTokens, server }).pipe(Scope.provide(scope)))
   console.log(`${simulator.url}/v1`)
   const stop = () => {
     void Effect.runPromise(Scope.close(scope, Exit.void)).finally(() => process.exit(0))

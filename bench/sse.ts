@@ -3,15 +3,15 @@
  *
  *   node --import tsx bench/sse.ts
  *
- * Compares this library's `Sse` with `@effect/experimental/Sse` (installed
- * with `@effect/platform-node`) and `eventsource-parser` 3.1.1. The latter is
- * not a dependency: it is loaded when resolvable, or from the file named by
- * `EVENTSOURCE_PARSER` (e.g. `.../node_modules/eventsource-parser/dist/index.js`
- * of an install outside this repo), and skipped otherwise.
+ * Compares this library's `Sse` with Effect's own `effect/encoding/Sse` and
+ * `eventsource-parser` 3.1.1. The latter is not a dependency: it is loaded
+ * when resolvable, or from the file named by `EVENTSOURCE_PARSER` (e.g.
+ * `.../node_modules/eventsource-parser/dist/index.js` of an install outside
+ * this repo), and skipped otherwise.
  */
-import * as ExperimentalSse from "@effect/experimental/Sse"
-import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as EffectSse from "effect/encoding/Sse"
 import * as Stream from "effect/Stream"
 import { pathToFileURL } from "node:url"
 import * as Sse from "../src/Sse.js"
@@ -60,15 +60,15 @@ const own: Candidate = {
 // the last id and retry tracked from what the parser reports, and "\n\n"
 // fed at the end so a final event without a blank line is dispatched.
 
-const experimental: Candidate = {
-  name: "@effect/experimental Sse.makeParser",
+const effectSse: Candidate = {
+  name: "effect/encoding Sse.makeParser",
   run: (chunks, maxEventSize) => {
     const events: Array<Outcome["events"][number]> = []
     let lastId: string | undefined
     let retry: number | undefined
-    const parser = ExperimentalSse.makeParser((e) => {
+    const parser = EffectSse.makeParser((e) => {
       if (e._tag === "Retry") {
-        retry = Number(e.duration.value._tag === "Millis" ? e.duration.value.millis : NaN)
+        retry = Duration.toMillis(e.duration)
         return
       }
       lastId = e.id ?? lastId
@@ -83,7 +83,7 @@ const experimental: Candidate = {
   },
   count: (chunks) => {
     let n = 0
-    const parser = ExperimentalSse.makeParser((e) => {
+    const parser = EffectSse.makeParser((e) => {
       if (e._tag === "Event") n++
     })
     const utf8 = new TextDecoder()
@@ -321,11 +321,11 @@ const measureStream = async (
   console.log(`${label.padEnd(52)} ${Math.round(best).toLocaleString("en-US").padStart(12)} events/s`)
 }
 
-const toStream = (chunks: ReadonlyArray<Uint8Array>) => Stream.fromChunks(...chunks.map((c) => Chunk.of(c)))
+const toStream = (chunks: ReadonlyArray<Uint8Array>) => Stream.fromArrays(...chunks.map((c) => [c]))
 
 const main = async () => {
   const esp = await loadEventSourceParser()
-  const candidates: Array<Candidate> = [own, experimental]
+  const candidates: Array<Candidate> = [own, effectSse]
   if (esp !== undefined) candidates.push(eventsourceParser(esp))
 
   console.log(`Node ${process.version}; stream: ${body.length} bytes, ${eventsPerStream} events, ${chunkings.length} chunkings of 16–600 bytes`)
@@ -360,10 +360,10 @@ const main = async () => {
     ))
   await measureStream("Sse.decode (own)", 2_000, (chunks) =>
     toStream(chunks).pipe(Sse.decode(), Stream.runCount))
-  await measureStream("Stream.decodeText + experimental Sse.makeChannel", 2_000, (chunks) =>
+  await measureStream("Stream.decodeText + effect/encoding Sse.decode", 2_000, (chunks) =>
     toStream(chunks).pipe(
       Stream.decodeText(),
-      Stream.pipeThroughChannel(ExperimentalSse.makeChannel()),
+      Stream.pipeThroughChannel(EffectSse.decode()),
       Stream.runCount
     ))
 }

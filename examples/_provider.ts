@@ -8,15 +8,15 @@
  * example runs with nothing set up. Each example still builds its own key
  * pool, rate limiter or retry policy: that is what it is there to show.
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
 import * as Console from "effect/Console"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import {
   Anthropic,
   Gemini,
@@ -38,17 +38,17 @@ export const simulatedKeys: ReadonlyArray<string> = [
 ]
 
 /** An OpenAI-compatible API: its root URL (`/v1` included), its provider name and its keys. */
-export class Endpoint extends Context.Tag("examples/Endpoint")<Endpoint, {
+export class Endpoint extends Context.Service<Endpoint, {
   readonly baseUrl: string
   readonly provider: string
   readonly keys: ReadonlyArray<Redacted.Redacted<string>>
   readonly simulated: boolean
-}>() {}
+}>()("examples/Endpoint") {}
 
 // Keys are read as secrets (`Redacted`), so nothing downstream can print them by accident.
 const fromEnvironment = Config.all({
-  baseUrl: Config.option(Config.string("OPENAI_BASE_URL")),
-  keys: Config.array(Config.redacted(), "OPENAI_API_KEY").pipe(
+  baseUrl: Config.option(Config.String("OPENAI_BASE_URL")),
+  keys: Config.Array(Schema.Redacted(Schema.String), "OPENAI_API_KEY").pipe(
     Config.map((keys) => keys.filter((key) => Redacted.value(key) !== "")),
     Config.withDefault([])
   )
@@ -60,8 +60,8 @@ const fromEnvironment = Config.all({
  */
 export const endpoint = (
   simulator: Simulator.Options = {}
-): Layer.Layer<Endpoint, ConfigError.ConfigError | Simulator.SimulatorStartError> =>
-  Layer.scoped(
+): Layer.Layer<Endpoint, Config.ConfigError | Simulator.SimulatorStartError> =>
+  Layer.effect(
     Endpoint,
     Effect.gen(function*() {
       const env = yield* fromEnvironment
@@ -76,7 +76,7 @@ export const endpoint = (
       }
       const sim = yield* Simulator.make(simulator)
       yield* Console.error(`No OPENAI_API_KEY or OPENAI_BASE_URL: using the built-in simulator at ${sim.url}`)
-      return { baseUrl: `${sim.url}/v1`, provider: "simulator", keys: simulatedKeys.map(Redacted.make), simulated: true }
+      return { baseUrl: `${sim.url}/v1`, provider: "simulator", keys: simulatedKeys.map((key) => Redacted.make(key)), simulated: true }
     })
   )
 
@@ -84,14 +84,14 @@ export const endpoint = (
 export const client = (
   options: Omit<OpenAiChat.Options, "baseUrl" | "provider"> = {}
 ): Layer.Layer<ProviderClient.ProviderClient, never, Endpoint | HttpClient.HttpClient> =>
-  Layer.unwrapEffect(
-    Effect.map(Endpoint, ({ baseUrl, provider }) => OpenAiChat.layer({ ...options, baseUrl, provider }))
+  Layer.unwrap(
+    Endpoint.useSync(({ baseUrl, provider }) => OpenAiChat.layer({ ...options, baseUrl, provider }))
   )
 
 /** A key pool over the endpoint's keys, all of equal weight. */
 export const keyPool: Layer.Layer<KeyPool.KeyPool, never, Endpoint> = Layer.effect(
   KeyPool.KeyPool,
-  Effect.flatMap(Endpoint, ({ keys, provider }) => KeyPool.make({ providerId: provider, keys }))
+  Endpoint.use(({ keys, provider }) => KeyPool.make({ providerId: provider, keys }))
 )
 
 /** The plainest `Llm` for one model: the endpoint's keys, no rate limit, the default retry policy. */

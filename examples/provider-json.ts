@@ -8,12 +8,12 @@
  * simulator's port is chosen when it starts, so this program writes the same
  * kind of file for its endpoint, then loads it as an application would.
  */
-import * as FileSystem from "@effect/platform/FileSystem"
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as FileSystem from "effect/FileSystem"
 import { Llm, Message, ProviderConfig } from "effect-llm-router"
 import * as Provider from "./_provider.js"
 
@@ -39,7 +39,7 @@ const program = Effect.gen(function*() {
   yield* Console.log(`loaded openai models: ${Object.keys(models.openai ?? {}).join(", ")}`)
 
   const mini = models.openai?.["gpt-4o-mini"]
-  if (mini === undefined) return yield* Effect.dieMessage("provider.json has no openai/gpt-4o-mini")
+  if (mini === undefined) return yield* Effect.die(new Error("provider.json has no openai/gpt-4o-mini"))
   const reply = yield* Llm.chat({ messages: [Message.user("Say hello.")] }).pipe(Effect.provide(mini))
   yield* Console.log(`${reply.model}: ${reply.text}`)
   yield* Console.log(`usage: ${reply.usage.promptTokens} prompt + ${reply.usage.completionTokens} completion tokens`)
@@ -48,8 +48,8 @@ const program = Effect.gen(function*() {
 program.pipe(
   Effect.scoped,
   Effect.provide(Provider.endpoint()),
-  // NodeContext gives the FileSystem that `ProviderConfig.load` reads with.
-  Effect.provide(NodeContext.layer),
+  // NodeServices gives the FileSystem that `ProviderConfig.load` reads with.
+  Effect.provide(NodeServices.layer),
   Effect.provide(NodeHttpClient.layerUndici),
   NodeRuntime.runMain
 )

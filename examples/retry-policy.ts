@@ -13,13 +13,18 @@ import * as Schedule from "effect/Schedule"
 import { Llm, LlmError, Message, RateLimiter, RetryPolicy, Simulator } from "effect-llm-router"
 import * as Provider from "./_provider.js"
 
-// The layer's policy is a plain `Schedule`, so it can be tapped like any
-// other. At most two retries of what can succeed on a second try: a rate limit
-// at once on another key (the pool holds the limited one back for its
-// retry-after), a 5xx or a timeout after a backoff from 100 ms.
-const policy = RetryPolicy.make({ maxRetries: 2, baseDelay: "100 millis" }).pipe(
-  Schedule.tapInput((error: LlmError.LlmError) => Console.error(`  gpt-4o attempt failed: ${error._tag}`))
-)
+// The layer's policy is a plain `Schedule`, so it can be wrapped like any
+// other: here to log every failed attempt, the last one (which the policy stops
+// on, and `Schedule.tap` would not see) included. At most two retries of what
+// can succeed on a second try: a rate limit at once on another key (the pool
+// holds the limited one back for its retry-after), a 5xx or a timeout after a
+// backoff from 100 ms.
+const logEveryFailure = (policy: RetryPolicy.RetryPolicy): RetryPolicy.RetryPolicy =>
+  Schedule.fromStep(
+    Effect.map(Schedule.toStep(policy), (step) => (now: number, error: LlmError.LlmError) =>
+      Effect.andThen(Console.error(`  gpt-4o attempt failed: ${error._tag}`), step(now, error)))
+  )
+const policy = logEveryFailure(RetryPolicy.make({ maxRetries: 2, baseDelay: "100 millis" }))
 
 const deployment = (model: string, retry: RetryPolicy.RetryPolicy, headers: Record<string, string> = {}) =>
   Llm.layer({ retry }).pipe(
@@ -44,7 +49,7 @@ const program = Llm.chat(question).pipe(
   // Still rate-limited after the layer's retries: rather than wait, ask the
   // backup model, retrying its transient failures with the same backoff.
   Effect.catchTag("RateLimitError", (error) =>
-    Effect.zipRight(
+    Effect.andThen(
       Console.error(error.message),
       Llm.chat(question).pipe(
         Effect.retry({ schedule: RetryPolicy.backoff({ baseDelay: "200 millis" }), times: 3, while: LlmError.isRetryable }),

@@ -48,7 +48,7 @@ const program = Effect.gen(function*() {
 program.pipe(
   Effect.provide(router),
   // A seeded Random makes the weighted picks the same on every run.
-  Effect.withRandom(Random.make("examples/router")),
+  Random.withSeed("examples/router"),
   Effect.provide(Provider.endpoint()),
   Effect.provide(NodeHttpClient.layerUndici),
   NodeRuntime.runMain

@@ -8,6 +8,7 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import { Llm, Message } from "effect-llm-router"
 import * as Provider from "./_provider.js"
@@ -20,7 +21,7 @@ const program = Effect.gen(function*() {
     // Write each piece of text the moment it arrives...
     Stream.tap((chunk) => chunk._tag === "TextDelta" ? Effect.sync(() => process.stdout.write(chunk.text)) : Effect.void),
     // ...and keep only the usage, which comes near the end.
-    Stream.filterMap((chunk) => chunk._tag === "Usage" ? Option.some(chunk.usage) : Option.none()),
+    Stream.filterMap((chunk) => chunk._tag === "Usage" ? Result.succeed(chunk.usage) : Result.fail(chunk)),
     Stream.runLast
   )
 

@@ -18,16 +18,16 @@ import * as Provider from "./_provider.js"
 
 class Ingredient extends Schema.Class<Ingredient>("Ingredient")({
   name: Schema.NonEmptyString,
-  grams: Schema.Int.pipe(Schema.positive())
+  grams: Schema.Int.check(Schema.isGreaterThan(0))
 }) {}
 
 const Recipe = Schema.Struct({
   title: Schema.String,
-  servings: Schema.Int.pipe(Schema.between(1, 12)),
-  difficulty: Schema.Literal("easy", "medium", "hard"),
-  ingredients: Schema.Array(Ingredient).pipe(Schema.minItems(1)),
+  servings: Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 12 })),
+  difficulty: Schema.Literals(["easy", "medium", "hard"]),
+  ingredients: Schema.Array(Ingredient).check(Schema.isMinLength(1)),
   vegetarian: Schema.Boolean
-}).annotations({ identifier: "Recipe", description: "A recipe with its ingredients" })
+}).annotate({ identifier: "Recipe", description: "A recipe with its ingredients" })
 
 const ask = { messages: [Message.user("Give me a pancake recipe.")] }
 

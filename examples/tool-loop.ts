@@ -44,7 +44,7 @@ const toolLoop = Effect.gen(function*() {
       messages.push(Message.toolResult(call, yield* runTool(call)))
     }
   }
-  return yield* Effect.dieMessage("no answer after 5 turns")
+  return yield* Effect.die(new Error("no answer after 5 turns"))
 })
 
 

@@ -42,7 +42,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import * as Deadline from "./internal/deadline.js"
@@ -64,7 +63,7 @@ export const overall = "overall"
  * @since 0.1.0
  * @category Models
  */
-export type Period = Duration.DurationInput | "month"
+export type Period = Duration.Input | "month"
 
 /**
  * @since 0.1.0
@@ -153,7 +152,7 @@ export interface Service {
  * @since 0.1.0
  * @category Tags
  */
-export class Budget extends Context.Tag("effect-llm-router/Budget")<Budget, Service>() {}
+export class Budget extends Context.Service<Budget, Service>()("effect-llm-router/Budget") {}
 
 // A billionth of a dollar: float sums of cents are not exact.
 const tolerance = 1e-9
@@ -211,12 +210,12 @@ export const make = (options: Options): Effect.Effect<Service> =>
   Effect.gen(function*() {
     for (const limit of options.limits) {
       const problem = validate(limit)
-      if (problem !== undefined) return yield* Effect.dieMessage(`Budget: ${problem}`)
+      if (problem !== undefined) return yield* Effect.die(new Error(`Budget: ${problem}`))
     }
     const start = yield* Clock.currentTimeMillis
     const states: Array<State> = options.limits.map((limit) => ({
       limit,
-      periodName: limit.period === "month" ? "month" : Duration.format(limit.period),
+      periodName: limit.period === "month" ? "month" : Duration.format(Duration.fromInputUnsafe(limit.period)),
       window: windowAt(limit.period, start),
       spent: 0,
       reserved: 0
@@ -335,7 +334,7 @@ export const guarded = (llm: LlmService, budget: Service, options?: GuardOptions
   }
   // A call that failed with an error (not interrupted) was not billed.
   const unbilled = (exit: Exit.Exit<unknown, unknown>) =>
-    Exit.isFailure(exit) && !Exit.isInterrupted(exit) && Option.isSome(Cause.failureOption(exit.cause))
+    Exit.isFailure(exit) && !Cause.hasInterrupts(exit.cause) && Cause.hasFails(exit.cause)
   // A deadline and a `Restore` a `Router` hands down (see `internal/deadline`) go on to `llm`.
   return Deadline.honourLike(llm, Llm.of({
     chat: (request, at = Infinity, restore?: Deadline.Restore) =>
@@ -349,7 +348,7 @@ export const guarded = (llm: LlmService, budget: Service, options?: GuardOptions
           )
       ),
     chatStream: (request, at = Infinity) =>
-      Stream.unwrapScoped(Effect.gen(function*() {
+      Stream.unwrap(Effect.gen(function*() {
         let output = false
         let finished = false
         let cost: number | undefined
@@ -358,7 +357,7 @@ export const guarded = (llm: LlmService, budget: Service, options?: GuardOptions
           (reservation, exit) =>
             budget.charge(reservation, finished ? cost : !output && unbilled(exit) ? 0 : undefined)
         )
-        return Stream.mapChunks(Deadline.chatStream(llm, request, at), (chunk) => {
+        return Stream.mapArray(Deadline.chatStream(llm, request, at), (chunk) => {
           output = true
           for (const item of chunk) {
             if (item._tag === "Finish") {

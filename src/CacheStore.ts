@@ -30,7 +30,7 @@ import type { ChatResponse } from "./ChatResponse.js"
  * @category Errors
  */
 export class CacheStoreError extends Schema.TaggedError<CacheStoreError>()("CacheStoreError", {
-  operation: Schema.Literal("get", "set", "delete", "size"),
+  operation: Schema.Literals(["get", "set", "delete", "size"]),
   detail: Schema.String
 }) {
   override get message() {
@@ -46,7 +46,7 @@ export interface Service {
   /** The live entry under `key`, if any; reading it makes it the most recently used. */
   readonly get: (key: string) => Effect.Effect<Option.Option<ChatResponse>, CacheStoreError>
   /** Stores `value` under `key` for `ttl`, replacing what was there. */
-  readonly set: (key: string, value: ChatResponse, ttl: Duration.DurationInput) => Effect.Effect<void, CacheStoreError>
+  readonly set: (key: string, value: ChatResponse, ttl: Duration.Input) => Effect.Effect<void, CacheStoreError>
   /** Whether a live entry was removed. */
   readonly delete: (key: string) => Effect.Effect<boolean, CacheStoreError>
   /** The number of live entries. */
@@ -57,7 +57,7 @@ export interface Service {
  * @since 0.1.0
  * @category Tags
  */
-export class CacheStore extends Context.Tag("effect-llm-router/CacheStore")<CacheStore, Service>() {}
+export class CacheStore extends Context.Service<CacheStore, Service>()("effect-llm-router/CacheStore") {}
 
 /**
  * @since 0.1.0
@@ -83,7 +83,7 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<Service> =>
   Effect.suspend(() => {
     const capacity = options?.capacity ?? 1000
     if (!(Number.isInteger(capacity) && capacity > 0)) {
-      return Effect.dieMessage(`CacheStore: capacity must be a positive whole number, got ${capacity}`)
+      return Effect.die(new Error(`CacheStore: capacity must be a positive whole number, got ${capacity}`))
     }
     const entries = new Map<string, Entry>()
     const sweep = (now: number) => {

@@ -91,7 +91,7 @@ export const Finish = Schema.TaggedStruct("Finish", {
   id: Schema.String,
   model: Schema.String,
   provider: Schema.String,
-  latency: Schema.DurationFromSelf,
+  latency: Schema.Duration,
   refusal: Schema.optional(Schema.String),
   keyId: Schema.optional(Schema.String),
   /** Provider data for the reply as a whole (Anthropic's signed thinking blocks). */
@@ -116,7 +116,7 @@ export type Finish = typeof Finish.Type
  * @since 0.1.0
  * @category Models
  */
-export const ChatChunk = Schema.Union(TextDelta, ReasoningDelta, ToolCallDelta, Usage, Finish)
+export const ChatChunk = Schema.Union([TextDelta, ReasoningDelta, ToolCallDelta, Usage, Finish])
 
 /**
  * @since 0.1.0
@@ -222,7 +222,7 @@ export const collect = <E, R>(
 ): Effect.Effect<ChatResponse, E | StreamTruncatedError, R> =>
   Effect.suspend(() => {
     const accumulator = makeAccumulator()
-    return Stream.runForEachChunk(stream, (chunk) =>
+    return Stream.runForEachArray(stream, (chunk) =>
       Effect.sync(() => {
         for (const item of chunk) accumulator.add(item)
       })).pipe(

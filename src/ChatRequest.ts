@@ -46,7 +46,7 @@ export class JsonSchemaFormat extends Schema.Class<JsonSchemaFormat>("JsonSchema
  * @since 0.1.0
  * @category Models
  */
-export const ResponseFormat = Schema.Union(TextFormat, JsonObjectFormat, JsonSchemaFormat)
+export const ResponseFormat = Schema.Union([TextFormat, JsonObjectFormat, JsonSchemaFormat])
 
 /**
  * @since 0.1.0
@@ -65,7 +65,7 @@ export type ResponseFormat = typeof ResponseFormat.Type
  */
 export const jsonSchemaFormat = <A, I>(
   name: string,
-  schema: Schema.Schema<A, I, never>,
+  schema: Schema.Codec<A, I>,
   options?: { readonly description?: string; readonly strict?: boolean }
 ): JsonSchemaFormat => {
   const cleaned = name.replace(/[^a-zA-Z0-9_-]/g, "_").slice(0, 64)
@@ -79,10 +79,10 @@ export const jsonSchemaFormat = <A, I>(
  * @since 0.1.0
  * @category Models
  */
-export const ToolChoice = Schema.Union(
-  Schema.Literal("auto", "none", "required"),
+export const ToolChoice = Schema.Union([
+  Schema.Literals(["auto", "none", "required"]),
   Schema.Struct({ tool: Schema.String })
-)
+])
 
 /**
  * @since 0.1.0
@@ -94,7 +94,7 @@ export type ToolChoice = typeof ToolChoice.Type
  * @since 0.1.0
  * @category Models
  */
-export const ReasoningEffort = Schema.Literal("none", "minimal", "low", "medium", "high", "xhigh", "max")
+export const ReasoningEffort = Schema.Literals(["none", "minimal", "low", "medium", "high", "xhigh", "max"])
 
 /**
  * @since 0.1.0
@@ -102,8 +102,8 @@ export const ReasoningEffort = Schema.Literal("none", "minimal", "low", "medium"
  */
 export type ReasoningEffort = typeof ReasoningEffort.Type
 
-const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative())
-const PositiveInt = Schema.Int.pipe(Schema.positive())
+const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
+const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
 
 /**
  * A chat request. Every field but `messages` is optional; unset fields are not
@@ -113,11 +113,11 @@ const PositiveInt = Schema.Int.pipe(Schema.positive())
  * @category Models
  */
 export class ChatRequest extends Schema.Class<ChatRequest>("ChatRequest")({
-  messages: Schema.Array(Message).pipe(Schema.minItems(1, { message: () => "a request needs at least one message" })),
+  messages: Schema.Array(Message).check(Schema.isMinLength(1, { message: "a request needs at least one message" })),
   /** The model; when unset, the layer's default model is used. */
   model: Schema.optional(Schema.String),
-  temperature: Schema.optional(Schema.Number.pipe(Schema.between(0, 2))),
-  topP: Schema.optional(Schema.Number.pipe(Schema.between(0, 1))),
+  temperature: Schema.optional(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 2 }))),
+  topP: Schema.optional(Schema.Number.check(Schema.isBetween({ minimum: 0, maximum: 1 }))),
   /** The most tokens to generate (sent as `max_completion_tokens` or `max_tokens` as the provider wants). */
   maxTokens: Schema.optional(PositiveInt),
   stop: Schema.optional(Schema.Array(Schema.String)),
@@ -129,12 +129,12 @@ export class ChatRequest extends Schema.Class<ChatRequest>("ChatRequest")({
   /** An end-user id for the provider's abuse monitoring. */
   user: Schema.optional(Schema.String),
   /** How long to wait for the whole reply (for a stream: for its first chunk). Default: the client's timeout. */
-  timeout: Schema.optional(Schema.DurationFromSelf),
+  timeout: Schema.optional(Schema.Duration),
   /**
    * Fields merged into the provider's request body untouched (for example
    * `{ "logprobs": true }`), after the fields this library sets, so they win.
    */
-  providerOptions: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
+  providerOptions: Schema.optional(Schema.Record(Schema.String, Schema.Unknown))
 }) {}
 
 /**
@@ -147,10 +147,10 @@ export class ChatRequest extends Schema.Class<ChatRequest>("ChatRequest")({
 export type Input = typeof ChatRequest.Type
 
 /**
- * Checks a request built from untrusted input; fails with a `ParseError` that
- * names every bad field.
+ * Checks a request built from untrusted input; fails with a `SchemaError` that
+ * names every bad field (with `{ errors: "all" }`).
  *
  * @since 0.1.0
  * @category Constructors
  */
-export const decode = Schema.decodeUnknown(ChatRequest)
+export const decode = Schema.decodeUnknownEffect(ChatRequest)

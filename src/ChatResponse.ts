@@ -14,7 +14,7 @@ import { ProviderMetadata, ToolCall } from "./Message.js"
  * @since 0.1.0
  * @category Models
  */
-export const FinishReason = Schema.Literal("stop", "length", "tool_calls", "content_filter", "other")
+export const FinishReason = Schema.Literals(["stop", "length", "tool_calls", "content_filter", "other"])
 
 /**
  * @since 0.1.0
@@ -22,7 +22,7 @@ export const FinishReason = Schema.Literal("stop", "length", "tool_calls", "cont
  */
 export type FinishReason = typeof FinishReason.Type
 
-const Count = Schema.Int.pipe(Schema.nonNegative())
+const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 
 /**
  * Token counts of one call. `cachedPromptTokens` is part of `promptTokens` and
@@ -75,10 +75,10 @@ export const RateLimitSnapshot = Schema.Struct({
   limitRequests: Schema.optional(Schema.Number),
   remainingRequests: Schema.optional(Schema.Number),
   /** Time until the request limit is whole again. */
-  resetRequests: Schema.optional(Schema.DurationFromSelf),
+  resetRequests: Schema.optional(Schema.Duration),
   remainingTokens: Schema.optional(Schema.Number),
   /** Time until the token limit is whole again. */
-  resetTokens: Schema.optional(Schema.DurationFromSelf)
+  resetTokens: Schema.optional(Schema.Duration)
 })
 
 /**
@@ -111,7 +111,7 @@ export class ChatResponse extends Schema.Class<ChatResponse>("ChatResponse")({
   /** The cost in US dollars, when prices are known for the model. */
   cost: Schema.optional(Schema.Number),
   /** Time from sending the request to the end of the reply. */
-  latency: Schema.DurationFromSelf,
+  latency: Schema.Duration,
   /** The masked id of the key that served the call (`sk-…f3a9`); never the key. */
   keyId: Schema.optional(Schema.String),
   /** What the provider needs back with this reply in the next turn (see `Message.fromResponse`). */

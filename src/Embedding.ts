@@ -10,8 +10,8 @@
  */
 import * as Schema from "effect/Schema"
 
-const PositiveInt = Schema.Int.pipe(Schema.positive())
-const Count = Schema.Int.pipe(Schema.nonNegative())
+const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
+const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 
 /**
  * What to embed. Every input must be a non-empty string, and a list must hold
@@ -24,7 +24,7 @@ const Count = Schema.Int.pipe(Schema.nonNegative())
  */
 export class EmbeddingRequest extends Schema.Class<EmbeddingRequest>("EmbeddingRequest")({
   /** One text, or several: the response holds one vector per text, in this order. */
-  input: Schema.Union(Schema.String, Schema.Array(Schema.String)),
+  input: Schema.Union([Schema.String, Schema.Array(Schema.String)]),
   /** The embedding model; when unset, the layer's default model is used. */
   model: Schema.optional(Schema.String),
   /**
@@ -33,7 +33,7 @@ export class EmbeddingRequest extends Schema.Class<EmbeddingRequest>("EmbeddingR
    */
   dimensions: Schema.optional(PositiveInt),
   /** How long to wait for each batch's reply. Default: the client's timeout. */
-  timeout: Schema.optional(Schema.DurationFromSelf)
+  timeout: Schema.optional(Schema.Duration)
 }) {}
 
 /**
@@ -46,13 +46,13 @@ export class EmbeddingRequest extends Schema.Class<EmbeddingRequest>("EmbeddingR
 export type Input = typeof EmbeddingRequest.Type
 
 /**
- * Checks a request built from untrusted input; fails with a `ParseError` that
- * names every bad field.
+ * Checks a request built from untrusted input; fails with a `SchemaError` that
+ * names every bad field (with `{ errors: "all" }`).
  *
  * @since 0.1.0
  * @category Constructors
  */
-export const decode = Schema.decodeUnknown(EmbeddingRequest)
+export const decode = Schema.decodeUnknownEffect(EmbeddingRequest)
 
 /**
  * Token counts of an embedding call. Embeddings produce no completion tokens,
@@ -84,7 +84,7 @@ export class EmbeddingResponse extends Schema.Class<EmbeddingResponse>("Embeddin
   /** Summed over every batch. */
   usage: EmbeddingUsage,
   /** From sending the first batch to the end of the last. */
-  latency: Schema.DurationFromSelf,
+  latency: Schema.Duration,
   /** The masked id of the key that served the call (with several batches, the first batch's); never the key. */
   keyId: Schema.optional(Schema.String)
 }) {}

@@ -14,7 +14,6 @@
  * @since 0.1.0
  */
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
@@ -56,7 +55,7 @@ export interface KeyOptions {
  */
 export type WhenExhausted =
   | { readonly _tag: "Fail" }
-  | { readonly _tag: "Wait"; readonly maxWait: Duration.DurationInput }
+  | { readonly _tag: "Wait"; readonly maxWait: Duration.Input }
 
 /**
  * @since 0.1.0
@@ -68,7 +67,7 @@ export interface Options {
   /** Keys, plain or with options. A key listed twice counts once (its first listing wins). */
   readonly keys: ReadonlyArray<KeyOptions | Redacted.Redacted<string> | string>
   /** The cooldown after a `RateLimitError` without `retryAfter`. Default 30 seconds. */
-  readonly defaultCooldown?: Duration.DurationInput
+  readonly defaultCooldown?: Duration.Input
   /**
    * Default `{ _tag: "Wait", maxWait: "60 seconds" }`: a rate-limited key
    * usually frees within a minute, and a caller that slows down for it is
@@ -164,11 +163,11 @@ export interface Service {
  * @since 0.1.0
  * @category Tags
  */
-export class KeyPool extends Context.Tag("effect-llm-router/KeyPool")<KeyPool, Service>() {}
+export class KeyPool extends Context.Service<KeyPool, Service>()("effect-llm-router/KeyPool") {}
 
 const validated = (options: Options): Effect.Effect<void> => {
   const invalid = Internal.invalidOptions(options)
-  return invalid === undefined ? Effect.void : Effect.dieMessage(invalid)
+  return invalid === undefined ? Effect.void : Effect.die(new Error(invalid))
 }
 
 /**
@@ -179,7 +178,7 @@ const validated = (options: Options): Effect.Effect<void> => {
  * @category Constructors
  */
 export const make = (options: Options): Effect.Effect<Service> =>
-  Effect.zipRight(
+  Effect.andThen(
     validated(options),
     Effect.suspend(() => {
       const settings = Internal.settingsOf(options)
@@ -216,13 +215,13 @@ export const makeRegistry: Effect.Effect<RegistryService> = Effect.sync(() => {
   const states = new Map<string, Ref.Ref<Internal.State>>()
   return {
     pool: (options) =>
-      Effect.zipRight(
+      Effect.andThen(
         validated(options),
         Effect.suspend(() => {
           const settings = Internal.settingsOf(options)
           const existing = states.get(options.providerId)
           if (existing === undefined) {
-            const ref = Ref.unsafeMake(Internal.makeState(options.providerId, options.keys))
+            const ref = Ref.makeUnsafe(Internal.makeState(options.providerId, options.keys))
             states.set(options.providerId, ref)
             return Effect.succeed(KeyPool.of(Internal.makeService(ref, settings)))
           }
@@ -247,10 +246,9 @@ export const makeRegistry: Effect.Effect<RegistryService> = Effect.sync(() => {
  * @since 0.1.0
  * @category Tags
  */
-export class KeyPoolRegistry extends Context.Tag("effect-llm-router/KeyPoolRegistry")<
-  KeyPoolRegistry,
-  RegistryService
->() {
+export class KeyPoolRegistry extends Context.Service<KeyPoolRegistry, RegistryService>()(
+  "effect-llm-router/KeyPoolRegistry"
+) {
   /**
    * @since 0.1.0
    * @category Layers
@@ -276,8 +274,8 @@ export const layer = (options: Options): Layer.Layer<KeyPool, never, KeyPoolRegi
  * @category Layers
  */
 export const layerConfig = (
-  options: Config.Config.Wrap<Options>
-): Layer.Layer<KeyPool, ConfigError.ConfigError, KeyPoolRegistry> =>
+  options: Config.Wrap<Options>
+): Layer.Layer<KeyPool, Config.ConfigError, KeyPoolRegistry> =>
   Layer.effect(
     KeyPool,
     Effect.flatMap(Effect.all([Config.unwrap(options), KeyPoolRegistry]), ([resolved, registry]) =>

@@ -17,7 +17,8 @@
  *
  * @since 0.1.0
  */
-import * as Chunk from "effect/Chunk"
+import * as Arr from "effect/Array"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -26,11 +27,11 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import { identity } from "effect/Function"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
+import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import type * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import type * as Tracer from "effect/Tracer"
+import * as Tracer from "effect/Tracer"
 import * as ChatChunk from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import type { ChatResponse, Usage } from "./ChatResponse.js"
@@ -67,7 +68,7 @@ export interface Service {
  * @since 0.1.0
  * @category Tags
  */
-export class Llm extends Context.Tag("effect-llm-router/Llm")<Llm, Service>() {}
+export class Llm extends Context.Service<Llm, Service>()("effect-llm-router/Llm") {}
 
 /**
  * @since 0.1.0
@@ -129,7 +130,7 @@ export interface GenerateObjectOptions {
  */
 export const generateObject = <A, I>(
   request: ChatRequest,
-  schema: Schema.Schema<A, I, never>,
+  schema: Schema.Codec<A, I>,
   options?: GenerateObjectOptions
 ): Effect.Effect<GeneratedObject<A>, LlmError, Llm> =>
   Effect.flatMap(
@@ -159,7 +160,7 @@ export interface Options {
    * `TimeoutError`. A `Router`'s deadline, when sooner, bounds it too.
    * Default: 10 minutes.
    */
-  readonly deadline?: Duration.DurationInput
+  readonly deadline?: Duration.Input
   /** How many batches of one `embed` call are in flight at once. Default: 4. */
   readonly embeddingConcurrency?: number
   /**
@@ -185,7 +186,10 @@ const withModel = <R extends Attempted>(request: R, model: string | undefined): 
 
 const isMissing = (usage: Pick<Usage, "totalTokens"> | undefined) => usage === undefined || usage.totalTokens === 0
 
-const defaultTracer = Effect.runSync(Effect.tracer)
+// Spans only when the application installed a tracer: Effect's built-in one
+// records nothing, and a span costs a short call a tenth of its CPU.
+const untraced = (fiber: Fiber.Fiber<unknown, unknown>): boolean =>
+  !fiber.cache.tracerEnabled || fiber.getRef(Tracer.Tracer) === Tracer.nativeTracer
 
 /** When a call's deadline passes (`Clock` milliseconds), and the bound that makes it, for its `TimeoutError`. */
 interface Due {
@@ -194,6 +198,14 @@ interface Due {
   /** The call's `Clock`, read when an attempt starts. */
   readonly clock: Clock.Clock
 }
+
+const noStackTrace = { captureStackTrace: false } as const
+
+/** One batch of a stream's chunks. */
+type Batch = Arr.NonEmptyReadonlyArray<ChatChunk.ChatChunk>
+
+/** The retry policy, stepped by hand: sleeps the policy's delay, fails with `Cause.Done` once it gives up. */
+type Step = (error: LlmError) => Effect.Effect<unknown, Cause.Done<unknown>>
 
 /** What one attempt holds until it ends: a rate permit, a key and the token budget it reserved. */
 interface Held {
@@ -214,13 +226,13 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     const pool = yield* KeyPool.KeyPool
     const limiter = yield* RateLimiter.RateLimiter
     const policy = options?.retry ?? RetryPolicy.make()
-    const deadline = Duration.decode(options?.deadline ?? "10 minutes")
+    const deadline = Duration.fromInputUnsafe(options?.deadline ?? "10 minutes")
     const deadlineMillis = Duration.toMillis(deadline)
 
     // The call's deadline: its own, or a sooner one a `Router` handed down
     // (the second argument of `chat`, `chatStream` and `embed`).
     const dueOf = (handedDown: number, clock: Clock.Clock): Due => {
-      const now = clock.unsafeCurrentTimeMillis()
+      const now = clock.currentTimeMillisUnsafe()
       const own = now + deadlineMillis
       return handedDown < own
         ? { at: handedDown, timeout: Duration.millis(Math.max(0, handedDown - now)), clock }
@@ -240,7 +252,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     // finds a permit and a key at once forks no timer.
     const bounded = <A, E>(effect: Effect.Effect<A, E>, request: Attempted, due: Due) =>
       Effect.clockWith((clock) => {
-        const left = due.at - clock.unsafeCurrentTimeMillis()
+        const left = due.at - clock.currentTimeMillisUnsafe()
         return left <= 0
           ? Effect.fail(deadlineError(request, due))
           : timeoutFail(effect, Duration.millis(left), () => deadlineError(request, due))
@@ -266,10 +278,14 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
       request: Attempted,
       due: Due
     ): Effect.Effect<A, E | LlmError> =>
-      Effect.flatMap(Effect.forkDaemon(acquire), (fiber) =>
+      Effect.flatMap(Effect.forkDetach(acquire), (fiber) =>
         Effect.onError(
           Effect.interruptible(bounded(Fiber.join(fiber), request, due)),
-          () => Effect.flatMap(Fiber.interrupt(fiber), (exit) => Exit.isSuccess(exit) ? giveBack(exit.value) : Effect.void)
+          () =>
+            Effect.flatMap(
+              Effect.andThen(Fiber.interrupt(fiber), Fiber.await(fiber)),
+              (exit) => Exit.isSuccess(exit) ? giveBack(exit.value) : Effect.void
+            )
         ))
 
     // A free key at once, or a wait for one that gives the permit back when it fails.
@@ -302,7 +318,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
 
     // Gives back the key (reporting the attempt's outcome) and the permit.
     const letGo = (held: Held, outcome: KeyPool.Outcome | undefined) =>
-      Effect.zipRight(pool.release(held.lease, outcome), held.freePermit)
+      Effect.andThen(pool.release(held.lease, outcome), held.freePermit)
 
     // Settles the budget with the tokens the provider counted; with no usage
     // reported, the estimate stays spent.
@@ -337,7 +353,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
       call: (request: R) => Effect.Effect<A, LlmError>
     ) =>
       Effect.suspend(() => {
-        const left = Math.max(1, due.at - due.clock.unsafeCurrentTimeMillis())
+        const left = Math.max(1, due.at - due.clock.currentTimeMillisUnsafe())
         const timeout = request.timeout ?? client.timeout
         if (timeout === undefined) return timeoutFail(call(request), Duration.millis(left), () => deadlineError(request, due))
         return Duration.toMillis(timeout) <= left ? call(request) : call({ ...request, timeout: Duration.millis(left) })
@@ -348,16 +364,13 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
       "gen_ai.request.model": request.model ?? ""
     })
 
-    // Spans only when the application installed a tracer: Effect's built-in one
-    // records nothing, and a span costs a short call a tenth of its CPU.
     const startSpan = (name: string, request: Attempted, parent: Tracer.Span | undefined, extra?: Record<string, unknown>) =>
-      Effect.tracerWith((tracer) =>
-        tracer === defaultTracer
+      Effect.withFiber((fiber) =>
+        untraced(fiber)
           ? Effect.succeed<Tracer.Span | undefined>(undefined)
           : Effect.map(
             Effect.makeSpan(name, {
               attributes: { ...spanAttributes(request), ...extra },
-              captureStackTrace: false,
               ...(parent !== undefined ? { parent } : {})
             }),
             (span): Tracer.Span | undefined => span
@@ -365,7 +378,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
       )
 
     const endSpan = (span: Tracer.Span | undefined, exit: Exit.Exit<unknown, unknown>) =>
-      span === undefined ? Effect.void : Effect.clockWith((clock) => Effect.sync(() => span.end(clock.unsafeCurrentTimeNanos(), exit)))
+      span === undefined ? Effect.void : Effect.clockWith((clock) => Effect.sync(() => span.end(clock.currentTimeNanosUnsafe(), exit)))
 
     const annotate = (span: Tracer.Span | undefined, attributes: Record<string, unknown>) => {
       if (span !== undefined) for (const [key, value] of Object.entries(attributes)) span.attribute(key, value)
@@ -377,7 +390,8 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     })
 
     const withParent = <A, E>(effect: Effect.Effect<A, E>, span: Tracer.Span | undefined) =>
-      span === undefined ? effect : Effect.withParentSpan(effect, span)
+      // No stack trace: the span is this module's own, not the caller's.
+      span === undefined ? effect : Effect.withParentSpan(effect, span, noStackTrace)
 
     // Runs attempts under the retry policy and the deadline. The first attempt
     // runs without the policy's machinery; a failure hands it the error. When
@@ -399,28 +413,28 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
       const afterFailure = (
         error: LlmError,
         attempt: number,
-        driver: Schedule.ScheduleDriver<unknown, LlmError> | undefined
+        driver: Step | undefined
       ): Effect.Effect<A, LlmError> =>
         Effect.clockWith((clock) => {
           if (RetryPolicy.rotatesKey(error)) rotatedBy = error
           // A request timeout that the deadline cut short is the deadline's.
-          if (clock.unsafeCurrentTimeMillis() >= due.at) {
+          if (clock.currentTimeMillisUnsafe() >= due.at) {
             return Effect.fail(error._tag === "TimeoutError" ? deadlineError(request, due) : settle(error))
           }
-          const next = driver === undefined ? Schedule.driver(policy) : Effect.succeed(driver)
+          const next = driver === undefined ? Schedule.toStepWithSleep(policy) : Effect.succeed(driver)
           return Effect.flatMap(next, (driver) => {
             // The backoff is a wait: interruptible, as the caller is.
-            const backoff = bounded(Effect.either(driver.next(error)), request, due)
+            const backoff = bounded(Effect.result(driver(error)), request, due)
             return Effect.matchEffect(restore === undefined ? backoff : restore(backoff), {
               onFailure: (timeout) => Effect.fail(timeout),
               onSuccess: (step) =>
-                step._tag === "Left"
+                Result.isFailure(step)
                   ? Effect.fail(settle(error))
-                  : Effect.catchAll(attemptOnce(attempt + 1), (again) => afterFailure(again, attempt + 1, driver))
+                  : Effect.catch(attemptOnce(attempt + 1), (again) => afterFailure(again, attempt + 1, driver))
             })
           })
         })
-      return Effect.catchAll(attemptOnce(1), (error) => afterFailure(error, 1, undefined))
+      return Effect.catch(attemptOnce(1), (error) => afterFailure(error, 1, undefined))
     }
 
     // One attempt of a call answered whole (a chat, an embedding batch): a
@@ -441,13 +455,13 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
           const send = withinDeadline(request, due, (bound) => call(bound, held.lease.credentials))
           const settled = held.reservation === undefined ? send : Effect.tap(send, (reply) => reconcile(held, reply.usage))
           // Untraced (no span for the call): no span for the attempt either.
-          if (callSpan === undefined) return onExitWithin(restore(settled), (exit) => letGo(held, outcomeOf(exit)))
+          if (callSpan === undefined) return Effect.onExit(restore(settled), (exit) => letGo(held, outcomeOf(exit)))
           return Effect.flatMap(
             startSpan("Llm.attempt", request, callSpan, { "llm.attempt": attempt, "llm.key_id": held.lease.credentials.keyId }),
             (attemptSpan) =>
-              onExitWithin(
+              Effect.onExit(
                 restore(withParent(settled, attemptSpan)),
-                (exit) => Effect.zipRight(letGo(held, outcomeOf(exit)), endSpan(attemptSpan, exit))
+                (exit) => Effect.andThen(letGo(held, outcomeOf(exit)), endSpan(attemptSpan, exit))
               )
           )
         })
@@ -469,12 +483,12 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
               ? Effect.map(estimateUsage(request, response), (usage) => withCost(request, { ...response, usage }))
               : Effect.succeed(withCost(request, response))
         )
-      return Effect.withFiberRuntime((fiber) => {
-        const due = dueOf(handedDown, Context.get(fiber.currentDefaultServices, Clock.Clock))
-        if (fiber.currentTracer === defaultTracer) return answer(due, undefined)
+      return Effect.withFiber((fiber) => {
+        const due = dueOf(handedDown, fiber.getRef(Clock.Clock))
+        if (untraced(fiber)) return answer(due, undefined)
         return Effect.flatMap(startSpan("Llm.chat", request, undefined), (callSpan) =>
           answer(due, callSpan).pipe(
-            Effect.tap((response) => annotate(callSpan, usageAttributes(response.usage))),
+            Effect.tap((response) => Effect.sync(() => annotate(callSpan, usageAttributes(response.usage)))),
             Effect.onExit((exit) => endSpan(callSpan, exit))
           ))
       })
@@ -497,7 +511,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
                 )),
                 (source) => ({ source, held, attemptSpan })
               ),
-              (cause) => Effect.zipRight(letGo(held, Exit.failCause(cause)), endSpan(attemptSpan, Exit.failCause(cause)))
+              (cause) => Effect.andThen(letGo(held, Exit.failCause(cause)), endSpan(attemptSpan, Exit.failCause(cause)))
             )
           // Untraced (no span for the call): no span for the attempt either.
           if (callSpan === undefined) return opening(undefined)
@@ -521,9 +535,9 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
       const opened = (due: Due, callSpan: Tracer.Span | undefined) =>
         Effect.map(retrying(request, due, openAttempt(request, due, callSpan)), (opened) =>
           settledSource(request, opened, callSpan))
-      return Effect.withFiberRuntime<ChunkSource, LlmError>((fiber) => {
-        const due = dueOf(handedDown, Context.get(fiber.currentDefaultServices, Clock.Clock))
-        if (fiber.currentTracer === defaultTracer) return opened(due, undefined)
+      return Effect.withFiber<ChunkSource, LlmError>((fiber) => {
+        const due = dueOf(handedDown, fiber.getRef(Clock.Clock))
+        if (untraced(fiber)) return opened(due, undefined)
         return Effect.flatMap(startSpan("Llm.chatStream", request, undefined), (callSpan) =>
           Effect.onError(opened(due, callSpan), (cause) => endSpan(callSpan, Exit.failCause(cause))))
       })
@@ -549,7 +563,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
       const accumulator = ChatChunk.makeAccumulator()
       let usage: Usage | undefined
       let outcome: Exit.Exit<unknown, LlmError> = Exit.void
-      const settle = (chunk: Chunk.Chunk<ChatChunk.ChatChunk>): Effect.Effect<Chunk.Chunk<ChatChunk.ChatChunk>> => {
+      const settle = (chunk: Batch): Effect.Effect<Batch> => {
         let finish: ChatChunk.Finish | undefined
         for (const item of chunk) {
           if (item._tag === "Usage") usage = item.usage
@@ -562,30 +576,28 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
           const priced = withFinishCost(request, finish, usage!)
           return Effect.as(
             reconcile(held, usage),
-            priced === finish ? chunk : Chunk.map(chunk, (item) => (item === finish ? priced : item))
+            priced === finish ? chunk : Arr.map(chunk, (item) => (item === finish ? priced : item))
           )
         }
-        return Effect.map(estimateUsage(request, accumulator.response()!), (estimated): Chunk.Chunk<ChatChunk.ChatChunk> => {
+        return Effect.map(estimateUsage(request, accumulator.response()!), (estimated): Batch => {
           annotate(callSpan, usageAttributes(estimated))
-          const before = Chunk.filter(chunk, (item) => item._tag !== "Finish" && item._tag !== "Usage")
-          return Chunk.appendAll(
-            before,
-            Chunk.unsafeFromArray<ChatChunk.ChatChunk>([{ _tag: "Usage", usage: estimated }, withFinishCost(request, finish, estimated)])
-          )
+          const before = chunk.filter((item) => item._tag !== "Finish" && item._tag !== "Usage")
+          const last: Batch = [{ _tag: "Usage", usage: estimated }, withFinishCost(request, finish, estimated)]
+          return Arr.appendAll(before, last)
         })
       }
       const pull = Effect.flatMap(
         Effect.tapError(source.pull, (error) =>
           Effect.sync(() => {
-            if (Option.isSome(error)) outcome = Exit.fail(error.value)
+            if (!Cause.isDone(error)) outcome = Exit.fail(error)
           })),
         settle
       )
       const close = Effect.suspend(() => {
-        const closed = Effect.zipRight(source.close, letGo(held, outcome))
+        const closed = Effect.andThen(source.close, letGo(held, outcome))
         return callSpan === undefined
           ? closed
-          : Effect.zipRight(closed, Effect.zipRight(endSpan(attemptSpan, outcome), endSpan(callSpan, outcome)))
+          : Effect.andThen(closed, Effect.andThen(endSpan(attemptSpan, outcome), endSpan(callSpan, outcome)))
       })
       return { pull, close }
     }
@@ -619,7 +631,9 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
         Effect.forEach(batches, (batch) => embedBatch(request, handedDown, batch, callSpan), { concurrency: embeddingConcurrency }).pipe(
           Effect.timed,
           Effect.map(([latency, parts]) => EmbeddingBatches.combine(parts, latency)),
-          Effect.tap((response) => annotate(callSpan, { "gen_ai.usage.input_tokens": response.usage.promptTokens })),
+          Effect.tap((response) =>
+            Effect.sync(() => annotate(callSpan, { "gen_ai.usage.input_tokens": response.usage.promptTokens }))
+          ),
           Effect.onExit((exit) => endSpan(callSpan, exit))
         ))
     }
@@ -628,25 +642,6 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     // `openStream` is for a `Router` (see `internal/deadline`); it is not part of `Service`.
     const service: Service & Deadline.Honouring = { chat, chatStream, embed, openStream }
     return Deadline.honour(service)
-  })
-
-// `Effect.onExit` for an effect whose caller runs uninterruptibly already (an
-// attempt, which holds its key and permit uninterruptibly): `cleanup` runs
-// however `self` ends, interruption included, without the uninterruptible
-// region `onExit` opens of its own (three Effect operations fewer).
-const onExitWithin = <A, E>(
-  self: Effect.Effect<A, E>,
-  cleanup: (exit: Exit.Exit<A, E>) => Effect.Effect<void>
-): Effect.Effect<A, E> =>
-  Effect.matchCauseEffect(self, {
-    onFailure: (cause) => {
-      const exit = Exit.failCause(cause)
-      return Effect.zipRight(cleanup(exit), exit)
-    },
-    onSuccess: (value) => {
-      const exit = Exit.succeed(value)
-      return Effect.zipRight(cleanup(exit), exit)
-    }
   })
 
 // Every scope an attempt's lease lives in is closed with an exit whose failures

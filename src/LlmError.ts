@@ -79,7 +79,7 @@ const formatWait = (wait: Duration.Duration | undefined) =>
 export class RateLimitError extends Schema.TaggedError<RateLimitError>()("RateLimitError", {
   ...common,
   /** How long the provider asked to wait, when it said. */
-  retryAfter: Schema.optional(Schema.DurationFromSelf)
+  retryAfter: Schema.optional(Schema.Duration)
 }) {
   override get message() {
     return describe(
@@ -96,7 +96,7 @@ export class RateLimitError extends Schema.TaggedError<RateLimitError>()("RateLi
  * @since 0.1.0
  * @category Errors
  */
-export const AuthReason = Schema.Literal("invalid_key", "forbidden", "quota_exhausted", "payment_required")
+export const AuthReason = Schema.Literals(["invalid_key", "forbidden", "quota_exhausted", "payment_required"])
 
 /**
  * The key was rejected (401, 403), or its account is out of quota or credit
@@ -197,7 +197,7 @@ export class ProviderUnavailableError extends Schema.TaggedError<ProviderUnavail
   "ProviderUnavailableError",
   {
     ...common,
-    retryAfter: Schema.optional(Schema.DurationFromSelf)
+    retryAfter: Schema.optional(Schema.Duration)
   }
 ) {
   override get message() {
@@ -213,7 +213,7 @@ export class ProviderUnavailableError extends Schema.TaggedError<ProviderUnavail
  */
 export class TimeoutError extends Schema.TaggedError<TimeoutError>()("TimeoutError", {
   ...common,
-  timeout: Schema.optional(Schema.DurationFromSelf)
+  timeout: Schema.optional(Schema.Duration)
 }) {
   override get message() {
     const after = this.timeout === undefined ? "" : ` within ${Duration.format(this.timeout)}`
@@ -341,7 +341,7 @@ export type LlmError =
  * @since 0.1.0
  * @category Errors
  */
-export const LlmError = Schema.Union(
+export const LlmError = Schema.Union([
   RateLimitError,
   AuthError,
   ModelNotFoundError,
@@ -355,7 +355,7 @@ export const LlmError = Schema.Union(
   OutputDecodeError,
   NoCapacityError,
   BudgetExceededError
-)
+])
 
 /**
  * The same error with `attempts` set: what `Router` fails with at the end of a

@@ -54,10 +54,10 @@ export type EmbeddingAnswer = EmbeddingResponse | LlmError
  * @since 0.1.0
  * @category Tags
  */
-export class LlmTest extends Context.Tag("effect-llm-router/LlmTest")<LlmTest, {
+export class LlmTest extends Context.Service<LlmTest, {
   readonly requests: Effect.Effect<ReadonlyArray<ChatRequest>>
   readonly embeddingRequests: Effect.Effect<ReadonlyArray<EmbeddingRequest>>
-}>() {}
+}>()("effect-llm-router/LlmTest") {}
 
 /**
  * The requests seen so far.
@@ -141,8 +141,10 @@ const isError = (answer: Answer): answer is LlmError => "_tag" in answer
 const isEmbedding = (answer: Answer): answer is EmbeddingResponse => "embeddings" in answer
 
 const wrongKind = (call: string, answer: Answer) =>
-  Effect.dieMessage(
-    `LlmTest: ${call === "embed" ? "an" : "a"} ${call} call was answered with ${isEmbedding(answer) ? "embeddings" : "a chat reply"}; script the right kind of answer`
+  Effect.die(
+    new Error(
+      `LlmTest: ${call === "embed" ? "an" : "a"} ${call} call was answered with ${isEmbedding(answer) ? "embeddings" : "a chat reply"}; script the right kind of answer`
+    )
   )
 
 const asResponse = (answer: Answer): Effect.Effect<ChatResponse, LlmError> =>
@@ -178,17 +180,17 @@ export const fromHandler = (
   handler: (request: ChatRequest) => Effect.Effect<Answer>,
   options?: { readonly embed?: (request: EmbeddingRequest) => Effect.Effect<Answer> }
 ): Layer.Layer<Llm.Llm | LlmTest> =>
-  Layer.unwrapEffect(
+  Layer.unwrap(
     Effect.map(
       Effect.zip(Ref.make<ReadonlyArray<ChatRequest>>([]), Ref.make<ReadonlyArray<EmbeddingRequest>>([])),
       ([seen, seenEmbeddings]) => {
-        const answer = (request: ChatRequest) => Effect.zipRight(Ref.update(seen, (all) => [...all, request]), handler(request))
+        const answer = (request: ChatRequest) => Effect.andThen(Ref.update(seen, (all) => [...all, request]), handler(request))
         const embedHandler = options?.embed
         const embed = (request: EmbeddingRequest) =>
-          Effect.zipRight(
+          Effect.andThen(
             Ref.update(seenEmbeddings, (all) => [...all, request]),
             embedHandler === undefined
-              ? Effect.dieMessage("LlmTest: embed was called but the layer has no embed handler")
+              ? Effect.die(new Error("LlmTest: embed was called but the layer has no embed handler"))
               : Effect.flatMap(embedHandler(request), asEmbedding)
           )
         return Layer.merge(
@@ -216,12 +218,12 @@ export const fromHandler = (
  * @category Layers
  */
 export const layer = (script: ReadonlyArray<Answer>): Layer.Layer<Llm.Llm | LlmTest> =>
-  Layer.unwrapEffect(
+  Layer.unwrap(
     Effect.map(Ref.make(0), (next) => {
       const nextAnswer = Effect.flatMap(Ref.getAndUpdate(next, (n) => n + 1), (n) => {
         const answer = script[n]
         return answer === undefined
-          ? Effect.dieMessage(`LlmTest: call ${n + 1} has no answer; the script has ${script.length}`)
+          ? Effect.die(new Error(`LlmTest: call ${n + 1} has no answer; the script has ${script.length}`))
           : Effect.succeed(answer)
       })
       return fromHandler(() => nextAnswer, { embed: () => nextAnswer })

@@ -7,8 +7,8 @@
  *
  * @since 0.1.0
  */
-import * as JSONSchema from "effect/JSONSchema"
 import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
 
 /**
  * A piece of text inside a multi-part user message.
@@ -31,14 +31,14 @@ export class ImagePart extends Schema.Class<ImagePart>("ImagePart")({
   type: Schema.tag("image"),
   url: Schema.String,
   /** How closely the model looks at the image. Default: the provider's (`auto`). */
-  detail: Schema.optional(Schema.Literal("auto", "low", "high"))
+  detail: Schema.optional(Schema.Literals(["auto", "low", "high"]))
 }) {}
 
 /**
  * @since 0.1.0
  * @category Models
  */
-export const ContentPart = Schema.Union(TextPart, ImagePart)
+export const ContentPart = Schema.Union([TextPart, ImagePart])
 
 /**
  * @since 0.1.0
@@ -52,7 +52,7 @@ export type ContentPart = typeof ContentPart.Type
  * @since 0.1.0
  * @category Models
  */
-export const JsonSchemaObject = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+export const JsonSchemaObject = Schema.Record(Schema.String, Schema.Unknown)
 
 /**
  * Opaque data a provider needs sent back unchanged in the next turn (signed
@@ -63,7 +63,7 @@ export const JsonSchemaObject = Schema.Record({ key: Schema.String, value: Schem
  * @since 0.1.0
  * @category Models
  */
-export const ProviderMetadata = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+export const ProviderMetadata = Schema.Record(Schema.String, Schema.Unknown)
 
 /**
  * @since 0.1.0
@@ -78,8 +78,8 @@ export type ProviderMetadata = typeof ProviderMetadata.Type
  * @category Models
  */
 export class ToolDefinition extends Schema.Class<ToolDefinition>("ToolDefinition")({
-  name: Schema.String.pipe(Schema.pattern(/^[a-zA-Z0-9_-]{1,64}$/, {
-    message: () => "a tool name is 1 to 64 characters from a-z, A-Z, 0-9, _ and -"
+  name: Schema.String.check(Schema.isPattern(/^[a-zA-Z0-9_-]{1,64}$/, {
+    message: "a tool name is 1 to 64 characters from a-z, A-Z, 0-9, _ and -"
   })),
   description: Schema.optional(Schema.String),
   /** The JSON Schema of the arguments object. */
@@ -88,36 +88,59 @@ export class ToolDefinition extends Schema.Class<ToolDefinition>("ToolDefinition
   strict: Schema.optional(Schema.Boolean)
 }) {
   /**
-   * A tool whose parameters are described by an Effect Schema.
+   * A tool whose parameters are described by an Effect Schema. Throws a
+   * `SchemaError` when the name is not a valid tool name.
    *
    * @since 0.1.0
    */
   static fromSchema<A, I>(options: {
     readonly name: string
     readonly description?: string
-    readonly parameters: Schema.Schema<A, I, never>
+    readonly parameters: Schema.Codec<A, I>
     readonly strict?: boolean
   }): ToolDefinition {
-    return new ToolDefinition({
-      name: options.name,
-      ...(options.description !== undefined ? { description: options.description } : {}),
-      parameters: jsonSchemaOf(options.parameters),
-      ...(options.strict !== undefined ? { strict: options.strict } : {})
-    })
+    try {
+      return new ToolDefinition({
+        name: options.name,
+        ...(options.description !== undefined ? { description: options.description } : {}),
+        parameters: jsonSchemaOf(options.parameters),
+        ...(options.strict !== undefined ? { strict: options.strict } : {})
+      })
+    } catch (error) {
+      // Effect 4 constructors throw a generic "Schema validation failed" with the issue as the
+      // cause; a SchemaError says what is wrong (a bad name), as Effect 3's ParseError did.
+      if (error instanceof Error && SchemaIssue.isIssue(error.cause)) throw new Schema.SchemaError(error.cause)
+      throw error
+    }
   }
 }
 
 /**
- * The JSON Schema of an Effect Schema, without the `$schema` marker that some
- * providers reject.
+ * The JSON Schema of an Effect Schema's JSON form (`Schema.toCodecJson`), with
+ * excess properties refused and any definitions under `$defs`; no `$schema`
+ * marker, which some providers reject. Decode what a model sends for it with
+ * `decodeJson`, which accepts everything the JSON Schema allows.
  *
  * @since 0.1.0
  * @category Constructors
  */
-export const jsonSchemaOf = <A, I>(schema: Schema.Schema<A, I, never>): Record<string, unknown> => {
-  const { $schema: _ignored, ...rest } = JSONSchema.make(schema)
-  return { ...rest }
+export const jsonSchemaOf = <A, I>(schema: Schema.Codec<A, I>): Record<string, unknown> => {
+  const document = Schema.toJsonSchemaDocument(schema, { onExcessProperty: "error" })
+  return Object.keys(document.definitions).length > 0
+    ? { ...document.schema, $defs: document.definitions }
+    : { ...document.schema }
 }
+
+/**
+ * Decodes JSON text a model wrote for `jsonSchemaOf(schema)`, through the
+ * schema's JSON form, so whatever that JSON Schema allows decodes (`null` for an
+ * optional field, a `Date` as its ISO string).
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const decodeJson = <A, I>(schema: Schema.Codec<A, I>) =>
+  Schema.decodeUnknownEffect(Schema.fromJsonString(Schema.toCodecJson(schema)))
 
 /**
  * A call the model asked for. `arguments` is the JSON text exactly as the model
@@ -137,13 +160,14 @@ export class ToolCall extends Schema.Class<ToolCall>("ToolCall")({
   providerMetadata: Schema.optional(ProviderMetadata)
 }) {
   /**
-   * Decodes the arguments with a schema; fails with a `ParseError` when the JSON
-   * is invalid or does not match.
+   * Decodes the arguments with a schema (through its JSON form, as
+   * `decodeJson`); fails with a `SchemaError` when the JSON is invalid or does
+   * not match.
    *
    * @since 0.1.0
    */
-  static decodeArguments<A, I>(schema: Schema.Schema<A, I, never>) {
-    const decode = Schema.decodeUnknown(Schema.parseJson(schema))
+  static decodeArguments<A, I>(schema: Schema.Codec<A, I>) {
+    const decode = decodeJson(schema)
     return (call: Pick<ToolCall, "arguments">) => decode(call.arguments)
   }
 }
@@ -163,7 +187,7 @@ export class SystemMessage extends Schema.Class<SystemMessage>("SystemMessage")(
  */
 export class UserMessage extends Schema.Class<UserMessage>("UserMessage")({
   role: Schema.tag("user"),
-  content: Schema.Union(Schema.String, Schema.Array(ContentPart))
+  content: Schema.Union([Schema.String, Schema.Array(ContentPart)])
 }) {}
 
 /**
@@ -200,7 +224,7 @@ export class ToolMessage extends Schema.Class<ToolMessage>("ToolMessage")({
  * @since 0.1.0
  * @category Models
  */
-export const Message = Schema.Union(SystemMessage, UserMessage, AssistantMessage, ToolMessage)
+export const Message = Schema.Union([SystemMessage, UserMessage, AssistantMessage, ToolMessage])
 
 /**
  * @since 0.1.0

@@ -58,8 +58,8 @@ import { estimateTokens } from "./RateLimiter.js"
  * @since 0.1.0
  * @category Models
  */
-export const PerMillion = Schema.Number.pipe(
-  Schema.filter((n) => Number.isFinite(n) && n >= 0, { message: () => "expected a price, 0 or more" })
+export const PerMillion = Schema.Number.check(
+  Schema.makeFilter((n: number) => Number.isFinite(n) && n >= 0, { message: "expected a price, 0 or more" })
 )
 
 /**
@@ -72,7 +72,7 @@ export const PerMillion = Schema.Number.pipe(
  */
 export const Price = Schema.Struct({
   input: PerMillion,
-  cachedInput: Schema.optionalWith(PerMillion, { exact: true }),
+  cachedInput: Schema.optionalKey(PerMillion),
   output: PerMillion
 })
 

@@ -6,12 +6,14 @@
  *
  * @since 0.1.0
  */
-import type * as Chunk from "effect/Chunk"
+import type { NonEmptyReadonlyArray } from "effect/Array"
+import * as Channel from "effect/Channel"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
+import type * as Pull from "effect/Pull"
 import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ChatChunk } from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
@@ -63,7 +65,7 @@ export interface HttpOptions {
    * stream may take its time. Exceeding it fails with `TimeoutError`.
    * Default: 10 minutes.
    */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: Duration.Input | undefined
 }
 
 /**
@@ -76,8 +78,8 @@ export interface HttpOptions {
  * @category Models
  */
 export interface ChunkSource {
-  /** The next non-empty batch; fails with `None` once the stream has ended, with `Some(error)` when it failed. */
-  readonly pull: Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<LlmError>>
+  /** The next batch; fails with `Cause.Done` once the stream has ended, as a `Stream`'s pull does. */
+  readonly pull: Pull.Pull<NonEmptyReadonlyArray<ChatChunk>, LlmError>
   /** Aborts the request if it still runs. Call it exactly once, on every path, when done with the source. */
   readonly close: Effect.Effect<void>
 }
@@ -126,7 +128,7 @@ export interface Service {
  * @since 0.1.0
  * @category Tags
  */
-export class ProviderClient extends Context.Tag("effect-llm-router/ProviderClient")<ProviderClient, Service>() {}
+export class ProviderClient extends Context.Service<ProviderClient, Service>()("effect-llm-router/ProviderClient") {}
 
 /**
  * A stream over the source `open` gives, closed when the stream ends, fails or
@@ -136,20 +138,12 @@ export class ProviderClient extends Context.Tag("effect-llm-router/ProviderClien
  * @category Constructors
  */
 export const streamFromSource = (open: Effect.Effect<ChunkSource, LlmError>): Stream.Stream<ChatChunk, LlmError> =>
-  Stream.suspend(() => {
-    let source: ChunkSource | undefined
-    // Uninterruptible between opening and keeping the source, so it is always closed.
-    const first: Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<LlmError>> = Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(Effect.mapError(restore(open), Option.some), (opened) => {
-        source = opened
-        return restore(opened.pull)
-      })
+  Stream.fromChannel(Channel.fromTransform((_, scope) =>
+    // Uninterruptible between opening the source and handing its `close` to the stream's scope.
+    Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(restore(open), (source) => Effect.as(Scope.addFinalizer(scope, source.close), source.pull))
     )
-    return Stream.ensuring(
-      Stream.repeatEffectChunkOption(Effect.suspend(() => source === undefined ? first : source.pull)),
-      Effect.suspend(() => source === undefined ? Effect.void : source.close)
-    )
-  })
+  ))
 
 /**
  * The source of a stream of `client`: its `openStream` when it has one,

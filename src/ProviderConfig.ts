@@ -35,14 +35,14 @@
  *
  * @since 0.1.0
  */
-import * as FileSystem from "@effect/platform/FileSystem"
-import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
+import * as FileSystem from "effect/FileSystem"
+import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
-import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
 import * as KeyPool from "./KeyPool.js"
 import * as Llm from "./Llm.js"
 import * as Anthropic from "./providers/Anthropic.js"
@@ -58,24 +58,24 @@ import * as RetryPolicy from "./RetryPolicy.js"
 
 // Exact: an optional field holds its type or is absent, so a bad value reports
 // the field's own message rather than "expected undefined".
-const optional = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { exact: true })
+const optional = Schema.optionalKey
 
-const NonEmpty = Schema.String.pipe(Schema.minLength(1, { message: () => "expected a non-empty string" }))
-const Positive = Schema.Number.pipe(
-  Schema.filter((n) => Number.isFinite(n) && n > 0, { message: () => "expected a positive number" })
+const NonEmpty = Schema.String.check(Schema.isMinLength(1, { message: "expected a non-empty string" }))
+const Positive = Schema.Number.check(
+  Schema.makeFilter((n: number) => Number.isFinite(n) && n > 0, { message: "expected a positive number" })
 )
-const PositiveInt = Schema.Number.pipe(
-  Schema.filter((n) => Number.isInteger(n) && n > 0, { message: () => "expected a positive whole number" })
+const PositiveInt = Schema.Number.check(
+  Schema.makeFilter((n: number) => Number.isInteger(n) && n > 0, { message: "expected a positive whole number" })
 )
-const NonNegativeInt = Schema.Number.pipe(
-  Schema.filter((n) => Number.isInteger(n) && n >= 0, { message: () => "expected a whole number, 0 or more" })
+const NonNegativeInt = Schema.Number.check(
+  Schema.makeFilter((n: number) => Number.isInteger(n) && n >= 0, { message: "expected a whole number, 0 or more" })
 )
 
 // A string filter rather than a union of literals: one message listing every choice, not one issue per choice.
 const oneOf = <const A extends string>(choices: ReadonlyArray<A>) =>
   Schema.String.pipe(
-    Schema.filter((text): text is A => (choices as ReadonlyArray<string>).includes(text), {
-      message: () => `expected one of ${choices.join(", ")}`
+    Schema.refine((text: string): text is A => (choices as ReadonlyArray<string>).includes(text), {
+      message: `expected one of ${choices.join(", ")}`
     })
   )
 
@@ -85,14 +85,14 @@ const oneOf = <const A extends string>(choices: ReadonlyArray<A>) =>
  * @since 0.1.0
  * @category Schemas
  */
-export const KeyEntry = Schema.Union(
+export const KeyEntry = Schema.Union([
   NonEmpty,
   Schema.Struct({
     key: NonEmpty,
     weight: optional(Positive),
     max_concurrency: optional(PositiveInt)
   })
-)
+])
 
 /**
  * A model's prices as written in the file, US dollars per million tokens.
@@ -130,17 +130,17 @@ export type Api = typeof Api.Type
 export const ModelEntry = Schema.Struct({
   model_name: NonEmpty,
   /** Optional only where no key is needed (`api: "ollama"`, the `ollama` and `vllm` presets). */
-  api_keys: optional(Schema.Array(KeyEntry).pipe(Schema.minItems(1, { message: () => "expected at least one key" }))),
+  api_keys: optional(Schema.Array(KeyEntry).check(Schema.isMinLength(1, { message: "expected at least one key" }))),
   /** Default: the preset's, or the adapter's (`https://api.openai.com/v1` for the OpenAI-style APIs). */
-  base_url: optional(NonEmpty.pipe(
-    Schema.filter((url) => URL.canParse(url), { message: () => "expected an absolute URL such as https://api.openai.com/v1" })
+  base_url: optional(NonEmpty.check(
+    Schema.makeFilter((url: string) => URL.canParse(url), { message: "expected an absolute URL such as https://api.openai.com/v1" })
   )),
   /** The adapter. Default: `chat-completions`. */
   api: optional(Api),
   /** A `Presets` name; only with `chat-completions`. */
   preset: optional(oneOf(Presets.names)),
   /** Extra headers on every request. */
-  headers: optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+  headers: optional(Schema.Record(Schema.String, Schema.String)),
   max_retries: optional(NonNegativeInt),
   /** Seconds before the first retry; later ones back off exponentially. */
   retry_delay: optional(Positive),
@@ -152,7 +152,7 @@ export const ModelEntry = Schema.Struct({
   timeout: optional(Positive),
   organization: optional(NonEmpty),
   project: optional(NonEmpty),
-  max_tokens_field: optional(Schema.Literal("max_completion_tokens", "max_tokens")),
+  max_tokens_field: optional(Schema.Literals(["max_completion_tokens", "max_tokens"])),
   /** Overrides the built-in price of the model. */
   pricing: optional(PricingEntry),
   /** `Router`: the deployment's share of weighted picks (LLM-API-BalancedCall's `model_weight`). Default 1. */
@@ -175,7 +175,7 @@ export type ModelEntry = typeof ModelEntry.Type
  * @since 0.1.0
  * @category Schemas
  */
-export const ProviderFile = Schema.Record({ key: Schema.String, value: Schema.Array(ModelEntry) })
+export const ProviderFile = Schema.Record(Schema.String, Schema.Array(ModelEntry))
 
 /**
  * One problem in a configuration: where (`openai[0].rate_limit_capacity`) and what.
@@ -244,11 +244,21 @@ const readKey = (
     }
   if (!text.startsWith("env:")) return Effect.succeed({ key: Redacted.make(text), ...options })
   const name = text.slice("env:".length)
-  return Config.redacted(name).pipe(
+  return Config.Redacted(name).pipe(
     Effect.map((key) => ({ key, ...options })),
     Effect.mapError(() => [{ path, message: `the environment variable ${name} is not set` }])
   )
 }
+
+// Every leaf issue with its path; a missing field reads "is missing", as the messages of this module do.
+const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1({
+  leafHook: (issue) => issue._tag === "MissingKey" ? "is missing" : SchemaIssue.defaultLeafHook(issue)
+})
+
+const pathKey = (segment: PropertyKey | { readonly key: PropertyKey }): PropertyKey =>
+  typeof segment === "object" ? segment.key : segment
+
+const decodeFile = Schema.decodeUnknownEffect(ProviderFile, { errors: "all", onExcessProperty: "ignore" })
 
 /**
  * Decodes a configuration from a parsed JSON value. `source` names it in errors.
@@ -258,12 +268,12 @@ const readKey = (
  */
 export const fromJson = (json: unknown, source = "the provider configuration"): Effect.Effect<ProviderConfig, ProviderConfigError> =>
   Effect.gen(function*() {
-    const file = yield* Schema.decodeUnknown(ProviderFile, { errors: "all", onExcessProperty: "ignore" })(json).pipe(
+    const file = yield* decodeFile(json).pipe(
       Effect.mapError((error) =>
         new ProviderConfigError({
           source,
-          issues: ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
-            path: formatPath(issue.path),
+          issues: formatIssues(error.issue).issues.map((issue) => ({
+            path: formatPath((issue.path ?? []).map(pathKey)),
             message: issue.message
           }))
         })
@@ -288,12 +298,12 @@ export const fromJson = (json: unknown, source = "the provider configuration"): 
         }
         const keys = yield* Effect.all(
           (entry.api_keys ?? ["none"]).map((key, k) => readKey(key, `${at}.api_keys[${k}]`)),
-          { mode: "either" }
+          { mode: "result" }
         )
         const read: Array<KeyPool.KeyOptions> = []
         for (const key of keys) {
-          if (key._tag === "Left") issues.push(...key.left)
-          else read.push(key.right)
+          if (key._tag === "Failure") issues.push(...key.failure)
+          else read.push(key.success)
         }
         if (models[entry.model_name] !== undefined) {
           issues.push({ path: `${at}.model_name`, message: `${entry.model_name} is listed twice` })
@@ -450,7 +460,7 @@ export const layer = (
   provider: string,
   modelName: string
 ): Layer.Layer<Llm.Llm, ProviderConfigError, HttpClient.HttpClient> =>
-  Layer.unwrapEffect(Effect.map(model(config, provider, modelName), (settings) => llmLayer(settings, KeyPool.KeyPoolRegistry.layer)))
+  Layer.unwrap(Effect.map(model(config, provider, modelName), (settings) => llmLayer(settings, KeyPool.KeyPoolRegistry.layer)))
 
 /**
  * Every model's `Llm` layer, addressable as `models.openai["gpt-4o"]`. All of

@@ -14,7 +14,6 @@
  * @since 0.1.0
  */
 import type * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -104,7 +103,7 @@ export class RateLimiterCostError extends Schema.TaggedError<RateLimiterCostErro
   cost: Schema.Number,
   capacity: Schema.Number,
   /** Which bucket refused: the request bucket or the tokens-per-minute budget. */
-  bucket: Schema.Literal("requests", "tokensPerMinute")
+  bucket: Schema.Literals(["requests", "tokensPerMinute"])
 }) {
   override get message() {
     const what = this.bucket === "requests" ? "rate limiter" : "tokens-per-minute budget"
@@ -197,7 +196,7 @@ export interface Service {
  * @since 0.1.0
  * @category Tags
  */
-export class RateLimiter extends Context.Tag("effect-llm-router/RateLimiter")<RateLimiter, Service>() {}
+export class RateLimiter extends Context.Service<RateLimiter, Service>()("effect-llm-router/RateLimiter") {}
 
 const checkPositive = (option: string, value: unknown, integer = false) => {
   const ok = typeof value === "number" && Number.isFinite(value) && value > 0 && (!integer || Number.isInteger(value))
@@ -265,7 +264,7 @@ export const make = (options: Options): Effect.Effect<Service, RateLimiterOption
     const leave = Effect.sync(() => {
       inFlight--
     })
-    const leaveSlot = slots === undefined ? leave : Effect.zipRight(leave, slots.give(1))
+    const leaveSlot = slots === undefined ? leave : Effect.andThen(leave, slots.give(1))
     const entered = Effect.sync(() => {
       inFlight++
       return leaveSlot
@@ -279,8 +278,8 @@ export const make = (options: Options): Effect.Effect<Service, RateLimiterOption
       Effect.suspend(() => {
         const error = costError(cost, capacity, "requests")
         if (error !== undefined) return Effect.fail(error)
-        if (slots !== undefined && !slots.unsafeTryTake(1)) return Effect.succeed(undefined)
-        if (!requests.unsafeTryTake(cost)) return slots === undefined ? Effect.succeed(undefined) : Effect.as(slots.give(1), undefined)
+        if (slots !== undefined && !slots.tryTakeUnsafe(1)) return Effect.succeed(undefined)
+        if (!requests.tryTakeUnsafe(cost)) return slots === undefined ? Effect.succeed(undefined) : Effect.as(slots.give(1), undefined)
         inFlight++
         return Effect.succeed(leaveSlot)
       })
@@ -288,10 +287,10 @@ export const make = (options: Options): Effect.Effect<Service, RateLimiterOption
     const takePermit = (cost = 1): Effect.Effect<Effect.Effect<void>, RateLimiterCostError> => {
       const error = costError(cost, capacity, "requests")
       if (error !== undefined) return Effect.fail(error)
-      const token = Effect.zipRight(Effect.interruptible(requests.take(cost)), entered)
+      const token = Effect.andThen(Effect.interruptible(requests.take(cost)), entered)
       return slots === undefined
         ? token
-        : Effect.zipRight(Effect.interruptible(slots.take(1)), Effect.onInterrupt(token, () => slots.give(1)))
+        : Effect.andThen(Effect.interruptible(slots.take(1)), Effect.onInterrupt(token, () => slots.give(1)))
     }
 
     const permit = (cost = 1): Effect.Effect<void, RateLimiterCostError, Scope.Scope> =>
@@ -303,7 +302,7 @@ export const make = (options: Options): Effect.Effect<Service, RateLimiterOption
     const withPermit = <A, E, R>(self: Effect.Effect<A, E, R>, cost = 1): Effect.Effect<A, E | RateLimiterCostError, R> =>
       Effect.acquireUseRelease(
         Scope.make(),
-        (scope) => Effect.zipRight(Scope.extend(permit(cost), scope), self),
+        (scope) => Effect.andThen(Scope.provide(permit(cost), scope), self),
         (scope, exit) => Scope.close(scope, exit)
       )
 
@@ -323,7 +322,7 @@ export const make = (options: Options): Effect.Effect<Service, RateLimiterOption
       } satisfies Status
     })
 
-    const reset = Effect.zipRight(requests.reset, budget === undefined ? Effect.void : budget.reset)
+    const reset = Effect.andThen(requests.reset, budget === undefined ? Effect.void : budget.reset)
 
     const reserve = (estimate: number): Effect.Effect<Reservation, RateLimiterCostError> =>
       Effect.suspend(() => {
@@ -374,7 +373,7 @@ export const make = (options: Options): Effect.Effect<Service, RateLimiterOption
  * @category Layers
  */
 export const layer = (options: Options): Layer.Layer<RateLimiter, RateLimiterOptionsError> =>
-  Layer.scoped(RateLimiter, make(options))
+  Layer.effect(RateLimiter, make(options))
 
 /**
  * The limiter with its options read from `Config`.
@@ -384,8 +383,8 @@ export const layer = (options: Options): Layer.Layer<RateLimiter, RateLimiterOpt
  */
 export const layerConfig = (
   config: Config.Config<Options>
-): Layer.Layer<RateLimiter, ConfigError.ConfigError | RateLimiterOptionsError> =>
-  Layer.scoped(RateLimiter, Effect.flatMap(config, make))
+): Layer.Layer<RateLimiter, Config.ConfigError | RateLimiterOptionsError> =>
+  Layer.effect(RateLimiter, Effect.flatMap(config, make))
 
 /**
  * A limiter that never waits: every take succeeds at once and reservations hold

@@ -60,7 +60,7 @@ import { Llm, type Service as LlmService } from "./Llm.js"
  */
 export interface Options {
   /** How long a reply is served from the cache. Default: 1 hour. */
-  readonly ttl?: Duration.DurationInput
+  readonly ttl?: Duration.Input
   /** Prefixed to every key, to keep apart the `Llm`s that share a store. Default: empty. */
   readonly namespace?: string
 }
@@ -92,7 +92,7 @@ export interface Service {
  * @since 0.1.0
  * @category Tags
  */
-export class ResponseCache extends Context.Tag("effect-llm-router/ResponseCache")<ResponseCache, Service>() {}
+export class ResponseCache extends Context.Service<ResponseCache, Service>()("effect-llm-router/ResponseCache") {}
 
 const canonicalJson = (value: unknown): string => {
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null"
@@ -138,7 +138,7 @@ export const canonical = (request: ChatRequest): string =>
 export const key = (request: ChatRequest, namespace = ""): string =>
   `${namespace}chat:${createHash("sha256").update(canonical(request)).digest("hex")}`
 
-const defaultTtl: Duration.DurationInput = "1 hour"
+const defaultTtl: Duration.Input = "1 hour"
 
 /**
  * Wraps `llm` with a cache over `store`; returns the wrapped `Llm` and the
@@ -162,7 +162,7 @@ export const make = (
   const lookup = (cacheKey: string): Effect.Effect<ChatResponse | undefined> =>
     store.get(cacheKey).pipe(
       Effect.map(Option.getOrUndefined),
-      Effect.catchAll(() =>
+      Effect.catch(() =>
         Effect.sync(() => {
           storeErrors++
           return undefined
@@ -176,7 +176,7 @@ export const make = (
       )
     )
   const save = (cacheKey: string, response: ChatResponse) =>
-    Effect.catchAll(store.set(cacheKey, response, ttl), () => Effect.sync(() => void storeErrors++))
+    Effect.catch(store.set(cacheKey, response, ttl), () => Effect.sync(() => void storeErrors++))
 
   const chat: LlmService["chat"] = (request) =>
     Effect.suspend(() => {
@@ -215,7 +215,7 @@ const recording = <E, R>(
   Stream.suspend(() => {
     const accumulator = ChatChunk.makeAccumulator()
     let finished = false
-    return Stream.mapChunksEffect(stream, (chunk) => {
+    return Stream.mapArrayEffect(stream, (chunk) => {
       if (finished) return Effect.succeed(chunk)
       for (const item of chunk) {
         accumulator.add(item)

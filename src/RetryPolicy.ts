@@ -11,6 +11,7 @@
  * @since 0.1.0
  */
 import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import { isRetryable, type LlmError } from "./LlmError.js"
 
@@ -30,9 +31,9 @@ export interface Options {
   /** Retries after the first attempt (provider.json `max_retries`). Default: 3. */
   readonly maxRetries?: number
   /** The first backoff delay (provider.json `retry_delay`). Default: 500 millis. */
-  readonly baseDelay?: Duration.DurationInput
+  readonly baseDelay?: Duration.Input
   /** The longest backoff delay (a `retryAfter` may still ask for longer). Default: 30 seconds. */
-  readonly maxDelay?: Duration.DurationInput
+  readonly maxDelay?: Duration.Input
   /** The growth of the delay per retry. Default: 2. */
   readonly factor?: number
   /** Randomise each delay between 80% and 120% so clients do not retry in step. Default: true. */
@@ -66,15 +67,15 @@ export const retryAfterOf = (error: LlmError): Duration.Duration | undefined =>
  */
 export const backoff = (options?: Omit<Options, "maxRetries">): Schedule.Schedule<Duration.Duration, LlmError> => {
   const base = Schedule.exponential(options?.baseDelay ?? "500 millis", options?.factor ?? 2)
-  const maxDelay = Duration.decode(options?.maxDelay ?? "30 seconds")
+  const maxDelay = Duration.fromInputUnsafe(options?.maxDelay ?? "30 seconds")
   const jittered = options?.jitter === false ? base : Schedule.jittered(base)
-  return Schedule.intersect(jittered, Schedule.identity<LlmError>()).pipe(
-    Schedule.modifyDelay(([_, error], delay) => {
-      const capped = Duration.min(delay, maxDelay)
-      const hinted = retryAfterOf(error)
-      return hinted === undefined ? capped : Duration.max(capped, hinted)
-    }),
-    Schedule.map(([delay]) => delay)
+  return jittered.pipe(
+    Schedule.setInputType<LlmError>(),
+    Schedule.modifyDelay(({ duration, input }) => {
+      const capped = Duration.min(duration, maxDelay)
+      const hinted = retryAfterOf(input)
+      return Effect.succeed(hinted === undefined ? capped : Duration.max(capped, hinted))
+    })
   )
 }
 
@@ -85,13 +86,13 @@ export const backoff = (options?: Omit<Options, "maxRetries">): Schedule.Schedul
  * @since 0.1.0
  * @category Constructors
  */
-export const make = (options?: Options): RetryPolicy =>
-  backoff(options).pipe(
-    Schedule.intersect(Schedule.identity<LlmError>()),
-    Schedule.modifyDelay(([_, error], delay) => (rotatesKey(error) ? Duration.zero : delay)),
-    Schedule.whileInput(isRetryable),
-    Schedule.intersect(Schedule.recurs(options?.maxRetries ?? 3))
+export const make = (options?: Options): RetryPolicy => {
+  const maxRetries = options?.maxRetries ?? 3
+  return backoff(options).pipe(
+    Schedule.modifyDelay(({ duration, input }) => Effect.succeed(rotatesKey(input) ? Duration.zero : duration)),
+    Schedule.while(({ attempt, input }) => isRetryable(input) && attempt <= maxRetries)
   )
+}
 
 /**
  * A policy that never retries.
@@ -99,4 +100,4 @@ export const make = (options?: Options): RetryPolicy =>
  * @since 0.1.0
  * @category Constructors
  */
-export const none: RetryPolicy = Schedule.stop
+export const none: RetryPolicy = Schedule.recurs(0)

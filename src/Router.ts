@@ -73,18 +73,14 @@
  *
  * @since 0.1.0
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { identity } from "effect/Function"
+import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Random from "effect/Random"
-import * as RuntimeFlags from "effect/RuntimeFlags"
 import type * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as ChatChunk from "./ChatChunk.js"
@@ -178,9 +174,9 @@ export interface CooldownOptions {
   /** Failures within `window` that open the breaker. Default 3. */
   readonly failures?: number
   /** Default 1 minute. */
-  readonly window?: Duration.DurationInput
+  readonly window?: Duration.Input
   /** How long an open breaker skips the deployment before one call probes it. Default 30 seconds. */
-  readonly period?: Duration.DurationInput
+  readonly period?: Duration.Input
   /**
    * The errors that count against a deployment. Default: `ProviderUnavailableError`,
    * `TimeoutError`, `TransportError`, `StreamTruncatedError`, `AuthError`,
@@ -210,7 +206,7 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
   readonly retryOn?: ReadonlyArray<ErrorTag>
   readonly cooldown?: CooldownOptions
   /** One bound on a call with every attempt and fallback (for a stream: until its first chunk). Default 10 minutes. */
-  readonly deadline?: Duration.DurationInput
+  readonly deadline?: Duration.Input
   /** `lowest-latency`: the weight of the newest latency in the mean. Default 0.3. */
   readonly latencyAlpha?: number
   /** `lowest-latency`: the share of picks spread uniformly. Default 0.05. */
@@ -332,13 +328,13 @@ export interface Service extends Llm.Service {
  * @since 0.1.0
  * @category Tags
  */
-export class Router extends Context.Tag("effect-llm-router/Router")<Router, Service>() {}
+export class Router extends Context.Service<Router, Service>()("effect-llm-router/Router") {}
 
 /**
  * @since 0.1.0
  * @category Accessors
  */
-export const status: Effect.Effect<Status, never, Router> = Effect.flatMap(Router, (router) => router.status)
+export const status: Effect.Effect<Status, never, Router> = Router.use((router) => router.status)
 
 // ---------------------------------------------------------------------------
 // State
@@ -449,12 +445,6 @@ interface Built {
 
 const replyTokensDefault = 256
 
-// Effect's default `Random`: seeded from `Math.random` when the program
-// starts, so no one can replay its draws. The router draws from `Math.random`
-// in its place, without an effect per draw; a `Random` the application
-// provides (a seeded one in tests) is drawn from as it is.
-const unseeded = Context.get(DefaultServices.liveServices, Random.Random)
-
 // The deployment's Llm, checked against the budget and recorded in the
 // ledger when the options have them. It still honours a deadline handed down
 // when the Llm it wraps does: the wrappers hand it on.
@@ -484,8 +474,8 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
       groups: deployment.groups ?? [],
       llm: decorate(options, deployment, Context.get(context, Llm.Llm), price),
       price,
-      keyPool: Option.getOrUndefined(Context.getOption(context as Context.Context<unknown>, KeyPool.KeyPool)),
-      limiter: Option.getOrUndefined(Context.getOption(context as Context.Context<unknown>, RateLimiter.RateLimiter)),
+      keyPool: Context.getOrUndefined(context as Context.Context<unknown>, KeyPool.KeyPool),
+      limiter: Context.getOrUndefined(context as Context.Context<unknown>, RateLimiter.RateLimiter),
       breaker: Cooldown.make(),
       inFlight: 0,
       latencyMillis: undefined,
@@ -520,13 +510,12 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
     windowMillis: Duration.toMillis(options.cooldown?.window ?? "1 minute"),
     periodMillis: Duration.toMillis(options.cooldown?.period ?? "30 seconds")
   }
-  const deadline = Duration.decode(options.deadline ?? "10 minutes")
+  const deadline = Duration.fromInputUnsafe(options.deadline ?? "10 minutes")
   const deadlineMillis = Duration.toMillis(deadline)
   const handsDeadlineDown = states.every((state) => Deadline.honours(state.llm))
   const alpha = options.latencyAlpha ?? 0.3
   const exploration = options.exploration ?? 0.05
   const drawsRandom = options.strategy !== "priority"
-  const unseededDraw = () => drawsRandom ? Math.random() : 0
   const replyTokens = options.replyTokens ?? replyTokensDefault
   const pickIndex = (candidates: ReadonlyArray<State>, u: number, request: ChatRequest): number => {
     switch (options.strategy ?? "weighted") {
@@ -665,8 +654,8 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
       readonly send: Send<A>,
       readonly held: boolean,
       readonly clock: Clock.Clock,
-      /** The fiber's `Random`, or undefined when it is Effect's default (see `unseeded`) or the strategy draws nothing. */
-      readonly random: Random.Random | undefined,
+      /** The fiber's `Random`: a seeded one reproduces every pick. */
+      readonly random: Random.Random,
       /** Gives an attempt back the caller's interruptibility: the call itself runs uninterruptibly. */
       readonly restore: Deadline.Restore
     ) {
@@ -675,21 +664,16 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
       this.from = address
     }
 
-    // The first attempt, run at once: no effect is needed to draw from
-    // `Math.random`.
-    first(): Effect.Effect<A, LlmError> {
-      return this.random === undefined ? this.step(unseededDraw()) : this.next()
-    }
-
+    // The next attempt, picked at once: `Random` draws synchronously, so no
+    // effect is needed per draw. Only ever called while the call runs (in
+    // `run`'s callback or an attempt's continuation), so the clock it reads is
+    // current.
     next(): Effect.Effect<A, LlmError> {
-      const random = this.random
-      return random === undefined
-        ? Effect.suspend(() => this.step(unseededDraw()))
-        : Effect.flatMap(random.next, (u) => this.step(u))
+      return this.step(drawsRandom ? this.random.nextDoubleUnsafe() : 0)
     }
 
     step(u: number): Effect.Effect<A, LlmError> {
-      const now = this.clock.unsafeCurrentTimeMillis()
+      const now = this.clock.currentTimeMillisUnsafe()
       if (now >= this.deadlineAt) return Effect.fail(this.timedOut())
       const candidates = usable(this.members, this, now)
       if (candidates.length === 0) {
@@ -710,12 +694,12 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
       // `restore`, or hands it to an `Llm` that runs its waits through it).
       return Effect.matchCauseEffect(this.send(state, this.routed(state), this.deadlineAt, this.restore), {
         onFailure: (cause) => {
-          const error = Option.getOrUndefined(Cause.failureOption(cause))
-          settleFailure(state, probe, this.clock.unsafeCurrentTimeMillis(), error)
+          const error = cause.reasons.find(Cause.isFailReason)?.error
+          settleFailure(state, probe, this.clock.currentTimeMillisUnsafe(), error)
           return error === undefined ? Effect.failCause(cause) : this.failed(state, error)
         },
         onSuccess: (reply) => {
-          settleSuccess(state, now, this.clock.unsafeCurrentTimeMillis(), reply, this.held)
+          settleSuccess(state, now, this.clock.currentTimeMillisUnsafe(), reply, this.held)
           return Effect.succeed(reply)
         }
       })
@@ -728,7 +712,7 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
 
     failed(state: State, error: LlmError): Effect.Effect<A, LlmError> {
       record(this, state, error)
-      if (this.clock.unsafeCurrentTimeMillis() >= this.deadlineAt) return Effect.fail(this.timedOut())
+      if (this.clock.currentTimeMillisUnsafe() >= this.deadlineAt) return Effect.fail(this.timedOut())
       return retryOn.has(error._tag) ? this.next() : this.fallBack(state, error)
     }
 
@@ -757,13 +741,14 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
     }
   }
 
-  // Starts a call under the deadline, with the clock and the random source
-  // of the fiber's default services. When every deployment is an `Llm` that
-  // honours a deadline handed down, the deadline is handed down (and checked
-  // between attempts) instead of forking a timer per call. The call runs
-  // uninterruptibly and each attempt as the caller does: `handed` is the
-  // `Restore` of a caller that runs it uninterruptibly already (a router
-  // above this one); else the call opens its region here.
+  // Starts a call under the deadline, with the fiber's clock and random
+  // source. When every deployment is an `Llm` that honours a deadline handed
+  // down, the deadline is handed down (and checked between attempts) instead
+  // of forking a timer per call. The call runs uninterruptibly and each
+  // attempt as the caller does: `handed` is the `Restore` of a caller that
+  // runs it uninterruptibly already (a router above this one); else the call
+  // opens its region here (`uninterruptibleMask` opens none, and restores to
+  // `identity`, when the caller runs uninterruptibly itself).
   const run = <A>(
     request: ChatRequest,
     inherited: number,
@@ -771,41 +756,36 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
     held: boolean,
     handed?: Deadline.Restore
   ): Effect.Effect<A, LlmError> =>
-    Effect.withFiberRuntime((fiber, status) => {
-      const name = request.model ?? options.model ?? ""
-      const members = request.model === undefined ? everyone : addresses.get(request.model)
-      if (members === undefined) return unknownAddress(name)
-      const services = fiber.getFiberRef(DefaultServices.currentServices)
-      const clock = Context.get(services, Clock.Clock)
-      const random = Context.get(services, Random.Random)
-      // Whether this call opens its uninterruptible region: its caller runs
-      // interruptibly and handed no `Restore` down.
-      const opens = handed === undefined && RuntimeFlags.interruption(status.runtimeFlags)
-      const routing = new Routing(
-        request,
-        name,
-        members,
-        send,
-        held,
-        clock,
-        drawsRandom && random !== unseeded ? random : undefined,
-        handed ?? (opens ? Effect.interruptible : identity)
-      )
-      if (!handsDeadlineDown) {
-        // A timer bounds the call: its wait runs as the caller does, the call
-        // inside it in its region.
-        const timed = Deadline.within(
-          Effect.uninterruptible(Effect.suspend(() => routing.first())),
-          deadline,
-          inherited,
-          () => routing.timedOut()
+    Effect.uninterruptibleMask((restore) =>
+      Effect.withFiber((fiber) => {
+        const name = request.model ?? options.model ?? ""
+        const members = request.model === undefined ? everyone : addresses.get(request.model)
+        if (members === undefined) return unknownAddress(name)
+        const clock = fiber.getRef(Clock.Clock)
+        const routing = new Routing(
+          request,
+          name,
+          members,
+          send,
+          held,
+          clock,
+          fiber.getRef(Random.Random),
+          handed ?? restore
         )
-        return handed === undefined ? timed : handed(timed)
-      }
-      routing.deadlineAt = Math.min(inherited, clock.unsafeCurrentTimeMillis() + deadlineMillis)
-      // The first attempt's bookkeeping starts inside the region.
-      return opens ? Effect.uninterruptible(Effect.suspend(() => routing.first())) : routing.first()
-    })
+        if (!handsDeadlineDown) {
+          // A timer bounds the call: its wait runs as the caller does, the call
+          // inside it in the region.
+          return routing.restore(Deadline.within(
+            Effect.uninterruptible(Effect.suspend(() => routing.next())),
+            deadline,
+            inherited,
+            () => routing.timedOut()
+          ))
+        }
+        routing.deadlineAt = Math.min(inherited, clock.currentTimeMillisUnsafe() + deadlineMillis)
+        return routing.next()
+      })
+    )
 
   const sendChat: Send<ChatResponse> = (state, routed, at, restore) => Deadline.chat(state.llm, routed, at, restore)
   const chat = (request: ChatRequest, inherited = Infinity, restore?: Deadline.Restore): Effect.Effect<ChatResponse, LlmError> =>
@@ -830,15 +810,15 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
   const routedSource = (state: State, source: ChunkSource, clock: Clock.Clock): ChunkSource => ({
     pull: Effect.matchEffect(source.pull, {
       onFailure: (error) => {
-        if (Option.isSome(error) && cooldownOn.has(error.value._tag)) {
+        if (!Cause.isDone(error) && cooldownOn.has(error._tag)) {
           state.failures++
-          Cooldown.onFailure(state.breaker, clock.unsafeCurrentTimeMillis(), cooldown, false)
+          Cooldown.onFailure(state.breaker, clock.currentTimeMillisUnsafe(), cooldown, false)
         }
         return Effect.fail(error)
       },
       onSuccess: (chunk) => {
         for (const item of chunk) {
-          if (item._tag === "Finish" && item.rateLimit !== undefined) holdFor(state, item.rateLimit, clock.unsafeCurrentTimeMillis())
+          if (item._tag === "Finish" && item.rateLimit !== undefined) holdFor(state, item.rateLimit, clock.currentTimeMillisUnsafe())
         }
         return Effect.succeed(chunk)
       }
@@ -849,10 +829,12 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
     })
   })
 
+  // The call runs in this region (its `Restore` handed to `run`), so no
+  // interruption lands between a source opened and the source handed out.
   const openStream = (request: ChatRequest, inherited = Infinity): Effect.Effect<ChunkSource, LlmError> =>
     Effect.clockWith((clock) =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.map(restore(run(request, inherited, openSend, true)), ({ source, state }) => routedSource(state, source, clock))
+        Effect.map(run(request, inherited, openSend, true, restore), ({ source, state }) => routedSource(state, source, clock))
       )
     )
 
@@ -882,7 +864,7 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
         options.budget === undefined ? Effect.succeed([]) : options.budget.status
       ]),
       ([snapshots, totals, limits]): Status => {
-        const now = clock.unsafeCurrentTimeMillis()
+        const now = clock.currentTimeMillisUnsafe()
         const details: Record<string, DeploymentLoad> = {}
         let concurrency = 0
         let qps = 0
@@ -974,14 +956,14 @@ const deploymentLoad = (
  */
 export const make = <D extends Deployment<unknown, unknown>>(
   options: Options<D>
-): Effect.Effect<Service, Layer.Layer.Error<D["llm"]>, Layer.Layer.Context<D["llm"]> | Scope.Scope> =>
+): Effect.Effect<Service, Layer.Error<D["llm"]>, Layer.Services<D["llm"]> | Scope.Scope> =>
   Effect.suspend(() => {
     const problem = invalid(options as Options)
-    if (problem !== undefined) return Effect.dieMessage(problem)
+    if (problem !== undefined) return Effect.die(new Error(problem))
     return Effect.map(
       Effect.forEach(options.deployments, (deployment) =>
         Effect.map(
-          Layer.build(deployment.llm as Layer.Layer<Llm.Llm, Layer.Layer.Error<D["llm"]>, Layer.Layer.Context<D["llm"]>>),
+          Layer.build(deployment.llm as Layer.Layer<Llm.Llm, Layer.Error<D["llm"]>, Layer.Services<D["llm"]>>),
           (context) => ({ deployment, context })
         )),
       (built) => makeService(options as Options, built)
@@ -996,8 +978,8 @@ export const make = <D extends Deployment<unknown, unknown>>(
  */
 export const layer = <D extends Deployment<unknown, unknown>>(
   options: Options<D>
-): Layer.Layer<Llm.Llm | Router, Layer.Layer.Error<D["llm"]>, Layer.Layer.Context<D["llm"]>> =>
-  Layer.scopedContext(
+): Layer.Layer<Llm.Llm | Router, Layer.Error<D["llm"]>, Layer.Services<D["llm"]>> =>
+  Layer.effectContext(
     Effect.map(make(options), (service) => Context.make(Llm.Llm, service).pipe(Context.add(Router, service)))
   )
 
@@ -1042,4 +1024,4 @@ export const layerConfig = (
   config: ProviderConfig.ProviderConfig,
   options?: Omit<Options, "deployments">
 ): Layer.Layer<Llm.Llm | Router, never, HttpClient.HttpClient> =>
-  Layer.unwrapEffect(Effect.map(fromConfig(config, options), layer))
+  Layer.unwrap(Effect.map(fromConfig(config, options), layer))

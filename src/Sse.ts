@@ -44,15 +44,16 @@
  *
  * `eventsource-parser` is as fast; it is not used because it misses two
  * rules, and the wrapper it needs (bytes, BOM, end of stream, id and retry
- * tracking, error mapping) is most of this module anyway. Through an Effect
- * `Stream`, {@link decode} ran at 139 k events/s against a floor of 213 k for
- * streaming the same chunks with no decoding at all (Effect's per-chunk cost
- * dominates), and `Stream.decodeText` + `Sse.makeChannel` at 50 k.
+ * tracking, error mapping) is most of this module anyway. The table measured
+ * Effect 3's `@effect/experimental/Sse`; Effect 4 moved it to
+ * `effect/encoding/Sse`.
  *
  * @since 0.1.0
  */
-import * as Channel from "effect/Channel"
-import * as Chunk from "effect/Chunk"
+import * as Arr from "effect/Array"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Pull from "effect/Pull"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { Parser } from "./internal/sse.js"
@@ -162,41 +163,49 @@ export const makeDecoder = (options?: DecodeOptions): Decoder => {
   }
 }
 
-const emit = <InElem, OutErr, InErr>(
-  out: Array<Event>,
-  then: Channel.Channel<Chunk.Chunk<Event>, InElem, OutErr, InErr, unknown, unknown>
-): Channel.Channel<Chunk.Chunk<Event>, InElem, OutErr, InErr, unknown, unknown> =>
-  out.length === 0 ? then : Channel.zipRight(Channel.write(Chunk.unsafeFromArray(out)), then)
-
 const decodeWith = <I>(
   options: DecodeOptions | undefined,
   feed: (parser: Parser, input: I, out: Array<Event>) => boolean
 ) =>
 <E, R>(self: Stream.Stream<I, E, R>): Stream.Stream<Event, E | SseEventTooLargeError, R> =>
   Stream.suspend(() => {
-    const parser = new Parser(resolveMaxEventSize(options))
-    const failed = (out: Array<Event>) =>
-      emit<Chunk.Chunk<I>, SseEventTooLargeError, E>(
-        out,
-        Channel.fail(new SseEventTooLargeError({ maxEventSize: parser.maxEventSize }))
-      )
-    const loop: Channel.Channel<Chunk.Chunk<Event>, Chunk.Chunk<I>, E | SseEventTooLargeError, E, unknown, unknown> =
-      Channel.readWithCause({
-        onInput: (input: Chunk.Chunk<I>) => {
-          const items = Chunk.toReadonlyArray(input)
-          const out: Array<Event> = []
-          for (let i = 0; i < items.length; i++) {
-            if (!feed(parser, items[i]!, out)) return failed(out)
-          }
-          return emit(out, loop)
-        },
-        onFailure: (cause) => Channel.failCause(cause),
-        onDone: () => {
-          const out: Array<Event> = []
-          return parser.end(out) ? emit(out, Channel.void) : failed(out)
-        }
-      })
-    return Stream.pipeThroughChannel(self, loop)
+    const maxEventSize = resolveMaxEventSize(options)
+    return Stream.transformPull(self, (upstream) =>
+      Effect.sync(() => {
+        const parser = new Parser(maxEventSize)
+        // The events completed before an oversized one are emitted first; the next pull fails.
+        let failed = false
+        let ended = false
+        const tooLarge = Effect.suspend(() => Effect.fail(new SseEventTooLargeError({ maxEventSize })))
+        const emit = (out: Array<Event>, then: Pull.Pull<Arr.NonEmptyReadonlyArray<Event>, E | SseEventTooLargeError>) =>
+          Arr.isArrayNonEmpty(out) ? Effect.succeed(out) : then
+        const pull: Pull.Pull<Arr.NonEmptyReadonlyArray<Event>, E | SseEventTooLargeError> = Effect.suspend(() => {
+          if (failed) return tooLarge
+          if (ended) return Cause.done()
+          return upstream.pipe(
+            Pull.matchEffect({
+              onSuccess: (items) => {
+                const out: Array<Event> = []
+                for (let i = 0; i < items.length; i++) {
+                  if (!feed(parser, items[i]!, out)) {
+                    failed = true
+                    return emit(out, tooLarge)
+                  }
+                }
+                return emit(out, pull)
+              },
+              onFailure: Effect.failCause,
+              onDone: () => {
+                ended = true
+                const out: Array<Event> = []
+                if (!parser.end(out)) failed = true
+                return emit(out, failed ? tooLarge : Cause.done())
+              }
+            })
+          )
+        })
+        return pull
+      }))
   })
 
 /**

@@ -8,20 +8,21 @@
  * `Effect.cached` per body read, a Node `Readable` behind every body and an
  * `abort()` after every stream). This one dispatches with its own undici
  * handler: the body's chunks go into an array that `stream` pulls whole, and
- * cancelling is the `abort` undici hands the handler.
+ * cancelling is the controller undici hands the handler.
  *
  * What stays as the platform does it:
  * - Every `HttpClient` combinator works (`mapRequest`, `filterStatusOk`,
  *   `retry`, `transform`...): the client is an ordinary platform client.
- * - Tracing: when the fiber's tracer is enabled and
- *   `HttpClient.currentTracerDisabledWhen` does not exclude the request, the
- *   request goes through `HttpClient.make`, so its span, its attributes (with
- *   `Headers.currentRedactedNames` redacted) and trace propagation headers are
+ * - Tracing: when the fiber's tracer is enabled and neither
+ *   `Tracer.DisablePropagation` nor `HttpClient.TracerDisabledWhen` excludes
+ *   the request, the request goes through `HttpClient.make`, so its span, its
+ *   attributes (headers as `HttpClient.TracerHeaderFilter` picks them, with
+ *   `Headers.CurrentRedactedNames` redacted) and trace propagation headers are
  *   the platform's own. Only untraced requests take the short path.
  * - Errors: a request that gets no response (refused, reset, DNS, a timeout of
- *   undici's) fails with `HttpClientError.RequestError` reason `"Transport"`; a
- *   URL that does not parse, reason `"InvalidUrl"`; a body that fails mid-way
- *   or does not decode as JSON, `ResponseError` reason `"Decode"`. Non-2xx
+ *   undici's) fails with an `HttpClientError` whose reason is a
+ *   `TransportError`; a URL that does not parse, an `InvalidUrlError`; a body
+ *   that fails mid-way or does not decode as JSON, a `DecodeError`. Non-2xx
  *   answers are responses, not failures.
  * - Interruption: interrupting the fiber while it waits for the headers, or
  *   while it reads the body (`text`, `json`, `stream`), cancels the request and
@@ -29,7 +30,7 @@
  *   downstream) does the same.
  *
  * Differences: a body is read once (`text` after `json` answers the same
- * text, but `text` after `stream` fails with a `ResponseError`); a response
+ * text, but `text` after `stream` fails with a `DecodeError`); a response
  * whose body is never read keeps its connection until the body timeout (the
  * platform aborts it when the response is garbage collected), so read or
  * stream every body, as the providers do; closing the scope of
@@ -38,21 +39,24 @@
  *
  * @since 0.1.0
  */
-import type * as HttpBody from "@effect/platform/HttpBody"
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientError from "@effect/platform/HttpClientError"
-import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as NodeStream from "@effect/platform-node/NodeStream"
-import * as UrlParams from "@effect/platform/UrlParams"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as FiberRef from "effect/FiberRef"
+import type * as HttpBody from "effect/http/HttpBody"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientError from "effect/http/HttpClientError"
+import type * as HttpClientRequest from "effect/http/HttpClientRequest"
+import type * as HttpClientResponse from "effect/http/HttpClientResponse"
+import * as Url from "effect/http/Url"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as References from "effect/References"
+import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
+import * as Tracer from "effect/Tracer"
 import { Readable } from "node:stream"
 import { Agent, type Dispatcher } from "undici"
-import { type Deadline, send } from "./internal/undiciExchange.js"
+import { type Deadline, send, transportError } from "./internal/undiciExchange.js"
 
 /**
  * @since 0.1.0
@@ -71,19 +75,19 @@ export interface Options {
   /** Requests in flight per socket (HTTP/1.1 pipelining). Default: 1, none. */
   readonly pipelining?: number | undefined
   /** How long an idle kept-alive socket stays open. Default: undici's 4 seconds (less when the server says so). */
-  readonly keepAliveTimeout?: Duration.DurationInput | undefined
+  readonly keepAliveTimeout?: Duration.Input | undefined
   /**
    * The longest wait for a response's headers. A non-streamed reply from a
    * reasoning model can think for minutes before its headers. Default:
    * 10 minutes. Use `Effect.timeout` (the providers' `timeout`) for shorter
    * per-call limits.
    */
-  readonly headersTimeout?: Duration.DurationInput | undefined
+  readonly headersTimeout?: Duration.Input | undefined
   /**
    * The longest silence between two chunks of a body. A stream can pause
    * while a model thinks or calls a tool. Default: 5 minutes; `0` for none.
    */
-  readonly bodyTimeout?: Duration.DurationInput | undefined
+  readonly bodyTimeout?: Duration.Input | undefined
 }
 
 const defaultHeadersTimeout = Duration.minutes(10)
@@ -91,24 +95,33 @@ const defaultBodyTimeout = Duration.minutes(5)
 
 type DispatchBody = Exclude<Dispatcher.DispatchOptions["body"], undefined>
 
-const convertBody = (body: HttpBody.HttpBody): DispatchBody | Effect.Effect<DispatchBody> => {
-  switch (body._tag) {
-    case "Empty":
-      return null
-    case "Uint8Array":
-      return body.body
-    case "Raw":
-      return body.body as DispatchBody
-    case "FormData":
-      // Rare for LLM APIs: let the web encoder write the multipart body.
-      return Readable.fromWeb(new Response(body.formData).body! as Parameters<typeof Readable.fromWeb>[0])
-    case "Stream":
-      return NodeStream.toReadable(body.stream)
-  }
+interface Converted {
+  readonly body: DispatchBody
+  /** The multipart content type, boundary included, of a `FormData` body. */
+  readonly contentType?: string | undefined
 }
 
-const formDataContentType = (body: HttpBody.HttpBody): string | undefined =>
-  body._tag === "FormData" ? new Response(body.formData).headers.get("content-type") ?? undefined : undefined
+const convertBody = (body: HttpBody.HttpBody): Converted | Effect.Effect<Converted> => {
+  switch (body._tag) {
+    case "Empty":
+      return { body: null }
+    case "Uint8Array":
+      return { body: body.body }
+    case "Raw":
+      return { body: body.body as DispatchBody }
+    case "FormData": {
+      // Rare for LLM APIs: let the web encoder write the multipart body (one
+      // `Response`, so the boundary in the header is the body's).
+      const encoded = new Response(body.formData)
+      return {
+        body: Readable.fromWeb(encoded.body! as Parameters<typeof Readable.fromWeb>[0]),
+        contentType: encoded.headers.get("content-type") ?? undefined
+      }
+    }
+    case "Stream":
+      return Effect.map(NodeStream.toReadable(body.stream), (readable): Converted => ({ body: readable }))
+  }
+}
 
 /**
  * A client over `dispatcher`, which the caller keeps open while the client is
@@ -129,21 +142,20 @@ export const fromDispatcher = (
     url: URL,
     deadline?: Deadline
   ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> => {
-    const body = convertBody(request.body)
-    const contentType = formDataContentType(request.body)
-    const headers = contentType === undefined ? request.headers : { ...request.headers, "content-type": contentType }
-    const options = (body: DispatchBody): Dispatcher.DispatchOptions => ({
+    const href = url.hash === "" ? url.href : url.href.slice(0, url.href.length - url.hash.length)
+    const options = ({ body, contentType }: Converted): Dispatcher.DispatchOptions => ({
       origin: url.origin,
       path: url.pathname + url.search,
       method: request.method,
-      headers,
+      headers: contentType === undefined ? request.headers : { ...request.headers, "content-type": contentType },
       body,
       headersTimeout,
       bodyTimeout
     })
-    return Effect.isEffect(body)
-      ? Effect.flatMap(body, (body) => send(dispatcher, request, options(body), deadline))
-      : send(dispatcher, request, options(body), deadline)
+    const converted = convertBody(request.body)
+    return Effect.isEffect(converted)
+      ? Effect.flatMap(converted, (converted) => send(dispatcher, request, href, options(converted), deadline))
+      : send(dispatcher, request, href, options(converted), deadline)
   }
 
   // The platform's span, redaction and propagation, for traced requests.
@@ -151,26 +163,30 @@ export const fromDispatcher = (
     Effect.suspend(() => {
       // A request whose `HttpClient.withScope` scope already closed is not sent.
       if (signal.aborted) {
-        return Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: signal.reason }))
+        return Effect.fail(transportError(request, signal.reason))
       }
       return dispatch(request, url)
     })
   )
 
   const untraced = (request: HttpClientRequest.HttpClientRequest, deadline?: Deadline) => {
-    const url = UrlParams.makeUrl(request.url, request.urlParams, request.hash)
-    if (url._tag === "Left") {
-      return Effect.fail(new HttpClientError.RequestError({ request, reason: "InvalidUrl", cause: url.left }))
+    const url = Url.make(request.url, request.urlParams, Option.getOrUndefined(request.hash))
+    if (Result.isFailure(url)) {
+      return Effect.fail(
+        new HttpClientError.HttpClientError({
+          reason: new HttpClientError.InvalidUrlError({ request, cause: url.failure })
+        })
+      )
     }
-    return dispatch(request, url.right, deadline)
+    return dispatch(request, url.success, deadline)
   }
 
   const client = HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
     (effect) =>
       Effect.flatMap(effect, (request) =>
-        Effect.withFiberRuntime<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((fiber) =>
-          fiber.getFiberRef(FiberRef.currentTracerEnabled) &&
-            !fiber.getFiberRef(HttpClient.currentTracerDisabledWhen)(request)
+        Effect.withFiber<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((fiber) =>
+          fiber.getRef(References.TracerEnabled) && !fiber.getRef(Tracer.DisablePropagation) &&
+            !fiber.getRef(HttpClient.TracerDisabledWhen)(request)
             ? traced.execute(request)
             : untraced(request)
         )),
@@ -253,4 +269,4 @@ export const make = (options?: Options): Effect.Effect<HttpClient.HttpClient, ne
  * @category Layers
  */
 export const layer = (options?: Options): Layer.Layer<HttpClient.HttpClient> =>
-  Layer.scoped(HttpClient.HttpClient, make(options))
+  Layer.effect(HttpClient.HttpClient, make(options))

@@ -111,7 +111,7 @@ export interface Service {
  * @since 0.1.0
  * @category Tags
  */
-export class UsageLedger extends Context.Tag("effect-llm-router/UsageLedger")<UsageLedger, Service>() {}
+export class UsageLedger extends Context.Service<UsageLedger, Service>()("effect-llm-router/UsageLedger") {}
 
 type MutableTotals = { -readonly [K in keyof Totals]: Totals[K] }
 
@@ -209,7 +209,7 @@ export const tracked = (llm: LlmService, ledger: Service, deployment: string): L
     chatStream: (request, at = Infinity) =>
       Stream.suspend(() => {
         let usage: Usage | undefined
-        return Stream.mapChunksEffect(Deadline.chatStream(llm, request, at), (chunk) => {
+        return Stream.mapArrayEffect(Deadline.chatStream(llm, request, at), (chunk) => {
           for (const item of chunk) {
             if (item._tag === "Usage") usage = item.usage
             else if (item._tag === "Finish") {

@@ -97,8 +97,10 @@ describe("ChatChunk.collect", () => {
     ...(providerMetadata === undefined ? {} : { providerMetadata })
   }))
 
-  it.effect.prop("collect(fromResponse(r)) gives r back, however the text is split", [responseArbitrary, fc.nat(20)], ([response, pieces]) =>
-    Effect.gen(function*() {
+  // @effect/vitest's `prop` takes Effect 4's own `Arbitrary`; fast-check arbitraries run through `fc.assert`.
+  it("collect(fromResponse(r)) gives r back, however the text is split", () =>
+    fc.assert(fc.asyncProperty(responseArbitrary, fc.nat(20), (response, pieces) =>
+      Effect.runPromise(Effect.gen(function*() {
       const chunks = ChatChunk.fromResponse(response).flatMap((chunk): Array<ChatChunk.ChatChunk> => {
         if (chunk._tag !== "TextDelta" || pieces === 0) return [chunk]
         const size = Math.max(1, Math.ceil(chunk.text.length / pieces))
@@ -108,5 +110,5 @@ describe("ChatChunk.collect", () => {
       })
       const collected = yield* ChatChunk.collect(Stream.fromIterable(chunks))
       expect(collected).toEqual(response)
-    }))
+    })))))
 })

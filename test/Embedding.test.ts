@@ -28,9 +28,11 @@ describe("OpenAI embeddings wire", () => {
     expect(OpenAiEmbeddings.decodeBase64Floats("not base64!")).toContain("not valid base64")
   })
 
-  it.prop("base64 of any float32s decodes to them", [fc.array(fc.float({ noNaN: true }), { maxLength: 64 })], ([values]) => {
-    expect(OpenAiEmbeddings.decodeBase64Floats(base64Of(values))).toEqual(values.map((v) => (Object.is(v, -0) ? -0 : v)))
-  })
+  // @effect/vitest's `prop` takes Effect 4's own `Arbitrary`; fast-check arbitraries run through `fc.assert`.
+  it("base64 of any float32s decodes to them", () =>
+    fc.assert(fc.property(fc.array(fc.float({ noNaN: true }), { maxLength: 64 }), (values) => {
+      expect(OpenAiEmbeddings.decodeBase64Floats(base64Of(values))).toEqual(values.map((v) => (Object.is(v, -0) ? -0 : v)))
+    })))
 
   it("reads a reply in index order, floats or base64, with usage", () => {
     const reply = OpenAiEmbeddings.readReply({
@@ -87,16 +89,13 @@ describe("Gemini and Ollama embeddings wire", () => {
 })
 
 describe("batches", () => {
-  it.prop(
-    "split keeps every input, in order, in batches of at most the size",
-    [fc.array(fc.nat(), { maxLength: 200 }), fc.integer({ min: 1, max: 50 })],
-    ([inputs, size]) => {
+  it("split keeps every input, in order, in batches of at most the size", () =>
+    fc.assert(fc.property(fc.array(fc.nat(), { maxLength: 200 }), fc.integer({ min: 1, max: 50 }), (inputs, size) => {
       const batches = Batches.split(inputs, size)
       expect(batches.flat()).toEqual(inputs)
       expect(batches.every((batch) => batch.length <= size)).toBe(true)
       expect(batches.length).toBe(Math.max(1, Math.ceil(inputs.length / size)))
-    }
-  )
+    })))
 
   it("combine joins vectors in batch order and sums usage, estimated when any part was", () => {
     const part = (vectors: ReadonlyArray<ReadonlyArray<number>>, tokens: number, estimated: boolean): Embedding.EmbeddingResponse => ({

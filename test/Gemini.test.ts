@@ -1,9 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as Chunk from "effect/Chunk"
+import * as Arbitrary from "effect/Arbitrary"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as FastCheck from "effect/FastCheck"
+import * as HttpClient from "effect/http/HttpClient"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../src/ChatChunk.js"
@@ -252,7 +251,11 @@ describe("Gemini requests", () => {
         city: { $ref: "#/$defs/City", description: "where" },
         unit: { anyOf: [{ type: "string", enum: ["c", "f"] }, { type: "null" }] },
         either: { oneOf: [{ type: "string" }, { type: "number" }] },
-        mixed: { enum: [1, 2] }
+        mixed: { enum: [1, 2] },
+        // Tuples, as draft 7 and draft 2020-12 write them.
+        legacy: { type: "array", items: [{ type: "string" }, { type: "integer" }], additionalItems: false },
+        closed: { type: "array", prefixItems: [{ type: "string" }], items: false },
+        rest: { type: "array", prefixItems: [{ type: "string" }], items: { type: "number" }, minItems: 1 }
       }
     }
     assert.deepStrictEqual(geminiSchema(schema), {
@@ -261,19 +264,24 @@ describe("Gemini requests", () => {
         city: { type: "object", properties: { name: { enum: ["Paris"], type: "string" } }, description: "where" },
         unit: { nullable: true, type: "string", enum: ["c", "f"] },
         either: { anyOf: [{ type: "string" }, { type: "number" }] },
-        mixed: {}
+        mixed: {},
+        legacy: { type: "array", items: { anyOf: [{ type: "string" }, { type: "integer" }] }, maxItems: 2 },
+        closed: { type: "array", items: { type: "string" }, maxItems: 1 },
+        rest: { type: "array", items: { anyOf: [{ type: "string" }, { type: "number" }] }, minItems: 1 }
       }
     })
   })
 
   it.effect("a json_schema response format from an Effect Schema goes as responseSchema in Gemini's subset", () =>
     Effect.gen(function*() {
-      class Address extends Schema.Class<Address>("Address")({ zip: Schema.String.pipe(Schema.minLength(5)) }) {}
+      // JSON Schema's minLength counts code points: `isMinCodePoints` is the check it states exactly.
+      class Address extends Schema.Class<Address>("Address")({ zip: Schema.String.check(Schema.isMinCodePoints(5)) }) {}
       const Person = Schema.Struct({
-        age: Schema.Int.pipe(Schema.between(18, 120)),
+        age: Schema.Int.check(Schema.isBetween({ minimum: 18, maximum: 120 })),
         address: Address,
         nickname: Schema.NullOr(Schema.String),
-        pair: Schema.Tuple(Schema.String, Schema.Number)
+        // `Finite`: Effect 4 writes `Number` as a number or the strings "NaN" and "Infinity".
+        pair: Schema.Tuple([Schema.String, Schema.Finite])
       })
       const body = yield* bodyOf({ ...hello, responseFormat: ChatRequest.jsonSchemaFormat("Person", Person) })
       const config = body["generationConfig"] as Record<string, unknown>
@@ -478,7 +486,7 @@ describe("Gemini errors", () => {
 describe("Gemini streams", () => {
   const collectChunks = (pieces: ReadonlyArray<string | Uint8Array>) =>
     Effect.flatMap(setup(() => streamResponse(pieces)).service, (client) =>
-      Effect.map(Stream.runCollect(client.chatStream(hello, credentials)), Chunk.toReadonlyArray))
+      Stream.runCollect(client.chatStream(hello, credentials)))
 
   const usage1 = { promptTokenCount: 5, candidatesTokenCount: 1, totalTokenCount: 6 }
   const usage2 = { promptTokenCount: 5, candidatesTokenCount: 9, thoughtsTokenCount: 2, totalTokenCount: 16 }
@@ -530,7 +538,10 @@ describe("Gemini streams", () => {
 
   it.effect.prop(
     "any chunking of the body (LF or CRLF events) gives the same chunks",
-    [FastCheck.array(FastCheck.nat({ max: 2000 }), { maxLength: 12 }), FastCheck.boolean()],
+    [
+      Arbitrary.array(Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 2000 }))), { maxLength: 12 }),
+      Arbitrary.schema(Schema.Boolean)
+    ],
     ([cuts, crlf]) =>
       Effect.gen(function*() {
         const text = sse(events, crlf ? "\r\n\r\n" : "\n\n")
@@ -540,7 +551,7 @@ describe("Gemini streams", () => {
           chunks.map((c) => (c._tag === "Finish" ? { ...c, latency: Duration.zero } : c))
         assert.deepStrictEqual(strip(split), strip(whole))
       }),
-    { fastCheck: { numRuns: 100 } }
+    { arbitrary: { runs: 100 } }
   )
 
   it.effect("a last event without its blank line still counts; no finishReason -> StreamTruncatedError", () =>

@@ -9,13 +9,12 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
+import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
-import * as TestClock from "effect/TestClock"
+import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
 import { KeyPool, LlmError } from "effect-llm-router"
 import * as Internal from "../src/internal/keyPool.js"
@@ -27,11 +26,11 @@ const idA = LlmError.maskKey(keyA)
 const idB = LlmError.maskKey(keyB)
 const idC = LlmError.maskKey(keyC)
 
-const rateLimit = (retryAfter?: Duration.DurationInput) =>
+const rateLimit = (retryAfter?: Duration.Input) =>
   new LlmError.RateLimitError({
     provider: "test",
     model: "m",
-    ...(retryAfter === undefined ? {} : { retryAfter: Duration.decode(retryAfter) })
+    ...(retryAfter === undefined ? {} : { retryAfter: Duration.fromInputUnsafe(retryAfter) })
   })
 const invalidKey = new LlmError.AuthError({ provider: "test", model: "m", reason: "invalid_key" })
 const timeout = new LlmError.TimeoutError({ provider: "test", model: "m" })
@@ -40,7 +39,7 @@ const timeout = new LlmError.TimeoutError({ provider: "test", model: "m" })
 const cycle = (pool: KeyPool.Service) => Effect.scoped(Effect.map(pool.acquire, (lease) => lease.credentials.keyId))
 
 /** Acquires into `scope`, so the lease is held until the test closes it. */
-const hold = (pool: KeyPool.Service, scope: Scope.Scope) => Scope.extend(pool.acquire, scope)
+const hold = (pool: KeyPool.Service, scope: Scope.Scope) => Scope.provide(pool.acquire, scope)
 
 const inFlightById = (statuses: ReadonlyArray<KeyPool.KeyStatus>) =>
   Object.fromEntries(statuses.map((s) => [s.keyId, s.inFlight]))
@@ -49,10 +48,10 @@ const statusOf = (pool: KeyPool.Service, keyId: string) =>
   Effect.map(pool.status, (statuses) => statuses.find((s) => s.keyId === keyId)!)
 
 const failFast = { _tag: "Fail" } as const
-const waitUpTo = (maxWait: Duration.DurationInput) => ({ _tag: "Wait", maxWait }) as const
+const waitUpTo = (maxWait: Duration.Input) => ({ _tag: "Wait", maxWait }) as const
 
 /** Lets forked fibers run up to their next suspension. */
-const settle = Effect.repeatN(Effect.yieldNow(), 5)
+const settle = Effect.repeat(Effect.yieldNow, { times: 5 })
 
 describe("KeyPool", () => {
   describe("choosing a key", () => {
@@ -64,7 +63,7 @@ describe("KeyPool", () => {
         expect(picked).toEqual([idA, idB, idC, idA, idB, idC, idA])
       }))
 
-    it.scoped("hands out the least-loaded key", () =>
+    it.effect("hands out the least-loaded key", () =>
       Effect.gen(function*() {
         const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA, keyB] })
         const scope = yield* Scope.make()
@@ -76,7 +75,7 @@ describe("KeyPool", () => {
         expect(inFlightById(yield* pool.status)).toEqual({ [idA]: 0, [idB]: 0 })
       }))
 
-    it.scoped("a key with weight 2 carries twice the in-flight share", () =>
+    it.effect("a key with weight 2 carries twice the in-flight share", () =>
       Effect.gen(function*() {
         const pool = yield* KeyPool.make({ providerId: "test", keys: [{ key: keyA, weight: 2 }, keyB] })
         const scope = yield* Scope.make()
@@ -85,7 +84,7 @@ describe("KeyPool", () => {
         yield* Scope.close(scope, Exit.void)
       }))
 
-    it.scoped("maxConcurrency caps a key; the rest goes elsewhere, or fails when nothing is left", () =>
+    it.effect("maxConcurrency caps a key; the rest goes elsewhere, or fails when nothing is left", () =>
       Effect.gen(function*() {
         const pool = yield* KeyPool.make({
           providerId: "test",
@@ -119,13 +118,13 @@ describe("KeyPool", () => {
     it.effect("interruption, failure and success all free the key", () =>
       Effect.gen(function*() {
         const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
-        const fiber = yield* Effect.fork(Effect.scoped(Effect.zipRight(pool.acquire, Effect.never)))
+        const fiber = yield* Effect.forkChild(Effect.scoped(Effect.andThen(pool.acquire, Effect.never)))
         yield* settle
         expect((yield* statusOf(pool, idA)).inFlight).toBe(1)
         yield* Fiber.interrupt(fiber)
         expect((yield* statusOf(pool, idA)).inFlight).toBe(0)
 
-        const failed = yield* Effect.exit(Effect.scoped(Effect.zipRight(pool.acquire, Effect.fail("boom"))))
+        const failed = yield* Effect.exit(Effect.scoped(Effect.andThen(pool.acquire, Effect.fail("boom"))))
         expect(Exit.isFailure(failed)).toBe(true)
         yield* cycle(pool)
         const status = yield* statusOf(pool, idA)
@@ -231,17 +230,17 @@ describe("KeyPool", () => {
       Effect.gen(function*() {
         const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], whenExhausted: waitUpTo("1 minute") })
         yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit("10 seconds"))
-        const fiber = yield* Effect.fork(cycle(pool))
+        const fiber = yield* Effect.forkChild(cycle(pool))
         yield* settle
         yield* TestClock.adjust("9999 millis")
         yield* settle
-        expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+        expect(fiber.pollUnsafe()).toBeUndefined()
         yield* TestClock.adjust("1 millis")
         expect(yield* Fiber.join(fiber)).toBe(idA)
         expect(yield* Clock.currentTimeMillis).toBe(10_000)
       }))
 
-    it.scoped("Wait wakes on a release, without the clock moving", () =>
+    it.effect("Wait wakes on a release, without the clock moving", () =>
       Effect.gen(function*() {
         const pool = yield* KeyPool.make({
           providerId: "test",
@@ -250,15 +249,15 @@ describe("KeyPool", () => {
         })
         const scope = yield* Scope.make()
         yield* hold(pool, scope)
-        const fiber = yield* Effect.fork(cycle(pool))
+        const fiber = yield* Effect.forkChild(cycle(pool))
         yield* settle
-        expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+        expect(fiber.pollUnsafe()).toBeUndefined()
         yield* Scope.close(scope, Exit.void)
         expect(yield* Fiber.join(fiber)).toBe(idA)
         expect(yield* Clock.currentTimeMillis).toBe(0)
       }))
 
-    it.scoped("Wait gives up at maxWait with NoCapacityError carrying the earliest cooldown end", () =>
+    it.effect("Wait gives up at maxWait with NoCapacityError carrying the earliest cooldown end", () =>
       Effect.gen(function*() {
         const pool = yield* KeyPool.make({
           providerId: "test",
@@ -269,11 +268,11 @@ describe("KeyPool", () => {
         expect((yield* hold(pool, scope)).credentials.keyId).toBe(idA)
         yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit("20 seconds"))
         // A is busy (a release could free it), B cools past maxWait: worth waiting, bounded.
-        const fiber = yield* Effect.fork(cycle(pool))
+        const fiber = yield* Effect.forkChild(cycle(pool))
         yield* settle
         yield* TestClock.adjust("4999 millis")
         yield* settle
-        expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+        expect(fiber.pollUnsafe()).toBeUndefined()
         yield* TestClock.adjust("1 millis")
         const error = yield* Effect.flip(Fiber.join(fiber))
         expect(error._tag).toBe("NoCapacityError")
@@ -295,7 +294,7 @@ describe("KeyPool", () => {
       Effect.gen(function*() {
         const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], whenExhausted: waitUpTo("1 minute") })
         yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit("10 seconds"))
-        const fiber = yield* Effect.fork(cycle(pool))
+        const fiber = yield* Effect.forkChild(cycle(pool))
         yield* settle
         yield* Fiber.interrupt(fiber)
         yield* TestClock.adjust("10 seconds")
@@ -316,7 +315,7 @@ describe("KeyPool", () => {
         expect(status.disabled).toBeUndefined()
 
         // Interruptions and defects say nothing about the key.
-        yield* pool.report(lease, Exit.interrupt(FiberId.none))
+        yield* pool.report(lease, Exit.interrupt())
         yield* pool.report(lease, Exit.die(new Error("bug")))
         expect((yield* statusOf(pool, idA)).failures).toBe(2)
 
@@ -337,12 +336,12 @@ describe("KeyPool", () => {
         const two = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
         const lease = yield* Effect.scoped(one.acquire)
         const exit = yield* Effect.exit(two.report(lease, "success"))
-        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+        expect(Exit.isFailure(exit) && Cause.hasDies(exit.cause)).toBe(true)
       }))
   })
 
   describe("secrets", () => {
-    it.scoped("status, leases and errors show masked ids only", () =>
+    it.effect("status, leases and errors show masked ids only", () =>
       Effect.gen(function*() {
         const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA, { key: Redacted.make(keyB), weight: 2 }], whenExhausted: failFast })
         const scope = yield* Scope.make()
@@ -369,7 +368,7 @@ describe("KeyPool", () => {
       Effect.gen(function*() {
         for (const key of [{ key: keyA, weight: 0 }, { key: keyA, weight: Number.NaN }, { key: keyA, maxConcurrency: 0 }, { key: "" }]) {
           const exit = yield* Effect.exit(KeyPool.make({ providerId: "test", keys: [keyB, key] }))
-          expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+          expect(Exit.isFailure(exit) && Cause.hasDies(exit.cause)).toBe(true)
           const text = Exit.isFailure(exit) ? Cause.pretty(exit.cause) : ""
           expect(text).toContain("key #1")
           expect(text).not.toContain(keyA)
@@ -420,14 +419,14 @@ describe("KeyPool", () => {
         const second = yield* registry.pool(options)
         const scope = yield* Scope.make()
         yield* hold(first, scope)
-        const fiber = yield* Effect.fork(cycle(second))
+        const fiber = yield* Effect.forkChild(cycle(second))
         yield* settle
-        expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
+        expect(fiber.pollUnsafe()).toBeUndefined()
         yield* Scope.close(scope, Exit.void)
         expect(yield* Fiber.join(fiber)).toBe(idA)
       }))
 
-    it.scoped("KeyPool.layer shares state between layers built over one registry", () =>
+    it.effect("KeyPool.layer shares state between layers built over one registry", () =>
       Effect.gen(function*() {
         const one = yield* Layer.build(KeyPool.layer({ providerId: "openai", keys: [keyA, keyB] }))
         const two = yield* Layer.build(KeyPool.layer({ providerId: "openai", keys: [keyA, keyB] }))
@@ -440,20 +439,23 @@ describe("KeyPool", () => {
         yield* Scope.close(scope, Exit.void)
       }).pipe(Effect.provide(KeyPool.KeyPoolRegistry.layer)))
 
-    it.scoped("layerConfig reads the keys as secrets", () =>
+    it.effect("layerConfig reads the keys as secrets", () =>
       Effect.gen(function*() {
         const layer = KeyPool.layerConfig({
           providerId: Config.succeed("openai"),
-          keys: Config.array(Config.redacted("OPENAI_API_KEYS"))
+          keys: Config.Array(Schema.Redacted(Schema.String), "OPENAI_API_KEYS")
         })
         const context = yield* Layer.build(layer).pipe(
-          Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["OPENAI_API_KEYS", `${keyA},${keyB}`]])))
+          Effect.provideService(
+            ConfigProvider.ConfigProvider,
+            ConfigProvider.fromEnv({ env: { OPENAI_API_KEYS: `${keyA},${keyB}` } })
+          )
         )
         const pool = Context.get(context, KeyPool.KeyPool)
         expect((yield* pool.status).map((s) => s.keyId)).toEqual([idA, idB])
 
         const missing = yield* Effect.exit(
-          Layer.build(layer).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map())))
+          Layer.build(layer).pipe(Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: {} })))
         )
         expect(Exit.isFailure(missing)).toBe(true)
       }).pipe(Effect.provide(KeyPool.KeyPoolRegistry.layer)))
@@ -497,7 +499,7 @@ const poolArbitrary = fc.record({
 })
 
 interface Holder {
-  readonly fiber: Fiber.RuntimeFiber<void, LlmError.NoCapacityError>
+  readonly fiber: Fiber.Fiber<void, LlmError.NoCapacityError>
   readonly release: Deferred.Deferred<void>
   readonly lease: Ref.Ref<KeyPool.Lease | undefined>
 }
@@ -515,10 +517,28 @@ const outcomeOf = (command: Extract<Command, { _tag: "report" }>): KeyPool.Outco
   }
 }
 
+/**
+ * A property over fast-check arbitraries, each run an Effect with a fresh
+ * `TestClock` and scope, as `it.effect.prop` ran it (that one now takes
+ * Effect's own `Arbitrary`, not fast-check's).
+ */
+const effectProp = <A>(
+  name: string,
+  arbitrary: fc.Arbitrary<A>,
+  property: (value: A) => Effect.Effect<unknown, unknown, Scope.Scope>,
+  numRuns = 100
+) =>
+  it(name, () =>
+    fc.assert(
+      fc.asyncProperty(arbitrary, (value) =>
+        Effect.runPromise(Effect.asVoid(property(value)).pipe(Effect.scoped, Effect.provide(TestClock.layer())))),
+      { numRuns }
+    ))
+
 describe("KeyPool properties", () => {
-  it.effect.prop(
+  effectProp(
     "after any interleaving of acquire, release, interruption, reports and time, in-flight returns to zero and the heaps hold",
-    [poolArbitrary, fc.array(commandArbitrary, { maxLength: 60 })],
+    fc.tuple(poolArbitrary, fc.array(commandArbitrary, { maxLength: 60 })),
     ([config, commands]) =>
       Effect.gen(function*() {
         const keys = config.keys.map((k, i) => ({
@@ -552,8 +572,8 @@ describe("KeyPool properties", () => {
             case "acquire": {
               const release = yield* Deferred.make<void>()
               const lease = yield* Ref.make<KeyPool.Lease | undefined>(undefined)
-              const fiber = yield* Effect.fork(
-                Effect.scoped(Effect.zipRight(Effect.flatMap(pool.acquire, (l) => Ref.set(lease, l)), Deferred.await(release)))
+              const fiber = yield* Effect.forkChild(
+                Effect.scoped(Effect.andThen(Effect.flatMap(pool.acquire, (l) => Ref.set(lease, l)), Deferred.await(release)))
               )
               holders.push({ fiber, release, lease })
               break
@@ -594,12 +614,12 @@ describe("KeyPool properties", () => {
         expect(Exit.isSuccess(after)).toBe(state.enabled > 0)
         check()
       }),
-    { fastCheck: { numRuns: 150 } }
+    150
   )
 
-  it.effect.prop(
+  effectProp(
     "with equal weights, N concurrent holders spread with max minus min in flight at most 1",
-    [fc.integer({ min: 1, max: 12 }), fc.integer({ min: 0, max: 60 }), fc.integer({ min: 1, max: 4 })],
+    fc.tuple(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 0, max: 60 }), fc.integer({ min: 1, max: 4 })),
     ([keyCount, holders, weight]) =>
       Effect.gen(function*() {
         const keys = Array.from({ length: keyCount }, (_, i) => ({ key: `sk-spread-key-${String(i).padStart(6, "0")}`, weight }))
@@ -614,6 +634,6 @@ describe("KeyPool properties", () => {
         yield* Scope.close(scope, Exit.void)
         expect((yield* pool.status).every((s) => s.inFlight === 0)).toBe(true)
       }),
-    { fastCheck: { numRuns: 100 } }
+    100
   )
 })

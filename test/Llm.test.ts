@@ -8,8 +8,9 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as TestClock from "effect/TestClock"
+import * as TestClock from "effect/testing/TestClock"
 import {
   type ChatChunk,
   type ChatRequest,
@@ -86,7 +87,7 @@ const idB = "sk-…2222"
 
 const stack = (
   provider: Layer.Layer<ProviderClient.ProviderClient>,
-  options?: { readonly retry?: RetryPolicy.RetryPolicy; readonly deadline?: Duration.DurationInput; readonly keys?: ReadonlyArray<string> }
+  options?: { readonly retry?: RetryPolicy.RetryPolicy; readonly deadline?: Duration.Input; readonly keys?: ReadonlyArray<string> }
 ) =>
   Effect.gen(function*() {
     const pool = yield* KeyPool.make({ providerId: "fake", keys: options?.keys ?? keys, whenExhausted: { _tag: "Fail" } })
@@ -100,18 +101,36 @@ const stack = (
     return { llm, pool, limiter }
   })
 
-const unavailable = (retryAfter?: Duration.DurationInput) =>
+const unavailable = (retryAfter?: Duration.Input) =>
   new LlmError.ProviderUnavailableError({
     provider: "fake",
     model: "m",
     status: 503,
-    ...(retryAfter !== undefined ? { retryAfter: Duration.decode(retryAfter) } : {})
+    ...(retryAfter !== undefined ? { retryAfter: Duration.fromInputUnsafe(retryAfter) } : {})
   })
 
 const noJitter = RetryPolicy.make({ jitter: false, baseDelay: "1 second", maxRetries: 4 })
 
+/**
+ * A property over fast-check arbitraries, each run an Effect with a fresh
+ * `TestClock` and scope, as `it.effect.prop` ran it (that one now takes
+ * Effect's own `Arbitrary`, not fast-check's).
+ */
+const effectProp = <A>(
+  name: string,
+  arbitrary: fc.Arbitrary<A>,
+  property: (value: A) => Effect.Effect<unknown, unknown, Scope.Scope>,
+  numRuns = 100
+) =>
+  it(name, () =>
+    fc.assert(
+      fc.asyncProperty(arbitrary, (value) =>
+        Effect.runPromise(Effect.asVoid(property(value)).pipe(Effect.scoped, Effect.provide(TestClock.layer())))),
+      { numRuns }
+    ))
+
 describe("Llm.chat", () => {
-  it.scoped("answers through a key and reports usage", () =>
+  it.effect("answers through a key and reports usage", () =>
     Effect.gen(function*() {
       const { calls, layer } = yield* fakeProvider((call) => Effect.succeed(response("hi", call.keyId)))
       const { llm, pool } = yield* stack(layer)
@@ -122,13 +141,13 @@ describe("Llm.chat", () => {
       expect((yield* pool.status).every((key) => key.inFlight === 0)).toBe(true)
     }))
 
-  it.scoped("backs off exponentially on an unavailable provider, then succeeds", () =>
+  it.effect("backs off exponentially on an unavailable provider, then succeeds", () =>
     Effect.gen(function*() {
       const { calls, layer } = yield* fakeProvider((call, index) =>
         index < 3 ? Effect.fail(unavailable()) : Effect.succeed(response("ok", call.keyId))
       )
       const { llm } = yield* stack(layer, { retry: noJitter })
-      const fiber = yield* Effect.fork(llm.chat(request))
+      const fiber = yield* Effect.forkChild(llm.chat(request))
       yield* TestClock.adjust("10 seconds")
       const result = yield* Fiber.join(fiber)
       expect(result.text).toBe("ok")
@@ -136,13 +155,13 @@ describe("Llm.chat", () => {
       expect(times).toEqual([0, 1000, 3000, 7000])
     }))
 
-  it.scoped("never retries sooner than the provider's retryAfter", () =>
+  it.effect("never retries sooner than the provider's retryAfter", () =>
     Effect.gen(function*() {
       const { calls, layer } = yield* fakeProvider((call, index) =>
         index === 0 ? Effect.fail(unavailable("12 seconds")) : Effect.succeed(response("ok", call.keyId))
       )
       const { llm } = yield* stack(layer, { retry: noJitter })
-      const fiber = yield* Effect.fork(llm.chat(request))
+      const fiber = yield* Effect.forkChild(llm.chat(request))
       yield* TestClock.adjust("11 seconds")
       expect((yield* Ref.get(calls)).length).toBe(1)
       yield* TestClock.adjust("1 second")
@@ -150,25 +169,25 @@ describe("Llm.chat", () => {
       expect((yield* Ref.get(calls)).map((call) => call.at)).toEqual([0, 12_000])
     }))
 
-  it.scoped("stops after maxRetries and fails with the last error", () =>
+  it.effect("stops after maxRetries and fails with the last error", () =>
     Effect.gen(function*() {
       const { calls, layer } = yield* fakeProvider(() => Effect.fail(unavailable()))
       const { llm } = yield* stack(layer, { retry: RetryPolicy.make({ jitter: false, maxRetries: 2, baseDelay: "1 second" }) })
-      const fiber = yield* Effect.fork(Effect.flip(llm.chat(request)))
+      const fiber = yield* Effect.forkChild(Effect.flip(llm.chat(request)))
       yield* TestClock.adjust("1 minute")
       const error = yield* Fiber.join(fiber)
       expect(error._tag).toBe("ProviderUnavailableError")
       expect((yield* Ref.get(calls)).length).toBe(3)
     }))
 
-  it.scoped("the deadline stops retries with a TimeoutError", () =>
+  it.effect("the deadline stops retries with a TimeoutError", () =>
     Effect.gen(function*() {
       const { calls, layer } = yield* fakeProvider(() => Effect.fail(unavailable()))
       const { llm } = yield* stack(layer, {
         retry: RetryPolicy.make({ jitter: false, maxRetries: 100, baseDelay: "1 second", maxDelay: "1 second" }),
         deadline: "5500 millis"
       })
-      const fiber = yield* Effect.fork(Effect.flip(llm.chat(request)))
+      const fiber = yield* Effect.forkChild(Effect.flip(llm.chat(request)))
       yield* TestClock.adjust("1 minute")
       const error = yield* Fiber.join(fiber)
       expect(error._tag).toBe("TimeoutError")
@@ -177,7 +196,7 @@ describe("Llm.chat", () => {
     }))
 
   // Live: the deadline timer of a wait is a plain timer on the live clock.
-  it.scopedLive("a call waiting for a key or a permit stops at once when interrupted, and takes nothing with it", () =>
+  it.live("a call waiting for a key or a permit stops at once when interrupted, and takes nothing with it", () =>
     Effect.gen(function*() {
       const cases = [
         // One key that serves one call at a time: the second call waits for the key.
@@ -197,9 +216,9 @@ describe("Llm.chat", () => {
         const llm = yield* Llm.make().pipe(
           Effect.provide(Layer.mergeAll(layer, Layer.succeed(KeyPool.KeyPool, pool), Layer.succeed(RateLimiter.RateLimiter, limiter)))
         )
-        const first = yield* Effect.fork(llm.chat(request))
+        const first = yield* Effect.forkChild(llm.chat(request))
         yield* Effect.sleep("20 millis")
-        const second = yield* Effect.fork(llm.chat(request))
+        const second = yield* Effect.forkChild(llm.chat(request))
         yield* Effect.sleep("20 millis")
         // An uninterruptible wait would hang here until the first call ended.
         yield* Fiber.interrupt(second)
@@ -211,7 +230,7 @@ describe("Llm.chat", () => {
       }
     }))
 
-  it.scoped("fails at once on errors that cannot succeed again", () =>
+  it.effect("fails at once on errors that cannot succeed again", () =>
     Effect.gen(function*() {
       const { calls, layer } = yield* fakeProvider(() =>
         Effect.fail(new LlmError.ContextLengthError({ provider: "fake", model: "m", status: 400 }))
@@ -222,7 +241,7 @@ describe("Llm.chat", () => {
       expect((yield* Ref.get(calls)).length).toBe(1)
     }))
 
-  it.scoped("a rate-limited key is cooled down and the retry takes the other key at once", () =>
+  it.effect("a rate-limited key is cooled down and the retry takes the other key at once", () =>
     Effect.gen(function*() {
       const { calls, layer } = yield* fakeProvider((call) =>
         call.keyId === idA
@@ -238,7 +257,7 @@ describe("Llm.chat", () => {
       expect(status.find((key) => key.keyId === idA)?.coolingUntil).toBe(30_000)
     }))
 
-  it.scoped("a rejected key is disabled and never used again", () =>
+  it.effect("a rejected key is disabled and never used again", () =>
     Effect.gen(function*() {
       const { calls, layer } = yield* fakeProvider((call) =>
         call.keyId === idA
@@ -253,7 +272,7 @@ describe("Llm.chat", () => {
       expect((yield* pool.status).find((key) => key.keyId === idA)?.disabled).toBe("invalid_key")
     }))
 
-  it.scoped("with every key rejected, fails with the provider's AuthError, not the empty pool's", () =>
+  it.effect("with every key rejected, fails with the provider's AuthError, not the empty pool's", () =>
     Effect.gen(function*() {
       const { calls, layer } = yield* fakeProvider(() =>
         Effect.fail(new LlmError.AuthError({ provider: "fake", model: "m", status: 401, reason: "invalid_key" }))
@@ -267,7 +286,7 @@ describe("Llm.chat", () => {
       expect(again.model).toBe("m")
     }))
 
-  it.scoped("with every key rate-limited, fails with the provider's RateLimitError and its retryAfter", () =>
+  it.effect("with every key rate-limited, fails with the provider's RateLimitError and its retryAfter", () =>
     Effect.gen(function*() {
       const { layer } = yield* fakeProvider(() =>
         Effect.fail(new LlmError.RateLimitError({ provider: "fake", model: "m", status: 429, retryAfter: Duration.seconds(20) }))
@@ -278,7 +297,7 @@ describe("Llm.chat", () => {
       expect(error._tag === "RateLimitError" && Duration.toMillis(error.retryAfter!)).toBe(20_000)
     }))
 
-  it.scoped("estimates usage with gpt-tokenizer when the provider sent none", () =>
+  it.effect("estimates usage with gpt-tokenizer when the provider sent none", () =>
     Effect.gen(function*() {
       const { layer } = yield* fakeProvider((call) =>
         Effect.succeed({ ...response("Hello world, how are you?", call.keyId), usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0, cachedPromptTokens: 0, reasoningTokens: 0, estimated: false } })
@@ -291,12 +310,12 @@ describe("Llm.chat", () => {
       expect(result.usage.totalTokens).toBe(result.usage.promptTokens + result.usage.completionTokens)
     }))
 
-  it.scoped("interruption frees the key and the permit", () =>
+  it.effect("interruption frees the key and the permit", () =>
     Effect.gen(function*() {
       const started = yield* Deferred.make<void>()
-      const { layer } = yield* fakeProvider(() => Effect.zipRight(Deferred.succeed(started, undefined), Effect.never))
+      const { layer } = yield* fakeProvider(() => Effect.andThen(Deferred.succeed(started, undefined), Effect.never))
       const { llm, pool, limiter } = yield* stack(layer)
-      const fiber = yield* Effect.fork(llm.chat(request))
+      const fiber = yield* Effect.forkChild(llm.chat(request))
       yield* Deferred.await(started)
       expect((yield* pool.status).reduce((n, key) => n + key.inFlight, 0)).toBe(1)
       expect((yield* limiter.status).inFlight).toBe(1)
@@ -314,14 +333,14 @@ const textChunks = (text: string, keyId: string): Array<ChatChunk.ChatChunk> => 
 ]
 
 describe("Llm.chatStream", () => {
-  it.scoped("retries a stream that fails before its first chunk", () =>
+  it.effect("retries a stream that fails before its first chunk", () =>
     Effect.gen(function*() {
       const { calls, layer } = yield* fakeProvider(
         () => Effect.die("unused"),
         (call, index) => (index === 0 ? Stream.fail(unavailable()) : Stream.fromIterable(textChunks("streamed", call.keyId)))
       )
       const { llm, pool } = yield* stack(layer, { retry: noJitter })
-      const fiber = yield* Effect.fork(Stream.runCollect(llm.chatStream(request)))
+      const fiber = yield* Effect.forkChild(Stream.runCollect(llm.chatStream(request)))
       yield* TestClock.adjust("2 seconds")
       const chunks = [...(yield* Fiber.join(fiber))]
       expect(chunks.map((chunk) => chunk._tag)).toEqual(["TextDelta", "Usage", "Finish"])
@@ -329,7 +348,7 @@ describe("Llm.chatStream", () => {
       expect((yield* pool.status).every((key) => key.inFlight === 0)).toBe(true)
     }))
 
-  it.scoped("never retries after the first chunk: the stream fails", () =>
+  it.effect("never retries after the first chunk: the stream fails", () =>
     Effect.gen(function*() {
       const { calls, layer } = yield* fakeProvider(
         () => Effect.die("unused"),
@@ -351,7 +370,7 @@ describe("Llm.chatStream", () => {
       expect((yield* pool.status).every((key) => key.inFlight === 0)).toBe(true)
     }))
 
-  it.scoped("inserts an estimated Usage chunk when the provider sent none", () =>
+  it.effect("inserts an estimated Usage chunk when the provider sent none", () =>
     Effect.gen(function*() {
       const { layer } = yield* fakeProvider(
         () => Effect.die("unused"),
@@ -365,7 +384,7 @@ describe("Llm.chatStream", () => {
       expect(usage?._tag === "Usage" && usage.usage.completionTokens).toBe(7)
     }))
 
-  it.scoped("holds the key and the permit until the consumer stops, and frees them on interruption", () =>
+  it.effect("holds the key and the permit until the consumer stops, and frees them on interruption", () =>
     Effect.gen(function*() {
       const { layer } = yield* fakeProvider(
         () => Effect.die("unused"),
@@ -373,7 +392,7 @@ describe("Llm.chatStream", () => {
       )
       const { llm, pool, limiter } = yield* stack(layer)
       const first = yield* Deferred.make<void>()
-      const fiber = yield* Effect.fork(Stream.runForEach(llm.chatStream(request), () => Deferred.succeed(first, undefined)))
+      const fiber = yield* Effect.forkChild(Stream.runForEach(llm.chatStream(request), () => Deferred.succeed(first, undefined)))
       yield* Deferred.await(first)
       expect((yield* pool.status).reduce((n, key) => n + key.inFlight, 0)).toBe(1)
       expect((yield* limiter.status).inFlight).toBe(1)
@@ -384,7 +403,7 @@ describe("Llm.chatStream", () => {
 })
 
 describe("Llm accessors", () => {
-  it.scoped("Llm.chat and Llm.chatStream read the service from the context", () =>
+  it.effect("Llm.chat and Llm.chatStream read the service from the context", () =>
     Effect.gen(function*() {
       const { layer } = yield* fakeProvider(
         (call) => Effect.succeed(response("via accessor", call.keyId)),
@@ -399,7 +418,7 @@ describe("Llm accessors", () => {
 })
 
 describe("Llm with a rate limiter", () => {
-  it.scoped("a burst of 200 concurrent calls at capacity 20, refill 10/s takes 18 s and never exceeds the bucket", () =>
+  it.effect("a burst of 200 concurrent calls at capacity 20, refill 10/s takes 18 s and never exceeds the bucket", () =>
     Effect.gen(function*() {
       const { calls, layer } = yield* fakeProvider((call) => Effect.succeed(response("ok", call.keyId)))
       const pool = yield* KeyPool.make({ providerId: "fake", keys })
@@ -407,7 +426,7 @@ describe("Llm with a rate limiter", () => {
       const llm = yield* Llm.make().pipe(
         Effect.provide(Layer.mergeAll(layer, Layer.succeed(KeyPool.KeyPool, pool), Layer.succeed(RateLimiter.RateLimiter, limiter)))
       )
-      const fiber = yield* Effect.fork(Effect.all(Array.from({ length: 200 }, () => llm.chat(request)), { concurrency: "unbounded" }))
+      const fiber = yield* Effect.forkChild(Effect.all(Array.from({ length: 200 }, () => llm.chat(request)), { concurrency: "unbounded" }))
       yield* TestClock.adjust("17900 millis")
       expect((yield* Ref.get(calls)).length).toBeLessThan(200)
       yield* TestClock.adjust("200 millis")
@@ -422,7 +441,7 @@ describe("Llm with a rate limiter", () => {
       }
     }))
 
-  it.scoped("reserves the estimate in the tokens-per-minute budget and settles it with the real usage", () =>
+  it.effect("reserves the estimate in the tokens-per-minute budget and settles it with the real usage", () =>
     Effect.gen(function*() {
       const { layer } = yield* fakeProvider((call) => Effect.succeed(response("ok", call.keyId)))
       const pool = yield* KeyPool.make({ providerId: "fake", keys })
@@ -448,7 +467,7 @@ describe("Llm with a rate limiter", () => {
 })
 
 describe("Llm spans", () => {
-  it.scoped("one span per call and per attempt, with provider, model, attempt, masked key and tokens; never a key", () =>
+  it.effect("one span per call and per attempt, with provider, model, attempt, masked key and tokens; never a key", () =>
     Effect.gen(function*() {
       const { spans, tracer } = recordingTracer()
       const { layer } = yield* fakeProvider((call, index) =>
@@ -496,9 +515,9 @@ describe("Llm.embed", () => {
 
   const noChat: Behaviour = () => Effect.die("chat was not expected")
 
-  it.effect.prop(
+  effectProp(
     "any inputs split at any limit give the vectors of one batch, in order, with usage summed",
-    [fc.array(fc.string({ minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 60 }), fc.integer({ min: 1, max: 70 })],
+    fc.tuple(fc.array(fc.string({ minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 60 }), fc.integer({ min: 1, max: 70 })),
     ([inputs, limit]) =>
       Effect.gen(function*() {
         const { calls, layer } = yield* fakeProvider(noChat, undefined, embedder(limit))
@@ -507,10 +526,10 @@ describe("Llm.embed", () => {
         expect(result.embeddings).toEqual(inputs.map(vectorOf))
         expect(result.usage).toEqual({ promptTokens: inputs.length * 2, totalTokens: inputs.length * 2, estimated: false })
         expect((yield* Ref.get(calls)).length).toBe(Math.ceil(inputs.length / limit))
-      }).pipe(Effect.scoped)
+      })
   )
 
-  it.scoped("a single string is one input; usage the provider did not report is estimated", () =>
+  it.effect("a single string is one input; usage the provider did not report is estimated", () =>
     Effect.gen(function*() {
       const { layer } = yield* fakeProvider(noChat, undefined, embedder(10, false))
       const { llm } = yield* stack(layer)
@@ -522,7 +541,7 @@ describe("Llm.embed", () => {
       expect(result).toMatchObject({ provider: "fake", model: "m", keyId: idA })
     }))
 
-  it.scoped("an empty list or an empty text fails with InvalidRequestError, before any call", () =>
+  it.effect("an empty list or an empty text fails with InvalidRequestError, before any call", () =>
     Effect.gen(function*() {
       const { calls, layer } = yield* fakeProvider(noChat, undefined, embedder(10))
       const { llm } = yield* stack(layer)
@@ -537,7 +556,7 @@ describe("Llm.embed", () => {
       expect(yield* Ref.get(calls)).toEqual([])
     }))
 
-  it.scoped("a rate-limited batch is retried with the other key, through the same attempt as chat", () =>
+  it.effect("a rate-limited batch is retried with the other key, through the same attempt as chat", () =>
     Effect.gen(function*() {
       const ok = embedder(2)
       const { calls, layer } = yield* fakeProvider(noChat, undefined, {
@@ -548,7 +567,7 @@ describe("Llm.embed", () => {
             : ok.answer(call, index, request)
       })
       const { llm, pool } = yield* stack(layer, { retry: RetryPolicy.make({ baseDelay: "10 millis" }) })
-      const fiber = yield* Effect.fork(llm.embed({ input: ["a", "bb", "ccc"], model: "m" }))
+      const fiber = yield* Effect.forkChild(llm.embed({ input: ["a", "bb", "ccc"], model: "m" }))
       yield* TestClock.adjust("1 second")
       const result = yield* Fiber.join(fiber)
       expect(result.embeddings).toEqual(["a", "bb", "ccc"].map(vectorOf))
@@ -560,7 +579,7 @@ describe("Llm.embed", () => {
       expect(status.find((key) => key.keyId === idA)?.failures).toBe(1)
     }))
 
-  it.scoped("a failing batch fails the call with its error", () =>
+  it.effect("a failing batch fails the call with its error", () =>
     Effect.gen(function*() {
       const { layer } = yield* fakeProvider(noChat, undefined, {
         maxInputs: 1,
@@ -573,7 +592,7 @@ describe("Llm.embed", () => {
 })
 
 describe("Llm.generateObject", () => {
-  const City = Schema.Struct({ name: Schema.String, population: Schema.Int }).annotations({ identifier: "City answer" })
+  const City = Schema.Struct({ name: Schema.String, population: Schema.Int }).annotate({ identifier: "City answer" })
   const ask: ChatRequest.Input = { messages: [Message.user("Biggest city?")], responseFormat: { type: "json_object" } }
 
   it.effect("sends the schema as a json_schema response format named from the schema, and decodes the reply", () =>

@@ -1,7 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
+import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
 import { ChatRequest, Message } from "effect-llm-router"
 
@@ -40,10 +39,12 @@ describe("Message", () => {
   })
 
   it("makes a tool definition from an Effect Schema", () => {
+    // An exact optional key of a finite number: Effect 4's `Schema.Number` also admits
+    // NaN and the infinities, and `Schema.optional` admits `undefined` (null in JSON).
     const tool = Message.ToolDefinition.fromSchema({
       name: "get_weather",
       description: "Weather now",
-      parameters: Schema.Struct({ city: Schema.String, days: Schema.optional(Schema.Number) })
+      parameters: Schema.Struct({ city: Schema.String, days: Schema.optionalKey(Schema.Finite) })
     })
     expect(tool.parameters).toEqual({
       type: "object",
@@ -51,6 +52,7 @@ describe("Message", () => {
       properties: { city: { type: "string" }, days: { type: "number" } },
       additionalProperties: false
     })
+    expect(tool.parameters).not.toHaveProperty("$schema")
     expect(() => Message.ToolDefinition.fromSchema({ name: "bad name!", parameters: Schema.Struct({}) })).toThrow(
       /1 to 64 characters/
     )
@@ -61,31 +63,40 @@ describe("Message", () => {
       const decode = Message.ToolCall.decodeArguments(Schema.Struct({ city: Schema.String }))
       expect(yield* decode({ arguments: "{\"city\":\"Paris\"}" })).toEqual({ city: "Paris" })
       const error = yield* Effect.flip(decode({ arguments: "{\"city\":" }))
-      expect(error._tag).toBe("ParseError")
+      expect(error._tag).toBe("SchemaError")
+    }))
+
+  it.effect("decodes tool-call arguments as the JSON Schema describes them: null for an optional field", () =>
+    Effect.gen(function*() {
+      const schema = Schema.Struct({ city: Schema.String, days: Schema.optional(Schema.Number) })
+      expect(Message.jsonSchemaOf(schema)).toMatchObject({ required: ["city"], additionalProperties: false })
+      const decode = Message.ToolCall.decodeArguments(schema)
+      expect(yield* decode({ arguments: "{\"city\":\"Paris\",\"days\":null}" })).toEqual({ city: "Paris", days: undefined })
+      expect(yield* decode({ arguments: "{\"city\":\"Paris\",\"days\":3}" })).toEqual({ city: "Paris", days: 3 })
     }))
 })
 
 describe("ChatRequest", () => {
   it("decodes a request from JSON-like input", () => {
-    const result = Schema.decodeUnknownEither(ChatRequest.ChatRequest)({
+    const result = Schema.decodeUnknownExit(ChatRequest.ChatRequest)({
       messages: [{ role: "system", content: "Be terse." }, { role: "user", content: "Hi" }],
       model: "gpt-4o",
       temperature: 0.2,
       toolChoice: { tool: "get_weather" },
       responseFormat: ChatRequest.jsonSchemaFormat("answer", Schema.Struct({ ok: Schema.Boolean }))
     })
-    expect(Either.isRight(result)).toBe(true)
+    expect(Exit.isSuccess(result)).toBe(true)
   })
 
   it("names every bad field", () => {
-    const result = Schema.decodeUnknownEither(ChatRequest.ChatRequest)({
+    const result = Schema.decodeUnknownResult(ChatRequest.ChatRequest)({
       messages: [],
       temperature: 3,
       maxTokens: 0
     }, { errors: "all" })
-    expect(Either.isLeft(result)).toBe(true)
-    if (Either.isRight(result)) return
-    const text = ParseResult.TreeFormatter.formatErrorSync(result.left)
+    expect(result._tag).toBe("Failure")
+    if (result._tag === "Success") return
+    const text = result.failure.message
     expect(text).toContain("messages")
     expect(text).toContain("at least one message")
     expect(text).toContain("temperature")

@@ -1,12 +1,11 @@
 import { assert, describe, expect, it } from "@effect/vitest"
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as Chunk from "effect/Chunk"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../src/ChatChunk.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
@@ -58,7 +57,7 @@ const outcome = (pieces: ReadonlyArray<string | Uint8Array>, request: ChatReques
     const exit = yield* Stream.runForEach(
       streamWith(pieces, request, undefined, credentials).stream,
       (c) => Effect.sync(() => chunks.push(c))
-    ).pipe(Effect.either)
+    ).pipe(Effect.result)
     return { chunks, exit }
   })
 
@@ -221,24 +220,24 @@ describe("Ollama request mapping", () => {
     Effect.gen(function*() {
       const fake = fakeHttpClient(() => jsonResponse(whole({ content: "ok" })))
       const layer = Ollama.layerConfig({
-        baseUrl: Config.string("OLLAMA_HOST"),
-        model: Config.string("OLLAMA_MODEL"),
-        numCtx: Config.integer("OLLAMA_NUM_CTX"),
-        keepAlive: Config.duration("OLLAMA_KEEP_ALIVE"),
-        headers: { "x-proxy-key": Config.redacted("PROXY_KEY") }
+        baseUrl: Config.String("OLLAMA_HOST"),
+        model: Config.String("OLLAMA_MODEL"),
+        numCtx: Config.Int("OLLAMA_NUM_CTX"),
+        keepAlive: Config.Duration("OLLAMA_KEEP_ALIVE"),
+        headers: { "x-proxy-key": Config.Redacted("PROXY_KEY") }
       }).pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, fake.client)))
-      const provider = ConfigProvider.fromMap(
-        new Map([
-          ["OLLAMA_HOST", "http://gpu-box:11434"],
-          ["OLLAMA_MODEL", "qwen3"],
-          ["OLLAMA_NUM_CTX", "16384"],
-          ["OLLAMA_KEEP_ALIVE", "30 seconds"],
-          ["PROXY_KEY", "proxy-secret"]
-        ])
-      )
+      const provider = ConfigProvider.fromEnv({
+        env: {
+          OLLAMA_HOST: "http://gpu-box:11434",
+          OLLAMA_MODEL: "qwen3",
+          OLLAMA_NUM_CTX: "16384",
+          OLLAMA_KEEP_ALIVE: "30 seconds",
+          PROXY_KEY: "proxy-secret"
+        }
+      })
       const response = yield* Effect.flatMap(ProviderClient.ProviderClient, (client) => client.chat(hello, local)).pipe(
         Effect.provide(layer),
-        Effect.withConfigProvider(provider)
+        Effect.provideService(ConfigProvider.ConfigProvider, provider)
       )
       assert.strictEqual(response.provider, "ollama")
       const sent = fake.requests[0]!
@@ -373,7 +372,7 @@ describe("Ollama streams", () => {
         delta(""),
         doneLine()
       ])
-      assert(Either.isRight(exit))
+      assert(Result.isSuccess(exit))
       expect(chunks.slice(0, 3)).toEqual([
         { _tag: "ReasoningDelta", text: "Hmm" },
         { _tag: "TextDelta", text: "Hel" },
@@ -443,39 +442,39 @@ describe("Ollama streams", () => {
   it.effect("an {error} line fails the stream through fromHttpFailure, after the chunks before it", () =>
     Effect.gen(function*() {
       const { chunks, exit } = yield* outcome([delta("Hi"), line({ error: "an error was encountered while running the model" })], hello, cloud)
-      assert(Either.isLeft(exit))
-      assert(exit.left._tag === "ProviderUnavailableError")
-      assert.include(exit.left.detail, "running the model")
-      assertNoKey(exit.left)
+      assert(Result.isFailure(exit))
+      assert(exit.failure._tag === "ProviderUnavailableError")
+      assert.include(exit.failure.detail, "running the model")
+      assertNoKey(exit.failure)
       expect(chunks).toEqual([{ _tag: "TextDelta", text: "Hi" }])
 
       const context = yield* outcome([line({ error: "input length exceeds the context length" })])
-      assert(Either.isLeft(context.exit))
-      assert.strictEqual(context.exit.left._tag, "ContextLengthError")
+      assert(Result.isFailure(context.exit))
+      assert.strictEqual(context.exit.failure._tag, "ContextLengthError")
     }))
 
   it.effect("a malformed line -> OutputDecodeError with the raw line", () =>
     Effect.gen(function*() {
       const { chunks, exit } = yield* outcome([delta("Hi"), "{not json\n", doneLine()])
-      assert(Either.isLeft(exit))
-      assert(exit.left._tag === "OutputDecodeError")
-      assert.strictEqual(exit.left.raw, "{not json")
+      assert(Result.isFailure(exit))
+      assert(exit.failure._tag === "OutputDecodeError")
+      assert.strictEqual(exit.failure.raw, "{not json")
       assert.strictEqual(chunks.length, 1)
       const shape = yield* outcome([line({ model: "m", message: { content: 3 }, done: false })])
-      assert(Either.isLeft(shape.exit))
-      assert(shape.exit.left._tag === "OutputDecodeError")
-      assert.include(shape.exit.left.detail, "message.content")
+      assert(Result.isFailure(shape.exit))
+      assert(shape.exit.failure._tag === "OutputDecodeError")
+      assert.include(shape.exit.failure.detail, "message.content")
     }))
 
   it.effect("a body without its done line -> StreamTruncatedError", () =>
     Effect.gen(function*() {
       const { exit } = yield* outcome([delta("Hi"), delta(" there")])
-      assert(Either.isLeft(exit))
-      assert(exit.left._tag === "StreamTruncatedError")
-      assert.strictEqual(exit.left.model, "llama3.2")
+      assert(Result.isFailure(exit))
+      assert(exit.failure._tag === "StreamTruncatedError")
+      assert.strictEqual(exit.failure.model, "llama3.2")
       const empty = yield* outcome([])
-      assert(Either.isLeft(empty.exit))
-      assert.strictEqual(empty.exit.left._tag, "StreamTruncatedError")
+      assert(Result.isFailure(empty.exit))
+      assert.strictEqual(empty.exit.failure._tag, "StreamTruncatedError")
     }))
 
   it.effect("a line longer than maxLineSize -> OutputDecodeError", () =>
@@ -489,7 +488,7 @@ describe("Ollama streams", () => {
   it.effect("lines after the done line are ignored", () =>
     Effect.gen(function*() {
       const chunks = yield* Stream.runCollect(streamWith([delta("a"), doneLine(), "garbage\n"]).stream)
-      assert.strictEqual(Chunk.toReadonlyArray(chunks).at(-1)?._tag, "Finish")
+      assert.strictEqual(chunks.at(-1)?._tag, "Finish")
     }))
 
   it.effect("a stream request answered with one JSON body (stream turned off) still streams the reply", () =>

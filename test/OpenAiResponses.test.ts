@@ -1,16 +1,16 @@
 import { assert, describe, expect, it } from "@effect/vitest"
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientError from "@effect/platform/HttpClientError"
-import * as Chunk from "effect/Chunk"
+import * as Arbitrary from "effect/Arbitrary"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as FastCheck from "effect/FastCheck"
 import * as Fiber from "effect/Fiber"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientError from "effect/http/HttpClientError"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import * as TestClock from "effect/TestClock"
+import * as TestClock from "effect/testing/TestClock"
 import * as ChatChunk from "../src/ChatChunk.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
 import type * as LlmError from "../src/LlmError.js"
@@ -54,7 +54,7 @@ const streamWith = (
 }
 
 const chunksOf = (pieces: ReadonlyArray<string | Uint8Array>, request?: ChatRequest.Input) =>
-  Effect.map(Stream.runCollect(streamWith(pieces, request).stream), Chunk.toReadonlyArray)
+  Stream.runCollect(streamWith(pieces, request).stream)
 
 const outcome = (pieces: ReadonlyArray<string | Uint8Array>) =>
   Effect.gen(function*() {
@@ -198,7 +198,7 @@ describe("OpenAiResponses request mapping", () => {
         providerOptions: { store: false, previous_response_id: "resp_0", truncation: "auto" }
       }, credentials)
       yield* client.chat({ ...hello, reasoningEffort: "low" }, credentials)
-      yield* Stream.runDrain(Stream.catchAll(client.chatStream(hello, credentials), () => Stream.empty))
+      yield* Stream.runDrain(Stream.catch(client.chatStream(hello, credentials), () => Stream.empty))
       const [first, second, third] = requests.map((r) => r.body)
       expect(first).toMatchObject({
         tool_choice: "required",
@@ -235,22 +235,22 @@ describe("OpenAiResponses request mapping", () => {
     Effect.gen(function*() {
       const fake = fakeHttpClient(() => jsonResponse(response([message("ok")])))
       const layer = OpenAiResponses.layerConfig({
-        baseUrl: Config.string("OPENAI_BASE_URL"),
-        model: Config.string("OPENAI_MODEL"),
-        store: Config.boolean("OPENAI_STORE"),
-        headers: { "x-gateway-key": Config.redacted("GATEWAY_KEY") }
+        baseUrl: Config.String("OPENAI_BASE_URL"),
+        model: Config.String("OPENAI_MODEL"),
+        store: Config.Boolean("OPENAI_STORE"),
+        headers: { "x-gateway-key": Config.Redacted("GATEWAY_KEY") }
       }).pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, fake.client)))
-      const provider = ConfigProvider.fromMap(
-        new Map([
-          ["OPENAI_BASE_URL", "https://gateway.test/v1"],
-          ["OPENAI_MODEL", "from-config"],
-          ["OPENAI_STORE", "true"],
-          ["GATEWAY_KEY", "gw-secret"]
-        ])
-      )
+      const provider = ConfigProvider.fromEnv({
+        env: {
+          OPENAI_BASE_URL: "https://gateway.test/v1",
+          OPENAI_MODEL: "from-config",
+          OPENAI_STORE: "true",
+          GATEWAY_KEY: "gw-secret"
+        }
+      })
       yield* Effect.flatMap(ProviderClient.ProviderClient, (client) => client.chat(hello, credentials)).pipe(
         Effect.provide(layer),
-        Effect.withConfigProvider(provider)
+        Effect.provideService(ConfigProvider.ConfigProvider, provider)
       )
       const request = fake.requests[0]!
       assert.strictEqual(request.url, "https://gateway.test/v1/responses")
@@ -447,7 +447,11 @@ describe("OpenAiResponses whole replies", () => {
   it.effect("a connection failure -> TransportError; no answer in time -> TimeoutError", () =>
     Effect.gen(function*() {
       const failing = HttpClient.make((request) =>
-        Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: new Error(`refused ${KEY}`) }))
+        Effect.fail(
+          new HttpClientError.HttpClientError({
+            reason: new HttpClientError.TransportError({ request, cause: new Error(`refused ${KEY}`) })
+          })
+        )
       )
       const client = yield* OpenAiResponses.make({ baseUrl: "https://api.test/v1", model: "m" }).pipe(
         Effect.provideService(HttpClient.HttpClient, failing)
@@ -457,7 +461,7 @@ describe("OpenAiResponses whole replies", () => {
       assertNoKey(transport)
 
       const { run } = chatWith(() => Effect.never, { ...hello, timeout: Duration.seconds(5) })
-      const fiber = yield* Effect.fork(Effect.flip(run))
+      const fiber = yield* Effect.forkChild(Effect.flip(run))
       yield* TestClock.adjust("6 seconds")
       const timeout = yield* Fiber.join(fiber)
       assert(timeout._tag === "TimeoutError")
@@ -693,17 +697,20 @@ describe("OpenAiResponses streams", () => {
 // ---------------------------------------------------------------------------
 // A stream and the whole reply fold to the same response, whatever the chunking.
 
-const contentArbitrary = FastCheck.record({
-  reasoning: FastCheck.array(FastCheck.string({ minLength: 1, maxLength: 5 }), { maxLength: 3 }),
-  text: FastCheck.array(FastCheck.string({ maxLength: 6 }), { maxLength: 5 }),
-  calls: FastCheck.array(FastCheck.array(FastCheck.string({ minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 3 }), {
-    maxLength: 3
-  }),
-  incomplete: FastCheck.boolean(),
-  cuts: FastCheck.array(FastCheck.nat({ max: 4000 }), { maxLength: 12 })
+const piece = (minLength: number, maxLength: number) =>
+  Arbitrary.schema(Schema.String.check(Schema.isMinLength(minLength), Schema.isMaxLength(maxLength)))
+
+const contentArbitrary = Arbitrary.all({
+  reasoning: Arbitrary.array(piece(1, 5), { maxLength: 3 }),
+  text: Arbitrary.array(piece(0, 6), { maxLength: 5 }),
+  calls: Arbitrary.array(Arbitrary.array(piece(1, 4), { minLength: 1, maxLength: 3 }), { maxLength: 3 }),
+  incomplete: Arbitrary.schema(Schema.Boolean),
+  cuts: Arbitrary.array(Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 4000 }))), {
+    maxLength: 12
+  })
 })
 
-type Content = typeof contentArbitrary extends FastCheck.Arbitrary<infer A> ? A : never
+type Content = typeof contentArbitrary extends Arbitrary.Arbitrary<infer A> ? A : never
 
 const finalOutput = (content: Content): Array<Json> => {
   const output: Array<Json> = []
@@ -756,5 +763,5 @@ describe("OpenAiResponses stream and whole reply", () => {
       const streamed = yield* ChatChunk.collect(streamWith(splitBytes(streamBody(content), content.cuts)).stream)
       const whole = yield* chatWith(() => jsonResponse(finalResponse(content))).run
       expect({ ...streamed, latency: null }).toStrictEqual({ ...whole, latency: null })
-    }), { fastCheck: { numRuns: 150 } })
+    }), { arbitrary: { runs: 150 } })
 })

@@ -87,24 +87,29 @@ describe("Pricing.cost", () => {
     output: fc.double({ min: 0, max: 200, noNaN: true })
   })
 
-  it.prop("is additive in usage", [priceArb, usageArb, usageArb], ([price, a, b]) => {
-    const sum = usage(
-      a.promptTokens + b.promptTokens,
-      a.completionTokens + b.completionTokens,
-      a.cachedPromptTokens + b.cachedPromptTokens
-    )
-    closeTo(Pricing.cost(price, sum), Pricing.cost(price, a)! + Pricing.cost(price, b)!)
-  })
+  // @effect/vitest's `prop` takes Effect 4's own `Arbitrary`; fast-check arbitraries run through `fc.assert`.
+  it("is additive in usage", () =>
+    fc.assert(fc.property(priceArb, usageArb, usageArb, (price, a, b) => {
+      const sum = usage(
+        a.promptTokens + b.promptTokens,
+        a.completionTokens + b.completionTokens,
+        a.cachedPromptTokens + b.cachedPromptTokens
+      )
+      closeTo(Pricing.cost(price, sum), Pricing.cost(price, a)! + Pricing.cost(price, b)!)
+    })))
 
-  it.prop(
-    "never falls when tokens are added",
-    [priceArb, usageArb, fc.nat(1_000_000), fc.nat(1_000_000)],
-    ([price, base, morePrompt, moreCompletion]) => {
-      const cheaper = { ...price, cachedInput: Math.min(price.cachedInput, price.input) }
-      const more = usage(base.promptTokens + morePrompt, base.completionTokens + moreCompletion, base.cachedPromptTokens)
-      expect(Pricing.cost(cheaper, more)!).toBeGreaterThanOrEqual(Pricing.cost(cheaper, base)! - 1e-12)
-    }
-  )
+  it("never falls when tokens are added", () =>
+    fc.assert(fc.property(
+      priceArb,
+      usageArb,
+      fc.nat(1_000_000),
+      fc.nat(1_000_000),
+      (price, base, morePrompt, moreCompletion) => {
+        const cheaper = { ...price, cachedInput: Math.min(price.cachedInput, price.input) }
+        const more = usage(base.promptTokens + morePrompt, base.completionTokens + moreCompletion, base.cachedPromptTokens)
+        expect(Pricing.cost(cheaper, more)!).toBeGreaterThanOrEqual(Pricing.cost(cheaper, base)! - 1e-12)
+      }
+    )))
 })
 
 describe("Pricing.estimate", () => {

@@ -9,7 +9,7 @@ import { Message } from "effect-llm-router"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClient from "effect/http/HttpClient"
 import * as Llm from "../src/Llm.js"
 import * as Pricing from "../src/Pricing.js"
 import * as ProviderClient from "../src/ProviderClient.js"
@@ -17,7 +17,7 @@ import * as ProviderConfig from "../src/ProviderConfig.js"
 import * as Simulator from "../src/simulator/Simulator.js"
 import { fakeHttpClient } from "./utils/fakeHttpClient.js"
 
-const withEnv = (env: Record<string, string>) => Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+const withEnv = (env: Record<string, string>) => Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env }))
 
 const file = (baseUrl = "https://api.openai.com/v1") => ({
   openai: [
@@ -115,7 +115,7 @@ describe("ProviderConfig.fromJson", () => {
 })
 
 describe("ProviderConfig over loopback", () => {
-  it.scopedLive("load(path) + layers(config): models.openai[\"gpt-4o\"] chats through the simulator", () =>
+  it.live("load(path) + layers(config): models.openai[\"gpt-4o\"] chats through the simulator", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ apiKeys: ["sk-from-env-0000000000000", "sk-literal-key-000000000001", "sk-literal-key-000000000002"] })
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "provider-config-"))
@@ -188,7 +188,7 @@ describe("ProviderConfig: api and preset", () => {
       }
     }))
 
-  it.scopedLive("each api chats through the simulator over loopback, and a preset with base_url does too", () =>
+  it.live("each api chats through the simulator over loopback, and a preset with base_url does too", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ apiKeys: [key], replyTokens: 5 })
       const root = simulator.url
@@ -228,7 +228,7 @@ describe("ProviderConfig.clientLayer", () => {
             Effect.provide(ProviderConfig.clientLayer("p", entry)),
             Effect.provideService(HttpClient.HttpClient, fake.client)
           )
-          yield* Effect.either(client.chat({ messages: [Message.user("Hi")] }, ProviderClient.credentials("sk-test-000000000001")))
+          yield* Effect.result(client.chat({ messages: [Message.user("Hi")] }, ProviderClient.credentials("sk-test-000000000001")))
           return fake.requests[fake.requests.length - 1]!
         })
       const m = { model_name: "m" }

@@ -1,17 +1,15 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
-import * as ConfigError from "effect/ConfigError"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as FiberId from "effect/FiberId"
-import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
+import * as References from "effect/References"
 import * as Scope from "effect/Scope"
-import * as TestClock from "effect/TestClock"
+import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
 import type * as ChatRequest from "../src/ChatRequest.js"
 import * as Message from "../src/Message.js"
@@ -21,23 +19,23 @@ const now = Clock.currentTimeMillis
 const advance = (millis: number) => TestClock.adjust(Duration.millis(millis))
 /** Lets forked fibers run until they suspend, without moving the clock. */
 const settle = advance(0)
-const isPending = <A, E>(fiber: Fiber.Fiber<A, E>) => Effect.map(Fiber.poll(fiber), Option.isNone)
+const isPending = <A, E>(fiber: Fiber.Fiber<A, E>) => Effect.sync(() => fiber.pollUnsafe() === undefined)
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
 
 describe("RateLimiter bucket", () => {
-  it.scoped("bursts up to capacity at once, then refills refillRate tokens per second", () =>
+  it.effect("bursts up to capacity at once, then refills refillRate tokens per second", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 2 })
       for (const _ of range(5)) expect(yield* limiter.tryTake()).toBe(true)
       expect(yield* limiter.tryTake()).toBe(false)
 
-      const one = yield* Effect.fork(limiter.take())
+      const one = yield* Effect.forkChild(limiter.take())
       yield* advance(499)
       expect(yield* isPending(one)).toBe(true)
       yield* advance(1)
       yield* Fiber.join(one)
 
-      const four = yield* Effect.fork(Effect.all(range(4).map(() => limiter.take()), { concurrency: "unbounded" }))
+      const four = yield* Effect.forkChild(Effect.all(range(4).map(() => limiter.take()), { concurrency: "unbounded" }))
       yield* advance(1999)
       expect(yield* isPending(four)).toBe(true)
       expect((yield* limiter.status).waiting).toBe(1)
@@ -46,13 +44,13 @@ describe("RateLimiter bucket", () => {
       expect(yield* now).toBe(2500)
     }))
 
-  it.scoped("a burst of 200 concurrent calls at capacity 20, refill 10/s takes about 18 s and never exceeds the bucket", () =>
+  it.effect("a burst of 200 concurrent calls at capacity 20, refill 10/s takes about 18 s and never exceeds the bucket", () =>
     Effect.gen(function*() {
       const capacity = 20
       const refillRate = 10
       const limiter = yield* RateLimiter.make({ capacity, refillRate })
       const admitted: Array<number> = []
-      const calls = yield* Effect.fork(
+      const calls = yield* Effect.forkChild(
         Effect.forEach(
           range(200),
           () => limiter.withPermit(Effect.flatMap(now, (t) => Effect.sync(() => admitted.push(t)))),
@@ -79,14 +77,14 @@ describe("RateLimiter bucket", () => {
       }
     }))
 
-  it.scoped("tryTake never waits and never jumps the queue", () =>
+  it.effect("tryTake never waits and never jumps the queue", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 1 })
       expect(yield* limiter.tryTake(6)).toBe(false)
       expect(yield* limiter.tryTake(-1)).toBe(false)
       expect(yield* limiter.tryTake(5)).toBe(true)
       expect(yield* limiter.tryTake()).toBe(false)
-      const waiter = yield* Effect.fork(limiter.take(3))
+      const waiter = yield* Effect.forkChild(limiter.take(3))
       yield* advance(2000)
       // Two tokens are there, but the waiter asked first.
       expect(yield* limiter.tryTake()).toBe(false)
@@ -96,11 +94,11 @@ describe("RateLimiter bucket", () => {
       expect((yield* limiter.status).available).toBe(0)
     }))
 
-  it.scoped("reset fills the bucket and serves waiters at once", () =>
+  it.effect("reset fills the bucket and serves waiters at once", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 4, refillRate: 0.5 })
       yield* limiter.take(4)
-      const waiter = yield* Effect.fork(limiter.take(3))
+      const waiter = yield* Effect.forkChild(limiter.take(3))
       yield* settle
       expect(yield* isPending(waiter)).toBe(true)
       yield* limiter.reset
@@ -110,7 +108,7 @@ describe("RateLimiter bucket", () => {
       expect(status).toEqual({ available: 1, capacity: 4, refillRate: 0.5, waiting: 0, inFlight: 0 })
     }))
 
-  it.scoped("a cost above capacity fails at once with a typed error instead of waiting forever", () =>
+  it.effect("a cost above capacity fails at once with a typed error instead of waiting forever", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 1 })
       const error = yield* Effect.flip(limiter.take(6))
@@ -151,7 +149,7 @@ describe("RateLimiter bucket", () => {
       }
     }))
 
-  it.scoped("maxConcurrency caps calls in flight; the slot is freed when a call ends", () =>
+  it.effect("maxConcurrency caps calls in flight; the slot is freed when a call ends", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 100, refillRate: 100, maxConcurrency: 3 })
       const running = yield* Ref.make(0)
@@ -161,7 +159,7 @@ describe("RateLimiter bucket", () => {
         yield* Effect.sleep("1 second")
         yield* Ref.update(running, (n) => n - 1)
       })
-      const calls = yield* Effect.fork(
+      const calls = yield* Effect.forkChild(
         Effect.forEach(range(10), () => limiter.withPermit(call), { concurrency: "unbounded", discard: true })
       )
       yield* settle
@@ -179,20 +177,20 @@ describe("RateLimiter bucket", () => {
       expect((yield* limiter.status).inFlight).toBe(0)
     }))
 
-  it.scoped("a failing call frees its slot too", () =>
+  it.effect("a failing call frees its slot too", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, maxConcurrency: 1 })
       expect(yield* Effect.flip(limiter.withPermit(Effect.fail("boom")))).toBe("boom")
       expect(yield* limiter.withPermit(Effect.succeed(42))).toBe(42)
       expect((yield* limiter.status).inFlight).toBe(0)
     }))
-  it.scoped("permit holds its slot until its scope closes", () =>
+  it.effect("permit holds its slot until its scope closes", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, maxConcurrency: 1 })
       const scope = yield* Scope.make()
-      yield* Scope.extend(limiter.permit(2), scope)
+      yield* Scope.provide(limiter.permit(2), scope)
       expect(yield* limiter.status).toMatchObject({ inFlight: 1, available: 8 })
-      const second = yield* Effect.fork(Effect.scoped(limiter.permit()))
+      const second = yield* Effect.forkChild(Effect.scoped(limiter.permit()))
       yield* advance(5000)
       expect(yield* isPending(second)).toBe(true)
       yield* Scope.close(scope, Exit.void)
@@ -201,12 +199,12 @@ describe("RateLimiter bucket", () => {
       expect((yield* Effect.flip(Effect.scoped(limiter.permit(11)))).cost).toBe(11)
     }))
 
-  it.scoped("a call interrupted while it waits for a slot leaks neither the slot nor tokens", () =>
+  it.effect("a call interrupted while it waits for a slot leaks neither the slot nor tokens", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, maxConcurrency: 1 })
       const scope = yield* Scope.make()
-      yield* Scope.extend(limiter.permit(), scope)
-      const waiting = yield* Effect.fork(limiter.withPermit(Effect.void, 3))
+      yield* Scope.provide(limiter.permit(), scope)
+      const waiting = yield* Effect.forkChild(limiter.withPermit(Effect.void, 3))
       yield* settle
       yield* Fiber.interrupt(waiting)
       expect(yield* limiter.status).toMatchObject({ inFlight: 1, available: 9, waiting: 0 })
@@ -215,7 +213,7 @@ describe("RateLimiter bucket", () => {
       expect(yield* limiter.status).toMatchObject({ inFlight: 0, available: 0 })
     }))
 
-  it.scoped("withPermit leaves the scope of the effect it wraps alone", () =>
+  it.effect("withPermit leaves the scope of the effect it wraps alone", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1 })
       let closed = false
@@ -230,11 +228,11 @@ describe("RateLimiter bucket", () => {
 })
 
 describe("RateLimiter waiters", () => {
-  it.scoped("an interrupted waiter leaves the tokens it did not get", () =>
+  it.effect("an interrupted waiter leaves the tokens it did not get", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 1 })
       yield* limiter.take(5)
-      const waiter = yield* Effect.fork(limiter.take(3))
+      const waiter = yield* Effect.forkChild(limiter.take(3))
       yield* advance(2000)
       expect(yield* limiter.status).toMatchObject({ available: 2, waiting: 1 })
       yield* Fiber.interrupt(waiter)
@@ -242,13 +240,13 @@ describe("RateLimiter waiters", () => {
       expect(yield* limiter.tryTake(2)).toBe(true)
     }))
 
-  it.scoped("interrupting the head of the queue serves those behind it at once", () =>
+  it.effect("interrupting the head of the queue serves those behind it at once", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 1 })
       yield* limiter.take(5)
-      const big = yield* Effect.fork(limiter.take(5))
+      const big = yield* Effect.forkChild(limiter.take(5))
       yield* settle
-      const small = yield* Effect.fork(limiter.take(1))
+      const small = yield* Effect.forkChild(limiter.take(1))
       yield* advance(1500)
       expect(yield* isPending(small)).toBe(true)
       yield* Fiber.interrupt(big)
@@ -257,27 +255,27 @@ describe("RateLimiter waiters", () => {
       expect(yield* now).toBe(1500)
     }))
 
-  it.scoped("a waiter interrupted just as it is served gives its tokens back", () =>
+  it.effect("a waiter interrupted just as it is served gives its tokens back", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 1 })
       yield* limiter.take(5)
-      const waiter = yield* Effect.fork(limiter.take(3))
+      const waiter = yield* Effect.forkChild(limiter.take(3))
       yield* settle
       // The interrupt reaches the fiber before the wake-up that reset sends it.
-      yield* waiter.interruptAsFork(FiberId.none)
+      waiter.interruptUnsafe()
       yield* limiter.reset
       const exit = yield* Fiber.await(waiter)
-      expect(Exit.isInterrupted(exit)).toBe(true)
+      expect(Exit.hasInterrupts(exit)).toBe(true)
       expect(yield* limiter.status).toMatchObject({ available: 5, waiting: 0 })
     }))
 
-  it.scoped("waiters are served first come, first served: a large request is not overtaken by small ones", () =>
+  it.effect("waiters are served first come, first served: a large request is not overtaken by small ones", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 1 })
       yield* limiter.take(5)
       const served: Array<readonly [string, number]> = []
       const request = (name: string, cost: number) =>
-        Effect.fork(Effect.zipRight(limiter.take(cost), Effect.flatMap(now, (t) => Effect.sync(() => served.push([name, t])))))
+        Effect.forkChild(Effect.andThen(limiter.take(cost), Effect.flatMap(now, (t) => Effect.sync(() => served.push([name, t])))))
       yield* request("big", 5)
       yield* advance(2000)
       // Two tokens are free, enough for each small request, but the big one asked first.
@@ -295,17 +293,17 @@ describe("RateLimiter waiters", () => {
   it.effect("closing the limiter's scope interrupts its waiters instead of leaving them hanging", () =>
     Effect.gen(function*() {
       const scope = yield* Scope.make()
-      const limiter = yield* Scope.extend(RateLimiter.make({ capacity: 1, refillRate: 1 }), scope)
+      const limiter = yield* Scope.provide(RateLimiter.make({ capacity: 1, refillRate: 1 }), scope)
       yield* limiter.take()
-      const waiter = yield* Effect.fork(limiter.take())
+      const waiter = yield* Effect.forkChild(limiter.take())
       yield* settle
       yield* Scope.close(scope, Exit.void)
-      expect(Exit.isInterrupted(yield* Fiber.await(waiter))).toBe(true)
+      expect(Exit.hasInterrupts(yield* Fiber.await(waiter))).toBe(true)
     }))
 })
 
 describe("RateLimiter tokens-per-minute budget", () => {
-  it.scoped("reserve holds the estimate; reconcile refunds what was not used", () =>
+  it.effect("reserve holds the estimate; reconcile refunds what was not used", () =>
     Effect.gen(function*() {
       // 6000 per minute: 100 tokens per second.
       const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 6000 })
@@ -317,7 +315,7 @@ describe("RateLimiter tokens-per-minute budget", () => {
       yield* limiter.reconcile(reservation, 0)
       expect((yield* limiter.status).budget?.available).toBe(3000)
 
-      const next = yield* Effect.fork(limiter.reserve(4000))
+      const next = yield* Effect.forkChild(limiter.reserve(4000))
       yield* advance(9900)
       expect(yield* isPending(next)).toBe(true)
       expect((yield* limiter.status).budget?.waiting).toBe(1)
@@ -325,7 +323,7 @@ describe("RateLimiter tokens-per-minute budget", () => {
       expect((yield* Fiber.join(next)).estimate).toBe(4000)
     }))
 
-  it.scoped("a refund never fills the budget past tokensPerMinute", () =>
+  it.effect("a refund never fills the budget past tokensPerMinute", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
       const reservation = yield* limiter.reserve(500)
@@ -334,14 +332,14 @@ describe("RateLimiter tokens-per-minute budget", () => {
       expect((yield* limiter.status).budget?.available).toBe(600)
     }))
 
-  it.scoped("usage above the estimate goes into debt that later reservations wait out", () =>
+  it.effect("usage above the estimate goes into debt that later reservations wait out", () =>
     Effect.gen(function*() {
       // 600 per minute: 10 tokens per second.
       const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
       const reservation = yield* limiter.reserve(100)
       yield* limiter.reconcile(reservation, 700)
       expect((yield* limiter.status).budget?.available).toBe(-100)
-      const next = yield* Effect.fork(limiter.reserve(50))
+      const next = yield* Effect.forkChild(limiter.reserve(50))
       yield* advance(14_900)
       expect(yield* isPending(next)).toBe(true)
       yield* advance(100)
@@ -349,7 +347,7 @@ describe("RateLimiter tokens-per-minute budget", () => {
       expect((yield* limiter.status).budget?.available).toBe(0)
     }))
 
-  it.scoped("a usage that is not a count leaves the reservation as it was", () =>
+  it.effect("a usage that is not a count leaves the reservation as it was", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
       yield* limiter.reconcile(yield* limiter.reserve(100), Number.NaN)
@@ -357,7 +355,7 @@ describe("RateLimiter tokens-per-minute budget", () => {
       expect((yield* limiter.status).budget?.available).toBe(400)
     }))
 
-  it.scoped("an estimate above tokensPerMinute fails typed", () =>
+  it.effect("an estimate above tokensPerMinute fails typed", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
       const error = yield* Effect.flip(limiter.reserve(601))
@@ -368,7 +366,7 @@ describe("RateLimiter tokens-per-minute budget", () => {
       expect(error.message).toContain("tokens-per-minute budget")
     }))
 
-  it.scoped("withBudget reconciles with the call's usage, and keeps the estimate spent when the call fails", () =>
+  it.effect("withBudget reconciles with the call's usage, and keeps the estimate spent when the call fails", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
       const reply = yield* limiter.withBudget(200, Effect.succeed({ used: 50 }), (r) => r.used)
@@ -378,7 +376,7 @@ describe("RateLimiter tokens-per-minute budget", () => {
       expect((yield* limiter.status).budget?.available).toBe(350)
     }))
 
-  it.scoped("without tokensPerMinute, reservations pass at once and status has no budget", () =>
+  it.effect("without tokensPerMinute, reservations pass at once and status has no budget", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 1, refillRate: 1 })
       const reservation = yield* limiter.reserve(1_000_000)
@@ -412,9 +410,9 @@ describe("RateLimiter layers", () => {
       expect(yield* limiter.status).toMatchObject({ available: 0, capacity: 3, refillRate: 2 })
     }).pipe(Effect.provide(RateLimiter.layer({ capacity: 3, refillRate: 2 }))))
 
-  const fromConfig = Config.all({ capacity: Config.number("CAPACITY"), refillRate: Config.number("REFILL_RATE") })
+  const fromConfig = Config.all({ capacity: Config.Number("CAPACITY"), refillRate: Config.Number("REFILL_RATE") })
   const withEnv = (entries: ReadonlyArray<readonly [string, string]>) =>
-    Effect.withConfigProvider(ConfigProvider.fromMap(new Map(entries)))
+    Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: Object.fromEntries(entries) }))
 
   it.effect("layerConfig reads the options from Config and checks them", () =>
     Effect.gen(function*() {
@@ -434,7 +432,7 @@ describe("RateLimiter layers", () => {
       const missing = yield* Effect.flip(
         Effect.provide(RateLimiter.RateLimiter, RateLimiter.layerConfig(fromConfig)).pipe(withEnv([["CAPACITY", "7"]]))
       )
-      expect(ConfigError.isConfigError(missing)).toBe(true)
+      expect(missing).toBeInstanceOf(Config.ConfigError)
     }))
 
   it.effect("unlimited never waits", () =>
@@ -517,10 +515,28 @@ const arrivals = fc.integer({ min: 1, max: 6 }).chain((capacity) =>
   })
 )
 
+/**
+ * A property over fast-check arbitraries, each run an Effect with a fresh
+ * `TestClock` and scope, as `it.effect.prop` ran it (that one now takes
+ * Effect's own `Arbitrary`, not fast-check's).
+ */
+const effectProp = <A>(
+  name: string,
+  arbitrary: fc.Arbitrary<A>,
+  property: (value: A) => Effect.Effect<unknown, unknown, Scope.Scope>,
+  numRuns = 100
+) =>
+  it(name, () =>
+    fc.assert(
+      fc.asyncProperty(arbitrary, (value) =>
+        Effect.runPromise(Effect.asVoid(property(value)).pipe(Effect.scoped, Effect.provide(TestClock.layer())))),
+      { numRuns }
+    ))
+
 describe("RateLimiter properties", () => {
-  it.scoped.prop(
+  effectProp(
     "under any arrivals and concurrency: bounded in every window, first come first served, no starvation",
-    [arrivals],
+    fc.tuple(arrivals),
     ([{ capacity, refillRate, workers }]) =>
       Effect.gen(function*() {
         const limiter = yield* RateLimiter.make({ capacity, refillRate })
@@ -536,9 +552,9 @@ describe("RateLimiter properties", () => {
             }), { discard: true })
         // The log's order must be the order requests reached the limiter, so no
         // fiber may be preempted between logging its arrival and asking.
-        const all = yield* Effect.fork(
+        const all = yield* Effect.forkChild(
           Effect.forEach(workers, worker, { concurrency: "unbounded", discard: true }).pipe(
-            Effect.withMaxOpsBeforeYield(Number.MAX_SAFE_INTEGER)
+            Effect.provideService(References.MaxOpsBeforeYield, Number.MAX_SAFE_INTEGER)
           )
         )
         const costs = workers.flat()
@@ -558,12 +574,12 @@ describe("RateLimiter properties", () => {
           expect(entry.admittedAt).toBeLessThanOrEqual(ideal[i]! + 0.01)
         })
       }),
-    { fastCheck: { numRuns: 50 } }
+    50
   )
 
-  it.scoped.prop(
+  effectProp(
     "with demand waiting, it admits capacity + rate * t, less one request, by every t",
-    [
+    fc.tuple(
       fc.integer({ min: 1, max: 8 }).chain((capacity) =>
         fc.record({
           capacity: fc.constant(capacity),
@@ -572,7 +588,7 @@ describe("RateLimiter properties", () => {
           concurrency: fc.integer({ min: 1, max: 40 })
         })
       )
-    ],
+    ),
     ([{ capacity, concurrency, costs, refillRate }]) =>
       Effect.gen(function*() {
         const limiter = yield* RateLimiter.make({ capacity, refillRate })
@@ -584,7 +600,7 @@ describe("RateLimiter properties", () => {
             yield* limiter.take(cost)
             entry.admittedAt = yield* now
           })
-        const all = yield* Effect.fork(Effect.forEach(costs, request, { concurrency, discard: true }))
+        const all = yield* Effect.forkChild(Effect.forEach(costs, request, { concurrency, discard: true }))
         const total = costs.reduce((a, b) => a + b, 0)
         yield* advance((total * 1000) / refillRate + 10_000)
         yield* Fiber.join(all)
@@ -600,6 +616,6 @@ describe("RateLimiter properties", () => {
           expect(admitted).toBeGreaterThanOrEqual(Math.min(total, allowed - slack))
         }
       }),
-    { fastCheck: { numRuns: 50 } }
+    50
   )
 })

@@ -3,7 +3,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import * as TestClock from "effect/TestClock"
+import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
 import * as CacheStore from "../src/CacheStore.js"
 import * as ChatChunk from "../src/ChatChunk.js"
@@ -72,28 +72,28 @@ const changes: ReadonlyArray<[string, Change]> = [
 ]
 
 describe("ResponseCache.key", () => {
-  it.prop(
-    "the same for reordered object keys and without the fields that do not change the reply",
-    [requestArb, fc.string(), fc.nat(60_000)],
-    ([request, user, timeout]) => {
-      const base = ResponseCache.key(request)
-      expect(ResponseCache.key(reversedKeys(request) as ChatRequest.Input)).toBe(base)
-      expect(ResponseCache.key({ ...request, user, timeout: Duration.millis(timeout) })).toBe(base)
-      expect(ResponseCache.key({ ...request, seed: undefined } as ChatRequest.Input)).toBe(
-        ResponseCache.key(Object.fromEntries(Object.entries(request).filter(([k]) => k !== "seed")) as ChatRequest.Input)
-      )
-    },
-    { fastCheck: { numRuns: 300 } }
-  )
+  // fast-check's arbitraries, run by fast-check itself: `it.prop` takes
+  // Effect's own `Arbitrary` (or a Schema) in Effect 4.
+  it("the same for reordered object keys and without the fields that do not change the reply", () =>
+    fc.assert(
+      fc.property(requestArb, fc.string(), fc.nat(60_000), (request, user, timeout) => {
+        const base = ResponseCache.key(request)
+        expect(ResponseCache.key(reversedKeys(request) as ChatRequest.Input)).toBe(base)
+        expect(ResponseCache.key({ ...request, user, timeout: Duration.millis(timeout) })).toBe(base)
+        expect(ResponseCache.key({ ...request, seed: undefined } as ChatRequest.Input)).toBe(
+          ResponseCache.key(Object.fromEntries(Object.entries(request).filter(([k]) => k !== "seed")) as ChatRequest.Input)
+        )
+      }),
+      { numRuns: 300 }
+    ))
 
-  it.prop(
-    "different when any field that makes the reply changes",
-    [requestArb, fc.constantFrom(...changes)],
-    ([request, [, change]]) => {
-      expect(ResponseCache.key(change(request))).not.toBe(ResponseCache.key(request))
-    },
-    { fastCheck: { numRuns: 500 } }
-  )
+  it("different when any field that makes the reply changes", () =>
+    fc.assert(
+      fc.property(requestArb, fc.constantFrom(...changes), (request, [, change]) => {
+        expect(ResponseCache.key(change(request))).not.toBe(ResponseCache.key(request))
+      }),
+      { numRuns: 500 }
+    ))
 
   it("is prefixed by the namespace, and hashes the canonical form", () => {
     const request = { messages: [Message.user("hi")], temperature: 0 }

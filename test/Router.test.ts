@@ -7,10 +7,9 @@ import * as ExecutionPlan from "effect/ExecutionPlan"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Stream from "effect/Stream"
-import * as TestClock from "effect/TestClock"
+import * as TestClock from "effect/testing/TestClock"
 import { ChatChunk, LlmError, Message } from "effect-llm-router"
 import type { Input as ChatRequest } from "../src/ChatRequest.js"
 import type { ChatResponse, RateLimitSnapshot } from "../src/ChatResponse.js"
@@ -49,7 +48,7 @@ const deployment = (
   name: string,
   options?: {
     readonly answer?: () => LlmTest.Answer
-    readonly delay?: () => Duration.DurationInput
+    readonly delay?: () => Duration.Input
     readonly weight?: number
     readonly groups?: ReadonlyArray<string>
     readonly contextWindow?: number
@@ -68,7 +67,7 @@ const deployment = (
   ...(options?.contextWindow !== undefined ? { contextWindow: options.contextWindow } : {})
 })
 
-const seeded = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.withRandom(effect, Random.make("router-test"))
+const seeded = <A, E, R>(effect: Effect.Effect<A, E, R>) => Random.withSeed(effect, "router-test")
 
 const unavailable = (name: string) => new LlmError.ProviderUnavailableError({ provider: name, model: `${name}-model`, status: 503 })
 
@@ -152,10 +151,10 @@ describe("Router", () => {
         deployments: [deployment(log, "a", { delay: () => "1 minute" }), deployment(log, "b", { delay: () => "1 minute" })]
       },
       Effect.gen(function*() {
-        const started = (n: number) => Effect.repeat(Effect.yieldNow(), { until: () => log.count("a") + log.count("b") >= n })
-        const first = yield* Effect.fork(Llm.chat(ask()))
+        const started = (n: number) => Effect.repeat(Effect.yieldNow, { until: () => log.count("a") + log.count("b") >= n })
+        const first = yield* Effect.forkChild(Llm.chat(ask()))
         yield* started(1)
-        const second = yield* Effect.fork(Llm.chat(ask()))
+        const second = yield* Effect.forkChild(Llm.chat(ask()))
         yield* started(2)
         const status = yield* Router.status
         expect(status.details["a"]!.in_flight).toBe(1)
@@ -170,9 +169,9 @@ describe("Router", () => {
 
   it.effect("lowest latency: the slow deployment gets little traffic, and is tried again once it recovers", () => {
     const log = makeLog()
-    let slow: Duration.DurationInput = "2 seconds"
+    let slow: Duration.Input = "2 seconds"
     const chat = Effect.gen(function*() {
-      const fiber = yield* Effect.fork(Llm.chat(ask()))
+      const fiber = yield* Effect.forkChild(Llm.chat(ask()))
       yield* TestClock.adjust("5 seconds")
       return yield* Fiber.join(fiber)
     })
@@ -525,13 +524,13 @@ describe("Router", () => {
         ]
       },
       Effect.gen(function*() {
-        const first = yield* Effect.fork(Llm.chat(ask()))
+        const first = yield* Effect.forkChild(Llm.chat(ask()))
         yield* TestClock.adjust("1 second")
         expect((yield* Fiber.join(first)).text).toBe("steady")
         yield* TestClock.adjust("10 seconds")
         healthy = true
-        const probe = yield* Effect.fork(Llm.chat(ask()))
-        yield* Effect.repeat(Effect.yieldNow(), { until: () => log.count("flaky") === 2 })
+        const probe = yield* Effect.forkChild(Llm.chat(ask()))
+        yield* Effect.repeat(Effect.yieldNow, { until: () => log.count("flaky") === 2 })
         expect((yield* Llm.chat(ask())).text).toBe("steady")
         yield* TestClock.adjust("1 second")
         expect((yield* Fiber.join(probe)).text).toBe("flaky")
@@ -636,7 +635,7 @@ describe("Router", () => {
         fallbacks: { a: [{ to: "b", on: ["ProviderUnavailableError"] }] }
       },
       Effect.gen(function*() {
-        const fiber = yield* Effect.fork(Effect.flip(Llm.chat(ask("a"))))
+        const fiber = yield* Effect.forkChild(Effect.flip(Llm.chat(ask("a"))))
         yield* TestClock.adjust("20 seconds")
         const error = yield* Fiber.join(fiber)
         expect(error._tag).toBe("TimeoutError")
@@ -671,7 +670,7 @@ describe("Router", () => {
   const slowLlm = (id: string, count: () => void) =>
     llmOver(
       id,
-      () => Effect.zipRight(Effect.sleep("10 seconds"), Effect.fail(unavailable("slow"))).pipe(Effect.ensuring(Effect.sync(count))),
+      () => Effect.andThen(Effect.sleep("10 seconds"), Effect.fail(unavailable("slow"))).pipe(Effect.ensuring(Effect.sync(count))),
       { deadline: "1 hour", retry: RetryPolicy.make({ maxRetries: 10, baseDelay: "100 millis" }) }
     )
 
@@ -683,7 +682,7 @@ describe("Router", () => {
       deployments: [{ name: "a", model: "m", llm: llm("a") }, { name: "b", model: "m", llm: llm("b") }]
     })
     return Effect.gen(function*() {
-      const fiber = yield* Effect.fork(Effect.flip(Llm.chat(ask())))
+      const fiber = yield* Effect.forkChild(Effect.flip(Llm.chat(ask())))
       yield* TestClock.adjust("30 seconds")
       const error = yield* Fiber.join(fiber)
       expect(error._tag).toBe("TimeoutError")
@@ -704,12 +703,12 @@ describe("Router", () => {
       const inner = Router.layer({ deadline: "1 hour", budget, ledger, deployments: [{ name: "inner", model: "m", llm }] })
       const outer = Router.layer({ deadline: "15 seconds", deployments: [{ name: "outer", model: "m", llm: inner }] })
       yield* Effect.gen(function*() {
-        const fiber = yield* Effect.fork(Effect.flip(Llm.chat(ask())))
+        const fiber = yield* Effect.forkChild(Effect.flip(Llm.chat(ask())))
         yield* TestClock.adjust("30 seconds")
         // Done by now: a deadline lost on the way would leave the Llm retrying for an hour.
-        const done = yield* Fiber.poll(fiber)
-        if (Option.isNone(done)) yield* Fiber.interrupt(fiber)
-        expect(Option.isSome(done)).toBe(true)
+        const done = fiber.pollUnsafe()
+        if (done === undefined) yield* Fiber.interrupt(fiber)
+        expect(done).toBeDefined()
         const error = yield* Fiber.join(fiber)
         expect(error._tag).toBe("TimeoutError")
         // The Llm retried after 10 seconds; the outer router's deadline cut its second try at 15.
@@ -730,9 +729,12 @@ describe("Router", () => {
     })
 
   /** Interrupts `fiber`, failing the test if that waits for the call to end. */
-  const interruptAtOnce = <A, E>(fiber: Fiber.RuntimeFiber<A, E>) =>
+  const interruptAtOnce = <A, E>(fiber: Fiber.Fiber<A, E>) =>
     Fiber.interrupt(fiber).pipe(
-      Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error("the interruption waited for the call") })
+      Effect.timeoutOrElse({
+        duration: "5 seconds",
+        orElse: () => Effect.fail(new Error("the interruption waited for the call"))
+      })
     )
 
   // An `Llm` deployment runs its provider call and its backoff through the
@@ -747,7 +749,7 @@ describe("Router", () => {
       const budget = yield* Budget.make({ limits: [{ scope: Budget.overall, limit: 100, period: "1 day" }] })
       const ledger = yield* UsageLedger.make
       const { inner, outer } = yield* nestedRouters({ budget, ledger, deployments: [{ name: "inner", model: "m", llm }] })
-      const fiber = yield* Effect.fork(outer.chat(ask()))
+      const fiber = yield* Effect.forkChild(outer.chat(ask()))
       yield* Deferred.await(reached)
       // Time to reach the backoff, when the provider failed.
       yield* Effect.sleep("20 millis")
@@ -760,10 +762,10 @@ describe("Router", () => {
     }))
 
   it.live("an interrupted call stops at once in an Llm deployment's provider call, through a budget, a ledger and a router inside a router", () =>
-    interruptedThroughDecorators((reached) => Effect.zipRight(reached, Effect.never)))
+    interruptedThroughDecorators((reached) => Effect.andThen(reached, Effect.never)))
 
   it.live("an interrupted call stops at once in an Llm deployment's backoff, through a budget, a ledger and a router inside a router", () =>
-    interruptedThroughDecorators((reached) => Effect.zipRight(reached, Effect.fail(unavailable("held")))))
+    interruptedThroughDecorators((reached) => Effect.andThen(reached, Effect.fail(unavailable("held")))))
 
   it.live("an interrupted call stops at once in a router inside a router whose deployment does not honour a deadline", () =>
     Effect.scoped(Effect.gen(function*() {
@@ -772,10 +774,10 @@ describe("Router", () => {
         deployments: [{
           name: "inner",
           model: "m",
-          llm: LlmTest.fromHandler(() => Effect.zipRight(Deferred.succeed(reached, undefined), Effect.never))
+          llm: LlmTest.fromHandler(() => Effect.andThen(Deferred.succeed(reached, undefined), Effect.never))
         }]
       })
-      const fiber = yield* Effect.fork(outer.chat(ask()))
+      const fiber = yield* Effect.forkChild(outer.chat(ask()))
       yield* Deferred.await(reached)
       yield* interruptAtOnce(fiber)
       expect((yield* inner.status).details["inner"]!.in_flight).toBe(0)
@@ -796,16 +798,16 @@ describe("Router", () => {
         usage: { promptTokens: 1, completionTokens: 1, totalTokens: 2, cachedPromptTokens: 0, reasoningTokens: 0, estimated: false },
         latency: Duration.zero
       }
-      const llm = llmOver("whole", () => Effect.as(Effect.zipRight(Deferred.succeed(reached, undefined), Deferred.await(release)), whole))
+      const llm = llmOver("whole", () => Effect.as(Effect.andThen(Deferred.succeed(reached, undefined), Deferred.await(release)), whole))
       let answered = ""
       yield* Effect.gen(function*() {
-        const fiber = yield* Effect.fork(Effect.uninterruptible(Effect.map(Llm.chat(ask()), (response) => {
+        const fiber = yield* Effect.forkChild(Effect.uninterruptible(Effect.map(Llm.chat(ask()), (response) => {
           answered = response.text
         })))
         yield* Deferred.await(reached)
-        const interrupting = yield* Effect.fork(Fiber.interrupt(fiber))
+        const interrupting = yield* Effect.forkChild(Fiber.interrupt(fiber))
         yield* Effect.sleep("20 millis")
-        expect(Option.isNone(yield* Fiber.poll(interrupting))).toBe(true)
+        expect(interrupting.pollUnsafe()).toBeUndefined()
         yield* Deferred.succeed(release, undefined)
         yield* Fiber.join(interrupting)
         expect(answered).toBe("whole")

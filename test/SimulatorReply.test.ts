@@ -1,38 +1,46 @@
 /**
  * The simulator's structured output: JSON generated from a JSON Schema that
  * conforms to it (and, under the `output=nonconforming` fault, JSON that does
- * not), for the schemas Effect's `JSONSchema.make` writes.
+ * not), for the schemas the library sends (`Message.jsonSchemaOf`, from
+ * Effect's `Schema.toJsonSchemaDocument`), checked by decoding through the
+ * schema's JSON form as the library does.
  */
 import { describe, expect, it } from "@effect/vitest"
-import * as Either from "effect/Either"
-import * as JSONSchema from "effect/JSONSchema"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { geminiSchema } from "../src/internal/geminiWire.js"
+import { jsonSchemaOf } from "../src/Message.js"
 import * as Reply from "../src/simulator/Reply.js"
 import * as Simulator from "../src/simulator/Simulator.js"
 
 class Point extends Schema.Class<Point>("Point")({ x: Schema.Number, y: Schema.Number }) {}
 
-const schemas: ReadonlyArray<readonly [string, Schema.Schema.AnyNoContext]> = [
+const schemas: ReadonlyArray<readonly [string, Schema.Codec<unknown, unknown>]> = [
   ["a struct of primitives", Schema.Struct({ s: Schema.String, n: Schema.Number, i: Schema.Int, b: Schema.Boolean })],
-  ["bounds", Schema.Struct({ age: Schema.Int.pipe(Schema.between(18, 65)), code: Schema.String.pipe(Schema.minLength(6), Schema.maxLength(8)), ratio: Schema.Number.pipe(Schema.greaterThan(2), Schema.lessThan(3)) })],
-  ["enums and literals", Schema.Struct({ role: Schema.Literal("admin", "user"), one: Schema.Literal("only") })],
-  ["arrays", Schema.Struct({ tags: Schema.Array(Schema.String), some: Schema.NonEmptyArray(Schema.Int), three: Schema.Array(Schema.String).pipe(Schema.minItems(3)) })],
+  // Code points and `Finite`: what JSON Schema's `minLength` and a bounded `number` mean. Effect 4 writes
+  // `isMinLength(n)` (UTF-16 units) as `minLength: ceil(n / 2)`, and a `Number` as also "NaN" or "Infinity".
+  ["bounds", Schema.Struct({ age: Schema.Int.check(Schema.isBetween({ minimum: 18, maximum: 65 })), code: Schema.String.check(Schema.isMinCodePoints(6), Schema.isMaxCodePoints(8)), ratio: Schema.Finite.check(Schema.isGreaterThan(2), Schema.isLessThan(3)) })],
+  ["enums and literals", Schema.Struct({ role: Schema.Literals(["admin", "user"]), one: Schema.Literal("only") })],
+  ["arrays", Schema.Struct({ tags: Schema.Array(Schema.String), some: Schema.NonEmptyArray(Schema.Int), three: Schema.Array(Schema.String).check(Schema.isMinLength(3)) })],
   ["classes through $ref", Schema.Struct({ from: Point, to: Point, path: Schema.Array(Point) })],
   ["nullable and optional", Schema.Struct({ nickname: Schema.NullOr(Schema.String), note: Schema.optional(Schema.String) })],
-  ["tagged unions", Schema.Struct({ shape: Schema.Union(Schema.TaggedStruct("circle", { r: Schema.Number }), Schema.TaggedStruct("square", { side: Schema.Number })) })],
-  ["a tuple", Schema.Struct({ pair: Schema.Tuple(Schema.String, Schema.Int) })],
-  ["records and nesting", Schema.Struct({ outer: Schema.Struct({ inner: Schema.Struct({ deep: Schema.Boolean }) }), scores: Schema.Record({ key: Schema.String, value: Schema.Number }) })]
+  ["tagged unions", Schema.Struct({ shape: Schema.Union([Schema.TaggedStruct("circle", { r: Schema.Number }), Schema.TaggedStruct("square", { side: Schema.Number })]) })],
+  ["a tuple", Schema.Struct({ pair: Schema.Tuple([Schema.String, Schema.Int]) })],
+  ["records and nesting", Schema.Struct({ outer: Schema.Struct({ inner: Schema.Struct({ deep: Schema.Boolean }) }), scores: Schema.Record(Schema.String, Schema.Number) })]
 ]
+
+/** Whether a JSON value decodes with the schema's JSON form, as `Message.decodeJson` reads a model's answer. */
+const decodes = (schema: Schema.Codec<unknown, unknown>, value: unknown): boolean =>
+  Result.isSuccess(Schema.decodeUnknownResult(Schema.toCodecJson(schema))(value))
 
 describe("simulator structured output", () => {
   for (const [name, schema] of schemas) {
     it(`${name}: synthesize conforms, violate does not`, () => {
-      const json = JSONSchema.make(schema)
+      const json = jsonSchemaOf(schema)
       const good = JSON.parse(JSON.stringify(Reply.synthesize(json)))
-      expect(Either.isRight(Schema.decodeUnknownEither(schema)(good)), JSON.stringify(good)).toBe(true)
+      expect(decodes(schema, good), JSON.stringify(good)).toBe(true)
       const bad = JSON.parse(JSON.stringify(Reply.violate(json)))
-      expect(Either.isLeft(Schema.decodeUnknownEither(schema)(bad)), JSON.stringify(bad)).toBe(true)
+      expect(decodes(schema, bad), JSON.stringify(bad)).toBe(false)
     })
   }
 
@@ -40,13 +48,13 @@ describe("simulator structured output", () => {
     for (const [name, schema] of schemas) {
       // Gemini has no tuples, and its bounds are inclusive: `geminiSchema` can only approximate those.
       if (name === "a tuple" || name === "bounds") continue
-      const value = Reply.synthesize(geminiSchema(JSONSchema.make(schema)))
-      expect(Either.isRight(Schema.decodeUnknownEither(schema)(value)), `${name}: ${JSON.stringify(value)}`).toBe(true)
+      const value = Reply.synthesize(geminiSchema(jsonSchemaOf(schema)))
+      expect(decodes(schema, value), `${name}: ${JSON.stringify(value)}`).toBe(true)
     }
   })
 
   it("a reply for a response schema is its JSON in four-character tokens; output modes change it", () => {
-    const schema = JSONSchema.make(Schema.Struct({ city: Schema.String, people: Schema.Int }))
+    const schema = jsonSchemaOf(Schema.Struct({ city: Schema.String, people: Schema.Int }))
     const prompt: Reply.Prompt = {
       model: "m",
       promptTokens: 3,

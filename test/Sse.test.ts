@@ -1,7 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
 import * as Sse from "../src/Sse.js"
@@ -228,16 +227,16 @@ describe("Sse.decode", () => {
     Effect.gen(function*() {
       const all = bytes("data: {\"x\":\"é\"}\r\n\r\n: ping\r\nevent: e\r\ndata: [DONE]")
       const events = yield* Stream.fromIterable(splitAt(all, [3, 13, 14, 15, 30])).pipe(Sse.decode(), Stream.runCollect)
-      expect(Chunk.toReadonlyArray(events)).toStrictEqual([event("{\"x\":\"é\"}"), event("[DONE]", { event: "e" })])
+      expect(events).toStrictEqual([event("{\"x\":\"é\"}"), event("[DONE]", { event: "e" })])
     }))
 
   it.effect("emits one chunk of events per input chunk", () =>
     Effect.gen(function*() {
-      const chunks = yield* Stream.fromChunks(
-        Chunk.of(bytes("data: a\n\ndata: b\n\ndata: c")),
-        Chunk.of(bytes("\n\n"))
+      const chunks = yield* Stream.fromArrays(
+        [bytes("data: a\n\ndata: b\n\ndata: c")],
+        [bytes("\n\n")]
       ).pipe(Sse.decode(), Stream.chunks, Stream.runCollect)
-      expect(Chunk.toReadonlyArray(chunks).map((c) => Chunk.toReadonlyArray(c).map((e) => e.data))).toStrictEqual([
+      expect(chunks.map((c) => c.map((e) => e.data))).toStrictEqual([
         ["a", "b"],
         ["c"]
       ])
@@ -247,12 +246,12 @@ describe("Sse.decode", () => {
     Effect.gen(function*() {
       const results = yield* Stream.fromIterable([bytes("data: ok\n\n"), bytes(`data: ${"x".repeat(100)}\n\n`)]).pipe(
         Sse.decode({ maxEventSize: 50 }),
-        Stream.either,
+        Stream.result,
         Stream.runCollect
       )
-      const [first, second] = Chunk.toReadonlyArray(results)
-      expect(first).toStrictEqual(Either.right(event("ok")))
-      expect(second !== undefined && Either.isLeft(second)).toBe(true)
+      const [first, second] = results
+      expect(first).toStrictEqual(Result.succeed(event("ok")))
+      expect(second !== undefined && Result.isFailure(second)).toBe(true)
       const error = yield* Stream.fromIterable([bytes(`data: ${"x".repeat(100)}\n\n`)]).pipe(
         Sse.decode({ maxEventSize: 50 }),
         Stream.runDrain,
@@ -264,7 +263,7 @@ describe("Sse.decode", () => {
 
   it.effect("fails on an endless line instead of buffering it", () =>
     Effect.gen(function*() {
-      const error = yield* Stream.concat(Stream.make(bytes("data: ")), Stream.repeatValue(bytes("x".repeat(4096)))).pipe(
+      const error = yield* Stream.concat(Stream.make(bytes("data: ")), Stream.forever(Stream.succeed(bytes("x".repeat(4096))))).pipe(
         Sse.decode({ maxEventSize: 1024 * 1024 }),
         Stream.runDrain,
         Effect.flip
@@ -275,7 +274,7 @@ describe("Sse.decode", () => {
 
   it.effect("uses the 16 MiB default", () =>
     Effect.gen(function*() {
-      const error = yield* Stream.repeatValue(bytes("y".repeat(1 << 20))).pipe(Sse.decode(), Stream.runDrain, Effect.flip)
+      const error = yield* Stream.forever(Stream.succeed(bytes("y".repeat(1 << 20)))).pipe(Sse.decode(), Stream.runDrain, Effect.flip)
       expect(error.maxEventSize).toBe(16 * 1024 * 1024)
       expect(Sse.defaultMaxEventSize).toBe(16 * 1024 * 1024)
     }))
@@ -296,7 +295,7 @@ describe("Sse.decode", () => {
         Sse.decodeText(),
         Stream.runCollect
       )
-      expect(Chunk.toReadonlyArray(events)).toStrictEqual([event("a\nb"), event("c", { id: "3" })])
+      expect(events).toStrictEqual([event("a\nb"), event("c", { id: "3" })])
     }))
 })
 
@@ -363,42 +362,40 @@ const expectedEvents = (spec: StreamSpec): Array<Sse.Event> => {
 
 const splitPoints = fc.array(fc.nat(), { maxLength: 12 })
 
+// @effect/vitest's `prop` takes Effect 4's own `Arbitrary`; fast-check arbitraries run through `fc.assert`.
 describe("Sse properties", () => {
-  it.prop(
-    "any re-chunking of the bytes yields the original events",
-    [streamSpec, splitPoints],
-    ([spec, points]) => {
-      const all = serialise(spec)
-      const expected = expectedEvents(spec)
-      expect(decodeParts([all])).toStrictEqual(expected)
-      expect(decodeParts(splitAt(all, points))).toStrictEqual(expected)
-      expect(decodeParts(bytewise(all))).toStrictEqual(expected)
-    },
-    { fastCheck: { numRuns: 500 } }
-  )
+  it("any re-chunking of the bytes yields the original events", () =>
+    fc.assert(
+      fc.property(streamSpec, splitPoints, (spec, points) => {
+        const all = serialise(spec)
+        const expected = expectedEvents(spec)
+        expect(decodeParts([all])).toStrictEqual(expected)
+        expect(decodeParts(splitAt(all, points))).toStrictEqual(expected)
+        expect(decodeParts(bytewise(all))).toStrictEqual(expected)
+      }),
+      { numRuns: 500 }
+    ))
 
-  it.prop(
-    "the size-limit verdict and the events before it do not depend on chunking",
-    [streamSpec, splitPoints, fc.integer({ min: 1, max: 48 })],
-    ([spec, points, maxEventSize]) => {
-      const all = serialise(spec)
-      const run = (chunks: ReadonlyArray<Uint8Array>) =>
-        Effect.runSync(
-          Stream.fromIterable(chunks).pipe(
-            Stream.rechunk(1),
-            Sse.decode({ maxEventSize }),
-            Stream.either,
-            Stream.runCollect,
-            Effect.map(Chunk.toReadonlyArray)
+  it("the size-limit verdict and the events before it do not depend on chunking", () =>
+    fc.assert(
+      fc.property(streamSpec, splitPoints, fc.integer({ min: 1, max: 48 }), (spec, points, maxEventSize) => {
+        const all = serialise(spec)
+        const run = (chunks: ReadonlyArray<Uint8Array>) =>
+          Effect.runSync(
+            Stream.fromIterable(chunks).pipe(
+              Stream.rechunk(1),
+              Sse.decode({ maxEventSize }),
+              Stream.result,
+              Stream.runCollect
+            )
           )
-        )
-      const whole = run([all])
-      expect(run(splitAt(all, points))).toStrictEqual(whole)
-      expect(run(bytewise(all))).toStrictEqual(whole)
-      if (!whole.some(Either.isLeft)) {
-        expect(whole).toStrictEqual(expectedEvents(spec).map((e) => Either.right(e)))
-      }
-    },
-    { fastCheck: { numRuns: 300 } }
-  )
+        const whole = run([all])
+        expect(run(splitAt(all, points))).toStrictEqual(whole)
+        expect(run(bytewise(all))).toStrictEqual(whole)
+        if (!whole.some(Result.isFailure)) {
+          expect(whole).toStrictEqual(expectedEvents(spec).map((e) => Result.succeed(e)))
+        }
+      }),
+      { numRuns: 300 }
+    ))
 })

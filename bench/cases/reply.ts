@@ -1,6 +1,6 @@
 /**
  * What every case does with a reply: fail loudly when it is not whole, and
- * drain a stream the way an application would (`Stream.runForEachChunk`),
+ * drain a stream the way an application would (`Stream.runForEachArray`),
  * keeping its text and watching for the `Finish` chunk.
  */
 import * as Effect from "effect/Effect"
@@ -21,7 +21,7 @@ export const drainReply = <E>(stream: Stream.Stream<ChatChunk, E>): Effect.Effec
     let text = ""
     let finished = false
     return Effect.map(
-      Stream.runForEachChunk(stream, (chunks) =>
+      Stream.runForEachArray(stream, (chunks) =>
         Effect.sync(() => {
           for (const chunk of chunks) {
             if (chunk._tag === "TextDelta") text += chunk.text

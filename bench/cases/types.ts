@@ -4,8 +4,8 @@
  * that measures one layer of ours over another (`router-overhead`), by two
  * Effects built alike.
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
 import type * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
 import type * as Scope from "effect/Scope"
 import type { Dispatcher } from "undici"
 

@@ -12,11 +12,11 @@
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
-import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -254,7 +254,7 @@ const directLayer = (options: {
   Llm.layer({
     model: options.model,
     retry: RetryPolicy.make(options.maxRetries === undefined ? {} : { maxRetries: options.maxRetries }).pipe(
-      Schedule.whileInput((error: LlmError) => error._tag !== "AuthError")
+      Schedule.while(({ input }: Schedule.InputMetadata<LlmError>) => input._tag !== "AuthError")
     )
   }).pipe(
     Layer.provide(
@@ -276,7 +276,7 @@ const resolve = (args: Args, io: Io, options: RunOptions) =>
     const { api, preset } = source
     const variable = keyVariable(api, preset)
     const fromEnv = variable === undefined ? undefined : Option.getOrUndefined(
-      yield* Config.option(Config.redacted(variable)).pipe(
+      yield* Config.option(Config.Redacted(variable)).pipe(
         // An empty variable is an unset one, not a key.
         Effect.map(Option.filter((value) => Redacted.value(value) !== ""))
       )
@@ -319,7 +319,7 @@ const resolve = (args: Args, io: Io, options: RunOptions) =>
       return { layer: Layer.provide(layer, UndiciHttpClient.layer()), secrets } satisfies Resolved
     }
     const model = source.model ?? defaultModel
-    // Loaded only here: the server side of @effect/platform is a good part of startup.
+    // Loaded only here: the server side of effect/http is a good part of startup.
     const Simulator = yield* Effect.promise(() => import("../simulator/Simulator.js"))
     const simulatorOptions = options.simulator ?? builtInSimulator
     const models = simulatorOptions.models ?? Simulator.defaultModels
@@ -439,11 +439,11 @@ export const run = (argv: ReadonlyArray<string>, io: Io, options: RunOptions = {
     yield* Effect.provide(converse(args, prompt, io), resolved.layer)
     return ExitCode.ok
   })
-  const env = new Map<string, string>()
-  for (const [name, value] of Object.entries(io.env)) if (value !== undefined) env.set(name, value)
+  const env: Record<string, string> = {}
+  for (const [name, value] of Object.entries(io.env)) if (value !== undefined) env[name] = value
   return program.pipe(
     Effect.scoped,
-    Effect.withConfigProvider(ConfigProvider.fromMap(env)),
+    Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })),
     exitCodeOf(io, chatUsage, () => secrets)
   )
 }

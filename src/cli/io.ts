@@ -83,10 +83,10 @@ export const exitCodeOf = <E>(
   secrets: () => ReadonlyArray<Redacted.Redacted<string>>
 ) =>
 <R>(effect: Effect.Effect<number, E, R>): Effect.Effect<number, never, R> =>
-  Effect.catchAllCause(effect, (cause) =>
+  Effect.catchCause(effect, (cause) =>
     Effect.sync(() => {
-      if (Cause.isInterruptedOnly(cause)) return ExitCode.interrupted
-      const failure = Cause.failureOption(cause)
+      if (Cause.hasInterruptsOnly(cause)) return ExitCode.interrupted
+      const failure = Cause.findErrorOption(cause)
       if (failure._tag === "Some") {
         const error: unknown = failure.value
         if (error instanceof UsageError) return reportUsage(io, error, usageText)

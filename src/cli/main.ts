@@ -3,9 +3,9 @@
  * command as an Effect, and turns its result into the process's exit code.
  *
  * Flags are parsed with Node's built-in `util.parseArgs` in strict mode rather
- * than `@effect/cli`: the command line promises an exact contract (exit code 2
+ * than `effect/cli`: the command line promises an exact contract (exit code 2
  * with a one-line reason then the usage on stderr, exit 1 with `<ErrorTag>:
- * <message>` as the first stderr line, 130 on Ctrl-C), and `@effect/cli` prints
+ * <message>` as the first stderr line, 130 on Ctrl-C), and `effect/cli` prints
  * its own help and error formats and decides exits on its own terms. `parseArgs`
  * leaves every byte and exit code to us, adds no dependency, and keeps startup
  * through tsx fast; commands are imported only when they run, so `--help` and
@@ -76,18 +76,14 @@ const usageError = (reason: string) => {
 }
 
 const runCommand = async (command: Command, argv: ReadonlyArray<string>) => {
-  const [{ runFork }, { interruptAsFork }, { none }] = await Promise.all([
-    import("effect/Effect"),
-    import("effect/Fiber"),
-    import("effect/FiberId")
-  ])
+  const { runFork } = await import("effect/Effect")
   const fiber = runFork(await command.run(argv, io))
   let signalled: NodeJS.Signals | undefined
   const onSignal = (signal: NodeJS.Signals) => {
     // A second Ctrl-C does not wait for a slow cleanup.
     if (signalled !== undefined) process.exit(command.onSignal(signal))
     signalled = signal
-    void runFork(interruptAsFork(fiber, none))
+    fiber.interruptUnsafe()
   }
   process.on("SIGINT", onSignal)
   process.on("SIGTERM", onSignal)

@@ -8,11 +8,11 @@
  * A service that honours deadlines takes one as an optional second argument
  * of `chat`, `chatStream` and `embed` (epoch milliseconds of the `Clock`),
  * and is marked with `honour`; the router calls it through `chat`,
- * `chatStream` and `embed` here. Neither a `FiberRef` (setting one copies the
- * fiber's whole `FiberRefs`, to set and to restore, and makes every finalizer
- * of the call diff them) nor a field on the request (a copy of the request per
- * call, and an extra hidden class that every wire encoder's reads then meet)
- * is as cheap as an argument. Such a service may also hand over a stream's
+ * `chatStream` and `embed` here. Neither a `Context.Reference` provided per
+ * call (a new `Context` per call, and the fiber's cached view of it rebuilt)
+ * nor a field on the request (a copy of the request per call, and an extra
+ * hidden class that every wire encoder's reads then meet) is as cheap as an
+ * argument. Such a service may also hand over a stream's
  * source opened up to its first chunk (`openStream`), which a router reads
  * without building a second `Stream`.
  *
@@ -24,9 +24,6 @@
  * region of its own per attempt; to any other service the router applies it
  * to the whole call.
  */
-import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
-import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Stream from "effect/Stream"
@@ -136,9 +133,8 @@ export const within = <A, E, E2>(
 ): Effect.Effect<A, E | E2> =>
   at === Infinity
     ? timeoutFail(self, own, () => onTimeout(own))
-    : Effect.withFiberRuntime((fiber) => {
-      const now = Context.get(fiber.getFiberRef(DefaultServices.currentServices), Clock.Clock).unsafeCurrentTimeMillis()
-      const left = Duration.millis(Math.max(0, at - now))
-      const bound = Duration.lessThan(left, own) ? left : own
+    : Effect.clockWith((clock) => {
+      const left = Duration.millis(Math.max(0, at - clock.currentTimeMillisUnsafe()))
+      const bound = Duration.isLessThan(left, own) ? left : own
       return timeoutFail(self, bound, () => onTimeout(bound))
     })

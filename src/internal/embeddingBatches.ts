@@ -139,7 +139,7 @@ export const embedWith = (transport: ProviderHttp.Transport, options: WireOption
     return Effect.flatMap(transport.json(call), ({ body, latency, response, text }) =>
       Effect.clockWith((clock): Effect.Effect<EmbeddingResponse, LlmError> => {
         if (options.isError?.(body) === true) {
-          return Effect.fail(transport.errorOf(call, body, clock.unsafeCurrentTimeMillis(), response.headers))
+          return Effect.fail(transport.errorOf(call, body, clock.currentTimeMillisUnsafe(), response.headers))
         }
         const read = options.read(body, inputs.length)
         if (typeof read === "string") {

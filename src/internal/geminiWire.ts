@@ -189,8 +189,9 @@ const isNullSchema = (schema: unknown): boolean => isRecord(schema) && schema["t
 /**
  * A JSON Schema in Gemini's subset: local `$ref`s inlined (with the keywords
  * beside them), `const` as a one-value `enum`, `oneOf` as `anyOf`, `null`
- * types and branches as `nullable`, a tuple's `items` array as `anyOf` its
- * positions, exclusive bounds as inclusive ones, and every other keyword (`additionalProperties`, `$schema`,
+ * types and branches as `nullable`, a tuple's positions (`prefixItems`, or
+ * draft 7's `items` array) as `items` `anyOf` them, exclusive bounds as
+ * inclusive ones, and every other keyword (`additionalProperties`, `$schema`,
  * `$defs`, `allOf`, `not`, ...) dropped.
  */
 export const geminiSchema = (schema: unknown, root: unknown = schema, depth = 0): unknown => {
@@ -219,8 +220,17 @@ export const geminiSchema = (schema: unknown, root: unknown = schema, depth = 0)
           const positions = value.map((item) => geminiSchema(item, root, depth + 1))
           out["items"] = positions.length === 1 ? positions[0] : { anyOf: positions }
           if (schema["additionalItems"] === false) out["maxItems"] = positions.length
-        } else {
+        } else if (!Array.isArray(schema["prefixItems"])) {
           out["items"] = geminiSchema(value, root, depth + 1)
+        }
+        break
+      case "prefixItems":
+        if (Array.isArray(value)) {
+          // A tuple (draft 2020-12, as Effect Schema writes it): any of the positions' schemas and the rest's, if any.
+          const rest = schema["items"]
+          const positions = (isRecord(rest) ? [...value, rest] : value).map((item) => geminiSchema(item, root, depth + 1))
+          out["items"] = positions.length === 1 ? positions[0] : { anyOf: positions }
+          if (rest === false && typeof schema["maxItems"] !== "number") out["maxItems"] = value.length
         }
         break
       case "type":

@@ -12,7 +12,6 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
@@ -224,7 +223,7 @@ export const tryAcquire = (state: State, now: number): Slot | Blocked => {
   if (state.cooling.size > 0) expireCooldowns(state, now)
   const slot = state.ready.peek()
   if (slot === undefined) {
-    state.wake ??= Deferred.unsafeMake<void>(FiberId.none)
+    state.wake ??= Deferred.makeUnsafe<void>()
     return {
       _tag: "Blocked",
       allDisabled: state.enabled === 0,
@@ -261,7 +260,7 @@ const verdictOf = (outcome: KeyPool.Outcome): Verdict => {
   if (Exit.isExit(outcome)) {
     if (Exit.isSuccess(outcome)) return { _tag: "Success" }
     // Interruption and defects say nothing about the key.
-    return Option.match(Cause.failureOption(outcome.cause), {
+    return Option.match(Cause.findErrorOption(outcome.cause), {
       onNone: () => ({ _tag: "Ignored" }),
       onSome: verdictOfError
     })
@@ -385,8 +384,8 @@ export const settingsOf = (options: KeyPool.Options): Settings => {
   const exhausted = options.whenExhausted ?? { _tag: "Wait", maxWait: defaultMaxWait }
   return {
     providerId: options.providerId,
-    defaultCooldownMillis: Duration.toMillis(Duration.decode(options.defaultCooldown ?? defaultCooldown)),
-    maxWaitMillis: exhausted._tag === "Fail" ? undefined : Duration.toMillis(Duration.decode(exhausted.maxWait))
+    defaultCooldownMillis: Duration.toMillis(Duration.fromInputUnsafe(options.defaultCooldown ?? defaultCooldown)),
+    maxWaitMillis: exhausted._tag === "Fail" ? undefined : Duration.toMillis(Duration.fromInputUnsafe(exhausted.maxWait))
   }
 }
 
@@ -417,7 +416,7 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
         const hopeless = !result.releasable && (result.availableAt === undefined || result.availableAt > until)
         if (now >= until || hopeless) return Effect.fail(noCapacity(providerId, result.availableAt))
         const wakeAt = Math.min(until, result.availableAt ?? Infinity)
-        return Effect.zipRight(
+        return Effect.andThen(
           Effect.interruptible(Effect.race(Deferred.await(result.wake), Effect.sleep(Duration.millis(wakeAt - now)))),
           takeLoop(until)
         )
@@ -427,7 +426,7 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
 
   const tryTake = Effect.clockWith((clock) =>
     Ref.modify(ref, (state): [KeyPool.Lease | undefined, State] => {
-      const result = tryAcquire(state, clock.unsafeCurrentTimeMillis())
+      const result = tryAcquire(state, clock.currentTimeMillisUnsafe())
       return [result._tag === "Slot" ? result.lease : undefined, state]
     })
   )
@@ -435,7 +434,7 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
   const slotOf = (state: State, lease: KeyPool.Lease): Slot | undefined =>
     lease instanceof LeaseImpl && lease.pool === state.token ? state.slots[lease.slot] : undefined
 
-  const foreign = Effect.dieMessage(`KeyPool ${providerId}: a lease this pool did not issue was given to it`)
+  const foreign = Effect.die(new Error(`KeyPool ${providerId}: a lease this pool did not issue was given to it`))
 
   // One step on the slot of `lease`, inside one `Ref.modify`; the waiters it
   // frees are woken after it. A lease this pool did not issue is a defect.
@@ -445,7 +444,7 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
       Effect.flatMap(
         Ref.modify(ref, (state): [Wakes | undefined, State] => {
           const slot = slotOf(state, lease)
-          return [slot === undefined ? undefined : step(state, slot, clock.unsafeCurrentTimeMillis()), state]
+          return [slot === undefined ? undefined : step(state, slot, clock.currentTimeMillisUnsafe()), state]
         }),
         (wakes) =>
           wakes === undefined
@@ -454,7 +453,7 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
             ? wakeAll(wakes[0])
             : wakes[0] === undefined
             ? wakeAll(wakes[1])
-            : Effect.zipRight(wakeAll(wakes[0]), wakeAll(wakes[1]))
+            : Effect.andThen(wakeAll(wakes[0]), wakeAll(wakes[1]))
       )
     )
 

@@ -2,8 +2,8 @@
  * The Chat Completions stream as a plain mutable state machine: bytes in,
  * `ChatChunk`s out, one whole network chunk at a time (WIRE.md §1.4, §1.8).
  *
- * It holds no Effect so the hot path is a loop over events; the provider wraps
- * one instance per stream in a `Channel`.
+ * It holds no Effect so the hot path is a loop over events; the transport
+ * (`providerHttp`) feeds one instance per stream from the body's pulls.
  */
 import * as Duration from "effect/Duration"
 import type * as Redacted from "effect/Redacted"

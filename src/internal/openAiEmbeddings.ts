@@ -9,8 +9,8 @@
  * whatever was asked, as some compatible servers ignore `encoding_format`, and
  * put in input order by each item's `index`.
  */
-import * as Either from "effect/Either"
-import * as Encoding from "effect/Encoding"
+import * as Base64 from "effect/encoding/Base64"
+import * as Result from "effect/Result"
 import type { EmbeddingUsage } from "../Embedding.js"
 import * as Batches from "./embeddingBatches.js"
 import { isErrorPayload } from "./openAiChatWire.js"
@@ -42,9 +42,9 @@ export const requestBody = (
 
 /** Base64 of little-endian float32s as numbers, or the reason it is not that. */
 export const decodeBase64Floats = (text: string): Array<number> | string => {
-  const decoded = Encoding.decodeBase64(text)
-  if (Either.isLeft(decoded)) return "an embedding is not valid base64"
-  const bytes = decoded.right
+  const decoded = Base64.decode(text)
+  if (Result.isFailure(decoded)) return "an embedding is not valid base64"
+  const bytes = decoded.success
   if (bytes.length % 4 !== 0) return `a base64 embedding has ${bytes.length} bytes, not a whole number of float32s`
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const out = new Array<number>(bytes.length / 4)

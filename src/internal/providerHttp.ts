@@ -8,21 +8,24 @@
  * An adapter keeps only its wire format: how a request becomes a body, how a
  * reply body becomes a `ChatResponse`, and a `StreamParser` for its stream.
  */
-import * as Headers from "@effect/platform/Headers"
-import type * as HttpClient from "@effect/platform/HttpClient"
-import type * as HttpClientError from "@effect/platform/HttpClientError"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
-import * as Exit from "effect/Exit"
-import * as Chunk from "effect/Chunk"
+import * as Channel from "effect/Channel"
 import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
+import * as Exit from "effect/Exit"
+import { constTrue } from "effect/Function"
+import * as Headers from "effect/http/Headers"
+import * as HttpClient from "effect/http/HttpClient"
+import type * as HttpClientError from "effect/http/HttpClientError"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
+import type * as HttpClientResponse from "effect/http/HttpClientResponse"
+import * as Pull from "effect/Pull"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import type { ChatChunk } from "../ChatChunk.js"
 import type { ChatResponse } from "../ChatResponse.js"
 import {
@@ -76,7 +79,7 @@ export interface Options {
   /** How many characters of a raw body an `OutputDecodeError` keeps. Default: 500. */
   readonly maxRawExcerpt?: number | undefined
   /** The default request timeout. Default: 10 minutes. */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: Duration.Input | undefined
 }
 
 /** A request ready to send, with what its errors need. */
@@ -161,7 +164,6 @@ const defaultTimeout = Duration.minutes(10)
 
 // Paths (one per model for Gemini) whose request head is kept per key.
 const maxHeads = 64
-const defaultTracer = Effect.runSync(Effect.tracer)
 
 const isOk = (status: number) => status >= 200 && status < 300
 
@@ -180,14 +182,12 @@ const scrub = (text: string, credentials: Credentials): string => {
   return key.length >= 4 ? text.split(key).join(credentials.keyId) : text
 }
 
-// The body of a response from another HttpClient, read through `Stream.toPull`.
+// The body of a response from another HttpClient, read through its stream's
+// own pull (`Stream.toPull` would add a semaphore per pull; one reader pulls here).
 const streamReader = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<BodyReader> =>
   Effect.flatMap(Scope.make(), (scope) =>
-    Effect.map(Scope.extend(Stream.toPull(response.stream), scope), (pull): BodyReader => ({
-      read: Effect.catchAll(
-        Effect.map(pull, Chunk.toReadonlyArray),
-        (error) => Option.isNone(error) ? Effect.succeed(undefined) : Effect.fail(error.value)
-      ),
+    Effect.map(Channel.toPullScoped(Stream.toChannel(response.stream), scope), (pull): BodyReader => ({
+      read: Pull.catchDone(pull, () => Effect.succeed(undefined)),
       cancel: Scope.close(scope, Exit.void),
       // `timeoutFail` bounds this reader's first batch; nothing to end.
       endDeadline: () => {}
@@ -218,16 +218,12 @@ export const serviceOf = (
     maxEmbeddingInputs: parts.maxEmbeddingInputs
   })
 
-// A pull's "failure" that is the end of the stream.
-const isEnd = (cause: Cause.Cause<Option.Option<unknown>>): boolean =>
-  Option.exists(Cause.failureOption(cause), Option.isNone)
-
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
 
 export const make = (client: HttpClient.HttpClient, options: Options): Transport => {
   const provider = options.provider
-  const timeout = options.timeout === undefined ? defaultTimeout : Duration.decode(options.timeout)
+  const timeout = options.timeout === undefined ? defaultTimeout : Duration.fromInputUnsafe(options.timeout)
   const baseUrl = options.baseUrl.replace(/\/+$/, "")
   const timedAuth = options.timedAuth
   const requestIdOf = options.requestId
@@ -250,7 +246,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   const withSecretHeaders = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
     secretHeaderNames.length === 0
       ? effect
-      : Effect.locallyWith(effect, Headers.currentRedactedNames, (names) => [...names, ...secretHeaderNames])
+      : Effect.updateService(effect, Headers.CurrentRedactedNames, (names) => [...names, ...secretHeaderNames])
 
   // The platform's per-request span costs a large share of a short call's CPU;
   // it is kept only when the application installed a tracer of its own.
@@ -261,9 +257,11 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> =>
     deadline !== undefined
       ? UndiciHttpClient.executeWithin(client, request, deadline)!
-      : Effect.tracerWith((tracer) =>
+      : Effect.withFiber((fiber) =>
         withSecretHeaders(
-          tracer === defaultTracer ? Effect.withTracerEnabled(client.execute(request), false) : client.execute(request)
+          fiber.getRef(Tracer.Tracer) === Tracer.nativeTracer
+            ? Effect.provideService(client.execute(request), HttpClient.TracerDisabledWhen, constTrue)
+            : client.execute(request)
         )
       )
 
@@ -279,10 +277,11 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
     through: Deadline["through"],
     work: (deadline: Deadline | undefined) => Effect.Effect<A, LlmError>
   ): Effect.Effect<A, LlmError> =>
-    Effect.tracerWith((tracer) =>
+    Effect.withFiber((fiber) =>
       Effect.clockWith((clock) => {
         const millis = Duration.toMillis(call.timeout)
-        return deadlines && tracer === defaultTracer && isLiveClock(clock) && millis <= maxTimerMillis
+        return deadlines && fiber.getRef(Tracer.Tracer) === Tracer.nativeTracer && isLiveClock(clock) &&
+            millis <= maxTimerMillis
           ? work({ millis, through })
           : timeoutFail(work(undefined), call.timeout, timeoutError(call))
       })
@@ -329,30 +328,30 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   const requestTransportError = (call: Call) => (error: HttpClientError.HttpClientError): LlmError =>
     error.cause instanceof DeadlineExceeded
       ? timeoutError(call)()
-      : transportError(call, `${error.reason}: ${causeText(error.cause ?? error)}`)
+      : transportError(call, `${error.reason._tag}: ${causeText(error.cause ?? error)}`)
 
   const timeoutError = (call: Call) => () => new TimeoutError({ provider, model: call.model, timeout: call.timeout })
 
   const readBounded = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<string> =>
-    response.stream.pipe(
-      Stream.runFoldWhile(
-        { parts: [] as Array<Uint8Array>, size: 0 },
-        (acc) => acc.size < maxErrorBodyBytes,
-        (acc, bytes) => {
-          acc.parts.push(bytes)
-          acc.size += bytes.length
-          return acc
-        }
-      ),
-      Effect.map(({ parts }) => {
-        const decoder = new TextDecoder()
-        let text = ""
-        for (const part of parts) text += decoder.decode(part, { stream: true })
-        return (text + decoder.decode()).slice(0, maxErrorBodyBytes)
-      }),
-      // An unreadable error body still maps by its status.
-      Effect.orElseSucceed(() => "")
-    )
+    Effect.suspend(() => {
+      const parts: Array<Uint8Array> = []
+      let size = 0
+      return Stream.runForEachWhile(response.stream, (bytes) =>
+        Effect.sync(() => {
+          parts.push(bytes)
+          size += bytes.length
+          return size < maxErrorBodyBytes
+        })).pipe(
+          Effect.map(() => {
+            const decoder = new TextDecoder()
+            let text = ""
+            for (const part of parts) text += decoder.decode(part, { stream: true })
+            return (text + decoder.decode()).slice(0, maxErrorBodyBytes)
+          }),
+          // An unreadable error body still maps by its status.
+          Effect.orElseSucceed(() => "")
+        )
+    })
 
   const errorAt = (
     call: Call,
@@ -391,7 +390,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
           ? Effect.succeed(response)
           : Effect.flatMap(readBounded(response), (body) =>
             Effect.clockWith((clock) =>
-              Effect.fail(errorAt(call, body, response.headers, clock.unsafeCurrentTimeMillis(), response.status))
+              Effect.fail(errorAt(call, body, response.headers, clock.currentTimeMillisUnsafe(), response.status))
             ))
     )
 
@@ -416,7 +415,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
       if (!isRecord(body)) {
         return Effect.fail(decodeError(call, "the response body is not a JSON object", text, requestIdOf?.(response)))
       }
-      const now = clock.unsafeCurrentTimeMillis()
+      const now = clock.currentTimeMillisUnsafe()
       return Effect.succeed({
         body,
         text,
@@ -428,14 +427,14 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
 
   const json = (call: Call): Effect.Effect<JsonReply, LlmError> =>
     Effect.clockWith((clock) => {
-      const startMillis = clock.unsafeCurrentTimeMillis()
+      const startMillis = clock.currentTimeMillisUnsafe()
       return bounded(call, "body", (deadline) =>
         Effect.flatMap(send(call, startMillis, deadline), (response) => readJson(call, { response, startMillis, clock })))
     })
 
   // Reads the body without a second stream: each pull feeds every network
   // chunk that has arrived to the parser and gives what it produced, so one
-  // Chunk of ChatChunks per read, never an Effect per event.
+  // array of ChatChunks per read, never an Effect per event.
   const sourceOf = (
     call: Call,
     parser: StreamParser,
@@ -446,40 +445,40 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
     let pending: LlmError | undefined
     let ended = false
     // The response's rate-limit headers go out on its Finish chunk.
-    const batch = (out: Array<ChatChunk>) => {
+    const batch = (out: Arr.NonEmptyArray<ChatChunk>) => {
       if (rateLimit !== undefined) {
         for (let i = 0; i < out.length; i++) {
           const item = out[i]!
           if (item._tag === "Finish") out[i] = { ...item, rateLimit }
         }
       }
-      return Effect.succeed(Chunk.unsafeFromArray(out))
+      return Effect.succeed(out)
     }
     const settle = (out: Array<ChatChunk>, failure: LlmError | undefined) => {
       if (failure !== undefined) pending = failure
-      if (out.length > 0) return batch(out)
+      if (Arr.isArrayNonEmpty(out)) return batch(out)
       return pull
     }
-    const bodyFailed = (error: HttpClientError.ResponseError) => {
+    const bodyFailed = (error: HttpClientError.HttpClientError): Pull.Pull<never, LlmError> => {
       ended = true
       // The body failing after the terminal event (a reset instead of a clean close) loses nothing.
-      if (parser.done) return Effect.fail(Option.none())
-      if (error.cause instanceof DeadlineExceeded) return Effect.fail(Option.some<LlmError>(timeoutError(call)()))
+      if (parser.done) return Cause.done()
+      if (error.cause instanceof DeadlineExceeded) return Effect.fail(timeoutError(call)())
       const detail = causeText(error.cause ?? error)
-      return Effect.fail(Option.some(
+      return Effect.fail(
         parser.transportError === undefined
           ? transportError(call, detail)
           : parser.transportError(scrub(detail, call.credentials))
-      ))
+      )
     }
-    const pull: Effect.Effect<Chunk.Chunk<ChatChunk>, Option.Option<LlmError>> = Effect.suspend(() => {
+    const pull: Pull.Pull<Arr.NonEmptyReadonlyArray<ChatChunk>, LlmError> = Effect.suspend(() => {
       if (pending !== undefined) {
         const failure = pending
         pending = undefined
         ended = true
-        return Effect.fail(Option.some(failure))
+        return Effect.fail(failure)
       }
-      if (ended) return Effect.fail(Option.none())
+      if (ended) return Cause.done()
       return Effect.matchEffect(reader.read, {
         onFailure: bodyFailed,
         onSuccess: (parts) => {
@@ -487,7 +486,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
           if (parts === undefined) {
             ended = true
             pending = parser.end(out)
-            return out.length > 0 ? batch(out) : pull
+            return Arr.isArrayNonEmpty(out) ? batch(out) : pull
           }
           for (const bytes of parts) {
             const failure = parser.push(bytes, out)
@@ -501,12 +500,12 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   }
 
   const replay = (chunks: ReadonlyArray<ChatChunk>): ProviderClient.ChunkSource => {
-    let given = chunks.length === 0
+    let given = false
     return {
       pull: Effect.suspend(() => {
-        if (given) return Effect.fail(Option.none())
+        if (given || !Arr.isReadonlyArrayNonEmpty(chunks)) return Cause.done()
         given = true
-        return Effect.succeed(Chunk.fromIterable(chunks))
+        return Effect.succeed(chunks)
       }),
       close: Effect.void
     }
@@ -516,27 +515,27 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   // timeout bounds the wait for its first chunk; the rest may take its time.
   const source: Transport["source"] = (call, open) =>
     Effect.clockWith((clock) => {
-      const startMillis = clock.unsafeCurrentTimeMillis()
+      const startMillis = clock.currentTimeMillisUnsafe()
       return bounded(call, "body", (deadline) =>
         Effect.flatMap(send(call, startMillis, deadline), (response) => {
           const opened = open({ response, startMillis, clock })
           if (Effect.isEffect(opened)) return Effect.map(opened, replay)
           return Effect.flatMap(readerOf(response), (reader) => {
-            const rateLimit = RetryAfter.snapshot((name) => response.headers[name], clock.unsafeCurrentTimeMillis())
+            const rateLimit = RetryAfter.snapshot((name) => response.headers[name], clock.currentTimeMillisUnsafe())
             const rest = sourceOf(call, opened, reader, rateLimit)
             // Closed here unless handed on: on a failure, a timeout or an interruption.
             return Effect.uninterruptibleMask((restore) =>
-              Effect.matchEffect(
-                Effect.onError(restore(rest.pull), (cause) => isEnd(cause) ? Effect.void : rest.close),
+              Pull.matchEffect(
+                Effect.onError(restore(rest.pull), (cause) => Pull.isDoneCause(cause) ? Effect.void : rest.close),
                 {
-                onFailure: (error) =>
-                  Option.isNone(error) ? Effect.succeed(ChunkSources.startingWith(undefined, rest)) : Effect.fail(error.value),
-                onSuccess: (first) =>
-                  Effect.sync(() => {
-                    reader.endDeadline()
-                    return ChunkSources.startingWith(first, rest)
-                  })
-              }
+                  onFailure: Effect.failCause,
+                  onDone: () => Effect.succeed(ChunkSources.startingWith(undefined, rest)),
+                  onSuccess: (first) =>
+                    Effect.sync(() => {
+                      reader.endDeadline()
+                      return ChunkSources.startingWith(first, rest)
+                    })
+                }
               )
             )
           })

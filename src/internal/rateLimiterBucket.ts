@@ -3,7 +3,7 @@
  * continuously as read from the `Clock`, and a fiber on a `Schedule` that serves
  * waiters the moment their tokens are due.
  *
- * Why not `Effect.Semaphore` for the tokens: its waiters are not served in
+ * Why not a `Semaphore` for the tokens: its waiters are not served in
  * order when they ask for different amounts. A `take(1)` that arrives while a
  * `take(5)` waits is served as soon as one permit is free, so a large request
  * can starve behind a stream of small ones. Its `release` is not capped either
@@ -14,11 +14,12 @@
  *
  * @internal
  */
+import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { identity } from "effect/Function"
+import * as Latch from "effect/Latch"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 
@@ -49,7 +50,7 @@ export interface Bucket {
   readonly take: (cost: number) => Effect.Effect<void>
   readonly tryTake: (cost: number) => Effect.Effect<boolean>
   /** `tryTake` as a plain call, for a caller already inside an Effect step. */
-  readonly unsafeTryTake: (cost: number) => boolean
+  readonly tryTakeUnsafe: (cost: number) => boolean
   /** Puts tokens back (never above capacity) and serves whoever they are enough for. */
   readonly give: (amount: number) => Effect.Effect<void>
   /** Takes tokens at once, even below zero: a debt later refills pay back. */
@@ -76,18 +77,18 @@ export const make = (options: BucketOptions): Effect.Effect<Bucket, never, Scope
     const { capacity } = options
     const perMilli = options.refillPerSecond / 1000
 
-    const clock = yield* Effect.clock
+    const clock = yield* Clock.Clock
     let available = capacity
-    let updatedAt = clock.unsafeCurrentTimeMillis()
+    let updatedAt = clock.currentTimeMillisUnsafe()
     const waiters: Array<Waiter> = []
     // Open while someone waits, so an idle bucket costs no wake-ups.
-    const wake = yield* Effect.makeLatch(false)
+    const wake = yield* Latch.make(false)
 
     // The level is a function of time, computed whenever it is read, so the
     // bound `capacity + rate * t` holds exactly in every window and a take that
     // arrives between the serving fiber's runs sees every token already due.
     const accrue = () => {
-      const now = clock.unsafeCurrentTimeMillis()
+      const now = clock.currentTimeMillisUnsafe()
       if (now > updatedAt) {
         available = Math.min(capacity, available + (now - updatedAt) * perMilli)
         updatedAt = now
@@ -100,10 +101,10 @@ export const make = (options: BucketOptions): Effect.Effect<Bucket, never, Scope
         waiters.shift()
         available -= head.cost
         head.granted = true
-        Deferred.unsafeDone(head.deferred, Exit.void)
+        Deferred.doneUnsafe(head.deferred, Exit.void)
         head = waiters[0]
       }
-      if (waiters.length === 0) wake.unsafeClose()
+      if (waiters.length === 0) wake.closeUnsafe()
     }
 
     // Interrupted while waiting: leave the queue, which may unblock those behind.
@@ -122,20 +123,20 @@ export const make = (options: BucketOptions): Effect.Effect<Bucket, never, Scope
 
     const take = (cost: number): Effect.Effect<void> =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.withFiberRuntime<void>((fiber) => {
+        Effect.suspend(() => {
           accrue()
           if (waiters.length === 0 && available >= cost - epsilon) {
             available -= cost
             return Effect.void
           }
-          const waiter: Waiter = { cost, deferred: Deferred.unsafeMake<void>(fiber.id()), granted: false }
+          const waiter: Waiter = { cost, deferred: Deferred.makeUnsafe<void>(), granted: false }
           waiters.push(waiter)
-          wake.unsafeOpen()
+          wake.openUnsafe()
           return Effect.onInterrupt(restore(Deferred.await(waiter.deferred)), () => cancel(waiter))
         })
       )
 
-    const unsafeTryTake = (cost: number) => {
+    const tryTakeUnsafe = (cost: number) => {
       accrue()
       if (waiters.length === 0 && available >= cost - epsilon) {
         available -= cost
@@ -144,7 +145,7 @@ export const make = (options: BucketOptions): Effect.Effect<Bucket, never, Scope
       return false
     }
 
-    const tryTake = (cost: number) => Effect.sync(() => unsafeTryTake(cost))
+    const tryTake = (cost: number) => Effect.sync(() => tryTakeUnsafe(cost))
 
     const give = (amount: number) =>
       Effect.sync(() => {
@@ -180,7 +181,7 @@ export const make = (options: BucketOptions): Effect.Effect<Bucket, never, Scope
       return Duration.millis(Math.min(Math.max(due, minDelayMillis), options.pollMillis))
     }
 
-    const step = Effect.zipRight(
+    const step = Effect.andThen(
       wake.await,
       Effect.sync(() => {
         accrue()
@@ -192,7 +193,7 @@ export const make = (options: BucketOptions): Effect.Effect<Bucket, never, Scope
     // instant their tokens are due, not on a coarser tick, so none of the refill
     // is lost to the bucket sitting full while the first waiter waits for a tick.
     yield* Effect.forkScoped(
-      Effect.repeat(step, Schedule.addDelay(Schedule.identity<Duration.Duration>(), identity))
+      Effect.repeat(step, Schedule.addDelay(Schedule.identity<Duration.Duration>(), ({ output }) => Effect.succeed(output)))
     )
 
     // Waiters outlive the bucket only if they were forked elsewhere; interrupt
@@ -201,5 +202,5 @@ export const make = (options: BucketOptions): Effect.Effect<Bucket, never, Scope
       Effect.forEach(waiters.splice(0), (waiter) => Deferred.interrupt(waiter.deferred), { discard: true })
     )
 
-    return { take, tryTake, unsafeTryTake, give, charge, reset, snapshot }
+    return { take, tryTake, tryTakeUnsafe, give, charge, reset, snapshot }
   })

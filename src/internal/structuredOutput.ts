@@ -4,8 +4,6 @@
  * schema. `Llm.generateObject` is these two around `Llm.chat`.
  */
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
 import { type Input as ChatRequest, jsonSchemaFormat } from "../ChatRequest.js"
@@ -13,14 +11,11 @@ import type { ChatResponse } from "../ChatResponse.js"
 import type { GenerateObjectOptions as Options } from "../Llm.js"
 import { ContentFilterError, OutputDecodeError } from "../LlmError.js"
 
-const annotation = (ast: SchemaAST.AST, get: (ast: SchemaAST.Annotated) => Option.Option<string>): string | undefined =>
-  Option.getOrUndefined(Option.orElse(get(ast), () => (SchemaAST.isTransformation(ast) ? get(ast.to) : Option.none())))
-
 /** `request` asking for JSON that follows `schema` (any `responseFormat` it had is replaced). */
-export const requestFor = <A, I>(request: ChatRequest, schema: Schema.Schema<A, I, never>, options?: Options): ChatRequest => {
-  const name = options?.name ?? annotation(schema.ast, SchemaAST.getIdentifierAnnotation) ??
-    annotation(schema.ast, SchemaAST.getTitleAnnotation) ?? "output"
-  const description = options?.description ?? annotation(schema.ast, SchemaAST.getDescriptionAnnotation)
+export const requestFor = <A, I>(request: ChatRequest, schema: Schema.Codec<A, I>, options?: Options): ChatRequest => {
+  // A schema's AST is its decoded side (a class's declaration included), where its annotations are.
+  const name = options?.name ?? SchemaAST.resolveIdentifier(schema.ast) ?? SchemaAST.resolveTitle(schema.ast) ?? "output"
+  const description = options?.description ?? SchemaAST.resolveDescription(schema.ast)
   return {
     ...request,
     responseFormat: jsonSchemaFormat(name, schema, {
@@ -31,14 +26,15 @@ export const requestFor = <A, I>(request: ChatRequest, schema: Schema.Schema<A, 
 }
 
 /**
- * The reply's text decoded with `schema`. A refusal or a reply cut by a safety
+ * The reply's text decoded with `schema`, through its JSON form
+ * (`Schema.toCodecJson`), which is what the request's JSON Schema describes. A refusal or a reply cut by a safety
  * system is a `ContentFilterError` (the model did not try); text that is not
  * JSON, or JSON that fails the schema, an `OutputDecodeError` with the whole
  * text in `raw` and the reason in `detail`.
  */
 export const decode = <A, I>(
   response: ChatResponse,
-  schema: Schema.Schema<A, I, never>
+  schema: Schema.Codec<A, I>
 ): Effect.Effect<A, OutputDecodeError | ContentFilterError> => {
   const where = { provider: response.provider, model: response.model }
   if (response.refusal !== undefined || response.finishReason === "content_filter") {
@@ -60,7 +56,7 @@ export const decode = <A, I>(
     return Effect.fail(failed(`the structured output is not JSON (${error instanceof Error ? error.message : String(error)})`))
   }
   return Effect.mapError(
-    Schema.decodeUnknown(schema)(json, { errors: "all", onExcessProperty: "ignore" }),
-    (error) => failed(`the structured output does not match its schema: ${ParseResult.TreeFormatter.formatErrorSync(error)}`)
+    Schema.decodeUnknownEffect(Schema.toCodecJson(schema))(json, { errors: "all", onExcessProperty: "ignore" }),
+    (error) => failed(`the structured output does not match its schema: ${error.message}`)
   )
 }

@@ -1,27 +1,31 @@
 /**
- * One HTTP exchange over an undici `Dispatcher`, driven by a legacy dispatch
- * handler (`onConnect`/`onHeaders`/`onData`/`onComplete`/`onError`), the path
- * undici's core runs natively (a handler with the newer `onRequestStart` API
- * is wrapped back into this one).
+ * One HTTP exchange over an undici `Dispatcher`, driven by a dispatch handler
+ * of undici's own (`onRequestStart`/`onResponseStart`/`onResponseData`/
+ * `onResponseEnd`/`onResponseError`, the API undici's core runs).
  *
  * Why not `dispatcher.request`: it puts every body behind a Node `Readable`
  * (push, buffer, `read`, events) and needs an `AbortSignal` to be cancelled.
  * Here the chunks go straight into an array that the response's `stream` pulls
- * as one `Chunk` per pull, `text` joins them once, and the `abort` undici hands
- * to `onConnect` cancels the request, with no controller, listener or
- * registry per request.
+ * as one array per pull, `text` joins them once, and the controller undici
+ * hands to `onRequestStart` cancels the request, with no `AbortController`,
+ * listener or registry per request.
  */
-import * as Cookies from "@effect/platform/Cookies"
-import * as Headers from "@effect/platform/Headers"
-import * as HttpClientError from "@effect/platform/HttpClientError"
-import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import * as IncomingMessage from "@effect/platform/HttpIncomingMessage"
-import * as UrlParams from "@effect/platform/UrlParams"
-import * as Chunk from "effect/Chunk"
+import type { NonEmptyReadonlyArray } from "effect/Array"
+import * as Arr from "effect/Array"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Cookies from "effect/http/Cookies"
+import * as Headers from "effect/http/Headers"
+import * as HttpClientError from "effect/http/HttpClientError"
+import type * as HttpClientRequest from "effect/http/HttpClientRequest"
+import * as HttpClientResponse from "effect/http/HttpClientResponse"
+import * as IncomingMessage from "effect/http/HttpIncomingMessage"
+import * as UrlParams from "effect/http/UrlParams"
 import * as Inspectable from "effect/Inspectable"
 import * as Option from "effect/Option"
+import * as Pipeable from "effect/Pipeable"
+import type * as Schema from "effect/Schema"
+import type * as Socket from "effect/socket/Socket"
 import * as Stream from "effect/Stream"
 import type { Dispatcher } from "undici"
 
@@ -34,7 +38,6 @@ const highWaterMark = 64 * 1024
 
 const utf8 = new TextDecoder()
 
-/** Why a cancelled request failed inside undici; never seen by callers, whose fiber was interrupted. */
 /**
  * A timer on the exchange itself bounds it, with no fiber racing it: until the
  * response headers, or until the whole body has arrived.
@@ -52,6 +55,7 @@ export class DeadlineExceeded extends Error {
   }
 }
 
+/** Why a cancelled request failed inside undici; never seen by callers, whose fiber was interrupted. */
 class ExchangeAborted extends Error {
   constructor() {
     super("the request was interrupted")
@@ -59,11 +63,18 @@ class ExchangeAborted extends Error {
   }
 }
 
-type Start = (effect: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>) => void
+/** The response headers undici hands `onResponseStart`, names in lower case. */
+type ResponseHeaders = Parameters<NonNullable<Dispatcher.DispatchHandler["onResponseStart"]>>[2]
+
+type Start = (effect: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>) => void
+
+/** A transport failure of `request`, as the platform's clients report one. */
+export const transportError = (request: HttpClientRequest.HttpClientRequest, cause: unknown) =>
+  new HttpClientError.HttpClientError({ reason: new HttpClientError.TransportError({ request, cause }) })
 
 export class Exchange implements Dispatcher.DispatchHandler {
   private start: Start | undefined
-  private abortFn: ((reason: Error) => void) | undefined = undefined
+  private controller: Dispatcher.DispatchController | undefined = undefined
   private aborted = false
   private response: UndiciResponse | undefined = undefined
   // Body state, read by `UndiciResponse`.
@@ -71,14 +82,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
   buffered = 0
   ended = false
   failure: Error | undefined = undefined
-  resumeFn: (() => void) | undefined = undefined
   paused = false
   unbounded = false
   waiter: (() => void) | undefined = undefined
   private timer: ReturnType<typeof setTimeout> | undefined = undefined
   private timedThroughBody = false
 
-  constructor(readonly request: HttpClientRequest.HttpClientRequest, start: Start) {
+  constructor(readonly request: HttpClientRequest.HttpClientRequest, readonly url: string, start: Start) {
     this.start = start
   }
 
@@ -99,8 +109,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.timer = undefined
     if (this.aborted || this.ended || this.failure !== undefined) return
     const error = new DeadlineExceeded(millis)
-    this.onError(error)
-    this.abortFn?.(error)
+    this.fail(error)
+    this.controller?.abort(error)
   }
 
   /** Cancels the request at whatever stage it is; a finished exchange is left alone. */
@@ -110,58 +120,62 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.aborted = true
     this.start = undefined
     this.waiter = undefined
-    const abort = this.abortFn
-    if (abort !== undefined) abort(new ExchangeAborted())
+    this.controller?.abort(new ExchangeAborted())
   }
 
-  onConnect(abort: (err?: Error) => void): void {
-    if (this.aborted) abort(new ExchangeAborted())
-    else if (this.failure !== undefined) abort(this.failure)
-    else this.abortFn = abort
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.aborted) controller.abort(new ExchangeAborted())
+    else if (this.failure !== undefined) controller.abort(this.failure)
+    else this.controller = controller
   }
 
-  onHeaders(statusCode: number, rawHeaders: Array<Buffer>, resume: () => void, statusText: string): boolean {
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: ResponseHeaders,
+    statusText?: string
+  ): void {
     // 1xx informational answers come before the real one.
-    if (statusCode < 200) return true
+    if (statusCode < 200) return
     if (!this.timedThroughBody) this.disarm()
-    this.resumeFn = resume
+    this.controller = controller
     const start = this.start
     this.start = undefined
     if (start !== undefined) {
-      const response = new UndiciResponse(this.request, this, statusCode, rawHeaders, statusText)
+      const response = new UndiciResponse(this.request, this.url, this, statusCode, headers, statusText ?? "")
       this.response = response
       start(Effect.succeed(response))
     }
-    return true
   }
 
-  onData(chunk: Buffer): boolean {
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.chunks.push(chunk)
     this.buffered += chunk.length
     this.wake()
-    if (this.unbounded || this.buffered < highWaterMark) return true
+    if (this.unbounded || this.buffered < highWaterMark) return
     this.paused = true
-    return false
+    controller.pause()
   }
 
-  onComplete(): void {
+  onResponseEnd(): void {
     this.disarm()
     this.ended = true
     this.wake()
   }
 
-  onError(error: Error): void {
+  onResponseError(_controller: Dispatcher.DispatchController | null, error: Error): void {
+    this.fail(error)
+  }
+
+  private fail(error: Error): void {
     this.disarm()
     // Aborted by us, or already failed (a deadline, then undici's own report of the cancel).
     if (this.aborted || this.failure !== undefined) return
     this.failure = error
     const start = this.start
     this.start = undefined
-    if (start !== undefined) {
-      start(Effect.fail(new HttpClientError.RequestError({ request: this.request, reason: "Transport", cause: error })))
-    } else {
-      this.wake()
-    }
+    if (start !== undefined) start(Effect.fail(transportError(this.request, error)))
+    else this.wake()
   }
 
   private wake(): void {
@@ -179,29 +193,25 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.buffered = 0
     if (this.paused) {
       this.paused = false
-      this.resumeFn?.()
+      this.controller?.resume()
     }
     return chunks
   }
 
-  bodyError(cause: unknown): HttpClientError.ResponseError {
-    return new HttpClientError.ResponseError({
-      request: this.request,
-      response: this.response!,
-      reason: "Decode",
-      cause
+  bodyError(cause: unknown): HttpClientError.HttpClientError {
+    return new HttpClientError.HttpClientError({
+      reason: new HttpClientError.DecodeError({ request: this.request, response: this.response!, cause })
     })
   }
 }
 
-/** Sends `request` through `dispatcher`; interruption before the headers cancels it. */
 /**
  * A response body read without a `Stream`: `read` waits for the next chunks
  * and gives every chunk that arrived, or `undefined` once the body has ended;
  * `cancel` aborts the request if it still runs.
  */
 export interface BodyReader {
-  readonly read: Effect.Effect<ReadonlyArray<Uint8Array> | undefined, HttpClientError.ResponseError>
+  readonly read: Effect.Effect<NonEmptyReadonlyArray<Uint8Array> | undefined, HttpClientError.HttpClientError>
   readonly cancel: Effect.Effect<void>
   /** Ends the request's `Deadline` early: what the body has yet to bring may take its time. */
   readonly endDeadline: () => void
@@ -211,14 +221,16 @@ export interface BodyReader {
 export const bodyReader = (response: HttpClientResponse.HttpClientResponse): BodyReader | undefined =>
   response instanceof UndiciResponse ? response.reader() : undefined
 
+/** Sends `request` to `url` through `dispatcher`; interruption before the headers cancels it. */
 export const send = (
   dispatcher: Dispatcher,
   request: HttpClientRequest.HttpClientRequest,
+  url: string,
   options: Dispatcher.DispatchOptions,
   deadline?: Deadline
-): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError> =>
-  Effect.async<HttpClientResponse.HttpClientResponse, HttpClientError.RequestError>((resume) => {
-    const exchange = new Exchange(request, resume)
+): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> =>
+  Effect.callback<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((resume) => {
+    const exchange = new Exchange(request, url, resume)
     if (deadline !== undefined) exchange.arm(deadline)
     dispatcher.dispatch(options, exchange)
     return Effect.sync(() => exchange.abort())
@@ -235,17 +247,18 @@ const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
 }
 
 class UndiciResponse extends Inspectable.Class implements HttpClientResponse.HttpClientResponse {
-  readonly [IncomingMessage.TypeId]: IncomingMessage.TypeId = IncomingMessage.TypeId
-  readonly [HttpClientResponse.TypeId]: HttpClientResponse.TypeId = HttpClientResponse.TypeId
+  readonly [IncomingMessage.TypeId]: typeof IncomingMessage.TypeId = IncomingMessage.TypeId
+  readonly [HttpClientResponse.TypeId]: typeof HttpClientResponse.TypeId = HttpClientResponse.TypeId
   private cachedHeaders: Headers.Headers | undefined = undefined
   private cachedBody: Uint8Array | undefined = undefined
   private consumed = false
 
   constructor(
     readonly request: HttpClientRequest.HttpClientRequest,
+    readonly url: string,
     private readonly exchange: Exchange,
     readonly status: number,
-    private readonly rawHeaders: Array<Buffer>,
+    private readonly rawHeaders: ResponseHeaders,
     readonly statusText: string
   ) {
     super()
@@ -253,24 +266,20 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
 
   get headers(): Headers.Headers {
     if (this.cachedHeaders !== undefined) return this.cachedHeaders
+    // undici names headers in lower case; repeated ones join as `Headers.fromInput` joins arrays.
     const record: Record<string, string> = {}
     const raw = this.rawHeaders
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!.toString("latin1").toLowerCase()
-      const value = raw[i + 1]!.toString("latin1")
-      // Repeated headers join as the platform's `Headers.fromInput` joins arrays.
-      record[name] = name in record ? `${record[name]}, ${value}` : value
+    for (const name in raw) {
+      const value = raw[name]
+      if (value === undefined) continue
+      record[name] = typeof value === "string" ? value : value.join(", ")
     }
-    return this.cachedHeaders = Headers.unsafeFromRecord(record)
+    return this.cachedHeaders = Headers.fromRecordUnsafe(record)
   }
 
   get cookies(): Cookies.Cookies {
-    const setCookie: Array<string> = []
-    const raw = this.rawHeaders
-    for (let i = 0; i < raw.length; i += 2) {
-      if (raw[i]!.toString("latin1").toLowerCase() === "set-cookie") setCookie.push(raw[i + 1]!.toString("latin1"))
-    }
-    return setCookie.length === 0 ? Cookies.empty : Cookies.fromSetCookie(setCookie)
+    const setCookie = this.rawHeaders["set-cookie"]
+    return setCookie === undefined ? Cookies.empty : Cookies.fromSetCookie(setCookie)
   }
 
   get remoteAddress(): Option.Option<string> {
@@ -281,7 +290,7 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
    * The whole body. Read once and kept, so `text` after `json` (or twice)
    * answers the same bytes; interruption while it arrives cancels the request.
    */
-  get arrayBufferBytes(): Effect.Effect<Uint8Array, HttpClientError.ResponseError> {
+  get arrayBufferBytes(): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> {
     return Effect.suspend(() => {
       if (this.cachedBody !== undefined) return Effect.succeed(this.cachedBody)
       const exchange = this.exchange
@@ -289,13 +298,13 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
       this.consumed = true
       exchange.unbounded = true
       const parts: Array<Uint8Array> = []
-      const finish = (): Effect.Effect<Uint8Array, HttpClientError.ResponseError> => {
+      const finish = (): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> => {
         for (const chunk of exchange.take()) parts.push(chunk)
         if (exchange.failure !== undefined) return Effect.fail(exchange.bodyError(exchange.failure))
         return Effect.succeed(this.cachedBody = concat(parts))
       }
       if (exchange.ended || exchange.failure !== undefined) return finish()
-      return Effect.async<Uint8Array, HttpClientError.ResponseError>((resume) => {
+      return Effect.callback<Uint8Array, HttpClientError.HttpClientError>((resume) => {
         const wait = () => {
           if (exchange.ended || exchange.failure !== undefined) resume(finish())
           else {
@@ -309,32 +318,33 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
     })
   }
 
-  get arrayBuffer(): Effect.Effect<ArrayBuffer, HttpClientError.ResponseError> {
+  get arrayBuffer(): Effect.Effect<ArrayBuffer, HttpClientError.HttpClientError> {
     return Effect.map(this.arrayBufferBytes, (bytes) =>
       bytes.buffer.byteLength === bytes.byteLength && bytes.byteOffset === 0
         ? bytes.buffer as ArrayBuffer
         : bytes.slice().buffer as ArrayBuffer)
   }
 
-  get text(): Effect.Effect<string, HttpClientError.ResponseError> {
+  get text(): Effect.Effect<string, HttpClientError.HttpClientError> {
     return Effect.map(this.arrayBufferBytes, (bytes) => utf8.decode(bytes))
   }
 
-  get json(): Effect.Effect<unknown, HttpClientError.ResponseError> {
+  get json(): Effect.Effect<Schema.Json, HttpClientError.HttpClientError> {
     return Effect.flatMap(this.text, (text) => {
       try {
-        return Effect.succeed(text === "" ? null : JSON.parse(text) as unknown)
+        return Effect.succeed(text === "" ? null : JSON.parse(text) as Schema.Json)
       } catch (cause) {
         return Effect.fail(this.exchange.bodyError(cause))
       }
     })
   }
 
-  get urlParamsBody(): Effect.Effect<UrlParams.UrlParams, HttpClientError.ResponseError> {
-    return Effect.map(this.text, (text) => UrlParams.fromInput(new URLSearchParams(text)))
+  get urlParamsBody(): Effect.Effect<UrlParams.UrlParams, HttpClientError.HttpClientError> {
+    // A leading "?" is form data; URLSearchParams would drop it as a query prefix.
+    return Effect.map(this.text, (text) => UrlParams.fromInput(new URLSearchParams(text.replace(/^\?/, "%3F"))))
   }
 
-  get formData(): Effect.Effect<FormData, HttpClientError.ResponseError> {
+  get formData(): Effect.Effect<FormData, HttpClientError.HttpClientError> {
     return Effect.flatMap(this.arrayBufferBytes, (bytes) =>
       Effect.tryPromise({
         try: () => new Response(bytes, { headers: { "content-type": this.headers["content-type"] ?? "" } }).formData(),
@@ -342,21 +352,31 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
       }))
   }
 
+  /** Upgrades (WebSockets) are not this client's: it sends no `upgrade` request. */
+  get upgrade(): Effect.Effect<Socket.Socket, HttpClientError.HttpClientError> {
+    return Effect.fail(
+      new HttpClientError.HttpClientError({
+        reason: new HttpClientError.StatusCodeError({
+          request: this.request,
+          response: this,
+          description: "UndiciHttpClient does not upgrade connections; use NodeHttpClient.layerUndici"
+        })
+      })
+    )
+  }
+
   /**
    * The body's chunks as undici delivers them, every chunk buffered since the
-   * last pull in one `Chunk`. Ending early (interruption, a `take`, a failure
+   * last pull in one array. Ending early (interruption, a `take`, a failure
    * downstream) cancels the request, so the server sees the socket close.
    */
-  get stream(): Stream.Stream<Uint8Array, HttpClientError.ResponseError> {
+  get stream(): Stream.Stream<Uint8Array, HttpClientError.HttpClientError> {
     return Stream.suspend(() => {
       const reader = this.reader()
       return Stream.ensuring(
-        Stream.repeatEffectChunkOption(
-          Effect.flatMap(
-            Effect.mapError(reader.read, Option.some),
-            (parts) => parts === undefined ? Effect.fail(Option.none()) : Effect.succeed(Chunk.unsafeFromArray(parts))
-          )
-        ),
+        Stream.fromPull(Effect.succeed(
+          Effect.flatMap(reader.read, (parts) => parts === undefined ? Cause.done() : Effect.succeed(parts))
+        )),
         reader.cancel
       )
     })
@@ -372,7 +392,7 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
         read: Effect.sync(() => {
           if (given) return undefined
           given = true
-          return [cached]
+          return Arr.of(cached)
         }),
         cancel: Effect.void,
         endDeadline: noop
@@ -382,26 +402,34 @@ class UndiciResponse extends Inspectable.Class implements HttpClientResponse.Htt
       return { read: Effect.fail(exchange.bodyError("the body was already read")), cancel: Effect.void, endDeadline: noop }
     }
     this.consumed = true
-    const wait = Effect.async<void>((resume) => {
+    const wait = Effect.callback<void>((resume) => {
       exchange.waiter = () => resume(Effect.void)
       return Effect.sync(() => {
         exchange.waiter = undefined
       })
     })
-    const read: Effect.Effect<ReadonlyArray<Uint8Array> | undefined, HttpClientError.ResponseError> = Effect.suspend(() => {
-      if (exchange.chunks.length > 0) return Effect.succeed(exchange.take())
-      if (exchange.failure !== undefined) return Effect.fail(exchange.bodyError(exchange.failure))
-      if (exchange.ended) return Effect.succeed(undefined)
-      return Effect.zipRight(wait, read)
-    })
+    const read: Effect.Effect<NonEmptyReadonlyArray<Uint8Array> | undefined, HttpClientError.HttpClientError> = Effect
+      .suspend(() => {
+        if (exchange.chunks.length > 0) {
+          const chunks = exchange.take()
+          if (Arr.isArrayNonEmpty(chunks)) return Effect.succeed(chunks)
+        }
+        if (exchange.failure !== undefined) return Effect.fail(exchange.bodyError(exchange.failure))
+        if (exchange.ended) return Effect.succeed(undefined)
+        return Effect.andThen(wait, read)
+      })
     return { read, cancel: Effect.sync(() => exchange.abort()), endDeadline: () => exchange.disarm() }
   }
 
   toJSON(): unknown {
     return IncomingMessage.inspect(this, {
-      _id: "@effect/platform/HttpClientResponse",
+      _id: "HttpClientResponse",
       request: this.request.toJSON(),
       status: this.status
     })
   }
+
+  declare readonly pipe: Pipeable.Pipeable["pipe"]
 }
+
+Object.assign(UndiciResponse.prototype, { pipe: Pipeable.Prototype.pipe })

@@ -32,14 +32,13 @@
  *
  * @since 0.1.0
  */
-import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import * as HttpClient from "@effect/platform/HttpClient"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as HttpClient from "effect/http/HttpClient"
+import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as ChatChunk from "../ChatChunk.js"
 import type { Input as ChatRequest } from "../ChatRequest.js"
 import type { Input as EmbeddingRequest } from "../Embedding.js"
@@ -204,7 +203,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
       return Effect.flatMap(transport.json(call), (reply) =>
         Effect.clockWith((clock) =>
           Effect.map(
-            toResponse(Wire.outputTool(request), call, reply.body, reply.response, reply.latency, clock.unsafeCurrentTimeMillis(), () =>
+            toResponse(Wire.outputTool(request), call, reply.body, reply.response, reply.latency, clock.currentTimeMillisUnsafe(), () =>
               JSON.stringify(reply.body)),
             ProviderHttp.withRateLimit(reply)
           )
@@ -232,7 +231,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
             if (!Wire.isRecord(body)) {
               return Effect.fail(transport.decodeError(call, "the response body is not a JSON object", text, requestId()))
             }
-            const now = clock.unsafeCurrentTimeMillis()
+            const now = clock.currentTimeMillisUnsafe()
             return Effect.map(
               toResponse(outputTool, call, body, response, Duration.millis(Math.max(0, now - startMillis)), now, () => text),
               ChatChunk.fromResponse
@@ -247,11 +246,11 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
         outputTool,
         requestId,
         startMillis,
-        now: () => clock.unsafeCurrentTimeMillis(),
+        now: () => clock.currentTimeMillisUnsafe(),
         maxEventSize,
         errorOf: (body) => {
           const id = requestId()
-          return transport.errorOf(call, body, clock.unsafeCurrentTimeMillis(), id === undefined ? undefined : { "request-id": id })
+          return transport.errorOf(call, body, clock.currentTimeMillisUnsafe(), id === undefined ? undefined : { "request-id": id })
         },
         decodeError: (detail, raw) => transport.decodeError(call, detail, raw, requestId())
       })
@@ -295,6 +294,6 @@ export const layer = (options: Options = {}): Layer.Layer<ProviderClient, never,
  * @category Layers
  */
 export const layerConfig = (
-  options: Config.Config.Wrap<Options>
-): Layer.Layer<ProviderClient, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  options: Config.Wrap<Options>
+): Layer.Layer<ProviderClient, Config.ConfigError, HttpClient.HttpClient> =>
   Layer.effect(ProviderClient, Effect.flatMap(Config.unwrap(options), make))

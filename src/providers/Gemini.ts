@@ -60,14 +60,13 @@
  *
  * @since 0.1.0
  */
-import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
-import * as HttpClient from "@effect/platform/HttpClient"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as HttpClient from "effect/http/HttpClient"
+import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as ChatChunk from "../ChatChunk.js"
 import type { Input as ChatRequest } from "../ChatRequest.js"
 import { type ChatResponse, emptyUsage } from "../ChatResponse.js"
@@ -203,7 +202,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
       return Effect.flatMap(transport.json(call), (reply) =>
         Effect.clockWith((clock) =>
           Effect.map(
-            toResponse(call, reply.body, reply.latency, clock.unsafeCurrentTimeMillis(), () => JSON.stringify(reply.body)),
+            toResponse(call, reply.body, reply.latency, clock.currentTimeMillisUnsafe(), () => JSON.stringify(reply.body)),
             ProviderHttp.withRateLimit(reply)
           )
         ))
@@ -241,7 +240,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     // A request that cannot be written fails the stream before any HTTP.
     if (!("request" in call)) return Effect.fail(call)
     return transport.source(call, ({ clock, response, startMillis }) => {
-      const now = () => clock.unsafeCurrentTimeMillis()
+      const now = () => clock.currentTimeMillisUnsafe()
       if (response.headers["content-type"]?.startsWith("application/json")) {
         return wholeBody(call, response, startMillis, now)
       }
@@ -292,6 +291,6 @@ export const layer = (options: Options = {}): Layer.Layer<ProviderClient, never,
  * @category Layers
  */
 export const layerConfig = (
-  options: Config.Config.Wrap<Options>
-): Layer.Layer<ProviderClient, ConfigError.ConfigError, HttpClient.HttpClient> =>
+  options: Config.Wrap<Options>
+): Layer.Layer<ProviderClient, Config.ConfigError, HttpClient.HttpClient> =>
   Layer.effect(ProviderClient, Effect.flatMap(Config.unwrap(options), make))

@@ -36,9 +36,8 @@
  *
  * @since 0.1.0
  */
-import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClient from "effect/http/HttpClient"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -69,7 +68,7 @@ export interface Options extends HttpOptions {
    * zero unloads it at once, an infinite duration keeps it loaded.
    * Default: not sent (the server's default, 5 minutes).
    */
-  readonly keepAlive?: Duration.DurationInput | undefined
+  readonly keepAlive?: Duration.Input | undefined
   /**
    * The context window to run the model with (`options.num_ctx`). Set it when
    * prompts are long: Ollama silently truncates a prompt that does not fit its
@@ -113,7 +112,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
   }
   const keepAlive = options.keepAlive === undefined
     ? undefined
-    : Wire.keepAliveOf(Duration.toMillis(Duration.decode(options.keepAlive)))
+    : Wire.keepAliveOf(Duration.toMillis(options.keepAlive))
   const transport = ProviderHttp.make(client, {
     provider,
     baseUrl: options.baseUrl ?? defaultBaseUrl,
@@ -182,7 +181,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
       if (!("request" in call)) return Effect.fail(call)
       return Effect.flatMap(transport.json(call), (reply) =>
         Effect.clockWith((clock) =>
-          Effect.map(decodeReply(call, reply.body, reply.latency, clock.unsafeCurrentTimeMillis()), ProviderHttp.withRateLimit(reply))
+          Effect.map(decodeReply(call, reply.body, reply.latency, clock.currentTimeMillisUnsafe()), ProviderHttp.withRateLimit(reply))
         ))
     })
 
@@ -214,7 +213,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
               if (!Wire.isRecord(body)) {
                 return Effect.fail(transport.decodeError(call, "the response body is not a JSON object", text))
               }
-              const now = clock.unsafeCurrentTimeMillis()
+              const now = clock.currentTimeMillisUnsafe()
               return Effect.map(
                 decodeReply(call, body, Duration.millis(Math.max(0, now - startMillis)), now),
                 ChatChunk.fromResponse
@@ -227,8 +226,8 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
           model: call.model,
           keyId: credentials.keyId,
           startMillis,
-          now: () => clock.unsafeCurrentTimeMillis(),
-          errorOf: (body) => transport.errorOf(call, body, clock.unsafeCurrentTimeMillis()),
+          now: () => clock.currentTimeMillisUnsafe(),
+          errorOf: (body) => transport.errorOf(call, body, clock.currentTimeMillisUnsafe()),
           decodeError: (detail, raw) => transport.decodeError(call, detail, raw),
           maxLineSize
         })
@@ -263,8 +262,8 @@ export const layer = (options: Options = {}): Layer.Layer<ProviderClient, never,
  *
  * ```ts
  * Ollama.layerConfig({
- *   baseUrl: Config.string("OLLAMA_HOST").pipe(Config.withDefault("http://localhost:11434")),
- *   model: Config.string("OLLAMA_MODEL")
+ *   baseUrl: Config.String("OLLAMA_HOST").pipe(Config.withDefault("http://localhost:11434")),
+ *   model: Config.String("OLLAMA_MODEL")
  * })
  * ```
  *
@@ -272,6 +271,6 @@ export const layer = (options: Options = {}): Layer.Layer<ProviderClient, never,
  * @category Layers
  */
 export const layerConfig = (
-  options: Config.Config.Wrap<Options>
-): Layer.Layer<ProviderClient, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.effect(ProviderClient, Effect.flatMap(Config.unwrap(options), make))
+  options: Config.Wrap<Options>
+): Layer.Layer<ProviderClient, Config.ConfigError, HttpClient.HttpClient> =>
+  Layer.effect(ProviderClient, Effect.flatMap(Config.unwrap<Options>(options), make))

@@ -5,7 +5,7 @@
  * WIRE.md §1.8 handled.
  *
  * The layer needs an `HttpClient.HttpClient`; applications provide
- * `NodeHttpClient.layerUndici`.
+ * `UndiciHttpClient.layer()` or `NodeHttpClient.layerUndici`.
  *
  * ```ts
  * const OpenAi = OpenAiChat.layer({ baseUrl: "https://api.openai.com/v1", model: "gpt-4o-mini" })
@@ -27,11 +27,10 @@
  *
  * @since 0.1.0
  */
-import * as HttpClient from "@effect/platform/HttpClient"
-import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
+import * as HttpClient from "effect/http/HttpClient"
+import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as ChatChunk from "../ChatChunk.js"
@@ -194,7 +193,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
       if (!("request" in call)) return Effect.fail(call)
       return Effect.flatMap(transport.json(call), (reply) =>
         Effect.clockWith((clock) =>
-          Effect.map(toResponse(call, reply, clock.unsafeCurrentTimeMillis()), ProviderHttp.withRateLimit(reply))
+          Effect.map(toResponse(call, reply, clock.currentTimeMillisUnsafe()), ProviderHttp.withRateLimit(reply))
         ))
     })
 
@@ -209,7 +208,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
       if (contentType?.startsWith("application/json")) {
         return Effect.flatMap(
           transport.readJson(call, start),
-          (reply) => Effect.map(toResponse(call, reply, clock.unsafeCurrentTimeMillis()), ChatChunk.fromResponse)
+          (reply) => Effect.map(toResponse(call, reply, clock.currentTimeMillisUnsafe()), ChatChunk.fromResponse)
         )
       }
       // A proxy's login or error page with status 200 would otherwise read as an empty, truncated stream.
@@ -226,7 +225,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
         secret: credentials.key,
         requestId: () => requestIdOf(response),
         startMillis,
-        now: () => clock.unsafeCurrentTimeMillis(),
+        now: () => clock.currentTimeMillisUnsafe(),
         maxEventSize
       })
     })
@@ -264,6 +263,6 @@ export const layer = (options: Options): Layer.Layer<ProviderClient, never, Http
  * @category Layers
  */
 export const layerConfig = (
-  options: Config.Config.Wrap<Options>
-): Layer.Layer<ProviderClient, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.effect(ProviderClient, Effect.flatMap(Config.unwrap(options), make))
+  options: Config.Wrap<Options>
+): Layer.Layer<ProviderClient, Config.ConfigError, HttpClient.HttpClient> =>
+  Layer.effect(ProviderClient, Effect.flatMap(Config.unwrap<Options>(options), make))

@@ -39,10 +39,9 @@
  *
  * @since 0.1.0
  */
-import * as HttpClient from "@effect/platform/HttpClient"
-import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as HttpClient from "effect/http/HttpClient"
+import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -191,7 +190,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     return Effect.flatMap(transport.json(call), (reply) =>
       Effect.clockWith((clock) =>
         Effect.map(
-          toResponse(call, reply.body, reply.response, reply.latency, clock.unsafeCurrentTimeMillis()),
+          toResponse(call, reply.body, reply.response, reply.latency, clock.currentTimeMillisUnsafe()),
           ProviderHttp.withRateLimit(reply)
         )
       ))
@@ -218,7 +217,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
             transport.decodeError(call, "the response body is not a JSON object", text, requestIdOf(start.response))
           )
         }
-        const now = start.clock.unsafeCurrentTimeMillis()
+        const now = start.clock.currentTimeMillisUnsafe()
         return Effect.map(
           toResponse(call, body, start.response, latencySince(start.startMillis, now), now),
           ChatChunk.fromResponse
@@ -238,11 +237,11 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
         keyId: credentials.keyId,
         store,
         startMillis: start.startMillis,
-        now: () => clock.unsafeCurrentTimeMillis(),
+        now: () => clock.currentTimeMillisUnsafe(),
         maxEventSize,
         requestId: () => requestIdOf(start.response),
         providerError: (body) =>
-          transport.errorOf(call, body, clock.unsafeCurrentTimeMillis(), { "x-request-id": requestIdOf(start.response) }),
+          transport.errorOf(call, body, clock.currentTimeMillisUnsafe(), { "x-request-id": requestIdOf(start.response) }),
         decodeError: (detail, raw) => transport.decodeError(call, detail, raw, requestIdOf(start.response))
       })
     })
@@ -273,8 +272,8 @@ export const layer = (options: Options): Layer.Layer<ProviderClient, never, Http
  *
  * ```ts
  * OpenAiResponses.layerConfig({
- *   baseUrl: Config.string("OPENAI_BASE_URL").pipe(Config.withDefault("https://api.openai.com/v1")),
- *   model: Config.string("OPENAI_MODEL")
+ *   baseUrl: Config.String("OPENAI_BASE_URL").pipe(Config.withDefault("https://api.openai.com/v1")),
+ *   model: Config.String("OPENAI_MODEL")
  * })
  * ```
  *
@@ -282,6 +281,6 @@ export const layer = (options: Options): Layer.Layer<ProviderClient, never, Http
  * @category Layers
  */
 export const layerConfig = (
-  options: Config.Config.Wrap<Options>
-): Layer.Layer<ProviderClient, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.effect(ProviderClient, Effect.flatMap(Config.unwrap(options), make))
+  options: Config.Wrap<Options>
+): Layer.Layer<ProviderClient, Config.ConfigError, HttpClient.HttpClient> =>
+  Layer.effect(ProviderClient, Effect.flatMap(Config.unwrap<Options>(options), make))

@@ -33,20 +33,15 @@
  * goes away or the scope closes. A plan with no wait is written synchronously
  * as one string, a stream as one chunked body: no Effect per request or per token.
  *
- * `server: "platform"` writes the same plans through `@effect/platform`
- * (`HttpRouter` on `NodeHttpServer`, tracing spans off), as DESIGN.md intends
- * for HTTP in. It is not the default because it cannot keep up with a raw
- * client. `bench/simulator.ts` (undici `Pool`, 32 connections, 64-token
- * replies, a shared 2-core VM) measured, as requests/s and server CPU per
- * request: non-streamed, 10.9k at 39 µs for the listener, 3.3k at 158 µs for
- * the platform, 18.3k at 24 µs for a bare server replaying fixed bytes;
- * streamed, 6.6k at 64 µs, 3.6k at 174 µs and 13.2k at 29 µs. The platform's
- * cost is its per-request machinery (a fiber per request, the handler pipeline,
- * the router's context copy, `Effect.async` around reading the body and around
- * the write): a platform app answering a fixed body, without a router, already
- * costs about 80 µs. Both servers write precomputed JSON fragments, a whole
- * unpaced stream in one write, and no Effect per token; the platform server also
- * runs without its per-request tracing span.
+ * `server: "platform"` writes the same plans through Effect's own HTTP server
+ * (`effect/http`'s `HttpRouter`, served by `@effect/platform-node`'s
+ * `NodeHttpServer`, tracing spans off), as DESIGN.md intends for HTTP in. It is
+ * not the default because its per-request machinery (a fiber per request, the
+ * handler pipeline, the router's context, `Effect.callback` around reading the
+ * body) costs several times the listener's CPU per request; `bench/simulator.ts`
+ * measures both against a bare server replaying fixed bytes. Both servers write
+ * precomputed JSON fragments, a whole unpaced stream in one write, and no Effect
+ * per token.
  *
  * ## Fault header grammar (`x-simulator-fault`)
  *
@@ -89,20 +84,21 @@
  *
  * @since 0.1.0
  */
-import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
-import * as HttpRouter from "@effect/platform/HttpRouter"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
-import type * as Clock from "effect/Clock"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
-import * as FiberId from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
+import * as HttpMiddleware from "effect/http/HttpMiddleware"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServerError from "effect/http/HttpServerError"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -138,9 +134,9 @@ export interface Options {
   /** The port; `0` picks a free one. Default `0`. */
   readonly port?: number
   /** Delay before any response's headers. Default zero. */
-  readonly latency?: Duration.DurationInput
+  readonly latency?: Duration.Input
   /** Delay between the headers and the first chunk of a stream (added to a non-streamed reply's delay). Default zero. */
-  readonly timeToFirstToken?: Duration.DurationInput
+  readonly timeToFirstToken?: Duration.Input
   /** Pacing between chunks of a stream (and the time a non-streamed reply takes). Default unlimited. */
   readonly tokensPerSecond?: number
   /** Text tokens in a reply; `x-simulator-reply-tokens` overrides it per request. Default `16`. */
@@ -161,8 +157,8 @@ export interface Options {
   readonly fault?: string
   /**
    * Which HTTP server answers: `"node"`, a plain `node:http` listener (the
-   * default, several times faster), or `"platform"`, `@effect/platform`'s
-   * `HttpRouter` on `NodeHttpServer`. Both send the same bytes.
+   * default, several times faster), or `"platform"`, `effect/http`'s
+   * `HttpRouter` on `@effect/platform-node`'s `NodeHttpServer`. Both send the same bytes.
    */
   readonly server?: "node" | "platform"
 }
@@ -496,7 +492,7 @@ export interface Simulator {
  * @since 0.1.0
  * @category Tags
  */
-export const Simulator: Context.Tag<Simulator, Simulator> = Context.GenericTag<Simulator>(
+export const Simulator: Context.Service<Simulator, Simulator> = Context.Service<Simulator>(
   "effect-llm-router/simulator/Simulator"
 )
 
@@ -507,9 +503,9 @@ export const Simulator: Context.Tag<Simulator, Simulator> = Context.GenericTag<S
  * @category Errors
  */
 export class SimulatorStartError extends Schema.TaggedError<SimulatorStartError>()("SimulatorStartError", {
-  reason: Schema.Literal("InvalidOptions", "Listen"),
+  reason: Schema.Literals(["InvalidOptions", "Listen"]),
   description: Schema.String,
-  cause: Schema.optional(Schema.Defect)
+  cause: Schema.optional(Schema.Defect())
 }) {
   override get message() {
     return this.reason === "Listen"
@@ -545,10 +541,10 @@ const resolve = (options: Options): Config | string => {
     if (value === undefined) return fallback
     return Number.isInteger(value) && value >= min ? value : `${name} must be an integer of at least ${min}, got ${value}`
   }
-  const millis = (name: string, value: Duration.DurationInput | undefined): number | string => {
+  const millis = (name: string, value: Duration.Input | undefined): number | string => {
     if (value === undefined) return 0
-    const decoded = Duration.decodeUnknown(value)
-    if (decoded._tag === "None") return `${name} is not a duration`
+    const decoded = Duration.fromInput(value)
+    if (Option.isNone(decoded)) return `${name} is not a duration`
     const ms = Duration.toMillis(decoded.value)
     return Number.isFinite(ms) && ms >= 0 ? ms : `${name} must be a finite duration`
   }
@@ -1154,7 +1150,7 @@ const nodeListener = (
   engine: Engine,
   config: Config,
   clock: Clock.Clock,
-  runFork: (effect: Effect.Effect<void>) => Fiber.RuntimeFiber<void>,
+  runFork: (effect: Effect.Effect<void>) => Fiber.Fiber<void>,
   closing: (res: Http.ServerResponse) => void
 ) => {
 
@@ -1168,7 +1164,7 @@ const nodeListener = (
   const later = (res: Http.ServerResponse, effect: Effect.Effect<void>) => {
     const fiber = runFork(effect)
     res.once("close", () => {
-      fiber.unsafeInterruptAsFork(FiberId.none)
+      fiber.interruptUnsafe()
     })
   }
 
@@ -1179,9 +1175,9 @@ const nodeListener = (
       res.flushHeaders()
       const groups = plan.then === "reset" ? plan.groups.slice(0, -1) : plan.groups
       const last = plan.then === "reset" ? plan.groups[plan.groups.length - 1]?.text ?? "" : ""
-      return Effect.zipRight(
+      return Effect.andThen(
         Effect.forEach(groups, (group) =>
-          Effect.zipRight(
+          Effect.andThen(
             group.delayMs > 0 ? sleep(group.delayMs) : Effect.void,
             Effect.sync(() => {
               res.write(group.text)
@@ -1202,7 +1198,7 @@ const nodeListener = (
     switch (plan._tag) {
       case "Body":
         if (latency + plan.delayMs === 0) return writeBody(res, plan)
-        return later(res, Effect.zipRight(sleep(latency + plan.delayMs), Effect.sync(() => writeBody(res, plan))))
+        return later(res, Effect.andThen(sleep(latency + plan.delayMs), Effect.sync(() => writeBody(res, plan))))
       case "Stream": {
         const only = plan.groups.length === 1 ? plan.groups[0]! : undefined
         if (latency === 0 && only !== undefined && only.delayMs === 0 && plan.then === "end") {
@@ -1210,12 +1206,12 @@ const nodeListener = (
           res.writeHead(200, plan.headers)
           return res.end(only.text)
         }
-        return later(res, latency > 0 ? Effect.zipRight(sleep(latency), writeStream(res, plan)) : writeStream(res, plan))
+        return later(res, latency > 0 ? Effect.andThen(sleep(latency), writeStream(res, plan)) : writeStream(res, plan))
       }
       case "Truncated":
         return later(
           res,
-          Effect.zipRight(
+          Effect.andThen(
             sleep(latency + plan.delayMs),
             Effect.sync(() => {
               res.writeHead(200, { ...plan.headers, "content-length": String(plan.declaredLength) })
@@ -1224,7 +1220,7 @@ const nodeListener = (
           )
         )
       case "Drop":
-        return later(res, Effect.zipRight(sleep(latency + plan.delayMs), Effect.sync(() => resetNow(res, closing))))
+        return later(res, Effect.andThen(sleep(latency + plan.delayMs), Effect.sync(() => resetNow(res, closing))))
       case "Hang":
         return
     }
@@ -1232,7 +1228,7 @@ const nodeListener = (
 
   const answer = (req: Http.IncomingMessage, res: Http.ServerResponse, body: string | undefined) => {
     const matched = matchRoute(req.method, req.url)
-    const now = clock.unsafeCurrentTimeMillis()
+    const now = clock.currentTimeMillisUnsafe()
     let plan: Plan
     try {
       plan = matched === undefined
@@ -1269,10 +1265,11 @@ const nodeListener = (
 }
 
 /**
- * The same plans served through `@effect/platform`: `HttpRouter` routes on
+ * The same plans served through `effect/http`: `HttpRouter` routes on
  * `NodeHttpServer`, responses as `HttpServerResponse` values (a paced stream as
  * an Effect `Stream`). Kept to measure against the plain listener (see
- * `bench/simulator.ts`) and for whoever needs the platform's middleware.
+ * `bench/simulator.ts`) and for whoever needs the platform's middleware. The
+ * router is built once per simulator, with `HttpRouter.make`.
  */
 const platformApp = (
   engine: Engine,
@@ -1309,7 +1306,7 @@ const platformApp = (
           }),
           Stream.concat(
             plan.then === "reset"
-              ? Stream.fromEffect(Effect.zipRight(Effect.sync(() => resetAfter(res, last, closing)), Effect.never))
+              ? Stream.fromEffect(Effect.andThen(Effect.sync(() => resetAfter(res, last, closing)), Effect.never))
               : plan.then === "stall"
               ? Stream.never
               : Stream.empty
@@ -1318,7 +1315,7 @@ const platformApp = (
         return HttpServerResponse.stream(body, { headers: plan.headers })
       }
       case "Truncated":
-        return Effect.zipRight(
+        return Effect.andThen(
           sleep(plan.delayMs),
           Effect.suspend(() => {
             res.writeHead(200, { ...plan.headers, "content-length": String(plan.declaredLength) })
@@ -1327,7 +1324,7 @@ const platformApp = (
           })
         )
       case "Drop":
-        return Effect.zipRight(sleep(plan.delayMs), Effect.suspend(() => {
+        return Effect.andThen(sleep(plan.delayMs), Effect.suspend(() => {
           resetNow(res, closing)
           return Effect.never
         }))
@@ -1341,13 +1338,16 @@ const platformApp = (
 
   const serve = <R>(plan: (request: HttpServerRequest.HttpServerRequest, now: number) => Effect.Effect<Plan, never, R>) =>
     Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-      Effect.flatMap(plan(request, clock.unsafeCurrentTimeMillis()), (p) => {
-        const response = respond(NodeHttpServerRequest.toServerResponse(request), p)
-        return delayed(HttpServerResponse.isServerResponse(response) ? Effect.succeed(response) : response)
+      Effect.flatMap(plan(request, clock.currentTimeMillisUnsafe()), (p) => {
+        const res = NodeHttpServerRequest.toServerResponse(request)
+        // The simulator creates its own `node:http` server, so this is never HTTP/2.
+        if (!(res instanceof Http.ServerResponse)) return Effect.die(new Error("Simulator: expected an HTTP/1 response"))
+        const response = respond(res, p)
+        return delayed(HttpServerResponse.isHttpServerResponse(response) ? Effect.succeed(response) : response)
       }))
 
   const readBody = (req: Http.IncomingMessage) =>
-    Effect.async<string | undefined>((resume) => {
+    Effect.callback<string | undefined>((resume) => {
       let text = ""
       req.setEncoding("utf8")
       req.on("data", (chunk: string) => {
@@ -1356,25 +1356,34 @@ const platformApp = (
       req.once("end", () => resume(Effect.succeed(text.length > maxBody ? undefined : text)))
     })
 
-  let router: HttpRouter.HttpRouter<never, never> = HttpRouter.empty
-  for (const route of routes) {
-    router = HttpRouter.route(route.method)(
-      router,
-      route.path,
-      serve((request, now) => {
-        const req = NodeHttpServerRequest.toIncomingMessage(request)
-        return Effect.flatMap(
-          route.method === "POST" ? readBody(req) : Effect.succeed(""),
-          (body) =>
-            Effect.map(HttpRouter.params, (params) => route.plan(engine, { headers: req.headers, body, now, params, url: request.url }))
-        )
-      })
+  const isRouteNotFound = (error: unknown): error is HttpServerError.HttpServerError =>
+    HttpServerError.isHttpServerError(error) && error.reason._tag === "RouteNotFound"
+
+  return Effect.gen(function*() {
+    const router = yield* HttpRouter.make
+    yield* router.addAll(routes.map((route) =>
+      HttpRouter.route(
+        route.method,
+        route.path,
+        serve((request, now) => {
+          const req = NodeHttpServerRequest.toIncomingMessage(request)
+          if (!(req instanceof Http.IncomingMessage)) return Effect.die(new Error("Simulator: expected an HTTP/1 request"))
+          return Effect.flatMap(
+            route.method === "POST" ? readBody(req) : Effect.succeed(""),
+            (body) =>
+              Effect.map(
+                HttpRouter.params,
+                (params) => route.plan(engine, { headers: req.headers, body, now, params, url: request.url })
+              )
+          )
+        })
+      )
+    ))
+    return router.asHttpEffect().pipe(
+      Effect.catchIf(isRouteNotFound, (error) =>
+        serve(() => Effect.succeed(engine.notFound(chat, error.request.method, error.request.url))))
     )
-  }
-  return router.pipe(
-    Effect.catchTag("RouteNotFound", (error) =>
-      serve(() => Effect.succeed(engine.notFound(chat, error.request.method, error.request.url))))
-  )
+  })
 }
 
 // ---------------------------------------------------------------------------
@@ -1386,7 +1395,7 @@ const platformApp = (
  * closes every connection and the server.
  *
  * Time (rate-limit windows, `created`, delays) is read from the `Clock` of the
- * fiber that runs `make`: under `TestClock` (`it.effect`, `it.scoped`), rate
+ * fiber that runs `make`: under `TestClock` (`it.effect`), rate
  * windows move with `TestClock.adjust`, and any delay knob waits for it too.
  *
  * @since 0.1.0
@@ -1431,12 +1440,12 @@ export const make = (options: Options = {}): Effect.Effect<Simulator, SimulatorS
 
     // Time is read from the Clock of the fiber that starts the simulator (a
     // TestClock in tests), synchronously in the request handlers.
-    const clock = yield* Effect.clock
+    const clock = yield* Clock.Clock
     if (config.server === "node") {
       const runFork = yield* FiberSet.makeRuntime<never, void, never>()
       server.on("request", nodeListener(engine, config, clock, runFork, closing))
       yield* Effect.acquireRelease(
-        Effect.async<void, SimulatorStartError>((resume) => {
+        Effect.callback<void, SimulatorStartError>((resume) => {
           const onError = (error: Error) => resume(Effect.fail(listenError(error)))
           server.once("error", onError)
           server.listen({ host: config.host, port: config.port }, () => {
@@ -1445,7 +1454,7 @@ export const make = (options: Options = {}): Effect.Effect<Simulator, SimulatorS
           })
         }),
         () =>
-          Effect.async<void>((resume) => {
+          Effect.callback<void>((resume) => {
             server.close(() => resume(Effect.void))
             // A stalled or slow stream must not keep close() waiting.
             server.closeAllConnections()
@@ -1455,12 +1464,14 @@ export const make = (options: Options = {}): Effect.Effect<Simulator, SimulatorS
       const httpServer = yield* NodeHttpServer.make(() => server, { host: config.host, port: config.port }).pipe(
         Effect.mapError((error) => listenError(error.cause))
       )
-      // Runs before the server's own finalizer: a stalled stream must not keep close() waiting.
-      yield* Effect.addFinalizer(() => Effect.sync(() => server.closeAllConnections()))
+      const app = yield* platformApp(engine, config, clock, closing)
       // A tracing span per request would cost more than the simulator's own work.
-      yield* httpServer.serve(platformApp(engine, config, clock, closing)).pipe(
-        Effect.locally(HttpMiddleware.currentTracerDisabledWhen, () => true)
+      yield* httpServer.serve(app).pipe(
+        Effect.provideService(HttpMiddleware.TracerDisabledWhen, () => true)
       )
+      // Runs before the server's own finalizers (it is added after them): a
+      // stalled stream must not keep close() waiting.
+      yield* Effect.addFinalizer(() => Effect.sync(() => server.closeAllConnections()))
     }
 
     const address = server.address()
@@ -1481,4 +1492,4 @@ export const make = (options: Options = {}): Effect.Effect<Simulator, SimulatorS
  * @category Layers
  */
 export const layer = (options: Options = {}): Layer.Layer<Simulator, SimulatorStartError> =>
-  Layer.scoped(Simulator, make(options))
+  Layer.effect(Simulator, make(options))

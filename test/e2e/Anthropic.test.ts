@@ -1,5 +1,4 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -57,7 +56,7 @@ const withSim = <A, E>(
 const hello = { model: MODEL, max_tokens: 1024, messages: [{ role: "user", content: "Hello there" }] }
 
 describe("the simulator speaks Anthropic Messages", () => {
-  it.scopedLive("a whole message: text block, stop_reason, usage without cached tokens in input_tokens", () =>
+  it.live("a whole message: text block, stop_reason, usage without cached tokens in input_tokens", () =>
     withSim({ replyTokens: 7 }, (sim) =>
       Effect.gen(function*() {
         const answer = yield* post(sim, { ...hello, system: "Be brief." }, { "x-simulator-cached-tokens": "2" })
@@ -74,7 +73,7 @@ describe("the simulator speaks Anthropic Messages", () => {
         assert.isAtLeast(body.usage.input_tokens, 1)
       })))
 
-  it.scopedLive("a stream: every event in order, usage cumulative in message_delta, message_stop last", () =>
+  it.live("a stream: every event in order, usage cumulative in message_delta, message_stop last", () =>
     withSim({ replyTokens: 5 }, (sim) =>
       Effect.gen(function*() {
         const answer = yield* post(sim, { ...hello, stream: true })
@@ -103,7 +102,7 @@ describe("the simulator speaks Anthropic Messages", () => {
         assert.strictEqual(delta.usage.output_tokens, 5)
       })))
 
-  it.scopedLive("tool_use blocks, parallel, their input streamed as input_json_delta pieces", () =>
+  it.live("tool_use blocks, parallel, their input streamed as input_json_delta pieces", () =>
     withSim({}, (sim) =>
       Effect.gen(function*() {
         const request = { ...hello, tools: [weather], tool_choice: { type: "any" } }
@@ -130,7 +129,7 @@ describe("the simulator speaks Anthropic Messages", () => {
         assert.isAbove(events.filter((e) => (e.data.delta as { type?: string } | undefined)?.type === "input_json_delta").length, 4)
       })))
 
-  it.scopedLive("thinking: a signed block, which must come back first in a tool loop", () =>
+  it.live("thinking: a signed block, which must come back first in a tool loop", () =>
     withSim({ reasoningTokens: 4 }, (sim) =>
       Effect.gen(function*() {
         const thinking = { type: "enabled", budget_tokens: 1024 }
@@ -154,7 +153,7 @@ describe("the simulator speaks Anthropic Messages", () => {
         assert.include(forged.text, "signature")
       })))
 
-  it.scopedLive("errors in Anthropic's shape", () =>
+  it.live("errors in Anthropic's shape", () =>
     withSim({ apiKeys: [KEY], contextWindow: 100 }, (sim) =>
       Effect.gen(function*() {
         const errorOf = (answer: Answer) => JSON.parse(answer.text) as { type: string; error: { type: string; message: string } }
@@ -182,7 +181,7 @@ describe("the simulator speaks Anthropic Messages", () => {
         assert.include(errorOf(orphan).error.message, "without `tool_result` blocks")
       })))
 
-  it.scopedLive("request-id and anthropic-ratelimit-* headers; 429 rate_limit_error with retry-after", () =>
+  it.live("request-id and anthropic-ratelimit-* headers; 429 rate_limit_error with retry-after", () =>
     withSim({ requestsPerMinute: 2 }, (sim) =>
       Effect.gen(function*() {
         const first = yield* post(sim, hello)
@@ -203,7 +202,7 @@ describe("the simulator speaks Anthropic Messages", () => {
         assert.isNotNull(limited.headers.get("retry-after"))
       })))
 
-  it.scopedLive("a stream-error fault is an `error` event with no message_stop after it", () =>
+  it.live("a stream-error fault is an `error` event with no message_stop after it", () =>
     withSim({}, (sim) =>
       Effect.gen(function*() {
         const events = sseEvents((yield* post(sim, { ...hello, stream: true }, { "x-simulator-fault": "stream-error=3" })).text)
@@ -236,7 +235,7 @@ const suite = { withClient, request: ask, key: KEY }
 const comparable = (response: ChatResponse) => AdapterE2e.comparable(response, { id: (id) => id.slice(0, 4), providerMetadata: true })
 
 describe("Anthropic over the simulator", () => {
-  it.scopedLive("a text reply", () =>
+  it.live("a text reply", () =>
     withClient({ replyTokens: 12 }, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client()
@@ -256,7 +255,7 @@ describe("Anthropic over the simulator", () => {
 
   AdapterE2e.itStreamsTextThenUsageThenFinish(suite, "anthropic", (finish) => assert.match(finish.id, /^msg_/))
 
-  it.scopedLive("streamed and whole replies collect to the same response (thinking, cached tokens)", () =>
+  it.live("streamed and whole replies collect to the same response (thinking, cached tokens)", () =>
     withClient({ replyTokens: 30, reasoningTokens: 5 }, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client({ headers: { "x-simulator-cached-tokens": "4" } })
@@ -273,7 +272,7 @@ describe("Anthropic over the simulator", () => {
         assert.isAbove(blocks[0]!.signature.length, 0)
       })))
 
-  it.scopedLive("a tool call, streamed and whole", () =>
+  it.live("a tool call, streamed and whole", () =>
     withClient({}, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client()
@@ -283,14 +282,14 @@ describe("Anthropic over the simulator", () => {
         assert.deepStrictEqual(JSON.parse(call.arguments), { city: "sim" })
       })))
 
-  it.scopedLive("parallel tool calls: dense indexes, arguments split across events, streamed and whole", () =>
+  it.live("parallel tool calls: dense indexes, arguments split across events, streamed and whole", () =>
     withClient({}, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client({ headers: { "x-simulator-tool-calls": "3" } })
         const request: ChatRequest.Input = { ...ask, tools, reasoningEffort: "minimal" }
         const whole = yield* chat.chat(request, credentials)
         assert.deepStrictEqual(whole.toolCalls.map((c) => c.name), ["get_weather", "get_time", "get_weather"])
-        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(chat.chatStream(request, credentials)))
+        const chunks = yield* Stream.runCollect(chat.chatStream(request, credentials))
         const deltas = chunks.filter((c) => c._tag === "ToolCallDelta")
         // The thinking block is content block 0, so wire indexes start at 1; tool calls start at 0.
         assert.deepStrictEqual([...new Set(deltas.map((d) => d.index))], [0, 1, 2])
@@ -299,7 +298,7 @@ describe("Anthropic over the simulator", () => {
         assert.deepStrictEqual(comparable(streamed), comparable(whole))
       })))
 
-  it.scopedLive("a tool loop with thinking sends the signed blocks back first", () =>
+  it.live("a tool loop with thinking sends the signed blocks back first", () =>
     withClient({ reasoningTokens: 3 }, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client()
@@ -345,7 +344,7 @@ describe("Anthropic errors from the simulator", () => {
 
   AdapterE2e.itMapsThePerKeyRateLimit(suite)
 
-  it.scopedLive("injected statuses map to their tags", () =>
+  it.live("injected statuses map to their tags", () =>
     withClient({}, ({ client }) =>
       Effect.gen(function*() {
         const failWith = AdapterE2e.failWithFault(client, ask, credentials)
@@ -369,7 +368,7 @@ describe("Anthropic errors from the simulator", () => {
         assert.strictEqual(empty.status, 400)
       })))
 
-  it.scopedLive("tool call arguments that are not JSON fail before any request, naming the call", () =>
+  it.live("tool call arguments that are not JSON fail before any request, naming the call", () =>
     withClient({}, ({ client, simulator }) =>
       Effect.gen(function*() {
         const chat = yield* client()
@@ -392,7 +391,7 @@ describe("Anthropic faults from the simulator", () => {
 
   AdapterE2e.itMapsAMalformedEvent(suite)
 
-  it.scopedLive("a stream cut before message_stop -> StreamTruncatedError", () =>
+  it.live("a stream cut before message_stop -> StreamTruncatedError", () =>
     withClient({}, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client(fault("truncate=8"))
@@ -404,7 +403,7 @@ describe("Anthropic faults from the simulator", () => {
         assert.strictEqual(whole._tag, "TransportError")
       })))
 
-  it.scopedLive("an error event mid-stream (overloaded_error) -> ProviderUnavailableError after the chunks before it", () =>
+  it.live("an error event mid-stream (overloaded_error) -> ProviderUnavailableError after the chunks before it", () =>
     withClient({ replyTokens: 10 }, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client(fault("stream-error=5"))
@@ -434,7 +433,7 @@ describe("Anthropic timeouts and interruption", () => {
 })
 
 describe("Llm over Anthropic", () => {
-  it.scopedLive("a rejected key is rotated away; chat and chatStream go through the whole stack", () =>
+  it.live("a rejected key is rotated away; chat and chatStream go through the whole stack", () =>
     Effect.gen(function*() {
       const good = "sk-ant-good-key-0000000001"
       const simulator = yield* Simulator.make({ models: [MODEL], apiKeys: [good], replyTokens: 6 })

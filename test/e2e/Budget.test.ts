@@ -12,7 +12,7 @@ import { trackedSimulator } from "../utils/trackedSimulator.js"
 const key = "sk-sim-budget-000000000005"
 
 describe("Budget over loopback", () => {
-  it.scopedLive("calls are charged their cost until the next one would pass the limit; that one is never sent", () =>
+  it.live("calls are charged their cost until the next one would pass the limit; that one is never sent", () =>
     Effect.gen(function*() {
       const provider = yield* trackedSimulator(key, "sim", { replyTokens: 20 })
       const price = Pricing.lookup("gpt-4o-mini")!
@@ -26,9 +26,9 @@ describe("Budget over loopback", () => {
       yield* Effect.gen(function*() {
         let sent = 0
         while (sent < 100) {
-          const outcome = yield* Effect.either(sent % 2 === 0 ? Llm.chat(request) : Stream.runDrain(Llm.chatStream(request)))
-          if (outcome._tag === "Left") {
-            expect(outcome.left).toMatchObject({ _tag: "BudgetExceededError", scope: "sim", limit, estimate })
+          const outcome = yield* Effect.result(sent % 2 === 0 ? Llm.chat(request) : Stream.runDrain(Llm.chatStream(request)))
+          if (outcome._tag === "Failure") {
+            expect(outcome.failure).toMatchObject({ _tag: "BudgetExceededError", scope: "sim", limit, estimate })
             break
           }
           sent++

@@ -3,7 +3,7 @@
  * loopback against the simulator's `/v1/embeddings`, Gemini's
  * `batchEmbedContents` and Ollama's `/api/embed`.
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClient from "effect/http/HttpClient"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Context from "effect/Context"
@@ -74,7 +74,7 @@ const llmOver = (client: Effect.Effect<ProviderClient.Service, never, HttpClient
 describe("embeddings over the simulator", () => {
   for (const [name, make] of adapters) {
     describe(name, () => {
-      it.scopedLive("one text and several: vectors in input order, model, provider, key id", () =>
+      it.live("one text and several: vectors in input order, model, provider, key id", () =>
         withSimulator({}, (simulator) =>
           Effect.gen(function*() {
             const client = yield* make(simulator.url)()
@@ -86,7 +86,7 @@ describe("embeddings over the simulator", () => {
             expect(many.embeddings[0]).toEqual(many.embeddings[2])
           })))
 
-      it.scopedLive("dimensions sets the vector length", () =>
+      it.live("dimensions sets the vector length", () =>
         withSimulator({}, (simulator) =>
           Effect.gen(function*() {
             const client = yield* make(simulator.url)()
@@ -94,7 +94,7 @@ describe("embeddings over the simulator", () => {
             expect(result.embeddings).toEqual(expected(["x", "y"], 5))
           })))
 
-      it.scopedLive("Llm.embed splits a list past the provider's limit and keeps the order", () =>
+      it.live("Llm.embed splits a list past the provider's limit and keeps the order", () =>
         withSimulator({}, (simulator) =>
           Effect.gen(function*() {
             const client = yield* make(simulator.url)()
@@ -108,7 +108,7 @@ describe("embeddings over the simulator", () => {
             expect(result.usage.promptTokens).toBeGreaterThan(0)
           })))
 
-      it.scopedLive("a batch past the limit sent straight to the adapter fails before any HTTP", () =>
+      it.live("a batch past the limit sent straight to the adapter fails before any HTTP", () =>
         withSimulator({}, (simulator) =>
           Effect.gen(function*() {
             const client = yield* make(simulator.url)()
@@ -117,7 +117,7 @@ describe("embeddings over the simulator", () => {
             expect(yield* simulator.requestCount).toBe(0)
           })))
 
-      it.scopedLive("errors map as for chat: bad key, unknown model, 429, 5xx, a malformed body, a context overflow", () =>
+      it.live("errors map as for chat: bad key, unknown model, 429, 5xx, a malformed body, a context overflow", () =>
         withSimulator({ apiKeys: [KEY], contextWindow: 10 }, (simulator) =>
           Effect.gen(function*() {
             const client = yield* make(simulator.url)()
@@ -136,7 +136,7 @@ describe("embeddings over the simulator", () => {
             for (const error of [auth, missing, limited, down, malformed, long]) assertNoKey(error)
           })))
 
-      it.scopedLive("an empty list or an empty text fails with InvalidRequestError, without HTTP", () =>
+      it.live("an empty list or an empty text fails with InvalidRequestError, without HTTP", () =>
         withSimulator({}, (simulator) =>
           Effect.gen(function*() {
             const client = yield* make(simulator.url)()
@@ -151,14 +151,14 @@ describe("embeddings over the simulator", () => {
             expect(yield* simulator.requestCount).toBe(0)
           })))
 
-      it.scopedLive("Llm.embed rotates away from a key the server rate-limits", () =>
+      it.live("Llm.embed rotates away from a key the server rate-limits", () =>
         withSimulator({ requestsPerMinute: 3 }, (simulator) =>
           Effect.gen(function*() {
             const limitedKey = "sk-embed-limited-000000001"
             const client = yield* make(simulator.url)()
             // Uses up the first key's three requests a minute.
             for (let i = 0; i < 4; i++) {
-              yield* Effect.either(client.embed({ input: "warm" }, ProviderClient.credentials(limitedKey)))
+              yield* Effect.result(client.embed({ input: "warm" }, ProviderClient.credentials(limitedKey)))
             }
             const { llm, pool } = yield* llmOver(make(simulator.url)(), [limitedKey, KEY])
             const inputs = texts(client.maxEmbeddingInputs + 1)
@@ -173,7 +173,7 @@ describe("embeddings over the simulator", () => {
   }
 
   describe("OpenAI encodings", () => {
-    it.scopedLive("base64 (the default) and float give the same float32 vectors", () =>
+    it.live("base64 (the default) and float give the same float32 vectors", () =>
       withSimulator({}, (simulator) =>
         Effect.gen(function*() {
           const inputs = ["alpha", "beta", "gamma"]
@@ -187,7 +187,7 @@ describe("embeddings over the simulator", () => {
           expect(base64.usage.promptTokens).toBe(inputs.reduce((n, text) => n + Reply.countTokens(text.length), 0))
         })))
 
-    it.scopedLive("OpenAiResponses and the presets embed through the same /embeddings", () =>
+    it.live("OpenAiResponses and the presets embed through the same /embeddings", () =>
       withSimulator({}, (simulator) =>
         Effect.gen(function*() {
           const responses = yield* OpenAiResponses.make({ baseUrl: `${simulator.url}/v1`, model })
@@ -203,7 +203,7 @@ describe("embeddings over the simulator", () => {
   })
 
   describe("Gemini", () => {
-    it.scopedLive("reports no usage, so Llm.embed estimates it", () =>
+    it.live("reports no usage, so Llm.embed estimates it", () =>
       withSimulator({}, (simulator) =>
         Effect.gen(function*() {
           const client = yield* Gemini.make({ baseUrl: simulator.url, model })
@@ -216,7 +216,7 @@ describe("embeddings over the simulator", () => {
           expect(result.provider).toBe("gemini")
         })))
 
-    it.scopedLive("the simulator's :embedContent answers one embedding; :batchEmbedContents refuses more than 100", () =>
+    it.live("the simulator's :embedContent answers one embedding; :batchEmbedContents refuses more than 100", () =>
       withSimulator({}, (simulator) =>
         Effect.gen(function*() {
           const post = (method: string, body: unknown) =>
@@ -236,7 +236,7 @@ describe("embeddings over the simulator", () => {
           expect(JSON.stringify(tooMany.body)).toContain("at most 100 requests")
         })))
 
-    it.scopedLive("an invalid key (400 API_KEY_INVALID) is an AuthError", () =>
+    it.live("an invalid key (400 API_KEY_INVALID) is an AuthError", () =>
       withSimulator({ apiKeys: [KEY] }, (simulator) =>
         Effect.gen(function*() {
           const client = yield* Gemini.make({ baseUrl: simulator.url, model })
@@ -246,7 +246,7 @@ describe("embeddings over the simulator", () => {
   })
 
   describe("Anthropic", () => {
-    it.scopedLive("has no embeddings API: a typed InvalidRequestError, and no HTTP", () =>
+    it.live("has no embeddings API: a typed InvalidRequestError, and no HTTP", () =>
       withSimulator({}, (simulator) =>
         Effect.gen(function*() {
           const client = yield* Anthropic.make({ baseUrl: simulator.url, model })

@@ -1,5 +1,4 @@
 import { assert, describe, it } from "@effect/vitest"
-import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../../src/ChatChunk.js"
@@ -76,7 +75,7 @@ const withSim = <A, E, R>(options: Simulator.Options, body: (sim: Simulator.Simu
   Effect.flatMap(Simulator.make({ models, ...options }), body)
 
 describe("the simulator's Gemini format", () => {
-  it.scopedLive("generateContent: text, finishReason, usageMetadata, modelVersion", () =>
+  it.live("generateContent: text, finishReason, usageMetadata, modelVersion", () =>
     withSim({ replyTokens: 10, apiKeys: [KEY] }, (sim) =>
       Effect.gen(function*() {
         const answer = yield* rawCall(sim, {
@@ -98,7 +97,7 @@ describe("the simulator's Gemini format", () => {
         assert.match(body.responseId, /^gemini-sim/)
       })))
 
-  it.scopedLive("keys: ?key= works, a bad key is 400 API_KEY_INVALID, a missing one 403", () =>
+  it.live("keys: ?key= works, a bad key is 400 API_KEY_INVALID, a missing one 403", () =>
     withSim({ apiKeys: [KEY] }, (sim) =>
       Effect.gen(function*() {
         const viaQuery = yield* rawCall(sim, { contents: [userTurn("hi")] }, {
@@ -117,7 +116,7 @@ describe("the simulator's Gemini format", () => {
         assert.strictEqual(JSON.parse(missing.text).error.status, "PERMISSION_DENIED")
       })))
 
-  it.scopedLive("streamGenerateContent?alt=sse: deltas, running usage, finishReason last, no end marker", () =>
+  it.live("streamGenerateContent?alt=sse: deltas, running usage, finishReason last, no end marker", () =>
     withSim({ replyTokens: 12 }, (sim) =>
       Effect.gen(function*() {
         const request = { contents: [userTurn("Stream to me")] }
@@ -138,7 +137,7 @@ describe("the simulator's Gemini format", () => {
         assert.strictEqual(noAlt.status, 400)
       })))
 
-  it.scopedLive("thoughts when includeThoughts is set, counted in thoughtsTokenCount", () =>
+  it.live("thoughts when includeThoughts is set, counted in thoughtsTokenCount", () =>
     withSim({ replyTokens: 6, reasoningTokens: 4 }, (sim) =>
       Effect.gen(function*() {
         const body = JSON.parse((yield* rawCall(sim, {
@@ -156,7 +155,7 @@ describe("the simulator's Gemini format", () => {
         assert.strictEqual(off.candidates[0].content.parts.length, 1)
       })))
 
-  it.scopedLive("function calls: whole, no id, a signature on the first; the signature is required back", () =>
+  it.live("function calls: whole, no id, a signature on the first; the signature is required back", () =>
     withSim({}, (sim) =>
       Effect.gen(function*() {
         const request = {
@@ -202,7 +201,7 @@ describe("the simulator's Gemini format", () => {
         assert.match(JSON.parse(signed.text).candidates[0].content.parts[0].text, /^The tool returned sunny/)
       })))
 
-  it.scopedLive("a blocked prompt: 200, promptFeedback, no candidates", () =>
+  it.live("a blocked prompt: 200, promptFeedback, no candidates", () =>
     withSim({}, (sim) =>
       Effect.gen(function*() {
         const request = { contents: [userTurn(`Do something bad ${GeminiFormat.blockedPromptMarker}`)] }
@@ -216,7 +215,7 @@ describe("the simulator's Gemini format", () => {
         assert.strictEqual(events[0]!.promptFeedback!.blockReason, "SAFETY")
       })))
 
-  it.scopedLive("errors: unknown model, unknown method, context, rate limits and quotas", () =>
+  it.live("errors: unknown model, unknown method, context, rate limits and quotas", () =>
     withSim({ contextWindows: { [MODEL]: 20 } }, (sim) =>
       Effect.gen(function*() {
         const hi = { contents: [userTurn("hi")] }
@@ -238,7 +237,7 @@ describe("the simulator's Gemini format", () => {
         assert.strictEqual(JSON.parse(unavailable.text).error.status, "UNAVAILABLE")
       })))
 
-  it.scopedLive("stream faults: an error event, a cut before finishReason", () =>
+  it.live("stream faults: an error event, a cut before finishReason", () =>
     withSim({ replyTokens: 8 }, (sim) =>
       Effect.gen(function*() {
         const hi = { contents: [userTurn("hi")] }
@@ -256,7 +255,7 @@ describe("the simulator's Gemini format", () => {
         assert.isTrue(cut.every((e) => e.candidates[0]!.finishReason === undefined))
       })))
 
-  it.scopedLive("the platform server serves the same routes", () =>
+  it.live("the platform server serves the same routes", () =>
     withSim({ server: "platform", replyTokens: 5 }, (sim) =>
       Effect.gen(function*() {
         const answer = yield* rawCall(sim, { contents: [userTurn("hi")] }, { path: streamPath() })
@@ -301,7 +300,7 @@ const suite = { withClient: withGemini, request: hello, key: KEY }
 const comparable = (response: ChatResponse) => AdapterE2e.comparable(response, { id: (id) => id.replace(/\d+$/, ""), providerMetadata: true })
 
 describe("Gemini over the simulator", () => {
-  it.scopedLive("a text reply", () =>
+  it.live("a text reply", () =>
     withGemini({ replyTokens: 12 }, ({ client }) =>
       Effect.gen(function*() {
         const gemini = yield* client()
@@ -320,7 +319,7 @@ describe("Gemini over the simulator", () => {
 
   AdapterE2e.itStreamsTextThenUsageThenFinish(suite, "gemini", (finish) => assert.strictEqual(finish.model, MODEL))
 
-  it.scopedLive("streamed and whole replies collect to the same response (text, thoughts, cached tokens)", () =>
+  it.live("streamed and whole replies collect to the same response (text, thoughts, cached tokens)", () =>
     withGemini({ replyTokens: 30, reasoningTokens: 5 }, ({ client }) =>
       Effect.gen(function*() {
         const gemini = yield* client({ headers: { "x-simulator-cached-tokens": "4" } })
@@ -336,7 +335,7 @@ describe("Gemini over the simulator", () => {
         assert.isUndefined(none.reasoning)
       })))
 
-  it.scopedLive("a named tool call, with its thought signature, streamed and whole", () =>
+  it.live("a named tool call, with its thought signature, streamed and whole", () =>
     withGemini({}, ({ client }) =>
       Effect.gen(function*() {
         const gemini = yield* client()
@@ -347,7 +346,7 @@ describe("Gemini over the simulator", () => {
         assert.isString((call.providerMetadata?.["gemini"] as { thoughtSignature?: string }).thoughtSignature)
       })))
 
-  it.scopedLive("parallel tool calls over several events, streamed and whole", () =>
+  it.live("parallel tool calls over several events, streamed and whole", () =>
     withGemini({}, ({ client }) =>
       Effect.gen(function*() {
         const gemini = yield* client({ headers: { "x-simulator-tool-calls": "3" } })
@@ -357,14 +356,14 @@ describe("Gemini over the simulator", () => {
         assert.deepStrictEqual(whole.toolCalls.map((c) => c.id), ["call_0", "call_1", "call_2"])
         // Gemini signs only the first call of a reply.
         assert.deepStrictEqual(whole.toolCalls.map((c) => c.providerMetadata !== undefined), [true, false, false])
-        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(gemini.chatStream(request, credentials)))
+        const chunks = yield* Stream.runCollect(gemini.chatStream(request, credentials))
         const deltas = chunks.filter((c) => c._tag === "ToolCallDelta")
         assert.deepStrictEqual(deltas.map((d) => d.index), [0, 1, 2])
         const streamed = yield* ChatChunk.collect(Stream.fromIterable(chunks))
         assert.deepStrictEqual(comparable(streamed), comparable(whole))
       })))
 
-  it.scopedLive("a tool loop sends the signature back; without it the simulator refuses, as Gemini 3 does", () =>
+  it.live("a tool loop sends the signature back; without it the simulator refuses, as Gemini 3 does", () =>
     withGemini({}, ({ client }) =>
       Effect.gen(function*() {
         const gemini = yield* client({ headers: { "x-simulator-tool-calls": "2" } })
@@ -402,7 +401,7 @@ describe("Gemini over the simulator", () => {
 describe("Gemini errors from the simulator", () => {
   AdapterE2e.itMapsARejectedKey(suite, "a bad key is a 400 -> AuthError invalid_key, no key in it", { rightKey: "AIza-the-right-key-0000", status: 400, provider: "gemini" })
 
-  it.scopedLive("404 for an unknown model -> ModelNotFoundError; a long prompt -> ContextLengthError", () =>
+  it.live("404 for an unknown model -> ModelNotFoundError; a long prompt -> ContextLengthError", () =>
     withGemini({ contextWindow: 50 }, ({ client }) =>
       Effect.gen(function*() {
         const gemini = yield* client()
@@ -420,7 +419,7 @@ describe("Gemini errors from the simulator", () => {
 
   AdapterE2e.itMapsThePerKeyRateLimit(suite)
 
-  it.scopedLive("injected statuses map to their tags", () =>
+  it.live("injected statuses map to their tags", () =>
     withGemini({}, ({ client }) =>
       Effect.gen(function*() {
         const failWith = AdapterE2e.failWithFault(client, hello, credentials)
@@ -438,7 +437,7 @@ describe("Gemini errors from the simulator", () => {
         yield* AdapterE2e.commonInjectedStatuses(failWith)
       })))
 
-  it.scopedLive("a blocked prompt (200, no candidates) -> ContentFilterError", () =>
+  it.live("a blocked prompt (200, no candidates) -> ContentFilterError", () =>
     withGemini({}, ({ client }) =>
       Effect.gen(function*() {
         const gemini = yield* client()
@@ -457,7 +456,7 @@ describe("Gemini faults from the simulator", () => {
 
   AdapterE2e.itMapsAMalformedEvent(suite)
 
-  it.scopedLive("a clean close before any finishReason -> StreamTruncatedError", () =>
+  it.live("a clean close before any finishReason -> StreamTruncatedError", () =>
     withGemini({}, ({ client }) =>
       Effect.gen(function*() {
         const gemini = yield* client(fault("truncate=4"))
@@ -472,7 +471,7 @@ describe("Gemini faults from the simulator", () => {
         assert.strictEqual(whole._tag, "TransportError")
       })))
 
-  it.scopedLive("an error event inside a 200 stream fails the stream with its code", () =>
+  it.live("an error event inside a 200 stream fails the stream with its code", () =>
     withGemini({}, ({ client }) =>
       Effect.gen(function*() {
         const gemini = yield* client(fault("stream-error=3"))
@@ -494,7 +493,7 @@ describe("Gemini timeouts and interruption", () => {
 })
 
 describe("Gemini under Llm", () => {
-  it.scopedLive("a key Gemini rejects with a 400 is disabled and the call succeeds with the next one", () =>
+  it.live("a key Gemini rejects with a 400 is disabled and the call succeeds with the next one", () =>
     Effect.gen(function*() {
       const good = "AIza-good-key-0000000001"
       const bad = "AIza-bad-key-00000000002"

@@ -49,7 +49,7 @@ const exhaust = (simulator: Simulator.Simulator, key: string, times: number) =>
   })
 
 describe("Llm over loopback", () => {
-  it.scopedLive("two keys, one rate-limited by the server: every call succeeds through the other", () =>
+  it.live("two keys, one rate-limited by the server: every call succeeds through the other", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ apiKeys: [keyA, keyB], requestsPerMinute: 60 })
       expect(yield* exhaust(simulator, keyA, 90)).toBeGreaterThan(0)
@@ -66,7 +66,7 @@ describe("Llm over loopback", () => {
       expect(status.every((key) => key.inFlight === 0)).toBe(true)
     }))
 
-  it.scopedLive("a key the server rejects is disabled and never used again", () =>
+  it.live("a key the server rejects is disabled and never used again", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ apiKeys: [keyB] })
       const { llm, pool } = yield* stack(simulator, [keyA, keyB])
@@ -82,7 +82,7 @@ describe("Llm over loopback", () => {
       expect(yield* simulator.requestCount).toBe(12)
     }))
 
-  it.scopedLive("streaming and non-streaming calls collect to the same response", () =>
+  it.live("streaming and non-streaming calls collect to the same response", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ replyTokens: 40 })
       const { llm } = yield* stack(simulator, [keyA])
@@ -93,12 +93,12 @@ describe("Llm over loopback", () => {
       expect(whole.usage.estimated).toBe(false)
     }))
 
-  it.scopedLive("interrupting a stream's consumer closes the connection and frees the key", () =>
+  it.live("interrupting a stream's consumer closes the connection and frees the key", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ replyTokens: 500, tokensPerSecond: 50 })
       const { llm, pool } = yield* stack(simulator, [keyA])
       const first = yield* Deferred.make<void>()
-      const fiber = yield* Effect.fork(Stream.runForEach(llm.chatStream(ask("long")), () => Deferred.succeed(first, undefined)))
+      const fiber = yield* Effect.forkChild(Stream.runForEach(llm.chatStream(ask("long")), () => Deferred.succeed(first, undefined)))
       yield* Deferred.await(first)
       expect((yield* pool.status)[0]!.inFlight).toBe(1)
       yield* Fiber.interrupt(fiber)

@@ -1,8 +1,7 @@
 import { assert, describe, expect, it } from "@effect/vitest"
-import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../../src/ChatChunk.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
@@ -87,7 +86,7 @@ for (const server of ["node", "platform"] as const) {
   const start = (options: Simulator.Options = {}) => Simulator.make({ server, ...options })
 
   describe(`Simulator (Ollama /api/chat, ${server} server)`, () => {
-    it.scoped("answers stream:false with one JSON body in Ollama's shape", () =>
+    it.effect("answers stream:false with one JSON body in Ollama's shape", () =>
       Effect.gen(function*() {
         const sim = yield* start()
         const answer = yield* post(sim, { ...request, stream: false })
@@ -104,7 +103,7 @@ for (const server of ["node", "platform"] as const) {
         expect("id" in body).toBe(false)
       }))
 
-    it.scoped("streams NDJSON by default, with the same text and counts", () =>
+    it.effect("streams NDJSON by default, with the same text and counts", () =>
       Effect.gen(function*() {
         const sim = yield* start({ replyTokens: 24 })
         const whole = json(yield* post(sim, { ...request, stream: false }))
@@ -131,7 +130,7 @@ for (const server of ["node", "platform"] as const) {
 describe("Simulator (Ollama /api/chat)", () => {
   const start = (options: Simulator.Options = {}) => Simulator.make(options)
 
-  it.scoped("thinks when asked (think: true or a level), streamed as message.thinking", () =>
+  it.effect("thinks when asked (think: true or a level), streamed as message.thinking", () =>
     Effect.gen(function*() {
       const sim = yield* start({ reasoningTokens: 6 })
       const whole = json(yield* post(sim, { ...request, think: "low", stream: false }))
@@ -144,7 +143,7 @@ describe("Simulator (Ollama /api/chat)", () => {
       expect(plain.message.thinking).toBeUndefined()
     }))
 
-  it.scoped("caps the reply with options.num_predict (done_reason length) and omits zero counts", () =>
+  it.effect("caps the reply with options.num_predict (done_reason length) and omits zero counts", () =>
     Effect.gen(function*() {
       const sim = yield* start()
       const capped = json(yield* post(sim, { ...request, options: { num_predict: 5 }, stream: false }))
@@ -157,7 +156,7 @@ describe("Simulator (Ollama /api/chat)", () => {
       expect("prompt_eval_duration" in allCached).toBe(false)
     }))
 
-  it.scoped("sends parallel tool calls whole in one line, arguments as objects, done_reason stop", () =>
+  it.effect("sends parallel tool calls whole in one line, arguments as objects, done_reason stop", () =>
     Effect.gen(function*() {
       const sim = yield* start()
       const body = { ...request, messages: [user("Weather and time?")], tools: [weatherTool, timeTool] }
@@ -177,7 +176,7 @@ describe("Simulator (Ollama /api/chat)", () => {
       expect(streamed.done?.done_reason).toBe("stop")
     }))
 
-  it.scoped("answers a tool result sent back with tool_name", () =>
+  it.effect("answers a tool result sent back with tool_name", () =>
     Effect.gen(function*() {
       const sim = yield* start()
       const reply = json(
@@ -200,7 +199,7 @@ describe("Simulator (Ollama /api/chat)", () => {
       expect(reply.message.content).toContain("21")
     }))
 
-  it.scoped("answers errors as {error: text} with Ollama's statuses", () =>
+  it.effect("answers errors as {error: text} with Ollama's statuses", () =>
     Effect.gen(function*() {
       const sim = yield* start({ contextWindow: 20, apiKeys: ["ollama-cloud-key-0001"] })
       const auth = { authorization: "Bearer ollama-cloud-key-0001" }
@@ -235,7 +234,7 @@ describe("Simulator (Ollama /api/chat)", () => {
       expect(typeof json(injected).error).toBe("string")
     }))
 
-  it.scoped("rate-limits per key with 429 and retry-after", () =>
+  it.effect("rate-limits per key with 429 and retry-after", () =>
     Effect.gen(function*() {
       const sim = yield* start({ requestsPerMinute: 1 })
       expect((yield* post(sim, request)).status).toBe(200)
@@ -245,7 +244,7 @@ describe("Simulator (Ollama /api/chat)", () => {
       expect(typeof json(limited).error).toBe("string")
     }))
 
-  it.scoped("faults: an error line, a broken line, a body without its done line", () =>
+  it.effect("faults: an error line, a broken line, a body without its done line", () =>
     Effect.gen(function*() {
       const sim = yield* start()
       const errored = lines((yield* post(sim, request, { "x-simulator-fault": "stream-error=3" })).text)
@@ -288,7 +287,7 @@ const comparable = (response: ChatResponse) => AdapterE2e.comparable(response, {
 const assertNoKey = AdapterE2e.noKeyAssertion(KEY)
 
 describe("Ollama over the simulator", () => {
-  it.scopedLive("a text reply with usage", () =>
+  it.live("a text reply with usage", () =>
     withOllama({ replyTokens: 12 }, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client()
@@ -301,11 +300,11 @@ describe("Ollama over the simulator", () => {
         expect(response.keyId).toBe(credentials.keyId)
       })))
 
-  it.scopedLive("a stream: text deltas, then Usage, then Finish; and it collects to the whole reply", () =>
+  it.live("a stream: text deltas, then Usage, then Finish; and it collects to the whole reply", () =>
     withOllama({ replyTokens: 20, reasoningTokens: 5 }, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client()
-        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(chat.chatStream(hello, credentials)))
+        const chunks = yield* Stream.runCollect(chat.chatStream(hello, credentials))
         const tags = chunks.map((c) => c._tag)
         expect(tags.filter((t) => t === "TextDelta")).toHaveLength(20)
         expect(tags.slice(-2)).toEqual(["Usage", "Finish"])
@@ -318,7 +317,7 @@ describe("Ollama over the simulator", () => {
         expect(whole.usage.completionTokens).toBe(25)
       })))
 
-  it.scopedLive("usage counts only evaluated prompt tokens, 0 when Ollama omits them", () =>
+  it.live("usage counts only evaluated prompt tokens, 0 when Ollama omits them", () =>
     withOllama({}, ({ client }) =>
       Effect.gen(function*() {
         const plain = yield* Effect.flatMap(client(), (chat) => chat.chat(hello, credentials))
@@ -331,7 +330,7 @@ describe("Ollama over the simulator", () => {
         expect(cached.usage.completionTokens).toBe(plain.usage.completionTokens)
       })))
 
-  it.scopedLive("parallel tool calls, streamed and whole, then a tool result round trip", () =>
+  it.live("parallel tool calls, streamed and whole, then a tool result round trip", () =>
     withOllama({}, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client({ headers: { "x-simulator-tool-calls": "3" } })
@@ -340,7 +339,7 @@ describe("Ollama over the simulator", () => {
         expect(whole.finishReason).toBe("tool_calls")
         expect(whole.toolCalls.map((c) => c.name)).toEqual(["get_weather", "get_time", "get_weather"])
         expect(JSON.parse(whole.toolCalls[0]!.arguments)).toEqual({ city: "sim" })
-        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(chat.chatStream(request, credentials)))
+        const chunks = yield* Stream.runCollect(chat.chatStream(request, credentials))
         const deltas = chunks.filter((c) => c._tag === "ToolCallDelta")
         expect(deltas.map((d) => d.index)).toEqual([0, 1, 2])
         const streamed = yield* ChatChunk.collect(Stream.fromIterable(chunks))
@@ -356,7 +355,7 @@ describe("Ollama over the simulator", () => {
         expect(second.text).toContain("21")
       })))
 
-  it.scopedLive("maxTokens caps the reply through options.num_predict", () =>
+  it.live("maxTokens caps the reply through options.num_predict", () =>
     withOllama({}, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client()
@@ -369,7 +368,7 @@ describe("Ollama over the simulator", () => {
 })
 
 describe("Ollama errors from the simulator", () => {
-  it.scopedLive("401, 404 model, context length, 429 with retryAfter", () =>
+  it.live("401, 404 model, context length, 429 with retryAfter", () =>
     withOllama({ apiKeys: ["the-right-key-000000"], contextWindow: 50 }, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client()
@@ -392,7 +391,7 @@ describe("Ollama errors from the simulator", () => {
 
   AdapterE2e.itMapsThePerKeyRateLimit(suite)
 
-  it.scopedLive("injected statuses map to their tags", () =>
+  it.live("injected statuses map to their tags", () =>
     withOllama({}, ({ client }) =>
       Effect.gen(function*() {
         const failWith = AdapterE2e.failWithFault(client, hello, credentials)
@@ -415,23 +414,23 @@ describe("Ollama errors from the simulator", () => {
 })
 
 describe("Ollama faults from the simulator", () => {
-  it.scopedLive("an error line mid-stream fails the stream after the chunks before it", () =>
+  it.live("an error line mid-stream fails the stream after the chunks before it", () =>
     withOllama({}, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client(fault("stream-error=3"))
         const seen: Array<ChatChunk.ChatChunk> = []
         const exit = yield* Stream.runForEach(chat.chatStream(hello, credentials), (c) => Effect.sync(() => seen.push(c))).pipe(
-          Effect.either
+          Effect.result
         )
-        assert(Either.isLeft(exit))
-        expect(exit.left._tag).toBe("ProviderUnavailableError")
-        expect(exit.left.detail).toContain("running the model")
+        assert(Result.isFailure(exit))
+        expect(exit.failure._tag).toBe("ProviderUnavailableError")
+        expect(exit.failure.detail).toContain("running the model")
         expect(seen.map((c) => c._tag)).toEqual(["TextDelta", "TextDelta", "TextDelta"])
         const whole = yield* Effect.flip(chat.chat(hello, credentials))
         expect(whole._tag).toBe("ProviderUnavailableError")
       })))
 
-  it.scopedLive("a malformed line -> OutputDecodeError", () =>
+  it.live("a malformed line -> OutputDecodeError", () =>
     withOllama({}, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client(fault("malformed=2"))
@@ -439,7 +438,7 @@ describe("Ollama faults from the simulator", () => {
         expect(streamed.raw).toBe("{not json")
       })))
 
-  it.scopedLive("a body without its done line -> StreamTruncatedError; a reset -> TransportError", () =>
+  it.live("a body without its done line -> StreamTruncatedError; a reset -> TransportError", () =>
     withOllama({ replyTokens: 20 }, ({ client }) =>
       Effect.gen(function*() {
         const truncated = yield* Effect.flatMap(client(fault("truncate=4")), (chat) =>
@@ -456,7 +455,7 @@ describe("Ollama timeouts and interruption", () => {
 })
 
 describe("Llm over Ollama", () => {
-  it.scopedLive("a local server with the key \"none\": chat, chatStream and a tool loop through the whole stack", () =>
+  it.live("a local server with the key \"none\": chat, chatStream and a tool loop through the whole stack", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ replyTokens: 6 })
       const pool = yield* KeyPool.make({ providerId: "ollama-local", keys: ["none"] })

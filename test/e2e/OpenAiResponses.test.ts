@@ -1,5 +1,4 @@
 import { assert, describe, expect, it } from "@effect/vitest"
-import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
@@ -109,7 +108,7 @@ const textOf = (body: Json): string =>
   body.output.filter((item: Json) => item.type === "message").flatMap((item: Json) => item.content).map((part: Json) => part.text).join("")
 
 describe("Simulator (Responses over loopback)", () => {
-  it.scoped("answers a non-streamed request with a response object", () =>
+  it.effect("answers a non-streamed request with a response object", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.make()
       const answer = yield* post(sim, request)
@@ -136,7 +135,7 @@ describe("Simulator (Responses over loopback)", () => {
       expect(plain.usage.input_tokens).toBe(6)
     }))
 
-  it.scoped("streams named events with the same text and usage, ending with response.completed", () =>
+  it.effect("streams named events with the same text and usage, ending with response.completed", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.make({ replyTokens: 24 })
       const whole = json(yield* post(sim, request, { "x-simulator-cached-tokens": "3" }))
@@ -154,7 +153,7 @@ describe("Simulator (Responses over loopback)", () => {
       expect(textOf(streamed.response!)).toBe(streamed.text)
     }))
 
-  it.scoped("reasoning: a reasoning item first, its summary when asked, encrypted content when included", () =>
+  it.effect("reasoning: a reasoning item first, its summary when asked, encrypted content when included", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.make({ reasoningTokens: 6 })
       const body = {
@@ -184,7 +183,7 @@ describe("Simulator (Responses over loopback)", () => {
       expect(off.output.map((item: Json) => item.type)).toEqual(["message"])
     }))
 
-  it.scoped("flat function tools: parallel calls, arguments interleaved across events", () =>
+  it.effect("flat function tools: parallel calls, arguments interleaved across events", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.make()
       const body = { ...request, tools: [weatherTool, timeTool] }
@@ -212,7 +211,7 @@ describe("Simulator (Responses over loopback)", () => {
       expect(none.output[0].type).toBe("message")
     }))
 
-  it.scoped("answers a function_call_output with text that mentions it", () =>
+  it.effect("answers a function_call_output with text that mentions it", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.make()
       const body = {
@@ -229,7 +228,7 @@ describe("Simulator (Responses over loopback)", () => {
       expect(assemble((yield* post(sim, { ...body, stream: true })).text).text).toBe(textOf(whole))
     }))
 
-  it.scoped("max_output_tokens: status incomplete, streamed as response.incomplete", () =>
+  it.effect("max_output_tokens: status incomplete, streamed as response.incomplete", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.make({ replyTokens: 40 })
       const body = { ...request, max_output_tokens: 16 }
@@ -243,7 +242,7 @@ describe("Simulator (Responses over loopback)", () => {
       expect((yield* post(sim, { ...request, max_output_tokens: 5 })).status).toBe(400)
     }))
 
-  it.scoped("refuses Chat Completions shapes and broken reasoning replays with 400", () =>
+  it.effect("refuses Chat Completions shapes and broken reasoning replays with 400", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.make()
       const error = (answer: Answer) => {
@@ -283,7 +282,7 @@ describe("Simulator (Responses over loopback)", () => {
       expect((yield* post(sim, replay([anonymous, output]))).status).toBe(200)
     }))
 
-  it.scoped("answers errors in OpenAI's error body", () =>
+  it.effect("answers errors in OpenAI's error body", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.make({ apiKeys: ["sk-test-0001"], contextWindow: 50 })
       const badKey = yield* post(sim, request, { authorization: "Bearer sk-wrong-key-9999" })
@@ -301,7 +300,7 @@ describe("Simulator (Responses over loopback)", () => {
       expect(json(limited).error.code).toBe("rate_limit_exceeded")
     }))
 
-  it.scoped("faults: malformed, truncated, and errors inside a 200 stream", () =>
+  it.effect("faults: malformed, truncated, and errors inside a 200 stream", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.make()
       const fault = (value: string, stream = true) => post(sim, { ...request, stream }, { "x-simulator-fault": value })
@@ -354,7 +353,7 @@ const comparable = (response: ChatResponse) => AdapterE2e.comparable(response)
 const assertNoKey = AdapterE2e.noKeyAssertion(KEY)
 
 describe("OpenAiResponses over the simulator", () => {
-  it.scopedLive("a text reply, and a stream of text deltas, Usage, Finish", () =>
+  it.live("a text reply, and a stream of text deltas, Usage, Finish", () =>
     withSimulator({ replyTokens: 12 }, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client()
@@ -368,13 +367,13 @@ describe("OpenAiResponses over the simulator", () => {
         assert.strictEqual(response.usage.totalTokens, response.usage.promptTokens + 12)
         assert.strictEqual(response.keyId, credentials.keyId)
 
-        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(chat.chatStream(hello, credentials)))
+        const chunks = yield* Stream.runCollect(chat.chatStream(hello, credentials))
         const tags = chunks.map((c) => c._tag)
         assert.strictEqual(tags.filter((t) => t === "TextDelta").length, 12)
         assert.deepStrictEqual(tags.slice(-2), ["Usage", "Finish"])
       })))
 
-  it.scopedLive("streamed and whole replies collect to the same response (reasoning summary, cached tokens)", () =>
+  it.live("streamed and whole replies collect to the same response (reasoning summary, cached tokens)", () =>
     withSimulator({ replyTokens: 30, reasoningTokens: 5 }, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client({ headers: { "x-simulator-cached-tokens": "4" } })
@@ -389,7 +388,7 @@ describe("OpenAiResponses over the simulator", () => {
         assert.isDefined(streamed.providerMetadata)
       })))
 
-  it.scopedLive("parallel tool calls, arguments split across events, streamed and whole", () =>
+  it.live("parallel tool calls, arguments split across events, streamed and whole", () =>
     withSimulator({}, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client({ headers: { "x-simulator-tool-calls": "3" } })
@@ -401,7 +400,7 @@ describe("OpenAiResponses over the simulator", () => {
           assert.match(call.id, /^call_/)
           JSON.parse(call.arguments)
         }
-        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(chat.chatStream(request, credentials)))
+        const chunks = yield* Stream.runCollect(chat.chatStream(request, credentials))
         const deltas = chunks.filter((c) => c._tag === "ToolCallDelta")
         assert.isAbove(deltas.length, 6)
         assert.deepStrictEqual([...new Set(deltas.map((d) => d.index))], [0, 1, 2])
@@ -412,7 +411,7 @@ describe("OpenAiResponses over the simulator", () => {
         assert.deepStrictEqual(named.toolCalls.map((c) => c.name), ["get_time", "get_time", "get_time"])
       })))
 
-  it.scopedLive("a tool loop with reasoning: encrypted reasoning items go back with the calls", () =>
+  it.live("a tool loop with reasoning: encrypted reasoning items go back with the calls", () =>
     withSimulator({}, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client()
@@ -450,7 +449,7 @@ describe("OpenAiResponses over the simulator", () => {
         assert.include(error.detail, "not persisted")
       })))
 
-  it.scopedLive("max output tokens -> finish reason length, streamed and whole", () =>
+  it.live("max output tokens -> finish reason length, streamed and whole", () =>
     withSimulator({ replyTokens: 40 }, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client()
@@ -464,7 +463,7 @@ describe("OpenAiResponses over the simulator", () => {
 })
 
 describe("OpenAiResponses errors and faults from the simulator", () => {
-  it.scopedLive("bad key, unknown model, rate limit", () =>
+  it.live("bad key, unknown model, rate limit", () =>
     withSimulator({ apiKeys: [KEY, "sk-the-other-key-0000"], requestsPerMinute: 1 }, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client()
@@ -483,7 +482,7 @@ describe("OpenAiResponses errors and faults from the simulator", () => {
         assertNoKey(limited)
       })))
 
-  it.scopedLive("context length, and injected statuses, whole and streamed", () =>
+  it.live("context length, and injected statuses, whole and streamed", () =>
     withSimulator({ contextWindow: 60 }, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client()
@@ -514,7 +513,7 @@ describe("OpenAiResponses errors and faults from the simulator", () => {
         assert.strictEqual(bad._tag, "InvalidRequestError")
       })))
 
-  it.scopedLive("errors inside a 200 stream: the error event and response.failed; a failed whole response", () =>
+  it.live("errors inside a 200 stream: the error event and response.failed; a failed whole response", () =>
     withSimulator({}, ({ client }) =>
       Effect.gen(function*() {
         const streamError = (shape: string) =>
@@ -539,7 +538,7 @@ describe("OpenAiResponses errors and faults from the simulator", () => {
         assert.strictEqual(whole._tag, "ProviderUnavailableError")
       })))
 
-  it.scopedLive("a reset mid-stream -> TransportError; malformed -> OutputDecodeError; truncated -> StreamTruncatedError", () =>
+  it.live("a reset mid-stream -> TransportError; malformed -> OutputDecodeError; truncated -> StreamTruncatedError", () =>
     withSimulator({ replyTokens: 20 }, ({ client }) =>
       Effect.gen(function*() {
         yield* AdapterE2e.resetMidStreamIsTransportError(yield* client(fault("reset=8")), hello, credentials, { key: KEY })
@@ -561,7 +560,7 @@ describe("OpenAiResponses timeouts and interruption", () => {
 })
 
 describe("Llm over OpenAiResponses", () => {
-  it.scopedLive("a rejected key is rotated away; chat, chatStream and a reasoning tool loop go through the whole stack", () =>
+  it.live("a rejected key is rotated away; chat, chatStream and a reasoning tool loop go through the whole stack", () =>
     Effect.gen(function*() {
       const good = "sk-good-key-00000000001"
       const simulator = yield* Simulator.make({ apiKeys: [good], replyTokens: 6 })

@@ -17,7 +17,7 @@ const withLlm = (layer: Layer.Layer<Llm.Llm, never, never>) => <A, E>(effect: Ef
   Effect.provide(effect, layer)
 
 describe("cost over loopback", () => {
-  it.scopedLive("every api: cost on the response, and the streamed reply collects to the same cost and usage", () =>
+  it.live("every api: cost on the response, and the streamed reply collects to the same cost and usage", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ apiKeys: [key], replyTokens: 7, reasoningTokens: 5 })
       const rootOf = (api: string) => api === "chat-completions" || api === "responses" ? `${simulator.url}/v1` : simulator.url
@@ -48,7 +48,7 @@ describe("cost over loopback", () => {
       }
     }))
 
-  it.scopedLive("with no pricing entry the built-in price applies; an unknown model carries no cost", () =>
+  it.live("with no pricing entry the built-in price applies; an unknown model carries no cost", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ apiKeys: [key] })
       const config = yield* ProviderConfig.fromJson({

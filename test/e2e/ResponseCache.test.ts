@@ -11,7 +11,7 @@ import { trackedSimulator } from "../utils/trackedSimulator.js"
 const key = "sk-sim-cache-0000000000007"
 
 describe("ResponseCache over loopback", () => {
-  it.scopedLive("hits are served without a call (chat and replayed stream), equal to the original reply", () =>
+  it.live("hits are served without a call (chat and replayed stream), equal to the original reply", () =>
     Effect.gen(function*() {
       // The ledger sits below the cache, so it sees only the calls that reach the provider.
       const provider = yield* trackedSimulator(key, "sim", { replyTokens: 9 })

@@ -22,7 +22,7 @@ const entry = (simulator: Simulator.Simulator, key: string, extra?: Record<strin
 }]
 
 describe("Router over loopback", () => {
-  it.scopedLive("three simulators (slow, failing with 503, rate-limited): a thousand calls all succeed", () =>
+  it.live("three simulators (slow, failing with 503, rate-limited): a thousand calls all succeed", () =>
     Effect.gen(function*() {
       const slow = yield* Simulator.make({ latency: "100 millis" })
       const failing = yield* Simulator.make({ fault: "status=503" })
@@ -69,7 +69,7 @@ describe("Router over loopback", () => {
       expect(Object.values(details).every((load) => load.in_flight === 0)).toBe(true)
     }))
 
-  it.scopedLive("a stream falls back from a 503 to a healthy deployment before its first chunk", () =>
+  it.live("a stream falls back from a 503 to a healthy deployment before its first chunk", () =>
     Effect.gen(function*() {
       const failing = yield* Simulator.make({ fault: "status=503" })
       const healthy = yield* Simulator.make({})
@@ -87,7 +87,7 @@ describe("Router over loopback", () => {
       expect(response.text.length).toBeGreaterThan(0)
     }))
 
-  it.scopedLive("a routed stream over Llm deployments: a reset after the first chunk fails it, with no fallback; an interrupted consumer frees the deployment and its key", () =>
+  it.live("a routed stream over Llm deployments: a reset after the first chunk fails it, with no fallback; an interrupted consumer frees the deployment and its key", () =>
     Effect.gen(function*() {
       const resetting = yield* Simulator.make({ fault: "reset=3" })
       const stalling = yield* Simulator.make({ fault: "stall=2" })
@@ -119,7 +119,7 @@ describe("Router over loopback", () => {
       expect(details["healthy/sim-large"]!.requests).toBe(0)
 
       const first = yield* Deferred.make<void>()
-      const fiber = yield* Effect.fork(
+      const fiber = yield* Effect.forkChild(
         Stream.runForEach(llm.chatStream({ model: "stalls", messages: [Message.user("hi")] }), () => Deferred.succeed(first, undefined))
       )
       yield* Deferred.await(first)
@@ -132,7 +132,7 @@ describe("Router over loopback", () => {
       expect(details["stalling/gpt-4o-mini"]!.keys[0]!.current).toBe(0)
     }))
 
-  it.scopedLive("the simulator's rate-limit headers reach ChatResponse.rateLimit", () =>
+  it.live("the simulator's rate-limit headers reach ChatResponse.rateLimit", () =>
     Effect.gen(function*() {
       const limited = yield* Simulator.make({ requestsPerMinute: 2 })
       const config = yield* ProviderConfig.fromJson({ limited: entry(limited, "sk-limited-key-000003") })
@@ -147,7 +147,7 @@ describe("Router over loopback", () => {
       expect(second.rateLimit?.resetRequests).toBeDefined()
     }))
 
-  it.scopedLive("a streamed reply's rate-limit headers arrive on its Finish chunk", () =>
+  it.live("a streamed reply's rate-limit headers arrive on its Finish chunk", () =>
     Effect.gen(function*() {
       const limited = yield* Simulator.make({ requestsPerMinute: 2 })
       const config = yield* ProviderConfig.fromJson({ limited: entry(limited, "sk-limited-key-000004") })

@@ -2,9 +2,10 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
-import * as TestClock from "effect/TestClock"
+import * as TestClock from "effect/testing/TestClock"
 import * as Simulator from "../../src/simulator/Simulator.js"
 
 // ---------------------------------------------------------------------------
@@ -139,7 +140,7 @@ for (const server of ["node", "platform"] as const) {
   const start = (options: Simulator.Options = {}) => Simulator.make({ server, ...options })
 
   describe(`Simulator (Chat Completions over loopback, ${server} server)`, () => {
-    it.scoped("answers a non-streamed request in OpenAI's shape", () =>
+    it.effect("answers a non-streamed request in OpenAI's shape", () =>
       Effect.gen(function*() {
         const sim = yield* start()
         expect(sim.url).toBe(`http://127.0.0.1:${sim.port}`)
@@ -171,7 +172,7 @@ for (const server of ["node", "platform"] as const) {
         })
       }))
 
-    it.scoped("streams the same text and usage as the non-streamed reply", () =>
+    it.effect("streams the same text and usage as the non-streamed reply", () =>
       Effect.gen(function*() {
         const sim = yield* start({ replyTokens: 24 })
         const whole = json(yield* post(sim, request))
@@ -200,7 +201,7 @@ for (const server of ["node", "platform"] as const) {
         expect(assemble(withUsage.text).content).toBe(whole.choices[0].message.content)
       }))
 
-    it.scoped("derives the reply from the request, and honours the reply-length header and max tokens", () =>
+    it.effect("derives the reply from the request, and honours the reply-length header and max tokens", () =>
       Effect.gen(function*() {
         const sim = yield* start()
         const a = json(yield* post(sim, request)).choices[0].message.content
@@ -225,7 +226,7 @@ for (const server of ["node", "platform"] as const) {
         expect(json(bad).error.message).toContain("x-simulator-reply-tokens")
       }))
 
-    it.scoped("adds reasoning when reasoning_effort is set, streamed as reasoning_content", () =>
+    it.effect("adds reasoning when reasoning_effort is set, streamed as reasoning_content", () =>
       Effect.gen(function*() {
         const sim = yield* start({ reasoningTokens: 6 })
         const body = { ...request, reasoning_effort: "low" }
@@ -239,7 +240,7 @@ for (const server of ["node", "platform"] as const) {
         expect(streamed.usage).toEqual(whole.usage)
       }))
 
-    it.scoped("lists its models", () =>
+    it.effect("lists its models", () =>
       Effect.gen(function*() {
         const sim = yield* start({ models: ["sim-small", "sim-large"] })
         const list = yield* Effect.orDie(call(sim, undefined, {}, { path: "/v1/models", method: "GET" }))
@@ -257,7 +258,7 @@ for (const server of ["node", "platform"] as const) {
         expect(json(route).error.message).toBe("Invalid URL (POST /v1/nope)")
       }))
 
-    it.scoped("rejects unknown keys with 401 invalid_api_key", () =>
+    it.effect("rejects unknown keys with 401 invalid_api_key", () =>
       Effect.gen(function*() {
         const sim = yield* start({ apiKeys: ["sk-good-key-1234"] })
         const wrong = yield* post(sim, request, { authorization: "Bearer sk-wrong-key-9999" })
@@ -275,7 +276,7 @@ for (const server of ["node", "platform"] as const) {
         expect(models.status).toBe(401)
       }))
 
-    it.scoped("answers 404 model_not_found for an unknown model", () =>
+    it.effect("answers 404 model_not_found for an unknown model", () =>
       Effect.gen(function*() {
         const sim = yield* start()
         const answer = yield* post(sim, { ...request, model: "gpt-9" })
@@ -288,7 +289,7 @@ for (const server of ["node", "platform"] as const) {
         })
       }))
 
-    it.scoped("answers 400 context_length_exceeded past the context window", () =>
+    it.effect("answers 400 context_length_exceeded past the context window", () =>
       Effect.gen(function*() {
         const sim = yield* start({ contextWindow: 100, contextWindows: { "sim-large": 1000 } })
         const long = { model: "sim-small", messages: [user("x".repeat(360))], max_tokens: 20 }
@@ -307,7 +308,7 @@ for (const server of ["node", "platform"] as const) {
         expect((yield* post(sim, { ...long, model: "sim-large" })).status).toBe(200)
       }))
 
-    it.scoped("limits requests per minute per key, with OpenAI's headers, on Clock time", () =>
+    it.effect("limits requests per minute per key, with OpenAI's headers, on Clock time", () =>
       Effect.gen(function*() {
         const sim = yield* start({ requestsPerMinute: 2 })
         const key = (k: string) => ({ authorization: `Bearer ${k}` })
@@ -336,7 +337,7 @@ for (const server of ["node", "platform"] as const) {
         expect((yield* post(sim, request, key("sk-key-aaaa"))).status).toBe(429)
       }))
 
-    it.scoped("calls the first tool with arguments from its schema, whole or in fragments", () =>
+    it.effect("calls the first tool with arguments from its schema, whole or in fragments", () =>
       Effect.gen(function*() {
         const sim = yield* start()
         const body = { ...request, tools: [weatherTool, timeTool] }
@@ -382,7 +383,7 @@ for (const server of ["node", "platform"] as const) {
         expect(unknown.status).toBe(400)
       }))
 
-    it.scoped("makes parallel tool calls on request, their fragments interleaved", () =>
+    it.effect("makes parallel tool calls on request, their fragments interleaved", () =>
       Effect.gen(function*() {
         const sim = yield* start()
         const body = { ...request, tools: [weatherTool, timeTool] }
@@ -403,7 +404,7 @@ for (const server of ["node", "platform"] as const) {
         expect(serial.choices[0].message.tool_calls).toHaveLength(1)
       }))
 
-    it.scoped("answers a tool result with text that mentions it", () =>
+    it.effect("answers a tool result with text that mentions it", () =>
       Effect.gen(function*() {
         const sim = yield* start()
         const body = {
@@ -425,7 +426,7 @@ for (const server of ["node", "platform"] as const) {
         expect(assemble((yield* post(sim, { ...body, stream: true })).text).content).toBe(whole.choices[0].message.content)
       }))
 
-    it.scoped("answers bad input with 400 invalid_request_error", () =>
+    it.effect("answers bad input with 400 invalid_request_error", () =>
       Effect.gen(function*() {
         const sim = yield* start()
         const notJson = yield* Effect.orDie(call(sim, undefined, {}, { raw: "{\"model\": " }))
@@ -449,7 +450,7 @@ for (const server of ["node", "platform"] as const) {
     const fault = (sim: Simulator.Simulator, value: string, stream = false) =>
       post(sim, { ...request, stream }, { "x-simulator-fault": value })
 
-    it.scoped("answers an injected status with an OpenAI error body", () =>
+    it.effect("answers an injected status with an OpenAI error body", () =>
       Effect.gen(function*() {
         const sim = yield* start()
         const unavailable = yield* fault(sim, "status=503")
@@ -480,7 +481,7 @@ for (const server of ["node", "platform"] as const) {
         expect(json(custom).error).toMatchObject({ code: "unsupported_parameter", message: "No max_tokens here" })
       }))
 
-    it.scoped("answers non-JSON error bodies", () =>
+    it.effect("answers non-JSON error bodies", () =>
       Effect.gen(function*() {
         const sim = yield* start()
         const html = yield* fault(sim, "html=502")
@@ -492,7 +493,7 @@ for (const server of ["node", "platform"] as const) {
         expect(empty.text).toBe("")
       }))
 
-    it.scoped("resets the connection after n chunks", () =>
+    it.effect("resets the connection after n chunks", () =>
       Effect.gen(function*() {
         const sim = yield* start()
         const received: Array<string> = []
@@ -519,7 +520,7 @@ for (const server of ["node", "platform"] as const) {
         expect((yield* sim.stats).clientClosed).toBe(0)
       }))
 
-    it.scoped("sends a malformed event after n chunks", () =>
+    it.effect("sends a malformed event after n chunks", () =>
       Effect.gen(function*() {
         const sim = yield* start()
         const payloads = events((yield* fault(sim, "malformed=2", true)).text)
@@ -531,7 +532,7 @@ for (const server of ["node", "platform"] as const) {
         expect(() => JSON.parse(whole.text)).toThrow()
       }))
 
-    it.scoped("cuts a stream before any finish_reason and [DONE]", () =>
+    it.effect("cuts a stream before any finish_reason and [DONE]", () =>
       Effect.gen(function*() {
         const sim = yield* start()
         const answer = yield* fault(sim, "truncate=4", true)
@@ -544,7 +545,7 @@ for (const server of ["node", "platform"] as const) {
         expect(String(plain)).toContain("terminated")
       }))
 
-    it.scoped("sends an error inside a 200 stream, in each shape", () =>
+    it.effect("sends an error inside a 200 stream, in each shape", () =>
       Effect.gen(function*() {
         const sim = yield* start()
         const last = (text: string) => {
@@ -572,7 +573,7 @@ for (const server of ["node", "platform"] as const) {
         expect(json(whole).error.type).toBe("server_error")
       }))
 
-    it.scopedLive("stalls after n chunks, and counts the client closing the connection", () =>
+    it.live("stalls after n chunks, and counts the client closing the connection", () =>
       Effect.gen(function*() {
         const sim = yield* start()
         const controller = new AbortController()
@@ -593,12 +594,12 @@ for (const server of ["node", "platform"] as const) {
         controller.abort()
         const stats = yield* sim.stats.pipe(
           Effect.filterOrFail((s) => s.clientClosed === 1),
-          Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo("2 seconds")))
+          Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo({ duration: "2 seconds" })))
         )
         expect(stats).toMatchObject({ clientClosed: 1, inFlight: 0 })
       }))
 
-    it.scoped("applies a default fault from the options, and names a bad header value", () =>
+    it.effect("applies a default fault from the options, and names a bad header value", () =>
       Effect.gen(function*() {
         const sim = yield* start({ fault: "status=500" })
         expect((yield* post(sim, request)).status).toBe(500)
@@ -613,7 +614,7 @@ for (const server of ["node", "platform"] as const) {
   })
 
   describe(`Simulator knobs and lifecycle (${server} server)`, () => {
-    it.scopedLive("paces a stream: time to first token, then tokens per second", () =>
+    it.live("paces a stream: time to first token, then tokens per second", () =>
       Effect.gen(function*() {
         const sim = yield* start({ timeToFirstToken: "60 millis", tokensPerSecond: 200, replyTokens: 10 })
         const started = performance.now()
@@ -626,7 +627,7 @@ for (const server of ["node", "platform"] as const) {
         expect(json(whole).choices[0].message.content).toBe(assemble(answer.text).content)
       }))
 
-    it.scopedLive("waits the latency before answering", () =>
+    it.live("waits the latency before answering", () =>
       Effect.gen(function*() {
         const sim = yield* start({ latency: Duration.millis(80) })
         const started = performance.now()
@@ -637,14 +638,14 @@ for (const server of ["node", "platform"] as const) {
     it.live("closes its connections and stops listening when its scope closes", () =>
       Effect.gen(function*() {
         const scope = yield* Scope.make()
-        const sim = yield* Scope.extend(start(), scope)
-        const stalled = yield* Effect.fork(call(sim, { ...request, stream: true }, { "x-simulator-fault": "stall=0" }))
+        const sim = yield* start().pipe(Scope.provide(scope))
+        const stalled = yield* Effect.forkChild(call(sim, { ...request, stream: true }, { "x-simulator-fault": "stall=0" }))
         yield* sim.stats.pipe(
           Effect.filterOrFail((s) => s.inFlight === 1),
-          Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo("2 seconds")))
+          Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo({ duration: "2 seconds" })))
         )
         yield* Scope.close(scope, Exit.void)
-        const exit = yield* stalled.await
+        const exit = yield* Fiber.await(stalled)
         expect(Exit.isFailure(exit)).toBe(true)
         const refused = yield* Effect.flip(call(sim, request))
         expect(String((refused as Error & { cause?: unknown }).cause)).toContain("ECONNREFUSED")
@@ -653,7 +654,7 @@ for (const server of ["node", "platform"] as const) {
     it.live("fails to start on a port in use, and on invalid options", () =>
       Effect.gen(function*() {
         const scope = yield* Scope.make()
-        const sim = yield* Scope.extend(start(), scope)
+        const sim = yield* start().pipe(Scope.provide(scope))
         const busy = yield* Effect.flip(Effect.scoped(start({ port: sim.port })))
         expect(busy).toMatchObject({ _tag: "SimulatorStartError", reason: "Listen" })
         expect(busy.message).toContain("EADDRINUSE")

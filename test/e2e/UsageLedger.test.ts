@@ -9,7 +9,7 @@ import { trackedSimulator } from "../utils/trackedSimulator.js"
 const key = "sk-sim-ledger-000000000042"
 
 describe("UsageLedger over loopback", () => {
-  it.scopedLive("records chat and stream calls of a configured model with cost and the masked key", () =>
+  it.live("records chat and stream calls of a configured model with cost and the masked key", () =>
     Effect.gen(function*() {
       const layer = yield* trackedSimulator(key, "sim-east", { replyTokens: 6 })
       const totals = yield* Effect.gen(function*() {

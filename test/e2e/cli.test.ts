@@ -77,7 +77,7 @@ const writeConfig = (json: unknown): string => {
 }
 
 describe("chat, in-process against a simulator", () => {
-  it.scopedLive("streams the reply to stdout, ending with a newline", () =>
+  it.live("streams the reply to stdout, ending with a newline", () =>
     Effect.gen(function*() {
       const sim = yield* simulator()
       const expected = yield* referenceReply(sim)
@@ -85,7 +85,7 @@ describe("chat, in-process against a simulator", () => {
       expect(out).toEqual({ code: 0, stdout: `${expected}\n`, stderr: "" })
     }))
 
-  it.scopedLive("--no-stream prints the same text at the end", () =>
+  it.live("--no-stream prints the same text at the end", () =>
     Effect.gen(function*() {
       const sim = yield* simulator()
       const expected = yield* referenceReply(sim)
@@ -93,7 +93,7 @@ describe("chat, in-process against a simulator", () => {
       expect(out).toEqual({ code: 0, stdout: `${expected}\n`, stderr: "" })
     }))
 
-  it.scopedLive("reads the prompt from stdin when it is omitted", () =>
+  it.live("reads the prompt from stdin when it is omitted", () =>
     Effect.gen(function*() {
       const sim = yield* simulator()
       const expected = yield* referenceReply(sim)
@@ -101,7 +101,7 @@ describe("chat, in-process against a simulator", () => {
       expect(out).toEqual({ code: 0, stdout: `${expected}\n`, stderr: "" })
     }))
 
-  it.scopedLive("--json prints only the collected response, streamed or not", () =>
+  it.live("--json prints only the collected response, streamed or not", () =>
     Effect.gen(function*() {
       const sim = yield* simulator({ replyTokens: 7 })
       const expected = yield* referenceReply(sim)
@@ -131,7 +131,7 @@ describe("chat, in-process against a simulator", () => {
       expect(a).toEqual(b)
     }))
 
-  it.scopedLive("--system, --temperature and --max-tokens reach the request", () =>
+  it.live("--system, --temperature and --max-tokens reach the request", () =>
     Effect.gen(function*() {
       const sim = yield* simulator()
       const proxy = yield* recorder(sim.url)
@@ -171,7 +171,7 @@ describe("chat, in-process against a simulator", () => {
       expect(after.usage.promptTokens).toBeGreaterThan(before.usage.promptTokens)
     }))
 
-  it.scopedLive("a wrong key fails with AuthError, exit 1, and never shows the key", () =>
+  it.live("a wrong key fails with AuthError, exit 1, and never shows the key", () =>
     Effect.gen(function*() {
       const sim = yield* simulator()
       for (const mode of [[], ["--no-stream"], ["--json"]]) {
@@ -182,7 +182,7 @@ describe("chat, in-process against a simulator", () => {
       }
     }))
 
-  it.scopedLive("the key may come from OPENAI_API_KEY", () =>
+  it.live("the key may come from OPENAI_API_KEY", () =>
     Effect.gen(function*() {
       const sim = yield* simulator()
       const expected = yield* referenceReply(sim)
@@ -193,7 +193,7 @@ describe("chat, in-process against a simulator", () => {
       expect(firstLine(bad.stderr)).toMatch(/^AuthError: /)
     }))
 
-  it.scopedLive("an unknown model fails with ModelNotFoundError", () =>
+  it.live("an unknown model fails with ModelNotFoundError", () =>
     Effect.gen(function*() {
       const sim = yield* simulator()
       const out = yield* chat(direct(sim, "--model", "gpt-9-imaginary", PROMPT))
@@ -202,7 +202,7 @@ describe("chat, in-process against a simulator", () => {
       expect(firstLine(out.stderr)).toMatch(/^ModelNotFoundError: openai \(gpt-9-imaginary\) \[HTTP 404\]/)
     }))
 
-  it.scopedLive("a failing provider ends in ProviderUnavailableError after the retries", () =>
+  it.live("a failing provider ends in ProviderUnavailableError after the retries", () =>
     Effect.gen(function*() {
       const sim = yield* simulator({ fault: "status=503" })
       const out = yield* chat(direct(sim, "--max-retries", "1", PROMPT))
@@ -212,7 +212,7 @@ describe("chat, in-process against a simulator", () => {
       expect(yield* sim.requestCount).toBe(2)
     }))
 
-  it.scopedLive("bad flags exit 2 with a reason and the usage", () =>
+  it.live("bad flags exit 2 with a reason and the usage", () =>
     Effect.gen(function*() {
       const sim = yield* simulator()
       const cases: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
@@ -234,7 +234,7 @@ describe("chat, in-process against a simulator", () => {
       expect(yield* sim.requestCount).toBe(0)
     }))
 
-  it.scopedLive("--help prints the usage on stdout", () =>
+  it.live("--help prints the usage on stdout", () =>
     Effect.gen(function*() {
       const out = yield* chat(["--help"])
       expect(out.code).toBe(0)
@@ -242,7 +242,7 @@ describe("chat, in-process against a simulator", () => {
       expect(out.stderr).toBe("")
     }))
 
-  it.scopedLive("--config reads provider.json (plain and env: keys) and picks its only model", () =>
+  it.live("--config reads provider.json (plain and env: keys) and picks its only model", () =>
     Effect.gen(function*() {
       const sim = yield* simulator()
       const expected = yield* referenceReply(sim)
@@ -260,7 +260,7 @@ describe("chat, in-process against a simulator", () => {
       expect(explicit).toEqual({ code: 0, stdout: `${expected}\n`, stderr: "" })
     }))
 
-  it.scopedLive("--config with several choices and no --provider or --model names them (exit 2)", () =>
+  it.live("--config with several choices and no --provider or --model names them (exit 2)", () =>
     Effect.gen(function*() {
       const sim = yield* simulator()
       const entry = (model: string) => ({ model_name: model, api_keys: [KEY], base_url: `${sim.url}/v1` })
@@ -279,7 +279,7 @@ describe("chat, in-process against a simulator", () => {
       expect(unknown.stderr).toContain("no such provider; known: alpha, beta")
     }))
 
-  it.scopedLive("a missing env: variable fails with ProviderConfigError naming it", () =>
+  it.live("a missing env: variable fails with ProviderConfigError naming it", () =>
     Effect.gen(function*() {
       const sim = yield* simulator()
       const file = writeConfig({
@@ -293,7 +293,7 @@ describe("chat, in-process against a simulator", () => {
       expect(yield* sim.requestCount).toBe(0)
     }))
 
-  it.scopedLive("a provider.json that does not decode, or does not exist, is a ProviderConfigError", () =>
+  it.live("a provider.json that does not decode, or does not exist, is a ProviderConfigError", () =>
     Effect.gen(function*() {
       const bad = writeConfig({ sim: [{ model_name: "m", api_keys: [KEY], base_url: "nowhere", rate_limit_capacity: -1 }] })
       const out = yield* chat(["--config", bad, PROMPT])
@@ -305,7 +305,7 @@ describe("chat, in-process against a simulator", () => {
       expect(firstLine(missing.stderr)).toMatch(/^ProviderConfigError: /)
     }))
 
-  it.scopedLive("a wrong key in provider.json never shows, in any output", () =>
+  it.live("a wrong key in provider.json never shows, in any output", () =>
     Effect.gen(function*() {
       const sim = yield* simulator()
       const file = writeConfig({ sim: [{ model_name: "gpt-4o-mini", api_keys: ["env:CLI_TEST_KEY"], base_url: `${sim.url}/v1` }] })
@@ -317,7 +317,7 @@ describe("chat, in-process against a simulator", () => {
       expect(firstLine(out.stderr)).toMatch(/^(AuthError|NoCapacityError): sim \(gpt-4o-mini\)/)
     }))
 
-  it.scopedLive("with no key and no config, the built-in simulator answers and says so", () =>
+  it.live("with no key and no config, the built-in simulator answers and says so", () =>
     Effect.gen(function*() {
       const out = yield* chat(["--json", PROMPT])
       expect(out.code).toBe(0)
@@ -335,7 +335,7 @@ describe("chat --api and --preset, in-process against a simulator", () => {
   const apiRoot = (sim: Simulator.Simulator, api: string) =>
     api === "chat-completions" || api === "responses" ? `${sim.url}/v1` : sim.url
 
-  it.scopedLive("--api each: the same reply through every wire format, streamed and not", () =>
+  it.live("--api each: the same reply through every wire format, streamed and not", () =>
     Effect.gen(function*() {
       const sim = yield* simulator({ replyTokens: 9 })
       const expected = yield* referenceReply(sim, "sim-small")
@@ -354,7 +354,7 @@ describe("chat --api and --preset, in-process against a simulator", () => {
       }
     }))
 
-  it.scopedLive("the key comes from the API's variable: ANTHROPIC_API_KEY, GEMINI_API_KEY; a wrong one is an AuthError", () =>
+  it.live("the key comes from the API's variable: ANTHROPIC_API_KEY, GEMINI_API_KEY; a wrong one is an AuthError", () =>
     Effect.gen(function*() {
       const sim = yield* simulator()
       const expected = yield* referenceReply(sim, "sim-small")
@@ -369,7 +369,7 @@ describe("chat --api and --preset, in-process against a simulator", () => {
       }
     }))
 
-  it.scopedLive("--api ollama needs no key; --api anthropic with no key at all is the built-in simulator speaking it", () =>
+  it.live("--api ollama needs no key; --api anthropic with no key at all is the built-in simulator speaking it", () =>
     Effect.gen(function*() {
       const open = yield* Simulator.make({ replyTokens: 4 })
       const local = yield* chat(["--api", "ollama", "--base-url", open.url, "--model", "sim-small", "--json", PROMPT])
@@ -382,7 +382,7 @@ describe("chat --api and --preset, in-process against a simulator", () => {
       expect(JSON.parse(built.stdout)).toMatchObject({ provider: "simulator", model: "gpt-4o-mini", finishReason: "stop" })
     }))
 
-  it.scopedLive("--preset with --base-url at the simulator: its provider name, its key variable, max_tokens", () =>
+  it.live("--preset with --base-url at the simulator: its provider name, its key variable, max_tokens", () =>
     Effect.gen(function*() {
       const sim = yield* simulator()
       const proxy = yield* recorder(sim.url)
@@ -401,7 +401,7 @@ describe("chat --api and --preset, in-process against a simulator", () => {
       expect(local.code).toBe(0)
     }))
 
-  it.scopedLive("bad --api and --preset values and combinations exit 2 with the usage", () =>
+  it.live("bad --api and --preset values and combinations exit 2 with the usage", () =>
     Effect.gen(function*() {
       const sim = yield* simulator()
       const cases: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
@@ -432,7 +432,7 @@ describe("chat --api and --preset, in-process against a simulator", () => {
 })
 
 describe("simulate, in-process", () => {
-  it.scopedLive("bad flags exit 2 with a reason and the usage", () =>
+  it.live("bad flags exit 2 with a reason and the usage", () =>
     Effect.gen(function*() {
       const cases: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
         [["--bogus"], /--bogus/],
@@ -454,10 +454,10 @@ describe("simulate, in-process", () => {
       }
     }))
 
-  it.scopedLive("maps its flags onto the simulator and serves until interrupted", () =>
+  it.live("maps its flags onto the simulator and serves until interrupted", () =>
     Effect.gen(function*() {
       const { io, result } = captureIo()
-      const fiber = yield* Effect.fork(
+      const fiber = yield* Effect.forkChild(
         Simulate.run(["--port", "0", "--keys", `${KEY},${OTHER_KEY}`, "--reply-tokens", "5", "--context-window", "50"], io)
       )
       const url = yield* eventually(Effect.sync(() => firstLine(result(0).stdout)), (line) => line !== "")
@@ -468,8 +468,9 @@ describe("simulate, in-process", () => {
       expect(firstLine(wrong.stderr)).toMatch(/^AuthError: /)
       const tooLong = yield* chat(["--base-url", `${url}/v1`, "--key", KEY, "--max-tokens", "100", PROMPT])
       expect(firstLine(tooLong.stderr)).toMatch(/^ContextLengthError: /)
-      const exit = yield* Fiber.interrupt(fiber)
-      expect(Exit.isInterrupted(exit)).toBe(true)
+      yield* Fiber.interrupt(fiber)
+      const exit = yield* Fiber.await(fiber)
+      expect(Exit.hasInterrupts(exit)).toBe(true)
       // Closed with its scope: the port no longer answers.
       const after = yield* Effect.promise(() => fetch(`${url}/v1/models`).then(() => "answered", () => "refused"))
       expect(after).toBe("refused")
@@ -477,7 +478,7 @@ describe("simulate, in-process", () => {
 })
 
 describe.concurrent("the binary, spawned", () => {
-  it.scopedLive("chat --json against a simulator", () =>
+  it.live("chat --json against a simulator", () =>
     Effect.gen(function*() {
       const sim = yield* simulator()
       const expected = yield* referenceReply(sim)
@@ -488,7 +489,7 @@ describe.concurrent("the binary, spawned", () => {
       expect(out.stdout).not.toContain(KEY)
     }))
 
-  it.scopedLive("simulate --port 0 prints a URL that serves /v1/models until SIGINT", () =>
+  it.live("simulate --port 0 prints a URL that serves /v1/models until SIGINT", () =>
     Effect.gen(function*() {
       let models: unknown
       const out = yield* spawnCli(["simulate", "--port", "0", "--models", "alpha,beta"], {
@@ -511,7 +512,7 @@ describe.concurrent("the binary, spawned", () => {
       expect(models).toMatchObject({ object: "list", data: [{ id: "alpha" }, { id: "beta" }] })
     }))
 
-  it.scopedLive("chat with no key and no config uses the built-in simulator", () =>
+  it.live("chat with no key and no config uses the built-in simulator", () =>
     Effect.gen(function*() {
       const out = yield* spawnCli(["chat", PROMPT], { env: envWithoutKeys() })
       expect(out.code).toBe(0)
@@ -521,7 +522,7 @@ describe.concurrent("the binary, spawned", () => {
       expect(out.stdout.endsWith(".\n")).toBe(true)
     }))
 
-  it.scopedLive("SIGINT while streaming aborts the request and exits 130", () =>
+  it.live("SIGINT while streaming aborts the request and exits 130", () =>
     Effect.gen(function*() {
       const sim = yield* simulator({ replyTokens: 400, tokensPerSecond: 50 })
       let signalled = false

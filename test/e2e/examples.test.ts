@@ -6,6 +6,7 @@
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
+import * as Semaphore from "effect/Semaphore"
 import { ProviderConfig } from "effect-llm-router"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -48,7 +49,7 @@ const envWithoutProvider = (): Record<string, string> => {
 }
 
 const runExample = (name: Example): Effect.Effect<Run> =>
-  Effect.async<Run>((resume) => {
+  Effect.callback<Run>((resume) => {
     const child = spawn(process.execPath, ["--import", "tsx", `examples/${name}.ts`], {
       cwd: root,
       env: envWithoutProvider(),
@@ -74,7 +75,7 @@ const runExample = (name: Example): Effect.Effect<Run> =>
 // test wait for its own.
 const runs = new Map<Example, Promise<Run>>()
 beforeAll(() => {
-  const slots = Effect.unsafeMakeSemaphore(2)
+  const slots = Semaphore.makeUnsafe(2)
   for (const name of examples) runs.set(name, Effect.runPromise(slots.withPermits(1)(runExample(name))))
 })
 
@@ -255,12 +256,17 @@ describe("examples", () => {
       expect(config.openai?.["gpt-4o-mini"]?.keys).toHaveLength(1)
       const missing = yield* Effect.flip(
         ProviderConfig.fromJson(json, "provider.example.json").pipe(
-          Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))
+          Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: {} }))
         )
       )
       expect(missing.issues[0]).toEqual({
         path: "openai[0].api_keys[0]",
         message: "the environment variable OPENAI_API_KEY is not set"
       })
-    }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["OPENAI_API_KEY", "sk-example-0123456789"]])))))
+    }).pipe(
+      Effect.provideService(
+        ConfigProvider.ConfigProvider,
+        ConfigProvider.fromEnv({ env: { OPENAI_API_KEY: "sk-example-0123456789" } })
+      )
+    ))
 })

@@ -28,7 +28,7 @@ const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
 )
 
 describe("internal/heap", () => {
-  it.prop("random push/update/remove/pop keep the invariant, and pops come out in sorted order", [fc.array(opArbitrary, { maxLength: 200 })], ([ops]) => {
+  it("random push/update/remove/pop keep the invariant, and pops come out in sorted order", () => fc.assert(fc.property(fc.array(opArbitrary, { maxLength: 200 }), (ops) => {
     const priorities = Array.from({ length: ids }, () => 0)
     const heap = makeHeap(priorities)
     const members = new Set<number>()
@@ -60,7 +60,7 @@ describe("internal/heap", () => {
     const drained: Array<number> = []
     for (let id = heap.pop(); id !== undefined; id = heap.pop()) drained.push(id)
     expect(drained).toEqual(reference(members, priorities))
-  })
+  })))
 
   it("update moves an item both ways", () => {
     const priorities = [5, 3, 8, 1, 9]

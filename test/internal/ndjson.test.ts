@@ -63,10 +63,10 @@ const line = fc.array(piece, { maxLength: 6 }).map((pieces) => pieces.join(""))
 const ending = fc.constantFrom("\n", "\r\n")
 
 describe("Ndjson properties", () => {
-  it.prop(
-    "any re-chunking of the bytes yields the same lines",
-    [fc.array(fc.tuple(line, ending), { maxLength: 8 }), fc.boolean(), fc.array(fc.nat(), { maxLength: 12 })],
-    ([entries, lastEnded, points]) => {
+  it("any re-chunking of the bytes yields the same lines", () =>
+    fc.assert(fc.property(
+    fc.array(fc.tuple(line, ending), { maxLength: 8 }), fc.boolean(), fc.array(fc.nat(), { maxLength: 12 }),
+    (entries, lastEnded, points) => {
       const text = entries.map(([l, e], i) => (i === entries.length - 1 && !lastEnded ? l : l + e)).join("")
       const all = bytes(text)
       // The reference: split the whole text at once.
@@ -76,19 +76,19 @@ describe("Ndjson properties", () => {
       expect(decode([all]).lines).toStrictEqual(expected)
       expect(decode(splitAt(all, points)).lines).toStrictEqual(expected)
       expect(decode(bytewise(all)).lines).toStrictEqual(expected)
-    },
-    { fastCheck: { numRuns: 500 } }
-  )
+    }),
+    { numRuns: 500 }
+  ))
 
-  it.prop(
-    "the size-limit verdict and the lines before it do not depend on chunking",
-    [fc.array(line, { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 12 }), fc.integer({ min: 1, max: 24 })],
-    ([entries, points, max]) => {
+  it("the size-limit verdict and the lines before it do not depend on chunking", () =>
+    fc.assert(fc.property(
+    fc.array(line, { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 12 }), fc.integer({ min: 1, max: 24 }),
+    (entries, points, max) => {
       const all = bytes(entries.join("\n"))
       const whole = decode([all], max)
       expect(decode(splitAt(all, points), max)).toStrictEqual(whole)
       expect(decode(bytewise(all), max)).toStrictEqual(whole)
-    },
-    { fastCheck: { numRuns: 300 } }
-  )
+    }),
+    { numRuns: 300 }
+  ))
 })

@@ -1,15 +1,14 @@
 /**
  * Helpers shared by the adapter end-to-end suites (test/e2e/<Adapter>.test.ts).
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
 import { assert, it } from "@effect/vitest"
-import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
+import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../../src/ChatChunk.js"
@@ -119,7 +118,7 @@ export const interruptingAStreamClosesTheConnection = (
 ) =>
   Effect.gen(function*() {
     let received = 0
-    const fiber = yield* Effect.fork(Stream.runForEach(chat.chatStream(request, credentials), () => Effect.sync(() => received++)))
+    const fiber = yield* Effect.forkChild(Stream.runForEach(chat.chatStream(request, credentials), () => Effect.sync(() => received++)))
     yield* Effect.sleep("300 millis")
     assert.isAbove(received, 0)
     assert.strictEqual((yield* simulator.stats).inFlight, 1)
@@ -204,8 +203,8 @@ export const perKeyRateLimitIsRateLimitError = (
     assert(error._tag === "RateLimitError")
     assert.strictEqual(error.status, 429)
     assert.isDefined(error.retryAfter)
-    assert.isTrue(Duration.greaterThan(error.retryAfter!, Duration.zero))
-    assert.isTrue(Duration.lessThanOrEqualTo(error.retryAfter!, Duration.minutes(1)))
+    assert.isTrue(Duration.isGreaterThan(error.retryAfter!, Duration.zero))
+    assert.isTrue(Duration.isLessThanOrEqualTo(error.retryAfter!, Duration.minutes(1)))
     return error
   })
 
@@ -223,16 +222,16 @@ export const resetMidStreamIsTransportError = (
   Effect.gen(function*() {
     const seen: Array<ChatChunk.ChatChunk> = []
     const exit = yield* Stream.runForEach(chat.chatStream(request, credentials), (c) => Effect.sync(() => seen.push(c))).pipe(
-      Effect.either
+      Effect.result
     )
-    assert(Either.isLeft(exit))
-    assert(exit.left._tag === "TransportError")
-    noKeyAssertion(expected.key)(exit.left)
+    assert(Result.isFailure(exit))
+    assert(exit.failure._tag === "TransportError")
+    noKeyAssertion(expected.key)(exit.failure)
     if (expected.maxChunks !== undefined) assert.isAtMost(seen.length, expected.maxChunks)
     assert.isFalse(seen.some((c) => c._tag === "Finish"))
     const whole = yield* failureOf(chat, request, credentials)
     assert.strictEqual(whole._tag, "TransportError")
-    return exit.left
+    return exit.failure
   })
 
 /**
@@ -323,7 +322,7 @@ export const overTheContextWindowIsContextLengthError = (
 /** The client options every adapter takes: headers (which select faults) and a timeout. */
 export interface CommonClientOptions {
   readonly headers: Record<string, string>
-  readonly timeout: Duration.DurationInput
+  readonly timeout: Duration.Input
 }
 
 export interface AdapterSuite {
@@ -336,7 +335,7 @@ const credentialsOf = (suite: AdapterSuite): Credentials => ProviderClient.crede
 
 /** Registers: the second request within a minute (`requestsPerMinute: 1`) is a RateLimitError with retryAfter. */
 export const itMapsThePerKeyRateLimit = (suite: AdapterSuite) =>
-  it.scopedLive("the per-key rate limit -> RateLimitError with retryAfter", () =>
+  it.live("the per-key rate limit -> RateLimitError with retryAfter", () =>
     suite.withClient({ requestsPerMinute: 1 }, ({ client }) =>
       Effect.flatMap(client(), (chat) => perKeyRateLimitIsRateLimitError(chat, suite.request, credentialsOf(suite)))))
 
@@ -349,7 +348,7 @@ export const itMapsAResetMidStream = (
   options: { readonly fault: string; readonly maxChunks: number },
   andThen: (error: LlmError.TransportError) => void = () => {}
 ) =>
-  it.scopedLive("a reset mid-stream -> TransportError after the chunks before it", () =>
+  it.live("a reset mid-stream -> TransportError after the chunks before it", () =>
     suite.withClient({ replyTokens: 20 }, ({ client }) =>
       Effect.flatMap(client(simulatorFault(options.fault)), (chat) =>
         resetMidStreamIsTransportError(chat, suite.request, credentialsOf(suite), {
@@ -363,21 +362,21 @@ export const itMapsAMalformedEvent = (
   andThen: (errors: { readonly streamed: LlmError.OutputDecodeError; readonly whole: LlmError.OutputDecodeError }) => void =
     () => {}
 ) =>
-  it.scopedLive("a malformed event -> OutputDecodeError with the raw text", () =>
+  it.live("a malformed event -> OutputDecodeError with the raw text", () =>
     suite.withClient({}, ({ client }) =>
       Effect.flatMap(client(simulatorFault("malformed=3")), (chat) =>
         malformedEventIsOutputDecodeError(chat, suite.request, credentialsOf(suite))).pipe(Effect.map(andThen))))
 
 /** Registers: interrupting a stream's consumer mid-reply closes the connection. */
 export const itClosesTheConnectionOnInterruption = (suite: AdapterSuite) =>
-  it.scopedLive("interrupting a stream's consumer closes the connection", () =>
+  it.live("interrupting a stream's consumer closes the connection", () =>
     suite.withClient({ tokensPerSecond: 50, replyTokens: 500 }, ({ client, simulator }) =>
       Effect.flatMap(client(), (chat) =>
         interruptingAStreamClosesTheConnection(chat, simulator, suite.request, credentialsOf(suite)))))
 
 /** Registers: taking a prefix of a stream closes the connection. */
 export const itClosesTheConnectionAfterAPrefix = (suite: AdapterSuite) =>
-  it.scopedLive("taking a prefix of a stream closes the connection", () =>
+  it.live("taking a prefix of a stream closes the connection", () =>
     suite.withClient({ tokensPerSecond: 100, replyTokens: 500 }, ({ client, simulator }) =>
       Effect.flatMap(client(), (chat) => takingAPrefixClosesTheConnection(chat, simulator, suite.request, credentialsOf(suite)))))
 
@@ -387,7 +386,7 @@ export const itMapsARejectedKey = (
   name: string,
   expected: { readonly rightKey: string; readonly status: number; readonly provider: string }
 ) =>
-  it.scopedLive(name, () =>
+  it.live(name, () =>
     suite.withClient({ apiKeys: [expected.rightKey] }, ({ client }) =>
       Effect.flatMap(client(), (chat) =>
         rejectedKeyIsAuthError(chat, suite.request, credentialsOf(suite), {
@@ -402,14 +401,14 @@ export const itMapsAnUnknownModel = (
   model: string,
   andThen: (error: LlmError.ModelNotFoundError) => void = () => {}
 ) =>
-  it.scopedLive("404 for an unknown model -> ModelNotFoundError", () =>
+  it.live("404 for an unknown model -> ModelNotFoundError", () =>
     suite.withClient({}, ({ client }) =>
       Effect.flatMap(client(), (chat) => unknownModelIsModelNotFoundError(chat, suite.request, credentialsOf(suite), model))
         .pipe(Effect.map(andThen))))
 
 /** Registers: `request` over a context window of 50 is a ContextLengthError with the window, whole and streamed. */
 export const itMapsAPromptOverTheContextWindow = (suite: AdapterSuite, request: Request) =>
-  it.scopedLive("a prompt over the context window -> ContextLengthError with the window", () =>
+  it.live("a prompt over the context window -> ContextLengthError with the window", () =>
     suite.withClient({ contextWindow: 50 }, ({ client }) =>
       Effect.flatMap(client(), (chat) => overTheContextWindowIsContextLengthError(chat, request, credentialsOf(suite), 50))))
 
@@ -420,10 +419,10 @@ export const itMapsAPromptOverTheContextWindow = (suite: AdapterSuite, request: 
  */
 export const itTimesOutAndAbandonsTheRequest = (
   suite: AdapterSuite,
-  options: { readonly name?: string; readonly on: "request" | "client"; readonly clientTimeout?: Duration.DurationInput; readonly stream: boolean },
+  options: { readonly name?: string; readonly on: "request" | "client"; readonly clientTimeout?: Duration.Input; readonly stream: boolean },
   andThen: (elapsed: Duration.Duration) => void = () => {}
 ) =>
-  it.scopedLive(options.name ?? "no headers within the timeout -> TimeoutError, and the request is abandoned", () =>
+  it.live(options.name ?? "no headers within the timeout -> TimeoutError, and the request is abandoned", () =>
     suite.withClient({ latency: "3 seconds" }, ({ client, simulator }) =>
       Effect.gen(function*() {
         const timeout = Duration.millis(200)
@@ -484,11 +483,11 @@ export const itStreamsTextThenUsageThenFinish = (
   provider: string,
   andThen: (finish: Extract<ChatChunk.ChatChunk, { readonly _tag: "Finish" }>) => void
 ) =>
-  it.scopedLive("a stream: text deltas, then Usage, then Finish", () =>
+  it.live("a stream: text deltas, then Usage, then Finish", () =>
     suite.withClient({ replyTokens: 20 }, ({ client }) =>
       Effect.gen(function*() {
         const chat = yield* client()
-        const chunks = Chunk.toReadonlyArray(yield* Stream.runCollect(chat.chatStream(suite.request, credentialsOf(suite))))
+        const chunks = yield* Stream.runCollect(chat.chatStream(suite.request, credentialsOf(suite)))
         const tags = chunks.map((c) => c._tag)
         assert.strictEqual(tags.filter((t) => t === "TextDelta").length, 20)
         assert.deepStrictEqual(tags.slice(-2), ["Usage", "Finish"])

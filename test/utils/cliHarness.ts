@@ -63,7 +63,7 @@ export const spawnCli = (
     readonly onStdout?: (soFar: string, child: ReturnType<typeof spawn>) => void
   } = {}
 ): Effect.Effect<Spawned> =>
-  Effect.async<Spawned>((resume) => {
+  Effect.callback<Spawned>((resume) => {
     const child = spawn(process.execPath, [binPath, ...args], {
       env: options.env ?? envWithoutKeys(),
       stdio: ["ignore", "pipe", "pipe"]
@@ -103,7 +103,7 @@ export interface Recorder {
  */
 export const recorder = (target: string) =>
   Effect.acquireRelease(
-    Effect.async<{ readonly recorder: Recorder; readonly server: Http.Server }>((resume) => {
+    Effect.callback<{ readonly recorder: Recorder; readonly server: Http.Server }>((resume) => {
       const bodies: Array<Record<string, unknown>> = []
       const server = Http.createServer((req, res) => {
         let text = ""
@@ -130,7 +130,7 @@ export const recorder = (target: string) =>
       })
     }),
     ({ server }) =>
-      Effect.async<void>((resume) => {
+      Effect.callback<void>((resume) => {
         server.closeAllConnections()
         server.close(() => resume(Effect.void))
       })

@@ -2,10 +2,10 @@
  * A fake `HttpClient` for provider unit tests: it records every request and
  * answers with a web `Response` built by the test.
  */
-import * as HttpClient from "@effect/platform/HttpClient"
-import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Effect from "effect/Effect"
+import * as HttpClient from "effect/http/HttpClient"
+import type * as HttpClientRequest from "effect/http/HttpClientRequest"
+import * as HttpClientResponse from "effect/http/HttpClientResponse"
 
 /** What the fake saw of one request. */
 export interface RecordedRequest {

@@ -2,15 +2,15 @@
  * e2e helpers: a simulator on loopback and `OpenAiChat` clients pointed at
  * it over real HTTP (`UndiciHttpClient.layer()`).
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
-import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import type * as ProviderClient from "../../src/ProviderClient.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 
 export interface SimulatorEnv {
   readonly simulator: Simulator.Simulator
@@ -41,7 +41,7 @@ export const fault = (value: string): Partial<OpenAiChat.Options> => ({ headers:
 export const awaitStats = (
   simulator: Simulator.Simulator,
   done: (stats: Simulator.Stats) => boolean,
-  within: Duration.DurationInput = "3 seconds"
+  within: Duration.Input = "3 seconds"
 ): Effect.Effect<Simulator.Stats, Error> =>
   simulator.stats.pipe(
     Effect.filterOrFail(done, (stats) => new Error(`simulator stats never matched: ${JSON.stringify(stats)}`)),

@@ -12,7 +12,7 @@ export interface RecordedSpan {
 export const recordingTracer = (): { readonly tracer: Tracer.Tracer; readonly spans: ReadonlyArray<RecordedSpan> } => {
   const spans: Array<RecordedSpan> = []
   const tracer = Tracer.make({
-    span: (name, parent, context, links, startTime, kind) => {
+    span: ({ annotations, kind, links, name, parent, sampled, startTime }) => {
       const attributes = new Map<string, unknown>()
       spans.push({ name, attributes })
       return {
@@ -21,11 +21,11 @@ export const recordingTracer = (): { readonly tracer: Tracer.Tracer; readonly sp
         spanId: `span-${spans.length}`,
         traceId: "trace",
         parent,
-        context,
+        annotations,
         status: { _tag: "Started", startTime },
         attributes,
         links,
-        sampled: true,
+        sampled,
         kind,
         end: () => {},
         attribute: (key, value) => {
@@ -34,8 +34,7 @@ export const recordingTracer = (): { readonly tracer: Tracer.Tracer; readonly sp
         event: () => {},
         addLinks: () => {}
       }
-    },
-    context: (f) => f()
+    }
   })
   return { tracer, spans }
 }

@@ -1,0 +1,322 @@
+/**
+ * `streams-10k-memory`: the memory of 10,000 `Llm.chatStream` calls held open
+ * at once, versus raw undici holding the same 10,000 streams (`Sse.makeDecoder`
+ * plus `JSON.parse` per event, as the `openai-chat-stream` baseline parses).
+ *
+ * Not a throughput pair: each side runs in a process of its own (so neither
+ * the other side's garbage nor the throughput cases' heap is counted), against
+ * a slow simulator in a third process (a few tokens a second, so every stream
+ * stays open until it is stopped). A side starts its streams, waits until
+ * every one has brought its first text, keeps them open a little longer, then
+ * stops them; its peak RSS and peak `heapUsed`, sampled throughout, are the
+ * result. `bench/main.ts` runs it after the throughput cases, as
+ * `measureStreamsMemory`; alone:
+ *
+ *   node --import tsx bench/cases/streamsMemory.ts
+ *
+ * STREAMS_MEMORY_COUNT (default 10000) sets the number of streams.
+ */
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import { type ChildProcess, spawn } from "node:child_process"
+import { createInterface } from "node:readline"
+import { fileURLToPath } from "node:url"
+import { Agent } from "undici"
+import * as KeyPool from "../../src/KeyPool.js"
+import * as Llm from "../../src/Llm.js"
+import * as Message from "../../src/Message.js"
+import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
+import * as RateLimiter from "../../src/RateLimiter.js"
+import * as Sse from "../../src/Sse.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { fail } from "./reply.js"
+
+export const streamsMemoryResultName = "streams-10k-memory"
+
+const count = Number(process.env["STREAMS_MEMORY_COUNT"] || 10_000)
+const model = "gpt-4o-mini"
+const prompt = "Tell me about Effect in one paragraph."
+const keys = ["sk-bench-0123456789abcde1", "sk-bench-0123456789abcde2", "sk-bench-0123456789abcde3", "sk-bench-0123456789abcde4"]
+/** How long every stream is held open once all have started, sampling memory. */
+const holdMillis = 2_000
+/** A side that cannot open every stream in this time fails. */
+const openTimeoutMillis = 180_000
+
+/** What one side reports, in bytes. */
+export interface Sample {
+  readonly startRss: number
+  readonly startHeap: number
+  readonly peakRss: number
+  readonly peakHeap: number
+  /** `heapUsed` right after a full GC with every stream open: what the streams hold. */
+  readonly liveHeap: number
+  readonly openMillis: number
+}
+
+/** The result line `bench/main.ts` prints: peaks in MB, ratios ours / baseline (lower is better for ours). */
+export interface MemoryResult {
+  readonly name: string
+  readonly streams: number
+  readonly ours_rss_mb: number
+  readonly baseline_rss_mb: number
+  readonly ratio: number
+  readonly ours_heap_mb: number
+  readonly baseline_heap_mb: number
+  readonly heap_ratio: number
+  readonly ours_live_heap_mb: number
+  readonly baseline_live_heap_mb: number
+  readonly live_heap_ratio: number
+}
+
+// ---------------------------------------------------------------------------
+// Memory sampling, the same in both sides' processes.
+
+const sampler = () => {
+  const start = process.memoryUsage()
+  let peakRss = start.rss
+  let peakHeap = start.heapUsed
+  const sample = () => {
+    const now = process.memoryUsage()
+    if (now.rss > peakRss) peakRss = now.rss
+    if (now.heapUsed > peakHeap) peakHeap = now.heapUsed
+  }
+  const timer = setInterval(sample, 25)
+  const t0 = performance.now()
+  let openMillis = 0
+  let liveHeap = 0
+  return {
+    opened: () => {
+      openMillis = performance.now() - t0
+      sample()
+      // The child runs with --expose-gc.
+      globalThis.gc?.()
+      liveHeap = process.memoryUsage().heapUsed
+    },
+    stop: (): Sample => {
+      sample()
+      clearInterval(timer)
+      return { startRss: start.rss, startHeap: start.heapUsed, peakRss, peakHeap, liveHeap, openMillis }
+    }
+  }
+}
+
+/** Resolves once `count` streams have called `started`. */
+const allStarted = () => {
+  let started = 0
+  let resolve: () => void = () => {}
+  const done = new Promise<void>((r) => {
+    resolve = r
+  })
+  return {
+    done,
+    started: () => {
+      if (++started === count) resolve()
+    },
+    get count() {
+      return started
+    }
+  }
+}
+
+const waitOrTimeout = (done: Promise<void>, progress: () => number) =>
+  new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`bench: only ${progress()} of ${count} streams started in ${openTimeoutMillis / 1000} s`)),
+      openTimeoutMillis
+    )
+    void done.then(() => {
+      clearTimeout(timer)
+      resolve()
+    })
+  })
+
+// ---------------------------------------------------------------------------
+// The two sides.
+
+const ours = async (url: string): Promise<Sample> => {
+  const llm = Llm.layer({ model }).pipe(
+    Layer.provide(Layer.mergeAll(
+      OpenAiChat.layer({ baseUrl: url, model }),
+      KeyPool.layer({ providerId: "bench", keys }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+      RateLimiter.unlimited
+    )),
+    Layer.provide(UndiciHttpClient.layer())
+  )
+  const request = { messages: [Message.user(prompt)] }
+  const progress = allStarted()
+  const memory = sampler()
+  const program = Effect.gen(function*() {
+    const one = Effect.suspend(() => {
+      let first = true
+      return Llm.chatStream(request).pipe(
+        Stream.runForEach((chunk) =>
+          Effect.sync(() => {
+            if (first && chunk._tag === "TextDelta") {
+              first = false
+              progress.started()
+            }
+          })
+        )
+      )
+    })
+    const fiber = yield* Effect.forkChild(
+      Effect.forEach(Array.from({ length: count }), () => one, { concurrency: "unbounded", discard: true })
+    )
+    yield* Effect.promise(() => waitOrTimeout(progress.done, () => progress.count))
+    memory.opened()
+    yield* Effect.sleep(holdMillis)
+    // Stopping them aborts the 10,000 requests.
+    yield* Fiber.interrupt(fiber)
+  })
+  await Effect.runPromise(Effect.provide(program, llm))
+  return memory.stop()
+}
+
+const baseline = async (url: string): Promise<Sample> => {
+  const agent = new Agent()
+  const target = new URL(`${url}/chat/completions`)
+  const body = JSON.stringify({
+    model,
+    messages: [{ role: "user", content: prompt }],
+    stream: true,
+    stream_options: { include_usage: true }
+  })
+  const headers = { "content-type": "application/json", authorization: `Bearer ${keys[0]}` }
+  const controller = new AbortController()
+  const progress = allStarted()
+  const memory = sampler()
+  const one = async () => {
+    const response = await agent.request({
+      origin: target.origin,
+      path: target.pathname,
+      method: "POST",
+      headers,
+      body,
+      signal: controller.signal
+    })
+    if (response.statusCode !== 200) fail(`HTTP ${response.statusCode}`)
+    const decoder = Sse.makeDecoder()
+    let first = true
+    for await (const bytes of response.body) {
+      for (const event of decoder.push(bytes as Uint8Array)) {
+        if (event.data.startsWith("[DONE]")) return
+        const chunk = JSON.parse(event.data) as { choices: Array<{ delta?: { content?: string | null } }> }
+        if (first && typeof chunk.choices[0]?.delta?.content === "string") {
+          first = false
+          progress.started()
+        }
+      }
+    }
+  }
+  const calls = Array.from({ length: count }, () =>
+    one().catch((error: unknown) => {
+      // Only the abort below is expected.
+      if (!controller.signal.aborted) throw error
+    }))
+  const all = Promise.all(calls)
+  // A call that fails before every stream started fails the side at once.
+  await Promise.race([waitOrTimeout(progress.done, () => progress.count), all])
+  memory.opened()
+  await new Promise((resolve) => setTimeout(resolve, holdMillis))
+  controller.abort()
+  await all
+  const sample = memory.stop()
+  await agent.close()
+  return sample
+}
+
+// ---------------------------------------------------------------------------
+// The slow simulator, and the runner that puts each side in a process of its own.
+
+const serveSimulator = async () => {
+  const { Exit, Scope } = await import("effect")
+  const Simulator = await import("../../src/simulator/Simulator.js")
+  const scope = Effect.runSync(Scope.make())
+  // About a minute per reply: nothing ends before the bench stops it.
+  const simulator = await Effect.runPromise(
+    Scope.provide(Simulator.make({ replyTokens: 200, tokensPerSecond: 3 }), scope)
+  )
+  console.log(`${simulator.url}/v1`)
+  const stop = () => {
+    void Effect.runPromise(Scope.close(scope, Exit.void)).finally(() => process.exit(0))
+  }
+  process.on("SIGTERM", stop)
+  process.on("SIGINT", stop)
+}
+
+const script = fileURLToPath(import.meta.url)
+
+/** Runs this file with `args` in a child process; resolves with its first stdout line. */
+const child = (args: ReadonlyArray<string>): { readonly process: ChildProcess; readonly line: Promise<string> } => {
+  const proc = spawn(process.execPath, ["--expose-gc", "--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "inherit"] })
+  const line = new Promise<string>((resolve, reject) => {
+    proc.once("exit", (code) => reject(new Error(`bench: ${args[0]} exited (${code}) before reporting`)))
+    createInterface({ input: proc.stdout! }).once("line", (text) => resolve(text.trim()))
+  })
+  return { process: proc, line }
+}
+
+const side = async (name: "ours" | "baseline", url: string): Promise<Sample> => {
+  const { line, process: proc } = child([name, url])
+  try {
+    return JSON.parse(await line) as Sample
+  } finally {
+    proc.kill()
+  }
+}
+
+const mb = (bytes: number) => Math.round(bytes / 1024 / 1024)
+const round2 = (n: number) => Math.round(n * 100) / 100
+
+/**
+ * Starts the slow simulator, then each side in turn, each in its own process;
+ * prints one line per side and gives the result.
+ */
+export const measureStreamsMemory = async (): Promise<MemoryResult> => {
+  const simulator = child(["simulator"])
+  try {
+    const url = await simulator.line
+    const o = await side("ours", url)
+    const b = await side("baseline", url)
+    for (const [label, s] of [["ours", o], ["baseline", b]] as const) {
+      console.log(
+        `${streamsMemoryResultName} ${label}: ${count} streams open in ${(s.openMillis / 1000).toFixed(1)} s; ` +
+          `RSS ${mb(s.startRss)} -> peak ${mb(s.peakRss)} MB, heap ${mb(s.startHeap)} -> peak ${mb(s.peakHeap)} MB ` +
+          `(${mb(s.liveHeap)} MB live after a GC with all open)`
+      )
+    }
+    return {
+      name: streamsMemoryResultName,
+      streams: count,
+      ours_rss_mb: mb(o.peakRss),
+      baseline_rss_mb: mb(b.peakRss),
+      ratio: round2(o.peakRss / b.peakRss),
+      ours_heap_mb: mb(o.peakHeap),
+      baseline_heap_mb: mb(b.peakHeap),
+      heap_ratio: round2(o.peakHeap / b.peakHeap),
+      ours_live_heap_mb: mb(o.liveHeap),
+      baseline_live_heap_mb: mb(b.liveHeap),
+      live_heap_ratio: round2(o.liveHeap / b.liveHeap)
+    }
+  } finally {
+    simulator.process.kill()
+  }
+}
+
+if (process.argv[1] === script) {
+  const [mode, url] = process.argv.slice(2)
+  const run = mode === "simulator"
+    ? serveSimulator()
+    : mode === "ours" || mode === "baseline"
+    ? (mode === "ours" ? ours : baseline)(url ?? fail("no simulator URL")).then((sample) => {
+      console.log(JSON.stringify(sample))
+      process.exit(0)
+    })
+    : measureStreamsMemory().then((result) => console.log(JSON.stringify(result)))
+  run.catch((error: unknown) => {
+    console.error(error)
+    process.exit(1)
+  })
+}
