@@ -1,0 +1,84 @@
+// The other TypeScript snippets of README.md, word for word inside the scaffolding they
+// assume (test/Readme.test.ts checks that each appears here), so they typecheck.
+import { Effect, Layer, Schema } from "effect"
+import {
+  Budget,
+  CacheStore,
+  type ChatRequest,
+  Llm,
+  LlmError,
+  LlmTest,
+  Message,
+  Pricing,
+  ProviderConfig,
+  ResponseCache,
+  RetryPolicy,
+  Router,
+  UsageLedger
+} from "effect-llm-router"
+
+declare const request: ChatRequest.Input
+declare const program: Effect.Effect<void, LlmError.LlmError, Llm.Llm>
+declare const myApp: Effect.Effect<string, LlmError.LlmError, Llm.Llm>
+
+export const structuredOutput = Effect.gen(function*() {
+  const Recipe = Schema.Struct({ title: Schema.String, servings: Schema.Int }).annotate({ identifier: "Recipe" })
+  const { value, response } = yield* Llm.generateObject({ messages: [Message.user("A pancake recipe")] }, Recipe)
+  // value: { title: string; servings: number }; response: the ChatResponse, with usage and cost
+  return { value, response }
+})
+
+export const embeddings = Effect.gen(function*() {
+  const { embeddings, usage } = yield* Llm.embed({ input: ["first text", "second text"], model: "text-embedding-3-small" })
+  return { embeddings, usage }
+})
+
+const answer = Llm.chat(request).pipe(
+  Effect.retry({ schedule: RetryPolicy.backoff({ baseDelay: "1 second" }), times: 2 }),
+  Effect.catchTag("RateLimitError", () => Llm.chat({ ...request, model: "gpt-4o-mini" }))
+)
+export { answer }
+
+export const configured = Effect.gen(function*() {
+  const config = yield* ProviderConfig.load("provider.json")   // needs a FileSystem (NodeFileSystem.layer)
+  const gpt4o = ProviderConfig.layer(config, "openai", "gpt-4o") // an Llm layer; needs an HttpClient
+  const answered = program.pipe(Effect.provide(gpt4o))
+  const models = yield* ProviderConfig.layers(config)           // every model's: models.openai?.["gpt-4o"]
+  // From the model outwards: the ledger and the budget sit below the cache, so hits are free.
+  const llm = ResponseCache.layer({ ttl: "10 minutes" }).pipe(
+    Layer.provide(CacheStore.layerMemory({ capacity: 1000 })),
+    Layer.provide(Budget.guard({ price: Pricing.lookup("gpt-4o-mini") })),
+    Layer.provide(UsageLedger.track("gpt-4o-mini")),
+    Layer.provide(ProviderConfig.layer(config, "openai", "gpt-4o-mini"))
+  )
+  const accounts = Layer.merge(
+    UsageLedger.layer,
+    Budget.layer({ limits: [{ scope: Budget.overall, limit: 5, period: "1 day" }] })
+  )
+  const cached = program.pipe(Effect.provide(Layer.provideMerge(llm, accounts)))
+  const router = Router.layer({
+    strategy: "lowest-latency",   // or "weighted" (default), "least-busy", "lowest-cost", "priority"
+    deployments: [
+      { name: "mini-a", model: "gpt-4o-mini", llm: ProviderConfig.layer(config, "openai", "gpt-4o-mini"), weight: 3, groups: ["fast"] },
+      { name: "groq", model: "llama-3.1-8b-instant", llm: ProviderConfig.layer(config, "groq", "llama-3.1-8b-instant"), groups: ["fast"] },
+      { name: "claude", model: "claude-sonnet-4-5", llm: ProviderConfig.layer(config, "anthropic", "claude-sonnet-4-5"),
+        groups: ["smart"], contextWindow: 200_000 }
+    ],
+    fallbacks: { fast: [{ to: "smart", on: ["ContextLengthError", "ProviderUnavailableError", "RateLimitError"] }] },
+    cooldown: { failures: 3, window: "1 minute", period: "30 seconds" },
+    deadline: "2 minutes"
+  })
+  const reply = yield* Llm.chat({ model: "fast", messages: [Message.user("Hi")] })
+  const status = yield* Router.status   // { load_percent, total_max, details: { "mini-a": { type, current, max, weight, keys, ... } } }
+  return { answered, models, cached, router, reply, status }
+})
+
+export const testing = Effect.gen(function*() {
+  const test = LlmTest.layer([
+    new LlmError.RateLimitError({ provider: "test", model: "gpt-4o" }),   // the first call is rate-limited...
+    LlmTest.reply("Paris")                                               // ...so the app's fallback gets this
+  ])
+  const answer = yield* myApp.pipe(Effect.provide(test))
+  const seen = yield* LlmTest.requests.pipe(Effect.provide(test))
+  return { answer, seen }
+})
