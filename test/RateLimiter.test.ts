@@ -177,6 +177,24 @@ describe("RateLimiter bucket", () => {
       expect((yield* limiter.status).inFlight).toBe(0)
     }))
 
+  it.effect("tryTakePermit does not pass calls waiting for a slot", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, maxConcurrency: 1 })
+      const release = yield* limiter.takePermit()
+      const waiter = yield* Effect.forkChild(limiter.withPermit(Effect.sleep("1 second")))
+      yield* settle
+      expect(yield* limiter.tryTakePermit()).toBeUndefined()
+      yield* release
+      // The slot is free again, but the waiter asked first.
+      expect(yield* limiter.tryTakePermit()).toBeUndefined()
+      yield* advance(1000)
+      yield* Fiber.join(waiter)
+      const next = yield* limiter.tryTakePermit()
+      expect(next).toBeDefined()
+      yield* next!
+      expect(yield* limiter.status).toMatchObject({ inFlight: 0, available: 8 })
+    }))
+
   it.effect("a failing call frees its slot too", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, maxConcurrency: 1 })
@@ -568,6 +586,38 @@ describe("RateLimiter properties", () => {
           expect(log[i]!.admittedAt).toBeGreaterThanOrEqual(log[i - 1]!.admittedAt)
         }
         // Not earlier than the bucket allows, and not later either: nobody starves.
+        const ideal = idealAdmissions(capacity, refillRate, log)
+        log.forEach((entry, i) => {
+          expect(entry.admittedAt).toBeGreaterThanOrEqual(ideal[i]! - 0.01)
+          expect(entry.admittedAt).toBeLessThanOrEqual(ideal[i]! + 0.01)
+        })
+      }),
+    50
+  )
+
+  effectProp(
+    "with fractional capacity and costs: bounded in every window, first come first served, on time",
+    fc.tuple(
+      fc.integer({ min: 2, max: 24 }).chain((quarters) =>
+        fc.record({
+          capacity: fc.constant(quarters / 4),
+          refillRate: rates,
+          costs: fc.array(fc.integer({ min: 0, max: quarters }).map((q) => q / 4), { minLength: 1, maxLength: 20 })
+        })
+      )
+    ),
+    ([{ capacity, costs, refillRate }]) =>
+      Effect.gen(function*() {
+        const limiter = yield* RateLimiter.make({ capacity, refillRate })
+        const log: Array<Admission> = costs.map((cost) => ({ cost, arrivedAt: 0, admittedAt: Number.NaN }))
+        const all = yield* Effect.forkChild(
+          Effect.forEach(log, (entry) => Effect.andThen(limiter.take(entry.cost), Effect.flatMap(now, (t) => Effect.sync(() => {
+            entry.admittedAt = t
+          }))), { concurrency: "unbounded", discard: true })
+        )
+        yield* advance((costs.reduce((a, b) => a + b, 0) * 1000) / refillRate + 10_000)
+        yield* Fiber.join(all)
+        expectWindowsBounded(capacity, refillRate, log)
         const ideal = idealAdmissions(capacity, refillRate, log)
         log.forEach((entry, i) => {
           expect(entry.admittedAt).toBeGreaterThanOrEqual(ideal[i]! - 0.01)

@@ -10,7 +10,9 @@
  * (the free count can pass the initial permits), so the bucket's level would
  * have to be tracked beside it anyway. Here the level and the queue live in one
  * place and every change happens inside a single synchronous step, which no
- * other fiber can interleave with.
+ * other fiber can interleave with. Rebuilt on Effect 4's `Semaphore` (a
+ * one-permit turn in front for order, the level mirrored beside it), it kept
+ * every tested behaviour but cost more than the 5% per call we allow.
  *
  * @internal
  */
