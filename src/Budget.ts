@@ -335,19 +335,18 @@ export const guarded = (llm: LlmService, budget: Service, options?: GuardOptions
   // A call that failed with an error (not interrupted) was not billed.
   const unbilled = (exit: Exit.Exit<unknown, unknown>) =>
     Exit.isFailure(exit) && !Cause.hasInterrupts(exit.cause) && Cause.hasFails(exit.cause)
-  // A deadline and a `Restore` a `Router` hands down (see `internal/deadline`) go on to `llm`.
-  return Deadline.honourLike(llm, Llm.of({
-    chat: (request, at = Infinity, restore?: Deadline.Restore) =>
+  return Llm.of({
+    chat: (request) =>
       Effect.acquireUseRelease(
         reserve(request),
-        () => Deadline.chat(llm, request, at, restore),
+        () => llm.chat(request),
         (reservation, exit) =>
           budget.charge(
             reservation,
             Exit.isSuccess(exit) ? exit.value.cost : unbilled(exit) ? 0 : undefined
           )
       ),
-    chatStream: (request, at = Infinity) =>
+    chatStream: (request) =>
       Stream.unwrap(Effect.gen(function*() {
         let output = false
         let finished = false
@@ -357,7 +356,7 @@ export const guarded = (llm: LlmService, budget: Service, options?: GuardOptions
           (reservation, exit) =>
             budget.charge(reservation, finished ? cost : !output && unbilled(exit) ? 0 : undefined)
         )
-        return Stream.mapArray(Deadline.chatStream(llm, request, at), (chunk) => {
+        return Stream.mapArray(llm.chatStream(request), (chunk) => {
           output = true
           for (const item of chunk) {
             if (item._tag === "Finish") {
@@ -369,8 +368,10 @@ export const guarded = (llm: LlmService, budget: Service, options?: GuardOptions
         })
       })),
     // Embeddings have no price in `Pricing`, so a budget cannot weigh them: they pass through.
-    embed: llm.embed
-  }))
+    embed: llm.embed,
+    // A check never waits for room, so the calls end by the deadline when `llm`'s do.
+    [Deadline.KeepsDeadline]: llm[Deadline.KeepsDeadline]
+  })
 }
 
 /**

@@ -15,6 +15,12 @@
  * attempt as `chat` (permit, key, outcome, retry, deadline), a few at a time,
  * and joins the vectors in input order with the usage summed.
  *
+ * Under a tracer the application installed, each `chat` and `embed` is a
+ * span (`Llm.chat`, `Llm.embed`, with one `Llm.attempt` span per attempt)
+ * carrying GenAI attributes: the provider (`gen_ai.system`), the model, the
+ * tokens used, and for an attempt its number and the masked key id, never a
+ * key. Under Effect's built-in tracer, which exports nothing, no span is made.
+ *
  * @since 0.1.0
  */
 import * as Arr from "effect/Array"
@@ -27,9 +33,11 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import { identity } from "effect/Function"
 import * as Layer from "effect/Layer"
+import type * as Pull from "effect/Pull"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import type * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import * as ChatChunk from "./ChatChunk.js"
@@ -45,8 +53,7 @@ import { estimateEmbeddingUsage, estimateUsage } from "./internal/tokenEstimate.
 import * as KeyPool from "./KeyPool.js"
 import * as Pricing from "./Pricing.js"
 import { InvalidRequestError, type LlmError, NoCapacityError, StreamTruncatedError, TimeoutError } from "./LlmError.js"
-import * as ProviderClient_ from "./ProviderClient.js"
-import { type ChunkSource, type Credentials, ProviderClient } from "./ProviderClient.js"
+import { type Credentials, ProviderClient } from "./ProviderClient.js"
 import * as RateLimiter from "./RateLimiter.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 
@@ -62,6 +69,13 @@ export interface Service {
    * empty text fails with `InvalidRequestError` before any call.
    */
   readonly embed: (request: EmbeddingRequest) => Effect.Effect<EmbeddingResponse, LlmError>
+  /**
+   * Present when every call ends by the deadline a `Router` sets for it, so
+   * the router bounds the call without a timer of its own. `make` and
+   * `Router` set it. A decorator that spreads the service it wraps keeps it,
+   * which is right as long as the decorator adds no wait of its own.
+   */
+  readonly [Deadline.KeepsDeadline]?: true | undefined
 }
 
 /**
@@ -187,9 +201,24 @@ const withModel = <R extends Attempted>(request: R, model: string | undefined): 
 const isMissing = (usage: Pick<Usage, "totalTokens"> | undefined) => usage === undefined || usage.totalTokens === 0
 
 // Spans only when the application installed a tracer: Effect's built-in one
-// records nothing, and a span costs a short call a tenth of its CPU.
+// exports nothing, and its spans cost a short call a large share of its CPU.
 const untraced = (fiber: Fiber.Fiber<unknown, unknown>): boolean =>
   !fiber.cache.tracerEnabled || fiber.getRef(Tracer.Tracer) === Tracer.nativeTracer
+
+/** `effect` in an `Effect.withSpan` span unless `untraced`, with `done`'s attributes (the tokens) added when it succeeds. */
+const traced = <A, E>(
+  effect: Effect.Effect<A, E>,
+  name: string,
+  attributes: Record<string, unknown>,
+  done?: (a: A) => Record<string, unknown>
+): Effect.Effect<A, E> =>
+  Effect.withFiber((fiber) =>
+    untraced(fiber) ? effect : Effect.withSpan(
+      done === undefined ? effect : Effect.tap(effect, (a) => Effect.annotateCurrentSpan(done(a))),
+      name,
+      { attributes, ...noStackTrace }
+    )
+  )
 
 /** When a call's deadline passes (`Clock` milliseconds), and the bound that makes it, for its `TimeoutError`. */
 interface Due {
@@ -199,10 +228,10 @@ interface Due {
   readonly clock: Clock.Clock
 }
 
+// A span here is this module's, not the caller's: its stack trace would name this file, at the cost of an `Error` per span.
 const noStackTrace = { captureStackTrace: false } as const
 
-/** One batch of a stream's chunks. */
-type Batch = Arr.NonEmptyReadonlyArray<ChatChunk.ChatChunk>
+type Batch = ChunkSources.Batch
 
 /** The retry policy, stepped by hand: sleeps the policy's delay, fails with `Cause.Done` once it gives up. */
 type Step = (error: LlmError) => Effect.Effect<unknown, Cause.Done<unknown>>
@@ -212,6 +241,18 @@ interface Held {
   readonly lease: KeyPool.Lease
   readonly freePermit: Effect.Effect<void>
   readonly reservation: RateLimiter.Reservation | undefined
+}
+
+/**
+ * A stream's attempt after its first chunk: the provider's pull (the first
+ * chunk still in it), the scope it was taken in (closing it aborts the
+ * request), and what the attempt holds.
+ */
+interface Opened {
+  readonly pull: Pull.Pull<Batch, LlmError>
+  readonly scope: Scope.Closeable
+  readonly held: Held
+  readonly attemptSpan: Tracer.Span | undefined
 }
 
 /**
@@ -229,8 +270,8 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     const deadline = Duration.fromInputUnsafe(options?.deadline ?? "10 minutes")
     const deadlineMillis = Duration.toMillis(deadline)
 
-    // The call's deadline: its own, or a sooner one a `Router` handed down
-    // (the second argument of `chat`, `chatStream` and `embed`).
+    // The call's deadline: its own, or a sooner one a `Router` set for it
+    // (`Deadline.CallDeadline`, read when the call starts).
     const dueOf = (handedDown: number, clock: Clock.Clock): Due => {
       const now = clock.currentTimeMillisUnsafe()
       const own = now + deadlineMillis
@@ -401,8 +442,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     const retrying = <A>(
       request: Attempted,
       due: Due,
-      attemptOnce: (attempt: number) => Effect.Effect<A, LlmError>,
-      restore?: Deadline.Restore
+      attemptOnce: (attempt: number) => Effect.Effect<A, LlmError>
     ): Effect.Effect<A, LlmError> => {
       let rotatedBy: LlmError | undefined
       const settle = (error: LlmError): LlmError => {
@@ -423,9 +463,7 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
           }
           const next = driver === undefined ? Schedule.toStepWithSleep(policy) : Effect.succeed(driver)
           return Effect.flatMap(next, (driver) => {
-            // The backoff is a wait: interruptible, as the caller is.
-            const backoff = bounded(Effect.result(driver(error)), request, due)
-            return Effect.matchEffect(restore === undefined ? backoff : restore(backoff), {
+            return Effect.matchEffect(bounded(Effect.result(driver(error)), request, due), {
               onFailure: (timeout) => Effect.fail(timeout),
               onSuccess: (step) =>
                 Result.isFailure(step)
@@ -439,80 +477,69 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
 
     // One attempt of a call answered whole (a chat, an embedding batch): a
     // permit and a key held for the call, its outcome reported with the key.
-    // Held uninterruptibly: in a region of the attempt's own, or in the
-    // caller's when it handed down its `restore`.
+    // Held uninterruptibly; the provider call runs as the caller does.
     const attemptCall = <R extends Attempted, A extends { readonly usage: Pick<Usage, "totalTokens"> }>(
       request: R,
       due: Due,
       tokens: () => number,
-      callSpan: Tracer.Span | undefined,
-      call: (request: R, credentials: Credentials) => Effect.Effect<A, LlmError>,
-      handed?: Deadline.Restore
+      call: (request: R, credentials: Credentials) => Effect.Effect<A, LlmError>
     ) =>
-    (attempt: number): Effect.Effect<A, LlmError> => {
-      const holding = (restore: Deadline.Restore) =>
+    (attempt: number): Effect.Effect<A, LlmError> =>
+      Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(hold(request, due, tokens), (held) => {
           const send = withinDeadline(request, due, (bound) => call(bound, held.lease.credentials))
           const settled = held.reservation === undefined ? send : Effect.tap(send, (reply) => reconcile(held, reply.usage))
-          // Untraced (no span for the call): no span for the attempt either.
-          if (callSpan === undefined) return Effect.onExit(restore(settled), (exit) => letGo(held, outcomeOf(exit)))
-          return Effect.flatMap(
-            startSpan("Llm.attempt", request, callSpan, { "llm.attempt": attempt, "llm.key_id": held.lease.credentials.keyId }),
-            (attemptSpan) =>
-              Effect.onExit(
-                restore(withParent(settled, attemptSpan)),
-                (exit) => Effect.andThen(letGo(held, outcomeOf(exit)), endSpan(attemptSpan, exit))
-              )
+          return Effect.onExit(
+            restore(traced(settled, "Llm.attempt", {
+              ...spanAttributes(request),
+              "llm.attempt": attempt,
+              "llm.key_id": held.lease.credentials.keyId
+            })),
+            (exit) => letGo(held, outcomeOf(exit))
           )
         })
-      return handed === undefined ? Effect.uninterruptibleMask(holding) : holding(handed)
-    }
+      )
 
-    const chat = (input: ChatRequest, handedDown = Infinity, restore?: Deadline.Restore): Effect.Effect<ChatResponse, LlmError> => {
+    const chat = (input: ChatRequest): Effect.Effect<ChatResponse, LlmError> => {
       const request = withModel(input, options?.model)
-      const answer = (due: Due, callSpan: Tracer.Span | undefined) =>
-        Effect.flatMap(
-          retrying(
-            request,
-            due,
-            attemptCall(request, due, () => RateLimiter.estimateTokens(request), callSpan, client.chat, restore),
-            restore
-          ),
+      const answer = Effect.withFiber((fiber) => {
+        const due = dueOf(fiber.getRef(Deadline.CallDeadline), fiber.getRef(Clock.Clock))
+        return Effect.flatMap(
+          retrying(request, due, attemptCall(request, due, () => RateLimiter.estimateTokens(request), client.chat)),
           (response) =>
             isMissing(response.usage)
               ? Effect.map(estimateUsage(request, response), (usage) => withCost(request, { ...response, usage }))
               : Effect.succeed(withCost(request, response))
         )
-      return Effect.withFiber((fiber) => {
-        const due = dueOf(handedDown, fiber.getRef(Clock.Clock))
-        if (untraced(fiber)) return answer(due, undefined)
-        return Effect.flatMap(startSpan("Llm.chat", request, undefined), (callSpan) =>
-          answer(due, callSpan).pipe(
-            Effect.tap((response) => Effect.sync(() => annotate(callSpan, usageAttributes(response.usage)))),
-            Effect.onExit((exit) => endSpan(callSpan, exit))
-          ))
       })
+      return traced(answer, "Llm.chat", spanAttributes(request), (response) => usageAttributes(response.usage))
     }
 
-    // One attempt at a stream: holds a permit and a key, opens the provider's
-    // source and waits for its first chunk, all before the deadline. Fails (and
-    // lets go of everything) before the first chunk; after it, the source and
-    // what it holds belong to the stream.
+    // One attempt at a stream: holds a permit and a key, reads the provider's
+    // `chatStream` through its own pull, taken in a scope of the attempt's, and
+    // waits for its first chunk, all before the deadline. Fails (and lets go of
+    // everything, the request first) before the first chunk; after it, the
+    // pull and what the attempt holds belong to the stream.
     const openAttempt = (request: ChatRequest, due: Due, callSpan: Tracer.Span | undefined) =>
     (attempt: number) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(hold(request, due, () => RateLimiter.estimateTokens(request)), (held) => {
-          const opening = (attemptSpan: Tracer.Span | undefined) =>
-            Effect.onError(
+          const opening = (attemptSpan: Tracer.Span | undefined): Effect.Effect<Opened, LlmError> => {
+            const scope = Scope.makeUnsafe()
+            return Effect.onError(
               Effect.map(
                 restore(withParent(
-                  withinDeadline(request, due, (bound) => openFirst(bound, held.lease.credentials)),
+                  withinDeadline(request, due, (bound) => openFirst(bound, held.lease.credentials, scope)),
                   attemptSpan
                 )),
-                (source) => ({ source, held, attemptSpan })
+                (pull): Opened => ({ pull, scope, held, attemptSpan })
               ),
-              (cause) => Effect.andThen(letGo(held, Exit.failCause(cause)), endSpan(attemptSpan, Exit.failCause(cause)))
+              (cause) => {
+                const exit = Exit.failCause(cause)
+                return Effect.andThen(Scope.close(scope, exit), Effect.andThen(letGo(held, exit), endSpan(attemptSpan, exit)))
+              }
             )
+          }
           // Untraced (no span for the call): no span for the attempt either.
           if (callSpan === undefined) return opening(undefined)
           return Effect.flatMap(
@@ -522,29 +549,31 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
         })
       )
 
-    // The provider's source, opened up to its first chunk within the request's
+    // The provider's stream, read up to its first chunk within the request's
     // timeout (a client's timeout bounds a stream until its first chunk).
-    const openFirst = (request: ChatRequest, credentials: Credentials) =>
-      ChunkSources.openToFirst(ProviderClient_.openSource(client, request, credentials), () =>
+    const openFirst = (request: ChatRequest, credentials: Credentials, scope: Scope.Scope) =>
+      ChunkSources.openToFirst(client.chatStream(request, credentials), scope, () =>
         new StreamTruncatedError({ provider: client.provider, model: request.model ?? "", detail: "the stream ended before any chunk" }))
 
     // The stream's source, opened up to its first chunk: retried before it,
     // settled (key, permit, budget, cost) after it.
-    const openStream = (input: ChatRequest, handedDown = Infinity): Effect.Effect<ChunkSource, LlmError> => {
+    const openSource = (input: ChatRequest): Effect.Effect<ChunkSources.ChunkSource, LlmError> => {
       const request = withModel(input, options?.model)
       const opened = (due: Due, callSpan: Tracer.Span | undefined) =>
         Effect.map(retrying(request, due, openAttempt(request, due, callSpan)), (opened) =>
           settledSource(request, opened, callSpan))
-      return Effect.withFiber<ChunkSource, LlmError>((fiber) => {
-        const due = dueOf(handedDown, fiber.getRef(Clock.Clock))
+      return Effect.withFiber<ChunkSources.ChunkSource, LlmError>((fiber) => {
+        const due = dueOf(fiber.getRef(Deadline.CallDeadline), fiber.getRef(Clock.Clock))
         if (untraced(fiber)) return opened(due, undefined)
         return Effect.flatMap(startSpan("Llm.chatStream", request, undefined), (callSpan) =>
           Effect.onError(opened(due, callSpan), (cause) => endSpan(callSpan, Exit.failCause(cause))))
       })
     }
 
-    const chatStream = (input: ChatRequest, handedDown = Infinity): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
-      ProviderClient_.streamFromSource(openStream(input, handedDown))
+    // A stream whose pull is its source's own: a caller that reads it through
+    // its channel's pull (a `Router`) gets that pull, with no stream around it.
+    const chatStream = (input: ChatRequest): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
+      ChunkSources.streamFromSource(openSource(input))
 
     // The stream after its first chunk: settles the token budget at the Finish
     // chunk (or inserts an estimated Usage chunk before Finish when the provider
@@ -552,14 +581,10 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
     // close gives back the key with the stream's outcome.
     const settledSource = (
       request: ChatRequest,
-      opened: {
-        readonly source: ChunkSource
-        readonly held: Held
-        readonly attemptSpan: Tracer.Span | undefined
-      },
+      opened: Opened,
       callSpan: Tracer.Span | undefined
-    ): ChunkSource => {
-      const { attemptSpan, held, source } = opened
+    ): ChunkSources.ChunkSource => {
+      const { attemptSpan, held, scope } = opened
       const accumulator = ChatChunk.makeAccumulator()
       let usage: Usage | undefined
       let outcome: Exit.Exit<unknown, LlmError> = Exit.void
@@ -587,14 +612,14 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
         })
       }
       const pull = Effect.flatMap(
-        Effect.tapError(source.pull, (error) =>
+        Effect.tapError(opened.pull, (error) =>
           Effect.sync(() => {
             if (!Cause.isDone(error)) outcome = Exit.fail(error)
           })),
         settle
       )
       const close = Effect.suspend(() => {
-        const closed = Effect.andThen(source.close, letGo(held, outcome))
+        const closed = Effect.andThen(Scope.close(scope, outcome), letGo(held, outcome))
         return callSpan === undefined
           ? closed
           : Effect.andThen(closed, Effect.andThen(endSpan(attemptSpan, outcome), endSpan(callSpan, outcome)))
@@ -606,42 +631,37 @@ export const make = (options?: Options): Effect.Effect<Service, never, ProviderC
 
     // One batch, attempted as a chat call is, under its own deadline; usage the
     // provider did not report is counted locally.
-    const embedBatch = (
-      request: EmbeddingRequest,
-      handedDown: number,
-      inputs: ReadonlyArray<string>,
-      callSpan: Tracer.Span | undefined
-    ) =>
+    const embedBatch = (request: EmbeddingRequest, handedDown: number, inputs: ReadonlyArray<string>) =>
       Effect.clockWith((clock) => {
         const batch: EmbeddingRequest = { ...request, input: inputs }
         const due = dueOf(handedDown, clock)
-        const once = attemptCall(batch, due, () => EmbeddingBatches.estimateTokens(inputs), callSpan, client.embed)
+        const once = attemptCall(batch, due, () => EmbeddingBatches.estimateTokens(inputs), client.embed)
         return Effect.flatMap(retrying(batch, due, once), (response) =>
           isMissing(response.usage)
             ? Effect.map(estimateEmbeddingUsage(inputs), (usage) => ({ ...response, usage }))
             : Effect.succeed(response))
       })
 
-    const embed = (input: EmbeddingRequest, handedDown = Infinity): Effect.Effect<EmbeddingResponse, LlmError> => {
+    const embed = (input: EmbeddingRequest): Effect.Effect<EmbeddingResponse, LlmError> => {
       const request = withModel(input, options?.model)
       const inputs = EmbeddingBatches.inputsOf(request, client.provider, request.model ?? "")
       if (!Array.isArray(inputs)) return Effect.fail(inputs as InvalidRequestError)
       const batches = EmbeddingBatches.split(inputs, client.maxEmbeddingInputs)
-      return Effect.flatMap(startSpan("Llm.embed", request, undefined), (callSpan) =>
-        Effect.forEach(batches, (batch) => embedBatch(request, handedDown, batch, callSpan), { concurrency: embeddingConcurrency }).pipe(
-          Effect.timed,
-          Effect.map(([latency, parts]) => EmbeddingBatches.combine(parts, latency)),
-          Effect.tap((response) =>
-            Effect.sync(() => annotate(callSpan, { "gen_ai.usage.input_tokens": response.usage.promptTokens }))
-          ),
-          Effect.onExit((exit) => endSpan(callSpan, exit))
-        ))
+      const embedded = Effect.withFiber((fiber) => {
+        const handedDown = fiber.getRef(Deadline.CallDeadline)
+        return Effect.forEach(batches, (batch) => embedBatch(request, handedDown, batch), { concurrency: embeddingConcurrency })
+      })
+      return traced(
+        Effect.map(Effect.timed(embedded), ([latency, parts]) => EmbeddingBatches.combine(parts, latency)),
+        "Llm.embed",
+        spanAttributes(request),
+        (response) => ({ "gen_ai.usage.input_tokens": response.usage.promptTokens })
+      )
     }
 
-    // Its calls honour a deadline a Router hands down, so the router needs no timer of its own.
-    // `openStream` is for a `Router` (see `internal/deadline`); it is not part of `Service`.
-    const service: Service & Deadline.Honouring = { chat, chatStream, embed, openStream }
-    return Deadline.honour(service)
+    // Its calls end by the deadline a Router sets, so the router needs no timer of its own.
+    const service: Service = { chat, chatStream, embed, [Deadline.KeepsDeadline]: true }
+    return service
   })
 
 // Every scope an attempt's lease lives in is closed with an exit whose failures

@@ -6,20 +6,15 @@
  *
  * @since 0.1.0
  */
-import type { NonEmptyReadonlyArray } from "effect/Array"
-import * as Channel from "effect/Channel"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import type * as Pull from "effect/Pull"
+import type * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
-import * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
+import type * as Stream from "effect/Stream"
 import type { ChatChunk } from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import type { ChatResponse } from "./ChatResponse.js"
 import type { EmbeddingResponse, Input as EmbeddingRequest } from "./Embedding.js"
-import * as ChunkSources from "./internal/chunkSource.js"
 import { type LlmError, maskKey } from "./LlmError.js"
 
 /**
@@ -69,22 +64,6 @@ export interface HttpOptions {
 }
 
 /**
- * A stream's chunks pulled one batch at a time: the lower-level form of a
- * `Stream`, for callers that hold resources for a stream's whole life (the
- * `Llm` service holds a key and a permit) and should not pay for a second
- * stream around the first.
- *
- * @since 0.1.0
- * @category Models
- */
-export interface ChunkSource {
-  /** The next batch; fails with `Cause.Done` once the stream has ended, as a `Stream`'s pull does. */
-  readonly pull: Pull.Pull<NonEmptyReadonlyArray<ChatChunk>, LlmError>
-  /** Aborts the request if it still runs. Call it exactly once, on every path, when done with the source. */
-  readonly close: Effect.Effect<void>
-}
-
-/**
  * @since 0.1.0
  * @category Models
  */
@@ -108,12 +87,6 @@ export interface Service {
    */
   readonly chatStream: (request: ChatRequest, credentials: Credentials) => Stream.Stream<ChatChunk, LlmError>
   /**
-   * Optional: `chatStream` as a `ChunkSource`, opened once the response
-   * headers are in. The built-in adapters have it; `openSource` falls back to
-   * `chatStream` for a client without it.
-   */
-  readonly openStream?: (request: ChatRequest, credentials: Credentials) => Effect.Effect<ChunkSource, LlmError>
-  /**
    * One embedding request: at most `maxEmbeddingInputs` inputs, whose vectors
    * come back in input order. Usage the provider does not report is zero (not
    * `estimated`); `Llm.embed` estimates it. A provider with no embeddings API
@@ -129,34 +102,3 @@ export interface Service {
  * @category Tags
  */
 export class ProviderClient extends Context.Service<ProviderClient, Service>()("effect-llm-router/ProviderClient") {}
-
-/**
- * A stream over the source `open` gives, closed when the stream ends, fails or
- * is interrupted.
- *
- * @since 0.1.0
- * @category Constructors
- */
-export const streamFromSource = (open: Effect.Effect<ChunkSource, LlmError>): Stream.Stream<ChatChunk, LlmError> =>
-  Stream.fromChannel(Channel.fromTransform((_, scope) =>
-    // Uninterruptible between opening the source and handing its `close` to the stream's scope.
-    Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(restore(open), (source) => Effect.as(Scope.addFinalizer(scope, source.close), source.pull))
-    )
-  ))
-
-/**
- * The source of a stream of `client`: its `openStream` when it has one,
- * otherwise its `chatStream` read through `Stream.toPull`.
- *
- * @since 0.1.0
- * @category Constructors
- */
-export const openSource = (
-  client: Service,
-  request: ChatRequest,
-  credentials: Credentials
-): Effect.Effect<ChunkSource, LlmError> =>
-  client.openStream !== undefined
-    ? client.openStream(request, credentials)
-    : ChunkSources.fromStream(client.chatStream(request, credentials))

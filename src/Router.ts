@@ -47,7 +47,9 @@
  * chain is the last one, with `attempts` listing every deployment tried (its
  * name, error tag and message). A stream falls over only before its first
  * chunk; after it, a failure fails the stream. One `deadline` bounds the whole
- * call, every deployment's own retries included (`TimeoutError`).
+ * call, every deployment's own retries included (`TimeoutError`); it reaches
+ * each deployment's `Llm` through any decorator in between, and a router that
+ * is a deployment of this one ends by the sooner of its own and this one's.
  *
  * ## Cooldowns and adaptive limits
  * A deployment whose calls fail `cooldown.failures` times (with the tags in
@@ -78,15 +80,18 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
+import type * as Pull from "effect/Pull"
 import * as Random from "effect/Random"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as ChatChunk from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import type { ChatResponse, RateLimitSnapshot } from "./ChatResponse.js"
 import type { EmbeddingResponse, Input as EmbeddingRequest } from "./Embedding.js"
+import * as ChunkSources from "./internal/chunkSource.js"
 import * as Deadline from "./internal/deadline.js"
 import * as Cooldown from "./internal/routerCooldown.js"
 import * as Strategy from "./internal/routerStrategy.js"
@@ -103,8 +108,6 @@ import {
   withAttempts
 } from "./LlmError.js"
 import * as Pricing from "./Pricing.js"
-import * as ProviderClient from "./ProviderClient.js"
-import type { ChunkSource } from "./ProviderClient.js"
 import * as ProviderConfig from "./ProviderConfig.js"
 import * as RateLimiter from "./RateLimiter.js"
 import * as UsageLedger from "./UsageLedger.js"
@@ -374,11 +377,22 @@ interface Call {
   last: { readonly state: State; readonly error: LlmError } | undefined
 }
 
+/** One attempt at a deployment: the request with the deployment's model. */
+type Send<A> = (state: State, request: ChatRequest) => Effect.Effect<A, LlmError>
+
+/** Gives an effect back the interruptibility of a caller that runs in an uninterruptible region. */
+type Restore = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
+
 /**
- * One attempt at a deployment: the request with the deployment's model, the
- * deadline to hand down, and the caller's interruptibility to run it with.
+ * A deployment's stream after its first chunk: its pull (the first chunk
+ * still in it), the scope the pull was taken in (closing it lets go of what
+ * the stream holds), and the deployment.
  */
-type Send<A> = (state: State, request: ChatRequest, at: number, restore: Deadline.Restore) => Effect.Effect<A, LlmError>
+interface Opened {
+  readonly pull: Pull.Pull<ChunkSources.Batch, LlmError>
+  readonly scope: Scope.Closeable
+  readonly state: State
+}
 
 const defaultRetryOn: ReadonlyArray<ErrorTag> = [
   "RateLimitError",
@@ -446,8 +460,8 @@ interface Built {
 const replyTokensDefault = 256
 
 // The deployment's Llm, checked against the budget and recorded in the
-// ledger when the options have them. It still honours a deadline handed down
-// when the Llm it wraps does: the wrappers hand it on.
+// ledger when the options have them. It still keeps the call's deadline when
+// the Llm it wraps does: the deadline is in the context the wrappers run in.
 const decorate = (options: Options, deployment: Deployment<unknown, unknown>, llm: Llm.Service, price: Pricing.Price | undefined) => {
   let out = llm
   if (options.budget !== undefined) {
@@ -512,7 +526,7 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
   }
   const deadline = Duration.fromInputUnsafe(options.deadline ?? "10 minutes")
   const deadlineMillis = Duration.toMillis(deadline)
-  const handsDeadlineDown = states.every((state) => Deadline.honours(state.llm))
+  const keepsDeadlines = states.every((state) => Deadline.keeps(state.llm))
   const alpha = options.latencyAlpha ?? 0.3
   const exploration = options.exploration ?? 0.05
   const drawsRandom = options.strategy !== "priority"
@@ -592,6 +606,19 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
     holdUntil(state, Math.max(requests, tokens))
   }
 
+  // Bookkeeping when an attempt starts; says whether it is a cooldown's probe.
+  const enter = (state: State, now: number): boolean => {
+    const probe = Cooldown.onSend(state.breaker, now)
+    state.inFlight++
+    state.requests++
+    if (now - state.secondStart >= 1000) {
+      state.secondStart = now
+      state.secondCount = 0
+    }
+    state.secondCount++
+    return probe
+  }
+
   // Bookkeeping when an attempt succeeds. `held`: a stream, which keeps its
   // deployment busy until the consumer's stream ends.
   const settleSuccess = (state: State, startMillis: number, now: number, reply: unknown, held: boolean) => {
@@ -645,7 +672,7 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
     last: Call["last"] = undefined
     members: ReadonlyArray<State>
     from: string
-    /** When every deployment honours a deadline handed down: the call's; else Infinity (a timer bounds the call). */
+    /** The call's deadline (`Clock` milliseconds), set for each attempt as `Deadline.CallDeadline`. */
     deadlineAt = Infinity
     constructor(
       readonly request: ChatRequest,
@@ -655,9 +682,7 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
       readonly held: boolean,
       readonly clock: Clock.Clock,
       /** The fiber's `Random`: a seeded one reproduces every pick. */
-      readonly random: Random.Random,
-      /** Gives an attempt back the caller's interruptibility: the call itself runs uninterruptibly. */
-      readonly restore: Deadline.Restore
+      readonly random: Random.Random
     ) {
       this.address = address === "" ? "every deployment" : address
       this.members = members
@@ -681,27 +706,24 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
       }
       const state = candidates.length === 1 ? candidates[0]! : candidates[pickIndex(candidates, u, this.request)]!
       this.tried.push(state)
-      const probe = Cooldown.onSend(state.breaker, now)
-      state.inFlight++
-      state.requests++
-      if (now - state.secondStart >= 1000) {
-        state.secondStart = now
-        state.secondCount = 0
-      }
-      state.secondCount++
-      // The call runs uninterruptibly, so this match settles the attempt
-      // however it ends; the attempt runs as the caller does (`send` applies
-      // `restore`, or hands it to an `Llm` that runs its waits through it).
-      return Effect.matchCauseEffect(this.send(state, this.routed(state), this.deadlineAt, this.restore), {
+      // The attempt's bookkeeping is settled however the attempt ends,
+      // interrupted included; the attempt itself runs as the caller does.
+      const attempt = Effect.acquireUseRelease(
+        Effect.sync(() => enter(state, now)),
+        () => Effect.provideService(this.send(state, this.routed(state)), Deadline.CallDeadline, this.deadlineAt),
+        (probe, exit) =>
+          Effect.sync(() => {
+            const end = this.clock.currentTimeMillisUnsafe()
+            if (exit._tag === "Success") settleSuccess(state, now, end, exit.value, this.held)
+            else settleFailure(state, probe, end, exit.cause.reasons.find(Cause.isFailReason)?.error)
+          })
+      )
+      return Effect.matchCauseEffect(attempt, {
         onFailure: (cause) => {
           const error = cause.reasons.find(Cause.isFailReason)?.error
-          settleFailure(state, probe, this.clock.currentTimeMillisUnsafe(), error)
           return error === undefined ? Effect.failCause(cause) : this.failed(state, error)
         },
-        onSuccess: (reply) => {
-          settleSuccess(state, now, this.clock.currentTimeMillisUnsafe(), reply, this.held)
-          return Effect.succeed(reply)
-        }
+        onSuccess: Effect.succeed
       })
     }
 
@@ -742,114 +764,105 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
   }
 
   // Starts a call under the deadline, with the fiber's clock and random
-  // source. When every deployment is an `Llm` that honours a deadline handed
-  // down, the deadline is handed down (and checked between attempts) instead
-  // of forking a timer per call. The call runs uninterruptibly and each
-  // attempt as the caller does: `handed` is the `Restore` of a caller that
-  // runs it uninterruptibly already (a router above this one); else the call
-  // opens its region here (`uninterruptibleMask` opens none, and restores to
-  // `identity`, when the caller runs uninterruptibly itself).
-  const run = <A>(
-    request: ChatRequest,
-    inherited: number,
-    send: Send<A>,
-    held: boolean,
-    handed?: Deadline.Restore
-  ): Effect.Effect<A, LlmError> =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.withFiber((fiber) => {
-        const name = request.model ?? options.model ?? ""
-        const members = request.model === undefined ? everyone : addresses.get(request.model)
-        if (members === undefined) return unknownAddress(name)
-        const clock = fiber.getRef(Clock.Clock)
-        const routing = new Routing(
-          request,
-          name,
-          members,
-          send,
-          held,
-          clock,
-          fiber.getRef(Random.Random),
-          handed ?? restore
-        )
-        if (!handsDeadlineDown) {
-          // A timer bounds the call: its wait runs as the caller does, the call
-          // inside it in the region.
-          return routing.restore(Deadline.within(
-            Effect.uninterruptible(Effect.suspend(() => routing.next())),
-            deadline,
-            inherited,
-            () => routing.timedOut()
-          ))
-        }
-        routing.deadlineAt = Math.min(inherited, clock.currentTimeMillisUnsafe() + deadlineMillis)
-        return routing.next()
-      })
-    )
-
-  const sendChat: Send<ChatResponse> = (state, routed, at, restore) => Deadline.chat(state.llm, routed, at, restore)
-  const chat = (request: ChatRequest, inherited = Infinity, restore?: Deadline.Restore): Effect.Effect<ChatResponse, LlmError> =>
-    run(request, inherited, sendChat, false, restore)
-
-  // A deployment's stream, opened up to its first chunk, with the deployment
-  // it holds until the stream is closed.
-  const openSend: Send<{ readonly source: ChunkSource; readonly state: State }> = (state, routed, at, restore) =>
-    Effect.map(
-      restore(Deadline.openStream(
-        state.llm,
-        routed,
-        at,
-        () => new StreamTruncatedError({ provider: state.provider, model: state.model, detail: "the stream ended before any chunk" })
-      )),
-      (source) => ({ source, state })
-    )
-
-  // The deployment's source as the router gives it out: a Finish chunk's
-  // rate-limit headers hold the deployment back, a failure after the first
-  // chunk counts towards its cooldown, and closing frees the deployment.
-  const routedSource = (state: State, source: ChunkSource, clock: Clock.Clock): ChunkSource => ({
-    pull: Effect.matchEffect(source.pull, {
-      onFailure: (error) => {
-        if (!Cause.isDone(error) && cooldownOn.has(error._tag)) {
-          state.failures++
-          Cooldown.onFailure(state.breaker, clock.currentTimeMillisUnsafe(), cooldown, false)
-        }
-        return Effect.fail(error)
-      },
-      onSuccess: (chunk) => {
-        for (const item of chunk) {
-          if (item._tag === "Finish" && item.rateLimit !== undefined) holdFor(state, item.rateLimit, clock.currentTimeMillisUnsafe())
-        }
-        return Effect.succeed(chunk)
-      }
-    }),
-    close: Effect.suspend(() => {
-      state.inFlight--
-      return source.close
+  // source. The deadline is the sooner of the router's own and the one the
+  // call runs under (a router above this one), and each attempt runs under it
+  // (`Deadline.CallDeadline`); it is checked between attempts. When a
+  // deployment may not keep it, a timer bounds the call too. `restore`: the
+  // caller runs the call in an uninterruptible region of its own (a stream,
+  // until its source is handed out), and the timer waits as the caller does.
+  const run = <A>(request: ChatRequest, send: Send<A>, held: boolean, restore?: Restore): Effect.Effect<A, LlmError> =>
+    Effect.withFiber((fiber) => {
+      const name = request.model ?? options.model ?? ""
+      const members = request.model === undefined ? everyone : addresses.get(request.model)
+      if (members === undefined) return unknownAddress(name)
+      const clock = fiber.getRef(Clock.Clock)
+      const routing = new Routing(request, name, members, send, held, clock, fiber.getRef(Random.Random))
+      const inherited = fiber.getRef(Deadline.CallDeadline)
+      routing.deadlineAt = Math.min(inherited, clock.currentTimeMillisUnsafe() + deadlineMillis)
+      if (keepsDeadlines) return routing.next()
+      const calls = Effect.suspend(() => routing.next())
+      const bounded = Deadline.within(
+        restore === undefined ? calls : Effect.uninterruptible(calls),
+        deadline,
+        inherited,
+        () => routing.timedOut()
+      )
+      return restore === undefined ? bounded : restore(bounded)
     })
-  })
 
-  // The call runs in this region (its `Restore` handed to `run`), so no
-  // interruption lands between a source opened and the source handed out.
-  const openStream = (request: ChatRequest, inherited = Infinity): Effect.Effect<ChunkSource, LlmError> =>
+  const sendChat: Send<ChatResponse> = (state, routed) => state.llm.chat(routed)
+  const chat = (request: ChatRequest): Effect.Effect<ChatResponse, LlmError> => run(request, sendChat, false)
+
+  // A deployment's stream, read through its own pull (taken in a scope of the
+  // attempt's, which holds what the stream holds) up to its first chunk, with
+  // the deployment it holds until the stream is closed. Any `Llm` is read this
+  // way: for one built by `Llm.make` or a router, the pull is its source's own.
+  const openSend = (restore: Restore): Send<Opened> => (state, routed) => {
+    const scope = Scope.makeUnsafe()
+    return Effect.onError(
+      Effect.map(
+        restore(ChunkSources.openToFirst(state.llm.chatStream(routed), scope, () =>
+          new StreamTruncatedError({ provider: state.provider, model: state.model, detail: "the stream ended before any chunk" }))),
+        (pull): Opened => ({ pull, scope, state })
+      ),
+      (cause) => Scope.close(scope, Exit.failCause(cause))
+    )
+  }
+
+  // The deployment's stream as the router gives it out: a Finish chunk's
+  // rate-limit headers hold the deployment back, a failure after the first
+  // chunk counts towards its cooldown, and closing frees the deployment and
+  // closes the scope with the stream's outcome (what a budget charges by).
+  const routedSource = ({ pull, scope, state }: Opened, clock: Clock.Clock): ChunkSources.ChunkSource => {
+    let outcome: Exit.Exit<void, LlmError> = Exit.void
+    return {
+      pull: Effect.matchEffect(pull, {
+        onFailure: (error) => {
+          if (!Cause.isDone(error)) {
+            outcome = Exit.fail(error)
+            if (cooldownOn.has(error._tag)) {
+              state.failures++
+              Cooldown.onFailure(state.breaker, clock.currentTimeMillisUnsafe(), cooldown, false)
+            }
+          }
+          return Effect.fail(error)
+        },
+        onSuccess: (chunk) => {
+          for (const item of chunk) {
+            if (item._tag === "Finish" && item.rateLimit !== undefined) holdFor(state, item.rateLimit, clock.currentTimeMillisUnsafe())
+          }
+          return Effect.succeed(chunk)
+        }
+      }),
+      close: Effect.suspend(() => {
+        state.inFlight--
+        return Scope.close(scope, outcome)
+      })
+    }
+  }
+
+  // The call runs in this region (each deployment's stream opened through its
+  // `restore`), so no interruption lands between a stream opened and the
+  // source handed out.
+  const openSource = (request: ChatRequest): Effect.Effect<ChunkSources.ChunkSource, LlmError> =>
     Effect.clockWith((clock) =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.map(run(request, inherited, openSend, true, restore), ({ source, state }) => routedSource(state, source, clock))
+        Effect.map(run(request, openSend(restore), true, restore), (opened) => routedSource(opened, clock))
       )
     )
 
-  const chatStream = (request: ChatRequest, inherited = Infinity): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
-    ProviderClient.streamFromSource(openStream(request, inherited))
+  const chatStream = (request: ChatRequest): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
+    ChunkSources.streamFromSource(openSource(request))
 
   // Embeddings go the same way as a chat with the same model: addressed,
   // picked, retried elsewhere and fallen back by the same rules, with the
   // embedding request sent as it is (its model the deployment's). It weighs
   // nothing for lowest cost or a budget: `Pricing` prices chat tokens only.
-  const embed = (request: EmbeddingRequest, inherited = Infinity): Effect.Effect<EmbeddingResponse, LlmError> => {
+  const embed = (request: EmbeddingRequest): Effect.Effect<EmbeddingResponse, LlmError> => {
     const asChat: ChatRequest = request.model === undefined ? { messages: [] } : { messages: [], model: request.model }
-    const sendEmbedding: Send<EmbeddingResponse> = (state, _routed, at, restore) =>
-      restore(Deadline.embed(state.llm, request.model === state.model ? request : { ...request, model: state.model }, at))
-    return run(asChat, inherited, sendEmbedding, false)
+    const sendEmbedding: Send<EmbeddingResponse> = (state) =>
+      state.llm.embed(request.model === state.model ? request : { ...request, model: state.model })
+    return run(asChat, sendEmbedding, false)
   }
 
   const status = Effect.clockWith((clock) =>
@@ -889,8 +902,9 @@ const makeService = (options: Options, built: ReadonlyArray<Built>): Service => 
     )
   )
 
-  // A router honours a deadline handed down too, so it can be a deployment of another router.
-  return Deadline.honour({ chat, chatStream, embed, openStream, status })
+  // A router keeps the deadline it runs under too, so it can be a deployment of another router.
+  const service: Service = { chat, chatStream, embed, status, [Deadline.KeepsDeadline]: true }
+  return service
 }
 
 const deploymentLoad = (

@@ -202,14 +202,12 @@ export const layer: Layer.Layer<UsageLedger> = Layer.effect(UsageLedger, make)
  * @category Constructors
  */
 export const tracked = (llm: LlmService, ledger: Service, deployment: string): LlmService =>
-  // A deadline and a `Restore` a `Router` hands down (see `internal/deadline`) go on to `llm`.
-  Deadline.honourLike(llm, Llm.of({
-    chat: (request, at = Infinity, restore?: Deadline.Restore) =>
-      Effect.tap(Deadline.chat(llm, request, at, restore), (response) => ledger.record(callOf(deployment, response))),
-    chatStream: (request, at = Infinity) =>
+  Llm.of({
+    chat: (request) => Effect.tap(llm.chat(request), (response) => ledger.record(callOf(deployment, response))),
+    chatStream: (request) =>
       Stream.suspend(() => {
         let usage: Usage | undefined
-        return Stream.mapArrayEffect(Deadline.chatStream(llm, request, at), (chunk) => {
+        return Stream.mapArrayEffect(llm.chatStream(request), (chunk) => {
           for (const item of chunk) {
             if (item._tag === "Usage") usage = item.usage
             else if (item._tag === "Finish") {
@@ -223,8 +221,10 @@ export const tracked = (llm: LlmService, ledger: Service, deployment: string): L
         })
       }),
     // Embeddings are not chat calls: they pass through unrecorded.
-    embed: llm.embed
-  }))
+    embed: llm.embed,
+    // Recording waits for nothing, so the calls end by the deadline when `llm`'s do.
+    [Deadline.KeepsDeadline]: llm[Deadline.KeepsDeadline]
+  })
 
 /**
  * A layer that decorates the `Llm` below it with `tracked`.

@@ -400,6 +400,26 @@ describe("Llm.chatStream", () => {
       expect((yield* pool.status).reduce((n, key) => n + key.inFlight, 0)).toBe(0)
       expect((yield* limiter.status).inFlight).toBe(0)
     }))
+  it.effect("an interrupted consumer ends the provider's stream and frees its key and permit", () =>
+    Effect.gen(function*() {
+      const order: Array<string> = []
+      const { layer } = yield* fakeProvider(
+        () => Effect.die("unused"),
+        () =>
+          Stream.concat(Stream.make<Array<ChatChunk.ChatChunk>>({ _tag: "TextDelta", text: "first" }), Stream.never).pipe(
+            Stream.ensuring(Effect.sync(() => order.push("provider stream ended")))
+          )
+      )
+      const { llm, pool, limiter } = yield* stack(layer)
+      const first = yield* Deferred.make<void>()
+      const fiber = yield* Effect.forkChild(Stream.runForEach(llm.chatStream(request), () => Deferred.succeed(first, undefined)))
+      yield* Deferred.await(first)
+      expect(order).toEqual([])
+      yield* Fiber.interrupt(fiber)
+      expect(order).toEqual(["provider stream ended"])
+      expect((yield* pool.status).reduce((n, key) => n + key.inFlight, 0)).toBe(0)
+      expect((yield* limiter.status).inFlight).toBe(0)
+    }))
 })
 
 describe("Llm accessors", () => {

@@ -267,6 +267,26 @@ describe("Router", () => {
     })
   })
 
+  it.effect("budgets: a routed stream that fails before its first chunk is charged nothing, as a failed chat is", () => {
+    const log = makeLog()
+    // 0.1 dollar a token: "hi" with maxTokens 1 is estimated at 6 tokens, 0.6 dollars.
+    const price = { input: 100_000, output: 100_000 }
+    const request = { messages: [Message.user("hi")], maxTokens: 1 }
+    return Effect.gen(function*() {
+      const budget = yield* Budget.make({ limits: [{ scope: Budget.overall, limit: 10, period: "1 day" }] })
+      yield* run(
+        { budget, deployments: [{ ...deployment(log, "a", { answer: () => unavailable("a") }), price }] },
+        Effect.gen(function*() {
+          expect((yield* Effect.flip(Llm.chat(request)))._tag).toBe("ProviderUnavailableError")
+          expect((yield* Effect.flip(Stream.runDrain(Llm.chatStream(request))))._tag).toBe("ProviderUnavailableError")
+          expect(log.count("a")).toBe(2)
+          const [overall] = (yield* Router.status).details["a"]!.budgets
+          expect(overall).toMatchObject({ scope: Budget.overall, spent: 0, reserved: 0 })
+        })
+      )
+    })
+  })
+
   it.effect("a ledger records each call's cost under its deployment, and status shows the spend", () => {
     const log = makeLog()
     return Effect.gen(function*() {
@@ -674,7 +694,7 @@ describe("Router", () => {
       { deadline: "1 hour", retry: RetryPolicy.make({ maxRetries: 10, baseDelay: "100 millis" }) }
     )
 
-  it.effect("the deadline is handed down to Llm deployments and bounds their own retries", () => {
+  it.effect("the deadline reaches Llm deployments and bounds their own retries", () => {
     let calls = 0
     const llm = (id: string) => slowLlm(id, () => calls++)
     const router = Router.layer({
@@ -717,6 +737,102 @@ describe("Router", () => {
     }).pipe(seeded)
   })
 
+  it.effect("the deadline reaches the Llm through a decorator an application writes", () => {
+    let calls = 0
+    let decorated = 0
+    // Spreading the `Llm` it wraps, the decorator keeps its deadline member, so
+    // the router sets no timer: only the deadline reaching the Llm ends the call.
+    const decorator = Layer.effect(
+      Llm.Llm,
+      Effect.gen(function*() {
+        const inner = yield* Llm.Llm
+        return Llm.Llm.of({
+          ...inner,
+          chat: (request) => Effect.ensuring(inner.chat(request), Effect.sync(() => decorated++))
+        })
+      })
+    ).pipe(Layer.provide(slowLlm("inner", () => calls++)))
+    const router = Router.layer({ deadline: "15 seconds", deployments: [{ name: "decorated", model: "m", llm: decorator }] })
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.forkChild(Effect.flip(Llm.chat(ask())))
+      yield* TestClock.adjust("30 seconds")
+      const done = fiber.pollUnsafe()
+      if (done === undefined) yield* Fiber.interrupt(fiber)
+      expect(done).toBeDefined()
+      const error = yield* Fiber.join(fiber)
+      expect(error._tag).toBe("TimeoutError")
+      // The Llm itself failed at the deadline (an interrupted attempt would not be listed).
+      expect(error.attempts?.map((attempt) => attempt.error)).toEqual(["TimeoutError"])
+      expect(calls).toBe(2)
+      expect(decorated).toBe(1)
+      expect((yield* Router.status).details["decorated"]!.in_flight).toBe(0)
+    }).pipe(Effect.provide(router), seeded)
+  })
+
+  it.live("a decorator an application writes gets the stream path too: the router reads its stream, falls back before the first chunk, and an interrupted consumer frees the wrapped Llm's key", () =>
+    Effect.scoped(Effect.gen(function*() {
+      let streams = 0
+      let aborted = 0
+      let tapped = 0
+      // The first stream fails before any chunk; the second sends one chunk and then waits.
+      const provider = ProviderClient.ProviderClient.of({
+        provider: "wrapped",
+        chat: () => Effect.die("not chatted"),
+        chatStream: () =>
+          Stream.suspend(() =>
+            ++streams === 1
+              ? Stream.fail(unavailable("wrapped"))
+              : Stream.concat(Stream.make(textDelta), Stream.never).pipe(Stream.ensuring(Effect.sync(() => aborted++)))
+          ),
+        embed: () => Effect.die("not embedded"),
+        maxEmbeddingInputs: 1
+      })
+      const pool = yield* KeyPool.make({ providerId: "wrapped", keys: ["sk-test-key-wrapped-000001"] })
+      const limiter = yield* RateLimiter.make({ capacity: 100, refillRate: 100, maxConcurrency: 10 })
+      const wrapped = Llm.layer({ retry: RetryPolicy.make({ maxRetries: 0 }) }).pipe(
+        Layer.provide(Layer.mergeAll(
+          Layer.succeed(ProviderClient.ProviderClient, provider),
+          Layer.succeed(KeyPool.KeyPool, pool),
+          Layer.succeed(RateLimiter.RateLimiter, limiter)
+        ))
+      )
+      const decorator = Layer.effect(
+        Llm.Llm,
+        Effect.gen(function*() {
+          const inner = yield* Llm.Llm
+          return Llm.Llm.of({
+            ...inner,
+            chatStream: (request) => Stream.tap(inner.chatStream(request), () => Effect.sync(() => tapped++))
+          })
+        })
+      ).pipe(Layer.provide(wrapped))
+      const log = makeLog()
+      const router = Context.get(
+        yield* Layer.build(Router.layer({
+          deployments: [{ name: "decorated", model: "m", llm: decorator, groups: ["g"] }, deployment(log, "backup", { groups: ["g"] })],
+          strategy: "priority"
+        })),
+        Router.Router
+      )
+      const response = yield* ChatChunk.collect(router.chatStream(ask("g")))
+      expect(response.text).toBe("backup")
+      expect(streams).toBe(1)
+      expect((yield* router.status).details["decorated"]!.failures).toBe(1)
+
+      const first = yield* Deferred.make<void>()
+      const fiber = yield* Effect.forkChild(Stream.runForEach(router.chatStream(ask("decorated")), () => Deferred.succeed(first, undefined)))
+      yield* Deferred.await(first)
+      expect(tapped).toBe(1)
+      expect((yield* router.status).details["decorated"]!.in_flight).toBe(1)
+      expect((yield* pool.status)[0]!.inFlight).toBe(1)
+      expect((yield* limiter.status).inFlight).toBe(1)
+      yield* interruptAtOnce(fiber)
+      expect(aborted).toBe(1)
+      expect((yield* router.status).details["decorated"]!.in_flight).toBe(0)
+      expect((yield* pool.status)[0]!.inFlight).toBe(0)
+      expect((yield* limiter.status).inFlight).toBe(0)
+    })))
+
   /** A router built from `innerOptions`, and a router over it as its one deployment `outer`. */
   const nestedRouters = (innerOptions: Router.Options<Router.Deployment<never, never>>) =>
     Effect.gen(function*() {
@@ -737,9 +853,9 @@ describe("Router", () => {
       })
     )
 
-  // An `Llm` deployment runs its provider call and its backoff through the
-  // `Restore` its router hands down; a decorator or a nested router that lost
-  // it would leave them uninterruptible, and `Fiber.interrupt` below would hang.
+  // An `Llm` deployment's provider call and backoff run as the caller does,
+  // through a budget, a ledger and two routers; one of them running its part
+  // uninterruptibly would make `Fiber.interrupt` below wait for the call.
   const interruptedThroughDecorators = (chat: (reached: Effect.Effect<boolean>) => Effect.Effect<never, LlmError.LlmError>) =>
     Effect.scoped(Effect.gen(function*() {
       const reached = yield* Deferred.make<void>()
@@ -767,7 +883,7 @@ describe("Router", () => {
   it.live("an interrupted call stops at once in an Llm deployment's backoff, through a budget, a ledger and a router inside a router", () =>
     interruptedThroughDecorators((reached) => Effect.andThen(reached, Effect.fail(unavailable("held")))))
 
-  it.live("an interrupted call stops at once in a router inside a router whose deployment does not honour a deadline", () =>
+  it.live("an interrupted call stops at once in a router inside a router whose deployment does not keep the deadline", () =>
     Effect.scoped(Effect.gen(function*() {
       const reached = yield* Deferred.make<void>()
       const { inner, outer } = yield* nestedRouters({

@@ -7,7 +7,7 @@ import { llmStackNonStream, llmStackStream } from "./llmStack.js"
 import { ollamaStream } from "./ollama.js"
 import { openAiChatNonStream, openAiChatStream } from "./openAiChat.js"
 import { openAiResponsesStream } from "./openAiResponses.js"
-import { routerOverhead } from "./router.js"
+import { routerOverhead, routerStreamOverhead } from "./router.js"
 import { effectStreamFloor } from "./streamFloor.js"
 import type { BenchCase } from "./types.js"
 
@@ -21,5 +21,6 @@ export const cases: ReadonlyArray<BenchCase> = [
   ollamaStream,
   openAiResponsesStream,
   geminiStream,
-  routerOverhead
+  routerOverhead,
+  routerStreamOverhead
 ]

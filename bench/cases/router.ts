@@ -3,7 +3,9 @@
  * over its own key pool and limiter, weighted random) versus one such `Llm`
  * called directly, both against the simulator, non-streamed. The baseline is
  * our own single `Llm`, not raw undici, so the ratio is the router's own cost
- * per call: the pick, the bookkeeping and the deadline.
+ * per call: the pick, the bookkeeping and the deadline. `router-stream-overhead`
+ * is the same, streamed: the router reading a deployment's stream up to its
+ * first chunk and handing the rest on.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -14,6 +16,7 @@ import * as Message from "../../src/Message.js"
 import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
 import * as Router from "../../src/Router.js"
+import { drainReply } from "./reply.js"
 import type { BenchCase } from "./types.js"
 
 const request = { model: "gpt-4o-mini", messages: [Message.user("Tell me about Effect in one paragraph.")] }
@@ -34,6 +37,24 @@ const check = (text: string) => {
 }
 
 const calling = (service: Llm.Service) => Effect.map(service.chat(request), (response) => check(response.text))
+
+const router = (url: string) =>
+  Layer.build(
+    Router.layer({
+      deployments: [
+        { name: "one", model: "gpt-4o-mini", llm: deployment(url, "one") },
+        { name: "two", model: "gpt-4o-mini", llm: deployment(url, "two") }
+      ]
+    })
+  ).pipe(Effect.map((context) => Context.get(context, Llm.Llm)))
+
+const single = (url: string) => Layer.build(deployment(url, "single")).pipe(Effect.map((context) => Context.get(context, Llm.Llm)))
+
+export const routerStreamOverhead: BenchCase = {
+  name: "router-stream-overhead",
+  ours: (url) => Effect.map(router(url), (service) => drainReply(service.chatStream(request))),
+  baseline: { effect: (url) => Effect.map(single(url), (service) => drainReply(service.chatStream(request))) }
+}
 
 export const routerOverhead: BenchCase = {
   name: "router-overhead",

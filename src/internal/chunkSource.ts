@@ -1,63 +1,71 @@
 /**
- * Building `ProviderClient.ChunkSource`s out of other things: a `Stream`
- * (read through `Stream.toPull`), a first batch read already, and a source
- * opened up to its first batch, the point before which a caller may still try
- * elsewhere (an `Llm` retries, a `Router` falls back) and after which a
- * failure fails the stream.
+ * A stream's chunks pulled one batch at a time (`ChunkSource`): the form in
+ * which an adapter builds its stream, and in which `Llm` and `Router` hold a
+ * stream they hand on, letting go in `close` of what they hold for its whole
+ * life (a key and a permit, a deployment).
+ *
+ * Effect 4 runs a stream as its channel's pull, so a stream built by
+ * `streamFromSource` and read back by `openToFirst` (through
+ * `Channel.toPullScoped`) gives the source's own pull, with no second stream
+ * around it: `Llm` reads its provider's `chatStream`, and `Router` its
+ * deployments' `chatStream`, that way, whoever built the stream (an adapter,
+ * an `Llm`, a user's decorator).
  */
 import type * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
+import * as Channel from "effect/Channel"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
+import type * as Pull from "effect/Pull"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ChatChunk } from "../ChatChunk.js"
 import type { LlmError } from "../LlmError.js"
-import type { ChunkSource } from "../ProviderClient.js"
 
-/** `stream` read through `Stream.toPull` in a scope of its own, which `close` closes. */
-export const fromStream = (stream: Stream.Stream<ChatChunk, LlmError>): Effect.Effect<ChunkSource> =>
-  Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(Scope.make(), (scope) =>
-      Effect.onExit(
-        restore(Scope.provide(Stream.toPull(stream), scope)),
-        (exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit)
-      ).pipe(Effect.map((pull): ChunkSource => ({ pull, close: Scope.close(scope, Exit.void) }))))
-  )
+/** One batch of a stream's chunks. */
+export type Batch = Arr.NonEmptyReadonlyArray<ChatChunk>
+
+export interface ChunkSource {
+  /** The next batch; fails with `Cause.Done` once the stream has ended, as a `Stream`'s pull does. */
+  readonly pull: Pull.Pull<Batch, LlmError>
+  /** Lets go of what the stream holds (aborts the request if it still runs). Called exactly once, on every path. */
+  readonly close: Effect.Effect<void>
+}
+
+/** A stream over the source `open` gives, closed when the stream ends, fails or is interrupted. */
+export const streamFromSource = (open: Effect.Effect<ChunkSource, LlmError>): Stream.Stream<ChatChunk, LlmError> =>
+  Stream.fromChannel(Channel.fromTransform((_, scope) =>
+    // Uninterruptible between opening the source and handing its `close` to the stream's scope.
+    Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(restore(open), (source) => Effect.as(Scope.addFinalizer(scope, source.close), source.pull))
+    )
+  ))
 
 /** `rest`, with `first` (a batch read from it already, if any) given out before it. */
-export const startingWith = (
-  first: Arr.NonEmptyReadonlyArray<ChatChunk> | undefined,
-  rest: ChunkSource
-): ChunkSource => {
+export const startingWith = (first: Batch | undefined, rest: Pull.Pull<Batch, LlmError>): Pull.Pull<Batch, LlmError> => {
   let head = first
-  return {
-    pull: Effect.suspend(() => {
-      if (head === undefined) return first === undefined ? Cause.done() : rest.pull
-      const batch = head
-      head = undefined
-      return Effect.succeed(batch)
-    }),
-    close: rest.close
-  }
+  return Effect.suspend(() => {
+    if (head === undefined) return first === undefined ? Cause.done() : rest
+    const batch = head
+    head = undefined
+    return Effect.succeed(batch)
+  })
 }
 
 /**
- * The source `open` opens, once its first batch has arrived; a source that
- * ends before any fails with `ended()`. On a failure or an interruption
- * before then, the source is closed.
+ * `stream` read through its own pull, taken in `scope`, once its first batch
+ * has arrived: the point before which a caller may still try elsewhere (an
+ * `Llm` retries, a `Router` falls back) and after which a failure fails the
+ * stream. A stream that ends before any batch fails with `ended()`. What the
+ * stream holds (its request) is let go when `scope` closes; the caller closes
+ * it on every path, a failure here included.
  */
 export const openToFirst = (
-  open: Effect.Effect<ChunkSource, LlmError>,
+  stream: Stream.Stream<ChatChunk, LlmError>,
+  scope: Scope.Scope,
   ended: () => LlmError
-): Effect.Effect<ChunkSource, LlmError> =>
-  Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(restore(open), (source) =>
-      Effect.map(
-        Effect.onError(
-          restore(Effect.mapError(source.pull, (error) => Cause.isDone(error) ? ended() : error)),
-          () => source.close
-        ),
-        (first) => startingWith(first, source)
-      ))
-  )
+): Effect.Effect<Pull.Pull<Batch, LlmError>, LlmError> =>
+  Effect.flatMap(Channel.toPullScoped(Stream.toChannel(stream), scope), (pull) =>
+    Effect.map(
+      Effect.mapError(pull, (error) => Cause.isDone(error) ? ended() : error),
+      (first) => startingWith(first, pull)
+    ))

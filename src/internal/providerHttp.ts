@@ -27,6 +27,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import type { ChatChunk } from "../ChatChunk.js"
+import type { Input as ChatRequest } from "../ChatRequest.js"
 import type { ChatResponse } from "../ChatResponse.js"
 import {
   fromHttpFailure,
@@ -41,7 +42,7 @@ import type { Credentials } from "../ProviderClient.js"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as RetryAfter from "./retryAfter.js"
 import { isLiveClock, maxTimerMillis, timeoutFail } from "./timeout.js"
-import * as ChunkSources from "./chunkSource.js"
+import { type ChunkSource, startingWith, streamFromSource } from "./chunkSource.js"
 import { type BodyReader, bodyReader, type Deadline, DeadlineExceeded } from "./undiciExchange.js"
 
 /**
@@ -141,7 +142,7 @@ export interface Transport {
   readonly source: (
     call: Call,
     open: (start: StreamStart) => StreamParser | Effect.Effect<ReadonlyArray<ChatChunk>, LlmError>
-  ) => Effect.Effect<ProviderClient.ChunkSource, LlmError>
+  ) => Effect.Effect<ChunkSource, LlmError>
   /**
    * The error of a 2xx body that carries an error payload, or of an error event
    * inside a stream. `nowMillis` comes from the `Clock` (`StreamStart.clock`).
@@ -199,21 +200,20 @@ const readerOf = (response: HttpClientResponse.HttpClientResponse): Effect.Effec
 }
 
 /**
- * The `ProviderClient` of an adapter over `transport`: its `chatStream` is its
- * `openStream` read as a stream.
+ * The `ProviderClient` of an adapter over `transport`: its `chatStream` is the
+ * source `openSource` opens, as a stream (whose pull is the source's own).
  */
 export const serviceOf = (
   transport: Transport,
   parts: Pick<ProviderClient.Service, "chat" | "embed" | "maxEmbeddingInputs"> & {
-    readonly openStream: NonNullable<ProviderClient.Service["openStream"]>
+    readonly openSource: (request: ChatRequest, credentials: Credentials) => Effect.Effect<ChunkSource, LlmError>
   }
 ): ProviderClient.Service =>
   ProviderClient.ProviderClient.of({
     provider: transport.provider,
     timeout: transport.timeout,
     chat: parts.chat,
-    chatStream: (request, credentials) => ProviderClient.streamFromSource(parts.openStream(request, credentials)),
-    openStream: parts.openStream,
+    chatStream: (request, credentials) => streamFromSource(parts.openSource(request, credentials)),
     embed: parts.embed,
     maxEmbeddingInputs: parts.maxEmbeddingInputs
   })
@@ -440,7 +440,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
     parser: StreamParser,
     reader: BodyReader,
     rateLimit: RetryAfter.Snapshot | undefined
-  ): ProviderClient.ChunkSource => {
+  ): ChunkSource => {
     // A failure found with chunks before it: those go out first, it on the next pull.
     let pending: LlmError | undefined
     let ended = false
@@ -499,7 +499,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
     return { pull, close: reader.cancel }
   }
 
-  const replay = (chunks: ReadonlyArray<ChatChunk>): ProviderClient.ChunkSource => {
+  const replay = (chunks: ReadonlyArray<ChatChunk>): ChunkSource => {
     let given = false
     return {
       pull: Effect.suspend(() => {
@@ -529,11 +529,11 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
                 Effect.onError(restore(rest.pull), (cause) => Pull.isDoneCause(cause) ? Effect.void : rest.close),
                 {
                   onFailure: Effect.failCause,
-                  onDone: () => Effect.succeed(ChunkSources.startingWith(undefined, rest)),
+                  onDone: () => Effect.succeed({ pull: startingWith(undefined, rest.pull), close: rest.close }),
                   onSuccess: (first) =>
-                    Effect.sync(() => {
+                    Effect.sync((): ChunkSource => {
                       reader.endDeadline()
-                      return ChunkSources.startingWith(first, rest)
+                      return { pull: startingWith(first, rest.pull), close: rest.close }
                     })
                 }
               )

@@ -43,11 +43,12 @@ import * as ChatChunk from "../ChatChunk.js"
 import type { Input as ChatRequest } from "../ChatRequest.js"
 import type { Input as EmbeddingRequest } from "../Embedding.js"
 import type { ChatResponse } from "../ChatResponse.js"
+import type { ChunkSource } from "../internal/chunkSource.js"
 import { AnthropicStreamParser } from "../internal/anthropicStream.js"
 import * as Wire from "../internal/anthropicWire.js"
 import * as ProviderHttp from "../internal/providerHttp.js"
 import { InvalidRequestError, type LlmError } from "../LlmError.js"
-import { type Credentials, ProviderClient, type Service, type HttpOptions, type ChunkSource } from "../ProviderClient.js"
+import { type Credentials, ProviderClient, type Service, type HttpOptions } from "../ProviderClient.js"
 
 /**
  * The API version this adapter speaks (sent as `anthropic-version`).
@@ -210,7 +211,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
         ))
     })
 
-  const openStream = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> => {
+  const openSource = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> => {
     const call = prepare(request, credentials, true)
     // A request that cannot be written fails the stream before any HTTP.
     if (!("request" in call)) return Effect.fail(call)
@@ -268,7 +269,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
       })
     )
 
-  return ProviderHttp.serviceOf(transport, { chat, openStream, embed, maxEmbeddingInputs: Number.MAX_SAFE_INTEGER })
+  return ProviderHttp.serviceOf(transport, { chat, openSource, embed, maxEmbeddingInputs: Number.MAX_SAFE_INTEGER })
 }
 
 /**

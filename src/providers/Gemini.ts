@@ -70,12 +70,13 @@ import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as ChatChunk from "../ChatChunk.js"
 import type { Input as ChatRequest } from "../ChatRequest.js"
 import { type ChatResponse, emptyUsage } from "../ChatResponse.js"
+import type { ChunkSource } from "../internal/chunkSource.js"
 import { GeminiStreamParser } from "../internal/geminiStream.js"
 import * as Wire from "../internal/geminiWire.js"
 import * as Batches from "../internal/embeddingBatches.js"
 import * as ProviderHttp from "../internal/providerHttp.js"
 import { ContentFilterError, InvalidRequestError, type LlmError } from "../LlmError.js"
-import { type Credentials, ProviderClient, type Service, type HttpOptions, type ChunkSource } from "../ProviderClient.js"
+import { type Credentials, ProviderClient, type Service, type HttpOptions } from "../ProviderClient.js"
 
 /**
  * @since 0.1.0
@@ -235,7 +236,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
       }
     )
 
-  const openStream = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> => {
+  const openSource = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> => {
     const call = prepare(request, credentials, true)
     // A request that cannot be written fails the stream before any HTTP.
     if (!("request" in call)) return Effect.fail(call)
@@ -266,7 +267,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     isError: Wire.isErrorPayload
   })
 
-  return ProviderHttp.serviceOf(transport, { chat, openStream, embed, maxEmbeddingInputs: Wire.maxEmbeddingInputs })
+  return ProviderHttp.serviceOf(transport, { chat, openSource, embed, maxEmbeddingInputs: Wire.maxEmbeddingInputs })
 }
 
 /**

@@ -45,12 +45,13 @@ import * as Redacted from "effect/Redacted"
 import * as ChatChunk from "../ChatChunk.js"
 import type { Input as ChatRequest } from "../ChatRequest.js"
 import type { ChatResponse } from "../ChatResponse.js"
+import type { ChunkSource } from "../internal/chunkSource.js"
 import * as Batches from "../internal/embeddingBatches.js"
 import * as ProviderHttp from "../internal/providerHttp.js"
 import { OllamaStreamParser } from "../internal/ollamaStream.js"
 import * as Wire from "../internal/ollamaWire.js"
 import { InvalidRequestError, type LlmError } from "../LlmError.js"
-import { type Credentials, ProviderClient, type Service, type HttpOptions, type ChunkSource } from "../ProviderClient.js"
+import { type Credentials, ProviderClient, type Service, type HttpOptions } from "../ProviderClient.js"
 
 /**
  * @since 0.1.0
@@ -185,7 +186,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
         ))
     })
 
-  const openStream = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> => {
+  const openSource = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> => {
     const call = prepare(request, credentials, true)
     if (!("request" in call)) return Effect.fail(call)
     return transport.source(
@@ -245,7 +246,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     isError: Wire.isErrorPayload
   })
 
-  return ProviderHttp.serviceOf(transport, { chat, openStream, embed, maxEmbeddingInputs: Wire.maxEmbeddingInputs })
+  return ProviderHttp.serviceOf(transport, { chat, openSource, embed, maxEmbeddingInputs: Wire.maxEmbeddingInputs })
 }
 
 /**

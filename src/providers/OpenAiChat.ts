@@ -36,12 +36,13 @@ import * as Redacted from "effect/Redacted"
 import * as ChatChunk from "../ChatChunk.js"
 import type { Input as ChatRequest } from "../ChatRequest.js"
 import { type ChatResponse, emptyUsage } from "../ChatResponse.js"
+import type { ChunkSource } from "../internal/chunkSource.js"
 import { ChatStreamParser } from "../internal/openAiChatStream.js"
 import * as Wire from "../internal/openAiChatWire.js"
 import * as OpenAiEmbeddings from "../internal/openAiEmbeddings.js"
 import * as ProviderHttp from "../internal/providerHttp.js"
 import { InvalidRequestError, type LlmError } from "../LlmError.js"
-import { type Credentials, ProviderClient, type Service, type HttpOptions, type ChunkSource } from "../ProviderClient.js"
+import { type Credentials, ProviderClient, type Service, type HttpOptions } from "../ProviderClient.js"
 
 /**
  * @since 0.1.0
@@ -197,7 +198,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
         ))
     })
 
-  const openStream = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> => {
+  const openSource = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> => {
     const call = prepare(request, credentials, true)
     // A request that cannot be written fails the stream before any HTTP.
     if (!("request" in call)) return Effect.fail(call)
@@ -236,7 +237,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     encoding: options.embeddingEncoding ?? "base64"
   })
 
-  return ProviderHttp.serviceOf(transport, { chat, openStream, embed, maxEmbeddingInputs: OpenAiEmbeddings.maxInputs })
+  return ProviderHttp.serviceOf(transport, { chat, openSource, embed, maxEmbeddingInputs: OpenAiEmbeddings.maxInputs })
 }
 
 /**

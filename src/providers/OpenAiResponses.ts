@@ -49,12 +49,13 @@ import * as Redacted from "effect/Redacted"
 import * as ChatChunk from "../ChatChunk.js"
 import type { Input as ChatRequest } from "../ChatRequest.js"
 import { type ChatResponse, emptyUsage } from "../ChatResponse.js"
+import type { ChunkSource } from "../internal/chunkSource.js"
 import { ResponsesStreamParser } from "../internal/openAiResponsesStream.js"
 import * as Wire from "../internal/openAiResponsesWire.js"
 import * as OpenAiEmbeddings from "../internal/openAiEmbeddings.js"
 import * as ProviderHttp from "../internal/providerHttp.js"
 import { InvalidRequestError, type LlmError } from "../LlmError.js"
-import { type Credentials, ProviderClient, type Service, type HttpOptions, type ChunkSource } from "../ProviderClient.js"
+import { type Credentials, ProviderClient, type Service, type HttpOptions } from "../ProviderClient.js"
 
 /**
  * @since 0.1.0
@@ -225,7 +226,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
       }
     )
 
-  const openStream = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> => {
+  const openSource = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> => {
     const call = prepare(request, credentials, true)
     if (!("request" in call)) return Effect.fail(call)
     return transport.source(call, (start) => {
@@ -252,7 +253,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
     encoding: options.embeddingEncoding ?? "base64"
   })
 
-  return ProviderHttp.serviceOf(transport, { chat, openStream, embed, maxEmbeddingInputs: OpenAiEmbeddings.maxInputs })
+  return ProviderHttp.serviceOf(transport, { chat, openSource, embed, maxEmbeddingInputs: OpenAiEmbeddings.maxInputs })
 }
 
 const latencySince = (startMillis: number, nowMillis: number): Duration.Duration =>
