@@ -18,6 +18,7 @@ import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
 import { KeyPool, LlmError } from "effect-llm-router"
 import * as Internal from "../src/internal/keyPool.js"
+import { effectProp } from "./utils/effectProp.js"
 
 const keyA = "sk-alpha-secret-value-0001"
 const keyB = "sk-bravo-secret-value-0002"
@@ -517,23 +518,6 @@ const outcomeOf = (command: Extract<Command, { _tag: "report" }>): KeyPool.Outco
   }
 }
 
-/**
- * A property over fast-check arbitraries, each run an Effect with a fresh
- * `TestClock` and scope, as `it.effect.prop` ran it (that one now takes
- * Effect's own `Arbitrary`, not fast-check's).
- */
-const effectProp = <A>(
-  name: string,
-  arbitrary: fc.Arbitrary<A>,
-  property: (value: A) => Effect.Effect<unknown, unknown, Scope.Scope>,
-  numRuns = 100
-) =>
-  it(name, () =>
-    fc.assert(
-      fc.asyncProperty(arbitrary, (value) =>
-        Effect.runPromise(Effect.asVoid(property(value)).pipe(Effect.scoped, Effect.provide(TestClock.layer())))),
-      { numRuns }
-    ))
 
 describe("KeyPool properties", () => {
   effectProp(

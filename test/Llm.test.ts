@@ -8,7 +8,6 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
 import {
@@ -26,6 +25,7 @@ import * as Llm from "../src/Llm.js"
 import * as LlmTest from "../src/LlmTest.js"
 import * as RetryPolicy from "../src/RetryPolicy.js"
 import { recordingTracer } from "./utils/recordingTracer.js"
+import { effectProp } from "./utils/effectProp.js"
 
 const request: ChatRequest.Input = { messages: [Message.user("Hello there")], model: "m" }
 
@@ -111,23 +111,6 @@ const unavailable = (retryAfter?: Duration.Input) =>
 
 const noJitter = RetryPolicy.make({ jitter: false, baseDelay: "1 second", maxRetries: 4 })
 
-/**
- * A property over fast-check arbitraries, each run an Effect with a fresh
- * `TestClock` and scope, as `it.effect.prop` ran it (that one now takes
- * Effect's own `Arbitrary`, not fast-check's).
- */
-const effectProp = <A>(
-  name: string,
-  arbitrary: fc.Arbitrary<A>,
-  property: (value: A) => Effect.Effect<unknown, unknown, Scope.Scope>,
-  numRuns = 100
-) =>
-  it(name, () =>
-    fc.assert(
-      fc.asyncProperty(arbitrary, (value) =>
-        Effect.runPromise(Effect.asVoid(property(value)).pipe(Effect.scoped, Effect.provide(TestClock.layer())))),
-      { numRuns }
-    ))
 
 describe("Llm.chat", () => {
   it.effect("answers through a key and reports usage", () =>

@@ -14,6 +14,7 @@ import * as fc from "fast-check"
 import type * as ChatRequest from "../src/ChatRequest.js"
 import * as Message from "../src/Message.js"
 import * as RateLimiter from "../src/RateLimiter.js"
+import { effectProp } from "./utils/effectProp.js"
 
 const now = Clock.currentTimeMillis
 const advance = (millis: number) => TestClock.adjust(Duration.millis(millis))
@@ -533,23 +534,6 @@ const arrivals = fc.integer({ min: 1, max: 6 }).chain((capacity) =>
   })
 )
 
-/**
- * A property over fast-check arbitraries, each run an Effect with a fresh
- * `TestClock` and scope, as `it.effect.prop` ran it (that one now takes
- * Effect's own `Arbitrary`, not fast-check's).
- */
-const effectProp = <A>(
-  name: string,
-  arbitrary: fc.Arbitrary<A>,
-  property: (value: A) => Effect.Effect<unknown, unknown, Scope.Scope>,
-  numRuns = 100
-) =>
-  it(name, () =>
-    fc.assert(
-      fc.asyncProperty(arbitrary, (value) =>
-        Effect.runPromise(Effect.asVoid(property(value)).pipe(Effect.scoped, Effect.provide(TestClock.layer())))),
-      { numRuns }
-    ))
 
 describe("RateLimiter properties", () => {
   effectProp(

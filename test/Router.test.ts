@@ -714,6 +714,18 @@ describe("Router", () => {
     }).pipe(Effect.provide(router), seeded)
   })
 
+  /** A chat that must be over, with a `TimeoutError`, after 30 seconds of test time; its error. */
+  const timesOutWithin30Seconds = Effect.gen(function*() {
+    const fiber = yield* Effect.forkChild(Effect.flip(Llm.chat(ask())))
+    yield* TestClock.adjust("30 seconds")
+    const done = fiber.pollUnsafe()
+    if (done === undefined) yield* Fiber.interrupt(fiber)
+    expect(done).toBeDefined()
+    const error = yield* Fiber.join(fiber)
+    expect(error._tag).toBe("TimeoutError")
+    return error
+  })
+
   it.effect("the deadline reaches the Llm through a budget, a ledger and a router inside a router", () => {
     let calls = 0
     const llm = slowLlm("inner", () => calls++)
@@ -722,18 +734,10 @@ describe("Router", () => {
       const ledger = yield* UsageLedger.make
       const inner = Router.layer({ deadline: "1 hour", budget, ledger, deployments: [{ name: "inner", model: "m", llm }] })
       const outer = Router.layer({ deadline: "15 seconds", deployments: [{ name: "outer", model: "m", llm: inner }] })
-      yield* Effect.gen(function*() {
-        const fiber = yield* Effect.forkChild(Effect.flip(Llm.chat(ask())))
-        yield* TestClock.adjust("30 seconds")
-        // Done by now: a deadline lost on the way would leave the Llm retrying for an hour.
-        const done = fiber.pollUnsafe()
-        if (done === undefined) yield* Fiber.interrupt(fiber)
-        expect(done).toBeDefined()
-        const error = yield* Fiber.join(fiber)
-        expect(error._tag).toBe("TimeoutError")
-        // The Llm retried after 10 seconds; the outer router's deadline cut its second try at 15.
-        expect(calls).toBe(2)
-      }).pipe(Effect.provide(outer))
+      // Done within 30 seconds: a deadline lost on the way would leave the Llm retrying for an hour.
+      yield* timesOutWithin30Seconds.pipe(Effect.provide(outer))
+      // The Llm retried after 10 seconds; the outer router's deadline cut its second try at 15.
+      expect(calls).toBe(2)
     }).pipe(seeded)
   })
 
@@ -754,13 +758,7 @@ describe("Router", () => {
     ).pipe(Layer.provide(slowLlm("inner", () => calls++)))
     const router = Router.layer({ deadline: "15 seconds", deployments: [{ name: "decorated", model: "m", llm: decorator }] })
     return Effect.gen(function*() {
-      const fiber = yield* Effect.forkChild(Effect.flip(Llm.chat(ask())))
-      yield* TestClock.adjust("30 seconds")
-      const done = fiber.pollUnsafe()
-      if (done === undefined) yield* Fiber.interrupt(fiber)
-      expect(done).toBeDefined()
-      const error = yield* Fiber.join(fiber)
-      expect(error._tag).toBe("TimeoutError")
+      const error = yield* timesOutWithin30Seconds
       // The Llm itself failed at the deadline (an interrupted attempt would not be listed).
       expect(error.attempts?.map((attempt) => attempt.error)).toEqual(["TimeoutError"])
       expect(calls).toBe(2)
