@@ -58,6 +58,16 @@ import * as RateLimiter from "./RateLimiter.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 
 /**
+ * The key of `Service`'s optional member that says every call ends by the
+ * deadline a `Router` sets for it; a decorator an application writes sets
+ * `[Llm.KeepsDeadline]: true` when it adds no wait of its own.
+ *
+ * @since 0.2.0
+ * @category Models
+ */
+export const KeepsDeadline: typeof Deadline.KeepsDeadline = Deadline.KeepsDeadline
+
+/**
  * @since 0.1.0
  * @category Models
  */
