@@ -1,0 +1,182 @@
+/**
+ * A deployment as the router keeps it: its `Llm`, what its layer provides
+ * besides, its breaker and the counters the strategies and `status` read; and
+ * the bookkeeping of each attempt on it. Plain mutable fields: a call's
+ * bookkeeping is a few synchronous writes, not a `Ref` update.
+ */
+import type * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Budget from "../../Budget.js"
+import type { ChatResponse, RateLimitSnapshot } from "../../ChatResponse.js"
+import * as KeyPool from "../../KeyPool.js"
+import * as Llm from "../../Llm.js"
+import type { LlmError } from "../../LlmError.js"
+import * as Pricing from "../../Pricing.js"
+import * as RateLimiter from "../../RateLimiter.js"
+import type { Deployment, Options } from "../../Router.js"
+import * as UsageLedger from "../../UsageLedger.js"
+import * as Cooldown from "./cooldown.js"
+import { replyTokensDefault, type Settings } from "./settings.js"
+import * as Strategy from "./strategy.js"
+
+/** A deployment's fixed facts and running counters. */
+export interface State extends Strategy.Candidate {
+  readonly name: string
+  readonly provider: string
+  readonly model: string
+  readonly weight: number
+  readonly contextWindow: number | undefined
+  readonly groups: ReadonlyArray<string>
+  readonly llm: Llm.Service
+  readonly price: Pricing.Price | undefined
+  readonly keyPool: KeyPool.Service | undefined
+  readonly limiter: RateLimiter.Service | undefined
+  readonly breaker: Cooldown.Breaker
+  inFlight: number
+  latencyMillis: number | undefined
+  limitedUntil: number
+  requests: number
+  failures: number
+  rateLimited: number
+  secondStart: number
+  secondCount: number
+}
+
+/** A deployment with the services its layer built. */
+export interface Built {
+  readonly deployment: Deployment<unknown, unknown>
+  readonly context: Context.Context<Llm.Llm>
+}
+
+// The deployment's Llm, checked against the budget and recorded in the
+// ledger when the options have them. It still keeps the call's deadline when
+// the Llm it wraps does: the deadline is in the context the wrappers run in.
+const decorate = (options: Options, deployment: Deployment<unknown, unknown>, llm: Llm.Service, price: Pricing.Price | undefined) => {
+  let out = llm
+  if (options.budget !== undefined) {
+    out = Budget.guarded(out, options.budget, {
+      scopes: [deployment.name, ...(deployment.groups ?? [])],
+      price,
+      defaultMaxTokens: options.replyTokens ?? replyTokensDefault,
+      provider: deployment.provider ?? deployment.name
+    })
+  }
+  if (options.ledger !== undefined) out = UsageLedger.tracked(out, options.ledger, deployment.name)
+  return out
+}
+
+/** The state of a built deployment, its `Llm` wrapped for the router's budget and ledger. */
+export const make = (options: Options, { context, deployment }: Built): State => {
+  const price = deployment.price ?? Pricing.lookup(deployment.model)
+  return {
+    name: deployment.name,
+    provider: deployment.provider ?? deployment.name,
+    model: deployment.model,
+    weight: deployment.weight ?? 1,
+    contextWindow: deployment.contextWindow,
+    groups: deployment.groups ?? [],
+    llm: decorate(options, deployment, Context.get(context, Llm.Llm), price),
+    price,
+    keyPool: Context.getOrUndefined(context as Context.Context<unknown>, KeyPool.KeyPool),
+    limiter: Context.getOrUndefined(context as Context.Context<unknown>, RateLimiter.RateLimiter),
+    breaker: Cooldown.make(),
+    inFlight: 0,
+    latencyMillis: undefined,
+    limitedUntil: 0,
+    requests: 0,
+    failures: 0,
+    rateLimited: 0,
+    secondStart: 0,
+    secondCount: 0
+  }
+}
+
+const holdUntil = (state: State, until: number) => {
+  if (until <= state.limitedUntil) return
+  state.limitedUntil = until
+  state.rateLimited++
+}
+
+/**
+ * What the provider's rate-limit headers said of a reply: none left holds the
+ * deployment back. A request refills in reset / limit (buckets refill
+ * continuously); tokens wait for the whole reset.
+ */
+export const holdFor = (state: State, rateLimit: RateLimitSnapshot, now: number): void => {
+  const requests = rateLimit.remainingRequests === 0 && rateLimit.resetRequests !== undefined
+    ? now + Duration.toMillis(rateLimit.resetRequests) / Math.max(1, rateLimit.limitRequests ?? 1)
+    : 0
+  const tokens = rateLimit.remainingTokens === 0 && rateLimit.resetTokens !== undefined
+    ? now + Duration.toMillis(rateLimit.resetTokens)
+    : 0
+  holdUntil(state, Math.max(requests, tokens))
+}
+
+/** Bookkeeping when an attempt starts; says whether it is a cooldown's probe. */
+export const enter = (state: State, now: number): boolean => {
+  const probe = Cooldown.onSend(state.breaker, now)
+  state.inFlight++
+  state.requests++
+  if (now - state.secondStart >= 1000) {
+    state.secondStart = now
+    state.secondCount = 0
+  }
+  state.secondCount++
+  return probe
+}
+
+/**
+ * Bookkeeping when an attempt succeeds. `held`: a stream, which keeps its
+ * deployment busy until the consumer's stream ends.
+ */
+export const settleSuccess = (
+  settings: Settings,
+  state: State,
+  startMillis: number,
+  now: number,
+  reply: unknown,
+  held: boolean
+): void => {
+  if (!held) state.inFlight--
+  Cooldown.onSuccess(state.breaker)
+  state.latencyMillis = Strategy.ewma(state.latencyMillis, now - startMillis, settings.alpha)
+  const rateLimit = (reply as Partial<ChatResponse>).rateLimit
+  if (rateLimit !== undefined) holdFor(state, rateLimit, now)
+}
+
+/**
+ * Bookkeeping when an attempt fails; `error` is undefined when it was
+ * interrupted or died, which counts neither way for the breaker.
+ */
+export const settleFailure = (
+  settings: Settings,
+  state: State,
+  probe: boolean,
+  now: number,
+  error: LlmError | undefined
+): void => {
+  state.inFlight--
+  if (error === undefined) return Cooldown.onNeutral(state.breaker, probe)
+  state.failures++
+  if (error._tag === "RateLimitError" && error.retryAfter !== undefined) {
+    holdUntil(state, now + Duration.toMillis(error.retryAfter))
+  }
+  if (settings.cooldownOn.has(error._tag)) Cooldown.onFailure(state.breaker, now, settings.cooldown, probe)
+  else Cooldown.onNeutral(state.breaker, probe)
+}
+
+/**
+ * A stream that fails after its first chunk: its call has succeeded already,
+ * so only an error that says something of the deployment's health counts.
+ */
+export const settleStreamFailure = (settings: Settings, state: State, clock: Clock.Clock, error: LlmError): void => {
+  if (!settings.cooldownOn.has(error._tag)) return
+  state.failures++
+  Cooldown.onFailure(state.breaker, clock.currentTimeMillisUnsafe(), settings.cooldown, false)
+}
+
+/** The end of a stream's hold on its deployment (its consumer closed it). */
+export const release = (state: State): void => {
+  state.inFlight--
+}

@@ -1,0 +1,76 @@
+/**
+ * The router assembled: options checked, each deployment's layer built once,
+ * and the service's calls over the call loop (`routing.ts`), the streams
+ * (`stream.ts`) and the status (`status.ts`).
+ */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import type { Input as ChatRequest } from "../../ChatRequest.js"
+import type { ChatResponse } from "../../ChatResponse.js"
+import type { EmbeddingResponse, Input as EmbeddingRequest } from "../../Embedding.js"
+import type * as Llm from "../../Llm.js"
+import type { LlmError } from "../../LlmError.js"
+import type { Deployment, Options, Service } from "../../Router.js"
+import * as Deadline from "../deadline.js"
+import * as Deployments from "./deployment.js"
+import { addressesOf, picker } from "./picking.js"
+import { type Core, run, type Send } from "./routing.js"
+import * as Settings from "./settings.js"
+import * as Status from "./status.js"
+import { chatStream } from "./stream.js"
+
+const sendChat: Send<ChatResponse> = (state, routed) => state.llm.chat(routed)
+
+const makeService = (options: Options, built: ReadonlyArray<Deployments.Built>): Service => {
+  const states = built.map((entry) => Deployments.make(options, entry))
+  const addresses = addressesOf(states)
+  const settings = Settings.resolve(options)
+  const core: Core = {
+    settings,
+    addresses,
+    everyone: options.model === undefined ? states : addresses.get(options.model)!,
+    keepsDeadlines: states.every((state) => Deadline.keeps(state.llm)),
+    pick: picker(settings)
+  }
+
+  const chat = (request: ChatRequest): Effect.Effect<ChatResponse, LlmError> => run(core, request, sendChat, false)
+
+  // Embeddings go the same way as a chat with the same model: addressed,
+  // picked, retried elsewhere and fallen back by the same rules, with the
+  // embedding request sent as it is (its model the deployment's). It weighs
+  // nothing for lowest cost or a budget: `Pricing` prices chat tokens only.
+  const embed = (request: EmbeddingRequest): Effect.Effect<EmbeddingResponse, LlmError> => {
+    const asChat: ChatRequest = request.model === undefined ? { messages: [] } : { messages: [], model: request.model }
+    const sendEmbedding: Send<EmbeddingResponse> = (state) =>
+      state.llm.embed(request.model === state.model ? request : { ...request, model: state.model })
+    return run(core, asChat, sendEmbedding, false)
+  }
+
+  // A router keeps the deadline it runs under too, so it can be a deployment of another router.
+  const service: Service = {
+    chat,
+    chatStream: chatStream(core),
+    embed,
+    status: Status.make(options, states),
+    [Deadline.KeepsDeadline]: true
+  }
+  return service
+}
+
+/** `Router.make`: invalid options are a defect whose message names the problem. */
+export const make = <D extends Deployment<unknown, unknown>>(
+  options: Options<D>
+): Effect.Effect<Service, Layer.Error<D["llm"]>, Layer.Services<D["llm"]> | Scope.Scope> =>
+  Effect.suspend(() => {
+    const problem = Settings.invalid(options as Options)
+    if (problem !== undefined) return Effect.die(new Error(problem))
+    return Effect.map(
+      Effect.forEach(options.deployments, (deployment) =>
+        Effect.map(
+          Layer.build(deployment.llm as Layer.Layer<Llm.Llm, Layer.Error<D["llm"]>, Layer.Services<D["llm"]>>),
+          (context): Deployments.Built => ({ deployment, context })
+        )),
+      (built) => makeService(options as Options, built)
+    )
+  })
