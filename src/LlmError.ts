@@ -9,9 +9,10 @@
  * @since 0.1.0
  */
 import * as Duration from "effect/Duration"
-import * as Redacted from "effect/Redacted"
+import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import * as RetryAfter from "./internal/retryAfter.js"
+import * as ErrorInfo from "./internal/llmError/errorInfo.js"
+import * as Mapping from "./internal/llmError/fromHttpFailure.js"
 
 /**
  * One failed try of a routed call, as the error that ends the call lists it.
@@ -415,139 +416,21 @@ export interface HttpFailure {
   readonly secrets?: ReadonlyArray<Redacted.Redacted<string>> | undefined
 }
 
-const maxDetail = 300
-
-interface ErrorInfo {
-  readonly message: string | undefined
-  readonly code: string | undefined
-  readonly type: string | undefined
-  readonly numericCode: number | undefined
-  readonly param: string | undefined
-  readonly details: unknown
-  readonly requestId: string | undefined
-  readonly text: string
-}
-
-const asString = (value: unknown): string | undefined =>
-  typeof value === "string" ? value : typeof value === "number" ? String(value) : undefined
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
-const parseBody = (body: unknown): unknown => {
-  if (typeof body !== "string") return body
-  const trimmed = body.trim()
-  if (trimmed === "" || (trimmed[0] !== "{" && trimmed[0] !== "[")) return trimmed
-  try {
-    return JSON.parse(trimmed)
-  } catch {
-    return trimmed
-  }
-}
-
-/** Reads the provider's error fields from any of the shapes in WIRE.md. */
-const errorInfo = (body: unknown): ErrorInfo => {
-  const parsed = parseBody(body)
-  if (!isRecord(parsed)) {
-    const text = typeof parsed === "string" ? excerpt(parsed) : ""
-    return {
-      message: text === "" ? undefined : text,
-      code: undefined,
-      type: undefined,
-      numericCode: undefined,
-      param: undefined,
-      details: undefined,
-      requestId: undefined,
-      text
-    }
-  }
-  // {error: {...}} (OpenAI, Gemini, OpenRouter, Anthropic), {error: "text"} (Ollama),
-  // or a flat {object: "error", message, type, code} (vLLM before 0.10.1).
-  const inner = parsed["error"]
-  const source = isRecord(inner) ? inner : parsed
-  const message = typeof inner === "string" ? inner : asString(source["message"])
-  const rawCode = source["code"]
-  const status = asString(source["status"])
-  return {
-    message,
-    code: typeof rawCode === "string" ? rawCode : status,
-    type: asString(source["type"]),
-    numericCode: typeof rawCode === "number" ? rawCode : undefined,
-    param: asString(source["param"]),
-    details: source["details"] ?? (isRecord(source["metadata"]) ? source["metadata"] : undefined),
-    requestId: asString(parsed["request_id"]),
-    text: JSON.stringify(parsed)
-  }
-}
-
-const excerpt = (text: string): string => {
-  const plain = text.replace(/<(script|style)[\s\S]*?<\/\1>/gi, " ").replace(/<[^>]+>/g, " ")
-  const collapsed = plain.replace(/\s+/g, " ").trim()
-  return collapsed.length > maxDetail ? `${collapsed.slice(0, maxDetail)}…` : collapsed
-}
-
 /**
  * A short, printable id for a key: its first three and last four characters
  * (`sk-…f3a9`); short keys show only their last two.
  *
+ * @example
+ * ```ts
+ * import { LlmError } from "effect-llm-router"
+ *
+ * LlmError.maskKey("sk-proj-0123456789f3a9") // "sk-…f3a9"
+ * ```
+ *
  * @since 0.1.0
  * @category Mapping
  */
-export const maskKey = (key: string): string =>
-  key.length >= 12 ? `${key.slice(0, 3)}…${key.slice(-4)}` : `…${key.slice(-2)}`
-
-const scrub = (text: string, secrets: ReadonlyArray<Redacted.Redacted<string>> | undefined): string => {
-  if (secrets === undefined) return text
-  let out = text
-  for (const secret of secrets) {
-    const value = Redacted.value(secret)
-    if (value.length >= 4) out = out.split(value).join(maskKey(value))
-  }
-  return out
-}
-
-const contextSignals = [
-  "context_length_exceeded",
-  "maximum context length",
-  "prompt is too long",
-  "exceeds the context window",
-  "context length exceeded",
-  "exceeds the available context size",
-  "greater than the context length",
-  "exceeds maximum context length",
-  "input length exceeds the context length",
-  "reduce the length of the messages",
-  "request_too_large",
-  "too many tokens"
-]
-
-const isContextOverflow = (signals: string): boolean =>
-  contextSignals.some((signal) => signals.includes(signal)) ||
-  (signals.includes("input token count") && signals.includes("exceeds the maximum"))
-
-const contentFilterSignals = ["content_filter", "content_policy", "safety system", "moderation", "flagged", "guardrail"]
-
-const rateLimitCodes = ["rate_limit_exceeded", "rate_limit_error", "resource_exhausted", "rate_limited"]
-
-const contextWindowOf = (message: string | undefined): number | undefined => {
-  const match = message?.match(/maximum context length is (\d+)|(\d+) maximum|maximum number of tokens allowed \((\d+)\)/i)
-  const value = match?.[1] ?? match?.[2] ?? match?.[3]
-  return value === undefined ? undefined : Number(value)
-}
-
-/** Gemini names a rejected key in an `ErrorInfo` detail (`reason: "API_KEY_INVALID"`) whatever the message says ("API key expired..."). */
-const isInvalidGoogleKey = (details: unknown): boolean =>
-  Array.isArray(details) &&
-  details.some((detail) => isRecord(detail) && detail["reason"] === "API_KEY_INVALID")
-
-const isDailyQuota = (details: unknown): boolean =>
-  Array.isArray(details) &&
-  details.some((detail) =>
-    isRecord(detail) && Array.isArray(detail["violations"]) &&
-    detail["violations"].some((violation) =>
-      isRecord(violation) && /perday/i.test(String(violation["quotaId"] ?? "") + String(violation["quotaMetric"] ?? ""))
-    )
-  )
+export const maskKey: (key: string) => string = ErrorInfo.maskKey
 
 /**
  * Maps a failed call to its `LlmError`: the status code first, refined by the
@@ -557,64 +440,24 @@ const isDailyQuota = (details: unknown): boolean =>
  * and Gemini's `RetryInfo`. Bodies that are not JSON map by status and keep a
  * short excerpt.
  *
+ * @example
+ * ```ts
+ * import { LlmError } from "effect-llm-router"
+ *
+ * const error = LlmError.fromHttpFailure({
+ *   provider: "openai",
+ *   model: "gpt-4o-mini",
+ *   status: 429,
+ *   headers: { "retry-after": "2" },
+ *   body: `{"error":{"message":"Slow down","code":"rate_limit_exceeded"}}`,
+ *   nowMillis: 0
+ * })
+ * // error._tag === "RateLimitError", error.retryAfter: 2 seconds
+ * ```
+ *
  * @since 0.1.0
  * @category Mapping
  */
-export const fromHttpFailure = (failure: HttpFailure): LlmError => {
-  const info = errorInfo(failure.body)
-  const headers = failure.headers ?? {}
-  const header = (name: string) => headers[name]
-  const status = failure.status ?? (info.numericCode !== undefined && info.numericCode >= 400 ? info.numericCode : undefined)
-  const detailText = info.message ?? (info.text === "" ? undefined : excerpt(info.text))
-  const requestId = header("x-request-id") ?? header("request-id") ?? header("x-generation-id") ?? info.requestId
-  const fields: Common = {
-    provider: failure.provider,
-    model: failure.model,
-    ...(status !== undefined ? { status } : {}),
-    ...(requestId !== undefined ? { requestId } : {}),
-    ...(detailText !== undefined ? { detail: scrub(excerpt(detailText), failure.secrets) } : {})
-  }
-  const code = (info.code ?? "").toLowerCase()
-  const type = (info.type ?? "").toLowerCase()
-  const signals = `${code} ${type} ${(info.message ?? info.text).toLowerCase()}`
-  const retryAfter = () =>
-    RetryAfter.fromHeaders(header, failure.nowMillis) ?? RetryAfter.fromGoogleDetails(info.details)
-
-  if (code === "insufficient_quota" || type === "insufficient_quota" || (status === 429 && isDailyQuota(info.details))) {
-    return new AuthError({ ...fields, reason: "quota_exhausted" })
-  }
-  if (status === 402) return new AuthError({ ...fields, reason: "payment_required" })
-  if (
-    status === 401 || code === "invalid_api_key" || type === "authentication_error" ||
-    signals.includes("api_key_invalid") || signals.includes("api key not valid") || isInvalidGoogleKey(info.details)
-  ) {
-    return new AuthError({ ...fields, reason: "invalid_key" })
-  }
-  if (status === 403) {
-    return contentFilterSignals.some((signal) => signals.includes(signal))
-      ? new ContentFilterError(fields)
-      : new AuthError({ ...fields, reason: "forbidden" })
-  }
-  if (status === 429 || rateLimitCodes.includes(code) || rateLimitCodes.includes(type)) {
-    const wait = retryAfter()
-    return new RateLimitError(wait === undefined ? fields : { ...fields, retryAfter: wait })
-  }
-  // 413: the body is too large (Anthropic's edge answers before the API, often not in JSON).
-  if (status === 413 || isContextOverflow(signals)) {
-    const contextWindow = contextWindowOf(info.message)
-    return new ContextLengthError(contextWindow === undefined ? fields : { ...fields, contextWindow })
-  }
-  if (contentFilterSignals.some((signal) => signals.includes(signal))) return new ContentFilterError(fields)
-  if (code === "model_not_found" || (status === 404 && /model/.test(signals))) return new ModelNotFoundError(fields)
-  if (status === 408) return new TimeoutError(fields)
-  // An error event inside a 200 stream that names no other cause is the provider failing.
-  if (status === undefined || status >= 500 || status === 409 || status === 498) {
-    const wait = retryAfter()
-    return new ProviderUnavailableError(wait === undefined ? fields : { ...fields, retryAfter: wait })
-  }
-  return new InvalidRequestError({
-    ...fields,
-    ...(info.param !== undefined ? { param: info.param } : {}),
-    ...(info.code !== undefined ? { code: info.code } : {})
-  })
-}
+export const fromHttpFailure = (failure: HttpFailure): LlmError =>
+  // A call rather than the internal function itself: its module imports this one's classes, so either may load first.
+  Mapping.fromHttpFailure(failure)

@@ -1,0 +1,136 @@
+/**
+ * One attempt of an `Llm` call: take a rate permit (after the token budget,
+ * when the limiter keeps one), take a key, call the provider, report the
+ * outcome with the key, give back the key and the permit.
+ */
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import { identity } from "effect/Function"
+import type { Usage } from "../../ChatResponse.js"
+import type * as KeyPool from "../../KeyPool.js"
+import { InvalidRequestError, type LlmError } from "../../LlmError.js"
+import type { Credentials } from "../../ProviderClient.js"
+import type * as RateLimiter from "../../RateLimiter.js"
+import { bounded, type Due, withinDeadline } from "./due.js"
+import type { Attempted, Env } from "./env.js"
+import { spanAttributes, traced } from "./spans.js"
+import { isMissing } from "./usage.js"
+
+// The request bucket is charged one token per attempt.
+const attemptCost = 1
+
+/** What one attempt holds until it ends: a rate permit, a key and the token budget it reserved. */
+export interface Held {
+  readonly lease: KeyPool.Lease
+  readonly freePermit: Effect.Effect<void>
+  readonly reservation: RateLimiter.Reservation | undefined
+}
+
+const budgetError = (env: Env, request: Attempted) => (error: RateLimiter.RateLimiterCostError) =>
+  new InvalidRequestError({
+    provider: env.client.provider,
+    model: request.model ?? "",
+    code: "tokens_per_minute_exceeded",
+    detail: error.message
+  })
+
+// Waits for what `acquire` takes, interruptibly and within the deadline,
+// although the caller holds what it gets uninterruptibly: `acquire` runs in
+// a fiber of its own, and what it takes after the caller stopped waiting
+// (interrupted, or out of time) is given back.
+const waitFor = <A, E>(
+  env: Env,
+  acquire: Effect.Effect<A, E>,
+  giveBack: (a: A) => Effect.Effect<void>,
+  request: Attempted,
+  due: Due
+): Effect.Effect<A, E | LlmError> =>
+  Effect.flatMap(Effect.forkDetach(acquire), (fiber) =>
+    Effect.onError(
+      Effect.interruptible(bounded(env, Fiber.join(fiber), request, due)),
+      () =>
+        Effect.flatMap(
+          Effect.andThen(Fiber.interrupt(fiber), Fiber.await(fiber)),
+          (exit) => Exit.isSuccess(exit) ? giveBack(exit.value) : Effect.void
+        )
+    ))
+
+// A free key at once, or a wait for one that gives the permit back when it fails.
+const takeKey = (env: Env, request: Attempted, due: Due, freePermit: Effect.Effect<void>) =>
+  Effect.flatMap(env.pool.tryTake, (lease) =>
+    lease !== undefined
+      ? Effect.succeed(lease)
+      : Effect.onError(
+        waitFor(env, env.pool.take, (lease) => env.pool.release(lease, undefined), request, due),
+        () => freePermit
+      ))
+
+/**
+ * The rate permit and the key, in that order. Runs uninterruptibly; the
+ * waits inside stay interruptible and give back what was taken before them.
+ * `tokens`: the request's estimate for the tokens-per-minute budget.
+ */
+export const hold = (env: Env, request: Attempted, due: Due, tokens: () => number): Effect.Effect<Held, LlmError> => {
+  const limiter = env.limiter
+  // The request's estimated tokens in the tokens-per-minute budget come first,
+  // so the request token is taken right before the call.
+  // A reservation cut short by an interruption stays spent, as one the provider never reports on does.
+  const permitAndKey = (reservation: RateLimiter.Reservation | undefined) =>
+    Effect.flatMap(
+      Effect.flatMap(Effect.orDie(limiter.tryTakePermit(attemptCost)), (freePermit) =>
+        freePermit !== undefined
+          ? Effect.succeed(freePermit)
+          : waitFor(env, Effect.orDie(limiter.takePermit(attemptCost)), identity, request, due)),
+      (freePermit) =>
+        Effect.map(takeKey(env, request, due, freePermit), (lease): Held => ({ lease, freePermit, reservation }))
+    )
+  if (!limiter.hasTokenBudget) return permitAndKey(undefined)
+  return Effect.flatMap(
+    Effect.interruptible(bounded(env, Effect.mapError(limiter.reserve(tokens()), budgetError(env, request)), request, due)),
+    permitAndKey
+  )
+}
+
+// Every scope an attempt's lease lives in is closed with an exit whose failures
+// are LlmErrors: the call's own, or the stream's.
+const outcomeOf = (exit: Exit.Exit<unknown, unknown>): KeyPool.Outcome => exit as Exit.Exit<unknown, LlmError>
+
+/** Gives back the key (reporting the attempt's outcome) and the permit. */
+export const letGo = (env: Env, held: Held, exit: Exit.Exit<unknown, unknown>) =>
+  Effect.andThen(env.pool.release(held.lease, outcomeOf(exit)), held.freePermit)
+
+/**
+ * Settles the budget with the tokens the provider counted; with no usage
+ * reported, the estimate stays spent.
+ */
+export const reconcile = (env: Env, held: Held, usage: Pick<Usage, "totalTokens"> | undefined) =>
+  held.reservation === undefined || isMissing(usage) ? Effect.void : env.limiter.reconcile(held.reservation, usage!.totalTokens)
+
+/**
+ * One attempt of a call answered whole (a chat, an embedding batch): a
+ * permit and a key held for the call, its outcome reported with the key.
+ * Held uninterruptibly; the provider call runs as the caller does.
+ */
+export const attemptCall = <R extends Attempted, A extends { readonly usage: Pick<Usage, "totalTokens"> }>(
+  env: Env,
+  request: R,
+  due: Due,
+  tokens: () => number,
+  call: (request: R, credentials: Credentials) => Effect.Effect<A, LlmError>
+) =>
+(attempt: number): Effect.Effect<A, LlmError> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(hold(env, request, due, tokens), (held) => {
+      const send = withinDeadline(env, request, due, (bound) => call(bound, held.lease.credentials))
+      const settled = held.reservation === undefined ? send : Effect.tap(send, (reply) => reconcile(env, held, reply.usage))
+      return Effect.onExit(
+        restore(traced(settled, "Llm.attempt", {
+          ...spanAttributes(env, request),
+          "llm.attempt": attempt,
+          "llm.key_id": held.lease.credentials.keyId
+        })),
+        (exit) => letGo(env, held, exit)
+      )
+    })
+  )

@@ -1,0 +1,33 @@
+/**
+ * `Llm.chat`: attempts under the retry policy, then the usage (estimated
+ * when the provider sent none) and the cost.
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import type { Input as ChatRequest } from "../../ChatRequest.js"
+import type { ChatResponse } from "../../ChatResponse.js"
+import type { LlmError } from "../../LlmError.js"
+import * as RateLimiter from "../../RateLimiter.js"
+import * as Deadline from "../deadline.js"
+import { estimateUsage } from "../tokenEstimate.js"
+import { attemptCall } from "./attempt.js"
+import { dueOf } from "./due.js"
+import { type Env, withModel } from "./env.js"
+import { retrying } from "./retry.js"
+import { spanAttributes, traced, usageAttributes } from "./spans.js"
+import { isMissing, withCost } from "./usage.js"
+
+export const chat = (env: Env, input: ChatRequest): Effect.Effect<ChatResponse, LlmError> => {
+  const request = withModel(env, input)
+  const answer = Effect.withFiber((fiber) => {
+    const due = dueOf(env, fiber.getRef(Deadline.CallDeadline), fiber.getRef(Clock.Clock))
+    return Effect.flatMap(
+      retrying(env, request, due, attemptCall(env, request, due, () => RateLimiter.estimateTokens(request), env.client.chat)),
+      (response) =>
+        isMissing(response.usage)
+          ? Effect.map(estimateUsage(request, response), (usage) => withCost(env, request, { ...response, usage }))
+          : Effect.succeed(withCost(env, request, response))
+    )
+  })
+  return traced(answer, "Llm.chat", spanAttributes(env, request), (response) => usageAttributes(response.usage))
+}

@@ -1,0 +1,49 @@
+/**
+ * `Llm.embed`: the inputs split into batches of the provider's size, each
+ * batch attempted as a chat call is (permit, key, outcome, retry, deadline),
+ * a few at a time, the vectors joined in input order with the usage summed.
+ */
+import * as Effect from "effect/Effect"
+import type { EmbeddingResponse, Input as EmbeddingRequest } from "../../Embedding.js"
+import type { InvalidRequestError, LlmError } from "../../LlmError.js"
+import * as Deadline from "../deadline.js"
+import * as EmbeddingBatches from "../embeddingBatches.js"
+import { estimateEmbeddingUsage } from "../tokenEstimate.js"
+import { attemptCall } from "./attempt.js"
+import { dueOf } from "./due.js"
+import { type Env, withModel } from "./env.js"
+import { retrying } from "./retry.js"
+import { spanAttributes, traced } from "./spans.js"
+import { isMissing } from "./usage.js"
+
+// One batch, attempted as a chat call is, under its own deadline; usage the
+// provider did not report is counted locally.
+const embedBatch = (env: Env, request: EmbeddingRequest, handedDown: number, inputs: ReadonlyArray<string>) =>
+  Effect.clockWith((clock) => {
+    const batch: EmbeddingRequest = { ...request, input: inputs }
+    const due = dueOf(env, handedDown, clock)
+    const once = attemptCall(env, batch, due, () => EmbeddingBatches.estimateTokens(inputs), env.client.embed)
+    return Effect.flatMap(retrying(env, batch, due, once), (response) =>
+      isMissing(response.usage)
+        ? Effect.map(estimateEmbeddingUsage(inputs), (usage) => ({ ...response, usage }))
+        : Effect.succeed(response))
+  })
+
+export const embed = (env: Env, input: EmbeddingRequest): Effect.Effect<EmbeddingResponse, LlmError> => {
+  const request = withModel(env, input)
+  const inputs = EmbeddingBatches.inputsOf(request, env.client.provider, request.model ?? "")
+  if (!Array.isArray(inputs)) return Effect.fail(inputs as InvalidRequestError)
+  const batches = EmbeddingBatches.split(inputs, env.client.maxEmbeddingInputs)
+  const embedded = Effect.withFiber((fiber) => {
+    const handedDown = fiber.getRef(Deadline.CallDeadline)
+    return Effect.forEach(batches, (batch) => embedBatch(env, request, handedDown, batch), {
+      concurrency: env.embeddingConcurrency
+    })
+  })
+  return traced(
+    Effect.map(Effect.timed(embedded), ([latency, parts]) => EmbeddingBatches.combine(parts, latency)),
+    "Llm.embed",
+    spanAttributes(env, request),
+    (response) => ({ "gen_ai.usage.input_tokens": response.usage.promptTokens })
+  )
+}

@@ -1,0 +1,59 @@
+/**
+ * Attempts of an `Llm` call under the retry policy and the call's deadline.
+ */
+import type * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as Schedule from "effect/Schedule"
+import { type LlmError, NoCapacityError } from "../../LlmError.js"
+import * as RetryPolicy from "../../RetryPolicy.js"
+import { bounded, deadlineError, type Due } from "./due.js"
+import type { Attempted, Env } from "./env.js"
+
+/** The retry policy, stepped by hand: sleeps the policy's delay, fails with `Cause.Done` once it gives up. */
+type Step = (error: LlmError) => Effect.Effect<unknown, Cause.Done<unknown>>
+
+/**
+ * Runs `attemptOnce` (given the attempt's number, from 1) until it succeeds,
+ * the policy gives up or the deadline passes. The first attempt runs without
+ * the policy's machinery; a failure hands it the error. When rotation has
+ * used up every key (the pool answers NoCapacityError right after a rate
+ * limit or a rejected key), the provider's own error is what the caller can
+ * act on, so it is the one returned.
+ */
+export const retrying = <A>(
+  env: Env,
+  request: Attempted,
+  due: Due,
+  attemptOnce: (attempt: number) => Effect.Effect<A, LlmError>
+): Effect.Effect<A, LlmError> => {
+  let rotatedBy: LlmError | undefined
+  const settle = (error: LlmError): LlmError => {
+    if (error._tag !== "NoCapacityError") return error
+    if (rotatedBy !== undefined) return rotatedBy
+    return error.model === "" && request.model !== undefined ? new NoCapacityError({ ...error, model: request.model }) : error
+  }
+  const afterFailure = (
+    error: LlmError,
+    attempt: number,
+    driver: Step | undefined
+  ): Effect.Effect<A, LlmError> =>
+    Effect.clockWith((clock) => {
+      if (RetryPolicy.rotatesKey(error)) rotatedBy = error
+      // A request timeout that the deadline cut short is the deadline's.
+      if (clock.currentTimeMillisUnsafe() >= due.at) {
+        return Effect.fail(error._tag === "TimeoutError" ? deadlineError(env, request, due) : settle(error))
+      }
+      const next = driver === undefined ? Schedule.toStepWithSleep(env.policy) : Effect.succeed(driver)
+      return Effect.flatMap(next, (driver) => {
+        return Effect.matchEffect(bounded(env, Effect.result(driver(error)), request, due), {
+          onFailure: (timeout) => Effect.fail(timeout),
+          onSuccess: (step) =>
+            Result.isFailure(step)
+              ? Effect.fail(settle(error))
+              : Effect.catch(attemptOnce(attempt + 1), (again) => afterFailure(again, attempt + 1, driver))
+        })
+      })
+    })
+  return Effect.catch(attemptOnce(1), (error) => afterFailure(error, 1, undefined))
+}

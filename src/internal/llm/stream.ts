@@ -1,0 +1,156 @@
+/**
+ * `Llm.chatStream`: each attempt opens the provider's stream up to its first
+ * chunk, retried only before it; after it a failure fails the stream. The
+ * source then settles the token budget and the cost at the `Finish` chunk,
+ * and on close gives back the key (with the stream's outcome) and the permit.
+ */
+import * as Arr from "effect/Array"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Pull from "effect/Pull"
+import * as Scope from "effect/Scope"
+import type * as Stream from "effect/Stream"
+import type * as Tracer from "effect/Tracer"
+import * as ChatChunk from "../../ChatChunk.js"
+import type { Input as ChatRequest } from "../../ChatRequest.js"
+import type { Usage } from "../../ChatResponse.js"
+import { type LlmError, StreamTruncatedError } from "../../LlmError.js"
+import type { Credentials } from "../../ProviderClient.js"
+import * as RateLimiter from "../../RateLimiter.js"
+import * as ChunkSources from "../chunkSource.js"
+import * as Deadline from "../deadline.js"
+import { estimateUsage } from "../tokenEstimate.js"
+import { type Held, hold, letGo, reconcile } from "./attempt.js"
+import { type Due, dueOf, withinDeadline } from "./due.js"
+import { type Env, withModel } from "./env.js"
+import { retrying } from "./retry.js"
+import { annotate, endSpan, startSpan, untraced, usageAttributes, withParent } from "./spans.js"
+import { isMissing, withFinishCost } from "./usage.js"
+
+type Batch = ChunkSources.Batch
+
+/**
+ * A stream's attempt after its first chunk: the provider's pull (the first
+ * chunk still in it), the scope it was taken in (closing it aborts the
+ * request), and what the attempt holds.
+ */
+interface Opened {
+  readonly pull: Pull.Pull<Batch, LlmError>
+  readonly scope: Scope.Closeable
+  readonly held: Held
+  readonly attemptSpan: Tracer.Span | undefined
+}
+
+// The provider's stream, read up to its first chunk within the request's
+// timeout (a client's timeout bounds a stream until its first chunk).
+const openFirst = (env: Env, request: ChatRequest, credentials: Credentials, scope: Scope.Scope) =>
+  ChunkSources.openToFirst(env.client.chatStream(request, credentials), scope, () =>
+    new StreamTruncatedError({ provider: env.client.provider, model: request.model ?? "", detail: "the stream ended before any chunk" }))
+
+// One attempt at a stream: holds a permit and a key, reads the provider's
+// `chatStream` through its own pull, taken in a scope of the attempt's, and
+// waits for its first chunk, all before the deadline. Fails (and lets go of
+// everything, the request first) before the first chunk; after it, the
+// pull and what the attempt holds belong to the stream.
+const openAttempt = (env: Env, request: ChatRequest, due: Due, callSpan: Tracer.Span | undefined) => (attempt: number) =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(hold(env, request, due, () => RateLimiter.estimateTokens(request)), (held) => {
+      const opening = (attemptSpan: Tracer.Span | undefined): Effect.Effect<Opened, LlmError> => {
+        const scope = Scope.makeUnsafe()
+        return Effect.onError(
+          Effect.map(
+            restore(withParent(
+              withinDeadline(env, request, due, (bound) => openFirst(env, bound, held.lease.credentials, scope)),
+              attemptSpan
+            )),
+            (pull): Opened => ({ pull, scope, held, attemptSpan })
+          ),
+          (cause) => {
+            const exit = Exit.failCause(cause)
+            return Effect.andThen(Scope.close(scope, exit), Effect.andThen(letGo(env, held, exit), endSpan(attemptSpan, exit)))
+          }
+        )
+      }
+      // Untraced (no span for the call): no span for the attempt either.
+      if (callSpan === undefined) return opening(undefined)
+      return Effect.flatMap(
+        startSpan(env, "Llm.attempt", request, callSpan, { "llm.attempt": attempt, "llm.key_id": held.lease.credentials.keyId }),
+        opening
+      )
+    })
+  )
+
+// The stream after its first chunk: settles the token budget at the Finish
+// chunk (or inserts an estimated Usage chunk before Finish when the provider
+// sent none), puts the cost of the final usage on the Finish chunk, and on
+// close gives back the key with the stream's outcome.
+const settledSource = (
+  env: Env,
+  request: ChatRequest,
+  opened: Opened,
+  callSpan: Tracer.Span | undefined
+): ChunkSources.ChunkSource => {
+  const { attemptSpan, held, scope } = opened
+  const accumulator = ChatChunk.makeAccumulator()
+  let usage: Usage | undefined
+  let outcome: Exit.Exit<unknown, LlmError> = Exit.void
+  const settle = (chunk: Batch): Effect.Effect<Batch> => {
+    let finish: ChatChunk.Finish | undefined
+    for (const item of chunk) {
+      if (item._tag === "Usage") usage = item.usage
+      else if (item._tag === "Finish") finish = item
+      accumulator.add(item)
+    }
+    if (finish === undefined) return Effect.succeed(chunk)
+    if (!isMissing(usage)) {
+      annotate(callSpan, usageAttributes(usage!))
+      const priced = withFinishCost(env, request, finish, usage!)
+      return Effect.as(
+        reconcile(env, held, usage),
+        priced === finish ? chunk : Arr.map(chunk, (item) => (item === finish ? priced : item))
+      )
+    }
+    return Effect.map(estimateUsage(request, accumulator.response()!), (estimated): Batch => {
+      annotate(callSpan, usageAttributes(estimated))
+      const before = chunk.filter((item) => item._tag !== "Finish" && item._tag !== "Usage")
+      const last: Batch = [{ _tag: "Usage", usage: estimated }, withFinishCost(env, request, finish, estimated)]
+      return Arr.appendAll(before, last)
+    })
+  }
+  const pull = Effect.flatMap(
+    Effect.tapError(opened.pull, (error) =>
+      Effect.sync(() => {
+        if (!Cause.isDone(error)) outcome = Exit.fail(error)
+      })),
+    settle
+  )
+  const close = Effect.suspend(() => {
+    const closed = Effect.andThen(Scope.close(scope, outcome), letGo(env, held, outcome))
+    return callSpan === undefined
+      ? closed
+      : Effect.andThen(closed, Effect.andThen(endSpan(attemptSpan, outcome), endSpan(callSpan, outcome)))
+  })
+  return { pull, close }
+}
+
+// The stream's source, opened up to its first chunk: retried before it,
+// settled (key, permit, budget, cost) after it.
+const openSource = (env: Env, input: ChatRequest): Effect.Effect<ChunkSources.ChunkSource, LlmError> => {
+  const request = withModel(env, input)
+  const opened = (due: Due, callSpan: Tracer.Span | undefined) =>
+    Effect.map(retrying(env, request, due, openAttempt(env, request, due, callSpan)), (opened) =>
+      settledSource(env, request, opened, callSpan))
+  return Effect.withFiber<ChunkSources.ChunkSource, LlmError>((fiber) => {
+    const due = dueOf(env, fiber.getRef(Deadline.CallDeadline), fiber.getRef(Clock.Clock))
+    if (untraced(fiber)) return opened(due, undefined)
+    return Effect.flatMap(startSpan(env, "Llm.chatStream", request, undefined), (callSpan) =>
+      Effect.onError(opened(due, callSpan), (cause) => endSpan(callSpan, Exit.failCause(cause))))
+  })
+}
+
+// A stream whose pull is its source's own: a caller that reads it through
+// its channel's pull (a `Router`) gets that pull, with no stream around it.
+export const chatStream = (env: Env, input: ChatRequest): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
+  ChunkSources.streamFromSource(openSource(env, input))

@@ -1,0 +1,93 @@
+/**
+ * What a failed call's body says: the provider's error fields read from any
+ * of the shapes in WIRE.md, and the text kept of it (shortened, HTML
+ * stripped, keys masked).
+ */
+import * as Redacted from "effect/Redacted"
+
+const maxDetail = 300
+
+export interface ErrorInfo {
+  readonly message: string | undefined
+  readonly code: string | undefined
+  readonly type: string | undefined
+  readonly numericCode: number | undefined
+  readonly param: string | undefined
+  readonly details: unknown
+  readonly requestId: string | undefined
+  readonly text: string
+}
+
+const asString = (value: unknown): string | undefined =>
+  typeof value === "string" ? value : typeof value === "number" ? String(value) : undefined
+
+export const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+const parseBody = (body: unknown): unknown => {
+  if (typeof body !== "string") return body
+  const trimmed = body.trim()
+  if (trimmed === "" || (trimmed[0] !== "{" && trimmed[0] !== "[")) return trimmed
+  try {
+    return JSON.parse(trimmed)
+  } catch {
+    return trimmed
+  }
+}
+
+/** Reads the provider's error fields from any of the shapes in WIRE.md. */
+export const errorInfo = (body: unknown): ErrorInfo => {
+  const parsed = parseBody(body)
+  if (!isRecord(parsed)) {
+    const text = typeof parsed === "string" ? excerpt(parsed) : ""
+    return {
+      message: text === "" ? undefined : text,
+      code: undefined,
+      type: undefined,
+      numericCode: undefined,
+      param: undefined,
+      details: undefined,
+      requestId: undefined,
+      text
+    }
+  }
+  // {error: {...}} (OpenAI, Gemini, OpenRouter, Anthropic), {error: "text"} (Ollama),
+  // or a flat {object: "error", message, type, code} (vLLM before 0.10.1).
+  const inner = parsed["error"]
+  const source = isRecord(inner) ? inner : parsed
+  const message = typeof inner === "string" ? inner : asString(source["message"])
+  const rawCode = source["code"]
+  const status = asString(source["status"])
+  return {
+    message,
+    code: typeof rawCode === "string" ? rawCode : status,
+    type: asString(source["type"]),
+    numericCode: typeof rawCode === "number" ? rawCode : undefined,
+    param: asString(source["param"]),
+    details: source["details"] ?? (isRecord(source["metadata"]) ? source["metadata"] : undefined),
+    requestId: asString(parsed["request_id"]),
+    text: JSON.stringify(parsed)
+  }
+}
+
+/** The text on one line, without HTML, shortened. */
+export const excerpt = (text: string): string => {
+  const plain = text.replace(/<(script|style)[\s\S]*?<\/\1>/gi, " ").replace(/<[^>]+>/g, " ")
+  const collapsed = plain.replace(/\s+/g, " ").trim()
+  return collapsed.length > maxDetail ? `${collapsed.slice(0, maxDetail)}…` : collapsed
+}
+
+/** `LlmError.maskKey`. */
+export const maskKey = (key: string): string =>
+  key.length >= 12 ? `${key.slice(0, 3)}…${key.slice(-4)}` : `…${key.slice(-2)}`
+
+/** The text with every secret in it masked. */
+export const scrub = (text: string, secrets: ReadonlyArray<Redacted.Redacted<string>> | undefined): string => {
+  if (secrets === undefined) return text
+  let out = text
+  for (const secret of secrets) {
+    const value = Redacted.value(secret)
+    if (value.length >= 4) out = out.split(value).join(maskKey(value))
+  }
+  return out
+}
