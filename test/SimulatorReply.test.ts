@@ -8,7 +8,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import { geminiSchema } from "../src/internal/geminiWire.js"
+import { geminiSchema } from "../src/internal/providers/gemini/schema.js"
 import { jsonSchemaOf } from "../src/Message.js"
 import * as Reply from "../src/simulator/Reply.js"
 import * as Simulator from "../src/simulator/Simulator.js"

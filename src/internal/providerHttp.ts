@@ -2,19 +2,15 @@
  * The HTTP side every wire adapter shares: sending a JSON POST with the key and
  * extra headers (secret header names redacted from traces), mapping a non-2xx
  * answer through `fromHttpFailure` with its bounded body, transport failures and
- * timeouts, reading a whole JSON reply, and feeding a streamed body to a
- * per-stream parser one network chunk at a time.
+ * timeouts, reading a whole JSON reply, and opening a streamed body as a
+ * `ChunkSource` read through a per-stream parser (`bodySource`).
  *
- * An adapter keeps only its wire format: how a request becomes a body, how a
- * reply body becomes a `ChatResponse`, and a `StreamParser` for its stream.
+ * The adapter template (`providers/adapter`) builds a `ProviderClient` over it
+ * from a provider's wire table.
  */
-import * as Arr from "effect/Array"
-import * as Cause from "effect/Cause"
-import * as Channel from "effect/Channel"
 import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import { constTrue } from "effect/Function"
 import * as Headers from "effect/http/Headers"
 import * as HttpClient from "effect/http/HttpClient"
@@ -23,11 +19,9 @@ import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Pull from "effect/Pull"
 import * as Redacted from "effect/Redacted"
-import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import type { ChatChunk } from "../ChatChunk.js"
-import type { Input as ChatRequest } from "../ChatRequest.js"
 import type { ChatResponse } from "../ChatResponse.js"
 import {
   fromHttpFailure,
@@ -37,13 +31,13 @@ import {
   TimeoutError,
   TransportError
 } from "../LlmError.js"
-import * as ProviderClient from "../ProviderClient.js"
 import type { Credentials } from "../ProviderClient.js"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as RetryAfter from "./retryAfter.js"
 import { isLiveClock, maxTimerMillis, timeoutFail } from "./timeout.js"
-import { type ChunkSource, startingWith, streamFromSource } from "./chunkSource.js"
-import { type BodyReader, bodyReader, type Deadline, DeadlineExceeded } from "./undiciExchange.js"
+import * as BodySource from "./bodySource.js"
+import { type ChunkSource, startingWith } from "./chunkSource.js"
+import { type Deadline, DeadlineExceeded } from "./undiciExchange.js"
 
 /**
  * One response body's stream state. `push` and `end` append chunks to `out` and
@@ -182,41 +176,6 @@ const scrub = (text: string, credentials: Credentials): string => {
   const key = Redacted.value(credentials.key)
   return key.length >= 4 ? text.split(key).join(credentials.keyId) : text
 }
-
-// The body of a response from another HttpClient, read through its stream's
-// own pull (`Stream.toPull` would add a semaphore per pull; one reader pulls here).
-const streamReader = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<BodyReader> =>
-  Effect.flatMap(Scope.make(), (scope) =>
-    Effect.map(Channel.toPullScoped(Stream.toChannel(response.stream), scope), (pull): BodyReader => ({
-      read: Pull.catchDone(pull, () => Effect.succeed(undefined)),
-      cancel: Scope.close(scope, Exit.void),
-      // `timeoutFail` bounds this reader's first batch; nothing to end.
-      endDeadline: () => {}
-    })))
-
-const readerOf = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<BodyReader> => {
-  const reader = bodyReader(response)
-  return reader === undefined ? streamReader(response) : Effect.succeed(reader)
-}
-
-/**
- * The `ProviderClient` of an adapter over `transport`: its `chatStream` is the
- * source `openSource` opens, as a stream (whose pull is the source's own).
- */
-export const serviceOf = (
-  transport: Transport,
-  parts: Pick<ProviderClient.Service, "chat" | "embed" | "maxEmbeddingInputs"> & {
-    readonly openSource: (request: ChatRequest, credentials: Credentials) => Effect.Effect<ChunkSource, LlmError>
-  }
-): ProviderClient.Service =>
-  ProviderClient.ProviderClient.of({
-    provider: transport.provider,
-    timeout: transport.timeout,
-    chat: parts.chat,
-    chatStream: (request, credentials) => streamFromSource(parts.openSource(request, credentials)),
-    embed: parts.embed,
-    maxEmbeddingInputs: parts.maxEmbeddingInputs
-  })
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
@@ -432,83 +391,13 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
         Effect.flatMap(send(call, startMillis, deadline), (response) => readJson(call, { response, startMillis, clock })))
     })
 
-  // Reads the body without a second stream: each pull feeds every network
-  // chunk that has arrived to the parser and gives what it produced, so one
-  // array of ChatChunks per read, never an Effect per event.
-  const sourceOf = (
-    call: Call,
-    parser: StreamParser,
-    reader: BodyReader,
-    rateLimit: RetryAfter.Snapshot | undefined
-  ): ChunkSource => {
-    // A failure found with chunks before it: those go out first, it on the next pull.
-    let pending: LlmError | undefined
-    let ended = false
-    // The response's rate-limit headers go out on its Finish chunk.
-    const batch = (out: Arr.NonEmptyArray<ChatChunk>) => {
-      if (rateLimit !== undefined) {
-        for (let i = 0; i < out.length; i++) {
-          const item = out[i]!
-          if (item._tag === "Finish") out[i] = { ...item, rateLimit }
-        }
-      }
-      return Effect.succeed(out)
-    }
-    const settle = (out: Array<ChatChunk>, failure: LlmError | undefined) => {
-      if (failure !== undefined) pending = failure
-      if (Arr.isArrayNonEmpty(out)) return batch(out)
-      return pull
-    }
-    const bodyFailed = (error: HttpClientError.HttpClientError): Pull.Pull<never, LlmError> => {
-      ended = true
-      // The body failing after the terminal event (a reset instead of a clean close) loses nothing.
-      if (parser.done) return Cause.done()
-      if (error.cause instanceof DeadlineExceeded) return Effect.fail(timeoutError(call)())
-      const detail = causeText(error.cause ?? error)
-      return Effect.fail(
-        parser.transportError === undefined
-          ? transportError(call, detail)
-          : parser.transportError(scrub(detail, call.credentials))
-      )
-    }
-    const pull: Pull.Pull<Arr.NonEmptyReadonlyArray<ChatChunk>, LlmError> = Effect.suspend(() => {
-      if (pending !== undefined) {
-        const failure = pending
-        pending = undefined
-        ended = true
-        return Effect.fail(failure)
-      }
-      if (ended) return Cause.done()
-      return Effect.matchEffect(reader.read, {
-        onFailure: bodyFailed,
-        onSuccess: (parts) => {
-          const out: Array<ChatChunk> = []
-          if (parts === undefined) {
-            ended = true
-            pending = parser.end(out)
-            return Arr.isArrayNonEmpty(out) ? batch(out) : pull
-          }
-          for (const bytes of parts) {
-            const failure = parser.push(bytes, out)
-            if (failure !== undefined) return settle(out, failure)
-          }
-          return settle(out, undefined)
-        }
-      })
-    })
-    return { pull, close: reader.cancel }
-  }
-
-  const replay = (chunks: ReadonlyArray<ChatChunk>): ChunkSource => {
-    let given = false
-    return {
-      pull: Effect.suspend(() => {
-        if (given || !Arr.isReadonlyArrayNonEmpty(chunks)) return Cause.done()
-        given = true
-        return Effect.succeed(chunks)
-      }),
-      close: Effect.void
-    }
+  // A body that failed mid-way: a timeout, or a transport failure with the key scrubbed.
+  const bodyError = (call: Call, parser: StreamParser) => (error: HttpClientError.HttpClientError): LlmError => {
+    if (error.cause instanceof DeadlineExceeded) return timeoutError(call)()
+    const detail = causeText(error.cause ?? error)
+    return parser.transportError === undefined
+      ? transportError(call, detail)
+      : parser.transportError(scrub(detail, call.credentials))
   }
 
   // The first batch is read within the call's timeout too, so a stream's
@@ -519,10 +408,10 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
       return bounded(call, "body", (deadline) =>
         Effect.flatMap(send(call, startMillis, deadline), (response) => {
           const opened = open({ response, startMillis, clock })
-          if (Effect.isEffect(opened)) return Effect.map(opened, replay)
-          return Effect.flatMap(readerOf(response), (reader) => {
+          if (Effect.isEffect(opened)) return Effect.map(opened, BodySource.replay)
+          return Effect.flatMap(BodySource.readerOf(response), (reader) => {
             const rateLimit = RetryAfter.snapshot((name) => response.headers[name], clock.currentTimeMillisUnsafe())
-            const rest = sourceOf(call, opened, reader, rateLimit)
+            const rest = BodySource.bodySource(opened, reader, rateLimit, bodyError(call, opened))
             // Closed here unless handed on: on a failure, a timeout or an interruption.
             return Effect.uninterruptibleMask((restore) =>
               Pull.matchEffect(

@@ -32,23 +32,16 @@
  *
  * @since 0.1.0
  */
-import * as Config from "effect/Config"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
-import * as HttpClient from "effect/http/HttpClient"
+import type * as Config from "effect/Config"
+import type * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
+import type * as Layer from "effect/Layer"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
-import * as ChatChunk from "../ChatChunk.js"
-import type { Input as ChatRequest } from "../ChatRequest.js"
-import type { Input as EmbeddingRequest } from "../Embedding.js"
-import type { ChatResponse } from "../ChatResponse.js"
-import type { ChunkSource } from "../internal/chunkSource.js"
-import { AnthropicStreamParser } from "../internal/anthropicStream.js"
-import * as Wire from "../internal/anthropicWire.js"
-import * as ProviderHttp from "../internal/providerHttp.js"
-import { InvalidRequestError, type LlmError } from "../LlmError.js"
-import { type Credentials, ProviderClient, type Service, type HttpOptions } from "../ProviderClient.js"
+import * as Redacted from "effect/Redacted"
+import * as Adapter from "../internal/providers/adapter.js"
+import { AnthropicStreamParser } from "../internal/providers/anthropic/stream.js"
+import * as Wire from "../internal/providers/anthropic/wire.js"
+import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
 
 /**
  * The API version this adapter speaks (sent as `anthropic-version`).
@@ -94,9 +87,38 @@ export interface Options extends HttpOptions {
   readonly maxEventSize?: number | undefined
 }
 
-const path = "/v1/messages"
-
 const apiKey = (key: Redacted.Redacted<string>) => ["x-api-key", Redacted.value(key)] as const
+
+const requestIdOf = (response: HttpClientResponse.HttpClientResponse) =>
+  response.headers["request-id"] ?? response.headers["x-request-id"]
+
+const definition = (options: Options): Adapter.Definition => {
+  const maxTokens = options.maxTokens ?? defaultMaxTokens
+  Adapter.checkPositive("Anthropic", "maxTokens", maxTokens, true)
+  const maxEventSize = options.maxEventSize
+  Adapter.checkPositive("Anthropic", "maxEventSize", maxEventSize)
+  return {
+    provider: options.provider ?? "anthropic",
+    model: options.model,
+    baseUrl: (options.baseUrl ?? "https://api.anthropic.com").replace(/\/+$/, "").replace(/\/v1$/, ""),
+    headers: {
+      "anthropic-version": options.version ?? apiVersion,
+      ...(options.beta !== undefined && options.beta.length > 0 ? { "anthropic-beta": options.beta.join(",") } : {}),
+      ...options.headers
+    },
+    auth: apiKey,
+    requestId: requestIdOf,
+    timeout: options.timeout,
+    path: () => "/v1/messages",
+    body: (request, model, stream) => Wire.requestBody(request, { model, stream, maxTokens }),
+    failureOf: (body) => Wire.isErrorPayload(body) ? body : undefined,
+    reply: (body, { request }) => Wire.reply(body, Wire.outputTool(request)),
+    stream: (context) =>
+      new AnthropicStreamParser({ ...context, outputTool: Wire.outputTool(context.request), maxEventSize }),
+    // Anthropic has no embeddings API (it points to Voyage AI).
+    embeddings: "Anthropic has no embeddings API; embed with an OpenAI-compatible, Gemini or Ollama client"
+  }
+}
 
 /**
  * Builds the client over the `HttpClient` in the context.
@@ -105,172 +127,7 @@ const apiKey = (key: Redacted.Redacted<string>) => ["x-api-key", Redacted.value(
  * @category Constructors
  */
 export const make = (options: Options = {}): Effect.Effect<Service, never, HttpClient.HttpClient> =>
-  Effect.map(HttpClient.HttpClient, (client) => makeWith(client, options))
-
-const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
-  const provider = options.provider ?? "anthropic"
-  const maxTokens = options.maxTokens ?? defaultMaxTokens
-  if (!(Number.isInteger(maxTokens) && maxTokens > 0)) {
-    throw new RangeError(`Anthropic: maxTokens must be a positive integer, got ${maxTokens}`)
-  }
-  const maxEventSize = options.maxEventSize
-  if (maxEventSize !== undefined && !(maxEventSize > 0)) {
-    throw new RangeError(`Anthropic: maxEventSize must be a positive number, got ${maxEventSize}`)
-  }
-  const headers: Record<string, string | Redacted.Redacted<string>> = {
-    "anthropic-version": options.version ?? apiVersion
-  }
-  if (options.beta !== undefined && options.beta.length > 0) headers["anthropic-beta"] = options.beta.join(",")
-  Object.assign(headers, options.headers)
-  const transport = ProviderHttp.make(client, {
-    provider,
-    baseUrl: (options.baseUrl ?? "https://api.anthropic.com").replace(/\/+$/, "").replace(/\/v1$/, ""),
-    headers,
-    auth: apiKey,
-    timeout: options.timeout
-  })
-
-  const prepare = (request: ChatRequest, credentials: Credentials, stream: boolean): ProviderHttp.Call | LlmError => {
-    const model = request.model ?? options.model
-    if (model === undefined || model === "") {
-      return new InvalidRequestError({
-        provider,
-        model: "",
-        param: "model",
-        detail: "the request names no model and the client has no default `model`"
-      })
-    }
-    let body: Wire.JsonRecord
-    try {
-      body = Wire.requestBody(request, { model, stream, maxTokens })
-    } catch (error) {
-      if (!(error instanceof Wire.RequestError)) throw error
-      return new InvalidRequestError({
-        provider,
-        model,
-        detail: error.detail,
-        ...(error.param !== undefined ? { param: error.param } : {})
-      })
-    }
-    return transport.prepare({ path, body, model, credentials, timeout: request.timeout })
-  }
-
-  const requestIdOf = (response: HttpClientResponse.HttpClientResponse) =>
-    response.headers["request-id"] ?? response.headers["x-request-id"]
-
-  const toResponse = (
-    outputTool: string | undefined,
-    call: ProviderHttp.Call,
-    body: Readonly<Record<string, unknown>>,
-    response: HttpClientResponse.HttpClientResponse,
-    latency: Duration.Duration,
-    nowMillis: number,
-    raw: () => string
-  ): Effect.Effect<ChatResponse, LlmError> => {
-    if (Wire.isErrorPayload(body)) {
-      const requestId = requestIdOf(response)
-      return Effect.fail(
-        transport.errorOf(call, body, nowMillis, requestId === undefined ? undefined : { "request-id": requestId })
-      )
-    }
-    let reply: Wire.Reply
-    try {
-      reply = Wire.reply(body, outputTool)
-    } catch (error) {
-      if (!(error instanceof Wire.ShapeError)) throw error
-      return Effect.fail(
-        transport.decodeError(call, `the response has the wrong shape: ${error.reason}`, raw(), requestIdOf(response))
-      )
-    }
-    return Effect.succeed({
-      id: reply.id,
-      model: reply.model ?? call.model,
-      provider,
-      text: reply.text,
-      ...(reply.reasoning !== undefined ? { reasoning: reply.reasoning } : {}),
-      toolCalls: reply.toolCalls,
-      finishReason: reply.finishReason,
-      usage: reply.usage,
-      latency,
-      keyId: call.credentials.keyId,
-      ...(reply.providerMetadata !== undefined ? { providerMetadata: reply.providerMetadata } : {})
-    })
-  }
-
-  const chat = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChatResponse, LlmError> =>
-    Effect.suspend(() => {
-      const call = prepare(request, credentials, false)
-      if (!("request" in call)) return Effect.fail(call)
-      return Effect.flatMap(transport.json(call), (reply) =>
-        Effect.clockWith((clock) =>
-          Effect.map(
-            toResponse(Wire.outputTool(request), call, reply.body, reply.response, reply.latency, clock.currentTimeMillisUnsafe(), () =>
-              JSON.stringify(reply.body)),
-            ProviderHttp.withRateLimit(reply)
-          )
-        ))
-    })
-
-  const openSource = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> => {
-    const call = prepare(request, credentials, true)
-    // A request that cannot be written fails the stream before any HTTP.
-    if (!("request" in call)) return Effect.fail(call)
-    const outputTool = Wire.outputTool(request)
-    return transport.source(call, ({ clock, response, startMillis }) => {
-      const requestId = () => requestIdOf(response)
-      if (response.headers["content-type"]?.startsWith("application/json")) {
-        // A server (or proxy) that answered the stream request with one JSON body.
-        return Effect.flatMap(
-          Effect.mapError(response.text, (error) => transport.transportError(call, error)),
-          (text): Effect.Effect<ReadonlyArray<ChatChunk.ChatChunk>, LlmError> => {
-            let body: unknown
-            try {
-              body = JSON.parse(text)
-            } catch {
-              return Effect.fail(transport.decodeError(call, "the response body is not JSON", text, requestId()))
-            }
-            if (!Wire.isRecord(body)) {
-              return Effect.fail(transport.decodeError(call, "the response body is not a JSON object", text, requestId()))
-            }
-            const now = clock.currentTimeMillisUnsafe()
-            return Effect.map(
-              toResponse(outputTool, call, body, response, Duration.millis(Math.max(0, now - startMillis)), now, () => text),
-              ChatChunk.fromResponse
-            )
-          }
-        )
-      }
-      return new AnthropicStreamParser({
-        provider,
-        model: call.model,
-        keyId: credentials.keyId,
-        outputTool,
-        requestId,
-        startMillis,
-        now: () => clock.currentTimeMillisUnsafe(),
-        maxEventSize,
-        errorOf: (body) => {
-          const id = requestId()
-          return transport.errorOf(call, body, clock.currentTimeMillisUnsafe(), id === undefined ? undefined : { "request-id": id })
-        },
-        decodeError: (detail, raw) => transport.decodeError(call, detail, raw, requestId())
-      })
-    })
-  }
-
-  // Anthropic has no embeddings API (it points to Voyage AI): refused before any HTTP.
-  const embed = (request: EmbeddingRequest): Effect.Effect<never, LlmError> =>
-    Effect.fail(
-      new InvalidRequestError({
-        provider,
-        model: request.model ?? options.model ?? "",
-        param: "input",
-        detail: "Anthropic has no embeddings API; embed with an OpenAI-compatible, Gemini or Ollama client"
-      })
-    )
-
-  return ProviderHttp.serviceOf(transport, { chat, openSource, embed, maxEmbeddingInputs: Number.MAX_SAFE_INTEGER })
-}
+  Adapter.make(definition, options)
 
 /**
  * The client as a layer.
@@ -278,8 +135,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
  * @since 0.1.0
  * @category Layers
  */
-export const layer = (options: Options = {}): Layer.Layer<ProviderClient, never, HttpClient.HttpClient> =>
-  Layer.effect(ProviderClient, make(options))
+export const layer = Adapter.layer(make)
 
 /**
  * The client as a layer, its options read from `Config`:
@@ -294,7 +150,5 @@ export const layer = (options: Options = {}): Layer.Layer<ProviderClient, never,
  * @since 0.1.0
  * @category Layers
  */
-export const layerConfig = (
-  options: Config.Wrap<Options>
-): Layer.Layer<ProviderClient, Config.ConfigError, HttpClient.HttpClient> =>
-  Layer.effect(ProviderClient, Effect.flatMap(Config.unwrap(options), make))
+export const layerConfig: (options: Config.Wrap<Options>) => Layer.Layer<ProviderClient, Config.ConfigError, HttpClient.HttpClient> =
+  Adapter.layerConfig(make)

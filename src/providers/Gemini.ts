@@ -60,23 +60,17 @@
  *
  * @since 0.1.0
  */
-import * as Config from "effect/Config"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
+import type * as Config from "effect/Config"
+import type * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
+import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import * as HttpClient from "effect/http/HttpClient"
-import type * as HttpClientResponse from "effect/http/HttpClientResponse"
-import * as ChatChunk from "../ChatChunk.js"
-import type { Input as ChatRequest } from "../ChatRequest.js"
-import { type ChatResponse, emptyUsage } from "../ChatResponse.js"
-import type { ChunkSource } from "../internal/chunkSource.js"
-import { GeminiStreamParser } from "../internal/geminiStream.js"
-import * as Wire from "../internal/geminiWire.js"
-import * as Batches from "../internal/embeddingBatches.js"
-import * as ProviderHttp from "../internal/providerHttp.js"
-import { ContentFilterError, InvalidRequestError, type LlmError } from "../LlmError.js"
-import { type Credentials, ProviderClient, type Service, type HttpOptions } from "../ProviderClient.js"
+import * as Adapter from "../internal/providers/adapter.js"
+import * as Embeddings from "../internal/providers/gemini/embeddings.js"
+import { GeminiStreamParser } from "../internal/providers/gemini/stream.js"
+import * as Wire from "../internal/providers/gemini/wire.js"
+import { ContentFilterError } from "../LlmError.js"
+import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
 
 /**
  * @since 0.1.0
@@ -104,8 +98,33 @@ export interface Options extends HttpOptions {
 
 const apiKey = (key: Redacted.Redacted<string>) => ["x-goog-api-key", Redacted.value(key)] as const
 
-/** `models/{id}` for a bare id; a resource name (`tunedModels/x`) as it is. */
-const resourceOf = (model: string): string => (model.includes("/") ? model : `models/${model}`)
+const definition = (options: Options): Adapter.Definition => {
+  const version = (options.apiVersion ?? "v1beta").replace(/^\/+|\/+$/g, "")
+  const maxEventSize = options.maxEventSize
+  Adapter.checkPositive("Gemini", "maxEventSize", maxEventSize)
+  return {
+    provider: options.provider ?? "gemini",
+    model: options.model,
+    baseUrl: options.baseUrl ?? "https://generativelanguage.googleapis.com",
+    headers: options.headers,
+    auth: apiKey,
+    timeout: options.timeout,
+    path: (model, stream) =>
+      `/${version}/${Wire.resourceOf(model)}:${stream ? "streamGenerateContent?alt=sse" : "generateContent"}`,
+    body: (request) => Wire.requestBody(request),
+    failureOf: (body) => Wire.isErrorPayload(body) ? body : undefined,
+    reply: (body, { decodeError, model, provider }) => {
+      const candidate = Wire.candidateOf(body)
+      if (candidate !== undefined) return Wire.reply(body, candidate)
+      const blocked = Wire.blockedDetail(body)
+      return blocked === undefined
+        ? decodeError("the response has no candidates")
+        : new ContentFilterError({ provider, model, detail: blocked })
+    },
+    stream: (context) => new GeminiStreamParser({ ...context, maxEventSize }),
+    embeddings: Embeddings.wire(version)
+  }
+}
 
 /**
  * Builds the client over the `HttpClient` in the context.
@@ -114,161 +133,7 @@ const resourceOf = (model: string): string => (model.includes("/") ? model : `mo
  * @category Constructors
  */
 export const make = (options: Options = {}): Effect.Effect<Service, never, HttpClient.HttpClient> =>
-  Effect.map(HttpClient.HttpClient, (client) => makeWith(client, options))
-
-const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
-  const provider = options.provider ?? "gemini"
-  const version = (options.apiVersion ?? "v1beta").replace(/^\/+|\/+$/g, "")
-  const maxEventSize = options.maxEventSize
-  if (maxEventSize !== undefined && !(maxEventSize > 0)) {
-    throw new RangeError(`Gemini: maxEventSize must be a positive number, got ${maxEventSize}`)
-  }
-  const transport = ProviderHttp.make(client, {
-    provider,
-    baseUrl: options.baseUrl ?? "https://generativelanguage.googleapis.com",
-    headers: options.headers,
-    auth: apiKey,
-    timeout: options.timeout
-  })
-
-  const prepare = (request: ChatRequest, credentials: Credentials, stream: boolean): ProviderHttp.Call | LlmError => {
-    const model = request.model ?? options.model
-    if (model === undefined || model === "") {
-      return new InvalidRequestError({
-        provider,
-        model: "",
-        param: "model",
-        detail: "the request names no model and the client has no default `model`"
-      })
-    }
-    let body: Wire.JsonRecord
-    try {
-      body = Wire.requestBody(request)
-    } catch (error) {
-      if (!(error instanceof Wire.RequestError)) throw error
-      return new InvalidRequestError({
-        provider,
-        model,
-        detail: error.reason,
-        ...(error.param !== undefined ? { param: error.param } : {})
-      })
-    }
-    const path = `/${version}/${resourceOf(model)}:${stream ? "streamGenerateContent?alt=sse" : "generateContent"}`
-    return transport.prepare({ path, body, model, credentials, timeout: request.timeout })
-  }
-
-  const toResponse = (
-    call: ProviderHttp.Call,
-    body: Readonly<Record<string, unknown>>,
-    latency: Duration.Duration,
-    nowMillis: number,
-    raw: () => string
-  ): Effect.Effect<ChatResponse, LlmError> => {
-    if (Wire.isErrorPayload(body)) return Effect.fail(transport.errorOf(call, body, nowMillis))
-    let reply: Wire.Reply
-    try {
-      const candidate = Wire.candidateOf(body)
-      if (candidate === undefined) {
-        const blocked = Wire.blockedDetail(body)
-        return Effect.fail(
-          blocked === undefined
-            ? transport.decodeError(call, "the response has no candidates", raw())
-            : new ContentFilterError({ provider, model: call.model, detail: blocked })
-        )
-      }
-      reply = Wire.reply(body, candidate)
-    } catch (error) {
-      if (!(error instanceof Wire.ShapeError)) throw error
-      return Effect.fail(transport.decodeError(call, `the response has the wrong shape: ${error.reason}`, raw()))
-    }
-    return Effect.succeed({
-      id: reply.id,
-      model: reply.model ?? call.model,
-      provider,
-      text: reply.text,
-      ...(reply.reasoning !== undefined ? { reasoning: reply.reasoning } : {}),
-      toolCalls: reply.toolCalls,
-      finishReason: reply.finishReason,
-      usage: reply.usage ?? emptyUsage,
-      latency,
-      keyId: call.credentials.keyId,
-      ...(reply.providerMetadata !== undefined ? { providerMetadata: reply.providerMetadata } : {})
-    })
-  }
-
-  const chat = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChatResponse, LlmError> =>
-    Effect.suspend(() => {
-      const call = prepare(request, credentials, false)
-      if (!("request" in call)) return Effect.fail(call)
-      return Effect.flatMap(transport.json(call), (reply) =>
-        Effect.clockWith((clock) =>
-          Effect.map(
-            toResponse(call, reply.body, reply.latency, clock.currentTimeMillisUnsafe(), () => JSON.stringify(reply.body)),
-            ProviderHttp.withRateLimit(reply)
-          )
-        ))
-    })
-
-  /** A server (or proxy) that answered the stream request with one JSON body. */
-  const wholeBody = (
-    call: ProviderHttp.Call,
-    response: HttpClientResponse.HttpClientResponse,
-    startMillis: number,
-    nowMillis: () => number
-  ): Effect.Effect<ReadonlyArray<ChatChunk.ChatChunk>, LlmError> =>
-    Effect.flatMap(
-      Effect.mapError(response.text, (error) => transport.transportError(call, error)),
-      (text) => {
-        let body: unknown
-        try {
-          body = JSON.parse(text)
-        } catch {
-          return Effect.fail(transport.decodeError(call, "the response body is not JSON", text))
-        }
-        if (!Wire.isRecord(body)) {
-          return Effect.fail(transport.decodeError(call, "the response body is not a JSON object", text))
-        }
-        const now = nowMillis()
-        return Effect.map(
-          toResponse(call, body, Duration.millis(Math.max(0, now - startMillis)), now, () => text),
-          ChatChunk.fromResponse
-        )
-      }
-    )
-
-  const openSource = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> => {
-    const call = prepare(request, credentials, true)
-    // A request that cannot be written fails the stream before any HTTP.
-    if (!("request" in call)) return Effect.fail(call)
-    return transport.source(call, ({ clock, response, startMillis }) => {
-      const now = () => clock.currentTimeMillisUnsafe()
-      if (response.headers["content-type"]?.startsWith("application/json")) {
-        return wholeBody(call, response, startMillis, now)
-      }
-      return new GeminiStreamParser({
-        provider,
-        model: call.model,
-        keyId: credentials.keyId,
-        secret: credentials.key,
-        startMillis,
-        now,
-        maxEventSize
-      })
-    })
-  }
-
-  const embed = Batches.embedWith(transport, {
-    provider,
-    model: options.model,
-    maxInputs: Wire.maxEmbeddingInputs,
-    path: (model) => `/${version}/${resourceOf(model)}:batchEmbedContents`,
-    body: (model, inputs, request) => Wire.embeddingBody(resourceOf(model), inputs, request.dimensions),
-    read: Wire.readEmbeddings,
-    isError: Wire.isErrorPayload
-  })
-
-  return ProviderHttp.serviceOf(transport, { chat, openSource, embed, maxEmbeddingInputs: Wire.maxEmbeddingInputs })
-}
+  Adapter.make(definition, options)
 
 /**
  * The client as a layer.
@@ -276,8 +141,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
  * @since 0.1.0
  * @category Layers
  */
-export const layer = (options: Options = {}): Layer.Layer<ProviderClient, never, HttpClient.HttpClient> =>
-  Layer.effect(ProviderClient, make(options))
+export const layer = Adapter.layer(make)
 
 /**
  * The client as a layer, its options read from `Config`:
@@ -291,7 +155,5 @@ export const layer = (options: Options = {}): Layer.Layer<ProviderClient, never,
  * @since 0.1.0
  * @category Layers
  */
-export const layerConfig = (
-  options: Config.Wrap<Options>
-): Layer.Layer<ProviderClient, Config.ConfigError, HttpClient.HttpClient> =>
-  Layer.effect(ProviderClient, Effect.flatMap(Config.unwrap(options), make))
+export const layerConfig: (options: Config.Wrap<Options>) => Layer.Layer<ProviderClient, Config.ConfigError, HttpClient.HttpClient> =
+  Adapter.layerConfig(make)

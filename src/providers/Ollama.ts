@@ -36,22 +36,16 @@
  *
  * @since 0.1.0
  */
-import * as HttpClient from "effect/http/HttpClient"
-import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
+import type * as Config from "effect/Config"
+import type * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
+import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import * as ChatChunk from "../ChatChunk.js"
-import type { Input as ChatRequest } from "../ChatRequest.js"
-import type { ChatResponse } from "../ChatResponse.js"
-import type { ChunkSource } from "../internal/chunkSource.js"
-import * as Batches from "../internal/embeddingBatches.js"
-import * as ProviderHttp from "../internal/providerHttp.js"
-import { OllamaStreamParser } from "../internal/ollamaStream.js"
-import * as Wire from "../internal/ollamaWire.js"
-import { InvalidRequestError, type LlmError } from "../LlmError.js"
-import { type Credentials, ProviderClient, type Service, type HttpOptions } from "../ProviderClient.js"
+import * as Adapter from "../internal/providers/adapter.js"
+import { OllamaStreamParser } from "../internal/providers/ollama/stream.js"
+import * as Wire from "../internal/providers/ollama/wire.js"
+import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
 
 /**
  * @since 0.1.0
@@ -92,6 +86,38 @@ const bearer = (key: Redacted.Redacted<string>): readonly [string, string] | und
   return value === "" || value === "none" ? undefined : ["authorization", `Bearer ${value}`]
 }
 
+const definition = (options: Options): Adapter.Definition => {
+  const numCtx = options.numCtx
+  Adapter.checkPositive("Ollama", "numCtx", numCtx, true)
+  const maxLineSize = options.maxLineSize
+  Adapter.checkPositive("Ollama", "maxLineSize", maxLineSize)
+  const keepAlive = options.keepAlive === undefined ? undefined : Wire.keepAliveOf(Duration.toMillis(options.keepAlive))
+  return {
+    provider: options.provider ?? "ollama",
+    model: options.model,
+    baseUrl: options.baseUrl ?? defaultBaseUrl,
+    headers: options.headers,
+    auth: bearer,
+    timeout: options.timeout,
+    path: () => "/api/chat",
+    body: (request, model, stream) => Wire.requestBody(request, { model, stream, keepAlive, numCtx }),
+    failureOf: (body) => Wire.isErrorPayload(body) ? body : undefined,
+    reply: (body) => {
+      const reply = Wire.reply(body)
+      // Ollama's replies have no id.
+      return { ...reply, id: "", reasoning: reply.reasoning === "" ? undefined : reply.reasoning }
+    },
+    stream: (context) => new OllamaStreamParser({ ...context, maxLineSize }),
+    embeddings: {
+      maxInputs: Wire.maxEmbeddingInputs,
+      path: () => "/api/embed",
+      body: (model, inputs, request) => Wire.embeddingBody(model, inputs, request.dimensions, keepAlive),
+      read: Wire.readEmbeddings,
+      isError: Wire.isErrorPayload
+    }
+  }
+}
+
 /**
  * Builds the client over the `HttpClient` in the context.
  *
@@ -99,155 +125,7 @@ const bearer = (key: Redacted.Redacted<string>): readonly [string, string] | und
  * @category Constructors
  */
 export const make = (options: Options = {}): Effect.Effect<Service, never, HttpClient.HttpClient> =>
-  Effect.map(HttpClient.HttpClient, (client) => makeWith(client, options))
-
-const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
-  const provider = options.provider ?? "ollama"
-  const numCtx = options.numCtx
-  if (numCtx !== undefined && !(Number.isInteger(numCtx) && numCtx > 0)) {
-    throw new RangeError(`Ollama: numCtx must be a positive integer, got ${numCtx}`)
-  }
-  const maxLineSize = options.maxLineSize
-  if (maxLineSize !== undefined && !(maxLineSize > 0)) {
-    throw new RangeError(`Ollama: maxLineSize must be a positive number, got ${maxLineSize}`)
-  }
-  const keepAlive = options.keepAlive === undefined
-    ? undefined
-    : Wire.keepAliveOf(Duration.toMillis(options.keepAlive))
-  const transport = ProviderHttp.make(client, {
-    provider,
-    baseUrl: options.baseUrl ?? defaultBaseUrl,
-    headers: options.headers,
-    auth: bearer,
-    timeout: options.timeout
-  })
-
-  const prepare = (
-    request: ChatRequest,
-    credentials: Credentials,
-    stream: boolean
-  ): ProviderHttp.Call | InvalidRequestError => {
-    const model = request.model ?? options.model
-    if (model === undefined || model === "") {
-      return new InvalidRequestError({
-        provider,
-        model: "",
-        param: "model",
-        detail: "the request names no model and the client has no default `model`"
-      })
-    }
-    let body: Wire.JsonRecord
-    try {
-      body = Wire.requestBody(request, { model, stream, keepAlive, numCtx })
-    } catch (error) {
-      if (!(error instanceof Wire.RequestError)) throw error
-      return new InvalidRequestError({ provider, model, param: error.param, detail: error.detail })
-    }
-    return transport.prepare({ path: "/api/chat", body, model, credentials, timeout: request.timeout })
-  }
-
-  const decodeReply = (
-    call: ProviderHttp.Call,
-    body: Readonly<Record<string, unknown>>,
-    latency: Duration.Duration,
-    nowMillis: number
-  ): Effect.Effect<ChatResponse, LlmError> => {
-    if (Wire.isErrorPayload(body)) return Effect.fail(transport.errorOf(call, body, nowMillis))
-    let reply: Wire.Reply
-    try {
-      reply = Wire.reply(body)
-    } catch (error) {
-      if (!(error instanceof Wire.ShapeError)) throw error
-      return Effect.fail(
-        transport.decodeError(call, `the response has the wrong shape: ${error.reason}`, JSON.stringify(body))
-      )
-    }
-    return Effect.succeed({
-      id: "",
-      model: reply.model ?? call.model,
-      provider,
-      text: reply.text,
-      ...(reply.reasoning !== "" ? { reasoning: reply.reasoning } : {}),
-      toolCalls: reply.toolCalls,
-      finishReason: reply.finishReason,
-      usage: reply.usage,
-      latency,
-      keyId: call.credentials.keyId
-    })
-  }
-
-  const chat = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChatResponse, LlmError> =>
-    Effect.suspend(() => {
-      const call = prepare(request, credentials, false)
-      if (!("request" in call)) return Effect.fail(call)
-      return Effect.flatMap(transport.json(call), (reply) =>
-        Effect.clockWith((clock) =>
-          Effect.map(decodeReply(call, reply.body, reply.latency, clock.currentTimeMillisUnsafe()), ProviderHttp.withRateLimit(reply))
-        ))
-    })
-
-  const openSource = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> => {
-    const call = prepare(request, credentials, true)
-    if (!("request" in call)) return Effect.fail(call)
-    return transport.source(
-      call,
-      ({ clock, response, startMillis }) => {
-        const contentType = response.headers["content-type"]
-        // A proxy's login or error page with status 200 is named as such, not as a bad line.
-        if (contentType?.startsWith("text/html")) {
-          return Effect.flatMap(
-            Effect.orElseSucceed(response.text, () => ""),
-            (page) => Effect.fail(transport.decodeError(call, "a stream request was answered with an HTML page", page))
-          )
-        }
-        // A server that ignores `stream` (providerOptions can turn it off) answers with one JSON body.
-        if (contentType?.startsWith("application/json")) {
-          return Effect.flatMap(
-            Effect.mapError(response.text, (error) => transport.transportError(call, error)),
-            (text) => {
-              let body: unknown
-              try {
-                body = JSON.parse(text)
-              } catch {
-                return Effect.fail(transport.decodeError(call, "the response body is not JSON", text))
-              }
-              if (!Wire.isRecord(body)) {
-                return Effect.fail(transport.decodeError(call, "the response body is not a JSON object", text))
-              }
-              const now = clock.currentTimeMillisUnsafe()
-              return Effect.map(
-                decodeReply(call, body, Duration.millis(Math.max(0, now - startMillis)), now),
-                ChatChunk.fromResponse
-              )
-            }
-          )
-        }
-        return new OllamaStreamParser({
-          provider,
-          model: call.model,
-          keyId: credentials.keyId,
-          startMillis,
-          now: () => clock.currentTimeMillisUnsafe(),
-          errorOf: (body) => transport.errorOf(call, body, clock.currentTimeMillisUnsafe()),
-          decodeError: (detail, raw) => transport.decodeError(call, detail, raw),
-          maxLineSize
-        })
-      }
-    )
-  }
-
-  const embed = Batches.embedWith(transport, {
-    provider,
-    model: options.model,
-    maxInputs: Wire.maxEmbeddingInputs,
-    path: () => "/api/embed",
-    body: (model, inputs, request) => Wire.embeddingBody(model, inputs, request.dimensions, keepAlive),
-    read: Wire.readEmbeddings,
-    isError: Wire.isErrorPayload
-  })
-
-  return ProviderHttp.serviceOf(transport, { chat, openSource, embed, maxEmbeddingInputs: Wire.maxEmbeddingInputs })
-}
+  Adapter.make(definition, options)
 
 /**
  * The client as a layer.
@@ -255,8 +133,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
  * @since 0.1.0
  * @category Layers
  */
-export const layer = (options: Options = {}): Layer.Layer<ProviderClient, never, HttpClient.HttpClient> =>
-  Layer.effect(ProviderClient, make(options))
+export const layer = Adapter.layer(make)
 
 /**
  * The client as a layer, its options read from `Config`:
@@ -271,7 +148,5 @@ export const layer = (options: Options = {}): Layer.Layer<ProviderClient, never,
  * @since 0.1.0
  * @category Layers
  */
-export const layerConfig = (
-  options: Config.Wrap<Options>
-): Layer.Layer<ProviderClient, Config.ConfigError, HttpClient.HttpClient> =>
-  Layer.effect(ProviderClient, Effect.flatMap(Config.unwrap<Options>(options), make))
+export const layerConfig: (options: Config.Wrap<Options>) => Layer.Layer<ProviderClient, Config.ConfigError, HttpClient.HttpClient> =
+  Adapter.layerConfig(make)

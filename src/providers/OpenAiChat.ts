@@ -27,22 +27,19 @@
  *
  * @since 0.1.0
  */
-import * as Config from "effect/Config"
-import * as Effect from "effect/Effect"
-import * as HttpClient from "effect/http/HttpClient"
+import type * as Config from "effect/Config"
+import type * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
+import type * as Layer from "effect/Layer"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
-import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
-import * as ChatChunk from "../ChatChunk.js"
-import type { Input as ChatRequest } from "../ChatRequest.js"
-import { type ChatResponse, emptyUsage } from "../ChatResponse.js"
-import type { ChunkSource } from "../internal/chunkSource.js"
-import { ChatStreamParser } from "../internal/openAiChatStream.js"
-import * as Wire from "../internal/openAiChatWire.js"
-import * as OpenAiEmbeddings from "../internal/openAiEmbeddings.js"
-import * as ProviderHttp from "../internal/providerHttp.js"
-import { InvalidRequestError, type LlmError } from "../LlmError.js"
-import { type Credentials, ProviderClient, type Service, type HttpOptions } from "../ProviderClient.js"
+import type * as Redacted from "effect/Redacted"
+import * as Adapter from "../internal/providers/adapter.js"
+import * as Embeddings from "../internal/providers/openAiChat/embeddings.js"
+import { ChatStreamParser } from "../internal/providers/openAiChat/stream.js"
+import * as Wire from "../internal/providers/openAiChat/wire.js"
+import { RequestError } from "../internal/providers/wire.js"
+import { causeText } from "../internal/providerHttp.js"
+import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
 
 /**
  * @since 0.1.0
@@ -90,11 +87,40 @@ export interface Options extends HttpOptions {
   readonly maxEventSize?: number | undefined
 }
 
-const path = "/chat/completions"
-
-const bearer = (key: Redacted.Redacted<string>) => ["authorization", `Bearer ${Redacted.value(key)}`] as const
-
 const requestIdOf = (response: HttpClientResponse.HttpClientResponse) => response.headers["x-request-id"]
+
+const definition = (options: Options): Adapter.Definition => {
+  const provider = options.provider ?? "openai"
+  const maxTokensField = options.maxTokensField ?? "max_completion_tokens"
+  const includeUsage = options.includeUsage ?? true
+  const maxEventSize = options.maxEventSize
+  Adapter.checkPositive("OpenAiChat", "maxEventSize", maxEventSize)
+  return {
+    provider,
+    model: options.model,
+    baseUrl: options.baseUrl,
+    headers: Wire.headers(options),
+    // A custom `auth` takes the time the request is sent (Zhipu signs a JWT with it).
+    auth: options.auth === undefined ? Adapter.bearer : () => undefined,
+    timedAuth: options.auth,
+    requestId: requestIdOf,
+    maxRawExcerpt: Wire.maxRaw,
+    timeout: options.timeout,
+    path: () => "/chat/completions",
+    body: (request, model, stream) => {
+      try {
+        return Wire.requestBody(request, { model, stream, includeUsage, maxTokensField })
+      } catch (error) {
+        throw new RequestError(`the request body cannot be written as JSON (${causeText(error)}); check providerOptions`)
+      }
+    },
+    failureOf: (body) => Wire.isErrorPayload(body) ? body : undefined,
+    failureHeaders: "response",
+    reply: Wire.reply,
+    stream: (context) => new ChatStreamParser({ ...context, maxEventSize }),
+    embeddings: Embeddings.wire(options.embeddingEncoding ?? "base64")
+  }
+}
 
 /**
  * Builds the client over the `HttpClient` in the context. It holds no
@@ -104,141 +130,7 @@ const requestIdOf = (response: HttpClientResponse.HttpClientResponse) => respons
  * @category Constructors
  */
 export const make = (options: Options): Effect.Effect<Service, never, HttpClient.HttpClient> =>
-  Effect.map(HttpClient.HttpClient, (client) => makeWith(client, options))
-
-const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
-  const provider = options.provider ?? "openai"
-  const maxTokensField = options.maxTokensField ?? "max_completion_tokens"
-  const includeUsage = options.includeUsage ?? true
-  const maxEventSize = options.maxEventSize
-  if (maxEventSize !== undefined && !(maxEventSize > 0)) {
-    throw new RangeError(`OpenAiChat: maxEventSize must be a positive number, got ${maxEventSize}`)
-  }
-  const headers: Record<string, string | Redacted.Redacted<string>> = {}
-  if (options.organization !== undefined) headers["openai-organization"] = options.organization
-  if (options.project !== undefined) headers["openai-project"] = options.project
-  Object.assign(headers, options.headers)
-  const transport = ProviderHttp.make(client, {
-    provider,
-    baseUrl: options.baseUrl,
-    headers,
-    // A custom `auth` takes the time the request is sent (Zhipu signs a JWT with it).
-    auth: options.auth === undefined ? bearer : () => undefined,
-    timedAuth: options.auth,
-    requestId: requestIdOf,
-    maxRawExcerpt: Wire.maxRaw,
-    timeout: options.timeout
-  })
-
-  const prepare = (request: ChatRequest, credentials: Credentials, stream: boolean): ProviderHttp.Call | LlmError => {
-    const model = request.model ?? options.model
-    if (model === undefined || model === "") {
-      return new InvalidRequestError({
-        provider,
-        model: "",
-        param: "model",
-        detail: "the request names no model and the client has no default `model`"
-      })
-    }
-    let body: unknown
-    try {
-      body = Wire.requestBody(request, { model, stream, includeUsage, maxTokensField })
-    } catch (error) {
-      return new InvalidRequestError({
-        provider,
-        model,
-        detail: `the request body cannot be written as JSON (${ProviderHttp.causeText(error)}); check providerOptions`
-      })
-    }
-    return transport.prepare({ path, body, model, credentials, timeout: request.timeout })
-  }
-
-  const toResponse = (
-    call: ProviderHttp.Call,
-    { body, latency, response, text }: ProviderHttp.JsonReply,
-    nowMillis: number
-  ): Effect.Effect<ChatResponse, LlmError> => {
-    if (Wire.isErrorPayload(body)) return Effect.fail(transport.errorOf(call, body, nowMillis, response.headers))
-    let reply: Wire.Reply
-    try {
-      reply = Wire.reply(body)
-    } catch (error) {
-      if (!(error instanceof Wire.ShapeError)) throw error
-      return Effect.fail(
-        transport.decodeError(
-          call,
-          `the response has the wrong shape: ${error.reason}`,
-          text,
-          requestIdOf(response)
-        )
-      )
-    }
-    return Effect.succeed({
-      id: reply.id,
-      model: reply.model ?? call.model,
-      provider,
-      text: reply.text,
-      ...(reply.reasoning !== undefined ? { reasoning: reply.reasoning } : {}),
-      ...(reply.refusal !== undefined ? { refusal: reply.refusal } : {}),
-      toolCalls: reply.toolCalls,
-      finishReason: reply.finishReason,
-      usage: reply.usage ?? emptyUsage,
-      latency,
-      keyId: call.credentials.keyId
-    })
-  }
-
-  const chat = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChatResponse, LlmError> =>
-    Effect.suspend(() => {
-      const call = prepare(request, credentials, false)
-      if (!("request" in call)) return Effect.fail(call)
-      return Effect.flatMap(transport.json(call), (reply) =>
-        Effect.clockWith((clock) =>
-          Effect.map(toResponse(call, reply, clock.currentTimeMillisUnsafe()), ProviderHttp.withRateLimit(reply))
-        ))
-    })
-
-  const openSource = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> => {
-    const call = prepare(request, credentials, true)
-    // A request that cannot be written fails the stream before any HTTP.
-    if (!("request" in call)) return Effect.fail(call)
-    return transport.source(call, (start) => {
-      const { clock, response, startMillis } = start
-      const contentType = response.headers["content-type"]
-      // A server that ignores `stream` (or reports an error as plain JSON) answers with one JSON body.
-      if (contentType?.startsWith("application/json")) {
-        return Effect.flatMap(
-          transport.readJson(call, start),
-          (reply) => Effect.map(toResponse(call, reply, clock.currentTimeMillisUnsafe()), ChatChunk.fromResponse)
-        )
-      }
-      // A proxy's login or error page with status 200 would otherwise read as an empty, truncated stream.
-      if (contentType?.startsWith("text/html")) {
-        return Effect.flatMap(
-          transport.boundedText(response),
-          (page) => Effect.fail(transport.decodeError(call, "a stream request was answered with an HTML page", page))
-        )
-      }
-      return new ChatStreamParser({
-        provider,
-        model: call.model,
-        keyId: credentials.keyId,
-        secret: credentials.key,
-        requestId: () => requestIdOf(response),
-        startMillis,
-        now: () => clock.currentTimeMillisUnsafe(),
-        maxEventSize
-      })
-    })
-  }
-
-  const embed = OpenAiEmbeddings.embed(transport, {
-    model: options.model,
-    encoding: options.embeddingEncoding ?? "base64"
-  })
-
-  return ProviderHttp.serviceOf(transport, { chat, openSource, embed, maxEmbeddingInputs: OpenAiEmbeddings.maxInputs })
-}
+  Adapter.make(definition, options)
 
 /**
  * The client as a layer.
@@ -246,8 +138,7 @@ const makeWith = (client: HttpClient.HttpClient, options: Options): Service => {
  * @since 0.1.0
  * @category Layers
  */
-export const layer = (options: Options): Layer.Layer<ProviderClient, never, HttpClient.HttpClient> =>
-  Layer.effect(ProviderClient, make(options))
+export const layer = Adapter.layer(make)
 
 /**
  * The client as a layer, its options read from `Config`:
@@ -263,7 +154,5 @@ export const layer = (options: Options): Layer.Layer<ProviderClient, never, Http
  * @since 0.1.0
  * @category Layers
  */
-export const layerConfig = (
-  options: Config.Wrap<Options>
-): Layer.Layer<ProviderClient, Config.ConfigError, HttpClient.HttpClient> =>
-  Layer.effect(ProviderClient, Effect.flatMap(Config.unwrap<Options>(options), make))
+export const layerConfig: (options: Config.Wrap<Options>) => Layer.Layer<ProviderClient, Config.ConfigError, HttpClient.HttpClient> =
+  Adapter.layerConfig(make)

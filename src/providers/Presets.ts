@@ -43,7 +43,7 @@
 import type * as HttpClient from "effect/http/HttpClient"
 import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import * as ZhipuJwt from "../internal/zhipuJwt.js"
+import * as ZhipuJwt from "../internal/providers/presets/zhipuJwt.js"
 import type { ProviderClient } from "../ProviderClient.js"
 import * as OpenAiChat from "./OpenAiChat.js"
 

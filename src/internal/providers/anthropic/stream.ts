@@ -10,9 +10,9 @@
  * as `TextDelta`s, and its `tool_use` stop reason is `stop`.
  */
 import * as Duration from "effect/Duration"
-import type { ChatChunk } from "../ChatChunk.js"
-import { type LlmError, StreamTruncatedError } from "../LlmError.js"
-import type * as Sse from "../Sse.js"
+import type { ChatChunk } from "../../../ChatChunk.js"
+import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
+import type * as Sse from "../../../Sse.js"
 import {
   finishReason,
   isRecord,
@@ -22,27 +22,15 @@ import {
   readUsage,
   usageOf,
   type WireUsage
-} from "./anthropicWire.js"
-import { type ErrorFields, SseParser } from "./sseParser.js"
+} from "./wire.js"
+import { type ErrorFields, SseParser } from "../../sseParser.js"
+import type * as Adapter from "../adapter.js"
 
 /** What a stream needs to know about its call. */
-export interface StreamContext {
-  readonly provider: string
-  /** The model requested; replaced by the one `message_start` names. */
-  readonly model: string
-  readonly keyId: string
-  /** The forced tool whose input is the reply's text (`anthropicWire.outputTool`), if any. */
+export interface StreamContext extends Adapter.StreamContext {
+  /** The forced tool whose input is the reply's text (`wire.outputTool`), if any. */
   readonly outputTool?: string | undefined
-  /** Read only when an error is built. */
-  readonly requestId: () => string | undefined
-  readonly startMillis: number
-  /** `Clock` time, read synchronously. */
-  readonly now: () => number
   readonly maxEventSize: number | undefined
-  /** The typed error of an `error` event's payload (through `fromHttpFailure`). */
-  readonly errorOf: (body: unknown) => LlmError
-  /** An `OutputDecodeError` for an event that does not decode. */
-  readonly decodeError: (detail: string, raw: string) => LlmError
 }
 
 type Block =

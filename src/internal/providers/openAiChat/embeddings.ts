@@ -11,10 +11,10 @@
  */
 import * as Base64 from "effect/encoding/Base64"
 import * as Result from "effect/Result"
-import type { EmbeddingUsage } from "../Embedding.js"
-import * as Batches from "./embeddingBatches.js"
-import { isErrorPayload } from "./openAiChatWire.js"
-import type * as ProviderHttp from "./providerHttp.js"
+import type { EmbeddingUsage } from "../../../Embedding.js"
+import * as Batches from "../../embeddingBatches.js"
+import type * as Adapter from "../adapter.js"
+import { isErrorPayload, isRecord } from "./wire.js"
 
 /** How vectors travel on the wire. */
 export type EncodingFormat = "float" | "base64"
@@ -23,9 +23,6 @@ export type EncodingFormat = "float" | "base64"
 export const maxInputs = 2048
 
 type JsonRecord = Readonly<Record<string, unknown>>
-
-const isRecord = (value: unknown): value is JsonRecord =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
 
 /** The request body of one batch. */
 export const requestBody = (
@@ -88,20 +85,11 @@ export const readReply = (body: JsonRecord, inputs: number) => {
   return { embeddings, model: typeof model === "string" && model !== "" ? model : undefined, usage: reported }
 }
 
-/** The `embed` of an OpenAI-style client over its transport. */
-export const embed = (
-  transport: ProviderHttp.Transport,
-  options: {
-    readonly model: string | undefined
-    readonly encoding: EncodingFormat
-  }
-) =>
-  Batches.embedWith(transport, {
-    provider: transport.provider,
-    model: options.model,
-    maxInputs,
-    path: () => "/embeddings",
-    body: (model, inputs, request) => requestBody(model, inputs, request.dimensions, options.encoding),
-    read: readReply,
-    isError: isErrorPayload
-  })
+/** The embeddings wire of an OpenAI-style client (`POST {baseUrl}/embeddings`). */
+export const wire = (encoding: EncodingFormat): Adapter.Embeddings => ({
+  maxInputs,
+  path: () => "/embeddings",
+  body: (model, inputs, request) => requestBody(model, inputs, request.dimensions, encoding),
+  read: readReply,
+  isError: isErrorPayload
+})

@@ -3,25 +3,17 @@
  * the whole reply, usage and finish reasons. Plain functions over `JSON.parse`
  * output checked with `typeof`, as for Chat Completions.
  */
-import type { Input as ChatRequest, ReasoningEffort, ResponseFormat } from "../ChatRequest.js"
-import type { FinishReason, Usage } from "../ChatResponse.js"
-import type { ContentPart, Message, ToolCall, ToolDefinition } from "../Message.js"
-import { isVector } from "./embeddingBatches.js"
-import { tokenCount } from "./tokenCount.js"
+import type { Input as ChatRequest, ReasoningEffort, ResponseFormat } from "../../../ChatRequest.js"
+import type { FinishReason, Usage } from "../../../ChatResponse.js"
+import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
+import { isVector } from "../../embeddingBatches.js"
+import { tokenCount } from "../../tokenCount.js"
+import { isRecord, type JsonRecord, RequestError, ShapeError } from "../wire.js"
 
-/** A JSON object as `JSON.parse` returns it. */
-export type JsonRecord = Record<string, unknown>
-
-export const isRecord = (value: unknown): value is JsonRecord =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
+export { isRecord, type JsonRecord, RequestError, ShapeError }
 
 // ---------------------------------------------------------------------------
 // Request
-
-/** A request Ollama cannot take as it is; the adapter turns it into `InvalidRequestError`. */
-export class RequestError {
-  constructor(readonly detail: string, readonly param: string) {}
-}
 
 /** `data:<type>;base64,<payload>` -> the payload; Ollama takes images as bare base64 strings. */
 const imageData = (part: Extract<ContentPart, { readonly type: "image" }>, param: string): string => {
@@ -178,11 +170,6 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
 
 // ---------------------------------------------------------------------------
 // Response
-
-/** A wire value that is not what the format promises. */
-export class ShapeError {
-  constructor(readonly reason: string) {}
-}
 
 /** `done_reason`: `stop` becomes `tool_calls` when calls were made (Ollama never says so itself). */
 export const finishReason = (reason: unknown, madeToolCalls: boolean): FinishReason => {

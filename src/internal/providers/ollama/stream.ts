@@ -8,24 +8,14 @@
  * that ends without the `done` line is truncated.
  */
 import * as Duration from "effect/Duration"
-import type { ChatChunk, ToolCallDelta } from "../ChatChunk.js"
-import { type LlmError, StreamTruncatedError } from "../LlmError.js"
-import * as Ndjson from "./ndjson.js"
-import { finishReason, isRecord, type JsonRecord, ShapeError, toolCalls, usage } from "./ollamaWire.js"
+import type { ChatChunk, ToolCallDelta } from "../../../ChatChunk.js"
+import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
+import * as Ndjson from "../../ndjson.js"
+import { finishReason, isRecord, type JsonRecord, ShapeError, toolCalls, usage } from "./wire.js"
+import type * as Adapter from "../adapter.js"
 
 /** What a stream needs to know about its call. */
-export interface StreamContext {
-  readonly provider: string
-  /** The model requested; replaced by the one the server names in its lines. */
-  readonly model: string
-  readonly keyId: string
-  readonly startMillis: number
-  /** `Clock` time, read synchronously. */
-  readonly now: () => number
-  /** The typed error of an `{"error": …}` line (through `fromHttpFailure`). */
-  readonly errorOf: (body: JsonRecord) => LlmError
-  /** An `OutputDecodeError` for a line that does not decode. */
-  readonly decodeError: (detail: string, raw: string) => LlmError
+export interface StreamContext extends Adapter.StreamContext {
   /** The longest line accepted, in characters. Default: 16 MiB. */
   readonly maxLineSize?: number | undefined
 }

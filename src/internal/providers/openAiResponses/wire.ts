@@ -2,18 +2,15 @@
  * Responses API wire mapping (WIRE.md §2): the request body, the response
  * object, usage, finish reasons and the reasoning items carried across turns.
  * Plain functions over `JSON.parse` output, checked with `typeof`, as in
- * `openAiChatWire.ts`.
+ * `openAiChat/wire.ts`.
  */
-import type { Input as ChatRequest, ResponseFormat, ToolChoice } from "../ChatRequest.js"
-import type { FinishReason, Usage } from "../ChatResponse.js"
-import type { AssistantMessage, ContentPart, ProviderMetadata, ToolCall, ToolDefinition } from "../Message.js"
-import { tokenCount } from "./tokenCount.js"
+import type { Input as ChatRequest, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
+import type { FinishReason, Usage } from "../../../ChatResponse.js"
+import type { AssistantMessage, ContentPart, ProviderMetadata, ToolCall, ToolDefinition } from "../../../Message.js"
+import { tokenCount } from "../../tokenCount.js"
+import { isRecord, type JsonRecord, ShapeError } from "../wire.js"
 
-/** A JSON object as `JSON.parse` returns it. */
-export type JsonRecord = Record<string, unknown>
-
-export const isRecord = (value: unknown): value is JsonRecord =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
+export { isRecord, type JsonRecord, ShapeError }
 
 /** The key of this API's entry in `providerMetadata`. */
 export const metadataKey = "openaiResponses"
@@ -142,11 +139,6 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
 
 // ---------------------------------------------------------------------------
 // Response
-
-/** A wire value that is not what the format promises. */
-export class ShapeError {
-  constructor(readonly reason: string) {}
-}
 
 /** Usage from `response.usage`; undefined when it is not an object. */
 export const usage = (value: unknown): Usage | undefined => {

@@ -4,22 +4,31 @@
  * `JSON.parse` output, checked with `typeof`: decoding a schema union per call
  * or per stream event costs more than the HTTP round trip on loopback.
  */
-import type { Input as ChatRequest, ResponseFormat, ToolChoice } from "../ChatRequest.js"
-import type { FinishReason, Usage } from "../ChatResponse.js"
-import type { ContentPart, Message, ToolCall, ToolDefinition } from "../Message.js"
-import { tokenCount } from "./tokenCount.js"
+import type * as Redacted from "effect/Redacted"
+import type { Input as ChatRequest, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
+import type { FinishReason, Usage } from "../../../ChatResponse.js"
+import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
+import { tokenCount } from "../../tokenCount.js"
+import { isRecord, type JsonRecord, ShapeError } from "../wire.js"
+
+export { isRecord, type JsonRecord, ShapeError }
 
 /** Which field carries `maxTokens`. */
 export type MaxTokensField = "max_completion_tokens" | "max_tokens"
 
-/** A JSON object as `JSON.parse` returns it. */
-export type JsonRecord = Record<string, unknown>
-
-export const isRecord = (value: unknown): value is JsonRecord =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
 // ---------------------------------------------------------------------------
 // Request
+
+/** `OpenAI-Organization` and `OpenAI-Project` when set, then the client's own headers. */
+export const headers = (options: {
+  readonly organization?: string | undefined
+  readonly project?: string | undefined
+  readonly headers?: Readonly<Record<string, string | Redacted.Redacted<string>>> | undefined
+}): Readonly<Record<string, string | Redacted.Redacted<string>>> => ({
+  ...(options.organization !== undefined ? { "openai-organization": options.organization } : {}),
+  ...(options.project !== undefined ? { "openai-project": options.project } : {}),
+  ...options.headers
+})
 
 const contentPart = (part: ContentPart): JsonRecord =>
   part.type === "text"
@@ -114,11 +123,6 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
 
 // ---------------------------------------------------------------------------
 // Response
-
-/** A wire value that is not what the format promises. */
-export class ShapeError {
-  constructor(readonly reason: string) {}
-}
 
 export const finishReason = (reason: string | undefined): FinishReason => {
   switch (reason) {

@@ -4,27 +4,14 @@
  * event carries. Plain functions over `JSON.parse` output, checked with
  * `typeof`, as in the Chat Completions mapping.
  */
-import { isVector } from "./embeddingBatches.js"
-import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../ChatRequest.js"
-import type { FinishReason, Usage } from "../ChatResponse.js"
-import type { AssistantMessage, ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition, ToolMessage } from "../Message.js"
-import { tokenCount } from "./tokenCount.js"
+import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
+import type { FinishReason, Usage } from "../../../ChatResponse.js"
+import type { AssistantMessage, ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition, ToolMessage } from "../../../Message.js"
+import { tokenCount } from "../../tokenCount.js"
+import { geminiSchema } from "./schema.js"
+import { isRecord, type JsonRecord, RequestError, ShapeError } from "../wire.js"
 
-/** A JSON object as `JSON.parse` returns it. */
-export type JsonRecord = Record<string, unknown>
-
-export const isRecord = (value: unknown): value is JsonRecord =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-
-/** A request this mapping cannot express; the adapter answers it with `InvalidRequestError`. */
-export class RequestError {
-  constructor(readonly reason: string, readonly param?: string) {}
-}
-
-/** A wire value that is not what the format promises. */
-export class ShapeError {
-  constructor(readonly reason: string) {}
-}
+export { isRecord, type JsonRecord, RequestError, ShapeError }
 
 /** What this adapter keeps in `providerMetadata.gemini` of a tool call or a reply. */
 export interface GeminiMetadata {
@@ -33,6 +20,9 @@ export interface GeminiMetadata {
   /** The call's own id, when the model gave one; echoed in the call and its `functionResponse`. */
   readonly id?: string
 }
+
+/** `models/{id}` for a bare id; a resource name (`tunedModels/x`) as it is. */
+export const resourceOf = (model: string): string => (model.includes("/") ? model : `models/${model}`)
 
 /** The key of this adapter's entry in `providerMetadata`. */
 export const metadataKey = "gemini"
@@ -165,115 +155,6 @@ const functionResponse = (messages: ReadonlyArray<Message>, index: number, messa
   const out: JsonRecord = { name, response: responseOf(message.content) }
   if (id !== undefined) out["id"] = id
   return { functionResponse: out }
-}
-
-// Gemini's `parameters` is an OpenAPI 3.0 subset: other JSON Schema keywords are rejected.
-const schemaKeys = new Set([
-  "type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems", "properties", "required",
-  "minProperties", "maxProperties", "minLength", "maxLength", "pattern", "example", "propertyOrdering", "default",
-  "minimum", "maximum"
-])
-
-const resolveRef = (root: unknown, ref: string): unknown => {
-  if (!ref.startsWith("#/")) return undefined
-  let node: unknown = root
-  for (const part of ref.slice(2).split("/")) {
-    if (!isRecord(node)) return undefined
-    node = node[part.replace(/~1/g, "/").replace(/~0/g, "~")]
-  }
-  return node
-}
-
-const isNullSchema = (schema: unknown): boolean => isRecord(schema) && schema["type"] === "null"
-
-/**
- * A JSON Schema in Gemini's subset: local `$ref`s inlined (with the keywords
- * beside them), `const` as a one-value `enum`, `oneOf` as `anyOf`, `null`
- * types and branches as `nullable`, a tuple's positions (`prefixItems`, or
- * draft 7's `items` array) as `items` `anyOf` them, exclusive bounds as
- * inclusive ones, and every other keyword (`additionalProperties`, `$schema`,
- * `$defs`, `allOf`, `not`, ...) dropped.
- */
-export const geminiSchema = (schema: unknown, root: unknown = schema, depth = 0): unknown => {
-  if (!isRecord(schema) || depth > 32) return schema
-  const ref = schema["$ref"]
-  if (typeof ref === "string") {
-    // Keywords beside the `$ref` (`minimum` on a `$ref` to an integer) refine the target.
-    const { $ref: _ref, ...siblings } = schema
-    const target = resolveRef(root, ref)
-    return geminiSchema(isRecord(target) ? { ...target, ...siblings } : siblings, root, depth + 1)
-  }
-  const out: JsonRecord = {}
-  for (const key of Object.keys(schema)) {
-    const value = schema[key]
-    switch (key) {
-      case "properties":
-        if (isRecord(value)) {
-          const properties: JsonRecord = {}
-          for (const name of Object.keys(value)) properties[name] = geminiSchema(value[name], root, depth + 1)
-          out["properties"] = properties
-        }
-        break
-      case "items":
-        if (Array.isArray(value)) {
-          // A tuple (draft 7 `items` array): Gemini has none, so any of the positions' schemas, at most that many.
-          const positions = value.map((item) => geminiSchema(item, root, depth + 1))
-          out["items"] = positions.length === 1 ? positions[0] : { anyOf: positions }
-          if (schema["additionalItems"] === false) out["maxItems"] = positions.length
-        } else if (!Array.isArray(schema["prefixItems"])) {
-          out["items"] = geminiSchema(value, root, depth + 1)
-        }
-        break
-      case "prefixItems":
-        if (Array.isArray(value)) {
-          // A tuple (draft 2020-12, as Effect Schema writes it): any of the positions' schemas and the rest's, if any.
-          const rest = schema["items"]
-          const positions = (isRecord(rest) ? [...value, rest] : value).map((item) => geminiSchema(item, root, depth + 1))
-          out["items"] = positions.length === 1 ? positions[0] : { anyOf: positions }
-          if (rest === false && typeof schema["maxItems"] !== "number") out["maxItems"] = value.length
-        }
-        break
-      case "type":
-        if (Array.isArray(value)) {
-          const types = value.filter((t) => t !== "null")
-          if (types.length < value.length) out["nullable"] = true
-          if (types.length > 0) out["type"] = types[0]
-        } else if (value !== "null") {
-          out["type"] = value
-        } else {
-          out["nullable"] = true
-        }
-        break
-      case "const":
-        if (typeof value === "string") out["enum"] = [value]
-        break
-      case "exclusiveMinimum":
-      case "exclusiveMaximum":
-        // Gemini has inclusive bounds only: the nearest it can say (an explicit inclusive bound wins).
-        if (typeof value === "number") {
-          const bound = key === "exclusiveMinimum" ? "minimum" : "maximum"
-          if (typeof schema[bound] !== "number") out[bound] = value
-        }
-        break
-      case "enum":
-        // Gemini's enums are strings.
-        if (Array.isArray(value) && value.every((v) => typeof v === "string")) out["enum"] = value
-        break
-      case "anyOf":
-      case "oneOf":
-        if (Array.isArray(value)) {
-          const branches = value.filter((branch) => !isNullSchema(branch))
-          if (branches.length < value.length) out["nullable"] = true
-          if (branches.length === 1) Object.assign(out, geminiSchema(branches[0], root, depth + 1))
-          else if (branches.length > 1) out["anyOf"] = branches.map((branch) => geminiSchema(branch, root, depth + 1))
-        }
-        break
-      default:
-        if (schemaKeys.has(key)) out[key] = value
-    }
-  }
-  if (out["enum"] !== undefined && out["type"] === undefined) out["type"] = "string"
-  return out
 }
 
 const tool = (tool: ToolDefinition): JsonRecord => {
@@ -575,35 +456,3 @@ const maxRaw = 2_000
 
 /** The start of a text that failed to decode, for `OutputDecodeError.raw`. */
 export const excerpt = (text: string): string => text.length > maxRaw ? `${text.slice(0, maxRaw)}…` : text
-
-// ---------------------------------------------------------------------------
-// Embeddings (WIRE.md §7.2)
-
-/**
- * The most requests one `batchEmbedContents` call takes: 100 is the limit
- * Google's clients and docs cite (WIRE.md §7.2).
- */
-export const maxEmbeddingInputs = 100
-
-/** The body of `POST /{version}/{resource}:batchEmbedContents`; each request repeats the model's resource name. */
-export const embeddingBody = (resource: string, inputs: ReadonlyArray<string>, dimensions: number | undefined): JsonRecord => ({
-  requests: inputs.map((text) => {
-    const request: JsonRecord = { model: resource, content: { parts: [{ text }] } }
-    if (dimensions !== undefined) request["outputDimensionality"] = dimensions
-    return request
-  })
-})
-
-/** The vectors of a `batchEmbedContents` reply (in request order), or the reason it is not one. Gemini reports no usage. */
-export const readEmbeddings = (body: Readonly<JsonRecord>) => {
-  const embeddings = body["embeddings"]
-  if (!Array.isArray(embeddings)) return "embeddings is not an array"
-  const vectors: Array<ReadonlyArray<number>> = []
-  for (let i = 0; i < embeddings.length; i++) {
-    const item: unknown = embeddings[i]
-    const values = isRecord(item) ? item["values"] : undefined
-    if (!isVector(values)) return `embeddings[${i}].values is not an array of numbers`
-    vectors.push(values)
-  }
-  return { embeddings: vectors }
-}

@@ -15,10 +15,10 @@
  * reasoning items become the reply's provider metadata.
  */
 import * as Duration from "effect/Duration"
-import type { ChatChunk, ToolCallDelta } from "../ChatChunk.js"
-import { type LlmError, StreamTruncatedError } from "../LlmError.js"
-import type { ProviderMetadata } from "../Message.js"
-import type * as Sse from "../Sse.js"
+import type { ChatChunk, ToolCallDelta } from "../../../ChatChunk.js"
+import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
+import type { ProviderMetadata } from "../../../Message.js"
+import type * as Sse from "../../../Sse.js"
 import {
   argumentsOf,
   failureOf,
@@ -30,27 +30,15 @@ import {
   reasoningSeparator,
   ShapeError,
   usage as usageOf
-} from "./openAiResponsesWire.js"
-import { type ErrorFields, SseParser } from "./sseParser.js"
+} from "./wire.js"
+import { type ErrorFields, SseParser } from "../../sseParser.js"
+import type * as Adapter from "../adapter.js"
 
 /** What a stream needs to know about its call. */
-export interface StreamContext {
-  readonly provider: string
-  /** The model requested; replaced by the one the terminal response names. */
-  readonly model: string
-  readonly keyId: string
+export interface StreamContext extends Adapter.StreamContext {
   /** Whether the request stored the response (which reasoning items are kept, see `keptReasoning`). */
   readonly store: boolean
-  readonly startMillis: number
-  /** `Clock` time, read synchronously. */
-  readonly now: () => number
   readonly maxEventSize: number | undefined
-  /** Read only when an error is built. */
-  readonly requestId: () => string | undefined
-  /** The typed error of an error payload (`fromHttpFailure`, with the key scrubbed). */
-  readonly providerError: (body: unknown) => LlmError
-  /** An `OutputDecodeError` for an event that does not decode. */
-  readonly decodeError: (detail: string, raw: string) => LlmError
 }
 
 /** The events whose payload is read; any other named event is skipped unparsed. */
@@ -120,7 +108,7 @@ export class ResponsesStreamParser extends SseParser {
       try {
         value = JSON.parse(data)
       } catch {
-        if (event.event === "error") return this.context.providerError(data)
+        if (event.event === "error") return this.context.errorOf(data)
         return this.context.decodeError("a stream event is not JSON", data)
       }
       if (!isRecord(value)) return this.context.decodeError("a stream event is not a JSON object", data)
@@ -189,11 +177,11 @@ export class ResponsesStreamParser extends SseParser {
       case "response.failed": {
         const response = value["response"]
         this.done = true
-        return this.context.providerError((isRecord(response) ? failureOf(response) : undefined) ?? value)
+        return this.context.errorOf((isRecord(response) ? failureOf(response) : undefined) ?? value)
       }
       case "error":
         this.done = true
-        return this.context.providerError(value)
+        return this.context.errorOf(value)
       default:
         return undefined
     }

@@ -8,16 +8,15 @@
  * after an event with a `finishReason`, and truncated otherwise.
  */
 import * as Duration from "effect/Duration"
-import type * as Redacted from "effect/Redacted"
-import type { ChatChunk } from "../ChatChunk.js"
+import type { ChatChunk } from "../../../ChatChunk.js"
 import {
   ContentFilterError,
   fromHttpFailure,
   type LlmError,
   OutputDecodeError,
   StreamTruncatedError
-} from "../LlmError.js"
-import type * as Sse from "../Sse.js"
+} from "../../../LlmError.js"
+import type * as Sse from "../../../Sse.js"
 import {
   blockedDetail,
   candidateOf,
@@ -31,19 +30,12 @@ import {
   replyMetadata,
   ShapeError,
   usage as usageOf
-} from "./geminiWire.js"
-import { type ErrorFields, SseParser } from "./sseParser.js"
+} from "./wire.js"
+import { type ErrorFields, SseParser } from "../../sseParser.js"
+import type * as Adapter from "../adapter.js"
 
 /** What a stream needs to know about its call. */
-export interface StreamContext {
-  readonly provider: string
-  /** The model requested; replaced by the `modelVersion` the server names. */
-  readonly model: string
-  readonly keyId: string
-  readonly secret: Redacted.Redacted<string>
-  readonly startMillis: number
-  /** `Clock` time, read synchronously. */
-  readonly now: () => number
+export interface StreamContext extends Adapter.StreamContext {
   readonly maxEventSize: number | undefined
 }
 

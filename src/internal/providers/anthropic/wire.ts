@@ -1,29 +1,21 @@
 /**
  * Anthropic Messages wire mapping (WIRE.md §4, API version 2023-06-01): the
  * request body, the whole reply, usage and stop reasons. Plain functions over
- * `JSON.parse` output, checked with `typeof`, as `openAiChatWire.ts` does.
+ * `JSON.parse` output, checked with `typeof`, as `openAiChat/wire.ts` does.
  */
-import type { Input as ChatRequest, ReasoningEffort, ToolChoice } from "../ChatRequest.js"
-import type { FinishReason, Usage } from "../ChatResponse.js"
-import type { AssistantMessage, ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition } from "../Message.js"
-import { tokenCount } from "./tokenCount.js"
+import type { Input as ChatRequest, ReasoningEffort, ToolChoice } from "../../../ChatRequest.js"
+import type { FinishReason, Usage } from "../../../ChatResponse.js"
+import type { AssistantMessage, ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition } from "../../../Message.js"
+import { tokenCount } from "../../tokenCount.js"
+import { isRecord, type JsonRecord, RequestError, ShapeError } from "../wire.js"
 
-/** A JSON object as `JSON.parse` returns it. */
-export type JsonRecord = Record<string, unknown>
-
-export const isRecord = (value: unknown): value is JsonRecord =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
+export { isRecord, type JsonRecord, RequestError, ShapeError }
 
 /** The key of this API in `providerMetadata`. */
 export const metadataKey = "anthropic"
 
 // ---------------------------------------------------------------------------
 // Request
-
-/** A request that cannot be written in this format; the adapter makes it an `InvalidRequestError`. */
-export class RequestError {
-  constructor(readonly detail: string, readonly param?: string) {}
-}
 
 /**
  * `thinking.budget_tokens` per reasoning effort. `none` sends no `thinking`
@@ -245,11 +237,6 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
 
 // ---------------------------------------------------------------------------
 // Response
-
-/** A wire value that is not what the format promises. */
-export class ShapeError {
-  constructor(readonly reason: string) {}
-}
 
 /**
  * `stop_reason` to the domain's finish reason. `model_context_window_exceeded`

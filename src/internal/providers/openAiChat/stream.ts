@@ -6,17 +6,16 @@
  * (`providerHttp`) feeds one instance per stream from the body's pulls.
  */
 import * as Duration from "effect/Duration"
-import type * as Redacted from "effect/Redacted"
-import type { ChatChunk, ToolCallDelta } from "../ChatChunk.js"
-import type { Usage } from "../ChatResponse.js"
+import type { ChatChunk, ToolCallDelta } from "../../../ChatChunk.js"
+import type { Usage } from "../../../ChatResponse.js"
 import {
   fromHttpFailure,
   type LlmError,
   OutputDecodeError,
   StreamTruncatedError,
   TransportError
-} from "../LlmError.js"
-import type * as Sse from "../Sse.js"
+} from "../../../LlmError.js"
+import type * as Sse from "../../../Sse.js"
 import {
   argumentsOf,
   excerpt,
@@ -28,21 +27,12 @@ import {
   ShapeError,
   textOf,
   usage as usageOf
-} from "./openAiChatWire.js"
-import { type ErrorFields, SseParser } from "./sseParser.js"
+} from "./wire.js"
+import { type ErrorFields, SseParser } from "../../sseParser.js"
+import type * as Adapter from "../adapter.js"
 
 /** What a stream needs to know about its call. */
-export interface StreamContext {
-  readonly provider: string
-  /** The model requested; replaced by the one the server names in its chunks. */
-  readonly model: string
-  readonly keyId: string
-  readonly secret: Redacted.Redacted<string>
-  /** Read only when an error is built: response headers are copied on every access. */
-  readonly requestId: () => string | undefined
-  readonly startMillis: number
-  /** `Clock` time, read synchronously. */
-  readonly now: () => number
+export interface StreamContext extends Adapter.StreamContext {
   readonly maxEventSize: number | undefined
 }
 

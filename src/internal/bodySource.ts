@@ -1,0 +1,114 @@
+/**
+ * A streamed response body read through a wire format's `StreamParser`, as
+ * the `ChunkSource` a stream pulls (`providerHttp`'s `source` opens it).
+ */
+import * as Arr from "effect/Array"
+import * as Cause from "effect/Cause"
+import * as Channel from "effect/Channel"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as HttpClientError from "effect/http/HttpClientError"
+import type * as HttpClientResponse from "effect/http/HttpClientResponse"
+import * as Pull from "effect/Pull"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type { ChatChunk } from "../ChatChunk.js"
+import type { LlmError } from "../LlmError.js"
+import type { ChunkSource } from "./chunkSource.js"
+import type { StreamParser } from "./providerHttp.js"
+import type * as RetryAfter from "./retryAfter.js"
+import { type BodyReader, bodyReader } from "./undiciExchange.js"
+
+// The body of a response from another HttpClient, read through its stream's
+// own pull (`Stream.toPull` would add a semaphore per pull; one reader pulls here).
+const streamReader = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<BodyReader> =>
+  Effect.flatMap(Scope.make(), (scope) =>
+    Effect.map(Channel.toPullScoped(Stream.toChannel(response.stream), scope), (pull): BodyReader => ({
+      read: Pull.catchDone(pull, () => Effect.succeed(undefined)),
+      cancel: Scope.close(scope, Exit.void),
+      // `timeoutFail` bounds this reader's first batch; nothing to end.
+      endDeadline: () => {}
+    })))
+
+/** A reader of the body: undici's own when the response came from `UndiciHttpClient`. */
+export const readerOf = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<BodyReader> => {
+  const reader = bodyReader(response)
+  return reader === undefined ? streamReader(response) : Effect.succeed(reader)
+}
+
+/**
+ * The body as a `ChunkSource`, read without a second stream: each pull feeds
+ * every network chunk that has arrived to the parser and gives what it
+ * produced, so one array of ChatChunks per read, never an Effect per event.
+ * `failed` is the error of a body that failed before the parser's terminal event.
+ */
+export const bodySource = (
+  parser: StreamParser,
+  reader: BodyReader,
+  rateLimit: RetryAfter.Snapshot | undefined,
+  failed: (error: HttpClientError.HttpClientError) => LlmError
+): ChunkSource => {
+  // A failure found with chunks before it: those go out first, it on the next pull.
+  let pending: LlmError | undefined
+  let ended = false
+  // The response's rate-limit headers go out on its Finish chunk.
+  const batch = (out: Arr.NonEmptyArray<ChatChunk>) => {
+    if (rateLimit !== undefined) {
+      for (let i = 0; i < out.length; i++) {
+        const item = out[i]!
+        if (item._tag === "Finish") out[i] = { ...item, rateLimit }
+      }
+    }
+    return Effect.succeed(out)
+  }
+  const settle = (out: Array<ChatChunk>, failure: LlmError | undefined) => {
+    if (failure !== undefined) pending = failure
+    if (Arr.isArrayNonEmpty(out)) return batch(out)
+    return pull
+  }
+  const bodyFailed = (error: HttpClientError.HttpClientError): Pull.Pull<never, LlmError> => {
+    ended = true
+    // The body failing after the terminal event (a reset instead of a clean close) loses nothing.
+    if (parser.done) return Cause.done()
+    return Effect.fail(failed(error))
+  }
+  const pull: Pull.Pull<Arr.NonEmptyReadonlyArray<ChatChunk>, LlmError> = Effect.suspend(() => {
+    if (pending !== undefined) {
+      const failure = pending
+      pending = undefined
+      ended = true
+      return Effect.fail(failure)
+    }
+    if (ended) return Cause.done()
+    return Effect.matchEffect(reader.read, {
+      onFailure: bodyFailed,
+      onSuccess: (parts) => {
+        const out: Array<ChatChunk> = []
+        if (parts === undefined) {
+          ended = true
+          pending = parser.end(out)
+          return Arr.isArrayNonEmpty(out) ? batch(out) : pull
+        }
+        for (const bytes of parts) {
+          const failure = parser.push(bytes, out)
+          if (failure !== undefined) return settle(out, failure)
+        }
+        return settle(out, undefined)
+      }
+    })
+  })
+  return { pull, close: reader.cancel }
+}
+
+/** A source whose one batch is `chunks` (a stream request answered with one JSON body). */
+export const replay = (chunks: ReadonlyArray<ChatChunk>): ChunkSource => {
+  let given = false
+  return {
+    pull: Effect.suspend(() => {
+      if (given || !Arr.isReadonlyArrayNonEmpty(chunks)) return Cause.done()
+      given = true
+      return Effect.succeed(chunks)
+    }),
+    close: Effect.void
+  }
+}

@@ -1,0 +1,256 @@
+/**
+ * The one adapter template. A provider is a `Definition`: its HTTP options
+ * (base URL, headers, how the key is sent) and its wire table (paths, body
+ * builder, reply decoder, stream parser, embeddings). `make` turns a
+ * definition into a `ProviderClient`, and `layer` / `layerConfig` into its layers.
+ *
+ * The template owns what every adapter does the same way: the model check, a
+ * body the codec cannot write (`RequestError` -> `InvalidRequestError`), an
+ * error payload in a 2xx body, a reply of the wrong shape (`ShapeError` ->
+ * `OutputDecodeError`), a stream request answered with one JSON body (replayed
+ * as chunks) or with an HTML page (a proxy's login page), and the embedding call.
+ */
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as HttpClient from "effect/http/HttpClient"
+import type * as HttpClientResponse from "effect/http/HttpClientResponse"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as ChatChunk from "../../ChatChunk.js"
+import type { Input as ChatRequest } from "../../ChatRequest.js"
+import { type ChatResponse, emptyUsage, type FinishReason, type Usage } from "../../ChatResponse.js"
+import type { Input as EmbeddingRequest } from "../../Embedding.js"
+import { InvalidRequestError, type LlmError } from "../../LlmError.js"
+import type { ProviderMetadata, ToolCall } from "../../Message.js"
+import { type Credentials, ProviderClient, type Service } from "../../ProviderClient.js"
+import { type ChunkSource, streamFromSource } from "../chunkSource.js"
+import * as Batches from "../embeddingBatches.js"
+import * as ProviderHttp from "../providerHttp.js"
+import { type JsonRecord, RequestError, ShapeError } from "./wire.js"
+
+/** A whole reply as a codec reads it; the template adds provider, latency and key. */
+export interface Reply {
+  readonly id: string
+  /** The model the server names; the requested one when undefined. */
+  readonly model: string | undefined
+  readonly text: string
+  readonly reasoning?: string | undefined
+  readonly refusal?: string | undefined
+  readonly toolCalls: ReadonlyArray<ToolCall>
+  readonly finishReason: FinishReason
+  /** Undefined: the server reported none. */
+  readonly usage: Usage | undefined
+  readonly providerMetadata?: ProviderMetadata | undefined
+}
+
+/** What a reply decoder may need besides the body. */
+export interface ReplyContext {
+  readonly provider: string
+  readonly model: string
+  readonly request: ChatRequest
+  /** An `OutputDecodeError` for this reply, with its raw body. */
+  readonly decodeError: (detail: string) => LlmError
+}
+
+/** What a stream parser is built from, once the response headers are in. */
+export interface StreamContext {
+  readonly provider: string
+  /** The model requested. */
+  readonly model: string
+  readonly keyId: string
+  readonly secret: Redacted.Redacted<string>
+  readonly request: ChatRequest
+  readonly startMillis: number
+  /** `Clock` time, read synchronously. */
+  readonly now: () => number
+  /** Read only when an error is built: response headers are copied on every access. */
+  readonly requestId: () => string | undefined
+  /** The typed error of an error event's payload (`fromHttpFailure`, with the key scrubbed). */
+  readonly errorOf: (body: unknown) => LlmError
+  /** An `OutputDecodeError` for an event that does not decode. */
+  readonly decodeError: (detail: string, raw: string) => LlmError
+}
+
+/** A provider's embeddings wire: `embeddingBatches`' options less the provider and model. */
+export type Embeddings = Omit<Batches.WireOptions, "provider" | "model">
+
+/** A provider: its HTTP options and its wire table. */
+export interface Definition extends ProviderHttp.Options {
+  /** The model of requests that name none; such a request fails with `InvalidRequestError` without one. */
+  readonly model: string | undefined
+  readonly path: (model: string, stream: boolean) => string
+  /** The JSON body; throws `RequestError` for a request the format cannot express. */
+  readonly body: (request: ChatRequest, model: string, stream: boolean) => unknown
+  /** The error payload a 2xx body carries, if it is one. */
+  readonly failureOf: (body: JsonRecord) => unknown
+  /**
+   * The headers the error of such a body reads (`retry-after`...): the
+   * response's, or only its request id. Default: `"requestId"`.
+   */
+  readonly failureHeaders?: "response" | "requestId" | undefined
+  /** A whole reply, or its error; throws `ShapeError` when the body is not one. */
+  readonly reply: (body: JsonRecord, context: ReplyContext) => Reply | LlmError
+  readonly stream: (context: StreamContext) => ProviderHttp.StreamParser
+  /**
+   * The embeddings wire, or, for a provider without an embeddings API, the
+   * detail of the `InvalidRequestError` every `embed` fails with, before any HTTP.
+   */
+  readonly embeddings: Embeddings | string
+}
+
+/** The client of a definition over the `HttpClient` in the context. */
+export const make = <O>(define: (options: O) => Definition, options: O): Effect.Effect<Service, never, HttpClient.HttpClient> =>
+  Effect.map(HttpClient.HttpClient, (client) => serviceOf(client, define(options)))
+
+/** The layer of a client's `make`. */
+export const layer = <Args extends ReadonlyArray<unknown>>(
+  make: (...args: Args) => Effect.Effect<Service, never, HttpClient.HttpClient>
+) =>
+(...args: Args): Layer.Layer<ProviderClient, never, HttpClient.HttpClient> => Layer.effect(ProviderClient, make(...args))
+
+/** The layer of a client's `make`, its options read from `Config`. */
+export const layerConfig = <O>(make: (options: O) => Effect.Effect<Service, never, HttpClient.HttpClient>) =>
+(options: Config.Wrap<O>): Layer.Layer<ProviderClient, Config.ConfigError, HttpClient.HttpClient> =>
+  Layer.effect(ProviderClient, Effect.flatMap(Config.unwrap<O>(options), make))
+
+/** The key as `Authorization: Bearer <key>`, the usual `auth`. */
+export const bearer = (key: Redacted.Redacted<string>) => ["authorization", `Bearer ${Redacted.value(key)}`] as const
+
+/** Throws the `RangeError` of an option that is not a positive number (an integer when `integer`). */
+export const checkPositive = (adapter: string, option: string, value: number | undefined, integer = false): void => {
+  if (value !== undefined && !(integer ? Number.isInteger(value) && value > 0 : value > 0)) {
+    throw new RangeError(`${adapter}: ${option} must be a positive ${integer ? "integer" : "number"}, got ${value}`)
+  }
+}
+
+const noModel = (provider: string) =>
+  new InvalidRequestError({
+    provider,
+    model: "",
+    param: "model",
+    detail: "the request names no model and the client has no default `model`"
+  })
+
+const isError = (value: Reply | LlmError): value is LlmError => "_tag" in value
+
+const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Service => {
+  const transport = ProviderHttp.make(client, definition)
+  const provider = transport.provider
+  const requestIdOf = definition.requestId ?? (() => undefined)
+  const idHeaders = (requestId: string | undefined) => requestId === undefined ? undefined : { "x-request-id": requestId }
+  const failureHeaders = definition.failureHeaders === "response"
+    ? (response: HttpClientResponse.HttpClientResponse) => response.headers
+    : (response: HttpClientResponse.HttpClientResponse) => idHeaders(requestIdOf(response))
+
+  const prepare = (request: ChatRequest, credentials: Credentials, stream: boolean): ProviderHttp.Call | LlmError => {
+    const model = request.model ?? definition.model
+    if (model === undefined || model === "") return noModel(provider)
+    let body: unknown
+    try {
+      body = definition.body(request, model, stream)
+    } catch (error) {
+      if (!(error instanceof RequestError)) throw error
+      return new InvalidRequestError({
+        provider,
+        model,
+        detail: error.detail,
+        ...(error.param !== undefined ? { param: error.param } : {})
+      })
+    }
+    return transport.prepare({ path: definition.path(model, stream), body, model, credentials, timeout: request.timeout })
+  }
+
+  const toResponse = (
+    call: ProviderHttp.Call,
+    request: ChatRequest,
+    { body, latency, response, text }: ProviderHttp.JsonReply,
+    nowMillis: number
+  ): Effect.Effect<ChatResponse, LlmError> => {
+    const failure = definition.failureOf(body)
+    if (failure !== undefined) return Effect.fail(transport.errorOf(call, failure, nowMillis, failureHeaders(response)))
+    const decodeError = (detail: string) => transport.decodeError(call, detail, text, requestIdOf(response))
+    let reply: Reply | LlmError
+    try {
+      reply = definition.reply(body, { provider, model: call.model, request, decodeError })
+    } catch (error) {
+      if (!(error instanceof ShapeError)) throw error
+      return Effect.fail(decodeError(`the response has the wrong shape: ${error.reason}`))
+    }
+    if (isError(reply)) return Effect.fail(reply)
+    return Effect.succeed({
+      id: reply.id,
+      model: reply.model ?? call.model,
+      provider,
+      text: reply.text,
+      ...(reply.reasoning !== undefined ? { reasoning: reply.reasoning } : {}),
+      ...(reply.refusal !== undefined ? { refusal: reply.refusal } : {}),
+      toolCalls: reply.toolCalls,
+      finishReason: reply.finishReason,
+      usage: reply.usage ?? emptyUsage,
+      latency,
+      keyId: call.credentials.keyId,
+      ...(reply.providerMetadata !== undefined ? { providerMetadata: reply.providerMetadata } : {})
+    })
+  }
+
+  const chat = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChatResponse, LlmError> =>
+    Effect.suspend(() => {
+      const call = prepare(request, credentials, false)
+      if (!("request" in call)) return Effect.fail(call)
+      return Effect.flatMap(transport.json(call), (reply) =>
+        Effect.clockWith((clock) =>
+          Effect.map(toResponse(call, request, reply, clock.currentTimeMillisUnsafe()), ProviderHttp.withRateLimit(reply))
+        ))
+    })
+
+  const openSource = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> => {
+    const call = prepare(request, credentials, true)
+    // A request that cannot be written fails the stream before any HTTP.
+    if (!("request" in call)) return Effect.fail(call)
+    return transport.source(call, (start) => {
+      const { clock, response, startMillis } = start
+      const contentType = response.headers["content-type"]
+      // A server that ignores `stream` (or reports an error as plain JSON) answers with one JSON body.
+      if (contentType?.startsWith("application/json")) {
+        return Effect.flatMap(transport.readJson(call, start), (reply) =>
+          Effect.map(toResponse(call, request, reply, clock.currentTimeMillisUnsafe()), ChatChunk.fromResponse))
+      }
+      // A proxy's login or error page with status 200 would otherwise read as an empty, truncated stream.
+      if (contentType?.startsWith("text/html")) {
+        return Effect.flatMap(transport.boundedText(response), (page) =>
+          Effect.fail(transport.decodeError(call, "a stream request was answered with an HTML page", page)))
+      }
+      const requestId = () => requestIdOf(response)
+      const now = () => clock.currentTimeMillisUnsafe()
+      return definition.stream({
+        provider,
+        model: call.model,
+        keyId: credentials.keyId,
+        secret: credentials.key,
+        request,
+        startMillis,
+        now,
+        requestId,
+        errorOf: (body) => transport.errorOf(call, body, now(), idHeaders(requestId())),
+        decodeError: (detail, raw) => transport.decodeError(call, detail, raw, requestId())
+      })
+    })
+  }
+
+  const embeddings = definition.embeddings
+  const embed = typeof embeddings === "string"
+    ? (request: EmbeddingRequest) =>
+      Effect.fail(
+        new InvalidRequestError({ provider, model: request.model ?? definition.model ?? "", param: "input", detail: embeddings })
+      )
+    : Batches.embedWith(transport, { ...embeddings, provider, model: definition.model })
+
+  return ProviderClient.of({
+    provider,
+    timeout: transport.timeout,
+    chat,
+    chatStream: (request, credentials) => streamFromSource(openSource(request, credentials)),
+    embed,
+    maxEmbeddingInputs: typeof embeddings === "string" ? Number.MAX_SAFE_INTEGER : embeddings.maxInputs
+  })
+}
