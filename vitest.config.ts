@@ -3,9 +3,11 @@ import { defineConfig } from "vitest/config"
 
 export default defineConfig({
   resolve: {
-    alias: {
-      "effect-llm-router": path.resolve(import.meta.dirname, "src/index.ts")
-    }
+    // Exact matches: a bare "effect-llm-router" key would also rewrite "effect-llm-router/testing".
+    alias: [
+      { find: /^effect-llm-router$/, replacement: path.resolve(import.meta.dirname, "src/index.ts") },
+      { find: /^effect-llm-router\/testing$/, replacement: path.resolve(import.meta.dirname, "src/testing.ts") }
+    ]
   },
   test: {
     include: ["test/**/*.test.ts", "examples/**/*.test.ts"],

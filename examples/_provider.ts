@@ -26,9 +26,9 @@ import {
   OpenAiChat,
   OpenAiResponses,
   type ProviderClient,
-  RateLimiter,
-  Simulator
+  RateLimiter
 } from "effect-llm-router"
+import { Simulator } from "effect-llm-router/testing"
 
 /** Made-up keys for the simulator, which accepts any key unless told otherwise. */
 export const simulatedKeys: ReadonlyArray<string> = [

@@ -10,7 +10,8 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
-import { Llm, LlmError, Message, RateLimiter, RetryPolicy, Simulator } from "effect-llm-router"
+import { Llm, LlmError, Message, RateLimiter, RetryPolicy } from "effect-llm-router"
+import { Simulator } from "effect-llm-router/testing"
 import * as Provider from "./_provider.js"
 
 // The layer's policy is a plain `Schedule`, so it can be wrapped like any

@@ -13,7 +13,8 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { Llm, Message, Simulator } from "effect-llm-router"
+import { Llm, Message } from "effect-llm-router"
+import { Simulator } from "effect-llm-router/testing"
 import * as Provider from "./_provider.js"
 
 const WeatherArgs = Schema.Struct({ city: Schema.String })

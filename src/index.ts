@@ -1,6 +1,8 @@
 /**
  * effect-llm-router: one typed, composable, Effect-native way to call LLM APIs.
  *
+ * The testing helpers (`LlmTest`, `Simulator`) are in `effect-llm-router/testing`.
+ *
  * @since 0.1.0
  */
 
@@ -38,9 +40,6 @@ export * as Llm from "./Llm.js"
 export * as LlmError from "./LlmError.js"
 
 /** @since 0.1.0 */
-export * as LlmTest from "./LlmTest.js"
-
-/** @since 0.1.0 */
 export * as Message from "./Message.js"
 
 /** @since 0.1.0 */
@@ -75,9 +74,6 @@ export * as RetryPolicy from "./RetryPolicy.js"
 
 /** @since 0.1.0 */
 export * as Router from "./Router.js"
-
-/** @since 0.1.0 */
-export * as Simulator from "./simulator/Simulator.js"
 
 /** @since 0.1.0 */
 export * as Sse from "./Sse.js"

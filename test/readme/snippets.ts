@@ -7,7 +7,6 @@ import {
   type ChatRequest,
   Llm,
   LlmError,
-  LlmTest,
   Message,
   Pricing,
   ProviderConfig,
@@ -16,6 +15,7 @@ import {
   Router,
   UsageLedger
 } from "effect-llm-router"
+import { LlmTest } from "effect-llm-router/testing"
 
 declare const request: ChatRequest.Input
 declare const program: Effect.Effect<void, LlmError.LlmError, Llm.Llm>

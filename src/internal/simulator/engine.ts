@@ -1,0 +1,281 @@
+/**
+ * The engine: a request reduced to a {@link Plan}, independent of the HTTP
+ * server that writes it. Every route goes through the same gate (fault header,
+ * key, rate limit), then a wire format decodes the body and renders the reply.
+ */
+import * as Http from "node:http"
+import * as Reply from "../../simulator/Reply.js"
+import type { ApiError, EmbeddingFormat, Fault, ReplyMeta, WireFormat } from "../../simulator/Simulator.js"
+import type { Config } from "./config.js"
+import { type Admitted, bodyPlan, faultHeader, faultStream, makeCachedParser, type ReplyFault } from "./fault.js"
+import { type Plan, streamPlan } from "./plan.js"
+import { makeRateLimit } from "./rateLimit.js"
+
+const maskKey = (key: string): string => (key.length <= 8 ? "***" : `${key.slice(0, 3)}…${key.slice(-4)}`)
+
+const htmlPage = (status: number): string => {
+  const title = `${status} ${Http.STATUS_CODES[status] ?? "Error"}`
+  return `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${title}</h1></center>\r\n` +
+    `<hr><center>simulator</center>\r\n</body>\r\n</html>\r\n`
+}
+
+const isApiError = (u: unknown): u is ApiError => typeof u === "object" && u !== null && "_tag" in u
+
+const intHeader = (
+  headers: Http.IncomingHttpHeaders,
+  name: string,
+  min: number,
+  max: number
+): number | undefined | ApiError => {
+  const value = headers[name]
+  if (value === undefined) return undefined
+  const text = (Array.isArray(value) ? value[0] ?? "" : value).trim()
+  const n = Number(text)
+  return /^\d+$/.test(text) && n >= min && n <= max
+    ? n
+    : { _tag: "InvalidRequest", message: `Invalid ${name} header "${text}": expected an integer from ${min} to ${max}.`, param: name }
+}
+
+/** What admitting a request and answering an error need of a format. */
+type Gate = Pick<WireFormat<never>, "apiKey" | "renderError" | "requestIdHeader" | "rateLimitHeaders">
+
+/** The first response header: the request id, under the format's name for it. */
+const requestIdHeaders = (format: Gate, id: number): Record<string, string> => ({
+  [format.requestIdHeader ?? "x-request-id"]: `req_sim${id}`
+})
+
+/** The engine of one simulator: its request ids, its parsed faults and its rate-limit buckets. */
+export const makeEngine = (config: Config) => {
+  const parseFaultCached = makeCachedParser()
+  const rateLimit = makeRateLimit(config.requestsPerMinute)
+  let nextId = 1
+
+  const errorPlan = (format: Gate, error: ApiError, headers: Record<string, string>): Plan => {
+    const { body, status } = format.renderError(error)
+    if (error._tag === "RateLimited") {
+      headers["retry-after"] = String(Math.max(1, Math.ceil(error.retryAfterMs / 1000)))
+      headers["retry-after-ms"] = String(Math.ceil(error.retryAfterMs))
+    } else if (error._tag === "Injected") {
+      const { code, retryAfter, status } = error.fault
+      const seconds = retryAfter ?? (status === 429 && code !== "insufficient_quota" ? 1 : undefined)
+      if (seconds !== undefined) {
+        headers["retry-after"] = String(Math.ceil(seconds))
+        headers["retry-after-ms"] = String(Math.round(seconds * 1000))
+      }
+    }
+    headers["content-type"] = "application/json"
+    return { _tag: "Body", status, headers, body, delayMs: 0 }
+  }
+
+  /**
+   * Fault header, auth and rate limit: what every route checks first. Returns
+   * a plan (an error, or a fault that replaces the reply), or the fault to apply
+   * to the reply, if any.
+   */
+  const admit = (
+    format: Gate,
+    headers: Http.IncomingHttpHeaders,
+    now: number,
+    out: Record<string, string>
+  ): Plan | Admitted | undefined => {
+    const faultText = headers[faultHeader]
+    let fault: Fault | undefined = config.fault
+    if (typeof faultText === "string") {
+      const parsed = parseFaultCached(faultText)
+      if (typeof parsed === "string") {
+        return errorPlan(format, {
+          _tag: "InvalidRequest",
+          message: `Invalid ${faultHeader} header "${faultText}": ${parsed}.`,
+          param: faultHeader,
+          code: "invalid_simulator_fault"
+        }, out)
+      }
+      fault = parsed
+    }
+    const key = format.apiKey(headers)
+    if (config.apiKeys !== undefined && (key === undefined || !config.apiKeys.has(key))) {
+      return errorPlan(format, { _tag: "InvalidKey", maskedKey: key === undefined ? undefined : maskKey(key) }, out)
+    }
+    const limited = rateLimit(format, key ?? "", now, out)
+    if (limited !== undefined) return errorPlan(format, limited, out)
+    if (fault === undefined) return undefined
+    switch (fault._tag) {
+      case "Status":
+        return errorPlan(format, { _tag: "Injected", fault }, out)
+      case "Html":
+        out["content-type"] = "text/html"
+        return { _tag: "Body", status: fault.status, headers: out, body: htmlPage(fault.status), delayMs: 0 }
+      case "Empty":
+        return { _tag: "Body", status: fault.status, headers: out, body: "", delayMs: 0 }
+      default:
+        return fault
+    }
+  }
+
+  const isPlan = (u: Plan | Admitted | undefined): u is Plan =>
+    u !== undefined &&
+    (u._tag === "Body" || u._tag === "Stream" || u._tag === "Truncated" || u._tag === "Drop" || u._tag === "Hang")
+
+  /**
+   * The start every request shares: an id, the gate (fault header, key, rate
+   * limit), the JSON body read and decoded. A plan when it ends there.
+   */
+  const open = <T>(
+    format: Gate,
+    decode: (body: unknown, params?: Readonly<Record<string, string | undefined>>) => T | ApiError,
+    headers: Http.IncomingHttpHeaders,
+    bodyText: string,
+    now: number,
+    params: Readonly<Record<string, string | undefined>> | undefined
+  ):
+    | Plan
+    | {
+      readonly id: number
+      readonly out: Record<string, string>
+      readonly fault: ReplyFault | undefined
+      readonly output: Reply.OutputMode | undefined
+      readonly decoded: T
+    } =>
+  {
+    const id = nextId++
+    const out: Record<string, string> = requestIdHeaders(format, id)
+    const admitted = admit(format, headers, now, out)
+    if (isPlan(admitted)) return admitted
+    const fault = admitted?._tag === "Output" ? undefined : admitted
+    const output = admitted?._tag === "Output" ? admitted.mode : undefined
+    let body: unknown
+    try {
+      body = JSON.parse(bodyText)
+    } catch (cause) {
+      return errorPlan(format, {
+        _tag: "InvalidRequest",
+        message: `We could not parse the JSON body of your request (${
+          (cause as Error).message
+        }). The API expects a JSON payload.`
+      }, out)
+    }
+    const decoded = decode(body, params)
+    return isApiError(decoded) ? errorPlan(format, decoded, out) : { id, out, fault, output, decoded }
+  }
+
+  const generate = <X>(
+    format: WireFormat<X>,
+    headers: Http.IncomingHttpHeaders,
+    bodyText: string,
+    now: number,
+    params?: Readonly<Record<string, string | undefined>>
+  ): Plan => {
+    const opened = open(format, format.decode, headers, bodyText, now, params)
+    if (!("decoded" in opened)) return opened
+    const { decoded, fault, id, out, output } = opened
+    const { prompt } = decoded
+    if (!config.models.has(prompt.model)) return errorPlan(format, { _tag: "ModelNotFound", model: prompt.model }, out)
+    const window = config.contextWindows[prompt.model] ?? config.contextWindow
+    if (decoded.requestedTokens > window) {
+      return errorPlan(format, {
+        _tag: "ContextLength",
+        limit: window,
+        promptTokens: prompt.promptTokens,
+        completionTokens: decoded.requestedTokens - prompt.promptTokens
+      }, out)
+    }
+    const replyTokens = intHeader(headers, "x-simulator-reply-tokens", 0, 100_000)
+    if (isApiError(replyTokens)) return errorPlan(format, replyTokens, out)
+    const toolCalls = intHeader(headers, "x-simulator-tool-calls", 1, 64)
+    if (isApiError(toolCalls)) return errorPlan(format, toolCalls, out)
+    const cachedTokens = intHeader(headers, "x-simulator-cached-tokens", 0, Number.MAX_SAFE_INTEGER)
+    if (isApiError(cachedTokens)) return errorPlan(format, cachedTokens, out)
+    const reply = Reply.generate(prompt, {
+      replyTokens: replyTokens ?? config.replyTokens,
+      reasoningTokens: config.reasoningTokens,
+      toolCalls: toolCalls ?? 1,
+      cachedTokens: cachedTokens ?? 0,
+      output
+    })
+    const meta: ReplyMeta = { id: `${format.idPrefix}sim${id}`, created: Math.floor(now / 1000), model: prompt.model }
+
+    if (decoded.stream) {
+      out["content-type"] = format.streamContentType
+      out["cache-control"] = "no-cache"
+      const { end, parts, then } = faultStream(format, meta, format.renderStream(reply, meta, decoded.extra), fault)
+      return streamPlan(config, out, parts, end, then)
+    }
+
+    // A non-streamed reply takes as long as its stream would have.
+    const delayMs = config.ttftMs +
+      (config.tokenGapMs === undefined ? 0 : config.tokenGapMs * reply.usage.completionTokens)
+    return bodyPlan(
+      out,
+      format.renderReply(reply, meta, decoded.extra),
+      delayMs,
+      fault,
+      (shape) => format.renderBodyError(shape, meta)
+    )
+  }
+
+  /**
+   * An embedding request: the same gate, faults and model check as a
+   * generation; every input checked against the context window; vectors from
+   * `Reply.embedding`.
+   */
+  const embed = (
+    format: EmbeddingFormat,
+    headers: Http.IncomingHttpHeaders,
+    bodyText: string,
+    now: number,
+    params?: Readonly<Record<string, string | undefined>>
+  ): Plan => {
+    const opened = open(format, format.decode, headers, bodyText, now, params)
+    if (!("decoded" in opened)) return opened
+    const { decoded: request, fault, id, out } = opened
+    if (!config.models.has(request.model)) return errorPlan(format, { _tag: "ModelNotFound", model: request.model }, out)
+    const window = config.contextWindows[request.model] ?? config.contextWindow
+    let promptTokens = 0
+    for (const input of request.inputs) {
+      const tokens = Reply.countTokens(input.length)
+      if (tokens > window) {
+        return errorPlan(format, { _tag: "ContextLength", limit: window, promptTokens: tokens, completionTokens: 0 }, out)
+      }
+      promptTokens += tokens
+    }
+    const dimensions = request.dimensions ?? Reply.defaultEmbeddingDimensions
+    const vectors = request.inputs.map((input) => Reply.embedding(request.model, input, dimensions))
+    const text = format.render(vectors, request, promptTokens)
+    return bodyPlan(
+      out,
+      text,
+      config.ttftMs,
+      fault,
+      () => format.renderBodyError("openai", { id: `sim${id}`, created: 0, model: request.model })
+    )
+  }
+
+  const models = <X>(
+    format: WireFormat<X>,
+    headers: Http.IncomingHttpHeaders,
+    now: number,
+    model: string | undefined
+  ): Plan => {
+    const out: Record<string, string> = requestIdHeaders(format, nextId++)
+    const admitted = admit(format, headers, now, out)
+    if (isPlan(admitted)) return admitted
+    const entry = (id: string) => ({ id, object: "model", created: 1_700_000_000, owned_by: "simulator" })
+    if (model !== undefined && !config.models.has(model)) return errorPlan(format, { _tag: "ModelNotFound", model }, out)
+    out["content-type"] = "application/json"
+    const body = JSON.stringify(model !== undefined ? entry(model) : { object: "list", data: config.modelList.map(entry) })
+    return { _tag: "Body", status: 200, headers: out, body, delayMs: 0 }
+  }
+
+  const notFound = (format: Gate, method: string, path: string): Plan =>
+    errorPlan(format, { _tag: "NotFound", method, path }, requestIdHeaders(format, nextId++))
+
+  const badBody = (format: Gate): Plan =>
+    errorPlan(format, {
+      _tag: "InvalidRequest",
+      message: "The request body could not be read, or is larger than 32 MiB."
+    }, requestIdHeaders(format, nextId++))
+
+  return { generate, embed, models, notFound, badBody }
+}
+
+export type Engine = ReturnType<typeof makeEngine>

@@ -1,0 +1,175 @@
+/**
+ * Faults: the `x-simulator-fault` grammar (documented in `Simulator.ts`) parsed,
+ * and a parsed fault applied to a rendered reply.
+ */
+import type { Fault, RenderedStream, ReplyMeta, StreamErrorShape, WireFormat } from "../../simulator/Simulator.js"
+import type { Plan } from "./plan.js"
+
+/** The request header that selects a fault. */
+export const faultHeader = "x-simulator-fault"
+
+const faultKinds = ["status", "html", "empty", "reset", "malformed", "truncate", "stream-error", "stall", "output"] as const
+
+/** Parses an `x-simulator-fault` value; a `string` result is the reason it is invalid. */
+export const parseFault = (value: string): Fault | string => {
+  const parts = value.split(";").map((part) => part.trim()).filter((part) => part !== "")
+  const pairs: Array<readonly [string, string]> = []
+  for (const part of parts) {
+    const eq = part.indexOf("=")
+    if (eq <= 0) return `"${part}" is not of the form name=value`
+    pairs.push([part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim()])
+  }
+  const [head, ...params] = pairs
+  if (head === undefined) return "it is empty"
+  const [kind, raw] = head
+  const allowed = (names: ReadonlyArray<string>): string | undefined => {
+    for (const [name] of params) {
+      if (!names.includes(name)) {
+        return names.length === 0
+          ? `"${kind}" takes no parameters, got "${name}"`
+          : `unknown parameter "${name}" for "${kind}" (expected ${names.join(", ")})`
+      }
+    }
+    return undefined
+  }
+  const param = (name: string) => params.find(([n]) => n === name)?.[1]
+  const status = (): number | string => {
+    const n = Number(raw)
+    return /^\d{3}$/.test(raw) && n >= 400 && n <= 599 ? n : `"${kind}" needs an HTTP status from 400 to 599, got "${raw}"`
+  }
+  const count = (): number | string => {
+    const n = Number(raw)
+    return /^\d{1,6}$/.test(raw) ? n : `"${kind}" needs a number of chunks (0 or more), got "${raw}"`
+  }
+  switch (kind as (typeof faultKinds)[number]) {
+    case "status": {
+      const bad = allowed(["code", "type", "message", "retry-after"])
+      if (bad !== undefined) return bad
+      const s = status()
+      if (typeof s === "string") return s
+      const retryAfterText = param("retry-after")
+      const retryAfter = retryAfterText === undefined ? undefined : Number(retryAfterText)
+      if (retryAfter !== undefined && !(Number.isFinite(retryAfter) && retryAfter >= 0 && retryAfterText !== "")) {
+        return `retry-after needs seconds (0 or more), got "${retryAfterText}"`
+      }
+      return { _tag: "Status", status: s, code: param("code"), type: param("type"), message: param("message"), retryAfter }
+    }
+    case "html":
+    case "empty": {
+      const bad = allowed([])
+      if (bad !== undefined) return bad
+      const s = status()
+      if (typeof s === "string") return s
+      return { _tag: kind === "html" ? "Html" : "Empty", status: s }
+    }
+    case "reset":
+    case "malformed":
+    case "truncate":
+    case "stall": {
+      const bad = allowed([])
+      if (bad !== undefined) return bad
+      const after = count()
+      if (typeof after === "string") return after
+      const tag = kind === "reset" ? "Reset" : kind === "malformed" ? "Malformed" : kind === "truncate" ? "Truncate" : "Stall"
+      return { _tag: tag, after }
+    }
+    case "stream-error": {
+      const bad = allowed(["shape"])
+      if (bad !== undefined) return bad
+      const after = count()
+      if (typeof after === "string") return after
+      const shape = param("shape") ?? "openai"
+      if (shape !== "openai" && shape !== "vllm" && shape !== "openrouter") {
+        return `unknown shape "${shape}" (expected openai, vllm, openrouter)`
+      }
+      return { _tag: "StreamError", after, shape }
+    }
+    case "output": {
+      const bad = allowed([])
+      if (bad !== undefined) return bad
+      return raw === "nonconforming" || raw === "text"
+        ? { _tag: "Output", mode: raw }
+        : `"output" needs nonconforming or text, got "${raw}"`
+    }
+    default:
+      return `unknown fault "${kind}" (expected one of ${faultKinds.join(", ")})`
+  }
+}
+
+/**
+ * A parser that remembers the values it has seen, since a client usually sends
+ * the same few; bounded, so a client cannot grow it without limit.
+ */
+export const makeCachedParser = (): (value: string) => Fault | string => {
+  const faults = new Map<string, Fault | string>()
+  return (value) => {
+    let fault = faults.get(value)
+    if (fault === undefined) {
+      fault = parseFault(value)
+      if (faults.size > 256) faults.clear()
+      faults.set(value, fault)
+    }
+    return fault
+  }
+}
+
+/** The faults that change a reply's delivery rather than replace it. */
+export type ReplyFault = Exclude<Fault, { readonly _tag: "Status" | "Html" | "Empty" | "Output" }>
+
+/** A fault the gate lets through: one that changes the reply's delivery or its content. */
+export type Admitted = ReplyFault | Extract<Fault, { readonly _tag: "Output" }>
+
+/** A stream's events as a fault leaves them: the events, what follows them, and how the connection ends. */
+export interface FaultedStream {
+  readonly parts: ReadonlyArray<string>
+  readonly end: string
+  readonly then: "end" | "reset" | "stall"
+}
+
+/** Applies a fault (if any) to a rendered stream. */
+export const faultStream = (
+  format: Pick<WireFormat<never>, "malformedEvent" | "renderStreamError">,
+  meta: ReplyMeta,
+  { events, tail }: RenderedStream,
+  fault: ReplyFault | undefined
+): FaultedStream => {
+  if (fault === undefined) return { parts: events, end: tail, then: "end" }
+  const before = events.slice(0, fault.after)
+  switch (fault._tag) {
+    case "Malformed":
+      return { parts: [...before, format.malformedEvent, ...events.slice(fault.after)], end: tail, then: "end" }
+    case "Truncate":
+      return { parts: before, end: "", then: "end" }
+    case "StreamError":
+      return { parts: before, end: format.renderStreamError(fault.shape, meta), then: "end" }
+    case "Reset":
+      return { parts: before, end: "", then: "reset" }
+    case "Stall":
+      return { parts: before, end: "", then: "stall" }
+  }
+}
+
+/** A whole 200 JSON body, changed by the fault, if any; `bodyError` renders a `stream-error` fault's body. */
+export const bodyPlan = (
+  out: Record<string, string>,
+  text: string,
+  delayMs: number,
+  fault: ReplyFault | undefined,
+  bodyError: (shape: StreamErrorShape) => string
+): Plan => {
+  out["content-type"] = "application/json"
+  if (fault === undefined) return { _tag: "Body", status: 200, headers: out, body: text, delayMs }
+  const half = text.slice(0, text.length >> 1)
+  switch (fault._tag) {
+    case "Malformed":
+      return { _tag: "Body", status: 200, headers: out, body: half, delayMs }
+    case "StreamError":
+      return { _tag: "Body", status: 200, headers: out, body: bodyError(fault.shape), delayMs }
+    case "Truncate":
+      return { _tag: "Truncated", headers: out, declaredLength: Buffer.byteLength(text), body: half, delayMs }
+    case "Reset":
+      return { _tag: "Drop", delayMs }
+    case "Stall":
+      return { _tag: "Hang" }
+  }
+}

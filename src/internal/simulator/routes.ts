@@ -1,0 +1,134 @@
+/**
+ * Request routing: every endpoint of every wire format, as one table both
+ * servers serve (`HttpRouter` routes it for the platform server; `matchRoute`
+ * matches it by hand for the plain listener).
+ */
+import type * as HttpRouter from "effect/http/HttpRouter"
+import type * as Http from "node:http"
+import * as Anthropic from "../../simulator/Anthropic.js"
+import * as Gemini from "../../simulator/Gemini.js"
+import * as Ollama from "../../simulator/Ollama.js"
+import * as OpenAiChat from "../../simulator/OpenAiChat.js"
+import * as OpenAiResponses from "../../simulator/OpenAiResponses.js"
+import type { EmbeddingFormat } from "../../simulator/Simulator.js"
+import type { Engine } from "./engine.js"
+import type { Plan } from "./plan.js"
+
+/** The largest request body read; a larger one is answered as an invalid request. */
+export const maxBody = 32 * 1024 * 1024
+
+/** The format of answers to requests no route takes. */
+export const chat = OpenAiChat.format
+
+/** What a route is given. */
+export interface RouteInput {
+  readonly headers: Http.IncomingHttpHeaders
+  /** The body of a POST (`""` otherwise); `undefined` when it could not be read or is too large. */
+  readonly body: string | undefined
+  /** From `Clock`. */
+  readonly now: number
+  readonly params: Readonly<Record<string, string | undefined>>
+  /** The request target, query included (`/v1beta/models/m:streamGenerateContent?alt=sse`). */
+  readonly url: string
+}
+
+/** One endpoint: its method, its path and how the engine answers it. */
+export interface Route {
+  readonly method: "GET" | "POST"
+  /** As `HttpRouter` writes it: `/`-separated segments, `:name` capturing one. */
+  readonly path: HttpRouter.PathInput
+  readonly plan: (engine: Engine, input: RouteInput) => Plan
+}
+
+const embeddingRoute = (path: HttpRouter.PathInput, format: EmbeddingFormat): Route => ({
+  method: "POST",
+  path,
+  plan: (engine, { body, headers, now }) =>
+    body === undefined ? engine.badBody(format) : engine.embed(format, headers, body, now)
+})
+
+/** Every endpoint, for both servers. Each new wire format adds its routes here. */
+export const routes: ReadonlyArray<Route> = [
+  {
+    method: "POST",
+    path: "/v1/chat/completions",
+    plan: (engine, { body, headers, now }) =>
+      body === undefined ? engine.badBody(chat) : engine.generate(chat, headers, body, now)
+  },
+  {
+    method: "POST",
+    path: "/v1/responses",
+    plan: (engine, { body, headers, now }) =>
+      body === undefined
+        ? engine.badBody(OpenAiResponses.format)
+        : engine.generate(OpenAiResponses.format, headers, body, now)
+  },
+  {
+    method: "GET",
+    path: "/v1/models",
+    plan: (engine, { headers, now }) => engine.models(chat, headers, now, undefined)
+  },
+  {
+    method: "GET",
+    path: "/v1/models/:model",
+    plan: (engine, { headers, now, params }) => engine.models(chat, headers, now, params.model ?? "")
+  },
+  {
+    method: "POST",
+    path: "/v1/messages",
+    plan: (engine, { body, headers, now }) =>
+      body === undefined ? engine.badBody(Anthropic.format) : engine.generate(Anthropic.format, headers, body, now)
+  },
+  embeddingRoute("/v1/embeddings", OpenAiChat.embeddingFormat),
+  embeddingRoute("/api/embed", Ollama.embeddingFormat),
+  {
+    method: "POST",
+    path: "/api/chat",
+    plan: (engine, { body, headers, now }) =>
+      body === undefined ? engine.badBody(Ollama.format) : engine.generate(Ollama.format, headers, body, now)
+  },
+  {
+    // One segment, `{model}:{method}`: Gemini puts the method after a colon.
+    method: "POST",
+    path: "/v1beta/models/:model",
+    plan: (engine, { body, headers, now, params, url }) => {
+      const target = Gemini.target(params.model ?? "", url, headers)
+      return target === undefined
+        ? engine.notFound(Gemini.format, "POST", url)
+        : body === undefined
+        ? engine.badBody(Gemini.format)
+        : Gemini.isEmbedding(target.params)
+        ? engine.embed(Gemini.embeddingFormat, target.headers, body, now, target.params)
+        : engine.generate(Gemini.format, target.headers, body, now, target.params)
+    }
+  }
+]
+
+const compiledRoutes = routes.map((route) => ({ route, segments: route.path.split("/") }))
+
+const decodeSegment = (segment: string): string => {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    return segment
+  }
+}
+
+/** The route table matched by hand, for the plain listener (`HttpRouter` does its own). */
+export const matchRoute = (
+  method: string | undefined,
+  url: string | undefined
+): { readonly route: Route; readonly params: Record<string, string> } | undefined => {
+  const parts = (url ?? "").split("?", 1)[0]!.split("/")
+  next: for (const { route, segments } of compiledRoutes) {
+    if (route.method !== method || segments.length !== parts.length) continue
+    const params: Record<string, string> = {}
+    for (let i = 0; i < segments.length; i++) {
+      const segment = segments[i]!
+      if (segment.startsWith(":")) params[segment.slice(1)] = decodeSegment(parts[i]!)
+      else if (segment !== parts[i]) continue next
+    }
+    return { route, params }
+  }
+  return undefined
+}
