@@ -203,7 +203,9 @@ const baseline = async (url: string): Promise<Sample> => {
       for (const event of decoder.push(bytes as Uint8Array)) {
         if (event.data.startsWith("[DONE]")) return
         const chunk = JSON.parse(event.data) as { choices: Array<{ delta?: { content?: string | null } }> }
-        if (first && typeof chunk.choices[0]?.delta?.content === "string") {
+        // Counted on the first text, as ours counts its first TextDelta (the first event's content is "").
+        const content = chunk.choices[0]?.delta?.content
+        if (first && typeof content === "string" && content !== "") {
           first = false
           progress.started()
         }
@@ -234,9 +236,9 @@ const serveSimulator = async () => {
   const { Exit, Scope } = await import("effect")
   const Simulator = await import("../../src/simulator/Simulator.js")
   const scope = Effect.runSync(Scope.make())
-  // About a minute per reply: nothing ends before the bench stops it.
+  // About three minutes per reply: nothing ends before the bench stops it.
   const simulator = await Effect.runPromise(
-    Scope.provide(Simulator.make({ replyTokens: 200, tokensPerSecond: 3 }), scope)
+    Scope.provide(Simulator.make({ replyTokens: 600, tokensPerSecond: 3 }), scope)
   )
   console.log(`${simulator.url}/v1`)
   const stop = () => {
@@ -271,37 +273,40 @@ const mb = (bytes: number) => Math.round(bytes / 1024 / 1024)
 const round2 = (n: number) => Math.round(n * 100) / 100
 
 /**
- * Starts the slow simulator, then each side in turn, each in its own process;
+ * Runs each side in turn, each in its own process against a slow simulator of its own;
  * prints one line per side and gives the result.
  */
 export const measureStreamsMemory = async (): Promise<MemoryResult> => {
-  const simulator = child(["simulator"])
-  try {
-    const url = await simulator.line
-    const o = await side("ours", url)
-    const b = await side("baseline", url)
-    for (const [label, s] of [["ours", o], ["baseline", b]] as const) {
-      console.log(
-        `${streamsMemoryResultName} ${label}: ${count} streams open in ${(s.openMillis / 1000).toFixed(1)} s; ` +
-          `RSS ${mb(s.startRss)} -> peak ${mb(s.peakRss)} MB, heap ${mb(s.startHeap)} -> peak ${mb(s.peakHeap)} MB ` +
-          `(${mb(s.liveHeap)} MB live after a GC with all open)`
-      )
+  // Each side meets a fresh simulator of its own, so neither inherits the other's warm-up or load.
+  const withSimulator = async (name: "ours" | "baseline"): Promise<Sample> => {
+    const simulator = child(["simulator"])
+    try {
+      return await side(name, await simulator.line)
+    } finally {
+      simulator.process.kill()
     }
-    return {
-      name: streamsMemoryResultName,
-      streams: count,
-      ours_rss_mb: mb(o.peakRss),
-      baseline_rss_mb: mb(b.peakRss),
-      ratio: round2(o.peakRss / b.peakRss),
-      ours_heap_mb: mb(o.peakHeap),
-      baseline_heap_mb: mb(b.peakHeap),
-      heap_ratio: round2(o.peakHeap / b.peakHeap),
-      ours_live_heap_mb: mb(o.liveHeap),
-      baseline_live_heap_mb: mb(b.liveHeap),
-      live_heap_ratio: round2(o.liveHeap / b.liveHeap)
-    }
-  } finally {
-    simulator.process.kill()
+  }
+  const o = await withSimulator("ours")
+  const b = await withSimulator("baseline")
+  for (const [label, s] of [["ours", o], ["baseline", b]] as const) {
+    console.log(
+      `${streamsMemoryResultName} ${label}: ${count} streams open in ${(s.openMillis / 1000).toFixed(1)} s; ` +
+        `RSS ${mb(s.startRss)} -> peak ${mb(s.peakRss)} MB, heap ${mb(s.startHeap)} -> peak ${mb(s.peakHeap)} MB ` +
+        `(${mb(s.liveHeap)} MB live after a GC with all open)`
+    )
+  }
+  return {
+    name: streamsMemoryResultName,
+    streams: count,
+    ours_rss_mb: mb(o.peakRss),
+    baseline_rss_mb: mb(b.peakRss),
+    ratio: round2(o.peakRss / b.peakRss),
+    ours_heap_mb: mb(o.peakHeap),
+    baseline_heap_mb: mb(b.peakHeap),
+    heap_ratio: round2(o.peakHeap / b.peakHeap),
+    ours_live_heap_mb: mb(o.liveHeap),
+    baseline_live_heap_mb: mb(b.liveHeap),
+    live_heap_ratio: round2(o.liveHeap / b.liveHeap)
   }
 }
 

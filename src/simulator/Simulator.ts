@@ -111,6 +111,12 @@ export interface Options {
   readonly host?: string
   /** The port; `0` picks a free one. Default `0`. */
   readonly port?: number
+  /**
+   * How many connections may wait to be accepted (the listen queue; the kernel caps it
+   * at `net.core.somaxconn`). Default 65535, so a burst of clients in a load test is
+   * queued rather than dropped and retried by the kernel seconds later.
+   */
+  readonly backlog?: number
   /** Delay before any response's headers. Default zero. */
   readonly latency?: Duration.Input
   /** Delay between the headers and the first chunk of a stream (added to a non-streamed reply's delay). Default zero. */

@@ -662,6 +662,11 @@ for (const server of ["node", "platform"] as const) {
         expect(invalid).toMatchObject({ _tag: "SimulatorStartError", reason: "InvalidOptions" })
         const negative = yield* Effect.flip(Effect.scoped(start({ replyTokens: -1 })))
         expect(negative.reason).toBe("InvalidOptions")
+        const backlog = yield* Effect.flip(Effect.scoped(start({ backlog: 0 })))
+        expect(backlog).toMatchObject({ _tag: "SimulatorStartError", reason: "InvalidOptions" })
+        expect(backlog.message).toContain("backlog must be an integer of at least 1, got 0")
+        const queued = yield* start({ backlog: 4096 }).pipe(Scope.provide(scope))
+        expect((yield* post(queued, request)).status).toBe(200)
         yield* Scope.close(scope, Exit.void)
       }))
 

@@ -13,6 +13,7 @@ export const defaultModels: ReadonlyArray<string> = ["gpt-4o-mini", "gpt-4o", "s
 export interface Config {
   readonly host: string
   readonly port: number
+  readonly backlog: number
   readonly server: "node" | "platform"
   readonly latencyMs: number
   readonly ttftMs: number
@@ -42,13 +43,14 @@ export const resolve = (options: Options): Config | string => {
     return Number.isFinite(ms) && ms >= 0 ? ms : `${name} must be a finite duration`
   }
   const port = int("port", options.port, 0, 0)
+  const backlog = int("backlog", options.backlog, 65535, 1)
   const latencyMs = millis("latency", options.latency)
   const ttftMs = millis("timeToFirstToken", options.timeToFirstToken)
   const replyTokens = int("replyTokens", options.replyTokens, 16, 0)
   const reasoningTokens = int("reasoningTokens", options.reasoningTokens, 8, 0)
   const contextWindow = int("contextWindow", options.contextWindow, 128_000, 1)
   const rpm = int("requestsPerMinute", options.requestsPerMinute, 0, 1)
-  for (const v of [port, latencyMs, ttftMs, replyTokens, reasoningTokens, contextWindow, rpm]) {
+  for (const v of [port, backlog, latencyMs, ttftMs, replyTokens, reasoningTokens, contextWindow, rpm]) {
     if (typeof v === "string") return v
   }
   if ((port as number) > 65535) return `port must be at most 65535, got ${port}`
@@ -65,6 +67,7 @@ export const resolve = (options: Options): Config | string => {
   return {
     host: options.host ?? "127.0.0.1",
     port: port as number,
+    backlog: backlog as number,
     server,
     latencyMs: latencyMs as number,
     ttftMs: ttftMs as number,

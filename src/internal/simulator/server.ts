@@ -59,7 +59,7 @@ export const start = <E>(
         Effect.callback<void, E>((resume) => {
           const onError = (error: Error) => resume(Effect.fail(listenError(error)))
           server.once("error", onError)
-          server.listen({ host: config.host, port: config.port }, () => {
+          server.listen({ host: config.host, port: config.port, backlog: config.backlog }, () => {
             server.off("error", onError)
             resume(Effect.void)
           })
@@ -72,7 +72,7 @@ export const start = <E>(
           })
       )
     } else {
-      const httpServer = yield* NodeHttpServer.make(() => server, { host: config.host, port: config.port }).pipe(
+      const httpServer = yield* NodeHttpServer.make(() => server, { host: config.host, port: config.port, backlog: config.backlog }).pipe(
         Effect.mapError((error) => listenError(error.cause))
       )
       const app = yield* platformApp(engine, config, clock, closing)
