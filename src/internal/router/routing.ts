@@ -42,7 +42,7 @@ class Routing<A> implements Call {
   last: { readonly state: State; readonly error: LlmError } | undefined = undefined
   members: ReadonlyArray<State>
   from: string
-  /** The call's deadline (`Clock` milliseconds), set for each attempt as `Deadline.CallDeadline`. */
+  /** The call's deadline (`Clock` milliseconds), which its attempts run under as `Deadline.CallDeadline`. */
   deadlineAt = Infinity
   constructor(
     readonly core: Core,
@@ -78,24 +78,23 @@ class Routing<A> implements Call {
     const state = candidates.length === 1 ? candidates[0]! : candidates[this.core.pick(candidates, u, this.request)]!
     this.tried.push(state)
     const settings = this.core.settings
-    // The attempt's bookkeeping is settled however the attempt ends,
-    // interrupted included; the attempt itself runs as the caller does.
-    const attempt = Effect.acquireUseRelease(
-      Effect.sync(() => enter(state, now)),
-      () => Effect.provideService(this.send(state, this.routed(state)), Deadline.CallDeadline, this.deadlineAt),
-      (probe, exit) =>
-        Effect.sync(() => {
-          const end = this.clock.currentTimeMillisUnsafe()
-          if (exit._tag === "Success") settleSuccess(settings, state, now, end, exit.value, this.held)
-          else settleFailure(settings, state, probe, end, exit.cause.reasons.find(Cause.isFailReason)?.error)
-        })
-    )
-    return Effect.matchCauseEffect(attempt, {
-      onFailure: (cause) => {
-        const error = cause.reasons.find(Cause.isFailReason)?.error
-        return error === undefined ? Effect.failCause(cause) : this.failed(state, error)
-      },
-      onSuccess: Effect.succeed
+    // The attempt's bookkeeping is entered and its settling installed in one
+    // uninterruptible step, so it is settled however the attempt ends,
+    // interrupted included; the attempt itself, and the next one after a
+    // failure, run as the caller does.
+    return Effect.uninterruptibleMask((restore) => {
+      const probe = enter(state, now)
+      return Effect.matchCauseEffect(restore(this.send(state, this.routed(state))), {
+        onFailure: (cause) => {
+          const error = cause.reasons.find(Cause.isFailReason)?.error
+          settleFailure(settings, state, probe, this.clock.currentTimeMillisUnsafe(), error)
+          return error === undefined ? Effect.failCause(cause) : restore(this.failed(state, error))
+        },
+        onSuccess: (value) => {
+          settleSuccess(settings, state, now, this.clock.currentTimeMillisUnsafe(), value, this.held)
+          return Effect.succeed(value)
+        }
+      })
     })
   }
 
@@ -180,8 +179,8 @@ export const run = <A>(
     const routing = new Routing(core, request, name, members, send, held, clock, fiber.getRef(Random.Random))
     const inherited = fiber.getRef(Deadline.CallDeadline)
     routing.deadlineAt = Math.min(inherited, clock.currentTimeMillisUnsafe() + core.settings.deadlineMillis)
-    if (core.keepsDeadlines) return routing.next()
-    const calls = Effect.suspend(() => routing.next())
+    if (core.keepsDeadlines) return Effect.provideService(routing.next(), Deadline.CallDeadline, routing.deadlineAt)
+    const calls = Effect.provideService(Effect.suspend(() => routing.next()), Deadline.CallDeadline, routing.deadlineAt)
     const bounded = Deadline.within(
       restore === undefined ? calls : Effect.uninterruptible(calls),
       core.settings.deadline,
