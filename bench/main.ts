@@ -53,13 +53,13 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Scope from "effect/Scope"
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as os from "node:os"
-import * as path from "node:path"
 import { createInterface } from "node:readline"
 import { Agent } from "undici"
 import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
 import { cases } from "./cases/index.js"
 import { type MemoryResult, measureStreamsMemory, streamsMemoryResultName } from "./cases/streamsMemory.js"
 import { measureKeyPool } from "./keyPool.js"
+import { nodeArgs } from "./nodeArgs.js"
 
 const keyPoolResultName = "keypool-acquire-release-10k-vs-10-keys"
 
@@ -101,8 +101,7 @@ interface Server {
 const startSimulator = async (server: string): Promise<Server> => {
   const given = process.env["SIMULATOR_URL"]
   if (given !== undefined && given !== "") return { url: given, stop: () => {} }
-  const script = path.join(import.meta.dirname, "simulatorProcess.ts")
-  const args = ["--import", "tsx", script]
+  const args = nodeArgs("simulatorProcess")
   const options = {
     stdio: ["ignore", "pipe", "inherit"] as Array<"ignore" | "pipe" | "inherit">,
     env: { ...process.env, BENCH_SIMULATOR_SERVER: server }

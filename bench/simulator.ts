@@ -22,6 +22,7 @@ import { fork, type ChildProcess } from "node:child_process"
 import * as Http from "node:http"
 import { fileURLToPath } from "node:url"
 import { Pool } from "undici"
+import { loaderArgs } from "./nodeArgs.js"
 
 const replyTokens = 64
 const concurrency = 32
@@ -119,7 +120,7 @@ interface Server {
 
 const start = (kind: ServerKind): Promise<Server> =>
   new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), ["--serve", kind], { execArgv: ["--import", "tsx"] })
+    const child = fork(fileURLToPath(import.meta.url), ["--serve", kind], { execArgv: [...loaderArgs] })
     child.once("error", reject)
     child.once("message", (message) => {
       resolve({ kind, child, url: `http://127.0.0.1:${(message as { port: number }).port}` })

@@ -31,6 +31,7 @@ import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
 import * as Sse from "../../src/Sse.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { nodeArgs } from "../nodeArgs.js"
 import { fail } from "./reply.js"
 
 export const streamsMemoryResultName = "streams-10k-memory"
@@ -252,7 +253,7 @@ const script = fileURLToPath(import.meta.url)
 
 /** Runs this file with `args` in a child process; resolves with its first stdout line. */
 const child = (args: ReadonlyArray<string>): { readonly process: ChildProcess; readonly line: Promise<string> } => {
-  const proc = spawn(process.execPath, ["--expose-gc", "--import", "tsx", script, ...args], { stdio: ["ignore", "pipe", "inherit"] })
+  const proc = spawn(process.execPath, ["--expose-gc", ...nodeArgs("cases/streamsMemory"), ...args], { stdio: ["ignore", "pipe", "inherit"] })
   const line = new Promise<string>((resolve, reject) => {
     proc.once("exit", (code) => reject(new Error(`bench: ${args[0]} exited (${code}) before reporting`)))
     createInterface({ input: proc.stdout! }).once("line", (text) => resolve(text.trim()))
