@@ -33,14 +33,14 @@ const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
  * @since 0.1.0
  * @category Models
  */
-export class Usage extends Schema.Class<Usage>("Usage")({
+export class Usage extends Schema.Opaque<Usage>()(Schema.Struct({
   promptTokens: Count,
   completionTokens: Count,
   totalTokens: Count,
   cachedPromptTokens: Count,
   reasoningTokens: Count,
   estimated: Schema.Boolean
-}) {}
+})) {}
 
 /**
  * Usage with every count at zero.
@@ -93,7 +93,7 @@ export type RateLimitSnapshot = typeof RateLimitSnapshot.Type
  * @since 0.1.0
  * @category Models
  */
-export class ChatResponse extends Schema.Class<ChatResponse>("ChatResponse")({
+export class ChatResponse extends Schema.Opaque<ChatResponse>()(Schema.Struct({
   /** The provider's id of the reply (empty when it sent none). */
   id: Schema.String,
   /** The model that answered, as the provider names it. */
@@ -118,4 +118,4 @@ export class ChatResponse extends Schema.Class<ChatResponse>("ChatResponse")({
   providerMetadata: Schema.optional(ProviderMetadata),
   /** The provider's rate-limit headers on this reply, when it sent any (non-streamed calls). */
   rateLimit: Schema.optional(RateLimitSnapshot)
-}) {}
+})) {}
