@@ -88,7 +88,18 @@ export const RateLimitSnapshot = Schema.Struct({
 export type RateLimitSnapshot = typeof RateLimitSnapshot.Type
 
 /**
- * The reply of one chat call.
+ * The reply of one chat call: a plain object, which this schema describes.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { ChatResponse, Llm, Message } from "effect-llm-router"
+ *
+ * // Keep a reply as JSON, and read it back.
+ * const AsJson = Schema.fromJsonString(Schema.toCodecJson(ChatResponse.ChatResponse))
+ * const saved = Llm.chat({ messages: [Message.user("Hi")] }).pipe(Effect.flatMap(Schema.encodeEffect(AsJson)))
+ * const restored = Effect.flatMap(saved, Schema.decodeEffect(AsJson))
+ * ```
  *
  * @since 0.1.0
  * @category Models
