@@ -2,7 +2,7 @@
  * One `Llm` over several deployments: `Router`. Callers name a group
  * (`"fast"`) or a model as the request's model; the router picks a deployment
  * by weight, falls back on chosen errors, cools failing deployments down, and
- * reports its state in LLM-API-BalancedCall's `system-capacity` shape.
+ * reports its state with the fields of LLM-API-BalancedCall's `system-capacity`.
  *
  *   node --import tsx examples/router.ts
  */
@@ -36,8 +36,8 @@ const program = Effect.gen(function*() {
   const answered = yield* ask("legacy", "Are you still there?")
   yield* Console.log(`legacy was answered by ${answered.model}`)
 
-  const { details, load_percent } = yield* Router.status
-  yield* Console.log(`load ${load_percent}%`)
+  const { details, loadPercent } = yield* Router.status
+  yield* Console.log(`load ${loadPercent}%`)
   for (const [name, load] of Object.entries(details)) {
     yield* Console.log(
       `${name}: weight ${load.weight}, ${load.requests} requests, ${load.failures} failed, cooldown ${load.cooldown.state}`

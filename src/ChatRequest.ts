@@ -13,9 +13,9 @@ import { JsonSchemaObject, jsonSchemaOf, Message, ToolDefinition } from "./Messa
  * @since 0.1.0
  * @category Models
  */
-export class TextFormat extends Schema.Class<TextFormat>("TextFormat")({
+export class TextFormat extends Schema.Opaque<TextFormat>()(Schema.Struct({
   type: Schema.tag("text")
-}) {}
+})) {}
 
 /**
  * Any JSON object (OpenAI `json_object`; the prompt must also ask for JSON).
@@ -23,9 +23,9 @@ export class TextFormat extends Schema.Class<TextFormat>("TextFormat")({
  * @since 0.1.0
  * @category Models
  */
-export class JsonObjectFormat extends Schema.Class<JsonObjectFormat>("JsonObjectFormat")({
+export class JsonObjectFormat extends Schema.Opaque<JsonObjectFormat>()(Schema.Struct({
   type: Schema.tag("json_object")
-}) {}
+})) {}
 
 /**
  * JSON that follows a schema. Build it from an Effect Schema with `jsonSchemaFormat`.
@@ -33,14 +33,14 @@ export class JsonObjectFormat extends Schema.Class<JsonObjectFormat>("JsonObject
  * @since 0.1.0
  * @category Models
  */
-export class JsonSchemaFormat extends Schema.Class<JsonSchemaFormat>("JsonSchemaFormat")({
+export class JsonSchemaFormat extends Schema.Opaque<JsonSchemaFormat>()(Schema.Struct({
   type: Schema.tag("json_schema"),
   name: Schema.String,
   description: Schema.optional(Schema.String),
   schema: JsonSchemaObject,
   /** Ask the provider to enforce the schema exactly. Default: on. */
   strict: Schema.optional(Schema.Boolean)
-}) {}
+})) {}
 
 /**
  * @since 0.1.0
@@ -112,7 +112,7 @@ const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
  * @since 0.1.0
  * @category Models
  */
-export class ChatRequest extends Schema.Class<ChatRequest>("ChatRequest")({
+export class ChatRequest extends Schema.Opaque<ChatRequest>()(Schema.Struct({
   messages: Schema.Array(Message).check(Schema.isMinLength(1, { message: "a request needs at least one message" })),
   /** The model; when unset, the layer's default model is used. */
   model: Schema.optional(Schema.String),
@@ -135,7 +135,7 @@ export class ChatRequest extends Schema.Class<ChatRequest>("ChatRequest")({
    * `{ "logprobs": true }`), after the fields this library sets, so they win.
    */
   providerOptions: Schema.optional(Schema.Record(Schema.String, Schema.Unknown))
-}) {}
+})) {}
 
 /**
  * The fields of a request, as a plain object literal: what `Llm.chat` and the

@@ -33,14 +33,14 @@ const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
  * @since 0.1.0
  * @category Models
  */
-export class Usage extends Schema.Class<Usage>("Usage")({
+export class Usage extends Schema.Opaque<Usage>()(Schema.Struct({
   promptTokens: Count,
   completionTokens: Count,
   totalTokens: Count,
   cachedPromptTokens: Count,
   reasoningTokens: Count,
   estimated: Schema.Boolean
-}) {}
+})) {}
 
 /**
  * Usage with every count at zero.
@@ -88,12 +88,23 @@ export const RateLimitSnapshot = Schema.Struct({
 export type RateLimitSnapshot = typeof RateLimitSnapshot.Type
 
 /**
- * The reply of one chat call.
+ * The reply of one chat call: a plain object, which this schema describes.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { ChatResponse, Llm, Message } from "effect-llm-router"
+ *
+ * // Keep a reply as JSON, and read it back.
+ * const AsJson = Schema.fromJsonString(Schema.toCodecJson(ChatResponse.ChatResponse))
+ * const saved = Llm.chat({ messages: [Message.user("Hi")] }).pipe(Effect.flatMap(Schema.encodeEffect(AsJson)))
+ * const restored = Effect.flatMap(saved, Schema.decodeEffect(AsJson))
+ * ```
  *
  * @since 0.1.0
  * @category Models
  */
-export class ChatResponse extends Schema.Class<ChatResponse>("ChatResponse")({
+export class ChatResponse extends Schema.Opaque<ChatResponse>()(Schema.Struct({
   /** The provider's id of the reply (empty when it sent none). */
   id: Schema.String,
   /** The model that answered, as the provider names it. */
@@ -118,4 +129,4 @@ export class ChatResponse extends Schema.Class<ChatResponse>("ChatResponse")({
   providerMetadata: Schema.optional(ProviderMetadata),
   /** The provider's rate-limit headers on this reply, when it sent any (non-streamed calls). */
   rateLimit: Schema.optional(RateLimitSnapshot)
-}) {}
+})) {}

@@ -22,7 +22,7 @@ const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
  * @since 0.1.0
  * @category Models
  */
-export class EmbeddingRequest extends Schema.Class<EmbeddingRequest>("EmbeddingRequest")({
+export class EmbeddingRequest extends Schema.Opaque<EmbeddingRequest>()(Schema.Struct({
   /** One text, or several: the response holds one vector per text, in this order. */
   input: Schema.Union([Schema.String, Schema.Array(Schema.String)]),
   /** The embedding model; when unset, the layer's default model is used. */
@@ -34,7 +34,7 @@ export class EmbeddingRequest extends Schema.Class<EmbeddingRequest>("EmbeddingR
   dimensions: Schema.optional(PositiveInt),
   /** How long to wait for each batch's reply. Default: the client's timeout. */
   timeout: Schema.optional(Schema.Duration)
-}) {}
+})) {}
 
 /**
  * The fields of an embedding request, as a plain object literal: what
@@ -62,11 +62,11 @@ export const decode = Schema.decodeUnknownEffect(EmbeddingRequest)
  * @since 0.1.0
  * @category Models
  */
-export class EmbeddingUsage extends Schema.Class<EmbeddingUsage>("EmbeddingUsage")({
+export class EmbeddingUsage extends Schema.Opaque<EmbeddingUsage>()(Schema.Struct({
   promptTokens: Count,
   totalTokens: Count,
   estimated: Schema.Boolean
-}) {}
+})) {}
 
 /**
  * The vectors of an embedding call.
@@ -74,7 +74,7 @@ export class EmbeddingUsage extends Schema.Class<EmbeddingUsage>("EmbeddingUsage
  * @since 0.1.0
  * @category Models
  */
-export class EmbeddingResponse extends Schema.Class<EmbeddingResponse>("EmbeddingResponse")({
+export class EmbeddingResponse extends Schema.Opaque<EmbeddingResponse>()(Schema.Struct({
   /** One vector per input, in the order of the inputs. */
   embeddings: Schema.Array(Schema.Array(Schema.Number)),
   /** The model that answered, as the provider names it. */
@@ -87,4 +87,4 @@ export class EmbeddingResponse extends Schema.Class<EmbeddingResponse>("Embeddin
   latency: Schema.Duration,
   /** The masked id of the key that served the call (with several batches, the first batch's); never the key. */
   keyId: Schema.optional(Schema.String)
-}) {}
+})) {}

@@ -2,13 +2,13 @@
  * Chat messages, their content parts, tool definitions and tool calls.
  *
  * Messages are discriminated by `role`, as on the wire. Every type here is an
- * `effect/Schema` class, so a request can be decoded from JSON (the gateway does)
- * or written as a plain object literal (the instance types are structural).
+ * `effect/Schema` struct whose values are plain objects (`Schema.Opaque` only
+ * names the type): a request can be decoded from JSON (the gateway does) or
+ * written as an object literal, and `Schema.encode` takes either.
  *
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
-import * as SchemaIssue from "effect/SchemaIssue"
 
 /**
  * A piece of text inside a multi-part user message.
@@ -16,10 +16,10 @@ import * as SchemaIssue from "effect/SchemaIssue"
  * @since 0.1.0
  * @category Models
  */
-export class TextPart extends Schema.Class<TextPart>("TextPart")({
+export class TextPart extends Schema.Opaque<TextPart>()(Schema.Struct({
   type: Schema.tag("text"),
   text: Schema.String
-}) {}
+})) {}
 
 /**
  * An image inside a multi-part user message: an `https:` URL or a `data:` URL.
@@ -27,12 +27,12 @@ export class TextPart extends Schema.Class<TextPart>("TextPart")({
  * @since 0.1.0
  * @category Models
  */
-export class ImagePart extends Schema.Class<ImagePart>("ImagePart")({
+export class ImagePart extends Schema.Opaque<ImagePart>()(Schema.Struct({
   type: Schema.tag("image"),
   url: Schema.String,
   /** How closely the model looks at the image. Default: the provider's (`auto`). */
   detail: Schema.optional(Schema.Literals(["auto", "low", "high"]))
-}) {}
+})) {}
 
 /**
  * @since 0.1.0
@@ -77,7 +77,7 @@ export type ProviderMetadata = typeof ProviderMetadata.Type
  * @since 0.1.0
  * @category Models
  */
-export class ToolDefinition extends Schema.Class<ToolDefinition>("ToolDefinition")({
+export class ToolDefinition extends Schema.Opaque<ToolDefinition>()(Schema.Struct({
   name: Schema.String.check(Schema.isPattern(/^[a-zA-Z0-9_-]{1,64}$/, {
     message: "a tool name is 1 to 64 characters from a-z, A-Z, 0-9, _ and -"
   })),
@@ -86,7 +86,7 @@ export class ToolDefinition extends Schema.Class<ToolDefinition>("ToolDefinition
   parameters: JsonSchemaObject,
   /** Ask the provider to enforce the schema exactly (OpenAI `strict`). Default: off. */
   strict: Schema.optional(Schema.Boolean)
-}) {
+})) {
   /**
    * A tool whose parameters are described by an Effect Schema. Throws a
    * `SchemaError` when the name is not a valid tool name.
@@ -99,21 +99,17 @@ export class ToolDefinition extends Schema.Class<ToolDefinition>("ToolDefinition
     readonly parameters: Schema.Codec<A, I>
     readonly strict?: boolean
   }): ToolDefinition {
-    try {
-      return new ToolDefinition({
-        name: options.name,
-        ...(options.description !== undefined ? { description: options.description } : {}),
-        parameters: jsonSchemaOf(options.parameters),
-        ...(options.strict !== undefined ? { strict: options.strict } : {})
-      })
-    } catch (error) {
-      // Effect 4 constructors throw a generic "Schema validation failed" with the issue as the
-      // cause; a SchemaError says what is wrong (a bad name), as Effect 3's ParseError did.
-      if (error instanceof Error && SchemaIssue.isIssue(error.cause)) throw new Schema.SchemaError(error.cause)
-      throw error
-    }
+    return checkToolDefinition({
+      name: options.name,
+      ...(options.description !== undefined ? { description: options.description } : {}),
+      parameters: jsonSchemaOf(options.parameters),
+      ...(options.strict !== undefined ? { strict: options.strict } : {})
+    })
   }
 }
+
+// Decoding checks the name, so a bad one is a SchemaError that says what is wrong.
+const checkToolDefinition = Schema.decodeSync(ToolDefinition)
 
 /**
  * The JSON Schema of an Effect Schema's JSON form (`Schema.toCodecJson`), with
@@ -149,7 +145,7 @@ export const decodeJson = <A, I>(schema: Schema.Codec<A, I>) =>
  * @since 0.1.0
  * @category Models
  */
-export class ToolCall extends Schema.Class<ToolCall>("ToolCall")({
+export class ToolCall extends Schema.Opaque<ToolCall>()(Schema.Struct({
   id: Schema.String,
   name: Schema.String,
   arguments: Schema.String,
@@ -158,7 +154,7 @@ export class ToolCall extends Schema.Class<ToolCall>("ToolCall")({
    * (Gemini's `thoughtSignature`), keyed by provider API. Opaque to callers.
    */
   providerMetadata: Schema.optional(ProviderMetadata)
-}) {
+})) {
   /**
    * Decodes the arguments with a schema (through its JSON form, as
    * `decodeJson`); fails with a `SchemaError` when the JSON is invalid or does
@@ -176,19 +172,19 @@ export class ToolCall extends Schema.Class<ToolCall>("ToolCall")({
  * @since 0.1.0
  * @category Models
  */
-export class SystemMessage extends Schema.Class<SystemMessage>("SystemMessage")({
+export class SystemMessage extends Schema.Opaque<SystemMessage>()(Schema.Struct({
   role: Schema.tag("system"),
   content: Schema.String
-}) {}
+})) {}
 
 /**
  * @since 0.1.0
  * @category Models
  */
-export class UserMessage extends Schema.Class<UserMessage>("UserMessage")({
+export class UserMessage extends Schema.Opaque<UserMessage>()(Schema.Struct({
   role: Schema.tag("user"),
   content: Schema.Union([Schema.String, Schema.Array(ContentPart)])
-}) {}
+})) {}
 
 /**
  * An earlier reply of the model, sent back as history. `reasoning` is kept so it
@@ -197,14 +193,14 @@ export class UserMessage extends Schema.Class<UserMessage>("UserMessage")({
  * @since 0.1.0
  * @category Models
  */
-export class AssistantMessage extends Schema.Class<AssistantMessage>("AssistantMessage")({
+export class AssistantMessage extends Schema.Opaque<AssistantMessage>()(Schema.Struct({
   role: Schema.tag("assistant"),
   content: Schema.String,
   toolCalls: Schema.optional(Schema.Array(ToolCall)),
   reasoning: Schema.optional(Schema.String),
   /** What the provider needs back from this reply (see `ProviderMetadata`). */
   providerMetadata: Schema.optional(ProviderMetadata)
-}) {}
+})) {}
 
 /**
  * The result of a tool call, answered to the call with the same id.
@@ -212,13 +208,13 @@ export class AssistantMessage extends Schema.Class<AssistantMessage>("AssistantM
  * @since 0.1.0
  * @category Models
  */
-export class ToolMessage extends Schema.Class<ToolMessage>("ToolMessage")({
+export class ToolMessage extends Schema.Opaque<ToolMessage>()(Schema.Struct({
   role: Schema.tag("tool"),
   toolCallId: Schema.String,
   /** The tool's name; some providers (Gemini, Ollama) match results by name. */
   name: Schema.optional(Schema.String),
   content: Schema.String
-}) {}
+})) {}
 
 /**
  * @since 0.1.0

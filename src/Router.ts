@@ -67,11 +67,13 @@
  * cost is recorded under its deployment (`UsageLedger.tracked`).
  *
  * ## Status
- * `Router.status` has the shape of LLM-API-BalancedCall's `system-load`
- * (`load_percent`), `system-capacity` (`total_max`, `details`) and, per
- * deployment, `model-load` (`type`, `current`, `max`, `weight`, `keys`), plus
+ * `Router.status` holds what LLM-API-BalancedCall's `system-load`,
+ * `system-capacity` and, per deployment, `model-load` report (`type`,
+ * `current`, `max`, `weight`, `keys`), named in camelCase as everything else
+ * here (`loadPercent` for its `load_percent`, `totalMax` for `total_max`), plus
  * this router's own fields (cooldown, latency, rate-limit bucket, spend and
- * budgets), so a gateway can serve each part as it is. Keys appear masked only.
+ * budgets). A server that speaks that API renames the fields at its edge. Keys
+ * appear masked only.
  *
  * @since 0.1.0
  */
@@ -252,7 +254,7 @@ export interface KeyLoad {
   /** The key's concurrency cap; `null` when unbounded. */
   readonly max: number | null
   /** Epoch milliseconds when its cooldown ends, while cooling down. */
-  readonly cooling_until: number | null
+  readonly coolingUntil: number | null
   readonly disabled: string | null
 }
 
@@ -281,7 +283,7 @@ export interface DeploymentLoad {
   readonly model: string
   readonly groups: ReadonlyArray<string>
   /** Calls in flight through the router. */
-  readonly in_flight: number
+  readonly inFlight: number
   readonly requests: number
   readonly failures: number
   readonly cooldown: {
@@ -289,16 +291,16 @@ export interface DeploymentLoad {
     /** While open: epoch milliseconds when a probe may go. */
     readonly until: number | null
     /** Failures counted in the current window. */
-    readonly recent_failures: number
+    readonly recentFailures: number
   }
   /** Epoch milliseconds until which the provider's rate limits hold it back; `null` when they do not. */
-  readonly limited_until: number | null
+  readonly limitedUntil: number | null
   /** Times the provider's rate limits (remaining 0, or a `RateLimitError` with `retryAfter`) held it back. */
-  readonly rate_limited: number
+  readonly rateLimited: number
   /** Mean latency in milliseconds; `null` before the first success. */
-  readonly latency_ms: number | null
+  readonly latencyMillis: number | null
   /** The deployment's request bucket, when its layer provides its `RateLimiter`. */
-  readonly rate_limit: RateLimiter.Status | null
+  readonly rateLimit: RateLimiter.Status | null
   /** US dollars spent through this deployment (priced calls), when the router has a `ledger`; else `null`. */
   readonly spend: number | null
   /** The budget limits this deployment's calls count against (`overall`, its name, its groups), when the router has a `budget`. */
@@ -306,18 +308,18 @@ export interface DeploymentLoad {
 }
 
 /**
- * The whole router: `system-load`'s `load_percent` and `system-capacity`'s
- * `total_max` and `details` in one value. `details[name]` is what `model-load`
- * returns for that deployment.
+ * The whole router: `system-load`'s `load_percent` (`loadPercent`) and
+ * `system-capacity`'s `total_max` (`totalMax`) and `details` in one value.
+ * `details[name]` is what `model-load` returns for that deployment.
  *
  * @since 0.1.0
  * @category Models
  */
 export interface Status {
   /** Calls in flight (or started this second) over the bounded capacity, in percent, two decimals. */
-  readonly load_percent: number
+  readonly loadPercent: number
   /** Sum of the bounded deployments' `max`, by type. */
-  readonly total_max: { readonly concurrency: number; readonly qps: number }
+  readonly totalMax: { readonly concurrency: number; readonly qps: number }
   readonly details: Readonly<Record<string, DeploymentLoad>>
 }
 
@@ -349,10 +351,10 @@ export class Router extends Context.Service<Router, Service>()("effect-llm-route
  * import { Router } from "effect-llm-router"
  *
  * const report = Effect.gen(function*() {
- *   const { details, load_percent } = yield* Router.status
- *   yield* Console.log(`load ${load_percent}%`)
+ *   const { details, loadPercent } = yield* Router.status
+ *   yield* Console.log(`load ${loadPercent}%`)
  *   for (const [name, load] of Object.entries(details)) {
- *     yield* Console.log(`${name}: ${load.in_flight} in flight, cooldown ${load.cooldown.state}`)
+ *     yield* Console.log(`${name}: ${load.inFlight} in flight, cooldown ${load.cooldown.state}`)
  *   }
  * })
  * ```

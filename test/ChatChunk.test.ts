@@ -3,7 +3,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
-import { ChatChunk, type ChatResponse } from "effect-llm-router"
+import { ChatChunk, ChatResponse } from "effect-llm-router"
+import { expectRoundTrip } from "./utils/schemaRoundTrip.js"
 
 const usage = {
   promptTokens: 10,
@@ -65,6 +66,11 @@ describe("ChatChunk.collect", () => {
       expect(error).toBe("boom")
     }))
 
+  // Plain objects, as JSON gives them (fast-check's dictionaries may have a null prototype).
+  const metadataArbitrary = fc.dictionary(fc.string(), fc.jsonValue()).map((metadata): Record<string, unknown> =>
+    JSON.parse(JSON.stringify(metadata))
+  )
+
   const responseArbitrary: fc.Arbitrary<ChatResponse.ChatResponse> = fc.record({
     id: fc.string(),
     model: fc.string(),
@@ -73,12 +79,12 @@ describe("ChatChunk.collect", () => {
     reasoning: fc.option(fc.string(), { nil: undefined }),
     toolCalls: fc.array(
       fc.record(
-        { id: fc.string(), name: fc.string(), arguments: fc.string(), providerMetadata: fc.dictionary(fc.string(), fc.jsonValue()) },
-        { requiredKeys: ["id", "name", "arguments"] }
+        { id: fc.string(), name: fc.string(), arguments: fc.string(), providerMetadata: metadataArbitrary },
+        { requiredKeys: ["id", "name", "arguments"], noNullPrototype: true }
       ),
       { maxLength: 4 }
     ),
-    providerMetadata: fc.option(fc.dictionary(fc.string(), fc.jsonValue()), { nil: undefined }),
+    providerMetadata: fc.option(metadataArbitrary, { nil: undefined }),
     finishReason: fc.constantFrom("stop" as const, "length" as const, "tool_calls" as const, "content_filter" as const, "other" as const),
     usage: fc.record({
       promptTokens: fc.nat(),
@@ -87,7 +93,7 @@ describe("ChatChunk.collect", () => {
       cachedPromptTokens: fc.nat(),
       reasoningTokens: fc.nat(),
       estimated: fc.boolean()
-    }),
+    }, { noNullPrototype: true }),
     latency: fc.nat().map(Duration.millis),
     cost: fc.option(fc.double({ min: 0, max: 1000, noNaN: true }), { nil: undefined })
   }).map(({ cost, providerMetadata, reasoning, ...rest }) => ({
@@ -111,4 +117,12 @@ describe("ChatChunk.collect", () => {
       const collected = yield* ChatChunk.collect(Stream.fromIterable(chunks))
       expect(collected).toEqual(response)
     })))))
+
+  it("the chunks of fromResponse(r), and the response collect folds them into, are values of their schemas", () =>
+    fc.assert(fc.asyncProperty(responseArbitrary, (response) =>
+      Effect.runPromise(Effect.gen(function*() {
+        const chunks = ChatChunk.fromResponse(response)
+        for (const chunk of chunks) expectRoundTrip(ChatChunk.ChatChunk, chunk)
+        expectRoundTrip(ChatResponse.ChatResponse, yield* ChatChunk.collect(Stream.fromIterable(chunks)))
+      }))), { numRuns: 50 }))
 })

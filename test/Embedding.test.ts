@@ -11,6 +11,7 @@ import * as OpenAiEmbeddings from "../src/internal/providers/openAiChat/embeddin
 import * as LlmError from "../src/LlmError.js"
 import * as LlmTest from "../src/LlmTest.js"
 import * as Llm from "../src/Llm.js"
+import { expectRoundTrip } from "./utils/schemaRoundTrip.js"
 
 /** Little-endian float32 bytes of `values`, base64, as OpenAI sends them. */
 const base64Of = (values: ReadonlyArray<number>) => {
@@ -115,6 +116,7 @@ describe("batches", () => {
       latency: Duration.millis(9),
       keyId: "k"
     })
+    expectRoundTrip(Embedding.EmbeddingResponse, joined)
   })
 })
 

@@ -11,10 +11,10 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
 import {
-  type ChatChunk,
+  ChatChunk,
   type ChatRequest,
-  type ChatResponse,
-  type Embedding,
+  ChatResponse,
+  Embedding,
   KeyPool,
   LlmError,
   Message,
@@ -26,6 +26,7 @@ import * as LlmTest from "../src/LlmTest.js"
 import * as RetryPolicy from "../src/RetryPolicy.js"
 import { recordingTracer } from "./utils/recordingTracer.js"
 import { effectProp } from "./utils/effectProp.js"
+import { expectRoundTrip } from "./utils/schemaRoundTrip.js"
 
 const request: ChatRequest.Input = { messages: [Message.user("Hello there")], model: "m" }
 
@@ -291,6 +292,7 @@ describe("Llm.chat", () => {
       expect(result.usage.completionTokens).toBe(7)
       expect(result.usage.promptTokens).toBe(3 + 4 + 2)
       expect(result.usage.totalTokens).toBe(result.usage.promptTokens + result.usage.completionTokens)
+      expectRoundTrip(ChatResponse.ChatResponse, result)
     }))
 
   it.effect("interruption frees the key and the permit", () =>
@@ -365,6 +367,7 @@ describe("Llm.chatStream", () => {
       const usage = chunks[1]
       expect(usage?._tag === "Usage" && usage.usage.estimated).toBe(true)
       expect(usage?._tag === "Usage" && usage.usage.completionTokens).toBe(7)
+      for (const chunk of chunks) expectRoundTrip(ChatChunk.ChatChunk, chunk)
     }))
 
   it.effect("holds the key and the permit until the consumer stops, and frees them on interruption", () =>
@@ -542,6 +545,7 @@ describe("Llm.embed", () => {
       expect(result.usage.promptTokens).toBeGreaterThan(0)
       expect(result.usage.totalTokens).toBe(result.usage.promptTokens)
       expect(result).toMatchObject({ provider: "fake", model: "m", keyId: idA })
+      expectRoundTrip(Embedding.EmbeddingResponse, result)
     }))
 
   it.effect("an empty list or an empty text fails with InvalidRequestError, before any call", () =>

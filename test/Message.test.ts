@@ -3,6 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
 import { ChatRequest, Message } from "effect-llm-router"
+import { expectRoundTrip } from "./utils/schemaRoundTrip.js"
 
 describe("Message", () => {
   it("builds messages of each role", () => {
@@ -58,6 +59,28 @@ describe("Message", () => {
     )
   })
 
+  it("what the constructors build are values of the schemas: they encode and decode back equal", () => {
+    const call: Message.ToolCall = { id: "c1", name: "get_weather", arguments: "{}", providerMetadata: { gemini: { thoughtSignature: "s" } } }
+    const messages: ReadonlyArray<Message.Message> = [
+      Message.system("Be terse."),
+      Message.user("Hi"),
+      Message.user([Message.text("What is this?"), Message.image("https://x/y.png"), Message.image("data:image/png;base64,AAAA", "high")]),
+      Message.assistant("Let me look.", { toolCalls: [call], reasoning: "r" }),
+      Message.fromResponse({ text: "", toolCalls: [call], reasoning: "r", providerMetadata: { anthropic: { blocks: [] } } }),
+      Message.toolResult(call, { celsius: 21 })
+    ]
+    for (const message of messages) expectRoundTrip(Message.Message, message)
+    const tool = Message.ToolDefinition.fromSchema({
+      name: "get_weather",
+      description: "Weather now",
+      parameters: Schema.Struct({ city: Schema.String }),
+      strict: true
+    })
+    expect(Object.getPrototypeOf(tool)).toBe(Object.prototype)
+    expectRoundTrip(Message.ToolDefinition, tool)
+    expectRoundTrip(ChatRequest.ResponseFormat, ChatRequest.jsonSchemaFormat("an answer!", Schema.Struct({ ok: Schema.Boolean })))
+  })
+
   it.effect("decodes tool-call arguments with a schema, failing on invalid JSON", () =>
     Effect.gen(function*() {
       const decode = Message.ToolCall.decodeArguments(Schema.Struct({ city: Schema.String }))
@@ -87,6 +110,21 @@ describe("ChatRequest", () => {
     })
     expect(Exit.isSuccess(result)).toBe(true)
   })
+
+  it.effect("a decoded request is a plain object, and encodes back to what was decoded", () =>
+    Effect.gen(function*() {
+      const input = {
+        messages: [Message.user("Hi"), Message.assistant("Hello")],
+        tools: [{ name: "f", parameters: { type: "object" } }],
+        toolChoice: "auto",
+        responseFormat: { type: "json_object" },
+        maxTokens: 10
+      }
+      const request = yield* ChatRequest.decode(input)
+      expect(Object.getPrototypeOf(request)).toBe(Object.prototype)
+      expect(Object.getPrototypeOf(request.messages[0])).toBe(Object.prototype)
+      expect(expectRoundTrip(ChatRequest.ChatRequest, request)).toStrictEqual(input)
+    }))
 
   it("names every bad field", () => {
     const result = Schema.decodeUnknownResult(ChatRequest.ChatRequest)({

@@ -157,12 +157,12 @@ describe("Router", () => {
         const second = yield* Effect.forkChild(Llm.chat(ask()))
         yield* started(2)
         const status = yield* Router.status
-        expect(status.details["a"]!.in_flight).toBe(1)
-        expect(status.details["b"]!.in_flight).toBe(1)
+        expect(status.details["a"]!.inFlight).toBe(1)
+        expect(status.details["b"]!.inFlight).toBe(1)
         yield* TestClock.adjust("1 minute")
         const texts = [(yield* Fiber.join(first)).text, (yield* Fiber.join(second)).text].sort()
         expect(texts).toEqual(["a", "b"])
-        expect((yield* Router.status).details["a"]!.in_flight).toBe(0)
+        expect((yield* Router.status).details["a"]!.inFlight).toBe(0)
       })
     )
   })
@@ -185,7 +185,7 @@ describe("Router", () => {
         for (let i = 0; i < 200; i++) yield* chat
         expect(log.count("slow")).toBeLessThan(20)
         expect(log.count("fast")).toBeGreaterThan(180)
-        expect((yield* Router.status).details["fast"]!.latency_ms).toBe(100)
+        expect((yield* Router.status).details["fast"]!.latencyMillis).toBe(100)
         // Explored picks measure the recovered deployment until its mean is the lowest.
         slow = "10 millis"
         log.calls.clear()
@@ -423,7 +423,7 @@ describe("Router", () => {
       Effect.gen(function*() {
         const response = yield* ChatChunk.collect(Llm.chatStream(ask("primary")))
         expect(response.text).toBe("backup")
-        expect((yield* Router.status).details["backup"]!.in_flight).toBe(0)
+        expect((yield* Router.status).details["backup"]!.inFlight).toBe(0)
       })
     )
   })
@@ -446,7 +446,7 @@ describe("Router", () => {
         const error = yield* Effect.flip(exit)
         expect(error._tag).toBe("ProviderUnavailableError")
         expect(log.count("backup")).toBe(0)
-        expect((yield* Router.status).details["primary"]!.in_flight).toBe(0)
+        expect((yield* Router.status).details["primary"]!.inFlight).toBe(0)
       })
     )
   })
@@ -476,7 +476,7 @@ describe("Router", () => {
         expect(received).toEqual([textDelta])
         expect(error._tag).toBe("ProviderUnavailableError")
         const details = (yield* Router.status).details
-        expect(details["nested"]!.in_flight + details["failing"]!.in_flight).toBe(0)
+        expect(details["nested"]!.inFlight + details["failing"]!.inFlight).toBe(0)
         expect(details["failing"]!.failures).toBe(1)
       })
     )
@@ -505,7 +505,7 @@ describe("Router", () => {
         // A failed probe opens it again for another period.
         expect((yield* Llm.chat(ask())).text).toBe("steady")
         expect(log.count("flaky")).toBe(3)
-        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({ state: "open", until: 60_000, recent_failures: 0 })
+        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({ state: "open", until: 60_000, recentFailures: 0 })
         yield* TestClock.adjust("30 seconds")
         healthy = true
         expect((yield* Llm.chat(ask())).text).toBe("flaky")
@@ -526,7 +526,7 @@ describe("Router", () => {
         yield* Llm.chat(ask())
         yield* TestClock.adjust("61 seconds")
         yield* Llm.chat(ask())
-        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({ state: "closed", until: null, recent_failures: 1 })
+        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({ state: "closed", until: null, recentFailures: 1 })
       })
     )
   })
@@ -576,8 +576,8 @@ describe("Router", () => {
       },
       Effect.gen(function*() {
         expect((yield* call(ask())).text).toBe("limited")
-        expect((yield* Router.status).details["limited"]!.limited_until).toBe(heldUntil)
-        expect((yield* Router.status).details["limited"]!.rate_limited).toBe(1)
+        expect((yield* Router.status).details["limited"]!.limitedUntil).toBe(heldUntil)
+        expect((yield* Router.status).details["limited"]!.rateLimited).toBe(1)
         expect((yield* call(ask())).text).toBe("other")
         yield* TestClock.adjust(Duration.millis(heldUntil))
         expect((yield* call(ask())).text).toBe("limited")
@@ -661,7 +661,7 @@ describe("Router", () => {
         expect(error._tag).toBe("TimeoutError")
         expect(error.attempts).toEqual([{ deployment: "a", error: "ProviderUnavailableError", message: unavailable("a").message }])
         expect(log.count("b")).toBe(1)
-        expect((yield* Router.status).details["b"]!.in_flight).toBe(0)
+        expect((yield* Router.status).details["b"]!.inFlight).toBe(0)
       })
     )
   })
@@ -710,7 +710,7 @@ describe("Router", () => {
       // The deployment retried after 10 seconds; the deadline cut its second try at 15.
       expect(calls).toBe(2)
       expect(error.attempts?.map((attempt) => attempt.error)).toEqual(["TimeoutError"])
-      expect((yield* Router.status).details["a"]!.in_flight + (yield* Router.status).details["b"]!.in_flight).toBe(0)
+      expect((yield* Router.status).details["a"]!.inFlight + (yield* Router.status).details["b"]!.inFlight).toBe(0)
     }).pipe(Effect.provide(router), seeded)
   })
 
@@ -763,7 +763,7 @@ describe("Router", () => {
       expect(error.attempts?.map((attempt) => attempt.error)).toEqual(["TimeoutError"])
       expect(calls).toBe(2)
       expect(decorated).toBe(1)
-      expect((yield* Router.status).details["decorated"]!.in_flight).toBe(0)
+      expect((yield* Router.status).details["decorated"]!.inFlight).toBe(0)
     }).pipe(Effect.provide(router), seeded)
   })
 
@@ -821,12 +821,12 @@ describe("Router", () => {
       const fiber = yield* Effect.forkChild(Stream.runForEach(router.chatStream(ask("decorated")), () => Deferred.succeed(first, undefined)))
       yield* Deferred.await(first)
       expect(tapped).toBe(1)
-      expect((yield* router.status).details["decorated"]!.in_flight).toBe(1)
+      expect((yield* router.status).details["decorated"]!.inFlight).toBe(1)
       expect((yield* pool.status)[0]!.inFlight).toBe(1)
       expect((yield* limiter.status).inFlight).toBe(1)
       yield* interruptAtOnce(fiber)
       expect(aborted).toBe(1)
-      expect((yield* router.status).details["decorated"]!.in_flight).toBe(0)
+      expect((yield* router.status).details["decorated"]!.inFlight).toBe(0)
       expect((yield* pool.status)[0]!.inFlight).toBe(0)
       expect((yield* limiter.status).inFlight).toBe(0)
     })))
@@ -869,10 +869,10 @@ describe("Router", () => {
       yield* Effect.sleep("20 millis")
       yield* interruptAtOnce(fiber)
       const innerLoad = (yield* inner.status).details["inner"]!
-      expect(innerLoad.in_flight).toBe(0)
+      expect(innerLoad.inFlight).toBe(0)
       expect(innerLoad.keys[0]!.current).toBe(0)
-      expect(innerLoad.cooldown.recent_failures).toBe(0)
-      expect((yield* outer.status).details["outer"]!.in_flight).toBe(0)
+      expect(innerLoad.cooldown.recentFailures).toBe(0)
+      expect((yield* outer.status).details["outer"]!.inFlight).toBe(0)
     }))
 
   it.live("an interrupted call stops at once in an Llm deployment's provider call, through a budget, a ledger and a router inside a router", () =>
@@ -894,8 +894,8 @@ describe("Router", () => {
       const fiber = yield* Effect.forkChild(outer.chat(ask()))
       yield* Deferred.await(reached)
       yield* interruptAtOnce(fiber)
-      expect((yield* inner.status).details["inner"]!.in_flight).toBe(0)
-      expect((yield* outer.status).details["outer"]!.in_flight).toBe(0)
+      expect((yield* inner.status).details["inner"]!.inFlight).toBe(0)
+      expect((yield* outer.status).details["outer"]!.inFlight).toBe(0)
     })))
 
   it.live("a call its caller runs uninterruptibly is not cut short by an interruption", () =>

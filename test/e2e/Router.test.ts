@@ -52,21 +52,30 @@ describe("Router over loopback", () => {
       expect(details["failing/gpt-4o-mini"]!.requests).toBeLessThanOrEqual(12)
       // The rate-limited one served until its headers said nothing remained, then was held back.
       expect(details["limited/gpt-4o-mini"]!.requests).toBeGreaterThanOrEqual(700)
-      expect(details["limited/gpt-4o-mini"]!.rate_limited).toBeGreaterThan(0)
+      expect(details["limited/gpt-4o-mini"]!.rateLimited).toBeGreaterThan(0)
       // The slow one got little of the traffic: what the limited one could not take, and the exploration share.
       expect(details["slow/gpt-4o-mini"]!.requests).toBeLessThan(details["limited/gpt-4o-mini"]!.requests / 2)
-      expect(details["slow/gpt-4o-mini"]!.latency_ms!).toBeGreaterThan(details["limited/gpt-4o-mini"]!.latency_ms!)
+      expect(details["slow/gpt-4o-mini"]!.latencyMillis!).toBeGreaterThan(details["limited/gpt-4o-mini"]!.latencyMillis!)
 
       // The status has the seed's shape, keys masked.
       expect(details["limited/gpt-4o-mini"]!.type).toBe("concurrency")
       expect(details["limited/gpt-4o-mini"]!.max).toBe(32)
       expect(details["slow/gpt-4o-mini"]!.keys).toEqual([
-        { key: "sk-…0001", weight: 1, current: 0, max: null, cooling_until: null, disabled: null }
+        { key: "sk-…0001", weight: 1, current: 0, max: null, coolingUntil: null, disabled: null }
       ])
-      expect(status.total_max).toEqual({ concurrency: 32, qps: 0 })
-      expect(status.load_percent).toBe(0)
+      expect(status.totalMax).toEqual({ concurrency: 32, qps: 0 })
+      expect(status.loadPercent).toBe(0)
       expect(JSON.stringify(status)).not.toContain("sk-slow-key")
-      expect(Object.values(details).every((load) => load.in_flight === 0)).toBe(true)
+      // camelCase at every depth, as every other value of the library (deployment names aside).
+      const fieldsOf = (value: unknown): Array<string> =>
+        typeof value !== "object" || value === null
+          ? []
+          : Object.entries(value).flatMap(([field, inner]) => [...(Array.isArray(value) ? [] : [field]), ...fieldsOf(inner)])
+      const fields = fieldsOf({ ...status, details: Object.values(details) })
+      expect(fields).toContain("rateLimit")
+      expect(fields).toContain("coolingUntil")
+      expect(fields.filter((field) => !/^[a-z][a-zA-Z]*$/.test(field))).toEqual([])
+      expect(Object.values(details).every((load) => load.inFlight === 0)).toBe(true)
     }))
 
   it.live("a stream falls back from a 503 to a healthy deployment before its first chunk", () =>
@@ -124,11 +133,11 @@ describe("Router over loopback", () => {
       )
       yield* Deferred.await(first)
       details = (yield* router.status).details
-      expect(details["stalling/gpt-4o-mini"]!.in_flight).toBe(1)
+      expect(details["stalling/gpt-4o-mini"]!.inFlight).toBe(1)
       expect(details["stalling/gpt-4o-mini"]!.keys[0]!.current).toBe(1)
       yield* Fiber.interrupt(fiber)
       details = (yield* router.status).details
-      expect(Object.values(details).every((load) => load.in_flight === 0)).toBe(true)
+      expect(Object.values(details).every((load) => load.inFlight === 0)).toBe(true)
       expect(details["stalling/gpt-4o-mini"]!.keys[0]!.current).toBe(0)
     }))
 

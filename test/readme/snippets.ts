@@ -69,7 +69,7 @@ export const configured = Effect.gen(function*() {
     deadline: "2 minutes"
   })
   const reply = yield* Llm.chat({ model: "fast", messages: [Message.user("Hi")] })
-  const status = yield* Router.status   // { load_percent, total_max, details: { "mini-a": { type, current, max, weight, keys, ... } } }
+  const status = yield* Router.status   // { loadPercent, totalMax, details: { "mini-a": { type, current, max, weight, keys, ... } } }
   return { answered, models, cached, router, reply, status }
 })
 

@@ -41,8 +41,8 @@ export const make = (options: Options, states: ReadonlyArray<State>): Effect.Eff
         })
         const total = concurrency + qps
         return {
-          load_percent: total === 0 ? 0 : Math.round((used / total) * 10_000) / 100,
-          total_max: { concurrency, qps },
+          loadPercent: total === 0 ? 0 : Math.round((used / total) * 10_000) / 100,
+          totalMax: { concurrency, qps },
           details
         }
       }
@@ -75,24 +75,24 @@ const deploymentLoad = (
       weight: key.weight,
       current: key.inFlight,
       max: key.maxConcurrency ?? null,
-      cooling_until: key.coolingUntil ?? null,
+      coolingUntil: key.coolingUntil ?? null,
       disabled: key.disabled ?? null
     })),
     provider: state.provider,
     model: state.model,
     groups: state.groups,
-    in_flight: state.inFlight,
+    inFlight: state.inFlight,
     requests: state.requests,
     failures: state.failures,
     cooldown: {
       state: breaker.state === "open" && now >= breaker.openUntil ? "half-open" : breaker.state,
       until: breaker.state === "open" && now < breaker.openUntil ? breaker.openUntil : null,
-      recent_failures: breaker.recent.length
+      recentFailures: breaker.recent.length
     },
-    limited_until: state.limitedUntil > now ? state.limitedUntil : null,
-    rate_limited: state.rateLimited,
-    latency_ms: state.latencyMillis === undefined ? null : Math.round(state.latencyMillis * 100) / 100,
-    rate_limit: limiter ?? null,
+    limitedUntil: state.limitedUntil > now ? state.limitedUntil : null,
+    rateLimited: state.rateLimited,
+    latencyMillis: state.latencyMillis === undefined ? null : Math.round(state.latencyMillis * 100) / 100,
+    rateLimit: limiter ?? null,
     spend,
     budgets: limits.filter((limit) =>
       limit.scope === Budget.overall || limit.scope === state.name || state.groups.includes(limit.scope)
