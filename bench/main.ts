@@ -39,8 +39,11 @@
  * 10,000 streams held open, ours versus raw undici.
  *
  * The last line printed is one JSON object:
- * `{"results":[{"name","ours_rps","baseline_rps","ratio"}]}`, ratio = ours / baseline
- * (higher is better for ours); the memory result is
+ * `{"results":[{"name","ours_rps","baseline_rps","ratio","ours_cpu_us","baseline_cpu_us","cpu_ratio"}]}`,
+ * ratio = ours / baseline of the best rounds' requests per second (higher is
+ * better for ours); `*_cpu_us`, this process's CPU time per call in each side's
+ * cheapest round, and cpu_ratio = baseline / ours of those (higher is better
+ * for ours), a figure that moves less with the machine's other load. The memory result is
  * `{"name","streams","ours_rss_mb","baseline_rss_mb","ratio","ours_heap_mb","baseline_heap_mb","heap_ratio",...}`,
  * its ratios ours / baseline of the peaks (lower is better for ours).
  */
@@ -164,11 +167,24 @@ const measureBaseline = async (call: () => Promise<unknown>, millis: number): Pr
   return { ok, failed, firstError }
 }
 
-const rps = (count: Count, millis: number, label: string): number => {
+interface Score {
+  /** Successful calls per second. */
+  readonly rps: number
+  /** This process's CPU time (user + system) per successful call, in microseconds. */
+  readonly cpuMicros: number
+}
+
+// One measured round of one side: its throughput and what each call cost this
+// process in CPU time, which moves far less than throughput with the load of
+// other processes on the machine.
+const score = async (measure: (millis: number) => Promise<Count>, millis: number, label: string): Promise<Score> => {
+  const before = process.cpuUsage()
+  const count = await measure(millis)
+  const cpu = process.cpuUsage(before)
   if (count.failed > 0) {
     console.error(`${label}: ${count.failed} failed calls; first:`, count.firstError)
   }
-  return count.ok / (millis / 1000)
+  return { rps: count.ok / (millis / 1000), cpuMicros: count.ok === 0 ? Infinity : (cpu.user + cpu.system) / count.ok }
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100
@@ -178,6 +194,9 @@ interface Result {
   readonly ours_rps: number
   readonly baseline_rps: number
   readonly ratio: number
+  readonly ours_cpu_us?: number
+  readonly baseline_cpu_us?: number
+  readonly cpu_ratio?: number
 }
 
 const main = async () => {
@@ -204,6 +223,8 @@ const main = async () => {
             const scope = await runtime.runPromise(Scope.make())
             let bestOurs = 0
             let bestBaseline = 0
+            let leastCpuOurs = Infinity
+            let leastCpuBaseline = Infinity
             try {
               const ours = await runtime.runPromise(Scope.provide(benchCase.ours(simulator.url), scope))
               const measureBaselineSide = typeof benchCase.baseline === "function"
@@ -214,11 +235,16 @@ const main = async () => {
               await measureOurs(runtime, ours, warmupSeconds * 1000)
               await measureBaselineSide(warmupSeconds * 1000)
               for (let i = 0; i < rounds; i++) {
-                const a = rps(await measureOurs(runtime, ours, seconds * 1000), seconds * 1000, `${name} ours`)
-                const b = rps(await measureBaselineSide(seconds * 1000), seconds * 1000, `${name} baseline`)
-                console.log(`${name} round ${i + 1}: ours ${a.toFixed(0)} rps, baseline ${b.toFixed(0)} rps`)
-                bestOurs = Math.max(bestOurs, a)
-                bestBaseline = Math.max(bestBaseline, b)
+                const a = await score((millis) => measureOurs(runtime, ours, millis), seconds * 1000, `${name} ours`)
+                const b = await score(measureBaselineSide, seconds * 1000, `${name} baseline`)
+                console.log(
+                  `${name} round ${i + 1}: ours ${a.rps.toFixed(0)} rps (${a.cpuMicros.toFixed(1)} us CPU a call), ` +
+                    `baseline ${b.rps.toFixed(0)} rps (${b.cpuMicros.toFixed(1)} us)`
+                )
+                bestOurs = Math.max(bestOurs, a.rps)
+                bestBaseline = Math.max(bestBaseline, b.rps)
+                leastCpuOurs = Math.min(leastCpuOurs, a.cpuMicros)
+                leastCpuBaseline = Math.min(leastCpuBaseline, b.cpuMicros)
               }
             } finally {
               await runtime.runPromise(Scope.close(scope, Exit.void))
@@ -227,7 +253,10 @@ const main = async () => {
               name,
               ours_rps: Math.round(bestOurs),
               baseline_rps: Math.round(bestBaseline),
-              ratio: round2(bestBaseline === 0 ? 0 : bestOurs / bestBaseline)
+              ratio: round2(bestBaseline === 0 ? 0 : bestOurs / bestBaseline),
+              ours_cpu_us: round2(leastCpuOurs),
+              baseline_cpu_us: round2(leastCpuBaseline),
+              cpu_ratio: round2(leastCpuBaseline / leastCpuOurs)
             })
           }
         }
