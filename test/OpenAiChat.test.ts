@@ -16,7 +16,6 @@ import * as TestClock from "effect/testing/TestClock"
 import * as ChatChunk from "../src/ChatChunk.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
 import type { ChatResponse } from "../src/ChatResponse.js"
-import type * as LlmError from "../src/LlmError.js"
 import { timeoutFail } from "../src/internal/timeout.js"
 import * as Message from "../src/Message.js"
 import * as OpenAiChat from "../src/providers/OpenAiChat.js"
@@ -69,7 +68,7 @@ const failure = (pieces: ReadonlyArray<string | Uint8Array>, options?: Partial<O
 
 const toolDeltas = (chunks: ReadonlyArray<ChatChunk.ChatChunk>) => chunks.filter((c) => c._tag === "ToolCallDelta")
 
-const assertNoKey = (error: LlmError.LlmError) => {
+const assertNoKey = (error: Error) => {
   assert.notInclude(error.message, KEY)
   assert.notInclude(JSON.stringify(error), KEY)
   assert.notInclude(String(error), KEY)

@@ -16,6 +16,7 @@ import type { ChatResponse, RateLimitSnapshot } from "../src/ChatResponse.js"
 import * as Budget from "../src/Budget.js"
 import * as KeyPool from "../src/KeyPool.js"
 import * as Llm from "../src/Llm.js"
+import type { OptionsError } from "../src/OptionsError.js"
 import * as LlmTest from "../src/LlmTest.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import * as RateLimiter from "../src/RateLimiter.js"
@@ -71,7 +72,7 @@ const seeded = <A, E, R>(effect: Effect.Effect<A, E, R>) => Random.withSeed(effe
 
 const unavailable = (name: string) => new LlmError.ProviderUnavailableError({ provider: name, model: `${name}-model`, status: 503 })
 
-const run = <A, E>(options: Router.Options<Router.Deployment<never, never>>, body: Effect.Effect<A, E, Llm.Llm | Router.Router>) =>
+const run = <A, E>(options: Router.Options<Router.Deployment<OptionsError, never>>, body: Effect.Effect<A, E, Llm.Llm | Router.Router>) =>
   seeded(Effect.scoped(Effect.flatMap(Layer.build(Router.layer(options)), (context) => Effect.provide(body, context))))
 
 describe("Router", () => {
@@ -832,7 +833,7 @@ describe("Router", () => {
     })))
 
   /** A router built from `innerOptions`, and a router over it as its one deployment `outer`. */
-  const nestedRouters = (innerOptions: Router.Options<Router.Deployment<never, never>>) =>
+  const nestedRouters = (innerOptions: Router.Options<Router.Deployment<OptionsError, never>>) =>
     Effect.gen(function*() {
       const inner = Context.get(yield* Layer.build(Router.layer(innerOptions)), Router.Router)
       const outer = Context.get(
