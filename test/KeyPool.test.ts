@@ -365,15 +365,22 @@ describe("KeyPool", () => {
   })
 
   describe("options", () => {
-    it.effect("invalid weights and caps are defects that name the key by position only", () =>
+    it.effect("invalid weights and caps fail with OptionsError naming the key by position only", () =>
       Effect.gen(function*() {
-        for (const key of [{ key: keyA, weight: 0 }, { key: keyA, weight: Number.NaN }, { key: keyA, maxConcurrency: 0 }, { key: "" }]) {
-          const exit = yield* Effect.exit(KeyPool.make({ providerId: "test", keys: [keyB, key] }))
-          expect(Exit.isFailure(exit) && Cause.hasDies(exit.cause)).toBe(true)
-          const text = Exit.isFailure(exit) ? Cause.pretty(exit.cause) : ""
-          expect(text).toContain("key #1")
-          expect(text).not.toContain(keyA)
+        const cases = [
+          [{ key: keyA, weight: 0 }, "keys[1].weight", "0"],
+          [{ key: keyA, weight: Number.NaN }, "keys[1].weight", "NaN"],
+          [{ key: keyA, maxConcurrency: 0 }, "keys[1].maxConcurrency", "0"],
+          [{ key: "" }, "keys[1]", "<redacted>"]
+        ] as const
+        for (const [key, option, value] of cases) {
+          const error = yield* Effect.flip(KeyPool.make({ providerId: "test", keys: [keyB, key] }))
+          expect(error).toMatchObject({ _tag: "OptionsError", module: "KeyPool", option, value })
+          expect(`${error.message} ${JSON.stringify(error)} ${String(error)}`).not.toContain(keyA)
         }
+        const registry = yield* KeyPool.makeRegistry
+        const pooled = yield* Effect.flip(registry.pool({ providerId: "test", keys: [{ key: keyA, weight: -2 }] }))
+        expect(pooled).toMatchObject({ _tag: "OptionsError", option: "keys[0].weight", value: "-2" })
       }))
 
     it.effect("a pool with no keys fails acquire at once", () =>

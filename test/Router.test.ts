@@ -955,13 +955,26 @@ describe("Router", () => {
     )
   })
 
-  it.effect("invalid options are a defect naming the problem", () =>
+  it.effect("invalid options fail with OptionsError naming the option and the value", () =>
     Effect.gen(function*() {
       const log = makeLog()
-      const exit = yield* Effect.exit(run({ deployments: [deployment(log, "a"), deployment(log, "a")] }, Effect.void))
-      expect(Exit.isFailure(exit) && String(exit.cause)).toContain("the deployment name a is listed twice")
-      const bad = yield* Effect.exit(run({ deployments: [deployment(log, "a")], fallbacks: { a: [{ to: "zz", on: ["RateLimitError"] }] } }, Effect.void))
-      expect(Exit.isFailure(bad) && String(bad.cause)).toContain("goes to zz, which names no deployment")
+      const twice = yield* Effect.flip(run({ deployments: [deployment(log, "a"), deployment(log, "a")] }, Effect.void))
+      expect(twice).toMatchObject({ _tag: "OptionsError", module: "Router", option: "deployments[1].name", value: "\"a\"" })
+      const bad = yield* Effect.flip(run({ deployments: [deployment(log, "a")], fallbacks: { a: [{ to: "zz", on: ["RateLimitError"] }] } }, Effect.void))
+      expect(bad).toMatchObject({ _tag: "OptionsError", option: "fallbacks[\"a\"][0].to", value: "\"zz\"" })
+      const weight = yield* Effect.flip(run({ deployments: [deployment(log, "a"), { ...deployment(log, "b"), weight: -1 }] }, Effect.void))
+      expect(weight.message).toBe("Router: deployments[1].weight must be a positive finite number, got -1")
+      const checks: ReadonlyArray<readonly [Partial<Router.Options<Router.Deployment<OptionsError, never>>>, string, string]> = [
+        [{ deployments: [] }, "deployments", "[]"],
+        [{ model: "nowhere" }, "model", "\"nowhere\""],
+        [{ exploration: 1 }, "exploration", "1"],
+        [{ latencyAlpha: 0 }, "latencyAlpha", "0"],
+        [{ cooldown: { failures: 0.5 } }, "cooldown.failures", "0.5"]
+      ]
+      for (const [options, option, value] of checks) {
+        const error = yield* Effect.flip(run({ deployments: [deployment(log, "a")], ...options }, Effect.void))
+        expect(error).toMatchObject({ _tag: "OptionsError", option, value })
+      }
     }))
 
   it.effect("the same fallback as an ExecutionPlan over Llm layers", () => {

@@ -3,6 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
+import { OptionsError } from "../src/OptionsError.js"
 import * as Sse from "../src/Sse.js"
 
 const utf8 = new TextEncoder()
@@ -215,9 +216,10 @@ describe("Sse.makeDecoder", () => {
       expect(pushed).toBe(64)
     })
 
-    it("rejects a non-positive limit", () => {
-      expect(() => Sse.makeDecoder({ maxEventSize: 0 })).toThrow(RangeError)
-      expect(() => Sse.makeDecoder({ maxEventSize: Number.NaN })).toThrow(RangeError)
+    it("rejects a non-positive limit with OptionsError", () => {
+      expect(() => Sse.makeDecoder({ maxEventSize: 0 })).toThrow("Sse: maxEventSize must be a positive number or Infinity, got 0")
+      expect(() => Sse.makeDecoder({ maxEventSize: Number.NaN })).toThrow(OptionsError)
+      expect(() => Sse.makeDecoder({ maxEventSize: Infinity })).not.toThrow()
     })
   })
 })
