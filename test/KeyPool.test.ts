@@ -19,6 +19,7 @@ import * as fc from "fast-check"
 import { KeyPool, LlmError } from "effect-llm-router"
 import * as Internal from "../src/internal/keyPool.js"
 import { effectProp } from "./utils/effectProp.js"
+import { expectOptionsError } from "./utils/optionsError.js"
 
 const keyA = "sk-alpha-secret-value-0001"
 const keyB = "sk-bravo-secret-value-0002"
@@ -382,6 +383,23 @@ describe("KeyPool", () => {
         const pooled = yield* Effect.flip(registry.pool({ providerId: "test", keys: [{ key: keyA, weight: -2 }] }))
         expect(pooled).toMatchObject({ _tag: "OptionsError", option: "keys[0].weight", value: "-2" })
       }))
+
+    it.effect("layer and layerConfig fail with OptionsError; a key, plain or Redacted, never shows", () =>
+      Effect.gen(function*() {
+        const secret = "sk-secret-key-never-shown-0001"
+        const plain = yield* Effect.flip(Layer.build(KeyPool.layer({ providerId: "p", keys: [{ key: secret, weight: -1 }] })))
+        expectOptionsError(plain, { module: "KeyPool", option: "keys[0].weight", value: "-1" }, [secret])
+        const redacted = yield* Effect.flip(Layer.build(KeyPool.layer({
+          providerId: "p",
+          keys: [Redacted.make(secret), { key: Redacted.make(secret), maxConcurrency: 1.5 }]
+        })))
+        expectOptionsError(redacted, { option: "keys[1].maxConcurrency", value: "1.5" }, [secret])
+        const fromConfig = yield* Effect.flip(Layer.build(KeyPool.layerConfig({
+          providerId: Config.succeed("p"),
+          keys: Config.succeed([{ key: Redacted.make(secret), weight: 0 }])
+        })))
+        expectOptionsError(fromConfig, { option: "keys[0].weight", value: "0" }, [secret])
+      }).pipe(Effect.scoped, Effect.provide(KeyPool.KeyPoolRegistry.layer)))
 
     it.effect("a pool with no keys fails acquire at once", () =>
       Effect.gen(function*() {

@@ -5,6 +5,7 @@ import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
 import { OptionsError } from "../src/OptionsError.js"
 import * as Sse from "../src/Sse.js"
+import { expectOptionsError } from "./utils/optionsError.js"
 
 const utf8 = new TextEncoder()
 const bytes = (text: string): Uint8Array => utf8.encode(text)
@@ -261,6 +262,20 @@ describe("Sse.decode", () => {
       )
       assert(error._tag === "SseEventTooLargeError")
       expect(error.maxEventSize).toBe(50)
+    }))
+
+  it.effect("decode and decodeText fail with OptionsError, before reading, when maxEventSize is not positive", () =>
+    Effect.gen(function*() {
+      let pulled = false
+      const source = Stream.fromEffect(Effect.sync(() => {
+        pulled = true
+        return bytes("data: a\n\n")
+      }))
+      const error = yield* source.pipe(Sse.decode({ maxEventSize: -1 }), Stream.runDrain, Effect.flip)
+      expectOptionsError(error, { module: "Sse", option: "maxEventSize", value: "-1" })
+      expect(pulled).toBe(false)
+      const text = yield* Stream.make("data: a\n\n").pipe(Sse.decodeText({ maxEventSize: 0 }), Stream.runDrain, Effect.flip)
+      expectOptionsError(text, { option: "maxEventSize", value: "0" })
     }))
 
   it.effect("fails on an endless line instead of buffering it", () =>
