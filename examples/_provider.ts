@@ -61,7 +61,7 @@ const fromEnvironment = Config.all({
  */
 export const endpoint = (
   simulator: Simulator.Options = {}
-): Layer.Layer<Endpoint, Config.ConfigError | Simulator.SimulatorStartError> =>
+): Layer.Layer<Endpoint, Config.ConfigError | Simulator.SimulatorStartError | OptionsError.OptionsError> =>
   Layer.effect(
     Endpoint,
     Effect.gen(function*() {
