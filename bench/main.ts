@@ -58,6 +58,7 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as os from "node:os"
 import { createInterface } from "node:readline"
 import { Agent } from "undici"
+import type { OptionsError } from "../src/OptionsError.js"
 import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
 import { cases } from "./cases/index.js"
 import { type MemoryResult, measureStreamsMemory, streamsMemoryResultName } from "./cases/streamsMemory.js"
@@ -77,7 +78,7 @@ const concurrency = envNumber("BENCH_CONCURRENCY", 32)
 const warmupSeconds = envNumber("BENCH_WARMUP_SECONDS", 2)
 const servers = (process.env["BENCH_SERVERS"] ?? "node,platform").split(",").map((s) => s.trim()).filter((s) => s !== "")
 const filter = process.argv[2]
-const httpLayers: Record<string, Layer.Layer<HttpClient.HttpClient>> = {
+const httpLayers: Record<string, Layer.Layer<HttpClient.HttpClient, OptionsError>> = {
   undici: UndiciHttpClient.layer(),
   platform: NodeHttpClient.layerUndici
 }
@@ -127,7 +128,7 @@ interface Count {
 }
 
 const measureOurs = (
-  runtime: ManagedRuntime.ManagedRuntime<HttpClient.HttpClient, never>,
+  runtime: ManagedRuntime.ManagedRuntime<HttpClient.HttpClient, OptionsError>,
   call: Effect.Effect<unknown, unknown>,
   millis: number
 ): Promise<Count> => {

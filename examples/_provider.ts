@@ -25,6 +25,7 @@ import {
   Ollama,
   OpenAiChat,
   OpenAiResponses,
+  type OptionsError,
   type ProviderClient,
   RateLimiter
 } from "effect-llm-router"
@@ -60,7 +61,7 @@ const fromEnvironment = Config.all({
  */
 export const endpoint = (
   simulator: Simulator.Options = {}
-): Layer.Layer<Endpoint, Config.ConfigError | Simulator.SimulatorStartError> =>
+): Layer.Layer<Endpoint, Config.ConfigError | Simulator.SimulatorStartError | OptionsError.OptionsError> =>
   Layer.effect(
     Endpoint,
     Effect.gen(function*() {
@@ -83,19 +84,19 @@ export const endpoint = (
 /** The Chat Completions client for the endpoint; `options` as `OpenAiChat.layer` takes them. */
 export const client = (
   options: Omit<OpenAiChat.Options, "baseUrl" | "provider"> = {}
-): Layer.Layer<ProviderClient.ProviderClient, never, Endpoint | HttpClient.HttpClient> =>
+): Layer.Layer<ProviderClient.ProviderClient, OptionsError.OptionsError, Endpoint | HttpClient.HttpClient> =>
   Layer.unwrap(
     Endpoint.useSync(({ baseUrl, provider }) => OpenAiChat.layer({ ...options, baseUrl, provider }))
   )
 
 /** A key pool over the endpoint's keys, all of equal weight. */
-export const keyPool: Layer.Layer<KeyPool.KeyPool, never, Endpoint> = Layer.effect(
+export const keyPool: Layer.Layer<KeyPool.KeyPool, OptionsError.OptionsError, Endpoint> = Layer.effect(
   KeyPool.KeyPool,
   Endpoint.use(({ keys, provider }) => KeyPool.make({ providerId: provider, keys }))
 )
 
 /** The plainest `Llm` for one model: the endpoint's keys, no rate limit, the default retry policy. */
-export const llm = (model: string): Layer.Layer<Llm.Llm, never, Endpoint | HttpClient.HttpClient> =>
+export const llm = (model: string): Layer.Layer<Llm.Llm, OptionsError.OptionsError, Endpoint | HttpClient.HttpClient> =>
   Llm.layer().pipe(
     Layer.provide(client({ model })),
     Layer.provide(keyPool),
@@ -104,8 +105,8 @@ export const llm = (model: string): Layer.Layer<Llm.Llm, never, Endpoint | HttpC
 
 /** An `Llm` over one adapter: one key, no rate limit. */
 export const llmOver = (
-  client: Layer.Layer<ProviderClient.ProviderClient, never, HttpClient.HttpClient>
-): Layer.Layer<Llm.Llm, never, HttpClient.HttpClient> =>
+  client: Layer.Layer<ProviderClient.ProviderClient, OptionsError.OptionsError, HttpClient.HttpClient>
+): Layer.Layer<Llm.Llm, OptionsError.OptionsError, HttpClient.HttpClient> =>
   Llm.layer().pipe(
     Layer.provide(client),
     Layer.provide(KeyPool.layer({ providerId: "simulator", keys: ["sk-simulated-adapter-key"] })),
@@ -120,7 +121,7 @@ export const llmOver = (
 export const everyAdapter = (
   sim: Simulator.Simulator,
   model: string
-): ReadonlyArray<readonly [name: string, client: Layer.Layer<ProviderClient.ProviderClient, never, HttpClient.HttpClient>]> => [
+): ReadonlyArray<readonly [name: string, client: Layer.Layer<ProviderClient.ProviderClient, OptionsError.OptionsError, HttpClient.HttpClient>]> => [
   ["chat-completions", OpenAiChat.layer({ baseUrl: `${sim.url}/v1`, model })],
   ["responses", OpenAiResponses.layer({ baseUrl: `${sim.url}/v1`, model })],
   ["anthropic", Anthropic.layer({ baseUrl: sim.url, model })],

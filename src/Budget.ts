@@ -45,8 +45,10 @@ import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import * as Deadline from "./internal/deadline.js"
+import * as Invalid from "./internal/optionsError.js"
 import { Llm, type Service as LlmService } from "./Llm.js"
 import { BudgetExceededError } from "./LlmError.js"
+import type { OptionsError } from "./OptionsError.js"
 import * as Pricing from "./Pricing.js"
 
 /**
@@ -190,27 +192,29 @@ const roll = (state: State, now: number) => {
   }
 }
 
-const validate = (limit: Limit): string | undefined => {
-  if (!(Number.isFinite(limit.limit) && limit.limit >= 0)) return `the ${limit.scope} limit must be 0 or more dollars`
+const validate = (limit: Limit, index: number): OptionsError | undefined => {
+  if (!(Number.isFinite(limit.limit) && limit.limit >= 0)) {
+    return Invalid.make("Budget", `limits[${index}].limit`, limit.limit, "0 or more dollars")
+  }
   const length = limit.period === "month" ? 1 : Duration.toMillis(limit.period)
   if (!(length > 0 && Number.isFinite(length))) {
-    return `the ${limit.scope} period must be a positive, finite duration or "month"`
+    return Invalid.make("Budget", `limits[${index}].period`, limit.period, `a positive, finite duration or "month"`)
   }
   return undefined
 }
 
 /**
- * An in-memory budget. Limits with a negative amount or a period that is not
- * a positive finite duration or `"month"` are defects (a bug in the caller).
+ * An in-memory budget. A limit with a negative amount, or a period that is not
+ * a positive finite duration or `"month"`, fails with `OptionsError`.
  *
  * @since 0.1.0
  * @category Constructors
  */
-export const make = (options: Options): Effect.Effect<Service> =>
+export const make = (options: Options): Effect.Effect<Service, OptionsError> =>
   Effect.gen(function*() {
-    for (const limit of options.limits) {
-      const problem = validate(limit)
-      if (problem !== undefined) return yield* Effect.die(new Error(`Budget: ${problem}`))
+    for (const [index, limit] of options.limits.entries()) {
+      const problem = validate(limit, index)
+      if (problem !== undefined) return yield* problem
     }
     const start = yield* Clock.currentTimeMillis
     const states: Array<State> = options.limits.map((limit) => ({
@@ -286,7 +290,7 @@ export const make = (options: Options): Effect.Effect<Service> =>
  * @since 0.1.0
  * @category Layers
  */
-export const layer = (options: Options): Layer.Layer<Budget> => Layer.effect(Budget, make(options))
+export const layer = (options: Options): Layer.Layer<Budget, OptionsError> => Layer.effect(Budget, make(options))
 
 /**
  * Options of `guarded`.

@@ -21,6 +21,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { ChatResponse } from "./ChatResponse.js"
+import * as Invalid from "./internal/optionsError.js"
+import type { OptionsError } from "./OptionsError.js"
 
 /**
  * A store that could not be read or written (a network store unreachable).
@@ -74,17 +76,17 @@ interface Entry {
 }
 
 /**
- * An in-memory store. A capacity that is not a positive whole number is a defect.
+ * An in-memory store. A capacity that is not a positive whole number fails
+ * with `OptionsError`.
  *
  * @since 0.1.0
  * @category Constructors
  */
-export const makeMemory = (options?: MemoryOptions): Effect.Effect<Service> =>
+export const makeMemory = (options?: MemoryOptions): Effect.Effect<Service, OptionsError> =>
   Effect.suspend(() => {
     const capacity = options?.capacity ?? 1000
-    if (!(Number.isInteger(capacity) && capacity > 0)) {
-      return Effect.die(new Error(`CacheStore: capacity must be a positive whole number, got ${capacity}`))
-    }
+    const invalid = Invalid.positive("CacheStore", "capacity", capacity, { integer: true })
+    if (invalid !== undefined) return Effect.fail(invalid)
     const entries = new Map<string, Entry>()
     const sweep = (now: number) => {
       for (const [key, entry] of entries) if (entry.expiresAt <= now) entries.delete(key)
@@ -128,4 +130,4 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<Service> =>
  * @since 0.1.0
  * @category Layers
  */
-export const layerMemory = (options?: MemoryOptions): Layer.Layer<CacheStore> => Layer.effect(CacheStore, makeMemory(options))
+export const layerMemory = (options?: MemoryOptions): Layer.Layer<CacheStore, OptionsError> => Layer.effect(CacheStore, makeMemory(options))

@@ -25,6 +25,7 @@ import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import * as Internal from "./internal/keyPool.js"
 import type { LlmError, NoCapacityError } from "./LlmError.js"
+import type { OptionsError } from "./OptionsError.js"
 import type * as ProviderClient from "./ProviderClient.js"
 
 /**
@@ -165,19 +166,19 @@ export interface Service {
  */
 export class KeyPool extends Context.Service<KeyPool, Service>()("effect-llm-router/KeyPool") {}
 
-const validated = (options: Options): Effect.Effect<void> => {
+const validated = (options: Options): Effect.Effect<void, OptionsError> => {
   const invalid = Internal.invalidOptions(options)
-  return invalid === undefined ? Effect.void : Effect.die(new Error(invalid))
+  return invalid === undefined ? Effect.void : Effect.fail(invalid)
 }
 
 /**
  * A standalone pool with its own state. Invalid options (an empty key, a
- * weight that is not > 0, a `maxConcurrency` below 1) are defects.
+ * weight that is not > 0, a `maxConcurrency` below 1) fail with `OptionsError`.
  *
  * @since 0.1.0
  * @category Constructors
  */
-export const make = (options: Options): Effect.Effect<Service> =>
+export const make = (options: Options): Effect.Effect<Service, OptionsError> =>
   Effect.andThen(
     validated(options),
     Effect.suspend(() => {
@@ -202,7 +203,7 @@ export interface RegistryService {
    * keeps its first weight and cap, and `status` shows every key of the
    * shared state. `defaultCooldown` and `whenExhausted` are per pool.
    */
-  readonly pool: (options: Options) => Effect.Effect<Service>
+  readonly pool: (options: Options) => Effect.Effect<Service, OptionsError>
 }
 
 /**
@@ -263,7 +264,7 @@ export class KeyPoolRegistry extends Context.Service<KeyPoolRegistry, RegistrySe
  * @since 0.1.0
  * @category Layers
  */
-export const layer = (options: Options): Layer.Layer<KeyPool, never, KeyPoolRegistry> =>
+export const layer = (options: Options): Layer.Layer<KeyPool, OptionsError, KeyPoolRegistry> =>
   Layer.effect(KeyPool, Effect.flatMap(KeyPoolRegistry, (registry) => registry.pool(options)))
 
 /**
@@ -275,7 +276,7 @@ export const layer = (options: Options): Layer.Layer<KeyPool, never, KeyPoolRegi
  */
 export const layerConfig = (
   options: Config.Wrap<Options>
-): Layer.Layer<KeyPool, Config.ConfigError, KeyPoolRegistry> =>
+): Layer.Layer<KeyPool, Config.ConfigError | OptionsError, KeyPoolRegistry> =>
   Layer.effect(
     KeyPool,
     Effect.flatMap(Effect.all([Config.unwrap(options), KeyPoolRegistry]), ([resolved, registry]) =>

@@ -45,6 +45,7 @@ import * as Schema from "effect/Schema"
 import * as SchemaIssue from "effect/SchemaIssue"
 import * as KeyPool from "./KeyPool.js"
 import * as Llm from "./Llm.js"
+import type { OptionsError } from "./OptionsError.js"
 import * as Anthropic from "./providers/Anthropic.js"
 import * as Gemini from "./providers/Gemini.js"
 import * as Ollama from "./providers/Ollama.js"
@@ -385,7 +386,7 @@ const defaultOpenAiBaseUrl = "https://api.openai.com/v1"
  * @since 0.1.0
  * @category Layers
  */
-export const clientLayer = (provider: string, entry: ModelEntry): Layer.Layer<ProviderClient, never, HttpClient.HttpClient> => {
+export const clientLayer = (provider: string, entry: ModelEntry): Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient> => {
   const common = {
     provider,
     model: entry.model_name,
@@ -417,7 +418,7 @@ export const clientLayer = (provider: string, entry: ModelEntry): Layer.Layer<Pr
 const llmLayer = (
   settings: ModelConfig,
   registry: Layer.Layer<KeyPool.KeyPoolRegistry>
-): Layer.Layer<Llm.Llm | KeyPool.KeyPool | RateLimiter.RateLimiter, never, HttpClient.HttpClient> => {
+): Layer.Layer<Llm.Llm | KeyPool.KeyPool | RateLimiter.RateLimiter, OptionsError, HttpClient.HttpClient> => {
   const { entry, provider } = settings
   const limiter = entry.rate_limit_capacity === undefined && entry.rate_limit_refill_rate === undefined &&
       entry.max_concurrency === undefined && entry.tokens_per_minute === undefined
@@ -428,7 +429,7 @@ const llmLayer = (
       refillRate: entry.rate_limit_refill_rate ?? entry.rate_limit_capacity ?? Number.MAX_SAFE_INTEGER,
       maxConcurrency: entry.max_concurrency,
       tokensPerMinute: entry.tokens_per_minute
-    }).pipe(Layer.orDie)
+    })
   const price = priceOf(settings)
   return Llm.layer({
     model: entry.model_name,
@@ -459,7 +460,7 @@ export const layer = (
   config: ProviderConfig,
   provider: string,
   modelName: string
-): Layer.Layer<Llm.Llm, ProviderConfigError, HttpClient.HttpClient> =>
+): Layer.Layer<Llm.Llm, ProviderConfigError | OptionsError, HttpClient.HttpClient> =>
   Layer.unwrap(Effect.map(model(config, provider, modelName), (settings) => llmLayer(settings, KeyPool.KeyPoolRegistry.layer)))
 
 /**
@@ -472,9 +473,9 @@ export const layer = (
  */
 export const layers = (
   config: ProviderConfig
-): Effect.Effect<Readonly<Record<string, Readonly<Record<string, Layer.Layer<Llm.Llm, never, HttpClient.HttpClient>>>>>> =>
+): Effect.Effect<Readonly<Record<string, Readonly<Record<string, Layer.Layer<Llm.Llm, OptionsError, HttpClient.HttpClient>>>>>> =>
   Effect.map(deployments(config), (all) => {
-    const out: Record<string, Record<string, Layer.Layer<Llm.Llm, never, HttpClient.HttpClient>>> = {}
+    const out: Record<string, Record<string, Layer.Layer<Llm.Llm, OptionsError, HttpClient.HttpClient>>> = {}
     for (const provider of Object.keys(config)) out[provider] = {}
     for (const { layer, settings } of all) out[settings.provider]![settings.entry.model_name] = layer
     return out
@@ -489,7 +490,7 @@ export const layers = (
 export interface Deployment {
   readonly settings: ModelConfig
   /** The model's `Llm`, with the `KeyPool` and `RateLimiter` it is built on (for status). */
-  readonly layer: Layer.Layer<Llm.Llm | KeyPool.KeyPool | RateLimiter.RateLimiter, never, HttpClient.HttpClient>
+  readonly layer: Layer.Layer<Llm.Llm | KeyPool.KeyPool | RateLimiter.RateLimiter, OptionsError, HttpClient.HttpClient>
 }
 
 /**

@@ -20,8 +20,10 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import type * as ChatRequest from "./ChatRequest.js"
+import * as Invalid from "./internal/optionsError.js"
 import * as Bucket from "./internal/rateLimiterBucket.js"
 import { textOf } from "./Message.js"
+import type { OptionsError } from "./OptionsError.js"
 
 /**
  * How to build a limiter.
@@ -114,26 +116,6 @@ export class RateLimiterCostError extends Schema.TaggedError<RateLimiterCostErro
 }
 
 /**
- * An option of `make` that is out of range.
- *
- * @since 0.1.0
- * @category Errors
- */
-export class RateLimiterOptionsError extends Schema.TaggedError<RateLimiterOptionsError>()(
-  "RateLimiterOptionsError",
-  {
-    option: Schema.String,
-    value: Schema.Unknown,
-    /** What the option must be, for example `a positive finite number`. */
-    expected: Schema.String
-  }
-) {
-  override get message() {
-    return `RateLimiter option ${this.option} must be ${this.expected}, got ${String(this.value)}.`
-  }
-}
-
-/**
  * @since 0.1.0
  * @category Models
  */
@@ -198,22 +180,11 @@ export interface Service {
  */
 export class RateLimiter extends Context.Service<RateLimiter, Service>()("effect-llm-router/RateLimiter") {}
 
-const checkPositive = (option: string, value: unknown, integer = false) => {
-  const ok = typeof value === "number" && Number.isFinite(value) && value > 0 && (!integer || Number.isInteger(value))
-  return ok
-    ? undefined
-    : new RateLimiterOptionsError({
-      option,
-      value,
-      expected: integer ? "a positive integer" : "a positive finite number"
-    })
-}
-
-const validate = (options: Options): RateLimiterOptionsError | undefined =>
-  checkPositive("capacity", options.capacity) ??
-    checkPositive("refillRate", options.refillRate) ??
-    (options.maxConcurrency === undefined ? undefined : checkPositive("maxConcurrency", options.maxConcurrency, true)) ??
-    (options.tokensPerMinute === undefined ? undefined : checkPositive("tokensPerMinute", options.tokensPerMinute))
+const validate = (options: Options): OptionsError | undefined =>
+  Invalid.positive("RateLimiter", "capacity", options.capacity) ??
+    Invalid.positive("RateLimiter", "refillRate", options.refillRate) ??
+    Invalid.positive("RateLimiter", "maxConcurrency", options.maxConcurrency, { integer: true, optional: true }) ??
+    Invalid.positive("RateLimiter", "tokensPerMinute", options.tokensPerMinute, { optional: true })
 
 const costError = (cost: number, capacity: number, bucket: RateLimiterCostError["bucket"]) =>
   Number.isFinite(cost) && cost >= 0 && cost <= capacity
@@ -222,12 +193,12 @@ const costError = (cost: number, capacity: number, bucket: RateLimiterCostError[
 
 /**
  * Builds a limiter whose refill fibers live in the current scope. Fails with
- * `RateLimiterOptionsError` naming the first option out of range.
+ * `OptionsError` naming the first option out of range.
  *
  * @since 0.1.0
  * @category Constructors
  */
-export const make = (options: Options): Effect.Effect<Service, RateLimiterOptionsError, Scope.Scope> =>
+export const make = (options: Options): Effect.Effect<Service, OptionsError, Scope.Scope> =>
   Effect.gen(function*() {
     const invalid = validate(options)
     if (invalid !== undefined) return yield* Effect.fail(invalid)
@@ -372,7 +343,7 @@ export const make = (options: Options): Effect.Effect<Service, RateLimiterOption
  * @since 0.1.0
  * @category Layers
  */
-export const layer = (options: Options): Layer.Layer<RateLimiter, RateLimiterOptionsError> =>
+export const layer = (options: Options): Layer.Layer<RateLimiter, OptionsError> =>
   Layer.effect(RateLimiter, make(options))
 
 /**
@@ -383,7 +354,7 @@ export const layer = (options: Options): Layer.Layer<RateLimiter, RateLimiterOpt
  */
 export const layerConfig = (
   config: Config.Config<Options>
-): Layer.Layer<RateLimiter, Config.ConfigError | RateLimiterOptionsError> =>
+): Layer.Layer<RateLimiter, Config.ConfigError | OptionsError> =>
   Layer.effect(RateLimiter, Effect.flatMap(config, make))
 
 /**

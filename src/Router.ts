@@ -88,6 +88,7 @@ import * as internalConfig from "./internal/router/config.js"
 import * as internal from "./internal/router/service.js"
 import * as Llm from "./Llm.js"
 import type { LlmError } from "./LlmError.js"
+import type { OptionsError } from "./OptionsError.js"
 import type * as Pricing from "./Pricing.js"
 import type * as ProviderConfig from "./ProviderConfig.js"
 import type * as RateLimiter from "./RateLimiter.js"
@@ -368,8 +369,8 @@ export const status: Effect.Effect<Status, never, Router> = Router.use((router) 
  * Builds the router in the current scope: each deployment's layer is built
  * once, here. Invalid options (no deployments, a name listed twice, a weight
  * that is not > 0, a fallback or `model` naming nothing, `exploration`,
- * `latencyAlpha` or `cooldown.failures` out of range) are a defect whose
- * message names the problem.
+ * `latencyAlpha` or `cooldown.failures` out of range) fail with
+ * `OptionsError`, which names the option and the value.
  *
  * @example
  * ```ts
@@ -397,7 +398,8 @@ export const status: Effect.Effect<Status, never, Router> = Router.use((router) 
  */
 export const make = <D extends Deployment<unknown, unknown>>(
   options: Options<D>
-): Effect.Effect<Service, Layer.Error<D["llm"]>, Layer.Services<D["llm"]> | Scope.Scope> => internal.make(options)
+): Effect.Effect<Service, Layer.Error<D["llm"]> | OptionsError, Layer.Services<D["llm"]> | Scope.Scope> =>
+  internal.make(options)
 
 /**
  * The router as `Llm` (and as `Router`, for `status`): the application's
@@ -423,7 +425,7 @@ export const make = <D extends Deployment<unknown, unknown>>(
  */
 export const layer = <D extends Deployment<unknown, unknown>>(
   options: Options<D>
-): Layer.Layer<Llm.Llm | Router, Layer.Error<D["llm"]>, Layer.Services<D["llm"]>> =>
+): Layer.Layer<Llm.Llm | Router, Layer.Error<D["llm"]> | OptionsError, Layer.Services<D["llm"]>> =>
   Layer.effectContext(
     Effect.map(make(options), (service) => Context.make(Llm.Llm, service).pipe(Context.add(Router, service)))
   )
@@ -440,7 +442,7 @@ export const layer = <D extends Deployment<unknown, unknown>>(
 export const fromConfig = (
   config: ProviderConfig.ProviderConfig,
   options?: Omit<Options, "deployments">
-): Effect.Effect<Options<Deployment<never, HttpClient.HttpClient>>> => internalConfig.fromConfig(config, options)
+): Effect.Effect<Options<Deployment<OptionsError, HttpClient.HttpClient>>> => internalConfig.fromConfig(config, options)
 
 /**
  * A router over every model of a `provider.json` (see `fromConfig`).
@@ -463,5 +465,5 @@ export const fromConfig = (
 export const layerConfig = (
   config: ProviderConfig.ProviderConfig,
   options?: Omit<Options, "deployments">
-): Layer.Layer<Llm.Llm | Router, never, HttpClient.HttpClient> =>
+): Layer.Layer<Llm.Llm | Router, OptionsError, HttpClient.HttpClient> =>
   Layer.unwrap(Effect.map(fromConfig(config, options), layer))

@@ -56,7 +56,9 @@ import * as Effect from "effect/Effect"
 import * as Pull from "effect/Pull"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as Invalid from "./internal/optionsError.js"
 import { Parser } from "./internal/sse.js"
+import type { OptionsError } from "./OptionsError.js"
 
 /**
  * One dispatched event. `id` is the last event id the stream set (it persists
@@ -132,22 +134,21 @@ export interface Decoder {
   end(): Array<Event>
 }
 
-const resolveMaxEventSize = (options: DecodeOptions | undefined): number => {
-  const maxEventSize = options?.maxEventSize ?? defaultMaxEventSize
-  if (!(maxEventSize > 0)) {
-    throw new RangeError(`Sse: maxEventSize must be a positive number, got ${maxEventSize}`)
-  }
-  return maxEventSize
-}
+const checkMaxEventSize = (maxEventSize: number): OptionsError | undefined =>
+  Invalid.positive("Sse", "maxEventSize", maxEventSize, { unbounded: true })
 
 /**
- * Creates a {@link Decoder}.
+ * Creates a {@link Decoder}. Throws `OptionsError` when `maxEventSize` is not
+ * a positive number.
  *
  * @since 0.1.0
  * @category Constructors
  */
 export const makeDecoder = (options?: DecodeOptions): Decoder => {
-  const parser = new Parser(resolveMaxEventSize(options))
+  const maxEventSize = options?.maxEventSize ?? defaultMaxEventSize
+  const invalid = checkMaxEventSize(maxEventSize)
+  if (invalid !== undefined) throw invalid
+  const parser = new Parser(maxEventSize)
   const tooLarge = () => new SseEventTooLargeError({ maxEventSize: parser.maxEventSize })
   return {
     push(chunk) {
@@ -167,9 +168,10 @@ const decodeWith = <I>(
   options: DecodeOptions | undefined,
   feed: (parser: Parser, input: I, out: Array<Event>) => boolean
 ) =>
-<E, R>(self: Stream.Stream<I, E, R>): Stream.Stream<Event, E | SseEventTooLargeError, R> =>
-  Stream.suspend(() => {
-    const maxEventSize = resolveMaxEventSize(options)
+<E, R>(self: Stream.Stream<I, E, R>): Stream.Stream<Event, E | SseEventTooLargeError | OptionsError, R> => {
+    const maxEventSize = options?.maxEventSize ?? defaultMaxEventSize
+    const invalid = checkMaxEventSize(maxEventSize)
+    if (invalid !== undefined) return Stream.fail(invalid)
     return Stream.transformPull(self, (upstream) =>
       Effect.sync(() => {
         const parser = new Parser(maxEventSize)
@@ -206,19 +208,20 @@ const decodeWith = <I>(
         })
         return pull
       }))
-  })
+  }
 
 /**
  * Decodes a byte stream (an HTTP body) into events, one chunk of events per
  * chunk of input. Fails with {@link SseEventTooLargeError} after emitting the
- * events that came before the oversized one.
+ * events that came before the oversized one, and with `OptionsError` before
+ * reading anything when `maxEventSize` is not a positive number.
  *
  * @since 0.1.0
  * @category Decoding
  */
 export const decode = (
   options?: DecodeOptions
-): <E, R>(self: Stream.Stream<Uint8Array, E, R>) => Stream.Stream<Event, E | SseEventTooLargeError, R> =>
+): <E, R>(self: Stream.Stream<Uint8Array, E, R>) => Stream.Stream<Event, E | SseEventTooLargeError | OptionsError, R> =>
   decodeWith(options, (parser, bytes: Uint8Array, out) => parser.feedBytes(bytes, out))
 
 /**
@@ -231,5 +234,5 @@ export const decode = (
  */
 export const decodeText = (
   options?: DecodeOptions
-): <E, R>(self: Stream.Stream<string, E, R>) => Stream.Stream<Event, E | SseEventTooLargeError, R> =>
+): <E, R>(self: Stream.Stream<string, E, R>) => Stream.Stream<Event, E | SseEventTooLargeError | OptionsError, R> =>
   decodeWith(options, (parser, text: string, out) => parser.feedText(text, out))

@@ -56,7 +56,9 @@ import type * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
 import { Readable } from "node:stream"
 import { Agent, type Dispatcher } from "undici"
+import * as Invalid from "./internal/optionsError.js"
 import { type Deadline, send, transportError } from "./internal/undiciExchange.js"
+import type { OptionsError } from "./OptionsError.js"
 
 /**
  * @since 0.1.0
@@ -230,15 +232,26 @@ export const executeWithin = (
   return untraced === undefined ? undefined : untraced(request, deadline)
 }
 
+const validate = (options: Options): OptionsError | undefined =>
+  Invalid.positive("UndiciHttpClient", "connections", options.connections, { integer: true, optional: true }) ??
+    (options.pipelining === undefined || (Number.isInteger(options.pipelining) && options.pipelining >= 0)
+      ? undefined
+      : Invalid.make("UndiciHttpClient", "pipelining", options.pipelining, "a whole number, 0 or more")) ??
+    Invalid.duration("UndiciHttpClient", "keepAliveTimeout", options.keepAliveTimeout, true) ??
+    Invalid.duration("UndiciHttpClient", "headersTimeout", options.headersTimeout) ??
+    Invalid.duration("UndiciHttpClient", "bodyTimeout", options.bodyTimeout)
+
 /**
  * A client with an undici `Agent` of its own (kept-alive sockets per origin),
  * closed with the scope; or over `options.dispatcher`, which stays the
- * caller's.
+ * caller's. An option out of range fails with `OptionsError`.
  *
  * @since 0.1.0
  * @category Constructors
  */
-export const make = (options?: Options): Effect.Effect<HttpClient.HttpClient, never, Scope.Scope> => {
+export const make = (options?: Options): Effect.Effect<HttpClient.HttpClient, OptionsError, Scope.Scope> => {
+  const invalid = options === undefined ? undefined : validate(options)
+  if (invalid !== undefined) return Effect.fail(invalid)
   const timeouts = {
     headersTimeout: options?.headersTimeout,
     bodyTimeout: options?.bodyTimeout
@@ -268,5 +281,5 @@ export const make = (options?: Options): Effect.Effect<HttpClient.HttpClient, ne
  * @since 0.1.0
  * @category Layers
  */
-export const layer = (options?: Options): Layer.Layer<HttpClient.HttpClient> =>
+export const layer = (options?: Options): Layer.Layer<HttpClient.HttpClient, OptionsError> =>
   Layer.effect(HttpClient.HttpClient, make(options))

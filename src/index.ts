@@ -51,6 +51,9 @@ export * as OpenAiChat from "./providers/OpenAiChat.js"
 /** @since 0.1.0 */
 export * as OpenAiResponses from "./providers/OpenAiResponses.js"
 
+/** @since 0.2.0 */
+export * as OptionsError from "./OptionsError.js"
+
 /** @since 0.1.0 */
 export * as Presets from "./providers/Presets.js"
 

@@ -9,11 +9,11 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../src/ChatChunk.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
-import type * as LlmError from "../src/LlmError.js"
 import * as Message from "../src/Message.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import { fakeHttpClient, jsonResponse, type RecordedRequest, type Reply, streamResponse } from "./utils/fakeHttpClient.js"
+import { buildError, expectOptionsError } from "./utils/optionsError.js"
 import { recordingTracer } from "./utils/recordingTracer.js"
 
 const KEY = "sk-ant-test-0123456789abcdef"
@@ -50,7 +50,7 @@ const bodyOf = (request: ChatRequest.Input, options?: Partial<Anthropic.Options>
     return requests[0]!.body
   })
 
-const assertNoKey = (error: LlmError.LlmError) => {
+const assertNoKey = (error: Error) => {
   assert.notInclude(error.message, KEY)
   assert.notInclude(JSON.stringify(error), KEY)
 }
@@ -740,5 +740,20 @@ describe("Anthropic streams", () => {
       assert(error._tag === "AuthError")
       assert.strictEqual(error.reason, "invalid_key")
       assertNoKey(error)
+    }))
+})
+
+describe("Anthropic options", () => {
+  it.effect("maxTokens must be a positive integer and maxEventSize positive: OptionsError from the layer", () =>
+    Effect.gen(function*() {
+      const tokens = yield* buildError(Anthropic.layer({ maxTokens: 1.5 }))
+      expectOptionsError(tokens, {
+        module: "Anthropic",
+        option: "maxTokens",
+        value: "1.5",
+        message: "Anthropic: maxTokens must be a positive integer, got 1.5"
+      })
+      const size = yield* buildError(Anthropic.layer({ maxEventSize: -3 }))
+      expectOptionsError(size, { option: "maxEventSize", value: "-3" })
     }))
 })

@@ -149,12 +149,20 @@ describe("Budget.check and charge", () => {
         }).pipe(Effect.provide(TestClock.layer())))
     )))
 
-  it.effect("a bad limit is a defect naming it", () =>
+  it.effect("a bad limit fails with OptionsError naming it by position", () =>
     Effect.gen(function*() {
-      const exit = yield* Effect.exit(Budget.make({ limits: [{ scope: "east", limit: -1, period: "1 day" }] }))
-      expect(String(exit)).toContain("the east limit must be 0 or more dollars")
-      const zero = yield* Effect.exit(Budget.make({ limits: [{ scope: "west", limit: 1, period: "0 millis" }] }))
-      expect(String(zero)).toContain("the west period must be a positive, finite duration")
+      const negative = yield* Effect.flip(Budget.make({ limits: [{ scope: "east", limit: -1, period: "1 day" }] }))
+      expect(negative).toMatchObject({ _tag: "OptionsError", module: "Budget", option: "limits[0].limit", value: "-1" })
+      expect(negative.message).toBe("Budget: limits[0].limit must be 0 or more dollars, got -1")
+      const zero = yield* Effect.flip(Budget.make({
+        limits: [{ scope: "east", limit: 1, period: "1 day" }, { scope: "west", limit: 1, period: "0 millis" }]
+      }))
+      expect(zero).toMatchObject({ _tag: "OptionsError", option: "limits[1].period", value: "\"0 millis\"" })
+      expect(zero.message).toContain("must be a positive, finite duration or \"month\"")
+      const layered = yield* Effect.flip(Effect.scoped(Layer.build(Budget.layer({
+        limits: [{ scope: "east", limit: Number.NaN, period: "month" }]
+      }))))
+      expect(layered).toMatchObject({ _tag: "OptionsError", option: "limits[0].limit", value: "NaN" })
     }))
 })
 

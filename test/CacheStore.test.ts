@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/testing/TestClock"
 import * as CacheStore from "../src/CacheStore.js"
@@ -76,9 +77,12 @@ describe("CacheStore.layerMemory", () => {
       expect(yield* store.delete("b")).toBe(false)
     }))
 
-  it.effect("a capacity that is not a positive whole number is a defect naming it", () =>
+  it.effect("a capacity that is not a positive whole number fails with OptionsError naming it", () =>
     Effect.gen(function*() {
-      const exit = yield* Effect.exit(CacheStore.makeMemory({ capacity: 0 }))
-      expect(String(exit)).toContain("capacity must be a positive whole number, got 0")
+      const zero = yield* Effect.flip(CacheStore.makeMemory({ capacity: 0 }))
+      expect(zero).toMatchObject({ _tag: "OptionsError", module: "CacheStore", option: "capacity", value: "0" })
+      expect(zero.message).toBe("CacheStore: capacity must be a positive integer, got 0")
+      const layered = yield* Effect.flip(Effect.scoped(Layer.build(CacheStore.layerMemory({ capacity: 2.5 }))))
+      expect(layered).toMatchObject({ _tag: "OptionsError", option: "capacity", value: "2.5" })
     }))
 })

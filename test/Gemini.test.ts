@@ -12,6 +12,7 @@ import * as Message from "../src/Message.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import { fakeHttpClient, jsonResponse, type RecordedRequest, type Reply, streamResponse } from "./utils/fakeHttpClient.js"
+import { buildError, expectOptionsError } from "./utils/optionsError.js"
 import { splitBytes } from "./utils/openAiChatWire.js"
 
 const KEY = "AIza-test-0123456789abcdef"
@@ -594,5 +595,13 @@ describe("Gemini streams", () => {
       const reply = yield* Effect.flatMap(service, (client) => ChatChunk.collect(client.chatStream(hello, credentials)))
       assert.strictEqual(reply.text, "whole")
       assert.strictEqual(reply.finishReason, "stop")
+    }))
+})
+
+describe("Gemini options", () => {
+  it.effect("a maxEventSize that is not positive fails the layer with OptionsError naming it", () =>
+    Effect.gen(function*() {
+      const error = yield* buildError(Gemini.layer({ maxEventSize: 0 }))
+      expectOptionsError(error, { module: "Gemini", option: "maxEventSize", value: "0" })
     }))
 })

@@ -19,6 +19,7 @@ import * as fc from "fast-check"
 import { KeyPool, LlmError } from "effect-llm-router"
 import * as Internal from "../src/internal/keyPool.js"
 import { effectProp } from "./utils/effectProp.js"
+import { expectOptionsError } from "./utils/optionsError.js"
 
 const keyA = "sk-alpha-secret-value-0001"
 const keyB = "sk-bravo-secret-value-0002"
@@ -365,16 +366,40 @@ describe("KeyPool", () => {
   })
 
   describe("options", () => {
-    it.effect("invalid weights and caps are defects that name the key by position only", () =>
+    it.effect("invalid weights and caps fail with OptionsError naming the key by position only", () =>
       Effect.gen(function*() {
-        for (const key of [{ key: keyA, weight: 0 }, { key: keyA, weight: Number.NaN }, { key: keyA, maxConcurrency: 0 }, { key: "" }]) {
-          const exit = yield* Effect.exit(KeyPool.make({ providerId: "test", keys: [keyB, key] }))
-          expect(Exit.isFailure(exit) && Cause.hasDies(exit.cause)).toBe(true)
-          const text = Exit.isFailure(exit) ? Cause.pretty(exit.cause) : ""
-          expect(text).toContain("key #1")
-          expect(text).not.toContain(keyA)
+        const cases = [
+          [{ key: keyA, weight: 0 }, "keys[1].weight", "0"],
+          [{ key: keyA, weight: Number.NaN }, "keys[1].weight", "NaN"],
+          [{ key: keyA, maxConcurrency: 0 }, "keys[1].maxConcurrency", "0"],
+          [{ key: "" }, "keys[1]", "<redacted>"]
+        ] as const
+        for (const [key, option, value] of cases) {
+          const error = yield* Effect.flip(KeyPool.make({ providerId: "test", keys: [keyB, key] }))
+          expect(error).toMatchObject({ _tag: "OptionsError", module: "KeyPool", option, value })
+          expect(`${error.message} ${JSON.stringify(error)} ${String(error)}`).not.toContain(keyA)
         }
+        const registry = yield* KeyPool.makeRegistry
+        const pooled = yield* Effect.flip(registry.pool({ providerId: "test", keys: [{ key: keyA, weight: -2 }] }))
+        expect(pooled).toMatchObject({ _tag: "OptionsError", option: "keys[0].weight", value: "-2" })
       }))
+
+    it.effect("layer and layerConfig fail with OptionsError; a key, plain or Redacted, never shows", () =>
+      Effect.gen(function*() {
+        const secret = "sk-secret-key-never-shown-0001"
+        const plain = yield* Effect.flip(Layer.build(KeyPool.layer({ providerId: "p", keys: [{ key: secret, weight: -1 }] })))
+        expectOptionsError(plain, { module: "KeyPool", option: "keys[0].weight", value: "-1" }, [secret])
+        const redacted = yield* Effect.flip(Layer.build(KeyPool.layer({
+          providerId: "p",
+          keys: [Redacted.make(secret), { key: Redacted.make(secret), maxConcurrency: 1.5 }]
+        })))
+        expectOptionsError(redacted, { option: "keys[1].maxConcurrency", value: "1.5" }, [secret])
+        const fromConfig = yield* Effect.flip(Layer.build(KeyPool.layerConfig({
+          providerId: Config.succeed("p"),
+          keys: Config.succeed([{ key: Redacted.make(secret), weight: 0 }])
+        })))
+        expectOptionsError(fromConfig, { option: "keys[0].weight", value: "0" }, [secret])
+      }).pipe(Effect.scoped, Effect.provide(KeyPool.KeyPoolRegistry.layer)))
 
     it.effect("a pool with no keys fails acquire at once", () =>
       Effect.gen(function*() {

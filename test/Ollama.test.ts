@@ -14,6 +14,7 @@ import * as Message from "../src/Message.js"
 import * as Ollama from "../src/providers/Ollama.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import { fakeHttpClient, jsonResponse, type RecordedRequest, type Reply, streamResponse } from "./utils/fakeHttpClient.js"
+import { buildError, expectOptionsError } from "./utils/optionsError.js"
 
 const KEY = "ollama-cloud-0123456789abcdef"
 const cloud = ProviderClient.credentials(KEY)
@@ -520,5 +521,15 @@ describe("Ollama streams", () => {
       const { requests, stream } = streamWith([doneLine()])
       yield* Stream.runDrain(stream)
       assert.strictEqual(requests[0]!.body["stream"], true)
+    }))
+})
+
+describe("Ollama options", () => {
+  it.effect("numCtx must be a positive integer and maxLineSize positive: OptionsError from layer and layerConfig", () =>
+    Effect.gen(function*() {
+      const numCtx = yield* buildError(Ollama.layer({ numCtx: 0 }))
+      expectOptionsError(numCtx, { module: "Ollama", option: "numCtx", value: "0", expected: "a positive integer" })
+      const line = yield* buildError(Ollama.layerConfig({ maxLineSize: Config.succeed(-1) }))
+      expectOptionsError(line, { option: "maxLineSize", value: "-1" })
     }))
 })

@@ -16,12 +16,12 @@ import * as TestClock from "effect/testing/TestClock"
 import * as ChatChunk from "../src/ChatChunk.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
 import type { ChatResponse } from "../src/ChatResponse.js"
-import type * as LlmError from "../src/LlmError.js"
 import { timeoutFail } from "../src/internal/timeout.js"
 import * as Message from "../src/Message.js"
 import * as OpenAiChat from "../src/providers/OpenAiChat.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import { fakeHttpClient, jsonResponse, type Reply, type RecordedRequest, streamResponse } from "./utils/fakeHttpClient.js"
+import { buildError, expectOptionsError } from "./utils/optionsError.js"
 import { chunk, completion, splitBytes, sse, usage, usageChunk } from "./utils/openAiChatWire.js"
 import { recordingTracer } from "./utils/recordingTracer.js"
 
@@ -69,7 +69,7 @@ const failure = (pieces: ReadonlyArray<string | Uint8Array>, options?: Partial<O
 
 const toolDeltas = (chunks: ReadonlyArray<ChatChunk.ChatChunk>) => chunks.filter((c) => c._tag === "ToolCallDelta")
 
-const assertNoKey = (error: LlmError.LlmError) => {
+const assertNoKey = (error: Error) => {
   assert.notInclude(error.message, KEY)
   assert.notInclude(JSON.stringify(error), KEY)
   assert.notInclude(String(error), KEY)
@@ -1144,5 +1144,27 @@ describe("OpenAiChat request timeout under the live clock", () => {
       }
       yield* Effect.sleep("20 millis")
       assert.strictEqual(finalized, started)
+    }))
+})
+
+describe("OpenAiChat options", () => {
+  it.effect("a maxEventSize that is not positive fails the layer with OptionsError; Infinity is no bound", () =>
+    Effect.gen(function*() {
+      const error = yield* buildError(OpenAiChat.layer({ baseUrl: "http://127.0.0.1:9/v1", maxEventSize: 0 }))
+      expectOptionsError(error, {
+        module: "OpenAiChat",
+        option: "maxEventSize",
+        value: "0",
+        message: "OpenAiChat: maxEventSize must be a positive number or Infinity, got 0"
+      })
+      const fromConfig = yield* buildError(OpenAiChat.layerConfig({
+        baseUrl: Config.succeed("http://127.0.0.1:9/v1"),
+        maxEventSize: Config.succeed(-1)
+      }))
+      expectOptionsError(fromConfig, { option: "maxEventSize", value: "-1" })
+      const unbounded = yield* OpenAiChat.make({ baseUrl: "http://127.0.0.1:9/v1", maxEventSize: Infinity }).pipe(
+        Effect.provideService(HttpClient.HttpClient, fakeHttpClient(() => jsonResponse({})).client)
+      )
+      assert.isFunction(unbounded.chat)
     }))
 })

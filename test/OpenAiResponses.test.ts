@@ -18,6 +18,7 @@ import * as Message from "../src/Message.js"
 import * as OpenAiResponses from "../src/providers/OpenAiResponses.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import { fakeHttpClient, jsonResponse, type RecordedRequest, type Reply, streamResponse } from "./utils/fakeHttpClient.js"
+import { buildError, expectOptionsError } from "./utils/optionsError.js"
 import { splitBytes } from "./utils/openAiChatWire.js"
 
 const KEY = "sk-test-0123456789abcdef"
@@ -764,4 +765,12 @@ describe("OpenAiResponses stream and whole reply", () => {
       const whole = yield* chatWith(() => jsonResponse(finalResponse(content))).run
       expect({ ...streamed, latency: null }).toStrictEqual({ ...whole, latency: null })
     }), { arbitrary: { runs: 150 } })
+})
+
+describe("OpenAiResponses options", () => {
+  it.effect("a maxEventSize that is not positive fails the layer with OptionsError naming it", () =>
+    Effect.gen(function*() {
+      const error = yield* buildError(OpenAiResponses.layer({ baseUrl: "http://127.0.0.1:9/v1", maxEventSize: Number.NaN }))
+      expectOptionsError(error, { module: "OpenAiResponses", option: "maxEventSize", value: "NaN" })
+    }))
 })

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
+import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
@@ -18,7 +19,7 @@ const hello: ChatRequest.Input = { messages: [Message.user("Hello")], maxTokens:
 
 const client = (name: Presets.Name, reply: (request: RecordedRequest) => Reply, overrides: Presets.Overrides = {}) => {
   const fake = fakeHttpClient(reply)
-  const service = OpenAiChat.make(Presets.options(name, { model: "m", ...overrides })).pipe(
+  const service = Effect.flatMap(Presets.options(name, { model: "m", ...overrides }), OpenAiChat.make).pipe(
     Effect.provideService(HttpClient.HttpClient, fake.client)
   )
   return { requests: fake.requests, service }
@@ -40,32 +41,43 @@ const delta = (d: Record<string, unknown>, finish: string | null = null, extra: 
 const decodePart = (part: string): unknown => JSON.parse(Buffer.from(part, "base64url").toString("utf8"))
 
 describe("Presets", () => {
-  it("every preset fills its base URL and provider, and a given baseUrl overrides it", () => {
-    const expected: Record<Presets.Name, string | undefined> = {
-      deepseek: "https://api.deepseek.com/v1",
-      openrouter: "https://openrouter.ai/api/v1",
-      groq: "https://api.groq.com/openai/v1",
-      together: "https://api.together.xyz/v1",
-      vllm: undefined,
-      ollama: "http://localhost:11434/v1",
-      zhipu: "https://open.bigmodel.cn/api/paas/v4",
-      dashscope: "https://dashscope.aliyuncs.com/compatible-mode/v1"
-    }
-    expect(Presets.names).toEqual(Object.keys(expected))
-    for (const name of Presets.names) {
-      expect(Presets.presets[name].baseUrl).toBe(expected[name])
-      const options = Presets.options(name, { baseUrl: "http://127.0.0.1:9/v1" })
-      expect(options.baseUrl).toBe("http://127.0.0.1:9/v1")
-      expect(options.provider).toBe(name)
-      expect(options.maxTokensField).toBe("max_tokens")
-      if (expected[name] !== undefined) expect(Presets.options(name).baseUrl).toBe(expected[name])
-    }
-    expect(() => Presets.options("vllm")).toThrow(/vllm preset has no usual base URL/)
-    expect(Presets.options("groq", { provider: "my-groq", maxTokensField: undefined }).provider).toBe("my-groq")
-    expect(Presets.options("groq", { maxTokensField: undefined }).maxTokensField).toBe("max_tokens")
-    expect(Presets.isName("deepseek")).toBe(true)
-    expect(Presets.isName("toString")).toBe(false)
-  })
+  it.effect("every preset fills its base URL and provider, and a given baseUrl overrides it", () =>
+    Effect.gen(function*() {
+      const expected: Record<Presets.Name, string | undefined> = {
+        deepseek: "https://api.deepseek.com/v1",
+        openrouter: "https://openrouter.ai/api/v1",
+        groq: "https://api.groq.com/openai/v1",
+        together: "https://api.together.xyz/v1",
+        vllm: undefined,
+        ollama: "http://localhost:11434/v1",
+        zhipu: "https://open.bigmodel.cn/api/paas/v4",
+        dashscope: "https://dashscope.aliyuncs.com/compatible-mode/v1"
+      }
+      expect(Presets.names).toEqual(Object.keys(expected))
+      for (const name of Presets.names) {
+        expect(Presets.presets[name].baseUrl).toBe(expected[name])
+        const options = yield* Presets.options(name, { baseUrl: "http://127.0.0.1:9/v1" })
+        expect(options.baseUrl).toBe("http://127.0.0.1:9/v1")
+        expect(options.provider).toBe(name)
+        expect(options.maxTokensField).toBe("max_tokens")
+        if (expected[name] !== undefined) expect((yield* Presets.options(name)).baseUrl).toBe(expected[name])
+      }
+      expect((yield* Presets.options("groq", { provider: "my-groq", maxTokensField: undefined })).provider).toBe("my-groq")
+      expect((yield* Presets.options("groq", { maxTokensField: undefined })).maxTokensField).toBe("max_tokens")
+      expect(Presets.isName("deepseek")).toBe(true)
+      expect(Presets.isName("toString")).toBe(false)
+    }))
+
+  it.effect("a preset with no usual base URL and none given fails with OptionsError, in options and in the layer", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Presets.options("vllm"))
+      expect(error).toMatchObject({ _tag: "OptionsError", module: "Presets", option: "baseUrl", value: "undefined" })
+      expect(error.message).toContain("vllm preset, which has no usual base URL")
+      const built = yield* Effect.flip(Effect.scoped(Layer.build(Presets.layer("vllm", { model: "m" }))).pipe(
+        Effect.provideService(HttpClient.HttpClient, fakeHttpClient(() => jsonResponse({})).client)
+      ))
+      expect(built).toMatchObject({ _tag: "OptionsError", option: "baseUrl" })
+    }))
 
   it.effect("DeepSeek: blank lines before the body, reasoning_content, max_tokens, and 402 as AuthError payment_required", () =>
     Effect.gen(function*() {

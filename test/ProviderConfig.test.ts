@@ -16,6 +16,7 @@ import * as ProviderClient from "../src/ProviderClient.js"
 import * as ProviderConfig from "../src/ProviderConfig.js"
 import * as Simulator from "../src/simulator/Simulator.js"
 import { fakeHttpClient } from "./utils/fakeHttpClient.js"
+import { buildError, expectOptionsError } from "./utils/optionsError.js"
 
 const withEnv = (env: Record<string, string>) => Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env }))
 
@@ -219,6 +220,12 @@ describe("ProviderConfig: api and preset", () => {
 })
 
 describe("ProviderConfig.clientLayer", () => {
+  it.effect("an entry built by hand with the vllm preset and no base_url fails with OptionsError", () =>
+    Effect.gen(function*() {
+      const error = yield* buildError(ProviderConfig.clientLayer("local", { model_name: "m", preset: "vllm" }))
+      expectOptionsError(error, { module: "Presets", option: "baseUrl", value: "undefined" })
+    }))
+
   it.effect("each api's default root, a preset's, base_url over a preset's, and headers on the request", () =>
     Effect.gen(function*() {
       const fake = fakeHttpClient(() => new Response("{}", { status: 500, headers: { "content-type": "application/json" } }))

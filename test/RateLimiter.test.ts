@@ -133,20 +133,21 @@ describe("RateLimiter bucket", () => {
 
   it.effect("bad options fail make with a typed error naming the option", () =>
     Effect.gen(function*() {
-      const cases: ReadonlyArray<readonly [RateLimiter.Options, string, unknown, string]> = [
-        [{ capacity: 0, refillRate: 1 }, "capacity", 0, "a positive finite number"],
-        [{ capacity: 1, refillRate: Infinity }, "refillRate", Infinity, "a positive finite number"],
-        [{ capacity: 1, refillRate: Number.NaN }, "refillRate", Number.NaN, "a positive finite number"],
-        [{ capacity: 1, refillRate: 1, maxConcurrency: 2.5 }, "maxConcurrency", 2.5, "a positive integer"],
-        [{ capacity: 1, refillRate: 1, tokensPerMinute: -5 }, "tokensPerMinute", -5, "a positive finite number"]
+      const cases: ReadonlyArray<readonly [RateLimiter.Options, string, string, string]> = [
+        [{ capacity: 0, refillRate: 1 }, "capacity", "0", "a positive finite number"],
+        [{ capacity: 1, refillRate: Infinity }, "refillRate", "Infinity", "a positive finite number"],
+        [{ capacity: 1, refillRate: Number.NaN }, "refillRate", "NaN", "a positive finite number"],
+        [{ capacity: 1, refillRate: 1, maxConcurrency: 2.5 }, "maxConcurrency", "2.5", "a positive integer"],
+        [{ capacity: 1, refillRate: 1, tokensPerMinute: -5 }, "tokensPerMinute", "-5", "a positive finite number"]
       ]
       for (const [options, option, value, expected] of cases) {
         const error = yield* Effect.flip(Effect.scoped(RateLimiter.make(options)))
-        expect(error._tag).toBe("RateLimiterOptionsError")
+        expect(error._tag).toBe("OptionsError")
+        expect(error.module).toBe("RateLimiter")
         expect(error.option).toBe(option)
         expect(error.value).toBe(value)
         expect(error.expected).toBe(expected)
-        expect(error.message).toContain(`option ${option} must be ${expected}`)
+        expect(error.message).toBe(`RateLimiter: ${option} must be ${expected}, got ${value}`)
       }
     }))
 
@@ -446,7 +447,7 @@ describe("RateLimiter layers", () => {
           withEnv([["CAPACITY", "7"], ["REFILL_RATE", "0"]])
         )
       )
-      expect(bad._tag).toBe("RateLimiterOptionsError")
+      expect(bad).toMatchObject({ _tag: "OptionsError", option: "refillRate", value: "0" })
 
       const missing = yield* Effect.flip(
         Effect.provide(RateLimiter.RateLimiter, RateLimiter.layerConfig(fromConfig)).pipe(withEnv([["CAPACITY", "7"]]))

@@ -16,6 +16,7 @@ import type { ChatResponse, RateLimitSnapshot } from "../src/ChatResponse.js"
 import * as Budget from "../src/Budget.js"
 import * as KeyPool from "../src/KeyPool.js"
 import * as Llm from "../src/Llm.js"
+import type { OptionsError } from "../src/OptionsError.js"
 import * as LlmTest from "../src/LlmTest.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import * as RateLimiter from "../src/RateLimiter.js"
@@ -71,7 +72,7 @@ const seeded = <A, E, R>(effect: Effect.Effect<A, E, R>) => Random.withSeed(effe
 
 const unavailable = (name: string) => new LlmError.ProviderUnavailableError({ provider: name, model: `${name}-model`, status: 503 })
 
-const run = <A, E>(options: Router.Options<Router.Deployment<never, never>>, body: Effect.Effect<A, E, Llm.Llm | Router.Router>) =>
+const run = <A, E>(options: Router.Options<Router.Deployment<OptionsError, never>>, body: Effect.Effect<A, E, Llm.Llm | Router.Router>) =>
   seeded(Effect.scoped(Effect.flatMap(Layer.build(Router.layer(options)), (context) => Effect.provide(body, context))))
 
 describe("Router", () => {
@@ -832,7 +833,7 @@ describe("Router", () => {
     })))
 
   /** A router built from `innerOptions`, and a router over it as its one deployment `outer`. */
-  const nestedRouters = (innerOptions: Router.Options<Router.Deployment<never, never>>) =>
+  const nestedRouters = (innerOptions: Router.Options<Router.Deployment<OptionsError, never>>) =>
     Effect.gen(function*() {
       const inner = Context.get(yield* Layer.build(Router.layer(innerOptions)), Router.Router)
       const outer = Context.get(
@@ -954,13 +955,26 @@ describe("Router", () => {
     )
   })
 
-  it.effect("invalid options are a defect naming the problem", () =>
+  it.effect("invalid options fail with OptionsError naming the option and the value", () =>
     Effect.gen(function*() {
       const log = makeLog()
-      const exit = yield* Effect.exit(run({ deployments: [deployment(log, "a"), deployment(log, "a")] }, Effect.void))
-      expect(Exit.isFailure(exit) && String(exit.cause)).toContain("the deployment name a is listed twice")
-      const bad = yield* Effect.exit(run({ deployments: [deployment(log, "a")], fallbacks: { a: [{ to: "zz", on: ["RateLimitError"] }] } }, Effect.void))
-      expect(Exit.isFailure(bad) && String(bad.cause)).toContain("goes to zz, which names no deployment")
+      const twice = yield* Effect.flip(run({ deployments: [deployment(log, "a"), deployment(log, "a")] }, Effect.void))
+      expect(twice).toMatchObject({ _tag: "OptionsError", module: "Router", option: "deployments[1].name", value: "\"a\"" })
+      const bad = yield* Effect.flip(run({ deployments: [deployment(log, "a")], fallbacks: { a: [{ to: "zz", on: ["RateLimitError"] }] } }, Effect.void))
+      expect(bad).toMatchObject({ _tag: "OptionsError", option: "fallbacks[\"a\"][0].to", value: "\"zz\"" })
+      const weight = yield* Effect.flip(run({ deployments: [deployment(log, "a"), { ...deployment(log, "b"), weight: -1 }] }, Effect.void))
+      expect(weight.message).toBe("Router: deployments[1].weight must be a positive finite number, got -1")
+      const checks: ReadonlyArray<readonly [Partial<Router.Options<Router.Deployment<OptionsError, never>>>, string, string]> = [
+        [{ deployments: [] }, "deployments", "[]"],
+        [{ model: "nowhere" }, "model", "\"nowhere\""],
+        [{ exploration: 1 }, "exploration", "1"],
+        [{ latencyAlpha: 0 }, "latencyAlpha", "0"],
+        [{ cooldown: { failures: 0.5 } }, "cooldown.failures", "0.5"]
+      ]
+      for (const [options, option, value] of checks) {
+        const error = yield* Effect.flip(run({ deployments: [deployment(log, "a")], ...options }, Effect.void))
+        expect(error).toMatchObject({ _tag: "OptionsError", option, value })
+      }
     }))
 
   it.effect("the same fallback as an ExecutionPlan over Llm layers", () => {

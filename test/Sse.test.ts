@@ -1,9 +1,11 @@
-import { describe, expect, it } from "@effect/vitest"
+import { assert, describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
+import { OptionsError } from "../src/OptionsError.js"
 import * as Sse from "../src/Sse.js"
+import { expectOptionsError } from "./utils/optionsError.js"
 
 const utf8 = new TextEncoder()
 const bytes = (text: string): Uint8Array => utf8.encode(text)
@@ -215,9 +217,10 @@ describe("Sse.makeDecoder", () => {
       expect(pushed).toBe(64)
     })
 
-    it("rejects a non-positive limit", () => {
-      expect(() => Sse.makeDecoder({ maxEventSize: 0 })).toThrow(RangeError)
-      expect(() => Sse.makeDecoder({ maxEventSize: Number.NaN })).toThrow(RangeError)
+    it("rejects a non-positive limit with OptionsError", () => {
+      expect(() => Sse.makeDecoder({ maxEventSize: 0 })).toThrow("Sse: maxEventSize must be a positive number or Infinity, got 0")
+      expect(() => Sse.makeDecoder({ maxEventSize: Number.NaN })).toThrow(OptionsError)
+      expect(() => Sse.makeDecoder({ maxEventSize: Infinity })).not.toThrow()
     })
   })
 })
@@ -257,8 +260,22 @@ describe("Sse.decode", () => {
         Stream.runDrain,
         Effect.flip
       )
-      expect(error._tag).toBe("SseEventTooLargeError")
+      assert(error._tag === "SseEventTooLargeError")
       expect(error.maxEventSize).toBe(50)
+    }))
+
+  it.effect("decode and decodeText fail with OptionsError, before reading, when maxEventSize is not positive", () =>
+    Effect.gen(function*() {
+      let pulled = false
+      const source = Stream.fromEffect(Effect.sync(() => {
+        pulled = true
+        return bytes("data: a\n\n")
+      }))
+      const error = yield* source.pipe(Sse.decode({ maxEventSize: -1 }), Stream.runDrain, Effect.flip)
+      expectOptionsError(error, { module: "Sse", option: "maxEventSize", value: "-1" })
+      expect(pulled).toBe(false)
+      const text = yield* Stream.make("data: a\n\n").pipe(Sse.decodeText({ maxEventSize: 0 }), Stream.runDrain, Effect.flip)
+      expectOptionsError(text, { option: "maxEventSize", value: "0" })
     }))
 
   it.effect("fails on an endless line instead of buffering it", () =>
@@ -268,13 +285,14 @@ describe("Sse.decode", () => {
         Stream.runDrain,
         Effect.flip
       )
-      expect(error).toBeInstanceOf(Sse.SseEventTooLargeError)
+      assert(error instanceof Sse.SseEventTooLargeError)
       expect(error.maxEventSize).toBe(1024 * 1024)
     }))
 
   it.effect("uses the 16 MiB default", () =>
     Effect.gen(function*() {
       const error = yield* Stream.forever(Stream.succeed(bytes("y".repeat(1 << 20)))).pipe(Sse.decode(), Stream.runDrain, Effect.flip)
+      assert(error._tag === "SseEventTooLargeError")
       expect(error.maxEventSize).toBe(16 * 1024 * 1024)
       expect(Sse.defaultMaxEventSize).toBe(16 * 1024 * 1024)
     }))

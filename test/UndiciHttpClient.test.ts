@@ -5,6 +5,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
+import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
@@ -14,6 +15,7 @@ import type { AddressInfo } from "node:net"
 import { Agent } from "undici"
 import { DeadlineExceeded } from "../src/internal/undiciExchange.js"
 import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
+import { expectOptionsError } from "./utils/optionsError.js"
 
 interface Server {
   readonly url: string
@@ -412,5 +414,27 @@ describe("UndiciHttpClient", () => {
       assert.isDefined(span)
       assert.strictEqual(String(span!.attributes.get("http.request.header.authorization")), "<redacted>")
       assert.strictEqual(span!.attributes.get("http.response.status_code"), 200)
+    }))
+})
+
+describe("UndiciHttpClient options", () => {
+  it.effect("an option out of range fails make and the layer with OptionsError naming it", () =>
+    Effect.gen(function*() {
+      const cases = [
+        [{ connections: 0 }, "connections", "0"],
+        [{ connections: 2.5 }, "connections", "2.5"],
+        [{ pipelining: -1 }, "pipelining", "-1"],
+        [{ keepAliveTimeout: "0 millis" }, "keepAliveTimeout", "\"0 millis\""],
+        [{ headersTimeout: -5 }, "headersTimeout", "-5"],
+        [{ bodyTimeout: "forever" as never }, "bodyTimeout", "\"forever\""]
+      ] as const
+      for (const [options, option, value] of cases) {
+        const error = yield* Effect.flip(Effect.scoped(UndiciHttpClient.make(options)))
+        expectOptionsError(error, { module: "UndiciHttpClient", option, value })
+      }
+      const layered = yield* Effect.flip(Effect.scoped(Layer.build(UndiciHttpClient.layer({ connections: -1 }))))
+      expectOptionsError(layered, { message: "UndiciHttpClient: connections must be a positive integer, got -1" })
+      const fine = yield* Effect.scoped(UndiciHttpClient.make({ connections: 4, pipelining: 0, bodyTimeout: 0 }))
+      assert.isFunction(fine.execute)
     }))
 })

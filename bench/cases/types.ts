@@ -8,12 +8,13 @@ import type * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
 import type * as Scope from "effect/Scope"
 import type { Dispatcher } from "undici"
+import type { OptionsError } from "../../src/OptionsError.js"
 
 export interface BenchCase {
   /** The name in the results list (`openai-chat-stream`). */
   readonly name: string
   /** Builds, once, the Effect that makes one call; it must fail when the call does. */
-  readonly ours: (url: string) => Effect.Effect<Effect.Effect<unknown, unknown>, never, HttpClient.HttpClient | Scope.Scope>
+  readonly ours: (url: string) => Effect.Effect<Effect.Effect<unknown, unknown>, OptionsError, HttpClient.HttpClient | Scope.Scope>
   /**
    * Builds, once, the function that makes one call with raw undici; it must
    * reject when the call fails. Or `{ effect }`: a baseline built and run like

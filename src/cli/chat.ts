@@ -29,6 +29,7 @@ import * as KeyPool from "../KeyPool.js"
 import * as Llm from "../Llm.js"
 import type { LlmError } from "../LlmError.js"
 import * as Message from "../Message.js"
+import type { OptionsError } from "../OptionsError.js"
 import * as ProviderConfig from "../ProviderConfig.js"
 import * as Presets from "../providers/Presets.js"
 import type { ProviderClient } from "../ProviderClient.js"
@@ -216,7 +217,7 @@ const pickOne = (what: "provider" | "model", names: ReadonlyArray<string>, file:
     })
 
 interface Resolved {
-  readonly layer: Layer.Layer<Llm.Llm, ProviderConfig.ProviderConfigError>
+  readonly layer: Layer.Layer<Llm.Llm, ProviderConfig.ProviderConfigError | OptionsError>
   readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
 }
 
@@ -245,7 +246,7 @@ const orUsage = <A>(value: A | UsageError): Effect.Effect<A, UsageError> =>
  * `AuthError` into a `NoCapacityError` from the pool that just disabled it.
  */
 const directLayer = (options: {
-  readonly client: Layer.Layer<ProviderClient, never, HttpClient.HttpClient>
+  readonly client: Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient>
   readonly key: Redacted.Redacted<string>
   readonly provider: string
   readonly model: string

@@ -107,10 +107,7 @@ export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> 
       return ExitCode.ok
     }
     const simulator = yield* Simulator.make(options).pipe(
-      Effect.catchIf(
-        (error) => error.reason === "InvalidOptions",
-        (error) => new UsageError({ reason: error.description })
-      )
+      Effect.catchTag("OptionsError", (error) => new UsageError({ reason: error.message }))
     )
     io.stdout(`${simulator.url}\n`)
     io.stderr(

@@ -18,8 +18,10 @@ import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
 import type * as KeyPool from "../KeyPool.js"
 import { type LlmError, NoCapacityError } from "../LlmError.js"
+import type { OptionsError } from "../OptionsError.js"
 import * as ProviderClient from "../ProviderClient.js"
 import * as Heap from "./heap.js"
+import * as Invalid from "./optionsError.js"
 
 /** One key and its counters. */
 export interface Slot {
@@ -118,19 +120,18 @@ const normalize = (entry: KeyPool.Options["keys"][number]): NormalizedKey => {
   }
 }
 
-/** Why the options cannot make a pool, or undefined. Messages never include a key. */
-export const invalidOptions = (options: KeyPool.Options): string | undefined => {
+/** Why the options cannot make a pool, or undefined. The error never shows a key. */
+export const invalidOptions = (options: KeyPool.Options): OptionsError | undefined => {
   for (const [index, entry] of options.keys.entries()) {
     const key = normalize(entry)
     if (typeof Redacted.value(key.key) !== "string" || Redacted.value(key.key) === "") {
-      return `KeyPool ${options.providerId}: key #${index} is empty`
+      return Invalid.make("KeyPool", `keys[${index}]`, key.key, "a non-empty key")
     }
-    if (!(Number.isFinite(key.weight) && key.weight > 0)) {
-      return `KeyPool ${options.providerId}: key #${index} has weight ${key.weight}; weights must be finite and > 0`
-    }
-    if (!(key.maxConcurrency === Infinity || (Number.isInteger(key.maxConcurrency) && key.maxConcurrency >= 1))) {
-      return `KeyPool ${options.providerId}: key #${index} has maxConcurrency ${key.maxConcurrency}; it must be an integer >= 1`
-    }
+    const problem = Invalid.positive("KeyPool", `keys[${index}].weight`, key.weight) ??
+      (key.maxConcurrency === Infinity
+        ? undefined
+        : Invalid.positive("KeyPool", `keys[${index}].maxConcurrency`, key.maxConcurrency, { integer: true }))
+    if (problem !== undefined) return problem
   }
   return undefined
 }

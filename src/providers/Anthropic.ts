@@ -41,6 +41,7 @@ import * as Redacted from "effect/Redacted"
 import * as Adapter from "../internal/providers/adapter.js"
 import { AnthropicStreamParser } from "../internal/providers/anthropic/stream.js"
 import * as Wire from "../internal/providers/anthropic/wire.js"
+import type { OptionsError } from "../OptionsError.js"
 import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
 
 /**
@@ -92,11 +93,12 @@ const apiKey = (key: Redacted.Redacted<string>) => ["x-api-key", Redacted.value(
 const requestIdOf = (response: HttpClientResponse.HttpClientResponse) =>
   response.headers["request-id"] ?? response.headers["x-request-id"]
 
-const definition = (options: Options): Adapter.Definition => {
+const definition = (options: Options): Adapter.Definition | OptionsError => {
   const maxTokens = options.maxTokens ?? defaultMaxTokens
-  Adapter.checkPositive("Anthropic", "maxTokens", maxTokens, true)
   const maxEventSize = options.maxEventSize
-  Adapter.checkPositive("Anthropic", "maxEventSize", maxEventSize)
+  const invalid = Adapter.checkPositive("Anthropic", "maxTokens", maxTokens, true) ??
+    Adapter.checkPositive("Anthropic", "maxEventSize", maxEventSize)
+  if (invalid !== undefined) return invalid
   return {
     provider: options.provider ?? "anthropic",
     model: options.model,
@@ -126,7 +128,7 @@ const definition = (options: Options): Adapter.Definition => {
  * @since 0.1.0
  * @category Constructors
  */
-export const make = (options: Options = {}): Effect.Effect<Service, never, HttpClient.HttpClient> =>
+export const make = (options: Options = {}): Effect.Effect<Service, OptionsError, HttpClient.HttpClient> =>
   Adapter.make(definition, options)
 
 /**
@@ -150,5 +152,5 @@ export const layer = Adapter.layer(make)
  * @since 0.1.0
  * @category Layers
  */
-export const layerConfig: (options: Config.Wrap<Options>) => Layer.Layer<ProviderClient, Config.ConfigError, HttpClient.HttpClient> =
+export const layerConfig: (options: Config.Wrap<Options>) => Layer.Layer<ProviderClient, Config.ConfigError | OptionsError, HttpClient.HttpClient> =
   Adapter.layerConfig(make)

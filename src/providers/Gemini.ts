@@ -70,6 +70,7 @@ import * as Embeddings from "../internal/providers/gemini/embeddings.js"
 import { GeminiStreamParser } from "../internal/providers/gemini/stream.js"
 import * as Wire from "../internal/providers/gemini/wire.js"
 import { ContentFilterError } from "../LlmError.js"
+import type { OptionsError } from "../OptionsError.js"
 import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
 
 /**
@@ -98,10 +99,11 @@ export interface Options extends HttpOptions {
 
 const apiKey = (key: Redacted.Redacted<string>) => ["x-goog-api-key", Redacted.value(key)] as const
 
-const definition = (options: Options): Adapter.Definition => {
+const definition = (options: Options): Adapter.Definition | OptionsError => {
   const version = (options.apiVersion ?? "v1beta").replace(/^\/+|\/+$/g, "")
   const maxEventSize = options.maxEventSize
-  Adapter.checkPositive("Gemini", "maxEventSize", maxEventSize)
+  const invalid = Adapter.checkPositive("Gemini", "maxEventSize", maxEventSize)
+  if (invalid !== undefined) return invalid
   return {
     provider: options.provider ?? "gemini",
     model: options.model,
@@ -132,7 +134,7 @@ const definition = (options: Options): Adapter.Definition => {
  * @since 0.1.0
  * @category Constructors
  */
-export const make = (options: Options = {}): Effect.Effect<Service, never, HttpClient.HttpClient> =>
+export const make = (options: Options = {}): Effect.Effect<Service, OptionsError, HttpClient.HttpClient> =>
   Adapter.make(definition, options)
 
 /**
@@ -155,5 +157,5 @@ export const layer = Adapter.layer(make)
  * @since 0.1.0
  * @category Layers
  */
-export const layerConfig: (options: Config.Wrap<Options>) => Layer.Layer<ProviderClient, Config.ConfigError, HttpClient.HttpClient> =
+export const layerConfig: (options: Config.Wrap<Options>) => Layer.Layer<ProviderClient, Config.ConfigError | OptionsError, HttpClient.HttpClient> =
   Adapter.layerConfig(make)

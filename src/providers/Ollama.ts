@@ -45,6 +45,7 @@ import * as Redacted from "effect/Redacted"
 import * as Adapter from "../internal/providers/adapter.js"
 import { OllamaStreamParser } from "../internal/providers/ollama/stream.js"
 import * as Wire from "../internal/providers/ollama/wire.js"
+import type { OptionsError } from "../OptionsError.js"
 import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
 
 /**
@@ -86,11 +87,12 @@ const bearer = (key: Redacted.Redacted<string>): readonly [string, string] | und
   return value === "" || value === "none" ? undefined : ["authorization", `Bearer ${value}`]
 }
 
-const definition = (options: Options): Adapter.Definition => {
+const definition = (options: Options): Adapter.Definition | OptionsError => {
   const numCtx = options.numCtx
-  Adapter.checkPositive("Ollama", "numCtx", numCtx, true)
   const maxLineSize = options.maxLineSize
-  Adapter.checkPositive("Ollama", "maxLineSize", maxLineSize)
+  const invalid = Adapter.checkPositive("Ollama", "numCtx", numCtx, true) ??
+    Adapter.checkPositive("Ollama", "maxLineSize", maxLineSize)
+  if (invalid !== undefined) return invalid
   const keepAlive = options.keepAlive === undefined ? undefined : Wire.keepAliveOf(Duration.toMillis(options.keepAlive))
   return {
     provider: options.provider ?? "ollama",
@@ -124,7 +126,7 @@ const definition = (options: Options): Adapter.Definition => {
  * @since 0.1.0
  * @category Constructors
  */
-export const make = (options: Options = {}): Effect.Effect<Service, never, HttpClient.HttpClient> =>
+export const make = (options: Options = {}): Effect.Effect<Service, OptionsError, HttpClient.HttpClient> =>
   Adapter.make(definition, options)
 
 /**
@@ -148,5 +150,5 @@ export const layer = Adapter.layer(make)
  * @since 0.1.0
  * @category Layers
  */
-export const layerConfig: (options: Config.Wrap<Options>) => Layer.Layer<ProviderClient, Config.ConfigError, HttpClient.HttpClient> =
+export const layerConfig: (options: Config.Wrap<Options>) => Layer.Layer<ProviderClient, Config.ConfigError | OptionsError, HttpClient.HttpClient> =
   Adapter.layerConfig(make)

@@ -39,6 +39,7 @@ import { ChatStreamParser } from "../internal/providers/openAiChat/stream.js"
 import * as Wire from "../internal/providers/openAiChat/wire.js"
 import { RequestError } from "../internal/providers/wire.js"
 import { causeText } from "../internal/providerHttp.js"
+import type { OptionsError } from "../OptionsError.js"
 import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
 
 /**
@@ -89,12 +90,13 @@ export interface Options extends HttpOptions {
 
 const requestIdOf = (response: HttpClientResponse.HttpClientResponse) => response.headers["x-request-id"]
 
-const definition = (options: Options): Adapter.Definition => {
+const definition = (options: Options): Adapter.Definition | OptionsError => {
   const provider = options.provider ?? "openai"
   const maxTokensField = options.maxTokensField ?? "max_completion_tokens"
   const includeUsage = options.includeUsage ?? true
   const maxEventSize = options.maxEventSize
-  Adapter.checkPositive("OpenAiChat", "maxEventSize", maxEventSize)
+  const invalid = Adapter.checkPositive("OpenAiChat", "maxEventSize", maxEventSize)
+  if (invalid !== undefined) return invalid
   return {
     provider,
     model: options.model,
@@ -129,7 +131,7 @@ const definition = (options: Options): Adapter.Definition => {
  * @since 0.1.0
  * @category Constructors
  */
-export const make = (options: Options): Effect.Effect<Service, never, HttpClient.HttpClient> =>
+export const make = (options: Options): Effect.Effect<Service, OptionsError, HttpClient.HttpClient> =>
   Adapter.make(definition, options)
 
 /**
@@ -154,5 +156,5 @@ export const layer = Adapter.layer(make)
  * @since 0.1.0
  * @category Layers
  */
-export const layerConfig: (options: Config.Wrap<Options>) => Layer.Layer<ProviderClient, Config.ConfigError, HttpClient.HttpClient> =
+export const layerConfig: (options: Config.Wrap<Options>) => Layer.Layer<ProviderClient, Config.ConfigError | OptionsError, HttpClient.HttpClient> =
   Adapter.layerConfig(make)

@@ -49,6 +49,7 @@ import * as Embeddings from "../internal/providers/openAiChat/embeddings.js"
 import * as ChatWire from "../internal/providers/openAiChat/wire.js"
 import { ResponsesStreamParser } from "../internal/providers/openAiResponses/stream.js"
 import * as Wire from "../internal/providers/openAiResponses/wire.js"
+import type { OptionsError } from "../OptionsError.js"
 import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
 import type * as OpenAiChat from "./OpenAiChat.js"
 
@@ -74,10 +75,11 @@ export interface Options extends
 
 const requestIdOf = (response: HttpClientResponse.HttpClientResponse) => response.headers["x-request-id"]
 
-const definition = (options: Options): Adapter.Definition => {
+const definition = (options: Options): Adapter.Definition | OptionsError => {
   const store = options.store ?? false
   const maxEventSize = options.maxEventSize
-  Adapter.checkPositive("OpenAiResponses", "maxEventSize", maxEventSize)
+  const invalid = Adapter.checkPositive("OpenAiResponses", "maxEventSize", maxEventSize)
+  if (invalid !== undefined) return invalid
   return {
     provider: options.provider ?? "openai",
     model: options.model,
@@ -103,7 +105,7 @@ const definition = (options: Options): Adapter.Definition => {
  * @since 0.1.0
  * @category Constructors
  */
-export const make = (options: Options): Effect.Effect<Service, never, HttpClient.HttpClient> =>
+export const make = (options: Options): Effect.Effect<Service, OptionsError, HttpClient.HttpClient> =>
   Adapter.make(definition, options)
 
 /**
@@ -127,5 +129,5 @@ export const layer = Adapter.layer(make)
  * @since 0.1.0
  * @category Layers
  */
-export const layerConfig: (options: Config.Wrap<Options>) => Layer.Layer<ProviderClient, Config.ConfigError, HttpClient.HttpClient> =
+export const layerConfig: (options: Config.Wrap<Options>) => Layer.Layer<ProviderClient, Config.ConfigError | OptionsError, HttpClient.HttpClient> =
   Adapter.layerConfig(make)

@@ -40,11 +40,14 @@
  *
  * @since 0.1.0
  */
+import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
-import type * as Layer from "effect/Layer"
+import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Invalid from "../internal/optionsError.js"
 import * as ZhipuJwt from "../internal/providers/presets/zhipuJwt.js"
-import type { ProviderClient } from "../ProviderClient.js"
+import type { OptionsError } from "../OptionsError.js"
+import { ProviderClient } from "../ProviderClient.js"
 import * as OpenAiChat from "./OpenAiChat.js"
 
 /**
@@ -183,28 +186,44 @@ export const isName = (name: string): name is Name => Object.hasOwn(presets, nam
 export type Overrides = Omit<OpenAiChat.Options, "baseUrl"> & { readonly baseUrl?: string | undefined }
 
 /**
- * The `OpenAiChat` options of a preset, `overrides` applied over them.
- * Throws a `RangeError` when neither gives a base URL (`vllm`).
+ * The `OpenAiChat` options of a preset, `overrides` applied over them. Fails
+ * with `OptionsError` when neither gives a base URL (`vllm`).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { OpenAiChat, Presets } from "effect-llm-router"
+ *
+ * const groq = Effect.flatMap(Presets.options("groq", { model: "llama-3.1-8b-instant" }), OpenAiChat.make)
+ * ```
  *
  * @since 0.1.0
  * @category Constructors
  */
-export const options = (name: Name, overrides: Overrides = {}): OpenAiChat.Options => {
-  const preset: Preset = presets[name]
-  const baseUrl = overrides.baseUrl ?? preset.baseUrl
-  if (baseUrl === undefined) {
-    throw new RangeError(`Presets: the ${name} preset has no usual base URL; pass baseUrl (your server's root, /v1 included)`)
-  }
-  const defined = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined))
-  return { provider: preset.provider, ...preset.options(), ...defined, baseUrl }
-}
+export const options = (name: Name, overrides: Overrides = {}): Effect.Effect<OpenAiChat.Options, OptionsError> =>
+  Effect.suspend(() => {
+    const preset: Preset = presets[name]
+    const baseUrl = overrides.baseUrl ?? preset.baseUrl
+    if (baseUrl === undefined) {
+      return Effect.fail(
+        Invalid.make(
+          "Presets",
+          "baseUrl",
+          baseUrl,
+          `given for the ${name} preset, which has no usual base URL (your server's root, /v1 included)`
+        )
+      )
+    }
+    const defined = Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined))
+    return Effect.succeed({ provider: preset.provider, ...preset.options(), ...defined, baseUrl })
+  })
 
 /**
- * The `OpenAiChat` client of a preset, as a layer. Throws a `RangeError` when
- * no base URL is known (`vllm` without `baseUrl`).
+ * The `OpenAiChat` client of a preset, as a layer. Building it fails with
+ * `OptionsError` when no base URL is known (`vllm` without `baseUrl`).
  *
  * @since 0.1.0
  * @category Layers
  */
-export const layer = (name: Name, overrides: Overrides = {}): Layer.Layer<ProviderClient, never, HttpClient.HttpClient> =>
-  OpenAiChat.layer(options(name, overrides))
+export const layer = (name: Name, overrides: Overrides = {}): Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient> =>
+  Layer.effect(ProviderClient, Effect.flatMap(options(name, overrides), OpenAiChat.make))

@@ -86,6 +86,7 @@ import type * as Http from "node:http"
 import * as internalConfig from "../internal/simulator/config.js"
 import * as internalFault from "../internal/simulator/fault.js"
 import * as internalServer from "../internal/simulator/server.js"
+import { OptionsError } from "../OptionsError.js"
 import type * as Reply from "./Reply.js"
 
 // ---------------------------------------------------------------------------
@@ -404,20 +405,19 @@ export const Simulator: Context.Service<Simulator, Simulator> = Context.Service<
 )
 
 /**
- * The simulator could not start: invalid options, or the port could not be bound.
+ * The simulator could not start: the port could not be bound. (Options out of
+ * range fail with `OptionsError`.)
  *
  * @since 0.1.0
  * @category Errors
  */
 export class SimulatorStartError extends Schema.TaggedError<SimulatorStartError>()("SimulatorStartError", {
-  reason: Schema.Literals(["InvalidOptions", "Listen"]),
+  reason: Schema.Literals(["Listen"]),
   description: Schema.String,
   cause: Schema.optional(Schema.Defect())
 }) {
   override get message() {
-    return this.reason === "Listen"
-      ? `The simulator could not listen: ${this.description}. Choose another port, or 0 for a free one.`
-      : `Invalid simulator options: ${this.description}.`
+    return `The simulator could not listen: ${this.description}. Choose another port, or 0 for a free one.`
   }
 }
 
@@ -448,12 +448,10 @@ export class SimulatorStartError extends Schema.TaggedError<SimulatorStartError>
  * @since 0.1.0
  * @category Constructors
  */
-export const make = (options: Options = {}): Effect.Effect<Simulator, SimulatorStartError, Scope.Scope> =>
+export const make = (options: Options = {}): Effect.Effect<Simulator, SimulatorStartError | OptionsError, Scope.Scope> =>
   Effect.gen(function*() {
     const config = internalConfig.resolve(options)
-    if (typeof config === "string") {
-      return yield* new SimulatorStartError({ reason: "InvalidOptions", description: config })
-    }
+    if (config instanceof OptionsError) return yield* config
     const listenError = (cause: unknown) =>
       new SimulatorStartError({
         reason: "Listen",
@@ -480,5 +478,5 @@ export const make = (options: Options = {}): Effect.Effect<Simulator, SimulatorS
  * @since 0.1.0
  * @category Layers
  */
-export const layer = (options: Options = {}): Layer.Layer<Simulator, SimulatorStartError> =>
+export const layer = (options: Options = {}): Layer.Layer<Simulator, SimulatorStartError | OptionsError> =>
   Layer.effect(Simulator, make(options))

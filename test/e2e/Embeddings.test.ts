@@ -12,6 +12,7 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as KeyPool from "../../src/KeyPool.js"
 import * as Llm from "../../src/Llm.js"
+import type { OptionsError } from "../../src/OptionsError.js"
 import * as Anthropic from "../../src/providers/Anthropic.js"
 import * as Gemini from "../../src/providers/Gemini.js"
 import * as Ollama from "../../src/providers/Ollama.js"
@@ -36,7 +37,7 @@ const texts = (n: number) => Array.from({ length: n }, (_, i) => `text number ${
 const expected = (inputs: ReadonlyArray<string>, dimensions = Reply.defaultEmbeddingDimensions) =>
   inputs.map((input) => Reply.embedding(model, input, dimensions))
 
-type Client = (options?: Record<string, unknown>) => Effect.Effect<ProviderClient.Service, never, HttpClient.HttpClient>
+type Client = (options?: Record<string, unknown>) => Effect.Effect<ProviderClient.Service, OptionsError, HttpClient.HttpClient>
 
 const adapters: ReadonlyArray<readonly [name: string, make: (url: string) => Client]> = [
   ["OpenAiChat", (url) => (options) => OpenAiChat.make({ baseUrl: `${url}/v1`, model, ...options })],
@@ -56,7 +57,7 @@ const withSimulator = <A, E>(
 const fault = (value: string) => ({ headers: { "x-simulator-fault": value } })
 
 /** `Llm` over one adapter and the given keys, with a short retry policy. */
-const llmOver = (client: Effect.Effect<ProviderClient.Service, never, HttpClient.HttpClient>, keys: ReadonlyArray<string>) =>
+const llmOver = (client: Effect.Effect<ProviderClient.Service, OptionsError, HttpClient.HttpClient>, keys: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const pool = yield* KeyPool.make({ providerId: "embed-e2e", keys })
     const context = yield* Layer.build(

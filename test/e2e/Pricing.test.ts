@@ -4,6 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { ChatChunk, Message } from "effect-llm-router"
 import * as Llm from "../../src/Llm.js"
+import type { OptionsError } from "../../src/OptionsError.js"
 import * as Pricing from "../../src/Pricing.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
@@ -13,7 +14,7 @@ const apis = ["chat-completions", "responses", "anthropic", "gemini", "ollama"] 
 const pricing = { input_per_mtok: 2, cached_input_per_mtok: 0.5, output_per_mtok: 8 }
 const price = Pricing.fromPerMtok(pricing)
 
-const withLlm = (layer: Layer.Layer<Llm.Llm, never, never>) => <A, E>(effect: Effect.Effect<A, E, Llm.Llm>) =>
+const withLlm = (layer: Layer.Layer<Llm.Llm, OptionsError, never>) => <A, E>(effect: Effect.Effect<A, E, Llm.Llm>) =>
   Effect.provide(effect, layer)
 
 describe("cost over loopback", () => {

@@ -3,6 +3,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
@@ -659,12 +660,16 @@ for (const server of ["node", "platform"] as const) {
         expect(busy).toMatchObject({ _tag: "SimulatorStartError", reason: "Listen" })
         expect(busy.message).toContain("EADDRINUSE")
         const invalid = yield* Effect.flip(Effect.scoped(start({ fault: "boom" })))
-        expect(invalid).toMatchObject({ _tag: "SimulatorStartError", reason: "InvalidOptions" })
+        expect(invalid).toMatchObject({ _tag: "OptionsError", module: "Simulator", option: "fault", value: "\"boom\"" })
         const negative = yield* Effect.flip(Effect.scoped(start({ replyTokens: -1 })))
-        expect(negative.reason).toBe("InvalidOptions")
+        expect(negative).toMatchObject({ _tag: "OptionsError", option: "replyTokens", value: "-1" })
         const backlog = yield* Effect.flip(Effect.scoped(start({ backlog: 0 })))
-        expect(backlog).toMatchObject({ _tag: "SimulatorStartError", reason: "InvalidOptions" })
-        expect(backlog.message).toContain("backlog must be an integer of at least 1, got 0")
+        expect(backlog).toMatchObject({ _tag: "OptionsError", option: "backlog", value: "0" })
+        expect(backlog.message).toBe("Simulator: backlog must be an integer of at least 1, got 0")
+        const windows = yield* Effect.flip(Effect.scoped(start({ contextWindows: { "sim-small": 0 }, latency: "-1 second" })))
+        expect(windows).toMatchObject({ _tag: "OptionsError", option: "latency" })
+        const built = yield* Effect.flip(Effect.scoped(Layer.build(Simulator.layer({ contextWindows: { "sim-small": 1.5 } }))))
+        expect(built).toMatchObject({ _tag: "OptionsError", option: "contextWindows[\"sim-small\"]", value: "1.5" })
         const queued = yield* start({ backlog: 4096 }).pipe(Scope.provide(scope))
         expect((yield* post(queued, request)).status).toBe(200)
         yield* Scope.close(scope, Exit.void)

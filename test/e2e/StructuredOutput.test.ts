@@ -15,6 +15,7 @@ import * as ChatChunk from "../../src/ChatChunk.js"
 import * as KeyPool from "../../src/KeyPool.js"
 import * as Llm from "../../src/Llm.js"
 import * as Message from "../../src/Message.js"
+import type { OptionsError } from "../../src/OptionsError.js"
 import * as Anthropic from "../../src/providers/Anthropic.js"
 import * as Gemini from "../../src/providers/Gemini.js"
 import * as Ollama from "../../src/providers/Ollama.js"
@@ -50,7 +51,7 @@ const Person = Schema.Struct({
 const model = "sim-small"
 const ask = { messages: [Message.user("Describe a person as JSON.")] }
 
-type Client = Layer.Layer<ProviderClient.ProviderClient, never, HttpClient.HttpClient>
+type Client = Layer.Layer<ProviderClient.ProviderClient, OptionsError, HttpClient.HttpClient>
 
 const adapters: ReadonlyArray<readonly [name: string, client: (url: string, headers?: Record<string, string>) => Client]> = [
   ["chat-completions", (url, headers) => OpenAiChat.layer({ baseUrl: `${url}/v1`, model, headers })],

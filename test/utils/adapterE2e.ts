@@ -17,6 +17,7 @@ import type { ChatResponse } from "../../src/ChatResponse.js"
 import * as KeyPool from "../../src/KeyPool.js"
 import * as Llm from "../../src/Llm.js"
 import * as Message from "../../src/Message.js"
+import type { OptionsError } from "../../src/OptionsError.js"
 import type * as LlmError from "../../src/LlmError.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
@@ -27,14 +28,14 @@ import { awaitStats } from "./openAiChatSimulator.js"
 /** What a test body gets: the simulator, and clients of it (extra options select faults, timeouts...). */
 export interface AdapterEnv<Options> {
   readonly simulator: Simulator.Simulator
-  readonly client: (options?: Partial<Options>) => Effect.Effect<ProviderClient.Service, never, HttpClient.HttpClient>
+  readonly client: (options?: Partial<Options>) => Effect.Effect<ProviderClient.Service, OptionsError, HttpClient.HttpClient>
 }
 
 /** Runs a body with a fresh simulator (given options) and clients of it; see `adapterHarness`. */
 export type Harness<Options> = <A, E>(
   options: Simulator.Options,
   body: (env: AdapterEnv<Options>) => Effect.Effect<A, E, HttpClient.HttpClient | Scope.Scope>
-) => Effect.Effect<A, E | Simulator.SimulatorStartError, Scope.Scope>
+) => Effect.Effect<A, E | Simulator.SimulatorStartError | OptionsError, Scope.Scope>
 
 /**
  * For one adapter: runs a body with a fresh simulator (its options over `defaults`) and an undici
@@ -44,7 +45,7 @@ export const adapterHarness = <Options>(
   makeClient: (
     simulator: Simulator.Simulator,
     options: Partial<Options>
-  ) => Effect.Effect<ProviderClient.Service, never, HttpClient.HttpClient>,
+  ) => Effect.Effect<ProviderClient.Service, OptionsError, HttpClient.HttpClient>,
   defaults: Simulator.Options = {}
 ): Harness<Options> =>
 (options, body) =>
@@ -62,7 +63,7 @@ export const simulatorFault = (value: string): { readonly headers: Record<string
  * `Llm` over one provider layer, a given key pool and a roomy rate limiter, with the undici client.
  */
 export const llmOver = (
-  provider: Layer.Layer<ProviderClient.ProviderClient, never, HttpClient.HttpClient>,
+  provider: Layer.Layer<ProviderClient.ProviderClient, OptionsError, HttpClient.HttpClient>,
   pool: KeyPool.Service,
   options?: Llm.Options
 ) =>
@@ -158,7 +159,7 @@ export const failureOf = (
  * A client made with a fault header; returns how a request fails, whole or (with `stream`) streamed.
  */
 export const failWithFault = (
-  client: (options: ReturnType<typeof simulatorFault>) => Effect.Effect<ProviderClient.Service, never, HttpClient.HttpClient>,
+  client: (options: ReturnType<typeof simulatorFault>) => Effect.Effect<ProviderClient.Service, OptionsError, HttpClient.HttpClient>,
   request: Request,
   credentials: Credentials
 ) =>

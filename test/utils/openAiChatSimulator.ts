@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import type { OptionsError } from "../../src/OptionsError.js"
 import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import type * as ProviderClient from "../../src/ProviderClient.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
@@ -17,14 +18,14 @@ export interface SimulatorEnv {
   /** A client of the simulator; extra headers select faults (`x-simulator-fault`). */
   readonly client: (
     options?: Partial<OpenAiChat.Options>
-  ) => Effect.Effect<ProviderClient.Service, never, HttpClient.HttpClient>
+  ) => Effect.Effect<ProviderClient.Service, OptionsError, HttpClient.HttpClient>
 }
 
 /** Runs `body` with a fresh simulator and an undici HTTP client, both closed afterwards. */
 export const withSimulator = <A, E>(
   options: Simulator.Options,
   body: (env: SimulatorEnv) => Effect.Effect<A, E, HttpClient.HttpClient | Scope.Scope>
-): Effect.Effect<A, E | Simulator.SimulatorStartError, Scope.Scope> =>
+): Effect.Effect<A, E | Simulator.SimulatorStartError | OptionsError, Scope.Scope> =>
   Effect.gen(function*() {
     const simulator = yield* Simulator.make(options)
     return yield* body({

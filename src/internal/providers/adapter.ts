@@ -22,9 +22,11 @@ import { type ChatResponse, emptyUsage, type FinishReason, type Usage } from "..
 import type { Input as EmbeddingRequest } from "../../Embedding.js"
 import { InvalidRequestError, type LlmError } from "../../LlmError.js"
 import type { ProviderMetadata, ToolCall } from "../../Message.js"
+import { OptionsError } from "../../OptionsError.js"
 import { type Credentials, ProviderClient, type Service } from "../../ProviderClient.js"
 import { type ChunkSource, streamFromSource } from "../chunkSource.js"
 import * as Batches from "../embeddingBatches.js"
+import * as Invalid from "../optionsError.js"
 import * as ProviderHttp from "../providerHttp.js"
 import { type JsonRecord, RequestError, ShapeError } from "./wire.js"
 
@@ -98,30 +100,41 @@ export interface Definition extends ProviderHttp.Options {
   readonly embeddings: Embeddings | string
 }
 
-/** The client of a definition over the `HttpClient` in the context. */
-export const make = <O>(define: (options: O) => Definition, options: O): Effect.Effect<Service, never, HttpClient.HttpClient> =>
-  Effect.map(HttpClient.HttpClient, (client) => serviceOf(client, define(options)))
+/**
+ * The client of a definition over the `HttpClient` in the context; `define`
+ * gives the `OptionsError` of an option out of range instead of a definition.
+ */
+export const make = <O>(
+  define: (options: O) => Definition | OptionsError,
+  options: O
+): Effect.Effect<Service, OptionsError, HttpClient.HttpClient> =>
+  Effect.suspend(() => {
+    const definition = define(options)
+    return definition instanceof OptionsError
+      ? Effect.fail(definition)
+      : Effect.map(HttpClient.HttpClient, (client) => serviceOf(client, definition))
+  })
 
 /** The layer of a client's `make`. */
 export const layer = <Args extends ReadonlyArray<unknown>>(
-  make: (...args: Args) => Effect.Effect<Service, never, HttpClient.HttpClient>
+  make: (...args: Args) => Effect.Effect<Service, OptionsError, HttpClient.HttpClient>
 ) =>
-(...args: Args): Layer.Layer<ProviderClient, never, HttpClient.HttpClient> => Layer.effect(ProviderClient, make(...args))
+(...args: Args): Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient> => Layer.effect(ProviderClient, make(...args))
 
 /** The layer of a client's `make`, its options read from `Config`. */
-export const layerConfig = <O>(make: (options: O) => Effect.Effect<Service, never, HttpClient.HttpClient>) =>
-(options: Config.Wrap<O>): Layer.Layer<ProviderClient, Config.ConfigError, HttpClient.HttpClient> =>
+export const layerConfig = <O>(make: (options: O) => Effect.Effect<Service, OptionsError, HttpClient.HttpClient>) =>
+(options: Config.Wrap<O>): Layer.Layer<ProviderClient, Config.ConfigError | OptionsError, HttpClient.HttpClient> =>
   Layer.effect(ProviderClient, Effect.flatMap(Config.unwrap<O>(options), make))
 
 /** The key as `Authorization: Bearer <key>`, the usual `auth`. */
 export const bearer = (key: Redacted.Redacted<string>) => ["authorization", `Bearer ${Redacted.value(key)}`] as const
 
-/** Throws the `RangeError` of an option that is not a positive number (an integer when `integer`). */
-export const checkPositive = (adapter: string, option: string, value: number | undefined, integer = false): void => {
-  if (value !== undefined && !(integer ? Number.isInteger(value) && value > 0 : value > 0)) {
-    throw new RangeError(`${adapter}: ${option} must be a positive ${integer ? "integer" : "number"}, got ${value}`)
-  }
-}
+/**
+ * The `OptionsError` of an optional option that is not a positive integer
+ * (when `integer`) or a positive number (`Infinity`, no bound, included).
+ */
+export const checkPositive = (adapter: string, option: string, value: number | undefined, integer = false) =>
+  Invalid.positive(adapter, option, value, { optional: true, integer, unbounded: !integer })
 
 const noModel = (provider: string) =>
   new InvalidRequestError({

@@ -4,6 +4,7 @@
  */
 import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
+import type { OptionsError } from "../../OptionsError.js"
 import * as ProviderConfig from "../../ProviderConfig.js"
 import type { Deployment, Options } from "../../Router.js"
 
@@ -11,7 +12,7 @@ import type { Deployment, Options } from "../../Router.js"
 export const fromConfig = (
   config: ProviderConfig.ProviderConfig,
   options?: Omit<Options, "deployments">
-): Effect.Effect<Options<Deployment<never, HttpClient.HttpClient>>> =>
+): Effect.Effect<Options<Deployment<OptionsError, HttpClient.HttpClient>>> =>
   Effect.map(ProviderConfig.deployments(config), (deployments) => ({
     ...options,
     deployments: deployments.map(({ layer, settings }) => {

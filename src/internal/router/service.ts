@@ -11,6 +11,7 @@ import type { ChatResponse } from "../../ChatResponse.js"
 import type { EmbeddingResponse, Input as EmbeddingRequest } from "../../Embedding.js"
 import type * as Llm from "../../Llm.js"
 import type { LlmError } from "../../LlmError.js"
+import type { OptionsError } from "../../OptionsError.js"
 import type { Deployment, Options, Service } from "../../Router.js"
 import * as Deadline from "../deadline.js"
 import * as Deployments from "./deployment.js"
@@ -58,13 +59,13 @@ const makeService = (options: Options, built: ReadonlyArray<Deployments.Built>):
   return service
 }
 
-/** `Router.make`: invalid options are a defect whose message names the problem. */
+/** `Router.make`: invalid options fail with `OptionsError`. */
 export const make = <D extends Deployment<unknown, unknown>>(
   options: Options<D>
-): Effect.Effect<Service, Layer.Error<D["llm"]>, Layer.Services<D["llm"]> | Scope.Scope> =>
-  Effect.suspend(() => {
+): Effect.Effect<Service, Layer.Error<D["llm"]> | OptionsError, Layer.Services<D["llm"]> | Scope.Scope> =>
+  Effect.suspend((): Effect.Effect<Service, Layer.Error<D["llm"]> | OptionsError, Layer.Services<D["llm"]> | Scope.Scope> => {
     const problem = Settings.invalid(options as Options)
-    if (problem !== undefined) return Effect.die(new Error(problem))
+    if (problem !== undefined) return Effect.fail(problem)
     return Effect.map(
       Effect.forEach(options.deployments, (deployment) =>
         Effect.map(

@@ -3,7 +3,9 @@
  * with their defaults into what every call reads.
  */
 import * as Duration from "effect/Duration"
+import type { OptionsError } from "../../OptionsError.js"
 import type { ErrorTag, Fallback, Options, StrategyName } from "../../Router.js"
+import * as Invalid from "../optionsError.js"
 import type * as Cooldown from "./cooldown.js"
 
 /** The provider the router's own errors name. */
@@ -51,40 +53,37 @@ export interface Settings {
   readonly replyTokens: number
 }
 
-/** What is wrong with `options`, in a sentence; undefined when nothing is. */
-export const invalid = (options: Options): string | undefined => {
-  if (options.deployments.length === 0) return "Router: at least one deployment is needed"
+const fail = (option: string, value: unknown, expected: string) => Invalid.make("Router", option, value, expected)
+
+/** What is wrong with `options`; undefined when nothing is. */
+export const invalid = (options: Options): OptionsError | undefined => {
+  if (options.deployments.length === 0) return fail("deployments", options.deployments, "at least one deployment")
   const names = new Set<string>()
   const addresses = new Set<string>()
-  for (const deployment of options.deployments) {
-    if (deployment.name === "") return "Router: a deployment has an empty name"
-    if (names.has(deployment.name)) return `Router: the deployment name ${deployment.name} is listed twice`
-    names.add(deployment.name)
-    const weight = deployment.weight ?? 1
-    if (!(Number.isFinite(weight) && weight > 0)) {
-      return `Router: deployment ${deployment.name} has weight ${weight}; it must be a positive number`
+  for (const [index, deployment] of options.deployments.entries()) {
+    if (deployment.name === "") return fail(`deployments[${index}].name`, deployment.name, "a non-empty name")
+    if (names.has(deployment.name)) {
+      return fail(`deployments[${index}].name`, deployment.name, "a name no other deployment has")
     }
+    names.add(deployment.name)
+    const weight = Invalid.positive("Router", `deployments[${index}].weight`, deployment.weight, { optional: true })
+    if (weight !== undefined) return weight
     addresses.add(deployment.name).add(deployment.model)
     for (const group of deployment.groups ?? []) addresses.add(group)
   }
+  const known = "the name of a deployment, a group or a model"
   for (const [from, fallbacks] of Object.entries(options.fallbacks ?? {})) {
-    if (!addresses.has(from)) return `Router: fallbacks are given for ${from}, which names no deployment, group or model`
-    for (const fallback of fallbacks) {
-      if (!addresses.has(fallback.to)) {
-        return `Router: the fallback of ${from} goes to ${fallback.to}, which names no deployment, group or model`
-      }
+    if (!addresses.has(from)) return fail("fallbacks", from, `keyed by ${known}`)
+    for (const [index, fallback] of fallbacks.entries()) {
+      if (!addresses.has(fallback.to)) return fail(`fallbacks[${JSON.stringify(from)}][${index}].to`, fallback.to, known)
     }
   }
-  if (options.model !== undefined && !addresses.has(options.model)) {
-    return `Router: model ${options.model} names no deployment, group or model`
-  }
+  if (options.model !== undefined && !addresses.has(options.model)) return fail("model", options.model, known)
   const exploration = options.exploration ?? 0.05
-  if (!(exploration >= 0 && exploration < 1)) return `Router: exploration must be in [0, 1), got ${exploration}`
+  if (!(exploration >= 0 && exploration < 1)) return fail("exploration", exploration, "a number in [0, 1)")
   const alpha = options.latencyAlpha ?? 0.3
-  if (!(alpha > 0 && alpha <= 1)) return `Router: latencyAlpha must be in (0, 1], got ${alpha}`
-  const failures = options.cooldown?.failures ?? 3
-  if (!(Number.isInteger(failures) && failures >= 1)) return `Router: cooldown.failures must be a whole number >= 1, got ${failures}`
-  return undefined
+  if (!(alpha > 0 && alpha <= 1)) return fail("latencyAlpha", alpha, "a number in (0, 1]")
+  return Invalid.positive("Router", "cooldown.failures", options.cooldown?.failures ?? 3, { integer: true })
 }
 
 /** The settings of valid `options` (see `invalid`). */

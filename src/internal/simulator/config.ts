@@ -3,8 +3,9 @@
  * servers read.
  */
 import * as Duration from "effect/Duration"
-import * as Option from "effect/Option"
+import type { OptionsError } from "../../OptionsError.js"
 import type { Fault, Options } from "../../simulator/Simulator.js"
+import * as Invalid from "../optionsError.js"
 import { parseFault } from "./fault.js"
 
 /** The models a simulator knows unless told otherwise. */
@@ -29,18 +30,17 @@ export interface Config {
   readonly fault: Fault | undefined
 }
 
-/** The options with their defaults filled in; a `string` is what makes them invalid. */
-export const resolve = (options: Options): Config | string => {
-  const int = (name: string, value: number | undefined, fallback: number, min: number): number | string => {
+const invalid = (option: string, value: unknown, expected: string) => Invalid.make("Simulator", option, value, expected)
+
+/** The options with their defaults filled in, or the `OptionsError` of the first one out of range. */
+export const resolve = (options: Options): Config | OptionsError => {
+  const int = (name: string, value: number | undefined, fallback: number, min: number): number | OptionsError => {
     if (value === undefined) return fallback
-    return Number.isInteger(value) && value >= min ? value : `${name} must be an integer of at least ${min}, got ${value}`
+    return Number.isInteger(value) && value >= min ? value : invalid(name, value, `an integer of at least ${min}`)
   }
-  const millis = (name: string, value: Duration.Input | undefined): number | string => {
+  const millis = (name: string, value: Duration.Input | undefined): number | OptionsError => {
     if (value === undefined) return 0
-    const decoded = Duration.fromInput(value)
-    if (Option.isNone(decoded)) return `${name} is not a duration`
-    const ms = Duration.toMillis(decoded.value)
-    return Number.isFinite(ms) && ms >= 0 ? ms : `${name} must be a finite duration`
+    return Invalid.duration("Simulator", name, value) ?? Duration.toMillis(value)
   }
   const port = int("port", options.port, 0, 0)
   const backlog = int("backlog", options.backlog, 65535, 1)
@@ -51,18 +51,21 @@ export const resolve = (options: Options): Config | string => {
   const contextWindow = int("contextWindow", options.contextWindow, 128_000, 1)
   const rpm = int("requestsPerMinute", options.requestsPerMinute, 0, 1)
   for (const v of [port, backlog, latencyMs, ttftMs, replyTokens, reasoningTokens, contextWindow, rpm]) {
-    if (typeof v === "string") return v
+    if (typeof v !== "number") return v
   }
-  if ((port as number) > 65535) return `port must be at most 65535, got ${port}`
+  if ((port as number) > 65535) return invalid("port", port, "at most 65535")
   const tps = options.tokensPerSecond
-  if (tps !== undefined && !(Number.isFinite(tps) && tps > 0)) return `tokensPerSecond must be positive, got ${tps}`
+  const badTps = Invalid.positive("Simulator", "tokensPerSecond", tps, { optional: true })
+  if (badTps !== undefined) return badTps
   for (const [model, window] of Object.entries(options.contextWindows ?? {})) {
-    if (!(Number.isInteger(window) && window > 0)) return `contextWindows["${model}"] must be a positive integer, got ${window}`
+    if (!(Number.isInteger(window) && window > 0)) {
+      return invalid(`contextWindows[${JSON.stringify(model)}]`, window, "a positive integer")
+    }
   }
   const fault = options.fault === undefined ? undefined : parseFault(options.fault)
-  if (typeof fault === "string") return `fault "${options.fault}": ${fault}`
+  if (typeof fault === "string") return invalid("fault", options.fault, `a fault the grammar reads (${fault})`)
   const server = options.server ?? "node"
-  if (server !== "node" && server !== "platform") return `server must be "node" or "platform", got ${String(server)}`
+  if (server !== "node" && server !== "platform") return invalid("server", server, `"node" or "platform"`)
   const modelList = options.models ?? defaultModels
   return {
     host: options.host ?? "127.0.0.1",

@@ -1,0 +1,48 @@
+/**
+ * The one error every constructor and layer of the library fails with when an
+ * option is out of range: a `RateLimiter` capacity of 0, a `Router` deployment
+ * weight of -1, a preset with no base URL. It names the module, the option's
+ * path and the value it got, so the fix is in the message.
+ *
+ * It is a build-time failure, in the error channel of `make`, `layer` and
+ * `layerConfig` (beside `ConfigError` there), not one of the `LlmError`s a
+ * call fails with.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { RateLimiter } from "effect-llm-router"
+ *
+ * const built = Layer.build(RateLimiter.layer({ capacity: 0, refillRate: 1 })).pipe(
+ *   Effect.scoped,
+ *   Effect.catchTag("OptionsError", (error) => Effect.succeed(error.message))
+ * )
+ * // "RateLimiter: capacity must be a positive finite number, got 0"
+ * ```
+ *
+ * @since 0.2.0
+ */
+import * as Schema from "effect/Schema"
+
+/**
+ * An option out of range. `value` is the offending value as text, never a key:
+ * a `Redacted` value, or any option named `key` or `apiKey` (`keys[0]`...),
+ * reads `<redacted>`.
+ *
+ * @since 0.2.0
+ * @category Errors
+ */
+export class OptionsError extends Schema.TaggedError<OptionsError>()("OptionsError", {
+  /** The module whose options these are, for example `Router`. */
+  module: Schema.String,
+  /** The option's path in the options, for example `deployments[1].weight`. */
+  option: Schema.String,
+  /** The value it got, rendered as text (`-1`, `"abc"`, `<redacted>`). */
+  value: Schema.String,
+  /** What the option must be, for example `a positive number`. */
+  expected: Schema.String
+}) {
+  override get message(): string {
+    return `${this.module}: ${this.option} must be ${this.expected}, got ${this.value}`
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * Building `OptionsError`s: the value rendered safely, and the checks most
+ * options share.
+ */
+import * as Duration from "effect/Duration"
+import * as Redacted from "effect/Redacted"
+import { OptionsError } from "../OptionsError.js"
+
+const masked = "<redacted>"
+const longest = 80
+
+/** Whether the last segment of an option's path names a key (`key`, `apiKey`, `keys[2]`). */
+const namesKey = (option: string): boolean => {
+  const last = option.slice(option.lastIndexOf(".") + 1).replace(/\[[^\]]*\]$/, "")
+  return /keys?$/i.test(last)
+}
+
+const shorten = (text: string) => text.length > longest ? `${text.slice(0, longest)}…` : text
+
+/** `value` as the message shows it; a key, or anything `Redacted`, masked. */
+export const render = (option: string, value: unknown): string => {
+  if (Redacted.isRedacted(value) || namesKey(option)) return masked
+  if (typeof value === "string") return shorten(JSON.stringify(value))
+  if (typeof value === "object" && value !== null) {
+    if (Duration.isDuration(value)) return Duration.format(value)
+    try {
+      return shorten(JSON.stringify(value) ?? String(value))
+    } catch {
+      return Object.prototype.toString.call(value)
+    }
+  }
+  return String(value)
+}
+
+/** The error for `option` of `module`, with `value` rendered by `render`. */
+export const make = (module: string, option: string, value: unknown, expected: string): OptionsError =>
+  new OptionsError({ module, option, value: render(option, value), expected })
+
+/** How `positive` reads a value. */
+export interface Positive {
+  /** Only whole numbers. */
+  readonly integer?: boolean | undefined
+  /** `undefined` passes: the option is optional. */
+  readonly optional?: boolean | undefined
+  /** `Infinity` passes: it means no bound. */
+  readonly unbounded?: boolean | undefined
+}
+
+/**
+ * The error of a value that is not a positive finite number (as `how` says);
+ * undefined for a good one.
+ */
+export const positive = (module: string, option: string, value: number | undefined, how: Positive = {}): OptionsError | undefined => {
+  if (value === undefined && how.optional) return undefined
+  const ok = typeof value === "number" && value > 0 &&
+    (how.integer ? Number.isInteger(value) : Number.isFinite(value) || (how.unbounded === true && value === Infinity))
+  if (ok) return undefined
+  const expected = how.integer ? "a positive integer" : how.unbounded ? "a positive number or Infinity" : "a positive finite number"
+  return make(module, option, value, expected)
+}
+
+/**
+ * The error of a value that is not a finite duration of at least 0 (more
+ * than 0 when `positive`); undefined for a good one or for `undefined`.
+ */
+export const duration = (
+  module: string,
+  option: string,
+  value: Duration.Input | undefined,
+  positive = false
+): OptionsError | undefined => {
+  if (value === undefined) return undefined
+  const decoded = Duration.fromInput(value)
+  const millis = decoded._tag === "Some" ? Duration.toMillis(decoded.value) : NaN
+  if (Number.isFinite(millis) && (positive ? millis > 0 : millis >= 0)) return undefined
+  return make(module, option, value, positive ? "a positive, finite duration" : "a finite duration, 0 or more")
+}

@@ -1,0 +1,68 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import { OptionsError } from "effect-llm-router"
+import * as Invalid from "../src/internal/optionsError.js"
+
+const secret = "sk-live-0123456789abcdef"
+
+describe("OptionsError", () => {
+  it("names the module, the option and the value in its message", () => {
+    const error = new OptionsError.OptionsError({
+      module: "Router",
+      option: "deployments[1].weight",
+      value: "-1",
+      expected: "a positive number"
+    })
+    expect(error._tag).toBe("OptionsError")
+    expect(error.message).toBe("Router: deployments[1].weight must be a positive number, got -1")
+    expect(error).toBeInstanceOf(Error)
+  })
+
+  it("masks a Redacted value and any option named key, keys or apiKey, whatever the value", () => {
+    for (const [option, value] of [
+      ["token", Redacted.make(secret)],
+      ["apiKey", secret],
+      ["keys[3]", secret],
+      ["deployments[0].key", secret],
+      ["headers.x-api-key", secret],
+      ["keys", [secret]]
+    ] as const) {
+      const error = Invalid.make("M", option, value, "something else")
+      expect(error.value).toBe("<redacted>")
+      expect(`${error.message} ${JSON.stringify(error)} ${String(error)}`).not.toContain(secret)
+    }
+  })
+
+  it("renders other values so they can be told apart: numbers, strings quoted, durations, shortened JSON", () => {
+    expect(Invalid.render("weight", -1)).toBe("-1")
+    expect(Invalid.render("weight", Number.NaN)).toBe("NaN")
+    expect(Invalid.render("weight", undefined)).toBe("undefined")
+    expect(Invalid.render("model", "1")).toBe("\"1\"")
+    expect(Invalid.render("period", Duration.seconds(0))).toBe("0")
+    expect(Invalid.render("deployments", [])).toBe("[]")
+    expect(Invalid.render("keepAliveTimeout", "x".repeat(200))).toHaveLength(81)
+    const circular: Record<string, unknown> = {}
+    circular["self"] = circular
+    expect(Invalid.render("options", circular)).toBe("[object Object]")
+  })
+
+  it("positive: integers, optional values and Infinity as the options say", () => {
+    expect(Invalid.positive("M", "n", 1)).toBeUndefined()
+    expect(Invalid.positive("M", "n", undefined, { optional: true })).toBeUndefined()
+    expect(Invalid.positive("M", "n", undefined)?.expected).toBe("a positive finite number")
+    expect(Invalid.positive("M", "n", 1.5, { integer: true })?.expected).toBe("a positive integer")
+    expect(Invalid.positive("M", "n", Infinity)?.value).toBe("Infinity")
+    expect(Invalid.positive("M", "n", Infinity, { unbounded: true })).toBeUndefined()
+    expect(Invalid.positive("M", "n", -Infinity, { unbounded: true })?.expected).toBe("a positive number or Infinity")
+  })
+
+  it.effect("is a failure in the typed channel, caught by its tag", () =>
+    Effect.gen(function*() {
+      const caught = yield* Effect.fail(Invalid.make("CacheStore", "capacity", 0, "a positive integer")).pipe(
+        Effect.catchTag("OptionsError", (error) => Effect.succeed(`${error.module}.${error.option}`))
+      )
+      expect(caught).toBe("CacheStore.capacity")
+    }))
+})
