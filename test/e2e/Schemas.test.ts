@@ -19,6 +19,7 @@ import * as Gemini from "../../src/providers/Gemini.js"
 import * as Ollama from "../../src/providers/Ollama.js"
 import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
+import type { OptionsError } from "../../src/OptionsError.js"
 import type * as ProviderClient from "../../src/ProviderClient.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { llmOver, weatherAndTimeTools } from "../utils/adapterE2e.js"
@@ -27,7 +28,7 @@ import { expectRoundTrip } from "../utils/schemaRoundTrip.js"
 const KEY = "sk-schemas-e2e-0123456789abcdef"
 const MODEL = "sim-small"
 
-type ProviderLayer = Layer.Layer<ProviderClient.ProviderClient, never, HttpClient.HttpClient>
+type ProviderLayer = Layer.Layer<ProviderClient.ProviderClient, OptionsError, HttpClient.HttpClient>
 
 /** Each adapter's layer, pointed at the simulator; headers ask for tool calls and cached tokens. */
 const adapters: ReadonlyArray<
