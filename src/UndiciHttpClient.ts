@@ -56,6 +56,7 @@ import type * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
 import { Readable } from "node:stream"
 import { Agent, type Dispatcher } from "undici"
+import { withDeadlines } from "./internal/undiciDeadline.js"
 import { type Deadline, send, transportError } from "./internal/undiciExchange.js"
 
 /**
@@ -192,42 +193,7 @@ export const fromDispatcher = (
         )),
     Effect.succeed
   )
-  return Object.assign(client, { [DeadlineTypeId]: untraced })
-}
-
-const DeadlineTypeId: unique symbol = Symbol.for("effect-llm-router/UndiciHttpClient/deadline")
-
-type Untraced = (
-  request: HttpClientRequest.HttpClientRequest,
-  deadline?: Deadline
-) => Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>
-
-/**
- * Whether `executeWithin` can bound requests of `client`.
- *
- * @internal
- */
-export const keepsDeadlines = (client: HttpClient.HttpClient): boolean => DeadlineTypeId in client
-
-/**
- * `client.execute(request)` bounded by a timer on the exchange itself (no
- * fiber races it, which on a short call saves a third of the client's CPU):
- * until the response headers, or until the whole body has arrived. Past it
- * the request is cancelled and fails with a cause of `DeadlineExceeded`. It
- * skips the platform's span and tracer propagation, so call it only when no
- * tracer is installed. `undefined` when `client` is not this module's (a
- * client transformed by `HttpClient.mapRequest` and the like is not):
- * `keepsDeadlines` says which.
- *
- * @internal
- */
-export const executeWithin = (
-  client: HttpClient.HttpClient,
-  request: HttpClientRequest.HttpClientRequest,
-  deadline: Deadline
-): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> | undefined => {
-  const untraced = (client as Partial<Record<typeof DeadlineTypeId, Untraced>>)[DeadlineTypeId]
-  return untraced === undefined ? undefined : untraced(request, deadline)
+  return withDeadlines(client, untraced)
 }
 
 /**
