@@ -359,19 +359,6 @@ export const LlmError = Schema.Union([
 ])
 
 /**
- * The same error with `attempts` set: what `Router` fails with at the end of a
- * chain of deployments.
- *
- * @since 0.1.0
- * @category Errors
- */
-export const withAttempts = <E extends LlmError>(error: E, attempts: ReadonlyArray<Attempt>): E => {
-  const { _tag, ...fields } = error
-  const Class = error.constructor as new(fields: Omit<E, "_tag">) => E
-  return new Class({ ...fields, attempts } as Omit<E, "_tag">)
-}
-
-/**
  * Whether retrying the same call (after a pause, or with another key) can
  * succeed: rate limits, rejected keys (with another key), unavailable providers,
  * timeouts and transport failures.
