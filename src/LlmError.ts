@@ -363,6 +363,18 @@ export const LlmError = Schema.Union([
  * succeed: rate limits, rejected keys (with another key), unavailable providers,
  * timeouts and transport failures.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Llm, LlmError, Message } from "effect-llm-router"
+ *
+ * // A canned answer when retrying cannot help; other failures go on to the caller.
+ * const answer = Llm.chat({ messages: [Message.user("Hi")] }).pipe(
+ *   Effect.map((reply) => reply.text),
+ *   Effect.catchIf((error) => !LlmError.isRetryable(error), (error) => Effect.succeed(`Sorry (${error._tag}).`))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category Predicates
  */

@@ -128,6 +128,18 @@ const convertBody = (body: HttpBody.HttpBody): Converted | Effect.Effect<Convert
  * A client over `dispatcher`, which the caller keeps open while the client is
  * in use and closes after.
  *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import * as HttpClient from "effect/http/HttpClient"
+ * import { UndiciHttpClient } from "effect-llm-router"
+ * import { ProxyAgent } from "undici"
+ *
+ * // Through a proxy; the application closes the agent when it is done.
+ * const proxy = new ProxyAgent("http://proxy.internal:3128")
+ * const Http = Layer.succeed(HttpClient.HttpClient, UndiciHttpClient.fromDispatcher(proxy, { headersTimeout: "2 minutes" }))
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */
@@ -201,6 +213,18 @@ export const fromDispatcher = (
  * closed with the scope; or over `options.dispatcher`, which stays the
  * caller's.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { UndiciHttpClient } from "effect-llm-router"
+ *
+ * const status = Effect.scoped(Effect.gen(function*() {
+ *   const client = yield* UndiciHttpClient.make({ connections: 16, keepAliveTimeout: "30 seconds" })
+ *   const response = yield* client.get("http://localhost:11434/api/tags")
+ *   return response.status
+ * }))
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */
@@ -230,6 +254,16 @@ export const make = (options?: Options): Effect.Effect<HttpClient.HttpClient, ne
 
 /**
  * `HttpClient.HttpClient` from `make(options)`.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { OpenAiChat, UndiciHttpClient } from "effect-llm-router"
+ *
+ * const OpenAi = OpenAiChat.layer({ baseUrl: "https://api.openai.com/v1" }).pipe(
+ *   Layer.provide(UndiciHttpClient.layer({ bodyTimeout: "2 minutes" }))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category Layers

@@ -13,7 +13,7 @@ import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import { Agent } from "undici"
 import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
-import { connectionWatch, echo, serve } from "./utils/loopbackServer.js"
+import { connectionWatch, echo, serve, servePartial } from "./utils/loopbackServer.js"
 
 const client = UndiciHttpClient.make()
 
@@ -198,11 +198,7 @@ describe("UndiciHttpClient", () => {
   it.live("interrupting a body read (text) aborts the request", () =>
     Effect.gen(function*() {
       const connection = yield* connectionWatch
-      const server = yield* serve((req, res) => {
-        res.writeHead(200)
-        res.write("partial")
-        connection.watch(req)
-      })
+      const server = yield* servePartial(connection.watch)
       const http = yield* client
       const response = yield* http.get(`${server.url}/partial`)
       // The read starts at once and the timeout interrupts it while it waits.

@@ -1,16 +1,22 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
+import type * as HttpClientError from "effect/http/HttpClientError"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import { executeWithin, keepsDeadlines } from "../../src/internal/undiciDeadline.js"
 import { DeadlineExceeded } from "../../src/internal/undiciExchange.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { connectionWatch, echo, serve } from "../utils/loopbackServer.js"
+import { connectionWatch, echo, serve, servePartial } from "../utils/loopbackServer.js"
 
 const client = UndiciHttpClient.make()
 
 describe("undiciDeadline.executeWithin", () => {
-  const isDeadline = (error: { readonly cause?: unknown }) => error.cause instanceof DeadlineExceeded
+  /** A failure of the exchange whose deadline passed, its reason `reason`. */
+  const assertDeadline = (error: HttpClientError.HttpClientError, reason: HttpClientError.HttpClientError["reason"]["_tag"]) => {
+    assert.strictEqual(error._tag, "HttpClientError")
+    assert.strictEqual(error.reason._tag, reason)
+    assert.isTrue(error.cause instanceof DeadlineExceeded)
+  }
 
   it.live("no headers before the deadline: fails with DeadlineExceeded and closes the connection", () =>
     Effect.gen(function*() {
@@ -22,29 +28,21 @@ describe("undiciDeadline.executeWithin", () => {
       const error = yield* Effect.flip(
         executeWithin(http, HttpClientRequest.get(`${server.url}/slow`), { millis: 50, through: "headers" })!
       )
-      assert.strictEqual(error._tag, "HttpClientError")
-      assert.strictEqual(error.reason._tag, "TransportError")
-      assert.isTrue(isDeadline(error))
+      assertDeadline(error, "TransportError")
       yield* connection.closed
     }))
 
   it.live("through the body: a body still arriving at the deadline fails the read and closes the connection", () =>
     Effect.gen(function*() {
-      const connection = yield* connectionWatch
-      const server = yield* serve((req, res) => {
-        res.writeHead(200)
-        res.write("partial")
-        connection.watch(req)
-      })
       const http = yield* client
+      const connection = yield* connectionWatch
+      const server = yield* servePartial(connection.watch)
       const response = yield* executeWithin(http, HttpClientRequest.get(`${server.url}/partial`), {
         millis: 100,
         through: "body"
       })!
       const error = yield* Effect.flip(response.text)
-      assert.strictEqual(error._tag, "HttpClientError")
-      assert.strictEqual(error.reason._tag, "DecodeError")
-      assert.isTrue(isDeadline(error))
+      assertDeadline(error, "DecodeError")
       yield* connection.closed
     }))
 

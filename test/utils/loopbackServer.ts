@@ -50,6 +50,17 @@ export const serve = (handler: http.RequestListener): Effect.Effect<Server, neve
     sockets: () => counter.n
   })))
 
+/**
+ * A server whose every reply sends its headers and "partial", then hangs;
+ * `watch` sees each request (`connectionWatch`'s `watch`).
+ */
+export const servePartial = (watch: (req: http.IncomingMessage) => void): Effect.Effect<Server, never, Scope.Scope> =>
+  serve((req, res) => {
+    res.writeHead(200)
+    res.write("partial")
+    watch(req)
+  })
+
 /** The request body as text. */
 const readBody = (req: http.IncomingMessage): Promise<string> =>
   new Promise((resolve, reject) => {
