@@ -145,6 +145,23 @@ interface PendingCall {
 }
 
 /**
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import { ChatChunk, Llm, Message } from "effect-llm-router"
+ *
+ * // Print a reply as it streams, and keep it whole for the log.
+ * const program = Effect.gen(function*() {
+ *   const accumulator = ChatChunk.makeAccumulator()
+ *   yield* Stream.runForEach(Llm.chatStream({ messages: [Message.user("Tell me a joke")] }), (chunk) =>
+ *     Effect.sync(() => {
+ *       accumulator.add(chunk)
+ *       if (chunk._tag === "TextDelta") process.stdout.write(chunk.text)
+ *     }))
+ *   return accumulator.response() // the ChatResponse, once the Finish chunk arrived
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */
@@ -214,6 +231,14 @@ const responseOf = (
  * Folds a chunk stream into the `ChatResponse` the non-streaming call returns.
  * A stream that ends without a `Finish` chunk fails with `StreamTruncatedError`.
  *
+ * @example
+ * ```ts
+ * import { ChatChunk, Llm, Message } from "effect-llm-router"
+ *
+ * // The same ChatResponse that Llm.chat returns, read from a stream.
+ * const response = ChatChunk.collect(Llm.chatStream({ messages: [Message.user("Hello")] }))
+ * ```
+ *
  * @since 0.1.0
  * @category Destructors
  */
@@ -244,6 +269,18 @@ export const collect = <E, R>(
 /**
  * The chunks that replay a whole response as a stream (a cache hit, a mock).
  * `collect` of them gives back an equal response.
+ *
+ * @example
+ * ```ts
+ * import { Stream } from "effect"
+ * import { ChatChunk, type ChatResponse } from "effect-llm-router"
+ *
+ * declare const stored: ChatResponse.ChatResponse
+ *
+ * // Replay a stored reply to a client that asked for a stream.
+ * const replay = Stream.fromIterable(ChatChunk.fromResponse(stored))
+ * const again = ChatChunk.collect(replay) // succeeds with a response equal to `stored`
+ * ```
  *
  * @since 0.1.0
  * @category Constructors

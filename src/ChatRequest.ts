@@ -60,6 +60,19 @@ export type ResponseFormat = typeof ResponseFormat.Type
  * `^[a-zA-Z0-9_-]{1,64}$`, and Anthropic sends the format as a tool of that
  * name): other characters become `_`, and it is cut at 64.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { ChatRequest, Llm, Message } from "effect-llm-router"
+ *
+ * const Verdict = Schema.Struct({ spam: Schema.Boolean, reason: Schema.String })
+ *
+ * const classify = Llm.chat({
+ *   messages: [Message.user("Is this spam? 'You have won a prize!'")],
+ *   responseFormat: ChatRequest.jsonSchemaFormat("verdict", Verdict, { strict: true })
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */
@@ -149,6 +162,15 @@ export type Input = typeof ChatRequest.Type
 /**
  * Checks a request built from untrusted input; fails with a `SchemaError` that
  * names every bad field (with `{ errors: "all" }`).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ChatRequest, Llm } from "effect-llm-router"
+ *
+ * // A request from an HTTP body, checked before it is sent.
+ * const relay = (body: unknown) => Effect.flatMap(ChatRequest.decode(body, { errors: "all" }), Llm.chat)
+ * ```
  *
  * @since 0.1.0
  * @category Constructors

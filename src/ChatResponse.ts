@@ -45,6 +45,24 @@ export class Usage extends Schema.Opaque<Usage>()(Schema.Struct({
 /**
  * Usage with every count at zero.
  *
+ * @example
+ * ```ts
+ * import { Duration } from "effect"
+ * import { ChatResponse } from "effect-llm-router"
+ *
+ * // A canned reply that used no tokens.
+ * const canned: ChatResponse.ChatResponse = {
+ *   id: "canned",
+ *   model: "none",
+ *   provider: "local",
+ *   text: "We are closed today.",
+ *   toolCalls: [],
+ *   finishReason: "stop",
+ *   usage: ChatResponse.emptyUsage,
+ *   latency: Duration.zero
+ * }
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */

@@ -49,6 +49,15 @@ export type Input = typeof EmbeddingRequest.Type
  * Checks a request built from untrusted input; fails with a `SchemaError` that
  * names every bad field (with `{ errors: "all" }`).
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Embedding, Llm } from "effect-llm-router"
+ *
+ * // A request from an HTTP body, checked before it is sent.
+ * const relay = (body: unknown) => Effect.flatMap(Embedding.decode(body, { errors: "all" }), Llm.embed)
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */

@@ -94,6 +94,19 @@ export interface Service {
 /**
  * The service's tag.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Llm, Message } from "effect-llm-router"
+ *
+ * const summarize = (text: string) =>
+ *   Effect.gen(function*() {
+ *     const llm = yield* Llm.Llm
+ *     const reply = yield* llm.chat({ messages: [Message.system("Summarize in one line."), Message.user(text)] })
+ *     return reply.text
+ *   })
+ * ```
+ *
  * @since 0.1.0
  * @category Tags
  */

@@ -359,22 +359,21 @@ export const LlmError = Schema.Union([
 ])
 
 /**
- * The same error with `attempts` set: what `Router` fails with at the end of a
- * chain of deployments.
- *
- * @since 0.1.0
- * @category Errors
- */
-export const withAttempts = <E extends LlmError>(error: E, attempts: ReadonlyArray<Attempt>): E => {
-  const { _tag, ...fields } = error
-  const Class = error.constructor as new(fields: Omit<E, "_tag">) => E
-  return new Class({ ...fields, attempts } as Omit<E, "_tag">)
-}
-
-/**
  * Whether retrying the same call (after a pause, or with another key) can
  * succeed: rate limits, rejected keys (with another key), unavailable providers,
  * timeouts and transport failures.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Llm, LlmError, Message } from "effect-llm-router"
+ *
+ * // A canned answer when retrying cannot help; other failures go on to the caller.
+ * const answer = Llm.chat({ messages: [Message.user("Hi")] }).pipe(
+ *   Effect.map((reply) => reply.text),
+ *   Effect.catchIf((error) => !LlmError.isRetryable(error), (error) => Effect.succeed(`Sorry (${error._tag}).`))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category Predicates

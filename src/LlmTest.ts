@@ -51,6 +51,19 @@ export type EmbeddingAnswer = EmbeddingResponse | LlmError
 /**
  * The recorder: the requests the test `Llm` has seen, in order.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Llm, Message } from "effect-llm-router"
+ * import { LlmTest } from "effect-llm-router/testing"
+ *
+ * const seen = Effect.gen(function*() {
+ *   yield* Llm.chat({ messages: [Message.user("Hi")] })
+ *   const recorder = yield* LlmTest.LlmTest
+ *   return yield* recorder.requests
+ * }).pipe(Effect.provide(LlmTest.layer([LlmTest.reply("Hello!")])))
+ * ```
+ *
  * @since 0.1.0
  * @category Tags
  */
@@ -61,6 +74,19 @@ export class LlmTest extends Context.Service<LlmTest, {
 
 /**
  * The requests seen so far.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Llm, Message } from "effect-llm-router"
+ * import { LlmTest } from "effect-llm-router/testing"
+ *
+ * const test = Effect.gen(function*() {
+ *   yield* Llm.chat({ messages: [Message.user("Capital of France?")], temperature: 0 })
+ *   const [request] = yield* LlmTest.requests
+ *   return request?.temperature // 0
+ * }).pipe(Effect.provide(LlmTest.layer([LlmTest.reply("Paris")])))
+ * ```
  *
  * @since 0.1.0
  * @category Accessors
@@ -73,6 +99,19 @@ export const requests: Effect.Effect<ReadonlyArray<ChatRequest>, never, LlmTest>
 /**
  * The `embed` requests seen so far.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Llm } from "effect-llm-router"
+ * import { LlmTest } from "effect-llm-router/testing"
+ *
+ * const test = Effect.gen(function*() {
+ *   yield* Llm.embed({ input: ["red", "blue"] })
+ *   const [request] = yield* LlmTest.embeddingRequests
+ *   return request?.input // ["red", "blue"]
+ * }).pipe(Effect.provide(LlmTest.layer([LlmTest.embedding([[0.1, 0.2], [0.3, 0.4]])])))
+ * ```
+ *
  * @since 0.1.0
  * @category Accessors
  */
@@ -84,6 +123,18 @@ export const embeddingRequests: Effect.Effect<ReadonlyArray<EmbeddingRequest>, n
 /**
  * Embeddings with the given vectors. Usage defaults to zero; provider and
  * model to `"test"`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Llm } from "effect-llm-router"
+ * import { LlmTest } from "effect-llm-router/testing"
+ *
+ * const vectors = Llm.embed({ input: "hello" }).pipe(
+ *   Effect.map((response) => response.embeddings),
+ *   Effect.provide(LlmTest.layer([LlmTest.embedding([[0.1, 0.2, 0.3]], { usage: { promptTokens: 1, totalTokens: 1 } })]))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category Constructors
@@ -102,6 +153,17 @@ export const embedding = (
 /**
  * A response with the given text (and, optionally, tool calls, finish reason and
  * usage). Usage defaults to zero; provider and model to `"test"`.
+ *
+ * @example
+ * ```ts
+ * import { LlmTest } from "effect-llm-router/testing"
+ *
+ * // A model that asks for a tool, then answers with what it returned.
+ * const script = LlmTest.layer([
+ *   LlmTest.reply("", { toolCalls: [{ id: "call_1", name: "get_weather", arguments: `{"city":"Paris"}` }] }),
+ *   LlmTest.reply("It is 18 degrees in Paris.", { usage: { promptTokens: 40, completionTokens: 9, totalTokens: 49 } })
+ * ])
+ * ```
  *
  * @since 0.1.0
  * @category Constructors
@@ -173,6 +235,23 @@ const asEmbedding = (answer: Answer): Effect.Effect<EmbeddingResponse, LlmError>
  * `embed` call with the result of `options.embed`, plus the recorder. Without
  * `options.embed`, an `embed` call is a defect.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { LlmError, Message } from "effect-llm-router"
+ * import { LlmTest } from "effect-llm-router/testing"
+ *
+ * // Echoes the last message; refuses long prompts as a provider would.
+ * const echo = LlmTest.fromHandler((request) => {
+ *   const text = Message.textOf(request.messages.at(-1)?.content ?? "")
+ *   return Effect.succeed(
+ *     text.length > 1_000
+ *       ? new LlmError.ContextLengthError({ provider: "test", model: "test", contextWindow: 1_000 })
+ *       : LlmTest.reply(text)
+ *   )
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category Layers
  */
@@ -213,6 +292,22 @@ export const fromHandler = (
  * from `script`. A call past the end of the script, or a call answered with the
  * wrong kind of answer (embeddings for `chat`, a chat reply for `embed`), is a
  * defect: the test asked for something it did not script.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Llm, LlmError, Message } from "effect-llm-router"
+ * import { LlmTest } from "effect-llm-router/testing"
+ *
+ * // The first call is rate limited, the second answers.
+ * const test = Llm.chat({ messages: [Message.user("Hi")] }).pipe(
+ *   Effect.retry({ times: 1 }),
+ *   Effect.provide(LlmTest.layer([
+ *     new LlmError.RateLimitError({ provider: "test", model: "test" }),
+ *     LlmTest.reply("Hello!")
+ *   ]))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category Layers

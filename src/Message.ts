@@ -91,6 +91,18 @@ export class ToolDefinition extends Schema.Opaque<ToolDefinition>()(Schema.Struc
    * A tool whose parameters are described by an Effect Schema. Throws a
    * `SchemaError` when the name is not a valid tool name.
    *
+   * @example
+   * ```ts
+   * import { Schema } from "effect"
+   * import { Message } from "effect-llm-router"
+   *
+   * const weatherTool = Message.ToolDefinition.fromSchema({
+   *   name: "get_weather",
+   *   description: "The current weather in a city",
+   *   parameters: Schema.Struct({ city: Schema.String })
+   * })
+   * ```
+   *
    * @since 0.1.0
    */
   static fromSchema<A, I>(options: {
@@ -117,6 +129,20 @@ const checkToolDefinition = Schema.decodeSync(ToolDefinition)
  * marker, which some providers reject. Decode what a model sends for it with
  * `decodeJson`, which accepts everything the JSON Schema allows.
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Message } from "effect-llm-router"
+ *
+ * const Weather = Schema.Struct({ city: Schema.String, unit: Schema.Literals(["celsius", "fahrenheit"]) })
+ *
+ * const weatherTool: Message.ToolDefinition = {
+ *   name: "get_weather",
+ *   description: "The current weather in a city",
+ *   parameters: Message.jsonSchemaOf(Weather)
+ * }
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */
@@ -131,6 +157,22 @@ export const jsonSchemaOf = <A, I>(schema: Schema.Codec<A, I>): Record<string, u
  * Decodes JSON text a model wrote for `jsonSchemaOf(schema)`, through the
  * schema's JSON form, so whatever that JSON Schema allows decodes (`null` for an
  * optional field, a `Date` as its ISO string).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Llm, Message } from "effect-llm-router"
+ *
+ * const Person = Schema.Struct({ name: Schema.String, born: Schema.Int })
+ *
+ * const person = Effect.gen(function*() {
+ *   const reply = yield* Llm.chat({
+ *     messages: [Message.user("Who wrote Dune? Answer as JSON.")],
+ *     responseFormat: { type: "json_schema", name: "person", schema: Message.jsonSchemaOf(Person) }
+ *   })
+ *   return yield* Message.decodeJson(Person)(reply.text)
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category Constructors
@@ -159,6 +201,16 @@ export class ToolCall extends Schema.Opaque<ToolCall>()(Schema.Struct({
    * Decodes the arguments with a schema (through its JSON form, as
    * `decodeJson`); fails with a `SchemaError` when the JSON is invalid or does
    * not match.
+   *
+   * @example
+   * ```ts
+   * import { Effect, Schema } from "effect"
+   * import { Message } from "effect-llm-router"
+   *
+   * const decodeWeather = Message.ToolCall.decodeArguments(Schema.Struct({ city: Schema.String }))
+   *
+   * const city = (call: Message.ToolCall) => Effect.map(decodeWeather(call), (args) => args.city)
+   * ```
    *
    * @since 0.1.0
    */
@@ -229,18 +281,49 @@ export const Message = Schema.Union([SystemMessage, UserMessage, AssistantMessag
 export type Message = typeof Message.Type
 
 /**
+ * @example
+ * ```ts
+ * import { Llm, Message } from "effect-llm-router"
+ *
+ * const answer = Llm.chat({
+ *   messages: [Message.system("Answer in one sentence."), Message.user("What is Effect?")]
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */
 export const system = (content: string): SystemMessage => ({ role: "system", content })
 
 /**
+ * @example
+ * ```ts
+ * import { Message } from "effect-llm-router"
+ *
+ * const question = Message.user("What is the capital of France?")
+ * const withImage = Message.user([Message.text("What is in this picture?"), Message.image("https://example.com/cat.png")])
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */
 export const user = (content: string | ReadonlyArray<ContentPart>): UserMessage => ({ role: "user", content })
 
 /**
+ * @example
+ * ```ts
+ * import { Llm, Message } from "effect-llm-router"
+ *
+ * // A conversation so far, replayed as history.
+ * const next = Llm.chat({
+ *   messages: [
+ *     Message.user("My name is Ada."),
+ *     Message.assistant("Nice to meet you, Ada."),
+ *     Message.user("What is my name?")
+ *   ]
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */
@@ -253,6 +336,19 @@ export const assistant = (
  * The assistant message that records a reply in the history, with its tool
  * calls, reasoning and provider metadata, so the next turn of a tool loop sends
  * back everything the provider requires.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Llm, Message } from "effect-llm-router"
+ *
+ * const conversation = Effect.gen(function*() {
+ *   const history: Array<Message.Message> = [Message.user("Name a prime number.")]
+ *   const first = yield* Llm.chat({ messages: history })
+ *   history.push(Message.fromResponse(first), Message.user("And a larger one?"))
+ *   return yield* Llm.chat({ messages: history })
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category Constructors
@@ -273,6 +369,23 @@ export const fromResponse = (response: {
 /**
  * The answer to a tool call. A value that is not a string is sent as JSON.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Llm, Message } from "effect-llm-router"
+ *
+ * declare const tools: ReadonlyArray<Message.ToolDefinition>
+ *
+ * // One turn of a tool loop: run each call the model asked for, then ask again.
+ * const turn = Effect.gen(function*() {
+ *   const history: Array<Message.Message> = [Message.user("What is the weather in Paris?")]
+ *   const reply = yield* Llm.chat({ messages: history, tools })
+ *   history.push(Message.fromResponse(reply))
+ *   for (const call of reply.toolCalls) history.push(Message.toolResult(call, { celsius: 18 }))
+ *   return yield* Llm.chat({ messages: history, tools })
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */
@@ -287,12 +400,29 @@ export const toolResult = (
 })
 
 /**
+ * @example
+ * ```ts
+ * import { Message } from "effect-llm-router"
+ *
+ * const message = Message.user([Message.text("Describe this chart."), Message.image("https://example.com/chart.png")])
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */
 export const text = (value: string): TextPart => ({ type: "text", text: value })
 
 /**
+ * @example
+ * ```ts
+ * import { Message } from "effect-llm-router"
+ *
+ * const message = Message.user([
+ *   Message.text("What is written on this sign?"),
+ *   Message.image("data:image/png;base64,iVBORw0KGgo...", "high")
+ * ])
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */
@@ -301,6 +431,14 @@ export const image = (url: string, detail?: "auto" | "low" | "high"): ImagePart 
 
 /**
  * The text of a message's content, with image parts left out.
+ *
+ * @example
+ * ```ts
+ * import { Message } from "effect-llm-router"
+ *
+ * const message = Message.user([Message.text("Hello, "), Message.image("https://example.com/a.png"), Message.text("world")])
+ * Message.textOf(message.content) // "Hello, world"
+ * ```
  *
  * @since 0.1.0
  * @category Accessors

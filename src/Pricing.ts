@@ -93,6 +93,15 @@ const deepSeekV32 = price(0.28, 0.028, 0.42)
  * The built-in prices (see the module doc for where they come from), keyed by
  * the names `lookup` resolves to.
  *
+ * @example
+ * ```ts
+ * import { Pricing } from "effect-llm-router"
+ *
+ * // The built-in table with a model of your own added.
+ * const table = { ...Pricing.builtIn, "acme-chat-7b": Pricing.fromPerMtok({ input_per_mtok: 0.2, output_per_mtok: 0.4 }) }
+ * const price = Pricing.lookup("acme-chat-7b", table)
+ * ```
+ *
  * @since 0.1.0
  * @category Models
  */
@@ -135,6 +144,13 @@ const dotBetweenDigits = /(?<=\d)\.(?=\d)/g
 /**
  * The names `lookup` tries for a model, in order (see the module doc).
  *
+ * @example
+ * ```ts
+ * import { Pricing } from "effect-llm-router"
+ *
+ * Pricing.candidates("openai/GPT-4o-2024-08-06") // ["gpt-4o-2024-08-06", "gpt-4o"]
+ * ```
+ *
  * @since 0.1.0
  * @category Accessors
  */
@@ -150,6 +166,14 @@ export const candidates = (model: string): ReadonlyArray<string> => {
 /**
  * The price of a model in `table` (default: `builtIn`) under the lookup rule
  * of the module doc, or `undefined` when none is known.
+ *
+ * @example
+ * ```ts
+ * import { Pricing } from "effect-llm-router"
+ *
+ * Pricing.lookup("anthropic/claude-sonnet-4.5") // the price of "claude-sonnet-4-5"
+ * Pricing.lookup("gpt-4o-audio-preview") // undefined: no prefix matching
+ * ```
  *
  * @since 0.1.0
  * @category Accessors
@@ -168,6 +192,17 @@ const perToken = 1 / 1_000_000
  * `cachedInput` (or `input` when the price has none), the other prompt tokens
  * at `input`, completion tokens (reasoning included) at `output`. `undefined`
  * when `price` is: an unknown price is not a free call.
+ *
+ * @example
+ * ```ts
+ * import { Pricing } from "effect-llm-router"
+ *
+ * const dollars = Pricing.cost(Pricing.lookup("gpt-4o-mini"), {
+ *   promptTokens: 12_000,
+ *   cachedPromptTokens: 10_000,
+ *   completionTokens: 800
+ * }) // 2,000 at input, 10,000 at cachedInput and 800 at output prices
+ * ```
  *
  * @since 0.1.0
  * @category Destructors
@@ -199,6 +234,14 @@ export interface EstimateOptions {
  * input price (a prompt-cache hit can only make it cheaper), plus `maxTokens`
  * (or `defaultMaxTokens`) at the output price.
  *
+ * @example
+ * ```ts
+ * import { Message, Pricing } from "effect-llm-router"
+ *
+ * const price = Pricing.fromPerMtok({ input_per_mtok: 2.5, output_per_mtok: 10 })
+ * const most = Pricing.estimate(price, { messages: [Message.user("Summarize this report: ...")], maxTokens: 500 })
+ * ```
+ *
  * @since 0.1.0
  * @category Destructors
  */
@@ -210,6 +253,17 @@ export const estimate = (price: Price, request: ChatRequest.Input, options?: Est
 
 /**
  * A price as provider.json writes it (`pricing` of a model entry).
+ *
+ * @example
+ * ```ts
+ * import { Llm, Pricing } from "effect-llm-router"
+ *
+ * // A self-hosted model, priced for internal billing.
+ * const layer = Llm.layer({
+ *   model: "llama-3.3-70b",
+ *   price: Pricing.fromPerMtok({ input_per_mtok: 0.6, cached_input_per_mtok: 0.3, output_per_mtok: 0.9 })
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category Constructors

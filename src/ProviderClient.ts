@@ -32,6 +32,21 @@ export interface Credentials {
 /**
  * Credentials for a key, with its masked id.
  *
+ * @example
+ * ```ts
+ * import { Effect, Redacted } from "effect"
+ * import { Message, ProviderClient } from "effect-llm-router"
+ *
+ * // One call with one key, below Llm's retries, key pool and rate limiter.
+ * const once = (key: Redacted.Redacted<string>) =>
+ *   Effect.gen(function*() {
+ *     const client = yield* ProviderClient.ProviderClient
+ *     const credentials = ProviderClient.credentials(key)
+ *     yield* Effect.log(`calling ${client.provider} with ${credentials.keyId}`) // "sk-…f3a9", never the key
+ *     return yield* client.chat({ model: "gpt-4o-mini", messages: [Message.user("Hi")] }, credentials)
+ *   })
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */
@@ -98,6 +113,22 @@ export interface Service {
 }
 
 /**
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { ProviderClient } from "effect-llm-router"
+ *
+ * // Logs which key served each call (its masked id), for any provider below it.
+ * const logged = Layer.effect(
+ *   ProviderClient.ProviderClient,
+ *   Effect.map(ProviderClient.ProviderClient, (client): ProviderClient.Service => ({
+ *     ...client,
+ *     chat: (request, credentials) =>
+ *       Effect.tap(client.chat(request, credentials), () => Effect.log(`${client.provider}: ${credentials.keyId}`))
+ *   }))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category Tags
  */

@@ -89,6 +89,16 @@ export interface Service {
 }
 
 /**
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ResponseCache } from "effect-llm-router"
+ *
+ * const hitRate = ResponseCache.ResponseCache.use((cache) =>
+ *   Effect.map(cache.stats, ({ hits, misses }) => hits / Math.max(1, hits + misses))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category Tags
  */
@@ -109,6 +119,15 @@ const canonicalJson = (value: unknown): string => {
  * The canonical form of the fields of a request that make its reply (see the
  * module doc): equal for requests that differ only in key order, `user` or
  * `timeout`.
+ *
+ * @example
+ * ```ts
+ * import { Message, ResponseCache } from "effect-llm-router"
+ *
+ * const a = ResponseCache.canonical({ messages: [Message.user("Hi")], temperature: 0, user: "alice" })
+ * const b = ResponseCache.canonical({ temperature: 0, messages: [Message.user("Hi")], user: "bob" })
+ * // a === b: key order and `user` do not change a reply
+ * ```
  *
  * @since 0.1.0
  * @category Accessors
@@ -132,6 +151,13 @@ export const canonical = (request: ChatRequest): string =>
 /**
  * The key of a request: `namespace`, then the SHA-256 of its canonical form.
  *
+ * @example
+ * ```ts
+ * import { Message, ResponseCache } from "effect-llm-router"
+ *
+ * ResponseCache.key({ model: "gpt-4o-mini", messages: [Message.user("Hi")] }, "faq:") // "faq:chat:" and 64 hex digits
+ * ```
+ *
  * @since 0.1.0
  * @category Accessors
  */
@@ -143,6 +169,20 @@ const defaultTtl: Duration.Input = "1 hour"
 /**
  * Wraps `llm` with a cache over `store`; returns the wrapped `Llm` and the
  * cache's own service (its counts).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CacheStore, Llm, Message, ResponseCache } from "effect-llm-router"
+ *
+ * // A cache for one part of the program; the Llm in context stays uncached.
+ * const faq = Effect.gen(function*() {
+ *   const store = yield* CacheStore.makeMemory({ capacity: 500 })
+ *   const { llm, cache } = ResponseCache.make(yield* Llm.Llm, store, { ttl: "10 minutes", namespace: "faq:" })
+ *   const reply = yield* llm.chat({ messages: [Message.user("What are your opening hours?")] })
+ *   return { text: reply.text, stats: yield* cache.stats }
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category Constructors
@@ -228,6 +268,18 @@ const recording = <E, R>(
 /**
  * A layer that puts a cache in front of the `Llm` below it, and provides the
  * cache's counts as `ResponseCache`.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { CacheStore, type Llm, ResponseCache } from "effect-llm-router"
+ *
+ * declare const OpenAi: Layer.Layer<Llm.Llm>
+ *
+ * const Cached = ResponseCache.layer({ ttl: "1 hour" }).pipe(
+ *   Layer.provide(Layer.merge(OpenAi, CacheStore.layerMemory({ capacity: 500 })))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category Layers

@@ -43,6 +43,19 @@ export interface Options {
 /**
  * Whether a failure is answered by moving to another key rather than waiting.
  *
+ * @example
+ * ```ts
+ * import { Schedule } from "effect"
+ * import { Llm, type LlmError, RetryPolicy } from "effect-llm-router"
+ *
+ * // Retry only on another key (rate limits, rejected keys), at once, up to 5 times.
+ * const rotateOnly: RetryPolicy.RetryPolicy = Schedule.recurs(5).pipe(
+ *   Schedule.setInputType<LlmError.LlmError>(),
+ *   Schedule.while(({ input }) => RetryPolicy.rotatesKey(input))
+ * )
+ * const layer = Llm.layer({ retry: rotateOnly })
+ * ```
+ *
  * @since 0.1.0
  * @category Predicates
  */
@@ -51,6 +64,21 @@ export const rotatesKey = (error: LlmError): boolean => error._tag === "RateLimi
 /**
  * The wait a failure itself asks for (`retryAfter` of a rate limit or an
  * unavailable provider).
+ *
+ * @example
+ * ```ts
+ * import { Duration, Effect } from "effect"
+ * import { Llm, Message, RetryPolicy } from "effect-llm-router"
+ *
+ * // Tell the user when to come back.
+ * const answer = Llm.chat({ messages: [Message.user("Hi")] }).pipe(
+ *   Effect.map((reply) => reply.text),
+ *   Effect.catch((error) => {
+ *     const wait = RetryPolicy.retryAfterOf(error)
+ *     return Effect.succeed(wait === undefined ? "Something went wrong." : `Busy: try again in ${Duration.format(wait)}.`)
+ *   })
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category Accessors
@@ -61,6 +89,18 @@ export const retryAfterOf = (error: LlmError): Duration.Duration | undefined =>
 /**
  * Exponential backoff with optional jitter and a cap, that never waits less than
  * the `retryAfter` of the failure it answers.
+ *
+ * @example
+ * ```ts
+ * import { Schedule } from "effect"
+ * import { Llm, LlmError, RetryPolicy } from "effect-llm-router"
+ *
+ * // Slower backoff than the default, and at most 5 retries.
+ * const patient: RetryPolicy.RetryPolicy = RetryPolicy.backoff({ baseDelay: "1 second", maxDelay: "1 minute" }).pipe(
+ *   Schedule.while(({ attempt, input }) => LlmError.isRetryable(input) && attempt <= 5)
+ * )
+ * const layer = Llm.layer({ retry: patient })
+ * ```
  *
  * @since 0.1.0
  * @category Constructors
@@ -83,6 +123,13 @@ export const backoff = (options?: Omit<Options, "maxRetries">): Schedule.Schedul
  * The default policy: at most `maxRetries` retries of retryable failures; key
  * rotation (rate limit, rejected key) without delay, backoff otherwise.
  *
+ * @example
+ * ```ts
+ * import { Llm, RetryPolicy } from "effect-llm-router"
+ *
+ * const layer = Llm.layer({ model: "gpt-4o-mini", retry: RetryPolicy.make({ maxRetries: 5, baseDelay: "1 second" }) })
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */
@@ -96,6 +143,14 @@ export const make = (options?: Options): RetryPolicy => {
 
 /**
  * A policy that never retries.
+ *
+ * @example
+ * ```ts
+ * import { Llm, RetryPolicy } from "effect-llm-router"
+ *
+ * // Fail on the first error: a Router above falls back to another deployment instead.
+ * const layer = Llm.layer({ model: "gpt-4o-mini", retry: RetryPolicy.none })
+ * ```
  *
  * @since 0.1.0
  * @category Constructors

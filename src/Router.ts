@@ -338,6 +338,19 @@ export interface Service extends Llm.Service {
 /**
  * The router itself, for `status`; `layer` provides it along with `Llm`.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Message, Router } from "effect-llm-router"
+ *
+ * const program = Effect.gen(function*() {
+ *   const router = yield* Router.Router
+ *   const reply = yield* router.chat({ model: "smart", messages: [Message.user("Hi")] })
+ *   const { loadPercent } = yield* router.status
+ *   return { text: reply.text, loadPercent }
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category Tags
  */

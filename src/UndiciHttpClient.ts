@@ -57,6 +57,7 @@ import * as Tracer from "effect/Tracer"
 import { Readable } from "node:stream"
 import { Agent, type Dispatcher } from "undici"
 import * as Invalid from "./internal/optionsError.js"
+import { withDeadlines } from "./internal/undiciDeadline.js"
 import { type Deadline, send, transportError } from "./internal/undiciExchange.js"
 import type { OptionsError } from "./OptionsError.js"
 
@@ -129,6 +130,18 @@ const convertBody = (body: HttpBody.HttpBody): Converted | Effect.Effect<Convert
  * A client over `dispatcher`, which the caller keeps open while the client is
  * in use and closes after.
  *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import * as HttpClient from "effect/http/HttpClient"
+ * import { UndiciHttpClient } from "effect-llm-router"
+ * import { ProxyAgent } from "undici"
+ *
+ * // Through a proxy; the application closes the agent when it is done.
+ * const proxy = new ProxyAgent("http://proxy.internal:3128")
+ * const Http = Layer.succeed(HttpClient.HttpClient, UndiciHttpClient.fromDispatcher(proxy, { headersTimeout: "2 minutes" }))
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */
@@ -194,42 +207,7 @@ export const fromDispatcher = (
         )),
     Effect.succeed
   )
-  return Object.assign(client, { [DeadlineTypeId]: untraced })
-}
-
-const DeadlineTypeId: unique symbol = Symbol.for("effect-llm-router/UndiciHttpClient/deadline")
-
-type Untraced = (
-  request: HttpClientRequest.HttpClientRequest,
-  deadline?: Deadline
-) => Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>
-
-/**
- * Whether `executeWithin` can bound requests of `client`.
- *
- * @internal
- */
-export const keepsDeadlines = (client: HttpClient.HttpClient): boolean => DeadlineTypeId in client
-
-/**
- * `client.execute(request)` bounded by a timer on the exchange itself (no
- * fiber races it, which on a short call saves a third of the client's CPU):
- * until the response headers, or until the whole body has arrived. Past it
- * the request is cancelled and fails with a cause of `DeadlineExceeded`. It
- * skips the platform's span and tracer propagation, so call it only when no
- * tracer is installed. `undefined` when `client` is not this module's (a
- * client transformed by `HttpClient.mapRequest` and the like is not):
- * `keepsDeadlines` says which.
- *
- * @internal
- */
-export const executeWithin = (
-  client: HttpClient.HttpClient,
-  request: HttpClientRequest.HttpClientRequest,
-  deadline: Deadline
-): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> | undefined => {
-  const untraced = (client as Partial<Record<typeof DeadlineTypeId, Untraced>>)[DeadlineTypeId]
-  return untraced === undefined ? undefined : untraced(request, deadline)
+  return withDeadlines(client, untraced)
 }
 
 const validate = (options: Options): OptionsError | undefined =>
@@ -245,6 +223,18 @@ const validate = (options: Options): OptionsError | undefined =>
  * A client with an undici `Agent` of its own (kept-alive sockets per origin),
  * closed with the scope; or over `options.dispatcher`, which stays the
  * caller's. An option out of range fails with `OptionsError`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { UndiciHttpClient } from "effect-llm-router"
+ *
+ * const status = Effect.scoped(Effect.gen(function*() {
+ *   const client = yield* UndiciHttpClient.make({ connections: 16, keepAliveTimeout: "30 seconds" })
+ *   const response = yield* client.get("http://localhost:11434/api/tags")
+ *   return response.status
+ * }))
+ * ```
  *
  * @since 0.1.0
  * @category Constructors
@@ -277,6 +267,16 @@ export const make = (options?: Options): Effect.Effect<HttpClient.HttpClient, Op
 
 /**
  * `HttpClient.HttpClient` from `make(options)`.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { OpenAiChat, UndiciHttpClient } from "effect-llm-router"
+ *
+ * const OpenAi = OpenAiChat.layer({ baseUrl: "https://api.openai.com/v1" }).pipe(
+ *   Layer.provide(UndiciHttpClient.layer({ bodyTimeout: "2 minutes" }))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category Layers

@@ -53,6 +53,20 @@ export interface Call {
 /**
  * The `Call` of a response served by `deployment`.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Llm, Message, UsageLedger } from "effect-llm-router"
+ *
+ * // Record one call by hand, under a label of your own.
+ * const onboarding = Effect.gen(function*() {
+ *   const ledger = yield* UsageLedger.UsageLedger
+ *   const reply = yield* Llm.chat({ messages: [Message.user("Welcome the new user")] })
+ *   yield* ledger.record(UsageLedger.callOf("onboarding", reply))
+ *   return reply.text
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */
@@ -108,6 +122,18 @@ export interface Service {
 }
 
 /**
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { UsageLedger } from "effect-llm-router"
+ *
+ * const report = Effect.gen(function*() {
+ *   const ledger = yield* UsageLedger.UsageLedger
+ *   const { overall, byModel } = yield* ledger.totals
+ *   yield* Effect.log(`${overall.requests} calls, $${overall.cost.toFixed(4)}, ${overall.unpriced} unpriced`, byModel)
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category Tags
  */
@@ -152,6 +178,21 @@ const copy = (table: Map<string, MutableTotals>): Record<string, Totals> => {
 /**
  * An in-memory ledger.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Llm, Message, UsageLedger } from "effect-llm-router"
+ *
+ * // A ledger of its own for one job, apart from the application's.
+ * const nightly = Effect.gen(function*() {
+ *   const ledger = yield* UsageLedger.make
+ *   const reply = yield* Llm.chat({ messages: [Message.user("Summarize today's tickets")] })
+ *   yield* ledger.record(UsageLedger.callOf("nightly", reply))
+ *   const { overall } = yield* ledger.totals
+ *   return overall.cost
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */
@@ -186,6 +227,17 @@ export const make: Effect.Effect<Service> = Effect.sync(() => {
 /**
  * An in-memory `UsageLedger`.
  *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { type Llm, UsageLedger } from "effect-llm-router"
+ *
+ * declare const OpenAi: Layer.Layer<Llm.Llm>
+ *
+ * // Every call of OpenAi recorded as "openai"; the ledger is provided to the program too.
+ * const Tracked = UsageLedger.track("openai").pipe(Layer.provide(OpenAi), Layer.provideMerge(UsageLedger.layer))
+ * ```
+ *
  * @since 0.1.0
  * @category Layers
  */
@@ -197,6 +249,20 @@ export const layer: Layer.Layer<UsageLedger> = Layer.effect(UsageLedger, make)
  * stream's last `Usage` chunk, zero counts when it had none, and the `Finish`
  * chunk's cost). Failed calls and streams that end without a `Finish` are not
  * recorded, nor are embeddings.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Llm, Message, UsageLedger } from "effect-llm-router"
+ *
+ * const program = Effect.gen(function*() {
+ *   const ledger = yield* UsageLedger.make
+ *   const llm = UsageLedger.tracked(yield* Llm.Llm, ledger, "primary")
+ *   yield* llm.chat({ messages: [Message.user("Hi")] })
+ *   const { byDeployment } = yield* ledger.totals
+ *   return byDeployment["primary"]?.requests // 1
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category Constructors
@@ -228,6 +294,20 @@ export const tracked = (llm: LlmService, ledger: Service, deployment: string): L
 
 /**
  * A layer that decorates the `Llm` below it with `tracked`.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { type Llm, UsageLedger } from "effect-llm-router"
+ *
+ * declare const OpenAi: Layer.Layer<Llm.Llm>
+ * declare const Anthropic: Layer.Layer<Llm.Llm>
+ *
+ * // Two Llms recording into one ledger, each under its own name; provide
+ * // UsageLedger.layer once, to the program that uses them.
+ * const TrackedOpenAi = UsageLedger.track("openai").pipe(Layer.provide(OpenAi))
+ * const TrackedAnthropic = UsageLedger.track("anthropic").pipe(Layer.provide(Anthropic))
+ * ```
  *
  * @since 0.1.0
  * @category Layers

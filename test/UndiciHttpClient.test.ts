@@ -13,66 +13,9 @@ import * as fc from "fast-check"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import { Agent } from "undici"
-import { DeadlineExceeded } from "../src/internal/undiciExchange.js"
 import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
+import { connectionWatch, echo, serve, servePartial } from "./utils/loopbackServer.js"
 import { expectOptionsError } from "./utils/optionsError.js"
-
-interface Server {
-  readonly url: string
-  /** Sockets the server accepted. */
-  readonly sockets: () => number
-}
-
-/** A loopback `node:http` server for the scope's lifetime. */
-/**
- * Watches the server's side of a request's connection: `watch(req)` in the
- * handler, then `closed` succeeds once that connection closed (within 5 s).
- */
-const connectionWatch = Effect.map(Deferred.make<void>(), (deferred) => ({
-  watch: (req: http.IncomingMessage, onClose?: () => void) => {
-    req.socket.on("close", () => {
-      onClose?.()
-      Deferred.doneUnsafe(deferred, Exit.void)
-    })
-  },
-  closed: Deferred.await(deferred).pipe(
-    Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.fail("no close") })
-  )
-}))
-
-const serve = (handler: http.RequestListener): Effect.Effect<Server, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.callback<{ server: http.Server; counter: { n: number } }>((resume) => {
-      const counter = { n: 0 }
-      const server = http.createServer(handler)
-      server.on("connection", () => counter.n++)
-      server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, counter })))
-    }),
-    ({ server }) =>
-      Effect.callback<void>((resume) => {
-        server.closeAllConnections()
-        server.close(() => resume(Effect.void))
-      })
-  ).pipe(Effect.map(({ counter, server }) => ({
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    sockets: () => counter.n
-  })))
-
-const readBody = (req: http.IncomingMessage): Promise<string> =>
-  new Promise((resolve, reject) => {
-    let body = ""
-    req.setEncoding("utf8")
-    req.on("data", (part: string) => body += part)
-    req.on("end", () => resolve(body))
-    req.on("error", reject)
-  })
-
-const echo: http.RequestListener = (req, res) => {
-  void readBody(req).then((body) => {
-    res.writeHead(req.url === "/missing" ? 404 : 200, { "content-type": "application/json", "x-echo": "yes" })
-    res.end(JSON.stringify({ method: req.method, url: req.url, headers: req.headers, body }))
-  })
-}
 
 const client = UndiciHttpClient.make()
 
@@ -257,11 +200,7 @@ describe("UndiciHttpClient", () => {
   it.live("interrupting a body read (text) aborts the request", () =>
     Effect.gen(function*() {
       const connection = yield* connectionWatch
-      const server = yield* serve((req, res) => {
-        res.writeHead(200)
-        res.write("partial")
-        connection.watch(req)
-      })
+      const server = yield* servePartial(connection.watch)
       const http = yield* client
       const response = yield* http.get(`${server.url}/partial`)
       // The read starts at once and the timeout interrupts it while it waits.
@@ -283,78 +222,6 @@ describe("UndiciHttpClient", () => {
       assert.strictEqual(error._tag, "HttpClientError")
       assert.strictEqual(error.reason._tag, "DecodeError")
     }))
-
-  describe("executeWithin", () => {
-    const isDeadline = (error: { readonly cause?: unknown }) => error.cause instanceof DeadlineExceeded
-
-    it.live("no headers before the deadline: fails with DeadlineExceeded and closes the connection", () =>
-      Effect.gen(function*() {
-        const connection = yield* connectionWatch
-        const server = yield* serve((req) => {
-          connection.watch(req)
-        })
-        const http = yield* client
-        const error = yield* Effect.flip(
-          UndiciHttpClient.executeWithin(http, HttpClientRequest.get(`${server.url}/slow`), { millis: 50, through: "headers" })!
-        )
-        assert.strictEqual(error._tag, "HttpClientError")
-        assert.strictEqual(error.reason._tag, "TransportError")
-        assert.isTrue(isDeadline(error))
-        yield* connection.closed
-      }))
-
-    it.live("through the body: a body still arriving at the deadline fails the read and closes the connection", () =>
-      Effect.gen(function*() {
-        const connection = yield* connectionWatch
-        const server = yield* serve((req, res) => {
-          res.writeHead(200)
-          res.write("partial")
-          connection.watch(req)
-        })
-        const http = yield* client
-        const response = yield* UndiciHttpClient.executeWithin(http, HttpClientRequest.get(`${server.url}/partial`), {
-          millis: 100,
-          through: "body"
-        })!
-        const error = yield* Effect.flip(response.text)
-        assert.strictEqual(error._tag, "HttpClientError")
-        assert.strictEqual(error.reason._tag, "DecodeError")
-        assert.isTrue(isDeadline(error))
-        yield* connection.closed
-      }))
-
-    it.live("through the headers: a body slower than the deadline is read whole", () =>
-      Effect.gen(function*() {
-        const server = yield* serve((_req, res) => {
-          res.writeHead(200)
-          res.write("first ")
-          setTimeout(() => res.end("second"), 150)
-        })
-        const http = yield* client
-        const response = yield* UndiciHttpClient.executeWithin(http, HttpClientRequest.get(`${server.url}/slow-body`), {
-          millis: 50,
-          through: "headers"
-        })!
-        assert.strictEqual(yield* response.text, "first second")
-      }))
-
-    it.live("a reply within the deadline leaves no timer behind, and other clients are not served", () =>
-      Effect.gen(function*() {
-        const server = yield* serve(echo)
-        const http = yield* client
-        for (let i = 0; i < 20; i++) {
-          const response = yield* UndiciHttpClient.executeWithin(http, HttpClientRequest.get(`${server.url}/n`), {
-            millis: 60_000,
-            through: "body"
-          })!
-          yield* response.text
-        }
-        assert.isTrue(UndiciHttpClient.keepsDeadlines(http))
-        const other = HttpClient.make(() => Effect.die("unused"))
-        assert.isFalse(UndiciHttpClient.keepsDeadlines(other))
-        assert.isUndefined(UndiciHttpClient.executeWithin(other, HttpClientRequest.get(server.url), { millis: 1, through: "body" }))
-      }))
-  })
 
   it.live("sequential requests reuse kept-alive sockets", () =>
     Effect.gen(function*() {

@@ -32,11 +32,11 @@ import {
   TransportError
 } from "../LlmError.js"
 import type { Credentials } from "../ProviderClient.js"
-import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import * as RetryAfter from "./retryAfter.js"
 import { isLiveClock, maxTimerMillis, timeoutFail } from "./timeout.js"
 import * as BodySource from "./bodySource.js"
 import { type ChunkSource, startingWith } from "./chunkSource.js"
+import { executeWithin, keepsDeadlines } from "./undiciDeadline.js"
 import { type Deadline, DeadlineExceeded } from "./undiciExchange.js"
 
 /**
@@ -215,7 +215,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
     deadline: Deadline | undefined
   ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> =>
     deadline !== undefined
-      ? UndiciHttpClient.executeWithin(client, request, deadline)!
+      ? executeWithin(client, request, deadline)!
       : Effect.withFiber((fiber) =>
         withSecretHeaders(
           fiber.getRef(Tracer.Tracer) === Tracer.nativeTracer
@@ -224,7 +224,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
         )
       )
 
-  const deadlines = UndiciHttpClient.keepsDeadlines(client)
+  const deadlines = keepsDeadlines(client)
 
   // Runs `work` within the call's timeout, `through` the headers or the whole
   // body. This library's undici client, untraced and on the live clock, keeps

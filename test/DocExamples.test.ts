@@ -1,0 +1,96 @@
+/**
+ * The `@example` blocks of the public modules typecheck: each ```ts block that
+ * follows an `@example` tag is compiled as a module of its own, importing
+ * "effect-llm-router" and "effect-llm-router/testing" as a user does (the
+ * paths of tsconfig.json), in one TypeScript program. An example that drifts
+ * from the code fails here with its module and line.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import ts from "typescript"
+
+const root = path.resolve(import.meta.dirname, "..")
+
+/** The public modules: what "effect-llm-router" and "effect-llm-router/testing" export. */
+const publicModules = (): ReadonlyArray<string> => {
+  const inFolder = (folder: string) =>
+    fs.readdirSync(path.join(root, folder))
+      .filter((name) => name.endsWith(".ts"))
+      .map((name) => path.join(folder, name))
+  return [...inFolder("src"), ...inFolder("src/providers"), "src/simulator/Simulator.ts"]
+}
+
+interface Example {
+  /** Where it is written: the module and the line of its first code line. */
+  readonly module: string
+  readonly line: number
+  readonly code: string
+}
+
+const examplesOf = (module: string): ReadonlyArray<Example> => {
+  const lines = fs.readFileSync(path.join(root, module), "utf8").split("\n")
+  const examples: Array<Example> = []
+  let afterTag = false
+  for (let i = 0; i < lines.length; i++) {
+    const text = lines[i]!.replace(/^\s*\*( |$)/, "")
+    if (/^\s*\*\s*@example\b/.test(lines[i]!)) afterTag = true
+    else if (afterTag && text.startsWith("```ts")) {
+      const code: Array<string> = []
+      let j = i + 1
+      for (; j < lines.length && !lines[j]!.replace(/^\s*\*( |$)/, "").startsWith("```"); j++) {
+        code.push(lines[j]!.replace(/^\s*\*( |$)/, ""))
+      }
+      // `export {}` makes every example a module, so their names never clash.
+      examples.push({ module, line: i + 2, code: code.join("\n") + "\nexport {}\n" })
+      afterTag = false
+      i = j
+    } else if (afterTag && /^\s*\*\s*@\w/.test(lines[i]!)) afterTag = false
+  }
+  return examples
+}
+
+const examples = publicModules().flatMap(examplesOf)
+
+/** Every example's type errors, as "module:line: message". */
+const typeErrors = (): ReadonlyArray<string> => {
+  const config = ts.getParsedCommandLineOfConfigFile(path.join(root, "tsconfig.json"), {}, {
+    ...ts.sys,
+    onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
+      throw new Error(ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n"))
+    }
+  })!
+  // An example shows a call; the names it binds need not be used afterwards.
+  const options: ts.CompilerOptions = { ...config.options, noEmit: true, noUnusedLocals: false, noUnusedParameters: false }
+  const virtual = new Map(examples.map((example, i) => [path.join(root, "test", `docExample${i}.ts`), example]))
+  const host = ts.createCompilerHost(options)
+  const getSourceFile = host.getSourceFile
+  host.getSourceFile = (fileName, languageVersion, ...rest) => {
+    const example = virtual.get(path.resolve(fileName))
+    return example !== undefined
+      ? ts.createSourceFile(fileName, example.code, languageVersion, true)
+      : getSourceFile(fileName, languageVersion, ...rest)
+  }
+  const fileExists = host.fileExists
+  host.fileExists = (fileName) => virtual.has(path.resolve(fileName)) || fileExists(fileName)
+  const program = ts.createProgram([...virtual.keys()], options, host)
+  return [...virtual].flatMap(([fileName, example]) =>
+    ts.getPreEmitDiagnostics(program, program.getSourceFile(fileName)).map((diagnostic) => {
+      const at = diagnostic.file !== undefined && diagnostic.start !== undefined
+        ? diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start).line
+        : 0
+      return `${example.module}:${example.line + at}: ${ts.flattenDiagnosticMessageText(diagnostic.messageText, " ")}`
+    })
+  )
+}
+
+describe("@example blocks", () => {
+  it("finds the examples of the public modules", () => {
+    // 76 when this was written: a drop means the extraction broke or examples were lost.
+    expect(examples.length).toBeGreaterThanOrEqual(70)
+  })
+
+  it("every example typechecks", { timeout: 60_000 }, () => {
+    expect(typeErrors()).toEqual([])
+  })
+})
