@@ -14,7 +14,10 @@
  *
  * @since 0.1.0
  */
-import * as Reply from "./Reply.js"
+import { decoded } from "../internal/simulator/decoded.js"
+import { quoteToken } from "../internal/simulator/quoteToken.js"
+import { invalid, isRecord, typeName } from "../internal/simulator/requestChecks.js"
+import type * as Reply from "./Reply.js"
 import type { ApiError, Decoded, EmbeddingFormat, EmbeddingRequest, RenderedStream, ReplyMeta, StreamErrorShape, WireFormat } from "./Simulator.js"
 
 /**
@@ -27,19 +30,6 @@ export interface Extra {
   /** `stream_options.include_usage`: a final `choices: []` chunk with usage, and `"usage": null` on the others. */
   readonly includeUsage: boolean
 }
-
-const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
-  typeof u === "object" && u !== null && !Array.isArray(u)
-
-const typeName = (u: unknown): string =>
-  u === null ? "null" : Array.isArray(u) ? "an array" : typeof u === "object" ? "an object" : `a ${typeof u}`
-
-const invalid = (message: string, param?: string, code?: string): ApiError => ({
-  _tag: "InvalidRequest",
-  message,
-  param,
-  code
-})
 
 const roles = new Set(["system", "developer", "user", "assistant", "tool", "function"])
 
@@ -248,11 +238,9 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
   const effort = body.reasoning_effort ?? (isRecord(body.reasoning) ? body.reasoning.effort : undefined)
   const reasoning = typeof effort === "string" && effort !== "none"
 
-  const promptTokens = Math.max(1, Reply.countTokens(chars) + media * Reply.imageTokens)
-  return {
-    prompt: {
+  return decoded(
+    {
       model,
-      promptTokens,
       lastUserText,
       lastRole,
       toolResult: lastRole === "tool" ? lastText : undefined,
@@ -261,28 +249,13 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
       parallelToolCalls: body.parallel_tool_calls !== false,
       reasoning,
       maxTokens,
-      responseSchema: responseFormat?.schema
+      responseSchema: responseFormat?.schema,
+      chars,
+      media
     },
-    stream: stream === true,
-    requestedTokens: promptTokens + (maxTokens ?? 0),
-    extra: { includeUsage }
-  }
-}
-
-const quoted = new Map<string, string>()
-
-/**
- * A token as a JSON string. Tokens come from a small vocabulary, so they are
- * quoted once: `JSON.stringify` per token was a third of a 64-token stream's cost.
- */
-const quote = (token: string): string => {
-  let json = quoted.get(token)
-  if (json === undefined) {
-    json = JSON.stringify(token)
-    if (quoted.size >= 4096) quoted.clear()
-    quoted.set(token, json)
-  }
-  return json
+    stream === true,
+    { includeUsage }
+  )
 }
 
 const usageJson = (usage: Reply.Usage): string =>
@@ -320,8 +293,8 @@ const renderStream = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra): Render
   const events: Array<string> = [
     `${head}{"role":"assistant","content":${calls.length > 0 ? "null" : `""`},"refusal":null}${mid}`
   ]
-  for (const token of reply.reasoning) events.push(`${head}{"reasoning_content":${quote(token)}}${mid}`)
-  for (const token of reply.content) events.push(`${head}{"content":${quote(token)}}${mid}`)
+  for (const token of reply.reasoning) events.push(`${head}{"reasoning_content":${quoteToken(token)}}${mid}`)
+  for (const token of reply.content) events.push(`${head}{"content":${quoteToken(token)}}${mid}`)
   // Parallel calls interleave: every call's opening fragment, then argument
   // pieces round-robin, so a client must merge by index.
   for (let i = 0; i < calls.length; i++) {

@@ -41,8 +41,11 @@
  *
  * @since 0.1.0
  */
+import { decoded } from "../internal/simulator/decoded.js"
+import { quoteToken } from "../internal/simulator/quoteToken.js"
+import { invalid, isRecord, typeName } from "../internal/simulator/requestChecks.js"
 import * as OpenAiChat from "./OpenAiChat.js"
-import * as Reply from "./Reply.js"
+import type * as Reply from "./Reply.js"
 import type { ApiError, Decoded, RenderedStream, ReplyMeta, StreamErrorShape, WireFormat } from "./Simulator.js"
 
 /**
@@ -61,19 +64,6 @@ export interface Extra {
   /** `reasoning.effort` as sent, echoed in the response object. */
   readonly effort: string | undefined
 }
-
-const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
-  typeof u === "object" && u !== null && !Array.isArray(u)
-
-const typeName = (u: unknown): string =>
-  u === null ? "null" : Array.isArray(u) ? "an array" : typeof u === "object" ? "an object" : `a ${typeof u}`
-
-const invalid = (message: string, param?: string, code?: string): ApiError => ({
-  _tag: "InvalidRequest",
-  message,
-  param,
-  code
-})
 
 /** Only decoding errors are returned here; a tool choice is tagged too. */
 const isError = (u: unknown): u is ApiError => isRecord(u) && u._tag === "InvalidRequest"
@@ -415,12 +405,10 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
   if ("_tag" in text) return text
 
   const chars = input.chars + (typeof instructions === "string" ? instructions.length : 0)
-  const promptTokens = Math.max(1, Reply.countTokens(chars) + input.media * Reply.imageTokens)
   const max = typeof maxTokens === "number" ? maxTokens : undefined
-  return {
-    prompt: {
+  return decoded(
+    {
       model,
-      promptTokens,
       lastUserText: input.lastUserText,
       lastRole: input.lastRole,
       toolResult: input.lastRole === "tool" ? input.lastText : undefined,
@@ -429,35 +417,23 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
       parallelToolCalls: body.parallel_tool_calls !== false,
       reasoning,
       maxTokens: max,
-      responseSchema: text.schema
+      responseSchema: text.schema,
+      chars,
+      media: input.media
     },
-    stream: stream === true,
-    requestedTokens: promptTokens + (max ?? 0),
-    extra: {
+    stream === true,
+    {
       store,
       encryptedReasoning: Array.isArray(include) && include.includes("reasoning.encrypted_content"),
       summary,
       effort
     }
-  }
+  )
 }
 
 // ---------------------------------------------------------------------------
 // Rendering
 // ---------------------------------------------------------------------------
-
-const quoted = new Map<string, string>()
-
-/** A token as a JSON string, quoted once (tokens come from a small vocabulary). */
-const quote = (token: string): string => {
-  let json = quoted.get(token)
-  if (json === undefined) {
-    json = JSON.stringify(token)
-    if (quoted.size >= 4096) quoted.clear()
-    quoted.set(token, json)
-  }
-  return json
-}
 
 const usageJson = (usage: Reply.Usage): string =>
   `{"input_tokens":${usage.promptTokens},"input_tokens_details":{"cached_tokens":${usage.cachedTokens}},` +
@@ -558,7 +534,7 @@ const renderStream = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra): Render
     if (extra.summary) {
       const part = `${at},"summary_index":0`
       push("response.reasoning_summary_part.added", `${part},"part":{"type":"summary_text","text":""}`)
-      for (const token of reply.reasoning) push("response.reasoning_summary_text.delta", `${part},"delta":${quote(token)}`)
+      for (const token of reply.reasoning) push("response.reasoning_summary_text.delta", `${part},"delta":${quoteToken(token)}`)
       const text = JSON.stringify(reply.reasoning.join(""))
       push("response.reasoning_summary_text.done", `${part},"text":${text}`)
       push("response.reasoning_summary_part.done", `${part},"part":{"type":"summary_text","text":${text}}`)
@@ -571,7 +547,7 @@ const renderStream = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra): Render
     const at = `"item_id":"${ids.message}","output_index":${index},"content_index":0`
     push("response.output_item.added", `"output_index":${index},"item":${messageItem(reply, meta, undefined)}`)
     push("response.content_part.added", `${at},"part":{"type":"output_text","text":"","annotations":[],"logprobs":[]}`)
-    for (const token of reply.content) push("response.output_text.delta", `${at},"delta":${quote(token)},"logprobs":[]`)
+    for (const token of reply.content) push("response.output_text.delta", `${at},"delta":${quoteToken(token)},"logprobs":[]`)
     const text = JSON.stringify(reply.content.join(""))
     push("response.output_text.done", `${at},"text":${text},"logprobs":[]`)
     push("response.content_part.done", `${at},"part":{"type":"output_text","text":${text},"annotations":[],"logprobs":[]}`)
