@@ -1,5 +1,6 @@
 /**
- * What every wire codec shares: JSON objects as `JSON.parse` returns them, and
+ * What every wire codec shares: JSON objects as `JSON.parse` returns them, a
+ * reply's id and model as the provider names them, and
  * the two errors a codec throws, which the adapter template turns into typed
  * errors (`RequestError` into `InvalidRequestError`, `ShapeError` into
  * `OutputDecodeError`).
@@ -10,6 +11,13 @@ export type JsonRecord = Record<string, unknown>
 
 export const isRecord = (value: unknown): value is JsonRecord =>
   typeof value === "object" && value !== null && !Array.isArray(value)
+
+/** A reply's id as the provider sent it; `""` when it sent none. */
+export const replyId = (value: unknown): string => (typeof value === "string" ? value : "")
+
+/** The model a reply names; `undefined` when it names none (the model asked for stands). */
+export const replyModel = (value: unknown): string | undefined =>
+  typeof value === "string" && value !== "" ? value : undefined
 
 /** A request this format cannot express; the adapter answers it with `InvalidRequestError`. */
 export class RequestError {

@@ -7,7 +7,7 @@ import type { Input as ChatRequest, ReasoningEffort, ToolChoice } from "../../..
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { AssistantMessage, ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition } from "../../../Message.js"
 import { tokenCount } from "../../tokenCount.js"
-import { isRecord, type JsonRecord, RequestError, ShapeError } from "../wire.js"
+import { isRecord, type JsonRecord, replyId, replyModel, RequestError, ShapeError } from "../wire.js"
 
 export { isRecord, type JsonRecord, RequestError, ShapeError }
 
@@ -376,12 +376,10 @@ export const reply = (body: JsonRecord, outputTool?: string): Reply => {
   }
   const wire: WireUsage = {}
   readUsage(body["usage"], wire)
-  const id = body["id"]
-  const model = body["model"]
   const reason = body["stop_reason"]
   return {
-    id: typeof id === "string" ? id : "",
-    model: typeof model === "string" && model !== "" ? model : undefined,
+    id: replyId(body["id"]),
+    model: replyModel(body["model"]),
     text,
     reasoning,
     toolCalls,

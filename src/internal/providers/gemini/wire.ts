@@ -9,7 +9,7 @@ import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { AssistantMessage, ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition, ToolMessage } from "../../../Message.js"
 import { tokenCount } from "../../tokenCount.js"
 import { geminiSchema } from "./schema.js"
-import { isRecord, type JsonRecord, RequestError, ShapeError } from "../wire.js"
+import { isRecord, type JsonRecord, replyId, replyModel, RequestError, ShapeError } from "../wire.js"
 
 export { isRecord, type JsonRecord, RequestError, ShapeError }
 
@@ -437,12 +437,10 @@ export const reply = (body: JsonRecord, candidate: JsonRecord): Reply => {
         if (part.signature !== undefined) signature = part.signature
     }
   }
-  const id = body["responseId"]
-  const model = body["modelVersion"]
   const reason = candidate["finishReason"]
   return {
-    id: typeof id === "string" ? id : "",
-    model: typeof model === "string" && model !== "" ? model : undefined,
+    id: replyId(body["responseId"]),
+    model: replyModel(body["modelVersion"]),
     text,
     reasoning,
     toolCalls,

@@ -8,7 +8,7 @@ import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
 import { isVector } from "../../embeddingBatches.js"
 import { tokenCount } from "../../tokenCount.js"
-import { isRecord, type JsonRecord, RequestError, ShapeError } from "../wire.js"
+import { isRecord, type JsonRecord, replyModel, RequestError, ShapeError } from "../wire.js"
 
 export { isRecord, type JsonRecord, RequestError, ShapeError }
 
@@ -242,9 +242,8 @@ export interface Fragment {
 
 /** Reads `model` and `message` of a reply or stream line; throws `ShapeError` when they are not Ollama's. */
 export const fragment = (body: JsonRecord, firstCall: number): Fragment => {
-  const model = body["model"]
   const message = body["message"]
-  const modelName = typeof model === "string" && model !== "" ? model : undefined
+  const modelName = replyModel(body["model"])
   if (message === undefined || message === null) return { model: modelName, text: "", reasoning: "", toolCalls: [] }
   if (!isRecord(message)) throw new ShapeError("message is not an object")
   return {
@@ -309,12 +308,11 @@ export const readEmbeddings = (body: Readonly<JsonRecord>) => {
   for (let i = 0; i < embeddings.length; i++) {
     if (!isVector(embeddings[i])) return `embeddings[${i}] is not an array of numbers`
   }
-  const model = body["model"]
   const prompt = body["prompt_eval_count"]
   const tokens = typeof prompt === "number" && Number.isFinite(prompt) && prompt > 0 ? Math.floor(prompt) : undefined
   return {
     embeddings: embeddings as ReadonlyArray<ReadonlyArray<number>>,
-    model: typeof model === "string" && model !== "" ? model : undefined,
+    model: replyModel(body["model"]),
     usage: tokens === undefined ? undefined : { promptTokens: tokens, totalTokens: tokens, estimated: false }
   }
 }

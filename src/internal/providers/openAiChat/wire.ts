@@ -9,7 +9,7 @@ import type { Input as ChatRequest, ResponseFormat, ToolChoice } from "../../../
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
 import { tokenCount } from "../../tokenCount.js"
-import { isRecord, type JsonRecord, ShapeError } from "../wire.js"
+import { isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../wire.js"
 
 export { isRecord, type JsonRecord, ShapeError }
 
@@ -236,12 +236,10 @@ export const reply = (body: JsonRecord): Reply => {
       })
     }
   }
-  const id = body["id"]
-  const model = body["model"]
   const reason = choice["finish_reason"]
   return {
-    id: typeof id === "string" ? id : "",
-    model: typeof model === "string" && model !== "" ? model : undefined,
+    id: replyId(body["id"]),
+    model: replyModel(body["model"]),
     text: textOf(message["content"], "message.content") ?? "",
     reasoning: reasoningOf(message, "message"),
     refusal: optionalString(message["refusal"], "message.refusal"),

@@ -8,7 +8,7 @@ import type { Input as ChatRequest, ResponseFormat, ToolChoice } from "../../../
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { AssistantMessage, ContentPart, ProviderMetadata, ToolCall, ToolDefinition } from "../../../Message.js"
 import { tokenCount } from "../../tokenCount.js"
-import { isRecord, type JsonRecord, ShapeError } from "../wire.js"
+import { isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../wire.js"
 
 export { isRecord, type JsonRecord, ShapeError }
 
@@ -281,11 +281,9 @@ export const reply = (response: JsonRecord, store: boolean): Reply => {
       }
     }
   }
-  const id = response["id"]
-  const model = response["model"]
   return {
-    id: typeof id === "string" ? id : "",
-    model: typeof model === "string" && model !== "" ? model : undefined,
+    id: replyId(response["id"]),
+    model: replyModel(response["model"]),
     text,
     reasoning: reasoning.length === 0 ? undefined : reasoning.join(reasoningSeparator),
     refusal,
