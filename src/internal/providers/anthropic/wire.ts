@@ -7,7 +7,7 @@ import type { Input as ChatRequest, ReasoningEffort, ToolChoice } from "../../..
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { AssistantMessage, ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition } from "../../../Message.js"
 import { tokenCount } from "../../tokenCount.js"
-import { isRecord, type JsonRecord, replyId, replyModel, RequestError, ShapeError } from "../wire.js"
+import { argumentsObject, isRecord, type JsonRecord, replyId, replyModel, RequestError, ShapeError } from "../wire.js"
 
 export { isRecord, type JsonRecord, RequestError, ShapeError }
 
@@ -42,27 +42,6 @@ const contentPart = (part: ContentPart): JsonRecord => {
     : { type: "image", source: { type: "base64", media_type: inline[1], data: inline[2] } }
 }
 
-const inputOf = (call: ToolCall, at: number): JsonRecord => {
-  // A call made with no arguments may carry "" rather than "{}".
-  if (call.arguments.trim() === "") return {}
-  let input: unknown
-  try {
-    input = JSON.parse(call.arguments)
-  } catch {
-    throw new RequestError(
-      `the arguments of tool call ${call.id} (${call.name}) are not valid JSON; Anthropic needs them as an object`,
-      `messages[${at}].toolCalls`
-    )
-  }
-  if (!isRecord(input)) {
-    throw new RequestError(
-      `the arguments of tool call ${call.id} (${call.name}) are not a JSON object; Anthropic needs them as an object`,
-      `messages[${at}].toolCalls`
-    )
-  }
-  return input
-}
-
 /** The signed thinking blocks a reply left in its `providerMetadata`, to send back unchanged. */
 export const thinkingBlocksOf = (metadata: ProviderMetadata | undefined): ReadonlyArray<JsonRecord> => {
   const ours = metadata?.[metadataKey]
@@ -80,7 +59,7 @@ const assistantContent = (message: AssistantMessage, at: number): string | Array
   // Thinking first, then text, then tool_use: the order the API produced and expects back.
   const blocks: Array<JsonRecord> = [...thinking]
   if (message.content !== "") blocks.push({ type: "text", text: message.content })
-  for (const call of calls) blocks.push({ type: "tool_use", id: call.id, name: call.name, input: inputOf(call, at) })
+  for (const call of calls) blocks.push({ type: "tool_use", id: call.id, name: call.name, input: argumentsObject(call, "Anthropic", `messages[${at}].toolCalls`) })
   return blocks
 }
 

@@ -9,7 +9,7 @@ import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { AssistantMessage, ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition, ToolMessage } from "../../../Message.js"
 import { tokenCount } from "../../tokenCount.js"
 import { geminiSchema } from "./schema.js"
-import { isRecord, type JsonRecord, replyId, replyModel, RequestError, ShapeError } from "../wire.js"
+import { argumentsObject, isRecord, type JsonRecord, replyId, replyModel, RequestError, ShapeError } from "../wire.js"
 
 export { isRecord, type JsonRecord, RequestError, ShapeError }
 
@@ -90,18 +90,6 @@ const userParts = (content: string | ReadonlyArray<ContentPart>, where: string):
   return parts.length === 0 ? [{ text: "" }] : parts
 }
 
-const argsOf = (call: ToolCall, where: string): JsonRecord => {
-  if (call.arguments.trim() === "") return {}
-  let value: unknown
-  try {
-    value = JSON.parse(call.arguments)
-  } catch {
-    throw new RequestError("a tool call's arguments are not JSON; Gemini needs them as an object", where)
-  }
-  if (!isRecord(value)) throw new RequestError("a tool call's arguments are not a JSON object", where)
-  return value
-}
-
 const modelParts = (message: AssistantMessage, where: string): Array<JsonRecord> => {
   const parts: Array<JsonRecord> = []
   const signature = metadataOf(message.providerMetadata)?.thoughtSignature
@@ -110,7 +98,7 @@ const modelParts = (message: AssistantMessage, where: string): Array<JsonRecord>
   }
   message.toolCalls?.forEach((call, i) => {
     const meta = metadataOf(call.providerMetadata)
-    const functionCall: JsonRecord = { name: call.name, args: argsOf(call, `${where}.toolCalls[${i}].arguments`) }
+    const functionCall: JsonRecord = { name: call.name, args: argumentsObject(call, "Gemini", `${where}.toolCalls[${i}].arguments`) }
     if (meta?.id !== undefined) functionCall["id"] = meta.id
     parts.push(meta?.thoughtSignature === undefined ? { functionCall } : { functionCall, thoughtSignature: meta.thoughtSignature })
   })

@@ -8,7 +8,7 @@ import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
 import { isVector } from "../../embeddingBatches.js"
 import { tokenCount } from "../../tokenCount.js"
-import { isRecord, type JsonRecord, replyModel, RequestError, ShapeError } from "../wire.js"
+import { argumentsObject, isRecord, type JsonRecord, replyModel, RequestError, ShapeError } from "../wire.js"
 
 export { isRecord, type JsonRecord, RequestError, ShapeError }
 
@@ -28,21 +28,6 @@ const imageData = (part: Extract<ContentPart, { readonly type: "image" }>, param
       "fetch the image and send it as a data: URL",
     param
   )
-}
-
-/** Tool-call arguments as the object Ollama wants; the domain keeps them as JSON text. */
-const argumentsObject = (call: ToolCall, param: string): JsonRecord => {
-  if (call.arguments.trim() === "") return {}
-  let value: unknown
-  try {
-    value = JSON.parse(call.arguments)
-  } catch {
-    throw new RequestError(`the arguments of tool call "${call.id}" (${call.name}) are not valid JSON`, param)
-  }
-  if (!isRecord(value)) {
-    throw new RequestError(`the arguments of tool call "${call.id}" (${call.name}) are not a JSON object`, param)
-  }
-  return value
 }
 
 const message = (message: Message, index: number, names: Map<string, string>): JsonRecord => {
@@ -68,7 +53,7 @@ const message = (message: Message, index: number, names: Map<string, string>): J
       if (calls !== undefined && calls.length > 0) {
         out["tool_calls"] = calls.map((call, i) => {
           names.set(call.id, call.name)
-          const fn = { index: i, name: call.name, arguments: argumentsObject(call, `${param}.toolCalls[${i}].arguments`) }
+          const fn = { index: i, name: call.name, arguments: argumentsObject(call, "Ollama", `${param}.toolCalls[${i}].arguments`) }
           return call.id === "" ? { function: fn } : { id: call.id, function: fn }
         })
       }
