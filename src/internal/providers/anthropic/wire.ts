@@ -7,7 +7,9 @@ import type { Input as ChatRequest, ReasoningEffort, ToolChoice } from "../../..
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { AssistantMessage, ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition } from "../../../Message.js"
 import { tokenCount } from "../../tokenCount.js"
+import type { Reply } from "../adapter.js"
 import { argumentsObject, isRecord, type JsonRecord, replyId, replyModel, RequestError, ShapeError } from "../wire.js"
+import { reportedUsage } from "../usage.js"
 
 export { isRecord, type JsonRecord, RequestError, ShapeError }
 
@@ -271,15 +273,7 @@ export const readUsage = (value: unknown, into: WireUsage): void => {
  */
 export const usageOf = (wire: WireUsage): Usage => {
   const promptTokens = (wire.input ?? 0) + (wire.cacheCreation ?? 0) + (wire.cacheRead ?? 0)
-  const completionTokens = wire.output ?? 0
-  return {
-    promptTokens,
-    completionTokens,
-    totalTokens: promptTokens + completionTokens,
-    cachedPromptTokens: wire.cacheRead ?? 0,
-    reasoningTokens: wire.thinking ?? 0,
-    estimated: false
-  }
+  return reportedUsage(promptTokens, wire.output ?? 0, undefined, wire.cacheRead ?? 0, wire.thinking ?? 0)
 }
 
 /** `{anthropic: {thinking: blocks}}`, or undefined when there are none. */
@@ -288,18 +282,6 @@ export const metadataOf = (thinking: ReadonlyArray<JsonRecord>): ProviderMetadat
 
 /** Whether a parsed body is Anthropic's error object. */
 export const isErrorPayload = (value: JsonRecord): boolean => value["type"] === "error" || isRecord(value["error"])
-
-/** The parts of a whole reply the response is built from. */
-export interface Reply {
-  readonly id: string
-  readonly model: string | undefined
-  readonly text: string
-  readonly reasoning: string | undefined
-  readonly toolCalls: ReadonlyArray<ToolCall>
-  readonly finishReason: FinishReason
-  readonly usage: Usage
-  readonly providerMetadata: ProviderMetadata | undefined
-}
 
 /**
  * `stop_reason` for a reply whose forced output tool was called: the model

@@ -9,7 +9,9 @@ import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { AssistantMessage, ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition, ToolMessage } from "../../../Message.js"
 import { tokenCount } from "../../tokenCount.js"
 import { geminiSchema } from "./schema.js"
+import type { Reply } from "../adapter.js"
 import { argumentsObject, isRecord, type JsonRecord, replyId, replyModel, RequestError, ShapeError } from "../wire.js"
+import { reportedUsage } from "../usage.js"
 
 export { isRecord, type JsonRecord, RequestError, ShapeError }
 
@@ -301,15 +303,13 @@ export const usage = (value: unknown): Usage | undefined => {
   const promptTokens = tokenCount(value["promptTokenCount"])
   const reasoningTokens = tokenCount(value["thoughtsTokenCount"])
   const completionTokens = tokenCount(value["candidatesTokenCount"]) + reasoningTokens
-  const total = value["totalTokenCount"]
-  return {
+  return reportedUsage(
     promptTokens,
     completionTokens,
-    totalTokens: typeof total === "number" ? tokenCount(total) : promptTokens + completionTokens,
-    cachedPromptTokens: tokenCount(value["cachedContentTokenCount"]),
-    reasoningTokens,
-    estimated: false
-  }
+    value["totalTokenCount"],
+    tokenCount(value["cachedContentTokenCount"]),
+    reasoningTokens
+  )
 }
 
 /** Whether a parsed body or event is `{"error": {...}}`. */
@@ -391,18 +391,6 @@ export const partOf = (raw: unknown): Part => {
 /** The reply-level metadata: the signature Gemini put on a part other than a function call. */
 export const replyMetadata = (signature: string | undefined): ProviderMetadata | undefined =>
   signature === undefined ? undefined : { [metadataKey]: { thoughtSignature: signature } }
-
-/** The parts of a non-streaming reply the response is built from. */
-export interface Reply {
-  readonly id: string
-  readonly model: string | undefined
-  readonly text: string
-  readonly reasoning: string | undefined
-  readonly toolCalls: ReadonlyArray<ToolCall>
-  readonly finishReason: FinishReason
-  readonly usage: Usage | undefined
-  readonly providerMetadata: ProviderMetadata | undefined
-}
 
 /** Reads a non-streaming reply with a candidate; throws `ShapeError` when it is not one. */
 export const reply = (body: JsonRecord, candidate: JsonRecord): Reply => {

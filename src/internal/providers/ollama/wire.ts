@@ -9,6 +9,7 @@ import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../../Me
 import { isVector } from "../../embeddingBatches.js"
 import { tokenCount } from "../../tokenCount.js"
 import { argumentsObject, isRecord, type JsonRecord, replyModel, RequestError, ShapeError } from "../wire.js"
+import { reportedUsage } from "../usage.js"
 
 export { isRecord, type JsonRecord, RequestError, ShapeError }
 
@@ -174,16 +175,7 @@ export const finishReason = (reason: unknown, madeToolCalls: boolean): FinishRea
 
 /** Usage from the final object's counts; a missing count is 0 (they are `omitempty`). */
 export const usage = (body: JsonRecord): Usage => {
-  const promptTokens = tokenCount(body["prompt_eval_count"])
-  const completionTokens = tokenCount(body["eval_count"])
-  return {
-    promptTokens,
-    completionTokens,
-    totalTokens: promptTokens + completionTokens,
-    cachedPromptTokens: 0,
-    reasoningTokens: 0,
-    estimated: false
-  }
+  return reportedUsage(tokenCount(body["prompt_eval_count"]), tokenCount(body["eval_count"]), undefined, 0, 0)
 }
 
 /**
