@@ -39,7 +39,7 @@
  */
 import { decoded } from "../internal/simulator/decoded.js"
 import { quoteToken } from "../internal/simulator/quoteToken.js"
-import { bareTypeName, invalid, isRecord } from "../internal/simulator/requestChecks.js"
+import { bareTypeName, bearerKey, invalid, isRecord } from "../internal/simulator/requestChecks.js"
 import type * as Reply from "./Reply.js"
 import type { ApiError, Decoded, RenderedStream, ReplyMeta, StreamErrorShape, WireFormat } from "./Simulator.js"
 
@@ -520,8 +520,7 @@ export const format: WireFormat<Extra> = {
   apiKey: (headers) => {
     const key = headers["x-api-key"]
     if (typeof key === "string") return key.trim()
-    const value = headers.authorization
-    return value === undefined ? undefined : value.replace(/^bearer\s+/i, "").trim()
+    return bearerKey(headers)
   },
   decode,
   renderError,

@@ -24,7 +24,7 @@
  */
 import { decoded } from "../internal/simulator/decoded.js"
 import { quoteToken } from "../internal/simulator/quoteToken.js"
-import { bareTypeName, invalid, isRecord } from "../internal/simulator/requestChecks.js"
+import { bareTypeName, bearerKey, invalid, isRecord } from "../internal/simulator/requestChecks.js"
 import type * as Reply from "./Reply.js"
 import type { ApiError, Decoded, EmbeddingFormat, EmbeddingRequest, RenderedStream, ReplyMeta, WireFormat } from "./Simulator.js"
 
@@ -257,11 +257,7 @@ const streamError = errorBody("an error was encountered while running the model:
  */
 export const format: WireFormat<Extra> = {
   // Ollama itself takes no key; Ollama cloud takes a bearer token.
-  apiKey: (headers) => {
-    const value = headers.authorization
-    if (value === undefined) return undefined
-    return /^bearer\s+/i.test(value) ? value.replace(/^bearer\s+/i, "").trim() : value.trim()
-  },
+  apiKey: bearerKey,
   decode,
   renderError,
   renderReply,

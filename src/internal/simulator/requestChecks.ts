@@ -1,10 +1,17 @@
 /**
- * What the simulator's wire formats share in checking a request body by hand
+ * What the simulator's wire formats share in checking a request by hand
  * (field by field, so an error names the offending field as the real API does):
- * the JSON-object guard, a value's type as error messages name it, and the
- * `InvalidRequest` failure.
+ * the key of a bearer `authorization` header, the JSON-object guard, a value's
+ * type as error messages name it, and the `InvalidRequest` failure.
  */
+import type * as Http from "node:http"
 import type { ApiError } from "../../simulator/Simulator.js"
+
+/** The key an `authorization` header carries, with or without its `Bearer` scheme. */
+export const bearerKey = (headers: Http.IncomingHttpHeaders): string | undefined => {
+  const value = headers.authorization
+  return value === undefined ? undefined : value.replace(/^bearer\s+/i, "").trim()
+}
 
 /** A JSON object as `JSON.parse` returns it (not an array, not `null`). */
 export const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
