@@ -35,27 +35,21 @@
  *
  * @since 0.1.0
  */
-import * as Config from "effect/Config"
-import * as Effect from "effect/Effect"
-import * as FileSystem from "effect/FileSystem"
+import type * as Effect from "effect/Effect"
+import type * as FileSystem from "effect/FileSystem"
 import type * as HttpClient from "effect/http/HttpClient"
-import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
+import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import * as SchemaIssue from "effect/SchemaIssue"
-import * as KeyPool from "./KeyPool.js"
-import * as Llm from "./Llm.js"
+import * as internalLayers from "./internal/providerConfig/layers.js"
+import * as internalLookup from "./internal/providerConfig/lookup.js"
+import * as internalRead from "./internal/providerConfig/read.js"
+import type * as KeyPool from "./KeyPool.js"
+import type * as Llm from "./Llm.js"
 import type { OptionsError } from "./OptionsError.js"
-import * as Anthropic from "./providers/Anthropic.js"
-import * as Gemini from "./providers/Gemini.js"
-import * as Ollama from "./providers/Ollama.js"
-import * as OpenAiChat from "./providers/OpenAiChat.js"
-import * as OpenAiResponses from "./providers/OpenAiResponses.js"
 import * as Pricing from "./Pricing.js"
-import * as Presets from "./providers/Presets.js"
 import type { ProviderClient } from "./ProviderClient.js"
-import * as RateLimiter from "./RateLimiter.js"
-import * as RetryPolicy from "./RetryPolicy.js"
+import * as Presets from "./providers/Presets.js"
+import type * as RateLimiter from "./RateLimiter.js"
 
 // Exact: an optional field holds its type or is absent, so a bad value reports
 // the field's own message rather than "expected undefined".
@@ -226,40 +220,6 @@ export interface ModelConfig {
  */
 export type ProviderConfig = Readonly<Record<string, Readonly<Record<string, ModelConfig>>>>
 
-const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
-  path.reduce<string>(
-    (out, key) => (typeof key === "number" ? `${out}[${key}]` : out === "" ? String(key) : `${out}.${String(key)}`),
-    ""
-  )
-
-const readKey = (
-  entry: typeof KeyEntry.Type,
-  path: string
-): Effect.Effect<KeyPool.KeyOptions, ReadonlyArray<typeof Issue.Type>> => {
-  const text = typeof entry === "string" ? entry : entry.key
-  const options = typeof entry === "string"
-    ? {}
-    : {
-      ...(entry.weight !== undefined ? { weight: entry.weight } : {}),
-      ...(entry.max_concurrency !== undefined ? { maxConcurrency: entry.max_concurrency } : {})
-    }
-  if (!text.startsWith("env:")) return Effect.succeed({ key: Redacted.make(text), ...options })
-  const name = text.slice("env:".length)
-  return Config.Redacted(name).pipe(
-    Effect.map((key) => ({ key, ...options })),
-    Effect.mapError(() => [{ path, message: `the environment variable ${name} is not set` }])
-  )
-}
-
-// Every leaf issue with its path; a missing field reads "is missing", as the messages of this module do.
-const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1({
-  leafHook: (issue) => issue._tag === "MissingKey" ? "is missing" : SchemaIssue.defaultLeafHook(issue)
-})
-
-const pathKey = (segment: PropertyKey | { readonly key: PropertyKey }): PropertyKey =>
-  typeof segment === "object" ? segment.key : segment
-
-const decodeFile = Schema.decodeUnknownEffect(ProviderFile, { errors: "all", onExcessProperty: "ignore" })
 
 /**
  * Decodes a configuration from a parsed JSON value. `source` names it in errors.
@@ -267,55 +227,8 @@ const decodeFile = Schema.decodeUnknownEffect(ProviderFile, { errors: "all", onE
  * @since 0.1.0
  * @category Constructors
  */
-export const fromJson = (json: unknown, source = "the provider configuration"): Effect.Effect<ProviderConfig, ProviderConfigError> =>
-  Effect.gen(function*() {
-    const file = yield* decodeFile(json).pipe(
-      Effect.mapError((error) =>
-        new ProviderConfigError({
-          source,
-          issues: formatIssues(error.issue).issues.map((issue) => ({
-            path: formatPath((issue.path ?? []).map(pathKey)),
-            message: issue.message
-          }))
-        })
-      )
-    )
-    const providers: Record<string, Record<string, ModelConfig>> = {}
-    const issues: Array<typeof Issue.Type> = []
-    for (const [provider, entries] of Object.entries(file)) {
-      const models: Record<string, ModelConfig> = {}
-      for (const [index, entry] of entries.entries()) {
-        const at = `${provider}[${index}]`
-        const api = entry.api ?? "chat-completions"
-        const preset = entry.preset === undefined ? undefined : Presets.presets[entry.preset]
-        if (preset !== undefined && api !== "chat-completions") {
-          issues.push({ path: `${at}.preset`, message: `presets are for the chat-completions api, not ${api}` })
-        } else if (preset !== undefined && preset.baseUrl === undefined && entry.base_url === undefined) {
-          issues.push({ path: `${at}.base_url`, message: `the ${preset.name} preset needs base_url (the server's root, /v1 included)` })
-        }
-        const keyless = api === "ollama" || (preset !== undefined && !preset.needsKey)
-        if (entry.api_keys === undefined && !keyless) {
-          issues.push({ path: `${at}.api_keys`, message: "expected at least one key" })
-        }
-        const keys = yield* Effect.all(
-          (entry.api_keys ?? ["none"]).map((key, k) => readKey(key, `${at}.api_keys[${k}]`)),
-          { mode: "result" }
-        )
-        const read: Array<KeyPool.KeyOptions> = []
-        for (const key of keys) {
-          if (key._tag === "Failure") issues.push(...key.failure)
-          else read.push(key.success)
-        }
-        if (models[entry.model_name] !== undefined) {
-          issues.push({ path: `${at}.model_name`, message: `${entry.model_name} is listed twice` })
-        }
-        models[entry.model_name] = { provider, entry, keys: read }
-      }
-      providers[provider] = models
-    }
-    if (issues.length > 0) return yield* new ProviderConfigError({ source, issues })
-    return providers
-  })
+export const fromJson: (json: unknown, source?: string) => Effect.Effect<ProviderConfig, ProviderConfigError> =
+  internalRead.fromJson
 
 /**
  * Reads and decodes a `provider.json` file.
@@ -323,19 +236,8 @@ export const fromJson = (json: unknown, source = "the provider configuration"): 
  * @since 0.1.0
  * @category Constructors
  */
-export const load = (path: string): Effect.Effect<ProviderConfig, ProviderConfigError, FileSystem.FileSystem> =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const text = yield* fs.readFileString(path).pipe(
-      Effect.mapError((error) => new ProviderConfigError({ source: path, issues: [{ path: "", message: error.message }] }))
-    )
-    const json = yield* Effect.try({
-      try: () => JSON.parse(text) as unknown,
-      catch: (error) =>
-        new ProviderConfigError({ source: path, issues: [{ path: "", message: `not valid JSON: ${(error as Error).message}` }] })
-    })
-    return yield* fromJson(json, path)
-  })
+export const load: (path: string) => Effect.Effect<ProviderConfig, ProviderConfigError, FileSystem.FileSystem> =
+  internalRead.load
 
 /**
  * The settings of one model, or a `ProviderConfigError` naming what exists.
@@ -343,26 +245,11 @@ export const load = (path: string): Effect.Effect<ProviderConfig, ProviderConfig
  * @since 0.1.0
  * @category Accessors
  */
-export const model = (config: ProviderConfig, provider: string, modelName: string): Effect.Effect<ModelConfig, ProviderConfigError> => {
-  const models = config[provider]
-  if (models === undefined) {
-    return Effect.fail(
-      new ProviderConfigError({
-        source: "the provider configuration",
-        issues: [{ path: provider, message: `no such provider; known: ${Object.keys(config).join(", ") || "none"}` }]
-      })
-    )
-  }
-  const found = models[modelName]
-  return found === undefined
-    ? Effect.fail(
-      new ProviderConfigError({
-        source: "the provider configuration",
-        issues: [{ path: `${provider}.${modelName}`, message: `no such model; known: ${Object.keys(models).join(", ") || "none"}` }]
-      })
-    )
-    : Effect.succeed(found)
-}
+export const model: (
+  config: ProviderConfig,
+  provider: string,
+  modelName: string
+) => Effect.Effect<ModelConfig, ProviderConfigError> = internalLookup.model
 
 /**
  * The price of a configured model: its `pricing` entry, else the built-in
@@ -371,12 +258,7 @@ export const model = (config: ProviderConfig, provider: string, modelName: strin
  * @since 0.1.0
  * @category Accessors
  */
-export const priceOf = (settings: ModelConfig): Pricing.Price | undefined =>
-  settings.entry.pricing !== undefined
-    ? Pricing.fromPerMtok(settings.entry.pricing)
-    : Pricing.lookup(settings.entry.model_name)
-
-const defaultOpenAiBaseUrl = "https://api.openai.com/v1"
+export const priceOf: (settings: ModelConfig) => Pricing.Price | undefined = internalLookup.priceOf
 
 /**
  * The `ProviderClient` a model entry's `api` (and `preset`) selects, with its
@@ -386,68 +268,10 @@ const defaultOpenAiBaseUrl = "https://api.openai.com/v1"
  * @since 0.1.0
  * @category Layers
  */
-export const clientLayer = (provider: string, entry: ModelEntry): Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient> => {
-  const common = {
-    provider,
-    model: entry.model_name,
-    ...(entry.base_url !== undefined ? { baseUrl: entry.base_url } : {}),
-    ...(entry.timeout !== undefined ? { timeout: entry.timeout * 1000 } : {}),
-    ...(entry.headers !== undefined ? { headers: entry.headers } : {})
-  }
-  const openAi = { organization: entry.organization, project: entry.project }
-  switch (entry.api ?? "chat-completions") {
-    case "chat-completions": {
-      const options = { ...common, ...openAi, maxTokensField: entry.max_tokens_field }
-      return entry.preset === undefined
-        ? OpenAiChat.layer({ baseUrl: defaultOpenAiBaseUrl, ...options })
-        : Presets.layer(entry.preset, options)
-    }
-    case "responses":
-      return OpenAiResponses.layer({ baseUrl: defaultOpenAiBaseUrl, ...common, ...openAi })
-    case "anthropic":
-      return Anthropic.layer(common)
-    case "gemini":
-      return Gemini.layer(common)
-    case "ollama":
-      return Ollama.layer(common)
-  }
-}
-
-// The model's `Llm` with the key pool and limiter it is built on, so a router's
-// status can read them.
-const llmLayer = (
-  settings: ModelConfig,
-  registry: Layer.Layer<KeyPool.KeyPoolRegistry>
-): Layer.Layer<Llm.Llm | KeyPool.KeyPool | RateLimiter.RateLimiter, OptionsError, HttpClient.HttpClient> => {
-  const { entry, provider } = settings
-  const limiter = entry.rate_limit_capacity === undefined && entry.rate_limit_refill_rate === undefined &&
-      entry.max_concurrency === undefined && entry.tokens_per_minute === undefined
-    ? RateLimiter.unlimited
-    : RateLimiter.layer({
-      // A bucket of one second's refill when only one side is given.
-      capacity: entry.rate_limit_capacity ?? entry.rate_limit_refill_rate ?? Number.MAX_SAFE_INTEGER,
-      refillRate: entry.rate_limit_refill_rate ?? entry.rate_limit_capacity ?? Number.MAX_SAFE_INTEGER,
-      maxConcurrency: entry.max_concurrency,
-      tokensPerMinute: entry.tokens_per_minute
-    })
-  const price = priceOf(settings)
-  return Llm.layer({
-    model: entry.model_name,
-    ...(price !== undefined ? { price } : {}),
-    retry: RetryPolicy.make({
-      ...(entry.max_retries !== undefined ? { maxRetries: entry.max_retries } : {}),
-      ...(entry.retry_delay !== undefined ? { baseDelay: entry.retry_delay * 1000 } : {})
-    })
-  }).pipe(
-    Layer.provideMerge(
-      Layer.mergeAll(
-        KeyPool.layer({ providerId: provider, keys: settings.keys }).pipe(Layer.provide(registry)),
-        limiter
-      )
-    ),
-    Layer.provide(clientLayer(provider, entry))
-  )
-}
+export const clientLayer: (
+  provider: string,
+  entry: ModelEntry
+) => Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient> = internalLayers.clientLayer
 
 /**
  * The `Llm` of one model of a configuration. Models of one provider share their
@@ -456,12 +280,11 @@ const llmLayer = (
  * @since 0.1.0
  * @category Layers
  */
-export const layer = (
+export const layer: (
   config: ProviderConfig,
   provider: string,
   modelName: string
-): Layer.Layer<Llm.Llm, ProviderConfigError | OptionsError, HttpClient.HttpClient> =>
-  Layer.unwrap(Effect.map(model(config, provider, modelName), (settings) => llmLayer(settings, KeyPool.KeyPoolRegistry.layer)))
+) => Layer.Layer<Llm.Llm, ProviderConfigError | OptionsError, HttpClient.HttpClient> = internalLayers.layer
 
 /**
  * Every model's `Llm` layer, addressable as `models.openai["gpt-4o"]`. All of
@@ -471,15 +294,10 @@ export const layer = (
  * @since 0.1.0
  * @category Layers
  */
-export const layers = (
+export const layers: (
   config: ProviderConfig
-): Effect.Effect<Readonly<Record<string, Readonly<Record<string, Layer.Layer<Llm.Llm, OptionsError, HttpClient.HttpClient>>>>>> =>
-  Effect.map(deployments(config), (all) => {
-    const out: Record<string, Record<string, Layer.Layer<Llm.Llm, OptionsError, HttpClient.HttpClient>>> = {}
-    for (const provider of Object.keys(config)) out[provider] = {}
-    for (const { layer, settings } of all) out[settings.provider]![settings.entry.model_name] = layer
-    return out
-  })
+) => Effect.Effect<Readonly<Record<string, Readonly<Record<string, Layer.Layer<Llm.Llm, OptionsError, HttpClient.HttpClient>>>>>> =
+  internalLayers.layers
 
 /**
  * A model of a configuration with its `Llm` layer, as `deployments` lists them.
@@ -500,10 +318,4 @@ export interface Deployment {
  * @since 0.1.0
  * @category Layers
  */
-export const deployments = (config: ProviderConfig): Effect.Effect<ReadonlyArray<Deployment>> =>
-  Effect.map(KeyPool.makeRegistry, (registry) => {
-    const shared = Layer.succeed(KeyPool.KeyPoolRegistry, registry)
-    return Object.values(config).flatMap((models) =>
-      Object.values(models).map((settings) => ({ settings, layer: llmLayer(settings, shared) }))
-    )
-  })
+export const deployments: (config: ProviderConfig) => Effect.Effect<ReadonlyArray<Deployment>> = internalLayers.deployments

@@ -2,12 +2,15 @@
  * The SSE side every SSE stream parser shares: the decoder, an event larger
  * than `maxEventSize` as `OutputDecodeError`, and nothing read once the
  * terminal event was seen. A subclass keeps only its events and how a body
- * that ended without the terminal event finishes.
+ * that ended without the terminal event finishes. `JsonSseParser` adds what a
+ * format whose every event is one JSON object shares: data that is not one, or
+ * that is the wrong shape, as `OutputDecodeError`.
  */
 import type { ChatChunk } from "../ChatChunk.js"
 import { type LlmError, OutputDecodeError } from "../LlmError.js"
 import * as Sse from "../Sse.js"
 import type { StreamParser } from "./providerHttp.js"
+import { isRecord, type JsonRecord, ShapeError } from "./providers/wire.js"
 
 /** The fields every error of a stream carries. */
 export interface ErrorFields {
@@ -66,4 +69,34 @@ export abstract class SseParser implements StreamParser {
       raw: ""
     })
   }
+}
+
+/** An SSE stream parser whose events each carry one JSON object. */
+export abstract class JsonSseParser extends SseParser {
+  /**
+   * Reads one event's data: `readEvent` gets it as a JSON object; data that is
+   * not one, or that `readEvent` finds the wrong shape (it throws `ShapeError`),
+   * fails the stream with `decodeError`.
+   */
+  protected jsonEvent(data: string, out: Array<ChatChunk>): LlmError | undefined {
+    let value: unknown
+    try {
+      value = JSON.parse(data)
+    } catch {
+      return this.decodeError("a stream event is not JSON", data)
+    }
+    if (!isRecord(value)) return this.decodeError("a stream event is not a JSON object", data)
+    try {
+      return this.readEvent(value, out)
+    } catch (error) {
+      if (error instanceof ShapeError) return this.decodeError(`a stream event has the wrong shape: ${error.reason}`, data)
+      throw error
+    }
+  }
+
+  /** Appends one event's chunks to `out`; returns the failure that ends the stream, if any. Throws `ShapeError`. */
+  protected abstract readEvent(value: JsonRecord, out: Array<ChatChunk>): LlmError | undefined
+
+  /** The `OutputDecodeError` for data that did not decode, `raw` shortened. */
+  protected abstract decodeError(detail: string, raw: string): LlmError
 }

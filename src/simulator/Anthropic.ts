@@ -37,7 +37,10 @@
  *
  * @since 0.1.0
  */
-import * as Reply from "./Reply.js"
+import { decoded } from "../internal/simulator/decoded.js"
+import { quoteToken } from "../internal/simulator/quoteToken.js"
+import { bareTypeName, bearerKey, invalid, isRecord } from "../internal/simulator/requestChecks.js"
+import type * as Reply from "./Reply.js"
 import type { ApiError, Decoded, RenderedStream, ReplyMeta, StreamErrorShape, WireFormat } from "./Simulator.js"
 
 /**
@@ -47,14 +50,6 @@ import type { ApiError, Decoded, RenderedStream, ReplyMeta, StreamErrorShape, Wi
  * @category Models
  */
 export type Extra = undefined
-
-const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
-  typeof u === "object" && u !== null && !Array.isArray(u)
-
-const typeName = (u: unknown): string =>
-  u === null ? "null" : Array.isArray(u) ? "array" : typeof u === "object" ? "object" : typeof u
-
-const invalid = (message: string, param?: string): ApiError => ({ _tag: "InvalidRequest", message, param })
 
 /** The least thinking budget the API accepts. */
 const minThinkingBudget = 1024
@@ -109,7 +104,7 @@ const countContent = (content: unknown, role: string, path: string): Counted | A
     return out
   }
   if (!Array.isArray(content)) {
-    return invalid(`${path}: Input should be a valid string or list, got ${typeName(content)}`, path)
+    return invalid(`${path}: Input should be a valid string or list, got ${bareTypeName(content)}`, path)
   }
   if (content.length === 0 && role === "user") {
     return invalid(`${path}: user messages must have non-empty content`, path)
@@ -229,7 +224,7 @@ const decodeSystem = (system: unknown): number | ApiError => {
 }
 
 const decode = (body: unknown): Decoded<Extra> | ApiError => {
-  if (!isRecord(body)) return invalid(`The request body must be a JSON object, got ${typeName(body)}`)
+  if (!isRecord(body)) return invalid(`The request body must be a JSON object, got ${bareTypeName(body)}`)
   const model = body.model
   if (typeof model !== "string") return invalid("model: Field required", "model")
   const maxTokens = body.max_tokens
@@ -351,11 +346,9 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
   const toolChoice = decodeToolChoice(body.tool_choice, tools)
   if ("_tag" in toolChoice) return toolChoice
 
-  const promptTokens = Math.max(1, Reply.countTokens(chars) + media * Reply.imageTokens)
-  return {
-    prompt: {
+  return decoded(
+    {
       model,
-      promptTokens,
       lastUserText,
       lastRole,
       toolResult: lastResult,
@@ -363,25 +356,13 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
       toolChoice: toolChoice.choice,
       parallelToolCalls: toolChoice.parallel,
       reasoning,
-      maxTokens
+      maxTokens,
+      chars,
+      media
     },
-    stream: stream === true,
-    requestedTokens: promptTokens + maxTokens,
-    extra: undefined
-  }
-}
-
-const quoted = new Map<string, string>()
-
-/** A token as a JSON string, quoted once (tokens come from a small vocabulary). */
-const quote = (token: string): string => {
-  let json = quoted.get(token)
-  if (json === undefined) {
-    json = JSON.stringify(token)
-    if (quoted.size >= 4096) quoted.clear()
-    quoted.set(token, json)
-  }
-  return json
+    stream === true,
+    undefined
+  )
 }
 
 const stopReason = (reason: Reply.FinishReason): string =>
@@ -435,7 +416,7 @@ const renderStream = (reply: Reply.Reply, meta: ReplyMeta): RenderedStream => {
       "content_block_start",
       `{"type":"content_block_start","index":${index},"content_block":{"type":"thinking","thinking":"","signature":""}}`
     ))
-    for (const token of reply.reasoning) events.push(delta(`{"type":"thinking_delta","thinking":${quote(token)}}`))
+    for (const token of reply.reasoning) events.push(delta(`{"type":"thinking_delta","thinking":${quoteToken(token)}}`))
     events.push(delta(`{"type":"signature_delta","signature":"${signatureOf(reply.reasoning.join(""))}"}`))
     events.push(stop())
   }
@@ -444,7 +425,7 @@ const renderStream = (reply: Reply.Reply, meta: ReplyMeta): RenderedStream => {
       "content_block_start",
       `{"type":"content_block_start","index":${index},"content_block":{"type":"text","text":""}}`
     ))
-    for (const token of reply.content) events.push(delta(`{"type":"text_delta","text":${quote(token)}}`))
+    for (const token of reply.content) events.push(delta(`{"type":"text_delta","text":${quoteToken(token)}}`))
     events.push(stop())
   }
   // Unlike Chat Completions, blocks never interleave: each tool_use block is
@@ -539,8 +520,7 @@ export const format: WireFormat<Extra> = {
   apiKey: (headers) => {
     const key = headers["x-api-key"]
     if (typeof key === "string") return key.trim()
-    const value = headers.authorization
-    return value === undefined ? undefined : value.replace(/^bearer\s+/i, "").trim()
+    return bearerKey(headers)
   },
   decode,
   renderError,

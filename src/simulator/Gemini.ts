@@ -40,7 +40,10 @@
  *
  * @since 0.1.0
  */
-import * as Reply from "./Reply.js"
+import { decoded } from "../internal/simulator/decoded.js"
+import { quoteToken } from "../internal/simulator/quoteToken.js"
+import { invalid, isRecord, typeName } from "../internal/simulator/requestChecks.js"
+import type * as Reply from "./Reply.js"
 import type { ApiError, Decoded, EmbeddingFormat, EmbeddingRequest, RenderedStream, ReplyMeta, WireFormat } from "./Simulator.js"
 
 /**
@@ -61,19 +64,6 @@ export interface Extra {
  * @category Models
  */
 export const blockedPromptMarker = "[simulator:block]"
-
-const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
-  typeof u === "object" && u !== null && !Array.isArray(u)
-
-const typeName = (u: unknown): string =>
-  u === null ? "null" : Array.isArray(u) ? "an array" : typeof u === "object" ? "an object" : `a ${typeof u}`
-
-const invalid = (message: string, param?: string, code?: string): ApiError => ({
-  _tag: "InvalidRequest",
-  message,
-  param,
-  code
-})
 
 /** Gemini reports bad fields as `Invalid JSON payload received. Unknown name…` or plain sentences; these mimic the latter. */
 const badValue = (path: string, expected: string, got: unknown): ApiError =>
@@ -356,11 +346,9 @@ const decode = (body: unknown, params?: Readonly<Record<string, string | undefin
   const generation = decodeGenerationConfig(body.generationConfig)
   if ("_tag" in generation) return generation
 
-  const promptTokens = Math.max(1, Reply.countTokens(chars) + media * Reply.imageTokens)
-  return {
-    prompt: {
+  return decoded(
+    {
       model,
-      promptTokens,
       lastUserText,
       lastRole,
       toolResult: lastRole === "tool" ? last.toolResult : undefined,
@@ -369,30 +357,18 @@ const decode = (body: unknown, params?: Readonly<Record<string, string | undefin
       parallelToolCalls: true,
       reasoning: generation.reasoning,
       maxTokens: generation.maxTokens,
-      responseSchema: generation.responseSchema
+      responseSchema: generation.responseSchema,
+      chars,
+      media
     },
-    stream: method === "streamGenerateContent",
-    requestedTokens: promptTokens + (generation.maxTokens ?? 0),
-    extra: { blocked: lastUserText.includes(blockedPromptMarker) }
-  }
+    method === "streamGenerateContent",
+    { blocked: lastUserText.includes(blockedPromptMarker) }
+  )
 }
 
 // ---------------------------------------------------------------------------
 // Rendering
 // ---------------------------------------------------------------------------
-
-const quoted = new Map<string, string>()
-
-/** A token as a JSON string, quoted once (see the Chat Completions format). */
-const quote = (token: string): string => {
-  let json = quoted.get(token)
-  if (json === undefined) {
-    json = JSON.stringify(token)
-    if (quoted.size >= 4096) quoted.clear()
-    quoted.set(token, json)
-  }
-  return json
-}
 
 /** A stable signature for a call: opaque base64, as Gemini's are. */
 const signatureOf = (call: Reply.ToolCall): string => Buffer.from(`sim-thought-signature:${call.id}`).toString("base64")
@@ -445,11 +421,11 @@ const renderStream = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra): Render
   let candidates = 0
   for (const token of reply.reasoning) {
     thoughts++
-    events.push(`${head}{"text":${quote(token)},"thought":true}${mid}${usageJson(reply.usage, candidates, thoughts)}${close}`)
+    events.push(`${head}{"text":${quoteToken(token)},"thought":true}${mid}${usageJson(reply.usage, candidates, thoughts)}${close}`)
   }
   for (const token of reply.content) {
     candidates++
-    events.push(`${head}{"text":${quote(token)}}${mid}${usageJson(reply.usage, candidates, thoughts)}${close}`)
+    events.push(`${head}{"text":${quoteToken(token)}}${mid}${usageJson(reply.usage, candidates, thoughts)}${close}`)
   }
   const calls = reply.toolCalls
   for (let i = 0; i < calls.length; i += 2) {

@@ -22,7 +22,10 @@
  *
  * @since 0.1.0
  */
-import * as Reply from "./Reply.js"
+import { decoded } from "../internal/simulator/decoded.js"
+import { quoteToken } from "../internal/simulator/quoteToken.js"
+import { bareTypeName, bearerKey, invalid, isRecord } from "../internal/simulator/requestChecks.js"
+import type * as Reply from "./Reply.js"
 import type { ApiError, Decoded, EmbeddingFormat, EmbeddingRequest, RenderedStream, ReplyMeta, WireFormat } from "./Simulator.js"
 
 /**
@@ -33,17 +36,8 @@ import type { ApiError, Decoded, EmbeddingFormat, EmbeddingRequest, RenderedStre
  */
 export type Extra = Readonly<Record<string, never>>
 
-const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
-  typeof u === "object" && u !== null && !Array.isArray(u)
-
-/** Go's `encoding/json` names of JSON types, for Ollama-like unmarshal errors. */
-const goType = (u: unknown): string =>
-  u === null ? "null" : Array.isArray(u) ? "array" : typeof u === "object" ? "object" : typeof u
-
-const invalid = (message: string, param?: string): ApiError => ({ _tag: "InvalidRequest", message, param })
-
 const unmarshal = (value: unknown, field: string, expected: string): ApiError =>
-  invalid(`json: cannot unmarshal ${goType(value)} into Go struct field ChatRequest.${field} of type ${expected}`, field)
+  invalid(`json: cannot unmarshal ${bareTypeName(value)} into Go struct field ChatRequest.${field} of type ${expected}`, field)
 
 const roles = new Set(["system", "user", "assistant", "tool"])
 
@@ -62,7 +56,7 @@ const decodeTools = (tools: unknown): ReadonlyArray<Reply.Tool> | ApiError => {
 }
 
 const decode = (body: unknown): Decoded<Extra> | ApiError => {
-  if (!isRecord(body)) return invalid(`json: cannot unmarshal ${goType(body)} into Go value of type api.ChatRequest`)
+  if (!isRecord(body)) return invalid(`json: cannot unmarshal ${bareTypeName(body)} into Go value of type api.ChatRequest`)
   const model = body.model
   if (model === undefined || model === null || model === "") return invalid("model is required", "model")
   if (typeof model !== "string") return unmarshal(model, "model", "string")
@@ -136,11 +130,9 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
     return invalid(`invalid format: ${JSON.stringify(format)}`, "format")
   }
 
-  const promptTokens = Math.max(1, Reply.countTokens(chars) + images * Reply.imageTokens)
-  return {
-    prompt: {
+  return decoded(
+    {
       model,
-      promptTokens,
       lastUserText,
       lastRole,
       toolResult: lastRole === "tool" ? lastText : undefined,
@@ -150,25 +142,13 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
       parallelToolCalls: true,
       reasoning: think === true || (typeof think === "string" && think !== "" && think !== "none"),
       maxTokens,
-      responseSchema: isRecord(format) ? format : undefined
+      responseSchema: isRecord(format) ? format : undefined,
+      chars,
+      media: images
     },
-    stream: stream !== false,
-    requestedTokens: promptTokens + (maxTokens ?? 0),
-    extra: {}
-  }
-}
-
-const quoted = new Map<string, string>()
-
-/** A token as a JSON string, quoted once per distinct token (the vocabulary is small). */
-const quote = (token: string): string => {
-  let json = quoted.get(token)
-  if (json === undefined) {
-    json = JSON.stringify(token)
-    if (quoted.size >= 4096) quoted.clear()
-    quoted.set(token, json)
-  }
-  return json
+    stream !== false,
+    {}
+  )
 }
 
 /** Nanoseconds the simulated model "spent", derived from the counts so replies stay deterministic. */
@@ -211,8 +191,8 @@ const renderReply = (reply: Reply.Reply, meta: ReplyMeta): string => {
 const renderStream = (reply: Reply.Reply, meta: ReplyMeta): RenderedStream => {
   const start = `${head(meta)}"message":{"role":"assistant","content":`
   const events: Array<string> = []
-  for (const token of reply.reasoning) events.push(`${start}"","thinking":${quote(token)}},"done":false}\n`)
-  for (const token of reply.content) events.push(`${start}${quote(token)}},"done":false}\n`)
+  for (const token of reply.reasoning) events.push(`${start}"","thinking":${quoteToken(token)}},"done":false}\n`)
+  for (const token of reply.content) events.push(`${start}${quoteToken(token)}},"done":false}\n`)
   if (reply.toolCalls.length > 0) {
     events.push(`${start}"","tool_calls":${toolCallsJson(reply.toolCalls)}},"done":false}\n`)
   }
@@ -277,11 +257,7 @@ const streamError = errorBody("an error was encountered while running the model:
  */
 export const format: WireFormat<Extra> = {
   // Ollama itself takes no key; Ollama cloud takes a bearer token.
-  apiKey: (headers) => {
-    const value = headers.authorization
-    if (value === undefined) return undefined
-    return /^bearer\s+/i.test(value) ? value.replace(/^bearer\s+/i, "").trim() : value.trim()
-  },
+  apiKey: bearerKey,
   decode,
   renderError,
   renderReply,

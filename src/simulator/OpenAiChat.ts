@@ -14,7 +14,11 @@
  *
  * @since 0.1.0
  */
-import * as Reply from "./Reply.js"
+import { decoded } from "../internal/simulator/decoded.js"
+import { invalidType, missingParameter, requiredArray } from "../internal/simulator/openAiErrors.js"
+import { quoteToken } from "../internal/simulator/quoteToken.js"
+import { bearerKey, invalid, isRecord, typeName } from "../internal/simulator/requestChecks.js"
+import type * as Reply from "./Reply.js"
 import type { ApiError, Decoded, EmbeddingFormat, EmbeddingRequest, RenderedStream, ReplyMeta, StreamErrorShape, WireFormat } from "./Simulator.js"
 
 /**
@@ -28,19 +32,6 @@ export interface Extra {
   readonly includeUsage: boolean
 }
 
-const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
-  typeof u === "object" && u !== null && !Array.isArray(u)
-
-const typeName = (u: unknown): string =>
-  u === null ? "null" : Array.isArray(u) ? "an array" : typeof u === "object" ? "an object" : `a ${typeof u}`
-
-const invalid = (message: string, param?: string, code?: string): ApiError => ({
-  _tag: "InvalidRequest",
-  message,
-  param,
-  code
-})
-
 const roles = new Set(["system", "developer", "user", "assistant", "tool", "function"])
 
 /** Text and non-text parts of a message's `content`; a string result is what is wrong with it. */
@@ -50,9 +41,7 @@ const contentOf = (
 ): { readonly text: string; readonly media: number } | ApiError => {
   if (typeof content === "string") return { text: content, media: 0 }
   if (content === null || content === undefined) return { text: "", media: 0 }
-  if (!Array.isArray(content)) {
-    return invalid(`Invalid type for '${path}': expected one of a string or array of objects, but got ${typeName(content)} instead.`, path)
-  }
+  if (!Array.isArray(content)) return invalidType(path, "one of a string or array of objects", content)
   let text = ""
   let media = 0
   for (let i = 0; i < content.length; i++) {
@@ -61,9 +50,7 @@ const contentOf = (
       return invalid(`Invalid '${path}[${i}]': expected an object with a 'type'.`, `${path}[${i}]`)
     }
     if (part.type === "text") {
-      if (typeof part.text !== "string") {
-        return invalid(`Missing required parameter: '${path}[${i}].text'.`, `${path}[${i}].text`)
-      }
+      if (typeof part.text !== "string") return missingParameter(`${path}[${i}].text`)
       text += part.text
     } else {
       media++
@@ -74,14 +61,14 @@ const contentOf = (
 
 const decodeTools = (tools: unknown): ReadonlyArray<Reply.Tool> | ApiError => {
   if (tools === undefined || tools === null) return []
-  if (!Array.isArray(tools)) return invalid(`Invalid type for 'tools': expected an array, but got ${typeName(tools)} instead.`, "tools")
+  if (!Array.isArray(tools)) return invalidType("tools", "an array", tools)
   const out: Array<Reply.Tool> = []
   for (let i = 0; i < tools.length; i++) {
     const tool: unknown = tools[i]
     if (!isRecord(tool)) return invalid(`Invalid type for 'tools[${i}]': expected an object.`, `tools[${i}]`)
     if (tool.type === "custom") continue
     if (tool.type !== "function" || !isRecord(tool.function) || typeof tool.function.name !== "string") {
-      return invalid(`Missing required parameter: 'tools[${i}].function.name'.`, `tools[${i}].function.name`)
+      return missingParameter(`tools[${i}].function.name`)
     }
     out.push({ name: tool.function.name, parameters: tool.function.parameters })
   }
@@ -127,9 +114,7 @@ const decodeResponseFormat = (format: unknown): { readonly schema: unknown } | A
     case "json_schema": {
       // Nested in a `json_schema` wrapper, unlike the Responses API's flat `text.format`.
       const wrapper = format.json_schema
-      if (!isRecord(wrapper) || typeof wrapper.name !== "string") {
-        return invalid("Missing required parameter: 'response_format.json_schema.name'.", "response_format.json_schema.name")
-      }
+      if (!isRecord(wrapper) || typeof wrapper.name !== "string") return missingParameter("response_format.json_schema.name")
       return { schema: wrapper.schema ?? {} }
     }
     default:
@@ -147,24 +132,15 @@ const modelOf = (body: Readonly<Record<string, unknown>>): string | ApiError => 
   if (model === undefined || model === null) return invalid("you must provide a model parameter", "model")
   return typeof model === "string"
     ? model
-    : invalid(`Invalid type for 'model': expected a string, but got ${typeName(model)} instead.`, "model")
+    : invalidType("model", "a string", model)
 }
 
 const decode = (body: unknown): Decoded<Extra> | ApiError => {
   if (!isRecord(body)) return invalid(`The request body must be a JSON object, but got ${typeName(body)}.`)
   const model = modelOf(body)
   if (typeof model !== "string") return model
-  const messages = body.messages
-  if (messages === undefined || messages === null) return invalid("Missing required parameter: 'messages'.", "messages")
-  if (!Array.isArray(messages)) {
-    return invalid(`Invalid type for 'messages': expected an array, but got ${typeName(messages)} instead.`, "messages")
-  }
-  if (messages.length === 0) {
-    return invalid(
-      "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
-      "messages"
-    )
-  }
+  const messages = requiredArray("messages", body.messages, "an array")
+  if (!Array.isArray(messages)) return messages
   let chars = 0
   let media = 0
   let lastUserText = ""
@@ -173,9 +149,7 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
   for (let i = 0; i < messages.length; i++) {
     const message: unknown = messages[i]
     const path = `messages[${i}]`
-    if (!isRecord(message)) {
-      return invalid(`Invalid type for '${path}': expected an object, but got ${typeName(message)} instead.`, path)
-    }
+    if (!isRecord(message)) return invalidType(path, "an object", message)
     const role = message.role
     if (typeof role !== "string" || !roles.has(role)) {
       return invalid(
@@ -210,9 +184,7 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
   }
 
   const stream = body.stream
-  if (stream !== undefined && stream !== null && typeof stream !== "boolean") {
-    return invalid(`Invalid type for 'stream': expected a boolean, but got ${typeName(stream)} instead.`, "stream")
-  }
+  if (stream !== undefined && stream !== null && typeof stream !== "boolean") return invalidType("stream", "a boolean", stream)
   const streamOptions = body.stream_options
   let includeUsage = false
   if (streamOptions !== undefined && streamOptions !== null) {
@@ -248,11 +220,9 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
   const effort = body.reasoning_effort ?? (isRecord(body.reasoning) ? body.reasoning.effort : undefined)
   const reasoning = typeof effort === "string" && effort !== "none"
 
-  const promptTokens = Math.max(1, Reply.countTokens(chars) + media * Reply.imageTokens)
-  return {
-    prompt: {
+  return decoded(
+    {
       model,
-      promptTokens,
       lastUserText,
       lastRole,
       toolResult: lastRole === "tool" ? lastText : undefined,
@@ -261,28 +231,13 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
       parallelToolCalls: body.parallel_tool_calls !== false,
       reasoning,
       maxTokens,
-      responseSchema: responseFormat?.schema
+      responseSchema: responseFormat?.schema,
+      chars,
+      media
     },
-    stream: stream === true,
-    requestedTokens: promptTokens + (maxTokens ?? 0),
-    extra: { includeUsage }
-  }
-}
-
-const quoted = new Map<string, string>()
-
-/**
- * A token as a JSON string. Tokens come from a small vocabulary, so they are
- * quoted once: `JSON.stringify` per token was a third of a 64-token stream's cost.
- */
-const quote = (token: string): string => {
-  let json = quoted.get(token)
-  if (json === undefined) {
-    json = JSON.stringify(token)
-    if (quoted.size >= 4096) quoted.clear()
-    quoted.set(token, json)
-  }
-  return json
+    stream === true,
+    { includeUsage }
+  )
 }
 
 const usageJson = (usage: Reply.Usage): string =>
@@ -320,8 +275,8 @@ const renderStream = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra): Render
   const events: Array<string> = [
     `${head}{"role":"assistant","content":${calls.length > 0 ? "null" : `""`},"refusal":null}${mid}`
   ]
-  for (const token of reply.reasoning) events.push(`${head}{"reasoning_content":${quote(token)}}${mid}`)
-  for (const token of reply.content) events.push(`${head}{"content":${quote(token)}}${mid}`)
+  for (const token of reply.reasoning) events.push(`${head}{"reasoning_content":${quoteToken(token)}}${mid}`)
+  for (const token of reply.content) events.push(`${head}{"content":${quoteToken(token)}}${mid}`)
   // Parallel calls interleave: every call's opening fragment, then argument
   // pieces round-robin, so a client must merge by index.
   for (let i = 0; i < calls.length; i++) {
@@ -474,11 +429,7 @@ const streamErrorJson = (shape: StreamErrorShape, meta: ReplyMeta): string => {
  * @category Wire Formats
  */
 export const format: WireFormat<Extra> = {
-  apiKey: (headers) => {
-    const value = headers.authorization
-    if (value === undefined) return undefined
-    return /^bearer\s+/i.test(value) ? value.replace(/^bearer\s+/i, "").trim() : value.trim()
-  },
+  apiKey: bearerKey,
   decode,
   renderError,
   renderReply,
@@ -508,11 +459,9 @@ export const decodeEmbedding = (body: unknown): EmbeddingRequest | ApiError => {
   const model = modelOf(body)
   if (typeof model !== "string") return model
   const input = body.input
-  if (input === undefined || input === null) return invalid("Missing required parameter: 'input'.", "input")
+  if (input === undefined || input === null) return missingParameter("input")
   const inputs: ReadonlyArray<unknown> = typeof input === "string" ? [input] : Array.isArray(input) ? input : []
-  if (typeof input !== "string" && !Array.isArray(input)) {
-    return invalid(`Invalid type for 'input': expected a string or an array of strings, but got ${typeName(input)} instead.`, "input")
-  }
+  if (typeof input !== "string" && !Array.isArray(input)) return invalidType("input", "a string or an array of strings", input)
   if (inputs.length === 0) return invalid("'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", "input")
   if (inputs.length > maxEmbeddingInputs) {
     return invalid(
@@ -523,9 +472,7 @@ export const decodeEmbedding = (body: unknown): EmbeddingRequest | ApiError => {
   }
   for (let i = 0; i < inputs.length; i++) {
     const text = inputs[i]
-    if (typeof text !== "string") {
-      return invalid(`Invalid type for 'input[${i}]': expected a string, but got ${typeName(text)} instead.`, `input[${i}]`)
-    }
+    if (typeof text !== "string") return invalidType(`input[${i}]`, "a string", text)
     if (text === "") return invalid(`'$.input[${i}]' is invalid: it must not be empty.`, `input[${i}]`)
   }
   const dimensions = body.dimensions

@@ -41,8 +41,12 @@
  *
  * @since 0.1.0
  */
+import { decoded } from "../internal/simulator/decoded.js"
+import { invalidType, missingParameter, requiredArray } from "../internal/simulator/openAiErrors.js"
+import { quoteToken } from "../internal/simulator/quoteToken.js"
+import { invalid, isRecord, typeName } from "../internal/simulator/requestChecks.js"
 import * as OpenAiChat from "./OpenAiChat.js"
-import * as Reply from "./Reply.js"
+import type * as Reply from "./Reply.js"
 import type { ApiError, Decoded, RenderedStream, ReplyMeta, StreamErrorShape, WireFormat } from "./Simulator.js"
 
 /**
@@ -61,19 +65,6 @@ export interface Extra {
   /** `reasoning.effort` as sent, echoed in the response object. */
   readonly effort: string | undefined
 }
-
-const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
-  typeof u === "object" && u !== null && !Array.isArray(u)
-
-const typeName = (u: unknown): string =>
-  u === null ? "null" : Array.isArray(u) ? "an array" : typeof u === "object" ? "an object" : `a ${typeof u}`
-
-const invalid = (message: string, param?: string, code?: string): ApiError => ({
-  _tag: "InvalidRequest",
-  message,
-  param,
-  code
-})
 
 /** Only decoding errors are returned here; a tool choice is tagged too. */
 const isError = (u: unknown): u is ApiError => isRecord(u) && u._tag === "InvalidRequest"
@@ -101,12 +92,7 @@ const contentOf = (
   path: string
 ): { readonly text: string; readonly media: number } | ApiError => {
   if (typeof content === "string") return { text: content, media: 0 }
-  if (!Array.isArray(content)) {
-    return invalid(
-      `Invalid type for '${path}': expected one of a string or array of input items, but got ${typeName(content)} instead.`,
-      path
-    )
-  }
+  if (!Array.isArray(content)) return invalidType(path, "one of a string or array of input items", content)
   let text = ""
   let media = 0
   for (let i = 0; i < content.length; i++) {
@@ -116,16 +102,14 @@ const contentOf = (
     switch (part.type) {
       case "input_text":
       case "output_text":
-        if (typeof part.text !== "string") return invalid(`Missing required parameter: '${at}.text'.`, `${at}.text`)
+        if (typeof part.text !== "string") return missingParameter(`${at}.text`)
         text += part.text
         break
       case "refusal":
         if (typeof part.refusal === "string") text += part.refusal
         break
       case "input_image":
-        if (typeof part.image_url !== "string" && typeof part.file_id !== "string") {
-          return invalid(`Missing required parameter: '${at}.image_url'.`, `${at}.image_url`)
-        }
+        if (typeof part.image_url !== "string" && typeof part.file_id !== "string") return missingParameter(`${at}.image_url`)
         media++
         break
       case "input_file":
@@ -154,31 +138,18 @@ const decodeInput = (input: unknown, reasoning: boolean, store: boolean): Input 
   if (typeof input === "string") {
     return { chars: input.length, media: 0, lastUserText: input, lastRole: "user", lastText: input }
   }
-  if (input === undefined || input === null) return invalid("Missing required parameter: 'input'.", "input")
-  if (!Array.isArray(input)) {
-    return invalid(
-      `Invalid type for 'input': expected one of a string or array of input items, but got ${typeName(input)} instead.`,
-      "input"
-    )
-  }
-  if (input.length === 0) {
-    return invalid(
-      "Invalid 'input': empty array. Expected an array with minimum length 1, but got an empty array instead.",
-      "input"
-    )
-  }
+  const items = requiredArray("input", input, "one of a string or array of input items")
+  if (!Array.isArray(items)) return items
   let chars = 0
   let media = 0
   let lastUserText = ""
   let lastRole = ""
   let lastText = ""
   let reasoningInTurn = false
-  for (let i = 0; i < input.length; i++) {
-    const item: unknown = input[i]
+  for (let i = 0; i < items.length; i++) {
+    const item: unknown = items[i]
     const path = `input[${i}]`
-    if (!isRecord(item)) {
-      return invalid(`Invalid type for '${path}': expected an object, but got ${typeName(item)} instead.`, path)
-    }
+    if (!isRecord(item)) return invalidType(path, "an object", item)
     const type = item.type ?? "message"
     switch (type) {
       case "message": {
@@ -203,9 +174,7 @@ const decodeInput = (input: unknown, reasoning: boolean, store: boolean): Input 
       }
       case "function_call": {
         for (const field of ["call_id", "name", "arguments"] as const) {
-          if (typeof item[field] !== "string") {
-            return invalid(`Missing required parameter: '${path}.${field}'.`, `${path}.${field}`)
-          }
+          if (typeof item[field] !== "string") return missingParameter(`${path}.${field}`)
         }
         if (reasoning && typeof item.id === "string" && !reasoningInTurn) {
           return invalid(
@@ -219,9 +188,7 @@ const decodeInput = (input: unknown, reasoning: boolean, store: boolean): Input 
         break
       }
       case "function_call_output": {
-        if (typeof item.call_id !== "string") {
-          return invalid(`Missing required parameter: '${path}.call_id'.`, `${path}.call_id`)
-        }
+        if (typeof item.call_id !== "string") return missingParameter(`${path}.call_id`)
         const output = item.output
         let text: string
         if (typeof output === "string") {
@@ -239,12 +206,10 @@ const decodeInput = (input: unknown, reasoning: boolean, store: boolean): Input 
         break
       }
       case "reasoning": {
-        if (!Array.isArray(item.summary)) {
-          return invalid(`Missing required parameter: '${path}.summary'.`, `${path}.summary`)
-        }
+        if (!Array.isArray(item.summary)) return missingParameter(`${path}.summary`)
         // An item is found by its id, or carries itself encrypted.
         if (typeof item.encrypted_content !== "string") {
-          if (typeof item.id !== "string") return invalid(`Missing required parameter: '${path}.id'.`, `${path}.id`)
+          if (typeof item.id !== "string") return missingParameter(`${path}.id`)
           if (!store) {
             return invalid(
               `Item with id '${item.id}' not found. Items are not persisted when \`store\` is set to false. ` +
@@ -276,9 +241,7 @@ const decodeInput = (input: unknown, reasoning: boolean, store: boolean): Input 
 
 const decodeTools = (tools: unknown): ReadonlyArray<Reply.Tool> | ApiError => {
   if (tools === undefined || tools === null) return []
-  if (!Array.isArray(tools)) {
-    return invalid(`Invalid type for 'tools': expected an array, but got ${typeName(tools)} instead.`, "tools")
-  }
+  if (!Array.isArray(tools)) return invalidType("tools", "an array", tools)
   const out: Array<Reply.Tool> = []
   for (let i = 0; i < tools.length; i++) {
     const tool: unknown = tools[i]
@@ -286,9 +249,7 @@ const decodeTools = (tools: unknown): ReadonlyArray<Reply.Tool> | ApiError => {
     // Hosted tools (web_search, file_search, ...) are accepted and never called.
     if (tool.type !== "function") continue
     // Flat, unlike Chat Completions: a nested `function` object is a mistake.
-    if (typeof tool.name !== "string") {
-      return invalid(`Missing required parameter: 'tools[${i}].name'.`, `tools[${i}].name`, "missing_required_parameter")
-    }
+    if (typeof tool.name !== "string") return missingParameter(`tools[${i}].name`, "missing_required_parameter")
     out.push({ name: tool.name, parameters: tool.parameters })
   }
   return out
@@ -301,9 +262,7 @@ const decodeToolChoice = (choice: unknown, tools: ReadonlyArray<Reply.Tool>): Re
   if (isRecord(choice)) {
     if (choice.type === "function") {
       const name = choice.name
-      if (typeof name !== "string") {
-        return invalid("Missing required parameter: 'tool_choice.name'.", "tool_choice.name")
-      }
+      if (typeof name !== "string") return missingParameter("tool_choice.name")
       if (!tools.some((tool) => tool.name === name)) {
         return invalid(`Tool choice 'function' not found in 'tools' parameter.`, "tool_choice")
       }
@@ -321,7 +280,7 @@ const decodeToolChoice = (choice: unknown, tools: ReadonlyArray<Reply.Tool>): Re
 const decodeText = (text: unknown): ApiError | { readonly schema: unknown } => {
   const none = { schema: undefined }
   if (text === undefined || text === null) return none
-  if (!isRecord(text)) return invalid(`Invalid type for 'text': expected an object, but got ${typeName(text)} instead.`, "text")
+  if (!isRecord(text)) return invalidType("text", "an object", text)
   const format = text.format
   if (format === undefined || format === null) return none
   if (!isRecord(format)) return invalid("Invalid type for 'text.format': expected an object.", "text.format")
@@ -331,10 +290,8 @@ const decodeText = (text: unknown): ApiError | { readonly schema: unknown } => {
       return none
     case "json_schema":
       // Flat, unlike Chat Completions' nested `json_schema` wrapper.
-      if (typeof format.name !== "string") return invalid("Missing required parameter: 'text.format.name'.", "text.format.name")
-      if (!isRecord(format.schema)) {
-        return invalid("Missing required parameter: 'text.format.schema'.", "text.format.schema")
-      }
+      if (typeof format.name !== "string") return missingParameter("text.format.name")
+      if (!isRecord(format.schema)) return missingParameter("text.format.schema")
       return { schema: format.schema }
     default:
       return invalid(
@@ -353,10 +310,8 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
     if (body[name] !== undefined) return invalid(`Unknown parameter: '${name}'.`, name, "unknown_parameter")
   }
   const model = body.model
-  if (model === undefined || model === null) return invalid("Missing required parameter: 'model'.", "model")
-  if (typeof model !== "string") {
-    return invalid(`Invalid type for 'model': expected a string, but got ${typeName(model)} instead.`, "model")
-  }
+  if (model === undefined || model === null) return missingParameter("model")
+  if (typeof model !== "string") return invalidType("model", "a string", model)
   const previous = body.previous_response_id
   if (previous !== undefined && previous !== null) {
     return invalid(`Previous response with id '${String(previous)}' not found.`, "previous_response_id")
@@ -364,7 +319,7 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
   const store = body.store !== false
   const reasoningConfig = body.reasoning
   if (reasoningConfig !== undefined && reasoningConfig !== null && !isRecord(reasoningConfig)) {
-    return invalid(`Invalid type for 'reasoning': expected an object, but got ${typeName(reasoningConfig)} instead.`, "reasoning")
+    return invalidType("reasoning", "an object", reasoningConfig)
   }
   const effort = isRecord(reasoningConfig) && typeof reasoningConfig.effort === "string" ? reasoningConfig.effort : undefined
   const reasoning = isRecord(reasoningConfig) && effort !== "none"
@@ -372,18 +327,13 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
 
   const instructions = body.instructions
   if (instructions !== undefined && instructions !== null && typeof instructions !== "string") {
-    return invalid(
-      `Invalid type for 'instructions': expected a string, but got ${typeName(instructions)} instead.`,
-      "instructions"
-    )
+    return invalidType("instructions", "a string", instructions)
   }
   const input = decodeInput(body.input, reasoning, store)
   if (isError(input)) return input
 
   const stream = body.stream
-  if (stream !== undefined && stream !== null && typeof stream !== "boolean") {
-    return invalid(`Invalid type for 'stream': expected a boolean, but got ${typeName(stream)} instead.`, "stream")
-  }
+  if (stream !== undefined && stream !== null && typeof stream !== "boolean") return invalidType("stream", "a boolean", stream)
   const streamOptions = body.stream_options
   if (streamOptions !== undefined && streamOptions !== null) {
     if (stream !== true) {
@@ -394,9 +344,7 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
     }
   }
   const include = body.include
-  if (include !== undefined && include !== null && !Array.isArray(include)) {
-    return invalid(`Invalid type for 'include': expected an array, but got ${typeName(include)} instead.`, "include")
-  }
+  if (include !== undefined && include !== null && !Array.isArray(include)) return invalidType("include", "an array", include)
 
   const maxTokens = body.max_output_tokens
   if (maxTokens !== undefined && maxTokens !== null && (typeof maxTokens !== "number" || !Number.isInteger(maxTokens) || maxTokens < 16)) {
@@ -415,12 +363,10 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
   if ("_tag" in text) return text
 
   const chars = input.chars + (typeof instructions === "string" ? instructions.length : 0)
-  const promptTokens = Math.max(1, Reply.countTokens(chars) + input.media * Reply.imageTokens)
   const max = typeof maxTokens === "number" ? maxTokens : undefined
-  return {
-    prompt: {
+  return decoded(
+    {
       model,
-      promptTokens,
       lastUserText: input.lastUserText,
       lastRole: input.lastRole,
       toolResult: input.lastRole === "tool" ? input.lastText : undefined,
@@ -429,35 +375,23 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
       parallelToolCalls: body.parallel_tool_calls !== false,
       reasoning,
       maxTokens: max,
-      responseSchema: text.schema
+      responseSchema: text.schema,
+      chars,
+      media: input.media
     },
-    stream: stream === true,
-    requestedTokens: promptTokens + (max ?? 0),
-    extra: {
+    stream === true,
+    {
       store,
       encryptedReasoning: Array.isArray(include) && include.includes("reasoning.encrypted_content"),
       summary,
       effort
     }
-  }
+  )
 }
 
 // ---------------------------------------------------------------------------
 // Rendering
 // ---------------------------------------------------------------------------
-
-const quoted = new Map<string, string>()
-
-/** A token as a JSON string, quoted once (tokens come from a small vocabulary). */
-const quote = (token: string): string => {
-  let json = quoted.get(token)
-  if (json === undefined) {
-    json = JSON.stringify(token)
-    if (quoted.size >= 4096) quoted.clear()
-    quoted.set(token, json)
-  }
-  return json
-}
 
 const usageJson = (usage: Reply.Usage): string =>
   `{"input_tokens":${usage.promptTokens},"input_tokens_details":{"cached_tokens":${usage.cachedTokens}},` +
@@ -558,7 +492,7 @@ const renderStream = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra): Render
     if (extra.summary) {
       const part = `${at},"summary_index":0`
       push("response.reasoning_summary_part.added", `${part},"part":{"type":"summary_text","text":""}`)
-      for (const token of reply.reasoning) push("response.reasoning_summary_text.delta", `${part},"delta":${quote(token)}`)
+      for (const token of reply.reasoning) push("response.reasoning_summary_text.delta", `${part},"delta":${quoteToken(token)}`)
       const text = JSON.stringify(reply.reasoning.join(""))
       push("response.reasoning_summary_text.done", `${part},"text":${text}`)
       push("response.reasoning_summary_part.done", `${part},"part":{"type":"summary_text","text":${text}}`)
@@ -571,7 +505,7 @@ const renderStream = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra): Render
     const at = `"item_id":"${ids.message}","output_index":${index},"content_index":0`
     push("response.output_item.added", `"output_index":${index},"item":${messageItem(reply, meta, undefined)}`)
     push("response.content_part.added", `${at},"part":{"type":"output_text","text":"","annotations":[],"logprobs":[]}`)
-    for (const token of reply.content) push("response.output_text.delta", `${at},"delta":${quote(token)},"logprobs":[]`)
+    for (const token of reply.content) push("response.output_text.delta", `${at},"delta":${quoteToken(token)},"logprobs":[]`)
     const text = JSON.stringify(reply.content.join(""))
     push("response.output_text.done", `${at},"text":${text},"logprobs":[]`)
     push("response.content_part.done", `${at},"part":{"type":"output_text","text":${text},"annotations":[],"logprobs":[]}`)

@@ -35,6 +35,8 @@
  *
  * @since 0.1.0
  */
+import { resolveLocalRef } from "../internal/jsonSchemaRef.js"
+import { isRecord } from "../internal/simulator/requestChecks.js"
 
 /**
  * A tool the caller offered.
@@ -248,22 +250,9 @@ const callId = (seed: number, index: number): string => {
   return id
 }
 
-const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
-  typeof u === "object" && u !== null && !Array.isArray(u)
-
-const resolveRef = (root: unknown, ref: string): unknown => {
-  if (!ref.startsWith("#/")) return undefined
-  let node: unknown = root
-  for (const part of ref.slice(2).split("/")) {
-    if (!isRecord(node)) return undefined
-    node = node[part.replace(/~1/g, "/").replace(/~0/g, "~")]
-  }
-  return node
-}
-
 /** A `$ref` schema as its target, with the keywords beside the `$ref` (`minimum` on a `$ref` to `Int`) kept. */
 const inlineRef = (schema: Readonly<Record<string, unknown>>, root: unknown): unknown => {
-  const target = resolveRef(root, schema.$ref as string)
+  const target = resolveLocalRef(root, schema.$ref as string)
   const { $ref: _ref, ...siblings } = schema
   return isRecord(target) ? { ...target, ...siblings } : target
 }

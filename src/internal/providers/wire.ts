@@ -1,15 +1,51 @@
 /**
- * What every wire codec shares: JSON objects as `JSON.parse` returns them, and
+ * What every wire codec shares: JSON objects as `JSON.parse` returns them, a
+ * reply's id and model as the provider names them, tool-call arguments as the
+ * object a provider wants, and
  * the two errors a codec throws, which the adapter template turns into typed
  * errors (`RequestError` into `InvalidRequestError`, `ShapeError` into
  * `OutputDecodeError`).
  */
+
+import type { ToolCall } from "../../Message.js"
 
 /** A JSON object as `JSON.parse` returns it. */
 export type JsonRecord = Record<string, unknown>
 
 export const isRecord = (value: unknown): value is JsonRecord =>
   typeof value === "object" && value !== null && !Array.isArray(value)
+
+/** A reply's id as the provider sent it; `""` when it sent none. */
+export const replyId = (value: unknown): string => (typeof value === "string" ? value : "")
+
+/** The model a reply names; `undefined` when it names none (the model asked for stands). */
+export const replyModel = (value: unknown): string | undefined =>
+  typeof value === "string" && value !== "" ? value : undefined
+
+/**
+ * A tool call's arguments, JSON text in the domain, as the object `provider`
+ * wants them; `""` (a call made with no arguments) is `{}`. Throws
+ * `RequestError` at `param`, naming the call, when they are not a JSON object.
+ */
+export const argumentsObject = (call: ToolCall, provider: string, param: string): JsonRecord => {
+  if (call.arguments.trim() === "") return {}
+  let value: unknown
+  try {
+    value = JSON.parse(call.arguments)
+  } catch {
+    throw new RequestError(
+      `the arguments of tool call "${call.id}" (${call.name}) are not valid JSON; ${provider} needs them as an object`,
+      param
+    )
+  }
+  if (!isRecord(value)) {
+    throw new RequestError(
+      `the arguments of tool call "${call.id}" (${call.name}) are not a JSON object; ${provider} needs them as an object`,
+      param
+    )
+  }
+  return value
+}
 
 /** A request this format cannot express; the adapter answers it with `InvalidRequestError`. */
 export class RequestError {

@@ -7,7 +7,9 @@ import type { Input as ChatRequest, ReasoningEffort, ToolChoice } from "../../..
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { AssistantMessage, ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition } from "../../../Message.js"
 import { tokenCount } from "../../tokenCount.js"
-import { isRecord, type JsonRecord, RequestError, ShapeError } from "../wire.js"
+import type { Reply } from "../adapter.js"
+import { argumentsObject, isRecord, type JsonRecord, replyId, replyModel, RequestError, ShapeError } from "../wire.js"
+import { reportedUsage } from "../usage.js"
 
 export { isRecord, type JsonRecord, RequestError, ShapeError }
 
@@ -42,27 +44,6 @@ const contentPart = (part: ContentPart): JsonRecord => {
     : { type: "image", source: { type: "base64", media_type: inline[1], data: inline[2] } }
 }
 
-const inputOf = (call: ToolCall, at: number): JsonRecord => {
-  // A call made with no arguments may carry "" rather than "{}".
-  if (call.arguments.trim() === "") return {}
-  let input: unknown
-  try {
-    input = JSON.parse(call.arguments)
-  } catch {
-    throw new RequestError(
-      `the arguments of tool call ${call.id} (${call.name}) are not valid JSON; Anthropic needs them as an object`,
-      `messages[${at}].toolCalls`
-    )
-  }
-  if (!isRecord(input)) {
-    throw new RequestError(
-      `the arguments of tool call ${call.id} (${call.name}) are not a JSON object; Anthropic needs them as an object`,
-      `messages[${at}].toolCalls`
-    )
-  }
-  return input
-}
-
 /** The signed thinking blocks a reply left in its `providerMetadata`, to send back unchanged. */
 export const thinkingBlocksOf = (metadata: ProviderMetadata | undefined): ReadonlyArray<JsonRecord> => {
   const ours = metadata?.[metadataKey]
@@ -80,7 +61,7 @@ const assistantContent = (message: AssistantMessage, at: number): string | Array
   // Thinking first, then text, then tool_use: the order the API produced and expects back.
   const blocks: Array<JsonRecord> = [...thinking]
   if (message.content !== "") blocks.push({ type: "text", text: message.content })
-  for (const call of calls) blocks.push({ type: "tool_use", id: call.id, name: call.name, input: inputOf(call, at) })
+  for (const call of calls) blocks.push({ type: "tool_use", id: call.id, name: call.name, input: argumentsObject(call, "Anthropic", `messages[${at}].toolCalls`) })
   return blocks
 }
 
@@ -292,15 +273,7 @@ export const readUsage = (value: unknown, into: WireUsage): void => {
  */
 export const usageOf = (wire: WireUsage): Usage => {
   const promptTokens = (wire.input ?? 0) + (wire.cacheCreation ?? 0) + (wire.cacheRead ?? 0)
-  const completionTokens = wire.output ?? 0
-  return {
-    promptTokens,
-    completionTokens,
-    totalTokens: promptTokens + completionTokens,
-    cachedPromptTokens: wire.cacheRead ?? 0,
-    reasoningTokens: wire.thinking ?? 0,
-    estimated: false
-  }
+  return reportedUsage(promptTokens, wire.output ?? 0, undefined, wire.cacheRead ?? 0, wire.thinking ?? 0)
 }
 
 /** `{anthropic: {thinking: blocks}}`, or undefined when there are none. */
@@ -309,18 +282,6 @@ export const metadataOf = (thinking: ReadonlyArray<JsonRecord>): ProviderMetadat
 
 /** Whether a parsed body is Anthropic's error object. */
 export const isErrorPayload = (value: JsonRecord): boolean => value["type"] === "error" || isRecord(value["error"])
-
-/** The parts of a whole reply the response is built from. */
-export interface Reply {
-  readonly id: string
-  readonly model: string | undefined
-  readonly text: string
-  readonly reasoning: string | undefined
-  readonly toolCalls: ReadonlyArray<ToolCall>
-  readonly finishReason: FinishReason
-  readonly usage: Usage
-  readonly providerMetadata: ProviderMetadata | undefined
-}
 
 /**
  * `stop_reason` for a reply whose forced output tool was called: the model
@@ -376,12 +337,10 @@ export const reply = (body: JsonRecord, outputTool?: string): Reply => {
   }
   const wire: WireUsage = {}
   readUsage(body["usage"], wire)
-  const id = body["id"]
-  const model = body["model"]
   const reason = body["stop_reason"]
   return {
-    id: typeof id === "string" ? id : "",
-    model: typeof model === "string" && model !== "" ? model : undefined,
+    id: replyId(body["id"]),
+    model: replyModel(body["model"]),
     text,
     reasoning,
     toolCalls,

@@ -2,6 +2,7 @@
  * JSON Schema in Gemini's subset (the OpenAPI 3.0 subset `parameters` and
  * `responseSchema` take), for tool parameters.
  */
+import { resolveLocalRef } from "../../jsonSchemaRef.js"
 import { isRecord, type JsonRecord } from "../wire.js"
 
 // Gemini's `parameters` is an OpenAPI 3.0 subset: other JSON Schema keywords are rejected.
@@ -10,16 +11,6 @@ const schemaKeys = new Set([
   "minProperties", "maxProperties", "minLength", "maxLength", "pattern", "example", "propertyOrdering", "default",
   "minimum", "maximum"
 ])
-
-const resolveRef = (root: unknown, ref: string): unknown => {
-  if (!ref.startsWith("#/")) return undefined
-  let node: unknown = root
-  for (const part of ref.slice(2).split("/")) {
-    if (!isRecord(node)) return undefined
-    node = node[part.replace(/~1/g, "/").replace(/~0/g, "~")]
-  }
-  return node
-}
 
 const isNullSchema = (schema: unknown): boolean => isRecord(schema) && schema["type"] === "null"
 
@@ -37,7 +28,7 @@ export const geminiSchema = (schema: unknown, root: unknown = schema, depth = 0)
   if (typeof ref === "string") {
     // Keywords beside the `$ref` (`minimum` on a `$ref` to an integer) refine the target.
     const { $ref: _ref, ...siblings } = schema
-    const target = resolveRef(root, ref)
+    const target = resolveLocalRef(root, ref)
     return geminiSchema(isRecord(target) ? { ...target, ...siblings } : siblings, root, depth + 1)
   }
   const out: JsonRecord = {}

@@ -28,10 +28,10 @@ import {
   partOf,
   partsOf,
   replyMetadata,
-  ShapeError,
   usage as usageOf
 } from "./wire.js"
-import { type ErrorFields, SseParser } from "../../sseParser.js"
+import { type ErrorFields, JsonSseParser } from "../../sseParser.js"
+import { replyId, replyModel } from "../wire.js"
 import type * as Adapter from "../adapter.js"
 
 /** What a stream needs to know about its call. */
@@ -43,7 +43,7 @@ export interface StreamContext extends Adapter.StreamContext {
  * One stream's state. `push` and `end` append chunks to `out` and return the
  * failure that ends the stream, if any (chunks appended before it still count).
  */
-export class GeminiStreamParser extends SseParser {
+export class GeminiStreamParser extends JsonSseParser {
   private id = ""
   private model: string
   private reason: string | undefined
@@ -87,47 +87,30 @@ export class GeminiStreamParser extends SseParser {
     return { provider: this.context.provider, model: this.model }
   }
 
-  private decodeError(detail: string, raw: string): LlmError {
+  protected decodeError(detail: string, raw: string): LlmError {
     return new OutputDecodeError({ provider: this.context.provider, model: this.model, detail, raw: excerpt(raw) })
   }
 
   protected events(events: Array<Sse.Event>, out: Array<ChatChunk>): LlmError | undefined {
     for (let i = 0; i < events.length; i++) {
-      const data = events[i]!.data
-      let value: unknown
-      try {
-        value = JSON.parse(data)
-      } catch {
-        return this.decodeError("a stream event is not JSON", data)
-      }
-      if (!isRecord(value)) return this.decodeError("a stream event is not a JSON object", data)
-      if (isErrorPayload(value)) {
-        return fromHttpFailure({
-          provider: this.context.provider,
-          model: this.model,
-          body: value,
-          nowMillis: this.context.now(),
-          secrets: [this.context.secret]
-        })
-      }
-      try {
-        const failure = this.event(value, out)
-        if (failure !== undefined) return failure
-      } catch (error) {
-        if (error instanceof ShapeError) return this.decodeError(`a stream event has the wrong shape: ${error.reason}`, data)
-        throw error
-      }
+      const failure = this.jsonEvent(events[i]!.data, out)
+      if (failure !== undefined) return failure
     }
     return undefined
   }
 
-  private event(value: JsonRecord, out: Array<ChatChunk>): LlmError | undefined {
-    if (this.id === "") {
-      const id = value["responseId"]
-      if (typeof id === "string") this.id = id
+  protected readEvent(value: JsonRecord, out: Array<ChatChunk>): LlmError | undefined {
+    if (isErrorPayload(value)) {
+      return fromHttpFailure({
+        provider: this.context.provider,
+        model: this.model,
+        body: value,
+        nowMillis: this.context.now(),
+        secrets: [this.context.secret]
+      })
     }
-    const model = value["modelVersion"]
-    if (typeof model === "string" && model !== "") this.model = model
+    if (this.id === "") this.id = replyId(value["responseId"])
+    this.model = replyModel(value["modelVersion"]) ?? this.model
     const usage = value["usageMetadata"]
     if (isRecord(usage)) this.usage = usage
     const candidate = candidateOf(value)

@@ -9,7 +9,9 @@ import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { AssistantMessage, ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition, ToolMessage } from "../../../Message.js"
 import { tokenCount } from "../../tokenCount.js"
 import { geminiSchema } from "./schema.js"
-import { isRecord, type JsonRecord, RequestError, ShapeError } from "../wire.js"
+import type { Reply } from "../adapter.js"
+import { argumentsObject, isRecord, type JsonRecord, replyId, replyModel, RequestError, ShapeError } from "../wire.js"
+import { reportedUsage } from "../usage.js"
 
 export { isRecord, type JsonRecord, RequestError, ShapeError }
 
@@ -90,18 +92,6 @@ const userParts = (content: string | ReadonlyArray<ContentPart>, where: string):
   return parts.length === 0 ? [{ text: "" }] : parts
 }
 
-const argsOf = (call: ToolCall, where: string): JsonRecord => {
-  if (call.arguments.trim() === "") return {}
-  let value: unknown
-  try {
-    value = JSON.parse(call.arguments)
-  } catch {
-    throw new RequestError("a tool call's arguments are not JSON; Gemini needs them as an object", where)
-  }
-  if (!isRecord(value)) throw new RequestError("a tool call's arguments are not a JSON object", where)
-  return value
-}
-
 const modelParts = (message: AssistantMessage, where: string): Array<JsonRecord> => {
   const parts: Array<JsonRecord> = []
   const signature = metadataOf(message.providerMetadata)?.thoughtSignature
@@ -110,7 +100,7 @@ const modelParts = (message: AssistantMessage, where: string): Array<JsonRecord>
   }
   message.toolCalls?.forEach((call, i) => {
     const meta = metadataOf(call.providerMetadata)
-    const functionCall: JsonRecord = { name: call.name, args: argsOf(call, `${where}.toolCalls[${i}].arguments`) }
+    const functionCall: JsonRecord = { name: call.name, args: argumentsObject(call, "Gemini", `${where}.toolCalls[${i}].arguments`) }
     if (meta?.id !== undefined) functionCall["id"] = meta.id
     parts.push(meta?.thoughtSignature === undefined ? { functionCall } : { functionCall, thoughtSignature: meta.thoughtSignature })
   })
@@ -313,15 +303,13 @@ export const usage = (value: unknown): Usage | undefined => {
   const promptTokens = tokenCount(value["promptTokenCount"])
   const reasoningTokens = tokenCount(value["thoughtsTokenCount"])
   const completionTokens = tokenCount(value["candidatesTokenCount"]) + reasoningTokens
-  const total = value["totalTokenCount"]
-  return {
+  return reportedUsage(
     promptTokens,
     completionTokens,
-    totalTokens: typeof total === "number" ? tokenCount(total) : promptTokens + completionTokens,
-    cachedPromptTokens: tokenCount(value["cachedContentTokenCount"]),
-    reasoningTokens,
-    estimated: false
-  }
+    value["totalTokenCount"],
+    tokenCount(value["cachedContentTokenCount"]),
+    reasoningTokens
+  )
 }
 
 /** Whether a parsed body or event is `{"error": {...}}`. */
@@ -404,18 +392,6 @@ export const partOf = (raw: unknown): Part => {
 export const replyMetadata = (signature: string | undefined): ProviderMetadata | undefined =>
   signature === undefined ? undefined : { [metadataKey]: { thoughtSignature: signature } }
 
-/** The parts of a non-streaming reply the response is built from. */
-export interface Reply {
-  readonly id: string
-  readonly model: string | undefined
-  readonly text: string
-  readonly reasoning: string | undefined
-  readonly toolCalls: ReadonlyArray<ToolCall>
-  readonly finishReason: FinishReason
-  readonly usage: Usage | undefined
-  readonly providerMetadata: ProviderMetadata | undefined
-}
-
 /** Reads a non-streaming reply with a candidate; throws `ShapeError` when it is not one. */
 export const reply = (body: JsonRecord, candidate: JsonRecord): Reply => {
   let text = ""
@@ -437,12 +413,10 @@ export const reply = (body: JsonRecord, candidate: JsonRecord): Reply => {
         if (part.signature !== undefined) signature = part.signature
     }
   }
-  const id = body["responseId"]
-  const model = body["modelVersion"]
   const reason = candidate["finishReason"]
   return {
-    id: typeof id === "string" ? id : "",
-    model: typeof model === "string" && model !== "" ? model : undefined,
+    id: replyId(body["responseId"]),
+    model: replyModel(body["modelVersion"]),
     text,
     reasoning,
     toolCalls,

@@ -8,7 +8,8 @@ import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
 import { isVector } from "../../embeddingBatches.js"
 import { tokenCount } from "../../tokenCount.js"
-import { isRecord, type JsonRecord, RequestError, ShapeError } from "../wire.js"
+import { argumentsObject, isRecord, type JsonRecord, replyModel, RequestError, ShapeError } from "../wire.js"
+import { reportedUsage } from "../usage.js"
 
 export { isRecord, type JsonRecord, RequestError, ShapeError }
 
@@ -28,21 +29,6 @@ const imageData = (part: Extract<ContentPart, { readonly type: "image" }>, param
       "fetch the image and send it as a data: URL",
     param
   )
-}
-
-/** Tool-call arguments as the object Ollama wants; the domain keeps them as JSON text. */
-const argumentsObject = (call: ToolCall, param: string): JsonRecord => {
-  if (call.arguments.trim() === "") return {}
-  let value: unknown
-  try {
-    value = JSON.parse(call.arguments)
-  } catch {
-    throw new RequestError(`the arguments of tool call "${call.id}" (${call.name}) are not valid JSON`, param)
-  }
-  if (!isRecord(value)) {
-    throw new RequestError(`the arguments of tool call "${call.id}" (${call.name}) are not a JSON object`, param)
-  }
-  return value
 }
 
 const message = (message: Message, index: number, names: Map<string, string>): JsonRecord => {
@@ -68,7 +54,7 @@ const message = (message: Message, index: number, names: Map<string, string>): J
       if (calls !== undefined && calls.length > 0) {
         out["tool_calls"] = calls.map((call, i) => {
           names.set(call.id, call.name)
-          const fn = { index: i, name: call.name, arguments: argumentsObject(call, `${param}.toolCalls[${i}].arguments`) }
+          const fn = { index: i, name: call.name, arguments: argumentsObject(call, "Ollama", `${param}.toolCalls[${i}].arguments`) }
           return call.id === "" ? { function: fn } : { id: call.id, function: fn }
         })
       }
@@ -189,16 +175,7 @@ export const finishReason = (reason: unknown, madeToolCalls: boolean): FinishRea
 
 /** Usage from the final object's counts; a missing count is 0 (they are `omitempty`). */
 export const usage = (body: JsonRecord): Usage => {
-  const promptTokens = tokenCount(body["prompt_eval_count"])
-  const completionTokens = tokenCount(body["eval_count"])
-  return {
-    promptTokens,
-    completionTokens,
-    totalTokens: promptTokens + completionTokens,
-    cachedPromptTokens: 0,
-    reasoningTokens: 0,
-    estimated: false
-  }
+  return reportedUsage(tokenCount(body["prompt_eval_count"]), tokenCount(body["eval_count"]), undefined, 0, 0)
 }
 
 /**
@@ -242,9 +219,8 @@ export interface Fragment {
 
 /** Reads `model` and `message` of a reply or stream line; throws `ShapeError` when they are not Ollama's. */
 export const fragment = (body: JsonRecord, firstCall: number): Fragment => {
-  const model = body["model"]
   const message = body["message"]
-  const modelName = typeof model === "string" && model !== "" ? model : undefined
+  const modelName = replyModel(body["model"])
   if (message === undefined || message === null) return { model: modelName, text: "", reasoning: "", toolCalls: [] }
   if (!isRecord(message)) throw new ShapeError("message is not an object")
   return {
@@ -309,12 +285,11 @@ export const readEmbeddings = (body: Readonly<JsonRecord>) => {
   for (let i = 0; i < embeddings.length; i++) {
     if (!isVector(embeddings[i])) return `embeddings[${i}] is not an array of numbers`
   }
-  const model = body["model"]
   const prompt = body["prompt_eval_count"]
   const tokens = typeof prompt === "number" && Number.isFinite(prompt) && prompt > 0 ? Math.floor(prompt) : undefined
   return {
     embeddings: embeddings as ReadonlyArray<ReadonlyArray<number>>,
-    model: typeof model === "string" && model !== "" ? model : undefined,
+    model: replyModel(body["model"]),
     usage: tokens === undefined ? undefined : { promptTokens: tokens, totalTokens: tokens, estimated: false }
   }
 }

@@ -14,6 +14,7 @@ import * as Result from "effect/Result"
 import type { EmbeddingUsage } from "../../../Embedding.js"
 import * as Batches from "../../embeddingBatches.js"
 import type * as Adapter from "../adapter.js"
+import { replyModel } from "../wire.js"
 import { isErrorPayload, isRecord } from "./wire.js"
 
 /** How vectors travel on the wire. */
@@ -78,11 +79,10 @@ export const readReply = (body: JsonRecord, inputs: number) => {
   const usage = body["usage"]
   const prompt = isRecord(usage) ? count(usage["prompt_tokens"]) : undefined
   const total = isRecord(usage) ? count(usage["total_tokens"]) : undefined
-  const model = body["model"]
   const reported: EmbeddingUsage | undefined = prompt === undefined && total === undefined
     ? undefined
     : { promptTokens: prompt ?? total ?? 0, totalTokens: total ?? prompt ?? 0, estimated: false }
-  return { embeddings, model: typeof model === "string" && model !== "" ? model : undefined, usage: reported }
+  return { embeddings, model: replyModel(body["model"]), usage: reported }
 }
 
 /** The embeddings wire of an OpenAI-style client (`POST {baseUrl}/embeddings`). */

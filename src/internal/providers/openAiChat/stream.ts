@@ -28,7 +28,8 @@ import {
   textOf,
   usage as usageOf
 } from "./wire.js"
-import { type ErrorFields, SseParser } from "../../sseParser.js"
+import { type ErrorFields, JsonSseParser } from "../../sseParser.js"
+import { replyId, replyModel } from "../wire.js"
 import type * as Adapter from "../adapter.js"
 
 /** What a stream needs to know about its call. */
@@ -53,7 +54,7 @@ const nonEmpty = (value: unknown): string | undefined =>
  * One stream's state. `push` and `end` append chunks to `out` and return the
  * failure that ends the stream, if any (chunks appended before it still count).
  */
-export class ChatStreamParser extends SseParser {
+export class ChatStreamParser extends JsonSseParser {
   private id = ""
   private model: string
   private reason: string | undefined
@@ -94,7 +95,7 @@ export class ChatStreamParser extends SseParser {
     }
   }
 
-  private decodeError(detail: string, raw: string): LlmError {
+  protected decodeError(detail: string, raw: string): LlmError {
     return new OutputDecodeError({ ...this.errorFields(), detail, raw: excerpt(raw) })
   }
 
@@ -122,32 +123,17 @@ export class ChatStreamParser extends SseParser {
         this.finish(out)
         return undefined
       }
-      let value: unknown
-      try {
-        value = JSON.parse(data)
-      } catch {
-        return this.decodeError("a stream event is not JSON", data)
-      }
-      if (!isRecord(value)) return this.decodeError("a stream event is not a JSON object", data)
-      if (isErrorPayload(value)) return this.providerError(value)
-      try {
-        const failure = this.chunk(value, out)
-        if (failure !== undefined) return failure
-      } catch (error) {
-        if (error instanceof ShapeError) return this.decodeError(`a stream event has the wrong shape: ${error.reason}`, data)
-        throw error
-      }
+      const failure = this.jsonEvent(data, out)
+      if (failure !== undefined) return failure
     }
     return undefined
   }
 
-  private chunk(value: JsonRecord, out: Array<ChatChunk>): LlmError | undefined {
-    if (this.id === "") {
-      const id = value["id"]
-      if (typeof id === "string") this.id = id
-    }
-    const model = value["model"]
-    if (typeof model === "string" && model !== "") this.model = model
+  /** One chunk object. */
+  protected readEvent(value: JsonRecord, out: Array<ChatChunk>): LlmError | undefined {
+    if (isErrorPayload(value)) return this.providerError(value)
+    if (this.id === "") this.id = replyId(value["id"])
+    this.model = replyModel(value["model"]) ?? this.model
     // Usage sits on any chunk (OpenAI's last, vLLM's running totals, Groq's x_groq); the last one wins.
     const usage = value["usage"]
     if (usage !== undefined && usage !== null) this.usage = usageOf(usage) ?? this.usage

@@ -8,8 +8,9 @@ import type * as Redacted from "effect/Redacted"
 import type { Input as ChatRequest, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
-import { tokenCount } from "../../tokenCount.js"
-import { isRecord, type JsonRecord, ShapeError } from "../wire.js"
+import type { Reply } from "../adapter.js"
+import { isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../wire.js"
+import { openAiUsage, openAiUsageFields } from "../usage.js"
 
 export { isRecord, type JsonRecord, ShapeError }
 
@@ -138,26 +139,10 @@ export const finishReason = (reason: string | undefined): FinishReason => {
   }
 }
 
+const usageFields = openAiUsageFields("prompt", "completion")
+
 /** Usage from `usage` (OpenAI and compatibles, Groq's `x_groq.usage`); undefined when it is not an object. */
-export const usage = (value: unknown): Usage | undefined => {
-  if (!isRecord(value)) return undefined
-  const promptTokens = tokenCount(value["prompt_tokens"])
-  const completionTokens = tokenCount(value["completion_tokens"])
-  const total = value["total_tokens"]
-  const promptDetails = value["prompt_tokens_details"]
-  const completionDetails = value["completion_tokens_details"]
-  return {
-    promptTokens,
-    completionTokens,
-    totalTokens: typeof total === "number" ? tokenCount(total) : promptTokens + completionTokens,
-    cachedPromptTokens: isRecord(promptDetails)
-      ? tokenCount(promptDetails["cached_tokens"])
-      // DeepSeek reports cache hits at the top level.
-      : tokenCount(value["prompt_cache_hit_tokens"]),
-    reasoningTokens: isRecord(completionDetails) ? tokenCount(completionDetails["reasoning_tokens"]) : 0,
-    estimated: false
-  }
-}
+export const usage = (value: unknown): Usage | undefined => openAiUsage(value, usageFields)
 
 /** `content`: a string, null, or (some compatible servers) an array of text parts. */
 export const textOf = (value: unknown, field: string): string | undefined => {
@@ -202,18 +187,6 @@ export const isErrorPayload = (value: JsonRecord): boolean => {
   return (error !== undefined && error !== null) || value["object"] === "error"
 }
 
-/** The parts of a non-streaming reply the response is built from. */
-export interface Reply {
-  readonly id: string
-  readonly model: string | undefined
-  readonly text: string
-  readonly reasoning: string | undefined
-  readonly refusal: string | undefined
-  readonly toolCalls: ReadonlyArray<ToolCall>
-  readonly finishReason: FinishReason
-  readonly usage: Usage | undefined
-}
-
 /** Reads a non-streaming reply; throws `ShapeError` when it is not one. */
 export const reply = (body: JsonRecord): Reply => {
   const choices = body["choices"]
@@ -236,12 +209,10 @@ export const reply = (body: JsonRecord): Reply => {
       })
     }
   }
-  const id = body["id"]
-  const model = body["model"]
   const reason = choice["finish_reason"]
   return {
-    id: typeof id === "string" ? id : "",
-    model: typeof model === "string" && model !== "" ? model : undefined,
+    id: replyId(body["id"]),
+    model: replyModel(body["model"]),
     text: textOf(message["content"], "message.content") ?? "",
     reasoning: reasoningOf(message, "message"),
     refusal: optionalString(message["refusal"], "message.refusal"),

@@ -32,6 +32,7 @@ import {
   usage as usageOf
 } from "./wire.js"
 import { type ErrorFields, SseParser } from "../../sseParser.js"
+import { replyId, replyModel } from "../wire.js"
 import type * as Adapter from "../adapter.js"
 
 /** What a stream needs to know about its call. */
@@ -283,15 +284,13 @@ export class ResponsesStreamParser extends SseParser {
     if (!this.textSeen && text !== "") out.push({ _tag: "TextDelta", text })
     const usage = usageOf(response["usage"])
     if (usage !== undefined) out.push({ _tag: "Usage", usage })
-    const id = response["id"]
-    const model = response["model"]
     const refusal = this.refusal
     const metadata: ProviderMetadata | undefined = metadataOf(reasoningItems)
     out.push({
       _tag: "Finish",
       finishReason: finishReason(response, hasCalls),
-      id: typeof id === "string" ? id : "",
-      model: typeof model === "string" && model !== "" ? model : this.context.model,
+      id: replyId(response["id"]),
+      model: replyModel(response["model"]) ?? this.context.model,
       provider: this.context.provider,
       latency: Duration.millis(Math.max(0, this.context.now() - this.context.startMillis)),
       ...(refusal !== undefined ? { refusal } : {}),

@@ -7,8 +7,9 @@
 import type { Input as ChatRequest, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { AssistantMessage, ContentPart, ProviderMetadata, ToolCall, ToolDefinition } from "../../../Message.js"
-import { tokenCount } from "../../tokenCount.js"
-import { isRecord, type JsonRecord, ShapeError } from "../wire.js"
+import type { Reply } from "../adapter.js"
+import { isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../wire.js"
+import { openAiUsage, openAiUsageFields } from "../usage.js"
 
 export { isRecord, type JsonRecord, ShapeError }
 
@@ -140,23 +141,10 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
 // ---------------------------------------------------------------------------
 // Response
 
+const usageFields = openAiUsageFields("input", "output")
+
 /** Usage from `response.usage`; undefined when it is not an object. */
-export const usage = (value: unknown): Usage | undefined => {
-  if (!isRecord(value)) return undefined
-  const promptTokens = tokenCount(value["input_tokens"])
-  const completionTokens = tokenCount(value["output_tokens"])
-  const total = value["total_tokens"]
-  const inputDetails = value["input_tokens_details"]
-  const outputDetails = value["output_tokens_details"]
-  return {
-    promptTokens,
-    completionTokens,
-    totalTokens: typeof total === "number" ? tokenCount(total) : promptTokens + completionTokens,
-    cachedPromptTokens: isRecord(inputDetails) ? tokenCount(inputDetails["cached_tokens"]) : 0,
-    reasoningTokens: isRecord(outputDetails) ? tokenCount(outputDetails["reasoning_tokens"]) : 0,
-    estimated: false
-  }
-}
+export const usage = (value: unknown): Usage | undefined => openAiUsage(value, usageFields)
 
 /**
  * The finish reason of WIRE.md §2.3: an incomplete response says why; a
@@ -231,19 +219,6 @@ export const keptReasoning = (item: JsonRecord, store: boolean): JsonRecord | un
 export const metadataOf = (reasoningItems: ReadonlyArray<JsonRecord>): ProviderMetadata | undefined =>
   reasoningItems.length === 0 ? undefined : { [metadataKey]: { reasoningItems } }
 
-/** The parts of a response the `ChatResponse` is built from. */
-export interface Reply {
-  readonly id: string
-  readonly model: string | undefined
-  readonly text: string
-  readonly reasoning: string | undefined
-  readonly refusal: string | undefined
-  readonly toolCalls: ReadonlyArray<ToolCall>
-  readonly finishReason: FinishReason
-  readonly usage: Usage | undefined
-  readonly providerMetadata: ProviderMetadata | undefined
-}
-
 /** Reads a response object (whole, or from a terminal stream event); throws `ShapeError` when it is not one. */
 export const reply = (response: JsonRecord, store: boolean): Reply => {
   const output = response["output"]
@@ -281,11 +256,9 @@ export const reply = (response: JsonRecord, store: boolean): Reply => {
       }
     }
   }
-  const id = response["id"]
-  const model = response["model"]
   return {
-    id: typeof id === "string" ? id : "",
-    model: typeof model === "string" && model !== "" ? model : undefined,
+    id: replyId(response["id"]),
+    model: replyModel(response["model"]),
     text,
     reasoning: reasoning.length === 0 ? undefined : reasoning.join(reasoningSeparator),
     refusal,

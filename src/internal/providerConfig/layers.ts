@@ -1,0 +1,116 @@
+/**
+ * The layers a configuration builds: a model entry's `ProviderClient`, and each
+ * model's `Llm` over its key pool and rate limiter, the pools of a provider's
+ * models shared through one registry.
+ */
+import * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
+import * as Layer from "effect/Layer"
+import * as KeyPool from "../../KeyPool.js"
+import * as Llm from "../../Llm.js"
+import type { OptionsError } from "../../OptionsError.js"
+import type { Deployment, ModelConfig, ModelEntry, ProviderConfig, ProviderConfigError } from "../../ProviderConfig.js"
+import type { ProviderClient } from "../../ProviderClient.js"
+import * as Anthropic from "../../providers/Anthropic.js"
+import * as Gemini from "../../providers/Gemini.js"
+import * as Ollama from "../../providers/Ollama.js"
+import * as OpenAiChat from "../../providers/OpenAiChat.js"
+import * as OpenAiResponses from "../../providers/OpenAiResponses.js"
+import * as Presets from "../../providers/Presets.js"
+import * as RateLimiter from "../../RateLimiter.js"
+import * as RetryPolicy from "../../RetryPolicy.js"
+import { model, priceOf } from "./lookup.js"
+
+const defaultOpenAiBaseUrl = "https://api.openai.com/v1"
+
+/** The `ProviderClient` a model entry's `api` (and `preset`) selects. */
+export const clientLayer = (provider: string, entry: ModelEntry): Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient> => {
+  const common = {
+    provider,
+    model: entry.model_name,
+    ...(entry.base_url !== undefined ? { baseUrl: entry.base_url } : {}),
+    ...(entry.timeout !== undefined ? { timeout: entry.timeout * 1000 } : {}),
+    ...(entry.headers !== undefined ? { headers: entry.headers } : {})
+  }
+  const openAi = { organization: entry.organization, project: entry.project }
+  switch (entry.api ?? "chat-completions") {
+    case "chat-completions": {
+      const options = { ...common, ...openAi, maxTokensField: entry.max_tokens_field }
+      return entry.preset === undefined
+        ? OpenAiChat.layer({ baseUrl: defaultOpenAiBaseUrl, ...options })
+        : Presets.layer(entry.preset, options)
+    }
+    case "responses":
+      return OpenAiResponses.layer({ baseUrl: defaultOpenAiBaseUrl, ...common, ...openAi })
+    case "anthropic":
+      return Anthropic.layer(common)
+    case "gemini":
+      return Gemini.layer(common)
+    case "ollama":
+      return Ollama.layer(common)
+  }
+}
+
+// The model's `Llm` with the key pool and limiter it is built on, so a router's
+
+const llmLayer = (
+  settings: ModelConfig,
+  registry: Layer.Layer<KeyPool.KeyPoolRegistry>
+): Layer.Layer<Llm.Llm | KeyPool.KeyPool | RateLimiter.RateLimiter, OptionsError, HttpClient.HttpClient> => {
+  const { entry, provider } = settings
+  const limiter = entry.rate_limit_capacity === undefined && entry.rate_limit_refill_rate === undefined &&
+      entry.max_concurrency === undefined && entry.tokens_per_minute === undefined
+    ? RateLimiter.unlimited
+    : RateLimiter.layer({
+      // A bucket of one second's refill when only one side is given.
+      capacity: entry.rate_limit_capacity ?? entry.rate_limit_refill_rate ?? Number.MAX_SAFE_INTEGER,
+      refillRate: entry.rate_limit_refill_rate ?? entry.rate_limit_capacity ?? Number.MAX_SAFE_INTEGER,
+      maxConcurrency: entry.max_concurrency,
+      tokensPerMinute: entry.tokens_per_minute
+    })
+  const price = priceOf(settings)
+  return Llm.layer({
+    model: entry.model_name,
+    ...(price !== undefined ? { price } : {}),
+    retry: RetryPolicy.make({
+      ...(entry.max_retries !== undefined ? { maxRetries: entry.max_retries } : {}),
+      ...(entry.retry_delay !== undefined ? { baseDelay: entry.retry_delay * 1000 } : {})
+    })
+  }).pipe(
+    Layer.provideMerge(
+      Layer.mergeAll(
+        KeyPool.layer({ providerId: provider, keys: settings.keys }).pipe(Layer.provide(registry)),
+        limiter
+      )
+    ),
+    Layer.provide(clientLayer(provider, entry))
+  )
+}
+
+/** The `Llm` of one model, over a key pool of its own. */
+export const layer = (
+  config: ProviderConfig,
+  provider: string,
+  modelName: string
+): Layer.Layer<Llm.Llm, ProviderConfigError | OptionsError, HttpClient.HttpClient> =>
+  Layer.unwrap(Effect.map(model(config, provider, modelName), (settings) => llmLayer(settings, KeyPool.KeyPoolRegistry.layer)))
+
+/** Every model's `Llm` layer, by provider and model name, sharing one key-pool registry. */
+export const layers = (
+  config: ProviderConfig
+): Effect.Effect<Readonly<Record<string, Readonly<Record<string, Layer.Layer<Llm.Llm, OptionsError, HttpClient.HttpClient>>>>>> =>
+  Effect.map(deployments(config), (all) => {
+    const out: Record<string, Record<string, Layer.Layer<Llm.Llm, OptionsError, HttpClient.HttpClient>>> = {}
+    for (const provider of Object.keys(config)) out[provider] = {}
+    for (const { layer, settings } of all) out[settings.provider]![settings.entry.model_name] = layer
+    return out
+  })
+
+/** Every model of a configuration, in file order, with layers sharing one key-pool registry. */
+export const deployments = (config: ProviderConfig): Effect.Effect<ReadonlyArray<Deployment>> =>
+  Effect.map(KeyPool.makeRegistry, (registry) => {
+    const shared = Layer.succeed(KeyPool.KeyPoolRegistry, registry)
+    return Object.values(config).flatMap((models) =>
+      Object.values(models).map((settings) => ({ settings, layer: llmLayer(settings, shared) }))
+    )
+  })

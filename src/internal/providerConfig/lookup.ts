@@ -1,0 +1,35 @@
+/**
+ * What a configuration says about one model: its settings (or an error naming
+ * the providers and models there are) and its price.
+ */
+import * as Effect from "effect/Effect"
+import * as Pricing from "../../Pricing.js"
+import { type ModelConfig, type ProviderConfig, ProviderConfigError } from "../../ProviderConfig.js"
+
+/** The settings of one model, or a `ProviderConfigError` naming what exists. */
+export const model = (config: ProviderConfig, provider: string, modelName: string): Effect.Effect<ModelConfig, ProviderConfigError> => {
+  const models = config[provider]
+  if (models === undefined) {
+    return Effect.fail(
+      new ProviderConfigError({
+        source: "the provider configuration",
+        issues: [{ path: provider, message: `no such provider; known: ${Object.keys(config).join(", ") || "none"}` }]
+      })
+    )
+  }
+  const found = models[modelName]
+  return found === undefined
+    ? Effect.fail(
+      new ProviderConfigError({
+        source: "the provider configuration",
+        issues: [{ path: `${provider}.${modelName}`, message: `no such model; known: ${Object.keys(models).join(", ") || "none"}` }]
+      })
+    )
+    : Effect.succeed(found)
+}
+
+/** The model's `pricing` entry, else the built-in price of its `model_name`, else `undefined`. */
+export const priceOf = (settings: ModelConfig): Pricing.Price | undefined =>
+  settings.entry.pricing !== undefined
+    ? Pricing.fromPerMtok(settings.entry.pricing)
+    : Pricing.lookup(settings.entry.model_name)

@@ -1,0 +1,123 @@
+/**
+ * Reading a configuration: a parsed JSON value or a `provider.json` file decoded
+ * into a `ProviderConfig`, with every bad path and every missing `env:` variable
+ * listed in one `ProviderConfigError`.
+ */
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as FileSystem from "effect/FileSystem"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
+import type * as KeyPool from "../../KeyPool.js"
+import {
+  type Issue,
+  type KeyEntry,
+  type ModelConfig,
+  type ProviderConfig,
+  ProviderConfigError,
+  ProviderFile
+} from "../../ProviderConfig.js"
+import * as Presets from "../../providers/Presets.js"
+
+const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
+  path.reduce<string>(
+    (out, key) => (typeof key === "number" ? `${out}[${key}]` : out === "" ? String(key) : `${out}.${String(key)}`),
+    ""
+  )
+
+const readKey = (
+  entry: typeof KeyEntry.Type,
+  path: string
+): Effect.Effect<KeyPool.KeyOptions, ReadonlyArray<typeof Issue.Type>> => {
+  const text = typeof entry === "string" ? entry : entry.key
+  const options = typeof entry === "string"
+    ? {}
+    : {
+      ...(entry.weight !== undefined ? { weight: entry.weight } : {}),
+      ...(entry.max_concurrency !== undefined ? { maxConcurrency: entry.max_concurrency } : {})
+    }
+  if (!text.startsWith("env:")) return Effect.succeed({ key: Redacted.make(text), ...options })
+  const name = text.slice("env:".length)
+  return Config.Redacted(name).pipe(
+    Effect.map((key) => ({ key, ...options })),
+    Effect.mapError(() => [{ path, message: `the environment variable ${name} is not set` }])
+  )
+}
+
+// Every leaf issue with its path; a missing field reads "is missing", as the messages of this module do.
+const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1({
+  leafHook: (issue) => issue._tag === "MissingKey" ? "is missing" : SchemaIssue.defaultLeafHook(issue)
+})
+
+const pathKey = (segment: PropertyKey | { readonly key: PropertyKey }): PropertyKey =>
+  typeof segment === "object" ? segment.key : segment
+
+// Built per call, not at load: `ProviderConfig.ts`, which defines `ProviderFile`, imports this module before its own body runs.
+const decodeFile = (json: unknown) => Schema.decodeUnknownEffect(ProviderFile, { errors: "all", onExcessProperty: "ignore" })(json)
+
+/** Decodes a configuration from a parsed JSON value. `source` names it in errors. */
+export const fromJson = (json: unknown, source = "the provider configuration"): Effect.Effect<ProviderConfig, ProviderConfigError> =>
+  Effect.gen(function*() {
+    const file = yield* decodeFile(json).pipe(
+      Effect.mapError((error) =>
+        new ProviderConfigError({
+          source,
+          issues: formatIssues(error.issue).issues.map((issue) => ({
+            path: formatPath((issue.path ?? []).map(pathKey)),
+            message: issue.message
+          }))
+        })
+      )
+    )
+    const providers: Record<string, Record<string, ModelConfig>> = {}
+    const issues: Array<typeof Issue.Type> = []
+    for (const [provider, entries] of Object.entries(file)) {
+      const models: Record<string, ModelConfig> = {}
+      for (const [index, entry] of entries.entries()) {
+        const at = `${provider}[${index}]`
+        const api = entry.api ?? "chat-completions"
+        const preset = entry.preset === undefined ? undefined : Presets.presets[entry.preset]
+        if (preset !== undefined && api !== "chat-completions") {
+          issues.push({ path: `${at}.preset`, message: `presets are for the chat-completions api, not ${api}` })
+        } else if (preset !== undefined && preset.baseUrl === undefined && entry.base_url === undefined) {
+          issues.push({ path: `${at}.base_url`, message: `the ${preset.name} preset needs base_url (the server's root, /v1 included)` })
+        }
+        const keyless = api === "ollama" || (preset !== undefined && !preset.needsKey)
+        if (entry.api_keys === undefined && !keyless) {
+          issues.push({ path: `${at}.api_keys`, message: "expected at least one key" })
+        }
+        const keys = yield* Effect.all(
+          (entry.api_keys ?? ["none"]).map((key, k) => readKey(key, `${at}.api_keys[${k}]`)),
+          { mode: "result" }
+        )
+        const read: Array<KeyPool.KeyOptions> = []
+        for (const key of keys) {
+          if (key._tag === "Failure") issues.push(...key.failure)
+          else read.push(key.success)
+        }
+        if (models[entry.model_name] !== undefined) {
+          issues.push({ path: `${at}.model_name`, message: `${entry.model_name} is listed twice` })
+        }
+        models[entry.model_name] = { provider, entry, keys: read }
+      }
+      providers[provider] = models
+    }
+    if (issues.length > 0) return yield* new ProviderConfigError({ source, issues })
+    return providers
+  })
+
+/** Reads and decodes a `provider.json` file. */
+export const load = (path: string): Effect.Effect<ProviderConfig, ProviderConfigError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const text = yield* fs.readFileString(path).pipe(
+      Effect.mapError((error) => new ProviderConfigError({ source: path, issues: [{ path: "", message: error.message }] }))
+    )
+    const json = yield* Effect.try({
+      try: () => JSON.parse(text) as unknown,
+      catch: (error) =>
+        new ProviderConfigError({ source: path, issues: [{ path: "", message: `not valid JSON: ${(error as Error).message}` }] })
+    })
+    return yield* fromJson(json, path)
+  })

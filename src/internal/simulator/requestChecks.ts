@@ -1,0 +1,34 @@
+/**
+ * What the simulator's wire formats share in checking a request by hand
+ * (field by field, so an error names the offending field as the real API does):
+ * the key of a bearer `authorization` header, the JSON-object guard, a value's
+ * type as error messages name it, and the `InvalidRequest` failure.
+ */
+import type * as Http from "node:http"
+import type { ApiError } from "../../simulator/Simulator.js"
+
+/** The key an `authorization` header carries, with or without its `Bearer` scheme. */
+export const bearerKey = (headers: Http.IncomingHttpHeaders): string | undefined => {
+  const value = headers.authorization
+  return value === undefined ? undefined : value.replace(/^bearer\s+/i, "").trim()
+}
+
+/** A JSON object as `JSON.parse` returns it (not an array, not `null`). */
+export const isRecord = (u: unknown): u is Readonly<Record<string, unknown>> =>
+  typeof u === "object" && u !== null && !Array.isArray(u)
+
+/** A JSON value's type with its article, as OpenAI and Gemini word it (`got an array`). */
+export const typeName = (u: unknown): string =>
+  u === null ? "null" : Array.isArray(u) ? "an array" : typeof u === "object" ? "an object" : `a ${typeof u}`
+
+/** A JSON value's type bare, as Anthropic (pydantic) and Ollama (Go's `encoding/json`) word it (`array`). */
+export const bareTypeName = (u: unknown): string =>
+  u === null ? "null" : Array.isArray(u) ? "array" : typeof u === "object" ? "object" : typeof u
+
+/** A request the format rejects; `param` names the offending field. */
+export const invalid = (message: string, param?: string, code?: string): ApiError => ({
+  _tag: "InvalidRequest",
+  message,
+  param,
+  code
+})
