@@ -9,6 +9,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { geminiSchema } from "../src/internal/providers/gemini/schema.js"
+import * as SchemaValues from "../src/internal/simulator/schemaValues.js"
 import { jsonSchemaOf } from "../src/Message.js"
 import * as Reply from "../src/simulator/Reply.js"
 import * as Simulator from "../src/simulator/Simulator.js"
@@ -37,9 +38,9 @@ describe("simulator structured output", () => {
   for (const [name, schema] of schemas) {
     it(`${name}: synthesize conforms, violate does not`, () => {
       const json = jsonSchemaOf(schema)
-      const good = JSON.parse(JSON.stringify(Reply.synthesize(json)))
+      const good = JSON.parse(JSON.stringify(SchemaValues.synthesize(json)))
       expect(decodes(schema, good), JSON.stringify(good)).toBe(true)
-      const bad = JSON.parse(JSON.stringify(Reply.violate(json)))
+      const bad = JSON.parse(JSON.stringify(SchemaValues.violate(json)))
       expect(decodes(schema, bad), JSON.stringify(bad)).toBe(false)
     })
   }
@@ -48,7 +49,7 @@ describe("simulator structured output", () => {
     for (const [name, schema] of schemas) {
       // Gemini has no tuples, and its bounds are inclusive: `geminiSchema` can only approximate those.
       if (name === "a tuple" || name === "bounds") continue
-      const value = Reply.synthesize(geminiSchema(jsonSchemaOf(schema)))
+      const value = SchemaValues.synthesize(geminiSchema(jsonSchemaOf(schema)))
       expect(decodes(schema, value), `${name}: ${JSON.stringify(value)}`).toBe(true)
     }
   })

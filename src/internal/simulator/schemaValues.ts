@@ -1,0 +1,158 @@
+/**
+ * Values for a JSON Schema, for the simulator's replies: one that conforms
+ * (structured output, tool arguments) and one that does not (the
+ * `nonconforming` output knob). Schemas are JSON Schema (draft 7 or 2020-12,
+ * as Effect's `JSONSchema.make` writes them) or Gemini's upper-case subset.
+ */
+import { resolveLocalRef } from "../jsonSchemaRef.js"
+import type { OutputMode } from "../../simulator/Reply.js"
+import { isRecord } from "./requestChecks.js"
+
+/** A `$ref` schema as its target, with the keywords beside the `$ref` (`minimum` on a `$ref` to `Int`) kept. */
+const inlineRef = (schema: Readonly<Record<string, unknown>>, root: unknown): unknown => {
+  const target = resolveLocalRef(root, schema.$ref as string)
+  const { $ref: _ref, ...siblings } = schema
+  return isRecord(target) ? { ...target, ...siblings } : target
+}
+
+/** The type a schema names: JSON Schema's lower case or Gemini's upper case; the first non-null of a list. */
+const typeOf = (schema: Readonly<Record<string, unknown>>): string | undefined => {
+  const type = Array.isArray(schema.type) ? schema.type.find((t) => t !== "null" && t !== "NULL") ?? "null" : schema.type
+  return typeof type === "string" ? type.toLowerCase() : undefined
+}
+
+const num = (value: unknown): number | undefined => (typeof value === "number" && Number.isFinite(value) ? value : undefined)
+
+/** 1 when the schema's bounds allow it, else the nearest allowed value. */
+const numberIn = (schema: Readonly<Record<string, unknown>>, integer: boolean): number => {
+  let low = num(schema.minimum) ?? -Infinity
+  let high = num(schema.maximum) ?? Infinity
+  const exclusiveLow = num(schema.exclusiveMinimum)
+  const exclusiveHigh = num(schema.exclusiveMaximum)
+  if (exclusiveLow !== undefined) low = Math.max(low, integer ? Math.floor(exclusiveLow) + 1 : exclusiveLow + 0.5)
+  if (exclusiveHigh !== undefined) high = Math.min(high, integer ? Math.ceil(exclusiveHigh) - 1 : exclusiveHigh - 0.5)
+  if (integer) {
+    low = Math.ceil(low)
+    high = Math.floor(high)
+  }
+  return 1 < low ? low : 1 > high ? high : 1
+}
+
+/** `"sim"`, padded or cut to the schema's length bounds. */
+const stringIn = (schema: Readonly<Record<string, unknown>>): string => {
+  const min = num(schema.minLength) ?? 0
+  const max = num(schema.maxLength) ?? Infinity
+  const text = min > 3 ? "sim".padEnd(Math.min(min, 1024), "x") : "sim"
+  return text.length > max ? text.slice(0, Math.max(0, max)) : text
+}
+
+/** The first branch of a union that is not `null`, or the first. */
+const branchOf = (schema: Readonly<Record<string, unknown>>): unknown => {
+  for (const key of ["anyOf", "oneOf", "allOf"] as const) {
+    const options = schema[key]
+    if (Array.isArray(options) && options.length > 0) {
+      return options.find((option) => !(isRecord(option) && typeOf(option) === "null")) ?? options[0]
+    }
+  }
+  return undefined
+}
+
+const conforming = (schema: unknown, root: unknown, depth: number): unknown => {
+  if (!isRecord(schema) || depth > 16) return "sim"
+  if (typeof schema.$ref === "string") return conforming(inlineRef(schema, root), root, depth + 1)
+  if ("const" in schema) return schema.const
+  if (Array.isArray(schema.enum) && schema.enum.length > 0) return schema.enum[0]
+  const branch = branchOf(schema)
+  if (branch !== undefined) return conforming(branch, root, depth + 1)
+  const type = typeOf(schema)
+  switch (type) {
+    case "string":
+      return stringIn(schema)
+    case "number":
+    case "integer":
+      return numberIn(schema, type === "integer")
+    case "boolean":
+      return true
+    case "null":
+      return null
+    case "array": {
+      const min = num(schema.minItems) ?? 0
+      const length = Math.min(Math.max(1, min), num(schema.maxItems) ?? Infinity, 8)
+      // A tuple: `prefixItems` (2020-12) or an `items` array (draft 7), each position its own schema.
+      const tuple = Array.isArray(schema.prefixItems) ? schema.prefixItems : Array.isArray(schema.items) ? schema.items : undefined
+      if (tuple === undefined) return Array.from({ length }, () => conforming(schema.items, root, depth + 1))
+      const rest = Array.isArray(schema.items) ? schema.additionalItems : schema.items
+      const head = tuple.map((item) => conforming(item, root, depth + 1))
+      const more = isRecord(rest) ? Math.max(0, Math.min(min, 8) - head.length) : 0
+      return [...head, ...Array.from({ length: more }, () => conforming(rest, root, depth + 1))]
+    }
+    case "object":
+    default: {
+      if (type !== "object" && !isRecord(schema.properties)) return "sim"
+      const out: Record<string, unknown> = {}
+      if (isRecord(schema.properties)) {
+        for (const [name, property] of Object.entries(schema.properties)) out[name] = conforming(property, root, depth + 1)
+      }
+      return out
+    }
+  }
+}
+
+/**
+ * A value that satisfies a JSON Schema (draft 7 or 2020-12 as Effect's
+ * `JSONSchema.make` writes it, or Gemini's OpenAPI subset with upper-case
+ * types): `const`, else the first `enum` value, else the first non-null branch
+ * of `anyOf`/`oneOf`/`allOf`; strings `"sim"` (padded to `minLength`), numbers
+ * and integers `1` (moved inside `minimum`/`maximum`), booleans `true`, arrays
+ * `max(1, minItems)` items (tuples position by position), objects every
+ * declared property. Local `$ref`s (`#/$defs/…`) are followed.
+ */
+export const synthesize = (schema: unknown): unknown => conforming(schema, schema, 0)
+
+/** A value of another type than the schema's. */
+const wrongType = (schema: Readonly<Record<string, unknown>>): unknown => {
+  switch (typeOf(schema)) {
+    case "string":
+      return 42
+    case "array":
+    case "object":
+      return "not what the schema asks for"
+    default:
+      return ["not what the schema asks for"]
+  }
+}
+
+const violating = (schema: unknown, root: unknown, depth: number): unknown => {
+  if (!isRecord(schema) || depth > 16) return { unexpected: true }
+  if (typeof schema.$ref === "string") return violating(inlineRef(schema, root), root, depth + 1)
+  if ("const" in schema || Array.isArray(schema.enum)) return "not-one-of-the-allowed-values"
+  const branch = branchOf(schema)
+  // Fits no branch of a union of non-objects; breaks the first branch of a union of objects.
+  if (branch !== undefined) return isRecord(branch) && typeOf(branch) === "object" ? violating(branch, root, depth + 1) : { unexpected: true }
+  if (typeOf(schema) === "object" && isRecord(schema.properties)) {
+    const names = Object.keys(schema.properties)
+    if (names.length > 0) {
+      const value = conforming(schema, root, depth) as Record<string, unknown>
+      value[names[0]!] = violating(schema.properties[names[0]!], root, depth + 1)
+      return value
+    }
+  }
+  return wrongType(schema)
+}
+
+/**
+ * A value that does not satisfy a JSON Schema: an object of the schema's
+ * shape whose first property is wrong, recursively, down to a value of the
+ * wrong type or outside an `enum`.
+ */
+export const violate = (schema: unknown): unknown => violating(schema, schema, 0)
+
+/**
+ * Tool-call arguments for a tool's schema: {@link synthesize}'s value, or
+ * {@link violate}'s for a nonconforming model; always an object.
+ */
+export const synthesizeArguments = (schema: unknown, output: OutputMode = "conforming"): unknown => {
+  const parameters = schema ?? { type: "object" }
+  const value = output === "nonconforming" ? violate(parameters) : synthesize(parameters)
+  return isRecord(value) ? value : {}
+}
