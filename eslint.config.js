@@ -27,5 +27,29 @@ export default tseslint.config(
   {
     files: ["src/cli/**", "bench/**", "examples/**", "bin/**"],
     rules: { "no-console": "off" }
+  },
+  // Who may import whom (docs/architecture.md, "Who imports whom").
+  {
+    files: ["src/**/*.ts"],
+    ignores: ["src/cli/**", "src/simulator/**", "src/internal/simulator/**", "src/testing.ts"],
+    rules: {
+      "no-restricted-imports": ["error", {
+        patterns: [{
+          group: ["**/simulator/*", "**/cli/*", "**/test/*", "**/bench/*", "**/examples/*"],
+          message: "The library imports neither the simulator, the command line, tests, the bench nor examples."
+        }]
+      }]
+    }
+  },
+  {
+    files: ["src/simulator/**", "src/internal/simulator/**", "src/testing.ts"],
+    rules: {
+      "no-restricted-imports": ["error", {
+        patterns: [{
+          group: ["**/cli/*", "**/test/*", "**/bench/*", "**/examples/*"],
+          message: "The simulator imports neither the command line, tests, the bench nor examples."
+        }]
+      }]
+    }
   }
 )
