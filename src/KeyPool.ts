@@ -18,7 +18,6 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
@@ -114,13 +113,12 @@ export interface KeyStatus {
 }
 
 /**
- * How a call with a lease went: `"success"`, the `LlmError` it failed with, or
- * its `Exit` (interruptions and defects are not held against the key).
+ * How a call with a lease went: `"success"` or the `LlmError` it failed with.
  *
  * @since 0.1.0
  * @category Models
  */
-export type Outcome = "success" | LlmError | Exit.Exit<unknown, LlmError>
+export type Outcome = "success" | LlmError
 
 /**
  * @since 0.1.0
@@ -132,22 +130,24 @@ export interface Service {
    * The least-loaded usable key, held until the scope closes. Fails with
    * `NoCapacityError` (`model` empty, `availableAt` the earliest cooldown end)
    * per `Options.whenExhausted`.
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { KeyPool, LlmError } from "effect-llm-router"
+   *
+   * const program = Effect.gen(function*() {
+   *   const pool = yield* KeyPool.make({ providerId: "openai", keys: ["sk-one", "sk-two"] })
+   *   yield* Effect.scoped(Effect.gen(function*() {
+   *     const lease = yield* pool.acquire
+   *     // ... call the provider with lease.credentials, then say how it went:
+   *     yield* pool.report(lease, new LlmError.RateLimitError({ provider: "openai", model: "gpt-4o-mini" }))
+   *   }))
+   *   return yield* pool.status
+   * })
+   * ```
    */
   readonly acquire: Effect.Effect<Lease, NoCapacityError, Scope.Scope>
-  /**
-   * `acquire` without a scope, for callers that manage the lease's life
-   * themselves (the `Llm` service): waits as `acquire` does. Call it
-   * uninterruptibly (its waits stay interruptible) and give the lease back
-   * exactly once with `release`.
-   */
-  readonly take: Effect.Effect<Lease, NoCapacityError>
-  /** `take` if a key is usable now; `undefined` otherwise. Never waits. */
-  readonly tryTake: Effect.Effect<Lease | undefined>
-  /**
-   * Gives back a key from `take`, first reporting the call's outcome as
-   * `report` does (none when `outcome` is undefined).
-   */
-  readonly release: (lease: Lease, outcome: Outcome | undefined) => Effect.Effect<void>
   /**
    * `RateLimitError`: cool the key down for its `retryAfter` (or the default
    * cooldown; a cooldown is only ever extended). `AuthError`: disable the key

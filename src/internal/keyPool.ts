@@ -5,6 +5,11 @@
  * so under any concurrency each acquire, release and report sees and leaves a
  * consistent state. The state object is mutable on purpose: copying a heap of
  * 10,000 keys per acquire would make the pool linear.
+ *
+ * The `Llm` service holds a lease without a scope, through the fast paths kept
+ * on the service object under a symbol declared here (not in
+ * `KeyPool.Service`): `fastPath` reads them, and derives them from `acquire`
+ * and `report` for a pool written by hand.
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -67,6 +72,12 @@ export interface State {
    */
   wake: Deferred.Deferred<void> | undefined
 }
+
+/**
+ * How a call with a lease went, as the `Llm` service tells it: an outcome, or
+ * the call's `Exit` (interruptions and defects are not held against the key).
+ */
+export type Settled = KeyPool.Outcome | Exit.Exit<unknown, LlmError>
 
 /** What `report` understands, normalized. */
 type Verdict =
@@ -255,7 +266,7 @@ export const release = (state: State, slot: Slot): Deferred.Deferred<void> | und
   return wasSaturated ? takeWake(state) : undefined
 }
 
-const verdictOf = (outcome: KeyPool.Outcome): Verdict => {
+const verdictOf = (outcome: Settled): Verdict => {
   if (outcome === "success") return { _tag: "Success" }
   if (Exit.isExit(outcome)) {
     if (Exit.isSuccess(outcome)) return { _tag: "Success" }
@@ -286,7 +297,7 @@ const verdictOfError = (error: LlmError): Verdict => {
 export const report = (
   state: State,
   slot: Slot,
-  outcome: KeyPool.Outcome,
+  outcome: Settled,
   now: number,
   defaultCooldownMillis: number
 ): Deferred.Deferred<void> | undefined => {
@@ -397,6 +408,67 @@ const noCapacity = (providerId: string, availableAt: number | undefined) =>
     availableAt === undefined ? { provider: providerId, model: "" } : { provider: providerId, model: "", availableAt }
   )
 
+/** What the `Llm` service holds a key with. */
+export interface FastPath {
+  /**
+   * `acquire` without a scope: waits as `acquire` does. Call it
+   * uninterruptibly (its waits stay interruptible) and give the lease back
+   * exactly once with `release`.
+   */
+  readonly take: Effect.Effect<KeyPool.Lease, NoCapacityError>
+  /** `take` if a key is usable now; `undefined` otherwise. Never waits. */
+  readonly tryTake: Effect.Effect<KeyPool.Lease | undefined>
+  /** Gives back a key from `take`, first reporting the call's outcome (none when `undefined`). */
+  readonly release: (lease: KeyPool.Lease, outcome: Settled | undefined) => Effect.Effect<void>
+}
+
+/** The key of the fast paths on a pool built here. */
+export const FastPathId: unique symbol = Symbol.for("effect-llm-router/KeyPool/FastPath")
+
+interface Pool extends KeyPool.Service {
+  readonly [FastPathId]: FastPath
+}
+
+const hasFastPath = (pool: KeyPool.Service): pool is Pool => FastPathId in pool
+
+/** The pool's fast paths, or ones derived from `acquire` for a pool built elsewhere. Read it once, not per call. */
+export const fastPath = (pool: KeyPool.Service): FastPath => hasFastPath(pool) ? pool[FastPathId] : derived(pool)
+
+/** A lease of a hand-written pool, with the scope its `acquire` runs in. */
+class ScopedLease implements KeyPool.Lease {
+  readonly credentials: ProviderClient.Credentials
+  readonly slot: number
+  constructor(readonly lease: KeyPool.Lease, readonly scope: Scope.Closeable) {
+    this.credentials = lease.credentials
+    this.slot = lease.slot
+  }
+}
+
+const outcomeOf = (settled: Settled): KeyPool.Outcome | undefined => {
+  if (!Exit.isExit(settled)) return settled
+  if (Exit.isSuccess(settled)) return "success"
+  return Option.getOrUndefined(Cause.findErrorOption(settled.cause))
+}
+
+// A hand-written pool is acquired in a scope of its own, closed by `release`.
+// It cannot be tried without waiting, so `tryTake` always says no.
+const derived = (pool: KeyPool.Service): FastPath => ({
+  take: Effect.flatMap(Scope.make(), (scope) =>
+    Effect.map(
+      Effect.onError(Scope.provide(pool.acquire, scope), (cause) => Scope.close(scope, Exit.failCause(cause))),
+      (lease): KeyPool.Lease => new ScopedLease(lease, scope)
+    )),
+  tryTake: Effect.succeed(undefined),
+  release: (lease, settled) => {
+    if (!(lease instanceof ScopedLease)) {
+      return Effect.die(new Error(`KeyPool ${pool.providerId}: a lease this pool did not issue was given to it`))
+    }
+    const outcome = settled === undefined ? undefined : outcomeOf(settled)
+    const close = Scope.close(lease.scope, Exit.void)
+    return outcome === undefined ? close : Effect.andThen(pool.report(lease.lease, outcome), close)
+  }
+})
+
 /** A service over a (possibly shared) state. */
 export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Service => {
   const { defaultCooldownMillis, maxWaitMillis, providerId } = settings
@@ -457,11 +529,11 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
       )
     )
 
-  const report_ = (lease: KeyPool.Lease, outcome: KeyPool.Outcome) =>
+  const report_ = (lease: KeyPool.Lease, outcome: Settled) =>
     onSlot(lease, (state, slot, now) => [report(state, slot, outcome, now, defaultCooldownMillis)])
 
   // Reported first, then released: a rate-limited key goes to the cooling heap, not back to ready.
-  const release_ = (lease: KeyPool.Lease, outcome: KeyPool.Outcome | undefined) =>
+  const release_ = (lease: KeyPool.Lease, outcome: Settled | undefined) =>
     onSlot(lease, (state, slot, now) => [
       outcome === undefined ? undefined : report(state, slot, outcome, now, defaultCooldownMillis),
       release(state, slot)
@@ -473,13 +545,12 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
       Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, release_(lease, undefined)), lease)))
   )
 
-  return {
+  const pool: Pool = {
     providerId,
     acquire,
-    take,
-    tryTake,
-    release: release_,
     report: report_,
-    status: Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.map(Ref.get(ref), (state) => status(state, now)))
+    status: Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.map(Ref.get(ref), (state) => status(state, now))),
+    [FastPathId]: { take, tryTake, release: release_ }
   }
+  return pool
 }
