@@ -431,6 +431,11 @@ interface Pool extends KeyPool.Service {
 
 const hasFastPath = (pool: KeyPool.Service): pool is Pool => FastPathId in pool
 
+// Not enumerable: a decorator written as `{ ...pool, report }` must not carry
+// the fast paths past its own `report`; it gets derived ones instead.
+const withFastPath = (pool: KeyPool.Service, fast: FastPath): Pool =>
+  Object.defineProperty(pool, FastPathId, { value: fast }) as Pool
+
 /** The pool's fast paths, or ones derived from `acquire` for a pool built elsewhere. Read it once, not per call. */
 export const fastPath = (pool: KeyPool.Service): FastPath => hasFastPath(pool) ? pool[FastPathId] : derived(pool)
 
@@ -545,12 +550,10 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
       Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, release_(lease, undefined)), lease)))
   )
 
-  const pool: Pool = {
+  return withFastPath({
     providerId,
     acquire,
     report: report_,
-    status: Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.map(Ref.get(ref), (state) => status(state, now))),
-    [FastPathId]: { take, tryTake, release: release_ }
-  }
-  return pool
+    status: Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.map(Ref.get(ref), (state) => status(state, now)))
+  }, { take, tryTake, release: release_ })
 }

@@ -54,6 +54,11 @@ interface Limiter extends RateLimiter.Service {
 
 const hasFastPath = (service: RateLimiter.Service): service is Limiter => FastPathId in service
 
+// Not enumerable: a decorator written as `{ ...limiter, consume }` must not
+// carry the fast paths past its own `consume`; it gets derived ones instead.
+const withFastPath = (service: RateLimiter.Service, fast: FastPath): Limiter =>
+  Object.defineProperty(service, FastPathId, { value: fast }) as Limiter
+
 /** The limiter's fast paths, or ones derived from `consume` for a limiter built elsewhere. Read it once, not per call. */
 export const fastPath = (service: RateLimiter.Service): FastPath =>
   hasFastPath(service) ? service[FastPathId] : derived(service)
@@ -262,13 +267,10 @@ export const make = (options: RateLimiter.Options): Effect.Effect<RateLimiter.Se
 
     const reset = Effect.andThen(requests.reset, budget === undefined ? Effect.void : budget.reset)
 
-    const limiter: Limiter = {
-      consume,
-      status,
-      reset,
-      [FastPathId]: { takePermit, tryTakePermit, hasTokenBudget: budget !== undefined, reserve, reconcile }
-    }
-    return limiter
+    return withFastPath(
+      { consume, status, reset },
+      { takePermit, tryTakePermit, hasTokenBudget: budget !== undefined, reserve, reconcile }
+    )
   })
 
 const unlimitedResult: RateLimiter.ConsumeResult = {
@@ -289,7 +291,7 @@ export const unlimited = (): RateLimiter.Service => {
     inFlight++
     return leave
   })
-  const limiter: Limiter = {
+  return withFastPath({
     consume: () => Effect.as(Effect.acquireRelease(enter, () => leave), unlimitedResult),
     status: Effect.sync(() => ({
       available: Infinity,
@@ -298,14 +300,12 @@ export const unlimited = (): RateLimiter.Service => {
       waiting: 0,
       inFlight
     })),
-    reset: Effect.void,
-    [FastPathId]: {
-      takePermit: () => enter,
-      tryTakePermit: () => enter,
-      hasTokenBudget: false,
-      reserve: (estimate) => Effect.succeed({ estimate, settled: true }),
-      reconcile: () => Effect.void
-    }
-  }
-  return limiter
+    reset: Effect.void
+  }, {
+    takePermit: () => enter,
+    tryTakePermit: () => enter,
+    hasTokenBudget: false,
+    reserve: (estimate) => Effect.succeed({ estimate, settled: true }),
+    reconcile: () => Effect.void
+  })
 }
