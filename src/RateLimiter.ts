@@ -178,8 +178,11 @@ export class RateLimiterExceededError extends Schema.TaggedError<RateLimiterExce
       : this.bucket === "tokensPerMinute"
       ? "tokens-per-minute budget"
       : "cap on calls in flight"
-    const wait = this.retryAfter === undefined ? "" : ` for about ${Duration.format(this.retryAfter)}`
-    return `The ${what} (${this.limit}) has ${this.remaining} left. Wait${wait}, or consume with onExceeded: "delay".`
+    const wait = this.retryAfter === undefined
+      ? ""
+      : ` for about ${Duration.format(Duration.millis(Math.ceil(Duration.toMillis(this.retryAfter))))}`
+    const left = Math.floor(this.remaining * 100) / 100
+    return `The ${what} (${this.limit}) has ${left} left. Wait${wait}, or consume with onExceeded: "delay".`
   }
 }
 
