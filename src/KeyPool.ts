@@ -23,6 +23,7 @@ import type * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import * as Internal from "./internal/keyPool.js"
+import * as PoolService from "./internal/keyPoolService.js"
 import type { LlmError, NoCapacityError } from "./LlmError.js"
 import type * as ProviderClient from "./ProviderClient.js"
 
@@ -181,10 +182,10 @@ export const make = (options: Options): Effect.Effect<Service> =>
   Effect.andThen(
     validated(options),
     Effect.suspend(() => {
-      const settings = Internal.settingsOf(options)
+      const settings = PoolService.settingsOf(options)
       return Effect.map(
         Ref.make(Internal.makeState(options.providerId, options.keys)),
-        (ref) => KeyPool.of(Internal.makeService(ref, settings))
+        (ref) => KeyPool.of(PoolService.makeService(ref, settings))
       )
     })
   )
@@ -218,19 +219,19 @@ export const makeRegistry: Effect.Effect<RegistryService> = Effect.sync(() => {
       Effect.andThen(
         validated(options),
         Effect.suspend(() => {
-          const settings = Internal.settingsOf(options)
+          const settings = PoolService.settingsOf(options)
           const existing = states.get(options.providerId)
           if (existing === undefined) {
             const ref = Ref.makeUnsafe(Internal.makeState(options.providerId, options.keys))
             states.set(options.providerId, ref)
-            return Effect.succeed(KeyPool.of(Internal.makeService(ref, settings)))
+            return Effect.succeed(KeyPool.of(PoolService.makeService(ref, settings)))
           }
           return Effect.flatMap(
             Ref.modify(existing, (state) => [Internal.addKeys(state, options.keys), state]),
             (wake) =>
               Effect.as(
                 wake === undefined ? Effect.void : Deferred.succeed(wake, undefined),
-                KeyPool.of(Internal.makeService(existing, settings))
+                KeyPool.of(PoolService.makeService(existing, settings))
               )
           )
         })

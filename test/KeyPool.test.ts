@@ -18,6 +18,7 @@ import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
 import { KeyPool, LlmError } from "effect-llm-router"
 import * as Internal from "../src/internal/keyPool.js"
+import * as Service from "../src/internal/keyPoolService.js"
 import { effectProp } from "./utils/effectProp.js"
 
 const keyA = "sk-alpha-secret-value-0001"
@@ -533,7 +534,7 @@ describe("KeyPool properties", () => {
         }
         const state = Internal.makeState(options.providerId, options.keys)
         const ref = yield* Ref.make(state)
-        const pool = Internal.makeService(ref, Internal.settingsOf(options))
+        const pool = Service.makeService(ref, Service.settingsOf(options))
         const holders: Array<Holder> = []
         // A disabled key's request count is frozen from the moment it is disabled.
         const frozen = new Map<number, number>()
@@ -588,7 +589,7 @@ describe("KeyPool properties", () => {
 
         // Once every cooldown has passed, any enabled key is usable again at once.
         yield* TestClock.adjust("1 hour")
-        const failing = Internal.makeService(ref, Internal.settingsOf({ ...options, whenExhausted: { _tag: "Fail" } }))
+        const failing = Service.makeService(ref, Service.settingsOf({ ...options, whenExhausted: { _tag: "Fail" } }))
         const after = yield* Effect.exit(cycle(failing))
         expect(Exit.isSuccess(after)).toBe(state.enabled > 0)
         check()

@@ -3,7 +3,7 @@
  * `Llm` service takes a permit with, without a scope and without waiting when
  * the permit is free.
  *
- * The fast paths live on the service object under a symbol declared here, not
+ * The fast paths live on the service object under a symbol (`fastPath.ts`), not
  * in `RateLimiter.Service`: `fastPath` reads them, and derives them from
  * `consume` for a limiter written by hand (a test double, a decorator).
  */
@@ -14,6 +14,7 @@ import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import type * as RateLimiter from "../RateLimiter.js"
 import { RateLimiterCostError, RateLimiterExceededError } from "../RateLimiter.js"
+import * as FastPaths from "./fastPath.js"
 import * as Bucket from "./rateLimiterBucket.js"
 
 /** Model tokens held for one call by `reserve`, until `reconcile` settles them. */
@@ -45,23 +46,11 @@ export interface FastPath {
   readonly reconcile: (reservation: Reservation, actualTokens: number) => Effect.Effect<void>
 }
 
-/** The key of the fast paths on a limiter built here. */
-export const FastPathId: unique symbol = Symbol.for("effect-llm-router/RateLimiter/FastPath")
-
-interface Limiter extends RateLimiter.Service {
-  readonly [FastPathId]: FastPath
-}
-
-const hasFastPath = (service: RateLimiter.Service): service is Limiter => FastPathId in service
-
-// Not enumerable: a decorator written as `{ ...limiter, consume }` must not
-// carry the fast paths past its own `consume`; it gets derived ones instead.
-const withFastPath = (service: RateLimiter.Service, fast: FastPath): Limiter =>
-  Object.defineProperty(service, FastPathId, { value: fast }) as Limiter
+const fastPaths = FastPaths.slot<FastPath>("effect-llm-router/RateLimiter/FastPath")
 
 /** The limiter's fast paths, or ones derived from `consume` for a limiter built elsewhere. Read it once, not per call. */
 export const fastPath = (service: RateLimiter.Service): FastPath =>
-  hasFastPath(service) ? service[FastPathId] : derived(service)
+  fastPaths.read(service) ?? derived(service)
 
 // A hand-written limiter is consumed in a scope of its own, closed by the
 // permit's release. It sees the request cost only: its budget, if any, is its own.
@@ -267,7 +256,7 @@ export const make = (options: RateLimiter.Options): Effect.Effect<RateLimiter.Se
 
     const reset = Effect.andThen(requests.reset, budget === undefined ? Effect.void : budget.reset)
 
-    return withFastPath(
+    return fastPaths.attach(
       { consume, status, reset },
       { takePermit, tryTakePermit, hasTokenBudget: budget !== undefined, reserve, reconcile }
     )
@@ -291,7 +280,7 @@ export const unlimited = (): RateLimiter.Service => {
     inFlight++
     return leave
   })
-  return withFastPath({
+  return fastPaths.attach({
     consume: () => Effect.as(Effect.acquireRelease(enter, () => leave), unlimitedResult),
     status: Effect.sync(() => ({
       available: Infinity,

@@ -4,7 +4,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
-import * as Internal from "../../src/internal/keyPool.js"
+import type { Settled } from "../../src/internal/keyPool.js"
+import * as Internal from "../../src/internal/keyPoolService.js"
 import * as KeyPool from "../../src/KeyPool.js"
 import * as LlmError from "../../src/LlmError.js"
 
@@ -46,7 +47,7 @@ describe("KeyPool fast paths", () => {
     Effect.gen(function*() {
       const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
       const fast = Internal.fastPath(pool)
-      const cycle = (outcome: Internal.Settled) => Effect.flatMap(fast.take, (lease) => fast.release(lease, outcome))
+      const cycle = (outcome: Settled) => Effect.flatMap(fast.take, (lease) => fast.release(lease, outcome))
       yield* cycle(timeout)
       yield* cycle(Exit.fail(timeout))
       expect((yield* statusOf(pool, idA)).failures).toBe(2)

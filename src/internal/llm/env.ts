@@ -9,7 +9,7 @@ import type * as Pricing from "../../Pricing.js"
 import type * as ProviderClient from "../../ProviderClient.js"
 import type * as RateLimiter from "../../RateLimiter.js"
 import * as RetryPolicy from "../../RetryPolicy.js"
-import * as KeyPoolInternal from "../keyPool.js"
+import * as KeyPoolInternal from "../keyPoolService.js"
 import * as RateLimiterInternal from "../rateLimiter.js"
 
 export interface Env {
