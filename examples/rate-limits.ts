@@ -35,7 +35,14 @@ const program = Effect.gen(function*() {
   yield* Console.log(`15 calls took ${seconds(elapsed)} s; each call's own time, waiting included:`)
   yield* Console.log(calls.map(([duration]) => seconds(duration)).join(" "))
 
+  // Work of your own can share the bucket: `consume` takes a slot and tokens for
+  // as long as its scope is open. With `onExceeded: "fail"` it does not wait
+  // when the bucket is short, and says when the tokens will be there.
   const limiter = yield* RateLimiter.RateLimiter
+  yield* Effect.scoped(limiter.consume({ cost: 5, onExceeded: "fail" })).pipe(
+    Effect.flatMap(({ remaining }) => Console.log(`a side job went at once; ${remaining.toFixed(1)} tokens left`)),
+    Effect.catchTag("RateLimiterExceededError", (error) => Console.log(`a side job would wait: ${error.message}`))
+  )
   const status = yield* limiter.status
   yield* Console.log(
     `limiter: ${status.available.toFixed(1)}/${status.capacity} tokens available, ${status.refillRate}/s refill, ` +

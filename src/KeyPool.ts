@@ -18,12 +18,12 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import * as Internal from "./internal/keyPool.js"
+import * as PoolService from "./internal/keyPoolService.js"
 import type { LlmError, NoCapacityError } from "./LlmError.js"
 import type { OptionsError } from "./OptionsError.js"
 import type * as ProviderClient from "./ProviderClient.js"
@@ -115,13 +115,12 @@ export interface KeyStatus {
 }
 
 /**
- * How a call with a lease went: `"success"`, the `LlmError` it failed with, or
- * its `Exit` (interruptions and defects are not held against the key).
+ * How a call with a lease went: `"success"` or the `LlmError` it failed with.
  *
  * @since 0.1.0
  * @category Models
  */
-export type Outcome = "success" | LlmError | Exit.Exit<unknown, LlmError>
+export type Outcome = "success" | LlmError
 
 /**
  * @since 0.1.0
@@ -133,22 +132,24 @@ export interface Service {
    * The least-loaded usable key, held until the scope closes. Fails with
    * `NoCapacityError` (`model` empty, `availableAt` the earliest cooldown end)
    * per `Options.whenExhausted`.
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { KeyPool, LlmError } from "effect-llm-router"
+   *
+   * const program = Effect.gen(function*() {
+   *   const pool = yield* KeyPool.make({ providerId: "openai", keys: ["sk-one", "sk-two"] })
+   *   yield* Effect.scoped(Effect.gen(function*() {
+   *     const lease = yield* pool.acquire
+   *     // ... call the provider with lease.credentials, then say how it went:
+   *     yield* pool.report(lease, new LlmError.RateLimitError({ provider: "openai", model: "gpt-4o-mini" }))
+   *   }))
+   *   return yield* pool.status
+   * })
+   * ```
    */
   readonly acquire: Effect.Effect<Lease, NoCapacityError, Scope.Scope>
-  /**
-   * `acquire` without a scope, for callers that manage the lease's life
-   * themselves (the `Llm` service): waits as `acquire` does. Call it
-   * uninterruptibly (its waits stay interruptible) and give the lease back
-   * exactly once with `release`.
-   */
-  readonly take: Effect.Effect<Lease, NoCapacityError>
-  /** `take` if a key is usable now; `undefined` otherwise. Never waits. */
-  readonly tryTake: Effect.Effect<Lease | undefined>
-  /**
-   * Gives back a key from `take`, first reporting the call's outcome as
-   * `report` does (none when `outcome` is undefined).
-   */
-  readonly release: (lease: Lease, outcome: Outcome | undefined) => Effect.Effect<void>
   /**
    * `RateLimitError`: cool the key down for its `retryAfter` (or the default
    * cooldown; a cooldown is only ever extended). `AuthError`: disable the key
@@ -182,10 +183,10 @@ export const make = (options: Options): Effect.Effect<Service, OptionsError> =>
   Effect.andThen(
     validated(options),
     Effect.suspend(() => {
-      const settings = Internal.settingsOf(options)
+      const settings = PoolService.settingsOf(options)
       return Effect.map(
         Ref.make(Internal.makeState(options.providerId, options.keys)),
-        (ref) => KeyPool.of(Internal.makeService(ref, settings))
+        (ref) => KeyPool.of(PoolService.makeService(ref, settings))
       )
     })
   )
@@ -219,19 +220,19 @@ export const makeRegistry: Effect.Effect<RegistryService> = Effect.sync(() => {
       Effect.andThen(
         validated(options),
         Effect.suspend(() => {
-          const settings = Internal.settingsOf(options)
+          const settings = PoolService.settingsOf(options)
           const existing = states.get(options.providerId)
           if (existing === undefined) {
             const ref = Ref.makeUnsafe(Internal.makeState(options.providerId, options.keys))
             states.set(options.providerId, ref)
-            return Effect.succeed(KeyPool.of(Internal.makeService(ref, settings)))
+            return Effect.succeed(KeyPool.of(PoolService.makeService(ref, settings)))
           }
           return Effect.flatMap(
             Ref.modify(existing, (state) => [Internal.addKeys(state, options.keys), state]),
             (wake) =>
               Effect.as(
                 wake === undefined ? Effect.void : Deferred.succeed(wake, undefined),
-                KeyPool.of(Internal.makeService(existing, settings))
+                KeyPool.of(PoolService.makeService(existing, settings))
               )
           )
         })

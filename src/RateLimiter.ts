@@ -15,13 +15,14 @@
  */
 import type * as Config from "effect/Config"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import type * as ChatRequest from "./ChatRequest.js"
 import * as Invalid from "./internal/optionsError.js"
-import * as Bucket from "./internal/rateLimiterBucket.js"
+import * as Internal from "./internal/rateLimiter.js"
 import { textOf } from "./Message.js"
 import type { OptionsError } from "./OptionsError.js"
 
@@ -36,12 +37,13 @@ export interface Options {
   readonly capacity: number
   /** Tokens added per second. A positive finite number. */
   readonly refillRate: number
-  /** The most calls inside `withPermit` at once, a positive integer. Default: no cap. */
+  /** The most `consume` scopes open at once, a positive integer. Default: no cap. */
   readonly maxConcurrency?: number | undefined
   /**
    * A budget of model tokens per minute, kept in a second bucket of this
-   * capacity that refills at `tokensPerMinute / 60` per second (see `reserve`,
-   * `reconcile`, `withBudget`). A positive finite number. Default: no budget.
+   * capacity that refills at `tokensPerMinute / 60` per second (see
+   * `ConsumeOptions.tokens` and `ConsumeResult.reconcile`). A positive finite
+   * number. Default: no budget.
    */
   readonly tokensPerMinute?: number | undefined
 }
@@ -53,11 +55,11 @@ export interface Options {
  * @category Models
  */
 export interface BudgetStatus {
-  /** Model tokens that can be reserved now; below zero while a debt is paid back. */
+  /** Model tokens that can be consumed now; below zero while a debt is paid back. */
   readonly available: number
   /** `tokensPerMinute`. */
   readonly capacity: number
-  /** Reservations waiting for the budget. */
+  /** Calls waiting for the budget. */
   readonly waiting: number
 }
 
@@ -75,7 +77,7 @@ export interface Status {
   readonly refillRate: number
   /** Calls waiting for tokens. */
   readonly waiting: number
-  /** Calls holding a permit (running inside `withPermit`, or with a `permit` whose scope is open). */
+  /** Calls holding a slot: `consume` scopes still open. */
   readonly inFlight: number
   /** Present when the limiter caps calls in flight. */
   readonly maxConcurrency?: number
@@ -84,14 +86,51 @@ export interface Status {
 }
 
 /**
- * Model tokens held for one call by `reserve`, until `reconcile` settles them
- * against the real usage.
+ * What `consume` takes.
  *
  * @since 0.1.0
  * @category Models
  */
-export interface Reservation {
-  readonly estimate: number
+export interface ConsumeOptions {
+  /** Request tokens to take from the bucket. Default 1. */
+  readonly cost?: number | undefined
+  /**
+   * Model tokens to take from the tokens-per-minute budget: an estimate of the
+   * call's usage (`estimateTokens`), settled by `ConsumeResult.reconcile`.
+   * Ignored without `tokensPerMinute`. Default 0.
+   */
+  readonly tokens?: number | undefined
+  /**
+   * When the slot, the tokens or the budget are not free now: `"delay"` waits
+   * for them in arrival order; `"fail"` fails at once with
+   * `RateLimiterExceededError`, taking nothing. Default `"delay"`.
+   */
+  readonly onExceeded?: "delay" | "fail" | undefined
+}
+
+/**
+ * What a `consume` got.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface ConsumeResult {
+  /** How long the call waited for its slot, tokens and budget. */
+  readonly delay: Duration.Duration
+  /** The bucket's capacity. */
+  readonly limit: number
+  /** Tokens left in the bucket; fractional while a token is refilling. */
+  readonly remaining: number
+  /** How long until the bucket is full again, with nothing else taken. */
+  readonly resetAfter: Duration.Duration
+  /**
+   * Settles the budget against the model tokens the call used: unused tokens go
+   * back; tokens beyond the estimate are taken at once, into debt if the budget
+   * is short. Settles once; later calls, and a usage that is not a non-negative
+   * finite number, do nothing. Not called, the estimate stays spent, as a
+   * provider counts a request it never reported on.
+   */
+  readonly reconcile: (actualTokens: number) => Effect.Effect<void>
 }
 
 /**
@@ -116,62 +155,70 @@ export class RateLimiterCostError extends Schema.TaggedError<RateLimiterCostErro
 }
 
 /**
+ * A `consume` with `onExceeded: "fail"` that found its slot, tokens or budget
+ * taken. It took nothing.
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export class RateLimiterExceededError extends Schema.TaggedError<RateLimiterExceededError>()(
+  "RateLimiterExceededError",
+  {
+    /** What was short: the request bucket, the tokens-per-minute budget or the in-flight cap. */
+    bucket: Schema.Literals(["requests", "tokensPerMinute", "concurrency"]),
+    /** That bucket's capacity. */
+    limit: Schema.Number,
+    /** What was left in it. */
+    remaining: Schema.Number,
+    /** When the tokens are due, if nobody else takes them; absent for the in-flight cap, which frees as calls end. */
+    retryAfter: Schema.optional(Schema.Duration)
+  }
+) {
+  override get message() {
+    const what = this.bucket === "requests"
+      ? "rate limiter's bucket"
+      : this.bucket === "tokensPerMinute"
+      ? "tokens-per-minute budget"
+      : "cap on calls in flight"
+    const wait = this.retryAfter === undefined
+      ? ""
+      : ` for about ${Duration.format(Duration.millis(Math.ceil(Duration.toMillis(this.retryAfter))))}`
+    const left = Math.floor(this.remaining * 100) / 100
+    return `The ${what} (${this.limit}) has ${left} left. Wait${wait}, or consume with onExceeded: "delay".`
+  }
+}
+
+/**
  * @since 0.1.0
  * @category Models
  */
 export interface Service {
-  /** Waits, in arrival order, until `cost` tokens (default 1) are free and takes them. */
-  readonly take: (cost?: number) => Effect.Effect<void, RateLimiterCostError>
-  /** Takes `cost` tokens (default 1) if they are free now and nobody waits ahead; never waits. */
-  readonly tryTake: (cost?: number) => Effect.Effect<boolean>
   /**
-   * Takes a slot (with `maxConcurrency`) and then `cost` tokens (default 1),
-   * waiting for each in arrival order. The slot is held until the scope closes,
-   * which suits a stream that must keep its slot while it is read; the tokens
-   * are spent.
+   * Takes a slot (with `maxConcurrency`), the budget's `tokens` (with
+   * `tokensPerMinute`) and `cost` request tokens, in arrival order; waits for
+   * them or fails at once, per `onExceeded`. The slot is held until the scope
+   * closes, which suits a stream that must keep its slot while it is read;
+   * the tokens are spent. Fails with `RateLimiterCostError` when the cost or
+   * the tokens could never be granted.
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { RateLimiter } from "effect-llm-router"
+   *
+   * const program = Effect.gen(function*() {
+   *   const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 2, maxConcurrency: 4 })
+   *   const { delay, remaining } = yield* Effect.scoped(limiter.consume({ cost: 2 }))
+   *   return { delay, remaining }
+   * })
+   * ```
    */
-  readonly permit: (cost?: number) => Effect.Effect<void, RateLimiterCostError, Scope.Scope>
-  /**
-   * `permit` without a scope, for callers that manage its life themselves
-   * (the `Llm` service): waits as `permit` does and gives the effect that
-   * frees the permit's slot, to run exactly once. Call it uninterruptibly (its
-   * waits stay interruptible) so the permit cannot be lost between the two.
-   */
-  readonly takePermit: (cost?: number) => Effect.Effect<Effect.Effect<void>, RateLimiterCostError>
-  /** `takePermit` if the slot and the tokens are free now and nobody waits ahead; `undefined` otherwise. Never waits. */
-  readonly tryTakePermit: (cost?: number) => Effect.Effect<Effect.Effect<void> | undefined, RateLimiterCostError>
-  /**
-   * Runs `self` under a `permit(cost)`: the slot is freed when `self` ends.
-   */
-  readonly withPermit: <A, E, R>(self: Effect.Effect<A, E, R>, cost?: number) => Effect.Effect<A, E | RateLimiterCostError, R>
+  readonly consume: (
+    options?: ConsumeOptions
+  ) => Effect.Effect<ConsumeResult, RateLimiterCostError | RateLimiterExceededError, Scope.Scope>
   readonly status: Effect.Effect<Status>
   /** Fills the bucket (and the budget, forgiving any debt) and serves waiters. */
   readonly reset: Effect.Effect<void>
-  /**
-   * Waits, in arrival order, until the budget holds `estimate` model tokens and
-   * holds them. Without `tokensPerMinute` it returns at once.
-   */
-  readonly reserve: (estimate: number) => Effect.Effect<Reservation, RateLimiterCostError>
-  /** Whether `reserve` holds anything: the limiter has a `tokensPerMinute` budget. */
-  readonly hasTokenBudget: boolean
-  /**
-   * Settles a reservation against the tokens the call really used: unused tokens
-   * go back; tokens used beyond the estimate are taken at once, into debt if the
-   * budget is short. Settles once; later calls do nothing. A usage that is not a
-   * non-negative finite number leaves the reservation as it was.
-   */
-  readonly reconcile: (reservation: Reservation, actualTokens: number) => Effect.Effect<void>
-  /**
-   * `reserve(estimate)`, then `self`, then `reconcile` with `tokensOf(result)`.
-   * When `self` fails or is interrupted the estimate stays spent, since the
-   * provider may have counted the request. With `withPermit` too, put this one
-   * outside, so the request token is taken right before the call starts.
-   */
-  readonly withBudget: <A, E, R>(
-    estimate: number,
-    self: Effect.Effect<A, E, R>,
-    tokensOf: (a: A) => number
-  ) => Effect.Effect<A, E | RateLimiterCostError, R>
 }
 
 /**
@@ -186,11 +233,6 @@ const validate = (options: Options): OptionsError | undefined =>
     Invalid.positive("RateLimiter", "maxConcurrency", options.maxConcurrency, { integer: true, optional: true }) ??
     Invalid.positive("RateLimiter", "tokensPerMinute", options.tokensPerMinute, { optional: true })
 
-const costError = (cost: number, capacity: number, bucket: RateLimiterCostError["bucket"]) =>
-  Number.isFinite(cost) && cost >= 0 && cost <= capacity
-    ? undefined
-    : new RateLimiterCostError({ cost, capacity, bucket })
-
 /**
  * Builds a limiter whose refill fibers live in the current scope. Fails with
  * `OptionsError` naming the first option out of range.
@@ -202,141 +244,7 @@ export const make = (options: Options): Effect.Effect<Service, OptionsError, Sco
   Effect.gen(function*() {
     const invalid = validate(options)
     if (invalid !== undefined) return yield* Effect.fail(invalid)
-    const { capacity, maxConcurrency, refillRate, tokensPerMinute } = options
-
-    // Refunds and cancels, which can make the first waiter due sooner than the
-    // serving fiber planned, are rare here; poll about once per token's time.
-    const requests = yield* Bucket.make({
-      capacity,
-      refillPerSecond: refillRate,
-      pollMillis: Math.min(Math.max(1000 / refillRate, 10), 1000)
-    })
-    // Every call refunds part of its estimate, so poll often enough for that.
-    const budget = tokensPerMinute === undefined
-      ? undefined
-      : yield* Bucket.make({ capacity: tokensPerMinute, refillPerSecond: tokensPerMinute / 60, pollMillis: 250 })
-    // Concurrency slots: a bucket that never refills, given back as calls end
-    // (FIFO like the tokens, and tried without waiting like them).
-    const slots = maxConcurrency === undefined
-      ? undefined
-      : yield* Bucket.make({ capacity: maxConcurrency, refillPerSecond: 0, pollMillis: 1000 })
-    let inFlight = 0
-    const settled = new WeakSet<Reservation>()
-
-    const take = (cost = 1) =>
-      Effect.suspend(() => {
-        const error = costError(cost, capacity, "requests")
-        return error === undefined ? requests.take(cost) : Effect.fail(error)
-      })
-
-    const tryTake = (cost = 1) =>
-      costError(cost, capacity, "requests") === undefined ? requests.tryTake(cost) : Effect.succeed(false)
-
-    const leave = Effect.sync(() => {
-      inFlight--
-    })
-    const leaveSlot = slots === undefined ? leave : Effect.andThen(leave, slots.give(1))
-    const entered = Effect.sync(() => {
-      inFlight++
-      return leaveSlot
-    })
-
-    // Slot first, token second: a call then starts the moment it gets its
-    // token, so the bucket's bound holds for call starts, not only for grants.
-    // The waits are interruptible; a slot taken before an interrupted token
-    // wait goes back.
-    const tryTakePermit = (cost = 1): Effect.Effect<Effect.Effect<void> | undefined, RateLimiterCostError> =>
-      Effect.suspend(() => {
-        const error = costError(cost, capacity, "requests")
-        if (error !== undefined) return Effect.fail(error)
-        if (slots !== undefined && !slots.tryTakeUnsafe(1)) return Effect.succeed(undefined)
-        if (!requests.tryTakeUnsafe(cost)) return slots === undefined ? Effect.succeed(undefined) : Effect.as(slots.give(1), undefined)
-        inFlight++
-        return Effect.succeed(leaveSlot)
-      })
-
-    const takePermit = (cost = 1): Effect.Effect<Effect.Effect<void>, RateLimiterCostError> => {
-      const error = costError(cost, capacity, "requests")
-      if (error !== undefined) return Effect.fail(error)
-      const token = Effect.andThen(Effect.interruptible(requests.take(cost)), entered)
-      return slots === undefined
-        ? token
-        : Effect.andThen(Effect.interruptible(slots.take(1)), Effect.onInterrupt(token, () => slots.give(1)))
-    }
-
-    const permit = (cost = 1): Effect.Effect<void, RateLimiterCostError, Scope.Scope> =>
-      Effect.uninterruptible(
-        Effect.flatMap(takePermit(cost), (release) => Effect.flatMap(Effect.scope, (scope) => Scope.addFinalizer(scope, release)))
-      )
-
-    // A scope of its own: `Effect.scoped` would also close any scope `self` itself needs.
-    const withPermit = <A, E, R>(self: Effect.Effect<A, E, R>, cost = 1): Effect.Effect<A, E | RateLimiterCostError, R> =>
-      Effect.acquireUseRelease(
-        Scope.make(),
-        (scope) => Effect.andThen(Scope.provide(permit(cost), scope), self),
-        (scope, exit) => Scope.close(scope, exit)
-      )
-
-    const status = Effect.gen(function*() {
-      const main = yield* requests.snapshot
-      const held = budget === undefined ? undefined : yield* budget.snapshot
-      return {
-        available: main.available,
-        capacity,
-        refillRate,
-        waiting: main.waiting,
-        inFlight,
-        ...(maxConcurrency === undefined ? {} : { maxConcurrency }),
-        ...(held === undefined || tokensPerMinute === undefined
-          ? {}
-          : { budget: { available: held.available, capacity: tokensPerMinute, waiting: held.waiting } })
-      } satisfies Status
-    })
-
-    const reset = Effect.andThen(requests.reset, budget === undefined ? Effect.void : budget.reset)
-
-    const reserve = (estimate: number): Effect.Effect<Reservation, RateLimiterCostError> =>
-      Effect.suspend(() => {
-        if (budget === undefined || tokensPerMinute === undefined) return Effect.succeed({ estimate })
-        const error = costError(estimate, tokensPerMinute, "tokensPerMinute")
-        return error === undefined ? Effect.as(budget.take(estimate), { estimate }) : Effect.fail(error)
-      })
-
-    const reconcile = (reservation: Reservation, actualTokens: number): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (budget === undefined || settled.has(reservation)) return Effect.void
-        settled.add(reservation)
-        if (!Number.isFinite(actualTokens) || actualTokens < 0) return Effect.void
-        const unused = reservation.estimate - actualTokens
-        // Debt rather than a clamp: the provider counts every token it served,
-        // so forgetting the excess would let the next minute overshoot its limit.
-        if (unused > 0) return budget.give(unused)
-        if (unused < 0) return budget.charge(-unused)
-        return Effect.void
-      })
-
-    const withBudget = <A, E, R>(estimate: number, self: Effect.Effect<A, E, R>, tokensOf: (a: A) => number) =>
-      Effect.uninterruptibleMask((restore): Effect.Effect<A, E | RateLimiterCostError, R> =>
-        Effect.flatMap(
-          restore(reserve(estimate)),
-          (reservation) => Effect.tap(restore(self), (a) => reconcile(reservation, tokensOf(a)))
-        )
-      )
-
-    return RateLimiter.of({
-      take,
-      tryTake,
-      permit,
-      takePermit,
-      tryTakePermit,
-      withPermit,
-      status,
-      reset,
-      reserve,
-      hasTokenBudget: budget !== undefined,
-      reconcile,
-      withBudget
-    })
+    return yield* Internal.make(options)
   })
 
 /**
@@ -358,43 +266,14 @@ export const layerConfig = (
   Layer.effect(RateLimiter, Effect.flatMap(config, make))
 
 /**
- * A limiter that never waits: every take succeeds at once and reservations hold
- * nothing. For tests, and for calls with no configured limit. `status` reports an
- * infinite capacity and counts calls in flight.
+ * A limiter that never waits: every `consume` succeeds at once and the budget
+ * holds nothing. For tests, and for calls with no configured limit. `status`
+ * reports an infinite capacity and counts calls in flight.
  *
  * @since 0.1.0
  * @category Constructors
  */
-export const makeUnlimited: Effect.Effect<Service> = Effect.sync(() => {
-  let inFlight = 0
-  const leave = Effect.sync(() => {
-    inFlight--
-  })
-  const enter = Effect.sync(() => {
-    inFlight++
-    return leave
-  })
-  return RateLimiter.of({
-    take: () => Effect.void,
-    tryTake: () => Effect.succeed(true),
-    permit: () => Effect.acquireRelease(enter, () => leave),
-    takePermit: () => enter,
-    tryTakePermit: () => enter,
-    withPermit: (self) => Effect.acquireUseRelease(enter, () => self, () => leave),
-    status: Effect.sync(() => ({
-      available: Infinity,
-      capacity: Infinity,
-      refillRate: Infinity,
-      waiting: 0,
-      inFlight
-    })),
-    reset: Effect.void,
-    reserve: (estimate) => Effect.succeed({ estimate }),
-    hasTokenBudget: false,
-    reconcile: () => Effect.void,
-    withBudget: (_estimate, self) => self
-  })
-})
+export const makeUnlimited: Effect.Effect<Service> = Effect.sync(() => Internal.unlimited())
 
 /**
  * A layer of `makeUnlimited`.
@@ -405,13 +284,41 @@ export const makeUnlimited: Effect.Effect<Service> = Effect.sync(() => {
 export const unlimited: Layer.Layer<RateLimiter> = Layer.effect(RateLimiter, makeUnlimited)
 
 /**
+ * Runs `self` inside a `consume(options)` of the limiter in context: the slot
+ * is held while `self` runs and freed when it ends, however it ends. The
+ * scope is its own, so a scope `self` needs is left to the caller.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RateLimiter } from "effect-llm-router"
+ *
+ * // A batch job that counts as two requests against the bucket.
+ * const paced = RateLimiter.withPermit(Effect.log("exporting a batch"), { cost: 2 })
+ * ```
+ *
+ * @since 0.1.0
+ * @category Accessors
+ */
+export const withPermit = <A, E, R>(
+  self: Effect.Effect<A, E, R>,
+  options?: ConsumeOptions
+): Effect.Effect<A, E | RateLimiterCostError | RateLimiterExceededError, R | RateLimiter> =>
+  Effect.flatMap(RateLimiter, (limiter) =>
+    Effect.acquireUseRelease(
+      Scope.make(),
+      (scope) => Effect.andThen(Scope.provide(limiter.consume(options), scope), self),
+      (scope, exit) => Scope.close(scope, exit)
+    ))
+
+/**
  * Options of `estimateTokens`.
  *
  * @since 0.1.0
  * @category Models
  */
 export interface EstimateOptions {
-  /** Reply tokens to count when the request sets no `maxTokens`. Default: 0 (the reply is charged by `reconcile`). */
+  /** Reply tokens to count when the request sets no `maxTokens`. Default: 0 (the reply is charged by `ConsumeResult.reconcile`). */
   readonly defaultMaxTokens?: number | undefined
 }
 
@@ -421,10 +328,11 @@ const perMessageOverhead = 4
 const charsToTokens = (chars: number) => Math.ceil(chars / 4)
 
 /**
- * A cheap estimate of the model tokens a request can use, to `reserve` before
- * the call: about one token per four characters of prompt (messages, tool
- * definitions, a JSON schema response format), plus `maxTokens`. Images are not
- * counted. `reconcile` corrects the estimate with the real usage afterwards.
+ * A cheap estimate of the model tokens a request can use, to `consume` before
+ * the call (`ConsumeOptions.tokens`): about one token per four characters of
+ * prompt (messages, tool definitions, a JSON schema response format), plus
+ * `maxTokens`. Images are not counted. `ConsumeResult.reconcile` corrects the
+ * estimate with the real usage afterwards.
  *
  * @since 0.1.0
  * @category Constructors

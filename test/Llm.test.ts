@@ -125,6 +125,40 @@ describe("Llm.chat", () => {
       expect((yield* pool.status).every((key) => key.inFlight === 0)).toBe(true)
     }))
 
+  it.effect("runs over a key pool and a limiter written by hand, through their public operations", () =>
+    Effect.gen(function*() {
+      const tooLong = new LlmError.ContextLengthError({ provider: "fake", model: "m" })
+      const { layer } = yield* fakeProvider((call, index) =>
+        index === 2 ? Effect.fail(tooLong) : Effect.succeed(response("hi", call.keyId))
+      )
+      const pool = yield* KeyPool.make({ providerId: "fake", keys, whenExhausted: { _tag: "Fail" } })
+      const limiter = yield* RateLimiter.make({ capacity: 100, refillRate: 100, maxConcurrency: 10 })
+      const reported: Array<KeyPool.Outcome> = []
+      const costs: Array<number | undefined> = []
+      // Decorators: they record what they are asked and defer to the real services.
+      const decoratedPool: KeyPool.Service = {
+        ...pool,
+        report: (lease, outcome) => Effect.andThen(Effect.sync(() => reported.push(outcome)), pool.report(lease, outcome))
+      }
+      const decoratedLimiter: RateLimiter.Service = {
+        ...limiter,
+        consume: (options) => Effect.andThen(Effect.sync(() => costs.push(options?.cost)), limiter.consume(options))
+      }
+      const llm = yield* Llm.make().pipe(
+        Effect.provide(Layer.mergeAll(
+          layer,
+          Layer.succeed(KeyPool.KeyPool, KeyPool.KeyPool.of(decoratedPool)),
+          Layer.succeed(RateLimiter.RateLimiter, RateLimiter.RateLimiter.of(decoratedLimiter))
+        ))
+      )
+      yield* Effect.all([llm.chat(request), llm.chat(request)], { concurrency: "unbounded" })
+      expect((yield* Effect.flip(llm.chat(request)))._tag).toBe("ContextLengthError")
+      expect(reported).toEqual(["success", "success", tooLong])
+      expect(costs).toEqual([1, 1, 1])
+      expect((yield* pool.status).map((key) => [key.inFlight, key.totalRequests])).toEqual([[0, 2], [0, 1]])
+      expect(yield* limiter.status).toMatchObject({ inFlight: 0, available: 97 })
+    }))
+
   it.effect("backs off exponentially on an unavailable provider, then succeeds", () =>
     Effect.gen(function*() {
       const { calls, layer } = yield* fakeProvider((call, index) =>

@@ -23,20 +23,33 @@ const settle = advance(0)
 const isPending = <A, E>(fiber: Fiber.Fiber<A, E>) => Effect.sync(() => fiber.pollUnsafe() === undefined)
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
 
+/** Waits for `cost` tokens and spends them: a `consume` whose scope closes at once. */
+const take = (limiter: RateLimiter.Service, cost = 1) =>
+  Effect.scoped(limiter.consume({ cost })).pipe(Effect.catchTag("RateLimiterExceededError", Effect.die))
+/** `true` when `cost` tokens were free now and taken; `false` when the bucket was short. */
+const tryTake = (limiter: RateLimiter.Service, cost = 1) =>
+  Effect.scoped(limiter.consume({ cost, onExceeded: "fail" })).pipe(
+    Effect.as(true),
+    Effect.catchTag("RateLimiterExceededError", () => Effect.succeed(false))
+  )
+/** `RateLimiter.withPermit` over this limiter. */
+const permitted = (limiter: RateLimiter.Service) => <A, E>(self: Effect.Effect<A, E>, cost = 1) =>
+  RateLimiter.withPermit(self, { cost }).pipe(Effect.provideService(RateLimiter.RateLimiter, limiter))
+
 describe("RateLimiter bucket", () => {
   it.effect("bursts up to capacity at once, then refills refillRate tokens per second", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 2 })
-      for (const _ of range(5)) expect(yield* limiter.tryTake()).toBe(true)
-      expect(yield* limiter.tryTake()).toBe(false)
+      for (const _ of range(5)) expect(yield* tryTake(limiter)).toBe(true)
+      expect(yield* tryTake(limiter)).toBe(false)
 
-      const one = yield* Effect.forkChild(limiter.take())
+      const one = yield* Effect.forkChild(take(limiter))
       yield* advance(499)
       expect(yield* isPending(one)).toBe(true)
       yield* advance(1)
       yield* Fiber.join(one)
 
-      const four = yield* Effect.forkChild(Effect.all(range(4).map(() => limiter.take()), { concurrency: "unbounded" }))
+      const four = yield* Effect.forkChild(Effect.all(range(4).map(() => take(limiter)), { concurrency: "unbounded" }))
       yield* advance(1999)
       expect(yield* isPending(four)).toBe(true)
       expect((yield* limiter.status).waiting).toBe(1)
@@ -54,7 +67,7 @@ describe("RateLimiter bucket", () => {
       const calls = yield* Effect.forkChild(
         Effect.forEach(
           range(200),
-          () => limiter.withPermit(Effect.flatMap(now, (t) => Effect.sync(() => admitted.push(t)))),
+          () => permitted(limiter)(Effect.flatMap(now, (t) => Effect.sync(() => admitted.push(t)))),
           { concurrency: "unbounded", discard: true }
         )
       )
@@ -78,17 +91,17 @@ describe("RateLimiter bucket", () => {
       }
     }))
 
-  it.effect("tryTake never waits and never jumps the queue", () =>
+  it.effect("consume with onExceeded fail never waits and never jumps the queue", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 1 })
-      expect(yield* limiter.tryTake(6)).toBe(false)
-      expect(yield* limiter.tryTake(-1)).toBe(false)
-      expect(yield* limiter.tryTake(5)).toBe(true)
-      expect(yield* limiter.tryTake()).toBe(false)
-      const waiter = yield* Effect.forkChild(limiter.take(3))
+      expect((yield* Effect.flip(tryTake(limiter, 6)))._tag).toBe("RateLimiterCostError")
+      expect((yield* Effect.flip(tryTake(limiter, -1)))._tag).toBe("RateLimiterCostError")
+      expect(yield* tryTake(limiter, 5)).toBe(true)
+      expect(yield* tryTake(limiter)).toBe(false)
+      const waiter = yield* Effect.forkChild(take(limiter, 3))
       yield* advance(2000)
       // Two tokens are there, but the waiter asked first.
-      expect(yield* limiter.tryTake()).toBe(false)
+      expect(yield* tryTake(limiter)).toBe(false)
       expect(yield* isPending(waiter)).toBe(true)
       yield* advance(1000)
       yield* Fiber.join(waiter)
@@ -98,8 +111,8 @@ describe("RateLimiter bucket", () => {
   it.effect("reset fills the bucket and serves waiters at once", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 4, refillRate: 0.5 })
-      yield* limiter.take(4)
-      const waiter = yield* Effect.forkChild(limiter.take(3))
+      yield* take(limiter, 4)
+      const waiter = yield* Effect.forkChild(take(limiter, 3))
       yield* settle
       expect(yield* isPending(waiter)).toBe(true)
       yield* limiter.reset
@@ -112,7 +125,7 @@ describe("RateLimiter bucket", () => {
   it.effect("a cost above capacity fails at once with a typed error instead of waiting forever", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 1 })
-      const error = yield* Effect.flip(limiter.take(6))
+      const error = yield* Effect.flip(take(limiter, 6))
       expect(error._tag).toBe("RateLimiterCostError")
       expect(error.cost).toBe(6)
       expect(error.capacity).toBe(5)
@@ -120,14 +133,14 @@ describe("RateLimiter bucket", () => {
       expect(error.message).toContain("exceeds the rate limiter's capacity of 5")
 
       let ran = false
-      const viaPermit = yield* Effect.flip(limiter.withPermit(Effect.sync(() => (ran = true)), 7))
-      expect(viaPermit.cost).toBe(7)
+      const viaPermit = yield* Effect.flip(permitted(limiter)(Effect.sync(() => (ran = true)), 7))
+      expect(viaPermit).toMatchObject({ _tag: "RateLimiterCostError", cost: 7 })
       expect(ran).toBe(false)
 
-      const negative = yield* Effect.flip(limiter.take(-1))
+      const negative = yield* Effect.flip(take(limiter, -1))
       expect(negative.cost).toBe(-1)
       expect(negative.message).toContain("not a non-negative finite number")
-      expect((yield* Effect.flip(limiter.take(Number.NaN))).cost).toBeNaN()
+      expect((yield* Effect.flip(take(limiter, Number.NaN))).cost).toBeNaN()
       expect((yield* limiter.status).available).toBe(5)
     }))
 
@@ -162,7 +175,7 @@ describe("RateLimiter bucket", () => {
         yield* Ref.update(running, (n) => n - 1)
       })
       const calls = yield* Effect.forkChild(
-        Effect.forEach(range(10), () => limiter.withPermit(call), { concurrency: "unbounded", discard: true })
+        Effect.forEach(range(10), () => permitted(limiter)(call), { concurrency: "unbounded", discard: true })
       )
       yield* settle
       const first = yield* limiter.status
@@ -179,57 +192,58 @@ describe("RateLimiter bucket", () => {
       expect((yield* limiter.status).inFlight).toBe(0)
     }))
 
-  it.effect("tryTakePermit does not pass calls waiting for a slot", () =>
+  it.effect("consume with onExceeded fail does not pass calls waiting for a slot", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, maxConcurrency: 1 })
-      const release = yield* limiter.takePermit()
-      const waiter = yield* Effect.forkChild(limiter.withPermit(Effect.sleep("1 second")))
+      const held = yield* Scope.make()
+      yield* Scope.provide(limiter.consume(), held)
+      const waiter = yield* Effect.forkChild(permitted(limiter)(Effect.sleep("1 second")))
       yield* settle
-      expect(yield* limiter.tryTakePermit()).toBeUndefined()
-      yield* release
+      expect(yield* tryTake(limiter)).toBe(false)
+      yield* Scope.close(held, Exit.void)
       // The slot is free again, but the waiter asked first.
-      expect(yield* limiter.tryTakePermit()).toBeUndefined()
+      expect(yield* tryTake(limiter)).toBe(false)
       yield* advance(1000)
       yield* Fiber.join(waiter)
-      const next = yield* limiter.tryTakePermit()
-      expect(next).toBeDefined()
-      yield* next!
+      expect(yield* tryTake(limiter)).toBe(true)
       expect(yield* limiter.status).toMatchObject({ inFlight: 0, available: 8 })
     }))
 
   it.effect("a failing call frees its slot too", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, maxConcurrency: 1 })
-      expect(yield* Effect.flip(limiter.withPermit(Effect.fail("boom")))).toBe("boom")
-      expect(yield* limiter.withPermit(Effect.succeed(42))).toBe(42)
+      expect(yield* Effect.flip(permitted(limiter)(Effect.fail("boom")))).toBe("boom")
+      expect(yield* permitted(limiter)(Effect.succeed(42))).toBe(42)
       expect((yield* limiter.status).inFlight).toBe(0)
     }))
-  it.effect("permit holds its slot until its scope closes", () =>
+  it.effect("consume holds its slot until its scope closes", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, maxConcurrency: 1 })
       const scope = yield* Scope.make()
-      yield* Scope.provide(limiter.permit(2), scope)
+      yield* Scope.provide(limiter.consume({ cost: 2 }), scope)
       expect(yield* limiter.status).toMatchObject({ inFlight: 1, available: 8 })
-      const second = yield* Effect.forkChild(Effect.scoped(limiter.permit()))
+      const second = yield* Effect.forkChild(Effect.scoped(limiter.consume()))
       yield* advance(5000)
       expect(yield* isPending(second)).toBe(true)
       yield* Scope.close(scope, Exit.void)
-      yield* Fiber.join(second)
+      // It waited for the slot, not for tokens.
+      expect(Duration.toMillis((yield* Fiber.join(second)).delay)).toBe(5000)
       expect((yield* limiter.status).inFlight).toBe(0)
-      expect((yield* Effect.flip(Effect.scoped(limiter.permit(11)))).cost).toBe(11)
+      const error = yield* Effect.flip(Effect.scoped(limiter.consume({ cost: 11 })))
+      expect(error).toMatchObject({ _tag: "RateLimiterCostError", cost: 11 })
     }))
 
   it.effect("a call interrupted while it waits for a slot leaks neither the slot nor tokens", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, maxConcurrency: 1 })
       const scope = yield* Scope.make()
-      yield* Scope.provide(limiter.permit(), scope)
-      const waiting = yield* Effect.forkChild(limiter.withPermit(Effect.void, 3))
+      yield* Scope.provide(limiter.consume(), scope)
+      const waiting = yield* Effect.forkChild(permitted(limiter)(Effect.void, 3))
       yield* settle
       yield* Fiber.interrupt(waiting)
       expect(yield* limiter.status).toMatchObject({ inFlight: 1, available: 9, waiting: 0 })
       yield* Scope.close(scope, Exit.void)
-      expect(yield* limiter.withPermit(Effect.succeed("next"), 9)).toBe("next")
+      expect(yield* permitted(limiter)(Effect.succeed("next"), 9)).toBe("next")
       expect(yield* limiter.status).toMatchObject({ inFlight: 0, available: 0 })
     }))
 
@@ -239,7 +253,9 @@ describe("RateLimiter bucket", () => {
       let closed = false
       yield* Effect.scoped(
         Effect.gen(function*() {
-          yield* limiter.withPermit(Effect.addFinalizer(() => Effect.sync(() => (closed = true))))
+          yield* RateLimiter.withPermit(Effect.addFinalizer(() => Effect.sync(() => (closed = true)))).pipe(
+            Effect.provideService(RateLimiter.RateLimiter, limiter)
+          )
           expect(closed).toBe(false)
         })
       )
@@ -247,26 +263,82 @@ describe("RateLimiter bucket", () => {
     }))
 })
 
+describe("RateLimiter consume", () => {
+  it.effect("reports how long it waited, what is left and when the bucket is full again", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ capacity: 4, refillRate: 2 })
+      const first = yield* take(limiter, 3)
+      expect(Duration.toMillis(first.delay)).toBe(0)
+      expect(first.limit).toBe(4)
+      expect(first.remaining).toBe(1)
+      // Three tokens at two a second.
+      expect(Duration.toMillis(first.resetAfter)).toBe(1500)
+      const second = yield* Effect.forkChild(take(limiter, 2))
+      yield* advance(500)
+      const waited = yield* Fiber.join(second)
+      expect(Duration.toMillis(waited.delay)).toBe(500)
+      expect(waited.remaining).toBe(0)
+      expect(Duration.toMillis(waited.resetAfter)).toBe(2000)
+    }))
+
+  it.effect("onExceeded fail names the bucket that was short and when its tokens are due, and takes nothing", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ capacity: 4, refillRate: 2, maxConcurrency: 1, tokensPerMinute: 600 })
+      yield* take(limiter, 3)
+      const requests = yield* Effect.flip(Effect.scoped(limiter.consume({ cost: 3, onExceeded: "fail" })))
+      expect(requests._tag).toBe("RateLimiterExceededError")
+      expect(requests).toMatchObject({ bucket: "requests", limit: 4, remaining: 1 })
+      expect(requests._tag === "RateLimiterExceededError" && Duration.toMillis(requests.retryAfter!)).toBe(1000)
+      expect(requests.message).toContain("rate limiter's bucket (4) has 1 left")
+
+      const held = yield* Scope.make()
+      yield* Scope.provide(limiter.consume({ tokens: 100, onExceeded: "fail" }), held)
+      const budget = yield* Effect.flip(Effect.scoped(limiter.consume({ tokens: 600, onExceeded: "fail" })))
+      // 100 tokens short, at 10 a second.
+      expect(budget).toMatchObject({ _tag: "RateLimiterExceededError", bucket: "tokensPerMinute", limit: 600, remaining: 500 })
+      expect(budget._tag === "RateLimiterExceededError" && Duration.toMillis(budget.retryAfter!)).toBe(10_000)
+      const slot = yield* Effect.flip(Effect.scoped(limiter.consume({ tokens: 100, onExceeded: "fail" })))
+      expect(slot).toMatchObject({ _tag: "RateLimiterExceededError", bucket: "concurrency", limit: 1, remaining: 0 })
+      expect(slot._tag === "RateLimiterExceededError" && slot.retryAfter).toBeUndefined()
+      // The refused calls took nothing: one request token and 100 budget tokens are out, for the held call.
+      expect(yield* limiter.status).toMatchObject({ available: 0, inFlight: 1, budget: { available: 500 } })
+      yield* Scope.close(held, Exit.void)
+      expect((yield* limiter.status).inFlight).toBe(0)
+    }))
+
+  it.effect("the scope frees the slot when the work in it fails or is interrupted", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 10, maxConcurrency: 1 })
+      expect(yield* Effect.flip(Effect.scoped(Effect.andThen(limiter.consume(), Effect.fail("boom"))))).toBe("boom")
+      const running = yield* Effect.forkChild(Effect.scoped(Effect.andThen(limiter.consume(), Effect.never)))
+      yield* settle
+      expect((yield* limiter.status).inFlight).toBe(1)
+      yield* Fiber.interrupt(running)
+      expect((yield* limiter.status).inFlight).toBe(0)
+      expect(yield* tryTake(limiter)).toBe(true)
+    }))
+})
+
 describe("RateLimiter waiters", () => {
   it.effect("an interrupted waiter leaves the tokens it did not get", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 1 })
-      yield* limiter.take(5)
-      const waiter = yield* Effect.forkChild(limiter.take(3))
+      yield* take(limiter, 5)
+      const waiter = yield* Effect.forkChild(take(limiter, 3))
       yield* advance(2000)
       expect(yield* limiter.status).toMatchObject({ available: 2, waiting: 1 })
       yield* Fiber.interrupt(waiter)
       expect(yield* limiter.status).toMatchObject({ available: 2, waiting: 0 })
-      expect(yield* limiter.tryTake(2)).toBe(true)
+      expect(yield* tryTake(limiter, 2)).toBe(true)
     }))
 
   it.effect("interrupting the head of the queue serves those behind it at once", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 1 })
-      yield* limiter.take(5)
-      const big = yield* Effect.forkChild(limiter.take(5))
+      yield* take(limiter, 5)
+      const big = yield* Effect.forkChild(take(limiter, 5))
       yield* settle
-      const small = yield* Effect.forkChild(limiter.take(1))
+      const small = yield* Effect.forkChild(take(limiter, 1))
       yield* advance(1500)
       expect(yield* isPending(small)).toBe(true)
       yield* Fiber.interrupt(big)
@@ -278,8 +350,8 @@ describe("RateLimiter waiters", () => {
   it.effect("a waiter interrupted just as it is served gives its tokens back", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 1 })
-      yield* limiter.take(5)
-      const waiter = yield* Effect.forkChild(limiter.take(3))
+      yield* take(limiter, 5)
+      const waiter = yield* Effect.forkChild(take(limiter, 3))
       yield* settle
       // The interrupt reaches the fiber before the wake-up that reset sends it.
       waiter.interruptUnsafe()
@@ -292,10 +364,10 @@ describe("RateLimiter waiters", () => {
   it.effect("waiters are served first come, first served: a large request is not overtaken by small ones", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 5, refillRate: 1 })
-      yield* limiter.take(5)
+      yield* take(limiter, 5)
       const served: Array<readonly [string, number]> = []
       const request = (name: string, cost: number) =>
-        Effect.forkChild(Effect.andThen(limiter.take(cost), Effect.flatMap(now, (t) => Effect.sync(() => served.push([name, t])))))
+        Effect.forkChild(Effect.andThen(take(limiter, cost), Effect.flatMap(now, (t) => Effect.sync(() => served.push([name, t])))))
       yield* request("big", 5)
       yield* advance(2000)
       // Two tokens are free, enough for each small request, but the big one asked first.
@@ -314,52 +386,55 @@ describe("RateLimiter waiters", () => {
     Effect.gen(function*() {
       const scope = yield* Scope.make()
       const limiter = yield* Scope.provide(RateLimiter.make({ capacity: 1, refillRate: 1 }), scope)
-      yield* limiter.take()
-      const waiter = yield* Effect.forkChild(limiter.take())
+      yield* take(limiter)
+      const waiter = yield* Effect.forkChild(take(limiter))
       yield* settle
       yield* Scope.close(scope, Exit.void)
       expect(Exit.hasInterrupts(yield* Fiber.await(waiter))).toBe(true)
     }))
 })
 
+/** Consumes `tokens` of the budget (and one request token) and gives the result. */
+const spend = (limiter: RateLimiter.Service, tokens: number) =>
+  Effect.scoped(limiter.consume({ tokens })).pipe(Effect.catchTag("RateLimiterExceededError", Effect.die))
+
 describe("RateLimiter tokens-per-minute budget", () => {
-  it.effect("reserve holds the estimate; reconcile refunds what was not used", () =>
+  it.effect("consume holds the estimate; reconcile refunds what was not used", () =>
     Effect.gen(function*() {
       // 6000 per minute: 100 tokens per second.
       const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 6000 })
-      const reservation = yield* limiter.reserve(5000)
+      const result = yield* spend(limiter, 5000)
       expect((yield* limiter.status).budget).toEqual({ available: 1000, capacity: 6000, waiting: 0 })
-      yield* limiter.reconcile(reservation, 3000)
+      yield* result.reconcile(3000)
       expect((yield* limiter.status).budget?.available).toBe(3000)
       // Settled once: a second reconcile changes nothing.
-      yield* limiter.reconcile(reservation, 0)
+      yield* result.reconcile(0)
       expect((yield* limiter.status).budget?.available).toBe(3000)
 
-      const next = yield* Effect.forkChild(limiter.reserve(4000))
+      const next = yield* Effect.forkChild(spend(limiter, 4000))
       yield* advance(9900)
       expect(yield* isPending(next)).toBe(true)
       expect((yield* limiter.status).budget?.waiting).toBe(1)
       yield* advance(100)
-      expect((yield* Fiber.join(next)).estimate).toBe(4000)
+      expect(Duration.toMillis((yield* Fiber.join(next)).delay)).toBe(10_000)
     }))
 
   it.effect("a refund never fills the budget past tokensPerMinute", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
-      const reservation = yield* limiter.reserve(500)
+      const result = yield* spend(limiter, 500)
       yield* advance(60_000)
-      yield* limiter.reconcile(reservation, 0)
+      yield* result.reconcile(0)
       expect((yield* limiter.status).budget?.available).toBe(600)
     }))
 
-  it.effect("usage above the estimate goes into debt that later reservations wait out", () =>
+  it.effect("usage above the estimate goes into debt that later calls wait out", () =>
     Effect.gen(function*() {
       // 600 per minute: 10 tokens per second.
       const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
-      const reservation = yield* limiter.reserve(100)
-      yield* limiter.reconcile(reservation, 700)
+      yield* Effect.flatMap(spend(limiter, 100), (result) => result.reconcile(700))
       expect((yield* limiter.status).budget?.available).toBe(-100)
-      const next = yield* Effect.forkChild(limiter.reserve(50))
+      const next = yield* Effect.forkChild(spend(limiter, 50))
       yield* advance(14_900)
       expect(yield* isPending(next)).toBe(true)
       yield* advance(100)
@@ -367,41 +442,59 @@ describe("RateLimiter tokens-per-minute budget", () => {
       expect((yield* limiter.status).budget?.available).toBe(0)
     }))
 
-  it.effect("a usage that is not a count leaves the reservation as it was", () =>
+  it.effect("a usage that is not a count leaves the estimate spent", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
-      yield* limiter.reconcile(yield* limiter.reserve(100), Number.NaN)
-      yield* limiter.reconcile(yield* limiter.reserve(100), -3)
+      yield* Effect.flatMap(spend(limiter, 100), (result) => result.reconcile(Number.NaN))
+      yield* Effect.flatMap(spend(limiter, 100), (result) => result.reconcile(-3))
       expect((yield* limiter.status).budget?.available).toBe(400)
     }))
 
-  it.effect("an estimate above tokensPerMinute fails typed", () =>
+  it.effect("an estimate above tokensPerMinute, or not a count, fails typed", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
-      const error = yield* Effect.flip(limiter.reserve(601))
+      const error = yield* Effect.flip(spend(limiter, 601))
       expect(error._tag).toBe("RateLimiterCostError")
       expect(error.bucket).toBe("tokensPerMinute")
       expect(error.cost).toBe(601)
       expect(error.capacity).toBe(600)
       expect(error.message).toContain("tokens-per-minute budget")
+      expect(yield* Effect.flip(spend(limiter, Number.NaN))).toMatchObject({ bucket: "tokensPerMinute" })
+      // Nothing was taken from either bucket.
+      expect(yield* limiter.status).toMatchObject({ available: 10, budget: { available: 600 } })
     }))
 
-  it.effect("withBudget reconciles with the call's usage, and keeps the estimate spent when the call fails", () =>
+  it.effect("without reconcile the estimate stays spent, as when the call fails", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, tokensPerMinute: 600 })
-      const reply = yield* limiter.withBudget(200, Effect.succeed({ used: 50 }), (r) => r.used)
+      const reply = yield* RateLimiter.withPermit(Effect.succeed({ used: 50 }), { tokens: 200 }).pipe(
+        Effect.provideService(RateLimiter.RateLimiter, limiter)
+      )
       expect(reply.used).toBe(50)
-      expect((yield* limiter.status).budget?.available).toBe(550)
-      expect(yield* Effect.flip(limiter.withBudget(200, Effect.fail("boom"), () => 0))).toBe("boom")
+      expect((yield* limiter.status).budget?.available).toBe(400)
+      yield* Effect.scoped(Effect.flatMap(limiter.consume({ tokens: 200 }), (result) => result.reconcile(50)))
       expect((yield* limiter.status).budget?.available).toBe(350)
     }))
 
-  it.effect("without tokensPerMinute, reservations pass at once and status has no budget", () =>
+  it.effect("a call interrupted while it waits for its permit gives its estimate back", () =>
+    Effect.gen(function*() {
+      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 1, maxConcurrency: 1, tokensPerMinute: 600 })
+      const held = yield* Scope.make()
+      yield* Scope.provide(limiter.consume(), held)
+      const waiting = yield* Effect.forkChild(spend(limiter, 300))
+      yield* settle
+      expect((yield* limiter.status).budget?.available).toBe(300)
+      yield* Fiber.interrupt(waiting)
+      expect(yield* limiter.status).toMatchObject({ inFlight: 1, available: 9, budget: { available: 600 } })
+      yield* Scope.close(held, Exit.void)
+    }))
+
+  it.effect("without tokensPerMinute, tokens pass at once and status has no budget", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.make({ capacity: 1, refillRate: 1 })
-      const reservation = yield* limiter.reserve(1_000_000)
-      yield* limiter.reconcile(reservation, 5)
-      expect(reservation.estimate).toBe(1_000_000)
+      const result = yield* spend(limiter, 1_000_000)
+      yield* result.reconcile(5)
+      expect(Duration.toMillis(result.delay)).toBe(0)
       expect("budget" in (yield* limiter.status)).toBe(false)
     }))
 
@@ -426,7 +519,7 @@ describe("RateLimiter layers", () => {
   it.effect("layer provides the limiter under its tag", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.RateLimiter
-      yield* limiter.take(3)
+      yield* take(limiter, 3)
       expect(yield* limiter.status).toMatchObject({ available: 0, capacity: 3, refillRate: 2 })
     }).pipe(Effect.provide(RateLimiter.layer({ capacity: 3, refillRate: 2 }))))
 
@@ -458,10 +551,12 @@ describe("RateLimiter layers", () => {
   it.effect("unlimited never waits", () =>
     Effect.gen(function*() {
       const limiter = yield* RateLimiter.RateLimiter
-      yield* Effect.all(range(1000).map(() => limiter.take(1_000_000)))
-      expect(yield* limiter.tryTake(1e12)).toBe(true)
-      expect(yield* limiter.withPermit(Effect.flatMap(limiter.status, (s) => Effect.succeed(s.inFlight)))).toBe(1)
-      expect(yield* limiter.withBudget(1e9, Effect.succeed("ok"), () => 1)).toBe("ok")
+      yield* Effect.all(range(1000).map(() => take(limiter, 1_000_000)))
+      expect(yield* tryTake(limiter, 1e12)).toBe(true)
+      expect(yield* permitted(limiter)(Effect.flatMap(limiter.status, (s) => Effect.succeed(s.inFlight)))).toBe(1)
+      const result = yield* Effect.scoped(limiter.consume({ tokens: 1e9 }))
+      expect(result).toMatchObject({ limit: Infinity, remaining: Infinity })
+      yield* result.reconcile(1)
       expect(yield* limiter.status).toEqual({
         available: Infinity,
         capacity: Infinity,
@@ -550,7 +645,7 @@ describe("RateLimiter properties", () => {
               if (pause > 0) yield* Effect.sleep(Duration.millis(pause))
               const entry: Admission = { cost, arrivedAt: yield* now, admittedAt: Number.NaN }
               log.push(entry)
-              yield* limiter.take(cost)
+              yield* take(limiter, cost)
               entry.admittedAt = yield* now
             }), { discard: true })
         // The log's order must be the order requests reached the limiter, so no
@@ -596,7 +691,7 @@ describe("RateLimiter properties", () => {
         const limiter = yield* RateLimiter.make({ capacity, refillRate })
         const log: Array<Admission> = costs.map((cost) => ({ cost, arrivedAt: 0, admittedAt: Number.NaN }))
         const all = yield* Effect.forkChild(
-          Effect.forEach(log, (entry) => Effect.andThen(limiter.take(entry.cost), Effect.flatMap(now, (t) => Effect.sync(() => {
+          Effect.forEach(log, (entry) => Effect.andThen(take(limiter, entry.cost), Effect.flatMap(now, (t) => Effect.sync(() => {
             entry.admittedAt = t
           }))), { concurrency: "unbounded", discard: true })
         )
@@ -632,7 +727,7 @@ describe("RateLimiter properties", () => {
           Effect.gen(function*() {
             const entry: Admission = { cost, arrivedAt: yield* now, admittedAt: Number.NaN }
             log.push(entry)
-            yield* limiter.take(cost)
+            yield* take(limiter, cost)
             entry.admittedAt = yield* now
           })
         const all = yield* Effect.forkChild(Effect.forEach(costs, request, { concurrency, discard: true }))

@@ -1,5 +1,5 @@
 /**
- * The key pool's state machine and the service built on it.
+ * The key pool's state machine; the service over it is in `keyPoolService.ts`.
  *
  * Every operation on the state is synchronous and runs inside one `Ref.modify`,
  * so under any concurrency each acquire, release and report sees and leaves a
@@ -7,17 +7,13 @@
  * 10,000 keys per acquire would make the pool linear.
  */
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as Ref from "effect/Ref"
-import * as Scope from "effect/Scope"
 import type * as KeyPool from "../KeyPool.js"
-import { type LlmError, NoCapacityError } from "../LlmError.js"
+import type { LlmError } from "../LlmError.js"
 import type { OptionsError } from "../OptionsError.js"
 import * as ProviderClient from "../ProviderClient.js"
 import * as Heap from "./heap.js"
@@ -69,6 +65,12 @@ export interface State {
    */
   wake: Deferred.Deferred<void> | undefined
 }
+
+/**
+ * How a call with a lease went, as the `Llm` service tells it: an outcome, or
+ * the call's `Exit` (interruptions and defects are not held against the key).
+ */
+export type Settled = KeyPool.Outcome | Exit.Exit<unknown, LlmError>
 
 /** What `report` understands, normalized. */
 type Verdict =
@@ -256,7 +258,7 @@ export const release = (state: State, slot: Slot): Deferred.Deferred<void> | und
   return wasSaturated ? takeWake(state) : undefined
 }
 
-const verdictOf = (outcome: KeyPool.Outcome): Verdict => {
+const verdictOf = (outcome: Settled): Verdict => {
   if (outcome === "success") return { _tag: "Success" }
   if (Exit.isExit(outcome)) {
     if (Exit.isSuccess(outcome)) return { _tag: "Success" }
@@ -287,7 +289,7 @@ const verdictOfError = (error: LlmError): Verdict => {
 export const report = (
   state: State,
   slot: Slot,
-  outcome: KeyPool.Outcome,
+  outcome: Settled,
   now: number,
   defaultCooldownMillis: number
 ): Deferred.Deferred<void> | undefined => {
@@ -364,123 +366,4 @@ export const invariantViolation = (state: State): string | undefined => {
   if (enabled !== state.enabled) return `enabled is ${state.enabled}, counted ${enabled}`
   if (saturated !== state.saturated) return `saturated is ${state.saturated}, counted ${saturated}`
   return undefined
-}
-
-// ---------------------------------------------------------------------------
-// The service
-
-/** What a pool view needs besides the shared state. */
-export interface Settings {
-  readonly providerId: string
-  readonly defaultCooldownMillis: number
-  /** `undefined`: fail at once when exhausted. */
-  readonly maxWaitMillis: number | undefined
-}
-
-/** Defaults documented on `KeyPool.Options`. */
-export const defaultCooldown = Duration.seconds(30)
-export const defaultMaxWait = Duration.seconds(60)
-
-export const settingsOf = (options: KeyPool.Options): Settings => {
-  const exhausted = options.whenExhausted ?? { _tag: "Wait", maxWait: defaultMaxWait }
-  return {
-    providerId: options.providerId,
-    defaultCooldownMillis: Duration.toMillis(Duration.fromInputUnsafe(options.defaultCooldown ?? defaultCooldown)),
-    maxWaitMillis: exhausted._tag === "Fail" ? undefined : Duration.toMillis(Duration.fromInputUnsafe(exhausted.maxWait))
-  }
-}
-
-const wakeAll = (wake: Deferred.Deferred<void> | undefined): Effect.Effect<void> =>
-  wake === undefined ? Effect.void : Deferred.succeed(wake, undefined)
-
-const noCapacity = (providerId: string, availableAt: number | undefined) =>
-  new NoCapacityError(
-    availableAt === undefined ? { provider: providerId, model: "" } : { provider: providerId, model: "", availableAt }
-  )
-
-/** A service over a (possibly shared) state. */
-export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Service => {
-  const { defaultCooldownMillis, maxWaitMillis, providerId } = settings
-
-  const attempt = (now: number) => Ref.modify(ref, (state) => [tryAcquire(state, now), state])
-
-  // The waits are interruptible, whatever region `take` runs in; a key is
-  // only ever counted in the uninterruptible step that returns it.
-  const takeLoop = (deadline: number | undefined): Effect.Effect<KeyPool.Lease, NoCapacityError> =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Effect.flatMap(attempt(now), (result) => {
-        if (result._tag === "Slot") return Effect.succeed(result.lease)
-        if (maxWaitMillis === undefined || result.allDisabled) {
-          return Effect.fail(noCapacity(providerId, result.availableAt))
-        }
-        const until = deadline ?? now + maxWaitMillis
-        const hopeless = !result.releasable && (result.availableAt === undefined || result.availableAt > until)
-        if (now >= until || hopeless) return Effect.fail(noCapacity(providerId, result.availableAt))
-        const wakeAt = Math.min(until, result.availableAt ?? Infinity)
-        return Effect.andThen(
-          Effect.interruptible(Effect.race(Deferred.await(result.wake), Effect.sleep(Duration.millis(wakeAt - now)))),
-          takeLoop(until)
-        )
-      }))
-
-  const take = Effect.suspend(() => takeLoop(undefined))
-
-  const tryTake = Effect.clockWith((clock) =>
-    Ref.modify(ref, (state): [KeyPool.Lease | undefined, State] => {
-      const result = tryAcquire(state, clock.currentTimeMillisUnsafe())
-      return [result._tag === "Slot" ? result.lease : undefined, state]
-    })
-  )
-
-  const slotOf = (state: State, lease: KeyPool.Lease): Slot | undefined =>
-    lease instanceof LeaseImpl && lease.pool === state.token ? state.slots[lease.slot] : undefined
-
-  const foreign = Effect.die(new Error(`KeyPool ${providerId}: a lease this pool did not issue was given to it`))
-
-  // One step on the slot of `lease`, inside one `Ref.modify`; the waiters it
-  // frees are woken after it. A lease this pool did not issue is a defect.
-  type Wakes = readonly [first: Deferred.Deferred<void> | undefined, second?: Deferred.Deferred<void> | undefined]
-  const onSlot = (lease: KeyPool.Lease, step: (state: State, slot: Slot, now: number) => Wakes) =>
-    Effect.clockWith((clock) =>
-      Effect.flatMap(
-        Ref.modify(ref, (state): [Wakes | undefined, State] => {
-          const slot = slotOf(state, lease)
-          return [slot === undefined ? undefined : step(state, slot, clock.currentTimeMillisUnsafe()), state]
-        }),
-        (wakes) =>
-          wakes === undefined
-            ? foreign
-            : wakes[1] === undefined
-            ? wakeAll(wakes[0])
-            : wakes[0] === undefined
-            ? wakeAll(wakes[1])
-            : Effect.andThen(wakeAll(wakes[0]), wakeAll(wakes[1]))
-      )
-    )
-
-  const report_ = (lease: KeyPool.Lease, outcome: KeyPool.Outcome) =>
-    onSlot(lease, (state, slot, now) => [report(state, slot, outcome, now, defaultCooldownMillis)])
-
-  // Reported first, then released: a rate-limited key goes to the cooling heap, not back to ready.
-  const release_ = (lease: KeyPool.Lease, outcome: KeyPool.Outcome | undefined) =>
-    onSlot(lease, (state, slot, now) => [
-      outcome === undefined ? undefined : report(state, slot, outcome, now, defaultCooldownMillis),
-      release(state, slot)
-    ])
-
-  // Uninterruptible from the count to the finalizer, so the key always goes back.
-  const acquire = Effect.uninterruptible(
-    Effect.flatMap(take, (lease) =>
-      Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, release_(lease, undefined)), lease)))
-  )
-
-  return {
-    providerId,
-    acquire,
-    take,
-    tryTake,
-    release: release_,
-    report: report_,
-    status: Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.map(Ref.get(ref), (state) => status(state, now)))
-  }
 }

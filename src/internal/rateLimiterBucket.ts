@@ -44,21 +44,26 @@ interface Waiter {
 export interface Snapshot {
   readonly available: number
   readonly waiting: number
+  /** The tokens the waiters ask for, all together. */
+  readonly queued: number
 }
 
 /** @internal */
 export interface Bucket {
   /** Waits, in arrival order, until `cost` tokens are there. The caller checks `cost <= capacity`. */
   readonly take: (cost: number) => Effect.Effect<void>
-  readonly tryTake: (cost: number) => Effect.Effect<boolean>
-  /** `tryTake` as a plain call, for a caller already inside an Effect step. */
+  /** Takes `cost` tokens if they are there and nobody waits ahead; never waits. A plain call, for a caller inside an Effect step. */
   readonly tryTakeUnsafe: (cost: number) => boolean
   /** Puts tokens back (never above capacity) and serves whoever they are enough for. */
   readonly give: (amount: number) => Effect.Effect<void>
+  /** `give` as a plain call. */
+  readonly giveUnsafe: (amount: number) => void
   /** Takes tokens at once, even below zero: a debt later refills pay back. */
   readonly charge: (amount: number) => Effect.Effect<void>
   readonly reset: Effect.Effect<void>
   readonly snapshot: Effect.Effect<Snapshot>
+  /** `snapshot` as a plain call. */
+  readonly snapshotUnsafe: () => Snapshot
 }
 
 /** @internal */
@@ -147,14 +152,13 @@ export const make = (options: BucketOptions): Effect.Effect<Bucket, never, Scope
       return false
     }
 
-    const tryTake = (cost: number) => Effect.sync(() => tryTakeUnsafe(cost))
+    const giveUnsafe = (amount: number) => {
+      accrue()
+      available = Math.min(capacity, available + amount)
+      serve()
+    }
 
-    const give = (amount: number) =>
-      Effect.sync(() => {
-        accrue()
-        available = Math.min(capacity, available + amount)
-        serve()
-      })
+    const give = (amount: number) => Effect.sync(() => giveUnsafe(amount))
 
     const charge = (amount: number) =>
       Effect.sync(() => {
@@ -168,10 +172,14 @@ export const make = (options: BucketOptions): Effect.Effect<Bucket, never, Scope
       serve()
     })
 
-    const snapshot = Effect.sync((): Snapshot => {
+    const snapshotUnsafe = (): Snapshot => {
       accrue()
-      return { available, waiting: waiters.length }
-    })
+      let queued = 0
+      for (const waiter of waiters) queued += waiter.cost
+      return { available, waiting: waiters.length, queued }
+    }
+
+    const snapshot = Effect.sync(snapshotUnsafe)
 
     const nextWake = (): Duration.Duration => {
       const head = waiters[0]
@@ -204,5 +212,5 @@ export const make = (options: BucketOptions): Effect.Effect<Bucket, never, Scope
       Effect.forEach(waiters.splice(0), (waiter) => Deferred.interrupt(waiter.deferred), { discard: true })
     )
 
-    return { take, tryTake, tryTakeUnsafe, give, charge, reset, snapshot }
+    return { take, tryTakeUnsafe, give, giveUnsafe, charge, reset, snapshot, snapshotUnsafe }
   })

@@ -8,10 +8,12 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import { identity } from "effect/Function"
 import type { Usage } from "../../ChatResponse.js"
-import type * as KeyPool from "../../KeyPool.js"
 import { InvalidRequestError, type LlmError } from "../../LlmError.js"
 import type { Credentials } from "../../ProviderClient.js"
 import type * as RateLimiter from "../../RateLimiter.js"
+import type * as KeyPool from "../../KeyPool.js"
+import type { Settled } from "../keyPool.js"
+import type { Reservation } from "../rateLimiter.js"
 import { bounded, type Due, withinDeadline } from "./due.js"
 import type { Attempted, Env } from "./env.js"
 import { spanAttributes, traced } from "./spans.js"
@@ -24,7 +26,7 @@ const attemptCost = 1
 export interface Held {
   readonly lease: KeyPool.Lease
   readonly freePermit: Effect.Effect<void>
-  readonly reservation: RateLimiter.Reservation | undefined
+  readonly reservation: Reservation | undefined
 }
 
 const budgetError = (env: Env, request: Attempted) => (error: RateLimiter.RateLimiterCostError) =>
@@ -76,7 +78,7 @@ export const hold = (env: Env, request: Attempted, due: Due, tokens: () => numbe
   // The request's estimated tokens in the tokens-per-minute budget come first,
   // so the request token is taken right before the call.
   // A reservation cut short by an interruption stays spent, as one the provider never reports on does.
-  const permitAndKey = (reservation: RateLimiter.Reservation | undefined) =>
+  const permitAndKey = (reservation: Reservation | undefined) =>
     Effect.flatMap(
       Effect.flatMap(Effect.orDie(limiter.tryTakePermit(attemptCost)), (freePermit) =>
         freePermit !== undefined
@@ -94,7 +96,7 @@ export const hold = (env: Env, request: Attempted, due: Due, tokens: () => numbe
 
 // Every scope an attempt's lease lives in is closed with an exit whose failures
 // are LlmErrors: the call's own, or the stream's.
-const outcomeOf = (exit: Exit.Exit<unknown, unknown>): KeyPool.Outcome => exit as Exit.Exit<unknown, LlmError>
+const outcomeOf = (exit: Exit.Exit<unknown, unknown>): Settled => exit as Exit.Exit<unknown, LlmError>
 
 /** Gives back the key (reporting the attempt's outcome) and the permit. */
 export const letGo = (env: Env, held: Held, exit: Exit.Exit<unknown, unknown>) =>

@@ -9,11 +9,14 @@ import type * as Pricing from "../../Pricing.js"
 import type * as ProviderClient from "../../ProviderClient.js"
 import type * as RateLimiter from "../../RateLimiter.js"
 import * as RetryPolicy from "../../RetryPolicy.js"
+import * as KeyPoolInternal from "../keyPoolService.js"
+import * as RateLimiterInternal from "../rateLimiter.js"
 
 export interface Env {
   readonly client: ProviderClient.Service
-  readonly pool: KeyPool.Service
-  readonly limiter: RateLimiter.Service
+  /** The pool's and the limiter's fast paths, read once. */
+  readonly pool: KeyPoolInternal.FastPath
+  readonly limiter: RateLimiterInternal.FastPath
   readonly policy: RetryPolicy.RetryPolicy
   /** The call's own deadline (`Options.deadline`). */
   readonly deadline: Duration.Duration
@@ -36,8 +39,8 @@ export const make = (
   const deadline = Duration.fromInputUnsafe(options?.deadline ?? "10 minutes")
   return {
     client,
-    pool,
-    limiter,
+    pool: KeyPoolInternal.fastPath(pool),
+    limiter: RateLimiterInternal.fastPath(limiter),
     policy: options?.retry ?? RetryPolicy.make(),
     deadline,
     deadlineMillis: Duration.toMillis(deadline),

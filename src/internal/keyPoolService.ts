@@ -1,0 +1,188 @@
+/**
+ * The key pool service over its state machine (`keyPool.ts`), and the fast
+ * paths the `Llm` service holds a lease with without a scope, kept on the
+ * service object under a symbol (`fastPath.ts`; not in `KeyPool.Service`):
+ * `fastPath` reads them, and derives them from `acquire` and `report` for a
+ * pool written by hand.
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
+import type * as KeyPool from "../KeyPool.js"
+import { NoCapacityError } from "../LlmError.js"
+import type * as ProviderClient from "../ProviderClient.js"
+import * as FastPaths from "./fastPath.js"
+import { LeaseImpl, release, report, type Settled, type Slot, type State, status, tryAcquire } from "./keyPool.js"
+
+/** What a pool view needs besides the shared state. */
+export interface Settings {
+  readonly providerId: string
+  readonly defaultCooldownMillis: number
+  /** `undefined`: fail at once when exhausted. */
+  readonly maxWaitMillis: number | undefined
+}
+
+/** Defaults documented on `KeyPool.Options`. */
+export const defaultCooldown = Duration.seconds(30)
+export const defaultMaxWait = Duration.seconds(60)
+
+export const settingsOf = (options: KeyPool.Options): Settings => {
+  const exhausted = options.whenExhausted ?? { _tag: "Wait", maxWait: defaultMaxWait }
+  return {
+    providerId: options.providerId,
+    defaultCooldownMillis: Duration.toMillis(Duration.fromInputUnsafe(options.defaultCooldown ?? defaultCooldown)),
+    maxWaitMillis: exhausted._tag === "Fail" ? undefined : Duration.toMillis(Duration.fromInputUnsafe(exhausted.maxWait))
+  }
+}
+
+const wakeAll = (wake: Deferred.Deferred<void> | undefined): Effect.Effect<void> =>
+  wake === undefined ? Effect.void : Deferred.succeed(wake, undefined)
+
+const noCapacity = (providerId: string, availableAt: number | undefined) =>
+  new NoCapacityError(
+    availableAt === undefined ? { provider: providerId, model: "" } : { provider: providerId, model: "", availableAt }
+  )
+
+/** What the `Llm` service holds a key with. */
+export interface FastPath {
+  /**
+   * `acquire` without a scope: waits as `acquire` does. Call it
+   * uninterruptibly (its waits stay interruptible) and give the lease back
+   * exactly once with `release`.
+   */
+  readonly take: Effect.Effect<KeyPool.Lease, NoCapacityError>
+  /** `take` if a key is usable now; `undefined` otherwise. Never waits. */
+  readonly tryTake: Effect.Effect<KeyPool.Lease | undefined>
+  /** Gives back a key from `take`, first reporting the call's outcome (none when `undefined`). */
+  readonly release: (lease: KeyPool.Lease, outcome: Settled | undefined) => Effect.Effect<void>
+}
+
+const fastPaths = FastPaths.slot<FastPath>("effect-llm-router/KeyPool/FastPath")
+
+/** The pool's fast paths, or ones derived from `acquire` for a pool built elsewhere. Read it once, not per call. */
+export const fastPath = (pool: KeyPool.Service): FastPath => fastPaths.read(pool) ?? derived(pool)
+
+/** A lease of a hand-written pool, with the scope its `acquire` runs in. */
+class ScopedLease implements KeyPool.Lease {
+  readonly credentials: ProviderClient.Credentials
+  readonly slot: number
+  constructor(readonly lease: KeyPool.Lease, readonly scope: Scope.Closeable) {
+    this.credentials = lease.credentials
+    this.slot = lease.slot
+  }
+}
+
+const outcomeOf = (settled: Settled): KeyPool.Outcome | undefined => {
+  if (!Exit.isExit(settled)) return settled
+  if (Exit.isSuccess(settled)) return "success"
+  return Option.getOrUndefined(Cause.findErrorOption(settled.cause))
+}
+
+// A hand-written pool is acquired in a scope of its own, closed by `release`.
+// It cannot be tried without waiting, so `tryTake` always says no.
+const derived = (pool: KeyPool.Service): FastPath => ({
+  take: Effect.flatMap(Scope.make(), (scope) =>
+    Effect.map(
+      Effect.onError(Scope.provide(pool.acquire, scope), (cause) => Scope.close(scope, Exit.failCause(cause))),
+      (lease): KeyPool.Lease => new ScopedLease(lease, scope)
+    )),
+  tryTake: Effect.succeed(undefined),
+  release: (lease, settled) => {
+    if (!(lease instanceof ScopedLease)) {
+      return Effect.die(new Error(`KeyPool ${pool.providerId}: a lease this pool did not issue was given to it`))
+    }
+    const outcome = settled === undefined ? undefined : outcomeOf(settled)
+    const close = Scope.close(lease.scope, Exit.void)
+    return outcome === undefined ? close : Effect.andThen(pool.report(lease.lease, outcome), close)
+  }
+})
+
+/** A service over a (possibly shared) state. */
+export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Service => {
+  const { defaultCooldownMillis, maxWaitMillis, providerId } = settings
+
+  const attempt = (now: number) => Ref.modify(ref, (state) => [tryAcquire(state, now), state])
+
+  // The waits are interruptible, whatever region `take` runs in; a key is
+  // only ever counted in the uninterruptible step that returns it.
+  const takeLoop = (deadline: number | undefined): Effect.Effect<KeyPool.Lease, NoCapacityError> =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.flatMap(attempt(now), (result) => {
+        if (result._tag === "Slot") return Effect.succeed(result.lease)
+        if (maxWaitMillis === undefined || result.allDisabled) {
+          return Effect.fail(noCapacity(providerId, result.availableAt))
+        }
+        const until = deadline ?? now + maxWaitMillis
+        const hopeless = !result.releasable && (result.availableAt === undefined || result.availableAt > until)
+        if (now >= until || hopeless) return Effect.fail(noCapacity(providerId, result.availableAt))
+        const wakeAt = Math.min(until, result.availableAt ?? Infinity)
+        return Effect.andThen(
+          Effect.interruptible(Effect.race(Deferred.await(result.wake), Effect.sleep(Duration.millis(wakeAt - now)))),
+          takeLoop(until)
+        )
+      }))
+
+  const take = Effect.suspend(() => takeLoop(undefined))
+
+  const tryTake = Effect.clockWith((clock) =>
+    Ref.modify(ref, (state): [KeyPool.Lease | undefined, State] => {
+      const result = tryAcquire(state, clock.currentTimeMillisUnsafe())
+      return [result._tag === "Slot" ? result.lease : undefined, state]
+    })
+  )
+
+  const slotOf = (state: State, lease: KeyPool.Lease): Slot | undefined =>
+    lease instanceof LeaseImpl && lease.pool === state.token ? state.slots[lease.slot] : undefined
+
+  const foreign = Effect.die(new Error(`KeyPool ${providerId}: a lease this pool did not issue was given to it`))
+
+  // One step on the slot of `lease`, inside one `Ref.modify`; the waiters it
+  // frees are woken after it. A lease this pool did not issue is a defect.
+  type Wakes = readonly [first: Deferred.Deferred<void> | undefined, second?: Deferred.Deferred<void> | undefined]
+  const onSlot = (lease: KeyPool.Lease, step: (state: State, slot: Slot, now: number) => Wakes) =>
+    Effect.clockWith((clock) =>
+      Effect.flatMap(
+        Ref.modify(ref, (state): [Wakes | undefined, State] => {
+          const slot = slotOf(state, lease)
+          return [slot === undefined ? undefined : step(state, slot, clock.currentTimeMillisUnsafe()), state]
+        }),
+        (wakes) =>
+          wakes === undefined
+            ? foreign
+            : wakes[1] === undefined
+            ? wakeAll(wakes[0])
+            : wakes[0] === undefined
+            ? wakeAll(wakes[1])
+            : Effect.andThen(wakeAll(wakes[0]), wakeAll(wakes[1]))
+      )
+    )
+
+  const report_ = (lease: KeyPool.Lease, outcome: Settled) =>
+    onSlot(lease, (state, slot, now) => [report(state, slot, outcome, now, defaultCooldownMillis)])
+
+  // Reported first, then released: a rate-limited key goes to the cooling heap, not back to ready.
+  const release_ = (lease: KeyPool.Lease, outcome: Settled | undefined) =>
+    onSlot(lease, (state, slot, now) => [
+      outcome === undefined ? undefined : report(state, slot, outcome, now, defaultCooldownMillis),
+      release(state, slot)
+    ])
+
+  // Uninterruptible from the count to the finalizer, so the key always goes back.
+  const acquire = Effect.uninterruptible(
+    Effect.flatMap(take, (lease) =>
+      Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, release_(lease, undefined)), lease)))
+  )
+
+  return fastPaths.attach({
+    providerId,
+    acquire,
+    report: report_,
+    status: Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.map(Ref.get(ref), (state) => status(state, now)))
+  }, { take, tryTake, release: release_ })
+}

@@ -1,0 +1,300 @@
+/**
+ * The limiter behind `RateLimiter`: `consume` for users, and the fast paths the
+ * `Llm` service takes a permit with, without a scope and without waiting when
+ * the permit is free.
+ *
+ * The fast paths live on the service object under a symbol (`fastPath.ts`), not
+ * in `RateLimiter.Service`: `fastPath` reads them, and derives them from
+ * `consume` for a limiter written by hand (a test double, a decorator).
+ */
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import type * as RateLimiter from "../RateLimiter.js"
+import { RateLimiterCostError, RateLimiterExceededError } from "../RateLimiter.js"
+import * as FastPaths from "./fastPath.js"
+import * as Bucket from "./rateLimiterBucket.js"
+
+/** Model tokens held for one call by `reserve`, until `reconcile` settles them. */
+export interface Reservation {
+  readonly estimate: number
+  settled: boolean
+}
+
+/** What the `Llm` service takes a permit with. */
+export interface FastPath {
+  /**
+   * Takes a slot (with `maxConcurrency`) and then `cost` tokens, waiting for
+   * each in arrival order, and gives the effect that frees the slot, to run
+   * exactly once. Call it uninterruptibly (its waits stay interruptible).
+   */
+  readonly takePermit: (cost: number) => Effect.Effect<Effect.Effect<void>, RateLimiterCostError>
+  /** `takePermit` if the slot and the tokens are free now and nobody waits ahead; `undefined` otherwise. */
+  readonly tryTakePermit: (cost: number) => Effect.Effect<Effect.Effect<void> | undefined, RateLimiterCostError>
+  /** Whether `reserve` holds anything: the limiter has a `tokensPerMinute` budget. */
+  readonly hasTokenBudget: boolean
+  /** Waits, in arrival order, until the budget holds `estimate` model tokens and holds them. */
+  readonly reserve: (estimate: number) => Effect.Effect<Reservation, RateLimiterCostError>
+  /**
+   * Settles a reservation against the tokens the call used: unused tokens go
+   * back; tokens beyond the estimate are taken at once, into debt if the
+   * budget is short. Settles once; a usage that is not a non-negative finite
+   * number leaves the reservation as it was.
+   */
+  readonly reconcile: (reservation: Reservation, actualTokens: number) => Effect.Effect<void>
+}
+
+const fastPaths = FastPaths.slot<FastPath>("effect-llm-router/RateLimiter/FastPath")
+
+/** The limiter's fast paths, or ones derived from `consume` for a limiter built elsewhere. Read it once, not per call. */
+export const fastPath = (service: RateLimiter.Service): FastPath =>
+  fastPaths.read(service) ?? derived(service)
+
+// A hand-written limiter is consumed in a scope of its own, closed by the
+// permit's release. It sees the request cost only: its budget, if any, is its own.
+const derived = (service: RateLimiter.Service): FastPath => {
+  const held = (cost: number, onExceeded: "delay" | "fail") =>
+    Effect.flatMap(Scope.make(), (scope) =>
+      Effect.as(
+        Effect.onError(
+          Scope.provide(service.consume({ cost, onExceeded }), scope),
+          (cause) => Scope.close(scope, Exit.failCause(cause))
+        ),
+        Scope.close(scope, Exit.void)
+      ))
+  return {
+    takePermit: (cost) => Effect.catchTag(held(cost, "delay"), "RateLimiterExceededError", Effect.die),
+    tryTakePermit: (cost) =>
+      Effect.catchTag(held(cost, "fail"), "RateLimiterExceededError", () => Effect.succeed(undefined)),
+    hasTokenBudget: false,
+    reserve: (estimate) => Effect.succeed({ estimate, settled: true }),
+    reconcile: () => Effect.void
+  }
+}
+
+/** Why `cost` can never be granted by a bucket of `capacity`, or undefined. */
+export const costError = (cost: number, capacity: number, bucket: RateLimiterCostError["bucket"]) =>
+  Number.isFinite(cost) && cost >= 0 && cost <= capacity
+    ? undefined
+    : new RateLimiterCostError({ cost, capacity, bucket })
+
+const millisUntil = (tokens: number, perSecond: number) => Duration.millis(Math.max(0, tokens) / perSecond * 1000)
+
+/** A limiter over options `RateLimiter.make` has checked. */
+export const make = (options: RateLimiter.Options): Effect.Effect<RateLimiter.Service, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { capacity, maxConcurrency, refillRate, tokensPerMinute } = options
+    const clock = yield* Clock.Clock
+
+    // Refunds and cancels, which can make the first waiter due sooner than the
+    // serving fiber planned, are rare here; poll about once per token's time.
+    const requests = yield* Bucket.make({
+      capacity,
+      refillPerSecond: refillRate,
+      pollMillis: Math.min(Math.max(1000 / refillRate, 10), 1000)
+    })
+    // Every call refunds part of its estimate, so poll often enough for that.
+    const budget = tokensPerMinute === undefined
+      ? undefined
+      : yield* Bucket.make({ capacity: tokensPerMinute, refillPerSecond: tokensPerMinute / 60, pollMillis: 250 })
+    // Concurrency slots: a bucket that never refills, given back as calls end
+    // (FIFO like the tokens, and tried without waiting like them).
+    const slots = maxConcurrency === undefined
+      ? undefined
+      : yield* Bucket.make({ capacity: maxConcurrency, refillPerSecond: 0, pollMillis: 1000 })
+    let inFlight = 0
+
+    const leave = Effect.sync(() => {
+      inFlight--
+    })
+    const leaveSlot = slots === undefined ? leave : Effect.andThen(leave, slots.give(1))
+    const entered = Effect.sync(() => {
+      inFlight++
+      return leaveSlot
+    })
+
+    // Slot first, token second: a call then starts the moment it gets its
+    // token, so the bucket's bound holds for call starts, not only for grants.
+    // The waits are interruptible; a slot taken before an interrupted token
+    // wait goes back.
+    const tryTakePermit = (cost: number): Effect.Effect<Effect.Effect<void> | undefined, RateLimiterCostError> =>
+      Effect.suspend(() => {
+        const error = costError(cost, capacity, "requests")
+        if (error !== undefined) return Effect.fail(error)
+        if (slots !== undefined && !slots.tryTakeUnsafe(1)) return Effect.succeed(undefined)
+        if (!requests.tryTakeUnsafe(cost)) return slots === undefined ? Effect.succeed(undefined) : Effect.as(slots.give(1), undefined)
+        inFlight++
+        return Effect.succeed(leaveSlot)
+      })
+
+    const takePermit = (cost: number): Effect.Effect<Effect.Effect<void>, RateLimiterCostError> => {
+      const error = costError(cost, capacity, "requests")
+      if (error !== undefined) return Effect.fail(error)
+      const token = Effect.andThen(Effect.interruptible(requests.take(cost)), entered)
+      return slots === undefined
+        ? token
+        : Effect.andThen(Effect.interruptible(slots.take(1)), Effect.onInterrupt(token, () => slots.give(1)))
+    }
+
+    const reserve = (estimate: number): Effect.Effect<Reservation, RateLimiterCostError> =>
+      Effect.suspend(() => {
+        if (budget === undefined || tokensPerMinute === undefined) return Effect.succeed({ estimate, settled: false })
+        const error = costError(estimate, tokensPerMinute, "tokensPerMinute")
+        return error === undefined ? Effect.as(budget.take(estimate), { estimate, settled: false }) : Effect.fail(error)
+      })
+
+    const reconcile = (reservation: Reservation, actualTokens: number): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (budget === undefined || reservation.settled) return Effect.void
+        reservation.settled = true
+        if (!Number.isFinite(actualTokens) || actualTokens < 0) return Effect.void
+        const unused = reservation.estimate - actualTokens
+        // Debt rather than a clamp: the provider counts every token it served,
+        // so forgetting the excess would let the next minute overshoot its limit.
+        if (unused > 0) return budget.give(unused)
+        if (unused < 0) return budget.charge(-unused)
+        return Effect.void
+      })
+
+    // `onExceeded: "fail"`: everything or nothing, at once; what was taken
+    // before the bucket that refused goes back.
+    const tryHold = (cost: number, tokens: number): RateLimiterExceededError | undefined => {
+      if (budget !== undefined && tokensPerMinute !== undefined && tokens > 0 && !budget.tryTakeUnsafe(tokens)) {
+        const { available, queued } = budget.snapshotUnsafe()
+        return new RateLimiterExceededError({
+          bucket: "tokensPerMinute",
+          limit: tokensPerMinute,
+          remaining: available,
+          retryAfter: millisUntil(queued + tokens - available, tokensPerMinute / 60)
+        })
+      }
+      const refund = () => {
+        if (budget !== undefined && tokens > 0) budget.giveUnsafe(tokens)
+      }
+      if (slots !== undefined && maxConcurrency !== undefined && !slots.tryTakeUnsafe(1)) {
+        refund()
+        return new RateLimiterExceededError({ bucket: "concurrency", limit: maxConcurrency, remaining: 0 })
+      }
+      if (!requests.tryTakeUnsafe(cost)) {
+        if (slots !== undefined) slots.giveUnsafe(1)
+        refund()
+        const { available, queued } = requests.snapshotUnsafe()
+        return new RateLimiterExceededError({
+          bucket: "requests",
+          limit: capacity,
+          remaining: available,
+          retryAfter: millisUntil(queued + cost - available, refillRate)
+        })
+      }
+      inFlight++
+      return undefined
+    }
+
+    const resultOf = (start: number, reservation: Reservation | undefined): RateLimiter.ConsumeResult => {
+      const { available, queued } = requests.snapshotUnsafe()
+      return {
+        delay: Duration.millis(clock.currentTimeMillisUnsafe() - start),
+        limit: capacity,
+        remaining: available,
+        resetAfter: millisUntil(capacity - available + queued, refillRate),
+        reconcile: (actualTokens) => reservation === undefined ? Effect.void : reconcile(reservation, actualTokens)
+      }
+    }
+
+    const consume = (
+      options?: RateLimiter.ConsumeOptions
+    ): Effect.Effect<RateLimiter.ConsumeResult, RateLimiterCostError | RateLimiterExceededError, Scope.Scope> =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.suspend(() => {
+          const cost = options?.cost ?? 1
+          const tokens = budget === undefined ? 0 : options?.tokens ?? 0
+          const error = costError(cost, capacity, "requests") ??
+            (tokensPerMinute === undefined ? undefined : costError(tokens, tokensPerMinute, "tokensPerMinute"))
+          if (error !== undefined) return Effect.fail(error)
+          const start = clock.currentTimeMillisUnsafe()
+          const reservation = tokens > 0 ? { estimate: tokens, settled: false } : undefined
+          const held: Effect.Effect<Effect.Effect<void>, RateLimiterCostError | RateLimiterExceededError> =
+            options?.onExceeded === "fail"
+              ? Effect.suspend(() => {
+                const exceeded = tryHold(cost, tokens)
+                return exceeded === undefined ? Effect.succeed(leaveSlot) : Effect.fail(exceeded)
+              })
+              : budget === undefined || reservation === undefined
+              ? takePermit(cost)
+              // Interrupted while it waits for the permit: the call never
+              // started, so its estimate goes back.
+              : Effect.andThen(
+                restore(budget.take(tokens)),
+                Effect.onInterrupt(takePermit(cost), () => reconcile(reservation, 0))
+              )
+          return Effect.flatMap(held, (release) =>
+            Effect.flatMap(Effect.scope, (scope) =>
+              Effect.andThen(
+                Scope.addFinalizer(scope, release),
+                Effect.sync(() => resultOf(start, reservation))
+              )))
+        })
+      )
+
+    const status = Effect.gen(function*() {
+      const main = yield* requests.snapshot
+      const held = budget === undefined ? undefined : yield* budget.snapshot
+      return {
+        available: main.available,
+        capacity,
+        refillRate,
+        waiting: main.waiting,
+        inFlight,
+        ...(maxConcurrency === undefined ? {} : { maxConcurrency }),
+        ...(held === undefined || tokensPerMinute === undefined
+          ? {}
+          : { budget: { available: held.available, capacity: tokensPerMinute, waiting: held.waiting } })
+      } satisfies RateLimiter.Status
+    })
+
+    const reset = Effect.andThen(requests.reset, budget === undefined ? Effect.void : budget.reset)
+
+    return fastPaths.attach(
+      { consume, status, reset },
+      { takePermit, tryTakePermit, hasTokenBudget: budget !== undefined, reserve, reconcile }
+    )
+  })
+
+const unlimitedResult: RateLimiter.ConsumeResult = {
+  delay: Duration.zero,
+  limit: Infinity,
+  remaining: Infinity,
+  resetAfter: Duration.zero,
+  reconcile: () => Effect.void
+}
+
+/** The limiter of `RateLimiter.makeUnlimited`. */
+export const unlimited = (): RateLimiter.Service => {
+  let inFlight = 0
+  const leave = Effect.sync(() => {
+    inFlight--
+  })
+  const enter = Effect.sync(() => {
+    inFlight++
+    return leave
+  })
+  return fastPaths.attach({
+    consume: () => Effect.as(Effect.acquireRelease(enter, () => leave), unlimitedResult),
+    status: Effect.sync(() => ({
+      available: Infinity,
+      capacity: Infinity,
+      refillRate: Infinity,
+      waiting: 0,
+      inFlight
+    })),
+    reset: Effect.void
+  }, {
+    takePermit: () => enter,
+    tryTakePermit: () => enter,
+    hasTokenBudget: false,
+    reserve: (estimate) => Effect.succeed({ estimate, settled: true }),
+    reconcile: () => Effect.void
+  })
+}
