@@ -54,8 +54,12 @@
  * ## Cooldowns and adaptive limits
  * A deployment whose calls fail `cooldown.failures` times (with the tags in
  * `cooldown.on`) within `cooldown.window` is skipped for `cooldown.period`;
- * then one call probes it (half-open): success closes the breaker, failure
- * opens it for another period. A reply whose rate-limit headers say no request
+ * then one call probes it (half-open) with a single attempt, whatever the
+ * deployment's own retry policy (an `Llm` built by `Llm.make`, through any
+ * decorator): success closes the breaker, failure opens it for another
+ * period, so traffic returns to a recovered deployment within one period of
+ * its recovery. `status` shows each breaker's state, when an open one may be
+ * probed, and whether the probe is out. A reply whose rate-limit headers say no request
  * (or no token) remains, and a `RateLimitError` with `retryAfter`, hold the
  * deployment back until the reset. All of it is read from `Clock`.
  *
@@ -291,6 +295,8 @@ export interface DeploymentLoad {
     readonly state: "closed" | "open" | "half-open"
     /** While open: epoch milliseconds when a probe may go. */
     readonly until: number | null
+    /** While half-open: whether the probe is out (the other calls go elsewhere until it ends). */
+    readonly probing: boolean
     /** Failures counted in the current window. */
     readonly recentFailures: number
   }

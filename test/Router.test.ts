@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -506,7 +507,7 @@ describe("Router", () => {
         // A failed probe opens it again for another period.
         expect((yield* Llm.chat(ask())).text).toBe("steady")
         expect(log.count("flaky")).toBe(3)
-        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({ state: "open", until: 60_000, recentFailures: 0 })
+        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({ state: "open", until: 60_000, probing: false, recentFailures: 0 })
         yield* TestClock.adjust("30 seconds")
         healthy = true
         expect((yield* Llm.chat(ask())).text).toBe("flaky")
@@ -527,12 +528,12 @@ describe("Router", () => {
         yield* Llm.chat(ask())
         yield* TestClock.adjust("61 seconds")
         yield* Llm.chat(ask())
-        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({ state: "closed", until: null, recentFailures: 1 })
+        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({ state: "closed", until: null, probing: false, recentFailures: 1 })
       })
     )
   })
 
-  it.effect("half-open: one probe at a time", () => {
+  it.effect("half-open: one probe at a time, and status shows it out", () => {
     const log = makeLog()
     let healthy = false
     return run(
@@ -552,11 +553,60 @@ describe("Router", () => {
         healthy = true
         const probe = yield* Effect.forkChild(Llm.chat(ask()))
         yield* Effect.repeat(Effect.yieldNow, { until: () => log.count("flaky") === 2 })
+        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({ state: "half-open", until: null, probing: true, recentFailures: 0 })
         expect((yield* Llm.chat(ask())).text).toBe("steady")
         yield* TestClock.adjust("1 second")
         expect((yield* Fiber.join(probe)).text).toBe("flaky")
+        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({ state: "closed", until: null, probing: false, recentFailures: 0 })
       })
     )
+  })
+
+  it.effect("half-open: the probe is one attempt of the deployment's Llm, so traffic is back on a recovered primary within one cooldown", () => {
+    // The primary's provider fails every request for its first 60 seconds; its
+    // Llm retries three times. A request every 4 seconds.
+    const requests: Array<number> = []
+    const recovery = 60_000
+    const primary = llmOver("primary", () =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        requests.push(now)
+        return now < recovery ? Effect.fail(unavailable("primary")) : Effect.succeed(LlmTest.reply("primary"))
+      }), { retry: RetryPolicy.make({ maxRetries: 3, baseDelay: "100 millis", jitter: false }) })
+    const log = makeLog()
+    const router = Router.layer({
+      strategy: "priority",
+      cooldown: { failures: 3, window: "1 minute", period: "30 seconds" },
+      deployments: [{ name: "primary", model: "m", llm: primary }, deployment(log, "fallback")]
+    })
+    return Effect.gen(function*() {
+      const served: Array<{ readonly at: number; readonly by: string }> = []
+      const cooldowns: Array<Router.DeploymentLoad["cooldown"]> = []
+      const requestsAt = (from: number, to: number) => requests.filter((at) => at >= from && at < to).length
+      for (let at = 0; at <= 100_000; at += 4_000) {
+        cooldowns.push((yield* Router.status).details["primary"]!.cooldown)
+        const call = yield* Effect.forkChild(Llm.chat(ask()))
+        yield* TestClock.adjust("4 seconds")
+        served.push({ at, by: (yield* Fiber.join(call)).text })
+      }
+      // Calls at 0, 4 and 8 seconds: four requests each (the Llm's retries), then the fallback; the third opens the breaker.
+      expect(served.slice(0, 3).map((call) => call.by)).toEqual(["fallback", "fallback", "fallback"])
+      expect(requestsAt(0, 12_000)).toBe(12)
+      expect(cooldowns[3]).toEqual({ state: "open", until: 8_700 + 30_000, probing: false, recentFailures: 0 })
+      // The probe at 40 seconds sends one request, fails, and opens the breaker for another period.
+      expect(cooldowns[10]).toEqual({ state: "half-open", until: null, probing: false, recentFailures: 0 })
+      expect(requestsAt(12_000, 44_000)).toBe(1)
+      expect(cooldowns[11]).toEqual({ state: "open", until: 40_000 + 30_000, probing: false, recentFailures: 0 })
+      // The primary recovered at 60 seconds; the probe at 72 sends one request, which succeeds, and traffic is back.
+      const back = served.find((call) => call.by === "primary")!
+      expect(back.at).toBe(72_000)
+      expect(back.at - recovery).toBeLessThanOrEqual(30_000)
+      expect(requestsAt(44_000, 76_000)).toBe(1)
+      expect(served.filter((call) => call.at >= back.at).every((call) => call.by === "primary")).toBe(true)
+      expect(cooldowns[19]).toEqual({ state: "closed", until: null, probing: false, recentFailures: 0 })
+      expect(log.count("fallback")).toBe(18)
+      const details = (yield* Router.status).details
+      expect(details["primary"]!.inFlight + details["fallback"]!.inFlight).toBe(0)
+    }).pipe(Effect.provide(router), seeded)
   })
 
   // "limited" (first by priority) answers with `rateLimit`; `call` goes to it,

@@ -10,6 +10,7 @@ import type { Input as ChatRequest } from "../../ChatRequest.js"
 import { type Attempt, type LlmError, ModelNotFoundError, TimeoutError, withAttempts } from "../../LlmError.js"
 import type { ErrorTag, Fallback } from "../../Router.js"
 import * as Deadline from "../deadline.js"
+import { OneAttempt } from "../oneAttempt.js"
 import { enter, settleFailure, settleSuccess, type State } from "./deployment.js"
 import { type Call, noneUsable, type Pick, usable } from "./picking.js"
 import { provider, type Settings } from "./settings.js"
@@ -81,10 +82,11 @@ class Routing<A> implements Call {
     // The attempt's bookkeeping is entered and its settling installed in one
     // uninterruptible step, so it is settled however the attempt ends,
     // interrupted included; the attempt itself, and the next one after a
-    // failure, run as the caller does.
+    // failure, run as the caller does. A breaker's probe is one attempt.
     return Effect.uninterruptibleMask((restore) => {
       const probe = enter(state, now)
-      return Effect.matchCauseEffect(restore(this.send(state, this.routed(state))), {
+      const sent = this.send(state, this.routed(state))
+      return Effect.matchCauseEffect(restore(probe ? Effect.provideService(sent, OneAttempt, true) : sent), {
         onFailure: (cause) => {
           const error = cause.reasons.find(Cause.isFailReason)?.error
           settleFailure(settings, state, probe, this.clock.currentTimeMillisUnsafe(), error)

@@ -87,6 +87,7 @@ const deploymentLoad = (
     cooldown: {
       state: breaker.state === "open" && now >= breaker.openUntil ? "half-open" : breaker.state,
       until: breaker.state === "open" && now < breaker.openUntil ? breaker.openUntil : null,
+      probing: breaker.state === "half-open" && breaker.probing,
       recentFailures: breaker.recent.length
     },
     limitedUntil: state.limitedUntil > now ? state.limitedUntil : null,
