@@ -45,9 +45,17 @@
  * call. A fallback on `ContextLengthError` only considers deployments with a
  * larger `contextWindow` than the one that failed. The error that ends the
  * chain is the last one, with `attempts` listing every deployment tried (its
- * name, error tag and message). A stream falls over only before its first
- * chunk; after it, a failure fails the stream. One `deadline` bounds the whole
- * call, every deployment's own retries included (`TimeoutError`); it reaches
+ * name, error tag and message). A stream falls over the same way before its
+ * first chunk. After it (a cut, a stall, a truncation, a reset), with
+ * `midStream: "restart"` (the default) the router lets go of the broken
+ * attempt (its key, permit and place in flight) and sends the request to the
+ * next deployment by the same rules; the consumer's stream then carries a
+ * `ChatChunk.Restart` chunk (which attempt and deployment follow: discard what
+ * came before) and the new reply. `ChatChunk.collect`, and so `Llm.chat`
+ * over a stream, keep only the last attempt's reply. With `midStream:
+ * "fail"`, the failure fails the stream. One `deadline` bounds the whole
+ * call, every deployment's own retries included (`TimeoutError`); for a
+ * stream, its opening up to the first chunk, and each restart's; it reaches
  * each deployment's `Llm` through any decorator in between, and a router that
  * is a deployment of this one ends by the sooner of its own and this one's.
  *
@@ -219,7 +227,10 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
   readonly retryOn?: ReadonlyArray<ErrorTag>
   /** The breaker of each deployment; each field has its own default. */
   readonly cooldown?: CooldownOptions
-  /** One bound on a call with every attempt and fallback (for a stream: until its first chunk). Default 10 minutes. */
+  /**
+   * One bound on a call with every attempt and fallback (for a stream: until its
+   * first chunk, and again for each restart's opening). Default 10 minutes.
+   */
   readonly deadline?: Duration.Input
   /** `lowest-latency`: the weight of the newest latency in the mean. Default 0.3. */
   readonly latencyAlpha?: number
@@ -241,6 +252,15 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
   readonly budget?: Budget.Service
   /** Records each call's usage and cost under its deployment's name (`UsageLedger.tracked`). Default: none. */
   readonly ledger?: UsageLedger.Service
+  /**
+   * A stream that breaks after its first chunk (cut, stalled, truncated,
+   * reset): `"restart"` sends the request again to the next deployment the
+   * call's rules allow (`retryOn`, then the fallbacks), and the stream carries
+   * a `ChatChunk.Restart` chunk before the new reply (`ChatChunk.collect`
+   * keeps only what follows it); `"fail"` fails the stream with the error.
+   * Default `"restart"`.
+   */
+  readonly midStream?: "restart" | "fail"
 }
 
 /**
@@ -375,7 +395,8 @@ export const status: Effect.Effect<Status, never, Router> = Router.use((router) 
  * Builds the router in the current scope: each deployment's layer is built
  * once, here. Invalid options (no deployments, a name listed twice, a weight
  * that is not > 0, a fallback or `model` naming nothing, `exploration`,
- * `latencyAlpha` or `cooldown.failures` out of range) fail with
+ * `latencyAlpha` or `cooldown.failures` out of range, a `midStream` other
+ * than `"restart"` or `"fail"`) fail with
  * `OptionsError`, which names the option and the value.
  *
  * @example

@@ -430,10 +430,11 @@ describe("Router", () => {
     )
   })
 
-  it.effect("a stream does not fall back after its first chunk: the failure fails the stream", () => {
+  it.effect("midStream \"fail\": a failure after the first chunk fails the stream", () => {
     const log = makeLog()
     return run(
       {
+        midStream: "fail",
         deployments: [midStreamFailure(log), deployment(log, "backup")],
         fallbacks: { primary: [{ to: "backup", on: ["ProviderUnavailableError"] }] }
       },
@@ -451,6 +452,129 @@ describe("Router", () => {
         expect((yield* Router.status).details["primary"]!.inFlight).toBe(0)
       })
     )
+  })
+
+  // Mid-stream restarts: "primary" (an Llm over one key) sends `partial` and
+  // breaks with `broken`; "backup" (an Llm over one key) answers whole, after
+  // `backupDelay` before its first chunk.
+  const backupAnswer = LlmTest.reply("the whole answer", { usage: { promptTokens: 3, completionTokens: 4, totalTokens: 7 } })
+  const restarting = (
+    broken: LlmError.LlmError,
+    options?: { readonly midStream?: "restart" | "fail"; readonly backupDelay?: Duration.Input }
+  ) => {
+    const opened = { primary: 0, backup: 0 }
+    const partial: ReadonlyArray<ChatChunk.ChatChunk> = [
+      { _tag: "TextDelta", text: "a partial " },
+      { _tag: "TextDelta", text: "answer" },
+      { _tag: "Usage", usage: { ...backupAnswer.usage, completionTokens: 100, totalTokens: 103 } }
+    ]
+    const router = Router.layer({
+      ...(options?.midStream !== undefined ? { midStream: options.midStream } : {}),
+      deployments: [
+        {
+          name: "primary",
+          model: "m",
+          llm: llmOver("primary", () => Effect.die("not chatted"), undefined, () => {
+            opened.primary++
+            return Stream.concat(Stream.fromIterable(partial), Stream.fail(broken))
+          })
+        },
+        {
+          name: "backup",
+          model: "m",
+          llm: llmOver("backup", () => Effect.die("not chatted"), undefined, () => {
+            opened.backup++
+            const answer = Stream.fromIterable(ChatChunk.fromResponse(backupAnswer))
+            return options?.backupDelay === undefined ? answer : Stream.concat(Stream.fromEffect(Effect.as(Effect.sleep(options.backupDelay), backupAnswer.text)).pipe(Stream.drain), answer)
+          })
+        }
+      ],
+      fallbacks: { primary: [{ to: "backup", on: [broken._tag] }] }
+    })
+    return { opened, partial, router }
+  }
+
+  /** Nothing in flight, no key taken, in any deployment. */
+  const allFree = Effect.map(Router.status, (status) =>
+    Object.values(status.details).every((load) => load.inFlight === 0 && load.keys.every((key) => key.current === 0)))
+
+  for (const broken of [
+    new LlmError.StreamTruncatedError({ provider: "primary", model: "m", detail: "the stream ended without its terminal event" }),
+    new LlmError.TransportError({ provider: "primary", model: "m", detail: "connection reset" })
+  ]) {
+    it.effect(`a stream that breaks after its first chunks (${broken._tag}) restarts on the fallback: the consumer sees the chunks, a Restart, the whole answer`, () => {
+      const { opened, partial, router } = restarting(broken)
+      return Effect.gen(function*() {
+        const received: Array<ChatChunk.ChatChunk> = []
+        let freedAtRestart = false
+        yield* Stream.runForEach(Llm.chatStream(ask("primary")), (chunk) =>
+          Effect.gen(function*() {
+            received.push(chunk)
+            // The broken attempt's deployment and key are let go before the next one is opened.
+            if (chunk._tag === "Restart") {
+              const primary = (yield* Router.status).details["primary"]!
+              freedAtRestart = primary.inFlight === 0 && primary.keys[0]!.current === 0
+            }
+          }))
+        const restart: ChatChunk.Restart = { _tag: "Restart", attempt: 2, deployment: "backup", error: broken._tag }
+        expect(received.slice(0, partial.length + 1)).toEqual([...partial, restart])
+        expect(received.slice(partial.length + 1).map((chunk) => chunk._tag)).toEqual(["TextDelta", "Usage", "Finish"])
+        expect(freedAtRestart).toBe(true)
+        expect(opened).toEqual({ primary: 1, backup: 1 })
+        // collect keeps only the last attempt: the fallback's text and usage, not the broken attempt's.
+        const collected = yield* ChatChunk.collect(Stream.fromIterable(received))
+        expect(collected.text).toBe("the whole answer")
+        expect(collected.usage).toEqual(backupAnswer.usage)
+        expect((yield* ChatChunk.collect(Llm.chatStream(ask("primary")))).text).toBe("the whole answer")
+        const details = (yield* Router.status).details
+        expect(details["primary"]!.failures).toBe(2)
+        expect(yield* allFree).toBe(true)
+      }).pipe(Effect.provide(router), seeded)
+    })
+  }
+
+  it.effect("midStream \"fail\" over Llm deployments: the stream fails as the primary broke, and frees its key", () => {
+    const broken = new LlmError.TransportError({ provider: "primary", model: "m", detail: "connection reset" })
+    const { opened, router } = restarting(broken, { midStream: "fail" })
+    return Effect.gen(function*() {
+      const error = yield* Effect.flip(ChatChunk.collect(Llm.chatStream(ask("primary"))))
+      expect(error).toEqual(broken)
+      expect(opened).toEqual({ primary: 1, backup: 0 })
+      expect(yield* allFree).toBe(true)
+    }).pipe(Effect.provide(router), seeded)
+  })
+
+  it.effect("a restart with nowhere to go fails the stream with the error and its attempts", () => {
+    const log = makeLog()
+    return run(
+      { deployments: [midStreamFailure(log)] },
+      Effect.gen(function*() {
+        const received: Array<ChatChunk.ChatChunk> = []
+        const error = yield* Effect.flip(Stream.runForEach(Llm.chatStream(ask()), (chunk) =>
+          Effect.sync(() => {
+            received.push(chunk)
+          })))
+        expect(received).toEqual([textDelta])
+        expect(error._tag).toBe("ProviderUnavailableError")
+        expect(error.attempts).toEqual([{ deployment: "primary", error: "ProviderUnavailableError", message: unavailable("primary").message }])
+        expect((yield* Router.status).details["primary"]!.inFlight).toBe(0)
+      })
+    )
+  })
+
+  it.effect("interrupting a stream while its restart opens frees both deployments and their keys", () => {
+    const broken = new LlmError.TransportError({ provider: "primary", model: "m", detail: "connection reset" })
+    const { opened, router } = restarting(broken, { backupDelay: "10 seconds" })
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.forkChild(Stream.runDrain(Llm.chatStream(ask("primary"))))
+      yield* Effect.repeat(Effect.yieldNow, { until: () => opened.backup === 1 })
+      const during = (yield* Router.status).details
+      expect(during["primary"]!.inFlight).toBe(0)
+      expect(during["backup"]!.inFlight).toBe(1)
+      expect(during["backup"]!.keys[0]!.current).toBe(1)
+      yield* Fiber.interrupt(fiber)
+      expect(yield* allFree).toBe(true)
+    }).pipe(Effect.provide(router), seeded)
   })
 
   it.effect("a router inside a router streams: the inner one falls back before the first chunk, a later failure fails the stream, and both free their deployments", () => {
@@ -720,7 +844,12 @@ describe("Router", () => {
   // An `Llm` with an hour's deadline over a provider that fails every call
   // after 10 seconds, retrying up to 10 times; `count` runs once per provider call.
   /** An `Llm` over one key of a provider whose `chat` is `chat`; its `KeyPool` shows in the router's status. */
-  const llmOver = (id: string, chat: () => Effect.Effect<ChatResponse, LlmError.LlmError>, options?: Llm.Options) =>
+  const llmOver = (
+    id: string,
+    chat: () => Effect.Effect<ChatResponse, LlmError.LlmError>,
+    options?: Llm.Options,
+    chatStream: () => Stream.Stream<ChatChunk.ChatChunk, LlmError.LlmError> = () => Stream.never
+  ) =>
     Llm.layer(options).pipe(
       Layer.provideMerge(Layer.mergeAll(
         Layer.succeed(
@@ -728,7 +857,7 @@ describe("Router", () => {
           ProviderClient.ProviderClient.of({
             provider: id,
             chat,
-            chatStream: () => Stream.never,
+            chatStream,
             embed: () => Effect.die("not embedded"),
             maxEmbeddingInputs: 1
           })

@@ -5,6 +5,7 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import * as Random from "effect/Random"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import { type Attempt, type LlmError, ModelNotFoundError, TimeoutError, withAttempts } from "../../LlmError.js"
@@ -26,15 +27,21 @@ export interface Core {
   readonly pick: Pick
 }
 
-/** One attempt at a deployment: the request with the deployment's model. */
-export type Send<A> = (state: State, request: ChatRequest) => Effect.Effect<A, LlmError>
-
 /** Gives an effect back the interruptibility of a caller that runs in an uninterruptible region. */
 export type Restore = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
 
-// One call's progress through its deployments. A class rather than closures:
-// nothing is allocated per call beyond the instance.
-class Routing<A> implements Call {
+/**
+ * One attempt at a deployment: the request with the deployment's model.
+ * `restore`: the call's `Routing.restore`.
+ */
+export type Send<A> = (state: State, request: ChatRequest, restore: Restore | undefined) => Effect.Effect<A, LlmError>
+
+/**
+ * One call's progress through its deployments. A class rather than closures:
+ * nothing is allocated per call beyond the instance. A stream keeps it after
+ * its first chunk, to restart on the next deployment when it breaks.
+ */
+export class Routing<A> implements Call {
   readonly address: string
   readonly attempts: Array<Attempt> = []
   readonly tried: Array<State> = []
@@ -45,6 +52,12 @@ class Routing<A> implements Call {
   from: string
   /** The call's deadline (`Clock` milliseconds), which its attempts run under as `Deadline.CallDeadline`. */
   deadlineAt = Infinity
+  /**
+   * Set by a caller that runs the attempts in an uninterruptible region of
+   * its own (a stream, until its source is handed out): gives them back the
+   * caller's interruptibility; any timer of the router's waits as the caller does.
+   */
+  restore: Restore | undefined = undefined
   constructor(
     readonly core: Core,
     readonly request: ChatRequest,
@@ -85,7 +98,7 @@ class Routing<A> implements Call {
     // failure, run as the caller does. A breaker's probe is one attempt.
     return Effect.uninterruptibleMask((restore) => {
       const probe = enter(state, now)
-      const sent = this.send(state, this.routed(state))
+      const sent = this.send(state, this.routed(state), this.restore)
       return Effect.matchCauseEffect(restore(probe ? Effect.provideService(sent, OneAttempt, true) : sent), {
         onFailure: (cause) => {
           const error = cause.reasons.find(Cause.isFailReason)?.error
@@ -135,6 +148,37 @@ class Routing<A> implements Call {
     return this.next()
   }
 
+  /**
+   * The call's attempts from here under its deadline, the sooner of the
+   * router's own from now and `inherited` (a router above this one's): the
+   * first attempt or, after `failedState` broke with `error` (a stream that
+   * broke after its first chunk, when the deadline of its opening is long
+   * past), the next one the rules allow. Each attempt runs under it
+   * (`Deadline.CallDeadline`), and it is checked between attempts. When a
+   * deployment may not keep it, a timer bounds the attempts too.
+   */
+  attempt(inherited: number, failedState?: State, error?: LlmError): Effect.Effect<A, LlmError> {
+    const core = this.core
+    this.deadlineAt = Math.min(inherited, this.clock.currentTimeMillisUnsafe() + core.settings.deadlineMillis)
+    if (core.keepsDeadlines) {
+      const attempts = failedState === undefined ? this.next() : this.failed(failedState, error!)
+      return Effect.provideService(attempts, Deadline.CallDeadline, this.deadlineAt)
+    }
+    const calls = Effect.provideService(
+      Effect.suspend(() => failedState === undefined ? this.next() : this.failed(failedState, error!)),
+      Deadline.CallDeadline,
+      this.deadlineAt
+    )
+    const restore = this.restore
+    const bounded = Deadline.within(
+      restore === undefined ? calls : Effect.uninterruptible(calls),
+      core.settings.deadline,
+      inherited,
+      () => this.timedOut()
+    )
+    return restore === undefined ? bounded : restore(bounded)
+  }
+
   timedOut(): LlmError {
     return withAttempts(
       new TimeoutError({
@@ -148,46 +192,36 @@ class Routing<A> implements Call {
   }
 }
 
-const unknownAddress = (core: Core, name: string) =>
-  Effect.fail(
-    new ModelNotFoundError({
-      provider,
-      model: name,
-      detail: `no deployment, group or model is named ${name}; known: ${[...core.addresses.keys()].join(", ")}`
-    })
-  )
-
 /**
- * Runs a call under the deadline, with the fiber's clock and random source.
- * The deadline is the sooner of the router's own and the one the call runs
- * under (a router above this one), and each attempt runs under it
- * (`Deadline.CallDeadline`); it is checked between attempts. When a
- * deployment may not keep it, a timer bounds the call too. `restore`: the
- * caller runs the call in an uninterruptible region of its own (a stream,
- * until its source is handed out), and the timer waits as the caller does.
+ * Starts a call: its address's deployments, with the fiber's clock and random
+ * source; `undefined` when the request's model names nothing.
  */
-export const run = <A>(
+export const begin = <A>(
   core: Core,
   request: ChatRequest,
   send: Send<A>,
   held: boolean,
-  restore?: Restore
-): Effect.Effect<A, LlmError> =>
+  fiber: Fiber.Fiber<unknown, unknown>
+): Routing<A> | undefined => {
+  const members = request.model === undefined ? core.everyone : core.addresses.get(request.model)
+  if (members === undefined) return undefined
+  const name = request.model ?? core.settings.model ?? ""
+  return new Routing(core, request, name, members, send, held, fiber.getRef(Clock.Clock), fiber.getRef(Random.Random))
+}
+
+/** The error of a request whose model names no deployment, group or model. */
+export const unknownAddress = (core: Core, request: ChatRequest) =>
+  Effect.fail(
+    new ModelNotFoundError({
+      provider,
+      model: request.model!,
+      detail: `no deployment, group or model is named ${request.model}; known: ${[...core.addresses.keys()].join(", ")}`
+    })
+  )
+
+/** Runs a whole call (a chat, an embedding) under the deadline it inherits and the router's own. */
+export const run = <A>(core: Core, request: ChatRequest, send: Send<A>): Effect.Effect<A, LlmError> =>
   Effect.withFiber((fiber) => {
-    const name = request.model ?? core.settings.model ?? ""
-    const members = request.model === undefined ? core.everyone : core.addresses.get(request.model)
-    if (members === undefined) return unknownAddress(core, name)
-    const clock = fiber.getRef(Clock.Clock)
-    const routing = new Routing(core, request, name, members, send, held, clock, fiber.getRef(Random.Random))
-    const inherited = fiber.getRef(Deadline.CallDeadline)
-    routing.deadlineAt = Math.min(inherited, clock.currentTimeMillisUnsafe() + core.settings.deadlineMillis)
-    if (core.keepsDeadlines) return Effect.provideService(routing.next(), Deadline.CallDeadline, routing.deadlineAt)
-    const calls = Effect.provideService(Effect.suspend(() => routing.next()), Deadline.CallDeadline, routing.deadlineAt)
-    const bounded = Deadline.within(
-      restore === undefined ? calls : Effect.uninterruptible(calls),
-      core.settings.deadline,
-      inherited,
-      () => routing.timedOut()
-    )
-    return restore === undefined ? bounded : restore(bounded)
+    const routing = begin(core, request, send, false, fiber)
+    return routing === undefined ? unknownAddress(core, request) : routing.attempt(fiber.getRef(Deadline.CallDeadline))
   })
