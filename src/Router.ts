@@ -71,6 +71,15 @@
  * (or no token) remains, and a `RateLimitError` with `retryAfter`, hold the
  * deployment back until the reset. All of it is read from `Clock`.
  *
+ * ## Hedging
+ * With `hedge: { after }` (default: none), an attempt with no answer after
+ * `after` (for a stream, no first chunk) gets company: the next usable
+ * deployment of the address is tried too. The first to answer wins; the other
+ * is interrupted, its key and permit freed and nothing billed, and counted in
+ * `status` (`hedges.cancelled`; `hedges.started` counts the second attempts).
+ * A first attempt that fails before `after` fails over at once, as without
+ * hedging; when both fail, the call goes on from the later failure.
+ *
  * ## Budgets and spend
  * With `budget`, every attempt is checked against the limits of `overall`, of
  * its deployment and of its groups before it is sent, and charged after
@@ -261,6 +270,26 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
    * Default `"restart"`.
    */
   readonly midStream?: "restart" | "fail"
+  /**
+   * Hedging: when a call's attempt has no answer (for a stream, no first
+   * chunk) after `after`, the next usable deployment of the address is tried
+   * too; the first to answer wins and the other is interrupted (its key and
+   * permit freed, nothing billed), counted in `status` (`hedges`). A failure
+   * of the first attempt before then fails over as without hedging. Default:
+   * no hedging.
+   */
+  readonly hedge?: HedgeOptions
+}
+
+/**
+ * When a call starts a second attempt alongside the first (see `Options.hedge`).
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface HedgeOptions {
+  /** How long the first attempt has to answer (for a stream, to send its first chunk) before the second starts. */
+  readonly after: Duration.Input
 }
 
 /**
@@ -320,6 +349,12 @@ export interface DeploymentLoad {
     /** Failures counted in the current window. */
     readonly recentFailures: number
   }
+  /**
+   * `started`: hedges (`Options.hedge`) started on this deployment;
+   * `cancelled`: its attempts interrupted because the other attempt of a
+   * hedged call answered first (key and permit freed, nothing billed).
+   */
+  readonly hedges: { readonly started: number; readonly cancelled: number }
   /** Epoch milliseconds until which the provider's rate limits hold it back; `null` when they do not. */
   readonly limitedUntil: number | null
   /** Times the provider's rate limits (remaining 0, or a `RateLimitError` with `retryAfter`) held it back. */
@@ -396,7 +431,7 @@ export const status: Effect.Effect<Status, never, Router> = Router.use((router) 
  * once, here. Invalid options (no deployments, a name listed twice, a weight
  * that is not > 0, a fallback or `model` naming nothing, `exploration`,
  * `latencyAlpha` or `cooldown.failures` out of range, a `midStream` other
- * than `"restart"` or `"fail"`) fail with
+ * than `"restart"` or `"fail"`, a `hedge.after` that is not a duration) fail with
  * `OptionsError`, which names the option and the value.
  *
  * @example

@@ -1108,6 +1108,108 @@ describe("Router", () => {
       }).pipe(Effect.provide(Router.layer({ deployments: [{ name: "whole", model: "m", llm }] })))
     }))
 
+  // Hedging: "slow" (first by priority) answers after `slow`, "quick" after `quick`; both Llms over one key.
+  const hedging = (slow: Duration.Input, quick: Duration.Input, options?: { readonly slowFails?: boolean; readonly quickFails?: boolean }) => {
+    const started: Array<{ readonly name: string; readonly at: number }> = []
+    const answering = (name: string, delay: Duration.Input, fails: boolean | undefined) =>
+      Effect.flatMap(Clock.currentTimeMillis, (at) => {
+        started.push({ name, at })
+        return Effect.andThen(Effect.sleep(delay), fails === true ? Effect.fail(unavailable(name)) : Effect.succeed(LlmTest.reply(name)))
+      })
+    const llm = (name: string, delay: Duration.Input, fails: boolean | undefined) =>
+      llmOver(name, () => answering(name, delay, fails), { retry: RetryPolicy.none }, () =>
+        Stream.unwrap(Effect.map(answering(name, delay, fails), (reply) => Stream.fromIterable(ChatChunk.fromResponse(reply)))))
+    const router = Router.layer({
+      strategy: "priority",
+      hedge: { after: "2 seconds" },
+      deployments: [
+        { name: "slow", model: "m", llm: llm("slow", slow, options?.slowFails) },
+        { name: "quick", model: "m", llm: llm("quick", quick, options?.quickFails) }
+      ]
+    })
+    return { started, router }
+  }
+
+  /** `call`, forked, once `seconds` of test time have passed in steps of 100 ms: its exit, and how long it took. */
+  const within = <A, E>(call: Effect.Effect<A, E, Llm.Llm>, seconds: number) =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.forkChild(Effect.timed(Effect.exit(call)))
+      for (let i = 0; i < seconds * 10; i++) yield* TestClock.adjust("100 millis")
+      const [took, exit] = yield* Fiber.join(fiber)
+      return { exit, took: Duration.toMillis(took) }
+    })
+
+  for (const [kind, call] of [
+    ["a chat", Llm.chat(ask())],
+    ["a stream", ChatChunk.collect(Llm.chatStream(ask()))]
+  ] as const) {
+    it.effect(`hedging ${kind}: after the delay with no answer the next deployment starts too; the first to answer wins, the other is interrupted and freed`, () => {
+      const { router, started } = hedging("10 seconds", "1 second")
+      return Effect.gen(function*() {
+        const { took, exit } = yield* within(call, 12)
+        expect(Exit.isSuccess(exit) && exit.value.text).toBe("quick")
+        expect(started).toEqual([{ name: "slow", at: 0 }, { name: "quick", at: 2_000 }])
+        expect(took).toBe(3_000)
+        const details = (yield* Router.status).details
+        expect(details["quick"]!.hedges).toEqual({ started: 1, cancelled: 0 })
+        expect(details["slow"]!.hedges).toEqual({ started: 0, cancelled: 1 })
+        expect(yield* allFree).toBe(true)
+      }).pipe(Effect.provide(router), seeded)
+    })
+  }
+
+  it.effect("hedging: interrupting a stream while both attempts run frees both deployments and their keys", () => {
+    const { router, started } = hedging("10 seconds", "10 seconds")
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.forkChild(Stream.runDrain(Llm.chatStream(ask())))
+      yield* TestClock.adjust("3 seconds")
+      expect(started.map((attempt) => attempt.name)).toEqual(["slow", "quick"])
+      const during = (yield* Router.status).details
+      expect(during["slow"]!.keys[0]!.current + during["quick"]!.keys[0]!.current).toBe(2)
+      yield* Fiber.interrupt(fiber)
+      expect(yield* allFree).toBe(true)
+    }).pipe(Effect.provide(router), seeded)
+  })
+
+  it.effect("hedging: a first attempt that answers before the delay starts no hedge", () => {
+    const { router, started } = hedging("1 second", "1 second")
+    return Effect.gen(function*() {
+      const { exit } = yield* within(Llm.chat(ask()), 5)
+      expect(Exit.isSuccess(exit) && exit.value.text).toBe("slow")
+      expect(started.map((attempt) => attempt.name)).toEqual(["slow"])
+      expect((yield* Router.status).details["quick"]!.hedges).toEqual({ started: 0, cancelled: 0 })
+    }).pipe(Effect.provide(router), seeded)
+  })
+
+  it.effect("hedging: a first attempt that fails before the delay fails over at once", () => {
+    const { router, started } = hedging("500 millis", "1 second", { slowFails: true })
+    return Effect.gen(function*() {
+      const { took, exit } = yield* within(Llm.chat(ask()), 5)
+      expect(Exit.isSuccess(exit) && exit.value.text).toBe("quick")
+      expect(started).toEqual([{ name: "slow", at: 0 }, { name: "quick", at: 500 }])
+      expect(took).toBe(1_500)
+      expect((yield* Router.status).details["quick"]!.hedges).toEqual({ started: 0, cancelled: 0 })
+    }).pipe(Effect.provide(router), seeded)
+  })
+
+  it.effect("hedging: when one attempt fails the other still may win; when both fail the error lists both", () => {
+    const oneFails = hedging("3 seconds", "5 seconds", { slowFails: true })
+    const bothFail = hedging("3 seconds", "1500 millis", { slowFails: true, quickFails: true })
+    return Effect.gen(function*() {
+      const won = yield* within(Llm.chat(ask()), 10).pipe(Effect.provide(oneFails.router))
+      expect(Exit.isSuccess(won.exit) && won.exit.value.text).toBe("quick")
+      expect(won.took).toBe(7_000)
+      const lost = yield* within(Llm.chat(ask()), 10).pipe(Effect.provide(bothFail.router))
+      const error = yield* Effect.flip(lost.exit)
+      expect(error._tag).toBe("ProviderUnavailableError")
+      expect(error.attempts?.map((attempt) => [attempt.deployment, attempt.error])).toEqual([
+        ["slow", "ProviderUnavailableError"],
+        ["quick", "ProviderUnavailableError"]
+      ])
+      expect(lost.took).toBe(3_500)
+    }).pipe(seeded)
+  })
+
   it.effect("embed is routed like a chat: addressed by group, sent with the deployment's model, retried elsewhere on a transient error", () => {
     const embedded: Array<string> = []
     const embedder = (name: string, fails: boolean): Router.Deployment<never, never> => ({
@@ -1148,7 +1250,9 @@ describe("Router", () => {
         [{ model: "nowhere" }, "model", "\"nowhere\""],
         [{ exploration: 1 }, "exploration", "1"],
         [{ latencyAlpha: 0 }, "latencyAlpha", "0"],
-        [{ cooldown: { failures: 0.5 } }, "cooldown.failures", "0.5"]
+        [{ cooldown: { failures: 0.5 } }, "cooldown.failures", "0.5"],
+        [{ midStream: "resume" as "fail" }, "midStream", "\"resume\""],
+        [{ hedge: { after: -1 } }, "hedge.after", "-1"]
       ]
       for (const [options, option, value] of checks) {
         const error = yield* Effect.flip(run({ deployments: [deployment(log, "a")], ...options }, Effect.void))

@@ -36,6 +36,11 @@ export type Restore = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
  */
 export type Send<A> = (state: State, request: ChatRequest, restore: Restore | undefined) => Effect.Effect<A, LlmError>
 
+/** A hedged call's first attempt failed before the hedge started: the race ends, the call goes on. */
+class Early {
+  constructor(readonly error: LlmError) {}
+}
+
 /**
  * One call's progress through its deployments. A class rather than closures:
  * nothing is allocated per call beyond the instance. A stream keeps it after
@@ -58,6 +63,8 @@ export class Routing<A> implements Call {
    * caller's interruptibility; any timer of the router's waits as the caller does.
    */
   restore: Restore | undefined = undefined
+  /** Lets go of what a successful attempt holds (a stream's), for a hedge's second success. */
+  discard: ((value: A) => Effect.Effect<void>) | undefined = undefined
   constructor(
     readonly core: Core,
     readonly request: ChatRequest,
@@ -91,11 +98,18 @@ export class Routing<A> implements Call {
     }
     const state = candidates.length === 1 ? candidates[0]! : candidates[this.core.pick(candidates, u, this.request)]!
     this.tried.push(state)
+    return this.core.settings.hedgeAfter === undefined ? this.attemptOn(state, now, true) : this.hedged(state, now)
+  }
+
+  /**
+   * One attempt at `state`. Its bookkeeping is entered and its settling
+   * installed in one uninterruptible step, so it is settled however the
+   * attempt ends, interrupted included; the attempt itself, and (`chain`) the
+   * next one after a failure, run as the caller does. A breaker's probe is
+   * one attempt.
+   */
+  attemptOn(state: State, now: number, chain: boolean): Effect.Effect<A, LlmError> {
     const settings = this.core.settings
-    // The attempt's bookkeeping is entered and its settling installed in one
-    // uninterruptible step, so it is settled however the attempt ends,
-    // interrupted included; the attempt itself, and the next one after a
-    // failure, run as the caller does. A breaker's probe is one attempt.
     return Effect.uninterruptibleMask((restore) => {
       const probe = enter(state, now)
       const sent = this.send(state, this.routed(state), this.restore)
@@ -103,13 +117,77 @@ export class Routing<A> implements Call {
         onFailure: (cause) => {
           const error = cause.reasons.find(Cause.isFailReason)?.error
           settleFailure(settings, state, probe, this.clock.currentTimeMillisUnsafe(), error)
-          return error === undefined ? Effect.failCause(cause) : restore(this.failed(state, error))
+          if (error === undefined) return Effect.failCause(cause)
+          return chain ? restore(this.failed(state, error)) : Effect.fail(error)
         },
         onSuccess: (value) => {
           settleSuccess(settings, state, now, this.clock.currentTimeMillisUnsafe(), value, this.held)
           return Effect.succeed(value)
         }
       })
+    })
+  }
+
+  /**
+   * `hedge`: an attempt at `first` and, once `hedge.after` has passed without
+   * its answer (for a stream, its first chunk), one at the next usable
+   * deployment too; the first to succeed wins and the other is interrupted
+   * (settled as an interrupted attempt: its key and permit freed, nothing
+   * billed). A failure of one leaves the other running; a failure of `first`
+   * before the hedge starts goes on as without hedging, at once; when both
+   * fail, the call goes on from the later failure.
+   */
+  hedged(first: State, now: number): Effect.Effect<A, LlmError> {
+    const settings = this.core.settings
+    let won = false
+    let second: State | undefined
+    // The racers' failures, in the order they came.
+    const failures: Array<{ readonly state: State; readonly error: LlmError }> = []
+    const failedOn = (state: State) => (error: LlmError) => {
+      failures.push({ state, error })
+      return Effect.fail(error)
+    }
+    // The first success wins; a success after it (both ended at once) is let go of at once.
+    const claim = (value: A): Effect.Effect<A> => {
+      if (!won) {
+        won = true
+        return Effect.succeed(value)
+      }
+      return Effect.andThen(this.discard === undefined ? Effect.void : this.discard(value), Effect.interrupt)
+    }
+    const primary = Effect.matchEffect(this.attemptOn(first, now, false), {
+      // Before the hedge starts, a failure ends the race at once and the call goes on as without hedging.
+      onFailure: (error): Effect.Effect<A | Early, LlmError> => second === undefined ? Effect.succeed(new Early(error)) : failedOn(first)(error),
+      onSuccess: claim
+    })
+    const hedge = Effect.flatMap(Effect.sleep(settings.hedgeAfter!), () => {
+      const at = this.clock.currentTimeMillisUnsafe()
+      const candidates = usable(this.members, this, at)
+      // Nowhere to hedge to: the race is the first attempt's.
+      if (candidates.length === 0) return Effect.never
+      const u = settings.drawsRandom ? this.random.nextDoubleUnsafe() : 0
+      const state = candidates.length === 1 ? candidates[0]! : candidates[this.core.pick(candidates, u, this.request)]!
+      second = state
+      this.tried.push(state)
+      state.hedges++
+      return Effect.matchEffect(this.attemptOn(state, at, false), { onFailure: failedOn(state), onSuccess: claim })
+    })
+    const race = Effect.race(primary, hedge, {
+      onWinner: ({ index }) => {
+        const loser = index === 0 ? second : first
+        // The loser was cancelled only if it was still running.
+        if (loser !== undefined && failures.length === 0) loser.hedgesCancelled++
+      }
+    })
+    return Effect.matchCauseEffect(this.restore === undefined ? race : this.restore(race), {
+      onSuccess: (value) => value instanceof Early ? this.failed(first, value.error) : Effect.succeed(value),
+      // Both failed (else interrupted, or a defect): the earlier is listed, the call goes on from the later.
+      onFailure: (cause) => {
+        if (failures.length < 2) return Effect.failCause(cause)
+        const [earlier, later] = failures as [typeof failures[0], typeof failures[0]]
+        this.attempts.push({ deployment: earlier.state.name, error: earlier.error._tag, message: earlier.error.message })
+        return this.failed(later.state, later.error)
+      }
     })
   }
 

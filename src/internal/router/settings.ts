@@ -51,6 +51,8 @@ export interface Settings {
   /** The address of requests that name no model; undefined: every deployment. */
   readonly model: string | undefined
   readonly replyTokens: number
+  /** `hedge.after`; undefined: no hedging. */
+  readonly hedgeAfter: Duration.Duration | undefined
   /** `midStream: "restart"`: a stream that breaks after its first chunk starts over on the next deployment. */
   readonly restartsMidStream: boolean
 }
@@ -88,6 +90,8 @@ export const invalid = (options: Options): OptionsError | undefined => {
   if (options.midStream !== undefined && options.midStream !== "restart" && options.midStream !== "fail") {
     return fail("midStream", options.midStream, `"restart" or "fail"`)
   }
+  const hedge = options.hedge === undefined ? undefined : Invalid.duration("Router", "hedge.after", options.hedge.after)
+  if (hedge !== undefined) return hedge
   return Invalid.positive("Router", "cooldown.failures", options.cooldown?.failures ?? 3, { integer: true })
 }
 
@@ -112,6 +116,7 @@ export const resolve = (options: Options): Settings => {
     exploration: options.exploration ?? 0.05,
     model: options.model,
     replyTokens: options.replyTokens ?? replyTokensDefault,
-    restartsMidStream: options.midStream !== "fail"
+    restartsMidStream: options.midStream !== "fail",
+    hedgeAfter: options.hedge === undefined ? undefined : Duration.fromInputUnsafe(options.hedge.after)
   }
 }

@@ -90,6 +90,7 @@ const deploymentLoad = (
       probing: breaker.state === "half-open" && breaker.probing,
       recentFailures: breaker.recent.length
     },
+    hedges: { started: state.hedges, cancelled: state.hedgesCancelled },
     limitedUntil: state.limitedUntil > now ? state.limitedUntil : null,
     rateLimited: state.rateLimited,
     latencyMillis: state.latencyMillis === undefined ? null : Math.round(state.latencyMillis * 100) / 100,

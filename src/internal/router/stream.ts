@@ -32,6 +32,15 @@ interface Opened {
   readonly state: State
 }
 
+// Frees the deployment an opened stream holds and closes its scope with `exit`.
+const close = (opened: Opened, exit: Exit.Exit<void, LlmError>): Effect.Effect<void> => {
+  release(opened.state)
+  return Scope.close(opened.scope, exit)
+}
+
+// A hedge's second stream to reach its first chunk, after the winner: nothing of it is used.
+const discard = (opened: Opened) => close(opened, Exit.interrupt())
+
 // A deployment's stream, read through its own pull (taken in a scope of the
 // attempt's, which holds what the stream holds) up to its first chunk, with
 // the deployment it holds until the stream is closed. Any `Llm` is read this
@@ -68,8 +77,7 @@ const routedSource = (core: Core, routing: Routing<Opened>, first: Opened): Chun
     const opened = current
     if (opened === undefined) return Effect.void
     current = undefined
-    release(opened.state)
-    return Scope.close(opened.scope, exit)
+    return close(opened, exit)
   }
   // Runs as the consumer's pull does; the next attempt is opened in an
   // uninterruptible region of its own, so an opened stream is always `current`.
@@ -118,6 +126,7 @@ export const chatStream = (core: Core) => {
     Effect.withFiber((fiber) => {
       const routing = begin(core, request, openSend, true, fiber)
       if (routing === undefined) return unknownAddress(core, request)
+      routing.discard = discard
       return Effect.uninterruptibleMask((restore) => {
         routing.restore = restore
         return Effect.map(routing.attempt(fiber.getRef(Deadline.CallDeadline)), (opened) => routedSource(core, routing, opened))
