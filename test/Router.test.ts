@@ -686,16 +686,24 @@ describe("Router", () => {
     )
   })
 
-  it.effect("half-open: the probe is one attempt of the deployment's Llm, so traffic is back on a recovered primary within one cooldown", () => {
+  for (const [kind, call] of [
+    ["chat", Llm.chat(ask())],
+    ["stream", ChatChunk.collect(Llm.chatStream(ask()))]
+  ] as const) it.effect(`half-open: the probe is one attempt of the deployment's Llm (${kind}), so traffic is back on a recovered primary within one cooldown`, () => {
     // The primary's provider fails every request for its first 60 seconds; its
     // Llm retries three times. A request every 4 seconds.
     const requests: Array<number> = []
     const recovery = 60_000
-    const primary = llmOver("primary", () =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        requests.push(now)
-        return now < recovery ? Effect.fail(unavailable("primary")) : Effect.succeed(LlmTest.reply("primary"))
-      }), { retry: RetryPolicy.make({ maxRetries: 3, baseDelay: "100 millis", jitter: false }) })
+    const answer = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      requests.push(now)
+      return now < recovery ? Effect.fail(unavailable("primary")) : Effect.succeed(LlmTest.reply("primary"))
+    })
+    const primary = llmOver(
+      "primary",
+      () => answer,
+      { retry: RetryPolicy.make({ maxRetries: 3, baseDelay: "100 millis", jitter: false }) },
+      () => Stream.unwrap(Effect.map(answer, (reply) => Stream.fromIterable(ChatChunk.fromResponse(reply))))
+    )
     const log = makeLog()
     const router = Router.layer({
       strategy: "priority",
@@ -708,9 +716,9 @@ describe("Router", () => {
       const requestsAt = (from: number, to: number) => requests.filter((at) => at >= from && at < to).length
       for (let at = 0; at <= 100_000; at += 4_000) {
         cooldowns.push((yield* Router.status).details["primary"]!.cooldown)
-        const call = yield* Effect.forkChild(Llm.chat(ask()))
+        const fiber = yield* Effect.forkChild(call)
         yield* TestClock.adjust("4 seconds")
-        served.push({ at, by: (yield* Fiber.join(call)).text })
+        served.push({ at, by: (yield* Fiber.join(fiber)).text })
       }
       // Calls at 0, 4 and 8 seconds: four requests each (the Llm's retries), then the fallback; the third opens the breaker.
       expect(served.slice(0, 3).map((call) => call.by)).toEqual(["fallback", "fallback", "fallback"])
