@@ -46,39 +46,22 @@
  * larger `contextWindow` than the one that failed. The error that ends the
  * chain is the last one, with `attempts` listing every deployment tried (its
  * name, error tag and message). A stream falls over the same way before its
- * first chunk. After it (a cut, a stall, a truncation, a reset), with
- * `midStream: "restart"` (the default) the router lets go of the broken
- * attempt (its key, permit and place in flight) and sends the request to the
- * next deployment by the same rules; the consumer's stream then carries a
- * `ChatChunk.Restart` chunk (which attempt and deployment follow: discard what
- * came before) and the new reply. `ChatChunk.collect`, and so `Llm.chat`
- * over a stream, keep only the last attempt's reply. With `midStream:
- * "fail"`, the failure fails the stream. One `deadline` bounds the whole
- * call, every deployment's own retries included (`TimeoutError`); for a
- * stream, its opening up to the first chunk, and each restart's; it reaches
+ * first chunk; a break after it restarts the request by the same rules, behind
+ * a `ChatChunk.Restart` chunk, or fails the stream (`Options.midStream`); with
+ * `hedge`, a slow attempt gets a second one at the next deployment. One
+ * `deadline` bounds the whole call, every deployment's own retries included
+ * (`TimeoutError`; for a stream, each opening up to its first chunk); it reaches
  * each deployment's `Llm` through any decorator in between, and a router that
  * is a deployment of this one ends by the sooner of its own and this one's.
  *
  * ## Cooldowns and adaptive limits
  * A deployment whose calls fail `cooldown.failures` times (with the tags in
  * `cooldown.on`) within `cooldown.window` is skipped for `cooldown.period`;
- * then one call probes it (half-open) with a single attempt, whatever the
- * deployment's own retry policy (an `Llm` built by `Llm.make`, through any
- * decorator): success closes the breaker, failure opens it for another
- * period, so traffic returns to a recovered deployment within one period of
- * its recovery. `status` shows each breaker's state, when an open one may be
- * probed, and whether the probe is out. A reply whose rate-limit headers say no request
+ * then one call probes it (half-open) with one attempt, whatever its `Llm`'s
+ * retry policy: success closes the breaker (traffic is back within one period
+ * of a recovery), failure opens it for another period. A reply whose rate-limit headers say no request
  * (or no token) remains, and a `RateLimitError` with `retryAfter`, hold the
  * deployment back until the reset. All of it is read from `Clock`.
- *
- * ## Hedging
- * With `hedge: { after }` (default: none), an attempt with no answer after
- * `after` (for a stream, no first chunk) gets company: the next usable
- * deployment of the address is tried too. The first to answer wins; the other
- * is interrupted, its key and permit freed and nothing billed, and counted in
- * `status` (`hedges.cancelled`; `hedges.started` counts the second attempts).
- * A first attempt that fails before `after` fails over at once, as without
- * hedging; when both fail, the call goes on from the later failure.
  *
  * ## Budgets and spend
  * With `budget`, every attempt is checked against the limits of `overall`, of
@@ -236,10 +219,7 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
   readonly retryOn?: ReadonlyArray<ErrorTag>
   /** The breaker of each deployment; each field has its own default. */
   readonly cooldown?: CooldownOptions
-  /**
-   * One bound on a call with every attempt and fallback (for a stream: until its
-   * first chunk, and again for each restart's opening). Default 10 minutes.
-   */
+  /** One bound on a call with every attempt and fallback (for a stream: each opening, to its first chunk). Default 10 minutes. */
   readonly deadline?: Duration.Input
   /** `lowest-latency`: the weight of the newest latency in the mean. Default 0.3. */
   readonly latencyAlpha?: number
@@ -247,49 +227,28 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
   readonly exploration?: number
   /** The address of requests that name no model. Default: every deployment. */
   readonly model?: string
-  /**
-   * `lowest-cost` and budget estimates: the reply tokens to count for requests
-   * without `maxTokens`. Default 256.
-   */
+  /** `lowest-cost` and budget estimates: the reply tokens to count for requests without `maxTokens`. Default 256. */
   readonly replyTokens?: number
   /**
-   * Spend limits: each attempt is checked against the limits of `overall`, of
-   * its deployment's name and of its groups before it is sent (`Budget.guarded`),
-   * and fails with `BudgetExceededError` when it would pass one (another
-   * deployment is then tried). Default: none.
+   * Spend limits: each attempt is checked against the limits of `overall`, of its deployment's name
+   * and of its groups before it is sent (`Budget.guarded`), and fails with `BudgetExceededError` when
+   * it would pass one (another deployment is then tried). Default: none.
    */
   readonly budget?: Budget.Service
   /** Records each call's usage and cost under its deployment's name (`UsageLedger.tracked`). Default: none. */
   readonly ledger?: UsageLedger.Service
   /**
-   * A stream that breaks after its first chunk (cut, stalled, truncated,
-   * reset): `"restart"` sends the request again to the next deployment the
-   * call's rules allow (`retryOn`, then the fallbacks), and the stream carries
-   * a `ChatChunk.Restart` chunk before the new reply (`ChatChunk.collect`
-   * keeps only what follows it); `"fail"` fails the stream with the error.
-   * Default `"restart"`.
+   * A stream broken after its first chunk: `"restart"` frees the attempt and sends the request on by
+   * the call's rules (`retryOn`, fallbacks), a `ChatChunk.Restart` chunk before the new reply
+   * (`collect` keeps what follows it); `"fail"` fails the stream. Default `"restart"`.
    */
   readonly midStream?: "restart" | "fail"
   /**
-   * Hedging: when a call's attempt has no answer (for a stream, no first
-   * chunk) after `after`, the next usable deployment of the address is tried
-   * too; the first to answer wins and the other is interrupted (its key and
-   * permit freed, nothing billed), counted in `status` (`hedges`). A failure
-   * of the first attempt before then fails over as without hedging. Default:
-   * no hedging.
+   * With no answer (for a stream, no first chunk) after `after`, the next usable deployment of the
+   * address is tried too; the first to answer wins, the other is interrupted (key and permit freed,
+   * nothing billed). A failure before `after` fails over at once. Default: off.
    */
-  readonly hedge?: HedgeOptions
-}
-
-/**
- * When a call starts a second attempt alongside the first (see `Options.hedge`).
- *
- * @since 0.1.0
- * @category Models
- */
-export interface HedgeOptions {
-  /** How long the first attempt has to answer (for a stream, to send its first chunk) before the second starts. */
-  readonly after: Duration.Input
+  readonly hedge?: { readonly after: Duration.Input }
 }
 
 /**
@@ -349,11 +308,7 @@ export interface DeploymentLoad {
     /** Failures counted in the current window. */
     readonly recentFailures: number
   }
-  /**
-   * `started`: hedges (`Options.hedge`) started on this deployment;
-   * `cancelled`: its attempts interrupted because the other attempt of a
-   * hedged call answered first (key and permit freed, nothing billed).
-   */
+  /** Hedges (`Options.hedge`) started on it, and its attempts cancelled because the other answered first. */
   readonly hedges: { readonly started: number; readonly cancelled: number }
   /** Epoch milliseconds until which the provider's rate limits hold it back; `null` when they do not. */
   readonly limitedUntil: number | null

@@ -162,8 +162,8 @@ export class Routing<A> implements Call {
     })
     const hedge = Effect.flatMap(Effect.sleep(settings.hedgeAfter!), () => {
       const at = this.clock.currentTimeMillisUnsafe()
-      const candidates = usable(this.members, this, at)
-      // Nowhere to hedge to: the race is the first attempt's.
+      const candidates = at >= this.deadlineAt ? [] : usable(this.members, this, at)
+      // Nowhere to hedge to (or no time left): the race is the first attempt's.
       if (candidates.length === 0) return Effect.never
       const u = settings.drawsRandom ? this.random.nextDoubleUnsafe() : 0
       const state = candidates.length === 1 ? candidates[0]! : candidates[this.core.pick(candidates, u, this.request)]!
