@@ -22,12 +22,13 @@ import { holdFor, release, settleStreamFailure, type State } from "./deployment.
 import { begin, type Core, type Routing, type Send, unknownAddress } from "./routing.js"
 
 /**
- * A deployment's stream after its first chunk: its pull (the first chunk
- * still in it), the scope the pull was taken in (closing it lets go of what
- * the stream holds), and the deployment.
+ * A deployment's stream after its first chunk: that batch, the pull of the
+ * rest, the scope the pull was taken in (closing it lets go of what the
+ * stream holds), and the deployment.
  */
 interface Opened {
-  readonly pull: Pull.Pull<ChunkSources.Batch, LlmError>
+  readonly first: ChunkSources.Batch
+  readonly rest: Pull.Pull<ChunkSources.Batch, LlmError>
   readonly scope: Scope.Closeable
   readonly state: State
 }
@@ -49,11 +50,12 @@ const discard = (opened: Opened) => close(opened, Exit.interrupt())
 const openSend: Send<Opened> = (state, routed, restore) => {
   const scope = Scope.makeUnsafe()
   return Effect.onError(
-    Effect.map(
-      restore!(ChunkSources.openToFirst(state.llm.chatStream(routed), scope, () =>
-        new StreamTruncatedError({ provider: state.provider, model: state.model, detail: "the stream ended before any chunk" }))),
-      (pull): Opened => ({ pull, scope, state })
-    ),
+    restore!(ChunkSources.openFirst(
+      state.llm.chatStream(routed),
+      scope,
+      () => new StreamTruncatedError({ provider: state.provider, model: state.model, detail: "the stream ended before any chunk" }),
+      (first, rest): Opened => ({ first, rest, scope, state })
+    )),
     (cause) => Scope.close(scope, Exit.failCause(cause))
   )
 }
@@ -70,6 +72,9 @@ const routedSource = (core: Core, routing: Routing<Opened>, first: Opened): Chun
   const clock = routing.clock
   // The attempt the stream reads now; undefined once let go (between a failure and the restart's first chunk).
   let current: Opened | undefined = first
+  // Its first batch until given out, then the pull of its rest: one pull that a restart switches over.
+  let head: ChunkSources.Batch | undefined = first.first
+  let rest = first.rest
   let outcome: Exit.Exit<void, LlmError> = Exit.void
   // A failure after the Finish chunk comes after a whole reply: restarting would send a second one.
   let finished = false
@@ -89,13 +94,20 @@ const routedSource = (core: Core, routing: Routing<Opened>, first: Opened): Chun
           letGo(Exit.fail(error)),
           Effect.map(routing.attempt(fiber.getRef(Deadline.CallDeadline), failed, error), (opened): ChunkSources.Batch => {
             current = opened
+            head = opened.first
+            rest = opened.rest
             return [{ _tag: "Restart", attempt: routing.tried.length, deployment: opened.state.name, error: error._tag }]
           })
         )
       })
     )
   return {
-    pull: Effect.matchEffect(Effect.suspend(() => current!.pull), {
+    pull: Effect.matchEffect(Effect.suspend(() => {
+      if (head === undefined) return rest
+      const batch = head
+      head = undefined
+      return Effect.succeed(batch)
+    }), {
       onFailure: (error): Pull.Pull<ChunkSources.Batch, LlmError> => {
         if (Cause.isDone(error)) return Effect.fail(error)
         const failed = current!.state
