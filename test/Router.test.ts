@@ -1138,11 +1138,17 @@ describe("Router", () => {
     return { started, router }
   }
 
-  /** `call`, forked, once `seconds` of test time have passed in steps of 100 ms: its exit, and how long it took. */
+  /**
+   * `call`, forked, once `seconds` of test time have passed in steps of 100 ms
+   * (each followed by a few yields, for the racing fibers to settle): its exit, and how long it took.
+   */
   const within = <A, E>(call: Effect.Effect<A, E, Llm.Llm>, seconds: number) =>
     Effect.gen(function*() {
       const fiber = yield* Effect.forkChild(Effect.timed(Effect.exit(call)))
-      for (let i = 0; i < seconds * 10; i++) yield* TestClock.adjust("100 millis")
+      for (let i = 0; i < seconds * 10; i++) {
+        yield* TestClock.adjust("100 millis")
+        for (let j = 0; j < 20; j++) yield* Effect.yieldNow
+      }
       const [took, exit] = yield* Fiber.join(fiber)
       return { exit, took: Duration.toMillis(took) }
     })
@@ -1175,6 +1181,17 @@ describe("Router", () => {
       const during = (yield* Router.status).details
       expect(during["slow"]!.keys[0]!.current + during["quick"]!.keys[0]!.current).toBe(2)
       yield* Fiber.interrupt(fiber)
+      expect(yield* allFree).toBe(true)
+    }).pipe(Effect.provide(router), seeded)
+  })
+
+  it.effect("hedging: two streams that reach their first chunk at the same moment: one answer, and the other stream is let go of", () => {
+    const { router, started } = hedging("3 seconds", "1 second")
+    return Effect.gen(function*() {
+      const { exit, took } = yield* within(ChatChunk.collect(Llm.chatStream(ask())), 5)
+      expect(Exit.isSuccess(exit) && ["slow", "quick"].includes(exit.value.text)).toBe(true)
+      expect(started.map((attempt) => attempt.name)).toEqual(["slow", "quick"])
+      expect(took).toBe(3_000)
       expect(yield* allFree).toBe(true)
     }).pipe(Effect.provide(router), seeded)
   })

@@ -106,9 +106,10 @@ export class Routing<A> implements Call {
    * installed in one uninterruptible step, so it is settled however the
    * attempt ends, interrupted included; the attempt itself, and (`chain`) the
    * next one after a failure, run as the caller does. A breaker's probe is
-   * one attempt.
+   * one attempt. `claim`: a hedge's, run on success in the same region, so a
+   * success is never lost to an interruption.
    */
-  attemptOn(state: State, now: number, chain: boolean): Effect.Effect<A, LlmError> {
+  attemptOn(state: State, now: number, chain: boolean, claim?: (value: A) => Effect.Effect<A>): Effect.Effect<A, LlmError> {
     const settings = this.core.settings
     return Effect.uninterruptibleMask((restore) => {
       const probe = enter(state, now)
@@ -122,7 +123,7 @@ export class Routing<A> implements Call {
         },
         onSuccess: (value) => {
           settleSuccess(settings, state, now, this.clock.currentTimeMillisUnsafe(), value, this.held)
-          return Effect.succeed(value)
+          return claim === undefined ? Effect.succeed(value) : claim(value)
         }
       })
     })
@@ -139,7 +140,7 @@ export class Routing<A> implements Call {
    */
   hedged(first: State, now: number): Effect.Effect<A, LlmError> {
     const settings = this.core.settings
-    let won = false
+    let won: { readonly value: A } | undefined
     let second: State | undefined
     // The racers' failures, in the order they came.
     const failures: Array<{ readonly state: State; readonly error: LlmError }> = []
@@ -149,17 +150,17 @@ export class Routing<A> implements Call {
     }
     // The first success wins; a success after it (both ended at once) is let go of at once.
     const claim = (value: A): Effect.Effect<A> => {
-      if (!won) {
-        won = true
+      if (won === undefined) {
+        won = { value }
         return Effect.succeed(value)
       }
       return Effect.andThen(this.discard === undefined ? Effect.void : this.discard(value), Effect.interrupt)
     }
-    const primary = Effect.matchEffect(this.attemptOn(first, now, false), {
-      // Before the hedge starts, a failure ends the race at once and the call goes on as without hedging.
-      onFailure: (error): Effect.Effect<A | Early, LlmError> => second === undefined ? Effect.succeed(new Early(error)) : failedOn(first)(error),
-      onSuccess: claim
-    })
+    // Before the hedge starts, a failure ends the race at once and the call goes on as without hedging.
+    const primary = Effect.catch(
+      this.attemptOn(first, now, false, claim),
+      (error): Effect.Effect<A | Early, LlmError> => second === undefined ? Effect.succeed(new Early(error)) : failedOn(first)(error)
+    )
     const hedge = Effect.flatMap(Effect.sleep(settings.hedgeAfter!), () => {
       const at = this.clock.currentTimeMillisUnsafe()
       const candidates = at >= this.deadlineAt ? [] : usable(this.members, this, at)
@@ -170,7 +171,7 @@ export class Routing<A> implements Call {
       second = state
       this.tried.push(state)
       state.hedges++
-      return Effect.matchEffect(this.attemptOn(state, at, false), { onFailure: failedOn(state), onSuccess: claim })
+      return Effect.catch(this.attemptOn(state, at, false, claim), failedOn(state))
     })
     const race = Effect.race(primary, hedge, {
       onWinner: ({ index }) => {
@@ -179,7 +180,12 @@ export class Routing<A> implements Call {
         if (loser !== undefined && failures.length === 0) loser.hedgesCancelled++
       }
     })
-    return Effect.matchCauseEffect(this.restore === undefined ? race : this.restore(race), {
+    // Interrupted once a winner has claimed its answer (a stream's): let go of it.
+    const settled = Effect.onInterrupt(
+      this.restore === undefined ? race : this.restore(race),
+      () => won === undefined || this.discard === undefined ? Effect.void : this.discard(won.value)
+    )
+    return Effect.matchCauseEffect(settled, {
       onSuccess: (value) => value instanceof Early ? this.failed(first, value.error) : Effect.succeed(value),
       // Both failed (else interrupted, or a defect): the earlier is listed, the call goes on from the later.
       onFailure: (cause) => {
