@@ -113,10 +113,35 @@ export const Finish = Schema.TaggedStruct("Finish", {
 export type Finish = typeof Finish.Type
 
 /**
+ * The reply starts over: what came before this chunk belongs to an attempt
+ * that broke mid-stream, and is discarded; the reply of attempt `attempt`, at
+ * `deployment`, follows. A `Router` sends it when it restarts a stream on
+ * another deployment (`Router.Options.midStream`); `collect` and
+ * `makeAccumulator` keep only what follows the last one.
+ *
  * @since 0.1.0
  * @category Models
  */
-export const ChatChunk = Schema.Union([TextDelta, ReasoningDelta, ToolCallDelta, Usage, Finish])
+export const Restart = Schema.TaggedStruct("Restart", {
+  /** The number of the attempt that follows, counting every deployment the call has tried, from 1. */
+  attempt: Schema.Int,
+  /** The deployment whose reply follows. */
+  deployment: Schema.String,
+  /** The `_tag` of the error that broke the attempt before. */
+  error: Schema.String
+})
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export type Restart = typeof Restart.Type
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export const ChatChunk = Schema.Union([TextDelta, ReasoningDelta, ToolCallDelta, Usage, Finish, Restart])
 
 /**
  * @since 0.1.0
@@ -126,7 +151,8 @@ export type ChatChunk = typeof ChatChunk.Type
 
 /**
  * A mutable fold of chunks into a response, for code that consumes a stream
- * itself (a gateway relaying it, a cache recording it).
+ * itself (a gateway relaying it, a cache recording it). A `Restart` chunk
+ * discards everything before it.
  *
  * @since 0.1.0
  * @category Models
@@ -193,6 +219,13 @@ export const makeAccumulator = (): Accumulator => {
           break
         case "Finish":
           finish = chunk
+          break
+        case "Restart":
+          text = ""
+          reasoning = undefined
+          calls.length = 0
+          usage = emptyUsage
+          finish = undefined
       }
     },
     response() {
@@ -228,8 +261,9 @@ const responseOf = (
 })
 
 /**
- * Folds a chunk stream into the `ChatResponse` the non-streaming call returns.
- * A stream that ends without a `Finish` chunk fails with `StreamTruncatedError`.
+ * Folds a chunk stream into the `ChatResponse` the non-streaming call returns,
+ * from what follows its last `Restart` chunk, if any. A stream that ends
+ * without a `Finish` chunk fails with `StreamTruncatedError`.
  *
  * @example
  * ```ts

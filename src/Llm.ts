@@ -121,7 +121,10 @@ export class Llm extends Context.Service<Llm, Service>()("effect-llm-router/Llm"
 export interface Options {
   /** The model of requests that name none. Default: the provider client's default. */
   readonly model?: string
-  /** The retry policy. Default: `RetryPolicy.make()` (3 retries, backoff from 500 millis). */
+  /**
+   * The retry policy. Default: `RetryPolicy.make()` (3 retries, backoff from
+   * 500 millis). A `Router`'s half-open probe makes one attempt whatever it says.
+   */
   readonly retry?: RetryPolicy.RetryPolicy
   /**
    * One bound on a call with all its retries (for a stream: until its first

@@ -45,17 +45,21 @@
  * call. A fallback on `ContextLengthError` only considers deployments with a
  * larger `contextWindow` than the one that failed. The error that ends the
  * chain is the last one, with `attempts` listing every deployment tried (its
- * name, error tag and message). A stream falls over only before its first
- * chunk; after it, a failure fails the stream. One `deadline` bounds the whole
- * call, every deployment's own retries included (`TimeoutError`); it reaches
+ * name, error tag and message). A stream falls over the same way before its
+ * first chunk; a break after it restarts the request by the same rules, behind
+ * a `ChatChunk.Restart` chunk, or fails the stream (`Options.midStream`); with
+ * `hedge`, a slow attempt gets a second one at the next deployment. One
+ * `deadline` bounds the whole call, every deployment's own retries included
+ * (`TimeoutError`; for a stream, each opening up to its first chunk); it reaches
  * each deployment's `Llm` through any decorator in between, and a router that
  * is a deployment of this one ends by the sooner of its own and this one's.
  *
  * ## Cooldowns and adaptive limits
  * A deployment whose calls fail `cooldown.failures` times (with the tags in
  * `cooldown.on`) within `cooldown.window` is skipped for `cooldown.period`;
- * then one call probes it (half-open): success closes the breaker, failure
- * opens it for another period. A reply whose rate-limit headers say no request
+ * then one call probes it (half-open) with one attempt, whatever its `Llm`'s
+ * retry policy: success closes the breaker (traffic is back within one period
+ * of a recovery), failure opens it for another period. A reply whose rate-limit headers say no request
  * (or no token) remains, and a `RateLimitError` with `retryAfter`, hold the
  * deployment back until the reset. All of it is read from `Clock`.
  *
@@ -215,7 +219,7 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
   readonly retryOn?: ReadonlyArray<ErrorTag>
   /** The breaker of each deployment; each field has its own default. */
   readonly cooldown?: CooldownOptions
-  /** One bound on a call with every attempt and fallback (for a stream: until its first chunk). Default 10 minutes. */
+  /** One bound on a call with every attempt and fallback (for a stream: each opening, to its first chunk). Default 10 minutes. */
   readonly deadline?: Duration.Input
   /** `lowest-latency`: the weight of the newest latency in the mean. Default 0.3. */
   readonly latencyAlpha?: number
@@ -223,20 +227,28 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
   readonly exploration?: number
   /** The address of requests that name no model. Default: every deployment. */
   readonly model?: string
-  /**
-   * `lowest-cost` and budget estimates: the reply tokens to count for requests
-   * without `maxTokens`. Default 256.
-   */
+  /** `lowest-cost` and budget estimates: the reply tokens to count for requests without `maxTokens`. Default 256. */
   readonly replyTokens?: number
   /**
-   * Spend limits: each attempt is checked against the limits of `overall`, of
-   * its deployment's name and of its groups before it is sent (`Budget.guarded`),
-   * and fails with `BudgetExceededError` when it would pass one (another
-   * deployment is then tried). Default: none.
+   * Spend limits: each attempt is checked against the limits of `overall`, of its deployment's name
+   * and of its groups before it is sent (`Budget.guarded`), and fails with `BudgetExceededError` when
+   * it would pass one (another deployment is then tried). Default: none.
    */
   readonly budget?: Budget.Service
   /** Records each call's usage and cost under its deployment's name (`UsageLedger.tracked`). Default: none. */
   readonly ledger?: UsageLedger.Service
+  /**
+   * A stream broken after its first chunk: `"restart"` frees the attempt and sends the request on by
+   * the call's rules (`retryOn`, fallbacks), a `ChatChunk.Restart` chunk before the new reply
+   * (`collect` keeps what follows it); `"fail"` fails the stream. Default `"restart"`.
+   */
+  readonly midStream?: "restart" | "fail"
+  /**
+   * With no answer (for a stream, no first chunk) after `after`, the next usable deployment of the
+   * address is tried too; the first to answer wins, the other is interrupted (key and permit freed,
+   * nothing billed). A failure before `after` fails over at once. Default: off.
+   */
+  readonly hedge?: { readonly after: Duration.Input }
 }
 
 /**
@@ -291,9 +303,13 @@ export interface DeploymentLoad {
     readonly state: "closed" | "open" | "half-open"
     /** While open: epoch milliseconds when a probe may go. */
     readonly until: number | null
+    /** While half-open: whether the probe is out (the other calls go elsewhere until it ends). */
+    readonly probing: boolean
     /** Failures counted in the current window. */
     readonly recentFailures: number
   }
+  /** Hedges (`Options.hedge`) started on it, and its attempts cancelled because the other answered first. */
+  readonly hedges: { readonly started: number; readonly cancelled: number }
   /** Epoch milliseconds until which the provider's rate limits hold it back; `null` when they do not. */
   readonly limitedUntil: number | null
   /** Times the provider's rate limits (remaining 0, or a `RateLimitError` with `retryAfter`) held it back. */
@@ -382,7 +398,8 @@ export const status: Effect.Effect<Status, never, Router> = Router.use((router) 
  * Builds the router in the current scope: each deployment's layer is built
  * once, here. Invalid options (no deployments, a name listed twice, a weight
  * that is not > 0, a fallback or `model` naming nothing, `exploration`,
- * `latencyAlpha` or `cooldown.failures` out of range) fail with
+ * `latencyAlpha` or `cooldown.failures` out of range, a `midStream` other
+ * than `"restart"` or `"fail"`, a `hedge.after` that is not a duration) fail with
  * `OptionsError`, which names the option and the value.
  *
  * @example

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -429,10 +430,11 @@ describe("Router", () => {
     )
   })
 
-  it.effect("a stream does not fall back after its first chunk: the failure fails the stream", () => {
+  it.effect("midStream \"fail\": a failure after the first chunk fails the stream", () => {
     const log = makeLog()
     return run(
       {
+        midStream: "fail",
         deployments: [midStreamFailure(log), deployment(log, "backup")],
         fallbacks: { primary: [{ to: "backup", on: ["ProviderUnavailableError"] }] }
       },
@@ -450,6 +452,129 @@ describe("Router", () => {
         expect((yield* Router.status).details["primary"]!.inFlight).toBe(0)
       })
     )
+  })
+
+  // Mid-stream restarts: "primary" (an Llm over one key) sends `partial` and
+  // breaks with `broken`; "backup" (an Llm over one key) answers whole, after
+  // `backupDelay` before its first chunk.
+  const backupAnswer = LlmTest.reply("the whole answer", { usage: { promptTokens: 3, completionTokens: 4, totalTokens: 7 } })
+  const restarting = (
+    broken: LlmError.LlmError,
+    options?: { readonly midStream?: "restart" | "fail"; readonly backupDelay?: Duration.Input }
+  ) => {
+    const opened = { primary: 0, backup: 0 }
+    const partial: ReadonlyArray<ChatChunk.ChatChunk> = [
+      { _tag: "TextDelta", text: "a partial " },
+      { _tag: "TextDelta", text: "answer" },
+      { _tag: "Usage", usage: { ...backupAnswer.usage, completionTokens: 100, totalTokens: 103 } }
+    ]
+    const router = Router.layer({
+      ...(options?.midStream !== undefined ? { midStream: options.midStream } : {}),
+      deployments: [
+        {
+          name: "primary",
+          model: "m",
+          llm: llmOver("primary", () => Effect.die("not chatted"), undefined, () => {
+            opened.primary++
+            return Stream.concat(Stream.fromIterable(partial), Stream.fail(broken))
+          })
+        },
+        {
+          name: "backup",
+          model: "m",
+          llm: llmOver("backup", () => Effect.die("not chatted"), undefined, () => {
+            opened.backup++
+            const answer = Stream.fromIterable(ChatChunk.fromResponse(backupAnswer))
+            return options?.backupDelay === undefined ? answer : Stream.concat(Stream.fromEffect(Effect.as(Effect.sleep(options.backupDelay), backupAnswer.text)).pipe(Stream.drain), answer)
+          })
+        }
+      ],
+      fallbacks: { primary: [{ to: "backup", on: [broken._tag] }] }
+    })
+    return { opened, partial, router }
+  }
+
+  /** Nothing in flight, no key taken, in any deployment. */
+  const allFree = Effect.map(Router.status, (status) =>
+    Object.values(status.details).every((load) => load.inFlight === 0 && load.keys.every((key) => key.current === 0)))
+
+  for (const broken of [
+    new LlmError.StreamTruncatedError({ provider: "primary", model: "m", detail: "the stream ended without its terminal event" }),
+    new LlmError.TransportError({ provider: "primary", model: "m", detail: "connection reset" })
+  ]) {
+    it.effect(`a stream that breaks after its first chunks (${broken._tag}) restarts on the fallback: the consumer sees the chunks, a Restart, the whole answer`, () => {
+      const { opened, partial, router } = restarting(broken)
+      return Effect.gen(function*() {
+        const received: Array<ChatChunk.ChatChunk> = []
+        let freedAtRestart = false
+        yield* Stream.runForEach(Llm.chatStream(ask("primary")), (chunk) =>
+          Effect.gen(function*() {
+            received.push(chunk)
+            // The broken attempt's deployment and key are let go before the next one is opened.
+            if (chunk._tag === "Restart") {
+              const primary = (yield* Router.status).details["primary"]!
+              freedAtRestart = primary.inFlight === 0 && primary.keys[0]!.current === 0
+            }
+          }))
+        const restart: ChatChunk.Restart = { _tag: "Restart", attempt: 2, deployment: "backup", error: broken._tag }
+        expect(received.slice(0, partial.length + 1)).toEqual([...partial, restart])
+        expect(received.slice(partial.length + 1).map((chunk) => chunk._tag)).toEqual(["TextDelta", "Usage", "Finish"])
+        expect(freedAtRestart).toBe(true)
+        expect(opened).toEqual({ primary: 1, backup: 1 })
+        // collect keeps only the last attempt: the fallback's text and usage, not the broken attempt's.
+        const collected = yield* ChatChunk.collect(Stream.fromIterable(received))
+        expect(collected.text).toBe("the whole answer")
+        expect(collected.usage).toEqual(backupAnswer.usage)
+        expect((yield* ChatChunk.collect(Llm.chatStream(ask("primary")))).text).toBe("the whole answer")
+        const details = (yield* Router.status).details
+        expect(details["primary"]!.failures).toBe(2)
+        expect(yield* allFree).toBe(true)
+      }).pipe(Effect.provide(router), seeded)
+    })
+  }
+
+  it.effect("midStream \"fail\" over Llm deployments: the stream fails as the primary broke, and frees its key", () => {
+    const broken = new LlmError.TransportError({ provider: "primary", model: "m", detail: "connection reset" })
+    const { opened, router } = restarting(broken, { midStream: "fail" })
+    return Effect.gen(function*() {
+      const error = yield* Effect.flip(ChatChunk.collect(Llm.chatStream(ask("primary"))))
+      expect(error).toEqual(broken)
+      expect(opened).toEqual({ primary: 1, backup: 0 })
+      expect(yield* allFree).toBe(true)
+    }).pipe(Effect.provide(router), seeded)
+  })
+
+  it.effect("a restart with nowhere to go fails the stream with the error and its attempts", () => {
+    const log = makeLog()
+    return run(
+      { deployments: [midStreamFailure(log)] },
+      Effect.gen(function*() {
+        const received: Array<ChatChunk.ChatChunk> = []
+        const error = yield* Effect.flip(Stream.runForEach(Llm.chatStream(ask()), (chunk) =>
+          Effect.sync(() => {
+            received.push(chunk)
+          })))
+        expect(received).toEqual([textDelta])
+        expect(error._tag).toBe("ProviderUnavailableError")
+        expect(error.attempts).toEqual([{ deployment: "primary", error: "ProviderUnavailableError", message: unavailable("primary").message }])
+        expect((yield* Router.status).details["primary"]!.inFlight).toBe(0)
+      })
+    )
+  })
+
+  it.effect("interrupting a stream while its restart opens frees both deployments and their keys", () => {
+    const broken = new LlmError.TransportError({ provider: "primary", model: "m", detail: "connection reset" })
+    const { opened, router } = restarting(broken, { backupDelay: "10 seconds" })
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.forkChild(Stream.runDrain(Llm.chatStream(ask("primary"))))
+      yield* Effect.repeat(Effect.yieldNow, { until: () => opened.backup === 1 })
+      const during = (yield* Router.status).details
+      expect(during["primary"]!.inFlight).toBe(0)
+      expect(during["backup"]!.inFlight).toBe(1)
+      expect(during["backup"]!.keys[0]!.current).toBe(1)
+      yield* Fiber.interrupt(fiber)
+      expect(yield* allFree).toBe(true)
+    }).pipe(Effect.provide(router), seeded)
   })
 
   it.effect("a router inside a router streams: the inner one falls back before the first chunk, a later failure fails the stream, and both free their deployments", () => {
@@ -506,7 +631,7 @@ describe("Router", () => {
         // A failed probe opens it again for another period.
         expect((yield* Llm.chat(ask())).text).toBe("steady")
         expect(log.count("flaky")).toBe(3)
-        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({ state: "open", until: 60_000, recentFailures: 0 })
+        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({ state: "open", until: 60_000, probing: false, recentFailures: 0 })
         yield* TestClock.adjust("30 seconds")
         healthy = true
         expect((yield* Llm.chat(ask())).text).toBe("flaky")
@@ -527,12 +652,12 @@ describe("Router", () => {
         yield* Llm.chat(ask())
         yield* TestClock.adjust("61 seconds")
         yield* Llm.chat(ask())
-        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({ state: "closed", until: null, recentFailures: 1 })
+        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({ state: "closed", until: null, probing: false, recentFailures: 1 })
       })
     )
   })
 
-  it.effect("half-open: one probe at a time", () => {
+  it.effect("half-open: one probe at a time, and status shows it out", () => {
     const log = makeLog()
     let healthy = false
     return run(
@@ -552,11 +677,68 @@ describe("Router", () => {
         healthy = true
         const probe = yield* Effect.forkChild(Llm.chat(ask()))
         yield* Effect.repeat(Effect.yieldNow, { until: () => log.count("flaky") === 2 })
+        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({ state: "half-open", until: null, probing: true, recentFailures: 0 })
         expect((yield* Llm.chat(ask())).text).toBe("steady")
         yield* TestClock.adjust("1 second")
         expect((yield* Fiber.join(probe)).text).toBe("flaky")
+        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({ state: "closed", until: null, probing: false, recentFailures: 0 })
       })
     )
+  })
+
+  for (const [kind, call] of [
+    ["chat", Llm.chat(ask())],
+    ["stream", ChatChunk.collect(Llm.chatStream(ask()))]
+  ] as const) it.effect(`half-open: the probe is one attempt of the deployment's Llm (${kind}), so traffic is back on a recovered primary within one cooldown`, () => {
+    // The primary's provider fails every request for its first 60 seconds; its
+    // Llm retries three times. A request every 4 seconds.
+    const requests: Array<number> = []
+    const recovery = 60_000
+    const answer = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      requests.push(now)
+      return now < recovery ? Effect.fail(unavailable("primary")) : Effect.succeed(LlmTest.reply("primary"))
+    })
+    const primary = llmOver(
+      "primary",
+      () => answer,
+      { retry: RetryPolicy.make({ maxRetries: 3, baseDelay: "100 millis", jitter: false }) },
+      () => Stream.unwrap(Effect.map(answer, (reply) => Stream.fromIterable(ChatChunk.fromResponse(reply))))
+    )
+    const log = makeLog()
+    const router = Router.layer({
+      strategy: "priority",
+      cooldown: { failures: 3, window: "1 minute", period: "30 seconds" },
+      deployments: [{ name: "primary", model: "m", llm: primary }, deployment(log, "fallback")]
+    })
+    return Effect.gen(function*() {
+      const served: Array<{ readonly at: number; readonly by: string }> = []
+      const cooldowns: Array<Router.DeploymentLoad["cooldown"]> = []
+      const requestsAt = (from: number, to: number) => requests.filter((at) => at >= from && at < to).length
+      for (let at = 0; at <= 100_000; at += 4_000) {
+        cooldowns.push((yield* Router.status).details["primary"]!.cooldown)
+        const fiber = yield* Effect.forkChild(call)
+        yield* TestClock.adjust("4 seconds")
+        served.push({ at, by: (yield* Fiber.join(fiber)).text })
+      }
+      // Calls at 0, 4 and 8 seconds: four requests each (the Llm's retries), then the fallback; the third opens the breaker.
+      expect(served.slice(0, 3).map((call) => call.by)).toEqual(["fallback", "fallback", "fallback"])
+      expect(requestsAt(0, 12_000)).toBe(12)
+      expect(cooldowns[3]).toEqual({ state: "open", until: 8_700 + 30_000, probing: false, recentFailures: 0 })
+      // The probe at 40 seconds sends one request, fails, and opens the breaker for another period.
+      expect(cooldowns[10]).toEqual({ state: "half-open", until: null, probing: false, recentFailures: 0 })
+      expect(requestsAt(12_000, 44_000)).toBe(1)
+      expect(cooldowns[11]).toEqual({ state: "open", until: 40_000 + 30_000, probing: false, recentFailures: 0 })
+      // The primary recovered at 60 seconds; the probe at 72 sends one request, which succeeds, and traffic is back.
+      const back = served.find((call) => call.by === "primary")!
+      expect(back.at).toBe(72_000)
+      expect(back.at - recovery).toBeLessThanOrEqual(30_000)
+      expect(requestsAt(44_000, 76_000)).toBe(1)
+      expect(served.filter((call) => call.at >= back.at).every((call) => call.by === "primary")).toBe(true)
+      expect(cooldowns[19]).toEqual({ state: "closed", until: null, probing: false, recentFailures: 0 })
+      expect(log.count("fallback")).toBe(18)
+      const details = (yield* Router.status).details
+      expect(details["primary"]!.inFlight + details["fallback"]!.inFlight).toBe(0)
+    }).pipe(Effect.provide(router), seeded)
   })
 
   // "limited" (first by priority) answers with `rateLimit`; `call` goes to it,
@@ -670,7 +852,12 @@ describe("Router", () => {
   // An `Llm` with an hour's deadline over a provider that fails every call
   // after 10 seconds, retrying up to 10 times; `count` runs once per provider call.
   /** An `Llm` over one key of a provider whose `chat` is `chat`; its `KeyPool` shows in the router's status. */
-  const llmOver = (id: string, chat: () => Effect.Effect<ChatResponse, LlmError.LlmError>, options?: Llm.Options) =>
+  const llmOver = (
+    id: string,
+    chat: () => Effect.Effect<ChatResponse, LlmError.LlmError>,
+    options?: Llm.Options,
+    chatStream: () => Stream.Stream<ChatChunk.ChatChunk, LlmError.LlmError> = () => Stream.never
+  ) =>
     Llm.layer(options).pipe(
       Layer.provideMerge(Layer.mergeAll(
         Layer.succeed(
@@ -678,7 +865,7 @@ describe("Router", () => {
           ProviderClient.ProviderClient.of({
             provider: id,
             chat,
-            chatStream: () => Stream.never,
+            chatStream,
             embed: () => Effect.die("not embedded"),
             maxEmbeddingInputs: 1
           })
@@ -929,6 +1116,125 @@ describe("Router", () => {
       }).pipe(Effect.provide(Router.layer({ deployments: [{ name: "whole", model: "m", llm }] })))
     }))
 
+  // Hedging: "slow" (first by priority) answers after `slow`, "quick" after `quick`; both Llms over one key.
+  const hedging = (slow: Duration.Input, quick: Duration.Input, options?: { readonly slowFails?: boolean; readonly quickFails?: boolean }) => {
+    const started: Array<{ readonly name: string; readonly at: number }> = []
+    const answering = (name: string, delay: Duration.Input, fails: boolean | undefined) =>
+      Effect.flatMap(Clock.currentTimeMillis, (at) => {
+        started.push({ name, at })
+        return Effect.andThen(Effect.sleep(delay), fails === true ? Effect.fail(unavailable(name)) : Effect.succeed(LlmTest.reply(name)))
+      })
+    const llm = (name: string, delay: Duration.Input, fails: boolean | undefined) =>
+      llmOver(name, () => answering(name, delay, fails), { retry: RetryPolicy.none }, () =>
+        Stream.unwrap(Effect.map(answering(name, delay, fails), (reply) => Stream.fromIterable(ChatChunk.fromResponse(reply)))))
+    const router = Router.layer({
+      strategy: "priority",
+      hedge: { after: "2 seconds" },
+      deployments: [
+        { name: "slow", model: "m", llm: llm("slow", slow, options?.slowFails) },
+        { name: "quick", model: "m", llm: llm("quick", quick, options?.quickFails) }
+      ]
+    })
+    return { started, router }
+  }
+
+  /**
+   * `call`, forked, once `seconds` of test time have passed in steps of 100 ms
+   * (each followed by a few yields, for the racing fibers to settle): its exit, and how long it took.
+   */
+  const within = <A, E>(call: Effect.Effect<A, E, Llm.Llm>, seconds: number) =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.forkChild(Effect.timed(Effect.exit(call)))
+      for (let i = 0; i < seconds * 10; i++) {
+        yield* TestClock.adjust("100 millis")
+        for (let j = 0; j < 20; j++) yield* Effect.yieldNow
+      }
+      const [took, exit] = yield* Fiber.join(fiber)
+      return { exit, took: Duration.toMillis(took) }
+    })
+
+  for (const [kind, call] of [
+    ["a chat", Llm.chat(ask())],
+    ["a stream", ChatChunk.collect(Llm.chatStream(ask()))]
+  ] as const) {
+    it.effect(`hedging ${kind}: after the delay with no answer the next deployment starts too; the first to answer wins, the other is interrupted and freed`, () => {
+      const { router, started } = hedging("10 seconds", "1 second")
+      return Effect.gen(function*() {
+        const { took, exit } = yield* within(call, 12)
+        expect(Exit.isSuccess(exit) && exit.value.text).toBe("quick")
+        expect(started).toEqual([{ name: "slow", at: 0 }, { name: "quick", at: 2_000 }])
+        expect(took).toBe(3_000)
+        const details = (yield* Router.status).details
+        expect(details["quick"]!.hedges).toEqual({ started: 1, cancelled: 0 })
+        expect(details["slow"]!.hedges).toEqual({ started: 0, cancelled: 1 })
+        expect(yield* allFree).toBe(true)
+      }).pipe(Effect.provide(router), seeded)
+    })
+  }
+
+  it.effect("hedging: interrupting a stream while both attempts run frees both deployments and their keys", () => {
+    const { router, started } = hedging("10 seconds", "10 seconds")
+    return Effect.gen(function*() {
+      const fiber = yield* Effect.forkChild(Stream.runDrain(Llm.chatStream(ask())))
+      yield* TestClock.adjust("3 seconds")
+      expect(started.map((attempt) => attempt.name)).toEqual(["slow", "quick"])
+      const during = (yield* Router.status).details
+      expect(during["slow"]!.keys[0]!.current + during["quick"]!.keys[0]!.current).toBe(2)
+      yield* Fiber.interrupt(fiber)
+      expect(yield* allFree).toBe(true)
+    }).pipe(Effect.provide(router), seeded)
+  })
+
+  it.effect("hedging: two streams that reach their first chunk at the same moment: one answer, and the other stream is let go of", () => {
+    const { router, started } = hedging("3 seconds", "1 second")
+    return Effect.gen(function*() {
+      const { exit, took } = yield* within(ChatChunk.collect(Llm.chatStream(ask())), 5)
+      expect(Exit.isSuccess(exit) && ["slow", "quick"].includes(exit.value.text)).toBe(true)
+      expect(started.map((attempt) => attempt.name)).toEqual(["slow", "quick"])
+      expect(took).toBe(3_000)
+      expect(yield* allFree).toBe(true)
+    }).pipe(Effect.provide(router), seeded)
+  })
+
+  it.effect("hedging: a first attempt that answers before the delay starts no hedge", () => {
+    const { router, started } = hedging("1 second", "1 second")
+    return Effect.gen(function*() {
+      const { exit } = yield* within(Llm.chat(ask()), 5)
+      expect(Exit.isSuccess(exit) && exit.value.text).toBe("slow")
+      expect(started.map((attempt) => attempt.name)).toEqual(["slow"])
+      expect((yield* Router.status).details["quick"]!.hedges).toEqual({ started: 0, cancelled: 0 })
+    }).pipe(Effect.provide(router), seeded)
+  })
+
+  it.effect("hedging: a first attempt that fails before the delay fails over at once", () => {
+    const { router, started } = hedging("500 millis", "1 second", { slowFails: true })
+    return Effect.gen(function*() {
+      const { took, exit } = yield* within(Llm.chat(ask()), 5)
+      expect(Exit.isSuccess(exit) && exit.value.text).toBe("quick")
+      expect(started).toEqual([{ name: "slow", at: 0 }, { name: "quick", at: 500 }])
+      expect(took).toBe(1_500)
+      expect((yield* Router.status).details["quick"]!.hedges).toEqual({ started: 0, cancelled: 0 })
+    }).pipe(Effect.provide(router), seeded)
+  })
+
+  it.effect("hedging: when one attempt fails the other still may win; when both fail the error lists both", () => {
+    const oneFails = hedging("3 seconds", "5 seconds", { slowFails: true })
+    const bothFail = hedging("3 seconds", "1500 millis", { slowFails: true, quickFails: true })
+    return Effect.gen(function*() {
+      const won = yield* within(Llm.chat(ask()), 10).pipe(Effect.provide(oneFails.router))
+      expect(Exit.isSuccess(won.exit) && won.exit.value.text).toBe("quick")
+      expect(won.took).toBe(7_000)
+      const lost = yield* within(Llm.chat(ask()), 10).pipe(Effect.provide(bothFail.router))
+      const error = yield* Effect.flip(lost.exit)
+      expect(error._tag).toBe("ProviderUnavailableError")
+      expect(error.attempts?.map((attempt) => [attempt.deployment, attempt.error])).toEqual([
+        ["slow", "ProviderUnavailableError"],
+        ["quick", "ProviderUnavailableError"]
+      ])
+      expect(lost.took).toBe(3_500)
+    }).pipe(seeded)
+  })
+
   it.effect("embed is routed like a chat: addressed by group, sent with the deployment's model, retried elsewhere on a transient error", () => {
     const embedded: Array<string> = []
     const embedder = (name: string, fails: boolean): Router.Deployment<never, never> => ({
@@ -969,7 +1275,9 @@ describe("Router", () => {
         [{ model: "nowhere" }, "model", "\"nowhere\""],
         [{ exploration: 1 }, "exploration", "1"],
         [{ latencyAlpha: 0 }, "latencyAlpha", "0"],
-        [{ cooldown: { failures: 0.5 } }, "cooldown.failures", "0.5"]
+        [{ cooldown: { failures: 0.5 } }, "cooldown.failures", "0.5"],
+        [{ midStream: "resume" as "fail" }, "midStream", "\"resume\""],
+        [{ hedge: { after: -1 } }, "hedge.after", "-1"]
       ]
       for (const [options, option, value] of checks) {
         const error = yield* Effect.flip(run({ deployments: [deployment(log, "a")], ...options }, Effect.void))

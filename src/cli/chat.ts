@@ -393,6 +393,35 @@ const request = (args: Args, prompt: string): ChatRequest => ({
   ...(args.maxTokens !== undefined ? { maxTokens: args.maxTokens } : {})
 })
 
+/**
+ * Prints a reply's text as it streams in, on a line of its own. A `Restart`
+ * chunk (a router restarted the request elsewhere) ends the broken attempt's
+ * partial line and says so on stderr, so the reply that follows is the whole
+ * one, on a line of its own; `--json` prints the last attempt only.
+ *
+ * @since 0.1.0
+ * @category Commands
+ */
+export const printStream = <R>(stream: Stream.Stream<ChatChunk.ChatChunk, LlmError, R>, io: Io): Effect.Effect<void, LlmError, R> => {
+  let open = false
+  return stream.pipe(
+    Stream.runForEach((chunk) =>
+      Effect.sync(() => {
+        if (chunk._tag === "TextDelta" && chunk.text !== "") {
+          open = true
+          io.stdout(chunk.text)
+        } else if (chunk._tag === "Restart") {
+          if (open) io.stdout("\n")
+          open = false
+          io.stderr(`${programName}: the reply broke off (${chunk.error}); it starts again from ${chunk.deployment}\n`)
+        }
+      })
+    ),
+    // The newline also ends a partial reply, so the error after it starts a line of its own.
+    Effect.ensuring(Effect.sync(() => open && io.stdout("\n")))
+  )
+}
+
 const converse = (args: Args, prompt: string, io: Io): Effect.Effect<void, LlmError, Llm.Llm> => {
   const req = request(args, prompt)
   if (args.json) {
@@ -400,19 +429,7 @@ const converse = (args: Args, prompt: string, io: Io): Effect.Effect<void, LlmEr
     return Effect.map(response, (reply) => io.stdout(`${JSON.stringify(toJson(reply))}\n`))
   }
   if (!args.stream) return Effect.map(Llm.chat(req), (reply) => io.stdout(`${reply.text}\n`))
-  let open = false
-  return Llm.chatStream(req).pipe(
-    Stream.runForEach((chunk) =>
-      Effect.sync(() => {
-        if (chunk._tag === "TextDelta" && chunk.text !== "") {
-          open = true
-          io.stdout(chunk.text)
-        }
-      })
-    ),
-    // The newline also ends a partial reply, so the error after it starts a line of its own.
-    Effect.ensuring(Effect.sync(() => open && io.stdout("\n")))
-  )
+  return printStream(Llm.chatStream(req), io)
 }
 
 /**

@@ -57,15 +57,24 @@ export const startingWith = (first: Batch | undefined, rest: Pull.Pull<Batch, Ll
  * `Llm` retries, a `Router` falls back) and after which a failure fails the
  * stream. A stream that ends before any batch fails with `ended()`. What the
  * stream holds (its request) is let go when `scope` closes; the caller closes
- * it on every path, a failure here included.
+ * it on every path, a failure here included. `opened` gets the first batch
+ * and the pull of the rest.
  */
+export const openFirst = <A>(
+  stream: Stream.Stream<ChatChunk, LlmError>,
+  scope: Scope.Scope,
+  ended: () => LlmError,
+  opened: (first: Batch, rest: Pull.Pull<Batch, LlmError>) => A
+): Effect.Effect<A, LlmError> =>
+  Effect.flatMap(Channel.toPullScoped(Stream.toChannel(stream), scope), (pull) =>
+    Effect.map(
+      Effect.mapError(pull, (error) => Cause.isDone(error) ? ended() : error),
+      (first) => opened(first, pull)
+    ))
+
+/** `openFirst`, with the first batch given out again before the rest. */
 export const openToFirst = (
   stream: Stream.Stream<ChatChunk, LlmError>,
   scope: Scope.Scope,
   ended: () => LlmError
-): Effect.Effect<Pull.Pull<Batch, LlmError>, LlmError> =>
-  Effect.flatMap(Channel.toPullScoped(Stream.toChannel(stream), scope), (pull) =>
-    Effect.map(
-      Effect.mapError(pull, (error) => Cause.isDone(error) ? ended() : error),
-      (first) => startingWith(first, pull)
-    ))
+): Effect.Effect<Pull.Pull<Batch, LlmError>, LlmError> => openFirst(stream, scope, ended, startingWith)

@@ -96,7 +96,7 @@ describe("Router over loopback", () => {
       expect(response.text.length).toBeGreaterThan(0)
     }))
 
-  it.live("a routed stream over Llm deployments: a reset after the first chunk fails it, with no fallback; an interrupted consumer frees the deployment and its key", () =>
+  it.live("a routed stream over Llm deployments: a reset after the first chunk restarts it on the fallback; an interrupted consumer frees the deployment and its key", () =>
     Effect.gen(function*() {
       const resetting = yield* Simulator.make({ fault: "reset=3" })
       const stalling = yield* Simulator.make({ fault: "stall=2" })
@@ -115,17 +115,23 @@ describe("Router over loopback", () => {
       const llm = Context.get(context, Llm.Llm)
       const router = Context.get(context, Router.Router)
 
-      let seen = 0
-      const error = yield* Effect.flip(
-        Stream.runForEach(llm.chatStream({ model: "resets", messages: [Message.user("hi")] }), () => Effect.sync(() => seen++))
+      const chunks: Array<ChatChunk.ChatChunk> = []
+      const answer = yield* ChatChunk.collect(
+        Stream.tap(llm.chatStream({ model: "resets", messages: [Message.user("hi")] }), (chunk) => Effect.sync(() => chunks.push(chunk)))
       )
-      expect(error._tag).toBe("TransportError")
-      expect(seen).toBeGreaterThan(0)
+      const restartAt = chunks.findIndex((chunk) => chunk._tag === "Restart")
+      expect(restartAt).toBeGreaterThan(0)
+      expect(chunks[restartAt]).toEqual({ _tag: "Restart", attempt: 2, deployment: "healthy/sim-large", error: "TransportError" })
+      const after = chunks.slice(restartAt + 1)
+      expect(answer.text).not.toBe("")
+      expect(answer.text).toBe(after.map((chunk) => chunk._tag === "TextDelta" ? chunk.text : "").join(""))
+      expect(after.at(-1)!._tag).toBe("Finish")
       let details = (yield* router.status).details
-      // Counted towards the cooldown (one failure opens it here), not fallen back from.
+      // The broken deployment counted towards its cooldown (one failure opens it here) and was let go.
       expect(details["resetting/gpt-4o-mini"]!.cooldown.state).toBe("open")
       expect(details["resetting/gpt-4o-mini"]!.failures).toBe(1)
-      expect(details["healthy/sim-large"]!.requests).toBe(0)
+      expect(details["healthy/sim-large"]!.requests).toBe(1)
+      expect(Object.values(details).every((load) => load.inFlight === 0 && load.keys.every((key) => key.current === 0))).toBe(true)
 
       const first = yield* Deferred.make<void>()
       const fiber = yield* Effect.forkChild(

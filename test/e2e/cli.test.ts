@@ -3,9 +3,11 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import type * as ChatChunk from "../../src/ChatChunk.js"
 import * as Chat from "../../src/cli/chat.js"
 import * as Simulate from "../../src/cli/simulate.js"
 import { chatUsage } from "../../src/cli/usage.js"
@@ -539,5 +541,24 @@ describe.concurrent("the binary, spawned", () => {
       // The simulator saw the client hang up mid-stream.
       const stats = yield* eventually(sim.stats, (s) => s.inFlight === 0)
       expect(stats.clientClosed).toBe(1)
+    }))
+})
+
+describe("printStream", () => {
+  it.effect("a Restart ends the broken attempt's partial line, says so on stderr, and the whole reply follows on a line of its own", () =>
+    Effect.gen(function*() {
+      const { io, result } = captureIo()
+      yield* Chat.printStream(
+        Stream.make<Array<ChatChunk.ChatChunk>>(
+          { _tag: "TextDelta", text: "a partial" },
+          { _tag: "Restart", attempt: 2, deployment: "backup", error: "StreamTruncatedError" },
+          { _tag: "TextDelta", text: "the whole " },
+          { _tag: "TextDelta", text: "answer" }
+        ),
+        io
+      )
+      const captured = result(0)
+      expect(captured.stdout).toBe("a partial\nthe whole answer\n")
+      expect(captured.stderr).toBe("effect-llm-router: the reply broke off (StreamTruncatedError); it starts again from backup\n")
     }))
 })

@@ -9,6 +9,7 @@ import type { ChatResponse } from "../../ChatResponse.js"
 import type { LlmError } from "../../LlmError.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import * as Deadline from "../deadline.js"
+import { OneAttempt } from "../oneAttempt.js"
 import { estimateUsage } from "../tokenEstimate.js"
 import { attemptCall } from "./attempt.js"
 import { dueOf } from "./due.js"
@@ -22,7 +23,13 @@ export const chat = (env: Env, input: ChatRequest): Effect.Effect<ChatResponse, 
   const answer = Effect.withFiber((fiber) => {
     const due = dueOf(env, fiber.getRef(Deadline.CallDeadline), fiber.getRef(Clock.Clock))
     return Effect.flatMap(
-      retrying(env, request, due, attemptCall(env, request, due, () => RateLimiter.estimateTokens(request), env.client.chat)),
+      retrying(
+        env,
+        request,
+        due,
+        attemptCall(env, request, due, () => RateLimiter.estimateTokens(request), env.client.chat),
+        fiber.getRef(OneAttempt)
+      ),
       (response) =>
         isMissing(response.usage)
           ? Effect.map(estimateUsage(request, response), (usage) => withCost(env, request, { ...response, usage }))

@@ -8,6 +8,7 @@ import type { EmbeddingResponse, Input as EmbeddingRequest } from "../../Embeddi
 import type { InvalidRequestError, LlmError } from "../../LlmError.js"
 import * as Deadline from "../deadline.js"
 import * as EmbeddingBatches from "../embeddingBatches.js"
+import { OneAttempt } from "../oneAttempt.js"
 import { estimateEmbeddingUsage } from "../tokenEstimate.js"
 import { attemptCall } from "./attempt.js"
 import { dueOf } from "./due.js"
@@ -18,12 +19,12 @@ import { isMissing } from "./usage.js"
 
 // One batch, attempted as a chat call is, under its own deadline; usage the
 // provider did not report is counted locally.
-const embedBatch = (env: Env, request: EmbeddingRequest, handedDown: number, inputs: ReadonlyArray<string>) =>
+const embedBatch = (env: Env, request: EmbeddingRequest, handedDown: number, once: boolean, inputs: ReadonlyArray<string>) =>
   Effect.clockWith((clock) => {
     const batch: EmbeddingRequest = { ...request, input: inputs }
     const due = dueOf(env, handedDown, clock)
-    const once = attemptCall(env, batch, due, () => EmbeddingBatches.estimateTokens(inputs), env.client.embed)
-    return Effect.flatMap(retrying(env, batch, due, once), (response) =>
+    const attempt = attemptCall(env, batch, due, () => EmbeddingBatches.estimateTokens(inputs), env.client.embed)
+    return Effect.flatMap(retrying(env, batch, due, attempt, once), (response) =>
       isMissing(response.usage)
         ? Effect.map(estimateEmbeddingUsage(inputs), (usage) => ({ ...response, usage }))
         : Effect.succeed(response))
@@ -36,7 +37,8 @@ export const embed = (env: Env, input: EmbeddingRequest): Effect.Effect<Embeddin
   const batches = EmbeddingBatches.split(inputs, env.client.maxEmbeddingInputs)
   const embedded = Effect.withFiber((fiber) => {
     const handedDown = fiber.getRef(Deadline.CallDeadline)
-    return Effect.forEach(batches, (batch) => embedBatch(env, request, handedDown, batch), {
+    const once = fiber.getRef(OneAttempt)
+    return Effect.forEach(batches, (batch) => embedBatch(env, request, handedDown, once, batch), {
       concurrency: env.embeddingConcurrency
     })
   })

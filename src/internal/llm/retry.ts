@@ -15,7 +15,8 @@ type Step = (error: LlmError) => Effect.Effect<unknown, Cause.Done<unknown>>
 
 /**
  * Runs `attemptOnce` (given the attempt's number, from 1) until it succeeds,
- * the policy gives up or the deadline passes. The first attempt runs without
+ * the policy gives up or the deadline passes; `once` (a router's probe): the
+ * first attempt only, whatever the policy says. The first attempt runs without
  * the policy's machinery; a failure hands it the error. When rotation has
  * used up every key (the pool answers NoCapacityError right after a rate
  * limit or a rejected key), the provider's own error is what the caller can
@@ -25,7 +26,8 @@ export const retrying = <A>(
   env: Env,
   request: Attempted,
   due: Due,
-  attemptOnce: (attempt: number) => Effect.Effect<A, LlmError>
+  attemptOnce: (attempt: number) => Effect.Effect<A, LlmError>,
+  once: boolean
 ): Effect.Effect<A, LlmError> => {
   let rotatedBy: LlmError | undefined
   const settle = (error: LlmError): LlmError => {
@@ -55,5 +57,6 @@ export const retrying = <A>(
         })
       })
     })
+  if (once) return Effect.mapError(attemptOnce(1), settle)
   return Effect.catch(attemptOnce(1), (error) => afterFailure(error, 1, undefined))
 }

@@ -21,6 +21,7 @@ import type { Credentials } from "../../ProviderClient.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import * as ChunkSources from "../chunkSource.js"
 import * as Deadline from "../deadline.js"
+import { OneAttempt } from "../oneAttempt.js"
 import { estimateUsage } from "../tokenEstimate.js"
 import { type Held, hold, letGo, reconcile } from "./attempt.js"
 import { type Due, dueOf, withinDeadline } from "./due.js"
@@ -139,14 +140,15 @@ const settledSource = (
 // settled (key, permit, budget, cost) after it.
 const openSource = (env: Env, input: ChatRequest): Effect.Effect<ChunkSources.ChunkSource, LlmError> => {
   const request = withModel(env, input)
-  const opened = (due: Due, callSpan: Tracer.Span | undefined) =>
-    Effect.map(retrying(env, request, due, openAttempt(env, request, due, callSpan)), (opened) =>
+  const opened = (due: Due, once: boolean, callSpan: Tracer.Span | undefined) =>
+    Effect.map(retrying(env, request, due, openAttempt(env, request, due, callSpan), once), (opened) =>
       settledSource(env, request, opened, callSpan))
   return Effect.withFiber<ChunkSources.ChunkSource, LlmError>((fiber) => {
     const due = dueOf(env, fiber.getRef(Deadline.CallDeadline), fiber.getRef(Clock.Clock))
-    if (untraced(fiber)) return opened(due, undefined)
+    const once = fiber.getRef(OneAttempt)
+    if (untraced(fiber)) return opened(due, once, undefined)
     return Effect.flatMap(startSpan(env, "Llm.chatStream", request, undefined), (callSpan) =>
-      Effect.onError(opened(due, callSpan), (cause) => endSpan(callSpan, Exit.failCause(cause))))
+      Effect.onError(opened(due, once, callSpan), (cause) => endSpan(callSpan, Exit.failCause(cause))))
   })
 }
 

@@ -4,9 +4,10 @@
  * instead of going through a `Ref`.
  *
  * closed --(N failures within the window)--> open --(period over)--> half-open
- * half-open: one request (the probe) is let through; its success closes the
- * breaker, its failure opens it again for another period, and a probe that is
- * interrupted leaves it half-open for the next request.
+ * half-open: one request (the probe) is let through, as one attempt of the
+ * deployment's `Llm` (`OneAttempt`); its success closes the breaker, its
+ * failure opens it again for another period, and a probe that is interrupted
+ * leaves it half-open for the next request.
  */
 
 export interface Settings {

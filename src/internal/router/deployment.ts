@@ -41,6 +41,10 @@ export interface State extends Strategy.Candidate {
   rateLimited: number
   secondStart: number
   secondCount: number
+  /** Hedges started on it (`Options.hedge`). */
+  hedges: number
+  /** Its attempts interrupted because a hedge's other attempt answered first. */
+  hedgesCancelled: number
 }
 
 /** A deployment with the services its layer built. */
@@ -88,7 +92,9 @@ export const make = (options: Options, { context, deployment }: Built): State =>
     failures: 0,
     rateLimited: 0,
     secondStart: 0,
-    secondCount: 0
+    secondCount: 0,
+    hedges: 0,
+    hedgesCancelled: 0
   }
 }
 

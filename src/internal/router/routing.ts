@@ -5,12 +5,14 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import * as Random from "effect/Random"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import { type Attempt, type LlmError, ModelNotFoundError, TimeoutError } from "../../LlmError.js"
 import type { ErrorTag, Fallback } from "../../Router.js"
 import * as Deadline from "../deadline.js"
 import { withAttempts } from "../llmError/withAttempts.js"
+import { OneAttempt } from "../oneAttempt.js"
 import { enter, settleFailure, settleSuccess, type State } from "./deployment.js"
 import { type Call, noneUsable, type Pick, usable } from "./picking.js"
 import { provider, type Settings } from "./settings.js"
@@ -26,15 +28,26 @@ export interface Core {
   readonly pick: Pick
 }
 
-/** One attempt at a deployment: the request with the deployment's model. */
-export type Send<A> = (state: State, request: ChatRequest) => Effect.Effect<A, LlmError>
-
 /** Gives an effect back the interruptibility of a caller that runs in an uninterruptible region. */
 export type Restore = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
 
-// One call's progress through its deployments. A class rather than closures:
-// nothing is allocated per call beyond the instance.
-class Routing<A> implements Call {
+/**
+ * One attempt at a deployment: the request with the deployment's model.
+ * `restore`: the call's `Routing.restore`.
+ */
+export type Send<A> = (state: State, request: ChatRequest, restore: Restore | undefined) => Effect.Effect<A, LlmError>
+
+/** A hedged call's first attempt failed before the hedge started: the race ends, the call goes on. */
+class Early {
+  constructor(readonly error: LlmError) {}
+}
+
+/**
+ * One call's progress through its deployments. A class rather than closures:
+ * nothing is allocated per call beyond the instance. A stream keeps it after
+ * its first chunk, to restart on the next deployment when it breaks.
+ */
+export class Routing<A> implements Call {
   readonly address: string
   readonly attempts: Array<Attempt> = []
   readonly tried: Array<State> = []
@@ -45,6 +58,14 @@ class Routing<A> implements Call {
   from: string
   /** The call's deadline (`Clock` milliseconds), which its attempts run under as `Deadline.CallDeadline`. */
   deadlineAt = Infinity
+  /**
+   * Set by a caller that runs the attempts in an uninterruptible region of
+   * its own (a stream, until its source is handed out): gives them back the
+   * caller's interruptibility; any timer of the router's waits as the caller does.
+   */
+  restore: Restore | undefined = undefined
+  /** Lets go of what a successful attempt holds (a stream's), for a hedge's second success. */
+  discard: ((value: A) => Effect.Effect<void>) | undefined = undefined
   constructor(
     readonly core: Core,
     readonly request: ChatRequest,
@@ -78,24 +99,102 @@ class Routing<A> implements Call {
     }
     const state = candidates.length === 1 ? candidates[0]! : candidates[this.core.pick(candidates, u, this.request)]!
     this.tried.push(state)
+    return this.core.settings.hedgeAfter === undefined ? this.attemptOn(state, now, true) : this.hedged(state, now)
+  }
+
+  /**
+   * One attempt at `state`. Its bookkeeping is entered and its settling
+   * installed in one uninterruptible step, so it is settled however the
+   * attempt ends, interrupted included; the attempt itself, and (`chain`) the
+   * next one after a failure, run as the caller does. A breaker's probe is
+   * one attempt. `claim`: a hedge's, run on success in the same region, so a
+   * success is never lost to an interruption.
+   */
+  attemptOn(state: State, now: number, chain: boolean, claim?: (value: A) => Effect.Effect<A>): Effect.Effect<A, LlmError> {
     const settings = this.core.settings
-    // The attempt's bookkeeping is entered and its settling installed in one
-    // uninterruptible step, so it is settled however the attempt ends,
-    // interrupted included; the attempt itself, and the next one after a
-    // failure, run as the caller does.
     return Effect.uninterruptibleMask((restore) => {
       const probe = enter(state, now)
-      return Effect.matchCauseEffect(restore(this.send(state, this.routed(state))), {
+      const sent = this.send(state, this.routed(state), this.restore)
+      return Effect.matchCauseEffect(restore(probe ? Effect.provideService(sent, OneAttempt, true) : sent), {
         onFailure: (cause) => {
           const error = cause.reasons.find(Cause.isFailReason)?.error
           settleFailure(settings, state, probe, this.clock.currentTimeMillisUnsafe(), error)
-          return error === undefined ? Effect.failCause(cause) : restore(this.failed(state, error))
+          if (error === undefined) return Effect.failCause(cause)
+          return chain ? restore(this.failed(state, error)) : Effect.fail(error)
         },
         onSuccess: (value) => {
           settleSuccess(settings, state, now, this.clock.currentTimeMillisUnsafe(), value, this.held)
-          return Effect.succeed(value)
+          return claim === undefined ? Effect.succeed(value) : claim(value)
         }
       })
+    })
+  }
+
+  /**
+   * `hedge`: an attempt at `first` and, once `hedge.after` has passed without
+   * its answer (for a stream, its first chunk), one at the next usable
+   * deployment too; the first to succeed wins and the other is interrupted
+   * (settled as an interrupted attempt: its key and permit freed, nothing
+   * billed). A failure of one leaves the other running; a failure of `first`
+   * before the hedge starts goes on as without hedging, at once; when both
+   * fail, the call goes on from the later failure.
+   */
+  hedged(first: State, now: number): Effect.Effect<A, LlmError> {
+    const settings = this.core.settings
+    let won: { readonly value: A } | undefined
+    let second: State | undefined
+    // The racers' failures, in the order they came.
+    const failures: Array<{ readonly state: State; readonly error: LlmError }> = []
+    const failedOn = (state: State) => (error: LlmError) => {
+      failures.push({ state, error })
+      return Effect.fail(error)
+    }
+    // The first success wins; a success after it (both ended at once) is let go of at once.
+    const claim = (value: A): Effect.Effect<A> => {
+      if (won === undefined) {
+        won = { value }
+        return Effect.succeed(value)
+      }
+      return Effect.andThen(this.discard === undefined ? Effect.void : this.discard(value), Effect.interrupt)
+    }
+    // Before the hedge starts, a failure ends the race at once and the call goes on as without hedging.
+    const primary = Effect.catch(
+      this.attemptOn(first, now, false, claim),
+      (error): Effect.Effect<A | Early, LlmError> => second === undefined ? Effect.succeed(new Early(error)) : failedOn(first)(error)
+    )
+    const hedge = Effect.flatMap(Effect.sleep(settings.hedgeAfter!), () => {
+      const at = this.clock.currentTimeMillisUnsafe()
+      const candidates = at >= this.deadlineAt ? [] : usable(this.members, this, at)
+      // Nowhere to hedge to (or no time left): the race is the first attempt's.
+      if (candidates.length === 0) return Effect.never
+      const u = settings.drawsRandom ? this.random.nextDoubleUnsafe() : 0
+      const state = candidates.length === 1 ? candidates[0]! : candidates[this.core.pick(candidates, u, this.request)]!
+      second = state
+      this.tried.push(state)
+      state.hedges++
+      return Effect.catch(this.attemptOn(state, at, false, claim), failedOn(state))
+    })
+    const race = Effect.race(primary, hedge, {
+      onWinner: ({ index }) => {
+        const loser = index === 0 ? second : first
+        // The loser was cancelled only if it was still running.
+        if (loser !== undefined && failures.length === 0) loser.hedgesCancelled++
+      }
+    })
+    // Interrupted once a winner has claimed its answer (a stream's): let go of it.
+    const settled = Effect.onInterrupt(
+      this.restore === undefined ? race : this.restore(race),
+      () => won === undefined || this.discard === undefined ? Effect.void : this.discard(won.value)
+    )
+    return Effect.matchCauseEffect(settled, {
+      onSuccess: (value) => value instanceof Early ? this.failed(first, value.error) : Effect.succeed(value),
+      // Both failed (else interrupted, or a defect): the earlier is listed, the call goes on from the later.
+      onFailure: (cause) => {
+        if (failures.length < 2) return Effect.failCause(cause)
+        const [earlier, later] = failures as [typeof failures[0], typeof failures[0]]
+        this.attempts.push({ deployment: earlier.state.name, error: earlier.error._tag, message: earlier.error.message })
+        return this.failed(later.state, later.error)
+      }
     })
   }
 
@@ -134,6 +233,37 @@ class Routing<A> implements Call {
     return this.next()
   }
 
+  /**
+   * The call's attempts from here under its deadline, the sooner of the
+   * router's own from now and `inherited` (a router above this one's): the
+   * first attempt or, after `failedState` broke with `error` (a stream that
+   * broke after its first chunk, when the deadline of its opening is long
+   * past), the next one the rules allow. Each attempt runs under it
+   * (`Deadline.CallDeadline`), and it is checked between attempts. When a
+   * deployment may not keep it, a timer bounds the attempts too.
+   */
+  attempt(inherited: number, failedState?: State, error?: LlmError): Effect.Effect<A, LlmError> {
+    const core = this.core
+    this.deadlineAt = Math.min(inherited, this.clock.currentTimeMillisUnsafe() + core.settings.deadlineMillis)
+    if (core.keepsDeadlines) {
+      const attempts = failedState === undefined ? this.next() : this.failed(failedState, error!)
+      return Effect.provideService(attempts, Deadline.CallDeadline, this.deadlineAt)
+    }
+    const calls = Effect.provideService(
+      Effect.suspend(() => failedState === undefined ? this.next() : this.failed(failedState, error!)),
+      Deadline.CallDeadline,
+      this.deadlineAt
+    )
+    const restore = this.restore
+    const bounded = Deadline.within(
+      restore === undefined ? calls : Effect.uninterruptible(calls),
+      core.settings.deadline,
+      inherited,
+      () => this.timedOut()
+    )
+    return restore === undefined ? bounded : restore(bounded)
+  }
+
   timedOut(): LlmError {
     return withAttempts(
       new TimeoutError({
@@ -147,46 +277,36 @@ class Routing<A> implements Call {
   }
 }
 
-const unknownAddress = (core: Core, name: string) =>
-  Effect.fail(
-    new ModelNotFoundError({
-      provider,
-      model: name,
-      detail: `no deployment, group or model is named ${name}; known: ${[...core.addresses.keys()].join(", ")}`
-    })
-  )
-
 /**
- * Runs a call under the deadline, with the fiber's clock and random source.
- * The deadline is the sooner of the router's own and the one the call runs
- * under (a router above this one), and each attempt runs under it
- * (`Deadline.CallDeadline`); it is checked between attempts. When a
- * deployment may not keep it, a timer bounds the call too. `restore`: the
- * caller runs the call in an uninterruptible region of its own (a stream,
- * until its source is handed out), and the timer waits as the caller does.
+ * Starts a call: its address's deployments, with the fiber's clock and random
+ * source; `undefined` when the request's model names nothing.
  */
-export const run = <A>(
+export const begin = <A>(
   core: Core,
   request: ChatRequest,
   send: Send<A>,
   held: boolean,
-  restore?: Restore
-): Effect.Effect<A, LlmError> =>
+  fiber: Fiber.Fiber<unknown, unknown>
+): Routing<A> | undefined => {
+  const members = request.model === undefined ? core.everyone : core.addresses.get(request.model)
+  if (members === undefined) return undefined
+  const name = request.model ?? core.settings.model ?? ""
+  return new Routing(core, request, name, members, send, held, fiber.getRef(Clock.Clock), fiber.getRef(Random.Random))
+}
+
+/** The error of a request whose model names no deployment, group or model. */
+export const unknownAddress = (core: Core, request: ChatRequest) =>
+  Effect.fail(
+    new ModelNotFoundError({
+      provider,
+      model: request.model!,
+      detail: `no deployment, group or model is named ${request.model}; known: ${[...core.addresses.keys()].join(", ")}`
+    })
+  )
+
+/** Runs a whole call (a chat, an embedding) under the deadline it inherits and the router's own. */
+export const run = <A>(core: Core, request: ChatRequest, send: Send<A>): Effect.Effect<A, LlmError> =>
   Effect.withFiber((fiber) => {
-    const name = request.model ?? core.settings.model ?? ""
-    const members = request.model === undefined ? core.everyone : core.addresses.get(request.model)
-    if (members === undefined) return unknownAddress(core, name)
-    const clock = fiber.getRef(Clock.Clock)
-    const routing = new Routing(core, request, name, members, send, held, clock, fiber.getRef(Random.Random))
-    const inherited = fiber.getRef(Deadline.CallDeadline)
-    routing.deadlineAt = Math.min(inherited, clock.currentTimeMillisUnsafe() + core.settings.deadlineMillis)
-    if (core.keepsDeadlines) return Effect.provideService(routing.next(), Deadline.CallDeadline, routing.deadlineAt)
-    const calls = Effect.provideService(Effect.suspend(() => routing.next()), Deadline.CallDeadline, routing.deadlineAt)
-    const bounded = Deadline.within(
-      restore === undefined ? calls : Effect.uninterruptible(calls),
-      core.settings.deadline,
-      inherited,
-      () => routing.timedOut()
-    )
-    return restore === undefined ? bounded : restore(bounded)
+    const routing = begin(core, request, send, false, fiber)
+    return routing === undefined ? unknownAddress(core, request) : routing.attempt(fiber.getRef(Deadline.CallDeadline))
   })

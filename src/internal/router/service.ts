@@ -35,7 +35,7 @@ const makeService = (options: Options, built: ReadonlyArray<Deployments.Built>):
     pick: picker(settings)
   }
 
-  const chat = (request: ChatRequest): Effect.Effect<ChatResponse, LlmError> => run(core, request, sendChat, false)
+  const chat = (request: ChatRequest): Effect.Effect<ChatResponse, LlmError> => run(core, request, sendChat)
 
   // Embeddings go the same way as a chat with the same model: addressed,
   // picked, retried elsewhere and fallen back by the same rules, with the
@@ -45,7 +45,7 @@ const makeService = (options: Options, built: ReadonlyArray<Deployments.Built>):
     const asChat: ChatRequest = request.model === undefined ? { messages: [] } : { messages: [], model: request.model }
     const sendEmbedding: Send<EmbeddingResponse> = (state) =>
       state.llm.embed(request.model === state.model ? request : { ...request, model: state.model })
-    return run(core, asChat, sendEmbedding, false)
+    return run(core, asChat, sendEmbedding)
   }
 
   // A router keeps the deadline it runs under too, so it can be a deployment of another router.

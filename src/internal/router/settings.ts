@@ -51,6 +51,10 @@ export interface Settings {
   /** The address of requests that name no model; undefined: every deployment. */
   readonly model: string | undefined
   readonly replyTokens: number
+  /** `hedge.after`; undefined: no hedging. */
+  readonly hedgeAfter: Duration.Duration | undefined
+  /** `midStream: "restart"`: a stream that breaks after its first chunk starts over on the next deployment. */
+  readonly restartsMidStream: boolean
 }
 
 const fail = (option: string, value: unknown, expected: string) => Invalid.make("Router", option, value, expected)
@@ -83,6 +87,11 @@ export const invalid = (options: Options): OptionsError | undefined => {
   if (!(exploration >= 0 && exploration < 1)) return fail("exploration", exploration, "a number in [0, 1)")
   const alpha = options.latencyAlpha ?? 0.3
   if (!(alpha > 0 && alpha <= 1)) return fail("latencyAlpha", alpha, "a number in (0, 1]")
+  if (options.midStream !== undefined && options.midStream !== "restart" && options.midStream !== "fail") {
+    return fail("midStream", options.midStream, `"restart" or "fail"`)
+  }
+  const hedge = options.hedge === undefined ? undefined : Invalid.duration("Router", "hedge.after", options.hedge.after)
+  if (hedge !== undefined) return hedge
   return Invalid.positive("Router", "cooldown.failures", options.cooldown?.failures ?? 3, { integer: true })
 }
 
@@ -106,6 +115,8 @@ export const resolve = (options: Options): Settings => {
     alpha: options.latencyAlpha ?? 0.3,
     exploration: options.exploration ?? 0.05,
     model: options.model,
-    replyTokens: options.replyTokens ?? replyTokensDefault
+    replyTokens: options.replyTokens ?? replyTokensDefault,
+    restartsMidStream: options.midStream !== "fail",
+    hedgeAfter: options.hedge === undefined ? undefined : Duration.fromInputUnsafe(options.hedge.after)
   }
 }

@@ -87,8 +87,10 @@ const deploymentLoad = (
     cooldown: {
       state: breaker.state === "open" && now >= breaker.openUntil ? "half-open" : breaker.state,
       until: breaker.state === "open" && now < breaker.openUntil ? breaker.openUntil : null,
+      probing: breaker.state === "half-open" && breaker.probing,
       recentFailures: breaker.recent.length
     },
+    hedges: { started: state.hedges, cancelled: state.hedgesCancelled },
     limitedUntil: state.limitedUntil > now ? state.limitedUntil : null,
     rateLimited: state.rateLimited,
     latencyMillis: state.latencyMillis === undefined ? null : Math.round(state.latencyMillis * 100) / 100,

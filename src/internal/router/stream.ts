@@ -2,10 +2,12 @@
  * Streams through the router. The call loop opens a deployment's stream up
  * to its first chunk (so a failure before it falls over like a chat's), then
  * the stream is handed out holding its deployment until the consumer closes
- * it; a failure after the first chunk fails the stream.
+ * it. A failure after the first chunk restarts the request on the next
+ * deployment the call's rules allow, the stream then carrying a `Restart`
+ * chunk before the new reply (`midStream: "restart"`), or fails the stream
+ * (`"fail"`).
  */
 import * as Cause from "effect/Cause"
-import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Pull from "effect/Pull"
@@ -15,63 +17,115 @@ import type * as ChatChunk from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import { type LlmError, StreamTruncatedError } from "../../LlmError.js"
 import * as ChunkSources from "../chunkSource.js"
+import * as Deadline from "../deadline.js"
 import { holdFor, release, settleStreamFailure, type State } from "./deployment.js"
-import { type Core, type Restore, run, type Send } from "./routing.js"
-import type { Settings } from "./settings.js"
+import { begin, type Core, type Routing, type Send, unknownAddress } from "./routing.js"
 
 /**
- * A deployment's stream after its first chunk: its pull (the first chunk
- * still in it), the scope the pull was taken in (closing it lets go of what
- * the stream holds), and the deployment.
+ * A deployment's stream after its first chunk: that batch, the pull of the
+ * rest, the scope the pull was taken in (closing it lets go of what the
+ * stream holds), and the deployment.
  */
 interface Opened {
-  readonly pull: Pull.Pull<ChunkSources.Batch, LlmError>
+  readonly first: ChunkSources.Batch
+  readonly rest: Pull.Pull<ChunkSources.Batch, LlmError>
   readonly scope: Scope.Closeable
   readonly state: State
 }
+
+// Frees the deployment an opened stream holds and closes its scope with `exit`.
+const close = (opened: Opened, exit: Exit.Exit<void, LlmError>): Effect.Effect<void> => {
+  release(opened.state)
+  return Scope.close(opened.scope, exit)
+}
+
+// A hedge's second stream to reach its first chunk, after the winner: nothing of it is used.
+const discard = (opened: Opened) => close(opened, Exit.interrupt())
 
 // A deployment's stream, read through its own pull (taken in a scope of the
 // attempt's, which holds what the stream holds) up to its first chunk, with
 // the deployment it holds until the stream is closed. Any `Llm` is read this
 // way: for one built by `Llm.make` or a router, the pull is its source's own.
-const openSend = (restore: Restore): Send<Opened> => (state, routed) => {
+// `restore`: the stream's, set before every opening.
+const openSend: Send<Opened> = (state, routed, restore) => {
   const scope = Scope.makeUnsafe()
   return Effect.onError(
-    Effect.map(
-      restore(ChunkSources.openToFirst(state.llm.chatStream(routed), scope, () =>
-        new StreamTruncatedError({ provider: state.provider, model: state.model, detail: "the stream ended before any chunk" }))),
-      (pull): Opened => ({ pull, scope, state })
-    ),
+    restore!(ChunkSources.openFirst(
+      state.llm.chatStream(routed),
+      scope,
+      () => new StreamTruncatedError({ provider: state.provider, model: state.model, detail: "the stream ended before any chunk" }),
+      (first, rest): Opened => ({ first, rest, scope, state })
+    )),
     (cause) => Scope.close(scope, Exit.failCause(cause))
   )
 }
 
 // The deployment's stream as the router gives it out: a Finish chunk's
 // rate-limit headers hold the deployment back, a failure after the first
-// chunk counts towards its cooldown, and closing frees the deployment and
-// closes the scope with the stream's outcome (what a budget charges by).
-const routedSource = (settings: Settings, { pull, scope, state }: Opened, clock: Clock.Clock): ChunkSources.ChunkSource => {
+// chunk counts towards its cooldown and lets go of the deployment, then
+// restarts the request elsewhere (unless the reply was whole: its Finish
+// chunk passed) or fails the stream; closing frees the
+// deployment and closes the scope with the stream's outcome (what a budget
+// charges by).
+const routedSource = (core: Core, routing: Routing<Opened>, first: Opened): ChunkSources.ChunkSource => {
+  const settings = core.settings
+  const clock = routing.clock
+  // The attempt the stream reads now; undefined once let go (between a failure and the restart's first chunk).
+  let current: Opened | undefined = first
+  // Its first batch until given out, then the pull of its rest: one pull that a restart switches over.
+  let head: ChunkSources.Batch | undefined = first.first
+  let rest = first.rest
   let outcome: Exit.Exit<void, LlmError> = Exit.void
+  // A failure after the Finish chunk comes after a whole reply: restarting would send a second one.
+  let finished = false
+  const letGo = (exit: Exit.Exit<void, LlmError>): Effect.Effect<void> => {
+    const opened = current
+    if (opened === undefined) return Effect.void
+    current = undefined
+    return close(opened, exit)
+  }
+  // Runs as the consumer's pull does; the next attempt is opened in an
+  // uninterruptible region of its own, so an opened stream is always `current`.
+  const restart = (failed: State, error: LlmError): Effect.Effect<ChunkSources.Batch, LlmError> =>
+    Effect.withFiber((fiber) =>
+      Effect.uninterruptibleMask((restore) => {
+        routing.restore = restore
+        return Effect.andThen(
+          letGo(Exit.fail(error)),
+          Effect.map(routing.attempt(fiber.getRef(Deadline.CallDeadline), failed, error), (opened): ChunkSources.Batch => {
+            current = opened
+            head = opened.first
+            rest = opened.rest
+            return [{ _tag: "Restart", attempt: routing.tried.length, deployment: opened.state.name, error: error._tag }]
+          })
+        )
+      })
+    )
   return {
-    pull: Effect.matchEffect(pull, {
-      onFailure: (error) => {
-        if (!Cause.isDone(error)) {
-          outcome = Exit.fail(error)
-          settleStreamFailure(settings, state, clock, error)
-        }
+    pull: Effect.matchEffect(Effect.suspend(() => {
+      if (head === undefined) return rest
+      const batch = head
+      head = undefined
+      return Effect.succeed(batch)
+    }), {
+      onFailure: (error): Pull.Pull<ChunkSources.Batch, LlmError> => {
+        if (Cause.isDone(error)) return Effect.fail(error)
+        const failed = current!.state
+        settleStreamFailure(settings, failed, clock, error)
+        if (settings.restartsMidStream && !finished) return restart(failed, error)
+        outcome = Exit.fail(error)
         return Effect.fail(error)
       },
-      onSuccess: (chunk) => {
+      onSuccess: (chunk): Pull.Pull<ChunkSources.Batch, LlmError> => {
         for (const item of chunk) {
-          if (item._tag === "Finish" && item.rateLimit !== undefined) holdFor(state, item.rateLimit, clock.currentTimeMillisUnsafe())
+          if (item._tag !== "Finish") continue
+          finished = true
+          if (item.rateLimit !== undefined) holdFor(current!.state, item.rateLimit, clock.currentTimeMillisUnsafe())
         }
         return Effect.succeed(chunk)
       }
     }),
-    close: Effect.suspend(() => {
-      release(state)
-      return Scope.close(scope, outcome)
-    })
+    close: Effect.suspend(() => letGo(outcome))
   }
 }
 
@@ -81,10 +135,14 @@ export const chatStream = (core: Core) => {
   // `restore`), so no interruption lands between a stream opened and the
   // source handed out.
   const openSource = (request: ChatRequest): Effect.Effect<ChunkSources.ChunkSource, LlmError> =>
-    Effect.clockWith((clock) =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.map(run(core, request, openSend(restore), true, restore), (opened) => routedSource(core.settings, opened, clock))
-      )
-    )
+    Effect.withFiber((fiber) => {
+      const routing = begin(core, request, openSend, true, fiber)
+      if (routing === undefined) return unknownAddress(core, request)
+      routing.discard = discard
+      return Effect.uninterruptibleMask((restore) => {
+        routing.restore = restore
+        return Effect.map(routing.attempt(fiber.getRef(Deadline.CallDeadline)), (opened) => routedSource(core, routing, opened))
+      })
+    })
   return (request: ChatRequest): Stream.Stream<ChatChunk.ChatChunk, LlmError> => ChunkSources.streamFromSource(openSource(request))
 }
