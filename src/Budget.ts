@@ -54,6 +54,19 @@ import * as Pricing from "./Pricing.js"
 /**
  * The scope whose limits apply to every check.
  *
+ * @example
+ * ```ts
+ * import { Budget } from "effect-llm-router"
+ *
+ * // $200 a month in all, and $5 a day for the deployment "gpt-4o".
+ * const Spend = Budget.layer({
+ *   limits: [
+ *     { scope: Budget.overall, limit: 200, period: "month" },
+ *     { scope: "gpt-4o", limit: 5, period: "1 day" }
+ *   ]
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category Models
  */
@@ -151,6 +164,21 @@ export interface Service {
 }
 
 /**
+ * The service's tag.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Budget } from "effect-llm-router"
+ *
+ * const report = Effect.gen(function*() {
+ *   const budget = yield* Budget.Budget
+ *   for (const limit of yield* budget.status) {
+ *     yield* Effect.log(`${limit.scope} per ${limit.period}: $${limit.spent.toFixed(2)} of $${limit.limit}`)
+ *   }
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category Tags
  */
@@ -206,6 +234,20 @@ const validate = (limit: Limit, index: number): OptionsError | undefined => {
 /**
  * An in-memory budget. A limit with a negative amount, or a period that is not
  * a positive finite duration or `"month"`, fails with `OptionsError`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Budget } from "effect-llm-router"
+ *
+ * const program = Effect.gen(function*() {
+ *   const budget = yield* Budget.make({ limits: [{ scope: Budget.overall, limit: 1, period: "1 hour" }] })
+ *   const reservation = yield* budget.check({ estimate: 0.4, model: "gpt-4o" })
+ *   yield* budget.charge(reservation, 0.25)
+ *   // A second call of $0.80 would pass the limit: it fails before it is sent.
+ *   return yield* Effect.flip(budget.check({ estimate: 0.8, model: "gpt-4o" })) // BudgetExceededError, spent 0.25
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category Constructors
@@ -287,6 +329,20 @@ export const make = (options: Options): Effect.Effect<Service, OptionsError> =>
 /**
  * An in-memory `Budget`.
  *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Budget, type Llm } from "effect-llm-router"
+ *
+ * declare const OpenAi: Layer.Layer<Llm.Llm>
+ *
+ * // Calls of OpenAi stop when $50 have been spent this month.
+ * const Guarded = Budget.guard().pipe(
+ *   Layer.provide(OpenAi),
+ *   Layer.provideMerge(Budget.layer({ limits: [{ scope: Budget.overall, limit: 50, period: "month" }] }))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category Layers
  */
@@ -320,6 +376,20 @@ export interface GuardOptions {
  * nothing for a call that failed with an error; the estimate for an
  * interrupted call or a stream that ended after output but without a
  * `Finish` (the provider may have billed it).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Budget, Llm, Message, Pricing } from "effect-llm-router"
+ *
+ * // One job with a budget of its own: $2 a day, priced as gpt-4o-mini.
+ * const digest = Effect.gen(function*() {
+ *   const budget = yield* Budget.make({ limits: [{ scope: Budget.overall, limit: 2, period: "1 day" }] })
+ *   const llm = Budget.guarded(yield* Llm.Llm, budget, { price: Pricing.lookup("gpt-4o-mini"), provider: "openai" })
+ *   const reply = yield* llm.chat({ model: "gpt-4o-mini", messages: [Message.user("Digest today's news")] })
+ *   return reply.text
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category Constructors
@@ -380,6 +450,18 @@ export const guarded = (llm: LlmService, budget: Service, options?: GuardOptions
 
 /**
  * A layer that decorates the `Llm` below it with `guarded`.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Budget, type Llm } from "effect-llm-router"
+ *
+ * declare const Batch: Layer.Layer<Llm.Llm>
+ *
+ * // The batch jobs' calls count against "batch" and the overall limit; provide
+ * // Budget.layer once, to the program.
+ * const GuardedBatch = Budget.guard({ scopes: ["batch"], defaultMaxTokens: 1_000 }).pipe(Layer.provide(Batch))
+ * ```
  *
  * @since 0.1.0
  * @category Layers

@@ -56,6 +56,31 @@ export interface Service {
 }
 
 /**
+ * The service's tag: provide another `Service` under it to keep replies elsewhere.
+ *
+ * @example
+ * ```ts
+ * import { Duration, Effect, Layer, Option } from "effect"
+ * import { CacheStore, type ChatResponse } from "effect-llm-router"
+ *
+ * // A store over a key-value client of your own (Redis, a database).
+ * declare const kv: {
+ *   readonly get: (key: string) => Promise<ChatResponse.ChatResponse | undefined>
+ *   readonly set: (key: string, value: ChatResponse.ChatResponse, ttlMillis: number) => Promise<void>
+ *   readonly delete: (key: string) => Promise<boolean>
+ *   readonly size: () => Promise<number>
+ * }
+ * const call = <A>(operation: "get" | "set" | "delete" | "size", run: () => Promise<A>) =>
+ *   Effect.tryPromise({ try: run, catch: (cause) => new CacheStore.CacheStoreError({ operation, detail: String(cause) }) })
+ *
+ * const KvStore = Layer.succeed(CacheStore.CacheStore, {
+ *   get: (key) => Effect.map(call("get", () => kv.get(key)), Option.fromUndefinedOr),
+ *   set: (key, value, ttl) => call("set", () => kv.set(key, value, Duration.toMillis(ttl))),
+ *   delete: (key) => call("delete", () => kv.delete(key)),
+ *   size: call("size", () => kv.size())
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category Tags
  */
@@ -78,6 +103,19 @@ interface Entry {
 /**
  * An in-memory store. A capacity that is not a positive whole number fails
  * with `OptionsError`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { CacheStore, Llm, Message } from "effect-llm-router"
+ *
+ * const program = Effect.gen(function*() {
+ *   const store = yield* CacheStore.makeMemory({ capacity: 100 })
+ *   const reply = yield* Llm.chat({ messages: [Message.user("Hi")] })
+ *   yield* store.set("greeting", reply, "10 minutes")
+ *   return yield* store.get("greeting") // Option.some(reply) for the next 10 minutes
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category Constructors
@@ -126,6 +164,20 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<Service, Opti
 
 /**
  * An in-memory `CacheStore`.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { CacheStore, type Llm, ResponseCache } from "effect-llm-router"
+ *
+ * declare const OpenAi: Layer.Layer<Llm.Llm>
+ *
+ * // The 10,000 replies used most recently, each for a day.
+ * const Cached = ResponseCache.layer({ ttl: "1 day" }).pipe(
+ *   Layer.provide(OpenAi),
+ *   Layer.provide(CacheStore.layerMemory({ capacity: 10_000 }))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category Layers

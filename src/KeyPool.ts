@@ -162,6 +162,22 @@ export interface Service {
 }
 
 /**
+ * The service's tag.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { KeyPool } from "effect-llm-router"
+ *
+ * // Which keys are cooling down or disabled, by masked id only.
+ * const report = Effect.gen(function*() {
+ *   const pool = yield* KeyPool.KeyPool
+ *   for (const key of yield* pool.status) {
+ *     yield* Effect.log(`${key.keyId}: ${key.inFlight} in flight`, key.coolingUntil ?? "", key.disabled ?? "")
+ *   }
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category Tags
  */
@@ -175,6 +191,21 @@ const validated = (options: Options): Effect.Effect<void, OptionsError> => {
 /**
  * A standalone pool with its own state. Invalid options (an empty key, a
  * weight that is not > 0, a `maxConcurrency` below 1) fail with `OptionsError`.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Redacted } from "effect"
+ * import { KeyPool } from "effect-llm-router"
+ *
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* KeyPool.make({
+ *     providerId: "openai",
+ *     keys: [Redacted.make("sk-proj-4fa0c19e77d2f3a9"), Redacted.make("sk-proj-90b1e5c3d7a81c42")]
+ *   })
+ *   const lease = yield* Effect.scoped(pool.acquire)
+ *   return lease.credentials.keyId // "sk-…f3a9": masked, never the key
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category Constructors
@@ -209,6 +240,20 @@ export interface RegistryService {
 
 /**
  * A registry with no pools yet.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { KeyPool } from "effect-llm-router"
+ *
+ * // Two pools of one provider share its keys.
+ * const program = Effect.gen(function*() {
+ *   const registry = yield* KeyPool.makeRegistry
+ *   yield* registry.pool({ providerId: "openai", keys: ["sk-one"] })
+ *   const second = yield* registry.pool({ providerId: "openai", keys: ["sk-two"] })
+ *   return (yield* second.status).length // 2
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category Constructors
@@ -245,6 +290,22 @@ export const makeRegistry: Effect.Effect<RegistryService> = Effect.sync(() => {
  * provider id. `KeyPoolRegistry.layer` is a single value, so every layer that
  * provides it within one build shares the same registry.
  *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { KeyPool, Llm, OpenAiChat, RateLimiter } from "effect-llm-router"
+ *
+ * const keys = KeyPool.layer({ providerId: "openai", keys: [process.env.OPENAI_API_KEY!] })
+ * const model = (name: string) =>
+ *   Llm.layer({ model: name }).pipe(
+ *     Layer.provide(OpenAiChat.layer({ baseUrl: "https://api.openai.com/v1" })),
+ *     Layer.provide(RateLimiter.layer({ capacity: 20, refillRate: 3 })),
+ *     Layer.provide(keys)
+ *   )
+ * // One registry under both models: their calls share the key's load and cooldowns.
+ * const Models = Layer.mergeAll(model("gpt-4o"), model("gpt-4o-mini")).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer))
+ * ```
+ *
  * @since 0.1.0
  * @category Tags
  */
@@ -252,6 +313,18 @@ export class KeyPoolRegistry extends Context.Service<KeyPoolRegistry, RegistrySe
   "effect-llm-router/KeyPoolRegistry"
 ) {
   /**
+   * A registry with no pools yet, as a layer.
+   *
+   * @example
+   * ```ts
+   * import { Layer } from "effect"
+   * import { KeyPool } from "effect-llm-router"
+   *
+   * const Keys = KeyPool.layer({ providerId: "openai", keys: [process.env.OPENAI_API_KEY!] }).pipe(
+   *   Layer.provide(KeyPool.KeyPoolRegistry.layer)
+   * )
+   * ```
+   *
    * @since 0.1.0
    * @category Layers
    */
@@ -262,6 +335,20 @@ export class KeyPoolRegistry extends Context.Service<KeyPoolRegistry, RegistrySe
  * A pool that shares its state with every pool of the same `providerId` in
  * the registry.
  *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { KeyPool } from "effect-llm-router"
+ *
+ * const Keys = KeyPool.layer({ providerId: "anthropic", keys: [process.env.ANTHROPIC_API_KEY!] }).pipe(
+ *   Layer.provide(KeyPool.KeyPoolRegistry.layer)
+ * )
+ * const program = Effect.gen(function*() {
+ *   const pool = yield* KeyPool.KeyPool
+ *   return yield* pool.status
+ * }).pipe(Effect.provide(Keys))
+ * ```
+ *
  * @since 0.1.0
  * @category Layers
  */
@@ -269,8 +356,18 @@ export const layer = (options: Options): Layer.Layer<KeyPool, OptionsError, KeyP
   Layer.effect(KeyPool, Effect.flatMap(KeyPoolRegistry, (registry) => registry.pool(options)))
 
 /**
- * `layer` with its options read from `Config`, keys as secrets:
- * `KeyPool.layerConfig({ providerId: Config.succeed("openai"), keys: Config.array(Config.redacted("OPENAI_API_KEY")) })`.
+ * `layer` with its options read from `Config`, keys as secrets (`Config.Redacted`).
+ *
+ * @example
+ * ```ts
+ * import { Config, Layer } from "effect"
+ * import { KeyPool } from "effect-llm-router"
+ *
+ * const Keys = KeyPool.layerConfig({
+ *   providerId: Config.succeed("openai"),
+ *   keys: Config.all([Config.Redacted("OPENAI_API_KEY"), Config.Redacted("OPENAI_API_KEY_2")])
+ * }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer))
+ * ```
  *
  * @since 0.1.0
  * @category Layers

@@ -29,6 +29,18 @@ import * as Schema from "effect/Schema"
  * a `Redacted` value, or any option named `key` or `apiKey` (`keys[0]`...),
  * reads `<redacted>`.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Budget } from "effect-llm-router"
+ *
+ * const budget = Budget.make({ limits: [{ scope: Budget.overall, limit: -1, period: "month" }] }).pipe(
+ *   Effect.catchTag("OptionsError", (error) =>
+ *     // error.module "Budget", error.option "limits[0].limit", error.value "-1"
+ *     Effect.die(`fix ${error.option} in the budget settings: ${error.message}`))
+ * )
+ * ```
+ *
  * @since 0.2.0
  * @category Errors
  */

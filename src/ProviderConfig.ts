@@ -224,6 +224,21 @@ export type ProviderConfig = Readonly<Record<string, Readonly<Record<string, Mod
 /**
  * Decodes a configuration from a parsed JSON value. `source` names it in errors.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ProviderConfig } from "effect-llm-router"
+ *
+ * const config = ProviderConfig.fromJson({
+ *   openai: [{ model_name: "gpt-4o-mini", api_keys: ["env:OPENAI_API_KEY"] }],
+ *   local: [{ model_name: "llama3.2", api: "ollama" }]
+ * }, "settings")
+ *
+ * // A bad value fails with every bad path listed:
+ * const bad = Effect.flip(ProviderConfig.fromJson({ openai: [{ model_name: "gpt-4o", rate_limit_capacity: 0 }] }, "settings"))
+ * // message: "settings has a problem:\n  openai[0].rate_limit_capacity: expected a positive number"
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */
@@ -233,6 +248,18 @@ export const fromJson: (json: unknown, source?: string) => Effect.Effect<Provide
 /**
  * Reads and decodes a `provider.json` file.
  *
+ * @example
+ * ```ts
+ * import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+ * import { Effect } from "effect"
+ * import { ProviderConfig } from "effect-llm-router"
+ *
+ * const providers = ProviderConfig.load("provider.json").pipe(
+ *   Effect.map((config) => Object.keys(config)), // ["openai", "anthropic", ...]
+ *   Effect.provide(NodeFileSystem.layer)
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */
@@ -241,6 +268,20 @@ export const load: (path: string) => Effect.Effect<ProviderConfig, ProviderConfi
 
 /**
  * The settings of one model, or a `ProviderConfigError` naming what exists.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ProviderConfig } from "effect-llm-router"
+ *
+ * declare const config: ProviderConfig.ProviderConfig
+ *
+ * const capacity = Effect.map(
+ *   ProviderConfig.model(config, "openai", "gpt-4o-mini"),
+ *   (settings) => settings.entry.rate_limit_capacity ?? "unlimited"
+ * )
+ * // A model not in the file: "openai.gpt-5: no such model; known: gpt-4o-mini"
+ * ```
  *
  * @since 0.1.0
  * @category Accessors
@@ -255,6 +296,18 @@ export const model: (
  * The price of a configured model: its `pricing` entry, else the built-in
  * price of its `model_name` (`Pricing.lookup`), else `undefined`.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ProviderConfig } from "effect-llm-router"
+ *
+ * const price = Effect.gen(function*() {
+ *   const config = yield* ProviderConfig.fromJson({ openai: [{ model_name: "gpt-4o-mini", api_keys: ["sk-test"] }] })
+ *   const settings = yield* ProviderConfig.model(config, "openai", "gpt-4o-mini")
+ *   return ProviderConfig.priceOf(settings) // the built-in { input: 0.15, cachedInput: 0.075, output: 0.6 }
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category Accessors
  */
@@ -264,6 +317,14 @@ export const priceOf: (settings: ModelConfig) => Pricing.Price | undefined = int
  * The `ProviderClient` a model entry's `api` (and `preset`) selects, with its
  * base URL, model, timeout and headers. `provider` names it in responses and
  * errors.
+ *
+ * @example
+ * ```ts
+ * import { ProviderConfig } from "effect-llm-router"
+ *
+ * // DeepSeek through its preset: OpenAiChat with DeepSeek's base URL and quirks.
+ * const DeepSeekClient = ProviderConfig.clientLayer("deepseek", { model_name: "deepseek-chat", preset: "deepseek" })
+ * ```
  *
  * @since 0.1.0
  * @category Layers
@@ -276,6 +337,20 @@ export const clientLayer: (
 /**
  * The `Llm` of one model of a configuration. Models of one provider share their
  * key pool when built from the same `layers` call; this builds a pool of its own.
+ *
+ * @example
+ * ```ts
+ * import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+ * import { Effect, Layer } from "effect"
+ * import { Llm, Message, ProviderConfig, UndiciHttpClient } from "effect-llm-router"
+ *
+ * const Claude = Layer.unwrap(
+ *   Effect.map(ProviderConfig.load("provider.json"), (config) =>
+ *     ProviderConfig.layer(config, "anthropic", "claude-sonnet-4-5"))
+ * ).pipe(Layer.provide([NodeFileSystem.layer, UndiciHttpClient.layer()]))
+ *
+ * const reply = Llm.chat({ messages: [Message.user("Hi")] }).pipe(Effect.provide(Claude))
+ * ```
  *
  * @since 0.1.0
  * @category Layers
@@ -290,6 +365,24 @@ export const layer: (
  * Every model's `Llm` layer, addressable as `models.openai["gpt-4o"]`. All of
  * them share one key-pool registry, so the models of a provider share its keys'
  * load and cooldowns, as SimpleLLMFunc's pools do.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Llm, Message, ProviderConfig } from "effect-llm-router"
+ *
+ * declare const config: ProviderConfig.ProviderConfig
+ *
+ * const answers = Effect.gen(function*() {
+ *   const models = yield* ProviderConfig.layers(config)
+ *   const ask = Llm.chat({ messages: [Message.user("Hi")] })
+ *   // Both models of "openai" draw on the same keys.
+ *   return yield* Effect.all([
+ *     Effect.provide(ask, models["openai"]!["gpt-4o"]!),
+ *     Effect.provide(ask, models["openai"]!["gpt-4o-mini"]!)
+ *   ])
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category Layers
@@ -314,6 +407,22 @@ export interface Deployment {
 /**
  * Every model of a configuration, in file order, with layers sharing one
  * key-pool registry: what `Router.fromConfig` builds a router from.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ProviderConfig } from "effect-llm-router"
+ *
+ * const names = Effect.gen(function*() {
+ *   const config = yield* ProviderConfig.fromJson({
+ *     openai: [{ model_name: "gpt-4o-mini", api_keys: ["env:OPENAI_API_KEY"] }],
+ *     local: [{ model_name: "llama3.2", api: "ollama" }]
+ *   })
+ *   const deployments = yield* ProviderConfig.deployments(config)
+ *   return deployments.map(({ settings }) => `${settings.provider}/${settings.entry.model_name}`)
+ *   // ["openai/gpt-4o-mini", "local/llama3.2"] (with OPENAI_API_KEY set)
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category Layers

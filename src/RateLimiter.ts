@@ -222,6 +222,20 @@ export interface Service {
 }
 
 /**
+ * The service's tag.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RateLimiter } from "effect-llm-router"
+ *
+ * const report = Effect.gen(function*() {
+ *   const limiter = yield* RateLimiter.RateLimiter
+ *   const { available, capacity, waiting, inFlight } = yield* limiter.status
+ *   yield* Effect.log(`${available}/${capacity} tokens, ${waiting} waiting, ${inFlight} in flight`)
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category Tags
  */
@@ -237,6 +251,21 @@ const validate = (options: Options): OptionsError | undefined =>
  * Builds a limiter whose refill fibers live in the current scope. Fails with
  * `OptionsError` naming the first option out of range.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { RateLimiter } from "effect-llm-router"
+ *
+ * // Bursts of 20 calls, 3 a second after that, and 200,000 model tokens a minute.
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const limiter = yield* RateLimiter.make({ capacity: 20, refillRate: 3, tokensPerMinute: 200_000 })
+ *   const permit = yield* Effect.scoped(limiter.consume({ tokens: 1_500 }))
+ *   // ... make the call, then settle the budget with the tokens it used:
+ *   yield* permit.reconcile(1_200)
+ *   return yield* limiter.status
+ * }))
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */
@@ -248,6 +277,22 @@ export const make = (options: Options): Effect.Effect<Service, OptionsError, Sco
   })
 
 /**
+ * `make` as a layer: the refill fibers live as long as the layer.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { KeyPool, Llm, OpenAiChat, RateLimiter } from "effect-llm-router"
+ *
+ * // At most 8 calls in flight, bursts of 20, then 3 a second.
+ * const OpenAi = Llm.layer({ model: "gpt-4o-mini" }).pipe(
+ *   Layer.provide(RateLimiter.layer({ capacity: 20, refillRate: 3, maxConcurrency: 8 })),
+ *   Layer.provide(OpenAiChat.layer({ baseUrl: "https://api.openai.com/v1" })),
+ *   Layer.provide(KeyPool.layer({ providerId: "openai", keys: [process.env.OPENAI_API_KEY!] })),
+ *   Layer.provide(KeyPool.KeyPoolRegistry.layer)
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category Layers
  */
@@ -256,6 +301,17 @@ export const layer = (options: Options): Layer.Layer<RateLimiter, OptionsError> 
 
 /**
  * The limiter with its options read from `Config`.
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect"
+ * import { RateLimiter } from "effect-llm-router"
+ *
+ * const Limiter = RateLimiter.layerConfig(Config.all({
+ *   capacity: Config.Number("RATE_LIMIT_CAPACITY").pipe(Config.withDefault(20)),
+ *   refillRate: Config.Number("RATE_LIMIT_REFILL_RATE").pipe(Config.withDefault(3))
+ * }))
+ * ```
  *
  * @since 0.1.0
  * @category Layers
@@ -270,6 +326,18 @@ export const layerConfig = (
  * holds nothing. For tests, and for calls with no configured limit. `status`
  * reports an infinite capacity and counts calls in flight.
  *
+ * @example
+ * ```ts
+ * import { Duration, Effect } from "effect"
+ * import { RateLimiter } from "effect-llm-router"
+ *
+ * const program = Effect.gen(function*() {
+ *   const limiter = yield* RateLimiter.makeUnlimited
+ *   const { delay } = yield* Effect.scoped(limiter.consume({ cost: 1_000 }))
+ *   return Duration.toMillis(delay) // 0
+ * })
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */
@@ -277,6 +345,20 @@ export const makeUnlimited: Effect.Effect<Service> = Effect.sync(() => Internal.
 
 /**
  * A layer of `makeUnlimited`.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { KeyPool, Llm, Ollama, RateLimiter } from "effect-llm-router"
+ *
+ * // A local Ollama needs no pacing.
+ * const Local = Llm.layer({ model: "llama3.2" }).pipe(
+ *   Layer.provide(RateLimiter.unlimited),
+ *   Layer.provide(Ollama.layer()),
+ *   Layer.provide(KeyPool.layer({ providerId: "ollama", keys: ["none"] })),
+ *   Layer.provide(KeyPool.KeyPoolRegistry.layer)
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category Layers
@@ -333,6 +415,24 @@ const charsToTokens = (chars: number) => Math.ceil(chars / 4)
  * prompt (messages, tool definitions, a JSON schema response format), plus
  * `maxTokens`. Images are not counted. `ConsumeResult.reconcile` corrects the
  * estimate with the real usage afterwards.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Llm, Message, RateLimiter } from "effect-llm-router"
+ *
+ * const request = { messages: [Message.user("Hello there")], maxTokens: 100 }
+ * RateLimiter.estimateTokens(request) // 107: 3 for the text, 4 for the message, 100 for the reply
+ *
+ * // Take the estimate from the budget, then settle it with the real usage.
+ * const paced = Effect.scoped(Effect.gen(function*() {
+ *   const limiter = yield* RateLimiter.RateLimiter
+ *   const permit = yield* limiter.consume({ tokens: RateLimiter.estimateTokens(request) })
+ *   const reply = yield* Llm.chat(request)
+ *   yield* permit.reconcile(reply.usage.totalTokens)
+ *   return reply.text
+ * }))
+ * ```
  *
  * @since 0.1.0
  * @category Constructors

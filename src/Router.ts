@@ -466,6 +466,18 @@ export const layer = <D extends Deployment<unknown, unknown>>(
  * `context_window`. All of them share one key-pool registry, so the models of
  * a provider share its keys.
  *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { type ProviderConfig, Router } from "effect-llm-router"
+ *
+ * declare const config: ProviderConfig.ProviderConfig
+ *
+ * // A router over the file's OpenAI models only.
+ * const OpenAiRouter = Layer.unwrap(Effect.map(Router.fromConfig(config), (options) =>
+ *   Router.layer({ ...options, deployments: options.deployments.filter((d) => d.name.startsWith("openai/")) })))
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */

@@ -93,6 +93,14 @@ export interface DecodeOptions {
 /**
  * The default of {@link DecodeOptions.maxEventSize}: 16 MiB.
  *
+ * @example
+ * ```ts
+ * import { Sse } from "effect-llm-router"
+ *
+ * // A server known to send large events: four times the default bound.
+ * const decodeLarge = Sse.decode({ maxEventSize: 4 * Sse.defaultMaxEventSize })
+ * ```
+ *
  * @since 0.1.0
  * @category Constants
  */
@@ -140,6 +148,19 @@ const checkMaxEventSize = (maxEventSize: number): OptionsError | undefined =>
 /**
  * Creates a {@link Decoder}. Throws `OptionsError` when `maxEventSize` is not
  * a positive number.
+ *
+ * @example
+ * ```ts
+ * import { Sse } from "effect-llm-router"
+ *
+ * const decoder = Sse.makeDecoder()
+ * const encoder = new TextEncoder()
+ * decoder.push(encoder.encode("event: ping\ndata: 1\n\ndata: {\"text\":"))
+ * // [{ event: "ping", data: "1", id: undefined, retry: undefined }]
+ * decoder.push(encoder.encode(`"hi"}\n\n`))
+ * // [{ event: "message", data: '{"text":"hi"}', id: undefined, retry: undefined }]
+ * decoder.end() // []
+ * ```
  *
  * @since 0.1.0
  * @category Constructors
@@ -216,6 +237,21 @@ const decodeWith = <I>(
  * events that came before the oversized one, and with `OptionsError` before
  * reading anything when `maxEventSize` is not a positive number.
  *
+ * @example
+ * ```ts
+ * import { Effect, Stream } from "effect"
+ * import * as HttpClient from "effect/http/HttpClient"
+ * import { Sse } from "effect-llm-router"
+ *
+ * // The data of each event of a server's stream, until "[DONE]".
+ * const events = (url: string) =>
+ *   Stream.unwrap(Effect.map(HttpClient.get(url), (response) => response.stream)).pipe(
+ *     Sse.decode(),
+ *     Stream.map((event) => event.data),
+ *     Stream.takeWhile((data) => data !== "[DONE]")
+ *   )
+ * ```
+ *
  * @since 0.1.0
  * @category Decoding
  */
@@ -228,6 +264,19 @@ export const decode = (
  * Like {@link decode}, for text that is already decoded (for example by
  * `Stream.decodeText()`, whose `TextDecoder` has already removed the BOM, so
  * none is removed here).
+ *
+ * @example
+ * ```ts
+ * import { Stream } from "effect"
+ * import { Sse } from "effect-llm-router"
+ *
+ * // An event split across chunks is still one event.
+ * const datas = Stream.make("data: a\n\nda", "ta: b\n\n").pipe(
+ *   Sse.decodeText(),
+ *   Stream.map((event) => event.data),
+ *   Stream.runCollect
+ * ) // ["a", "b"]
+ * ```
  *
  * @since 0.1.0
  * @category Decoding

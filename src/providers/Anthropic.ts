@@ -47,6 +47,14 @@ import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
 /**
  * The API version this adapter speaks (sent as `anthropic-version`).
  *
+ * @example
+ * ```ts
+ * import { Anthropic } from "effect-llm-router"
+ *
+ * // Pinning the version this library was written against, with a beta feature on.
+ * const Claude = Anthropic.layer({ version: Anthropic.apiVersion, beta: ["context-1m-2025-08-07"] })
+ * ```
+ *
  * @since 0.1.0
  * @category Constants
  */
@@ -54,6 +62,14 @@ export const apiVersion = "2023-06-01"
 
 /**
  * `max_tokens` for requests that set no `maxTokens`.
+ *
+ * @example
+ * ```ts
+ * import { Anthropic } from "effect-llm-router"
+ *
+ * // Longer replies for requests that set no `maxTokens`.
+ * const Claude = Anthropic.layer({ model: "claude-sonnet-4-5", maxTokens: 4 * Anthropic.defaultMaxTokens })
+ * ```
  *
  * @since 0.1.0
  * @category Constants
@@ -125,6 +141,18 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
 /**
  * Builds the client over the `HttpClient` in the context.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Anthropic, Message, ProviderClient, UndiciHttpClient } from "effect-llm-router"
+ *
+ * // One call with one key, under no pool, limiter or retry (what `Llm` adds).
+ * const reply = Effect.gen(function*() {
+ *   const client = yield* Anthropic.make({ model: "claude-haiku-4-5" })
+ *   return yield* client.chat({ messages: [Message.user("Hi")] }, ProviderClient.credentials(process.env.ANTHROPIC_API_KEY!))
+ * }).pipe(Effect.provide(UndiciHttpClient.layer()))
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */
@@ -134,18 +162,34 @@ export const make = (options: Options = {}): Effect.Effect<Service, OptionsError
 /**
  * The client as a layer.
  *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Anthropic, KeyPool, Llm, RateLimiter } from "effect-llm-router"
+ *
+ * const Claude = Llm.layer({ model: "claude-sonnet-4-5" }).pipe(
+ *   Layer.provide(Anthropic.layer({ maxTokens: 8192, timeout: "2 minutes" })),
+ *   Layer.provide(KeyPool.layer({ providerId: "anthropic", keys: [process.env.ANTHROPIC_API_KEY!] })),
+ *   Layer.provide([KeyPool.KeyPoolRegistry.layer, RateLimiter.layer({ capacity: 50, refillRate: 1 })])
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category Layers
  */
 export const layer = Adapter.layer(make)
 
 /**
- * The client as a layer, its options read from `Config`:
+ * The client as a layer, its options read from `Config`.
  *
+ * @example
  * ```ts
- * Anthropic.layerConfig({
- *   model: Config.string("ANTHROPIC_MODEL"),
- *   maxTokens: Config.integer("ANTHROPIC_MAX_TOKENS").pipe(Config.withDefault(4096))
+ * import { Config } from "effect"
+ * import { Anthropic } from "effect-llm-router"
+ *
+ * const Client = Anthropic.layerConfig({
+ *   model: Config.String("ANTHROPIC_MODEL"),
+ *   maxTokens: Config.Int("ANTHROPIC_MAX_TOKENS").pipe(Config.withDefault(4096))
  * })
  * ```
  *

@@ -131,6 +131,18 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
 /**
  * Builds the client over the `HttpClient` in the context.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Gemini, ProviderClient, UndiciHttpClient } from "effect-llm-router"
+ *
+ * // One embedding request with one key, under no pool, limiter or retry (what `Llm` adds).
+ * const vectors = Effect.gen(function*() {
+ *   const client = yield* Gemini.make({ model: "gemini-embedding-001" })
+ *   return yield* client.embed({ input: ["first text", "second text"] }, ProviderClient.credentials(process.env.GEMINI_API_KEY!))
+ * }).pipe(Effect.provide(UndiciHttpClient.layer()))
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */
@@ -140,17 +152,33 @@ export const make = (options: Options = {}): Effect.Effect<Service, OptionsError
 /**
  * The client as a layer.
  *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { Gemini, KeyPool, Llm, RateLimiter } from "effect-llm-router"
+ *
+ * const Flash = Llm.layer({ model: "gemini-2.5-flash" }).pipe(
+ *   Layer.provide(Gemini.layer()),
+ *   Layer.provide(KeyPool.layer({ providerId: "gemini", keys: [process.env.GEMINI_API_KEY!] })),
+ *   Layer.provide([KeyPool.KeyPoolRegistry.layer, RateLimiter.layer({ capacity: 10, refillRate: 0.25 })])
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category Layers
  */
 export const layer = Adapter.layer(make)
 
 /**
- * The client as a layer, its options read from `Config`:
+ * The client as a layer, its options read from `Config`.
  *
+ * @example
  * ```ts
- * Gemini.layerConfig({
- *   model: Config.string("GEMINI_MODEL").pipe(Config.withDefault("gemini-2.5-flash"))
+ * import { Config } from "effect"
+ * import { Gemini } from "effect-llm-router"
+ *
+ * const Client = Gemini.layerConfig({
+ *   model: Config.String("GEMINI_MODEL").pipe(Config.withDefault("gemini-2.5-flash"))
  * })
  * ```
  *

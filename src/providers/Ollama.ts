@@ -123,6 +123,18 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
 /**
  * Builds the client over the `HttpClient` in the context.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Message, Ollama, ProviderClient, UndiciHttpClient } from "effect-llm-router"
+ *
+ * // One call to a local server, which checks no key.
+ * const reply = Effect.gen(function*() {
+ *   const client = yield* Ollama.make({ model: "llama3.2", keepAlive: "30 minutes" })
+ *   return yield* client.chat({ messages: [Message.user("Hi")] }, ProviderClient.credentials("none"))
+ * }).pipe(Effect.provide(UndiciHttpClient.layer()))
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */
@@ -132,16 +144,33 @@ export const make = (options: Options = {}): Effect.Effect<Service, OptionsError
 /**
  * The client as a layer.
  *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { KeyPool, Llm, Ollama, RateLimiter } from "effect-llm-router"
+ *
+ * // A model loaded with a larger context window than the server's default.
+ * const Local = Llm.layer({ model: "qwen3:8b" }).pipe(
+ *   Layer.provide(Ollama.layer({ numCtx: 32_768 })),
+ *   Layer.provide(KeyPool.layer({ providerId: "ollama", keys: ["none"] })),
+ *   Layer.provide([KeyPool.KeyPoolRegistry.layer, RateLimiter.unlimited])
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category Layers
  */
 export const layer = Adapter.layer(make)
 
 /**
- * The client as a layer, its options read from `Config`:
+ * The client as a layer, its options read from `Config`.
  *
+ * @example
  * ```ts
- * Ollama.layerConfig({
+ * import { Config } from "effect"
+ * import { Ollama } from "effect-llm-router"
+ *
+ * const Client = Ollama.layerConfig({
  *   baseUrl: Config.String("OLLAMA_HOST").pipe(Config.withDefault("http://localhost:11434")),
  *   model: Config.String("OLLAMA_MODEL")
  * })

@@ -128,6 +128,18 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
  * Builds the client over the `HttpClient` in the context. It holds no
  * resources: every call is one request.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Message, OpenAiChat, ProviderClient, UndiciHttpClient } from "effect-llm-router"
+ *
+ * // One call with one key, under no pool, limiter or retry (what `Llm` adds).
+ * const reply = Effect.gen(function*() {
+ *   const client = yield* OpenAiChat.make({ baseUrl: "https://api.openai.com/v1", model: "gpt-4o-mini" })
+ *   return yield* client.chat({ messages: [Message.user("Hi")] }, ProviderClient.credentials(process.env.OPENAI_API_KEY!))
+ * }).pipe(Effect.provide(UndiciHttpClient.layer()))
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */
@@ -137,19 +149,36 @@ export const make = (options: Options): Effect.Effect<Service, OptionsError, Htt
 /**
  * The client as a layer.
  *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { KeyPool, Llm, OpenAiChat, RateLimiter, UndiciHttpClient } from "effect-llm-router"
+ *
+ * // LM Studio's OpenAI-compatible server, which takes `max_tokens`.
+ * const LmStudio = Llm.layer().pipe(
+ *   Layer.provide(OpenAiChat.layer({ baseUrl: "http://localhost:1234/v1", model: "qwen2.5-7b-instruct", maxTokensField: "max_tokens" })),
+ *   Layer.provide(KeyPool.layer({ providerId: "lmstudio", keys: ["none"] })),
+ *   Layer.provide([KeyPool.KeyPoolRegistry.layer, RateLimiter.unlimited, UndiciHttpClient.layer()])
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category Layers
  */
 export const layer = Adapter.layer(make)
 
 /**
- * The client as a layer, its options read from `Config`:
+ * The client as a layer, its options read from `Config`.
  *
+ * @example
  * ```ts
- * OpenAiChat.layerConfig({
- *   baseUrl: Config.string("OPENAI_BASE_URL").pipe(Config.withDefault("https://api.openai.com/v1")),
- *   model: Config.string("OPENAI_MODEL"),
- *   headers: { "cf-aig-authorization": Config.redacted("GATEWAY_TOKEN") }
+ * import { Config } from "effect"
+ * import { OpenAiChat } from "effect-llm-router"
+ *
+ * const Client = OpenAiChat.layerConfig({
+ *   baseUrl: Config.String("OPENAI_BASE_URL").pipe(Config.withDefault("https://api.openai.com/v1")),
+ *   model: Config.String("OPENAI_MODEL"),
+ *   headers: { "cf-aig-authorization": Config.Redacted("GATEWAY_TOKEN") }
  * })
  * ```
  *

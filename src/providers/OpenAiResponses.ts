@@ -102,6 +102,19 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
 /**
  * Builds the client over the `HttpClient` in the context.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Message, OpenAiResponses, ProviderClient, UndiciHttpClient } from "effect-llm-router"
+ *
+ * // One call with one key, under no pool, limiter or retry (what `Llm` adds).
+ * const reply = Effect.gen(function*() {
+ *   const client = yield* OpenAiResponses.make({ baseUrl: "https://api.openai.com/v1", model: "o4-mini" })
+ *   const request = { messages: [Message.user("Prove that there are infinitely many primes")], reasoningEffort: "low" } as const
+ *   return yield* client.chat(request, ProviderClient.credentials(process.env.OPENAI_API_KEY!))
+ * }).pipe(Effect.provide(UndiciHttpClient.layer()))
+ * ```
+ *
  * @since 0.1.0
  * @category Constructors
  */
@@ -111,16 +124,32 @@ export const make = (options: Options): Effect.Effect<Service, OptionsError, Htt
 /**
  * The client as a layer.
  *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { KeyPool, Llm, OpenAiResponses, RateLimiter } from "effect-llm-router"
+ *
+ * const Reasoner = Llm.layer({ model: "o4-mini" }).pipe(
+ *   Layer.provide(OpenAiResponses.layer({ baseUrl: "https://api.openai.com/v1" })),
+ *   Layer.provide(KeyPool.layer({ providerId: "openai", keys: [process.env.OPENAI_API_KEY!] })),
+ *   Layer.provide([KeyPool.KeyPoolRegistry.layer, RateLimiter.layer({ capacity: 10, refillRate: 1 })])
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category Layers
  */
 export const layer = Adapter.layer(make)
 
 /**
- * The client as a layer, its options read from `Config`:
+ * The client as a layer, its options read from `Config`.
  *
+ * @example
  * ```ts
- * OpenAiResponses.layerConfig({
+ * import { Config } from "effect"
+ * import { OpenAiResponses } from "effect-llm-router"
+ *
+ * const Client = OpenAiResponses.layerConfig({
  *   baseUrl: Config.String("OPENAI_BASE_URL").pipe(Config.withDefault("https://api.openai.com/v1")),
  *   model: Config.String("OPENAI_MODEL")
  * })

@@ -90,6 +90,14 @@ const optionalBearer = (key: Redacted.Redacted<string>): Readonly<Record<string,
 /**
  * Every preset by name.
  *
+ * @example
+ * ```ts
+ * import { Presets } from "effect-llm-router"
+ *
+ * Presets.presets.groq.baseUrl // "https://api.groq.com/openai/v1"
+ * Presets.presets.deepseek.keyVariable // "DEEPSEEK_API_KEY"
+ * ```
+ *
  * @since 0.1.0
  * @category Presets
  */
@@ -164,6 +172,14 @@ export const presets: { readonly [K in Name]: Preset & { readonly name: K } } = 
 /**
  * The preset names, in the table's order.
  *
+ * @example
+ * ```ts
+ * import { Presets } from "effect-llm-router"
+ *
+ * // The presets that need no key (a local server).
+ * const keyless = Presets.names.filter((name) => !Presets.presets[name].needsKey) // ["vllm", "ollama"]
+ * ```
+ *
  * @since 0.1.0
  * @category Presets
  */
@@ -171,6 +187,14 @@ export const names: ReadonlyArray<Name> = Object.keys(presets) as Array<Name>
 
 /**
  * Whether `name` is a preset's name.
+ *
+ * @example
+ * ```ts
+ * import { Presets } from "effect-llm-router"
+ *
+ * const provider = process.env.LLM_PROVIDER ?? "deepseek"
+ * const Client = Presets.isName(provider) ? Presets.layer(provider) : undefined
+ * ```
  *
  * @since 0.1.0
  * @category Guards
@@ -221,6 +245,18 @@ export const options = (name: Name, overrides: Overrides = {}): Effect.Effect<Op
 /**
  * The `OpenAiChat` client of a preset, as a layer. Building it fails with
  * `OptionsError` when no base URL is known (`vllm` without `baseUrl`).
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { KeyPool, Llm, Presets, RateLimiter } from "effect-llm-router"
+ *
+ * const DeepSeek = Llm.layer({ model: "deepseek-chat" }).pipe(
+ *   Layer.provide(Presets.layer("deepseek")),
+ *   Layer.provide(KeyPool.layer({ providerId: "deepseek", keys: [process.env.DEEPSEEK_API_KEY!] })),
+ *   Layer.provide([KeyPool.KeyPoolRegistry.layer, RateLimiter.layer({ capacity: 20, refillRate: 5 })])
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category Layers

@@ -96,6 +96,13 @@ import type * as Reply from "./Reply.js"
 /**
  * The models a simulator knows unless told otherwise.
  *
+ * @example
+ * ```ts
+ * import { Simulator } from "effect-llm-router/testing"
+ *
+ * const WithFineTune = Simulator.layer({ models: [...Simulator.defaultModels, "ft:gpt-4o-mini:acme"] })
+ * ```
+ *
  * @since 0.1.0
  * @category Options
  */
@@ -187,6 +194,15 @@ export type Fault =
 
 /**
  * The request header that selects a fault.
+ *
+ * @example
+ * ```ts
+ * import { OpenAiChat } from "effect-llm-router"
+ * import { Simulator } from "effect-llm-router/testing"
+ *
+ * // A client whose every request the simulator answers with a 503.
+ * const failing = (url: string) => OpenAiChat.layer({ baseUrl: `${url}/v1`, headers: { [Simulator.faultHeader]: "status=503" } })
+ * ```
  *
  * @since 0.1.0
  * @category Faults
@@ -396,6 +412,17 @@ export interface Simulator {
 
 /**
  * The running simulator, for programs that provide it as a layer.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Simulator } from "effect-llm-router/testing"
+ *
+ * const served = Effect.gen(function*() {
+ *   const sim = yield* Simulator.Simulator
+ *   return { requests: yield* sim.requestCount, open: (yield* sim.stats).openConnections }
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category Tags
