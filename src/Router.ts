@@ -18,66 +18,19 @@
  * Llm.chat({ model: "fast", messages: [Message.user("Hi")] }).pipe(Effect.provide(router))
  * ```
  *
- * ## Addressing
- * A request's `model` names a deployment, a group (every deployment listing it
- * in `groups`), or a model (every deployment serving it). The chosen
- * deployment is called with its own `model`. A request with no model goes to
- * `Options.model`, or else to every deployment.
- *
- * ## Picking
- * Among the addressed deployments that are usable now (cooldown not open, not
- * held back by the provider's rate-limit headers, not tried already in this
- * call), the strategy picks one: `weighted` (chance proportional to `weight`,
- * LLM-API-BalancedCall's model weights; key weights stay in each deployment's
- * `KeyPool`), `least-busy` (fewest calls in flight through the router per unit
- * of weight), `lowest-latency` (lowest exponentially weighted mean latency,
- * with a share of picks spread uniformly so a recovered deployment is measured
- * again; for a stream, the time to its first chunk), `lowest-cost` (the lowest
- * `Pricing.estimate` of the request at the deployment's price; unpriced
- * deployments last), `priority` (the first listed). Randomness comes from Effect's `Random`, so a seeded `Random`
- * reproduces every choice.
- *
- * ## Failing over
- * After a failure whose tag is in `Options.retryOn` the router tries another
- * usable deployment of the same address. Otherwise, or when none is left, it
- * follows the first fallback (of the failed deployment's name, then of the
- * address) whose `on` lists the error's tag, each fallback at most once per
- * call. A fallback on `ContextLengthError` only considers deployments with a
- * larger `contextWindow` than the one that failed. The error that ends the
- * chain is the last one, with `attempts` listing every deployment tried (its
- * name, error tag and message). A stream falls over the same way before its
- * first chunk; a break after it restarts the request by the same rules, behind
- * a `ChatChunk.Restart` chunk, or fails the stream (`Options.midStream`); with
- * `hedge`, a slow attempt gets a second one at the next deployment. One
- * `deadline` bounds the whole call, every deployment's own retries included
- * (`TimeoutError`; for a stream, each opening up to its first chunk); it reaches
- * each deployment's `Llm` through any decorator in between, and a router that
- * is a deployment of this one ends by the sooner of its own and this one's.
- *
- * ## Cooldowns and adaptive limits
- * A deployment whose calls fail `cooldown.failures` times (with the tags in
- * `cooldown.on`) within `cooldown.window` is skipped for `cooldown.period`;
- * then one call probes it (half-open) with one attempt, whatever its `Llm`'s
- * retry policy: success closes the breaker (traffic is back within one period
- * of a recovery), failure opens it for another period. A reply whose rate-limit headers say no request
- * (or no token) remains, and a `RateLimitError` with `retryAfter`, hold the
- * deployment back until the reset. All of it is read from `Clock`.
- *
- * ## Budgets and spend
- * With `budget`, every attempt is checked against the limits of `overall`, of
- * its deployment and of its groups before it is sent, and charged after
- * (`Budget.guarded`); a refused attempt fails with `BudgetExceededError`, and
- * the router tries another deployment. With `ledger`, every call's usage and
- * cost is recorded under its deployment (`UsageLedger.tracked`).
- *
- * ## Status
- * `Router.status` holds what LLM-API-BalancedCall's `system-load`,
- * `system-capacity` and, per deployment, `model-load` report (`type`,
- * `current`, `max`, `weight`, `keys`), named in camelCase as everything else
- * here (`loadPercent` for its `load_percent`, `totalMax` for `total_max`), plus
- * this router's own fields (cooldown, latency, rate-limit bucket, spend and
- * budgets). A server that speaks that API renames the fields at its edge. Keys
- * appear masked only.
+ * A request's `model` names a deployment, a group (`groups`) or a model; the
+ * strategy (`weighted`, `least-busy`, `lowest-latency`, `lowest-cost`,
+ * `priority`, drawing from Effect's `Random`) picks one of the addressed
+ * deployments usable now. A failure with a tag in `retryOn` tries another one;
+ * otherwise the first `fallbacks` entry whose `on` lists the tag is followed,
+ * and the final error lists every attempt. A stream that breaks after its first
+ * chunk restarts behind a `ChatChunk.Restart` chunk (`midStream`); `hedge` gives
+ * a slow attempt a second one. A failing deployment cools down (`cooldown`),
+ * then one call probes it with a single attempt. One `deadline` bounds a call
+ * with every deployment's own retries. `budget` and `ledger` check and record
+ * spend per deployment. `status` reports LLM-API-BalancedCall's load and
+ * capacity fields in camelCase, with keys masked. docs/architecture.md
+ * ("Router") says how each of these works.
  *
  * @since 0.1.0
  */

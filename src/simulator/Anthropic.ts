@@ -41,7 +41,8 @@ import { decoded } from "../internal/simulator/decoded.js"
 import { quoteToken } from "../internal/simulator/quoteToken.js"
 import { bareTypeName, bearerKey, invalid, isRecord } from "../internal/simulator/requestChecks.js"
 import type * as Reply from "./Reply.js"
-import type { ApiError, Decoded, RenderedStream, ReplyMeta, StreamErrorShape, WireFormat } from "./Simulator.js"
+import type { StreamErrorShape } from "./Simulator.js"
+import type { ApiError, Decoded, RenderedStream, ReplyMeta, WireFormat } from "./WireFormat.js"
 
 /**
  * What rendering needs beyond the reply: nothing.

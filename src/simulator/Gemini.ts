@@ -44,7 +44,7 @@ import { decoded } from "../internal/simulator/decoded.js"
 import { quoteToken } from "../internal/simulator/quoteToken.js"
 import { invalid, isRecord, typeName } from "../internal/simulator/requestChecks.js"
 import type * as Reply from "./Reply.js"
-import type { ApiError, Decoded, EmbeddingFormat, EmbeddingRequest, RenderedStream, ReplyMeta, WireFormat } from "./Simulator.js"
+import type { ApiError, Decoded, EmbeddingFormat, EmbeddingRequest, RenderedStream, ReplyMeta, WireFormat } from "./WireFormat.js"
 
 /**
  * What rendering needs beyond the reply.

@@ -26,7 +26,7 @@ import { decoded } from "../internal/simulator/decoded.js"
 import { quoteToken } from "../internal/simulator/quoteToken.js"
 import { bareTypeName, bearerKey, invalid, isRecord } from "../internal/simulator/requestChecks.js"
 import type * as Reply from "./Reply.js"
-import type { ApiError, Decoded, EmbeddingFormat, EmbeddingRequest, RenderedStream, ReplyMeta, WireFormat } from "./Simulator.js"
+import type { ApiError, Decoded, EmbeddingFormat, EmbeddingRequest, RenderedStream, ReplyMeta, WireFormat } from "./WireFormat.js"
 
 /**
  * What rendering needs beyond the reply: nothing, for this format.

@@ -19,7 +19,8 @@ import { invalidType, missingParameter, requiredArray } from "../internal/simula
 import { quoteToken } from "../internal/simulator/quoteToken.js"
 import { bearerKey, invalid, isRecord, typeName } from "../internal/simulator/requestChecks.js"
 import type * as Reply from "./Reply.js"
-import type { ApiError, Decoded, EmbeddingFormat, EmbeddingRequest, RenderedStream, ReplyMeta, StreamErrorShape, WireFormat } from "./Simulator.js"
+import type { StreamErrorShape } from "./Simulator.js"
+import type { ApiError, Decoded, EmbeddingFormat, EmbeddingRequest, RenderedStream, ReplyMeta, WireFormat } from "./WireFormat.js"
 
 /**
  * What rendering needs beyond the reply.

@@ -47,7 +47,8 @@ import { quoteToken } from "../internal/simulator/quoteToken.js"
 import { invalid, isRecord, typeName } from "../internal/simulator/requestChecks.js"
 import * as OpenAiChat from "./OpenAiChat.js"
 import type * as Reply from "./Reply.js"
-import type { ApiError, Decoded, RenderedStream, ReplyMeta, StreamErrorShape, WireFormat } from "./Simulator.js"
+import type { StreamErrorShape } from "./Simulator.js"
+import type { ApiError, Decoded, RenderedStream, ReplyMeta, WireFormat } from "./WireFormat.js"
 
 /**
  * What rendering needs beyond the reply.

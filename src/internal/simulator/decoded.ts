@@ -4,7 +4,7 @@
  * model's context window.
  */
 import * as Reply from "../../simulator/Reply.js"
-import type { Decoded } from "../../simulator/Simulator.js"
+import type { Decoded } from "../../simulator/WireFormat.js"
 
 /** What a wire format read from a request: the prompt, and the prompt's size before counting. */
 export interface ReadPrompt extends Omit<Reply.Prompt, "promptTokens"> {

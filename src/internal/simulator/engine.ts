@@ -5,7 +5,8 @@
  */
 import * as Http from "node:http"
 import * as Reply from "../../simulator/Reply.js"
-import type { ApiError, EmbeddingFormat, Fault, ReplyMeta, WireFormat } from "../../simulator/Simulator.js"
+import type { Fault } from "../../simulator/Simulator.js"
+import type { ApiError, EmbeddingFormat, ReplyMeta, WireFormat } from "../../simulator/WireFormat.js"
 import type { Config } from "./config.js"
 import { type Admitted, bodyPlan, faultHeader, faultStream, makeCachedParser, type ReplyFault } from "./fault.js"
 import { type Plan, streamPlan } from "./plan.js"

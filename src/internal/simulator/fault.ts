@@ -2,7 +2,8 @@
  * Faults: the `x-simulator-fault` grammar (documented in `Simulator.ts`) parsed,
  * and a parsed fault applied to a rendered reply.
  */
-import type { Fault, RenderedStream, ReplyMeta, StreamErrorShape, WireFormat } from "../../simulator/Simulator.js"
+import type { Fault, StreamErrorShape } from "../../simulator/Simulator.js"
+import type { RenderedStream, ReplyMeta, WireFormat } from "../../simulator/WireFormat.js"
 import type { Plan } from "./plan.js"
 
 /** The request header that selects a fault. */

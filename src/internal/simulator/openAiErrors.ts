@@ -4,7 +4,7 @@
  * an empty array where one item at least is required; and the check of a
  * required array (`messages`, `input`) that answers with them.
  */
-import type { ApiError } from "../../simulator/Simulator.js"
+import type { ApiError } from "../../simulator/WireFormat.js"
 import { invalid, typeName } from "./requestChecks.js"
 
 /** `param` is required and absent (or `null`). */

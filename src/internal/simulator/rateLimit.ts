@@ -2,7 +2,7 @@
  * Requests per minute per key: a token bucket per API key, refilled
  * continuously, read at the time the engine passes in (from `Clock`).
  */
-import type { ApiError, WireFormat } from "../../simulator/Simulator.js"
+import type { ApiError, WireFormat } from "../../simulator/WireFormat.js"
 
 /** Go's `time.Duration` text, as OpenAI's `x-ratelimit-reset-*` headers use it: `12ms`, `1.5s`, `6m0s`. */
 const goDuration = (ms: number): string => {

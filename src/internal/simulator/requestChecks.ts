@@ -5,7 +5,7 @@
  * type as error messages name it, and the `InvalidRequest` failure.
  */
 import type * as Http from "node:http"
-import type { ApiError } from "../../simulator/Simulator.js"
+import type { ApiError } from "../../simulator/WireFormat.js"
 
 /** The key an `authorization` header carries, with or without its `Bearer` scheme. */
 export const bearerKey = (headers: Http.IncomingHttpHeaders): string | undefined => {

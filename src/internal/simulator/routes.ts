@@ -10,7 +10,7 @@ import * as Gemini from "../../simulator/Gemini.js"
 import * as Ollama from "../../simulator/Ollama.js"
 import * as OpenAiChat from "../../simulator/OpenAiChat.js"
 import * as OpenAiResponses from "../../simulator/OpenAiResponses.js"
-import type { EmbeddingFormat } from "../../simulator/Simulator.js"
+import type { EmbeddingFormat } from "../../simulator/WireFormat.js"
 import type { Engine } from "./engine.js"
 import type { Plan } from "./plan.js"
 

@@ -1,0 +1,140 @@
+/**
+ * What a wire format of the simulator implements: pure functions that decode
+ * a request into a `Reply.Prompt` and render a `Reply.Reply`, a stream of it or
+ * an error as that format's bytes, and the shapes they share. One module per
+ * format (`OpenAiChat`, `OpenAiResponses`, `Anthropic`, `Gemini`, `Ollama`)
+ * implements it; `Simulator` serves them all on one port.
+ *
+ * @since 0.2.0
+ */
+import type * as Http from "node:http"
+import type * as Reply from "./Reply.js"
+import type { Fault, RateLimitState, StreamErrorShape } from "./Simulator.js"
+
+/**
+ * A failure the simulator answers with, before any wire format renders it.
+ *
+ * @since 0.1.0
+ * @category Wire Formats
+ */
+export type ApiError =
+  | { readonly _tag: "InvalidRequest"; readonly message: string; readonly param?: string | undefined; readonly code?: string | undefined }
+  | { readonly _tag: "InvalidKey"; readonly maskedKey: string | undefined }
+  | { readonly _tag: "RateLimited"; readonly limit: number; readonly retryAfterMs: number }
+  | { readonly _tag: "ModelNotFound"; readonly model: string }
+  | { readonly _tag: "ContextLength"; readonly limit: number; readonly promptTokens: number; readonly completionTokens: number }
+  | { readonly _tag: "NotFound"; readonly method: string; readonly path: string }
+  | { readonly _tag: "Injected"; readonly fault: Extract<Fault, { readonly _tag: "Status" }> }
+
+/**
+ * What a wire format decoded from a generation request.
+ *
+ * @since 0.1.0
+ * @category Wire Formats
+ */
+export interface Decoded<Extra> {
+  readonly prompt: Reply.Prompt
+  readonly stream: boolean
+  /** Prompt tokens plus the completion tokens asked for, checked against the context window. */
+  readonly requestedTokens: number
+  /** Whatever else the format needs to render (e.g. `include_usage`). */
+  readonly extra: Extra
+}
+
+/**
+ * Identity of one response, shared by its body and every chunk.
+ *
+ * @since 0.1.0
+ * @category Wire Formats
+ */
+export interface ReplyMeta {
+  readonly id: string
+  /** Unix seconds, from `Clock`. */
+  readonly created: number
+  readonly model: string
+}
+
+/**
+ * A stream rendered as events: `events[i]` is the `i`-th chunk (one SSE event),
+ * `tail` the terminal events written after the last chunk.
+ *
+ * @since 0.1.0
+ * @category Wire Formats
+ */
+export interface RenderedStream {
+  readonly events: ReadonlyArray<string>
+  readonly tail: string
+}
+
+/**
+ * One wire format: pure functions from request bodies to response bytes.
+ *
+ * @since 0.1.0
+ * @category Wire Formats
+ */
+export interface WireFormat<Extra> {
+  /** The API key a request carries. */
+  readonly apiKey: (headers: Http.IncomingHttpHeaders) => string | undefined
+  /**
+   * `params` are what the route took from the URL, for formats that put
+   * request fields there (Gemini's model and method); absent for the others.
+   */
+  readonly decode: (body: unknown, params?: Readonly<Record<string, string | undefined>>) => Decoded<Extra> | ApiError
+  readonly renderError: (error: ApiError) => { readonly status: number; readonly body: string }
+  readonly renderReply: (reply: Reply.Reply, meta: ReplyMeta, extra: Extra) => string
+  readonly renderStream: (reply: Reply.Reply, meta: ReplyMeta, extra: Extra) => RenderedStream
+  /** An error event inside a 200 stream, in the given shape. */
+  readonly renderStreamError: (shape: StreamErrorShape, meta: ReplyMeta) => string
+  /** The same error as a whole (non-streamed) body. */
+  readonly renderBodyError: (shape: StreamErrorShape, meta: ReplyMeta) => string
+  /** An event that does not decode. */
+  readonly malformedEvent: string
+  readonly streamContentType: string
+  /** The prefix of response ids (`chatcmpl-`). */
+  readonly idPrefix: string
+  /** The header that carries the request id (Anthropic's `request-id`). Default `x-request-id`. */
+  readonly requestIdHeader?: string
+  /**
+   * Writes the rate-limit headers of a simulator with `requestsPerMinute`, from
+   * the key's bucket (`resetMs`: until it is full again). Default: OpenAI's
+   * `x-ratelimit-{limit,remaining,reset}-requests`.
+   */
+  readonly rateLimitHeaders?: (headers: Record<string, string>, state: RateLimitState) => void
+}
+
+/**
+ * An embedding request, as a wire format decoded it.
+ *
+ * @since 0.1.0
+ * @category Wire Formats
+ */
+export interface EmbeddingRequest {
+  readonly model: string
+  readonly inputs: ReadonlyArray<string>
+  /** Vector length asked for; `Reply.defaultEmbeddingDimensions` when undefined. */
+  readonly dimensions: number | undefined
+  /** OpenAI's `encoding_format: "base64"`. */
+  readonly base64: boolean
+  /** Gemini's `embedContent`: one request, answered with one `embedding`. */
+  readonly single: boolean
+}
+
+/**
+ * One embeddings wire format: its request decoding and reply rendering, plus
+ * the key, error and header handling of the API it belongs to.
+ *
+ * @since 0.1.0
+ * @category Wire Formats
+ */
+export interface EmbeddingFormat
+  extends Pick<WireFormat<never>, "apiKey" | "renderError" | "renderBodyError" | "requestIdHeader" | "rateLimitHeaders">
+{
+  readonly decode: (body: unknown, params?: Readonly<Record<string, string | undefined>>) => EmbeddingRequest | ApiError
+  /** The reply: one vector per input, in order; `promptTokens` counted over every input. */
+  readonly render: (
+    vectors: ReadonlyArray<ReadonlyArray<number>>,
+    request: EmbeddingRequest,
+    promptTokens: number
+  ) => string
+}
+
