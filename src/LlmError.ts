@@ -249,7 +249,9 @@ export class StreamTruncatedError extends Schema.TaggedError<StreamTruncatedErro
 /**
  * A body or event that does not decode, or a structured output that does not
  * match its schema. `raw` holds the text that failed (a body or event
- * shortened; a structured output's reply text whole).
+ * shortened; a structured output's reply text whole). A stream event that is
+ * not JSON at all is not this error: it is skipped, logged as a warning and
+ * counted, and the stream must still end properly (or `StreamTruncatedError`).
  *
  * @since 0.1.0
  * @category Errors

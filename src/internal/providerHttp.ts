@@ -33,6 +33,7 @@ import {
 } from "../LlmError.js"
 import type { Credentials } from "../ProviderClient.js"
 import * as RetryAfter from "./retryAfter.js"
+import type { SkippedEvents } from "./skippedEvents.js"
 import { isLiveClock, maxTimerMillis, timeoutFail } from "./timeout.js"
 import * as BodySource from "./bodySource.js"
 import { type ChunkSource, startingWith } from "./chunkSource.js"
@@ -46,6 +47,8 @@ import { type Deadline, DeadlineExceeded } from "./undiciExchange.js"
  */
 export interface StreamParser {
   readonly done: boolean
+  /** Events skipped because they were not JSON (reported by the body's reader); absent for parsers that never skip. */
+  readonly skipped?: SkippedEvents
   /** The error of a body that failed mid-way; `Transport.transportError` when absent. */
   transportError?(detail: string): TransportError
   push(bytes: Uint8Array, out: Array<ChatChunk>): LlmError | undefined

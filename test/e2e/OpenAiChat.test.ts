@@ -138,7 +138,7 @@ describe("OpenAiChat errors from the simulator", () => {
 describe("OpenAiChat faults from the simulator", () => {
   AdapterE2e.itMapsAResetMidStream(suite, { fault: "reset=5", maxChunks: 4 }, (error) => assert.strictEqual(error.provider, "openai"))
 
-  AdapterE2e.itMapsAMalformedEvent(suite, ({ whole }) => assert.isAbove(whole.raw.length, 0))
+  AdapterE2e.itSkipsAMalformedEvent(suite, ({ whole }) => assert.isAbove(whole.raw.length, 0))
 
   it.live("a stream cut before [DONE] and any finish reason -> StreamTruncatedError", () =>
     withSimulator({}, ({ client }) =>
