@@ -223,14 +223,26 @@ export class TimeoutError extends Schema.TaggedError<TimeoutError>()("TimeoutErr
 }
 
 /**
- * The connection failed: refused, reset, DNS, TLS.
+ * The connection failed: refused, reset, DNS, TLS. With `responseStarted`, the
+ * provider was reached and the connection broke after its response had begun
+ * (its headers, perhaps part of a stream, had arrived): a stream cut mid-way.
  *
  * @since 0.1.0
  * @category Errors
  */
-export class TransportError extends Schema.TaggedError<TransportError>()("TransportError", common) {
+export class TransportError extends Schema.TaggedError<TransportError>()("TransportError", {
+  ...common,
+  /** The connection broke after the response's headers arrived (the body, or a stream, was cut). */
+  responseStarted: Schema.optional(Schema.Boolean)
+}) {
   override get message() {
-    return describe(this, "could not be reached", "Check the base URL and the network, then retry.")
+    return this.responseStarted === true
+      ? describe(
+        this,
+        "broke the connection after the response had started",
+        "The partial reply is not reliable; retry, or fall back to another provider."
+      )
+      : describe(this, "could not be reached", "Check the base URL and the network, then retry.")
   }
 }
 

@@ -229,10 +229,16 @@ export const resetMidStreamIsTransportError = (
     assert(Result.isFailure(exit))
     assert(exit.failure._tag === "TransportError")
     noKeyAssertion(expected.key)(exit.failure)
+    // The provider was reached: the error says the connection broke, not that it could not be reached.
+    assert.isTrue(exit.failure.responseStarted)
+    assert.include(exit.failure.message, "broke the connection after the response had started")
+    assert.notInclude(exit.failure.message, "could not be reached")
     if (expected.maxChunks !== undefined) assert.isAtMost(seen.length, expected.maxChunks)
     assert.isFalse(seen.some((c) => c._tag === "Finish"))
+    // A non-streamed request is reset before any response.
     const whole = yield* failureOf(chat, request, credentials)
-    assert.strictEqual(whole._tag, "TransportError")
+    assert(whole._tag === "TransportError")
+    assert.isUndefined(whole.responseStarted)
     return exit.failure
   })
 
@@ -349,7 +355,7 @@ export const itMapsThePerKeyRateLimit = (suite: AdapterSuite) =>
 
 /**
  * Registers: a reset mid-stream (`fault`, e.g. `reset=5`, over a 20-token reply) is a TransportError
- * after at most `maxChunks` chunks; `andThen` checks more of the stream's error.
+ * (`responseStarted`, saying the connection broke) after at most `maxChunks` chunks; `andThen` checks more of the stream's error.
  */
 export const itMapsAResetMidStream = (
   suite: AdapterSuite,
