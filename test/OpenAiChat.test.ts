@@ -921,6 +921,18 @@ describe("OpenAiChat streaming", () => {
       assert.deepStrictEqual(skippedCounts(warnings), [1])
       assert.include(warnings[0]!.message, "not JSON")
       assert.deepStrictEqual(warnings[0]!.annotations, { provider: "openai", model: "gpt-test", skippedEvents: 1 })
+      // The caller's span gets an event per report, with the count so far.
+      const { spans, tracer } = recordingTracer()
+      yield* collected([sse(chunk({ content: "ok" }), malformed, malformed, chunk({}, { finish_reason: "stop" }), "[DONE]")]).pipe(
+        Effect.withSpan("caller"),
+        Effect.withTracer(tracer)
+      )
+      const caller = spans.find((span) => span.name === "caller")!
+      // (Effect also records the warning itself as an event of the span.)
+      assert.deepStrictEqual(caller.events.filter((event) => event.name.startsWith("llm.")), [{
+        name: "llm.stream.skipped_event",
+        attributes: { "gen_ai.system": "openai", "gen_ai.request.model": "gpt-test", "llm.stream.skipped_events": 2 }
+      }])
       const [{ chunks, exit }, lastWarnings] = yield* withWarnings(outcome([sse(chunk({ content: "ok" }), malformed)]))
       assert.deepStrictEqual(chunks, [{ _tag: "TextDelta", text: "ok" }])
       assert(Result.isFailure(exit))
