@@ -47,8 +47,8 @@ import { type Deadline, DeadlineExceeded } from "./undiciExchange.js"
  */
 export interface StreamParser {
   readonly done: boolean
-  /** Events skipped because they were not JSON (reported by the body's reader); absent for parsers that never skip. */
-  readonly skipped?: SkippedEvents
+  /** Events skipped because they were not JSON (reported by the body's reader); absent until the first. */
+  readonly skipped?: SkippedEvents | undefined
   /** The error of a body that failed mid-way (`responseStarted`); `Transport.transportError` when absent. */
   transportError?(detail: string): TransportError
   push(bytes: Uint8Array, out: Array<ChatChunk>): LlmError | undefined

@@ -1,7 +1,8 @@
 /**
  * Stream events that were not JSON, skipped instead of failing the stream: a
  * single malformed event inside an otherwise healthy stream (DESIGN.md,
- * Failover semantics). A stream parser counts them as it reads; the body's
+ * Failover semantics). A stream parser makes one at its first such event (a
+ * healthy stream allocates nothing) and counts them as it reads; the body's
  * reader (`bodySource`) reports each new one as a warning log and a span
  * event. The answer still has to end with its terminal event, or the parser
  * fails it with `StreamTruncatedError`.

@@ -25,8 +25,8 @@ export abstract class SseParser implements StreamParser {
   private readonly sse: Sse.Decoder
   /** The terminal event was seen and the closing chunks were emitted; the rest of the body is drained unread. */
   done = false
-  /** Events whose data was not JSON, skipped (a subclass calls `skipped.skip`). */
-  readonly skipped = new SkippedEvents(() => this.errorFields())
+  /** Events whose data was not JSON, skipped; made at the first one (see `skip`). */
+  skipped: SkippedEvents | undefined = undefined
 
   constructor(maxEventSize: number | undefined) {
     this.sse = Sse.makeDecoder(maxEventSize === undefined ? undefined : { maxEventSize })
@@ -65,6 +65,11 @@ export abstract class SseParser implements StreamParser {
 
   protected abstract errorFields(): ErrorFields
 
+  /** Counts an event whose data is not JSON; the stream goes on. */
+  protected skip(data: string): undefined {
+    return (this.skipped ??= new SkippedEvents(() => this.errorFields())).skip(data)
+  }
+
   private tooLarge(error: unknown): LlmError {
     if (!(error instanceof Sse.SseEventTooLargeError)) throw error
     return new OutputDecodeError({
@@ -88,7 +93,7 @@ export abstract class JsonSseParser extends SseParser {
     try {
       value = JSON.parse(data)
     } catch {
-      return this.skipped.skip(data)
+      return this.skip(data)
     }
     if (!isRecord(value)) return this.decodeError("a stream event is not a JSON object", data)
     try {

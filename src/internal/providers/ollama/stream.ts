@@ -32,8 +32,8 @@ export class OllamaStreamParser {
   private calls = 0
   /** The `done: true` line was seen and the closing chunks emitted; the rest of the body is ignored. */
   done = false
-  /** Lines that were not JSON, skipped. */
-  readonly skipped = new SkippedEvents(() => ({ provider: this.context.provider, model: this.model }))
+  /** Lines that were not JSON, skipped; made at the first one. */
+  skipped: SkippedEvents | undefined = undefined
 
   constructor(private readonly context: StreamContext) {
     this.lines = new Ndjson.Decoder(context.maxLineSize)
@@ -72,6 +72,7 @@ export class OllamaStreamParser {
     try {
       value = JSON.parse(text)
     } catch {
+      this.skipped ??= new SkippedEvents(() => ({ provider: this.context.provider, model: this.model }))
       return this.skipped.skip(text)
     }
     if (!isRecord(value)) return this.context.decodeError("a stream line is not a JSON object", text)

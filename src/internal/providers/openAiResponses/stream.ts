@@ -110,7 +110,7 @@ export class ResponsesStreamParser extends SseParser {
         value = JSON.parse(data)
       } catch {
         if (event.event === "error") return this.context.errorOf(data)
-        this.skipped.skip(data)
+        this.skip(data)
         continue
       }
       if (!isRecord(value)) return this.context.decodeError("a stream event is not a JSON object", data)
