@@ -223,14 +223,26 @@ export class TimeoutError extends Schema.TaggedError<TimeoutError>()("TimeoutErr
 }
 
 /**
- * The connection failed: refused, reset, DNS, TLS.
+ * The connection failed: refused, reset, DNS, TLS. With `responseStarted`, the
+ * provider was reached and the connection broke after its response had begun
+ * (its headers, perhaps part of a stream, had arrived): a stream cut mid-way.
  *
  * @since 0.1.0
  * @category Errors
  */
-export class TransportError extends Schema.TaggedError<TransportError>()("TransportError", common) {
+export class TransportError extends Schema.TaggedError<TransportError>()("TransportError", {
+  ...common,
+  /** The connection broke after the response's headers arrived (the body, or a stream, was cut). */
+  responseStarted: Schema.optional(Schema.Boolean)
+}) {
   override get message() {
-    return describe(this, "could not be reached", "Check the base URL and the network, then retry.")
+    return this.responseStarted === true
+      ? describe(
+        this,
+        "broke the connection after the response had started",
+        "The partial reply is not reliable; retry, or fall back to another provider."
+      )
+      : describe(this, "could not be reached", "Check the base URL and the network, then retry.")
   }
 }
 
@@ -249,7 +261,9 @@ export class StreamTruncatedError extends Schema.TaggedError<StreamTruncatedErro
 /**
  * A body or event that does not decode, or a structured output that does not
  * match its schema. `raw` holds the text that failed (a body or event
- * shortened; a structured output's reply text whole).
+ * shortened; a structured output's reply text whole). A stream event that is
+ * not JSON at all is not this error: it is skipped, logged as a warning and
+ * counted, and the stream must still end properly (or `StreamTruncatedError`).
  *
  * @since 0.1.0
  * @category Errors

@@ -14,6 +14,7 @@ import * as Anthropic from "../src/providers/Anthropic.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import { fakeHttpClient, jsonResponse, type RecordedRequest, type Reply, streamResponse } from "./utils/fakeHttpClient.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
+import { skippedCounts, withWarnings } from "./utils/warnings.js"
 import { recordingTracer } from "./utils/recordingTracer.js"
 
 const KEY = "sk-ant-test-0123456789abcdef"
@@ -706,11 +707,14 @@ describe("Anthropic streams", () => {
       assert.strictEqual(response.finishReason, "stop")
     }))
 
-  it.effect("a malformed event -> OutputDecodeError with the raw text", () =>
+  it.effect("a malformed event is skipped and counted (truncated without its terminal event); an orphan delta -> OutputDecodeError", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(Stream.runDrain(streamWith([start(), "event: content_block_delta\ndata: {not json\n\n"]).stream))
-      assert(error._tag === "OutputDecodeError")
-      assert.include(error.raw, "{not json")
+      const [error, warnings] = yield* withWarnings(
+        Effect.flip(Stream.runDrain(streamWith([start(), "event: content_block_delta\ndata: {not json\n\n"]).stream))
+      )
+      assert.strictEqual(error._tag, "StreamTruncatedError")
+      assert.deepStrictEqual(skippedCounts(warnings), [1])
+      assert.include(warnings[0]!.message, "{not json")
       const orphan = yield* Effect.flip(Stream.runDrain(streamWith([
         start(),
         blockDelta(3, { type: "input_json_delta", partial_json: "{" })

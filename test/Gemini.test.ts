@@ -13,6 +13,7 @@ import * as Gemini from "../src/providers/Gemini.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import { fakeHttpClient, jsonResponse, type RecordedRequest, type Reply, streamResponse } from "./utils/fakeHttpClient.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
+import { skippedCounts, withWarnings } from "./utils/warnings.js"
 import { splitBytes } from "./utils/openAiChatWire.js"
 
 const KEY = "AIza-test-0123456789abcdef"
@@ -584,9 +585,10 @@ describe("Gemini streams", () => {
       const blocked = yield* run(sse([{ promptFeedback: { blockReason: "SAFETY" }, usageMetadata: usage1 }]))
       assert(blocked._tag === "ContentFilterError")
       assert.include(blocked.detail, "SAFETY")
-      const malformed = yield* run(`data: {"candidates": [\r\n\r\n`)
-      assert(malformed._tag === "OutputDecodeError")
-      assert.include(malformed.raw, `{"candidates"`)
+      // An event that is not JSON is skipped and counted; the stream then has no end.
+      const [malformed, warnings] = yield* withWarnings(run(`data: {"candidates": [\r\n\r\n`))
+      assert.strictEqual(malformed._tag, "StreamTruncatedError")
+      assert.deepStrictEqual(skippedCounts(warnings), [1])
     }))
 
   it.effect("a JSON body answering a stream request is replayed as chunks", () =>

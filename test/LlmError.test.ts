@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
 import { LlmError } from "effect-llm-router"
 import { parseDurationMillis } from "../src/internal/retryAfter.js"
@@ -225,6 +226,24 @@ describe("LlmError helpers", () => {
     expect(LlmError.isRetryable(new LlmError.TransportError({ provider: "p", model: "m" }))).toBe(true)
     expect(LlmError.isRetryable(new LlmError.InvalidRequestError({ provider: "p", model: "m" }))).toBe(false)
     expect(LlmError.isRetryable(new LlmError.StreamTruncatedError({ provider: "p", model: "m" }))).toBe(false)
+  })
+})
+
+describe("TransportError", () => {
+  it("says whether the provider could not be reached or the connection broke after the response started", () => {
+    const unreached = new LlmError.TransportError({ provider: "openai", model: "gpt-4o", detail: "ECONNREFUSED" })
+    expect(unreached.message).toBe(
+      "openai (gpt-4o) could not be reached: ECONNREFUSED. Check the base URL and the network, then retry."
+    )
+    const broken = new LlmError.TransportError({ provider: "openai", model: "gpt-4o", detail: "terminated", responseStarted: true })
+    expect(broken.message).toBe(
+      "openai (gpt-4o) broke the connection after the response had started: terminated. " +
+        "The partial reply is not reliable; retry, or fall back to another provider."
+    )
+    const codec = Schema.toCodecJson(LlmError.TransportError)
+    const decoded = Schema.decodeUnknownSync(codec)(Schema.encodeSync(codec)(broken))
+    expect(decoded.responseStarted).toBe(true)
+    expect(decoded.message).toBe(broken.message)
   })
 })
 

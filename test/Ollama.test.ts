@@ -14,6 +14,7 @@ import * as Message from "../src/Message.js"
 import * as Ollama from "../src/providers/Ollama.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import { fakeHttpClient, jsonResponse, type RecordedRequest, type Reply, streamResponse } from "./utils/fakeHttpClient.js"
+import { skippedCounts, withWarnings } from "./utils/warnings.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
 
 const KEY = "ollama-cloud-0123456789abcdef"
@@ -454,13 +455,16 @@ describe("Ollama streams", () => {
       assert.strictEqual(context.exit.failure._tag, "ContextLengthError")
     }))
 
-  it.effect("a malformed line -> OutputDecodeError with the raw line", () =>
+  it.effect("a malformed line is skipped and counted; a wrongly shaped one -> OutputDecodeError", () =>
     Effect.gen(function*() {
-      const { chunks, exit } = yield* outcome([delta("Hi"), "{not json\n", doneLine()])
-      assert(Result.isFailure(exit))
-      assert(exit.failure._tag === "OutputDecodeError")
-      assert.strictEqual(exit.failure.raw, "{not json")
-      assert.strictEqual(chunks.length, 1)
+      const [{ chunks, exit }, warnings] = yield* withWarnings(outcome([delta("Hi"), "{not json\n", doneLine()]))
+      assert(Result.isSuccess(exit))
+      assert.deepStrictEqual(chunks.map((c) => c._tag), ["TextDelta", "Usage", "Finish"])
+      assert.deepStrictEqual(skippedCounts(warnings), [1])
+      assert.deepStrictEqual(warnings[0]!.annotations, { provider: "ollama", model: "llama3.2", skippedEvents: 1 })
+      const last = yield* outcome([delta("Hi"), "{not json\n"])
+      assert(Result.isFailure(last.exit))
+      assert.strictEqual(last.exit.failure._tag, "StreamTruncatedError")
       const shape = yield* outcome([line({ model: "m", message: { content: 3 }, done: false })])
       assert(Result.isFailure(shape.exit))
       assert(shape.exit.failure._tag === "OutputDecodeError")

@@ -23,6 +23,7 @@ import * as ProviderClient from "../src/ProviderClient.js"
 import { fakeHttpClient, jsonResponse, type Reply, type RecordedRequest, streamResponse } from "./utils/fakeHttpClient.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
 import { chunk, completion, splitBytes, sse, usage, usageChunk } from "./utils/openAiChatWire.js"
+import { skippedCounts, withWarnings } from "./utils/warnings.js"
 import { recordingTracer } from "./utils/recordingTracer.js"
 
 const KEY = "sk-test-0123456789abcdef"
@@ -909,15 +910,34 @@ describe("OpenAiChat streaming", () => {
       assertNoKey(error)
     }))
 
-  it.effect("a malformed event -> OutputDecodeError with the raw text", () =>
+  it.effect("a malformed event is skipped and counted; without its terminal event the stream is truncated", () =>
     Effect.gen(function*() {
-      const { chunks, exit } = yield* outcome([sse(chunk({ content: "ok" }), "{\"choices\":[{\"delta\":{\"content\":\"oops\"", "[DONE]")])
+      const malformed = "{\"choices\":[{\"delta\":{\"content\":\"oops\""
+      const [response, warnings] = yield* withWarnings(
+        collected([sse(chunk({ content: "ok" }), malformed, chunk({ content: "!" }, { finish_reason: "stop" }), "[DONE]")])
+      )
+      assert.strictEqual(response.text, "ok!")
+      assert.strictEqual(response.finishReason, "stop")
+      assert.deepStrictEqual(skippedCounts(warnings), [1])
+      assert.include(warnings[0]!.message, "not JSON")
+      assert.deepStrictEqual(warnings[0]!.annotations, { provider: "openai", model: "gpt-test", skippedEvents: 1 })
+      // The caller's span gets an event per report, with the count so far.
+      const { spans, tracer } = recordingTracer()
+      yield* collected([sse(chunk({ content: "ok" }), malformed, malformed, chunk({}, { finish_reason: "stop" }), "[DONE]")]).pipe(
+        Effect.withSpan("caller"),
+        Effect.withTracer(tracer)
+      )
+      const caller = spans.find((span) => span.name === "caller")!
+      // (Effect also records the warning itself as an event of the span.)
+      assert.deepStrictEqual(caller.events.filter((event) => event.name.startsWith("llm.")), [{
+        name: "llm.stream.skipped_event",
+        attributes: { "gen_ai.system": "openai", "gen_ai.request.model": "gpt-test", "llm.stream.skipped_events": 2 }
+      }])
+      const [{ chunks, exit }, lastWarnings] = yield* withWarnings(outcome([sse(chunk({ content: "ok" }), malformed)]))
       assert.deepStrictEqual(chunks, [{ _tag: "TextDelta", text: "ok" }])
       assert(Result.isFailure(exit))
-      const error = exit.failure
-      assert(error._tag === "OutputDecodeError")
-      assert.strictEqual(error.raw, "{\"choices\":[{\"delta\":{\"content\":\"oops\"")
-      assert.include(error.detail, "not JSON")
+      assert.strictEqual(exit.failure._tag, "StreamTruncatedError")
+      assert.deepStrictEqual(skippedCounts(lastWarnings), [1])
     }))
 
   it.effect("a wrongly shaped event -> OutputDecodeError", () =>
@@ -947,8 +967,9 @@ describe("OpenAiChat streaming", () => {
       assert(error._tag === "StreamTruncatedError")
       assert.strictEqual(error.provider, "openai")
       assert.strictEqual(error.model, "gpt-test")
+      // Cut in the middle of an event: that event is not JSON, and the reply has no end.
       const midEvent = yield* failure([sse(chunk({ content: "a" })) + "data: {\"choi"])
-      assert.strictEqual(midEvent._tag, "OutputDecodeError")
+      assert.strictEqual(midEvent._tag, "StreamTruncatedError")
       const empty = yield* failure([""])
       assert.strictEqual(empty._tag, "StreamTruncatedError")
     }))

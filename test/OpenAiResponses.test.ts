@@ -19,6 +19,7 @@ import * as OpenAiResponses from "../src/providers/OpenAiResponses.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import { fakeHttpClient, jsonResponse, type RecordedRequest, type Reply, streamResponse } from "./utils/fakeHttpClient.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
+import { skippedCounts, withWarnings } from "./utils/warnings.js"
 import { splitBytes } from "./utils/openAiChatWire.js"
 
 const KEY = "sk-test-0123456789abcdef"
@@ -658,11 +659,12 @@ describe("OpenAiResponses streams", () => {
       assert.strictEqual(reply.text, "Hi")
     }))
 
-  it.effect("a malformed or wrongly shaped event -> OutputDecodeError with the raw text; an oversized one too", () =>
+  it.effect("a malformed event is skipped and counted (truncated without its terminal event); a wrongly shaped or oversized one -> OutputDecodeError", () =>
     Effect.gen(function*() {
-      const malformed = yield* outcome(["event: response.output_text.delta\ndata: {not json\n\n"])
-      assert(malformed.error._tag === "OutputDecodeError")
-      assert.include(malformed.error.raw, "{not json")
+      const [malformed, warnings] = yield* withWarnings(outcome(["event: response.output_text.delta\ndata: {not json\n\n"]))
+      assert.strictEqual(malformed.error._tag, "StreamTruncatedError")
+      assert.deepStrictEqual(skippedCounts(warnings), [1])
+      assert.include(warnings[0]!.message, "{not json")
       const shaped = yield* outcome([ev("response.output_text.delta", { delta: 42 })])
       assert(shaped.error._tag === "OutputDecodeError")
       assert.include(shaped.error.detail, "not a string")

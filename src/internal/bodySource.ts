@@ -41,6 +41,7 @@ export const readerOf = (response: HttpClientResponse.HttpClientResponse): Effec
  * every network chunk that has arrived to the parser and gives what it
  * produced, so one array of ChatChunks per read, never an Effect per event.
  * `failed` is the error of a body that failed before the parser's terminal event.
+ * Events the parser skipped (`StreamParser.skipped`) are reported as they are found.
  */
 export const bodySource = (
   parser: StreamParser,
@@ -61,10 +62,15 @@ export const bodySource = (
     }
     return Effect.succeed(out)
   }
+  // Events the parser skipped (not JSON) and reported so far: checked once per read, not per event.
+  let skipped = 0
   const settle = (out: Array<ChatChunk>, failure: LlmError | undefined) => {
     if (failure !== undefined) pending = failure
-    if (Arr.isArrayNonEmpty(out)) return batch(out)
-    return pull
+    const next = Arr.isArrayNonEmpty(out) ? batch(out) : pull
+    const counter = parser.skipped
+    if (counter === undefined || counter.count === skipped) return next
+    skipped = counter.count
+    return Effect.andThen(counter.report, next)
   }
   const bodyFailed = (error: HttpClientError.HttpClientError): Pull.Pull<never, LlmError> => {
     ended = true
@@ -86,8 +92,7 @@ export const bodySource = (
         const out: Array<ChatChunk> = []
         if (parts === undefined) {
           ended = true
-          pending = parser.end(out)
-          return Arr.isArrayNonEmpty(out) ? batch(out) : pull
+          return settle(out, parser.end(out))
         }
         for (const bytes of parts) {
           const failure = parser.push(bytes, out)

@@ -33,6 +33,7 @@ import {
 } from "../LlmError.js"
 import type { Credentials } from "../ProviderClient.js"
 import * as RetryAfter from "./retryAfter.js"
+import type { SkippedEvents } from "./skippedEvents.js"
 import { isLiveClock, maxTimerMillis, timeoutFail } from "./timeout.js"
 import * as BodySource from "./bodySource.js"
 import { type ChunkSource, startingWith } from "./chunkSource.js"
@@ -46,7 +47,9 @@ import { type Deadline, DeadlineExceeded } from "./undiciExchange.js"
  */
 export interface StreamParser {
   readonly done: boolean
-  /** The error of a body that failed mid-way; `Transport.transportError` when absent. */
+  /** Events skipped because they were not JSON (reported by the body's reader); absent until the first. */
+  readonly skipped?: SkippedEvents | undefined
+  /** The error of a body that failed mid-way (`responseStarted`); `Transport.transportError` when absent. */
   transportError?(detail: string): TransportError
   push(bytes: Uint8Array, out: Array<ChatChunk>): LlmError | undefined
   end(out: Array<ChatChunk>): LlmError | undefined
@@ -149,7 +152,7 @@ export interface Transport {
   ) => LlmError
   /** An `OutputDecodeError` with the raw text shortened. */
   readonly decodeError: (call: Call, detail: string, raw: string, requestId?: string | undefined) => OutputDecodeError
-  /** A `TransportError` for a body that failed mid-way, with the key scrubbed from the detail. */
+  /** A `TransportError` for a body that failed mid-way (`responseStarted`), with the key scrubbed from the detail. */
   readonly transportError: (call: Call, cause: unknown) => TransportError
 }
 
@@ -281,13 +284,22 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
     return head
   }
 
-  const transportError = (call: Call, cause: unknown) =>
-    new TransportError({ provider, model: call.model, detail: scrub(causeText(cause), call.credentials) })
+  // `responseStarted`: a body that failed mid-way; the provider was reached, its response had begun.
+  const transportFailure = (call: Call, detail: string, responseStarted: boolean) =>
+    new TransportError({
+      provider,
+      model: call.model,
+      detail: scrub(detail, call.credentials),
+      ...(responseStarted ? { responseStarted } : {})
+    })
 
-  const requestTransportError = (call: Call) => (error: HttpClientError.HttpClientError): LlmError =>
+  const transportError = (call: Call, cause: unknown) => transportFailure(call, causeText(cause), true)
+
+  /** The error of a request that failed (`responseStarted`: while its body was read). */
+  const httpTransportError = (call: Call, responseStarted: boolean) => (error: HttpClientError.HttpClientError): LlmError =>
     error.cause instanceof DeadlineExceeded
       ? timeoutError(call)()
-      : transportError(call, `${error.reason._tag}: ${causeText(error.cause ?? error)}`)
+      : transportFailure(call, `${error.reason._tag}: ${causeText(error.cause ?? error)}`, responseStarted)
 
   const timeoutError = (call: Call) => () => new TimeoutError({ provider, model: call.model, timeout: call.timeout })
 
@@ -342,7 +354,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
             : HttpClientRequest.setHeaders(call.request, timedAuth(call.credentials.key, nowMillis)),
           deadline
         ),
-        requestTransportError(call)
+        httpTransportError(call, false)
       ),
       (response) =>
         isOk(response.status)
@@ -363,7 +375,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
     })
 
   const readJson: Transport["readJson"] = (call, { clock, response, startMillis }) =>
-    Effect.flatMap(Effect.mapError(response.text, requestTransportError(call)), (text) => {
+    Effect.flatMap(Effect.mapError(response.text, httpTransportError(call, true)), (text) => {
       let body: unknown
       try {
         // JSON.parse skips the blank lines some servers send while a request waits.

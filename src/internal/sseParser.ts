@@ -3,13 +3,15 @@
  * than `maxEventSize` as `OutputDecodeError`, and nothing read once the
  * terminal event was seen. A subclass keeps only its events and how a body
  * that ended without the terminal event finishes. `JsonSseParser` adds what a
- * format whose every event is one JSON object shares: data that is not one, or
- * that is the wrong shape, as `OutputDecodeError`.
+ * format whose every event is one JSON object shares: data that is not JSON
+ * skipped and counted (`SkippedEvents`), data that is not an object, or that is
+ * the wrong shape, as `OutputDecodeError`.
  */
 import type { ChatChunk } from "../ChatChunk.js"
 import { type LlmError, OutputDecodeError } from "../LlmError.js"
 import * as Sse from "../Sse.js"
 import type { StreamParser } from "./providerHttp.js"
+import { SkippedEvents } from "./skippedEvents.js"
 import { isRecord, type JsonRecord, ShapeError } from "./providers/wire.js"
 
 /** The fields every error of a stream carries. */
@@ -23,6 +25,8 @@ export abstract class SseParser implements StreamParser {
   private readonly sse: Sse.Decoder
   /** The terminal event was seen and the closing chunks were emitted; the rest of the body is drained unread. */
   done = false
+  /** Events whose data was not JSON, skipped; made at the first one (see `skip`). */
+  skipped: SkippedEvents | undefined = undefined
 
   constructor(maxEventSize: number | undefined) {
     this.sse = Sse.makeDecoder(maxEventSize === undefined ? undefined : { maxEventSize })
@@ -61,6 +65,11 @@ export abstract class SseParser implements StreamParser {
 
   protected abstract errorFields(): ErrorFields
 
+  /** Counts an event whose data is not JSON; the stream goes on. */
+  protected skip(data: string): undefined {
+    return (this.skipped ??= new SkippedEvents(() => this.errorFields())).skip(data)
+  }
+
   private tooLarge(error: unknown): LlmError {
     if (!(error instanceof Sse.SseEventTooLargeError)) throw error
     return new OutputDecodeError({
@@ -75,15 +84,16 @@ export abstract class SseParser implements StreamParser {
 export abstract class JsonSseParser extends SseParser {
   /**
    * Reads one event's data: `readEvent` gets it as a JSON object; data that is
-   * not one, or that `readEvent` finds the wrong shape (it throws `ShapeError`),
-   * fails the stream with `decodeError`.
+   * not JSON is skipped and counted; data that is not an object, or that
+   * `readEvent` finds the wrong shape (it throws `ShapeError`), fails the stream
+   * with `decodeError`.
    */
   protected jsonEvent(data: string, out: Array<ChatChunk>): LlmError | undefined {
     let value: unknown
     try {
       value = JSON.parse(data)
     } catch {
-      return this.decodeError("a stream event is not JSON", data)
+      return this.skip(data)
     }
     if (!isRecord(value)) return this.decodeError("a stream event is not a JSON object", data)
     try {

@@ -40,9 +40,23 @@
  *                       code=insufficient_quota, which sends no retry headers)
  * html=<400-599>        an HTML error page (text/html), as proxies send
  * empty=<400-599>       the status with an empty body
- * reset=<n>             after n chunks the socket is reset (no terminal chunk);
+ * down=<ms>             for ms milliseconds an error in the format's JSON error shape,
+ *                       then normal replies; params: status=<400-599> (default 503)
+ *                       since=start (the window opens when the simulator starts, the
+ *                       default) | first (when the first request carrying this exact
+ *                       fault value arrives)
+ * silent=<ms>|forever   the request is read and nothing is sent (no headers) for ms
+ *                       milliseconds, then the normal reply; `forever`: never answered,
+ *                       streamed or not, until the client gives up
+ * first-token=<ms>      a stream's headers go out at once (with the `platform`
+ *                       server, with the first chunk), its first chunk ms milliseconds
+ *                       later (on top of `timeToFirstToken`), the rest paced as
+ *                       usual; a non-streamed reply is delayed by ms
+ * reset=<n>             after n chunks the socket is reset (no terminal chunk): the
+ *                       stream is cut mid-way, after its headers;
  *                       a non-streamed request gets its connection reset unanswered
- * malformed=<n>         after n chunks one event `data: {not json`, then the rest;
+ * malformed=<n>         after n chunks one event that is not JSON (`data: {not json`,
+ *                       in each format's framing), then the rest;
  *                       a non-streamed request gets half of its JSON body
  * truncate=<n>          after n chunks the body ends cleanly, with no finish_reason
  *                       and no [DONE]; a non-streamed request gets half of its body
@@ -60,7 +74,9 @@
  *                       the tools and answers plain words; the reply is
  *                       otherwise normal, streamed or not
  * ```
- * A chunk is one `data:` event, the first (`role`) chunk included. An unknown
+ * A chunk is one `data:` event (one line of Ollama's NDJSON), the first (`role`)
+ * chunk included; every wire format has its malformed event. Times are read from
+ * the simulator's `Clock`. An unknown
  * kind, parameter or value is answered with 400 naming the header value.
  *
  * ## Per-request headers
@@ -177,6 +193,17 @@ export type Fault =
   }
   | { readonly _tag: "Html"; readonly status: number }
   | { readonly _tag: "Empty"; readonly status: number }
+  | {
+    readonly _tag: "Down"
+    /** Milliseconds the window lasts. */
+    readonly ms: number
+    readonly status: number
+    /** When the window opens: the simulator's start, or the first request carrying this fault. */
+    readonly since: "start" | "first"
+  }
+  /** `ms` undefined: never answered. */
+  | { readonly _tag: "Silent"; readonly ms: number | undefined }
+  | { readonly _tag: "FirstToken"; readonly ms: number }
   | { readonly _tag: "Reset"; readonly after: number }
   | { readonly _tag: "Malformed"; readonly after: number }
   | { readonly _tag: "Truncate"; readonly after: number }

@@ -8,6 +8,7 @@ import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
 import * as Message from "../../src/Message.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
 import { awaitStats, fault, withSimulator } from "../utils/openAiChatSimulator.js"
 import * as AdapterE2e from "../utils/adapterE2e.js"
 
@@ -138,7 +139,7 @@ describe("OpenAiChat errors from the simulator", () => {
 describe("OpenAiChat faults from the simulator", () => {
   AdapterE2e.itMapsAResetMidStream(suite, { fault: "reset=5", maxChunks: 4 }, (error) => assert.strictEqual(error.provider, "openai"))
 
-  AdapterE2e.itMapsAMalformedEvent(suite, ({ whole }) => assert.isAbove(whole.raw.length, 0))
+  AdapterE2e.itSkipsAMalformedEvent(suite, ({ whole }) => assert.isAbove(whole.raw.length, 0))
 
   it.live("a stream cut before [DONE] and any finish reason -> StreamTruncatedError", () =>
     withSimulator({}, ({ client }) =>
@@ -147,9 +148,24 @@ describe("OpenAiChat faults from the simulator", () => {
         const error = yield* Effect.flip(ChatChunk.collect(chat.chatStream(hello, credentials)))
         assert(error._tag === "StreamTruncatedError")
         assert.strictEqual(error.model, "gpt-4o-mini")
-        // Half a body under the full content-length, then a reset.
+        // Half a body under the full content-length, then a reset: reached, then broken.
         const whole = yield* Effect.flip(chat.chat(hello, credentials))
-        assert.strictEqual(whole._tag, "TransportError")
+        assert(whole._tag === "TransportError")
+        assert.isTrue(whole.responseStarted)
+        assert.include(whole.message, "broke the connection after the response had started")
+      })))
+
+  it.live("a host that refuses the connection -> TransportError: could not be reached", () =>
+    withSimulator({}, ({ client, simulator }) =>
+      Effect.gen(function*() {
+        // A port that was just free: nothing listens on it.
+        const closed = yield* Effect.scoped(Effect.map(Simulator.make(), (other) => other.url))
+        const chat = yield* client({ baseUrl: `${closed}/v1` })
+        const error = yield* Effect.flip(chat.chat(hello, credentials))
+        assert(error._tag === "TransportError")
+        assert.isUndefined(error.responseStarted)
+        assert.include(error.message, "could not be reached")
+        assert.notStrictEqual(closed, simulator.url)
       })))
 
   it.live("each error shape inside a 200 stream fails the stream", () =>

@@ -600,12 +600,92 @@ for (const server of ["node", "platform"] as const) {
         expect(stats).toMatchObject({ clientClosed: 1, inFlight: 0 })
       }))
 
+    it.live("never answers a silent=forever request, streamed or not; silent=<ms> answers after the wait", () =>
+      Effect.gen(function*() {
+        const sim = yield* start()
+        for (const stream of [true, false]) {
+          const silent = yield* Effect.flip(
+            call(sim, { ...request, stream }, { "x-simulator-fault": "silent=forever" }, { signal: AbortSignal.timeout(150) })
+          )
+          // No headers arrived: fetch itself was aborted, not the body read.
+          expect(String(silent)).toContain("TimeoutError")
+        }
+        const started = performance.now()
+        const late = yield* fault(sim, "silent=80", true)
+        expect(performance.now() - started).toBeGreaterThanOrEqual(75)
+        expect(assemble(late.text).done).toBe(true)
+        const stats = yield* sim.stats.pipe(
+          Effect.filterOrFail((s) => s.inFlight === 0),
+          Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo({ duration: "2 seconds" })))
+        )
+        expect(stats.clientClosed).toBe(2)
+      }))
+
+    it.live("sends a stream's headers at once and its first token after first-token=<ms>", () =>
+      Effect.gen(function*() {
+        const sim = yield* start()
+        const timing = yield* Effect.promise(async () => {
+          const started = performance.now()
+          const response = await fetch(`${sim.url}/v1/chat/completions`, {
+            method: "POST",
+            headers: { "content-type": "application/json", "x-simulator-fault": "first-token=150" },
+            body: JSON.stringify({ ...request, stream: true })
+          })
+          const headersMs = performance.now() - started
+          const text = await response.text()
+          return { headersMs, totalMs: performance.now() - started, text }
+        })
+        // The platform server sends a stream's headers with its first chunk.
+        if (server === "node") expect(timing.headersMs).toBeLessThan(140)
+        expect(timing.totalMs).toBeGreaterThanOrEqual(145)
+        expect(assemble(timing.text).done).toBe(true)
+        const started = performance.now()
+        expect((yield* fault(sim, "first-token=60")).status).toBe(200)
+        expect(performance.now() - started).toBeGreaterThanOrEqual(55)
+      }))
+
+    it.effect("is down for a window from its start, or from the first request carrying the fault, then healthy", () =>
+      Effect.gen(function*() {
+        const sim = yield* start({ fault: "down=60000" })
+        const first = yield* post(sim, { ...request, stream: true })
+        expect(first.status).toBe(503)
+        expect(json(first).error.type).toBe("server_error")
+        yield* TestClock.adjust("59 seconds")
+        expect((yield* post(sim, request)).status).toBe(503)
+        yield* TestClock.adjust("1 second")
+        expect(assemble((yield* post(sim, { ...request, stream: true })).text).done).toBe(true)
+
+        // Opened by the first request that carries the value, in the status asked for.
+        const marked = "down=10000;since=first;status=502"
+        expect((yield* fault(sim, marked)).status).toBe(502)
+        yield* TestClock.adjust("9 seconds")
+        expect((yield* fault(sim, marked)).status).toBe(502)
+        // Another value is another window.
+        expect((yield* fault(sim, "down=10000; since=first")).status).toBe(503)
+        yield* TestClock.adjust("1 second")
+        expect((yield* fault(sim, marked)).status).toBe(200)
+        // From the start: the window (60 s) is long over.
+        expect((yield* fault(sim, "down=60000")).status).toBe(200)
+      }))
+
     it.effect("applies a default fault from the options, and names a bad header value", () =>
       Effect.gen(function*() {
         const sim = yield* start({ fault: "status=500" })
         expect((yield* post(sim, request)).status).toBe(500)
         expect((yield* fault(sim, "truncate=1", true)).status).toBe(200)
-        for (const value of ["explode=1", "status=200", "reset=x", "stream-error=1;shape=grpc", "reset=1;after=2"]) {
+        for (
+          const value of [
+            "explode=1",
+            "status=200",
+            "reset=x",
+            "stream-error=1;shape=grpc",
+            "reset=1;after=2",
+            "silent=soon",
+            "first-token=-1",
+            "down=1000;status=200",
+            "down=1000;since=later"
+          ]
+        ) {
           const answer = yield* fault(sim, value)
           expect(answer.status).toBe(400)
           expect(json(answer).error).toMatchObject({ param: "x-simulator-fault", code: "invalid_simulator_fault" })

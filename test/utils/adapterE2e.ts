@@ -24,6 +24,7 @@ import * as RateLimiter from "../../src/RateLimiter.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { awaitStats } from "./openAiChatSimulator.js"
+import { skippedCounts, withWarnings } from "./warnings.js"
 
 /** What a test body gets: the simulator, and clients of it (extra options select faults, timeouts...). */
 export interface AdapterEnv<Options> {
@@ -228,26 +229,38 @@ export const resetMidStreamIsTransportError = (
     assert(Result.isFailure(exit))
     assert(exit.failure._tag === "TransportError")
     noKeyAssertion(expected.key)(exit.failure)
+    // The provider was reached: the error says the connection broke, not that it could not be reached.
+    assert.isTrue(exit.failure.responseStarted)
+    assert.include(exit.failure.message, "broke the connection after the response had started")
+    assert.notInclude(exit.failure.message, "could not be reached")
     if (expected.maxChunks !== undefined) assert.isAtMost(seen.length, expected.maxChunks)
     assert.isFalse(seen.some((c) => c._tag === "Finish"))
+    // A non-streamed request is reset before any response.
     const whole = yield* failureOf(chat, request, credentials)
-    assert.strictEqual(whole._tag, "TransportError")
+    assert(whole._tag === "TransportError")
+    assert.isUndefined(whole.responseStarted)
     return exit.failure
   })
 
 /**
- * A malformed event (a client with the `malformed=N` fault) is an `OutputDecodeError` carrying the
- * raw text, streamed and whole. Returns both errors.
+ * A malformed event (a client with the `malformed=N` fault) inside an otherwise healthy stream is
+ * skipped and counted: the streamed answer is the whole reply, as `healthy` (a client without the
+ * fault) streams it, with one warning that counts one skipped event; a non-streamed body that is not
+ * JSON is still an `OutputDecodeError` carrying the raw text. Returns both outcomes.
  */
-export const malformedEventIsOutputDecodeError = (
+export const malformedEventIsSkipped = (
   chat: ProviderClient.Service,
+  healthy: ProviderClient.Service,
   request: Request,
   credentials: Credentials
 ) =>
   Effect.gen(function*() {
-    const streamed = yield* Effect.flip(ChatChunk.collect(chat.chatStream(request, credentials)))
-    assert(streamed._tag === "OutputDecodeError")
-    assert.include(streamed.raw, "{not json")
+    const [streamed, warnings] = yield* withWarnings(ChatChunk.collect(chat.chatStream(request, credentials)))
+    const expected = yield* ChatChunk.collect(healthy.chatStream(request, credentials))
+    assert.deepStrictEqual(comparable(streamed), comparable(expected))
+    assert.isAbove(streamed.text.length, 0)
+    assert.deepStrictEqual(skippedCounts(warnings), [1])
+    assert.strictEqual(warnings[0]!.annotations["provider"], streamed.provider)
     const whole = yield* failureOf(chat, request, credentials)
     assert(whole._tag === "OutputDecodeError")
     return { streamed, whole }
@@ -342,7 +355,7 @@ export const itMapsThePerKeyRateLimit = (suite: AdapterSuite) =>
 
 /**
  * Registers: a reset mid-stream (`fault`, e.g. `reset=5`, over a 20-token reply) is a TransportError
- * after at most `maxChunks` chunks; `andThen` checks more of the stream's error.
+ * (`responseStarted`, saying the connection broke) after at most `maxChunks` chunks; `andThen` checks more of the stream's error.
  */
 export const itMapsAResetMidStream = (
   suite: AdapterSuite,
@@ -357,16 +370,20 @@ export const itMapsAResetMidStream = (
           maxChunks: options.maxChunks
         })).pipe(Effect.map(andThen))))
 
-/** Registers: a malformed event (`malformed=3`) is an OutputDecodeError with the raw text; `andThen` checks more. */
-export const itMapsAMalformedEvent = (
+/**
+ * Registers: a malformed event (`malformed=3`) in a healthy stream is skipped and counted, the answer
+ * whole; a non-streamed body that is not JSON is an OutputDecodeError; `andThen` checks more.
+ */
+export const itSkipsAMalformedEvent = (
   suite: AdapterSuite,
-  andThen: (errors: { readonly streamed: LlmError.OutputDecodeError; readonly whole: LlmError.OutputDecodeError }) => void =
-    () => {}
+  andThen: (outcome: { readonly streamed: ChatResponse; readonly whole: LlmError.OutputDecodeError }) => void = () => {}
 ) =>
-  it.live("a malformed event -> OutputDecodeError with the raw text", () =>
+  it.live("a malformed event in a healthy stream is skipped and counted; a malformed body -> OutputDecodeError", () =>
     suite.withClient({}, ({ client }) =>
-      Effect.flatMap(client(simulatorFault("malformed=3")), (chat) =>
-        malformedEventIsOutputDecodeError(chat, suite.request, credentialsOf(suite))).pipe(Effect.map(andThen))))
+      Effect.gen(function*() {
+        const chat = yield* client(simulatorFault("malformed=3"))
+        return yield* malformedEventIsSkipped(chat, yield* client(), suite.request, credentialsOf(suite))
+      }).pipe(Effect.map(andThen))))
 
 /** Registers: interrupting a stream's consumer mid-reply closes the connection. */
 export const itClosesTheConnectionOnInterruption = (suite: AdapterSuite) =>

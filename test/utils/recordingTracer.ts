@@ -1,11 +1,13 @@
 /**
- * A tracer that records each span's name and attributes, for tests of what spans carry.
+ * A tracer that records each span's name, attributes and events, for tests of what spans carry.
  */
 import * as Tracer from "effect/Tracer"
 
 export interface RecordedSpan {
   readonly name: string
   readonly attributes: Map<string, unknown>
+  /** The span's events, in order. */
+  readonly events: Array<{ readonly name: string; readonly attributes: Record<string, unknown> }>
 }
 
 /** A fresh tracer and the spans it has recorded so far, in the order they started. */
@@ -14,7 +16,8 @@ export const recordingTracer = (): { readonly tracer: Tracer.Tracer; readonly sp
   const tracer = Tracer.make({
     span: ({ annotations, kind, links, name, parent, sampled, startTime }) => {
       const attributes = new Map<string, unknown>()
-      spans.push({ name, attributes })
+      const events: RecordedSpan["events"] = []
+      spans.push({ name, attributes, events })
       return {
         _tag: "Span",
         name,
@@ -31,7 +34,9 @@ export const recordingTracer = (): { readonly tracer: Tracer.Tracer; readonly sp
         attribute: (key, value) => {
           attributes.set(key, value)
         },
-        event: () => {},
+        event: (eventName, _startTime, eventAttributes = {}) => {
+          events.push({ name: eventName, attributes: eventAttributes })
+        },
         addLinks: () => {}
       }
     }

@@ -45,11 +45,32 @@ const requestIdHeaders = (format: Gate, id: number): Record<string, string> => (
   [format.requestIdHeader ?? "x-request-id"]: `req_sim${id}`
 })
 
-/** The engine of one simulator: its request ids, its parsed faults and its rate-limit buckets. */
-export const makeEngine = (config: Config) => {
+/**
+ * The engine of one simulator: its request ids, its parsed faults, its
+ * rate-limit buckets and its `down` windows (`startedAt`: the simulator's start, on its `Clock`).
+ */
+export const makeEngine = (config: Config, startedAt: number) => {
   const parseFaultCached = makeCachedParser()
   const rateLimit = makeRateLimit(config.requestsPerMinute)
   let nextId = 1
+  /** When each `down` fault value (`""` for the options' fault) was first seen, for `since=first`; bounded. */
+  const firstSeen = new Map<string, number>()
+
+  /** Whether a `down` fault's window is open at `now`. */
+  const isDown = (fault: Extract<Fault, { readonly _tag: "Down" }>, value: string, now: number): boolean => {
+    let opened = startedAt
+    if (fault.since === "first") {
+      const seen = firstSeen.get(value)
+      if (seen === undefined) {
+        if (firstSeen.size > 256) firstSeen.clear()
+        firstSeen.set(value, now)
+        opened = now
+      } else {
+        opened = seen
+      }
+    }
+    return now < opened + fault.ms
+  }
 
   const errorPlan = (format: Gate, error: ApiError, headers: Record<string, string>): Plan => {
     const { body, status } = format.renderError(error)
@@ -108,6 +129,10 @@ export const makeEngine = (config: Config) => {
         return { _tag: "Body", status: fault.status, headers: out, body: htmlPage(fault.status), delayMs: 0 }
       case "Empty":
         return { _tag: "Body", status: fault.status, headers: out, body: "", delayMs: 0 }
+      case "Down":
+        return isDown(fault, typeof faultText === "string" ? faultText : "", now)
+          ? errorPlan(format, { _tag: "Injected", fault: { _tag: "Status", status: fault.status } }, out)
+          : undefined
       default:
         return fault
     }
@@ -196,10 +221,14 @@ export const makeEngine = (config: Config) => {
     const meta: ReplyMeta = { id: `${format.idPrefix}sim${id}`, created: Math.floor(now / 1000), model: prompt.model }
 
     if (decoded.stream) {
+      if (fault?._tag === "Silent" && fault.ms === undefined) return { _tag: "Hang" }
       out["content-type"] = format.streamContentType
       out["cache-control"] = "no-cache"
       const { end, parts, then } = faultStream(format, meta, format.renderStream(reply, meta, decoded.extra), fault)
-      return streamPlan(config, out, parts, end, then)
+      const pacing = fault?._tag === "FirstToken"
+        ? { ttftMs: config.ttftMs + fault.ms, tokenGapMs: config.tokenGapMs }
+        : config
+      return streamPlan(pacing, out, parts, end, then, fault?._tag === "Silent" ? fault.ms ?? 0 : 0)
     }
 
     // A non-streamed reply takes as long as its stream would have.

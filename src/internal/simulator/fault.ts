@@ -9,7 +9,20 @@ import type { Plan } from "./plan.js"
 /** The request header that selects a fault. */
 export const faultHeader = "x-simulator-fault"
 
-const faultKinds = ["status", "html", "empty", "reset", "malformed", "truncate", "stream-error", "stall", "output"] as const
+const faultKinds = [
+  "status",
+  "html",
+  "empty",
+  "down",
+  "silent",
+  "first-token",
+  "reset",
+  "malformed",
+  "truncate",
+  "stream-error",
+  "stall",
+  "output"
+] as const
 
 /** Parses an `x-simulator-fault` value; a `string` result is the reason it is invalid. */
 export const parseFault = (value: string): Fault | string => {
@@ -42,6 +55,10 @@ export const parseFault = (value: string): Fault | string => {
     const n = Number(raw)
     return /^\d{1,6}$/.test(raw) ? n : `"${kind}" needs a number of chunks (0 or more), got "${raw}"`
   }
+  const millis = (text: string | undefined = raw): number | string => {
+    const n = Number(text)
+    return text !== undefined && /^\d{1,9}$/.test(text) ? n : `"${kind}" needs milliseconds (0 or more), got "${text}"`
+  }
   switch (kind as (typeof faultKinds)[number]) {
     case "status": {
       const bad = allowed(["code", "type", "message", "retry-after"])
@@ -62,6 +79,33 @@ export const parseFault = (value: string): Fault | string => {
       const s = status()
       if (typeof s === "string") return s
       return { _tag: kind === "html" ? "Html" : "Empty", status: s }
+    }
+    case "down": {
+      const bad = allowed(["status", "since"])
+      if (bad !== undefined) return bad
+      const ms = millis()
+      if (typeof ms === "string") return ms
+      const statusText = param("status") ?? "503"
+      const n = Number(statusText)
+      if (!(/^\d{3}$/.test(statusText) && n >= 400 && n <= 599)) {
+        return `"down" needs a status from 400 to 599, got "${statusText}"`
+      }
+      const since = param("since") ?? "start"
+      if (since !== "start" && since !== "first") return `unknown since "${since}" (expected start, first)`
+      return { _tag: "Down", ms, status: n, since }
+    }
+    case "silent": {
+      const bad = allowed([])
+      if (bad !== undefined) return bad
+      if (raw === "forever") return { _tag: "Silent", ms: undefined }
+      const ms = millis()
+      return typeof ms === "string" ? `"silent" needs milliseconds or forever, got "${raw}"` : { _tag: "Silent", ms }
+    }
+    case "first-token": {
+      const bad = allowed([])
+      if (bad !== undefined) return bad
+      const ms = millis()
+      return typeof ms === "string" ? ms : { _tag: "FirstToken", ms }
     }
     case "reset":
     case "malformed":
@@ -115,7 +159,7 @@ export const makeCachedParser = (): (value: string) => Fault | string => {
 }
 
 /** The faults that change a reply's delivery rather than replace it. */
-export type ReplyFault = Exclude<Fault, { readonly _tag: "Status" | "Html" | "Empty" | "Output" }>
+export type ReplyFault = Exclude<Fault, { readonly _tag: "Status" | "Html" | "Empty" | "Down" | "Output" }>
 
 /** A fault the gate lets through: one that changes the reply's delivery or its content. */
 export type Admitted = ReplyFault | Extract<Fault, { readonly _tag: "Output" }>
@@ -134,7 +178,9 @@ export const faultStream = (
   { events, tail }: RenderedStream,
   fault: ReplyFault | undefined
 ): FaultedStream => {
-  if (fault === undefined) return { parts: events, end: tail, then: "end" }
+  if (fault === undefined || fault._tag === "Silent" || fault._tag === "FirstToken") {
+    return { parts: events, end: tail, then: "end" }
+  }
   const before = events.slice(0, fault.after)
   switch (fault._tag) {
     case "Malformed":
@@ -160,6 +206,10 @@ export const bodyPlan = (
 ): Plan => {
   out["content-type"] = "application/json"
   if (fault === undefined) return { _tag: "Body", status: 200, headers: out, body: text, delayMs }
+  if (fault._tag === "Silent") {
+    return fault.ms === undefined ? { _tag: "Hang" } : { _tag: "Body", status: 200, headers: out, body: text, delayMs: delayMs + fault.ms }
+  }
+  if (fault._tag === "FirstToken") return { _tag: "Body", status: 200, headers: out, body: text, delayMs: delayMs + fault.ms }
   const half = text.slice(0, text.length >> 1)
   switch (fault._tag) {
     case "Malformed":

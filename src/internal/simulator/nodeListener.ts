@@ -74,12 +74,13 @@ export const nodeListener = (
         return later(res, Effect.andThen(sleep(latency + plan.delayMs), Effect.sync(() => writeBody(res, plan))))
       case "Stream": {
         const only = plan.groups.length === 1 ? plan.groups[0]! : undefined
-        if (latency === 0 && only !== undefined && only.delayMs === 0 && plan.then === "end") {
+        const before = latency + plan.delayMs
+        if (before === 0 && only !== undefined && only.delayMs === 0 && plan.then === "end") {
           // The fast path: the whole stream as one chunked body.
           res.writeHead(200, plan.headers)
           return res.end(only.text)
         }
-        return later(res, latency > 0 ? Effect.andThen(sleep(latency), writeStream(res, plan)) : writeStream(res, plan))
+        return later(res, before > 0 ? Effect.andThen(sleep(before), writeStream(res, plan)) : writeStream(res, plan))
       }
       case "Truncated":
         return later(

@@ -25,10 +25,11 @@ export type Plan =
     readonly body: string
     readonly delayMs: number
   }
-  /** A chunked 200 body written in groups, then ended, reset, or left hanging. */
+  /** A chunked 200 body written in groups after `delayMs` (before the headers), then ended, reset, or left hanging. */
   | {
     readonly _tag: "Stream"
     readonly headers: Record<string, string>
+    readonly delayMs: number
     readonly groups: ReadonlyArray<Group>
     readonly then: "end" | "reset" | "stall"
   }
@@ -51,13 +52,14 @@ export interface Pacing {
   readonly tokenGapMs: number | undefined
 }
 
-/** The events of a stream, paced, followed by `end`. */
+/** The events of a stream, paced, followed by `end`; its headers after `delayMs`. */
 export const streamPlan = (
   pacing: Pacing,
   headers: Record<string, string>,
   parts: ReadonlyArray<string>,
   end: string,
-  then: "end" | "reset" | "stall"
+  then: "end" | "reset" | "stall",
+  delayMs: number
 ): Plan => {
   const gap = pacing.tokenGapMs
   let groups: Array<Group>
@@ -68,7 +70,7 @@ export const streamPlan = (
     const last = groups[groups.length - 1]!
     groups[groups.length - 1] = { delayMs: last.delayMs, text: last.text + end }
   }
-  return { _tag: "Stream", headers, groups, then }
+  return { _tag: "Stream", headers, delayMs, groups, then }
 }
 
 export const sleep = (ms: number) => Effect.sleep(Duration.millis(ms))

@@ -50,7 +50,7 @@ export const platformApp = (
       }
       case "Stream": {
         const only = plan.groups.length === 1 ? plan.groups[0]! : undefined
-        if (only !== undefined && only.delayMs === 0 && plan.then === "end") {
+        if (plan.delayMs === 0 && only !== undefined && only.delayMs === 0 && plan.then === "end") {
           return HttpServerResponse.raw(only.text, { headers: plan.headers })
         }
         const groups = plan.then === "reset" ? plan.groups.slice(0, -1) : plan.groups
@@ -68,7 +68,8 @@ export const platformApp = (
               : Stream.empty
           )
         )
-        return HttpServerResponse.stream(body, { headers: plan.headers })
+        const response = HttpServerResponse.stream(body, { headers: plan.headers })
+        return plan.delayMs > 0 ? Effect.as(sleep(plan.delayMs), response) : response
       }
       case "Truncated":
         return Effect.andThen(

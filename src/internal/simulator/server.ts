@@ -47,11 +47,10 @@ export const start = <E>(
         if (!res.writableEnded && !closedByServer.has(res)) counters.clientClosed++
       })
     })
-    const engine = makeEngine(config)
-
     // Time is read from the Clock of the fiber that starts the simulator (a
     // TestClock in tests), synchronously in the request handlers.
     const clock = yield* Clock.Clock
+    const engine = makeEngine(config, clock.currentTimeMillisUnsafe())
     if (config.server === "node") {
       const runFork = yield* FiberSet.makeRuntime<never, void, never>()
       server.on("request", nodeListener(engine, config, clock, runFork, closing))

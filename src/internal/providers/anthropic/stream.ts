@@ -87,7 +87,8 @@ export class AnthropicStreamParser extends SseParser {
       } catch {
         // An error event whose data is not JSON still ends the stream as an error.
         if (event.event === "error") return this.context.errorOf(event.data)
-        return this.context.decodeError(`a stream event (${event.event}) is not JSON`, event.data)
+        this.skip(event.data)
+        continue
       }
       if (!isRecord(value)) return this.context.decodeError(`a stream event (${event.event}) is not a JSON object`, event.data)
       // The event name and the payload's `type` agree; a server that sends no `event:` line still has the type.

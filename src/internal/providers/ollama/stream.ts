@@ -11,6 +11,7 @@ import * as Duration from "effect/Duration"
 import type { ChatChunk, ToolCallDelta } from "../../../ChatChunk.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import * as Ndjson from "../../ndjson.js"
+import { SkippedEvents } from "../../skippedEvents.js"
 import { finishReason, isRecord, type JsonRecord, ShapeError, toolCalls, usage } from "./wire.js"
 import type * as Adapter from "../adapter.js"
 
@@ -31,6 +32,8 @@ export class OllamaStreamParser {
   private calls = 0
   /** The `done: true` line was seen and the closing chunks emitted; the rest of the body is ignored. */
   done = false
+  /** Lines that were not JSON, skipped; made at the first one. */
+  skipped: SkippedEvents | undefined = undefined
 
   constructor(private readonly context: StreamContext) {
     this.lines = new Ndjson.Decoder(context.maxLineSize)
@@ -69,7 +72,8 @@ export class OllamaStreamParser {
     try {
       value = JSON.parse(text)
     } catch {
-      return this.context.decodeError("a stream line is not JSON", text)
+      this.skipped ??= new SkippedEvents(() => ({ provider: this.context.provider, model: this.model }))
+      return this.skipped.skip(text)
     }
     if (!isRecord(value)) return this.context.decodeError("a stream line is not a JSON object", text)
     const error = value["error"]

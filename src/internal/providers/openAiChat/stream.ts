@@ -83,7 +83,7 @@ export class ChatStreamParser extends JsonSseParser {
 
   /** The body failed to arrive (a reset mid-stream). */
   transportError(detail: string): TransportError {
-    return new TransportError({ ...this.errorFields(), detail })
+    return new TransportError({ ...this.errorFields(), detail, responseStarted: true })
   }
 
   protected errorFields(): ErrorFields {

@@ -110,7 +110,8 @@ export class ResponsesStreamParser extends SseParser {
         value = JSON.parse(data)
       } catch {
         if (event.event === "error") return this.context.errorOf(data)
-        return this.context.decodeError("a stream event is not JSON", data)
+        this.skip(data)
+        continue
       }
       if (!isRecord(value)) return this.context.decodeError("a stream event is not a JSON object", data)
       try {

@@ -1,0 +1,61 @@
+/**
+ * Stream events that were not JSON, skipped instead of failing the stream: a
+ * single malformed event inside an otherwise healthy stream (DESIGN.md,
+ * Failover semantics). A stream parser makes one at its first such event (a
+ * healthy stream allocates nothing) and counts them as it reads; the body's
+ * reader (`bodySource`) reports each new one as a warning log and a span
+ * event. The answer still has to end with its terminal event, or the parser
+ * fails it with `StreamTruncatedError`.
+ */
+import * as Effect from "effect/Effect"
+
+/** The characters of a skipped event's data that a warning shows: enough to recognise it, not a body. */
+const maxExcerpt = 40
+
+/** Who answered the stream, for the warning. */
+export interface Source {
+  readonly provider: string
+  readonly model: string
+}
+
+/** The span event a skipped event adds to the current span, if any. */
+export const spanEvent = "llm.stream.skipped_event"
+
+/** The events one stream skipped; `source` names its provider and model when one is reported. */
+export class SkippedEvents {
+  count = 0
+  private excerpt = ""
+
+  constructor(private readonly source: () => Source) {}
+
+  /** Counts an event whose data is not JSON; the stream goes on. */
+  skip(data: string): undefined {
+    this.count++
+    this.excerpt = data.length > maxExcerpt ? `${data.slice(0, maxExcerpt)}…` : data
+    return undefined
+  }
+
+  /** The warning and span event for the events skipped so far (the last one's excerpt). */
+  get report(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const { model, provider } = this.source()
+      const count = this.count
+      const warning = Effect.logWarning(
+        `${provider} (${model}): skipped a stream event that is not JSON, ${count} so far in this stream: ${
+          JSON.stringify(this.excerpt)
+        }`
+      ).pipe(Effect.annotateLogs({ provider, model, skippedEvents: count }))
+      const event = Effect.flatMap(Effect.currentSpan, (span) =>
+        Effect.clockWith((clock) =>
+          Effect.sync(() =>
+            span.event(spanEvent, clock.currentTimeNanosUnsafe(), {
+              "gen_ai.system": provider,
+              "gen_ai.request.model": model,
+              "llm.stream.skipped_events": count
+            })
+          )
+        ))
+      return Effect.andThen(warning, Effect.ignore(event))
+    })
+  }
+}
