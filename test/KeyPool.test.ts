@@ -244,26 +244,21 @@ describe("KeyPool", () => {
         yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit("1 second"))
         expect((yield* statusOf(pool, idA)).share).toBe(0)
         yield* TestClock.adjust("1 second")
-        expect((yield* statusOf(pool, idA)).share).toBe(0.1)
 
-        let scope = yield* Scope.make()
-        yield* holdMany(pool, scope, 22)
-        expect(inFlightById(yield* pool.status)).toEqual({ [idA]: 2, [idB]: 20 })
-        yield* Scope.close(scope, Exit.void)
-
-        yield* TestClock.adjust("5 seconds")
-        expect((yield* statusOf(pool, idA)).share).toBe(0.5)
-        scope = yield* Scope.make()
-        yield* holdMany(pool, scope, 30)
-        expect(inFlightById(yield* pool.status)).toEqual({ [idA]: 10, [idB]: 20 })
-        yield* Scope.close(scope, Exit.void)
-
-        yield* TestClock.adjust("5 seconds")
-        expect((yield* statusOf(pool, idA)).share).toBe(1)
-        scope = yield* Scope.make()
-        yield* holdMany(pool, scope, 20)
-        expect(inFlightById(yield* pool.status)).toEqual({ [idA]: 10, [idB]: 10 })
-        yield* Scope.close(scope, Exit.void)
+        // At each point of the warm-up: its share, then how many of `held` concurrent requests each key takes.
+        const steps = [
+          { after: "0 seconds", share: 0.1, held: 22, a: 2, b: 20 },
+          { after: "5 seconds", share: 0.5, held: 30, a: 10, b: 20 },
+          { after: "5 seconds", share: 1, held: 20, a: 10, b: 10 }
+        ] as const
+        for (const step of steps) {
+          yield* TestClock.adjust(step.after)
+          expect((yield* statusOf(pool, idA)).share).toBe(step.share)
+          const scope = yield* Scope.make()
+          yield* holdMany(pool, scope, step.held)
+          expect(inFlightById(yield* pool.status)).toEqual({ [idA]: step.a, [idB]: step.b })
+          yield* Scope.close(scope, Exit.void)
+        }
       }))
 
     it.effect("a share grows while the key holds requests, without a release or acquire of its own", () =>
