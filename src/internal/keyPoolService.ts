@@ -115,7 +115,8 @@ const outcomeOf = (settled: Settled): KeyPool.Outcome | undefined => {
 }
 
 // A hand-written pool is acquired in a scope of its own, closed by `release`.
-// It cannot be tried without waiting, so `tryTake` always says no.
+// It cannot be tried without waiting, so `tryTake` always says no, nor told
+// how long to wait, so `takeCooledBy` waits as its `acquire` does.
 const derived = (pool: KeyPool.Service): FastPath => {
   const take = Effect.flatMap(Scope.make(), (scope) =>
     Effect.map(
@@ -123,17 +124,17 @@ const derived = (pool: KeyPool.Service): FastPath => {
       (lease): KeyPool.Lease => new ScopedLease(lease, scope)
     ))
   return {
-  take,
-  tryTake: Effect.succeed(undefined),
-  takeCooledBy: () => take,
-  release: (lease, settled) => {
-    if (!(lease instanceof ScopedLease)) {
-      return Effect.die(new Error(`KeyPool ${pool.providerId}: a lease this pool did not issue was given to it`))
+    take,
+    tryTake: Effect.succeed(undefined),
+    takeCooledBy: () => take,
+    release: (lease, settled) => {
+      if (!(lease instanceof ScopedLease)) {
+        return Effect.die(new Error(`KeyPool ${pool.providerId}: a lease this pool did not issue was given to it`))
+      }
+      const outcome = settled === undefined ? undefined : outcomeOf(settled)
+      const close = Scope.close(lease.scope, Exit.void)
+      return outcome === undefined ? close : Effect.andThen(pool.report(lease.lease, outcome), close)
     }
-    const outcome = settled === undefined ? undefined : outcomeOf(settled)
-    const close = Scope.close(lease.scope, Exit.void)
-    return outcome === undefined ? close : Effect.andThen(pool.report(lease.lease, outcome), close)
-  }
   }
 }
 
