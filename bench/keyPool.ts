@@ -89,10 +89,10 @@ const scopeFloor = (pairs: number, rounds: number) =>
  */
 const heapOnly = (keys: number, pairs: number, rounds: number): number => {
   const state = Internal.makeState(`heap-${keys}`, keysOf(keys))
-  for (let i = 0; i < Math.floor(keys / 4); i++) Internal.tryAcquire(state, 0)
+  for (let i = 0; i < Math.floor(keys / 4); i++) Internal.tryAcquire(state, 0, 0)
   const run = () => {
     for (let i = 0; i < pairs; i++) {
-      const slot = Internal.tryAcquire(state, 0)
+      const slot = Internal.tryAcquire(state, 0, 0)
       if (slot._tag !== "Slot") throw new Error("no key")
       Internal.release(state, slot)
     }

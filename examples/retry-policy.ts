@@ -16,16 +16,16 @@ import * as Provider from "./_provider.js"
 
 // The layer's policy is a plain `Schedule`, so it can be wrapped like any
 // other: here to log every failed attempt, the last one (which the policy stops
-// on, and `Schedule.tap` would not see) included. At most two retries of what
-// can succeed on a second try: a rate limit at once on another key (the pool
-// holds the limited one back for its retry-after), a 5xx or a timeout after a
+// on, and `Schedule.tap` would not see) included. Two budgets of two: moves
+// to another key after a rate limit, at once (the pool holds the limited one
+// back for its retry-after), and retries of a 5xx or a timeout, after a
 // backoff from 100 ms.
 const logEveryFailure = (policy: RetryPolicy.RetryPolicy): RetryPolicy.RetryPolicy =>
   Schedule.fromStep(
     Effect.map(Schedule.toStep(policy), (step) => (now: number, error: LlmError.LlmError) =>
       Effect.andThen(Console.error(`  gpt-4o attempt failed: ${error._tag}`), step(now, error)))
   )
-const policy = logEveryFailure(RetryPolicy.make({ maxRetries: 2, baseDelay: "100 millis" }))
+const policy = logEveryFailure(RetryPolicy.make({ maxRetries: 2, maxKeyRotations: 2, baseDelay: "100 millis" }))
 
 const deployment = (model: string, retry: RetryPolicy.RetryPolicy, headers: Record<string, string> = {}) =>
   Llm.layer({ retry }).pipe(

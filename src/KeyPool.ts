@@ -5,8 +5,10 @@
  * flight divided by weight, ties going to the key picked longest ago (so idle
  * traffic rotates through every key). `acquire` is scoped: closing the scope
  * (success, failure or interruption) returns the key. `report` tells the pool
- * how a call went: a `RateLimitError` cools the key down, an `AuthError`
- * disables it, success clears its failure count.
+ * how a call went: a `RateLimitError` cools the key down (briefly, longer
+ * at each consecutive one), an `AuthError` disables it, success clears its
+ * failure count. A key back from a cooldown warms up: its share of the
+ * traffic grows over `slowStart`.
  *
  * Pools built with `layer` share one state per `providerId` through
  * `KeyPoolRegistry`, as SimpleLLMFunc's `APIKeyPool` does.
@@ -67,8 +69,26 @@ export interface Options {
   readonly providerId: string
   /** Keys, plain or with options. A key listed twice counts once (its first listing wins). */
   readonly keys: ReadonlyArray<KeyOptions | Redacted.Redacted<string> | string>
-  /** The cooldown after a `RateLimitError` without `retryAfter`. Default 30 seconds. */
-  readonly defaultCooldown?: Duration.Input
+  /**
+   * The cooldown of a key rate-limited without `retryAfter` (one with it
+   * cools for exactly that): `initial` at the first rate limit, doubled at
+   * each consecutive one up to `max`, each drawn between 80% and 120% of that
+   * (at most `max`) unless `jitter` is false; a success starts over. A rate
+   * limit reported while the key already cools (a request sent before) does
+   * not count again. Default `{ initial: "1 second", max: "30 seconds", jitter: true }`.
+   */
+  readonly rateLimitCooldown?: {
+    readonly initial?: Duration.Input
+    readonly max?: Duration.Input
+    readonly jitter?: boolean
+  }
+  /**
+   * How long a key back from a cooldown takes to reach its full share: its
+   * weight counts a tenth at first, growing in steps to all of it at the
+   * window's end, so it takes fewer concurrent requests than the others
+   * meanwhile. Default 10 seconds; 0 disables.
+   */
+  readonly slowStart?: Duration.Input
   /**
    * Default `{ _tag: "Wait", maxWait: "60 seconds" }`: a rate-limited key
    * usually frees within a minute, and a caller that slows down for it is
@@ -110,6 +130,12 @@ export interface KeyStatus {
   readonly failures: number
   /** Epoch milliseconds when the key's cooldown ends, while it is cooling down. */
   readonly coolingUntil: number | undefined
+  /**
+   * The part of its weight the key takes traffic with now: 0 while cooling
+   * or disabled, from 0.1 up to 1 while it warms up after a cooldown
+   * (`Options.slowStart`), else 1.
+   */
+  readonly share: number
   /** Why the key was disabled (an `AuthError` reason), once it is. */
   readonly disabled: string | undefined
 }
@@ -151,8 +177,8 @@ export interface Service {
    */
   readonly acquire: Effect.Effect<Lease, NoCapacityError, Scope.Scope>
   /**
-   * `RateLimitError`: cool the key down for its `retryAfter` (or the default
-   * cooldown; a cooldown is only ever extended). `AuthError`: disable the key
+   * `RateLimitError`: cool the key down for its `retryAfter` (or the
+   * exponential `rateLimitCooldown`; a cooldown is only ever extended). `AuthError`: disable the key
    * for good with the error's reason. Success: clear its failure count. Other
    * errors: count a failure. A lease from an unrelated pool is a defect.
    */
@@ -233,7 +259,7 @@ export interface RegistryService {
    * lacks (the union: a provider id names one set of interchangeable keys, so
    * give pools distinct ids when their keys are not). A key already present
    * keeps its first weight and cap, and `status` shows every key of the
-   * shared state. `defaultCooldown` and `whenExhausted` are per pool.
+   * shared state. `rateLimitCooldown`, `slowStart` and `whenExhausted` are per pool.
    */
   readonly pool: (options: Options) => Effect.Effect<Service, OptionsError>
 }

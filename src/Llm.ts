@@ -122,10 +122,22 @@ export interface Options {
   /** The model of requests that name none. Default: the provider client's default. */
   readonly model?: string
   /**
-   * The retry policy. Default: `RetryPolicy.make()` (3 retries, backoff from
-   * 500 millis). A `Router`'s half-open probe makes one attempt whatever it says.
+   * The retry policy. Default: `RetryPolicy.make()` (3 retries with backoff
+   * from 500 millis, and 3 moves to another key after a rate-limited or
+   * rejected one). A `Router`'s half-open probe makes one attempt whatever it says.
    */
   readonly retry?: RetryPolicy.RetryPolicy
+  /**
+   * How long a call waits for a rate-limited key: a key whose cooldown (its
+   * `retryAfter`, or the pool's short exponential cooldown) ends within this
+   * of the call's first rate limit is waited for on this provider; a later
+   * one is not, and the call fails at once with that `RateLimitError` (its
+   * `retryAfter` set when the provider sent one) so a `Router` moves on.
+   * Before any rate limit of its own, a call waits this long for keys that
+   * other calls left cooling, else fails with `NoCapacityError`. The pool's
+   * `whenExhausted` bounds every wait too (`Fail`: none). Default: 5 seconds.
+   */
+  readonly maxRateLimitWait?: Duration.Input
   /**
    * One bound on a call with all its retries (for a stream: until its first
    * chunk; for `embed`: each batch); past it the call fails with

@@ -136,6 +136,7 @@ export const ModelEntry = Schema.Struct({
   preset: optional(oneOf(Presets.names)),
   /** Extra headers on every request. */
   headers: optional(Schema.Record(Schema.String, Schema.String)),
+  /** Retries of a call, and apart from them moves to another key (`RetryPolicy` `maxRetries` and `maxKeyRotations`). */
   max_retries: optional(NonNegativeInt),
   /** Seconds before the first retry; later ones back off exponentially. */
   retry_delay: optional(Positive),

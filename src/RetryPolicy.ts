@@ -4,9 +4,10 @@
  * The default policy retries what can succeed on a second try (`LlmError.isRetryable`):
  * a rate-limited or rejected key is retried at once, because `Llm` reports it to the
  * key pool and the next attempt takes another key (the pool itself holds a key back
- * for its `retryAfter`); an unavailable provider, a timeout or a transport failure
+ * for its `retryAfter` or a short exponential cooldown), within a budget of key
+ * rotations of its own; an unavailable provider, a timeout or a transport failure
  * backs off exponentially with jitter, never sooner than a `retryAfter` the provider
- * sent. Everything else fails at once.
+ * sent, within the retry count. Everything else fails at once.
  *
  * @since 0.1.0
  */
@@ -28,8 +29,13 @@ export type RetryPolicy = Schedule.Schedule<unknown, LlmError>
  * @category Models
  */
 export interface Options {
-  /** Retries after the first attempt (provider.json `max_retries`). Default: 3. */
+  /** Retries after the first attempt (provider.json `max_retries`), key rotations aside. Default: 3. */
   readonly maxRetries?: number
+  /**
+   * Attempts on another key after a rate-limited or rejected one
+   * (`rotatesKey`), counted apart from `maxRetries`. Default: 3.
+   */
+  readonly maxKeyRotations?: number
   /** The first backoff delay (provider.json `retry_delay`). Default: 500 millis. */
   readonly baseDelay?: Duration.Input
   /** The longest backoff delay (a `retryAfter` may still ask for longer). Default: 30 seconds. */
@@ -105,7 +111,7 @@ export const retryAfterOf = (error: LlmError): Duration.Duration | undefined =>
  * @since 0.1.0
  * @category Constructors
  */
-export const backoff = (options?: Omit<Options, "maxRetries">): Schedule.Schedule<Duration.Duration, LlmError> => {
+export const backoff = (options?: Omit<Options, "maxRetries" | "maxKeyRotations">): Schedule.Schedule<Duration.Duration, LlmError> => {
   const base = Schedule.exponential(options?.baseDelay ?? "500 millis", options?.factor ?? 2)
   const maxDelay = Duration.fromInputUnsafe(options?.maxDelay ?? "30 seconds")
   const jittered = options?.jitter === false ? base : Schedule.jittered(base)
@@ -120,8 +126,10 @@ export const backoff = (options?: Omit<Options, "maxRetries">): Schedule.Schedul
 }
 
 /**
- * The default policy: at most `maxRetries` retries of retryable failures; key
- * rotation (rate limit, rejected key) without delay, backoff otherwise.
+ * The default policy: at most `maxKeyRotations` moves to another key after a
+ * rate limit or a rejected key, without delay; at most `maxRetries` retries
+ * of the other retryable failures, with backoff (its delays grow with those
+ * retries only). The two budgets are separate.
  *
  * @example
  * ```ts
@@ -135,10 +143,16 @@ export const backoff = (options?: Omit<Options, "maxRetries">): Schedule.Schedul
  */
 export const make = (options?: Options): RetryPolicy => {
   const maxRetries = options?.maxRetries ?? 3
-  return backoff(options).pipe(
-    Schedule.modifyDelay(({ duration, input }) => Effect.succeed(rotatesKey(input) ? Duration.zero : duration)),
+  const rotations = Schedule.recurs(options?.maxKeyRotations ?? 3)
+  const retries = backoff(options).pipe(
     Schedule.while(({ attempt, input }) => isRetryable(input) && attempt <= maxRetries)
   )
+  // Two schedules, each stepped only by its own failures, so each counts its own budget.
+  return Schedule.fromStep<LlmError, unknown, never, never, never, never>(Effect.zipWith(
+    Schedule.toStep(rotations),
+    Schedule.toStep(retries),
+    (rotate, retry) => (now: number, input: LlmError) => rotatesKey(input) ? rotate(now, input) : retry(now, input)
+  ))
 }
 
 /**

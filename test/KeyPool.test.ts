@@ -155,15 +155,60 @@ describe("KeyPool", () => {
         expect((yield* statusOf(pool, idA)).coolingUntil).toBeUndefined()
       }))
 
-    it.effect("without retryAfter the cooldown is the default: 30 seconds, or the option", () =>
+    it.effect("without retryAfter a key cools 1 s, doubling at each consecutive rate limit up to 30 s; a success starts over", () =>
       Effect.gen(function*() {
-        const standard = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
-        yield* standard.report(yield* Effect.scoped(standard.acquire), rateLimit())
-        expect((yield* statusOf(standard, idA)).coolingUntil).toBe(30_000)
+        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], rateLimitCooldown: { jitter: false } })
+        const cooldowns: Array<number> = []
+        for (let i = 0; i < 7; i++) {
+          const start = yield* Clock.currentTimeMillis
+          yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit())
+          const until = (yield* statusOf(pool, idA)).coolingUntil!
+          cooldowns.push(until - start)
+          yield* TestClock.adjust(Duration.millis(until - start))
+        }
+        expect(cooldowns).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000])
 
-        const custom = yield* KeyPool.make({ providerId: "test", keys: [keyA], defaultCooldown: "5 seconds" })
+        yield* pool.report(yield* Effect.scoped(pool.acquire), "success")
+        const start = yield* Clock.currentTimeMillis
+        yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit())
+        expect((yield* statusOf(pool, idA)).coolingUntil).toBe(start + 1_000)
+
+        const custom = yield* KeyPool.make({
+          providerId: "test",
+          keys: [keyB],
+          rateLimitCooldown: { initial: "5 seconds", max: "5 seconds", jitter: false }
+        })
+        const at = yield* Clock.currentTimeMillis
         yield* custom.report(yield* Effect.scoped(custom.acquire), rateLimit())
-        expect((yield* statusOf(custom, idA)).coolingUntil).toBe(5_000)
+        expect((yield* statusOf(custom, idB)).coolingUntil).toBe(at + 5_000)
+      }))
+
+    it.effect("rate limits reported while the key cools (requests sent before) count once", () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], rateLimitCooldown: { jitter: false } })
+        const lease = yield* Effect.scoped(pool.acquire)
+        for (let i = 0; i < 5; i++) yield* pool.report(lease, rateLimit())
+        expect((yield* statusOf(pool, idA)).coolingUntil).toBe(1_000)
+        yield* TestClock.adjust("1 second")
+        yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit())
+        expect((yield* statusOf(pool, idA)).coolingUntil).toBe(3_000)
+      }))
+
+    it.effect("by default each cooldown is jittered between 80% and 120% of its step, never past the cap", () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
+        const seen = new Set<number>()
+        for (let i = 0; i < 8; i++) {
+          const start = yield* Clock.currentTimeMillis
+          yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit())
+          const cooldown = (yield* statusOf(pool, idA)).coolingUntil! - start
+          const step = Math.min(30_000, 1_000 * 2 ** i)
+          expect(cooldown).toBeGreaterThanOrEqual(step * 0.8)
+          expect(cooldown).toBeLessThanOrEqual(Math.min(30_000, step * 1.2))
+          seen.add(cooldown / step)
+          yield* TestClock.adjust(Duration.millis(cooldown))
+        }
+        expect(seen.size).toBeGreaterThan(1)
       }))
 
     it.effect("a later, shorter cooldown does not shorten the current one; a longer one extends it", () =>
@@ -186,6 +231,68 @@ describe("KeyPool", () => {
         for (let i = 0; i < 4; i++) expect(yield* cycle(pool)).toBe(idB)
         yield* TestClock.adjust("1 second")
         expect(yield* cycle(pool)).toBe(idA)
+      }))
+  })
+
+  describe("slow start", () => {
+    const holdMany = (pool: KeyPool.Service, scope: Scope.Scope, count: number) =>
+      Effect.forEach(Array.from({ length: count }), () => hold(pool, scope), { discard: true })
+
+    it.effect("a key back from a cooldown takes a tenth of its share, growing to all of it at the window's end", () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA, keyB] })
+        yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit("1 second"))
+        expect((yield* statusOf(pool, idA)).share).toBe(0)
+        yield* TestClock.adjust("1 second")
+
+        // At each point of the warm-up: its share, then how many of `held` concurrent requests each key takes.
+        const steps = [
+          { after: "0 seconds", share: 0.1, held: 22, a: 2, b: 20 },
+          { after: "5 seconds", share: 0.5, held: 30, a: 10, b: 20 },
+          { after: "5 seconds", share: 1, held: 20, a: 10, b: 10 }
+        ] as const
+        for (const step of steps) {
+          yield* TestClock.adjust(step.after)
+          expect((yield* statusOf(pool, idA)).share).toBe(step.share)
+          const scope = yield* Scope.make()
+          yield* holdMany(pool, scope, step.held)
+          expect(inFlightById(yield* pool.status)).toEqual({ [idA]: step.a, [idB]: step.b })
+          yield* Scope.close(scope, Exit.void)
+        }
+      }))
+
+    it.effect("a share grows while the key holds requests, without a release or acquire of its own", () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA, keyB], slowStart: "9 seconds" })
+        yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit("1 second"))
+        yield* TestClock.adjust("1 second")
+        const scope = yield* Scope.make()
+        yield* holdMany(pool, scope, 11)
+        expect(inFlightById(yield* pool.status)).toEqual({ [idA]: 1, [idB]: 10 })
+        // At the window's end A counts fully: the next ten go to it alone.
+        yield* TestClock.adjust("9 seconds")
+        yield* holdMany(pool, scope, 9)
+        expect(inFlightById(yield* pool.status)).toEqual({ [idA]: 10, [idB]: 10 })
+        yield* Scope.close(scope, Exit.void)
+      }))
+
+    it.effect("slowStart 0 gives a key its full share at once; a new cooldown stops a warm-up", () =>
+      Effect.gen(function*() {
+        const off = yield* KeyPool.make({ providerId: "test", keys: [keyA, keyB], slowStart: 0 })
+        yield* off.report(yield* Effect.scoped(off.acquire), rateLimit("1 second"))
+        yield* TestClock.adjust("1 second")
+        expect((yield* statusOf(off, idA)).share).toBe(1)
+
+        const on = yield* KeyPool.make({ providerId: "other", keys: [keyC] })
+        const lease = yield* Effect.scoped(on.acquire)
+        yield* on.report(lease, rateLimit("1 second"))
+        yield* TestClock.adjust("3 seconds")
+        yield* Effect.scoped(on.acquire)
+        expect((yield* statusOf(on, idC)).share).toBe(0.2)
+        yield* on.report(lease, rateLimit("1 second"))
+        expect((yield* statusOf(on, idC)).share).toBe(0)
+        yield* on.report(lease, invalidKey)
+        expect((yield* statusOf(on, idC)).share).toBe(0)
       }))
   })
 
@@ -541,6 +648,72 @@ const outcomeOf = (command: Extract<Command, { _tag: "report" }>): KeyPool.Outco
 
 
 describe("KeyPool properties", () => {
+  const noJitter = { nextDoubleUnsafe: () => 0.5 }
+
+  effectProp(
+    "the cooldown without retryAfter runs initial, 2x, 4x ... up to the cap, and a success starts it over",
+    fc.tuple(
+      fc.integer({ min: 1, max: 5_000 }),
+      fc.integer({ min: 1, max: 100_000 }),
+      fc.array(fc.constantFrom("rateLimit" as const, "success" as const), { maxLength: 30 })
+    ),
+    ([initial, max, outcomes]) =>
+      Effect.sync(() => {
+        const cooldown = { initialMillis: initial, maxMillis: max, jitter: false }
+        const state = Internal.makeState("prop", [keyA])
+        const slot = state.slots[0]!
+        let now = 0
+        let streak = 0
+        for (const outcome of outcomes) {
+          const taken = Internal.tryAcquire(state, now, 0)
+          expect(taken).toBe(slot)
+          if (outcome === "success") {
+            Internal.report(state, slot, "success", now, cooldown, noJitter)
+            streak = 0
+          } else {
+            Internal.report(state, slot, rateLimit(), now, cooldown, noJitter)
+            streak++
+            const length = slot.coolingUntil! - now
+            expect(length).toBe(Math.min(max, initial * 2 ** (streak - 1)))
+            now = slot.coolingUntil!
+          }
+          Internal.release(state, slot)
+          expect(Internal.invariantViolation(state)).toBeUndefined()
+        }
+      })
+  )
+
+  effectProp(
+    "with jitter a cooldown stays within 80% to 120% of its step and never passes the cap",
+    fc.tuple(fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 60_000 }), fc.double({ min: 0, max: 0.999999, noNaN: true })),
+    ([rateLimits, max, draw]) =>
+      Effect.sync(() => {
+        const cooldown = { initialMillis: 1_000, maxMillis: max, jitter: true }
+        const step = Math.min(max, 1_000 * 2 ** (rateLimits - 1))
+        const length = Internal.cooldownMillis(rateLimits, cooldown, { nextDoubleUnsafe: () => draw })
+        expect(length).toBeLessThanOrEqual(max)
+        expect(length).toBeGreaterThanOrEqual(Math.floor(step * 0.8))
+        expect(length).toBeLessThanOrEqual(Math.ceil(step * 1.2))
+      })
+  )
+
+  effectProp(
+    "the slow-start share is monotone, starts at a tenth and is full exactly from the window's end",
+    fc.tuple(fc.integer({ min: 1, max: 600_000 }), fc.array(fc.integer({ min: 0, max: 700_000 }), { minLength: 2, maxLength: 20 })),
+    ([window, times]) =>
+      Effect.sync(() => {
+        const sorted = [...times].sort((a, b) => a - b)
+        const shares = sorted.map((t) => Internal.levelAt(t, window) / Internal.levels)
+        for (let i = 1; i < shares.length; i++) expect(shares[i]!).toBeGreaterThanOrEqual(shares[i - 1]!)
+        for (const [i, t] of sorted.entries()) {
+          expect(shares[i]! === 1).toBe(t >= window)
+          expect(shares[i]!).toBeGreaterThanOrEqual(0.1)
+        }
+        expect(Internal.levelAt(0, window)).toBe(1)
+        expect(Internal.levelAt(window, window)).toBe(Internal.levels)
+      })
+  )
+
   effectProp(
     "after any interleaving of acquire, release, interruption, reports and time, in-flight returns to zero and the heaps hold",
     fc.tuple(poolArbitrary, fc.array(commandArbitrary, { maxLength: 60 })),
@@ -554,7 +727,8 @@ describe("KeyPool properties", () => {
         const options: KeyPool.Options = {
           providerId: "prop",
           keys,
-          defaultCooldown: "2 seconds",
+          rateLimitCooldown: { initial: "500 millis", max: "2 seconds" },
+          slowStart: "3 seconds",
           whenExhausted: config.wait === undefined ? { _tag: "Fail" } : { _tag: "Wait", maxWait: Duration.millis(config.wait) }
         }
         const state = Internal.makeState(options.providerId, options.keys)

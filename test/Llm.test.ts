@@ -24,6 +24,7 @@ import {
 import * as Llm from "../src/Llm.js"
 import * as LlmTest from "../src/LlmTest.js"
 import * as RetryPolicy from "../src/RetryPolicy.js"
+import * as Router from "../src/Router.js"
 import { recordingTracer } from "./utils/recordingTracer.js"
 import { effectProp } from "./utils/effectProp.js"
 import { expectRoundTrip } from "./utils/schemaRoundTrip.js"
@@ -88,14 +89,26 @@ const idB = "sk-…2222"
 
 const stack = (
   provider: Layer.Layer<ProviderClient.ProviderClient>,
-  options?: { readonly retry?: RetryPolicy.RetryPolicy; readonly deadline?: Duration.Input; readonly keys?: ReadonlyArray<string> }
+  options?: {
+    readonly retry?: RetryPolicy.RetryPolicy
+    readonly deadline?: Duration.Input
+    readonly keys?: ReadonlyArray<string>
+    readonly pool?: Partial<KeyPool.Options>
+    readonly maxRateLimitWait?: Duration.Input
+  }
 ) =>
   Effect.gen(function*() {
-    const pool = yield* KeyPool.make({ providerId: "fake", keys: options?.keys ?? keys, whenExhausted: { _tag: "Fail" } })
+    const pool = yield* KeyPool.make({
+      providerId: "fake",
+      keys: options?.keys ?? keys,
+      whenExhausted: { _tag: "Fail" },
+      ...options?.pool
+    })
     const limiter = yield* RateLimiter.make({ capacity: 100, refillRate: 100, maxConcurrency: 10 })
     const llm = yield* Llm.make({
       ...(options?.retry !== undefined ? { retry: options.retry } : {}),
-      ...(options?.deadline !== undefined ? { deadline: options.deadline } : {})
+      ...(options?.deadline !== undefined ? { deadline: options.deadline } : {}),
+      ...(options?.maxRateLimitWait !== undefined ? { maxRateLimitWait: options.maxRateLimitWait } : {})
     }).pipe(
       Effect.provide(Layer.mergeAll(provider, Layer.succeed(KeyPool.KeyPool, pool), Layer.succeed(RateLimiter.RateLimiter, limiter)))
     )
@@ -690,4 +703,137 @@ describe("Llm.generateObject", () => {
       LlmTest.reply(`{"name":"x"`, { finishReason: "content_filter" }),
       new LlmError.RateLimitError({ provider: "test", model: "test" })
     ]))))
+})
+
+describe("Llm rate limits", () => {
+  const limited = (retryAfter?: Duration.Input) =>
+    new LlmError.RateLimitError({
+      provider: "fake",
+      model: "m",
+      status: 429,
+      ...(retryAfter === undefined ? {} : { retryAfter: Duration.fromInputUnsafe(retryAfter) })
+    })
+  /** The pool `Llm.layer` users get: it waits up to a minute for a key. */
+  const waiting = { whenExhausted: { _tag: "Wait", maxWait: "60 seconds" } } as const
+
+  /** Runs `effect` in a fiber while the clock moves a minute; its result and when it ended. */
+  const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.forkChild(Effect.zip(Effect.result(effect), Clock.currentTimeMillis))
+      yield* TestClock.adjust("1 minute")
+      return yield* Fiber.join(fiber)
+    })
+
+  it.effect("429 on every attempt without Retry-After: three attempts with growing jittered gaps, failing within 4 s", () =>
+    Effect.gen(function*() {
+      const { calls, layer } = yield* fakeProvider(() => Effect.fail(limited()))
+      const { llm, pool } = yield* stack(layer, { keys: [keys[0]!], pool: waiting, retry: RetryPolicy.make() })
+      const [result, endedAt] = yield* timed(llm.chat(request))
+      expect(result._tag === "Failure" && result.failure._tag).toBe("RateLimitError")
+      const at = (yield* Ref.get(calls)).map((call) => call.at)
+      expect(at.length).toBe(3)
+      expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(800)
+      expect(at[1]! - at[0]!).toBeLessThanOrEqual(1_200)
+      expect(at[2]! - at[1]!).toBeGreaterThanOrEqual(1_600)
+      expect(at[2]! - at[1]!).toBeLessThanOrEqual(2_400)
+      // The next cooldown (about 4 s) would end past 5 s: no wait for it.
+      expect(endedAt).toBe(at[2])
+      expect(endedAt).toBeLessThanOrEqual(3_600)
+      expect((yield* pool.status)[0]!.inFlight).toBe(0)
+    }))
+
+  it.effect("a short Retry-After is waited out on the same provider", () =>
+    Effect.gen(function*() {
+      const { calls, layer } = yield* fakeProvider((call, index) =>
+        index === 0 ? Effect.fail(limited("2 seconds")) : Effect.succeed(response("after the wait", call.keyId))
+      )
+      const { llm } = yield* stack(layer, { keys: [keys[0]!], pool: waiting })
+      const [result, endedAt] = yield* timed(llm.chat(request))
+      expect(result._tag === "Success" && result.success.text).toBe("after the wait")
+      expect(endedAt).toBe(2_000)
+      expect((yield* Ref.get(calls)).map((call) => call.at)).toEqual([0, 2_000])
+    }))
+
+  it.effect("a Retry-After past maxRateLimitWait fails the call at once with it, unless another key is free", () =>
+    Effect.gen(function*() {
+      const { calls, layer } = yield* fakeProvider((call) =>
+        call.keyId === idA ? Effect.fail(limited("60 seconds")) : Effect.succeed(response("from B", call.keyId))
+      )
+      const single = yield* stack(layer, { keys: [keys[0]!], pool: waiting })
+      const [result, endedAt] = yield* timed(single.llm.chat(request))
+      expect(endedAt).toBe(0)
+      expect(result._tag === "Failure" && result.failure).toMatchObject({ _tag: "RateLimitError", retryAfter: Duration.seconds(60) })
+      expect((yield* Ref.get(calls)).length).toBe(1)
+
+      const both = yield* stack(layer, { keys: [keys[1]!, keys[0]!], pool: waiting })
+      yield* TestClock.adjust("1 minute")
+      const reply = yield* both.llm.chat(request)
+      expect(reply.keyId).toBe(idB)
+    }))
+
+  it.effect("maxRateLimitWait is an option: a longer one waits a longer Retry-After out", () =>
+    Effect.gen(function*() {
+      const { layer } = yield* fakeProvider((call, index) =>
+        index === 0 ? Effect.fail(limited("30 seconds")) : Effect.succeed(response("patient", call.keyId))
+      )
+      const { llm } = yield* stack(layer, { keys: [keys[0]!], pool: waiting, maxRateLimitWait: "1 minute" })
+      const [result, endedAt] = yield* timed(llm.chat(request))
+      expect(result._tag).toBe("Success")
+      expect(endedAt).toBe(30_000)
+    }))
+
+  it.effect("with whenExhausted Fail, a call that finds every key cooling fails at once with NoCapacityError", () =>
+    Effect.gen(function*() {
+      const { calls, layer } = yield* fakeProvider(() => Effect.fail(limited()))
+      const { llm } = yield* stack(layer, { keys: [keys[0]!], pool: { rateLimitCooldown: { jitter: false } } })
+      const first = yield* Effect.flip(llm.chat(request))
+      expect(first._tag).toBe("RateLimitError")
+      const second = yield* Effect.flip(llm.chat(request))
+      expect(second).toMatchObject({ _tag: "NoCapacityError", model: "m", availableAt: 1_000 })
+      expect((yield* Ref.get(calls)).length).toBe(1)
+    }))
+
+  it.effect("key rotations have a budget of their own, apart from the retries", () =>
+    Effect.gen(function*() {
+      const four = ["sk-key-cccccccccccc3333", "sk-key-dddddddddddd4444", ...keys]
+      const rejecting = yield* fakeProvider(() => Effect.fail(limited("1 minute")))
+      const rotating = yield* stack(rejecting.layer, { keys: four, retry: RetryPolicy.make({ maxRetries: 0, maxKeyRotations: 2 }) })
+      expect((yield* Effect.flip(rotating.llm.chat(request)))._tag).toBe("RateLimitError")
+      expect((yield* Ref.get(rejecting.calls)).length).toBe(3)
+
+      // One rotation, then one retry: the retry's backoff starts at its base, not grown by the rotation.
+      const mixed = yield* fakeProvider((call, index) =>
+        index === 0 ? Effect.fail(limited("1 minute")) : index === 1 ? Effect.fail(unavailable()) : Effect.succeed(response("ok", call.keyId))
+      )
+      const both = yield* stack(mixed.layer, {
+        retry: RetryPolicy.make({ maxRetries: 1, maxKeyRotations: 1, jitter: false, baseDelay: "1 second" })
+      })
+      const [result] = yield* timed(both.llm.chat(request))
+      expect(result._tag).toBe("Success")
+      expect((yield* Ref.get(mixed.calls)).map((call) => call.at)).toEqual([0, 0, 1_000])
+    }))
+
+  it.effect("a Router over a primary that answers 429 to everything serves from the fallback within a few seconds", () =>
+    Effect.gen(function*() {
+      const primary = yield* fakeProvider(() => Effect.fail(limited()))
+      const fallback = yield* fakeProvider((call) => Effect.succeed(response("from the fallback", call.keyId)))
+      const over = (provider: Layer.Layer<ProviderClient.ProviderClient>, id: string) =>
+        Llm.layer().pipe(Layer.provide(Layer.mergeAll(
+          provider,
+          KeyPool.layer({ providerId: id, keys: [keys[0]!] }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+          RateLimiter.unlimited
+        )))
+      const router = Router.layer({
+        strategy: "priority",
+        deployments: [{ name: "primary", model: "m", llm: over(primary.layer, "primary") }, {
+          name: "fallback",
+          model: "m",
+          llm: over(fallback.layer, "fallback")
+        }]
+      })
+      const [result, endedAt] = yield* timed(Llm.chat(request)).pipe(Effect.provide(router))
+      expect(result._tag === "Success" && result.success.text).toBe("from the fallback")
+      expect(endedAt).toBeLessThanOrEqual(4_000)
+      expect((yield* Ref.get(primary.calls)).length).toBe(3)
+    }))
 })

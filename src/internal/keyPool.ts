@@ -34,6 +34,48 @@ export interface Slot {
   disabled: string | undefined
   /** The pool's pick sequence number when this key was last handed out: the oldest wins ties. */
   lastPicked: number
+  /** Rate limits since the last success, one per cooldown (a report while cooling adds none). */
+  rateLimits: number
+  /** The key's share of its weight, in `levels`ths: below `levels` while it warms up after a cooldown. */
+  level: number
+  /** While warming up: when the cooldown ended, the window, and when the next level is due (epoch ms). */
+  rampFrom: number
+  rampWindow: number
+  rampNext: number
+}
+
+/** How finely a warming key's share grows: from 1/levels to full in `levels - 1` steps. */
+export const levels = 10
+
+/**
+ * The level of a key `elapsed` milliseconds into a slow start of `window`:
+ * 1 at its start, growing in equal steps, `levels` (full) at its end.
+ */
+export const levelAt = (elapsed: number, window: number): number =>
+  elapsed >= window ? levels : 1 + Math.floor(Math.max(0, elapsed) * (levels - 1) / window)
+
+/** The cooldown of a key rate-limited without `retryAfter`, per pool (`KeyPool.Options.rateLimitCooldown`). */
+export interface Cooldown {
+  readonly initialMillis: number
+  readonly maxMillis: number
+  readonly jitter: boolean
+}
+
+/** What `report` draws jitter from (Effect's `Random` service). */
+export interface RandomSource {
+  readonly nextDoubleUnsafe: () => number
+}
+
+/**
+ * The cooldown after the `rateLimits`th consecutive rate limit: `initial`
+ * doubled per earlier one, capped at `max`; with jitter, 80% to 120% of that,
+ * still at most `max`.
+ */
+export const cooldownMillis = (rateLimits: number, cooldown: Cooldown, random: RandomSource): number => {
+  const nominal = Math.min(cooldown.maxMillis, cooldown.initialMillis * 2 ** Math.max(0, rateLimits - 1))
+  return cooldown.jitter
+    ? Math.min(cooldown.maxMillis, Math.round(nominal * (0.8 + 0.4 * random.nextDoubleUnsafe())))
+    : nominal
 }
 
 /**
@@ -52,6 +94,8 @@ export interface State {
   readonly byKeyId: Map<string, Array<Slot>>
   readonly ready: Heap.Heap<Slot>
   readonly cooling: Heap.Heap<Slot>
+  /** Enabled slots warming up after a cooldown, soonest next level first. */
+  readonly ramping: Heap.Heap<Slot>
   sequence: number
   /** Slots not disabled. */
   enabled: number
@@ -90,9 +134,9 @@ export class LeaseImpl implements KeyPool.Lease {
 }
 
 const byLoad = (a: Slot, b: Slot): boolean => {
-  // Cross-multiplied so equal loads compare equal exactly (no rounding of inFlight / weight).
-  const x = a.inFlight * b.weight
-  const y = b.inFlight * a.weight
+  // Cross-multiplied so equal loads compare equal exactly (no rounding of inFlight / (weight * share)).
+  const x = a.inFlight * b.weight * b.level
+  const y = b.inFlight * a.weight * a.level
   if (x !== y) return x < y
   if (a.lastPicked !== b.lastPicked) return a.lastPicked < b.lastPicked
   return a.id < b.id
@@ -103,6 +147,8 @@ const byCooldownEnd = (a: Slot, b: Slot): boolean => {
   const y = b.coolingUntil ?? Infinity
   return x !== y ? x < y : a.id < b.id
 }
+
+const byNextLevel = (a: Slot, b: Slot): boolean => a.rampNext !== b.rampNext ? a.rampNext < b.rampNext : a.id < b.id
 
 const slotId = (slot: Slot): number => slot.id
 
@@ -124,6 +170,11 @@ const normalize = (entry: KeyPool.Options["keys"][number]): NormalizedKey => {
 
 /** Why the options cannot make a pool, or undefined. The error never shows a key. */
 export const invalidOptions = (options: KeyPool.Options): OptionsError | undefined => {
+  const cooldown = options.rateLimitCooldown
+  const timing = Invalid.duration("KeyPool", "rateLimitCooldown.initial", cooldown?.initial, true) ??
+    Invalid.duration("KeyPool", "rateLimitCooldown.max", cooldown?.max, true) ??
+    Invalid.duration("KeyPool", "slowStart", options.slowStart)
+  if (timing !== undefined) return timing
   for (const [index, entry] of options.keys.entries()) {
     const key = normalize(entry)
     if (typeof Redacted.value(key.key) !== "string" || Redacted.value(key.key) === "") {
@@ -147,6 +198,7 @@ export const makeState = (providerId: string, keys: KeyPool.Options["keys"]): St
     byKeyId: new Map(),
     ready: Heap.make(byLoad, slotId),
     cooling: Heap.make(byCooldownEnd, slotId),
+    ramping: Heap.make(byNextLevel, slotId),
     sequence: 0,
     enabled: 0,
     saturated: 0,
@@ -188,7 +240,12 @@ export const addKeys = (state: State, keys: KeyPool.Options["keys"]): Deferred.D
       failures: 0,
       coolingUntil: undefined,
       disabled: undefined,
-      lastPicked: 0
+      lastPicked: 0,
+      rateLimits: 0,
+      level: levels,
+      rampFrom: 0,
+      rampWindow: 0,
+      rampNext: 0
     }
     state.slots.push(slot)
     if (sameId === undefined) state.byKeyId.set(credentials.keyId, [slot])
@@ -200,12 +257,44 @@ export const addKeys = (state: State, keys: KeyPool.Options["keys"]): Deferred.D
   return added ? takeWake(state) : undefined
 }
 
-const expireCooldowns = (state: State, now: number): void => {
+// The time the slot's next level is due, from its current one.
+const nextLevelAt = (slot: Slot): number => slot.rampFrom + Math.ceil(slot.level * slot.rampWindow / (levels - 1))
+
+const expireCooldowns = (state: State, now: number, slowStartMillis: number): void => {
   for (let top = state.cooling.peek(); top !== undefined && top.coolingUntil! <= now; top = state.cooling.peek()) {
     state.cooling.pop()
+    // The warm-up counts from the cooldown's end, however late this acquire notices it.
+    const ended = top.coolingUntil!
     top.coolingUntil = undefined
+    top.level = slowStartMillis > 0 ? levelAt(now - ended, slowStartMillis) : levels
+    if (top.level < levels) {
+      top.rampFrom = ended
+      top.rampWindow = slowStartMillis
+      top.rampNext = nextLevelAt(top)
+      state.ramping.push(top)
+    }
     if (top.inFlight < top.maxConcurrency) state.ready.push(top)
   }
+}
+
+// Raises the share of the warming keys whose next level is due: only those are touched.
+const advanceRamps = (state: State, now: number): void => {
+  for (let top = state.ramping.peek(); top !== undefined && top.rampNext <= now; top = state.ramping.peek()) {
+    top.level = levelAt(now - top.rampFrom, top.rampWindow)
+    state.ready.update(top)
+    if (top.level < levels) {
+      top.rampNext = nextLevelAt(top)
+      state.ramping.update(top)
+    } else {
+      state.ramping.pop()
+    }
+  }
+}
+
+// A key that cools or is disabled stops warming up.
+const stopRamp = (state: State, slot: Slot): void => {
+  slot.level = levels
+  state.ramping.remove(slot)
 }
 
 /** Why no key could be handed out. */
@@ -221,9 +310,14 @@ export interface Blocked {
   readonly wake: Deferred.Deferred<void>
 }
 
-/** Takes the least-loaded usable key, or says why there is none. O(log n) plus expired cooldowns. */
-export const tryAcquire = (state: State, now: number): Slot | Blocked => {
-  if (state.cooling.size > 0) expireCooldowns(state, now)
+/**
+ * Takes the least-loaded usable key, or says why there is none. O(log n) plus
+ * expired cooldowns and due warm-up steps. `slowStartMillis`: the warm-up of a
+ * key whose cooldown ends here (0: none).
+ */
+export const tryAcquire = (state: State, now: number, slowStartMillis: number): Slot | Blocked => {
+  if (state.cooling.size > 0) expireCooldowns(state, now, slowStartMillis)
+  if (state.ramping.size > 0) advanceRamps(state, now)
   const slot = state.ready.peek()
   if (slot === undefined) {
     state.wake ??= Deferred.makeUnsafe<void>()
@@ -285,13 +379,19 @@ const verdictOfError = (error: LlmError): Verdict => {
   }
 }
 
-/** Applies an outcome to the lease's key; gives the waiters to wake. */
+/**
+ * Applies an outcome to the lease's key; gives the waiters to wake. A rate
+ * limit without `retryAfter` cools the key per `cooldown`; one reported while
+ * the key already cools (a request sent before the cooldown began) does not
+ * count as another.
+ */
 export const report = (
   state: State,
   slot: Slot,
   outcome: Settled,
   now: number,
-  defaultCooldownMillis: number
+  cooldown: Cooldown,
+  random: RandomSource
 ): Deferred.Deferred<void> | undefined => {
   const verdict = verdictOf(outcome)
   switch (verdict._tag) {
@@ -299,6 +399,7 @@ export const report = (
       return undefined
     case "Success":
       slot.failures = 0
+      slot.rateLimits = 0
       return undefined
     case "Failed":
       slot.failures++
@@ -306,10 +407,12 @@ export const report = (
     case "RateLimited": {
       slot.failures++
       if (slot.disabled !== undefined) return undefined
-      const until = now + Math.max(0, verdict.retryAfterMillis ?? defaultCooldownMillis)
+      if (slot.coolingUntil === undefined || slot.coolingUntil <= now) slot.rateLimits++
+      const until = now + Math.max(0, verdict.retryAfterMillis ?? cooldownMillis(slot.rateLimits, cooldown, random))
       // A later report never shortens a cooldown the provider asked for.
       if (slot.coolingUntil !== undefined && slot.coolingUntil >= until) return undefined
       slot.coolingUntil = until
+      stopRamp(state, slot)
       state.ready.remove(slot)
       state.cooling.push(slot)
       // Waiters re-plan: this cooldown may end before the one they sleep on.
@@ -320,6 +423,7 @@ export const report = (
       if (slot.disabled !== undefined) return undefined
       slot.disabled = verdict.reason
       slot.coolingUntil = undefined
+      stopRamp(state, slot)
       state.enabled--
       if (slot.inFlight >= slot.maxConcurrency) state.saturated--
       state.ready.remove(slot)
@@ -330,8 +434,18 @@ export const report = (
   }
 }
 
+// The part of its weight a key takes traffic with at `now`, warm-up included.
+const shareOf = (slot: Slot, now: number, slowStartMillis: number): number => {
+  if (slot.disabled !== undefined) return 0
+  if (slot.coolingUntil !== undefined) {
+    if (slot.coolingUntil > now) return 0
+    return slowStartMillis > 0 ? levelAt(now - slot.coolingUntil, slowStartMillis) / levels : 1
+  }
+  return slot.level === levels ? 1 : levelAt(now - slot.rampFrom, slot.rampWindow) / levels
+}
+
 /** The per-key view `status` returns: masked ids only. */
-export const status = (state: State, now: number): ReadonlyArray<KeyPool.KeyStatus> =>
+export const status = (state: State, now: number, slowStartMillis: number): ReadonlyArray<KeyPool.KeyStatus> =>
   state.slots.map((slot) => ({
     keyId: slot.credentials.keyId,
     weight: slot.weight,
@@ -340,6 +454,7 @@ export const status = (state: State, now: number): ReadonlyArray<KeyPool.KeyStat
     totalRequests: slot.totalRequests,
     failures: slot.failures,
     coolingUntil: slot.coolingUntil !== undefined && slot.coolingUntil > now ? slot.coolingUntil : undefined,
+    share: shareOf(slot, now, slowStartMillis),
     disabled: slot.disabled
   }))
 
@@ -348,7 +463,8 @@ export const status = (state: State, now: number): ReadonlyArray<KeyPool.KeyStat
  * counters), or `undefined`. O(n).
  */
 export const invariantViolation = (state: State): string | undefined => {
-  const heaps = Heap.invariantViolation(state.ready) ?? Heap.invariantViolation(state.cooling)
+  const heaps = Heap.invariantViolation(state.ready) ?? Heap.invariantViolation(state.cooling) ??
+    Heap.invariantViolation(state.ramping)
   if (heaps !== undefined) return heaps
   let enabled = 0
   let saturated = 0
@@ -362,6 +478,8 @@ export const invariantViolation = (state: State): string | undefined => {
     if (state.ready.has(slot) !== shouldBeReady) return `${name} ${shouldBeReady ? "missing from" : "wrongly in"} ready`
     const shouldCool = isEnabled && slot.coolingUntil !== undefined
     if (state.cooling.has(slot) !== shouldCool) return `${name} ${shouldCool ? "missing from" : "wrongly in"} cooling`
+    const shouldRamp = isEnabled && slot.coolingUntil === undefined && slot.level < levels
+    if (state.ramping.has(slot) !== shouldRamp) return `${name} ${shouldRamp ? "missing from" : "wrongly in"} ramping`
   }
   if (enabled !== state.enabled) return `enabled is ${state.enabled}, counted ${enabled}`
   if (saturated !== state.saturated) return `saturated is ${state.saturated}, counted ${saturated}`

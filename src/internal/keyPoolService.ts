@@ -12,32 +12,56 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import * as Random from "effect/Random"
 import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
 import type * as KeyPool from "../KeyPool.js"
 import { NoCapacityError } from "../LlmError.js"
 import type * as ProviderClient from "../ProviderClient.js"
 import * as FastPaths from "./fastPath.js"
-import { LeaseImpl, release, report, type Settled, type Slot, type State, status, tryAcquire } from "./keyPool.js"
+import {
+  type Cooldown,
+  LeaseImpl,
+  release,
+  report,
+  type Settled,
+  type Slot,
+  type State,
+  status,
+  tryAcquire
+} from "./keyPool.js"
 
 /** What a pool view needs besides the shared state. */
 export interface Settings {
   readonly providerId: string
-  readonly defaultCooldownMillis: number
+  readonly cooldown: Cooldown
+  readonly slowStartMillis: number
   /** `undefined`: fail at once when exhausted. */
   readonly maxWaitMillis: number | undefined
 }
 
 /** Defaults documented on `KeyPool.Options`. */
-export const defaultCooldown = Duration.seconds(30)
+export const defaultInitialCooldown = Duration.seconds(1)
+export const defaultMaxCooldown = Duration.seconds(30)
+export const defaultSlowStart = Duration.seconds(10)
 export const defaultMaxWait = Duration.seconds(60)
+
+const millisOf = (input: Duration.Input) => Duration.toMillis(Duration.fromInputUnsafe(input))
 
 export const settingsOf = (options: KeyPool.Options): Settings => {
   const exhausted = options.whenExhausted ?? { _tag: "Wait", maxWait: defaultMaxWait }
+  const cooldown = options.rateLimitCooldown
+  const initialMillis = millisOf(cooldown?.initial ?? defaultInitialCooldown)
   return {
     providerId: options.providerId,
-    defaultCooldownMillis: Duration.toMillis(Duration.fromInputUnsafe(options.defaultCooldown ?? defaultCooldown)),
-    maxWaitMillis: exhausted._tag === "Fail" ? undefined : Duration.toMillis(Duration.fromInputUnsafe(exhausted.maxWait))
+    cooldown: {
+      initialMillis,
+      // A max below the initial cooldown caps it: every cooldown is then the max.
+      maxMillis: millisOf(cooldown?.max ?? Duration.max(defaultMaxCooldown, Duration.millis(initialMillis))),
+      jitter: cooldown?.jitter ?? true
+    },
+    slowStartMillis: millisOf(options.slowStart ?? defaultSlowStart),
+    maxWaitMillis: exhausted._tag === "Fail" ? undefined : millisOf(exhausted.maxWait)
   }
 }
 
@@ -57,6 +81,12 @@ export interface FastPath {
    * exactly once with `release`.
    */
   readonly take: Effect.Effect<KeyPool.Lease, NoCapacityError>
+  /**
+   * `take`, but waiting for a cooling key only when its cooldown ends by
+   * `cooledBy` (epoch ms): fails at once, as `Fail` does, when none will.
+   * A hand-written pool waits as its `acquire` does.
+   */
+  readonly takeCooledBy: (cooledBy: number) => Effect.Effect<KeyPool.Lease, NoCapacityError>
   /** `take` if a key is usable now; `undefined` otherwise. Never waits. */
   readonly tryTake: Effect.Effect<KeyPool.Lease | undefined>
   /** Gives back a key from `take`, first reporting the call's outcome (none when `undefined`). */
@@ -85,33 +115,39 @@ const outcomeOf = (settled: Settled): KeyPool.Outcome | undefined => {
 }
 
 // A hand-written pool is acquired in a scope of its own, closed by `release`.
-// It cannot be tried without waiting, so `tryTake` always says no.
-const derived = (pool: KeyPool.Service): FastPath => ({
-  take: Effect.flatMap(Scope.make(), (scope) =>
+// It cannot be tried without waiting, so `tryTake` always says no, nor told
+// how long to wait, so `takeCooledBy` waits as its `acquire` does.
+const derived = (pool: KeyPool.Service): FastPath => {
+  const take = Effect.flatMap(Scope.make(), (scope) =>
     Effect.map(
       Effect.onError(Scope.provide(pool.acquire, scope), (cause) => Scope.close(scope, Exit.failCause(cause))),
       (lease): KeyPool.Lease => new ScopedLease(lease, scope)
-    )),
-  tryTake: Effect.succeed(undefined),
-  release: (lease, settled) => {
-    if (!(lease instanceof ScopedLease)) {
-      return Effect.die(new Error(`KeyPool ${pool.providerId}: a lease this pool did not issue was given to it`))
+    ))
+  return {
+    take,
+    tryTake: Effect.succeed(undefined),
+    takeCooledBy: () => take,
+    release: (lease, settled) => {
+      if (!(lease instanceof ScopedLease)) {
+        return Effect.die(new Error(`KeyPool ${pool.providerId}: a lease this pool did not issue was given to it`))
+      }
+      const outcome = settled === undefined ? undefined : outcomeOf(settled)
+      const close = Scope.close(lease.scope, Exit.void)
+      return outcome === undefined ? close : Effect.andThen(pool.report(lease.lease, outcome), close)
     }
-    const outcome = settled === undefined ? undefined : outcomeOf(settled)
-    const close = Scope.close(lease.scope, Exit.void)
-    return outcome === undefined ? close : Effect.andThen(pool.report(lease.lease, outcome), close)
   }
-})
+}
 
 /** A service over a (possibly shared) state. */
 export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Service => {
-  const { defaultCooldownMillis, maxWaitMillis, providerId } = settings
+  const { cooldown, maxWaitMillis, providerId, slowStartMillis } = settings
 
-  const attempt = (now: number) => Ref.modify(ref, (state) => [tryAcquire(state, now), state])
+  const attempt = (now: number) => Ref.modify(ref, (state) => [tryAcquire(state, now, slowStartMillis), state])
 
   // The waits are interruptible, whatever region `take` runs in; a key is
-  // only ever counted in the uninterruptible step that returns it.
-  const takeLoop = (deadline: number | undefined): Effect.Effect<KeyPool.Lease, NoCapacityError> =>
+  // only ever counted in the uninterruptible step that returns it. A cooling
+  // key is waited for only when its cooldown ends by `cooledBy`.
+  const takeLoop = (deadline: number | undefined, cooledBy: number): Effect.Effect<KeyPool.Lease, NoCapacityError> =>
     Effect.flatMap(Clock.currentTimeMillis, (now) =>
       Effect.flatMap(attempt(now), (result) => {
         if (result._tag === "Slot") return Effect.succeed(result.lease)
@@ -119,20 +155,25 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
           return Effect.fail(noCapacity(providerId, result.availableAt))
         }
         const until = deadline ?? now + maxWaitMillis
-        const hopeless = !result.releasable && (result.availableAt === undefined || result.availableAt > until)
-        if (now >= until || hopeless) return Effect.fail(noCapacity(providerId, result.availableAt))
-        const wakeAt = Math.min(until, result.availableAt ?? Infinity)
+        const cooled = result.availableAt !== undefined && result.availableAt <= Math.min(until, cooledBy)
+          ? result.availableAt
+          : undefined
+        if (now >= until || (!result.releasable && cooled === undefined)) {
+          return Effect.fail(noCapacity(providerId, result.availableAt))
+        }
+        const wakeAt = Math.min(until, cooled ?? Infinity)
         return Effect.andThen(
           Effect.interruptible(Effect.race(Deferred.await(result.wake), Effect.sleep(Duration.millis(wakeAt - now)))),
-          takeLoop(until)
+          takeLoop(until, cooledBy)
         )
       }))
 
-  const take = Effect.suspend(() => takeLoop(undefined))
+  const take = Effect.suspend(() => takeLoop(undefined, Infinity))
+  const takeCooledBy = (cooledBy: number) => Effect.suspend(() => takeLoop(undefined, cooledBy))
 
   const tryTake = Effect.clockWith((clock) =>
     Ref.modify(ref, (state): [KeyPool.Lease | undefined, State] => {
-      const result = tryAcquire(state, clock.currentTimeMillisUnsafe())
+      const result = tryAcquire(state, clock.currentTimeMillisUnsafe(), slowStartMillis)
       return [result._tag === "Slot" ? result.lease : undefined, state]
     })
   )
@@ -145,12 +186,13 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
   // One step on the slot of `lease`, inside one `Ref.modify`; the waiters it
   // frees are woken after it. A lease this pool did not issue is a defect.
   type Wakes = readonly [first: Deferred.Deferred<void> | undefined, second?: Deferred.Deferred<void> | undefined]
-  const onSlot = (lease: KeyPool.Lease, step: (state: State, slot: Slot, now: number) => Wakes) =>
-    Effect.clockWith((clock) =>
+  const onSlot = (lease: KeyPool.Lease, step: (state: State, slot: Slot, now: number, random: Random.Random) => Wakes) =>
+    Effect.withFiber((fiber) =>
       Effect.flatMap(
         Ref.modify(ref, (state): [Wakes | undefined, State] => {
           const slot = slotOf(state, lease)
-          return [slot === undefined ? undefined : step(state, slot, clock.currentTimeMillisUnsafe()), state]
+          const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
+          return [slot === undefined ? undefined : step(state, slot, now, fiber.getRef(Random.Random)), state]
         }),
         (wakes) =>
           wakes === undefined
@@ -164,12 +206,12 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
     )
 
   const report_ = (lease: KeyPool.Lease, outcome: Settled) =>
-    onSlot(lease, (state, slot, now) => [report(state, slot, outcome, now, defaultCooldownMillis)])
+    onSlot(lease, (state, slot, now, random) => [report(state, slot, outcome, now, cooldown, random)])
 
   // Reported first, then released: a rate-limited key goes to the cooling heap, not back to ready.
   const release_ = (lease: KeyPool.Lease, outcome: Settled | undefined) =>
-    onSlot(lease, (state, slot, now) => [
-      outcome === undefined ? undefined : report(state, slot, outcome, now, defaultCooldownMillis),
+    onSlot(lease, (state, slot, now, random) => [
+      outcome === undefined ? undefined : report(state, slot, outcome, now, cooldown, random),
       release(state, slot)
     ])
 
@@ -183,6 +225,6 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
     providerId,
     acquire,
     report: report_,
-    status: Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.map(Ref.get(ref), (state) => status(state, now)))
-  }, { take, tryTake, release: release_ })
+    status: Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.map(Ref.get(ref), (state) => status(state, now, slowStartMillis)))
+  }, { take, tryTake, takeCooledBy, release: release_ })
 }

@@ -1,5 +1,6 @@
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { describe, expect, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -10,6 +11,7 @@ import * as Stream from "effect/Stream"
 import { ChatChunk, KeyPool, Message, OpenAiChat, RateLimiter } from "effect-llm-router"
 import * as Llm from "../../src/Llm.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
+import * as Router from "../../src/Router.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 
 const keyA = "sk-sim-key-aaaaaaaa0001"
@@ -110,4 +112,38 @@ describe("Llm over loopback", () => {
       )
       expect(closed).toBe(1)
     }))
+
+  it.live("a primary answering 429 with Retry-After 1 s to everything: its key rotations spent in about 3 s, then the fallback answers", () =>
+    Effect.gen(function*() {
+      // The simulator's 429 says retry-after: 1.
+      const primary = yield* Simulator.make({ fault: "status=429" })
+      const fallback = yield* Simulator.make({})
+      // Defaults everywhere: the retry policy, the key pool (it waits up to a minute), maxRateLimitWait.
+      const over = (simulator: Simulator.Simulator, id: string) =>
+        Llm.layer().pipe(Layer.provide(Layer.mergeAll(
+          OpenAiChat.layer({ baseUrl: `${simulator.url}/v1`, provider: id, model: "gpt-4o-mini" }),
+          KeyPool.layer({ providerId: id, keys: [keyA] }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+          RateLimiter.unlimited
+        )))
+      const context = yield* Layer.build(
+        Router.layer({
+          strategy: "priority",
+          deployments: [
+            { name: "primary", model: "gpt-4o-mini", llm: over(primary, "primary") },
+            { name: "fallback", model: "gpt-4o-mini", llm: over(fallback, "fallback") }
+          ]
+        }).pipe(Layer.provide(UndiciHttpClient.layer()))
+      )
+      const start = yield* Clock.currentTimeMillis
+      const reply = yield* Context.get(context, Llm.Llm).chat(ask("hello"))
+      const took = (yield* Clock.currentTimeMillis) - start
+      expect(reply.provider).toBe("fallback")
+      expect(reply.text.length).toBeGreaterThan(0)
+      // The first attempt and maxKeyRotations (3) more, each after the 1 s the server asked for.
+      expect(yield* primary.requestCount).toBe(4)
+      expect(took).toBeGreaterThanOrEqual(3_000)
+      expect(took).toBeLessThan(5_000)
+      const details = (yield* Context.get(context, Router.Router).status).details
+      expect(Object.values(details).flatMap((deployment) => deployment.keys ?? []).every((key) => key.current === 0)).toBe(true)
+    }), 15_000)
 })

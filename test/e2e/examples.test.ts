@@ -165,7 +165,7 @@ describe("examples", () => {
   it.live("retry-policy retries the rate-limited model per its policy, then recovers on the backup", () =>
     Effect.gen(function*() {
       const { stderr, stdout } = yield* ran("retry-policy")
-      // maxRetries 2: three attempts, each seen by the tapped policy.
+      // maxKeyRotations 2: three attempts, each seen by the tapped policy.
       expect(stderr.match(/gpt-4o attempt failed: RateLimitError/g)).toHaveLength(3)
       expect(stderr).toContain("[HTTP 429] rate-limited the request")
       expect(lines(stdout)).toEqual([expect.stringMatching(/^recovered: gpt-4o-mini answered: [A-Z]/)])

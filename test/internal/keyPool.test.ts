@@ -1,9 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Scope from "effect/Scope"
+import * as TestClock from "effect/testing/TestClock"
 import type { Settled } from "../../src/internal/keyPool.js"
 import * as Internal from "../../src/internal/keyPoolService.js"
 import * as KeyPool from "../../src/KeyPool.js"
@@ -45,7 +48,7 @@ describe("KeyPool fast paths", () => {
 
   it.effect("release reports an Exit: failures count, success clears, interruptions and defects say nothing", () =>
     Effect.gen(function*() {
-      const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
+      const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], rateLimitCooldown: { jitter: false } })
       const fast = Internal.fastPath(pool)
       const cycle = (outcome: Settled) => Effect.flatMap(fast.take, (lease) => fast.release(lease, outcome))
       yield* cycle(timeout)
@@ -59,8 +62,25 @@ describe("KeyPool fast paths", () => {
       // Reported before it is released: a rate-limited key goes to cooling, not back to ready.
       yield* cycle(Exit.fail(rateLimit))
       const status = yield* statusOf(pool, idA)
-      expect(status.coolingUntil).toBe(30_000)
+      expect(status.coolingUntil).toBe(1_000)
       expect(status.inFlight).toBe(0)
+    }))
+
+  it.effect("takeCooledBy waits for a cooling key only when its cooldown ends in time", () =>
+    Effect.gen(function*() {
+      const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
+      const fast = Internal.fastPath(pool)
+      yield* fast.release(yield* fast.take, new LlmError.RateLimitError({ provider: "test", model: "m", retryAfter: Duration.seconds(8) }))
+      // The cooldown ends at 8 s, after 5 s: no wait, the pool's own 60 s notwithstanding.
+      const error = yield* Effect.flip(fast.takeCooledBy(5_000))
+      expect(error).toMatchObject({ _tag: "NoCapacityError", availableAt: 8_000 })
+      expect(yield* Clock.currentTimeMillis).toBe(0)
+      // Ending by 8 s, it is waited for.
+      const waiter = yield* Effect.forkChild(fast.takeCooledBy(8_000))
+      yield* TestClock.adjust("8 seconds")
+      const lease = yield* Fiber.join(waiter)
+      expect(lease.credentials.keyId).toBe(idA)
+      yield* fast.release(lease, "success")
     }))
 
   it.effect("a pool written by hand gets fast paths derived from acquire and report", () =>

@@ -59,21 +59,36 @@ const waitFor = <A, E>(
     ))
 
 // A free key at once, or a wait for one that gives the permit back when it fails.
-const takeKey = (env: Env, request: Attempted, due: Due, freePermit: Effect.Effect<void>) =>
+// A cooling key is waited for only when it frees within `Options.maxRateLimitWait`
+// of the call's first rate limit (of now, before any).
+const takeKey = (env: Env, request: Attempted, due: Due, rateLimitedAt: number | undefined, freePermit: Effect.Effect<void>) =>
   Effect.flatMap(env.pool.tryTake, (lease) =>
     lease !== undefined
       ? Effect.succeed(lease)
       : Effect.onError(
-        waitFor(env, env.pool.take, (lease) => env.pool.release(lease, undefined), request, due),
+        waitFor(
+          env,
+          env.pool.takeCooledBy((rateLimitedAt ?? due.clock.currentTimeMillisUnsafe()) + env.rateLimitWaitMillis),
+          (lease) => env.pool.release(lease, undefined),
+          request,
+          due
+        ),
         () => freePermit
       ))
 
 /**
  * The rate permit and the key, in that order. Runs uninterruptibly; the
  * waits inside stay interruptible and give back what was taken before them.
- * `tokens`: the request's estimate for the tokens-per-minute budget.
+ * `tokens`: the request's estimate for the tokens-per-minute budget;
+ * `rateLimitedAt`: when the call was first rate-limited, if it was.
  */
-export const hold = (env: Env, request: Attempted, due: Due, tokens: () => number): Effect.Effect<Held, LlmError> => {
+export const hold = (
+  env: Env,
+  request: Attempted,
+  due: Due,
+  tokens: () => number,
+  rateLimitedAt: number | undefined
+): Effect.Effect<Held, LlmError> => {
   const limiter = env.limiter
   // The request's estimated tokens in the tokens-per-minute budget come first,
   // so the request token is taken right before the call.
@@ -85,7 +100,7 @@ export const hold = (env: Env, request: Attempted, due: Due, tokens: () => numbe
           ? Effect.succeed(freePermit)
           : waitFor(env, Effect.orDie(limiter.takePermit(attemptCost)), identity, request, due)),
       (freePermit) =>
-        Effect.map(takeKey(env, request, due, freePermit), (lease): Held => ({ lease, freePermit, reservation }))
+        Effect.map(takeKey(env, request, due, rateLimitedAt, freePermit), (lease): Held => ({ lease, freePermit, reservation }))
     )
   if (!limiter.hasTokenBudget) return permitAndKey(undefined)
   return Effect.flatMap(
@@ -121,9 +136,9 @@ export const attemptCall = <R extends Attempted, A extends { readonly usage: Pic
   tokens: () => number,
   call: (request: R, credentials: Credentials) => Effect.Effect<A, LlmError>
 ) =>
-(attempt: number): Effect.Effect<A, LlmError> =>
+(attempt: number, rateLimitedAt: number | undefined): Effect.Effect<A, LlmError> =>
   Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(hold(env, request, due, tokens), (held) => {
+    Effect.flatMap(hold(env, request, due, tokens, rateLimitedAt), (held) => {
       const send = withinDeadline(env, request, due, (bound) => call(bound, held.lease.credentials))
       const settled = held.reservation === undefined ? send : Effect.tap(send, (reply) => reconcile(env, held, reply.usage))
       return Effect.onExit(

@@ -18,6 +18,8 @@ export interface Env {
   readonly pool: KeyPoolInternal.FastPath
   readonly limiter: RateLimiterInternal.FastPath
   readonly policy: RetryPolicy.RetryPolicy
+  /** `Options.maxRateLimitWait`. */
+  readonly rateLimitWaitMillis: number
   /** The call's own deadline (`Options.deadline`). */
   readonly deadline: Duration.Duration
   readonly deadlineMillis: number
@@ -42,6 +44,7 @@ export const make = (
     pool: KeyPoolInternal.fastPath(pool),
     limiter: RateLimiterInternal.fastPath(limiter),
     policy: options?.retry ?? RetryPolicy.make(),
+    rateLimitWaitMillis: Duration.toMillis(Duration.fromInputUnsafe(options?.maxRateLimitWait ?? "5 seconds")),
     deadline,
     deadlineMillis: Duration.toMillis(deadline),
     model: options?.model,

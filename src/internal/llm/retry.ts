@@ -14,22 +14,25 @@ import type { Attempted, Env } from "./env.js"
 type Step = (error: LlmError) => Effect.Effect<unknown, Cause.Done<unknown>>
 
 /**
- * Runs `attemptOnce` (given the attempt's number, from 1) until it succeeds,
- * the policy gives up or the deadline passes; `once` (a router's probe): the
- * first attempt only, whatever the policy says. The first attempt runs without
- * the policy's machinery; a failure hands it the error. When rotation has
- * used up every key (the pool answers NoCapacityError right after a rate
- * limit or a rejected key), the provider's own error is what the caller can
- * act on, so it is the one returned.
+ * Runs `attemptOnce` (given the attempt's number, from 1, and when the call
+ * was first rate-limited) until it succeeds, the policy gives up or the
+ * deadline passes; `once` (a router's probe): the first attempt only,
+ * whatever the policy says. The first attempt runs without the policy's
+ * machinery; a failure hands it the error. When rotation has used up every
+ * key (the pool answers NoCapacityError right after a rate limit or a
+ * rejected key, or when no key frees within `maxRateLimitWait`), the
+ * provider's own error is what the caller can act on, so it is the one
+ * returned.
  */
 export const retrying = <A>(
   env: Env,
   request: Attempted,
   due: Due,
-  attemptOnce: (attempt: number) => Effect.Effect<A, LlmError>,
+  attemptOnce: (attempt: number, rateLimitedAt: number | undefined) => Effect.Effect<A, LlmError>,
   once: boolean
 ): Effect.Effect<A, LlmError> => {
   let rotatedBy: LlmError | undefined
+  let rateLimitedAt: number | undefined
   const settle = (error: LlmError): LlmError => {
     if (error._tag !== "NoCapacityError") return error
     if (rotatedBy !== undefined) return rotatedBy
@@ -42,6 +45,7 @@ export const retrying = <A>(
   ): Effect.Effect<A, LlmError> =>
     Effect.clockWith((clock) => {
       if (RetryPolicy.rotatesKey(error)) rotatedBy = error
+      if (error._tag === "RateLimitError") rateLimitedAt ??= clock.currentTimeMillisUnsafe()
       // A request timeout that the deadline cut short is the deadline's.
       if (clock.currentTimeMillisUnsafe() >= due.at) {
         return Effect.fail(error._tag === "TimeoutError" ? deadlineError(env, request, due) : settle(error))
@@ -53,10 +57,10 @@ export const retrying = <A>(
           onSuccess: (step) =>
             Result.isFailure(step)
               ? Effect.fail(settle(error))
-              : Effect.catch(attemptOnce(attempt + 1), (again) => afterFailure(again, attempt + 1, driver))
+              : Effect.catch(attemptOnce(attempt + 1, rateLimitedAt), (again) => afterFailure(again, attempt + 1, driver))
         })
       })
     })
-  if (once) return Effect.mapError(attemptOnce(1), settle)
-  return Effect.catch(attemptOnce(1), (error) => afterFailure(error, 1, undefined))
+  if (once) return Effect.mapError(attemptOnce(1, undefined), settle)
+  return Effect.catch(attemptOnce(1, undefined), (error) => afterFailure(error, 1, undefined))
 }

@@ -55,9 +55,10 @@ const openFirst = (env: Env, request: ChatRequest, credentials: Credentials, sco
 // waits for its first chunk, all before the deadline. Fails (and lets go of
 // everything, the request first) before the first chunk; after it, the
 // pull and what the attempt holds belong to the stream.
-const openAttempt = (env: Env, request: ChatRequest, due: Due, callSpan: Tracer.Span | undefined) => (attempt: number) =>
+const openAttempt = (env: Env, request: ChatRequest, due: Due, callSpan: Tracer.Span | undefined) =>
+(attempt: number, rateLimitedAt: number | undefined) =>
   Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(hold(env, request, due, () => RateLimiter.estimateTokens(request)), (held) => {
+    Effect.flatMap(hold(env, request, due, () => RateLimiter.estimateTokens(request), rateLimitedAt), (held) => {
       const opening = (attemptSpan: Tracer.Span | undefined): Effect.Effect<Opened, LlmError> => {
         const scope = Scope.makeUnsafe()
         return Effect.onError(

@@ -73,7 +73,8 @@ const llmLayer = (
     model: entry.model_name,
     ...(price !== undefined ? { price } : {}),
     retry: RetryPolicy.make({
-      ...(entry.max_retries !== undefined ? { maxRetries: entry.max_retries } : {}),
+      // The file has one count, as SimpleLLMFunc's: it bounds the key rotations too.
+      ...(entry.max_retries !== undefined ? { maxRetries: entry.max_retries, maxKeyRotations: entry.max_retries } : {}),
       ...(entry.retry_delay !== undefined ? { baseDelay: entry.retry_delay * 1000 } : {})
     })
   }).pipe(
