@@ -25,6 +25,10 @@
  * the `ollama` and `vllm` presets): the key is then `none`. `headers` are
  * sent on every request (OpenRouter's `HTTP-Referer` and `X-Title`).
  *
+ * A `router` section names routers over the file's models (`RouterEntry`),
+ * e.g. `"router": { "main": { "deployments": ["openai/gpt-4o-mini", "gpt-4o"],
+ * "strategy": "priority", "deadline": 60 } }`; `Router.fromConfigNamed` builds one.
+ *
  * `pricing` (US dollars per million tokens) overrides the model's built-in
  * price (`Pricing.builtIn`); it sets `cost` on the model's responses.
  *
@@ -43,13 +47,16 @@ import * as Schema from "effect/Schema"
 import * as internalLayers from "./internal/providerConfig/layers.js"
 import * as internalLookup from "./internal/providerConfig/lookup.js"
 import * as internalRead from "./internal/providerConfig/read.js"
+import * as internalRouter from "./internal/providerConfig/router.js"
 import type * as KeyPool from "./KeyPool.js"
 import type * as Llm from "./Llm.js"
+import { LlmError } from "./LlmError.js"
 import type { OptionsError } from "./OptionsError.js"
 import * as Pricing from "./Pricing.js"
 import type { ProviderClient } from "./ProviderClient.js"
 import * as Presets from "./providers/Presets.js"
 import type * as RateLimiter from "./RateLimiter.js"
+import type * as Router from "./Router.js"
 
 // Exact: an optional field holds its type or is absent, so a bad value reports
 // the field's own message rather than "expected undefined".
@@ -165,12 +172,55 @@ export const ModelEntry = Schema.Struct({
 export type ModelEntry = typeof ModelEntry.Type
 
 /**
- * The whole file: provider name to its models.
+ * The providers of the file: provider name to its models (every key but `router`).
  *
  * @since 0.1.0
  * @category Schemas
  */
 export const ProviderFile = Schema.Record(Schema.String, Schema.Array(ModelEntry))
+
+const ErrorTag = oneOf(LlmError.members.map((member) => member.identifier))
+const ErrorTags = Schema.Array(ErrorTag).check(Schema.isMinLength(1, { message: "expected at least one error tag" }))
+// Seconds, as elsewhere in the file, or an Effect duration string such as "30 seconds".
+const DurationEntry = Schema.Union([Schema.Number, Schema.String]).check(
+  Schema.makeFilter((value: number | string) => internalRouter.toDuration(value) !== undefined, {
+    message: "expected seconds (a positive number) or a duration such as \"30 seconds\""
+  })
+)
+
+/**
+ * A named router as written in the file's `router` section. `deployments` name
+ * models as `provider/model_name`, or by `model_name` alone where one provider
+ * has it; `fallbacks` keys and `to` name a listed deployment, one of its
+ * `groups` or its model. Durations are seconds or strings such as `"30 seconds"`.
+ * Each field is `Router.Options`' field of the same name in camelCase.
+ *
+ * @since 0.1.0
+ * @category Schemas
+ */
+export const RouterEntry = Schema.Struct({
+  deployments: Schema.Array(NonEmpty).check(Schema.isMinLength(1, { message: "expected at least one deployment" })),
+  strategy: optional(oneOf(["weighted", "least-busy", "lowest-latency", "lowest-cost", "priority"])),
+  fallbacks: optional(Schema.Record(Schema.String, Schema.Array(Schema.Struct({ to: NonEmpty, on: ErrorTags })))),
+  retry_on: optional(Schema.Array(ErrorTag)),
+  deadline: optional(DurationEntry),
+  cooldown: optional(Schema.Struct({
+    failures: optional(PositiveInt),
+    window: optional(DurationEntry),
+    period: optional(DurationEntry),
+    on: optional(Schema.Array(ErrorTag))
+  })),
+  hedge: optional(Schema.Struct({ after: DurationEntry })),
+  mid_stream: optional(oneOf(["restart", "fail"])),
+  /** The address of requests that name no model. */
+  model: optional(NonEmpty)
+})
+
+/**
+ * @since 0.1.0
+ * @category Schemas
+ */
+export type RouterEntry = typeof RouterEntry.Type
 
 /**
  * One problem in a configuration: where (`openai[0].rate_limit_capacity`) and what.
@@ -213,12 +263,28 @@ export interface ModelConfig {
 }
 
 /**
- * A decoded configuration: provider name to model name to settings.
+ * A named router of the file: its deployments' names (`provider/model_name`,
+ * in the file's order) and the rest of its `Router.Options`.
  *
  * @since 0.1.0
  * @category Models
  */
-export type ProviderConfig = Readonly<Record<string, Readonly<Record<string, ModelConfig>>>>
+export interface RouterConfig {
+  readonly deployments: ReadonlyArray<string>
+  readonly options: Omit<Router.Options, "deployments">
+}
+
+/**
+ * A decoded configuration: provider name to model name to settings, and the
+ * named routers of the `router` section.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface ProviderConfig {
+  readonly providers: Readonly<Record<string, Readonly<Record<string, ModelConfig>>>>
+  readonly routers: Readonly<Record<string, RouterConfig>>
+}
 
 
 /**
@@ -255,7 +321,7 @@ export const fromJson: (json: unknown, source?: string) => Effect.Effect<Provide
  * import { ProviderConfig } from "effect-llm-router"
  *
  * const providers = ProviderConfig.load("provider.json").pipe(
- *   Effect.map((config) => Object.keys(config)), // ["openai", "anthropic", ...]
+ *   Effect.map((config) => Object.keys(config.providers)), // ["openai", "anthropic", ...]
  *   Effect.provide(NodeFileSystem.layer)
  * )
  * ```

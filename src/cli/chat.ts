@@ -224,13 +224,13 @@ interface Resolved {
 const fromConfig = (source: Extract<Source, { _tag: "Config" }>) =>
   Effect.gen(function*() {
     const config = yield* ProviderConfig.load(source.file).pipe(Effect.provide(NodeFileSystem.layer))
-    const secrets = Object.values(config).flatMap((models) =>
+    const secrets = Object.values(config.providers).flatMap((models) =>
       Object.values(models).flatMap((model) =>
         model.keys.map((key) => typeof key.key === "string" ? Redacted.make(key.key) : key.key)
       )
     )
-    const provider = source.provider ?? (yield* orUsage(pickOne("provider", Object.keys(config), source.file)))
-    const models = config[provider]
+    const provider = source.provider ?? (yield* orUsage(pickOne("provider", Object.keys(config.providers), source.file)))
+    const models = config.providers[provider]
     const model = source.model ??
       (models === undefined ? "" : yield* orUsage(pickOne("model", Object.keys(models), `${source.file} (${provider})`)))
     // A provider or model not in the file fails the layer with a ProviderConfigError naming the known ones.

@@ -8,12 +8,12 @@ import { type ModelConfig, type ProviderConfig, ProviderConfigError } from "../.
 
 /** The settings of one model, or a `ProviderConfigError` naming what exists. */
 export const model = (config: ProviderConfig, provider: string, modelName: string): Effect.Effect<ModelConfig, ProviderConfigError> => {
-  const models = config[provider]
+  const models = config.providers[provider]
   if (models === undefined) {
     return Effect.fail(
       new ProviderConfigError({
         source: "the provider configuration",
-        issues: [{ path: provider, message: `no such provider; known: ${Object.keys(config).join(", ") || "none"}` }]
+        issues: [{ path: provider, message: `no such provider; known: ${Object.keys(config.providers).join(", ") || "none"}` }]
       })
     )
   }
