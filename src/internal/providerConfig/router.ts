@@ -21,31 +21,39 @@ const duration = (value: number | string): Duration.Duration => toDuration(value
 
 const known = (names: ReadonlyArray<string>): string => names.length === 0 ? "none" : names.join(", ")
 
+const fullName = (model: ModelConfig) => `${model.provider}/${model.entry.model_name}`
+
+/** The model `wanted` names (`provider/model_name`, or a `model_name` only one provider has), or why none is. */
+export const findModel = (
+  providers: Readonly<Record<string, Readonly<Record<string, ModelConfig>>>>,
+  wanted: string
+): ModelConfig | string => {
+  const models = Object.values(providers).flatMap((byName) => Object.values(byName))
+  const exact = models.filter((model) => fullName(model) === wanted)
+  const found = exact.length > 0 ? exact : models.filter((model) => model.entry.model_name === wanted)
+  return found.length === 1
+    ? found[0]!
+    : found.length === 0
+    ? `no deployment ${wanted}; known: ${known(models.map(fullName))}`
+    : `${wanted} is served by ${found.map(fullName).join(" and ")}; name one`
+}
+
 /** Each router of the section with its deployments resolved, or every issue found, paths under `router`. */
 export const resolve = (
   section: Readonly<Record<string, RouterEntry>>,
   providers: Readonly<Record<string, Readonly<Record<string, ModelConfig>>>>
 ): { readonly routers: Record<string, RouterConfig>; readonly issues: ReadonlyArray<typeof Issue.Type> } => {
-  const models = Object.values(providers).flatMap((byName) => Object.values(byName))
-  const fullName = (model: ModelConfig) => `${model.provider}/${model.entry.model_name}`
   const routers: Record<string, RouterConfig> = {}
   const issues: Array<typeof Issue.Type> = []
   for (const [name, entry] of Object.entries(section)) {
     const at = `router.${name}`
     const listed: Array<ModelConfig> = []
     for (const [index, wanted] of entry.deployments.entries()) {
-      const matches = models.filter((model) => fullName(model) === wanted)
-      const byModel = matches.length > 0 ? matches : models.filter((model) => model.entry.model_name === wanted)
+      const found = findModel(providers, wanted)
       const path = `${at}.deployments[${index}]`
-      if (byModel.length === 0) {
-        issues.push({ path, message: `no deployment ${wanted}; known: ${known(models.map(fullName))}` })
-      } else if (byModel.length > 1) {
-        issues.push({ path, message: `${wanted} is served by ${byModel.map(fullName).join(" and ")}; name one` })
-      } else if (listed.includes(byModel[0]!)) {
-        issues.push({ path, message: `${fullName(byModel[0]!)} is listed twice` })
-      } else {
-        listed.push(byModel[0]!)
-      }
+      if (typeof found === "string") issues.push({ path, message: found })
+      else if (listed.includes(found)) issues.push({ path, message: `${fullName(found)} is listed twice` })
+      else listed.push(found)
     }
     // What a fallback or `model` may name: a listed deployment, its model, or one of its groups.
     const addresses = new Set(listed.flatMap((model) => [fullName(model), model.entry.model_name, ...(model.entry.groups ?? [])]))
