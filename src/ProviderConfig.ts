@@ -13,28 +13,15 @@
  * }
  * ```
  *
- * `api` picks the adapter: `chat-completions` (the default, `OpenAiChat`),
- * `responses` (`OpenAiResponses`), `anthropic`, `gemini` or `ollama`.
- * `base_url` is the API root: `/v1` included for the OpenAI-style APIs
- * (default `https://api.openai.com/v1`), the host root for Anthropic, Gemini
- * and Ollama (default: the adapter's, e.g. `https://api.anthropic.com`).
- * `preset` (with `chat-completions`) names one of `Presets` (`deepseek`,
- * `openrouter`, `groq`, `together`, `vllm`, `ollama`, `zhipu`, `dashscope`),
- * which fills the base URL and the provider's quirks; `base_url` overrides
- * its URL. `api_keys` may be left out where no key is needed (`api: "ollama"`,
- * the `ollama` and `vllm` presets): the key is then `none`. `headers` are
- * sent on every request (OpenRouter's `HTTP-Referer` and `X-Title`).
+ * `api` picks the adapter (`chat-completions`, the default, `responses`,
+ * `anthropic`, `gemini`, `ollama`); `preset` one of `Presets`; `base_url` the
+ * API root (`/v1` included for the OpenAI-style APIs); `headers` go on every
+ * request; `pricing` (US dollars per million tokens) overrides the built-in
+ * price. `ModelEntry` documents each field. A `router` section names routers
+ * over the file's models (`RouterEntry`; `Router.fromConfigNamed` builds one).
  *
- * A `router` section names routers over the file's models (`RouterEntry`),
- * e.g. `"router": { "main": { "deployments": ["openai/gpt-4o-mini", "gpt-4o"],
- * "strategy": "priority", "deadline": 60 } }`; `Router.fromConfigNamed` builds one.
- *
- * `pricing` (US dollars per million tokens) overrides the model's built-in
- * price (`Pricing.builtIn`); it sets `cost` on the model's responses.
- *
- * `env:NAME` reads a key from the environment (through Effect's `Config`, so a
- * test can supply its own `ConfigProvider`). Keys are `Redacted` from the moment
- * they are read. A file that does not decode fails with `ProviderConfigError`
+ * `env:NAME` reads a key from the environment (through Effect's `Config`), as
+ * `Redacted`. A file that does not decode fails with `ProviderConfigError`
  * naming every bad path.
  *
  * @since 0.1.0
@@ -189,11 +176,9 @@ const DurationEntry = Schema.Union([Schema.Number, Schema.String]).check(
 )
 
 /**
- * A named router as written in the file's `router` section. `deployments` name
- * models as `provider/model_name`, or by `model_name` alone where one provider
- * has it; `fallbacks` keys and `to` name a listed deployment, one of its
- * `groups` or its model. Durations are seconds or strings such as `"30 seconds"`.
- * Each field is `Router.Options`' field of the same name in camelCase.
+ * A named router of the file's `router` section: `Router.Options` in snake_case, with `deployments` named as
+ * `named` takes them, `fallbacks` keys and `to` naming a listed deployment, its model or one of its `groups`,
+ * and durations in seconds or as strings such as `"30 seconds"`.
  *
  * @since 0.1.0
  * @category Schemas
@@ -263,8 +248,7 @@ export interface ModelConfig {
 }
 
 /**
- * A named router of the file: its deployments' names (`provider/model_name`,
- * in the file's order) and the rest of its `Router.Options`.
+ * A named router of the file: its deployments (`provider/model_name`, in order) and its other `Router.Options`.
  *
  * @since 0.1.0
  * @category Models
@@ -357,6 +341,26 @@ export const model: (
   provider: string,
   modelName: string
 ) => Effect.Effect<ModelConfig, ProviderConfigError> = internalLookup.model
+
+/**
+ * The model a deployment name names, as the `router` section's `deployments`
+ * do: `provider/model_name`, or a `model_name` only one provider has; else a
+ * `ProviderConfigError` saying why (no such model, or several).
+ *
+ * @example
+ * ```ts
+ * import { ProviderConfig } from "effect-llm-router"
+ *
+ * declare const config: ProviderConfig.ProviderConfig
+ *
+ * const mini = ProviderConfig.named(config, "gpt-4o-mini") // as "openai/gpt-4o-mini", if only openai has it
+ * ```
+ *
+ * @since 0.1.0
+ * @category Accessors
+ */
+export const named: (config: ProviderConfig, name: string) => Effect.Effect<ModelConfig, ProviderConfigError> =
+  internalLookup.named
 
 /**
  * The price of a configured model: its `pricing` entry, else the built-in

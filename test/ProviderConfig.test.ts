@@ -145,6 +145,13 @@ describe("ProviderConfig.fromJson", () => {
       expect(main.options.model).toBe("gpt-4o-mini")
       expect(config.routers["bare"]).toEqual({ deployments: ["openai/gpt-4o"], options: {} })
 
+      expect((yield* ProviderConfig.named(config, "deepseek-chat")).provider).toBe("deepseek")
+      expect((yield* ProviderConfig.named(config, "openai/gpt-4o")).entry.model_name).toBe("gpt-4o")
+      const noModel = yield* Effect.flip(ProviderConfig.named(config, "gpt-5"))
+      expect(noModel.issues).toEqual([
+        { path: "gpt-5", message: "no deployment gpt-5; known: openai/gpt-4o, openai/gpt-4o-mini, deepseek/deepseek-chat" }
+      ])
+
       const options = yield* Router.fromConfigNamed(config, "main")
       expect(options.deployments.map((d) => d.name)).toEqual(["openai/gpt-4o-mini", "deepseek/deepseek-chat"])
       expect(options.strategy).toBe("priority")

@@ -10,7 +10,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
-import { findModel } from "../internal/providerConfig/router.js"
 import type * as Llm from "../Llm.js"
 import { LlmError } from "../LlmError.js"
 import type { OptionsError } from "../OptionsError.js"
@@ -120,8 +119,9 @@ export const fromConfig = (
 > =>
   Effect.gen(function*() {
     const primary = yield* ProviderConfig.model(config, target.provider, target.model)
-    const found = routing.fallback === undefined ? undefined : findModel(config.providers, routing.fallback)
-    if (typeof found === "string") return yield* new UsageError({ reason: `--fallback: ${found} (in ${file})` })
+    const found = routing.fallback === undefined ? undefined : yield* ProviderConfig.named(config, routing.fallback).pipe(
+      Effect.mapError((error) => new UsageError({ reason: `--fallback: ${error.issues[0]!.message} (in ${file})` }))
+    )
     const { deployments } = yield* Router.fromConfig(config)
     const deployment = (settings: ProviderConfig.ModelConfig) =>
       deployments.find((d) => d.name === `${settings.provider}/${settings.entry.model_name}`)!
