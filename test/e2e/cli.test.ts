@@ -294,14 +294,12 @@ describe("chat, in-process against a simulator", () => {
       const file = writeConfig({
         failing: [entry("gpt-4o-mini", { headers: { [Simulator.faultHeader]: "status=503" } })],
         healthy: [entry("sim-large", { groups: ["big"] })],
+        // The router's own retries off: the 503 goes straight to the fallback (the group "big").
         router: {
           main: {
             deployments: ["failing/gpt-4o-mini", "sim-large"],
-            strategy: "priority",
-            retry_on: [],
             fallbacks: { "gpt-4o-mini": [{ to: "big", on: ["ProviderUnavailableError"] }] },
-            model: "gpt-4o-mini",
-            deadline: 20
+            strategy: "priority", retry_on: [], model: "gpt-4o-mini", deadline: 20
           }
         }
       })
