@@ -357,6 +357,16 @@ describe("chat, in-process against a simulator", () => {
       expect(out.code).toBe(1)
       expect(out.stdout).toBe("")
       expect(firstLine(out.stderr)).toMatch(/^TimeoutError: /)
+      // With --router, --timeout overrides the router's deadline.
+      const file = writeConfig({
+        slow: [{ model_name: "gpt-4o-mini", api_keys: [KEY], base_url: `${sim.url}/v1`, max_retries: 0 }],
+        router: { main: { deployments: ["gpt-4o-mini"], deadline: 60 } }
+      })
+      const started = Date.now()
+      const routed = yield* chat(["--config", file, "--router", "main", "--timeout", "0.2", PROMPT])
+      expect(routed.code).toBe(1)
+      expect(firstLine(routed.stderr)).toMatch(/^TimeoutError: /)
+      expect(Date.now() - started).toBeLessThan(1_900)
     }))
 
   it.live("a missing env: variable fails with ProviderConfigError naming it", () =>
