@@ -218,7 +218,7 @@ export const Issue = Schema.Struct({ path: Schema.String, message: Schema.String
 /**
  * A configuration that cannot be used: a file that cannot be read or does not
  * decode (every bad path listed), a missing `env:` variable (named, never its
- * value), or a provider or model that is not in it.
+ * value), or a provider, model or router that is not in it.
  *
  * @since 0.1.0
  * @category Errors
