@@ -13,24 +13,15 @@
  * }
  * ```
  *
- * `api` picks the adapter: `chat-completions` (the default, `OpenAiChat`),
- * `responses` (`OpenAiResponses`), `anthropic`, `gemini` or `ollama`.
- * `base_url` is the API root: `/v1` included for the OpenAI-style APIs
- * (default `https://api.openai.com/v1`), the host root for Anthropic, Gemini
- * and Ollama (default: the adapter's, e.g. `https://api.anthropic.com`).
- * `preset` (with `chat-completions`) names one of `Presets` (`deepseek`,
- * `openrouter`, `groq`, `together`, `vllm`, `ollama`, `zhipu`, `dashscope`),
- * which fills the base URL and the provider's quirks; `base_url` overrides
- * its URL. `api_keys` may be left out where no key is needed (`api: "ollama"`,
- * the `ollama` and `vllm` presets): the key is then `none`. `headers` are
- * sent on every request (OpenRouter's `HTTP-Referer` and `X-Title`).
+ * `api` picks the adapter (`chat-completions`, the default, `responses`,
+ * `anthropic`, `gemini`, `ollama`); `preset` one of `Presets`; `base_url` the
+ * API root (`/v1` included for the OpenAI-style APIs); `headers` go on every
+ * request; `pricing` (US dollars per million tokens) overrides the built-in
+ * price. `ModelEntry` documents each field. A `router` section names routers
+ * over the file's models (`RouterEntry`; `Router.fromConfigNamed` builds one).
  *
- * `pricing` (US dollars per million tokens) overrides the model's built-in
- * price (`Pricing.builtIn`); it sets `cost` on the model's responses.
- *
- * `env:NAME` reads a key from the environment (through Effect's `Config`, so a
- * test can supply its own `ConfigProvider`). Keys are `Redacted` from the moment
- * they are read. A file that does not decode fails with `ProviderConfigError`
+ * `env:NAME` reads a key from the environment (through Effect's `Config`), as
+ * `Redacted`. A file that does not decode fails with `ProviderConfigError`
  * naming every bad path.
  *
  * @since 0.1.0
@@ -43,13 +34,16 @@ import * as Schema from "effect/Schema"
 import * as internalLayers from "./internal/providerConfig/layers.js"
 import * as internalLookup from "./internal/providerConfig/lookup.js"
 import * as internalRead from "./internal/providerConfig/read.js"
+import * as internalRouter from "./internal/providerConfig/router.js"
 import type * as KeyPool from "./KeyPool.js"
 import type * as Llm from "./Llm.js"
+import { LlmError } from "./LlmError.js"
 import type { OptionsError } from "./OptionsError.js"
 import * as Pricing from "./Pricing.js"
 import type { ProviderClient } from "./ProviderClient.js"
 import * as Presets from "./providers/Presets.js"
 import type * as RateLimiter from "./RateLimiter.js"
+import type * as Router from "./Router.js"
 
 // Exact: an optional field holds its type or is absent, so a bad value reports
 // the field's own message rather than "expected undefined".
@@ -166,12 +160,53 @@ export const ModelEntry = Schema.Struct({
 export type ModelEntry = typeof ModelEntry.Type
 
 /**
- * The whole file: provider name to its models.
+ * The providers of the file: provider name to its models (every key but `router`).
  *
  * @since 0.1.0
  * @category Schemas
  */
 export const ProviderFile = Schema.Record(Schema.String, Schema.Array(ModelEntry))
+
+const ErrorTag = oneOf(LlmError.members.map((member) => member.identifier))
+const ErrorTags = Schema.Array(ErrorTag).check(Schema.isMinLength(1, { message: "expected at least one error tag" }))
+// Seconds, as elsewhere in the file, or an Effect duration string such as "30 seconds".
+const DurationEntry = Schema.Union([Schema.Number, Schema.String]).check(
+  Schema.makeFilter((value: number | string) => internalRouter.toDuration(value) !== undefined, {
+    message: "expected seconds (a positive number) or a duration such as \"30 seconds\""
+  })
+)
+
+/**
+ * A named router of the file's `router` section: `Router.Options` in snake_case, with `deployments` named as
+ * `named` takes them, `fallbacks` keys and `to` naming a listed deployment, its model or one of its `groups`,
+ * and durations in seconds or as strings such as `"30 seconds"`.
+ *
+ * @since 0.1.0
+ * @category Schemas
+ */
+export const RouterEntry = Schema.Struct({
+  deployments: Schema.Array(NonEmpty).check(Schema.isMinLength(1, { message: "expected at least one deployment" })),
+  strategy: optional(oneOf(["weighted", "least-busy", "lowest-latency", "lowest-cost", "priority"])),
+  fallbacks: optional(Schema.Record(Schema.String, Schema.Array(Schema.Struct({ to: NonEmpty, on: ErrorTags })))),
+  retry_on: optional(Schema.Array(ErrorTag)),
+  deadline: optional(DurationEntry),
+  cooldown: optional(Schema.Struct({
+    failures: optional(PositiveInt),
+    window: optional(DurationEntry),
+    period: optional(DurationEntry),
+    on: optional(Schema.Array(ErrorTag))
+  })),
+  hedge: optional(Schema.Struct({ after: DurationEntry })),
+  mid_stream: optional(oneOf(["restart", "fail"])),
+  /** The address of requests that name no model. */
+  model: optional(NonEmpty)
+})
+
+/**
+ * @since 0.1.0
+ * @category Schemas
+ */
+export type RouterEntry = typeof RouterEntry.Type
 
 /**
  * One problem in a configuration: where (`openai[0].rate_limit_capacity`) and what.
@@ -184,7 +219,7 @@ export const Issue = Schema.Struct({ path: Schema.String, message: Schema.String
 /**
  * A configuration that cannot be used: a file that cannot be read or does not
  * decode (every bad path listed), a missing `env:` variable (named, never its
- * value), or a provider or model that is not in it.
+ * value), or a provider, model or router that is not in it.
  *
  * @since 0.1.0
  * @category Errors
@@ -214,12 +249,27 @@ export interface ModelConfig {
 }
 
 /**
- * A decoded configuration: provider name to model name to settings.
+ * A named router of the file: its deployments (`provider/model_name`, in order) and its other `Router.Options`.
  *
  * @since 0.1.0
  * @category Models
  */
-export type ProviderConfig = Readonly<Record<string, Readonly<Record<string, ModelConfig>>>>
+export interface RouterConfig {
+  readonly deployments: ReadonlyArray<string>
+  readonly options: Omit<Router.Options, "deployments">
+}
+
+/**
+ * A decoded configuration: provider name to model name to settings, and the
+ * named routers of the `router` section.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface ProviderConfig {
+  readonly providers: Readonly<Record<string, Readonly<Record<string, ModelConfig>>>>
+  readonly routers: Readonly<Record<string, RouterConfig>>
+}
 
 
 /**
@@ -256,7 +306,7 @@ export const fromJson: (json: unknown, source?: string) => Effect.Effect<Provide
  * import { ProviderConfig } from "effect-llm-router"
  *
  * const providers = ProviderConfig.load("provider.json").pipe(
- *   Effect.map((config) => Object.keys(config)), // ["openai", "anthropic", ...]
+ *   Effect.map((config) => Object.keys(config.providers)), // ["openai", "anthropic", ...]
  *   Effect.provide(NodeFileSystem.layer)
  * )
  * ```
@@ -292,6 +342,26 @@ export const model: (
   provider: string,
   modelName: string
 ) => Effect.Effect<ModelConfig, ProviderConfigError> = internalLookup.model
+
+/**
+ * The model a deployment name names, as the `router` section's `deployments`
+ * do: `provider/model_name`, or a `model_name` only one provider has; else a
+ * `ProviderConfigError` saying why (no such model, or several).
+ *
+ * @example
+ * ```ts
+ * import { ProviderConfig } from "effect-llm-router"
+ *
+ * declare const config: ProviderConfig.ProviderConfig
+ *
+ * const mini = ProviderConfig.named(config, "gpt-4o-mini") // as "openai/gpt-4o-mini", if only openai has it
+ * ```
+ *
+ * @since 0.1.0
+ * @category Accessors
+ */
+export const named: (config: ProviderConfig, name: string) => Effect.Effect<ModelConfig, ProviderConfigError> =
+  internalLookup.named
 
 /**
  * The price of a configured model: its `pricing` entry, else the built-in

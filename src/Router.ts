@@ -90,8 +90,8 @@ export interface Deployment<E = never, R = never> {
   /** Group names that address this deployment (`"fast"`, `"smart"`). Default none. */
   readonly groups?: ReadonlyArray<string>
   /**
-   * The deployment's price, for `lowest-cost` and for budget estimates.
-   * Default: the built-in price of `model` (`Pricing.lookup`), if any.
+   * The deployment's price, for `lowest-cost` and for budget estimates. Default: the built-in price of `model`
+   * (`Pricing.lookup`), if any.
    */
   readonly price?: Pricing.Price
 }
@@ -123,11 +123,9 @@ export interface CooldownOptions {
   /** How long an open breaker skips the deployment before one call probes it. Default 30 seconds. */
   readonly period?: Duration.Input
   /**
-   * The errors that count against a deployment. Default: `ProviderUnavailableError`,
-   * `TimeoutError`, `TransportError`, `StreamTruncatedError`, `AuthError`,
-   * `ModelNotFoundError`, `NoCapacityError` (errors of the request itself,
-   * such as `InvalidRequestError` or `ContextLengthError`, say nothing of the
-   * deployment's health).
+   * The errors that count against a deployment. Default: `ProviderUnavailableError`, `TimeoutError`,
+   * `TransportError`, `StreamTruncatedError`, `AuthError`, `ModelNotFoundError`, `NoCapacityError` (errors of the
+   * request itself, such as `InvalidRequestError` or `ContextLengthError`, say nothing of the deployment's health).
    */
   readonly on?: ReadonlyArray<ErrorTag>
 }
@@ -164,10 +162,9 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
   /** Fallbacks by deployment, group or model name, tried in order. Default none. */
   readonly fallbacks?: Readonly<Record<string, ReadonlyArray<Fallback>>>
   /**
-   * Errors after which another deployment of the same address is tried before
-   * any fallback. Default: `RateLimitError`, `ProviderUnavailableError`,
-   * `TimeoutError`, `TransportError`, `NoCapacityError`, `StreamTruncatedError`,
-   * `AuthError`, `BudgetExceededError`.
+   * Errors after which another deployment of the same address is tried before any fallback. Default:
+   * `RateLimitError`, `ProviderUnavailableError`, `TimeoutError`, `TransportError`, `NoCapacityError`,
+   * `StreamTruncatedError`, `AuthError`, `BudgetExceededError`.
    */
   readonly retryOn?: ReadonlyArray<ErrorTag>
   /** The breaker of each deployment; each field has its own default. */
@@ -183,23 +180,23 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
   /** `lowest-cost` and budget estimates: the reply tokens to count for requests without `maxTokens`. Default 256. */
   readonly replyTokens?: number
   /**
-   * Spend limits: each attempt is checked against the limits of `overall`, of its deployment's name
-   * and of its groups before it is sent (`Budget.guarded`), and fails with `BudgetExceededError` when
-   * it would pass one (another deployment is then tried). Default: none.
+   * Spend limits: each attempt is checked against the limits of `overall`, of its deployment's name and of its groups
+   * before it is sent (`Budget.guarded`), and fails with `BudgetExceededError` when it would pass one (another
+   * deployment is then tried). Default: none.
    */
   readonly budget?: Budget.Service
   /** Records each call's usage and cost under its deployment's name (`UsageLedger.tracked`). Default: none. */
   readonly ledger?: UsageLedger.Service
   /**
-   * A stream broken after its first chunk: `"restart"` frees the attempt and sends the request on by
-   * the call's rules (`retryOn`, fallbacks), a `ChatChunk.Restart` chunk before the new reply
-   * (`collect` keeps what follows it); `"fail"` fails the stream. Default `"restart"`.
+   * A stream broken after its first chunk: `"restart"` frees the attempt and sends the request on by the call's rules
+   * (`retryOn`, fallbacks), a `ChatChunk.Restart` chunk before the new reply (`collect` keeps what follows it);
+   * `"fail"` fails the stream. Default `"restart"`.
    */
   readonly midStream?: "restart" | "fail"
   /**
-   * With no answer (for a stream, no first chunk) after `after`, the next usable deployment of the
-   * address is tried too; the first to answer wins, the other is interrupted (key and permit freed,
-   * nothing billed). A failure before `after` fails over at once. Default: off.
+   * With no answer (for a stream, no first chunk) after `after`, the next usable deployment of the address is tried
+   * too; the first to answer wins, the other is interrupted (key and permit freed, nothing billed). A failure before
+   * `after` fails over at once. Default: off.
    */
   readonly hedge?: { readonly after: Duration.Input }
 }
@@ -233,10 +230,9 @@ export interface KeyLoad {
  */
 export interface DeploymentLoad {
   /**
-   * `concurrency` when the deployment caps calls in flight (its limiter's
-   * `maxConcurrency`, or every key capped): `current` counts calls in flight;
-   * `qps` when it is limited by rate only: `current` counts calls started in
-   * the current second.
+   * `concurrency` when the deployment caps calls in flight (its limiter's `maxConcurrency`, or every key capped):
+   * `current` counts calls in flight; `qps` when it is limited by rate only: `current` counts calls started in the
+   * current second.
    */
   readonly type: "concurrency" | "qps"
   readonly current: number
@@ -462,3 +458,34 @@ export const layerConfig = (
   options?: Omit<Options, "deployments">
 ): Layer.Layer<Llm.Llm | Router, OptionsError, HttpClient.HttpClient> =>
   Layer.unwrap(Effect.map(fromConfig(config, options), layer))
+
+/**
+ * Router options for the router `name` of a configuration's `router` section
+ * (`ProviderConfig.RouterEntry`): the deployments it lists, in its order, with
+ * its strategy, fallbacks, timeouts, hedging and mid-stream policy. A name not
+ * in the section fails with `ProviderConfigError` listing the routers there are.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { ProviderConfig, Router } from "effect-llm-router"
+ *
+ * const main = Layer.unwrap(Effect.gen(function*() {
+ *   const config = yield* ProviderConfig.fromJson({
+ *     openai: [{ model_name: "gpt-4o-mini", api_keys: ["sk-test"] }],
+ *     local: [{ model_name: "llama3.2", api: "ollama" }],
+ *     router: { main: { deployments: ["gpt-4o-mini", "local/llama3.2"], strategy: "priority", deadline: 30 } }
+ *   })
+ *   // deployments: openai/gpt-4o-mini, then local/llama3.2
+ *   return Router.layer(yield* Router.fromConfigNamed(config, "main"))
+ * }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category Constructors
+ */
+export const fromConfigNamed = (
+  config: ProviderConfig.ProviderConfig,
+  name: string
+): Effect.Effect<Options<Deployment<OptionsError, HttpClient.HttpClient>>, ProviderConfig.ProviderConfigError> =>
+  internalConfig.fromConfigNamed(config, name)

@@ -2,6 +2,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -14,6 +15,7 @@ import * as Llm from "../src/Llm.js"
 import * as Pricing from "../src/Pricing.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import * as ProviderConfig from "../src/ProviderConfig.js"
+import * as Router from "../src/Router.js"
 import * as Simulator from "../src/simulator/Simulator.js"
 import { fakeHttpClient } from "./utils/fakeHttpClient.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
@@ -43,8 +45,9 @@ describe("ProviderConfig.fromJson", () => {
   it.effect("decodes the documented format, reading env: keys as Redacted", () =>
     Effect.gen(function*() {
       const config = yield* ProviderConfig.fromJson(file())
-      expect(Object.keys(config)).toEqual(["openai", "deepseek"])
-      const gpt4o = config.openai!["gpt-4o"]!
+      expect(Object.keys(config.providers)).toEqual(["openai", "deepseek"])
+      expect(config.routers).toEqual({})
+      const gpt4o = config.providers.openai!["gpt-4o"]!
       expect(gpt4o.keys.length).toBe(2)
       expect(Redacted.value(gpt4o.keys[0]!.key as Redacted.Redacted<string>)).toBe("sk-from-env-0000000000000")
       expect(gpt4o.keys[1]!.weight).toBe(2)
@@ -83,10 +86,10 @@ describe("ProviderConfig.fromJson", () => {
   it.effect("priceOf: the pricing entry, else the built-in price of the model name", () =>
     Effect.gen(function*() {
       const config = yield* ProviderConfig.fromJson(file())
-      expect(ProviderConfig.priceOf(config.openai!["gpt-4o"]!)).toStrictEqual({ input: 2.5, output: 10 })
-      expect(ProviderConfig.priceOf(config.openai!["gpt-4o-mini"]!)).toBe(Pricing.builtIn["gpt-4o-mini"])
+      expect(ProviderConfig.priceOf(config.providers.openai!["gpt-4o"]!)).toStrictEqual({ input: 2.5, output: 10 })
+      expect(ProviderConfig.priceOf(config.providers.openai!["gpt-4o-mini"]!)).toBe(Pricing.builtIn["gpt-4o-mini"])
       const local = yield* ProviderConfig.fromJson({ local: [{ model_name: "llama3.2", api: "ollama" }] })
-      expect(ProviderConfig.priceOf(local.local!["llama3.2"]!)).toBeUndefined()
+      expect(ProviderConfig.priceOf(local.providers.local!["llama3.2"]!)).toBeUndefined()
     }).pipe(withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000" })))
 
   it.effect("a missing env: variable is named, and nothing of any key is shown", () =>
@@ -103,6 +106,125 @@ describe("ProviderConfig.fromJson", () => {
       const twice = { p: [{ model_name: "m", api_keys: ["k"], base_url: "http://x/v1" }, { model_name: "m", api_keys: ["k"], base_url: "http://x/v1" }] }
       const error = yield* Effect.flip(ProviderConfig.fromJson(twice))
       expect(error.issues[0]).toEqual({ path: "p[1].model_name", message: "m is listed twice" })
+    }))
+
+  it.effect("a router section decodes into named routers over the file's models", () =>
+    Effect.gen(function*() {
+      const config = yield* ProviderConfig.fromJson({
+        ...file(),
+        router: {
+          main: {
+            deployments: ["openai/gpt-4o-mini", "deepseek-chat"],
+            strategy: "priority",
+            fallbacks: { "gpt-4o-mini": [{ to: "deepseek/deepseek-chat", on: ["ProviderUnavailableError", "TimeoutError"] }] },
+            retry_on: ["RateLimitError"],
+            deadline: 30,
+            cooldown: { failures: 2, window: "1 minute", period: 10, on: ["TimeoutError"] },
+            hedge: { after: "2 seconds" },
+            mid_stream: "fail",
+            model: "gpt-4o-mini"
+          },
+          bare: { deployments: ["gpt-4o"] }
+        }
+      }).pipe(withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000" }))
+      expect(Object.keys(config.providers)).toEqual(["openai", "deepseek"])
+      const main = config.routers["main"]!
+      expect(main.deployments).toEqual(["openai/gpt-4o-mini", "deepseek/deepseek-chat"])
+      expect(main.options.strategy).toBe("priority")
+      expect(main.options.fallbacks).toEqual({
+        "gpt-4o-mini": [{ to: "deepseek/deepseek-chat", on: ["ProviderUnavailableError", "TimeoutError"] }]
+      })
+      expect(main.options.retryOn).toEqual(["RateLimitError"])
+      expect(Duration.toMillis(main.options.deadline!)).toBe(30_000)
+      expect(main.options.cooldown?.failures).toBe(2)
+      expect(Duration.toMillis(main.options.cooldown!.window!)).toBe(60_000)
+      expect(Duration.toMillis(main.options.cooldown!.period!)).toBe(10_000)
+      expect(main.options.cooldown?.on).toEqual(["TimeoutError"])
+      expect(Duration.toMillis(main.options.hedge!.after)).toBe(2_000)
+      expect(main.options.midStream).toBe("fail")
+      expect(main.options.model).toBe("gpt-4o-mini")
+      expect(config.routers["bare"]).toEqual({ deployments: ["openai/gpt-4o"], options: {} })
+
+      expect((yield* ProviderConfig.named(config, "deepseek-chat")).provider).toBe("deepseek")
+      expect((yield* ProviderConfig.named(config, "openai/gpt-4o")).entry.model_name).toBe("gpt-4o")
+      const noModel = yield* Effect.flip(ProviderConfig.named(config, "gpt-5"))
+      expect(noModel.issues).toEqual([
+        { path: "gpt-5", message: "no deployment gpt-5; known: openai/gpt-4o, openai/gpt-4o-mini, deepseek/deepseek-chat" }
+      ])
+
+      const options = yield* Router.fromConfigNamed(config, "main")
+      expect(options.deployments.map((d) => d.name)).toEqual(["openai/gpt-4o-mini", "deepseek/deepseek-chat"])
+      expect(options.strategy).toBe("priority")
+      const unknown = yield* Effect.flip(Router.fromConfigNamed(config, "backup"))
+      expect(unknown.issues).toEqual([{ path: "router.backup", message: "no such router; known: main, bare" }])
+    }))
+
+  it.effect("each kind of bad router entry is named with its path", () =>
+    Effect.gen(function*() {
+      const twin = { model_name: "gpt-4o", api_keys: ["sk-twin-key-0000000001"], base_url: "https://x/v1", groups: ["smart"] }
+      const error = yield* Effect.flip(ProviderConfig.fromJson({
+        ...file(),
+        azure: [twin],
+        router: {
+          bad: {
+            deployments: ["openai/gpt-5", "gpt-4o", "gpt-4o-mini", "openai/gpt-4o-mini"],
+            strategy: "fastest",
+            fallbacks: {
+              "gpt-4o-mini": [{ to: "nowhere", on: ["ProviderUnavailableError"] }, { to: "gpt-4o-mini", on: ["OopsError"] }],
+              ghost: [{ to: "gpt-4o-mini", on: [] }]
+            },
+            retry_on: ["TimeoutError", "Nope"],
+            deadline: -1,
+            cooldown: { window: "soon", failures: 0 },
+            hedge: { after: "2 fortnights" },
+            mid_stream: "resume",
+            model: "smart"
+          },
+          empty: { deployments: [] },
+          none: {}
+        }
+      }, "provider.json").pipe(withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000" })))
+      const byPath = Object.fromEntries(error.issues.map((issue) => [issue.path, issue.message]))
+      const duration = "expected seconds (a positive number) or a duration such as \"30 seconds\""
+      expect(byPath).toEqual({
+        "router.bad.strategy": "expected one of weighted, least-busy, lowest-latency, lowest-cost, priority",
+        "router.bad.fallbacks.gpt-4o-mini[1].on[0]": expect.stringContaining("expected one of RateLimitError, AuthError"),
+        "router.bad.fallbacks.ghost[0].on": "expected at least one error tag",
+        "router.bad.retry_on[1]": expect.stringContaining("ProviderUnavailableError"),
+        "router.bad.deadline": duration,
+        "router.bad.cooldown.window": duration,
+        "router.bad.cooldown.failures": "expected a positive whole number",
+        "router.bad.hedge.after": duration,
+        "router.bad.mid_stream": "expected one of restart, fail",
+        "router.empty.deployments": "expected at least one deployment",
+        "router.none.deployments": "is missing"
+      })
+      expect(error.message).toContain("provider.json has 11 problems:")
+
+      // Names are checked once the entries decode: unknown, ambiguous and repeated deployments, and addresses.
+      const names = yield* Effect.flip(ProviderConfig.fromJson({
+        ...file(),
+        azure: [twin],
+        router: {
+          bad: {
+            deployments: ["openai/gpt-5", "gpt-4o", "gpt-4o-mini", "openai/gpt-4o-mini", "azure/gpt-4o"],
+            fallbacks: { "gpt-4o-mini": [{ to: "nowhere", on: ["ProviderUnavailableError"] }], ghost: [{ to: "smart", on: ["TimeoutError"] }] },
+            model: "deepseek-chat"
+          }
+        }
+      }, "provider.json").pipe(withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000" })))
+      const known = "openai/gpt-4o-mini, gpt-4o-mini, azure/gpt-4o, gpt-4o, smart"
+      expect(names.issues).toEqual([
+        {
+          path: "router.bad.deployments[0]",
+          message: "no deployment openai/gpt-5; known: openai/gpt-4o, openai/gpt-4o-mini, deepseek/deepseek-chat, azure/gpt-4o"
+        },
+        { path: "router.bad.deployments[1]", message: "gpt-4o is served by openai/gpt-4o and azure/gpt-4o; name one" },
+        { path: "router.bad.deployments[3]", message: "openai/gpt-4o-mini is listed twice" },
+        { path: "router.bad.fallbacks.gpt-4o-mini[0].to", message: `nowhere names no deployment, model or group of this router; known: ${known}` },
+        { path: "router.bad.fallbacks.ghost", message: `ghost names no deployment, model or group of this router; known: ${known}` },
+        { path: "router.bad.model", message: `deepseek-chat names no deployment, model or group of this router; known: ${known}` }
+      ])
     }))
 
   it.effect("ProviderConfig.model names what exists when asked for what does not", () =>
@@ -185,7 +307,7 @@ describe("ProviderConfig: api and preset", () => {
         local: [{ model_name: "llama3.2", api: "ollama" }, { model_name: "qwen3", preset: "ollama" }]
       })
       for (const model of ["llama3.2", "qwen3"]) {
-        expect(config.local![model]!.keys.map((k) => Redacted.value(k.key as Redacted.Redacted<string>))).toEqual(["none"])
+        expect(config.providers.local![model]!.keys.map((k) => Redacted.value(k.key as Redacted.Redacted<string>))).toEqual(["none"])
       }
     }))
 

@@ -1,12 +1,14 @@
 /**
  * `effect-llm-router chat`: one prompt to one model, the reply streamed to stdout.
  *
- * The model comes from, in order: `--config FILE` (a provider.json); `--api`
+ * The model comes from, in order: `--config FILE` (a provider.json, or its
+ * router `--router NAME`); `--api`
  * (the adapter) and/or `--preset` (an OpenAI-compatible provider) with
  * `--base-url` and a key (`--key`, else the conventional variable:
  * `OPENAI_API_KEY`, `ANTHROPIC_API_KEY`, `GEMINI_API_KEY`, or the preset's);
  * or else a simulator started in-process, speaking the chosen `--api`, so the
- * command works with nothing set up.
+ * command works with nothing set up. `--fallback MODEL` and `--timeout SECONDS`
+ * route one model's call through a router (`route.ts`).
  *
  * @since 0.1.0
  */
@@ -37,6 +39,7 @@ import * as RateLimiter from "../RateLimiter.js"
 import * as RetryPolicy from "../RetryPolicy.js"
 import type * as Simulator from "../simulator/Simulator.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
+import * as Route from "./route.js"
 import { chatUsage, numberFlag, parseFlags, programName, UsageError } from "./usage.js"
 
 /**
@@ -110,6 +113,9 @@ const isApi = (text: string): text is ProviderConfig.Api => (apis as ReadonlyArr
 
 const flags = {
   config: { type: "string" },
+  router: { type: "string" },
+  fallback: { type: "string" },
+  timeout: { type: "string" },
   api: { type: "string" },
   preset: { type: "string" },
   provider: { type: "string" },
@@ -141,6 +147,7 @@ type Source =
 interface Args {
   readonly prompt: string | undefined
   readonly source: Source
+  readonly routing: Route.Routing
   readonly system: string | undefined
   readonly temperature: number | undefined
   readonly maxTokens: number | undefined
@@ -161,6 +168,8 @@ const parse = (argv: ReadonlyArray<string>): Args | "help" | UsageError => {
   if (maxTokens instanceof UsageError) return maxTokens
   const maxRetries = numberFlag("max-retries", values["max-retries"], { integer: true, min: 0, expected: "an integer, 0 or more" })
   if (maxRetries instanceof UsageError) return maxRetries
+  const routing = Route.parse(values)
+  if (routing instanceof UsageError) return routing
   if (values["base-url"] !== undefined && !URL.canParse(values["base-url"])) {
     return new UsageError({ reason: `--base-url needs an absolute URL such as ${defaultBaseUrl}, got "${values["base-url"]}"` })
   }
@@ -198,6 +207,7 @@ const parse = (argv: ReadonlyArray<string>): Args | "help" | UsageError => {
   return {
     prompt,
     source,
+    routing,
     system: values.system,
     temperature,
     maxTokens,
@@ -221,20 +231,21 @@ interface Resolved {
   readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
 }
 
-const fromConfig = (source: Extract<Source, { _tag: "Config" }>) =>
+const fromConfig = (source: Extract<Source, { _tag: "Config" }>, routing: Route.Routing) =>
   Effect.gen(function*() {
     const config = yield* ProviderConfig.load(source.file).pipe(Effect.provide(NodeFileSystem.layer))
-    const secrets = Object.values(config).flatMap((models) =>
+    const secrets = Object.values(config.providers).flatMap((models) =>
       Object.values(models).flatMap((model) =>
         model.keys.map((key) => typeof key.key === "string" ? Redacted.make(key.key) : key.key)
       )
     )
-    const provider = source.provider ?? (yield* orUsage(pickOne("provider", Object.keys(config), source.file)))
-    const models = config[provider]
+    if (routing.router !== undefined) return { layer: Route.named(config, routing.router, routing.timeout), secrets }
+    const provider = source.provider ?? (yield* orUsage(pickOne("provider", Object.keys(config.providers), source.file)))
+    const models = config.providers[provider]
     const model = source.model ??
       (models === undefined ? "" : yield* orUsage(pickOne("model", Object.keys(models), `${source.file} (${provider})`)))
-    // A provider or model not in the file fails the layer with a ProviderConfigError naming the known ones.
-    return { layer: ProviderConfig.layer(config, provider, model), secrets }
+    // A provider or model not in the file fails with a ProviderConfigError naming the known ones.
+    return { layer: yield* Route.fromConfig(config, source.file, { provider, model }, routing), secrets }
   })
 
 const orUsage = <A>(value: A | UsageError): Effect.Effect<A, UsageError> =>
@@ -244,34 +255,45 @@ const orUsage = <A>(value: A | UsageError): Effect.Effect<A, UsageError> =>
  * The `Llm` of one API with one key. A rejected key is not
  * retried: with no other key to rotate to, the retry would only turn the
  * `AuthError` into a `NoCapacityError` from the pool that just disabled it.
+ * With `--fallback` (another model of the same API) or `--timeout`, a router
+ * over it (`Route.oneOff`).
  */
 const directLayer = (options: {
-  readonly client: Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient>
+  readonly client: (model: string) => Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient>
   readonly key: Redacted.Redacted<string>
   readonly provider: string
   readonly model: string
   readonly maxRetries: number | undefined
-}) =>
-  Llm.layer({
-    model: options.model,
-    retry: RetryPolicy.make(options.maxRetries === undefined ? {} : { maxRetries: options.maxRetries }).pipe(
-      Schedule.while(({ input }: Schedule.InputMetadata<LlmError>) => input._tag !== "AuthError")
-    )
-  }).pipe(
-    Layer.provide(
-      Layer.mergeAll(
-        options.client,
-        KeyPool.layer({ providerId: options.provider, keys: [options.key] }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
-        RateLimiter.unlimited
+  readonly routing: Route.Routing
+}) => {
+  const deployment = (model: string) => ({
+    name: `${options.provider}/${model}`,
+    model,
+    provider: options.provider,
+    llm: Llm.layer({
+      model,
+      retry: RetryPolicy.make(options.maxRetries === undefined ? {} : { maxRetries: options.maxRetries }).pipe(
+        Schedule.while(({ input }: Schedule.InputMetadata<LlmError>) => input._tag !== "AuthError")
+      )
+    }).pipe(
+      Layer.provide(
+        Layer.mergeAll(
+          options.client(model),
+          KeyPool.layer({ providerId: options.provider, keys: [options.key] }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+          RateLimiter.unlimited
+        )
       )
     )
-  )
+  })
+  const { fallback, timeout } = options.routing
+  return Route.oneOff(deployment(options.model), fallback === undefined ? undefined : deployment(fallback), timeout)
+}
 
 const resolve = (args: Args, io: Io, options: RunOptions) =>
   Effect.gen(function*() {
     const source = args.source
     if (source._tag === "Config") {
-      const { layer, secrets } = yield* fromConfig(source)
+      const { layer, secrets } = yield* fromConfig(source, args.routing)
       return { layer: Layer.provide(layer, UndiciHttpClient.layer()), secrets } satisfies Resolved
     }
     const { api, preset } = source
@@ -304,16 +326,18 @@ const resolve = (args: Args, io: Io, options: RunOptions) =>
       const model = source.model ?? defaultModel
       const provider = source.provider ?? preset ?? (openAiStyle ? "openai" : api)
       const layer = directLayer({
-        client: ProviderConfig.clientLayer(provider, {
-          model_name: model,
-          api,
-          ...(preset !== undefined ? { preset } : {}),
-          ...(source.baseUrl !== undefined ? { base_url: source.baseUrl } : {})
-        }),
+        client: (model) =>
+          ProviderConfig.clientLayer(provider, {
+            model_name: model,
+            api,
+            ...(preset !== undefined ? { preset } : {}),
+            ...(source.baseUrl !== undefined ? { base_url: source.baseUrl } : {})
+          }),
         key,
         provider,
         model,
-        maxRetries: source.maxRetries
+        maxRetries: source.maxRetries,
+        routing: args.routing
       })
       // The stand-in `none` is no secret: scrubbing it would mangle messages that say "none".
       const secrets = given === undefined ? [] : [given]
@@ -324,9 +348,10 @@ const resolve = (args: Args, io: Io, options: RunOptions) =>
     const Simulator = yield* Effect.promise(() => import("../simulator/Simulator.js"))
     const simulatorOptions = options.simulator ?? builtInSimulator
     const models = simulatorOptions.models ?? Simulator.defaultModels
+    const asked = args.routing.fallback === undefined ? [model] : [model, args.routing.fallback]
     const simulator = yield* Simulator.make({
       ...simulatorOptions,
-      models: models.includes(model) ? models : [...models, model]
+      models: [...models, ...asked.filter((name) => !models.includes(name))]
     })
     io.stderr(
       `${programName}: no provider configured; using the built-in simulator at ${simulator.url} ` +
@@ -335,15 +360,17 @@ const resolve = (args: Args, io: Io, options: RunOptions) =>
     const provider = source.provider ?? "simulator"
     const layer = directLayer({
       // The simulator serves every API on one port: the OpenAI-style ones under /v1.
-      client: ProviderConfig.clientLayer(provider, {
-        model_name: model,
-        api,
-        base_url: openAiStyle ? `${simulator.url}/v1` : simulator.url
-      }),
+      client: (model) =>
+        ProviderConfig.clientLayer(provider, {
+          model_name: model,
+          api,
+          base_url: openAiStyle ? `${simulator.url}/v1` : simulator.url
+        }),
       key: Redacted.make("sk-simulator"),
       provider,
       model,
-      maxRetries: source.maxRetries
+      maxRetries: source.maxRetries,
+      routing: args.routing
     })
     return { layer: Layer.provide(layer, UndiciHttpClient.layer()), secrets: [] } satisfies Resolved
   })
@@ -388,6 +415,8 @@ export const toJson = (response: ChatResponse) => ({
 })
 
 const request = (args: Args, prompt: string): ChatRequest => ({
+  // Through a router, --model addresses a deployment, group or model of it.
+  ...(args.routing.router !== undefined && args.source.model !== undefined ? { model: args.source.model } : {}),
   messages: args.system === undefined ? [Message.user(prompt)] : [Message.system(args.system), Message.user(prompt)],
   ...(args.temperature !== undefined ? { temperature: args.temperature } : {}),
   ...(args.maxTokens !== undefined ? { maxTokens: args.maxTokens } : {})

@@ -29,10 +29,17 @@ simulator answers, speaking the chosen --api.
 
 Where the model comes from:
   --config FILE         a provider.json
+  --router NAME         a router of FILE's "router" section; --model then
+                        addresses one of its deployments, groups or models
   --provider NAME       the provider in FILE (default: the file's only one);
                         without --config, the name shown in errors and --json
   --model NAME          the model (default: the file's only one, or gpt-4o-mini
                         for OpenAI; needed with --preset or another --api)
+  --fallback MODEL      a second model the call falls back to on any failure:
+                        in FILE (provider/model_name, or model_name), else
+                        another model of the same API
+  --timeout SECONDS     the call's deadline: every attempt and the fallback,
+                        to the reply's first chunk when streaming
   --api API             the wire format: chat-completions (default),
                         responses, anthropic, gemini or ollama
   --preset NAME         an OpenAI-compatible provider (with chat-completions):

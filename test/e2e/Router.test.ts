@@ -78,6 +78,38 @@ describe("Router over loopback", () => {
       expect(Object.values(details).every((load) => load.inFlight === 0)).toBe(true)
     }))
 
+  it.live("a named router of provider.json takes its fallback when the first deployment faults (x-simulator-fault via headers)", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({})
+      const config = yield* ProviderConfig.fromJson({
+        primary: entry(simulator, "sk-primary-key-000001", { headers: { [Simulator.faultHeader]: "status=503" } }),
+        backup: entry(simulator, "sk-backup-key-0000002", { model_name: "sim-large" }),
+        router: {
+          main: {
+            deployments: ["primary/gpt-4o-mini", "sim-large"],
+            strategy: "priority",
+            retry_on: [],
+            fallbacks: { "primary/gpt-4o-mini": [{ to: "backup/sim-large", on: ["ProviderUnavailableError"] }] },
+            model: "primary/gpt-4o-mini",
+            deadline: 20
+          }
+        }
+      })
+      const layer = Layer.unwrap(Effect.map(Router.fromConfigNamed(config, "main"), Router.layer)).pipe(
+        Layer.provide(NodeHttpClient.layerUndici)
+      )
+      const { reply, status } = yield* Effect.gen(function*() {
+        const reply = yield* ChatChunk.collect(Llm.chatStream({ messages: [Message.user("hi")] }))
+        return { reply, status: yield* Router.status }
+      }).pipe(Effect.provide(layer))
+      expect(reply.model).toBe("sim-large")
+      expect(reply.text.length).toBeGreaterThan(0)
+      expect(Object.keys(status.details)).toEqual(["primary/gpt-4o-mini", "backup/sim-large"])
+      expect(status.details["primary/gpt-4o-mini"]!.failures).toBe(1)
+      expect(status.details["backup/sim-large"]!.requests).toBe(1)
+      expect(status.details["primary/gpt-4o-mini"]!.inFlight + status.details["backup/sim-large"]!.inFlight).toBe(0)
+    }))
+
   it.live("a stream falls back from a 503 to a healthy deployment before its first chunk", () =>
     Effect.gen(function*() {
       const failing = yield* Simulator.make({ fault: "status=503" })

@@ -281,6 +281,94 @@ describe("chat, in-process against a simulator", () => {
       expect(unknown.stderr).toContain("no such provider; known: alpha, beta")
     }))
 
+  it.live("--config --router NAME streams through the file's router: its fallback answers when the first deployment faults", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator()
+      const entry = (model: string, extra: Record<string, unknown> = {}) => ({
+        model_name: model,
+        api_keys: [KEY],
+        base_url: `${sim.url}/v1`,
+        max_retries: 0,
+        ...extra
+      })
+      const file = writeConfig({
+        failing: [entry("gpt-4o-mini", { headers: { [Simulator.faultHeader]: "status=503" } })],
+        healthy: [entry("sim-large", { groups: ["big"] })],
+        // The router's own retries off: the 503 goes straight to the fallback (the group "big").
+        router: {
+          main: {
+            deployments: ["failing/gpt-4o-mini", "sim-large"],
+            fallbacks: { "gpt-4o-mini": [{ to: "big", on: ["ProviderUnavailableError"] }] },
+            strategy: "priority", retry_on: [], model: "gpt-4o-mini", deadline: 20
+          }
+        }
+      })
+      const expected = yield* referenceReply(sim, "sim-large")
+      const out = yield* chat(["--config", file, "--router", "main", PROMPT])
+      expect(out).toEqual({ code: 0, stdout: `${expected}\n`, stderr: "" })
+      expect(yield* sim.requestCount).toBe(3) // the reference, the 503, the fallback
+      const json = yield* chat(["--config", file, "--router", "main", "--json", "--model", "big", PROMPT])
+      expect(JSON.parse(json.stdout)).toMatchObject({ text: expected, provider: "healthy", model: "sim-large" })
+      expect(yield* sim.requestCount).toBe(4) // --model big goes to the healthy deployment only
+
+      const unknown = yield* chat(["--config", file, "--router", "backup", PROMPT])
+      expect(unknown.code).toBe(1)
+      expect(firstLine(unknown.stderr)).toMatch(/^ProviderConfigError: /)
+      expect(unknown.stderr).toContain("router.backup: no such router; known: main")
+      expectUsageError(yield* chat(["--router", "main", PROMPT]), /--router needs --config/)
+      expectUsageError(
+        yield* chat(["--config", file, "--router", "main", "--provider", "healthy", "--fallback", "sim-large", PROMPT]),
+        /--router cannot be combined with --provider, --fallback/
+      )
+      expect(yield* sim.requestCount).toBe(4)
+    }))
+
+  it.live("--fallback MODEL: the call falls back to it when the first model fails (with --config, or the same API)", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator()
+      const expected = yield* referenceReply(sim, "sim-small")
+      const direct1 = yield* chat(direct(sim, "--model", "gpt-9-imaginary", "--fallback", "sim-small", "--timeout", "20", "--json", PROMPT))
+      expect(direct1.code).toBe(0)
+      expect(JSON.parse(direct1.stdout)).toMatchObject({ text: expected, provider: "openai", model: "sim-small" })
+      expect(yield* sim.requestCount).toBe(3) // the reference, the 404, the fallback
+
+      const entry = (model: string) => ({ model_name: model, api_keys: [KEY], base_url: `${sim.url}/v1`, max_retries: 0 })
+      const file = writeConfig({ alpha: [entry("gpt-9-imaginary")], beta: [entry("sim-small")] })
+      const viaFile = yield* chat(["--config", file, "--provider", "alpha", "--fallback", "sim-small", PROMPT])
+      expect(viaFile).toEqual({ code: 0, stdout: `${expected}\n`, stderr: "" })
+      expect(yield* sim.requestCount).toBe(5)
+      const noFallback = yield* chat(["--config", file, "--provider", "alpha", PROMPT])
+      expect(noFallback.code).toBe(1)
+      expect(firstLine(noFallback.stderr)).toMatch(/^ModelNotFoundError: /)
+
+      expectUsageError(
+        yield* chat(["--config", file, "--provider", "alpha", "--fallback", "gpt-5", PROMPT]),
+        /--fallback: no deployment gpt-5; known: alpha\/gpt-9-imaginary, beta\/sim-small/
+      )
+      expectUsageError(yield* chat(direct(sim, "--timeout", "0", PROMPT)), /--timeout needs a positive number of seconds, got "0"/)
+      expectUsageError(yield* chat(direct(sim, "--timeout", "soon", PROMPT)), /--timeout needs a positive number of seconds/)
+      expect(yield* sim.requestCount).toBe(6)
+    }))
+
+  it.live("--timeout bounds the call: a reply slower than it fails with TimeoutError", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator({ latency: "2 seconds" })
+      const out = yield* chat(direct(sim, "--timeout", "0.2", "--no-stream", PROMPT))
+      expect(out.code).toBe(1)
+      expect(out.stdout).toBe("")
+      expect(firstLine(out.stderr)).toMatch(/^TimeoutError: /)
+      // With --router, --timeout overrides the router's deadline.
+      const file = writeConfig({
+        slow: [{ model_name: "gpt-4o-mini", api_keys: [KEY], base_url: `${sim.url}/v1`, max_retries: 0 }],
+        router: { main: { deployments: ["gpt-4o-mini"], deadline: 60 } }
+      })
+      const started = Date.now()
+      const routed = yield* chat(["--config", file, "--router", "main", "--timeout", "0.2", PROMPT])
+      expect(routed.code).toBe(1)
+      expect(firstLine(routed.stderr)).toMatch(/^TimeoutError: /)
+      expect(Date.now() - started).toBeLessThan(1_900)
+    }))
+
   it.live("a missing env: variable fails with ProviderConfigError naming it", () =>
     Effect.gen(function*() {
       const sim = yield* simulator()

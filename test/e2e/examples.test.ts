@@ -253,9 +253,11 @@ describe("examples", () => {
     Effect.gen(function*() {
       const json: unknown = JSON.parse(fs.readFileSync(path.join(root, "examples/provider.example.json"), "utf8"))
       const config = yield* ProviderConfig.fromJson(json, "provider.example.json")
-      expect(Object.keys(config.openai ?? {})).toEqual(["gpt-4o-mini", "gpt-4o"])
-      expect(config.openai?.["gpt-4o-mini"]?.entry.base_url).toBe("https://api.openai.com/v1")
-      expect(config.openai?.["gpt-4o-mini"]?.keys).toHaveLength(1)
+      expect(Object.keys(config.providers.openai ?? {})).toEqual(["gpt-4o-mini", "gpt-4o"])
+      expect(config.providers.openai?.["gpt-4o-mini"]?.entry.base_url).toBe("https://api.openai.com/v1")
+      expect(config.providers.openai?.["gpt-4o-mini"]?.keys).toHaveLength(1)
+      expect(config.routers["main"]?.deployments).toEqual(["openai/gpt-4o-mini", "openai/gpt-4o"])
+      expect(config.routers["main"]?.options).toMatchObject({ strategy: "priority", midStream: "restart" })
       const missing = yield* Effect.flip(
         ProviderConfig.fromJson(json, "provider.example.json").pipe(
           Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: {} }))

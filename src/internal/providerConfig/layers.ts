@@ -102,7 +102,7 @@ export const layers = (
 ): Effect.Effect<Readonly<Record<string, Readonly<Record<string, Layer.Layer<Llm.Llm, OptionsError, HttpClient.HttpClient>>>>>> =>
   Effect.map(deployments(config), (all) => {
     const out: Record<string, Record<string, Layer.Layer<Llm.Llm, OptionsError, HttpClient.HttpClient>>> = {}
-    for (const provider of Object.keys(config)) out[provider] = {}
+    for (const provider of Object.keys(config.providers)) out[provider] = {}
     for (const { layer, settings } of all) out[settings.provider]![settings.entry.model_name] = layer
     return out
   })
@@ -111,7 +111,7 @@ export const layers = (
 export const deployments = (config: ProviderConfig): Effect.Effect<ReadonlyArray<Deployment>> =>
   Effect.map(KeyPool.makeRegistry, (registry) => {
     const shared = Layer.succeed(KeyPool.KeyPoolRegistry, registry)
-    return Object.values(config).flatMap((models) =>
+    return Object.values(config.providers).flatMap((models) =>
       Object.values(models).map((settings) => ({ settings, layer: llmLayer(settings, shared) }))
     )
   })

@@ -5,15 +5,16 @@
 import * as Effect from "effect/Effect"
 import * as Pricing from "../../Pricing.js"
 import { type ModelConfig, type ProviderConfig, ProviderConfigError } from "../../ProviderConfig.js"
+import { findModel } from "./router.js"
 
 /** The settings of one model, or a `ProviderConfigError` naming what exists. */
 export const model = (config: ProviderConfig, provider: string, modelName: string): Effect.Effect<ModelConfig, ProviderConfigError> => {
-  const models = config[provider]
+  const models = config.providers[provider]
   if (models === undefined) {
     return Effect.fail(
       new ProviderConfigError({
         source: "the provider configuration",
-        issues: [{ path: provider, message: `no such provider; known: ${Object.keys(config).join(", ") || "none"}` }]
+        issues: [{ path: provider, message: `no such provider; known: ${Object.keys(config.providers).join(", ") || "none"}` }]
       })
     )
   }
@@ -33,3 +34,11 @@ export const priceOf = (settings: ModelConfig): Pricing.Price | undefined =>
   settings.entry.pricing !== undefined
     ? Pricing.fromPerMtok(settings.entry.pricing)
     : Pricing.lookup(settings.entry.model_name)
+
+/** The model a deployment name (`provider/model_name`, or a `model_name` one provider has) names. */
+export const named = (config: ProviderConfig, name: string): Effect.Effect<ModelConfig, ProviderConfigError> => {
+  const found = findModel(config.providers, name)
+  return typeof found === "string"
+    ? Effect.fail(new ProviderConfigError({ source: "the provider configuration", issues: [{ path: name, message: found }] }))
+    : Effect.succeed(found)
+}

@@ -7,6 +7,7 @@ import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
 import * as Redacted from "effect/Redacted"
+import type * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaIssue from "effect/SchemaIssue"
 import type * as KeyPool from "../../KeyPool.js"
@@ -16,9 +17,11 @@ import {
   type ModelConfig,
   type ProviderConfig,
   ProviderConfigError,
-  ProviderFile
+  ProviderFile,
+  RouterEntry
 } from "../../ProviderConfig.js"
 import * as Presets from "../../providers/Presets.js"
+import * as internalRouter from "./router.js"
 
 const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
   path.reduce<string>(
@@ -53,23 +56,34 @@ const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1({
 const pathKey = (segment: PropertyKey | { readonly key: PropertyKey }): PropertyKey =>
   typeof segment === "object" ? segment.key : segment
 
-// Built per call, not at load: `ProviderConfig.ts`, which defines `ProviderFile`, imports this module before its own body runs.
-const decodeFile = (json: unknown) => Schema.decodeUnknownEffect(ProviderFile, { errors: "all", onExcessProperty: "ignore" })(json)
+const toIssues = (prefix: ReadonlyArray<PropertyKey>) => (error: Schema.SchemaError): ReadonlyArray<typeof Issue.Type> =>
+  formatIssues(error.issue).issues.map((issue) => ({
+    path: formatPath([...prefix, ...(issue.path ?? []).map(pathKey)]),
+    message: issue.message
+  }))
+
+// Built per call, not at load: `ProviderConfig.ts`, which defines the schemas, imports this module before its own body runs.
+const decode = <S extends Schema.Top>(schema: S, json: unknown, prefix: ReadonlyArray<PropertyKey>) =>
+  Schema.decodeUnknownEffect(schema, { errors: "all", onExcessProperty: "ignore" })(json).pipe(
+    Effect.mapError(toIssues(prefix)),
+    Effect.result
+  ) as Effect.Effect<Result.Result<S["Type"], ReadonlyArray<typeof Issue.Type>>>
 
 /** Decodes a configuration from a parsed JSON value. `source` names it in errors. */
 export const fromJson = (json: unknown, source = "the provider configuration"): Effect.Effect<ProviderConfig, ProviderConfigError> =>
   Effect.gen(function*() {
-    const file = yield* decodeFile(json).pipe(
-      Effect.mapError((error) =>
-        new ProviderConfigError({
-          source,
-          issues: formatIssues(error.issue).issues.map((issue) => ({
-            path: formatPath((issue.path ?? []).map(pathKey)),
-            message: issue.message
-          }))
-        })
-      )
-    )
+    // Every key but `router` is a provider.
+    const isObject = typeof json === "object" && json !== null && !Array.isArray(json)
+    const { router: routerJson, ...providersJson } = isObject ? json as Record<string, unknown> : {}
+    const decoded = yield* decode(ProviderFile, isObject ? providersJson : json, [])
+    const section = yield* decode(Schema.Record(Schema.String, RouterEntry), routerJson ?? {}, ["router"])
+    if (decoded._tag === "Failure" || section._tag === "Failure") {
+      return yield* new ProviderConfigError({
+        source,
+        issues: [...(decoded._tag === "Failure" ? decoded.failure : []), ...(section._tag === "Failure" ? section.failure : [])]
+      })
+    }
+    const file = decoded.success
     const providers: Record<string, Record<string, ModelConfig>> = {}
     const issues: Array<typeof Issue.Type> = []
     for (const [provider, entries] of Object.entries(file)) {
@@ -103,8 +117,10 @@ export const fromJson = (json: unknown, source = "the provider configuration"): 
       }
       providers[provider] = models
     }
+    const { issues: routerIssues, routers } = internalRouter.resolve(section.success, providers)
+    issues.push(...routerIssues)
     if (issues.length > 0) return yield* new ProviderConfigError({ source, issues })
-    return providers
+    return { providers, routers }
   })
 
 /** Reads and decodes a `provider.json` file. */

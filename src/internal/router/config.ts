@@ -1,6 +1,7 @@
 /**
  * Router options from a `provider.json`: one deployment per model of each
- * provider, named `provider/model_name`.
+ * provider, named `provider/model_name`; or a named router of its `router`
+ * section, over the deployments it lists.
  */
 import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
@@ -30,3 +31,25 @@ export const fromConfig = (
       }
     })
   }))
+
+/** `Router.fromConfigNamed`. */
+export const fromConfigNamed = (
+  config: ProviderConfig.ProviderConfig,
+  name: string
+): Effect.Effect<Options<Deployment<OptionsError, HttpClient.HttpClient>>, ProviderConfig.ProviderConfigError> => {
+  const router = config.routers[name]
+  if (router === undefined) {
+    const known = Object.keys(config.routers)
+    return Effect.fail(
+      new ProviderConfig.ProviderConfigError({
+        source: "the provider configuration",
+        issues: [{ path: `router.${name}`, message: `no such router; known: ${known.length === 0 ? "none" : known.join(", ")}` }]
+      })
+    )
+  }
+  return Effect.map(fromConfig(config, router.options), (options) => ({
+    ...options,
+    // In the router's order: `priority` follows it.
+    deployments: router.deployments.map((wanted) => options.deployments.find((deployment) => deployment.name === wanted)!)
+  }))
+}

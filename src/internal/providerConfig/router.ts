@@ -1,0 +1,105 @@
+/**
+ * The `router` section of a configuration: each named router's deployments
+ * resolved to `provider/model_name` against the file's models, its other
+ * fields turned into `Router.Options`, and every name that matches nothing
+ * reported with its path.
+ */
+import * as Duration from "effect/Duration"
+import type { Issue, ModelConfig, RouterConfig, RouterEntry } from "../../ProviderConfig.js"
+import type { ErrorTag, Options } from "../../Router.js"
+
+/** Seconds (a positive number) or an Effect duration string, as a finite positive duration; else undefined. */
+export const toDuration = (value: number | string): Duration.Duration | undefined => {
+  const decoded = typeof value === "number" ? Duration.fromInput(value * 1000) : Duration.fromInput(value as Duration.Input)
+  if (decoded._tag === "None") return undefined
+  const millis = Duration.toMillis(decoded.value)
+  return Number.isFinite(millis) && millis > 0 ? decoded.value : undefined
+}
+
+// Decoded entries passed `toDuration` already.
+const duration = (value: number | string): Duration.Duration => toDuration(value)!
+
+const known = (names: ReadonlyArray<string>): string => names.length === 0 ? "none" : names.join(", ")
+
+const fullName = (model: ModelConfig) => `${model.provider}/${model.entry.model_name}`
+
+/** The model `wanted` names (`provider/model_name`, or a `model_name` only one provider has), or why none is. */
+export const findModel = (
+  providers: Readonly<Record<string, Readonly<Record<string, ModelConfig>>>>,
+  wanted: string
+): ModelConfig | string => {
+  const models = Object.values(providers).flatMap((byName) => Object.values(byName))
+  const exact = models.filter((model) => fullName(model) === wanted)
+  const found = exact.length > 0 ? exact : models.filter((model) => model.entry.model_name === wanted)
+  return found.length === 1
+    ? found[0]!
+    : found.length === 0
+    ? `no deployment ${wanted}; known: ${known(models.map(fullName))}`
+    : `${wanted} is served by ${found.map(fullName).join(" and ")}; name one`
+}
+
+/** Each router of the section with its deployments resolved, or every issue found, paths under `router`. */
+export const resolve = (
+  section: Readonly<Record<string, RouterEntry>>,
+  providers: Readonly<Record<string, Readonly<Record<string, ModelConfig>>>>
+): { readonly routers: Record<string, RouterConfig>; readonly issues: ReadonlyArray<typeof Issue.Type> } => {
+  const routers: Record<string, RouterConfig> = {}
+  const issues: Array<typeof Issue.Type> = []
+  for (const [name, entry] of Object.entries(section)) {
+    const at = `router.${name}`
+    const listed: Array<ModelConfig> = []
+    for (const [index, wanted] of entry.deployments.entries()) {
+      const found = findModel(providers, wanted)
+      const path = `${at}.deployments[${index}]`
+      if (typeof found === "string") issues.push({ path, message: found })
+      else if (listed.includes(found)) issues.push({ path, message: `${fullName(found)} is listed twice` })
+      else listed.push(found)
+    }
+    // What a fallback or `model` may name: a listed deployment, its model, or one of its groups.
+    const addresses = new Set(listed.flatMap((model) => [fullName(model), model.entry.model_name, ...(model.entry.groups ?? [])]))
+    const checkAddress = (path: string, address: string) => {
+      if (!addresses.has(address)) {
+        issues.push({ path, message: `${address} names no deployment, model or group of this router; known: ${known([...addresses])}` })
+      }
+    }
+    for (const [from, fallbacks] of Object.entries(entry.fallbacks ?? {})) {
+      checkAddress(`${at}.fallbacks.${from}`, from)
+      for (const [index, fallback] of fallbacks.entries()) checkAddress(`${at}.fallbacks.${from}[${index}].to`, fallback.to)
+    }
+    if (entry.model !== undefined) checkAddress(`${at}.model`, entry.model)
+    routers[name] = { deployments: listed.map(fullName), options: toOptions(entry) }
+  }
+  return { routers, issues }
+}
+
+// The decoded tags are `LlmError` tags (`ProviderConfig`'s `ErrorTag` schema checks them).
+const tags = (names: ReadonlyArray<string>) => names as ReadonlyArray<ErrorTag>
+
+const toOptions = (entry: RouterEntry): Omit<Options, "deployments"> => {
+  const { cooldown } = entry
+  return {
+    ...(entry.strategy !== undefined ? { strategy: entry.strategy } : {}),
+    ...(entry.fallbacks !== undefined
+      ? {
+        fallbacks: Object.fromEntries(
+          Object.entries(entry.fallbacks).map(([from, list]) => [from, list.map(({ on, to }) => ({ to, on: tags(on) }))])
+        )
+      }
+      : {}),
+    ...(entry.retry_on !== undefined ? { retryOn: tags(entry.retry_on) } : {}),
+    ...(entry.deadline !== undefined ? { deadline: duration(entry.deadline) } : {}),
+    ...(cooldown !== undefined
+      ? {
+        cooldown: {
+          ...(cooldown.failures !== undefined ? { failures: cooldown.failures } : {}),
+          ...(cooldown.window !== undefined ? { window: duration(cooldown.window) } : {}),
+          ...(cooldown.period !== undefined ? { period: duration(cooldown.period) } : {}),
+          ...(cooldown.on !== undefined ? { on: tags(cooldown.on) } : {})
+        }
+      }
+      : {}),
+    ...(entry.hedge !== undefined ? { hedge: { after: duration(entry.hedge.after) } } : {}),
+    ...(entry.mid_stream !== undefined ? { midStream: entry.mid_stream } : {}),
+    ...(entry.model !== undefined ? { model: entry.model } : {})
+  }
+}
