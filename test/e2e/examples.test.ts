@@ -20,6 +20,7 @@ const examples = [
   "cost-and-cache",
   "embeddings",
   "execution-plan",
+  "failover",
   "interruption",
   "provider-json",
   "rate-limits",
@@ -247,6 +248,40 @@ describe("examples", () => {
         "failed first: gpt-3.5-retired: ModelNotFoundError, gpt-3.5-retired: ModelNotFoundError",
         "answered by gpt-4o"
       ])
+    }), timeout)
+
+  it.live("failover restarts a cut stream on the fallback, hedges a slow primary, skips a rate-limited one, and brings a recovered one back", () =>
+    Effect.gen(function*() {
+      const output = lines((yield* ran("failover")).stdout)
+      const after = (prefix: string) => output.slice(output.findIndex((line) => line.startsWith(prefix)))
+      // The cut stream: one Restart chunk, then the fallback's whole reply (24 tokens, one word each).
+      expect(after("cut stream:").slice(0, 4)).toEqual([
+        "cut stream: restart, attempt 2 on fallback after TransportError",
+        "cut stream: 24 words from gpt-4o-mini, finish stop",
+        "  primary: 1 requests, 1 failed, breaker open, hedges 0 started 0 cancelled, 0 keys cooling",
+        "  fallback: 1 requests, 0 failed, breaker closed, hedges 0 started 0 cancelled, 0 keys cooling"
+      ])
+      // The primary's first token is 5 s away: the hedge after 1 s answers well before.
+      const [slow, slowPrimary, slowFallback] = after("slow primary:")
+      expect(Number(/^slow primary: answered by gpt-4o-mini in ([\d.]+) s$/.exec(slow ?? "")?.[1])).toBeLessThan(4)
+      expect(slowPrimary).toMatch(/^ {2}primary: 1 requests, 0 failed, breaker closed, hedges 0 started /)
+      expect(slowFallback).toMatch(/^ {2}fallback: 1 requests, 0 failed, breaker closed, hedges 1 started /)
+      // Three attempts on the primary (two key rotations) leave its three keys cooling; no wait for them.
+      const [limited, limitedPrimary] = after("rate-limited primary:")
+      expect(Number(/^rate-limited primary: answered by gpt-4o-mini in ([\d.]+) s$/.exec(limited ?? "")?.[1])).toBeLessThan(2)
+      expect(limitedPrimary).toBe("  primary: 1 requests, 1 failed, breaker closed, hedges 0 started 0 cancelled, 3 keys cooling")
+      expect(output).toContain("model gone: answered by gpt-4o-mini")
+      // Down for 1.5 s: the fallback answers while the breaker is open, the primary once a probe finds it healthy.
+      const flapping = output.filter((line) => line.startsWith("flapping primary:"))
+      expect(flapping).toHaveLength(10)
+      expect(flapping[0]).toMatch(/ gpt-4o-mini, breaker open$/)
+      expect(flapping[9]).toMatch(/ gpt-4o, breaker closed$/)
+      const back = flapping.findIndex((line) => line.endsWith(" gpt-4o, breaker closed"))
+      // Every answer from the first on the primary is the primary's: one probe brought it back.
+      for (const line of flapping.slice(back)) expect(line).toMatch(/ gpt-4o, breaker closed$/)
+      // Back within one cooldown period (1 s) of the recovery at 1.5 s, with slack for a loaded machine.
+      expect(Number(/^flapping primary: ([\d.]+) s/.exec(flapping[back] ?? "")?.[1])).toBeLessThan(5)
+      expect(output.at(-2)).toMatch(/^ {2}primary: \d+ requests, [12] failed, breaker closed, /)
     }), timeout)
 
   it.effect("examples/provider.example.json decodes, its keys read from the environment", () =>
