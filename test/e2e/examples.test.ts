@@ -264,7 +264,7 @@ describe("examples", () => {
       // The primary's first token is 5 s away: the hedge after 1 s answers well before.
       const [slow, slowPrimary, slowFallback] = after("slow primary:")
       expect(Number(/^slow primary: answered by gpt-4o-mini in ([\d.]+) s$/.exec(slow ?? "")?.[1])).toBeLessThan(4)
-      expect(slowPrimary).toMatch(/^ {2}primary: 1 requests, 0 failed, breaker closed, hedges 0 started /)
+      expect(slowPrimary).toMatch(/^ {2}primary: 1 requests, 0 failed, breaker closed, hedges 0 started 1 cancelled, /)
       expect(slowFallback).toMatch(/^ {2}fallback: 1 requests, 0 failed, breaker closed, hedges 1 started /)
       // Three attempts on the primary (two key rotations) leave its three keys cooling; no wait for them.
       const [limited, limitedPrimary] = after("rate-limited primary:")

@@ -149,17 +149,21 @@ export class Routing<A> implements Call {
       failures.push({ state, error })
       return Effect.fail(error)
     }
-    // The first success wins; a success after it (both ended at once) is let go of at once.
-    const claim = (value: A): Effect.Effect<A> => {
+    // The first success wins, and the other attempt, if it started and is still
+    // running, counts as cancelled before the call returns; a success after it
+    // (both ended at once) is let go of at once.
+    const claim = (state: State) => (value: A): Effect.Effect<A> => {
       if (won === undefined) {
         won = { value }
+        const loser = state === first ? second : first
+        if (loser !== undefined && !failures.some((failure) => failure.state === loser)) loser.hedgesCancelled++
         return Effect.succeed(value)
       }
       return Effect.andThen(this.discard === undefined ? Effect.void : this.discard(value), Effect.interrupt)
     }
     // Before the hedge starts, a failure ends the race at once and the call goes on as without hedging.
     const primary = Effect.catch(
-      this.attemptOn(first, now, false, claim),
+      this.attemptOn(first, now, false, claim(first)),
       (error): Effect.Effect<A | Early, LlmError> => second === undefined ? Effect.succeed(new Early(error)) : failedOn(first)(error)
     )
     const hedge = Effect.flatMap(Effect.sleep(settings.hedgeAfter!), () => {
@@ -172,15 +176,9 @@ export class Routing<A> implements Call {
       second = state
       this.tried.push(state)
       state.hedges++
-      return Effect.catch(this.attemptOn(state, at, false, claim), failedOn(state))
+      return Effect.catch(this.attemptOn(state, at, false, claim(state)), failedOn(state))
     })
-    const race = Effect.race(primary, hedge, {
-      onWinner: ({ index }) => {
-        const loser = index === 0 ? second : first
-        // The loser was cancelled only if it was still running.
-        if (loser !== undefined && failures.length === 0) loser.hedgesCancelled++
-      }
-    })
+    const race = Effect.race(primary, hedge)
     // Interrupted once a winner has claimed its answer (a stream's): let go of it.
     const settled = Effect.onInterrupt(
       this.restore === undefined ? race : this.restore(race),
