@@ -207,18 +207,46 @@ export class ProviderUnavailableError extends Schema.TaggedError<ProviderUnavail
 }
 
 /**
- * No answer came within the request timeout (or the provider answered 408).
+ * Which limit a `TimeoutError` hit:
+ * - `"headers"`: no response headers within `HttpOptions.headersTimeout` (a silent provider);
+ * - `"firstToken"`: a stream's first chunk did not come within `HttpOptions.firstTokenTimeout`;
+ * - `"idle"`: a stream sent nothing for `HttpOptions.idleTimeout` (a stall);
+ * - `"request"`: the request's own `timeout` (`HttpOptions.timeout`) passed;
+ * - `"deadline"`: an `Llm`'s or `Router`'s whole-call deadline passed, retries included.
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export const TimeoutPhase = Schema.Literals(["headers", "firstToken", "idle", "request", "deadline"])
+
+/**
+ * @since 0.1.0
+ * @category Errors
+ */
+export type TimeoutPhase = typeof TimeoutPhase.Type
+
+/**
+ * No answer came within a time limit (its `phase` says which), or the provider answered 408
+ * (no `phase`).
  *
  * @since 0.1.0
  * @category Errors
  */
 export class TimeoutError extends Schema.TaggedError<TimeoutError>()("TimeoutError", {
   ...common,
-  timeout: Schema.optional(Schema.Duration)
+  timeout: Schema.optional(Schema.Duration),
+  phase: Schema.optional(TimeoutPhase)
 }) {
   override get message() {
     const after = this.timeout === undefined ? "" : ` within ${Duration.format(this.timeout)}`
-    return describe(this, `did not answer${after}`, "Retry, or raise the timeout.")
+    const what = this.phase === "headers"
+      ? `sent no response headers${after}`
+      : this.phase === "firstToken"
+      ? `sent no first token${after}`
+      : this.phase === "idle"
+      ? `stalled: its stream sent nothing for ${this.timeout === undefined ? "too long" : Duration.format(this.timeout)}`
+      : `did not answer${after}`
+    return describe(this, what, "Retry, or raise the timeout.")
   }
 }
 

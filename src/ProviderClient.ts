@@ -76,6 +76,28 @@ export interface HttpOptions {
    * Default: 10 minutes.
    */
   readonly timeout?: Duration.Input | undefined
+  /**
+   * How long to wait for the response headers (a provider that accepts the
+   * request and never answers). Exceeding it fails with `TimeoutError` of
+   * phase `"headers"`, which a `Router` does not retry on the same deployment.
+   * Default: 30 seconds.
+   */
+  readonly headersTimeout?: Duration.Input | undefined
+  /**
+   * How long a stream may wait, once its headers are in, for its first body
+   * bytes (the first token). Exceeding it fails with `TimeoutError` of phase
+   * `"firstToken"`. Default: none (`timeout` bounds it).
+   */
+  readonly firstTokenTimeout?: Duration.Input | undefined
+  /**
+   * How long a stream may send nothing once its body has begun (a stall).
+   * Exceeding it fails with `TimeoutError` of phase `"idle"`. Default: 30 seconds.
+   *
+   * `firstTokenTimeout` and `idleTimeout` are kept by this library's undici
+   * client (the default); with another `HttpClient`, a tracer installed or
+   * under `TestClock`, only `timeout` and `headersTimeout` apply.
+   */
+  readonly idleTimeout?: Duration.Input | undefined
 }
 
 /**

@@ -140,6 +140,12 @@ export const ModelEntry = Schema.Struct({
   tokens_per_minute: optional(Positive),
   /** Seconds a call may take. */
   timeout: optional(Positive),
+  /** Seconds to wait for the response headers (`HttpOptions.headersTimeout`). Default 30. */
+  headers_timeout: optional(Positive),
+  /** Seconds a stream may wait for its first token (`HttpOptions.firstTokenTimeout`). Default: none. */
+  first_token_timeout: optional(Positive),
+  /** Seconds a stream may send nothing (`HttpOptions.idleTimeout`). Default 30. */
+  idle_timeout: optional(Positive),
   organization: optional(NonEmpty),
   project: optional(NonEmpty),
   max_tokens_field: optional(Schema.Literals(["max_completion_tokens", "max_tokens"])),

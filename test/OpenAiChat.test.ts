@@ -588,9 +588,9 @@ describe("OpenAiChat HTTP errors", () => {
       assert.strictEqual(streamError._tag, "TimeoutError")
     }))
 
-  it.effect("the default timeout is 10 minutes", () =>
+  it.effect("the default timeout is 10 minutes (phase request), headers allowed as long", () =>
     Effect.gen(function*() {
-      const { service } = setup(() => Effect.never)
+      const { service } = setup(() => Effect.never, { headersTimeout: "1 hour" })
       const client = yield* service
       const fiber = yield* Effect.forkChild(Effect.flip(client.chat(hello, credentials)))
       yield* TestClock.adjust("9 minutes")
@@ -599,6 +599,21 @@ describe("OpenAiChat HTTP errors", () => {
       const error = yield* Fiber.join(fiber)
       assert(error._tag === "TimeoutError")
       assert.deepStrictEqual(error.timeout, Duration.minutes(10))
+      assert.strictEqual(error.phase, "request")
+    }))
+
+  it.effect("the default headers timeout is 30 seconds (phase headers)", () =>
+    Effect.gen(function*() {
+      const { service } = setup(() => Effect.never)
+      const client = yield* service
+      const fiber = yield* Effect.forkChild(Effect.flip(client.chat(hello, credentials)))
+      yield* TestClock.adjust("29 seconds")
+      assert.isUndefined(fiber.pollUnsafe())
+      yield* TestClock.adjust("2 seconds")
+      const error = yield* Fiber.join(fiber)
+      assert(error._tag === "TimeoutError")
+      assert.deepStrictEqual(error.timeout, Duration.seconds(30))
+      assert.strictEqual(error.phase, "headers")
     }))
 })
 

@@ -7,7 +7,7 @@ import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import type * as HttpClientError from "effect/http/HttpClientError"
+import * as HttpClientError from "effect/http/HttpClientError"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Pull from "effect/Pull"
 import * as Scope from "effect/Scope"
@@ -42,16 +42,54 @@ export const readerOf = (response: HttpClientResponse.HttpClientResponse): Effec
  * produced, so one array of ChatChunks per read, never an Effect per event.
  * `failed` is the error of a body that failed before the parser's terminal event.
  * Events the parser skipped (`StreamParser.skipped`) are reported as they are found.
+ *
+ * `idle` (for a reader whose exchange does not watch for stalls itself,
+ * another client's): a body that brings nothing for `idle.millis` while it is
+ * read fails with `idle.error()`. One timer per body, re-armed only when it
+ * fires early; a read stamps the time and races the body's one stall signal
+ * (this library's undici client keeps the limit on the exchange instead, at
+ * no cost per read).
  */
 export const bodySource = (
   parser: StreamParser,
   reader: BodyReader,
   rateLimit: RetryAfter.Snapshot | undefined,
-  failed: (error: HttpClientError.HttpClientError) => LlmError
+  failed: (error: HttpClientError.HttpClientError) => LlmError,
+  idle?: { readonly millis: number; readonly error: () => LlmError } | undefined
 ): ChunkSource => {
   // A failure found with chunks before it: those go out first, it on the next pull.
   let pending: LlmError | undefined
   let ended = false
+  // The stall watch: the time of the last read, whether a read waits, whether it fired.
+  let lastRead = 0
+  let reading = false
+  let stalled = false
+  let stall: ((effect: Effect.Effect<never, LlmError>) => void) | undefined
+  const stallSignal = Effect.callback<never, LlmError>((resume) => {
+    if (stalled) resume(Effect.fail(idle!.error()))
+    else stall = resume
+  })
+  let watch: ReturnType<typeof setTimeout> | undefined
+  const unwatch = () => {
+    if (watch !== undefined) clearTimeout(watch)
+    watch = undefined
+  }
+  const watchFired = () => {
+    watch = undefined
+    if (ended) return
+    const now = Date.now()
+    // A consumer that does not read is not the provider's stall.
+    if (!reading) lastRead = now
+    const left = idle!.millis - (now - lastRead)
+    if (left > 0) {
+      watch = setTimeout(watchFired, left)
+      return
+    }
+    stalled = true
+    const resume = stall
+    stall = undefined
+    resume?.(Effect.fail(idle!.error()))
+  }
   // The response's rate-limit headers go out on its Finish chunk.
   const batch = (out: Arr.NonEmptyArray<ChatChunk>) => {
     if (rateLimit !== undefined) {
@@ -72,11 +110,18 @@ export const bodySource = (
     skipped = counter.count
     return Effect.andThen(counter.report, next)
   }
+  const stalledOut = (error: LlmError): Pull.Pull<never, LlmError> => {
+    ended = true
+    unwatch()
+    return Effect.andThen(reader.cancel, Effect.fail(error))
+  }
   const bodyFailed = (error: HttpClientError.HttpClientError): Pull.Pull<never, LlmError> => {
     ended = true
+    reading = false
+    unwatch()
     // The body failing after the terminal event (a reset instead of a clean close) loses nothing.
     if (parser.done) return Cause.done()
-    return Effect.fail(failed(error))
+    return Effect.fail(stalled ? idle!.error() : failed(error))
   }
   const pull: Pull.Pull<Arr.NonEmptyReadonlyArray<ChatChunk>, LlmError> = Effect.suspend(() => {
     if (pending !== undefined) {
@@ -86,12 +131,20 @@ export const bodySource = (
       return Effect.fail(failure)
     }
     if (ended) return Cause.done()
-    return Effect.matchEffect(reader.read, {
-      onFailure: bodyFailed,
+    if (idle !== undefined) {
+      reading = true
+      lastRead = Date.now()
+      if (watch === undefined) watch = setTimeout(watchFired, idle.millis)
+    }
+    return Effect.matchEffect(idle === undefined ? reader.read : Effect.raceFirst(reader.read, stallSignal), {
+      onFailure: (error) => error instanceof HttpClientError.HttpClientError ? bodyFailed(error) : stalledOut(error),
       onSuccess: (parts) => {
+        reading = false
         const out: Array<ChatChunk> = []
         if (parts === undefined) {
           ended = true
+          unwatch()
+          if (stalled && !parser.done) return Effect.fail(idle!.error())
           return settle(out, parser.end(out))
         }
         for (const bytes of parts) {
@@ -102,7 +155,7 @@ export const bodySource = (
       }
     })
   })
-  return { pull, close: reader.cancel }
+  return { pull, close: idle === undefined ? reader.cancel : Effect.andThen(Effect.sync(unwatch), reader.cancel) }
 }
 
 /** A source whose one batch is `chunks` (a stream request answered with one JSON body). */

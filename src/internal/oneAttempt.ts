@@ -16,3 +16,20 @@ import * as Context from "effect/Context"
 export const OneAttempt = Context.Reference<boolean>("effect-llm-router/internal/OneAttempt", {
   defaultValue: () => false
 })
+
+/** What `Elsewhere` holds: whether the call could go on elsewhere now. */
+export interface Onward {
+  elsewhere(): boolean
+}
+
+/**
+ * Whether the call in progress has somewhere else to go after a phase timeout
+ * (`TimeoutError` of phase `headers`, `firstToken` or `idle`: a silent
+ * provider, a slow first token, a stall): a `Router` provides it once per
+ * call; `Llm.make`'s retries read it on such a timeout only and, when the
+ * router has another deployment or a fallback for it, leave the retry to the
+ * router (which moves on) instead of waiting out the same silence again.
+ */
+export const Elsewhere = Context.Reference<Onward | undefined>("effect-llm-router/internal/Elsewhere", {
+  defaultValue: () => undefined
+})

@@ -78,6 +78,12 @@ export interface Options {
   readonly maxRawExcerpt?: number | undefined
   /** The default request timeout. Default: 10 minutes. */
   readonly timeout?: Duration.Input | undefined
+  /** No response headers within this fails with `TimeoutError` (`headers`). Default: 30 seconds. */
+  readonly headersTimeout?: Duration.Input | undefined
+  /** A stream's first body bytes not within this of its headers fails (`firstToken`). Default: none. */
+  readonly firstTokenTimeout?: Duration.Input | undefined
+  /** A stream sending nothing for this long fails (`idle`). Default: 30 seconds. */
+  readonly idleTimeout?: Duration.Input | undefined
 }
 
 /** A request ready to send, with what its errors need. */
@@ -159,6 +165,16 @@ export interface Transport {
 const maxErrorBodyBytes = 64 * 1024
 const maxRawExcerpt = 500
 const defaultTimeout = Duration.minutes(10)
+const defaultHeadersTimeout = Duration.seconds(30)
+const defaultIdleTimeout = Duration.seconds(30)
+
+// A phase limit in milliseconds; `undefined` when unset or too long for a timer.
+const limitMillis = (input: Duration.Input | undefined, fallback: Duration.Duration | undefined): number | undefined => {
+  const duration = input === undefined ? fallback : Duration.fromInputUnsafe(input)
+  if (duration === undefined) return undefined
+  const millis = Duration.toMillis(duration)
+  return millis > maxTimerMillis ? undefined : millis
+}
 
 // Paths (one per model for Gemini) whose request head is kept per key.
 const maxHeads = 64
@@ -190,6 +206,9 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   const timedAuth = options.timedAuth
   const requestIdOf = options.requestId
   const rawMax = options.maxRawExcerpt ?? maxRawExcerpt
+  const headersMillis = limitMillis(options.headersTimeout, defaultHeadersTimeout)
+  const firstTokenMillis = limitMillis(options.firstTokenTimeout, undefined)
+  const idleMillis = limitMillis(options.idleTimeout, defaultIdleTimeout)
 
   const staticHeaders: Record<string, string> = { "content-type": "application/json" }
   const secretHeaderNames: Array<string> = []
@@ -234,9 +253,12 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   // the deadline itself with a timer on the exchange; a fiber racing the work
   // would cost a short call a third of its CPU. Otherwise (another client, a
   // tracer, `TestClock`) it is `timeoutFail`.
+  // A stream (`phases`) is watched for its first token and for stalls too;
+  // those limits are kept by this library's undici client only.
   const bounded = <A>(
     call: Call,
     through: Deadline["through"],
+    phases: boolean,
     work: (deadline: Deadline | undefined) => Effect.Effect<A, LlmError>
   ): Effect.Effect<A, LlmError> =>
     Effect.withFiber((fiber) =>
@@ -244,7 +266,11 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
         const millis = Duration.toMillis(call.timeout)
         return deadlines && fiber.getRef(Tracer.Tracer) === Tracer.nativeTracer && isLiveClock(clock) &&
             millis <= maxTimerMillis
-          ? work({ millis, through })
+          ? work(
+            phases
+              ? { millis, through, headers: headersMillis, firstToken: firstTokenMillis, idle: idleMillis }
+              : { millis, through, headers: headersMillis }
+          )
           : timeoutFail(work(undefined), call.timeout, timeoutError(call))
       })
     )
@@ -298,10 +324,20 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   /** The error of a request that failed (`responseStarted`: while its body was read). */
   const httpTransportError = (call: Call, responseStarted: boolean) => (error: HttpClientError.HttpClientError): LlmError =>
     error.cause instanceof DeadlineExceeded
-      ? timeoutError(call)()
+      ? exceeded(call, error.cause)
       : transportFailure(call, `${error.reason._tag}: ${causeText(error.cause ?? error)}`, responseStarted)
 
-  const timeoutError = (call: Call) => () => new TimeoutError({ provider, model: call.model, timeout: call.timeout })
+  const timeoutError = (call: Call) => () =>
+    new TimeoutError({ provider, model: call.model, timeout: call.timeout, phase: "request" })
+
+  const phaseError = (call: Call, millis: number, phase: "headers" | "firstToken" | "idle") => () =>
+    new TimeoutError({ provider, model: call.model, timeout: Duration.millis(millis), phase })
+
+  // The error of a passed `Deadline`, by its phase.
+  const exceeded = (call: Call, cause: DeadlineExceeded): TimeoutError =>
+    cause.phase === "request"
+      ? timeoutError(call)()
+      : new TimeoutError({ provider, model: call.model, timeout: Duration.millis(cause.millis), phase: cause.phase })
 
   const readBounded = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<string> =>
     Effect.suspend(() => {
@@ -341,20 +377,35 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
       secrets: [call.credentials.key]
     })
 
+  // Without a `Deadline` (another client, a tracer, `TestClock`), the headers
+  // limit is a timer of its own, when sooner than the request's timeout.
+  const withHeadersLimit = <A>(
+    call: Call,
+    deadline: Deadline | undefined,
+    effect: Effect.Effect<A, LlmError>
+  ): Effect.Effect<A, LlmError> =>
+    deadline !== undefined || headersMillis === undefined || headersMillis >= Duration.toMillis(call.timeout)
+      ? effect
+      : timeoutFail(effect, Duration.millis(headersMillis), phaseError(call, headersMillis, "headers"))
+
   const send = (
     call: Call,
     nowMillis: number,
     deadline: Deadline | undefined
   ): Effect.Effect<HttpClientResponse.HttpClientResponse, LlmError> =>
     Effect.flatMap(
-      Effect.mapError(
-        execute(
-          timedAuth === undefined
-            ? call.request
-            : HttpClientRequest.setHeaders(call.request, timedAuth(call.credentials.key, nowMillis)),
-          deadline
-        ),
-        httpTransportError(call, false)
+      withHeadersLimit(
+        call,
+        deadline,
+        Effect.mapError(
+          execute(
+            timedAuth === undefined
+              ? call.request
+              : HttpClientRequest.setHeaders(call.request, timedAuth(call.credentials.key, nowMillis)),
+            deadline
+          ),
+          httpTransportError(call, false)
+        )
       ),
       (response) =>
         isOk(response.status)
@@ -399,13 +450,13 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   const json = (call: Call): Effect.Effect<JsonReply, LlmError> =>
     Effect.clockWith((clock) => {
       const startMillis = clock.currentTimeMillisUnsafe()
-      return bounded(call, "body", (deadline) =>
+      return bounded(call, "body", false, (deadline) =>
         Effect.flatMap(send(call, startMillis, deadline), (response) => readJson(call, { response, startMillis, clock })))
     })
 
   // A body that failed mid-way: a timeout, or a transport failure with the key scrubbed.
   const bodyError = (call: Call, parser: StreamParser) => (error: HttpClientError.HttpClientError): LlmError => {
-    if (error.cause instanceof DeadlineExceeded) return timeoutError(call)()
+    if (error.cause instanceof DeadlineExceeded) return exceeded(call, error.cause)
     const detail = causeText(error.cause ?? error)
     return parser.transportError === undefined
       ? transportError(call, detail)
@@ -417,17 +468,29 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   const source: Transport["source"] = (call, open) =>
     Effect.clockWith((clock) => {
       const startMillis = clock.currentTimeMillisUnsafe()
-      return bounded(call, "body", (deadline) =>
+      return bounded(call, "body", true, (deadline) =>
         Effect.flatMap(send(call, startMillis, deadline), (response) => {
           const opened = open({ response, startMillis, clock })
           if (Effect.isEffect(opened)) return Effect.map(opened, BodySource.replay)
           return Effect.flatMap(BodySource.readerOf(response), (reader) => {
             const rateLimit = RetryAfter.snapshot((name) => response.headers[name], clock.currentTimeMillisUnsafe())
-            const rest = BodySource.bodySource(opened, reader, rateLimit, bodyError(call, opened))
+            // Without a `Deadline`, the exchange does not watch the first token and stalls: these do.
+            const rest = BodySource.bodySource(
+              opened,
+              reader,
+              rateLimit,
+              bodyError(call, opened),
+              deadline === undefined && idleMillis !== undefined
+                ? { millis: idleMillis, error: phaseError(call, idleMillis, "idle") }
+                : undefined
+            )
+            const first = deadline === undefined && firstTokenMillis !== undefined
+              ? timeoutFail(rest.pull, Duration.millis(firstTokenMillis), phaseError(call, firstTokenMillis, "firstToken"))
+              : rest.pull
             // Closed here unless handed on: on a failure, a timeout or an interruption.
             return Effect.uninterruptibleMask((restore) =>
               Pull.matchEffect(
-                Effect.onError(restore(rest.pull), (cause) => Pull.isDoneCause(cause) ? Effect.void : rest.close),
+                Effect.onError(restore(first), (cause) => Pull.isDoneCause(cause) ? Effect.void : rest.close),
                 {
                   onFailure: Effect.failCause,
                   onDone: () => Effect.succeed({ pull: startingWith(undefined, rest.pull), close: rest.close }),

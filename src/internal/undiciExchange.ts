@@ -45,15 +45,29 @@ const utf8 = new TextDecoder()
 export interface Deadline {
   readonly millis: number
   readonly through: "headers" | "body"
+  /** No response headers within this (ms, when sooner than `millis`) fails the exchange: phase `headers`. */
+  readonly headers?: number | undefined
+  /** No body byte within this (ms) of the headers fails it: phase `firstToken`. */
+  readonly firstToken?: number | undefined
+  /** No body byte for this long (ms) once the body has begun fails it: phase `idle`. */
+  readonly idle?: number | undefined
 }
+
+/** Which limit of a `Deadline` passed: `request` is its `millis`. */
+export type DeadlinePhase = "request" | "headers" | "firstToken" | "idle"
 
 /** The cause of the failure of an exchange whose `Deadline` passed. */
 export class DeadlineExceeded extends Error {
-  constructor(readonly millis: number) {
-    super(`no answer within ${millis} ms`)
+  constructor(readonly millis: number, readonly phase: DeadlinePhase = "request") {
+    super(`no answer within ${millis} ms (${phase})`)
     this.name = "TimeoutError"
   }
 }
+
+const watchNone = 0
+const watchHeaders = 1
+const watchFirstToken = 2
+const watchIdle = 3
 
 /** Why a cancelled request failed inside undici; never seen by callers, whose fiber was interrupted. */
 class ExchangeAborted extends Error {
@@ -87,6 +101,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
   waiter: (() => void) | undefined = undefined
   private timer: ReturnType<typeof setTimeout> | undefined = undefined
   private timedThroughBody = false
+  // The phase limits' one timer (headers, then first token, then idle) and
+  // the time of the last body bytes: a chunk only stamps the time, and the
+  // idle timer, when it fires early, re-arms for what is left.
+  private watch: ReturnType<typeof setTimeout> | undefined = undefined
+  private watching = watchNone
+  private phases: Deadline | undefined = undefined
+  private lastData = 0
 
   constructor(readonly request: HttpClientRequest.HttpClientRequest, readonly url: string, start: Start) {
     this.start = start
@@ -94,7 +115,55 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   arm(deadline: Deadline): void {
     this.timedThroughBody = deadline.through === "body"
-    this.timer = setTimeout(() => this.expire(deadline.millis), deadline.millis)
+    this.timer = setTimeout(() => this.expire(deadline.millis, "request"), deadline.millis)
+    if (deadline.headers !== undefined || deadline.firstToken !== undefined || deadline.idle !== undefined) {
+      this.phases = deadline
+      if (deadline.headers !== undefined && deadline.headers < deadline.millis) {
+        this.watchFor(watchHeaders, deadline.headers)
+      }
+    }
+  }
+
+  private watchFor(phase: number, millis: number): void {
+    this.watching = phase
+    this.watch = setTimeout(() => this.watchFired(), millis)
+  }
+
+  private unwatch(): void {
+    if (this.watch !== undefined) {
+      clearTimeout(this.watch)
+      this.watch = undefined
+    }
+    this.watching = watchNone
+  }
+
+  private watchFired(): void {
+    this.watch = undefined
+    const phases = this.phases!
+    if (this.watching === watchHeaders) return this.expire(phases.headers!, "headers")
+    if (this.watching === watchFirstToken) return this.expire(phases.firstToken!, "firstToken")
+    // A paused body waits for its reader, not for the provider.
+    const now = Date.now()
+    if (this.paused) this.lastData = now
+    const left = phases.idle! - (now - this.lastData)
+    if (left > 0) this.watchFor(watchIdle, left)
+    else this.expire(phases.idle!, "idle")
+  }
+
+  // Once the headers are in: the first-token limit, or the idle one.
+  private watchBody(): void {
+    const phases = this.phases
+    if (phases === undefined) return
+    this.unwatch()
+    if (phases.firstToken !== undefined) this.watchFor(watchFirstToken, phases.firstToken)
+    else this.watchIdle()
+  }
+
+  private watchIdle(): void {
+    const idle = this.phases!.idle
+    if (idle === undefined) return
+    this.lastData = Date.now()
+    this.watchFor(watchIdle, idle)
   }
 
   disarm(): void {
@@ -105,10 +174,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   // Fails the exchange as a transport failure would, then cancels the request.
-  private expire(millis: number): void {
-    this.timer = undefined
+  private expire(millis: number, phase: DeadlinePhase): void {
+    if (phase === "request") this.timer = undefined
     if (this.aborted || this.ended || this.failure !== undefined) return
-    const error = new DeadlineExceeded(millis)
+    const error = new DeadlineExceeded(millis, phase)
     this.fail(error)
     this.controller?.abort(error)
   }
@@ -116,6 +185,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   /** Cancels the request at whatever stage it is; a finished exchange is left alone. */
   abort(): void {
     this.disarm()
+    this.unwatch()
     if (this.aborted || this.ended || this.failure !== undefined) return
     this.aborted = true
     this.start = undefined
@@ -138,6 +208,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     // 1xx informational answers come before the real one.
     if (statusCode < 200) return
     if (!this.timedThroughBody) this.disarm()
+    this.watchBody()
     this.controller = controller
     const start = this.start
     this.start = undefined
@@ -151,6 +222,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.chunks.push(chunk)
     this.buffered += chunk.length
+    if (this.watching === watchIdle) this.lastData = Date.now()
+    else if (this.watching === watchFirstToken) {
+      this.unwatch()
+      this.watchIdle()
+    }
     this.wake()
     if (this.unbounded || this.buffered < highWaterMark) return
     this.paused = true
@@ -159,6 +235,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     this.disarm()
+    this.unwatch()
     this.ended = true
     this.wake()
   }
@@ -169,6 +246,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   private fail(error: Error): void {
     this.disarm()
+    this.unwatch()
     // Aborted by us, or already failed (a deadline, then undici's own report of the cancel).
     if (this.aborted || this.failure !== undefined) return
     this.failure = error

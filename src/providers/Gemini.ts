@@ -111,6 +111,9 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     headers: options.headers,
     auth: apiKey,
     timeout: options.timeout,
+    headersTimeout: options.headersTimeout,
+    firstTokenTimeout: options.firstTokenTimeout,
+    idleTimeout: options.idleTimeout,
     path: (model, stream) =>
       `/${version}/${Wire.resourceOf(model)}:${stream ? "streamGenerateContent?alt=sse" : "generateContent"}`,
     body: (request) => Wire.requestBody(request),

@@ -108,6 +108,9 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     requestId: requestIdOf,
     maxRawExcerpt: Wire.maxRaw,
     timeout: options.timeout,
+    headersTimeout: options.headersTimeout,
+    firstTokenTimeout: options.firstTokenTimeout,
+    idleTimeout: options.idleTimeout,
     path: () => "/chat/completions",
     body: (request, model, stream) => {
       try {

@@ -88,6 +88,9 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     auth: Adapter.bearer,
     requestId: requestIdOf,
     timeout: options.timeout,
+    headersTimeout: options.headersTimeout,
+    firstTokenTimeout: options.firstTokenTimeout,
+    idleTimeout: options.idleTimeout,
     // The `/embeddings` wire of Chat Completions, on the same API root.
     embeddings: Embeddings.wire(options.embeddingEncoding ?? "base64"),
     path: () => "/responses",

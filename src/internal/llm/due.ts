@@ -32,6 +32,7 @@ export const deadlineError = (env: Env, request: Attempted, due: Due): TimeoutEr
     provider: env.client.provider,
     model: request.model ?? "",
     timeout: due.timeout,
+    phase: "deadline",
     detail: "the call's deadline passed, retries included"
   })
 

@@ -7,8 +7,16 @@ import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import { type LlmError, NoCapacityError } from "../../LlmError.js"
 import * as RetryPolicy from "../../RetryPolicy.js"
+import { Elsewhere } from "../oneAttempt.js"
 import { bounded, deadlineError, type Due } from "./due.js"
 import type { Attempted, Env } from "./env.js"
+
+/**
+ * A timeout of a phase (no headers, no first token, a stall): inside a router
+ * with somewhere else to go (`Elsewhere`), it is not retried here.
+ */
+const isPhaseTimeout = (error: LlmError): boolean =>
+  error._tag === "TimeoutError" && (error.phase === "headers" || error.phase === "firstToken" || error.phase === "idle")
 
 /** The retry policy, stepped by hand: sleeps the policy's delay, fails with `Cause.Done` once it gives up. */
 type Step = (error: LlmError) => Effect.Effect<unknown, Cause.Done<unknown>>
@@ -39,6 +47,16 @@ export const retrying = <A>(
     return error.model === "" && request.model !== undefined ? new NoCapacityError({ ...error, model: request.model }) : error
   }
   const afterFailure = (
+    error: LlmError,
+    attempt: number,
+    driver: Step | undefined
+  ): Effect.Effect<A, LlmError> =>
+    isPhaseTimeout(error)
+      ? Effect.withFiber((fiber) =>
+        fiber.getRef(Elsewhere)?.elsewhere() === true ? Effect.fail(error) : retryAfter(error, attempt, driver)
+      )
+      : retryAfter(error, attempt, driver)
+  const retryAfter = (
     error: LlmError,
     attempt: number,
     driver: Step | undefined

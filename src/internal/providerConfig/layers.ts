@@ -30,6 +30,9 @@ export const clientLayer = (provider: string, entry: ModelEntry): Layer.Layer<Pr
     model: entry.model_name,
     ...(entry.base_url !== undefined ? { baseUrl: entry.base_url } : {}),
     ...(entry.timeout !== undefined ? { timeout: entry.timeout * 1000 } : {}),
+    ...(entry.headers_timeout !== undefined ? { headersTimeout: entry.headers_timeout * 1000 } : {}),
+    ...(entry.first_token_timeout !== undefined ? { firstTokenTimeout: entry.first_token_timeout * 1000 } : {}),
+    ...(entry.idle_timeout !== undefined ? { idleTimeout: entry.idle_timeout * 1000 } : {}),
     ...(entry.headers !== undefined ? { headers: entry.headers } : {})
   }
   const openAi = { organization: entry.organization, project: entry.project }

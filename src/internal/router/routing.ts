@@ -12,7 +12,7 @@ import { type Attempt, type LlmError, ModelNotFoundError, TimeoutError } from ".
 import type { ErrorTag, Fallback } from "../../Router.js"
 import * as Deadline from "../deadline.js"
 import { withAttempts } from "../llmError/withAttempts.js"
-import { OneAttempt } from "../oneAttempt.js"
+import { Elsewhere, OneAttempt, type Onward } from "../oneAttempt.js"
 import { enter, settleFailure, settleSuccess, type State } from "./deployment.js"
 import { type Call, noneUsable, type Pick, usable } from "./picking.js"
 import { provider, type Settings } from "./settings.js"
@@ -47,7 +47,7 @@ class Early {
  * nothing is allocated per call beyond the instance. A stream keeps it after
  * its first chunk, to restart on the next deployment when it breaks.
  */
-export class Routing<A> implements Call {
+export class Routing<A> implements Call, Onward {
   readonly address: string
   readonly attempts: Array<Attempt> = []
   readonly tried: Array<State> = []
@@ -196,6 +196,15 @@ export class Routing<A> implements Call {
     })
   }
 
+  // Whether, after a phase timeout at the deployment tried last, another one
+  // or a fallback is there to go to (read by the `Llm`'s retries, `Elsewhere`).
+  elsewhere(): boolean {
+    const now = this.clock.currentTimeMillisUnsafe()
+    if (now >= this.deadlineAt) return false
+    if (usable(this.members, this, now).length > 0) return true
+    return this.findFallback(this.tried[this.tried.length - 1]?.name, "TimeoutError") !== undefined
+  }
+
   // The request as the deployment gets it: with its model.
   routed(state: State): ChatRequest {
     return this.request.model === state.model ? this.request : { ...this.request, model: state.model }
@@ -245,12 +254,16 @@ export class Routing<A> implements Call {
     this.deadlineAt = Math.min(inherited, this.clock.currentTimeMillisUnsafe() + core.settings.deadlineMillis)
     if (core.keepsDeadlines) {
       const attempts = failedState === undefined ? this.next() : this.failed(failedState, error!)
-      return Effect.provideService(attempts, Deadline.CallDeadline, this.deadlineAt)
+      return Effect.provideService(Effect.provideService(attempts, Deadline.CallDeadline, this.deadlineAt), Elsewhere, this)
     }
     const calls = Effect.provideService(
-      Effect.suspend(() => failedState === undefined ? this.next() : this.failed(failedState, error!)),
-      Deadline.CallDeadline,
-      this.deadlineAt
+      Effect.provideService(
+        Effect.suspend(() => failedState === undefined ? this.next() : this.failed(failedState, error!)),
+        Deadline.CallDeadline,
+        this.deadlineAt
+      ),
+      Elsewhere,
+      this
     )
     const restore = this.restore
     const bounded = Deadline.within(
@@ -268,6 +281,7 @@ export class Routing<A> implements Call {
         provider,
         model: this.address,
         timeout: this.core.settings.deadline,
+        phase: "deadline",
         detail: "the call's deadline passed, every attempt and fallback included"
       }),
       this.attempts
