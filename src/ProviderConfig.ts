@@ -31,6 +31,7 @@ import type * as FileSystem from "effect/FileSystem"
 import type * as HttpClient from "effect/http/HttpClient"
 import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
+import { optional, NonEmpty, Positive, PositiveInt, NonNegativeInt, oneOf } from "./internal/providerConfig/fields.js"
 import * as internalLayers from "./internal/providerConfig/layers.js"
 import * as internalLookup from "./internal/providerConfig/lookup.js"
 import * as internalRead from "./internal/providerConfig/read.js"
@@ -44,29 +45,6 @@ import type { ProviderClient } from "./ProviderClient.js"
 import * as Presets from "./providers/Presets.js"
 import type * as RateLimiter from "./RateLimiter.js"
 import type * as Router from "./Router.js"
-
-// Exact: an optional field holds its type or is absent, so a bad value reports
-// the field's own message rather than "expected undefined".
-const optional = Schema.optionalKey
-
-const NonEmpty = Schema.String.check(Schema.isMinLength(1, { message: "expected a non-empty string" }))
-const Positive = Schema.Number.check(
-  Schema.makeFilter((n: number) => Number.isFinite(n) && n > 0, { message: "expected a positive number" })
-)
-const PositiveInt = Schema.Number.check(
-  Schema.makeFilter((n: number) => Number.isInteger(n) && n > 0, { message: "expected a positive whole number" })
-)
-const NonNegativeInt = Schema.Number.check(
-  Schema.makeFilter((n: number) => Number.isInteger(n) && n >= 0, { message: "expected a whole number, 0 or more" })
-)
-
-// A string filter rather than a union of literals: one message listing every choice, not one issue per choice.
-const oneOf = <const A extends string>(choices: ReadonlyArray<A>) =>
-  Schema.String.pipe(
-    Schema.refine((text: string): text is A => (choices as ReadonlyArray<string>).includes(text), {
-      message: `expected one of ${choices.join(", ")}`
-    })
-  )
 
 /**
  * A key as written in the file: the key itself, `env:NAME`, or an object with a weight.
