@@ -13,6 +13,7 @@ import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as ErrorInfo from "./internal/llmError/errorInfo.js"
 import * as Mapping from "./internal/llmError/fromHttpFailure.js"
+import { describe, formatWait } from "./internal/llmError/describe.js"
 
 /**
  * One failed try of a routed call, as the error that ends the call lists it.
@@ -47,29 +48,6 @@ const common = {
    */
   attempts: Schema.optional(Schema.Array(Attempt))
 }
-
-interface Common {
-  readonly provider: string
-  readonly model: string
-  readonly status?: number | undefined
-  readonly requestId?: string | undefined
-  readonly detail?: string | undefined
-  readonly attempts?: ReadonlyArray<Attempt> | undefined
-}
-
-const describe = (self: Common, what: string, advice: string): string => {
-  const where = self.model === "" ? self.provider : `${self.provider} (${self.model})`
-  const status = self.status === undefined ? "" : ` [HTTP ${self.status}]`
-  const detail = self.detail === undefined || self.detail === "" ? "" : `: ${self.detail}`
-  const request = self.requestId === undefined ? "" : ` (request id ${self.requestId})`
-  const attempts = self.attempts === undefined || self.attempts.length === 0
-    ? ""
-    : ` Tried: ${self.attempts.map((attempt) => `${attempt.deployment} (${attempt.error})`).join(", ")}.`
-  return `${where}${status} ${what}${detail}${request}. ${advice}${attempts}`
-}
-
-const formatWait = (wait: Duration.Duration | undefined) =>
-  wait === undefined ? "" : ` in ${Duration.format(wait)}`
 
 /**
  * The provider refused the call for now (HTTP 429 that is not a quota).

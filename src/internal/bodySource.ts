@@ -17,7 +17,7 @@ import type { LlmError } from "../LlmError.js"
 import type { ChunkSource } from "./chunkSource.js"
 import type { StreamParser } from "./providerHttp.js"
 import type * as RetryAfter from "./retryAfter.js"
-import { type BodyReader, bodyReader } from "./undiciExchange.js"
+import { type BodyReader, bodyReader } from "./undiciResponse.js"
 
 // The body of a response from another HttpClient, read through its stream's
 // own pull (`Stream.toPull` would add a semaphore per pull; one reader pulls here).

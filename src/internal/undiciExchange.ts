@@ -10,24 +10,12 @@
  * hands to `onRequestStart` cancels the request, with no `AbortController`,
  * listener or registry per request.
  */
-import type { NonEmptyReadonlyArray } from "effect/Array"
-import * as Arr from "effect/Array"
-import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as Cookies from "effect/http/Cookies"
-import * as Headers from "effect/http/Headers"
 import * as HttpClientError from "effect/http/HttpClientError"
 import type * as HttpClientRequest from "effect/http/HttpClientRequest"
-import * as HttpClientResponse from "effect/http/HttpClientResponse"
-import * as IncomingMessage from "effect/http/HttpIncomingMessage"
-import * as UrlParams from "effect/http/UrlParams"
-import * as Inspectable from "effect/Inspectable"
-import * as Option from "effect/Option"
-import * as Pipeable from "effect/Pipeable"
-import type * as Schema from "effect/Schema"
-import type * as Socket from "effect/socket/Socket"
-import * as Stream from "effect/Stream"
+import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import type { Dispatcher } from "undici"
+import { UndiciResponse } from "./undiciResponse.js"
 
 /**
  * Bytes buffered ahead of a `stream` consumer before undici stops reading the
@@ -35,8 +23,6 @@ import type { Dispatcher } from "undici"
  * whole must be held whole anyway.
  */
 const highWaterMark = 64 * 1024
-
-const utf8 = new TextDecoder()
 
 /**
  * A timer on the exchange itself bounds it, with no fiber racing it: until the
@@ -78,7 +64,7 @@ class ExchangeAborted extends Error {
 }
 
 /** The response headers undici hands `onResponseStart`, names in lower case. */
-type ResponseHeaders = Parameters<NonNullable<Dispatcher.DispatchHandler["onResponseStart"]>>[2]
+export type ResponseHeaders = Parameters<NonNullable<Dispatcher.DispatchHandler["onResponseStart"]>>[2]
 
 type Start = (effect: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>) => void
 
@@ -283,22 +269,6 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 }
 
-/**
- * A response body read without a `Stream`: `read` waits for the next chunks
- * and gives every chunk that arrived, or `undefined` once the body has ended;
- * `cancel` aborts the request if it still runs.
- */
-export interface BodyReader {
-  readonly read: Effect.Effect<NonEmptyReadonlyArray<Uint8Array> | undefined, HttpClientError.HttpClientError>
-  readonly cancel: Effect.Effect<void>
-  /** Ends the request's `Deadline` early: what the body has yet to bring may take its time. */
-  readonly endDeadline: () => void
-}
-
-/** The reader of a response from `send`; `undefined` for a response of any other client. */
-export const bodyReader = (response: HttpClientResponse.HttpClientResponse): BodyReader | undefined =>
-  response instanceof UndiciResponse ? response.reader() : undefined
-
 /** Sends `request` to `url` through `dispatcher`; interruption before the headers cancels it. */
 export const send = (
   dispatcher: Dispatcher,
@@ -313,201 +283,3 @@ export const send = (
     dispatcher.dispatch(options, exchange)
     return Effect.sync(() => exchange.abort())
   })
-
-const emptyBody = new Uint8Array(0)
-
-const noop = () => {}
-
-const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
-  if (chunks.length === 0) return emptyBody
-  if (chunks.length === 1) return chunks[0]!
-  return Buffer.concat(chunks)
-}
-
-class UndiciResponse extends Inspectable.Class implements HttpClientResponse.HttpClientResponse {
-  readonly [IncomingMessage.TypeId]: typeof IncomingMessage.TypeId = IncomingMessage.TypeId
-  readonly [HttpClientResponse.TypeId]: typeof HttpClientResponse.TypeId = HttpClientResponse.TypeId
-  private cachedHeaders: Headers.Headers | undefined = undefined
-  private cachedBody: Uint8Array | undefined = undefined
-  private consumed = false
-
-  constructor(
-    readonly request: HttpClientRequest.HttpClientRequest,
-    readonly url: string,
-    private readonly exchange: Exchange,
-    readonly status: number,
-    private readonly rawHeaders: ResponseHeaders,
-    readonly statusText: string
-  ) {
-    super()
-  }
-
-  get headers(): Headers.Headers {
-    if (this.cachedHeaders !== undefined) return this.cachedHeaders
-    // undici names headers in lower case; repeated ones join as `Headers.fromInput` joins arrays.
-    const record: Record<string, string> = {}
-    const raw = this.rawHeaders
-    for (const name in raw) {
-      const value = raw[name]
-      if (value === undefined) continue
-      record[name] = typeof value === "string" ? value : value.join(", ")
-    }
-    return this.cachedHeaders = Headers.fromRecordUnsafe(record)
-  }
-
-  get cookies(): Cookies.Cookies {
-    const setCookie = this.rawHeaders["set-cookie"]
-    return setCookie === undefined ? Cookies.empty : Cookies.fromSetCookie(setCookie)
-  }
-
-  get remoteAddress(): Option.Option<string> {
-    return Option.none()
-  }
-
-  /**
-   * The whole body. Read once and kept, so `text` after `json` (or twice)
-   * answers the same bytes; interruption while it arrives cancels the request.
-   */
-  get arrayBufferBytes(): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> {
-    return Effect.suspend(() => {
-      if (this.cachedBody !== undefined) return Effect.succeed(this.cachedBody)
-      const exchange = this.exchange
-      if (this.consumed) return Effect.fail(exchange.bodyError("the body was already read as a stream, or by an interrupted read"))
-      this.consumed = true
-      exchange.unbounded = true
-      const parts: Array<Uint8Array> = []
-      const finish = (): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> => {
-        for (const chunk of exchange.take()) parts.push(chunk)
-        if (exchange.failure !== undefined) return Effect.fail(exchange.bodyError(exchange.failure))
-        return Effect.succeed(this.cachedBody = concat(parts))
-      }
-      if (exchange.ended || exchange.failure !== undefined) return finish()
-      return Effect.callback<Uint8Array, HttpClientError.HttpClientError>((resume) => {
-        const wait = () => {
-          if (exchange.ended || exchange.failure !== undefined) resume(finish())
-          else {
-            for (const chunk of exchange.take()) parts.push(chunk)
-            exchange.waiter = wait
-          }
-        }
-        wait()
-        return Effect.sync(() => exchange.abort())
-      })
-    })
-  }
-
-  get arrayBuffer(): Effect.Effect<ArrayBuffer, HttpClientError.HttpClientError> {
-    return Effect.map(this.arrayBufferBytes, (bytes) =>
-      bytes.buffer.byteLength === bytes.byteLength && bytes.byteOffset === 0
-        ? bytes.buffer as ArrayBuffer
-        : bytes.slice().buffer as ArrayBuffer)
-  }
-
-  get text(): Effect.Effect<string, HttpClientError.HttpClientError> {
-    return Effect.map(this.arrayBufferBytes, (bytes) => utf8.decode(bytes))
-  }
-
-  get json(): Effect.Effect<Schema.Json, HttpClientError.HttpClientError> {
-    return Effect.flatMap(this.text, (text) => {
-      try {
-        return Effect.succeed(text === "" ? null : JSON.parse(text) as Schema.Json)
-      } catch (cause) {
-        return Effect.fail(this.exchange.bodyError(cause))
-      }
-    })
-  }
-
-  get urlParamsBody(): Effect.Effect<UrlParams.UrlParams, HttpClientError.HttpClientError> {
-    // A leading "?" is form data; URLSearchParams would drop it as a query prefix.
-    return Effect.map(this.text, (text) => UrlParams.fromInput(new URLSearchParams(text.replace(/^\?/, "%3F"))))
-  }
-
-  get formData(): Effect.Effect<FormData, HttpClientError.HttpClientError> {
-    return Effect.flatMap(this.arrayBufferBytes, (bytes) =>
-      Effect.tryPromise({
-        try: () => new Response(bytes, { headers: { "content-type": this.headers["content-type"] ?? "" } }).formData(),
-        catch: (cause) => this.exchange.bodyError(cause)
-      }))
-  }
-
-  /** Upgrades (WebSockets) are not this client's: it sends no `upgrade` request. */
-  get upgrade(): Effect.Effect<Socket.Socket, HttpClientError.HttpClientError> {
-    return Effect.fail(
-      new HttpClientError.HttpClientError({
-        reason: new HttpClientError.StatusCodeError({
-          request: this.request,
-          response: this,
-          description: "UndiciHttpClient does not upgrade connections; use NodeHttpClient.layerUndici"
-        })
-      })
-    )
-  }
-
-  /**
-   * The body's chunks as undici delivers them, every chunk buffered since the
-   * last pull in one array. Ending early (interruption, a `take`, a failure
-   * downstream) cancels the request, so the server sees the socket close.
-   */
-  get stream(): Stream.Stream<Uint8Array, HttpClientError.HttpClientError> {
-    return Stream.suspend(() => {
-      const reader = this.reader()
-      return Stream.ensuring(
-        Stream.fromPull(Effect.succeed(
-          Effect.flatMap(reader.read, (parts) => parts === undefined ? Cause.done() : Effect.succeed(parts))
-        )),
-        reader.cancel
-      )
-    })
-  }
-
-  /** The body read once, in the chunks it arrives in. */
-  reader(): BodyReader {
-    const exchange = this.exchange
-    const cached = this.cachedBody
-    if (cached !== undefined) {
-      let given = false
-      return {
-        read: Effect.sync(() => {
-          if (given) return undefined
-          given = true
-          return Arr.of(cached)
-        }),
-        cancel: Effect.void,
-        endDeadline: noop
-      }
-    }
-    if (this.consumed) {
-      return { read: Effect.fail(exchange.bodyError("the body was already read")), cancel: Effect.void, endDeadline: noop }
-    }
-    this.consumed = true
-    const wait = Effect.callback<void>((resume) => {
-      exchange.waiter = () => resume(Effect.void)
-      return Effect.sync(() => {
-        exchange.waiter = undefined
-      })
-    })
-    const read: Effect.Effect<NonEmptyReadonlyArray<Uint8Array> | undefined, HttpClientError.HttpClientError> = Effect
-      .suspend(() => {
-        if (exchange.chunks.length > 0) {
-          const chunks = exchange.take()
-          if (Arr.isArrayNonEmpty(chunks)) return Effect.succeed(chunks)
-        }
-        if (exchange.failure !== undefined) return Effect.fail(exchange.bodyError(exchange.failure))
-        if (exchange.ended) return Effect.succeed(undefined)
-        return Effect.andThen(wait, read)
-      })
-    return { read, cancel: Effect.sync(() => exchange.abort()), endDeadline: () => exchange.disarm() }
-  }
-
-  toJSON(): unknown {
-    return IncomingMessage.inspect(this, {
-      _id: "HttpClientResponse",
-      request: this.request.toJSON(),
-      status: this.status
-    })
-  }
-
-  declare readonly pipe: Pipeable.Pipeable["pipe"]
-}
-
-Object.assign(UndiciResponse.prototype, { pipe: Pipeable.Prototype.pipe })

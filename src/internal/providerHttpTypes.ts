@@ -1,0 +1,135 @@
+/**
+ * The types of an adapter's HTTP transport (`providerHttp.ts`): its options,
+ * one prepared call, a whole JSON reply, a stream's parser and start, and the
+ * transport itself.
+ */
+import type * as Clock from "effect/Clock"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as HttpClientRequest from "effect/http/HttpClientRequest"
+import type * as HttpClientResponse from "effect/http/HttpClientResponse"
+import type * as Redacted from "effect/Redacted"
+import type { ChatChunk } from "../ChatChunk.js"
+import type { InvalidRequestError, LlmError, OutputDecodeError, TransportError } from "../LlmError.js"
+import type { Credentials } from "../ProviderClient.js"
+import type * as RetryAfter from "./retryAfter.js"
+import type { SkippedEvents } from "./skippedEvents.js"
+import type { ChunkSource } from "./chunkSource.js"
+
+/**
+ * One response body's stream state. `push` and `end` append chunks to `out` and
+ * return the failure that ends the stream, if any; `done` is true once the
+ * terminal event was seen (a transport failure after it loses nothing).
+ */
+export interface StreamParser {
+  readonly done: boolean
+  /** Events skipped because they were not JSON (reported by the body's reader); absent until the first. */
+  readonly skipped?: SkippedEvents | undefined
+  /** The error of a body that failed mid-way (`responseStarted`); `Transport.transportError` when absent. */
+  transportError?(detail: string): TransportError
+  push(bytes: Uint8Array, out: Array<ChatChunk>): LlmError | undefined
+  end(out: Array<ChatChunk>): LlmError | undefined
+}
+
+export interface Options {
+  readonly provider: string
+  /** Joined with each call's path; a trailing `/` is dropped. */
+  readonly baseUrl: string
+  /**
+   * Headers on every request. `Redacted` values are sent as they are, and their
+   * names are redacted from traces.
+   */
+  readonly headers?: Readonly<Record<string, string | Redacted.Redacted<string>>> | undefined
+  /** The header that carries the key (`authorization` with `Bearer `, `x-api-key`...); none when undefined. */
+  readonly auth: (key: Redacted.Redacted<string>) => readonly [name: string, value: string] | undefined
+  /**
+   * Headers that depend on the time of the request (a signed token), added
+   * once per request with the key and the `Clock`'s time. Of their names,
+   * traces redact only `authorization`. Default: none.
+   */
+  readonly timedAuth?: ((key: Redacted.Redacted<string>, nowMillis: number) => Readonly<Record<string, string>>) | undefined
+  /** The request id of a response, for the errors `json` builds. Default: none. */
+  readonly requestId?: ((response: HttpClientResponse.HttpClientResponse) => string | undefined) | undefined
+  /** How many characters of a raw body an `OutputDecodeError` keeps. Default: 500. */
+  readonly maxRawExcerpt?: number | undefined
+  /** The default request timeout. Default: 10 minutes. */
+  readonly timeout?: Duration.Input | undefined
+  /** No response headers within this fails with `TimeoutError` (`headers`). Default: 30 seconds. */
+  readonly headersTimeout?: Duration.Input | undefined
+  /** A stream's first body bytes not within this of its headers fails (`firstToken`). Default: none. */
+  readonly firstTokenTimeout?: Duration.Input | undefined
+  /** A stream sending nothing for this long fails (`idle`). Default: 30 seconds. */
+  readonly idleTimeout?: Duration.Input | undefined
+}
+
+/** A request ready to send, with what its errors need. */
+export interface Call {
+  readonly model: string
+  readonly credentials: Credentials
+  readonly timeout: Duration.Duration
+  readonly request: HttpClientRequest.HttpClientRequest
+}
+
+/** A whole reply: its parsed JSON body, the response, and the call's latency. */
+export interface JsonReply {
+  readonly body: Readonly<Record<string, unknown>>
+  /** The body as it came. */
+  readonly text: string
+  readonly response: HttpClientResponse.HttpClientResponse
+  readonly latency: Duration.Duration
+  /** The response's rate-limit headers, when it sent any. */
+  readonly rateLimit: RetryAfter.Snapshot | undefined
+}
+
+/** What a stream's parser is built from, once the response headers are in. */
+export interface StreamStart {
+  readonly response: HttpClientResponse.HttpClientResponse
+  readonly startMillis: number
+  readonly clock: Clock.Clock
+}
+
+export interface Transport {
+  readonly provider: string
+  /** The timeout of a call whose request sets none. */
+  readonly timeout: Duration.Duration
+  /** A POST of `body` as JSON to `path`, or the `InvalidRequestError` of a body that cannot be written. */
+  readonly prepare: (args: {
+    readonly path: string
+    readonly body: unknown
+    readonly model: string
+    readonly credentials: Credentials
+    /** The request's own timeout, overriding the default. */
+    readonly timeout?: Duration.Duration | undefined
+  }) => Call | InvalidRequestError
+  /** Sends the call and reads its whole reply as a JSON object, all within the timeout. */
+  readonly json: (call: Call) => Effect.Effect<JsonReply, LlmError>
+  /** Reads a 2xx response's whole body as a JSON object (a stream request answered with one JSON body). */
+  readonly readJson: (call: Call, start: StreamStart) => Effect.Effect<JsonReply, LlmError>
+  /** The start of a body, bounded (an error or HTML page); empty when it cannot be read. */
+  readonly boundedText: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<string>
+  /**
+   * Sends the call and reads its body through the parser `open` builds, as a
+   * `ChunkSource`, its first batch read already; the timeout bounds the wait
+   * for that first batch (headers and all), not the rest. When
+   * `open` returns an Effect instead (a server that answered a stream request
+   * with one JSON body), its chunks are the source's only batch.
+   */
+  readonly source: (
+    call: Call,
+    open: (start: StreamStart) => StreamParser | Effect.Effect<ReadonlyArray<ChatChunk>, LlmError>
+  ) => Effect.Effect<ChunkSource, LlmError>
+  /**
+   * The error of a 2xx body that carries an error payload, or of an error event
+   * inside a stream. `nowMillis` comes from the `Clock` (`StreamStart.clock`).
+   */
+  readonly errorOf: (
+    call: Call,
+    body: unknown,
+    nowMillis: number,
+    headers?: Readonly<Record<string, string | undefined>>
+  ) => LlmError
+  /** An `OutputDecodeError` with the raw text shortened. */
+  readonly decodeError: (call: Call, detail: string, raw: string, requestId?: string | undefined) => OutputDecodeError
+  /** A `TransportError` for a body that failed mid-way (`responseStarted`), with the key scrubbed from the detail. */
+  readonly transportError: (call: Call, cause: unknown) => TransportError
+}
