@@ -11,7 +11,7 @@ import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import type * as Redacted from "effect/Redacted"
 import type { ChatChunk } from "../ChatChunk.js"
 import type { InvalidRequestError, LlmError, OutputDecodeError, TransportError } from "../LlmError.js"
-import type { Credentials } from "../ProviderClient.js"
+import type { Credentials, HttpOptions } from "../ProviderClient.js"
 import type * as RetryAfter from "./retryAfter.js"
 import type { SkippedEvents } from "./skippedEvents.js"
 import type { ChunkSource } from "./chunkSource.js"
@@ -31,15 +31,11 @@ export interface StreamParser {
   end(out: Array<ChatChunk>): LlmError | undefined
 }
 
-export interface Options {
+/** The transport of one adapter: where it sends, how the key goes, and the `HttpOptions` its user set (headers, timeouts). */
+export interface Options extends HttpOptions {
   readonly provider: string
   /** Joined with each call's path; a trailing `/` is dropped. */
   readonly baseUrl: string
-  /**
-   * Headers on every request. `Redacted` values are sent as they are, and their
-   * names are redacted from traces.
-   */
-  readonly headers?: Readonly<Record<string, string | Redacted.Redacted<string>>> | undefined
   /** The header that carries the key (`authorization` with `Bearer `, `x-api-key`...); none when undefined. */
   readonly auth: (key: Redacted.Redacted<string>) => readonly [name: string, value: string] | undefined
   /**
@@ -52,14 +48,6 @@ export interface Options {
   readonly requestId?: ((response: HttpClientResponse.HttpClientResponse) => string | undefined) | undefined
   /** How many characters of a raw body an `OutputDecodeError` keeps. Default: 500. */
   readonly maxRawExcerpt?: number | undefined
-  /** The default request timeout. Default: 10 minutes. */
-  readonly timeout?: Duration.Input | undefined
-  /** No response headers within this fails with `TimeoutError` (`headers`). Default: 30 seconds. */
-  readonly headersTimeout?: Duration.Input | undefined
-  /** A stream's first body bytes not within this of its headers fails (`firstToken`). Default: none. */
-  readonly firstTokenTimeout?: Duration.Input | undefined
-  /** A stream sending nothing for this long fails (`idle`). Default: 30 seconds. */
-  readonly idleTimeout?: Duration.Input | undefined
 }
 
 /** A request ready to send, with what its errors need. */
