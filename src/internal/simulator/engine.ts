@@ -184,6 +184,12 @@ export const makeEngine = (config: Config, startedAt: number) => {
     return isApiError(decoded) ? errorPlan(format, decoded, out) : { id, out, fault, output, decoded }
   }
 
+  /** The context window of a model the simulator serves; else the plan that answers "model not found". */
+  const contextWindowOf = (format: Gate, model: string, out: Record<string, string>): number | Plan =>
+    config.models.has(model)
+      ? config.contextWindows[model] ?? config.contextWindow
+      : errorPlan(format, { _tag: "ModelNotFound", model }, out)
+
   const generate = <X>(
     format: WireFormat<X>,
     headers: Http.IncomingHttpHeaders,
@@ -195,8 +201,8 @@ export const makeEngine = (config: Config, startedAt: number) => {
     if (!("decoded" in opened)) return opened
     const { decoded, fault, id, out, output } = opened
     const { prompt } = decoded
-    if (!config.models.has(prompt.model)) return errorPlan(format, { _tag: "ModelNotFound", model: prompt.model }, out)
-    const window = config.contextWindows[prompt.model] ?? config.contextWindow
+    const window = contextWindowOf(format, prompt.model, out)
+    if (typeof window !== "number") return window
     if (decoded.requestedTokens > window) {
       return errorPlan(format, {
         _tag: "ContextLength",
@@ -258,8 +264,8 @@ export const makeEngine = (config: Config, startedAt: number) => {
     const opened = open(format, format.decode, headers, bodyText, now, params)
     if (!("decoded" in opened)) return opened
     const { decoded: request, fault, id, out } = opened
-    if (!config.models.has(request.model)) return errorPlan(format, { _tag: "ModelNotFound", model: request.model }, out)
-    const window = config.contextWindows[request.model] ?? config.contextWindow
+    const window = contextWindowOf(format, request.model, out)
+    if (typeof window !== "number") return window
     let promptTokens = 0
     for (const input of request.inputs) {
       const tokens = Reply.countTokens(input.length)
