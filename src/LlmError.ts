@@ -8,12 +8,11 @@
  *
  * @since 0.1.0
  */
-import * as Duration from "effect/Duration"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as ErrorInfo from "./internal/llmError/errorInfo.js"
 import * as Mapping from "./internal/llmError/fromHttpFailure.js"
-import { describe, formatWait } from "./internal/llmError/describe.js"
+import { describe, formatDollars, formatDuration, formatWait } from "./internal/llmError/describe.js"
 
 /**
  * One failed try of a routed call, as the error that ends the call lists it.
@@ -216,13 +215,13 @@ export class TimeoutError extends Schema.TaggedError<TimeoutError>()("TimeoutErr
   phase: Schema.optional(TimeoutPhase)
 }) {
   override get message() {
-    const after = this.timeout === undefined ? "" : ` within ${Duration.format(this.timeout)}`
+    const after = this.timeout === undefined ? "" : ` within ${formatDuration(this.timeout)}`
     const what = this.phase === "headers"
       ? `sent no response headers${after}`
       : this.phase === "firstToken"
       ? `sent no first token${after}`
       : this.phase === "idle"
-      ? `stalled: its stream sent nothing for ${this.timeout === undefined ? "too long" : Duration.format(this.timeout)}`
+      ? `stalled: its stream sent nothing for ${this.timeout === undefined ? "too long" : formatDuration(this.timeout)}`
       : `did not answer${after}`
     return describe(this, what, "Retry, or raise the timeout.")
   }
@@ -327,11 +326,11 @@ export class BudgetExceededError extends Schema.TaggedError<BudgetExceededError>
   periodEnd: Schema.optional(Schema.Number)
 }) {
   override get message() {
-    const estimate = this.estimate === undefined ? "" : `, this call about $${this.estimate}`
+    const estimate = this.estimate === undefined ? "" : `, this call about ${formatDollars(this.estimate)}`
     const next = this.periodEnd === undefined
       ? "Raise the budget or wait for the next period."
       : `Raise the budget or wait for the next period, at ${new Date(this.periodEnd).toISOString()}.`
-    return describe(this, `would pass the ${this.scope} budget (spent $${this.spent} of $${this.limit}${estimate})`, next)
+    return describe(this, `would pass the ${this.scope} budget (spent ${formatDollars(this.spent)} of ${formatDollars(this.limit)}${estimate})`, next)
   }
 }
 
