@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import { maskKey } from "../LlmError.js"
@@ -69,10 +70,36 @@ const isTagged = (value: unknown): value is { readonly _tag: string; readonly me
   "message" in value && typeof value.message === "string"
 
 /**
+ * A failure as `--json` prints it: `{"error": {"tag", "message", ...}}` with
+ * the error's typed fields (`provider`, `status`, `attempts`, `phase`...), a
+ * `Duration` field as milliseconds (`retryAfterMs`, `timeoutMs`). An
+ * `OutputDecodeError`'s `raw` is left out: it can be a whole reply, and the
+ * message says what failed.
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export const errorJson = (error: unknown): { readonly error: Readonly<Record<string, unknown>> } => {
+  if (!isTagged(error)) {
+    return {
+      error: error instanceof Error ? { tag: error.name, message: error.message } : { tag: "Error", message: String(error) }
+    }
+  }
+  const fields: Record<string, unknown> = { tag: error._tag, message: error.message }
+  for (const [name, value] of Object.entries(error)) {
+    if (name === "_tag" || name === "raw") continue
+    if (Duration.isDuration(value)) fields[`${name}Ms`] = Duration.toMillis(value)
+    else fields[name] = value
+  }
+  return { error: fields }
+}
+
+/**
  * Turns the end of a command into its exit code: a usage error prints the
  * reason and the usage (2); any other failure prints `<Tag>: <message>` as the
- * first stderr line (1); a defect prints what is known of it (1). Every line
- * goes through `scrub`, so no key reaches stderr whatever failed.
+ * first stderr line (1), and with `json` its `errorJson` as one line on stdout;
+ * a defect prints what is known of it (1). Every line goes through `scrub`, so
+ * no key reaches stdout or stderr whatever failed.
  *
  * @since 0.1.0
  * @category Errors
@@ -80,22 +107,23 @@ const isTagged = (value: unknown): value is { readonly _tag: string; readonly me
 export const exitCodeOf = <E>(
   io: Io,
   usageText: string,
-  secrets: () => ReadonlyArray<Redacted.Redacted<string>>
+  secrets: () => ReadonlyArray<Redacted.Redacted<string>>,
+  options: { readonly json?: boolean } = {}
 ) =>
 <R>(effect: Effect.Effect<number, E, R>): Effect.Effect<number, never, R> =>
   Effect.catchCause(effect, (cause) =>
     Effect.sync(() => {
       if (Cause.hasInterruptsOnly(cause)) return ExitCode.interrupted
       const failure = Cause.findErrorOption(cause)
+      if (failure._tag === "Some" && failure.value instanceof UsageError) return reportUsage(io, failure.value, usageText)
+      const error: unknown = failure._tag === "Some" ? failure.value : Cause.squash(cause)
+      if (options.json === true) io.stdout(`${scrub(JSON.stringify(errorJson(error)), secrets())}\n`)
       if (failure._tag === "Some") {
-        const error: unknown = failure.value
-        if (error instanceof UsageError) return reportUsage(io, error, usageText)
         const line = isTagged(error) ? `${error._tag}: ${error.message}` : `Error: ${String(error)}`
         io.stderr(`${scrub(line, secrets())}\n`)
         return ExitCode.failed
       }
-      const defect = Cause.squash(cause)
-      const line = defect instanceof Error ? `${defect.name}: ${defect.message}` : `Error: ${String(defect)}`
+      const line = error instanceof Error ? `${error.name}: ${error.message}` : `Error: ${String(error)}`
       io.stderr(`${scrub(line, secrets())}\n${scrub(Cause.pretty(cause), secrets())}\n`)
       return ExitCode.failed
     }))

@@ -15,7 +15,7 @@ import { LlmError } from "../LlmError.js"
 import type { OptionsError } from "../OptionsError.js"
 import * as ProviderConfig from "../ProviderConfig.js"
 import * as Router from "../Router.js"
-import { numberFlag, UsageError } from "./usage.js"
+import { secondsFlag, UsageError } from "./usage.js"
 
 /**
  * The routing flags of one `chat`.
@@ -46,7 +46,7 @@ export const parse = (values: {
   readonly fallback?: string | undefined
   readonly timeout?: string | undefined
 }): Routing | UsageError => {
-  const timeout = numberFlag("timeout", values.timeout, { min: Number.MIN_VALUE, expected: "a positive number of seconds" })
+  const timeout = secondsFlag("timeout", values.timeout)
   if (timeout instanceof UsageError) return timeout
   if (values.router !== undefined) {
     if (values.config === undefined) return new UsageError({ reason: "--router needs --config (the file that names the router)" })

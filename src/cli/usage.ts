@@ -40,6 +40,19 @@ Where the model comes from:
                         another model of the same API
   --timeout SECONDS     the call's deadline: every attempt and the fallback,
                         to the reply's first chunk when streaming
+  --headers-timeout SECONDS
+                        how long an attempt waits for the response headers
+                        (default 30)
+  --first-token-timeout SECONDS
+                        how long a stream waits for its first token
+                        (default: none, --timeout bounds it)
+  --idle-timeout SECONDS
+                        how long a stream may send nothing (default 30)
+                        These three fail the attempt with a TimeoutError of
+                        their phase (retried, or the fallback's turn); with
+                        --config they override every model's headers_timeout,
+                        first_token_timeout and idle_timeout in FILE, its
+                        router's deployments included
   --api API             the wire format: chat-completions (default),
                         responses, anthropic, gemini or ollama
   --preset NAME         an OpenAI-compatible provider (with chat-completions):
@@ -57,7 +70,8 @@ The key's variable when --key is not given:
   chat-completions, responses  OPENAI_API_KEY
   anthropic                    ANTHROPIC_API_KEY
   gemini                       GEMINI_API_KEY
-  ollama                       OLLAMA_API_KEY (none needed locally)
+  ollama                       OLLAMA_API_KEY (none needed locally: give
+                               --base-url http://localhost:11434 instead)
   --preset deepseek            DEEPSEEK_API_KEY
   --preset openrouter          OPENROUTER_API_KEY
   --preset groq                GROQ_API_KEY
@@ -72,7 +86,8 @@ The request and the output:
   --temperature N       sampling temperature, 0 to 2
   --max-tokens N        the most tokens to generate
   --no-stream           wait for the whole reply, then print it
-  --json                print only the reply, as one JSON object
+  --json                print only the reply, as one JSON object; on failure
+                        {"error": {"tag", "message", ...}} (and the stderr line)
   -h, --help            this help
 
 Exit codes: 0 done, 1 the call failed (the first stderr line is
@@ -139,6 +154,27 @@ export const version = (): string => {
 export class UsageError extends Data.TaggedError("UsageError")<{ readonly reason: string }> {}
 
 /**
+ * `argv` with a negative number after a string flag (`--idle-timeout -1`)
+ * joined to it (`--idle-timeout=-1`): no flag here is a dash and a digit, so
+ * it is the flag's value, and its check names what is wrong with it.
+ */
+const joinNegatives = (argv: ReadonlyArray<string>, options: NonNullable<ParseArgsConfig["options"]>) => {
+  const out: Array<string> = []
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    const next = argv[i + 1]
+    if (arg.startsWith("--") && options[arg.slice(2)]?.type === "string" && next !== undefined && /^-[\d.]/.test(next)) {
+      out.push(`${arg}=${next}`)
+      i++
+    } else {
+      out.push(arg)
+    }
+    if (arg === "--") return [...out, ...argv.slice(i + 1)]
+  }
+  return out
+}
+
+/**
  * `util.parseArgs` in strict mode, its exceptions turned into a `UsageError`
  * whose reason is Node's own one-line message.
  *
@@ -150,7 +186,7 @@ export const parseFlags = <const O extends NonNullable<ParseArgsConfig["options"
   options: O
 ): { readonly values: ReturnType<typeof parseArgs<{ options: O; allowPositionals: true; strict: true }>>["values"]; readonly positionals: ReadonlyArray<string> } | UsageError => {
   try {
-    const parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true })
+    const parsed = parseArgs({ args: joinNegatives(argv, options), options, allowPositionals: true, strict: true })
     return { values: parsed.values, positionals: parsed.positionals }
   } catch (error) {
     return new UsageError({ reason: error instanceof Error ? error.message : String(error) })
@@ -176,6 +212,15 @@ export const numberFlag = (
     (check.max === undefined || value <= check.max)
   return ok ? value : new UsageError({ reason: `--${name} needs ${check.expected}, got "${text}"` })
 }
+
+/**
+ * A flag's value as a positive number of seconds, or a `UsageError` naming the flag.
+ *
+ * @since 0.1.0
+ * @category Parsing
+ */
+export const secondsFlag = (name: string, text: string | undefined): number | undefined | UsageError =>
+  numberFlag(name, text, { min: Number.MIN_VALUE, expected: "a positive number of seconds" })
 
 /**
  * A comma-separated list flag, blanks dropped.

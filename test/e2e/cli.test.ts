@@ -9,6 +9,9 @@ import * as os from "node:os"
 import * as path from "node:path"
 import type * as ChatChunk from "../../src/ChatChunk.js"
 import * as Chat from "../../src/cli/chat.js"
+import { apis } from "../../src/cli/chatArgs.js"
+import { printStream } from "../../src/cli/chatOutput.js"
+import { keyVariable } from "../../src/cli/chatSource.js"
 import * as Simulate from "../../src/cli/simulate.js"
 import { chatUsage } from "../../src/cli/usage.js"
 import * as Presets from "../../src/providers/Presets.js"
@@ -127,6 +130,10 @@ describe("chat, in-process against a simulator", () => {
         expect(json.usage.promptTokens).toBeGreaterThan(0)
         expect(typeof json.latencyMs).toBe("number")
         expect(json).not.toHaveProperty("keyId")
+        // gpt-4o-mini's built-in price: $0.15 and $0.60 per million tokens, shown without float noise.
+        const cost = (json.usage.promptTokens * 0.15 + json.usage.completionTokens * 0.6) / 1e6
+        expect(json.cost).toBeCloseTo(cost, 15)
+        expect(String(json.cost)).toMatch(/^0\.0*[1-9]\d{0,11}$/)
       }
       const { id: _a, latencyMs: _b, ...a } = JSON.parse(streamed.stdout)
       const { id: _c, latencyMs: _d, ...b } = JSON.parse(whole.stdout)
@@ -179,9 +186,48 @@ describe("chat, in-process against a simulator", () => {
       for (const mode of [[], ["--no-stream"], ["--json"]]) {
         const out = yield* chat(["--base-url", `${sim.url}/v1`, "--key", WRONG_KEY, ...mode, PROMPT])
         expect(out.code).toBe(1)
-        expect(out.stdout).toBe("")
         expect(firstLine(out.stderr)).toMatch(/^AuthError: openai \(gpt-4o-mini\) \[HTTP 401\] rejected the API key/)
+        if (mode[0] !== "--json") expect(out.stdout).toBe("")
       }
+    }))
+
+  it.live("--json on failure: the error as one JSON object on stdout, as well as the stderr line, exit 1", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator()
+      const wrong = yield* chat(["--base-url", `${sim.url}/v1`, "--key", WRONG_KEY, "--json", PROMPT])
+      expect(wrong.code).toBe(1)
+      expect(wrong.stdout.trim().split("\n")).toHaveLength(1)
+      const { error } = JSON.parse(wrong.stdout)
+      expect(error).toMatchObject({ tag: "AuthError", provider: "openai", model: "gpt-4o-mini", status: 401, reason: "invalid_key" })
+      expect(firstLine(wrong.stderr)).toBe(`AuthError: ${error.message}`)
+
+      // A rate limit with `retry-after: 0`: its wait in milliseconds, and a message that says "now".
+      const limited = yield* simulator({ fault: "status=429;retry-after=0" })
+      const rated = yield* chat(direct(limited, "--max-retries", "0", "--json", "--no-stream", PROMPT))
+      expect(rated.code).toBe(1)
+      const rate = JSON.parse(rated.stdout).error
+      expect(rate).toMatchObject({ tag: "RateLimitError", status: 429, retryAfterMs: 0 })
+      expect(rate.message).toContain("Retry now, or with another key.")
+      expect(rated.stderr).not.toMatch(/Retry in 0\b/)
+
+      // A router's error lists its attempts.
+      const failing = yield* simulator({ fault: "status=503" })
+      const routed = yield* chat(
+        direct(failing, "--max-retries", "0", "--fallback", "sim-small", "--timeout", "20", "--json", PROMPT)
+      )
+      expect(routed.code).toBe(1)
+      const last = JSON.parse(routed.stdout).error
+      expect(last).toMatchObject({ tag: "ProviderUnavailableError", status: 503 })
+      expect(last.attempts.map((attempt: { deployment: string; error: string }) => [attempt.deployment, attempt.error])).toEqual([
+        ["openai/gpt-4o-mini", "ProviderUnavailableError"],
+        ["openai/sim-small", "ProviderUnavailableError"]
+      ])
+
+      // A configuration error too; a usage error (exit 2) prints no JSON.
+      const missing = yield* chat(["--config", path.join(os.tmpdir(), "elr-no-such-dir", "provider.json"), "--json", PROMPT])
+      expect(missing.code).toBe(1)
+      expect(JSON.parse(missing.stdout).error).toMatchObject({ tag: "ProviderConfigError" })
+      expectUsageError(yield* chat(["--json", "--max-tokens", "0", PROMPT]), /--max-tokens/)
     }))
 
   it.live("the key may come from OPENAI_API_KEY", () =>
@@ -224,7 +270,8 @@ describe("chat, in-process against a simulator", () => {
         [["--temperature", "2.5", PROMPT], /--temperature/],
         [["--max-tokens", "0", PROMPT], /--max-tokens needs a positive integer, got "0"/],
         [["--max-tokens", "1.5", PROMPT], /--max-tokens needs a positive integer/],
-        [["--max-retries", "-1", PROMPT], /--max-retries/],
+        [["--max-retries", "-1", PROMPT], /--max-retries needs an integer, 0 or more, got "-1"/],
+        [["--timeout", "-2", PROMPT], /--timeout needs a positive number of seconds, got "-2"/],
         [["--config", "provider.json", "--base-url", `${sim.url}/v1`, PROMPT], /--config cannot be combined with --base-url/],
         [["--config", "provider.json", "--key", KEY, PROMPT], /--config cannot be combined with --key/],
         [["--base-url", "not a url", "--key", KEY, PROMPT], /--base-url needs an absolute URL/],
@@ -369,6 +416,76 @@ describe("chat, in-process against a simulator", () => {
       expect(Date.now() - started).toBeLessThan(1_900)
     }))
 
+  it.live("--headers-timeout, --first-token-timeout and --idle-timeout fail the attempt with TimeoutError of their phase", () =>
+    Effect.gen(function*() {
+      const cases = [
+        ["silent=forever", "--headers-timeout", "headers", "sent no response headers within 0.3 s"],
+        ["first-token=10000", "--first-token-timeout", "firstToken", "sent no first token within 0.3 s"],
+        ["stall=3", "--idle-timeout", "idle", "stalled: its stream sent nothing for 0.3 s"]
+      ] as const
+      for (const [fault, flag, phase, what] of cases) {
+        const sim = yield* simulator({ fault })
+        const out = yield* chat(direct(sim, "--max-retries", "0", flag, "0.3", PROMPT))
+        expect(out.code).toBe(1)
+        expect(firstLine(out.stderr)).toMatch(/^TimeoutError: openai \(gpt-4o-mini\) /)
+        expect(firstLine(out.stderr)).toContain(what)
+        const json = yield* chat(direct(sim, "--max-retries", "0", flag, "0.3", "--json", PROMPT))
+        expect(json.code).toBe(1)
+        expect(JSON.parse(json.stdout).error).toMatchObject({ tag: "TimeoutError", phase, timeoutMs: 300 })
+      }
+    }))
+
+  it.live("the timeout flags override every deployment's own in provider.json, with --router too", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator()
+      const entry = (model: string, fault: string) => ({
+        model_name: model,
+        api_keys: [KEY],
+        base_url: `${sim.url}/v1`,
+        max_retries: 0,
+        idle_timeout: 60,
+        first_token_timeout: 60,
+        headers: { [Simulator.faultHeader]: fault }
+      })
+      const file = writeConfig({
+        stalling: [entry("gpt-4o-mini", "stall=2")],
+        slow: [entry("sim-small", "first-token=10000")],
+        router: { main: { deployments: ["stalling/gpt-4o-mini", "slow/sim-small"], retry_on: [], deadline: 60 } }
+      })
+      const one = yield* chat(["--config", file, "--provider", "stalling", "--idle-timeout", "0.3", "--json", PROMPT])
+      expect(one.code).toBe(1)
+      expect(JSON.parse(one.stdout).error).toMatchObject({ tag: "TimeoutError", phase: "idle", timeoutMs: 300 })
+      const routed = yield* chat([
+        "--config", file, "--router", "main", "--model", "sim-small", "--first-token-timeout", "0.3", "--json", PROMPT
+      ])
+      expect(routed.code).toBe(1)
+      expect(JSON.parse(routed.stdout).error).toMatchObject({
+        tag: "TimeoutError",
+        phase: "firstToken",
+        timeoutMs: 300,
+        provider: "slow"
+      })
+    }))
+
+  it.live("bad timeout values exit 2 naming the flag", () =>
+    Effect.gen(function*() {
+      const sim = yield* simulator()
+      for (const flag of ["--headers-timeout", "--first-token-timeout", "--idle-timeout"]) {
+        for (const value of ["-1", "0", "soon", "", "Infinity"]) {
+          expectUsageError(
+            yield* chat(direct(sim, `${flag}=${value}`, PROMPT)),
+            new RegExp(`^effect-llm-router: ${flag} needs a positive number of seconds, got "${value}"$`)
+          )
+        }
+        // Without `=` a negative value is the flag's too, not an option of its own.
+        expectUsageError(
+          yield* chat(direct(sim, flag, "-0.5", PROMPT)),
+          new RegExp(`^effect-llm-router: ${flag} needs a positive number of seconds, got "-0.5"$`)
+        )
+      }
+      expect(yield* sim.requestCount).toBe(0)
+    }))
+
   it.live("a missing env: variable fails with ProviderConfigError naming it", () =>
     Effect.gen(function*() {
       const sim = yield* simulator()
@@ -401,7 +518,7 @@ describe("chat, in-process against a simulator", () => {
       const file = writeConfig({ sim: [{ model_name: "gpt-4o-mini", api_keys: ["env:CLI_TEST_KEY"], base_url: `${sim.url}/v1` }] })
       const out = yield* chat(["--config", file, "--json", PROMPT], { env: { CLI_TEST_KEY: WRONG_KEY } })
       expect(out.code).toBe(1)
-      expect(out.stdout).toBe("")
+      expect(JSON.parse(out.stdout).error).toMatchObject({ provider: "sim", model: "gpt-4o-mini" })
       // Not pinned to AuthError: Llm retries a rejected key on another one, and
       // with a single key the pool then reports NoCapacityError instead.
       expect(firstLine(out.stderr)).toMatch(/^(AuthError|NoCapacityError): sim \(gpt-4o-mini\)/)
@@ -429,7 +546,7 @@ describe("chat --api and --preset, in-process against a simulator", () => {
     Effect.gen(function*() {
       const sim = yield* simulator({ replyTokens: 9 })
       const expected = yield* referenceReply(sim, "sim-small")
-      for (const api of Chat.apis) {
+      for (const api of apis) {
         const flags = ["--api", api, "--base-url", apiRoot(sim, api), "--key", KEY, "--model", "sim-small"]
         const streamed = yield* chat([...flags, PROMPT])
         expect(streamed).toEqual({ code: 0, stdout: `${expected}\n`, stderr: "" })
@@ -472,6 +589,17 @@ describe("chat --api and --preset, in-process against a simulator", () => {
       expect(JSON.parse(built.stdout)).toMatchObject({ provider: "simulator", model: "gpt-4o-mini", finishReason: "stop" })
     }))
 
+  it.live("--api ollama with nothing configured is the built-in simulator speaking it, not localhost:11434", () =>
+    Effect.gen(function*() {
+      const built = yield* chat(["--api", "ollama", "--json", PROMPT])
+      expect(built.code).toBe(0)
+      expect(built.stderr).toMatch(/using the built-in simulator at http:\/\/127\.0\.0\.1:\d+ \(pass --base-url for an Ollama server/)
+      expect(JSON.parse(built.stdout)).toMatchObject({ provider: "simulator", model: "gpt-4o-mini", finishReason: "stop" })
+      const streamed = yield* chat(["--api", "ollama", "--model", "llama3.2", PROMPT])
+      expect(streamed.code).toBe(0)
+      expect(streamed.stdout.trim().length).toBeGreaterThan(0)
+    }))
+
   it.live("--preset with --base-url at the simulator: its provider name, its key variable, max_tokens", () =>
     Effect.gen(function*() {
       const sim = yield* simulator()
@@ -480,7 +608,7 @@ describe("chat --api and --preset, in-process against a simulator", () => {
       for (const preset of ["deepseek", "groq", "openrouter", "together", "dashscope", "zhipu", "vllm", "ollama"]) {
         const out = yield* chat(
           ["--preset", preset, "--base-url", proxy.baseUrl, "--model", "sim-small", "--max-tokens", "20", "--json", PROMPT],
-          { env: { [Chat.keyVariable("chat-completions", preset as Presets.Name)!]: KEY } }
+          { env: { [keyVariable("chat-completions", preset as Presets.Name)!]: KEY } }
         )
         expect(out.code).toBe(0)
         expect(JSON.parse(out.stdout)).toMatchObject({ text: expected, provider: preset })
@@ -510,9 +638,9 @@ describe("chat --api and --preset, in-process against a simulator", () => {
     }))
 
   it("the help's table of key variables is the code's", () => {
-    for (const api of Chat.apis) {
+    for (const api of apis) {
       if (api === "chat-completions" || api === "responses") continue
-      expect(chatUsage).toMatch(new RegExp(`\\n  ${api} +${Chat.keyVariable(api, undefined)}`))
+      expect(chatUsage).toMatch(new RegExp(`\\n  ${api} +${keyVariable(api, undefined)}`))
     }
     expect(chatUsage).toMatch(/chat-completions, responses +OPENAI_API_KEY/)
     for (const preset of Presets.names) {
@@ -636,7 +764,7 @@ describe("printStream", () => {
   it.effect("a Restart ends the broken attempt's partial line, says so on stderr, and the whole reply follows on a line of its own", () =>
     Effect.gen(function*() {
       const { io, result } = captureIo()
-      yield* Chat.printStream(
+      yield* printStream(
         Stream.make<Array<ChatChunk.ChatChunk>>(
           { _tag: "TextDelta", text: "a partial" },
           { _tag: "Restart", attempt: 2, deployment: "backup", error: "StreamTruncatedError" },

@@ -1,0 +1,188 @@
+/**
+ * `chat`'s command line: the flag table, and the arguments parsed from it (the
+ * source of the model, the routing, the per-phase timeouts, the request and
+ * the output mode), or the `UsageError` that names the flag in the wrong.
+ *
+ * @since 0.1.0
+ */
+import * as Redacted from "effect/Redacted"
+import type * as ProviderConfig from "../ProviderConfig.js"
+import * as Presets from "../providers/Presets.js"
+import * as Route from "./route.js"
+import { numberFlag, parseFlags, secondsFlag, UsageError } from "./usage.js"
+
+/**
+ * The OpenAI API root used when a key is given without `--base-url`.
+ *
+ * @since 0.1.0
+ * @category Constants
+ */
+export const defaultBaseUrl = "https://api.openai.com/v1"
+
+/**
+ * The values of `--api`.
+ *
+ * @since 0.1.0
+ * @category Constants
+ */
+export const apis: ReadonlyArray<ProviderConfig.Api> = ["chat-completions", "responses", "anthropic", "gemini", "ollama"]
+
+const isApi = (text: string): text is ProviderConfig.Api => (apis as ReadonlyArray<string>).includes(text)
+
+const flags = {
+  config: { type: "string" },
+  router: { type: "string" },
+  fallback: { type: "string" },
+  timeout: { type: "string" },
+  "headers-timeout": { type: "string" },
+  "first-token-timeout": { type: "string" },
+  "idle-timeout": { type: "string" },
+  api: { type: "string" },
+  preset: { type: "string" },
+  provider: { type: "string" },
+  model: { type: "string" },
+  "base-url": { type: "string" },
+  key: { type: "string" },
+  "max-retries": { type: "string" },
+  system: { type: "string" },
+  temperature: { type: "string" },
+  "max-tokens": { type: "string" },
+  "no-stream": { type: "boolean" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" }
+} as const
+
+/**
+ * Where the model comes from: a provider.json, or one API given on the
+ * command line (with no base URL, preset or key: the built-in simulator).
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type Source =
+  | { readonly _tag: "Config"; readonly file: string; readonly provider: string | undefined; readonly model: string | undefined }
+  | {
+    readonly _tag: "Direct"
+    readonly api: ProviderConfig.Api
+    readonly preset: Presets.Name | undefined
+    readonly baseUrl: string | undefined
+    readonly key: Redacted.Redacted<string> | undefined
+    readonly provider: string | undefined
+    readonly model: string | undefined
+    readonly maxRetries: number | undefined
+  }
+
+/**
+ * The per-phase timeouts set on the command line, as provider.json fields (in
+ * seconds): they override every deployment's own.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type Timeouts = Pick<ProviderConfig.ModelEntry, "headers_timeout" | "first_token_timeout" | "idle_timeout">
+
+/**
+ * One `chat`'s arguments.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Args {
+  readonly prompt: string | undefined
+  readonly source: Source
+  readonly routing: Route.Routing
+  readonly timeouts: Timeouts
+  readonly system: string | undefined
+  readonly temperature: number | undefined
+  readonly maxTokens: number | undefined
+  readonly stream: boolean
+  readonly json: boolean
+}
+
+const parseTimeouts = (values: {
+  readonly "headers-timeout"?: string | undefined
+  readonly "first-token-timeout"?: string | undefined
+  readonly "idle-timeout"?: string | undefined
+}): Timeouts | UsageError => {
+  const headers = secondsFlag("headers-timeout", values["headers-timeout"])
+  if (headers instanceof UsageError) return headers
+  const firstToken = secondsFlag("first-token-timeout", values["first-token-timeout"])
+  if (firstToken instanceof UsageError) return firstToken
+  const idle = secondsFlag("idle-timeout", values["idle-timeout"])
+  if (idle instanceof UsageError) return idle
+  return {
+    ...(headers !== undefined ? { headers_timeout: headers } : {}),
+    ...(firstToken !== undefined ? { first_token_timeout: firstToken } : {}),
+    ...(idle !== undefined ? { idle_timeout: idle } : {})
+  }
+}
+
+/**
+ * Parses `chat`'s arguments (those after the word `chat`).
+ *
+ * @since 0.1.0
+ * @category Parsing
+ */
+export const parse = (argv: ReadonlyArray<string>): Args | "help" | UsageError => {
+  const parsed = parseFlags(argv, flags)
+  if (parsed instanceof UsageError) return parsed
+  const { values, positionals } = parsed
+  if (values.help === true) return "help"
+  // Read into Redacted at once, so no later code can print it by accident.
+  const key = values.key === undefined ? undefined : Redacted.make(values.key)
+  const temperature = numberFlag("temperature", values.temperature, { min: 0, max: 2, expected: "a number from 0 to 2" })
+  if (temperature instanceof UsageError) return temperature
+  const maxTokens = numberFlag("max-tokens", values["max-tokens"], { integer: true, min: 1, expected: "a positive integer" })
+  if (maxTokens instanceof UsageError) return maxTokens
+  const maxRetries = numberFlag("max-retries", values["max-retries"], { integer: true, min: 0, expected: "an integer, 0 or more" })
+  if (maxRetries instanceof UsageError) return maxRetries
+  const routing = Route.parse(values)
+  if (routing instanceof UsageError) return routing
+  const timeouts = parseTimeouts(values)
+  if (timeouts instanceof UsageError) return timeouts
+  if (values["base-url"] !== undefined && !URL.canParse(values["base-url"])) {
+    return new UsageError({ reason: `--base-url needs an absolute URL such as ${defaultBaseUrl}, got "${values["base-url"]}"` })
+  }
+  const api = values.api ?? "chat-completions"
+  if (!isApi(api)) return new UsageError({ reason: `--api needs one of ${apis.join(", ")}, got "${api}"` })
+  const preset = values.preset
+  if (preset !== undefined && !Presets.isName(preset)) {
+    return new UsageError({ reason: `--preset needs one of ${Presets.names.join(", ")}, got "${preset}"` })
+  }
+  if (preset !== undefined && api !== "chat-completions") {
+    return new UsageError({ reason: `--preset is for --api chat-completions, not ${api}` })
+  }
+  let source: Source
+  if (values.config !== undefined) {
+    const mixed = (["api", "preset", "base-url", "key", "max-retries"] as const).filter((name) => values[name] !== undefined)
+    if (mixed.length > 0) {
+      return new UsageError({
+        reason: `--config cannot be combined with ${mixed.map((name) => `--${name}`).join(", ")} (set them in the file)`
+      })
+    }
+    source = { _tag: "Config", file: values.config, provider: values.provider, model: values.model }
+  } else {
+    source = {
+      _tag: "Direct",
+      api,
+      preset,
+      baseUrl: values["base-url"],
+      key,
+      provider: values.provider,
+      model: values.model,
+      maxRetries
+    }
+  }
+  const prompt = positionals.length === 0 ? undefined : positionals.join(" ")
+  return {
+    prompt,
+    source,
+    routing,
+    timeouts,
+    system: values.system,
+    temperature,
+    maxTokens,
+    stream: values["no-stream"] !== true,
+    json: values.json === true
+  }
+}

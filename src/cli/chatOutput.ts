@@ -1,0 +1,81 @@
+/**
+ * How `chat` prints a reply: streamed to stdout as it comes, whole, or as one
+ * JSON object (`--json`).
+ *
+ * @since 0.1.0
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import type * as ChatChunk from "../ChatChunk.js"
+import type { ChatResponse } from "../ChatResponse.js"
+import type { LlmError } from "../LlmError.js"
+import type { Io } from "./io.js"
+import { programName } from "./usage.js"
+
+/**
+ * A cost in US dollars as `--json` prints it: to 12 significant digits, so
+ * the sum of per-token prices shows as `0.00000195`, not as the float
+ * `0.0000019499999999999995` it adds up to.
+ *
+ * @since 0.1.0
+ * @category Output
+ */
+export const roundCost = (cost: number): number => Number(cost.toPrecision(12))
+
+/**
+ * The reply as `--json` prints it. `keyId` is left out: even masked, a key has
+ * no business in output that gets pasted into issues.
+ *
+ * @since 0.1.0
+ * @category Output
+ */
+export const toJson = (response: ChatResponse) => ({
+  text: response.text,
+  ...(response.reasoning !== undefined ? { reasoning: response.reasoning } : {}),
+  ...(response.refusal !== undefined ? { refusal: response.refusal } : {}),
+  toolCalls: response.toolCalls.map((call) => ({ id: call.id, name: call.name, arguments: call.arguments })),
+  finishReason: response.finishReason,
+  usage: {
+    promptTokens: response.usage.promptTokens,
+    completionTokens: response.usage.completionTokens,
+    totalTokens: response.usage.totalTokens,
+    cachedPromptTokens: response.usage.cachedPromptTokens,
+    reasoningTokens: response.usage.reasoningTokens,
+    estimated: response.usage.estimated
+  },
+  ...(response.cost !== undefined ? { cost: roundCost(response.cost) } : {}),
+  model: response.model,
+  provider: response.provider,
+  id: response.id,
+  latencyMs: Math.round(Duration.toMillis(response.latency))
+})
+
+/**
+ * Prints a reply's text as it streams in, on a line of its own. A `Restart`
+ * chunk (a router restarted the request elsewhere) ends the broken attempt's
+ * partial line and says so on stderr, so the reply that follows is the whole
+ * one, on a line of its own; `--json` prints the last attempt only.
+ *
+ * @since 0.1.0
+ * @category Output
+ */
+export const printStream = <R>(stream: Stream.Stream<ChatChunk.ChatChunk, LlmError, R>, io: Io): Effect.Effect<void, LlmError, R> => {
+  let open = false
+  return stream.pipe(
+    Stream.runForEach((chunk) =>
+      Effect.sync(() => {
+        if (chunk._tag === "TextDelta" && chunk.text !== "") {
+          open = true
+          io.stdout(chunk.text)
+        } else if (chunk._tag === "Restart") {
+          if (open) io.stdout("\n")
+          open = false
+          io.stderr(`${programName}: the reply broke off (${chunk.error}); it starts again from ${chunk.deployment}\n`)
+        }
+      })
+    ),
+    // The newline also ends a partial reply, so the error after it starts a line of its own.
+    Effect.ensuring(Effect.sync(() => open && io.stdout("\n")))
+  )
+}

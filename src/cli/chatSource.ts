@@ -1,0 +1,270 @@
+/**
+ * Where `chat`'s model comes from, as the `Llm` layer the call runs on: a
+ * provider.json (one model, or a router of it), one API given on the command
+ * line, or else a simulator started in-process, speaking the chosen `--api`,
+ * so the command works with nothing set up. The per-phase timeout flags
+ * override every deployment's own.
+ *
+ * @since 0.1.0
+ */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import * as KeyPool from "../KeyPool.js"
+import * as Llm from "../Llm.js"
+import type { LlmError } from "../LlmError.js"
+import type { OptionsError } from "../OptionsError.js"
+import * as ProviderConfig from "../ProviderConfig.js"
+import type { ProviderClient } from "../ProviderClient.js"
+import * as Presets from "../providers/Presets.js"
+import * as RateLimiter from "../RateLimiter.js"
+import * as RetryPolicy from "../RetryPolicy.js"
+import type * as Simulator from "../simulator/Simulator.js"
+import * as UndiciHttpClient from "../UndiciHttpClient.js"
+import type { Args, Source, Timeouts } from "./chatArgs.js"
+import type { Io } from "./io.js"
+import * as Route from "./route.js"
+import { programName, UsageError } from "./usage.js"
+
+/**
+ * The model used when neither `--model` nor a provider.json names one.
+ *
+ * @since 0.1.0
+ * @category Constants
+ */
+export const defaultModel = "gpt-4o-mini"
+
+/**
+ * The built-in simulator's pace: about 60 tokens at 40 tokens a second, so a
+ * person watching `npm start` sees the reply stream in.
+ *
+ * @since 0.1.0
+ * @category Constants
+ */
+export const builtInSimulator: Simulator.Options = {
+  port: 0,
+  replyTokens: 60,
+  tokensPerSecond: 40,
+  timeToFirstToken: "300 millis"
+}
+
+/**
+ * Options of `run` beyond the command line.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface RunOptions {
+  /** Overrides the built-in simulator's options (tests make it fast). Default: `builtInSimulator`. */
+  readonly simulator?: Simulator.Options | undefined
+}
+
+/**
+ * The environment variable a key is read from when `--key` is not given:
+ * the preset's, else the API's.
+ *
+ * @since 0.1.0
+ * @category Constants
+ */
+export const keyVariable = (api: ProviderConfig.Api, preset: Presets.Name | undefined): string | undefined =>
+  preset !== undefined
+    ? Presets.presets[preset].keyVariable
+    : api === "anthropic"
+    ? "ANTHROPIC_API_KEY"
+    : api === "gemini"
+    ? "GEMINI_API_KEY"
+    : api === "ollama"
+    ? "OLLAMA_API_KEY"
+    : "OPENAI_API_KEY"
+
+/**
+ * The call's `Llm`, and the secrets it holds (every line printed is scrubbed of them).
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface Resolved {
+  readonly layer: Layer.Layer<Llm.Llm, ProviderConfig.ProviderConfigError | OptionsError>
+  readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
+}
+
+/** The one provider (or model) of a file, or a usage error naming the choices. */
+const pickOne = (what: "provider" | "model", names: ReadonlyArray<string>, file: string): string | UsageError =>
+  names.length === 1
+    ? names[0]!
+    : new UsageError({
+      reason: names.length === 0
+        ? `${file} has no ${what}s`
+        : `${file} has ${names.length} ${what}s; choose one with --${what}: ${names.join(", ")}`
+    })
+
+const orUsage = <A>(value: A | UsageError): Effect.Effect<A, UsageError> =>
+  value instanceof UsageError ? Effect.fail(value) : Effect.succeed(value)
+
+/** The file with the command line's timeouts in place of every model's own. */
+const withTimeouts = (config: ProviderConfig.ProviderConfig, timeouts: Timeouts): ProviderConfig.ProviderConfig =>
+  Object.keys(timeouts).length === 0 ? config : {
+    ...config,
+    providers: Object.fromEntries(
+      Object.entries(config.providers).map(([provider, models]) => [
+        provider,
+        Object.fromEntries(
+          Object.entries(models).map(([name, model]) => [name, { ...model, entry: { ...model.entry, ...timeouts } }])
+        )
+      ])
+    )
+  }
+
+const fromConfig = (source: Extract<Source, { _tag: "Config" }>, args: Args) =>
+  Effect.gen(function*() {
+    const loaded = yield* ProviderConfig.load(source.file).pipe(Effect.provide(NodeFileSystem.layer))
+    const config = withTimeouts(loaded, args.timeouts)
+    const secrets = Object.values(config.providers).flatMap((models) =>
+      Object.values(models).flatMap((model) =>
+        model.keys.map((key) => typeof key.key === "string" ? Redacted.make(key.key) : key.key)
+      )
+    )
+    const { routing } = args
+    if (routing.router !== undefined) return { layer: Route.named(config, routing.router, routing.timeout), secrets }
+    const provider = source.provider ?? (yield* orUsage(pickOne("provider", Object.keys(config.providers), source.file)))
+    const models = config.providers[provider]
+    const model = source.model ??
+      (models === undefined ? "" : yield* orUsage(pickOne("model", Object.keys(models), `${source.file} (${provider})`)))
+    // A provider or model not in the file fails with a ProviderConfigError naming the known ones.
+    return { layer: yield* Route.fromConfig(config, source.file, { provider, model }, routing), secrets }
+  })
+
+/**
+ * The `Llm` of one API with one key. A rejected key is not
+ * retried: with no other key to rotate to, the retry would only turn the
+ * `AuthError` into a `NoCapacityError` from the pool that just disabled it.
+ * With `--fallback` (another model of the same API) or `--timeout`, a router
+ * over it (`Route.oneOff`).
+ */
+const directLayer = (options: {
+  readonly client: (model: string) => Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient>
+  readonly key: Redacted.Redacted<string>
+  readonly provider: string
+  readonly model: string
+  readonly maxRetries: number | undefined
+  readonly routing: Route.Routing
+}) => {
+  const deployment = (model: string) => ({
+    name: `${options.provider}/${model}`,
+    model,
+    provider: options.provider,
+    llm: Llm.layer({
+      model,
+      retry: RetryPolicy.make(options.maxRetries === undefined ? {} : { maxRetries: options.maxRetries }).pipe(
+        Schedule.while(({ input }: Schedule.InputMetadata<LlmError>) => input._tag !== "AuthError")
+      )
+    }).pipe(
+      Layer.provide(
+        Layer.mergeAll(
+          options.client(model),
+          KeyPool.layer({ providerId: options.provider, keys: [options.key] }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+          RateLimiter.unlimited
+        )
+      )
+    )
+  })
+  const { fallback, timeout } = options.routing
+  return Route.oneOff(deployment(options.model), fallback === undefined ? undefined : deployment(fallback), timeout)
+}
+
+/**
+ * The call's `Llm`: from `--config`; from `--api`, `--preset`, `--base-url`
+ * and a key; or, when none of them is given, from a simulator started here
+ * (and closed with the scope), which says so on stderr.
+ *
+ * @since 0.1.0
+ * @category Layers
+ */
+export const resolve = (args: Args, io: Io, options: RunOptions) =>
+  Effect.gen(function*() {
+    const source = args.source
+    if (source._tag === "Config") {
+      const { layer, secrets } = yield* fromConfig(source, args)
+      return { layer: Layer.provide(layer, UndiciHttpClient.layer()), secrets } satisfies Resolved
+    }
+    const { api, preset } = source
+    const variable = keyVariable(api, preset)
+    const fromEnv = variable === undefined ? undefined : Option.getOrUndefined(
+      yield* Config.option(Config.Redacted(variable)).pipe(
+        // An empty variable is an unset one, not a key.
+        Effect.map(Option.filter((value) => Redacted.value(value) !== ""))
+      )
+    )
+    const given = source.key ?? fromEnv
+    const openAiStyle = api === "chat-completions" || api === "responses"
+    const chosen = preset !== undefined ? ` with --preset ${preset}` : openAiStyle ? "" : ` with --api ${api}`
+    if (preset !== undefined && Presets.presets[preset].baseUrl === undefined && source.baseUrl === undefined) {
+      return yield* new UsageError({ reason: `--preset ${preset} needs --base-url (the server's root, /v1 included)` })
+    }
+    const client = (provider: string, baseUrl: string | undefined) => (model: string) =>
+      ProviderConfig.clientLayer(provider, {
+        model_name: model,
+        api,
+        ...(preset !== undefined ? { preset } : {}),
+        ...(baseUrl !== undefined ? { base_url: baseUrl } : {}),
+        ...args.timeouts
+      })
+    if (given !== undefined || source.baseUrl !== undefined || preset !== undefined) {
+      // A local Ollama (native or /v1) or vLLM checks no key: `none` sends none.
+      const keyless = api === "ollama" || (preset !== undefined && !Presets.presets[preset].needsKey)
+      const key = given ?? (keyless ? Redacted.make("none") : undefined)
+      if (key === undefined) {
+        return yield* new UsageError({
+          reason: `${source.baseUrl !== undefined ? "--base-url" : `--preset ${preset}`} needs a key: --key KEY or ${variable}` +
+            " (a local server that checks none accepts any value)"
+        })
+      }
+      if (source.model === undefined && (preset !== undefined || !openAiStyle)) {
+        return yield* new UsageError({ reason: `--model is needed${chosen}` })
+      }
+      const model = source.model ?? defaultModel
+      const provider = source.provider ?? preset ?? (openAiStyle ? "openai" : api)
+      const layer = directLayer({
+        client: client(provider, source.baseUrl),
+        key,
+        provider,
+        model,
+        maxRetries: source.maxRetries,
+        routing: args.routing
+      })
+      // The stand-in `none` is no secret: scrubbing it would mangle messages that say "none".
+      const secrets = given === undefined ? [] : [given]
+      return { layer: Layer.provide(layer, UndiciHttpClient.layer()), secrets } satisfies Resolved
+    }
+    const model = source.model ?? defaultModel
+    // Loaded only here: the server side of effect/http is a good part of startup.
+    const Simulator = yield* Effect.promise(() => import("../simulator/Simulator.js"))
+    const simulatorOptions = options.simulator ?? builtInSimulator
+    const models = simulatorOptions.models ?? Simulator.defaultModels
+    const asked = args.routing.fallback === undefined ? [model] : [model, args.routing.fallback]
+    const simulator = yield* Simulator.make({
+      ...simulatorOptions,
+      models: [...models, ...asked.filter((name) => !models.includes(name))]
+    })
+    const real = api === "ollama" ? "pass --base-url for an Ollama server" : `set ${variable}`
+    io.stderr(
+      `${programName}: no provider configured; using the built-in simulator at ${simulator.url} ` +
+        `(${real} or pass --config FILE for a real provider)\n`
+    )
+    const provider = source.provider ?? "simulator"
+    const layer = directLayer({
+      // The simulator serves every API on one port: the OpenAI-style ones under /v1.
+      client: client(provider, openAiStyle ? `${simulator.url}/v1` : simulator.url),
+      key: Redacted.make("sk-simulator"),
+      provider,
+      model,
+      maxRetries: source.maxRetries,
+      routing: args.routing
+    })
+    return { layer: Layer.provide(layer, UndiciHttpClient.layer()), secrets: [] } satisfies Resolved
+  })
