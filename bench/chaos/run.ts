@@ -90,6 +90,9 @@ export interface Report {
      * the calls ends (what is still reachable); else empty.
      */
     readonly settledHeapMb: ReadonlyArray<number>
+    /** The same moments: memory outside the heap (buffers), and the RSS. */
+    readonly settledExternalMb: ReadonlyArray<number>
+    readonly settledRssMb: ReadonlyArray<number>
   }
   readonly durationMs: number
 }
@@ -182,12 +185,17 @@ export const run = (options: Options): Effect.Effect<Report, unknown> =>
     // With `--expose-gc`: the heap still reachable after a full collection, as each quarter of the calls ends.
     const collect = (globalThis as { gc?: () => void }).gc
     const settledHeap: Array<number> = []
+    const settledExternal: Array<number> = []
+    const settledRss: Array<number> = []
     let ended = 0
     const quarterEnded = () => {
       ended++
       if (collect !== undefined && ended % Math.max(1, Math.floor(options.calls / 4)) === 0 && settledHeap.length < 4) {
         collect()
-        settledHeap.push(mb(process.memoryUsage().heapUsed))
+        const { external, heapUsed, rss } = process.memoryUsage()
+        settledHeap.push(mb(heapUsed))
+        settledExternal.push(mb(external))
+        settledRss.push(mb(rss))
       }
     }
 
@@ -286,7 +294,9 @@ export const run = (options: Options): Effect.Effect<Report, unknown> =>
         firstQuarterRssMb: mb(mean(first.map((s) => s.rss))),
         lastQuarterRssMb: mb(mean(last.map((s) => s.rss))),
         samples: samples.length,
-        settledHeapMb: settledHeap
+        settledHeapMb: settledHeap,
+        settledExternalMb: settledExternal,
+        settledRssMb: settledRss
       },
       durationMs: Math.round(durationMs)
     }
