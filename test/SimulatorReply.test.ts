@@ -84,6 +84,18 @@ describe("simulator structured output", () => {
     expect(Simulator.parseFault("output=text")).toEqual({ _tag: "Output", mode: "text" })
     expect(Simulator.parseFault("output=garbled")).toBe(`"output" needs nonconforming or text, got "garbled"`)
   })
+
+  it("the chaos fault and retry-after=none parse, and name what is wrong", () => {
+    expect(Simulator.parseFault("chaos=0.05;seed=7")).toEqual({ _tag: "Chaos", rate: 0.05, seed: 7 })
+    expect(Simulator.parseFault("chaos=1")).toEqual({ _tag: "Chaos", rate: 1, seed: 1 })
+    expect(Simulator.parseFault("chaos=1.5")).toBe(`"chaos" needs a rate from 0 to 1, got "1.5"`)
+    expect(Simulator.parseFault("chaos=0.1;seed=-3")).toBe(`"chaos" needs an integer seed from 0 to 4294967295, got "-3"`)
+    expect(Simulator.parseFault("chaos=0.1;rate=2")).toBe(`unknown parameter "rate" for "chaos" (expected seed)`)
+    expect(Simulator.parseFault("status=429;retry-after=none")).toMatchObject({ _tag: "Status", status: 429, retryAfter: "none" })
+    expect(Simulator.parseFault("status=429;retry-after=never")).toBe(`retry-after needs seconds (0 or more) or none, got "never"`)
+    // Every fault chaos picks from is one the grammar reads.
+    for (const fault of Simulator.chaosFaults) expect(typeof Simulator.parseFault(fault)).toBe("object")
+  })
 })
 
 describe("simulator embeddings", () => {

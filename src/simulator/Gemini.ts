@@ -565,7 +565,10 @@ const renderError = (error: ApiError): { readonly status: number; readonly body:
             message,
             daily
               ? quotaDetails("GenerateRequestsPerDayPerProjectPerModel-FreeTier", undefined)
-              : quotaDetails("GenerateRequestsPerMinutePerProjectPerModel", fault.retryAfter ?? 1)
+              : quotaDetails(
+                "GenerateRequestsPerMinutePerProjectPerModel",
+                fault.retryAfter === "none" ? undefined : fault.retryAfter ?? 1
+              )
           )
         }
       }

@@ -35,6 +35,7 @@
  *
  * @since 0.1.0
  */
+import { prng } from "../internal/simulator/prng.js"
 import { synthesize, synthesizeArguments, violate } from "../internal/simulator/schemaValues.js"
 
 /**
@@ -214,18 +215,6 @@ const hash = (text: string, seed = 0x811c9dc5): number => {
     h = Math.imul(h, 0x01000193)
   }
   return h >>> 0
-}
-
-/** mulberry32: a tiny PRNG, good enough to pick words. */
-const prng = (seed: number) => {
-  let state = seed >>> 0
-  return (): number => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return (t ^ (t >>> 14)) >>> 0
-  }
 }
 
 /** `n` words: capitalised first, leading spaces after, a full stop at the end. */

@@ -36,8 +36,9 @@
  *
  * status=<400-599>      an error in the format's JSON error shape;
  *                       params: code=<code> type=<type> message=<text>
- *                       retry-after=<seconds> (429 defaults to 1 s, except
- *                       code=insufficient_quota, which sends no retry headers)
+ *                       retry-after=<seconds>|none (429 defaults to 1 s, except
+ *                       code=insufficient_quota, which sends no retry headers;
+ *                       none: no retry headers, no retry hint in the body)
  * html=<400-599>        an HTML error page (text/html), as proxies send
  * empty=<400-599>       the status with an empty body
  * down=<ms>             for ms milliseconds an error in the format's JSON error shape,
@@ -73,6 +74,12 @@
  *                       writes JSON that violates them, `text` ignores them and
  *                       the tools and answers plain words; the reply is
  *                       otherwise normal, streamed or not
+ * chaos=<rate>          each request, with probability rate (0 to 1), gets one
+ *                       fault of `chaosFaults` (each as likely), else the normal
+ *                       reply; picked by a PRNG seeded with param seed=<integer>
+ *                       (default 1), one sequence per fault value, so a run is
+ *                       repeatable in the order the requests arrive; `stats`
+ *                       counts the faults picked (`injected`)
  * ```
  * A chunk is one `data:` event (one line of Ollama's NDJSON), the first (`role`)
  * chunk included; every wire format has its malformed event. Times are read from
@@ -188,8 +195,8 @@ export type Fault =
     readonly code?: string | undefined
     readonly type?: string | undefined
     readonly message?: string | undefined
-    /** Seconds. */
-    readonly retryAfter?: number | undefined
+    /** Seconds; `"none"`: no retry headers, even on a 429. */
+    readonly retryAfter?: number | "none" | undefined
   }
   | { readonly _tag: "Html"; readonly status: number }
   | { readonly _tag: "Empty"; readonly status: number }
@@ -210,6 +217,8 @@ export type Fault =
   | { readonly _tag: "StreamError"; readonly after: number; readonly shape: StreamErrorShape }
   | { readonly _tag: "Stall"; readonly after: number }
   | { readonly _tag: "Output"; readonly mode: "nonconforming" | "text" }
+  /** With probability `rate`, one fault of `chaosFaults`, picked by a PRNG seeded with `seed`. */
+  | { readonly _tag: "Chaos"; readonly rate: number; readonly seed: number }
 
 /**
  * The request header that selects a fault.
@@ -244,6 +253,32 @@ export const faultHeader: "x-simulator-fault" = internalFault.faultHeader
  * @category Faults
  */
 export const parseFault: (value: string) => Fault | string = internalFault.parseFault
+
+/**
+ * The faults a `chaos` fault picks from, each as likely: every per-request fault
+ * of the grammar (429 with and without `retry-after`, 5xx, an HTML page, an
+ * empty body, resets and stalls before and after the first chunk, a malformed
+ * event, a truncated body, an error event, no answer at all, a late first
+ * token). `down` (a window in time) and `output` (which only schemas notice) are not among them.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Simulator } from "effect-llm-router/testing"
+ *
+ * // 5% of requests get a fault; at the end, each kind's count.
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const sim = yield* Simulator.make({ fault: "chaos=0.05;seed=7" })
+ *   // ... calls ...
+ *   const { injected } = yield* sim.stats
+ *   return Simulator.chaosFaults.map((fault) => [fault, injected[fault] ?? 0])
+ * }))
+ * ```
+ *
+ * @since 0.2.0
+ * @category Faults
+ */
+export const chaosFaults: ReadonlyArray<string> = internalFault.chaosFaults
 
 // ---------------------------------------------------------------------------
 // Wire formats
@@ -285,6 +320,8 @@ export interface Stats {
   readonly connections: number
   /** Connections open now. */
   readonly openConnections: number
+  /** The faults `chaos` faults injected, by fault value (`chaosFaults`). */
+  readonly injected: Readonly<Record<string, number>>
 }
 
 /**

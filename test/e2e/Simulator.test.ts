@@ -468,6 +468,12 @@ for (const server of ["node", "platform"] as const) {
         expect(later.headers.get("retry-after")).toBe("3")
         expect(later.headers.get("retry-after-ms")).toBe("2500")
 
+        const bare = yield* fault(sim, "status=429;retry-after=none")
+        expect(bare.status).toBe(429)
+        expect(json(bare).error.code).toBe("rate_limit_exceeded")
+        expect(bare.headers.get("retry-after")).toBeNull()
+        expect(bare.headers.get("retry-after-ms")).toBeNull()
+
         const quota = yield* fault(sim, "status=429;code=insufficient_quota")
         expect(quota.status).toBe(429)
         expect(json(quota).error).toMatchObject({ type: "insufficient_quota", code: "insufficient_quota" })
@@ -480,6 +486,68 @@ for (const server of ["node", "platform"] as const) {
         expect(json(overloaded).error.type).toBe("overloaded_error")
         const custom = yield* fault(sim, "status=400;code=unsupported_parameter;message=No max_tokens here")
         expect(json(custom).error).toMatchObject({ code: "unsupported_parameter", message: "No max_tokens here" })
+      }))
+
+    it.live("chaos=<rate>: a seeded share of requests gets a fault of chaosFaults, counted in stats", () =>
+      Effect.gen(function*() {
+        // The outcome of each of `n` requests sent one after another: a status, or "no answer".
+        const run = (sim: Simulator.Simulator, value: string, n: number) =>
+          Effect.forEach(Array.from({ length: n }, (_, i) => i), (i) =>
+            call(sim, { ...request, stream: i % 2 === 0 }, { "x-simulator-fault": value }, {
+              signal: AbortSignal.timeout(300)
+            }).pipe(
+              // Read to its end (a cut or stalled body fails the call): a whole stream, or a whole reply.
+              Effect.map((answer) =>
+                answer.status !== 200
+                  ? String(answer.status)
+                  : (i % 2 === 0 ? isStream(answer.text) : isReply(answer.text))
+                  ? "ok"
+                  : "200, broken"
+              ),
+              Effect.orElseSucceed(() => "no answer")
+            ))
+        const isStream = (text: string) => {
+          const payloads = events(text)
+          return payloads.at(-1) === "[DONE]" && payloads.slice(0, -1).every((payload) => {
+            try {
+              return JSON.parse(payload).object === "chat.completion.chunk"
+            } catch {
+              return false
+            }
+          })
+        }
+        const isReply = (text: string) => {
+          try {
+            return JSON.parse(text).choices?.[0]?.finish_reason === "stop"
+          } catch {
+            return false
+          }
+        }
+        const sim = yield* start()
+        const outcomes = yield* run(sim, "chaos=0.3;seed=11", 120)
+        const { injected } = yield* sim.stats
+        const picked = Object.values(injected).reduce((a, b) => a + b, 0)
+        // About 30% faulted; every picked fault is one of the mix.
+        expect(picked).toBeGreaterThan(15)
+        expect(picked).toBeLessThan(60)
+        expect(Object.keys(injected).every((fault) => Simulator.chaosFaults.includes(fault))).toBe(true)
+        // A fault the client notices for all but a late first token (which still answers).
+        const healthy = outcomes.filter((outcome) => outcome === "ok").length
+        expect(healthy).toBe(120 - picked + (injected["first-token=100"] ?? 0))
+        // The same seed, in the same order, picks the same faults; another seed others.
+        const again = yield* start()
+        expect(yield* run(again, "chaos=0.3;seed=11", 120)).toEqual(outcomes)
+        expect((yield* again.stats).injected).toEqual(injected)
+        const other = yield* start()
+        yield* run(other, "chaos=0.3;seed=12", 120)
+        expect((yield* other.stats).injected).not.toEqual(injected)
+        // Rate 0 injects nothing; rate 1 faults every request.
+        const none = yield* start({ fault: "chaos=0" })
+        yield* run(none, "chaos=0", 10)
+        expect((yield* none.stats).injected).toEqual({})
+        const all = yield* start()
+        yield* run(all, "chaos=1;seed=5", 10)
+        expect(Object.values((yield* all.stats).injected).reduce((a, b) => a + b, 0)).toBe(10)
       }))
 
     it.effect("answers non-JSON error bodies", () =>

@@ -8,7 +8,7 @@ import * as Reply from "../../simulator/Reply.js"
 import type { Fault } from "../../simulator/Simulator.js"
 import type { ApiError, EmbeddingFormat, ReplyMeta, WireFormat } from "../../simulator/WireFormat.js"
 import type { Config } from "./config.js"
-import { type Admitted, bodyPlan, faultHeader, faultStream, makeCachedParser, type ReplyFault } from "./fault.js"
+import { type Admitted, bodyPlan, faultHeader, faultStream, makeCachedParser, makeChaos, type ReplyFault } from "./fault.js"
 import { type Plan, streamPlan } from "./plan.js"
 import { makeRateLimit } from "./rateLimit.js"
 
@@ -51,6 +51,7 @@ const requestIdHeaders = (format: Gate, id: number): Record<string, string> => (
  */
 export const makeEngine = (config: Config, startedAt: number) => {
   const parseFaultCached = makeCachedParser()
+  const chaos = makeChaos()
   const rateLimit = makeRateLimit(config.requestsPerMinute)
   let nextId = 1
   /** When each `down` fault value (`""` for the options' fault) was first seen, for `since=first`; bounded. */
@@ -79,7 +80,9 @@ export const makeEngine = (config: Config, startedAt: number) => {
       headers["retry-after-ms"] = String(Math.ceil(error.retryAfterMs))
     } else if (error._tag === "Injected") {
       const { code, retryAfter, status } = error.fault
-      const seconds = retryAfter ?? (status === 429 && code !== "insufficient_quota" ? 1 : undefined)
+      const seconds = retryAfter === "none"
+        ? undefined
+        : retryAfter ?? (status === 429 && code !== "insufficient_quota" ? 1 : undefined)
       if (seconds !== undefined) {
         headers["retry-after"] = String(Math.ceil(seconds))
         headers["retry-after-ms"] = String(Math.round(seconds * 1000))
@@ -120,6 +123,7 @@ export const makeEngine = (config: Config, startedAt: number) => {
     }
     const limited = rateLimit(format, key ?? "", now, out)
     if (limited !== undefined) return errorPlan(format, limited, out)
+    if (fault?._tag === "Chaos") fault = chaos.pick(fault, typeof faultText === "string" ? faultText : "")
     if (fault === undefined) return undefined
     switch (fault._tag) {
       case "Status":
@@ -311,7 +315,7 @@ export const makeEngine = (config: Config, startedAt: number) => {
       message: "The request body could not be read, or is larger than 32 MiB."
     }, requestIdHeaders(format, nextId++))
 
-  return { generate, embed, models, notFound, badBody }
+  return { generate, embed, models, notFound, badBody, injected: chaos.injected }
 }
 
 export type Engine = ReturnType<typeof makeEngine>

@@ -5,6 +5,7 @@
 import type { Fault, StreamErrorShape } from "../../simulator/Simulator.js"
 import type { RenderedStream, ReplyMeta, WireFormat } from "../../simulator/WireFormat.js"
 import type { Plan } from "./plan.js"
+import { prng } from "./prng.js"
 
 /** The request header that selects a fault. */
 export const faultHeader = "x-simulator-fault"
@@ -21,8 +22,32 @@ const faultKinds = [
   "truncate",
   "stream-error",
   "stall",
-  "output"
+  "output",
+  "chaos"
 ] as const
+
+/**
+ * The faults a `chaos` fault picks from, each as likely: every per-request
+ * fault of the grammar (`down`, a window in time, and `output`, which only
+ * schemas notice, aside), streams cut before and after their first chunk.
+ */
+export const chaosFaults: ReadonlyArray<string> = [
+  "status=429",
+  "status=429;retry-after=none",
+  "status=500",
+  "status=503",
+  "html=502",
+  "empty=503",
+  "reset=0",
+  "reset=3",
+  "malformed=3",
+  "truncate=3",
+  "stream-error=3",
+  "stall=0",
+  "stall=3",
+  "silent=forever",
+  "first-token=100"
+]
 
 /** Parses an `x-simulator-fault` value; a `string` result is the reason it is invalid. */
 export const parseFault = (value: string): Fault | string => {
@@ -66,9 +91,9 @@ export const parseFault = (value: string): Fault | string => {
       const s = status()
       if (typeof s === "string") return s
       const retryAfterText = param("retry-after")
-      const retryAfter = retryAfterText === undefined ? undefined : Number(retryAfterText)
-      if (retryAfter !== undefined && !(Number.isFinite(retryAfter) && retryAfter >= 0 && retryAfterText !== "")) {
-        return `retry-after needs seconds (0 or more), got "${retryAfterText}"`
+      const retryAfter = retryAfterText === undefined || retryAfterText === "none" ? retryAfterText : Number(retryAfterText)
+      if (typeof retryAfter === "number" && !(Number.isFinite(retryAfter) && retryAfter >= 0 && retryAfterText !== "")) {
+        return `retry-after needs seconds (0 or more) or none, got "${retryAfterText}"`
       }
       return { _tag: "Status", status: s, code: param("code"), type: param("type"), message: param("message"), retryAfter }
     }
@@ -136,6 +161,16 @@ export const parseFault = (value: string): Fault | string => {
         ? { _tag: "Output", mode: raw }
         : `"output" needs nonconforming or text, got "${raw}"`
     }
+    case "chaos": {
+      const bad = allowed(["seed"])
+      if (bad !== undefined) return bad
+      const rate = Number(raw)
+      if (!(/^\d+(\.\d+)?$/.test(raw) && rate <= 1)) return `"chaos" needs a rate from 0 to 1, got "${raw}"`
+      const seedText = param("seed") ?? "1"
+      const seed = Number(seedText)
+      if (!(/^\d{1,10}$/.test(seedText) && seed <= 0xffffffff)) return `"chaos" needs an integer seed from 0 to 4294967295, got "${seedText}"`
+      return { _tag: "Chaos", rate, seed }
+    }
     default:
       return `unknown fault "${kind}" (expected one of ${faultKinds.join(", ")})`
   }
@@ -158,8 +193,34 @@ export const makeCachedParser = (): (value: string) => Fault | string => {
   }
 }
 
+/**
+ * What `chaos` faults inject: for each fault value (`""` for the options'
+ * fault) a PRNG seeded with its seed, read once per request, and a count of
+ * the faults picked, by fault value of {@link chaosFaults}. Bounded as the parser.
+ */
+export const makeChaos = () => {
+  type Picked = Exclude<Fault, { readonly _tag: "Chaos" }>
+  const parsed = chaosFaults.map((value) => parseFault(value) as Picked)
+  const streams = new Map<string, () => number>()
+  const injected = new Map<string, number>()
+  /** The fault this request gets, if any. */
+  const pick = (fault: Extract<Fault, { readonly _tag: "Chaos" }>, value: string): Picked | undefined => {
+    let next = streams.get(value)
+    if (next === undefined) {
+      if (streams.size > 256) streams.clear()
+      next = prng(fault.seed)
+      streams.set(value, next)
+    }
+    if (next() / 0x1_0000_0000 >= fault.rate) return undefined
+    const i = next() % chaosFaults.length
+    injected.set(chaosFaults[i]!, (injected.get(chaosFaults[i]!) ?? 0) + 1)
+    return parsed[i]
+  }
+  return { pick, injected: (): Record<string, number> => Object.fromEntries(injected) }
+}
+
 /** The faults that change a reply's delivery rather than replace it. */
-export type ReplyFault = Exclude<Fault, { readonly _tag: "Status" | "Html" | "Empty" | "Down" | "Output" }>
+export type ReplyFault = Exclude<Fault, { readonly _tag: "Status" | "Html" | "Empty" | "Down" | "Output" | "Chaos" }>
 
 /** A fault the gate lets through: one that changes the reply's delivery or its content. */
 export type Admitted = ReplyFault | Extract<Fault, { readonly _tag: "Output" }>

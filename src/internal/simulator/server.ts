@@ -91,6 +91,6 @@ export const start = <E>(
       url: `http://${host}:${port}`,
       port,
       requestCount: Effect.sync(() => counters.requests),
-      stats: Effect.sync(() => ({ ...counters }))
+      stats: Effect.sync(() => ({ ...counters, injected: engine.injected() }))
     }
   })
