@@ -26,6 +26,8 @@ const keyPool = Layer.effect(
       keys,
       // A key rate-limited without Retry-After cools 1 s, then 2 s, 4 s... up to `max` (the default).
       rateLimitCooldown: { initial: "1 second", max: "30 seconds" },
+      // No cooldown lasts longer, whatever a provider's Retry-After asks (the default).
+      maxCooldown: "5 minutes",
       // A key back from a cooldown takes its full share of traffic over this window (default 10 s; 0 disables).
       slowStart: "10 seconds"
     })

@@ -120,7 +120,10 @@ const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
 
 /**
  * A chat request. Every field but `messages` is optional; unset fields are not
- * sent, so the provider's defaults apply.
+ * sent, so the provider's defaults apply. An `Llm` checks every request
+ * against this schema before sending it: one out of range (a `temperature`
+ * of 5 or `NaN`, no messages) or of the wrong shape fails with
+ * `InvalidRequestError` naming the path.
  *
  * @since 0.1.0
  * @category Models

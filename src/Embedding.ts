@@ -17,14 +17,16 @@ const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
  * What to embed. Every input must be a non-empty string, and a list must hold
  * at least one: an empty list or an empty string fails with
  * `InvalidRequestError` (param `input`) before any call, since no provider
- * embeds nothing and OpenAI rejects empty strings.
+ * embeds nothing and OpenAI rejects empty strings. An `Llm` checks a request
+ * against this schema first: one that does not match (an `input` of 42, a
+ * `dimensions` of 1.5) fails with `InvalidRequestError` naming the path.
  *
  * @since 0.1.0
  * @category Models
  */
 export class EmbeddingRequest extends Schema.Opaque<EmbeddingRequest>()(Schema.Struct({
   /** One text, or several: the response holds one vector per text, in this order. */
-  input: Schema.Union([Schema.String, Schema.Array(Schema.String)]),
+  input: Schema.Union([Schema.String, Schema.Array(Schema.String)]).annotate({ expected: "a string or an array of strings" }),
   /** The embedding model; when unset, the layer's default model is used. */
   model: Schema.optional(Schema.String),
   /**

@@ -83,6 +83,12 @@ export interface Options {
     readonly jitter?: boolean
   }
   /**
+   * The longest a key cools down, whatever a provider's `retry-after` asks
+   * (a `retry-after: 86400` would otherwise bench the key for a day) and
+   * whatever `rateLimitCooldown.max` says. Default 5 minutes.
+   */
+  readonly maxCooldown?: Duration.Input
+  /**
    * How long a key back from a cooldown takes to reach its full share: its
    * weight counts a tenth at first, growing in steps to all of it at the
    * window's end, so it takes fewer concurrent requests than the others
@@ -178,7 +184,7 @@ export interface Service {
   readonly acquire: Effect.Effect<Lease, NoCapacityError, Scope.Scope>
   /**
    * `RateLimitError`: cool the key down for its `retryAfter` (or the
-   * exponential `rateLimitCooldown`; a cooldown is only ever extended). `AuthError`: disable the key
+   * exponential `rateLimitCooldown`), at most `maxCooldown`; a cooldown is only ever extended. `AuthError`: disable the key
    * for good with the error's reason. Success: clear its failure count. Other
    * errors: count a failure. A lease from an unrelated pool is a defect.
    */

@@ -158,6 +158,9 @@ export interface Options {
 
 /**
  * Builds the service from a `ProviderClient`, a `KeyPool` and a `RateLimiter`.
+ * Its `chat`, `chatStream` and `embed` check each request against its schema
+ * first: one that is not a `ChatRequest` (or `EmbeddingRequest`) fails with
+ * `InvalidRequestError` naming the bad paths, and nothing is sent.
  *
  * @example
  * ```ts

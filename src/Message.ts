@@ -235,7 +235,7 @@ export class SystemMessage extends Schema.Opaque<SystemMessage>()(Schema.Struct(
  */
 export class UserMessage extends Schema.Opaque<UserMessage>()(Schema.Struct({
   role: Schema.tag("user"),
-  content: Schema.Union([Schema.String, Schema.Array(ContentPart)])
+  content: Schema.Union([Schema.String, Schema.Array(ContentPart)]).annotate({ expected: "a string or an array of parts" })
 })) {}
 
 /**
@@ -272,7 +272,9 @@ export class ToolMessage extends Schema.Opaque<ToolMessage>()(Schema.Struct({
  * @since 0.1.0
  * @category Models
  */
-export const Message = Schema.Union([SystemMessage, UserMessage, AssistantMessage, ToolMessage])
+export const Message = Schema.Union([SystemMessage, UserMessage, AssistantMessage, ToolMessage]).annotate({
+  expected: "a message with role system, user, assistant or tool"
+})
 
 /**
  * @since 0.1.0

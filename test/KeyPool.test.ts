@@ -155,6 +155,27 @@ describe("KeyPool", () => {
         expect((yield* statusOf(pool, idA)).coolingUntil).toBeUndefined()
       }))
 
+    it.effect("a retryAfter of a day cools the key for maxCooldown only (default 5 minutes)", () =>
+      Effect.gen(function*() {
+        for (const [maxCooldown, capMillis] of [[undefined, 300_000], ["2 minutes", 120_000]] as const) {
+          const start = yield* Clock.currentTimeMillis
+          const pool = yield* KeyPool.make({
+            providerId: "test",
+            keys: [keyA],
+            whenExhausted: failFast,
+            ...(maxCooldown === undefined ? {} : { maxCooldown })
+          })
+          const lease = yield* Effect.scoped(pool.acquire)
+          yield* pool.report(lease, rateLimit("86400 seconds"))
+          expect((yield* statusOf(pool, idA)).coolingUntil).toBe(start + capMillis)
+
+          yield* TestClock.adjust(Duration.millis(capMillis - 1))
+          expect((yield* Effect.flip(cycle(pool))).availableAt).toBe(start + capMillis)
+          yield* TestClock.adjust("1 millis")
+          expect(yield* cycle(pool)).toBe(idA)
+        }
+      }))
+
     it.effect("without retryAfter a key cools 1 s, doubling at each consecutive rate limit up to 30 s; a success starts over", () =>
       Effect.gen(function*() {
         const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], rateLimitCooldown: { jitter: false } })
@@ -487,6 +508,22 @@ describe("KeyPool", () => {
         expect(pooled).toMatchObject({ _tag: "OptionsError", option: "keys[0].weight", value: "-2" })
       }))
 
+    it.effect("a maxCooldown that is not a positive, finite duration fails with OptionsError", () =>
+      Effect.gen(function*() {
+        const cases: ReadonlyArray<readonly [Duration.Input, string]> = [
+          ["0 millis", "\"0 millis\""],
+          [-5, "-5"],
+          [Number.NaN, "NaN"],
+          ["forever" as never, "\"forever\""]
+        ]
+        for (const [maxCooldown, value] of cases) {
+          const error = yield* Effect.flip(KeyPool.make({ providerId: "test", keys: [keyA], maxCooldown }))
+          expect(error).toMatchObject({ _tag: "OptionsError", module: "KeyPool", option: "maxCooldown", value })
+        }
+        const built = yield* Effect.flip(Layer.build(KeyPool.layer({ providerId: "p", keys: [keyA], maxCooldown: -1 })))
+        expectOptionsError(built, { module: "KeyPool", option: "maxCooldown", value: "-1" }, [keyA])
+      }).pipe(Effect.scoped, Effect.provide(KeyPool.KeyPoolRegistry.layer)))
+
     it.effect("layer and layerConfig fail with OptionsError; a key, plain or Redacted, never shows", () =>
       Effect.gen(function*() {
         const secret = "sk-secret-key-never-shown-0001"
@@ -651,15 +688,16 @@ describe("KeyPool properties", () => {
   const noJitter = { nextDoubleUnsafe: () => 0.5 }
 
   effectProp(
-    "the cooldown without retryAfter runs initial, 2x, 4x ... up to the cap, and a success starts it over",
+    "the cooldown without retryAfter runs initial, 2x, 4x ... up to the cap (and maxCooldown), and a success starts it over",
     fc.tuple(
       fc.integer({ min: 1, max: 5_000 }),
       fc.integer({ min: 1, max: 100_000 }),
-      fc.array(fc.constantFrom("rateLimit" as const, "success" as const), { maxLength: 30 })
+      fc.array(fc.constantFrom("rateLimit" as const, "success" as const), { maxLength: 30 }),
+      fc.integer({ min: 1, max: 200_000 })
     ),
-    ([initial, max, outcomes]) =>
+    ([initial, max, outcomes, cap]) =>
       Effect.sync(() => {
-        const cooldown = { initialMillis: initial, maxMillis: max, jitter: false }
+        const cooldown = { initialMillis: initial, maxMillis: max, jitter: false, capMillis: cap }
         const state = Internal.makeState("prop", [keyA])
         const slot = state.slots[0]!
         let now = 0
@@ -674,7 +712,7 @@ describe("KeyPool properties", () => {
             Internal.report(state, slot, rateLimit(), now, cooldown, noJitter)
             streak++
             const length = slot.coolingUntil! - now
-            expect(length).toBe(Math.min(max, initial * 2 ** (streak - 1)))
+            expect(length).toBe(Math.min(cap, max, initial * 2 ** (streak - 1)))
             now = slot.coolingUntil!
           }
           Internal.release(state, slot)
@@ -688,7 +726,7 @@ describe("KeyPool properties", () => {
     fc.tuple(fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 60_000 }), fc.double({ min: 0, max: 0.999999, noNaN: true })),
     ([rateLimits, max, draw]) =>
       Effect.sync(() => {
-        const cooldown = { initialMillis: 1_000, maxMillis: max, jitter: true }
+        const cooldown = { initialMillis: 1_000, maxMillis: max, jitter: true, capMillis: Number.POSITIVE_INFINITY }
         const step = Math.min(max, 1_000 * 2 ** (rateLimits - 1))
         const length = Internal.cooldownMillis(rateLimits, cooldown, { nextDoubleUnsafe: () => draw })
         expect(length).toBeLessThanOrEqual(max)

@@ -59,6 +59,8 @@ export interface Cooldown {
   readonly initialMillis: number
   readonly maxMillis: number
   readonly jitter: boolean
+  /** The longest any cooldown lasts, a provider's `retryAfter` included (`KeyPool.Options.maxCooldown`). */
+  readonly capMillis: number
 }
 
 /** What `report` draws jitter from (Effect's `Random` service). */
@@ -173,6 +175,7 @@ export const invalidOptions = (options: KeyPool.Options): OptionsError | undefin
   const cooldown = options.rateLimitCooldown
   const timing = Invalid.duration("KeyPool", "rateLimitCooldown.initial", cooldown?.initial, true) ??
     Invalid.duration("KeyPool", "rateLimitCooldown.max", cooldown?.max, true) ??
+    Invalid.duration("KeyPool", "maxCooldown", options.maxCooldown, true) ??
     Invalid.duration("KeyPool", "slowStart", options.slowStart)
   if (timing !== undefined) return timing
   for (const [index, entry] of options.keys.entries()) {
@@ -381,7 +384,8 @@ const verdictOfError = (error: LlmError): Verdict => {
 
 /**
  * Applies an outcome to the lease's key; gives the waiters to wake. A rate
- * limit without `retryAfter` cools the key per `cooldown`; one reported while
+ * limit without `retryAfter` cools the key per `cooldown`, and no cooldown
+ * lasts past `cooldown.capMillis`, whatever the provider asked; one reported while
  * the key already cools (a request sent before the cooldown began) does not
  * count as another.
  */
@@ -408,7 +412,8 @@ export const report = (
       slot.failures++
       if (slot.disabled !== undefined) return undefined
       if (slot.coolingUntil === undefined || slot.coolingUntil <= now) slot.rateLimits++
-      const until = now + Math.max(0, verdict.retryAfterMillis ?? cooldownMillis(slot.rateLimits, cooldown, random))
+      const asked = verdict.retryAfterMillis ?? cooldownMillis(slot.rateLimits, cooldown, random)
+      const until = now + Math.min(cooldown.capMillis, Math.max(0, asked))
       // A later report never shortens a cooldown the provider asked for.
       if (slot.coolingUntil !== undefined && slot.coolingUntil >= until) return undefined
       slot.coolingUntil = until

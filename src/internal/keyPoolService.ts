@@ -43,6 +43,7 @@ export interface Settings {
 /** Defaults documented on `KeyPool.Options`. */
 export const defaultInitialCooldown = Duration.seconds(1)
 export const defaultMaxCooldown = Duration.seconds(30)
+export const defaultCooldownCap = Duration.minutes(5)
 export const defaultSlowStart = Duration.seconds(10)
 export const defaultMaxWait = Duration.seconds(60)
 
@@ -58,7 +59,8 @@ export const settingsOf = (options: KeyPool.Options): Settings => {
       initialMillis,
       // A max below the initial cooldown caps it: every cooldown is then the max.
       maxMillis: millisOf(cooldown?.max ?? Duration.max(defaultMaxCooldown, Duration.millis(initialMillis))),
-      jitter: cooldown?.jitter ?? true
+      jitter: cooldown?.jitter ?? true,
+      capMillis: millisOf(options.maxCooldown ?? defaultCooldownCap)
     },
     slowStartMillis: millisOf(options.slowStart ?? defaultSlowStart),
     maxWaitMillis: exhausted._tag === "Fail" ? undefined : millisOf(exhausted.maxWait)

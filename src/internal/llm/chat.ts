@@ -17,8 +17,11 @@ import { type Env, withModel } from "./env.js"
 import { retrying } from "./retry.js"
 import { spanAttributes, traced, usageAttributes } from "./spans.js"
 import { isMissing, withCost } from "./usage.js"
+import { invalidChat } from "./validateRequest.js"
 
 export const chat = (env: Env, input: ChatRequest): Effect.Effect<ChatResponse, LlmError> => {
+  const invalid = invalidChat(input, env.client.provider, env.model)
+  if (invalid !== undefined) return Effect.fail(invalid)
   const request = withModel(env, input)
   const answer = Effect.withFiber((fiber) => {
     const due = dueOf(env, fiber.getRef(Deadline.CallDeadline), fiber.getRef(Clock.Clock))

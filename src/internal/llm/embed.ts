@@ -16,6 +16,7 @@ import { type Env, withModel } from "./env.js"
 import { retrying } from "./retry.js"
 import { spanAttributes, traced } from "./spans.js"
 import { isMissing } from "./usage.js"
+import { invalidEmbedding } from "./validateRequest.js"
 
 // One batch, attempted as a chat call is, under its own deadline; usage the
 // provider did not report is counted locally.
@@ -31,6 +32,8 @@ const embedBatch = (env: Env, request: EmbeddingRequest, handedDown: number, onc
   })
 
 export const embed = (env: Env, input: EmbeddingRequest): Effect.Effect<EmbeddingResponse, LlmError> => {
+  const invalid = invalidEmbedding(input, env.client.provider, env.model)
+  if (invalid !== undefined) return Effect.fail(invalid)
   const request = withModel(env, input)
   const inputs = EmbeddingBatches.inputsOf(request, env.client.provider, request.model ?? "")
   if (!Array.isArray(inputs)) return Effect.fail(inputs as InvalidRequestError)

@@ -29,6 +29,7 @@ import { type Env, withModel } from "./env.js"
 import { retrying } from "./retry.js"
 import { annotate, endSpan, startSpan, untraced, usageAttributes, withParent } from "./spans.js"
 import { isMissing, withFinishCost } from "./usage.js"
+import { invalidChat } from "./validateRequest.js"
 
 type Batch = ChunkSources.Batch
 
@@ -140,6 +141,8 @@ const settledSource = (
 // The stream's source, opened up to its first chunk: retried before it,
 // settled (key, permit, budget, cost) after it.
 const openSource = (env: Env, input: ChatRequest): Effect.Effect<ChunkSources.ChunkSource, LlmError> => {
+  const invalid = invalidChat(input, env.client.provider, env.model)
+  if (invalid !== undefined) return Effect.fail(invalid)
   const request = withModel(env, input)
   const opened = (due: Due, once: boolean, callSpan: Tracer.Span | undefined) =>
     Effect.map(retrying(env, request, due, openAttempt(env, request, due, callSpan), once), (opened) =>
