@@ -21,10 +21,11 @@ const manifest = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "ut
   readonly version: string
 }
 
-const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "elr-pack-"))
-const tree = path.join(scratch, "tree")
-const app = path.join(scratch, "app")
-const installed = path.join(app, "node_modules", manifest.name)
+// Made by `beforeAll`, so that a run that filters these tests out leaves nothing behind.
+let scratch = ""
+const tree = () => path.join(scratch, "tree")
+const app = () => path.join(scratch, "app")
+const installed = () => path.join(app(), "node_modules", manifest.name)
 
 /**
  * The environment without a provider key and without what npm passes to the
@@ -48,7 +49,7 @@ const npm = (args: ReadonlyArray<string>, cwd: string) =>
 
 /** Node (the project's, as vitest runs on it) in the scratch project. */
 const nodeInApp = (args: ReadonlyArray<string>) =>
-  spawnProcess(process.execPath, args, { cwd: app, env: cleanEnv(), timeoutMs: 60_000 })
+  spawnProcess(process.execPath, args, { cwd: app(), env: cleanEnv(), timeoutMs: 60_000 })
 
 interface PackedFile {
   readonly path: string
@@ -64,11 +65,11 @@ const copyWorkingTree = () => {
     const from = path.join(root, file)
     // A tracked file deleted in the working tree is not part of it.
     if (file === "" || !fs.existsSync(from)) continue
-    fs.mkdirSync(path.dirname(path.join(tree, file)), { recursive: true })
-    fs.copyFileSync(from, path.join(tree, file))
+    fs.mkdirSync(path.dirname(path.join(tree(), file)), { recursive: true })
+    fs.copyFileSync(from, path.join(tree(), file))
   }
   // The build's tools, from this checkout.
-  fs.symlinkSync(fs.realpathSync(path.join(root, "node_modules")), path.join(tree, "node_modules"), "dir")
+  fs.symlinkSync(fs.realpathSync(path.join(root, "node_modules")), path.join(tree(), "node_modules"), "dir")
 }
 
 /** A project whose only dependency is the tarball, locked to this project's runtime dependencies. */
@@ -76,13 +77,13 @@ const writeScratchProject = (tarball: string) => {
   const lock = JSON.parse(fs.readFileSync(path.join(root, "package-lock.json"), "utf8")) as {
     readonly packages: Record<string, { readonly dev?: boolean }>
   }
-  const dependencies = { [manifest.name]: `file:${path.relative(app, tarball)}` }
+  const dependencies = { [manifest.name]: `file:${path.relative(app(), tarball)}` }
   const scratchManifest = { name: "scratch", version: "1.0.0", private: true, type: "module", dependencies }
   const runtime = Object.entries(lock.packages).filter(([where, entry]) => where !== "" && entry.dev !== true)
-  fs.mkdirSync(app)
-  fs.writeFileSync(path.join(app, "package.json"), JSON.stringify(scratchManifest, null, 2))
+  fs.mkdirSync(app())
+  fs.writeFileSync(path.join(app(), "package.json"), JSON.stringify(scratchManifest, null, 2))
   fs.writeFileSync(
-    path.join(app, "package-lock.json"),
+    path.join(app(), "package-lock.json"),
     JSON.stringify(
       {
         name: "scratch",
@@ -101,17 +102,20 @@ let packed: ReadonlyArray<string> = []
 
 beforeAll(() =>
   Effect.runPromise(Effect.gen(function*() {
+    scratch = fs.mkdtempSync(path.join(os.tmpdir(), "elr-pack-"))
     copyWorkingTree()
-    expect(fs.existsSync(path.join(tree, "dist"))).toBe(false)
+    expect(fs.existsSync(path.join(tree(), "dist"))).toBe(false)
     // `npm pack` runs the `prepare` script, which builds dist/.
-    const pack = yield* npm(["pack", "--json", "--pack-destination", scratch], tree)
+    const pack = yield* npm(["pack", "--json", "--pack-destination", scratch], tree())
     const [report] = JSON.parse(pack.stdout) as ReadonlyArray<{ readonly filename: string; readonly files: ReadonlyArray<PackedFile> }>
     packed = report!.files.map((file) => file.path)
     writeScratchProject(path.join(scratch, report!.filename))
-    yield* npm(["install", "--offline", "--no-audit", "--no-fund"], app)
+    yield* npm(["install", "--offline", "--no-audit", "--no-fund"], app())
   })), 480_000)
 
-afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }))
+afterAll(() => {
+  if (scratch !== "") fs.rmSync(scratch, { recursive: true, force: true })
+})
 
 describe("the packed package", () => {
   it("ships the compiled package, its launcher and the sources its maps point at, and nothing else", () => {
@@ -123,14 +127,14 @@ describe("the packed package", () => {
     const maps = packed.filter((file) => file.endsWith(".js.map"))
     expect(maps.length).toBe(packed.filter((file) => file.startsWith("dist/") && file.endsWith(".js")).length)
     for (const map of maps) {
-      const { sources } = JSON.parse(fs.readFileSync(path.join(installed, map), "utf8")) as { readonly sources: ReadonlyArray<string> }
+      const { sources } = JSON.parse(fs.readFileSync(path.join(installed(), map), "utf8")) as { readonly sources: ReadonlyArray<string> }
       for (const source of sources) expect(packed).toContain(path.posix.join(path.posix.dirname(map), source))
     }
   })
 
   it.live("installs without tsx, and `import \"effect-llm-router\"` resolves to it and answers a chat from the simulator", () =>
     Effect.gen(function*() {
-      expect(fs.existsSync(path.join(app, "node_modules", "tsx"))).toBe(false)
+      expect(fs.existsSync(path.join(app(), "node_modules", "tsx"))).toBe(false)
       const program = `
         import { NodeHttpClient } from "@effect/platform-node"
         import { Effect, Layer } from "effect"
@@ -159,7 +163,7 @@ describe("the packed package", () => {
       const run = yield* nodeInApp(["--input-type=module", "-e", program])
       expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: "" })
       const out = JSON.parse(run.stdout) as { resolved: string; text: string; completionTokens: number; internal: string }
-      expect(fs.realpathSync(new URL(out.resolved))).toBe(fs.realpathSync(path.join(installed, "dist", "index.js")))
+      expect(fs.realpathSync(new URL(out.resolved))).toBe(fs.realpathSync(path.join(installed(), "dist", "index.js")))
       expect(out.text).toMatch(/^[A-Z][a-z]+( [a-z]+)+\.?$/)
       expect(out.completionTokens).toBe(8)
       expect(out.internal).toBe("ERR_PACKAGE_PATH_NOT_EXPORTED")
@@ -167,8 +171,8 @@ describe("the packed package", () => {
 
   it.live("installs the command, which runs the compiled code: --version, and chat against the built-in simulator", () =>
     Effect.gen(function*() {
-      const bin = path.join(app, "node_modules", ".bin", "effect-llm-router")
-      expect(fs.realpathSync(bin)).toBe(fs.realpathSync(path.join(installed, "bin", "effect-llm-router.js")))
+      const bin = path.join(app(), "node_modules", ".bin", "effect-llm-router")
+      expect(fs.realpathSync(bin)).toBe(fs.realpathSync(path.join(installed(), "bin", "effect-llm-router.js")))
       const version = yield* nodeInApp([bin, "--version"])
       expect(version).toEqual({ code: 0, signal: null, stdout: `${manifest.version}\n`, stderr: "" })
       const chat = yield* nodeInApp([bin, "chat", "Tell me about Effect."])
