@@ -1,7 +1,10 @@
 #!/usr/bin/env node
-/* global process, console */
-// Runs the command line straight from the TypeScript sources through tsx, so the
-// repository needs no build step before `npx effect-llm-router`.
+/* global process, console, URL */
+// Runs the compiled command line in dist/. npm builds dist/ (`npm run build`) on
+// `npm install` or `npm ci` in a checkout and before `npm pack` or `npm publish`,
+// through the `prepare` script; the published package ships it.
+import { existsSync } from "node:fs"
+
 const major = Number(process.versions.node.split(".")[0])
 if (major < 22) {
   // Effect 4's Node platform (undici 8) needs Node 22; say so before anything fails obscurely.
@@ -11,6 +14,10 @@ if (major < 22) {
   )
   process.exit(1)
 }
-const { register } = await import("tsx/esm/api")
-register()
-await import("../src/cli/main.ts")
+const main = new URL("../dist/cli/main.js", import.meta.url)
+if (!existsSync(main)) {
+  // Only in a checkout where nothing has built yet: the package ships dist/.
+  console.error("effect-llm-router: dist/ is not built; run `npm run build` (npm install runs it) in the repository")
+  process.exit(1)
+}
+await import(main.href)

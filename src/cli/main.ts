@@ -8,7 +8,7 @@
  * <message>` as the first stderr line, 130 on Ctrl-C), and `effect/cli` prints
  * its own help and error formats and decides exits on its own terms. `parseArgs`
  * leaves every byte and exit code to us, adds no dependency, and keeps startup
- * through tsx fast; commands are imported only when they run, so `--help` and
+ * fast; commands are imported only when they run, so `--help` and
  * `--version` load almost nothing.
  *
  * @since 0.1.0

@@ -5,6 +5,7 @@
  */
 import * as Effect from "effect/Effect"
 import { spawn } from "node:child_process"
+import * as fs from "node:fs"
 import * as Http from "node:http"
 import * as path from "node:path"
 import type { Io } from "../../src/cli/io.js"
@@ -33,7 +34,9 @@ export const captureIo = (options: { readonly env?: Record<string, string>; read
   return { io, result: (code: number): Captured => ({ code, stdout, stderr }) }
 }
 
-export const binPath = path.resolve(import.meta.dirname, "../../bin/effect-llm-router.js")
+const root = path.resolve(import.meta.dirname, "../..")
+
+export const binPath = path.resolve(root, "bin/effect-llm-router.js")
 
 /** The environment of the test process without any real provider key. */
 export const envWithoutKeys = (): Record<string, string> => {
@@ -52,19 +55,22 @@ export interface Spawned {
 }
 
 /**
- * Runs `node bin/effect-llm-router.js ...args`; `onStdout` sees the output so
- * far each time more arrives (to signal the process, say). Killed at `timeoutMs`.
+ * Runs `command ...args`; `onStdout` sees the output so far each time more
+ * arrives (to signal the process, say). Killed at `timeoutMs`.
  */
-export const spawnCli = (
+export const spawnProcess = (
+  command: string,
   args: ReadonlyArray<string>,
   options: {
+    readonly cwd?: string
     readonly env?: Record<string, string>
     readonly timeoutMs?: number
     readonly onStdout?: (soFar: string, child: ReturnType<typeof spawn>) => void
   } = {}
 ): Effect.Effect<Spawned> =>
   Effect.callback<Spawned>((resume) => {
-    const child = spawn(process.execPath, [binPath, ...args], {
+    const child = spawn(command, args, {
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
       env: options.env ?? envWithoutKeys(),
       stdio: ["ignore", "pipe", "pipe"]
     })
@@ -88,6 +94,34 @@ export const spawnCli = (
       clearTimeout(timer)
       child.kill("SIGKILL")
     })
+  })
+
+/**
+ * Why the binary would not run the current sources (it runs `dist/`), or
+ * undefined: a file under `src/` changed after the last `npm run build`.
+ */
+const staleBuild = (): string | undefined => {
+  const built = path.resolve(root, "dist/cli/main.js")
+  if (!fs.existsSync(built)) return "dist/ is not built"
+  const builtAt = fs.statSync(built).mtimeMs
+  const changed = fs.readdirSync(path.resolve(root, "src"), { recursive: true, withFileTypes: true })
+    .find((entry) => entry.isFile() && fs.statSync(path.join(entry.parentPath, entry.name)).mtimeMs > builtAt)
+  return changed === undefined ? undefined : `${path.relative(root, path.join(changed.parentPath, changed.name))} changed after the last build`
+}
+
+/**
+ * Runs `node bin/effect-llm-router.js ...args`, as `spawnProcess` does; fails
+ * when `dist/` is older than `src/`, since the binary would run the old code.
+ */
+export const spawnCli = (
+  args: ReadonlyArray<string>,
+  options: Parameters<typeof spawnProcess>[2] = {}
+): Effect.Effect<Spawned> =>
+  Effect.suspend(() => {
+    const stale = staleBuild()
+    return stale === undefined
+      ? spawnProcess(process.execPath, [binPath, ...args], options)
+      : Effect.die(new Error(`${stale}: run \`npm run build\` (npm test does) before spawning the binary`))
   })
 
 export interface Recorder {

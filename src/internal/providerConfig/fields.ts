@@ -6,7 +6,7 @@ import * as Schema from "effect/Schema"
 
 // Exact: an optional field holds its type or is absent, so a bad value reports
 // the field's own message rather than "expected undefined".
-export const optional = Schema.optionalKey
+export const optional: typeof Schema.optionalKey = Schema.optionalKey
 
 export const NonEmpty = Schema.String.check(Schema.isMinLength(1, { message: "expected a non-empty string" }))
 export const Positive = Schema.Number.check(
