@@ -15,13 +15,14 @@
  */
 import type * as Config from "effect/Config"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import type * as ChatRequest from "./ChatRequest.js"
 import * as Invalid from "./internal/optionsError.js"
+import { formatDuration } from "./internal/llmError/describe.js"
 import * as Internal from "./internal/rateLimiter.js"
 import { textOf } from "./Message.js"
 import type { OptionsError } from "./OptionsError.js"
@@ -182,7 +183,7 @@ export class RateLimiterExceededError extends Schema.TaggedError<RateLimiterExce
       : "cap on calls in flight"
     const wait = this.retryAfter === undefined
       ? ""
-      : ` for about ${Duration.format(Duration.millis(Math.ceil(Duration.toMillis(this.retryAfter))))}`
+      : ` for about ${formatDuration(this.retryAfter)}`
     const left = Math.floor(this.remaining * 100) / 100
     return `The ${what} (${this.limit}) has ${left} left. Wait${wait}, or consume with onExceeded: "delay".`
   }

@@ -317,6 +317,15 @@ describe("RateLimiter consume", () => {
       expect((yield* limiter.status).inFlight).toBe(0)
       expect(yield* tryTake(limiter)).toBe(true)
     }))
+
+  it("the exceeded error's message gives a wait a person can read, never \"about 0\"", () => {
+    const error = (millis: number) =>
+      new RateLimiter.RateLimiterExceededError({ bucket: "requests", limit: 4, remaining: 0, retryAfter: Duration.millis(millis) })
+    expect(error(0).message).toContain("Wait for about 0.1 s,")
+    expect(error(1).message).toContain("Wait for about 0.1 s,")
+    expect(error(1450).message).toContain("Wait for about 1.5 s,")
+    expect(error(90_000).message).toContain("Wait for about 1m 30s,")
+  })
 })
 
 describe("RateLimiter waiters", () => {
