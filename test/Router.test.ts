@@ -7,6 +7,7 @@ import * as Effect from "effect/Effect"
 import * as ExecutionPlan from "effect/ExecutionPlan"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import * as Random from "effect/Random"
 import * as Stream from "effect/Stream"
@@ -20,10 +21,13 @@ import * as Llm from "../src/Llm.js"
 import type { OptionsError } from "../src/OptionsError.js"
 import * as LlmTest from "../src/LlmTest.js"
 import * as ProviderClient from "../src/ProviderClient.js"
+import * as ProviderConfig from "../src/ProviderConfig.js"
 import * as RateLimiter from "../src/RateLimiter.js"
 import * as RetryPolicy from "../src/RetryPolicy.js"
 import * as Router from "../src/Router.js"
 import * as UsageLedger from "../src/UsageLedger.js"
+import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
+import { completion, usage } from "./utils/openAiChatWire.js"
 
 const ask = (model?: string): ChatRequest => ({ messages: [Message.user("hi")], ...(model !== undefined ? { model } : {}) })
 
@@ -1297,4 +1301,130 @@ describe("Router", () => {
       expect(log.count("primary")).toBe(2)
     })
   })
+})
+
+describe("Router rate limits", () => {
+  const rateLimited = (retryAfter?: Duration.Input) =>
+    new LlmError.RateLimitError({
+      provider: "primary",
+      model: "m",
+      status: 429,
+      ...(retryAfter === undefined ? {} : { retryAfter: Duration.fromInputUnsafe(retryAfter) })
+    })
+
+  /** A pool of one key (the default `whenExhausted`: wait up to a minute), cooling for `retryAfter` when given. */
+  const poolOf = (id: string, retryAfter?: Duration.Input) =>
+    Effect.gen(function*() {
+      const pool = yield* KeyPool.make({ providerId: id, keys: [`sk-test-key-${id}-000001`] })
+      // Cooled as a 429 with that Retry-After to another call would cool it.
+      if (retryAfter !== undefined) yield* Effect.scoped(Effect.flatMap(pool.acquire, (lease) => pool.report(lease, rateLimited(retryAfter))))
+      return pool
+    })
+
+  /** An `Llm` with the default options over `pool` and a provider whose `chat` is `chat`. */
+  const over = (id: string, pool: KeyPool.Service, chat: () => Effect.Effect<ChatResponse, LlmError.LlmError>) =>
+    Llm.layer().pipe(Layer.provide(Layer.mergeAll(
+      Layer.succeed(
+        ProviderClient.ProviderClient,
+        ProviderClient.ProviderClient.of({
+          provider: id,
+          chat,
+          chatStream: () => Stream.never,
+          embed: () => Effect.die("not embedded"),
+          maxEmbeddingInputs: 1
+        })
+      ),
+      Layer.succeed(KeyPool.KeyPool, pool),
+      RateLimiter.unlimited
+    )))
+
+  it.effect("a primary whose only key cools for 3 s is left at once for the fallback; alone, or with nowhere else to go, its Llm waits the 3 s out", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const primary = (pool: KeyPool.Service) =>
+        over("primary", pool, () =>
+          Effect.sync(() => {
+            calls++
+            return LlmTest.reply("primary")
+          }))
+      const log = makeLog()
+      const routed = Router.layer({
+        strategy: "priority",
+        deployments: [{ name: "primary", model: "m", llm: primary(yield* poolOf("primary", "3 seconds")) }, deployment(log, "fallback", { model: "m" })]
+      })
+      const reply = yield* Llm.chat(ask("m")).pipe(Effect.provide(routed))
+      expect(reply.text).toBe("fallback")
+      expect(yield* Clock.currentTimeMillis).toBe(0)
+      expect(calls).toBe(0)
+
+      /** Waits for a chat through `llm` while the clock moves 3 s; the reply comes at 3 s, not before. */
+      const waitsThreeSeconds = (llm: Layer.Layer<Llm.Llm, OptionsError>) =>
+        Effect.gen(function*() {
+          const start = yield* Clock.currentTimeMillis
+          const fiber = yield* Effect.forkChild(Effect.zip(Llm.chat(ask("m")), Clock.currentTimeMillis).pipe(Effect.provide(llm)))
+          yield* TestClock.adjust("2999 millis")
+          expect(fiber.pollUnsafe()).toBeUndefined()
+          yield* TestClock.adjust("1 millis")
+          const [answer, at] = yield* Fiber.join(fiber)
+          expect(answer.text).toBe("primary")
+          expect(at - start).toBe(3_000)
+        })
+      // Alone, the Llm waits for a key that frees within maxRateLimitWait (default 5 s).
+      yield* waitsThreeSeconds(primary(yield* poolOf("alone", "3 seconds")))
+      expect(calls).toBe(1)
+      // A router with nowhere else to go waits as well.
+      yield* waitsThreeSeconds(Router.layer({ deployments: [{ name: "only", model: "m", llm: primary(yield* poolOf("only", "3 seconds")) }] }))
+      expect(calls).toBe(2)
+      expect(log.count("fallback")).toBe(1)
+    }))
+
+  it.effect("a short Retry-After on the call's own rate limit is waited out on the same deployment; without one, the router moves on at once", () =>
+    Effect.gen(function*() {
+      const log = makeLog()
+      const router = (answer: (call: number) => Effect.Effect<ChatResponse, LlmError.LlmError>) =>
+        Effect.gen(function*() {
+          let calls = 0
+          const llm = over("primary", yield* poolOf("primary"), () => Effect.suspend(() => answer(++calls)))
+          return {
+            calls: () => calls,
+            layer: Router.layer({ strategy: "priority", deployments: [{ name: "primary", model: "m", llm }, deployment(log, "fallback", { model: "m" })] })
+          }
+        })
+      const told = yield* router((call) => call === 1 ? Effect.fail(rateLimited("2 seconds")) : Effect.succeed(LlmTest.reply("primary")))
+      const fiber = yield* Effect.forkChild(Effect.zip(Llm.chat(ask("m")), Clock.currentTimeMillis).pipe(Effect.provide(told.layer)))
+      yield* TestClock.adjust("2 seconds")
+      const [reply, at] = yield* Fiber.join(fiber)
+      expect(reply.text).toBe("primary")
+      expect(at).toBe(2_000)
+      expect(told.calls()).toBe(2)
+      expect(log.count("fallback")).toBe(0)
+
+      // The pool's own cooldown (1 s) is no Retry-After: the fallback answers at once.
+      const untold = yield* router(() => Effect.fail(rateLimited()))
+      const start = yield* Clock.currentTimeMillis
+      expect((yield* Llm.chat(ask("m")).pipe(Effect.provide(untold.layer))).text).toBe("fallback")
+      expect(yield* Clock.currentTimeMillis).toBe(start)
+      expect(untold.calls()).toBe(1)
+    }))
+
+  it.effect("deployments built from provider.json leave a primary whose keys are all cooling at once too", () =>
+    Effect.gen(function*() {
+      const primaryUrl = "http://primary.test/v1"
+      const fake = fakeHttpClient((request) =>
+        request.url.startsWith(primaryUrl)
+          ? jsonResponse({ error: { message: "Rate limit reached", type: "requests", code: "rate_limit_exceeded" } }, { status: 429 })
+          : jsonResponse(completion({ content: "from the backup" }, { usage: usage(3, 4) }))
+      )
+      const config = yield* ProviderConfig.fromJson({
+        primary: [{ model_name: "m", base_url: primaryUrl, api_keys: ["sk-test-primary-000000001"] }],
+        backup: [{ model_name: "m", base_url: "http://backup.test/v1", api_keys: ["sk-test-backup-000000001"] }],
+        router: { main: { deployments: ["primary/m", "backup/m"], strategy: "priority" } }
+      })
+      const router = Router.layer(yield* Router.fromConfigNamed(config, "main"))
+      const reply = yield* Llm.chat(ask("m")).pipe(Effect.provide(router), Effect.provideService(HttpClient.HttpClient, fake.client))
+      expect(reply.text).toBe("from the backup")
+      // A 429 without Retry-After: the key cools for about a second, and the backup answers without that wait.
+      expect(yield* Clock.currentTimeMillis).toBe(0)
+      expect(fake.requests.map((request) => request.url.startsWith(primaryUrl))).toEqual([true, false])
+    }))
 })

@@ -196,13 +196,14 @@ export class Routing<A> implements Call, Onward {
     })
   }
 
-  // Whether, after a phase timeout at the deployment tried last, another one
-  // or a fallback is there to go to (read by the `Llm`'s retries, `Elsewhere`).
-  elsewhere(): boolean {
+  // Whether, were the deployment tried last to fail with `tag` now, another
+  // one or a fallback is there to go to, as `failed` goes on (read by the
+  // `Llm` before it waits on the same deployment, `Elsewhere`).
+  elsewhere(tag: ErrorTag): boolean {
     const now = this.clock.currentTimeMillisUnsafe()
     if (now >= this.deadlineAt) return false
-    if (usable(this.members, this, now).length > 0) return true
-    return this.findFallback(this.tried[this.tried.length - 1]?.name, "TimeoutError") !== undefined
+    if (this.core.settings.retryOn.has(tag) && usable(this.members, this, now).length > 0) return true
+    return this.findFallback(this.tried[this.tried.length - 1]?.name, tag) !== undefined
   }
 
   // The request as the deployment gets it: with its model.
