@@ -293,6 +293,25 @@ describe("Router", () => {
     })
   })
 
+  it.effect("status counts the malformed events each deployment's replies skipped, chat and stream alike", () => {
+    const log = makeLog()
+    return run(
+      {
+        strategy: "priority",
+        deployments: [deployment(log, "a", { answer: () => ({ ...LlmTest.reply("a"), skippedEvents: 2 }) }), deployment(log, "b")]
+      },
+      Effect.gen(function*() {
+        expect((yield* Llm.chat(ask())).skippedEvents).toBe(2)
+        const chunks = yield* Stream.runCollect(Llm.chatStream(ask()))
+        expect(chunks.find((chunk) => chunk._tag === "Finish")).toMatchObject({ skippedEvents: 2 })
+        expect((yield* Llm.chat(ask("b"))).skippedEvents).toBeUndefined()
+        const { details } = yield* Router.status
+        expect(details["a"]!.skippedEvents).toBe(4)
+        expect(details["b"]!.skippedEvents).toBe(0)
+      })
+    )
+  })
+
   it.effect("a ledger records each call's cost under its deployment, and status shows the spend", () => {
     const log = makeLog()
     return Effect.gen(function*() {
