@@ -10,6 +10,7 @@ import * as Fiber from "effect/Fiber"
 import * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import * as Random from "effect/Random"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
 import { ChatChunk, LlmError, Message } from "effect-llm-router"
@@ -398,6 +399,35 @@ describe("Router", () => {
         ])
         expect(error.attempts?.[2]?.deployment).toBe("c")
         expect(error.message).toContain("Tried: ")
+      })
+    )
+  })
+
+  it.effect("the final error lists each attempt's deployment, tag and message, with a timeout's phase", () => {
+    const log = makeLog()
+    const silent = new LlmError.TimeoutError({ provider: "a", model: "a-model", timeout: Duration.seconds(30), phase: "headers" })
+    const stalled = new LlmError.TimeoutError({ provider: "b", model: "b-model", timeout: Duration.seconds(5), phase: "idle" })
+    return run(
+      {
+        strategy: "priority",
+        deployments: [
+          deployment(log, "a", { answer: () => silent, model: "m" }),
+          deployment(log, "b", { answer: () => stalled, model: "m" }),
+          deployment(log, "c", { answer: () => unavailable("c"), model: "m" })
+        ]
+      },
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(Llm.chat(ask("m")))
+        expect(error.attempts).toEqual([
+          { deployment: "a", error: "TimeoutError", message: silent.message, phase: "headers" },
+          { deployment: "b", error: "TimeoutError", message: stalled.message, phase: "idle" },
+          { deployment: "c", error: "ProviderUnavailableError", message: unavailable("c").message }
+        ])
+        expect(error.message).toContain("Tried: a (TimeoutError, phase headers), b (TimeoutError, phase idle), c (ProviderUnavailableError).")
+        // The list is part of the error's schema: it encodes and decodes back.
+        const codec = Schema.toCodecJson(LlmError.LlmError)
+        const decoded = Schema.decodeUnknownSync(codec)(Schema.encodeSync(codec)(error))
+        expect(decoded.attempts).toEqual(error.attempts)
       })
     )
   })
