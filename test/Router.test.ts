@@ -1353,13 +1353,11 @@ describe("Router", () => {
 })
 
 describe("Router rate limits", () => {
-  const rateLimited = (retryAfter?: Duration.Input) =>
-    new LlmError.RateLimitError({
-      provider: "primary",
-      model: "m",
-      status: 429,
-      ...(retryAfter === undefined ? {} : { retryAfter: Duration.fromInputUnsafe(retryAfter) })
-    })
+  /** A 429, with a `Retry-After` when `retryAfter` is given. */
+  const rateLimited = (retryAfter?: Duration.Input) => {
+    const fields = { provider: "primary", model: "m", status: 429 }
+    return new LlmError.RateLimitError(retryAfter === undefined ? fields : { ...fields, retryAfter: Duration.fromInputUnsafe(retryAfter) })
+  }
 
   /** A pool of one key (the default `whenExhausted`: wait up to a minute), cooling for `retryAfter` when given. */
   const poolOf = (id: string, retryAfter?: Duration.Input) =>
