@@ -263,7 +263,7 @@ export interface DeploymentLoad {
   readonly skippedEvents: number
   /** Epoch milliseconds until which the provider's rate limits hold it back; `null` when they do not. */
   readonly limitedUntil: number | null
-  /** Times the provider's rate limits (remaining 0, or a `RateLimitError` with `retryAfter`) held it back. */
+  /** Times rate limits held it back: remaining 0, a `RateLimitError` with `retryAfter`, every key cooling (`NoCapacityError`). */
   readonly rateLimited: number
   /** Mean latency in milliseconds; `null` before the first success. */
   readonly latencyMillis: number | null

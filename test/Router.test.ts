@@ -1385,7 +1385,7 @@ describe("Router rate limits", () => {
       RateLimiter.unlimited
     )))
 
-  it.effect("a primary whose only key cools for 3 s is left at once for the fallback; alone, or with nowhere else to go, its Llm waits the 3 s out", () =>
+  it.effect("a primary whose only key cools for 3 s is left at once for the fallback and held back until then; alone, or with nowhere else to go, its Llm waits the 3 s out", () =>
     Effect.gen(function*() {
       let calls = 0
       const primary = (pool: KeyPool.Service) =>
@@ -1399,10 +1399,16 @@ describe("Router rate limits", () => {
         strategy: "priority",
         deployments: [{ name: "primary", model: "m", llm: primary(yield* poolOf("primary", "3 seconds")) }, deployment(log, "fallback", { model: "m" })]
       })
-      const reply = yield* Llm.chat(ask("m")).pipe(Effect.provide(routed))
-      expect(reply.text).toBe("fallback")
-      expect(yield* Clock.currentTimeMillis).toBe(0)
-      expect(calls).toBe(0)
+      yield* Effect.gen(function*() {
+        const reply = yield* Llm.chat(ask("m"))
+        expect(reply.text).toBe("fallback")
+        expect(yield* Clock.currentTimeMillis).toBe(0)
+        expect(calls).toBe(0)
+        // Held back until its key is back: the next call does not try it.
+        expect((yield* Router.status).details["primary"]).toMatchObject({ limitedUntil: 3_000, rateLimited: 1, requests: 1 })
+        expect((yield* Llm.chat(ask("m"))).text).toBe("fallback")
+        expect((yield* Router.status).details["primary"]!.requests).toBe(1)
+      }).pipe(Effect.provide(routed))
 
       /** Waits for a chat through `llm` while the clock moves 3 s; the reply comes at 3 s, not before. */
       const waitsThreeSeconds = (llm: Layer.Layer<Llm.Llm, OptionsError>) =>
@@ -1422,7 +1428,7 @@ describe("Router rate limits", () => {
       // A router with nowhere else to go waits as well.
       yield* waitsThreeSeconds(Router.layer({ deployments: [{ name: "only", model: "m", llm: primary(yield* poolOf("only", "3 seconds")) }] }))
       expect(calls).toBe(2)
-      expect(log.count("fallback")).toBe(1)
+      expect(log.count("fallback")).toBe(2)
     }))
 
   it.effect("a short Retry-After on the call's own rate limit is waited out on the same deployment; without one, the router moves on at once", () =>

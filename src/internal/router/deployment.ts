@@ -171,6 +171,9 @@ export const settleFailure = (
   state.failures++
   if (error._tag === "RateLimitError" && error.retryAfter !== undefined) {
     holdUntil(state, now + Duration.toMillis(error.retryAfter))
+  } else if (error._tag === "NoCapacityError" && error.availableAt !== undefined) {
+    // Its keys all cool until then (its `Llm` left them at once): no call tries it before.
+    holdUntil(state, error.availableAt)
   }
   if (settings.cooldownOn.has(error._tag)) Cooldown.onFailure(state.breaker, now, settings.cooldown, probe)
   else Cooldown.onNeutral(state.breaker, probe)
