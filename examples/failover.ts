@@ -38,8 +38,8 @@ const deployment = (model: string, fault?: string) =>
   Llm.layer({
     // One retry of a 5xx or a timeout (default 3); two moves to another key after a rate limit (default 3).
     retry: RetryPolicy.make({ maxRetries: 1, maxKeyRotations: 2, baseDelay: "100 millis" }),
-    // A key that frees later than this after the call's first rate limit is not waited for: the call fails, the
-    // router moves on (default 5 seconds).
+    // A Retry-After up to this is waited out on the deployment; a longer one, or keys cooling without one, are not
+    // waited for: the call fails and the router moves on (default 5 seconds).
     maxRateLimitWait: "2 seconds"
   }).pipe(
     Layer.provide(Provider.client({ model, headers: fault === undefined ? {} : { [Simulator.faultHeader]: fault } })),
@@ -101,6 +101,16 @@ const cutStream = Effect.gen(function*() {
   yield* report
 }).pipe(Effect.provide(router("reset=6")))
 
+// One event of the primary's stream is not JSON: skipped (with a warning log) and counted, the reply still whole.
+const malformedEvent = Effect.gen(function*() {
+  const reply = yield* ChatChunk.collect(Llm.chatStream(question))
+  const { details } = yield* Router.status
+  yield* Console.log(
+    `malformed event: ${reply.text.split(" ").length} words from ${reply.model}, ${reply.skippedEvents ?? 0} event skipped, ` +
+      `${details["primary"]?.skippedEvents} in the primary's status`
+  )
+}).pipe(Effect.provide(router("malformed=3")))
+
 // The primary's first token takes 5 s: after 1 s the fallback is asked too, and wins.
 const slowPrimary = Effect.gen(function*() {
   const start = yield* Clock.currentTimeMillis
@@ -136,7 +146,7 @@ const flapping = Effect.gen(function*() {
   yield* report
 }).pipe(Effect.provide(router("down=1500;since=first")))
 
-Effect.all([cutStream, slowPrimary, rateLimited, modelGone, flapping], { discard: true }).pipe(
+Effect.all([cutStream, malformedEvent, slowPrimary, rateLimited, modelGone, flapping], { discard: true }).pipe(
   Effect.provide(Provider.endpoint({ replyTokens: 24 })),
   Effect.provide(NodeHttpClient.layerUndici),
   NodeRuntime.runMain

@@ -10,7 +10,7 @@
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { type ChatResponse, emptyUsage, FinishReason, RateLimitSnapshot, Usage as UsageModel } from "./ChatResponse.js"
+import { type ChatResponse, emptyUsage, FinishReason, RateLimitSnapshot, SkippedEvents, Usage as UsageModel } from "./ChatResponse.js"
 import { StreamTruncatedError } from "./LlmError.js"
 import { ProviderMetadata, type ToolCall } from "./Message.js"
 
@@ -103,7 +103,9 @@ export const Finish = Schema.TaggedStruct("Finish", {
    */
   cost: Schema.optional(Schema.Number),
   /** The provider's rate-limit headers on the stream's response, when it sent any. */
-  rateLimit: Schema.optional(RateLimitSnapshot)
+  rateLimit: Schema.optional(RateLimitSnapshot),
+  /** Malformed events (not JSON) the stream skipped before this chunk; absent when it skipped none. */
+  skippedEvents: Schema.optional(SkippedEvents)
 })
 
 /**
@@ -257,7 +259,8 @@ const responseOf = (
   latency: finish.latency,
   ...(finish.keyId !== undefined ? { keyId: finish.keyId } : {}),
   ...(finish.providerMetadata !== undefined ? { providerMetadata: finish.providerMetadata } : {}),
-  ...(finish.rateLimit !== undefined ? { rateLimit: finish.rateLimit } : {})
+  ...(finish.rateLimit !== undefined ? { rateLimit: finish.rateLimit } : {}),
+  ...(finish.skippedEvents !== undefined ? { skippedEvents: finish.skippedEvents } : {})
 })
 
 /**
@@ -345,7 +348,8 @@ export const fromResponse = (response: ChatResponse): ReadonlyArray<ChatChunk> =
     ...(response.keyId !== undefined ? { keyId: response.keyId } : {}),
     ...(response.providerMetadata !== undefined ? { providerMetadata: response.providerMetadata } : {}),
     ...(response.cost !== undefined ? { cost: response.cost } : {}),
-    ...(response.rateLimit !== undefined ? { rateLimit: response.rateLimit } : {})
+    ...(response.rateLimit !== undefined ? { rateLimit: response.rateLimit } : {}),
+    ...(response.skippedEvents !== undefined ? { skippedEvents: response.skippedEvents } : {})
   })
   return chunks
 }

@@ -106,6 +106,27 @@ export const RateLimitSnapshot = Schema.Struct({
 export type RateLimitSnapshot = typeof RateLimitSnapshot.Type
 
 /**
+ * How many malformed events (data that is not JSON) a streamed reply skipped:
+ * a single bad event inside an otherwise healthy stream is skipped, logged
+ * and counted rather than failing the reply.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { ChatChunk, Llm, Message } from "effect-llm-router"
+ *
+ * // Warn when a provider's stream needed repairs.
+ * const reply = ChatChunk.collect(Llm.chatStream({ messages: [Message.user("Hi")] })).pipe(
+ *   Effect.tap((response) => (response.skippedEvents ?? 0) > 0 ? Effect.logWarning("the stream skipped events") : Effect.void)
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export const SkippedEvents = Count
+
+/**
  * The reply of one chat call: a plain object, which this schema describes.
  *
  * @example
@@ -146,5 +167,7 @@ export class ChatResponse extends Schema.Opaque<ChatResponse>()(Schema.Struct({
   /** What the provider needs back with this reply in the next turn (see `Message.fromResponse`). */
   providerMetadata: Schema.optional(ProviderMetadata),
   /** The provider's rate-limit headers on this reply, when it sent any (non-streamed calls). */
-  rateLimit: Schema.optional(RateLimitSnapshot)
+  rateLimit: Schema.optional(RateLimitSnapshot),
+  /** Malformed stream events skipped in a streamed reply (`SkippedEvents`); absent when none were. */
+  skippedEvents: Schema.optional(SkippedEvents)
 })) {}

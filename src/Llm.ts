@@ -134,8 +134,12 @@ export interface Options {
    * one is not, and the call fails at once with that `RateLimitError` (its
    * `retryAfter` set when the provider sent one) so a `Router` moves on.
    * Before any rate limit of its own, a call waits this long for keys that
-   * other calls left cooling, else fails with `NoCapacityError`. The pool's
-   * `whenExhausted` bounds every wait too (`Fail`: none). Default: 5 seconds.
+   * other calls left cooling, else fails with `NoCapacityError`. Inside a
+   * `Router` that has another deployment or a fallback for the call, a call
+   * whose keys are all cooling fails at once instead, so the router moves on,
+   * unless its last rate limit came with a `Retry-After` within this bound
+   * (that one is waited out here). The pool's `whenExhausted` bounds every
+   * wait too (`Fail`: none). Default: 5 seconds.
    */
   readonly maxRateLimitWait?: Duration.Input
   /**

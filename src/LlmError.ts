@@ -15,6 +15,25 @@ import * as Mapping from "./internal/llmError/fromHttpFailure.js"
 import { describe, formatDollars, formatDuration, formatWait } from "./internal/llmError/describe.js"
 
 /**
+ * Which limit a `TimeoutError` hit:
+ * - `"headers"`: no response headers within `HttpOptions.headersTimeout` (a silent provider);
+ * - `"firstToken"`: a stream's first chunk did not come within `HttpOptions.firstTokenTimeout`;
+ * - `"idle"`: a stream sent nothing for `HttpOptions.idleTimeout` (a stall);
+ * - `"request"`: the request's own `timeout` (`HttpOptions.timeout`) passed;
+ * - `"deadline"`: an `Llm`'s or `Router`'s whole-call deadline passed, retries included.
+ *
+ * @since 0.1.0
+ * @category Errors
+ */
+export const TimeoutPhase = Schema.Literals(["headers", "firstToken", "idle", "request", "deadline"])
+
+/**
+ * @since 0.1.0
+ * @category Errors
+ */
+export type TimeoutPhase = typeof TimeoutPhase.Type
+
+/**
  * One failed try of a routed call, as the error that ends the call lists it.
  *
  * @since 0.1.0
@@ -26,7 +45,9 @@ export const Attempt = Schema.Struct({
   /** The `_tag` of the error it failed with. */
   error: Schema.String,
   /** That error's message. */
-  message: Schema.String
+  message: Schema.String,
+  /** A `TimeoutError`'s `phase` (which limit it hit); absent for other errors. */
+  phase: Schema.optional(TimeoutPhase)
 })
 
 /**
@@ -182,25 +203,6 @@ export class ProviderUnavailableError extends Schema.TaggedError<ProviderUnavail
     return describe(this, "is unavailable or failed", `Retry${formatWait(this.retryAfter)}, or fall back to another provider.`)
   }
 }
-
-/**
- * Which limit a `TimeoutError` hit:
- * - `"headers"`: no response headers within `HttpOptions.headersTimeout` (a silent provider);
- * - `"firstToken"`: a stream's first chunk did not come within `HttpOptions.firstTokenTimeout`;
- * - `"idle"`: a stream sent nothing for `HttpOptions.idleTimeout` (a stall);
- * - `"request"`: the request's own `timeout` (`HttpOptions.timeout`) passed;
- * - `"deadline"`: an `Llm`'s or `Router`'s whole-call deadline passed, retries included.
- *
- * @since 0.1.0
- * @category Errors
- */
-export const TimeoutPhase = Schema.Literals(["headers", "firstToken", "idle", "request", "deadline"])
-
-/**
- * @since 0.1.0
- * @category Errors
- */
-export type TimeoutPhase = typeof TimeoutPhase.Type
 
 /**
  * No answer came within a time limit (its `phase` says which), or the provider answered 408

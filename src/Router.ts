@@ -259,9 +259,11 @@ export interface DeploymentLoad {
   }
   /** Hedges (`Options.hedge`) started on it, and its attempts cancelled because the other answered first. */
   readonly hedges: { readonly started: number; readonly cancelled: number }
+  /** Malformed stream events skipped in its replies that finished (each reply's `skippedEvents`; logged as they happen). */
+  readonly skippedEvents: number
   /** Epoch milliseconds until which the provider's rate limits hold it back; `null` when they do not. */
   readonly limitedUntil: number | null
-  /** Times the provider's rate limits (remaining 0, or a `RateLimitError` with `retryAfter`) held it back. */
+  /** Times rate limits held it back: remaining 0, a `RateLimitError` with `retryAfter`, every key cooling (`NoCapacityError`). */
   readonly rateLimited: number
   /** Mean latency in milliseconds; `null` before the first success. */
   readonly latencyMillis: number | null

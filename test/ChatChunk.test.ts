@@ -95,12 +95,14 @@ describe("ChatChunk.collect", () => {
       estimated: fc.boolean()
     }, { noNullPrototype: true }),
     latency: fc.nat().map(Duration.millis),
-    cost: fc.option(fc.double({ min: 0, max: 1000, noNaN: true }), { nil: undefined })
-  }).map(({ cost, providerMetadata, reasoning, ...rest }) => ({
+    cost: fc.option(fc.double({ min: 0, max: 1000, noNaN: true }), { nil: undefined }),
+    skippedEvents: fc.option(fc.nat(), { nil: undefined })
+  }).map(({ cost, providerMetadata, reasoning, skippedEvents, ...rest }) => ({
     ...rest,
     ...(reasoning === undefined ? {} : { reasoning }),
     ...(cost === undefined ? {} : { cost }),
-    ...(providerMetadata === undefined ? {} : { providerMetadata })
+    ...(providerMetadata === undefined ? {} : { providerMetadata }),
+    ...(skippedEvents === undefined ? {} : { skippedEvents })
   }))
 
   // @effect/vitest's `prop` takes Effect 4's own `Arbitrary`; fast-check arbitraries run through `fc.assert`.

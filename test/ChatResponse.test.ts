@@ -21,7 +21,8 @@ const full: ChatResponse.ChatResponse = {
   latency: Duration.millis(340),
   keyId: "sk-…f3a9",
   providerMetadata: { anthropic: { blocks: [{ type: "thinking", signature: "s" }] } },
-  rateLimit: { limitRequests: 500, remainingRequests: 0, resetRequests: Duration.seconds(12), remainingTokens: 9000, resetTokens: Duration.millis(6) }
+  rateLimit: { limitRequests: 500, remainingRequests: 0, resetRequests: Duration.seconds(12), remainingTokens: 9000, resetTokens: Duration.millis(6) },
+  skippedEvents: 2
 }
 
 describe("ChatResponse", () => {
@@ -46,5 +47,6 @@ describe("ChatResponse", () => {
     expect(() => encode({ ...full, usage: { ...full.usage, promptTokens: -1 } })).toThrow(/promptTokens/)
     expect(() => encode({ ...full, usage: { ...full.usage, completionTokens: 1.5 } })).toThrow(/completionTokens/)
     expect(() => encode({ ...full, finishReason: "done" })).toThrow(/finishReason/)
+    expect(() => encode({ ...full, skippedEvents: -1 })).toThrow(/skippedEvents/)
   })
 })

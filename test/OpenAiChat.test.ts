@@ -933,6 +933,7 @@ describe("OpenAiChat streaming", () => {
       )
       assert.strictEqual(response.text, "ok!")
       assert.strictEqual(response.finishReason, "stop")
+      assert.strictEqual(response.skippedEvents, 1)
       assert.deepStrictEqual(skippedCounts(warnings), [1])
       assert.include(warnings[0]!.message, "not JSON")
       assert.deepStrictEqual(warnings[0]!.annotations, { provider: "openai", model: "gpt-test", skippedEvents: 1 })

@@ -7,8 +7,10 @@ import * as Effect from "effect/Effect"
 import * as ExecutionPlan from "effect/ExecutionPlan"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import * as Random from "effect/Random"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
 import { ChatChunk, LlmError, Message } from "effect-llm-router"
@@ -20,10 +22,13 @@ import * as Llm from "../src/Llm.js"
 import type { OptionsError } from "../src/OptionsError.js"
 import * as LlmTest from "../src/LlmTest.js"
 import * as ProviderClient from "../src/ProviderClient.js"
+import * as ProviderConfig from "../src/ProviderConfig.js"
 import * as RateLimiter from "../src/RateLimiter.js"
 import * as RetryPolicy from "../src/RetryPolicy.js"
 import * as Router from "../src/Router.js"
 import * as UsageLedger from "../src/UsageLedger.js"
+import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
+import { completion, usage } from "./utils/openAiChatWire.js"
 
 const ask = (model?: string): ChatRequest => ({ messages: [Message.user("hi")], ...(model !== undefined ? { model } : {}) })
 
@@ -289,6 +294,25 @@ describe("Router", () => {
     })
   })
 
+  it.effect("status counts the malformed events each deployment's replies skipped, chat and stream alike", () => {
+    const log = makeLog()
+    return run(
+      {
+        strategy: "priority",
+        deployments: [deployment(log, "a", { answer: () => ({ ...LlmTest.reply("a"), skippedEvents: 2 }) }), deployment(log, "b")]
+      },
+      Effect.gen(function*() {
+        expect((yield* Llm.chat(ask())).skippedEvents).toBe(2)
+        const chunks = yield* Stream.runCollect(Llm.chatStream(ask()))
+        expect(chunks.find((chunk) => chunk._tag === "Finish")).toMatchObject({ skippedEvents: 2 })
+        expect((yield* Llm.chat(ask("b"))).skippedEvents).toBeUndefined()
+        const { details } = yield* Router.status
+        expect(details["a"]!.skippedEvents).toBe(4)
+        expect(details["b"]!.skippedEvents).toBe(0)
+      })
+    )
+  })
+
   it.effect("a ledger records each call's cost under its deployment, and status shows the spend", () => {
     const log = makeLog()
     return Effect.gen(function*() {
@@ -375,6 +399,35 @@ describe("Router", () => {
         ])
         expect(error.attempts?.[2]?.deployment).toBe("c")
         expect(error.message).toContain("Tried: ")
+      })
+    )
+  })
+
+  it.effect("the final error lists each attempt's deployment, tag and message, with a timeout's phase", () => {
+    const log = makeLog()
+    const silent = new LlmError.TimeoutError({ provider: "a", model: "a-model", timeout: Duration.seconds(30), phase: "headers" })
+    const stalled = new LlmError.TimeoutError({ provider: "b", model: "b-model", timeout: Duration.seconds(5), phase: "idle" })
+    return run(
+      {
+        strategy: "priority",
+        deployments: [
+          deployment(log, "a", { answer: () => silent, model: "m" }),
+          deployment(log, "b", { answer: () => stalled, model: "m" }),
+          deployment(log, "c", { answer: () => unavailable("c"), model: "m" })
+        ]
+      },
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(Llm.chat(ask("m")))
+        expect(error.attempts).toEqual([
+          { deployment: "a", error: "TimeoutError", message: silent.message, phase: "headers" },
+          { deployment: "b", error: "TimeoutError", message: stalled.message, phase: "idle" },
+          { deployment: "c", error: "ProviderUnavailableError", message: unavailable("c").message }
+        ])
+        expect(error.message).toContain("Tried: a (TimeoutError, phase headers), b (TimeoutError, phase idle), c (ProviderUnavailableError).")
+        // The list is part of the error's schema: it encodes and decodes back.
+        const codec = Schema.toCodecJson(LlmError.LlmError)
+        const decoded = Schema.decodeUnknownSync(codec)(Schema.encodeSync(codec)(error))
+        expect(decoded.attempts).toEqual(error.attempts)
       })
     )
   })
@@ -1297,4 +1350,134 @@ describe("Router", () => {
       expect(log.count("primary")).toBe(2)
     })
   })
+})
+
+describe("Router rate limits", () => {
+  /** A 429, with a `Retry-After` when `retryAfter` is given. */
+  const rateLimited = (retryAfter?: Duration.Input) => {
+    const fields = { provider: "primary", model: "m", status: 429 }
+    return new LlmError.RateLimitError(retryAfter === undefined ? fields : { ...fields, retryAfter: Duration.fromInputUnsafe(retryAfter) })
+  }
+
+  /** A pool of one key (the default `whenExhausted`: wait up to a minute), cooling for `retryAfter` when given. */
+  const poolOf = (id: string, retryAfter?: Duration.Input) =>
+    Effect.gen(function*() {
+      const pool = yield* KeyPool.make({ providerId: id, keys: [`sk-test-key-${id}-000001`] })
+      // Cooled as a 429 with that Retry-After to another call would cool it.
+      if (retryAfter !== undefined) yield* Effect.scoped(Effect.flatMap(pool.acquire, (lease) => pool.report(lease, rateLimited(retryAfter))))
+      return pool
+    })
+
+  /** An `Llm` with the default options over `pool` and a provider whose `chat` is `chat`. */
+  const over = (id: string, pool: KeyPool.Service, chat: () => Effect.Effect<ChatResponse, LlmError.LlmError>) =>
+    Llm.layer().pipe(Layer.provide(Layer.mergeAll(
+      Layer.succeed(
+        ProviderClient.ProviderClient,
+        ProviderClient.ProviderClient.of({
+          provider: id,
+          chat,
+          chatStream: () => Stream.never,
+          embed: () => Effect.die("not embedded"),
+          maxEmbeddingInputs: 1
+        })
+      ),
+      Layer.succeed(KeyPool.KeyPool, pool),
+      RateLimiter.unlimited
+    )))
+
+  it.effect("a primary whose only key cools for 3 s is left at once for the fallback and held back until then; alone, or with nowhere else to go, its Llm waits the 3 s out", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const primary = (pool: KeyPool.Service) =>
+        over("primary", pool, () =>
+          Effect.sync(() => {
+            calls++
+            return LlmTest.reply("primary")
+          }))
+      const log = makeLog()
+      const routed = Router.layer({
+        strategy: "priority",
+        deployments: [{ name: "primary", model: "m", llm: primary(yield* poolOf("primary", "3 seconds")) }, deployment(log, "fallback", { model: "m" })]
+      })
+      yield* Effect.gen(function*() {
+        const reply = yield* Llm.chat(ask("m"))
+        expect(reply.text).toBe("fallback")
+        expect(yield* Clock.currentTimeMillis).toBe(0)
+        expect(calls).toBe(0)
+        // Held back until its key is back: the next call does not try it.
+        expect((yield* Router.status).details["primary"]).toMatchObject({ limitedUntil: 3_000, rateLimited: 1, requests: 1 })
+        expect((yield* Llm.chat(ask("m"))).text).toBe("fallback")
+        expect((yield* Router.status).details["primary"]!.requests).toBe(1)
+      }).pipe(Effect.provide(routed))
+
+      /** Waits for a chat through `llm` while the clock moves 3 s; the reply comes at 3 s, not before. */
+      const waitsThreeSeconds = (llm: Layer.Layer<Llm.Llm, OptionsError>) =>
+        Effect.gen(function*() {
+          const start = yield* Clock.currentTimeMillis
+          const fiber = yield* Effect.forkChild(Effect.zip(Llm.chat(ask("m")), Clock.currentTimeMillis).pipe(Effect.provide(llm)))
+          yield* TestClock.adjust("2999 millis")
+          expect(fiber.pollUnsafe()).toBeUndefined()
+          yield* TestClock.adjust("1 millis")
+          const [answer, at] = yield* Fiber.join(fiber)
+          expect(answer.text).toBe("primary")
+          expect(at - start).toBe(3_000)
+        })
+      // Alone, the Llm waits for a key that frees within maxRateLimitWait (default 5 s).
+      yield* waitsThreeSeconds(primary(yield* poolOf("alone", "3 seconds")))
+      expect(calls).toBe(1)
+      // A router with nowhere else to go waits as well.
+      yield* waitsThreeSeconds(Router.layer({ deployments: [{ name: "only", model: "m", llm: primary(yield* poolOf("only", "3 seconds")) }] }))
+      expect(calls).toBe(2)
+      expect(log.count("fallback")).toBe(2)
+    }))
+
+  it.effect("a short Retry-After on the call's own rate limit is waited out on the same deployment; without one, the router moves on at once", () =>
+    Effect.gen(function*() {
+      const log = makeLog()
+      const router = (answer: (call: number) => Effect.Effect<ChatResponse, LlmError.LlmError>) =>
+        Effect.gen(function*() {
+          let calls = 0
+          const llm = over("primary", yield* poolOf("primary"), () => Effect.suspend(() => answer(++calls)))
+          return {
+            calls: () => calls,
+            layer: Router.layer({ strategy: "priority", deployments: [{ name: "primary", model: "m", llm }, deployment(log, "fallback", { model: "m" })] })
+          }
+        })
+      const told = yield* router((call) => call === 1 ? Effect.fail(rateLimited("2 seconds")) : Effect.succeed(LlmTest.reply("primary")))
+      const fiber = yield* Effect.forkChild(Effect.zip(Llm.chat(ask("m")), Clock.currentTimeMillis).pipe(Effect.provide(told.layer)))
+      yield* TestClock.adjust("2 seconds")
+      const [reply, at] = yield* Fiber.join(fiber)
+      expect(reply.text).toBe("primary")
+      expect(at).toBe(2_000)
+      expect(told.calls()).toBe(2)
+      expect(log.count("fallback")).toBe(0)
+
+      // The pool's own cooldown (1 s) is no Retry-After: the fallback answers at once.
+      const untold = yield* router(() => Effect.fail(rateLimited()))
+      const start = yield* Clock.currentTimeMillis
+      expect((yield* Llm.chat(ask("m")).pipe(Effect.provide(untold.layer))).text).toBe("fallback")
+      expect(yield* Clock.currentTimeMillis).toBe(start)
+      expect(untold.calls()).toBe(1)
+    }))
+
+  it.effect("deployments built from provider.json leave a primary whose keys are all cooling at once too", () =>
+    Effect.gen(function*() {
+      const primaryUrl = "http://primary.test/v1"
+      const fake = fakeHttpClient((request) =>
+        request.url.startsWith(primaryUrl)
+          ? jsonResponse({ error: { message: "Rate limit reached", type: "requests", code: "rate_limit_exceeded" } }, { status: 429 })
+          : jsonResponse(completion({ content: "from the backup" }, { usage: usage(3, 4) }))
+      )
+      const config = yield* ProviderConfig.fromJson({
+        primary: [{ model_name: "m", base_url: primaryUrl, api_keys: ["sk-test-primary-000000001"] }],
+        backup: [{ model_name: "m", base_url: "http://backup.test/v1", api_keys: ["sk-test-backup-000000001"] }],
+        router: { main: { deployments: ["primary/m", "backup/m"], strategy: "priority" } }
+      })
+      const router = Router.layer(yield* Router.fromConfigNamed(config, "main"))
+      const reply = yield* Llm.chat(ask("m")).pipe(Effect.provide(router), Effect.provideService(HttpClient.HttpClient, fake.client))
+      expect(reply.text).toBe("from the backup")
+      // A 429 without Retry-After: the key cools for about a second, and the backup answers without that wait.
+      expect(yield* Clock.currentTimeMillis).toBe(0)
+      expect(fake.requests.map((request) => request.url.startsWith(primaryUrl))).toEqual([true, false])
+    }))
 })

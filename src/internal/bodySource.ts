@@ -90,12 +90,19 @@ export const bodySource = (
     stall = undefined
     resume?.(Effect.fail(idle!.error()))
   }
-  // The response's rate-limit headers go out on its Finish chunk.
+  // The response's rate-limit headers and the count of skipped events go out
+  // on its Finish chunk (a healthy stream without headers copies nothing).
   const batch = (out: Arr.NonEmptyArray<ChatChunk>) => {
-    if (rateLimit !== undefined) {
+    const skippedEvents = parser.skipped?.count
+    if (rateLimit !== undefined || skippedEvents !== undefined) {
       for (let i = 0; i < out.length; i++) {
         const item = out[i]!
-        if (item._tag === "Finish") out[i] = { ...item, rateLimit }
+        if (item._tag !== "Finish") continue
+        out[i] = skippedEvents === undefined
+          ? { ...item, rateLimit: rateLimit! }
+          : rateLimit === undefined
+          ? { ...item, skippedEvents }
+          : { ...item, rateLimit, skippedEvents }
       }
     }
     return Effect.succeed(out)

@@ -4,8 +4,10 @@
  * Failover semantics). A stream parser makes one at its first such event (a
  * healthy stream allocates nothing) and counts them as it reads; the body's
  * reader (`bodySource`) reports each new one as a warning log and a span
- * event. The answer still has to end with its terminal event, or the parser
- * fails it with `StreamTruncatedError`.
+ * event, and puts the count on the `Finish` chunk (`skippedEvents`, then on
+ * the `ChatResponse` that `collect` folds, and in a `Router`'s status). The
+ * answer still has to end with its terminal event, or the parser fails it
+ * with `StreamTruncatedError`.
  */
 import * as Effect from "effect/Effect"
 

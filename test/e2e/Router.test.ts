@@ -6,7 +6,8 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import { ChatChunk, Message } from "effect-llm-router"
+import * as Schema from "effect/Schema"
+import { ChatChunk, ChatResponse, Message } from "effect-llm-router"
 import * as Llm from "../../src/Llm.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Router from "../../src/Router.js"
@@ -204,5 +205,39 @@ describe("Router over loopback", () => {
       expect(first.rateLimit?.remainingRequests).toBe(1)
       expect(second.rateLimit?.remainingRequests).toBe(0)
       expect(second.rateLimit?.limitRequests).toBe(2)
+    }))
+
+  it.live("a malformed event in a routed stream is skipped and counted: on the Finish chunk, the collected reply and the deployment's status", () =>
+    Effect.gen(function*() {
+      // The flaky simulator sends one event that is not JSON after the second chunk of every stream.
+      const flaky = yield* Simulator.make({ fault: "malformed=2", replyTokens: 12 })
+      const steady = yield* Simulator.make({ replyTokens: 12 })
+      const config = yield* ProviderConfig.fromJson({
+        flaky: entry(flaky, "sk-flaky-key-0000001"),
+        steady: entry(steady, "sk-steady-key-000002")
+      })
+      const context = yield* Layer.build(Router.layerConfig(config).pipe(Layer.provide(NodeHttpClient.layerUndici)))
+      const llm = Context.get(context, Llm.Llm)
+      const router = Context.get(context, Router.Router)
+      const ask = (model: string) => ({ model, messages: [Message.user("hi")] })
+
+      const chunks = yield* Stream.runCollect(llm.chatStream(ask("flaky/gpt-4o-mini")))
+      const finish = chunks.find((chunk) => chunk._tag === "Finish")
+      expect(finish?._tag === "Finish" && finish.skippedEvents).toBe(1)
+      const reply = yield* ChatChunk.collect(llm.chatStream(ask("flaky/gpt-4o-mini")))
+      expect(reply.skippedEvents).toBe(1)
+      expect(reply.finishReason).toBe("stop")
+      // The reply is whole: the same text as the steady simulator's (both answer by the same seed).
+      const healthy = yield* ChatChunk.collect(llm.chatStream(ask("steady/gpt-4o-mini")))
+      expect(reply.text).toBe(healthy.text)
+      expect(healthy.skippedEvents).toBeUndefined()
+      // The reply still encodes as a ChatResponse.
+      const encoded = Schema.encodeSync(Schema.toCodecJson(ChatResponse.ChatResponse))(reply)
+      expect(encoded).toMatchObject({ skippedEvents: 1 })
+
+      const { details } = yield* router.status
+      expect(details["flaky/gpt-4o-mini"]!.skippedEvents).toBe(2)
+      expect(details["steady/gpt-4o-mini"]!.skippedEvents).toBe(0)
+      expect(Object.values(details).every((load) => load.inFlight === 0)).toBe(true)
     }))
 })

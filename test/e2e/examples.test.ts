@@ -250,7 +250,7 @@ describe("examples", () => {
       ])
     }), timeout)
 
-  it.live("failover restarts a cut stream on the fallback, hedges a slow primary, skips a rate-limited one, and brings a recovered one back", () =>
+  it.live("failover restarts a cut stream on the fallback, counts a malformed event, hedges a slow primary, skips a rate-limited one, and brings a recovered one back", () =>
     Effect.gen(function*() {
       const output = lines((yield* ran("failover")).stdout)
       const after = (prefix: string) => output.slice(output.findIndex((line) => line.startsWith(prefix)))
@@ -261,6 +261,8 @@ describe("examples", () => {
         "  primary: 1 requests, 1 failed, breaker open, hedges 0 started 0 cancelled, 0 keys cooling",
         "  fallback: 1 requests, 0 failed, breaker closed, hedges 0 started 0 cancelled, 0 keys cooling"
       ])
+      // A malformed event in the primary's stream: skipped, the reply whole, counted on it and in the status.
+      expect(output).toContain("malformed event: 24 words from gpt-4o, 1 event skipped, 1 in the primary's status")
       // The primary's first token is 5 s away: the hedge after 1 s answers well before.
       const [slow, slowPrimary, slowFallback] = after("slow primary:")
       expect(Number(/^slow primary: answered by gpt-4o-mini in ([\d.]+) s$/.exec(slow ?? "")?.[1])).toBeLessThan(4)

@@ -245,8 +245,9 @@ export const resetMidStreamIsTransportError = (
 /**
  * A malformed event (a client with the `malformed=N` fault) inside an otherwise healthy stream is
  * skipped and counted: the streamed answer is the whole reply, as `healthy` (a client without the
- * fault) streams it, with one warning that counts one skipped event; a non-streamed body that is not
- * JSON is still an `OutputDecodeError` carrying the raw text. Returns both outcomes.
+ * fault) streams it, with one warning that counts one skipped event and `skippedEvents: 1` on the
+ * reply (none on the healthy one); a non-streamed body that is not JSON is still an
+ * `OutputDecodeError` carrying the raw text. Returns both outcomes.
  */
 export const malformedEventIsSkipped = (
   chat: ProviderClient.Service,
@@ -261,6 +262,9 @@ export const malformedEventIsSkipped = (
     assert.isAbove(streamed.text.length, 0)
     assert.deepStrictEqual(skippedCounts(warnings), [1])
     assert.strictEqual(warnings[0]!.annotations["provider"], streamed.provider)
+    // Counted on the Finish chunk, so on the reply collect folds; a healthy stream has no count.
+    assert.strictEqual(streamed.skippedEvents, 1)
+    assert.isUndefined(expected.skippedEvents)
     const whole = yield* failureOf(chat, request, credentials)
     assert(whole._tag === "OutputDecodeError")
     return { streamed, whole }

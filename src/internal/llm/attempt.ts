@@ -13,9 +13,11 @@ import type { Credentials } from "../../ProviderClient.js"
 import type * as RateLimiter from "../../RateLimiter.js"
 import type * as KeyPool from "../../KeyPool.js"
 import type { Settled } from "../keyPool.js"
+import { Elsewhere, type Onward } from "../oneAttempt.js"
 import type { Reservation } from "../rateLimiter.js"
 import { bounded, type Due, withinDeadline } from "./due.js"
 import type { Attempted, Env } from "./env.js"
+import type { Failures } from "./retry.js"
 import { spanAttributes, traced } from "./spans.js"
 import { isMissing } from "./usage.js"
 
@@ -58,20 +60,34 @@ const waitFor = <A, E>(
         )
     ))
 
-// A free key at once, or a wait for one that gives the permit back when it fails.
-// A cooling key is waited for only when it frees within `Options.maxRateLimitWait`
-// of the call's first rate limit (of now, before any).
-const takeKey = (env: Env, request: Attempted, due: Due, rateLimitedAt: number | undefined, freePermit: Effect.Effect<void>) =>
+// Until when a cooling key is waited for: one that frees within
+// `Options.maxRateLimitWait` of the call's first rate limit (of now, before
+// any). Inside a router that could take the call elsewhere (`Elsewhere`,
+// asked with the error the call would fail with), none is, so the router
+// moves on at once, unless the call's last rate limit said when to come back
+// (`Retry-After`): a short one is waited out on this deployment, a longer one
+// than `maxRateLimitWait` is not.
+const cooledBy = (env: Env, now: number, failures: Failures | undefined, onward: Onward | undefined): number => {
+  const last = failures?.rotatedBy
+  const toldWhen = last?._tag === "RateLimitError" && last.retryAfter !== undefined
+  if (!toldWhen && onward !== undefined && onward.elsewhere(last?._tag ?? "NoCapacityError")) return now
+  return (failures?.rateLimitedAt ?? now) + env.rateLimitWaitMillis
+}
+
+// A free key at once, or a wait for one (until `cooledBy`) that gives the permit back when it fails.
+const takeKey = (env: Env, request: Attempted, due: Due, failures: Failures | undefined, freePermit: Effect.Effect<void>) =>
   Effect.flatMap(env.pool.tryTake, (lease) =>
     lease !== undefined
       ? Effect.succeed(lease)
       : Effect.onError(
-        waitFor(
-          env,
-          env.pool.takeCooledBy((rateLimitedAt ?? due.clock.currentTimeMillisUnsafe()) + env.rateLimitWaitMillis),
-          (lease) => env.pool.release(lease, undefined),
-          request,
-          due
+        Effect.withFiber((fiber) =>
+          waitFor(
+            env,
+            env.pool.takeCooledBy(cooledBy(env, due.clock.currentTimeMillisUnsafe(), failures, fiber.getRef(Elsewhere))),
+            (lease) => env.pool.release(lease, undefined),
+            request,
+            due
+          )
         ),
         () => freePermit
       ))
@@ -80,14 +96,14 @@ const takeKey = (env: Env, request: Attempted, due: Due, rateLimitedAt: number |
  * The rate permit and the key, in that order. Runs uninterruptibly; the
  * waits inside stay interruptible and give back what was taken before them.
  * `tokens`: the request's estimate for the tokens-per-minute budget;
- * `rateLimitedAt`: when the call was first rate-limited, if it was.
+ * `failures`: the call's so far, after its first attempt.
  */
 export const hold = (
   env: Env,
   request: Attempted,
   due: Due,
   tokens: () => number,
-  rateLimitedAt: number | undefined
+  failures: Failures | undefined
 ): Effect.Effect<Held, LlmError> => {
   const limiter = env.limiter
   // The request's estimated tokens in the tokens-per-minute budget come first,
@@ -100,7 +116,7 @@ export const hold = (
           ? Effect.succeed(freePermit)
           : waitFor(env, Effect.orDie(limiter.takePermit(attemptCost)), identity, request, due)),
       (freePermit) =>
-        Effect.map(takeKey(env, request, due, rateLimitedAt, freePermit), (lease): Held => ({ lease, freePermit, reservation }))
+        Effect.map(takeKey(env, request, due, failures, freePermit), (lease): Held => ({ lease, freePermit, reservation }))
     )
   if (!limiter.hasTokenBudget) return permitAndKey(undefined)
   return Effect.flatMap(
@@ -136,9 +152,9 @@ export const attemptCall = <R extends Attempted, A extends { readonly usage: Pic
   tokens: () => number,
   call: (request: R, credentials: Credentials) => Effect.Effect<A, LlmError>
 ) =>
-(attempt: number, rateLimitedAt: number | undefined): Effect.Effect<A, LlmError> =>
+(attempt: number, failures: Failures | undefined): Effect.Effect<A, LlmError> =>
   Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(hold(env, request, due, tokens, rateLimitedAt), (held) => {
+    Effect.flatMap(hold(env, request, due, tokens, failures), (held) => {
       const send = withinDeadline(env, request, due, (bound) => call(bound, held.lease.credentials))
       const settled = held.reservation === undefined ? send : Effect.tap(send, (reply) => reconcile(env, held, reply.usage))
       return Effect.onExit(

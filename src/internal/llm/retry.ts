@@ -18,17 +18,32 @@ import type { Attempted, Env } from "./env.js"
 const isPhaseTimeout = (error: LlmError): boolean =>
   error._tag === "TimeoutError" && (error.phase === "headers" || error.phase === "firstToken" || error.phase === "idle")
 
+/**
+ * What a call's failures so far tell its next attempt (`attempt.takeKey`):
+ * made at its first failure, so a call that succeeds at once allocates none.
+ */
+export interface Failures {
+  /** When the call was first rate-limited, if it was. */
+  rateLimitedAt: number | undefined
+  /**
+   * The last rate-limited or rejected key's error: what the call fails with
+   * when rotation finds no key left (`NoCapacityError` when none).
+   */
+  rotatedBy: LlmError | undefined
+}
+
 /** The retry policy, stepped by hand: sleeps the policy's delay, fails with `Cause.Done` once it gives up. */
 type Step = (error: LlmError) => Effect.Effect<unknown, Cause.Done<unknown>>
 
 /**
- * Runs `attemptOnce` (given the attempt's number, from 1, and when the call
- * was first rate-limited) until it succeeds, the policy gives up or the
+ * Runs `attemptOnce` (given the attempt's number, from 1, and the call's
+ * `Failures` after the first) until it succeeds, the policy gives up or the
  * deadline passes; `once` (a router's probe): the first attempt only,
  * whatever the policy says. The first attempt runs without the policy's
  * machinery; a failure hands it the error. When rotation has used up every
  * key (the pool answers NoCapacityError right after a rate limit or a
- * rejected key, or when no key frees within `maxRateLimitWait`), the
+ * rejected key, when no key frees within `maxRateLimitWait`, or at once
+ * inside a router that has somewhere else to go: see `attempt.takeKey`), the
  * provider's own error is what the caller can act on, so it is the one
  * returned.
  */
@@ -36,14 +51,13 @@ export const retrying = <A>(
   env: Env,
   request: Attempted,
   due: Due,
-  attemptOnce: (attempt: number, rateLimitedAt: number | undefined) => Effect.Effect<A, LlmError>,
+  attemptOnce: (attempt: number, failures: Failures | undefined) => Effect.Effect<A, LlmError>,
   once: boolean
 ): Effect.Effect<A, LlmError> => {
-  let rotatedBy: LlmError | undefined
-  let rateLimitedAt: number | undefined
+  let failures: Failures | undefined
   const settle = (error: LlmError): LlmError => {
     if (error._tag !== "NoCapacityError") return error
-    if (rotatedBy !== undefined) return rotatedBy
+    if (failures?.rotatedBy !== undefined) return failures.rotatedBy
     return error.model === "" && request.model !== undefined ? new NoCapacityError({ ...error, model: request.model }) : error
   }
   const afterFailure = (
@@ -53,7 +67,7 @@ export const retrying = <A>(
   ): Effect.Effect<A, LlmError> =>
     isPhaseTimeout(error)
       ? Effect.withFiber((fiber) =>
-        fiber.getRef(Elsewhere)?.elsewhere() === true ? Effect.fail(error) : retryAfter(error, attempt, driver)
+        fiber.getRef(Elsewhere)?.elsewhere("TimeoutError") === true ? Effect.fail(error) : retryAfter(error, attempt, driver)
       )
       : retryAfter(error, attempt, driver)
   const retryAfter = (
@@ -62,8 +76,9 @@ export const retrying = <A>(
     driver: Step | undefined
   ): Effect.Effect<A, LlmError> =>
     Effect.clockWith((clock) => {
-      if (RetryPolicy.rotatesKey(error)) rotatedBy = error
-      if (error._tag === "RateLimitError") rateLimitedAt ??= clock.currentTimeMillisUnsafe()
+      const seen = failures ??= { rateLimitedAt: undefined, rotatedBy: undefined }
+      if (RetryPolicy.rotatesKey(error)) seen.rotatedBy = error
+      if (error._tag === "RateLimitError") seen.rateLimitedAt ??= clock.currentTimeMillisUnsafe()
       // A request timeout that the deadline cut short is the deadline's.
       if (clock.currentTimeMillisUnsafe() >= due.at) {
         return Effect.fail(error._tag === "TimeoutError" ? deadlineError(env, request, due) : settle(error))
@@ -75,7 +90,7 @@ export const retrying = <A>(
           onSuccess: (step) =>
             Result.isFailure(step)
               ? Effect.fail(settle(error))
-              : Effect.catch(attemptOnce(attempt + 1, rateLimitedAt), (again) => afterFailure(again, attempt + 1, driver))
+              : Effect.catch(attemptOnce(attempt + 1, seen), (again) => afterFailure(again, attempt + 1, driver))
         })
       })
     })

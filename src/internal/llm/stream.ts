@@ -26,7 +26,7 @@ import { estimateUsage } from "../tokenEstimate.js"
 import { type Held, hold, letGo, reconcile } from "./attempt.js"
 import { type Due, dueOf, withinDeadline } from "./due.js"
 import { type Env, withModel } from "./env.js"
-import { retrying } from "./retry.js"
+import { type Failures, retrying } from "./retry.js"
 import { annotate, endSpan, startSpan, untraced, usageAttributes, withParent } from "./spans.js"
 import { isMissing, withFinishCost } from "./usage.js"
 import { invalidChat } from "./validateRequest.js"
@@ -57,9 +57,9 @@ const openFirst = (env: Env, request: ChatRequest, credentials: Credentials, sco
 // everything, the request first) before the first chunk; after it, the
 // pull and what the attempt holds belong to the stream.
 const openAttempt = (env: Env, request: ChatRequest, due: Due, callSpan: Tracer.Span | undefined) =>
-(attempt: number, rateLimitedAt: number | undefined) =>
+(attempt: number, failures: Failures | undefined) =>
   Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(hold(env, request, due, () => RateLimiter.estimateTokens(request), rateLimitedAt), (held) => {
+    Effect.flatMap(hold(env, request, due, () => RateLimiter.estimateTokens(request), failures), (held) => {
       const opening = (attemptSpan: Tracer.Span | undefined): Effect.Effect<Opened, LlmError> => {
         const scope = Scope.makeUnsafe()
         return Effect.onError(

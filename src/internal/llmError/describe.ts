@@ -26,7 +26,11 @@ export const describe = (self: Common, what: string, advice: string): string => 
   const request = self.requestId === undefined ? "" : ` (request id ${self.requestId})`
   const attempts = self.attempts === undefined || self.attempts.length === 0
     ? ""
-    : ` Tried: ${self.attempts.map((attempt) => `${attempt.deployment} (${attempt.error})`).join(", ")}.`
+    : ` Tried: ${
+      self.attempts.map((attempt) =>
+        `${attempt.deployment} (${attempt.error}${attempt.phase === undefined ? "" : `, phase ${attempt.phase}`})`
+      ).join(", ")
+    }.`
   return `${sentence(`${where}${status} ${what}${detail}${request}`)} ${advice}${attempts}`
 }
 

@@ -45,6 +45,8 @@ export interface State extends Strategy.Candidate {
   hedges: number
   /** Its attempts interrupted because a hedge's other attempt answered first. */
   hedgesCancelled: number
+  /** Malformed stream events its replies skipped (their `skippedEvents`). */
+  skippedEvents: number
 }
 
 /** A deployment with the services its layer built. */
@@ -94,7 +96,8 @@ export const make = (options: Options, { context, deployment }: Built): State =>
     secondStart: 0,
     secondCount: 0,
     hedges: 0,
-    hedgesCancelled: 0
+    hedgesCancelled: 0,
+    skippedEvents: 0
   }
 }
 
@@ -147,8 +150,9 @@ export const settleSuccess = (
   if (!held) state.inFlight--
   Cooldown.onSuccess(state.breaker)
   state.latencyMillis = Strategy.ewma(state.latencyMillis, now - startMillis, settings.alpha)
-  const rateLimit = (reply as Partial<ChatResponse>).rateLimit
+  const { rateLimit, skippedEvents } = reply as Partial<ChatResponse>
   if (rateLimit !== undefined) holdFor(state, rateLimit, now)
+  if (skippedEvents !== undefined) state.skippedEvents += skippedEvents
 }
 
 /**
@@ -167,6 +171,9 @@ export const settleFailure = (
   state.failures++
   if (error._tag === "RateLimitError" && error.retryAfter !== undefined) {
     holdUntil(state, now + Duration.toMillis(error.retryAfter))
+  } else if (error._tag === "NoCapacityError" && error.availableAt !== undefined) {
+    // Its keys all cool until then (its `Llm` left them at once): no call tries it before.
+    holdUntil(state, error.availableAt)
   }
   if (settings.cooldownOn.has(error._tag)) Cooldown.onFailure(state.breaker, now, settings.cooldown, probe)
   else Cooldown.onNeutral(state.breaker, probe)

@@ -37,6 +37,12 @@ export type Restore = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
  */
 export type Send<A> = (state: State, request: ChatRequest, restore: Restore | undefined) => Effect.Effect<A, LlmError>
 
+/** A failed attempt as the call's final error lists it: a timeout with its phase. */
+const attemptOf = (state: State, error: LlmError): Attempt =>
+  error._tag === "TimeoutError" && error.phase !== undefined
+    ? { deployment: state.name, error: error._tag, message: error.message, phase: error.phase }
+    : { deployment: state.name, error: error._tag, message: error.message }
+
 /** A hedged call's first attempt failed before the hedge started: the race ends, the call goes on. */
 class Early {
   constructor(readonly error: LlmError) {}
@@ -190,19 +196,20 @@ export class Routing<A> implements Call, Onward {
       onFailure: (cause) => {
         if (failures.length < 2) return Effect.failCause(cause)
         const [earlier, later] = failures as [typeof failures[0], typeof failures[0]]
-        this.attempts.push({ deployment: earlier.state.name, error: earlier.error._tag, message: earlier.error.message })
+        this.attempts.push(attemptOf(earlier.state, earlier.error))
         return this.failed(later.state, later.error)
       }
     })
   }
 
-  // Whether, after a phase timeout at the deployment tried last, another one
-  // or a fallback is there to go to (read by the `Llm`'s retries, `Elsewhere`).
-  elsewhere(): boolean {
+  // Whether, were the deployment tried last to fail with `tag` now, another
+  // one or a fallback is there to go to, as `failed` goes on (read by the
+  // `Llm` before it waits on the same deployment, `Elsewhere`).
+  elsewhere(tag: ErrorTag): boolean {
     const now = this.clock.currentTimeMillisUnsafe()
     if (now >= this.deadlineAt) return false
-    if (usable(this.members, this, now).length > 0) return true
-    return this.findFallback(this.tried[this.tried.length - 1]?.name, "TimeoutError") !== undefined
+    if (this.core.settings.retryOn.has(tag) && usable(this.members, this, now).length > 0) return true
+    return this.findFallback(this.tried[this.tried.length - 1]?.name, tag) !== undefined
   }
 
   // The request as the deployment gets it: with its model.
@@ -211,7 +218,7 @@ export class Routing<A> implements Call, Onward {
   }
 
   failed(state: State, error: LlmError): Effect.Effect<A, LlmError> {
-    this.attempts.push({ deployment: state.name, error: error._tag, message: error.message })
+    this.attempts.push(attemptOf(state, error))
     this.last = { state, error }
     if (this.clock.currentTimeMillisUnsafe() >= this.deadlineAt) return Effect.fail(this.timedOut())
     return this.core.settings.retryOn.has(error._tag) ? this.next() : this.fallBack(state, error)

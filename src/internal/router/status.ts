@@ -91,6 +91,7 @@ const deploymentLoad = (
       recentFailures: breaker.recent.length
     },
     hedges: { started: state.hedges, cancelled: state.hedgesCancelled },
+    skippedEvents: state.skippedEvents,
     limitedUntil: state.limitedUntil > now ? state.limitedUntil : null,
     rateLimited: state.rateLimited,
     latencyMillis: state.latencyMillis === undefined ? null : Math.round(state.latencyMillis * 100) / 100,

@@ -61,11 +61,11 @@ const openSend: Send<Opened> = (state, routed, restore) => {
 }
 
 // The deployment's stream as the router gives it out: a Finish chunk's
-// rate-limit headers hold the deployment back, a failure after the first
-// chunk counts towards its cooldown and lets go of the deployment, then
-// restarts the request elsewhere (unless the reply was whole: its Finish
-// chunk passed) or fails the stream; closing frees the
-// deployment and closes the scope with the stream's outcome (what a budget
+// rate-limit headers hold the deployment back and its skipped events count in
+// its status; a failure after the first chunk counts towards its cooldown and
+// lets go of the deployment, then restarts the request elsewhere (unless the
+// reply was whole: its Finish chunk passed) or fails the stream; closing frees
+// the deployment and closes the scope with the stream's outcome (what a budget
 // charges by).
 const routedSource = (core: Core, routing: Routing<Opened>, first: Opened): ChunkSources.ChunkSource => {
   const settings = core.settings
@@ -121,6 +121,7 @@ const routedSource = (core: Core, routing: Routing<Opened>, first: Opened): Chun
           if (item._tag !== "Finish") continue
           finished = true
           if (item.rateLimit !== undefined) holdFor(current!.state, item.rateLimit, clock.currentTimeMillisUnsafe())
+          if (item.skippedEvents !== undefined) current!.state.skippedEvents += item.skippedEvents
         }
         return Effect.succeed(chunk)
       }
