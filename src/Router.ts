@@ -164,7 +164,8 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
   /**
    * Errors after which another deployment of the same address is tried before any fallback. Default:
    * `RateLimitError`, `ProviderUnavailableError`, `TimeoutError`, `TransportError`, `NoCapacityError`,
-   * `StreamTruncatedError`, `AuthError`, `BudgetExceededError`.
+   * `StreamTruncatedError`, `OutputDecodeError` (a reply cut or garbled on the way, or output that fails its
+   * schema, which another deployment may get right), `AuthError`, `BudgetExceededError`.
    */
   readonly retryOn?: ReadonlyArray<ErrorTag>
   /** The breaker of each deployment; each field has its own default. */
@@ -199,6 +200,11 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
    * `after` fails over at once. Default: off.
    */
   readonly hedge?: { readonly after: Duration.Input }
+  /**
+   * The longest a provider's rate-limit signal (a `Retry-After`, or rate-limit headers saying nothing is left) holds
+   * a deployment back, so `retry-after: 86400` does not bench it for a day. Default: 5 minutes.
+   */
+  readonly maxHold?: Duration.Input
 }
 
 /**

@@ -432,6 +432,18 @@ describe("Router", () => {
     )
   })
 
+  it.effect("an OutputDecodeError (a garbled reply) tries the next deployment by default", () => {
+    const log = makeLog()
+    const garbled = new LlmError.OutputDecodeError({ provider: "a", model: "a-model", raw: "{\"choices\": [", detail: "not JSON" })
+    return run(
+      { strategy: "priority", deployments: [deployment(log, "a", { answer: () => garbled }), deployment(log, "b")] },
+      Effect.gen(function*() {
+        expect((yield* Llm.chat(ask())).text).toBe("b")
+        expect(log.count("a")).toBe(1)
+      })
+    )
+  })
+
   it.effect("an error that no fallback names is not retried elsewhere", () => {
     const log = makeLog()
     return run(
@@ -859,6 +871,26 @@ describe("Router", () => {
       })
     )
   })
+
+  it.effect("a day-long retryAfter or reset holds a deployment back for maxHold only (5 minutes by default)", () =>
+    Effect.gen(function*() {
+      const day = Duration.days(1)
+      const heldUntil = (options: Partial<Router.Options<Router.Deployment<OptionsError, never>>>, answer: () => LlmTest.Answer) => {
+        const log = makeLog()
+        return run(
+          { strategy: "priority", deployments: [deployment(log, "a", { answer }), deployment(log, "b")], ...options },
+          Effect.gen(function*() {
+            expect((yield* Llm.chat(ask())).text).toMatch(/^[ab]$/)
+            return (yield* Router.status).details["a"]!.limitedUntil
+          })
+        )
+      }
+      const limited = () => new LlmError.RateLimitError({ provider: "a", model: "m", retryAfter: day })
+      expect(yield* heldUntil({}, limited)).toBe(300_000)
+      expect(yield* heldUntil({ maxHold: "1 minute" }, limited)).toBe(60_000)
+      const spent = () => ({ ...LlmTest.reply("a"), rateLimit: { remainingTokens: 0, resetTokens: day } })
+      expect(yield* heldUntil({}, spent)).toBe(300_000)
+    }))
 
   it.effect("every deployment held back: NoCapacityError with the earliest time one frees", () => {
     const log = makeLog()
@@ -1330,7 +1362,8 @@ describe("Router", () => {
         [{ latencyAlpha: 0 }, "latencyAlpha", "0"],
         [{ cooldown: { failures: 0.5 } }, "cooldown.failures", "0.5"],
         [{ midStream: "resume" as "fail" }, "midStream", "\"resume\""],
-        [{ hedge: { after: -1 } }, "hedge.after", "-1"]
+        [{ hedge: { after: -1 } }, "hedge.after", "-1"],
+        [{ maxHold: "forever" as Duration.Input }, "maxHold", "\"forever\""]
       ]
       for (const [options, option, value] of checks) {
         const error = yield* Effect.flip(run({ deployments: [deployment(log, "a")], ...options }, Effect.void))

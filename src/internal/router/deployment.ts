@@ -101,7 +101,9 @@ export const make = (options: Options, { context, deployment }: Built): State =>
   }
 }
 
-const holdUntil = (state: State, until: number) => {
+/** Holds the deployment back until `until`, at most `Options.maxHold` from `now`. */
+const holdUntil = (settings: Settings, state: State, now: number, until: number) => {
+  until = Math.min(until, now + settings.maxHoldMillis)
   if (until <= state.limitedUntil) return
   state.limitedUntil = until
   state.rateLimited++
@@ -112,14 +114,14 @@ const holdUntil = (state: State, until: number) => {
  * deployment back. A request refills in reset / limit (buckets refill
  * continuously); tokens wait for the whole reset.
  */
-export const holdFor = (state: State, rateLimit: RateLimitSnapshot, now: number): void => {
+export const holdFor = (settings: Settings, state: State, rateLimit: RateLimitSnapshot, now: number): void => {
   const requests = rateLimit.remainingRequests === 0 && rateLimit.resetRequests !== undefined
     ? now + Duration.toMillis(rateLimit.resetRequests) / Math.max(1, rateLimit.limitRequests ?? 1)
     : 0
   const tokens = rateLimit.remainingTokens === 0 && rateLimit.resetTokens !== undefined
     ? now + Duration.toMillis(rateLimit.resetTokens)
     : 0
-  holdUntil(state, Math.max(requests, tokens))
+  holdUntil(settings, state, now, Math.max(requests, tokens))
 }
 
 /** Bookkeeping when an attempt starts; says whether it is a cooldown's probe. */
@@ -151,7 +153,7 @@ export const settleSuccess = (
   Cooldown.onSuccess(state.breaker)
   state.latencyMillis = Strategy.ewma(state.latencyMillis, now - startMillis, settings.alpha)
   const { rateLimit, skippedEvents } = reply as Partial<ChatResponse>
-  if (rateLimit !== undefined) holdFor(state, rateLimit, now)
+  if (rateLimit !== undefined) holdFor(settings, state, rateLimit, now)
   if (skippedEvents !== undefined) state.skippedEvents += skippedEvents
 }
 
@@ -170,10 +172,10 @@ export const settleFailure = (
   if (error === undefined) return Cooldown.onNeutral(state.breaker, probe)
   state.failures++
   if (error._tag === "RateLimitError" && error.retryAfter !== undefined) {
-    holdUntil(state, now + Duration.toMillis(error.retryAfter))
+    holdUntil(settings, state, now, now + Duration.toMillis(error.retryAfter))
   } else if (error._tag === "NoCapacityError" && error.availableAt !== undefined) {
     // Its keys all cool until then (its `Llm` left them at once): no call tries it before.
-    holdUntil(state, error.availableAt)
+    holdUntil(settings, state, now, error.availableAt)
   }
   if (settings.cooldownOn.has(error._tag)) Cooldown.onFailure(state.breaker, now, settings.cooldown, probe)
   else Cooldown.onNeutral(state.breaker, probe)

@@ -21,6 +21,7 @@ const defaultRetryOn: ReadonlyArray<ErrorTag> = [
   "TransportError",
   "NoCapacityError",
   "StreamTruncatedError",
+  "OutputDecodeError",
   "AuthError",
   "BudgetExceededError"
 ]
@@ -53,6 +54,8 @@ export interface Settings {
   readonly replyTokens: number
   /** `hedge.after`; undefined: no hedging. */
   readonly hedgeAfter: Duration.Duration | undefined
+  /** `maxHold`: the longest a provider's rate-limit signal holds a deployment back. */
+  readonly maxHoldMillis: number
   /** `midStream: "restart"`: a stream that breaks after its first chunk starts over on the next deployment. */
   readonly restartsMidStream: boolean
 }
@@ -90,6 +93,8 @@ export const invalid = (options: Options): OptionsError | undefined => {
   if (options.midStream !== undefined && options.midStream !== "restart" && options.midStream !== "fail") {
     return fail("midStream", options.midStream, `"restart" or "fail"`)
   }
+  const maxHold = options.maxHold === undefined ? undefined : Invalid.duration("Router", "maxHold", options.maxHold)
+  if (maxHold !== undefined) return maxHold
   const hedge = options.hedge === undefined ? undefined : Invalid.duration("Router", "hedge.after", options.hedge.after)
   if (hedge !== undefined) return hedge
   return Invalid.positive("Router", "cooldown.failures", options.cooldown?.failures ?? 3, { integer: true })
@@ -117,6 +122,7 @@ export const resolve = (options: Options): Settings => {
     model: options.model,
     replyTokens: options.replyTokens ?? replyTokensDefault,
     restartsMidStream: options.midStream !== "fail",
+    maxHoldMillis: Duration.toMillis(Duration.fromInputUnsafe(options.maxHold ?? "5 minutes")),
     hedgeAfter: options.hedge === undefined ? undefined : Duration.fromInputUnsafe(options.hedge.after)
   }
 }

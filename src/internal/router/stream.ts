@@ -120,7 +120,7 @@ const routedSource = (core: Core, routing: Routing<Opened>, first: Opened): Chun
         for (const item of chunk) {
           if (item._tag !== "Finish") continue
           finished = true
-          if (item.rateLimit !== undefined) holdFor(current!.state, item.rateLimit, clock.currentTimeMillisUnsafe())
+          if (item.rateLimit !== undefined) holdFor(settings, current!.state, item.rateLimit, clock.currentTimeMillisUnsafe())
           if (item.skippedEvents !== undefined) current!.state.skippedEvents += item.skippedEvents
         }
         return Effect.succeed(chunk)
