@@ -93,9 +93,9 @@ export interface HttpOptions {
    * How long a stream may send nothing once its body has begun (a stall).
    * Exceeding it fails with `TimeoutError` of phase `"idle"`. Default: 30 seconds.
    *
-   * `firstTokenTimeout` and `idleTimeout` are kept by this library's undici
-   * client (the default); with another `HttpClient`, a tracer installed or
-   * under `TestClock`, only `timeout` and `headersTimeout` apply.
+   * This library's undici client (the default) keeps every limit on the
+   * request itself; with another `HttpClient` or a tracer installed, timers
+   * around the request and its reads keep them (`idleTimeout` on wall time).
    */
   readonly idleTimeout?: Duration.Input | undefined
 }
