@@ -68,6 +68,10 @@
  *                       a non-streamed request gets that body with status 200
  * stall=<n>             after n chunks nothing more is sent until the client
  *                       gives up; a non-streamed request is never answered
+ * flood=<bytes>         a stream's first chunk, then bytes of `x` with no line end
+ *                       (one SSE event or NDJSON line that never ends), then nothing
+ *                       more until the client gives up; a non-streamed request gets
+ *                       bytes of spaces as its JSON body, never ended, likewise
  * output=<mode>         how the model treats the JSON Schemas it is given
  *                       (structured output, tool parameters): `nonconforming`
  *                       writes JSON that violates them, `text` ignores them and
@@ -209,6 +213,8 @@ export type Fault =
   | { readonly _tag: "Truncate"; readonly after: number }
   | { readonly _tag: "StreamError"; readonly after: number; readonly shape: StreamErrorShape }
   | { readonly _tag: "Stall"; readonly after: number }
+  /** `bytes` of one event (line, body) that never ends. */
+  | { readonly _tag: "Flood"; readonly bytes: number }
   | { readonly _tag: "Output"; readonly mode: "nonconforming" | "text" }
 
 /**

@@ -10,8 +10,8 @@ import * as Llm from "../../src/Llm.js"
 import type { TimeoutError } from "../../src/LlmError.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Router from "../../src/Router.js"
-import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
+import { type Api, apis, baseUrlOf, clients, type Http } from "../utils/everyAdapter.js"
 
 // One model entry of provider.json (retries, when allowed, 10 ms apart).
 const entry = (simulator: Simulator.Simulator, key: string, extra?: Record<string, unknown>) =>
@@ -19,19 +19,6 @@ const entry = (simulator: Simulator.Simulator, key: string, extra?: Record<strin
 
 const request = { messages: [Message.user("hi")] }
 
-// Every adapter, with the base URL its simulator routes answer under.
-const apis = ["chat-completions", "responses", "anthropic", "gemini", "ollama"] as const
-type Api = (typeof apis)[number]
-const baseUrlOf = (simulator: Simulator.Simulator, api: Api) =>
-  api === "chat-completions" || api === "responses" ? `${simulator.url}/v1` : simulator.url
-
-// Both ways a phase limit is kept: by this library's undici client on the exchange
-// itself, and by timers around another HttpClient's request and body reads.
-const clients = [
-  ["UndiciHttpClient", Layer.orDie(UndiciHttpClient.layer())],
-  ["NodeHttpClient.layerUndici", NodeHttpClient.layerUndici]
-] as const
-type Http = (typeof clients)[number][1]
 
 // One deployment of `api` with `fault` and `limits` (seconds), over loopback.
 const single = (api: Api, fault: string, limits: Record<string, number>, http: Http) =>

@@ -11,6 +11,7 @@ import * as Duration from "effect/Duration"
 import type { ChatChunk, ToolCallDelta } from "../../../ChatChunk.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import * as Ndjson from "../../ndjson.js"
+import { eventLimit } from "../../providerHttp.js"
 import { SkippedEvents } from "../../skippedEvents.js"
 import { finishReason, isRecord, type JsonRecord, ShapeError, toolCalls, usage } from "./wire.js"
 import type * as Adapter from "../adapter.js"
@@ -27,6 +28,8 @@ export interface StreamContext extends Adapter.StreamContext {
  */
 export class OllamaStreamParser {
   private readonly lines: Ndjson.Decoder
+  /** The `OutputDecodeError` detail of a line past the limit. */
+  private readonly tooLarge: string
   private readonly batch: Array<string> = []
   private model: string
   private calls = 0
@@ -36,7 +39,14 @@ export class OllamaStreamParser {
   skipped: SkippedEvents | undefined = undefined
 
   constructor(private readonly context: StreamContext) {
-    this.lines = new Ndjson.Decoder(context.maxLineSize)
+    const limit = eventLimit(
+      "a stream line",
+      "maxLineSize",
+      context.maxLineSize ?? Ndjson.defaultMaxLineSize,
+      context.maxResponseBytes
+    )
+    this.lines = new Ndjson.Decoder(limit.size)
+    this.tooLarge = limit.detail
     this.model = context.model
   }
 
@@ -64,7 +74,7 @@ export class OllamaStreamParser {
     for (let i = 0; i < batch.length && failure === undefined && !this.done; i++) failure = this.line(batch[i]!, out)
     batch.length = 0
     if (failure !== undefined || ok || this.done) return failure
-    return this.context.decodeError(`a stream line exceeded maxLineSize (${this.lines.maxLineSize} characters)`, "")
+    return this.context.decodeError(this.tooLarge, "")
   }
 
   private line(text: string, out: Array<ChatChunk>): LlmError | undefined {
