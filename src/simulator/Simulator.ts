@@ -306,6 +306,12 @@ export interface Simulator {
   /** Requests received so far. */
   readonly requestCount: Effect.Effect<number>
   readonly stats: Effect.Effect<Stats>
+  /**
+   * When each request arrived (its headers parsed), in `Clock` milliseconds,
+   * oldest first: the last 100,000 at most. What a client's rate limit looks
+   * like from the server's side.
+   */
+  readonly arrivals: Effect.Effect<ReadonlyArray<number>>
 }
 
 /**
