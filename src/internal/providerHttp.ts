@@ -60,19 +60,17 @@ export const overLimit = (what: string, option: string, limit: string): string =
 
 /**
  * The largest stream event (an SSE event, an NDJSON line) a parser buffers, in
- * characters, and the detail of its error: the parser's own limit (`option`,
- * `own` characters), or `maxResponseBytes` when smaller. A character is at
- * least one byte, so an event is never cut below `maxResponseBytes` bytes.
+ * characters: the parser's own limit (`own`), or `maxResponseBytes` when
+ * smaller. A character is at least one byte, so an event is never cut below
+ * `maxResponseBytes` bytes.
  */
-export const eventLimit = (
-  what: string,
-  option: string,
-  own: number,
-  maxResponseBytes: number
-): { readonly size: number; readonly detail: string } =>
+export const eventLimit = (own: number, maxResponseBytes: number): number => Math.min(own, maxResponseBytes)
+
+/** The `OutputDecodeError` detail of `what` (an event, a line) past its `eventLimit`; `option` names the parser's own. */
+export const eventTooLarge = (what: string, option: string, own: number, maxResponseBytes: number): string =>
   maxResponseBytes < own
-    ? { size: maxResponseBytes, detail: overLimit(what, "maxResponseBytes", `${maxResponseBytes} bytes`) }
-    : { size: own, detail: overLimit(what, option, `${own} characters`) }
+    ? overLimit(what, "maxResponseBytes", `${maxResponseBytes} bytes`)
+    : overLimit(what, option, `${own} characters`)
 
 // A phase limit in milliseconds; `undefined` when unset or too long for a timer.
 const limitMillis = (input: Duration.Input | undefined, fallback: Duration.Duration | undefined): number | undefined => {

@@ -10,7 +10,7 @@
 import type { ChatChunk } from "../ChatChunk.js"
 import { type LlmError, OutputDecodeError } from "../LlmError.js"
 import * as Sse from "../Sse.js"
-import { eventLimit, type StreamParser } from "./providerHttp.js"
+import { eventLimit, eventTooLarge, type StreamParser } from "./providerHttp.js"
 import { SkippedEvents } from "./skippedEvents.js"
 import { isRecord, type JsonRecord, ShapeError } from "./providers/wire.js"
 
@@ -28,19 +28,11 @@ export abstract class SseParser implements StreamParser {
   /** Events whose data was not JSON, skipped; made at the first one (see `skip`). */
   skipped: SkippedEvents | undefined = undefined
 
-  /** The `OutputDecodeError` detail of an event past the limit. */
-  private readonly tooLargeDetail: string
-
   /** `maxEventSize`: the format's own limit (default `Sse.defaultMaxEventSize`), capped by `maxResponseBytes`. */
-  constructor(limits: { readonly maxEventSize?: number | undefined; readonly maxResponseBytes: number }) {
-    const limit = eventLimit(
-      "an SSE event",
-      "maxEventSize",
-      limits.maxEventSize ?? Sse.defaultMaxEventSize,
-      limits.maxResponseBytes
-    )
-    this.sse = Sse.makeDecoder({ maxEventSize: limit.size })
-    this.tooLargeDetail = limit.detail
+  constructor(private readonly limits: { readonly maxEventSize?: number | undefined; readonly maxResponseBytes: number }) {
+    this.sse = Sse.makeDecoder({
+      maxEventSize: eventLimit(limits.maxEventSize ?? Sse.defaultMaxEventSize, limits.maxResponseBytes)
+    })
   }
 
   push(bytes: Uint8Array, out: Array<ChatChunk>): LlmError | undefined {
@@ -83,7 +75,12 @@ export abstract class SseParser implements StreamParser {
 
   private tooLarge(error: unknown): LlmError {
     if (!(error instanceof Sse.SseEventTooLargeError)) throw error
-    return new OutputDecodeError({ ...this.errorFields(), detail: this.tooLargeDetail, raw: "" })
+    const { maxEventSize = Sse.defaultMaxEventSize, maxResponseBytes } = this.limits
+    return new OutputDecodeError({
+      ...this.errorFields(),
+      detail: eventTooLarge("an SSE event", "maxEventSize", maxEventSize, maxResponseBytes),
+      raw: ""
+    })
   }
 }
 
