@@ -81,6 +81,14 @@ describe("maxResponseBytes, over loopback", () => {
     })
   })
 
+  it.live("an embeddings reply past the limit fails the same way", () =>
+    Effect.gen(function*() {
+      const { layer, simulator } = yield* limited("chat-completions", clients[0][1], flood)
+      const error = decodeErrorOf(yield* Effect.flip(Llm.embed({ input: ["a", "b"] }).pipe(Effect.provide(layer))))
+      expect(error.detail).toContain(`the response body exceeded maxResponseBytes (${limit} bytes)`)
+      yield* awaitStats(simulator, (stats) => stats.clientClosed === 1 && stats.inFlight === 0)
+    }), bounded)
+
   it.effect("a maxResponseBytes that is not a positive integer fails the layer with OptionsError naming it", () =>
     Effect.gen(function*() {
       const error = yield* buildError(OpenAiChat.layer({ baseUrl: "http://127.0.0.1:9/v1", maxResponseBytes: 1.5 }))
