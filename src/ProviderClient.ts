@@ -93,11 +93,22 @@ export interface HttpOptions {
    * How long a stream may send nothing once its body has begun (a stall).
    * Exceeding it fails with `TimeoutError` of phase `"idle"`. Default: 30 seconds.
    *
-   * `firstTokenTimeout` and `idleTimeout` are kept by this library's undici
-   * client (the default); with another `HttpClient`, a tracer installed or
-   * under `TestClock`, only `timeout` and `headersTimeout` apply.
+   * This library's undici client (the default) keeps every limit on the
+   * request itself; with another `HttpClient` or a tracer installed, timers
+   * around the request and its reads keep them (`idleTimeout` on wall time).
    */
   readonly idleTimeout?: Duration.Input | undefined
+  /**
+   * The largest reply read, in bytes (a positive integer): a whole body
+   * (`chat`, `embed`, a stream request answered with one JSON body) of more
+   * fails with `OutputDecodeError` naming this limit, and nothing more of it
+   * is read (the request is cancelled, its connection let go). A stream as a
+   * whole is not bounded, but its single events are: one SSE event or NDJSON
+   * line that grows past this many characters (the format's own `maxEventSize`
+   * or `maxLineSize`, when smaller) fails the same way. Default: 64 MiB, room
+   * for the largest embeddings batch OpenAI answers in base64.
+   */
+  readonly maxResponseBytes?: number | undefined
 }
 
 /**

@@ -124,6 +124,8 @@ export const ModelEntry = Schema.Struct({
   first_token_timeout: optional(Positive),
   /** Seconds a stream may send nothing (`HttpOptions.idleTimeout`). Default 30. */
   idle_timeout: optional(Positive),
+  /** The largest reply read, in bytes (`HttpOptions.maxResponseBytes`). Default 64 MiB. */
+  max_response_bytes: optional(PositiveInt),
   organization: optional(NonEmpty),
   project: optional(NonEmpty),
   max_tokens_field: optional(Schema.Literals(["max_completion_tokens", "max_tokens"])),

@@ -17,7 +17,7 @@ import type { LlmError } from "../LlmError.js"
 import type { ChunkSource } from "./chunkSource.js"
 import type { StreamParser } from "./providerHttp.js"
 import type * as RetryAfter from "./retryAfter.js"
-import { type BodyReader, bodyReader } from "./undiciResponse.js"
+import { type BodyReader, bodyReader, BodyTooLarge, concat, UndiciResponse } from "./undiciResponse.js"
 
 // The body of a response from another HttpClient, read through its stream's
 // own pull (`Stream.toPull` would add a semaphore per pull; one reader pulls here).
@@ -35,6 +35,34 @@ export const readerOf = (response: HttpClientResponse.HttpClientResponse): Effec
   const reader = bodyReader(response)
   return reader === undefined ? streamReader(response) : Effect.succeed(reader)
 }
+
+/**
+ * The whole body, unless it passes `maxBytes`: then nothing more is read, the
+ * request is cancelled, and the read fails with `BodyTooLarge` as its cause.
+ */
+export const readWhole = (
+  response: HttpClientResponse.HttpClientResponse,
+  maxBytes: number
+): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> =>
+  response instanceof UndiciResponse
+    ? response.bytesWithin(maxBytes)
+    : Effect.flatMap(streamReader(response), (reader) => {
+      const parts: Array<Uint8Array> = []
+      let size = 0
+      const next: Effect.Effect<Uint8Array, HttpClientError.HttpClientError> = Effect.flatMap(reader.read, (batch) => {
+        if (batch === undefined) return Effect.succeed(concat(parts))
+        for (const bytes of batch) {
+          parts.push(bytes)
+          size += bytes.length
+        }
+        return size <= maxBytes ? next : Effect.fail(
+          new HttpClientError.HttpClientError({
+            reason: new HttpClientError.DecodeError({ request: response.request, response, cause: new BodyTooLarge(maxBytes) })
+          })
+        )
+      })
+      return Effect.ensuring(next, reader.cancel)
+    })
 
 /**
  * The body as a `ChunkSource`, read without a second stream: each pull feeds

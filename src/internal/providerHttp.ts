@@ -36,6 +36,7 @@ import * as BodySource from "./bodySource.js"
 import { type ChunkSource, startingWith } from "./chunkSource.js"
 import { executeWithin, keepsDeadlines } from "./undiciDeadline.js"
 import { type Deadline, DeadlineExceeded } from "./undiciExchange.js"
+import { BodyTooLarge } from "./undiciResponse.js"
 
 export type { StreamParser, Options, Call, JsonReply, StreamStart, Transport } from "./providerHttpTypes.js"
 import type { StreamParser, Options, Call, JsonReply, Transport } from "./providerHttpTypes.js"
@@ -50,6 +51,27 @@ const defaultTimeout = Duration.minutes(10)
 const defaultHeadersTimeout = Duration.seconds(30)
 const defaultIdleTimeout = Duration.seconds(30)
 
+/** The default of `HttpOptions.maxResponseBytes`: 64 MiB. */
+export const defaultMaxResponseBytes = 64 * 1024 * 1024
+
+/** The detail of an `OutputDecodeError` for `what` past `option`'s `limit`. */
+export const overLimit = (what: string, option: string, limit: string): string =>
+  `${what} exceeded ${option} (${limit}); raise ${option} if replies this large are expected`
+
+/**
+ * The largest stream event (an SSE event, an NDJSON line) a parser buffers, in
+ * characters: the parser's own limit (`own`), or `maxResponseBytes` when
+ * smaller. A character is at least one byte, so an event is never cut below
+ * `maxResponseBytes` bytes.
+ */
+export const eventLimit = (own: number, maxResponseBytes: number): number => Math.min(own, maxResponseBytes)
+
+/** The `OutputDecodeError` detail of `what` (an event, a line) past its `eventLimit`; `option` names the parser's own. */
+export const eventTooLarge = (what: string, option: string, own: number, maxResponseBytes: number): string =>
+  maxResponseBytes < own
+    ? overLimit(what, "maxResponseBytes", `${maxResponseBytes} bytes`)
+    : overLimit(what, option, `${own} characters`)
+
 // A phase limit in milliseconds; `undefined` when unset or too long for a timer.
 const limitMillis = (input: Duration.Input | undefined, fallback: Duration.Duration | undefined): number | undefined => {
   const duration = input === undefined ? fallback : Duration.fromInputUnsafe(input)
@@ -60,6 +82,8 @@ const limitMillis = (input: Duration.Input | undefined, fallback: Duration.Durat
 
 // Paths (one per model for Gemini) whose request head is kept per key.
 const maxHeads = 64
+
+const utf8 = new TextDecoder()
 
 const isOk = (status: number) => status >= 200 && status < 300
 
@@ -91,6 +115,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   const headersMillis = limitMillis(options.headersTimeout, defaultHeadersTimeout)
   const firstTokenMillis = limitMillis(options.firstTokenTimeout, undefined)
   const idleMillis = limitMillis(options.idleTimeout, defaultIdleTimeout)
+  const maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes
 
   const staticHeaders: Record<string, string> = { "content-type": "application/json" }
   const secretHeaderNames: Array<string> = []
@@ -307,8 +332,21 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
       raw: excerpt(raw, rawMax)
     })
 
+  // A body past `maxResponseBytes`: the read stopped, the request was cancelled.
+  const bodyReadError = (call: Call, response: HttpClientResponse.HttpClientResponse) =>
+  (error: HttpClientError.HttpClientError): LlmError =>
+    error.cause instanceof BodyTooLarge
+      ? decodeError(
+        call,
+        overLimit("the response body", "maxResponseBytes", `${maxResponseBytes} bytes`),
+        "",
+        requestIdOf?.(response)
+      )
+      : httpTransportError(call, true)(error)
+
   const readJson: Transport["readJson"] = (call, { clock, response, startMillis }) =>
-    Effect.flatMap(Effect.mapError(response.text, httpTransportError(call, true)), (text) => {
+    Effect.flatMap(Effect.mapError(BodySource.readWhole(response, maxResponseBytes), bodyReadError(call, response)), (bytes) => {
+      const text = utf8.decode(bytes)
       let body: unknown
       try {
         // JSON.parse skips the blank lines some servers send while a request waits.
@@ -390,5 +428,5 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
 
   const errorOf: Transport["errorOf"] = (call, body, nowMillis, headers) => errorAt(call, body, headers, nowMillis)
 
-  return { provider, timeout, prepare, json, readJson, boundedText: readBounded, source, errorOf, decodeError, transportError }
+  return { provider, timeout, maxResponseBytes, prepare, json, readJson, boundedText: readBounded, source, errorOf, decodeError, transportError }
 }

@@ -80,6 +80,8 @@ export interface Transport {
   readonly provider: string
   /** The timeout of a call whose request sets none. */
   readonly timeout: Duration.Duration
+  /** The largest body read whole, in bytes, and the cap of a stream event's size (`HttpOptions.maxResponseBytes`). */
+  readonly maxResponseBytes: number
   /** A POST of `body` as JSON to `path`, or the `InvalidRequestError` of a body that cannot be written. */
   readonly prepare: (args: {
     readonly path: string
@@ -89,7 +91,10 @@ export interface Transport {
     /** The request's own timeout, overriding the default. */
     readonly timeout?: Duration.Duration | undefined
   }) => Call | InvalidRequestError
-  /** Sends the call and reads its whole reply as a JSON object, all within the timeout. */
+  /**
+   * Sends the call and reads its whole reply as a JSON object, all within the
+   * timeout; a body past `maxResponseBytes` is not read on and fails with `OutputDecodeError`.
+   */
   readonly json: (call: Call) => Effect.Effect<JsonReply, LlmError>
   /** Reads a 2xx response's whole body as a JSON object (a stream request answered with one JSON body). */
   readonly readJson: (call: Call, start: StreamStart) => Effect.Effect<JsonReply, LlmError>

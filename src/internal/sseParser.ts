@@ -1,6 +1,6 @@
 /**
  * The SSE side every SSE stream parser shares: the decoder, an event larger
- * than `maxEventSize` as `OutputDecodeError`, and nothing read once the
+ * than `maxEventSize` (or `maxResponseBytes`) as `OutputDecodeError`, and nothing read once the
  * terminal event was seen. A subclass keeps only its events and how a body
  * that ended without the terminal event finishes. `JsonSseParser` adds what a
  * format whose every event is one JSON object shares: data that is not JSON
@@ -10,7 +10,7 @@
 import type { ChatChunk } from "../ChatChunk.js"
 import { type LlmError, OutputDecodeError } from "../LlmError.js"
 import * as Sse from "../Sse.js"
-import type { StreamParser } from "./providerHttp.js"
+import { eventLimit, eventTooLarge, type StreamParser } from "./providerHttp.js"
 import { SkippedEvents } from "./skippedEvents.js"
 import { isRecord, type JsonRecord, ShapeError } from "./providers/wire.js"
 
@@ -28,8 +28,11 @@ export abstract class SseParser implements StreamParser {
   /** Events whose data was not JSON, skipped; made at the first one (see `skip`). */
   skipped: SkippedEvents | undefined = undefined
 
-  constructor(maxEventSize: number | undefined) {
-    this.sse = Sse.makeDecoder(maxEventSize === undefined ? undefined : { maxEventSize })
+  /** `maxEventSize`: the format's own limit (default `Sse.defaultMaxEventSize`), capped by `maxResponseBytes`. */
+  constructor(private readonly limits: { readonly maxEventSize?: number | undefined; readonly maxResponseBytes: number }) {
+    this.sse = Sse.makeDecoder({
+      maxEventSize: eventLimit(limits.maxEventSize ?? Sse.defaultMaxEventSize, limits.maxResponseBytes)
+    })
   }
 
   push(bytes: Uint8Array, out: Array<ChatChunk>): LlmError | undefined {
@@ -72,9 +75,10 @@ export abstract class SseParser implements StreamParser {
 
   private tooLarge(error: unknown): LlmError {
     if (!(error instanceof Sse.SseEventTooLargeError)) throw error
+    const { maxEventSize = Sse.defaultMaxEventSize, maxResponseBytes } = this.limits
     return new OutputDecodeError({
       ...this.errorFields(),
-      detail: `an SSE event exceeded maxEventSize (${error.maxEventSize} characters)`,
+      detail: eventTooLarge("an SSE event", "maxEventSize", maxEventSize, maxResponseBytes),
       raw: ""
     })
   }

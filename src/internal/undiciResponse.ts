@@ -41,11 +41,22 @@ export interface BodyReader {
 export const bodyReader = (response: HttpClientResponse.HttpClientResponse): BodyReader | undefined =>
   response instanceof UndiciResponse ? response.reader() : undefined
 
+/**
+ * The cause of the failure of a body read whole (`UndiciResponse.bytesWithin`,
+ * `bodySource.readWhole`) that passed its limit of `maxBytes`.
+ */
+export class BodyTooLarge extends Error {
+  constructor(readonly maxBytes: number) {
+    super(`the body passed ${maxBytes} bytes`)
+    this.name = "BodyTooLarge"
+  }
+}
+
 const emptyBody = new Uint8Array(0)
 
 const noop = () => {}
 
-const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
+export const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
   if (chunks.length === 0) return emptyBody
   if (chunks.length === 1) return chunks[0]!
   return Buffer.concat(chunks)
@@ -96,15 +107,41 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
    * answers the same bytes; interruption while it arrives cancels the request.
    */
   get arrayBufferBytes(): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> {
+    return this.bytesWithin(Infinity)
+  }
+
+  /**
+   * The whole body, as `arrayBufferBytes`, unless it passes `maxBytes`: then
+   * the request is cancelled (nothing more is read, the connection is let go)
+   * and the read fails with `BodyTooLarge` as its cause.
+   */
+  bytesWithin(maxBytes: number): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> {
     return Effect.suspend(() => {
-      if (this.cachedBody !== undefined) return Effect.succeed(this.cachedBody)
       const exchange = this.exchange
+      if (this.cachedBody !== undefined) {
+        return this.cachedBody.length > maxBytes
+          ? Effect.fail(exchange.bodyError(new BodyTooLarge(maxBytes)))
+          : Effect.succeed(this.cachedBody)
+      }
       if (this.consumed) return Effect.fail(exchange.bodyError("the body was already read as a stream, or by an interrupted read"))
       this.consumed = true
       exchange.unbounded = true
       const parts: Array<Uint8Array> = []
+      let size = 0
+      // Takes what arrived; false once the body has passed `maxBytes`.
+      const gather = (): boolean => {
+        for (const chunk of exchange.take()) {
+          parts.push(chunk)
+          size += chunk.length
+        }
+        return size <= maxBytes
+      }
+      const tooLarge = (): Effect.Effect<never, HttpClientError.HttpClientError> => {
+        exchange.abort()
+        return Effect.fail(exchange.bodyError(new BodyTooLarge(maxBytes)))
+      }
       const finish = (): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> => {
-        for (const chunk of exchange.take()) parts.push(chunk)
+        if (!gather()) return tooLarge()
         if (exchange.failure !== undefined) return Effect.fail(exchange.bodyError(exchange.failure))
         return Effect.succeed(this.cachedBody = concat(parts))
       }
@@ -112,10 +149,8 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
       return Effect.callback<Uint8Array, HttpClientError.HttpClientError>((resume) => {
         const wait = () => {
           if (exchange.ended || exchange.failure !== undefined) resume(finish())
-          else {
-            for (const chunk of exchange.take()) parts.push(chunk)
-            exchange.waiter = wait
-          }
+          else if (!gather()) resume(tooLarge())
+          else exchange.waiter = wait
         }
         wait()
         return Effect.sync(() => exchange.abort())

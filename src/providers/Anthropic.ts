@@ -113,7 +113,8 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
   const maxTokens = options.maxTokens ?? defaultMaxTokens
   const maxEventSize = options.maxEventSize
   const invalid = Adapter.checkPositive("Anthropic", "maxTokens", maxTokens, true) ??
-    Adapter.checkPositive("Anthropic", "maxEventSize", maxEventSize)
+    Adapter.checkPositive("Anthropic", "maxEventSize", maxEventSize) ??
+    Adapter.checkPositive("Anthropic", "maxResponseBytes", options.maxResponseBytes, true)
   if (invalid !== undefined) return invalid
   return {
     provider: options.provider ?? "anthropic",
@@ -130,6 +131,7 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     headersTimeout: options.headersTimeout,
     firstTokenTimeout: options.firstTokenTimeout,
     idleTimeout: options.idleTimeout,
+    maxResponseBytes: options.maxResponseBytes,
     path: () => "/v1/messages",
     body: (request, model, stream) => Wire.requestBody(request, { model, stream, maxTokens }),
     failureOf: (body) => Wire.isErrorPayload(body) ? body : undefined,

@@ -102,7 +102,8 @@ const apiKey = (key: Redacted.Redacted<string>) => ["x-goog-api-key", Redacted.v
 const definition = (options: Options): Adapter.Definition | OptionsError => {
   const version = (options.apiVersion ?? "v1beta").replace(/^\/+|\/+$/g, "")
   const maxEventSize = options.maxEventSize
-  const invalid = Adapter.checkPositive("Gemini", "maxEventSize", maxEventSize)
+  const invalid = Adapter.checkPositive("Gemini", "maxEventSize", maxEventSize) ??
+    Adapter.checkPositive("Gemini", "maxResponseBytes", options.maxResponseBytes, true)
   if (invalid !== undefined) return invalid
   return {
     provider: options.provider ?? "gemini",
@@ -114,6 +115,7 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     headersTimeout: options.headersTimeout,
     firstTokenTimeout: options.firstTokenTimeout,
     idleTimeout: options.idleTimeout,
+    maxResponseBytes: options.maxResponseBytes,
     path: (model, stream) =>
       `/${version}/${Wire.resourceOf(model)}:${stream ? "streamGenerateContent?alt=sse" : "generateContent"}`,
     body: (request) => Wire.requestBody(request),

@@ -91,7 +91,8 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
   const numCtx = options.numCtx
   const maxLineSize = options.maxLineSize
   const invalid = Adapter.checkPositive("Ollama", "numCtx", numCtx, true) ??
-    Adapter.checkPositive("Ollama", "maxLineSize", maxLineSize)
+    Adapter.checkPositive("Ollama", "maxLineSize", maxLineSize) ??
+    Adapter.checkPositive("Ollama", "maxResponseBytes", options.maxResponseBytes, true)
   if (invalid !== undefined) return invalid
   const keepAlive = options.keepAlive === undefined ? undefined : Wire.keepAliveOf(Duration.toMillis(options.keepAlive))
   return {
@@ -104,6 +105,7 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     headersTimeout: options.headersTimeout,
     firstTokenTimeout: options.firstTokenTimeout,
     idleTimeout: options.idleTimeout,
+    maxResponseBytes: options.maxResponseBytes,
     path: () => "/api/chat",
     body: (request, model, stream) => Wire.requestBody(request, { model, stream, keepAlive, numCtx }),
     failureOf: (body) => Wire.isErrorPayload(body) ? body : undefined,

@@ -95,7 +95,8 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
   const maxTokensField = options.maxTokensField ?? "max_completion_tokens"
   const includeUsage = options.includeUsage ?? true
   const maxEventSize = options.maxEventSize
-  const invalid = Adapter.checkPositive("OpenAiChat", "maxEventSize", maxEventSize)
+  const invalid = Adapter.checkPositive("OpenAiChat", "maxEventSize", maxEventSize) ??
+    Adapter.checkPositive("OpenAiChat", "maxResponseBytes", options.maxResponseBytes, true)
   if (invalid !== undefined) return invalid
   return {
     provider,
@@ -111,6 +112,7 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     headersTimeout: options.headersTimeout,
     firstTokenTimeout: options.firstTokenTimeout,
     idleTimeout: options.idleTimeout,
+    maxResponseBytes: options.maxResponseBytes,
     path: () => "/chat/completions",
     body: (request, model, stream) => {
       try {

@@ -78,7 +78,8 @@ const requestIdOf = (response: HttpClientResponse.HttpClientResponse) => respons
 const definition = (options: Options): Adapter.Definition | OptionsError => {
   const store = options.store ?? false
   const maxEventSize = options.maxEventSize
-  const invalid = Adapter.checkPositive("OpenAiResponses", "maxEventSize", maxEventSize)
+  const invalid = Adapter.checkPositive("OpenAiResponses", "maxEventSize", maxEventSize) ??
+    Adapter.checkPositive("OpenAiResponses", "maxResponseBytes", options.maxResponseBytes, true)
   if (invalid !== undefined) return invalid
   return {
     provider: options.provider ?? "openai",
@@ -91,6 +92,7 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     headersTimeout: options.headersTimeout,
     firstTokenTimeout: options.firstTokenTimeout,
     idleTimeout: options.idleTimeout,
+    maxResponseBytes: options.maxResponseBytes,
     // The `/embeddings` wire of Chat Completions, on the same API root.
     embeddings: Embeddings.wire(options.embeddingEncoding ?? "base64"),
     path: () => "/responses",

@@ -69,6 +69,10 @@
  *                       a non-streamed request gets that body with status 200
  * stall=<n>             after n chunks nothing more is sent until the client
  *                       gives up; a non-streamed request is never answered
+ * flood=<bytes>         a stream's first chunk, then bytes of `x` with no line end
+ *                       (one SSE event or NDJSON line that never ends), then nothing
+ *                       more until the client gives up; a non-streamed request gets
+ *                       bytes of spaces as its JSON body, never ended, likewise
  * output=<mode>         how the model treats the JSON Schemas it is given
  *                       (structured output, tool parameters): `nonconforming`
  *                       writes JSON that violates them, `text` ignores them and
@@ -216,6 +220,8 @@ export type Fault =
   | { readonly _tag: "Truncate"; readonly after: number }
   | { readonly _tag: "StreamError"; readonly after: number; readonly shape: StreamErrorShape }
   | { readonly _tag: "Stall"; readonly after: number }
+  /** `bytes` of one event (line, body) that never ends. */
+  | { readonly _tag: "Flood"; readonly bytes: number }
   | { readonly _tag: "Output"; readonly mode: "nonconforming" | "text" }
   /** With probability `rate`, one fault of `chaosFaults`, picked by a PRNG seeded with `seed`. */
   | { readonly _tag: "Chaos"; readonly rate: number; readonly seed: number }
@@ -259,7 +265,7 @@ export const parseFault: (value: string) => Fault | string = internalFault.parse
  * of the grammar (429 with and without `retry-after`, 5xx, an HTML page, an
  * empty body, resets and stalls before and after the first chunk, a malformed
  * event, a truncated body, an error event, no answer at all, a late first
- * token). `down` (a window in time) and `output` (which only schemas notice) are not among them.
+ * token). `down` (a window in time), `output` (which only schemas notice) and `flood` (which only a size limit ends) are not among them.
  *
  * @example
  * ```ts
@@ -337,6 +343,12 @@ export interface Simulator {
   /** Requests received so far. */
   readonly requestCount: Effect.Effect<number>
   readonly stats: Effect.Effect<Stats>
+  /**
+   * When each request arrived (its headers parsed), in `Clock` milliseconds,
+   * oldest first: the last 100,000 at most. What a client's rate limit looks
+   * like from the server's side.
+   */
+  readonly arrivals: Effect.Effect<ReadonlyArray<number>>
 }
 
 /**

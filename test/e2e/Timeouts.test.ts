@@ -10,8 +10,8 @@ import * as Llm from "../../src/Llm.js"
 import type { TimeoutError } from "../../src/LlmError.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Router from "../../src/Router.js"
-import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
+import { type Api, apis, baseUrlOf, clients, type Http } from "../utils/everyAdapter.js"
 
 // One model entry of provider.json (retries, when allowed, 10 ms apart).
 const entry = (simulator: Simulator.Simulator, key: string, extra?: Record<string, unknown>) =>
@@ -19,12 +19,15 @@ const entry = (simulator: Simulator.Simulator, key: string, extra?: Record<strin
 
 const request = { messages: [Message.user("hi")] }
 
-// One deployment of `fault` with `limits` (seconds), over loopback.
-const single = (fault: string, limits: Record<string, number>, http: typeof NodeHttpClient.layerUndici = NodeHttpClient.layerUndici) =>
+
+// One deployment of `api` with `fault` and `limits` (seconds), over loopback.
+const single = (api: Api, fault: string, limits: Record<string, number>, http: Http) =>
   Effect.gen(function*() {
     const simulator = yield* Simulator.make({ fault })
-    const config = yield* ProviderConfig.fromJson({ sim: entry(simulator, "sk-timeouts-key-00001", { max_retries: 0, ...limits }) })
-    return { simulator, layer: ProviderConfig.layer(config, "sim", "gpt-4o-mini").pipe(Layer.provide(http)) }
+    const config = yield* ProviderConfig.fromJson({
+      sim: entry(simulator, "sk-timeouts-key-00001", { api, base_url: baseUrlOf(simulator, api), max_retries: 0, ...limits })
+    })
+    return ProviderConfig.layer(config, "sim", "gpt-4o-mini").pipe(Layer.provide(http))
   })
 
 const timeoutOf = (error: unknown): TimeoutError => {
@@ -59,39 +62,47 @@ const routed = (fault: string, limits: Record<string, number>) =>
   })
 
 describe("timeouts with phases, over loopback", () => {
-  it.live("no headers within headersTimeout: TimeoutError of phase headers, for chat and chatStream", () =>
-    Effect.gen(function*() {
-      const { layer } = yield* single("silent=forever", { headers_timeout: 0.3 })
-      const [chat, ms] = yield* elapsed(Effect.flip(Llm.chat(request).pipe(Effect.provide(layer))))
-      const error = timeoutOf(chat)
-      expect(error.phase).toBe("headers")
-      expect(error.message).toContain("sent no response headers")
-      expect(ms).toBeGreaterThanOrEqual(250)
-      expect(ms).toBeLessThan(3_000)
-      const stream = yield* Effect.flip(ChatChunk.collect(Llm.chatStream(request)).pipe(Effect.provide(layer)))
-      expect(timeoutOf(stream).phase).toBe("headers")
-    }))
+  describe.each(apis)("%s", (api) => {
+    describe.each(clients)("with %s", (_, http) => {
+      it.live("no headers within headersTimeout: TimeoutError of phase headers, for chat and chatStream", () =>
+        Effect.gen(function*() {
+          const layer = yield* single(api, "silent=forever", { headers_timeout: 0.2 }, http)
+          const [chat, ms] = yield* elapsed(Effect.flip(Llm.chat(request).pipe(Effect.provide(layer))))
+          const error = timeoutOf(chat)
+          expect(error.phase).toBe("headers")
+          expect(error.message).toContain("sent no response headers")
+          expect(ms).toBeGreaterThanOrEqual(150)
+          expect(ms).toBeLessThan(3_000)
+          const stream = yield* Effect.flip(ChatChunk.collect(Llm.chatStream(request)).pipe(Effect.provide(layer)))
+          expect(timeoutOf(stream).phase).toBe("headers")
+        }))
 
-  it.live("no first token within firstTokenTimeout: TimeoutError of phase firstToken", () =>
-    Effect.gen(function*() {
-      const { layer } = yield* single("first-token=5000", { first_token_timeout: 0.3 })
-      const [error, ms] = yield* elapsed(Effect.flip(ChatChunk.collect(Llm.chatStream(request)).pipe(Effect.provide(layer))))
-      expect(timeoutOf(error).phase).toBe("firstToken")
-      expect(ms).toBeLessThan(3_000)
-    }))
+      it.live("no first token within firstTokenTimeout: TimeoutError of phase firstToken", () =>
+        Effect.gen(function*() {
+          const layer = yield* single(api, "first-token=5000", { first_token_timeout: 0.2 }, http)
+          const [error, ms] = yield* elapsed(Effect.flip(ChatChunk.collect(Llm.chatStream(request)).pipe(Effect.provide(layer))))
+          expect(timeoutOf(error).phase).toBe("firstToken")
+          expect(timeoutOf(error).message).toContain("sent no first token")
+          expect(ms).toBeGreaterThanOrEqual(150)
+          expect(ms).toBeLessThan(3_000)
+        }))
 
-  it.live("a stream that stalls for idleTimeout: TimeoutError of phase idle, after its first chunks", () =>
-    Effect.gen(function*() {
-      const { layer } = yield* single("stall=3", { idle_timeout: 0.3 }, Layer.orDie(UndiciHttpClient.layer()))
-      const seen: Array<ChatChunk.ChatChunk> = []
-      const [error, ms] = yield* elapsed(Effect.flip(
-        Stream.runForEach(Llm.chatStream(request), (chunk) => Effect.sync(() => seen.push(chunk))).pipe(Effect.provide(layer))
-      ))
-      expect(timeoutOf(error).phase).toBe("idle")
-      expect(timeoutOf(error).message).toContain("stalled")
-      expect(seen.length).toBeGreaterThan(0)
-      expect(ms).toBeLessThan(3_000)
-    }))
+      it.live("a stream that stalls for idleTimeout: TimeoutError of phase idle, after its first chunks", () =>
+        Effect.gen(function*() {
+          // Eight events: past those that open a Responses or Anthropic stream without text.
+          const layer = yield* single(api, "stall=8", { idle_timeout: 0.2 }, http)
+          const seen: Array<ChatChunk.ChatChunk> = []
+          const [error, ms] = yield* elapsed(Effect.flip(
+            Stream.runForEach(Llm.chatStream(request), (chunk) => Effect.sync(() => seen.push(chunk))).pipe(Effect.provide(layer))
+          ))
+          expect(timeoutOf(error).phase).toBe("idle")
+          expect(timeoutOf(error).message).toContain("stalled")
+          expect(seen.length).toBeGreaterThan(0)
+          expect(ms).toBeGreaterThanOrEqual(150)
+          expect(ms).toBeLessThan(3_000)
+        }))
+    })
+  })
 
   it.live("a stream that keeps sending is not idle, however long it takes", () =>
     Effect.gen(function*() {

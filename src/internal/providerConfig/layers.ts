@@ -33,6 +33,7 @@ export const clientLayer = (provider: string, entry: ModelEntry): Layer.Layer<Pr
     ...(entry.headers_timeout !== undefined ? { headersTimeout: entry.headers_timeout * 1000 } : {}),
     ...(entry.first_token_timeout !== undefined ? { firstTokenTimeout: entry.first_token_timeout * 1000 } : {}),
     ...(entry.idle_timeout !== undefined ? { idleTimeout: entry.idle_timeout * 1000 } : {}),
+    ...(entry.max_response_bytes !== undefined ? { maxResponseBytes: entry.max_response_bytes } : {}),
     ...(entry.headers !== undefined ? { headers: entry.headers } : {})
   }
   const openAi = { organization: entry.organization, project: entry.project }

@@ -71,6 +71,8 @@ export interface StreamContext {
   readonly errorOf: (body: unknown) => LlmError
   /** An `OutputDecodeError` for an event that does not decode. */
   readonly decodeError: (detail: string, raw: string) => LlmError
+  /** `HttpOptions.maxResponseBytes`: no single event may grow past it. */
+  readonly maxResponseBytes: number
 }
 
 /** A provider's embeddings wire: `embeddingBatches`' options less the provider and model. */
@@ -245,7 +247,8 @@ const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Servi
         now,
         requestId,
         errorOf: (body) => transport.errorOf(call, body, now(), idHeaders(requestId())),
-        decodeError: (detail, raw) => transport.decodeError(call, detail, raw, requestId())
+        decodeError: (detail, raw) => transport.decodeError(call, detail, raw, requestId()),
+        maxResponseBytes: transport.maxResponseBytes
       })
     })
   }

@@ -22,14 +22,16 @@ const faultKinds = [
   "truncate",
   "stream-error",
   "stall",
+  "flood",
   "output",
   "chaos"
 ] as const
 
 /**
  * The faults a `chaos` fault picks from, each as likely: every per-request
- * fault of the grammar (`down`, a window in time, and `output`, which only
- * schemas notice, aside), streams cut before and after their first chunk.
+ * fault of the grammar (`down`, a window in time, `output`, which only
+ * schemas notice, and `flood`, which only a size limit ends, aside), streams
+ * cut before and after their first chunk.
  */
 export const chaosFaults: ReadonlyArray<string> = [
   "status=429",
@@ -143,6 +145,13 @@ export const parseFault = (value: string): Fault | string => {
       const tag = kind === "reset" ? "Reset" : kind === "malformed" ? "Malformed" : kind === "truncate" ? "Truncate" : "Stall"
       return { _tag: tag, after }
     }
+    case "flood": {
+      const bad = allowed([])
+      if (bad !== undefined) return bad
+      return /^\d{1,9}$/.test(raw) && Number(raw) > 0
+        ? { _tag: "Flood", bytes: Number(raw) }
+        : `"flood" needs a number of bytes (1 or more), got "${raw}"`
+    }
     case "stream-error": {
       const bad = allowed(["shape"])
       if (bad !== undefined) return bad
@@ -242,6 +251,7 @@ export const faultStream = (
   if (fault === undefined || fault._tag === "Silent" || fault._tag === "FirstToken") {
     return { parts: events, end: tail, then: "end" }
   }
+  if (fault._tag === "Flood") return { parts: [...events.slice(0, 1), "x".repeat(fault.bytes)], end: "", then: "stall" }
   const before = events.slice(0, fault.after)
   switch (fault._tag) {
     case "Malformed":
@@ -271,6 +281,9 @@ export const bodyPlan = (
     return fault.ms === undefined ? { _tag: "Hang" } : { _tag: "Body", status: 200, headers: out, body: text, delayMs: delayMs + fault.ms }
   }
   if (fault._tag === "FirstToken") return { _tag: "Body", status: 200, headers: out, body: text, delayMs: delayMs + fault.ms }
+  if (fault._tag === "Flood") {
+    return { _tag: "Stream", headers: out, delayMs, groups: [{ delayMs: 0, text: " ".repeat(fault.bytes) }], then: "stall" }
+  }
   const half = text.slice(0, text.length >> 1)
   switch (fault._tag) {
     case "Malformed":

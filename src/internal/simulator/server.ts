@@ -16,6 +16,8 @@ import { makeEngine } from "./engine.js"
 import { nodeListener } from "./nodeListener.js"
 import { platformApp } from "./platformApp.js"
 
+const maxArrivals = 100_000
+
 /**
  * Starts the server and returns once it listens; `listenError` makes the
  * failure when the address cannot be bound.
@@ -38,8 +40,15 @@ export const start = <E>(
         counters.openConnections--
       })
     })
+    // Time is read from the Clock of the fiber that starts the simulator (a
+    // TestClock in tests), synchronously in the request handlers.
+    const clock = yield* Clock.Clock
+    // The last `maxArrivals` arrival times at least: trimmed by half once twice that many.
+    let arrivals: Array<number> = []
     // Registered first, so every request is counted whichever server answers it.
     server.on("request", (_req: Http.IncomingMessage, res: Http.ServerResponse) => {
+      if (arrivals.length === 2 * maxArrivals) arrivals = arrivals.slice(maxArrivals)
+      arrivals.push(clock.currentTimeMillisUnsafe())
       counters.requests++
       counters.inFlight++
       res.once("close", () => {
@@ -47,9 +56,6 @@ export const start = <E>(
         if (!res.writableEnded && !closedByServer.has(res)) counters.clientClosed++
       })
     })
-    // Time is read from the Clock of the fiber that starts the simulator (a
-    // TestClock in tests), synchronously in the request handlers.
-    const clock = yield* Clock.Clock
     const engine = makeEngine(config, clock.currentTimeMillisUnsafe())
     if (config.server === "node") {
       const runFork = yield* FiberSet.makeRuntime<never, void, never>()
@@ -91,6 +97,7 @@ export const start = <E>(
       url: `http://${host}:${port}`,
       port,
       requestCount: Effect.sync(() => counters.requests),
-      stats: Effect.sync(() => ({ ...counters, injected: engine.injected() }))
+      stats: Effect.sync(() => ({ ...counters, injected: engine.injected() })),
+      arrivals: Effect.sync(() => arrivals.slice(-maxArrivals))
     }
   })

@@ -58,7 +58,7 @@ export class AnthropicStreamParser extends SseParser {
   private calls = 0
 
   constructor(private readonly context: StreamContext) {
-    super(context.maxEventSize)
+    super(context)
     this.model = context.model
   }
 

@@ -53,7 +53,7 @@ export class GeminiStreamParser extends JsonSseParser {
   private signature: string | undefined
 
   constructor(private readonly context: StreamContext) {
-    super(context.maxEventSize)
+    super(context)
     this.model = context.model
   }
 

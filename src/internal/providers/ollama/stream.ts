@@ -11,6 +11,7 @@ import * as Duration from "effect/Duration"
 import type { ChatChunk, ToolCallDelta } from "../../../ChatChunk.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import * as Ndjson from "../../ndjson.js"
+import { eventLimit, eventTooLarge } from "../../providerHttp.js"
 import { SkippedEvents } from "../../skippedEvents.js"
 import { finishReason, isRecord, type JsonRecord, ShapeError, toolCalls, usage } from "./wire.js"
 import type * as Adapter from "../adapter.js"
@@ -36,7 +37,9 @@ export class OllamaStreamParser {
   skipped: SkippedEvents | undefined = undefined
 
   constructor(private readonly context: StreamContext) {
-    this.lines = new Ndjson.Decoder(context.maxLineSize)
+    this.lines = new Ndjson.Decoder(
+      eventLimit(context.maxLineSize ?? Ndjson.defaultMaxLineSize, context.maxResponseBytes)
+    )
     this.model = context.model
   }
 
@@ -64,7 +67,8 @@ export class OllamaStreamParser {
     for (let i = 0; i < batch.length && failure === undefined && !this.done; i++) failure = this.line(batch[i]!, out)
     batch.length = 0
     if (failure !== undefined || ok || this.done) return failure
-    return this.context.decodeError(`a stream line exceeded maxLineSize (${this.lines.maxLineSize} characters)`, "")
+    const { maxLineSize = Ndjson.defaultMaxLineSize, maxResponseBytes } = this.context
+    return this.context.decodeError(eventTooLarge("a stream line", "maxLineSize", maxLineSize, maxResponseBytes), "")
   }
 
   private line(text: string, out: Array<ChatChunk>): LlmError | undefined {

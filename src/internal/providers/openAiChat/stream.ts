@@ -65,7 +65,7 @@ export class ChatStreamParser extends JsonSseParser {
   private last: ToolCallState | undefined
 
   constructor(private readonly context: StreamContext) {
-    super(context.maxEventSize)
+    super(context)
     this.model = context.model
   }
 

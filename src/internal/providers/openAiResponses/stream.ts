@@ -82,7 +82,7 @@ export class ResponsesStreamParser extends SseParser {
   private refusal: string | undefined
 
   constructor(private readonly context: StreamContext) {
-    super(context.maxEventSize)
+    super(context)
   }
 
   protected ended(): LlmError {

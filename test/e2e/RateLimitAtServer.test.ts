@@ -1,0 +1,77 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { Message } from "effect-llm-router"
+import * as Llm from "../../src/Llm.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+
+// The bucket of the issue's burst: 10 at once, then 20 a second (30 in any second).
+const capacity = 10
+const refillRate = 20
+const burst = 50
+const request = { messages: [Message.user("hi")] }
+
+/**
+ * The limiter bounds grants: in any window of `ms`, at most `capacity +
+ * refillRate * ms / 1000`. A request granted at `t` reaches the server at
+ * `t + d`, so the arrivals in a window are grants of that window widened by
+ * the largest `d`; with its connection already open, `d` is one loopback
+ * write, well under a millisecond, and `transit` allows 100 ms of it for a
+ * loaded machine (timers late, a GC pause). The issue's 37 in a second
+ * against 30 is `d` of 350 ms: over this bound.
+ */
+const transit = 100
+const bound = (ms: number) => Math.floor(capacity + refillRate * (ms + transit) / 1000)
+
+// The most arrivals within any window of `ms` (from one arrival to before `ms` after it).
+const mostWithin = (arrivals: ReadonlyArray<number>, ms: number): number => {
+  const sorted = [...arrivals].sort((a, b) => a - b)
+  let most = 0
+  let end = 0
+  for (let start = 0; start < sorted.length; start++) {
+    while (end < sorted.length && sorted[end]! < sorted[start]! + ms) end++
+    most = Math.max(most, end - start)
+  }
+  return most
+}
+
+describe("the rate limit at the server's side, over loopback", () => {
+  it.live("a warmed-up client's burst reaches the server within the bucket's bound, paced over the refill", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({})
+      const config = yield* ProviderConfig.fromJson({
+        sim: [{
+          model_name: "gpt-4o-mini",
+          base_url: `${simulator.url}/v1`,
+          api_keys: ["sk-burst-key-0000000001"],
+          rate_limit_capacity: capacity,
+          rate_limit_refill_rate: refillRate
+        }]
+      })
+      // One client for the warm-up and the burst: the same connection pool.
+      const llm = Context.get(
+        yield* Layer.build(ProviderConfig.layer(config, "sim", "gpt-4o-mini").pipe(Layer.provide(UndiciHttpClient.layer()))),
+        Llm.Llm
+      )
+      const call = llm.chat(request)
+
+      // Warm-up: a burst of `capacity` opens as many connections; then the bucket refills.
+      yield* Effect.all(Array.from({ length: capacity }, () => call), { concurrency: "unbounded" })
+      expect((yield* simulator.stats).openConnections).toBe(capacity)
+      yield* Effect.sleep(`${(capacity / refillRate) * 1000 + 200} millis`)
+      const before = (yield* simulator.arrivals).length
+
+      yield* Effect.all(Array.from({ length: burst }, () => call), { concurrency: "unbounded" })
+      const arrivals = (yield* simulator.arrivals).slice(before)
+      expect(arrivals).toHaveLength(burst)
+      // No connection was opened for the burst: every request went out on a warm one.
+      expect((yield* simulator.stats).connections).toBe(capacity)
+      for (const ms of [100, 250, 500, 1000]) expect(mostWithin(arrivals, ms), `${ms} ms`).toBeLessThanOrEqual(bound(ms))
+      // Paced, not bunched: the last grant comes (burst - capacity) / refillRate after the first.
+      const span = Math.max(...arrivals) - Math.min(...arrivals)
+      expect(span).toBeGreaterThanOrEqual(((burst - capacity) / refillRate) * 1000 - transit)
+    }), 30_000)
+})
