@@ -13,9 +13,10 @@
  * - A run with no such cut is cut every `maxRun` characters (never inside a
  *   surrogate pair); each such cut may move a token or two at its edges.
  * - The first `exactChars` units of text are all counted: a character is a
- *   unit, or `runWeight` units in a piece cut inside a run, since those cost
- *   the tokenizer several times more per character (every pre-token new, so
- *   none from its cache). Past them, pieces are sampled: from
+ *   unit, except in a piece cut inside a run, where each of its UTF-8 bytes
+ *   is `runWeight` units: such pieces cost the tokenizer several times more
+ *   per byte (every pre-token new, so none from its cache), and it works on
+ *   bytes (a CJK character is three). Past them, pieces are sampled: from
  *   `exactChars * 2^(k-1)` to `exactChars * 2^k` units one piece in `2^k` is
  *   counted (the first always, the others picked by a hash of their index), so
  *   each doubling of the text costs about `exactChars / 2` more units of
@@ -41,7 +42,7 @@ export const maxPiece = 1024
 /** The units of text counted exactly before sampling starts. */
 export const exactChars = 16_384
 
-/** The units a character counts for in a piece cut inside a run. */
+/** The units a UTF-8 byte counts for in a piece cut inside a run. */
 export const runWeight = 8
 
 /** A channel's tail is cut into pieces once it passes this many characters. */
@@ -75,6 +76,16 @@ const isCut = (text: string, index: number): boolean =>
   text.charCodeAt(index) === 32 && !isWhitespace(text.charCodeAt(index - 1))
 
 const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff
+
+// The UTF-8 length of `text`, near enough: a surrogate pair counts 6, not 4.
+const utf8Length = (text: string): number => {
+  let bytes = text.length
+  for (let index = 0; index < text.length; index++) {
+    const code = text.charCodeAt(index)
+    if (code >= 0x80) bytes += code >= 0x800 ? 2 : 1
+  }
+  return bytes
+}
 
 // Where the piece that starts at `start` ends, or -1 when the text after
 // `start` may still grow and is too short to decide. The decision reads at
@@ -135,8 +146,8 @@ export const make = (tokenizer: Tokenizer): Tally => {
   const cut = (text: string, ended: boolean): number => {
     let start = 0
     for (let end = pieceEnd(text, 0, ended); end !== -1 && start < text.length; end = pieceEnd(text, start, ended)) {
-      const inRun = end < text.length && !isCut(text, end)
-      piece(text.slice(start, end), inRun ? (end - start) * runWeight : end - start)
+      const slice = text.slice(start, end)
+      piece(slice, end < text.length && !isCut(text, end) ? utf8Length(slice) * runWeight : slice.length)
       start = end
     }
     return start
