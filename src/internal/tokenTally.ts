@@ -26,8 +26,8 @@
  * A tally sums any number of texts (the messages of a prompt, the text,
  * reasoning and tool calls of a reply) under one budget, each text cut on its
  * own. A text can arrive in parts (`Channel`): only its tail after the last
- * cut (less than `maxPiece + flushAt` characters) is kept, so a streamed reply
- * of any size is counted in bounded memory.
+ * cut (at most `flushAt` characters and the last part) is kept, so a streamed
+ * reply of any size is counted in bounded memory.
  */
 
 /** A tokenizer's count for one text. */
@@ -45,8 +45,11 @@ export const exactChars = 16_384
 /** The units a UTF-8 byte counts for in a piece cut inside a run. */
 export const runWeight = 8
 
-/** A channel's tail is cut into pieces once it passes this many characters. */
-export const flushAt = 4 * maxPiece
+/**
+ * A channel's tail is cut into pieces once it passes this many characters: a
+ * reply shorter than that is not tokenized unless its usage is missing.
+ */
+export const flushAt = 64 * maxPiece
 
 /** A text that arrives in parts: what follows its last cut. */
 export interface Channel {
@@ -77,10 +80,11 @@ const isCut = (text: string, index: number): boolean =>
 
 const isHighSurrogate = (code: number) => code >= 0xd800 && code <= 0xdbff
 
-// The UTF-8 length of `text`, near enough: a surrogate pair counts 6, not 4.
-const utf8Length = (text: string): number => {
-  let bytes = text.length
-  for (let index = 0; index < text.length; index++) {
+// The UTF-8 length of `text` from `start` to `end`, near enough: a surrogate
+// pair counts 6, not 4.
+const utf8Length = (text: string, start: number, end: number): number => {
+  let bytes = end - start
+  for (let index = start; index < end; index++) {
     const code = text.charCodeAt(index)
     if (code >= 0x80) bytes += code >= 0x800 ? 2 : 1
   }
@@ -126,7 +130,8 @@ export const make = (tokenizer: Tokenizer): Tally => {
   let seen = 0
   let nextLevelAt = exactChars
   let index = 0
-  const piece = (text: string, units: number) => {
+  // The piece of `text` from `start` to `end`, sliced only when it is counted.
+  const piece = (text: string, start: number, end: number) => {
     while (seen >= nextLevelAt) {
       stretches.push({ tokens: 0, counted: 0, skipped: 0 })
       nextLevelAt *= 2
@@ -135,19 +140,18 @@ export const make = (tokenizer: Tokenizer): Tally => {
     const level = stretches.length - 1
     const stretch = stretches[level]!
     if (sampled(index, level)) {
-      stretch.tokens += tokenizer(text)
-      stretch.counted += text.length
+      stretch.tokens += tokenizer(text.slice(start, end))
+      stretch.counted += end - start
     } else {
-      stretch.skipped += text.length
+      stretch.skipped += end - start
     }
     index++
-    seen += units
+    seen += end < text.length && !isCut(text, end) ? utf8Length(text, start, end) * runWeight : end - start
   }
   const cut = (text: string, ended: boolean): number => {
     let start = 0
     for (let end = pieceEnd(text, 0, ended); end !== -1 && start < text.length; end = pieceEnd(text, start, ended)) {
-      const slice = text.slice(start, end)
-      piece(slice, end < text.length && !isCut(text, end) ? utf8Length(slice) * runWeight : slice.length)
+      piece(text, start, end)
       start = end
     }
     return start

@@ -33,7 +33,7 @@ describe("tokenEstimate", () => {
 
   it.effect("a reply counted as it streams gets the count of the whole reply, from after its last Restart", () =>
     Effect.gen(function*() {
-      const text = words(3_000, 1)
+      const text = words(30_000, 1)
       const reasoning = words(500, 3)
       const args = JSON.stringify({ query: words(800, 5) })
       const whole = yield* TokenEstimate.completionTokens({ text, reasoning, toolCalls: [{ id: "c1", name: "search", arguments: args }] })
@@ -43,7 +43,7 @@ describe("tokenEstimate", () => {
         ...deltas(words(2_000, 2), 7, (piece) => ({ _tag: "TextDelta", text: piece })),
         { _tag: "Restart", attempt: 2, deployment: "b", error: "StreamTruncatedError" },
         ...deltas(reasoning, 13, (piece) => ({ _tag: "ReasoningDelta", text: piece })),
-        ...deltas(text, 5_000, (piece) => ({ _tag: "TextDelta", text: piece })),
+        ...deltas(text, 50_000, (piece) => ({ _tag: "TextDelta", text: piece })),
         { _tag: "ToolCallDelta", index: 0, id: "c1", name: "search", arguments: "" },
         ...deltas(args, 11, (piece) => ({ _tag: "ToolCallDelta", index: 0, arguments: piece }))
       ]

@@ -91,10 +91,12 @@ describe("tokenTally", () => {
   it("counts a text given in parts as it counts the whole text, keeping a bounded tail", () =>
     fc.assert(
       fc.property(
-        fc.array(fc.oneof(ordinaryText(200), longRun), { minLength: 1, maxLength: 40 }),
-        fc.array(fc.integer({ min: 1, max: 3_000 }), { minLength: 1, maxLength: 20 }),
+        fc.array(fc.oneof(ordinaryText(200), longRun), { minLength: 1, maxLength: 20 }),
+        fc.array(fc.integer({ min: 1, max: 20_000 }), { minLength: 1, maxLength: 20 }),
         (parts, cuts) => {
-          const text = parts.join(" ")
+          // Long enough to be cut several times on the way.
+          const once = parts.join(" ") + " "
+          const text = once.repeat(Math.ceil(3 * Tally.flushAt / once.length))
           const tally = Tally.make(exact)
           const channel: Tally.Channel = { tail: "" }
           let start = 0
@@ -112,7 +114,7 @@ describe("tokenTally", () => {
           expect(tally.total()).toBe(countAtOnce([text]))
         }
       ),
-      { numRuns: 60 }
+      { numRuns: 30 }
     ))
 
   it("gives the tokenizer short pieces only, and a share of a long text that grows with its logarithm", () => {
