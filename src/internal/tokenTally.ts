@@ -4,22 +4,23 @@
  * `gpt-tokenizer`'s byte-pair merge costs about the square of a pre-token's
  * length (a run of letters, digits or whitespace), so a long run without
  * spaces (a base64 blob, CJK text, one repeated character) stalls the process
- * for seconds, and its merge cache keeps every pre-token it saw. A tally feeds
- * it short pieces only, and only a bounded share of a long text:
+ * for seconds, and its merge cache keeps up to 100,000 pre-tokens however
+ * long they are. A tally feeds it short pieces only, and only a bounded share
+ * of a long text:
  *
  * - Text is cut before every space that follows a non-space: the tokenizer's
  *   own pre-tokenizer cuts there too (no pre-token holds a non-space followed
  *   by a space), so the pieces' counts add up to the whole text's exactly.
  * - A run with no such cut is cut every `maxRun` characters (never inside a
  *   surrogate pair); each such cut may move a token or two at its edges.
- * - The first `exactChars` units of text are all counted: a character is a
+ * - The first `exactUnits` units of text are all counted: a character is a
  *   unit, except in a piece cut inside a run, where each of its UTF-8 bytes
  *   is `runWeight` units: such pieces cost the tokenizer several times more
  *   per byte (every pre-token new, so none from its cache), and it works on
  *   bytes (a CJK character is three). Past them, pieces are sampled: from
- *   `exactChars * 2^(k-1)` to `exactChars * 2^k` units one piece in `2^k` is
+ *   `exactUnits * 2^(k-1)` to `exactUnits * 2^k` units one piece in `2^k` is
  *   counted (the first always, the others picked by a hash of their index), so
- *   each doubling of the text costs about `exactChars / 2` more units of
+ *   each doubling of the text costs about `exactUnits / 2` more units of
  *   tokenizing. The pieces left out are counted at the tokens per character
  *   of the pieces counted in the same stretch.
  *
@@ -40,7 +41,7 @@ export const maxRun = 128
 export const maxPiece = 1024
 
 /** The units of text counted exactly before sampling starts. */
-export const exactChars = 16_384
+export const exactUnits = 16_384
 
 /** The units a UTF-8 byte counts for in a piece cut inside a run. */
 export const runWeight = 8
@@ -128,7 +129,7 @@ const sampled = (index: number, level: number): boolean =>
 export const make = (tokenizer: Tokenizer): Tally => {
   const stretches: Array<Stretch> = [{ tokens: 0, counted: 0, skipped: 0 }]
   let seen = 0
-  let nextLevelAt = exactChars
+  let nextLevelAt = exactUnits
   let index = 0
   // The piece of `text` from `start` to `end`, sliced only when it is counted.
   const piece = (text: string, start: number, end: number) => {

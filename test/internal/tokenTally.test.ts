@@ -55,7 +55,7 @@ describe("tokenTally", () => {
   it("is exact on ordinary text below the sampling threshold", () =>
     fc.assert(
       fc.property(fc.array(ordinaryText(60), { maxLength: 4 }), (texts) => {
-        fc.pre(texts.reduce((sum, text) => sum + text.length, 0) < Tally.exactChars)
+        fc.pre(texts.reduce((sum, text) => sum + text.length, 0) < Tally.exactUnits)
         expect(countAtOnce(texts)).toBe(texts.reduce((sum, text) => sum + exact(text), 0))
       }),
       { numRuns: 200 }
@@ -65,7 +65,7 @@ describe("tokenTally", () => {
     fc.assert(
       fc.property(fc.array(fc.oneof(ordinaryText(8), longRun), { minLength: 1, maxLength: 3 }), (parts) => {
         const text = parts.join(" ")
-        fc.pre(new TextEncoder().encode(text).length * Tally.runWeight < Tally.exactChars)
+        fc.pre(new TextEncoder().encode(text).length * Tally.runWeight < Tally.exactUnits)
         const cutsInRuns = Math.ceil(text.length / (Tally.maxRun - 1))
         expect(Math.abs(countAtOnce([text]) - exact(text))).toBeLessThanOrEqual(2 * cutsInRuns)
       }),
@@ -77,7 +77,7 @@ describe("tokenTally", () => {
       fc.property(fc.integer({ min: 2, max: 8 }), fc.array(fc.tuple(word, separator), { minLength: 50, maxLength: 1_000 }), (rounds, pairs) => {
         // A long text from a varied start: its words again and again, rotated each time.
         let text = ""
-        for (let round = 0; text.length <= rounds * Tally.exactChars; round++) {
+        for (let round = 0; text.length <= rounds * Tally.exactUnits; round++) {
           for (let index = 0; index < pairs.length; index++) {
             const [w, s] = pairs[(index + round) % pairs.length]!
             text += w + s
@@ -124,9 +124,9 @@ describe("tokenTally", () => {
       expect(Math.max(...spy.pieces)).toBeLessThanOrEqual(Tally.maxRun)
       return spy.fed()
     }
-    const perDoubling = (Tally.exactChars / 2 + Tally.maxPiece * Tally.runWeight) / Tally.runWeight
+    const perDoubling = (Tally.exactUnits / 2 + Tally.maxPiece * Tally.runWeight) / Tally.runWeight
     const mb = work(1 << 20)
-    expect(mb).toBeLessThanOrEqual(Tally.exactChars / Tally.runWeight + perDoubling * Math.log2((1 << 20) * Tally.runWeight / Tally.exactChars + 1))
+    expect(mb).toBeLessThanOrEqual(Tally.exactUnits / Tally.runWeight + perDoubling * Math.log2((1 << 20) * Tally.runWeight / Tally.exactUnits + 1))
     // Four times the text, two more doublings.
     expect(work(1 << 22) - mb).toBeLessThanOrEqual(2 * perDoubling)
 
