@@ -1,19 +1,31 @@
 /**
  * Local token counts (`gpt-tokenizer`, o200k_base) for when a provider reports no
- * usage. The tokenizer's tables are large, so they are loaded on first use only.
+ * usage, through a bounded tally (`tokenTally.ts`): exact for ordinary text up
+ * to 16 Ki characters, sampled past that, linear in any case. The tokenizer's
+ * tables are large, so they are loaded on first use only.
  */
 import * as Effect from "effect/Effect"
+import type * as ChatChunk from "../ChatChunk.js"
+import type { Input as ChatRequest } from "../ChatRequest.js"
 import type { ChatResponse, Usage } from "../ChatResponse.js"
 import type { EmbeddingUsage } from "../Embedding.js"
-import type { Input as ChatRequest } from "../ChatRequest.js"
 import { textOf } from "../Message.js"
+import * as Tally from "./tokenTally.js"
 
-type CountTokens = (text: string) => number
+// Text that looks like a special token (`<|endoftext|>`) is a user's text, and is
+// counted as such: gpt-tokenizer's default refuses it with an exception.
+const asText = { disallowedSpecial: new Set<string>() }
 
-let loaded: Promise<CountTokens> | undefined
+let loaded: Tally.Tokenizer | undefined
+let loading: Promise<Tally.Tokenizer> | undefined
 
-const tokenizer: Effect.Effect<CountTokens> = Effect.promise(() =>
-  loaded ??= import("gpt-tokenizer").then((module) => (text: string) => module.countTokens(text))
+/** The tokenizer, loaded once. */
+export const tokenizer: Effect.Effect<Tally.Tokenizer> = Effect.suspend(() =>
+  loaded !== undefined ? Effect.succeed(loaded) : Effect.promise(() =>
+    loading ??= import("gpt-tokenizer").then((module) =>
+      loaded = (text: string) => module.countTokens(text, asText)
+    )
+  )
 )
 
 // OpenAI's chat format spends a few tokens per message on role markers, and
@@ -24,45 +36,123 @@ const replyPriming = 3
 /** The prompt tokens of a request: every message's text, tool calls and tool schemas. */
 export const promptTokens = (request: ChatRequest): Effect.Effect<number> =>
   Effect.map(tokenizer, (count) => {
-    let total = replyPriming
+    const tally = Tally.make(count)
     for (const message of request.messages) {
-      total += perMessageOverhead + count(textOf(message.content))
+      tally.count(textOf(message.content))
       if (message.role === "assistant") {
-        for (const call of message.toolCalls ?? []) total += count(call.name) + count(call.arguments)
+        for (const call of message.toolCalls ?? []) {
+          tally.count(call.name)
+          tally.count(call.arguments)
+        }
       }
     }
     for (const tool of request.tools ?? []) {
-      total += count(tool.name) + count(tool.description ?? "") + count(JSON.stringify(tool.parameters))
+      tally.count(tool.name)
+      tally.count(tool.description ?? "")
+      tally.count(JSON.stringify(tool.parameters))
     }
-    return total
+    return replyPriming + perMessageOverhead * request.messages.length + tally.total()
   })
 
 /** The completion tokens of a reply: text, reasoning and tool calls. */
 export const completionTokens = (response: Pick<ChatResponse, "text" | "reasoning" | "toolCalls">) =>
   Effect.map(tokenizer, (count) => {
-    let total = count(response.text) + count(response.reasoning ?? "")
-    for (const call of response.toolCalls) total += count(call.name) + count(call.arguments)
-    return total
+    const tally = Tally.make(count)
+    tally.count(response.text)
+    tally.count(response.reasoning ?? "")
+    for (const call of response.toolCalls) {
+      tally.count(call.name)
+      tally.count(call.arguments)
+    }
+    return tally.total()
   })
+
+const usageOf = (prompt: number, completion: number): Usage => ({
+  promptTokens: prompt,
+  completionTokens: completion,
+  totalTokens: prompt + completion,
+  cachedPromptTokens: 0,
+  reasoningTokens: 0,
+  estimated: true
+})
 
 /** Usage counted locally, marked `estimated`. */
 export const estimateUsage = (
   request: ChatRequest,
   response: Pick<ChatResponse, "text" | "reasoning" | "toolCalls">
-): Effect.Effect<Usage> =>
-  Effect.zipWith(promptTokens(request), completionTokens(response), (prompt, completion) => ({
-    promptTokens: prompt,
-    completionTokens: completion,
-    totalTokens: prompt + completion,
-    cachedPromptTokens: 0,
-    reasoningTokens: 0,
-    estimated: true
-  }))
+): Effect.Effect<Usage> => Effect.zipWith(promptTokens(request), completionTokens(response), usageOf)
+
+/**
+ * The text of a streamed reply (text, reasoning, tool calls), counted as it
+ * arrives in bounded memory: each text keeps only its tail, and what was cut
+ * off is tallied once the tokenizer is loaded.
+ */
+export interface ReplyCounter {
+  readonly add: (chunk: ChatChunk.ChatChunk) => void
+  /** Whether text waits for the tokenizer, which `tokenizer` loads. */
+  readonly waiting: () => boolean
+  /** The completion tokens of everything added; the tokenizer must be loaded. */
+  readonly completion: () => number
+}
+
+export const makeReplyCounter = (): ReplyCounter => {
+  let tally: Tally.Tally | undefined
+  let text: Tally.Channel = { tail: "" }
+  let reasoning: Tally.Channel = { tail: "" }
+  let calls: Array<{ name: string; arguments: Tally.Channel }> = []
+  let waiting = false
+  const append = (channel: Tally.Channel, piece: string) => {
+    channel.tail += piece
+    if (channel.tail.length <= Tally.flushAt) return
+    if (loaded === undefined) waiting = true
+    else (tally ??= Tally.make(loaded)).drain(channel, false)
+  }
+  return {
+    add(chunk) {
+      switch (chunk._tag) {
+        case "TextDelta":
+          append(text, chunk.text)
+          break
+        case "ReasoningDelta":
+          append(reasoning, chunk.text)
+          break
+        case "ToolCallDelta": {
+          const call = calls[chunk.index] ??= { name: "", arguments: { tail: "" } }
+          if (chunk.name !== undefined) call.name = chunk.name
+          append(call.arguments, chunk.arguments)
+          break
+        }
+        case "Restart":
+          tally = undefined
+          text = { tail: "" }
+          reasoning = { tail: "" }
+          calls = []
+      }
+    },
+    waiting: () => waiting && loaded === undefined,
+    completion() {
+      const ended = tally ??= Tally.make(loaded!)
+      ended.drain(text, true)
+      ended.drain(reasoning, true)
+      for (const call of calls) {
+        if (call === undefined) continue
+        ended.count(call.name)
+        ended.drain(call.arguments, true)
+      }
+      return ended.total()
+    }
+  }
+}
+
+/** The usage of a streamed reply, counted locally and marked `estimated`. */
+export const estimateStreamUsage = (request: ChatRequest, reply: ReplyCounter): Effect.Effect<Usage> =>
+  Effect.map(promptTokens(request), (prompt) => usageOf(prompt, reply.completion()))
 
 /** The usage of embedding `inputs`, counted locally and marked `estimated`. */
 export const estimateEmbeddingUsage = (inputs: ReadonlyArray<string>): Effect.Effect<EmbeddingUsage> =>
   Effect.map(tokenizer, (count) => {
-    let total = 0
-    for (const input of inputs) total += count(input)
+    const tally = Tally.make(count)
+    for (const input of inputs) tally.count(input)
+    const total = tally.total()
     return { promptTokens: total, totalTokens: total, estimated: true }
   })

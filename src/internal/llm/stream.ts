@@ -13,7 +13,7 @@ import type * as Pull from "effect/Pull"
 import * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as Tracer from "effect/Tracer"
-import * as ChatChunk from "../../ChatChunk.js"
+import type * as ChatChunk from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { Usage } from "../../ChatResponse.js"
 import { type LlmError, StreamTruncatedError } from "../../LlmError.js"
@@ -22,7 +22,7 @@ import * as RateLimiter from "../../RateLimiter.js"
 import * as ChunkSources from "../chunkSource.js"
 import * as Deadline from "../deadline.js"
 import { OneAttempt } from "../oneAttempt.js"
-import { estimateUsage } from "../tokenEstimate.js"
+import { estimateStreamUsage, makeReplyCounter, tokenizer } from "../tokenEstimate.js"
 import { type Held, hold, letGo, reconcile } from "./attempt.js"
 import { type Due, dueOf, withinDeadline } from "./due.js"
 import { type Env, withModel } from "./env.js"
@@ -96,7 +96,7 @@ const settledSource = (
   callSpan: Tracer.Span | undefined
 ): ChunkSources.ChunkSource => {
   const { attemptSpan, held, scope } = opened
-  const accumulator = ChatChunk.makeAccumulator()
+  const reply = makeReplyCounter()
   let usage: Usage | undefined
   let outcome: Exit.Exit<unknown, LlmError> = Exit.void
   const settle = (chunk: Batch): Effect.Effect<Batch> => {
@@ -104,9 +104,9 @@ const settledSource = (
     for (const item of chunk) {
       if (item._tag === "Usage") usage = item.usage
       else if (item._tag === "Finish") finish = item
-      accumulator.add(item)
+      reply.add(item)
     }
-    if (finish === undefined) return Effect.succeed(chunk)
+    if (finish === undefined) return reply.waiting() ? Effect.as(tokenizer, chunk) : Effect.succeed(chunk)
     if (!isMissing(usage)) {
       annotate(callSpan, usageAttributes(usage!))
       const priced = withFinishCost(env, request, finish, usage!)
@@ -115,7 +115,7 @@ const settledSource = (
         priced === finish ? chunk : Arr.map(chunk, (item) => (item === finish ? priced : item))
       )
     }
-    return Effect.map(estimateUsage(request, accumulator.response()!), (estimated): Batch => {
+    return Effect.map(estimateStreamUsage(request, reply), (estimated): Batch => {
       annotate(callSpan, usageAttributes(estimated))
       const before = chunk.filter((item) => item._tag !== "Finish" && item._tag !== "Usage")
       const last: Batch = [{ _tag: "Usage", usage: estimated }, withFinishCost(env, request, finish, estimated)]
