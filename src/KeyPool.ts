@@ -118,7 +118,7 @@ export interface Lease {
  * @category Models
  */
 export interface KeyStatus {
-  /** The masked key (`sk-…f3a9`). */
+  /** The masked key with its fingerprint (`sk-…f3a9#0d64`, `LlmError.maskKey`). */
   readonly keyId: string
   readonly weight: number
   /** `undefined` when unbounded. */
@@ -229,7 +229,7 @@ const validated = (options: Options): Effect.Effect<void, OptionsError> => {
  *     keys: [Redacted.make("sk-proj-4fa0c19e77d2f3a9"), Redacted.make("sk-proj-90b1e5c3d7a81c42")]
  *   })
  *   const lease = yield* Effect.scoped(pool.acquire)
- *   return lease.credentials.keyId // "sk-…f3a9": masked, never the key
+ *   return lease.credentials.keyId // "sk-…f3a9#98c2": masked, never the key
  * })
  * ```
  *

@@ -431,19 +431,21 @@ export interface HttpFailure {
   readonly body: unknown
   /** The current time (from `Clock`), to read `retry-after` dates. */
   readonly nowMillis: number
-  /** Values that must never appear in an error: they are masked in `detail`. */
+  /** Values that must never appear in an error: they are masked (`maskKey`) in every field. */
   readonly secrets?: ReadonlyArray<Redacted.Redacted<string>> | undefined
 }
 
 /**
  * A short, printable id for a key: its first three and last four characters
- * (`sk-…f3a9`); short keys show only their last two.
+ * (short keys: only their last two), then `#` and four hex digits of the key's
+ * SHA-256, so two keys that end alike get different ids (`sk-…f3a9#0d64`).
+ * This is the `keyId` of responses, key status and ledgers.
  *
  * @example
  * ```ts
  * import { LlmError } from "effect-llm-router"
  *
- * LlmError.maskKey("sk-proj-0123456789f3a9") // "sk-…f3a9"
+ * LlmError.maskKey("sk-proj-0123456789f3a9") // "sk-…f3a9#0d64"
  * ```
  *
  * @since 0.1.0

@@ -73,6 +73,9 @@
  *                       writes JSON that violates them, `text` ignores them and
  *                       the tools and answers plain words; the reply is
  *                       otherwise normal, streamed or not
+ * echo-key=<where>      the request's key sent back, as a careless provider may:
+ *                       `error` in a 400 error (its message, param and code),
+ *                       `body` in a 200 body that is not JSON; streamed or not
  * ```
  * A chunk is one `data:` event (one line of Ollama's NDJSON), the first (`role`)
  * chunk included; every wire format has its malformed event. Times are read from
@@ -210,6 +213,8 @@ export type Fault =
   | { readonly _tag: "StreamError"; readonly after: number; readonly shape: StreamErrorShape }
   | { readonly _tag: "Stall"; readonly after: number }
   | { readonly _tag: "Output"; readonly mode: "nonconforming" | "text" }
+  /** The request's key sent back: in an error (`error`) or in a 200 body that is not JSON (`body`). */
+  | { readonly _tag: "EchoKey"; readonly where: "error" | "body" }
 
 /**
  * The request header that selects a fault.

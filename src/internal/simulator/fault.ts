@@ -21,7 +21,8 @@ const faultKinds = [
   "truncate",
   "stream-error",
   "stall",
-  "output"
+  "output",
+  "echo-key"
 ] as const
 
 /** Parses an `x-simulator-fault` value; a `string` result is the reason it is invalid. */
@@ -136,6 +137,13 @@ export const parseFault = (value: string): Fault | string => {
         ? { _tag: "Output", mode: raw }
         : `"output" needs nonconforming or text, got "${raw}"`
     }
+    case "echo-key": {
+      const bad = allowed([])
+      if (bad !== undefined) return bad
+      return raw === "error" || raw === "body"
+        ? { _tag: "EchoKey", where: raw }
+        : `"echo-key" needs error or body, got "${raw}"`
+    }
     default:
       return `unknown fault "${kind}" (expected one of ${faultKinds.join(", ")})`
   }
@@ -159,7 +167,7 @@ export const makeCachedParser = (): (value: string) => Fault | string => {
 }
 
 /** The faults that change a reply's delivery rather than replace it. */
-export type ReplyFault = Exclude<Fault, { readonly _tag: "Status" | "Html" | "Empty" | "Down" | "Output" }>
+export type ReplyFault = Exclude<Fault, { readonly _tag: "Status" | "Html" | "Empty" | "Down" | "Output" | "EchoKey" }>
 
 /** A fault the gate lets through: one that changes the reply's delivery or its content. */
 export type Admitted = ReplyFault | Extract<Fault, { readonly _tag: "Output" }>
