@@ -67,7 +67,10 @@ export type WhenExhausted =
 export interface Options {
   /** Pools with the same id share one state through `KeyPoolRegistry`; also the `provider` of errors. */
   readonly providerId: string
-  /** Keys, plain or with options. A key listed twice counts once (its first listing wins). */
+  /**
+   * Keys, plain or with options; at least one. A key listed twice counts once (its first
+   * listing wins). Keys that end alike get different ids (`KeyStatus.keyId`).
+   */
   readonly keys: ReadonlyArray<KeyOptions | Redacted.Redacted<string> | string>
   /**
    * The cooldown of a key rate-limited without `retryAfter` (one with it
@@ -215,8 +218,10 @@ const validated = (options: Options): Effect.Effect<void, OptionsError> => {
 }
 
 /**
- * A standalone pool with its own state. Invalid options (an empty key, a
- * weight that is not > 0, a `maxConcurrency` below 1) fail with `OptionsError`.
+ * A standalone pool with its own state. Invalid options (no keys, an empty or
+ * missing key such as an unset environment variable's `undefined`, a weight
+ * that is not > 0, a `maxConcurrency` below 1) fail with `OptionsError`, which
+ * never shows a key.
  *
  * @example
  * ```ts

@@ -14,7 +14,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as KeyPool from "../KeyPool.js"
 import type { LlmError } from "../LlmError.js"
-import type { OptionsError } from "../OptionsError.js"
+import { OptionsError } from "../OptionsError.js"
 import * as ProviderClient from "../ProviderClient.js"
 import * as Heap from "./heap.js"
 import * as Invalid from "./optionsError.js"
@@ -168,6 +168,15 @@ const normalize = (entry: KeyPool.Options["keys"][number]): NormalizedKey => {
   }
 }
 
+// How a key entry that holds no usable key shows in its error, or undefined for a good one: a
+// missing key (an unset environment variable reads as `undefined`) says so; anything else is masked.
+const badKey = (entry: unknown): string | undefined => {
+  const key = typeof entry === "object" && entry !== null && !Redacted.isRedacted(entry) ? (entry as { readonly key?: unknown }).key : entry
+  const value = Redacted.isRedacted(key) ? Redacted.value(key) : key
+  if (typeof value === "string" && value !== "") return undefined
+  return value === undefined || value === null ? String(value) : "<redacted>"
+}
+
 /** Why the options cannot make a pool, or undefined. The error never shows a key. */
 export const invalidOptions = (options: KeyPool.Options): OptionsError | undefined => {
   const cooldown = options.rateLimitCooldown
@@ -175,11 +184,12 @@ export const invalidOptions = (options: KeyPool.Options): OptionsError | undefin
     Invalid.duration("KeyPool", "rateLimitCooldown.max", cooldown?.max, true) ??
     Invalid.duration("KeyPool", "slowStart", options.slowStart)
   if (timing !== undefined) return timing
+  // A pool without keys could only ever fail its calls with NoCapacityError.
+  if (options.keys.length === 0) return new OptionsError({ module: "KeyPool", option: "keys", value: "[]", expected: "at least one key" })
   for (const [index, entry] of options.keys.entries()) {
+    const bad = badKey(entry)
+    if (bad !== undefined) return new OptionsError({ module: "KeyPool", option: `keys[${index}]`, value: bad, expected: "a non-empty key" })
     const key = normalize(entry)
-    if (typeof Redacted.value(key.key) !== "string" || Redacted.value(key.key) === "") {
-      return Invalid.make("KeyPool", `keys[${index}]`, key.key, "a non-empty key")
-    }
     const problem = Invalid.positive("KeyPool", `keys[${index}].weight`, key.weight) ??
       (key.maxConcurrency === Infinity
         ? undefined
