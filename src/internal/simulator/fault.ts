@@ -60,6 +60,10 @@ export const parseFault = (value: string): Fault | string => {
     const n = Number(text)
     return text !== undefined && /^\d{1,9}$/.test(text) ? n : `"${kind}" needs milliseconds (0 or more), got "${text}"`
   }
+  // A fault whose value is one of a few words, with no parameters.
+  const word = <const W extends string>(words: ReadonlyArray<W>, make: (word: W) => Fault): Fault | string =>
+    allowed([]) ??
+      ((words as ReadonlyArray<string>).includes(raw) ? make(raw as W) : `"${kind}" needs ${words.join(" or ")}, got "${raw}"`)
   switch (kind as (typeof faultKinds)[number]) {
     case "status": {
       const bad = allowed(["code", "type", "message", "retry-after"])
@@ -130,20 +134,10 @@ export const parseFault = (value: string): Fault | string => {
       }
       return { _tag: "StreamError", after, shape }
     }
-    case "output": {
-      const bad = allowed([])
-      if (bad !== undefined) return bad
-      return raw === "nonconforming" || raw === "text"
-        ? { _tag: "Output", mode: raw }
-        : `"output" needs nonconforming or text, got "${raw}"`
-    }
-    case "echo-key": {
-      const bad = allowed([])
-      if (bad !== undefined) return bad
-      return raw === "error" || raw === "body"
-        ? { _tag: "EchoKey", where: raw }
-        : `"echo-key" needs error or body, got "${raw}"`
-    }
+    case "output":
+      return word(["nonconforming", "text"], (mode) => ({ _tag: "Output", mode }))
+    case "echo-key":
+      return word(["error", "body"], (where) => ({ _tag: "EchoKey", where }))
     default:
       return `unknown fault "${kind}" (expected one of ${faultKinds.join(", ")})`
   }
