@@ -93,6 +93,13 @@ const failure = (api: keyof typeof adapters, url: string, fault: string, streame
   })
 
 describe("a provider that echoes the key", () => {
+  it("the simulator's echo-key fault parses, and names what is wrong", () => {
+    expect(Simulator.parseFault("echo-key=error")).toEqual({ _tag: "EchoKey", where: "error" })
+    expect(Simulator.parseFault("echo-key=body")).toEqual({ _tag: "EchoKey", where: "body" })
+    expect(Simulator.parseFault("echo-key=header")).toBe(`"echo-key" needs error or body, got "header"`)
+    expect(Simulator.parseFault("echo-key=error;status=401")).toBe(`"echo-key" takes no parameters, got "status"`)
+  })
+
   it.live("never gets it into an error, its message, Cause.pretty, JSON or a log line, through any adapter", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make()
