@@ -29,6 +29,7 @@ import {
 } from "effect-llm-router"
 import { Simulator } from "effect-llm-router/testing"
 import * as Chat from "../../src/cli/chat.js"
+import { SkippedEvents } from "../../src/internal/skippedEvents.js"
 import { captureIo } from "../utils/cliHarness.js"
 
 const KEY = "sk-proj-echoed-secret-0123456789abcdefghijklmnop"
@@ -125,6 +126,16 @@ describe("a provider that echoes the key", () => {
       const [chat] = yield* failure("chat-completions", simulator.url, "echo-key=error", false)
       expect((chat as LlmError.InvalidRequestError).param).toBe(MASKED)
       expect((chat as LlmError.InvalidRequestError).code).toBe(`denied:${MASKED}`)
+    }))
+
+  it.effect("never gets it into the warning about a stream event that is not JSON", () =>
+    Effect.gen(function*() {
+      const skipped = new SkippedEvents(() => ({ provider: "openai", model: "gpt-4o-mini" }))
+      skipped.skip(`{"error": "key ${KEY} is not allowed", broken`)
+      const [, lines] = yield* withLogs(skipped.report)
+      expect(lines).toHaveLength(1)
+      expect(lines[0]).toContain("key <masked> is not")
+      expect(lines[0]).not.toContain(KEY.slice(0, 12))
     }))
 
   it.live("never gets it into the command line's output, plain or --json, streamed or not", () =>
