@@ -3,8 +3,10 @@
  * failure (a status, headers and a body, or an error inside a 200 stream) to them.
  *
  * Every error carries `provider`, `model`, `status?`, `requestId?` and `detail?`
- * (the provider's own words, shortened, with any key scrubbed out), and a
- * `message` that says what happened and what to do.
+ * (the provider's own words, shortened), and a `message` that says what
+ * happened and what to do. An adapter's errors never hold its key: every field
+ * of every error it fails with has the key masked (`maskKey`), whatever the
+ * provider echoed back.
  *
  * @since 0.1.0
  */
