@@ -168,13 +168,11 @@ const normalize = (entry: KeyPool.Options["keys"][number]): NormalizedKey => {
   }
 }
 
-// How a key entry that holds no usable key shows in its error, or undefined for a good one: a
-// missing key (an unset environment variable reads as `undefined`) says so; anything else is masked.
+// An entry without a usable key, as its error shows it: a missing one (an unset variable's `undefined`) as such, else masked.
 const badKey = (entry: unknown): string | undefined => {
   const key = typeof entry === "object" && entry !== null && !Redacted.isRedacted(entry) ? (entry as { readonly key?: unknown }).key : entry
   const value = Redacted.isRedacted(key) ? Redacted.value(key) : key
-  if (typeof value === "string" && value !== "") return undefined
-  return value === undefined || value === null ? String(value) : "<redacted>"
+  return typeof value === "string" && value !== "" ? undefined : value === undefined || value === null ? String(value) : "<redacted>"
 }
 
 /** Why the options cannot make a pool, or undefined. The error never shows a key. */
@@ -223,7 +221,6 @@ const takeWake = (state: State): Deferred.Deferred<void> | undefined => {
   state.wake = undefined
   return wake
 }
-
 
 /**
  * Adds the keys the state lacks (pools sharing a provider id hold the union of
