@@ -40,6 +40,9 @@
  *                       code=insufficient_quota, which sends no retry headers)
  * html=<400-599>        an HTML error page (text/html), as proxies send
  * empty=<400-599>       the status with an empty body
+ * echo-key=<where>      the request's key sent back, as a careless provider may:
+ *                       `error` in a 400 error (its message, param and code),
+ *                       `body` in a 200 body that is not JSON; streamed or not
  * down=<ms>             for ms milliseconds an error in the format's JSON error shape,
  *                       then normal replies; params: status=<400-599> (default 503)
  *                       since=start (the window opens when the simulator starts, the
@@ -73,9 +76,6 @@
  *                       writes JSON that violates them, `text` ignores them and
  *                       the tools and answers plain words; the reply is
  *                       otherwise normal, streamed or not
- * echo-key=<where>      the request's key sent back, as a careless provider may:
- *                       `error` in a 400 error (its message, param and code),
- *                       `body` in a 200 body that is not JSON; streamed or not
  * ```
  * A chunk is one `data:` event (one line of Ollama's NDJSON), the first (`role`)
  * chunk included; every wire format has its malformed event. Times are read from
@@ -196,6 +196,8 @@ export type Fault =
   }
   | { readonly _tag: "Html"; readonly status: number }
   | { readonly _tag: "Empty"; readonly status: number }
+  /** The request's key sent back: in an error (`error`) or in a 200 body that is not JSON (`body`). */
+  | { readonly _tag: "EchoKey"; readonly where: "error" | "body" }
   | {
     readonly _tag: "Down"
     /** Milliseconds the window lasts. */
@@ -213,8 +215,6 @@ export type Fault =
   | { readonly _tag: "StreamError"; readonly after: number; readonly shape: StreamErrorShape }
   | { readonly _tag: "Stall"; readonly after: number }
   | { readonly _tag: "Output"; readonly mode: "nonconforming" | "text" }
-  /** The request's key sent back: in an error (`error`) or in a 200 body that is not JSON (`body`). */
-  | { readonly _tag: "EchoKey"; readonly where: "error" | "body" }
 
 /**
  * The request header that selects a fault.

@@ -13,6 +13,7 @@ const faultKinds = [
   "status",
   "html",
   "empty",
+  "echo-key",
   "down",
   "silent",
   "first-token",
@@ -21,8 +22,7 @@ const faultKinds = [
   "truncate",
   "stream-error",
   "stall",
-  "output",
-  "echo-key"
+  "output"
 ] as const
 
 /** Parses an `x-simulator-fault` value; a `string` result is the reason it is invalid. */
