@@ -28,7 +28,7 @@ const distance = (a: string, b: string): number => {
 }
 
 /** The known name closest to `name`, when it is close enough to be a typo (a third of its length, at most 3 edits). */
-export const nearest = (name: string, known: ReadonlyArray<string>): string | undefined => {
+const nearest = (name: string, known: ReadonlyArray<string>): string | undefined => {
   const bound = Math.min(3, Math.max(1, Math.floor(name.length / 3)))
   let best: string | undefined
   let bestDistance = bound + 1
