@@ -33,7 +33,7 @@ const program = Effect.gen(function*() {
     { concurrency: "unbounded" }
   ).pipe(Effect.provide(llm))
 
-  // `status` shows masked ids only (`sk-…0001`): safe to log or serve on a dashboard.
+  // `status` shows masked ids only (`sk-…0001#2263`): safe to log or serve on a dashboard.
   for (const key of yield* pool.status) {
     yield* Console.log(`${key.keyId}  weight ${key.weight}  in flight ${key.inFlight}  total ${key.totalRequests}`)
   }

@@ -162,7 +162,7 @@ export class ChatResponse extends Schema.Opaque<ChatResponse>()(Schema.Struct({
   cost: Schema.optional(Schema.Number),
   /** Time from sending the request to the end of the reply. */
   latency: Schema.Duration,
-  /** The masked id of the key that served the call (`sk-…f3a9`); never the key. */
+  /** The masked id of the key that served the call (`sk-…f3a9#0d64`); never the key. */
   keyId: Schema.optional(Schema.String),
   /** What the provider needs back with this reply in the next turn (see `Message.fromResponse`). */
   providerMetadata: Schema.optional(ProviderMetadata),

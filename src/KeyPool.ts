@@ -67,7 +67,10 @@ export type WhenExhausted =
 export interface Options {
   /** Pools with the same id share one state through `KeyPoolRegistry`; also the `provider` of errors. */
   readonly providerId: string
-  /** Keys, plain or with options. A key listed twice counts once (its first listing wins). */
+  /**
+   * Keys, plain or with options; at least one. A key listed twice counts once (its first
+   * listing wins). Keys that end alike get different ids (`KeyStatus.keyId`).
+   */
   readonly keys: ReadonlyArray<KeyOptions | Redacted.Redacted<string> | string>
   /**
    * The cooldown of a key rate-limited without `retryAfter` (one with it
@@ -124,7 +127,7 @@ export interface Lease {
  * @category Models
  */
 export interface KeyStatus {
-  /** The masked key (`sk-…f3a9`). */
+  /** The masked key with its fingerprint (`sk-…f3a9#0d64`, `LlmError.maskKey`). */
   readonly keyId: string
   readonly weight: number
   /** `undefined` when unbounded. */
@@ -221,8 +224,10 @@ const validated = (options: Options): Effect.Effect<void, OptionsError> => {
 }
 
 /**
- * A standalone pool with its own state. Invalid options (an empty key, a
- * weight that is not > 0, a `maxConcurrency` below 1) fail with `OptionsError`.
+ * A standalone pool with its own state. Invalid options (no keys, an empty or
+ * missing key such as an unset environment variable's `undefined`, a weight
+ * that is not > 0, a `maxConcurrency` below 1) fail with `OptionsError`, which
+ * never shows a key.
  *
  * @example
  * ```ts
@@ -235,7 +240,7 @@ const validated = (options: Options): Effect.Effect<void, OptionsError> => {
  *     keys: [Redacted.make("sk-proj-4fa0c19e77d2f3a9"), Redacted.make("sk-proj-90b1e5c3d7a81c42")]
  *   })
  *   const lease = yield* Effect.scoped(pool.acquire)
- *   return lease.credentials.keyId // "sk-…f3a9": masked, never the key
+ *   return lease.credentials.keyId // "sk-…f3a9#98c2": masked, never the key
  * })
  * ```
  *

@@ -3,8 +3,10 @@
  * failure (a status, headers and a body, or an error inside a 200 stream) to them.
  *
  * Every error carries `provider`, `model`, `status?`, `requestId?` and `detail?`
- * (the provider's own words, shortened, with any key scrubbed out), and a
- * `message` that says what happened and what to do.
+ * (the provider's own words, shortened), and a `message` that says what
+ * happened and what to do. An adapter's errors never hold its key: every field
+ * of every error it fails with has the key masked (`maskKey`), whatever the
+ * provider echoed back.
  *
  * @since 0.1.0
  */
@@ -432,19 +434,21 @@ export interface HttpFailure {
   readonly body: unknown
   /** The current time (from `Clock`), to read `retry-after` dates. */
   readonly nowMillis: number
-  /** Values that must never appear in an error: they are masked in `detail`. */
+  /** Values that must never appear in an error: they are masked (`maskKey`) in every field. */
   readonly secrets?: ReadonlyArray<Redacted.Redacted<string>> | undefined
 }
 
 /**
  * A short, printable id for a key: its first three and last four characters
- * (`sk-…f3a9`); short keys show only their last two.
+ * (short keys: only their last two), then `#` and four hex digits of the key's
+ * SHA-256, so two keys that end alike get different ids (`sk-…f3a9#0d64`).
+ * This is the `keyId` of responses, key status and ledgers.
  *
  * @example
  * ```ts
  * import { LlmError } from "effect-llm-router"
  *
- * LlmError.maskKey("sk-proj-0123456789f3a9") // "sk-…f3a9"
+ * LlmError.maskKey("sk-proj-0123456789f3a9") // "sk-…f3a9#0d64"
  * ```
  *
  * @since 0.1.0

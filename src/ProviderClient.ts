@@ -42,7 +42,7 @@ export interface Credentials {
  *   Effect.gen(function*() {
  *     const client = yield* ProviderClient.ProviderClient
  *     const credentials = ProviderClient.credentials(key)
- *     yield* Effect.log(`calling ${client.provider} with ${credentials.keyId}`) // "sk-…f3a9", never the key
+ *     yield* Effect.log(`calling ${client.provider} with ${credentials.keyId}`) // "sk-…f3a9#0d64", never the key
  *     return yield* client.chat({ model: "gpt-4o-mini", messages: [Message.user("Hi")] }, credentials)
  *   })
  * ```

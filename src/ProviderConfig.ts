@@ -22,7 +22,8 @@
  *
  * `env:NAME` reads a key from the environment (through Effect's `Config`), as
  * `Redacted`. A file that does not decode fails with `ProviderConfigError`
- * naming every bad path.
+ * naming every bad path; a field no schema knows is a warning log naming its
+ * path and the known name it is close to. Neither shows a key value.
  *
  * @since 0.1.0
  */

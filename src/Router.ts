@@ -215,7 +215,7 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
  * @category Models
  */
 export interface KeyLoad {
-  /** The masked key (`sk-…f3a9`). */
+  /** The masked key (`sk-…f3a9#0d64`). */
   readonly key: string
   readonly weight: number
   /** Calls in flight with this key. */

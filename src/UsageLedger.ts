@@ -9,7 +9,7 @@
  *
  * Recording is on every call's path, so it is one synchronous update of
  * mutable totals (no immutable map rebuilt per call); `totals` copies them.
- * Keys appear only as the masked ids responses already carry (`sk-…f3a9`).
+ * Keys appear only as the masked ids responses already carry (`sk-…f3a9#0d64`).
  *
  * ```ts
  * const app = Effect.gen(function*() {

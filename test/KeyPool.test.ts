@@ -487,6 +487,20 @@ describe("KeyPool", () => {
         expect(Redacted.value(lease.credentials.key)).toBe(keyA)
         yield* Scope.close(scope, Exit.void)
       }))
+
+    it.effect("keys that end alike get different ids, which show no more of either key than its ends", () =>
+      Effect.gen(function*() {
+        const first = "sk-proj-first-key-aaaaaaaa-f3a9"
+        const second = "sk-proj-second-key-bbbbbbb-f3a9"
+        const pool = yield* KeyPool.make({ providerId: "test", keys: [first, second] })
+        const ids = (yield* pool.status).map((status) => status.keyId)
+        expect(ids).toHaveLength(2)
+        expect(new Set(ids).size).toBe(2)
+        for (const id of ids) expect(id).toMatch(/^sk-…f3a9#[0-9a-f]{4}$/)
+        // Each lease carries its own key under its own id.
+        const leases = [yield* Effect.scoped(pool.acquire), yield* Effect.scoped(pool.acquire)]
+        expect(new Set(leases.map((lease) => lease.credentials.keyId))).toEqual(new Set(ids))
+      }))
   })
 
   describe("options", () => {
@@ -541,12 +555,29 @@ describe("KeyPool", () => {
         expectOptionsError(fromConfig, { option: "keys[0].weight", value: "0" }, [secret])
       }).pipe(Effect.scoped, Effect.provide(KeyPool.KeyPoolRegistry.layer)))
 
-    it.effect("a pool with no keys fails acquire at once", () =>
+    it.effect("no keys fail with OptionsError naming keys when the pool or its layer is built, not at the first call", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({ providerId: "empty", keys: [] })
-        const error = yield* Effect.flip(cycle(pool))
-        expect(error._tag).toBe("NoCapacityError")
-        expect(error.provider).toBe("empty")
+        const made = yield* Effect.flip(KeyPool.make({ providerId: "empty", keys: [] }))
+        expectOptionsError(made, { module: "KeyPool", option: "keys", value: "[]", message: "KeyPool: keys must be at least one key, got []" })
+        const registry = yield* KeyPool.makeRegistry
+        expectOptionsError(yield* Effect.flip(registry.pool({ providerId: "empty", keys: [] })), { option: "keys" })
+        const layered = yield* Effect.flip(Layer.build(KeyPool.layer({ providerId: "empty", keys: [] })))
+        expectOptionsError(layered, { option: "keys" })
+      }).pipe(Effect.scoped, Effect.provide(KeyPool.KeyPoolRegistry.layer)))
+
+    it.effect("a missing key (an unset environment variable's undefined) fails with OptionsError naming its place", () =>
+      Effect.gen(function*() {
+        const unset = process.env["KEYPOOL_TEST_UNSET_VARIABLE"]
+        const cases = [
+          [[keyA, unset!], "keys[1]", "undefined"],
+          [[{ key: unset!, weight: 2 }], "keys[0]", "undefined"],
+          [[null as unknown as string], "keys[0]", "null"],
+          [[42 as unknown as string], "keys[0]", "<redacted>"]
+        ] as const
+        for (const [keys, option, value] of cases) {
+          const error = yield* Effect.flip(KeyPool.make({ providerId: "test", keys }))
+          expectOptionsError(error, { module: "KeyPool", option, value, expected: "a non-empty key" }, [keyA])
+        }
       }))
   })
 

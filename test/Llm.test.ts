@@ -84,8 +84,8 @@ const fakeProvider = (
   })
 
 const keys = ["sk-key-aaaaaaaaaaaa1111", "sk-key-bbbbbbbbbbbb2222"]
-const idA = "sk-…1111"
-const idB = "sk-…2222"
+const idA = LlmError.maskKey(keys[0]!)
+const idB = LlmError.maskKey(keys[1]!)
 
 const stack = (
   provider: Layer.Layer<ProviderClient.ProviderClient>,

@@ -214,12 +214,35 @@ describe("LlmError.fromHttpFailure", () => {
     expect(JSON.stringify(error)).not.toContain(key)
     expect(error.detail).toContain("sk-…3456")
   })
+
+  it("masks a key in every field (param, code), and a key cut short where the detail is shortened", () => {
+    const key = "sk-proj-abcdefghijklmnopqrstuvwxyz123456"
+    const body = JSON.stringify({ error: { message: `${"x".repeat(290)} ${key}`, type: "invalid_request_error", param: key, code: key } })
+    const error = map(400, body, {}, [Redacted.make(key)]) as LlmError.InvalidRequestError
+    expect(error._tag).toBe("InvalidRequestError")
+    expect(error.param).toBe(LlmError.maskKey(key))
+    expect(error.code).toBe(LlmError.maskKey(key))
+    // The 300-character detail ends inside the key: what is left of it is masked too.
+    expect(error.detail).toMatch(new RegExp(`${LlmError.maskKey(key)}…$`))
+    expect(JSON.stringify(error)).not.toContain(key.slice(0, 8))
+  })
 })
 
 describe("LlmError helpers", () => {
-  it("masks keys", () => {
-    expect(LlmError.maskKey("sk-proj-1234567890abcdef")).toBe("sk-…cdef")
-    expect(LlmError.maskKey("short")).toBe("…rt")
+  it("masks keys: the ends and a fingerprint", () => {
+    expect(LlmError.maskKey("sk-proj-1234567890abcdef")).toBe("sk-…cdef#a165")
+    expect(LlmError.maskKey("short")).toBe("…rt#f9b0")
+  })
+
+  it("gives keys that end alike different ids, showing no more of either key than its ends", () => {
+    const a = "sk-proj-aaaaaaaaaaaaaaaa0001"
+    const b = "sk-proj-bbbbbbbbbbbbbbbb0001"
+    expect(LlmError.maskKey(a)).not.toBe(LlmError.maskKey(b))
+    for (const key of [a, b]) {
+      const [ends, fingerprint] = LlmError.maskKey(key).split("#")
+      expect(ends).toBe("sk-…0001")
+      expect(fingerprint).toMatch(/^[0-9a-f]{4}$/)
+    }
   })
 
   it("classifies retryable errors", () => {

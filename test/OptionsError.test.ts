@@ -27,12 +27,23 @@ describe("OptionsError", () => {
       ["keys[3]", secret],
       ["deployments[0].key", secret],
       ["headers.x-api-key", secret],
+      ["headers.Authorization", `Bearer ${secret}`],
       ["keys", [secret]]
     ] as const) {
       const error = Invalid.make("M", option, value, "something else")
       expect(error.value).toBe("<redacted>")
       expect(`${error.message} ${JSON.stringify(error)} ${String(error)}`).not.toContain(secret)
     }
+  })
+
+  it("masks the key fields inside an object value, showing the rest", () => {
+    const value = { name: "east", keys: [secret], headers: { authorization: `Bearer ${secret}`, "x-trace": "on" }, apiKey: secret }
+    const error = Invalid.make("Router", "deployments[0]", value, "a deployment")
+    expect(`${error.message} ${JSON.stringify(error)}`).not.toContain(secret)
+    expect(error.value).toBe(
+      JSON.stringify({ name: "east", keys: "<redacted>", headers: { authorization: "<redacted>", "x-trace": "on" }, apiKey: "<redacted>" })
+        .slice(0, 80) + "…"
+    )
   })
 
   it("renders other values so they can be told apart: numbers, strings quoted, durations, shortened JSON", () => {

@@ -6,7 +6,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import { Message } from "effect-llm-router"
+import { LlmError, Message } from "effect-llm-router"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -19,6 +19,7 @@ import * as Router from "../src/Router.js"
 import * as Simulator from "../src/simulator/Simulator.js"
 import { fakeHttpClient } from "./utils/fakeHttpClient.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
+import { withWarnings } from "./utils/warnings.js"
 
 const withEnv = (env: Record<string, string>) => Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env }))
 
@@ -100,6 +101,58 @@ describe("ProviderConfig.fromJson", () => {
       ])
       expect(error.message).not.toContain("sk-literal")
     }).pipe(withEnv({})))
+
+  it.effect("a key never shows in a ProviderConfigError, whatever is wrong around it", () =>
+    Effect.gen(function*() {
+      const key = "sk-proj-config-secret-0123456789abcdef"
+      const header = "Bearer sk-header-secret-fedcba9876543210"
+      const cases = [
+        { openai: [{ model_name: "m", api_keys: key }] },
+        { openai: [{ model_name: "m", api_keys: [{ key, weight: "2" }] }] },
+        { openai: [{ model_name: "m", api_keys: [[key]], headers: { authorization: header, "x-n": 5 } }] },
+        // A key pasted where a deployment's name goes.
+        { openai: [{ model_name: "m", api_keys: [key], headers: { authorization: header } }], router: { main: { deployments: [key, header] } } }
+      ]
+      for (const json of cases) {
+        const error = yield* Effect.flip(ProviderConfig.fromJson(json))
+        const text = `${error.message} ${JSON.stringify(error)} ${String(error)}`
+        for (const secret of [key, header.slice(7)]) {
+          expect(text).not.toContain(secret)
+          expect(text).not.toContain(secret.slice(0, 16))
+        }
+      }
+      const named = yield* Effect.flip(ProviderConfig.fromJson(cases[3]!))
+      expect(named.issues[0]).toEqual({ path: "router.main.deployments[0]", message: `no deployment ${LlmError.maskKey(key)}; known: openai/m` })
+    }))
+
+  it.effect("an unknown field is a warning naming its path, with the known name it is close to, not a failure", () =>
+    Effect.gen(function*() {
+      const json = {
+        openai: [{
+          model_name: "gpt-4o",
+          api_keys: [{ key: "sk-literal-key-000000000001", weigth: 2 }],
+          base_url: "https://api.openai.com/v1",
+          max_retires: 3,
+          colour: "blue",
+          pricing: { input_per_mtok: 1, output_per_mtok: 2, ouput_per_mtok: 3 }
+        }],
+        router: { main: { deployments: ["gpt-4o"], stratgy: "priority", cooldown: { failures: 2, perod: 5 } } }
+      }
+      const [config, warnings] = yield* withWarnings(ProviderConfig.fromJson(json, "provider.json"))
+      expect(config.providers.openai!["gpt-4o"]!.entry.max_retries).toBeUndefined()
+      expect(warnings.map((warning) => warning.message)).toEqual([
+        "provider.json: openai[0].max_retires: unknown field, ignored (did you mean max_retries?)",
+        "provider.json: openai[0].colour: unknown field, ignored",
+        "provider.json: openai[0].api_keys[0].weigth: unknown field, ignored (did you mean weight?)",
+        "provider.json: openai[0].pricing.ouput_per_mtok: unknown field, ignored (did you mean output_per_mtok?)",
+        "provider.json: router.main.stratgy: unknown field, ignored (did you mean strategy?)",
+        "provider.json: router.main.cooldown.perod: unknown field, ignored (did you mean period?)"
+      ])
+      expect(warnings[0]!.annotations).toMatchObject({ source: "provider.json", path: "openai[0].max_retires" })
+      // A file with only known fields warns about nothing.
+      const [, none] = yield* withWarnings(ProviderConfig.fromJson(file()))
+      expect(none).toEqual([])
+    }).pipe(withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000" })))
 
   it.effect("reports a model listed twice", () =>
     Effect.gen(function*() {
@@ -272,6 +325,18 @@ describe("ProviderConfig over loopback", () => {
       fs.writeFileSync(filePath, "{ nope")
       const notJson = yield* Effect.flip(ProviderConfig.load(filePath))
       expect(notJson.issues[0]!.message).toContain("not valid JSON")
+      // A syntax error next to a key: the message says where, never what is around it.
+      const key = "sk-proj-syntax-secret-0123456789abcdef"
+      for (const [text, where] of [
+        [`{"openai": [{"model_name": "m",\n "api_keys": ["${key}", ]}]}`, "line 2"],
+        [`{"openai": [{"model_name": "m", "api_keys": [${key}]}]}`, "line 1"]
+      ] as const) {
+        fs.writeFileSync(filePath, text)
+        const broken = yield* Effect.flip(ProviderConfig.load(filePath))
+        expect(broken.issues[0]!.message).toMatch(new RegExp(`^not valid JSON: .* near ${where} column \\d+$`))
+        expect(broken.message).not.toContain(key.slice(0, 12))
+        expect(broken.message).not.toContain(key.slice(-8))
+      }
     }).pipe(Effect.provide(NodeFileSystem.layer)))
 })
 

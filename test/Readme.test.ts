@@ -4,6 +4,7 @@
  * typechecks. Change a snippet and this test names the one to copy over.
  */
 import { describe, expect, it } from "@effect/vitest"
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 
@@ -27,4 +28,23 @@ describe("README", () => {
     const missing = snippets.filter((snippet) => !checked.some((file) => containsRun(file, snippet)))
     expect(missing.map((snippet) => snippet[0])).toEqual([])
   })
+
+  it("the first snippet, run without its key variables, fails with a ConfigError naming the variable", () => {
+    const env: Record<string, string> = {}
+    for (const [name, value] of Object.entries(process.env)) {
+      if (value !== undefined && name !== "OPENAI_API_KEY" && name !== "OPENAI_KEY_2") env[name] = value
+    }
+    const run = spawnSync(process.execPath, ["--import", "tsx", "test/readme/quickstart.ts"], {
+      cwd: root,
+      env,
+      encoding: "utf8",
+      timeout: 60_000
+    })
+    // `runMain` logs the failure (on stdout or stderr, as the logger writes it).
+    const output = `${run.stdout}${run.stderr}`
+    expect(run.status).toBe(1)
+    expect(output).toContain("ConfigError")
+    expect(output).toContain("OPENAI_API_KEY")
+    expect(output).not.toContain("TypeError")
+  }, 60_000)
 })

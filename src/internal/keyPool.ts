@@ -14,7 +14,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as KeyPool from "../KeyPool.js"
 import type { LlmError } from "../LlmError.js"
-import type { OptionsError } from "../OptionsError.js"
+import { OptionsError } from "../OptionsError.js"
 import * as ProviderClient from "../ProviderClient.js"
 import * as Heap from "./heap.js"
 import * as Invalid from "./optionsError.js"
@@ -170,6 +170,13 @@ const normalize = (entry: KeyPool.Options["keys"][number]): NormalizedKey => {
   }
 }
 
+// An entry without a usable key, as its error shows it: a missing one (an unset variable's `undefined`) as such, else masked.
+const badKey = (entry: unknown): string | undefined => {
+  const key = typeof entry === "object" && entry !== null && !Redacted.isRedacted(entry) ? (entry as { readonly key?: unknown }).key : entry
+  const value = Redacted.isRedacted(key) ? Redacted.value(key) : key
+  return typeof value === "string" && value !== "" ? undefined : value === undefined || value === null ? String(value) : "<redacted>"
+}
+
 /** Why the options cannot make a pool, or undefined. The error never shows a key. */
 export const invalidOptions = (options: KeyPool.Options): OptionsError | undefined => {
   const cooldown = options.rateLimitCooldown
@@ -178,11 +185,12 @@ export const invalidOptions = (options: KeyPool.Options): OptionsError | undefin
     Invalid.duration("KeyPool", "maxCooldown", options.maxCooldown, true) ??
     Invalid.duration("KeyPool", "slowStart", options.slowStart)
   if (timing !== undefined) return timing
+  // A pool without keys could only ever fail its calls with NoCapacityError.
+  if (options.keys.length === 0) return new OptionsError({ module: "KeyPool", option: "keys", value: "[]", expected: "at least one key" })
   for (const [index, entry] of options.keys.entries()) {
+    const bad = badKey(entry)
+    if (bad !== undefined) return new OptionsError({ module: "KeyPool", option: `keys[${index}]`, value: bad, expected: "a non-empty key" })
     const key = normalize(entry)
-    if (typeof Redacted.value(key.key) !== "string" || Redacted.value(key.key) === "") {
-      return Invalid.make("KeyPool", `keys[${index}]`, key.key, "a non-empty key")
-    }
     const problem = Invalid.positive("KeyPool", `keys[${index}].weight`, key.weight) ??
       (key.maxConcurrency === Infinity
         ? undefined
@@ -216,7 +224,6 @@ const takeWake = (state: State): Deferred.Deferred<void> | undefined => {
   state.wake = undefined
   return wake
 }
-
 
 /**
  * Adds the keys the state lacks (pools sharing a provider id hold the union of

@@ -9,11 +9,15 @@ import { OptionsError } from "../OptionsError.js"
 const masked = "<redacted>"
 const longest = 80
 
-/** Whether the last segment of an option's path names a key (`key`, `apiKey`, `keys[2]`). */
+/** Whether the last segment of an option's path names a key (`key`, `apiKey`, `keys[2]`, `headers.authorization`). */
 const namesKey = (option: string): boolean => {
   const last = option.slice(option.lastIndexOf(".") + 1).replace(/\[[^\]]*\]$/, "")
-  return /keys?$/i.test(last)
+  return /(keys?|authorization|secret)$/i.test(last)
 }
+
+// Inside an object value, the fields that name a key are masked too.
+const maskKeyFields = (name: string, value: unknown): unknown =>
+  name !== "" && value !== undefined && namesKey(name) ? masked : value
 
 const shorten = (text: string) => text.length > longest ? `${text.slice(0, longest)}…` : text
 
@@ -24,7 +28,7 @@ export const render = (option: string, value: unknown): string => {
   if (typeof value === "object" && value !== null) {
     if (Duration.isDuration(value)) return Duration.format(value)
     try {
-      return shorten(JSON.stringify(value) ?? String(value))
+      return shorten(JSON.stringify(value, maskKeyFields) ?? String(value))
     } catch {
       return Object.prototype.toString.call(value)
     }

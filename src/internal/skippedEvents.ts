@@ -14,6 +14,9 @@ import * as Effect from "effect/Effect"
 /** The characters of a skipped event's data that a warning shows: enough to recognise it, not a body. */
 const maxExcerpt = 40
 
+// Keys are long runs of letters, digits, `-` and `_` (a JWT's or Zhipu's parts between dots too).
+const keyLike = /[A-Za-z0-9_-]{20,}/g
+
 /** Who answered the stream, for the warning. */
 export interface Source {
   readonly provider: string
@@ -33,7 +36,9 @@ export class SkippedEvents {
   /** Counts an event whose data is not JSON; the stream goes on. */
   skip(data: string): undefined {
     this.count++
-    this.excerpt = data.length > maxExcerpt ? `${data.slice(0, maxExcerpt)}…` : data
+    // A provider may echo a key in it: a word long enough to be one is masked before the excerpt is cut.
+    const head = data.slice(0, maxExcerpt * 4).replace(keyLike, "<masked>")
+    this.excerpt = head.length > maxExcerpt ? `${head.slice(0, maxExcerpt)}…` : head
     return undefined
   }
 

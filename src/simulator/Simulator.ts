@@ -41,6 +41,9 @@
  *                       none: no retry headers, no retry hint in the body)
  * html=<400-599>        an HTML error page (text/html), as proxies send
  * empty=<400-599>       the status with an empty body
+ * echo-key=<where>      the request's key sent back, as a careless provider may:
+ *                       `error` in a 400 error (its message, param and code),
+ *                       `body` in a 200 body that is not JSON; streamed or not
  * down=<ms>             for ms milliseconds an error in the format's JSON error shape,
  *                       then normal replies; params: status=<400-599> (default 503)
  *                       since=start (the window opens when the simulator starts, the
@@ -204,6 +207,8 @@ export type Fault =
   }
   | { readonly _tag: "Html"; readonly status: number }
   | { readonly _tag: "Empty"; readonly status: number }
+  /** The request's key sent back: in an error (`error`) or in a 200 body that is not JSON (`body`). */
+  | { readonly _tag: "EchoKey"; readonly where: "error" | "body" }
   | {
     readonly _tag: "Down"
     /** Milliseconds the window lasts. */
@@ -265,7 +270,7 @@ export const parseFault: (value: string) => Fault | string = internalFault.parse
  * of the grammar (429 with and without `retry-after`, 5xx, an HTML page, an
  * empty body, resets and stalls before and after the first chunk, a malformed
  * event, a truncated body, an error event, no answer at all, a late first
- * token). `down` (a window in time), `output` (which only schemas notice) and `flood` (which only a size limit ends) are not among them.
+ * token). `down` (a window in time), `output` (which only schemas notice), `flood` (which only a size limit ends) and `echo-key` are not among them.
  *
  * @example
  * ```ts

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import { Message } from "effect-llm-router"
+import { LlmError, Message } from "effect-llm-router"
 import * as Llm from "../../src/Llm.js"
 import * as UsageLedger from "../../src/UsageLedger.js"
 import { trackedSimulator } from "../utils/trackedSimulator.js"
@@ -25,7 +25,7 @@ describe("UsageLedger over loopback", () => {
       expect(east.completionTokens).toBe(2 * reply.usage.completionTokens)
       expect(east.cost).toBeCloseTo(2 * reply.cost!, 12)
       expect(east.unpriced).toBe(0)
-      expect(Object.keys(totals.totals.byKey)).toStrictEqual(["sk-…0042"])
+      expect(Object.keys(totals.totals.byKey)).toStrictEqual([LlmError.maskKey(key)])
       expect(JSON.stringify(totals.totals)).not.toContain(key)
       expect(totals.totals.byModel[reply.model]!.requests).toBe(2)
     }))

@@ -133,9 +133,9 @@ describe("examples", () => {
     Effect.gen(function*() {
       const { stdout } = yield* ran("weighted-keys")
       expect(lines(stdout)).toEqual([
-        "sk-…0001  weight 3  in flight 0  total 6",
-        "sk-…0002  weight 2  in flight 0  total 4",
-        "sk-…0003  weight 1  in flight 0  total 2"
+        "sk-…0001#2263  weight 3  in flight 0  total 6",
+        "sk-…0002#5ae2  weight 2  in flight 0  total 4",
+        "sk-…0003#6f58  weight 1  in flight 0  total 2"
       ])
       for (const key of simulatedKeys) expect(stdout).not.toContain(key)
     }), timeout)

@@ -3,6 +3,7 @@
  * of the shapes in WIRE.md, and the text kept of it (shortened, HTML
  * stripped, keys masked).
  */
+import { createHash } from "node:crypto"
 import * as Redacted from "effect/Redacted"
 
 const maxDetail = 300
@@ -77,17 +78,34 @@ export const excerpt = (text: string): string => {
   return collapsed.length > maxDetail ? `${collapsed.slice(0, maxDetail)}…` : collapsed
 }
 
-/** `LlmError.maskKey`. */
-export const maskKey = (key: string): string =>
-  key.length >= 12 ? `${key.slice(0, 3)}…${key.slice(-4)}` : `…${key.slice(-2)}`
+/**
+ * `LlmError.maskKey`: the ends a person recognises a key by, and a fingerprint
+ * (16 bits of its SHA-256) that tells apart keys whose ends are alike.
+ */
+export const maskKey = (key: string): string => {
+  const ends = key.length >= 12 ? `${key.slice(0, 3)}…${key.slice(-4)}` : `…${key.slice(-2)}`
+  return `${ends}#${createHash("sha256").update(key).digest("hex").slice(0, 4)}`
+}
 
-/** The text with every secret in it masked. */
+// A shortened text (ending in "…") may end in the start of a key it cut.
+const maskCut = (text: string, key: string): string => {
+  if (!text.endsWith("…")) return text
+  const body = text.slice(0, -1)
+  for (let n = Math.min(key.length - 1, body.length); n >= 4; n--) {
+    if (body.endsWith(key.slice(0, n))) return `${body.slice(0, -n)}${maskKey(key)}…`
+  }
+  return text
+}
+
+/** The text with every secret in it masked, whole or cut short at the text's end. */
 export const scrub = (text: string, secrets: ReadonlyArray<Redacted.Redacted<string>> | undefined): string => {
   if (secrets === undefined) return text
   let out = text
   for (const secret of secrets) {
     const value = Redacted.value(secret)
-    if (value.length >= 4) out = out.split(value).join(maskKey(value))
+    if (value.length < 4) continue
+    if (out.includes(value)) out = out.split(value).join(maskKey(value))
+    out = maskCut(out, value)
   }
   return out
 }

@@ -15,7 +15,8 @@ import {
   TimeoutError
 } from "../../LlmError.js"
 import * as RetryAfter from "../retryAfter.js"
-import { errorInfo, excerpt, isRecord, scrub } from "./errorInfo.js"
+import { errorInfo, excerpt, isRecord } from "./errorInfo.js"
+import { masked } from "./mask.js"
 
 const contextSignals = [
   "context_length_exceeded",
@@ -69,7 +70,13 @@ interface Fields {
   readonly detail?: string
 }
 
+/** The error of a failure, with its `secrets` masked in every field. */
 export const fromHttpFailure = (failure: HttpFailure): LlmError => {
+  const error = classify(failure)
+  return failure.secrets === undefined ? error : masked(error, failure.secrets)
+}
+
+const classify = (failure: HttpFailure): LlmError => {
   const info = errorInfo(failure.body)
   const headers = failure.headers ?? {}
   const header = (name: string) => headers[name]
@@ -81,7 +88,7 @@ export const fromHttpFailure = (failure: HttpFailure): LlmError => {
     model: failure.model,
     ...(status !== undefined ? { status } : {}),
     ...(requestId !== undefined ? { requestId } : {}),
-    ...(detailText !== undefined ? { detail: scrub(excerpt(detailText), failure.secrets) } : {})
+    ...(detailText !== undefined ? { detail: excerpt(detailText) } : {})
   }
   const code = (info.code ?? "").toLowerCase()
   const type = (info.type ?? "").toLowerCase()

@@ -1,7 +1,8 @@
 /**
  * Reading a configuration: a parsed JSON value or a `provider.json` file decoded
  * into a `ProviderConfig`, with every bad path and every missing `env:` variable
- * listed in one `ProviderConfigError`.
+ * listed in one `ProviderConfigError`, and every unknown field logged as a
+ * warning. The key values of the file (`api_keys`, `headers`) are masked in both.
  */
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
@@ -11,6 +12,7 @@ import type * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaIssue from "effect/SchemaIssue"
 import type * as KeyPool from "../../KeyPool.js"
+import { maskKey } from "../../LlmError.js"
 import {
   type Issue,
   type KeyEntry,
@@ -22,6 +24,7 @@ import {
 } from "../../ProviderConfig.js"
 import * as Presets from "../../providers/Presets.js"
 import * as internalRouter from "./router.js"
+import { unknownFields } from "./unknownFields.js"
 
 const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
   path.reduce<string>(
@@ -69,19 +72,64 @@ const decode = <S extends Schema.Top>(schema: S, json: unknown, prefix: Readonly
     Effect.result
   ) as Effect.Effect<Result.Result<S["Type"], ReadonlyArray<typeof Issue.Type>>>
 
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value)
+
+// Headers whose values are credentials.
+const secretHeader = /authorization|key|token|secret|cookie/i
+
+// Every string of `json` that is, or may hold, a key: inside `api_keys` and credential headers,
+// `env:` names and short words (a keyless model's stand-in `none`) aside.
+const secretsOf = (json: unknown, inside = false, out: Array<string> = []): Array<string> => {
+  if (typeof json === "string") {
+    if (inside && json.length >= 8 && !json.startsWith("env:")) out.push(json)
+  } else if (Array.isArray(json)) {
+    for (const item of json) secretsOf(item, inside, out)
+  } else if (isRecord(json)) {
+    for (const [name, value] of Object.entries(json)) {
+      if (name === "headers" && isRecord(value)) {
+        for (const [header, text] of Object.entries(value)) secretsOf(text, inside || secretHeader.test(header), out)
+      } else {
+        secretsOf(value, inside || name === "api_keys", out)
+      }
+    }
+  }
+  return out
+}
+
+// The text with every secret masked (`maskKey`), longest first so a key inside another is not half masked.
+const masker = (secrets: ReadonlyArray<string>) => {
+  const longestFirst = [...secrets].sort((a, b) => b.length - a.length)
+  return (text: string): string => longestFirst.reduce((out, secret) => out.split(secret).join(maskKey(secret)), text)
+}
+
 /** Decodes a configuration from a parsed JSON value. `source` names it in errors. */
 export const fromJson = (json: unknown, source = "the provider configuration"): Effect.Effect<ProviderConfig, ProviderConfigError> =>
   Effect.gen(function*() {
+    const mask = masker(secretsOf(json))
+    const failure = (issues: ReadonlyArray<typeof Issue.Type>) =>
+      new ProviderConfigError({ source, issues: issues.map((issue) => ({ path: mask(issue.path), message: mask(issue.message) })) })
     // Every key but `router` is a provider.
     const isObject = typeof json === "object" && json !== null && !Array.isArray(json)
     const { router: routerJson, ...providersJson } = isObject ? json as Record<string, unknown> : {}
+    const unknown = [
+      ...unknownFields(ProviderFile, isObject ? providersJson : json, []),
+      ...unknownFields(Schema.Record(Schema.String, RouterEntry), routerJson ?? {}, ["router"])
+    ]
+    for (const field of unknown) {
+      const path = mask(formatPath(field.path))
+      const hint = field.suggestion === undefined ? "" : ` (did you mean ${field.suggestion}?)`
+      yield* Effect.logWarning(`${source}: ${path}: unknown field, ignored${hint}`).pipe(
+        Effect.annotateLogs({ source, path })
+      )
+    }
     const decoded = yield* decode(ProviderFile, isObject ? providersJson : json, [])
     const section = yield* decode(Schema.Record(Schema.String, RouterEntry), routerJson ?? {}, ["router"])
     if (decoded._tag === "Failure" || section._tag === "Failure") {
-      return yield* new ProviderConfigError({
-        source,
-        issues: [...(decoded._tag === "Failure" ? decoded.failure : []), ...(section._tag === "Failure" ? section.failure : [])]
-      })
+      return yield* failure([
+        ...(decoded._tag === "Failure" ? decoded.failure : []),
+        ...(section._tag === "Failure" ? section.failure : [])
+      ])
     }
     const file = decoded.success
     const providers: Record<string, Record<string, ModelConfig>> = {}
@@ -119,9 +167,22 @@ export const fromJson = (json: unknown, source = "the provider configuration"): 
     }
     const { issues: routerIssues, routers } = internalRouter.resolve(section.success, providers)
     issues.push(...routerIssues)
-    if (issues.length > 0) return yield* new ProviderConfigError({ source, issues })
+    if (issues.length > 0) return yield* failure(issues)
     return { providers, routers }
   })
+
+/**
+ * A JSON syntax error without the text V8 quotes around it (`..."[sk-secret-"... is
+ * not valid JSON`), which may be part of a key: the line and column instead.
+ */
+const syntaxError = (text: string, error: Error): string => {
+  const quoted = /^(.*?),? (?:\.\.\.)?"([\s\S]*)"(?:\.\.\.)? is not valid JSON$/.exec(error.message)
+  if (quoted === null) return error.message
+  const at = text.indexOf(quoted[2]!)
+  if (at < 0) return quoted[1]!
+  const before = text.slice(0, at)
+  return `${quoted[1]} near line ${before.split("\n").length} column ${at - before.lastIndexOf("\n")}`
+}
 
 /** Reads and decodes a `provider.json` file. */
 export const load = (path: string): Effect.Effect<ProviderConfig, ProviderConfigError, FileSystem.FileSystem> =>
@@ -133,7 +194,7 @@ export const load = (path: string): Effect.Effect<ProviderConfig, ProviderConfig
     const json = yield* Effect.try({
       try: () => JSON.parse(text) as unknown,
       catch: (error) =>
-        new ProviderConfigError({ source: path, issues: [{ path: "", message: `not valid JSON: ${(error as Error).message}` }] })
+        new ProviderConfigError({ source: path, issues: [{ path: "", message: `not valid JSON: ${syntaxError(text, error as Error)}` }] })
     })
     return yield* fromJson(json, path)
   })

@@ -26,6 +26,7 @@ import { OptionsError } from "../../OptionsError.js"
 import { type Credentials, ProviderClient, type Service } from "../../ProviderClient.js"
 import { type ChunkSource, streamFromSource } from "../chunkSource.js"
 import * as Batches from "../embeddingBatches.js"
+import * as Mask from "../llmError/mask.js"
 import * as Invalid from "../optionsError.js"
 import * as ProviderHttp from "../providerHttp.js"
 import { type JsonRecord, RequestError, ShapeError } from "./wire.js"
@@ -264,9 +265,10 @@ const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Servi
   return ProviderClient.of({
     provider,
     timeout: transport.timeout,
-    chat,
-    chatStream: (request, credentials) => streamFromSource(openSource(request, credentials)),
-    embed,
+    // Every failure leaves with the key masked in every field, whichever part built it.
+    chat: (request, credentials) => Mask.effect(chat(request, credentials), credentials),
+    chatStream: (request, credentials) => streamFromSource(Mask.source(openSource(request, credentials), credentials)),
+    embed: (request, credentials) => Mask.effect(embed(request, credentials), credentials),
     maxEmbeddingInputs: typeof embeddings === "string" ? Number.MAX_SAFE_INTEGER : embeddings.maxInputs
   })
 }

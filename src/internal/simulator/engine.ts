@@ -137,6 +137,15 @@ export const makeEngine = (config: Config, startedAt: number) => {
         return isDown(fault, typeof faultText === "string" ? faultText : "", now)
           ? errorPlan(format, { _tag: "Injected", fault: { _tag: "Status", status: fault.status } }, out)
           : undefined
+      case "EchoKey": {
+        const echoed = key ?? ""
+        if (fault.where === "error") {
+          const message = `The key ${echoed} may not make this request.`
+          return errorPlan(format, { _tag: "InvalidRequest", message, param: echoed, code: `denied:${echoed}` }, out)
+        }
+        out["content-type"] = "application/json"
+        return { _tag: "Body", status: 200, headers: out, body: `{"denied_key": "${echoed}"`, delayMs: 0 }
+      }
       default:
         return fault
     }

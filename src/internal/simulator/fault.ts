@@ -14,6 +14,7 @@ const faultKinds = [
   "status",
   "html",
   "empty",
+  "echo-key",
   "down",
   "silent",
   "first-token",
@@ -30,7 +31,8 @@ const faultKinds = [
 /**
  * The faults a `chaos` fault picks from, each as likely: every per-request
  * fault of the grammar (`down`, a window in time, `output`, which only
- * schemas notice, and `flood`, which only a size limit ends, aside), streams
+ * schemas notice, `flood`, which only a size limit ends, and `echo-key`, a
+ * test of masking, aside), streams
  * cut before and after their first chunk.
  */
 export const chaosFaults: ReadonlyArray<string> = [
@@ -86,6 +88,10 @@ export const parseFault = (value: string): Fault | string => {
     const n = Number(text)
     return text !== undefined && /^\d{1,9}$/.test(text) ? n : `"${kind}" needs milliseconds (0 or more), got "${text}"`
   }
+  // A fault whose value is one of a few words, with no parameters.
+  const word = <const W extends string>(words: ReadonlyArray<W>, make: (word: W) => Fault): Fault | string =>
+    allowed([]) ??
+      ((words as ReadonlyArray<string>).includes(raw) ? make(raw as W) : `"${kind}" needs ${words.join(" or ")}, got "${raw}"`)
   switch (kind as (typeof faultKinds)[number]) {
     case "status": {
       const bad = allowed(["code", "type", "message", "retry-after"])
@@ -163,13 +169,10 @@ export const parseFault = (value: string): Fault | string => {
       }
       return { _tag: "StreamError", after, shape }
     }
-    case "output": {
-      const bad = allowed([])
-      if (bad !== undefined) return bad
-      return raw === "nonconforming" || raw === "text"
-        ? { _tag: "Output", mode: raw }
-        : `"output" needs nonconforming or text, got "${raw}"`
-    }
+    case "output":
+      return word(["nonconforming", "text"], (mode) => ({ _tag: "Output", mode }))
+    case "echo-key":
+      return word(["error", "body"], (where) => ({ _tag: "EchoKey", where }))
     case "chaos": {
       const bad = allowed(["seed"])
       if (bad !== undefined) return bad
@@ -229,7 +232,7 @@ export const makeChaos = () => {
 }
 
 /** The faults that change a reply's delivery rather than replace it. */
-export type ReplyFault = Exclude<Fault, { readonly _tag: "Status" | "Html" | "Empty" | "Down" | "Output" | "Chaos" }>
+export type ReplyFault = Exclude<Fault, { readonly _tag: "Status" | "Html" | "Empty" | "Down" | "Output" | "Chaos" | "EchoKey" }>
 
 /** A fault the gate lets through: one that changes the reply's delivery or its content. */
 export type Admitted = ReplyFault | Extract<Fault, { readonly _tag: "Output" }>

@@ -1,0 +1,72 @@
+/**
+ * An error with a key masked in every field: what the adapter template passes
+ * every failure of a call through before it leaves the adapter, whichever
+ * part of it (transport, codec, stream parser) built the error, so a provider
+ * that echoes the key back (in a message, a `param`, a raw body) cannot put it
+ * in a message, `Cause.pretty`, JSON or a log line.
+ */
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
+import type { LlmError } from "../../LlmError.js"
+import type { Credentials } from "../../ProviderClient.js"
+import type { ChunkSource } from "../chunkSource.js"
+import { scrub } from "./errorInfo.js"
+
+type Secrets = ReadonlyArray<Redacted.Redacted<string>>
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype
+
+// The value with every string in it scrubbed; the same value when nothing changed.
+const scrubbed = (value: unknown, secrets: Secrets): unknown => {
+  if (typeof value === "string") return scrub(value, secrets)
+  if (Array.isArray(value)) {
+    const items = value.map((item) => scrubbed(item, secrets))
+    return items.some((item, i) => item !== value[i]) ? items : value
+  }
+  if (isPlainObject(value)) {
+    const fields = fieldsOf(value, secrets)
+    return fields === undefined ? value : fields
+  }
+  return value
+}
+
+// The fields with the secrets masked, or undefined when none held one.
+const fieldsOf = (value: object, secrets: Secrets): Record<string, unknown> | undefined => {
+  let changed = false
+  const fields: Record<string, unknown> = {}
+  for (const [name, field] of Object.entries(value)) {
+    const next = scrubbed(field, secrets)
+    if (next !== field) changed = true
+    fields[name] = next
+  }
+  return changed ? fields : undefined
+}
+
+/** The error, rebuilt as the same class with `secrets` masked in every field; itself when none holds one. */
+export const masked = <E extends LlmError>(error: E, secrets: Secrets): E => {
+  const { _tag, ...rest } = error
+  const fields = fieldsOf(rest, secrets)
+  if (fields === undefined) return error
+  const Class = error.constructor as new(fields: Omit<E, "_tag">) => E
+  return new Class(fields as Omit<E, "_tag">)
+}
+
+const maskWith = (credentials: Credentials) => (error: LlmError) => masked(error, [credentials.key])
+
+/** A call's failure with its key masked. */
+export const effect = <A>(call: Effect.Effect<A, LlmError>, credentials: Credentials): Effect.Effect<A, LlmError> =>
+  Effect.mapError(call, maskWith(credentials))
+
+/** A stream's source whose opening and every pull fail with its key masked (the end of the stream passes as it is). */
+export const source = (
+  open: Effect.Effect<ChunkSource, LlmError>,
+  credentials: Credentials
+): Effect.Effect<ChunkSource, LlmError> => {
+  const mask = maskWith(credentials)
+  return Effect.map(Effect.mapError(open, mask), (opened) => ({
+    close: opened.close,
+    pull: Effect.mapError(opened.pull, (error) => Cause.isDone(error) ? error : mask(error))
+  }))
+}
