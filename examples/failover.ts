@@ -42,7 +42,17 @@ const deployment = (model: string, fault?: string) =>
     // waited for: the call fails and the router moves on (default 5 seconds).
     maxRateLimitWait: "2 seconds"
   }).pipe(
-    Layer.provide(Provider.client({ model, headers: fault === undefined ? {} : { [Simulator.faultHeader]: fault } })),
+    Layer.provide(Provider.client({
+      model,
+      headers: fault === undefined ? {} : { [Simulator.faultHeader]: fault },
+      // No response headers after this: TimeoutError of phase "headers", and the router moves on without retrying the
+      // deployment (default 30 seconds).
+      headersTimeout: "2 seconds",
+      // Headers in, no first token after this: phase "firstToken" (default: none, `timeout` bounds it).
+      firstTokenTimeout: "3 seconds",
+      // A stream with no bytes for this long: phase "idle", and a routed stream restarts elsewhere (default 30 seconds).
+      idleTimeout: "1 second"
+    })),
     // Provided alongside the Llm, so Router.status shows the deployment's keys.
     Layer.provideMerge(keyPool),
     Layer.provide(RateLimiter.unlimited)
@@ -56,7 +66,8 @@ const router = (primaryFault: string) =>
     ],
     // The primary while it is usable (default "weighted").
     strategy: "priority",
-    // Errors after which another deployment of the address is tried (default: these, AuthError and BudgetExceededError).
+    // Errors after which another deployment of the address is tried (default: these, OutputDecodeError, AuthError and
+    // BudgetExceededError).
     retryOn: ["RateLimitError", "ProviderUnavailableError", "TimeoutError", "TransportError", "NoCapacityError", "StreamTruncatedError"],
     // Other errors go where a fallback lists their tag (default: none, the call fails).
     fallbacks: { primary: [{ to: "fallback", on: ["ModelNotFoundError", "ContentFilterError"] }] },
@@ -68,7 +79,9 @@ const router = (primaryFault: string) =>
     // No answer after this: the fallback is asked too, the first to answer wins (default: off).
     hedge: { after: "1 second" },
     // One bound on a call, every attempt and fallback included (default 10 minutes).
-    deadline: "30 seconds"
+    deadline: "30 seconds",
+    // The longest a provider's Retry-After or rate-limit headers hold a deployment back (the default).
+    maxHold: "5 minutes"
   })
 
 const question = { model: "main", messages: [Message.user("Tell me about failover.")] }
@@ -100,6 +113,22 @@ const cutStream = Effect.gen(function*() {
   yield* Console.log(`cut stream: ${reply.text.split(" ").length} words from ${reply.model}, finish ${reply.finishReason}`)
   yield* report
 }).pipe(Effect.provide(router("reset=6")))
+
+// The primary's stream stalls after 4 chunks: its idle timeout (1 s) fails the attempt, and the stream restarts on the
+// fallback behind a Restart chunk.
+const stalledStream = Effect.gen(function*() {
+  const start = yield* Clock.currentTimeMillis
+  const reply = yield* ChatChunk.collect(
+    Llm.chatStream(question).pipe(
+      Stream.tap((chunk) =>
+        chunk._tag === "Restart"
+          ? Console.log(`stalled stream: restart on ${chunk.deployment} after ${chunk.error}`)
+          : Effect.void
+      )
+    )
+  )
+  yield* Console.log(`stalled stream: ${reply.text.split(" ").length} words from ${reply.model} in ${yield* elapsed(start)} s`)
+}).pipe(Effect.provide(router("stall=4")))
 
 // One event of the primary's stream is not JSON: skipped (with a warning log) and counted, the reply still whole.
 const malformedEvent = Effect.gen(function*() {
@@ -146,7 +175,7 @@ const flapping = Effect.gen(function*() {
   yield* report
 }).pipe(Effect.provide(router("down=1500;since=first")))
 
-Effect.all([cutStream, malformedEvent, slowPrimary, rateLimited, modelGone, flapping], { discard: true }).pipe(
+Effect.all([cutStream, stalledStream, malformedEvent, slowPrimary, rateLimited, modelGone, flapping], { discard: true }).pipe(
   Effect.provide(Provider.endpoint({ replyTokens: 24 })),
   Effect.provide(NodeHttpClient.layerUndici),
   NodeRuntime.runMain

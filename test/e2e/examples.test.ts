@@ -250,7 +250,7 @@ describe("examples", () => {
       ])
     }), timeout)
 
-  it.live("failover restarts a cut stream on the fallback, counts a malformed event, hedges a slow primary, skips a rate-limited one, and brings a recovered one back", () =>
+  it.live("failover restarts a cut or stalled stream on the fallback, counts a malformed event, hedges a slow primary, skips a rate-limited one, and brings a recovered one back", () =>
     Effect.gen(function*() {
       const output = lines((yield* ran("failover")).stdout)
       const after = (prefix: string) => output.slice(output.findIndex((line) => line.startsWith(prefix)))
@@ -261,6 +261,10 @@ describe("examples", () => {
         "  primary: 1 requests, 1 failed, breaker open, hedges 0 started 0 cancelled, 0 keys cooling",
         "  fallback: 1 requests, 0 failed, breaker closed, hedges 0 started 0 cancelled, 0 keys cooling"
       ])
+      // The primary's stream stalls: its 1 s idle timeout restarts it on the fallback, which answers whole.
+      const [stalled, stalledReply] = after("stalled stream:")
+      expect(stalled).toBe("stalled stream: restart on fallback after TimeoutError")
+      expect(Number(/^stalled stream: 24 words from gpt-4o-mini in ([\d.]+) s$/.exec(stalledReply ?? "")?.[1])).toBeLessThan(5)
       // A malformed event in the primary's stream: skipped, the reply whole, counted on it and in the status.
       expect(output).toContain("malformed event: 24 words from gpt-4o, 1 event skipped, 1 in the primary's status")
       // The primary's first token is 5 s away: the hedge after 1 s answers well before.
