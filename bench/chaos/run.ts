@@ -65,6 +65,8 @@ export interface Report {
   readonly truncated: number
   /** The first few lost and truncated calls, described. */
   readonly examples: ReadonlyArray<string>
+  /** The first few failed calls, with their error's message (which lists the router's attempts). */
+  readonly failedExamples: ReadonlyArray<string>
   /** Requests the simulators received (attempts, retries included), and the faults they injected by kind. */
   readonly requests: number
   readonly injected: Readonly<Record<string, number>>
@@ -181,6 +183,7 @@ export const run = (options: Options): Effect.Effect<Report, unknown> =>
     const note = (text: string) => {
       if (examples.length < 10) examples.push(text)
     }
+    const failedExamples: Array<string> = []
 
     // With `--expose-gc`: the heap still reachable after a full collection, as each quarter of the calls ends.
     const collect = (globalThis as { gc?: () => void }).gc
@@ -225,8 +228,9 @@ export const run = (options: Options): Effect.Effect<Report, unknown> =>
           const typed = cause.reasons.length > 0 &&
             cause.reasons.every((reason) => Cause.isFailReason(reason) && isLlmError(reason.error))
           if (typed) {
-            const tag = (cause.reasons[0] as Cause.Fail<LlmError.LlmError>).error._tag
-            failedByTag[tag] = (failedByTag[tag] ?? 0) + 1
+            const error = (cause.reasons[0] as Cause.Fail<LlmError.LlmError>).error
+            failedByTag[error._tag] = (failedByTag[error._tag] ?? 0) + 1
+            if (failedExamples.length < 5) failedExamples.push(`${what}: ${error.message}`)
           } else {
             lost++
             note(`${what}: ${Cause.pretty(cause)}`)
@@ -277,6 +281,7 @@ export const run = (options: Options): Effect.Effect<Report, unknown> =>
       lost,
       truncated,
       examples,
+      failedExamples,
       requests: stats.reduce((n, s) => n + s.requests, 0),
       injected,
       leftover: {
