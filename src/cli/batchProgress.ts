@@ -96,7 +96,8 @@ export const figures = (counts: Counts, elapsed: Duration.Duration): ReadonlyArr
   const seconds = Duration.toSeconds(elapsed)
   const rate = seconds > 0 ? ran(counts) / seconds : 0
   const left = counts.total - finished(counts)
-  const eta = left === 0 ? "ETA 0s" : rate > 0 ? `ETA ${clock(left / rate)}` : "ETA -"
+  // Rounded up: "0s" only when nothing is left.
+  const eta = left === 0 ? "ETA 0s" : rate > 0 ? `ETA ${clock(Math.ceil(left / rate))}` : "ETA -"
   return [
     `${finished(counts)}/${counts.total}`,
     `${rate.toFixed(1)}/s`,
