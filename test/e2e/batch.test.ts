@@ -121,6 +121,37 @@ describe("batch", () => {
       expect(fs.readFileSync(out, "utf8")).toBe(written)
     }))
 
+  it.live("--config --router NAME: a line's model addresses the router's deployments, --model is the default for lines with none", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4 })
+      const entry = (model: string, extra: Record<string, unknown> = {}) => ({
+        model_name: model,
+        api_keys: [KEY],
+        base_url: `${sim.url}/v1`,
+        ...extra
+      })
+      const dir = tempDir()
+      const config = path.join(dir, "provider.json")
+      fs.writeFileSync(config, JSON.stringify({
+        alpha: [entry("gpt-4o-mini"), entry("sim-large", { groups: ["big"] })],
+        router: { main: { deployments: ["alpha/gpt-4o-mini", "alpha/sim-large"], strategy: "priority", model: "gpt-4o-mini" } }
+      }))
+      const { input, out } = files([ask(1, "one"), ask(2, "two", { model: "big" })])
+      const run = yield* batch([input, "--out", out, "--config", config, "--router", "main"])
+      expect(run.code).toBe(0)
+      expect(run.stderr).not.toContain("simulator")
+      const got = byId(results(out))
+      expect(got.get(1)).toMatchObject({ response: { provider: "alpha", model: "gpt-4o-mini" } })
+      expect(got.get(2)).toMatchObject({ response: { provider: "alpha", model: "sim-large" } })
+
+      const { input: input2, out: out2 } = files([ask(3, "three"), ask(4, "four", { model: "gpt-4o-mini" })])
+      expect((yield* batch([input2, "--out", out2, "--config", config, "--router", "main", "--model", "big"])).code).toBe(0)
+      const defaulted = byId(results(out2))
+      expect(defaulted.get(3)).toMatchObject({ response: { model: "sim-large" } })
+      expect(defaulted.get(4)).toMatchObject({ response: { model: "gpt-4o-mini" } })
+      expect(fs.readFileSync(out, "utf8") + fs.readFileSync(out2, "utf8")).not.toContain(KEY)
+    }))
+
   it.live("a partial last line left by a killed run is cut off, and its request runs again", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4 })
@@ -284,6 +315,27 @@ const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 
 const hasTmux = spawnSync("tmux", ["-V"]).status === 0
 
+/**
+ * A tmux server of its own (socket `name`) with one 120x30 window: `start`
+ * runs a command in it (killed with the scope), keeping the pane after it
+ * ends with its exit code printed; `screen` is what the pane shows.
+ */
+const terminal = (name: string) => {
+  const run = (...args: ReadonlyArray<string>) => spawnSync("tmux", ["-L", name, ...args], { encoding: "utf8" })
+  return {
+    run,
+    start: (command: ReadonlyArray<string>) =>
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          const line = command.map((arg) => `'${arg}'`).join(" ")
+          expect(run("new-session", "-d", "-x", "120", "-y", "30", `${line}; echo "exit $?"; sleep 60`).status).toBe(0)
+        }),
+        () => Effect.sync(() => run("kill-server"))
+      ),
+    screen: Effect.sync(() => run("capture-pane", "-p").stdout)
+  }
+}
+
 // CI installs tmux (.ci/run); a machine without it cannot show a terminal to the command.
 describe(hasTmux ? "batch in a terminal" : "batch in a terminal (skipped: tmux is not installed; .ci/run installs it)", () => {
   it.live.skipIf(!hasTmux)("draws a progress bar that counts up, then the summary (under tmux)", () =>
@@ -292,23 +344,11 @@ describe(hasTmux ? "batch in a terminal" : "batch in a terminal (skipped: tmux i
       expect((yield* spawnCli(["--version"])).code).toBe(0)
       const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4, latency: "120 millis" })
       const { input, out } = files(Array.from({ length: 30 }, (_, i) => ask(i, `request ${i}`)))
-      const socket = `elr-batch-${process.pid}`
-      const tmux = (...args: ReadonlyArray<string>) =>
-        spawnSync("tmux", ["-L", socket, ...args], { encoding: "utf8" })
-      const command = [process.execPath, binPath, "batch", input, "--out", out, "--concurrency", "2", ...direct(sim)]
-        .map((arg) => `'${arg}'`).join(" ")
-      yield* Effect.acquireRelease(
-        Effect.sync(() => {
-          // `; sleep` keeps the pane (and its last screen) after the command ends.
-          const started = tmux("new-session", "-d", "-x", "120", "-y", "30", `${command}; echo "exit $?"; sleep 60`)
-          expect(started.status).toBe(0)
-        }),
-        () => Effect.sync(() => tmux("kill-server"))
-      )
-      const screen = Effect.sync(() => tmux("capture-pane", "-p").stdout)
+      const tmux = terminal(`elr-batch-${process.pid}`)
+      yield* tmux.start([process.execPath, binPath, "batch", input, "--out", out, "--concurrency", "2", ...direct(sim)])
       const counts: Array<number> = []
       const final = yield* eventually(
-        Effect.map(screen, (text) => {
+        Effect.map(tmux.screen, (text) => {
           const bar = /^\[[#-]+\] (\d+)\/30 {2}[\d.]+\/s {2}ETA \S+ {2}[\d,]+ tokens {2}\$[\d.]+$/m.exec(text)
           if (bar !== null && Number(bar[1]) !== counts.at(-1)) counts.push(Number(bar[1]))
           return text
@@ -323,6 +363,25 @@ describe(hasTmux ? "batch in a terminal" : "batch in a terminal (skipped: tmux i
       expect(counts.length).toBeGreaterThanOrEqual(2)
       expect([...counts].sort((a, b) => a - b)).toEqual(counts)
       expect(results(out)).toHaveLength(30)
+    }))
+
+  it.live.skipIf(!hasTmux)("Ctrl-C in the terminal clears the bar, prints what is left and exits 130 (under tmux)", () =>
+    Effect.gen(function*() {
+      expect((yield* spawnCli(["--version"])).code).toBe(0)
+      const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4, latency: "150 millis" })
+      const { input, out } = files(Array.from({ length: 40 }, (_, i) => ask(i, `request ${i}`)))
+      const tmux = terminal(`elr-batch-int-${process.pid}`)
+      yield* tmux.start([process.execPath, binPath, "batch", input, "--out", out, "--concurrency", "2", ...direct(sim)])
+      yield* eventually(lineCount(out), (n) => n >= 4)
+      tmux.run("send-keys", "C-c")
+      const final = yield* eventually(tmux.screen, (text) => text.includes("exit "))
+      expect(final).toContain("exit 130")
+      expect(final).toMatch(/^effect-llm-router: batch interrupted: \d+ succeeded, 0 failed, 0 bad lines, 0 already done; /m)
+      expect(final).not.toMatch(/\[[#-]+\]/)
+      const written = results(out)
+      expect(written.length).toBeGreaterThanOrEqual(4)
+      expect(written.length).toBeLessThan(40)
+      expect(final.replace(/\n/g, "")).toContain(`${40 - written.length} left (run it again to continue)`)
     }))
 })
 
