@@ -16,18 +16,22 @@ import { binPath, captureIo, spawnCli } from "../utils/cliHarness.js"
 
 const KEY = "sk-batch-test-secret-0123456789abcdef"
 
-const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "elr-batch-"))
+/** A directory of its own, removed with the test's scope. */
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "elr-batch-"))),
+  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+)
 
 const ask = (id: string | number, content: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ id, messages: [{ role: "user", content }], ...extra })
 
 /** An input file of `lines` and where its results go. */
-const files = (lines: ReadonlyArray<string>) => {
-  const dir = tempDir()
-  const input = path.join(dir, "requests.jsonl")
-  fs.writeFileSync(input, `${lines.join("\n")}\n`)
-  return { input, out: path.join(dir, "results.jsonl") }
-}
+const files = (lines: ReadonlyArray<string>) =>
+  Effect.map(tempDir, (dir) => {
+    const input = path.join(dir, "requests.jsonl")
+    fs.writeFileSync(input, `${lines.join("\n")}\n`)
+    return { input, out: path.join(dir, "results.jsonl") }
+  })
 
 type ResultLine = { readonly id: string | number } & Record<string, unknown>
 
@@ -66,7 +70,7 @@ const lineCount = (file: string) =>
 describe("batch", () => {
   it.live("runs every line against the built-in simulator, says so, and writes each result with its id", () =>
     Effect.gen(function*() {
-      const { input, out } = files([
+      const { input, out } = yield* files([
         ask(1, "Hello"),
         ask("two", "Hi", { model: "gpt-4o", temperature: 0.5, max_tokens: 5, stream: true }),
         "this is not json",
@@ -107,7 +111,7 @@ describe("batch", () => {
   it.live("a re-run skips every id already in the results and sends nothing", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4 })
-      const { input, out } = files([ask("a", "one"), ask("b", "two"), ask("c", "three")])
+      const { input, out } = yield* files([ask("a", "one"), ask("b", "two"), ask("c", "three")])
       const first = yield* batch([input, "--out", out, ...direct(sim)])
       expect(first.code).toBe(0)
       expect(yield* sim.requestCount).toBe(3)
@@ -130,13 +134,13 @@ describe("batch", () => {
         base_url: `${sim.url}/v1`,
         ...extra
       })
-      const dir = tempDir()
+      const dir = yield* tempDir
       const config = path.join(dir, "provider.json")
       fs.writeFileSync(config, JSON.stringify({
         alpha: [entry("gpt-4o-mini"), entry("sim-large", { groups: ["big"] })],
         router: { main: { deployments: ["alpha/gpt-4o-mini", "alpha/sim-large"], strategy: "priority", model: "gpt-4o-mini" } }
       }))
-      const { input, out } = files([ask(1, "one"), ask(2, "two", { model: "big" })])
+      const { input, out } = yield* files([ask(1, "one"), ask(2, "two", { model: "big" })])
       const run = yield* batch([input, "--out", out, "--config", config, "--router", "main"])
       expect(run.code).toBe(0)
       expect(run.stderr).not.toContain("simulator")
@@ -144,7 +148,7 @@ describe("batch", () => {
       expect(got.get(1)).toMatchObject({ response: { provider: "alpha", model: "gpt-4o-mini" } })
       expect(got.get(2)).toMatchObject({ response: { provider: "alpha", model: "sim-large" } })
 
-      const { input: input2, out: out2 } = files([ask(3, "three"), ask(4, "four", { model: "gpt-4o-mini" })])
+      const { input: input2, out: out2 } = yield* files([ask(3, "three"), ask(4, "four", { model: "gpt-4o-mini" })])
       expect((yield* batch([input2, "--out", out2, "--config", config, "--router", "main", "--model", "big"])).code).toBe(0)
       const defaulted = byId(results(out2))
       expect(defaulted.get(3)).toMatchObject({ response: { model: "sim-large" } })
@@ -155,7 +159,7 @@ describe("batch", () => {
   it.live("a partial last line left by a killed run is cut off, and its request runs again", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4 })
-      const { input, out } = files([ask(1, "one"), ask(2, "two"), ask(3, "three")])
+      const { input, out } = yield* files([ask(1, "one"), ask(2, "two"), ask(3, "three")])
       fs.writeFileSync(out, `${JSON.stringify({ id: 1, response: { text: "earlier" } })}\n{"id":2,"respo`)
       const run = yield* batch([input, "--out", out, ...direct(sim)])
       expect(run.code).toBe(0)
@@ -172,7 +176,7 @@ describe("batch", () => {
   it.live("keys never reach the results: an error that quotes the key is scrubbed", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.make({ apiKeys: [KEY], fault: "echo-key=error" })
-      const { input, out } = files([ask(1, "one")])
+      const { input, out } = yield* files([ask(1, "one")])
       const run = yield* batch([input, "--out", out, ...direct(sim)])
       expect(run.code).toBe(0)
       const [line] = results(out)
@@ -183,7 +187,7 @@ describe("batch", () => {
 
   it.live("an output that is not a results file is left alone (exit 1)", () =>
     Effect.gen(function*() {
-      const { input, out } = files([ask(1, "one")])
+      const { input, out } = yield* files([ask(1, "one")])
       fs.writeFileSync(out, "important notes\n")
       const run = yield* batch([input, "--out", out])
       expect(run.code).toBe(1)
@@ -195,7 +199,7 @@ describe("batch", () => {
 
   it.live("an input that does not exist fails with exit 1 and writes nothing", () =>
     Effect.gen(function*() {
-      const dir = tempDir()
+      const dir = yield* tempDir
       const out = path.join(dir, "results.jsonl")
       const run = yield* batch([path.join(dir, "missing.jsonl"), "--out", out])
       expect(run.code).toBe(1)
@@ -205,7 +209,7 @@ describe("batch", () => {
 
   it.live("bad flags exit 2 with the reason and the usage", () =>
     Effect.gen(function*() {
-      const { input, out } = files([ask(1, "one")])
+      const { input, out } = yield* files([ask(1, "one")])
       const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
         [[], "no input: pass the JSONL file of requests"],
         [[input], "--out FILE is needed: the JSONL file results go to"],
@@ -225,7 +229,7 @@ describe("batch", () => {
   it.live("runs no more requests at once than --concurrency", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4, latency: "30 millis" })
-      const { input, out } = files(Array.from({ length: 12 }, (_, i) => ask(i, `request ${i}`)))
+      const { input, out } = yield* files(Array.from({ length: 12 }, (_, i) => ask(i, `request ${i}`)))
       let peak = 0
       const watch = yield* Effect.forkChild(
         Effect.repeat(
@@ -263,7 +267,7 @@ describe("batch, the built command", () => {
   it.live("SIGINT mid-run exits 130 with whole results only, and a re-run completes the rest", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4, latency: "150 millis" })
-      const { input, out } = files(Array.from({ length: 30 }, (_, i) => ask(i, `request ${i}`)))
+      const { input, out } = yield* files(Array.from({ length: 30 }, (_, i) => ask(i, `request ${i}`)))
       let child: ChildProcess | undefined
       const running = yield* Effect.forkChild(
         spawnCli(["batch", input, "--out", out, "--concurrency", "2", ...direct(sim)], {
@@ -296,7 +300,7 @@ describe("batch, the built command", () => {
   it.live("piped, the progress is plain lines and a summary", () =>
     Effect.gen(function*() {
       const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4 })
-      const { input, out } = files([ask(1, "one"), "{", ask(2, "two")])
+      const { input, out } = yield* files([ask(1, "one"), "{", ask(2, "two")])
       const run = yield* spawnCli(["batch", input, "--out", out, ...direct(sim)])
       expect(run.code).toBe(0)
       // No terminal codes when stderr is a pipe.
@@ -343,7 +347,7 @@ describe(hasTmux ? "batch in a terminal" : "batch in a terminal (skipped: tmux i
       // Refuses a stale dist/, as every spawned test does.
       expect((yield* spawnCli(["--version"])).code).toBe(0)
       const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4, latency: "120 millis" })
-      const { input, out } = files(Array.from({ length: 30 }, (_, i) => ask(i, `request ${i}`)))
+      const { input, out } = yield* files(Array.from({ length: 30 }, (_, i) => ask(i, `request ${i}`)))
       const tmux = terminal(`elr-batch-${process.pid}`)
       yield* tmux.start([process.execPath, binPath, "batch", input, "--out", out, "--concurrency", "2", ...direct(sim)])
       const counts: Array<number> = []
@@ -369,7 +373,7 @@ describe(hasTmux ? "batch in a terminal" : "batch in a terminal (skipped: tmux i
     Effect.gen(function*() {
       expect((yield* spawnCli(["--version"])).code).toBe(0)
       const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4, latency: "150 millis" })
-      const { input, out } = files(Array.from({ length: 40 }, (_, i) => ask(i, `request ${i}`)))
+      const { input, out } = yield* files(Array.from({ length: 40 }, (_, i) => ask(i, `request ${i}`)))
       const tmux = terminal(`elr-batch-int-${process.pid}`)
       yield* tmux.start([process.execPath, binPath, "batch", input, "--out", out, "--concurrency", "2", ...direct(sim)])
       yield* eventually(lineCount(out), (n) => n >= 4)
