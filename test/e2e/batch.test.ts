@@ -320,12 +320,14 @@ const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 const hasTmux = spawnSync("tmux", ["-V"]).status === 0
 
 /**
- * A tmux server of its own (socket `name`) with one 120x30 window: `start`
- * runs a command in it (killed with the scope), keeping the pane after it
- * ends with its exit code printed; `screen` is what the pane shows.
+ * A tmux server of its own (its socket in `dir`, removed with it) with one
+ * 120x30 window: `start` runs a command in it (killed with the scope),
+ * keeping the pane after it ends with its exit code printed; `screen` is
+ * what the pane shows.
  */
-const terminal = (name: string) => {
-  const run = (...args: ReadonlyArray<string>) => spawnSync("tmux", ["-L", name, ...args], { encoding: "utf8" })
+const terminal = (dir: string) => {
+  const socket = path.join(dir, "tmux.sock")
+  const run = (...args: ReadonlyArray<string>) => spawnSync("tmux", ["-S", socket, ...args], { encoding: "utf8" })
   return {
     run,
     start: (command: ReadonlyArray<string>) =>
@@ -348,7 +350,7 @@ describe(hasTmux ? "batch in a terminal" : "batch in a terminal (skipped: tmux i
       expect((yield* spawnCli(["--version"])).code).toBe(0)
       const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4, latency: "120 millis" })
       const { input, out } = yield* files(Array.from({ length: 30 }, (_, i) => ask(i, `request ${i}`)))
-      const tmux = terminal(`elr-batch-${process.pid}`)
+      const tmux = terminal(path.dirname(out))
       yield* tmux.start([process.execPath, binPath, "batch", input, "--out", out, "--concurrency", "2", ...direct(sim)])
       const counts: Array<number> = []
       const final = yield* eventually(
@@ -374,7 +376,7 @@ describe(hasTmux ? "batch in a terminal" : "batch in a terminal (skipped: tmux i
       expect((yield* spawnCli(["--version"])).code).toBe(0)
       const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4, latency: "150 millis" })
       const { input, out } = yield* files(Array.from({ length: 40 }, (_, i) => ask(i, `request ${i}`)))
-      const tmux = terminal(`elr-batch-int-${process.pid}`)
+      const tmux = terminal(path.dirname(out))
       yield* tmux.start([process.execPath, binPath, "batch", input, "--out", out, "--concurrency", "2", ...direct(sim)])
       yield* eventually(lineCount(out), (n) => n >= 4)
       tmux.run("send-keys", "C-c")
