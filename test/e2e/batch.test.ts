@@ -320,41 +320,39 @@ const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
 const hasTmux = spawnSync("tmux", ["-V"]).status === 0
 
 /**
- * A tmux server of its own (its socket in `dir`, removed with it) with one
- * 120x30 window: `start` runs a command in it (killed with the scope),
- * keeping the pane after it ends with its exit code printed; `screen` is
- * what the pane shows.
+ * The built command over `count` requests to a simulator slow enough to
+ * watch (each answer after `latency`), two at a time, in a 120x30 window of a
+ * tmux server of its own (its socket in the test's directory, the server
+ * killed with the scope). The pane stays after the command ends, with its
+ * exit code printed; `screen` is what it shows.
  */
-const terminal = (dir: string) => {
-  const socket = path.join(dir, "tmux.sock")
-  const run = (...args: ReadonlyArray<string>) => spawnSync("tmux", ["-S", socket, ...args], { encoding: "utf8" })
-  return {
-    run,
-    start: (command: ReadonlyArray<string>) =>
-      Effect.acquireRelease(
-        Effect.sync(() => {
-          const line = command.map((arg) => `'${arg}'`).join(" ")
-          expect(run("new-session", "-d", "-x", "120", "-y", "30", `${line}; echo "exit $?"; sleep 60`).status).toBe(0)
-        }),
-        () => Effect.sync(() => run("kill-server"))
-      ),
-    screen: Effect.sync(() => run("capture-pane", "-p").stdout)
-  }
-}
+const inTerminal = (count: number, latency: Duration.Input) =>
+  Effect.gen(function*() {
+    // Refuses a stale dist/, as every spawned test does.
+    expect((yield* spawnCli(["--version"])).code).toBe(0)
+    const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4, latency })
+    const { input, out } = yield* files(Array.from({ length: count }, (_, i) => ask(i, `request ${i}`)))
+    const socket = path.join(path.dirname(out), "tmux.sock")
+    const tmux = (...args: ReadonlyArray<string>) => spawnSync("tmux", ["-S", socket, ...args], { encoding: "utf8" })
+    const command = [process.execPath, binPath, "batch", input, "--out", out, "--concurrency", "2", ...direct(sim)]
+      .map((arg) => `'${arg}'`).join(" ")
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        expect(tmux("new-session", "-d", "-x", "120", "-y", "30", `${command}; echo "exit $?"; sleep 60`).status).toBe(0)
+      }),
+      () => Effect.sync(() => tmux("kill-server"))
+    )
+    return { out, tmux, screen: Effect.sync(() => tmux("capture-pane", "-p").stdout) }
+  })
 
 // CI installs tmux (.ci/run); a machine without it cannot show a terminal to the command.
 describe(hasTmux ? "batch in a terminal" : "batch in a terminal (skipped: tmux is not installed; .ci/run installs it)", () => {
   it.live.skipIf(!hasTmux)("draws a progress bar that counts up, then the summary (under tmux)", () =>
     Effect.gen(function*() {
-      // Refuses a stale dist/, as every spawned test does.
-      expect((yield* spawnCli(["--version"])).code).toBe(0)
-      const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4, latency: "120 millis" })
-      const { input, out } = yield* files(Array.from({ length: 30 }, (_, i) => ask(i, `request ${i}`)))
-      const tmux = terminal(path.dirname(out))
-      yield* tmux.start([process.execPath, binPath, "batch", input, "--out", out, "--concurrency", "2", ...direct(sim)])
+      const { out, screen } = yield* inTerminal(30, "120 millis")
       const counts: Array<number> = []
       const final = yield* eventually(
-        Effect.map(tmux.screen, (text) => {
+        Effect.map(screen, (text) => {
           const bar = /^\[[#-]+\] (\d+)\/30 {2}[\d.]+\/s {2}ETA \S+ {2}[\d,]+ tokens {2}\$[\d.]+$/m.exec(text)
           if (bar !== null && Number(bar[1]) !== counts.at(-1)) counts.push(Number(bar[1]))
           return text
@@ -373,14 +371,10 @@ describe(hasTmux ? "batch in a terminal" : "batch in a terminal (skipped: tmux i
 
   it.live.skipIf(!hasTmux)("Ctrl-C in the terminal clears the bar, prints what is left and exits 130 (under tmux)", () =>
     Effect.gen(function*() {
-      expect((yield* spawnCli(["--version"])).code).toBe(0)
-      const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4, latency: "150 millis" })
-      const { input, out } = yield* files(Array.from({ length: 40 }, (_, i) => ask(i, `request ${i}`)))
-      const tmux = terminal(path.dirname(out))
-      yield* tmux.start([process.execPath, binPath, "batch", input, "--out", out, "--concurrency", "2", ...direct(sim)])
+      const { out, screen, tmux } = yield* inTerminal(40, "150 millis")
       yield* eventually(lineCount(out), (n) => n >= 4)
-      tmux.run("send-keys", "C-c")
-      const final = yield* eventually(tmux.screen, (text) => text.includes("exit "))
+      tmux("send-keys", "C-c")
+      const final = yield* eventually(screen, (text) => text.includes("exit "))
       expect(final).toContain("exit 130")
       expect(final).toMatch(/^effect-llm-router: batch interrupted: \d+ succeeded, 0 failed, 0 bad lines, 0 already done; /m)
       expect(final).not.toMatch(/\[[#-]+\]/)
