@@ -95,23 +95,24 @@ const send = (
   )
 }
 
-const program = (args: Args, io: Io, options: RunOptions, onSecrets: (secrets: ReadonlyArray<Redacted.Redacted<string>>) => void) =>
+/** The keys known so far, which every line printed or written is scrubbed of. */
+interface Secrets {
+  current: ReadonlyArray<Redacted.Redacted<string>>
+}
+
+const program = (args: Args, io: Io, options: RunOptions, secrets: Secrets) =>
   Effect.gen(function*() {
-    let secrets: ReadonlyArray<Redacted.Redacted<string>> = args.source._tag === "Direct" && args.source.key !== undefined
-      ? [args.source.key]
-      : []
-    onSecrets(secrets)
+    if (args.source._tag === "Direct" && args.source.key !== undefined) secrets.current = [args.source.key]
     const total = yield* countLines(args.input)
     const resumed = yield* resume(args.out)
     if (resumed.cut > 0) {
       io.stderr(
         `${programName}: ${args.out} ended in a partial line (${resumed.cut} bytes, from a run stopped mid-write); ` +
-          "cut it off, its request runs again\n"
+          "cut it off; its request runs again\n"
       )
     }
     const resolved = yield* resolve(args, io, options)
-    secrets = [...secrets, ...resolved.secrets]
-    onSecrets(secrets)
+    secrets.current = [...secrets.current, ...resolved.secrets]
     const out = yield* appender(args.out)
     io.stderr(
       `${programName}: batch of ${total} line${total === 1 ? "" : "s"} from ${args.input} to ${args.out}` +
@@ -120,7 +121,7 @@ const program = (args: Args, io: Io, options: RunOptions, onSecrets: (secrets: R
     const counts = Progress.emptyCounts(total)
     const progress = yield* Progress.start({ io, counts, terminal: options.terminal })
     yield* requests(args, resumed.done, counts, progress).pipe(
-      Stream.mapEffect((line) => send(line, args, out, counts, () => secrets), {
+      Stream.mapEffect((line) => send(line, args, out, counts, () => secrets.current), {
         concurrency: args.concurrency,
         unordered: true
       }),
@@ -144,7 +145,7 @@ const program = (args: Args, io: Io, options: RunOptions, onSecrets: (secrets: R
  * @category Commands
  */
 export const run = (argv: ReadonlyArray<string>, io: Io, options: RunOptions = {}): Effect.Effect<number> => {
-  let secrets: ReadonlyArray<Redacted.Redacted<string>> = []
+  const secrets: Secrets = { current: [] }
   const args = parse(argv)
   const env: Record<string, string> = {}
   for (const [name, value] of Object.entries(io.env)) if (value !== undefined) env[name] = value
@@ -154,13 +155,11 @@ export const run = (argv: ReadonlyArray<string>, io: Io, options: RunOptions = {
       io.stdout(batchUsage)
       return ExitCode.ok
     }
-    return yield* program(args, io, options, (current) => {
-      secrets = current
-    })
+    return yield* program(args, io, options, secrets)
   }).pipe(
     Effect.scoped,
     Effect.provide(NodeFileSystem.layer),
     Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })),
-    exitCodeOf(io, batchUsage, () => secrets)
+    exitCodeOf(io, batchUsage, () => secrets.current)
   )
 }

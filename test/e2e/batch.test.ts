@@ -164,7 +164,7 @@ describe("batch", () => {
       const run = yield* batch([input, "--out", out, ...direct(sim)])
       expect(run.code).toBe(0)
       expect(run.stderr.split("\n")[0]).toBe(
-        `effect-llm-router: ${out} ended in a partial line (14 bytes, from a run stopped mid-write); cut it off, its request runs again`
+        `effect-llm-router: ${out} ended in a partial line (14 bytes, from a run stopped mid-write); cut it off; its request runs again`
       )
       const lines = results(out)
       expect(lines.map((line) => line.id)).toEqual([1, expect.any(Number), expect.any(Number)])
