@@ -29,7 +29,14 @@ export const apis: ReadonlyArray<ProviderConfig.Api> = ["chat-completions", "res
 
 const isApi = (text: string): text is ProviderConfig.Api => (apis as ReadonlyArray<string>).includes(text)
 
-const flags = {
+/**
+ * The flags that choose the model (and its routing and timeouts), shared by
+ * every command that calls one.
+ *
+ * @since 0.3.0
+ * @category Parsing
+ */
+export const sourceFlags = {
   config: { type: "string" },
   router: { type: "string" },
   fallback: { type: "string" },
@@ -43,7 +50,11 @@ const flags = {
   model: { type: "string" },
   "base-url": { type: "string" },
   key: { type: "string" },
-  "max-retries": { type: "string" },
+  "max-retries": { type: "string" }
+} as const
+
+const flags = {
+  ...sourceFlags,
   system: { type: "string" },
   temperature: { type: "string" },
   "max-tokens": { type: "string" },
@@ -82,16 +93,26 @@ export type Source =
 export type Timeouts = Pick<ProviderConfig.ModelEntry, "headers_timeout" | "first_token_timeout" | "idle_timeout">
 
 /**
+ * Where the model comes from, with its routing and timeouts: what
+ * `chatSource.resolve` reads.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface SourceArgs {
+  readonly source: Source
+  readonly routing: Route.Routing
+  readonly timeouts: Timeouts
+}
+
+/**
  * One `chat`'s arguments.
  *
  * @since 0.1.0
  * @category Models
  */
-export interface Args {
+export interface Args extends SourceArgs {
   readonly prompt: string | undefined
-  readonly source: Source
-  readonly routing: Route.Routing
-  readonly timeouts: Timeouts
   readonly system: string | undefined
   readonly temperature: number | undefined
   readonly maxTokens: number | undefined
@@ -118,22 +139,23 @@ const parseTimeouts = (values: {
 }
 
 /**
- * Parses `chat`'s arguments (those after the word `chat`).
+ * The values of `sourceFlags` as `parseFlags` gives them.
  *
- * @since 0.1.0
+ * @since 0.3.0
  * @category Parsing
  */
-export const parse = (argv: ReadonlyArray<string>): Args | "help" | UsageError => {
-  const parsed = parseFlags(argv, flags)
-  if (parsed instanceof UsageError) return parsed
-  const { values, positionals } = parsed
-  if (values.help === true) return "help"
+export type SourceValues = { readonly [K in keyof typeof sourceFlags]?: string | undefined }
+
+/**
+ * Where the model comes from, its routing and timeouts, from the values of
+ * `sourceFlags`; or the `UsageError` that names the flag in the wrong.
+ *
+ * @since 0.3.0
+ * @category Parsing
+ */
+export const parseSource = (values: SourceValues): SourceArgs | UsageError => {
   // Read into Redacted at once, so no later code can print it by accident.
   const key = values.key === undefined ? undefined : Redacted.make(values.key)
-  const temperature = numberFlag("temperature", values.temperature, { min: 0, max: 2, expected: "a number from 0 to 2" })
-  if (temperature instanceof UsageError) return temperature
-  const maxTokens = numberFlag("max-tokens", values["max-tokens"], { integer: true, min: 1, expected: "a positive integer" })
-  if (maxTokens instanceof UsageError) return maxTokens
   const maxRetries = numberFlag("max-retries", values["max-retries"], { integer: true, min: 0, expected: "an integer, 0 or more" })
   if (maxRetries instanceof UsageError) return maxRetries
   const routing = Route.parse(values)
@@ -152,7 +174,6 @@ export const parse = (argv: ReadonlyArray<string>): Args | "help" | UsageError =
   if (preset !== undefined && api !== "chat-completions") {
     return new UsageError({ reason: `--preset is for --api chat-completions, not ${api}` })
   }
-  let source: Source
   if (values.config !== undefined) {
     const mixed = (["api", "preset", "base-url", "key", "max-retries"] as const).filter((name) => values[name] !== undefined)
     if (mixed.length > 0) {
@@ -160,25 +181,42 @@ export const parse = (argv: ReadonlyArray<string>): Args | "help" | UsageError =
         reason: `--config cannot be combined with ${mixed.map((name) => `--${name}`).join(", ")} (set them in the file)`
       })
     }
-    source = { _tag: "Config", file: values.config, provider: values.provider, model: values.model }
-  } else {
-    source = {
-      _tag: "Direct",
-      api,
-      preset,
-      baseUrl: values["base-url"],
-      key,
-      provider: values.provider,
-      model: values.model,
-      maxRetries
-    }
+    return { source: { _tag: "Config", file: values.config, provider: values.provider, model: values.model }, routing, timeouts }
   }
+  const source: Source = {
+    _tag: "Direct",
+    api,
+    preset,
+    baseUrl: values["base-url"],
+    key,
+    provider: values.provider,
+    model: values.model,
+    maxRetries
+  }
+  return { source, routing, timeouts }
+}
+
+/**
+ * Parses `chat`'s arguments (those after the word `chat`).
+ *
+ * @since 0.1.0
+ * @category Parsing
+ */
+export const parse = (argv: ReadonlyArray<string>): Args | "help" | UsageError => {
+  const parsed = parseFlags(argv, flags)
+  if (parsed instanceof UsageError) return parsed
+  const { values, positionals } = parsed
+  if (values.help === true) return "help"
+  const temperature = numberFlag("temperature", values.temperature, { min: 0, max: 2, expected: "a number from 0 to 2" })
+  if (temperature instanceof UsageError) return temperature
+  const maxTokens = numberFlag("max-tokens", values["max-tokens"], { integer: true, min: 1, expected: "a positive integer" })
+  if (maxTokens instanceof UsageError) return maxTokens
+  const source = parseSource(values)
+  if (source instanceof UsageError) return source
   const prompt = positionals.length === 0 ? undefined : positionals.join(" ")
   return {
     prompt,
-    source,
-    routing,
-    timeouts,
+    ...source,
     system: values.system,
     temperature,
     maxTokens,

@@ -15,7 +15,7 @@
  */
 import type * as Effect from "effect/Effect"
 import type { Io } from "./io.js"
-import { chatUsage, programName, simulateUsage, usage, version } from "./usage.js"
+import { batchUsage, chatUsage, programName, simulateUsage, usage, version } from "./usage.js"
 
 interface Command {
   readonly run: (argv: ReadonlyArray<string>, io: Io) => Promise<Effect.Effect<number>>
@@ -23,7 +23,14 @@ interface Command {
   readonly onSignal: (signal: NodeJS.Signals) => number
 }
 
-const commands: Readonly<Record<"chat" | "simulate", Command>> = {
+const commands: Readonly<Record<"batch" | "chat" | "simulate", Command>> = {
+  batch: {
+    run: async (argv, io) =>
+      (await import("./batch.js")).run(argv, io, {
+        terminal: process.stderr.isTTY === true ? { columns: () => process.stderr.columns } : undefined
+      }),
+    onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
+  },
   chat: {
     run: async (argv, io) => (await import("./chat.js")).run(argv, io),
     // 128 + the signal's number, as shells report it.
@@ -37,7 +44,7 @@ const commands: Readonly<Record<"chat" | "simulate", Command>> = {
 }
 
 const commandOf = (word: string): Command | undefined =>
-  word === "chat" || word === "simulate" ? commands[word] : undefined
+  word === "batch" || word === "chat" || word === "simulate" ? commands[word] : undefined
 
 const readStdin = (): Promise<string> =>
   new Promise((resolve, reject) => {
@@ -115,7 +122,7 @@ const main = async (argv: ReadonlyArray<string>) => {
   if (word === "--help" || word === "-h" || word === "help") {
     const topic = word === "help" ? rest[0] : undefined
     if (topic !== undefined && commandOf(topic) === undefined) return usageError(`no help for "${topic}"`)
-    process.stdout.write(topic === "chat" ? chatUsage : topic === "simulate" ? simulateUsage : usage)
+    process.stdout.write(topic === "batch" ? batchUsage : topic === "chat" ? chatUsage : topic === "simulate" ? simulateUsage : usage)
     return finish(0)
   }
   const command = commandOf(word)

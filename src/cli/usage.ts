@@ -95,6 +95,42 @@ Exit codes: 0 done, 1 the call failed (the first stderr line is
 `
 
 /**
+ * @since 0.3.0
+ * @category Constants
+ */
+export const batchUsage = `Usage: ${programName} batch FILE --out RESULTS [options]
+
+Sends every line of FILE (JSONL: an OpenAI Chat Completions body plus an
+"id", a string or a number) to the model, --concurrency at a time, and appends
+each result to RESULTS as it finishes, one JSON line:
+  {"id": ..., "response": {"text", "toolCalls", "usage", "cost", ...}}
+  {"id": ..., "error": {"tag", "message", ...}}
+Run it again to resume: ids with a result in RESULTS are skipped. A line that
+is not JSON, has no id, repeats an id or is not a chat body is reported on
+stderr with its number and skipped. Ctrl-C stops at once; RESULTS keeps every
+result finished so far, whole. Progress goes to stderr: a bar on a terminal,
+a line every 5 seconds otherwise, and a summary at the end.
+
+With no --config, --preset, --base-url or key, a built-in simulator answers,
+as for chat. A line's "model" is the model asked for (through --router: a
+deployment, group or model of it); --model is the default for lines with none.
+
+  -o, --out FILE        the JSONL file results are appended to (needed)
+  --concurrency N       requests at once (default 8)
+  --config FILE, --router NAME, --provider NAME, --model NAME,
+  --fallback MODEL, --timeout SECONDS, --headers-timeout SECONDS,
+  --first-token-timeout SECONDS, --idle-timeout SECONDS, --api API,
+  --preset NAME, --base-url URL, --key KEY, --max-retries N
+                        where the model comes from, as for chat (see
+                        "${programName} help chat")
+  -h, --help            this help
+
+Exit codes: 0 every line seen to (results and typed errors in RESULTS, bad
+lines reported), 1 FILE, RESULTS or the configuration cannot be used, 2 bad
+flags, 130 interrupted.
+`
+
+/**
  * @since 0.1.0
  * @category Constants
  */
@@ -125,11 +161,13 @@ The first line on stdout is its URL.
  * @category Constants
  */
 export const usage = `Usage:
+  ${programName} batch FILE --out RESULTS  run a JSONL file of requests, resumably
   ${programName} chat [PROMPT] [options]   ask a model; the reply streams to stdout
   ${programName} simulate [options]        run the local simulator until Ctrl-C
   ${programName} help [COMMAND]            this help, or a command's
   ${programName} --version                 the version
 
+${batchUsage}
 ${chatUsage}
 ${simulateUsage}`
 

@@ -55,8 +55,8 @@ export interface Spawned {
 }
 
 /**
- * Runs `command ...args`; `onStdout` sees the output so far each time more
- * arrives (to signal the process, say). Killed at `timeoutMs`.
+ * Runs `command ...args`; `onStdout` (and `onStderr`) sees the output so far
+ * each time more arrives (to signal the process, say). Killed at `timeoutMs`.
  */
 export const spawnProcess = (
   command: string,
@@ -66,6 +66,7 @@ export const spawnProcess = (
     readonly env?: Record<string, string>
     readonly timeoutMs?: number
     readonly onStdout?: (soFar: string, child: ReturnType<typeof spawn>) => void
+    readonly onStderr?: (soFar: string, child: ReturnType<typeof spawn>) => void
   } = {}
 ): Effect.Effect<Spawned> =>
   Effect.callback<Spawned>((resume) => {
@@ -84,6 +85,7 @@ export const spawnProcess = (
     })
     child.stderr.on("data", (chunk: string) => {
       stderr += chunk
+      options.onStderr?.(stderr, child)
     })
     const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 60_000)
     child.once("close", (code, signal) => {

@@ -1,0 +1,165 @@
+/**
+ * `effect-llm-router batch requests.jsonl --out results.jsonl`: every line of
+ * a JSONL file (an OpenAI chat body plus an `id`) sent to the model, at most
+ * `--concurrency` at once, each result appended to the output as it finishes.
+ *
+ * The model comes from `chatSource.ts` as for `chat`; lines are read by
+ * `batchInput.ts`, results written by `batchOutput.ts` (whole lines only,
+ * resumable), progress shown by `batchProgress.ts`. This module runs the
+ * requests between them.
+ *
+ * @since 0.3.0
+ */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
+import * as Result from "effect/Result"
+import * as Stream from "effect/Stream"
+import * as Llm from "../Llm.js"
+import { type Args, parse } from "./batchArgs.js"
+import { countLines, keyOf, type Line, lines, parseLine } from "./batchInput.js"
+import { type Appender, appender, resultLine, resume } from "./batchOutput.js"
+import * as Progress from "./batchProgress.js"
+import { resolve, type RunOptions as SourceOptions } from "./chatSource.js"
+import { ExitCode, exitCodeOf, type Io } from "./io.js"
+import { batchUsage, programName, UsageError } from "./usage.js"
+
+/**
+ * Options of `run` beyond the command line.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface RunOptions extends SourceOptions {
+  /** Stderr's terminal, when it is one: the progress is a redrawn bar. Default: plain periodic lines. */
+  readonly terminal?: Progress.Terminal | undefined
+}
+
+type Request = Extract<Line, { _tag: "Request" }>
+
+/**
+ * The lines worth running: a bad one is reported with its number, one whose
+ * id has a result already is counted as skipped, and an id used twice is a
+ * bad line the second time.
+ */
+const requests = (args: Args, done: ReadonlySet<string>, counts: Progress.Counts, progress: Progress.Progress) => {
+  const firstLineOf = new Map<string, number>()
+  const bad = (line: number, reason: string) =>
+    Effect.as(
+      Effect.andThen(
+        Effect.sync(() => counts.bad++),
+        progress.log(`${programName}: ${args.input} line ${line}: ${reason}; skipped\n`)
+      ),
+      undefined
+    )
+  return lines(args.input).pipe(
+    Stream.mapEffect(([text, number]): Effect.Effect<Request | undefined> => {
+      const line = parseLine(text, number)
+      if (line._tag === "Blank") return Effect.succeed(undefined)
+      if (line._tag === "Bad") return bad(line.line, line.reason)
+      const key = keyOf(line.id)
+      const first = firstLineOf.get(key)
+      if (first !== undefined) return bad(line.line, `id ${key} is also on line ${first}`)
+      firstLineOf.set(key, line.line)
+      if (!done.has(key)) return Effect.succeed(line)
+      counts.skipped++
+      return Effect.succeed(undefined)
+    }),
+    Stream.filter((line): line is Request => line !== undefined)
+  )
+}
+
+/** One request sent; its result appended and counted. */
+const send = (
+  line: Request,
+  args: Args,
+  out: Appender,
+  counts: Progress.Counts,
+  secrets: () => ReadonlyArray<Redacted.Redacted<string>>
+) => {
+  // Through a router, --model addresses a deployment, group or model of it for lines that name none.
+  const model = line.request.model ?? (args.routing.router === undefined ? undefined : args.source.model)
+  return Llm.chat(model === undefined ? line.request : { ...line.request, model }).pipe(
+    Effect.result,
+    Effect.flatMap((result) => {
+      if (Result.isSuccess(result)) {
+        counts.succeeded++
+        counts.tokens += result.success.usage.totalTokens
+        counts.cost += result.success.cost ?? 0
+        return out.append(resultLine(line.id, { response: result.success }, secrets()))
+      }
+      counts.failed++
+      return out.append(resultLine(line.id, { error: result.failure }, secrets()))
+    })
+  )
+}
+
+/** The keys known so far, which every line printed or written is scrubbed of. */
+interface Secrets {
+  current: ReadonlyArray<Redacted.Redacted<string>>
+}
+
+const program = (args: Args, io: Io, options: RunOptions, secrets: Secrets) =>
+  Effect.gen(function*() {
+    if (args.source._tag === "Direct" && args.source.key !== undefined) secrets.current = [args.source.key]
+    const total = yield* countLines(args.input)
+    const resumed = yield* resume(args.out)
+    if (resumed.cut > 0) {
+      io.stderr(
+        `${programName}: ${args.out} ended in a partial line (${resumed.cut} bytes, from a run stopped mid-write); ` +
+          "cut it off; its request runs again\n"
+      )
+    }
+    const resolved = yield* resolve(args, io, options)
+    secrets.current = [...secrets.current, ...resolved.secrets]
+    const out = yield* appender(args.out)
+    io.stderr(
+      `${programName}: batch of ${total} line${total === 1 ? "" : "s"} from ${args.input} to ${args.out}` +
+        `${resumed.done.size > 0 ? ` (${resumed.done.size} results there already)` : ""}, ${args.concurrency} at a time\n`
+    )
+    const counts = Progress.emptyCounts(total)
+    const progress = yield* Progress.start({ io, counts, terminal: options.terminal })
+    yield* requests(args, resumed.done, counts, progress).pipe(
+      Stream.mapEffect((line) => send(line, args, out, counts, () => secrets.current), {
+        concurrency: args.concurrency,
+        unordered: true
+      }),
+      Stream.runDrain,
+      Effect.provide(resolved.layer),
+      Effect.onInterrupt(() => progress.finish(true))
+    )
+    yield* progress.finish(false)
+    return ExitCode.ok
+  })
+
+/**
+ * Runs `batch` with its arguments (those after the word `batch`) and gives
+ * the exit code: 0 when every line has been seen to (run, with a response or
+ * a typed error in the output; bad ones reported; those already in the
+ * output skipped), 1 when the input, the output or the configuration cannot
+ * be used (`<ErrorTag>: <message>` on stderr), 2 bad flags, 130 interrupted
+ * (every result finished so far is in the output, whole).
+ *
+ * @since 0.3.0
+ * @category Commands
+ */
+export const run = (argv: ReadonlyArray<string>, io: Io, options: RunOptions = {}): Effect.Effect<number> => {
+  const secrets: Secrets = { current: [] }
+  const args = parse(argv)
+  const env: Record<string, string> = {}
+  for (const [name, value] of Object.entries(io.env)) if (value !== undefined) env[name] = value
+  return Effect.gen(function*() {
+    if (args instanceof UsageError) return yield* args
+    if (args === "help") {
+      io.stdout(batchUsage)
+      return ExitCode.ok
+    }
+    return yield* program(args, io, options, secrets)
+  }).pipe(
+    Effect.scoped,
+    Effect.provide(NodeFileSystem.layer),
+    Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })),
+    exitCodeOf(io, batchUsage, () => secrets.current)
+  )
+}

@@ -1,0 +1,63 @@
+/**
+ * `batch`'s command line: the input file, `--out`, `--concurrency`, and the
+ * flags that choose the model (`chat`'s, parsed by `chatArgs.parseSource`).
+ *
+ * @since 0.3.0
+ */
+import * as path from "node:path"
+import { parseSource, type SourceArgs, sourceFlags } from "./chatArgs.js"
+import { numberFlag, parseFlags, UsageError } from "./usage.js"
+
+/**
+ * How many requests run at once unless `--concurrency` says otherwise.
+ *
+ * @since 0.3.0
+ * @category Constants
+ */
+export const defaultConcurrency = 8
+
+const flags = {
+  ...sourceFlags,
+  out: { type: "string", short: "o" },
+  concurrency: { type: "string" },
+  help: { type: "boolean", short: "h" }
+} as const
+
+/**
+ * One `batch`'s arguments.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface Args extends SourceArgs {
+  /** The JSONL file of requests. */
+  readonly input: string
+  /** The JSONL file results are appended to. */
+  readonly out: string
+  readonly concurrency: number
+}
+
+/**
+ * Parses `batch`'s arguments (those after the word `batch`).
+ *
+ * @since 0.3.0
+ * @category Parsing
+ */
+export const parse = (argv: ReadonlyArray<string>): Args | "help" | UsageError => {
+  const parsed = parseFlags(argv, flags)
+  if (parsed instanceof UsageError) return parsed
+  const { positionals, values } = parsed
+  if (values.help === true) return "help"
+  const [input, ...extra] = positionals
+  if (input === undefined) return new UsageError({ reason: "no input: pass the JSONL file of requests" })
+  if (extra.length > 0) return new UsageError({ reason: `batch takes one input file, got also "${extra.join(" ")}"` })
+  if (values.out === undefined) return new UsageError({ reason: "--out FILE is needed: the JSONL file results go to" })
+  if (path.resolve(values.out) === path.resolve(input)) {
+    return new UsageError({ reason: `--out ${values.out} is the input file: results go to a file of their own` })
+  }
+  const concurrency = numberFlag("concurrency", values.concurrency, { integer: true, min: 1, expected: "a positive integer" })
+  if (concurrency instanceof UsageError) return concurrency
+  const source = parseSource(values)
+  if (source instanceof UsageError) return source
+  return { ...source, input, out: values.out, concurrency: concurrency ?? defaultConcurrency }
+}

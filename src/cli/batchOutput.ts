@@ -1,0 +1,171 @@
+/**
+ * `batch`'s output: a JSONL file of results, one line per finished request,
+ * appended whole with a single `write` so the file never holds half a line
+ * written by this process; and, on a re-run, the ids it already holds.
+ *
+ * Writes are synchronous (`fs.writeSync` on a file opened for appending):
+ * an interrupted fiber cannot stop one halfway, so Ctrl-C leaves whole
+ * lines only. A process killed outright (SIGKILL, a power cut) can still
+ * leave a partial last line; `resume` cuts it off and says so.
+ *
+ * @since 0.3.0
+ */
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
+import * as fs from "node:fs"
+import type { ChatResponse } from "../ChatResponse.js"
+import { type Id, keyOf } from "./batchInput.js"
+import { toJson } from "./chatOutput.js"
+import { errorJson, scrub } from "./io.js"
+
+/**
+ * The results file holds a line that is not a result (no `id`): it is some
+ * other file, which `batch` will not append to.
+ *
+ * @since 0.3.0
+ * @category Errors
+ */
+export class ResultsFileError extends Data.TaggedError("ResultsFileError")<{ readonly message: string }> {}
+
+/**
+ * What a re-run finds in the results file: the ids that have a result, and
+ * how many bytes of a partial last line it cut off (0 when none).
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface Resumed {
+  readonly done: ReadonlySet<string>
+  readonly cut: number
+}
+
+const tail = 64 * 1024
+
+/** The file's length up to and including its last newline. */
+const wholeLength = (fd: number, size: number): number => {
+  const buffer = Buffer.alloc(tail)
+  for (let end = size; end > 0; end -= tail) {
+    const start = Math.max(0, end - tail)
+    const read = fs.readSync(fd, buffer, 0, end - start, start)
+    const newline = buffer.subarray(0, read).lastIndexOf(0x0a)
+    if (newline >= 0) return start + newline + 1
+  }
+  return 0
+}
+
+/** The first `length` bytes' lines, read a chunk at a time (a results file can be large). */
+function* wholeLines(fd: number, length: number): Generator<string> {
+  const buffer = Buffer.alloc(tail)
+  const decoder = new TextDecoder()
+  let rest = ""
+  for (let position = 0; position < length;) {
+    const read = fs.readSync(fd, buffer, 0, Math.min(tail, length - position), position)
+    position += read
+    const lines = (rest + decoder.decode(buffer.subarray(0, read), { stream: true })).split("\n")
+    rest = lines.pop()!
+    yield* lines
+  }
+}
+
+const idOf = (text: string): Id | undefined => {
+  try {
+    const json: unknown = JSON.parse(text)
+    if (typeof json !== "object" || json === null || !("id" in json)) return undefined
+    return typeof json.id === "string" || typeof json.id === "number" ? json.id : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Reads the results a previous run left in `file` (none when it does not
+ * exist). A partial last line, from a process killed mid-write, is cut off
+ * so its request runs again. A line that is not a result fails with
+ * `ResultsFileError`: `file` is not a results file.
+ *
+ * @since 0.3.0
+ * @category Resuming
+ */
+export const resume = (file: string): Effect.Effect<Resumed, ResultsFileError> =>
+  Effect.try({
+    try: (): Resumed | ResultsFileError => {
+      if (!fs.existsSync(file)) return { done: new Set(), cut: 0 }
+      const fd = fs.openSync(file, "r+")
+      try {
+        const size = fs.fstatSync(fd).size
+        const whole = wholeLength(fd, size)
+        if (whole < size) fs.ftruncateSync(fd, whole)
+        const done = new Set<string>()
+        let number = 0
+        for (const line of wholeLines(fd, whole)) {
+          number++
+          if (line.trim() === "") continue
+          const id = idOf(line)
+          if (id === undefined) {
+            return new ResultsFileError({
+              message: `${file} line ${number} is not a batch result (a JSON object with an id); ` +
+                "give --out a new file or one an earlier batch wrote"
+            })
+          }
+          done.add(keyOf(id))
+        }
+        return { done, cut: size - whole }
+      } finally {
+        fs.closeSync(fd)
+      }
+    },
+    catch: (error) => new ResultsFileError({ message: `cannot read ${file}: ${error instanceof Error ? error.message : String(error)}` })
+  }).pipe(Effect.flatMap((resumed) => resumed instanceof ResultsFileError ? Effect.fail(resumed) : Effect.succeed(resumed)))
+
+/**
+ * Appends whole lines to a file.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface Appender {
+  readonly append: (line: string) => Effect.Effect<void>
+}
+
+/**
+ * Opens `file` for appending (created if missing), closed with the scope.
+ * Each line goes out in one synchronous write (repeated only for what a
+ * short write left), so no interruption splits it.
+ *
+ * @since 0.3.0
+ * @category Writing
+ */
+export const appender = (file: string) =>
+  Effect.acquireRelease(
+    Effect.try({
+      try: () => fs.openSync(file, "a"),
+      catch: (error) => new ResultsFileError({ message: `cannot write ${file}: ${error instanceof Error ? error.message : String(error)}` })
+    }),
+    (fd) => Effect.sync(() => fs.closeSync(fd))
+  ).pipe(Effect.map((fd): Appender => ({
+    append: (line) =>
+      Effect.sync(() => {
+        const bytes = Buffer.from(line.endsWith("\n") ? line : `${line}\n`, "utf8")
+        let written = 0
+        while (written < bytes.length) written += fs.writeSync(fd, bytes, written)
+      })
+  })))
+
+/**
+ * A result line: the id with the reply (as `chat --json` prints it: text,
+ * tool calls, usage, cost...) or with the typed error (`{"tag", "message",
+ * ...fields}`), every secret scrubbed.
+ *
+ * @since 0.3.0
+ * @category Output
+ */
+export const resultLine = (
+  id: Id,
+  result: { readonly response: ChatResponse } | { readonly error: unknown },
+  secrets: ReadonlyArray<Redacted.Redacted<string>>
+): string =>
+  scrub(
+    JSON.stringify("response" in result ? { id, response: toJson(result.response) } : { id, ...errorJson(result.error) }),
+    secrets
+  )

@@ -1,0 +1,476 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Schedule from "effect/Schedule"
+import * as TestClock from "effect/testing/TestClock"
+import * as fc from "fast-check"
+import { type ChildProcess, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Batch from "../../src/cli/batch.js"
+import * as Progress from "../../src/cli/batchProgress.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import { binPath, captureIo, spawnCli } from "../utils/cliHarness.js"
+
+const KEY = "sk-batch-test-secret-0123456789abcdef"
+
+/** A directory of its own, removed with the test's scope. */
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "elr-batch-"))),
+  (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+const ask = (id: string | number, content: string, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ id, messages: [{ role: "user", content }], ...extra })
+
+/** An input file of `lines` and where its results go. */
+const files = (lines: ReadonlyArray<string>) =>
+  Effect.map(tempDir, (dir) => {
+    const input = path.join(dir, "requests.jsonl")
+    fs.writeFileSync(input, `${lines.join("\n")}\n`)
+    return { input, out: path.join(dir, "results.jsonl") }
+  })
+
+type ResultLine = { readonly id: string | number } & Record<string, unknown>
+
+/** The results file's lines, each checked to be whole JSON with an id. */
+const results = (file: string): ReadonlyArray<ResultLine> => {
+  const text = fs.readFileSync(file, "utf8")
+  expect(text.endsWith("\n")).toBe(true)
+  return text.slice(0, -1).split("\n").map((line) => {
+    const json = JSON.parse(line) as ResultLine
+    expect(["string", "number"]).toContain(typeof json.id)
+    return json
+  })
+}
+
+const byId = (lines: ReadonlyArray<ResultLine>) => new Map(lines.map((line) => [line.id, line]))
+
+/** Runs `batch` in-process, its built-in simulator quick. */
+const batch = (argv: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const { io, result } = captureIo()
+    const captured = result(yield* Batch.run(argv, io, { simulator: { port: 0, replyTokens: 8 } }))
+    expect(captured.stdout).not.toContain(KEY)
+    expect(captured.stderr).not.toContain(KEY)
+    return captured
+  })
+
+const direct = (sim: Simulator.Simulator) => ["--base-url", `${sim.url}/v1`, "--key", KEY]
+
+/** The value of `effect` once it satisfies `ok`, polled every 20 ms. */
+const eventually = <A>(effect: Effect.Effect<A>, ok: (a: A) => boolean) =>
+  Effect.retry(Effect.filterOrFail(effect, ok, () => "not yet"), Schedule.spaced("20 millis"))
+
+const lineCount = (file: string) =>
+  Effect.sync(() => (fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").length - 1 : 0))
+
+describe("batch", () => {
+  it.live("runs every line against the built-in simulator, says so, and writes each result with its id", () =>
+    Effect.gen(function*() {
+      const { input, out } = yield* files([
+        ask(1, "Hello"),
+        ask("two", "Hi", { model: "gpt-4o", temperature: 0.5, max_tokens: 5, stream: true }),
+        "this is not json",
+        JSON.stringify({ messages: [{ role: "user", content: "no id" }] }),
+        ask(1, "the same id again"),
+        "",
+        ask(3, "Who are you?", { model: "no-such-model" }),
+        JSON.stringify({ id: 4, messages: [{ role: "wizard", content: "x" }] }),
+        ask(5, "Too hot", { temperature: 5 }),
+        JSON.stringify({ id: 6, messages: [{ role: "developer", content: "Be brief." }, { role: "user", content: "Hi" }] })
+      ])
+      const run = yield* batch([input, "--out", out])
+      expect(run.code).toBe(0)
+      expect(run.stdout).toBe("")
+      const stderr = run.stderr.split("\n")
+      expect(stderr[0]).toMatch(/^effect-llm-router: no provider configured; using the built-in simulator at http:\/\/127\.0\.0\.1:\d+ /)
+      expect(stderr).toContain(`effect-llm-router: ${input} line 3: not JSON (${errorOf("this is not json")}); skipped`)
+      expect(stderr).toContain(`effect-llm-router: ${input} line 4: no id; skipped`)
+      expect(stderr).toContain(`effect-llm-router: ${input} line 5: id 1 is also on line 1; skipped`)
+      expect(stderr.find((line) => line.includes("line 8:"))).toMatch(/line 8: messages\[0\]\.role: expected "system" \| "developer" \| "user"/)
+      expect(stderr.at(-2)).toMatch(
+        /^effect-llm-router: batch done: 3 succeeded, 2 failed, 4 bad lines, 0 already done; \d+ tokens, \$[\d.]+, in \d+s$/
+      )
+
+      const lines = results(out)
+      expect(lines.map((line) => line.id).sort()).toEqual([1, 3, 5, 6, "two"].sort())
+      const got = byId(lines)
+      expect(got.get(1)).toMatchObject({
+        response: { finishReason: "stop", model: "gpt-4o-mini", provider: "simulator", usage: { completionTokens: 8 } }
+      })
+      // The line's model is the model asked for; max_tokens is the request's maxTokens.
+      expect(got.get("two")).toMatchObject({ response: { model: "gpt-4o", usage: { completionTokens: 5 } } })
+      expect(got.get(6)).toMatchObject({ response: { finishReason: "stop" } })
+      expect(got.get(3)).toMatchObject({ error: { tag: "ModelNotFoundError", status: 404, model: "no-such-model" } })
+      expect(got.get(5)).toMatchObject({ error: { tag: "InvalidRequestError", param: "temperature" } })
+    }))
+
+  it.live("a re-run skips every id already in the results and sends nothing", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4 })
+      const { input, out } = yield* files([ask("a", "one"), ask("b", "two"), ask("c", "three")])
+      const first = yield* batch([input, "--out", out, ...direct(sim)])
+      expect(first.code).toBe(0)
+      expect(yield* sim.requestCount).toBe(3)
+      const written = fs.readFileSync(out, "utf8")
+
+      const again = yield* batch([input, "--out", out, ...direct(sim)])
+      expect(again.code).toBe(0)
+      expect(again.stderr).toContain(`batch of 3 lines from ${input} to ${out} (3 results there already)`)
+      expect(again.stderr).toMatch(/batch done: 0 succeeded, 0 failed, 0 bad lines, 3 already done;/)
+      expect(yield* sim.requestCount).toBe(3)
+      expect(fs.readFileSync(out, "utf8")).toBe(written)
+    }))
+
+  it.live("--config --router NAME: a line's model addresses the router's deployments, --model is the default for lines with none", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4 })
+      const entry = (model: string, extra: Record<string, unknown> = {}) => ({
+        model_name: model,
+        api_keys: [KEY],
+        base_url: `${sim.url}/v1`,
+        ...extra
+      })
+      const dir = yield* tempDir
+      const config = path.join(dir, "provider.json")
+      fs.writeFileSync(config, JSON.stringify({
+        alpha: [entry("gpt-4o-mini"), entry("sim-large", { groups: ["big"] })],
+        router: { main: { deployments: ["alpha/gpt-4o-mini", "alpha/sim-large"], strategy: "priority", model: "gpt-4o-mini" } }
+      }))
+      const { input, out } = yield* files([ask(1, "one"), ask(2, "two", { model: "big" })])
+      const run = yield* batch([input, "--out", out, "--config", config, "--router", "main"])
+      expect(run.code).toBe(0)
+      expect(run.stderr).not.toContain("simulator")
+      const got = byId(results(out))
+      expect(got.get(1)).toMatchObject({ response: { provider: "alpha", model: "gpt-4o-mini" } })
+      expect(got.get(2)).toMatchObject({ response: { provider: "alpha", model: "sim-large" } })
+
+      const { input: input2, out: out2 } = yield* files([ask(3, "three"), ask(4, "four", { model: "gpt-4o-mini" })])
+      expect((yield* batch([input2, "--out", out2, "--config", config, "--router", "main", "--model", "big"])).code).toBe(0)
+      const defaulted = byId(results(out2))
+      expect(defaulted.get(3)).toMatchObject({ response: { model: "sim-large" } })
+      expect(defaulted.get(4)).toMatchObject({ response: { model: "gpt-4o-mini" } })
+      expect(fs.readFileSync(out, "utf8") + fs.readFileSync(out2, "utf8")).not.toContain(KEY)
+    }))
+
+  it.live("a partial last line left by a killed run is cut off, and its request runs again", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4 })
+      const { input, out } = yield* files([ask(1, "one"), ask(2, "two"), ask(3, "three")])
+      fs.writeFileSync(out, `${JSON.stringify({ id: 1, response: { text: "earlier" } })}\n{"id":2,"respo`)
+      const run = yield* batch([input, "--out", out, ...direct(sim)])
+      expect(run.code).toBe(0)
+      expect(run.stderr.split("\n")[0]).toBe(
+        `effect-llm-router: ${out} ended in a partial line (14 bytes, from a run stopped mid-write); cut it off; its request runs again`
+      )
+      const lines = results(out)
+      expect(lines.map((line) => line.id)).toEqual([1, expect.any(Number), expect.any(Number)])
+      expect(lines.slice(1).map((line) => line.id).sort()).toEqual([2, 3])
+      expect(lines[0]).toEqual({ id: 1, response: { text: "earlier" } })
+      expect(yield* sim.requestCount).toBe(2)
+    }))
+
+  it.live("keys never reach the results: an error that quotes the key is scrubbed", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make({ apiKeys: [KEY], fault: "echo-key=error" })
+      const { input, out } = yield* files([ask(1, "one")])
+      const run = yield* batch([input, "--out", out, ...direct(sim)])
+      expect(run.code).toBe(0)
+      const [line] = results(out)
+      expect(line).toMatchObject({ id: 1, error: { tag: "InvalidRequestError" } })
+      expect(fs.readFileSync(out, "utf8")).not.toContain(KEY)
+      expect(fs.readFileSync(out, "utf8")).toContain("sk-…")
+    }))
+
+  it.live("an output that is not a results file is left alone (exit 1)", () =>
+    Effect.gen(function*() {
+      const { input, out } = yield* files([ask(1, "one")])
+      fs.writeFileSync(out, "important notes\n")
+      const run = yield* batch([input, "--out", out])
+      expect(run.code).toBe(1)
+      expect(run.stderr.split("\n")[0]).toBe(
+        `ResultsFileError: ${out} line 1 is not a batch result (a JSON object with an id); give --out a new file or one an earlier batch wrote`
+      )
+      expect(fs.readFileSync(out, "utf8")).toBe("important notes\n")
+    }))
+
+  it.live("an input that does not exist fails with exit 1 and writes nothing", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const out = path.join(dir, "results.jsonl")
+      const run = yield* batch([path.join(dir, "missing.jsonl"), "--out", out])
+      expect(run.code).toBe(1)
+      expect(run.stderr.split("\n")[0]).toMatch(/^PlatformError: .*missing\.jsonl/)
+      expect(fs.existsSync(out)).toBe(false)
+    }))
+
+  it.live("bad flags exit 2 with the reason and the usage", () =>
+    Effect.gen(function*() {
+      const { input, out } = yield* files([ask(1, "one")])
+      const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+        [[], "no input: pass the JSONL file of requests"],
+        [[input], "--out FILE is needed: the JSONL file results go to"],
+        [[input, "--out", input], `--out ${input} is the input file: results go to a file of their own`],
+        [[input, "--out", out, "--concurrency", "0"], `--concurrency needs a positive integer, got "0"`],
+        [[input, "extra", "--out", out], `batch takes one input file, got also "extra"`],
+        [[input, "--out", out, "--router", "main"], "--router needs --config (the file that names the router)"]
+      ]
+      for (const [argv, reason] of cases) {
+        const run = yield* batch(argv)
+        expect(run.code).toBe(2)
+        expect(run.stderr).toBe(`effect-llm-router: ${reason}\n\n${(yield* help()).stdout}`)
+      }
+      expect(fs.existsSync(out)).toBe(false)
+    }))
+
+  it.live("runs no more requests at once than --concurrency", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4, latency: "30 millis" })
+      const { input, out } = yield* files(Array.from({ length: 12 }, (_, i) => ask(i, `request ${i}`)))
+      let peak = 0
+      const watch = yield* Effect.forkChild(
+        Effect.repeat(
+          Effect.map(sim.stats, (stats) => {
+            peak = Math.max(peak, stats.inFlight)
+          }),
+          Schedule.spaced("5 millis")
+        )
+      )
+      const run = yield* batch([input, "--out", out, "--concurrency", "3", ...direct(sim)])
+      yield* Fiber.interrupt(watch)
+      expect(run.code).toBe(0)
+      expect(results(out)).toHaveLength(12)
+      expect(peak).toBeGreaterThan(0)
+      expect(peak).toBeLessThanOrEqual(3)
+    }))
+})
+
+const errorOf = (text: string) => {
+  try {
+    JSON.parse(text)
+    return ""
+  } catch (error) {
+    return (error as Error).message
+  }
+}
+
+const help = () =>
+  Effect.gen(function*() {
+    const { io, result } = captureIo()
+    return result(yield* Batch.run(["--help"], io))
+  })
+
+describe("batch, the built command", () => {
+  it.live("SIGINT mid-run exits 130 with whole results only, and a re-run completes the rest", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4, latency: "150 millis" })
+      const { input, out } = yield* files(Array.from({ length: 30 }, (_, i) => ask(i, `request ${i}`)))
+      let child: ChildProcess | undefined
+      const running = yield* Effect.forkChild(
+        spawnCli(["batch", input, "--out", out, "--concurrency", "2", ...direct(sim)], {
+          onStderr: (_soFar, spawned) => {
+            child = spawned
+          }
+        })
+      )
+      yield* eventually(lineCount(out), (n) => n >= 4)
+      child!.kill("SIGINT")
+      const stopped = yield* Fiber.join(running)
+      expect(stopped.code).toBe(130)
+      expect(stopped.stdout).toBe("")
+      expect(stopped.stderr).toMatch(/batch interrupted: \d+ succeeded, 0 failed, 0 bad lines, 0 already done; .* \d+ left \(run it again to continue\)\n$/)
+      expect(stopped.stderr).not.toContain(KEY)
+      // Every line whole, each a result with its id.
+      const written = results(out)
+      expect(written.length).toBeGreaterThanOrEqual(4)
+      expect(written.length).toBeLessThan(30)
+      for (const line of written) expect(line).toMatchObject({ response: { finishReason: "stop" } })
+
+      const rest = yield* batch([input, "--out", out, ...direct(sim)])
+      expect(rest.code).toBe(0)
+      expect(rest.stderr).toContain(`(${written.length} results there already)`)
+      const all = results(out)
+      expect(all).toHaveLength(30)
+      expect(new Set(all.map((line) => line.id)).size).toBe(30)
+    }))
+
+  it.live("piped, the progress is plain lines and a summary", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4 })
+      const { input, out } = yield* files([ask(1, "one"), "{", ask(2, "two")])
+      const run = yield* spawnCli(["batch", input, "--out", out, ...direct(sim)])
+      expect(run.code).toBe(0)
+      // No terminal codes when stderr is a pipe.
+      expect(run.stderr).not.toContain("\x1b")
+      expect(run.stderr).not.toContain("\r")
+      expect(run.stderr.split("\n").slice(-3)).toEqual([
+        expect.stringMatching(new RegExp(`^effect-llm-router: ${escape(input)} line 2: not JSON \\(.*\\); skipped$`)),
+        expect.stringMatching(/^effect-llm-router: batch done: 2 succeeded, 0 failed, 1 bad line, 0 already done; /),
+        ""
+      ])
+      expect(results(out).map((line) => line.id).sort()).toEqual([1, 2])
+    }))
+})
+
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
+const hasTmux = spawnSync("tmux", ["-V"]).status === 0
+
+/**
+ * The built command over `count` requests to a simulator slow enough to
+ * watch (each answer after `latency`), two at a time, in a 120x30 window of a
+ * tmux server of its own (its socket in the test's directory, the server
+ * killed with the scope). The pane stays after the command ends, with its
+ * exit code printed; `screen` is what it shows.
+ */
+const inTerminal = (count: number, latency: Duration.Input) =>
+  Effect.gen(function*() {
+    // Refuses a stale dist/, as every spawned test does.
+    expect((yield* spawnCli(["--version"])).code).toBe(0)
+    const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4, latency })
+    const { input, out } = yield* files(Array.from({ length: count }, (_, i) => ask(i, `request ${i}`)))
+    const socket = path.join(path.dirname(out), "tmux.sock")
+    const tmux = (...args: ReadonlyArray<string>) => spawnSync("tmux", ["-S", socket, ...args], { encoding: "utf8" })
+    const command = [process.execPath, binPath, "batch", input, "--out", out, "--concurrency", "2", ...direct(sim)]
+      .map((arg) => `'${arg}'`).join(" ")
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        expect(tmux("new-session", "-d", "-x", "120", "-y", "30", `${command}; echo "exit $?"; sleep 60`).status).toBe(0)
+      }),
+      () => Effect.sync(() => tmux("kill-server"))
+    )
+    return { out, tmux, screen: Effect.sync(() => tmux("capture-pane", "-p").stdout) }
+  })
+
+// CI installs tmux (.ci/run); a machine without it cannot show a terminal to the command.
+describe(hasTmux ? "batch in a terminal" : "batch in a terminal (skipped: tmux is not installed; .ci/run installs it)", () => {
+  it.live.skipIf(!hasTmux)("draws a progress bar that counts up, then the summary (under tmux)", () =>
+    Effect.gen(function*() {
+      const { out, screen } = yield* inTerminal(30, "120 millis")
+      const counts: Array<number> = []
+      const final = yield* eventually(
+        Effect.map(screen, (text) => {
+          const bar = /^\[[#-]+\] (\d+)\/30 {2}[\d.]+\/s {2}ETA \S+ {2}[\d,]+ tokens {2}\$[\d.]+$/m.exec(text)
+          if (bar !== null && Number(bar[1]) !== counts.at(-1)) counts.push(Number(bar[1]))
+          return text
+        }),
+        (text) => text.includes("exit ")
+      )
+      expect(final).toMatch(/^effect-llm-router: batch done: 30 succeeded, 0 failed, 0 bad lines, 0 already done; /m)
+      expect(final).toContain("exit 0")
+      // The bar was cleared for the summary.
+      expect(final).not.toMatch(/^\[[#-]+\]/m)
+      // It redrew as requests finished: at least two counts, rising.
+      expect(counts.length).toBeGreaterThanOrEqual(2)
+      expect([...counts].sort((a, b) => a - b)).toEqual(counts)
+      expect(results(out)).toHaveLength(30)
+    }))
+
+  it.live.skipIf(!hasTmux)("Ctrl-C in the terminal clears the bar, prints what is left and exits 130 (under tmux)", () =>
+    Effect.gen(function*() {
+      const { out, screen, tmux } = yield* inTerminal(40, "150 millis")
+      yield* eventually(lineCount(out), (n) => n >= 4)
+      tmux("send-keys", "C-c")
+      const final = yield* eventually(screen, (text) => text.includes("exit "))
+      expect(final).toContain("exit 130")
+      expect(final).toMatch(/^effect-llm-router: batch interrupted: \d+ succeeded, 0 failed, 0 bad lines, 0 already done; /m)
+      expect(final).not.toMatch(/\[[#-]+\]/)
+      const written = results(out)
+      expect(written.length).toBeGreaterThanOrEqual(4)
+      expect(written.length).toBeLessThan(40)
+      expect(final.replace(/\n/g, "")).toContain(`${40 - written.length} left (run it again to continue)`)
+    }))
+})
+
+const counts = (patch: Partial<Progress.Counts>): Progress.Counts => ({ ...Progress.emptyCounts(40), ...patch })
+
+describe("batch progress", () => {
+  it("figures: done of total, the rate of requests run, ETA, tokens, cost; failures and bad lines when any", () => {
+    const seen = counts({ skipped: 4, bad: 1, succeeded: 8, failed: 2, tokens: 12345, cost: 0.0123456789 })
+    // 10 run in 5 s: 2/s; 25 left: 13 s.
+    expect(Progress.figures(seen, Duration.seconds(5))).toEqual([
+      "15/40",
+      "2.0/s",
+      "ETA 13s",
+      "12,345 tokens",
+      "$0.0123457",
+      "2 failed",
+      "1 bad"
+    ])
+    expect(Progress.figures(counts({}), Duration.zero)).toEqual(["0/40", "0.0/s", "ETA -", "0 tokens", "$0"])
+    expect(Progress.figures(counts({ succeeded: 40 }), Duration.seconds(200))[2]).toBe("ETA 0s")
+    expect(Progress.figures(counts({ succeeded: 1 }), Duration.seconds(100))[2]).toBe("ETA 1h05m")
+    expect(Progress.figures(counts({ succeeded: 10 }), Duration.seconds(60))[2]).toBe("ETA 3m00s")
+  })
+
+  it("the bar fills with what is done and never reaches the terminal's last column", () =>
+    fc.assert(fc.property(
+      fc.integer({ min: 0, max: 1000 }),
+      fc.integer({ min: 0, max: 1000 }),
+      fc.integer({ min: 1, max: 300 }),
+      (total, done, columns) => {
+        const line = Progress.bar({ ...Progress.emptyCounts(total), succeeded: Math.min(done, total) }, Duration.seconds(3), columns)
+        expect(line.length).toBeLessThanOrEqual(Math.max(0, columns - 1))
+        const cells = /^\[(#*)(-*)\] /.exec(line)
+        if (cells !== null && total > 0) {
+          const share = cells[1]!.length / (cells[1]!.length + cells[2]!.length)
+          expect(Math.abs(share - Math.min(done, total) / total)).toBeLessThanOrEqual(0.5 / (cells[1]!.length + cells[2]!.length))
+        }
+      }
+    )))
+
+  it.effect("not on a terminal: a plain line every 5 seconds, none before, and the summary at the end", () =>
+    Effect.gen(function*() {
+      const { io, result } = captureIo()
+      const seen = counts({})
+      const progress = yield* Progress.start({ io, counts: seen, terminal: undefined })
+      yield* TestClock.adjust("4999 millis")
+      expect(result(0).stderr).toBe("")
+      seen.succeeded = 10
+      seen.tokens = 600
+      yield* TestClock.adjust("1 millis")
+      expect(result(0).stderr).toBe("effect-llm-router: batch 10/40, 2.0/s, ETA 15s, 600 tokens, $0\n")
+      seen.succeeded = 20
+      yield* TestClock.adjust("5 seconds")
+      expect(result(0).stderr.split("\n")[1]).toBe("effect-llm-router: batch 20/40, 2.0/s, ETA 10s, 600 tokens, $0")
+      yield* progress.finish(false)
+      yield* TestClock.adjust("1 minute")
+      expect(result(0).stderr.split("\n").slice(2)).toEqual([
+        "effect-llm-router: batch done: 20 succeeded, 0 failed, 0 bad lines, 0 already done; 600 tokens, $0, in 10s",
+        ""
+      ])
+    }))
+
+  it.effect("on a terminal: one line redrawn in place when it changes, cleared for messages and the summary", () =>
+    Effect.gen(function*() {
+      const { io, result } = captureIo()
+      const draws = () => result(0).stderr.split("\r\x1b[K").slice(1)
+      const seen = counts({})
+      const progress = yield* Progress.start({ io, counts: seen, terminal: { columns: () => 80 } })
+      yield* TestClock.adjust("1 millis")
+      expect(draws()).toEqual(["[------------------------------] 0/40  0.0/s  ETA -  0 tokens  $0"])
+      // Nothing changed: nothing drawn.
+      yield* TestClock.adjust("500 millis")
+      expect(draws()).toHaveLength(1)
+      seen.succeeded = 20
+      yield* TestClock.adjust("499 millis")
+      // Redrawn as the rate settles, each time a different line, no faster than 10 a second.
+      expect(draws().length).toBeGreaterThan(2)
+      expect(draws().length).toBeLessThanOrEqual(6)
+      expect(draws().every((line, i, all) => i === 0 || line !== all[i - 1])).toBe(true)
+      expect(draws().at(-1)).toBe("[###############---------------] 20/40  20.0/s  ETA 1s  0 tokens  $0")
+      const before = result(0).stderr
+      yield* progress.log("a message\n")
+      expect(result(0).stderr).toBe(`${before}\r\x1b[Ka message\n`)
+      yield* progress.finish(true)
+      yield* TestClock.adjust("1 second")
+      expect(result(0).stderr).toBe(
+        `${before}\r\x1b[Ka message\n` +
+          "effect-llm-router: batch interrupted: 20 succeeded, 0 failed, 0 bad lines, 0 already done; 0 tokens, $0, in 1s; " +
+          "20 left (run it again to continue)\n"
+      )
+    }))
+})
