@@ -15,7 +15,7 @@
  */
 import type * as Effect from "effect/Effect"
 import type { Io } from "./io.js"
-import { chatUsage, programName, simulateUsage, usage, version } from "./usage.js"
+import { chatUsage, programName, serveUsage, simulateUsage, usage, version } from "./usage.js"
 
 interface Command {
   readonly run: (argv: ReadonlyArray<string>, io: Io) => Promise<Effect.Effect<number>>
@@ -23,11 +23,16 @@ interface Command {
   readonly onSignal: (signal: NodeJS.Signals) => number
 }
 
-const commands: Readonly<Record<"chat" | "simulate", Command>> = {
+const commands: Readonly<Record<"chat" | "serve" | "simulate", Command>> = {
   chat: {
     run: async (argv, io) => (await import("./chat.js")).run(argv, io),
     // 128 + the signal's number, as shells report it.
     onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
+  },
+  serve: {
+    run: async (argv, io) => (await import("./serve.js")).run(argv, io),
+    // Stopping (after the drain) is how a server is meant to end.
+    onSignal: () => 0
   },
   simulate: {
     run: async (argv, io) => (await import("./simulate.js")).run(argv, io),
@@ -37,7 +42,7 @@ const commands: Readonly<Record<"chat" | "simulate", Command>> = {
 }
 
 const commandOf = (word: string): Command | undefined =>
-  word === "chat" || word === "simulate" ? commands[word] : undefined
+  word === "chat" || word === "serve" || word === "simulate" ? commands[word] : undefined
 
 const readStdin = (): Promise<string> =>
   new Promise((resolve, reject) => {
@@ -115,7 +120,9 @@ const main = async (argv: ReadonlyArray<string>) => {
   if (word === "--help" || word === "-h" || word === "help") {
     const topic = word === "help" ? rest[0] : undefined
     if (topic !== undefined && commandOf(topic) === undefined) return usageError(`no help for "${topic}"`)
-    process.stdout.write(topic === "chat" ? chatUsage : topic === "simulate" ? simulateUsage : usage)
+    process.stdout.write(
+      topic === "chat" ? chatUsage : topic === "serve" ? serveUsage : topic === "simulate" ? simulateUsage : usage
+    )
     return finish(0)
   }
   const command = commandOf(word)
