@@ -417,4 +417,24 @@ describe("Gateway options", () => {
       expect(error._tag).toBe("OptionsError")
       expect(error._tag === "OptionsError" && error.option).toBe("host")
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+
+  it.effect("ready turns 503 once no deployment can take a call (its only key refused)", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [key] })
+      const config = yield* ProviderConfig.fromJson({
+        sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: ["sk-refused-key-000003"], max_retries: 0 }]
+      })
+      const gateway = yield* Gateway.make({ config, port: 0 })
+      const readiness = () => fetch(`${gateway.url}/ready`).then((response) => response.status)
+      expect(yield* promise(readiness)).toBe(200)
+      const refused = yield* promise(() =>
+        fetch(`${gateway.url}/v1/chat/completions`, {
+          method: "POST",
+          body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "Hi" }] })
+        })
+      )
+      expect(refused.status).toBe(401)
+      expect(yield* promise(readiness)).toBe(503)
+      expect(yield* gateway.ready).toBe(false)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 })
