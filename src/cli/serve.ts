@@ -19,12 +19,14 @@ import { builtInSimulator, secretsOf } from "./chatSource.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
 import { numberFlag, parseFlags, programName, secondsFlag, serveUsage, UsageError } from "./usage.js"
 
+const string = { type: "string" } as const
+
 const flags = {
-  config: { type: "string" },
-  host: { type: "string" },
-  port: { type: "string" },
-  "max-body-bytes": { type: "string" },
-  "grace-period": { type: "string" },
+  config: string,
+  host: string,
+  port: string,
+  "max-body-bytes": string,
+  "grace-period": string,
   help: { type: "boolean", short: "h" }
 } as const
 
@@ -83,28 +85,12 @@ const simulated = Effect.gen(function*() {
   return { config, notice }
 })
 
-/**
- * Runs `serve` with its arguments (those after the word `serve`): prints the
- * gateway's URL as the first stdout line, then serves until interrupted.
- * Gives 2 for bad flags (a host beyond loopback included), 1 when the
- * configuration is wrong or the address is taken.
- *
- * @since 0.3.0
- * @category Commands
- */
-export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
-  let secrets: ReadonlyArray<Redacted.Redacted<string>> = []
-  const args = parse(argv)
-  const program = Effect.gen(function*() {
-    if (args instanceof UsageError) return yield* args
-    if (args === "help") {
-      io.stdout(serveUsage)
-      return ExitCode.ok
-    }
+const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
+  Effect.gen(function*() {
     const { config, notice } = args.config === undefined
       ? yield* simulated
       : { config: yield* ProviderConfig.load(args.config).pipe(Effect.provide(NodeFileSystem.layer)), notice: "" }
-    secrets = secretsOf(config)
+    secrets.push(...secretsOf(config))
     const gateway = yield* Gateway.make({ config, ...args.options }).pipe(
       Effect.catchTag("OptionsError", (error) => new UsageError({ reason: error.message }))
     )
@@ -116,9 +102,30 @@ export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> 
     )
     return yield* Effect.never
   })
-  const env: Record<string, string> = {}
-  for (const [name, value] of Object.entries(io.env)) if (value !== undefined) env[name] = value
-  return program.pipe(
+
+/**
+ * Runs `serve` with its arguments (those after the word `serve`): prints the
+ * gateway's URL as the first stdout line, then serves until interrupted.
+ * Gives 2 for bad flags (a host beyond loopback included), 1 when the
+ * configuration is wrong or the address is taken.
+ *
+ * @since 0.3.0
+ * @category Commands
+ */
+export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
+  const args = parse(argv)
+  if (args === "help") {
+    return Effect.sync(() => {
+      io.stdout(serveUsage)
+      return ExitCode.ok
+    })
+  }
+  // Every key of the configuration, scrubbed from whatever is printed.
+  const secrets: Array<Redacted.Redacted<string>> = []
+  const env = Object.fromEntries(
+    Object.entries(io.env).filter((entry): entry is [string, string] => entry[1] !== undefined)
+  )
+  return (args instanceof UsageError ? Effect.fail(args) : serve(args, io, secrets)).pipe(
     Effect.scoped,
     Effect.provide(UndiciHttpClient.layer()),
     Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })),

@@ -71,15 +71,28 @@ const errorJson = (response: Response) => Effect.promise(() => response.json() a
 const rejection = (f: () => Promise<unknown>) =>
   Effect.promise(() => f().then(() => undefined, (error: unknown) => error))
 
+type Params = Omit<OpenAI.Chat.ChatCompletionCreateParamsNonStreaming, "stream">
+
+// One user message to `model`, with `extra` fields.
+const ask = (model: string, extra: Partial<Params> = {}, content = "Hello"): Params => ({
+  model,
+  messages: [{ role: "user", content }],
+  ...extra
+})
+
+const complete = (client: OpenAI, params: Params) => promise(() => client.chat.completions.create(params))
+
+const refusal = (client: OpenAI, params: Params) => rejection(() => client.chat.completions.create(params))
+
+const streamed = (client: OpenAI, params: Params, signal?: AbortSignal) =>
+  promise(() => client.chat.completions.create({ ...params, stream: true }, signal === undefined ? {} : { signal }))
+
 // The gateway and the simulator run on the live clock; only each test's own fiber has a TestClock.
 layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over loopback, with the official openai client", (it) => {
   it.effect("chat: the reply, its usage and x-request-id", () =>
     Effect.gen(function*() {
       const { client } = yield* Fixture
-      const { data, response } = yield* promise(() =>
-        client.chat.completions.create({ model: "sim/gpt-4o-mini", messages: [{ role: "user", content: "Hello" }] })
-          .withResponse()
-      )
+      const { data, response } = yield* promise(() => client.chat.completions.create(ask("sim/gpt-4o-mini")).withResponse())
       expect(data.object).toBe("chat.completion")
       expect(data.choices[0]!.message.role).toBe("assistant")
       expect(data.choices[0]!.message.content!.length).toBeGreaterThan(0)
@@ -97,23 +110,14 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over loo
       expect(ids).toContain("flaky")
       expect(ids).toContain("sim/gpt-4o-mini")
       expect(ids).toContain("tiny")
-      const reply = yield* promise(() =>
-        client.chat.completions.create({ model: "tiny", messages: [{ role: "user", content: "Hi" }] })
-      )
+      const reply = yield* complete(client, ask("tiny"))
       expect(reply.model).toBe("tiny")
     }))
 
   it.effect("stream: deltas, [DONE], and the usage chunk with include_usage", () =>
     Effect.gen(function*() {
       const { client } = yield* Fixture
-      const stream = yield* promise(() =>
-        client.chat.completions.create({
-          model: "sim/gpt-4o-mini",
-          messages: [{ role: "user", content: "Hello" }],
-          stream: true,
-          stream_options: { include_usage: true }
-        })
-      )
+      const stream = yield* streamed(client, ask("sim/gpt-4o-mini", { stream_options: { include_usage: true } }))
       const chunks = yield* promise(async () => {
         const out = []
         for await (const chunk of stream) out.push(chunk)
@@ -138,25 +142,15 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over loo
           parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] }
         }
       }]
-      const reply = yield* promise(() =>
-        client.chat.completions.create({
-          model: "sim/gpt-4o-mini",
-          messages: [{ role: "user", content: "Weather in Paris?" }],
-          tools,
-          tool_choice: "required"
-        })
-      )
+      const reply = yield* complete(client, ask("sim/gpt-4o-mini", { tools, tool_choice: "required" }, "Weather in Paris?"))
       const call = reply.choices[0]!.message.tool_calls![0]!
       expect(reply.choices[0]!.finish_reason).toBe("tool_calls")
       expect(call.type === "function" && call.function.name).toBe("get_weather")
       expect(call.type === "function" && typeof JSON.parse(call.function.arguments).city).toBe("string")
 
-      const runner = client.chat.completions.stream({
-        model: "sim/gpt-4o-mini",
-        messages: [{ role: "user", content: "Weather in Paris?" }],
-        tools,
-        tool_choice: { type: "function", function: { name: "get_weather" } }
-      })
+      const runner = client.chat.completions.stream(
+        ask("sim/gpt-4o-mini", { tools, tool_choice: { type: "function", function: { name: "get_weather" } } }, "Weather?")
+      )
       const final = yield* promise(() => runner.finalChatCompletion())
       const streamed = final.choices[0]!.message.tool_calls![0]!
       expect(streamed.type === "function" && streamed.function.name).toBe("get_weather")
@@ -166,10 +160,9 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over loo
   it.effect("response_format json_schema: the reply conforms", () =>
     Effect.gen(function*() {
       const { client } = yield* Fixture
-      const reply = yield* promise(() =>
-        client.chat.completions.create({
-          model: "sim/gpt-4o-mini",
-          messages: [{ role: "user", content: "A person" }],
+      const reply = yield* complete(
+        client,
+        ask("sim/gpt-4o-mini", {
           response_format: {
             type: "json_schema",
             json_schema: {
@@ -211,9 +204,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over loo
   it.effect("429 with Retry-After is the client's RateLimitError", () =>
     Effect.gen(function*() {
       const { client } = yield* Fixture
-      const error = yield* rejection(() =>
-        client.chat.completions.create({ model: "limited/gpt-4o-mini", messages: [{ role: "user", content: "Hi" }] })
-      )
+      const error = yield* refusal(client, ask("limited/gpt-4o-mini"))
       expect(error).toBeInstanceOf(OpenAI.RateLimitError)
       const rateLimit = error as InstanceType<typeof OpenAI.RateLimitError>
       expect(rateLimit.status).toBe(429)
@@ -226,9 +217,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over loo
   it.effect("a key the provider refuses is the client's AuthenticationError, the key not shown", () =>
     Effect.gen(function*() {
       const { client } = yield* Fixture
-      const error = yield* rejection(() =>
-        client.chat.completions.create({ model: "wrongkey/gpt-4o-mini", messages: [{ role: "user", content: "Hi" }] })
-      )
+      const error = yield* refusal(client, ask("wrongkey/gpt-4o-mini"))
       expect(error).toBeInstanceOf(OpenAI.AuthenticationError)
       expect((error as InstanceType<typeof OpenAI.AuthenticationError>).code).toBe("invalid_api_key")
       expect((error as Error).message).not.toContain("sk-not-accepted-0002")
@@ -238,9 +227,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over loo
     Effect.gen(function*() {
       const { client, simulator } = yield* Fixture
       const before = (yield* simulator.stats).requests
-      const error = yield* rejection(() =>
-        client.chat.completions.create({ model: "no-such-model", messages: [{ role: "user", content: "Hi" }] })
-      )
+      const error = yield* refusal(client, ask("no-such-model"))
       expect(error).toBeInstanceOf(OpenAI.NotFoundError)
       expect((error as InstanceType<typeof OpenAI.NotFoundError>).code).toBe("model_not_found")
       expect((yield* simulator.stats).requests).toBe(before)
@@ -249,12 +236,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over loo
   it.effect("a prompt over the context window is a BadRequestError with code context_length_exceeded", () =>
     Effect.gen(function*() {
       const { client } = yield* Fixture
-      const error = yield* rejection(() =>
-        client.chat.completions.create({
-          model: "tiny",
-          messages: [{ role: "user", content: "word ".repeat(200) }]
-        })
-      )
+      const error = yield* refusal(client, ask("tiny", {}, "word ".repeat(200)))
       expect(error).toBeInstanceOf(OpenAI.BadRequestError)
       expect((error as InstanceType<typeof OpenAI.BadRequestError>).code).toBe("context_length_exceeded")
     }))
@@ -262,9 +244,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over loo
   it.effect("a provider that is down is a 503, the client's InternalServerError", () =>
     Effect.gen(function*() {
       const { client } = yield* Fixture
-      const error = yield* rejection(() =>
-        client.chat.completions.create({ model: "down/gpt-4o-mini", messages: [{ role: "user", content: "Hi" }] })
-      )
+      const error = yield* refusal(client, ask("down/gpt-4o-mini"))
       expect(error).toBeInstanceOf(OpenAI.InternalServerError)
       expect((error as InstanceType<typeof OpenAI.InternalServerError>).status).toBe(503)
     }))
@@ -272,13 +252,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over loo
   it.effect("a stream that fails mid-way raises in the client after the text it got", () =>
     Effect.gen(function*() {
       const { client } = yield* Fixture
-      const stream = yield* promise(() =>
-        client.chat.completions.create({
-          model: "broken/gpt-4o-mini",
-          messages: [{ role: "user", content: "Hello" }],
-          stream: true
-        })
-      )
+      const stream = yield* streamed(client, ask("broken/gpt-4o-mini"))
       const seen: Array<string> = []
       const error = yield* rejection(async () => {
         for await (const chunk of stream) seen.push(chunk.choices[0]?.delta.content ?? "")
@@ -290,9 +264,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over loo
   it.effect("a router's restart after text went out ends the stream with an error event, not a second answer", () =>
     Effect.gen(function*() {
       const { client } = yield* Fixture
-      const stream = yield* promise(() =>
-        client.chat.completions.create({ model: "flaky", messages: [{ role: "user", content: "Hello" }], stream: true })
-      )
+      const stream = yield* streamed(client, ask("flaky"))
       const error = yield* rejection(async () => {
         for await (const chunk of stream) void chunk
       })
@@ -304,30 +276,19 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over loo
     Effect.gen(function*() {
       const { client, simulator } = yield* Fixture
       const before = (yield* simulator.stats).requests
-      const role = yield* rejection(() =>
-        client.chat.completions.create({
-          model: "sim/gpt-4o-mini",
-          messages: [{ role: "user", content: "Hi" }, { role: "robot", content: "Hi" } as never]
-        })
-      )
+      const role = yield* refusal(client, {
+        model: "sim/gpt-4o-mini",
+        messages: [{ role: "user", content: "Hi" }, { role: "robot", content: "Hi" } as never]
+      })
       expect(role).toBeInstanceOf(OpenAI.BadRequestError)
       expect((role as InstanceType<typeof OpenAI.BadRequestError>).param).toBe("messages[1].role")
       expect((role as Error).message).toContain("messages[1].role")
-      const temperature = yield* rejection(() =>
-        client.chat.completions.create({
-          model: "sim/gpt-4o-mini",
-          messages: [{ role: "user", content: "Hi" }],
-          temperature: 5
-        })
-      )
+      const temperature = yield* refusal(client, ask("sim/gpt-4o-mini", { temperature: 5 }))
       expect(temperature).toBeInstanceOf(OpenAI.BadRequestError)
       expect((temperature as InstanceType<typeof OpenAI.BadRequestError>).param).toBe("temperature")
-      const tool = yield* rejection(() =>
-        client.chat.completions.create({
-          model: "sim/gpt-4o-mini",
-          messages: [{ role: "user", content: "Hi" }],
-          tools: [{ type: "function", function: { name: "not a name!", parameters: {} } }]
-        })
+      const tool = yield* refusal(
+        client,
+        ask("sim/gpt-4o-mini", { tools: [{ type: "function", function: { name: "not a name!", parameters: {} } }] })
       )
       expect((tool as InstanceType<typeof OpenAI.BadRequestError>).param).toBe("tools[0].function.name")
       expect((yield* simulator.stats).requests).toBe(before)
@@ -374,12 +335,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over loo
       const { client, gateway, simulator } = yield* Fixture
       const before = yield* simulator.stats
       const controller = new AbortController()
-      const stream = yield* promise(() =>
-        client.chat.completions.create(
-          { model: "stall/gpt-4o-mini", messages: [{ role: "user", content: "Hello" }], stream: true },
-          { signal: controller.signal }
-        )
-      )
+      const stream = yield* streamed(client, ask("stall/gpt-4o-mini"), controller.signal)
       // The stall leaves the upstream stream open after two chunks: the call is in flight.
       const during = yield* gateway.status
       expect(during.details["stall/gpt-4o-mini"]!.inFlight).toBe(1)

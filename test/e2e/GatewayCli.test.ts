@@ -27,21 +27,22 @@ const post = (url: string, body: string) =>
 describe("serve, in-process", () => {
   it.live("bad flags exit 2 with a reason and the usage; a host beyond loopback is refused", () =>
     Effect.gen(function*() {
-      const cases: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
-        [["--port", "http"], /--port needs a port from 0 to 65535, got "http"/],
-        [["--grace-period", "0"], /--grace-period needs a positive number of seconds/],
-        [["--max-body-bytes", "1.5"], /--max-body-bytes needs a positive integer/],
-        [["extra"], /serve takes no arguments/],
-        [["--host", "0.0.0.0", "--port", "0"], /host must be a loopback address .*without gateway keys/]
-      ]
-      for (const [argv, reason] of cases) {
-        const { io, result } = captureIo()
-        const out = result(yield* Serve.run(argv, io))
-        expect(out.code).toBe(2)
-        expect(out.stdout).toBe("")
-        expect(lineOne(out.stderr)).toMatch(reason)
-        expect(out.stderr).toContain("Usage: effect-llm-router serve")
+      const refusals = {
+        "--port http": /--port needs a port from 0 to 65535, got "http"/,
+        "--grace-period 0": /--grace-period needs a positive number of seconds/,
+        "--max-body-bytes 1.5": /--max-body-bytes needs a positive integer/,
+        "extra": /serve takes no arguments/,
+        "--host 0.0.0.0 --port 0": /host must be a loopback address .*without gateway keys/
       }
+      const outs = yield* Effect.forEach(Object.keys(refusals), (line) => {
+        const { io, result } = captureIo()
+        return Effect.map(Serve.run(line.split(" "), io), result)
+      })
+      Object.values(refusals).forEach((reason, i) => {
+        expect(outs[i]).toMatchObject({ code: 2, stdout: "" })
+        expect(lineOne(outs[i]!.stderr)).toMatch(reason)
+        expect(outs[i]!.stderr).toContain("Usage: effect-llm-router serve")
+      })
     }))
 
   it.live("--config serves the file's models on loopback, says so, and stops when interrupted", () =>

@@ -7,6 +7,7 @@
  * are the `ChatRequest` schema's, checked by the `Llm` before anything is
  * sent, and its `InvalidRequestError` paths are renamed here to the wire's.
  */
+import type * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaIssue from "effect/SchemaIssue"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../ChatRequest.js"
@@ -129,13 +130,19 @@ const fromIssue = (issue: SchemaIssue.Issue): Problem => {
 
 const notJson = problem(undefined, "We could not parse the JSON body of your request. The body must be a JSON object.")
 
-// The body as JSON, `notJson` (a value no parse returns) when it is not.
-const parseJson = (text: string): unknown => {
+// The body's text as JSON, decoded by `decode`; what is wrong with it otherwise.
+const decodeBody = <A>(
+  text: string,
+  decode: (body: unknown) => Result.Result<A, Schema.SchemaError>
+): A | Problem => {
+  let body: unknown
   try {
-    return JSON.parse(text)
+    body = JSON.parse(text)
   } catch {
     return notJson
   }
+  const decoded = decode(body)
+  return decoded._tag === "Failure" ? fromIssue(decoded.failure.issue) : decoded.success
 }
 
 const textOf = (content: typeof Content.Type | null | undefined): string => {
@@ -234,11 +241,8 @@ const set = <A, K extends keyof A>(out: A, key: K, value: A[K] | null | undefine
 
 /** A chat completions body (its text) as the engine's request, or what is wrong with it. */
 export const chat = (text: string): Chat | Problem => {
-  const body = parseJson(text)
-  if (body === notJson) return notJson
-  const decoded = decodeChatWire(body)
-  if (decoded._tag === "Failure") return fromIssue(decoded.failure.issue)
-  const wire = decoded.success
+  const wire = decodeBody(text, decodeChatWire)
+  if ("_tag" in wire) return wire
   const messages: Array<Message> = []
   for (let i = 0; i < wire.messages.length; i++) {
     const converted = message(wire.messages[i]!, i)
@@ -281,11 +285,8 @@ const decodeEmbeddingWire = Schema.decodeUnknownResult(WireEmbeddingRequest)
 
 /** An embeddings body (its text) as the engine's request, or what is wrong with it. */
 export const embeddings = (text: string): Embeddings | Problem => {
-  const body = parseJson(text)
-  if (body === notJson) return notJson
-  const decoded = decodeEmbeddingWire(body)
-  if (decoded._tag === "Failure") return fromIssue(decoded.failure.issue)
-  const wire = decoded.success
+  const wire = decodeBody(text, decodeEmbeddingWire)
+  if ("_tag" in wire) return wire
   const request: Mutable<EmbeddingRequest> = { input: wire.input }
   set(request, "dimensions", wire.dimensions)
   return {
