@@ -112,6 +112,10 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over loo
       expect(ids).toContain("tiny")
       const reply = yield* complete(client, ask("tiny"))
       expect(reply.model).toBe("tiny")
+      const one = yield* promise(() => client.models.retrieve("sim/gpt-4o-mini"))
+      expect(one).toMatchObject({ id: "sim/gpt-4o-mini", object: "model", owned_by: "sim" })
+      const missing = yield* rejection(() => client.models.retrieve("nope"))
+      expect((missing as InstanceType<typeof OpenAI.NotFoundError>).code).toBe("model_not_found")
     }))
 
   it.effect("stream: deltas, [DONE], and the usage chunk with include_usage", () =>

@@ -27,7 +27,8 @@ import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { LlmError } from "../../LlmError.js"
 import { StreamTruncatedError } from "../../LlmError.js"
 import { type Batch, openFirst } from "../chunkSource.js"
-import type { Engine, Target } from "./engine.js"
+import { openAiErrorJson } from "../openAiErrorJson.js"
+import type { Engine, ModelEntry, Target } from "./engine.js"
 import * as Errors from "./errors.js"
 import * as Render from "./render.js"
 import * as Wire from "./wire.js"
@@ -61,7 +62,7 @@ const tooLarge = (limit: number) =>
 
 const encoder = new TextEncoder()
 
-const restartedBody = Errors.errorBody(
+const restartedBody = openAiErrorJson(
   "The provider's stream broke after part of the answer had been sent, and the rest would have come from another " +
     "deployment as a new answer; the stream ends here instead. Retry the request.",
   "server_error",
@@ -168,19 +169,21 @@ export const make = (engine: Engine, options: AppOptions) =>
       })
     })
 
-    const modelList = json(
-      200,
-      JSON.stringify({
-        object: "list",
-        data: engine.models.map((model) => ({ id: model.id, object: "model", created: 0, owned_by: model.ownedBy }))
-      })
-    )
+    const modelObject = (model: ModelEntry) => ({ id: model.id, object: "model", created: 0, owned_by: model.ownedBy })
+    const modelList = json(200, JSON.stringify({ object: "list", data: engine.models.map(modelObject) }))
+    const modelsById = new Map(engine.models.map((model) => [model.id, json(200, JSON.stringify(modelObject(model)))]))
+    // `/v1/models` and `/v1/models/{id}` (`HttpRouter` routes both here); a deployment's id holds a `/`,
+    // which a client may send encoded or not.
+    const models = Effect.map(HttpRouter.params, (params) => {
+      const id = decodePath(params["*"] ?? "")
+      return id === "" ? modelList : modelsById.get(id) ?? notFound(id)
+    })
 
     const router = yield* HttpRouter.make
     yield* router.addAll([
       HttpRouter.route("POST", "/v1/chat/completions", chatCompletions),
       HttpRouter.route("POST", "/v1/embeddings", embeddings),
-      HttpRouter.route("GET", "/v1/models", Effect.succeed(modelList)),
+      HttpRouter.route("GET", "/v1/models/*", models),
       HttpRouter.route("GET", "/health", Effect.succeed(json(200, `{"status":"ok"}`))),
       HttpRouter.route(
         "GET",
@@ -205,3 +208,12 @@ export const make = (engine: Engine, options: AppOptions) =>
       Effect.map((response) => HttpServerResponse.setHeader(response, "x-request-id", randomUUID()))
     )
   })
+
+// A path decoded; left as sent when its escapes are malformed.
+const decodePath = (text: string): string => {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
+  }
+}

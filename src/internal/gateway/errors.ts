@@ -8,6 +8,7 @@
  */
 import * as Duration from "effect/Duration"
 import type { LlmError } from "../../LlmError.js"
+import { openAiErrorJson } from "../openAiErrorJson.js"
 import { wirePath } from "./wire.js"
 
 /** An error answer: its status, its JSON body and the seconds of its `Retry-After`, if any. */
@@ -17,10 +18,6 @@ export interface ErrorAnswer {
   readonly retryAfter: number | undefined
 }
 
-/** OpenAI's error JSON. */
-export const errorBody = (message: string, type: string, param: string | null, code: string | null): string =>
-  JSON.stringify({ error: { message, type, param, code } })
-
 export const answer = (
   status: number,
   message: string,
@@ -28,7 +25,7 @@ export const answer = (
   param: string | null,
   code: string | null,
   retryAfter?: number
-): ErrorAnswer => ({ status, body: errorBody(message, type, param, code), retryAfter })
+): ErrorAnswer => ({ status, body: openAiErrorJson(message, type, param, code), retryAfter })
 
 /** A request the gateway refuses before anything is sent. */
 export const invalidRequest = (message: string, param: string | undefined): ErrorAnswer =>
