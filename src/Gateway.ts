@@ -112,8 +112,9 @@ const startError = (description: string, cause: unknown) => new GatewayStartErro
 /**
  * Builds the engine from the configuration and serves it; returns once the
  * gateway listens. Closing the scope stops accepting, lets calls in flight
- * finish within `gracePeriod`, then closes everything. The server (and
- * `node:http` with it) is loaded only here, so the main entry point stays light.
+ * finish within `gracePeriod`, then closes everything. The server
+ * (`NodeHttpServer`, `effect/http`'s router) is loaded only here, so a program
+ * that imports the library without serving does not load it.
  *
  * @example
  * ```ts
