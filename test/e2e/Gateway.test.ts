@@ -48,6 +48,7 @@ const fixture = Layer.effect(
       broken: faulty(simulator, "stream-error=3"),
       cut: faulty(simulator, "reset=3"),
       stall: faulty(simulator, "stall=2"),
+      silent: faulty(simulator, "silent=forever"),
       router: {
         flaky: { deployments: ["cut/gpt-4o-mini", "sim/gpt-4o-mini"], strategy: "priority" }
       }
@@ -70,6 +71,27 @@ const errorJson = (response: Response) => Effect.promise(() => response.json() a
 // The error a promise rejects with.
 const rejection = (f: () => Promise<unknown>) =>
   Effect.promise(() => f().then(() => undefined, (error: unknown) => error))
+
+// `check`'s value once it is defined, polled with a real timer (a test's own clock is a TestClock); undefined after 2 s.
+const poll = <A>(check: () => Effect.Effect<A | undefined>) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 200; i++) {
+      const value = yield* check()
+      if (value !== undefined) return value
+      yield* promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
+    }
+    return undefined
+  })
+
+// Once a client has gone away: the deployment holds nothing and the simulator saw the upstream request closed.
+const settledAfterAbort = (gateway: Gateway.Service, simulator: Simulator.Simulator, deployment: string, closed: number) =>
+  poll(() =>
+    Effect.gen(function*() {
+      const load = (yield* gateway.status).details[deployment]!
+      const stats = yield* simulator.stats
+      return load.inFlight === 0 && load.keys[0]!.current === 0 && stats.clientClosed > closed ? { load, stats } : undefined
+    })
+  )
 
 type Params = Omit<OpenAI.Chat.ChatCompletionCreateParamsNonStreaming, "stream">
 
@@ -121,7 +143,12 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over loo
   it.effect("stream: deltas, [DONE], and the usage chunk with include_usage", () =>
     Effect.gen(function*() {
       const { client } = yield* Fixture
-      const stream = yield* streamed(client, ask("sim/gpt-4o-mini", { stream_options: { include_usage: true } }))
+      const { data: stream, response } = yield* promise(() =>
+        client.chat.completions.create({ ...ask("sim/gpt-4o-mini"), stream: true, stream_options: { include_usage: true } })
+          .withResponse()
+      )
+      expect(response.headers.get("content-type")).toBe("text/event-stream")
+      expect(response.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/)
       const chunks = yield* promise(async () => {
         const out = []
         for await (const chunk of stream) out.push(chunk)
@@ -350,20 +377,26 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over loo
           controller.abort()
         }
       })
-      // Polled: the abort reaches the gateway, then the simulator, over real sockets.
-      const settled = yield* Effect.gen(function*() {
-        for (let i = 0; i < 200; i++) {
-          const status = yield* gateway.status
-          const stats = yield* simulator.stats
-          const load = status.details["stall/gpt-4o-mini"]!
-          if (load.inFlight === 0 && load.keys[0]!.current === 0 && stats.clientClosed > before.clientClosed) {
-            return { load, stats }
-          }
-          // A real timer: the test's own clock is a TestClock.
-          yield* promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
-        }
-        return undefined
-      })
+      const settled = yield* settledAfterAbort(gateway, simulator, "stall/gpt-4o-mini", before.clientClosed)
+      expect(settled).toBeDefined()
+      expect(settled!.stats.inFlight).toBe(before.inFlight)
+    }))
+
+  it.effect("a client that goes away before the reply aborts the upstream call too", () =>
+    Effect.gen(function*() {
+      const { client, gateway, simulator } = yield* Fixture
+      const before = yield* simulator.stats
+      const controller = new AbortController()
+      const pending = client.chat.completions.create(ask("silent/gpt-4o-mini"), { signal: controller.signal })
+        .then(() => "answered", () => "aborted")
+      // The simulator holds the request unanswered: wait until it is there.
+      yield* poll(() =>
+        Effect.map(simulator.stats, (stats) => (stats.inFlight > before.inFlight ? stats : undefined))
+      )
+      expect((yield* gateway.status).details["silent/gpt-4o-mini"]!.inFlight).toBe(1)
+      controller.abort()
+      expect(yield* promise(() => pending)).toBe("aborted")
+      const settled = yield* settledAfterAbort(gateway, simulator, "silent/gpt-4o-mini", before.clientClosed)
       expect(settled).toBeDefined()
       expect(settled!.stats.inFlight).toBe(before.inFlight)
     }))
