@@ -72,10 +72,10 @@ const errorJson = (response: Response) => Effect.promise(() => response.json() a
 const rejection = (f: () => Promise<unknown>) =>
   Effect.promise(() => f().then(() => undefined, (error: unknown) => error))
 
-// `check`'s value once it is defined, polled with a real timer (a test's own clock is a TestClock); undefined after 2 s.
+// `check`'s value once it is defined, polled with a real timer (a test's own clock is a TestClock); undefined after 5 s.
 const poll = <A>(check: () => Effect.Effect<A | undefined>) =>
   Effect.gen(function*() {
-    for (let i = 0; i < 200; i++) {
+    for (let i = 0; i < 500; i++) {
       const value = yield* check()
       if (value !== undefined) return value
       yield* promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
