@@ -409,6 +409,11 @@ describe("Gateway options", () => {
       const error = yield* Effect.flip(Gateway.make({ config, host: "0.0.0.0", port: 0 }))
       expect(error._tag).toBe("OptionsError")
       expect(error._tag === "OptionsError" && error.option).toBe("host")
+      const empty = yield* ProviderConfig.fromJson({})
+      const nothing = yield* Effect.flip(Gateway.make({ config: empty, port: 0 }))
+      expect(nothing._tag === "OptionsError" && nothing.message).toBe(
+        "Gateway: config must be a configuration with at least one model, got \"no models\""
+      )
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 
   it.effect("ready turns 503 once no deployment can take a call (its only key refused)", () =>

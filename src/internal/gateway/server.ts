@@ -37,6 +37,9 @@ const check = (options: Options): OptionsError | undefined => {
       "a loopback address (127.0.0.1, ::1 or localhost): without gateway keys the gateway serves only this machine"
     )
   }
+  if (Object.values(options.config.providers).every((models) => Object.keys(models).length === 0)) {
+    return OptionsErrors.make("Gateway", "config", "no models", "a configuration with at least one model")
+  }
   const port = options.port ?? defaultPort
   if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) {
     return OptionsErrors.make("Gateway", "port", port, "an integer from 0 to 65535")
