@@ -29,7 +29,7 @@
  * Gateway keys are not in this version, so the gateway listens on loopback
  * only.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
@@ -45,13 +45,13 @@ import type * as Router from "./Router.js"
 /**
  * The port the gateway listens on unless told otherwise.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category Constants
  */
 export const defaultPort = 4000
 
 /**
- * @since 0.3.0
+ * @since 0.2.0
  * @category Models
  */
 export interface Options {
@@ -70,7 +70,7 @@ export interface Options {
 /**
  * A running gateway.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category Models
  */
 export interface Service {
@@ -87,7 +87,7 @@ export interface Service {
 }
 
 /**
- * @since 0.3.0
+ * @since 0.2.0
  * @category Tags
  */
 export class Gateway extends Context.Service<Gateway, Service>()("effect-llm-router/Gateway") {}
@@ -95,7 +95,7 @@ export class Gateway extends Context.Service<Gateway, Service>()("effect-llm-rou
 /**
  * The gateway could not listen on its address.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category Errors
  */
 export class GatewayStartError extends Schema.TaggedError<GatewayStartError>()("GatewayStartError", {
@@ -131,7 +131,7 @@ const startError = (description: string, cause: unknown) => new GatewayStartErro
  * }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer()))
  * ```
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category Constructors
  */
 export const make = (
@@ -162,7 +162,7 @@ export const make = (
  * Layer.launch(main)
  * ```
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category Layers
  */
 export const layer = (

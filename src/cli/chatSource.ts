@@ -123,7 +123,7 @@ const withTimeouts = (config: ProviderConfig.ProviderConfig, timeouts: Timeouts)
 /**
  * Every key of a configuration, for scrubbing what the command prints.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category Secrets
  */
 export const secretsOf = (config: ProviderConfig.ProviderConfig): ReadonlyArray<Redacted.Redacted<string>> =>

@@ -5,7 +5,7 @@
  * SIGTERM, then stops accepting, lets calls in flight finish within the grace
  * period, and exits 0.
  *
- * @since 0.3.0
+ * @since 0.2.0
  */
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as ConfigProvider from "effect/ConfigProvider"
@@ -109,7 +109,7 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
  * Gives 2 for bad flags (a host beyond loopback included), 1 when the
  * configuration is wrong or the address is taken.
  *
- * @since 0.3.0
+ * @since 0.2.0
  * @category Commands
  */
 export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {

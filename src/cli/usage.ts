@@ -121,7 +121,7 @@ The first line on stdout is its URL.
 `
 
 /**
- * @since 0.3.0
+ * @since 0.2.0
  * @category Constants
  */
 export const serveUsage = `Usage: ${programName} serve [options]
