@@ -403,12 +403,15 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over loo
 })
 
 describe("Gateway options", () => {
-  it.effect("listens on loopback only, without gateway keys", () =>
+  it.effect("listens on loopback only, without gateway keys; as a layer it serves while built", () =>
     Effect.gen(function*() {
       const config = yield* ProviderConfig.fromJson({ sim: [{ model_name: "gpt-4o-mini", api_keys: [key] }] })
       const error = yield* Effect.flip(Gateway.make({ config, host: "0.0.0.0", port: 0 }))
       expect(error._tag).toBe("OptionsError")
       expect(error._tag === "OptionsError" && error.option).toBe("host")
+      const served = yield* Layer.build(Gateway.layer({ config, port: 0 }))
+      const health = yield* promise(() => fetch(`${Context.get(served, Gateway.Gateway).url}/health`))
+      expect(health.status).toBe(200)
       const empty = yield* ProviderConfig.fromJson({})
       const nothing = yield* Effect.flip(Gateway.make({ config: empty, port: 0 }))
       expect(nothing._tag === "OptionsError" && nothing.message).toBe(

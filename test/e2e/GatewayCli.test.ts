@@ -7,6 +7,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Serve from "../../src/cli/serve.js"
+import { serveUsage } from "../../src/cli/usage.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { captureIo, spawnCli } from "../utils/cliHarness.js"
 
@@ -25,6 +26,14 @@ const post = (url: string, body: string) =>
   fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body })
 
 describe("serve, in-process", () => {
+  it.live("--help prints the usage and exits 0", () =>
+    Effect.gen(function*() {
+      const { io, result } = captureIo()
+      const out = result(yield* Serve.run(["--help"], io))
+      expect(out).toEqual({ code: 0, stdout: serveUsage, stderr: "" })
+      expect(serveUsage).toContain("--grace-period SECONDS")
+    }))
+
   it.live("bad flags exit 2 with a reason and the usage; a host beyond loopback is refused", () =>
     Effect.gen(function*() {
       const refusals = {
