@@ -6,7 +6,7 @@
  * Endpoints: `POST /v1/chat/completions` (streamed as SSE ending in
  * `data: [DONE]`, or not; tools, `response_format`,
  * `stream_options.include_usage`), `POST /v1/embeddings` (floats or base64),
- * `GET /v1/models`, `GET /health` (alive) and `GET /ready` (some deployment
+ * `GET /v1/models` (and `/v1/models/{name}`), `GET /health` (alive) and `GET /ready` (some deployment
  * can take a call). A request's `model` names a router of the file's `router`
  * section (which then picks among its deployments), or a deployment
  * (`provider/model_name`), a model or a group, routed over every deployment
