@@ -28,6 +28,7 @@ export * as ChatResponse from "./ChatResponse.js"
 export * as Embedding from "./Embedding.js"
 
 /** @since 0.1.0 */
+export * as Gateway from "./Gateway.js"
 export * as Gemini from "./providers/Gemini.js"
 
 /** @since 0.1.0 */

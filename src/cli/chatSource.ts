@@ -120,15 +120,24 @@ const withTimeouts = (config: ProviderConfig.ProviderConfig, timeouts: Timeouts)
     )
   }
 
+/**
+ * Every key of a configuration, for scrubbing what the command prints.
+ *
+ * @since 0.2.0
+ * @category Secrets
+ */
+export const secretsOf = (config: ProviderConfig.ProviderConfig): ReadonlyArray<Redacted.Redacted<string>> =>
+  Object.values(config.providers).flatMap((models) =>
+    Object.values(models).flatMap((model) =>
+      model.keys.map((key) => typeof key.key === "string" ? Redacted.make(key.key) : key.key)
+    )
+  )
+
 const fromConfig = (source: Extract<Source, { _tag: "Config" }>, args: Args) =>
   Effect.gen(function*() {
     const loaded = yield* ProviderConfig.load(source.file).pipe(Effect.provide(NodeFileSystem.layer))
     const config = withTimeouts(loaded, args.timeouts)
-    const secrets = Object.values(config.providers).flatMap((models) =>
-      Object.values(models).flatMap((model) =>
-        model.keys.map((key) => typeof key.key === "string" ? Redacted.make(key.key) : key.key)
-      )
-    )
+    const secrets = secretsOf(config)
     const { routing } = args
     if (routing.router !== undefined) return { layer: Route.named(config, routing.router, routing.timeout), secrets }
     const provider = source.provider ?? (yield* orUsage(pickOne("provider", Object.keys(config.providers), source.file)))

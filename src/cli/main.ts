@@ -15,7 +15,7 @@
  */
 import type * as Effect from "effect/Effect"
 import type { Io } from "./io.js"
-import { batchUsage, chatUsage, programName, simulateUsage, usage, version } from "./usage.js"
+import { batchUsage, chatUsage, programName, serveUsage, simulateUsage, usage, version } from "./usage.js"
 
 interface Command {
   readonly run: (argv: ReadonlyArray<string>, io: Io) => Promise<Effect.Effect<number>>
@@ -23,7 +23,7 @@ interface Command {
   readonly onSignal: (signal: NodeJS.Signals) => number
 }
 
-const commands: Readonly<Record<"batch" | "chat" | "simulate", Command>> = {
+const commands: Readonly<Record<"batch" | "chat" | "serve" | "simulate", Command>> = {
   batch: {
     run: async (argv, io) =>
       (await import("./batch.js")).run(argv, io, {
@@ -36,6 +36,11 @@ const commands: Readonly<Record<"batch" | "chat" | "simulate", Command>> = {
     // 128 + the signal's number, as shells report it.
     onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
   },
+  serve: {
+    run: async (argv, io) => (await import("./serve.js")).run(argv, io),
+    // Stopping (after the drain) is how a server is meant to end.
+    onSignal: () => 0
+  },
   simulate: {
     run: async (argv, io) => (await import("./simulate.js")).run(argv, io),
     // Stopping is how a server is meant to end.
@@ -44,7 +49,7 @@ const commands: Readonly<Record<"batch" | "chat" | "simulate", Command>> = {
 }
 
 const commandOf = (word: string): Command | undefined =>
-  word === "batch" || word === "chat" || word === "simulate" ? commands[word] : undefined
+  word === "batch" || word === "chat" || word === "serve" || word === "simulate" ? commands[word] : undefined
 
 const readStdin = (): Promise<string> =>
   new Promise((resolve, reject) => {
@@ -122,7 +127,17 @@ const main = async (argv: ReadonlyArray<string>) => {
   if (word === "--help" || word === "-h" || word === "help") {
     const topic = word === "help" ? rest[0] : undefined
     if (topic !== undefined && commandOf(topic) === undefined) return usageError(`no help for "${topic}"`)
-    process.stdout.write(topic === "batch" ? batchUsage : topic === "chat" ? chatUsage : topic === "simulate" ? simulateUsage : usage)
+    process.stdout.write(
+      topic === "batch"
+        ? batchUsage
+        : topic === "chat"
+        ? chatUsage
+        : topic === "serve"
+        ? serveUsage
+        : topic === "simulate"
+        ? simulateUsage
+        : usage
+    )
     return finish(0)
   }
   const command = commandOf(word)

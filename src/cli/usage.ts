@@ -157,18 +157,45 @@ The first line on stdout is its URL.
 `
 
 /**
+ * @since 0.2.0
+ * @category Constants
+ */
+export const serveUsage = `Usage: ${programName} serve [options]
+
+Runs the gateway: an OpenAI-compatible API (URL/v1/chat/completions,
+/v1/embeddings, /v1/models; /health, /ready) over the models and routers of a
+provider.json, until Ctrl-C or SIGTERM, which stop accepting and let calls in
+flight finish within the grace period. The first line on stdout is its URL.
+With no --config, it serves a built-in simulator and says so.
+
+  --config FILE            a provider.json; a request's model names one of its
+                           routers, a deployment (provider/model_name), a model
+                           or a group
+  --host H                 interface to listen on: 127.0.0.1 (default), ::1 or
+                           localhost; without gateway keys nothing else
+  --port N                 port; 0 picks a free one (default 4000)
+  --max-body-bytes N       the largest request body; larger get 413
+                           (default 8388608)
+  --grace-period SECONDS   how long calls in flight may take to finish on
+                           shutdown (default 20)
+  -h, --help               this help
+`
+
+/**
  * @since 0.1.0
  * @category Constants
  */
 export const usage = `Usage:
   ${programName} batch FILE --out RESULTS  run a JSONL file of requests, resumably
   ${programName} chat [PROMPT] [options]   ask a model; the reply streams to stdout
+  ${programName} serve [options]           run the gateway until Ctrl-C
   ${programName} simulate [options]        run the local simulator until Ctrl-C
   ${programName} help [COMMAND]            this help, or a command's
   ${programName} --version                 the version
 
 ${batchUsage}
 ${chatUsage}
+${serveUsage}
 ${simulateUsage}`
 
 /**

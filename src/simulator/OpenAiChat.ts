@@ -14,6 +14,7 @@
  *
  * @since 0.1.0
  */
+import { openAiErrorJson as errorBody } from "../internal/openAiErrorJson.js"
 import { decoded } from "../internal/simulator/decoded.js"
 import { invalidType, missingParameter, requiredArray } from "../internal/simulator/openAiErrors.js"
 import { quoteToken } from "../internal/simulator/quoteToken.js"
@@ -304,9 +305,6 @@ const renderStream = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra): Render
   tail += "data: [DONE]\n\n"
   return { events, tail }
 }
-
-const errorBody = (message: string, type: string, param: string | null, code: string | null): string =>
-  JSON.stringify({ error: { message, type, param, code } })
 
 const injected: Readonly<Record<number, readonly [type: string, code: string | null, message: string]>> = {
   400: ["invalid_request_error", null, "The simulator rejected this request (injected fault)."],

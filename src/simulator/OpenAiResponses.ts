@@ -41,6 +41,7 @@
  *
  * @since 0.1.0
  */
+import { openAiErrorJson as errorBody } from "../internal/openAiErrorJson.js"
 import { decoded } from "../internal/simulator/decoded.js"
 import { invalidType, missingParameter, requiredArray } from "../internal/simulator/openAiErrors.js"
 import { quoteToken } from "../internal/simulator/quoteToken.js"
@@ -565,9 +566,6 @@ const renderStreamError = (shape: StreamErrorShape, meta: ReplyMeta): string =>
       JSON.stringify(failureMessage)
     },"param":null}\n\n`
     : event("response.failed", 0, `"response":${failedResponse(meta)}`)
-
-const errorBody = (message: string, type: string, param: string | null, code: string | null): string =>
-  JSON.stringify({ error: { message, type, param, code } })
 
 const renderError = (error: ApiError): { readonly status: number; readonly body: string } =>
   error._tag === "ContextLength"

@@ -21,6 +21,7 @@ const examples = [
   "embeddings",
   "execution-plan",
   "failover",
+  "gateway",
   "interruption",
   "provider-json",
   "rate-limits",
@@ -101,6 +102,15 @@ describe("examples", () => {
       .sort()
     expect(found).toEqual([...examples])
   })
+
+  it.live("gateway serves the provider.json over HTTP: a reply, a stream ending in [DONE], a refusal naming the field", () =>
+    Effect.gen(function*() {
+      const [models, reply, streamed, refused] = lines((yield* ran("gateway")).stdout)
+      expect(models).toBe("models: main, simulator/gpt-4o-mini, gpt-4o-mini")
+      expect(reply).toMatch(/^reply: [A-Z][a-z]+( [a-z]+)+\.$/)
+      expect(streamed).toMatch(/^streamed: [A-Z][a-z]+( [a-z]+)+\. \(\d+ events, the last data: \[DONE\]\)$/)
+      expect(refused).toBe("refused: 400 temperature: temperature: expected a value between 0 and 2, got 5")
+    }), timeout)
 
   it.live("basic-chat prints a reply and its usage", () =>
     Effect.gen(function*() {

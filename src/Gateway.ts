@@ -1,0 +1,171 @@
+/**
+ * The gateway: the library's engine over HTTP, OpenAI-compatible, so programs
+ * in any language (and the official `openai` clients, unchanged) call the
+ * models and routers of a `provider.json`.
+ *
+ * Endpoints: `POST /v1/chat/completions` (streamed as SSE ending in
+ * `data: [DONE]`, or not; tools, `response_format`,
+ * `stream_options.include_usage`), `POST /v1/embeddings` (floats or base64),
+ * `GET /v1/models` (and `/v1/models/{name}`), `GET /health` (alive) and `GET /ready` (some deployment
+ * can take a call). A request's `model` names a router of the file's `router`
+ * section (which then picks among its deployments), or a deployment
+ * (`provider/model_name`), a model or a group, routed over every deployment
+ * that serves it. Each deployment's `Llm` is built once, at start, and shared
+ * by every name that reaches it.
+ *
+ * Failures are OpenAI's error JSON with the statuses its clients know: 400
+ * naming the field of a bad request (nothing is sent), 413 for a body over
+ * `maxBodyBytes`, 404 `model_not_found`, 400 `context_length_exceeded`, 429
+ * with `Retry-After` (rate limits, keys all cooling down, budgets), 401 when a
+ * provider refuses the gateway's key, 503, 504 and 502 for provider failures.
+ * Every response carries `x-request-id`. A stream that fails after its first
+ * chunk ends with an error event (`data: {"error": ...}`), which the official
+ * clients raise, never a clean end. A router's mid-stream `Restart` is
+ * invisible while nothing of the answer has gone out; after that the stream
+ * ends with an error event (code `stream_restarted`). A client that goes away
+ * interrupts its call at once, freeing the upstream request, its key and its
+ * permit.
+ *
+ * Gateway keys are not in this version, so the gateway listens on loopback
+ * only.
+ *
+ * @since 0.2.0
+ */
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import type { OptionsError } from "./OptionsError.js"
+import type * as ProviderConfig from "./ProviderConfig.js"
+import type * as Router from "./Router.js"
+
+/**
+ * The port the gateway listens on unless told otherwise.
+ *
+ * @since 0.2.0
+ * @category Constants
+ */
+export const defaultPort = 4000
+
+/**
+ * @since 0.2.0
+ * @category Models
+ */
+export interface Options {
+  /** The decoded `provider.json` (`ProviderConfig.load` or `fromJson`). */
+  readonly config: ProviderConfig.ProviderConfig
+  /** A loopback address (`127.0.0.1`, `::1`, `localhost`): without gateway keys nothing else is allowed. Default `127.0.0.1`. */
+  readonly host?: string
+  /** `0` picks a free port. Default `defaultPort` (4000). */
+  readonly port?: number
+  /** The largest request body in bytes; larger ones get 413. Default 8 MiB. */
+  readonly maxBodyBytes?: number
+  /** On close, how long calls in flight may take to finish before they are cut. Default 20 seconds. */
+  readonly gracePeriod?: Duration.Input
+}
+
+/**
+ * A running gateway.
+ *
+ * @since 0.2.0
+ * @category Models
+ */
+export interface Service {
+  /** `http://host:port`; the OpenAI base URL is this plus `/v1`. */
+  readonly url: string
+  readonly host: string
+  readonly port: number
+  /** Every name a request's `model` may use, as `GET /v1/models` lists them. */
+  readonly models: ReadonlyArray<string>
+  /** The status of the router over every deployment (keys, in flight, breakers). */
+  readonly status: Effect.Effect<Router.Status>
+  /** What `GET /ready` answers: whether some deployment can take a call now. */
+  readonly ready: Effect.Effect<boolean>
+}
+
+/**
+ * @since 0.2.0
+ * @category Tags
+ */
+export class Gateway extends Context.Service<Gateway, Service>()("effect-llm-router/Gateway") {}
+
+/**
+ * The gateway could not listen on its address.
+ *
+ * @since 0.2.0
+ * @category Errors
+ */
+export class GatewayStartError extends Schema.TaggedError<GatewayStartError>()("GatewayStartError", {
+  description: Schema.String,
+  cause: Schema.optional(Schema.Defect())
+}) {
+  override get message() {
+    return `The gateway could not listen: ${this.description}. Choose another port, or 0 for a free one.`
+  }
+}
+
+const startError = (description: string, cause: unknown) => new GatewayStartError({ description, cause })
+
+/**
+ * Builds the engine from the configuration and serves it; returns once the
+ * gateway listens. Closing the scope stops accepting, lets calls in flight
+ * finish within `gracePeriod`, then closes everything. The server
+ * (`NodeHttpServer`, `effect/http`'s router) is loaded only here, so a program
+ * that imports the library without serving does not load it.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Gateway, ProviderConfig, UndiciHttpClient } from "effect-llm-router"
+ *
+ * const program = Effect.gen(function*() {
+ *   const config = yield* ProviderConfig.fromJson({
+ *     openai: [{ model_name: "gpt-4o-mini", api_keys: ["env:OPENAI_API_KEY"] }]
+ *   })
+ *   const gateway = yield* Gateway.make({ config, port: 4000 })
+ *   yield* Effect.log(`OpenAI base URL: ${gateway.url}/v1`)
+ *   return yield* Effect.never
+ * }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer()))
+ * ```
+ *
+ * @since 0.2.0
+ * @category Constructors
+ */
+export const make = (
+  options: Options
+): Effect.Effect<
+  Service,
+  OptionsError | ProviderConfig.ProviderConfigError | GatewayStartError,
+  HttpClient.HttpClient | Scope.Scope
+> =>
+  Effect.flatMap(
+    Effect.promise(() => import("./internal/gateway/server.js")),
+    (internal) => internal.make(options, startError)
+  )
+
+/**
+ * The gateway as a layer: serving while the layer is alive.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Gateway, ProviderConfig, UndiciHttpClient } from "effect-llm-router"
+ *
+ * const main = Layer.unwrap(Effect.map(
+ *   ProviderConfig.fromJson({ openai: [{ model_name: "gpt-4o-mini", api_keys: ["env:OPENAI_API_KEY"] }] }),
+ *   (config) => Gateway.layer({ config })
+ * )).pipe(Layer.provide(UndiciHttpClient.layer()))
+ *
+ * Layer.launch(main)
+ * ```
+ *
+ * @since 0.2.0
+ * @category Layers
+ */
+export const layer = (
+  options: Options
+): Layer.Layer<Gateway, OptionsError | ProviderConfig.ProviderConfigError | GatewayStartError, HttpClient.HttpClient> =>
+  Layer.effect(Gateway, make(options))

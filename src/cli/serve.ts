@@ -1,0 +1,134 @@
+/**
+ * `effect-llm-router serve`: the gateway as a process, over a provider.json,
+ * or with none over the built-in simulator (and it says so), so that
+ * `npx effect-llm-router serve` answers at once. It serves until SIGINT or
+ * SIGTERM, then stops accepting, lets calls in flight finish within the grace
+ * period, and exits 0.
+ *
+ * @since 0.2.0
+ */
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
+import * as Gateway from "../Gateway.js"
+import * as ProviderConfig from "../ProviderConfig.js"
+import * as UndiciHttpClient from "../UndiciHttpClient.js"
+import { builtInSimulator, secretsOf } from "./chatSource.js"
+import { ExitCode, exitCodeOf, type Io } from "./io.js"
+import { numberFlag, parseFlags, programName, secondsFlag, serveUsage, UsageError } from "./usage.js"
+
+const string = { type: "string" } as const
+
+const flags = {
+  config: string,
+  host: string,
+  port: string,
+  "max-body-bytes": string,
+  "grace-period": string,
+  help: { type: "boolean", short: "h" }
+} as const
+
+interface Args {
+  readonly config: string | undefined
+  readonly options: Omit<Gateway.Options, "config">
+}
+
+const parse = (argv: ReadonlyArray<string>): Args | "help" | UsageError => {
+  const parsed = parseFlags(argv, flags)
+  if (parsed instanceof UsageError) return parsed
+  const { positionals, values } = parsed
+  if (values.help === true) return "help"
+  if (positionals.length > 0) return new UsageError({ reason: `serve takes no arguments, got "${positionals.join(" ")}"` })
+  const port = numberFlag("port", values.port, { integer: true, min: 0, max: 65535, expected: "a port from 0 to 65535" })
+  const maxBodyBytes = numberFlag("max-body-bytes", values["max-body-bytes"], {
+    integer: true,
+    min: 1,
+    expected: "a positive integer"
+  })
+  const grace = secondsFlag("grace-period", values["grace-period"])
+  for (const value of [port, maxBodyBytes, grace]) if (value instanceof UsageError) return value
+  const number = (value: number | undefined | UsageError) => (typeof value === "number" ? value : undefined)
+  const gracePeriod = number(grace)
+  return {
+    config: values.config,
+    options: {
+      port: number(port) ?? Gateway.defaultPort,
+      ...(values.host !== undefined ? { host: values.host } : {}),
+      ...(number(maxBodyBytes) !== undefined ? { maxBodyBytes: number(maxBodyBytes)! } : {}),
+      ...(gracePeriod !== undefined ? { gracePeriod: Duration.millis(gracePeriod * 1000) } : {})
+    }
+  }
+}
+
+/**
+ * A configuration over the built-in simulator, started here (one deployment per
+ * model it knows), and the line that says so, printed once the gateway listens.
+ */
+const simulated = Effect.gen(function*() {
+  // Loaded only here, as `chat` does: a configured gateway never starts one.
+  const Simulator = yield* Effect.promise(() => import("../simulator/Simulator.js"))
+  const simulator = yield* Simulator.make(builtInSimulator)
+  const notice = `${programName}: no provider configured; serving the built-in simulator at ${simulator.url} ` +
+    `(its models: ${Simulator.defaultModels.join(", ")}; pass --config FILE for real providers)\n`
+  const config = yield* ProviderConfig.fromJson(
+    {
+      simulator: Simulator.defaultModels.map((model) => ({
+        model_name: model,
+        base_url: `${simulator.url}/v1`,
+        api_keys: ["sk-simulator"]
+      }))
+    },
+    "the built-in simulator's configuration"
+  )
+  return { config, notice }
+})
+
+const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
+  Effect.gen(function*() {
+    const { config, notice } = args.config === undefined
+      ? yield* simulated
+      : { config: yield* ProviderConfig.load(args.config).pipe(Effect.provide(NodeFileSystem.layer)), notice: "" }
+    secrets.push(...secretsOf(config))
+    const gateway = yield* Gateway.make({ config, ...args.options }).pipe(
+      Effect.catchTag("OptionsError", (error) => new UsageError({ reason: error.message }))
+    )
+    io.stdout(`${gateway.url}\n`)
+    io.stderr(notice)
+    io.stderr(
+      `${programName}: gateway listening at ${gateway.url} (OpenAI-compatible base URL ${gateway.url}/v1), ` +
+        `on ${gateway.host} only: no gateway keys are configured. Models: ${gateway.models.join(", ")}. Ctrl-C to stop.\n`
+    )
+    return yield* Effect.never
+  })
+
+/**
+ * Runs `serve` with its arguments (those after the word `serve`): prints the
+ * gateway's URL as the first stdout line, then serves until interrupted.
+ * Gives 2 for bad flags (a host beyond loopback included), 1 when the
+ * configuration is wrong or the address is taken.
+ *
+ * @since 0.2.0
+ * @category Commands
+ */
+export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
+  const args = parse(argv)
+  if (args === "help") {
+    return Effect.sync(() => {
+      io.stdout(serveUsage)
+      return ExitCode.ok
+    })
+  }
+  // Every key of the configuration, scrubbed from whatever is printed.
+  const secrets: Array<Redacted.Redacted<string>> = []
+  const env = Object.fromEntries(
+    Object.entries(io.env).filter((entry): entry is [string, string] => entry[1] !== undefined)
+  )
+  return (args instanceof UsageError ? Effect.fail(args) : serve(args, io, secrets)).pipe(
+    Effect.scoped,
+    Effect.provide(UndiciHttpClient.layer()),
+    Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })),
+    exitCodeOf(io, serveUsage, () => secrets)
+  )
+}

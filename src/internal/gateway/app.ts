@@ -1,0 +1,219 @@
+/**
+ * The gateway's HTTP application: `HttpRouter` routes over the engine. Every
+ * answer carries `x-request-id`; every failure is OpenAI's error JSON. A
+ * request is refused before anything is sent when its body is too large
+ * (413), not JSON or not the wire's shape (400 naming the field), or names no
+ * model of the configuration (404); the engine's own check of the request
+ * answers 400 too, before a key or a permit is taken.
+ *
+ * A stream is opened to its first batch before the response starts, so a
+ * failure before it (a rate limit, every deployment down) is a plain error
+ * answer with its status; after it, a failure is an error event in the 200
+ * stream, never a clean end. The stream is held in the request's scope, which
+ * the server closes when the response ends or the client goes away, freeing
+ * the upstream call, its key and its permit at once.
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServerError from "effect/http/HttpServerError"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import type * as Pull from "effect/Pull"
+import * as Stream from "effect/Stream"
+import { randomUUID } from "node:crypto"
+import type { Input as ChatRequest } from "../../ChatRequest.js"
+import type { LlmError } from "../../LlmError.js"
+import { StreamTruncatedError } from "../../LlmError.js"
+import { type Batch, openFirst } from "../chunkSource.js"
+import { openAiErrorJson } from "../openAiErrorJson.js"
+import type { Engine, ModelEntry, Target } from "./engine.js"
+import * as Errors from "./errors.js"
+import * as Render from "./render.js"
+import * as Wire from "./wire.js"
+
+/** What the application needs besides the engine. */
+export interface AppOptions {
+  /** The largest request body, in bytes; larger ones get 413. */
+  readonly maxBodyBytes: number
+}
+
+const json = (status: number, body: string) =>
+  HttpServerResponse.text(body, { status, contentType: "application/json" })
+
+const errorResponse = (error: Errors.ErrorAnswer) =>
+  HttpServerResponse.text(error.body, {
+    status: error.status,
+    contentType: "application/json",
+    ...(error.retryAfter !== undefined ? { headers: { "retry-after": String(error.retryAfter) } } : {})
+  })
+
+const problemResponse = (problem: Wire.Problem) => errorResponse(Errors.invalidRequest(problem.message, problem.param))
+
+const isBodyTooLarge = (error: unknown): boolean =>
+  HttpServerError.isHttpServerError(error) && error.reason._tag === "RequestParseError" &&
+  error.reason.reason === "BodyTooLarge"
+
+const tooLarge = (limit: number) =>
+  errorResponse(
+    Errors.answer(413, `The request body is larger than this gateway takes (${limit} bytes).`, "invalid_request_error", null, "request_too_large")
+  )
+
+const encoder = new TextEncoder()
+
+const restartedBody = openAiErrorJson(
+  "The provider's stream broke after part of the answer had been sent, and the rest would have come from another " +
+    "deployment as a new answer; the stream ends here instead. Retry the request.",
+  "server_error",
+  null,
+  "stream_restarted"
+)
+
+/** The gateway's routes and its answer to paths it does not serve. */
+export const make = (engine: Engine, options: AppOptions) =>
+  Effect.gen(function*() {
+    const clock = yield* Clock.Clock
+    const seconds = () => Math.floor(clock.currentTimeMillisUnsafe() / 1000)
+    const known = engine.models.map((model) => model.id)
+    const notFound = (model: string) => errorResponse(Errors.modelNotFound(model, known))
+    const failed = (error: LlmError) => errorResponse(Errors.fromLlmError(error, clock.currentTimeMillisUnsafe()))
+
+    // The body as text within the limit, then what `handle` makes of it.
+    const withBody = <R>(handle: (text: string) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>) =>
+      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+        const declared = Number(request.headers["content-length"])
+        if (declared > options.maxBodyBytes) return Effect.succeed(tooLarge(options.maxBodyBytes))
+        return Effect.matchEffect(request.text, {
+          onFailure: (error) =>
+            Effect.succeed(
+              isBodyTooLarge(error)
+                ? tooLarge(options.maxBodyBytes)
+                : errorResponse(Errors.invalidRequest("The request body could not be read.", undefined))
+            ),
+          onSuccess: handle
+        })
+      })
+
+    const addressed = (request: ChatRequest, target: Target): ChatRequest =>
+      target.address === undefined ? request : { ...request, model: target.address }
+
+    const streamed = (decoded: Wire.Chat, target: Target) =>
+      Effect.flatMap(Effect.scope, (scope) =>
+        Effect.matchEffect(
+          openFirst(
+            target.llm.chatStream(addressed(decoded.request, target)),
+            scope,
+            () => new StreamTruncatedError({ provider: "gateway", model: decoded.model, detail: "the stream ended before its first chunk" }),
+            (first, rest) => ({ first, rest })
+          ),
+          {
+            onFailure: (error) => Effect.succeed(failed(error)),
+            onSuccess: ({ first, rest }) => Effect.succeed(sse(decoded, first, rest))
+          }
+        ))
+
+    const sse = (decoded: Wire.Chat, first: Batch, rest: Pull.Pull<Batch, LlmError>) => {
+      const stream = Render.streamEncoder(`chatcmpl-${randomUUID()}`, decoded.model, seconds(), decoded.includeUsage)
+      let head: Batch | undefined = first
+      let ended = false
+      const emit = (batch: Batch): readonly [Uint8Array] => {
+        const encoded = stream.batch(batch)
+        if (encoded.restarted === undefined) return [encoder.encode(encoded.text)]
+        ended = true
+        return [encoder.encode(encoded.text + stream.error(restartedBody))]
+      }
+      const next = Effect.matchEffect(rest, {
+        onFailure: (error): Effect.Effect<readonly [Uint8Array], Cause.Done> => {
+          ended = true
+          return Cause.isDone(error) ? Cause.done() : Effect.succeed([encoder.encode(stream.error(failedBody(error)))])
+        },
+        onSuccess: (batch) => Effect.succeed(emit(batch))
+      })
+      const pull = Effect.suspend((): Effect.Effect<readonly [Uint8Array], Cause.Done> => {
+        if (ended) return Cause.done()
+        if (head === undefined) return next
+        const batch = head
+        head = undefined
+        return Effect.succeed(emit(batch))
+      })
+      return HttpServerResponse.stream(Stream.fromPull(Effect.succeed(pull)), {
+        contentType: "text/event-stream",
+        headers: { "cache-control": "no-cache" }
+      })
+    }
+
+    const failedBody = (error: LlmError) => Errors.fromLlmError(error, clock.currentTimeMillisUnsafe()).body
+
+    const chatCompletions = withBody((text) => {
+      const decoded = Wire.chat(text)
+      if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
+      const target = engine.resolve(decoded.model)
+      if (target === undefined) return Effect.succeed(notFound(decoded.model))
+      if (decoded.stream) return streamed(decoded, target)
+      return Effect.match(target.llm.chat(addressed(decoded.request, target)), {
+        onFailure: failed,
+        onSuccess: (response) => json(200, Render.completion(response, `chatcmpl-${randomUUID()}`, seconds()))
+      })
+    })
+
+    const embeddings = withBody((text) => {
+      const decoded = Wire.embeddings(text)
+      if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
+      const target = engine.resolve(decoded.model)
+      if (target === undefined) return Effect.succeed(notFound(decoded.model))
+      const request = target.address === undefined ? decoded.request : { ...decoded.request, model: target.address }
+      return Effect.match(target.llm.embed(request), {
+        onFailure: failed,
+        onSuccess: (response) => json(200, Render.embeddings(response, decoded.model, decoded.base64))
+      })
+    })
+
+    const modelObject = (model: ModelEntry) => ({ id: model.id, object: "model", created: 0, owned_by: model.ownedBy })
+    const modelList = json(200, JSON.stringify({ object: "list", data: engine.models.map(modelObject) }))
+    const modelsById = new Map(engine.models.map((model) => [model.id, json(200, JSON.stringify(modelObject(model)))]))
+    // `/v1/models` and `/v1/models/{id}` (`HttpRouter` routes both here); a deployment's id holds a `/`,
+    // which a client may send encoded or not.
+    const models = Effect.map(HttpRouter.params, (params) => {
+      const id = decodePath(params["*"] ?? "")
+      return id === "" ? modelList : modelsById.get(id) ?? notFound(id)
+    })
+
+    const router = yield* HttpRouter.make
+    yield* router.addAll([
+      HttpRouter.route("POST", "/v1/chat/completions", chatCompletions),
+      HttpRouter.route("POST", "/v1/embeddings", embeddings),
+      HttpRouter.route("GET", "/v1/models/*", models),
+      HttpRouter.route("GET", "/health", Effect.succeed(json(200, `{"status":"ok"}`))),
+      HttpRouter.route(
+        "GET",
+        "/ready",
+        Effect.map(engine.ready, (ready) =>
+          ready
+            ? json(200, `{"status":"ready"}`)
+            : errorResponse(Errors.answer(503, "No deployment can take a call now.", "server_error", null, "not_ready")))
+      )
+    ])
+    return router.asHttpEffect().pipe(
+      Effect.catchIf(
+        (error): error is HttpServerError.HttpServerError =>
+          HttpServerError.isHttpServerError(error) && error.reason._tag === "RouteNotFound",
+        (error) =>
+          Effect.succeed(
+            errorResponse(
+              Errors.answer(404, `Invalid URL (${error.request.method} ${error.request.url})`, "invalid_request_error", null, null)
+            )
+          )
+      ),
+      Effect.map((response) => HttpServerResponse.setHeader(response, "x-request-id", randomUUID()))
+    )
+  })
+
+// A path decoded; left as sent when its escapes are malformed.
+const decodePath = (text: string): string => {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * The engine's replies in OpenAI's wire shapes: a `ChatResponse` as a
+ * `chat.completion`, `ChatChunk` batches as `chat.completion.chunk` SSE events
+ * ending in `data: [DONE]`, and an `EmbeddingResponse` as an embeddings list
+ * (floats or OpenAI's base64 of little-endian float32s).
+ *
+ * A stream's encoder keeps what it has forwarded. The engine's `Restart` (a
+ * router that moved a broken stream to another deployment) is invisible to an
+ * OpenAI client while nothing of the answer has been forwarded (the stream
+ * goes on from the new deployment); once something has, the two answers
+ * cannot be told apart on the wire, so the stream ends with an error event
+ * instead (the gateway buffers nothing to replay).
+ */
+import type { ChatChunk, Restart } from "../../ChatChunk.js"
+import type { ChatResponse, FinishReason, Usage } from "../../ChatResponse.js"
+import type { EmbeddingResponse } from "../../Embedding.js"
+
+const finishReason = (reason: FinishReason): string => (reason === "other" ? "stop" : reason)
+
+const usageObject = (usage: Usage) => ({
+  prompt_tokens: usage.promptTokens,
+  completion_tokens: usage.completionTokens,
+  total_tokens: usage.totalTokens,
+  prompt_tokens_details: { cached_tokens: usage.cachedPromptTokens },
+  completion_tokens_details: { reasoning_tokens: usage.reasoningTokens }
+})
+
+/** A whole reply as a `chat.completion` body. `id` is used when the provider gave none. */
+export const completion = (response: ChatResponse, id: string, created: number): string => {
+  const calls = response.toolCalls
+  const message: Record<string, unknown> = {
+    role: "assistant",
+    content: calls.length > 0 && response.text === "" ? null : response.text
+  }
+  if (response.reasoning !== undefined) message["reasoning_content"] = response.reasoning
+  message["refusal"] = response.refusal ?? null
+  if (calls.length > 0) {
+    message["tool_calls"] = calls.map((call) => ({
+      id: call.id,
+      type: "function",
+      function: { name: call.name, arguments: call.arguments }
+    }))
+  }
+  return JSON.stringify({
+    id: response.id === "" ? id : response.id,
+    object: "chat.completion",
+    created,
+    model: response.model,
+    choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason(response.finishReason) }],
+    usage: usageObject(response.usage)
+  })
+}
+
+/** What one batch of a stream becomes: the SSE text to write, and whether the stream must end there with an error. */
+export interface Encoded {
+  readonly text: string
+  /** A `Restart` after part of the answer went out: the text ends with its error event. */
+  readonly restarted: Restart | undefined
+}
+
+/** Turns a stream's batches into SSE events; one per stream (it keeps what was forwarded). */
+export interface StreamEncoder {
+  readonly batch: (chunks: ReadonlyArray<ChatChunk>) => Encoded
+  /** An error event (`data: {"error": ...}`), which the official clients raise. */
+  readonly error: (body: string) => string
+}
+
+/** An encoder for the stream `id` of `model`, with OpenAI's final usage chunk when `includeUsage`. */
+export const streamEncoder = (id: string, model: string, created: number, includeUsage: boolean): StreamEncoder => {
+  const head = `data: {"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${created},"model":${
+    JSON.stringify(model)
+  },"choices":[{"index":0,"delta":`
+  const event = (delta: string) => `${head}${delta},"logprobs":null,"finish_reason":null}]}\n\n`
+  let started = false
+  let forwarded = false
+  let usage: Usage | undefined
+
+  const batch = (chunks: ReadonlyArray<ChatChunk>): Encoded => {
+    let text = ""
+    if (!started) {
+      started = true
+      text = event(`{"role":"assistant","content":""}`)
+    }
+    for (const chunk of chunks) {
+      switch (chunk._tag) {
+        case "TextDelta":
+          if (chunk.text === "") break
+          forwarded = true
+          text += event(`{"content":${JSON.stringify(chunk.text)}}`)
+          break
+        case "ReasoningDelta":
+          if (chunk.text === "") break
+          forwarded = true
+          text += event(`{"reasoning_content":${JSON.stringify(chunk.text)}}`)
+          break
+        case "ToolCallDelta": {
+          forwarded = true
+          const call: Record<string, unknown> = { index: chunk.index }
+          if (chunk.id !== undefined) {
+            call["id"] = chunk.id
+            call["type"] = "function"
+          }
+          call["function"] = chunk.name === undefined
+            ? { arguments: chunk.arguments }
+            : { name: chunk.name, arguments: chunk.arguments }
+          text += event(`{"tool_calls":[${JSON.stringify(call)}]}`)
+          break
+        }
+        case "Usage":
+          usage = chunk.usage
+          break
+        case "Finish":
+          text += `${head}{},"logprobs":null,"finish_reason":"${finishReason(chunk.finishReason)}"}]}\n\n`
+          if (includeUsage && usage !== undefined) {
+            text += `data: {"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${created},"model":${
+              JSON.stringify(model)
+            },"choices":[],"usage":${JSON.stringify(usageObject(usage))}}\n\n`
+          }
+          text += "data: [DONE]\n\n"
+          break
+        case "Restart":
+          if (forwarded) return { text, restarted: chunk }
+          // Nothing of the broken attempt went out: the new one's reply follows as if it were the first.
+          usage = undefined
+          break
+      }
+    }
+    return { text, restarted: undefined }
+  }
+
+  return { batch, error: (body) => `data: ${body}\n\n` }
+}
+
+// OpenAI's `encoding_format: "base64"` (what its official clients ask for): little-endian float32s.
+const base64 = (vector: ReadonlyArray<number>): string => {
+  const view = new DataView(new ArrayBuffer(vector.length * 4))
+  vector.forEach((value, i) => view.setFloat32(i * 4, value, true))
+  return Buffer.from(view.buffer).toString("base64")
+}
+
+/** An `EmbeddingResponse` as OpenAI's embeddings list, under the model the client asked for. */
+export const embeddings = (response: EmbeddingResponse, model: string, asBase64: boolean): string =>
+  JSON.stringify({
+    object: "list",
+    data: response.embeddings.map((vector, index) => ({
+      object: "embedding",
+      index,
+      embedding: asBase64 ? base64(vector) : vector
+    })),
+    model,
+    usage: { prompt_tokens: response.usage.promptTokens, total_tokens: response.usage.totalTokens }
+  })

@@ -1,0 +1,90 @@
+/**
+ * The gateway's server: the options checked, the engine built, the
+ * application served on a `node:http` server through `NodeHttpServer`, and on
+ * the scope's close a drain: the server stops accepting, calls in flight have
+ * the grace period to finish, then whatever is left is interrupted (freeing
+ * its upstream call) and the engine's deployments are closed.
+ */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as ByteSize from "effect/ByteSize"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
+import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"
+import * as HttpMiddleware from "effect/http/HttpMiddleware"
+import type * as Scope from "effect/Scope"
+import * as Http from "node:http"
+import { defaultPort, type GatewayStartError, type Options, type Service } from "../../Gateway.js"
+import type { OptionsError } from "../../OptionsError.js"
+import type { ProviderConfigError } from "../../ProviderConfig.js"
+import * as OptionsErrors from "../optionsError.js"
+import * as App from "./app.js"
+import * as Engine from "./engine.js"
+
+const defaultHost = "127.0.0.1"
+const defaultMaxBodyBytes = 8 * 1024 * 1024
+const defaultGracePeriod = Duration.seconds(20)
+
+const loopback = new Set(["127.0.0.1", "::1", "localhost"])
+
+const check = (options: Options): OptionsError | undefined => {
+  const host = options.host ?? defaultHost
+  if (!loopback.has(host)) {
+    return OptionsErrors.make(
+      "Gateway",
+      "host",
+      host,
+      "a loopback address (127.0.0.1, ::1 or localhost): without gateway keys the gateway serves only this machine"
+    )
+  }
+  if (Object.values(options.config.providers).every((models) => Object.keys(models).length === 0)) {
+    return OptionsErrors.make("Gateway", "config", "no models", "a configuration with at least one model")
+  }
+  const port = options.port ?? defaultPort
+  if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) {
+    return OptionsErrors.make("Gateway", "port", port, "an integer from 0 to 65535")
+  }
+  return OptionsErrors.positive("Gateway", "maxBodyBytes", options.maxBodyBytes, { integer: true, optional: true }) ??
+    OptionsErrors.duration("Gateway", "gracePeriod", options.gracePeriod)
+}
+
+/** `Gateway.make`. */
+export const make = (
+  options: Options,
+  startError: (description: string, cause: unknown) => GatewayStartError
+): Effect.Effect<Service, OptionsError | ProviderConfigError | GatewayStartError, HttpClient.HttpClient | Scope.Scope> =>
+  Effect.gen(function*() {
+    const problem = check(options)
+    if (problem !== undefined) return yield* problem
+    const host = options.host ?? defaultHost
+    const port = options.port ?? defaultPort
+    const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes
+    const engine = yield* Engine.make(options.config)
+    const app = yield* App.make(engine, { maxBodyBytes })
+    const server = Http.createServer()
+    const httpServer = yield* NodeHttpServer.make(() => server, {
+      host,
+      port,
+      gracefulShutdownTimeout: options.gracePeriod ?? defaultGracePeriod
+    }).pipe(
+      Effect.mapError((error) => {
+        const cause = error.cause
+        return startError(`${host}:${port}: ${cause instanceof Error ? cause.message : String(cause)}`, cause)
+      })
+    )
+    yield* httpServer.serve(app).pipe(
+      Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)),
+      // A span per request would cost more than the gateway's own work.
+      Effect.provideService(HttpMiddleware.TracerDisabledWhen, () => true)
+    )
+    const address = server.address()
+    const bound = typeof address === "object" && address !== null ? address.port : port
+    return {
+      url: `http://${host.includes(":") ? `[${host}]` : host}:${bound}`,
+      host,
+      port: bound,
+      models: engine.models.map((model) => model.id),
+      status: engine.status,
+      ready: engine.ready
+    }
+  })

@@ -1,0 +1,119 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Schedule from "effect/Schedule"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Serve from "../../src/cli/serve.js"
+import { serveUsage } from "../../src/cli/usage.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import { captureIo, spawnCli } from "../utils/cliHarness.js"
+
+const key = "sk-serve-cli-key-00000001"
+
+const lineOne = (text: string) => text.split("\n", 1)[0]!
+
+// Polled every 10 ms until `ok`.
+const until = <A>(effect: Effect.Effect<A>, ok: (a: A) => boolean) =>
+  Effect.retry(Effect.filterOrFail(effect, ok, () => "not yet"), Schedule.spaced("10 millis"))
+
+const chatBody = (model: string, stream = false) =>
+  JSON.stringify({ model, messages: [{ role: "user", content: "Hello" }], ...(stream ? { stream: true } : {}) })
+
+const post = (url: string, body: string) =>
+  fetch(`${url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json" }, body })
+
+describe("serve, in-process", () => {
+  it.live("--help prints the usage and exits 0", () =>
+    Effect.gen(function*() {
+      const { io, result } = captureIo()
+      const out = result(yield* Serve.run(["--help"], io))
+      expect(out).toEqual({ code: 0, stdout: serveUsage, stderr: "" })
+      expect(serveUsage).toContain("--grace-period SECONDS")
+    }))
+
+  it.live("bad flags exit 2 with a reason and the usage; a host beyond loopback is refused", () =>
+    Effect.gen(function*() {
+      const refusals = {
+        "--port http": /--port needs a port from 0 to 65535, got "http"/,
+        "--grace-period 0": /--grace-period needs a positive number of seconds/,
+        "--max-body-bytes 1.5": /--max-body-bytes needs a positive integer/,
+        "extra": /serve takes no arguments/,
+        "--host 0.0.0.0 --port 0": /host must be a loopback address .*without gateway keys/
+      }
+      const outs = yield* Effect.forEach(Object.keys(refusals), (line) => {
+        const { io, result } = captureIo()
+        return Effect.map(Serve.run(line.split(" "), io), result)
+      })
+      Object.values(refusals).forEach((reason, i) => {
+        expect(outs[i]).toMatchObject({ code: 2, stdout: "" })
+        expect(lineOne(outs[i]!.stderr)).toMatch(reason)
+        expect(outs[i]!.stderr).toContain("Usage: effect-llm-router serve")
+      })
+    }))
+
+  it.live("--config serves the file's models on loopback, says so, and stops when interrupted", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [key] })
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "serve-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+      const file = path.join(dir, "provider.json")
+      fs.writeFileSync(file, JSON.stringify({ sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [key] }] }))
+      const { io, result } = captureIo()
+      const fiber = yield* Effect.forkChild(Serve.run(["--config", file, "--port", "0"], io))
+      const url = yield* until(Effect.sync(() => lineOne(result(0).stdout)), (line) => line !== "")
+      expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+      expect(result(0).stderr).toContain("on 127.0.0.1 only: no gateway keys are configured")
+      expect(result(0).stderr).toContain("Models: sim/gpt-4o-mini, gpt-4o-mini")
+      const reply = yield* Effect.promise(() => post(url, chatBody("gpt-4o-mini")).then((response) => response.json()))
+      expect(reply).toMatchObject({ object: "chat.completion", model: "gpt-4o-mini" })
+      expect(result(0).stderr).not.toContain(key)
+      yield* Fiber.interrupt(fiber)
+      expect(Exit.hasInterrupts(yield* Fiber.await(fiber))).toBe(true)
+      const after = yield* Effect.promise(() => fetch(`${url}/health`).then(() => "answered", () => "refused"))
+      expect(after).toBe("refused")
+    }).pipe(Effect.scoped))
+})
+
+describe("serve, the binary spawned", () => {
+  it.live("with no config it serves the built-in simulator, and SIGTERM lets a stream finish, then exits 0", () =>
+    Effect.gen(function*() {
+      let answer: unknown
+      let streamed: Promise<string> | undefined
+      const out = yield* spawnCli(["serve", "--port", "0", "--grace-period", "10"], {
+        onStdout: (soFar, child) => {
+          if (!soFar.includes("\n") || answer !== undefined) return
+          answer = null
+          const url = lineOne(soFar)
+          post(url, chatBody("gpt-4o-mini"))
+            .then((response) => response.json())
+            .then((json) => {
+              answer = json
+              // A stream in flight when SIGTERM arrives: it must still end whole.
+              streamed = post(url, chatBody("gpt-4o-mini", true)).then(async (response) => {
+                const reader = response.body!.getReader()
+                const decoder = new TextDecoder()
+                let text = ""
+                for (let next = await reader.read(); !next.done; next = await reader.read()) {
+                  if (text === "") child.kill("SIGTERM")
+                  text += decoder.decode(next.value, { stream: true })
+                }
+                return text
+              })
+            })
+            .catch((error: unknown) => {
+              answer = String(error)
+              child.kill("SIGTERM")
+            })
+        }
+      })
+      expect(out.code).toBe(0)
+      expect(lineOne(out.stdout)).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+      expect(out.stderr).toMatch(/no provider configured; serving the built-in simulator at http:\/\/127\.0\.0\.1:\d+/)
+      expect(answer).toMatchObject({ object: "chat.completion", choices: [{ message: { role: "assistant" } }] })
+      const text = yield* Effect.promise(() => streamed ?? Promise.resolve("no stream"))
+      expect(text.trimEnd().endsWith("data: [DONE]")).toBe(true)
+    }), 60_000)
+})

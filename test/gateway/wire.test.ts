@@ -1,0 +1,165 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Arbitrary from "effect/Arbitrary"
+import * as Schema from "effect/Schema"
+import * as fc from "fast-check"
+import * as Wire from "../../src/internal/gateway/wire.js"
+
+const schemaIsChat = Schema.is(Wire.WireChatRequest)
+const schemaIsEmbedding = Schema.is(Wire.WireEmbeddingRequest)
+
+// Values of every JSON kind, most of them the wrong one for any given field.
+const junk = fc.constantFrom<unknown>(null, 0, 1.5, "", "x", true, [], [1], {}, { type: "text" })
+
+// Each field present or not, drawn from `right` or now and then from junk, so a body is often wrong in one place only.
+const loose = (right: Record<string, fc.Arbitrary<unknown>>) =>
+  fc.record(
+    Object.fromEntries(
+      Object.entries(right).map(([key, value]) => [key, fc.oneof({ arbitrary: value, weight: 30 }, { arbitrary: junk, weight: 1 })])
+    ),
+    { requiredKeys: [] }
+  )
+
+const text = fc.string({ maxLength: 4 })
+const jsonObject = fc.dictionary(text, fc.jsonValue({ maxDepth: 1 }), { maxKeys: 2 })
+
+const looseMessage = loose({
+  role: fc.constantFrom("system", "developer", "user", "assistant", "tool", "robot"),
+  content: fc.oneof(
+    text,
+    fc.array(
+      loose({
+        type: fc.constantFrom("text", "image_url"),
+        text,
+        image_url: loose({ url: text, detail: fc.constantFrom("auto", "low", "high", "max") })
+      }),
+      { maxLength: 2 }
+    )
+  ),
+  tool_calls: fc.array(
+    loose({ id: text, type: fc.constant("function"), function: loose({ name: text, arguments: text }) }),
+    { maxLength: 2 }
+  ),
+  tool_call_id: text,
+  name: text,
+  reasoning_content: text
+})
+
+const looseChat = loose({
+  model: text,
+  messages: fc.array(looseMessage, { maxLength: 3 }),
+  stream: fc.boolean(),
+  stream_options: loose({ include_usage: fc.boolean() }),
+  temperature: fc.double(),
+  top_p: fc.double(),
+  max_tokens: fc.integer(),
+  max_completion_tokens: fc.integer(),
+  stop: fc.oneof(text, fc.array(text, { maxLength: 2 })),
+  tools: fc.array(
+    loose({
+      type: fc.constant("function"),
+      function: loose({ name: text, description: text, parameters: jsonObject, strict: fc.boolean() })
+    }),
+    { maxLength: 2 }
+  ),
+  tool_choice: fc.oneof(
+    fc.constantFrom("auto", "none", "required", "any"),
+    loose({ type: fc.constant("function"), function: loose({ name: text }) })
+  ),
+  response_format: loose({
+    type: fc.constantFrom("text", "json_object", "json_schema", "xml"),
+    json_schema: loose({ name: text, description: text, schema: jsonObject, strict: fc.boolean() })
+  }),
+  reasoning_effort: text,
+  seed: fc.integer(),
+  user: text
+})
+
+const looseEmbedding = loose({
+  model: text,
+  input: fc.oneof(text, fc.array(fc.oneof(text, junk), { maxLength: 3 })),
+  dimensions: fc.integer(),
+  encoding_format: fc.constantFrom("float", "base64", "hex")
+})
+
+describe("the gateway's compiled check of a body", () => {
+  it.prop("accepts every chat body the wire schema makes", [Arbitrary.schema(Wire.WireChatRequest)], ([body]) => {
+    expect(Wire.isWireChat(body)).toBe(true)
+  })
+
+  it.prop("accepts every embeddings body the wire schema makes", [Arbitrary.schema(Wire.WireEmbeddingRequest)], ([body]) => {
+    expect(Wire.isWireEmbedding(body)).toBe(true)
+  })
+
+  it("agrees with Schema.is on near misses of both bodies", () => {
+    let accepted = 0
+    fc.assert(
+      fc.property(looseChat, (body) => {
+        const schema = schemaIsChat(body)
+        if (schema) accepted++
+        return Wire.isWireChat(body) === schema
+      }),
+      { numRuns: 3000 }
+    )
+    // Both verdicts are drawn often, so a check that drops a field is caught.
+    expect(accepted).toBeGreaterThan(100)
+    expect(accepted).toBeLessThan(2900)
+    fc.assert(fc.property(looseEmbedding, (body) => Wire.isWireEmbedding(body) === schemaIsEmbedding(body)), { numRuns: 500 })
+  })
+})
+
+describe("the gateway's wire request", () => {
+  it("names a bad field by its wire path", () => {
+    const refused = Wire.chat(JSON.stringify({ model: "m", messages: [{ role: "user", content: 42 }] }))
+    expect(refused).toMatchObject({ _tag: "Problem", param: "messages[0].content" })
+    expect(Wire.chat("[1")).toMatchObject({ _tag: "Problem", param: undefined })
+    expect(Wire.chat(JSON.stringify({ messages: [] }))).toMatchObject({ _tag: "Problem", param: "model" })
+    expect(Wire.chat(JSON.stringify({ model: "m", messages: [{ role: "tool", content: "x" }] })))
+      .toMatchObject({ _tag: "Problem", param: "messages[0].tool_call_id" })
+  })
+
+  it("maps the wire request onto the engine's", () => {
+    const decoded = Wire.chat(JSON.stringify({
+      model: "m",
+      messages: [
+        { role: "developer", content: [{ type: "text", text: "Be brief." }] },
+        { role: "user", content: [{ type: "text", text: "Look" }, { type: "image_url", image_url: { url: "https://x/y.png", detail: "low" } }] },
+        { role: "assistant", content: null, tool_calls: [{ id: "c1", type: "function", function: { name: "f", arguments: "{}" } }] },
+        { role: "tool", tool_call_id: "c1", content: "42" }
+      ],
+      max_tokens: 9,
+      stop: "END",
+      tool_choice: { type: "function", function: { name: "f" } },
+      response_format: { type: "json_schema", json_schema: { name: "out", schema: { type: "object" } } },
+      stream: true,
+      stream_options: { include_usage: true },
+      frequency_penalty: 0.5
+    }))
+    expect(decoded).toEqual({
+      _tag: "Chat",
+      model: "m",
+      stream: true,
+      includeUsage: true,
+      request: {
+        messages: [
+          { role: "system", content: "Be brief." },
+          { role: "user", content: [{ type: "text", text: "Look" }, { type: "image", url: "https://x/y.png", detail: "low" }] },
+          { role: "assistant", content: "", toolCalls: [{ id: "c1", name: "f", arguments: "{}" }] },
+          { role: "tool", toolCallId: "c1", content: "42" }
+        ],
+        maxTokens: 9,
+        stop: ["END"],
+        toolChoice: { tool: "f" },
+        responseFormat: { type: "json_schema", name: "out", schema: { type: "object" } }
+      }
+    })
+  })
+
+  it("renames the engine's paths to the wire's", () => {
+    expect(Wire.wirePath("topP")).toBe("top_p")
+    expect(Wire.wirePath("tools[2].name")).toBe("tools[2].function.name")
+    expect(Wire.wirePath("messages[1].toolCalls[0].name")).toBe("messages[1].tool_calls[0].function.name")
+    expect(Wire.wirePath("messages[3].toolCallId")).toBe("messages[3].tool_call_id")
+    expect(Wire.wirePath("responseFormat.schema")).toBe("response_format.json_schema.schema")
+    expect(Wire.wirePath("messages[0].content")).toBe("messages[0].content")
+  })
+})
