@@ -1,0 +1,122 @@
+/**
+ * Our reply as `effect/ai`'s response parts: reasoning, text and tool calls,
+ * then the response's metadata and its finish (reason and usage). What the
+ * provider needs back in the next turn (a tool call's or the reply's
+ * `providerMetadata`) rides in the parts' metadata under our key, which
+ * `Prompt.fromResponseParts` turns into the next prompt's part options, where
+ * `request.ts` finds it again.
+ */
+import { AiError, type Response, Tool } from "effect/ai"
+import * as Duration from "effect/Duration"
+import type * as ChatChunk from "../../ChatChunk.js"
+import type { ChatResponse, FinishReason, Usage } from "../../ChatResponse.js"
+import type { ProviderMetadata, ToolCall } from "../../Message.js"
+import { metadataKey } from "./aiError.js"
+import type { CarriedMetadata } from "./request.js"
+
+const finishReasons: Readonly<Record<FinishReason, Response.FinishReason>> = {
+  stop: "stop",
+  length: "length",
+  tool_calls: "tool-calls",
+  content_filter: "content-filter",
+  other: "other"
+}
+
+/** Our finish reason as `effect/ai`'s. */
+export const finishReasonOf = (reason: FinishReason): Response.FinishReason => finishReasons[reason]
+
+/** Our usage as `effect/ai`'s (cache writes are not reported by our adapters, so left out). */
+export const usageOf = (usage: Usage): typeof Response.Usage.Encoded => ({
+  inputTokens: {
+    total: usage.promptTokens,
+    uncached: usage.promptTokens - usage.cachedPromptTokens,
+    cacheRead: usage.cachedPromptTokens
+  },
+  outputTokens: {
+    total: usage.completionTokens,
+    text: usage.completionTokens - usage.reasoningTokens,
+    reasoning: usage.reasoningTokens
+  }
+})
+
+/** Our key's entry of a part's metadata, carrying `what` back to us in the next prompt. */
+export const carry = (what: CarriedMetadata): Response.ProviderMetadata => ({ [metadataKey]: what as never })
+
+/** A tool call's arguments as its `params`, or the `AiError` of JSON that does not parse. */
+export const paramsOf = (call: Pick<ToolCall, "name" | "arguments">, method: string): unknown => {
+  try {
+    return Tool.unsafeSecureJsonParse(call.arguments === "" ? "{}" : call.arguments)
+  } catch (cause) {
+    return AiError.make({
+      module: "Llm",
+      method,
+      reason: new AiError.ToolParameterValidationError({
+        toolName: call.name,
+        description: `the arguments are not JSON (${cause instanceof Error ? cause.message : String(cause)})`
+      })
+    })
+  }
+}
+
+/** The finish of a reply, whole or streamed (`Finish` carries the same fields as a response). */
+type Finished = Pick<ChatResponse, "id" | "model" | "provider" | "latency" | "refusal" | "keyId" | "cost"> & {
+  readonly finishReason: FinishReason
+}
+
+/** The response's metadata and finish parts, with what `effect/ai` has no field for (cost, provider, key id) in the finish's metadata. */
+export const closingParts = (
+  finished: Finished | ChatChunk.Finish,
+  usage: Usage
+): [Response.ResponseMetadataPartEncoded, Response.FinishPartEncoded] => {
+  const ours: Record<string, string | number | boolean> = {
+    provider: finished.provider,
+    model: finished.model,
+    latencyMillis: Duration.toMillis(finished.latency),
+    estimatedUsage: usage.estimated
+  }
+  if (finished.cost !== undefined) ours.cost = finished.cost
+  if (finished.keyId !== undefined) ours.keyId = finished.keyId
+  if (finished.refusal !== undefined) ours.refusal = finished.refusal
+  return [
+    { type: "response-metadata", id: finished.id, modelId: finished.model },
+    { type: "finish", reason: finishReasonOf(finished.finishReason), usage: usageOf(usage), metadata: { [metadataKey]: ours } }
+  ]
+}
+
+/** The parts of a whole reply, or the `AiError` of a tool call whose arguments are not JSON. */
+export const partsOf = (response: ChatResponse): Array<Response.PartEncoded> | AiError.AiError => {
+  const parts: Array<Response.PartEncoded> = []
+  // The reply's own metadata goes on its first part, which the next prompt's assistant message keeps.
+  let reply: ProviderMetadata | undefined = response.providerMetadata
+  const take = () => {
+    const taken = reply
+    reply = undefined
+    return taken
+  }
+  if (response.reasoning !== undefined) {
+    const metadata = take()
+    parts.push({ type: "reasoning", text: response.reasoning, ...(metadata !== undefined ? { metadata: carry({ reply: metadata }) } : {}) })
+  }
+  if (response.text !== "") {
+    const metadata = take()
+    parts.push({ type: "text", text: response.text, ...(metadata !== undefined ? { metadata: carry({ reply: metadata }) } : {}) })
+  }
+  for (const call of response.toolCalls) {
+    const params = paramsOf(call, "chat")
+    if (AiError.isAiError(params)) return params
+    const metadata = take()
+    const what: CarriedMetadata = {
+      ...(metadata !== undefined ? { reply: metadata } : {}),
+      ...(call.providerMetadata !== undefined ? { toolCall: call.providerMetadata } : {})
+    }
+    parts.push({
+      type: "tool-call",
+      id: call.id,
+      name: call.name,
+      params,
+      ...(what.reply !== undefined || what.toolCall !== undefined ? { metadata: carry(what) } : {})
+    })
+  }
+  parts.push(...closingParts(response, response.usage))
+  return parts
+}
