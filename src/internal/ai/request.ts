@@ -181,7 +181,10 @@ const toolsOf = (
 }
 
 /** The whole request of one `generateText`, `generateObject` or `streamText` call. */
-export const requestOf = (options: LanguageModel.ProviderOptions, defaults: Defaults): ChatRequest | AiError.AiError => {
+export const requestOf = (
+  options: Pick<LanguageModel.ProviderOptions, "prompt" | "tools" | "toolChoice" | "responseFormat">,
+  defaults: Defaults
+): ChatRequest | AiError.AiError => {
   const messages = messagesOf(options.prompt)
   if (AiError.isAiError(messages)) return messages
   let request: ChatRequest = { ...defaults, messages }
