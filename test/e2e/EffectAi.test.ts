@@ -11,7 +11,6 @@ import { describe, expect, it } from "@effect/vitest"
 import { AiError, Chat, EmbeddingModel, LanguageModel, Prompt, Tool, Toolkit } from "effect/ai"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
@@ -19,71 +18,68 @@ import * as Stream from "effect/Stream"
 import * as KeyPool from "../../src/KeyPool.js"
 import * as Llm from "../../src/Llm.js"
 import * as Message from "../../src/Message.js"
-import type { OptionsError } from "../../src/OptionsError.js"
-import * as Anthropic from "../../src/providers/Anthropic.js"
-import * as Gemini from "../../src/providers/Gemini.js"
-import * as Ollama from "../../src/providers/Ollama.js"
 import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
-import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
-import type * as ProviderClient from "../../src/ProviderClient.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Router from "../../src/Router.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
+import { type Api, apis, baseUrlOf } from "../utils/everyAdapter.js"
 
 const model = "sim-small"
 
-type Client = Layer.Layer<ProviderClient.ProviderClient, OptionsError, HttpClient.HttpClient>
-
-const adapters: ReadonlyArray<readonly [name: string, client: (url: string, headers?: Record<string, string>) => Client]> = [
-  ["chat-completions", (url, headers) => OpenAiChat.layer({ baseUrl: `${url}/v1`, model, headers })],
-  ["responses", (url, headers) => OpenAiResponses.layer({ baseUrl: `${url}/v1`, model, headers })],
-  ["anthropic", (url, headers) => Anthropic.layer({ baseUrl: url, model, headers })],
-  ["gemini", (url, headers) => Gemini.layer({ baseUrl: url, model, headers })],
-  ["ollama", (url, headers) => Ollama.layer({ baseUrl: url, model, headers })]
-]
-
-/** A router with one deployment over `client`, as `Llm`. */
-const routerOver = (name: string, client: Client) =>
-  Router.layer({
-    deployments: [{
-      name,
-      model,
-      llm: Llm.layer({ retry: RetryPolicy.make({ maxRetries: 0 }) }).pipe(
-        Layer.provide(client),
-        Layer.provide(KeyPool.layer({ providerId: `effect-ai-${name}`, keys: ["sk-effect-ai-e2e-00000001"] })),
-        Layer.provide(KeyPool.KeyPoolRegistry.layer),
-        Layer.provide(RateLimiter.unlimited)
-      )
-    }]
-  }).pipe(Layer.provide(NodeHttpClient.layerUndici), Layer.orDie)
+/** The router of a provider.json with one model on `api` of the simulator, as `Llm`. */
+const routerOver = (simulator: Simulator.Simulator, api: Api, headers?: Record<string, string>) =>
+  Layer.unwrap(Effect.map(
+    ProviderConfig.fromJson({
+      sim: [{
+        model_name: model,
+        api,
+        base_url: baseUrlOf(simulator, api),
+        api_keys: ["sk-effect-ai-e2e-00000001"],
+        max_retries: 0,
+        ...(headers !== undefined ? { headers } : {})
+      }]
+    }),
+    (config) => Router.layerConfig(config)
+  )).pipe(Layer.provide(NodeHttpClient.layerUndici), Layer.orDie)
 
 /** The router as `effect/ai`'s models, with the router's `Llm` beside them; `defaults` go on every request. */
-const modelsOver = (name: string, client: Client, defaults?: Llm.LanguageModelOptions) =>
-  Layer.mergeAll(Llm.languageModel({ model, ...defaults }), Llm.embeddingModel({ model })).pipe(
-    Layer.provideMerge(routerOver(name, client))
+const modelsOver = (
+  simulator: Simulator.Simulator,
+  api: Api,
+  options: { readonly headers?: Record<string, string>; readonly defaults?: Llm.LanguageModelOptions } = {}
+) =>
+  Layer.mergeAll(Llm.languageModel({ model, ...options.defaults }), Llm.embeddingModel({ model })).pipe(
+    Layer.provideMerge(routerOver(simulator, api, options.headers))
   )
 
-const GetWeather = Tool.make("GetWeather", {
-  description: "The current weather in a city",
-  parameters: Schema.Struct({ city: Schema.String }),
-  success: Schema.String
+const Forecast = Tool.make("Forecast", {
+  description: "The forecast for a city, one line a day",
+  parameters: Schema.Struct({ city: Schema.String, days: Schema.Int }),
+  success: Schema.Array(Schema.String)
 })
 
-const GetTime = Tool.make("GetTime", {
+const LocalTime = Tool.make("LocalTime", {
   description: "The local time in a city",
   parameters: Schema.Struct({ city: Schema.String }),
   success: Schema.Struct({ hour: Schema.Int, minute: Schema.Int })
 })
 
-const Tools = Toolkit.make(GetWeather, GetTime)
+const Tools = Toolkit.make(Forecast, LocalTime)
 
-/** The toolkit's handlers, recording every call they get. */
-const toolsLayer = (calls: Ref.Ref<Array<string>>) =>
-  Tools.toLayer(Tools.of({
-    GetWeather: ({ city }) => Effect.as(Ref.update(calls, (all) => [...all, `GetWeather(${city})`]), `sunny in ${city}`),
-    GetTime: ({ city }) => Effect.as(Ref.update(calls, (all) => [...all, `GetTime(${city})`]), { hour: 9, minute: 30 })
-  }))
+/**
+ * The models over `api` of a simulator that makes two tool calls a reply,
+ * and the toolkit's handlers, which record each call in `calls`.
+ */
+const withTools = (simulator: Simulator.Simulator, api: Api, calls: Ref.Ref<Array<string>>) =>
+  Layer.merge(
+    modelsOver(simulator, api, { headers: { "x-simulator-tool-calls": "2" } }),
+    Tools.toLayer(Tools.of({
+      Forecast: ({ city }) => Effect.as(Ref.update(calls, (all) => [...all, `Forecast(${city})`]), [`sunny in ${city}`]),
+      LocalTime: ({ city }) => Effect.as(Ref.update(calls, (all) => [...all, `LocalTime(${city})`]), { hour: 9, minute: 30 })
+    }))
+  )
 
 const Answer = Schema.Struct({
   title: Schema.String,
@@ -92,40 +88,50 @@ const Answer = Schema.Struct({
   steps: Schema.Array(Schema.String)
 }).annotate({ identifier: "Recipe" })
 
+/** `use` run with the toolkit over `api` of a fresh simulator, and the tool calls its handlers got. */
+const withToolkit = <A, E>(
+  api: Api,
+  use: (toolkit: Toolkit.WithHandler<typeof Tools.tools>) => Effect.Effect<A, E, LanguageModel.LanguageModel>
+) =>
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.make({ replyTokens: 8 })
+    const calls = yield* Ref.make<Array<string>>([])
+    const result = yield* Effect.gen(function*() {
+      return yield* use(yield* Tools)
+    }).pipe(Effect.provide(withTools(simulator, api, calls)))
+    return { result, calls: yield* Ref.get(calls) }
+  })
+
 describe("effect/ai over the router", () => {
-  for (const [name, client] of adapters) {
-    describe(name, () => {
+  for (const api of apis) {
+    describe(api, () => {
       it.live("Chat with a Toolkit of two tools runs the tool loop to a text answer", () =>
         Effect.gen(function*() {
-          const simulator = yield* Simulator.make({ replyTokens: 8 })
-          const calls = yield* Ref.make<Array<string>>([])
-          const answer = yield* Effect.gen(function*() {
-            const toolkit = yield* Tools
-            const chat = yield* Chat.fromPrompt([
-              { role: "system", content: "Use the tools." },
-              { role: "user", content: "What is the weather and the time in Paris?" }
-            ])
-            const turns: Array<LanguageModel.GenerateTextResponse<typeof Tools.tools, "opaque">> = []
-            for (let turn = 0; turn < 4; turn++) {
-              const response = yield* chat.generateText({ prompt: [], toolkit })
-              turns.push(response)
-              if (response.toolCalls.length === 0) break
-            }
-            return { turns, history: yield* Ref.get(chat.history) }
-          }).pipe(
-            Effect.provide(Layer.merge(modelsOver(name, client(simulator.url, { "x-simulator-tool-calls": "2" })), toolsLayer(calls)))
-          )
+          const { result: answer, calls } = yield* withToolkit(api, (toolkit) =>
+            Effect.gen(function*() {
+              const chat = yield* Chat.fromPrompt([
+                { role: "system", content: "Use the tools." },
+                { role: "user", content: "What is the weather and the time in Paris?" }
+              ])
+              const turns: Array<LanguageModel.GenerateTextResponse<typeof Tools.tools, "opaque">> = []
+              for (let turn = 0; turn < 4; turn++) {
+                const response = yield* chat.generateText({ prompt: [], toolkit })
+                turns.push(response)
+                if (response.toolCalls.length === 0) break
+              }
+              return { turns, history: yield* Ref.get(chat.history) }
+            }))
           const [first, second] = answer.turns
           expect(answer.turns).toHaveLength(2)
-          expect(first!.toolCalls.map((call) => call.name)).toEqual(["GetWeather", "GetTime"])
+          expect(first!.toolCalls.map((call) => call.name)).toEqual(["Forecast", "LocalTime"])
           expect(first!.finishReason).toBe("tool-calls")
           expect(first!.toolResults.map((result) => result.result)).toEqual([
-            expect.stringMatching(/^sunny in /),
+            [expect.stringMatching(/^sunny in /)],
             { hour: 9, minute: 30 }
           ])
-          expect(yield* Ref.get(calls)).toEqual([
-            expect.stringMatching(/^GetWeather\(/),
-            expect.stringMatching(/^GetTime\(/)
+          expect(calls).toEqual([
+            expect.stringMatching(/^Forecast\(/),
+            expect.stringMatching(/^LocalTime\(/)
           ])
           expect(second!.text).toMatch(/^The tool returned /)
           expect(second!.finishReason).toBe("stop")
@@ -143,7 +149,7 @@ describe("effect/ai over the router", () => {
             const chat = yield* Llm.chat({ model, messages: [Message.user(prompt)], reasoningEffort: "low" })
             const parts = yield* LanguageModel.streamText({ prompt }).pipe(Stream.runCollect)
             return { chat, parts }
-          }).pipe(Effect.provide(modelsOver(name, client(simulator.url), { reasoningEffort: "low" })))
+          }).pipe(Effect.provide(modelsOver(simulator, api, { defaults: { reasoningEffort: "low" } })))
           const deltas = parts.filter((part) => part.type === "text-delta")
           expect(deltas.length).toBeGreaterThan(1)
           expect(deltas.map((part) => part.delta).join("")).toBe(chat.text)
@@ -161,32 +167,26 @@ describe("effect/ai over the router", () => {
 
       it.live("streamText with the toolkit streams both tool calls and their results", () =>
         Effect.gen(function*() {
-          const simulator = yield* Simulator.make({ replyTokens: 8 })
-          const calls = yield* Ref.make<Array<string>>([])
-          const parts = yield* Effect.gen(function*() {
-            const toolkit = yield* Tools
-            return yield* LanguageModel.streamText({ prompt: "Weather and time in Oslo?", toolkit }).pipe(Stream.runCollect)
-          }).pipe(
-            Effect.provide(Layer.merge(modelsOver(name, client(simulator.url, { "x-simulator-tool-calls": "2" })), toolsLayer(calls)))
-          )
+          const { result: parts, calls } = yield* withToolkit(api, (toolkit) =>
+            LanguageModel.streamText({ prompt: "Weather and time in Oslo?", toolkit }).pipe(Stream.runCollect))
           const toolCalls = parts.filter((part) => part.type === "tool-call")
-          expect(toolCalls.map((part) => part.name)).toEqual(["GetWeather", "GetTime"])
-          for (const call of toolCalls) expect(call.params).toEqual({ city: expect.any(String) })
+          expect(toolCalls.map((part) => part.name)).toEqual(["Forecast", "LocalTime"])
+          for (const call of toolCalls) expect(call.params).toMatchObject({ city: expect.any(String) })
           // The arguments came in pieces that add up to the call's parameters.
           for (const call of toolCalls) {
             const pieces = parts.filter((part) => part.type === "tool-params-delta" && part.id === call.id)
             expect(JSON.parse(pieces.map((part) => part.type === "tool-params-delta" ? part.delta : "").join(""))).toEqual(call.params)
           }
-          expect(parts.filter((part) => part.type === "tool-result").map((part) => part.name)).toEqual(["GetWeather", "GetTime"])
+          expect(parts.filter((part) => part.type === "tool-result").map((part) => part.name)).toEqual(["Forecast", "LocalTime"])
           expect(parts.find((part) => part.type === "finish")?.reason).toBe("tool-calls")
-          expect(yield* Ref.get(calls)).toHaveLength(2)
+          expect(calls).toHaveLength(2)
         }))
 
       it.live("generateObject decodes a schema's value from the reply", () =>
         Effect.gen(function*() {
           const simulator = yield* Simulator.make()
           const response = yield* LanguageModel.generateObject({ prompt: "A pancake recipe", schema: Answer }).pipe(
-            Effect.provide(modelsOver(name, client(simulator.url)))
+            Effect.provide(modelsOver(simulator, api))
           )
           expect(response.value.servings).toBeGreaterThanOrEqual(1)
           expect(response.value.servings).toBeLessThanOrEqual(12)
@@ -201,7 +201,7 @@ describe("effect/ai over the router", () => {
       const simulator = yield* Simulator.make()
       const error = yield* Effect.flip(
         LanguageModel.generateObject({ prompt: "A pancake recipe", schema: Answer }).pipe(
-          Effect.provide(modelsOver("chat-completions", adapters[0]![1](simulator.url, { "x-simulator-fault": "output=nonconforming" })))
+          Effect.provide(modelsOver(simulator, "chat-completions", { headers: { [Simulator.faultHeader]: "output=nonconforming" } }))
         )
       )
       const reason = error.reason
@@ -213,7 +213,7 @@ describe("effect/ai over the router", () => {
   it.live("a 429 from the provider is AiError's RateLimitError with its retryAfter, for catchReason", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make()
-      const layer = modelsOver("anthropic", adapters[2]![1](simulator.url, { "x-simulator-fault": "status=429;retry-after=30" }))
+      const layer = modelsOver(simulator, "anthropic", { headers: { [Simulator.faultHeader]: "status=429;retry-after=30" } })
       const error = yield* Effect.flip(LanguageModel.generateText({ prompt: "Hi" }).pipe(Effect.provide(layer)))
       expect(error).toBeInstanceOf(AiError.AiError)
       expect(error.module).toBe("Llm")
@@ -238,7 +238,7 @@ describe("effect/ai over the router", () => {
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ apiKeys: ["sk-some-other-key-0000001"] })
       const auth = yield* Effect.flip(
-        LanguageModel.generateText({ prompt: "Hi" }).pipe(Effect.provide(modelsOver("chat-completions", adapters[0]![1](simulator.url))))
+        LanguageModel.generateText({ prompt: "Hi" }).pipe(Effect.provide(modelsOver(simulator, "chat-completions")))
       )
       expect(auth.reason).toMatchObject({ _tag: "AuthenticationError", kind: "InvalidKey" })
       const open = yield* Simulator.make()
@@ -270,7 +270,7 @@ describe("effect/ai over the router", () => {
         const one = yield* embeddings.embed("second text")
         const direct = yield* Llm.embed({ model, input: texts })
         return { many, one, direct }
-      }).pipe(Effect.provide(modelsOver("chat-completions", adapters[0]![1](simulator.url))))
+      }).pipe(Effect.provide(modelsOver(simulator, "chat-completions")))
       expect(many.embeddings.map((embedding) => embedding.vector)).toEqual(direct.embeddings)
       expect(many.embeddings[0]!.vector).toEqual(many.embeddings[2]!.vector)
       expect(one.vector).toEqual(direct.embeddings[1])
@@ -286,7 +286,7 @@ describe("effect/ai over the router", () => {
             role: "user",
             content: [{ type: "file", mediaType: "application/pdf", data: "JVBERi0x" }]
           }])
-        }).pipe(Effect.provide(modelsOver("chat-completions", adapters[0]![1](simulator.url))))
+        }).pipe(Effect.provide(modelsOver(simulator, "chat-completions")))
       )
       expect(error.reason._tag).toBe("InvalidUserInputError")
       expect(error.reason.message).toContain("application/pdf")

@@ -65,8 +65,8 @@ const userMessage = (message: Prompt.UserMessage): Message | AiError.AiError => 
 }
 
 const assistantMessage = (message: Prompt.AssistantMessage): Message | AiError.AiError => {
-  let text = ""
-  let reasoning: string | undefined
+  const texts: Array<string> = []
+  const reasonings: Array<string> = []
   let metadata: ProviderMetadata | undefined
   const toolCalls: Array<ToolCall> = []
   for (const part of message.content) {
@@ -74,10 +74,10 @@ const assistantMessage = (message: Prompt.AssistantMessage): Message | AiError.A
     if (mine?.reply !== undefined) metadata = mine.reply
     switch (part.type) {
       case "text":
-        text += part.text
+        texts.push(part.text)
         break
       case "reasoning":
-        reasoning = (reasoning ?? "") + part.text
+        reasonings.push(part.text)
         break
       case "tool-call":
         if (part.providerExecuted) break
@@ -98,9 +98,9 @@ const assistantMessage = (message: Prompt.AssistantMessage): Message | AiError.A
   }
   return {
     role: "assistant",
-    content: text,
+    content: texts.join(""),
     ...(toolCalls.length > 0 ? { toolCalls } : {}),
-    ...(reasoning !== undefined ? { reasoning } : {}),
+    ...(reasonings.length > 0 ? { reasoning: reasonings.join("") } : {}),
     ...(metadata !== undefined ? { providerMetadata: metadata } : {})
   }
 }

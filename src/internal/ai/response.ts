@@ -83,39 +83,46 @@ export const closingParts = (
   ]
 }
 
+/** The `tool-call` part of `call`, carrying its metadata and `reply` (the reply's, when this part is its first), or the `AiError` of arguments that are not JSON. */
+export const toolCallPart = (
+  call: Pick<ToolCall, "id" | "name" | "arguments" | "providerMetadata">,
+  reply: ProviderMetadata | undefined,
+  method: string
+): Response.ToolCallPartEncoded | AiError.AiError => {
+  const params = paramsOf(call, method)
+  if (AiError.isAiError(params)) return params
+  if (reply === undefined && call.providerMetadata === undefined) return { type: "tool-call", id: call.id, name: call.name, params }
+  const what: CarriedMetadata = {
+    ...(reply !== undefined ? { reply } : {}),
+    ...(call.providerMetadata !== undefined ? { toolCall: call.providerMetadata } : {})
+  }
+  return { type: "tool-call", id: call.id, name: call.name, params, metadata: carry(what) }
+}
+
+/** A holder of the reply's metadata that gives it to the first part asking, and `undefined` after. */
+export const once = (metadata: ProviderMetadata | undefined): () => ProviderMetadata | undefined => {
+  let left = metadata
+  return () => {
+    const taken = left
+    left = undefined
+    return taken
+  }
+}
+
+const withReply = <P extends { readonly type: string }>(part: P, reply: ProviderMetadata | undefined): P =>
+  reply === undefined ? part : { ...part, metadata: carry({ reply }) }
+
 /** The parts of a whole reply, or the `AiError` of a tool call whose arguments are not JSON. */
 export const partsOf = (response: ChatResponse): Array<Response.PartEncoded> | AiError.AiError => {
   const parts: Array<Response.PartEncoded> = []
   // The reply's own metadata goes on its first part, which the next prompt's assistant message keeps.
-  let reply: ProviderMetadata | undefined = response.providerMetadata
-  const take = () => {
-    const taken = reply
-    reply = undefined
-    return taken
-  }
-  if (response.reasoning !== undefined) {
-    const metadata = take()
-    parts.push({ type: "reasoning", text: response.reasoning, ...(metadata !== undefined ? { metadata: carry({ reply: metadata }) } : {}) })
-  }
-  if (response.text !== "") {
-    const metadata = take()
-    parts.push({ type: "text", text: response.text, ...(metadata !== undefined ? { metadata: carry({ reply: metadata }) } : {}) })
-  }
+  const reply = once(response.providerMetadata)
+  if (response.reasoning !== undefined) parts.push(withReply({ type: "reasoning", text: response.reasoning }, reply()))
+  if (response.text !== "") parts.push(withReply({ type: "text", text: response.text }, reply()))
   for (const call of response.toolCalls) {
-    const params = paramsOf(call, "chat")
-    if (AiError.isAiError(params)) return params
-    const metadata = take()
-    const what: CarriedMetadata = {
-      ...(metadata !== undefined ? { reply: metadata } : {}),
-      ...(call.providerMetadata !== undefined ? { toolCall: call.providerMetadata } : {})
-    }
-    parts.push({
-      type: "tool-call",
-      id: call.id,
-      name: call.name,
-      params,
-      ...(what.reply !== undefined || what.toolCall !== undefined ? { metadata: carry(what) } : {})
-    })
+    const part = toolCallPart(call, reply(), "chat")
+    if (AiError.isAiError(part)) return part
+    parts.push(part)
   }
   parts.push(...closingParts(response, response.usage))
   return parts

@@ -19,8 +19,7 @@ import { emptyUsage } from "../../ChatResponse.js"
 import type { LlmError } from "../../LlmError.js"
 import type { ProviderMetadata } from "../../Message.js"
 import { failWith } from "./aiError.js"
-import type { CarriedMetadata } from "./request.js"
-import { carry, closingParts, paramsOf } from "./response.js"
+import { carry, closingParts, once, toolCallPart } from "./response.js"
 
 interface PendingCall {
   id: string
@@ -33,8 +32,7 @@ type Part = Response.StreamPartEncoded
 
 /** The state of one stream: which blocks are open, the calls so far, the last usage. */
 class Parts {
-  private textId: string | undefined
-  private reasoningId: string | undefined
+  private open: { text: string | undefined; reasoning: string | undefined } = { text: undefined, reasoning: undefined }
   private blocks = 0
   private calls: Array<PendingCall | undefined> = []
   private usage: Usage = emptyUsage
@@ -46,22 +44,10 @@ class Parts {
     for (const chunk of batch) {
       switch (chunk._tag) {
         case "TextDelta":
-          if (chunk.text === "") break
-          this.endReasoning(out, undefined)
-          if (this.textId === undefined) {
-            this.textId = `text-${this.blocks++}`
-            out.push({ type: "text-start", id: this.textId })
-          }
-          out.push({ type: "text-delta", id: this.textId, delta: chunk.text })
+          if (chunk.text !== "") this.delta("text", chunk.text, out)
           break
         case "ReasoningDelta":
-          if (chunk.text === "") break
-          this.endText(out, undefined)
-          if (this.reasoningId === undefined) {
-            this.reasoningId = `reasoning-${this.blocks++}`
-            out.push({ type: "reasoning-start", id: this.reasoningId })
-          }
-          out.push({ type: "reasoning-delta", id: this.reasoningId, delta: chunk.text })
+          if (chunk.text !== "") this.delta("reasoning", chunk.text, out)
           break
         case "ToolCallDelta": {
           let call = this.calls[chunk.index]
@@ -84,30 +70,14 @@ class Parts {
           this.usage = chunk.usage
           break
         case "Finish": {
-          let reply = chunk.providerMetadata
-          const take = () => {
-            const taken = reply
-            reply = undefined
-            return taken
-          }
-          this.endText(out, take())
-          this.endReasoning(out, reply === undefined ? undefined : take())
+          const reply = once(chunk.providerMetadata)
+          this.end("text", out, reply)
+          this.end("reasoning", out, reply)
           for (const call of this.calls) {
             if (call === undefined) continue
-            const params = paramsOf(call, "chatStream")
-            if (AiError.isAiError(params)) return params
-            const what: CarriedMetadata = {
-              ...(reply !== undefined ? { reply: take()! } : {}),
-              ...(call.providerMetadata !== undefined ? { toolCall: call.providerMetadata } : {})
-            }
-            out.push({ type: "tool-params-end", id: call.id })
-            out.push({
-              type: "tool-call",
-              id: call.id,
-              name: call.name,
-              params,
-              ...(what.reply !== undefined || what.toolCall !== undefined ? { metadata: carry(what) } : {})
-            })
+            const part = toolCallPart(call, reply(), "chatStream")
+            if (AiError.isAiError(part)) return part
+            out.push({ type: "tool-params-end", id: call.id }, part)
           }
           this.calls = []
           out.push(...closingParts(chunk, this.usage))
@@ -133,16 +103,25 @@ class Parts {
     return out
   }
 
-  private endText(out: Array<Part>, reply: ProviderMetadata | undefined) {
-    if (this.textId === undefined) return
-    out.push({ type: "text-end", id: this.textId, ...(reply !== undefined ? { metadata: carry({ reply }) } : {}) })
-    this.textId = undefined
+  /** A text or reasoning delta, in the block of its kind (started here if none is open); the other kind's block ends. */
+  private delta(kind: "text" | "reasoning", text: string, out: Array<Part>) {
+    this.end(kind === "text" ? "reasoning" : "text", out, undefined)
+    let id = this.open[kind]
+    if (id === undefined) {
+      id = `${kind}-${this.blocks++}`
+      this.open[kind] = id
+      out.push({ type: `${kind}-start`, id })
+    }
+    out.push({ type: `${kind}-delta`, id, delta: text })
   }
 
-  private endReasoning(out: Array<Part>, reply: ProviderMetadata | undefined) {
-    if (this.reasoningId === undefined) return
-    out.push({ type: "reasoning-end", id: this.reasoningId, ...(reply !== undefined ? { metadata: carry({ reply }) } : {}) })
-    this.reasoningId = undefined
+  /** Ends the open block of `kind`, if any, with the reply's metadata when `reply` still holds it. */
+  private end(kind: "text" | "reasoning", out: Array<Part>, reply: (() => ProviderMetadata | undefined) | undefined) {
+    const id = this.open[kind]
+    if (id === undefined) return
+    const metadata = reply?.()
+    out.push({ type: `${kind}-end`, id, ...(metadata !== undefined ? { metadata: carry({ reply: metadata }) } : {}) })
+    this.open[kind] = undefined
   }
 }
 
