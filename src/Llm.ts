@@ -382,7 +382,8 @@ export type LanguageModelOptions = EffectAi.Options
  * `chatStream`) of the `Llm`: the `Prompt` becomes the request's messages,
  * the toolkit's tools its tools, and the reply comes back as response parts
  * with our usage and finish reason (cost, provider and masked key id in the
- * finish part's metadata under `"effect-llm-router"`). Failures are
+ * finish part's metadata under `"effect-llm-router"`, GenAI attributes on
+ * `effect/ai`'s span of the call). Failures are
  * `AiError`s whose reason matches our error (`RateLimitError` with its
  * `retryAfter`, `AuthenticationError`, `QuotaExhaustedError`,
  * `InvalidRequestError`, `ContentPolicyError`, `InternalProviderError`,

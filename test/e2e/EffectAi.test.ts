@@ -25,6 +25,7 @@ import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Router from "../../src/Router.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { type Api, apis, baseUrlOf } from "../utils/everyAdapter.js"
+import { recordingTracer } from "../utils/recordingTracer.js"
 
 const model = "sim-small"
 
@@ -195,6 +196,38 @@ describe("effect/ai over the router", () => {
         }))
     })
   }
+
+  it.live("effect/ai's spans carry the GenAI attributes of the reply, whole and streamed, with Llm's own spans beside them", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ replyTokens: 10 })
+      const { spans, tracer } = recordingTracer()
+      const whole = yield* LanguageModel.generateText({ prompt: "Hi" }).pipe(
+        Effect.provide(modelsOver(simulator, "gemini", { defaults: { temperature: 0.5 } })),
+        Effect.withTracer(tracer)
+      )
+      yield* Stream.runDrain(LanguageModel.streamText({ prompt: "Hi" })).pipe(
+        Effect.provide(modelsOver(simulator, "gemini")),
+        Effect.withTracer(tracer)
+      )
+      const generated = spans.find((span) => span.name === "LanguageModel.generateText")!
+      expect(Object.fromEntries(generated.attributes)).toMatchObject({
+        "gen_ai.provider.name": "sim",
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": model,
+        "gen_ai.request.temperature": 0.5,
+        "gen_ai.response.model": model,
+        "gen_ai.response.finish_reasons": ["stop"],
+        "gen_ai.usage.input_tokens": whole.usage.inputTokens.total,
+        "gen_ai.usage.output_tokens": 10
+      })
+      const streamed = spans.find((span) => span.name === "LanguageModel.streamText")!
+      expect(Object.fromEntries(streamed.attributes)).toMatchObject({
+        "gen_ai.provider.name": "sim",
+        "gen_ai.response.finish_reasons": ["stop"],
+        "gen_ai.usage.output_tokens": 10
+      })
+      expect(spans.map((span) => span.name)).toEqual(expect.arrayContaining(["Llm.chat", "Llm.attempt"]))
+    }))
 
   it.live("a schema the reply breaks fails with StructuredOutputError carrying the text", () =>
     Effect.gen(function*() {

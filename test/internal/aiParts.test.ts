@@ -77,7 +77,12 @@ describe("effect/ai parts", () => {
         { _tag: "ReasoningDelta" as const, text: "weather and time." },
         ...ChatChunk.fromResponse({ ...reply, reasoning: undefined } as ChatResponse)
       ]
-      const parts = yield* AiStream.partsOf(Stream.fromIterable(chunks).pipe(Stream.rechunk(2))).pipe(Stream.runCollect)
+      const finished: Array<string> = []
+      const parts = yield* AiStream.partsOf(
+        Stream.fromIterable(chunks).pipe(Stream.rechunk(2)),
+        (finish, usage) => finished.push(`${finish.id} ${usage.completionTokens}`)
+      ).pipe(Stream.runCollect)
+      expect(finished).toEqual(["resp_1 30"])
       const decoded = decodeStreamParts(parts)
       expect(decoded.map((part) => part.type)).toEqual([
         "reasoning-start",
@@ -105,10 +110,12 @@ describe("effect/ai parts", () => {
     Effect.gen(function*() {
       const restart = { _tag: "Restart" as const, attempt: 1, deployment: "b", error: "TransportError" }
       const finish = ChatChunk.fromResponse({ ...reply, reasoning: undefined, toolCalls: [], finishReason: "stop" })
-      const clean = yield* AiStream.partsOf(Stream.fromIterable([restart, ...finish])).pipe(Stream.runCollect)
+      const clean = yield* AiStream.partsOf(Stream.fromIterable([restart, ...finish]), () => {}).pipe(Stream.runCollect)
       expect(clean.filter((part) => part.type === "text-delta").map((part) => part.type === "text-delta" && part.delta)).toEqual([reply.text])
       const broken = yield* Effect.flip(
-        AiStream.partsOf(Stream.fromIterable([{ _tag: "TextDelta" as const, text: "Half" }, restart, ...finish])).pipe(Stream.runCollect)
+        AiStream.partsOf(Stream.fromIterable([{ _tag: "TextDelta" as const, text: "Half" }, restart, ...finish]), () => {}).pipe(
+          Stream.runCollect
+        )
       )
       expect(broken.reason._tag).toBe("InternalProviderError")
       expect(broken.reason.message).toContain("deployment b broke after its first chunk (TransportError)")

@@ -16,7 +16,7 @@ import type { Input as EmbeddingRequest } from "../../Embedding.js"
 import { Llm } from "../../Llm.js"
 import { failWith } from "./aiError.js"
 import { type Defaults, requestOf } from "./request.js"
-import { partsOf } from "./response.js"
+import { annotate, partsOf } from "./response.js"
 import * as AiStream from "./stream.js"
 
 /** The request fields every call of the language model carries. */
@@ -33,6 +33,7 @@ export const makeLanguageModel = (options: Options): Effect.Effect<LanguageModel
         return llm.chat(request).pipe(
           Effect.catch(failChat),
           Effect.flatMap((response) => {
+            annotate(provider.span, request, response, response.usage)
             const parts = partsOf(response)
             return AiError.isAiError(parts) ? Effect.fail(parts) : Effect.succeed(parts)
           })
@@ -40,7 +41,9 @@ export const makeLanguageModel = (options: Options): Effect.Effect<LanguageModel
       },
       streamText: (provider) => {
         const request = requestOf(provider, options)
-        return AiError.isAiError(request) ? Stream.fail(request) : AiStream.partsOf(llm.chatStream(request))
+        return AiError.isAiError(request)
+          ? Stream.fail(request)
+          : AiStream.partsOf(llm.chatStream(request), (finish, usage) => annotate(provider.span, request, finish, usage))
       }
     })
   })

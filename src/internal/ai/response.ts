@@ -6,10 +6,12 @@
  * `Prompt.fromResponseParts` turns into the next prompt's part options, where
  * `request.ts` finds it again.
  */
-import { AiError, type Response, Tool } from "effect/ai"
+import { AiError, type Response, Telemetry, Tool } from "effect/ai"
 import * as Duration from "effect/Duration"
+import type { Span } from "effect/Tracer"
 import type * as ChatChunk from "../../ChatChunk.js"
 import type { ChatResponse, FinishReason, Usage } from "../../ChatResponse.js"
+import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ProviderMetadata, ToolCall } from "../../Message.js"
 import { metadataKey } from "./aiError.js"
 import type { CarriedMetadata } from "./request.js"
@@ -111,6 +113,26 @@ export const once = (metadata: ProviderMetadata | undefined): () => ProviderMeta
 
 const withReply = <P extends { readonly type: string }>(part: P, reply: ProviderMetadata | undefined): P =>
   reply === undefined ? part : { ...part, metadata: carry({ reply }) }
+
+/**
+ * GenAI attributes on `effect/ai`'s span of the call, as its own providers set
+ * them: the provider, the request's parameters, the reply's id, model, finish
+ * reason and tokens. (Under a tracer, `Llm`'s own spans are its children.)
+ */
+export const annotate = (span: Span, request: ChatRequest, finished: Finished | ChatChunk.Finish, usage: Usage): void =>
+  Telemetry.addGenAIAnnotations(span, {
+    provider: { name: finished.provider },
+    operation: { name: "chat" },
+    request: {
+      model: request.model,
+      temperature: request.temperature,
+      topP: request.topP,
+      maxTokens: request.maxTokens,
+      stopSequences: request.stop
+    },
+    response: { id: finished.id, model: finished.model, finishReasons: [finishReasonOf(finished.finishReason)] },
+    usage: { inputTokens: usage.promptTokens, outputTokens: usage.completionTokens }
+  })
 
 /** The parts of a whole reply, or the `AiError` of a tool call whose arguments are not JSON. */
 export const partsOf = (response: ChatResponse): Array<Response.PartEncoded> | AiError.AiError => {

@@ -13,7 +13,7 @@
 import { AiError, type Response } from "effect/ai"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import type { ChatChunk } from "../../ChatChunk.js"
+import type * as ChatChunk from "../../ChatChunk.js"
 import type { Usage } from "../../ChatResponse.js"
 import { emptyUsage } from "../../ChatResponse.js"
 import type { LlmError } from "../../LlmError.js"
@@ -38,8 +38,10 @@ class Parts {
   private usage: Usage = emptyUsage
   private emitted = false
 
+  constructor(private readonly onFinish: (finish: ChatChunk.Finish, usage: Usage) => void) {}
+
   /** The parts of one batch of chunks, or the `AiError` that ends the stream. */
-  add(batch: ReadonlyArray<ChatChunk>): Array<Part> | AiError.AiError {
+  add(batch: ReadonlyArray<ChatChunk.ChatChunk>): Array<Part> | AiError.AiError {
     const out: Array<Part> = []
     for (const chunk of batch) {
       switch (chunk._tag) {
@@ -81,6 +83,7 @@ class Parts {
           }
           this.calls = []
           out.push(...closingParts(chunk, this.usage))
+          this.onFinish(chunk, this.usage)
           break
         }
         case "Restart":
@@ -125,13 +128,16 @@ class Parts {
   }
 }
 
-/** `chunks` as stream parts, our errors as `AiError`s. */
-export const partsOf = <R>(chunks: Stream.Stream<ChatChunk, LlmError, R>): Stream.Stream<Part, AiError.AiError, R> =>
+/** `chunks` as stream parts, our errors as `AiError`s; `onFinish` sees the `Finish` chunk and the usage. */
+export const partsOf = <R>(
+  chunks: Stream.Stream<ChatChunk.ChatChunk, LlmError, R>,
+  onFinish: (finish: ChatChunk.Finish, usage: Usage) => void
+): Stream.Stream<Part, AiError.AiError, R> =>
   Stream.transformPull(
     Stream.catch(chunks, (error) => Stream.fromEffect(failWith("chatStream")(error))),
     (pull) =>
       Effect.sync(() => {
-        const parts = new Parts()
+        const parts = new Parts(onFinish)
         const next: Effect.Effect<readonly [Part, ...Array<Part>], unknown> = Effect.flatMap(pull, (batch) => {
           const out = parts.add(batch)
           if (AiError.isAiError(out)) return Effect.fail(out)
