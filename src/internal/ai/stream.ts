@@ -11,7 +11,9 @@
  * fails with `InternalProviderError` rather than join two replies into one.
  */
 import { AiError, type Response } from "effect/ai"
+import * as Arr from "effect/Array"
 import * as Effect from "effect/Effect"
+import type * as Pull from "effect/Pull"
 import * as Stream from "effect/Stream"
 import type * as ChatChunk from "../../ChatChunk.js"
 import type { Usage } from "../../ChatResponse.js"
@@ -138,11 +140,12 @@ export const partsOf = <R>(
     (pull) =>
       Effect.sync(() => {
         const parts = new Parts(onFinish)
-        const next: Effect.Effect<readonly [Part, ...Array<Part>], unknown> = Effect.flatMap(pull, (batch) => {
+        // A batch of chunks that makes no part (only usage, say) is not given out: the next one is pulled.
+        const next: Pull.Pull<Arr.NonEmptyReadonlyArray<Part>, AiError.AiError> = Effect.flatMap(pull, (batch) => {
           const out = parts.add(batch)
           if (AiError.isAiError(out)) return Effect.fail(out)
-          return out.length === 0 ? next : Effect.succeed(out as unknown as readonly [Part, ...Array<Part>])
+          return Arr.isArrayNonEmpty(out) ? Effect.succeed(out) : next
         })
         return next
       })
-  ) as Stream.Stream<Part, AiError.AiError, R>
+  )
