@@ -23,6 +23,7 @@
  *
  * @since 0.1.0
  */
+import type { EmbeddingModel, LanguageModel } from "effect/ai"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
@@ -34,6 +35,7 @@ import type * as ChatChunk from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import type { ChatResponse } from "./ChatResponse.js"
 import type { EmbeddingResponse, Input as EmbeddingRequest } from "./Embedding.js"
+import type * as EffectAi from "./internal/ai/languageModel.js"
 import * as Deadline from "./internal/deadline.js"
 import * as internal from "./internal/llm/service.js"
 import * as StructuredOutput from "./internal/structuredOutput.js"
@@ -358,3 +360,88 @@ export const generateObject = <A, I>(
     chat(StructuredOutput.requestFor(request, schema, options)),
     (response) => Effect.map(StructuredOutput.decode(response, schema), (value) => ({ value, response }))
   )
+
+// The effect/ai bridge is loaded when its layer is built: a program that never uses effect/ai does not load effect/ai.
+const effectAi = Effect.promise(() => import("./internal/ai/languageModel.js"))
+
+/**
+ * Options of `languageModel`: the request fields every call carries (the
+ * model, the temperature, the token limit, ...). The prompt, the tools, the
+ * tool choice and the response format come from each `effect/ai` call.
+ *
+ * @since 0.2.0
+ * @category Models
+ */
+export type LanguageModelOptions = EffectAi.Options
+
+/**
+ * The `Llm` in context (a `Router` too) as `effect/ai`'s `LanguageModel`, so
+ * code written against `effect/ai` (`LanguageModel.generateText`,
+ * `streamText`, `generateObject`, `Chat`, tools through a `Toolkit`) gets this
+ * library's keys, limits, retries and routing. Each call is one `chat` (or
+ * `chatStream`) of the `Llm`: the `Prompt` becomes the request's messages,
+ * the toolkit's tools its tools, and the reply comes back as response parts
+ * with our usage and finish reason (cost, provider and masked key id in the
+ * finish part's metadata under `"effect-llm-router"`, GenAI attributes on
+ * `effect/ai`'s span of the call). Failures are
+ * `AiError`s whose reason matches our error (`RateLimitError` with its
+ * `retryAfter`, `AuthenticationError`, `QuotaExhaustedError`,
+ * `InvalidRequestError`, `ContentPolicyError`, `InternalProviderError`,
+ * `NetworkError`, `InvalidResponseError`), so `Effect.catchReason` works on them.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { LanguageModel } from "effect/ai"
+ * import { Llm } from "effect-llm-router"
+ *
+ * declare const llm: Layer.Layer<Llm.Llm>
+ *
+ * const Model = Llm.languageModel({ model: "gpt-4o-mini" }).pipe(Layer.provide(llm))
+ *
+ * const program = LanguageModel.generateText({ prompt: "What is Effect?" }).pipe(
+ *   Effect.map((response) => response.text),
+ *   Effect.catchReason("AiError", "RateLimitError", (reason) => Effect.succeed(`busy, retry after ${reason.retryAfter}`)),
+ *   Effect.provide(Model)
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category Layers
+ */
+export const languageModel = (options: LanguageModelOptions = {}): Layer.Layer<LanguageModel.LanguageModel, never, Llm> =>
+  Layer.unwrap(Effect.map(effectAi, (ai) => ai.languageModel(options)))
+
+/**
+ * Options of `embeddingModel`: the request fields every call carries.
+ *
+ * @since 0.2.0
+ * @category Models
+ */
+export type EmbeddingModelOptions = EffectAi.EmbeddingOptions
+
+/**
+ * The `Llm` in context as `effect/ai`'s `EmbeddingModel`: `embed` and
+ * `embedMany` go through `Llm.embed` (its batches, keys and retries), the
+ * vectors in input order, failures as `AiError`s as in `languageModel`.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { EmbeddingModel } from "effect/ai"
+ * import { Llm } from "effect-llm-router"
+ *
+ * declare const llm: Layer.Layer<Llm.Llm>
+ *
+ * const program = Effect.gen(function*() {
+ *   const model = yield* EmbeddingModel.EmbeddingModel
+ *   const { embeddings } = yield* model.embedMany(["first text", "second text"])
+ *   return embeddings.map((embedding) => embedding.vector.length)
+ * }).pipe(Effect.provide(Llm.embeddingModel({ model: "text-embedding-3-small" }).pipe(Layer.provide(llm))))
+ * ```
+ *
+ * @since 0.2.0
+ * @category Layers
+ */
+export const embeddingModel = (options: EmbeddingModelOptions = {}): Layer.Layer<EmbeddingModel.EmbeddingModel, never, Llm> =>
+  Layer.unwrap(Effect.map(effectAi, (ai) => ai.embeddingModel(options)))

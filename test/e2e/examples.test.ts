@@ -18,6 +18,7 @@ const root = path.resolve(import.meta.dirname, "../..")
 const examples = [
   "basic-chat",
   "cost-and-cache",
+  "effect-ai",
   "embeddings",
   "execution-plan",
   "failover",
@@ -203,6 +204,17 @@ describe("examples", () => {
       const answers = new Set(output.map((line) => line.slice(line.indexOf(": ") + 2)))
       expect(answers.size).toBe(1)
       expect([...answers][0]).toMatch(/^get_weather\(\{"city":"[^"]*"\}\) -> The tool returned sunny and 21 C in /)
+    }), timeout)
+
+  it.live("effect-ai runs effect/ai's Chat, streamText and generateObject over a router that fails over, then catches a rate limit", () =>
+    Effect.gen(function*() {
+      expect(lines((yield* ran("effect-ai")).stdout)).toEqual([
+        "tool call: GetWeather({\"city\":\"sim\"})",
+        expect.stringMatching(/^answer from anthropic: The tool returned sunny and 21 C in sim( [a-z]+)+\.$/),
+        "streamed 12 text deltas, the same text as generateText: true",
+        expect.stringMatching(/^object: a Recipe for ([1-9]|1[0-2]) \(string title\)$/),
+        "rate limited: retry after 30s"
+      ])
     }), timeout)
 
   it.live("embeddings ranks three documents, then embeds 3000 texts in batches, in order", () =>

@@ -1,6 +1,7 @@
 // The other TypeScript snippets of README.md, word for word inside the scaffolding they
 // assume (test/Readme.test.ts checks that each appears here), so they typecheck.
-import { Effect, Layer, Schema } from "effect"
+import { Duration, Effect, Layer, Schema } from "effect"
+import { LanguageModel } from "effect/ai"
 import {
   Budget,
   CacheStore,
@@ -82,3 +83,15 @@ export const testing = Effect.gen(function*() {
   const seen = yield* LlmTest.requests.pipe(Effect.provide(test))
   return { answer, seen }
 })
+
+declare const router: Layer.Layer<Llm.Llm>
+
+const Model = Llm.languageModel({ model: "fast" }).pipe(Layer.provide(router))
+
+const reply = LanguageModel.generateText({ prompt: "Summarize Effect in a line." }).pipe(
+  Effect.map((response) => response.text),
+  Effect.catchReason("AiError", "RateLimitError", (reason) =>
+    Effect.succeed(`busy, retry in ${Duration.format(reason.retryAfter ?? Duration.zero)}`)),
+  Effect.provide(Model)
+)
+export { reply }

@@ -1,0 +1,206 @@
+/**
+ * `effect/ai`'s request as ours: the `Prompt`'s messages and parts, the
+ * toolkit's tools, the tool choice and the response format of
+ * `LanguageModel.ProviderOptions` become one `ChatRequest`, over the defaults
+ * the layer was given. What our messages cannot carry (a file that is not an
+ * image, a tool the provider runs itself) fails with an `AiError` that says so.
+ */
+import { AiError, type LanguageModel, Prompt, Tool } from "effect/ai"
+import type * as Schema from "effect/Schema"
+import { type Input as ChatRequest, jsonSchemaFormat, type ToolChoice } from "../../ChatRequest.js"
+import type { ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition } from "../../Message.js"
+import { metadataKey } from "./aiError.js"
+
+/** The fields of a request that the layer sets for every call (the model, the temperature, ...). */
+export type Defaults = Omit<ChatRequest, "messages" | "tools" | "toolChoice" | "responseFormat">
+
+/** What a prompt part's options under our key may hold: what the reply it came from needs back. */
+export interface CarriedMetadata {
+  /** The reply's own `providerMetadata` (Anthropic's signed thinking, Gemini's signature). */
+  readonly reply?: ProviderMetadata
+  /** A tool call's `providerMetadata`. */
+  readonly toolCall?: ProviderMetadata
+}
+
+const carried = (options: Prompt.ProviderOptions): CarriedMetadata | undefined => {
+  const value = options[metadataKey]
+  return typeof value === "object" && value !== null && !Array.isArray(value) ? value as CarriedMetadata : undefined
+}
+
+const unsupported = (description: string) =>
+  AiError.make({ module: "Llm", method: "languageModel", reason: new AiError.InvalidUserInputError({ description }) })
+
+const toBase64 = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64")
+
+/** A file part as an image part: a URL as it is, bytes or base64 as a data URL. */
+const imageOf = (part: Prompt.FilePart): ContentPart | AiError.AiError => {
+  if (!part.mediaType.startsWith("image/")) {
+    return unsupported(`a ${part.mediaType} file: a prompt's files can only be images here`)
+  }
+  const data = part.data
+  const url = data instanceof URL
+    ? data.toString()
+    : data instanceof Uint8Array
+    ? `data:${part.mediaType};base64,${toBase64(data)}`
+    : /^(https?:|data:)/.test(data)
+    ? data
+    : `data:${part.mediaType};base64,${data}`
+  return { type: "image", url }
+}
+
+const userMessage = (message: Prompt.UserMessage): Message | AiError.AiError => {
+  const only = message.content[0]
+  if (message.content.length === 1 && only?.type === "text") return { role: "user", content: only.text }
+  const parts: Array<ContentPart> = []
+  for (const part of message.content) {
+    if (part.type === "text") {
+      parts.push({ type: "text", text: part.text })
+    } else {
+      const image = imageOf(part)
+      if (AiError.isAiError(image)) return image
+      parts.push(image)
+    }
+  }
+  return { role: "user", content: parts }
+}
+
+const assistantMessage = (message: Prompt.AssistantMessage): Message | AiError.AiError => {
+  const texts: Array<string> = []
+  const reasonings: Array<string> = []
+  let metadata: ProviderMetadata | undefined
+  const toolCalls: Array<ToolCall> = []
+  for (const part of message.content) {
+    const mine = carried(part.options)
+    if (mine?.reply !== undefined) metadata = mine.reply
+    switch (part.type) {
+      case "text":
+        texts.push(part.text)
+        break
+      case "reasoning":
+        reasonings.push(part.text)
+        break
+      case "tool-call":
+        if (part.providerExecuted) break
+        toolCalls.push({
+          id: part.id,
+          name: part.name,
+          arguments: JSON.stringify(part.params ?? {}),
+          ...(mine?.toolCall !== undefined ? { providerMetadata: mine.toolCall } : {})
+        })
+        break
+      case "file":
+        return unsupported("a file in an assistant message: an assistant turn here holds text, reasoning and tool calls")
+      // A result of a tool the provider ran, or an approval request: nothing our messages carry.
+      case "tool-result":
+      case "tool-approval-request":
+        break
+    }
+  }
+  return {
+    role: "assistant",
+    content: texts.join(""),
+    ...(toolCalls.length > 0 ? { toolCalls } : {}),
+    ...(reasonings.length > 0 ? { reasoning: reasonings.join("") } : {}),
+    ...(metadata !== undefined ? { providerMetadata: metadata } : {})
+  }
+}
+
+// What the model reads of a result: the tool's own text for the model if it gave one, else the result as JSON.
+const resultText = (part: Prompt.ToolResultPart): string =>
+  part.modelOutput !== undefined
+    ? Prompt.toolModelOutputToText(part.modelOutput)
+    : typeof part.result === "string"
+    ? part.result
+    : JSON.stringify(part.result ?? null)
+
+/** The prompt as our messages, or the `AiError` of the first part they cannot carry. */
+export const messagesOf = (prompt: Prompt.Prompt): Array<Message> | AiError.AiError => {
+  const messages: Array<Message> = []
+  for (const message of prompt.content) {
+    switch (message.role) {
+      case "system":
+        messages.push({ role: "system", content: message.content })
+        break
+      case "user": {
+        const user = userMessage(message)
+        if (AiError.isAiError(user)) return user
+        messages.push(user)
+        break
+      }
+      case "assistant": {
+        const assistant = assistantMessage(message)
+        if (AiError.isAiError(assistant)) return assistant
+        messages.push(assistant)
+        break
+      }
+      case "tool":
+        for (const part of message.content) {
+          if (part.type === "tool-result") {
+            messages.push({ role: "tool", toolCallId: part.id, name: part.name, content: resultText(part) })
+          }
+        }
+        break
+    }
+  }
+  return messages
+}
+
+const toolOf = (tool: Tool.Any): ToolDefinition | AiError.AiError => {
+  if (Tool.isProviderDefined(tool)) {
+    return unsupported(`the tool ${tool.name} runs at its provider: only tools this program runs can be offered here`)
+  }
+  const description = Tool.getDescription(tool)
+  const strict = Tool.getStrictMode(tool)
+  return {
+    name: tool.name,
+    ...(description !== undefined ? { description } : {}),
+    parameters: Tool.getJsonSchema(tool) as Record<string, unknown>,
+    ...(strict !== undefined ? { strict } : {})
+  }
+}
+
+/** The tools offered and our tool choice; `oneOf` narrows the tools offered. */
+const toolsOf = (
+  tools: ReadonlyArray<Tool.Any>,
+  choice: LanguageModel.ToolChoice<string>
+): { readonly tools: Array<ToolDefinition>; readonly toolChoice: ToolChoice } | AiError.AiError => {
+  const allowed = typeof choice === "object" && "oneOf" in choice ? new Set(choice.oneOf) : undefined
+  const definitions: Array<ToolDefinition> = []
+  for (const tool of tools) {
+    if (allowed !== undefined && !allowed.has(tool.name)) continue
+    const definition = toolOf(tool)
+    if (AiError.isAiError(definition)) return definition
+    definitions.push(definition)
+  }
+  const toolChoice: ToolChoice = typeof choice === "string"
+    ? choice
+    : "tool" in choice
+    ? { tool: choice.tool }
+    : choice.mode ?? "auto"
+  return { tools: definitions, toolChoice }
+}
+
+/** The whole request of one `generateText`, `generateObject` or `streamText` call. */
+export const requestOf = (
+  options: Pick<LanguageModel.ProviderOptions, "prompt" | "tools" | "toolChoice" | "responseFormat">,
+  defaults: Defaults
+): ChatRequest | AiError.AiError => {
+  const messages = messagesOf(options.prompt)
+  if (AiError.isAiError(messages)) return messages
+  let request: ChatRequest = { ...defaults, messages }
+  if (options.tools.length > 0) {
+    const offered = toolsOf(options.tools, options.toolChoice)
+    if (AiError.isAiError(offered)) return offered
+    request = { ...request, tools: offered.tools, toolChoice: offered.toolChoice }
+  }
+  if (options.responseFormat.type === "json") {
+    request = {
+      ...request,
+      responseFormat: jsonSchemaFormat(
+        options.responseFormat.objectName,
+        options.responseFormat.schema as Schema.Codec<unknown, unknown>
+      )
+    }
+  }
+  return request
+}

@@ -1,0 +1,175 @@
+/**
+ * The `effect/ai` mapping both ways: a reply becomes response parts (whole and
+ * streamed), `effect/ai` turns those into the next prompt
+ * (`Prompt.fromResponseParts`), and that prompt becomes our messages again,
+ * the same assistant message `Message.fromResponse` gives, provider metadata
+ * (Gemini's signatures, Anthropic's signed thinking) included. And the
+ * request side: tools, tool choice, structured output and what cannot be sent.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { AiError, Prompt, Response, Tool, Toolkit } from "effect/ai"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import * as ChatChunk from "../../src/ChatChunk.js"
+import type { ChatResponse } from "../../src/ChatResponse.js"
+import { messagesOf, requestOf } from "../../src/internal/ai/request.js"
+import { partsOf } from "../../src/internal/ai/response.js"
+import * as AiStream from "../../src/internal/ai/stream.js"
+import * as Message from "../../src/Message.js"
+
+const reply: ChatResponse = {
+  id: "resp_1",
+  model: "gemini-2.5-flash",
+  provider: "gemini",
+  text: "Checking both.",
+  reasoning: "The user wants weather and time.",
+  toolCalls: [
+    { id: "call_a", name: "GetWeather", arguments: "{\"city\":\"Paris\"}", providerMetadata: { gemini: { thoughtSignature: "sig-a" } } },
+    { id: "call_b", name: "GetTime", arguments: "{\"city\":\"Paris\"}" }
+  ],
+  finishReason: "tool_calls",
+  usage: { promptTokens: 40, completionTokens: 30, totalTokens: 70, cachedPromptTokens: 8, reasoningTokens: 10, estimated: false },
+  cost: 0.0001,
+  latency: Duration.millis(120),
+  keyId: "sk-…f3a9#0d64",
+  providerMetadata: { gemini: { thoughtSignature: "sig-reply" } }
+}
+
+const GetWeather = Tool.make("GetWeather", {
+  description: "The weather in a city",
+  parameters: Schema.Struct({ city: Schema.String }),
+  success: Schema.String
+})
+const GetTime = Tool.make("GetTime", { parameters: Schema.Struct({ city: Schema.String }), success: Schema.String })
+const Tools = Toolkit.make(GetWeather, GetTime)
+
+const decodeParts = Schema.decodeUnknownSync(Schema.Array(Response.Part(Tools)))
+const decodeStreamParts = Schema.decodeUnknownSync(Schema.Array(Response.StreamPart(Tools)))
+
+const request = (prompt: Prompt.RawInput, tools: ReadonlyArray<Tool.Any> = [], toolChoice: Parameters<typeof requestOf>[0]["toolChoice"] = "auto") =>
+  requestOf({ prompt: Prompt.make(prompt), tools, toolChoice, responseFormat: { type: "text" } }, { model: "m" })
+
+describe("effect/ai parts", () => {
+  it("a whole reply: reasoning, text, tool calls, then metadata and finish with our usage", () => {
+    const parts = partsOf(reply)
+    if (AiError.isAiError(parts)) throw parts
+    expect(parts.map((part) => part.type)).toEqual(["reasoning", "text", "tool-call", "tool-call", "response-metadata", "finish"])
+    const finish = decodeParts(parts).find((part) => part.type === "finish")
+    expect(finish?.reason).toBe("tool-calls")
+    expect(finish?.usage.inputTokens).toEqual({ total: 40, uncached: 32, cacheRead: 8 })
+    expect(finish?.usage.outputTokens).toEqual({ total: 30, text: 20, reasoning: 10 })
+    expect(finish?.metadata["effect-llm-router"]).toMatchObject({ provider: "gemini", cost: 0.0001, keyId: "sk-…f3a9#0d64", latencyMillis: 120 })
+  })
+
+  it("a whole reply makes the next prompt's assistant message, metadata included", () => {
+    const parts = partsOf(reply)
+    if (AiError.isAiError(parts)) throw parts
+    const messages = messagesOf(Prompt.fromResponseParts(decodeParts(parts)))
+    expect(messages).toEqual([Message.fromResponse(reply)])
+  })
+
+  it.effect("a streamed reply makes the same assistant message, and its text and reasoning come in blocks", () =>
+    Effect.gen(function*() {
+      const chunks = [
+        { _tag: "ReasoningDelta" as const, text: "The user wants " },
+        { _tag: "ReasoningDelta" as const, text: "weather and time." },
+        ...ChatChunk.fromResponse({ ...reply, reasoning: undefined } as ChatResponse)
+      ]
+      const finished: Array<string> = []
+      const parts = yield* AiStream.partsOf(
+        Stream.fromIterable(chunks).pipe(Stream.rechunk(2)),
+        (finish, usage) => finished.push(`${finish.id} ${usage.completionTokens}`)
+      ).pipe(Stream.runCollect)
+      expect(finished).toEqual(["resp_1 30"])
+      const decoded = decodeStreamParts(parts)
+      expect(decoded.map((part) => part.type)).toEqual([
+        "reasoning-start",
+        "reasoning-delta",
+        "reasoning-delta",
+        "reasoning-end",
+        "text-start",
+        "text-delta",
+        "tool-params-start",
+        "tool-params-delta",
+        "tool-params-start",
+        "tool-params-delta",
+        "text-end",
+        "tool-params-end",
+        "tool-call",
+        "tool-params-end",
+        "tool-call",
+        "response-metadata",
+        "finish"
+      ])
+      expect(messagesOf(Prompt.fromResponseParts(decoded))).toEqual([Message.fromResponse(reply)])
+    }))
+
+  it.effect("a restart before any part went out is followed; after, the stream fails rather than join two replies", () =>
+    Effect.gen(function*() {
+      const restart = { _tag: "Restart" as const, attempt: 1, deployment: "b", error: "TransportError" }
+      const finish = ChatChunk.fromResponse({ ...reply, reasoning: undefined, toolCalls: [], finishReason: "stop" })
+      const clean = yield* AiStream.partsOf(Stream.fromIterable([restart, ...finish]), () => {}).pipe(Stream.runCollect)
+      expect(clean.filter((part) => part.type === "text-delta").map((part) => part.type === "text-delta" && part.delta)).toEqual([reply.text])
+      const broken = yield* Effect.flip(
+        AiStream.partsOf(Stream.fromIterable([{ _tag: "TextDelta" as const, text: "Half" }, restart, ...finish]), () => {}).pipe(
+          Stream.runCollect
+        )
+      )
+      expect(broken.reason._tag).toBe("InternalProviderError")
+      expect(broken.reason.message).toContain("deployment b broke after its first chunk (TransportError)")
+    }))
+
+  it("a tool call whose arguments are not JSON fails with ToolParameterValidationError", () => {
+    const parts = partsOf({ ...reply, toolCalls: [{ id: "c", name: "GetWeather", arguments: "{\"city\":" }] })
+    expect(AiError.isAiError(parts) && parts.reason._tag).toBe("ToolParameterValidationError")
+  })
+})
+
+describe("effect/ai requests", () => {
+  it("a toolkit's tools go out with their JSON Schema, the choice mapped; oneOf narrows the tools", () => {
+    const all = request("Hi", [GetWeather, GetTime])
+    if (AiError.isAiError(all)) throw all
+    expect(all.model).toBe("m")
+    expect(all.tools?.map((tool) => tool.name)).toEqual(["GetWeather", "GetTime"])
+    expect(all.tools?.[0]).toMatchObject({ description: "The weather in a city", parameters: { type: "object", required: ["city"] } })
+    expect(all.toolChoice).toBe("auto")
+    const forced = request("Hi", [GetWeather, GetTime], { tool: "GetTime" })
+    expect(!AiError.isAiError(forced) && forced.toolChoice).toEqual({ tool: "GetTime" })
+    const subset = request("Hi", [GetWeather, GetTime], { mode: "required", oneOf: ["GetTime"] })
+    if (AiError.isAiError(subset)) throw subset
+    expect(subset.tools?.map((tool) => tool.name)).toEqual(["GetTime"])
+    expect(subset.toolChoice).toBe("required")
+    const none = request("Hi")
+    expect(!AiError.isAiError(none) && none.tools).toBeUndefined()
+  })
+
+  it("a structured output asks for the schema's JSON Schema under the object's name", () => {
+    const Recipe = Schema.Struct({ title: Schema.String })
+    const asked = requestOf({ prompt: Prompt.make("Hi"), tools: [], toolChoice: "none", responseFormat: { type: "json", objectName: "Recipe", schema: Recipe } }, {})
+    if (AiError.isAiError(asked)) throw asked
+    expect(asked.responseFormat).toMatchObject({ type: "json_schema", name: "Recipe", schema: { type: "object", required: ["title"] } })
+  })
+
+  it("images go as image parts, tool results as tool messages with the result as JSON", () => {
+    const messages = messagesOf(Prompt.make([
+      { role: "user", content: [{ type: "text", text: "What is this?" }, { type: "file", mediaType: "image/png", data: new Uint8Array([1, 2, 3]) }] },
+      { role: "assistant", content: [{ type: "tool-call", id: "c1", name: "GetTime", params: { city: "Oslo" } }] },
+      { role: "tool", content: [{ type: "tool-result", id: "c1", name: "GetTime", isFailure: false, result: { hour: 9 } }] }
+    ]))
+    expect(messages).toEqual([
+      Message.user([Message.text("What is this?"), Message.image("data:image/png;base64,AQID")]),
+      { role: "assistant", content: "", toolCalls: [{ id: "c1", name: "GetTime", arguments: "{\"city\":\"Oslo\"}" }] },
+      { role: "tool", toolCallId: "c1", name: "GetTime", content: "{\"hour\":9}" }
+    ])
+  })
+
+  it("a tool the provider runs, or a file that is not an image, cannot be sent", () => {
+    const WebSearch = Tool.providerDefined({ id: "openai.web_search", customName: "WebSearch", providerName: "web_search" })
+    const tool = request("Hi", [WebSearch()])
+    expect(AiError.isAiError(tool) && tool.reason.message).toContain("WebSearch runs at its provider")
+    const pdf = request([{ role: "user", content: [{ type: "file", mediaType: "application/pdf", data: "JVBERi0x" }] }])
+    expect(AiError.isAiError(pdf) && pdf.reason._tag).toBe("InvalidUserInputError")
+  })
+})
