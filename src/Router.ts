@@ -205,6 +205,12 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
    * a deployment back, so `retry-after: 86400` does not bench it for a day. Default: 5 minutes.
    */
   readonly maxHold?: Duration.Input
+  /**
+   * With every deployment of the address held back by a rate limit (keys cooling, a `Retry-After`), a call waits for
+   * the first to be free when that is within this, else fails with `NoCapacityError` (its `availableAt` says when).
+   * Default: 5 seconds, as an `Llm`'s.
+   */
+  readonly maxRateLimitWait?: Duration.Input
 }
 
 /**

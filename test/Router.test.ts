@@ -892,13 +892,13 @@ describe("Router", () => {
       expect(yield* heldUntil({}, spent)).toBe(300_000)
     }))
 
-  it.effect("every deployment held back: NoCapacityError with the earliest time one frees", () => {
+  it.effect("every deployment held back past maxRateLimitWait: NoCapacityError at once, with the earliest time one frees", () => {
     const log = makeLog()
     return run(
       {
         deployments: [
           deployment(log, "a", {
-            answer: () => new LlmError.RateLimitError({ provider: "a", model: "m", retryAfter: Duration.seconds(5) })
+            answer: () => new LlmError.RateLimitError({ provider: "a", model: "m", retryAfter: Duration.seconds(10) })
           })
         ]
       },
@@ -906,7 +906,40 @@ describe("Router", () => {
         expect((yield* Effect.flip(Llm.chat(ask())))._tag).toBe("RateLimitError")
         const error = yield* Effect.flip(Llm.chat(ask()))
         expect(error._tag).toBe("NoCapacityError")
-        expect(error._tag === "NoCapacityError" && error.availableAt).toBe(5_000)
+        expect(error._tag === "NoCapacityError" && error.availableAt).toBe(10_000)
+        expect(log.count("a")).toBe(1)
+      })
+    )
+  })
+
+  it.effect("every deployment held back within maxRateLimitWait: the call waits for the first to free, then is answered", () => {
+    const log = makeLog()
+    let limited = true
+    return run(
+      {
+        strategy: "priority",
+        maxRateLimitWait: "3 seconds",
+        deployments: [
+          deployment(log, "a", {
+            answer: () =>
+              limited ? new LlmError.RateLimitError({ provider: "a", model: "m", retryAfter: Duration.seconds(2) }) : LlmTest.reply("a")
+          }),
+          deployment(log, "b", {
+            answer: () => new LlmError.RateLimitError({ provider: "b", model: "m", retryAfter: Duration.seconds(4) })
+          })
+        ]
+      },
+      Effect.gen(function*() {
+        // Both rate-limited: a held back until 2 s, b until 4 s.
+        expect((yield* Effect.flip(Llm.chat(ask())))._tag).toBe("RateLimitError")
+        limited = false
+        const waiting = yield* Effect.forkChild(Llm.chat(ask()))
+        yield* TestClock.adjust("1999 millis")
+        expect(waiting.pollUnsafe()).toBeUndefined()
+        yield* TestClock.adjust("1 millis")
+        expect((yield* Fiber.join(waiting)).text).toBe("a")
+        expect(log.count("a")).toBe(2)
+        expect(log.count("b")).toBe(1)
       })
     )
   })
@@ -1363,7 +1396,8 @@ describe("Router", () => {
         [{ cooldown: { failures: 0.5 } }, "cooldown.failures", "0.5"],
         [{ midStream: "resume" as "fail" }, "midStream", "\"resume\""],
         [{ hedge: { after: -1 } }, "hedge.after", "-1"],
-        [{ maxHold: "forever" as Duration.Input }, "maxHold", "\"forever\""]
+        [{ maxHold: "forever" as Duration.Input }, "maxHold", "\"forever\""],
+        [{ maxRateLimitWait: -1 }, "maxRateLimitWait", "-1"]
       ]
       for (const [options, option, value] of checks) {
         const error = yield* Effect.flip(run({ deployments: [deployment(log, "a")], ...options }, Effect.void))

@@ -75,6 +75,21 @@ export const usable = (members: ReadonlyArray<State>, call: Call, now: number): 
   return out
 }
 
+/**
+ * When the first of `members` held back only by a rate limit (its keys
+ * cooling, a `Retry-After`, rate-limit headers) is usable again; `Infinity`
+ * when none is (every one tried, breaker open or too small).
+ */
+export const firstUnheld = (members: ReadonlyArray<State>, call: Call, now: number): number => {
+  let at = Infinity
+  for (const state of members) {
+    if (state.limitedUntil < at && isUsable(state, call, state.limitedUntil) && Cooldown.isAvailable(state.breaker, now)) {
+      at = state.limitedUntil
+    }
+  }
+  return at
+}
+
 /** The error when none of `members` is usable, with when the first of them may be again. */
 export const noneUsable = (call: Call, members: ReadonlyArray<State>, now: number): NoCapacityError => {
   let availableAt = Infinity

@@ -14,7 +14,7 @@ import * as Deadline from "../deadline.js"
 import { withAttempts } from "../llmError/withAttempts.js"
 import { Elsewhere, OneAttempt, type Onward } from "../oneAttempt.js"
 import { enter, settleFailure, settleSuccess, type State } from "./deployment.js"
-import { type Call, noneUsable, type Pick, usable } from "./picking.js"
+import { type Call, firstUnheld, noneUsable, type Pick, usable } from "./picking.js"
 import { provider, type Settings } from "./settings.js"
 
 /** What every call of one router shares. */
@@ -100,12 +100,24 @@ export class Routing<A> implements Call, Onward {
     const now = this.clock.currentTimeMillisUnsafe()
     if (now >= this.deadlineAt) return Effect.fail(this.timedOut())
     const candidates = usable(this.members, this, now)
-    if (candidates.length === 0) {
-      return this.fallBack(this.last?.state, this.last?.error ?? noneUsable(this, this.members, now))
-    }
+    if (candidates.length === 0) return this.noneUsable(now)
     const state = candidates.length === 1 ? candidates[0]! : candidates[this.core.pick(candidates, u, this.request)]!
     this.tried.push(state)
     return this.core.settings.hedgeAfter === undefined ? this.attemptOn(state, now, true) : this.hedged(state, now)
+  }
+
+  // No deployment usable now: a fallback for the last error, else a wait for
+  // the first deployment held back by a rate limit when it frees within
+  // `maxRateLimitWait` (and the deadline), else the call fails.
+  noneUsable(now: number): Effect.Effect<A, LlmError> {
+    const error = this.last?.error ?? noneUsable(this, this.members, now)
+    const freeAt = firstUnheld(this.members, this, now)
+    if (
+      freeAt - now > this.core.settings.rateLimitWaitMillis || freeAt >= this.deadlineAt ||
+      this.findFallback(this.last?.state.name, error._tag) !== undefined
+    ) return this.fallBack(this.last?.state, error)
+    const wait = Effect.andThen(Effect.sleep(freeAt - now), Effect.suspend(() => this.next()))
+    return this.restore === undefined ? wait : this.restore(wait)
   }
 
   /**

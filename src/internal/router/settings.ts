@@ -56,6 +56,8 @@ export interface Settings {
   readonly hedgeAfter: Duration.Duration | undefined
   /** `maxHold`: the longest a provider's rate-limit signal holds a deployment back. */
   readonly maxHoldMillis: number
+  /** `maxRateLimitWait`: how long a call waits for a deployment held back by a rate limit when none is usable. */
+  readonly rateLimitWaitMillis: number
   /** `midStream: "restart"`: a stream that breaks after its first chunk starts over on the next deployment. */
   readonly restartsMidStream: boolean
 }
@@ -95,6 +97,8 @@ export const invalid = (options: Options): OptionsError | undefined => {
   }
   const maxHold = options.maxHold === undefined ? undefined : Invalid.duration("Router", "maxHold", options.maxHold)
   if (maxHold !== undefined) return maxHold
+  const wait = Invalid.duration("Router", "maxRateLimitWait", options.maxRateLimitWait)
+  if (wait !== undefined) return wait
   const hedge = options.hedge === undefined ? undefined : Invalid.duration("Router", "hedge.after", options.hedge.after)
   if (hedge !== undefined) return hedge
   return Invalid.positive("Router", "cooldown.failures", options.cooldown?.failures ?? 3, { integer: true })
@@ -123,6 +127,7 @@ export const resolve = (options: Options): Settings => {
     replyTokens: options.replyTokens ?? replyTokensDefault,
     restartsMidStream: options.midStream !== "fail",
     maxHoldMillis: Duration.toMillis(Duration.fromInputUnsafe(options.maxHold ?? "5 minutes")),
+    rateLimitWaitMillis: Duration.toMillis(Duration.fromInputUnsafe(options.maxRateLimitWait ?? "5 seconds")),
     hedgeAfter: options.hedge === undefined ? undefined : Duration.fromInputUnsafe(options.hedge.after)
   }
 }
