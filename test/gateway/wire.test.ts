@@ -117,6 +117,11 @@ describe("the gateway's wire request", () => {
       .toMatchObject({ _tag: "Problem", param: "messages[0].tool_call_id" })
   })
 
+  it("takes a body's own _tag as an unknown field like any other", () => {
+    expect(Wire.chat(JSON.stringify({ _tag: "Problem", model: "m", messages: [{ role: "user", content: "hi" }] })))
+      .toMatchObject({ _tag: "Chat", model: "m", request: { messages: [{ role: "user", content: "hi" }] } })
+  })
+
   it("maps the wire request onto the engine's", () => {
     const decoded = Wire.chat(JSON.stringify({
       model: "m",
