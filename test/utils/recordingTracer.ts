@@ -5,6 +5,9 @@ import * as Tracer from "effect/Tracer"
 
 export interface RecordedSpan {
   readonly name: string
+  readonly spanId: string
+  /** The parent's span id, if any. */
+  readonly parent: string | undefined
   readonly attributes: Map<string, unknown>
   /** The span's events, in order. */
   readonly events: Array<{ readonly name: string; readonly attributes: Record<string, unknown> }>
@@ -17,11 +20,12 @@ export const recordingTracer = (): { readonly tracer: Tracer.Tracer; readonly sp
     span: ({ annotations, kind, links, name, parent, sampled, startTime }) => {
       const attributes = new Map<string, unknown>()
       const events: RecordedSpan["events"] = []
-      spans.push({ name, attributes, events })
+      const spanId = `span-${spans.length + 1}`
+      spans.push({ name, spanId, parent: parent._tag === "Some" ? parent.value.spanId : undefined, attributes, events })
       return {
         _tag: "Span",
         name,
-        spanId: `span-${spans.length}`,
+        spanId,
         traceId: "trace",
         parent,
         annotations,
