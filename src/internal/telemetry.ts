@@ -51,7 +51,7 @@ export const InRouterAttempt = Context.Reference<boolean>("effect-llm-router/int
 })
 
 /** Whether an `Llm` call makes its own call span: traced, and not a router's attempt. */
-export const makesCallSpan = (fiber: Fiber.Fiber<unknown, unknown>): boolean =>
+const makesCallSpan = (fiber: Fiber.Fiber<unknown, unknown>): boolean =>
   !untraced(fiber) && !fiber.getRef(InRouterAttempt)
 
 export type Operation = "chat" | "embeddings"
@@ -214,3 +214,16 @@ export const annotateEmbedding = (
   span.attribute("gen_ai.response.model", response.model)
   span.attribute("gen_ai.usage.input_tokens", response.usage.promptTokens)
 }
+
+/** An `Llm`'s call (`effect`) in its call span, unless untraced or a router's attempt. */
+export const llmCall = <A, E>(
+  fiber: Fiber.Fiber<unknown, unknown>,
+  effect: Effect.Effect<A, E>,
+  operation: Operation,
+  provider: string,
+  request: Requested,
+  done: (span: Tracer.Span, a: A) => void
+): Effect.Effect<A, E> =>
+  makesCallSpan(fiber)
+    ? within(effect, callName(operation, request.model), describeCall(operation, provider, request), done, true)
+    : effect

@@ -1,5 +1,7 @@
 // The other TypeScript snippets of README.md, word for word inside the scaffolding they
 // assume (test/Readme.test.ts checks that each appears here), so they typecheck.
+import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
+import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from "@opentelemetry/sdk-trace-base"
 import { Effect, Layer, Schema } from "effect"
 import {
   Budget,
@@ -20,6 +22,7 @@ import { LlmTest } from "effect-llm-router/testing"
 declare const request: ChatRequest.Input
 declare const program: Effect.Effect<void, LlmError.LlmError, Llm.Llm>
 declare const myApp: Effect.Effect<string, LlmError.LlmError, Llm.Llm>
+declare const exporter: SpanExporter
 
 export const structuredOutput = Effect.gen(function*() {
   const Recipe = Schema.Struct({ title: Schema.String, servings: Schema.Int }).annotate({ identifier: "Recipe" })
@@ -82,3 +85,17 @@ export const testing = Effect.gen(function*() {
   const seen = yield* LlmTest.requests.pipe(Effect.provide(test))
   return { answer, seen }
 })
+
+export const tracing = () => {
+  const Tracing = OtelTracer.layer.pipe(
+    Layer.provide(Layer.effect(
+      OtelTracer.OtelTracerProvider,
+      Effect.acquireRelease(
+        Effect.sync(() => new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter)] })),
+        (provider) => Effect.promise(() => provider.shutdown())   // flushes the spans still held
+      )
+    ))
+  )
+  const traced = program.pipe(Effect.provide(Tracing))
+  return traced
+}

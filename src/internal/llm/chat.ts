@@ -38,14 +38,6 @@ export const chat = (env: Env, input: ChatRequest): Effect.Effect<ChatResponse, 
           ? Effect.map(estimateUsage(request, response), (usage) => withCost(env, request, { ...response, usage }))
           : Effect.succeed(withCost(env, request, response))
     )
-    return Telemetry.makesCallSpan(fiber)
-      ? Telemetry.within(
-        answer,
-        Telemetry.callName("chat", request.model),
-        Telemetry.describeCall("chat", env.client.provider, request),
-        Telemetry.annotateResponse,
-        true
-      )
-      : answer
+    return Telemetry.llmCall(fiber, answer, "chat", env.client.provider, request, Telemetry.annotateResponse)
   })
 }

@@ -47,14 +47,6 @@ export const embed = (env: Env, input: EmbeddingRequest): Effect.Effect<Embeddin
       })),
       ([latency, parts]) => EmbeddingBatches.combine(parts, latency)
     )
-    return Telemetry.makesCallSpan(fiber)
-      ? Telemetry.within(
-        embedded,
-        Telemetry.callName("embeddings", request.model),
-        Telemetry.describeCall("embeddings", env.client.provider, request),
-        Telemetry.annotateEmbedding,
-        true
-      )
-      : embedded
+    return Telemetry.llmCall(fiber, embedded, "embeddings", env.client.provider, request, Telemetry.annotateEmbedding)
   })
 }
