@@ -600,6 +600,24 @@ describe("Llm.embed", () => {
       expectRoundTrip(Embedding.EmbeddingResponse, result)
     }))
 
+  it.effect("traced: an embeddings span with the input tokens, one Llm.attempt span per batch under it", () =>
+    Effect.gen(function*() {
+      const { spans, tracer } = recordingTracer()
+      const { layer } = yield* fakeProvider(noChat, undefined, embedder(2))
+      const { llm } = yield* stack(layer)
+      const result = yield* llm.embed({ input: ["a", "bb", "ccc"], model: "m" }).pipe(Effect.withTracer(tracer))
+      const call = spans.find((span) => span.name === "embeddings m")!
+      expect(Object.fromEntries(call.attributes)).toMatchObject({
+        "gen_ai.operation.name": "embeddings",
+        "gen_ai.provider.name": "fake",
+        "gen_ai.request.model": "m",
+        "gen_ai.response.model": "m",
+        "gen_ai.usage.input_tokens": result.usage.promptTokens
+      })
+      const attempts = spans.filter((span) => span.name === "Llm.attempt")
+      expect(attempts.map((span) => span.parent)).toEqual([call.spanId, call.spanId])
+    }))
+
   it.effect("an empty list or an empty text fails with InvalidRequestError, before any call", () =>
     Effect.gen(function*() {
       const { calls, layer } = yield* fakeProvider(noChat, undefined, embedder(10))
