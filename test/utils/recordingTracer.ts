@@ -11,6 +11,8 @@ export interface RecordedSpan {
   readonly attributes: Map<string, unknown>
   /** The span's events, in order. */
   readonly events: Array<{ readonly name: string; readonly attributes: Record<string, unknown> }>
+  /** Whether it was ended. */
+  ended: boolean
 }
 
 /** A fresh tracer and the spans it has recorded so far, in the order they started. */
@@ -21,7 +23,8 @@ export const recordingTracer = (): { readonly tracer: Tracer.Tracer; readonly sp
       const attributes = new Map<string, unknown>()
       const events: RecordedSpan["events"] = []
       const spanId = `span-${spans.length + 1}`
-      spans.push({ name, spanId, parent: parent._tag === "Some" ? parent.value.spanId : undefined, attributes, events })
+      const recorded: RecordedSpan = { name, spanId, parent: parent._tag === "Some" ? parent.value.spanId : undefined, attributes, events, ended: false }
+      spans.push(recorded)
       return {
         _tag: "Span",
         name,
@@ -34,7 +37,9 @@ export const recordingTracer = (): { readonly tracer: Tracer.Tracer; readonly sp
         links,
         sampled,
         kind,
-        end: () => {},
+        end: () => {
+          recorded.ended = true
+        },
         attribute: (key, value) => {
           attributes.set(key, value)
         },
