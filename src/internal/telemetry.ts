@@ -38,8 +38,11 @@ export const routerAttempt = "Router.attempt"
 /** The span event a skipped stream event adds to the current span, if any. */
 export const skippedEvent = "llm_router.skipped_event"
 
-export const untraced = (fiber: Fiber.Fiber<unknown, unknown>): boolean =>
-  !fiber.cache.tracerEnabled || fiber.getRef(Tracer.Tracer) === Tracer.nativeTracer
+// The fiber's cache holds a tracer only when one was provided: a property read, not a context lookup, per call.
+export const untraced = (fiber: Fiber.Fiber<unknown, unknown>): boolean => {
+  const cache = fiber.cache
+  return !cache.tracerEnabled || cache.tracer === undefined || cache.tracer === Tracer.nativeTracer
+}
 
 /**
  * Whether the call in progress is a router's attempt at a deployment: the
