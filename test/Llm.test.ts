@@ -548,6 +548,45 @@ describe("Llm spans", () => {
     }))
 })
 
+describe("Llm spans of streams and failures", () => {
+  it.effect("a stream's call span: its reply, estimated usage, skipped events, time to first token; a timeout names its phase", () =>
+    Effect.gen(function*() {
+      const { spans, tracer } = recordingTracer()
+      const { layer } = yield* fakeProvider(
+        () => Effect.fail(new LlmError.TimeoutError({ provider: "fake", model: "m", phase: "headers" })),
+        (call) =>
+          Stream.fromIterable(
+            textChunks("Hello world", call.keyId)
+              .filter((chunk) => chunk._tag !== "Usage")
+              .map((chunk) => chunk._tag === "Finish" ? { ...chunk, skippedEvents: 2 } : chunk)
+          )
+      )
+      const { llm } = yield* stack(layer, { retry: RetryPolicy.make({ maxRetries: 0 }) })
+      const collected = yield* ChatChunk.collect(llm.chatStream(request)).pipe(Effect.withTracer(tracer))
+      const [stream, failed] = spans.filter((span) => span.name === "chat m")
+      expect(Object.fromEntries(stream!.attributes)).toMatchObject({
+        "gen_ai.response.id": "r",
+        "gen_ai.response.finish_reasons": ["stop"],
+        "gen_ai.usage.output_tokens": collected.usage.completionTokens,
+        "llm_router.usage_estimated": true,
+        "llm_router.skipped_events": 2,
+        "llm_router.time_to_first_token_ms": 0
+      })
+      expect(stream!.ended).toBe(true)
+      expect(failed).toBeUndefined()
+
+      const error = yield* Effect.flip(llm.chat(request).pipe(Effect.withTracer(tracer)))
+      expect(error._tag).toBe("TimeoutError")
+      const call = spans.filter((span) => span.name === "chat m")[1]!
+      const attempt = spans.filter((span) => span.name === "Llm.attempt" && span.parent === call.spanId)
+      for (const span of [call, ...attempt]) {
+        expect(span.attributes.get("error.type")).toBe("TimeoutError")
+        expect(span.attributes.get("llm_router.timeout_phase")).toBe("headers")
+      }
+      expect(attempt).toHaveLength(1)
+    }))
+})
+
 describe("Llm.embed", () => {
   /** A vector that names its text, so order can be checked. */
   const vectorOf = (text: string): ReadonlyArray<number> => [text.length, text.charCodeAt(0), text.charCodeAt(text.length - 1)]
