@@ -1,7 +1,5 @@
 // The other TypeScript snippets of README.md, word for word inside the scaffolding they
 // assume (test/Readme.test.ts checks that each appears here), so they typecheck.
-import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
-import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from "@opentelemetry/sdk-trace-base"
 import { Effect, Layer, Schema } from "effect"
 import {
   Budget,
@@ -18,6 +16,8 @@ import {
   UsageLedger
 } from "effect-llm-router"
 import { LlmTest } from "effect-llm-router/testing"
+import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
+import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from "@opentelemetry/sdk-trace-base"
 
 declare const request: ChatRequest.Input
 declare const program: Effect.Effect<void, LlmError.LlmError, Llm.Llm>
@@ -41,6 +41,20 @@ const answer = Llm.chat(request).pipe(
   Effect.catchTag("RateLimitError", () => Llm.chat({ ...request, model: "gpt-4o-mini" }))
 )
 export { answer }
+
+export const tracing = () => {
+  const Tracing = OtelTracer.layer.pipe(
+    Layer.provide(Layer.effect(
+      OtelTracer.OtelTracerProvider,
+      Effect.acquireRelease(
+        Effect.sync(() => new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter)] })),
+        (provider) => Effect.promise(() => provider.shutdown())   // flushes the spans still held
+      )
+    ))
+  )
+  const traced = program.pipe(Effect.provide(Tracing))
+  return traced
+}
 
 export const configured = Effect.gen(function*() {
   const config = yield* ProviderConfig.load("provider.json")   // needs a FileSystem (NodeFileSystem.layer)
@@ -85,17 +99,3 @@ export const testing = Effect.gen(function*() {
   const seen = yield* LlmTest.requests.pipe(Effect.provide(test))
   return { answer, seen }
 })
-
-export const tracing = () => {
-  const Tracing = OtelTracer.layer.pipe(
-    Layer.provide(Layer.effect(
-      OtelTracer.OtelTracerProvider,
-      Effect.acquireRelease(
-        Effect.sync(() => new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter)] })),
-        (provider) => Effect.promise(() => provider.shutdown())   // flushes the spans still held
-      )
-    ))
-  )
-  const traced = program.pipe(Effect.provide(Tracing))
-  return traced
-}
