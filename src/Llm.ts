@@ -15,11 +15,13 @@
  * attempt as `chat` (permit, key, outcome, retry, deadline), a few at a time,
  * and joins the vectors in input order with the usage summed.
  *
- * Under a tracer the application installed, each `chat` and `embed` is a
- * span (`Llm.chat`, `Llm.embed`, with one `Llm.attempt` span per attempt)
- * carrying GenAI attributes: the provider (`gen_ai.system`), the model, the
- * tokens used, and for an attempt its number and the masked key id, never a
- * key. Under Effect's built-in tracer, which exports nothing, no span is made.
+ * Under a tracer the application installed, each `chat`, `chatStream` and
+ * `embed` is a span after OpenTelemetry's GenAI conventions (`chat {model}`,
+ * `embeddings {model}`, with one `Llm.attempt` span per attempt) carrying
+ * `gen_ai.*` attributes: the provider, the model, the reply and the tokens,
+ * `error.type` on failure, and for an attempt its number and the masked key
+ * id, never a key. Under Effect's built-in tracer, which exports nothing, no
+ * span is made.
  *
  * @since 0.1.0
  */

@@ -29,8 +29,9 @@
  * then one call probes it with a single attempt. One `deadline` bounds a call
  * with every deployment's own retries. `budget` and `ledger` check and record
  * spend per deployment. `status` reports LLM-API-BalancedCall's load and
- * capacity fields in camelCase, with keys masked. docs/architecture.md
- * ("Router") says how each of these works.
+ * capacity fields in camelCase, with keys masked. Traced, a call is a `chat {model}`
+ * span with a `Router.attempt` span per deployment tried (README, "Tracing").
+ * docs/architecture.md ("Router") says how each of these works.
  *
  * @since 0.1.0
  */

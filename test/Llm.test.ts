@@ -530,16 +530,60 @@ describe("Llm spans", () => {
       )
       const { llm } = yield* stack(layer)
       yield* llm.chat(request).pipe(Effect.withTracer(tracer))
-      const call = spans.find((span) => span.name === "Llm.chat")!
+      const call = spans.find((span) => span.name === "chat m")!
       const attempts = spans.filter((span) => span.name === "Llm.attempt")
+      expect(call.attributes.get("gen_ai.operation.name")).toBe("chat")
+      expect(call.attributes.get("gen_ai.provider.name")).toBe("fake")
       expect(call.attributes.get("gen_ai.system")).toBe("fake")
       expect(call.attributes.get("gen_ai.request.model")).toBe("m")
       expect(call.attributes.get("gen_ai.usage.input_tokens")).toBe(5)
       expect(call.attributes.get("gen_ai.usage.output_tokens")).toBe(2)
-      expect(attempts.map((span) => span.attributes.get("llm.attempt"))).toEqual([1, 2])
-      expect(attempts.map((span) => span.attributes.get("llm.key_id"))).toEqual([idA, idB])
+      expect(call.attributes.has("error.type")).toBe(false)
+      expect(attempts.map((span) => span.parent)).toEqual([call.spanId, call.spanId])
+      expect(attempts.map((span) => span.attributes.get("llm_router.attempt"))).toEqual([1, 2])
+      expect(attempts.map((span) => span.attributes.get("llm_router.key_id"))).toEqual([idA, idB])
+      expect(attempts.map((span) => span.attributes.get("error.type"))).toEqual(["RateLimitError", undefined])
       const everything = JSON.stringify(spans.map((span) => [span.name, [...span.attributes]]))
       for (const key of keys) expect(everything).not.toContain(key)
+    }))
+})
+
+describe("Llm spans of streams and failures", () => {
+  it.effect("a stream's call span: its reply, estimated usage, skipped events, time to first token; a timeout names its phase", () =>
+    Effect.gen(function*() {
+      const { spans, tracer } = recordingTracer()
+      const { layer } = yield* fakeProvider(
+        () => Effect.fail(new LlmError.TimeoutError({ provider: "fake", model: "m", phase: "headers" })),
+        (call) =>
+          Stream.fromIterable(
+            textChunks("Hello world", call.keyId)
+              .filter((chunk) => chunk._tag !== "Usage")
+              .map((chunk) => chunk._tag === "Finish" ? { ...chunk, skippedEvents: 2 } : chunk)
+          )
+      )
+      const { llm } = yield* stack(layer, { retry: RetryPolicy.make({ maxRetries: 0 }) })
+      const collected = yield* ChatChunk.collect(llm.chatStream(request)).pipe(Effect.withTracer(tracer))
+      const [stream, failed] = spans.filter((span) => span.name === "chat m")
+      expect(Object.fromEntries(stream!.attributes)).toMatchObject({
+        "gen_ai.response.id": "r",
+        "gen_ai.response.finish_reasons": ["stop"],
+        "gen_ai.usage.output_tokens": collected.usage.completionTokens,
+        "llm_router.usage_estimated": true,
+        "llm_router.skipped_events": 2,
+        "llm_router.time_to_first_token_ms": 0
+      })
+      expect(stream!.ended).toBe(true)
+      expect(failed).toBeUndefined()
+
+      const error = yield* Effect.flip(llm.chat(request).pipe(Effect.withTracer(tracer)))
+      expect(error._tag).toBe("TimeoutError")
+      const call = spans.filter((span) => span.name === "chat m")[1]!
+      const attempt = spans.filter((span) => span.name === "Llm.attempt" && span.parent === call.spanId)
+      for (const span of [call, ...attempt]) {
+        expect(span.attributes.get("error.type")).toBe("TimeoutError")
+        expect(span.attributes.get("llm_router.timeout_phase")).toBe("headers")
+      }
+      expect(attempt).toHaveLength(1)
     }))
 })
 
@@ -593,6 +637,24 @@ describe("Llm.embed", () => {
       expect(result.usage.totalTokens).toBe(result.usage.promptTokens)
       expect(result).toMatchObject({ provider: "fake", model: "m", keyId: idA })
       expectRoundTrip(Embedding.EmbeddingResponse, result)
+    }))
+
+  it.effect("traced: an embeddings span with the input tokens, one Llm.attempt span per batch under it", () =>
+    Effect.gen(function*() {
+      const { spans, tracer } = recordingTracer()
+      const { layer } = yield* fakeProvider(noChat, undefined, embedder(2))
+      const { llm } = yield* stack(layer)
+      const result = yield* llm.embed({ input: ["a", "bb", "ccc"], model: "m" }).pipe(Effect.withTracer(tracer))
+      const call = spans.find((span) => span.name === "embeddings m")!
+      expect(Object.fromEntries(call.attributes)).toMatchObject({
+        "gen_ai.operation.name": "embeddings",
+        "gen_ai.provider.name": "fake",
+        "gen_ai.request.model": "m",
+        "gen_ai.response.model": "m",
+        "gen_ai.usage.input_tokens": result.usage.promptTokens
+      })
+      const attempts = spans.filter((span) => span.name === "Llm.attempt")
+      expect(attempts.map((span) => span.parent)).toEqual([call.spanId, call.spanId])
     }))
 
   it.effect("an empty list or an empty text fails with InvalidRequestError, before any call", () =>

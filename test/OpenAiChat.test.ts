@@ -945,9 +945,9 @@ describe("OpenAiChat streaming", () => {
       )
       const caller = spans.find((span) => span.name === "caller")!
       // (Effect also records the warning itself as an event of the span.)
-      assert.deepStrictEqual(caller.events.filter((event) => event.name.startsWith("llm.")), [{
-        name: "llm.stream.skipped_event",
-        attributes: { "gen_ai.system": "openai", "gen_ai.request.model": "gpt-test", "llm.stream.skipped_events": 2 }
+      assert.deepStrictEqual(caller.events.filter((event) => event.name.startsWith("llm_router.")), [{
+        name: "llm_router.skipped_event",
+        attributes: { "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-test", "llm_router.skipped_events": 2 }
       }])
       const [{ chunks, exit }, lastWarnings] = yield* withWarnings(outcome([sse(chunk({ content: "ok" }), malformed)]))
       assert.deepStrictEqual(chunks, [{ _tag: "TextDelta", text: "ok" }])

@@ -28,6 +28,7 @@ import * as RetryPolicy from "../src/RetryPolicy.js"
 import * as Router from "../src/Router.js"
 import * as UsageLedger from "../src/UsageLedger.js"
 import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
+import { recordingTracer } from "./utils/recordingTracer.js"
 import { completion, usage } from "./utils/openAiChatWire.js"
 
 const ask = (model?: string): ChatRequest => ({ messages: [Message.user("hi")], ...(model !== undefined ? { model } : {}) })
@@ -558,6 +559,33 @@ describe("Router", () => {
     })
     return { opened, partial, router }
   }
+
+  it.effect("traced, a restarted stream: its call span, the broken attempt's span ended with its error, the restart's, until the stream ends", () => {
+    const broken = new LlmError.TransportError({ provider: "primary", model: "m", detail: "connection reset" })
+    const { router } = restarting(broken)
+    return Effect.gen(function*() {
+      const { spans, tracer } = recordingTracer()
+      const reply = yield* ChatChunk.collect(Llm.chatStream(ask("primary"))).pipe(Effect.withTracer(tracer))
+      expect(reply.text).toBe("the whole answer")
+      const call = spans.find((span) => span.name === "chat primary")!
+      expect(Object.fromEntries(call.attributes)).toMatchObject({
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": "primary",
+        "gen_ai.usage.input_tokens": 3,
+        "gen_ai.usage.output_tokens": 4,
+        "llm_router.deployment": "backup",
+        "llm_router.attempts": 2
+      })
+      const attempts = spans.filter((span) => span.name === "Router.attempt")
+      expect(attempts.map((span) => [span.parent, span.attributes.get("llm_router.deployment"), span.attributes.get("error.type")]))
+        .toEqual([[call.spanId, "primary", "TransportError"], [call.spanId, "backup", undefined]])
+      // The deployments' Llms make no call span of their own: their attempts are under the router's.
+      expect(spans.filter((span) => span.name.startsWith("chat ")).map((span) => span.name)).toEqual(["chat primary"])
+      const inner = spans.filter((span) => span.name === "Llm.attempt")
+      expect(inner.map((span) => span.parent)).toEqual(attempts.map((span) => span.spanId))
+      expect(spans.every((span) => span.ended)).toBe(true)
+    }).pipe(Effect.provide(router), seeded)
+  })
 
   /** Nothing in flight, no key taken, in any deployment. */
   const allFree = Effect.map(Router.status, (status) =>

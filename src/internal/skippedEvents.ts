@@ -10,6 +10,7 @@
  * with `StreamTruncatedError`.
  */
 import * as Effect from "effect/Effect"
+import { skippedEvent } from "./telemetry.js"
 
 /** The characters of a skipped event's data that a warning shows: enough to recognise it, not a body. */
 const maxExcerpt = 40
@@ -22,9 +23,6 @@ export interface Source {
   readonly provider: string
   readonly model: string
 }
-
-/** The span event a skipped event adds to the current span, if any. */
-export const spanEvent = "llm.stream.skipped_event"
 
 /** The events one stream skipped; `source` names its provider and model when one is reported. */
 export class SkippedEvents {
@@ -55,10 +53,10 @@ export class SkippedEvents {
       const event = Effect.flatMap(Effect.currentSpan, (span) =>
         Effect.clockWith((clock) =>
           Effect.sync(() =>
-            span.event(spanEvent, clock.currentTimeNanosUnsafe(), {
-              "gen_ai.system": provider,
+            span.event(skippedEvent, clock.currentTimeNanosUnsafe(), {
+              "gen_ai.provider.name": provider,
               "gen_ai.request.model": model,
-              "llm.stream.skipped_events": count
+              "llm_router.skipped_events": count
             })
           )
         ))

@@ -226,7 +226,7 @@ describe("effect/ai over the router", () => {
         "gen_ai.response.finish_reasons": ["stop"],
         "gen_ai.usage.output_tokens": 10
       })
-      expect(spans.map((span) => span.name)).toEqual(expect.arrayContaining(["Llm.chat", "Llm.attempt"]))
+      expect(spans.map((span) => span.name)).toEqual(expect.arrayContaining([`chat ${model}`, "Router.attempt", "Llm.attempt"]))
     }))
 
   it.live("a schema the reply breaks fails with StructuredOutputError carrying the text", () =>

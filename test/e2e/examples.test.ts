@@ -30,6 +30,7 @@ const examples = [
   "router",
   "streaming",
   "structured-output",
+  "telemetry",
   "tool-loop",
   "weighted-keys"
 ] as const
@@ -310,6 +311,27 @@ describe("examples", () => {
       // Back within one cooldown period (1 s) of the recovery at 1.5 s, with slack for a loaded machine.
       expect(Number(/^flapping primary: ([\d.]+) s/.exec(flapping[back] ?? "")?.[1])).toBeLessThan(5)
       expect(output.at(-2)).toMatch(/^ {2}primary: \d+ requests, [12] failed, breaker closed, /)
+    }), timeout)
+
+  it.live("telemetry prints each span through the OpenTelemetry SDK: a call span, attempt spans, GenAI attributes, no key", () =>
+    Effect.gen(function*() {
+      const { stdout } = yield* ran("telemetry")
+      const count = (text: string) => stdout.split(text).length - 1
+      expect(lines(stdout).filter((line) => !line.startsWith(" ") && /^[a-z]/.test(line))).toEqual([
+        "chat: answered by gpt-4o-mini, 30 tokens",
+        "stream: answered by gpt-4o-mini, 30 tokens"
+      ])
+      // Per call: its span, the router's two attempts, the primary's two (one retry) and the fallback's one.
+      expect(count("name: 'chat main'")).toBe(2)
+      expect(count("name: 'Router.attempt'")).toBe(4)
+      expect(count("name: 'Llm.attempt'")).toBe(6)
+      expect(count("'gen_ai.operation.name': 'chat'")).toBe(2)
+      expect(count("'gen_ai.response.model': 'gpt-4o-mini'")).toBe(2)
+      expect(count("'llm_router.deployment': 'fallback'")).toBe(4)
+      expect(count("'error.type': 'ProviderUnavailableError'")).toBe(6)
+      expect(count("'llm_router.time_to_first_token_ms'")).toBe(1)
+      expect(stdout).toMatch(/'llm_router\.key_id': 'sk-…0001#[0-9a-f]{4}'/)
+      for (const key of simulatedKeys) expect(stdout).not.toContain(key)
     }), timeout)
 
   it.effect("examples/provider.example.json decodes, its keys read from the environment", () =>

@@ -17,10 +17,13 @@ import {
   UsageLedger
 } from "effect-llm-router"
 import { LlmTest } from "effect-llm-router/testing"
+import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
+import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from "@opentelemetry/sdk-trace-base"
 
 declare const request: ChatRequest.Input
 declare const program: Effect.Effect<void, LlmError.LlmError, Llm.Llm>
 declare const myApp: Effect.Effect<string, LlmError.LlmError, Llm.Llm>
+declare const exporter: SpanExporter
 
 export const structuredOutput = Effect.gen(function*() {
   const Recipe = Schema.Struct({ title: Schema.String, servings: Schema.Int }).annotate({ identifier: "Recipe" })
@@ -39,6 +42,20 @@ const answer = Llm.chat(request).pipe(
   Effect.catchTag("RateLimitError", () => Llm.chat({ ...request, model: "gpt-4o-mini" }))
 )
 export { answer }
+
+export const tracing = () => {
+  const Tracing = OtelTracer.layer.pipe(
+    Layer.provide(Layer.effect(
+      OtelTracer.OtelTracerProvider,
+      Effect.acquireRelease(
+        Effect.sync(() => new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter)] })),
+        (provider) => Effect.promise(() => provider.shutdown())   // flushes the spans still held
+      )
+    ))
+  )
+  const traced = program.pipe(Effect.provide(Tracing))
+  return traced
+}
 
 export const configured = Effect.gen(function*() {
   const config = yield* ProviderConfig.load("provider.json")   // needs a FileSystem (NodeFileSystem.layer)

@@ -5,9 +5,14 @@ import * as Tracer from "effect/Tracer"
 
 export interface RecordedSpan {
   readonly name: string
+  readonly spanId: string
+  /** The parent's span id, if any. */
+  readonly parent: string | undefined
   readonly attributes: Map<string, unknown>
   /** The span's events, in order. */
   readonly events: Array<{ readonly name: string; readonly attributes: Record<string, unknown> }>
+  /** Whether it was ended. */
+  ended: boolean
 }
 
 /** A fresh tracer and the spans it has recorded so far, in the order they started. */
@@ -17,11 +22,13 @@ export const recordingTracer = (): { readonly tracer: Tracer.Tracer; readonly sp
     span: ({ annotations, kind, links, name, parent, sampled, startTime }) => {
       const attributes = new Map<string, unknown>()
       const events: RecordedSpan["events"] = []
-      spans.push({ name, attributes, events })
+      const spanId = `span-${spans.length + 1}`
+      const recorded: RecordedSpan = { name, spanId, parent: parent._tag === "Some" ? parent.value.spanId : undefined, attributes, events, ended: false }
+      spans.push(recorded)
       return {
         _tag: "Span",
         name,
-        spanId: `span-${spans.length}`,
+        spanId,
         traceId: "trace",
         parent,
         annotations,
@@ -30,7 +37,9 @@ export const recordingTracer = (): { readonly tracer: Tracer.Tracer; readonly sp
         links,
         sampled,
         kind,
-        end: () => {},
+        end: () => {
+          recorded.ended = true
+        },
         attribute: (key, value) => {
           attributes.set(key, value)
         },

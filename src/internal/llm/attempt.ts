@@ -15,10 +15,10 @@ import type * as KeyPool from "../../KeyPool.js"
 import type { Settled } from "../keyPool.js"
 import { Elsewhere, type Onward } from "../oneAttempt.js"
 import type { Reservation } from "../rateLimiter.js"
+import * as Telemetry from "../telemetry.js"
 import { bounded, type Due, withinDeadline } from "./due.js"
 import type { Attempted, Env } from "./env.js"
 import type { Failures } from "./retry.js"
-import { spanAttributes, traced } from "./spans.js"
 import { isMissing } from "./usage.js"
 
 // The request bucket is charged one token per attempt.
@@ -125,6 +125,10 @@ export const hold = (
   )
 }
 
+/** An `Llm.attempt` span's first attributes: the provider, the model, the attempt's number and its key's masked id. */
+export const describeAttempt = (env: Env, request: Attempted, attempt: number, held: Held) =>
+  Telemetry.describeAttempt(env.client.provider, request.model, attempt, "llm_router.key_id", held.lease.credentials.keyId)
+
 // Every scope an attempt's lease lives in is closed with an exit whose failures
 // are LlmErrors: the call's own, or the stream's.
 const outcomeOf = (exit: Exit.Exit<unknown, unknown>): Settled => exit as Exit.Exit<unknown, LlmError>
@@ -157,13 +161,13 @@ export const attemptCall = <R extends Attempted, A extends { readonly usage: Pic
     Effect.flatMap(hold(env, request, due, tokens, failures), (held) => {
       const send = withinDeadline(env, request, due, (bound) => call(bound, held.lease.credentials))
       const settled = held.reservation === undefined ? send : Effect.tap(send, (reply) => reconcile(env, held, reply.usage))
-      return Effect.onExit(
-        restore(traced(settled, "Llm.attempt", {
-          ...spanAttributes(env, request),
-          "llm.attempt": attempt,
-          "llm.key_id": held.lease.credentials.keyId
-        })),
-        (exit) => letGo(env, held, exit)
+      const traced = Effect.withFiber((fiber) =>
+        Telemetry.untraced(fiber) ? settled : Telemetry.within(
+          settled,
+          Telemetry.llmAttempt,
+          describeAttempt(env, request, attempt, held)
+        )
       )
+      return Effect.onExit(restore(traced), (exit) => letGo(env, held, exit))
     })
   )

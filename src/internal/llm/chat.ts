@@ -10,12 +10,12 @@ import type { LlmError } from "../../LlmError.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import * as Deadline from "../deadline.js"
 import { OneAttempt } from "../oneAttempt.js"
+import * as Telemetry from "../telemetry.js"
 import { estimateUsage } from "../tokenEstimate.js"
 import { attemptCall } from "./attempt.js"
 import { dueOf } from "./due.js"
 import { type Env, withModel } from "./env.js"
 import { retrying } from "./retry.js"
-import { spanAttributes, traced, usageAttributes } from "./spans.js"
 import { isMissing, withCost } from "./usage.js"
 import { invalidChat } from "./validateRequest.js"
 
@@ -23,9 +23,9 @@ export const chat = (env: Env, input: ChatRequest): Effect.Effect<ChatResponse, 
   const invalid = invalidChat(input, env.client.provider, env.model)
   if (invalid !== undefined) return Effect.fail(invalid)
   const request = withModel(env, input)
-  const answer = Effect.withFiber((fiber) => {
+  return Effect.withFiber((fiber) => {
     const due = dueOf(env, fiber.getRef(Deadline.CallDeadline), fiber.getRef(Clock.Clock))
-    return Effect.flatMap(
+    const answer = Effect.flatMap(
       retrying(
         env,
         request,
@@ -38,6 +38,6 @@ export const chat = (env: Env, input: ChatRequest): Effect.Effect<ChatResponse, 
           ? Effect.map(estimateUsage(request, response), (usage) => withCost(env, request, { ...response, usage }))
           : Effect.succeed(withCost(env, request, response))
     )
+    return Telemetry.llmCall(fiber, answer, "chat", env.client.provider, request, Telemetry.annotateResponse)
   })
-  return traced(answer, "Llm.chat", spanAttributes(env, request), (response) => usageAttributes(response.usage))
 }

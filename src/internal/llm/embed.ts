@@ -9,12 +9,12 @@ import type { InvalidRequestError, LlmError } from "../../LlmError.js"
 import * as Deadline from "../deadline.js"
 import * as EmbeddingBatches from "../embeddingBatches.js"
 import { OneAttempt } from "../oneAttempt.js"
+import * as Telemetry from "../telemetry.js"
 import { estimateEmbeddingUsage } from "../tokenEstimate.js"
 import { attemptCall } from "./attempt.js"
 import { dueOf } from "./due.js"
 import { type Env, withModel } from "./env.js"
 import { retrying } from "./retry.js"
-import { spanAttributes, traced } from "./spans.js"
 import { isMissing } from "./usage.js"
 import { invalidEmbedding } from "./validateRequest.js"
 
@@ -38,17 +38,15 @@ export const embed = (env: Env, input: EmbeddingRequest): Effect.Effect<Embeddin
   const inputs = EmbeddingBatches.inputsOf(request, env.client.provider, request.model ?? "")
   if (!Array.isArray(inputs)) return Effect.fail(inputs as InvalidRequestError)
   const batches = EmbeddingBatches.split(inputs, env.client.maxEmbeddingInputs)
-  const embedded = Effect.withFiber((fiber) => {
+  return Effect.withFiber((fiber) => {
     const handedDown = fiber.getRef(Deadline.CallDeadline)
     const once = fiber.getRef(OneAttempt)
-    return Effect.forEach(batches, (batch) => embedBatch(env, request, handedDown, once, batch), {
-      concurrency: env.embeddingConcurrency
-    })
+    const embedded = Effect.map(
+      Effect.timed(Effect.forEach(batches, (batch) => embedBatch(env, request, handedDown, once, batch), {
+        concurrency: env.embeddingConcurrency
+      })),
+      ([latency, parts]) => EmbeddingBatches.combine(parts, latency)
+    )
+    return Telemetry.llmCall(fiber, embedded, "embeddings", env.client.provider, request, Telemetry.annotateEmbedding)
   })
-  return traced(
-    Effect.map(Effect.timed(embedded), ([latency, parts]) => EmbeddingBatches.combine(parts, latency)),
-    "Llm.embed",
-    spanAttributes(env, request),
-    (response) => ({ "gen_ai.usage.input_tokens": response.usage.promptTokens })
-  )
 }

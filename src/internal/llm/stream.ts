@@ -22,12 +22,12 @@ import * as RateLimiter from "../../RateLimiter.js"
 import * as ChunkSources from "../chunkSource.js"
 import * as Deadline from "../deadline.js"
 import { OneAttempt } from "../oneAttempt.js"
+import * as Telemetry from "../telemetry.js"
 import { estimateStreamUsage, makeReplyCounter, tokenizer } from "../tokenEstimate.js"
-import { type Held, hold, letGo, reconcile } from "./attempt.js"
+import { describeAttempt, type Held, hold, letGo, reconcile } from "./attempt.js"
 import { type Due, dueOf, withinDeadline } from "./due.js"
 import { type Env, withModel } from "./env.js"
 import { type Failures, retrying } from "./retry.js"
-import { annotate, endSpan, startSpan, untraced, usageAttributes, withParent } from "./spans.js"
 import { isMissing, withFinishCost } from "./usage.js"
 import { invalidChat } from "./validateRequest.js"
 
@@ -45,6 +45,16 @@ interface Opened {
   readonly attemptSpan: Tracer.Span | undefined
 }
 
+/**
+ * A traced stream's spans: its call span (none when it is a router's attempt,
+ * whose span its attempts go under) and when it started, for the time to its
+ * first token.
+ */
+interface Traced {
+  readonly call: Tracer.Span | undefined
+  readonly startedAt: number
+}
+
 // The provider's stream, read up to its first chunk within the request's
 // timeout (a client's timeout bounds a stream until its first chunk).
 const openFirst = (env: Env, request: ChatRequest, credentials: Credentials, scope: Scope.Scope) =>
@@ -56,7 +66,7 @@ const openFirst = (env: Env, request: ChatRequest, credentials: Credentials, sco
 // waits for its first chunk, all before the deadline. Fails (and lets go of
 // everything, the request first) before the first chunk; after it, the
 // pull and what the attempt holds belong to the stream.
-const openAttempt = (env: Env, request: ChatRequest, due: Due, callSpan: Tracer.Span | undefined) =>
+const openAttempt = (env: Env, request: ChatRequest, due: Due, traced: Traced | undefined) =>
 (attempt: number, failures: Failures | undefined) =>
   Effect.uninterruptibleMask((restore) =>
     Effect.flatMap(hold(env, request, due, () => RateLimiter.estimateTokens(request), failures), (held) => {
@@ -64,26 +74,35 @@ const openAttempt = (env: Env, request: ChatRequest, due: Due, callSpan: Tracer.
         const scope = Scope.makeUnsafe()
         return Effect.onError(
           Effect.map(
-            restore(withParent(
-              withinDeadline(env, request, due, (bound) => openFirst(env, bound, held.lease.credentials, scope)),
-              attemptSpan
-            )),
+            restore(
+              attemptSpan === undefined
+                ? withinDeadline(env, request, due, (bound) => openFirst(env, bound, held.lease.credentials, scope))
+                : Telemetry.under(
+                  withinDeadline(env, request, due, (bound) => openFirst(env, bound, held.lease.credentials, scope)),
+                  attemptSpan
+                )
+            ),
             (pull): Opened => ({ pull, scope, held, attemptSpan })
           ),
           (cause) => {
             const exit = Exit.failCause(cause)
-            return Effect.andThen(Scope.close(scope, exit), Effect.andThen(letGo(env, held, exit), endSpan(attemptSpan, exit)))
+            return Effect.andThen(Scope.close(scope, exit), Effect.andThen(letGo(env, held, exit), Telemetry.end(attemptSpan, exit)))
           }
         )
       }
-      // Untraced (no span for the call): no span for the attempt either.
-      if (callSpan === undefined) return opening(undefined)
+      if (traced === undefined) return opening(undefined)
       return Effect.flatMap(
-        startSpan(env, "Llm.attempt", request, callSpan, { "llm.attempt": attempt, "llm.key_id": held.lease.credentials.keyId }),
+        Telemetry.start(Telemetry.llmAttempt, traced.call, describeAttempt(env, request, attempt, held)),
         opening
       )
     })
   )
+
+// The Finish chunk's reply and usage on the call span.
+const annotateFinish = (span: Tracer.Span, finish: ChatChunk.Finish, usage: Usage) => {
+  Telemetry.annotateReply(span, finish)
+  Telemetry.annotateUsage(span, usage)
+}
 
 // The stream after its first chunk: settles the token budget at the Finish
 // chunk (or inserts an estimated Usage chunk before Finish when the provider
@@ -93,9 +112,14 @@ const settledSource = (
   env: Env,
   request: ChatRequest,
   opened: Opened,
-  callSpan: Tracer.Span | undefined
+  traced: Traced | undefined,
+  clock: Clock.Clock
 ): ChunkSources.ChunkSource => {
   const { attemptSpan, held, scope } = opened
+  const callSpan = traced?.call
+  if (callSpan !== undefined) {
+    Telemetry.annotate(callSpan, "llm_router.time_to_first_token_ms", clock.currentTimeMillisUnsafe() - traced!.startedAt)
+  }
   const reply = makeReplyCounter()
   let usage: Usage | undefined
   let outcome: Exit.Exit<unknown, LlmError> = Exit.void
@@ -108,22 +132,24 @@ const settledSource = (
     }
     if (finish === undefined) return reply.waiting() ? Effect.as(tokenizer, chunk) : Effect.succeed(chunk)
     if (!isMissing(usage)) {
-      annotate(callSpan, usageAttributes(usage!))
       const priced = withFinishCost(env, request, finish, usage!)
+      if (callSpan !== undefined) annotateFinish(callSpan, priced, usage!)
       return Effect.as(
         reconcile(env, held, usage),
         priced === finish ? chunk : Arr.map(chunk, (item) => (item === finish ? priced : item))
       )
     }
     return Effect.map(estimateStreamUsage(request, reply), (estimated): Batch => {
-      annotate(callSpan, usageAttributes(estimated))
       const before = chunk.filter((item) => item._tag !== "Finish" && item._tag !== "Usage")
-      const last: Batch = [{ _tag: "Usage", usage: estimated }, withFinishCost(env, request, finish, estimated)]
+      const priced = withFinishCost(env, request, finish, estimated)
+      if (callSpan !== undefined) annotateFinish(callSpan, priced, estimated)
+      const last: Batch = [{ _tag: "Usage", usage: estimated }, priced]
       return Arr.appendAll(before, last)
     })
   }
+  // Traced, the attempt's span is current while the provider's stream is read (a skipped event's span event goes there).
   const pull = Effect.flatMap(
-    Effect.tapError(opened.pull, (error) =>
+    Effect.tapError(attemptSpan === undefined ? opened.pull : Telemetry.under(opened.pull, attemptSpan), (error) =>
       Effect.sync(() => {
         if (!Cause.isDone(error)) outcome = Exit.fail(error)
       })),
@@ -131,9 +157,9 @@ const settledSource = (
   )
   const close = Effect.suspend(() => {
     const closed = Effect.andThen(Scope.close(scope, outcome), letGo(env, held, outcome))
-    return callSpan === undefined
+    return traced === undefined
       ? closed
-      : Effect.andThen(closed, Effect.andThen(endSpan(attemptSpan, outcome), endSpan(callSpan, outcome)))
+      : Effect.andThen(closed, Effect.andThen(Telemetry.end(attemptSpan, outcome), Telemetry.end(callSpan, outcome)))
   })
   return { pull, close }
 }
@@ -144,15 +170,24 @@ const openSource = (env: Env, input: ChatRequest): Effect.Effect<ChunkSources.Ch
   const invalid = invalidChat(input, env.client.provider, env.model)
   if (invalid !== undefined) return Effect.fail(invalid)
   const request = withModel(env, input)
-  const opened = (due: Due, once: boolean, callSpan: Tracer.Span | undefined) =>
-    Effect.map(retrying(env, request, due, openAttempt(env, request, due, callSpan), once), (opened) =>
-      settledSource(env, request, opened, callSpan))
+  const opened = (due: Due, once: boolean, traced: Traced | undefined) =>
+    Effect.map(retrying(env, request, due, openAttempt(env, request, due, traced), once), (opened) =>
+      settledSource(env, request, opened, traced, due.clock))
   return Effect.withFiber<ChunkSources.ChunkSource, LlmError>((fiber) => {
     const due = dueOf(env, fiber.getRef(Deadline.CallDeadline), fiber.getRef(Clock.Clock))
     const once = fiber.getRef(OneAttempt)
-    if (untraced(fiber)) return opened(due, once, undefined)
-    return Effect.flatMap(startSpan(env, "Llm.chatStream", request, undefined), (callSpan) =>
-      Effect.onError(opened(due, once, callSpan), (cause) => endSpan(callSpan, Exit.failCause(cause))))
+    if (Telemetry.untraced(fiber)) return opened(due, once, undefined)
+    const startedAt = due.clock.currentTimeMillisUnsafe()
+    if (fiber.getRef(Telemetry.InRouterAttempt)) return opened(due, once, { call: undefined, startedAt })
+    return Effect.flatMap(
+      Telemetry.start(
+        Telemetry.callName("chat", request.model),
+        undefined,
+        Telemetry.describeCall("chat", env.client.provider, request),
+        "client"
+      ),
+      (call) => Effect.onError(opened(due, once, { call, startedAt }), (cause) => Telemetry.end(call, Exit.failCause(cause)))
+    )
   })
 }
 

@@ -5,14 +5,17 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Random from "effect/Random"
+import type * as Tracer from "effect/Tracer"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import { type Attempt, type LlmError, ModelNotFoundError, TimeoutError } from "../../LlmError.js"
 import type { ErrorTag, Fallback } from "../../Router.js"
 import * as Deadline from "../deadline.js"
 import { withAttempts } from "../llmError/withAttempts.js"
 import { Elsewhere, OneAttempt, type Onward } from "../oneAttempt.js"
+import * as Telemetry from "../telemetry.js"
 import { enter, settleFailure, settleSuccess, type State } from "./deployment.js"
 import { type Call, firstUnheld, noneUsable, type Pick, usable } from "./picking.js"
 import { provider, type Settings } from "./settings.js"
@@ -33,9 +36,15 @@ export type Restore = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
 
 /**
  * One attempt at a deployment: the request with the deployment's model.
- * `restore`: the call's `Routing.restore`.
+ * `restore`: the call's `Routing.restore`; `span`: the attempt's, traced,
+ * which a stream ends when it closes (a call's ends with the attempt).
  */
-export type Send<A> = (state: State, request: ChatRequest, restore: Restore | undefined) => Effect.Effect<A, LlmError>
+export type Send<A> = (
+  state: State,
+  request: ChatRequest,
+  restore: Restore | undefined,
+  span: Tracer.Span | undefined
+) => Effect.Effect<A, LlmError>
 
 /** A failed attempt as the call's final error lists it: a timeout with its phase. */
 const attemptOf = (state: State, error: LlmError): Attempt =>
@@ -72,6 +81,8 @@ export class Routing<A> implements Call, Onward {
   restore: Restore | undefined = undefined
   /** Lets go of what a successful attempt holds (a stream's), for a hedge's second success. */
   discard: ((value: A) => Effect.Effect<void>) | undefined = undefined
+  /** The call's span, when traced and sampled: each attempt gets a span under it. */
+  span: Tracer.Span | undefined = undefined
   constructor(
     readonly core: Core,
     readonly request: ChatRequest,
@@ -129,22 +140,46 @@ export class Routing<A> implements Call, Onward {
    * success is never lost to an interruption.
    */
   attemptOn(state: State, now: number, chain: boolean, claim?: (value: A) => Effect.Effect<A>): Effect.Effect<A, LlmError> {
-    const settings = this.core.settings
     return Effect.uninterruptibleMask((restore) => {
       const probe = enter(state, now)
-      const sent = this.send(state, this.routed(state), this.restore)
-      return Effect.matchCauseEffect(restore(probe ? Effect.provideService(sent, OneAttempt, true) : sent), {
-        onFailure: (cause) => {
-          const error = cause.reasons.find(Cause.isFailReason)?.error
-          settleFailure(settings, state, probe, this.clock.currentTimeMillisUnsafe(), error)
-          if (error === undefined) return Effect.failCause(cause)
-          return chain ? restore(this.failed(state, error)) : Effect.fail(error)
-        },
-        onSuccess: (value) => {
-          settleSuccess(settings, state, now, this.clock.currentTimeMillisUnsafe(), value, this.held)
-          return claim === undefined ? Effect.succeed(value) : claim(value)
-        }
-      })
+      if (this.span === undefined) return this.sendTo(state, now, chain, claim, restore, probe, undefined)
+      const describe = Telemetry.describeAttempt(state.provider, state.model, this.tried.length, "llm_router.deployment", state.name)
+      return Effect.flatMap(
+        Telemetry.start(Telemetry.routerAttempt, this.span, describe),
+        (span) => this.sendTo(state, now, chain, claim, restore, probe, span)
+      )
+    })
+  }
+
+  // `attemptOn`'s attempt, entered; traced, in its span, which ends with it
+  // (a stream's, when the stream closes).
+  sendTo(
+    state: State,
+    now: number,
+    chain: boolean,
+    claim: ((value: A) => Effect.Effect<A>) | undefined,
+    restore: Restore,
+    probe: boolean,
+    span: Tracer.Span | undefined
+  ): Effect.Effect<A, LlmError> {
+    const settings = this.core.settings
+    const sent = this.send(state, this.routed(state), this.restore, span)
+    const traced = span === undefined ? sent : Telemetry.asRouterAttempt(sent, span)
+    return Effect.matchCauseEffect(restore(probe ? Effect.provideService(traced, OneAttempt, true) : traced), {
+      onFailure: (cause) => {
+        const error = cause.reasons.find(Cause.isFailReason)?.error
+        settleFailure(settings, state, probe, this.clock.currentTimeMillisUnsafe(), error)
+        if (span !== undefined) Telemetry.endUnsafe(span, Exit.failCause(cause), this.clock)
+        if (error === undefined) return Effect.failCause(cause)
+        return chain ? restore(this.failed(state, error)) : Effect.fail(error)
+      },
+      onSuccess: (value) => {
+        settleSuccess(settings, state, now, this.clock.currentTimeMillisUnsafe(), value, this.held)
+        if (span !== undefined && !this.held) Telemetry.endUnsafe(span, Exit.succeed(value), this.clock)
+        if (claim !== undefined) return claim(value)
+        Telemetry.annotate(this.span, "llm_router.deployment", state.name)
+        return Effect.succeed(value)
+      }
     })
   }
 
@@ -173,6 +208,7 @@ export class Routing<A> implements Call, Onward {
     const claim = (state: State) => (value: A): Effect.Effect<A> => {
       if (won === undefined) {
         won = { value }
+        Telemetry.annotate(this.span, "llm_router.deployment", state.name)
         const loser = state === first ? second : first
         if (loser !== undefined && !failures.some((failure) => failure.state === loser)) loser.hedgesCancelled++
         return Effect.succeed(value)
@@ -335,9 +371,44 @@ export const unknownAddress = (core: Core, request: ChatRequest) =>
     })
   )
 
-/** Runs a whole call (a chat, an embedding) under the deadline it inherits and the router's own. */
-export const run = <A>(core: Core, request: ChatRequest, send: Send<A>): Effect.Effect<A, LlmError> =>
+/** How a traced call names and describes its span, and what its answer adds. */
+export interface Traced<A> {
+  readonly operation: Telemetry.Operation
+  readonly done: (span: Tracer.Span, answer: A) => void
+}
+
+/** The model a call span names: the address asked for, else the router's own model. */
+export const calledModel = (core: Core, request: ChatRequest): string | undefined => request.model ?? core.settings.model
+
+/** The router's call span's first attributes; it becomes the call's `span`, the parent of its attempts'. */
+export const describeCall = (routing: Routing<unknown>, operation: Telemetry.Operation) => {
+  const request = routing.request
+  const model = calledModel(routing.core, request)
+  const describe = Telemetry.describeCall(operation, provider, request.model === model ? request : { ...request, model })
+  return (span: Tracer.Span) => {
+    routing.span = span
+    describe(span)
+  }
+}
+
+/**
+ * Runs a whole call (a chat, an embedding) under the deadline it inherits and
+ * the router's own; traced, in a call span with one span per attempt.
+ */
+export const run = <A>(core: Core, request: ChatRequest, send: Send<A>, traced: Traced<A>): Effect.Effect<A, LlmError> =>
   Effect.withFiber((fiber) => {
     const routing = begin(core, request, send, false, fiber)
-    return routing === undefined ? unknownAddress(core, request) : routing.attempt(fiber.getRef(Deadline.CallDeadline))
+    if (routing === undefined) return unknownAddress(core, request)
+    const inherited = fiber.getRef(Deadline.CallDeadline)
+    if (Telemetry.untraced(fiber)) return routing.attempt(inherited)
+    return Telemetry.within(
+      Effect.suspend(() => routing.attempt(inherited)),
+      Telemetry.callName(traced.operation, calledModel(core, request)),
+      describeCall(routing as Routing<unknown>, traced.operation),
+      (span, answer) => {
+        traced.done(span, answer)
+        span.attribute("llm_router.attempts", routing.tried.length)
+      },
+      true
+    )
   })

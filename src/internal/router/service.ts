@@ -14,14 +14,17 @@ import type { LlmError } from "../../LlmError.js"
 import type { OptionsError } from "../../OptionsError.js"
 import type { Deployment, Options, Service } from "../../Router.js"
 import * as Deadline from "../deadline.js"
+import * as Telemetry from "../telemetry.js"
 import * as Deployments from "./deployment.js"
 import { addressesOf, picker } from "./picking.js"
-import { type Core, run, type Send } from "./routing.js"
+import { type Core, run, type Send, type Traced } from "./routing.js"
 import * as Settings from "./settings.js"
 import * as Status from "./status.js"
 import { chatStream } from "./stream.js"
 
 const sendChat: Send<ChatResponse> = (state, routed) => state.llm.chat(routed)
+const tracedChat: Traced<ChatResponse> = { operation: "chat", done: Telemetry.annotateResponse }
+const tracedEmbedding: Traced<EmbeddingResponse> = { operation: "embeddings", done: Telemetry.annotateEmbedding }
 
 const makeService = (options: Options, built: ReadonlyArray<Deployments.Built>): Service => {
   const states = built.map((entry) => Deployments.make(options, entry))
@@ -35,7 +38,7 @@ const makeService = (options: Options, built: ReadonlyArray<Deployments.Built>):
     pick: picker(settings)
   }
 
-  const chat = (request: ChatRequest): Effect.Effect<ChatResponse, LlmError> => run(core, request, sendChat)
+  const chat = (request: ChatRequest): Effect.Effect<ChatResponse, LlmError> => run(core, request, sendChat, tracedChat)
 
   // Embeddings go the same way as a chat with the same model: addressed,
   // picked, retried elsewhere and fallen back by the same rules, with the
@@ -45,7 +48,7 @@ const makeService = (options: Options, built: ReadonlyArray<Deployments.Built>):
     const asChat: ChatRequest = request.model === undefined ? { messages: [] } : { messages: [], model: request.model }
     const sendEmbedding: Send<EmbeddingResponse> = (state) =>
       state.llm.embed(request.model === state.model ? request : { ...request, model: state.model })
-    return run(core, asChat, sendEmbedding)
+    return run(core, asChat, sendEmbedding, tracedEmbedding)
   }
 
   // A router keeps the deadline it runs under too, so it can be a deployment of another router.

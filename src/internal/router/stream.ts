@@ -13,30 +13,35 @@ import * as Exit from "effect/Exit"
 import type * as Pull from "effect/Pull"
 import * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
+import type * as Tracer from "effect/Tracer"
 import type * as ChatChunk from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
+import type { Usage } from "../../ChatResponse.js"
 import { type LlmError, StreamTruncatedError } from "../../LlmError.js"
 import * as ChunkSources from "../chunkSource.js"
 import * as Deadline from "../deadline.js"
+import * as Telemetry from "../telemetry.js"
 import { holdFor, release, settleStreamFailure, type State } from "./deployment.js"
-import { begin, type Core, type Routing, type Send, unknownAddress } from "./routing.js"
+import { begin, calledModel, type Core, describeCall, type Routing, type Send, unknownAddress } from "./routing.js"
 
 /**
  * A deployment's stream after its first chunk: that batch, the pull of the
  * rest, the scope the pull was taken in (closing it lets go of what the
- * stream holds), and the deployment.
+ * stream holds), the deployment, and the attempt's span when traced.
  */
 interface Opened {
   readonly first: ChunkSources.Batch
   readonly rest: Pull.Pull<ChunkSources.Batch, LlmError>
   readonly scope: Scope.Closeable
   readonly state: State
+  readonly span: Tracer.Span | undefined
 }
 
-// Frees the deployment an opened stream holds and closes its scope with `exit`.
+// Frees the deployment an opened stream holds and closes its scope with `exit` (and ends its attempt's span).
 const close = (opened: Opened, exit: Exit.Exit<void, LlmError>): Effect.Effect<void> => {
   release(opened.state)
-  return Scope.close(opened.scope, exit)
+  const closed = Scope.close(opened.scope, exit)
+  return opened.span === undefined ? closed : Effect.andThen(closed, Telemetry.end(opened.span, exit))
 }
 
 // A hedge's second stream to reach its first chunk, after the winner: nothing of it is used.
@@ -47,14 +52,14 @@ const discard = (opened: Opened) => close(opened, Exit.interrupt())
 // the deployment it holds until the stream is closed. Any `Llm` is read this
 // way: for one built by `Llm.make` or a router, the pull is its source's own.
 // `restore`: the stream's, set before every opening.
-const openSend: Send<Opened> = (state, routed, restore) => {
+const openSend: Send<Opened> = (state, routed, restore, span) => {
   const scope = Scope.makeUnsafe()
   return Effect.onError(
     restore!(ChunkSources.openFirst(
       state.llm.chatStream(routed),
       scope,
       () => new StreamTruncatedError({ provider: state.provider, model: state.model, detail: "the stream ended before any chunk" }),
-      (first, rest): Opened => ({ first, rest, scope, state })
+      (first, rest): Opened => ({ first, rest, scope, state, span })
     )),
     (cause) => Scope.close(scope, Exit.failCause(cause))
   )
@@ -67,9 +72,16 @@ const openSend: Send<Opened> = (state, routed, restore) => {
 // reply was whole: its Finish chunk passed) or fails the stream; closing frees
 // the deployment and closes the scope with the stream's outcome (what a budget
 // charges by).
-const routedSource = (core: Core, routing: Routing<Opened>, first: Opened): ChunkSources.ChunkSource => {
+const routedSource = (
+  core: Core,
+  routing: Routing<Opened>,
+  first: Opened,
+  span: Tracer.Span | undefined
+): ChunkSources.ChunkSource => {
   const settings = core.settings
   const clock = routing.clock
+  // Traced, the reply's usage, for the call span at its Finish chunk.
+  let usage: Usage | undefined
   // The attempt the stream reads now; undefined once let go (between a failure and the restart's first chunk).
   let current: Opened | undefined = first
   // Its first batch until given out, then the pull of its rest: one pull that a restart switches over.
@@ -118,15 +130,22 @@ const routedSource = (core: Core, routing: Routing<Opened>, first: Opened): Chun
       },
       onSuccess: (chunk): Pull.Pull<ChunkSources.Batch, LlmError> => {
         for (const item of chunk) {
+          if (span !== undefined && item._tag === "Usage") usage = item.usage
           if (item._tag !== "Finish") continue
           finished = true
+          if (span !== undefined) {
+            Telemetry.annotateReply(span, item)
+            if (usage !== undefined) Telemetry.annotateUsage(span, usage)
+            Telemetry.annotate(span, "llm_router.deployment", current!.state.name)
+            Telemetry.annotate(span, "llm_router.attempts", routing.tried.length)
+          }
           if (item.rateLimit !== undefined) holdFor(settings, current!.state, item.rateLimit, clock.currentTimeMillisUnsafe())
           if (item.skippedEvents !== undefined) current!.state.skippedEvents += item.skippedEvents
         }
         return Effect.succeed(chunk)
       }
     }),
-    close: Effect.suspend(() => letGo(outcome))
+    close: Effect.suspend(() => span === undefined ? letGo(outcome) : Effect.andThen(letGo(outcome), Telemetry.end(span, outcome)))
   }
 }
 
@@ -140,10 +159,31 @@ export const chatStream = (core: Core) => {
       const routing = begin(core, request, openSend, true, fiber)
       if (routing === undefined) return unknownAddress(core, request)
       routing.discard = discard
-      return Effect.uninterruptibleMask((restore) => {
-        routing.restore = restore
-        return Effect.map(routing.attempt(fiber.getRef(Deadline.CallDeadline)), (opened) => routedSource(core, routing, opened))
-      })
+      const inherited = fiber.getRef(Deadline.CallDeadline)
+      const opened = (span: Tracer.Span | undefined) =>
+        Effect.uninterruptibleMask((restore) => {
+          routing.restore = restore
+          return Effect.map(routing.attempt(inherited), (first) => routedSource(core, routing, first, span))
+        })
+      if (Telemetry.untraced(fiber)) return opened(undefined)
+      // Traced: the call's span until the stream closes, with the time to its first token.
+      const startedAt = routing.clock.currentTimeMillisUnsafe()
+      return Effect.flatMap(
+        Telemetry.start(
+          Telemetry.callName("chat", calledModel(core, request)),
+          undefined,
+          describeCall(routing as Routing<unknown>, "chat"),
+          "client"
+        ),
+        (span) =>
+          Effect.matchCauseEffect(opened(span), {
+            onFailure: (cause) => Effect.andThen(Telemetry.end(span, Exit.failCause(cause)), Effect.failCause(cause)),
+            onSuccess: (source) => {
+              Telemetry.annotate(span, "llm_router.time_to_first_token_ms", routing.clock.currentTimeMillisUnsafe() - startedAt)
+              return Effect.succeed(source)
+            }
+          })
+      )
     })
   return (request: ChatRequest): Stream.Stream<ChatChunk.ChatChunk, LlmError> => ChunkSources.streamFromSource(openSource(request))
 }

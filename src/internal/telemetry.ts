@@ -1,0 +1,232 @@
+/**
+ * The spans of `Llm` and `Router` calls, after OpenTelemetry's GenAI semantic
+ * conventions (the attribute names `effect/ai`'s `Telemetry` writes):
+ * - a call span, `chat {model}` or `embeddings {model}` (kind client):
+ *   `gen_ai.operation.name`, `gen_ai.provider.name` (and `gen_ai.system`, its
+ *   older name), `gen_ai.request.*`; when it succeeds `gen_ai.response.*`,
+ *   `gen_ai.usage.*` and `llm_router.cost_usd`; when it fails `error.type`
+ *   (the error's tag) and, for a timeout, `llm_router.timeout_phase`;
+ * - one `Router.attempt` span per deployment a router tries, and one
+ *   `Llm.attempt` span per attempt of an `Llm` (its retries), under it when the
+ *   `Llm` is a router's deployment, whose own call span the router's stands for.
+ *
+ * Never a key (an attempt names its key by the masked id), never a prompt or a
+ * reply. Spans only under a tracer the application installed (Effect's
+ * built-in one exports nothing, and its spans cost a short call a large share
+ * of its CPU); attributes only on a span its sampler kept.
+ */
+import * as Cause from "effect/Cause"
+import type * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as Tracer from "effect/Tracer"
+import type { FinishReason, Usage } from "../ChatResponse.js"
+import type { LlmError } from "../LlmError.js"
+
+// A span here is this library's, not the caller's: its stack trace would name this file, at the cost of an `Error` per span.
+const noStackTrace = { captureStackTrace: false } as const
+const client = { kind: "client" } as const
+
+/** The name of an `Llm`'s attempt spans. */
+export const llmAttempt = "Llm.attempt"
+
+/** The name of a `Router`'s attempt spans. */
+export const routerAttempt = "Router.attempt"
+
+/** The span event a skipped stream event adds to the current span, if any. */
+export const skippedEvent = "llm_router.skipped_event"
+
+// The fiber's cache holds a tracer only when one was provided: a property read, not a context lookup, per call.
+export const untraced = (fiber: Fiber.Fiber<unknown, unknown>): boolean => {
+  const cache = fiber.cache
+  return !cache.tracerEnabled || cache.tracer === undefined || cache.tracer === Tracer.nativeTracer
+}
+
+/**
+ * Whether the call in progress is a router's attempt at a deployment: the
+ * router's call span stands for the deployment's, whose attempts go under the
+ * router's attempt span. Provided by a traced router around each attempt only.
+ */
+export const InRouterAttempt = Context.Reference<boolean>("effect-llm-router/internal/InRouterAttempt", {
+  defaultValue: () => false
+})
+
+/** Whether an `Llm` call makes its own call span: traced, and not a router's attempt. */
+const makesCallSpan = (fiber: Fiber.Fiber<unknown, unknown>): boolean =>
+  !untraced(fiber) && !fiber.getRef(InRouterAttempt)
+
+export type Operation = "chat" | "embeddings"
+
+/** What a call span says of its request. */
+export interface Requested {
+  readonly model?: string | undefined
+  readonly maxTokens?: number | undefined
+  readonly temperature?: number | undefined
+  readonly topP?: number | undefined
+}
+
+/** What a call span says of its reply (a `ChatResponse`, a stream's `Finish` chunk). */
+export interface Replied {
+  readonly id: string
+  readonly model: string
+  readonly provider: string
+  readonly finishReason: FinishReason
+  readonly cost?: number | undefined
+  readonly skippedEvents?: number | undefined
+}
+
+/** `chat {model}`, `embeddings {model}`. */
+export const callName = (operation: Operation, model: string | undefined): string =>
+  model === undefined || model === "" ? operation : `${operation} ${model}`
+
+const setProvider = (span: Tracer.Span, provider: string) => {
+  span.attribute("gen_ai.provider.name", provider)
+  span.attribute("gen_ai.system", provider)
+}
+
+/** A call span's first attributes. */
+export const describeCall = (operation: Operation, provider: string, request: Requested) => (span: Tracer.Span) => {
+  span.attribute("gen_ai.operation.name", operation)
+  setProvider(span, provider)
+  span.attribute("gen_ai.request.model", request.model ?? "")
+  if (request.maxTokens !== undefined) span.attribute("gen_ai.request.max_tokens", request.maxTokens)
+  if (request.temperature !== undefined) span.attribute("gen_ai.request.temperature", request.temperature)
+  if (request.topP !== undefined) span.attribute("gen_ai.request.top_p", request.topP)
+}
+
+/**
+ * An attempt span's first attributes: where it went, its number (of the
+ * `Llm`'s attempts, or of the router's), and `extra` (the masked key id, the
+ * deployment).
+ */
+export const describeAttempt =
+  (provider: string, model: string | undefined, attempt: number, extra: string, value: string) => (span: Tracer.Span) => {
+    setProvider(span, provider)
+    span.attribute("gen_ai.request.model", model ?? "")
+    span.attribute("llm_router.attempt", attempt)
+    span.attribute(extra, value)
+  }
+
+/** The tokens of a reply; `llm_router.usage_estimated` when counted locally. */
+export const annotateUsage = (span: Tracer.Span, usage: Usage) => {
+  if (!span.sampled) return
+  span.attribute("gen_ai.usage.input_tokens", usage.promptTokens)
+  span.attribute("gen_ai.usage.output_tokens", usage.completionTokens)
+  if (usage.estimated === true) span.attribute("llm_router.usage_estimated", true)
+}
+
+/** A reply's `gen_ai.response.*`, the provider that gave it, its cost and skipped events. */
+export const annotateReply = (span: Tracer.Span, reply: Replied) => {
+  if (!span.sampled) return
+  setProvider(span, reply.provider)
+  span.attribute("gen_ai.response.id", reply.id)
+  span.attribute("gen_ai.response.model", reply.model)
+  span.attribute("gen_ai.response.finish_reasons", [reply.finishReason])
+  if (reply.cost !== undefined) span.attribute("llm_router.cost_usd", reply.cost)
+  if (reply.skippedEvents !== undefined) span.attribute("llm_router.skipped_events", reply.skippedEvents)
+}
+
+/** Writes `attribute` when the span was sampled. */
+export const annotate = (span: Tracer.Span | undefined, key: string, value: unknown) => {
+  if (span !== undefined && span.sampled) span.attribute(key, value)
+}
+
+// `error.type`: the error's tag, `_OTHER` for a defect; nothing for an interruption.
+const annotateFailure = (span: Tracer.Span, cause: Cause.Cause<unknown>) => {
+  const error = cause.reasons.find(Cause.isFailReason)?.error as LlmError | undefined
+  if (error !== undefined) {
+    span.attribute("error.type", error._tag)
+    if (error._tag === "TimeoutError" && error.phase !== undefined) span.attribute("llm_router.timeout_phase", error.phase)
+  } else if (!Cause.hasInterruptsOnly(cause)) span.attribute("error.type", "_OTHER")
+}
+
+/** Ends a span started by hand, with the failure's attributes. */
+export const endUnsafe = (span: Tracer.Span, exit: Exit.Exit<unknown, unknown>, clock: Clock.Clock) => {
+  if (span.sampled && exit._tag === "Failure") annotateFailure(span, exit.cause)
+  span.end(clock.currentTimeNanosUnsafe(), exit)
+}
+
+/** `endUnsafe` as an effect; nothing for no span. */
+export const end = (span: Tracer.Span | undefined, exit: Exit.Exit<unknown, unknown>) =>
+  span === undefined ? Effect.void : Effect.clockWith((clock) => Effect.sync(() => endUnsafe(span, exit, clock)))
+
+/**
+ * A span ended by hand (a stream's, which outlives the effect that opens it;
+ * a router's attempt), under `parent` or the current span. `describe` writes
+ * its first attributes when it is sampled.
+ */
+export const start = (
+  name: string,
+  parent: Tracer.AnySpan | undefined,
+  describe: (span: Tracer.Span) => void,
+  kind: Tracer.SpanKind = "internal"
+): Effect.Effect<Tracer.Span> =>
+  Effect.map(Effect.makeSpan(name, parent === undefined ? { kind } : { kind, parent }), (span) => {
+    if (span.sampled) describe(span)
+    return span
+  })
+
+/** `effect` with `span` as its parent span. */
+export const under = <A, E>(effect: Effect.Effect<A, E>, span: Tracer.AnySpan): Effect.Effect<A, E> =>
+  Effect.withParentSpan(effect, span, noStackTrace)
+
+/** A router's attempt: its span the parent of the deployment's, which makes no call span of its own. */
+export const asRouterAttempt = <A, E>(effect: Effect.Effect<A, E>, span: Tracer.Span): Effect.Effect<A, E> =>
+  Effect.provideService(under(effect, span), InRouterAttempt, true)
+
+/**
+ * `effect` in a span that ends with it (kind client for a call span):
+ * `describe` writes its first attributes, `done` those of its success; a
+ * failure writes `error.type`. The caller checks that spans are made.
+ */
+export const within = <A, E>(
+  effect: Effect.Effect<A, E>,
+  name: string,
+  describe: (span: Tracer.Span) => void,
+  done?: (span: Tracer.Span, a: A) => void,
+  call?: boolean
+): Effect.Effect<A, E> =>
+  Effect.useSpan(name, call === true ? client : {}, (span) => {
+    if (!span.sampled) return under(effect, span)
+    describe(span)
+    return under(
+      Effect.onExit(effect, (exit) =>
+        Effect.sync(() => {
+          if (exit._tag === "Failure") annotateFailure(span, exit.cause)
+          else if (done !== undefined) done(span, exit.value)
+        })),
+      span
+    )
+  })
+
+/** A whole reply's attributes (a `ChatResponse`'s). */
+export const annotateResponse = (span: Tracer.Span, response: Replied & { readonly usage: Usage }) => {
+  annotateReply(span, response)
+  annotateUsage(span, response.usage)
+}
+
+/** An embedding's attributes: the model and provider that answered, the input tokens. */
+export const annotateEmbedding = (
+  span: Tracer.Span,
+  response: { readonly model: string; readonly provider: string; readonly usage: { readonly promptTokens: number } }
+) => {
+  if (!span.sampled) return
+  setProvider(span, response.provider)
+  span.attribute("gen_ai.response.model", response.model)
+  span.attribute("gen_ai.usage.input_tokens", response.usage.promptTokens)
+}
+
+/** An `Llm`'s call (`effect`) in its call span, unless untraced or a router's attempt. */
+export const llmCall = <A, E>(
+  fiber: Fiber.Fiber<unknown, unknown>,
+  effect: Effect.Effect<A, E>,
+  operation: Operation,
+  provider: string,
+  request: Requested,
+  done: (span: Tracer.Span, a: A) => void
+): Effect.Effect<A, E> =>
+  makesCallSpan(fiber)
+    ? within(effect, callName(operation, request.model), describeCall(operation, provider, request), done, true)
+    : effect
