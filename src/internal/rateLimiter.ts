@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import type * as RateLimiter from "../RateLimiter.js"
+import type { StoreUnavailableError } from "../Store.js"
 import { RateLimiterCostError, RateLimiterExceededError } from "../RateLimiter.js"
 import * as FastPaths from "./fastPath.js"
 import * as Bucket from "./rateLimiterBucket.js"
@@ -30,13 +31,15 @@ export interface FastPath {
    * each in arrival order, and gives the effect that frees the slot, to run
    * exactly once. Call it uninterruptibly (its waits stay interruptible).
    */
-  readonly takePermit: (cost: number) => Effect.Effect<Effect.Effect<void>, RateLimiterCostError>
+  readonly takePermit: (cost: number) => Effect.Effect<Effect.Effect<void>, RateLimiterCostError | StoreUnavailableError>
   /** `takePermit` if the slot and the tokens are free now and nobody waits ahead; `undefined` otherwise. */
-  readonly tryTakePermit: (cost: number) => Effect.Effect<Effect.Effect<void> | undefined, RateLimiterCostError>
+  readonly tryTakePermit: (
+    cost: number
+  ) => Effect.Effect<Effect.Effect<void> | undefined, RateLimiterCostError | StoreUnavailableError>
   /** Whether `reserve` holds anything: the limiter has a `tokensPerMinute` budget. */
   readonly hasTokenBudget: boolean
   /** Waits, in arrival order, until the budget holds `estimate` model tokens and holds them. */
-  readonly reserve: (estimate: number) => Effect.Effect<Reservation, RateLimiterCostError>
+  readonly reserve: (estimate: number) => Effect.Effect<Reservation, RateLimiterCostError | StoreUnavailableError>
   /**
    * Settles a reservation against the tokens the call used: unused tokens go
    * back; tokens beyond the estimate are taken at once, into debt if the
@@ -46,7 +49,7 @@ export interface FastPath {
   readonly reconcile: (reservation: Reservation, actualTokens: number) => Effect.Effect<void>
 }
 
-const fastPaths = FastPaths.slot<FastPath>("effect-llm-router/RateLimiter/FastPath")
+export const fastPaths = FastPaths.slot<FastPath>("effect-llm-router/RateLimiter/FastPath")
 
 /** The limiter's fast paths, or ones derived from `consume` for a limiter built elsewhere. Read it once, not per call. */
 export const fastPath = (service: RateLimiter.Service): FastPath =>

@@ -1,0 +1,291 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import * as Context from "effect/Context"
+import * as HttpClient from "effect/http/HttpClient"
+import * as Layer from "effect/Layer"
+import { KeyPool, Llm, LlmError, Message, ProviderConfig, RateLimiter, Store } from "effect-llm-router"
+import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
+import { redisServer } from "./utils/redisServer.js"
+
+// Each instance gets its own store, so its own Redis connection, as separate processes would.
+const instance = (url: string, options: Partial<Store.Options> = {}) => Store.make({ redis: url, commandTimeout: "300 millis", ...options })
+
+// The store connects in the background: this waits until a limiter on it reads Redis (a local
+// fallback of a fail-open store with two instances or more holds at most half the capacity).
+const untilShared = (store: Store.Store) =>
+  Effect.gen(function*() {
+    const probe = yield* RateLimiter.make({ capacity: 1_000, refillRate: 1_000, shared: { store, key: "probe" } })
+    for (let i = 0; i < 200; i++) {
+      if ((yield* probe.status).available > 600) return
+      yield* Effect.sleep("25 millis")
+    }
+    return yield* Effect.die(new Error("the store never connected"))
+  })
+
+/** Most grants in any window of the sorted times, against `capacity + rate * t` (t widened by `slackMillis`). */
+const overBound = (times: ReadonlyArray<number>, capacity: number, perSecond: number, slackMillis: number) => {
+  const sorted = [...times].sort((a, b) => a - b)
+  for (let i = 0; i < sorted.length; i++) {
+    for (let j = i; j < sorted.length; j++) {
+      const allowed = capacity + perSecond * (sorted[j]! - sorted[i]! + slackMillis) / 1000
+      if (j - i + 1 > allowed + 1e-9) return { from: sorted[i]!, to: sorted[j]!, count: j - i + 1, allowed }
+    }
+  }
+  return undefined
+}
+
+const rateLimited = (retryAfter?: Duration.Input) =>
+  new LlmError.RateLimitError({
+    provider: "openai",
+    model: "gpt-4o-mini",
+    ...(retryAfter === undefined ? {} : { retryAfter: Duration.fromInputUnsafe(retryAfter) })
+  })
+
+describe("Store: limits shared through a real redis-server", () => {
+  it.live("two limiters on one key never grant more than capacity + refillRate * t in any window", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisServer
+      const limiters = yield* Effect.forEach([0, 1], () =>
+        Effect.flatMap(instance(redis.url), (store) =>
+          Effect.andThen(untilShared(store), RateLimiter.make({ capacity: 5, refillRate: 40, shared: { store, key: "bucket" } }))))
+      const grants: Array<number> = []
+      // A reply reaches its caller a little after Redis granted it: 10 ms of refill of slack.
+      yield* Effect.forEach(Array.from({ length: 60 }, (_, i) => limiters[i % 2]!), (limiter) =>
+        Effect.scoped(Effect.andThen(limiter.consume(), Effect.sync(() => grants.push(performance.now())))), { concurrency: "unbounded" })
+      expect(grants).toHaveLength(60)
+      expect(overBound(grants, 5, 40, 10)).toBeUndefined()
+      // 60 grants from a burst of 5 at 40 a second take at least (60 - 5) / 40 seconds.
+      const span = Math.max(...grants) - Math.min(...grants)
+      expect(span).toBeGreaterThanOrEqual((60 - 5) / 40 * 1000 - 10)
+    }), 30_000)
+
+  it.live("an in-flight cap is shared: two limiters never hold more than maxConcurrency slots together", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisServer
+      const limiters = yield* Effect.forEach([0, 1], () =>
+        Effect.flatMap(instance(redis.url), (store) =>
+          Effect.andThen(untilShared(store), RateLimiter.make({ capacity: 1_000, refillRate: 1_000, maxConcurrency: 3, shared: { store, key: "cap" } }))))
+      let held = 0
+      let most = 0
+      yield* Effect.forEach(Array.from({ length: 24 }, (_, i) => limiters[i % 2]!), (limiter) =>
+        Effect.scoped(Effect.andThen(
+          limiter.consume(),
+          Effect.andThen(
+            Effect.sync(() => {
+              held++
+              most = Math.max(most, held)
+            }),
+            Effect.andThen(Effect.sleep("15 millis"), Effect.sync(() => held--))
+          )
+        )), { concurrency: "unbounded" })
+      expect(most).toBe(3)
+    }), 30_000)
+
+  it.live("two pools count every instance's leases per key, exactly, and never pass a key's cap", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisServer
+      const keys = [{ key: "sk-shared-key-one-0001", maxConcurrency: 3 }, { key: "sk-shared-key-two-0002", maxConcurrency: 3 }]
+      const pools = yield* Effect.forEach([0, 1], () =>
+        Effect.flatMap(instance(redis.url), (store) =>
+          Effect.andThen(untilShared(store), KeyPool.make({ providerId: "openai", keys, shared: { store, key: "openai" } }))))
+      const held = new Map<string, number>()
+      let most = 0
+      let overCap = 0
+      yield* Effect.forEach(Array.from({ length: 30 }, (_, i) => pools[i % 2]!), (pool) =>
+        Effect.scoped(Effect.gen(function*() {
+          const lease = yield* pool.acquire
+          const id = lease.credentials.keyId
+          held.set(id, (held.get(id) ?? 0) + 1)
+          most = Math.max(most, held.get(id)!)
+          const counted = (yield* pool.status).find((key) => key.keyId === id)!.inFlight
+          if (counted < 1 || counted > 3) overCap++
+          yield* Effect.sleep("10 millis")
+          held.set(id, held.get(id)! - 1)
+        })), { concurrency: "unbounded" })
+      expect(most).toBe(3)
+      expect(overCap).toBe(0)
+
+      // Held still: three leases from one instance, two from the other; both see all five, least-loaded spread.
+      yield* Effect.scoped(Effect.gen(function*() {
+        for (const pool of [pools[0]!, pools[0]!, pools[0]!, pools[1]!, pools[1]!]) yield* pool.acquire
+        for (const pool of pools) expect((yield* pool.status).map((key) => key.inFlight).sort()).toEqual([2, 3])
+      }))
+      for (const pool of pools) expect((yield* pool.status).map((key) => key.inFlight)).toEqual([0, 0])
+    }), 30_000)
+
+  it.live("the leases of an instance that dies without releasing them free within the TTL", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisServer
+      const keys = [{ key: "sk-shared-key-one-0001", maxConcurrency: 2 }]
+      const options = { providerId: "openai", keys, whenExhausted: { _tag: "Fail" } as const }
+      const doomed = yield* Scope.make()
+      const dying = yield* Scope.provide(instance(redis.url, { leaseTtl: "600 millis" }), doomed)
+      yield* untilShared(dying)
+      const pool = yield* KeyPool.make({ ...options, shared: { store: dying, key: "openai" } })
+      // Two leases taken and never given back: their scope is never closed.
+      const leases = yield* Scope.make()
+      yield* Scope.provide(Effect.all([pool.acquire, pool.acquire]), leases)
+
+      const survivor = yield* instance(redis.url, { leaseTtl: "600 millis" })
+      yield* untilShared(survivor)
+      const other = yield* KeyPool.make({ ...options, shared: { store: survivor, key: "openai" } })
+      expect((yield* other.status)[0]!.inFlight).toBe(2)
+      const refused = yield* Effect.flip(Effect.scoped(other.acquire))
+      expect(refused._tag).toBe("NoCapacityError")
+
+      // The instance dies: its connection closes, nothing renews the leases.
+      yield* Scope.close(doomed, Exit.void)
+      const started = performance.now()
+      let freed = -1
+      while (performance.now() - started < 3_000) {
+        if ((yield* other.status)[0]!.inFlight === 0) {
+          freed = performance.now() - started
+          break
+        }
+        yield* Effect.sleep("50 millis")
+      }
+      expect(freed).toBeGreaterThanOrEqual(0)
+      expect(freed).toBeLessThan(1_500)
+      yield* Effect.scoped(Effect.all([other.acquire, other.acquire]))
+    }), 30_000)
+
+  it.live("a lease renewed while its call runs outlives the TTL", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisServer
+      const store = yield* instance(redis.url, { leaseTtl: "300 millis" })
+      yield* untilShared(store)
+      const pool = yield* KeyPool.make({ providerId: "openai", keys: ["sk-shared-key-one-0001"], shared: { store, key: "renew" } })
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* pool.acquire
+        yield* Effect.sleep("900 millis")
+        expect((yield* pool.status)[0]!.inFlight).toBe(1)
+      }))
+      expect((yield* pool.status)[0]!.inFlight).toBe(0)
+    }), 30_000)
+
+  it.live("a rate limit one instance sees cools the key for every instance", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisServer
+      const keys = ["sk-shared-key-one-0001"]
+      const pools = yield* Effect.forEach([0, 1], () =>
+        Effect.flatMap(instance(redis.url), (store) =>
+          Effect.andThen(
+            untilShared(store),
+            KeyPool.make({ providerId: "openai", keys, whenExhausted: { _tag: "Fail" }, shared: { store, key: "openai" } })
+          )))
+      yield* Effect.scoped(Effect.flatMap(pools[0]!.acquire, (lease) => pools[0]!.report(lease, rateLimited("2 seconds"))))
+      const seen = (yield* pools[1]!.status)[0]!
+      expect(seen.coolingUntil).toBeDefined()
+      expect(seen.share).toBe(0)
+      const error = yield* Effect.flip(Effect.scoped(pools[1]!.acquire))
+      expect(error._tag).toBe("NoCapacityError")
+      expect(error.availableAt).toBeGreaterThan(Date.now() + 1_000)
+    }), 30_000)
+
+  it.live("fail-open: with Redis stopped mid-load each instance keeps its share locally, then shares again", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisServer
+      const store = yield* instance(redis.url, { onUnavailable: "fail-open", instances: 2 })
+      yield* untilShared(store)
+      const limiter = yield* RateLimiter.make({ capacity: 4, refillRate: 0.001, shared: { store, key: "open" } })
+      const pool = yield* KeyPool.make({
+        providerId: "openai",
+        keys: [{ key: "sk-shared-key-one-0001", maxConcurrency: 4 }],
+        whenExhausted: { _tag: "Fail" },
+        shared: { store, key: "open" }
+      })
+      const tryOne = Effect.scoped(limiter.consume({ onExceeded: "fail" })).pipe(Effect.as(true), Effect.catchTag("RateLimiterExceededError", () => Effect.succeed(false)))
+      expect(yield* tryOne).toBe(true)
+
+      const bounded = yield* Effect.gen(function*() {
+        yield* redis.stop
+        // Half of each limit now, locally: 2 of the bucket, 2 of the key's 4 slots; no call waits on the dead store.
+        const granted = yield* Effect.all([tryOne, tryOne, tryOne])
+        expect(granted).toEqual([true, true, false])
+        yield* Effect.scoped(Effect.gen(function*() {
+          yield* pool.acquire
+          yield* pool.acquire
+          const refused = yield* Effect.flip(pool.acquire)
+          expect(refused._tag).toBe("NoCapacityError")
+        }))
+      }).pipe(Effect.timeout("5 seconds"))
+      expect(bounded).toBeUndefined()
+
+      // Back: a fresh Redis (no persistence) holds a full bucket, shared again once the client reconnects.
+      yield* redis.start
+      yield* untilShared(store)
+      expect(yield* tryOne).toBe(true)
+      expect((yield* limiter.status).available).toBeCloseTo(3, 1)
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* pool.acquire
+        expect((yield* pool.status)[0]!.inFlight).toBe(1)
+      }))
+      expect((yield* pool.status)[0]!.inFlight).toBe(0)
+    }), 30_000)
+
+  it.live("fail-closed: with Redis stopped calls fail at once with typed errors, and work again when it is back", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisServer
+      const store = yield* instance(redis.url, { onUnavailable: "fail-closed" })
+      yield* untilShared(store)
+      const limiter = yield* RateLimiter.make({ capacity: 4, refillRate: 1, maxConcurrency: 2, shared: { store, key: "closed" } })
+      const pool = yield* KeyPool.make({ providerId: "openai", keys: ["sk-shared-key-one-0001"], shared: { store, key: "closed" } })
+      // Calls in flight when Redis goes: their leases are dropped with it; giving them back must not fail.
+      const inFlight = yield* Scope.make()
+      yield* Scope.provide(Effect.all([limiter.consume(), pool.acquire]), inFlight)
+
+      yield* redis.stop
+      const consumed = yield* Effect.flip(Effect.scoped(limiter.consume())).pipe(Effect.timeout("5 seconds"))
+      expect(consumed._tag).toBe("StoreUnavailableError")
+      if (consumed._tag === "StoreUnavailableError") {
+        expect(consumed.address).toBe(`127.0.0.1:${redis.port}`)
+        expect(consumed.message).toContain("fail-closed")
+      }
+      const acquired = yield* Effect.flip(Effect.scoped(pool.acquire)).pipe(Effect.timeout("5 seconds"))
+      expect(acquired._tag).toBe("NoCapacityError")
+      yield* Scope.close(inFlight, Exit.void)
+
+      yield* redis.start
+      yield* untilShared(store)
+      const result = yield* Effect.scoped(limiter.consume())
+      expect(result.limit).toBe(4)
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* pool.acquire
+        expect((yield* pool.status)[0]!.inFlight).toBe(1)
+        expect((yield* limiter.status).inFlight).toBe(0)
+      }))
+    }), 30_000)
+
+  it.live("provider.json's store section: a 429 one instance's Llm call gets cools the key for another instance", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisServer
+      const json = {
+        store: { redis: redis.url, command_timeout: 0.3 },
+        openai: [{ model_name: "gpt-4o-mini", api_keys: ["sk-shared-key-one-0001"], base_url: "http://127.0.0.1:1/v1", max_retries: 0, rate_limit_capacity: 10, rate_limit_refill_rate: 1 }]
+      }
+      const http = fakeHttpClient(() => jsonResponse({ error: { message: "slow down" } }, { status: 429, headers: { "retry-after": "5" } }))
+      // Two instances: each loads the file and builds its own layers (own store connection).
+      const instances = yield* Effect.forEach([0, 1], () =>
+        Effect.gen(function*() {
+          const config = yield* ProviderConfig.fromJson(json)
+          const [deployment] = yield* ProviderConfig.deployments(config)
+          return yield* Layer.build(deployment!.layer.pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, http.client))))
+        }))
+      const [first, second] = instances.map((context) => ({
+        llm: Context.get(context, Llm.Llm),
+        pool: Context.get(context, KeyPool.KeyPool),
+        limiter: Context.get(context, RateLimiter.RateLimiter)
+      }))
+      for (let i = 0; i < 200 && (yield* second!.limiter.status).available < 5; i++) yield* Effect.sleep("25 millis")
+
+      const failed = yield* Effect.flip(first!.llm.chat({ messages: [Message.user("hi")] }))
+      expect(failed._tag).toBe("RateLimitError")
+      const [key] = yield* second!.pool.status
+      expect(key!.coolingUntil).toBeGreaterThan(Date.now() + 3_000)
+      // One bucket for both: the first instance's call took a token the second one sees gone.
+      expect((yield* second!.limiter.status).available).toBeLessThan(10)
+    }), 30_000)
+})
