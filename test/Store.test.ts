@@ -25,6 +25,15 @@ const untilShared = (store: Store.Store) =>
     return yield* Effect.die(new Error("the store never connected"))
   })
 
+/** A redis-server for the test and one instance's store on it, connected. */
+const connectedStore = (options: Partial<Store.Options> = {}) =>
+  Effect.gen(function*() {
+    const redis = yield* redisServer
+    const store = yield* instance(redis.url, options)
+    yield* untilShared(store)
+    return { redis, store }
+  })
+
 /** Most grants in any window of the sorted times, against `capacity + rate * t` (t widened by `slackMillis`). */
 const overBound = (times: ReadonlyArray<number>, capacity: number, perSecond: number, slackMillis: number) => {
   const sorted = [...times].sort((a, b) => a - b)
@@ -36,6 +45,17 @@ const overBound = (times: ReadonlyArray<number>, capacity: number, perSecond: nu
   }
   return undefined
 }
+
+/** A lease of the pool's one key, held `hold`, counted while held and not after. */
+const holdsOne = (pool: KeyPool.Service, hold: Duration.Input = 0) =>
+  Effect.gen(function*() {
+    yield* Effect.scoped(Effect.gen(function*() {
+      yield* pool.acquire
+      yield* Effect.sleep(hold)
+      expect((yield* pool.status)[0]!.inFlight).toBe(1)
+    }))
+    expect((yield* pool.status)[0]!.inFlight).toBe(0)
+  })
 
 const rateLimited = (retryAfter?: Duration.Input) =>
   new LlmError.RateLimitError({
@@ -154,16 +174,9 @@ describe("Store: limits shared through a real redis-server", () => {
 
   it.live("a lease renewed while its call runs outlives the TTL", () =>
     Effect.gen(function*() {
-      const redis = yield* redisServer
-      const store = yield* instance(redis.url, { leaseTtl: "300 millis" })
-      yield* untilShared(store)
+      const { store } = yield* connectedStore({ leaseTtl: "300 millis" })
       const pool = yield* KeyPool.make({ providerId: "openai", keys: ["sk-shared-key-one-0001"], shared: { store, key: "renew" } })
-      yield* Effect.scoped(Effect.gen(function*() {
-        yield* pool.acquire
-        yield* Effect.sleep("900 millis")
-        expect((yield* pool.status)[0]!.inFlight).toBe(1)
-      }))
-      expect((yield* pool.status)[0]!.inFlight).toBe(0)
+      yield* holdsOne(pool, "900 millis")
     }), 30_000)
 
   it.live("a rate limit one instance sees cools the key for every instance", () =>
@@ -187,9 +200,7 @@ describe("Store: limits shared through a real redis-server", () => {
 
   it.live("fail-open: with Redis stopped mid-load each instance keeps its share locally, then shares again", () =>
     Effect.gen(function*() {
-      const redis = yield* redisServer
-      const store = yield* instance(redis.url, { onUnavailable: "fail-open", instances: 2 })
-      yield* untilShared(store)
+      const { redis, store } = yield* connectedStore({ onUnavailable: "fail-open", instances: 2 })
       const limiter = yield* RateLimiter.make({ capacity: 4, refillRate: 0.001, shared: { store, key: "open" } })
       const pool = yield* KeyPool.make({
         providerId: "openai",
@@ -219,18 +230,12 @@ describe("Store: limits shared through a real redis-server", () => {
       yield* untilShared(store)
       expect(yield* tryOne).toBe(true)
       expect((yield* limiter.status).available).toBeCloseTo(3, 1)
-      yield* Effect.scoped(Effect.gen(function*() {
-        yield* pool.acquire
-        expect((yield* pool.status)[0]!.inFlight).toBe(1)
-      }))
-      expect((yield* pool.status)[0]!.inFlight).toBe(0)
+      yield* holdsOne(pool)
     }), 30_000)
 
   it.live("fail-closed: with Redis stopped calls fail at once with typed errors, and work again when it is back", () =>
     Effect.gen(function*() {
-      const redis = yield* redisServer
-      const store = yield* instance(redis.url, { onUnavailable: "fail-closed" })
-      yield* untilShared(store)
+      const { redis, store } = yield* connectedStore({ onUnavailable: "fail-closed" })
       const limiter = yield* RateLimiter.make({ capacity: 4, refillRate: 1, maxConcurrency: 2, shared: { store, key: "closed" } })
       const pool = yield* KeyPool.make({ providerId: "openai", keys: ["sk-shared-key-one-0001"], shared: { store, key: "closed" } })
       // Calls in flight when Redis goes: their leases are dropped with it; giving them back must not fail.
@@ -252,11 +257,8 @@ describe("Store: limits shared through a real redis-server", () => {
       yield* untilShared(store)
       const result = yield* Effect.scoped(limiter.consume())
       expect(result.limit).toBe(4)
-      yield* Effect.scoped(Effect.gen(function*() {
-        yield* pool.acquire
-        expect((yield* pool.status)[0]!.inFlight).toBe(1)
-        expect((yield* limiter.status).inFlight).toBe(0)
-      }))
+      yield* holdsOne(pool)
+      expect((yield* limiter.status).inFlight).toBe(0)
     }), 30_000)
 
   it.live("provider.json's store section: a 429 one instance's Llm call gets cools the key for another instance", () =>

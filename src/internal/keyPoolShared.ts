@@ -122,21 +122,20 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
         if (verdict !== undefined && verdict._tag !== "Success" && verdict._tag !== "Ignored") failures[lease.slot]!++
         if (verdict?._tag === "Success") failures[lease.slot] = 0
         const random = fiber.getRef(Random.Random)
-        const shared: Leases.Verdict = verdict === undefined || verdict._tag === "Ignored" || verdict._tag === "Failed"
-          ? { _tag: "None" }
+        const shared: Leases.Verdict | undefined = verdict === undefined || verdict._tag === "Ignored" || verdict._tag === "Failed"
+          ? undefined
           : verdict._tag === "Success"
-          ? { _tag: "Success" }
+          ? "success"
           : verdict._tag === "Rejected"
-          ? { _tag: "Disabled", reason: verdict.reason }
+          ? { disabled: verdict.reason }
           : {
-            _tag: "RateLimited",
             askedMillis: verdict.retryAfterMillis,
             initialMillis: cooldown.initialMillis,
             maxMillis: cooldown.maxMillis,
             jitterFactor: cooldown.jitter ? 0.8 + 0.4 * random.nextDoubleUnsafe() : 1,
             capMillis: cooldown.capMillis
           }
-        if (leaseName === "" && shared._tag === "None") return Effect.void
+        if (leaseName === "" && shared === undefined) return Effect.void
         return Effect.ignore(group.release(lease.slot, leaseName, shared))
       })
 

@@ -83,6 +83,33 @@ export const costError = (cost: number, capacity: number, bucket: RateLimiterCos
     ? undefined
     : new RateLimiterCostError({ cost, capacity, bucket })
 
+/** What a `consume` asks of a limiter with `options`: its cost, its tokens (0 without a budget), and why it can never be granted. */
+export const consumed = (consume: RateLimiter.ConsumeOptions | undefined, options: RateLimiter.Options) => {
+  const cost = consume?.cost ?? 1
+  const tokens = options.tokensPerMinute === undefined ? 0 : consume?.tokens ?? 0
+  const error = costError(cost, options.capacity, "requests") ??
+    (options.tokensPerMinute === undefined ? undefined : costError(tokens, options.tokensPerMinute, "tokensPerMinute"))
+  return { cost, tokens, error }
+}
+
+/** A limiter's `status` from its buckets' levels and waiters. */
+export const statusOf = (
+  options: RateLimiter.Options,
+  requests: { readonly available: number; readonly waiting: number },
+  inFlight: number,
+  budget: { readonly available: number; readonly waiting: number } | undefined
+): RateLimiter.Status => ({
+  available: requests.available,
+  capacity: options.capacity,
+  refillRate: options.refillRate,
+  waiting: requests.waiting,
+  inFlight,
+  ...(options.maxConcurrency === undefined ? {} : { maxConcurrency: options.maxConcurrency }),
+  ...(budget === undefined || options.tokensPerMinute === undefined
+    ? {}
+    : { budget: { available: budget.available, capacity: options.tokensPerMinute, waiting: budget.waiting } })
+})
+
 const millisUntil = (tokens: number, perSecond: number) => Duration.millis(Math.max(0, tokens) / perSecond * 1000)
 
 /** A limiter over options `RateLimiter.make` has checked. */
@@ -207,19 +234,16 @@ export const make = (options: RateLimiter.Options): Effect.Effect<RateLimiter.Se
     }
 
     const consume = (
-      options?: RateLimiter.ConsumeOptions
+      consumeOptions?: RateLimiter.ConsumeOptions
     ): Effect.Effect<RateLimiter.ConsumeResult, RateLimiterCostError | RateLimiterExceededError, Scope.Scope> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.suspend(() => {
-          const cost = options?.cost ?? 1
-          const tokens = budget === undefined ? 0 : options?.tokens ?? 0
-          const error = costError(cost, capacity, "requests") ??
-            (tokensPerMinute === undefined ? undefined : costError(tokens, tokensPerMinute, "tokensPerMinute"))
+          const { cost, error, tokens } = consumed(consumeOptions, options)
           if (error !== undefined) return Effect.fail(error)
           const start = clock.currentTimeMillisUnsafe()
           const reservation = tokens > 0 ? { estimate: tokens, settled: false } : undefined
           const held: Effect.Effect<Effect.Effect<void>, RateLimiterCostError | RateLimiterExceededError> =
-            options?.onExceeded === "fail"
+            consumeOptions?.onExceeded === "fail"
               ? Effect.suspend(() => {
                 const exceeded = tryHold(cost, tokens)
                 return exceeded === undefined ? Effect.succeed(leaveSlot) : Effect.fail(exceeded)
@@ -243,18 +267,7 @@ export const make = (options: RateLimiter.Options): Effect.Effect<RateLimiter.Se
 
     const status = Effect.gen(function*() {
       const main = yield* requests.snapshot
-      const held = budget === undefined ? undefined : yield* budget.snapshot
-      return {
-        available: main.available,
-        capacity,
-        refillRate,
-        waiting: main.waiting,
-        inFlight,
-        ...(maxConcurrency === undefined ? {} : { maxConcurrency }),
-        ...(held === undefined || tokensPerMinute === undefined
-          ? {}
-          : { budget: { available: held.available, capacity: tokensPerMinute, waiting: held.waiting } })
-      } satisfies RateLimiter.Status
+      return statusOf(options, main, inFlight, budget === undefined ? undefined : yield* budget.snapshot)
     })
 
     const reset = Effect.andThen(requests.reset, budget === undefined ? Effect.void : budget.reset)

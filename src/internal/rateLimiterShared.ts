@@ -17,7 +17,7 @@ import type * as RateLimiter from "../RateLimiter.js"
 import { RateLimiterExceededError } from "../RateLimiter.js"
 import type * as Store from "../Store.js"
 import type { StoreUnavailableError } from "../Store.js"
-import { costError, type FastPath, fastPath, fastPaths, make as makeLocal, type Reservation } from "./rateLimiter.js"
+import { consumed, costError, statusOf, type FastPath, fastPath, fastPaths, make as makeLocal, type Reservation } from "./rateLimiter.js"
 import * as Bucket from "./store/bucket.js"
 import { connectionOf } from "./store/connection.js"
 import * as Leases from "./store/leases.js"
@@ -73,11 +73,11 @@ export const make = (
     const leave = (lease: Leases.Taken | undefined) =>
       Effect.suspend(() => {
         inFlight--
-        return lease === undefined || slots === undefined ? Effect.void : Effect.ignore(slots.release(0, lease.lease, { _tag: "None" }))
+        return lease === undefined || slots === undefined ? Effect.void : Effect.ignore(slots.release(0, lease.lease, undefined))
       })
 
     const freeSlot = (lease: Leases.Taken | undefined) =>
-      lease === undefined || slots === undefined ? Effect.void : Effect.ignore(slots.release(0, lease.lease, { _tag: "None" }))
+      lease === undefined || slots === undefined ? Effect.void : Effect.ignore(slots.release(0, lease.lease, undefined))
 
     const takeSlot: Effect.Effect<Leases.Taken | undefined, StoreUnavailableError> = slots === undefined
       ? Effect.succeed(undefined)
@@ -213,10 +213,7 @@ export const make = (
     > =>
       Effect.uninterruptibleMask((restore) =>
         Effect.suspend(() => {
-          const cost = consumeOptions?.cost ?? 1
-          const tokens = budget === undefined ? 0 : consumeOptions?.tokens ?? 0
-          const error = costError(cost, capacity, "requests") ??
-            (tokensPerMinute === undefined ? undefined : costError(tokens, tokensPerMinute, "tokensPerMinute"))
+          const { cost, error, tokens } = consumed(consumeOptions, options)
           if (error !== undefined) return Effect.fail(error)
           const start = clock.currentTimeMillisUnsafe()
           const held: Effect.Effect<
@@ -251,26 +248,17 @@ export const make = (
         })
       )
 
+    // Waiters are this instance's: Redis knows only how far below zero the levels are.
     const sharedStatus = Effect.gen(function*() {
       const main = yield* requests.peek
       const held = budget === undefined ? undefined : yield* budget.peek
-      return {
-        available: main.level,
-        capacity,
-        refillRate,
-        waiting,
-        inFlight,
-        ...(maxConcurrency === undefined ? {} : { maxConcurrency }),
-        ...(tokensPerMinute === undefined
-          ? {}
-          : { budget: { available: held?.level ?? 0, capacity: tokensPerMinute, waiting: 0 } })
-      } satisfies RateLimiter.Status
+      return statusOf(options, { available: main.level, waiting }, inFlight, held && { available: held.level, waiting: 0 })
     })
 
     // Without the store: the local limiter's state under fail-open, an empty bucket under fail-closed.
     const status: Effect.Effect<RateLimiter.Status> = Effect.catchTag(sharedStatus, "StoreUnavailableError", () =>
       localService === undefined
-        ? Effect.succeed({ available: 0, capacity, refillRate, waiting, inFlight })
+        ? Effect.succeed(statusOf(options, { available: 0, waiting }, inFlight, undefined))
         : localService.status)
 
     const reset = Effect.ignore(Effect.andThen(requests.reset, budget === undefined ? Effect.void : budget.reset))

@@ -5,14 +5,17 @@ import {
   Budget,
   CacheStore,
   type ChatRequest,
+  KeyPool,
   Llm,
   LlmError,
   Message,
   Pricing,
   ProviderConfig,
+  RateLimiter,
   ResponseCache,
   RetryPolicy,
   Router,
+  Store,
   UsageLedger
 } from "effect-llm-router"
 import { LlmTest } from "effect-llm-router/testing"
@@ -82,3 +85,11 @@ export const testing = Effect.gen(function*() {
   const seen = yield* LlmTest.requests.pipe(Effect.provide(test))
   return { answer, seen }
 })
+
+const shared = Effect.scoped(Effect.gen(function*() {
+  const store = yield* Store.make({ redis: "redis://127.0.0.1:6379", onUnavailable: "fail-open", instances: 3 })
+  const limiter = yield* RateLimiter.make({ capacity: 20, refillRate: 5, shared: { store, key: "openai/gpt-4o" } })
+  const pool = yield* KeyPool.make({ providerId: "openai", keys: ["sk-one", "sk-two"], shared: { store, key: "openai" } })
+  return { limiter, pool }
+}))
+export { shared as scaleOut }

@@ -198,20 +198,17 @@ export interface Taken {
   readonly lease: string
 }
 
-/** How a lease ends, for `release`. */
-export type Verdict =
-  | { readonly _tag: "None" }
-  | { readonly _tag: "Success" }
-  | { readonly _tag: "Failed" }
-  | { readonly _tag: "Disabled"; readonly reason: string }
-  | {
-    readonly _tag: "RateLimited"
-    readonly askedMillis: number | undefined
-    readonly initialMillis: number
-    readonly maxMillis: number
-    readonly jitterFactor: number
-    readonly capMillis: number
-  }
+/** A rate limit reported with a lease: the cooldown it asks for, and how one without `askedMillis` is drawn. */
+export interface RateLimited {
+  readonly askedMillis: number | undefined
+  readonly initialMillis: number
+  readonly maxMillis: number
+  readonly jitterFactor: number
+  readonly capMillis: number
+}
+
+/** What `release` tells of the key besides dropping the lease; `undefined`: nothing. */
+export type Verdict = "success" | { readonly disabled: string } | RateLimited
 
 /** One candidate's shared state, as `status` reads it. */
 export interface KeyState {
@@ -224,7 +221,7 @@ export interface KeyState {
 export interface Group {
   readonly pick: Effect.Effect<Taken | Blocked, StoreUnavailableError>
   /** Drops the lease (if any, `""` for none) and applies the verdict to candidate `index`; gives the cooldown end it set. */
-  readonly release: (index: number, lease: string, verdict: Verdict) => Effect.Effect<number, StoreUnavailableError>
+  readonly release: (index: number, lease: string, verdict: Verdict | undefined) => Effect.Effect<number, StoreUnavailableError>
   readonly status: Effect.Effect<{ readonly now: number; readonly keys: ReadonlyArray<KeyState> }, StoreUnavailableError>
 }
 
@@ -276,16 +273,16 @@ export const group = (
       )
     })
 
-    const release = (index: number, lease: string, verdict: Verdict) =>
+    const release = (index: number, lease: string, verdict: Verdict | undefined) =>
       Effect.suspend(() => {
         held.delete(lease)
-        const args: ReadonlyArray<string | number> = verdict._tag === "Success"
+        const args: ReadonlyArray<string | number> = verdict === undefined
+          ? ["none"]
+          : verdict === "success"
           ? ["success"]
-          : verdict._tag === "Disabled"
-          ? ["off", verdict.reason]
-          : verdict._tag === "RateLimited"
-          ? ["rate", verdict.askedMillis ?? -1, verdict.initialMillis, verdict.maxMillis, verdict.jitterFactor, verdict.capMillis]
-          : ["none"]
+          : "disabled" in verdict
+          ? ["off", verdict.disabled]
+          : ["rate", verdict.askedMillis ?? -1, verdict.initialMillis, verdict.maxMillis, verdict.jitterFactor, verdict.capMillis]
         return connection.run((redis) => redis.eval(releaseScript)(sets[index]!, state, lease, ids[index]!, args))
       })
 
