@@ -3,6 +3,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
+import * as fc from "fast-check"
 import * as Context from "effect/Context"
 import * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
@@ -34,13 +35,23 @@ const connectedStore = (options: Partial<Store.Options> = {}) =>
     return { redis, store }
   })
 
-/** Most grants in any window of the sorted times, against `capacity + rate * t` (t widened by `slackMillis`). */
-const overBound = (times: ReadonlyArray<number>, capacity: number, perSecond: number, slackMillis: number) => {
-  const sorted = [...times].sort((a, b) => a - b)
+interface Grant {
+  readonly at: number
+  readonly cost: number
+}
+
+/**
+ * The first window whose grants' costs pass `capacity + rate * t`, `t` widened by
+ * `slackMillis`: a reply reaches its caller a little after Redis granted it.
+ */
+const overBound = (grants: ReadonlyArray<Grant>, capacity: number, perSecond: number, slackMillis: number) => {
+  const sorted = [...grants].sort((a, b) => a.at - b.at)
   for (let i = 0; i < sorted.length; i++) {
+    let sum = 0
     for (let j = i; j < sorted.length; j++) {
-      const allowed = capacity + perSecond * (sorted[j]! - sorted[i]! + slackMillis) / 1000
-      if (j - i + 1 > allowed + 1e-9) return { from: sorted[i]!, to: sorted[j]!, count: j - i + 1, allowed }
+      sum += sorted[j]!.cost
+      const allowed = capacity + perSecond * (sorted[j]!.at - sorted[i]!.at + slackMillis) / 1000
+      if (sum > allowed + 1e-9) return { from: sorted[i]!.at, to: sorted[j]!.at, sum, allowed }
     }
   }
   return undefined
@@ -71,16 +82,50 @@ describe("Store: limits shared through a real redis-server", () => {
       const limiters = yield* Effect.forEach([0, 1], () =>
         Effect.flatMap(instance(redis.url), (store) =>
           Effect.andThen(untilShared(store), RateLimiter.make({ capacity: 5, refillRate: 40, shared: { store, key: "bucket" } }))))
-      const grants: Array<number> = []
-      // A reply reaches its caller a little after Redis granted it: 10 ms of refill of slack.
+      const grants: Array<Grant> = []
       yield* Effect.forEach(Array.from({ length: 60 }, (_, i) => limiters[i % 2]!), (limiter) =>
-        Effect.scoped(Effect.andThen(limiter.consume(), Effect.sync(() => grants.push(performance.now())))), { concurrency: "unbounded" })
+        Effect.scoped(Effect.andThen(limiter.consume(), Effect.sync(() => grants.push({ at: performance.now(), cost: 1 })))), {
+          concurrency: "unbounded"
+        })
       expect(grants).toHaveLength(60)
       expect(overBound(grants, 5, 40, 10)).toBeUndefined()
       // 60 grants from a burst of 5 at 40 a second take at least (60 - 5) / 40 seconds.
-      const span = Math.max(...grants) - Math.min(...grants)
+      const span = Math.max(...grants.map((grant) => grant.at)) - Math.min(...grants.map((grant) => grant.at))
       expect(span).toBeGreaterThanOrEqual((60 - 5) / 40 * 1000 - 10)
     }), 30_000)
+
+  it.live("property: for random arrivals and costs on two instances, no window passes the bound", () =>
+    Effect.gen(function*() {
+      const { redis } = yield* connectedStore()
+      const stores = yield* Effect.forEach([0, 1], () => Effect.tap(instance(redis.url), untilShared))
+      let run = 0
+      const arrivals = fc.array(
+        fc.record({ after: fc.integer({ min: 0, max: 30 }), instance: fc.integer({ min: 0, max: 1 }), cost: fc.integer({ min: 1, max: 2 }) }),
+        { minLength: 4, maxLength: 14 }
+      )
+      const bucket = fc.record({ capacity: fc.integer({ min: 2, max: 4 }), refillRate: fc.integer({ min: 20, max: 60 }) })
+      yield* Effect.promise(() =>
+        fc.assert(
+          fc.asyncProperty(bucket, arrivals, (options, list) =>
+            Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+              const key = `property-${run++}`
+              const limiters = yield* Effect.forEach(stores, (store) => RateLimiter.make({ ...options, shared: { store, key } }))
+              const grants: Array<Grant> = []
+              let offset = 0
+              yield* Effect.forEach(list.map((arrival) => ({ ...arrival, at: offset += arrival.after })), (arrival) =>
+                Effect.andThen(
+                  Effect.sleep(Duration.millis(arrival.at)),
+                  Effect.scoped(Effect.andThen(
+                    limiters[arrival.instance]!.consume({ cost: arrival.cost }),
+                    Effect.sync(() => grants.push({ at: performance.now(), cost: arrival.cost }))
+                  ))
+                ), { concurrency: "unbounded" })
+              expect(grants).toHaveLength(list.length)
+              expect(overBound(grants, options.capacity, options.refillRate, 10)).toBeUndefined()
+            })))),
+          { numRuns: 6 }
+        ))
+    }), 60_000)
 
   it.live("an in-flight cap is shared: two limiters never hold more than maxConcurrency slots together", () =>
     Effect.gen(function*() {
