@@ -335,4 +335,53 @@ describe("Store: limits shared through a real redis-server", () => {
       // One bucket for both: the first instance's call took a token the second one sees gone.
       expect((yield* second!.limiter.status).available).toBeLessThan(10)
     }), 30_000)
+
+  it.live("Redis stopped and started under load: every call ends (granted or a typed error), none hangs, counts are exact after", () =>
+    Effect.gen(function*() {
+      const { redis, store } = yield* connectedStore({ onUnavailable: "fail-open", instances: 2, leaseTtl: "1 second" })
+      const limiter = yield* RateLimiter.make({ capacity: 50, refillRate: 200, maxConcurrency: 8, shared: { store, key: "load" } })
+      const pool = yield* KeyPool.make({
+        providerId: "openai",
+        keys: [{ key: "sk-shared-key-one-0001", maxConcurrency: 4 }, { key: "sk-shared-key-two-0002", maxConcurrency: 4 }],
+        shared: { store, key: "load" }
+      })
+      const outcomes = { served: 0, refused: 0 }
+      const call = Effect.scoped(Effect.gen(function*() {
+        yield* limiter.consume()
+        yield* pool.acquire
+        yield* Effect.sleep("5 millis")
+      })).pipe(
+        Effect.tap(() => Effect.sync(() => outcomes.served++)),
+        Effect.catchTags({
+          NoCapacityError: () => Effect.sync(() => outcomes.refused++),
+          StoreUnavailableError: () => Effect.sync(() => outcomes.refused++)
+        })
+      )
+      const load = Effect.forEach(Array.from({ length: 400 }), () => call, { concurrency: 16 })
+      const outage = Effect.andThen(Effect.sleep("100 millis"), Effect.andThen(redis.stop, Effect.andThen(Effect.sleep("300 millis"), redis.start)))
+      yield* Effect.all([load, outage], { concurrency: "unbounded" }).pipe(Effect.timeout("20 seconds"))
+      expect(outcomes.served + outcomes.refused).toBe(400)
+      expect(outcomes.served).toBeGreaterThan(0)
+
+      yield* untilShared(store)
+      // Nothing held any more: the shared counts are back to zero (leases from before the outage were lost with it).
+      expect((yield* pool.status).map((key) => key.inFlight)).toEqual([0, 0])
+      expect((yield* limiter.status).inFlight).toBe(0)
+    }), 60_000)
+
+  it.live("a store whose Redis is down at start still builds, serves per onUnavailable, and closes at once", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisServer
+      yield* redis.stop
+      const closed = yield* Scope.make()
+      const open = yield* Scope.provide(instance(redis.url, { onUnavailable: "fail-open" }), closed)
+      const shut = yield* Scope.provide(instance(redis.url, { onUnavailable: "fail-closed" }), closed)
+      const local = yield* Scope.provide(RateLimiter.make({ capacity: 2, refillRate: 1, shared: { store: open, key: "down" } }), closed)
+      const none = yield* Scope.provide(RateLimiter.make({ capacity: 2, refillRate: 1, shared: { store: shut, key: "down" } }), closed)
+      const granted = yield* Effect.scoped(local.consume({ onExceeded: "fail" }))
+      expect(granted.limit).toBe(2)
+      const refused = yield* Effect.flip(Effect.scoped(none.consume()))
+      expect(refused._tag).toBe("StoreUnavailableError")
+      yield* Scope.close(closed, Exit.void).pipe(Effect.timeout("5 seconds"))
+    }), 30_000)
 })
