@@ -296,6 +296,8 @@ describe("Store: limits shared through a real redis-server", () => {
       }
       const acquired = yield* Effect.flip(Effect.scoped(pool.acquire)).pipe(Effect.timeout("5 seconds"))
       expect(acquired._tag).toBe("NoCapacityError")
+      // Its status still lists the key: this instance's lease, no share.
+      expect(yield* pool.status).toMatchObject([{ inFlight: 1, share: 0 }])
       yield* Scope.close(inFlight, Exit.void)
 
       yield* redis.start
@@ -369,7 +371,7 @@ describe("Store: limits shared through a real redis-server", () => {
       expect((yield* limiter.status).inFlight).toBe(0)
     }), 60_000)
 
-  it.live("a store whose Redis is down at start still builds, serves per onUnavailable, and closes at once", () =>
+  it.live("a store whose Redis is down at start still builds, serves per onUnavailable, connects when Redis comes up, and closes at once", () =>
     Effect.gen(function*() {
       const redis = yield* redisServer
       yield* redis.stop
@@ -382,6 +384,11 @@ describe("Store: limits shared through a real redis-server", () => {
       expect(granted.limit).toBe(2)
       const refused = yield* Effect.flip(Effect.scoped(none.consume()))
       expect(refused._tag).toBe("StoreUnavailableError")
+      // Redis comes up: both connect by themselves.
+      yield* redis.start
+      yield* untilShared(open)
+      yield* untilShared(shut)
+      expect((yield* Effect.scoped(none.consume())).limit).toBe(2)
       yield* Scope.close(closed, Exit.void).pipe(Effect.timeout("5 seconds"))
     }), 30_000)
 })

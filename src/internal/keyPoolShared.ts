@@ -64,12 +64,15 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
     const token = {}
     const totals = slots.map(() => 0)
     const failures = slots.map(() => 0)
+    // This instance's shared leases, for `status` while the store is away.
+    const holding = slots.map(() => 0)
 
     const noCapacity = (availableAt: number | undefined) =>
       new NoCapacityError(availableAt === undefined ? { provider: providerId, model: "" } : { provider: providerId, model: "", availableAt })
 
     const leaseOf = (taken: Leases.Taken): KeyPool.Lease => {
       totals[taken.index]!++
+      holding[taken.index]!++
       return new SharedLease(slots[taken.index]!.credentials, taken.index, taken.lease, token)
     }
 
@@ -118,6 +121,7 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
     const settle = (lease: KeyPool.Lease, leaseName: string, outcome: Settled | undefined) =>
       Effect.withFiber((fiber) => {
         if (!(lease instanceof SharedLease) || lease.pool !== token) return foreign
+        if (leaseName !== "") holding[lease.slot]!--
         const verdict = outcome === undefined ? undefined : verdictOf(outcome)
         if (verdict !== undefined && verdict._tag !== "Success" && verdict._tag !== "Ignored") failures[lease.slot]!++
         if (verdict?._tag === "Success") failures[lease.slot] = 0
@@ -155,11 +159,14 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
     const status: Effect.Effect<ReadonlyArray<KeyPool.KeyStatus>> = Effect.flatMap(
       Effect.catchTag(group.status, "StoreUnavailableError", () => Effect.succeed(undefined)),
       (read) => {
-        if (read === undefined) return local === undefined ? Effect.succeed([]) : local.status
+        if (read === undefined && local !== undefined) return local.status
+        // Fail-closed without the store: no key is usable; the leases shown are this instance's.
+        const unknown = (i: number) => ({ inFlight: holding[i]!, coolingUntil: 0, disabled: undefined })
+        const now = read?.now ?? 0
         return Effect.succeed(slots.map((slot, i): KeyPool.KeyStatus => {
-          const key = read.keys[i]!
-          const cooling = key.disabled === undefined && key.coolingUntil > read.now
-          const warming = slowStartMillis > 0 && key.coolingUntil > 0 && read.now - key.coolingUntil < slowStartMillis
+          const key = read === undefined ? unknown(i) : read.keys[i]!
+          const cooling = key.disabled === undefined && key.coolingUntil > now
+          const warming = slowStartMillis > 0 && key.coolingUntil > 0 && now - key.coolingUntil < slowStartMillis
           return {
             keyId: slot.credentials.keyId,
             weight: slot.weight,
@@ -168,10 +175,10 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
             totalRequests: totals[i]!,
             failures: failures[i]!,
             coolingUntil: cooling ? key.coolingUntil : undefined,
-            share: key.disabled !== undefined || cooling
+            share: read === undefined || key.disabled !== undefined || cooling
               ? 0
               : warming
-              ? (1 + Math.floor((read.now - key.coolingUntil) * 9 / slowStartMillis)) / 10
+              ? (1 + Math.floor((now - key.coolingUntil) * 9 / slowStartMillis)) / 10
               : 1,
             disabled: key.disabled
           }
