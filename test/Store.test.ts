@@ -7,7 +7,7 @@ import * as fc from "fast-check"
 import * as Context from "effect/Context"
 import * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
-import { KeyPool, Llm, LlmError, Message, ProviderConfig, RateLimiter, Store } from "effect-llm-router"
+import { Budget, KeyPool, Llm, LlmError, Message, ProviderConfig, RateLimiter, Store } from "effect-llm-router"
 import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
 import { redisServer } from "./utils/redisServer.js"
 
@@ -390,5 +390,56 @@ describe("Store: limits shared through a real redis-server", () => {
       yield* untilShared(shut)
       expect((yield* Effect.scoped(none.consume())).limit).toBe(2)
       yield* Scope.close(closed, Exit.void).pipe(Effect.timeout("5 seconds"))
+    }), 30_000)
+
+  it.live("a budget shared by three instances is never passed under 200 concurrent calls", () =>
+    Effect.gen(function*() {
+      const { redis } = yield* connectedStore()
+      const budgets = yield* Effect.forEach([0, 1, 2], () =>
+        Effect.flatMap(Effect.tap(instance(redis.url), untilShared), (store) =>
+          Budget.make({ limits: [{ scope: Budget.overall, limit: 1, period: "1 hour" }], shared: { store, key: "spend" } })))
+      let admitted = 0
+      let charged = 0
+      yield* Effect.forEach(Array.from({ length: 200 }, (_, i) => budgets[i % 3]!), (budget, i) =>
+        Effect.matchEffect(budget.check({ estimate: 0.03, model: "gpt-4o" }), {
+          onFailure: (error) => Effect.sync(() => expect(error._tag).toBe("BudgetExceededError")),
+          onSuccess: (reservation) => {
+            admitted++
+            // The real cost is at most the estimate; some calls cost nothing.
+            const cost = [0.03, 0.02, 0][i % 3]!
+            charged += cost
+            return Effect.andThen(Effect.sleep("5 millis"), budget.charge(reservation, cost))
+          }
+        }), { concurrency: "unbounded" })
+      expect(admitted).toBeGreaterThanOrEqual(33)
+      for (const budget of budgets) {
+        const [status] = yield* budget.status
+        expect(status!.reserved).toBeCloseTo(0, 9)
+        expect(status!.spent).toBeCloseTo(charged, 9)
+        expect(status!.spent).toBeLessThanOrEqual(1 + 1e-9)
+      }
+    }), 30_000)
+
+  it.live("a reservation of an instance that dies lapses within the TTL; without Redis a budget fails closed or keeps a share", () =>
+    Effect.gen(function*() {
+      const { redis, store } = yield* connectedStore({ leaseTtl: "600 millis" })
+      const limits = [{ scope: Budget.overall, limit: 1, period: "1 hour" }] as const
+      const doomed = yield* Scope.make()
+      const dying = yield* Scope.provide(Effect.tap(instance(redis.url, { leaseTtl: "600 millis" }), untilShared), doomed)
+      const first = yield* Budget.make({ limits, shared: { store: dying, key: "lapse" } })
+      yield* first.check({ estimate: 0.9 })
+      const other = yield* Budget.make({ limits, shared: { store, key: "lapse" } })
+      expect((yield* Effect.flip(other.check({ estimate: 0.5 })))._tag).toBe("BudgetExceededError")
+      yield* Scope.close(doomed, Exit.void)
+      yield* Effect.sleep("1200 millis")
+      yield* other.charge(yield* other.check({ estimate: 0.5 }), 0.5)
+      expect((yield* other.status)[0]).toMatchObject({ spent: 0.5, reserved: 0 })
+
+      const open = yield* Budget.make({ limits, shared: { store: yield* instance(redis.url, { onUnavailable: "fail-open", instances: 4 }), key: "lapse" } })
+      yield* redis.stop
+      // Fail-closed: no check passes. Fail-open: a quarter of the limit, locally.
+      expect((yield* Effect.flip(other.check({ estimate: 0.1 })))._tag).toBe("NoCapacityError")
+      yield* open.check({ estimate: 0.25 })
+      expect((yield* Effect.flip(open.check({ estimate: 0.01 })))._tag).toBe("BudgetExceededError")
     }), 30_000)
 })

@@ -16,6 +16,7 @@ import * as Redis from "effect/persistence/Redis"
 import * as Schedule from "effect/Schedule"
 import type { StoreUnavailableError } from "../../Store.js"
 import type { Connection } from "./connection.js"
+import { overKeys } from "./script.js"
 
 /** One candidate of `pick`. */
 export interface Candidate {
@@ -30,19 +31,9 @@ export interface Candidate {
 // slow start (ms), then id, weight, cap (-1: none) per candidate.
 // State fields: off:<id> (disabled reason), cool:<id> (cooldown end, kept after
 // it for the warm-up), pick:<id> (pick sequence), seq.
-const pickScript = Redis.script(
-  (keys: ReadonlyArray<string>, ttl: number, lease: string, slowStart: number, flat: ReadonlyArray<string | number>) => [
-    ...keys,
-    ttl,
-    lease,
-    slowStart,
-    ...flat
-  ],
-  {
-    numberOfKeys: (keys) => keys.length,
-    lua: `
-local time = redis.call("TIME")
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+const pickScript = overKeys(
+  (ttl: number, lease: string, slowStart: number, flat: ReadonlyArray<string | number>) => [ttl, lease, slowStart, ...flat],
+  `
 local ttl = tonumber(ARGV[1])
 local lease = ARGV[2]
 local slow = tonumber(ARGV[3])
@@ -88,7 +79,6 @@ local seq = redis.call("HINCRBY", KEYS[1], "seq", 1)
 redis.call("HSET", KEYS[1], "pick:" .. ARGV[4 + (best - 2) * 3], seq)
 return { 1, best - 1, 0, enabled, now }
 `
-  }
 ).withReturnType<readonly [taken: 0 | 1, indexOrEarliest: number, releasable: 0 | 1, enabled: number, now: number]>()
 
 // ARGV: ttl, then set and lease pairs. Only leases still held are renewed (XX).
@@ -159,13 +149,9 @@ return 0
 
 // KEYS: the state hash, then one lease set per key. ARGV: the key ids.
 // Returns per key: in flight, cooldown end (0: none), disabled reason ("" none).
-const statusScript = Redis.script(
-  (keys: ReadonlyArray<string>, ids: ReadonlyArray<string>) => [...keys, ...ids],
-  {
-    numberOfKeys: (keys) => keys.length,
-    lua: `
-local time = redis.call("TIME")
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+const statusScript = overKeys(
+  (ids: ReadonlyArray<string>) => ids,
+  `
 local out = {}
 for i = 2, #KEYS do
   local id = ARGV[i - 1]
@@ -176,8 +162,42 @@ end
 out[#out + 1] = now
 return out
 `
-  }
 ).withReturnType<ReadonlyArray<number | string>>()
+
+/** Members of sorted sets scored by expiry that this instance keeps alive. */
+export interface Renewer {
+  /** Renews `member` of each of `sets` until `drop`. */
+  readonly hold: (member: string, ...sets: ReadonlyArray<string>) => void
+  readonly drop: (member: string) => void
+}
+
+/**
+ * A renewer whose fiber, in the store's scope, pushes the expiry of every held
+ * member a TTL ahead every third of the TTL, in one script, while any is held.
+ */
+export const renewer = (connection: Connection): Effect.Effect<Renewer> =>
+  Effect.gen(function*() {
+    const ttl = connection.leaseTtlMillis
+    const held = new Map<string, ReadonlyArray<string>>()
+    const renew = Effect.suspend(() => {
+      if (held.size === 0) return Effect.void
+      const pairs: Array<string> = []
+      for (const [member, sets] of held) for (const set of sets) pairs.push(set, member)
+      return Effect.ignore(connection.run((redis) => redis.eval(renewScript)(ttl, pairs)))
+    })
+    yield* Effect.forkIn(Effect.repeat(renew, Schedule.spaced(Math.max(1, Math.floor(ttl / 3)))), connection.scope)
+    return {
+      hold: (member, ...sets) => {
+        held.set(member, sets)
+      },
+      drop: (member) => {
+        held.delete(member)
+      }
+    }
+  })
+
+/** A member name no other instance or call uses. */
+export const uniqueId = (): string => `${instance}:${++counter}`
 
 /** Why `pick` handed out nothing. */
 export interface Blocked {
@@ -249,23 +269,15 @@ export const group = (
       candidate.weight,
       candidate.maxConcurrency === Infinity ? -1 : candidate.maxConcurrency
     ])
-    const held = new Map<string, string>()
-
-    const renew = Effect.suspend(() => {
-      if (held.size === 0) return Effect.void
-      const pairs: Array<string> = []
-      for (const [lease, set] of held) pairs.push(set, lease)
-      return Effect.ignore(connection.run((redis) => redis.eval(renewScript)(ttl, pairs)))
-    })
-    yield* Effect.forkIn(Effect.repeat(renew, Schedule.spaced(Math.max(1, Math.floor(ttl / 3)))), connection.scope)
+    const held = yield* renewer(connection)
 
     const pick = Effect.suspend(() => {
-      const lease = `${instance}:${++counter}`
+      const lease = uniqueId()
       return Effect.map(
         connection.run((redis) => redis.eval(pickScript)(keys, ttl, lease, slowStartMillis, flat)),
         ([taken, index, releasable, enabled, now]): Taken | Blocked => {
           if (taken === 1) {
-            held.set(lease, sets[index - 1]!)
+            held.hold(lease, sets[index - 1]!)
             return { _tag: "Taken", index: index - 1, lease }
           }
           return { _tag: "Blocked", allDisabled: enabled === 0, availableAt: index < 0 ? undefined : index, releasable: releasable === 1, now }
@@ -275,7 +287,7 @@ export const group = (
 
     const release = (index: number, lease: string, verdict: Verdict | undefined) =>
       Effect.suspend(() => {
-        held.delete(lease)
+        held.drop(lease)
         const args: ReadonlyArray<string | number> = verdict === undefined
           ? ["none"]
           : verdict === "success"
