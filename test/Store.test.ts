@@ -7,7 +7,9 @@ import * as fc from "fast-check"
 import * as Context from "effect/Context"
 import * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
-import { Budget, KeyPool, Llm, LlmError, Message, ProviderConfig, RateLimiter, Store } from "effect-llm-router"
+import * as Option from "effect/Option"
+import { Budget, CacheStore, KeyPool, Llm, LlmError, Message, ProviderConfig, RateLimiter, Store } from "effect-llm-router"
+import { LlmTest } from "effect-llm-router/testing"
 import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
 import { redisServer } from "./utils/redisServer.js"
 
@@ -441,5 +443,28 @@ describe("Store: limits shared through a real redis-server", () => {
       expect((yield* Effect.flip(other.check({ estimate: 0.1 })))._tag).toBe("NoCapacityError")
       yield* open.check({ estimate: 0.25 })
       expect((yield* Effect.flip(open.check({ estimate: 0.01 })))._tag).toBe("BudgetExceededError")
+    }), 30_000)
+
+  it.live("a shared cache store: a reply one instance stores, another reads, until its time to live; Redis away is a CacheStoreError", () =>
+    Effect.gen(function*() {
+      const { redis } = yield* connectedStore()
+      const [first, second] = yield* Effect.forEach([0, 1], () =>
+        Effect.flatMap(Effect.tap(instance(redis.url), untilShared), (store) =>
+          Effect.provide(Effect.service(CacheStore.CacheStore), CacheStore.layerShared({ store, key: "replies" }))))
+      const reply = LlmTest.reply("Paris", { usage: { promptTokens: 3, completionTokens: 2, totalTokens: 5 }, reasoning: "think" })
+      yield* first!.set("capital", reply, "400 millis")
+      yield* first!.set("other", LlmTest.reply("Rome"), "1 minute")
+      const read = yield* second!.get("capital")
+      expect(Option.getOrUndefined(read)).toEqual(reply)
+      expect(yield* second!.size).toBe(2)
+      expect(yield* second!.delete("other")).toBe(true)
+      expect(yield* first!.delete("other")).toBe(false)
+      yield* Effect.sleep("500 millis")
+      expect(yield* second!.get("capital")).toStrictEqual(Option.none())
+      expect(yield* first!.size).toBe(0)
+
+      yield* redis.stop
+      const failed = yield* Effect.flip(second!.get("capital"))
+      expect(failed).toMatchObject({ _tag: "CacheStoreError", operation: "get" })
     }), 30_000)
 })
