@@ -97,7 +97,9 @@ export class StoreUnavailableError extends Schema.TaggedError<StoreUnavailableEr
 
 const validate = (options: Options): OptionsError | undefined => {
   if (typeof options.redis !== "string" || !/^rediss?:\/\//.test(options.redis)) {
-    return Invalid.make("Store", "redis", options.redis, "a redis:// or rediss:// URL")
+    // A URL may carry a password: never shown.
+    const shown = typeof options.redis === "string" ? options.redis.replace(/\/\/[^@/]*@/, "//<redacted>@") : options.redis
+    return Invalid.make("Store", "redis", shown, "a redis:// or rediss:// URL")
   }
   if (options.onUnavailable !== undefined && options.onUnavailable !== "fail-open" && options.onUnavailable !== "fail-closed") {
     return Invalid.make("Store", "onUnavailable", options.onUnavailable, `"fail-open" or "fail-closed"`)

@@ -11,6 +11,7 @@ import * as Option from "effect/Option"
 import { Budget, CacheStore, KeyPool, Llm, LlmError, Message, ProviderConfig, RateLimiter, Store } from "effect-llm-router"
 import { LlmTest } from "effect-llm-router/testing"
 import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
+import { expectOptionsError } from "./utils/optionsError.js"
 import { redisServer } from "./utils/redisServer.js"
 
 // Each instance gets its own store, so its own Redis connection, as separate processes would.
@@ -76,6 +77,26 @@ const rateLimited = (retryAfter?: Duration.Input) =>
     model: "gpt-4o-mini",
     ...(retryAfter === undefined ? {} : { retryAfter: Duration.fromInputUnsafe(retryAfter) })
   })
+
+describe("Store options", () => {
+  it.effect("a bad option fails with OptionsError naming it; a password in the URL never shows", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.flip(Store.make({ redis: "http://:hunter2-secret@127.0.0.1:6379" }))
+      expectOptionsError(url, { module: "Store", option: "redis", expected: "a redis:// or rediss:// URL" }, ["hunter2-secret"])
+      expectOptionsError(yield* Effect.flip(Store.make({ redis: "redis://h:1", instances: 1.5 })), { option: "instances", value: "1.5" })
+      expectOptionsError(yield* Effect.flip(Store.make({ redis: "redis://h:1", leaseTtl: 0 })), { option: "leaseTtl" })
+      expectOptionsError(yield* Effect.flip(Store.make({ redis: "redis://h:1", onUnavailable: "maybe" as never })), {
+        option: "onUnavailable"
+      })
+      const store = yield* Store.make({ redis: "redis://:hunter2-secret@127.0.0.1:1" })
+      expect(store.address).toBe("127.0.0.1:1")
+      // An empty key for the shared state is refused by each layer.
+      const shared = { store, key: "" }
+      expectOptionsError(yield* Effect.flip(RateLimiter.make({ capacity: 1, refillRate: 1, shared })), { module: "RateLimiter", option: "shared.key" })
+      expectOptionsError(yield* Effect.flip(KeyPool.make({ providerId: "p", keys: ["k"], shared })), { module: "KeyPool", option: "shared.key" })
+      expectOptionsError(yield* Effect.flip(Budget.make({ limits: [], shared })), { module: "Budget", option: "shared.key" })
+    }))
+})
 
 describe("Store: limits shared through a real redis-server", () => {
   it.live("two limiters on one key never grant more than capacity + refillRate * t in any window", () =>
