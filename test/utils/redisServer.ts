@@ -47,7 +47,8 @@ const launch = (port: number, dir: string) =>
     }
     child.stdout!.on("data", onData)
     child.stderr!.resume()
-    child.once("error", reject)
+    child.once("error", (error) =>
+      reject((error as NodeJS.ErrnoException).code === "ENOENT" ? new Error("redis-server is not installed (apt-get install redis-server)") : error))
     child.once("exit", (code) => reject(new Error(`redis-server exited with ${code}: ${output}`)))
   })
 
