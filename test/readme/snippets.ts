@@ -76,6 +76,14 @@ export const configured = Effect.gen(function*() {
   return { answered, models, cached, router, reply, status }
 })
 
+const shared = Effect.scoped(Effect.gen(function*() {
+  const store = yield* Store.make({ redis: "redis://127.0.0.1:6379", onUnavailable: "fail-open", instances: 3 })
+  const limiter = yield* RateLimiter.make({ capacity: 20, refillRate: 5, shared: { store, key: "openai/gpt-4o" } })
+  const pool = yield* KeyPool.make({ providerId: "openai", keys: ["sk-one", "sk-two"], shared: { store, key: "openai" } })
+  return { limiter, pool }
+}))
+export { shared as scaleOut }
+
 export const testing = Effect.gen(function*() {
   const test = LlmTest.layer([
     new LlmError.RateLimitError({ provider: "test", model: "gpt-4o" }),   // the first call is rate-limited...
@@ -85,11 +93,3 @@ export const testing = Effect.gen(function*() {
   const seen = yield* LlmTest.requests.pipe(Effect.provide(test))
   return { answer, seen }
 })
-
-const shared = Effect.scoped(Effect.gen(function*() {
-  const store = yield* Store.make({ redis: "redis://127.0.0.1:6379", onUnavailable: "fail-open", instances: 3 })
-  const limiter = yield* RateLimiter.make({ capacity: 20, refillRate: 5, shared: { store, key: "openai/gpt-4o" } })
-  const pool = yield* KeyPool.make({ providerId: "openai", keys: ["sk-one", "sk-two"], shared: { store, key: "openai" } })
-  return { limiter, pool }
-}))
-export { shared as scaleOut }
