@@ -44,12 +44,15 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import type { Input as ChatRequest } from "./ChatRequest.js"
+import * as Shared from "./internal/budgetShared.js"
+import { tolerance, type Window, windowAt } from "./internal/budgetWindow.js"
 import * as Deadline from "./internal/deadline.js"
 import * as Invalid from "./internal/optionsError.js"
 import { Llm, type Service as LlmService } from "./Llm.js"
-import { BudgetExceededError } from "./LlmError.js"
+import { BudgetExceededError, type NoCapacityError } from "./LlmError.js"
 import type { OptionsError } from "./OptionsError.js"
 import * as Pricing from "./Pricing.js"
+import type * as Store from "./Store.js"
 
 /**
  * The scope whose limits apply to every check.
@@ -98,6 +101,15 @@ export interface Limit {
  */
 export interface Options {
   readonly limits: ReadonlyArray<Limit>
+  /**
+   * Keeps spend and reservations in a shared store (`Store.make`) under `key`,
+   * so the instances naming the same store and key hold one budget: a limit is
+   * never passed, whatever the concurrency across them. A reservation is
+   * renewed while its call runs and lapses within the store's `leaseTtl` once
+   * its instance is gone. Windows are read from each instance's clock.
+   * Default: in this process's memory.
+   */
+  readonly shared?: Store.Shared | undefined
 }
 
 /**
@@ -152,8 +164,12 @@ export interface LimitStatus {
  * @category Models
  */
 export interface Service {
-  /** Reserves `call.estimate` in every limit the call is under, or fails naming the first it would pass. */
-  readonly check: (call: Call) => Effect.Effect<Reservation, BudgetExceededError>
+  /**
+   * Reserves `call.estimate` in every limit the call is under, or fails naming
+   * the first it would pass; a `shared` budget whose store is unavailable under
+   * `onUnavailable: "fail-closed"` fails with `NoCapacityError`.
+   */
+  readonly check: (call: Call) => Effect.Effect<Reservation, BudgetExceededError | NoCapacityError>
   /**
    * Replaces the reservation with the real cost (0 for a call that was not
    * billed). `undefined` keeps the estimate as the cost. Later charges of the
@@ -184,26 +200,7 @@ export interface Service {
  */
 export class Budget extends Context.Service<Budget, Service>()("effect-llm-router/Budget") {}
 
-// A billionth of a dollar: float sums of cents are not exact.
-const tolerance = 1e-9
 
-interface Window {
-  readonly start: number
-  readonly end: number
-}
-
-const windowAt = (period: Period, now: number): Window => {
-  if (period === "month") {
-    const date = new Date(now)
-    return {
-      start: Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1),
-      end: Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1)
-    }
-  }
-  const length = Duration.toMillis(period)
-  const start = Math.floor(now / length) * length
-  return { start, end: start + length }
-}
 
 interface State {
   readonly limit: Limit
@@ -258,8 +255,17 @@ export const make = (options: Options): Effect.Effect<Service, OptionsError> =>
       const problem = validate(limit, index)
       if (problem !== undefined) return yield* problem
     }
+    if (options.shared !== undefined) {
+      if (options.shared.key === "") return yield* Invalid.make("Budget", "shared.key", "", "a non-empty string")
+      return yield* Shared.make(options.limits, options.shared, inMemory)
+    }
+    return yield* inMemory(options.limits)
+  })
+
+const inMemory = (limits: ReadonlyArray<Limit>): Effect.Effect<Service> =>
+  Effect.gen(function*() {
     const start = yield* Clock.currentTimeMillis
-    const states: Array<State> = options.limits.map((limit) => ({
+    const states: Array<State> = limits.map((limit) => ({
       limit,
       periodName: limit.period === "month" ? "month" : Duration.format(Duration.fromInputUnsafe(limit.period)),
       window: windowAt(limit.period, start),

@@ -1,8 +1,9 @@
 /**
  * Where `ResponseCache` keeps replies: a key-value store of `ChatResponse`s
  * with a time to live per entry. `layerMemory` keeps them in this process,
- * bounded by a capacity with least-recently-used eviction; another store (Redis)
- * implements the same `Service`.
+ * bounded by a capacity with least-recently-used eviction; `layerShared` keeps
+ * them in a `Store` (Redis), shared by every instance that names it; another
+ * store implements the same `Service`.
  *
  * The memory store is a `Map` kept in recency order (a read moves an entry to
  * the end; the first entry is the least recently used) with an expiry time
@@ -22,7 +23,9 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { ChatResponse } from "./ChatResponse.js"
 import * as Invalid from "./internal/optionsError.js"
+import * as Shared from "./internal/store/cache.js"
 import type { OptionsError } from "./OptionsError.js"
+import type * as Store from "./Store.js"
 
 /**
  * A store that could not be read or written (a network store unreachable).
@@ -183,3 +186,29 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<Service, Opti
  * @category Layers
  */
 export const layerMemory = (options?: MemoryOptions): Layer.Layer<CacheStore, OptionsError> => Layer.effect(CacheStore, makeMemory(options))
+
+/**
+ * A store in `shared.store` under `shared.key`: every instance naming the same
+ * store and key reads the replies any of them stored. Entries expire in Redis
+ * (no capacity: Redis' own memory policy bounds it). A store that fails, Redis
+ * away included, is a `CacheStoreError`, which `ResponseCache` counts as a miss.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { CacheStore, type Llm, ResponseCache, Store } from "effect-llm-router"
+ *
+ * declare const OpenAi: Layer.Layer<Llm.Llm>
+ *
+ * // Replies cached for an hour, shared by every instance.
+ * const Cached = Layer.unwrap(Effect.map(Store.make({ redis: "redis://127.0.0.1:6379" }), (store) =>
+ *   ResponseCache.layer({ ttl: "1 hour" }).pipe(
+ *     Layer.provide(OpenAi),
+ *     Layer.provide(CacheStore.layerShared({ store, key: "replies" }))
+ *   )))
+ * ```
+ *
+ * @since 0.3.0
+ * @category Layers
+ */
+export const layerShared = (shared: Store.Shared): Layer.Layer<CacheStore> => Layer.succeed(CacheStore, Shared.make(shared))

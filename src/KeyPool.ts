@@ -25,10 +25,12 @@ import type * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import * as Internal from "./internal/keyPool.js"
+import * as Shared from "./internal/keyPoolShared.js"
 import * as PoolService from "./internal/keyPoolService.js"
 import type { LlmError, NoCapacityError } from "./LlmError.js"
 import type { OptionsError } from "./OptionsError.js"
 import type * as ProviderClient from "./ProviderClient.js"
+import type * as Store from "./Store.js"
 
 /**
  * One key with its share of the traffic.
@@ -105,6 +107,16 @@ export interface Options {
    * hanging. Routers that fall back to another deployment want `Fail`.
    */
   readonly whenExhausted?: WhenExhausted
+  /**
+   * Keeps each key's in-flight leases, cooldown and disabled state in a shared
+   * store (`Store.make`) under `key`, so every instance naming the same store
+   * and key sees one pool: a 429 on one instance cools the key for all, and
+   * least-loaded selection counts every instance's calls. A lease is renewed
+   * while its call runs and expires within the store's `leaseTtl` once its
+   * instance is gone. Such a pool does not join a `KeyPoolRegistry`'s state:
+   * the store is what it shares. Default: in this process's memory.
+   */
+  readonly shared?: Store.Shared | undefined
 }
 
 /**
@@ -252,6 +264,7 @@ export const make = (options: Options): Effect.Effect<Service, OptionsError> =>
     validated(options),
     Effect.suspend(() => {
       const settings = PoolService.settingsOf(options)
+      if (options.shared !== undefined) return Shared.make(options, options.shared, settings)
       return Effect.map(
         Ref.make(Internal.makeState(options.providerId, options.keys)),
         (ref) => KeyPool.of(PoolService.makeService(ref, settings))
@@ -303,6 +316,7 @@ export const makeRegistry: Effect.Effect<RegistryService> = Effect.sync(() => {
         validated(options),
         Effect.suspend(() => {
           const settings = PoolService.settingsOf(options)
+          if (options.shared !== undefined) return Shared.make(options, options.shared, settings)
           const existing = states.get(options.providerId)
           if (existing === undefined) {
             const ref = Ref.makeUnsafe(Internal.makeState(options.providerId, options.keys))

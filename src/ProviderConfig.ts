@@ -19,6 +19,7 @@
  * request; `pricing` (US dollars per million tokens) overrides the built-in
  * price. `ModelEntry` documents each field. A `router` section names routers
  * over the file's models (`RouterEntry`; `Router.fromConfigNamed` builds one).
+ * A `store` section (`StoreEntry`) shares the limits and key pools with other instances (`Store`).
  *
  * `env:NAME` reads a key from the environment (through Effect's `Config`), as
  * `Redacted`. A file that does not decode fails with `ProviderConfigError`
@@ -37,6 +38,7 @@ import * as internalLayers from "./internal/providerConfig/layers.js"
 import * as internalLookup from "./internal/providerConfig/lookup.js"
 import * as internalRead from "./internal/providerConfig/read.js"
 import * as internalRouter from "./internal/providerConfig/router.js"
+import * as internalStore from "./internal/providerConfig/store.js"
 import type * as KeyPool from "./KeyPool.js"
 import type * as Llm from "./Llm.js"
 import { LlmError } from "./LlmError.js"
@@ -46,6 +48,7 @@ import type { ProviderClient } from "./ProviderClient.js"
 import * as Presets from "./providers/Presets.js"
 import type * as RateLimiter from "./RateLimiter.js"
 import type * as Router from "./Router.js"
+import type * as Store from "./Store.js"
 
 /**
  * A key as written in the file: the key itself, `env:NAME`, or an object with a weight.
@@ -147,7 +150,7 @@ export const ModelEntry = Schema.Struct({
 export type ModelEntry = typeof ModelEntry.Type
 
 /**
- * The providers of the file: provider name to its models (every key but `router`).
+ * The providers of the file: provider name to its models (every key but `router` and `store`).
  *
  * @since 0.1.0
  * @category Schemas
@@ -162,6 +165,13 @@ const DurationEntry = Schema.Union([Schema.Number, Schema.String]).check(
     message: "expected seconds (a positive number) or a duration such as \"30 seconds\""
   })
 )
+
+/**
+ * The file's `store` section: `Store.Options` in snake_case, durations in seconds.
+ * @since 0.3.0
+ * @category Schemas
+ */
+export const StoreEntry = internalStore.StoreEntry
 
 /**
  * A named router of the file's `router` section: `Router.Options` in snake_case, with `deployments` named as
@@ -256,6 +266,8 @@ export interface RouterConfig {
 export interface ProviderConfig {
   readonly providers: Readonly<Record<string, Readonly<Record<string, ModelConfig>>>>
   readonly routers: Readonly<Record<string, RouterConfig>>
+  /** The `store` section: the models' limiters and key pools keep their state there. Absent: in memory. */
+  readonly store?: Store.Options | undefined
 }
 
 

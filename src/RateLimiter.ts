@@ -25,7 +25,9 @@ import * as Invalid from "./internal/optionsError.js"
 import { formatDuration } from "./internal/llmError/describe.js"
 import * as Internal from "./internal/rateLimiter.js"
 import { textOf } from "./Message.js"
+import * as Shared from "./internal/rateLimiterShared.js"
 import type { OptionsError } from "./OptionsError.js"
+import type * as Store from "./Store.js"
 
 /**
  * How to build a limiter.
@@ -47,6 +49,14 @@ export interface Options {
    * number. Default: no budget.
    */
   readonly tokensPerMinute?: number | undefined
+  /**
+   * Keeps the bucket, the budget and the in-flight cap in a shared store
+   * (`Store.make`) under `key`, so every instance naming the same store and
+   * key draws from one limit: across all of them, no window `t` admits more
+   * than `capacity + refillRate * t`. Calls then wait in the order they reach
+   * Redis. Default: in this process's memory.
+   */
+  readonly shared?: Store.Shared | undefined
 }
 
 /**
@@ -200,7 +210,8 @@ export interface Service {
    * them or fails at once, per `onExceeded`. The slot is held until the scope
    * closes, which suits a stream that must keep its slot while it is read;
    * the tokens are spent. Fails with `RateLimiterCostError` when the cost or
-   * the tokens could never be granted.
+   * the tokens could never be granted, and with `StoreUnavailableError` when
+   * a `shared` limiter's store is unavailable under `onUnavailable: "fail-closed"`.
    *
    * @example
    * ```ts
@@ -216,7 +227,8 @@ export interface Service {
    */
   readonly consume: (
     options?: ConsumeOptions
-  ) => Effect.Effect<ConsumeResult, RateLimiterCostError | RateLimiterExceededError, Scope.Scope>
+  ) => Effect.Effect<ConsumeResult, RateLimiterCostError | RateLimiterExceededError | Store.StoreUnavailableError, Scope.Scope>
+  /** With `shared`: the store's levels, and this instance's calls in flight and waiting. */
   readonly status: Effect.Effect<Status>
   /** Fills the bucket (and the budget, forgiving any debt) and serves waiters. */
   readonly reset: Effect.Effect<void>
@@ -246,7 +258,10 @@ const validate = (options: Options): OptionsError | undefined =>
   Invalid.positive("RateLimiter", "capacity", options.capacity) ??
     Invalid.positive("RateLimiter", "refillRate", options.refillRate) ??
     Invalid.positive("RateLimiter", "maxConcurrency", options.maxConcurrency, { integer: true, optional: true }) ??
-    Invalid.positive("RateLimiter", "tokensPerMinute", options.tokensPerMinute, { optional: true })
+    Invalid.positive("RateLimiter", "tokensPerMinute", options.tokensPerMinute, { optional: true }) ??
+    (options.shared === undefined || (typeof options.shared.key === "string" && options.shared.key !== "")
+      ? undefined
+      : Invalid.make("RateLimiter", "shared.key", options.shared.key, "a non-empty string"))
 
 /**
  * Builds a limiter whose refill fibers live in the current scope. Fails with
@@ -274,7 +289,8 @@ export const make = (options: Options): Effect.Effect<Service, OptionsError, Sco
   Effect.gen(function*() {
     const invalid = validate(options)
     if (invalid !== undefined) return yield* Effect.fail(invalid)
-    return yield* Internal.make(options)
+    // Chosen once here: the in-memory limiter pays nothing for the store option.
+    return yield* (options.shared === undefined ? Internal.make(options) : Shared.make(options, options.shared))
   })
 
 /**
@@ -386,7 +402,7 @@ export const unlimited: Layer.Layer<RateLimiter> = Layer.effect(RateLimiter, mak
 export const withPermit = <A, E, R>(
   self: Effect.Effect<A, E, R>,
   options?: ConsumeOptions
-): Effect.Effect<A, E | RateLimiterCostError | RateLimiterExceededError, R | RateLimiter> =>
+): Effect.Effect<A, E | RateLimiterCostError | RateLimiterExceededError | Store.StoreUnavailableError, R | RateLimiter> =>
   Effect.flatMap(RateLimiter, (limiter) =>
     Effect.acquireUseRelease(
       Scope.make(),

@@ -82,6 +82,9 @@ export * as Router from "./Router.js"
 /** @since 0.1.0 */
 export * as Sse from "./Sse.js"
 
+/** @since 0.3.0 */
+export * as Store from "./Store.js"
+
 /** @since 0.1.0 */
 export * as UndiciHttpClient from "./UndiciHttpClient.js"
 

@@ -154,6 +154,27 @@ describe("ProviderConfig.fromJson", () => {
       expect(none).toEqual([])
     }).pipe(withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000" })))
 
+  it.effect("a store section decodes into Store options; a bad one is named by path, an unknown field warned about", () =>
+    Effect.gen(function*() {
+      const store = { redis: "redis://127.0.0.1:6379", on_unavailable: "fail-open", instances: 3, command_timeout: 0.25, lease_ttl: 5 }
+      const config = yield* ProviderConfig.fromJson({ ...file(), store })
+      expect(config.store).toEqual({ redis: "redis://127.0.0.1:6379", onUnavailable: "fail-open", instances: 3, commandTimeout: 250, leaseTtl: 5000 })
+      expect(Object.keys(config.providers)).toEqual(["openai", "deepseek"])
+      expect((yield* ProviderConfig.fromJson(file())).store).toBeUndefined()
+
+      const bad = { redis: "http://127.0.0.1:6379", on_unavailable: "fail-sometimes", instances: 0 }
+      const error = yield* Effect.flip(ProviderConfig.fromJson({ ...file(), store: bad }, "provider.json"))
+      expect(error.issues).toEqual([
+        { path: "store.redis", message: "expected a redis:// or rediss:// URL" },
+        { path: "store.on_unavailable", message: "expected one of fail-open, fail-closed" },
+        { path: "store.instances", message: "expected a positive whole number" }
+      ])
+      const [, warnings] = yield* withWarnings(ProviderConfig.fromJson({ ...file(), store: { redis: "redis://h:1", instaces: 2 } }, "provider.json"))
+      expect(warnings.map((warning) => warning.message)).toEqual([
+        "provider.json: store.instaces: unknown field, ignored (did you mean instances?)"
+      ])
+    }).pipe(withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000" })))
+
   it.effect("reports a model listed twice", () =>
     Effect.gen(function*() {
       const twice = { p: [{ model_name: "m", api_keys: ["k"], base_url: "http://x/v1" }, { model_name: "m", api_keys: ["k"], base_url: "http://x/v1" }] }

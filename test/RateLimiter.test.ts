@@ -24,8 +24,12 @@ const isPending = <A, E>(fiber: Fiber.Fiber<A, E>) => Effect.sync(() => fiber.po
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
 
 /** Waits for `cost` tokens and spends them: a `consume` whose scope closes at once. */
+// An in-memory limiter has no store to lose.
 const take = (limiter: RateLimiter.Service, cost = 1) =>
-  Effect.scoped(limiter.consume({ cost })).pipe(Effect.catchTag("RateLimiterExceededError", Effect.die))
+  Effect.scoped(limiter.consume({ cost })).pipe(
+    Effect.catchTag("RateLimiterExceededError", Effect.die),
+    Effect.catchTag("StoreUnavailableError", Effect.die)
+  )
 /** `true` when `cost` tokens were free now and taken; `false` when the bucket was short. */
 const tryTake = (limiter: RateLimiter.Service, cost = 1) =>
   Effect.scoped(limiter.consume({ cost, onExceeded: "fail" })).pipe(
@@ -34,7 +38,10 @@ const tryTake = (limiter: RateLimiter.Service, cost = 1) =>
   )
 /** `RateLimiter.withPermit` over this limiter. */
 const permitted = (limiter: RateLimiter.Service) => <A, E>(self: Effect.Effect<A, E>, cost = 1) =>
-  RateLimiter.withPermit(self, { cost }).pipe(Effect.provideService(RateLimiter.RateLimiter, limiter))
+  RateLimiter.withPermit(self, { cost }).pipe(
+    Effect.catchTag("StoreUnavailableError", Effect.die),
+    Effect.provideService(RateLimiter.RateLimiter, limiter)
+  )
 
 describe("RateLimiter bucket", () => {
   it.effect("bursts up to capacity at once, then refills refillRate tokens per second", () =>
@@ -405,7 +412,10 @@ describe("RateLimiter waiters", () => {
 
 /** Consumes `tokens` of the budget (and one request token) and gives the result. */
 const spend = (limiter: RateLimiter.Service, tokens: number) =>
-  Effect.scoped(limiter.consume({ tokens })).pipe(Effect.catchTag("RateLimiterExceededError", Effect.die))
+  Effect.scoped(limiter.consume({ tokens })).pipe(
+    Effect.catchTag("RateLimiterExceededError", Effect.die),
+    Effect.catchTag("StoreUnavailableError", Effect.die)
+  )
 
 describe("RateLimiter tokens-per-minute budget", () => {
   it.effect("consume holds the estimate; reconcile refunds what was not used", () =>

@@ -119,7 +119,7 @@ export interface State {
 export type Settled = KeyPool.Outcome | Exit.Exit<unknown, LlmError>
 
 /** What `report` understands, normalized. */
-type Verdict =
+export type Verdict =
   | { readonly _tag: "Success" }
   | { readonly _tag: "RateLimited"; readonly retryAfterMillis: number | undefined }
   | { readonly _tag: "Rejected"; readonly reason: string }
@@ -185,6 +185,9 @@ export const invalidOptions = (options: KeyPool.Options): OptionsError | undefin
     Invalid.duration("KeyPool", "maxCooldown", options.maxCooldown, true) ??
     Invalid.duration("KeyPool", "slowStart", options.slowStart)
   if (timing !== undefined) return timing
+  if (options.shared !== undefined && (typeof options.shared.key !== "string" || options.shared.key === "")) {
+    return Invalid.make("KeyPool", "shared.key", options.shared.key, "a non-empty string")
+  }
   // A pool without keys could only ever fail its calls with NoCapacityError.
   if (options.keys.length === 0) return new OptionsError({ module: "KeyPool", option: "keys", value: "[]", expected: "at least one key" })
   for (const [index, entry] of options.keys.entries()) {
@@ -362,7 +365,7 @@ export const release = (state: State, slot: Slot): Deferred.Deferred<void> | und
   return wasSaturated ? takeWake(state) : undefined
 }
 
-const verdictOf = (outcome: Settled): Verdict => {
+export const verdictOf = (outcome: Settled): Verdict => {
   if (outcome === "success") return { _tag: "Success" }
   if (Exit.isExit(outcome)) {
     if (Exit.isSuccess(outcome)) return { _tag: "Success" }

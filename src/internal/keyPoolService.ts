@@ -95,7 +95,7 @@ export interface FastPath {
   readonly release: (lease: KeyPool.Lease, outcome: Settled | undefined) => Effect.Effect<void>
 }
 
-const fastPaths = FastPaths.slot<FastPath>("effect-llm-router/KeyPool/FastPath")
+export const fastPaths = FastPaths.slot<FastPath>("effect-llm-router/KeyPool/FastPath")
 
 /** The pool's fast paths, or ones derived from `acquire` for a pool built elsewhere. Read it once, not per call. */
 export const fastPath = (pool: KeyPool.Service): FastPath => fastPaths.read(pool) ?? derived(pool)

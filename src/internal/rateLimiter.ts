@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import type * as RateLimiter from "../RateLimiter.js"
+import type { StoreUnavailableError } from "../Store.js"
 import { RateLimiterCostError, RateLimiterExceededError } from "../RateLimiter.js"
 import * as FastPaths from "./fastPath.js"
 import * as Bucket from "./rateLimiterBucket.js"
@@ -30,13 +31,15 @@ export interface FastPath {
    * each in arrival order, and gives the effect that frees the slot, to run
    * exactly once. Call it uninterruptibly (its waits stay interruptible).
    */
-  readonly takePermit: (cost: number) => Effect.Effect<Effect.Effect<void>, RateLimiterCostError>
+  readonly takePermit: (cost: number) => Effect.Effect<Effect.Effect<void>, RateLimiterCostError | StoreUnavailableError>
   /** `takePermit` if the slot and the tokens are free now and nobody waits ahead; `undefined` otherwise. */
-  readonly tryTakePermit: (cost: number) => Effect.Effect<Effect.Effect<void> | undefined, RateLimiterCostError>
+  readonly tryTakePermit: (
+    cost: number
+  ) => Effect.Effect<Effect.Effect<void> | undefined, RateLimiterCostError | StoreUnavailableError>
   /** Whether `reserve` holds anything: the limiter has a `tokensPerMinute` budget. */
   readonly hasTokenBudget: boolean
   /** Waits, in arrival order, until the budget holds `estimate` model tokens and holds them. */
-  readonly reserve: (estimate: number) => Effect.Effect<Reservation, RateLimiterCostError>
+  readonly reserve: (estimate: number) => Effect.Effect<Reservation, RateLimiterCostError | StoreUnavailableError>
   /**
    * Settles a reservation against the tokens the call used: unused tokens go
    * back; tokens beyond the estimate are taken at once, into debt if the
@@ -46,7 +49,7 @@ export interface FastPath {
   readonly reconcile: (reservation: Reservation, actualTokens: number) => Effect.Effect<void>
 }
 
-const fastPaths = FastPaths.slot<FastPath>("effect-llm-router/RateLimiter/FastPath")
+export const fastPaths = FastPaths.slot<FastPath>("effect-llm-router/RateLimiter/FastPath")
 
 /** The limiter's fast paths, or ones derived from `consume` for a limiter built elsewhere. Read it once, not per call. */
 export const fastPath = (service: RateLimiter.Service): FastPath =>
@@ -79,6 +82,33 @@ export const costError = (cost: number, capacity: number, bucket: RateLimiterCos
   Number.isFinite(cost) && cost >= 0 && cost <= capacity
     ? undefined
     : new RateLimiterCostError({ cost, capacity, bucket })
+
+/** What a `consume` asks of a limiter with `options`: its cost, its tokens (0 without a budget), and why it can never be granted. */
+export const consumed = (consume: RateLimiter.ConsumeOptions | undefined, options: RateLimiter.Options) => {
+  const cost = consume?.cost ?? 1
+  const tokens = options.tokensPerMinute === undefined ? 0 : consume?.tokens ?? 0
+  const error = costError(cost, options.capacity, "requests") ??
+    (options.tokensPerMinute === undefined ? undefined : costError(tokens, options.tokensPerMinute, "tokensPerMinute"))
+  return { cost, tokens, error }
+}
+
+/** A limiter's `status` from its buckets' levels and waiters. */
+export const statusOf = (
+  options: RateLimiter.Options,
+  requests: { readonly available: number; readonly waiting: number },
+  inFlight: number,
+  budget: { readonly available: number; readonly waiting: number } | undefined
+): RateLimiter.Status => ({
+  available: requests.available,
+  capacity: options.capacity,
+  refillRate: options.refillRate,
+  waiting: requests.waiting,
+  inFlight,
+  ...(options.maxConcurrency === undefined ? {} : { maxConcurrency: options.maxConcurrency }),
+  ...(budget === undefined || options.tokensPerMinute === undefined
+    ? {}
+    : { budget: { available: budget.available, capacity: options.tokensPerMinute, waiting: budget.waiting } })
+})
 
 const millisUntil = (tokens: number, perSecond: number) => Duration.millis(Math.max(0, tokens) / perSecond * 1000)
 
@@ -204,19 +234,16 @@ export const make = (options: RateLimiter.Options): Effect.Effect<RateLimiter.Se
     }
 
     const consume = (
-      options?: RateLimiter.ConsumeOptions
+      consumeOptions?: RateLimiter.ConsumeOptions
     ): Effect.Effect<RateLimiter.ConsumeResult, RateLimiterCostError | RateLimiterExceededError, Scope.Scope> =>
       Effect.uninterruptibleMask((restore) =>
         Effect.suspend(() => {
-          const cost = options?.cost ?? 1
-          const tokens = budget === undefined ? 0 : options?.tokens ?? 0
-          const error = costError(cost, capacity, "requests") ??
-            (tokensPerMinute === undefined ? undefined : costError(tokens, tokensPerMinute, "tokensPerMinute"))
+          const { cost, error, tokens } = consumed(consumeOptions, options)
           if (error !== undefined) return Effect.fail(error)
           const start = clock.currentTimeMillisUnsafe()
           const reservation = tokens > 0 ? { estimate: tokens, settled: false } : undefined
           const held: Effect.Effect<Effect.Effect<void>, RateLimiterCostError | RateLimiterExceededError> =
-            options?.onExceeded === "fail"
+            consumeOptions?.onExceeded === "fail"
               ? Effect.suspend(() => {
                 const exceeded = tryHold(cost, tokens)
                 return exceeded === undefined ? Effect.succeed(leaveSlot) : Effect.fail(exceeded)
@@ -240,18 +267,7 @@ export const make = (options: RateLimiter.Options): Effect.Effect<RateLimiter.Se
 
     const status = Effect.gen(function*() {
       const main = yield* requests.snapshot
-      const held = budget === undefined ? undefined : yield* budget.snapshot
-      return {
-        available: main.available,
-        capacity,
-        refillRate,
-        waiting: main.waiting,
-        inFlight,
-        ...(maxConcurrency === undefined ? {} : { maxConcurrency }),
-        ...(held === undefined || tokensPerMinute === undefined
-          ? {}
-          : { budget: { available: held.available, capacity: tokensPerMinute, waiting: held.waiting } })
-      } satisfies RateLimiter.Status
+      return statusOf(options, main, inFlight, budget === undefined ? undefined : yield* budget.snapshot)
     })
 
     const reset = Effect.andThen(requests.reset, budget === undefined ? Effect.void : budget.reset)

@@ -6,14 +6,17 @@ import {
   Budget,
   CacheStore,
   type ChatRequest,
+  KeyPool,
   Llm,
   LlmError,
   Message,
   Pricing,
   ProviderConfig,
+  RateLimiter,
   ResponseCache,
   RetryPolicy,
   Router,
+  Store,
   UsageLedger
 } from "effect-llm-router"
 import { LlmTest } from "effect-llm-router/testing"
@@ -90,6 +93,14 @@ export const configured = Effect.gen(function*() {
   const status = yield* Router.status   // { loadPercent, totalMax, details: { "mini-a": { type, current, max, weight, keys, ... } } }
   return { answered, models, cached, router, reply, status }
 })
+
+const shared = Effect.scoped(Effect.gen(function*() {
+  const store = yield* Store.make({ redis: "redis://127.0.0.1:6379", onUnavailable: "fail-open", instances: 3 })
+  const limiter = yield* RateLimiter.make({ capacity: 20, refillRate: 5, shared: { store, key: "openai/gpt-4o" } })
+  const pool = yield* KeyPool.make({ providerId: "openai", keys: ["sk-one", "sk-two"], shared: { store, key: "openai" } })
+  return { limiter, pool }
+}))
+export { shared as scaleOut }
 
 export const testing = Effect.gen(function*() {
   const test = LlmTest.layer([

@@ -8,9 +8,10 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import { identity } from "effect/Function"
 import type { Usage } from "../../ChatResponse.js"
-import { InvalidRequestError, type LlmError } from "../../LlmError.js"
+import { InvalidRequestError, type LlmError, NoCapacityError } from "../../LlmError.js"
 import type { Credentials } from "../../ProviderClient.js"
 import type * as RateLimiter from "../../RateLimiter.js"
+import type { StoreUnavailableError } from "../../Store.js"
 import type * as KeyPool from "../../KeyPool.js"
 import type { Settled } from "../keyPool.js"
 import { Elsewhere, type Onward } from "../oneAttempt.js"
@@ -31,13 +32,23 @@ export interface Held {
   readonly reservation: Reservation | undefined
 }
 
-const budgetError = (env: Env, request: Attempted) => (error: RateLimiter.RateLimiterCostError) =>
-  new InvalidRequestError({
-    provider: env.client.provider,
-    model: request.model ?? "",
-    code: "tokens_per_minute_exceeded",
-    detail: error.message
-  })
+const budgetError = (env: Env, request: Attempted) => (error: RateLimiter.RateLimiterCostError | StoreUnavailableError) =>
+  error._tag === "StoreUnavailableError"
+    ? storeError(env, request)
+    : new InvalidRequestError({
+      provider: env.client.provider,
+      model: request.model ?? "",
+      code: "tokens_per_minute_exceeded",
+      detail: error.message
+    })
+
+// A shared limiter whose store is down under fail-closed: no capacity now.
+const storeError = (env: Env, request: Attempted) =>
+  new NoCapacityError({ provider: env.client.provider, model: request.model ?? "" })
+
+// A cost of one never exceeds a bucket, so only the store can refuse the permit.
+const permitOf = <A>(env: Env, request: Attempted, permit: Effect.Effect<A, RateLimiter.RateLimiterCostError | StoreUnavailableError>) =>
+  Effect.catchTags(permit, { RateLimiterCostError: Effect.die, StoreUnavailableError: () => Effect.fail(storeError(env, request)) })
 
 // Waits for what `acquire` takes, interruptibly and within the deadline,
 // although the caller holds what it gets uninterruptibly: `acquire` runs in
@@ -111,10 +122,10 @@ export const hold = (
   // A reservation cut short by an interruption stays spent, as one the provider never reports on does.
   const permitAndKey = (reservation: Reservation | undefined) =>
     Effect.flatMap(
-      Effect.flatMap(Effect.orDie(limiter.tryTakePermit(attemptCost)), (freePermit) =>
+      Effect.flatMap(permitOf(env, request, limiter.tryTakePermit(attemptCost)), (freePermit) =>
         freePermit !== undefined
           ? Effect.succeed(freePermit)
-          : waitFor(env, Effect.orDie(limiter.takePermit(attemptCost)), identity, request, due)),
+          : waitFor(env, permitOf(env, request, limiter.takePermit(attemptCost)), identity, request, due)),
       (freePermit) =>
         Effect.map(takeKey(env, request, due, failures, freePermit), (lease): Held => ({ lease, freePermit, reservation }))
     )

@@ -19,6 +19,7 @@ import * as OpenAiResponses from "../../providers/OpenAiResponses.js"
 import * as Presets from "../../providers/Presets.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import * as RetryPolicy from "../../RetryPolicy.js"
+import * as Store from "../../Store.js"
 import { model, priceOf } from "./lookup.js"
 
 const defaultOpenAiBaseUrl = "https://api.openai.com/v1"
@@ -57,11 +58,16 @@ export const clientLayer = (provider: string, entry: ModelEntry): Layer.Layer<Pr
 
 // The model's `Llm` with the key pool and limiter it is built on, so a router's
 
-const llmLayer = (
+// The model's key pool and limiter, in memory or in the store of the file's
+// `store` section: the pool under the provider's name (its models share keys),
+// the limiter under the model's.
+const limits = (
   settings: ModelConfig,
-  registry: Layer.Layer<KeyPool.KeyPoolRegistry>
-): Layer.Layer<Llm.Llm | KeyPool.KeyPool | RateLimiter.RateLimiter, OptionsError, HttpClient.HttpClient> => {
+  registry: Layer.Layer<KeyPool.KeyPoolRegistry>,
+  store: Store.Store | undefined
+): Layer.Layer<KeyPool.KeyPool | RateLimiter.RateLimiter, OptionsError> => {
   const { entry, provider } = settings
+  const shared = (key: string) => store === undefined ? {} : { shared: { store, key } }
   const limiter = entry.rate_limit_capacity === undefined && entry.rate_limit_refill_rate === undefined &&
       entry.max_concurrency === undefined && entry.tokens_per_minute === undefined
     ? RateLimiter.unlimited
@@ -70,8 +76,21 @@ const llmLayer = (
       capacity: entry.rate_limit_capacity ?? entry.rate_limit_refill_rate ?? Number.MAX_SAFE_INTEGER,
       refillRate: entry.rate_limit_refill_rate ?? entry.rate_limit_capacity ?? Number.MAX_SAFE_INTEGER,
       maxConcurrency: entry.max_concurrency,
-      tokensPerMinute: entry.tokens_per_minute
+      tokensPerMinute: entry.tokens_per_minute,
+      ...shared(`${provider}/${entry.model_name}`)
     })
+  return Layer.mergeAll(
+    KeyPool.layer({ providerId: provider, keys: settings.keys, ...shared(provider) }).pipe(Layer.provide(registry)),
+    limiter
+  )
+}
+
+const llmLayer = (
+  settings: ModelConfig,
+  registry: Layer.Layer<KeyPool.KeyPoolRegistry>,
+  store: Store.Options | undefined
+): Layer.Layer<Llm.Llm | KeyPool.KeyPool | RateLimiter.RateLimiter, OptionsError, HttpClient.HttpClient> => {
+  const { entry, provider } = settings
   const price = priceOf(settings)
   return Llm.layer({
     model: entry.model_name,
@@ -83,10 +102,9 @@ const llmLayer = (
     })
   }).pipe(
     Layer.provideMerge(
-      Layer.mergeAll(
-        KeyPool.layer({ providerId: provider, keys: settings.keys }).pipe(Layer.provide(registry)),
-        limiter
-      )
+      store === undefined
+        ? limits(settings, registry, undefined)
+        : Layer.unwrap(Effect.map(Store.make(store), (connected) => limits(settings, registry, connected)))
     ),
     Layer.provide(clientLayer(provider, entry))
   )
@@ -98,7 +116,7 @@ export const layer = (
   provider: string,
   modelName: string
 ): Layer.Layer<Llm.Llm, ProviderConfigError | OptionsError, HttpClient.HttpClient> =>
-  Layer.unwrap(Effect.map(model(config, provider, modelName), (settings) => llmLayer(settings, KeyPool.KeyPoolRegistry.layer)))
+  Layer.unwrap(Effect.map(model(config, provider, modelName), (settings) => llmLayer(settings, KeyPool.KeyPoolRegistry.layer, config.store)))
 
 /** Every model's `Llm` layer, by provider and model name, sharing one key-pool registry. */
 export const layers = (
@@ -116,6 +134,6 @@ export const deployments = (config: ProviderConfig): Effect.Effect<ReadonlyArray
   Effect.map(KeyPool.makeRegistry, (registry) => {
     const shared = Layer.succeed(KeyPool.KeyPoolRegistry, registry)
     return Object.values(config.providers).flatMap((models) =>
-      Object.values(models).map((settings) => ({ settings, layer: llmLayer(settings, shared) }))
+      Object.values(models).map((settings) => ({ settings, layer: llmLayer(settings, shared, config.store) }))
     )
   })

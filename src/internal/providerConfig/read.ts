@@ -24,6 +24,7 @@ import {
 } from "../../ProviderConfig.js"
 import * as Presets from "../../providers/Presets.js"
 import * as internalRouter from "./router.js"
+import { StoreEntry, toOptions } from "./store.js"
 import { unknownFields } from "./unknownFields.js"
 
 const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
@@ -109,12 +110,13 @@ export const fromJson = (json: unknown, source = "the provider configuration"): 
     const mask = masker(secretsOf(json))
     const failure = (issues: ReadonlyArray<typeof Issue.Type>) =>
       new ProviderConfigError({ source, issues: issues.map((issue) => ({ path: mask(issue.path), message: mask(issue.message) })) })
-    // Every key but `router` is a provider.
+    // Every key but `router` and `store` is a provider.
     const isObject = typeof json === "object" && json !== null && !Array.isArray(json)
-    const { router: routerJson, ...providersJson } = isObject ? json as Record<string, unknown> : {}
+    const { router: routerJson, store: storeJson, ...providersJson } = isObject ? json as Record<string, unknown> : {}
     const unknown = [
       ...unknownFields(ProviderFile, isObject ? providersJson : json, []),
-      ...unknownFields(Schema.Record(Schema.String, RouterEntry), routerJson ?? {}, ["router"])
+      ...unknownFields(Schema.Record(Schema.String, RouterEntry), routerJson ?? {}, ["router"]),
+      ...(storeJson === undefined ? [] : unknownFields(StoreEntry, storeJson, ["store"]))
     ]
     for (const field of unknown) {
       const path = mask(formatPath(field.path))
@@ -125,10 +127,12 @@ export const fromJson = (json: unknown, source = "the provider configuration"): 
     }
     const decoded = yield* decode(ProviderFile, isObject ? providersJson : json, [])
     const section = yield* decode(Schema.Record(Schema.String, RouterEntry), routerJson ?? {}, ["router"])
-    if (decoded._tag === "Failure" || section._tag === "Failure") {
+    const store = storeJson === undefined ? undefined : yield* decode(StoreEntry, storeJson, ["store"])
+    if (decoded._tag === "Failure" || section._tag === "Failure" || store?._tag === "Failure") {
       return yield* failure([
         ...(decoded._tag === "Failure" ? decoded.failure : []),
-        ...(section._tag === "Failure" ? section.failure : [])
+        ...(section._tag === "Failure" ? section.failure : []),
+        ...(store?._tag === "Failure" ? store.failure : [])
       ])
     }
     const file = decoded.success
@@ -168,7 +172,7 @@ export const fromJson = (json: unknown, source = "the provider configuration"): 
     const { issues: routerIssues, routers } = internalRouter.resolve(section.success, providers)
     issues.push(...routerIssues)
     if (issues.length > 0) return yield* failure(issues)
-    return { providers, routers }
+    return store === undefined ? { providers, routers } : { providers, routers, store: toOptions(store.success) }
   })
 
 /**

@@ -1,0 +1,140 @@
+/**
+ * The shared store several instances of an application keep their limits in,
+ * so N instances behind a load balancer admit what one would, not N times it.
+ *
+ * Memory is the default: every layer keeps its state in the process. Given a
+ * `Store` (Redis), `RateLimiter` shares its token buckets and in-flight cap,
+ * and `KeyPool` its per-key leases, cooldowns and disabled keys, with every
+ * instance that names the same store and key. Everything Redis does for them
+ * is one Lua script, with the time read inside it (`TIME`), so the instances'
+ * clocks do not matter.
+ *
+ * When Redis goes away, `onUnavailable` decides: `"fail-closed"` fails calls
+ * with a typed error until it returns; `"fail-open"` has each instance keep
+ * `1 / instances` of every limit locally, and share again once it returns.
+ * A command never waits longer than `commandTimeout`.
+ *
+ * @since 0.3.0
+ */
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Invalid from "./internal/optionsError.js"
+import * as Connection from "./internal/store/connection.js"
+import type { OptionsError } from "./OptionsError.js"
+
+/**
+ * How to reach the store and what to do without it.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface Options {
+  /** The Redis URL, `redis://host:port` (a password as `redis://:secret@host:port`). */
+  readonly redis: string
+  /**
+   * While Redis is unreachable: `"fail-closed"` fails calls (`StoreUnavailableError`,
+   * or `NoCapacityError` from a key pool) so no limit is ever passed;
+   * `"fail-open"` keeps serving with each instance holding `1 / instances` of
+   * every limit. Default `"fail-closed"`.
+   */
+  readonly onUnavailable?: "fail-open" | "fail-closed" | undefined
+  /** How many instances share the store: under `"fail-open"` each keeps this share of the limits. A positive integer, default 1. */
+  readonly instances?: number | undefined
+  /** The longest one Redis command may take before the store counts as unavailable. Default 500 milliseconds. */
+  readonly commandTimeout?: Duration.Input | undefined
+  /**
+   * How long a key lease outlives the instance that holds it: leases are renewed
+   * while their calls run, so an instance that dies frees its keys within this.
+   * Default 10 seconds.
+   */
+  readonly leaseTtl?: Duration.Input | undefined
+  /** The prefix of every Redis key the store writes. Default `"effect-llm-router"`. */
+  readonly prefix?: string | undefined
+}
+
+/**
+ * A connected store, to give to `RateLimiter` and `KeyPool` options (`shared`).
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface Store {
+  /** The Redis host and port, never a password. */
+  readonly address: string
+  readonly onUnavailable: "fail-open" | "fail-closed"
+}
+
+/**
+ * Where a layer keeps its state: the store, and the name its state has there.
+ * Instances that give the same store and key share one limiter, or one pool.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface Shared {
+  readonly store: Store
+  readonly key: string
+}
+
+/**
+ * The store was unreachable, or a command failed or took longer than
+ * `commandTimeout`, under `onUnavailable: "fail-closed"`.
+ *
+ * @since 0.3.0
+ * @category Errors
+ */
+export class StoreUnavailableError extends Schema.TaggedError<StoreUnavailableError>()("StoreUnavailableError", {
+  /** Host and port of the Redis server. */
+  address: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `The shared store (Redis at ${this.address}) is unavailable: ${this.reason}. Calls fail until it is back (onUnavailable: "fail-closed"); use "fail-open" to keep serving with local limits meanwhile.`
+  }
+}
+
+const validate = (options: Options): OptionsError | undefined => {
+  if (typeof options.redis !== "string" || !/^rediss?:\/\//.test(options.redis)) {
+    // A URL may carry a password: never shown.
+    const shown = typeof options.redis === "string" ? options.redis.replace(/\/\/[^@/]*@/, "//<redacted>@") : options.redis
+    return Invalid.make("Store", "redis", shown, "a redis:// or rediss:// URL")
+  }
+  if (options.onUnavailable !== undefined && options.onUnavailable !== "fail-open" && options.onUnavailable !== "fail-closed") {
+    return Invalid.make("Store", "onUnavailable", options.onUnavailable, `"fail-open" or "fail-closed"`)
+  }
+  return Invalid.positive("Store", "instances", options.instances, { integer: true, optional: true }) ??
+    Invalid.duration("Store", "commandTimeout", options.commandTimeout, true) ??
+    Invalid.duration("Store", "leaseTtl", options.leaseTtl, true) ??
+    (options.prefix === undefined || options.prefix !== "" ? undefined : Invalid.make("Store", "prefix", "", "a non-empty string"))
+}
+
+/**
+ * A Redis store whose connection lives in the current scope. It connects in
+ * the background and reconnects by itself: a store whose Redis is down still
+ * builds, and behaves per `onUnavailable` until Redis is reachable. Fails with
+ * `OptionsError` naming a bad option.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { KeyPool, RateLimiter, Store } from "effect-llm-router"
+ *
+ * // Every instance runs this: they share one bucket and one pool.
+ * const program = Effect.scoped(Effect.gen(function*() {
+ *   const store = yield* Store.make({ redis: "redis://127.0.0.1:6379", onUnavailable: "fail-open", instances: 3 })
+ *   const limiter = yield* RateLimiter.make({ capacity: 20, refillRate: 5, shared: { store, key: "openai" } })
+ *   const pool = yield* KeyPool.make({ providerId: "openai", keys: ["sk-one", "sk-two"], shared: { store, key: "openai" } })
+ *   return { limiter, pool }
+ * }))
+ * ```
+ *
+ * @since 0.3.0
+ * @category Constructors
+ */
+export const make = (options: Options): Effect.Effect<Store, OptionsError, Scope.Scope> =>
+  Effect.suspend(() => {
+    const invalid = validate(options)
+    return invalid === undefined ? Connection.make(options) : Effect.fail(invalid)
+  })

@@ -1,0 +1,190 @@
+/**
+ * The key pool behind `KeyPool` with `shared`: each key's in-flight leases,
+ * cooldown, rate-limit count and disabled reason live in Redis
+ * (`store/leases.ts`), so a 429 one instance sees cools the key for all, and
+ * least-loaded selection counts every instance's calls. Totals and failure
+ * counts in `status` are this instance's.
+ *
+ * While Redis is unavailable: `"fail-open"` hands out keys from a local pool
+ * whose caps are `1 / instances` of the configured ones; `"fail-closed"` fails
+ * with `NoCapacityError`, the error a pool with no usable key fails with.
+ */
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Random from "effect/Random"
+import * as Ref from "effect/Ref"
+import * as Scope from "effect/Scope"
+import type * as KeyPool from "../KeyPool.js"
+import { NoCapacityError } from "../LlmError.js"
+import type * as ProviderClient from "../ProviderClient.js"
+import type * as Store from "../Store.js"
+import { makeState, type Settled, verdictOf } from "./keyPool.js"
+import { fastPath, fastPaths, type Settings, makeService } from "./keyPoolService.js"
+import { connectionOf } from "./store/connection.js"
+import * as Leases from "./store/leases.js"
+
+// How often a call waiting for a key another instance holds looks again.
+const pollMillis = 50
+
+/** A lease taken in Redis: `lease` names it there. */
+class SharedLease implements KeyPool.Lease {
+  constructor(
+    readonly credentials: ProviderClient.Credentials,
+    readonly slot: number,
+    readonly lease: string,
+    readonly pool: object
+  ) {}
+}
+
+const localKeys = (keys: KeyPool.Options["keys"], instances: number): KeyPool.Options["keys"] =>
+  instances === 1 ? keys : keys.map((entry) =>
+    typeof entry === "object" && "key" in entry && entry.maxConcurrency !== undefined
+      ? { ...entry, maxConcurrency: Math.max(1, Math.floor(entry.maxConcurrency / instances)) }
+      : entry
+  )
+
+/** A pool over options `KeyPool.make` has checked, kept in `shared.store`. */
+export const make = (options: KeyPool.Options, shared: Store.Shared, settings: Settings): Effect.Effect<KeyPool.Service> =>
+  Effect.gen(function*() {
+    const { cooldown, maxWaitMillis, providerId, slowStartMillis } = settings
+    const connection = connectionOf(shared.store)
+    const state = makeState(providerId, options.keys)
+    const slots = state.slots
+    const group = yield* Leases.group(
+      connection,
+      `pool:${shared.key}`,
+      slots.map((slot) => ({ id: slot.credentials.keyId, weight: slot.weight, maxConcurrency: slot.maxConcurrency })),
+      slowStartMillis
+    )
+    const local = connection.onUnavailable === "fail-open"
+      ? makeService(Ref.makeUnsafe(makeState(providerId, localKeys(options.keys, connection.instances))), settings)
+      : undefined
+    const localFast = local === undefined ? undefined : fastPath(local)
+    const token = {}
+    const totals = slots.map(() => 0)
+    const failures = slots.map(() => 0)
+    // This instance's shared leases, for `status` while the store is away.
+    const holding = slots.map(() => 0)
+
+    const noCapacity = (availableAt: number | undefined) =>
+      new NoCapacityError(availableAt === undefined ? { provider: providerId, model: "" } : { provider: providerId, model: "", availableAt })
+
+    const leaseOf = (taken: Leases.Taken): KeyPool.Lease => {
+      totals[taken.index]!++
+      holding[taken.index]!++
+      return new SharedLease(slots[taken.index]!.credentials, taken.index, taken.lease, token)
+    }
+
+    // As the in-memory pool waits: for a release (polled: it may come from
+    // another instance) or a cooldown's end, within `maxWait`; a cooling key only
+    // when it cools by `cooledBy`. Cooldown ends are on Redis' clock, so they
+    // are measured from Redis' time, not this machine's.
+    const takeLoop = (deadline: number | undefined, cooledBy: number): Effect.Effect<KeyPool.Lease, NoCapacityError> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        Effect.flatMap(
+          Effect.catchTag(group.pick, "StoreUnavailableError", () =>
+            localFast === undefined ? Effect.fail(noCapacity(undefined)) : Effect.succeed(undefined)),
+          (result) => {
+            if (result === undefined) return localFast!.takeCooledBy(cooledBy)
+            if (result._tag === "Taken") return Effect.succeed(leaseOf(result))
+            const availableAt = result.availableAt === undefined ? undefined : now + (result.availableAt - result.now)
+            if (maxWaitMillis === undefined || result.allDisabled) return Effect.fail(noCapacity(availableAt))
+            const until = deadline ?? now + maxWaitMillis
+            const cooled = availableAt !== undefined && availableAt <= Math.min(until, cooledBy) ? availableAt : undefined
+            if (now >= until || (!result.releasable && cooled === undefined)) return Effect.fail(noCapacity(availableAt))
+            const wakeAt = Math.min(until, cooled ?? Infinity, result.releasable ? now + pollMillis : Infinity)
+            return Effect.andThen(
+              Effect.interruptible(Effect.sleep(Duration.millis(Math.max(1, wakeAt - now)))),
+              takeLoop(until, cooledBy)
+            )
+          }
+        ))
+
+    const take = Effect.suspend(() => takeLoop(undefined, Infinity))
+    const takeCooledBy = (cooledBy: number) => Effect.suspend(() => takeLoop(undefined, cooledBy))
+
+    const tryTake: Effect.Effect<KeyPool.Lease | undefined> = Effect.flatMap(
+      Effect.catchTag(group.pick, "StoreUnavailableError", () => Effect.succeed(undefined)),
+      (result) =>
+        result === undefined
+          ? localFast === undefined ? Effect.succeed(undefined) : localFast.tryTake
+          : result._tag === "Taken"
+          ? Effect.succeed(leaseOf(result))
+          : Effect.succeed(undefined)
+    )
+
+    const foreign = Effect.die(new Error(`KeyPool ${providerId}: a lease this pool did not issue was given to it`))
+
+    // One script drops the lease and applies the outcome; a store that went
+    // away meanwhile lets the lease expire within its TTL.
+    const settle = (lease: KeyPool.Lease, leaseName: string, outcome: Settled | undefined) =>
+      Effect.withFiber((fiber) => {
+        if (!(lease instanceof SharedLease) || lease.pool !== token) return foreign
+        if (leaseName !== "") holding[lease.slot]!--
+        const verdict = outcome === undefined ? undefined : verdictOf(outcome)
+        if (verdict !== undefined && verdict._tag !== "Success" && verdict._tag !== "Ignored") failures[lease.slot]!++
+        if (verdict?._tag === "Success") failures[lease.slot] = 0
+        const random = fiber.getRef(Random.Random)
+        const shared: Leases.Verdict | undefined = verdict === undefined || verdict._tag === "Ignored" || verdict._tag === "Failed"
+          ? undefined
+          : verdict._tag === "Success"
+          ? "success"
+          : verdict._tag === "Rejected"
+          ? { disabled: verdict.reason }
+          : {
+            askedMillis: verdict.retryAfterMillis,
+            initialMillis: cooldown.initialMillis,
+            maxMillis: cooldown.maxMillis,
+            jitterFactor: cooldown.jitter ? 0.8 + 0.4 * random.nextDoubleUnsafe() : 1,
+            capMillis: cooldown.capMillis
+          }
+        if (leaseName === "" && shared === undefined) return Effect.void
+        return Effect.ignore(group.release(lease.slot, leaseName, shared))
+      })
+
+    const release = (lease: KeyPool.Lease, outcome: Settled | undefined): Effect.Effect<void> =>
+      lease instanceof SharedLease || localFast === undefined
+        ? settle(lease, lease instanceof SharedLease ? lease.lease : "", outcome)
+        : localFast.release(lease, outcome)
+
+    const report = (lease: KeyPool.Lease, outcome: KeyPool.Outcome): Effect.Effect<void> =>
+      lease instanceof SharedLease || local === undefined ? settle(lease, "", outcome) : local.report(lease, outcome)
+
+    const acquire = Effect.uninterruptible(
+      Effect.flatMap(take, (lease) =>
+        Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, release(lease, undefined)), lease)))
+    )
+
+    const status: Effect.Effect<ReadonlyArray<KeyPool.KeyStatus>> = Effect.flatMap(
+      Effect.catchTag(group.status, "StoreUnavailableError", () => Effect.succeed(undefined)),
+      (read) => {
+        if (read === undefined && local !== undefined) return local.status
+        // Fail-closed without the store: no key is usable; the leases shown are this instance's.
+        const unknown = (i: number) => ({ inFlight: holding[i]!, coolingUntil: 0, disabled: undefined })
+        const now = read?.now ?? 0
+        return Effect.succeed(slots.map((slot, i): KeyPool.KeyStatus => {
+          const key = read === undefined ? unknown(i) : read.keys[i]!
+          const cooling = key.disabled === undefined && key.coolingUntil > now
+          const warming = slowStartMillis > 0 && key.coolingUntil > 0 && now - key.coolingUntil < slowStartMillis
+          return {
+            keyId: slot.credentials.keyId,
+            weight: slot.weight,
+            maxConcurrency: slot.maxConcurrency === Infinity ? undefined : slot.maxConcurrency,
+            inFlight: key.inFlight,
+            totalRequests: totals[i]!,
+            failures: failures[i]!,
+            coolingUntil: cooling ? key.coolingUntil : undefined,
+            share: read === undefined || key.disabled !== undefined || cooling
+              ? 0
+              : warming
+              ? (1 + Math.floor((now - key.coolingUntil) * 9 / slowStartMillis)) / 10
+              : 1,
+            disabled: key.disabled
+          }
+        }))
+      }
+    )
+
+    return fastPaths.attach({ providerId, acquire, report, status }, { take, tryTake, takeCooledBy, release })
+  })

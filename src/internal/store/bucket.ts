@@ -1,0 +1,120 @@
+/**
+ * A token bucket in Redis: the level and when it was last read, in one hash,
+ * changed only by one Lua script that reads the time from Redis (`TIME`), so
+ * every instance sees one bucket on one clock.
+ *
+ * A `take` reserves: it takes its tokens at once, the level going below zero
+ * when they are not there, and waits until they would have refilled. The
+ * tokens are thus handed out in the order the takes reached Redis, each at the
+ * moment a bucket of `capacity` refilling at `rate` could grant it, so no window
+ * `t` sees more than `capacity + rate * t` of them, whichever instance asks.
+ * effect/persistence's `RateLimiter` store refills in whole tokens on the
+ * caller's clock, which would make the bound depend on the instances' clocks.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Redis from "effect/persistence/Redis"
+import type { StoreUnavailableError } from "../../Store.js"
+import type { Connection } from "./connection.js"
+
+const bucketScript = Redis.script(
+  (key: string, op: "take" | "try" | "give" | "charge" | "reset" | "peek", capacity: number, perMilli: number, amount: number) => [
+    key,
+    op,
+    capacity,
+    perMilli,
+    amount
+  ],
+  {
+    numberOfKeys: 1,
+    lua: `
+local time = redis.call("TIME")
+local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
+local op = ARGV[1]
+local capacity = tonumber(ARGV[2])
+local rate = tonumber(ARGV[3])
+local amount = tonumber(ARGV[4])
+local level = tonumber(redis.call("HGET", KEYS[1], "level"))
+local at = tonumber(redis.call("HGET", KEYS[1], "at"))
+if level == nil or at == nil then
+  level = capacity
+  at = now
+end
+if now > at then
+  level = math.min(capacity, level + (now - at) * rate)
+  at = now
+end
+local granted = 1
+local wait = 0
+if op == "take" then
+  level = level - amount
+  if level < -1e-9 then wait = -level / rate end
+elseif op == "try" then
+  if level >= amount - 1e-9 then
+    level = level - amount
+  else
+    granted = 0
+    wait = (amount - level) / rate
+  end
+elseif op == "give" then
+  level = math.min(capacity, level + amount)
+elseif op == "charge" then
+  level = level - amount
+elseif op == "reset" then
+  level = capacity
+end
+if op ~= "peek" then
+  redis.call("HSET", KEYS[1], "level", string.format("%.17g", level), "at", string.format("%.17g", at))
+  -- A full bucket is what a missing one reads as: let it go once it would be full.
+  redis.call("PEXPIRE", KEYS[1], math.ceil((capacity - level) / rate) + 1000)
+end
+return { granted, string.format("%.17g", level), string.format("%.17g", wait) }
+`
+  }
+).withReturnType<readonly [granted: 0 | 1, level: string, waitMillis: string]>()
+
+/** What a bucket operation saw. */
+export interface Result {
+  readonly granted: boolean
+  /** The level after the operation; below zero while takes wait. */
+  readonly level: number
+  /** How long the take waits (`take`), or would have waited (`try`, refused). */
+  readonly waitMillis: number
+}
+
+/** A bucket under `key` of the store. */
+export interface Bucket {
+  /** Reserves `cost` tokens; the result says how long to wait before they are due. */
+  readonly take: (cost: number) => Effect.Effect<Result, StoreUnavailableError>
+  /** Takes `cost` tokens only if they are there now and nobody waits ahead. */
+  readonly tryTake: (cost: number) => Effect.Effect<Result, StoreUnavailableError>
+  readonly give: (amount: number) => Effect.Effect<Result, StoreUnavailableError>
+  /** Takes tokens at once, into debt. */
+  readonly charge: (amount: number) => Effect.Effect<Result, StoreUnavailableError>
+  readonly reset: Effect.Effect<Result, StoreUnavailableError>
+  readonly peek: Effect.Effect<Result, StoreUnavailableError>
+}
+
+const parse = ([granted, level, wait]: readonly [0 | 1, string, string]): Result => ({
+  granted: granted === 1,
+  level: Number(level),
+  waitMillis: Number(wait)
+})
+
+export const make = (connection: Connection, key: string, capacity: number, perSecond: number): Bucket => {
+  const fullKey = `${connection.prefix}:bucket:${key}`
+  const perMilli = perSecond / 1000
+  const op = (name: "take" | "try" | "give" | "charge" | "reset" | "peek", amount: number) =>
+    connection.run((redis) => Effect.map(redis.eval(bucketScript)(fullKey, name, capacity, perMilli, amount), parse))
+  return {
+    take: (cost) => op("take", cost),
+    tryTake: (cost) => op("try", cost),
+    give: (amount) => op("give", amount),
+    charge: (amount) => op("charge", amount),
+    reset: op("reset", 0),
+    peek: op("peek", 0)
+  }
+}
+
+/** How long a reservation's caller sleeps. */
+export const delayOf = (result: Result): Duration.Duration => Duration.millis(Math.ceil(result.waitMillis))

@@ -1,0 +1,138 @@
+/**
+ * The connection behind a `Store`: a node-redis client (through
+ * `@effect/platform-node`'s `NodeRedis` layer) built in the background, so a
+ * store whose Redis is down at start-up still builds, and commands that fail
+ * fast while Redis is away instead of queueing until it returns.
+ */
+import * as NodeRedis from "@effect/platform-node/NodeRedis"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Redis from "effect/persistence/Redis"
+import * as References from "effect/References"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import type * as Store from "../../Store.js"
+import { StoreUnavailableError } from "../../Store.js"
+
+const typeId = Symbol.for("effect-llm-router/Store")
+
+/** What the shared limiter and pool run their scripts through. */
+export interface Connection {
+  readonly prefix: string
+  readonly onUnavailable: "fail-open" | "fail-closed"
+  readonly instances: number
+  readonly leaseTtlMillis: number
+  /** The store's scope: fibers that serve it (lease renewals) live as long as its connection. */
+  readonly scope: Scope.Scope
+  /**
+   * Runs `f` on the connected client. Fails with `StoreUnavailableError`
+   * when Redis is not connected, or the command failed or outlived
+   * `commandTimeout`; logs the first failure of an outage and the return.
+   */
+  readonly run: <A>(f: (redis: Redis.Redis["Service"]) => Effect.Effect<A, Redis.RedisError>) => Effect.Effect<A, StoreUnavailableError>
+}
+
+/** The `Store` value with its connection under a symbol, out of the public type. */
+export type Impl = Store.Store & { readonly [typeId]: Connection }
+
+/** The connection of a store `Store.make` built. */
+export const connectionOf = (store: Store.Store): Connection => (store as Impl)[typeId]
+
+// Host and port only: a URL may hold a password.
+const addressOf = (url: string): string => {
+  try {
+    const parsed = new URL(url)
+    return parsed.host === "" ? parsed.protocol : parsed.host
+  } catch {
+    return "an unparsable address"
+  }
+}
+
+const reasonOf = (cause: unknown): string =>
+  cause instanceof Error ? (cause.message === "" ? cause.name : cause.message) : String(cause)
+
+/** Connects in a fiber of the current scope; the store is usable at once. */
+export const make = (options: Store.Options): Effect.Effect<Store.Store, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const address = addressOf(options.redis)
+    const onUnavailable = options.onUnavailable ?? "fail-closed"
+    const commandTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.commandTimeout ?? "500 millis"))
+    const scope = yield* Effect.scope
+    let redis: Redis.Redis["Service"] | undefined
+    let client: NodeRedis.NodeRedis["Service"]["client"] | undefined
+    // The outage is logged once, and its end; the first connection gets a grace period before it counts as one.
+    let down = false
+    let starting = true
+
+    const connect = Effect.flatMap(Scope.fork(scope), (child) =>
+      Effect.flatMap(
+        Effect.onExit(
+          Layer.buildWithScope(
+            NodeRedis.layer({
+              url: options.redis,
+              // Fail commands at once while reconnecting, and bound each: never a hang.
+              disableOfflineQueue: true,
+              commandOptions: { timeout: commandTimeout },
+              socket: { connectTimeout: Math.max(commandTimeout, 1000), reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 1000) }
+            }),
+            child
+          ),
+          (exit) => Exit.isFailure(exit) ? Scope.close(child, exit) : Effect.void
+        ).pipe(
+          // node-redis warns at every reconnect attempt; the store logs an outage once, in `run`.
+          Effect.provideService(References.MinimumLogLevel, "Error")
+        ),
+        (context) =>
+          Effect.sync(() => {
+            redis = Context.get(context, Redis.Redis)
+            client = Context.get(context, NodeRedis.NodeRedis).client
+          })
+      ))
+    yield* Effect.forkIn(Effect.retry(connect, Schedule.spaced("1 second")), scope)
+    yield* Effect.forkIn(
+      Effect.andThen(Effect.sleep(Duration.millis(Math.max(commandTimeout, 1000))), Effect.sync(() => {
+        starting = false
+      })),
+      scope
+    )
+
+    const unavailable = (reason: string) => {
+      const error = new StoreUnavailableError({ address, reason })
+      if (down || (starting && redis === undefined)) return Effect.fail(error)
+      down = true
+      const then = onUnavailable === "fail-open"
+        ? "each instance keeps its share of the limits locally until it returns"
+        : "calls fail until it returns"
+      return Effect.andThen(
+        Effect.logWarning(`Shared store: Redis at ${address} is unavailable (${reason}); ${then}`),
+        Effect.fail(error)
+      )
+    }
+
+    const run = <A>(f: (redis: Redis.Redis["Service"]) => Effect.Effect<A, Redis.RedisError>): Effect.Effect<A, StoreUnavailableError> =>
+      Effect.suspend(() => {
+        if (redis === undefined || client === undefined || !client.isReady) return unavailable("not connected")
+        return Effect.matchEffect(f(redis), {
+          onFailure: (error) => unavailable(reasonOf(error.cause)),
+          onSuccess: (value) => {
+            if (!down) return Effect.succeed(value)
+            down = false
+            return Effect.as(Effect.logInfo(`Shared store: Redis at ${address} is back; limits are shared again`), value)
+          }
+        })
+      })
+
+    const connection: Connection = {
+      prefix: options.prefix ?? "effect-llm-router",
+      onUnavailable,
+      instances: options.instances ?? 1,
+      leaseTtlMillis: Duration.toMillis(Duration.fromInputUnsafe(options.leaseTtl ?? "10 seconds")),
+      scope,
+      run
+    }
+    const store: Impl = { address, onUnavailable, [typeId]: connection }
+    return store
+  })

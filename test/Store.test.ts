@@ -1,0 +1,491 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import * as fc from "fast-check"
+import * as Context from "effect/Context"
+import * as HttpClient from "effect/http/HttpClient"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { Budget, CacheStore, KeyPool, Llm, LlmError, Message, ProviderConfig, RateLimiter, Store } from "effect-llm-router"
+import { LlmTest } from "effect-llm-router/testing"
+import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
+import { expectOptionsError } from "./utils/optionsError.js"
+import { redisServer } from "./utils/redisServer.js"
+
+// Each instance gets its own store, so its own Redis connection, as separate processes would.
+const instance = (url: string, options: Partial<Store.Options> = {}) => Store.make({ redis: url, commandTimeout: "300 millis", ...options })
+
+// The store connects in the background: this waits until a limiter on it reads Redis (a local
+// fallback of a fail-open store with two instances or more holds at most half the capacity).
+const untilShared = (store: Store.Store) =>
+  Effect.gen(function*() {
+    const probe = yield* RateLimiter.make({ capacity: 1_000, refillRate: 1_000, shared: { store, key: "probe" } })
+    for (let i = 0; i < 200; i++) {
+      if ((yield* probe.status).available > 600) return
+      yield* Effect.sleep("25 millis")
+    }
+    return yield* Effect.die(new Error("the store never connected"))
+  })
+
+/** A redis-server for the test and one instance's store on it, connected. */
+const connectedStore = (options: Partial<Store.Options> = {}) =>
+  Effect.gen(function*() {
+    const redis = yield* redisServer
+    const store = yield* instance(redis.url, options)
+    yield* untilShared(store)
+    return { redis, store }
+  })
+
+interface Grant {
+  readonly at: number
+  readonly cost: number
+}
+
+/**
+ * The first window whose grants' costs pass `capacity + rate * t`, `t` widened by
+ * `slackMillis`: a reply reaches its caller a little after Redis granted it.
+ */
+const overBound = (grants: ReadonlyArray<Grant>, capacity: number, perSecond: number, slackMillis: number) => {
+  const sorted = [...grants].sort((a, b) => a.at - b.at)
+  for (let i = 0; i < sorted.length; i++) {
+    let sum = 0
+    for (let j = i; j < sorted.length; j++) {
+      sum += sorted[j]!.cost
+      const allowed = capacity + perSecond * (sorted[j]!.at - sorted[i]!.at + slackMillis) / 1000
+      if (sum > allowed + 1e-9) return { from: sorted[i]!.at, to: sorted[j]!.at, sum, allowed }
+    }
+  }
+  return undefined
+}
+
+/** A lease of the pool's one key, held `hold`, counted while held and not after. */
+const holdsOne = (pool: KeyPool.Service, hold: Duration.Input = 0) =>
+  Effect.gen(function*() {
+    yield* Effect.scoped(Effect.gen(function*() {
+      yield* pool.acquire
+      yield* Effect.sleep(hold)
+      expect((yield* pool.status)[0]!.inFlight).toBe(1)
+    }))
+    expect((yield* pool.status)[0]!.inFlight).toBe(0)
+  })
+
+const rateLimited = (retryAfter?: Duration.Input) =>
+  new LlmError.RateLimitError({
+    provider: "openai",
+    model: "gpt-4o-mini",
+    ...(retryAfter === undefined ? {} : { retryAfter: Duration.fromInputUnsafe(retryAfter) })
+  })
+
+describe("Store options", () => {
+  it.effect("a bad option fails with OptionsError naming it; a password in the URL never shows", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.flip(Store.make({ redis: "http://:hunter2-secret@127.0.0.1:6379" }))
+      expectOptionsError(url, { module: "Store", option: "redis", expected: "a redis:// or rediss:// URL" }, ["hunter2-secret"])
+      expectOptionsError(yield* Effect.flip(Store.make({ redis: "redis://h:1", instances: 1.5 })), { option: "instances", value: "1.5" })
+      expectOptionsError(yield* Effect.flip(Store.make({ redis: "redis://h:1", leaseTtl: 0 })), { option: "leaseTtl" })
+      expectOptionsError(yield* Effect.flip(Store.make({ redis: "redis://h:1", onUnavailable: "maybe" as never })), {
+        option: "onUnavailable"
+      })
+      const store = yield* Store.make({ redis: "redis://:hunter2-secret@127.0.0.1:1" })
+      expect(store.address).toBe("127.0.0.1:1")
+      // An empty key for the shared state is refused by each layer.
+      const shared = { store, key: "" }
+      expectOptionsError(yield* Effect.flip(RateLimiter.make({ capacity: 1, refillRate: 1, shared })), { module: "RateLimiter", option: "shared.key" })
+      expectOptionsError(yield* Effect.flip(KeyPool.make({ providerId: "p", keys: ["k"], shared })), { module: "KeyPool", option: "shared.key" })
+      expectOptionsError(yield* Effect.flip(Budget.make({ limits: [], shared })), { module: "Budget", option: "shared.key" })
+    }))
+})
+
+describe("Store: limits shared through a real redis-server", () => {
+  it.live("two limiters on one key never grant more than capacity + refillRate * t in any window", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisServer
+      const limiters = yield* Effect.forEach([0, 1], () =>
+        Effect.flatMap(instance(redis.url), (store) =>
+          Effect.andThen(untilShared(store), RateLimiter.make({ capacity: 5, refillRate: 40, shared: { store, key: "bucket" } }))))
+      const grants: Array<Grant> = []
+      yield* Effect.forEach(Array.from({ length: 60 }, (_, i) => limiters[i % 2]!), (limiter) =>
+        Effect.scoped(Effect.andThen(limiter.consume(), Effect.sync(() => grants.push({ at: performance.now(), cost: 1 })))), {
+          concurrency: "unbounded"
+        })
+      expect(grants).toHaveLength(60)
+      expect(overBound(grants, 5, 40, 10)).toBeUndefined()
+      // 60 grants from a burst of 5 at 40 a second take at least (60 - 5) / 40 seconds.
+      const span = Math.max(...grants.map((grant) => grant.at)) - Math.min(...grants.map((grant) => grant.at))
+      expect(span).toBeGreaterThanOrEqual((60 - 5) / 40 * 1000 - 10)
+    }), 30_000)
+
+  it.live("property: for random arrivals and costs on two instances, no window passes the bound", () =>
+    Effect.gen(function*() {
+      const { redis } = yield* connectedStore()
+      const stores = yield* Effect.forEach([0, 1], () => Effect.tap(instance(redis.url), untilShared))
+      let run = 0
+      const arrivals = fc.array(
+        fc.record({ after: fc.integer({ min: 0, max: 30 }), instance: fc.integer({ min: 0, max: 1 }), cost: fc.integer({ min: 1, max: 2 }) }),
+        { minLength: 4, maxLength: 14 }
+      )
+      const bucket = fc.record({ capacity: fc.integer({ min: 2, max: 4 }), refillRate: fc.integer({ min: 20, max: 60 }) })
+      yield* Effect.promise(() =>
+        fc.assert(
+          fc.asyncProperty(bucket, arrivals, (options, list) =>
+            Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+              const key = `property-${run++}`
+              const limiters = yield* Effect.forEach(stores, (store) => RateLimiter.make({ ...options, shared: { store, key } }))
+              const grants: Array<Grant> = []
+              let offset = 0
+              yield* Effect.forEach(list.map((arrival) => ({ ...arrival, at: offset += arrival.after })), (arrival) =>
+                Effect.andThen(
+                  Effect.sleep(Duration.millis(arrival.at)),
+                  Effect.scoped(Effect.andThen(
+                    limiters[arrival.instance]!.consume({ cost: arrival.cost }),
+                    Effect.sync(() => grants.push({ at: performance.now(), cost: arrival.cost }))
+                  ))
+                ), { concurrency: "unbounded" })
+              expect(grants).toHaveLength(list.length)
+              expect(overBound(grants, options.capacity, options.refillRate, 10)).toBeUndefined()
+            })))),
+          { numRuns: 6 }
+        ))
+    }), 60_000)
+
+  it.live("an in-flight cap is shared: two limiters never hold more than maxConcurrency slots together", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisServer
+      const limiters = yield* Effect.forEach([0, 1], () =>
+        Effect.flatMap(instance(redis.url), (store) =>
+          Effect.andThen(untilShared(store), RateLimiter.make({ capacity: 1_000, refillRate: 1_000, maxConcurrency: 3, shared: { store, key: "cap" } }))))
+      let held = 0
+      let most = 0
+      yield* Effect.forEach(Array.from({ length: 24 }, (_, i) => limiters[i % 2]!), (limiter) =>
+        Effect.scoped(Effect.andThen(
+          limiter.consume(),
+          Effect.andThen(
+            Effect.sync(() => {
+              held++
+              most = Math.max(most, held)
+            }),
+            Effect.andThen(Effect.sleep("15 millis"), Effect.sync(() => held--))
+          )
+        )), { concurrency: "unbounded" })
+      expect(most).toBe(3)
+    }), 30_000)
+
+  it.live("two pools count every instance's leases per key, exactly, and never pass a key's cap", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisServer
+      const keys = [{ key: "sk-shared-key-one-0001", maxConcurrency: 3 }, { key: "sk-shared-key-two-0002", maxConcurrency: 3 }]
+      const pools = yield* Effect.forEach([0, 1], () =>
+        Effect.flatMap(instance(redis.url), (store) =>
+          Effect.andThen(untilShared(store), KeyPool.make({ providerId: "openai", keys, shared: { store, key: "openai" } }))))
+      const held = new Map<string, number>()
+      let most = 0
+      let overCap = 0
+      yield* Effect.forEach(Array.from({ length: 30 }, (_, i) => pools[i % 2]!), (pool) =>
+        Effect.scoped(Effect.gen(function*() {
+          const lease = yield* pool.acquire
+          const id = lease.credentials.keyId
+          held.set(id, (held.get(id) ?? 0) + 1)
+          most = Math.max(most, held.get(id)!)
+          const counted = (yield* pool.status).find((key) => key.keyId === id)!.inFlight
+          if (counted < 1 || counted > 3) overCap++
+          yield* Effect.sleep("10 millis")
+          held.set(id, held.get(id)! - 1)
+        })), { concurrency: "unbounded" })
+      expect(most).toBe(3)
+      expect(overCap).toBe(0)
+
+      // Held still: three leases from one instance, two from the other; both see all five, least-loaded spread.
+      yield* Effect.scoped(Effect.gen(function*() {
+        for (const pool of [pools[0]!, pools[0]!, pools[0]!, pools[1]!, pools[1]!]) yield* pool.acquire
+        for (const pool of pools) expect((yield* pool.status).map((key) => key.inFlight).sort()).toEqual([2, 3])
+      }))
+      for (const pool of pools) expect((yield* pool.status).map((key) => key.inFlight)).toEqual([0, 0])
+    }), 30_000)
+
+  it.live("the leases of an instance that dies without releasing them free within the TTL", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisServer
+      const keys = [{ key: "sk-shared-key-one-0001", maxConcurrency: 2 }]
+      const options = { providerId: "openai", keys, whenExhausted: { _tag: "Fail" } as const }
+      const doomed = yield* Scope.make()
+      const dying = yield* Scope.provide(instance(redis.url, { leaseTtl: "600 millis" }), doomed)
+      yield* untilShared(dying)
+      const pool = yield* KeyPool.make({ ...options, shared: { store: dying, key: "openai" } })
+      // Two leases taken and never given back: their scope is never closed.
+      const leases = yield* Scope.make()
+      yield* Scope.provide(Effect.all([pool.acquire, pool.acquire]), leases)
+
+      const survivor = yield* instance(redis.url, { leaseTtl: "600 millis" })
+      yield* untilShared(survivor)
+      const other = yield* KeyPool.make({ ...options, shared: { store: survivor, key: "openai" } })
+      expect((yield* other.status)[0]!.inFlight).toBe(2)
+      const refused = yield* Effect.flip(Effect.scoped(other.acquire))
+      expect(refused._tag).toBe("NoCapacityError")
+
+      // The instance dies: its connection closes, nothing renews the leases.
+      yield* Scope.close(doomed, Exit.void)
+      const started = performance.now()
+      let freed = -1
+      while (performance.now() - started < 3_000) {
+        if ((yield* other.status)[0]!.inFlight === 0) {
+          freed = performance.now() - started
+          break
+        }
+        yield* Effect.sleep("50 millis")
+      }
+      expect(freed).toBeGreaterThanOrEqual(0)
+      expect(freed).toBeLessThan(1_500)
+      yield* Effect.scoped(Effect.all([other.acquire, other.acquire]))
+    }), 30_000)
+
+  it.live("a lease renewed while its call runs outlives the TTL", () =>
+    Effect.gen(function*() {
+      const { store } = yield* connectedStore({ leaseTtl: "300 millis" })
+      const pool = yield* KeyPool.make({ providerId: "openai", keys: ["sk-shared-key-one-0001"], shared: { store, key: "renew" } })
+      yield* holdsOne(pool, "900 millis")
+    }), 30_000)
+
+  it.live("a rate limit one instance sees cools the key for every instance", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisServer
+      const keys = ["sk-shared-key-one-0001"]
+      const pools = yield* Effect.forEach([0, 1], () =>
+        Effect.flatMap(instance(redis.url), (store) =>
+          Effect.andThen(
+            untilShared(store),
+            KeyPool.make({ providerId: "openai", keys, whenExhausted: { _tag: "Fail" }, shared: { store, key: "openai" } })
+          )))
+      yield* Effect.scoped(Effect.flatMap(pools[0]!.acquire, (lease) => pools[0]!.report(lease, rateLimited("2 seconds"))))
+      const seen = (yield* pools[1]!.status)[0]!
+      expect(seen.coolingUntil).toBeDefined()
+      expect(seen.share).toBe(0)
+      const error = yield* Effect.flip(Effect.scoped(pools[1]!.acquire))
+      expect(error._tag).toBe("NoCapacityError")
+      expect(error.availableAt).toBeGreaterThan(Date.now() + 1_000)
+    }), 30_000)
+
+  it.live("fail-open: with Redis stopped mid-load each instance keeps its share locally, then shares again", () =>
+    Effect.gen(function*() {
+      const { redis, store } = yield* connectedStore({ onUnavailable: "fail-open", instances: 2 })
+      const limiter = yield* RateLimiter.make({ capacity: 4, refillRate: 0.001, shared: { store, key: "open" } })
+      const pool = yield* KeyPool.make({
+        providerId: "openai",
+        keys: [{ key: "sk-shared-key-one-0001", maxConcurrency: 4 }],
+        whenExhausted: { _tag: "Fail" },
+        shared: { store, key: "open" }
+      })
+      const tryOne = Effect.scoped(limiter.consume({ onExceeded: "fail" })).pipe(Effect.as(true), Effect.catchTag("RateLimiterExceededError", () => Effect.succeed(false)))
+      expect(yield* tryOne).toBe(true)
+
+      const bounded = yield* Effect.gen(function*() {
+        yield* redis.stop
+        // Half of each limit now, locally: 2 of the bucket, 2 of the key's 4 slots; no call waits on the dead store.
+        const granted = yield* Effect.all([tryOne, tryOne, tryOne])
+        expect(granted).toEqual([true, true, false])
+        yield* Effect.scoped(Effect.gen(function*() {
+          yield* pool.acquire
+          yield* pool.acquire
+          const refused = yield* Effect.flip(pool.acquire)
+          expect(refused._tag).toBe("NoCapacityError")
+        }))
+      }).pipe(Effect.timeout("5 seconds"))
+      expect(bounded).toBeUndefined()
+
+      // Back: a fresh Redis (no persistence) holds a full bucket, shared again once the client reconnects.
+      yield* redis.start
+      yield* untilShared(store)
+      expect(yield* tryOne).toBe(true)
+      expect((yield* limiter.status).available).toBeCloseTo(3, 1)
+      yield* holdsOne(pool)
+    }), 30_000)
+
+  it.live("fail-closed: with Redis stopped calls fail at once with typed errors, and work again when it is back", () =>
+    Effect.gen(function*() {
+      const { redis, store } = yield* connectedStore({ onUnavailable: "fail-closed" })
+      const limiter = yield* RateLimiter.make({ capacity: 4, refillRate: 1, maxConcurrency: 2, shared: { store, key: "closed" } })
+      const pool = yield* KeyPool.make({ providerId: "openai", keys: ["sk-shared-key-one-0001"], shared: { store, key: "closed" } })
+      // Calls in flight when Redis goes: their leases are dropped with it; giving them back must not fail.
+      const inFlight = yield* Scope.make()
+      yield* Scope.provide(Effect.all([limiter.consume(), pool.acquire]), inFlight)
+
+      yield* redis.stop
+      const consumed = yield* Effect.flip(Effect.scoped(limiter.consume())).pipe(Effect.timeout("5 seconds"))
+      expect(consumed._tag).toBe("StoreUnavailableError")
+      if (consumed._tag === "StoreUnavailableError") {
+        expect(consumed.address).toBe(`127.0.0.1:${redis.port}`)
+        expect(consumed.message).toContain("fail-closed")
+      }
+      const acquired = yield* Effect.flip(Effect.scoped(pool.acquire)).pipe(Effect.timeout("5 seconds"))
+      expect(acquired._tag).toBe("NoCapacityError")
+      // Its status still lists the key: this instance's lease, no share.
+      expect(yield* pool.status).toMatchObject([{ inFlight: 1, share: 0 }])
+      yield* Scope.close(inFlight, Exit.void)
+
+      yield* redis.start
+      yield* untilShared(store)
+      const result = yield* Effect.scoped(limiter.consume())
+      expect(result.limit).toBe(4)
+      yield* holdsOne(pool)
+      expect((yield* limiter.status).inFlight).toBe(0)
+    }), 30_000)
+
+  it.live("provider.json's store section: a 429 one instance's Llm call gets cools the key for another instance", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisServer
+      const json = {
+        store: { redis: redis.url, command_timeout: 0.3 },
+        openai: [{ model_name: "gpt-4o-mini", api_keys: ["sk-shared-key-one-0001"], base_url: "http://127.0.0.1:1/v1", max_retries: 0, rate_limit_capacity: 10, rate_limit_refill_rate: 1 }]
+      }
+      const http = fakeHttpClient(() => jsonResponse({ error: { message: "slow down" } }, { status: 429, headers: { "retry-after": "5" } }))
+      // Two instances: each loads the file and builds its own layers (own store connection).
+      const instances = yield* Effect.forEach([0, 1], () =>
+        Effect.gen(function*() {
+          const config = yield* ProviderConfig.fromJson(json)
+          const [deployment] = yield* ProviderConfig.deployments(config)
+          return yield* Layer.build(deployment!.layer.pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, http.client))))
+        }))
+      const [first, second] = instances.map((context) => ({
+        llm: Context.get(context, Llm.Llm),
+        pool: Context.get(context, KeyPool.KeyPool),
+        limiter: Context.get(context, RateLimiter.RateLimiter)
+      }))
+      for (let i = 0; i < 200 && (yield* second!.limiter.status).available < 5; i++) yield* Effect.sleep("25 millis")
+
+      const failed = yield* Effect.flip(first!.llm.chat({ messages: [Message.user("hi")] }))
+      expect(failed._tag).toBe("RateLimitError")
+      const [key] = yield* second!.pool.status
+      expect(key!.coolingUntil).toBeGreaterThan(Date.now() + 3_000)
+      // One bucket for both: the first instance's call took a token the second one sees gone.
+      expect((yield* second!.limiter.status).available).toBeLessThan(10)
+    }), 30_000)
+
+  it.live("Redis stopped and started under load: every call ends (granted or a typed error), none hangs, counts are exact after", () =>
+    Effect.gen(function*() {
+      const { redis, store } = yield* connectedStore({ onUnavailable: "fail-open", instances: 2, leaseTtl: "1 second" })
+      const limiter = yield* RateLimiter.make({ capacity: 50, refillRate: 200, maxConcurrency: 8, shared: { store, key: "load" } })
+      const pool = yield* KeyPool.make({
+        providerId: "openai",
+        keys: [{ key: "sk-shared-key-one-0001", maxConcurrency: 4 }, { key: "sk-shared-key-two-0002", maxConcurrency: 4 }],
+        shared: { store, key: "load" }
+      })
+      const outcomes = { served: 0, refused: 0 }
+      const call = Effect.scoped(Effect.gen(function*() {
+        yield* limiter.consume()
+        yield* pool.acquire
+        yield* Effect.sleep("5 millis")
+      })).pipe(
+        Effect.tap(() => Effect.sync(() => outcomes.served++)),
+        Effect.catchTags({
+          NoCapacityError: () => Effect.sync(() => outcomes.refused++),
+          StoreUnavailableError: () => Effect.sync(() => outcomes.refused++)
+        })
+      )
+      const load = Effect.forEach(Array.from({ length: 400 }), () => call, { concurrency: 16 })
+      const outage = Effect.andThen(Effect.sleep("100 millis"), Effect.andThen(redis.stop, Effect.andThen(Effect.sleep("300 millis"), redis.start)))
+      yield* Effect.all([load, outage], { concurrency: "unbounded" }).pipe(Effect.timeout("20 seconds"))
+      expect(outcomes.served + outcomes.refused).toBe(400)
+      expect(outcomes.served).toBeGreaterThan(0)
+
+      yield* untilShared(store)
+      // Nothing held any more: the shared counts are back to zero (leases from before the outage were lost with it).
+      expect((yield* pool.status).map((key) => key.inFlight)).toEqual([0, 0])
+      expect((yield* limiter.status).inFlight).toBe(0)
+    }), 60_000)
+
+  it.live("a store whose Redis is down at start still builds, serves per onUnavailable, connects when Redis comes up, and closes at once", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisServer
+      yield* redis.stop
+      const closed = yield* Scope.make()
+      const open = yield* Scope.provide(instance(redis.url, { onUnavailable: "fail-open" }), closed)
+      const shut = yield* Scope.provide(instance(redis.url, { onUnavailable: "fail-closed" }), closed)
+      const local = yield* Scope.provide(RateLimiter.make({ capacity: 2, refillRate: 1, shared: { store: open, key: "down" } }), closed)
+      const none = yield* Scope.provide(RateLimiter.make({ capacity: 2, refillRate: 1, shared: { store: shut, key: "down" } }), closed)
+      const granted = yield* Effect.scoped(local.consume({ onExceeded: "fail" }))
+      expect(granted.limit).toBe(2)
+      const refused = yield* Effect.flip(Effect.scoped(none.consume()))
+      expect(refused._tag).toBe("StoreUnavailableError")
+      // Redis comes up: both connect by themselves.
+      yield* redis.start
+      yield* untilShared(open)
+      yield* untilShared(shut)
+      expect((yield* Effect.scoped(none.consume())).limit).toBe(2)
+      yield* Scope.close(closed, Exit.void).pipe(Effect.timeout("5 seconds"))
+    }), 30_000)
+
+  it.live("a budget shared by three instances is never passed under 200 concurrent calls", () =>
+    Effect.gen(function*() {
+      const { redis } = yield* connectedStore()
+      const budgets = yield* Effect.forEach([0, 1, 2], () =>
+        Effect.flatMap(Effect.tap(instance(redis.url), untilShared), (store) =>
+          Budget.make({ limits: [{ scope: Budget.overall, limit: 1, period: "1 hour" }], shared: { store, key: "spend" } })))
+      let admitted = 0
+      let charged = 0
+      yield* Effect.forEach(Array.from({ length: 200 }, (_, i) => budgets[i % 3]!), (budget, i) =>
+        Effect.matchEffect(budget.check({ estimate: 0.03, model: "gpt-4o" }), {
+          onFailure: (error) => Effect.sync(() => expect(error._tag).toBe("BudgetExceededError")),
+          onSuccess: (reservation) => {
+            admitted++
+            // The real cost is at most the estimate; some calls cost nothing.
+            const cost = [0.03, 0.02, 0][i % 3]!
+            charged += cost
+            return Effect.andThen(Effect.sleep("5 millis"), budget.charge(reservation, cost))
+          }
+        }), { concurrency: "unbounded" })
+      expect(admitted).toBeGreaterThanOrEqual(33)
+      for (const budget of budgets) {
+        const [status] = yield* budget.status
+        expect(status!.reserved).toBeCloseTo(0, 9)
+        expect(status!.spent).toBeCloseTo(charged, 9)
+        expect(status!.spent).toBeLessThanOrEqual(1 + 1e-9)
+      }
+    }), 30_000)
+
+  it.live("a reservation of an instance that dies lapses within the TTL; without Redis a budget fails closed or keeps a share", () =>
+    Effect.gen(function*() {
+      const { redis, store } = yield* connectedStore({ leaseTtl: "600 millis" })
+      const limits = [{ scope: Budget.overall, limit: 1, period: "1 hour" }] as const
+      const doomed = yield* Scope.make()
+      const dying = yield* Scope.provide(Effect.tap(instance(redis.url, { leaseTtl: "600 millis" }), untilShared), doomed)
+      const first = yield* Budget.make({ limits, shared: { store: dying, key: "lapse" } })
+      yield* first.check({ estimate: 0.9 })
+      const other = yield* Budget.make({ limits, shared: { store, key: "lapse" } })
+      expect((yield* Effect.flip(other.check({ estimate: 0.5 })))._tag).toBe("BudgetExceededError")
+      yield* Scope.close(doomed, Exit.void)
+      yield* Effect.sleep("1200 millis")
+      yield* other.charge(yield* other.check({ estimate: 0.5 }), 0.5)
+      expect((yield* other.status)[0]).toMatchObject({ spent: 0.5, reserved: 0 })
+
+      const open = yield* Budget.make({ limits, shared: { store: yield* instance(redis.url, { onUnavailable: "fail-open", instances: 4 }), key: "lapse" } })
+      yield* redis.stop
+      // Fail-closed: no check passes. Fail-open: a quarter of the limit, locally.
+      expect((yield* Effect.flip(other.check({ estimate: 0.1 })))._tag).toBe("NoCapacityError")
+      yield* open.check({ estimate: 0.25 })
+      expect((yield* Effect.flip(open.check({ estimate: 0.01 })))._tag).toBe("BudgetExceededError")
+    }), 30_000)
+
+  it.live("a shared cache store: a reply one instance stores, another reads, until its time to live; Redis away is a CacheStoreError", () =>
+    Effect.gen(function*() {
+      const { redis } = yield* connectedStore()
+      const [first, second] = yield* Effect.forEach([0, 1], () =>
+        Effect.flatMap(Effect.tap(instance(redis.url), untilShared), (store) =>
+          Effect.provide(Effect.service(CacheStore.CacheStore), CacheStore.layerShared({ store, key: "replies" }))))
+      const reply = LlmTest.reply("Paris", { usage: { promptTokens: 3, completionTokens: 2, totalTokens: 5 }, reasoning: "think" })
+      yield* first!.set("capital", reply, "400 millis")
+      yield* first!.set("other", LlmTest.reply("Rome"), "1 minute")
+      const read = yield* second!.get("capital")
+      expect(Option.getOrUndefined(read)).toEqual(reply)
+      expect(yield* second!.size).toBe(2)
+      expect(yield* second!.delete("other")).toBe(true)
+      expect(yield* first!.delete("other")).toBe(false)
+      yield* Effect.sleep("500 millis")
+      expect(yield* second!.get("capital")).toStrictEqual(Option.none())
+      expect(yield* first!.size).toBe(0)
+
+      yield* redis.stop
+      const failed = yield* Effect.flip(second!.get("capital"))
+      expect(failed).toMatchObject({ _tag: "CacheStoreError", operation: "get" })
+    }), 30_000)
+})
