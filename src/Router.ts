@@ -18,20 +18,16 @@
  * Llm.chat({ model: "fast", messages: [Message.user("Hi")] }).pipe(Effect.provide(router))
  * ```
  *
- * A request's `model` names a deployment, a group (`groups`) or a model; the
- * strategy (`weighted`, `least-busy`, `lowest-latency`, `lowest-cost`,
- * `priority`, drawing from Effect's `Random`) picks one of the addressed
- * deployments usable now. A failure with a tag in `retryOn` tries another one;
- * otherwise the first `fallbacks` entry whose `on` lists the tag is followed,
- * and the final error lists every attempt. A stream that breaks after its first
- * chunk restarts behind a `ChatChunk.Restart` chunk (`midStream`); `hedge` gives
- * a slow attempt a second one. A failing deployment cools down (`cooldown`),
- * then one call probes it with a single attempt. One `deadline` bounds a call
- * with every deployment's own retries. `budget` and `ledger` check and record
- * spend per deployment. `status` reports LLM-API-BalancedCall's load and
- * capacity fields in camelCase, with keys masked. Traced, a call is a `chat {model}`
- * span with a `Router.attempt` span per deployment tried (README, "Tracing").
- * docs/architecture.md ("Router") says how each of these works.
+ * A request's `model` names a deployment, a group (`groups`) or a model; the strategy (`weighted`, `least-busy`,
+ * `lowest-latency`, `lowest-cost`, `priority`, drawing from Effect's `Random`) picks one of the addressed deployments
+ * usable now. A failure with a tag in `retryOn` tries another one; otherwise the first `fallbacks` entry whose `on`
+ * lists the tag is followed, and the final error lists every attempt. A stream that breaks after its first chunk
+ * restarts behind a `ChatChunk.Restart` chunk (`midStream`); `hedge` gives a slow attempt a second one. A failing
+ * deployment cools down (`cooldown`), then one call probes it with a single attempt. One `deadline` bounds a call with
+ * every deployment's own retries. `budget` and `ledger` check and record spend per deployment. `status` reports
+ * LLM-API-BalancedCall's load and capacity fields in camelCase, with keys masked. Traced, a call is a `chat {model}`
+ * span with a `Router.attempt` span per deployment tried (README, "Tracing"). docs/architecture.md ("Router") says how
+ * each of these works.
  *
  * @since 0.1.0
  */
@@ -201,10 +197,7 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
    * `after` fails over at once. Default: off.
    */
   readonly hedge?: { readonly after: Duration.Input }
-  /**
-   * The longest a provider's rate-limit signal (a `Retry-After`, or rate-limit headers saying nothing is left) holds
-   * a deployment back, so `retry-after: 86400` does not bench it for a day. Default: 5 minutes.
-   */
+  /** The longest a `Retry-After` or rate-limit headers hold a deployment back (not a day for 86400). Default 5 minutes. */
   readonly maxHold?: Duration.Input
   /**
    * With every deployment of the address held back by a rate limit (keys cooling, a `Retry-After`), a call waits for
