@@ -1,6 +1,8 @@
 /**
  * The gateway's HTTP application: `HttpRouter` routes over the engine. Every
- * answer carries `x-request-id`; every failure is OpenAI's error JSON. A
+ * answer carries `x-request-id`; every failure is OpenAI's error JSON, except
+ * on `/v1/messages`, which answers in Anthropic's wire over the same stream
+ * path. A
  * request is refused before anything is sent when its body is too large
  * (413), not JSON or not the wire's shape (400 naming the field), or names no
  * model of the configuration (404); the engine's own check of the request
