@@ -149,6 +149,15 @@ describe("the gateway's Messages request", () => {
     })
   })
 
+  it("keeps an unsigned thinking block as reasoning only: Anthropic would refuse it back", () => {
+    const decoded = Wire.messages(JSON.stringify({
+      model: "m",
+      max_tokens: 9,
+      messages: [hello, { role: "assistant", content: [{ type: "thinking", thinking: "hmm", signature: "" }, { type: "text", text: "A" }] }, hello]
+    }))
+    expect(decoded._tag === "Messages" && decoded.request.messages[1]).toEqual({ role: "assistant", content: "A", reasoning: "hmm" })
+  })
+
   it("renames the engine's paths to the body's, placing a message back in its turn", () => {
     const decoded = Wire.messages(JSON.stringify({
       model: "m",

@@ -8,6 +8,10 @@
  * `message_stop`. A failure is an `event: error`, which `@anthropic-ai/sdk`
  * raises.
  *
+ * Streamed thinking blocks carry no signature: an Anthropic deployment's
+ * comes with the stream's last chunk, after the block has been closed. The
+ * whole message carries the signed blocks as they came.
+ *
  * Stop reasons: `stop` is `end_turn`, `length` `max_tokens`, `tool_calls`
  * `tool_use`, `content_filter` `refusal`. The engine's `stop` does not say
  * whether a stop sequence ended the reply, so `stop_sequence` is not sent.

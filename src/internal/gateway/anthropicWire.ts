@@ -14,7 +14,8 @@
  * blocks a user message; an assistant turn's text, `tool_use` blocks (their
  * `input` as the arguments' JSON) and thinking, whose signed blocks are kept
  * in `providerMetadata` so the library's Anthropic adapter sends them back
- * unchanged. `thinking` becomes a `reasoningEffort` (`enabled` by its
+ * unchanged (an unsigned one, as the gateway's streams give, is kept as
+ * reasoning only). `thinking` becomes a `reasoningEffort` (`enabled` by its
  * budget per the adapter's `thinkingBudgets`, `adaptive` medium, `disabled`
  * none), `metadata.user_id` the `user`. Not carried: `top_k`,
  * `disable_parallel_tool_use`, a tool result's `is_error`, `cache_control`.
@@ -224,7 +225,8 @@ const assistantTurn = (content: ReadonlyArray<WireBlock>, at: string): Message |
         break
       case "thinking":
         reasoning = (reasoning ?? "") + block.thinking
-        thinking.push(block)
+        // Unsigned (the gateway streams thinking without a signature): Anthropic would refuse it back.
+        if (block.signature !== "") thinking.push(block)
         break
       case "redacted_thinking":
         thinking.push(block)
