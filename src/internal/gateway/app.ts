@@ -113,12 +113,12 @@ export const make = (engine: Engine, options: AppOptions) =>
     const addressed = (request: ChatRequest, target: Target): ChatRequest =>
       target.address === undefined ? request : { ...request, model: target.address }
 
-    // `request` to `target` as a stream, opened to its first batch, then answered by `encoder`'s SSE.
+    // `request` to `target` as a stream, opened to its first batch, then answered in SSE by `newEncoder()`.
     const streamed = (
       request: ChatRequest,
       model: string,
       target: Target,
-      encoder: () => Render.StreamEncoder,
+      newEncoder: () => Render.StreamEncoder,
       failures: Failures
     ) =>
       Effect.flatMap(Effect.scope, (scope) =>
@@ -131,7 +131,7 @@ export const make = (engine: Engine, options: AppOptions) =>
           ),
           {
             onFailure: (error) => Effect.succeed(errorResponse(failures.answer(error))),
-            onSuccess: ({ first, rest }) => Effect.succeed(sse(encoder(), first, rest, failures))
+            onSuccess: ({ first, rest }) => Effect.succeed(sse(newEncoder(), first, rest, failures))
           }
         ))
 
