@@ -1,13 +1,15 @@
 /**
- * The gateway: the library's engine over HTTP, OpenAI-compatible, so programs
- * in any language (and the official `openai` clients, unchanged) call the
- * models and routers of a `provider.json`.
+ * The gateway: the library's engine over HTTP, OpenAI- and
+ * Anthropic-compatible, so programs in any language (and the official `openai`
+ * and `@anthropic-ai/sdk` clients, unchanged) call the models and routers of a
+ * `provider.json`.
  *
  * Endpoints: `POST /v1/chat/completions` (streamed as SSE ending in
  * `data: [DONE]`, or not; tools, `response_format`,
  * `stream_options.include_usage`), `POST /v1/embeddings` (floats or base64),
  * `GET /v1/models` (and `/v1/models/{name}`), `GET /health` (alive) and `GET /ready` (some deployment
- * can take a call). A request's `model` names a router of the file's `router`
+ * can take a call); and Anthropic's `POST /v1/messages` (streamed as its events, or not), whose
+ * failures are Anthropic's error JSON and statuses (529 `overloaded_error` for a provider down). A request's `model` names a router of the file's `router`
  * section (which then picks among its deployments), or a deployment
  * (`provider/model_name`), a model or a group, routed over every deployment
  * that serves it. Each deployment's `Llm` is built once, at start, and shared

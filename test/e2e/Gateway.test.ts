@@ -7,6 +7,7 @@ import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { abortedStall, faulty as faultyWith, poll, rejection, settledAfterAbort } from "../utils/gatewayHarness.js"
 
 const key = "sk-gateway-e2e-key-0001"
 
@@ -17,14 +18,7 @@ class Fixture extends Context.Service<Fixture, {
 }>()("test/GatewayFixture") {}
 
 // Each fault is a deployment of its own, sent with the simulator's fault header.
-const faulty = (simulator: Simulator.Simulator, fault: string, extra?: Record<string, unknown>) => [{
-  model_name: "gpt-4o-mini",
-  base_url: `${simulator.url}/v1`,
-  api_keys: [key],
-  max_retries: 0,
-  headers: { "x-simulator-fault": fault },
-  ...extra
-}]
+const faulty = (simulator: Simulator.Simulator, fault: string, extra?: Record<string, unknown>) => faultyWith(simulator, key, fault, extra)
 
 const fixture = Layer.effect(
   Fixture,
@@ -67,31 +61,6 @@ interface ErrorJson {
 
 // The OpenAI error JSON of a response.
 const errorJson = (response: Response) => Effect.promise(() => response.json() as Promise<ErrorJson>)
-
-// The error a promise rejects with.
-const rejection = (f: () => Promise<unknown>) =>
-  Effect.promise(() => f().then(() => undefined, (error: unknown) => error))
-
-// `check`'s value once it is defined, polled with a real timer (a test's own clock is a TestClock); undefined after 5 s.
-const poll = <A>(check: () => Effect.Effect<A | undefined>) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 500; i++) {
-      const value = yield* check()
-      if (value !== undefined) return value
-      yield* promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
-    }
-    return undefined
-  })
-
-// Once a client has gone away: the deployment holds nothing and the simulator saw the upstream request closed.
-const settledAfterAbort = (gateway: Gateway.Service, simulator: Simulator.Simulator, deployment: string, closed: number) =>
-  poll(() =>
-    Effect.gen(function*() {
-      const load = (yield* gateway.status).details[deployment]!
-      const stats = yield* simulator.stats
-      return load.inFlight === 0 && load.keys[0]!.current === 0 && stats.clientClosed > closed ? { load, stats } : undefined
-    })
-  )
 
 type Params = Omit<OpenAI.Chat.ChatCompletionCreateParamsNonStreaming, "stream">
 
@@ -363,21 +332,15 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over loo
 
   it.effect("a client that goes away aborts the upstream call and frees the key and the in-flight count", () =>
     Effect.gen(function*() {
-      const { client, gateway, simulator } = yield* Fixture
-      const before = yield* simulator.stats
-      const controller = new AbortController()
-      const stream = yield* streamed(client, ask("stall/gpt-4o-mini"), controller.signal)
-      // The stall leaves the upstream stream open after two chunks: the call is in flight.
-      const during = yield* gateway.status
-      expect(during.details["stall/gpt-4o-mini"]!.inFlight).toBe(1)
-      expect(during.details["stall/gpt-4o-mini"]!.keys[0]!.current).toBe(1)
-      yield* rejection(async () => {
-        for await (const chunk of stream) {
-          void chunk
-          controller.abort()
-        }
-      })
-      const settled = yield* settledAfterAbort(gateway, simulator, "stall/gpt-4o-mini", before.clientClosed)
+      const served = yield* Fixture
+      const { client } = served
+      const { before, during, settled } = yield* abortedStall(
+        served,
+        (signal) => client.chat.completions.create({ ...ask("stall/gpt-4o-mini"), stream: true }, { signal })
+      )
+      // The stall leaves the upstream stream open after two chunks: the call was in flight.
+      expect(during.inFlight).toBe(1)
+      expect(during.keys[0]!.current).toBe(1)
       expect(settled).toBeDefined()
       expect(settled!.stats.inFlight).toBe(before.inFlight)
     }))

@@ -3,21 +3,10 @@ import * as Arbitrary from "effect/Arbitrary"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
 import * as Wire from "../../src/internal/gateway/wire.js"
+import { junk, loose } from "../utils/nearMiss.js"
 
 const schemaIsChat = Schema.is(Wire.WireChatRequest)
 const schemaIsEmbedding = Schema.is(Wire.WireEmbeddingRequest)
-
-// Values of every JSON kind, most of them the wrong one for any given field.
-const junk = fc.constantFrom<unknown>(null, 0, 1.5, "", "x", true, [], [1], {}, { type: "text" })
-
-// Each field present or not, drawn from `right` or now and then from junk, so a body is often wrong in one place only.
-const loose = (right: Record<string, fc.Arbitrary<unknown>>) =>
-  fc.record(
-    Object.fromEntries(
-      Object.entries(right).map(([key, value]) => [key, fc.oneof({ arbitrary: value, weight: 30 }, { arbitrary: junk, weight: 1 })])
-    ),
-    { requiredKeys: [] }
-  )
 
 const text = fc.string({ maxLength: 4 })
 const jsonObject = fc.dictionary(text, fc.jsonValue({ maxDepth: 1 }), { maxKeys: 2 })

@@ -1,6 +1,8 @@
 /**
  * The gateway's HTTP application: `HttpRouter` routes over the engine. Every
- * answer carries `x-request-id`; every failure is OpenAI's error JSON. A
+ * answer carries `x-request-id`; every failure is OpenAI's error JSON, except
+ * on `/v1/messages`, which answers in Anthropic's wire over the same stream
+ * path. A
  * request is refused before anything is sent when its body is too large
  * (413), not JSON or not the wire's shape (400 naming the field), or names no
  * model of the configuration (404); the engine's own check of the request
@@ -28,6 +30,9 @@ import type { LlmError } from "../../LlmError.js"
 import { StreamTruncatedError } from "../../LlmError.js"
 import { type Batch, openFirst } from "../chunkSource.js"
 import { openAiErrorJson } from "../openAiErrorJson.js"
+import * as AnthropicErrors from "./anthropicErrors.js"
+import * as AnthropicRender from "./anthropicRender.js"
+import * as AnthropicWire from "./anthropicWire.js"
 import type { Engine, ModelEntry, Target } from "./engine.js"
 import * as Errors from "./errors.js"
 import * as Render from "./render.js"
@@ -56,19 +61,22 @@ const isBodyTooLarge = (error: unknown): boolean =>
   error.reason.reason === "BodyTooLarge"
 
 const tooLarge = (limit: number) =>
-  errorResponse(
-    Errors.answer(413, `The request body is larger than this gateway takes (${limit} bytes).`, "invalid_request_error", null, "request_too_large")
-  )
+  Errors.answer(413, `The request body is larger than this gateway takes (${limit} bytes).`, "invalid_request_error", null, "request_too_large")
 
 const encoder = new TextEncoder()
 
-const restartedBody = openAiErrorJson(
-  "The provider's stream broke after part of the answer had been sent, and the rest would have come from another " +
-    "deployment as a new answer; the stream ends here instead. Retry the request.",
-  "server_error",
-  null,
-  "stream_restarted"
-)
+const restartedMessage = "The provider's stream broke after part of the answer had been sent, and the rest would have come from " +
+  "another deployment as a new answer; the stream ends here instead. Retry the request."
+
+const restartedBody = openAiErrorJson(restartedMessage, "server_error", null, "stream_restarted")
+
+/** How a route answers a failure: the error answer to an engine failure, and the body of a restart's error event. */
+interface Failures {
+  readonly answer: (error: LlmError) => Errors.ErrorAnswer
+  readonly restarted: string
+}
+
+const anthropicRestarted = AnthropicErrors.errorJson("api_error", restartedMessage)
 
 /** The gateway's routes and its answer to paths it does not serve. */
 export const make = (engine: Engine, options: AppOptions) =>
@@ -77,20 +85,27 @@ export const make = (engine: Engine, options: AppOptions) =>
     const seconds = () => Math.floor(clock.currentTimeMillisUnsafe() / 1000)
     const known = engine.models.map((model) => model.id)
     const notFound = (model: string) => errorResponse(Errors.modelNotFound(model, known))
-    const failed = (error: LlmError) => errorResponse(Errors.fromLlmError(error, clock.currentTimeMillisUnsafe()))
+    const openAi: Failures = {
+      answer: (error) => Errors.fromLlmError(error, clock.currentTimeMillisUnsafe()),
+      restarted: restartedBody
+    }
+    const failed = (error: LlmError) => errorResponse(openAi.answer(error))
 
-    // The body as text within the limit, then what `handle` makes of it.
-    const withBody = <R>(handle: (text: string) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>) =>
+    // The body as text within the limit, then what `handle` makes of it; `shape` renders a refusal in the route's wire.
+    const withBody = <R>(
+      handle: (text: string) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>,
+      shape: (answer: Errors.ErrorAnswer) => Errors.ErrorAnswer = (answer) => answer
+    ) =>
       Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
         const declared = Number(request.headers["content-length"])
-        if (declared > options.maxBodyBytes) return Effect.succeed(tooLarge(options.maxBodyBytes))
+        if (declared > options.maxBodyBytes) return Effect.succeed(errorResponse(shape(tooLarge(options.maxBodyBytes))))
         return Effect.matchEffect(request.text, {
           onFailure: (error) =>
-            Effect.succeed(
+            Effect.succeed(errorResponse(shape(
               isBodyTooLarge(error)
                 ? tooLarge(options.maxBodyBytes)
-                : errorResponse(Errors.invalidRequest("The request body could not be read.", undefined))
-            ),
+                : Errors.invalidRequest("The request body could not be read.", undefined)
+            ))),
           onSuccess: handle
         })
       })
@@ -98,35 +113,41 @@ export const make = (engine: Engine, options: AppOptions) =>
     const addressed = (request: ChatRequest, target: Target): ChatRequest =>
       target.address === undefined ? request : { ...request, model: target.address }
 
-    const streamed = (decoded: Wire.Chat, target: Target) =>
+    // `request` to `target` as a stream, opened to its first batch, then answered in SSE by `newEncoder()`.
+    const streamed = (
+      request: ChatRequest,
+      model: string,
+      target: Target,
+      newEncoder: () => Render.StreamEncoder,
+      failures: Failures
+    ) =>
       Effect.flatMap(Effect.scope, (scope) =>
         Effect.matchEffect(
           openFirst(
-            target.llm.chatStream(addressed(decoded.request, target)),
+            target.llm.chatStream(addressed(request, target)),
             scope,
-            () => new StreamTruncatedError({ provider: "gateway", model: decoded.model, detail: "the stream ended before its first chunk" }),
+            () => new StreamTruncatedError({ provider: "gateway", model, detail: "the stream ended before its first chunk" }),
             (first, rest) => ({ first, rest })
           ),
           {
-            onFailure: (error) => Effect.succeed(failed(error)),
-            onSuccess: ({ first, rest }) => Effect.succeed(sse(decoded, first, rest))
+            onFailure: (error) => Effect.succeed(errorResponse(failures.answer(error))),
+            onSuccess: ({ first, rest }) => Effect.succeed(sse(newEncoder(), first, rest, failures))
           }
         ))
 
-    const sse = (decoded: Wire.Chat, first: Batch, rest: Pull.Pull<Batch, LlmError>) => {
-      const stream = Render.streamEncoder(`chatcmpl-${randomUUID()}`, decoded.model, seconds(), decoded.includeUsage)
+    const sse = (stream: Render.StreamEncoder, first: Batch, rest: Pull.Pull<Batch, LlmError>, failures: Failures) => {
       let head: Batch | undefined = first
       let ended = false
       const emit = (batch: Batch): readonly [Uint8Array] => {
         const encoded = stream.batch(batch)
         if (encoded.restarted === undefined) return [encoder.encode(encoded.text)]
         ended = true
-        return [encoder.encode(encoded.text + stream.error(restartedBody))]
+        return [encoder.encode(encoded.text + stream.error(failures.restarted))]
       }
       const next = Effect.matchEffect(rest, {
         onFailure: (error): Effect.Effect<readonly [Uint8Array], Cause.Done> => {
           ended = true
-          return Cause.isDone(error) ? Cause.done() : Effect.succeed([encoder.encode(stream.error(failedBody(error)))])
+          return Cause.isDone(error) ? Cause.done() : Effect.succeed([encoder.encode(stream.error(failures.answer(error).body))])
         },
         onSuccess: (batch) => Effect.succeed(emit(batch))
       })
@@ -143,14 +164,20 @@ export const make = (engine: Engine, options: AppOptions) =>
       })
     }
 
-    const failedBody = (error: LlmError) => Errors.fromLlmError(error, clock.currentTimeMillisUnsafe()).body
-
     const chatCompletions = withBody((text) => {
       const decoded = Wire.chat(text)
       if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
       const target = engine.resolve(decoded.model)
       if (target === undefined) return Effect.succeed(notFound(decoded.model))
-      if (decoded.stream) return streamed(decoded, target)
+      if (decoded.stream) {
+        return streamed(
+          decoded.request,
+          decoded.model,
+          target,
+          () => Render.streamEncoder(`chatcmpl-${randomUUID()}`, decoded.model, seconds(), decoded.includeUsage),
+          openAi
+        )
+      }
       return Effect.match(target.llm.chat(addressed(decoded.request, target)), {
         onFailure: failed,
         onSuccess: (response) => json(200, Render.completion(response, `chatcmpl-${randomUUID()}`, seconds()))
@@ -169,6 +196,33 @@ export const make = (engine: Engine, options: AppOptions) =>
       })
     })
 
+    // Anthropic's `POST /v1/messages`: the same engine and streams, in Anthropic's wire.
+    const anthropicMessages = withBody((text) => {
+      const decoded = AnthropicWire.messages(text)
+      if (decoded._tag === "Problem") return Effect.succeed(errorResponse(AnthropicErrors.problem(decoded)))
+      const target = engine.resolve(decoded.model)
+      if (target === undefined) {
+        return Effect.succeed(errorResponse(AnthropicErrors.fromAnswer(Errors.modelNotFound(decoded.model, known))))
+      }
+      const failures: Failures = {
+        answer: (error) =>
+          AnthropicErrors.fromLlmError(
+            error,
+            clock.currentTimeMillisUnsafe(),
+            (path) => AnthropicWire.anthropicPath(path, decoded.body)
+          ),
+        restarted: anthropicRestarted
+      }
+      const id = `msg_${randomUUID().replaceAll("-", "")}`
+      if (decoded.stream) {
+        return streamed(decoded.request, decoded.model, target, () => AnthropicRender.streamEncoder(id, decoded.model), failures)
+      }
+      return Effect.match(target.llm.chat(addressed(decoded.request, target)), {
+        onFailure: (error) => errorResponse(failures.answer(error)),
+        onSuccess: (response) => json(200, AnthropicRender.message(response, id))
+      })
+    }, AnthropicErrors.fromAnswer)
+
     const modelObject = (model: ModelEntry) => ({ id: model.id, object: "model", created: 0, owned_by: model.ownedBy })
     const modelList = json(200, JSON.stringify({ object: "list", data: engine.models.map(modelObject) }))
     const modelsById = new Map(engine.models.map((model) => [model.id, json(200, JSON.stringify(modelObject(model)))]))
@@ -183,6 +237,7 @@ export const make = (engine: Engine, options: AppOptions) =>
     yield* router.addAll([
       HttpRouter.route("POST", "/v1/chat/completions", chatCompletions),
       HttpRouter.route("POST", "/v1/embeddings", embeddings),
+      HttpRouter.route("POST", "/v1/messages", anthropicMessages),
       HttpRouter.route("GET", "/v1/models/*", models),
       HttpRouter.route("GET", "/health", Effect.succeed(json(200, `{"status":"ok"}`))),
       HttpRouter.route(

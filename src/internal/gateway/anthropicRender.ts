@@ -1,0 +1,174 @@
+/**
+ * The engine's replies in Anthropic's wire shapes (WIRE.md §4.2, §4.3): a
+ * `ChatResponse` as a `message` (thinking, text and `tool_use` blocks, the
+ * tool input parsed), and `ChatChunk` batches as the Messages stream:
+ * `message_start`, per block `content_block_start`, its deltas
+ * (`thinking_delta`, `text_delta`, `input_json_delta`) and
+ * `content_block_stop`, then `message_delta` (stop reason and usage) and
+ * `message_stop`. A failure is an `event: error`, which `@anthropic-ai/sdk`
+ * raises.
+ *
+ * Streamed thinking blocks carry no signature: an Anthropic deployment's
+ * comes with the stream's last chunk, after the block has been closed. The
+ * whole message carries the signed blocks as they came.
+ *
+ * Stop reasons: `stop` is `end_turn`, `length` `max_tokens`, `tool_calls`
+ * `tool_use`, `content_filter` `refusal`. The engine's `stop` does not say
+ * whether a stop sequence ended the reply, so `stop_sequence` is not sent.
+ *
+ * As the OpenAI encoder does, a stream's encoder keeps what it has forwarded:
+ * a `Restart` before any block went out is invisible (the blocks of the new
+ * attempt follow), after one it ends the stream with an error event.
+ */
+import type { ChatChunk } from "../../ChatChunk.js"
+import { type ChatResponse, emptyUsage, type FinishReason, type Usage } from "../../ChatResponse.js"
+import type { ToolCall } from "../../Message.js"
+import { isRecord, metadataKey, thinkingBlocksOf } from "../providers/anthropic/wire.js"
+import type { Encoded, StreamEncoder } from "./render.js"
+
+const stopReason = (reason: FinishReason): string => {
+  switch (reason) {
+    case "length":
+      return "max_tokens"
+    case "tool_calls":
+      return "tool_use"
+    case "content_filter":
+      return "refusal"
+    default:
+      return "end_turn"
+  }
+}
+
+// Anthropic's `input_tokens` leaves out the cached tokens, which it reports apart.
+const usageObject = (usage: Usage) => ({
+  input_tokens: usage.promptTokens - usage.cachedPromptTokens,
+  cache_creation_input_tokens: 0,
+  cache_read_input_tokens: usage.cachedPromptTokens,
+  output_tokens: usage.completionTokens
+})
+
+// A tool call's arguments as `tool_use`'s `input` object; arguments that are not one are kept under `arguments`.
+const input = (call: ToolCall): unknown => {
+  if (call.arguments.trim() === "") return {}
+  try {
+    const value: unknown = JSON.parse(call.arguments)
+    return isRecord(value) ? value : { arguments: call.arguments }
+  } catch {
+    return { arguments: call.arguments }
+  }
+}
+
+/** A whole reply as a `message` body. `id` is used when the provider gave none. */
+export const message = (response: ChatResponse, id: string): string => {
+  const content: Array<unknown> = []
+  // An Anthropic deployment's signed thinking blocks go back as they came; another provider's reasoning has no signature.
+  const signed = response.providerMetadata?.[metadataKey] === undefined ? [] : thinkingBlocksOf(response.providerMetadata)
+  if (signed.length > 0) content.push(...signed)
+  else if (response.reasoning !== undefined) content.push({ type: "thinking", thinking: response.reasoning, signature: "" })
+  if (response.text !== "" || response.toolCalls.length === 0) content.push({ type: "text", text: response.text })
+  for (const call of response.toolCalls) content.push({ type: "tool_use", id: call.id, name: call.name, input: input(call) })
+  return JSON.stringify({
+    id: response.id === "" ? id : response.id,
+    type: "message",
+    role: "assistant",
+    model: response.model,
+    content,
+    stop_reason: stopReason(response.finishReason),
+    stop_sequence: null,
+    usage: usageObject(response.usage)
+  })
+}
+
+const event = (name: string, data: string): string => `event: ${name}\ndata: ${data}\n\n`
+
+/** An encoder for the stream `id` of `model`; one per stream (it keeps the open block and what was forwarded). */
+export const streamEncoder = (id: string, model: string): StreamEncoder => {
+  let started = false
+  let forwarded = false
+  let usage: Usage | undefined
+  // The block open now (-1: none), what it is, and the number of blocks opened.
+  let open = -1
+  let kind: "text" | "thinking" | "tool" = "text"
+  let blocks = 0
+  // The block of each tool call, by the call's index.
+  let tools: Array<number> = []
+
+  const stop = (): string => {
+    if (open === -1) return ""
+    const text = event("content_block_stop", `{"type":"content_block_stop","index":${open}}`)
+    open = -1
+    return text
+  }
+  const start = (next: typeof kind, block: string): string => {
+    const text = stop()
+    open = blocks++
+    kind = next
+    forwarded = true
+    return text + event("content_block_start", `{"type":"content_block_start","index":${open},"content_block":${block}}`)
+  }
+  const delta = (index: number, body: string): string =>
+    event("content_block_delta", `{"type":"content_block_delta","index":${index},"delta":${body}}`)
+
+  const batch = (chunks: ReadonlyArray<ChatChunk>): Encoded => {
+    let text = ""
+    if (!started) {
+      started = true
+      text = event(
+        "message_start",
+        `{"type":"message_start","message":{"id":${JSON.stringify(id)},"type":"message","role":"assistant","model":${
+          JSON.stringify(model)
+        },"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":0,"output_tokens":0}}}`
+      )
+    }
+    for (const chunk of chunks) {
+      switch (chunk._tag) {
+        case "TextDelta":
+          if (chunk.text === "") break
+          if (open === -1 || kind !== "text") text += start("text", `{"type":"text","text":""}`)
+          text += delta(open, `{"type":"text_delta","text":${JSON.stringify(chunk.text)}}`)
+          break
+        case "ReasoningDelta":
+          if (chunk.text === "") break
+          if (open === -1 || kind !== "thinking") text += start("thinking", `{"type":"thinking","thinking":"","signature":""}`)
+          text += delta(open, `{"type":"thinking_delta","thinking":${JSON.stringify(chunk.text)}}`)
+          break
+        case "ToolCallDelta": {
+          let index = tools[chunk.index]
+          if (index === undefined) {
+            text += start(
+              "tool",
+              `{"type":"tool_use","id":${JSON.stringify(chunk.id ?? "")},"name":${JSON.stringify(chunk.name ?? "")},"input":{}}`
+            )
+            index = open
+            tools[chunk.index] = index
+          }
+          if (chunk.arguments !== "") {
+            text += delta(index, `{"type":"input_json_delta","partial_json":${JSON.stringify(chunk.arguments)}}`)
+          }
+          break
+        }
+        case "Usage":
+          usage = chunk.usage
+          break
+        case "Finish":
+          text += stop() + event(
+            "message_delta",
+            `{"type":"message_delta","delta":{"stop_reason":"${
+              stopReason(chunk.finishReason)
+            }","stop_sequence":null},"usage":${JSON.stringify(usageObject(usage ?? emptyUsage))}}`
+          ) + event("message_stop", `{"type":"message_stop"}`)
+          break
+        case "Restart":
+          if (forwarded) return { text, restarted: chunk }
+          // Nothing of the broken attempt went out: the new one's blocks follow as if they were the first.
+          usage = undefined
+          tools = []
+          break
+      }
+    }
+    return { text, restarted: undefined }
+  }
+
+  return { batch, error: (body) => event("error", body) }
+}
+

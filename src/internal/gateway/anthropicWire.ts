@@ -1,0 +1,368 @@
+/**
+ * The gateway's Anthropic request body: `POST /v1/messages` (WIRE.md §4.1),
+ * its text parsed as JSON and checked against an Effect Schema of the wire
+ * (snake_case, unknown fields ignored, `null` taken as unset), then turned
+ * into the library's `ChatRequest`. A body that does not fit is a `Problem`
+ * naming the field as Anthropic does (`messages.2.role`). Ranges (a
+ * `max_tokens` of 0, a `temperature` of 5) are the `ChatRequest` schema's,
+ * checked by the `Llm` before anything is sent; `anthropicPath` renames its
+ * paths to the wire's.
+ *
+ * The mapping: `system` (a string or text blocks) becomes system messages
+ * first; a user turn's `tool_result` blocks become tool messages (ahead of
+ * the turn's other blocks, as Anthropic orders them), its text and image
+ * blocks a user message; an assistant turn's text, `tool_use` blocks (their
+ * `input` as the arguments' JSON) and thinking, whose signed blocks are kept
+ * in `providerMetadata` so the library's Anthropic adapter sends them back
+ * unchanged (an unsigned one, as the gateway's streams give, is kept as
+ * reasoning only). `thinking` becomes a `reasoningEffort` (`enabled` by its
+ * budget per the adapter's `thinkingBudgets`, `adaptive` medium, `disabled`
+ * none), `metadata.user_id` the `user`. Not carried: `top_k`,
+ * `disable_parallel_tool_use`, a tool result's `is_error`, `cache_control`.
+ *
+ * As for the OpenAI body, a compiled check that accepts exactly what the
+ * schema accepts runs first; the schema's decode runs only when it refuses.
+ */
+import * as Schema from "effect/Schema"
+import type { Input as ChatRequest, ReasoningEffort } from "../../ChatRequest.js"
+import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../Message.js"
+import { checked, isArrayOf, isFields, isString, maybe, nullable, Problem, set } from "../openAiRequest.js"
+import { type Fields, unsetOrBoolean, unsetOrNumber, unsetOrString } from "../openAiRequest.js"
+import { type JsonRecord, metadataOf, thinkingBudgets } from "../providers/anthropic/wire.js"
+
+export { Problem } from "../openAiRequest.js"
+
+const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
+
+const TextBlock = Schema.Struct({ type: Schema.Literal("text"), text: Schema.String })
+
+const ImageSource = Schema.Union([
+  Schema.Struct({ type: Schema.Literal("base64"), media_type: Schema.String, data: Schema.String }),
+  Schema.Struct({ type: Schema.Literal("url"), url: Schema.String })
+]).annotate({ expected: "a base64 or url image source" })
+
+const Block = Schema.Union([
+  TextBlock,
+  Schema.Struct({ type: Schema.Literal("image"), source: ImageSource }),
+  Schema.Struct({ type: Schema.Literal("tool_use"), id: Schema.String, name: Schema.String, input: JsonObject }),
+  Schema.Struct({
+    type: Schema.Literal("tool_result"),
+    tool_use_id: Schema.String,
+    content: maybe(Schema.Union([Schema.String, Schema.Array(TextBlock)])),
+    is_error: maybe(Schema.Boolean)
+  }),
+  Schema.Struct({ type: Schema.Literal("thinking"), thinking: Schema.String, signature: Schema.String }),
+  Schema.Struct({ type: Schema.Literal("redacted_thinking"), data: Schema.String })
+]).annotate({ expected: "a text, image, tool_use, tool_result, thinking or redacted_thinking block" })
+
+// One struct with the role as a literal, so a bad role is named at `messages.N.role`.
+const WireMessage = Schema.Struct({
+  role: Schema.Literals(["user", "assistant"]),
+  content: Schema.Union([Schema.String, Schema.Array(Block)]).annotate({ expected: "a string or an array of blocks" })
+})
+
+const WireTool = Schema.Struct({
+  // Server tools (`web_search_…`) are Anthropic's own, which no other provider runs.
+  type: maybe(Schema.Literal("custom")),
+  name: Schema.String,
+  description: maybe(Schema.String),
+  input_schema: JsonObject,
+  strict: maybe(Schema.Boolean)
+})
+
+const WireToolChoice = Schema.Union([
+  Schema.Struct({ type: Schema.Literals(["auto", "any", "none"]), disable_parallel_tool_use: maybe(Schema.Boolean) }),
+  Schema.Struct({ type: Schema.Literal("tool"), name: Schema.String, disable_parallel_tool_use: maybe(Schema.Boolean) })
+])
+
+const WireThinking = Schema.Union([
+  Schema.Struct({ type: Schema.Literal("enabled"), budget_tokens: Schema.Number }),
+  Schema.Struct({ type: Schema.Literals(["disabled", "adaptive"]) })
+])
+
+/** The Messages body, as far as the gateway reads it. */
+export const WireMessagesRequest = Schema.Struct({
+  model: Schema.String,
+  max_tokens: Schema.Number,
+  messages: Schema.Array(WireMessage),
+  system: maybe(Schema.Union([Schema.String, Schema.Array(TextBlock)])),
+  temperature: maybe(Schema.Number),
+  top_p: maybe(Schema.Number),
+  stop_sequences: maybe(Schema.Array(Schema.String)),
+  stream: maybe(Schema.Boolean),
+  tools: maybe(Schema.Array(WireTool)),
+  tool_choice: maybe(WireToolChoice),
+  thinking: maybe(WireThinking),
+  metadata: maybe(Schema.Struct({ user_id: maybe(Schema.String) }))
+})
+
+type Body = typeof WireMessagesRequest.Type
+type WireBlock = typeof Block.Type
+
+const isTextBlock = (u: unknown): boolean => isFields(u) && u.type === "text" && isString(u.text)
+
+const isImageSource = (u: unknown): boolean =>
+  isFields(u) &&
+  (u.type === "base64" ? isString(u.media_type) && isString(u.data) : u.type === "url" && isString(u.url))
+
+// Each block type's own fields, by its `type`.
+const blockFields = new Map<unknown, (block: Fields) => boolean>([
+  ["text", (block) => isString(block.text)],
+  ["image", (block) => isImageSource(block.source)],
+  ["tool_use", (block) => isString(block.id) && isString(block.name) && isFields(block.input)],
+  [
+    "tool_result",
+    (block) =>
+      isString(block.tool_use_id) && unsetOrBoolean(block.is_error) &&
+      nullable(block.content, (content) => isString(content) || isArrayOf(content, isTextBlock))
+  ],
+  ["thinking", (block) => isString(block.thinking) && isString(block.signature)],
+  ["redacted_thinking", (block) => isString(block.data)]
+])
+
+const isBlock = (u: unknown): boolean => isFields(u) && blockFields.get(u.type)?.(u) === true
+
+const isMessage = (u: unknown): boolean =>
+  isFields(u) && (u.role === "user" || u.role === "assistant") &&
+  (isString(u.content) || isArrayOf(u.content, isBlock))
+
+const isTool = (u: unknown): boolean =>
+  isFields(u) && nullable(u.type, (type) => type === "custom") && isString(u.name) && unsetOrString(u.description) &&
+  isFields(u.input_schema) && unsetOrBoolean(u.strict)
+
+const isToolChoice = (u: unknown): boolean =>
+  isFields(u) && unsetOrBoolean(u.disable_parallel_tool_use) &&
+  (u.type === "auto" || u.type === "any" || u.type === "none" || (u.type === "tool" && isString(u.name)))
+
+const isThinking = (u: unknown): boolean =>
+  isFields(u) &&
+  (u.type === "enabled" ? typeof u.budget_tokens === "number" : u.type === "disabled" || u.type === "adaptive")
+
+/** Exactly what `Schema.is(WireMessagesRequest)` accepts. */
+export const isWireMessages = (u: unknown): boolean =>
+  isFields(u) && isString(u.model) && typeof u.max_tokens === "number" && isArrayOf(u.messages, isMessage) &&
+  nullable(u.system, (system) => isString(system) || isArrayOf(system, isTextBlock)) &&
+  unsetOrNumber(u.temperature) && unsetOrNumber(u.top_p) &&
+  nullable(u.stop_sequences, (stop) => isArrayOf(stop, isString)) && unsetOrBoolean(u.stream) &&
+  nullable(u.tools, (tools) => isArrayOf(tools, isTool)) && nullable(u.tool_choice, isToolChoice) &&
+  nullable(u.thinking, isThinking) && nullable(u.metadata, (metadata) => isFields(metadata) && unsetOrString(metadata.user_id))
+
+/** A decoded Messages body: the request for the engine (its `model` the address), and how to answer it. */
+export interface Messages {
+  readonly _tag: "Messages"
+  readonly model: string
+  readonly request: ChatRequest
+  readonly stream: boolean
+  /** The body as checked, from which `anthropicPath` places the engine's messages. */
+  readonly body: Body
+}
+
+// `messages[2].role` (as the schema's issues are written) as Anthropic writes it: `messages.2.role`.
+const dotted = (path: string): string => path.replace(/\[(\d+)\]/g, ".$1")
+
+const problem = (param: string, detail: string) => new Problem(param, `${param}: ${detail}`)
+
+const image = (source: Extract<WireBlock, { type: "image" }>["source"]): ContentPart => ({
+  type: "image",
+  url: source.type === "url" ? source.url : `data:${source.media_type};base64,${source.data}`
+})
+
+const resultText = (content: string | ReadonlyArray<{ readonly text: string }> | null | undefined): string => {
+  if (content === null || content === undefined) return ""
+  if (typeof content === "string") return content
+  let out = ""
+  for (const block of content) out += block.text
+  return out
+}
+
+// A user turn: its tool results as tool messages, then the rest as one user message.
+const userTurn = (
+  content: ReadonlyArray<WireBlock>,
+  at: string,
+  into: Array<Message>,
+  origins: Array<string> | undefined
+): Problem | undefined => {
+  const parts: Array<ContentPart> = []
+  let results = 0
+  for (let j = 0; j < content.length; j++) {
+    const block = content[j]!
+    switch (block.type) {
+      case "text":
+        parts.push({ type: "text", text: block.text })
+        break
+      case "image":
+        parts.push(image(block.source))
+        break
+      case "tool_result":
+        into.push({ role: "tool", toolCallId: block.tool_use_id, content: resultText(block.content) })
+        results++
+        origins?.push(`${at}.content.${j}`)
+        break
+      default:
+        return problem(`${at}.content.${j}.type`, `${block.type} blocks are only allowed in assistant messages`)
+    }
+  }
+  if (parts.length > 0 || results === 0) {
+    into.push({ role: "user", content: parts })
+    origins?.push(`${at}.content`)
+  }
+  return undefined
+}
+
+const assistantTurn = (content: ReadonlyArray<WireBlock>, at: string): Message | Problem => {
+  let text = ""
+  let reasoning: string | undefined
+  const calls: Array<ToolCall> = []
+  const thinking: Array<JsonRecord> = []
+  for (let j = 0; j < content.length; j++) {
+    const block = content[j]!
+    switch (block.type) {
+      case "text":
+        text += block.text
+        break
+      case "tool_use":
+        calls.push({ id: block.id, name: block.name, arguments: JSON.stringify(block.input) })
+        break
+      case "thinking":
+        reasoning = (reasoning ?? "") + block.thinking
+        // Unsigned (the gateway streams thinking without a signature): Anthropic would refuse it back.
+        if (block.signature !== "") thinking.push(block)
+        break
+      case "redacted_thinking":
+        thinking.push(block)
+        break
+      default:
+        return problem(`${at}.content.${j}.type`, `${block.type} blocks are only allowed in user messages`)
+    }
+  }
+  const metadata = metadataOf(thinking)
+  return {
+    role: "assistant",
+    content: text,
+    ...(calls.length > 0 ? { toolCalls: calls } : {}),
+    ...(reasoning !== undefined ? { reasoning } : {}),
+    ...(metadata !== undefined ? { providerMetadata: metadata } : {})
+  }
+}
+
+// The effort whose budget is the largest not above `budget` (the least one below them all).
+const effortOf = (budget: number): ReasoningEffort => {
+  let effort: ReasoningEffort = "minimal"
+  for (const [name, tokens] of Object.entries(thinkingBudgets)) if (tokens <= budget) effort = name as ReasoningEffort
+  return effort
+}
+
+const tool = (wire: typeof WireTool.Type): ToolDefinition => {
+  const out: { -readonly [K in keyof ToolDefinition]: ToolDefinition[K] } = { name: wire.name, parameters: wire.input_schema }
+  set(out, "description", wire.description)
+  set(out, "strict", wire.strict)
+  return out
+}
+
+/**
+ * A checked body as the engine's request, or what is wrong with it (a block in
+ * the wrong role's turn). `origins`, when given, gets the wire path of each
+ * engine message, in order.
+ */
+export const toRequest = (body: Body, origins?: Array<string>): ChatRequest | Problem => {
+  const messages: Array<Message> = []
+  const system = body.system
+  if (typeof system === "string") {
+    messages.push({ role: "system", content: system })
+    origins?.push("system")
+  } else if (system !== null && system !== undefined) {
+    for (let i = 0; i < system.length; i++) {
+      messages.push({ role: "system", content: system[i]!.text })
+      origins?.push(`system.${i}`)
+    }
+  }
+  for (let i = 0; i < body.messages.length; i++) {
+    const { content, role } = body.messages[i]!
+    const at = `messages.${i}`
+    if (typeof content === "string") {
+      messages.push(role === "user" ? { role: "user", content } : { role: "assistant", content })
+      origins?.push(`${at}.content`)
+    } else if (role === "user") {
+      const refused = userTurn(content, at, messages, origins)
+      if (refused !== undefined) return refused
+    } else {
+      const turn = assistantTurn(content, at)
+      if (turn instanceof Problem) return turn
+      messages.push(turn)
+      origins?.push(`${at}.content`)
+    }
+  }
+  const request: { -readonly [K in keyof ChatRequest]: ChatRequest[K] } = { messages, maxTokens: body.max_tokens }
+  set(request, "temperature", body.temperature)
+  set(request, "topP", body.top_p)
+  set(request, "stop", body.stop_sequences)
+  if (body.tools !== null && body.tools !== undefined && body.tools.length > 0) request.tools = body.tools.map(tool)
+  const choice = body.tool_choice
+  if (choice !== null && choice !== undefined) {
+    request.toolChoice = choice.type === "tool"
+      ? { tool: choice.name }
+      : choice.type === "any"
+      ? "required"
+      : choice.type
+  }
+  const thinking = body.thinking
+  if (thinking !== null && thinking !== undefined) {
+    request.reasoningEffort = thinking.type === "enabled"
+      ? effortOf(thinking.budget_tokens)
+      : thinking.type === "adaptive"
+      ? "medium"
+      : "none"
+  }
+  set(request, "user", body.metadata?.user_id)
+  return request
+}
+
+const decodeWire = Schema.decodeUnknownResult(WireMessagesRequest)
+
+const notJson = new Problem(undefined, "The request body is not valid JSON: it must be a JSON object.")
+
+/** A Messages body (its text) as the engine's request, or what is wrong with it. */
+export const messages = (text: string): Messages | Problem => {
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
+    return notJson
+  }
+  const body = checked(json, isWireMessages, decodeWire)
+  if (body instanceof Problem) {
+    return body.param === undefined ? body : problem(dotted(body.param), body.message.slice(body.param.length + 2))
+  }
+  const request = toRequest(body)
+  if (request instanceof Problem) return request
+  return { _tag: "Messages", model: body.model, request, stream: body.stream === true, body }
+}
+
+// The request's fields as the wire names them, where the engine's differ.
+const renamed: Readonly<Record<string, string>> = {
+  topP: "top_p",
+  maxTokens: "max_tokens",
+  stop: "stop_sequences",
+  toolChoice: "tool_choice",
+  reasoningEffort: "thinking",
+  user: "metadata.user_id"
+}
+
+/**
+ * A path of the engine's request (`messages[3].toolCallId`, `tools[0].parameters`,
+ * `maxTokens`) as the wire body `body` writes it (`messages.1.content.0`,
+ * `tools.0.input_schema`, `max_tokens`). The engine's message `i` is placed
+ * back in the wire's turn (or `system`) it came from.
+ */
+export const anthropicPath = (path: string, body: Body): string => {
+  const message = /^messages\[(\d+)\](.*)$/.exec(path)
+  if (message !== null) {
+    const origins: Array<string> = []
+    toRequest(body, origins)
+    return origins[Number(message[1])] ?? "messages"
+  }
+  return dotted(
+    path.replace(/^(topP|maxTokens|stop|toolChoice|reasoningEffort|user)\b/, (name) => renamed[name]!)
+      .replace(/^tools\[(\d+)\]\.parameters/, "tools[$1].input_schema")
+  )
+}

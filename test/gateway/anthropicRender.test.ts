@@ -1,0 +1,136 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import type { ChatChunk } from "../../src/ChatChunk.js"
+import type { ChatResponse } from "../../src/ChatResponse.js"
+import { message, streamEncoder } from "../../src/internal/gateway/anthropicRender.js"
+
+const usage = { promptTokens: 10, completionTokens: 4, totalTokens: 14, cachedPromptTokens: 3, reasoningTokens: 0, estimated: false }
+
+const finish = (finishReason: "stop" | "tool_calls" | "length"): ChatChunk => ({
+  _tag: "Finish",
+  finishReason,
+  id: "r1",
+  model: "m",
+  provider: "p",
+  latency: Duration.millis(5)
+})
+
+const restart: ChatChunk = { _tag: "Restart", attempt: 2, deployment: "b", error: "TransportError" }
+
+// The events of an SSE text: each one's name and JSON data.
+const events = (text: string): Array<{ readonly event: string; readonly data: Record<string, unknown> }> =>
+  text.split("\n\n").filter((event) => event !== "").map((event) => {
+    const [name, data] = event.split("\n")
+    return { event: name!.replace(/^event: /, ""), data: JSON.parse(data!.replace(/^data: /, "")) }
+  })
+
+describe("the gateway's Anthropic stream encoder", () => {
+  it("opens a block per kind, in order, and ends with the stop reason and usage", () => {
+    const encoder = streamEncoder("msg_1", "m")
+    const encoded = encoder.batch([
+      { _tag: "ReasoningDelta", text: "think" },
+      { _tag: "TextDelta", text: "Hi" },
+      { _tag: "TextDelta", text: " there" },
+      { _tag: "ToolCallDelta", index: 0, id: "t1", name: "f", arguments: "" },
+      { _tag: "ToolCallDelta", index: 0, arguments: "{\"a\":" },
+      { _tag: "ToolCallDelta", index: 1, id: "t2", name: "g", arguments: "{}" },
+      { _tag: "ToolCallDelta", index: 0, arguments: "1}" },
+      { _tag: "Usage", usage },
+      finish("tool_calls")
+    ])
+    expect(encoded.restarted).toBeUndefined()
+    const all = events(encoded.text)
+    // A block: its start, `deltas` deltas and its stop.
+    const block = (deltas: number) => ["content_block_start", ...Array<string>(deltas).fill("content_block_delta"), "content_block_stop"]
+    expect(all.map((event) => event.event)).toEqual([
+      "message_start",
+      ...block(1),
+      ...block(2),
+      ...block(1),
+      ...block(2),
+      "message_delta",
+      "message_stop"
+    ])
+    for (const event of all) expect(event.data["type"]).toBe(event.event)
+    const starts = all.filter((event) => event.event === "content_block_start").map((event) => event.data)
+    expect(starts.map((start) => start["index"])).toEqual([0, 1, 2, 3])
+    expect(starts[2]!["content_block"]).toEqual({ type: "tool_use", id: "t1", name: "f", input: {} })
+    // A late piece of the first call goes to its own block, by index.
+    const pieces = all.filter((event) => (event.data["delta"] as { type?: string } | undefined)?.type === "input_json_delta")
+    expect(pieces.map((piece) => [piece.data["index"], (piece.data["delta"] as { partial_json: string }).partial_json]))
+      .toEqual([[2, "{\"a\":"], [3, "{}"], [2, "1}"]])
+    expect(all.at(-2)!.data).toEqual({
+      type: "message_delta",
+      delta: { stop_reason: "tool_use", stop_sequence: null },
+      usage: { input_tokens: 7, cache_creation_input_tokens: 0, cache_read_input_tokens: 3, output_tokens: 4 }
+    })
+  })
+
+  it("a restart before any block went out is invisible; after one, the stream ends with the error event", () => {
+    const quiet = streamEncoder("msg_2", "m")
+    const first = quiet.batch([{ _tag: "Usage", usage }, restart])
+    expect(first.restarted).toBeUndefined()
+    const rest = quiet.batch([{ _tag: "TextDelta", text: "Hello" }, finish("stop")])
+    const all = events(first.text + rest.text)
+    expect(all.filter((event) => event.event === "message_start")).toHaveLength(1)
+    expect(all.at(-2)!.data["usage"]).toMatchObject({ input_tokens: 0, output_tokens: 0 })
+
+    const loud = streamEncoder("msg_3", "m")
+    const broken = loud.batch([{ _tag: "TextDelta", text: "Hel" }, restart, { _tag: "TextDelta", text: "Hello" }])
+    expect(broken.restarted).toEqual(restart)
+    expect(events(broken.text).filter((event) => event.event === "content_block_delta")).toHaveLength(1)
+    expect(loud.error("{\"type\":\"error\"}")).toBe("event: error\ndata: {\"type\":\"error\"}\n\n")
+  })
+})
+
+const response = (fields: Partial<ChatResponse>): ChatResponse => ({
+  id: "",
+  model: "m",
+  provider: "p",
+  text: "",
+  toolCalls: [],
+  finishReason: "stop",
+  usage,
+  latency: Duration.millis(5),
+  ...fields
+})
+
+describe("the gateway's Anthropic message", () => {
+  it("renders thinking, text and tool_use blocks, the input parsed, and maps the stop reason", () => {
+    const body = JSON.parse(message(
+      response({
+        reasoning: "hmm",
+        text: "Calling.",
+        toolCalls: [{ id: "t1", name: "f", arguments: "{\"a\":1}" }, { id: "t2", name: "g", arguments: "not json" }],
+        finishReason: "tool_calls"
+      }),
+      "msg_x"
+    ))
+    expect(body).toEqual({
+      id: "msg_x",
+      type: "message",
+      role: "assistant",
+      model: "m",
+      content: [
+        { type: "thinking", thinking: "hmm", signature: "" },
+        { type: "text", text: "Calling." },
+        { type: "tool_use", id: "t1", name: "f", input: { a: 1 } },
+        { type: "tool_use", id: "t2", name: "g", input: { arguments: "not json" } }
+      ],
+      stop_reason: "tool_use",
+      stop_sequence: null,
+      usage: { input_tokens: 7, cache_creation_input_tokens: 0, cache_read_input_tokens: 3, output_tokens: 4 }
+    })
+  })
+
+  it("gives an Anthropic reply's signed thinking blocks back as they came, and max_tokens for length", () => {
+    const signed = [{ type: "thinking", thinking: "hmm", signature: "s1" }, { type: "redacted_thinking", data: "x" }]
+    const body = JSON.parse(message(
+      response({ id: "msg_p", reasoning: "hmm", text: "Hi", finishReason: "length", providerMetadata: { anthropic: { thinking: signed } } }),
+      "msg_x"
+    ))
+    expect(body.id).toBe("msg_p")
+    expect(body.content).toEqual([...signed, { type: "text", text: "Hi" }])
+    expect(body.stop_reason).toBe("max_tokens")
+  })
+})

@@ -1,0 +1,177 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Arbitrary from "effect/Arbitrary"
+import * as Schema from "effect/Schema"
+import * as fc from "fast-check"
+import * as Wire from "../../src/internal/gateway/anthropicWire.js"
+import { junk, loose } from "../utils/nearMiss.js"
+
+const schemaIs = Schema.is(Wire.WireMessagesRequest)
+
+const text = fc.string({ maxLength: 4 })
+const jsonObject = fc.dictionary(text, fc.jsonValue({ maxDepth: 1 }), { maxKeys: 2 })
+const textBlock = loose({ type: fc.constant("text"), text })
+
+const block = fc.oneof(
+  textBlock,
+  loose({
+    type: fc.constant("image"),
+    source: loose({ type: fc.constantFrom("base64", "url", "file"), media_type: text, data: text, url: text })
+  }),
+  loose({ type: fc.constant("tool_use"), id: text, name: text, input: jsonObject }),
+  loose({
+    type: fc.constant("tool_result"),
+    tool_use_id: text,
+    content: fc.oneof(text, fc.array(textBlock, { maxLength: 2 })),
+    is_error: fc.boolean()
+  }),
+  loose({ type: fc.constantFrom("thinking", "document"), thinking: text, signature: text }),
+  loose({ type: fc.constant("redacted_thinking"), data: text })
+)
+
+// Required fields present more often than not, so that both verdicts are drawn often.
+const body = fc.record({
+  model: fc.oneof({ arbitrary: text, weight: 20 }, { arbitrary: junk, weight: 1 }),
+  max_tokens: fc.oneof({ arbitrary: fc.integer(), weight: 20 }, { arbitrary: junk, weight: 1 }),
+  messages: fc.array(
+    loose({
+      role: fc.constantFrom("user", "assistant", "system"),
+      content: fc.oneof(text, fc.array(block, { maxLength: 2 }))
+    }),
+    { maxLength: 3 }
+  ),
+  rest: loose({
+    system: fc.oneof(text, fc.array(textBlock, { maxLength: 2 })),
+    temperature: fc.double(),
+    top_p: fc.double(),
+    stop_sequences: fc.array(text, { maxLength: 2 }),
+    stream: fc.boolean(),
+    tools: fc.array(
+      loose({ type: fc.constantFrom("custom", "web_search_20250305"), name: text, description: text, input_schema: jsonObject, strict: fc.boolean() }),
+      { maxLength: 2 }
+    ),
+    tool_choice: loose({
+      type: fc.constantFrom("auto", "any", "none", "tool", "required"),
+      name: text,
+      disable_parallel_tool_use: fc.boolean()
+    }),
+    thinking: loose({ type: fc.constantFrom("enabled", "disabled", "adaptive", "on"), budget_tokens: fc.integer() }),
+    metadata: loose({ user_id: text })
+  })
+}).map(({ rest, ...required }) => ({ ...required, ...rest }))
+
+describe("the gateway's compiled check of a Messages body", () => {
+  it.prop("accepts every body the wire schema makes", [Arbitrary.schema(Wire.WireMessagesRequest)], ([made]) => {
+    expect(Wire.isWireMessages(made)).toBe(true)
+  })
+
+  it("agrees with Schema.is on near misses", () => {
+    const bodies = fc.sample(body, 3000)
+    const verdicts = bodies.map(schemaIs)
+    expect(bodies.filter((candidate, i) => Wire.isWireMessages(candidate) !== verdicts[i])).toEqual([])
+    // Both verdicts are drawn often, so a check that drops a field is caught.
+    const accepted = verdicts.filter(Boolean).length
+    expect(accepted).toBeGreaterThan(100)
+    expect(accepted).toBeLessThan(2900)
+  })
+})
+
+const hello = { role: "user", content: "Hello" }
+
+describe("the gateway's Messages request", () => {
+  it("names a bad field as Anthropic does", () => {
+    expect(Wire.messages(JSON.stringify({ model: "m", max_tokens: 9, messages: [hello, { role: "system", content: "x" }] })))
+      .toMatchObject({ _tag: "Problem", param: "messages.1.role", message: expect.stringMatching(/^messages\.1\.role: expected/) })
+    expect(Wire.messages(JSON.stringify({ model: "m", messages: [hello] })))
+      .toMatchObject({ _tag: "Problem", param: "max_tokens", message: "max_tokens: missing" })
+    expect(Wire.messages(JSON.stringify({ model: "m", max_tokens: 9, messages: [{ role: "user", content: [{ type: "document" }] }] })))
+      .toMatchObject({ _tag: "Problem", param: "messages.0.content.0" })
+    expect(Wire.messages(JSON.stringify({
+      model: "m",
+      max_tokens: 9,
+      messages: [{ role: "assistant", content: [{ type: "tool_result", tool_use_id: "t" }] }]
+    }))).toMatchObject({ _tag: "Problem", param: "messages.0.content.0.type" })
+    expect(Wire.messages("{")).toMatchObject({ _tag: "Problem", param: undefined })
+  })
+
+  it("maps the wire request onto the engine's", () => {
+    const decoded = Wire.messages(JSON.stringify({
+      model: "m",
+      max_tokens: 300,
+      system: [{ type: "text", text: "Be brief." }, { type: "text", text: "Be kind." }],
+      messages: [
+        { role: "user", content: [{ type: "text", text: "Look" }, { type: "image", source: { type: "base64", media_type: "image/png", data: "AAA" } }] },
+        {
+          role: "assistant",
+          content: [
+            { type: "thinking", thinking: "hmm", signature: "sig" },
+            { type: "text", text: "Let me see." },
+            { type: "tool_use", id: "t1", name: "f", input: { a: 1 } }
+          ]
+        },
+        { role: "user", content: [{ type: "tool_result", tool_use_id: "t1", content: [{ type: "text", text: "42" }] }, { type: "text", text: "So?" }] }
+      ],
+      temperature: 0.5,
+      stop_sequences: ["END"],
+      tools: [{ name: "f", input_schema: { type: "object" }, cache_control: { type: "ephemeral" } }],
+      tool_choice: { type: "any" },
+      thinking: { type: "enabled", budget_tokens: 10000 },
+      metadata: { user_id: "u1" },
+      stream: true,
+      top_k: 5
+    }))
+    expect(decoded).toMatchObject({
+      _tag: "Messages",
+      model: "m",
+      stream: true,
+      request: {
+        messages: [
+          { role: "system", content: "Be brief." },
+          { role: "system", content: "Be kind." },
+          { role: "user", content: [{ type: "text", text: "Look" }, { type: "image", url: "data:image/png;base64,AAA" }] },
+          {
+            role: "assistant",
+            content: "Let me see.",
+            reasoning: "hmm",
+            toolCalls: [{ id: "t1", name: "f", arguments: "{\"a\":1}" }],
+            providerMetadata: { anthropic: { thinking: [{ type: "thinking", thinking: "hmm", signature: "sig" }] } }
+          },
+          { role: "tool", toolCallId: "t1", content: "42" },
+          { role: "user", content: [{ type: "text", text: "So?" }] }
+        ],
+        maxTokens: 300,
+        temperature: 0.5,
+        stop: ["END"],
+        tools: [{ name: "f", parameters: { type: "object" } }],
+        toolChoice: "required",
+        reasoningEffort: "medium",
+        user: "u1"
+      }
+    })
+  })
+
+  it("keeps an unsigned thinking block as reasoning only: Anthropic would refuse it back", () => {
+    const decoded = Wire.messages(JSON.stringify({
+      model: "m",
+      max_tokens: 9,
+      messages: [hello, { role: "assistant", content: [{ type: "thinking", thinking: "hmm", signature: "" }, { type: "text", text: "A" }] }, hello]
+    }))
+    expect(decoded._tag === "Messages" && decoded.request.messages[1]).toEqual({ role: "assistant", content: "A", reasoning: "hmm" })
+  })
+
+  it("renames the engine's paths to the body's, placing a message back in its turn", () => {
+    const decoded = Wire.messages(JSON.stringify({
+      model: "m",
+      max_tokens: 9,
+      system: "S",
+      messages: [hello, { role: "assistant", content: "A" }, { role: "user", content: [{ type: "tool_result", tool_use_id: "x" }] }]
+    }))
+    if (decoded._tag !== "Messages") throw new Error("expected a decoded body")
+    expect(Wire.anthropicPath("messages[0].content", decoded.body)).toBe("system")
+    expect(Wire.anthropicPath("messages[2].content", decoded.body)).toBe("messages.1.content")
+    expect(Wire.anthropicPath("messages[3].toolCallId", decoded.body)).toBe("messages.2.content.0")
+    expect(Wire.anthropicPath("maxTokens", decoded.body)).toBe("max_tokens")
+    expect(Wire.anthropicPath("tools[1].parameters", decoded.body)).toBe("tools.1.input_schema")
+    expect(Wire.anthropicPath("tools[0].name", decoded.body)).toBe("tools.0.name")
+    expect(Wire.anthropicPath("stop[0]", decoded.body)).toBe("stop_sequences.0")
+  })
+})

@@ -1,0 +1,83 @@
+/**
+ * What the gateway's loopback tests share, whichever client they drive: a
+ * deployment that the simulator fails, the rejection of a client's promise,
+ * polling, and the check that a client that went away freed its call.
+ */
+import * as Effect from "effect/Effect"
+import type * as Gateway from "../../src/Gateway.js"
+import type * as Simulator from "../../src/simulator/Simulator.js"
+
+/** A `gpt-4o-mini` deployment on the simulator sending `fault` (its fault header) with `key`, plus `extra` fields. */
+export const faulty = (simulator: Simulator.Simulator, key: string, fault: string, extra?: Record<string, unknown>) => [{
+  model_name: "gpt-4o-mini",
+  base_url: `${simulator.url}/v1`,
+  api_keys: [key],
+  max_retries: 0,
+  headers: { "x-simulator-fault": fault },
+  ...extra
+}]
+
+/** The error a promise rejects with (undefined when it resolves). */
+export const rejection = (f: () => Promise<unknown>) =>
+  Effect.promise(() => f().then(() => undefined, (error: unknown) => error))
+
+/** `check`'s value once it is defined, polled with a real timer (a test's own clock is a TestClock); undefined after 5 s. */
+export const poll = <A>(check: () => Effect.Effect<A | undefined>) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 500; i++) {
+      const value = yield* check()
+      if (value !== undefined) return value
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
+    }
+    return undefined
+  })
+
+/** Once a client has gone away: the deployment holds nothing and the simulator saw the upstream request closed. */
+export const settledAfterAbort = (gateway: Gateway.Service, simulator: Simulator.Simulator, deployment: string, closed: number) =>
+  poll(() =>
+    Effect.gen(function*() {
+      const load = (yield* gateway.status).details[deployment]!
+      const stats = yield* simulator.stats
+      return load.inFlight === 0 && load.keys[0]!.current === 0 && stats.clientClosed > closed ? { load, stats } : undefined
+    })
+  )
+
+/**
+ * A stream from the `stall/gpt-4o-mini` deployment (the simulator's `stall=2`:
+ * two chunks, then the stream held open) that `open` starts with a client,
+ * aborted by the client on its first event; `during`, the deployment's load
+ * while it was open, and `settled` once it has been freed (undefined if never),
+ * with the simulator's stats from `before`.
+ */
+export const abortedStall = (
+  { gateway, simulator }: Omit<Served<unknown>, "client">,
+  open: (signal: AbortSignal) => Promise<AsyncIterable<unknown>>
+) =>
+  Effect.gen(function*() {
+    const deployment = "stall/gpt-4o-mini"
+    const before = yield* simulator.stats
+    const controller = new AbortController()
+    const stream = yield* Effect.promise(() => open(controller.signal))
+    const during = (yield* gateway.status).details[deployment]!
+    yield* rejection(async () => {
+      for await (const event of stream) {
+        void event
+        controller.abort()
+      }
+    })
+    const settled = yield* settledAfterAbort(gateway, simulator, deployment, before.clientClosed)
+    return { before, during, settled }
+  })
+
+/** Reads `stream` to its end; the error it fails with (undefined when it ends cleanly). */
+export const drain = (stream: AsyncIterable<unknown>) =>
+  rejection(async () => {
+    for await (const item of stream) void item
+  })
+
+/** A gateway in front of a simulator, and the client a test drives it with. */
+export interface Served<Client> {
+  readonly gateway: Gateway.Service
+  readonly simulator: Simulator.Simulator
+  readonly client: Client
+}
