@@ -30,6 +30,7 @@ import { type Batch, openFirst } from "../chunkSource.js"
 import { openAiErrorJson } from "../openAiErrorJson.js"
 import type { Engine, ModelEntry, Target } from "./engine.js"
 import * as Errors from "./errors.js"
+import * as Metrics from "./metrics.js"
 import * as Render from "./render.js"
 import * as Wire from "./wire.js"
 
@@ -78,6 +79,7 @@ export const make = (engine: Engine, options: AppOptions) =>
     const known = engine.models.map((model) => model.id)
     const notFound = (model: string) => errorResponse(Errors.modelNotFound(model, known))
     const failed = (error: LlmError) => errorResponse(Errors.fromLlmError(error, clock.currentTimeMillisUnsafe()))
+    const metrics = Metrics.make(engine.status, () => clock.currentTimeMillisUnsafe())
 
     // The body as text within the limit, then what `handle` makes of it.
     const withBody = <R>(handle: (text: string) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>) =>
@@ -98,7 +100,7 @@ export const make = (engine: Engine, options: AppOptions) =>
     const addressed = (request: ChatRequest, target: Target): ChatRequest =>
       target.address === undefined ? request : { ...request, model: target.address }
 
-    const streamed = (decoded: Wire.Chat, target: Target) =>
+    const streamed = (decoded: Wire.Chat, target: Target, tally: Metrics.Tally) =>
       Effect.flatMap(Effect.scope, (scope) =>
         Effect.matchEffect(
           openFirst(
@@ -108,25 +110,36 @@ export const make = (engine: Engine, options: AppOptions) =>
             (first, rest) => ({ first, rest })
           ),
           {
-            onFailure: (error) => Effect.succeed(failed(error)),
-            onSuccess: ({ first, rest }) => Effect.succeed(sse(decoded, first, rest))
+            onFailure: (error) => {
+              tally.failed(error)
+              return Effect.succeed(failed(error))
+            },
+            onSuccess: ({ first, rest }) => {
+              tally.stream()
+              return Effect.succeed(sse(decoded, first, rest, tally))
+            }
           }
         ))
 
-    const sse = (decoded: Wire.Chat, first: Batch, rest: Pull.Pull<Batch, LlmError>) => {
+    const sse = (decoded: Wire.Chat, first: Batch, rest: Pull.Pull<Batch, LlmError>, tally: Metrics.Tally) => {
       const stream = Render.streamEncoder(`chatcmpl-${randomUUID()}`, decoded.model, seconds(), decoded.includeUsage)
       let head: Batch | undefined = first
       let ended = false
       const emit = (batch: Batch): readonly [Uint8Array] => {
         const encoded = stream.batch(batch)
+        tally.batch(batch)
         if (encoded.restarted === undefined) return [encoder.encode(encoded.text)]
         ended = true
+        tally.restarted()
         return [encoder.encode(encoded.text + stream.error(restartedBody))]
       }
       const next = Effect.matchEffect(rest, {
         onFailure: (error): Effect.Effect<readonly [Uint8Array], Cause.Done> => {
           ended = true
-          return Cause.isDone(error) ? Cause.done() : Effect.succeed([encoder.encode(stream.error(failedBody(error)))])
+          tally.end()
+          if (Cause.isDone(error)) return Cause.done()
+          tally.failed(error)
+          return Effect.succeed([encoder.encode(stream.error(failedBody(error)))])
         },
         onSuccess: (batch) => Effect.succeed(emit(batch))
       })
@@ -145,29 +158,43 @@ export const make = (engine: Engine, options: AppOptions) =>
 
     const failedBody = (error: LlmError) => Errors.fromLlmError(error, clock.currentTimeMillisUnsafe()).body
 
-    const chatCompletions = withBody((text) => {
+    const chatCompletions = metrics.route("/v1/chat/completions", (tally) => withBody((text) => {
       const decoded = Wire.chat(text)
       if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
       const target = engine.resolve(decoded.model)
       if (target === undefined) return Effect.succeed(notFound(decoded.model))
-      if (decoded.stream) return streamed(decoded, target)
+      tally.model(decoded.model)
+      if (decoded.stream) return streamed(decoded, target, tally)
       return Effect.match(target.llm.chat(addressed(decoded.request, target)), {
-        onFailure: failed,
-        onSuccess: (response) => json(200, Render.completion(response, `chatcmpl-${randomUUID()}`, seconds()))
+        onFailure: (error) => {
+          tally.failed(error)
+          return failed(error)
+        },
+        onSuccess: (response) => {
+          tally.replied(response.usage, response.cost)
+          return json(200, Render.completion(response, `chatcmpl-${randomUUID()}`, seconds()))
+        }
       })
-    })
+    }))
 
-    const embeddings = withBody((text) => {
+    const embeddings = metrics.route("/v1/embeddings", (tally) => withBody((text) => {
       const decoded = Wire.embeddings(text)
       if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
       const target = engine.resolve(decoded.model)
       if (target === undefined) return Effect.succeed(notFound(decoded.model))
+      tally.model(decoded.model)
       const request = target.address === undefined ? decoded.request : { ...decoded.request, model: target.address }
       return Effect.match(target.llm.embed(request), {
-        onFailure: failed,
-        onSuccess: (response) => json(200, Render.embeddings(response, decoded.model, decoded.base64))
+        onFailure: (error) => {
+          tally.failed(error)
+          return failed(error)
+        },
+        onSuccess: (response) => {
+          tally.embedded(response.usage.promptTokens)
+          return json(200, Render.embeddings(response, decoded.model, decoded.base64))
+        }
       })
-    })
+    }))
 
     const modelObject = (model: ModelEntry) => ({ id: model.id, object: "model", created: 0, owned_by: model.ownedBy })
     const modelList = json(200, JSON.stringify({ object: "list", data: engine.models.map(modelObject) }))
@@ -185,6 +212,7 @@ export const make = (engine: Engine, options: AppOptions) =>
       HttpRouter.route("POST", "/v1/embeddings", embeddings),
       HttpRouter.route("GET", "/v1/models/*", models),
       HttpRouter.route("GET", "/health", Effect.succeed(json(200, `{"status":"ok"}`))),
+      HttpRouter.route("GET", "/metrics", metrics.scrape),
       HttpRouter.route(
         "GET",
         "/ready",

@@ -1,0 +1,291 @@
+/**
+ * The gateway's metrics, served as Prometheus text on `GET /metrics`. They
+ * are Effect's own (`effect/Metric`, formatted by
+ * `effect/observability/PrometheusMetrics`), kept in a registry of the
+ * gateway's own, so two gateways in one process do not add up, and whatever
+ * else the program records in Effect's default registry is not served.
+ *
+ * Per request: `requests_total{route,model,status}` and
+ * `request_duration_seconds{route,model}` when the answer is made (a stream's
+ * duration when it ends), `errors_total{tag}` for a failed call,
+ * `tokens_total{model,direction}` and `cost_usd_total{model}` from the reply's
+ * usage, `time_to_first_token_seconds{model}` when a stream's first batch is
+ * ready. `model` is the name the request asked for, or `(unknown)` for a name
+ * the configuration does not have (or a body with none): the configuration
+ * bounds the label values. Each label set's metrics are built once and kept,
+ * so a request does a few map lookups and counter additions, no label
+ * building.
+ *
+ * The gauges (`in_flight{deployment}`, `key_in_flight{deployment,key}` with
+ * the masked key, `breaker_state{deployment}`, `limiter_tokens` and
+ * `limiter_waiting{deployment}`) are the router's status: they are set from
+ * one read of it at each scrape, just before the text is formatted. Updating
+ * them on every change would cost every call for a value only a scrape reads,
+ * and a gauge registered with a `get` hook cannot run the status effect.
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Metric from "effect/Metric"
+import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
+import type { ChatChunk } from "../../ChatChunk.js"
+import type { Usage } from "../../ChatResponse.js"
+import type { LlmError } from "../../LlmError.js"
+import type * as Router from "../../Router.js"
+
+/** The `model` label of a request whose model the configuration does not have. */
+export const unknownModel = "(unknown)"
+
+const durationBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
+const firstTokenBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+
+const breakerValue = { closed: 0, "half-open": 1, open: 2 } as const
+
+// The metrics of one route and model, built on first use.
+class Series {
+  readonly statuses = new Map<number, Metric.Counter<number>>()
+  readonly duration: Metric.Histogram<number>
+  readonly firstToken: Metric.Histogram<number>
+  readonly input: Metric.Counter<number>
+  readonly output: Metric.Counter<number>
+  readonly cost: Metric.Counter<number>
+
+  constructor(readonly route: string, readonly model: string) {
+    this.duration = Metric.histogram("llm_gateway_request_duration_seconds", {
+      description: "Time from a request's arrival to the end of its answer (a stream's last event), in seconds.",
+      attributes: { route, model },
+      boundaries: durationBoundaries
+    })
+    this.firstToken = Metric.histogram("llm_gateway_time_to_first_token_seconds", {
+      description: "Time from a streamed request's arrival to its first batch of chunks, in seconds.",
+      attributes: { model },
+      boundaries: firstTokenBoundaries
+    })
+    const tokens = (direction: string) =>
+      Metric.counter("llm_gateway_tokens_total", {
+        description: "Tokens of the replies, by direction (input: the prompt, output: the completion).",
+        attributes: { model, direction }
+      })
+    this.input = tokens("input")
+    this.output = tokens("output")
+    this.cost = Metric.counter("llm_gateway_cost_usd_total", {
+      description: "US dollars the replies cost, for the models with a known price.",
+      attributes: { model }
+    })
+  }
+
+  requests(status: number): Metric.Counter<number> {
+    let counter = this.statuses.get(status)
+    if (counter === undefined) {
+      counter = Metric.counter("llm_gateway_requests_total", {
+        description: "Requests answered, by route, model asked for and status.",
+        attributes: { route: this.route, model: this.model, status: String(status) }
+      })
+      this.statuses.set(status, counter)
+    }
+    return counter
+  }
+}
+
+/** The metrics of one gateway. */
+export interface Metrics {
+  /** `handle`'s answers counted for `route`, with a `Tally` of the request for the handler to fill in. */
+  readonly route: <E, R>(
+    route: string,
+    handle: (tally: Tally) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+  ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+  /** `GET /metrics`: the router's status read into the gauges, then every metric as Prometheus text. */
+  readonly scrape: Effect.Effect<HttpServerResponse.HttpServerResponse>
+}
+
+/** What one request records; the handler names its model and reports what happened to the call. */
+export class Tally {
+  private series: Series
+  private streaming = false
+  private ended = false
+  // The stream's usage so far (the last `Usage` chunk since the last `Restart`).
+  private usage: Usage | undefined = undefined
+
+  constructor(private readonly registry: Registry, private readonly route: string, private readonly started: number) {
+    this.series = registry.series(route, unknownModel)
+  }
+
+  /** The request's model, a name the configuration has. */
+  model(model: string): void {
+    this.series = this.registry.series(this.route, model)
+  }
+
+  /** The answer is a stream: its duration is counted when it ends (`end`), not when it starts. */
+  stream(): void {
+    this.streaming = true
+    this.series.firstToken.updateUnsafe(this.registry.seconds(this.started), this.registry.context)
+  }
+
+  /** The call failed with `error` (before the answer, or in a stream). */
+  failed(error: LlmError): void {
+    this.registry.error(error._tag)
+  }
+
+  /** A reply's usage and cost. */
+  replied(usage: Usage, cost: number | undefined): void {
+    const context = this.registry.context
+    this.series.input.updateUnsafe(usage.promptTokens, context)
+    this.series.output.updateUnsafe(usage.completionTokens, context)
+    if (cost !== undefined) this.series.cost.updateUnsafe(cost, context)
+  }
+
+  /** Embeddings' usage: input tokens only. */
+  embedded(promptTokens: number): void {
+    this.series.input.updateUnsafe(promptTokens, this.registry.context)
+  }
+
+  /** A batch of a stream forwarded: its final usage and cost are in its `Usage` and `Finish` chunks. */
+  batch(chunks: ReadonlyArray<ChatChunk>): void {
+    for (let i = 0; i < chunks.length; i++) {
+      const chunk = chunks[i]!
+      if (chunk._tag === "Usage") this.usage = chunk.usage
+      else if (chunk._tag === "Restart") this.usage = undefined
+      else if (chunk._tag === "Finish") {
+        if (this.usage !== undefined) this.replied(this.usage, chunk.cost)
+        this.end()
+      }
+    }
+  }
+
+  /** A stream ends (its last event, an error event, or a restart it could not hide). */
+  end(): void {
+    if (this.ended) return
+    this.ended = true
+    this.series.duration.updateUnsafe(this.registry.seconds(this.started), this.registry.context)
+  }
+
+  /** A restart after part of a stream went out: the stream ends with an error event. */
+  restarted(): void {
+    this.registry.error("StreamRestarted")
+    this.end()
+  }
+
+  /** The answer: counted by status; timed, unless it is a stream that has started. */
+  answered(response: HttpServerResponse.HttpServerResponse): HttpServerResponse.HttpServerResponse {
+    this.series.requests(response.status).updateUnsafe(1, this.registry.context)
+    if (!this.streaming) this.end()
+    return response
+  }
+}
+
+// The registry, the label sets built so far, and the clock.
+class Registry {
+  readonly context = Context.make(Metric.MetricRegistry, new Map())
+  private readonly routes = new Map<string, Map<string, Series>>()
+  private readonly errors = new Map<string, Metric.Counter<number>>()
+
+  constructor(private readonly now: () => number) {}
+
+  seconds(since: number): number {
+    return (this.now() - since) / 1000
+  }
+
+  series(route: string, model: string): Series {
+    let models = this.routes.get(route)
+    if (models === undefined) {
+      models = new Map()
+      this.routes.set(route, models)
+    }
+    let series = models.get(model)
+    if (series === undefined) {
+      series = new Series(route, model)
+      models.set(model, series)
+    }
+    return series
+  }
+
+  error(tag: string): void {
+    let counter = this.errors.get(tag)
+    if (counter === undefined) {
+      counter = Metric.counter("llm_gateway_errors_total", {
+        description: "Failed calls, by the error's tag (StreamRestarted: a stream cut by a restart after text went out).",
+        attributes: { tag }
+      })
+      this.errors.set(tag, counter)
+    }
+    counter.updateUnsafe(1, this.context)
+  }
+}
+
+// The status gauges of one deployment.
+interface DeploymentGauges {
+  readonly inFlight: Metric.Gauge<number>
+  readonly breaker: Metric.Gauge<number>
+  readonly limiterTokens: Metric.Gauge<number>
+  readonly limiterWaiting: Metric.Gauge<number>
+  readonly keys: Map<string, Metric.Gauge<number>>
+}
+
+const deploymentGauges = (deployment: string): DeploymentGauges => ({
+  inFlight: Metric.gauge("llm_gateway_in_flight", {
+    description: "Calls in flight through the router, by deployment.",
+    attributes: { deployment }
+  }),
+  breaker: Metric.gauge("llm_gateway_breaker_state", {
+    description: "The deployment's breaker: 0 closed, 1 half-open, 2 open.",
+    attributes: { deployment }
+  }),
+  limiterTokens: Metric.gauge("llm_gateway_limiter_tokens", {
+    description: "Tokens in the deployment's request bucket, when it has a rate limiter.",
+    attributes: { deployment }
+  }),
+  limiterWaiting: Metric.gauge("llm_gateway_limiter_waiting", {
+    description: "Calls waiting for the deployment's request bucket, when it has a rate limiter.",
+    attributes: { deployment }
+  }),
+  keys: new Map()
+})
+
+const keyGauge = (deployment: string, key: string) =>
+  Metric.gauge("llm_gateway_key_in_flight", {
+    description: "Calls in flight with a key, by deployment and masked key id.",
+    attributes: { deployment, key }
+  })
+
+const contentType = "text/plain; version=0.0.4; charset=utf-8"
+
+/** The metrics of a gateway over `status` (the router's), timed by `now` (Clock milliseconds). */
+export const make = (status: Effect.Effect<Router.Status>, now: () => number): Metrics => {
+  const registry = new Registry(now)
+  const { context } = registry
+  const deployments = new Map<string, DeploymentGauges>()
+
+  const read = (current: Router.Status) => {
+    for (const name in current.details) {
+      const load = current.details[name]!
+      let gauges = deployments.get(name)
+      if (gauges === undefined) {
+        gauges = deploymentGauges(name)
+        deployments.set(name, gauges)
+      }
+      gauges.inFlight.updateUnsafe(load.inFlight, context)
+      gauges.breaker.updateUnsafe(breakerValue[load.cooldown.state], context)
+      if (load.rateLimit !== null) {
+        gauges.limiterTokens.updateUnsafe(load.rateLimit.available, context)
+        gauges.limiterWaiting.updateUnsafe(load.rateLimit.waiting, context)
+      }
+      for (const key of load.keys) {
+        let gauge = gauges.keys.get(key.key)
+        if (gauge === undefined) {
+          gauge = keyGauge(name, key.key)
+          gauges.keys.set(key.key, gauge)
+        }
+        gauge.updateUnsafe(key.current, context)
+      }
+    }
+    return HttpServerResponse.text(PrometheusMetrics.formatUnsafe(context), { contentType })
+  }
+
+  return {
+    route: (route, handle) => Effect.suspend(() => {
+      const tally = new Tally(registry, route, now())
+      return Effect.map(handle(tally), (response) => tally.answered(response))
+    }),
+    scrape: Effect.map(status, read)
+  }
+}
