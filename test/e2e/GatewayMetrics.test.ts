@@ -67,7 +67,8 @@ describe("Gateway GET /metrics over loopback", () => {
       const config = yield* ProviderConfig.fromJson({
         sim: [{ model_name: "gpt-4o-mini", ...healthy }, { model_name: "text-embedding-3-small", ...healthy }],
         down: [{ model_name: "gpt-4o-mini", ...healthy, headers: { "x-simulator-fault": "status=503;retry-after=none" } }],
-        broken: [{ model_name: "gpt-4o-mini", ...healthy, headers: { "x-simulator-fault": "stream-error=3" } }]
+        broken: [{ model_name: "gpt-4o-mini", ...healthy, headers: { "x-simulator-fault": "stream-error=3" } }],
+        stall: [{ model_name: "gpt-4o-mini", ...healthy, headers: { "x-simulator-fault": "stall=2" } }]
       })
       const gateway = yield* Gateway.make({ config, port: 0 })
       const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: clientKey, maxRetries: 0 })
@@ -101,6 +102,29 @@ describe("Gateway GET /metrics over loopback", () => {
       const missing = yield* rejection(() => client.chat.completions.create({ ...ask, model: "no-such-model" }))
       expect((missing as InstanceType<typeof OpenAI.NotFoundError>).status).toBe(404)
 
+      // A stream held open upstream: in flight at the deployment and its key while it lasts, then freed.
+      const stall = "stall/gpt-4o-mini"
+      const gauges = (samples: ReadonlyArray<Sample>) => [
+        valueOf(samples, "llm_gateway_in_flight", { deployment: stall }),
+        samples.find((sample) => sample.name === "llm_gateway_key_in_flight" && sample.labels["deployment"] === stall)?.value
+      ]
+      const abort = new AbortController()
+      const stalled = yield* Effect.promise(() =>
+        client.chat.completions.create({ ...ask, model: stall, stream: true }, { signal: abort.signal })
+      )
+      yield* Effect.promise(() => stalled[Symbol.asyncIterator]().next())
+      expect(gauges((yield* scrape(gateway.url)).samples)).toEqual([1, 1])
+      abort.abort()
+      const freed = yield* Effect.gen(function*() {
+        for (let i = 0; i < 500; i++) {
+          const samples = (yield* scrape(gateway.url)).samples
+          if (gauges(samples)[0] === 0) return gauges(samples)
+          yield* Effect.sleep("10 millis")
+        }
+        return undefined
+      })
+      expect(freed).toEqual([0, 0])
+
       const { samples: after, text } = yield* scrape(gateway.url)
       const requests = (model: string, status: string, route = chat) =>
         delta("llm_gateway_requests_total", { route, model, status })(after)
@@ -129,6 +153,8 @@ describe("Gateway GET /metrics over loopback", () => {
       expect(durations(sim)).toBe(3)
       expect(durations(down)).toBe(3)
       expect(durations("broken/gpt-4o-mini")).toBe(1)
+      // The stream its client left is timed too, when its request's scope closes.
+      expect(durations("stall/gpt-4o-mini")).toBe(1)
       expect(delta("llm_gateway_request_duration_seconds_bucket", { route: chat, model: sim, le: "+Inf" })(after)).toBe(3)
       expect(delta("llm_gateway_time_to_first_token_seconds_count", { model: sim })(after)).toBe(1)
       expect(delta("llm_gateway_time_to_first_token_seconds_count", { model: "broken/gpt-4o-mini" })(after)).toBe(1)
@@ -136,11 +162,11 @@ describe("Gateway GET /metrics over loopback", () => {
       // The gauges: nothing in flight once every answer is out; one series per deployment and per masked key.
       const inFlight = after.filter((sample) => sample.name === "llm_gateway_in_flight")
       expect(inFlight.map((sample) => sample.labels["deployment"]).sort()).toEqual(
-        ["broken/gpt-4o-mini", down, "sim/gpt-4o-mini", "sim/text-embedding-3-small"]
+        ["broken/gpt-4o-mini", down, "sim/gpt-4o-mini", "sim/text-embedding-3-small", "stall/gpt-4o-mini"]
       )
       expect(inFlight.every((sample) => sample.value === 0)).toBe(true)
       const keys = after.filter((sample) => sample.name === "llm_gateway_key_in_flight")
-      expect(keys.length).toBe(4)
+      expect(keys.length).toBe(5)
       for (const sample of keys) {
         expect(sample.value).toBe(0)
         expect(sample.labels["key"]).toMatch(/^sk-…[0-9a-zA-Z]{4}#[0-9a-f]{4}$/)

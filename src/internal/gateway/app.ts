@@ -114,10 +114,7 @@ export const make = (engine: Engine, options: AppOptions) =>
               tally.failed(error)
               return Effect.succeed(failed(error))
             },
-            onSuccess: ({ first, rest }) => {
-              tally.stream()
-              return Effect.succeed(sse(decoded, first, rest, tally))
-            }
+            onSuccess: ({ first, rest }) => Effect.as(tally.stream(scope), sse(decoded, first, rest, tally))
           }
         ))
 

@@ -28,6 +28,7 @@ import * as Effect from "effect/Effect"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Metric from "effect/Metric"
 import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
+import * as Scope from "effect/Scope"
 import type { ChatChunk } from "../../ChatChunk.js"
 import type { Usage } from "../../ChatResponse.js"
 import type { LlmError } from "../../LlmError.js"
@@ -115,10 +116,14 @@ export class Tally {
     this.series = this.registry.series(this.route, model)
   }
 
-  /** The answer is a stream: its duration is counted when it ends (`end`), not when it starts. */
-  stream(): void {
+  /**
+   * The answer is a stream whose first batch is ready: its duration is counted when it ends (`end`), or when
+   * `scope` (the request's) closes, should the client go away first.
+   */
+  stream(scope: Scope.Scope): Effect.Effect<void> {
     this.streaming = true
     this.series.firstToken.updateUnsafe(this.registry.seconds(this.started), this.registry.context)
+    return Scope.addFinalizer(scope, Effect.sync(() => this.end()))
   }
 
   /** The call failed with `error` (before the answer, or in a stream). */
