@@ -7,7 +7,7 @@
  *
  * Per request: `requests_total{route,model,status}` and
  * `request_duration_seconds{route,model}` when the answer is made (a stream's
- * duration when it ends), `errors_total{tag}` for a failed call,
+ * when it ends or its client leaves), `errors_total{tag}` for a failed call,
  * `tokens_total{model,direction}` and `cost_usd_total{model}` from the reply's
  * usage, `time_to_first_token_seconds{model}` when a stream's first batch is
  * ready. `model` is the name the request asked for, or `(unknown)` for a name
@@ -35,12 +35,22 @@ import type { LlmError } from "../../LlmError.js"
 import type * as Router from "../../Router.js"
 
 /** The `model` label of a request whose model the configuration does not have. */
-export const unknownModel = "(unknown)"
+const unknownModel = "(unknown)"
 
 const durationBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
 const firstTokenBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
 
 const breakerValue = { closed: 0, "half-open": 1, open: 2 } as const
+
+// `map`'s value for `key`, made (with `arg`: no closure per call) and kept on first use.
+const cached = <K, V, A>(map: Map<K, V>, key: K, make: (key: K, arg: A) => V, arg: A): V => {
+  let value = map.get(key)
+  if (value === undefined) {
+    value = make(key, arg)
+    map.set(key, value)
+  }
+  return value
+}
 
 // The metrics of one route and model, built on first use.
 class Series {
@@ -76,17 +86,24 @@ class Series {
   }
 
   requests(status: number): Metric.Counter<number> {
-    let counter = this.statuses.get(status)
-    if (counter === undefined) {
-      counter = Metric.counter("llm_gateway_requests_total", {
-        description: "Requests answered, by route, model asked for and status.",
-        attributes: { route: this.route, model: this.model, status: String(status) }
-      })
-      this.statuses.set(status, counter)
-    }
-    return counter
+    return cached(this.statuses, status, requestsCounter, this)
   }
 }
+
+const requestsCounter = (status: number, series: Series) =>
+  Metric.counter("llm_gateway_requests_total", {
+    description: "Requests answered, by route, model asked for and status.",
+    attributes: { route: series.route, model: series.model, status: String(status) }
+  })
+
+const errorsCounter = (tag: string) =>
+  Metric.counter("llm_gateway_errors_total", {
+    description: "Failed calls, by the error's tag (StreamRestarted: a stream cut by a restart after text went out).",
+    attributes: { tag }
+  })
+
+const newModels = () => new Map<string, Series>()
+const newSeries = (model: string, route: string) => new Series(route, model)
 
 /** The metrics of one gateway. */
 export interface Metrics {
@@ -191,29 +208,11 @@ class Registry {
   }
 
   series(route: string, model: string): Series {
-    let models = this.routes.get(route)
-    if (models === undefined) {
-      models = new Map()
-      this.routes.set(route, models)
-    }
-    let series = models.get(model)
-    if (series === undefined) {
-      series = new Series(route, model)
-      models.set(model, series)
-    }
-    return series
+    return cached(cached(this.routes, route, newModels, undefined), model, newSeries, route)
   }
 
   error(tag: string): void {
-    let counter = this.errors.get(tag)
-    if (counter === undefined) {
-      counter = Metric.counter("llm_gateway_errors_total", {
-        description: "Failed calls, by the error's tag (StreamRestarted: a stream cut by a restart after text went out).",
-        attributes: { tag }
-      })
-      this.errors.set(tag, counter)
-    }
-    counter.updateUnsafe(1, this.context)
+    cached(this.errors, tag, errorsCounter, undefined).updateUnsafe(1, this.context)
   }
 }
 
@@ -226,31 +225,31 @@ interface DeploymentGauges {
   readonly keys: Map<string, Metric.Gauge<number>>
 }
 
+// A gauge of `name` for one label set.
+const gauge = (name: string, description: string) => (attributes: Record<string, string>): Metric.Gauge<number> =>
+  Metric.gauge(name, { description, attributes })
+
+const inFlightGauge = gauge("llm_gateway_in_flight", "Calls in flight through the router, by deployment.")
+const breakerGauge = gauge("llm_gateway_breaker_state", "The deployment's breaker: 0 closed, 1 half-open, 2 open.")
+const limiterTokensGauge = gauge(
+  "llm_gateway_limiter_tokens",
+  "Tokens in the deployment's request bucket, when it has a rate limiter."
+)
+const limiterWaitingGauge = gauge(
+  "llm_gateway_limiter_waiting",
+  "Calls waiting for the deployment's request bucket, when it has a rate limiter."
+)
+const keyGauge = gauge("llm_gateway_key_in_flight", "Calls in flight with a key, by deployment and masked key id.")
+
+const keyGaugeOf = (key: string, deployment: string) => keyGauge({ deployment, key })
+
 const deploymentGauges = (deployment: string): DeploymentGauges => ({
-  inFlight: Metric.gauge("llm_gateway_in_flight", {
-    description: "Calls in flight through the router, by deployment.",
-    attributes: { deployment }
-  }),
-  breaker: Metric.gauge("llm_gateway_breaker_state", {
-    description: "The deployment's breaker: 0 closed, 1 half-open, 2 open.",
-    attributes: { deployment }
-  }),
-  limiterTokens: Metric.gauge("llm_gateway_limiter_tokens", {
-    description: "Tokens in the deployment's request bucket, when it has a rate limiter.",
-    attributes: { deployment }
-  }),
-  limiterWaiting: Metric.gauge("llm_gateway_limiter_waiting", {
-    description: "Calls waiting for the deployment's request bucket, when it has a rate limiter.",
-    attributes: { deployment }
-  }),
+  inFlight: inFlightGauge({ deployment }),
+  breaker: breakerGauge({ deployment }),
+  limiterTokens: limiterTokensGauge({ deployment }),
+  limiterWaiting: limiterWaitingGauge({ deployment }),
   keys: new Map()
 })
-
-const keyGauge = (deployment: string, key: string) =>
-  Metric.gauge("llm_gateway_key_in_flight", {
-    description: "Calls in flight with a key, by deployment and masked key id.",
-    attributes: { deployment, key }
-  })
 
 const contentType = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -263,11 +262,7 @@ export const make = (status: Effect.Effect<Router.Status>, now: () => number): M
   const read = (current: Router.Status) => {
     for (const name in current.details) {
       const load = current.details[name]!
-      let gauges = deployments.get(name)
-      if (gauges === undefined) {
-        gauges = deploymentGauges(name)
-        deployments.set(name, gauges)
-      }
+      const gauges = cached(deployments, name, deploymentGauges, undefined)
       gauges.inFlight.updateUnsafe(load.inFlight, context)
       gauges.breaker.updateUnsafe(breakerValue[load.cooldown.state], context)
       if (load.rateLimit !== null) {
@@ -275,12 +270,7 @@ export const make = (status: Effect.Effect<Router.Status>, now: () => number): M
         gauges.limiterWaiting.updateUnsafe(load.rateLimit.waiting, context)
       }
       for (const key of load.keys) {
-        let gauge = gauges.keys.get(key.key)
-        if (gauge === undefined) {
-          gauge = keyGauge(name, key.key)
-          gauges.keys.set(key.key, gauge)
-        }
-        gauge.updateUnsafe(key.current, context)
+        cached(gauges.keys, key.key, keyGaugeOf, name).updateUnsafe(key.current, context)
       }
     }
     return HttpServerResponse.text(PrometheusMetrics.formatUnsafe(context), { contentType })
