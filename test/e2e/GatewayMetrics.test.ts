@@ -65,7 +65,11 @@ describe("Gateway GET /metrics over loopback", () => {
       })
       const healthy = { base_url: `${simulator.url}/v1`, api_keys: [key], max_retries: 0 }
       const config = yield* ProviderConfig.fromJson({
-        sim: [{ model_name: "gpt-4o-mini", ...healthy }, { model_name: "text-embedding-3-small", ...healthy }],
+        sim: [
+          // A bucket that barely refills: each call takes one of its 100 tokens.
+          { model_name: "gpt-4o-mini", ...healthy, rate_limit_capacity: 100, rate_limit_refill_rate: 0.001 },
+          { model_name: "text-embedding-3-small", ...healthy }
+        ],
         down: [{ model_name: "gpt-4o-mini", ...healthy, headers: { "x-simulator-fault": "status=503;retry-after=none" } }],
         broken: [{ model_name: "gpt-4o-mini", ...healthy, headers: { "x-simulator-fault": "stream-error=3" } }],
         stall: [{ model_name: "gpt-4o-mini", ...healthy, headers: { "x-simulator-fault": "stall=2" } }]
@@ -173,6 +177,12 @@ describe("Gateway GET /metrics over loopback", () => {
       }
       expect(valueOf(after, "llm_gateway_breaker_state", { deployment: down })).toBe(2)
       expect(valueOf(after, "llm_gateway_breaker_state", { deployment: sim })).toBe(0)
+      const tokens = valueOf(after, "llm_gateway_limiter_tokens", { deployment: sim })
+      expect(tokens).toBeGreaterThanOrEqual(97)
+      expect(tokens).toBeLessThan(97.1)
+      expect(valueOf(after, "llm_gateway_limiter_waiting", { deployment: sim })).toBe(0)
+      // Only a deployment with a rate limit has the limiter's gauges.
+      expect(after.filter((sample) => sample.name === "llm_gateway_limiter_tokens").length).toBe(1)
 
       expect(text).not.toContain(key)
       expect(text).not.toContain(clientKey)

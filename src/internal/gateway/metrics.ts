@@ -18,7 +18,7 @@
  *
  * The gauges (`in_flight{deployment}`, `key_in_flight{deployment,key}` with
  * the masked key, `breaker_state{deployment}`, `limiter_tokens` and
- * `limiter_waiting{deployment}`) are the router's status: they are set from
+ * `limiter_waiting{deployment}`, for a bounded bucket) are the router's status: they are set from
  * one read of it at each scrape, just before the text is formatted. Updating
  * them on every change would cost every call for a value only a scrape reads,
  * and a gauge registered with a `get` hook cannot run the status effect.
@@ -265,7 +265,8 @@ export const make = (status: Effect.Effect<Router.Status>, now: () => number): M
       const gauges = cached(deployments, name, deploymentGauges, undefined)
       gauges.inFlight.updateUnsafe(load.inFlight, context)
       gauges.breaker.updateUnsafe(breakerValue[load.cooldown.state], context)
-      if (load.rateLimit !== null) {
+      // An unbounded bucket (no rate limit configured) has nothing to report.
+      if (load.rateLimit !== null && Number.isFinite(load.rateLimit.capacity)) {
         gauges.limiterTokens.updateUnsafe(load.rateLimit.available, context)
         gauges.limiterWaiting.updateUnsafe(load.rateLimit.waiting, context)
       }
