@@ -17,11 +17,12 @@
  * building.
  *
  * The gauges (`in_flight{deployment}`, `key_in_flight{deployment,key}` with
- * the masked key, `breaker_state{deployment}`, `limiter_tokens` and
- * `limiter_waiting{deployment}`, for a bounded bucket) are the router's status: they are set from
- * one read of it at each scrape, just before the text is formatted. Updating
- * them on every change would cost every call for a value only a scrape reads,
- * and a gauge registered with a `get` hook cannot run the status effect.
+ * the masked key, `breaker_state{deployment}`, and for a bounded bucket
+ * `limiter_tokens` and `limiter_waiting{deployment}`) are the router's
+ * status: they are set from one read of it at each scrape, just before the
+ * text is formatted. Updating them on every change would cost every call for
+ * a value only a scrape reads, and a gauge registered with a `get` hook cannot
+ * run the status effect.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
