@@ -163,9 +163,10 @@ The first line on stdout is its URL.
 export const serveUsage = `Usage: ${programName} serve [options]
 
 Runs the gateway: an OpenAI-compatible API (URL/v1/chat/completions,
-/v1/embeddings, /v1/models; /health, /ready) over the models and routers of a
-provider.json, until Ctrl-C or SIGTERM, which stop accepting and let calls in
-flight finish within the grace period. The first line on stdout is its URL.
+/v1/embeddings, /v1/models; /health, /ready, and /metrics in Prometheus text)
+over the models and routers of a provider.json, until Ctrl-C or SIGTERM, which
+stop accepting and let calls in flight finish within the grace period. The
+first line on stdout is its URL.
 With no --config, it serves a built-in simulator and says so.
 
   --config FILE            a provider.json; a request's model names one of its

@@ -35,6 +35,7 @@ import * as AnthropicRender from "./anthropicRender.js"
 import * as AnthropicWire from "./anthropicWire.js"
 import type { Engine, ModelEntry, Target } from "./engine.js"
 import * as Errors from "./errors.js"
+import * as Metrics from "./metrics.js"
 import * as Render from "./render.js"
 import * as Wire from "./wire.js"
 
@@ -90,6 +91,7 @@ export const make = (engine: Engine, options: AppOptions) =>
       restarted: restartedBody
     }
     const failed = (error: LlmError) => errorResponse(openAi.answer(error))
+    const metrics = Metrics.make(engine.status, () => clock.currentTimeMillisUnsafe())
 
     // The body as text within the limit, then what `handle` makes of it; `shape` renders a refusal in the route's wire.
     const withBody = <R>(
@@ -119,7 +121,8 @@ export const make = (engine: Engine, options: AppOptions) =>
       model: string,
       target: Target,
       newEncoder: () => Render.StreamEncoder,
-      failures: Failures
+      failures: Failures,
+      tally: Metrics.Tally
     ) =>
       Effect.flatMap(Effect.scope, (scope) =>
         Effect.matchEffect(
@@ -130,24 +133,38 @@ export const make = (engine: Engine, options: AppOptions) =>
             (first, rest) => ({ first, rest })
           ),
           {
-            onFailure: (error) => Effect.succeed(errorResponse(failures.answer(error))),
-            onSuccess: ({ first, rest }) => Effect.succeed(sse(newEncoder(), first, rest, failures))
+            onFailure: (error) => {
+              tally.failed(error)
+              return Effect.succeed(errorResponse(failures.answer(error)))
+            },
+            onSuccess: ({ first, rest }) => Effect.as(tally.stream(scope), sse(newEncoder(), first, rest, failures, tally))
           }
         ))
 
-    const sse = (stream: Render.StreamEncoder, first: Batch, rest: Pull.Pull<Batch, LlmError>, failures: Failures) => {
+    const sse = (
+      stream: Render.StreamEncoder,
+      first: Batch,
+      rest: Pull.Pull<Batch, LlmError>,
+      failures: Failures,
+      tally: Metrics.Tally
+    ) => {
       let head: Batch | undefined = first
       let ended = false
       const emit = (batch: Batch): readonly [Uint8Array] => {
         const encoded = stream.batch(batch)
+        tally.batch(batch)
         if (encoded.restarted === undefined) return [encoder.encode(encoded.text)]
         ended = true
+        tally.restarted()
         return [encoder.encode(encoded.text + stream.error(failures.restarted))]
       }
       const next = Effect.matchEffect(rest, {
         onFailure: (error): Effect.Effect<readonly [Uint8Array], Cause.Done> => {
           ended = true
-          return Cause.isDone(error) ? Cause.done() : Effect.succeed([encoder.encode(stream.error(failures.answer(error).body))])
+          tally.end()
+          if (Cause.isDone(error)) return Cause.done()
+          tally.failed(error)
+          return Effect.succeed([encoder.encode(stream.error(failures.answer(error).body))])
         },
         onSuccess: (batch) => Effect.succeed(emit(batch))
       })
@@ -164,46 +181,62 @@ export const make = (engine: Engine, options: AppOptions) =>
       })
     }
 
-    const chatCompletions = withBody((text) => {
+    const chatCompletions = metrics.route("/v1/chat/completions", (tally) => withBody((text) => {
       const decoded = Wire.chat(text)
       if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
       const target = engine.resolve(decoded.model)
       if (target === undefined) return Effect.succeed(notFound(decoded.model))
+      tally.model(decoded.model)
       if (decoded.stream) {
         return streamed(
           decoded.request,
           decoded.model,
           target,
           () => Render.streamEncoder(`chatcmpl-${randomUUID()}`, decoded.model, seconds(), decoded.includeUsage),
-          openAi
+          openAi,
+          tally
         )
       }
       return Effect.match(target.llm.chat(addressed(decoded.request, target)), {
-        onFailure: failed,
-        onSuccess: (response) => json(200, Render.completion(response, `chatcmpl-${randomUUID()}`, seconds()))
+        onFailure: (error) => {
+          tally.failed(error)
+          return failed(error)
+        },
+        onSuccess: (response) => {
+          tally.replied(response.usage, response.cost)
+          return json(200, Render.completion(response, `chatcmpl-${randomUUID()}`, seconds()))
+        }
       })
-    })
+    }))
 
-    const embeddings = withBody((text) => {
+    const embeddings = metrics.route("/v1/embeddings", (tally) => withBody((text) => {
       const decoded = Wire.embeddings(text)
       if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
       const target = engine.resolve(decoded.model)
       if (target === undefined) return Effect.succeed(notFound(decoded.model))
+      tally.model(decoded.model)
       const request = target.address === undefined ? decoded.request : { ...decoded.request, model: target.address }
       return Effect.match(target.llm.embed(request), {
-        onFailure: failed,
-        onSuccess: (response) => json(200, Render.embeddings(response, decoded.model, decoded.base64))
+        onFailure: (error) => {
+          tally.failed(error)
+          return failed(error)
+        },
+        onSuccess: (response) => {
+          tally.embedded(response.usage.promptTokens)
+          return json(200, Render.embeddings(response, decoded.model, decoded.base64))
+        }
       })
-    })
+    }))
 
     // Anthropic's `POST /v1/messages`: the same engine and streams, in Anthropic's wire.
-    const anthropicMessages = withBody((text) => {
+    const anthropicMessages = metrics.route("/v1/messages", (tally) => withBody((text) => {
       const decoded = AnthropicWire.messages(text)
       if (decoded._tag === "Problem") return Effect.succeed(errorResponse(AnthropicErrors.problem(decoded)))
       const target = engine.resolve(decoded.model)
       if (target === undefined) {
         return Effect.succeed(errorResponse(AnthropicErrors.fromAnswer(Errors.modelNotFound(decoded.model, known))))
       }
+      tally.model(decoded.model)
       const failures: Failures = {
         answer: (error) =>
           AnthropicErrors.fromLlmError(
@@ -215,13 +248,26 @@ export const make = (engine: Engine, options: AppOptions) =>
       }
       const id = `msg_${randomUUID().replaceAll("-", "")}`
       if (decoded.stream) {
-        return streamed(decoded.request, decoded.model, target, () => AnthropicRender.streamEncoder(id, decoded.model), failures)
+        return streamed(
+          decoded.request,
+          decoded.model,
+          target,
+          () => AnthropicRender.streamEncoder(id, decoded.model),
+          failures,
+          tally
+        )
       }
       return Effect.match(target.llm.chat(addressed(decoded.request, target)), {
-        onFailure: (error) => errorResponse(failures.answer(error)),
-        onSuccess: (response) => json(200, AnthropicRender.message(response, id))
+        onFailure: (error) => {
+          tally.failed(error)
+          return errorResponse(failures.answer(error))
+        },
+        onSuccess: (response) => {
+          tally.replied(response.usage, response.cost)
+          return json(200, AnthropicRender.message(response, id))
+        }
       })
-    }, AnthropicErrors.fromAnswer)
+    }, AnthropicErrors.fromAnswer))
 
     const modelObject = (model: ModelEntry) => ({ id: model.id, object: "model", created: 0, owned_by: model.ownedBy })
     const modelList = json(200, JSON.stringify({ object: "list", data: engine.models.map(modelObject) }))
@@ -240,6 +286,7 @@ export const make = (engine: Engine, options: AppOptions) =>
       HttpRouter.route("POST", "/v1/messages", anthropicMessages),
       HttpRouter.route("GET", "/v1/models/*", models),
       HttpRouter.route("GET", "/health", Effect.succeed(json(200, `{"status":"ok"}`))),
+      HttpRouter.route("GET", "/metrics", metrics.scrape),
       HttpRouter.route(
         "GET",
         "/ready",

@@ -1,0 +1,288 @@
+/**
+ * The gateway's metrics, served as Prometheus text on `GET /metrics`. They
+ * are Effect's own (`effect/Metric`, formatted by
+ * `effect/observability/PrometheusMetrics`), kept in a registry of the
+ * gateway's own, so two gateways in one process do not add up, and whatever
+ * else the program records in Effect's default registry is not served.
+ *
+ * Per request: `requests_total{route,model,status}` and
+ * `request_duration_seconds{route,model}` when the answer is made (a stream's
+ * when it ends or its client leaves), `errors_total{tag}` for a failed call,
+ * `tokens_total{model,direction}` and `cost_usd_total{model}` from the reply's
+ * usage, `time_to_first_token_seconds{model}` when a stream's first batch is
+ * ready. `model` is the name the request asked for, or `(unknown)` for a name
+ * the configuration does not have (or a body with none): the configuration
+ * bounds the label values. Each label set's metrics are built once and kept,
+ * so a request does a few map lookups and counter additions, no label
+ * building.
+ *
+ * The gauges (`in_flight{deployment}`, `key_in_flight{deployment,key}` with
+ * the masked key, `breaker_state{deployment}`, and for a bounded bucket
+ * `limiter_tokens` and `limiter_waiting{deployment}`) are the router's
+ * status: they are set from one read of it at each scrape, just before the
+ * text is formatted. Updating them on every change would cost every call for
+ * a value only a scrape reads, and a gauge registered with a `get` hook cannot
+ * run the status effect.
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Metric from "effect/Metric"
+import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
+import * as Scope from "effect/Scope"
+import type { ChatChunk } from "../../ChatChunk.js"
+import type { Usage } from "../../ChatResponse.js"
+import type { LlmError } from "../../LlmError.js"
+import type * as Router from "../../Router.js"
+
+/** The `model` label of a request whose model the configuration does not have. */
+const unknownModel = "(unknown)"
+
+const durationBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300]
+const firstTokenBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+
+const breakerValue = { closed: 0, "half-open": 1, open: 2 } as const
+
+// `map`'s value for `key`, made (with `arg`: no closure per call) and kept on first use.
+const cached = <K, V, A>(map: Map<K, V>, key: K, make: (key: K, arg: A) => V, arg: A): V => {
+  let value = map.get(key)
+  if (value === undefined) {
+    value = make(key, arg)
+    map.set(key, value)
+  }
+  return value
+}
+
+// The metrics of one route and model, built on first use.
+class Series {
+  readonly statuses = new Map<number, Metric.Counter<number>>()
+  readonly duration: Metric.Histogram<number>
+  readonly firstToken: Metric.Histogram<number>
+  readonly input: Metric.Counter<number>
+  readonly output: Metric.Counter<number>
+  readonly cost: Metric.Counter<number>
+
+  constructor(readonly route: string, readonly model: string) {
+    this.duration = Metric.histogram("llm_gateway_request_duration_seconds", {
+      description: "Time from a request's arrival to the end of its answer (a stream's last event), in seconds.",
+      attributes: { route, model },
+      boundaries: durationBoundaries
+    })
+    this.firstToken = Metric.histogram("llm_gateway_time_to_first_token_seconds", {
+      description: "Time from a streamed request's arrival to its first batch of chunks, in seconds.",
+      attributes: { model },
+      boundaries: firstTokenBoundaries
+    })
+    const tokens = (direction: string) =>
+      Metric.counter("llm_gateway_tokens_total", {
+        description: "Tokens of the replies, by direction (input: the prompt, output: the completion).",
+        attributes: { model, direction }
+      })
+    this.input = tokens("input")
+    this.output = tokens("output")
+    this.cost = Metric.counter("llm_gateway_cost_usd_total", {
+      description: "US dollars the replies cost, for the models with a known price.",
+      attributes: { model }
+    })
+  }
+
+  requests(status: number): Metric.Counter<number> {
+    return cached(this.statuses, status, requestsCounter, this)
+  }
+}
+
+const requestsCounter = (status: number, series: Series) =>
+  Metric.counter("llm_gateway_requests_total", {
+    description: "Requests answered, by route, model asked for and status.",
+    attributes: { route: series.route, model: series.model, status: String(status) }
+  })
+
+const errorsCounter = (tag: string) =>
+  Metric.counter("llm_gateway_errors_total", {
+    description: "Failed calls, by the error's tag (StreamRestarted: a stream cut by a restart after text went out).",
+    attributes: { tag }
+  })
+
+const newModels = () => new Map<string, Series>()
+const newSeries = (model: string, route: string) => new Series(route, model)
+
+/** The metrics of one gateway. */
+export interface Metrics {
+  /** `handle`'s answers counted for `route`, with a `Tally` of the request for the handler to fill in. */
+  readonly route: <E, R>(
+    route: string,
+    handle: (tally: Tally) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+  ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+  /** `GET /metrics`: the router's status read into the gauges, then every metric as Prometheus text. */
+  readonly scrape: Effect.Effect<HttpServerResponse.HttpServerResponse>
+}
+
+/** What one request records; the handler names its model and reports what happened to the call. */
+export class Tally {
+  private series: Series
+  private streaming = false
+  private ended = false
+  // The stream's usage so far (the last `Usage` chunk since the last `Restart`).
+  private usage: Usage | undefined = undefined
+
+  constructor(private readonly registry: Registry, private readonly route: string, private readonly started: number) {
+    this.series = registry.series(route, unknownModel)
+  }
+
+  /** The request's model, a name the configuration has. */
+  model(model: string): void {
+    this.series = this.registry.series(this.route, model)
+  }
+
+  /**
+   * The answer is a stream whose first batch is ready: its duration is counted when it ends (`end`), or when
+   * `scope` (the request's) closes, should the client go away first.
+   */
+  stream(scope: Scope.Scope): Effect.Effect<void> {
+    this.streaming = true
+    this.series.firstToken.updateUnsafe(this.registry.seconds(this.started), this.registry.context)
+    return Scope.addFinalizer(scope, Effect.sync(() => this.end()))
+  }
+
+  /** The call failed with `error` (before the answer, or in a stream). */
+  failed(error: LlmError): void {
+    this.registry.error(error._tag)
+  }
+
+  /** A reply's usage and cost. */
+  replied(usage: Usage, cost: number | undefined): void {
+    const context = this.registry.context
+    this.series.input.updateUnsafe(usage.promptTokens, context)
+    this.series.output.updateUnsafe(usage.completionTokens, context)
+    if (cost !== undefined) this.series.cost.updateUnsafe(cost, context)
+  }
+
+  /** Embeddings' usage: input tokens only. */
+  embedded(promptTokens: number): void {
+    this.series.input.updateUnsafe(promptTokens, this.registry.context)
+  }
+
+  /** A batch of a stream forwarded: its final usage and cost are in its `Usage` and `Finish` chunks. */
+  batch(chunks: ReadonlyArray<ChatChunk>): void {
+    for (let i = 0; i < chunks.length; i++) {
+      const chunk = chunks[i]!
+      if (chunk._tag === "Usage") this.usage = chunk.usage
+      else if (chunk._tag === "Restart") this.usage = undefined
+      else if (chunk._tag === "Finish") {
+        if (this.usage !== undefined) this.replied(this.usage, chunk.cost)
+        this.end()
+      }
+    }
+  }
+
+  /** A stream ends (its last event, an error event, or a restart it could not hide). */
+  end(): void {
+    if (this.ended) return
+    this.ended = true
+    this.series.duration.updateUnsafe(this.registry.seconds(this.started), this.registry.context)
+  }
+
+  /** A restart after part of a stream went out: the stream ends with an error event. */
+  restarted(): void {
+    this.registry.error("StreamRestarted")
+    this.end()
+  }
+
+  /** The answer: counted by status; timed, unless it is a stream that has started. */
+  answered(response: HttpServerResponse.HttpServerResponse): HttpServerResponse.HttpServerResponse {
+    this.series.requests(response.status).updateUnsafe(1, this.registry.context)
+    if (!this.streaming) this.end()
+    return response
+  }
+}
+
+// The registry, the label sets built so far, and the clock.
+class Registry {
+  readonly context = Context.make(Metric.MetricRegistry, new Map())
+  private readonly routes = new Map<string, Map<string, Series>>()
+  private readonly errors = new Map<string, Metric.Counter<number>>()
+
+  constructor(private readonly now: () => number) {}
+
+  seconds(since: number): number {
+    return (this.now() - since) / 1000
+  }
+
+  series(route: string, model: string): Series {
+    return cached(cached(this.routes, route, newModels, undefined), model, newSeries, route)
+  }
+
+  error(tag: string): void {
+    cached(this.errors, tag, errorsCounter, undefined).updateUnsafe(1, this.context)
+  }
+}
+
+// The status gauges of one deployment.
+interface DeploymentGauges {
+  readonly inFlight: Metric.Gauge<number>
+  readonly breaker: Metric.Gauge<number>
+  readonly limiterTokens: Metric.Gauge<number>
+  readonly limiterWaiting: Metric.Gauge<number>
+  readonly keys: Map<string, Metric.Gauge<number>>
+}
+
+// A gauge of `name` for one label set.
+const gauge = (name: string, description: string) => (attributes: Record<string, string>): Metric.Gauge<number> =>
+  Metric.gauge(name, { description, attributes })
+
+const inFlightGauge = gauge("llm_gateway_in_flight", "Calls in flight through the router, by deployment.")
+const breakerGauge = gauge("llm_gateway_breaker_state", "The deployment's breaker: 0 closed, 1 half-open, 2 open.")
+const limiterTokensGauge = gauge(
+  "llm_gateway_limiter_tokens",
+  "Tokens in the deployment's request bucket, when it has a rate limiter."
+)
+const limiterWaitingGauge = gauge(
+  "llm_gateway_limiter_waiting",
+  "Calls waiting for the deployment's request bucket, when it has a rate limiter."
+)
+const keyGauge = gauge("llm_gateway_key_in_flight", "Calls in flight with a key, by deployment and masked key id.")
+
+const keyGaugeOf = (key: string, deployment: string) => keyGauge({ deployment, key })
+
+const deploymentGauges = (deployment: string): DeploymentGauges => ({
+  inFlight: inFlightGauge({ deployment }),
+  breaker: breakerGauge({ deployment }),
+  limiterTokens: limiterTokensGauge({ deployment }),
+  limiterWaiting: limiterWaitingGauge({ deployment }),
+  keys: new Map()
+})
+
+const contentType = "text/plain; version=0.0.4; charset=utf-8"
+
+/** The metrics of a gateway over `status` (the router's), timed by `now` (Clock milliseconds). */
+export const make = (status: Effect.Effect<Router.Status>, now: () => number): Metrics => {
+  const registry = new Registry(now)
+  const { context } = registry
+  const deployments = new Map<string, DeploymentGauges>()
+
+  const read = (current: Router.Status) => {
+    for (const name in current.details) {
+      const load = current.details[name]!
+      const gauges = cached(deployments, name, deploymentGauges, undefined)
+      gauges.inFlight.updateUnsafe(load.inFlight, context)
+      gauges.breaker.updateUnsafe(breakerValue[load.cooldown.state], context)
+      // An unbounded bucket (no rate limit configured) has nothing to report.
+      if (load.rateLimit !== null && Number.isFinite(load.rateLimit.capacity)) {
+        gauges.limiterTokens.updateUnsafe(load.rateLimit.available, context)
+        gauges.limiterWaiting.updateUnsafe(load.rateLimit.waiting, context)
+      }
+      for (const key of load.keys) {
+        cached(gauges.keys, key.key, keyGaugeOf, name).updateUnsafe(key.current, context)
+      }
+    }
+    return HttpServerResponse.text(PrometheusMetrics.formatUnsafe(context), { contentType })
+  }
+
+  return {
+    route: (route, handle) => Effect.suspend(() => {
+      const tally = new Tally(registry, route, now())
+      return Effect.map(handle(tally), (response) => tally.answered(response))
+    }),
+    scrape: Effect.map(status, read)
+  }
+}
