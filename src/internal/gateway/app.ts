@@ -21,6 +21,7 @@ import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type * as Pull from "effect/Pull"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
@@ -28,8 +29,10 @@ import type { LlmError } from "../../LlmError.js"
 import { StreamTruncatedError } from "../../LlmError.js"
 import { type Batch, openFirst } from "../chunkSource.js"
 import { openAiErrorJson } from "../openAiErrorJson.js"
+import * as Auth from "./auth.js"
 import type { Engine, ModelEntry, Target } from "./engine.js"
 import * as Errors from "./errors.js"
+import * as Logs from "./logs.js"
 import * as Render from "./render.js"
 import * as Wire from "./wire.js"
 
@@ -37,6 +40,8 @@ import * as Wire from "./wire.js"
 export interface AppOptions {
   /** The largest request body, in bytes; larger ones get 413. */
   readonly maxBodyBytes: number
+  /** The gateway keys: who may call, and what. */
+  readonly auth: Auth.Auth
 }
 
 const json = (status: number, body: string) =>
@@ -76,8 +81,34 @@ export const make = (engine: Engine, options: AppOptions) =>
     const clock = yield* Clock.Clock
     const seconds = () => Math.floor(clock.currentTimeMillisUnsafe() / 1000)
     const known = engine.models.map((model) => model.id)
-    const notFound = (model: string) => errorResponse(Errors.modelNotFound(model, known))
+    const { auth } = options
+    // A key limited to some models is told of those only.
+    const notFound = (model: string, caller?: Auth.Caller) =>
+      errorResponse(Errors.modelNotFound(model, caller?.models === undefined ? known : [...caller.models]))
     const failed = (error: LlmError) => errorResponse(Errors.fromLlmError(error, clock.currentTimeMillisUnsafe()))
+    const failedFor = (entry: Logs.Entry) => (error: LlmError) => {
+      entry.error = error._tag
+      return failed(error)
+    }
+    const refused = (entry: Logs.Entry, answer: Errors.ErrorAnswer) => {
+      entry.error = answer.code ?? undefined
+      return errorResponse(answer)
+    }
+
+    // The target of `model` once the request's key may call it (its rate limit and budget checked), else the answer.
+    const admitted = <R>(
+      model: string,
+      handle: (target: Target, entry: Logs.Entry, settle: Auth.Settle) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>
+    ) =>
+      Effect.flatMap(Logs.CurrentEntry, (entry) => {
+        entry.model = model
+        const target = engine.resolve(model)
+        if (target === undefined) return Effect.succeed(notFound(model, entry.caller))
+        return Effect.matchEffect(auth.admit(entry.caller, model), {
+          onFailure: (answer) => Effect.succeed(refused(entry, answer)),
+          onSuccess: (settle) => handle(target, entry, settle)
+        })
+      })
 
     // The body as text within the limit, then what `handle` makes of it.
     const withBody = <R>(handle: (text: string) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>) =>
@@ -98,7 +129,7 @@ export const make = (engine: Engine, options: AppOptions) =>
     const addressed = (request: ChatRequest, target: Target): ChatRequest =>
       target.address === undefined ? request : { ...request, model: target.address }
 
-    const streamed = (decoded: Wire.Chat, target: Target) =>
+    const streamed = (decoded: Wire.Chat, target: Target, entry: Logs.Entry, settle: Auth.Settle) =>
       Effect.flatMap(Effect.scope, (scope) =>
         Effect.matchEffect(
           openFirst(
@@ -108,16 +139,28 @@ export const make = (engine: Engine, options: AppOptions) =>
             (first, rest) => ({ first, rest })
           ),
           {
-            onFailure: (error) => Effect.succeed(failed(error)),
-            onSuccess: ({ first, rest }) => Effect.succeed(sse(decoded, first, rest))
+            onFailure: (error) => Effect.succeed(failedFor(entry)(error)),
+            onSuccess: ({ first, rest }) => {
+              // The line is written when the request's scope closes: the stream ended, or the client left.
+              entry.streaming = true
+              entry.firstToken = clock.currentTimeMillisUnsafe() - entry.start
+              return Effect.as(
+                Scope.addFinalizer(
+                  scope,
+                  Effect.suspend(() => Effect.andThen(settle(entry.cost), Logs.write(entry, clock.currentTimeMillisUnsafe())))
+                ),
+                sse(decoded, first, rest, entry)
+              )
+            }
           }
         ))
 
-    const sse = (decoded: Wire.Chat, first: Batch, rest: Pull.Pull<Batch, LlmError>) => {
+    const sse = (decoded: Wire.Chat, first: Batch, rest: Pull.Pull<Batch, LlmError>, entry: Logs.Entry) => {
       const stream = Render.streamEncoder(`chatcmpl-${randomUUID()}`, decoded.model, seconds(), decoded.includeUsage)
       let head: Batch | undefined = first
       let ended = false
       const emit = (batch: Batch): readonly [Uint8Array] => {
+        Logs.streamed(entry, batch)
         const encoded = stream.batch(batch)
         if (encoded.restarted === undefined) return [encoder.encode(encoded.text)]
         ended = true
@@ -126,7 +169,9 @@ export const make = (engine: Engine, options: AppOptions) =>
       const next = Effect.matchEffect(rest, {
         onFailure: (error): Effect.Effect<readonly [Uint8Array], Cause.Done> => {
           ended = true
-          return Cause.isDone(error) ? Cause.done() : Effect.succeed([encoder.encode(stream.error(failedBody(error)))])
+          if (Cause.isDone(error)) return Cause.done()
+          entry.error = error._tag
+          return Effect.succeed([encoder.encode(stream.error(failedBody(error)))])
         },
         onSuccess: (batch) => Effect.succeed(emit(batch))
       })
@@ -148,24 +193,30 @@ export const make = (engine: Engine, options: AppOptions) =>
     const chatCompletions = withBody((text) => {
       const decoded = Wire.chat(text)
       if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
-      const target = engine.resolve(decoded.model)
-      if (target === undefined) return Effect.succeed(notFound(decoded.model))
-      if (decoded.stream) return streamed(decoded, target)
-      return Effect.match(target.llm.chat(addressed(decoded.request, target)), {
-        onFailure: failed,
-        onSuccess: (response) => json(200, Render.completion(response, `chatcmpl-${randomUUID()}`, seconds()))
+      return admitted(decoded.model, (target, entry, settle) => {
+        if (decoded.stream) return streamed(decoded, target, entry, settle)
+        return Effect.matchEffect(target.llm.chat(addressed(decoded.request, target)), {
+          onFailure: (error) => Effect.succeed(failedFor(entry)(error)),
+          onSuccess: (response) => {
+            Logs.answered(entry, response)
+            return Effect.as(settle(response.cost), json(200, Render.completion(response, `chatcmpl-${randomUUID()}`, seconds())))
+          }
+        })
       })
     })
 
     const embeddings = withBody((text) => {
       const decoded = Wire.embeddings(text)
       if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
-      const target = engine.resolve(decoded.model)
-      if (target === undefined) return Effect.succeed(notFound(decoded.model))
-      const request = target.address === undefined ? decoded.request : { ...decoded.request, model: target.address }
-      return Effect.match(target.llm.embed(request), {
-        onFailure: failed,
-        onSuccess: (response) => json(200, Render.embeddings(response, decoded.model, decoded.base64))
+      return admitted(decoded.model, (target, entry) => {
+        const request = target.address === undefined ? decoded.request : { ...decoded.request, model: target.address }
+        return Effect.match(target.llm.embed(request), {
+          onFailure: failedFor(entry),
+          onSuccess: (response) => {
+            entry.deployment = `${response.provider}/${response.model}`
+            return json(200, Render.embeddings(response, decoded.model, decoded.base64))
+          }
+        })
       })
     })
 
@@ -174,9 +225,12 @@ export const make = (engine: Engine, options: AppOptions) =>
     const modelsById = new Map(engine.models.map((model) => [model.id, json(200, JSON.stringify(modelObject(model)))]))
     // `/v1/models` and `/v1/models/{id}` (`HttpRouter` routes both here); a deployment's id holds a `/`,
     // which a client may send encoded or not.
-    const models = Effect.map(HttpRouter.params, (params) => {
+    const models = Effect.map(Effect.zip(HttpRouter.params, Logs.CurrentEntry), ([params, { caller }]) => {
       const id = decodePath(params["*"] ?? "")
-      return id === "" ? modelList : modelsById.get(id) ?? notFound(id)
+      if (caller?.models === undefined) return id === "" ? modelList : modelsById.get(id) ?? notFound(id)
+      // A key limited to some models sees those only.
+      if (id !== "") return caller.models.has(id) ? modelsById.get(id)! : notFound(id, caller)
+      return json(200, JSON.stringify({ object: "list", data: engine.models.filter((model) => caller.models!.has(model.id)).map(modelObject) }))
     })
 
     const router = yield* HttpRouter.make
@@ -205,8 +259,33 @@ export const make = (engine: Engine, options: AppOptions) =>
             )
           )
       ),
-      Effect.map((response) => HttpServerResponse.setHeader(response, "x-request-id", randomUUID()))
+      (routed) => logged(auth, routed, clock)
     )
+  })
+
+// Every request: its log entry begun, its key checked (but on the open paths), the routed answer with its
+// `x-request-id`, and its log line written (a stream's when its scope closes).
+const logged = <E, R>(
+  auth: Auth.Auth,
+  routed: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
+  clock: Clock.Clock
+) =>
+  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+    const entry = Logs.begin(randomUUID(), request.method, request.url, clock.currentTimeMillisUnsafe())
+    let handled: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+    const caller = auth.required && !Auth.open.has(entry.path) ? auth.authenticate(request.headers) : undefined
+    if (caller !== undefined && "status" in caller) {
+      entry.error = caller.code ?? undefined
+      handled = Effect.succeed(errorResponse(caller))
+    } else {
+      entry.caller = caller
+      handled = Effect.provideService(routed, Logs.CurrentEntry, entry)
+    }
+    return Effect.flatMap(handled, (response) => {
+      entry.status = response.status
+      const answered = HttpServerResponse.setHeader(response, "x-request-id", entry.id)
+      return entry.streaming ? Effect.succeed(answered) : Effect.as(Logs.write(entry, clock.currentTimeMillisUnsafe()), answered)
+    })
   })
 
 // A path decoded; left as sent when its escapes are malformed.
