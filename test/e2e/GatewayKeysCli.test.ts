@@ -20,9 +20,10 @@ describe("serve with gateway keys", () => {
   it.live("listens beyond loopback, says which keys it asks for, and logs each request as a JSON line with no key", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "serve-keys-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-      const file = path.join(dir, "provider.json")
+      const file = yield* Effect.acquireRelease(
+        Effect.sync(() => path.join(fs.mkdtempSync(path.join(os.tmpdir(), "serve-keys-")), "provider.json")),
+        (written) => Effect.sync(() => fs.rmSync(path.dirname(written), { recursive: true, force: true }))
+      )
       fs.writeFileSync(
         file,
         JSON.stringify({

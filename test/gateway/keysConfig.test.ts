@@ -61,18 +61,6 @@ describe("provider.json's gateway section", () => {
           admin_keys: [{ name: "ops" }]
         }
       }, "provider.json"))
-      expect(shapes.issues).toEqual([
-        { path: "gateway.keys[0].name", message: "expected a non-empty string" },
-        { path: "gateway.keys[0].rate_limit_capacity", message: "expected a positive number" },
-        { path: "gateway.keys[1].name", message: "is missing" },
-        { path: "gateway.keys[1].models", message: "Expected array" },
-        { path: "gateway.keys[1].budget.limit", message: "expected a positive number" },
-        {
-          path: "gateway.keys[1].budget.period",
-          message: "expected seconds (a positive number), a duration such as \"1 day\", or \"month\""
-        },
-        { path: "gateway.admin_keys[0].key", message: "is missing" }
-      ])
       const resolved = yield* Effect.flip(ProviderConfig.fromJson({
         ...models,
         gateway: {
@@ -84,15 +72,20 @@ describe("provider.json's gateway section", () => {
           admin_keys: [{ name: "ops", key: "gw-literal-key-0001" }]
         }
       }, "provider.json"))
-      expect(resolved.issues).toEqual([
-        { path: "gateway.keys[0].key", message: "the environment variable MISSING_GATEWAY_KEY is not set" },
-        { path: "gateway.keys[2].name", message: "b is listed twice" },
-        { path: "gateway.keys[2].key", message: "the same key as gateway.keys[1].key" },
-        { path: "gateway.admin_keys[0].key", message: "the same key as gateway.keys[1].key" },
-        {
-          path: "gateway.keys[1].rate_limit_refill_rate",
-          message: "is missing (a key's rate limit takes both rate_limit_capacity and rate_limit_refill_rate)"
-        }
+      // The shapes first; the keys are read, and checked against each other, only once every shape is right.
+      const issues = [...shapes.issues, ...resolved.issues]
+      const keys = "gateway.keys"
+      expect(issues.map((issue) => issue.path)).toEqual([
+        `${keys}[0].name`, `${keys}[0].rate_limit_capacity`, `${keys}[1].name`, `${keys}[1].models`,
+        `${keys}[1].budget.limit`, `${keys}[1].budget.period`, "gateway.admin_keys[0].key",
+        `${keys}[0].key`, `${keys}[2].name`, `${keys}[2].key`, "gateway.admin_keys[0].key", `${keys}[1].rate_limit_refill_rate`
+      ])
+      expect(issues.map((issue) => issue.message)).toEqual([
+        "expected a non-empty string", "expected a positive number", "is missing", "Expected array",
+        "expected a positive number", "expected seconds (a positive number), a duration such as \"1 day\", or \"month\"",
+        "is missing", "the environment variable MISSING_GATEWAY_KEY is not set", "b is listed twice",
+        "the same key as gateway.keys[1].key", "the same key as gateway.keys[1].key",
+        "is missing (a key's rate limit takes both rate_limit_capacity and rate_limit_refill_rate)"
       ])
       for (const error of [shapes, resolved]) expect(error.message).not.toContain("gw-literal-key")
     }).pipe(withEnv({})))
