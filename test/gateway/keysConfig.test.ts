@@ -90,7 +90,7 @@ describe("provider.json's gateway section", () => {
       for (const error of [shapes, resolved]) expect(error.message).not.toContain("gw-literal-key")
     }).pipe(withEnv({})))
 
-  it.effect("an unknown field is a warning naming its path, never a key", () =>
+  it.effect("an unknown field, and a key written in the file, are warnings naming their path, never a key", () =>
     Effect.gen(function*() {
       const [config, warnings] = yield* withWarnings(ProviderConfig.fromJson({
         ...models,
@@ -99,7 +99,9 @@ describe("provider.json's gateway section", () => {
       expect(config.gateway!.keys).toHaveLength(1)
       expect(warnings.map((warning) => warning.message)).toEqual([
         "provider.json: gateway.admin_kyes: unknown field, ignored (did you mean admin_keys?)",
-        "provider.json: gateway.keys[0].modles: unknown field, ignored (did you mean models?)"
+        "provider.json: gateway.keys[0].modles: unknown field, ignored (did you mean models?)",
+        "provider.json: gateway.keys[0].key: a gateway key written in the file; prefer env:NAME, so the file holds no secret"
       ])
+      for (const warning of warnings) expect(warning.message).not.toContain("gw-literal-key")
     }))
 })

@@ -51,13 +51,21 @@ export type ReadSecret = (
 const period = (value: number | string | undefined): Budget.Period =>
   value === undefined || value === "month" ? "month" : Duration.toMillis(toDuration(value)!)
 
-/** The section's keys read, or every issue: a missing variable, a name or a key listed twice, half a rate limit. */
+/**
+ * The section's keys read, or every issue: a missing variable, a name or a key listed twice, half a rate
+ * limit; and the paths of keys written in the file rather than as `env:NAME`, to warn about.
+ */
 export const resolve = (
   entry: GatewayEntry,
   read: ReadSecret
-): Effect.Effect<{ readonly keys: Gateway.Keys; readonly issues: ReadonlyArray<typeof Issue.Type> }> =>
+): Effect.Effect<{
+  readonly keys: Gateway.Keys
+  readonly issues: ReadonlyArray<typeof Issue.Type>
+  readonly literals: ReadonlyArray<string>
+}> =>
   Effect.gen(function*() {
     const issues: Array<typeof Issue.Type> = []
+    const literals: Array<string> = []
     const readAll = <E extends { readonly name: string; readonly key: string }>(entries: ReadonlyArray<E>, at: string) =>
       Effect.gen(function*() {
         const out: Array<{ readonly entry: E; readonly key: Redacted.Redacted<string>; readonly path: string }> = []
@@ -66,6 +74,7 @@ export const resolve = (
           const path = `gateway.${at}[${index}]`
           if (names.has(item.name)) issues.push({ path: `${path}.name`, message: `${item.name} is listed twice` })
           names.add(item.name)
+          if (!item.key.startsWith("env:")) literals.push(`${path}.key`)
           const key = yield* Effect.result(read(item.key, `${path}.key`))
           if (key._tag === "Failure") issues.push(...key.failure)
           else out.push({ entry: item, key: key.success, path })
@@ -89,6 +98,7 @@ export const resolve = (
     }
     return {
       issues,
+      literals,
       keys: {
         keys: keys.map(({ entry: item, key }): Gateway.Key => ({
           name: item.name,

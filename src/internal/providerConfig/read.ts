@@ -180,6 +180,10 @@ export const fromJson = (json: unknown, source = "the provider configuration"): 
     issues.push(...routerIssues)
     const gateway = gatewaySection === undefined ? undefined : yield* resolveGateway(gatewaySection.success, readSecret)
     if (gateway !== undefined) issues.push(...gateway.issues)
+    for (const path of gateway?.literals ?? []) {
+      yield* Effect.logWarning(`${source}: ${path}: a gateway key written in the file; prefer env:NAME, so the file holds no secret`)
+        .pipe(Effect.annotateLogs({ source, path }))
+    }
     if (issues.length > 0) return yield* failure(issues)
     return {
       providers,
