@@ -19,7 +19,8 @@ const miniKey = "gw-mini-8a2b4c6d0e1f3a5b"
 const tightKey = "gw-tight-1b3d5f7a9c0e2d4f"
 const brokeKey = "gw-broke-6e4c2a0f8d6b4a2c"
 const adminKey = "gw-admin-9d7b5f3e1c0a8e6d"
-const gatewayKeys = [fullKey, miniKey, tightKey, brokeKey, adminKey]
+const streamerKey = "gw-streamer-2c4e6a8b0d1f3e5a"
+const gatewayKeys = [fullKey, miniKey, tightKey, brokeKey, adminKey, streamerKey]
 
 class Fixture extends Context.Service<Fixture, {
   readonly gateway: Gateway.Service
@@ -49,7 +50,8 @@ const fixture = Layer.effect(
       keys: [
         { name: "mini-only", key: Redacted.make(miniKey), models: ["gpt-4o-mini"] },
         { name: "tight", key: Redacted.make(tightKey), rateLimit: { capacity: 2, refillRate: 0.01 } },
-        { name: "broke", key: Redacted.make(brokeKey), budget: { limit: 0.000001, period: "1 day" } }
+        { name: "broke", key: Redacted.make(brokeKey), budget: { limit: 0.000001, period: "1 day" } },
+        { name: "streamer", key: Redacted.make(streamerKey), budget: { limit: 0.000001, period: "month" } }
       ]
     }).pipe(Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => lines.push(line))])))
     return { gateway, lines }
@@ -106,6 +108,8 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway keys, ov
       // A provider's key is not a gateway key.
       const provider = yield* rejection(() => client(gateway, providerKey).models.list())
       expect(provider).toBeInstanceOf(OpenAI.AuthenticationError)
+      const wrongHeader = yield* promise(() => fetch(`${gateway.url}/v1/models`, { headers: { "x-api-key": "gw-nope-1111" } }))
+      expect(wrongHeader.status).toBe(401)
       const none = yield* promise(() => fetch(`${gateway.url}/v1/models`))
       expect(none.status).toBe(401)
       expect(((yield* promise(() => none.json())) as { error: { code: string } }).error.code).toBe("invalid_api_key")
@@ -170,6 +174,27 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway keys, ov
       expect(streamed.code).toBe("insufficient_quota")
     }))
 
+  it.effect("a stream's cost is charged to its key's budget when it ends", () =>
+    Effect.gen(function*() {
+      const { gateway, lines } = yield* Fixture
+      const streamer = client(gateway, streamerKey)
+      const { data, response } = yield* promise(() =>
+        streamer.chat.completions.create({ ...ask("gpt-4o-mini"), stream: true }).withResponse()
+      )
+      yield* promise(async () => {
+        for await (const _ of data) void _
+      })
+      // The charge and the stream's log line come together, when the request's scope closes.
+      const id = response.headers.get("x-request-id")
+      yield* Effect.promise(async () => {
+        while (!requestLines(lines).some((line) => line.annotations["request_id"] === id)) {
+          await new Promise((resolve) => setTimeout(resolve, 10))
+        }
+      }).pipe(Effect.timeout("5 seconds"))
+      const error = yield* rejection(() => streamer.chat.completions.create(ask("gpt-4o-mini")))
+      expect(error.code).toBe("insufficient_quota")
+    }))
+
   it.effect("the gateway keeps names and SHA-256 digests, never a key; isAdmin checks the admin keys", () =>
     Effect.gen(function*() {
       const { gateway } = yield* Fixture
@@ -179,6 +204,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway keys, ov
         { name: "mini-only", sha256: sha256(miniKey), admin: false, models: ["gpt-4o-mini"] },
         { name: "tight", sha256: sha256(tightKey), admin: false, models: undefined },
         { name: "broke", sha256: sha256(brokeKey), admin: false, models: undefined },
+        { name: "streamer", sha256: sha256(streamerKey), admin: false, models: undefined },
         { name: "ops", sha256: sha256(adminKey), admin: true, models: undefined }
       ])
       const shown = JSON.stringify(gateway.keys)
