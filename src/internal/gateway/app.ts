@@ -98,7 +98,7 @@ export const make = (engine: Engine, options: AppOptions) =>
     // The target of `model` once the request's key may call it (its rate limit and budget checked), else the answer.
     const admitted = <R>(
       model: string,
-      handle: (target: Target, entry: Logs.Entry, settle: Auth.Settle) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>
+      handle: (target: Target, entry: Logs.Entry) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>
     ) =>
       Effect.flatMap(Logs.CurrentEntry, (entry) => {
         entry.model = model
@@ -106,7 +106,10 @@ export const make = (engine: Engine, options: AppOptions) =>
         if (target === undefined) return Effect.succeed(notFound(model, entry.caller))
         return Effect.matchEffect(auth.admit(entry.caller, model), {
           onFailure: (answer) => Effect.succeed(refused(entry, answer)),
-          onSuccess: (settle) => handle(target, entry, settle)
+          onSuccess: (settle) => {
+            entry.settle = settle
+            return handle(target, entry)
+          }
         })
       })
 
@@ -129,8 +132,8 @@ export const make = (engine: Engine, options: AppOptions) =>
     const addressed = (request: ChatRequest, target: Target): ChatRequest =>
       target.address === undefined ? request : { ...request, model: target.address }
 
-    const streamed = (decoded: Wire.Chat, target: Target, entry: Logs.Entry, settle: Auth.Settle) =>
-      Effect.flatMap(Effect.scope, (scope) =>
+    const streamed = (decoded: Wire.Chat, target: Target) =>
+      Effect.flatMap(Effect.zip(Effect.scope, Logs.CurrentEntry), ([scope, entry]) =>
         Effect.matchEffect(
           openFirst(
             target.llm.chatStream(addressed(decoded.request, target)),
@@ -144,23 +147,20 @@ export const make = (engine: Engine, options: AppOptions) =>
               // The line is written when the request's scope closes: the stream ended, or the client left.
               entry.streaming = true
               entry.firstToken = clock.currentTimeMillisUnsafe() - entry.start
+              Logs.streamed(entry, first)
               return Effect.as(
-                Scope.addFinalizer(
-                  scope,
-                  Effect.suspend(() => Effect.andThen(settle(entry.cost), Logs.write(entry, clock.currentTimeMillisUnsafe())))
-                ),
-                sse(decoded, first, rest, entry)
+                Scope.addFinalizer(scope, Effect.suspend(() => Logs.ended(entry, clock.currentTimeMillisUnsafe()))),
+                sse(decoded, first, Logs.observed(entry, rest))
               )
             }
           }
         ))
 
-    const sse = (decoded: Wire.Chat, first: Batch, rest: Pull.Pull<Batch, LlmError>, entry: Logs.Entry) => {
+    const sse = (decoded: Wire.Chat, first: Batch, rest: Pull.Pull<Batch, LlmError>) => {
       const stream = Render.streamEncoder(`chatcmpl-${randomUUID()}`, decoded.model, seconds(), decoded.includeUsage)
       let head: Batch | undefined = first
       let ended = false
       const emit = (batch: Batch): readonly [Uint8Array] => {
-        Logs.streamed(entry, batch)
         const encoded = stream.batch(batch)
         if (encoded.restarted === undefined) return [encoder.encode(encoded.text)]
         ended = true
@@ -169,9 +169,7 @@ export const make = (engine: Engine, options: AppOptions) =>
       const next = Effect.matchEffect(rest, {
         onFailure: (error): Effect.Effect<readonly [Uint8Array], Cause.Done> => {
           ended = true
-          if (Cause.isDone(error)) return Cause.done()
-          entry.error = error._tag
-          return Effect.succeed([encoder.encode(stream.error(failedBody(error)))])
+          return Cause.isDone(error) ? Cause.done() : Effect.succeed([encoder.encode(stream.error(failedBody(error)))])
         },
         onSuccess: (batch) => Effect.succeed(emit(batch))
       })
@@ -193,13 +191,13 @@ export const make = (engine: Engine, options: AppOptions) =>
     const chatCompletions = withBody((text) => {
       const decoded = Wire.chat(text)
       if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
-      return admitted(decoded.model, (target, entry, settle) => {
-        if (decoded.stream) return streamed(decoded, target, entry, settle)
+      return admitted(decoded.model, (target, entry) => {
+        if (decoded.stream) return streamed(decoded, target)
         return Effect.matchEffect(target.llm.chat(addressed(decoded.request, target)), {
           onFailure: (error) => Effect.succeed(failedFor(entry)(error)),
           onSuccess: (response) => {
             Logs.answered(entry, response)
-            return Effect.as(settle(response.cost), json(200, Render.completion(response, `chatcmpl-${randomUUID()}`, seconds())))
+            return Effect.as(entry.settle(response.cost), json(200, Render.completion(response, `chatcmpl-${randomUUID()}`, seconds())))
           }
         })
       })

@@ -9,9 +9,11 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Cause from "effect/Cause"
+import type * as Pull from "effect/Pull"
 import type { ChatChunk } from "../../ChatChunk.js"
 import type { ChatResponse, Usage } from "../../ChatResponse.js"
-import type { Caller } from "./auth.js"
+import type { Caller, Settle } from "./auth.js"
 
 /** One request's log line, filled in as the request goes. */
 export interface Entry {
@@ -32,7 +34,11 @@ export interface Entry {
   error: string | undefined
   /** Set by a stream, whose line is written when it ends rather than when its response starts. */
   streaming: boolean
+  /** Charges the call's cost to the caller's budget (set when the call is admitted). */
+  settle: Settle
 }
+
+const settleNothing: Settle = () => Effect.void
 
 /** The current request's entry; the application's middleware provides it. */
 export const CurrentEntry = Context.Reference<Entry>("effect-llm-router/internal/gateway/CurrentEntry", {
@@ -54,7 +60,8 @@ export const begin = (id: string, method: string, url: string, start: number): E
     usage: undefined,
     cost: undefined,
     error: undefined,
-    streaming: false
+    streaming: false,
+    settle: settleNothing
   }
 }
 
@@ -75,6 +82,26 @@ export const streamed = (entry: Entry, batch: ReadonlyArray<ChatChunk>): void =>
     }
   }
 }
+
+/** A stream's pull, its batches and its failure noted in the entry. */
+export const observed = <B extends ReadonlyArray<ChatChunk>, E extends { readonly _tag: string }>(
+  entry: Entry,
+  pull: Pull.Pull<B, E>
+): Pull.Pull<B, E> =>
+  Effect.mapBoth(pull, {
+    onSuccess: (batch) => {
+      streamed(entry, batch)
+      return batch
+    },
+    onFailure: (error) => {
+      if (!Cause.isDone(error)) entry.error = error._tag
+      return error
+    }
+  })
+
+/** A stream's end (or its client's leaving): its cost charged, its line written. */
+export const ended = (entry: Entry, now: number): Effect.Effect<void> =>
+  Effect.andThen(entry.settle(entry.cost), write(entry, now))
 
 /** Writes the entry's line, `now` in Clock millis. */
 export const write = (entry: Entry, now: number): Effect.Effect<void> =>
