@@ -32,6 +32,14 @@ const configJson = (simulator: Simulator.Simulator) => ({
     { model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0 },
     { model_name: "gpt-4o", base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0 }
   ],
+  // Answers nothing, ever: a client gives up on it.
+  silent: [{
+    model_name: "quiet",
+    base_url: `${simulator.url}/v1`,
+    api_keys: [providerKey],
+    max_retries: 0,
+    headers: { "x-simulator-fault": "silent=forever" }
+  }],
   gateway: {
     keys: [{ name: "full", key: "env:GATEWAY_KEYS_E2E_FULL" }],
     admin_keys: [{ name: "ops", key: adminKey }]
@@ -41,7 +49,11 @@ const configJson = (simulator: Simulator.Simulator) => ({
 const fixture = Layer.effect(
   Fixture,
   Effect.gen(function*() {
-    const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 8 })
+    const simulator = yield* Simulator.make({
+      apiKeys: [providerKey],
+      replyTokens: 8,
+      models: [...Simulator.defaultModels, "quiet"]
+    })
     const config = yield* ProviderConfig.fromJson(configJson(simulator))
     const lines: Array<string> = []
     const gateway = yield* Gateway.make({
@@ -259,6 +271,21 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway keys, ov
       expect(parsed.some((line) => line.annotations["status"] === 401 && line.annotations["error"] === "invalid_api_key"))
         .toBe(true)
       expect(parsed.some((line) => line.annotations["error"] === "model_not_allowed")).toBe(true)
+      // A client that goes away before its answer still gets its line.
+      const controller = new AbortController()
+      const abandoned = client(gateway, fullKey).chat.completions.create(ask("quiet"), { signal: controller.signal })
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 100)))
+      controller.abort()
+      yield* Effect.promise(() => abandoned.catch(() => undefined))
+      const gone = yield* Effect.promise(async () => {
+        for (let i = 0; i < 200; i++) {
+          const found = requestLines(lines).find((line) => line.annotations["model"] === "quiet")
+          if (found !== undefined) return found
+          await new Promise((resolve) => setTimeout(resolve, 10))
+        }
+        return undefined
+      })
+      expect(gone?.annotations).toMatchObject({ status: 499, error: "ClientClosed", key_name: "full" })
       for (const line of lines) {
         for (const key of [...gatewayKeys, providerKey, "gw-wrong-key-5555", "gw-not-a-key-0000"]) {
           expect(line).not.toContain(key)

@@ -262,7 +262,7 @@ export const make = (engine: Engine, options: AppOptions) =>
   })
 
 // Every request: its log entry begun, its key checked (but on the open paths), the routed answer with its
-// `x-request-id`, and its log line written (a stream's when its scope closes).
+// `x-request-id`, and its log line written (a stream's when its scope closes; 499 for a client gone before the answer).
 const logged = <E, R>(
   auth: Auth.Auth,
   routed: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
@@ -283,7 +283,7 @@ const logged = <E, R>(
       entry.status = response.status
       const answered = HttpServerResponse.setHeader(response, "x-request-id", entry.id)
       return entry.streaming ? Effect.succeed(answered) : Effect.as(Logs.write(entry, clock.currentTimeMillisUnsafe()), answered)
-    })
+    }).pipe(Effect.onInterrupt(() => entry.streaming ? Effect.void : Logs.gone(entry, clock.currentTimeMillisUnsafe())))
   })
 
 // A path decoded; left as sent when its escapes are malformed.

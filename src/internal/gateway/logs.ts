@@ -103,6 +103,13 @@ export const observed = <B extends ReadonlyArray<ChatChunk>, E extends { readonl
 export const ended = (entry: Entry, now: number): Effect.Effect<void> =>
   Effect.andThen(entry.settle(entry.cost), write(entry, now))
 
+/** A request whose client went away before its answer: 499 (nginx's "client closed request"). */
+export const gone = (entry: Entry, now: number): Effect.Effect<void> => {
+  entry.status = 499
+  entry.error = "ClientClosed"
+  return write(entry, now)
+}
+
 /** Writes the entry's line, `now` in Clock millis. */
 export const write = (entry: Entry, now: number): Effect.Effect<void> =>
   Effect.logInfo("request").pipe(
