@@ -27,6 +27,8 @@ class Fixture extends Context.Service<Fixture, {
   readonly lines: ReadonlyArray<string>
 }>()("test/GatewayKeysFixture") {}
 
+const simulatorOptions = { apiKeys: [providerKey], replyTokens: 8, models: [...Simulator.defaultModels, "quiet"] }
+
 const configJson = (simulator: Simulator.Simulator) => ({
   sim: [
     { model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0 },
@@ -49,11 +51,7 @@ const configJson = (simulator: Simulator.Simulator) => ({
 const fixture = Layer.effect(
   Fixture,
   Effect.gen(function*() {
-    const simulator = yield* Simulator.make({
-      apiKeys: [providerKey],
-      replyTokens: 8,
-      models: [...Simulator.defaultModels, "quiet"]
-    })
+    const simulator = yield* Simulator.make(simulatorOptions)
     const config = yield* ProviderConfig.fromJson(configJson(simulator))
     const lines: Array<string> = []
     const gateway = yield* Gateway.make({
