@@ -32,8 +32,9 @@
  * limited to its models (403 `model_not_allowed` otherwise; `/v1/models` lists
  * only those), its own rate limit and its budget (429). No or a wrong key is
  * 401 `invalid_api_key`. Without keys the gateway listens on loopback only.
- * Each request is logged once (`Effect.logInfo`, annotated with its id, key
- * name, model, deployment, status, latency, tokens and cost), never a key.
+ * With `logRequests`, each request is logged once (`Effect.logInfo`, annotated
+ * with its id, key name, model, deployment, status, latency, tokens and cost),
+ * never a key.
  *
  * @since 0.2.0
  */
@@ -132,6 +133,8 @@ export interface Options {
   readonly keys?: ReadonlyArray<Key>
   /** Admin keys, besides the config's. Default: none. */
   readonly adminKeys?: ReadonlyArray<AdminKey>
+  /** A log line per request (`Effect.logInfo`, its fields as annotations). Default `false`; `serve` turns it on. */
+  readonly logRequests?: boolean
 }
 
 /**

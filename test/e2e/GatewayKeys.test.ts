@@ -57,6 +57,7 @@ const fixture = Layer.effect(
     const gateway = yield* Gateway.make({
       config,
       port: 0,
+      logRequests: true,
       keys: [
         { name: "mini-only", key: Redacted.make(miniKey), models: ["gpt-4o-mini"] },
         { name: "tight", key: Redacted.make(tightKey), rateLimit: { capacity: 2, refillRate: 0.01 } },
@@ -301,6 +302,7 @@ describe("Gateway keys and the listening address", () => {
   it.live("with keys the gateway may listen beyond loopback; without, it refuses", () =>
     Effect.gen(function*() {
       const plain = yield* config
+      const lines: Array<string> = []
       const refused = yield* Effect.flip(Gateway.make({ config: plain, host: "0.0.0.0", port: 0 }))
       expect(refused._tag).toBe("OptionsError")
       expect(refused.message).toContain("host")
@@ -309,12 +311,14 @@ describe("Gateway keys and the listening address", () => {
         host: "0.0.0.0",
         port: 0,
         keys: [{ name: "k", key: Redacted.make(miniKey) }]
-      })
+      }).pipe(Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => lines.push(line))])))
       expect(open.host).toBe("0.0.0.0")
       const response = yield* promise(() =>
         fetch(`http://127.0.0.1:${open.port}/v1/models`, { headers: { authorization: `Bearer ${miniKey}` } })
       )
       expect(response.status).toBe(200)
+      // Without `logRequests`, nothing is logged per request.
+      expect(requestLines(lines)).toEqual([])
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 
   it.live("a key naming a model the configuration lacks, or two keys alike, fail to start", () =>

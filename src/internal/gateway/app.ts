@@ -42,6 +42,8 @@ export interface AppOptions {
   readonly maxBodyBytes: number
   /** The gateway keys: who may call, and what. */
   readonly auth: Auth.Auth
+  /** Whether each request is logged. */
+  readonly logRequests: boolean
 }
 
 const json = (status: number, body: string) =>
@@ -257,7 +259,7 @@ export const make = (engine: Engine, options: AppOptions) =>
             )
           )
       ),
-      (routed) => logged(auth, routed, clock)
+      (routed) => logged(auth, options.logRequests, routed, clock)
     )
   })
 
@@ -265,11 +267,12 @@ export const make = (engine: Engine, options: AppOptions) =>
 // `x-request-id`, and its log line written (a stream's when its scope closes; 499 for a client gone before the answer).
 const logged = <E, R>(
   auth: Auth.Auth,
+  log: boolean,
   routed: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
   clock: Clock.Clock
 ) =>
   Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-    const entry = Logs.begin(randomUUID(), request.method, request.url, clock.currentTimeMillisUnsafe())
+    const entry = Logs.begin(randomUUID(), request.method, request.url, clock.currentTimeMillisUnsafe(), log)
     let handled: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
     const caller = auth.required && !Auth.open.has(entry.path) ? auth.authenticate(request.headers) : undefined
     if (caller !== undefined && "status" in caller) {

@@ -1,5 +1,5 @@
 /**
- * The gateway's request log: one line per request, written when its answer
+ * The gateway's request log (`Gateway.Options.logRequests`): one line per request, written when its answer
  * ends (a stream's when the stream does), through Effect's `Logger`, so the
  * application picks the format (`serve` prints JSON). A line names the
  * request (its id, the `x-request-id` it was answered with), the gateway key
@@ -18,6 +18,8 @@ import type { Caller, Settle } from "./auth.js"
 /** One request's log line, filled in as the request goes. */
 export interface Entry {
   readonly id: string
+  /** Whether its line is written (`Gateway.Options.logRequests`). */
+  readonly log: boolean
   readonly method: string
   readonly path: string
   /** Clock millis when the request came in. */
@@ -42,13 +44,14 @@ const settleNothing: Settle = () => Effect.void
 
 /** The current request's entry; the application's middleware provides it. */
 export const CurrentEntry = Context.Reference<Entry>("effect-llm-router/internal/gateway/CurrentEntry", {
-  defaultValue: () => begin("", "", "", 0)
+  defaultValue: () => begin("", "", "", 0, false)
 })
 
-export const begin = (id: string, method: string, url: string, start: number): Entry => {
+export const begin = (id: string, method: string, url: string, start: number, log: boolean): Entry => {
   const query = url.indexOf("?")
   return {
     id,
+    log,
     method,
     path: query < 0 ? url : url.slice(0, query),
     start,
@@ -112,7 +115,7 @@ export const gone = (entry: Entry, now: number): Effect.Effect<void> => {
 
 /** Writes the entry's line, `now` in Clock millis. */
 export const write = (entry: Entry, now: number): Effect.Effect<void> =>
-  Effect.logInfo("request").pipe(
+  !entry.log ? Effect.void : Effect.logInfo("request").pipe(
     Effect.annotateLogs({
       request_id: entry.id,
       method: entry.method,

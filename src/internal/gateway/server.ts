@@ -69,7 +69,7 @@ export const make = (
       [...(options.config.gateway?.adminKeys ?? []), ...(options.adminKeys ?? [])],
       (model) => engine.resolve(model) !== undefined
     )
-    const app = yield* App.make(engine, { maxBodyBytes, auth })
+    const app = yield* App.make(engine, { maxBodyBytes, auth, logRequests: options.logRequests ?? false })
     const server = Http.createServer()
     const httpServer = yield* NodeHttpServer.make(() => server, {
       host,
