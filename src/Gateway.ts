@@ -28,8 +28,15 @@
  * interrupts its call at once, freeing the upstream request, its key and its
  * permit.
  *
- * Gateway keys are not in this version, so the gateway listens on loopback
- * only.
+ * Gateway keys (`Options.keys`, or the file's `gateway` section) are asked of
+ * every request but `/health` and `/ready`, as `Authorization: Bearer <key>` or
+ * `x-api-key`: kept only as SHA-256 digests, compared in constant time, each
+ * limited to its models (403 `model_not_allowed` otherwise; `/v1/models` lists
+ * only those), its own rate limit and its budget (429). No or a wrong key is
+ * 401 `invalid_api_key`. Without keys the gateway listens on loopback only.
+ * With `logRequests`, each request is logged once (`Effect.logInfo`, annotated
+ * with its id, key name, model, deployment, status, latency, tokens and cost),
+ * never a key.
  *
  * @since 0.2.0
  */
@@ -40,6 +47,8 @@ import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import type * as Redacted from "effect/Redacted"
+import type * as Budget from "./Budget.js"
 import type { OptionsError } from "./OptionsError.js"
 import type * as ProviderConfig from "./ProviderConfig.js"
 import type * as Router from "./Router.js"
@@ -53,13 +62,68 @@ import type * as Router from "./Router.js"
 export const defaultPort = 4000
 
 /**
+ * A key clients call the gateway with, and what it may do.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface Key {
+  /** Names the key in logs and status (never the key itself). */
+  readonly name: string
+  readonly key: Redacted.Redacted<string>
+  /** The router, deployment, model or group names it may call. Default: every name. */
+  readonly models?: ReadonlyArray<string> | undefined
+  /** Its own token bucket: bursts of `capacity` requests, `refillRate` a second after. Default: none. */
+  readonly rateLimit?: { readonly capacity: number; readonly refillRate: number } | undefined
+  /** US dollars it may spend per `period` (`Budget.Period`). Default: no limit. */
+  readonly budget?: { readonly limit: number; readonly period: Budget.Period } | undefined
+}
+
+/**
+ * A key for the gateway's admin endpoints.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface AdminKey {
+  readonly name: string
+  readonly key: Redacted.Redacted<string>
+}
+
+/**
+ * The keys of a gateway, as the file's `gateway` section gives them.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface Keys {
+  readonly keys: ReadonlyArray<Key>
+  readonly adminKeys: ReadonlyArray<AdminKey>
+}
+
+/**
+ * What a running gateway keeps of a key: its name and digest, never the key.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface KeyInfo {
+  readonly name: string
+  /** The key's SHA-256, hex. */
+  readonly sha256: string
+  readonly admin: boolean
+  /** The names it may call; `undefined`: every name. */
+  readonly models: ReadonlyArray<string> | undefined
+}
+
+/**
  * @since 0.2.0
  * @category Models
  */
 export interface Options {
   /** The decoded `provider.json` (`ProviderConfig.load` or `fromJson`). */
   readonly config: ProviderConfig.ProviderConfig
-  /** A loopback address (`127.0.0.1`, `::1`, `localhost`): without gateway keys nothing else is allowed. Default `127.0.0.1`. */
+  /** Any address with gateway keys; without, a loopback address (`127.0.0.1`, `::1`, `localhost`). Default `127.0.0.1`. */
   readonly host?: string
   /** `0` picks a free port. Default `defaultPort` (4000). */
   readonly port?: number
@@ -67,6 +131,12 @@ export interface Options {
   readonly maxBodyBytes?: number
   /** On close, how long calls in flight may take to finish before they are cut. Default 20 seconds. */
   readonly gracePeriod?: Duration.Input
+  /** Gateway keys, besides those of the config's `gateway` section. Default: none. */
+  readonly keys?: ReadonlyArray<Key>
+  /** Admin keys, besides the config's. Default: none. */
+  readonly adminKeys?: ReadonlyArray<AdminKey>
+  /** A log line per request (`Effect.logInfo`, its fields as annotations). Default `false`; `serve` turns it on. */
+  readonly logRequests?: boolean
 }
 
 /**
@@ -86,6 +156,10 @@ export interface Service {
   readonly status: Effect.Effect<Router.Status>
   /** What `GET /ready` answers: whether some deployment can take a call now. */
   readonly ready: Effect.Effect<boolean>
+  /** The gateway and admin keys, as names and digests. */
+  readonly keys: ReadonlyArray<KeyInfo>
+  /** Whether `key` is one of the admin keys (compared by digest, in constant time). */
+  readonly isAdmin: (key: Redacted.Redacted<string>) => boolean
 }
 
 /**

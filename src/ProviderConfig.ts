@@ -20,6 +20,7 @@
  * price. `ModelEntry` documents each field. A `router` section names routers
  * over the file's models (`RouterEntry`; `Router.fromConfigNamed` builds one).
  * A `store` section (`StoreEntry`) shares the limits and key pools with other instances (`Store`).
+ * A `gateway` section (`GatewayEntry`) holds the keys clients call `Gateway` with.
  *
  * `env:NAME` reads a key from the environment (through Effect's `Config`), as
  * `Redacted`. A file that does not decode fails with `ProviderConfigError`
@@ -34,6 +35,7 @@ import type * as HttpClient from "effect/http/HttpClient"
 import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import { optional, NonEmpty, Positive, PositiveInt, NonNegativeInt, oneOf } from "./internal/providerConfig/fields.js"
+import * as internalGateway from "./internal/providerConfig/gateway.js"
 import * as internalLayers from "./internal/providerConfig/layers.js"
 import * as internalLookup from "./internal/providerConfig/lookup.js"
 import * as internalRead from "./internal/providerConfig/read.js"
@@ -41,12 +43,12 @@ import * as internalRouter from "./internal/providerConfig/router.js"
 import * as internalStore from "./internal/providerConfig/store.js"
 import type * as KeyPool from "./KeyPool.js"
 import type * as Llm from "./Llm.js"
-import { LlmError } from "./LlmError.js"
 import type { OptionsError } from "./OptionsError.js"
 import * as Pricing from "./Pricing.js"
 import type { ProviderClient } from "./ProviderClient.js"
 import * as Presets from "./providers/Presets.js"
 import type * as RateLimiter from "./RateLimiter.js"
+import type * as Gateway from "./Gateway.js"
 import type * as Router from "./Router.js"
 import type * as Store from "./Store.js"
 
@@ -157,21 +159,21 @@ export type ModelEntry = typeof ModelEntry.Type
  */
 export const ProviderFile = Schema.Record(Schema.String, Schema.Array(ModelEntry))
 
-const ErrorTag = oneOf(LlmError.members.map((member) => member.identifier))
-const ErrorTags = Schema.Array(ErrorTag).check(Schema.isMinLength(1, { message: "expected at least one error tag" }))
-// Seconds, as elsewhere in the file, or an Effect duration string such as "30 seconds".
-const DurationEntry = Schema.Union([Schema.Number, Schema.String]).check(
-  Schema.makeFilter((value: number | string) => internalRouter.toDuration(value) !== undefined, {
-    message: "expected seconds (a positive number) or a duration such as \"30 seconds\""
-  })
-)
-
 /**
  * The file's `store` section: `Store.Options` in snake_case, durations in seconds.
  * @since 0.3.0
  * @category Schemas
  */
 export const StoreEntry = internalStore.StoreEntry
+
+/**
+ * The file's `gateway` section: `keys` (each `{ name, key, models?, rate_limit_capacity?,
+ * rate_limit_refill_rate?, budget?: { limit, period? } }`, `key` as `env:NAME` or the key itself,
+ * `period` in seconds, a duration or `"month"`, the default) and `admin_keys` (`{ name, key }`).
+ * @since 0.3.0
+ * @category Schemas
+ */
+export const GatewayEntry = internalGateway.GatewayEntry
 
 /**
  * A named router of the file's `router` section: `Router.Options` in snake_case, with `deployments` named as
@@ -181,23 +183,7 @@ export const StoreEntry = internalStore.StoreEntry
  * @since 0.1.0
  * @category Schemas
  */
-export const RouterEntry = Schema.Struct({
-  deployments: Schema.Array(NonEmpty).check(Schema.isMinLength(1, { message: "expected at least one deployment" })),
-  strategy: optional(oneOf(["weighted", "least-busy", "lowest-latency", "lowest-cost", "priority"])),
-  fallbacks: optional(Schema.Record(Schema.String, Schema.Array(Schema.Struct({ to: NonEmpty, on: ErrorTags })))),
-  retry_on: optional(Schema.Array(ErrorTag)),
-  deadline: optional(DurationEntry),
-  cooldown: optional(Schema.Struct({
-    failures: optional(PositiveInt),
-    window: optional(DurationEntry),
-    period: optional(DurationEntry),
-    on: optional(Schema.Array(ErrorTag))
-  })),
-  hedge: optional(Schema.Struct({ after: DurationEntry })),
-  mid_stream: optional(oneOf(["restart", "fail"])),
-  /** The address of requests that name no model. */
-  model: optional(NonEmpty)
-})
+export const RouterEntry = internalRouter.RouterEntry
 
 /**
  * @since 0.1.0
@@ -268,8 +254,9 @@ export interface ProviderConfig {
   readonly routers: Readonly<Record<string, RouterConfig>>
   /** The `store` section: the models' limiters and key pools keep their state there. Absent: in memory. */
   readonly store?: Store.Options | undefined
+  /** The `gateway` section: the keys clients call the gateway with. Absent: none (the gateway serves loopback only). */
+  readonly gateway?: Gateway.Keys | undefined
 }
-
 
 /**
  * Decodes a configuration from a parsed JSON value. `source` names it in errors.

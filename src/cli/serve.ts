@@ -3,7 +3,8 @@
  * or with none over the built-in simulator (and it says so), so that
  * `npx effect-llm-router serve` answers at once. It serves until SIGINT or
  * SIGTERM, then stops accepting, lets calls in flight finish within the grace
- * period, and exits 0.
+ * period, and exits 0. Its logs (a line per request, with no key in it) are
+ * JSON lines on stderr (Effect's `Logger.formatJson`).
  *
  * @since 0.2.0
  */
@@ -11,6 +12,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
 import type * as Redacted from "effect/Redacted"
 import * as Gateway from "../Gateway.js"
 import * as ProviderConfig from "../ProviderConfig.js"
@@ -91,14 +93,19 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
       ? yield* simulated
       : { config: yield* ProviderConfig.load(args.config).pipe(Effect.provide(NodeFileSystem.layer)), notice: "" }
     secrets.push(...secretsOf(config))
-    const gateway = yield* Gateway.make({ config, ...args.options }).pipe(
+    for (const key of [...(config.gateway?.keys ?? []), ...(config.gateway?.adminKeys ?? [])]) secrets.push(key.key)
+    const gateway = yield* Gateway.make({ config, ...args.options, logRequests: true }).pipe(
       Effect.catchTag("OptionsError", (error) => new UsageError({ reason: error.message }))
     )
     io.stdout(`${gateway.url}\n`)
     io.stderr(notice)
+    const keys = gateway.keys.filter((key) => !key.admin).map((key) => key.name)
     io.stderr(
       `${programName}: gateway listening at ${gateway.url} (OpenAI-compatible base URL ${gateway.url}/v1), ` +
-        `on ${gateway.host} only: no gateway keys are configured. Models: ${gateway.models.join(", ")}. Ctrl-C to stop.\n`
+        (keys.length === 0
+          ? `on ${gateway.host} only: no gateway keys are configured. `
+          : `on ${gateway.host}; every request but /health and /ready needs a gateway key (${keys.join(", ")}). `) +
+        `Models: ${gateway.models.join(", ")}. Ctrl-C to stop.\n`
     )
     return yield* Effect.never
   })
@@ -129,6 +136,7 @@ export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> 
     Effect.scoped,
     Effect.provide(UndiciHttpClient.layer()),
     Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env })),
+    Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => io.stderr(`${line}\n`))])),
     exitCodeOf(io, serveUsage, () => secrets)
   )
 }

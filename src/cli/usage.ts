@@ -163,17 +163,19 @@ The first line on stdout is its URL.
 export const serveUsage = `Usage: ${programName} serve [options]
 
 Runs the gateway: an OpenAI-compatible API (URL/v1/chat/completions,
-/v1/embeddings, /v1/models; /health, /ready, and /metrics in Prometheus text)
-over the models and routers of a provider.json, until Ctrl-C or SIGTERM, which
-stop accepting and let calls in flight finish within the grace period. The
-first line on stdout is its URL.
-With no --config, it serves a built-in simulator and says so.
+/v1/embeddings, /v1/models, /v1/messages; /health, /ready, and /metrics in
+Prometheus text) over the models and routers of a provider.json, until Ctrl-C
+or SIGTERM, which stop accepting and let calls in flight finish within the grace
+period. The first line on stdout is its URL.
+With no --config, it serves a built-in simulator and says so. Each request is
+logged as a JSON line on stderr.
 
   --config FILE            a provider.json; a request's model names one of its
                            routers, a deployment (provider/model_name), a model
                            or a group
-  --host H                 interface to listen on: 127.0.0.1 (default), ::1 or
-                           localhost; without gateway keys nothing else
+  --host H                 interface to listen on (default 127.0.0.1); beyond
+                           loopback (0.0.0.0) only with gateway keys (the
+                           provider.json's gateway section)
   --port N                 port; 0 picks a free one (default 4000)
   --max-body-bytes N       the largest request body; larger get 413
                            (default 8388608)

@@ -42,11 +42,12 @@ const typeOf = (status: number): string => {
   }
 }
 
-/** An answer with `message` at `status`, in Anthropic's shape. */
-export const answer = (status: number, message: string, retryAfter?: number): ErrorAnswer => ({
+/** An answer with `message` at `status`, in Anthropic's shape; `code`, the OpenAI route's, for the request log. */
+export const answer = (status: number, message: string, retryAfter?: number, code: string | null = null): ErrorAnswer => ({
   status,
   body: errorJson(typeOf(status), message),
-  retryAfter
+  retryAfter,
+  code
 })
 
 /** A body refused before anything is sent. */
@@ -59,7 +60,7 @@ export const problem = (refused: Problem): ErrorAnswer => answer(400, refused.me
  */
 export const fromAnswer = (openAi: ErrorAnswer): ErrorAnswer => {
   const message = (JSON.parse(openAi.body) as { readonly error: { readonly message: string } }).error.message
-  return answer(openAi.status === 503 ? 529 : openAi.status, message, openAi.retryAfter)
+  return answer(openAi.status === 503 ? 529 : openAi.status, message, openAi.retryAfter, openAi.code)
 }
 
 /**

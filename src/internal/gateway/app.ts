@@ -23,6 +23,7 @@ import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type * as Pull from "effect/Pull"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
@@ -33,8 +34,10 @@ import { openAiErrorJson } from "../openAiErrorJson.js"
 import * as AnthropicErrors from "./anthropicErrors.js"
 import * as AnthropicRender from "./anthropicRender.js"
 import * as AnthropicWire from "./anthropicWire.js"
+import * as Auth from "./auth.js"
 import type { Engine, ModelEntry, Target } from "./engine.js"
 import * as Errors from "./errors.js"
+import * as Logs from "./logs.js"
 import * as Metrics from "./metrics.js"
 import * as Render from "./render.js"
 import * as Wire from "./wire.js"
@@ -43,6 +46,10 @@ import * as Wire from "./wire.js"
 export interface AppOptions {
   /** The largest request body, in bytes; larger ones get 413. */
   readonly maxBodyBytes: number
+  /** The gateway keys: who may call, and what. */
+  readonly auth: Auth.Auth
+  /** Whether each request is logged. */
+  readonly logRequests: boolean
 }
 
 const json = (status: number, body: string) =>
@@ -85,13 +92,43 @@ export const make = (engine: Engine, options: AppOptions) =>
     const clock = yield* Clock.Clock
     const seconds = () => Math.floor(clock.currentTimeMillisUnsafe() / 1000)
     const known = engine.models.map((model) => model.id)
-    const notFound = (model: string) => errorResponse(Errors.modelNotFound(model, known))
+    const { auth } = options
+    // A key limited to some models is told of those only.
+    const notFoundAnswer = (model: string, caller?: Auth.Caller) =>
+      Errors.modelNotFound(model, caller?.models === undefined ? known : [...caller.models])
+    const notFound = (model: string, caller?: Auth.Caller) => errorResponse(notFoundAnswer(model, caller))
     const openAi: Failures = {
       answer: (error) => Errors.fromLlmError(error, clock.currentTimeMillisUnsafe()),
       restarted: restartedBody
     }
-    const failed = (error: LlmError) => errorResponse(openAi.answer(error))
     const metrics = Metrics.make(engine.status, () => clock.currentTimeMillisUnsafe())
+    const failedFor = (entry: Logs.Entry, failures: Failures) => (error: LlmError) => {
+      entry.error = error._tag
+      return errorResponse(failures.answer(error))
+    }
+
+    // The target of `model` once the request's key may call it (its rate limit and budget checked), else the
+    // answer, in the route's wire (`shape`).
+    const admitted = <R>(
+      model: string,
+      handle: (target: Target, entry: Logs.Entry) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>,
+      shape: (answer: Errors.ErrorAnswer) => Errors.ErrorAnswer = (answer) => answer
+    ) =>
+      Effect.flatMap(Logs.CurrentEntry, (entry) => {
+        entry.model = model
+        const target = engine.resolve(model)
+        if (target === undefined) return Effect.succeed(errorResponse(shape(notFoundAnswer(model, entry.caller))))
+        return Effect.matchEffect(auth.admit(entry.caller, model), {
+          onFailure: (answer) => {
+            entry.error = answer.code ?? undefined
+            return Effect.succeed(errorResponse(shape(answer)))
+          },
+          onSuccess: (settle) => {
+            entry.settle = settle
+            return handle(target, entry)
+          }
+        })
+      })
 
     // The body as text within the limit, then what `handle` makes of it; `shape` renders a refusal in the route's wire.
     const withBody = <R>(
@@ -124,7 +161,7 @@ export const make = (engine: Engine, options: AppOptions) =>
       failures: Failures,
       tally: Metrics.Tally
     ) =>
-      Effect.flatMap(Effect.scope, (scope) =>
+      Effect.flatMap(Effect.zip(Effect.scope, Logs.CurrentEntry), ([scope, entry]) =>
         Effect.matchEffect(
           openFirst(
             target.llm.chatStream(addressed(request, target)),
@@ -135,9 +172,21 @@ export const make = (engine: Engine, options: AppOptions) =>
           {
             onFailure: (error) => {
               tally.failed(error)
-              return Effect.succeed(errorResponse(failures.answer(error)))
+              return Effect.succeed(failedFor(entry, failures)(error))
             },
-            onSuccess: ({ first, rest }) => Effect.as(tally.stream(scope), sse(newEncoder(), first, rest, failures, tally))
+            onSuccess: ({ first, rest }) => {
+              // The line is written when the request's scope closes: the stream ended, or the client left.
+              entry.streaming = true
+              entry.firstToken = clock.currentTimeMillisUnsafe() - entry.start
+              Logs.streamed(entry, first)
+              return Effect.as(
+                Effect.andThen(
+                  tally.stream(scope),
+                  Scope.addFinalizer(scope, Effect.suspend(() => Logs.ended(entry, clock.currentTimeMillisUnsafe())))
+                ),
+                sse(newEncoder(), first, Logs.observed(entry, rest), failures, tally)
+              )
+            }
           }
         ))
 
@@ -184,47 +233,49 @@ export const make = (engine: Engine, options: AppOptions) =>
     const chatCompletions = metrics.route("/v1/chat/completions", (tally) => withBody((text) => {
       const decoded = Wire.chat(text)
       if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
-      const target = engine.resolve(decoded.model)
-      if (target === undefined) return Effect.succeed(notFound(decoded.model))
-      tally.model(decoded.model)
-      if (decoded.stream) {
-        return streamed(
-          decoded.request,
-          decoded.model,
-          target,
-          () => Render.streamEncoder(`chatcmpl-${randomUUID()}`, decoded.model, seconds(), decoded.includeUsage),
-          openAi,
-          tally
-        )
-      }
-      return Effect.match(target.llm.chat(addressed(decoded.request, target)), {
-        onFailure: (error) => {
-          tally.failed(error)
-          return failed(error)
-        },
-        onSuccess: (response) => {
-          tally.replied(response.usage, response.cost)
-          return json(200, Render.completion(response, `chatcmpl-${randomUUID()}`, seconds()))
+      return admitted(decoded.model, (target, entry) => {
+        tally.model(decoded.model)
+        if (decoded.stream) {
+          return streamed(
+            decoded.request,
+            decoded.model,
+            target,
+            () => Render.streamEncoder(`chatcmpl-${randomUUID()}`, decoded.model, seconds(), decoded.includeUsage),
+            openAi,
+            tally
+          )
         }
+        return Effect.matchEffect(target.llm.chat(addressed(decoded.request, target)), {
+          onFailure: (error) => {
+            tally.failed(error)
+            return Effect.succeed(failedFor(entry, openAi)(error))
+          },
+          onSuccess: (response) => {
+            tally.replied(response.usage, response.cost)
+            Logs.answered(entry, response)
+            return Effect.as(entry.settle(response.cost), json(200, Render.completion(response, `chatcmpl-${randomUUID()}`, seconds())))
+          }
+        })
       })
     }))
 
     const embeddings = metrics.route("/v1/embeddings", (tally) => withBody((text) => {
       const decoded = Wire.embeddings(text)
       if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
-      const target = engine.resolve(decoded.model)
-      if (target === undefined) return Effect.succeed(notFound(decoded.model))
-      tally.model(decoded.model)
-      const request = target.address === undefined ? decoded.request : { ...decoded.request, model: target.address }
-      return Effect.match(target.llm.embed(request), {
-        onFailure: (error) => {
-          tally.failed(error)
-          return failed(error)
-        },
-        onSuccess: (response) => {
-          tally.embedded(response.usage.promptTokens)
-          return json(200, Render.embeddings(response, decoded.model, decoded.base64))
-        }
+      return admitted(decoded.model, (target, entry) => {
+        tally.model(decoded.model)
+        const request = target.address === undefined ? decoded.request : { ...decoded.request, model: target.address }
+        return Effect.match(target.llm.embed(request), {
+          onFailure: (error) => {
+            tally.failed(error)
+            return failedFor(entry, openAi)(error)
+          },
+          onSuccess: (response) => {
+            tally.embedded(response.usage.promptTokens)
+            entry.deployment = `${response.provider}/${response.model}`
+            return json(200, Render.embeddings(response, decoded.model, decoded.base64))
+          }
+        })
       })
     }))
 
@@ -232,41 +283,40 @@ export const make = (engine: Engine, options: AppOptions) =>
     const anthropicMessages = metrics.route("/v1/messages", (tally) => withBody((text) => {
       const decoded = AnthropicWire.messages(text)
       if (decoded._tag === "Problem") return Effect.succeed(errorResponse(AnthropicErrors.problem(decoded)))
-      const target = engine.resolve(decoded.model)
-      if (target === undefined) {
-        return Effect.succeed(errorResponse(AnthropicErrors.fromAnswer(Errors.modelNotFound(decoded.model, known))))
-      }
-      tally.model(decoded.model)
-      const failures: Failures = {
-        answer: (error) =>
-          AnthropicErrors.fromLlmError(
-            error,
-            clock.currentTimeMillisUnsafe(),
-            (path) => AnthropicWire.anthropicPath(path, decoded.body)
-          ),
-        restarted: anthropicRestarted
-      }
-      const id = `msg_${randomUUID().replaceAll("-", "")}`
-      if (decoded.stream) {
-        return streamed(
-          decoded.request,
-          decoded.model,
-          target,
-          () => AnthropicRender.streamEncoder(id, decoded.model),
-          failures,
-          tally
-        )
-      }
-      return Effect.match(target.llm.chat(addressed(decoded.request, target)), {
-        onFailure: (error) => {
-          tally.failed(error)
-          return errorResponse(failures.answer(error))
-        },
-        onSuccess: (response) => {
-          tally.replied(response.usage, response.cost)
-          return json(200, AnthropicRender.message(response, id))
+      return admitted(decoded.model, (target, entry) => {
+        tally.model(decoded.model)
+        const failures: Failures = {
+          answer: (error) =>
+            AnthropicErrors.fromLlmError(
+              error,
+              clock.currentTimeMillisUnsafe(),
+              (path) => AnthropicWire.anthropicPath(path, decoded.body)
+            ),
+          restarted: anthropicRestarted
         }
-      })
+        const id = `msg_${randomUUID().replaceAll("-", "")}`
+        if (decoded.stream) {
+          return streamed(
+            decoded.request,
+            decoded.model,
+            target,
+            () => AnthropicRender.streamEncoder(id, decoded.model),
+            failures,
+            tally
+          )
+        }
+        return Effect.matchEffect(target.llm.chat(addressed(decoded.request, target)), {
+          onFailure: (error) => {
+            tally.failed(error)
+            return Effect.succeed(failedFor(entry, failures)(error))
+          },
+          onSuccess: (response) => {
+            tally.replied(response.usage, response.cost)
+            Logs.answered(entry, response)
+            return Effect.as(entry.settle(response.cost), json(200, AnthropicRender.message(response, id)))
+          }
+        })
+      }, AnthropicErrors.fromAnswer)
     }, AnthropicErrors.fromAnswer))
 
     const modelObject = (model: ModelEntry) => ({ id: model.id, object: "model", created: 0, owned_by: model.ownedBy })
@@ -274,9 +324,12 @@ export const make = (engine: Engine, options: AppOptions) =>
     const modelsById = new Map(engine.models.map((model) => [model.id, json(200, JSON.stringify(modelObject(model)))]))
     // `/v1/models` and `/v1/models/{id}` (`HttpRouter` routes both here); a deployment's id holds a `/`,
     // which a client may send encoded or not.
-    const models = Effect.map(HttpRouter.params, (params) => {
+    const models = Effect.map(Effect.zip(HttpRouter.params, Logs.CurrentEntry), ([params, { caller }]) => {
       const id = decodePath(params["*"] ?? "")
-      return id === "" ? modelList : modelsById.get(id) ?? notFound(id)
+      if (caller?.models === undefined) return id === "" ? modelList : modelsById.get(id) ?? notFound(id)
+      // A key limited to some models sees those only.
+      if (id !== "") return caller.models.has(id) ? modelsById.get(id)! : notFound(id, caller)
+      return json(200, JSON.stringify({ object: "list", data: engine.models.filter((model) => caller.models!.has(model.id)).map(modelObject) }))
     })
 
     const router = yield* HttpRouter.make
@@ -307,8 +360,34 @@ export const make = (engine: Engine, options: AppOptions) =>
             )
           )
       ),
-      Effect.map((response) => HttpServerResponse.setHeader(response, "x-request-id", randomUUID()))
+      (routed) => logged(auth, options.logRequests, routed, clock)
     )
+  })
+
+// Every request: its log entry begun, its key checked (but on the open paths), the routed answer with its
+// `x-request-id`, and its log line written (a stream's when its scope closes; 499 for a client gone before the answer).
+const logged = <E, R>(
+  auth: Auth.Auth,
+  log: boolean,
+  routed: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
+  clock: Clock.Clock
+) =>
+  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+    const entry = Logs.begin(randomUUID(), request.method, request.url, clock.currentTimeMillisUnsafe(), log)
+    let handled: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+    const caller = auth.required && !Auth.open.has(entry.path) ? auth.authenticate(request.headers) : undefined
+    if (caller !== undefined && "status" in caller) {
+      entry.error = caller.code ?? undefined
+      handled = Effect.succeed(errorResponse(caller))
+    } else {
+      entry.caller = caller
+      handled = Effect.provideService(routed, Logs.CurrentEntry, entry)
+    }
+    return Effect.flatMap(handled, (response) => {
+      entry.status = response.status
+      const answered = HttpServerResponse.setHeader(response, "x-request-id", entry.id)
+      return entry.streaming ? Effect.succeed(answered) : Effect.as(Logs.write(entry, clock.currentTimeMillisUnsafe()), answered)
+    }).pipe(Effect.onInterrupt(() => entry.streaming ? Effect.void : Logs.gone(entry, clock.currentTimeMillisUnsafe())))
   })
 
 // A path decoded; left as sent when its escapes are malformed.

@@ -16,6 +16,8 @@ export interface ErrorAnswer {
   readonly status: number
   readonly body: string
   readonly retryAfter: number | undefined
+  /** The body's `code`, for the request log. */
+  readonly code: string | null
 }
 
 export const answer = (
@@ -25,7 +27,7 @@ export const answer = (
   param: string | null,
   code: string | null,
   retryAfter?: number
-): ErrorAnswer => ({ status, body: openAiErrorJson(message, type, param, code), retryAfter })
+): ErrorAnswer => ({ status, body: openAiErrorJson(message, type, param, code), retryAfter, code })
 
 /** A request the gateway refuses before anything is sent. */
 export const invalidRequest = (message: string, param: string | undefined): ErrorAnswer =>

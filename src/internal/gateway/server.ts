@@ -19,6 +19,7 @@ import type { OptionsError } from "../../OptionsError.js"
 import type { ProviderConfigError } from "../../ProviderConfig.js"
 import * as OptionsErrors from "../optionsError.js"
 import * as App from "./app.js"
+import * as Auth from "./auth.js"
 import * as Engine from "./engine.js"
 
 const defaultHost = "127.0.0.1"
@@ -27,9 +28,12 @@ const defaultGracePeriod = Duration.seconds(20)
 
 const loopback = new Set(["127.0.0.1", "::1", "localhost"])
 
+// The gateway keys of the configuration and of the options.
+const keysOf = (options: Options) => [...(options.config.gateway?.keys ?? []), ...(options.keys ?? [])]
+
 const check = (options: Options): OptionsError | undefined => {
   const host = options.host ?? defaultHost
-  if (!loopback.has(host)) {
+  if (!loopback.has(host) && keysOf(options).length === 0) {
     return OptionsErrors.make(
       "Gateway",
       "host",
@@ -60,7 +64,12 @@ export const make = (
     const port = options.port ?? defaultPort
     const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes
     const engine = yield* Engine.make(options.config)
-    const app = yield* App.make(engine, { maxBodyBytes })
+    const auth = yield* Auth.make(
+      keysOf(options),
+      [...(options.config.gateway?.adminKeys ?? []), ...(options.adminKeys ?? [])],
+      (model) => engine.resolve(model) !== undefined
+    )
+    const app = yield* App.make(engine, { maxBodyBytes, auth, logRequests: options.logRequests ?? false })
     const server = Http.createServer()
     const httpServer = yield* NodeHttpServer.make(() => server, {
       host,
@@ -85,6 +94,8 @@ export const make = (
       port: bound,
       models: engine.models.map((model) => model.id),
       status: engine.status,
-      ready: engine.ready
+      ready: engine.ready,
+      keys: auth.keys,
+      isAdmin: auth.isAdmin
     }
   })

@@ -24,6 +24,7 @@ import {
 } from "../../ProviderConfig.js"
 import * as Presets from "../../providers/Presets.js"
 import * as internalRouter from "./router.js"
+import { GatewayEntry, type ReadSecret, resolve as resolveGateway } from "./gateway.js"
 import { StoreEntry, toOptions } from "./store.js"
 import { unknownFields } from "./unknownFields.js"
 
@@ -33,23 +34,26 @@ const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
     ""
   )
 
+// A key as written: `env:NAME` read through `Config`, or the key itself.
+const readSecret: ReadSecret = (text, path) => {
+  if (!text.startsWith("env:")) return Effect.succeed(Redacted.make(text))
+  const name = text.slice("env:".length)
+  return Config.Redacted(name).pipe(
+    Effect.mapError(() => [{ path, message: `the environment variable ${name} is not set` }])
+  )
+}
+
 const readKey = (
   entry: typeof KeyEntry.Type,
   path: string
 ): Effect.Effect<KeyPool.KeyOptions, ReadonlyArray<typeof Issue.Type>> => {
-  const text = typeof entry === "string" ? entry : entry.key
   const options = typeof entry === "string"
     ? {}
     : {
       ...(entry.weight !== undefined ? { weight: entry.weight } : {}),
       ...(entry.max_concurrency !== undefined ? { maxConcurrency: entry.max_concurrency } : {})
     }
-  if (!text.startsWith("env:")) return Effect.succeed({ key: Redacted.make(text), ...options })
-  const name = text.slice("env:".length)
-  return Config.Redacted(name).pipe(
-    Effect.map((key) => ({ key, ...options })),
-    Effect.mapError(() => [{ path, message: `the environment variable ${name} is not set` }])
-  )
+  return Effect.map(readSecret(typeof entry === "string" ? entry : entry.key, path), (key) => ({ key, ...options }))
 }
 
 // Every leaf issue with its path; a missing field reads "is missing", as the messages of this module do.
@@ -79,7 +83,7 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
 // Headers whose values are credentials.
 const secretHeader = /authorization|key|token|secret|cookie/i
 
-// Every string of `json` that is, or may hold, a key: inside `api_keys` and credential headers,
+// Every string of `json` that is, or may hold, a key: inside `api_keys`, a `key` field and credential headers,
 // `env:` names and short words (a keyless model's stand-in `none`) aside.
 const secretsOf = (json: unknown, inside = false, out: Array<string> = []): Array<string> => {
   if (typeof json === "string") {
@@ -91,7 +95,7 @@ const secretsOf = (json: unknown, inside = false, out: Array<string> = []): Arra
       if (name === "headers" && isRecord(value)) {
         for (const [header, text] of Object.entries(value)) secretsOf(text, inside || secretHeader.test(header), out)
       } else {
-        secretsOf(value, inside || name === "api_keys", out)
+        secretsOf(value, inside || name === "api_keys" || name === "key", out)
       }
     }
   }
@@ -110,13 +114,14 @@ export const fromJson = (json: unknown, source = "the provider configuration"): 
     const mask = masker(secretsOf(json))
     const failure = (issues: ReadonlyArray<typeof Issue.Type>) =>
       new ProviderConfigError({ source, issues: issues.map((issue) => ({ path: mask(issue.path), message: mask(issue.message) })) })
-    // Every key but `router` and `store` is a provider.
+    // Every key but `router`, `store` and `gateway` is a provider.
     const isObject = typeof json === "object" && json !== null && !Array.isArray(json)
-    const { router: routerJson, store: storeJson, ...providersJson } = isObject ? json as Record<string, unknown> : {}
+    const { router: routerJson, store: storeJson, gateway: gatewayJson, ...providersJson } = isObject ? json as Record<string, unknown> : {}
     const unknown = [
       ...unknownFields(ProviderFile, isObject ? providersJson : json, []),
       ...unknownFields(Schema.Record(Schema.String, RouterEntry), routerJson ?? {}, ["router"]),
-      ...(storeJson === undefined ? [] : unknownFields(StoreEntry, storeJson, ["store"]))
+      ...(storeJson === undefined ? [] : unknownFields(StoreEntry, storeJson, ["store"])),
+      ...(gatewayJson === undefined ? [] : unknownFields(GatewayEntry, gatewayJson, ["gateway"]))
     ]
     for (const field of unknown) {
       const path = mask(formatPath(field.path))
@@ -128,12 +133,14 @@ export const fromJson = (json: unknown, source = "the provider configuration"): 
     const decoded = yield* decode(ProviderFile, isObject ? providersJson : json, [])
     const section = yield* decode(Schema.Record(Schema.String, RouterEntry), routerJson ?? {}, ["router"])
     const store = storeJson === undefined ? undefined : yield* decode(StoreEntry, storeJson, ["store"])
-    if (decoded._tag === "Failure" || section._tag === "Failure" || store?._tag === "Failure") {
-      return yield* failure([
-        ...(decoded._tag === "Failure" ? decoded.failure : []),
-        ...(section._tag === "Failure" ? section.failure : []),
-        ...(store?._tag === "Failure" ? store.failure : [])
-      ])
+    const gatewaySection = gatewayJson === undefined ? undefined : yield* decode(GatewayEntry, gatewayJson, ["gateway"])
+    if (
+      decoded._tag === "Failure" || section._tag === "Failure" || store?._tag === "Failure" ||
+      gatewaySection?._tag === "Failure"
+    ) {
+      return yield* failure([decoded, section, store, gatewaySection].flatMap((result) =>
+        result?._tag === "Failure" ? result.failure : []
+      ))
     }
     const file = decoded.success
     const providers: Record<string, Record<string, ModelConfig>> = {}
@@ -171,8 +178,19 @@ export const fromJson = (json: unknown, source = "the provider configuration"): 
     }
     const { issues: routerIssues, routers } = internalRouter.resolve(section.success, providers)
     issues.push(...routerIssues)
+    const gateway = gatewaySection === undefined ? undefined : yield* resolveGateway(gatewaySection.success, readSecret)
+    if (gateway !== undefined) issues.push(...gateway.issues)
+    for (const path of gateway?.literals ?? []) {
+      yield* Effect.logWarning(`${source}: ${path}: a gateway key written in the file; prefer env:NAME, so the file holds no secret`)
+        .pipe(Effect.annotateLogs({ source, path }))
+    }
     if (issues.length > 0) return yield* failure(issues)
-    return store === undefined ? { providers, routers } : { providers, routers, store: toOptions(store.success) }
+    return {
+      providers,
+      routers,
+      ...(store !== undefined ? { store: toOptions(store.success) } : {}),
+      ...(gateway !== undefined ? { gateway: gateway.keys } : {})
+    }
   })
 
 /**

@@ -5,8 +5,11 @@
  * reported with its path.
  */
 import * as Duration from "effect/Duration"
-import type { Issue, ModelConfig, RouterConfig, RouterEntry } from "../../ProviderConfig.js"
+import * as Schema from "effect/Schema"
+import { LlmError } from "../../LlmError.js"
+import type { Issue, ModelConfig, RouterConfig } from "../../ProviderConfig.js"
 import type { ErrorTag, Options } from "../../Router.js"
+import { NonEmpty, oneOf, optional, PositiveInt } from "./fields.js"
 
 /** Seconds (a positive number) or an Effect duration string, as a finite positive duration; else undefined. */
 export const toDuration = (value: number | string): Duration.Duration | undefined => {
@@ -15,6 +18,36 @@ export const toDuration = (value: number | string): Duration.Duration | undefine
   const millis = Duration.toMillis(decoded.value)
   return Number.isFinite(millis) && millis > 0 ? decoded.value : undefined
 }
+
+const ErrorTag = oneOf(LlmError.members.map((member) => member.identifier))
+const ErrorTags = Schema.Array(ErrorTag).check(Schema.isMinLength(1, { message: "expected at least one error tag" }))
+// Seconds, as elsewhere in the file, or an Effect duration string such as "30 seconds".
+export const DurationEntry = Schema.Union([Schema.Number, Schema.String]).check(
+  Schema.makeFilter((value: number | string) => toDuration(value) !== undefined, {
+    message: "expected seconds (a positive number) or a duration such as \"30 seconds\""
+  })
+)
+
+/** `ProviderConfig.RouterEntry`. */
+export const RouterEntry = Schema.Struct({
+  deployments: Schema.Array(NonEmpty).check(Schema.isMinLength(1, { message: "expected at least one deployment" })),
+  strategy: optional(oneOf(["weighted", "least-busy", "lowest-latency", "lowest-cost", "priority"])),
+  fallbacks: optional(Schema.Record(Schema.String, Schema.Array(Schema.Struct({ to: NonEmpty, on: ErrorTags })))),
+  retry_on: optional(Schema.Array(ErrorTag)),
+  deadline: optional(DurationEntry),
+  cooldown: optional(Schema.Struct({
+    failures: optional(PositiveInt),
+    window: optional(DurationEntry),
+    period: optional(DurationEntry),
+    on: optional(Schema.Array(ErrorTag))
+  })),
+  hedge: optional(Schema.Struct({ after: DurationEntry })),
+  mid_stream: optional(oneOf(["restart", "fail"])),
+  /** The address of requests that name no model. */
+  model: optional(NonEmpty)
+})
+
+export type RouterEntry = typeof RouterEntry.Type
 
 // Decoded entries passed `toDuration` already.
 const duration = (value: number | string): Duration.Duration => toDuration(value)!

@@ -1,0 +1,140 @@
+/**
+ * The gateway's request log (`Gateway.Options.logRequests`): one line per request, written when its answer
+ * ends (a stream's when the stream does), through Effect's `Logger`, so the
+ * application picks the format (`serve` prints JSON). A line names the
+ * request (its id, the `x-request-id` it was answered with), the gateway key
+ * by name, the model asked and the deployment that answered, the status,
+ * latency and a stream's time to first token, tokens, cost and the error's
+ * tag. It holds no key: none of its fields is read from a header.
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Cause from "effect/Cause"
+import type * as Pull from "effect/Pull"
+import type { ChatChunk } from "../../ChatChunk.js"
+import type { ChatResponse, Usage } from "../../ChatResponse.js"
+import type { Caller, Settle } from "./auth.js"
+
+/** One request's log line, filled in as the request goes. */
+export interface Entry {
+  readonly id: string
+  /** Whether its line is written (`Gateway.Options.logRequests`). */
+  readonly log: boolean
+  readonly method: string
+  readonly path: string
+  /** Clock millis when the request came in. */
+  readonly start: number
+  caller: Caller | undefined
+  model: string | undefined
+  deployment: string | undefined
+  status: number
+  /** Millis from the request to a stream's first chunk. */
+  firstToken: number | undefined
+  usage: Usage | undefined
+  cost: number | undefined
+  /** The error's tag (`RateLimitError`) or the gateway's refusal code (`invalid_api_key`). */
+  error: string | undefined
+  /** Set by a stream, whose line is written when it ends rather than when its response starts. */
+  streaming: boolean
+  /** Charges the call's cost to the caller's budget (set when the call is admitted). */
+  settle: Settle
+}
+
+const settleNothing: Settle = () => Effect.void
+
+/** The current request's entry; the application's middleware provides it. */
+export const CurrentEntry = Context.Reference<Entry>("effect-llm-router/internal/gateway/CurrentEntry", {
+  defaultValue: () => begin("", "", "", 0, false)
+})
+
+export const begin = (id: string, method: string, url: string, start: number, log: boolean): Entry => {
+  const query = url.indexOf("?")
+  return {
+    id,
+    log,
+    method,
+    path: query < 0 ? url : url.slice(0, query),
+    start,
+    caller: undefined,
+    model: undefined,
+    deployment: undefined,
+    status: 0,
+    firstToken: undefined,
+    usage: undefined,
+    cost: undefined,
+    error: undefined,
+    streaming: false,
+    settle: settleNothing
+  }
+}
+
+/** A whole reply's deployment, tokens and cost. */
+export const answered = (entry: Entry, response: ChatResponse): void => {
+  entry.deployment = `${response.provider}/${response.model}`
+  entry.usage = response.usage
+  entry.cost = response.cost
+}
+
+/** What a stream's batch says of its deployment, tokens and cost. */
+export const streamed = (entry: Entry, batch: ReadonlyArray<ChatChunk>): void => {
+  for (const chunk of batch) {
+    if (chunk._tag === "Usage") entry.usage = chunk.usage
+    else if (chunk._tag === "Finish") {
+      entry.deployment = `${chunk.provider}/${chunk.model}`
+      entry.cost = chunk.cost
+    }
+  }
+}
+
+/** A stream's pull, its batches and its failure noted in the entry. */
+export const observed = <B extends ReadonlyArray<ChatChunk>, E extends { readonly _tag: string }>(
+  entry: Entry,
+  pull: Pull.Pull<B, E>
+): Pull.Pull<B, E> =>
+  Effect.mapBoth(pull, {
+    onSuccess: (batch) => {
+      streamed(entry, batch)
+      return batch
+    },
+    onFailure: (error) => {
+      if (!Cause.isDone(error)) entry.error = error._tag
+      return error
+    }
+  })
+
+/** A stream's end (or its client's leaving): its cost charged, its line written. */
+export const ended = (entry: Entry, now: number): Effect.Effect<void> =>
+  Effect.andThen(entry.settle(entry.cost), write(entry, now))
+
+/** A request whose client went away before its answer: 499 (nginx's "client closed request"). */
+export const gone = (entry: Entry, now: number): Effect.Effect<void> => {
+  entry.status = 499
+  entry.error = "ClientClosed"
+  return write(entry, now)
+}
+
+/** Writes the entry's line, `now` in Clock millis. */
+export const write = (entry: Entry, now: number): Effect.Effect<void> =>
+  !entry.log ? Effect.void : Effect.logInfo("request").pipe(
+    Effect.annotateLogs({
+      request_id: entry.id,
+      method: entry.method,
+      path: entry.path,
+      status: entry.status,
+      latency_ms: now - entry.start,
+      ...(entry.caller !== undefined ? { key_name: entry.caller.name } : {}),
+      ...(entry.model !== undefined ? { model: entry.model } : {}),
+      ...(entry.deployment !== undefined ? { deployment: entry.deployment } : {}),
+      ...(entry.firstToken !== undefined ? { first_token_ms: entry.firstToken } : {}),
+      ...(entry.usage !== undefined
+        ? {
+          prompt_tokens: entry.usage.promptTokens,
+          completion_tokens: entry.usage.completionTokens,
+          total_tokens: entry.usage.totalTokens
+        }
+        : {}),
+      ...(entry.cost !== undefined ? { cost: entry.cost } : {}),
+      ...(entry.error !== undefined ? { error: entry.error } : {})
+    })
+  )
+

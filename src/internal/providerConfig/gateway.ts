@@ -1,0 +1,115 @@
+/**
+ * The `gateway` section of `provider.json`: the keys clients call the gateway
+ * with (each named, with the models it may use, its own rate limit and
+ * budget) and the admin keys, read from the environment (`env:NAME`) or
+ * written in the file, as `Gateway.Keys`.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import type * as Budget from "../../Budget.js"
+import type * as Gateway from "../../Gateway.js"
+import type { Issue } from "../../ProviderConfig.js"
+import { NonEmpty, optional, Positive } from "./fields.js"
+import { toDuration } from "./router.js"
+
+// Seconds, a duration string such as "1 day", or "month" (the UTC calendar month).
+const Period = Schema.Union([Schema.Number, Schema.String]).check(
+  Schema.makeFilter((value: number | string) => value === "month" || toDuration(value) !== undefined, {
+    message: "expected seconds (a positive number), a duration such as \"1 day\", or \"month\""
+  })
+)
+
+const KeyEntry = Schema.Struct({
+  name: NonEmpty,
+  /** `env:NAME`, or the key itself (discouraged: the file then holds a secret). */
+  key: NonEmpty,
+  /** Router, deployment, model or group names; absent: every name. */
+  models: optional(Schema.Array(NonEmpty)),
+  rate_limit_capacity: optional(Positive),
+  rate_limit_refill_rate: optional(Positive),
+  /** US dollars per period (default "month"). */
+  budget: optional(Schema.Struct({ limit: Positive, period: optional(Period) }))
+})
+
+const AdminKeyEntry = Schema.Struct({ name: NonEmpty, key: NonEmpty })
+
+export const GatewayEntry = Schema.Struct({
+  keys: optional(Schema.Array(KeyEntry)),
+  admin_keys: optional(Schema.Array(AdminKeyEntry))
+})
+
+export type GatewayEntry = typeof GatewayEntry.Type
+
+/** Reads a key as written (`env:NAME` or the key), or names what is missing at `path`. */
+export type ReadSecret = (
+  text: string,
+  path: string
+) => Effect.Effect<Redacted.Redacted<string>, ReadonlyArray<typeof Issue.Type>>
+
+const period = (value: number | string | undefined): Budget.Period =>
+  value === undefined || value === "month" ? "month" : Duration.toMillis(toDuration(value)!)
+
+/**
+ * The section's keys read, or every issue: a missing variable, a name or a key listed twice, half a rate
+ * limit; and the paths of keys written in the file rather than as `env:NAME`, to warn about.
+ */
+export const resolve = (
+  entry: GatewayEntry,
+  read: ReadSecret
+): Effect.Effect<{
+  readonly keys: Gateway.Keys
+  readonly issues: ReadonlyArray<typeof Issue.Type>
+  readonly literals: ReadonlyArray<string>
+}> =>
+  Effect.gen(function*() {
+    const issues: Array<typeof Issue.Type> = []
+    const literals: Array<string> = []
+    const readAll = <E extends { readonly name: string; readonly key: string }>(entries: ReadonlyArray<E>, at: string) =>
+      Effect.gen(function*() {
+        const out: Array<{ readonly entry: E; readonly key: Redacted.Redacted<string>; readonly path: string }> = []
+        const names = new Set<string>()
+        for (const [index, item] of entries.entries()) {
+          const path = `gateway.${at}[${index}]`
+          if (names.has(item.name)) issues.push({ path: `${path}.name`, message: `${item.name} is listed twice` })
+          names.add(item.name)
+          if (!item.key.startsWith("env:")) literals.push(`${path}.key`)
+          const key = yield* Effect.result(read(item.key, `${path}.key`))
+          if (key._tag === "Failure") issues.push(...key.failure)
+          else out.push({ entry: item, key: key.success, path })
+        }
+        return out
+      })
+    const keys = yield* readAll(entry.keys ?? [], "keys")
+    const admins = yield* readAll(entry.admin_keys ?? [], "admin_keys")
+    // One key, one identity: a key listed twice (as two gateway keys, or a gateway key and an admin key) is refused.
+    const seen = new Map<string, string>()
+    for (const { key, path } of [...keys, ...admins]) {
+      const first = seen.get(Redacted.value(key))
+      if (first !== undefined) issues.push({ path: `${path}.key`, message: `the same key as ${first}.key` })
+      else seen.set(Redacted.value(key), path)
+    }
+    for (const { entry: item, path } of keys) {
+      if ((item.rate_limit_capacity === undefined) !== (item.rate_limit_refill_rate === undefined)) {
+        const missing = item.rate_limit_capacity === undefined ? "rate_limit_capacity" : "rate_limit_refill_rate"
+        issues.push({ path: `${path}.${missing}`, message: "is missing (a key's rate limit takes both rate_limit_capacity and rate_limit_refill_rate)" })
+      }
+    }
+    return {
+      issues,
+      literals,
+      keys: {
+        keys: keys.map(({ entry: item, key }): Gateway.Key => ({
+          name: item.name,
+          key,
+          ...(item.models !== undefined ? { models: item.models } : {}),
+          ...(item.rate_limit_capacity !== undefined && item.rate_limit_refill_rate !== undefined
+            ? { rateLimit: { capacity: item.rate_limit_capacity, refillRate: item.rate_limit_refill_rate } }
+            : {}),
+          ...(item.budget !== undefined ? { budget: { limit: item.budget.limit, period: period(item.budget.period) } } : {})
+        })),
+        adminKeys: admins.map(({ entry: item, key }) => ({ name: item.name, key }))
+      }
+    }
+  })

@@ -1,0 +1,339 @@
+import { describe, expect, it, layer } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as Redacted from "effect/Redacted"
+import { createHash } from "node:crypto"
+import OpenAI from "openai"
+import * as Gateway from "../../src/Gateway.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+
+const providerKey = "sk-provider-keys-e2e-0001"
+// Read through `env:` by the file's `gateway` section.
+const fullKey = "gw-full-3f1c9a7e5b2d4e6f"
+process.env["GATEWAY_KEYS_E2E_FULL"] = fullKey
+const miniKey = "gw-mini-8a2b4c6d0e1f3a5b"
+const tightKey = "gw-tight-1b3d5f7a9c0e2d4f"
+const brokeKey = "gw-broke-6e4c2a0f8d6b4a2c"
+const adminKey = "gw-admin-9d7b5f3e1c0a8e6d"
+const streamerKey = "gw-streamer-2c4e6a8b0d1f3e5a"
+const gatewayKeys = [fullKey, miniKey, tightKey, brokeKey, adminKey, streamerKey]
+
+class Fixture extends Context.Service<Fixture, {
+  readonly gateway: Gateway.Service
+  readonly lines: ReadonlyArray<string>
+}>()("test/GatewayKeysFixture") {}
+
+const simulatorOptions = { apiKeys: [providerKey], replyTokens: 8, models: [...Simulator.defaultModels, "quiet"] }
+
+const configJson = (simulator: Simulator.Simulator) => ({
+  sim: [
+    { model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0 },
+    { model_name: "gpt-4o", base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0 }
+  ],
+  // Answers nothing, ever: a client gives up on it.
+  silent: [{
+    model_name: "quiet",
+    base_url: `${simulator.url}/v1`,
+    api_keys: [providerKey],
+    max_retries: 0,
+    headers: { "x-simulator-fault": "silent=forever" }
+  }],
+  gateway: {
+    keys: [{ name: "full", key: "env:GATEWAY_KEYS_E2E_FULL" }],
+    admin_keys: [{ name: "ops", key: adminKey }]
+  }
+})
+
+const fixture = Layer.effect(
+  Fixture,
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.make(simulatorOptions)
+    const config = yield* ProviderConfig.fromJson(configJson(simulator))
+    const lines: Array<string> = []
+    const gateway = yield* Gateway.make({
+      config,
+      port: 0,
+      logRequests: true,
+      keys: [
+        { name: "mini-only", key: Redacted.make(miniKey), models: ["gpt-4o-mini"] },
+        { name: "tight", key: Redacted.make(tightKey), rateLimit: { capacity: 2, refillRate: 0.01 } },
+        { name: "broke", key: Redacted.make(brokeKey), budget: { limit: 0.000001, period: "1 day" } },
+        { name: "streamer", key: Redacted.make(streamerKey), budget: { limit: 0.000001, period: "month" } }
+      ]
+    }).pipe(Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => lines.push(line))])))
+    return { gateway, lines }
+  })
+).pipe(Layer.provide(UndiciHttpClient.layer()))
+
+const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
+
+// The error a promise rejects with; a promise that resolves fails the test.
+const rejection = (f: () => Promise<unknown>) =>
+  Effect.promise(() =>
+    f().then(
+      () => Promise.reject(new Error("expected the call to be refused")),
+      (error: unknown) => error as InstanceType<typeof OpenAI.APIError>
+    )
+  )
+
+const client = (gateway: Gateway.Service, apiKey: string) =>
+  new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey, maxRetries: 0 })
+
+const ask = (model: string) => ({ model, messages: [{ role: "user" as const, content: "Hello" }] })
+
+interface LogLine {
+  readonly message: unknown
+  readonly annotations: Record<string, unknown>
+}
+
+const requestLines = (lines: ReadonlyArray<string>): ReadonlyArray<LogLine> =>
+  lines.map((line) => JSON.parse(line) as LogLine).filter((line) => line.message === "request")
+
+layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway keys, over loopback with the official openai client", (it) => {
+  it.effect("the right key answers, as a Bearer token or as x-api-key", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* Fixture
+      const reply = yield* promise(() => client(gateway, fullKey).chat.completions.create(ask("gpt-4o")))
+      expect(reply.choices[0]!.message.content!.length).toBeGreaterThan(0)
+      const viaHeader = yield* promise(() =>
+        fetch(`${gateway.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-api-key": miniKey },
+          body: JSON.stringify(ask("gpt-4o-mini"))
+        })
+      )
+      expect(viaHeader.status).toBe(200)
+    }))
+
+  it.effect("no key or a wrong one is 401 invalid_api_key (AuthenticationError); /health and /ready need none", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* Fixture
+      const wrong = yield* rejection(() => client(gateway, "gw-not-a-key-0000").chat.completions.create(ask("gpt-4o")))
+      expect(wrong).toBeInstanceOf(OpenAI.AuthenticationError)
+      expect(wrong.code).toBe("invalid_api_key")
+      expect(wrong.message).not.toContain("gw-not-a-key")
+      // A provider's key is not a gateway key.
+      const provider = yield* rejection(() => client(gateway, providerKey).models.list())
+      expect(provider).toBeInstanceOf(OpenAI.AuthenticationError)
+      const wrongHeader = yield* promise(() => fetch(`${gateway.url}/v1/models`, { headers: { "x-api-key": "gw-nope-1111" } }))
+      expect(wrongHeader.status).toBe(401)
+      const none = yield* promise(() => fetch(`${gateway.url}/v1/models`))
+      expect(none.status).toBe(401)
+      expect(((yield* promise(() => none.json())) as { error: { code: string } }).error.code).toBe("invalid_api_key")
+      expect(none.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/)
+      expect((yield* promise(() => fetch(`${gateway.url}/health`))).status).toBe(200)
+      expect((yield* promise(() => fetch(`${gateway.url}/ready`))).status).toBe(200)
+    }))
+
+  it.effect("a model the key may not use is 403 model_not_allowed (PermissionDeniedError), naming the model", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* Fixture
+      const error = yield* rejection(() => client(gateway, miniKey).chat.completions.create(ask("gpt-4o")))
+      expect(error).toBeInstanceOf(OpenAI.PermissionDeniedError)
+      expect(error.code).toBe("model_not_allowed")
+      expect(error.message).toContain("gpt-4o")
+      expect(error.message).not.toContain(miniKey)
+      expect(error.message).not.toContain("mini-only")
+      const streamed = yield* rejection(() =>
+        client(gateway, miniKey).chat.completions.create({ ...ask("sim/gpt-4o"), stream: true })
+      )
+      expect(streamed).toBeInstanceOf(OpenAI.PermissionDeniedError)
+    }))
+
+  it.effect("/v1/models lists only the key's models", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* Fixture
+      const mini = yield* promise(() => client(gateway, miniKey).models.list())
+      expect(mini.data.map((model) => model.id)).toEqual(["gpt-4o-mini"])
+      const hidden = yield* rejection(() => client(gateway, miniKey).models.retrieve("gpt-4o"))
+      expect(hidden).toBeInstanceOf(OpenAI.NotFoundError)
+      const full = yield* promise(() => client(gateway, fullKey).models.list())
+      expect(full.data.map((model) => model.id)).toEqual(gateway.models)
+    }))
+
+  it.effect("the key's own rate limit is 429 with Retry-After (RateLimitError)", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* Fixture
+      const tight = client(gateway, tightKey)
+      yield* promise(() => tight.chat.completions.create(ask("gpt-4o-mini")))
+      yield* promise(() => tight.chat.completions.create(ask("gpt-4o-mini")))
+      const error = yield* rejection(() => tight.chat.completions.create(ask("gpt-4o-mini")))
+      expect(error).toBeInstanceOf(OpenAI.RateLimitError)
+      expect(error.code).toBe("rate_limit_exceeded")
+      // One token at 0.01 a second: about 100 seconds.
+      expect(Number(error.headers?.get("retry-after"))).toBeGreaterThanOrEqual(90)
+      // Another key is not held back by it.
+      yield* promise(() => client(gateway, fullKey).chat.completions.create(ask("gpt-4o-mini")))
+    }))
+
+  it.effect("a spent budget is 429 insufficient_quota", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* Fixture
+      const broke = client(gateway, brokeKey)
+      // The first call is admitted (nothing spent yet) and its cost, at the simulator's prices, passes the limit.
+      yield* promise(() => broke.chat.completions.create(ask("gpt-4o-mini")))
+      const error = yield* rejection(() => broke.chat.completions.create(ask("gpt-4o-mini")))
+      expect(error).toBeInstanceOf(OpenAI.RateLimitError)
+      expect(error.status).toBe(429)
+      expect(error.code).toBe("insufficient_quota")
+      expect(Number(error.headers?.get("retry-after"))).toBeGreaterThan(0)
+      const streamed = yield* rejection(() => broke.chat.completions.create({ ...ask("gpt-4o-mini"), stream: true }))
+      expect(streamed.code).toBe("insufficient_quota")
+    }))
+
+  it.effect("a stream's cost is charged to its key's budget when it ends", () =>
+    Effect.gen(function*() {
+      const { gateway, lines } = yield* Fixture
+      const streamer = client(gateway, streamerKey)
+      const { data, response } = yield* promise(() =>
+        streamer.chat.completions.create({ ...ask("gpt-4o-mini"), stream: true }).withResponse()
+      )
+      yield* promise(async () => {
+        for await (const _ of data) void _
+      })
+      // The charge and the stream's log line come together, when the request's scope closes.
+      const id = response.headers.get("x-request-id")
+      yield* Effect.promise(async () => {
+        while (!requestLines(lines).some((line) => line.annotations["request_id"] === id)) {
+          await new Promise((resolve) => setTimeout(resolve, 10))
+        }
+      }).pipe(Effect.timeout("5 seconds"))
+      const error = yield* rejection(() => streamer.chat.completions.create(ask("gpt-4o-mini")))
+      expect(error.code).toBe("insufficient_quota")
+    }))
+
+  it.effect("the gateway keeps names and SHA-256 digests, never a key; isAdmin checks the admin keys", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* Fixture
+      const sha256 = (key: string) => createHash("sha256").update(key).digest("hex")
+      expect(gateway.keys).toEqual([
+        { name: "full", sha256: sha256(fullKey), admin: false, models: undefined },
+        { name: "mini-only", sha256: sha256(miniKey), admin: false, models: ["gpt-4o-mini"] },
+        { name: "tight", sha256: sha256(tightKey), admin: false, models: undefined },
+        { name: "broke", sha256: sha256(brokeKey), admin: false, models: undefined },
+        { name: "streamer", sha256: sha256(streamerKey), admin: false, models: undefined },
+        { name: "ops", sha256: sha256(adminKey), admin: true, models: undefined }
+      ])
+      const shown = JSON.stringify(gateway.keys)
+      for (const key of gatewayKeys) expect(shown).not.toContain(key)
+      expect(gateway.isAdmin(Redacted.make(adminKey))).toBe(true)
+      expect(gateway.isAdmin(Redacted.make(fullKey))).toBe(false)
+      expect(gateway.isAdmin(Redacted.make(`${adminKey}x`))).toBe(false)
+      // An admin key is not a gateway key.
+      const admin = yield* rejection(() => client(gateway, adminKey).models.list())
+      expect(admin).toBeInstanceOf(OpenAI.AuthenticationError)
+    }))
+
+  it.effect("one JSON log line per request, with its x-request-id, key name, model and deployment, and no key", () =>
+    Effect.gen(function*() {
+      const { gateway, lines } = yield* Fixture
+      const { response } = yield* promise(() =>
+        client(gateway, fullKey).chat.completions.create(ask("gpt-4o-mini")).withResponse()
+      )
+      const id = response.headers.get("x-request-id")
+      const stream = yield* promise(() =>
+        client(gateway, fullKey).chat.completions.create({ ...ask("gpt-4o"), stream: true }).withResponse()
+      )
+      yield* promise(async () => {
+        for await (const _ of stream.data) void _
+      })
+      const streamId = stream.response.headers.get("x-request-id")
+      yield* promise(() => fetch(`${gateway.url}/v1/models`, { headers: { authorization: "Bearer gw-wrong-key-5555" } }))
+      // The stream's line is written when its scope closes, just after its last byte.
+      const logged = yield* Effect.promise(async () => {
+        for (let i = 0; i < 200; i++) {
+          const found = requestLines(lines).find((line) => line.annotations["request_id"] === streamId)
+          if (found !== undefined) return found
+          await new Promise((resolve) => setTimeout(resolve, 10))
+        }
+        return undefined
+      })
+      const parsed = requestLines(lines)
+      const plain = parsed.find((line) => line.annotations["request_id"] === id)!
+      expect(plain.annotations).toMatchObject({
+        method: "POST",
+        path: "/v1/chat/completions",
+        status: 200,
+        key_name: "full",
+        model: "gpt-4o-mini",
+        deployment: "sim/gpt-4o-mini",
+        completion_tokens: 8
+      })
+      expect(plain.annotations["latency_ms"]).toBeTypeOf("number")
+      expect(plain.annotations["cost"]).toBeGreaterThan(0)
+      expect(logged!.annotations).toMatchObject({ status: 200, key_name: "full", model: "gpt-4o", deployment: "sim/gpt-4o" })
+      expect(logged!.annotations["first_token_ms"]).toBeTypeOf("number")
+      expect(parsed.some((line) => line.annotations["status"] === 401 && line.annotations["error"] === "invalid_api_key"))
+        .toBe(true)
+      expect(parsed.some((line) => line.annotations["error"] === "model_not_allowed")).toBe(true)
+      // A client that goes away before its answer still gets its line.
+      const controller = new AbortController()
+      const abandoned = client(gateway, fullKey).chat.completions.create(ask("quiet"), { signal: controller.signal })
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 100)))
+      controller.abort()
+      yield* Effect.promise(() => abandoned.catch(() => undefined))
+      const gone = yield* Effect.promise(async () => {
+        for (let i = 0; i < 200; i++) {
+          const found = requestLines(lines).find((line) => line.annotations["model"] === "quiet")
+          if (found !== undefined) return found
+          await new Promise((resolve) => setTimeout(resolve, 10))
+        }
+        return undefined
+      })
+      expect(gone?.annotations).toMatchObject({ status: 499, error: "ClientClosed", key_name: "full" })
+      for (const line of lines) {
+        for (const key of [...gatewayKeys, providerKey, "gw-wrong-key-5555", "gw-not-a-key-0000"]) {
+          expect(line).not.toContain(key)
+        }
+      }
+    }))
+})
+
+describe("Gateway keys and the listening address", () => {
+  const config = Effect.flatMap(
+    Simulator.make({ apiKeys: [providerKey] }),
+    (simulator) => ProviderConfig.fromJson({ sim: configJson(simulator).sim })
+  )
+
+  it.live("with keys the gateway may listen beyond loopback; without, it refuses", () =>
+    Effect.gen(function*() {
+      const plain = yield* config
+      const lines: Array<string> = []
+      const refused = yield* Effect.flip(Gateway.make({ config: plain, host: "0.0.0.0", port: 0 }))
+      expect(refused._tag).toBe("OptionsError")
+      expect(refused.message).toContain("host")
+      const open = yield* Gateway.make({
+        config: plain,
+        host: "0.0.0.0",
+        port: 0,
+        keys: [{ name: "k", key: Redacted.make(miniKey) }]
+      }).pipe(Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => lines.push(line))])))
+      expect(open.host).toBe("0.0.0.0")
+      const response = yield* promise(() =>
+        fetch(`http://127.0.0.1:${open.port}/v1/models`, { headers: { authorization: `Bearer ${miniKey}` } })
+      )
+      expect(response.status).toBe(200)
+      // Without `logRequests`, nothing is logged per request.
+      expect(requestLines(lines)).toEqual([])
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("a key naming a model the configuration lacks, or two keys alike, fail to start", () =>
+    Effect.gen(function*() {
+      const plain = yield* config
+      const unknown = yield* Effect.flip(
+        Gateway.make({ config: plain, port: 0, keys: [{ name: "k", key: Redacted.make(miniKey), models: ["gpt-5"] }] })
+      )
+      expect(unknown.message).toContain("keys[0].models[0]")
+      const twice = yield* Effect.flip(Gateway.make({
+        config: plain,
+        port: 0,
+        keys: [{ name: "a", key: Redacted.make(miniKey) }, { name: "b", key: Redacted.make(miniKey) }]
+      }))
+      expect(twice.message).toContain("keys[1].key")
+      expect(twice.message).not.toContain(miniKey)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+})

@@ -1,0 +1,75 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Schedule from "effect/Schedule"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Serve from "../../src/cli/serve.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import { captureIo } from "../utils/cliHarness.js"
+
+const providerKey = "sk-serve-keys-provider-0001"
+const gatewayKey = "gw-serve-keys-team-0001"
+
+// Polled every 10 ms until `ok`.
+const until = <A>(effect: Effect.Effect<A>, ok: (a: A) => boolean) =>
+  Effect.retry(Effect.filterOrFail(effect, ok, () => "not yet"), Schedule.spaced("10 millis"))
+
+describe("serve with gateway keys", () => {
+  it.live("listens beyond loopback, says which keys it asks for, and logs each request as a JSON line with no key", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
+      const file = yield* Effect.acquireRelease(
+        Effect.sync(() => path.join(fs.mkdtempSync(path.join(os.tmpdir(), "serve-keys-")), "provider.json")),
+        (written) => Effect.sync(() => fs.rmSync(path.dirname(written), { recursive: true, force: true }))
+      )
+      fs.writeFileSync(
+        file,
+        JSON.stringify({
+          sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey] }],
+          gateway: { keys: [{ name: "team", key: "env:TEAM_GATEWAY_KEY" }] }
+        })
+      )
+      const { io, result } = captureIo({ env: { TEAM_GATEWAY_KEY: gatewayKey } })
+      const fiber = yield* Effect.forkChild(Serve.run(["--config", file, "--host", "0.0.0.0", "--port", "0"], io))
+      const url = yield* until(Effect.sync(() => result(0).stdout.split("\n", 1)[0]!), (line) => line !== "")
+      expect(url).toMatch(/^http:\/\/0\.0\.0\.0:\d+$/)
+      expect(result(0).stderr).toContain("on 0.0.0.0; every request but /health and /ready needs a gateway key (team)")
+      const local = url.replace("0.0.0.0", "127.0.0.1")
+      const post = (headers: Record<string, string>) =>
+        Effect.promise(() =>
+          fetch(`${local}/v1/chat/completions`, {
+            method: "POST",
+            headers: { "content-type": "application/json", ...headers },
+            body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "Hello" }] })
+          })
+        )
+      const answered = yield* post({ authorization: `Bearer ${gatewayKey}` })
+      expect(answered.status).toBe(200)
+      expect((yield* post({})).status).toBe(401)
+      const requests = yield* until(
+        Effect.sync(() =>
+          result(0).stderr.split("\n").filter((line) => line.startsWith("{")).map((line) =>
+            JSON.parse(line) as { message: unknown; level: string; annotations: Record<string, unknown> }
+          )
+        ),
+        (lines) => lines.length >= 2
+      )
+      expect(requests[0]).toMatchObject({
+        message: "request",
+        level: "INFO",
+        annotations: {
+          request_id: answered.headers.get("x-request-id"),
+          status: 200,
+          key_name: "team",
+          model: "gpt-4o-mini",
+          deployment: "sim/gpt-4o-mini"
+        }
+      })
+      expect(requests[1]!.annotations).toMatchObject({ status: 401, error: "invalid_api_key" })
+      expect(result(0).stderr).not.toContain(gatewayKey)
+      expect(result(0).stderr).not.toContain(providerKey)
+      yield* Fiber.interrupt(fiber)
+    }).pipe(Effect.scoped))
+})
