@@ -34,6 +34,17 @@
  * A case whose baseline is `{ effect }` (`router-overhead`: the router over
  * two deployments versus one `Llm`) measures both sides like "ours".
  *
+ * `redis-limiter-overhead` (`cases/redisLimiter.ts`) is such a pair too: the
+ * stack with its limiter and key pool in a Redis `Store` (a `redis-server` the
+ * case starts) versus in memory; a case whose `unavailable` names a reason
+ * (no `redis-server`) is skipped, not failed.
+ *
+ * `gateway-nonstream` and `gateway-stream` (`cases/gateway.ts`) run after the
+ * throughput cases: HTTP servers in processes of their own (the gateway, a
+ * `node:http` pass-through, `effect/http`'s pass-through as the floor) in
+ * front of a simulator of their own, driven by autocannon; their results add
+ * the floor's figures and the added latency at 1,000 requests per second.
+ *
  * `streams-10k-memory` (`cases/streamsMemory.ts`) runs last, each side in a
  * process of its own against a slow simulator of its own: the peak memory of
  * 10,000 streams held open, ours versus raw undici.
