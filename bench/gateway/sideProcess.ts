@@ -37,7 +37,7 @@ import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 const upstream = process.env["BENCH_UPSTREAM"] ?? ""
 const side = process.env["BENCH_GATEWAY_SIDE"] ?? ""
 /** The key every side sends upstream (the simulator takes any). */
-export const upstreamKey = "sk-bench-gateway-0123456789ab"
+const upstreamKey = "sk-bench-gateway-0123456789ab"
 const host = "127.0.0.1"
 
 /** The model a body names; throws when it names none, as a pass-through must know where to send it. */
