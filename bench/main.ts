@@ -34,6 +34,17 @@
  * A case whose baseline is `{ effect }` (`router-overhead`: the router over
  * two deployments versus one `Llm`) measures both sides like "ours".
  *
+ * `redis-limiter-overhead` (`cases/redisLimiter.ts`) is such a pair too: the
+ * stack with its limiter and key pool in a Redis `Store` (a `redis-server` the
+ * case starts) versus in memory; a case whose `unavailable` names a reason
+ * (no `redis-server`) is skipped, not failed.
+ *
+ * `gateway-nonstream` and `gateway-stream` (`cases/gateway.ts`) run after the
+ * throughput cases: HTTP servers in processes of their own (the gateway, a
+ * `node:http` pass-through, `effect/http`'s pass-through as the floor) in
+ * front of a simulator of their own, driven by autocannon; their results add
+ * the floor's figures and the added latency at 1,000 requests per second.
+ *
  * `streams-10k-memory` (`cases/streamsMemory.ts`) runs last, each side in a
  * process of its own against a slow simulator of its own: the peak memory of
  * 10,000 streams held open, ours versus raw undici.
@@ -60,6 +71,7 @@ import { createInterface } from "node:readline"
 import { Agent } from "undici"
 import type { OptionsError } from "../src/OptionsError.js"
 import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
+import { type GatewayResult, gatewayCaseNames, measureGateway } from "./cases/gateway.js"
 import { cases } from "./cases/index.js"
 import { type MemoryResult, measureStreamsMemory, streamsMemoryResultName } from "./cases/streamsMemory.js"
 import { measureKeyPool } from "./keyPool.js"
@@ -102,17 +114,26 @@ interface Server {
   readonly stop: () => void
 }
 
+// A bench script in a child process, on `core` when the machine allows; its
+// stdout piped, and an IPC channel when asked.
+const spawnNode = (args: ReadonlyArray<string>, core: number, env: NodeJS.ProcessEnv, ipc: boolean): ChildProcess => {
+  const options = {
+    stdio: ["ignore", "pipe", "inherit", ...(ipc ? ["ipc" as const] : [])] as Array<"ignore" | "pipe" | "inherit" | "ipc">,
+    env
+  }
+  return hasTaskset
+    ? spawn("taskset", ["-c", String(core), process.execPath, ...args], options)
+    : spawn(process.execPath, args, options)
+}
+
+const pinSelf = (core: number) => {
+  if (hasTaskset) execFileSync("taskset", ["-a", "-pc", String(core), String(process.pid)], { stdio: "ignore" })
+}
+
 const startSimulator = async (server: string): Promise<Server> => {
   const given = process.env["SIMULATOR_URL"]
   if (given !== undefined && given !== "") return { url: given, stop: () => {} }
-  const args = nodeArgs("simulatorProcess")
-  const options = {
-    stdio: ["ignore", "pipe", "inherit"] as Array<"ignore" | "pipe" | "inherit">,
-    env: { ...process.env, BENCH_SIMULATOR_SERVER: server }
-  }
-  const child: ChildProcess = hasTaskset
-    ? spawn("taskset", ["-c", "0", process.execPath, ...args], options)
-    : spawn(process.execPath, args, options)
+  const child = spawnNode(nodeArgs("simulatorProcess"), 0, { ...process.env, BENCH_SIMULATOR_SERVER: server }, false)
   const lines = createInterface({ input: child.stdout! })
   const url = await new Promise<string>((resolve, reject) => {
     child.once("exit", (code) => reject(new Error(`the simulator exited (${code}) before printing its URL`)))
@@ -201,11 +222,11 @@ interface Result {
 }
 
 const main = async () => {
-  if (hasTaskset) execFileSync("taskset", ["-a", "-pc", "1", String(process.pid)], { stdio: "ignore" })
+  pinSelf(1)
   const runtimes = https.map((http) => ManagedRuntime.make(httpLayers[http]!))
   const runtime = runtimes[0]!
   const dispatcher = new Agent()
-  const results: Array<Result | MemoryResult> = []
+  const results: Array<Result | GatewayResult | MemoryResult> = []
   console.log(
     `concurrency ${concurrency}; warm-up ${warmupSeconds}s; ${rounds} rounds of ${seconds}s per side, ` +
       `best round kept; simulator servers: ${servers.join(", ")}; HttpClient: ${https.join(", ")}; pinned to separate cores: ${hasTaskset}`
@@ -220,6 +241,11 @@ const main = async () => {
             const plain = server === "node" ? benchCase.name : `${benchCase.name}@${server}-server`
             const name = h === 0 ? plain : `${plain}@${http}-http`
             if (filter !== undefined && !name.includes(filter)) continue
+            const unavailable = benchCase.unavailable?.()
+            if (unavailable !== undefined) {
+              console.log(`${name}: skipped, ${unavailable}`)
+              continue
+            }
             // What a case builds (a rate limiter's refill fiber) lives until the case ends.
             const scope = await runtime.runPromise(Scope.make())
             let bestOurs = 0
@@ -278,6 +304,19 @@ const main = async () => {
         ratio: round2(pairsPerSecond10k / pairsPerSecond10)
       })
     }
+    // The gateway cases: HTTP servers in processes of their own, driven by autocannon.
+    results.push(
+      ...await measureGateway({
+        seconds,
+        rounds,
+        warmupSeconds,
+        concurrency,
+        names: gatewayCaseNames.filter((name) => filter === undefined || name.includes(filter)),
+        spawnNode,
+        startSimulator: () => startSimulator("node"),
+        pinSelf
+      })
+    )
     // Its own processes, after the throughput cases, so it disturbs none of them.
     if (filter === undefined || streamsMemoryResultName.includes(filter)) results.push(await measureStreamsMemory())
   } finally {

@@ -7,6 +7,7 @@ import { llmStackNonStream, llmStackStream } from "./llmStack.js"
 import { ollamaStream } from "./ollama.js"
 import { openAiChatNonStream, openAiChatStream } from "./openAiChat.js"
 import { openAiResponsesStream } from "./openAiResponses.js"
+import { redisLimiterOverhead } from "./redisLimiter.js"
 import { routerOverhead, routerStreamOverhead } from "./router.js"
 import { effectStreamFloor } from "./streamFloor.js"
 import type { BenchCase } from "./types.js"
@@ -22,5 +23,6 @@ export const cases: ReadonlyArray<BenchCase> = [
   openAiResponsesStream,
   geminiStream,
   routerOverhead,
-  routerStreamOverhead
+  routerStreamOverhead,
+  redisLimiterOverhead
 ]

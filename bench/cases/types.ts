@@ -23,4 +23,6 @@ export interface BenchCase {
   readonly baseline:
     | ((url: string, dispatcher: Dispatcher) => () => Promise<unknown>)
     | { readonly effect: BenchCase["ours"] }
+  /** Why the case cannot run on this machine (a server it needs is not installed); it is then skipped, not failed. */
+  readonly unavailable?: () => string | undefined
 }

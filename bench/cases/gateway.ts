@@ -1,0 +1,231 @@
+/**
+ * `gateway-nonstream` and `gateway-stream`: this library's gateway
+ * (`Gateway.make` over a provider.json configuration with one deployment at
+ * the simulator) against a bare `node:http` + undici pass-through proxy in
+ * front of the same simulator, both driven over HTTP by the same load
+ * generator, autocannon, with the same connections and duration. A third
+ * side, the floor, is the same pass-through on `effect/http` (`HttpRouter` on
+ * `NodeHttpServer`): what the platform's server costs before any gateway
+ * work. Each side is a process of its own (`bench/gateway/sideProcess.ts`).
+ *
+ * Not a pair of in-process calls like the other cases, so `bench/main.ts`
+ * runs it after them, as `measureGateway`, with a simulator of its own on the
+ * `node` server. With `taskset`, the simulator and this process (autocannon)
+ * share core 0 and the side under load has core 1 to itself.
+ *
+ * Per case: every side warmed up, then measured in rounds alternating the
+ * sides at full load (autocannon at the bench's concurrency for
+ * BENCH_SECONDS); the best round's requests per second, and the side
+ * process's CPU time per request in its cheapest round. Then latency at a
+ * fixed 1,000 requests per second (autocannon's `overallRate`), for each side
+ * and for the simulator alone, in rounds; a side's added latency is its p50
+ * (p99) minus the simulator's, each the lowest of the rounds, from every
+ * response's own time (autocannon's histogram keeps whole milliseconds).
+ */
+import autocannon from "autocannon"
+import type { ChildProcess } from "node:child_process"
+import { createInterface } from "node:readline"
+import { nodeArgs } from "../nodeArgs.js"
+
+export const gatewayCaseNames = ["gateway-nonstream", "gateway-stream"] as const
+
+/** The fixed rate the latencies are measured at. */
+const latencyRate = 1_000
+
+/** What `bench/main.ts` lends the case. */
+export interface GatewaySettings {
+  readonly seconds: number
+  readonly rounds: number
+  readonly warmupSeconds: number
+  readonly concurrency: number
+  /** Names of the cases to run (those matching the bench's filter). */
+  readonly names: ReadonlyArray<string>
+  /** Runs `args` with Node, pinned to `core` when the machine allows. */
+  readonly spawnNode: (args: ReadonlyArray<string>, core: number, env: NodeJS.ProcessEnv, ipc: boolean) => ChildProcess
+  /** Starts a simulator on the `node` server, pinned to core 0; its base URL ends in `/v1`. */
+  readonly startSimulator: () => Promise<{ readonly url: string; readonly stop: () => void }>
+  /** Pins this process (and its threads) to `core`, when the machine allows. */
+  readonly pinSelf: (core: number) => void
+}
+
+/** One result line: ours = the gateway, baseline = the `node:http` proxy, floor = `effect/http`'s pass-through. */
+export interface GatewayResult {
+  readonly name: string
+  readonly ours_rps: number
+  readonly baseline_rps: number
+  readonly ratio: number
+  readonly ours_cpu_us: number
+  readonly baseline_cpu_us: number
+  readonly cpu_ratio: number
+  readonly floor_rps: number
+  /** floor / baseline requests per second: the most `effect/http` allows. */
+  readonly floor_ratio: number
+  /** ours / floor requests per second: how close the gateway is to the floor. */
+  readonly ours_vs_floor: number
+  readonly floor_cpu_us: number
+  /** Added latency at 1,000 requests per second, milliseconds over the simulator alone. */
+  readonly ours_p50_added_ms: number
+  readonly ours_p99_added_ms: number
+  readonly baseline_p50_added_ms: number
+  readonly baseline_p99_added_ms: number
+  readonly floor_p50_added_ms: number
+  readonly floor_p99_added_ms: number
+}
+
+interface Side {
+  readonly label: "ours" | "baseline" | "floor"
+  readonly url: string
+  readonly cpu: () => Promise<number>
+  readonly stop: () => void
+}
+
+const sideNames = { ours: "gateway", baseline: "proxy", floor: "floor" } as const
+
+const startSide = async (settings: GatewaySettings, label: Side["label"], upstream: string): Promise<Side> => {
+  const child = settings.spawnNode(nodeArgs("gateway/sideProcess"), 1, {
+    ...process.env,
+    BENCH_GATEWAY_SIDE: sideNames[label],
+    BENCH_UPSTREAM: upstream
+  }, true)
+  const url = await new Promise<string>((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`the ${sideNames[label]} side exited (${code}) before printing its URL`)))
+    createInterface({ input: child.stdout! }).once("line", (line) => resolve(line.trim()))
+  })
+  let exited: string | undefined
+  child.once("exit", (code, signal) => {
+    exited = `the ${sideNames[label]} side exited (${code ?? signal})`
+  })
+  const cpu = () =>
+    new Promise<number>((resolve, reject) => {
+      if (exited !== undefined) return reject(new Error(exited))
+      child.once("message", (micros) => resolve(Number(micros)))
+      child.send("cpu", (error) => error === null ? undefined : reject(error))
+    })
+  return { label, url, cpu, stop: () => child.kill() }
+}
+
+const body = (stream: boolean) =>
+  JSON.stringify({
+    model: "gpt-4o-mini",
+    messages: [{ role: "user", content: "Tell me about Effect in one paragraph." }],
+    ...(stream ? { stream: true } : {})
+  })
+
+interface Load {
+  readonly ok: number
+  readonly seconds: number
+  readonly times: Array<number>
+}
+
+/** One autocannon run against `base`'s chat endpoint; fails on any non-2xx answer or error. */
+const load = async (base: string, stream: boolean, seconds: number, connections: number, rate?: number): Promise<Load> => {
+  const times: Array<number> = []
+  const instance = autocannon({
+    url: `${base.replace(/\/v1$/, "")}/v1/chat/completions`,
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: "Bearer sk-bench-client-0123456789" },
+    body: body(stream),
+    connections,
+    duration: seconds,
+    ...(rate === undefined ? {} : { overallRate: rate })
+  })
+  if (rate !== undefined) instance.on("response", (_client, status, _bytes, time) => status < 300 && times.push(time))
+  const result = await instance
+  if (result.non2xx > 0 || result.errors > 0 || result["2xx"] === 0) {
+    throw new Error(`${base}: ${result.non2xx} non-2xx answers and ${result.errors} errors in ${result["2xx"]} requests`)
+  }
+  return { ok: result["2xx"], seconds: result.duration, times }
+}
+
+const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!
+
+const round2 = (n: number) => Math.round(n * 100) / 100
+const round3 = (n: number) => Math.round(n * 1000) / 1000
+
+interface Best {
+  rps: number
+  cpuMicros: number
+  p50: number
+  p99: number
+}
+
+const measureCase = async (settings: GatewaySettings, name: string, stream: boolean, simulator: string, sides: ReadonlyArray<Side>) => {
+  const best = new Map<string, Best>()
+  for (const side of sides) best.set(side.label, { rps: 0, cpuMicros: Infinity, p50: Infinity, p99: Infinity })
+  best.set("simulator", { rps: 0, cpuMicros: Infinity, p50: Infinity, p99: Infinity })
+  for (const side of sides) await load(side.url, stream, settings.warmupSeconds, settings.concurrency)
+  for (let i = 0; i < settings.rounds; i++) {
+    const line: Array<string> = []
+    for (const side of sides) {
+      const before = await side.cpu()
+      const run = await load(side.url, stream, settings.seconds, settings.concurrency)
+      const cpuMicros = (await side.cpu() - before) / run.ok
+      const rps = run.ok / run.seconds
+      const b = best.get(side.label)!
+      b.rps = Math.max(b.rps, rps)
+      b.cpuMicros = Math.min(b.cpuMicros, cpuMicros)
+      line.push(`${side.label} ${rps.toFixed(0)} rps (${cpuMicros.toFixed(1)} us CPU a request)`)
+    }
+    console.log(`${name} round ${i + 1}: ${line.join(", ")}`)
+  }
+  const targets = [{ label: "simulator", url: simulator }, ...sides]
+  for (let i = 0; i < settings.rounds; i++) {
+    const line: Array<string> = []
+    for (const target of targets) {
+      const run = await load(target.url, stream, settings.seconds, settings.concurrency, latencyRate)
+      const sorted = run.times.sort((a, b) => a - b)
+      const p50 = percentile(sorted, 0.5)
+      const p99 = percentile(sorted, 0.99)
+      const b = best.get(target.label)!
+      b.p50 = Math.min(b.p50, p50)
+      b.p99 = Math.min(b.p99, p99)
+      line.push(`${target.label} p50 ${p50.toFixed(3)} ms p99 ${p99.toFixed(3)} ms`)
+    }
+    console.log(`${name} at ${latencyRate} rps, round ${i + 1}: ${line.join(", ")}`)
+  }
+  const ours = best.get("ours")!
+  const baseline = best.get("baseline")!
+  const floor = best.get("floor")!
+  const alone = best.get("simulator")!
+  const result: GatewayResult = {
+    name,
+    ours_rps: Math.round(ours.rps),
+    baseline_rps: Math.round(baseline.rps),
+    ratio: round2(ours.rps / baseline.rps),
+    ours_cpu_us: round2(ours.cpuMicros),
+    baseline_cpu_us: round2(baseline.cpuMicros),
+    cpu_ratio: round2(baseline.cpuMicros / ours.cpuMicros),
+    floor_rps: Math.round(floor.rps),
+    floor_ratio: round2(floor.rps / baseline.rps),
+    ours_vs_floor: round2(ours.rps / floor.rps),
+    floor_cpu_us: round2(floor.cpuMicros),
+    ours_p50_added_ms: round3(ours.p50 - alone.p50),
+    ours_p99_added_ms: round3(ours.p99 - alone.p99),
+    baseline_p50_added_ms: round3(baseline.p50 - alone.p50),
+    baseline_p99_added_ms: round3(baseline.p99 - alone.p99),
+    floor_p50_added_ms: round3(floor.p50 - alone.p50),
+    floor_p99_added_ms: round3(floor.p99 - alone.p99)
+  }
+  return result
+}
+
+/** Runs the gateway cases named in `settings.names`, in their own processes. */
+export const measureGateway = async (settings: GatewaySettings): Promise<Array<GatewayResult>> => {
+  const results: Array<GatewayResult> = []
+  if (settings.names.length === 0) return results
+  const simulator = await settings.startSimulator()
+  const sides: Array<Side> = []
+  settings.pinSelf(0)
+  try {
+    for (const label of ["ours", "baseline", "floor"] as const) sides.push(await startSide(settings, label, simulator.url))
+    for (const name of settings.names) {
+      results.push(await measureCase(settings, name, name === "gateway-stream", simulator.url, sides))
+    }
+  } finally {
+    for (const side of sides) side.stop()
+    simulator.stop()
+    settings.pinSelf(1)
+  }
+  return results
+}
