@@ -19,6 +19,7 @@ import * as Telemetry from "../telemetry.js"
 import { enter, settleFailure, settleSuccess, type State } from "./deployment.js"
 import { type Call, firstUnheld, noneUsable, type Pick, usable } from "./picking.js"
 import { provider, type Settings } from "./settings.js"
+import * as Shared from "./shared.js"
 
 /** What every call of one router shares. */
 export interface Core {
@@ -142,12 +143,45 @@ export class Routing<A> implements Call, Onward {
   attemptOn(state: State, now: number, chain: boolean, claim?: (value: A) => Effect.Effect<A>): Effect.Effect<A, LlmError> {
     return Effect.uninterruptibleMask((restore) => {
       const probe = enter(state, now)
-      if (this.span === undefined) return this.sendTo(state, now, chain, claim, restore, probe, undefined)
-      const describe = Telemetry.describeAttempt(state.provider, state.model, this.tried.length, "llm_router.deployment", state.name)
-      return Effect.flatMap(
-        Telemetry.start(Telemetry.routerAttempt, this.span, describe),
-        (span) => this.sendTo(state, now, chain, claim, restore, probe, span)
-      )
+      if (probe && state.shared !== undefined) return this.sharedProbe(state, now, chain, claim, restore)
+      return this.traceAttempt(state, now, chain, claim, restore, probe)
+    })
+  }
+
+  // The attempt, in a span of its own when the call is traced.
+  traceAttempt(
+    state: State,
+    now: number,
+    chain: boolean,
+    claim: ((value: A) => Effect.Effect<A>) | undefined,
+    restore: Restore,
+    probe: boolean
+  ): Effect.Effect<A, LlmError> {
+    if (this.span === undefined) return this.sendTo(state, now, chain, claim, restore, probe, undefined)
+    const describe = Telemetry.describeAttempt(state.provider, state.model, this.tried.length, "llm_router.deployment", state.name)
+    return Effect.flatMap(
+      Telemetry.start(Telemetry.routerAttempt, this.span, describe),
+      (span) => this.sendTo(state, now, chain, claim, restore, probe, span)
+    )
+  }
+
+  // A shared breaker's probe (`Options.shared`) goes only when Redis grants it to this instance; refused,
+  // the attempt is taken back (its mirror now says another instance probes) and the call picks again.
+  sharedProbe(
+    state: State,
+    now: number,
+    chain: boolean,
+    claim: ((value: A) => Effect.Effect<A>) | undefined,
+    restore: Restore
+  ): Effect.Effect<A, LlmError> {
+    return Effect.flatMap(Shared.claimProbe(state), (granted) => {
+      if (!granted) {
+        state.inFlight--
+        state.requests--
+        this.tried.pop()
+        return restore(this.next())
+      }
+      return this.traceAttempt(state, now, chain, claim, restore, true)
     })
   }
 
@@ -165,20 +199,71 @@ export class Routing<A> implements Call, Onward {
     const settings = this.core.settings
     const sent = this.send(state, this.routed(state), this.restore, span)
     const traced = span === undefined ? sent : Telemetry.asRouterAttempt(sent, span)
-    return Effect.matchCauseEffect(restore(probe ? Effect.provideService(traced, OneAttempt, true) : traced), {
+    const sending = restore(probe ? Effect.provideService(traced, OneAttempt, true) : traced)
+    if (state.shared !== undefined) return this.settledShared(state, now, chain, claim, restore, probe, span, sending)
+    return Effect.matchCauseEffect(sending, {
       onFailure: (cause) => {
         const error = cause.reasons.find(Cause.isFailReason)?.error
         settleFailure(settings, state, probe, this.clock.currentTimeMillisUnsafe(), error)
-        if (span !== undefined) Telemetry.endUnsafe(span, Exit.failCause(cause), this.clock)
-        if (error === undefined) return Effect.failCause(cause)
-        return chain ? restore(this.failed(state, error)) : Effect.fail(error)
+        return this.afterFailure(state, chain, restore, span, cause, error)
       },
       onSuccess: (value) => {
         settleSuccess(settings, state, now, this.clock.currentTimeMillisUnsafe(), value, this.held)
-        if (span !== undefined && !this.held) Telemetry.endUnsafe(span, Exit.succeed(value), this.clock)
-        if (claim !== undefined) return claim(value)
-        Telemetry.annotate(this.span, "llm_router.deployment", state.name)
-        return Effect.succeed(value)
+        return this.afterSuccess(state, claim, span, value)
+      }
+    })
+  }
+
+  afterFailure(
+    state: State,
+    chain: boolean,
+    restore: Restore,
+    span: Tracer.Span | undefined,
+    cause: Cause.Cause<LlmError>,
+    error: LlmError | undefined
+  ): Effect.Effect<A, LlmError> {
+    if (span !== undefined) Telemetry.endUnsafe(span, Exit.failCause(cause), this.clock)
+    if (error === undefined) return Effect.failCause(cause)
+    return chain ? restore(this.failed(state, error)) : Effect.fail(error)
+  }
+
+  afterSuccess(state: State, claim: ((value: A) => Effect.Effect<A>) | undefined, span: Tracer.Span | undefined, value: A) {
+    if (span !== undefined && !this.held) Telemetry.endUnsafe(span, Exit.succeed(value), this.clock)
+    if (claim !== undefined) return claim(value)
+    Telemetry.annotate(this.span, "llm_router.deployment", state.name)
+    return Effect.succeed(value)
+  }
+
+  // `sendTo`'s settling for a deployment whose breaker is shared: settled locally as in memory, then the
+  // transition goes to the store before the call goes on, so its next pick sees what Redis says.
+  settledShared(
+    state: State,
+    now: number,
+    chain: boolean,
+    claim: ((value: A) => Effect.Effect<A>) | undefined,
+    restore: Restore,
+    probe: boolean,
+    span: Tracer.Span | undefined,
+    sending: Effect.Effect<A, LlmError>
+  ): Effect.Effect<A, LlmError> {
+    const settings = this.core.settings
+    const wasClear = state.breaker.state === "closed" && state.breaker.recent.length === 0
+    const heldBefore = state.limitedUntil
+    return Effect.matchCauseEffect(sending, {
+      onFailure: (cause) => {
+        const error = cause.reasons.find(Cause.isFailReason)?.error
+        settleFailure(settings, state, probe, this.clock.currentTimeMillisUnsafe(), error)
+        return Effect.andThen(
+          Shared.report(settings, state, probe, wasClear, heldBefore, error, false),
+          Effect.suspend(() => this.afterFailure(state, chain, restore, span, cause, error))
+        )
+      },
+      onSuccess: (value) => {
+        settleSuccess(settings, state, now, this.clock.currentTimeMillisUnsafe(), value, this.held)
+        return Effect.andThen(
+          Shared.report(settings, state, probe, wasClear, heldBefore, undefined, true),
+          Effect.suspend(() => this.afterSuccess(state, claim, span, value))
+        )
       }
     })
   }
