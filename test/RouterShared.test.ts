@@ -3,12 +3,12 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import { type ChatRequest, Llm, LlmError, Message, Router, type Store } from "effect-llm-router"
+import { type ChatRequest as Request, Llm, LlmError, Message, Router, type Store } from "effect-llm-router"
 import { LlmTest } from "effect-llm-router/testing"
 import { redisServer } from "./utils/redisServer.js"
 import { instance, untilShared } from "./utils/sharedStore.js"
 
-const ask: ChatRequest = { messages: [Message.user("hi")] }
+const ask: Request.Input = { messages: [Message.user("hi")] }
 
 const unavailable = new LlmError.ProviderUnavailableError({ provider: "flaky", model: "flaky-model", status: 503 })
 
