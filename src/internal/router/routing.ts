@@ -143,9 +143,21 @@ export class Routing<A> implements Call, Onward {
   attemptOn(state: State, now: number, chain: boolean, claim?: (value: A) => Effect.Effect<A>): Effect.Effect<A, LlmError> {
     return Effect.uninterruptibleMask((restore) => {
       const probe = enter(state, now)
-      if (probe && state.shared !== undefined) return this.sharedProbe(state, now, chain, claim, restore)
-      return this.traceAttempt(state, now, chain, claim, restore, probe)
+      if (!probe || state.shared === undefined) return this.traceAttempt(state, now, chain, claim, restore, probe)
+      // A shared breaker's probe (`Options.shared`) goes only when Redis grants it to this instance.
+      return Effect.flatMap(
+        Shared.claimProbe(state),
+        (granted) => granted ? this.traceAttempt(state, now, chain, claim, restore, true) : this.refused(state, restore)
+      )
     })
+  }
+
+  // A probe Redis refused (another instance probes): the attempt is taken back and the call picks again.
+  refused(state: State, restore: Restore): Effect.Effect<A, LlmError> {
+    state.inFlight--
+    state.requests--
+    this.tried.pop()
+    return restore(this.next())
   }
 
   // The attempt, in a span of its own when the call is traced.
@@ -165,26 +177,6 @@ export class Routing<A> implements Call, Onward {
     )
   }
 
-  // A shared breaker's probe (`Options.shared`) goes only when Redis grants it to this instance; refused,
-  // the attempt is taken back (its mirror now says another instance probes) and the call picks again.
-  sharedProbe(
-    state: State,
-    now: number,
-    chain: boolean,
-    claim: ((value: A) => Effect.Effect<A>) | undefined,
-    restore: Restore
-  ): Effect.Effect<A, LlmError> {
-    return Effect.flatMap(Shared.claimProbe(state), (granted) => {
-      if (!granted) {
-        state.inFlight--
-        state.requests--
-        this.tried.pop()
-        return restore(this.next())
-      }
-      return this.traceAttempt(state, now, chain, claim, restore, true)
-    })
-  }
-
   // `attemptOn`'s attempt, entered; traced, in its span, which ends with it
   // (a stream's, when the stream closes).
   sendTo(
@@ -199,21 +191,31 @@ export class Routing<A> implements Call, Onward {
     const settings = this.core.settings
     const sent = this.send(state, this.routed(state), this.restore, span)
     const traced = span === undefined ? sent : Telemetry.asRouterAttempt(sent, span)
-    const sending = restore(probe ? Effect.provideService(traced, OneAttempt, true) : traced)
-    if (state.shared !== undefined) return this.settledShared(state, now, chain, claim, restore, probe, span, sending)
-    return Effect.matchCauseEffect(sending, {
+    // Shared (`Options.shared`): settled locally as in memory, then the transition goes to the store
+    // before the call goes on, so its next pick sees what Redis says.
+    const before = state.shared === undefined ? undefined : Shared.before(state)
+    return Effect.matchCauseEffect(restore(probe ? Effect.provideService(traced, OneAttempt, true) : traced), {
       onFailure: (cause) => {
         const error = cause.reasons.find(Cause.isFailReason)?.error
         settleFailure(settings, state, probe, this.clock.currentTimeMillisUnsafe(), error)
-        return this.afterFailure(state, chain, restore, span, cause, error)
+        if (before === undefined) return this.afterFailure(state, chain, restore, span, cause, error)
+        return Effect.andThen(
+          Shared.report(settings, state, probe, before, error),
+          Effect.suspend(() => this.afterFailure(state, chain, restore, span, cause, error))
+        )
       },
       onSuccess: (value) => {
         settleSuccess(settings, state, now, this.clock.currentTimeMillisUnsafe(), value, this.held)
-        return this.afterSuccess(state, claim, span, value)
+        if (before === undefined) return this.afterSuccess(state, claim, span, value)
+        return Effect.andThen(
+          Shared.report(settings, state, probe, before, "success"),
+          Effect.suspend(() => this.afterSuccess(state, claim, span, value))
+        )
       }
     })
   }
 
+  // A settled attempt's failure: its span ended, then the next attempt (`chain`) or the error.
   afterFailure(
     state: State,
     chain: boolean,
@@ -227,45 +229,12 @@ export class Routing<A> implements Call, Onward {
     return chain ? restore(this.failed(state, error)) : Effect.fail(error)
   }
 
+  // A settled attempt's success: its span ended (a stream's when it closes), then the hedge's claim or the answer.
   afterSuccess(state: State, claim: ((value: A) => Effect.Effect<A>) | undefined, span: Tracer.Span | undefined, value: A) {
     if (span !== undefined && !this.held) Telemetry.endUnsafe(span, Exit.succeed(value), this.clock)
     if (claim !== undefined) return claim(value)
     Telemetry.annotate(this.span, "llm_router.deployment", state.name)
     return Effect.succeed(value)
-  }
-
-  // `sendTo`'s settling for a deployment whose breaker is shared: settled locally as in memory, then the
-  // transition goes to the store before the call goes on, so its next pick sees what Redis says.
-  settledShared(
-    state: State,
-    now: number,
-    chain: boolean,
-    claim: ((value: A) => Effect.Effect<A>) | undefined,
-    restore: Restore,
-    probe: boolean,
-    span: Tracer.Span | undefined,
-    sending: Effect.Effect<A, LlmError>
-  ): Effect.Effect<A, LlmError> {
-    const settings = this.core.settings
-    const wasClear = state.breaker.state === "closed" && state.breaker.recent.length === 0
-    const heldBefore = state.limitedUntil
-    return Effect.matchCauseEffect(sending, {
-      onFailure: (cause) => {
-        const error = cause.reasons.find(Cause.isFailReason)?.error
-        settleFailure(settings, state, probe, this.clock.currentTimeMillisUnsafe(), error)
-        return Effect.andThen(
-          Shared.report(settings, state, probe, wasClear, heldBefore, error, false),
-          Effect.suspend(() => this.afterFailure(state, chain, restore, span, cause, error))
-        )
-      },
-      onSuccess: (value) => {
-        settleSuccess(settings, state, now, this.clock.currentTimeMillisUnsafe(), value, this.held)
-        return Effect.andThen(
-          Shared.report(settings, state, probe, wasClear, heldBefore, undefined, true),
-          Effect.suspend(() => this.afterSuccess(state, claim, span, value))
-        )
-      }
-    })
   }
 
   /**

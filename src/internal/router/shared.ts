@@ -56,30 +56,39 @@ const transition = (state: State, op: Breakers.Op, amount?: number): Effect.Effe
 export const claimProbe = (state: State): Effect.Effect<boolean> =>
   Effect.map(transition(state, "send"), (reply) => reply === undefined || reply.granted)
 
+/** What `report` compares with: whether the mirror was closed with no failure, and the hold, before an attempt settled. */
+export interface Before {
+  readonly clear: boolean
+  readonly heldUntil: number
+}
+
+export const before = (state: State): Before => ({
+  clear: state.breaker.state === "closed" && state.breaker.recent.length === 0,
+  heldUntil: state.limitedUntil
+})
+
 /**
- * After an attempt, what it changed: its verdict on the breaker (the local
- * one already applied by `settleSuccess` / `settleFailure`) and a hold it set.
- * `wasClear`: the mirror was closed with no failure before the attempt, so a
- * success has nothing to tell. `heldBefore`: `limitedUntil` before it settled.
+ * After an attempt (`"success"`, or its error; undefined: interrupted), what
+ * it changed: its verdict on the breaker (the local one already applied by
+ * `settleSuccess` / `settleFailure`) and a hold it set. A success tells Redis
+ * only when the mirror had something to clear, or it was the probe.
  */
 export const report = (
   settings: Settings,
   state: State,
   probe: boolean,
-  wasClear: boolean,
-  heldBefore: number,
-  error: LlmError | undefined,
-  succeeded: boolean
+  { clear, heldUntil }: Before,
+  outcome: LlmError | "success" | undefined
 ): Effect.Effect<void> => {
   let verdict: Effect.Effect<unknown> = Effect.void
-  if (succeeded) {
-    if (probe || !wasClear) verdict = transition(state, "success")
-  } else if (error !== undefined && settings.cooldownOn.has(error._tag)) {
+  if (outcome === "success") {
+    if (probe || !clear) verdict = transition(state, "success")
+  } else if (outcome !== undefined && settings.cooldownOn.has(outcome._tag)) {
     verdict = transition(state, "failure", probe ? 1 : 0)
   } else if (probe) {
     verdict = transition(state, "release")
   }
-  if (state.limitedUntil <= heldBefore) return Effect.asVoid(verdict)
+  if (state.limitedUntil <= heldUntil) return Effect.asVoid(verdict)
   return Effect.andThen(
     verdict,
     Effect.flatMap(Clock.currentTimeMillis, (now) => transition(state, "hold", Math.max(0, state.limitedUntil - now)))
