@@ -4,10 +4,13 @@
  * the three, every request gets an answer or a 429 with `Retry-After`, an
  * instance killed mid-load frees its key leases within the lease TTL, and
  * Redis stopped mid-load and started again leaves them serving and consistent.
+ * The budget's three instances are three routers in this process, each on a
+ * Redis connection of its own (the gateway takes no budget from provider.json).
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import type { ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
@@ -15,9 +18,16 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { createClient } from "redis"
 import { Agent, request } from "undici"
+import * as Budget from "../../src/Budget.js"
+import * as Llm from "../../src/Llm.js"
+import * as Message from "../../src/Message.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as Router from "../../src/Router.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { spawnCli } from "../utils/cliHarness.js"
 import { type RedisServer, redisServer } from "../utils/redisServer.js"
+import { instance, untilShared } from "../utils/sharedStore.js"
 
 const keys = ["sk-scale-out-key-0001", "sk-scale-out-key-0002", "sk-scale-out-key-0003"]
 const capacity = 20
@@ -224,4 +234,51 @@ describe("Scale-out: three gateway processes on one redis-server", () => {
         { schedule: Schedule.spaced("100 millis"), times: (leaseTtlSeconds + 3) * 10 }
       )
     })), 170_000)
+
+  it.live("a budget of N dollars under 200 concurrent calls across three instances: the spend the simulator's token counts price never passes N", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const redis = yield* redisServer
+      // Replies near `maxTokens`, so a call costs close to what it reserves.
+      const simulator = yield* Simulator.make({ apiKeys: keys, replyTokens: 800, latency: "20 millis" })
+      const limit = 0.01
+      const config = yield* ProviderConfig.fromJson({
+        store: { redis: redis.url, command_timeout: 0.3 },
+        sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: keys, max_retries: 0 }]
+      })
+      const instances = yield* Effect.forEach([0, 1, 2], () =>
+        Effect.gen(function*() {
+          const budget = yield* Budget.make({
+            limits: [{ scope: Budget.overall, limit, period: "1 hour" }],
+            shared: { store: yield* Effect.tap(instance(redis.url), untilShared), key: "scale-out-spend" }
+          })
+          const options = yield* Router.fromConfig(config, { budget })
+          const context = yield* Layer.build(Router.layer(options).pipe(Layer.provide(UndiciHttpClient.layer())))
+          return { budget, context }
+        }))
+      // The routers' own breakers connect in the background; the budget's stores are connected.
+      const outcomes = yield* Effect.forEach(
+        Array.from({ length: 200 }, (_, i) => instances[i % 3]!),
+        ({ context }) =>
+          Effect.result(Effect.provide(Llm.chat({ model: "gpt-4o-mini", maxTokens: 1000, messages: [Message.user("Hello")] }), context)),
+        { concurrency: "unbounded" }
+      )
+      let spent = 0
+      let answered = 0
+      for (const outcome of outcomes) {
+        if (outcome._tag === "Success") {
+          answered++
+          spent += outcome.success.cost!
+        } else {
+          expect(outcome.failure._tag).toBe("BudgetExceededError")
+        }
+      }
+      // A call reserves 0.0006 (1,000 tokens at the output price) and costs about 0.0005: the
+      // limit admits some sixteen at once; three budgets each with the whole limit, some fifty.
+      expect(answered).toBeGreaterThan(5)
+      expect(answered).toBeLessThan(200)
+      expect(spent).toBeLessThanOrEqual(limit + 1e-12)
+      const [status] = yield* instances[0]!.budget.status
+      expect(status!.spent).toBeCloseTo(spent, 9)
+      expect(status!.spent).toBeLessThanOrEqual(limit + 1e-12)
+    })), 60_000)
 })
