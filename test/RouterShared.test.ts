@@ -1,10 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import { type ChatRequest as Request, Llm, LlmError, Message, Router, type Store } from "effect-llm-router"
 import { LlmTest } from "effect-llm-router/testing"
+import { expectOptionsError } from "./utils/optionsError.js"
 import { redisServer } from "./utils/redisServer.js"
 import { instance, untilShared } from "./utils/sharedStore.js"
 
@@ -15,6 +17,8 @@ const unavailable = new LlmError.ProviderUnavailableError({ provider: "flaky", m
 /** What the flaky deployment does, as every instance's copy of it sees it. */
 interface Flaky {
   healthy: boolean
+  /** When set, what a call to the flaky deployment gets, whatever `healthy` says. */
+  answer: LlmTest.Answer | undefined
   /** While set, a call to the flaky deployment waits for it before answering. */
   gate: Deferred.Deferred<void> | undefined
   readonly calls: Array<string>
@@ -26,7 +30,7 @@ const router = (instanceName: string, store: Store.Store, flaky: Flaky) =>
     Layer.build(Router.layer({
       strategy: "priority",
       cooldown: { failures: 2, window: "1 minute", period: "800 millis" },
-      retryOn: ["ProviderUnavailableError"],
+      retryOn: ["ProviderUnavailableError", "RateLimitError"],
       shared: { store, key: "shared-breakers" },
       deployments: [
         {
@@ -35,7 +39,7 @@ const router = (instanceName: string, store: Store.Store, flaky: Flaky) =>
           llm: LlmTest.fromHandler(() =>
             Effect.suspend(() => {
               flaky.calls.push(instanceName)
-              const answer = flaky.healthy ? LlmTest.reply("flaky") : unavailable
+              const answer = flaky.answer ?? (flaky.healthy ? LlmTest.reply("flaky") : unavailable)
               return flaky.gate === undefined ? Effect.succeed(answer) : Effect.as(Deferred.await(flaky.gate), answer)
             })
           )
@@ -45,7 +49,8 @@ const router = (instanceName: string, store: Store.Store, flaky: Flaky) =>
     })),
     (context) => ({
       chat: Effect.map(Effect.provide(Llm.chat(ask), context), (reply) => reply.text),
-      breaker: Effect.map(Effect.provide(Router.status, context), (status) => status.details["flaky"]!.cooldown)
+      breaker: Effect.map(Effect.provide(Router.status, context), (status) => status.details["flaky"]!.cooldown),
+      limitedUntil: Effect.map(Effect.provide(Router.status, context), (status) => status.details["flaky"]!.limitedUntil)
     })
   )
 
@@ -60,12 +65,21 @@ const eventually = <A>(read: Effect.Effect<A>, check: (a: A) => boolean) =>
   })
 
 describe("Router: breakers shared through a real redis-server", () => {
+  it.effect("a bad shared option fails with OptionsError naming it: an empty key, or a store's own (its password never shows)", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const deployments = [{ name: "a", model: "m", llm: LlmTest.fromHandler(() => Effect.succeed(LlmTest.reply("a"))) }]
+      const emptyKey = yield* Effect.flip(Router.make({ deployments, shared: { store: { redis: "redis://127.0.0.1:1" }, key: "" } }))
+      expectOptionsError(emptyKey, { module: "Router", option: "shared.key", expected: "a non-empty string" })
+      const badUrl = yield* Effect.flip(Router.make({ deployments, shared: { store: { redis: "http://:hunter2-secret@127.0.0.1:1" } } }))
+      expectOptionsError(badUrl, { module: "Store", option: "redis", expected: "a redis:// or rediss:// URL" }, ["hunter2-secret"])
+    })))
+
   it.live("a breaker one instance opens is open on the other; once the period is over only one instance probes", () =>
     Effect.scoped(Effect.gen(function*() {
       const redis = yield* redisServer
       // Two instances, each on its own Redis connection.
       const stores = yield* Effect.forEach([0, 1], () => Effect.tap(instance(redis.url), untilShared))
-      const flaky: Flaky = { healthy: false, gate: undefined, calls: [] }
+      const flaky: Flaky = { healthy: false, answer: undefined, gate: undefined, calls: [] }
       const a = yield* router("a", stores[0]!, flaky)
       const b = yield* router("b", stores[1]!, flaky)
 
@@ -103,7 +117,7 @@ describe("Router: breakers shared through a real redis-server", () => {
     Effect.scoped(Effect.gen(function*() {
       const redis = yield* redisServer
       const stores = yield* Effect.forEach([0, 1], () => Effect.tap(instance(redis.url, { leaseTtl: "1 second" }), untilShared))
-      const flaky: Flaky = { healthy: false, gate: undefined, calls: [] }
+      const flaky: Flaky = { healthy: false, answer: undefined, gate: undefined, calls: [] }
       const a = yield* router("a", stores[0]!, flaky)
       const b = yield* router("b", stores[1]!, flaky)
       expect([yield* a.chat, yield* a.chat]).toEqual(["steady", "steady"])
@@ -129,5 +143,21 @@ describe("Router: breakers shared through a real redis-server", () => {
       expect(yield* b.chat).toBe("flaky")
       expect(flaky.calls).toEqual(["a", "a", "b", "a", "b"])
       yield* Fiber.interrupt(hung)
+    })), 20_000)
+
+  it.live("a Retry-After one instance got holds the deployment back on the other, without a failure counted there", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const redis = yield* redisServer
+      const stores = yield* Effect.forEach([0, 1], () => Effect.tap(instance(redis.url), untilShared))
+      const flaky: Flaky = { healthy: true, answer: undefined, gate: undefined, calls: [] }
+      const a = yield* router("a", stores[0]!, flaky)
+      const b = yield* router("b", stores[1]!, flaky)
+      flaky.answer = new LlmError.RateLimitError({ provider: "flaky", model: "flaky-model", retryAfter: Duration.seconds(30) })
+      expect(yield* a.chat).toBe("steady")
+      flaky.answer = undefined
+      yield* eventually(b.limitedUntil, (until) => until !== null)
+      expect(yield* b.chat).toBe("steady")
+      expect(flaky.calls).toEqual(["a"])
+      expect((yield* b.breaker).state).toBe("closed")
     })), 20_000)
 })
