@@ -54,6 +54,15 @@ const router = (instanceName: string, store: Store.Store, flaky: Flaky) =>
     })
   )
 
+/** A redis-server and two instances' routers on it, each on its own Redis connection, over one flaky deployment. */
+const twoInstances = (healthy: boolean, store: Partial<Store.Options> = {}) =>
+  Effect.gen(function*() {
+    const redis = yield* redisServer
+    const stores = yield* Effect.forEach([0, 1], () => Effect.tap(instance(redis.url, store), untilShared))
+    const flaky: Flaky = { healthy, answer: undefined, gate: undefined, calls: [] }
+    return { flaky, a: yield* router("a", stores[0]!, flaky), b: yield* router("b", stores[1]!, flaky) }
+  })
+
 /** Polls until `check` holds (a refresh reads the store every 250 ms), or dies. */
 const eventually = <A>(read: Effect.Effect<A>, check: (a: A) => boolean) =>
   Effect.gen(function*() {
@@ -76,12 +85,7 @@ describe("Router: breakers shared through a real redis-server", () => {
 
   it.live("a breaker one instance opens is open on the other; once the period is over only one instance probes", () =>
     Effect.scoped(Effect.gen(function*() {
-      const redis = yield* redisServer
-      // Two instances, each on its own Redis connection.
-      const stores = yield* Effect.forEach([0, 1], () => Effect.tap(instance(redis.url), untilShared))
-      const flaky: Flaky = { healthy: false, answer: undefined, gate: undefined, calls: [] }
-      const a = yield* router("a", stores[0]!, flaky)
-      const b = yield* router("b", stores[1]!, flaky)
+      const { a, b, flaky } = yield* twoInstances(false)
 
       // One failure on each instance: two within the window, across them, open the breaker.
       expect(yield* a.chat).toBe("steady")
@@ -115,11 +119,7 @@ describe("Router: breakers shared through a real redis-server", () => {
 
   it.live("a failed probe opens it again for every instance; a probe's holder that never answers frees it within the lease TTL", () =>
     Effect.scoped(Effect.gen(function*() {
-      const redis = yield* redisServer
-      const stores = yield* Effect.forEach([0, 1], () => Effect.tap(instance(redis.url, { leaseTtl: "1 second" }), untilShared))
-      const flaky: Flaky = { healthy: false, answer: undefined, gate: undefined, calls: [] }
-      const a = yield* router("a", stores[0]!, flaky)
-      const b = yield* router("b", stores[1]!, flaky)
+      const { a, b, flaky } = yield* twoInstances(false, { leaseTtl: "1 second" })
       expect([yield* a.chat, yield* a.chat]).toEqual(["steady", "steady"])
       yield* eventually(b.breaker, (breaker) => breaker.state === "open")
 
@@ -147,11 +147,7 @@ describe("Router: breakers shared through a real redis-server", () => {
 
   it.live("a Retry-After one instance got holds the deployment back on the other, without a failure counted there", () =>
     Effect.scoped(Effect.gen(function*() {
-      const redis = yield* redisServer
-      const stores = yield* Effect.forEach([0, 1], () => Effect.tap(instance(redis.url), untilShared))
-      const flaky: Flaky = { healthy: true, answer: undefined, gate: undefined, calls: [] }
-      const a = yield* router("a", stores[0]!, flaky)
-      const b = yield* router("b", stores[1]!, flaky)
+      const { a, b, flaky } = yield* twoInstances(true)
       flaky.answer = new LlmError.RateLimitError({ provider: "flaky", model: "flaky-model", retryAfter: Duration.seconds(30) })
       expect(yield* a.chat).toBe("steady")
       flaky.answer = undefined
