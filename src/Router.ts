@@ -46,6 +46,7 @@ import type { OptionsError } from "./OptionsError.js"
 import type * as Pricing from "./Pricing.js"
 import type * as ProviderConfig from "./ProviderConfig.js"
 import type * as RateLimiter from "./RateLimiter.js"
+import type * as Store from "./Store.js"
 import type * as UsageLedger from "./UsageLedger.js"
 
 /**
@@ -86,16 +87,12 @@ export interface Deployment<E = never, R = never> {
   readonly contextWindow?: number
   /** Group names that address this deployment (`"fast"`, `"smart"`). Default none. */
   readonly groups?: ReadonlyArray<string>
-  /**
-   * The deployment's price, for `lowest-cost` and for budget estimates. Default: the built-in price of `model`
-   * (`Pricing.lookup`), if any.
-   */
+  /** The price, for `lowest-cost` and budget estimates. Default: the built-in price of `model` (`Pricing.lookup`). */
   readonly price?: Pricing.Price
 }
 
 /**
- * Where a call goes when its address fails with one of `on`: a deployment,
- * group or model name.
+ * Where a call goes when its address fails with one of `on`: a deployment, group or model name.
  *
  * @since 0.1.0
  * @category Models
@@ -106,8 +103,7 @@ export interface Fallback {
 }
 
 /**
- * When a deployment's breaker opens, for how long, and which errors count
- * (see "Cooldowns and adaptive limits" in the module docs).
+ * When a deployment's breaker opens, for how long, and which errors count (docs/architecture.md, "Router").
  *
  * @since 0.1.0
  * @category Models
@@ -205,6 +201,12 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
    * Default: 5 seconds, as an `Llm`'s.
    */
   readonly maxRateLimitWait?: Duration.Input
+  /**
+   * Shares the breakers and rate-limit holds, per deployment name, with every router of the same `store` and `key`
+   * (default `"router"`): a deployment one instance sees failing cools for all, one instance probes it (README,
+   * "Scale-out"). `fromConfig` sets it from a provider.json's `store` section. Default: in memory.
+   */
+  readonly shared?: { readonly store: Store.Store | Store.Options; readonly key?: string } | undefined
 }
 
 /**
@@ -418,10 +420,9 @@ export const layer = <D extends Deployment<unknown, unknown>>(
   )
 
 /**
- * Router options built from a `provider.json`: every model of every provider
- * is a deployment named `provider/model_name`, with its `weight`, `groups` and
- * `context_window`. All of them share one key-pool registry, so the models of
- * a provider share its keys.
+ * Router options built from a `provider.json`: every model of every provider is a deployment named
+ * `provider/model_name`, with its `weight`, `groups` and `context_window`. All of them share one key-pool
+ * registry, so the models of a provider share its keys; with a `store` section, the breakers are `shared` there.
  *
  * @example
  * ```ts

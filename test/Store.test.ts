@@ -13,21 +13,7 @@ import { LlmTest } from "effect-llm-router/testing"
 import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
 import { expectOptionsError } from "./utils/optionsError.js"
 import { redisServer } from "./utils/redisServer.js"
-
-// Each instance gets its own store, so its own Redis connection, as separate processes would.
-const instance = (url: string, options: Partial<Store.Options> = {}) => Store.make({ redis: url, commandTimeout: "300 millis", ...options })
-
-// The store connects in the background: this waits until a limiter on it reads Redis (a local
-// fallback of a fail-open store with two instances or more holds at most half the capacity).
-const untilShared = (store: Store.Store) =>
-  Effect.gen(function*() {
-    const probe = yield* RateLimiter.make({ capacity: 1_000, refillRate: 1_000, shared: { store, key: "probe" } })
-    for (let i = 0; i < 200; i++) {
-      if ((yield* probe.status).available > 600) return
-      yield* Effect.sleep("25 millis")
-    }
-    return yield* Effect.die(new Error("the store never connected"))
-  })
+import { instance, untilShared } from "./utils/sharedStore.js"
 
 /** A redis-server for the test and one instance's store on it, connected. */
 const connectedStore = (options: Partial<Store.Options> = {}) =>

@@ -15,6 +15,7 @@ export const fromConfig = (
   options?: Omit<Options, "deployments">
 ): Effect.Effect<Options<Deployment<OptionsError, HttpClient.HttpClient>>> =>
   Effect.map(ProviderConfig.deployments(config), (deployments) => ({
+    ...(config.store !== undefined ? { shared: { store: config.store } } : {}),
     ...options,
     deployments: deployments.map(({ layer, settings }) => {
       const { entry, provider } = settings

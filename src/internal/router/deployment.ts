@@ -16,6 +16,7 @@ import * as Pricing from "../../Pricing.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import type { Deployment, Options } from "../../Router.js"
 import * as UsageLedger from "../../UsageLedger.js"
+import type { Breaker as SharedBreaker } from "../store/breaker.js"
 import * as Cooldown from "./cooldown.js"
 import { replyTokensDefault, type Settings } from "./settings.js"
 import * as Strategy from "./strategy.js"
@@ -33,6 +34,8 @@ export interface State extends Strategy.Candidate {
   readonly keyPool: KeyPool.Service | undefined
   readonly limiter: RateLimiter.Service | undefined
   readonly breaker: Cooldown.Breaker
+  /** The breaker in the store (`Options.shared`), which `breaker` mirrors; undefined: in memory. */
+  readonly shared: SharedBreaker | undefined
   inFlight: number
   latencyMillis: number | undefined
   limitedUntil: number
@@ -72,8 +75,8 @@ const decorate = (options: Options, deployment: Deployment<unknown, unknown>, ll
   return out
 }
 
-/** The state of a built deployment, its `Llm` wrapped for the router's budget and ledger. */
-export const make = (options: Options, { context, deployment }: Built): State => {
+/** The state of a built deployment, its `Llm` wrapped for the router's budget and ledger; `shared`: its breaker in the store. */
+export const make = (options: Options, { context, deployment }: Built, shared: SharedBreaker | undefined): State => {
   const price = deployment.price ?? Pricing.lookup(deployment.model)
   return {
     name: deployment.name,
@@ -87,6 +90,7 @@ export const make = (options: Options, { context, deployment }: Built): State =>
     keyPool: Context.getOrUndefined(context as Context.Context<unknown>, KeyPool.KeyPool),
     limiter: Context.getOrUndefined(context as Context.Context<unknown>, RateLimiter.RateLimiter),
     breaker: Cooldown.make(),
+    shared,
     inFlight: 0,
     latencyMillis: undefined,
     limitedUntil: 0,

@@ -19,6 +19,7 @@ import * as Telemetry from "../telemetry.js"
 import { enter, settleFailure, settleSuccess, type State } from "./deployment.js"
 import { type Call, firstUnheld, noneUsable, type Pick, usable } from "./picking.js"
 import { provider, type Settings } from "./settings.js"
+import * as Shared from "./shared.js"
 
 /** What every call of one router shares. */
 export interface Core {
@@ -142,13 +143,38 @@ export class Routing<A> implements Call, Onward {
   attemptOn(state: State, now: number, chain: boolean, claim?: (value: A) => Effect.Effect<A>): Effect.Effect<A, LlmError> {
     return Effect.uninterruptibleMask((restore) => {
       const probe = enter(state, now)
-      if (this.span === undefined) return this.sendTo(state, now, chain, claim, restore, probe, undefined)
-      const describe = Telemetry.describeAttempt(state.provider, state.model, this.tried.length, "llm_router.deployment", state.name)
+      if (!probe || state.shared === undefined) return this.traceAttempt(state, now, chain, claim, restore, probe)
+      // A shared breaker's probe (`Options.shared`) goes only when Redis grants it to this instance.
       return Effect.flatMap(
-        Telemetry.start(Telemetry.routerAttempt, this.span, describe),
-        (span) => this.sendTo(state, now, chain, claim, restore, probe, span)
+        Shared.claimProbe(state),
+        (granted) => granted ? this.traceAttempt(state, now, chain, claim, restore, true) : this.refused(state, restore)
       )
     })
+  }
+
+  // A probe Redis refused (another instance probes): the attempt is taken back and the call picks again.
+  refused(state: State, restore: Restore): Effect.Effect<A, LlmError> {
+    state.inFlight--
+    state.requests--
+    this.tried.pop()
+    return restore(this.next())
+  }
+
+  // The attempt, in a span of its own when the call is traced.
+  traceAttempt(
+    state: State,
+    now: number,
+    chain: boolean,
+    claim: ((value: A) => Effect.Effect<A>) | undefined,
+    restore: Restore,
+    probe: boolean
+  ): Effect.Effect<A, LlmError> {
+    if (this.span === undefined) return this.sendTo(state, now, chain, claim, restore, probe, undefined)
+    const describe = Telemetry.describeAttempt(state.provider, state.model, this.tried.length, "llm_router.deployment", state.name)
+    return Effect.flatMap(
+      Telemetry.start(Telemetry.routerAttempt, this.span, describe),
+      (span) => this.sendTo(state, now, chain, claim, restore, probe, span)
+    )
   }
 
   // `attemptOn`'s attempt, entered; traced, in its span, which ends with it
@@ -165,22 +191,50 @@ export class Routing<A> implements Call, Onward {
     const settings = this.core.settings
     const sent = this.send(state, this.routed(state), this.restore, span)
     const traced = span === undefined ? sent : Telemetry.asRouterAttempt(sent, span)
+    // Shared (`Options.shared`): settled locally as in memory, then the transition goes to the store
+    // before the call goes on, so its next pick sees what Redis says.
+    const before = state.shared === undefined ? undefined : Shared.before(state)
     return Effect.matchCauseEffect(restore(probe ? Effect.provideService(traced, OneAttempt, true) : traced), {
       onFailure: (cause) => {
         const error = cause.reasons.find(Cause.isFailReason)?.error
         settleFailure(settings, state, probe, this.clock.currentTimeMillisUnsafe(), error)
-        if (span !== undefined) Telemetry.endUnsafe(span, Exit.failCause(cause), this.clock)
-        if (error === undefined) return Effect.failCause(cause)
-        return chain ? restore(this.failed(state, error)) : Effect.fail(error)
+        if (before === undefined) return this.afterFailure(state, chain, restore, span, cause, error)
+        return Effect.andThen(
+          Shared.report(settings, state, probe, before, error),
+          Effect.suspend(() => this.afterFailure(state, chain, restore, span, cause, error))
+        )
       },
       onSuccess: (value) => {
         settleSuccess(settings, state, now, this.clock.currentTimeMillisUnsafe(), value, this.held)
-        if (span !== undefined && !this.held) Telemetry.endUnsafe(span, Exit.succeed(value), this.clock)
-        if (claim !== undefined) return claim(value)
-        Telemetry.annotate(this.span, "llm_router.deployment", state.name)
-        return Effect.succeed(value)
+        if (before === undefined) return this.afterSuccess(state, claim, span, value)
+        return Effect.andThen(
+          Shared.report(settings, state, probe, before, "success"),
+          Effect.suspend(() => this.afterSuccess(state, claim, span, value))
+        )
       }
     })
+  }
+
+  // A settled attempt's failure: its span ended, then the next attempt (`chain`) or the error.
+  afterFailure(
+    state: State,
+    chain: boolean,
+    restore: Restore,
+    span: Tracer.Span | undefined,
+    cause: Cause.Cause<LlmError>,
+    error: LlmError | undefined
+  ): Effect.Effect<A, LlmError> {
+    if (span !== undefined) Telemetry.endUnsafe(span, Exit.failCause(cause), this.clock)
+    if (error === undefined) return Effect.failCause(cause)
+    return chain ? restore(this.failed(state, error)) : Effect.fail(error)
+  }
+
+  // A settled attempt's success: its span ended (a stream's when it closes), then the hedge's claim or the answer.
+  afterSuccess(state: State, claim: ((value: A) => Effect.Effect<A>) | undefined, span: Tracer.Span | undefined, value: A) {
+    if (span !== undefined && !this.held) Telemetry.endUnsafe(span, Exit.succeed(value), this.clock)
+    if (claim !== undefined) return claim(value)
+    Telemetry.annotate(this.span, "llm_router.deployment", state.name)
+    return Effect.succeed(value)
   }
 
   /**

@@ -19,6 +19,7 @@ import * as Deployments from "./deployment.js"
 import { addressesOf, picker } from "./picking.js"
 import { type Core, run, type Send, type Traced } from "./routing.js"
 import * as Settings from "./settings.js"
+import * as Shared from "./shared.js"
 import * as Status from "./status.js"
 import { chatStream } from "./stream.js"
 
@@ -26,10 +27,8 @@ const sendChat: Send<ChatResponse> = (state, routed) => state.llm.chat(routed)
 const tracedChat: Traced<ChatResponse> = { operation: "chat", done: Telemetry.annotateResponse }
 const tracedEmbedding: Traced<EmbeddingResponse> = { operation: "embeddings", done: Telemetry.annotateEmbedding }
 
-const makeService = (options: Options, built: ReadonlyArray<Deployments.Built>): Service => {
-  const states = built.map((entry) => Deployments.make(options, entry))
+const makeService = (options: Options, settings: Settings.Settings, states: ReadonlyArray<Deployments.State>): Service => {
   const addresses = addressesOf(states)
-  const settings = Settings.resolve(options)
   const core: Core = {
     settings,
     addresses,
@@ -69,12 +68,17 @@ export const make = <D extends Deployment<unknown, unknown>>(
   Effect.suspend((): Effect.Effect<Service, Layer.Error<D["llm"]> | OptionsError, Layer.Services<D["llm"]> | Scope.Scope> => {
     const problem = Settings.invalid(options as Options)
     if (problem !== undefined) return Effect.fail(problem)
-    return Effect.map(
-      Effect.forEach(options.deployments, (deployment) =>
+    const settings = Settings.resolve(options as Options)
+    return Effect.gen(function*() {
+      const built = yield* Effect.forEach(options.deployments, (deployment) =>
         Effect.map(
           Layer.build(deployment.llm as Layer.Layer<Llm.Llm, Layer.Error<D["llm"]>, Layer.Services<D["llm"]>>),
           (context): Deployments.Built => ({ deployment, context })
-        )),
-      (built) => makeService(options as Options, built)
-    )
+        ))
+      // The store is chosen once here: without `shared`, every state's breaker is in memory only.
+      const shared = yield* Shared.connect(options as Options, settings)
+      const states = built.map((entry) => Deployments.make(options as Options, entry, shared?.(entry.deployment.name)))
+      yield* Shared.refresh(states)
+      return makeService(options as Options, settings, states)
+    })
   })

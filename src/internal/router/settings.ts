@@ -101,6 +101,9 @@ export const invalid = (options: Options): OptionsError | undefined => {
   if (wait !== undefined) return wait
   const hedge = options.hedge === undefined ? undefined : Invalid.duration("Router", "hedge.after", options.hedge.after)
   if (hedge !== undefined) return hedge
+  if (options.shared?.key !== undefined && (typeof options.shared.key !== "string" || options.shared.key === "")) {
+    return fail("shared.key", options.shared.key, "a non-empty string")
+  }
   return Invalid.positive("Router", "cooldown.failures", options.cooldown?.failures ?? 3, { integer: true })
 }
 

@@ -22,6 +22,7 @@ import * as ChunkSources from "../chunkSource.js"
 import * as Deadline from "../deadline.js"
 import * as Telemetry from "../telemetry.js"
 import { holdFor, release, settleStreamFailure, type State } from "./deployment.js"
+import * as Shared from "./shared.js"
 import { begin, calledModel, type Core, describeCall, type Routing, type Send, unknownAddress } from "./routing.js"
 
 /**
@@ -113,6 +114,12 @@ const routedSource = (
         )
       })
     )
+  // After a break counted against `failed`: a restart elsewhere, or the stream's failure.
+  const afterBreak = (failed: State, error: LlmError): Effect.Effect<ChunkSources.Batch, LlmError> => {
+    if (settings.restartsMidStream && !finished) return restart(failed, error)
+    outcome = Exit.fail(error)
+    return Effect.fail(error)
+  }
   return {
     pull: Effect.matchEffect(Effect.suspend(() => {
       if (head === undefined) return rest
@@ -124,9 +131,10 @@ const routedSource = (
         if (Cause.isDone(error)) return Effect.fail(error)
         const failed = current!.state
         settleStreamFailure(settings, failed, clock, error)
-        if (settings.restartsMidStream && !finished) return restart(failed, error)
-        outcome = Exit.fail(error)
-        return Effect.fail(error)
+        if (failed.shared !== undefined) {
+          return Effect.andThen(Shared.reportStreamFailure(settings, failed, error), Effect.suspend(() => afterBreak(failed, error)))
+        }
+        return afterBreak(failed, error)
       },
       onSuccess: (chunk): Pull.Pull<ChunkSources.Batch, LlmError> => {
         for (const item of chunk) {

@@ -1,0 +1,159 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import { type ChatRequest as Request, Llm, LlmError, Message, Router, type Store } from "effect-llm-router"
+import { LlmTest } from "effect-llm-router/testing"
+import { expectOptionsError } from "./utils/optionsError.js"
+import { redisServer } from "./utils/redisServer.js"
+import { instance, untilShared } from "./utils/sharedStore.js"
+
+const ask: Request.Input = { messages: [Message.user("hi")] }
+
+const unavailable = new LlmError.ProviderUnavailableError({ provider: "flaky", model: "flaky-model", status: 503 })
+
+/** What the flaky deployment does, as every instance's copy of it sees it. */
+interface Flaky {
+  healthy: boolean
+  /** When set, what a call to the flaky deployment gets, whatever `healthy` says. */
+  answer: LlmTest.Answer | undefined
+  /** While set, a call to the flaky deployment waits for it before answering. */
+  gate: Deferred.Deferred<void> | undefined
+  readonly calls: Array<string>
+}
+
+/** One instance's router: "flaky" first (`priority`), then "steady", the breakers in the store. */
+const router = (instanceName: string, store: Store.Store, flaky: Flaky) =>
+  Effect.map(
+    Layer.build(Router.layer({
+      strategy: "priority",
+      cooldown: { failures: 2, window: "1 minute", period: "800 millis" },
+      retryOn: ["ProviderUnavailableError", "RateLimitError"],
+      shared: { store, key: "shared-breakers" },
+      deployments: [
+        {
+          name: "flaky",
+          model: "flaky-model",
+          llm: LlmTest.fromHandler(() =>
+            Effect.suspend(() => {
+              flaky.calls.push(instanceName)
+              const answer = flaky.answer ?? (flaky.healthy ? LlmTest.reply("flaky") : unavailable)
+              return flaky.gate === undefined ? Effect.succeed(answer) : Effect.as(Deferred.await(flaky.gate), answer)
+            })
+          )
+        },
+        { name: "steady", model: "steady-model", llm: LlmTest.fromHandler(() => Effect.succeed(LlmTest.reply("steady"))) }
+      ]
+    })),
+    (context) => ({
+      chat: Effect.map(Effect.provide(Llm.chat(ask), context), (reply) => reply.text),
+      breaker: Effect.map(Effect.provide(Router.status, context), (status) => status.details["flaky"]!.cooldown),
+      limitedUntil: Effect.map(Effect.provide(Router.status, context), (status) => status.details["flaky"]!.limitedUntil)
+    })
+  )
+
+/** A redis-server and two instances' routers on it, each on its own Redis connection, over one flaky deployment. */
+const twoInstances = (healthy: boolean, store: Partial<Store.Options> = {}) =>
+  Effect.gen(function*() {
+    const redis = yield* redisServer
+    const stores = yield* Effect.forEach([0, 1], () => Effect.tap(instance(redis.url, store), untilShared))
+    const flaky: Flaky = { healthy, answer: undefined, gate: undefined, calls: [] }
+    return { flaky, a: yield* router("a", stores[0]!, flaky), b: yield* router("b", stores[1]!, flaky) }
+  })
+
+/** Polls until `check` holds (a refresh reads the store every 250 ms), or dies. */
+const eventually = <A>(read: Effect.Effect<A>, check: (a: A) => boolean) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 100; i++) {
+      if (check(yield* read)) return
+      yield* Effect.sleep("50 millis")
+    }
+    return yield* Effect.die(new Error("the condition never held"))
+  })
+
+describe("Router: breakers shared through a real redis-server", () => {
+  it.effect("a bad shared option fails with OptionsError naming it: an empty key, or a store's own (its password never shows)", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const deployments = [{ name: "a", model: "m", llm: LlmTest.fromHandler(() => Effect.succeed(LlmTest.reply("a"))) }]
+      const emptyKey = yield* Effect.flip(Router.make({ deployments, shared: { store: { redis: "redis://127.0.0.1:1" }, key: "" } }))
+      expectOptionsError(emptyKey, { module: "Router", option: "shared.key", expected: "a non-empty string" })
+      const badUrl = yield* Effect.flip(Router.make({ deployments, shared: { store: { redis: "http://:hunter2-secret@127.0.0.1:1" } } }))
+      expectOptionsError(badUrl, { module: "Store", option: "redis", expected: "a redis:// or rediss:// URL" }, ["hunter2-secret"])
+    })))
+
+  it.live("a breaker one instance opens is open on the other; once the period is over only one instance probes", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { a, b, flaky } = yield* twoInstances(false)
+
+      // One failure on each instance: two within the window, across them, open the breaker.
+      expect(yield* a.chat).toBe("steady")
+      expect((yield* a.breaker).state).toBe("closed")
+      expect(yield* b.chat).toBe("steady")
+      expect((yield* b.breaker).state).toBe("open")
+      expect(flaky.calls).toEqual(["a", "b"])
+      // a learns it from the store without a call of its own, and skips the deployment.
+      yield* eventually(a.breaker, (breaker) => breaker.state === "open")
+      expect(yield* a.chat).toBe("steady")
+      expect(flaky.calls).toEqual(["a", "b"])
+
+      // The period over, both instances' calls would probe: Redis grants the probe to one.
+      yield* Effect.sleep("900 millis")
+      flaky.healthy = true
+      const gate = yield* Deferred.make<void>()
+      flaky.gate = gate
+      const calls = yield* Effect.forEach([a, b], (instance) => Effect.forkChild(instance.chat))
+      yield* eventually(Effect.sync(() => flaky.calls.length), (count) => count === 3)
+      // The other call went to the steady deployment while the probe is out.
+      yield* eventually(Effect.sync(() => calls.filter((fiber) => fiber.pollUnsafe() !== undefined).length), (done) => done === 1)
+      flaky.gate = undefined
+      yield* Deferred.succeed(gate, undefined)
+      const texts = yield* Effect.forEach(calls, Fiber.join)
+      expect([...texts].sort()).toEqual(["flaky", "steady"])
+      expect(flaky.calls).toHaveLength(3)
+      // The probe's success closed it for both.
+      yield* eventually(Effect.zip(a.breaker, b.breaker), ([x, y]) => x.state === "closed" && y.state === "closed")
+      expect([yield* a.chat, yield* b.chat]).toEqual(["flaky", "flaky"])
+    })), 20_000)
+
+  it.live("a failed probe opens it again for every instance; a probe's holder that never answers frees it within the lease TTL", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { a, b, flaky } = yield* twoInstances(false, { leaseTtl: "1 second" })
+      expect([yield* a.chat, yield* a.chat]).toEqual(["steady", "steady"])
+      yield* eventually(b.breaker, (breaker) => breaker.state === "open")
+
+      // b probes after the period and fails: open again, on a too.
+      yield* Effect.sleep("900 millis")
+      expect(yield* b.chat).toBe("steady")
+      expect(flaky.calls).toEqual(["a", "a", "b"])
+      yield* eventually(a.breaker, (breaker) => breaker.state === "open" && breaker.until !== null)
+
+      // a's probe hangs (an instance that died while probing): b may not probe until its lease is over.
+      yield* Effect.sleep("900 millis")
+      const gate = yield* Deferred.make<void>()
+      flaky.gate = gate
+      const hung = yield* Effect.forkChild(a.chat)
+      yield* eventually(Effect.sync(() => flaky.calls.length), (count) => count === 4)
+      flaky.gate = undefined
+      expect(yield* b.chat).toBe("steady")
+      expect(flaky.calls).toHaveLength(4)
+      yield* Effect.sleep("1100 millis")
+      flaky.healthy = true
+      expect(yield* b.chat).toBe("flaky")
+      expect(flaky.calls).toEqual(["a", "a", "b", "a", "b"])
+      yield* Fiber.interrupt(hung)
+    })), 20_000)
+
+  it.live("a Retry-After one instance got holds the deployment back on the other, without a failure counted there", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { a, b, flaky } = yield* twoInstances(true)
+      flaky.answer = new LlmError.RateLimitError({ provider: "flaky", model: "flaky-model", retryAfter: Duration.seconds(30) })
+      expect(yield* a.chat).toBe("steady")
+      flaky.answer = undefined
+      yield* eventually(b.limitedUntil, (until) => until !== null)
+      expect(yield* b.chat).toBe("steady")
+      expect(flaky.calls).toEqual(["a"])
+      expect((yield* b.breaker).state).toBe("closed")
+    })), 20_000)
+})

@@ -1,0 +1,300 @@
+/**
+ * Three `serve` processes on one redis-server and one simulator, as a load
+ * balancer would spread clients over them: the model's rate limit holds across
+ * the three, every request gets an answer or a 429 with `Retry-After`, an
+ * instance killed mid-load frees its key leases within the lease TTL, and
+ * Redis stopped mid-load and started again leaves them serving and consistent.
+ * The budget's three instances are three routers in this process, each on a
+ * Redis connection of its own (the gateway takes no budget from provider.json).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import type { ChildProcess } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { createClient } from "redis"
+import { Agent, request } from "undici"
+import * as Budget from "../../src/Budget.js"
+import * as Llm from "../../src/Llm.js"
+import * as Message from "../../src/Message.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as Router from "../../src/Router.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { spawnCli } from "../utils/cliHarness.js"
+import { type RedisServer, redisServer } from "../utils/redisServer.js"
+import { instance, untilShared } from "../utils/sharedStore.js"
+
+const keys = ["sk-scale-out-key-0001", "sk-scale-out-key-0002", "sk-scale-out-key-0003"]
+const capacity = 20
+const refillRate = 100
+const leaseTtlSeconds = 2
+// A request reaches the simulator some time after Redis granted its token: the gateway's
+// event loop and an HTTP hop, on a machine that runs three gateways and 3,000 requests at
+// once. The bound holds on Redis' grants; at the simulator it holds with the spread of that
+// delay added to each window: with 250 ms a run here passed it by one request, so 500 ms
+// (50 requests of refill).
+// Three instances that each kept the whole limit would admit 3 * (capacity + rate * t): in
+// one second 360 where this allows 170.
+const deliveryToleranceMillis = 500
+
+// Requests of many clients at once: the connections of each client to each gateway.
+const agent = new Agent({ connections: 128, pipelining: 1 })
+
+interface Gateway {
+  readonly url: string
+  readonly child: ChildProcess
+  readonly exited: Fiber.Fiber<unknown>
+}
+
+/** A `serve` process over `file`, once it prints its URL. */
+const gateway = (file: string) =>
+  Effect.gen(function*() {
+    let url = ""
+    let child: ChildProcess | undefined
+    const exited = yield* Effect.forkScoped(spawnCli(["serve", "--config", file, "--port", "0"], {
+      timeoutMs: 170_000,
+      onStdout: (soFar, spawned) => {
+        child = spawned
+        // Its first line, once whole, is its URL.
+        if (soFar.includes("\n")) url = soFar.split("\n", 1)[0]!
+      }
+    }))
+    yield* Effect.retry(
+      Effect.filterOrFail(Effect.sync(() => url), (line) => line !== "", () => "not listening yet").pipe(
+        // A process that ended (or a build out of date) says why.
+        Effect.catch((notYet) => {
+          const ended = exited.pollUnsafe()
+          return ended === undefined ? Effect.fail(notYet) : Effect.die(new Error(`serve ended before listening: ${JSON.stringify(ended)}`))
+        })
+      ),
+      { schedule: Schedule.spaced("20 millis"), times: 1500 }
+    )
+    return { url, child: child!, exited } satisfies Gateway
+  })
+
+type Outcome =
+  | { readonly _tag: "ok" }
+  | { readonly _tag: "limited"; readonly retryAfter: string | undefined }
+  | { readonly _tag: "other"; readonly status: number; readonly body: string }
+  | { readonly _tag: "refused"; readonly reason: string }
+
+const body = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "Hello" }] })
+
+/** One chat completion through `url`: what came back. */
+const chat = (url: string): Promise<Outcome> =>
+  request(`${url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body,
+    dispatcher: agent,
+    headersTimeout: 60_000,
+    bodyTimeout: 60_000
+  }).then(async (response): Promise<Outcome> => {
+    const text = await response.body.text()
+    if (response.statusCode === 200) return { _tag: "ok" }
+    const retryAfter = response.headers["retry-after"]
+    if (response.statusCode === 429) return { _tag: "limited", retryAfter: typeof retryAfter === "string" ? retryAfter : undefined }
+    return { _tag: "other", status: response.statusCode, body: text }
+  }, (error: unknown) => ({ _tag: "refused", reason: String(error) }))
+
+/** `count` requests at once, spread over `urls` (request `i` to `urls[i % n]`). */
+const load = (urls: ReadonlyArray<string>, count: number) =>
+  Effect.promise(() => Promise.all(Array.from({ length: count }, (_, i) => chat(urls[i % urls.length]!))))
+
+/**
+ * The first window of arrivals holding more than `capacity + refillRate * t`,
+ * `t` widened by `toleranceMillis`; undefined when none does.
+ */
+const overBound = (arrivals: ReadonlyArray<number>, toleranceMillis: number) => {
+  const sorted = [...arrivals].sort((a, b) => a - b)
+  for (let i = 0; i < sorted.length; i++) {
+    for (let j = i; j < sorted.length; j++) {
+      const allowed = capacity + refillRate * (sorted[j]! - sorted[i]! + toleranceMillis) / 1000
+      if (j - i + 1 > allowed) return { from: sorted[i]!, to: sorted[j]!, count: j - i + 1, allowed }
+    }
+  }
+  return undefined
+}
+
+/** The key leases alive in Redis now: the members of every lease set not yet expired. */
+const liveLeases = (redis: RedisServer) =>
+  Effect.acquireUseRelease(
+    Effect.promise(() => createClient({ url: redis.url }).connect()),
+    (client) =>
+      Effect.promise(async () => {
+        // Redis' clock, which the leases' expiries are on.
+        const [seconds, micros] = (await client.time()).map(Number) as [number, number]
+        const now = seconds * 1000 + Math.floor(micros / 1000)
+        const sets = (await client.keys("effect-llm-router:leases:*")).filter((key) => !key.endsWith(":state"))
+        let live = 0
+        for (const set of sets) if ((await client.type(set)) === "zset") live += await client.zCount(set, now, "+inf")
+        return live
+      }),
+    (client) => Effect.promise(() => client.quit().then(() => undefined, () => undefined))
+  )
+
+/** Three gateways over one provider.json whose store is `redis`, and the simulator they call. */
+const cluster = (onUnavailable: "fail-open" | "fail-closed") =>
+  Effect.gen(function*() {
+    const redis = yield* redisServer
+    // Each reply takes a while, so calls (and their leases) are in flight when an instance dies.
+    const simulator = yield* Simulator.make({ apiKeys: keys, latency: "200 millis", replyTokens: 4 })
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "scale-out-"))
+    yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+    const file = path.join(dir, "provider.json")
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        store: { redis: redis.url, on_unavailable: onUnavailable, instances: 3, lease_ttl: leaseTtlSeconds, command_timeout: 0.3 },
+        sim: [{
+          model_name: "gpt-4o-mini",
+          base_url: `${simulator.url}/v1`,
+          api_keys: keys,
+          max_retries: 0,
+          rate_limit_capacity: capacity,
+          rate_limit_refill_rate: refillRate
+        }]
+      })
+    )
+    const gateways = yield* Effect.forEach([0, 1, 2], () => gateway(file), { concurrency: 3 })
+    return { redis, simulator, gateways }
+  })
+
+const answered = (outcomes: ReadonlyArray<Outcome>) => {
+  const ok = outcomes.filter((outcome) => outcome._tag === "ok").length
+  const limited = outcomes.filter((outcome) => outcome._tag === "limited")
+  return { ok, limited }
+}
+
+describe("Scale-out: three gateway processes on one redis-server", () => {
+  it.live("3,000 concurrent requests over three gateways: the simulator never sees more than the bound in any window; every request is answered or 429 with Retry-After; a killed instance's leases expire within the TTL", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { gateways, redis, simulator } = yield* cluster("fail-closed")
+      const urls = gateways.map((g) => g.url)
+      // Warm the three (their stores connect in the background).
+      yield* load(urls, 3)
+      const before = (yield* simulator.arrivals).length
+
+      const outcomes = yield* load(urls, 3000)
+      const { limited, ok } = answered(outcomes)
+      expect(outcomes.filter((outcome) => outcome._tag === "other" || outcome._tag === "refused")).toEqual([])
+      expect(ok + limited.length).toBe(3000)
+      expect(limited.every((outcome) => outcome.retryAfter !== undefined && Number(outcome.retryAfter) >= 1)).toBe(true)
+      expect(ok).toBeGreaterThan(capacity)
+      const arrivals = (yield* simulator.arrivals).slice(before)
+      expect(arrivals.length).toBe(ok)
+      expect(overBound(arrivals, deliveryToleranceMillis)).toBeUndefined()
+
+      // SIGKILL one instance mid-load: its leases stay until their TTL, then the others count none of them.
+      const [dead, ...living] = gateways as [Gateway, Gateway, Gateway]
+      const toLiving = Effect.forkChild(load(living.map((g) => g.url), 600))
+      const toDead = yield* Effect.forkChild(load([dead.url], 60))
+      const onLiving = yield* toLiving
+      yield* Effect.sleep("300 millis")
+      dead.child.kill("SIGKILL")
+      yield* Fiber.join(dead.exited)
+      yield* Fiber.join(toDead)
+      const afterKill = yield* Fiber.join(onLiving)
+      // The living instances took their load: every request answered.
+      expect(afterKill.filter((outcome) => outcome._tag === "other" || outcome._tag === "refused")).toEqual([])
+      expect(answered(afterKill).ok).toBeGreaterThan(0)
+      // Their own calls are over, so what is left is the dead instance's: gone within the TTL.
+      yield* Effect.retry(
+        Effect.filterOrFail(liveLeases(redis), (live) => live === 0, (live) => `${live} leases still alive`),
+        { schedule: Schedule.spaced("100 millis"), times: (leaseTtlSeconds + 3) * 10 }
+      )
+      expect(answered(yield* load(living.map((g) => g.url), 10)).ok).toBeGreaterThan(0)
+    })), 170_000)
+
+  it.live.each(["fail-closed", "fail-open"] as const)("Redis stopped mid-load under %s: every request is answered while it is away (fail-closed: a 429 with Retry-After; fail-open: served within each instance's share); started again, the three share the limit again", (onUnavailable) =>
+    Effect.scoped(Effect.gen(function*() {
+      const { gateways, redis, simulator } = yield* cluster(onUnavailable)
+      const urls = gateways.map((g) => g.url)
+      yield* load(urls, 3)
+      const during = yield* Effect.forkChild(load(urls, 900))
+      yield* Effect.sleep("500 millis")
+      yield* redis.stop
+      const whileDown = yield* load(urls, 30)
+      if (onUnavailable === "fail-closed") {
+        expect(whileDown.filter((outcome) => outcome._tag !== "limited")).toEqual([])
+        expect(answered(whileDown).limited.every((outcome) => outcome.retryAfter !== undefined)).toBe(true)
+      } else {
+        // Each instance serves from its third of the limit, in memory.
+        expect(whileDown.filter((outcome) => outcome._tag === "other" || outcome._tag === "refused")).toEqual([])
+        expect(answered(whileDown).ok).toBeGreaterThan(0)
+      }
+      const outcomes = yield* Fiber.join(during)
+      expect(outcomes.filter((outcome) => outcome._tag === "other" || outcome._tag === "refused")).toEqual([])
+
+      yield* redis.start
+      // Back: the three serve again, and the bound holds across them once more.
+      yield* Effect.retry(
+        Effect.filterOrFail(load(urls, 3), (all) => all.every((outcome) => outcome._tag === "ok"), () => "not back yet"),
+        { schedule: Schedule.spaced("200 millis"), times: 150 }
+      )
+      // Under fail-open those calls may have been served from the local shares: each store
+      // rejoins at its next connection attempt (at most a second apart), and until all three
+      // have, local shares and the shared bucket (full again: Redis restarted empty) add up.
+      yield* Effect.sleep("3 seconds")
+      const before = (yield* simulator.arrivals).length
+      const after = yield* load(urls, 900)
+      expect(after.filter((outcome) => outcome._tag === "other" || outcome._tag === "refused")).toEqual([])
+      expect(overBound((yield* simulator.arrivals).slice(before), deliveryToleranceMillis)).toBeUndefined()
+      yield* Effect.retry(
+        Effect.filterOrFail(liveLeases(redis), (live) => live === 0, (live) => `${live} leases still alive`),
+        { schedule: Schedule.spaced("100 millis"), times: (leaseTtlSeconds + 3) * 10 }
+      )
+    })), 170_000)
+
+  it.live("a budget of N dollars under 200 concurrent calls across three instances: the spend the simulator's token counts price never passes N", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const redis = yield* redisServer
+      // Replies near `maxTokens`, so a call costs close to what it reserves.
+      const simulator = yield* Simulator.make({ apiKeys: keys, replyTokens: 800, latency: "20 millis" })
+      const limit = 0.01
+      const config = yield* ProviderConfig.fromJson({
+        store: { redis: redis.url, command_timeout: 0.3 },
+        sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: keys, max_retries: 0 }]
+      })
+      const instances = yield* Effect.forEach([0, 1, 2], () =>
+        Effect.gen(function*() {
+          const budget = yield* Budget.make({
+            limits: [{ scope: Budget.overall, limit, period: "1 hour" }],
+            shared: { store: yield* Effect.tap(instance(redis.url), untilShared), key: "scale-out-spend" }
+          })
+          const options = yield* Router.fromConfig(config, { budget })
+          const context = yield* Layer.build(Router.layer(options).pipe(Layer.provide(UndiciHttpClient.layer())))
+          return { budget, context }
+        }))
+      // The routers' own breakers connect in the background; the budget's stores are connected.
+      const outcomes = yield* Effect.forEach(
+        Array.from({ length: 200 }, (_, i) => instances[i % 3]!),
+        ({ context }) =>
+          Effect.result(Effect.provide(Llm.chat({ model: "gpt-4o-mini", maxTokens: 1000, messages: [Message.user("Hello")] }), context)),
+        { concurrency: "unbounded" }
+      )
+      let spent = 0
+      let answered = 0
+      for (const outcome of outcomes) {
+        if (outcome._tag === "Success") {
+          answered++
+          spent += outcome.success.cost!
+        } else {
+          expect(outcome.failure._tag).toBe("BudgetExceededError")
+        }
+      }
+      // A call reserves 0.0006 (1,000 tokens at the output price) and costs about 0.0005: the
+      // limit admits some sixteen at once; three budgets each with the whole limit, some fifty.
+      expect(answered).toBeGreaterThan(5)
+      expect(answered).toBeLessThan(200)
+      expect(spent).toBeLessThanOrEqual(limit + 1e-12)
+      const [status] = yield* instances[0]!.budget.status
+      expect(status!.spent).toBeCloseTo(spent, 9)
+      expect(status!.spent).toBeLessThanOrEqual(limit + 1e-12)
+    })), 60_000)
+})
