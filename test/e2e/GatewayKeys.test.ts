@@ -109,7 +109,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway keys, ov
       expect(viaHeader.status).toBe(200)
     }))
 
-  it.effect("no key or a wrong one is 401 invalid_api_key (AuthenticationError); /health and /ready need none", () =>
+  it.effect("no key or a wrong one is 401 invalid_api_key (AuthenticationError, in Anthropic's shape on /v1/messages); /health and /ready need none", () =>
     Effect.gen(function*() {
       const { gateway } = yield* Fixture
       const wrong = yield* rejection(() => client(gateway, "gw-not-a-key-0000").chat.completions.create(ask("gpt-4o")))
@@ -125,6 +125,16 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway keys, ov
       expect(none.status).toBe(401)
       expect(((yield* promise(() => none.json())) as { error: { code: string } }).error.code).toBe("invalid_api_key")
       expect(none.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/)
+      // On Anthropic's route, in Anthropic's error shape.
+      const anthropic = yield* promise(() =>
+        fetch(`${gateway.url}/v1/messages`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-api-key": "gw-nope-2222" },
+          body: JSON.stringify({ model: "gpt-4o", max_tokens: 16, messages: [{ role: "user", content: "Hello" }] })
+        })
+      )
+      expect(anthropic.status).toBe(401)
+      expect(yield* promise(() => anthropic.json())).toMatchObject({ type: "error", error: { type: "authentication_error" } })
       expect((yield* promise(() => fetch(`${gateway.url}/health`))).status).toBe(200)
       expect((yield* promise(() => fetch(`${gateway.url}/ready`))).status).toBe(200)
     }))

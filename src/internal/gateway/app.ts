@@ -378,7 +378,8 @@ const logged = <E, R>(
     const caller = auth.required && !Auth.open.has(entry.path) ? auth.authenticate(request.headers) : undefined
     if (caller !== undefined && "status" in caller) {
       entry.error = caller.code ?? undefined
-      handled = Effect.succeed(errorResponse(caller))
+      // Refused in the wire of the route asked for: Anthropic's clients read Anthropic's error shape.
+      handled = Effect.succeed(errorResponse(entry.path === "/v1/messages" ? AnthropicErrors.fromAnswer(caller) : caller))
     } else {
       entry.caller = caller
       handled = Effect.provideService(routed, Logs.CurrentEntry, entry)
