@@ -293,16 +293,26 @@ export class OutputDecodeError extends Schema.TaggedError<OutputDecodeError>()("
 /**
  * Every key is disabled or cooling down. `availableAt` (epoch milliseconds) is
  * when the first one frees, when any will. `model` is empty when the failure
- * came from a key pool that serves several models.
+ * came from a key pool that serves several models. `storeUnavailable`: the
+ * limits are shared through a `Store` whose Redis is unreachable and which
+ * fails closed (a gateway answers 503).
  *
  * @since 0.1.0
  * @category Errors
  */
 export class NoCapacityError extends Schema.TaggedError<NoCapacityError>()("NoCapacityError", {
   ...common,
-  availableAt: Schema.optional(Schema.Number)
+  availableAt: Schema.optional(Schema.Number),
+  storeUnavailable: Schema.optional(Schema.Boolean)
 }) {
   override get message() {
+    if (this.storeUnavailable === true) {
+      return describe(
+        this,
+        "cannot take calls now",
+        "The shared store (Redis) that holds its limits is unreachable, and it fails closed: retry shortly, or configure fail-open."
+      )
+    }
     const when = this.availableAt === undefined
       ? "No key frees at a known time: every key is disabled, or busy at its concurrency cap."
       : `The first key frees at ${new Date(this.availableAt).toISOString()}.`

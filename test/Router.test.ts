@@ -433,6 +433,19 @@ describe("Router", () => {
     )
   })
 
+  it.effect("a shared store away (NoCapacityError storeUnavailable) opens no breaker: it says nothing of the deployment", () => {
+    const log = makeLog()
+    const away = new LlmError.NoCapacityError({ provider: "a", model: "m", storeUnavailable: true })
+    return run(
+      { deployments: [deployment(log, "a", { answer: () => away })], cooldown: { failures: 1 } },
+      Effect.gen(function*() {
+        for (let i = 0; i < 3; i++) expect(yield* Effect.flip(Llm.chat(ask()))).toMatchObject({ storeUnavailable: true })
+        expect(log.count("a")).toBe(3)
+        expect((yield* Router.status).details["a"]!.cooldown.state).toBe("closed")
+      })
+    )
+  })
+
   it.effect("an OutputDecodeError (a garbled reply) tries the next deployment by default", () => {
     const log = makeLog()
     const garbled = new LlmError.OutputDecodeError({ provider: "a", model: "a-model", raw: "{\"choices\": [", detail: "not JSON" })

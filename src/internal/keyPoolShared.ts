@@ -84,7 +84,9 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Effect.flatMap(
           Effect.catchTag(group.pick, "StoreUnavailableError", () =>
-            localFast === undefined ? Effect.fail(noCapacity(undefined)) : Effect.succeed(undefined)),
+            localFast === undefined
+              ? Effect.fail(new NoCapacityError({ provider: providerId, model: "", storeUnavailable: true }))
+              : Effect.succeed(undefined)),
           (result) => {
             if (result === undefined) return localFast!.takeCooledBy(cooledBy)
             if (result._tag === "Taken") return Effect.succeed(leaseOf(result))

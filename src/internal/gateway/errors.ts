@@ -56,6 +56,8 @@ export const fromLlmError = (error: LlmError, now: number): ErrorAnswer => {
     case "RateLimitError":
       return answer(429, message, "rate_limit_error", null, "rate_limit_exceeded", waitOf(error.retryAfter) ?? 1)
     case "NoCapacityError":
+      // Limits shared through a Redis that is away, failing closed: the service, not the caller's rate, is the cause.
+      if (error.storeUnavailable === true) return answer(503, message, "server_error", null, "store_unavailable", 1)
       return answer(
         429,
         message,

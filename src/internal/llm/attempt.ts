@@ -44,11 +44,7 @@ const budgetError = (env: Env, request: Attempted) => (error: RateLimiter.RateLi
 
 // A shared limiter whose store is down under fail-closed: no capacity now.
 const storeError = (env: Env, request: Attempted) =>
-  new NoCapacityError({
-    provider: env.client.provider,
-    model: request.model ?? "",
-    detail: "the shared store (Redis) is unreachable, and it fails closed"
-  })
+  new NoCapacityError({ provider: env.client.provider, model: request.model ?? "", storeUnavailable: true })
 
 // A cost of one never exceeds a bucket, so only the store can refuse the permit.
 const permitOf = <A>(env: Env, request: Attempted, permit: Effect.Effect<A, RateLimiter.RateLimiterCostError | StoreUnavailableError>) =>

@@ -181,7 +181,9 @@ export const settleFailure = (
     // Its keys all cool until then (its `Llm` left them at once): no call tries it before.
     holdUntil(settings, state, now, error.availableAt)
   }
-  if (settings.cooldownOn.has(error._tag)) Cooldown.onFailure(state.breaker, now, settings.cooldown, probe)
+  // A shared store away says nothing of the deployment's health: no breaker opens on it.
+  const storeAway = error._tag === "NoCapacityError" && error.storeUnavailable === true
+  if (!storeAway && settings.cooldownOn.has(error._tag)) Cooldown.onFailure(state.breaker, now, settings.cooldown, probe)
   else Cooldown.onNeutral(state.breaker, probe)
 }
 
