@@ -99,6 +99,8 @@ export interface AdminKey {
 export interface Keys {
   readonly keys: ReadonlyArray<Key>
   readonly adminKeys: ReadonlyArray<AdminKey>
+  /** Whether `GET /llm/model-load/<model>` is served (to admin keys; keys masked). Default `false`. */
+  readonly modelLoadDetails?: boolean | undefined
 }
 
 /**
@@ -137,6 +139,8 @@ export interface Options {
   readonly adminKeys?: ReadonlyArray<AdminKey>
   /** A log line per request (`Effect.logInfo`, its fields as annotations). Default `false`; `serve` turns it on. */
   readonly logRequests?: boolean
+  /** Serve `GET /llm/model-load/<model>` (a deployment's keys, masked) to admin keys. Default: the config's `gateway.model_load_details`, else `false`. */
+  readonly modelLoadDetails?: boolean
 }
 
 /**

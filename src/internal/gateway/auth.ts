@@ -68,7 +68,7 @@ export interface Auth {
   readonly admit: (caller: Caller | undefined, model: string) => Effect.Effect<Settle, Errors.ErrorAnswer>
 }
 
-const missing = Errors.answer(
+export const missing = Errors.answer(
   401,
   "You didn't provide an API key. Send a gateway key as `Authorization: Bearer YOUR_KEY` (or `x-api-key: YOUR_KEY`).",
   "invalid_request_error",
@@ -98,8 +98,8 @@ const seconds = (millis: number): number => Math.max(1, Math.ceil(millis / 1000)
 
 const bearer = /^bearer\s+/i
 
-// The key a request presents: `Authorization: Bearer <key>`, else `x-api-key`.
-const presented = (headers: Readonly<Record<string, string | undefined>>): string | undefined => {
+/** The key a request presents: `Authorization: Bearer <key>`, else `x-api-key`. */
+export const presented = (headers: Readonly<Record<string, string | undefined>>): string | undefined => {
   const authorization = headers["authorization"]
   if (authorization !== undefined && bearer.test(authorization)) return authorization.replace(bearer, "").trim()
   const apiKey = headers["x-api-key"]
