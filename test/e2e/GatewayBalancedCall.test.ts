@@ -29,7 +29,7 @@ const gateway = { keys: [{ name: "app", key: gatewayKey }], admin_keys: [{ name:
 const fixture = Layer.effect(
   Fixture,
   Effect.gen(function*() {
-    const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 8, models: [...Simulator.defaultModels, "held"] })
+    const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 8, models: [...Simulator.defaultModels, "held", "broken"] })
     const capped = (model: string, extra?: Record<string, unknown>) => ({
       model_name: model,
       base_url: `${simulator.url}/v1`,
@@ -42,7 +42,10 @@ const fixture = Layer.effect(
       gateway: { ...gateway, model_load_details: true }
     })
     const heldConfig = yield* ProviderConfig.fromJson({
-      slow: [capped("held", { headers: { "x-simulator-fault": "stall=3" } })],
+      slow: [
+        capped("held", { headers: { "x-simulator-fault": "stall=3" } }),
+        capped("broken", { headers: { "x-simulator-fault": "stream-error=3" } })
+      ],
       gateway
     })
     return {
@@ -115,6 +118,17 @@ layer(fixture)("Gateway: LLM-API-BalancedCall's endpoints", (it) => {
       expect(streamed.text).toBe(JSON.parse(whole.text).result)
     }))
 
+  it.effect("POST /llm/chat/stream that fails mid-way ends with an [error] line, never a clean end", () =>
+    Effect.gen(function*() {
+      const { held } = yield* Fixture
+      const answer = yield* post(held, "/llm/chat/stream", { ...hello, model: "broken" })
+      expect(answer.status).toBe(200)
+      const last = answer.text.trimEnd().split("\n").at(-1)!
+      expect(last.startsWith("[error] ")).toBe(true)
+      expect(JSON.parse(last.slice("[error] ".length)).error.message).toBeTypeOf("string")
+      expect(answer.text).not.toContain(providerKey)
+    }))
+
   it.effect("GET /llm/system-load and /llm/system-capacity have the seed's shapes, keys masked", () =>
     Effect.gen(function*() {
       const { open } = yield* Fixture
@@ -166,8 +180,8 @@ layer(fixture)("Gateway: LLM-API-BalancedCall's endpoints", (it) => {
       // Each endpoint is its own snapshot: polled until both show the state (undefined after 5 s).
       const reaches = (load: number, current: number) =>
         poll(() => Effect.map(numbers, (now) => (now.load === load && now.current === current && now.key === current ? now : undefined)))
-      // One call in flight of 4.
-      expect(yield* reaches(25, 1)).toEqual({ load: 25, current: 1, key: 1 })
+      // One call in flight of 8 (two deployments, each capped at 4).
+      expect(yield* reaches(12.5, 1)).toEqual({ load: 12.5, current: 1, key: 1 })
       client.abort()
       expect(yield* reaches(0, 0)).toEqual({ load: 0, current: 0, key: 0 })
     }))
@@ -216,6 +230,15 @@ layer(fixture)("Gateway: LLM-API-BalancedCall's endpoints", (it) => {
 })
 
 describe("Gateway.Options.modelLoadDetails", () => {
+  it.effect("the gateway section's model_load_details must be a boolean, named by path", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(ProviderConfig.fromJson({
+        sim: [{ model_name: "gpt-4o-mini", api_keys: [providerKey] }],
+        gateway: { ...gateway, model_load_details: "yes" }
+      }))
+      expect(error.message).toContain("gateway.model_load_details")
+    }))
+
   it.effect("overrides the configuration's opt-in", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ apiKeys: [providerKey] })
