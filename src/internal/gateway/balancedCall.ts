@@ -10,13 +10,13 @@
  */
 import * as Schema from "effect/Schema"
 import type { ChatChunk } from "../../ChatChunk.js"
+import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
 import type { DeploymentLoad, Status } from "../../Router.js"
 import { ChatBody, isChatBody, Problem, toRequest } from "../openAiRequest.js"
 import * as Errors from "./errors.js"
 import type { Encoded, StreamEncoder } from "./render.js"
 import { decodeBody } from "./wire.js"
-import type { Input as ChatRequest } from "../../ChatRequest.js"
 
 /** The name a call without `model` is admitted under: every deployment (a key limited to some models must name one). */
 export const everyModel = "*"
