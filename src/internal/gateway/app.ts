@@ -376,7 +376,7 @@ export const make = (engine: Engine, options: AppOptions) =>
       HttpRouter.route("POST", "/llm/chat/stream", metrics.route("/llm/chat/stream", balancedChat(true))),
       HttpRouter.route("GET", "/llm/system-load", Effect.map(engine.status, (status) => json(200, BalancedCall.systemLoad(status)))),
       HttpRouter.route("GET", "/llm/system-capacity", Effect.map(engine.status, (status) => json(200, BalancedCall.systemCapacity(status)))),
-      HttpRouter.route("GET", "/llm/model-load/*", modelLoad),
+      HttpRouter.route("GET", `${Auth.adminPrefix}*`, modelLoad),
       HttpRouter.route("GET", "/health", Effect.succeed(json(200, `{"status":"ok"}`))),
       HttpRouter.route("GET", "/metrics", metrics.scrape),
       HttpRouter.route(
@@ -414,9 +414,7 @@ const logged = <E, R>(
   Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
     const entry = Logs.begin(randomUUID(), request.method, request.url, clock.currentTimeMillisUnsafe(), log)
     let handled: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
-    const caller = auth.required && !Auth.open.has(entry.path) && !BalancedCall.isAdminPath(entry.path)
-      ? auth.authenticate(request.headers)
-      : undefined
+    const caller = auth.required && !Auth.open.has(entry.path) ? auth.authenticate(request.headers) : undefined
     if (caller !== undefined && "status" in caller) {
       entry.error = caller.code ?? undefined
       handled = Effect.succeed(errorResponse(caller))

@@ -22,8 +22,13 @@ import * as RateLimiter from "../../RateLimiter.js"
 import * as OptionsErrors from "../optionsError.js"
 import * as Errors from "./errors.js"
 
-/** The paths served without a key. */
-export const open: ReadonlySet<string> = new Set(["/health", "/ready"])
+const keyless: ReadonlySet<string> = new Set(["/health", "/ready"])
+
+/** The admin paths: served without a gateway key, their routes ask for an admin key (`isAdmin`). */
+export const adminPrefix = "/llm/model-load/"
+
+/** The paths served without a gateway key: `/health`, `/ready` and the admin paths. */
+export const open = { has: (path: string): boolean => keyless.has(path) || path.startsWith(adminPrefix) }
 
 /** A key's SHA-256 digest. */
 export const digest = (key: string): Buffer => createHash("sha256").update(key, "utf8").digest()

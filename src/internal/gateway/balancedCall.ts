@@ -21,12 +21,6 @@ import { decodeBody } from "./wire.js"
 /** The name a call without `model` is admitted under: every deployment (a key limited to some models must name one). */
 export const everyModel = "*"
 
-/** The path prefix of `model-load`, which takes an admin key instead of a gateway key. */
-const modelLoadPrefix = "/llm/model-load/"
-
-/** Whether `path` is an admin path of these endpoints (its key checked by the route, not as a gateway key). */
-export const isAdminPath = (path: string): boolean => path.startsWith(modelLoadPrefix)
-
 /** A decoded `/llm/chat` body: the engine's request and the name it asked for (`everyModel` when none). */
 export interface Chat {
   readonly _tag: "Chat"
