@@ -15,6 +15,13 @@
  * that serves it. Each deployment's `Llm` is built once, at start, and shared
  * by every name that reaches it.
  *
+ * LLM-API-BalancedCall's own endpoints, in its shapes: `POST /llm/chat` (`{ messages, tools?, model? }`,
+ * answered `{ "result": text }`; no `model`: balanced over every deployment), `POST /llm/chat/stream` (the
+ * text as it comes; a failure ends it with an `[error] {json}` line), `GET /llm/system-load`
+ * (`{ load_percent }`) and `GET /llm/system-capacity` (`{ total_max, details }`, keys masked); and
+ * `GET /llm/model-load/<deployment>` only with `modelLoadDetails` (or the file's
+ * `gateway.model_load_details`), and only to an admin key.
+ *
  * Failures are OpenAI's error JSON with the statuses its clients know: 400
  * naming the field of a bad request (nothing is sent), 413 for a body over
  * `maxBodyBytes`, 404 `model_not_found`, 400 `context_length_exceeded`, 429
@@ -99,6 +106,8 @@ export interface AdminKey {
 export interface Keys {
   readonly keys: ReadonlyArray<Key>
   readonly adminKeys: ReadonlyArray<AdminKey>
+  /** Whether `GET /llm/model-load/<model>` is served (to admin keys; keys masked). Default `false`. */
+  readonly modelLoadDetails?: boolean | undefined
 }
 
 /**
@@ -137,6 +146,8 @@ export interface Options {
   readonly adminKeys?: ReadonlyArray<AdminKey>
   /** A log line per request (`Effect.logInfo`, its fields as annotations). Default `false`; `serve` turns it on. */
   readonly logRequests?: boolean
+  /** Serve `GET /llm/model-load/<model>` (a deployment's keys, masked) to admin keys. Default: the config's `gateway.model_load_details`, else `false`. */
+  readonly modelLoadDetails?: boolean
 }
 
 /**

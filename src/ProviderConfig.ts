@@ -169,7 +169,8 @@ export const StoreEntry = internalStore.StoreEntry
 /**
  * The file's `gateway` section: `keys` (each `{ name, key, models?, rate_limit_capacity?,
  * rate_limit_refill_rate?, budget?: { limit, period? } }`, `key` as `env:NAME` or the key itself,
- * `period` in seconds, a duration or `"month"`, the default) and `admin_keys` (`{ name, key }`).
+ * `period` in seconds, a duration or `"month"`, the default), `admin_keys` (`{ name, key }`) and
+ * `model_load_details` (serve `GET /llm/model-load/<deployment>` to admin keys; default off).
  * @since 0.3.0
  * @category Schemas
  */

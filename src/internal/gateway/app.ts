@@ -23,10 +23,12 @@ import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type * as Pull from "effect/Pull"
+import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
+import type { ChatResponse } from "../../ChatResponse.js"
 import type { LlmError } from "../../LlmError.js"
 import { StreamTruncatedError } from "../../LlmError.js"
 import { type Batch, openFirst } from "../chunkSource.js"
@@ -35,6 +37,7 @@ import * as AnthropicErrors from "./anthropicErrors.js"
 import * as AnthropicRender from "./anthropicRender.js"
 import * as AnthropicWire from "./anthropicWire.js"
 import * as Auth from "./auth.js"
+import * as BalancedCall from "./balancedCall.js"
 import type { Engine, ModelEntry, Target } from "./engine.js"
 import * as Errors from "./errors.js"
 import * as Logs from "./logs.js"
@@ -50,6 +53,8 @@ export interface AppOptions {
   readonly auth: Auth.Auth
   /** Whether each request is logged. */
   readonly logRequests: boolean
+  /** Whether `GET /llm/model-load/<model>` is served (to admin keys). */
+  readonly modelLoadDetails: boolean
 }
 
 const json = (status: number, body: string) =>
@@ -112,11 +117,11 @@ export const make = (engine: Engine, options: AppOptions) =>
     const admitted = <R>(
       model: string,
       handle: (target: Target, entry: Logs.Entry) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>,
-      shape: (answer: Errors.ErrorAnswer) => Errors.ErrorAnswer = (answer) => answer
+      shape: (answer: Errors.ErrorAnswer) => Errors.ErrorAnswer = (answer) => answer,
+      target = engine.resolve(model)
     ) =>
       Effect.flatMap(Logs.CurrentEntry, (entry) => {
         entry.model = model
-        const target = engine.resolve(model)
         if (target === undefined) return Effect.succeed(errorResponse(shape(notFoundAnswer(model, entry.caller))))
         return Effect.matchEffect(auth.admit(entry.caller, model), {
           onFailure: (answer) => {
@@ -230,6 +235,27 @@ export const make = (engine: Engine, options: AppOptions) =>
       })
     }
 
+    // `request` to `target` as one reply, answered by `render` (its failure by `failures`).
+    const whole = (
+      request: ChatRequest,
+      target: Target,
+      entry: Logs.Entry,
+      failures: Failures,
+      tally: Metrics.Tally,
+      render: (response: ChatResponse) => string
+    ) =>
+      Effect.matchEffect(target.llm.chat(addressed(request, target)), {
+        onFailure: (error) => {
+          tally.failed(error)
+          return Effect.succeed(failedFor(entry, failures)(error))
+        },
+        onSuccess: (response) => {
+          tally.replied(response.usage, response.cost)
+          Logs.answered(entry, response)
+          return Effect.as(entry.settle(response.cost), json(200, render(response)))
+        }
+      })
+
     const chatCompletions = metrics.route("/v1/chat/completions", (tally) => withBody((text) => {
       const decoded = Wire.chat(text)
       if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
@@ -245,17 +271,8 @@ export const make = (engine: Engine, options: AppOptions) =>
             tally
           )
         }
-        return Effect.matchEffect(target.llm.chat(addressed(decoded.request, target)), {
-          onFailure: (error) => {
-            tally.failed(error)
-            return Effect.succeed(failedFor(entry, openAi)(error))
-          },
-          onSuccess: (response) => {
-            tally.replied(response.usage, response.cost)
-            Logs.answered(entry, response)
-            return Effect.as(entry.settle(response.cost), json(200, Render.completion(response, `chatcmpl-${randomUUID()}`, seconds())))
-          }
-        })
+        return whole(decoded.request, target, entry, openAi, tally, (response) =>
+          Render.completion(response, `chatcmpl-${randomUUID()}`, seconds()))
       })
     }))
 
@@ -305,17 +322,7 @@ export const make = (engine: Engine, options: AppOptions) =>
             tally
           )
         }
-        return Effect.matchEffect(target.llm.chat(addressed(decoded.request, target)), {
-          onFailure: (error) => {
-            tally.failed(error)
-            return Effect.succeed(failedFor(entry, failures)(error))
-          },
-          onSuccess: (response) => {
-            tally.replied(response.usage, response.cost)
-            Logs.answered(entry, response)
-            return Effect.as(entry.settle(response.cost), json(200, AnthropicRender.message(response, id)))
-          }
-        })
+        return whole(decoded.request, target, entry, failures, tally, (response) => AnthropicRender.message(response, id))
       }, AnthropicErrors.fromAnswer)
     }, AnthropicErrors.fromAnswer))
 
@@ -332,12 +339,44 @@ export const make = (engine: Engine, options: AppOptions) =>
       return json(200, JSON.stringify({ object: "list", data: engine.models.filter((model) => caller.models!.has(model.id)).map(modelObject) }))
     })
 
+    // LLM-API-BalancedCall's `POST /llm/chat` and `/llm/chat/stream`: the same engine and paths, in its wire.
+    const balancedChat = (stream: boolean) => (tally: Metrics.Tally) =>
+      withBody((text) => {
+        const decoded = BalancedCall.chat(text)
+        if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
+        return admitted(decoded.model, (target, entry) => {
+          tally.model(decoded.model)
+          return stream
+            ? streamed(decoded.request, decoded.model, target, BalancedCall.streamEncoder, openAi, tally)
+            : whole(decoded.request, target, entry, openAi, tally, BalancedCall.reply)
+        }, undefined, decoded.model === BalancedCall.everyModel ? engine.balanced : engine.resolve(decoded.model))
+      })
+    // `GET /llm/model-load/<deployment>`: only when the configuration opts in, and to an admin key.
+    const modelLoad = Effect.flatMap(Effect.zip(HttpRouter.params, HttpServerRequest.HttpServerRequest), ([params, request]) => {
+      if (!options.modelLoadDetails) return Effect.succeed(errorResponse(BalancedCall.disabled))
+      const key = Auth.presented(request.headers)
+      if (key === undefined) return Effect.succeed(errorResponse(Auth.missing))
+      if (!auth.isAdmin(Redacted.make(key))) return Effect.succeed(errorResponse(BalancedCall.notAdmin))
+      const name = decodePath(params["*"] ?? "")
+      return Effect.map(engine.status, (status) => {
+        const load = status.details[name]
+        return load === undefined
+          ? errorResponse(BalancedCall.noDeployment(name, Object.keys(status.details)))
+          : json(200, BalancedCall.modelLoad(load))
+      })
+    })
+
     const router = yield* HttpRouter.make
     yield* router.addAll([
       HttpRouter.route("POST", "/v1/chat/completions", chatCompletions),
       HttpRouter.route("POST", "/v1/embeddings", embeddings),
       HttpRouter.route("POST", "/v1/messages", anthropicMessages),
       HttpRouter.route("GET", "/v1/models/*", models),
+      HttpRouter.route("POST", "/llm/chat", metrics.route("/llm/chat", balancedChat(false))),
+      HttpRouter.route("POST", "/llm/chat/stream", metrics.route("/llm/chat/stream", balancedChat(true))),
+      HttpRouter.route("GET", "/llm/system-load", Effect.map(engine.status, (status) => json(200, BalancedCall.systemLoad(status)))),
+      HttpRouter.route("GET", "/llm/system-capacity", Effect.map(engine.status, (status) => json(200, BalancedCall.systemCapacity(status)))),
+      HttpRouter.route("GET", `${Auth.adminPrefix}*`, modelLoad),
       HttpRouter.route("GET", "/health", Effect.succeed(json(200, `{"status":"ok"}`))),
       HttpRouter.route("GET", "/metrics", metrics.scrape),
       HttpRouter.route(

@@ -22,8 +22,13 @@ import * as RateLimiter from "../../RateLimiter.js"
 import * as OptionsErrors from "../optionsError.js"
 import * as Errors from "./errors.js"
 
-/** The paths served without a key. */
-export const open: ReadonlySet<string> = new Set(["/health", "/ready"])
+const keyless: ReadonlySet<string> = new Set(["/health", "/ready"])
+
+/** The admin paths: served without a gateway key, their routes ask for an admin key (`isAdmin`). */
+export const adminPrefix = "/llm/model-load/"
+
+/** The paths served without a gateway key: `/health`, `/ready` and the admin paths. */
+export const open = { has: (path: string): boolean => keyless.has(path) || path.startsWith(adminPrefix) }
 
 /** A key's SHA-256 digest. */
 export const digest = (key: string): Buffer => createHash("sha256").update(key, "utf8").digest()
@@ -68,7 +73,7 @@ export interface Auth {
   readonly admit: (caller: Caller | undefined, model: string) => Effect.Effect<Settle, Errors.ErrorAnswer>
 }
 
-const missing = Errors.answer(
+export const missing = Errors.answer(
   401,
   "You didn't provide an API key. Send a gateway key as `Authorization: Bearer YOUR_KEY` (or `x-api-key: YOUR_KEY`).",
   "invalid_request_error",
@@ -98,8 +103,8 @@ const seconds = (millis: number): number => Math.max(1, Math.ceil(millis / 1000)
 
 const bearer = /^bearer\s+/i
 
-// The key a request presents: `Authorization: Bearer <key>`, else `x-api-key`.
-const presented = (headers: Readonly<Record<string, string | undefined>>): string | undefined => {
+/** The key a request presents: `Authorization: Bearer <key>`, else `x-api-key`. */
+export const presented = (headers: Readonly<Record<string, string | undefined>>): string | undefined => {
   const authorization = headers["authorization"]
   if (authorization !== undefined && bearer.test(authorization)) return authorization.replace(bearer, "").trim()
   const apiKey = headers["x-api-key"]

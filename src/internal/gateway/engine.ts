@@ -30,6 +30,8 @@ export interface ModelEntry {
 export interface Engine {
   /** The target of a request's `model`; `undefined` for a name the configuration does not have. */
   readonly resolve: (model: string) => Target | undefined
+  /** The router over every deployment, for a call that names no model (`POST /llm/chat`). */
+  readonly balanced: Target
   /** Every name a request may use, routers first, then deployments, models and groups. */
   readonly models: ReadonlyArray<ModelEntry>
   /** The router over every deployment: its status counts every call made through it. */
@@ -77,5 +79,5 @@ export const make = (
       Object.values(status.details).some((load) =>
         load.cooldown.state !== "open" && (load.keys.length === 0 || load.keys.some((key) => key.disabled === null))
       ))
-    return { resolve: (model) => targets.get(model), models, status: all.status, ready }
+    return { resolve: (model) => targets.get(model), balanced: { llm: all, address: undefined }, models, status: all.status, ready }
   })

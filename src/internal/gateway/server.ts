@@ -69,7 +69,12 @@ export const make = (
       [...(options.config.gateway?.adminKeys ?? []), ...(options.adminKeys ?? [])],
       (model) => engine.resolve(model) !== undefined
     )
-    const app = yield* App.make(engine, { maxBodyBytes, auth, logRequests: options.logRequests ?? false })
+    const app = yield* App.make(engine, {
+      maxBodyBytes,
+      auth,
+      logRequests: options.logRequests ?? false,
+      modelLoadDetails: options.modelLoadDetails ?? options.config.gateway?.modelLoadDetails ?? false
+    })
     const server = Http.createServer()
     const httpServer = yield* NodeHttpServer.make(() => server, {
       host,

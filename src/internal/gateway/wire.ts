@@ -66,8 +66,8 @@ export const isWireEmbedding = (u: unknown): boolean =>
 
 const notJson = new Problem(undefined, "We could not parse the JSON body of your request. The body must be a JSON object.")
 
-// The body's text as JSON, checked by `is` (and decoded by `decode` only to name what is wrong with it).
-const decodeBody = <A>(
+/** The body's text as JSON, checked by `is` (and decoded by `decode` only to name what is wrong with it). */
+export const decodeBody = <A>(
   text: string,
   is: (u: unknown) => boolean,
   decode: (body: unknown) => Result.Result<A, Schema.SchemaError>

@@ -37,7 +37,9 @@ const AdminKeyEntry = Schema.Struct({ name: NonEmpty, key: NonEmpty })
 
 export const GatewayEntry = Schema.Struct({
   keys: optional(Schema.Array(KeyEntry)),
-  admin_keys: optional(Schema.Array(AdminKeyEntry))
+  admin_keys: optional(Schema.Array(AdminKeyEntry)),
+  /** Serve `GET /llm/model-load/<model>` (keys masked) to admin keys. */
+  model_load_details: optional(Schema.Boolean)
 })
 
 export type GatewayEntry = typeof GatewayEntry.Type
@@ -109,7 +111,8 @@ export const resolve = (
             : {}),
           ...(item.budget !== undefined ? { budget: { limit: item.budget.limit, period: period(item.budget.period) } } : {})
         })),
-        adminKeys: admins.map(({ entry: item, key }) => ({ name: item.name, key }))
+        adminKeys: admins.map(({ entry: item, key }) => ({ name: item.name, key })),
+        ...(entry.model_load_details === true ? { modelLoadDetails: true } : {})
       }
     }
   })
