@@ -64,9 +64,7 @@ export interface Cooldown {
 }
 
 /** What `report` draws jitter from (Effect's `Random` service). */
-export interface RandomSource {
-  readonly nextDoubleUnsafe: () => number
-}
+export interface RandomSource { readonly nextDoubleUnsafe: () => number }
 
 /**
  * The cooldown after the `rateLimits`th consecutive rate limit: `initial`
@@ -473,10 +471,7 @@ export const status = (state: State, now: number, slowStartMillis: number): Read
     disabled: slot.disabled
   }))
 
-/**
- * For tests: why the state is inconsistent (heap order, heap membership,
- * counters), or `undefined`. O(n).
- */
+/** For tests: why the state is inconsistent (heap order, heap membership, counters), or `undefined`. O(n). */
 export const invariantViolation = (state: State): string | undefined => {
   const heaps = Heap.invariantViolation(state.ready) ?? Heap.invariantViolation(state.cooling) ??
     Heap.invariantViolation(state.ramping)
