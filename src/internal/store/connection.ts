@@ -4,7 +4,7 @@
  * store whose Redis is down at start-up still builds, and commands that fail
  * fast while Redis is away instead of queueing until it returns.
  */
-import * as NodeRedis from "@effect/platform-node/NodeRedis"
+import type * as NodeRedis from "@effect/platform-node/NodeRedis"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -54,6 +54,10 @@ const addressOf = (url: string): string => {
 const reasonOf = (cause: unknown): string =>
   cause instanceof Error ? (cause.message === "" ? cause.name : cause.message) : String(cause)
 
+// node-redis (and its many modules) is loaded by the first store that connects, so a program that
+// shares nothing, the command line's `chat` among them, does not pay for loading it.
+const loadNodeRedis = Effect.promise(() => import("@effect/platform-node/NodeRedis"))
+
 /** Connects in a fiber of the current scope; the store is usable at once. */
 export const make = (options: Store.Options): Effect.Effect<Store.Store, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -67,11 +71,11 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
     let down = false
     let starting = true
 
-    const connect = Effect.flatMap(Scope.fork(scope), (child) =>
+    const connect = Effect.flatMap(Effect.zip(loadNodeRedis, Scope.fork(scope)), ([NodeRedisModule, child]) =>
       Effect.flatMap(
         Effect.onExit(
           Layer.buildWithScope(
-            NodeRedis.layer({
+            NodeRedisModule.layer({
               url: options.redis,
               // Fail commands at once while reconnecting, and bound each: never a hang.
               disableOfflineQueue: true,
@@ -88,7 +92,7 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
         (context) =>
           Effect.sync(() => {
             redis = Context.get(context, Redis.Redis)
-            client = Context.get(context, NodeRedis.NodeRedis).client
+            client = Context.get(context, NodeRedisModule.NodeRedis).client
           })
       ))
     yield* Effect.forkIn(Effect.retry(connect, Schedule.spaced("1 second")), scope)
