@@ -10,9 +10,9 @@
  * `Llm` checks before sending, failing with `InvalidRequestError`.
  *
  * As the `Llm`'s own check does, a compiled check that accepts exactly what
- * the schema accepts runs first (decoding the schema costs about 10 us for one
- * message and 70 us for twenty); the schema's decode runs only when that check
- * refuses, to name the field. A property test holds the two together.
+ * the schema accepts runs first (decoding the schema costs far more per call;
+ * docs/performance.md has the figures); the schema's decode runs only when that
+ * check refuses, to name the field. A property test holds the two together.
  */
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"

@@ -19,7 +19,6 @@ import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Pull from "effect/Pull"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
-import * as Tracer from "effect/Tracer"
 import type { ChatResponse } from "../ChatResponse.js"
 import {
   fromHttpFailure,
@@ -35,6 +34,7 @@ import { isLiveClock, maxTimerMillis, timeoutFail } from "./timeout.js"
 import * as BodySource from "./bodySource.js"
 import { type ChunkSource, startingWith } from "./chunkSource.js"
 import { executeWithin, keepsDeadlines } from "./undiciDeadline.js"
+import { untraced } from "./telemetry.js"
 import { type Deadline, DeadlineExceeded } from "./undiciExchange.js"
 import { BodyTooLarge } from "./undiciResponse.js"
 
@@ -147,7 +147,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
       ? executeWithin(client, request, deadline)!
       : Effect.withFiber((fiber) =>
         withSecretHeaders(
-          fiber.getRef(Tracer.Tracer) === Tracer.nativeTracer
+          untraced(fiber)
             ? Effect.provideService(client.execute(request), HttpClient.TracerDisabledWhen, constTrue)
             : client.execute(request)
         )
@@ -171,7 +171,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
     Effect.withFiber((fiber) =>
       Effect.clockWith((clock) => {
         const millis = Duration.toMillis(call.timeout)
-        return deadlines && fiber.getRef(Tracer.Tracer) === Tracer.nativeTracer && isLiveClock(clock) &&
+        return deadlines && untraced(fiber) && isLiveClock(clock) &&
             millis <= maxTimerMillis
           ? work(
             phases
