@@ -59,13 +59,14 @@ const bearer = (key: string) => ({ authorization: `Bearer ${key}` })
 
 interface Answer {
   readonly status: number
+  readonly contentType: string | null
   readonly text: string
 }
 
 const get = (service: Gateway.Service, path: string, key?: string) =>
   Effect.promise(async (): Promise<Answer> => {
     const response = await fetch(`${service.url}${path}`, { headers: key === undefined ? {} : bearer(key) })
-    return { status: response.status, text: await response.text() }
+    return { status: response.status, contentType: response.headers.get("content-type"), text: await response.text() }
   })
 
 const post = (service: Gateway.Service, path: string, body: unknown) =>
@@ -75,7 +76,7 @@ const post = (service: Gateway.Service, path: string, body: unknown) =>
       headers: { ...bearer(gatewayKey), "content-type": "application/json" },
       body: JSON.stringify(body)
     })
-    return { status: response.status, text: await response.text() }
+    return { status: response.status, contentType: response.headers.get("content-type"), text: await response.text() }
   })
 
 const hello = { messages: [{ role: "user", content: "Hello, please introduce yourself" }] }
@@ -113,6 +114,7 @@ layer(fixture)("Gateway: LLM-API-BalancedCall's endpoints", (it) => {
       const streamed = yield* post(open, "/llm/chat/stream", { ...hello, model: "gpt-4o-mini" })
       const whole = yield* post(open, "/llm/chat", { ...hello, model: "gpt-4o-mini" })
       expect(streamed.status).toBe(200)
+      expect(streamed.contentType).toBe("text/plain; charset=utf-8")
       expect(streamed.text).not.toContain("data:")
       expect(streamed.text).not.toContain("[error]")
       expect(streamed.text).toBe(JSON.parse(whole.text).result)

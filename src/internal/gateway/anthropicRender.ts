@@ -169,6 +169,6 @@ export const streamEncoder = (id: string, model: string): StreamEncoder => {
     return { text, restarted: undefined }
   }
 
-  return { batch, error: (body) => event("error", body) }
+  return { contentType: "text/event-stream", batch, error: (body) => event("error", body) }
 }
 

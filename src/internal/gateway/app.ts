@@ -230,7 +230,7 @@ export const make = (engine: Engine, options: AppOptions) =>
         return Effect.succeed(emit(batch))
       })
       return HttpServerResponse.stream(Stream.fromPull(Effect.succeed(pull)), {
-        contentType: "text/event-stream",
+        contentType: stream.contentType,
         headers: { "cache-control": "no-cache" }
       })
     }

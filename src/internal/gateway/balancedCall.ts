@@ -51,7 +51,7 @@ export const reply = (response: ChatResponse): string =>
   )
 
 /**
- * The seed's stream: the answer's text as it comes. A `Restart` after text went out, or a failure, ends the
+ * The seed's stream: the answer's text as it comes, as plain text. A `Restart` after text went out, or a failure, ends the
  * stream with a last line `[error] {json}` (the error's OpenAI JSON), never a clean end of a truncated answer.
  */
 export const streamEncoder = (): StreamEncoder => {
@@ -68,7 +68,7 @@ export const streamEncoder = (): StreamEncoder => {
     }
     return { text, restarted: undefined }
   }
-  return { batch, error: (body) => `\n[error] ${body}\n` }
+  return { contentType: "text/plain; charset=utf-8", batch, error: (body) => `\n[error] ${body}\n` }
 }
 
 /** `GET /llm/system-load`. */

@@ -58,8 +58,10 @@ export interface Encoded {
   readonly restarted: Restart | undefined
 }
 
-/** Turns a stream's batches into SSE events; one per stream (it keeps what was forwarded). */
+/** Turns a stream's batches into the route's stream (SSE events, or the seed's plain text); one per stream (it keeps what was forwarded). */
 export interface StreamEncoder {
+  /** The response's content type: `text/event-stream` for SSE. */
+  readonly contentType: string
   readonly batch: (chunks: ReadonlyArray<ChatChunk>) => Encoded
   /** An error event (`data: {"error": ...}`), which the official clients raise. */
   readonly error: (body: string) => string
@@ -128,7 +130,7 @@ export const streamEncoder = (id: string, model: string, created: number, includ
     return { text, restarted: undefined }
   }
 
-  return { batch, error: (body) => `data: ${body}\n\n` }
+  return { contentType: "text/event-stream", batch, error: (body) => `data: ${body}\n\n` }
 }
 
 // OpenAI's `encoding_format: "base64"` (what its official clients ask for): little-endian float32s.
