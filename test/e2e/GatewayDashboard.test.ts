@@ -15,6 +15,7 @@ import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { type Answer, get } from "../utils/gatewayHarness.js"
 
 const providerKey = "sk-dashboard-provider-5e1f9c3a7b"
 const appKey = "gw-dashboard-app-2b7d4f6a8c0e"
@@ -66,18 +67,6 @@ const keyed = {
   keys: [{ name: "app", key: "env:GATEWAY_DASHBOARD_APP_KEY" }],
   admin_keys: [{ name: "ops", key: "env:GATEWAY_DASHBOARD_ADMIN_KEY" }]
 }
-
-interface Answer {
-  readonly status: number
-  readonly contentType: string | null
-  readonly text: string
-}
-
-const get = (gateway: Gateway.Service, path: string, key?: string) =>
-  Effect.promise(async (): Promise<Answer> => {
-    const response = await fetch(`${gateway.url}${path}`, { headers: key === undefined ? {} : { authorization: `Bearer ${key}` } })
-    return { status: response.status, contentType: response.headers.get("content-type"), text: await response.text() }
-  })
 
 const errorOf = (answer: Answer): { readonly code: string; readonly message: string } => JSON.parse(answer.text).error
 
