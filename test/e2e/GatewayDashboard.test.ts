@@ -37,7 +37,13 @@ const chromiumArgs = [
   "--disable-sync"
 ]
 
-const screenshot = Path.resolve(import.meta.dirname, "../../test-results/dashboard/dashboard.png")
+const screenshots = Path.resolve(import.meta.dirname, "../../test-results/dashboard")
+
+const screenshot = (page: Page, name: string) =>
+  Effect.promise(async () => {
+    await mkdir(screenshots, { recursive: true })
+    await page.screenshot({ path: Path.join(screenshots, name), fullPage: true })
+  })
 
 // Three deployments: `sim` answers (priced, so it costs), `slow` holds its streams open after two chunks, `flaky` fails.
 const configJson = (simulator: Simulator.Simulator, gateway: Record<string, unknown> | undefined) => {
@@ -193,6 +199,7 @@ describe("Gateway dashboard in headless Chromium", () => {
       expect(yield* formMessage(page, "admin key")).toContain("You didn't provide an API key")
       yield* submitKey(page, appKey)
       expect(yield* formMessage(page, "it takes an admin key")).not.toContain(appKey)
+      yield* screenshot(page, "admin-key.png")
       yield* submitKey(page, adminKey)
       const before = yield* readUntil(page, (reading) => Object.keys(reading.deployments).length > 0)
       expect(yield* Effect.promise(() => page.getByTestId("admin-key-form").isHidden())).toBe(true)
@@ -257,10 +264,7 @@ describe("Gateway dashboard in headless Chromium", () => {
       expect(during.keys.find((key) => key["deployment"] === "slow/gpt-4o")!["load"]).toBe("3 / 4")
       const html = yield* Effect.promise(() => page.content())
       for (const secret of [providerKey, appKey, adminKey]) expect(html).not.toContain(secret)
-      yield* Effect.promise(async () => {
-        await mkdir(Path.dirname(screenshot), { recursive: true })
-        await page.screenshot({ path: screenshot, fullPage: true })
-      })
+      yield* screenshot(page, "dashboard.png")
 
       // The held streams end: their calls leave the count.
       held.abort()

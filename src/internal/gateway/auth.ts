@@ -102,8 +102,8 @@ const forbidden = (model: string) =>
     "model_not_allowed"
   )
 
-/** An admin path with a key that is not an admin key. */
-export const adminRequired = Errors.answer(
+// An admin path with a key that is not an admin key.
+const adminRequired = Errors.answer(
   403,
   "This is an admin endpoint: it takes an admin key (provider.json's `gateway.admin_keys`), as `Authorization: Bearer <key>`.",
   "invalid_request_error",
