@@ -20,7 +20,9 @@
  * text as it comes; a failure ends it with an `[error] {json}` line), `GET /llm/system-load`
  * (`{ load_percent }`) and `GET /llm/system-capacity` (`{ total_max, details }`, keys masked); and
  * `GET /llm/model-load/<deployment>` only with `modelLoadDetails` (or the file's
- * `gateway.model_load_details`), and only to an admin key.
+ * `gateway.model_load_details`). `GET /metrics` is Prometheus text, and `GET /dashboard` a live page
+ * (deployments with their breakers, in flight, request and error rates, latency and time-to-first-token
+ * quantiles and cost; keys masked with their load and cooldowns) polling `GET /dashboard/data`.
  *
  * Failures are OpenAI's error JSON with the statuses its clients know: 400
  * naming the field of a bad request (nothing is sent), 413 for a body over
@@ -36,11 +38,15 @@
  * permit.
  *
  * Gateway keys (`Options.keys`, or the file's `gateway` section) are asked of
- * every request but `/health` and `/ready`, as `Authorization: Bearer <key>` or
+ * every request but `/health`, `/ready`, the dashboard's page and the admin
+ * endpoints, as `Authorization: Bearer <key>` or
  * `x-api-key`: kept only as SHA-256 digests, compared in constant time, each
  * limited to its models (403 `model_not_allowed` otherwise; `/v1/models` lists
  * only those), its own rate limit and its budget (429). No or a wrong key is
- * 401 `invalid_api_key`. Without keys the gateway listens on loopback only.
+ * 401 `invalid_api_key`. The admin endpoints (`/metrics`, `/dashboard/data`,
+ * `model-load`) take an admin key (`Options.adminKeys`) instead, 403
+ * `admin_key_required` otherwise, whenever the gateway has keys. Without keys
+ * the gateway listens on loopback only.
  * With `logRequests`, each request is logged once (`Effect.logInfo`, annotated
  * with its id, key name, model, deployment, status, latency, tokens and cost),
  * never a key.
@@ -142,7 +148,7 @@ export interface Options {
   readonly gracePeriod?: Duration.Input
   /** Gateway keys, besides those of the config's `gateway` section. Default: none. */
   readonly keys?: ReadonlyArray<Key>
-  /** Admin keys, besides the config's. Default: none. */
+  /** Admin keys (for `/metrics`, `/dashboard/data` and `model-load`), besides the config's. Default: none. */
   readonly adminKeys?: ReadonlyArray<AdminKey>
   /** A log line per request (`Effect.logInfo`, its fields as annotations). Default `false`; `serve` turns it on. */
   readonly logRequests?: boolean

@@ -100,12 +100,19 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
     io.stdout(`${gateway.url}\n`)
     io.stderr(notice)
     const keys = gateway.keys.filter((key) => !key.admin).map((key) => key.name)
+    const admins = gateway.keys.some((key) => key.admin)
     io.stderr(
       `${programName}: gateway listening at ${gateway.url} (OpenAI-compatible base URL ${gateway.url}/v1), ` +
         (keys.length === 0
           ? `on ${gateway.host} only: no gateway keys are configured. `
-          : `on ${gateway.host}; every request but /health and /ready needs a gateway key (${keys.join(", ")}). `) +
-        `Models: ${gateway.models.join(", ")}. Ctrl-C to stop.\n`
+          : `on ${gateway.host}; every request but /health, /ready and the dashboard needs a gateway key (${keys.join(", ")}). `) +
+        `Dashboard: ${gateway.url}/dashboard` +
+        (admins
+          ? " (its data and /metrics take an admin key)"
+          : keys.length > 0
+          ? " (its data and /metrics take an admin key: add gateway.admin_keys)"
+          : "") +
+        `. Models: ${gateway.models.join(", ")}. Ctrl-C to stop.\n`
     )
     return yield* Effect.never
   })

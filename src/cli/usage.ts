@@ -163,10 +163,11 @@ The first line on stdout is its URL.
 export const serveUsage = `Usage: ${programName} serve [options]
 
 Runs the gateway: an OpenAI-compatible API (URL/v1/chat/completions,
-/v1/embeddings, /v1/models, /v1/messages; /health, /ready, and /metrics in
-Prometheus text) over the models and routers of a provider.json, until Ctrl-C
-or SIGTERM, which stop accepting and let calls in flight finish within the grace
-period. The first line on stdout is its URL.
+/v1/embeddings, /v1/models, /v1/messages; /health, /ready, /metrics in
+Prometheus text and a live /dashboard, these two taking an admin key when
+the provider.json has keys) over the models and routers of a provider.json,
+until Ctrl-C or SIGTERM, which stop accepting and let calls in flight finish
+within the grace period. The first line on stdout is its URL.
 With no --config, it serves a built-in simulator and says so. Each request is
 logged as a JSON line on stderr.
 

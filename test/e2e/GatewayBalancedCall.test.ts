@@ -11,7 +11,7 @@ import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { poll } from "../utils/gatewayHarness.js"
+import { answerOf, get, poll } from "../utils/gatewayHarness.js"
 
 const providerKey = "sk-balanced-call-e2e-7f31"
 const gatewayKey = "gw-balanced-5c2e8a1d7b3f"
@@ -55,29 +55,14 @@ const fixture = Layer.effect(
   })
 ).pipe(Layer.provide(UndiciHttpClient.layer()))
 
-const bearer = (key: string) => ({ authorization: `Bearer ${key}` })
-
-interface Answer {
-  readonly status: number
-  readonly contentType: string | null
-  readonly text: string
-}
-
-const get = (service: Gateway.Service, path: string, key?: string) =>
-  Effect.promise(async (): Promise<Answer> => {
-    const response = await fetch(`${service.url}${path}`, { headers: key === undefined ? {} : bearer(key) })
-    return { status: response.status, contentType: response.headers.get("content-type"), text: await response.text() }
-  })
-
 const post = (service: Gateway.Service, path: string, body: unknown) =>
-  Effect.promise(async (): Promise<Answer> => {
-    const response = await fetch(`${service.url}${path}`, {
+  Effect.promise(() =>
+    fetch(`${service.url}${path}`, {
       method: "POST",
-      headers: { ...bearer(gatewayKey), "content-type": "application/json" },
+      headers: { authorization: `Bearer ${gatewayKey}`, "content-type": "application/json" },
       body: JSON.stringify(body)
-    })
-    return { status: response.status, contentType: response.headers.get("content-type"), text: await response.text() }
-  })
+    }).then(answerOf)
+  )
 
 const hello = { messages: [{ role: "user", content: "Hello, please introduce yourself" }] }
 
@@ -173,7 +158,7 @@ layer(fixture)("Gateway: LLM-API-BalancedCall's endpoints", (it) => {
       const response = yield* Effect.promise(() =>
         fetch(`${held.url}/llm/chat/stream`, {
           method: "POST",
-          headers: { ...bearer(gatewayKey), "content-type": "application/json" },
+          headers: { authorization: `Bearer ${gatewayKey}`, "content-type": "application/json" },
           body: JSON.stringify({ ...hello, model: "held" }),
           signal: client.signal
         })

@@ -66,7 +66,7 @@ describe("serve, in-process", () => {
       const url = yield* until(Effect.sync(() => lineOne(result(0).stdout)), (line) => line !== "")
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
       expect(result(0).stderr).toContain("on 127.0.0.1 only: no gateway keys are configured")
-      expect(result(0).stderr).toContain("Models: sim/gpt-4o-mini, gpt-4o-mini")
+      expect(result(0).stderr).toContain(`Dashboard: ${url}/dashboard. Models: sim/gpt-4o-mini, gpt-4o-mini`)
       const reply = yield* Effect.promise(() => post(url, chatBody("gpt-4o-mini")).then((response) => response.json()))
       expect(reply).toMatchObject({ object: "chat.completion", model: "gpt-4o-mini" })
       expect(result(0).stderr).not.toContain(key)

@@ -35,7 +35,8 @@ describe("serve with gateway keys", () => {
       const fiber = yield* Effect.forkChild(Serve.run(["--config", file, "--host", "0.0.0.0", "--port", "0"], io))
       const url = yield* until(Effect.sync(() => result(0).stdout.split("\n", 1)[0]!), (line) => line !== "")
       expect(url).toMatch(/^http:\/\/0\.0\.0\.0:\d+$/)
-      expect(result(0).stderr).toContain("on 0.0.0.0; every request but /health and /ready needs a gateway key (team)")
+      expect(result(0).stderr).toContain("on 0.0.0.0; every request but /health, /ready and the dashboard needs a gateway key (team)")
+      expect(result(0).stderr).toContain(`Dashboard: ${url}/dashboard (its data and /metrics take an admin key: add gateway.admin_keys).`)
       const local = url.replace("0.0.0.0", "127.0.0.1")
       const post = (headers: Record<string, string>) =>
         Effect.promise(() =>

@@ -81,3 +81,23 @@ export interface Served<Client> {
   readonly simulator: Simulator.Simulator
   readonly client: Client
 }
+
+/** An answer of the gateway, read whole. */
+export interface Answer {
+  readonly status: number
+  readonly contentType: string | null
+  readonly text: string
+}
+
+/** An answer's status, content type and text. */
+export const answerOf = async (response: Response): Promise<Answer> => ({
+  status: response.status,
+  contentType: response.headers.get("content-type"),
+  text: await response.text()
+})
+
+/** `GET path` of `gateway`, with `key` as a Bearer token when given. */
+export const get = (gateway: Gateway.Service, path: string, key?: string) =>
+  Effect.promise(() =>
+    fetch(`${gateway.url}${path}`, { headers: key === undefined ? {} : { authorization: `Bearer ${key}` } }).then(answerOf)
+  )

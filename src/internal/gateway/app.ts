@@ -23,7 +23,6 @@ import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type * as Pull from "effect/Pull"
-import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
@@ -38,8 +37,10 @@ import * as AnthropicRender from "./anthropicRender.js"
 import * as AnthropicWire from "./anthropicWire.js"
 import * as Auth from "./auth.js"
 import * as BalancedCall from "./balancedCall.js"
+import * as Dashboard from "./dashboard.js"
 import type { Engine, ModelEntry, Target } from "./engine.js"
 import * as Errors from "./errors.js"
+import type * as LiveStats from "./liveStats.js"
 import * as Logs from "./logs.js"
 import * as Metrics from "./metrics.js"
 import * as Render from "./render.js"
@@ -107,6 +108,13 @@ export const make = (engine: Engine, options: AppOptions) =>
       restarted: restartedBody
     }
     const metrics = Metrics.make(engine.status, () => clock.currentTimeMillisUnsafe())
+    const dashboard = yield* Dashboard.make(engine.status, () => clock.currentTimeMillisUnsafe())
+    // An admin path's answer, once the request's key may have it.
+    const adminOnly = (handle: Effect.Effect<HttpServerResponse.HttpServerResponse>) =>
+      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+        const refusal = Auth.adminRefusal(auth, request.headers)
+        return refusal === undefined ? handle : Effect.succeed(errorResponse(refusal))
+      })
     const failedFor = (entry: Logs.Entry, failures: Failures) => (error: LlmError) => {
       entry.error = error._tag
       return errorResponse(failures.answer(error))
@@ -351,19 +359,16 @@ export const make = (engine: Engine, options: AppOptions) =>
             : whole(decoded.request, target, entry, openAi, tally, BalancedCall.reply)
         }, undefined, decoded.model === BalancedCall.everyModel ? engine.balanced : engine.resolve(decoded.model))
       })
-    // `GET /llm/model-load/<deployment>`: only when the configuration opts in, and to an admin key.
-    const modelLoad = Effect.flatMap(Effect.zip(HttpRouter.params, HttpServerRequest.HttpServerRequest), ([params, request]) => {
+    // `GET /llm/model-load/<deployment>`: only when the configuration opts in, and as an admin path.
+    const modelLoad = Effect.flatMap(HttpRouter.params, (params) => {
       if (!options.modelLoadDetails) return Effect.succeed(errorResponse(BalancedCall.disabled))
-      const key = Auth.presented(request.headers)
-      if (key === undefined) return Effect.succeed(errorResponse(Auth.missing))
-      if (!auth.isAdmin(Redacted.make(key))) return Effect.succeed(errorResponse(BalancedCall.notAdmin))
       const name = decodePath(params["*"] ?? "")
-      return Effect.map(engine.status, (status) => {
+      return adminOnly(Effect.map(engine.status, (status) => {
         const load = status.details[name]
         return load === undefined
           ? errorResponse(BalancedCall.noDeployment(name, Object.keys(status.details)))
           : json(200, BalancedCall.modelLoad(load))
-      })
+      }))
     })
 
     const router = yield* HttpRouter.make
@@ -378,7 +383,9 @@ export const make = (engine: Engine, options: AppOptions) =>
       HttpRouter.route("GET", "/llm/system-capacity", Effect.map(engine.status, (status) => json(200, BalancedCall.systemCapacity(status)))),
       HttpRouter.route("GET", `${Auth.adminPrefix}*`, modelLoad),
       HttpRouter.route("GET", "/health", Effect.succeed(json(200, `{"status":"ok"}`))),
-      HttpRouter.route("GET", "/metrics", metrics.scrape),
+      HttpRouter.route("GET", "/metrics", adminOnly(metrics.scrape)),
+      HttpRouter.route("GET", "/dashboard", Effect.succeed(Dashboard.pageResponse)),
+      HttpRouter.route("GET", "/dashboard/data", adminOnly(dashboard.data)),
       HttpRouter.route(
         "GET",
         "/ready",
@@ -399,7 +406,7 @@ export const make = (engine: Engine, options: AppOptions) =>
             )
           )
       ),
-      (routed) => logged(auth, options.logRequests, routed, clock)
+      (routed) => logged(auth, options.logRequests, dashboard.stats, routed, clock)
     )
   })
 
@@ -408,11 +415,12 @@ export const make = (engine: Engine, options: AppOptions) =>
 const logged = <E, R>(
   auth: Auth.Auth,
   log: boolean,
+  stats: LiveStats.LiveStats,
   routed: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
   clock: Clock.Clock
 ) =>
   Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-    const entry = Logs.begin(randomUUID(), request.method, request.url, clock.currentTimeMillisUnsafe(), log)
+    const entry = Logs.begin(randomUUID(), request.method, request.url, clock.currentTimeMillisUnsafe(), log, stats)
     let handled: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
     const caller = auth.required && !Auth.open.has(entry.path) ? auth.authenticate(request.headers) : undefined
     if (caller !== undefined && "status" in caller) {

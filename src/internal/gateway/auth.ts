@@ -22,12 +22,16 @@ import * as RateLimiter from "../../RateLimiter.js"
 import * as OptionsErrors from "../optionsError.js"
 import * as Errors from "./errors.js"
 
-const keyless: ReadonlySet<string> = new Set(["/health", "/ready"])
+// `/dashboard` is a page without data: a browser opening it sends no key; the data it polls is an admin path.
+const keyless: ReadonlySet<string> = new Set(["/health", "/ready", "/dashboard", "/metrics", "/dashboard/data"])
 
-/** The admin paths: served without a gateway key, their routes ask for an admin key (`isAdmin`). */
+/** The prefix of `model-load`'s paths, an admin path as `/metrics` and `/dashboard/data` are. */
 export const adminPrefix = "/llm/model-load/"
 
-/** The paths served without a gateway key: `/health`, `/ready` and the admin paths. */
+/**
+ * The paths served without a gateway key: `/health`, `/ready`, the dashboard's page, and the admin paths, whose
+ * routes ask for an admin key instead (`adminRefusal`).
+ */
 export const open = { has: (path: string): boolean => keyless.has(path) || path.startsWith(adminPrefix) }
 
 /** A key's SHA-256 digest. */
@@ -97,6 +101,44 @@ const forbidden = (model: string) =>
     "model",
     "model_not_allowed"
   )
+
+// An admin path with a key that is not an admin key.
+const adminRequired = Errors.answer(
+  403,
+  "This is an admin endpoint: it takes an admin key (provider.json's `gateway.admin_keys`), as `Authorization: Bearer <key>`.",
+  "invalid_request_error",
+  null,
+  "admin_key_required"
+)
+
+const adminMissing = Errors.answer(
+  401,
+  "You didn't provide an API key. This is an admin endpoint: send an admin key as `Authorization: Bearer YOUR_ADMIN_KEY`.",
+  "invalid_request_error",
+  null,
+  "invalid_api_key"
+)
+
+const noAdminKeys = Errors.answer(
+  403,
+  "This is an admin endpoint and this gateway has keys but no admin key: add `admin_keys` to provider.json's `gateway` " +
+    "section (or `Gateway.Options.adminKeys`) and send one as `Authorization: Bearer <key>`.",
+  "invalid_request_error",
+  null,
+  "admin_key_required"
+)
+
+/**
+ * The answer refusing an admin path to a request's `headers`, or `undefined` when they may have it: a gateway without
+ * any key (served on loopback only) opens it to every caller; otherwise it takes an admin key.
+ */
+export const adminRefusal = (auth: Auth, headers: Readonly<Record<string, string | undefined>>): Errors.ErrorAnswer | undefined => {
+  const admins = auth.keys.some((key) => key.admin)
+  if (!admins) return auth.required ? noAdminKeys : undefined
+  const key = presented(headers)
+  if (key === undefined) return adminMissing
+  return auth.isAdmin(Redacted.make(key)) ? undefined : adminRequired
+}
 
 // Whole seconds, at least one, as `Retry-After` takes them.
 const seconds = (millis: number): number => Math.max(1, Math.ceil(millis / 1000))

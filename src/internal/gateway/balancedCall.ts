@@ -5,8 +5,8 @@
  * `GET /llm/model-load/<model>` (one deployment's load with its keys). The body may name a `model` (a router,
  * deployment, model or group); without one the call is balanced over every deployment. The router's status
  * (`Router.Status`, camelCase) is renamed here to the seed's snake_case. Keys are only ever their masked ids
- * (`sk-…f3a9#0d64`); `model-load` is served only when the configuration opts in (`model_load_details`), and
- * only to an admin key.
+ * (`sk-…f3a9#0d64`); `model-load` is served only when the configuration opts in (`model_load_details`), and,
+ * as every admin path, to an admin key whenever the gateway has keys.
  */
 import * as Schema from "effect/Schema"
 import type { ChatChunk } from "../../ChatChunk.js"
@@ -114,15 +114,6 @@ export const disabled = Errors.answer(
   "invalid_request_error",
   null,
   "model_load_disabled"
-)
-
-/** `model-load` with a key that is not an admin key. */
-export const notAdmin = Errors.answer(
-  403,
-  "GET /llm/model-load/<model> takes an admin key (provider.json's `gateway.admin_keys`).",
-  "invalid_request_error",
-  null,
-  "admin_key_required"
 )
 
 /** `model-load` of a name that is no deployment. */

@@ -6,6 +6,9 @@
  * by name, the model asked and the deployment that answered, the status,
  * latency and a stream's time to first token, tokens, cost and the error's
  * tag. It holds no key: none of its fields is read from a header.
+ *
+ * When its request ends the entry also feeds the dashboard's live figures
+ * (`liveStats.ts`), whether or not its line is written.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -14,12 +17,15 @@ import type * as Pull from "effect/Pull"
 import type { ChatChunk } from "../../ChatChunk.js"
 import type { ChatResponse, Usage } from "../../ChatResponse.js"
 import type { Caller, Settle } from "./auth.js"
+import type { LiveStats } from "./liveStats.js"
 
 /** One request's log line, filled in as the request goes. */
 export interface Entry {
   readonly id: string
   /** Whether its line is written (`Gateway.Options.logRequests`). */
   readonly log: boolean
+  /** The live figures its outcome is recorded in when it ends. */
+  readonly stats: LiveStats | undefined
   readonly method: string
   readonly path: string
   /** Clock millis when the request came in. */
@@ -47,11 +53,12 @@ export const CurrentEntry = Context.Reference<Entry>("effect-llm-router/internal
   defaultValue: () => begin("", "", "", 0, false)
 })
 
-export const begin = (id: string, method: string, url: string, start: number, log: boolean): Entry => {
+export const begin = (id: string, method: string, url: string, start: number, log: boolean, stats?: LiveStats): Entry => {
   const query = url.indexOf("?")
   return {
     id,
     log,
+    stats,
     method,
     path: query < 0 ? url : url.slice(0, query),
     start,
@@ -113,9 +120,14 @@ export const gone = (entry: Entry, now: number): Effect.Effect<void> => {
   return write(entry, now)
 }
 
-/** Writes the entry's line, `now` in Clock millis. */
-export const write = (entry: Entry, now: number): Effect.Effect<void> =>
-  !entry.log ? Effect.void : Effect.logInfo("request").pipe(
+/** The request's end, `now` in Clock millis: its outcome recorded in the live figures, its line written. */
+export const write = (entry: Entry, now: number): Effect.Effect<void> => {
+  entry.stats?.record(entry.deployment, now - entry.start, entry.firstToken, entry.cost)
+  return !entry.log ? Effect.void : line(entry, now)
+}
+
+const line = (entry: Entry, now: number): Effect.Effect<void> =>
+  Effect.logInfo("request").pipe(
     Effect.annotateLogs({
       request_id: entry.id,
       method: entry.method,

@@ -1,0 +1,119 @@
+/**
+ * The gateway's live dashboard: `GET /dashboard`, one HTML page that carries
+ * no data (`dashboardPage.ts`), and `GET /dashboard/data`, the JSON it polls
+ * every second (an admin path). The data is the router's status (breakers, in
+ * flight, masked keys with their load, cooldowns and disabled state, the load
+ * percent) with the live figures (`liveStats.ts`: request and error rates,
+ * latency and time-to-first-token quantiles, cost so far), one entry per
+ * deployment of the configuration.
+ */
+import * as Effect from "effect/Effect"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import type * as Router from "../../Router.js"
+import { page } from "./dashboardPage.js"
+import * as LiveStats from "./liveStats.js"
+
+/** One key of a deployment, masked. */
+export interface KeyData {
+  readonly key: string
+  readonly current: number
+  readonly max: number | null
+  /** Epoch milliseconds when its cooldown ends, while cooling down. */
+  readonly coolingUntil: number | null
+  /** Why it is disabled, when it is. */
+  readonly disabled: string | null
+}
+
+/** One deployment's figures. */
+export interface DeploymentData {
+  readonly name: string
+  readonly breaker: "closed" | "open" | "half-open"
+  readonly inFlight: number
+  /** Attempts since the start, and those that failed. */
+  readonly requests: number
+  readonly failures: number
+  /** Attempts a second over the last seconds. */
+  readonly requestRate: number
+  /** The share of those attempts that failed (0 to 1), `null` without any. */
+  readonly errorRate: number | null
+  /** Milliseconds, over its latest answers; `null` before the first. */
+  readonly latency: LiveStats.Quantiles | null
+  readonly firstToken: LiveStats.Quantiles | null
+  /** US dollars of its priced replies so far. */
+  readonly cost: number
+  readonly keys: ReadonlyArray<KeyData>
+}
+
+/** What `GET /dashboard/data` answers. */
+export interface Data {
+  /** Epoch milliseconds of the reading. */
+  readonly now: number
+  readonly loadPercent: number
+  readonly deployments: ReadonlyArray<DeploymentData>
+}
+
+/** The dashboard's data from the router's `status` and the live figures, at `now` (Clock milliseconds). */
+export const data = (status: Router.Status, stats: LiveStats.LiveStats, now: number): Data => {
+  const rates = stats.rates.read(status.details, now)
+  const deployments: Array<DeploymentData> = []
+  for (const name in status.details) {
+    const load = status.details[name]!
+    // The live figures are kept for every deployment of the status read at start.
+    const recorded = stats.recorded(name)!
+    const rate = rates.get(name)!
+    deployments.push({
+      name,
+      breaker: load.cooldown.state,
+      inFlight: load.inFlight,
+      requests: load.requests,
+      failures: load.failures,
+      requestRate: rate.requests,
+      errorRate: rate.errors,
+      latency: LiveStats.quantiles(recorded.latency),
+      firstToken: LiveStats.quantiles(recorded.firstToken),
+      cost: recorded.cost,
+      keys: load.keys.map((key) => ({
+        key: key.key,
+        current: key.current,
+        max: key.max,
+        coolingUntil: key.coolingUntil,
+        disabled: key.disabled
+      }))
+    })
+  }
+  return { now, loadPercent: status.loadPercent, deployments }
+}
+
+/** A gateway's dashboard: the live figures its requests feed, and its data's answer. */
+export interface Dashboard {
+  readonly stats: LiveStats.LiveStats
+  /** `GET /dashboard/data`'s answer (its caller checked by the route). */
+  readonly data: Effect.Effect<HttpServerResponse.HttpServerResponse>
+}
+
+/** The dashboard over the router's `status`, timed by `now` (Clock milliseconds); its deployments read once, at start. */
+export const make = (status: Effect.Effect<Router.Status>, now: () => number): Effect.Effect<Dashboard> =>
+  Effect.map(status, (initial) => {
+    const named = Object.entries(initial.details).map(([name, load]) => ({ name, provider: load.provider, model: load.model }))
+    const stats = LiveStats.make(named, now())
+    return {
+      stats,
+      data: Effect.map(status, (current) =>
+        HttpServerResponse.text(JSON.stringify(data(current, stats, now())), {
+          contentType: "application/json",
+          headers: { "cache-control": "no-store" }
+        }))
+    }
+  })
+
+// The page runs its one inline script and style, reaches only its own origin, and is framed by no other page
+// (it has a form for the admin key).
+const pageHeaders = {
+  "content-security-policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; " +
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  "referrer-policy": "no-referrer",
+  "cache-control": "no-cache"
+}
+
+/** `GET /dashboard`. */
+export const pageResponse = HttpServerResponse.text(page, { contentType: "text/html; charset=utf-8", headers: pageHeaders })

@@ -1,0 +1,348 @@
+/**
+ * The gateway's live dashboard: `GET /dashboard` in a real headless Chromium (Debian's `chromium`, driven by
+ * `playwright-core`) against a gateway over the simulator, its numbers read from the page while a load runs; and
+ * its admin paths (`/metrics`, `/dashboard/data`, `model-load`) over loopback with `fetch`: an admin key whenever
+ * the gateway has keys, open on a gateway without any.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { existsSync } from "node:fs"
+import { mkdir, mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import * as Path from "node:path"
+import { type BrowserContext, chromium, type Page } from "playwright-core"
+import * as Gateway from "../../src/Gateway.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { type Answer, get } from "../utils/gatewayHarness.js"
+
+const providerKey = "sk-dashboard-provider-5e1f9c3a7b"
+const appKey = "gw-dashboard-app-2b7d4f6a8c0e"
+const adminKey = "gw-dashboard-admin-9a1c3e5b7d0f"
+// Read through `env:` by the file's `gateway` section.
+process.env["GATEWAY_DASHBOARD_APP_KEY"] = appKey
+process.env["GATEWAY_DASHBOARD_ADMIN_KEY"] = adminKey
+
+const chromiumPath = "/usr/bin/chromium"
+// What Chromium needs to run headless as root in a container, and not reach beyond the test.
+const chromiumArgs = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync"
+]
+
+const screenshots = Path.resolve(import.meta.dirname, "../../test-results/dashboard")
+
+const screenshot = (page: Page, name: string) =>
+  Effect.promise(async () => {
+    await mkdir(screenshots, { recursive: true })
+    await page.screenshot({ path: Path.join(screenshots, name), fullPage: true })
+  })
+
+// Three deployments: `sim` answers (priced, so it costs), `slow` holds its streams open after two chunks, `flaky` fails.
+const configJson = (simulator: Simulator.Simulator, gateway: Record<string, unknown> | undefined) => {
+  const deployment = (model: string, maxConcurrency: number, fault?: string) => ({
+    model_name: model,
+    base_url: `${simulator.url}/v1`,
+    api_keys: [{ key: providerKey, max_concurrency: maxConcurrency }],
+    max_retries: 0,
+    ...(fault === undefined ? {} : { headers: { "x-simulator-fault": fault } })
+  })
+  return {
+    sim: [deployment("gpt-4o-mini", 8)],
+    slow: [deployment("gpt-4o", 4, "stall=2")],
+    flaky: [deployment("sim-small", 4, "status=500")],
+    ...(gateway === undefined ? {} : { gateway })
+  }
+}
+
+const serve = (gateway: Record<string, unknown> | undefined, extra?: Partial<Gateway.Options>) =>
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 8, latency: "15 millis", timeToFirstToken: "25 millis" })
+    const config = yield* ProviderConfig.fromJson(configJson(simulator, gateway))
+    return yield* Gateway.make({ config, port: 0, ...extra })
+  })
+
+const keyed = {
+  keys: [{ name: "app", key: "env:GATEWAY_DASHBOARD_APP_KEY" }],
+  admin_keys: [{ name: "ops", key: "env:GATEWAY_DASHBOARD_ADMIN_KEY" }]
+}
+
+const errorOf = (answer: Answer): { readonly code: string; readonly message: string } => JSON.parse(answer.text).error
+
+const chat = (gateway: Gateway.Service, model: string, stream: boolean, signal?: AbortSignal) =>
+  fetch(`${gateway.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${appKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ model, stream, messages: [{ role: "user", content: "Hello, dashboard" }] }),
+    ...(signal === undefined ? {} : { signal })
+  })
+
+// A headless Chromium with a fresh profile, closed (and its profile removed) with the scope.
+const browser = Effect.acquireRelease(
+  Effect.promise(async () => {
+    const profile = await mkdtemp(Path.join(tmpdir(), "dashboard-chromium-"))
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: chromiumPath,
+      args: chromiumArgs,
+      headless: true,
+      viewport: { width: 1440, height: 640 }
+    })
+    return { context, profile }
+  }),
+  ({ context, profile }: { readonly context: BrowserContext; readonly profile: string }) =>
+    Effect.promise(async () => {
+      await context.close()
+      await rm(profile, { recursive: true, force: true })
+    })
+)
+
+// One cell as the page shows it: its text and, for a number, the value it shows.
+interface Cell {
+  readonly text: string
+  readonly value: number | undefined
+}
+
+interface Reading {
+  readonly load: number | undefined
+  readonly deployments: Readonly<Record<string, Readonly<Record<string, Cell>>>>
+  readonly keys: ReadonlyArray<Readonly<Record<string, string>>>
+}
+
+// The little of the DOM the reading uses (the project compiles without the DOM's types).
+interface DomElement {
+  readonly textContent: string | null
+  readonly dataset: Readonly<Record<string, string | undefined>>
+  readonly querySelectorAll: (selector: string) => ArrayLike<DomElement>
+}
+
+interface DomDocument {
+  readonly querySelectorAll: (selector: string) => ArrayLike<DomElement>
+  readonly querySelector: (selector: string) => DomElement | null
+}
+
+// What the dashboard shows now, read from its DOM.
+const read = (page: Page) =>
+  Effect.promise((): Promise<Reading> =>
+    page.evaluate(() => {
+      const document = (globalThis as unknown as { readonly document: DomDocument }).document
+      const cells = (row: DomElement) => {
+        const out: Record<string, { text: string; value: number | undefined }> = {}
+        for (const cell of Array.from(row.querySelectorAll("td[data-testid]"))) {
+          const value = cell.dataset["value"]
+          out[cell.dataset["testid"]!] = { text: cell.textContent ?? "", value: value === undefined ? undefined : Number(value) }
+        }
+        return out
+      }
+      const deployments: Record<string, Record<string, { text: string; value: number | undefined }>> = {}
+      for (const row of Array.from(document.querySelectorAll("tr[data-testid=deployment]"))) {
+        deployments[row.dataset["name"]!] = cells(row)
+      }
+      const keys = Array.from(document.querySelectorAll("tr[data-testid=key]")).map((row) => {
+        const out: Record<string, string> = {}
+        for (const [name, cell] of Object.entries(cells(row))) out[name] = cell.text
+        return out
+      })
+      const load = document.querySelector("[data-testid=load-percent]")?.dataset["value"]
+      return { load: load === undefined ? undefined : Number(load), deployments, keys }
+    })
+  )
+
+// The dashboard's reading once `done` holds of it, polled with a real timer; the last reading after `seconds`.
+const readUntil = (page: Page, done: (reading: Reading) => boolean, seconds = 10) =>
+  Effect.gen(function*() {
+    let reading = yield* read(page)
+    for (let i = 0; i < seconds * 10 && !done(reading); i++) {
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 100)))
+      reading = yield* read(page)
+    }
+    return reading
+  })
+
+const value = (reading: Reading, deployment: string, cell: string): number | undefined =>
+  reading.deployments[deployment]?.[cell]?.value
+
+const submitKey = (page: Page, key: string) =>
+  Effect.promise(async () => {
+    await page.getByTestId("admin-key-input").fill(key)
+    await page.getByTestId("admin-key-submit").click()
+  })
+
+const formMessage = (page: Page, containing: string) =>
+  Effect.promise(async () => {
+    const message = page.getByTestId("admin-key-message")
+    await message.filter({ hasText: containing }).waitFor({ timeout: 10_000 })
+    return message.textContent()
+  })
+
+describe("Gateway dashboard in headless Chromium", () => {
+  it.live("asks for an admin key, shows every deployment of the config, and its numbers move while a load runs", () =>
+    Effect.gen(function*() {
+      expect(
+        existsSync(chromiumPath),
+        `${chromiumPath} is missing: install Debian's chromium (apt-get install chromium; .ci/run installs it)`
+      ).toBe(true)
+      const gateway = yield* serve(keyed)
+      const deployments = Object.keys((yield* gateway.status).details).sort()
+      expect(deployments).toEqual(["flaky/sim-small", "sim/gpt-4o-mini", "slow/gpt-4o"])
+      const { context } = yield* browser
+      const page = yield* Effect.promise(() => context.newPage())
+      yield* Effect.promise(() => page.goto(`${gateway.url}/dashboard`))
+
+      // No key yet: the page asks for one; a gateway key that is not an admin key is refused, and asked again.
+      expect(yield* formMessage(page, "admin key")).toContain("You didn't provide an API key")
+      yield* submitKey(page, appKey)
+      expect(yield* formMessage(page, "it takes an admin key")).not.toContain(appKey)
+      yield* screenshot(page, "admin-key.png")
+      yield* submitKey(page, adminKey)
+      const before = yield* readUntil(page, (reading) => Object.keys(reading.deployments).length > 0)
+      expect(yield* Effect.promise(() => page.getByTestId("admin-key-form").isHidden())).toBe(true)
+      expect(Object.keys(before.deployments).sort()).toEqual(deployments)
+      for (const name of deployments) {
+        expect(before.deployments[name]!["breaker"]!.text).toBe("closed")
+        expect(value(before, name, "in-flight")).toBe(0)
+        expect(value(before, name, "requests")).toBe(0)
+        expect(value(before, name, "cost")).toBe(0)
+        expect(before.deployments[name]!["latency-p50"]!.text).toBe("–")
+      }
+      expect(before.load).toBe(0)
+      // Every key of every deployment, masked, idle.
+      expect(before.keys).toHaveLength(3)
+      for (const key of before.keys) {
+        expect(key["key"]).toMatch(/^sk-…/)
+        expect(key["load"]).toMatch(/^0 \/ [48]$/)
+        expect(key["state"]).toBe("ready")
+      }
+
+      // The load: three streams held open on `slow`, calls answered by `sim` (whole and streamed), calls failing on `flaky`.
+      const held = new AbortController()
+      const open = yield* Effect.promise(() =>
+        Promise.all([0, 1, 2].map(async () => {
+          const response = await chat(gateway, "slow/gpt-4o", true, held.signal)
+          expect(response.status).toBe(200)
+          const reader = response.body!.getReader()
+          await reader.read()
+          return reader
+        }))
+      )
+      const answered = yield* Effect.promise(() =>
+        Promise.all([
+          ...Array.from({ length: 8 }, () => chat(gateway, "sim/gpt-4o-mini", false).then((response) => response.text().then(() => response.status))),
+          ...Array.from({ length: 4 }, () => chat(gateway, "sim/gpt-4o-mini", true).then((response) => response.text().then(() => response.status))),
+          ...Array.from({ length: 3 }, () => chat(gateway, "flaky/sim-small", false).then((response) => response.text().then(() => response.status)))
+        ])
+      )
+      expect(answered.filter((status) => status === 200)).toHaveLength(12)
+      expect(answered.slice(12).every((status) => status >= 500)).toBe(true)
+
+      const during = yield* readUntil(page, (reading) =>
+        value(reading, "slow/gpt-4o", "in-flight") === 3 &&
+        value(reading, "sim/gpt-4o-mini", "requests") === 12 &&
+        value(reading, "sim/gpt-4o-mini", "ttft-p95") !== undefined &&
+        (value(reading, "flaky/sim-small", "failures") ?? 0) >= 1)
+      const sim = during.deployments["sim/gpt-4o-mini"]!
+      expect(value(during, "slow/gpt-4o", "in-flight")).toBe(3)
+      expect(during.load).toBeGreaterThan(0)
+      expect(value(during, "sim/gpt-4o-mini", "requests")).toBe(12)
+      expect(value(during, "sim/gpt-4o-mini", "request-rate")).toBeGreaterThan(0)
+      expect(value(during, "sim/gpt-4o-mini", "error-rate")).toBe(0)
+      expect(value(during, "sim/gpt-4o-mini", "cost")).toBeGreaterThan(0)
+      expect(sim["cost"]!.text).toMatch(/^\$0\.\d+$/)
+      // The simulator's own delays bound the quantiles from below.
+      expect(value(during, "sim/gpt-4o-mini", "latency-p50")).toBeGreaterThanOrEqual(15)
+      expect(value(during, "sim/gpt-4o-mini", "latency-p95")).toBeGreaterThanOrEqual(value(during, "sim/gpt-4o-mini", "latency-p50")!)
+      expect(value(during, "sim/gpt-4o-mini", "ttft-p50")).toBeGreaterThanOrEqual(25)
+      expect(sim["latency-p50"]!.text).toMatch(/^\d+ ms$|^\d+\.\d\d s$/)
+      expect(value(during, "flaky/sim-small", "error-rate")).toBeGreaterThan(0)
+      expect(during.deployments["flaky/sim-small"]!["error-rate"]!.text).toMatch(/ %$/)
+      expect(during.keys.find((key) => key["deployment"] === "slow/gpt-4o")!["load"]).toBe("3 / 4")
+      const html = yield* Effect.promise(() => page.content())
+      for (const secret of [providerKey, appKey, adminKey]) expect(html).not.toContain(secret)
+      yield* screenshot(page, "dashboard.png")
+
+      // The held streams end: their calls leave the count.
+      held.abort()
+      yield* Effect.promise(() => Promise.allSettled(open.map((reader) => reader.cancel())))
+      const after = yield* readUntil(page, (reading) => value(reading, "slow/gpt-4o", "in-flight") === 0)
+      expect(value(after, "slow/gpt-4o", "in-flight")).toBe(0)
+      expect(after.load).toBe(0)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 60_000)
+})
+
+describe("Gateway admin paths: /metrics, /dashboard/data, model-load", () => {
+  it.live("with keys: 401 without a key, 403 admin_key_required with a gateway key, the answer with an admin key", () =>
+    Effect.gen(function*() {
+      const gateway = yield* serve({ ...keyed, model_load_details: true })
+      for (const path of ["/metrics", "/dashboard/data", "/llm/model-load/sim/gpt-4o-mini"]) {
+        const none = yield* get(gateway, path)
+        expect(none.status).toBe(401)
+        expect(errorOf(none).code).toBe("invalid_api_key")
+        expect(errorOf(none).message).toContain("admin key")
+        for (const key of [appKey, "gw-not-a-key"]) {
+          const refused = yield* get(gateway, path, key)
+          expect(refused.status).toBe(403)
+          expect(errorOf(refused).code).toBe("admin_key_required")
+          expect(refused.text).not.toContain(key)
+        }
+        expect((yield* get(gateway, path, adminKey)).status).toBe(200)
+      }
+      // The page itself carries no data: it is served to anyone.
+      const page = yield* get(gateway, "/dashboard")
+      expect(page.status).toBe(200)
+      expect(page.contentType).toBe("text/html; charset=utf-8")
+      expect(page.text).toContain("dashboard/data")
+      expect(page.text).not.toContain("sim/gpt-4o-mini")
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("/dashboard/data: every deployment of the config with its figures, keys masked only", () =>
+    Effect.gen(function*() {
+      const gateway = yield* serve(keyed)
+      const reply = yield* Effect.promise(() => chat(gateway, "sim/gpt-4o-mini", false).then((response) => response.status))
+      expect(reply).toBe(200)
+      const answer = yield* get(gateway, "/dashboard/data", adminKey)
+      expect(answer.contentType).toBe("application/json")
+      expect(answer.text).not.toContain(providerKey)
+      const data = JSON.parse(answer.text)
+      expect(data.deployments.map((deployment: { name: string }) => deployment.name).sort()).toEqual(
+        Object.keys((yield* gateway.status).details).sort()
+      )
+      const sim = data.deployments.find((deployment: { name: string }) => deployment.name === "sim/gpt-4o-mini")
+      expect(sim).toMatchObject({ breaker: "closed", inFlight: 0, requests: 1, failures: 0, errorRate: 0, firstToken: null })
+      expect(sim.latency.p50).toBeGreaterThanOrEqual(15)
+      expect(sim.latency.p95).toBe(sim.latency.p50)
+      expect(sim.cost).toBeGreaterThan(0)
+      expect(sim.keys).toEqual([{ key: expect.stringMatching(/^sk-…/), current: 0, max: 8, coolingUntil: null, disabled: null }])
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("gateway keys without admin keys: 403 telling to add admin_keys, whatever the key", () =>
+    Effect.gen(function*() {
+      const gateway = yield* serve({ keys: keyed.keys })
+      for (const path of ["/metrics", "/dashboard/data"]) {
+        for (const key of [undefined, appKey]) {
+          const answer = yield* get(gateway, path, key)
+          expect(answer.status).toBe(403)
+          expect(errorOf(answer).code).toBe("admin_key_required")
+          expect(errorOf(answer).message).toContain("add `admin_keys`")
+        }
+      }
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("without any key (loopback only) every admin path is open; with admin keys only, they take one", () =>
+    Effect.gen(function*() {
+      const open = yield* serve(undefined, { modelLoadDetails: true })
+      for (const path of ["/metrics", "/dashboard/data", "/llm/model-load/sim/gpt-4o-mini"]) {
+        expect((yield* get(open, path)).status).toBe(200)
+      }
+      const adminOnly = yield* serve({ admin_keys: keyed.admin_keys })
+      expect((yield* get(adminOnly, "/metrics")).status).toBe(401)
+      expect((yield* get(adminOnly, "/metrics", adminKey)).status).toBe(200)
+      // The API itself stays open there: no gateway key is configured.
+      expect(yield* Effect.promise(() => chat(adminOnly, "sim/gpt-4o-mini", false).then((response) => response.status))).toBe(200)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+})
