@@ -39,7 +39,8 @@
  * every request but `/health` and `/ready`, as `Authorization: Bearer <key>` or
  * `x-api-key`: kept only as SHA-256 digests, compared in constant time, each
  * limited to its models (403 `model_not_allowed` otherwise; `/v1/models` lists
- * only those), its own rate limit and its budget (429). No or a wrong key is
+ * only those), its own rate limit and its budget (429), shared by every instance
+ * on the same store. No or a wrong key is
  * 401 `invalid_api_key`. Without keys the gateway listens on loopback only.
  * With `logRequests`, each request is logged once (`Effect.logInfo`, annotated
  * with its id, key name, model, deployment, status, latency, tokens and cost),
@@ -59,6 +60,7 @@ import type * as Budget from "./Budget.js"
 import type { OptionsError } from "./OptionsError.js"
 import type * as ProviderConfig from "./ProviderConfig.js"
 import type * as Router from "./Router.js"
+import type * as Store from "./Store.js"
 
 /**
  * The port the gateway listens on unless told otherwise.
@@ -82,8 +84,13 @@ export interface Key {
   readonly models?: ReadonlyArray<string> | undefined
   /** Its own token bucket: bursts of `capacity` requests, `refillRate` a second after. Default: none. */
   readonly rateLimit?: { readonly capacity: number; readonly refillRate: number } | undefined
-  /** US dollars it may spend per `period` (`Budget.Period`). Default: no limit. */
-  readonly budget?: { readonly limit: number; readonly period: Budget.Period } | undefined
+  /**
+   * US dollars it may spend per `period` (`Budget.Period`). Each call reserves its worst case before it is sent
+   * (the prompt's estimate plus `max_tokens` at the highest price among the deployments its model can reach) and is
+   * charged its real cost after, so the limit is never passed; a request without `max_tokens` is sent with
+   * `defaultMaxTokens` (default 4,096). Every model the key may call needs a price. Default: no limit.
+   */
+  readonly budget?: { readonly limit: number; readonly period: Budget.Period; readonly defaultMaxTokens?: number | undefined } | undefined
 }
 
 /**
@@ -148,6 +155,12 @@ export interface Options {
   readonly logRequests?: boolean
   /** Serve `GET /llm/model-load/<model>` (a deployment's keys, masked) to admin keys. Default: the config's `gateway.model_load_details`, else `false`. */
   readonly modelLoadDetails?: boolean
+  /**
+   * Where instances share the deployments' limits, the routers' breakers and the gateway keys' rate limits and
+   * budgets (under `gateway-key/<name>`), in place of the config's `store` section: a connected `Store` (shared
+   * with the program's own code) or its options; connected once for all of them. Default: the config's `store`.
+   */
+  readonly store?: Store.Store | Store.Options | undefined
 }
 
 /**
