@@ -207,14 +207,9 @@ export const make = (
       digests.add(hash.toString("hex"))
       return hash
     }
-    // The first name of `models` (every name, the balanced call's included, when undefined) with no price.
-    const unpriced = (models: ReadonlyArray<string> | undefined): string | undefined => {
-      if (models === undefined) {
-        if (engine.balanced.price === undefined) return "every deployment (a key without `models`)"
-        return engine.models.find((model) => engine.resolve(model.id)?.price === undefined)?.id
-      }
-      return models.find((model) => engine.resolve(model)?.price === undefined)
-    }
+    // The first name of `models` (every name, when undefined) with no price.
+    const unpriced = (models: ReadonlyArray<string> | undefined): string | undefined =>
+      (models ?? engine.models.map((model) => model.id)).find((model) => engine.resolve(model)?.price === undefined)
     for (const [index, key] of keys.entries()) {
       const field = `keys[${index}]`
       const hash = add(field, key.name, key.key)
@@ -235,8 +230,8 @@ export const make = (
           "Gateway",
           `${field}.budget`,
           priceless,
-          "models whose deployments all have a price (`pricing` in provider.json, or a model the built-in table knows): " +
-            "a budget counts dollars, so limit the key's `models` to priced ones"
+          "on priced models only (a budget counts dollars: give every deployment of that name `pricing` in provider.json, " +
+            "or limit the key's `models` to priced ones)"
         )
       }
       const replyTokens = OptionsErrors.positive("Gateway", `${field}.budget.defaultMaxTokens`, key.budget?.defaultMaxTokens, {
