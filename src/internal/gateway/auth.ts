@@ -128,7 +128,7 @@ const overBudget = (error: BudgetExceededError | NoCapacityError, now: number): 
 }
 
 /** A call's worst case through `target`: its prompt's estimate and `maxTokens` at the target's highest price. */
-export const worstCase = (target: Target, request: ChatRequest | undefined): number =>
+export const worstCase = (target: Pick<Target, "price">, request: ChatRequest | undefined): number =>
   request === undefined || target.price === undefined ? 0 : Pricing.estimate(target.price, request)
 
 export const missing = Errors.answer(

@@ -57,15 +57,15 @@ type Deployment = Router.Deployment<OptionsError, HttpClient.HttpClient>
  * The deployments a call of `address` (`undefined`: the router's default, or all) may reach: those the address
  * names, then those of every fallback of the address or of a deployment reached, as far as they go.
  */
-export const reachable = (
-  options: Router.Options<Router.Deployment<unknown, unknown>>,
+export const reachable = <D extends Pick<Router.Deployment<unknown, unknown>, "name" | "model" | "groups">>(
+  options: { readonly deployments: ReadonlyArray<D>; readonly fallbacks?: Router.Options["fallbacks"]; readonly model?: string | undefined },
   address: string | undefined
-): ReadonlyArray<Router.Deployment<unknown, unknown>> => {
-  const reached = new Set<Router.Deployment<unknown, unknown>>()
+): ReadonlyArray<D> => {
+  const reached = new Set<D>()
   const seen = new Set<string>()
   const start = address ?? options.model
   const queue: Array<string> = []
-  const reach = (deployment: Router.Deployment<unknown, unknown>) => {
+  const reach = (deployment: D) => {
     if (reached.has(deployment)) return
     reached.add(deployment)
     queue.push(deployment.name)
@@ -84,7 +84,7 @@ export const reachable = (
 }
 
 /** The highest input (a cached token's price included) and output prices among `deployments`; `undefined` when one has none. */
-export const worstPrice = (deployments: ReadonlyArray<Router.Deployment<unknown, unknown>>): Pricing.Price | undefined => {
+export const worstPrice = (deployments: ReadonlyArray<{ readonly price?: Pricing.Price | undefined }>): Pricing.Price | undefined => {
   let input = 0
   let output = 0
   for (const { price } of deployments) {
