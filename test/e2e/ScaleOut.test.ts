@@ -12,9 +12,6 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import { createClient } from "redis"
 import { Agent, request } from "undici"
 import * as Budget from "../../src/Budget.js"
@@ -25,7 +22,7 @@ import * as Router from "../../src/Router.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { type RedisServer, redisServer } from "../utils/redisServer.js"
-import { overBound, serve, type Served } from "../utils/serveCluster.js"
+import { overBound, providerFile, serve, type Served } from "../utils/serveCluster.js"
 import { instance, untilShared } from "../utils/sharedStore.js"
 
 const keys = ["sk-scale-out-key-0001", "sk-scale-out-key-0002", "sk-scale-out-key-0003"]
@@ -101,23 +98,17 @@ const cluster = (onUnavailable: "fail-open" | "fail-closed") =>
     const redis = yield* redisServer
     // Each reply takes a while, so calls (and their leases) are in flight when an instance dies.
     const simulator = yield* Simulator.make({ apiKeys: keys, latency: "200 millis", replyTokens: 4 })
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "scale-out-"))
-    yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-    const file = path.join(dir, "provider.json")
-    fs.writeFileSync(
-      file,
-      JSON.stringify({
-        store: { redis: redis.url, on_unavailable: onUnavailable, instances: 3, lease_ttl: leaseTtlSeconds, command_timeout: 0.3 },
-        sim: [{
-          model_name: "gpt-4o-mini",
-          base_url: `${simulator.url}/v1`,
-          api_keys: keys,
-          max_retries: 0,
-          rate_limit_capacity: capacity,
-          rate_limit_refill_rate: refillRate
-        }]
-      })
-    )
+    const file = yield* providerFile({
+      store: { redis: redis.url, on_unavailable: onUnavailable, instances: 3, lease_ttl: leaseTtlSeconds, command_timeout: 0.3 },
+      sim: [{
+        model_name: "gpt-4o-mini",
+        base_url: `${simulator.url}/v1`,
+        api_keys: keys,
+        max_retries: 0,
+        rate_limit_capacity: capacity,
+        rate_limit_refill_rate: refillRate
+      }]
+    })
     const gateways = yield* Effect.forEach([0, 1, 2], () => serve(file), { concurrency: 3 })
     return { redis, simulator, gateways }
   })

@@ -10,9 +10,6 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import { createClient } from "redis"
 import { Agent, request } from "undici"
 import * as Gateway from "../../src/Gateway.js"
@@ -22,7 +19,7 @@ import * as Router from "../../src/Router.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { type RedisServer, redisServer } from "../utils/redisServer.js"
-import { overBound, serve } from "../utils/serveCluster.js"
+import { overBound, providerFile, serve } from "../utils/serveCluster.js"
 
 const providerKey = "sk-scale-out-keys-0001"
 const limitedKey = "gw-scale-out-limited-7a1c"
@@ -65,22 +62,16 @@ const hello = { model: "gpt-4o-mini", messages: [{ role: "user", content: "Hello
 const cluster = Effect.gen(function*() {
   const redis = yield* redisServer
   const simulator = yield* Simulator.make({ apiKeys: [providerKey], latency: "100 millis", replyTokens })
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "scale-out-keys-"))
-  yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-  const file = path.join(dir, "provider.json")
-  fs.writeFileSync(
-    file,
-    JSON.stringify({
-      store: { redis: redis.url, on_unavailable: "fail-closed", instances: 3, command_timeout: 0.3 },
-      sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0 }],
-      gateway: {
-        keys: [
-          { name: "limited", key: limitedKey, rate_limit_capacity: bucket.capacity, rate_limit_refill_rate: bucket.refillRate },
-          { name: "budgeted", key: budgetedKey, models: ["gpt-4o-mini"], budget: { limit, period: "1 day", default_max_tokens: maxTokens } }
-        ]
-      }
-    })
-  )
+  const file = yield* providerFile({
+    store: { redis: redis.url, on_unavailable: "fail-closed", instances: 3, command_timeout: 0.3 },
+    sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0 }],
+    gateway: {
+      keys: [
+        { name: "limited", key: limitedKey, rate_limit_capacity: bucket.capacity, rate_limit_refill_rate: bucket.refillRate },
+        { name: "budgeted", key: budgetedKey, models: ["gpt-4o-mini"], budget: { limit, period: "1 day", default_max_tokens: maxTokens } }
+      ]
+    }
+  })
   const gateways = yield* Effect.forEach([0, 1, 2], () => serve(file), { concurrency: 3 })
   const urls = gateways.map((gateway) => gateway.url)
   // Each store connects in the background: warm the three until they answer.

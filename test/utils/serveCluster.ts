@@ -7,6 +7,9 @@ import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import type { ChildProcess } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { spawnCli } from "./cliHarness.js"
 
 export interface Served {
@@ -14,6 +17,16 @@ export interface Served {
   readonly child: ChildProcess
   readonly exited: Fiber.Fiber<unknown>
 }
+
+/** `json` written as a provider.json in a directory of its own, removed when the scope closes; its path. */
+export const providerFile = (json: object) =>
+  Effect.gen(function*() {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "scale-out-"))
+    yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+    const file = path.join(dir, "provider.json")
+    fs.writeFileSync(file, JSON.stringify(json))
+    return file
+  })
 
 /** A `serve` process over `file`, once it prints its URL. */
 export const serve = (file: string) =>
