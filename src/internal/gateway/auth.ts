@@ -184,7 +184,7 @@ const info = (name: string, hash: Buffer, admin: boolean, models: ReadonlyArray<
 export const make = (
   keys: ReadonlyArray<Key>,
   adminKeys: ReadonlyArray<AdminKey>,
-  engine: Pick<Engine, "resolve" | "balanced" | "models" | "store">
+  engine: Pick<Engine, "resolve" | "models" | "store">
 ): Effect.Effect<Auth, OptionsError, Scope.Scope> =>
   Effect.gen(function*() {
     const known = (model: string) => engine.resolve(model) !== undefined
