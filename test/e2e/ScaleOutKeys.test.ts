@@ -17,6 +17,7 @@ import * as Pricing from "../../src/Pricing.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Router from "../../src/Router.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
+import * as Store from "../../src/Store.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { type RedisServer, redisServer } from "../utils/redisServer.js"
 import { overBound, providerFile, serve } from "../utils/serveCluster.js"
@@ -146,7 +147,7 @@ describe("Scale-out: the gateway's own keys across three gateway processes on on
       expect(later.map((answer) => answer.status)).toEqual([200, 200, 200])
     })), 120_000)
 
-  it.live("one Redis connection per gateway, and per Router.layerConfig, however many deployments, routers and keys share through it", () =>
+  it.live("one Redis connection per gateway (none of its own when given a connected store), and per Router.layerConfig, however many deployments, routers and keys share through it", () =>
     Effect.scoped(Effect.gen(function*() {
       const redis = yield* redisServer
       const simulator = yield* Simulator.make({ apiKeys: [providerKey], models: [...Simulator.defaultModels, "gpt-4.1-mini"] })
@@ -182,5 +183,13 @@ describe("Scale-out: the gateway's own keys across three gateway processes on on
       yield* connected(2)
       yield* Effect.sleep("300 millis")
       expect(yield* clients(redis)).toBe(2)
+
+      // A program's own connected store, given to a gateway (`Options.store`), is the gateway's only one.
+      const store = yield* Store.make({ redis: redis.url })
+      yield* connected(3)
+      const embedded = yield* Gateway.make({ config, port: 0, store, keys: [{ name: "c", key: Redacted.make(budgetedKey), rateLimit: { capacity: 5, refillRate: 1 } }] })
+      expect((yield* Effect.promise(() => post(embedded.url, budgetedKey, hello))).status).toBe(200)
+      yield* Effect.sleep("300 millis")
+      expect(yield* clients(redis)).toBe(3)
     }).pipe(Effect.provide(UndiciHttpClient.layer()))), 60_000)
 })
