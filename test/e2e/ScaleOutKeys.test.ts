@@ -118,9 +118,9 @@ describe("Scale-out: the gateway's own keys across three gateway processes on on
       }
     })), 120_000)
 
-  it.live("a key's budget of N dollars under 200 concurrent calls over the three: the real spend (the replies' usage at the model's price) never passes N, and the calls past it are 429 insufficient_quota", () =>
+  it.live("a key's budget of N dollars under 200 concurrent calls over the three: the real spend (the replies' usage at the model's price) never passes N, and the calls past it are 429 insufficient_quota; Redis gone, fail-closed, 503 store_unavailable", () =>
     Effect.scoped(Effect.gen(function*() {
-      const { urls } = yield* cluster
+      const { redis, urls } = yield* cluster
       const price = Pricing.lookup("gpt-4o-mini")!
       // Half ask for max_tokens, half are sent with the key's default_max_tokens: both reserve the same.
       const answers = yield* load(urls, budgetedKey, 200, (i) => i % 2 === 0 ? { ...hello, max_tokens: maxTokens } : hello)
@@ -145,6 +145,13 @@ describe("Scale-out: the gateway's own keys across three gateway processes on on
       // Once those calls are over, their real costs are charged, not their reservations: more calls fit.
       const later = yield* load(urls, budgetedKey, 3, () => ({ ...hello, max_tokens: 10 }))
       expect(later.map((answer) => answer.status)).toEqual([200, 200, 200])
+
+      // Redis gone, failing closed: the budget cannot be checked, so nothing is spent: 503 with Retry-After.
+      yield* redis.stop
+      const away = yield* load(urls, budgetedKey, 3, () => ({ ...hello, max_tokens: 10 }))
+      expect(away.map((answer) => [answer.status, answer.retryAfter, JSON.parse(answer.body).error.code])).toEqual(
+        Array.from({ length: 3 }, () => [503, "1", "store_unavailable"])
+      )
     })), 120_000)
 
   it.live("one Redis connection per gateway (none of its own when given a connected store), and per Router.layerConfig, however many deployments, routers and keys share through it", () =>

@@ -1,4 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
 import * as fc from "fast-check"
 import { createHash } from "node:crypto"
 import * as Auth from "../../src/internal/gateway/auth.js"
@@ -88,4 +92,54 @@ describe("a budgeted call's worst case", () => {
     expect(Engine.reachable(options, undefined)).toHaveLength(4)
     expect(Engine.reachable({ ...options, model: "ma" }, undefined)).toEqual([a])
   })
+})
+
+describe("a budgeted key's admission", () => {
+  const price = { input: 1, output: 2 }
+  const request = { messages: [Message.user("Hello")], maxTokens: 100 }
+  const reserved = Pricing.estimate(price, request)
+  const admitting = Effect.gen(function*() {
+    const auth = yield* Auth.make(
+      [{ name: "k", key: Redacted.make("gw-key-budgeted"), budget: { limit: 1, period: "1 day", defaultMaxTokens: 50 } }],
+      [],
+      { resolve: (model) => model === "m" ? { price } : undefined, models: [{ id: "m", ownedBy: "test" }], store: undefined }
+    )
+    const caller = auth.authenticate({ authorization: "Bearer gw-key-budgeted" }) as Auth.Caller
+    // One admission in a scope of its own, closed with `exit` after `use`.
+    const admitOnce = (use: (settle: Auth.Settle) => Effect.Effect<void>, exit: Exit.Exit<unknown>) =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const settle = yield* Scope.provide(auth.admit(caller, "m", { price }, request), scope)
+        const [open] = yield* caller.budget!.status
+        expect(open!.reserved).toBeCloseTo(reserved, 12)
+        yield* use(settle)
+        yield* Scope.close(scope, exit)
+        return (yield* caller.budget!.status)[0]!
+      })
+    return { auth, caller, admitOnce }
+  })
+
+  it.effect("holds the worst case while the request's scope is open; charged the real cost, or nothing after an error, or the reservation when interrupted", () =>
+    Effect.gen(function*() {
+      const { admitOnce } = yield* admitting
+      const answered = yield* admitOnce((settle) => settle(0.0001), Exit.void)
+      expect(answered.spent).toBeCloseTo(0.0001, 12)
+      expect(answered.reserved).toBeCloseTo(0, 12)
+      // An error answer: the scope closes without a settle.
+      const failed = yield* admitOnce(() => Effect.void, Exit.void)
+      expect(failed.spent).toBeCloseTo(0.0001, 12)
+      const gone = yield* admitOnce(() => Effect.void, Exit.interrupt(1))
+      expect(gone.spent).toBeCloseTo(0.0001 + reserved, 12)
+      expect(gone.reserved).toBeCloseTo(0, 12)
+    }).pipe(Effect.scoped))
+
+  it.effect("a request without maxTokens is sent with the key's default; one with, or of a key without a budget, as it is", () =>
+    Effect.gen(function*() {
+      const { auth, caller } = yield* admitting
+      const bare = { messages: [Message.user("Hi")] }
+      expect(auth.bounded(caller, bare)).toEqual({ ...bare, maxTokens: 50 })
+      expect(auth.bounded(caller, request)).toBe(request)
+      expect(auth.bounded(undefined, bare)).toBe(bare)
+      expect(auth.bounded(caller, undefined)).toBeUndefined()
+    }).pipe(Effect.scoped))
 })

@@ -99,7 +99,7 @@ export interface Auth {
   readonly admit: (
     caller: Caller | undefined,
     model: string,
-    target: Target,
+    target: Pick<Target, "price">,
     request: ChatRequest | undefined
   ) => Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope>
 }
@@ -184,7 +184,11 @@ const info = (name: string, hash: Buffer, admin: boolean, models: ReadonlyArray<
 export const make = (
   keys: ReadonlyArray<Key>,
   adminKeys: ReadonlyArray<AdminKey>,
-  engine: Pick<Engine, "resolve" | "models" | "store">
+  engine: {
+    readonly resolve: (model: string) => Pick<Target, "price"> | undefined
+    readonly models: Engine["models"]
+    readonly store: Engine["store"]
+  }
 ): Effect.Effect<Auth, OptionsError, Scope.Scope> =>
   Effect.gen(function*() {
     const known = (model: string) => engine.resolve(model) !== undefined
@@ -306,7 +310,7 @@ export const make = (
     const admit = (
       caller: Caller | undefined,
       model: string,
-      target: Target,
+      target: Pick<Target, "price">,
       request: ChatRequest | undefined
     ): Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope> => {
       if (caller === undefined) return admittedFree
