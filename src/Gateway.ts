@@ -39,12 +39,12 @@
  * every request but `/health` and `/ready`, as `Authorization: Bearer <key>` or
  * `x-api-key`: kept only as SHA-256 digests, compared in constant time, each
  * limited to its models (403 `model_not_allowed` otherwise; `/v1/models` lists
- * only those), its own rate limit and its budget (429), shared by every instance
- * on the same store. No or a wrong key is
+ * only those), its own rate limit and its budget (429). No or a wrong key is
  * 401 `invalid_api_key`. Without keys the gateway listens on loopback only.
  * With `logRequests`, each request is logged once (`Effect.logInfo`, annotated
  * with its id, key name, model, deployment, status, latency, tokens and cost),
- * never a key.
+ * never a key. With a store, every instance on it shares each key's rate limit
+ * and budget (under `gateway-key/<name>`).
  *
  * @since 0.2.0
  */
