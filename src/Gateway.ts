@@ -49,7 +49,8 @@
  * the gateway listens on loopback only.
  * With `logRequests`, each request is logged once (`Effect.logInfo`, annotated
  * with its id, key name, model, deployment, status, latency, tokens and cost),
- * never a key.
+ * never a key. With a store, every instance on it shares each key's rate limit
+ * and budget (under `gateway-key/<name>`).
  *
  * @since 0.2.0
  */
@@ -65,6 +66,7 @@ import type * as Budget from "./Budget.js"
 import type { OptionsError } from "./OptionsError.js"
 import type * as ProviderConfig from "./ProviderConfig.js"
 import type * as Router from "./Router.js"
+import type * as Store from "./Store.js"
 
 /**
  * The port the gateway listens on unless told otherwise.
@@ -88,8 +90,13 @@ export interface Key {
   readonly models?: ReadonlyArray<string> | undefined
   /** Its own token bucket: bursts of `capacity` requests, `refillRate` a second after. Default: none. */
   readonly rateLimit?: { readonly capacity: number; readonly refillRate: number } | undefined
-  /** US dollars it may spend per `period` (`Budget.Period`). Default: no limit. */
-  readonly budget?: { readonly limit: number; readonly period: Budget.Period } | undefined
+  /**
+   * US dollars it may spend per `period` (`Budget.Period`). Each call reserves its worst case before it is sent
+   * (the prompt's estimate plus `max_tokens` at the highest price among the deployments its model can reach) and is
+   * charged its real cost after, so the limit is never passed; a request without `max_tokens` is sent with
+   * `defaultMaxTokens` (default 4,096). Every model the key may call needs a price. Default: no limit.
+   */
+  readonly budget?: { readonly limit: number; readonly period: Budget.Period; readonly defaultMaxTokens?: number | undefined } | undefined
 }
 
 /**
@@ -154,6 +161,12 @@ export interface Options {
   readonly logRequests?: boolean
   /** Serve `GET /llm/model-load/<model>` (a deployment's keys, masked) to admin keys. Default: the config's `gateway.model_load_details`, else `false`. */
   readonly modelLoadDetails?: boolean
+  /**
+   * Where instances share the deployments' limits, the routers' breakers and the gateway keys' rate limits and
+   * budgets (under `gateway-key/<name>`), in place of the config's `store` section: a connected `Store` (shared
+   * with the program's own code) or its options; connected once for all of them. Default: the config's `store`.
+   */
+  readonly store?: Store.Store | Store.Options | undefined
 }
 
 /**

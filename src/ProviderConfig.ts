@@ -168,8 +168,9 @@ export const StoreEntry = internalStore.StoreEntry
 
 /**
  * The file's `gateway` section: `keys` (each `{ name, key, models?, rate_limit_capacity?,
- * rate_limit_refill_rate?, budget?: { limit, period? } }`, `key` as `env:NAME` or the key itself,
- * `period` in seconds, a duration or `"month"`, the default), `admin_keys` (`{ name, key }`) and
+ * rate_limit_refill_rate?, budget?: { limit, period?, default_max_tokens? } }`, `key` as `env:NAME` or the key
+ * itself, `period` in seconds, a duration or `"month"`, the default; `default_max_tokens`, default 4,096, is what a
+ * request without `max_tokens` is sent and reserved with: `Gateway.Key`), `admin_keys` (`{ name, key }`) and
  * `model_load_details` (serve `GET /llm/model-load/<deployment>` to admin keys; default off).
  * @since 0.3.0
  * @category Schemas
@@ -464,7 +465,9 @@ export interface Deployment {
 
 /**
  * Every model of a configuration, in file order, with layers sharing one
- * key-pool registry: what `Router.fromConfig` builds a router from.
+ * key-pool registry: what `Router.fromConfig` builds a router from. With a
+ * `store` section, each layer connects to it when built; given a connected
+ * `store` (`Store.make`), every layer uses that one connection instead.
  *
  * @example
  * ```ts
@@ -485,4 +488,7 @@ export interface Deployment {
  * @since 0.1.0
  * @category Layers
  */
-export const deployments: (config: ProviderConfig) => Effect.Effect<ReadonlyArray<Deployment>> = internalLayers.deployments
+export const deployments: (
+  config: ProviderConfig,
+  options?: { readonly store?: Store.Store | undefined }
+) => Effect.Effect<ReadonlyArray<Deployment>> = internalLayers.deployments

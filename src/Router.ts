@@ -422,17 +422,19 @@ export const layer = <D extends Deployment<unknown, unknown>>(
 /**
  * Router options built from a `provider.json`: every model of every provider is a deployment named
  * `provider/model_name`, with its `weight`, `groups` and `context_window`. All of them share one key-pool
- * registry, so the models of a provider share its keys; with a `store` section, the breakers are `shared` there.
+ * registry, so the models of a provider share its keys; with a `store` section, the breakers are `shared` there (a
+ * connected `shared.store` given serves the deployments' limits too: one connection for all).
  *
  * @example
  * ```ts
  * import { Effect, Layer } from "effect"
- * import { type ProviderConfig, Router } from "effect-llm-router"
+ * import { type ProviderConfig, Router, Store } from "effect-llm-router"
  *
  * declare const config: ProviderConfig.ProviderConfig
  *
- * // A router over the file's OpenAI models only.
- * const OpenAiRouter = Layer.unwrap(Effect.map(Router.fromConfig(config), (options) =>
+ * // A router over the file's OpenAI models only, on one connection to the file's store.
+ * const OpenAiRouter = Layer.unwrap(Effect.map(Effect.flatMap(Store.make(config.store!), (store) =>
+ *   Router.fromConfig(config, { shared: { store } })), (options) =>
  *   Router.layer({ ...options, deployments: options.deployments.filter((d) => d.name.startsWith("openai/")) })))
  * ```
  *
@@ -445,7 +447,7 @@ export const fromConfig = (
 ): Effect.Effect<Options<Deployment<OptionsError, HttpClient.HttpClient>>> => internalConfig.fromConfig(config, options)
 
 /**
- * A router over every model of a `provider.json` (see `fromConfig`).
+ * A router over every model of a `provider.json` (see `fromConfig`), on one connection to its store.
  *
  * @example
  * ```ts
@@ -453,10 +455,8 @@ export const fromConfig = (
  * import { Effect, Layer } from "effect"
  * import { ProviderConfig, Router } from "effect-llm-router"
  *
- * const router = Layer.unwrap(
- *   Effect.map(ProviderConfig.load("provider.json"), (config) =>
- *     Router.layerConfig(config, { strategy: "lowest-latency" }))
- * ).pipe(Layer.provide(NodeFileSystem.layer))
+ * const router = Layer.unwrap(Effect.map(ProviderConfig.load("provider.json"), (config) =>
+ *   Router.layerConfig(config, { strategy: "lowest-latency" }))).pipe(Layer.provide(NodeFileSystem.layer))
  * ```
  *
  * @since 0.1.0
@@ -465,8 +465,7 @@ export const fromConfig = (
 export const layerConfig = (
   config: ProviderConfig.ProviderConfig,
   options?: Omit<Options, "deployments">
-): Layer.Layer<Llm.Llm | Router, OptionsError, HttpClient.HttpClient> =>
-  Layer.unwrap(Effect.map(fromConfig(config, options), layer))
+): Layer.Layer<Llm.Llm | Router, OptionsError, HttpClient.HttpClient> => internalConfig.layerConfig(config, options, layer)
 
 /**
  * Router options for the router `name` of a configuration's `router` section

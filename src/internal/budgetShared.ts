@@ -166,7 +166,7 @@ export const make = (
         )
         return Effect.catchTag(shared, "StoreUnavailableError", () =>
           local === undefined
-            ? Effect.fail(new NoCapacityError({ provider: call.provider ?? "unknown", model: call.model ?? "" }))
+            ? Effect.fail(new NoCapacityError({ provider: call.provider ?? "unknown", model: call.model ?? "", storeUnavailable: true }))
             : local.check(call))
       })
 

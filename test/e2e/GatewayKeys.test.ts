@@ -61,8 +61,15 @@ const fixture = Layer.effect(
       keys: [
         { name: "mini-only", key: Redacted.make(miniKey), models: ["gpt-4o-mini"] },
         { name: "tight", key: Redacted.make(tightKey), rateLimit: { capacity: 2, refillRate: 0.01 } },
-        { name: "broke", key: Redacted.make(brokeKey), budget: { limit: 0.000001, period: "1 day" } },
-        { name: "streamer", key: Redacted.make(streamerKey), budget: { limit: 0.000001, period: "month" } }
+        // $0.0001: a call of "Hello" to gpt-4o-mini (6 prompt tokens estimated, at $0.15 and $0.60 a million) fits
+        // with 100 max_tokens ($0.0000609), not with the default 4,096 ($0.0024585).
+        { name: "broke", key: Redacted.make(brokeKey), models: ["gpt-4o-mini"], budget: { limit: 0.0001, period: "1 day" } },
+        {
+          name: "streamer",
+          key: Redacted.make(streamerKey),
+          models: ["gpt-4o-mini"],
+          budget: { limit: 0.0001, period: "month", defaultMaxTokens: 3 }
+        }
       ]
     }).pipe(Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => lines.push(line))])))
     return { gateway, lines }
@@ -180,31 +187,38 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway keys, ov
       yield* promise(() => client(gateway, fullKey).chat.completions.create(ask("gpt-4o-mini")))
     }))
 
-  it.effect("a spent budget is 429 insufficient_quota", () =>
+  it.effect("a budget admits a call only when its worst case fits what is left: else 429 insufficient_quota, before anything is sent", () =>
     Effect.gen(function*() {
       const { gateway } = yield* Fixture
       const broke = client(gateway, brokeKey)
-      // The first call is admitted (nothing spent yet) and its cost, at the simulator's prices, passes the limit.
-      yield* promise(() => broke.chat.completions.create(ask("gpt-4o-mini")))
+      yield* promise(() => broke.chat.completions.create({ ...ask("gpt-4o-mini"), max_tokens: 100 }))
+      // Without max_tokens it would be sent with 4,096, whose cost the budget cannot cover.
       const error = yield* rejection(() => broke.chat.completions.create(ask("gpt-4o-mini")))
       expect(error).toBeInstanceOf(OpenAI.RateLimitError)
       expect(error.status).toBe(429)
       expect(error.code).toBe("insufficient_quota")
+      expect(error.message).toContain("may cost up to $0.0024585")
       expect(Number(error.headers?.get("retry-after"))).toBeGreaterThan(0)
       const streamed = yield* rejection(() => broke.chat.completions.create({ ...ask("gpt-4o-mini"), stream: true }))
       expect(streamed.code).toBe("insufficient_quota")
+      yield* promise(() => broke.chat.completions.create({ ...ask("gpt-4o-mini"), max_tokens: 100 }))
     }))
 
-  it.effect("a stream's cost is charged to its key's budget when it ends", () =>
+  it.effect("a budgeted request without max_tokens is sent with the key's default; a stream's real cost is charged when it ends", () =>
     Effect.gen(function*() {
       const { gateway, lines } = yield* Fixture
       const streamer = client(gateway, streamerKey)
       const { data, response } = yield* promise(() =>
-        streamer.chat.completions.create({ ...ask("gpt-4o-mini"), stream: true }).withResponse()
+        streamer.chat.completions.create({ ...ask("gpt-4o-mini"), stream: true, stream_options: { include_usage: true } })
+          .withResponse()
       )
-      yield* promise(async () => {
-        for await (const _ of data) void _
+      const usage = yield* promise(async () => {
+        let last: OpenAI.CompletionUsage | undefined | null
+        for await (const chunk of data) last = chunk.usage ?? last
+        return last
       })
+      // The simulator would answer 8 tokens: it was asked for 3 (`defaultMaxTokens`).
+      expect(usage?.completion_tokens).toBe(3)
       // The charge and the stream's log line come together, when the request's scope closes.
       const id = response.headers.get("x-request-id")
       yield* Effect.promise(async () => {
@@ -212,8 +226,11 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway keys, ov
           await new Promise((resolve) => setTimeout(resolve, 10))
         }
       }).pipe(Effect.timeout("5 seconds"))
-      const error = yield* rejection(() => streamer.chat.completions.create(ask("gpt-4o-mini")))
+      // Its real cost ($0.0000021: 2 prompt and 3 reply tokens) is charged, so a call of $0.0000987 (163 max_tokens)
+      // no longer fits the $0.0001; with nothing charged it would.
+      const error = yield* rejection(() => streamer.chat.completions.create({ ...ask("gpt-4o-mini"), max_tokens: 163 }))
       expect(error.code).toBe("insufficient_quota")
+      yield* promise(() => streamer.chat.completions.create({ ...ask("gpt-4o-mini"), max_tokens: 150 }))
     }))
 
   it.effect("the gateway keeps names and SHA-256 digests, never a key; isAdmin checks the admin keys", () =>
@@ -224,8 +241,8 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway keys, ov
         { name: "full", sha256: sha256(fullKey), admin: false, models: undefined },
         { name: "mini-only", sha256: sha256(miniKey), admin: false, models: ["gpt-4o-mini"] },
         { name: "tight", sha256: sha256(tightKey), admin: false, models: undefined },
-        { name: "broke", sha256: sha256(brokeKey), admin: false, models: undefined },
-        { name: "streamer", sha256: sha256(streamerKey), admin: false, models: undefined },
+        { name: "broke", sha256: sha256(brokeKey), admin: false, models: ["gpt-4o-mini"] },
+        { name: "streamer", sha256: sha256(streamerKey), admin: false, models: ["gpt-4o-mini"] },
         { name: "ops", sha256: sha256(adminKey), admin: true, models: undefined }
       ])
       const shown = JSON.stringify(gateway.keys)
@@ -345,5 +362,29 @@ describe("Gateway keys and the listening address", () => {
       }))
       expect(twice.message).toContain("keys[1].key")
       expect(twice.message).not.toContain(miniKey)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("a budget on a name some deployment of which has no price, or a default_max_tokens that is not a positive integer, fails to start", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make(simulatorOptions)
+      const plain = yield* ProviderConfig.fromJson({
+        sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey], groups: ["any"] }],
+        own: [{ model_name: "house-model", base_url: `${simulator.url}/v1`, api_keys: [providerKey], groups: ["any"] }]
+      })
+      const budget = { limit: 1, period: "1 day" as const }
+      const unpriced = (models: ReadonlyArray<string> | undefined) =>
+        Effect.flip(Gateway.make({ config: plain, port: 0, keys: [{ name: "k", key: Redacted.make(miniKey), models, budget }] }))
+      // "any" reaches house-model, which has no price; so does a key without `models`.
+      expect((yield* unpriced(["gpt-4o-mini", "any"])).message).toContain(`keys[0].budget must be on priced models only`)
+      expect((yield* unpriced(["any"])).message).toContain(`got "any"`)
+      expect((yield* unpriced(undefined))._tag).toBe("OptionsError")
+      const zero = yield* Effect.flip(Gateway.make({
+        config: plain,
+        port: 0,
+        keys: [{ name: "k", key: Redacted.make(miniKey), models: ["gpt-4o-mini"], budget: { ...budget, defaultMaxTokens: 0 } }]
+      }))
+      expect(zero.message).toContain("keys[0].budget.defaultMaxTokens")
+      // Priced names only: it starts.
+      yield* Gateway.make({ config: plain, port: 0, keys: [{ name: "k", key: Redacted.make(miniKey), models: ["gpt-4o-mini"], budget }] })
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 })

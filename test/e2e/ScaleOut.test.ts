@@ -12,10 +12,6 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
-import type { ChildProcess } from "node:child_process"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import { createClient } from "redis"
 import { Agent, request } from "undici"
 import * as Budget from "../../src/Budget.js"
@@ -25,8 +21,8 @@ import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Router from "../../src/Router.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { spawnCli } from "../utils/cliHarness.js"
 import { type RedisServer, redisServer } from "../utils/redisServer.js"
+import { overBound, providerFile, serve, type Served } from "../utils/serveCluster.js"
 import { instance, untilShared } from "../utils/sharedStore.js"
 
 const keys = ["sk-scale-out-key-0001", "sk-scale-out-key-0002", "sk-scale-out-key-0003"]
@@ -45,37 +41,7 @@ const deliveryToleranceMillis = 500
 // Requests of many clients at once: the connections of each client to each gateway.
 const agent = new Agent({ connections: 128, pipelining: 1 })
 
-interface Gateway {
-  readonly url: string
-  readonly child: ChildProcess
-  readonly exited: Fiber.Fiber<unknown>
-}
-
-/** A `serve` process over `file`, once it prints its URL. */
-const gateway = (file: string) =>
-  Effect.gen(function*() {
-    let url = ""
-    let child: ChildProcess | undefined
-    const exited = yield* Effect.forkScoped(spawnCli(["serve", "--config", file, "--port", "0"], {
-      timeoutMs: 170_000,
-      onStdout: (soFar, spawned) => {
-        child = spawned
-        // Its first line, once whole, is its URL.
-        if (soFar.includes("\n")) url = soFar.split("\n", 1)[0]!
-      }
-    }))
-    yield* Effect.retry(
-      Effect.filterOrFail(Effect.sync(() => url), (line) => line !== "", () => "not listening yet").pipe(
-        // A process that ended (or a build out of date) says why.
-        Effect.catch((notYet) => {
-          const ended = exited.pollUnsafe()
-          return ended === undefined ? Effect.fail(notYet) : Effect.die(new Error(`serve ended before listening: ${JSON.stringify(ended)}`))
-        })
-      ),
-      { schedule: Schedule.spaced("20 millis"), times: 1500 }
-    )
-    return { url, child: child!, exited } satisfies Gateway
-  })
+type Gateway = Served
 
 type Outcome =
   | { readonly _tag: "ok" }
@@ -109,21 +75,6 @@ const chat = (url: string): Promise<Outcome> =>
 const load = (urls: ReadonlyArray<string>, count: number) =>
   Effect.promise(() => Promise.all(Array.from({ length: count }, (_, i) => chat(urls[i % urls.length]!))))
 
-/**
- * The first window of arrivals holding more than `capacity + refillRate * t`,
- * `t` widened by `toleranceMillis`; undefined when none does.
- */
-const overBound = (arrivals: ReadonlyArray<number>, toleranceMillis: number) => {
-  const sorted = [...arrivals].sort((a, b) => a - b)
-  for (let i = 0; i < sorted.length; i++) {
-    for (let j = i; j < sorted.length; j++) {
-      const allowed = capacity + refillRate * (sorted[j]! - sorted[i]! + toleranceMillis) / 1000
-      if (j - i + 1 > allowed) return { from: sorted[i]!, to: sorted[j]!, count: j - i + 1, allowed }
-    }
-  }
-  return undefined
-}
-
 /** The key leases alive in Redis now: the members of every lease set not yet expired. */
 const liveLeases = (redis: RedisServer) =>
   Effect.acquireUseRelease(
@@ -147,24 +98,18 @@ const cluster = (onUnavailable: "fail-open" | "fail-closed") =>
     const redis = yield* redisServer
     // Each reply takes a while, so calls (and their leases) are in flight when an instance dies.
     const simulator = yield* Simulator.make({ apiKeys: keys, latency: "200 millis", replyTokens: 4 })
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "scale-out-"))
-    yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-    const file = path.join(dir, "provider.json")
-    fs.writeFileSync(
-      file,
-      JSON.stringify({
-        store: { redis: redis.url, on_unavailable: onUnavailable, instances: 3, lease_ttl: leaseTtlSeconds, command_timeout: 0.3 },
-        sim: [{
-          model_name: "gpt-4o-mini",
-          base_url: `${simulator.url}/v1`,
-          api_keys: keys,
-          max_retries: 0,
-          rate_limit_capacity: capacity,
-          rate_limit_refill_rate: refillRate
-        }]
-      })
-    )
-    const gateways = yield* Effect.forEach([0, 1, 2], () => gateway(file), { concurrency: 3 })
+    const file = yield* providerFile({
+      store: { redis: redis.url, on_unavailable: onUnavailable, instances: 3, lease_ttl: leaseTtlSeconds, command_timeout: 0.3 },
+      sim: [{
+        model_name: "gpt-4o-mini",
+        base_url: `${simulator.url}/v1`,
+        api_keys: keys,
+        max_retries: 0,
+        rate_limit_capacity: capacity,
+        rate_limit_refill_rate: refillRate
+      }]
+    })
+    const gateways = yield* Effect.forEach([0, 1, 2], () => serve(file), { concurrency: 3 })
     return { redis, simulator, gateways }
   })
 
@@ -191,7 +136,7 @@ describe("Scale-out: three gateway processes on one redis-server", () => {
       expect(ok).toBeGreaterThan(capacity)
       const arrivals = (yield* simulator.arrivals).slice(before)
       expect(arrivals.length).toBe(ok)
-      expect(overBound(arrivals, deliveryToleranceMillis)).toBeUndefined()
+      expect(overBound(arrivals, { capacity, refillRate }, deliveryToleranceMillis)).toBeUndefined()
 
       // SIGKILL one instance mid-load: its leases stay until their TTL, then the others count none of them.
       const [dead, ...living] = gateways as [Gateway, Gateway, Gateway]
@@ -248,7 +193,7 @@ describe("Scale-out: three gateway processes on one redis-server", () => {
       const before = (yield* simulator.arrivals).length
       const after = yield* load(urls, 900)
       expect(after.filter((outcome) => outcome._tag === "other" || outcome._tag === "refused")).toEqual([])
-      expect(overBound((yield* simulator.arrivals).slice(before), deliveryToleranceMillis)).toBeUndefined()
+      expect(overBound((yield* simulator.arrivals).slice(before), { capacity, refillRate }, deliveryToleranceMillis)).toBeUndefined()
       yield* Effect.retry(
         Effect.filterOrFail(liveLeases(redis), (live) => live === 0, (live) => `${live} leases still alive`),
         { schedule: Schedule.spaced("100 millis"), times: (leaseTtlSeconds + 3) * 10 }

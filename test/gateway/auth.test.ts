@@ -1,7 +1,15 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
 import * as fc from "fast-check"
 import { createHash } from "node:crypto"
 import * as Auth from "../../src/internal/gateway/auth.js"
+import * as Engine from "../../src/internal/gateway/engine.js"
+import * as Message from "../../src/Message.js"
+import * as Pricing from "../../src/Pricing.js"
+import * as Reply from "../../src/simulator/Reply.js"
 
 describe("gateway keys: digests and their constant-time compare", () => {
   it("a key's digest is its SHA-256", () => {
@@ -38,4 +46,100 @@ describe("gateway keys: digests and their constant-time compare", () => {
         expect(Auth.find(items, other)?.key).toBe(keys.includes(other) ? other : undefined)
       }
     )))
+})
+
+describe("a budgeted call's worst case", () => {
+  const price = fc.record(
+    { input: fc.double({ min: 0, max: 20, noNaN: true }), cachedInput: fc.double({ min: 0, max: 20, noNaN: true }), output: fc.double({ min: 0, max: 100, noNaN: true }) },
+    { requiredKeys: ["input", "output"] }
+  )
+
+  it("is never below the real cost of a reply within max_tokens, at any deployment the name reaches (prompt counted as the simulator counts it)", () =>
+    fc.assert(fc.property(
+      fc.array(price, { minLength: 1, maxLength: 5 }),
+      fc.array(fc.string({ maxLength: 400, unit: "grapheme" }), { minLength: 1, maxLength: 4 }),
+      fc.integer({ min: 1, max: 8192 }),
+      fc.double({ min: 0, max: 1, noNaN: true }),
+      fc.double({ min: 0, max: 1, noNaN: true }),
+      (prices, texts, maxTokens, replyShare, cachedShare) => {
+        const request = { messages: texts.map((text) => Message.user(text)), maxTokens }
+        const promptTokens = Math.max(1, Reply.countTokens(texts.reduce((chars, text) => chars + text.length, 0)))
+        const usage = {
+          promptTokens,
+          completionTokens: Math.floor(replyShare * maxTokens),
+          cachedPromptTokens: Math.floor(cachedShare * promptTokens)
+        }
+        const reserved = Auth.worstCase({ price: Engine.worstPrice(prices.map((p) => ({ price: p }))) }, request)
+        for (const p of prices) expect(Pricing.cost(p, usage)!).toBeLessThanOrEqual(reserved * (1 + 1e-12))
+      }
+    )))
+
+  it("a name with an unpriced deployment has no worst case; embeddings (no request) reserve nothing", () => {
+    expect(Engine.worstPrice([{ price: { input: 1, output: 2 } }, {}])).toBeUndefined()
+    expect(Engine.worstPrice([{ price: { input: 1, cachedInput: 3, output: 2 } }, { price: { input: 2, output: 1 } }])).toEqual({ input: 3, output: 2 })
+    expect(Auth.worstCase({ price: { input: 1, output: 2 } }, undefined)).toBe(0)
+  })
+
+  it("reaches the deployments its address names and, transitively, those of every fallback", () => {
+    const a = { name: "p/a", model: "ma", groups: ["fast"] }
+    const b = { name: "p/b", model: "mb", groups: ["fast"] }
+    const c = { name: "p/c", model: "mc" }
+    const d = { name: "p/d", model: "md" }
+    const options = { deployments: [a, b, c, d], fallbacks: { fast: [{ to: "mc", on: ["RateLimitError" as const] }], "p/c": [{ to: "p/d", on: ["TimeoutError" as const] }] } }
+    expect(new Set(Engine.reachable(options, "fast"))).toEqual(new Set([a, b, c, d]))
+    expect(Engine.reachable(options, "mb")).toEqual([b])
+    expect(new Set(Engine.reachable(options, "p/c"))).toEqual(new Set([c, d]))
+    expect(Engine.reachable(options, undefined)).toHaveLength(4)
+    expect(Engine.reachable({ ...options, model: "ma" }, undefined)).toEqual([a])
+  })
+})
+
+describe("a budgeted key's admission", () => {
+  const price = { input: 1, output: 2 }
+  const request = { messages: [Message.user("Hello")], maxTokens: 100 }
+  const reserved = Pricing.estimate(price, request)
+  const admitting = Effect.gen(function*() {
+    const auth = yield* Auth.make(
+      [{ name: "k", key: Redacted.make("gw-key-budgeted"), budget: { limit: 1, period: "1 day", defaultMaxTokens: 50 } }],
+      [],
+      { resolve: (model) => model === "m" ? { price } : undefined, models: [{ id: "m", ownedBy: "test" }], store: undefined }
+    )
+    const caller = auth.authenticate({ authorization: "Bearer gw-key-budgeted" }) as Auth.Caller
+    // One admission in a scope of its own, closed with `exit` after `use`.
+    const admitOnce = (use: (settle: Auth.Settle) => Effect.Effect<void>, exit: Exit.Exit<unknown>) =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const settle = yield* Scope.provide(auth.admit(caller, "m", { price }, request), scope)
+        const [open] = yield* caller.budget!.status
+        expect(open!.reserved).toBeCloseTo(reserved, 12)
+        yield* use(settle)
+        yield* Scope.close(scope, exit)
+        return (yield* caller.budget!.status)[0]!
+      })
+    return { auth, caller, admitOnce }
+  })
+
+  it.effect("holds the worst case while the request's scope is open; charged the real cost, or nothing after an error, or the reservation when interrupted", () =>
+    Effect.gen(function*() {
+      const { admitOnce } = yield* admitting
+      const answered = yield* admitOnce((settle) => settle(0.0001), Exit.void)
+      expect(answered.spent).toBeCloseTo(0.0001, 12)
+      expect(answered.reserved).toBeCloseTo(0, 12)
+      // An error answer: the scope closes without a settle.
+      const failed = yield* admitOnce(() => Effect.void, Exit.void)
+      expect(failed.spent).toBeCloseTo(0.0001, 12)
+      const gone = yield* admitOnce(() => Effect.void, Exit.interrupt(1))
+      expect(gone.spent).toBeCloseTo(0.0001 + reserved, 12)
+      expect(gone.reserved).toBeCloseTo(0, 12)
+    }).pipe(Effect.scoped))
+
+  it.effect("a request without maxTokens is sent with the key's default; one with, or of a key without a budget, as it is", () =>
+    Effect.gen(function*() {
+      const { auth, caller } = yield* admitting
+      const bare = { messages: [Message.user("Hi")] }
+      expect(auth.bounded(caller, bare)).toEqual({ ...bare, maxTokens: 50 })
+      expect(auth.bounded(caller, request)).toBe(request)
+      expect(auth.bounded(undefined, bare)).toBe(bare)
+      expect(auth.bounded(caller, undefined)).toBeUndefined()
+    }).pipe(Effect.scoped))
 })

@@ -24,7 +24,7 @@ describe("provider.json's gateway section", () => {
               rate_limit_refill_rate: 2,
               budget: { limit: 5 }
             },
-            { name: "team-b", key: "gw-literal-key-0002", budget: { limit: 1, period: 3600 } },
+            { name: "team-b", key: "gw-literal-key-0002", budget: { limit: 1, period: 3600, default_max_tokens: 512 } },
             { name: "team-c", key: "gw-literal-key-0003", budget: { limit: 1, period: "1 day" } }
           ],
           admin_keys: [{ name: "ops", key: "env:OPS_KEY" }]
@@ -41,7 +41,7 @@ describe("provider.json's gateway section", () => {
         rateLimit: { capacity: 10, refillRate: 2 },
         budget: { limit: 5, period: "month" }
       })
-      expect(gateway.keys[1]!.budget).toEqual({ limit: 1, period: 3_600_000 })
+      expect(gateway.keys[1]!.budget).toEqual({ limit: 1, period: 3_600_000, defaultMaxTokens: 512 })
       expect(gateway.keys[2]!.budget).toEqual({ limit: 1, period: 86_400_000 })
       expect(gateway.adminKeys.map((key) => [key.name, Redacted.value(key.key)])).toEqual([["ops", "gw-ops-0003"]])
       expect(JSON.stringify(config)).not.toContain("gw-from-env")
@@ -56,7 +56,7 @@ describe("provider.json's gateway section", () => {
         gateway: {
           keys: [
             { name: "", key: "gw-literal-key-0001", rate_limit_capacity: 0 },
-            { key: "gw-literal-key-0002", models: "gpt-4o-mini", budget: { limit: -1, period: "fortnight" } }
+            { key: "gw-literal-key-0002", models: "gpt-4o-mini", budget: { limit: -1, period: "fortnight", default_max_tokens: 0.5 } }
           ],
           admin_keys: [{ name: "ops" }]
         }
@@ -77,12 +77,13 @@ describe("provider.json's gateway section", () => {
       const keys = "gateway.keys"
       expect(issues.map((issue) => issue.path)).toEqual([
         `${keys}[0].name`, `${keys}[0].rate_limit_capacity`, `${keys}[1].name`, `${keys}[1].models`,
-        `${keys}[1].budget.limit`, `${keys}[1].budget.period`, "gateway.admin_keys[0].key",
+        `${keys}[1].budget.limit`, `${keys}[1].budget.period`, `${keys}[1].budget.default_max_tokens`, "gateway.admin_keys[0].key",
         `${keys}[0].key`, `${keys}[2].name`, `${keys}[2].key`, "gateway.admin_keys[0].key", `${keys}[1].rate_limit_refill_rate`
       ])
       expect(issues.map((issue) => issue.message)).toEqual([
         "expected a non-empty string", "expected a positive number", "is missing", "Expected array",
         "expected a positive number", "expected seconds (a positive number), a duration such as \"1 day\", or \"month\"",
+        "expected a positive whole number",
         "is missing", "the environment variable MISSING_GATEWAY_KEY is not set", "b is listed twice",
         "the same key as gateway.keys[1].key", "the same key as gateway.keys[1].key",
         "is missing (a key's rate limit takes both rate_limit_capacity and rate_limit_refill_rate)"

@@ -121,24 +121,26 @@ export const make = (engine: Engine, options: AppOptions) =>
     }
 
     // The target of `model` once the request's key may call it (its rate limit and budget checked), else the
-    // answer, in the route's wire (`shape`).
-    const admitted = <R>(
+    // answer, in the route's wire (`shape`); `request` (a chat's) as sent for the key (`Auth.bounded`).
+    const admitted = <R, Q extends ChatRequest | undefined>(
       model: string,
-      handle: (target: Target, entry: Logs.Entry) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>,
+      request: Q,
+      handle: (target: Target, entry: Logs.Entry, request: Q) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>,
       shape: (answer: Errors.ErrorAnswer) => Errors.ErrorAnswer = (answer) => answer,
       target = engine.resolve(model)
     ) =>
       Effect.flatMap(Logs.CurrentEntry, (entry) => {
         entry.model = model
         if (target === undefined) return Effect.succeed(errorResponse(shape(notFoundAnswer(model, entry.caller))))
-        return Effect.matchEffect(auth.admit(entry.caller, model), {
+        const sent = auth.bounded(entry.caller, request)
+        return Effect.matchEffect(auth.admit(entry.caller, model, target, sent), {
           onFailure: (answer) => {
             entry.error = answer.code ?? undefined
             return Effect.succeed(errorResponse(shape(answer)))
           },
           onSuccess: (settle) => {
             entry.settle = settle
-            return handle(target, entry)
+            return handle(target, entry, sent)
           }
         })
       })
@@ -267,11 +269,11 @@ export const make = (engine: Engine, options: AppOptions) =>
     const chatCompletions = metrics.route("/v1/chat/completions", (tally) => withBody((text) => {
       const decoded = Wire.chat(text)
       if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
-      return admitted(decoded.model, (target, entry) => {
+      return admitted(decoded.model, decoded.request, (target, entry, request) => {
         tally.model(decoded.model)
         if (decoded.stream) {
           return streamed(
-            decoded.request,
+            request,
             decoded.model,
             target,
             () => Render.streamEncoder(`chatcmpl-${randomUUID()}`, decoded.model, seconds(), decoded.includeUsage),
@@ -279,7 +281,7 @@ export const make = (engine: Engine, options: AppOptions) =>
             tally
           )
         }
-        return whole(decoded.request, target, entry, openAi, tally, (response) =>
+        return whole(request, target, entry, openAi, tally, (response) =>
           Render.completion(response, `chatcmpl-${randomUUID()}`, seconds()))
       })
     }))
@@ -287,7 +289,7 @@ export const make = (engine: Engine, options: AppOptions) =>
     const embeddings = metrics.route("/v1/embeddings", (tally) => withBody((text) => {
       const decoded = Wire.embeddings(text)
       if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
-      return admitted(decoded.model, (target, entry) => {
+      return admitted(decoded.model, undefined, (target, entry) => {
         tally.model(decoded.model)
         const request = target.address === undefined ? decoded.request : { ...decoded.request, model: target.address }
         return Effect.match(target.llm.embed(request), {
@@ -308,7 +310,7 @@ export const make = (engine: Engine, options: AppOptions) =>
     const anthropicMessages = metrics.route("/v1/messages", (tally) => withBody((text) => {
       const decoded = AnthropicWire.messages(text)
       if (decoded._tag === "Problem") return Effect.succeed(errorResponse(AnthropicErrors.problem(decoded)))
-      return admitted(decoded.model, (target, entry) => {
+      return admitted(decoded.model, decoded.request, (target, entry, request) => {
         tally.model(decoded.model)
         const failures: Failures = {
           answer: (error) =>
@@ -322,7 +324,7 @@ export const make = (engine: Engine, options: AppOptions) =>
         const id = `msg_${randomUUID().replaceAll("-", "")}`
         if (decoded.stream) {
           return streamed(
-            decoded.request,
+            request,
             decoded.model,
             target,
             () => AnthropicRender.streamEncoder(id, decoded.model),
@@ -330,7 +332,7 @@ export const make = (engine: Engine, options: AppOptions) =>
             tally
           )
         }
-        return whole(decoded.request, target, entry, failures, tally, (response) => AnthropicRender.message(response, id))
+        return whole(request, target, entry, failures, tally, (response) => AnthropicRender.message(response, id))
       }, AnthropicErrors.fromAnswer)
     }, AnthropicErrors.fromAnswer))
 
@@ -352,11 +354,11 @@ export const make = (engine: Engine, options: AppOptions) =>
       withBody((text) => {
         const decoded = BalancedCall.chat(text)
         if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
-        return admitted(decoded.model, (target, entry) => {
+        return admitted(decoded.model, decoded.request, (target, entry, request) => {
           tally.model(decoded.model)
           return stream
-            ? streamed(decoded.request, decoded.model, target, BalancedCall.streamEncoder, openAi, tally)
-            : whole(decoded.request, target, entry, openAi, tally, BalancedCall.reply)
+            ? streamed(request, decoded.model, target, BalancedCall.streamEncoder, openAi, tally)
+            : whole(request, target, entry, openAi, tally, BalancedCall.reply)
         }, undefined, decoded.model === BalancedCall.everyModel ? engine.balanced : engine.resolve(decoded.model))
       })
     // `GET /llm/model-load/<deployment>`: only when the configuration opts in, and as an admin path.

@@ -6,20 +6,32 @@
  * them whatever matches, so neither the answer's time nor its content tells
  * how close a guess came. Each key may be limited to some model names, have
  * its own token bucket (`RateLimiter`) and a spend limit (`Budget`); a request
- * past one is refused before anything is sent. Admin keys are kept the same
- * way, for the admin endpoints.
+ * past one is refused before anything is sent. With a store, both are shared by
+ * every instance under `gateway-key/<name>`. A budgeted call reserves its worst
+ * case (`Pricing.estimate` of its prompt and `maxTokens`, the key's default set
+ * on a request without one, at the highest price its model can reach) for as
+ * long as the request's scope is open, and is charged its real cost: on an
+ * error before any output nothing, when interrupted the reservation. Admin
+ * keys are kept the same way, for the admin endpoints.
  */
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { createHash, timingSafeEqual } from "node:crypto"
 import * as Budget from "../../Budget.js"
+import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { AdminKey, Key, KeyInfo } from "../../Gateway.js"
+import type { BudgetExceededError, NoCapacityError } from "../../LlmError.js"
 import type { OptionsError } from "../../OptionsError.js"
+import * as Pricing from "../../Pricing.js"
 import * as RateLimiter from "../../RateLimiter.js"
+import type * as Store from "../../Store.js"
 import * as OptionsErrors from "../optionsError.js"
+import type { Engine, Target } from "./engine.js"
 import * as Errors from "./errors.js"
 
 // `/dashboard` is a page without data: a browser opening it sends no key; the data it polls is an admin path.
@@ -56,10 +68,18 @@ export interface Caller {
   readonly models: ReadonlySet<string> | undefined
   readonly limiter: RateLimiter.Service | undefined
   readonly budget: Budget.Service | undefined
+  /** With a budget: the `maxTokens` a request without one is sent (and reserved) with. */
+  readonly defaultMaxTokens: number
 }
 
-/** Charges an admitted call's cost to its key's budget. */
+/** Charges an admitted call's cost to its key's budget (`undefined`: its reservation). */
 export type Settle = (cost: number | undefined) => Effect.Effect<void>
+
+/** The reply tokens of a budgeted request without `maxTokens`, unless the key's budget says otherwise. */
+export const defaultMaxTokens = 4096
+
+/** The name a key's limiter and budget have in the store: the same on every instance. */
+export const sharedKey = (name: string): string => `gateway-key/${name}`
 
 const settled: Settle = () => Effect.void
 const admittedFree: Effect.Effect<Settle> = Effect.succeed(settled)
@@ -73,9 +93,47 @@ export interface Auth {
   readonly authenticate: (headers: Readonly<Record<string, string | undefined>>) => Caller | Errors.ErrorAnswer
   /** Whether `caller` may call `model`; with no caller (no keys), every model. */
   readonly allows: (caller: Caller | undefined, model: string) => boolean
-  /** Checks the caller's models, rate limit and budget for a call of `model`; what settles its cost. */
-  readonly admit: (caller: Caller | undefined, model: string) => Effect.Effect<Settle, Errors.ErrorAnswer>
+  /** The request as it is sent for `caller`: a budgeted key's without `maxTokens` gets its `defaultMaxTokens`. */
+  readonly bounded: <Q extends ChatRequest | undefined>(caller: Caller | undefined, request: Q) => Q
+  /**
+   * Checks the caller's models, rate limit and budget for a call of `model` to `target` (`request`: a chat's,
+   * bounded; none for embeddings, which have no price): its worst case is reserved until the request's scope
+   * closes. What settles its cost.
+   */
+  readonly admit: (
+    caller: Caller | undefined,
+    model: string,
+    target: Pick<Target, "price">,
+    request: ChatRequest | undefined
+  ) => Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope>
 }
+
+/** Limits shared through a store that is away, failing closed: the service, not the caller, is the cause. */
+const storeAway = (message: string) => Errors.answer(503, message, "server_error", null, "store_unavailable", 1)
+
+const dollars = (amount: number): string => `$${Number(amount.toPrecision(6))}`
+
+/** A budget's refusal: 429 `insufficient_quota` until its period ends, or 503 when its store is away. */
+const overBudget = (error: BudgetExceededError | NoCapacityError, now: number): Errors.ErrorAnswer => {
+  if (error._tag === "NoCapacityError") return storeAway(error.message)
+  const spent = error.spent >= error.limit
+  return Errors.answer(
+    429,
+    spent
+      ? `This gateway key's budget is spent (${dollars(error.spent)} of ${dollars(error.limit)}); it renews when its period ends.`
+      : `This gateway key's budget has ${dollars(error.limit - error.spent)} of ${dollars(error.limit)} left, and this call may ` +
+        `cost up to ${dollars(error.estimate ?? 0)} (its prompt and max_tokens at its model's highest price): ask for fewer ` +
+        `max_tokens, or retry when calls in flight end or the period renews.`,
+    "insufficient_quota",
+    null,
+    "insufficient_quota",
+    error.periodEnd !== undefined ? seconds(error.periodEnd - now) : undefined
+  )
+}
+
+/** A call's worst case through `target`: its prompt's estimate and `maxTokens` at the target's highest price. */
+export const worstCase = (target: Pick<Target, "price">, request: ChatRequest | undefined): number =>
+  request === undefined || target.price === undefined ? 0 : Pricing.estimate(target.price, request)
 
 export const missing = Errors.answer(
   401,
@@ -162,14 +220,22 @@ const info = (name: string, hash: Buffer, admin: boolean, models: ReadonlyArray<
 
 /**
  * The keys checked (names given and unique, no key listed twice, every model
- * name one of `known`) and hashed, each with its limiter and budget.
+ * name one of the engine's, every model of a budgeted key priced) and hashed,
+ * each with its limiter and budget, in the engine's store when it has one.
  */
 export const make = (
   keys: ReadonlyArray<Key>,
   adminKeys: ReadonlyArray<AdminKey>,
-  known: (model: string) => boolean
+  engine: {
+    readonly resolve: (model: string) => Pick<Target, "price"> | undefined
+    readonly models: Engine["models"]
+    readonly store: Engine["store"]
+  }
 ): Effect.Effect<Auth, OptionsError, Scope.Scope> =>
   Effect.gen(function*() {
+    const known = (model: string) => engine.resolve(model) !== undefined
+    const shared = (name: string): { readonly shared?: Store.Shared } =>
+      engine.store === undefined ? {} : { shared: { store: engine.store, key: sharedKey(name) } }
     const callers: Array<Caller> = []
     const admins: Array<{ readonly name: string; readonly digest: Buffer }> = []
     const infos: Array<KeyInfo> = []
@@ -187,6 +253,9 @@ export const make = (
       digests.add(hash.toString("hex"))
       return hash
     }
+    // The first name of `models` (every name, when undefined) with no price.
+    const unpriced = (models: ReadonlyArray<string> | undefined): string | undefined =>
+      (models ?? engine.models.map((model) => model.id)).find((model) => engine.resolve(model)?.price === undefined)
     for (const [index, key] of keys.entries()) {
       const field = `keys[${index}]`
       const hash = add(field, key.name, key.key)
@@ -201,16 +270,33 @@ export const make = (
           )
         }
       }
-      const limiter = key.rateLimit === undefined ? undefined : yield* RateLimiter.make(key.rateLimit)
-      const budget = key.budget === undefined
-        ? undefined
-        : yield* Budget.make({ limits: [{ scope: Budget.overall, limit: key.budget.limit, period: key.budget.period }] })
+      const priceless = key.budget === undefined ? undefined : unpriced(key.models)
+      if (priceless !== undefined) {
+        return yield* OptionsErrors.make(
+          "Gateway",
+          `${field}.budget`,
+          priceless,
+          "on priced models only (a budget counts dollars: give every deployment of that name `pricing` in provider.json, " +
+            "or limit the key's `models` to priced ones)"
+        )
+      }
+      const replyTokens = OptionsErrors.positive("Gateway", `${field}.budget.defaultMaxTokens`, key.budget?.defaultMaxTokens, {
+        integer: true,
+        optional: true
+      })
+      if (replyTokens !== undefined) return yield* replyTokens
+      const limiter = key.rateLimit === undefined ? undefined : yield* RateLimiter.make({ ...key.rateLimit, ...shared(key.name) })
+      const budget = key.budget === undefined ? undefined : yield* Budget.make({
+        limits: [{ scope: Budget.overall, limit: key.budget.limit, period: key.budget.period }],
+        ...shared(key.name)
+      })
       callers.push({
         name: key.name,
         digest: hash,
         models: key.models === undefined ? undefined : new Set(key.models),
         limiter,
-        budget
+        budget,
+        defaultMaxTokens: key.budget?.defaultMaxTokens ?? defaultMaxTokens
       })
       infos.push(info(key.name, hash, false, key.models))
     }
@@ -233,41 +319,45 @@ export const make = (
     const limited = (limiter: RateLimiter.Service) =>
       Effect.scoped(limiter.consume({ onExceeded: "fail" })).pipe(
         Effect.mapError((error) =>
-          Errors.answer(
-            429,
-            "This gateway key's rate limit is reached. Retry after the time in the Retry-After header.",
-            "requests",
-            null,
-            "rate_limit_exceeded",
-            error._tag === "RateLimiterExceededError" && error.retryAfter !== undefined
-              ? seconds(Duration.toMillis(error.retryAfter))
-              : 1
-          )
+          error._tag === "StoreUnavailableError"
+            ? storeAway(error.message)
+            : Errors.answer(
+              429,
+              "This gateway key's rate limit is reached. Retry after the time in the Retry-After header.",
+              "requests",
+              null,
+              "rate_limit_exceeded",
+              error._tag === "RateLimiterExceededError" && error.retryAfter !== undefined
+                ? seconds(Duration.toMillis(error.retryAfter))
+                : 1
+            )
         )
       )
 
-    const spend = (budget: Budget.Service, model: string) =>
+    // The worst case reserved for the request's scope: charged the real cost by `Settle`, else when the scope
+    // closes nothing (an error before any output; a stream's end settles first) or, interrupted, the reservation.
+    const spend = (budget: Budget.Service, model: string, estimate: number) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        budget.check({ estimate: 0, provider: "gateway", model }).pipe(
-          Effect.map((reservation): Settle => (cost) => budget.charge(reservation, cost ?? 0)),
-          Effect.mapError((error) =>
-            Errors.answer(
-              429,
-              error._tag === "BudgetExceededError"
-                ? `This gateway key's budget is spent ($${error.spent} of $${error.limit}); it renews when its period ends.`
-                : error.message,
-              "insufficient_quota",
-              null,
-              "insufficient_quota",
-              error._tag === "BudgetExceededError" && error.periodEnd !== undefined ? seconds(error.periodEnd - now) : undefined
-            )
-          )
-        ))
+        Effect.acquireRelease(
+          Effect.mapError(budget.check({ estimate, provider: "gateway", model }), (error) => overBudget(error, now)),
+          (reservation, exit) =>
+            budget.charge(reservation, Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause) ? undefined : 0)
+        ).pipe(Effect.map((reservation): Settle => (cost) => budget.charge(reservation, cost))))
 
-    const admit = (caller: Caller | undefined, model: string): Effect.Effect<Settle, Errors.ErrorAnswer> => {
+    const bounded = <Q extends ChatRequest | undefined>(caller: Caller | undefined, request: Q): Q =>
+      request === undefined || caller?.budget === undefined || request.maxTokens !== undefined
+        ? request
+        : { ...request, maxTokens: caller.defaultMaxTokens }
+
+    const admit = (
+      caller: Caller | undefined,
+      model: string,
+      target: Pick<Target, "price">,
+      request: ChatRequest | undefined
+    ): Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope> => {
       if (caller === undefined) return admittedFree
       if (!allows(caller, model)) return Effect.fail(forbidden(model))
-      const budgeted = caller.budget === undefined ? admittedFree : spend(caller.budget, model)
+      const budgeted = caller.budget === undefined ? admittedFree : spend(caller.budget, model, worstCase(target, request))
       return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller.limiter), budgeted)
     }
 
@@ -277,6 +367,7 @@ export const make = (
       isAdmin: (key) => find(admins, Redacted.value(key)) !== undefined,
       authenticate,
       allows,
+      bounded,
       admit
     }
   })

@@ -4,7 +4,9 @@
  * every model (addressed by deployment, model or group name) and one per named
  * router of the `router` section, all over those same `Llm`s, so a key's load
  * and cooldowns are the same whichever name a request uses. A request's
- * `model` is resolved to one of them by a map lookup.
+ * `model` is resolved to one of them by a map lookup. With a store, one
+ * connection serves every deployment's limiter and pool, every router's
+ * breakers and the gateway keys' limits.
  */
 import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
@@ -12,13 +14,20 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type * as Llm from "../../Llm.js"
 import type { OptionsError } from "../../OptionsError.js"
+import type * as Pricing from "../../Pricing.js"
 import type * as ProviderConfig from "../../ProviderConfig.js"
 import * as Router from "../../Router.js"
+import * as Store from "../../Store.js"
 
 /** Where a request's `model` goes: the service to call and the address to give it (none for a named router). */
 export interface Target {
   readonly llm: Llm.Service
   readonly address: string | undefined
+  /**
+   * The most a token can cost through it: the highest input and output prices among the deployments its calls
+   * can reach (its address's and its fallbacks'), for a budget's worst case; `undefined` when one has no price.
+   */
+  readonly price: Pricing.Price | undefined
 }
 
 /** One entry of `GET /v1/models`. */
@@ -38,15 +47,64 @@ export interface Engine {
   readonly status: Router.Service["status"]
   /** Whether some deployment can take a call now: its breaker not open, and a key not disabled. */
   readonly ready: Effect.Effect<boolean>
+  /** The one connected store of the configuration, if it has one. */
+  readonly store: Store.Store | undefined
 }
 
 type Deployment = Router.Deployment<OptionsError, HttpClient.HttpClient>
 
+/**
+ * The deployments a call of `address` (`undefined`: the router's default, or all) may reach: those the address
+ * names, then those of every fallback of the address or of a deployment reached, as far as they go.
+ */
+export const reachable = <D extends Pick<Router.Deployment<unknown, unknown>, "name" | "model" | "groups">>(
+  options: { readonly deployments: ReadonlyArray<D>; readonly fallbacks?: Router.Options["fallbacks"]; readonly model?: string | undefined },
+  address: string | undefined
+): ReadonlyArray<D> => {
+  const reached = new Set<D>()
+  const seen = new Set<string>()
+  const start = address ?? options.model
+  const queue: Array<string> = []
+  const reach = (deployment: D) => {
+    if (reached.has(deployment)) return
+    reached.add(deployment)
+    queue.push(deployment.name)
+  }
+  if (start === undefined) options.deployments.forEach(reach)
+  else queue.push(start)
+  for (let name = queue.pop(); name !== undefined; name = queue.pop()) {
+    if (seen.has(name)) continue
+    seen.add(name)
+    for (const deployment of options.deployments) {
+      if (deployment.name === name || deployment.model === name || deployment.groups?.includes(name) === true) reach(deployment)
+    }
+    for (const fallback of options.fallbacks?.[name] ?? []) queue.push(fallback.to)
+  }
+  return [...reached]
+}
+
+/** The highest input (a cached token's price included) and output prices among `deployments`; `undefined` when one has none. */
+export const worstPrice = (deployments: ReadonlyArray<{ readonly price?: Pricing.Price | undefined }>): Pricing.Price | undefined => {
+  let input = 0
+  let output = 0
+  for (const { price } of deployments) {
+    if (price === undefined) return undefined
+    input = Math.max(input, price.input, price.cachedInput ?? 0)
+    output = Math.max(output, price.output)
+  }
+  return deployments.length === 0 ? undefined : { input, output }
+}
+
+/** The engine of `config`; `store` (connected, or options to connect once) in place of the config's `store` section. */
 export const make = (
-  config: ProviderConfig.ProviderConfig
+  config: ProviderConfig.ProviderConfig,
+  storeOption?: Store.Store | Store.Options
 ): Effect.Effect<Engine, OptionsError | ProviderConfig.ProviderConfigError, HttpClient.HttpClient | Scope.Scope> =>
   Effect.gen(function*() {
-    const everything = yield* Router.fromConfig(config)
+    const wanted = storeOption ?? config.store
+    const store = wanted === undefined ? undefined : "redis" in wanted ? yield* Store.make(wanted) : wanted
+    // A connected store: the deployments' limiters and pools, and every router's breakers, use it.
+    const everything = yield* Router.fromConfig(config, store === undefined ? undefined : { shared: { store } })
     // Built once, shared by every router below.
     const built = new Map<string, Layer.Layer<Llm.Llm>>()
     for (const deployment of everything.deployments) {
@@ -54,20 +112,22 @@ export const make = (
     }
     const shared = (options: Router.Options<Deployment>): Router.Options<Router.Deployment> => ({
       ...options,
+      ...(store === undefined ? {} : { shared: { ...options.shared, store } }),
       deployments: options.deployments.map((deployment) => ({ ...deployment, llm: built.get(deployment.name)! }))
     })
     const all = yield* Router.make(shared(everything))
     const targets = new Map<string, Target>()
     const models: Array<ModelEntry> = []
     for (const name of Object.keys(config.routers)) {
-      const router = yield* Router.make(shared(yield* Router.fromConfigNamed(config, name)))
-      targets.set(name, { llm: router, address: undefined })
+      const options = yield* Router.fromConfigNamed(config, name)
+      const router = yield* Router.make(shared(options))
+      targets.set(name, { llm: router, address: undefined, price: worstPrice(reachable(options, undefined)) })
       models.push({ id: name, ownedBy: "router" })
     }
     const address = (name: string, ownedBy: string) => {
       // A router's name wins over a model of the same name; each name is listed once.
       if (targets.has(name)) return
-      targets.set(name, { llm: all, address: name })
+      targets.set(name, { llm: all, address: name, price: worstPrice(reachable(everything, name)) })
       models.push({ id: name, ownedBy })
     }
     for (const deployment of everything.deployments) address(deployment.name, deployment.provider ?? "gateway")
@@ -79,5 +139,12 @@ export const make = (
       Object.values(status.details).some((load) =>
         load.cooldown.state !== "open" && (load.keys.length === 0 || load.keys.some((key) => key.disabled === null))
       ))
-    return { resolve: (model) => targets.get(model), balanced: { llm: all, address: undefined }, models, status: all.status, ready }
+    return {
+      resolve: (model) => targets.get(model),
+      balanced: { llm: all, address: undefined, price: worstPrice(reachable(everything, undefined)) },
+      models,
+      status: all.status,
+      ready,
+      store
+    }
   })

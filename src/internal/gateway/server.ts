@@ -63,11 +63,11 @@ export const make = (
     const host = options.host ?? defaultHost
     const port = options.port ?? defaultPort
     const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes
-    const engine = yield* Engine.make(options.config)
+    const engine = yield* Engine.make(options.config, options.store)
     const auth = yield* Auth.make(
       keysOf(options),
       [...(options.config.gateway?.adminKeys ?? []), ...(options.adminKeys ?? [])],
-      (model) => engine.resolve(model) !== undefined
+      engine
     )
     const app = yield* App.make(engine, {
       maxBodyBytes,

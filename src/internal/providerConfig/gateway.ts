@@ -11,7 +11,7 @@ import * as Schema from "effect/Schema"
 import type * as Budget from "../../Budget.js"
 import type * as Gateway from "../../Gateway.js"
 import type { Issue } from "../../ProviderConfig.js"
-import { NonEmpty, optional, Positive } from "./fields.js"
+import { NonEmpty, optional, Positive, PositiveInt } from "./fields.js"
 import { toDuration } from "./router.js"
 
 // Seconds, a duration string such as "1 day", or "month" (the UTC calendar month).
@@ -29,8 +29,8 @@ const KeyEntry = Schema.Struct({
   models: optional(Schema.Array(NonEmpty)),
   rate_limit_capacity: optional(Positive),
   rate_limit_refill_rate: optional(Positive),
-  /** US dollars per period (default "month"). */
-  budget: optional(Schema.Struct({ limit: Positive, period: optional(Period) }))
+  /** US dollars per period (default "month"); requests without `max_tokens` are sent with `default_max_tokens` (4,096). */
+  budget: optional(Schema.Struct({ limit: Positive, period: optional(Period), default_max_tokens: optional(PositiveInt) }))
 })
 
 const AdminKeyEntry = Schema.Struct({ name: NonEmpty, key: NonEmpty })
@@ -109,7 +109,15 @@ export const resolve = (
           ...(item.rate_limit_capacity !== undefined && item.rate_limit_refill_rate !== undefined
             ? { rateLimit: { capacity: item.rate_limit_capacity, refillRate: item.rate_limit_refill_rate } }
             : {}),
-          ...(item.budget !== undefined ? { budget: { limit: item.budget.limit, period: period(item.budget.period) } } : {})
+          ...(item.budget !== undefined
+            ? {
+              budget: {
+                limit: item.budget.limit,
+                period: period(item.budget.period),
+                ...(item.budget.default_max_tokens !== undefined ? { defaultMaxTokens: item.budget.default_max_tokens } : {})
+              }
+            }
+            : {})
         })),
         adminKeys: admins.map(({ entry: item, key }) => ({ name: item.name, key })),
         ...(entry.model_load_details === true ? { modelLoadDetails: true } : {})

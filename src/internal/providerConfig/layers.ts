@@ -56,8 +56,6 @@ export const clientLayer = (provider: string, entry: ModelEntry): Layer.Layer<Pr
   }
 }
 
-// The model's `Llm` with the key pool and limiter it is built on, so a router's
-
 // The model's key pool and limiter, in memory or in the store of the file's
 // `store` section: the pool under the provider's name (its models share keys),
 // the limiter under the model's.
@@ -88,7 +86,7 @@ const limits = (
 const llmLayer = (
   settings: ModelConfig,
   registry: Layer.Layer<KeyPool.KeyPoolRegistry>,
-  store: Store.Options | undefined
+  store: Store.Options | Store.Store | undefined
 ): Layer.Layer<Llm.Llm | KeyPool.KeyPool | RateLimiter.RateLimiter, OptionsError, HttpClient.HttpClient> => {
   const { entry, provider } = settings
   const price = priceOf(settings)
@@ -102,8 +100,8 @@ const llmLayer = (
     })
   }).pipe(
     Layer.provideMerge(
-      store === undefined
-        ? limits(settings, registry, undefined)
+      store === undefined || !("redis" in store)
+        ? limits(settings, registry, store)
         : Layer.unwrap(Effect.map(Store.make(store), (connected) => limits(settings, registry, connected)))
     ),
     Layer.provide(clientLayer(provider, entry))
@@ -129,11 +127,18 @@ export const layers = (
     return out
   })
 
-/** Every model of a configuration, in file order, with layers sharing one key-pool registry. */
-export const deployments = (config: ProviderConfig): Effect.Effect<ReadonlyArray<Deployment>> =>
+/**
+ * Every model of a configuration, in file order, with layers sharing one key-pool registry, and one connected
+ * `store` when given (else each layer connects to the config's own).
+ */
+export const deployments = (
+  config: ProviderConfig,
+  options?: { readonly store?: Store.Store | undefined }
+): Effect.Effect<ReadonlyArray<Deployment>> =>
   Effect.map(KeyPool.makeRegistry, (registry) => {
     const shared = Layer.succeed(KeyPool.KeyPoolRegistry, registry)
+    const store = options?.store ?? config.store
     return Object.values(config.providers).flatMap((models) =>
-      Object.values(models).map((settings) => ({ settings, layer: llmLayer(settings, shared, config.store) }))
+      Object.values(models).map((settings) => ({ settings, layer: llmLayer(settings, shared, store) }))
     )
   })

@@ -5,16 +5,25 @@
  */
 import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
+import * as Layer from "effect/Layer"
+import type * as Llm from "../../Llm.js"
 import type { OptionsError } from "../../OptionsError.js"
 import * as ProviderConfig from "../../ProviderConfig.js"
-import type { Deployment, Options } from "../../Router.js"
+import type { Deployment, Options, Router } from "../../Router.js"
+import * as Store from "../../Store.js"
+
+// A connected store given for the breakers serves the deployments' limiters and pools too: one connection for all.
+const connected = (options: Omit<Options, "deployments"> | undefined): Store.Store | undefined => {
+  const store = options?.shared?.store
+  return store === undefined || "redis" in store ? undefined : store
+}
 
 /** `Router.fromConfig`. */
 export const fromConfig = (
   config: ProviderConfig.ProviderConfig,
   options?: Omit<Options, "deployments">
 ): Effect.Effect<Options<Deployment<OptionsError, HttpClient.HttpClient>>> =>
-  Effect.map(ProviderConfig.deployments(config), (deployments) => ({
+  Effect.map(ProviderConfig.deployments(config, { store: connected(options) }), (deployments) => ({
     ...(config.store !== undefined ? { shared: { store: config.store } } : {}),
     ...options,
     deployments: deployments.map(({ layer, settings }) => {
@@ -31,6 +40,19 @@ export const fromConfig = (
         ...(price !== undefined ? { price } : {})
       }
     })
+  }))
+
+/** `Router.layerConfig`: the config's store connected once, for the breakers and every deployment. */
+export const layerConfig = (
+  config: ProviderConfig.ProviderConfig,
+  options: Omit<Options, "deployments"> | undefined,
+  layer: (options: Options<Deployment<OptionsError, HttpClient.HttpClient>>) => Layer.Layer<Llm.Llm | Router, OptionsError, HttpClient.HttpClient>
+): Layer.Layer<Llm.Llm | Router, OptionsError, HttpClient.HttpClient> =>
+  Layer.unwrap(Effect.gen(function*() {
+    const wanted = options?.shared?.store ?? config.store
+    const store = wanted === undefined || !("redis" in wanted) ? wanted : yield* Store.make(wanted)
+    const shared = store === undefined ? {} : { shared: { ...options?.shared, store } }
+    return layer(yield* fromConfig(config, { ...options, ...shared }))
   }))
 
 /** `Router.fromConfigNamed`. */

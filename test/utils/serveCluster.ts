@@ -1,0 +1,74 @@
+/**
+ * What the scale-out tests share: a `serve` process over a provider.json,
+ * once it prints its URL, and the check that arrivals hold a token bucket's
+ * bound in every window.
+ */
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as Schedule from "effect/Schedule"
+import type { ChildProcess } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { spawnCli } from "./cliHarness.js"
+
+export interface Served {
+  readonly url: string
+  readonly child: ChildProcess
+  readonly exited: Fiber.Fiber<unknown>
+}
+
+/** `json` written as a provider.json in a directory of its own, removed when the scope closes; its path. */
+export const providerFile = (json: object) =>
+  Effect.gen(function*() {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "scale-out-"))
+    yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+    const file = path.join(dir, "provider.json")
+    fs.writeFileSync(file, JSON.stringify(json))
+    return file
+  })
+
+/** A `serve` process over `file`, once it prints its URL. */
+export const serve = (file: string) =>
+  Effect.gen(function*() {
+    let url = ""
+    let child: ChildProcess | undefined
+    const exited = yield* Effect.forkScoped(spawnCli(["serve", "--config", file, "--port", "0"], {
+      timeoutMs: 170_000,
+      onStdout: (soFar, spawned) => {
+        child = spawned
+        // Its first line, once whole, is its URL.
+        if (soFar.includes("\n")) url = soFar.split("\n", 1)[0]!
+      }
+    }))
+    yield* Effect.retry(
+      Effect.filterOrFail(Effect.sync(() => url), (line) => line !== "", () => "not listening yet").pipe(
+        // A process that ended (or a build out of date) says why.
+        Effect.catch((notYet) => {
+          const ended = exited.pollUnsafe()
+          return ended === undefined ? Effect.fail(notYet) : Effect.die(new Error(`serve ended before listening: ${JSON.stringify(ended)}`))
+        })
+      ),
+      { schedule: Schedule.spaced("20 millis"), times: 1500 }
+    )
+    return { url, child: child!, exited } satisfies Served
+  })
+
+/**
+ * The first window of `arrivals` (epoch milliseconds) holding more than
+ * `capacity + refillRate * t`, `t` widened by `toleranceMillis`; undefined when none does.
+ */
+export const overBound = (
+  arrivals: ReadonlyArray<number>,
+  bucket: { readonly capacity: number; readonly refillRate: number },
+  toleranceMillis: number
+) => {
+  const sorted = [...arrivals].sort((a, b) => a - b)
+  for (let i = 0; i < sorted.length; i++) {
+    for (let j = i; j < sorted.length; j++) {
+      const allowed = bucket.capacity + bucket.refillRate * (sorted[j]! - sorted[i]! + toleranceMillis) / 1000
+      if (j - i + 1 > allowed) return { from: sorted[i]!, to: sorted[j]!, count: j - i + 1, allowed }
+    }
+  }
+  return undefined
+}
