@@ -50,7 +50,7 @@
 import * as Schema from "effect/Schema"
 import type * as ChatRequest from "./ChatRequest.js"
 import type { Usage } from "./ChatResponse.js"
-import { estimateTokens } from "./RateLimiter.js"
+import { mostPromptTokens } from "./internal/promptSize.js"
 
 /**
  * A price in US dollars per million tokens: a finite number, 0 or more.
@@ -230,9 +230,11 @@ export interface EstimateOptions {
 
 /**
  * The most a request can cost before it is sent, for budgets: its prompt
- * tokens estimated as `RateLimiter.estimateTokens` counts them, all at the
- * input price (a prompt-cache hit can only make it cheaper), plus `maxTokens`
- * (or `defaultMaxTokens`) at the output price.
+ * tokens counted at most (one per UTF-8 byte of its text, as a token of a
+ * byte-level tokenizer is at least one byte, and each message's markers), all
+ * at the input price (a prompt-cache hit can only make it cheaper), plus
+ * `maxTokens` (or `defaultMaxTokens`) at the output price. Images, and a
+ * prompt a provider adds of its own (as for tool use), are not counted.
  *
  * @example
  * ```ts
@@ -247,8 +249,7 @@ export interface EstimateOptions {
  */
 export const estimate = (price: Price, request: ChatRequest.Input, options?: EstimateOptions): number => {
   const reply = request.maxTokens ?? options?.defaultMaxTokens ?? 0
-  const prompt = estimateTokens(request) - (request.maxTokens ?? 0)
-  return (prompt * price.input + reply * price.output) * perToken
+  return (mostPromptTokens(request) * price.input + reply * price.output) * perToken
 }
 
 /**

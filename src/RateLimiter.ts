@@ -23,8 +23,8 @@ import * as Scope from "effect/Scope"
 import type * as ChatRequest from "./ChatRequest.js"
 import * as Invalid from "./internal/optionsError.js"
 import { formatDuration } from "./internal/llmError/describe.js"
+import { estimatedPromptTokens } from "./internal/promptSize.js"
 import * as Internal from "./internal/rateLimiter.js"
-import { textOf } from "./Message.js"
 import * as Shared from "./internal/rateLimiterShared.js"
 import type { OptionsError } from "./OptionsError.js"
 import type * as Store from "./Store.js"
@@ -421,11 +421,6 @@ export interface EstimateOptions {
   readonly defaultMaxTokens?: number | undefined
 }
 
-// Role markers and separators that chat formats add around every message.
-const perMessageOverhead = 4
-
-const charsToTokens = (chars: number) => Math.ceil(chars / 4)
-
 /**
  * A cheap estimate of the model tokens a request can use, to `consume` before
  * the call (`ConsumeOptions.tokens`): about one token per four characters of
@@ -454,28 +449,6 @@ const charsToTokens = (chars: number) => Math.ceil(chars / 4)
  * @since 0.1.0
  * @category Constructors
  */
-export const estimateTokens = (request: ChatRequest.Input, options?: EstimateOptions): number => {
-  let chars = 0
-  for (const message of request.messages) {
-    switch (message.role) {
-      case "system":
-        chars += message.content.length
-        break
-      case "user":
-        chars += textOf(message.content).length
-        break
-      case "assistant":
-        chars += message.content.length + (message.reasoning?.length ?? 0)
-        for (const call of message.toolCalls ?? []) chars += call.name.length + call.arguments.length
-        break
-      case "tool":
-        chars += message.content.length + (message.name?.length ?? 0)
-        break
-    }
-  }
-  if (request.tools !== undefined) chars += JSON.stringify(request.tools).length
-  if (request.responseFormat?.type === "json_schema") chars += JSON.stringify(request.responseFormat.schema).length
-  const reply = request.maxTokens ?? options?.defaultMaxTokens ?? 0
-  return charsToTokens(chars) + perMessageOverhead * request.messages.length + reply
-}
+export const estimateTokens = (request: ChatRequest.Input, options?: EstimateOptions): number =>
+  estimatedPromptTokens(request) + (request.maxTokens ?? options?.defaultMaxTokens ?? 0)
 

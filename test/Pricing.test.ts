@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
 import * as Message from "../src/Message.js"
@@ -114,19 +115,40 @@ describe("Pricing.cost", () => {
 
 describe("Pricing.estimate", () => {
   const request = { messages: [Message.user("a".repeat(400))], maxTokens: 50 }
+  // 400 bytes of text, 4 for the message's markers, 3 for the reply's priming.
+  const promptAtMost = 407
 
-  it("charges the estimated prompt at the input price and maxTokens at the output price", () => {
-    const prompt = RateLimiter.estimateTokens(request) - 50
-    expect(prompt).toBeGreaterThan(100)
-    closeTo(Pricing.estimate({ input: 2, cachedInput: 1, output: 8 }, request), (prompt * 2 + 50 * 8) / 1e6)
+  it("charges the prompt counted at most (a token per byte) at the input price and maxTokens at the output price", () => {
+    closeTo(Pricing.estimate({ input: 2, cachedInput: 1, output: 8 }, request), (promptAtMost * 2 + 50 * 8) / 1e6)
   })
 
   it("charges defaultMaxTokens when the request sets no maxTokens", () => {
     const open = { messages: request.messages }
-    const prompt = RateLimiter.estimateTokens(open)
-    closeTo(Pricing.estimate({ input: 2, output: 8 }, open), prompt * 2 / 1e6)
-    closeTo(Pricing.estimate({ input: 2, output: 8 }, open, { defaultMaxTokens: 1000 }), (prompt * 2 + 8000) / 1e6)
+    closeTo(Pricing.estimate({ input: 2, output: 8 }, open), promptAtMost * 2 / 1e6)
+    closeTo(Pricing.estimate({ input: 2, output: 8 }, open, { defaultMaxTokens: 1000 }), (promptAtMost * 2 + 8000) / 1e6)
   })
+
+  it("counts a text by its UTF-8 bytes, not its characters: a character outside ASCII may be several tokens", () => {
+    const text = "预算" + "🙂"
+    const cost = Pricing.estimate({ input: 1e6, output: 0 }, { messages: [Message.user(text)] })
+    expect(cost).toBe(Buffer.byteLength(text) + 4 + 3)
+    expect(cost).toBeGreaterThan(RateLimiter.estimateTokens({ messages: [Message.user(text)] }))
+  })
+
+  it.effect("is never below the prompt's real token count (o200k), whatever the text: a budget's reservation is a bound", () =>
+    Effect.gen(function*() {
+      const count = yield* Effect.promise(() => import("gpt-tokenizer").then((module) => module.countTokens))
+      const text = fc.string({ unit: "binary", maxLength: 200 })
+      fc.assert(fc.property(fc.array(text, { minLength: 1, maxLength: 4 }), text, (texts, schema) => {
+        const asked = {
+          messages: texts.map((content, i) => i % 2 === 0 ? Message.user(content) : Message.assistant(content)),
+          tools: [{ name: "lookup", description: schema, parameters: { type: "object" } }]
+        }
+        const real = texts.reduce((sum, content) => sum + count(content, { disallowedSpecial: new Set() }), 0) +
+          count(JSON.stringify(asked.tools), { disallowedSpecial: new Set() })
+        expect(Pricing.estimate({ input: 1e6, output: 0 }, asked)).toBeGreaterThanOrEqual(real + 3 * texts.length + 3)
+      }), { numRuns: 300 })
+    }))
 })
 
 describe("Pricing.fromPerMtok", () => {

@@ -243,8 +243,9 @@ describe("Router", () => {
 
   it.effect("budgets: a deployment over its limit is passed over before sending; over the overall limit the call fails", () => {
     const log = makeLog()
-    // 0.1 dollar a token: "hi" with maxTokens 1 is estimated at 6 tokens, 0.6 dollars.
-    const price = { input: 100_000, output: 100_000 }
+    // 0.06 dollar a token: "hi" with maxTokens 1 costs at most 10 tokens (2 bytes, 4 for the message's markers, 3 for
+    // the reply's priming, 1 reply token), 0.6 dollars.
+    const price = { input: 60_000, output: 60_000 }
     const request = { messages: [Message.user("hi")], maxTokens: 1 }
     return Effect.gen(function*() {
       const budget = yield* Budget.make({
@@ -277,7 +278,7 @@ describe("Router", () => {
 
   it.effect("budgets: a routed stream that fails before its first chunk is charged nothing, as a failed chat is", () => {
     const log = makeLog()
-    // 0.1 dollar a token: "hi" with maxTokens 1 is estimated at 6 tokens, 0.6 dollars.
+    // 0.1 dollar a token: "hi" with maxTokens 1 costs at most 10 tokens, 1 dollar.
     const price = { input: 100_000, output: 100_000 }
     const request = { messages: [Message.user("hi")], maxTokens: 1 }
     return Effect.gen(function*() {

@@ -61,8 +61,9 @@ const fixture = Layer.effect(
       keys: [
         { name: "mini-only", key: Redacted.make(miniKey), models: ["gpt-4o-mini"] },
         { name: "tight", key: Redacted.make(tightKey), rateLimit: { capacity: 2, refillRate: 0.01 } },
-        // $0.0001: a call of "Hello" to gpt-4o-mini (6 prompt tokens estimated, at $0.15 and $0.60 a million) fits
-        // with 100 max_tokens ($0.0000609), not with the default 4,096 ($0.0024585).
+        // $0.0001: a call of "Hello" to gpt-4o-mini (at most 12 prompt tokens: 5 bytes, 4 for the message, 3 for the
+        // reply's priming; at $0.15 and $0.60 a million) fits with 100 max_tokens ($0.0000618), not with the default
+        // 4,096 ($0.0024594).
         { name: "broke", key: Redacted.make(brokeKey), models: ["gpt-4o-mini"], budget: { limit: 0.0001, period: "1 day" } },
         {
           name: "streamer",
@@ -197,7 +198,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway keys, ov
       expect(error).toBeInstanceOf(OpenAI.RateLimitError)
       expect(error.status).toBe(429)
       expect(error.code).toBe("insufficient_quota")
-      expect(error.message).toContain("may cost up to $0.0024585")
+      expect(error.message).toContain("may cost up to $0.0024594")
       expect(Number(error.headers?.get("retry-after"))).toBeGreaterThan(0)
       const streamed = yield* rejection(() => broke.chat.completions.create({ ...ask("gpt-4o-mini"), stream: true }))
       expect(streamed.code).toBe("insufficient_quota")

@@ -1,0 +1,56 @@
+/**
+ * The size of what a chat request sends as its prompt, before any call: every
+ * message's text (and an assistant's reasoning and tool calls, a tool result's
+ * name), the tool definitions and a JSON schema response format, each measured
+ * by a function of the caller's. Two measures are built on it: a cheap
+ * estimate for rate limits (about four characters a token), and a bound for
+ * budgets (a token is at least one UTF-8 byte in the byte-level tokenizers
+ * OpenAI, Anthropic and Gemini use, so a prompt has at most as many tokens as
+ * bytes, plus the chat format's markers). Images are not counted by either.
+ */
+import type * as ChatRequest from "../ChatRequest.js"
+import { textOf } from "../Message.js"
+
+/** The summed `size` of every text `request` sends in its prompt. */
+const promptSize = (request: ChatRequest.Input, size: (text: string) => number): number => {
+  let total = 0
+  for (const message of request.messages) {
+    switch (message.role) {
+      case "system":
+        total += size(message.content)
+        break
+      case "user":
+        total += size(textOf(message.content))
+        break
+      case "assistant":
+        total += size(message.content) + size(message.reasoning ?? "")
+        for (const call of message.toolCalls ?? []) total += size(call.name) + size(call.arguments)
+        break
+      case "tool":
+        total += size(message.content) + size(message.name ?? "")
+        break
+    }
+  }
+  if (request.tools !== undefined) total += size(JSON.stringify(request.tools))
+  if (request.responseFormat?.type === "json_schema") total += size(JSON.stringify(request.responseFormat.schema))
+  return total
+}
+
+// Role markers and separators that chat formats add around every message.
+const perMessageOverhead = 4
+// The tokens OpenAI's chat format primes the reply with.
+const replyPriming = 3
+
+const length = (text: string) => text.length
+const utf8Bytes = (text: string) => Buffer.byteLength(text, "utf8")
+
+/** About the prompt tokens of `request`: one token per four characters, and each message's markers. */
+export const estimatedPromptTokens = (request: ChatRequest.Input): number =>
+  Math.ceil(promptSize(request, length) / 4) + perMessageOverhead * request.messages.length
+
+/**
+ * At least the prompt tokens of `request` for a byte-level tokenizer: its UTF-8 bytes, each message's markers and the
+ * reply's priming. Not counted: images, and a prompt a provider adds of its own (as for tool use).
+ */
+export const mostPromptTokens = (request: ChatRequest.Input): number =>
+  promptSize(request, utf8Bytes) + perMessageOverhead * request.messages.length + replyPriming
