@@ -6,7 +6,10 @@
  * generator, autocannon, with the same connections and duration. A third
  * side, the floor, is the same pass-through on `effect/http` (`HttpRouter` on
  * `NodeHttpServer`): what the platform's server costs before any gateway
- * work. Each side is a process of its own (`bench/gateway/sideProcess.ts`).
+ * work. A fourth side, the decoder, is the `node:http` pass-through decoding
+ * the answer and writing it anew (each SSE event's JSON parsed): the
+ * cheapest a gateway that reads what it forwards can be, written by hand.
+ * Each side is a process of its own (`bench/gateway/sideProcess.ts`).
  *
  * Not a pair of in-process calls like the other cases, so `bench/main.ts`
  * runs it after them, as `measureGateway`, with a simulator of its own on the
@@ -48,7 +51,7 @@ export interface GatewaySettings {
   readonly pinSelf: (core: number) => void
 }
 
-/** One result line: ours = the gateway, baseline = the `node:http` proxy, floor = `effect/http`'s pass-through. */
+/** One result line: ours = the gateway, baseline = the `node:http` proxy, floor = `effect/http`'s pass-through, decoder = the proxy decoding what it forwards. */
 export interface GatewayResult {
   readonly name: string
   readonly ours_rps: number
@@ -63,6 +66,12 @@ export interface GatewayResult {
   /** ours / floor requests per second: how close the gateway is to the floor. */
   readonly ours_vs_floor: number
   readonly floor_cpu_us: number
+  readonly decoder_rps: number
+  /** decoder / baseline requests per second: the most a gateway that decodes what it forwards reaches by hand. */
+  readonly decoder_ratio: number
+  /** ours / decoder requests per second. */
+  readonly ours_vs_decoder: number
+  readonly decoder_cpu_us: number
   /** Added latency at 1,000 requests per second, milliseconds over the simulator alone. */
   readonly ours_p50_added_ms: number
   readonly ours_p99_added_ms: number
@@ -73,13 +82,13 @@ export interface GatewayResult {
 }
 
 interface Side {
-  readonly label: "ours" | "baseline" | "floor"
+  readonly label: "ours" | "baseline" | "floor" | "decoder"
   readonly url: string
   readonly cpu: () => Promise<number>
   readonly stop: () => void
 }
 
-const sideNames = { ours: "gateway", baseline: "proxy", floor: "floor" } as const
+const sideNames = { ours: "gateway", baseline: "proxy", floor: "floor", decoder: "decoder" } as const
 
 const startSide = async (settings: GatewaySettings, label: Side["label"], upstream: string): Promise<Side> => {
   const child = settings.spawnNode(nodeArgs("gateway/sideProcess"), 1, {
@@ -187,6 +196,7 @@ const measureCase = async (settings: GatewaySettings, name: string, stream: bool
   const ours = best.get("ours")!
   const baseline = best.get("baseline")!
   const floor = best.get("floor")!
+  const decoder = best.get("decoder")!
   const alone = best.get("simulator")!
   const result: GatewayResult = {
     name,
@@ -200,6 +210,10 @@ const measureCase = async (settings: GatewaySettings, name: string, stream: bool
     floor_ratio: round2(floor.rps / baseline.rps),
     ours_vs_floor: round2(ours.rps / floor.rps),
     floor_cpu_us: round2(floor.cpuMicros),
+    decoder_rps: Math.round(decoder.rps),
+    decoder_ratio: round2(decoder.rps / baseline.rps),
+    ours_vs_decoder: round2(ours.rps / decoder.rps),
+    decoder_cpu_us: round2(decoder.cpuMicros),
     ours_p50_added_ms: round3(ours.p50 - alone.p50),
     ours_p99_added_ms: round3(ours.p99 - alone.p99),
     baseline_p50_added_ms: round3(baseline.p50 - alone.p50),
@@ -218,7 +232,7 @@ export const measureGateway = async (settings: GatewaySettings): Promise<Array<G
   const sides: Array<Side> = []
   settings.pinSelf(0)
   try {
-    for (const label of ["ours", "baseline", "floor"] as const) sides.push(await startSide(settings, label, simulator.url))
+    for (const label of ["ours", "baseline", "floor", "decoder"] as const) sides.push(await startSide(settings, label, simulator.url))
     for (const name of settings.names) {
       results.push(await measureCase(settings, name, name === "gateway-stream", simulator.url, sides))
     }

@@ -11,6 +11,10 @@
  * - `floor`: the same pass-through on `effect/http` (`HttpRouter` on
  *   `NodeHttpServer`, served as the gateway serves), the response piped back
  *   as a raw body: what the platform's server costs before any gateway work.
+ * - `decoder`: the `proxy`, but decoding the answer as a gateway must to see
+ *   what it forwards (each SSE event's JSON parsed and a new event written
+ *   with its text and finish reason; a whole reply parsed and written anew):
+ *   the cheapest decoding gateway, by hand, with no library and no checks.
  *
  * Prints its base URL (without `/v1`) as the first line of stdout. Over the
  * IPC channel, a `"cpu"` message is answered with this process's CPU time
@@ -68,7 +72,50 @@ const listen = (server: Http.Server) =>
     server.listen(0, host, () => resolve(`http://${host}:${(server.address() as AddressInfo).port}`))
   })
 
-const proxy = async (): Promise<{ readonly url: string; readonly close: () => Promise<void> }> => {
+// A stream's events decoded and written anew, each with its text and finish reason: what any gateway that reads the
+// answer it forwards must at least do. Events are split on blank lines; the simulator writes `data: ` lines only.
+const redecodeStream = (upstreamBody: NodeJS.ReadableStream, res: Http.ServerResponse) => {
+  const decoder = new TextDecoder()
+  let buffered = ""
+  upstreamBody.on("data", (chunk: Buffer) => {
+    buffered += decoder.decode(chunk, { stream: true })
+    let out = ""
+    let from = 0
+    let end: number
+    while ((end = buffered.indexOf("\n\n", from)) >= 0) {
+      const data = buffered.slice(from + "data: ".length, end)
+      from = end + 2
+      if (data === "[DONE]") {
+        out += "data: [DONE]\n\n"
+        continue
+      }
+      const choice = JSON.parse(data).choices[0]
+      out += `data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":0,"model":"gpt-4o-mini","choices":[{` +
+        `"index":0,"delta":${JSON.stringify({ content: choice.delta.content ?? "" })},"logprobs":null,` +
+        `"finish_reason":${JSON.stringify(choice.finish_reason ?? null)}}]}\n\n`
+    }
+    buffered = buffered.slice(from)
+    if (out !== "") res.write(out)
+  })
+  upstreamBody.on("end", () => res.end())
+}
+
+// A whole reply parsed and written anew with its text, finish reason and usage.
+const redecodeWhole = async (upstreamBody: { readonly text: () => Promise<string> }, res: Http.ServerResponse) => {
+  const reply = JSON.parse(await upstreamBody.text())
+  const choice = reply.choices[0]
+  res.end(JSON.stringify({
+    id: "chatcmpl-bench",
+    object: "chat.completion",
+    created: 0,
+    model: "gpt-4o-mini",
+    choices: [{ index: 0, message: { role: "assistant", content: choice.message.content }, finish_reason: choice.finish_reason }],
+    usage: reply.usage
+  }))
+}
+
+/** The `node:http` + undici pass-through (`decode`: the answer decoded and written anew). */
+const proxy = async (decode: boolean): Promise<{ readonly url: string; readonly close: () => Promise<void> }> => {
   const dispatcher = new Agent()
   const server = Http.createServer((req, res) => {
     const chunks: Array<Buffer> = []
@@ -85,8 +132,11 @@ const proxy = async (): Promise<{ readonly url: string; readonly close: () => Pr
         (answer) => {
           // The client may have gone meanwhile (autocannon closes its connections at the end of a run).
           if (res.destroyed) return void answer.body.dump().catch(() => {})
-          res.writeHead(answer.statusCode, { "content-type": contentType(answer.headers) })
-          pipeline(answer.body, res, () => {})
+          const type = contentType(answer.headers)
+          res.writeHead(answer.statusCode, { "content-type": type })
+          if (!decode || answer.statusCode !== 200) return void pipeline(answer.body, res, () => {})
+          if (type.startsWith("text/event-stream")) return redecodeStream(answer.body, res)
+          void redecodeWhole(answer.body, res)
         },
         () => res.destroyed || res.writeHead(502).end()
       )
@@ -133,15 +183,15 @@ const main = async () => {
   const scope = Effect.runSync(Scope.make())
   let closeProxy = async () => {}
   let url: string
-  if (side === "proxy") {
-    const started = await proxy()
+  if (side === "proxy" || side === "decoder") {
+    const started = await proxy(side === "decoder")
     url = started.url
     closeProxy = started.close
   } else if (side === "floor" || side === "gateway") {
     const start: Effect.Effect<string, unknown, Scope.Scope> = side === "floor" ? floor : gateway
     url = await Effect.runPromise(Scope.provide(start, scope))
   } else {
-    throw new Error(`BENCH_GATEWAY_SIDE: unknown side "${side}" (gateway, proxy, floor)`)
+    throw new Error(`BENCH_GATEWAY_SIDE: unknown side "${side}" (gateway, proxy, floor, decoder)`)
   }
   process.on("message", (message) => {
     if (message === "cpu") {
