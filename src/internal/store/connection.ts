@@ -43,6 +43,15 @@ export interface Connection {
   readonly eval: <Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }>(
     script: Redis.Script<Config>
   ) => (...params: Config["params"]) => Effect.Effect<Config["result"], StoreUnavailableError>
+  /**
+   * Runs a script without waiting for its reply: for a write whose loss an
+   * expiry already covers (a lease's release: the lease lapses within its TTL
+   * anyway). Sent at once, so the commands this instance sends after it see
+   * its effect; a failure, or Redis away, drops it.
+   */
+  readonly post: <Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }>(
+    script: Redis.Script<Config>
+  ) => (...params: Config["params"]) => Effect.Effect<void>
   /** Sends one command, failing as `eval` does. */
   readonly send: <A>(...args: ReadonlyArray<string>) => Effect.Effect<A, StoreUnavailableError>
 }
@@ -91,6 +100,11 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
     const commandTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.commandTimeout ?? "500 millis"))
     const scope = yield* Effect.scope
     let client: NodeRedis.NodeRedis["Service"]["client"] | undefined
+    // The scripts this connection has seen Redis run: sent by SHA1 (`EVALSHA`), the others whole
+    // (`EVAL`, which loads them), so a posted script is never sent again behind later commands.
+    // A reconnection forgets them (Redis may have restarted empty); a NOSCRIPT (a `SCRIPT FLUSH`)
+    // sends the script again whole.
+    const loaded = new Set<string>()
     // The outage is logged once, and its end; the first connection gets a grace period before it counts as one.
     let down = false
     let starting = true
@@ -116,6 +130,7 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
         (context) =>
           Effect.sync(() => {
             client = Context.get(context, NodeRedisModule.NodeRedis).client
+            client.on("ready", () => loaded.clear())
           })
       ))
     yield* Effect.forkIn(Effect.retry(connect, Schedule.spaced("1 second")), scope)
@@ -170,16 +185,28 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
         )
       })
 
-    const evaluate: Connection["eval"] = (script) => (...params) => {
+    const runScript = (
+      connected: NodeRedis.NodeRedis["Service"]["client"],
+      script: Redis.Script<{ readonly params: ReadonlyArray<unknown>; readonly result: unknown }>,
+      params: ReadonlyArray<unknown>
+    ): Promise<unknown> => {
       const sha = shaOf(script)
       const keys = String(script.numberOfKeys(...params))
       const args = script.params(...params).map(String)
-      return request((client) =>
-        client.sendCommand(["EVALSHA", sha, keys, ...args]).catch((cause: unknown) =>
-          isNoScript(cause) ? client.sendCommand(["EVAL", script.lua, keys, ...args]) : Promise.reject(cause)
-        )
-      )
+      const whole = () =>
+        connected.sendCommand(["EVAL", script.lua, keys, ...args]).then((reply) => {
+          loaded.add(sha)
+          return reply
+        })
+      if (!loaded.has(sha)) return whole()
+      return connected.sendCommand(["EVALSHA", sha, keys, ...args]).catch((cause: unknown) => {
+        if (!isNoScript(cause)) throw cause
+        loaded.delete(sha)
+        return whole()
+      })
     }
+
+    const ignore = () => {}
 
     const connection: Connection = {
       prefix: options.prefix ?? "effect-llm-router",
@@ -187,7 +214,11 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
       instances: options.instances ?? 1,
       leaseTtlMillis: Duration.toMillis(Duration.fromInputUnsafe(options.leaseTtl ?? "10 seconds")),
       scope,
-      eval: evaluate,
+      eval: (script) => (...params) => request((connected) => runScript(connected, script, params)),
+      post: (script) => (...params) =>
+        Effect.sync(() => {
+          if (client !== undefined && client.isReady) runScript(client, script, params).then(ignore, ignore)
+        }),
       send: (...args) => request((client) => client.sendCommand(args))
     }
     const store: Impl = { address, onUnavailable, [typeId]: connection }

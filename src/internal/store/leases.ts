@@ -263,10 +263,19 @@ export interface KeyState {
 /** The leases of one group of candidates (a key pool's keys, or a limiter's one slot) under `key`. */
 export interface Group {
   readonly pick: Effect.Effect<Taken | Blocked, StoreUnavailableError>
-  /** Drops the lease (if any, `""` for none) and applies the verdict to candidate `index`; gives the cooldown end it set. */
-  readonly release: (index: number, lease: string, verdict: Verdict | undefined) => Effect.Effect<number, StoreUnavailableError>
+  /**
+   * Drops the lease (if any, `""` for none) and applies the verdict to
+   * candidate `index`. A lease of a candidate without a cap, given back with
+   * nothing to tell of it (no verdict, or a success), is posted, not waited
+   * for: no instance is refused for counting it a round trip longer, and one
+   * lost lapses within the TTL.
+   */
+  readonly release: (index: number, lease: string, verdict: Verdict | undefined) => Effect.Effect<void, StoreUnavailableError>
   readonly status: Effect.Effect<{ readonly now: number; readonly keys: ReadonlyArray<KeyState> }, StoreUnavailableError>
 }
+
+const noVerdict = ["none"]
+const succeeded = ["success"]
 
 let counter = 0
 const instance = globalThis.crypto.randomUUID()
@@ -311,14 +320,17 @@ export const group = (
     const release = (index: number, lease: string, verdict: Verdict | undefined) =>
       Effect.suspend(() => {
         held.drop(lease)
+        if ((verdict === undefined || verdict === "success") && candidates[index]!.maxConcurrency === Infinity) {
+          return connection.post(releaseScript)(sets[index]!, state, lease, ids[index]!, verdict === undefined ? noVerdict : succeeded)
+        }
         const args: ReadonlyArray<string | number> = verdict === undefined
-          ? ["none"]
+          ? noVerdict
           : verdict === "success"
-          ? ["success"]
+          ? succeeded
           : "disabled" in verdict
           ? ["off", verdict.disabled]
           : ["rate", verdict.askedMillis ?? -1, verdict.initialMillis, verdict.maxMillis, verdict.jitterFactor, verdict.capMillis]
-        return connection.eval(releaseScript)(sets[index]!, state, lease, ids[index]!, args)
+        return Effect.asVoid(connection.eval(releaseScript)(sets[index]!, state, lease, ids[index]!, args))
       })
 
     const status = Effect.map(connection.eval(statusScript)(keys, ids), (out) => {
