@@ -10,6 +10,10 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { Budget, CacheStore, KeyPool, Llm, LlmError, Message, ProviderConfig, RateLimiter, Store } from "effect-llm-router"
 import { LlmTest } from "effect-llm-router/testing"
+import { createServer, type Socket, connect } from "node:net"
+import { createClient } from "redis"
+import { connectionOf } from "../src/internal/store/connection.js"
+import * as Leases from "../src/internal/store/leases.js"
 import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
 import { expectOptionsError } from "./utils/optionsError.js"
 import { redisServer } from "./utils/redisServer.js"
@@ -56,6 +60,62 @@ const holdsOne = (pool: KeyPool.Service, hold: Duration.Input = 0) =>
     }))
     expect((yield* pool.status)[0]!.inFlight).toBe(0)
   })
+
+/** A raw node-redis client on the test's server, closed with the scope. */
+const rawClient = (url: string) =>
+  Effect.acquireRelease(
+    Effect.promise(async () => {
+      const client = createClient({ url })
+      await client.connect()
+      return client
+    }),
+    (client) => Effect.promise(() => client.close())
+  )
+
+/**
+ * A TCP proxy in front of Redis whose replies can be held back (`pause`) and
+ * let through again (`resume`): a Redis that stops answering without closing.
+ */
+const pausableProxy = (port: number) =>
+  Effect.acquireRelease(
+    Effect.promise(() =>
+      new Promise<{ url: string; pause: () => void; resume: () => void; close: () => void }>((resolve) => {
+        let paused = false
+        const held: Array<() => void> = []
+        const sockets = new Set<Socket>()
+        const server = createServer((client) => {
+          const upstream = connect(port, "127.0.0.1")
+          sockets.add(client).add(upstream)
+          client.pipe(upstream)
+          upstream.on("data", (chunk) => paused ? held.push(() => client.write(chunk)) : client.write(chunk))
+          const end = () => {
+            client.destroy()
+            upstream.destroy()
+          }
+          client.on("error", end).on("close", end)
+          upstream.on("error", end).on("close", end)
+        })
+        server.listen(0, "127.0.0.1", () => {
+          const address = server.address()
+          resolve({
+            url: `redis://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`,
+            pause: () => {
+              paused = true
+            },
+            resume: () => {
+              paused = false
+              for (const write of held.splice(0)) write()
+            },
+            close: () => {
+              for (const socket of sockets) socket.destroy()
+              server.close()
+            }
+          })
+        })
+      })
+    ),
+    (proxy) => Effect.sync(proxy.close)
+  )
 
 const rateLimited = (retryAfter?: Duration.Input) =>
   new LlmError.RateLimitError({
@@ -473,5 +533,123 @@ describe("Store: limits shared through a real redis-server", () => {
       yield* redis.stop
       const failed = yield* Effect.flip(second!.get("capital"))
       expect(failed).toMatchObject({ _tag: "CacheStoreError", operation: "get" })
+    }), 30_000)
+
+  it.live("a Redis that stops answering fails each command within commandTimeout, as unavailable, and serves again when it answers", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisServer
+      const proxy = yield* pausableProxy(redis.port)
+      const store = yield* instance(proxy.url, { onUnavailable: "fail-closed", commandTimeout: "200 millis" })
+      yield* untilShared(store)
+      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 10, shared: { store, key: "paused" } })
+      yield* Effect.scoped(limiter.consume())
+
+      proxy.pause()
+      const failed = yield* Effect.flip(Effect.scoped(limiter.consume())).pipe(Effect.timeout("5 seconds"))
+      expect(failed._tag).toBe("StoreUnavailableError")
+      if (failed._tag === "StoreUnavailableError") expect(failed.reason).toBe("no reply within 200 ms")
+
+      proxy.resume()
+      // The replies held back arrive late and are dropped; the next commands are answered.
+      yield* untilShared(store)
+      const result = yield* Effect.scoped(limiter.consume())
+      expect(result.limit).toBe(10)
+    }), 30_000)
+
+  it.live("scripts Redis has forgotten (SCRIPT FLUSH) are loaded again by the call that finds them missing", () =>
+    Effect.gen(function*() {
+      const { redis, store } = yield* connectedStore({ onUnavailable: "fail-closed" })
+      const raw = yield* rawClient(redis.url)
+      const limiter = yield* RateLimiter.make({ capacity: 3, refillRate: 0.001, shared: { store, key: "flushed" } })
+      const capped = yield* KeyPool.make({
+        providerId: "openai",
+        keys: [{ key: "sk-shared-key-one-0001", maxConcurrency: 2 }],
+        shared: { store, key: "flushed" }
+      })
+      const open = yield* KeyPool.make({ providerId: "openai", keys: ["sk-shared-key-one-0001"], shared: { store, key: "open" } })
+      yield* Effect.scoped(limiter.consume())
+      yield* holdsOne(capped)
+      yield* holdsOne(open)
+      yield* Effect.promise(() => raw.sendCommand(["SCRIPT", "FLUSH"]))
+      yield* Effect.scoped(limiter.consume())
+      yield* holdsOne(capped)
+      // An uncapped key's release is posted: after a flush it is sent again whole, so it may land after
+      // the next command, but it lands.
+      yield* Effect.scoped(open.acquire)
+      let inFlight = 1
+      for (let i = 0; i < 100 && inFlight > 0; i++) {
+        inFlight = (yield* open.status)[0]!.inFlight
+        if (inFlight > 0) yield* Effect.sleep("10 millis")
+      }
+      expect(inFlight).toBe(0)
+      // The bucket's state survived the flush: two of its three tokens are spent.
+      expect((yield* limiter.status).available).toBeCloseTo(1, 1)
+    }), 30_000)
+
+  it.live("the expired leases of an instance that died are not counted, and the next release on their key drops them", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisServer
+      const raw = yield* rawClient(redis.url)
+      const options = { providerId: "openai", keys: ["sk-shared-key-one-0001"], whenExhausted: { _tag: "Fail" } as const }
+      const doomed = yield* Scope.make()
+      const dying = yield* Scope.provide(instance(redis.url, { leaseTtl: "300 millis" }), doomed)
+      yield* untilShared(dying)
+      const pool = yield* KeyPool.make({ ...options, shared: { store: dying, key: "expired" } })
+      yield* Scope.provide(Effect.all([pool.acquire, pool.acquire, pool.acquire]), yield* Scope.make())
+      yield* Scope.close(doomed, Exit.void)
+      const [set] = yield* Effect.promise(() => raw.keys("effect-llm-router:leases:pool:expired:*[^e]"))
+      expect(yield* Effect.promise(() => raw.zCard(set!))).toBe(3)
+
+      yield* Effect.sleep("400 millis")
+      const survivor = yield* instance(redis.url, { leaseTtl: "300 millis" })
+      yield* untilShared(survivor)
+      const other = yield* KeyPool.make({ ...options, shared: { store: survivor, key: "expired" } })
+      expect((yield* other.status)[0]!.inFlight).toBe(0)
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* other.acquire
+        expect((yield* other.status)[0]!.inFlight).toBe(1)
+      }))
+      expect(yield* Effect.promise(() => raw.zCard(set!))).toBe(0)
+    }), 30_000)
+
+  it.live("a group of more candidates than one HMGET reads skips the disabled and cooling ones past the first thousand", () =>
+    Effect.gen(function*() {
+      const { store } = yield* connectedStore()
+      const connection = connectionOf(store)
+      // 1,100 candidates, 3,301 state fields: two reads. All are at their cap (0) but the last three.
+      const candidates = Array.from({ length: 1_100 }, (_, i) => ({ id: `k${i}`, weight: 1, maxConcurrency: i < 1_097 ? 0 : 1 }))
+      const group = yield* Leases.group(connection, "many", candidates, 0)
+      const cool = { askedMillis: 60_000, initialMillis: 1_000, maxMillis: 60_000, jitterFactor: 1, capMillis: 60_000 }
+      yield* group.release(1_097, "", { disabled: "revoked" })
+      yield* group.release(1_098, "", cool)
+      const until = (yield* group.status).keys[1_098]!.coolingUntil
+      expect(until).toBeGreaterThan(0)
+
+      const first = yield* group.pick
+      expect(first).toMatchObject({ _tag: "Taken", index: 1_099 })
+      const second = yield* group.pick
+      expect(second).toMatchObject({ _tag: "Blocked", allDisabled: false, releasable: true, availableAt: until })
+      const read = yield* group.status
+      expect(read.keys.slice(1_097)).toEqual([
+        { inFlight: 0, coolingUntil: 0, disabled: "revoked" },
+        { inFlight: 0, coolingUntil: until, disabled: undefined },
+        { inFlight: 1, coolingUntil: 0, disabled: undefined }
+      ])
+    }), 30_000)
+
+  it.live("a capped key's lease given back on one instance is free for another at once; an uncapped one's release is counted on its own instance at once", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisServer
+      const [first, second] = yield* Effect.forEach([0, 1], () => Effect.tap(instance(redis.url), untilShared))
+      const capped = { providerId: "openai", keys: [{ key: "sk-shared-key-one-0001", maxConcurrency: 1 }], whenExhausted: { _tag: "Fail" } as const }
+      const a = yield* KeyPool.make({ ...capped, shared: { store: first!, key: "capped" } })
+      const b = yield* KeyPool.make({ ...capped, shared: { store: second!, key: "capped" } })
+      for (let i = 0; i < 20; i++) {
+        yield* Effect.scoped(a.acquire)
+        yield* Effect.scoped(b.acquire)
+      }
+      const open = { providerId: "openai", keys: ["sk-shared-key-one-0001"] }
+      const c = yield* KeyPool.make({ ...open, shared: { store: first!, key: "open" } })
+      for (let i = 0; i < 20; i++) yield* holdsOne(c)
     }), 30_000)
 })

@@ -144,7 +144,7 @@ export const make = (
         const perLimit = applying.flatMap((index, i) => [limits[index]!.limit, windows[i]!.expireAt])
         const id = Leases.uniqueId()
         const shared = Effect.flatMap(
-          connection.run((redis) => redis.eval(checkScript)(keys, id, call.estimate, ttl, perLimit)),
+          connection.eval(checkScript)(keys, id, call.estimate, ttl, perLimit),
           ([ok, at, committed]): Effect.Effect<Budget.Reservation, BudgetExceededError> => {
             if (ok === 1) {
               held.hold(id, ...windows.map((window) => window.held))
@@ -178,16 +178,14 @@ export const make = (
       return Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const ending = reservation.limits.map((index) => keysAt(index, now))
         const keys = reservation.limits.flatMap((_, i) => [reservation.keys[2 * i]!, reservation.keys[2 * i + 1]!, ending[i]!.hash])
-        return Effect.ignore(connection.run((redis) =>
-          redis.eval(chargeScript)(keys, reservation.id, cost ?? reservation.estimate, ending.map((window) => window.expireAt))
-        ))
+        return Effect.ignore(connection.eval(chargeScript)(keys, reservation.id, cost ?? reservation.estimate, ending.map((window) => window.expireAt)))
       })
     }
 
     const status: Effect.Effect<ReadonlyArray<Budget.LimitStatus>> = Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const windows = limits.map((_, index) => keysAt(index, now))
       return Effect.matchEffect(
-        connection.run((redis) => redis.eval(statusScript)(windows.flatMap((window) => [window.hash, window.held]))),
+        connection.eval(statusScript)(windows.flatMap((window) => [window.hash, window.held])),
         {
           onFailure: () => local === undefined ? Effect.succeed([]) : local.status,
           onSuccess: (out) =>

@@ -119,16 +119,14 @@ export type Breaker = (op: Op, amount?: number) => Effect.Effect<Reply, StoreUna
 export const make = (connection: Connection, key: string, rules: Rules): Breaker => {
   const keys = [`${connection.prefix}:breaker:${key}`, `${connection.prefix}:breaker:${key}:failures`]
   return (op, amount = 0) =>
-    connection.run((redis) =>
-      Effect.map(
-        redis.eval(breakerScript)(keys, op, rules.failures, rules.windowMillis, rules.periodMillis, connection.leaseTtlMillis, amount),
-        ([state, openMillis, probing, heldMillis, granted]): Reply => ({
-          state,
-          openMillis: Number(openMillis),
-          probing: probing === 1,
-          heldMillis: Number(heldMillis),
-          granted: granted === 1
-        })
-      )
+    Effect.map(
+      connection.eval(breakerScript)(keys, op, rules.failures, rules.windowMillis, rules.periodMillis, connection.leaseTtlMillis, amount),
+      ([state, openMillis, probing, heldMillis, granted]): Reply => ({
+        state,
+        openMillis: Number(openMillis),
+        probing: probing === 1,
+        heldMillis: Number(heldMillis),
+        granted: granted === 1
+      })
     )
 }

@@ -34,8 +34,9 @@ local op = ARGV[1]
 local capacity = tonumber(ARGV[2])
 local rate = tonumber(ARGV[3])
 local amount = tonumber(ARGV[4])
-local level = tonumber(redis.call("HGET", KEYS[1], "level"))
-local at = tonumber(redis.call("HGET", KEYS[1], "at"))
+local read = redis.call("HMGET", KEYS[1], "level", "at")
+local level = tonumber(read[1])
+local at = tonumber(read[2])
 if level == nil or at == nil then
   level = capacity
   at = now
@@ -105,7 +106,7 @@ export const make = (connection: Connection, key: string, capacity: number, perS
   const fullKey = `${connection.prefix}:bucket:${key}`
   const perMilli = perSecond / 1000
   const op = (name: "take" | "try" | "give" | "charge" | "reset" | "peek", amount: number) =>
-    connection.run((redis) => Effect.map(redis.eval(bucketScript)(fullKey, name, capacity, perMilli, amount), parse))
+    Effect.map(connection.eval(bucketScript)(fullKey, name, capacity, perMilli, amount), parse)
   return {
     take: (cost) => op("take", cost),
     tryTake: (cost) => op("try", cost),

@@ -61,20 +61,18 @@ export const make = (shared: Store.Shared): Service => {
     get: (key) =>
       Effect.mapError(
         Effect.map(
-          connection.run((redis) => redis.send<string | null>("GET", entry(key))),
+          connection.send<string | null>("GET", entry(key)),
           (json) => json === null ? Option.none() : decode(json)
         ),
         failed("get")
       ),
     set: (key, value, ttl) =>
       Effect.mapError(
-        connection.run((redis) =>
-          redis.eval(setScript)([entry(key), index], encode(value), Math.max(1, Math.ceil(Duration.toMillis(Duration.fromInputUnsafe(ttl)))))
-        ),
+        connection.eval(setScript)([entry(key), index], encode(value), Math.max(1, Math.ceil(Duration.toMillis(Duration.fromInputUnsafe(ttl))))),
         failed("set")
       ),
     delete: (key) =>
-      Effect.mapError(Effect.map(connection.run((redis) => redis.eval(deleteScript)([entry(key), index])), (removed) => removed > 0), failed("delete")),
-    size: Effect.mapError(connection.run((redis) => redis.eval(sizeScript)([index])), failed("size"))
+      Effect.mapError(Effect.map(connection.eval(deleteScript)([entry(key), index]), (removed) => removed > 0), failed("delete")),
+    size: Effect.mapError(connection.eval(sizeScript)([index]), failed("size"))
   }
 }

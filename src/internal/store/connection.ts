@@ -3,6 +3,13 @@
  * `@effect/platform-node`'s `NodeRedis` layer) built in the background, so a
  * store whose Redis is down at start-up still builds, and commands that fail
  * fast while Redis is away instead of queueing until it returns.
+ *
+ * Scripts are `effect/persistence` `Redis.script` descriptors, run here by
+ * `EVALSHA` of their SHA1 (computed once), and by `EVAL` when Redis does not
+ * know them yet. Each command is bounded by `commandTimeout` with one timer of
+ * the store's: node-redis' own per-command timeout (an `AbortSignal.timeout`
+ * each, firing after the reply too) cost about 18 µs of CPU a command on the
+ * bench machine, several times the command itself (docs/performance.md).
  */
 import type * as NodeRedis from "@effect/platform-node/NodeRedis"
 import * as Context from "effect/Context"
@@ -10,10 +17,11 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Redis from "effect/persistence/Redis"
+import type * as Redis from "effect/persistence/Redis"
 import * as References from "effect/References"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
+import { createHash } from "node:crypto"
 import type * as Store from "../../Store.js"
 import { StoreUnavailableError } from "../../Store.js"
 
@@ -28,11 +36,24 @@ export interface Connection {
   /** The store's scope: fibers that serve it (lease renewals) live as long as its connection. */
   readonly scope: Scope.Scope
   /**
-   * Runs `f` on the connected client. Fails with `StoreUnavailableError`
-   * when Redis is not connected, or the command failed or outlived
-   * `commandTimeout`; logs the first failure of an outage and the return.
+   * Runs a script. Fails with `StoreUnavailableError` when Redis is not
+   * connected, or the command failed or outlived `commandTimeout`; logs the
+   * first failure of an outage and the return.
    */
-  readonly run: <A>(f: (redis: Redis.Redis["Service"]) => Effect.Effect<A, Redis.RedisError>) => Effect.Effect<A, StoreUnavailableError>
+  readonly eval: <Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }>(
+    script: Redis.Script<Config>
+  ) => (...params: Config["params"]) => Effect.Effect<Config["result"], StoreUnavailableError>
+  /**
+   * Runs a script without waiting for its reply: for a write whose loss an
+   * expiry already covers (a lease's release: the lease lapses within its TTL
+   * anyway). Sent at once, so the commands this instance sends after it see
+   * its effect; a failure, or Redis away, drops it.
+   */
+  readonly post: <Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }>(
+    script: Redis.Script<Config>
+  ) => (...params: Config["params"]) => Effect.Effect<void>
+  /** Sends one command, failing as `eval` does. */
+  readonly send: <A>(...args: ReadonlyArray<string>) => Effect.Effect<A, StoreUnavailableError>
 }
 
 /** The `Store` value with its connection under a symbol, out of the public type. */
@@ -54,6 +75,19 @@ const addressOf = (url: string): string => {
 const reasonOf = (cause: unknown): string =>
   cause instanceof Error ? (cause.message === "" ? cause.name : cause.message) : String(cause)
 
+const shas = new WeakMap<{ readonly lua: string }, string>()
+
+const shaOf = (script: { readonly lua: string }): string => {
+  let sha = shas.get(script)
+  if (sha === undefined) {
+    sha = createHash("sha1").update(script.lua).digest("hex")
+    shas.set(script, sha)
+  }
+  return sha
+}
+
+const isNoScript = (cause: unknown) => cause instanceof Error && cause.message.startsWith("NOSCRIPT")
+
 // node-redis (and its many modules) is loaded by the first store that connects, so a program that
 // shares nothing, the command line's `chat` among them, does not pay for loading it.
 const loadNodeRedis = Effect.promise(() => import("@effect/platform-node/NodeRedis"))
@@ -65,8 +99,12 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
     const onUnavailable = options.onUnavailable ?? "fail-closed"
     const commandTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.commandTimeout ?? "500 millis"))
     const scope = yield* Effect.scope
-    let redis: Redis.Redis["Service"] | undefined
     let client: NodeRedis.NodeRedis["Service"]["client"] | undefined
+    // The scripts this connection has seen Redis run: sent by SHA1 (`EVALSHA`), the others whole
+    // (`EVAL`, which loads them), so a posted script is never sent again behind later commands.
+    // A reconnection forgets them (Redis may have restarted empty); a NOSCRIPT (a `SCRIPT FLUSH`)
+    // sends the script again whole.
+    const loaded = new Set<string>()
     // The outage is logged once, and its end; the first connection gets a grace period before it counts as one.
     let down = false
     let starting = true
@@ -77,9 +115,9 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
           Layer.buildWithScope(
             NodeRedisModule.layer({
               url: options.redis,
-              // Fail commands at once while reconnecting, and bound each: never a hang.
+              // Fail commands at once while reconnecting; `request` bounds each: never a hang.
               disableOfflineQueue: true,
-              commandOptions: { timeout: commandTimeout },
+              commandOptions: { timeout: 0 },
               socket: { connectTimeout: Math.max(commandTimeout, 1000), reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 1000) }
             }),
             child
@@ -91,8 +129,8 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
         ),
         (context) =>
           Effect.sync(() => {
-            redis = Context.get(context, Redis.Redis)
             client = Context.get(context, NodeRedisModule.NodeRedis).client
+            client.on("ready", () => loaded.clear())
           })
       ))
     yield* Effect.forkIn(Effect.retry(connect, Schedule.spaced("1 second")), scope)
@@ -105,7 +143,7 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
 
     const unavailable = (reason: string) => {
       const error = new StoreUnavailableError({ address, reason })
-      if (down || (starting && redis === undefined)) return Effect.fail(error)
+      if (down || (starting && client === undefined)) return Effect.fail(error)
       down = true
       const then = onUnavailable === "fail-open"
         ? "each instance keeps its share of the limits locally until it returns"
@@ -116,18 +154,59 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
       )
     }
 
-    const run = <A>(f: (redis: Redis.Redis["Service"]) => Effect.Effect<A, Redis.RedisError>): Effect.Effect<A, StoreUnavailableError> =>
-      Effect.suspend(() => {
-        if (redis === undefined || client === undefined || !client.isReady) return unavailable("not connected")
-        return Effect.matchEffect(f(redis), {
-          onFailure: (error) => unavailable(reasonOf(error.cause)),
-          onSuccess: (value) => {
-            if (!down) return Effect.succeed(value)
-            down = false
-            return Effect.as(Effect.logInfo(`Shared store: Redis at ${address} is back; limits are shared again`), value)
+    // The reply of `send`, or the failure's reason; a timer of its own bounds the wait.
+    const request = <A>(send: (client: NodeRedis.NodeRedis["Service"]["client"]) => Promise<unknown>) =>
+      Effect.suspend((): Effect.Effect<A, StoreUnavailableError> => {
+        const connected = client
+        if (connected === undefined || !connected.isReady) return unavailable("not connected")
+        return Effect.matchEffect(
+          Effect.callback<A, string>((resume) => {
+            const timer = setTimeout(() => resume(Effect.fail(`no reply within ${commandTimeout} ms`)), commandTimeout)
+            send(connected).then(
+              (reply) => {
+                clearTimeout(timer)
+                resume(Effect.succeed(reply as A))
+              },
+              (cause) => {
+                clearTimeout(timer)
+                resume(Effect.fail(reasonOf(cause)))
+              }
+            )
+            return Effect.sync(() => clearTimeout(timer))
+          }),
+          {
+            onFailure: unavailable,
+            onSuccess: (value) => {
+              if (!down) return Effect.succeed(value)
+              down = false
+              return Effect.as(Effect.logInfo(`Shared store: Redis at ${address} is back; limits are shared again`), value)
+            }
           }
-        })
+        )
       })
+
+    const runScript = (
+      connected: NodeRedis.NodeRedis["Service"]["client"],
+      script: Redis.Script<{ readonly params: ReadonlyArray<unknown>; readonly result: unknown }>,
+      params: ReadonlyArray<unknown>
+    ): Promise<unknown> => {
+      const sha = shaOf(script)
+      const keys = String(script.numberOfKeys(...params))
+      const args = script.params(...params).map(String)
+      const whole = () =>
+        connected.sendCommand(["EVAL", script.lua, keys, ...args]).then((reply) => {
+          loaded.add(sha)
+          return reply
+        })
+      if (!loaded.has(sha)) return whole()
+      return connected.sendCommand(["EVALSHA", sha, keys, ...args]).catch((cause: unknown) => {
+        if (!isNoScript(cause)) throw cause
+        loaded.delete(sha)
+        return whole()
+      })
+    }
+
+    const ignore = () => {}
 
     const connection: Connection = {
       prefix: options.prefix ?? "effect-llm-router",
@@ -135,7 +214,12 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
       instances: options.instances ?? 1,
       leaseTtlMillis: Duration.toMillis(Duration.fromInputUnsafe(options.leaseTtl ?? "10 seconds")),
       scope,
-      run
+      eval: (script) => (...params) => request((connected) => runScript(connected, script, params)),
+      post: (script) => (...params) =>
+        Effect.sync(() => {
+          if (client !== undefined && client.isReady) runScript(client, script, params).then(ignore, ignore)
+        }),
+      send: (...args) => request((client) => client.sendCommand(args))
     }
     const store: Impl = { address, onUnavailable, [typeId]: connection }
     return store

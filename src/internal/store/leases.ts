@@ -2,14 +2,16 @@
  * Leases in Redis: what an instance holds of a capped resource (a key's
  * in-flight slots, a limiter's concurrency) as members of a sorted set per
  * resource, scored by when they expire. Holders renew theirs while their calls
- * run; an instance that dies stops renewing, and its leases are dropped by the
- * next script that reads the set, within the lease TTL. Counts are the live
- * members, so every instance reads the same in-flight numbers.
+ * run; an instance that dies stops renewing, and its leases stop counting
+ * once their TTL has passed (the next release on the set drops them, and an
+ * idle set expires whole). Counts are the live members, so every instance
+ * reads the same in-flight numbers.
  *
- * Taking a lease is one script: drop the expired leases of every candidate,
- * skip the disabled and cooling ones and those at their cap, pick the least
- * loaded (in flight over weight times warm-up share, ties to the one picked
- * longest ago), and add the lease, all atomically.
+ * Taking a lease is one script: read every candidate's state in one `HMGET`,
+ * skip the disabled and cooling ones and those at their cap (live leases,
+ * `ZCOUNT` past now), pick the least loaded (in flight over weight times
+ * warm-up share, ties to the one picked longest ago), and add the lease, all
+ * atomically.
  */
 import * as Effect from "effect/Effect"
 import * as Redis from "effect/persistence/Redis"
@@ -37,34 +39,51 @@ const pickScript = overKeys(
 local ttl = tonumber(ARGV[1])
 local lease = ARGV[2]
 local slow = tonumber(ARGV[3])
+local n = #KEYS - 1
+-- The candidates' state read at once: off, cool and pick per candidate, then
+-- seq, by HMGETs of at most 3,000 fields (what unpack takes).
+local state, fields = {}, {}
+local function read()
+  local got = redis.call("HMGET", KEYS[1], unpack(fields))
+  for i = 1, #got do state[#state + 1] = got[i] end
+  fields = {}
+end
+for c = 1, n do
+  local id = ARGV[4 + (c - 1) * 3]
+  fields[#fields + 1] = "off:" .. id
+  fields[#fields + 1] = "cool:" .. id
+  fields[#fields + 1] = "pick:" .. id
+  if #fields >= 3000 then read() end
+end
+fields[#fields + 1] = "seq"
+read()
 local best, bestIn, bestShare, bestPick = nil, 0, 1, 0
 local earliest = -1
 local releasable = 0
 local enabled = 0
-for i = 2, #KEYS do
-  local base = 4 + (i - 2) * 3
-  local id = ARGV[base]
+for c = 1, n do
+  local base = 4 + (c - 1) * 3
   local share = tonumber(ARGV[base + 1])
   local cap = tonumber(ARGV[base + 2])
-  redis.call("ZREMRANGEBYSCORE", KEYS[i], "-inf", now)
-  if redis.call("HEXISTS", KEYS[1], "off:" .. id) == 0 then
+  if not state[c * 3 - 2] then
     enabled = enabled + 1
-    local cool = tonumber(redis.call("HGET", KEYS[1], "cool:" .. id) or "0")
+    local cool = tonumber(state[c * 3 - 1] or "0")
     if cool > now then
       if earliest < 0 or cool < earliest then earliest = cool end
     else
-      local inflight = redis.call("ZCARD", KEYS[i])
+      -- The live leases: the expired ones do not count (a release drops them).
+      local inflight = redis.call("ZCOUNT", KEYS[c + 1], "(" .. now, "+inf")
       if cap >= 0 and inflight >= cap then
         releasable = 1
       else
         if slow > 0 and cool > 0 and now - cool < slow then
           share = share * (1 + math.floor((now - cool) * 9 / slow)) / 10
         end
-        local pick = tonumber(redis.call("HGET", KEYS[1], "pick:" .. id) or "0")
+        local pick = tonumber(state[c * 3] or "0")
         local x = inflight * bestShare
         local y = bestIn * share
         if best == nil or x < y or (x == y and pick < bestPick) then
-          best, bestIn, bestShare, bestPick = i, inflight, share, pick
+          best, bestIn, bestShare, bestPick = c, inflight, share, pick
         end
       end
     end
@@ -73,11 +92,11 @@ end
 if best == nil then
   return { 0, earliest, releasable, enabled, now }
 end
-redis.call("ZADD", KEYS[best], now + ttl, lease)
-redis.call("PEXPIRE", KEYS[best], ttl * 2)
-local seq = redis.call("HINCRBY", KEYS[1], "seq", 1)
-redis.call("HSET", KEYS[1], "pick:" .. ARGV[4 + (best - 2) * 3], seq)
-return { 1, best - 1, 0, enabled, now }
+redis.call("ZADD", KEYS[best + 1], now + ttl, lease)
+redis.call("PEXPIRE", KEYS[best + 1], ttl * 2)
+local seq = tonumber(state[n * 3 + 1] or "0") + 1
+redis.call("HSET", KEYS[1], "seq", seq, "pick:" .. ARGV[4 + (best - 1) * 3], seq)
+return { 1, best, 0, enabled, now }
 `
 ).withReturnType<readonly [taken: 0 | 1, indexOrEarliest: number, releasable: 0 | 1, enabled: number, now: number]>()
 
@@ -115,7 +134,11 @@ const releaseScript = Redis.script(
     lua: `
 local time = redis.call("TIME")
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-if ARGV[1] ~= "" then redis.call("ZREM", KEYS[1], ARGV[1]) end
+if ARGV[1] ~= "" then
+  redis.call("ZREM", KEYS[1], ARGV[1])
+  -- The set's expired leases (of instances that died) go with it.
+  redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", now)
+end
 local id = ARGV[2]
 local verdict = ARGV[3]
 if verdict == "success" then
@@ -183,7 +206,7 @@ export const renewer = (connection: Connection): Effect.Effect<Renewer> =>
       if (held.size === 0) return Effect.void
       const pairs: Array<string> = []
       for (const [member, sets] of held) for (const set of sets) pairs.push(set, member)
-      return Effect.ignore(connection.run((redis) => redis.eval(renewScript)(ttl, pairs)))
+      return Effect.ignore(connection.eval(renewScript)(ttl, pairs))
     })
     yield* Effect.forkIn(Effect.repeat(renew, Schedule.spaced(Math.max(1, Math.floor(ttl / 3)))), connection.scope)
     return {
@@ -240,10 +263,19 @@ export interface KeyState {
 /** The leases of one group of candidates (a key pool's keys, or a limiter's one slot) under `key`. */
 export interface Group {
   readonly pick: Effect.Effect<Taken | Blocked, StoreUnavailableError>
-  /** Drops the lease (if any, `""` for none) and applies the verdict to candidate `index`; gives the cooldown end it set. */
-  readonly release: (index: number, lease: string, verdict: Verdict | undefined) => Effect.Effect<number, StoreUnavailableError>
+  /**
+   * Drops the lease (if any, `""` for none) and applies the verdict to
+   * candidate `index`. A lease of a candidate without a cap, given back with
+   * nothing to tell of it (no verdict, or a success), is posted, not waited
+   * for: no instance is refused for counting it a round trip longer, and one
+   * lost lapses within the TTL.
+   */
+  readonly release: (index: number, lease: string, verdict: Verdict | undefined) => Effect.Effect<void, StoreUnavailableError>
   readonly status: Effect.Effect<{ readonly now: number; readonly keys: ReadonlyArray<KeyState> }, StoreUnavailableError>
 }
+
+const noVerdict = ["none"]
+const succeeded = ["success"]
 
 let counter = 0
 const instance = globalThis.crypto.randomUUID()
@@ -274,7 +306,7 @@ export const group = (
     const pick = Effect.suspend(() => {
       const lease = uniqueId()
       return Effect.map(
-        connection.run((redis) => redis.eval(pickScript)(keys, ttl, lease, slowStartMillis, flat)),
+        connection.eval(pickScript)(keys, ttl, lease, slowStartMillis, flat),
         ([taken, index, releasable, enabled, now]): Taken | Blocked => {
           if (taken === 1) {
             held.hold(lease, sets[index - 1]!)
@@ -288,17 +320,20 @@ export const group = (
     const release = (index: number, lease: string, verdict: Verdict | undefined) =>
       Effect.suspend(() => {
         held.drop(lease)
+        if ((verdict === undefined || verdict === "success") && candidates[index]!.maxConcurrency === Infinity) {
+          return connection.post(releaseScript)(sets[index]!, state, lease, ids[index]!, verdict === undefined ? noVerdict : succeeded)
+        }
         const args: ReadonlyArray<string | number> = verdict === undefined
-          ? ["none"]
+          ? noVerdict
           : verdict === "success"
-          ? ["success"]
+          ? succeeded
           : "disabled" in verdict
           ? ["off", verdict.disabled]
           : ["rate", verdict.askedMillis ?? -1, verdict.initialMillis, verdict.maxMillis, verdict.jitterFactor, verdict.capMillis]
-        return connection.run((redis) => redis.eval(releaseScript)(sets[index]!, state, lease, ids[index]!, args))
+        return Effect.asVoid(connection.eval(releaseScript)(sets[index]!, state, lease, ids[index]!, args))
       })
 
-    const status = Effect.map(connection.run((redis) => redis.eval(statusScript)(keys, ids)), (out) => {
+    const status = Effect.map(connection.eval(statusScript)(keys, ids), (out) => {
       const list: Array<KeyState> = []
       for (let i = 0; i < candidates.length; i++) {
         const reason = String(out[i * 3 + 2])
