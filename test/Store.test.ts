@@ -37,6 +37,11 @@ interface Grant {
  * The first window whose grants' costs pass `capacity + rate * t`, `t` widened by
  * `slackMillis`: a reply reaches its caller a little after Redis granted it.
  */
+// Grants are stamped when their reply reaches the client, later than Redis granted them by a latency that varies
+// with the machine's load: two grants Redis made apart can be seen closer by as much as that variation. 30 ms of it
+// still fails two buckets kept apart (each instance admitting its own capacity) by far.
+const clientSlackMillis = 30
+
 const overBound = (grants: ReadonlyArray<Grant>, capacity: number, perSecond: number, slackMillis: number) => {
   const sorted = [...grants].sort((a, b) => a.at - b.at)
   for (let i = 0; i < sorted.length; i++) {
@@ -157,10 +162,10 @@ describe("Store: limits shared through a real redis-server", () => {
           concurrency: "unbounded"
         })
       expect(grants).toHaveLength(60)
-      expect(overBound(grants, 5, 40, 10)).toBeUndefined()
+      expect(overBound(grants, 5, 40, clientSlackMillis)).toBeUndefined()
       // 60 grants from a burst of 5 at 40 a second take at least (60 - 5) / 40 seconds.
       const span = Math.max(...grants.map((grant) => grant.at)) - Math.min(...grants.map((grant) => grant.at))
-      expect(span).toBeGreaterThanOrEqual((60 - 5) / 40 * 1000 - 10)
+      expect(span).toBeGreaterThanOrEqual((60 - 5) / 40 * 1000 - clientSlackMillis)
     }), 30_000)
 
   it.live("property: for random arrivals and costs on two instances, no window passes the bound", () =>
@@ -190,7 +195,7 @@ describe("Store: limits shared through a real redis-server", () => {
                   ))
                 ), { concurrency: "unbounded" })
               expect(grants).toHaveLength(list.length)
-              expect(overBound(grants, options.capacity, options.refillRate, 10)).toBeUndefined()
+              expect(overBound(grants, options.capacity, options.refillRate, clientSlackMillis)).toBeUndefined()
             })))),
           { numRuns: 6 }
         ))
