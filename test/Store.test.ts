@@ -386,7 +386,7 @@ describe("Store: limits shared through a real redis-server", () => {
     Effect.gen(function*() {
       const redis = yield* redisServer
       const json = {
-        store: { redis: redis.url, command_timeout: 0.3 },
+        store: { redis: redis.url, command_timeout: 2 },
         openai: [{ model_name: "gpt-4o-mini", api_keys: ["sk-shared-key-one-0001"], base_url: "http://127.0.0.1:1/v1", max_retries: 0, rate_limit_capacity: 10, rate_limit_refill_rate: 1 }]
       }
       const http = fakeHttpClient(() => jsonResponse({ error: { message: "slow down" } }, { status: 429, headers: { "retry-after": "5" } }))

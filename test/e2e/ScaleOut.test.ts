@@ -99,7 +99,9 @@ const cluster = (onUnavailable: "fail-open" | "fail-closed") =>
     // Each reply takes a while, so calls (and their leases) are in flight when an instance dies.
     const simulator = yield* Simulator.make({ apiKeys: keys, latency: "200 millis", replyTokens: 4 })
     const file = yield* providerFile({
-      store: { redis: redis.url, on_unavailable: onUnavailable, instances: 3, lease_ttl: leaseTtlSeconds, command_timeout: 0.3 },
+      // A stopped redis-server refuses at once; the command timeout only bounds a busy one, and on a loaded machine
+      // (CI runs the suite's files side by side) a command can wait past a few hundred milliseconds.
+      store: { redis: redis.url, on_unavailable: onUnavailable, instances: 3, lease_ttl: leaseTtlSeconds, command_timeout: 2 },
       sim: [{
         model_name: "gpt-4o-mini",
         base_url: `${simulator.url}/v1`,
@@ -207,7 +209,7 @@ describe("Scale-out: three gateway processes on one redis-server", () => {
       const simulator = yield* Simulator.make({ apiKeys: keys, replyTokens: 800, latency: "20 millis" })
       const limit = 0.01
       const config = yield* ProviderConfig.fromJson({
-        store: { redis: redis.url, command_timeout: 0.3 },
+        store: { redis: redis.url, command_timeout: 2 },
         sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: keys, max_retries: 0 }]
       })
       const instances = yield* Effect.forEach([0, 1, 2], () =>

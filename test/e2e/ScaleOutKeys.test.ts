@@ -64,7 +64,9 @@ const cluster = Effect.gen(function*() {
   const redis = yield* redisServer
   const simulator = yield* Simulator.make({ apiKeys: [providerKey], latency: "100 millis", replyTokens })
   const file = yield* providerFile({
-    store: { redis: redis.url, on_unavailable: "fail-closed", instances: 3, command_timeout: 0.3 },
+    // A stopped redis-server refuses at once; the command timeout only bounds a busy one, and on a loaded machine
+    // (CI runs the suite's files side by side) a command can wait past a few hundred milliseconds.
+    store: { redis: redis.url, on_unavailable: "fail-closed", instances: 3, command_timeout: 2 },
     sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0 }],
     gateway: {
       keys: [
