@@ -45,7 +45,7 @@ import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import * as Shared from "./internal/budgetShared.js"
-import { tolerance, type Window, windowAt } from "./internal/budgetWindow.js"
+import { periodName, tolerance, type Window, windowAt } from "./internal/budgetWindow.js"
 import * as Deadline from "./internal/deadline.js"
 import * as Invalid from "./internal/optionsError.js"
 import { Llm, type Service as LlmService } from "./Llm.js"
@@ -267,7 +267,7 @@ const inMemory = (limits: ReadonlyArray<Limit>): Effect.Effect<Service> =>
     const start = yield* Clock.currentTimeMillis
     const states: Array<State> = limits.map((limit) => ({
       limit,
-      periodName: limit.period === "month" ? "month" : Duration.format(Duration.fromInputUnsafe(limit.period)),
+      periodName: periodName(limit.period),
       window: windowAt(limit.period, start),
       spent: 0,
       reserved: 0

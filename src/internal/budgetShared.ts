@@ -13,13 +13,12 @@
  * not counted.
  */
 import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redis from "effect/persistence/Redis"
 import type * as Budget from "../Budget.js"
 import { BudgetExceededError, NoCapacityError } from "../LlmError.js"
 import type * as Store from "../Store.js"
-import { tolerance, windowAt } from "./budgetWindow.js"
+import { periodName, tolerance, windowAt } from "./budgetWindow.js"
 import { connectionOf } from "./store/connection.js"
 import * as Leases from "./store/leases.js"
 import { overKeys } from "./store/script.js"
@@ -111,9 +110,6 @@ class SharedReservation implements Budget.Reservation {
   ) {}
 }
 
-const periodName = (limit: Budget.Limit) =>
-  limit.period === "month" ? "month" : Duration.format(Duration.fromInputUnsafe(limit.period))
-
 /** A budget over checked `limits`, kept in `shared.store`; `inMemory` builds the fail-open fallback. */
 export const make = (
   limits: ReadonlyArray<Budget.Limit>,
@@ -192,7 +188,7 @@ export const make = (
             Effect.succeed(limits.map((limit, index): Budget.LimitStatus => ({
               scope: limit.scope,
               limit: limit.limit,
-              period: periodName(limit),
+              period: periodName(limit.period),
               spent: Number(out[2 * index]),
               reserved: Number(out[2 * index + 1]),
               periodStart: windows[index]!.window.start,

@@ -1,7 +1,7 @@
 /**
  * The fixed window of a `Budget` period that holds an instant (one of the
  * back-to-back windows of its length from the Unix epoch, or the UTC month),
- * and the slack of a budget's sums.
+ * its name, and the slack of a budget's sums.
  */
 import * as Duration from "effect/Duration"
 import type { Period } from "../Budget.js"
@@ -13,6 +13,10 @@ export interface Window {
   readonly start: number
   readonly end: number
 }
+
+/** A period as a budget's status and errors name it: `month`, or its duration formatted. */
+export const periodName = (period: Period): string =>
+  period === "month" ? "month" : Duration.format(Duration.fromInputUnsafe(period))
 
 export const windowAt = (period: Period, now: number): Window => {
   if (period === "month") {

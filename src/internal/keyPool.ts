@@ -73,10 +73,12 @@ export interface RandomSource { readonly nextDoubleUnsafe: () => number }
  */
 export const cooldownMillis = (rateLimits: number, cooldown: Cooldown, random: RandomSource): number => {
   const nominal = Math.min(cooldown.maxMillis, cooldown.initialMillis * 2 ** Math.max(0, rateLimits - 1))
-  return cooldown.jitter
-    ? Math.min(cooldown.maxMillis, Math.round(nominal * (0.8 + 0.4 * random.nextDoubleUnsafe())))
-    : nominal
+  return cooldown.jitter ? Math.min(cooldown.maxMillis, Math.round(nominal * jitterFactor(cooldown, random))) : nominal
 }
+
+/** What a cooldown is multiplied by: 80% to 120% with jitter, else 1. */
+export const jitterFactor = (cooldown: Cooldown, random: RandomSource): number =>
+  cooldown.jitter ? 0.8 + 0.4 * random.nextDoubleUnsafe() : 1
 
 /**
  * A slot is in `ready` exactly when it is enabled, not cooling and below its

@@ -19,7 +19,7 @@ import type * as KeyPool from "../KeyPool.js"
 import { NoCapacityError } from "../LlmError.js"
 import type * as ProviderClient from "../ProviderClient.js"
 import type * as Store from "../Store.js"
-import { makeState, type Settled, verdictOf } from "./keyPool.js"
+import { jitterFactor, makeState, type Settled, verdictOf } from "./keyPool.js"
 import { fastPath, fastPaths, type Settings, makeService } from "./keyPoolService.js"
 import { connectionOf } from "./store/connection.js"
 import * as Leases from "./store/leases.js"
@@ -138,7 +138,7 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
             askedMillis: verdict.retryAfterMillis,
             initialMillis: cooldown.initialMillis,
             maxMillis: cooldown.maxMillis,
-            jitterFactor: cooldown.jitter ? 0.8 + 0.4 * random.nextDoubleUnsafe() : 1,
+            jitterFactor: jitterFactor(cooldown, random),
             capMillis: cooldown.capMillis
           }
         if (leaseName === "" && shared === undefined) return Effect.void

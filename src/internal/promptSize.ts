@@ -36,10 +36,10 @@ const promptSize = (request: ChatRequest.Input, size: (text: string) => number):
   return total
 }
 
-// Role markers and separators that chat formats add around every message.
-const perMessageOverhead = 4
-// The tokens OpenAI's chat format primes the reply with.
-const replyPriming = 3
+/** Role markers and separators that chat formats add around every message. */
+export const perMessageOverhead = 4
+/** The tokens OpenAI's chat format primes the reply with. */
+export const replyPriming = 3
 
 const length = (text: string) => text.length
 const utf8Bytes = (text: string) => Buffer.byteLength(text, "utf8")

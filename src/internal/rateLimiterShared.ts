@@ -70,14 +70,14 @@ export const make = (
         ? step
         : Effect.catchTag(step, "StoreUnavailableError", () => fallback(local)) as Effect.Effect<A | B, E | E2 | StoreUnavailableError>
 
+    const freeSlot = (lease: Leases.Taken | undefined) =>
+      lease === undefined || slots === undefined ? Effect.void : Effect.ignore(slots.release(0, lease.lease, undefined))
+
     const leave = (lease: Leases.Taken | undefined) =>
       Effect.suspend(() => {
         inFlight--
-        return lease === undefined || slots === undefined ? Effect.void : Effect.ignore(slots.release(0, lease.lease, undefined))
+        return freeSlot(lease)
       })
-
-    const freeSlot = (lease: Leases.Taken | undefined) =>
-      lease === undefined || slots === undefined ? Effect.void : Effect.ignore(slots.release(0, lease.lease, undefined))
 
     const takeSlot: Effect.Effect<Leases.Taken | undefined, StoreUnavailableError> = slots === undefined
       ? Effect.succeed(undefined)
@@ -216,27 +216,8 @@ export const make = (
           const { cost, error, tokens } = consumed(consumeOptions, options)
           if (error !== undefined) return Effect.fail(error)
           const start = clock.currentTimeMillisUnsafe()
-          const held: Effect.Effect<
-            readonly [Effect.Effect<void>, Reservation | undefined],
-            RateLimiter.RateLimiterCostError | RateLimiterExceededError | StoreUnavailableError
-          > = consumeOptions?.onExceeded === "fail"
-            ? Effect.map(
-              orLocal(tryHoldShared(cost, tokens), (local) =>
-                Effect.flatMap(local.tryTakePermit(cost), (release) =>
-                  release === undefined
-                    ? Effect.fail(new RateLimiterExceededError({ bucket: "requests", limit: capacity, remaining: 0 }))
-                    : Effect.succeed(release))),
-              (release) => [release, tokens > 0 ? new SharedReservation(tokens, undefined) : undefined] as const
-            )
-            : Effect.flatMap(
-              tokens > 0 ? restore(reserve(tokens)) : Effect.succeed(undefined),
-              (reservation) =>
-                Effect.map(
-                  Effect.onInterrupt(takePermit(cost), () => reservation === undefined ? Effect.void : reconcile(reservation, 0)),
-                  (release) => [release, reservation] as const
-                )
-            )
-          return Effect.flatMap(held, ([release, reservation]) =>
+          // The permit released with the scope, and the result.
+          const settled = (release: Effect.Effect<void>, reservation: Reservation | undefined) =>
             Effect.flatMap(Effect.scope, (scope) =>
               Effect.andThen(
                 Scope.addFinalizer(scope, release),
@@ -244,7 +225,25 @@ export const make = (
                   Effect.orElseSucceed(Effect.map(requests.peek, (result) => result.level), () => 0),
                   (remaining) => resultOf(start, reservation, remaining)
                 )
-              )))
+              ))
+          if (consumeOptions?.onExceeded === "fail") {
+            const shared = Effect.flatMap(
+              tryHoldShared(cost, tokens),
+              (release) => settled(release, tokens > 0 ? new SharedReservation(tokens, undefined) : undefined)
+            )
+            // Under fail-open, the whole consume (permit and tokens) goes to the local limiter.
+            return localService === undefined
+              ? shared
+              : Effect.catchTag(shared, "StoreUnavailableError", () => localService.consume(consumeOptions))
+          }
+          return Effect.flatMap(
+            tokens > 0 ? restore(reserve(tokens)) : Effect.succeed(undefined),
+            (reservation) =>
+              Effect.flatMap(
+                Effect.onInterrupt(takePermit(cost), () => reservation === undefined ? Effect.void : reconcile(reservation, 0)),
+                (release) => settled(release, reservation)
+              )
+          )
         })
       )
 

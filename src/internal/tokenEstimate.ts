@@ -10,6 +10,7 @@ import type { Input as ChatRequest } from "../ChatRequest.js"
 import type { ChatResponse, Usage } from "../ChatResponse.js"
 import type { EmbeddingUsage } from "../Embedding.js"
 import { textOf } from "../Message.js"
+import { perMessageOverhead, replyPriming } from "./promptSize.js"
 import * as Tally from "./tokenTally.js"
 
 // Text that looks like a special token (`<|endoftext|>`) is a user's text, and is
@@ -28,10 +29,6 @@ export const tokenizer: Effect.Effect<Tally.Tokenizer> = Effect.suspend(() =>
   )
 )
 
-// OpenAI's chat format spends a few tokens per message on role markers, and
-// primes the reply with three more.
-const perMessageOverhead = 4
-const replyPriming = 3
 
 /** The prompt tokens of a request: every message's text, tool calls and tool schemas. */
 export const promptTokens = (request: ChatRequest): Effect.Effect<number> =>

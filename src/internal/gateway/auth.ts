@@ -76,10 +76,10 @@ export interface Caller {
 export type Settle = (cost: number | undefined) => Effect.Effect<void>
 
 /** The reply tokens of a budgeted request without `maxTokens`, unless the key's budget says otherwise. */
-export const defaultMaxTokens = 4096
+const defaultMaxTokens = 4096
 
 /** The name a key's limiter and budget have in the store: the same on every instance. */
-export const sharedKey = (name: string): string => `gateway-key/${name}`
+const sharedKey = (name: string): string => `gateway-key/${name}`
 
 const settled: Settle = () => Effect.void
 const admittedFree: Effect.Effect<Settle> = Effect.succeed(settled)
@@ -108,14 +108,12 @@ export interface Auth {
   ) => Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope>
 }
 
-/** Limits shared through a store that is away, failing closed: the service, not the caller, is the cause. */
-const storeAway = (message: string) => Errors.answer(503, message, "server_error", null, "store_unavailable", 1)
 
 const dollars = (amount: number): string => `$${Number(amount.toPrecision(6))}`
 
 /** A budget's refusal: 429 `insufficient_quota` until its period ends, or 503 when its store is away. */
 const overBudget = (error: BudgetExceededError | NoCapacityError, now: number): Errors.ErrorAnswer => {
-  if (error._tag === "NoCapacityError") return storeAway(error.message)
+  if (error._tag === "NoCapacityError") return Errors.storeUnavailable(error.message)
   const spent = error.spent >= error.limit
   return Errors.answer(
     429,
@@ -127,7 +125,7 @@ const overBudget = (error: BudgetExceededError | NoCapacityError, now: number): 
     "insufficient_quota",
     null,
     "insufficient_quota",
-    error.periodEnd !== undefined ? seconds(error.periodEnd - now) : undefined
+    error.periodEnd !== undefined ? Errors.seconds(error.periodEnd - now) : undefined
   )
 }
 
@@ -135,7 +133,7 @@ const overBudget = (error: BudgetExceededError | NoCapacityError, now: number): 
 export const worstCase = (target: Pick<Target, "price">, request: ChatRequest | undefined): number =>
   request === undefined || target.price === undefined ? 0 : Pricing.estimate(target.price, request)
 
-export const missing = Errors.answer(
+const missing = Errors.answer(
   401,
   "You didn't provide an API key. Send a gateway key as `Authorization: Bearer YOUR_KEY` (or `x-api-key: YOUR_KEY`).",
   "invalid_request_error",
@@ -198,13 +196,11 @@ export const adminRefusal = (auth: Auth, headers: Readonly<Record<string, string
   return auth.isAdmin(Redacted.make(key)) ? undefined : adminRequired
 }
 
-// Whole seconds, at least one, as `Retry-After` takes them.
-const seconds = (millis: number): number => Math.max(1, Math.ceil(millis / 1000))
 
 const bearer = /^bearer\s+/i
 
 /** The key a request presents: `Authorization: Bearer <key>`, else `x-api-key`. */
-export const presented = (headers: Readonly<Record<string, string | undefined>>): string | undefined => {
+const presented = (headers: Readonly<Record<string, string | undefined>>): string | undefined => {
   const authorization = headers["authorization"]
   if (authorization !== undefined && bearer.test(authorization)) return authorization.replace(bearer, "").trim()
   const apiKey = headers["x-api-key"]
@@ -320,7 +316,7 @@ export const make = (
       Effect.scoped(limiter.consume({ onExceeded: "fail" })).pipe(
         Effect.mapError((error) =>
           error._tag === "StoreUnavailableError"
-            ? storeAway(error.message)
+            ? Errors.storeUnavailable(error.message)
             : Errors.answer(
               429,
               "This gateway key's rate limit is reached. Retry after the time in the Retry-After header.",
@@ -328,7 +324,7 @@ export const make = (
               null,
               "rate_limit_exceeded",
               error._tag === "RateLimiterExceededError" && error.retryAfter !== undefined
-                ? seconds(Duration.toMillis(error.retryAfter))
+                ? Errors.seconds(Duration.toMillis(error.retryAfter))
                 : 1
             )
         )

@@ -92,10 +92,7 @@ export const systemCapacity = (status: Status): string => {
 /** `GET /llm/model-load/<model>`: one deployment's load, each masked key with its cap, cooldown and state. */
 export const modelLoad = (load: DeploymentLoad): string =>
   JSON.stringify({
-    type: load.type,
-    current: load.current,
-    max: load.max,
-    weight: load.weight,
+    ...capacityOf(load),
     keys: load.keys.map((key) => ({
       key: key.key,
       weight: key.weight,

@@ -43,11 +43,15 @@ export const modelNotFound = (model: string, known: ReadonlyArray<string>): Erro
     "model_not_found"
   )
 
-// Whole seconds, at least one: `Retry-After` takes no fractions, and 0 invites a storm.
-const seconds = (millis: number): number => Math.max(1, Math.ceil(millis / 1000))
+/** Whole seconds, at least one: `Retry-After` takes no fractions, and 0 invites a storm. */
+export const seconds = (millis: number): number => Math.max(1, Math.ceil(millis / 1000))
 
 const waitOf = (duration: Duration.Duration | undefined): number | undefined =>
   duration === undefined ? undefined : seconds(Duration.toMillis(duration))
+
+/** Limits shared through a Redis that is away, failing closed: the service, not the caller's rate, is the cause. */
+export const storeUnavailable = (message: string): ErrorAnswer =>
+  answer(503, message, "server_error", null, "store_unavailable", 1)
 
 /** The answer to an engine failure; `now` (Clock millis) dates a `NoCapacityError`'s `availableAt`. */
 export const fromLlmError = (error: LlmError, now: number): ErrorAnswer => {
@@ -56,8 +60,7 @@ export const fromLlmError = (error: LlmError, now: number): ErrorAnswer => {
     case "RateLimitError":
       return answer(429, message, "rate_limit_error", null, "rate_limit_exceeded", waitOf(error.retryAfter) ?? 1)
     case "NoCapacityError":
-      // Limits shared through a Redis that is away, failing closed: the service, not the caller's rate, is the cause.
-      if (error.storeUnavailable === true) return answer(503, message, "server_error", null, "store_unavailable", 1)
+      if (error.storeUnavailable === true) return storeUnavailable(message)
       return answer(
         429,
         message,

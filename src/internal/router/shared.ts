@@ -29,7 +29,7 @@ import type { State } from "./deployment.js"
 import type { Settings } from "./settings.js"
 
 /** How often a router reads its deployments' shared breakers. */
-export const refreshMillis = 250
+const refreshMillis = 250
 
 // The mirror takes what Redis answered, its times on the local clock.
 const apply = (state: State, reply: Breakers.Reply, now: number): void => {

@@ -7,9 +7,9 @@
  * Scripts are `effect/persistence` `Redis.script` descriptors, run here by
  * `EVALSHA` of their SHA1 (computed once), and by `EVAL` when Redis does not
  * know them yet. Each command is bounded by `commandTimeout` with one timer of
- * the store's: node-redis' own per-command timeout (an `AbortSignal.timeout`
- * each, firing after the reply too) cost about 18 µs of CPU a command on the
- * bench machine, several times the command itself (docs/performance.md).
+ * the store's instead of node-redis' own per-command timeout (an
+ * `AbortSignal.timeout` each, firing after the reply too, which costs more
+ * than the command itself: docs/performance.md).
  */
 import type * as NodeRedis from "@effect/platform-node/NodeRedis"
 import * as Context from "effect/Context"
@@ -57,7 +57,7 @@ export interface Connection {
 }
 
 /** The `Store` value with its connection under a symbol, out of the public type. */
-export type Impl = Store.Store & { readonly [typeId]: Connection }
+type Impl = Store.Store & { readonly [typeId]: Connection }
 
 /** The connection of a store `Store.make` built. */
 export const connectionOf = (store: Store.Store): Connection => (store as Impl)[typeId]

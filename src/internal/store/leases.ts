@@ -254,7 +254,7 @@ export interface RateLimited {
 export type Verdict = "success" | { readonly disabled: string } | RateLimited
 
 /** One candidate's shared state, as `status` reads it. */
-export interface KeyState {
+interface KeyState {
   readonly inFlight: number
   readonly coolingUntil: number
   readonly disabled: string | undefined
