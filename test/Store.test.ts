@@ -15,6 +15,7 @@ import { createClient } from "redis"
 import { connectionOf } from "../src/internal/store/connection.js"
 import * as Leases from "../src/internal/store/leases.js"
 import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
+import { type Grant, overWindowBound } from "./utils/bucketBound.js"
 import { expectOptionsError } from "./utils/optionsError.js"
 import { redisServer } from "./utils/redisServer.js"
 import { instance, untilShared } from "./utils/sharedStore.js"
@@ -28,32 +29,10 @@ const connectedStore = (options: Partial<Store.Options> = {}) =>
     return { redis, store }
   })
 
-interface Grant {
-  readonly at: number
-  readonly cost: number
-}
-
-/**
- * The first window whose grants' costs pass `capacity + rate * t`, `t` widened by
- * `slackMillis`: a reply reaches its caller a little after Redis granted it.
- */
 // Grants are stamped when their reply reaches the client, later than Redis granted them by a latency that varies
 // with the machine's load: two grants Redis made apart can be seen closer by as much as that variation. 30 ms of it
 // still fails two buckets kept apart (each instance admitting its own capacity) by far.
 const clientSlackMillis = 30
-
-const overBound = (grants: ReadonlyArray<Grant>, capacity: number, perSecond: number, slackMillis: number) => {
-  const sorted = [...grants].sort((a, b) => a.at - b.at)
-  for (let i = 0; i < sorted.length; i++) {
-    let sum = 0
-    for (let j = i; j < sorted.length; j++) {
-      sum += sorted[j]!.cost
-      const allowed = capacity + perSecond * (sorted[j]!.at - sorted[i]!.at + slackMillis) / 1000
-      if (sum > allowed + 1e-9) return { from: sorted[i]!.at, to: sorted[j]!.at, sum, allowed }
-    }
-  }
-  return undefined
-}
 
 /** A lease of the pool's one key, held `hold`, counted while held and not after. */
 const holdsOne = (pool: KeyPool.Service, hold: Duration.Input = 0) =>
@@ -162,7 +141,7 @@ describe("Store: limits shared through a real redis-server", () => {
           concurrency: "unbounded"
         })
       expect(grants).toHaveLength(60)
-      expect(overBound(grants, 5, 40, clientSlackMillis)).toBeUndefined()
+      expect(overWindowBound(grants, { capacity: 5, refillRate: 40 }, clientSlackMillis)).toBeUndefined()
       // 60 grants from a burst of 5 at 40 a second take at least (60 - 5) / 40 seconds.
       const span = Math.max(...grants.map((grant) => grant.at)) - Math.min(...grants.map((grant) => grant.at))
       expect(span).toBeGreaterThanOrEqual((60 - 5) / 40 * 1000 - clientSlackMillis)
@@ -195,7 +174,7 @@ describe("Store: limits shared through a real redis-server", () => {
                   ))
                 ), { concurrency: "unbounded" })
               expect(grants).toHaveLength(list.length)
-              expect(overBound(grants, options.capacity, options.refillRate, clientSlackMillis)).toBeUndefined()
+              expect(overWindowBound(grants, options, clientSlackMillis)).toBeUndefined()
             })))),
           { numRuns: 6 }
         ))

@@ -22,21 +22,16 @@ import * as Router from "../../src/Router.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { type RedisServer, redisServer } from "../utils/redisServer.js"
-import { overBound, providerFile, serve, type Served } from "../utils/serveCluster.js"
+import { arrivalGrants, overRunBound, overWindowBound } from "../utils/bucketBound.js"
+import { deliverySlackMillis, providerFile, serve, type Served } from "../utils/serveCluster.js"
 import { instance, untilShared } from "../utils/sharedStore.js"
 
 const keys = ["sk-scale-out-key-0001", "sk-scale-out-key-0002", "sk-scale-out-key-0003"]
 const capacity = 20
 const refillRate = 100
 const leaseTtlSeconds = 2
-// A request reaches the simulator some time after Redis granted its token: the gateway's
-// event loop and an HTTP hop, on a machine that runs three gateways and 3,000 requests at
-// once. The bound holds on Redis' grants; at the simulator it holds with the spread of that
-// delay added to each window: with 250 ms a run here passed it by one request, so 500 ms
-// (50 requests of refill).
 // Three instances that each kept the whole limit would admit 3 * (capacity + rate * t): in
-// one second 360 where this allows 170.
-const deliveryToleranceMillis = 500
+// one second 360 where the windowed bound, with its delivery slack, allows 220.
 
 // Requests of many clients at once: the connections of each client to each gateway.
 const agent = new Agent({ connections: 128, pipelining: 1 })
@@ -130,6 +125,7 @@ describe("Scale-out: three gateway processes on one redis-server", () => {
       yield* load(urls, 3)
       const before = (yield* simulator.arrivals).length
 
+      const startedAt = Date.now()
       const outcomes = yield* load(urls, 3000)
       const { limited, ok } = answered(outcomes)
       expect(outcomes.filter((outcome) => outcome._tag === "other" || outcome._tag === "refused")).toEqual([])
@@ -138,7 +134,8 @@ describe("Scale-out: three gateway processes on one redis-server", () => {
       expect(ok).toBeGreaterThan(capacity)
       const arrivals = (yield* simulator.arrivals).slice(before)
       expect(arrivals.length).toBe(ok)
-      expect(overBound(arrivals, { capacity, refillRate }, deliveryToleranceMillis)).toBeUndefined()
+      expect(overRunBound(arrivalGrants(arrivals), { capacity, refillRate }, startedAt)).toBeUndefined()
+      expect(overWindowBound(arrivalGrants(arrivals), { capacity, refillRate }, deliverySlackMillis)).toBeUndefined()
 
       // SIGKILL one instance mid-load: its leases stay until their TTL, then the others count none of them.
       const [dead, ...living] = gateways as [Gateway, Gateway, Gateway]
@@ -193,9 +190,12 @@ describe("Scale-out: three gateway processes on one redis-server", () => {
       // have, local shares and the shared bucket (full again: Redis restarted empty) add up.
       yield* Effect.sleep("3 seconds")
       const before = (yield* simulator.arrivals).length
+      const startedAt = Date.now()
       const after = yield* load(urls, 900)
       expect(after.filter((outcome) => outcome._tag === "other" || outcome._tag === "refused")).toEqual([])
-      expect(overBound((yield* simulator.arrivals).slice(before), { capacity, refillRate }, deliveryToleranceMillis)).toBeUndefined()
+      const arrivals = arrivalGrants((yield* simulator.arrivals).slice(before))
+      expect(overRunBound(arrivals, { capacity, refillRate }, startedAt)).toBeUndefined()
+      expect(overWindowBound(arrivals, { capacity, refillRate }, deliverySlackMillis)).toBeUndefined()
       yield* Effect.retry(
         Effect.filterOrFail(liveLeases(redis), (live) => live === 0, (live) => `${live} leases still alive`),
         { schedule: Schedule.spaced("100 millis"), times: (leaseTtlSeconds + 3) * 10 }
