@@ -93,6 +93,8 @@ export interface FastPath {
   readonly tryTake: Effect.Effect<KeyPool.Lease | undefined>
   /** Gives back a key from `take`, first reporting the call's outcome (none when `undefined`). */
   readonly release: (lease: KeyPool.Lease, outcome: Settled | undefined) => Effect.Effect<void>
+  /** Whether `tryTake` waits on a round trip to a shared store (so a caller may overlap it with another). */
+  readonly remote: boolean
 }
 
 export const fastPaths = FastPaths.slot<FastPath>("effect-llm-router/KeyPool/FastPath")
@@ -129,6 +131,7 @@ const derived = (pool: KeyPool.Service): FastPath => {
     take,
     tryTake: Effect.succeed(undefined),
     takeCooledBy: () => take,
+    remote: false,
     release: (lease, settled) => {
       if (!(lease instanceof ScopedLease)) {
         return Effect.die(new Error(`KeyPool ${pool.providerId}: a lease this pool did not issue was given to it`))
@@ -228,5 +231,5 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
     acquire,
     report: report_,
     status: Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.map(Ref.get(ref), (state) => status(state, now, slowStartMillis)))
-  }, { take, tryTake, takeCooledBy, release: release_ })
+  }, { take, tryTake, takeCooledBy, release: release_, remote: false })
 }

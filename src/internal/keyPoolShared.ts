@@ -188,5 +188,5 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
       }
     )
 
-    return fastPaths.attach({ providerId, acquire, report, status }, { take, tryTake, takeCooledBy, release })
+    return fastPaths.attach({ providerId, acquire, report, status }, { take, tryTake, takeCooledBy, release, remote: true })
   })

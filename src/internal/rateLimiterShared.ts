@@ -264,6 +264,6 @@ export const make = (
 
     return fastPaths.attach(
       { consume, status, reset },
-      { takePermit, tryTakePermit, hasTokenBudget: budget !== undefined, reserve, reconcile }
+      { takePermit, tryTakePermit, hasTokenBudget: budget !== undefined, remote: true, reserve, reconcile }
     )
   })

@@ -104,7 +104,8 @@ const takeKey = (env: Env, request: Attempted, due: Due, failures: Failures | un
       ))
 
 /**
- * The rate permit and the key, in that order. Runs uninterruptibly; the
+ * The rate permit and the key: in that order, or at once when both are in a
+ * shared store. Runs uninterruptibly; the
  * waits inside stay interruptible and give back what was taken before them.
  * `tokens`: the request's estimate for the tokens-per-minute budget;
  * `failures`: the call's so far, after its first attempt.
@@ -117,18 +118,37 @@ export const hold = (
   failures: Failures | undefined
 ): Effect.Effect<Held, LlmError> => {
   const limiter = env.limiter
+  const held = (freePermit: Effect.Effect<void>, reservation: Reservation | undefined) =>
+    Effect.map(takeKey(env, request, due, failures, freePermit), (lease): Held => ({ lease, freePermit, reservation }))
   // The request's estimated tokens in the tokens-per-minute budget come first,
   // so the request token is taken right before the call.
   // A reservation cut short by an interruption stays spent, as one the provider never reports on does.
-  const permitAndKey = (reservation: Reservation | undefined) =>
+  const permitThenKey = (reservation: Reservation | undefined) =>
     Effect.flatMap(
       Effect.flatMap(permitOf(env, request, limiter.tryTakePermit(attemptCost)), (freePermit) =>
         freePermit !== undefined
           ? Effect.succeed(freePermit)
           : waitFor(env, permitOf(env, request, limiter.takePermit(attemptCost)), identity, request, due)),
-      (freePermit) =>
-        Effect.map(takeKey(env, request, due, failures, freePermit), (lease): Held => ({ lease, freePermit, reservation }))
+      (freePermit) => held(freePermit, reservation)
     )
+  // Both in a shared store: the permit and the key asked at once, so their round trips overlap
+  // (the store's client sends commands issued together in one write). When the permit is
+  // refused, the key goes back and the call takes them in turn, as above; when only the key
+  // is, the call waits for one holding its permit.
+  const permitAndKeyAtOnce = (reservation: Reservation | undefined) =>
+    Effect.flatMap(
+      Effect.all([Effect.exit(permitOf(env, request, limiter.tryTakePermit(attemptCost))), env.pool.tryTake], {
+        concurrency: 2
+      }),
+      ([permit, lease]): Effect.Effect<Held, LlmError> => {
+        if (Exit.isSuccess(permit) && permit.value !== undefined) {
+          return lease !== undefined ? Effect.succeed({ lease, freePermit: permit.value, reservation }) : held(permit.value, reservation)
+        }
+        const giveBack = lease === undefined ? Effect.void : env.pool.release(lease, undefined)
+        return Effect.andThen(giveBack, Exit.isSuccess(permit) ? permitThenKey(reservation) : Effect.failCause(permit.cause))
+      }
+    )
+  const permitAndKey = limiter.remote && env.pool.remote ? permitAndKeyAtOnce : permitThenKey
   if (!limiter.hasTokenBudget) return permitAndKey(undefined)
   return Effect.flatMap(
     Effect.interruptible(bounded(env, Effect.mapError(limiter.reserve(tokens()), budgetError(env, request)), request, due)),

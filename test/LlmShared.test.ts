@@ -1,0 +1,110 @@
+/**
+ * An `Llm` call over a rate limiter and a key pool kept in one shared store
+ * (a real redis-server): the call asks its permit and its key at once, so
+ * their round trips overlap. What one of them took goes back when the other
+ * refuses, and the call then waits as it would with either alone.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as HttpClient from "effect/http/HttpClient"
+import * as Layer from "effect/Layer"
+import { KeyPool, Llm, Message, RateLimiter, type Store } from "effect-llm-router"
+import * as OpenAiChat from "../src/providers/OpenAiChat.js"
+import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
+import { completion, usage } from "./utils/openAiChatWire.js"
+import { redisServer } from "./utils/redisServer.js"
+import { instance, untilShared } from "./utils/sharedStore.js"
+
+const keys = ["sk-llm-shared-key-0001", "sk-llm-shared-key-0002"]
+
+/** An `Llm` over a shared limiter and pool, whose provider answers each call when `open` is done. */
+const sharedLlm = (
+  store: Store.Store,
+  limiter: Omit<RateLimiter.Options, "shared">,
+  poolKeys: KeyPool.Options["keys"],
+  open: Deferred.Deferred<void>
+) =>
+  Effect.gen(function*() {
+    const http = fakeHttpClient(() =>
+      Effect.as(Deferred.await(open), jsonResponse(completion({ content: "hi" }, { usage: usage(3, 1) })))
+    )
+    const shared = { store, key: "llm-shared" }
+    const context = yield* Layer.build(
+      Llm.layer({ model: "gpt-4o-mini" }).pipe(
+        Layer.provideMerge(Layer.mergeAll(
+          OpenAiChat.layer({ baseUrl: "http://127.0.0.1:1/v1", model: "gpt-4o-mini" }),
+          KeyPool.layer({ providerId: "openai", keys: poolKeys, shared }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+          RateLimiter.layer({ ...limiter, shared }).pipe(Layer.orDie)
+        )),
+        Layer.provide(Layer.succeed(HttpClient.HttpClient, http.client))
+      )
+    )
+    return {
+      llm: Context.get(context, Llm.Llm),
+      pool: Context.get(context, KeyPool.KeyPool),
+      limiter: Context.get(context, RateLimiter.RateLimiter),
+      http
+    }
+  })
+
+const inFlight = (pool: KeyPool.Service) =>
+  Effect.map(pool.status, (status) => status.reduce((sum, key) => sum + key.inFlight, 0))
+
+/** Polls `check` every 10 ms until it holds (bounded by the test's timeout). */
+const until = <E>(check: Effect.Effect<boolean, E>): Effect.Effect<void, E> =>
+  Effect.flatMap(check, (done) => done ? Effect.void : Effect.andThen(Effect.sleep("10 millis"), until(check)))
+
+const hello = { messages: [Message.user("hello")] }
+
+describe("Llm over a limiter and a key pool in one store", () => {
+  it.live("a call refused its permit gives back the key it took at the same time, waits for the permit, then takes a key", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const redis = yield* redisServer
+      const store = yield* instance(redis.url)
+      yield* untilShared(store)
+      const open = yield* Deferred.make<void>()
+      // One request token, refilled in 2.5 s: the second call must wait for its permit.
+      const { http, limiter, llm, pool } = yield* sharedLlm(store, { capacity: 1, refillRate: 0.4 }, keys, open)
+      const first = yield* Effect.forkChild(llm.chat(hello))
+      yield* until(Effect.map(Effect.sync(() => http.requests.length), (n) => n === 1))
+      const second = yield* Effect.forkChild(llm.chat(hello))
+      yield* until(Effect.map(limiter.status, (status) => status.waiting === 1))
+      // Waiting for its permit, the second call holds no key: only the first call's lease is counted.
+      expect(yield* inFlight(pool)).toBe(1)
+      yield* until(Effect.map(Effect.sync(() => http.requests.length), (n) => n === 2))
+      yield* Deferred.succeed(open, undefined)
+      const replies = yield* Fiber.joinAll([first, second])
+      expect(replies.map((reply) => reply.text)).toEqual(["hi", "hi"])
+      expect(yield* inFlight(pool)).toBe(0)
+      expect((yield* limiter.status).inFlight).toBe(0)
+    })), 30_000)
+
+  it.live("a call given its permit but no key (the one key at its cap) waits for the key holding the permit, and the cap holds", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const redis = yield* redisServer
+      const store = yield* instance(redis.url)
+      yield* untilShared(store)
+      const open = yield* Deferred.make<void>()
+      const { http, limiter, llm, pool } = yield* sharedLlm(
+        store,
+        { capacity: 10, refillRate: 10 },
+        [{ key: keys[0]!, maxConcurrency: 1 }],
+        open
+      )
+      const calls = yield* Effect.forkChild(Effect.all([llm.chat(hello), llm.chat(hello)], { concurrency: 2 }))
+      // One call reaches the provider; the other holds its permit and waits for the key.
+      yield* until(Effect.map(Effect.sync(() => http.requests.length), (n) => n === 1))
+      yield* until(Effect.map(limiter.status, (status) => status.inFlight === 2))
+      expect(http.requests.length).toBe(1)
+      expect(yield* inFlight(pool)).toBe(1)
+      yield* Deferred.succeed(open, undefined)
+      const replies = yield* Fiber.join(calls)
+      expect(replies.map((reply) => reply.text)).toEqual(["hi", "hi"])
+      expect(http.requests.length).toBe(2)
+      expect(yield* inFlight(pool)).toBe(0)
+      expect((yield* limiter.status).inFlight).toBe(0)
+    })), 30_000)
+})
