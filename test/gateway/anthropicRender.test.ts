@@ -17,6 +17,9 @@ const finish = (finishReason: "stop" | "tool_calls" | "length"): ChatChunk => ({
 
 const restart: ChatChunk = { _tag: "Restart", attempt: 2, deployment: "b", error: "TransportError" }
 
+// The text of bytes the encoder wrote.
+const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes)
+
 // The events of an SSE text: each one's name and JSON data.
 const events = (text: string): Array<{ readonly event: string; readonly data: Record<string, unknown> }> =>
   text.split("\n\n").filter((event) => event !== "").map((event) => {
@@ -39,7 +42,7 @@ describe("the gateway's Anthropic stream encoder", () => {
       finish("tool_calls")
     ])
     expect(encoded.restarted).toBeUndefined()
-    const all = events(encoded.text)
+    const all = events(text(encoded.bytes))
     // A block: its start, `deltas` deltas and its stop.
     const block = (deltas: number) => ["content_block_start", ...Array<string>(deltas).fill("content_block_delta"), "content_block_stop"]
     expect(all.map((event) => event.event)).toEqual([
@@ -71,15 +74,15 @@ describe("the gateway's Anthropic stream encoder", () => {
     const first = quiet.batch([{ _tag: "Usage", usage }, restart])
     expect(first.restarted).toBeUndefined()
     const rest = quiet.batch([{ _tag: "TextDelta", text: "Hello" }, finish("stop")])
-    const all = events(first.text + rest.text)
+    const all = events(text(first.bytes) + text(rest.bytes))
     expect(all.filter((event) => event.event === "message_start")).toHaveLength(1)
     expect(all.at(-2)!.data["usage"]).toMatchObject({ input_tokens: 0, output_tokens: 0 })
 
     const loud = streamEncoder("msg_3", "m")
     const broken = loud.batch([{ _tag: "TextDelta", text: "Hel" }, restart, { _tag: "TextDelta", text: "Hello" }])
     expect(broken.restarted).toEqual(restart)
-    expect(events(broken.text).filter((event) => event.event === "content_block_delta")).toHaveLength(1)
-    expect(loud.error("{\"type\":\"error\"}")).toBe("event: error\ndata: {\"type\":\"error\"}\n\n")
+    expect(events(text(broken.bytes)).filter((event) => event.event === "content_block_delta")).toHaveLength(1)
+    expect(text(loud.error("{\"type\":\"error\"}"))).toBe("event: error\ndata: {\"type\":\"error\"}\n\n")
   })
 })
 

@@ -14,6 +14,9 @@ const finish: ChatChunk = {
 
 const restart: ChatChunk = { _tag: "Restart", attempt: 2, deployment: "b", error: "TransportError" }
 
+// The text of bytes the encoder wrote.
+const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes)
+
 // The JSON events of an SSE text, `[DONE]` as the string.
 const events = (text: string): Array<unknown> =>
   text.split("\n\n").filter((event) => event !== "").map((event) => {
@@ -34,7 +37,7 @@ describe("the gateway's stream encoder", () => {
       },
       finish
     ])
-    const all = events(first.text + rest.text) as Array<{ choices: Array<{ delta?: Record<string, unknown> }>; usage?: unknown }>
+    const all = events(text(first.bytes) + text(rest.bytes)) as Array<{ choices: Array<{ delta?: Record<string, unknown> }>; usage?: unknown }>
     expect(all.filter((event) => typeof event === "object" && event.choices[0]?.delta?.["role"] === "assistant"))
       .toHaveLength(1)
     expect(all.map((event) => (typeof event === "object" ? event.choices[0]?.delta?.["content"] : undefined)).filter(Boolean))
@@ -48,19 +51,19 @@ describe("the gateway's stream encoder", () => {
     encoder.batch([{ _tag: "TextDelta", text: "Hel" }])
     const broken = encoder.batch([{ _tag: "TextDelta", text: "lo" }, restart, { _tag: "TextDelta", text: "other" }])
     expect(broken.restarted).toEqual(restart)
-    expect(broken.text).toContain(`"content":"lo"`)
-    expect(broken.text).not.toContain("other")
-    expect(broken.text).not.toContain("[DONE]")
-    expect(encoder.error(`{"error":{"message":"x"}}`)).toBe(`data: {"error":{"message":"x"}}\n\n`)
+    expect(text(broken.bytes)).toContain(`"content":"lo"`)
+    expect(text(broken.bytes)).not.toContain("other")
+    expect(text(broken.bytes)).not.toContain("[DONE]")
+    expect(text(encoder.error(`{"error":{"message":"x"}}`))).toBe(`data: {"error":{"message":"x"}}\n\n`)
   })
 
   it("tool call pieces keep their index, the id and name on the first", () => {
     const encoder = streamEncoder("chatcmpl-3", "m", 1, false)
-    const { text } = encoder.batch([
+    const tools = encoder.batch([
       { _tag: "ToolCallDelta", index: 0, id: "call_1", name: "f", arguments: "" },
       { _tag: "ToolCallDelta", index: 0, arguments: "{\"a\":1}" }
     ])
-    const [, opened, piece] = events(text)
+    const [, opened, piece] = events(text(tools.bytes))
     expect(opened).toMatchObject({
       choices: [{ delta: { tool_calls: [{ index: 0, id: "call_1", type: "function", function: { name: "f", arguments: "" } }] } }]
     })

@@ -24,6 +24,7 @@ import type { ChatChunk } from "../../ChatChunk.js"
 import { type ChatResponse, emptyUsage, type FinishReason, type Usage } from "../../ChatResponse.js"
 import type { ToolCall } from "../../Message.js"
 import { isRecord, metadataKey, thinkingBlocksOf } from "../providers/anthropic/wire.js"
+import { asciiJson, BodyText, bytesOf } from "./bodyText.js"
 import type { Encoded, StreamEncoder } from "./render.js"
 
 const stopReason = (reason: FinishReason): string => {
@@ -92,83 +93,90 @@ export const streamEncoder = (id: string, model: string): StreamEncoder => {
   let blocks = 0
   // The block of each tool call, by the call's index.
   let tools: Array<number> = []
+  // The text of the batch being encoded.
+  let out = new BodyText()
 
-  const stop = (): string => {
-    if (open === -1) return ""
-    const text = event("content_block_stop", `{"type":"content_block_stop","index":${open}}`)
+  const stop = (): void => {
+    if (open === -1) return
+    out.template(event("content_block_stop", `{"type":"content_block_stop","index":${open}}`))
     open = -1
-    return text
   }
-  const start = (next: typeof kind, block: string): string => {
-    const text = stop()
+  // Opens a block of `next` whose JSON is `block` (once a block: checked as any text).
+  const start = (next: typeof kind, block: string): void => {
+    stop()
     open = blocks++
     kind = next
     forwarded = true
-    return text + event("content_block_start", `{"type":"content_block_start","index":${open},"content_block":${block}}`)
+    out.template(`event: content_block_start\ndata: {"type":"content_block_start","index":${open},"content_block":`)
+    out.text(block)
+    out.template("}\n\n")
   }
-  const delta = (index: number, body: string): string =>
-    event("content_block_delta", `{"type":"content_block_delta","index":${index},"delta":${body}}`)
+  // A delta of block `index`: `head`, the JSON string of `value`, and the delta's end.
+  const delta = (index: number, head: string, value: string): void => {
+    out.template(`event: content_block_delta\ndata: {"type":"content_block_delta","index":${index},"delta":${head}`)
+    out.json(value)
+    out.template("}}\n\n")
+  }
 
   const batch = (chunks: ReadonlyArray<ChatChunk>): Encoded => {
-    let text = ""
+    out = new BodyText()
     if (!started) {
       started = true
-      text = event(
+      out.template(event(
         "message_start",
-        `{"type":"message_start","message":{"id":${JSON.stringify(id)},"type":"message","role":"assistant","model":${
-          JSON.stringify(model)
+        `{"type":"message_start","message":{"id":${asciiJson(id)},"type":"message","role":"assistant","model":${
+          asciiJson(model)
         },"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":0,"output_tokens":0}}}`
-      )
+      ))
     }
     for (const chunk of chunks) {
       switch (chunk._tag) {
         case "TextDelta":
           if (chunk.text === "") break
-          if (open === -1 || kind !== "text") text += start("text", `{"type":"text","text":""}`)
-          text += delta(open, `{"type":"text_delta","text":${JSON.stringify(chunk.text)}}`)
+          if (open === -1 || kind !== "text") start("text", `{"type":"text","text":""}`)
+          delta(open, `{"type":"text_delta","text":`, chunk.text)
           break
         case "ReasoningDelta":
           if (chunk.text === "") break
-          if (open === -1 || kind !== "thinking") text += start("thinking", `{"type":"thinking","thinking":"","signature":""}`)
-          text += delta(open, `{"type":"thinking_delta","thinking":${JSON.stringify(chunk.text)}}`)
+          if (open === -1 || kind !== "thinking") start("thinking", `{"type":"thinking","thinking":"","signature":""}`)
+          delta(open, `{"type":"thinking_delta","thinking":`, chunk.text)
           break
         case "ToolCallDelta": {
           let index = tools[chunk.index]
           if (index === undefined) {
-            text += start(
+            start(
               "tool",
               `{"type":"tool_use","id":${JSON.stringify(chunk.id ?? "")},"name":${JSON.stringify(chunk.name ?? "")},"input":{}}`
             )
             index = open
             tools[chunk.index] = index
           }
-          if (chunk.arguments !== "") {
-            text += delta(index, `{"type":"input_json_delta","partial_json":${JSON.stringify(chunk.arguments)}}`)
-          }
+          if (chunk.arguments !== "") delta(index, `{"type":"input_json_delta","partial_json":`, chunk.arguments)
           break
         }
         case "Usage":
           usage = chunk.usage
           break
         case "Finish":
-          text += stop() + event(
+          stop()
+          out.template(event(
             "message_delta",
             `{"type":"message_delta","delta":{"stop_reason":"${
               stopReason(chunk.finishReason)
             }","stop_sequence":null},"usage":${JSON.stringify(usageObject(usage ?? emptyUsage))}}`
-          ) + event("message_stop", `{"type":"message_stop"}`)
+          ) + event("message_stop", `{"type":"message_stop"}`))
           break
         case "Restart":
-          if (forwarded) return { text, restarted: chunk }
+          if (forwarded) return { bytes: out.bytes(), restarted: chunk }
           // Nothing of the broken attempt went out: the new one's blocks follow as if they were the first.
           usage = undefined
           tools = []
           break
       }
     }
-    return { text, restarted: undefined }
+    return { bytes: out.bytes(), restarted: undefined }
   }
 
-  return { contentType: "text/event-stream", batch, error: (body) => event("error", body) }
+  return { contentType: "text/event-stream", batch, error: (body) => bytesOf(event("error", body)) }
 }
 

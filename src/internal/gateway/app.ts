@@ -15,6 +15,7 @@
  * the server closes when the response ends or the client goes away, freeing
  * the upstream call, its key and its permit at once.
  */
+import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -77,7 +78,13 @@ const isBodyTooLarge = (error: unknown): boolean =>
 const tooLarge = (limit: number) =>
   Errors.answer(413, `The request body is larger than this gateway takes (${limit} bytes).`, "invalid_request_error", null, "request_too_large")
 
-const encoder = new TextEncoder()
+const noCache = { "cache-control": "no-cache" }
+
+// A stream's batch noted, in one pass, in the request's log entry; the metrics take the usage and cost from there
+// when the batch ends the stream.
+const noted = (entry: Logs.Entry, tally: Metrics.Tally, batch: Batch): void => {
+  if (Logs.streamed(entry, batch)) tally.finished(entry.usage, entry.cost)
+}
 
 const restartedMessage = "The provider's stream broke after part of the answer had been sent, and the rest would have come from " +
   "another deployment as a new answer; the stream ends here instead. Retry the request."
@@ -190,58 +197,68 @@ export const make = (engine: Engine, options: AppOptions) =>
               return Effect.succeed(failedFor(entry, failures)(error))
             },
             onSuccess: ({ first, rest }) => {
-              // The line is written when the request's scope closes: the stream ended, or the client left.
               entry.streaming = true
               entry.firstToken = clock.currentTimeMillisUnsafe() - entry.start
-              Logs.streamed(entry, first)
+              tally.stream()
+              noted(entry, tally, first)
+              // The stream's end, or its client's leaving: its duration counted, its cost charged, its line written.
               return Effect.as(
-                Effect.andThen(
-                  tally.stream(scope),
-                  Scope.addFinalizer(scope, Effect.suspend(() => Logs.ended(entry, clock.currentTimeMillisUnsafe())))
+                Scope.addFinalizer(
+                  scope,
+                  Effect.suspend(() => {
+                    tally.end()
+                    return Logs.ended(entry, clock.currentTimeMillisUnsafe())
+                  })
                 ),
-                sse(newEncoder(), first, Logs.observed(entry, rest), failures, tally)
+                sse(newEncoder(), first, rest, entry, failures, tally)
               )
             }
           }
         ))
 
+    // The response body: `first`, then each batch of `rest`, encoded by `stream` into one write each; a failure is an
+    // error event that ends it. Each batch of `rest` is noted as it comes (`first` already was).
     const sse = (
       stream: Render.StreamEncoder,
       first: Batch,
       rest: Pull.Pull<Batch, LlmError>,
+      entry: Logs.Entry,
       failures: Failures,
       tally: Metrics.Tally
     ) => {
       let head: Batch | undefined = first
       let ended = false
-      const emit = (batch: Batch): readonly [Uint8Array] => {
+      const write = (batch: Batch): NonEmptyReadonlyArray<Uint8Array> => {
         const encoded = stream.batch(batch)
-        tally.batch(batch)
-        if (encoded.restarted === undefined) return [encoder.encode(encoded.text)]
+        if (encoded.restarted === undefined) return [encoded.bytes]
         ended = true
         tally.restarted()
-        return [encoder.encode(encoded.text + stream.error(failures.restarted))]
+        return [encoded.bytes, stream.error(failures.restarted)]
       }
       const next = Effect.matchEffect(rest, {
-        onFailure: (error): Effect.Effect<readonly [Uint8Array], Cause.Done> => {
+        onFailure: (error): Effect.Effect<NonEmptyReadonlyArray<Uint8Array>, Cause.Done> => {
           ended = true
           tally.end()
           if (Cause.isDone(error)) return Cause.done()
+          entry.error = error._tag
           tally.failed(error)
-          return Effect.succeed([encoder.encode(stream.error(failures.answer(error).body))])
+          return Effect.succeed([stream.error(failures.answer(error).body)])
         },
-        onSuccess: (batch) => Effect.succeed(emit(batch))
+        onSuccess: (batch) => {
+          noted(entry, tally, batch)
+          return Effect.succeed(write(batch))
+        }
       })
-      const pull = Effect.suspend((): Effect.Effect<readonly [Uint8Array], Cause.Done> => {
+      const pull = Effect.suspend((): Effect.Effect<NonEmptyReadonlyArray<Uint8Array>, Cause.Done> => {
         if (ended) return Cause.done()
         if (head === undefined) return next
         const batch = head
         head = undefined
-        return Effect.succeed(emit(batch))
+        return Effect.succeed(write(batch))
       })
       return HttpServerResponse.stream(Stream.fromPull(Effect.succeed(pull)), {
         contentType: stream.contentType,
-        headers: { "cache-control": "no-cache" }
+        headers: noCache
       })
     }
 

@@ -14,6 +14,7 @@ import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
 import type { DeploymentLoad, Status } from "../../Router.js"
 import { ChatBody, isChatBody, Problem, toRequest } from "../openAiRequest.js"
+import { BodyText, bytesOf } from "./bodyText.js"
 import * as Errors from "./errors.js"
 import type { Encoded, StreamEncoder } from "./render.js"
 import { decodeBody } from "./wire.js"
@@ -57,18 +58,18 @@ export const reply = (response: ChatResponse): string =>
 export const streamEncoder = (): StreamEncoder => {
   let forwarded = false
   const batch = (chunks: ReadonlyArray<ChatChunk>): Encoded => {
-    let text = ""
+    const out = new BodyText()
     for (const chunk of chunks) {
       if (chunk._tag === "TextDelta") {
         if (chunk.text !== "") forwarded = true
-        text += chunk.text
+        out.text(chunk.text)
       } else if (chunk._tag === "Restart" && forwarded) {
-        return { text, restarted: chunk }
+        return { bytes: out.bytes(), restarted: chunk }
       }
     }
-    return { text, restarted: undefined }
+    return { bytes: out.bytes(), restarted: undefined }
   }
-  return { contentType: "text/plain; charset=utf-8", batch, error: (body) => `\n[error] ${body}\n` }
+  return { contentType: "text/plain; charset=utf-8", batch, error: (body) => bytesOf(`\n[error] ${body}\n`) }
 }
 
 /** `GET /llm/system-load`. */

@@ -12,8 +12,6 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Cause from "effect/Cause"
-import type * as Pull from "effect/Pull"
 import type { ChatChunk } from "../../ChatChunk.js"
 import type { ChatResponse, Usage } from "../../ChatResponse.js"
 import type { Caller, Settle } from "./auth.js"
@@ -82,32 +80,24 @@ export const answered = (entry: Entry, response: ChatResponse): void => {
   entry.cost = response.cost
 }
 
-/** What a stream's batch says of its deployment, tokens and cost. */
-export const streamed = (entry: Entry, batch: ReadonlyArray<ChatChunk>): void => {
-  for (const chunk of batch) {
+/**
+ * What a stream's batch says of its tokens (the last `Usage` since the last `Restart`), and at its end of the deployment and
+ * cost; true when the batch ends the stream (its `Finish`).
+ */
+export const streamed = (entry: Entry, batch: ReadonlyArray<ChatChunk>): boolean => {
+  let finished = false
+  for (let i = 0; i < batch.length; i++) {
+    const chunk = batch[i]!
     if (chunk._tag === "Usage") entry.usage = chunk.usage
+    else if (chunk._tag === "Restart") entry.usage = undefined
     else if (chunk._tag === "Finish") {
       entry.deployment = `${chunk.provider}/${chunk.model}`
       entry.cost = chunk.cost
+      finished = true
     }
   }
+  return finished
 }
-
-/** A stream's pull, its batches and its failure noted in the entry. */
-export const observed = <B extends ReadonlyArray<ChatChunk>, E extends { readonly _tag: string }>(
-  entry: Entry,
-  pull: Pull.Pull<B, E>
-): Pull.Pull<B, E> =>
-  Effect.mapBoth(pull, {
-    onSuccess: (batch) => {
-      streamed(entry, batch)
-      return batch
-    },
-    onFailure: (error) => {
-      if (!Cause.isDone(error)) entry.error = error._tag
-      return error
-    }
-  })
 
 /** A stream's end (or its client's leaving): its cost charged, its line written. */
 export const ended = (entry: Entry, now: number): Effect.Effect<void> =>

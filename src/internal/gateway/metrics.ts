@@ -29,8 +29,6 @@ import * as Effect from "effect/Effect"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Metric from "effect/Metric"
 import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
-import * as Scope from "effect/Scope"
-import type { ChatChunk } from "../../ChatChunk.js"
 import type { Usage } from "../../ChatResponse.js"
 import type { LlmError } from "../../LlmError.js"
 import type * as Router from "../../Router.js"
@@ -122,8 +120,6 @@ export class Tally {
   private series: Series
   private streaming = false
   private ended = false
-  // The stream's usage so far (the last `Usage` chunk since the last `Restart`).
-  private usage: Usage | undefined = undefined
 
   constructor(private readonly registry: Registry, private readonly route: string, private readonly started: number) {
     this.series = registry.series(route, unknownModel)
@@ -134,14 +130,10 @@ export class Tally {
     this.series = this.registry.series(this.route, model)
   }
 
-  /**
-   * The answer is a stream whose first batch is ready: its duration is counted when it ends (`end`), or when
-   * `scope` (the request's) closes, should the client go away first.
-   */
-  stream(scope: Scope.Scope): Effect.Effect<void> {
+  /** The answer is a stream whose first batch is ready: its duration is counted when it ends (`end`). */
+  stream(): void {
     this.streaming = true
     this.series.firstToken.updateUnsafe(this.registry.seconds(this.started), this.registry.context)
-    return Scope.addFinalizer(scope, Effect.sync(() => this.end()))
   }
 
   /** The call failed with `error` (before the answer, or in a stream). */
@@ -162,20 +154,13 @@ export class Tally {
     this.series.input.updateUnsafe(promptTokens, this.registry.context)
   }
 
-  /** A batch of a stream forwarded: its final usage and cost are in its `Usage` and `Finish` chunks. */
-  batch(chunks: ReadonlyArray<ChatChunk>): void {
-    for (let i = 0; i < chunks.length; i++) {
-      const chunk = chunks[i]!
-      if (chunk._tag === "Usage") this.usage = chunk.usage
-      else if (chunk._tag === "Restart") this.usage = undefined
-      else if (chunk._tag === "Finish") {
-        if (this.usage !== undefined) this.replied(this.usage, chunk.cost)
-        this.end()
-      }
-    }
+  /** A stream's end (its `Finish`), with its usage (`undefined` when none came) and cost. */
+  finished(usage: Usage | undefined, cost: number | undefined): void {
+    if (usage !== undefined) this.replied(usage, cost)
+    this.end()
   }
 
-  /** A stream ends (its last event, an error event, or a restart it could not hide). */
+  /** A stream ends (its last event, an error event, a restart it could not hide, or its client leaving). */
   end(): void {
     if (this.ended) return
     this.ended = true

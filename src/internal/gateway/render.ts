@@ -14,6 +14,7 @@
 import type { ChatChunk, Restart } from "../../ChatChunk.js"
 import type { ChatResponse, FinishReason, Usage } from "../../ChatResponse.js"
 import type { EmbeddingResponse } from "../../Embedding.js"
+import { asciiJson, BodyText, bytesOf } from "./bodyText.js"
 
 const finishReason = (reason: FinishReason): string => (reason === "other" ? "stop" : reason)
 
@@ -51,49 +52,60 @@ export const completion = (response: ChatResponse, id: string, created: number):
   })
 }
 
-/** What one batch of a stream becomes: the SSE text to write, and whether the stream must end there with an error. */
+/** What one batch of a stream becomes: the bytes to write, and whether the stream must end there with an error. */
 export interface Encoded {
-  readonly text: string
-  /** A `Restart` after part of the answer went out: the text ends with its error event. */
+  readonly bytes: Uint8Array
+  /** A `Restart` after part of the answer went out: the stream ends after `bytes`, with an error event. */
   readonly restarted: Restart | undefined
 }
 
-/** Turns a stream's batches into the route's stream (SSE events, or the seed's plain text); one per stream (it keeps what was forwarded). */
+/**
+ * Turns a stream's batches into the route's stream (SSE events, or the seed's plain text), each batch into the
+ * bytes of one write; one per stream (it keeps what was forwarded).
+ */
 export interface StreamEncoder {
   /** The response's content type: `text/event-stream` for SSE. */
   readonly contentType: string
   readonly batch: (chunks: ReadonlyArray<ChatChunk>) => Encoded
-  /** An error event (`data: {"error": ...}`), which the official clients raise. */
-  readonly error: (body: string) => string
+  /** An error event (`data: {"error": ...}`) of the error JSON `body`, which the official clients raise. */
+  readonly error: (body: string) => Uint8Array
 }
 
 /** An encoder for the stream `id` of `model`, with OpenAI's final usage chunk when `includeUsage`. */
 export const streamEncoder = (id: string, model: string, created: number, includeUsage: boolean): StreamEncoder => {
-  const head = `data: {"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${created},"model":${
-    JSON.stringify(model)
-  },"choices":[{"index":0,"delta":`
-  const event = (delta: string) => `${head}${delta},"logprobs":null,"finish_reason":null}]}\n\n`
+  const head = `data: {"id":${asciiJson(id)},"object":"chat.completion.chunk","created":${created},"model":${asciiJson(model)},"choices":`
+  // An event with one choice: `open` + its delta + `close`.
+  const open = `${head}[{"index":0,"delta":`
+  const close = `,"logprobs":null,"finish_reason":null}]}\n\n`
+  const role = `${open}{"role":"assistant","content":""}${close}`
+  const content = `${open}{"content":`
+  const reasoning = `${open}{"reasoning_content":`
+  const closeText = `}${close}`
   let started = false
   let forwarded = false
   let usage: Usage | undefined
 
   const batch = (chunks: ReadonlyArray<ChatChunk>): Encoded => {
-    let text = ""
+    const out = new BodyText()
     if (!started) {
       started = true
-      text = event(`{"role":"assistant","content":""}`)
+      out.template(role)
     }
     for (const chunk of chunks) {
       switch (chunk._tag) {
         case "TextDelta":
           if (chunk.text === "") break
           forwarded = true
-          text += event(`{"content":${JSON.stringify(chunk.text)}}`)
+          out.template(content)
+          out.json(chunk.text)
+          out.template(closeText)
           break
         case "ReasoningDelta":
           if (chunk.text === "") break
           forwarded = true
-          text += event(`{"reasoning_content":${JSON.stringify(chunk.text)}}`)
+          out.template(reasoning)
+          out.json(chunk.text)
+          out.template(closeText)
           break
         case "ToolCallDelta": {
           forwarded = true
@@ -105,32 +117,30 @@ export const streamEncoder = (id: string, model: string, created: number, includ
           call["function"] = chunk.name === undefined
             ? { arguments: chunk.arguments }
             : { name: chunk.name, arguments: chunk.arguments }
-          text += event(`{"tool_calls":[${JSON.stringify(call)}]}`)
+          out.template(`${open}{"tool_calls":[`)
+          out.text(JSON.stringify(call))
+          out.template(`]}${close}`)
           break
         }
         case "Usage":
           usage = chunk.usage
           break
         case "Finish":
-          text += `${head}{},"logprobs":null,"finish_reason":"${finishReason(chunk.finishReason)}"}]}\n\n`
-          if (includeUsage && usage !== undefined) {
-            text += `data: {"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${created},"model":${
-              JSON.stringify(model)
-            },"choices":[],"usage":${JSON.stringify(usageObject(usage))}}\n\n`
-          }
-          text += "data: [DONE]\n\n"
+          out.template(`${open}{},"logprobs":null,"finish_reason":"${finishReason(chunk.finishReason)}"}]}\n\n`)
+          if (includeUsage && usage !== undefined) out.template(`${head}[],"usage":${JSON.stringify(usageObject(usage))}}\n\n`)
+          out.template("data: [DONE]\n\n")
           break
         case "Restart":
-          if (forwarded) return { text, restarted: chunk }
+          if (forwarded) return { bytes: out.bytes(), restarted: chunk }
           // Nothing of the broken attempt went out: the new one's reply follows as if it were the first.
           usage = undefined
           break
       }
     }
-    return { text, restarted: undefined }
+    return { bytes: out.bytes(), restarted: undefined }
   }
 
-  return { contentType: "text/event-stream", batch, error: (body) => `data: ${body}\n\n` }
+  return { contentType: "text/event-stream", batch, error: (body) => bytesOf(`data: ${body}\n\n`) }
 }
 
 // OpenAI's `encoding_format: "base64"` (what its official clients ask for): little-endian float32s.

@@ -1,0 +1,62 @@
+/**
+ * The text of one write of a streamed answer (a batch's events), built in
+ * pieces and turned into UTF-8 bytes once, and JSON string literals that are
+ * ASCII whatever they hold.
+ *
+ * A `BodyText` keeps whether all of it is ASCII. An ASCII string's Latin-1
+ * bytes are its UTF-8 bytes, and V8 copies those several times faster than it
+ * encodes UTF-8: the 15 KB of OpenAI events of a 64-token answer take about
+ * 2.5 µs one way and 13 µs the other. The wire's templates are ASCII (the
+ * model and id they name are written with `asciiJson`); what comes from the
+ * reply (its text, a tool call's arguments) is added with `json` or `text`,
+ * which check it.
+ */
+
+// Any character outside ASCII.
+const nonAscii = /[\u0080-\uffff]/
+const nonAsciiAll = /[\u0080-\uffff]/g
+// Text that is its own JSON string literal between quotes: printable ASCII without `"` and `\`.
+const plain = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/
+
+const utf8 = new TextEncoder()
+
+const escape = (char: string): string => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`
+
+/** `JSON.stringify(value)` with every non-ASCII character escaped (`"é"` is `"\u00e9"`): the same string to a JSON reader, in ASCII. */
+export const asciiJson = (value: string): string =>
+  plain.test(value) ? `"${value}"` : JSON.stringify(value).replace(nonAsciiAll, escape)
+
+/** UTF-8 bytes of text built in pieces; one per write. */
+export class BodyText {
+  private value = ""
+  private ascii = true
+
+  /** Appends `piece`, which the caller wrote in ASCII: a template of the wire's, with names from `asciiJson`. */
+  template(piece: string): void {
+    this.value += piece
+  }
+
+  /** Appends `piece`, any text (a reply's). */
+  text(piece: string): void {
+    if (this.ascii && nonAscii.test(piece)) this.ascii = false
+    this.value += piece
+  }
+
+  /** Appends `value` as a JSON string literal (`JSON.stringify`'s). */
+  json(value: string): void {
+    if (plain.test(value)) this.value += `"${value}"`
+    else this.text(JSON.stringify(value))
+  }
+
+  /** What has been appended, as UTF-8 bytes. */
+  bytes(): Uint8Array {
+    return this.ascii ? Buffer.from(this.value, "latin1") : utf8.encode(this.value)
+  }
+}
+
+/** `text` as UTF-8 bytes, copied when it is ASCII. */
+export const bytesOf = (text: string): Uint8Array => {
+  const body = new BodyText()
+  body.text(text)
+  return body.bytes()
+}
