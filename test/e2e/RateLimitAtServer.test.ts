@@ -72,8 +72,6 @@ describe("the rate limit at the server's side, over loopback", () => {
       const [, stall] = yield* withLoopStalls(Effect.all(Array.from({ length: burst }, () => call), { concurrency: "unbounded" }))
       const arrivals = (yield* simulator.arrivals).slice(before)
       expect(arrivals).toHaveLength(burst)
-      // No connection was opened for the burst: every request went out on a warm one.
-      expect((yield* simulator.stats).connections).toBe(capacity)
       // The whole burst, with no slack: every grant came after `startedAt` (the bucket full then, at most) and
       // before its arrival (stamped on the same clock), however slow the machine.
       expect(overRunBound(arrivalGrants(arrivals), { capacity, refillRate }, startedAt)).toBeUndefined()
@@ -83,5 +81,10 @@ describe("the rate limit at the server's side, over loopback", () => {
       // Paced, not bunched: the last grant comes (burst - capacity) / refillRate after the first.
       const span = Math.max(...arrivals) - Math.min(...arrivals)
       expect(span).toBeGreaterThanOrEqual(((burst - capacity) / refillRate) * 1000 - transit - stall)
+      // The burst went out on the warm connections: on an idle machine all of it; a loaded one, slow to answer, may
+      // find all ten busy when a grant comes and have the pool open another (a loopback connect, within the bound's
+      // allowance for the loop's stalls), never one per request.
+      const opened = (yield* simulator.stats).connections - capacity
+      expect(opened, `${opened} connections opened for the burst, the loop stalled ${stall} ms`).toBeLessThan(burst / 2)
     }), 30_000)
 })
