@@ -209,7 +209,9 @@ describe("Store: limits shared through a real redis-server", () => {
               held++
               most = Math.max(most, held)
             }),
-            Effect.andThen(Effect.sleep("15 millis"), Effect.sync(() => held--))
+            // Held 100 ms: the three grants of a wave are seen together even when this process stalls a while
+            // between reading them (a hold shorter than the stall would end before the next one is counted).
+            Effect.andThen(Effect.sleep("100 millis"), Effect.sync(() => held--))
           )
         )), { concurrency: "unbounded" })
       expect(most).toBe(3)
@@ -233,7 +235,8 @@ describe("Store: limits shared through a real redis-server", () => {
           most = Math.max(most, held.get(id)!)
           const counted = (yield* pool.status).find((key) => key.keyId === id)!.inFlight
           if (counted < 1 || counted > 3) overCap++
-          yield* Effect.sleep("10 millis")
+          // Held 100 ms: a key's three leases are seen together even when this process stalls a while.
+          yield* Effect.sleep("100 millis")
           held.set(id, held.get(id)! - 1)
         })), { concurrency: "unbounded" })
       expect(most).toBe(3)
