@@ -38,7 +38,8 @@ describe("README", () => {
       cwd: root,
       env,
       encoding: "utf8",
-      timeout: 60_000
+      // A tsx start: seconds on an idle machine; the timeout only bounds a hang, with room for a loaded one.
+      timeout: 150_000
     })
     // `runMain` logs the failure (on stdout or stderr, as the logger writes it).
     const output = `${run.stdout}${run.stderr}`
@@ -46,5 +47,5 @@ describe("README", () => {
     expect(output).toContain("ConfigError")
     expect(output).toContain("OPENAI_API_KEY")
     expect(output).not.toContain("TypeError")
-  }, 60_000)
+  }, 180_000)
 })

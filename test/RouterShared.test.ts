@@ -29,7 +29,8 @@ const router = (instanceName: string, store: Store.Store, flaky: Flaky) =>
   Effect.map(
     Layer.build(Router.layer({
       strategy: "priority",
-      cooldown: { failures: 2, window: "1 minute", period: "800 millis" },
+      // A period of 2 s: the steps a test takes while a breaker is open come well within it on a loaded machine.
+      cooldown: { failures: 2, window: "1 minute", period: "2 seconds" },
       retryOn: ["ProviderUnavailableError", "RateLimitError"],
       shared: { store, key: "shared-breakers" },
       deployments: [
@@ -63,10 +64,10 @@ const twoInstances = (healthy: boolean, store: Partial<Store.Options> = {}) =>
     return { flaky, a: yield* router("a", stores[0]!, flaky), b: yield* router("b", stores[1]!, flaky) }
   })
 
-/** Polls until `check` holds (a refresh reads the store every 250 ms), or dies. */
+/** Polls until `check` holds (a refresh reads the store every 250 ms), or dies after 20 s. */
 const eventually = <A>(read: Effect.Effect<A>, check: (a: A) => boolean) =>
   Effect.gen(function*() {
-    for (let i = 0; i < 100; i++) {
+    for (let i = 0; i < 400; i++) {
       if (check(yield* read)) return
       yield* Effect.sleep("50 millis")
     }
@@ -99,7 +100,7 @@ describe("Router: breakers shared through a real redis-server", () => {
       expect(flaky.calls).toEqual(["a", "b"])
 
       // The period over, both instances' calls would probe: Redis grants the probe to one.
-      yield* Effect.sleep("900 millis")
+      yield* Effect.sleep("2100 millis")
       flaky.healthy = true
       const gate = yield* Deferred.make<void>()
       flaky.gate = gate
@@ -115,22 +116,23 @@ describe("Router: breakers shared through a real redis-server", () => {
       // The probe's success closed it for both.
       yield* eventually(Effect.zip(a.breaker, b.breaker), ([x, y]) => x.state === "closed" && y.state === "closed")
       expect([yield* a.chat, yield* b.chat]).toEqual(["flaky", "flaky"])
-    })), 20_000)
+    })), 60_000)
 
   it.live("a failed probe opens it again for every instance; a probe's holder that never answers frees it within the lease TTL", () =>
     Effect.scoped(Effect.gen(function*() {
-      const { a, b, flaky } = yield* twoInstances(false, { leaseTtl: "1 second" })
+      // A probe's lease of 3 s: b's call while a's probe hangs comes well within it.
+      const { a, b, flaky } = yield* twoInstances(false, { leaseTtl: "3 seconds" })
       expect([yield* a.chat, yield* a.chat]).toEqual(["steady", "steady"])
       yield* eventually(b.breaker, (breaker) => breaker.state === "open")
 
       // b probes after the period and fails: open again, on a too.
-      yield* Effect.sleep("900 millis")
+      yield* Effect.sleep("2100 millis")
       expect(yield* b.chat).toBe("steady")
       expect(flaky.calls).toEqual(["a", "a", "b"])
       yield* eventually(a.breaker, (breaker) => breaker.state === "open" && breaker.until !== null)
 
       // a's probe hangs (an instance that died while probing): b may not probe until its lease is over.
-      yield* Effect.sleep("900 millis")
+      yield* Effect.sleep("2100 millis")
       const gate = yield* Deferred.make<void>()
       flaky.gate = gate
       const hung = yield* Effect.forkChild(a.chat)
@@ -138,12 +140,14 @@ describe("Router: breakers shared through a real redis-server", () => {
       flaky.gate = undefined
       expect(yield* b.chat).toBe("steady")
       expect(flaky.calls).toHaveLength(4)
-      yield* Effect.sleep("1100 millis")
+      // The lease over, b's mirror learns at a refresh that no probe is out (polled: the refresh is every 250 ms).
+      yield* Effect.sleep("3 seconds")
+      yield* eventually(b.breaker, (breaker) => !breaker.probing)
       flaky.healthy = true
       expect(yield* b.chat).toBe("flaky")
       expect(flaky.calls).toEqual(["a", "a", "b", "a", "b"])
       yield* Fiber.interrupt(hung)
-    })), 20_000)
+    })), 60_000)
 
   it.live("a Retry-After one instance got holds the deployment back on the other, without a failure counted there", () =>
     Effect.scoped(Effect.gen(function*() {
@@ -155,5 +159,5 @@ describe("Router: breakers shared through a real redis-server", () => {
       expect(yield* b.chat).toBe("steady")
       expect(flaky.calls).toEqual(["a"])
       expect((yield* b.breaker).state).toBe("closed")
-    })), 20_000)
+    })), 60_000)
 })

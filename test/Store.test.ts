@@ -15,7 +15,8 @@ import { createClient } from "redis"
 import { connectionOf } from "../src/internal/store/connection.js"
 import * as Leases from "../src/internal/store/leases.js"
 import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
-import { type Grant, overWindowBound } from "./utils/bucketBound.js"
+import { type Grant, overRunBound, overWindowBound } from "./utils/bucketBound.js"
+import { withLoopStalls } from "./utils/loopStalls.js"
 import { expectOptionsError } from "./utils/optionsError.js"
 import { redisServer } from "./utils/redisServer.js"
 import { instance, untilShared } from "./utils/sharedStore.js"
@@ -30,8 +31,9 @@ const connectedStore = (options: Partial<Store.Options> = {}) =>
   })
 
 // Grants are stamped when their reply reaches the client, later than Redis granted them by a latency that varies
-// with the machine's load: two grants Redis made apart can be seen closer by as much as that variation. 30 ms of it
-// still fails two buckets kept apart (each instance admitting its own capacity) by far.
+// with the machine's load: two grants Redis made apart can be seen closer by as much as that variation. 30 ms of it,
+// plus the longest stall of this process's event loop while the grants were made (a reply read late by as much), still
+// fails two buckets kept apart (each instance admitting its own capacity) by far.
 const clientSlackMillis = 30
 
 /** A lease of the pool's one key, held `hold`, counted while held and not after. */
@@ -136,15 +138,22 @@ describe("Store: limits shared through a real redis-server", () => {
         Effect.flatMap(instance(redis.url), (store) =>
           Effect.andThen(untilShared(store), RateLimiter.make({ capacity: 5, refillRate: 40, shared: { store, key: "bucket" } }))))
       const grants: Array<Grant> = []
-      yield* Effect.forEach(Array.from({ length: 60 }, (_, i) => limiters[i % 2]!), (limiter) =>
-        Effect.scoped(Effect.andThen(limiter.consume(), Effect.sync(() => grants.push({ at: performance.now(), cost: 1 })))), {
-          concurrency: "unbounded"
-        })
+      // Stamped on Redis' clock (the system's): the whole run's bound compares the stamps with `startedAt`.
+      const startedAt = Date.now()
+      const [, stall] = yield* withLoopStalls(
+        Effect.forEach(Array.from({ length: 60 }, (_, i) => limiters[i % 2]!), (limiter) =>
+          Effect.scoped(Effect.andThen(limiter.consume(), Effect.sync(() => grants.push({ at: Date.now(), cost: 1 })))), {
+            concurrency: "unbounded"
+          })
+      )
       expect(grants).toHaveLength(60)
-      expect(overWindowBound(grants, { capacity: 5, refillRate: 40 }, clientSlackMillis)).toBeUndefined()
+      // With no slack, however slow the machine: every grant between `startedAt` and its stamp.
+      expect(overRunBound(grants, { capacity: 5, refillRate: 40 }, startedAt)).toBeUndefined()
+      expect(overWindowBound(grants, { capacity: 5, refillRate: 40 }, clientSlackMillis + stall), `the loop stalled ${stall} ms`)
+        .toBeUndefined()
       // 60 grants from a burst of 5 at 40 a second take at least (60 - 5) / 40 seconds.
       const span = Math.max(...grants.map((grant) => grant.at)) - Math.min(...grants.map((grant) => grant.at))
-      expect(span).toBeGreaterThanOrEqual((60 - 5) / 40 * 1000 - clientSlackMillis)
+      expect(span).toBeGreaterThanOrEqual((60 - 5) / 40 * 1000 - clientSlackMillis - stall)
     }), 30_000)
 
   it.live("property: for random arrivals and costs on two instances, no window passes the bound", () =>
@@ -165,16 +174,20 @@ describe("Store: limits shared through a real redis-server", () => {
               const limiters = yield* Effect.forEach(stores, (store) => RateLimiter.make({ ...options, shared: { store, key } }))
               const grants: Array<Grant> = []
               let offset = 0
-              yield* Effect.forEach(list.map((arrival) => ({ ...arrival, at: offset += arrival.after })), (arrival) =>
-                Effect.andThen(
-                  Effect.sleep(Duration.millis(arrival.at)),
-                  Effect.scoped(Effect.andThen(
-                    limiters[arrival.instance]!.consume({ cost: arrival.cost }),
-                    Effect.sync(() => grants.push({ at: performance.now(), cost: arrival.cost }))
-                  ))
-                ), { concurrency: "unbounded" })
+              const startedAt = Date.now()
+              const [, stall] = yield* withLoopStalls(
+                Effect.forEach(list.map((arrival) => ({ ...arrival, at: offset += arrival.after })), (arrival) =>
+                  Effect.andThen(
+                    Effect.sleep(Duration.millis(arrival.at)),
+                    Effect.scoped(Effect.andThen(
+                      limiters[arrival.instance]!.consume({ cost: arrival.cost }),
+                      Effect.sync(() => grants.push({ at: Date.now(), cost: arrival.cost }))
+                    ))
+                  ), { concurrency: "unbounded" })
+              )
               expect(grants).toHaveLength(list.length)
-              expect(overWindowBound(grants, options, clientSlackMillis)).toBeUndefined()
+              expect(overRunBound(grants, options, startedAt)).toBeUndefined()
+              expect(overWindowBound(grants, options, clientSlackMillis + stall), `the loop stalled ${stall} ms`).toBeUndefined()
             })))),
           { numRuns: 6 }
         ))
@@ -196,7 +209,9 @@ describe("Store: limits shared through a real redis-server", () => {
               held++
               most = Math.max(most, held)
             }),
-            Effect.andThen(Effect.sleep("15 millis"), Effect.sync(() => held--))
+            // Held 100 ms: the three grants of a wave are seen together even when this process stalls a while
+            // between reading them (a hold shorter than the stall would end before the next one is counted).
+            Effect.andThen(Effect.sleep("100 millis"), Effect.sync(() => held--))
           )
         )), { concurrency: "unbounded" })
       expect(most).toBe(3)
@@ -220,7 +235,8 @@ describe("Store: limits shared through a real redis-server", () => {
           most = Math.max(most, held.get(id)!)
           const counted = (yield* pool.status).find((key) => key.keyId === id)!.inFlight
           if (counted < 1 || counted > 3) overCap++
-          yield* Effect.sleep("10 millis")
+          // Held 100 ms: a key's three leases are seen together even when this process stalls a while.
+          yield* Effect.sleep("100 millis")
           held.set(id, held.get(id)! - 1)
         })), { concurrency: "unbounded" })
       expect(most).toBe(3)
@@ -240,25 +256,28 @@ describe("Store: limits shared through a real redis-server", () => {
       const keys = [{ key: "sk-shared-key-one-0001", maxConcurrency: 2 }]
       const options = { providerId: "openai", keys, whenExhausted: { _tag: "Fail" } as const }
       const doomed = yield* Scope.make()
-      const dying = yield* Scope.provide(instance(redis.url, { leaseTtl: "600 millis" }), doomed)
+      // Two seconds: renewed every third of it, the leases outlive a stall of this process of a second and more.
+      const dying = yield* Scope.provide(instance(redis.url, { leaseTtl: "2 seconds" }), doomed)
       yield* untilShared(dying)
       const pool = yield* KeyPool.make({ ...options, shared: { store: dying, key: "openai" } })
       // Two leases taken and never given back: their scope is never closed.
       const leases = yield* Scope.make()
       yield* Scope.provide(Effect.all([pool.acquire, pool.acquire]), leases)
 
-      const survivor = yield* instance(redis.url, { leaseTtl: "600 millis" })
+      const survivor = yield* instance(redis.url, { leaseTtl: "2 seconds" })
       yield* untilShared(survivor)
       const other = yield* KeyPool.make({ ...options, shared: { store: survivor, key: "openai" } })
       expect((yield* other.status)[0]!.inFlight).toBe(2)
       const refused = yield* Effect.flip(Effect.scoped(other.acquire))
       expect(refused._tag).toBe("NoCapacityError")
 
-      // The instance dies: its connection closes, nothing renews the leases.
+      // The instance dies: its connection closes, nothing renews the leases. They free once their TTL (2 s) is
+      // over; under the default TTL (10 s) they would take five times as long. Polled for up to 20 s: a loaded
+      // machine reads the status late, while Redis keeps the expiry.
       yield* Scope.close(doomed, Exit.void)
       const started = performance.now()
       let freed = -1
-      while (performance.now() - started < 3_000) {
+      while (performance.now() - started < 20_000) {
         if ((yield* other.status)[0]!.inFlight === 0) {
           freed = performance.now() - started
           break
@@ -266,15 +285,17 @@ describe("Store: limits shared through a real redis-server", () => {
         yield* Effect.sleep("50 millis")
       }
       expect(freed).toBeGreaterThanOrEqual(0)
-      expect(freed).toBeLessThan(1_500)
+      expect(freed).toBeLessThan(9_000)
       yield* Effect.scoped(Effect.all([other.acquire, other.acquire]))
     }), 30_000)
 
   it.live("a lease renewed while its call runs outlives the TTL", () =>
     Effect.gen(function*() {
-      const { store } = yield* connectedStore({ leaseTtl: "300 millis" })
+      // Held three TTLs. A TTL of a second, renewed every third of it: a stall of this process shorter than two
+      // thirds of it cannot let the lease lapse before a renewal lands.
+      const { store } = yield* connectedStore({ leaseTtl: "1 second" })
       const pool = yield* KeyPool.make({ providerId: "openai", keys: ["sk-shared-key-one-0001"], shared: { store, key: "renew" } })
-      yield* holdsOne(pool, "900 millis")
+      yield* holdsOne(pool, "3 seconds")
     }), 30_000)
 
   it.live("a rate limit one instance sees cools the key for every instance", () =>
@@ -287,13 +308,15 @@ describe("Store: limits shared through a real redis-server", () => {
             untilShared(store),
             KeyPool.make({ providerId: "openai", keys, whenExhausted: { _tag: "Fail" }, shared: { store, key: "openai" } })
           )))
+      // Stamped before the report: the cooldown (2 s, 80% of it at least with jitter) runs from a later moment.
+      const reported = Date.now()
       yield* Effect.scoped(Effect.flatMap(pools[0]!.acquire, (lease) => pools[0]!.report(lease, rateLimited("2 seconds"))))
       const seen = (yield* pools[1]!.status)[0]!
       expect(seen.coolingUntil).toBeDefined()
       expect(seen.share).toBe(0)
       const error = yield* Effect.flip(Effect.scoped(pools[1]!.acquire))
       expect(error._tag).toBe("NoCapacityError")
-      expect(error.availableAt).toBeGreaterThan(Date.now() + 1_000)
+      expect(error.availableAt).toBeGreaterThan(reported + 1_000)
     }), 30_000)
 
   it.live("fail-open: a consume that must not wait checks its tokens against the local share too, and settles them there", () =>
@@ -394,12 +417,15 @@ describe("Store: limits shared through a real redis-server", () => {
         pool: Context.get(context, KeyPool.KeyPool),
         limiter: Context.get(context, RateLimiter.RateLimiter)
       }))
-      for (let i = 0; i < 200 && (yield* second!.limiter.status).available < 5; i++) yield* Effect.sleep("25 millis")
+      // Connected (up to 20 s on a loaded machine): a fail-closed limiter reads nothing available until then.
+      for (let i = 0; i < 800 && (yield* second!.limiter.status).available < 5; i++) yield* Effect.sleep("25 millis")
 
+      // Stamped before the call: the cooldown (the 429's 5 s, 80% of it at least with jitter) runs from a later moment.
+      const called = Date.now()
       const failed = yield* Effect.flip(first!.llm.chat({ messages: [Message.user("hi")] }))
       expect(failed._tag).toBe("RateLimitError")
       const [key] = yield* second!.pool.status
-      expect(key!.coolingUntil).toBeGreaterThan(Date.now() + 3_000)
+      expect(key!.coolingUntil).toBeGreaterThan(called + 3_000)
       // One bucket for both: the first instance's call took a token the second one sees gone.
       expect((yield* second!.limiter.status).available).toBeLessThan(10)
     }), 30_000)
@@ -488,16 +514,19 @@ describe("Store: limits shared through a real redis-server", () => {
 
   it.live("a reservation of an instance that dies lapses within the TTL; without Redis a budget fails closed or keeps a share", () =>
     Effect.gen(function*() {
-      const { redis, store } = yield* connectedStore({ leaseTtl: "600 millis" })
+      // A TTL of 2 s, renewed every third of it: the dying instance's reservation outlives a stall of this process
+      // of a second and more while it lives.
+      const { redis, store } = yield* connectedStore({ leaseTtl: "2 seconds" })
       const limits = [{ scope: Budget.overall, limit: 1, period: "1 hour" }] as const
       const doomed = yield* Scope.make()
-      const dying = yield* Scope.provide(Effect.tap(instance(redis.url, { leaseTtl: "600 millis" }), untilShared), doomed)
+      const dying = yield* Scope.provide(Effect.tap(instance(redis.url, { leaseTtl: "2 seconds" }), untilShared), doomed)
       const first = yield* Budget.make({ limits, shared: { store: dying, key: "lapse" } })
       yield* first.check({ estimate: 0.9 })
       const other = yield* Budget.make({ limits, shared: { store, key: "lapse" } })
       expect((yield* Effect.flip(other.check({ estimate: 0.5 })))._tag).toBe("BudgetExceededError")
       yield* Scope.close(doomed, Exit.void)
-      yield* Effect.sleep("1200 millis")
+      // Past the TTL since its last renewal, which came before the close.
+      yield* Effect.sleep("2200 millis")
       yield* other.charge(yield* other.check({ estimate: 0.5 }), 0.5)
       expect((yield* other.status)[0]).toMatchObject({ spent: 0.5, reserved: 0 })
 
@@ -516,14 +545,16 @@ describe("Store: limits shared through a real redis-server", () => {
         Effect.flatMap(Effect.tap(instance(redis.url), untilShared), (store) =>
           Effect.provide(Effect.service(CacheStore.CacheStore), CacheStore.layerShared({ store, key: "replies" }))))
       const reply = LlmTest.reply("Paris", { usage: { promptTokens: 3, completionTokens: 2, totalTokens: 5 }, reasoning: "think" })
-      yield* first!.set("capital", reply, "400 millis")
+      // Two seconds to live: the reads below come well within it, however loaded the machine.
+      yield* first!.set("capital", reply, "2 seconds")
       yield* first!.set("other", LlmTest.reply("Rome"), "1 minute")
       const read = yield* second!.get("capital")
       expect(Option.getOrUndefined(read)).toEqual(reply)
       expect(yield* second!.size).toBe(2)
       expect(yield* second!.delete("other")).toBe(true)
       expect(yield* first!.delete("other")).toBe(false)
-      yield* Effect.sleep("500 millis")
+      // Slept after the set: past its time to live on Redis' clock too.
+      yield* Effect.sleep("2100 millis")
       expect(yield* second!.get("capital")).toStrictEqual(Option.none())
       expect(yield* first!.size).toBe(0)
 
@@ -574,7 +605,8 @@ describe("Store: limits shared through a real redis-server", () => {
       // the next command, but it lands.
       yield* Effect.scoped(open.acquire)
       let inFlight = 1
-      for (let i = 0; i < 100 && inFlight > 0; i++) {
+      // Up to 20 s for a loaded machine.
+      for (let i = 0; i < 2_000 && inFlight > 0; i++) {
         inFlight = (yield* open.status)[0]!.inFlight
         if (inFlight > 0) yield* Effect.sleep("10 millis")
       }

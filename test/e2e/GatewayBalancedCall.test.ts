@@ -164,7 +164,7 @@ layer(fixture)("Gateway: LLM-API-BalancedCall's endpoints", (it) => {
         })
       )
       expect(response.status).toBe(200)
-      // Each endpoint is its own snapshot: polled until both show the state (undefined after 5 s).
+      // Each endpoint is its own snapshot: polled until both show the state (undefined after 30 s).
       const reaches = (load: number, current: number) =>
         poll(() => Effect.map(numbers, (now) => (now.load === load && now.current === current && now.key === current ? now : undefined)))
       // One call in flight of 8 (two deployments, each capped at 4).

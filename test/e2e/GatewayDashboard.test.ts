@@ -154,8 +154,9 @@ const read = (page: Page) =>
     })
   )
 
-// The dashboard's reading once `done` holds of it, polled with a real timer; the last reading after `seconds`.
-const readUntil = (page: Page, done: (reading: Reading) => boolean, seconds = 10) =>
+// The dashboard's reading once `done` holds of it, polled with a real timer; the last reading after `seconds` (30 by
+// default: the page polls every second, and a loaded machine may take several to draw; a passing test never waits them).
+const readUntil = (page: Page, done: (reading: Reading) => boolean, seconds = 30) =>
   Effect.gen(function*() {
     let reading = yield* read(page)
     for (let i = 0; i < seconds * 10 && !done(reading); i++) {
@@ -177,7 +178,7 @@ const submitKey = (page: Page, key: string) =>
 const formMessage = (page: Page, containing: string) =>
   Effect.promise(async () => {
     const message = page.getByTestId("admin-key-message")
-    await message.filter({ hasText: containing }).waitFor({ timeout: 10_000 })
+    await message.filter({ hasText: containing }).waitFor({ timeout: 30_000 })
     return message.textContent()
   })
 
@@ -272,7 +273,7 @@ describe("Gateway dashboard in headless Chromium", () => {
       const after = yield* readUntil(page, (reading) => value(reading, "slow/gpt-4o", "in-flight") === 0)
       expect(value(after, "slow/gpt-4o", "in-flight")).toBe(0)
       expect(after.load).toBe(0)
-    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 60_000)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 180_000)
 })
 
 describe("Gateway admin paths: /metrics, /dashboard/data, model-load", () => {

@@ -10,6 +10,7 @@ import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { poll } from "../utils/gatewayHarness.js"
 
 const providerKey = "sk-provider-keys-e2e-0001"
 // Read through `env:` by the file's `gateway` section.
@@ -222,11 +223,15 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway keys, ov
       expect(usage?.completion_tokens).toBe(3)
       // The charge and the stream's log line come together, when the request's scope closes.
       const id = response.headers.get("x-request-id")
-      yield* Effect.promise(async () => {
-        while (!requestLines(lines).some((line) => line.annotations["request_id"] === id)) {
+      const seen = yield* Effect.promise(async () => {
+        // Up to 30 s: a loaded machine never needs that long; a passing test never waits it.
+        for (let i = 0; i < 3_000; i++) {
+          if (requestLines(lines).some((line) => line.annotations["request_id"] === id)) return true
           await new Promise((resolve) => setTimeout(resolve, 10))
         }
-      }).pipe(Effect.timeout("5 seconds"))
+        return false
+      })
+      expect(seen).toBe(true)
       // Its real cost ($0.0000021: 2 prompt and 3 reply tokens) is charged, so a call of $0.0000987 (163 max_tokens)
       // no longer fits the $0.0001; with nothing charged it would.
       const error = yield* rejection(() => streamer.chat.completions.create({ ...ask("gpt-4o-mini"), max_tokens: 163 }))
@@ -271,9 +276,9 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway keys, ov
       })
       const streamId = stream.response.headers.get("x-request-id")
       yield* promise(() => fetch(`${gateway.url}/v1/models`, { headers: { authorization: "Bearer gw-wrong-key-5555" } }))
-      // The stream's line is written when its scope closes, just after its last byte.
+      // The stream's line is written when its scope closes, just after its last byte (polled up to 30 s).
       const logged = yield* Effect.promise(async () => {
-        for (let i = 0; i < 200; i++) {
+        for (let i = 0; i < 3_000; i++) {
           const found = requestLines(lines).find((line) => line.annotations["request_id"] === streamId)
           if (found !== undefined) return found
           await new Promise((resolve) => setTimeout(resolve, 10))
@@ -301,11 +306,15 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway keys, ov
       // A client that goes away before its answer still gets its line.
       const controller = new AbortController()
       const abandoned = client(gateway, fullKey).chat.completions.create(ask("quiet"), { signal: controller.signal })
-      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 100)))
+      // Gone once its call is in flight at the gateway (the upstream never answers), however long it took to get there.
+      const arrived = yield* poll(() =>
+        Effect.map(gateway.status, (status) => status.details["silent/quiet"]!.inFlight === 1 ? true : undefined)
+      )
+      expect(arrived).toBe(true)
       controller.abort()
       yield* Effect.promise(() => abandoned.catch(() => undefined))
       const gone = yield* Effect.promise(async () => {
-        for (let i = 0; i < 200; i++) {
+        for (let i = 0; i < 3_000; i++) {
           const found = requestLines(lines).find((line) => line.annotations["model"] === "quiet")
           if (found !== undefined) return found
           await new Promise((resolve) => setTimeout(resolve, 10))

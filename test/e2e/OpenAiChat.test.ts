@@ -197,11 +197,8 @@ describe("OpenAiChat faults from the simulator", () => {
 })
 
 describe("OpenAiChat timeouts and interruption", () => {
-  AdapterE2e.itTimesOutAndAbandonsTheRequest(
-    suite,
-    { on: "request", clientTimeout: "5 seconds", stream: true },
-    (elapsed) => assert.isTrue(Duration.isLessThan(elapsed, Duration.seconds(2)))
-  )
+  // The client's 5 s would let the 3 s reply through: the TimeoutError (of 200 ms) is the request's own.
+  AdapterE2e.itTimesOutAndAbandonsTheRequest(suite, { on: "request", clientTimeout: "5 seconds", stream: true })
 
   it.live("the client's timeout applies when the request sets none", () =>
     withSimulator({ latency: "3 seconds" }, ({ client }) =>
@@ -213,11 +210,13 @@ describe("OpenAiChat timeouts and interruption", () => {
       })))
 
   it.live("a stream's timeout bounds the wait for its first chunk, not the rest", () =>
-    withSimulator({ tokensPerSecond: 40, replyTokens: 12 }, ({ client }) =>
+    // 2 s of tokens (20 at 10 a second) against a second: the first chunk comes well within it on a loaded machine,
+    // the whole stream never does.
+    withSimulator({ tokensPerSecond: 10, replyTokens: 20 }, ({ client }) =>
       Effect.gen(function*() {
-        const chat = yield* client({ timeout: "150 millis" })
+        const chat = yield* client({ timeout: "1 second" })
         const response = yield* ChatChunk.collect(chat.chatStream(hello, credentials))
-        assert.strictEqual(response.usage.completionTokens, 12)
+        assert.strictEqual(response.usage.completionTokens, 20)
         assert.strictEqual(response.finishReason, "stop")
       })))
 

@@ -7,6 +7,8 @@ import * as Llm from "../../src/Llm.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { arrivalGrants, overRunBound } from "../utils/bucketBound.js"
+import { withLoopStalls } from "../utils/loopStalls.js"
 
 // The bucket of the issue's burst: 10 at once, then 20 a second (30 in any second).
 const capacity = 10
@@ -19,12 +21,14 @@ const request = { messages: [Message.user("hi")] }
  * refillRate * ms / 1000`. A request granted at `t` reaches the server at
  * `t + d`, so the arrivals in a window are grants of that window widened by
  * the largest `d`; with its connection already open, `d` is one loopback
- * write, well under a millisecond, and `transit` allows 100 ms of it for a
- * loaded machine (timers late, a GC pause). The issue's 37 in a second
- * against 30 is `d` of 350 ms: over this bound.
+ * write, well under a millisecond, and `transit` allows 100 ms of it, plus
+ * the longest stall of this process's event loop during the burst (client and
+ * simulator share it: a stall between a grant and the server's read of it adds
+ * to `d`, whatever the machine's load). The issue's 37 in a second against 30
+ * is `d` of 350 ms with the loop running: over this bound.
  */
 const transit = 100
-const bound = (ms: number) => Math.floor(capacity + refillRate * (ms + transit) / 1000)
+const bound = (ms: number, stall: number) => Math.floor(capacity + refillRate * (ms + transit + stall) / 1000)
 
 // The most arrivals within any window of `ms` (from one arrival to before `ms` after it).
 const mostWithin = (arrivals: ReadonlyArray<number>, ms: number): number => {
@@ -64,14 +68,23 @@ describe("the rate limit at the server's side, over loopback", () => {
       yield* Effect.sleep(`${(capacity / refillRate) * 1000 + 200} millis`)
       const before = (yield* simulator.arrivals).length
 
-      yield* Effect.all(Array.from({ length: burst }, () => call), { concurrency: "unbounded" })
+      const startedAt = Date.now()
+      const [, stall] = yield* withLoopStalls(Effect.all(Array.from({ length: burst }, () => call), { concurrency: "unbounded" }))
       const arrivals = (yield* simulator.arrivals).slice(before)
       expect(arrivals).toHaveLength(burst)
-      // No connection was opened for the burst: every request went out on a warm one.
-      expect((yield* simulator.stats).connections).toBe(capacity)
-      for (const ms of [100, 250, 500, 1000]) expect(mostWithin(arrivals, ms), `${ms} ms`).toBeLessThanOrEqual(bound(ms))
+      // The whole burst, with no slack: every grant came after `startedAt` (the bucket full then, at most) and
+      // before its arrival (stamped on the same clock), however slow the machine.
+      expect(overRunBound(arrivalGrants(arrivals), { capacity, refillRate }, startedAt)).toBeUndefined()
+      for (const ms of [100, 250, 500, 1000]) {
+        expect(mostWithin(arrivals, ms), `${ms} ms, the loop stalled ${stall} ms`).toBeLessThanOrEqual(bound(ms, stall))
+      }
       // Paced, not bunched: the last grant comes (burst - capacity) / refillRate after the first.
       const span = Math.max(...arrivals) - Math.min(...arrivals)
-      expect(span).toBeGreaterThanOrEqual(((burst - capacity) / refillRate) * 1000 - transit)
+      expect(span).toBeGreaterThanOrEqual(((burst - capacity) / refillRate) * 1000 - transit - stall)
+      // The burst went out on the warm connections: on an idle machine all of it; a loaded one, slow to answer, may
+      // find all ten busy when a grant comes and have the pool open another (a loopback connect, within the bound's
+      // allowance for the loop's stalls), never one per request.
+      const opened = (yield* simulator.stats).connections - capacity
+      expect(opened, `${opened} connections opened for the burst, the loop stalled ${stall} ms`).toBeLessThan(burst / 2)
     }), 30_000)
 })

@@ -490,11 +490,26 @@ for (const server of ["node", "platform"] as const) {
 
     it.live("chaos=<rate>: a seeded share of requests gets a fault of chaosFaults, counted in stats", () =>
       Effect.gen(function*() {
+        // The faults of the mix that never answer (or never end their answer), and how many the simulator picked.
+        const hanging = ["stall=0", "stall=3", "silent=forever"]
+        const hung = (stats: Simulator.Stats) => hanging.reduce((sum, fault) => sum + (stats.injected[fault] ?? 0), 0)
+        // Gives up on the request in flight once the simulator has picked a fault that never answers for it: the
+        // requests go one at a time, so a new pick is this request's. No timer: a loaded machine is slow, not silent.
+        const giveUp = (sim: Simulator.Simulator, before: number, controller: AbortController) =>
+          sim.stats.pipe(
+            Effect.filterOrFail((stats) => hung(stats) > before),
+            Effect.retry(Schedule.spaced("5 millis")),
+            Effect.andThen(Effect.sync(() => controller.abort()))
+          )
         // The outcome of each of `n` requests sent one after another: a status, or "no answer".
         const run = (sim: Simulator.Simulator, value: string, n: number) =>
           Effect.forEach(Array.from({ length: n }, (_, i) => i), (i) =>
-            call(sim, { ...request, stream: i % 2 === 0 }, { "x-simulator-fault": value }, {
-              signal: AbortSignal.timeout(300)
+            Effect.gen(function*() {
+              const controller = new AbortController()
+              const watch = yield* Effect.forkChild(giveUp(sim, hung(yield* sim.stats), controller))
+              return yield* call(sim, { ...request, stream: i % 2 === 0 }, { "x-simulator-fault": value }, {
+                signal: controller.signal
+              }).pipe(Effect.ensuring(Fiber.interrupt(watch)))
             }).pipe(
               // Read to its end (a cut or stalled body fails the call): a whole stream, or a whole reply.
               Effect.map((answer) =>
@@ -663,7 +678,7 @@ for (const server of ["node", "platform"] as const) {
         controller.abort()
         const stats = yield* sim.stats.pipe(
           Effect.filterOrFail((s) => s.clientClosed === 1),
-          Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo({ duration: "2 seconds" })))
+          Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo({ duration: "30 seconds" })))
         )
         expect(stats).toMatchObject({ clientClosed: 1, inFlight: 0 })
       }))
@@ -684,7 +699,7 @@ for (const server of ["node", "platform"] as const) {
         expect(assemble(late.text).done).toBe(true)
         const stats = yield* sim.stats.pipe(
           Effect.filterOrFail((s) => s.inFlight === 0),
-          Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo({ duration: "2 seconds" })))
+          Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo({ duration: "30 seconds" })))
         )
         expect(stats.clientClosed).toBe(2)
       }))
@@ -692,6 +707,21 @@ for (const server of ["node", "platform"] as const) {
     it.live("sends a stream's headers at once and its first token after first-token=<ms>", () =>
       Effect.gen(function*() {
         const sim = yield* start()
+        // The platform server sends a stream's headers with its first chunk; the node server sends them at once:
+        // with the first token a minute away, they arrive (the fetch resolves) long before it.
+        if (server === "node") {
+          const controller = new AbortController()
+          const headers = yield* Effect.promise(() =>
+            fetch(`${sim.url}/v1/chat/completions`, {
+              method: "POST",
+              headers: { "content-type": "application/json", "x-simulator-fault": "first-token=60000" },
+              body: JSON.stringify({ ...request, stream: true }),
+              signal: controller.signal
+            }).then((response) => response.status, (error: unknown) => String(error))
+          ).pipe(Effect.timeoutOrElse({ duration: "30 seconds", orElse: () => Effect.succeed("no headers within 30 s") }))
+          controller.abort()
+          expect(headers).toBe(200)
+        }
         const timing = yield* Effect.promise(async () => {
           const started = performance.now()
           const response = await fetch(`${sim.url}/v1/chat/completions`, {
@@ -699,12 +729,9 @@ for (const server of ["node", "platform"] as const) {
             headers: { "content-type": "application/json", "x-simulator-fault": "first-token=150" },
             body: JSON.stringify({ ...request, stream: true })
           })
-          const headersMs = performance.now() - started
           const text = await response.text()
-          return { headersMs, totalMs: performance.now() - started, text }
+          return { totalMs: performance.now() - started, text }
         })
-        // The platform server sends a stream's headers with its first chunk.
-        if (server === "node") expect(timing.headersMs).toBeLessThan(140)
         expect(timing.totalMs).toBeGreaterThanOrEqual(145)
         expect(assemble(timing.text).done).toBe(true)
         const started = performance.now()
@@ -791,7 +818,7 @@ for (const server of ["node", "platform"] as const) {
         const stalled = yield* Effect.forkChild(call(sim, { ...request, stream: true }, { "x-simulator-fault": "stall=0" }))
         yield* sim.stats.pipe(
           Effect.filterOrFail((s) => s.inFlight === 1),
-          Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo({ duration: "2 seconds" })))
+          Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo({ duration: "30 seconds" })))
         )
         yield* Scope.close(scope, Exit.void)
         const exit = yield* Fiber.await(stalled)

@@ -266,7 +266,8 @@ const help = () =>
 describe("batch, the built command", () => {
   it.live("SIGINT mid-run exits 130 with whole results only, and a re-run completes the rest", () =>
     Effect.gen(function*() {
-      const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4, latency: "150 millis" })
+      // 30 answers, two at a time, 400 ms each: after the fourth, 5 s of run left for the signal to land in.
+      const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4, latency: "400 millis" })
       const { input, out } = yield* files(Array.from({ length: 30 }, (_, i) => ask(i, `request ${i}`)))
       let child: ChildProcess | undefined
       const running = yield* Effect.forkChild(
@@ -349,7 +350,8 @@ const inTerminal = (count: number, latency: Duration.Input) =>
 describe(hasTmux ? "batch in a terminal" : "batch in a terminal (skipped: tmux is not installed; .ci/run installs it)", () => {
   it.live.skipIf(!hasTmux)("draws a progress bar that counts up, then the summary (under tmux)", () =>
     Effect.gen(function*() {
-      const { out, screen } = yield* inTerminal(30, "120 millis")
+      // 3 s of run (30 answers, two at a time, 200 ms each): the screen, polled, sees the count at least twice.
+      const { out, screen } = yield* inTerminal(30, "200 millis")
       const counts: Array<number> = []
       const final = yield* eventually(
         Effect.map(screen, (text) => {
@@ -371,7 +373,8 @@ describe(hasTmux ? "batch in a terminal" : "batch in a terminal (skipped: tmux i
 
   it.live.skipIf(!hasTmux)("Ctrl-C in the terminal clears the bar, prints what is left and exits 130 (under tmux)", () =>
     Effect.gen(function*() {
-      const { out, screen, tmux } = yield* inTerminal(40, "150 millis")
+      // 40 answers, two at a time, 400 ms each: after the fourth, 7 s of run left for Ctrl-C to land in.
+      const { out, screen, tmux } = yield* inTerminal(40, "400 millis")
       yield* eventually(lineCount(out), (n) => n >= 4)
       tmux("send-keys", "C-c")
       const final = yield* eventually(screen, (text) => text.includes("exit "))

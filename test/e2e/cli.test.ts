@@ -409,11 +409,10 @@ describe("chat, in-process against a simulator", () => {
         slow: [{ model_name: "gpt-4o-mini", api_keys: [KEY], base_url: `${sim.url}/v1`, max_retries: 0 }],
         router: { main: { deployments: ["gpt-4o-mini"], deadline: 60 } }
       })
-      const started = Date.now()
+      // The router's deadline (60 s) would let the 2 s reply through: the TimeoutError is --timeout's.
       const routed = yield* chat(["--config", file, "--router", "main", "--timeout", "0.2", PROMPT])
       expect(routed.code).toBe(1)
       expect(firstLine(routed.stderr)).toMatch(/^TimeoutError: /)
-      expect(Date.now() - started).toBeLessThan(1_900)
     }))
 
   it.live("--headers-timeout, --first-token-timeout and --idle-timeout fail the attempt with TimeoutError of their phase", () =>
@@ -742,7 +741,8 @@ describe.concurrent("the binary, spawned", () => {
 
   it.live("SIGINT while streaming aborts the request and exits 130", () =>
     Effect.gen(function*() {
-      const sim = yield* simulator({ replyTokens: 400, tokensPerSecond: 50 })
+      // 40 s of reply: the process, signalled at its first output, ends far short of it on a loaded machine.
+      const sim = yield* simulator({ replyTokens: 2_000, tokensPerSecond: 50 })
       let signalled = false
       const out = yield* spawnCli(["chat", ...direct(sim, PROMPT)], {
         onStdout: (_soFar, child) => {
@@ -753,7 +753,7 @@ describe.concurrent("the binary, spawned", () => {
       })
       expect(out.code).toBe(130)
       expect(out.stdout.length).toBeGreaterThan(0)
-      expect(out.stdout.split(" ").length).toBeLessThan(300)
+      expect(out.stdout.split(" ").length).toBeLessThan(1_500)
       // The simulator saw the client hang up mid-stream.
       const stats = yield* eventually(sim.stats, (s) => s.inFlight === 0)
       expect(stats.clientClosed).toBe(1)

@@ -58,7 +58,8 @@ const runExample = (name: Example): Effect.Effect<Run> =>
       cwd: root,
       env: envWithoutProvider(),
       stdio: ["ignore", "pipe", "pipe"],
-      timeout: 60_000
+      // Killed only if it hangs: a loaded machine runs the slowest example (failover, about 15 s) several times over.
+      timeout: 180_000
     })
     let stdout = ""
     let stderr = ""
@@ -158,7 +159,6 @@ describe("examples", () => {
       // Ten calls beyond the burst at 10 a second: at least a second.
       const seconds = Number(/^15 calls took ([\d.]+) s/.exec(summary ?? "")?.[1])
       expect(seconds).toBeGreaterThanOrEqual(0.9)
-      expect(seconds).toBeLessThan(10)
       const times = (perCall ?? "").split(" ").map(Number)
       expect(times).toHaveLength(15)
       expect(Math.max(...times)).toBeGreaterThanOrEqual(0.9)
@@ -287,29 +287,33 @@ describe("examples", () => {
       // The primary's stream stalls: its 1 s idle timeout restarts it on the fallback, which answers whole.
       const [stalled, stalledReply] = after("stalled stream:")
       expect(stalled).toBe("stalled stream: restart on fallback after TimeoutError")
-      expect(Number(/^stalled stream: 24 words from gpt-4o-mini in ([\d.]+) s$/.exec(stalledReply ?? "")?.[1])).toBeLessThan(5)
+      // The stall never ends: only the idle timeout ended the attempt, however long the machine took.
+      expect(stalledReply).toMatch(/^stalled stream: 24 words from gpt-4o-mini in [\d.]+ s$/)
       // A malformed event in the primary's stream: skipped, the reply whole, counted on it and in the status.
       expect(output).toContain("malformed event: 24 words from gpt-4o, 1 event skipped, 1 in the primary's status")
-      // The primary's first token is 5 s away: the hedge after 1 s answers well before.
+      // The primary's first token is 5 s away: the hedge after 1 s answers first (the fallback's model; the primary's
+      // attempt cancelled).
       const [slow, slowPrimary, slowFallback] = after("slow primary:")
-      expect(Number(/^slow primary: answered by gpt-4o-mini in ([\d.]+) s$/.exec(slow ?? "")?.[1])).toBeLessThan(4)
+      expect(slow).toMatch(/^slow primary: answered by gpt-4o-mini in [\d.]+ s$/)
       expect(slowPrimary).toMatch(/^ {2}primary: 1 requests, 0 failed, breaker closed, hedges 0 started 1 cancelled, /)
       expect(slowFallback).toMatch(/^ {2}fallback: 1 requests, 0 failed, breaker closed, hedges 1 started /)
       // Three attempts on the primary (two key rotations) leave its three keys cooling; no wait for them.
       const [limited, limitedPrimary] = after("rate-limited primary:")
-      expect(Number(/^rate-limited primary: answered by gpt-4o-mini in ([\d.]+) s$/.exec(limited ?? "")?.[1])).toBeLessThan(2)
+      // Waiting for the keys would take their Retry-After, 10 s: the whole call came in under that, with the time
+      // a loaded machine takes to spare.
+      expect(Number(/^rate-limited primary: answered by gpt-4o-mini in ([\d.]+) s$/.exec(limited ?? "")?.[1])).toBeLessThan(9)
       expect(limitedPrimary).toBe("  primary: 1 requests, 1 failed, breaker closed, hedges 0 started 0 cancelled, 3 keys cooling")
       expect(output).toContain("model gone: answered by gpt-4o-mini")
       // Down for 1.5 s: the fallback answers while the breaker is open, the primary once a probe finds it healthy.
       const flapping = output.filter((line) => line.startsWith("flapping primary:"))
       expect(flapping).toHaveLength(10)
       expect(flapping[0]).toMatch(/ gpt-4o-mini, breaker open$/)
+      // Back by the tenth call, 3.6 s of sleeps in: after the recovery at 1.5 s and one cooldown period (1 s), however
+      // slow the machine (it only makes the calls later).
       expect(flapping[9]).toMatch(/ gpt-4o, breaker closed$/)
       const back = flapping.findIndex((line) => line.endsWith(" gpt-4o, breaker closed"))
       // Every answer from the first on the primary is the primary's: one probe brought it back.
       for (const line of flapping.slice(back)) expect(line).toMatch(/ gpt-4o, breaker closed$/)
-      // Back within one cooldown period (1 s) of the recovery at 1.5 s, with slack for a loaded machine.
-      expect(Number(/^flapping primary: ([\d.]+) s/.exec(flapping[back] ?? "")?.[1])).toBeLessThan(5)
       expect(output.at(-2)).toMatch(/^ {2}primary: \d+ requests, [12] failed, breaker closed, /)
     }), timeout)
 

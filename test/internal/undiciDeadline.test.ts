@@ -37,8 +37,9 @@ describe("undiciDeadline.executeWithin", () => {
       const http = yield* client
       const connection = yield* connectionWatch
       const server = yield* servePartial(connection.watch)
+      // A second: the headers, sent at once, arrive well within it on a loaded machine; the body never ends.
       const response = yield* executeWithin(http, HttpClientRequest.get(`${server.url}/partial`), {
-        millis: 100,
+        millis: 1_000,
         through: "body"
       })!
       const error = yield* Effect.flip(response.text)
@@ -48,16 +49,21 @@ describe("undiciDeadline.executeWithin", () => {
 
   it.live("through the headers: a body slower than the deadline is read whole", () =>
     Effect.gen(function*() {
+      // The body ends only once the test has slept past the deadline: a second, which the headers (sent at once)
+      // meet on a loaded machine.
+      let finish: (() => void) | undefined
       const server = yield* serve((_req, res) => {
         res.writeHead(200)
         res.write("first ")
-        setTimeout(() => res.end("second"), 150)
+        finish = () => res.end("second")
       })
       const http = yield* client
       const response = yield* executeWithin(http, HttpClientRequest.get(`${server.url}/slow-body`), {
-        millis: 50,
+        millis: 1_000,
         through: "headers"
       })!
+      yield* Effect.sleep("1100 millis")
+      finish!()
       assert.strictEqual(yield* response.text, "first second")
     }))
 

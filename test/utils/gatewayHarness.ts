@@ -21,10 +21,13 @@ export const faulty = (simulator: Simulator.Simulator, key: string, fault: strin
 export const rejection = (f: () => Promise<unknown>) =>
   Effect.promise(() => f().then(() => undefined, (error: unknown) => error))
 
-/** `check`'s value once it is defined, polled with a real timer (a test's own clock is a TestClock); undefined after 5 s. */
+/**
+ * `check`'s value once it is defined, polled with a real timer (a test's own clock is a TestClock); undefined after
+ * 30 s (a loaded machine never needs that long; a test waits it out only when it fails).
+ */
 export const poll = <A>(check: () => Effect.Effect<A | undefined>) =>
   Effect.gen(function*() {
-    for (let i = 0; i < 500; i++) {
+    for (let i = 0; i < 3_000; i++) {
       const value = yield* check()
       if (value !== undefined) return value
       yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))

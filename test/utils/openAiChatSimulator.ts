@@ -38,11 +38,14 @@ export const withSimulator = <A, E>(
 /** Headers selecting a simulator fault. */
 export const fault = (value: string): Partial<OpenAiChat.Options> => ({ headers: { "x-simulator-fault": value } })
 
-/** Waits (polling) until the simulator's stats satisfy `done`, or fails after `within`. */
+/**
+ * Waits (polling) until the simulator's stats satisfy `done`, or fails after `within`: by default 30 s, which a
+ * loaded machine never needs to see a connection close, and a test waits out only when it fails.
+ */
 export const awaitStats = (
   simulator: Simulator.Simulator,
   done: (stats: Simulator.Stats) => boolean,
-  within: Duration.Input = "3 seconds"
+  within: Duration.Input = "30 seconds"
 ): Effect.Effect<Simulator.Stats, Error> =>
   simulator.stats.pipe(
     Effect.filterOrFail(done, (stats) => new Error(`simulator stats never matched: ${JSON.stringify(stats)}`)),

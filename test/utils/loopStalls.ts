@@ -1,0 +1,36 @@
+/**
+ * How long this process's event loop stalled while an effect ran: for the bounds on
+ * when things are seen (a grant stamped when its reply is read, a request when the
+ * server reads it) that must allow for the delay between an event and its stamp. On
+ * an idle machine that delay is a loopback write; on a loaded one, whatever time the
+ * process spent stalled (descheduled, in a GC pause) between the two, which the
+ * loop's own timer sees.
+ */
+import * as Effect from "effect/Effect"
+import { monitorEventLoopDelay } from "node:perf_hooks"
+
+/** How often the loop is sampled, in milliseconds. */
+const resolution = 10
+
+/**
+ * Runs `effect` and returns its value with the longest stall of the event loop seen
+ * while it ran, in milliseconds: the longest gap between two turns of a timer due
+ * every 10 ms (Node's histogram records the whole gap), so at least any stall, and
+ * about 10 ms on an idle machine.
+ */
+export const withLoopStalls = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<readonly [A, number], E, R> =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => {
+      const histogram = monitorEventLoopDelay({ resolution })
+      histogram.enable()
+      return histogram
+    }),
+    (histogram) =>
+      Effect.gen(function*() {
+        const value = yield* effect
+        // One more sample: a stall that ended as the effect did is recorded on the timer's next turn.
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 2 * resolution)))
+        return [value, histogram.max / 1e6] as const
+      }),
+    (histogram) => Effect.sync(() => histogram.disable())
+  )
