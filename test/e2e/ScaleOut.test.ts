@@ -23,7 +23,7 @@ import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { type RedisServer, redisServer } from "../utils/redisServer.js"
 import { arrivalGrants, overRunBound, overWindowBound } from "../utils/bucketBound.js"
-import { deliverySlackMillis, providerFile, serve, type Served } from "../utils/serveCluster.js"
+import { deliverySlackMillis, providerFile, serve, type Served, storeReturns } from "../utils/serveCluster.js"
 import { instance, untilShared } from "../utils/sharedStore.js"
 
 const keys = ["sk-scale-out-key-0001", "sk-scale-out-key-0002", "sk-scale-out-key-0003"]
@@ -165,6 +165,7 @@ describe("Scale-out: three gateway processes on one redis-server", () => {
       yield* load(urls, 3)
       const during = yield* Effect.forkChild(load(urls, 900))
       yield* Effect.sleep("500 millis")
+      const returnsBefore = gateways.map(storeReturns)
       yield* redis.stop
       const whileDown = yield* load(urls, 30)
       if (onUnavailable === "fail-closed") {
@@ -186,9 +187,16 @@ describe("Scale-out: three gateway processes on one redis-server", () => {
         { schedule: Schedule.spaced("200 millis"), times: 150 }
       )
       // Under fail-open those calls may have been served from the local shares: each store
-      // rejoins at its next connection attempt (at most a second apart), and until all three
-      // have, local shares and the shared bucket (full again: Redis restarted empty) add up.
-      yield* Effect.sleep("3 seconds")
+      // rejoins at its next connection attempt, and until all three have, local shares and the
+      // shared bucket (full again: Redis restarted empty) add up. Each says so in its log.
+      yield* Effect.retry(
+        Effect.filterOrFail(
+          Effect.sync(() => gateways.every((gateway, i) => storeReturns(gateway) > returnsBefore[i]!)),
+          (back) => back,
+          () => "a store has not rejoined yet"
+        ),
+        { schedule: Schedule.spaced("100 millis"), times: 300 }
+      )
       const before = (yield* simulator.arrivals).length
       const startedAt = Date.now()
       const after = yield* load(urls, 900)

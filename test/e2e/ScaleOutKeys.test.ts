@@ -79,7 +79,7 @@ const cluster = Effect.gen(function*() {
   // Each store connects in the background: warm the three until they answer.
   yield* Effect.retry(
     Effect.filterOrFail(load(urls, limitedKey, 3, () => hello), (all) => all.every((a) => a.status === 200), () => "not yet"),
-    { schedule: Schedule.spaced("200 millis"), times: 50 }
+    { schedule: Schedule.spaced("200 millis"), times: 150 }
   )
   return { redis, simulator, urls }
 })
@@ -171,7 +171,7 @@ describe("Scale-out: the gateway's own keys across three gateway processes on on
       const connected = (expected: number) =>
         Effect.retry(
           Effect.filterOrFail(clients(redis), (count) => count >= expected, (count) => `${count} clients`),
-          { schedule: Schedule.spaced("50 millis"), times: 100 }
+          { schedule: Schedule.spaced("50 millis"), times: 600 }
         )
       const gateway = yield* Gateway.make({
         config,

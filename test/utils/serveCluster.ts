@@ -16,6 +16,8 @@ export interface Served {
   readonly url: string
   readonly child: ChildProcess
   readonly exited: Fiber.Fiber<unknown>
+  /** What it has written to stderr so far (its JSON log lines). */
+  readonly stderr: () => string
 }
 
 /** `json` written as a provider.json in a directory of its own, removed when the scope closes; its path. */
@@ -32,6 +34,7 @@ export const providerFile = (json: object) =>
 export const serve = (file: string) =>
   Effect.gen(function*() {
     let url = ""
+    let stderr = ""
     let child: ChildProcess | undefined
     const exited = yield* Effect.forkScoped(spawnCli(["serve", "--config", file, "--port", "0"], {
       timeoutMs: 170_000,
@@ -39,6 +42,9 @@ export const serve = (file: string) =>
         child = spawned
         // Its first line, once whole, is its URL.
         if (soFar.includes("\n")) url = soFar.split("\n", 1)[0]!
+      },
+      onStderr: (soFar) => {
+        stderr = soFar
       }
     }))
     yield* Effect.retry(
@@ -51,8 +57,11 @@ export const serve = (file: string) =>
       ),
       { schedule: Schedule.spaced("20 millis"), times: 1500 }
     )
-    return { url, child: child!, exited } satisfies Served
+    return { url, child: child!, exited, stderr: () => stderr } satisfies Served
   })
+
+/** How many times `served` has logged that its store's Redis is back. */
+export const storeReturns = (served: Served) => served.stderr().split("limits are shared again").length - 1
 
 /**
  * How far apart a request's token grant (by Redis) and its arrival at the simulator may be:
