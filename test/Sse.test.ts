@@ -394,6 +394,25 @@ describe("Sse properties", () => {
       { numRuns: 500 }
     ))
 
+  it("any bytes, valid UTF-8 or not, split anywhere, decode as one streaming TextDecoder decodes them", () =>
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.constantFrom(0x61, 0x20, 0x80, 0xbf, 0xc3, 0xe2, 0xef, 0xbb, 0xf0, 0x9f, 0xff), fc.integer({ min: 0x14, max: 0xff })), {
+          maxLength: 40
+        }),
+        fc.boolean(),
+        splitPoints,
+        (values, bom, points) => {
+          const line = Uint8Array.from([...(bom ? [0xef, 0xbb, 0xbf] : []), ...bytes("data: "), ...values, 10, 10])
+          const data = new TextDecoder().decode(line).slice("data: ".length, -2)
+          const expected = [event(data)]
+          expect(decodeParts(splitAt(line, points))).toStrictEqual(expected)
+          expect(decodeParts(bytewise(line))).toStrictEqual(expected)
+        }
+      ),
+      { numRuns: 500 }
+    ))
+
   it("the size-limit verdict and the events before it do not depend on chunking", () =>
     fc.assert(
       fc.property(streamSpec, splitPoints, fc.integer({ min: 1, max: 48 }), (spec, points, maxEventSize) => {
