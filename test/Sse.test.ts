@@ -5,6 +5,7 @@ import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
 import { OptionsError } from "../src/OptionsError.js"
 import * as Sse from "../src/Sse.js"
+import { bytewise, splitAt } from "./utils/byteChunks.js"
 import { expectOptionsError } from "./utils/optionsError.js"
 
 const utf8 = new TextEncoder()
@@ -23,20 +24,6 @@ const decodeParts = (parts: ReadonlyArray<string | Uint8Array>, options?: Sse.De
   out.push(...decoder.end())
   return out
 }
-
-const splitAt = (all: Uint8Array, points: ReadonlyArray<number>): Array<Uint8Array> => {
-  const sorted = points.map((p) => p % (all.length + 1)).sort((a, b) => a - b)
-  const out: Array<Uint8Array> = []
-  let start = 0
-  for (const point of sorted) {
-    out.push(all.subarray(start, point))
-    start = point
-  }
-  out.push(all.subarray(start))
-  return out
-}
-
-const bytewise = (all: Uint8Array): Array<Uint8Array> => Array.from(all, (_, i) => all.subarray(i, i + 1))
 
 describe("Sse.makeDecoder", () => {
   it("decodes a data-only event with the default type", () => {

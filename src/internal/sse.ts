@@ -1,9 +1,9 @@
 import type { Event } from "../Sse.js"
+import { Utf8Decoder } from "./utf8Decoder.js"
 
 const LF = 10
 const SPACE = 32
 const COLON = 58
-const BOM = 0xfeff
 
 const ASCII_DIGITS = /^[0-9]+$/
 
@@ -22,19 +22,8 @@ const ASCII_DIGITS = /^[0-9]+$/
  * @internal
  */
 export class Parser {
-  /**
-   * Node's `TextDecoder` is several times slower in streaming mode, and stays
-   * so once used that way: a chunk that ends in an ASCII byte, after one that
-   * did, leaves no character half-read, so `whole` decodes it in one call;
-   * `streaming` takes the others. Both keep BOMs: the parser strips the one at
-   * the very start of the stream itself.
-   */
-  private readonly whole = new TextDecoder("utf-8", { ignoreBOM: true })
-  private streaming = new TextDecoder("utf-8", { ignoreBOM: true })
-  /** The last chunk ended in a non-ASCII byte: `streaming` may hold part of a character. */
-  private carrying = false
-  /** No text decoded yet: a BOM at the start of the first text is not part of the stream. */
-  private atStart = true
+  /** Strips the one BOM at the start of the stream. */
+  private readonly utf8 = new Utf8Decoder()
   /** Unterminated tail of the current line (may span many chunks). */
   private pending = ""
   /** The previous text ended in CR: an LF at the start of the next one belongs to it. */
@@ -50,18 +39,7 @@ export class Parser {
 
   feedBytes(bytes: Uint8Array, out: Array<Event>): boolean {
     if (this.failed) return false
-    if (bytes.length === 0) return true
-    const asciiEnd = bytes[bytes.length - 1]! < 0x80
-    const text = asciiEnd && !this.carrying ? this.whole.decode(bytes) : this.streaming.decode(bytes, { stream: true })
-    this.carrying = !asciiEnd
-    return this.feedText(this.withoutBom(text), out)
-  }
-
-  /** `text` without the BOM that starts the stream, if any. */
-  private withoutBom(text: string): string {
-    if (!this.atStart || text === "") return text
-    this.atStart = false
-    return text.charCodeAt(0) === BOM ? text.slice(1) : text
+    return this.feedText(this.utf8.decode(bytes), out)
   }
 
   feedText(text: string, out: Array<Event>): boolean {
@@ -123,7 +101,7 @@ export class Parser {
    */
   end(out: Array<Event>): boolean {
     if (this.failed) return false
-    if (!this.feedText(this.withoutBom(this.streaming.decode()), out)) return false
+    if (!this.feedText(this.utf8.end(), out)) return false
     if (this.pending !== "") {
       const line = this.pending
       this.pending = ""
@@ -135,9 +113,8 @@ export class Parser {
   }
 
   private reset(): void {
-    if (this.carrying) this.streaming = new TextDecoder("utf-8", { ignoreBOM: true })
-    this.carrying = false
-    this.atStart = true
+    // Drops a character left half-read by a failed stream.
+    this.utf8.end()
     this.pending = ""
     this.skipLf = false
     this.data = ""
