@@ -12,6 +12,7 @@ import type * as ChatRequest from "../src/ChatRequest.js"
 import * as Message from "../src/Message.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as ProviderClient from "../src/ProviderClient.js"
+import { splitAt } from "./utils/byteChunks.js"
 import { fakeHttpClient, jsonResponse, type RecordedRequest, type Reply, streamResponse } from "./utils/fakeHttpClient.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
 import { skippedCounts, withWarnings } from "./utils/warnings.js"
@@ -617,14 +618,7 @@ describe("Anthropic streams", () => {
     ([cuts]) =>
       Effect.gen(function*() {
         const bytes = new TextEncoder().encode(fullStream)
-        const points = [...new Set(cuts.map((c) => c % bytes.length))].sort((a, b) => a - b)
-        const pieces: Array<Uint8Array> = []
-        let from = 0
-        for (const point of points) {
-          pieces.push(bytes.slice(from, point))
-          from = point
-        }
-        pieces.push(bytes.slice(from))
+        const pieces = splitAt(bytes, cuts)
         const whole = yield* ChatChunk.collect(streamWith([fullStream]).stream)
         const split = yield* ChatChunk.collect(streamWith(pieces).stream)
         assert.deepStrictEqual({ ...split, latency: undefined }, { ...whole, latency: undefined })

@@ -5,6 +5,7 @@ import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
 import { OptionsError } from "../src/OptionsError.js"
 import * as Sse from "../src/Sse.js"
+import { bytewise, splitAt } from "./utils/byteChunks.js"
 import { expectOptionsError } from "./utils/optionsError.js"
 
 const utf8 = new TextEncoder()
@@ -23,20 +24,6 @@ const decodeParts = (parts: ReadonlyArray<string | Uint8Array>, options?: Sse.De
   out.push(...decoder.end())
   return out
 }
-
-const splitAt = (all: Uint8Array, points: ReadonlyArray<number>): Array<Uint8Array> => {
-  const sorted = points.map((p) => p % (all.length + 1)).sort((a, b) => a - b)
-  const out: Array<Uint8Array> = []
-  let start = 0
-  for (const point of sorted) {
-    out.push(all.subarray(start, point))
-    start = point
-  }
-  out.push(all.subarray(start))
-  return out
-}
-
-const bytewise = (all: Uint8Array): Array<Uint8Array> => Array.from(all, (_, i) => all.subarray(i, i + 1))
 
 describe("Sse.makeDecoder", () => {
   it("decodes a data-only event with the default type", () => {
@@ -391,6 +378,25 @@ describe("Sse properties", () => {
         expect(decodeParts(splitAt(all, points))).toStrictEqual(expected)
         expect(decodeParts(bytewise(all))).toStrictEqual(expected)
       }),
+      { numRuns: 500 }
+    ))
+
+  it("any bytes, valid UTF-8 or not, split anywhere, decode as one streaming TextDecoder decodes them", () =>
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.constantFrom(0x61, 0x20, 0x80, 0xbf, 0xc3, 0xe2, 0xef, 0xbb, 0xf0, 0x9f, 0xff), fc.integer({ min: 0x14, max: 0xff })), {
+          maxLength: 40
+        }),
+        fc.boolean(),
+        splitPoints,
+        (values, bom, points) => {
+          const line = Uint8Array.from([...(bom ? [0xef, 0xbb, 0xbf] : []), ...bytes("data: "), ...values, 10, 10])
+          const data = new TextDecoder().decode(line).slice("data: ".length, -2)
+          const expected = [event(data)]
+          expect(decodeParts(splitAt(line, points))).toStrictEqual(expected)
+          expect(decodeParts(bytewise(line))).toStrictEqual(expected)
+        }
+      ),
       { numRuns: 500 }
     ))
 

@@ -158,20 +158,10 @@ export const bodySource = (
     if (parser.done) return Cause.done()
     return Effect.fail(stalled ? idle!.error() : failed(error))
   }
-  const pull: Pull.Pull<Arr.NonEmptyReadonlyArray<ChatChunk>, LlmError> = Effect.suspend(() => {
-    if (pending !== undefined) {
-      const failure = pending
-      pending = undefined
-      ended = true
-      return Effect.fail(failure)
-    }
-    if (ended) return Cause.done()
-    if (idle !== undefined) {
-      reading = true
-      lastRead = Date.now()
-      if (watch === undefined) watch = setTimeout(watchFired, idle.millis)
-    }
-    return Effect.matchEffect(idle === undefined ? reader.read : Effect.raceFirst(reader.read, stallSignal), {
+  // One read of the body fed to the parser; built once, as a stream that arrives an event a read pulls once a read.
+  const readOnce: Pull.Pull<Arr.NonEmptyReadonlyArray<ChatChunk>, LlmError> = Effect.matchEffect(
+    idle === undefined ? reader.read : Effect.raceFirst(reader.read, stallSignal),
+    {
       onFailure: (error) => error instanceof HttpClientError.HttpClientError ? bodyFailed(error) : stalledOut(error),
       onSuccess: (parts) => {
         reading = false
@@ -188,7 +178,22 @@ export const bodySource = (
         }
         return settle(out, undefined)
       }
-    })
+    }
+  )
+  const pull: Pull.Pull<Arr.NonEmptyReadonlyArray<ChatChunk>, LlmError> = Effect.suspend(() => {
+    if (pending !== undefined) {
+      const failure = pending
+      pending = undefined
+      ended = true
+      return Effect.fail(failure)
+    }
+    if (ended) return Cause.done()
+    if (idle !== undefined) {
+      reading = true
+      lastRead = Date.now()
+      if (watch === undefined) watch = setTimeout(watchFired, idle.millis)
+    }
+    return readOnce
   })
   return { pull, close: idle === undefined ? reader.cancel : Effect.andThen(Effect.sync(unwatch), reader.cancel) }
 }

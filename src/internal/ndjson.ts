@@ -5,7 +5,7 @@
  *
  * Lines end at `\n`; one trailing `\r` is stripped; blank (whitespace-only)
  * lines are skipped; the unterminated last line is buffered across chunks and
- * flushed by `end`. Bytes are decoded with a streaming `TextDecoder`, so a
+ * flushed by `end`. Bytes are decoded as one text (`Utf8Decoder`), so a
  * UTF-8 character split across network chunks comes out whole. The splitter
  * does not parse JSON: the caller does, and names a malformed line itself.
  *
@@ -13,6 +13,7 @@
  * and an unterminated tail grows by concatenation only (V8 ropes), so a long
  * line spread over many small chunks stays linear.
  */
+import { Utf8Decoder } from "./utf8Decoder.js"
 
 /** The default largest line, in UTF-16 code units: 16 MiB, as for SSE events. */
 export const defaultMaxLineSize = 16 * 1024 * 1024
@@ -26,7 +27,7 @@ const isBlank = (line: string): boolean =>
   line.length === 0 || (line.charCodeAt(0) <= SPACE && line.trim() === "")
 
 export class Decoder {
-  private readonly utf8 = new TextDecoder("utf-8")
+  private readonly utf8 = new Utf8Decoder()
   /** The unterminated tail of the current line. */
   private pending = ""
   /** The last line exceeded `maxLineSize`; everything after is dropped. */
@@ -41,13 +42,13 @@ export class Decoder {
    */
   push(bytes: Uint8Array, out: Array<string>): boolean {
     if (this.failed) return false
-    return this.text(this.utf8.decode(bytes, { stream: true }), out)
+    return this.text(this.utf8.decode(bytes), out)
   }
 
   /** Flushes the decoder and the last line, which needs no `\n`. */
   end(out: Array<string>): boolean {
     if (this.failed) return false
-    if (!this.text(this.utf8.decode(), out)) return false
+    if (!this.text(this.utf8.end(), out)) return false
     const last = this.pending
     this.pending = ""
     this.line(last, out)

@@ -1,4 +1,5 @@
 import type { Event } from "../Sse.js"
+import { Utf8Decoder } from "./utf8Decoder.js"
 
 const LF = 10
 const SPACE = 32
@@ -21,8 +22,8 @@ const ASCII_DIGITS = /^[0-9]+$/
  * @internal
  */
 export class Parser {
-  /** WHATWG `TextDecoder` strips exactly one BOM at the start of the stream. */
-  private utf8 = new TextDecoder("utf-8")
+  /** Strips the one BOM at the start of the stream. */
+  private readonly utf8 = new Utf8Decoder()
   /** Unterminated tail of the current line (may span many chunks). */
   private pending = ""
   /** The previous text ended in CR: an LF at the start of the next one belongs to it. */
@@ -38,7 +39,7 @@ export class Parser {
 
   feedBytes(bytes: Uint8Array, out: Array<Event>): boolean {
     if (this.failed) return false
-    return this.feedText(this.utf8.decode(bytes, { stream: true }), out)
+    return this.feedText(this.utf8.decode(bytes), out)
   }
 
   feedText(text: string, out: Array<Event>): boolean {
@@ -100,7 +101,7 @@ export class Parser {
    */
   end(out: Array<Event>): boolean {
     if (this.failed) return false
-    if (!this.feedText(this.utf8.decode(), out)) return false
+    if (!this.feedText(this.utf8.end(), out)) return false
     if (this.pending !== "") {
       const line = this.pending
       this.pending = ""
@@ -112,7 +113,8 @@ export class Parser {
   }
 
   private reset(): void {
-    this.utf8 = new TextDecoder("utf-8")
+    // Drops a character left half-read by a failed stream.
+    this.utf8.end()
     this.pending = ""
     this.skipLf = false
     this.data = ""

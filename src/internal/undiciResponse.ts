@@ -242,11 +242,13 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
       return { read: Effect.fail(exchange.bodyError("the body was already read")), cancel: Effect.void, endDeadline: noop }
     }
     this.consumed = true
+    // Built once: a stream that arrives an event a read waits once a read.
+    const forget = Effect.sync(() => {
+      exchange.waiter = undefined
+    })
     const wait = Effect.callback<void>((resume) => {
       exchange.waiter = () => resume(Effect.void)
-      return Effect.sync(() => {
-        exchange.waiter = undefined
-      })
+      return forget
     })
     const read: Effect.Effect<NonEmptyReadonlyArray<Uint8Array> | undefined, HttpClientError.HttpClientError> = Effect
       .suspend(() => {
@@ -256,8 +258,9 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
         }
         if (exchange.failure !== undefined) return Effect.fail(exchange.bodyError(exchange.failure))
         if (exchange.ended) return Effect.succeed(undefined)
-        return Effect.andThen(wait, read)
+        return waitThenRead
       })
+    const waitThenRead = Effect.andThen(wait, read)
     return { read, cancel: Effect.sync(() => exchange.abort()), endDeadline: () => exchange.disarm() }
   }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
 import * as Ndjson from "../../src/internal/ndjson.js"
+import { bytewise, splitAt } from "../utils/byteChunks.js"
 
 const encoder = new TextEncoder()
 const bytes = (text: string) => encoder.encode(text)
@@ -13,21 +14,6 @@ const decode = (parts: ReadonlyArray<Uint8Array>, maxLineSize?: number) => {
   ok = decoder.end(out) && ok
   return { lines: out, ok }
 }
-
-/** Splits at the given byte offsets (modulo the length), so multi-byte characters get cut too. */
-const splitAt = (all: Uint8Array, points: ReadonlyArray<number>): Array<Uint8Array> => {
-  const cuts = [...new Set(points.map((p) => (all.length === 0 ? 0 : p % all.length)))].sort((a, b) => a - b)
-  const out: Array<Uint8Array> = []
-  let from = 0
-  for (const cut of cuts) {
-    out.push(all.subarray(from, cut))
-    from = cut
-  }
-  out.push(all.subarray(from))
-  return out
-}
-
-const bytewise = (all: Uint8Array): Array<Uint8Array> => Array.from(all, (_, i) => all.subarray(i, i + 1))
 
 describe("Ndjson.Decoder", () => {
   it("splits on LF, strips one trailing CR, skips blank lines, flushes the last line", () => {
