@@ -14,6 +14,7 @@ import * as Layer from "effect/Layer"
 import { KeyPool, Llm, Message, RateLimiter, type Store } from "effect-llm-router"
 import * as OpenAiChat from "../src/providers/OpenAiChat.js"
 import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
+import { poll } from "./utils/gatewayHarness.js"
 import { completion, usage } from "./utils/openAiChatWire.js"
 import { redisServer } from "./utils/redisServer.js"
 import { instance, untilShared } from "./utils/sharedStore.js"
@@ -53,9 +54,8 @@ const sharedLlm = (
 const inFlight = (pool: KeyPool.Service) =>
   Effect.map(pool.status, (status) => status.reduce((sum, key) => sum + key.inFlight, 0))
 
-/** Polls `check` every 10 ms until it holds (bounded by the test's timeout, far above what a passing run takes). */
-const until = <E>(check: Effect.Effect<boolean, E>): Effect.Effect<void, E> =>
-  Effect.flatMap(check, (done) => done ? Effect.void : Effect.andThen(Effect.sleep("10 millis"), until(check)))
+/** Once `check` holds, polled with a real timer (up to 30 s, which a passing run never needs). */
+const until = (check: Effect.Effect<boolean>) => poll(() => Effect.map(check, (holds) => holds || undefined))
 
 const hello = { messages: [Message.user("hello")] }
 
@@ -79,10 +79,12 @@ describe("Llm over a limiter and a key pool in one store", () => {
       expect((yield* Fiber.join(first)).text).toBe("hi")
       expect(http.requests.length).toBe(1)
       expect(yield* inFlight(pool)).toBe(0)
+      // The key the second call gave back unused is not counted as a request.
+      expect((yield* pool.status).reduce((sum, key) => sum + key.totalRequests, 0)).toBe(1)
       expect(yield* limiter.status).toMatchObject({ inFlight: 0, waiting: 0 })
     })), 60_000)
 
-  it.live("a call given its permit but no key (the one key at its cap) waits for the key holding the permit, and the cap holds", () =>
+  it.live("over a capped key, taken after the permit (a key held beside a refused permit could turn another call away): a call given its permit but no key waits for the key holding the permit, and the cap holds", () =>
     Effect.scoped(Effect.gen(function*() {
       const redis = yield* redisServer
       const store = yield* instance(redis.url)

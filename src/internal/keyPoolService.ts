@@ -93,7 +93,13 @@ export interface FastPath {
   readonly tryTake: Effect.Effect<KeyPool.Lease | undefined>
   /** Gives back a key from `take`, first reporting the call's outcome (none when `undefined`). */
   readonly release: (lease: KeyPool.Lease, outcome: Settled | undefined) => Effect.Effect<void>
-  /** Whether `tryTake` waits on a round trip to a shared store (so a caller may overlap it with another). */
+  /** Gives back a key from `tryTake` that carried no call: as `release` with no outcome, and not counted as a request. */
+  readonly untake: (lease: KeyPool.Lease) => Effect.Effect<void>
+  /**
+   * Whether a caller may take a key alongside another round trip: `tryTake`
+   * waits on one to a shared store, and a key taken and given back unused
+   * costs other calls nothing (no key has a `maxConcurrency` it could fill).
+   */
   readonly remote: boolean
 }
 
@@ -127,19 +133,21 @@ const derived = (pool: KeyPool.Service): FastPath => {
       Effect.onError(Scope.provide(pool.acquire, scope), (cause) => Scope.close(scope, Exit.failCause(cause))),
       (lease): KeyPool.Lease => new ScopedLease(lease, scope)
     ))
+  const release = (lease: KeyPool.Lease, settled: Settled | undefined) => {
+    if (!(lease instanceof ScopedLease)) {
+      return Effect.die(new Error(`KeyPool ${pool.providerId}: a lease this pool did not issue was given to it`))
+    }
+    const outcome = settled === undefined ? undefined : outcomeOf(settled)
+    const close = Scope.close(lease.scope, Exit.void)
+    return outcome === undefined ? close : Effect.andThen(pool.report(lease.lease, outcome), close)
+  }
   return {
     take,
     tryTake: Effect.succeed(undefined),
     takeCooledBy: () => take,
     remote: false,
-    release: (lease, settled) => {
-      if (!(lease instanceof ScopedLease)) {
-        return Effect.die(new Error(`KeyPool ${pool.providerId}: a lease this pool did not issue was given to it`))
-      }
-      const outcome = settled === undefined ? undefined : outcomeOf(settled)
-      const close = Scope.close(lease.scope, Exit.void)
-      return outcome === undefined ? close : Effect.andThen(pool.report(lease.lease, outcome), close)
-    }
+    release,
+    untake: (lease) => release(lease, undefined)
   }
 }
 
@@ -220,6 +228,12 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
       release(state, slot)
     ])
 
+  const untake = (lease: KeyPool.Lease) =>
+    onSlot(lease, (state, slot) => {
+      slot.totalRequests--
+      return [release(state, slot)]
+    })
+
   // Uninterruptible from the count to the finalizer, so the key always goes back.
   const acquire = Effect.uninterruptible(
     Effect.flatMap(take, (lease) =>
@@ -231,5 +245,5 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
     acquire,
     report: report_,
     status: Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.map(Ref.get(ref), (state) => status(state, now, slowStartMillis)))
-  }, { take, tryTake, takeCooledBy, release: release_, remote: false })
+  }, { take, tryTake, takeCooledBy, release: release_, untake, remote: false })
 }

@@ -150,6 +150,12 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
         ? settle(lease, lease instanceof SharedLease ? lease.lease : "", outcome)
         : localFast.release(lease, outcome)
 
+    const untake = (lease: KeyPool.Lease): Effect.Effect<void> => {
+      if (!(lease instanceof SharedLease) && localFast !== undefined) return localFast.untake(lease)
+      if (lease instanceof SharedLease && lease.pool === token) totals[lease.slot]!--
+      return release(lease, undefined)
+    }
+
     const report = (lease: KeyPool.Lease, outcome: KeyPool.Outcome): Effect.Effect<void> =>
       lease instanceof SharedLease || local === undefined ? settle(lease, "", outcome) : local.report(lease, outcome)
 
@@ -188,5 +194,7 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
       }
     )
 
-    return fastPaths.attach({ providerId, acquire, report, status }, { take, tryTake, takeCooledBy, release, remote: true })
+    // A capped key taken alongside a permit that is then refused could turn away another call while held.
+    const remote = slots.every((slot) => slot.maxConcurrency === Infinity)
+    return fastPaths.attach({ providerId, acquire, report, status }, { take, tryTake, takeCooledBy, release, untake, remote })
   })

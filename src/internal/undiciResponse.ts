@@ -242,7 +242,7 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
       return { read: Effect.fail(exchange.bodyError("the body was already read")), cancel: Effect.void, endDeadline: noop }
     }
     this.consumed = true
-    // Built once: a stream that arrives an event a read waits once a read.
+    // Built once, not per read: a provider that flushes every token makes one read per event.
     const forget = Effect.sync(() => {
       exchange.waiter = undefined
     })

@@ -5,8 +5,7 @@
  *
  * A `BodyText` keeps whether all of it is ASCII. An ASCII string's Latin-1
  * bytes are its UTF-8 bytes, and V8 copies those several times faster than it
- * encodes UTF-8: the 15 KB of OpenAI events of a 64-token answer take about
- * 2.5 µs one way and 13 µs the other. The wire's templates are ASCII (the
+ * encodes UTF-8 (docs/performance.md has the figures). The wire's templates are ASCII (the
  * model and id they name are written with `asciiJson`); what comes from the
  * reply (its text, a tool call's arguments) is added with `json` or `text`,
  * which check it.

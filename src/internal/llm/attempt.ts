@@ -105,8 +105,8 @@ const takeKey = (env: Env, request: Attempted, due: Due, failures: Failures | un
 
 /**
  * The rate permit and the key: in that order, or at once when both are in a
- * shared store. Runs uninterruptibly; the
- * waits inside stay interruptible and give back what was taken before them.
+ * shared store. Runs uninterruptibly; the waits inside stay interruptible and
+ * give back what was taken before them.
  * `tokens`: the request's estimate for the tokens-per-minute budget;
  * `failures`: the call's so far, after its first attempt.
  */
@@ -123,29 +123,35 @@ export const hold = (
   // The request's estimated tokens in the tokens-per-minute budget come first,
   // so the request token is taken right before the call.
   // A reservation cut short by an interruption stays spent, as one the provider never reports on does.
+  const waitPermit = waitFor(env, permitOf(env, request, limiter.takePermit(attemptCost)), identity, request, due)
   const permitThenKey = (reservation: Reservation | undefined) =>
     Effect.flatMap(
-      Effect.flatMap(permitOf(env, request, limiter.tryTakePermit(attemptCost)), (freePermit) =>
-        freePermit !== undefined
-          ? Effect.succeed(freePermit)
-          : waitFor(env, permitOf(env, request, limiter.takePermit(attemptCost)), identity, request, due)),
+      Effect.flatMap(
+        permitOf(env, request, limiter.tryTakePermit(attemptCost)),
+        (freePermit) => freePermit !== undefined ? Effect.succeed(freePermit) : waitPermit
+      ),
       (freePermit) => held(freePermit, reservation)
     )
   // Both in a shared store: the permit and the key asked at once, so their round trips overlap
   // (the store's client sends commands issued together in one write). When the permit is
-  // refused, the key goes back and the call takes them in turn, as above; when only the key
-  // is, the call waits for one holding its permit.
+  // refused, the key goes back unused and the call waits for its permit, then takes a key;
+  // when only the key is, the call waits for one holding its permit. Whatever fails or dies
+  // on one side, what the other took goes back.
   const permitAndKeyAtOnce = (reservation: Reservation | undefined) =>
     Effect.flatMap(
-      Effect.all([Effect.exit(permitOf(env, request, limiter.tryTakePermit(attemptCost))), env.pool.tryTake], {
+      Effect.all([Effect.exit(permitOf(env, request, limiter.tryTakePermit(attemptCost))), Effect.exit(env.pool.tryTake)], {
         concurrency: 2
       }),
       ([permit, lease]): Effect.Effect<Held, LlmError> => {
-        if (Exit.isSuccess(permit) && permit.value !== undefined) {
-          return lease !== undefined ? Effect.succeed({ lease, freePermit: permit.value, reservation }) : held(permit.value, reservation)
+        const freePermit = Exit.isSuccess(permit) ? permit.value : undefined
+        const key = Exit.isSuccess(lease) ? lease.value : undefined
+        if (Exit.isFailure(lease)) return Effect.andThen(freePermit ?? Effect.void, Effect.failCause(lease.cause))
+        if (freePermit !== undefined) {
+          return key !== undefined ? Effect.succeed({ lease: key, freePermit, reservation }) : held(freePermit, reservation)
         }
-        const giveBack = lease === undefined ? Effect.void : env.pool.release(lease, undefined)
-        return Effect.andThen(giveBack, Exit.isSuccess(permit) ? permitThenKey(reservation) : Effect.failCause(permit.cause))
+        const giveBack = key === undefined ? Effect.void : env.pool.untake(key)
+        if (Exit.isFailure(permit)) return Effect.andThen(giveBack, Effect.failCause(permit.cause))
+        return Effect.andThen(giveBack, Effect.flatMap(waitPermit, (freePermit) => held(freePermit, reservation)))
       }
     )
   const permitAndKey = limiter.remote && env.pool.remote ? permitAndKeyAtOnce : permitThenKey
