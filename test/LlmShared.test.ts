@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
-import { KeyPool, Llm, Message, RateLimiter, type Store } from "effect-llm-router"
+import { KeyPool, Llm, Message, RateLimiter } from "effect-llm-router"
 import * as OpenAiChat from "../src/providers/OpenAiChat.js"
 import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
 import { poll } from "./utils/gatewayHarness.js"
@@ -21,14 +21,16 @@ import { instance, untilShared } from "./utils/sharedStore.js"
 
 const keys = ["sk-llm-shared-key-0001", "sk-llm-shared-key-0002"]
 
-/** An `Llm` over a shared limiter and pool, whose provider answers each call when `open` is done. */
-const sharedLlm = (
-  store: Store.Store,
-  limiter: Omit<RateLimiter.Options, "shared">,
-  poolKeys: KeyPool.Options["keys"],
-  open: Deferred.Deferred<void>
-) =>
+/**
+ * An `Llm` over a limiter and a pool shared in a store on a fresh redis-server, whose provider
+ * answers each call once `open` is done.
+ */
+const sharedLlm = (limiter: Omit<RateLimiter.Options, "shared">, poolKeys: KeyPool.Options["keys"]) =>
   Effect.gen(function*() {
+    const redis = yield* redisServer
+    const store = yield* instance(redis.url)
+    yield* untilShared(store)
+    const open = yield* Deferred.make<void>()
     const http = fakeHttpClient(() =>
       Effect.as(Deferred.await(open), jsonResponse(completion({ content: "hi" }, { usage: usage(3, 1) })))
     )
@@ -47,7 +49,8 @@ const sharedLlm = (
       llm: Context.get(context, Llm.Llm),
       pool: Context.get(context, KeyPool.KeyPool),
       limiter: Context.get(context, RateLimiter.RateLimiter),
-      http
+      http,
+      open
     }
   })
 
@@ -62,12 +65,8 @@ const hello = { messages: [Message.user("hello")] }
 describe("Llm over a limiter and a key pool in one store", () => {
   it.live("a call refused its permit gives back the key it took at the same time, and waits for the permit holding none", () =>
     Effect.scoped(Effect.gen(function*() {
-      const redis = yield* redisServer
-      const store = yield* instance(redis.url)
-      yield* untilShared(store)
-      const open = yield* Deferred.make<void>()
       // One request token, refilled in 20 s: the second call waits for its permit longer than the test looks.
-      const { http, limiter, llm, pool } = yield* sharedLlm(store, { capacity: 1, refillRate: 0.05 }, keys, open)
+      const { http, limiter, llm, open, pool } = yield* sharedLlm({ capacity: 1, refillRate: 0.05 }, keys)
       const first = yield* Effect.forkChild(llm.chat(hello))
       yield* until(Effect.sync(() => http.requests.length === 1))
       const second = yield* Effect.forkChild(llm.chat(hello))
@@ -86,16 +85,7 @@ describe("Llm over a limiter and a key pool in one store", () => {
 
   it.live("over a capped key, taken after the permit (a key held beside a refused permit could turn another call away): a call given its permit but no key waits for the key holding the permit, and the cap holds", () =>
     Effect.scoped(Effect.gen(function*() {
-      const redis = yield* redisServer
-      const store = yield* instance(redis.url)
-      yield* untilShared(store)
-      const open = yield* Deferred.make<void>()
-      const { http, limiter, llm, pool } = yield* sharedLlm(
-        store,
-        { capacity: 10, refillRate: 10 },
-        [{ key: keys[0]!, maxConcurrency: 1 }],
-        open
-      )
+      const { http, limiter, llm, open, pool } = yield* sharedLlm({ capacity: 10, refillRate: 10 }, [{ key: keys[0]!, maxConcurrency: 1 }])
       const calls = yield* Effect.forkChild(Effect.all([llm.chat(hello), llm.chat(hello)], { concurrency: 2 }))
       // One call reaches the provider; the other holds its permit and waits for the key.
       yield* until(Effect.sync(() => http.requests.length === 1))
