@@ -118,8 +118,14 @@ export const streamEncoder = (id: string, model: string): StreamEncoder => {
     out.template("}}\n\n")
   }
 
-  const batch = (chunks: ReadonlyArray<ChatChunk>): Encoded => {
+  // The batch's bytes, and a fresh text for the next one (none kept between batches).
+  const encoded = (restarted: Encoded["restarted"]): Encoded => {
+    const bytes = out.bytes()
     out = new BodyText()
+    return { bytes, restarted }
+  }
+
+  const batch = (chunks: ReadonlyArray<ChatChunk>): Encoded => {
     if (!started) {
       started = true
       out.template(event(
@@ -167,14 +173,14 @@ export const streamEncoder = (id: string, model: string): StreamEncoder => {
           ) + event("message_stop", `{"type":"message_stop"}`))
           break
         case "Restart":
-          if (forwarded) return { bytes: out.bytes(), restarted: chunk }
+          if (forwarded) return encoded(chunk)
           // Nothing of the broken attempt went out: the new one's blocks follow as if they were the first.
           usage = undefined
           tools = []
           break
       }
     }
-    return { bytes: out.bytes(), restarted: undefined }
+    return encoded(undefined)
   }
 
   return { contentType: "text/event-stream", batch, error: (body) => bytesOf(event("error", body)) }
