@@ -58,7 +58,11 @@ const inFlight = (pool: KeyPool.Service) =>
   Effect.map(pool.status, (status) => status.reduce((sum, key) => sum + key.inFlight, 0))
 
 /** Once `check` holds, polled with a real timer (up to 30 s, which a passing run never needs). */
-const until = (check: Effect.Effect<boolean>) => poll(() => Effect.map(check, (holds) => holds || undefined))
+const until = (check: Effect.Effect<boolean>) =>
+  Effect.flatMap(
+    poll(() => Effect.map(check, (holds) => holds || undefined)),
+    (held) => held === undefined ? Effect.die(new Error("the awaited state never came")) : Effect.void
+  )
 
 const hello = { messages: [Message.user("hello")] }
 

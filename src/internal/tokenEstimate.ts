@@ -29,7 +29,6 @@ export const tokenizer: Effect.Effect<Tally.Tokenizer> = Effect.suspend(() =>
   )
 )
 
-
 /** The prompt tokens of a request: every message's text, tool calls and tool schemas. */
 export const promptTokens = (request: ChatRequest): Effect.Effect<number> =>
   Effect.map(tokenizer, (count) => {

@@ -3,18 +3,18 @@
  * decodes them (a character split across chunks comes out whole, a BOM at the
  * very start is dropped), mostly at the cost of a plain decode.
  *
- * Node's `TextDecoder` costs several times more in streaming mode, and stays
- * that slow on an instance once used that way. A chunk that ends in an ASCII
- * byte, after one that did, leaves no character half-read (an ASCII byte ends
- * any sequence), so an instance never used in streaming mode decodes it in
- * one call; the others go through a streaming instance.
+ * Node's `TextDecoder` costs more in streaming mode, on an instance once used
+ * that way too (docs/performance.md). A chunk that ends in an ASCII byte,
+ * after one that did, leaves no character half-read (an ASCII byte ends any
+ * sequence), so an instance never used in streaming mode decodes it in one
+ * call; the others go through a streaming instance.
  */
 
 const BOM = 0xfeff
 
 export class Utf8Decoder {
   private readonly whole = new TextDecoder("utf-8", { ignoreBOM: true })
-  private streaming = new TextDecoder("utf-8", { ignoreBOM: true })
+  private readonly streaming = new TextDecoder("utf-8", { ignoreBOM: true })
   /** The last chunk ended in a non-ASCII byte: `streaming` may hold part of a character. */
   private carrying = false
   /** No text decoded yet: a BOM that starts the first text is not part of it. */

@@ -223,15 +223,8 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway keys, ov
       expect(usage?.completion_tokens).toBe(3)
       // The charge and the stream's log line come together, when the request's scope closes.
       const id = response.headers.get("x-request-id")
-      const seen = yield* Effect.promise(async () => {
-        // Up to 30 s: a loaded machine never needs that long; a passing test never waits it.
-        for (let i = 0; i < 3_000; i++) {
-          if (requestLines(lines).some((line) => line.annotations["request_id"] === id)) return true
-          await new Promise((resolve) => setTimeout(resolve, 10))
-        }
-        return false
-      })
-      expect(seen).toBe(true)
+      const seen = yield* poll(() => Effect.sync(() => requestLines(lines).find((line) => line.annotations["request_id"] === id)))
+      expect(seen).toBeDefined()
       // Its real cost ($0.0000021: 2 prompt and 3 reply tokens) is charged, so a call of $0.0000987 (163 max_tokens)
       // no longer fits the $0.0001; with nothing charged it would.
       const error = yield* rejection(() => streamer.chat.completions.create({ ...ask("gpt-4o-mini"), max_tokens: 163 }))
@@ -277,14 +270,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway keys, ov
       const streamId = stream.response.headers.get("x-request-id")
       yield* promise(() => fetch(`${gateway.url}/v1/models`, { headers: { authorization: "Bearer gw-wrong-key-5555" } }))
       // The stream's line is written when its scope closes, just after its last byte (polled up to 30 s).
-      const logged = yield* Effect.promise(async () => {
-        for (let i = 0; i < 3_000; i++) {
-          const found = requestLines(lines).find((line) => line.annotations["request_id"] === streamId)
-          if (found !== undefined) return found
-          await new Promise((resolve) => setTimeout(resolve, 10))
-        }
-        return undefined
-      })
+      const logged = yield* poll(() => Effect.sync(() => requestLines(lines).find((line) => line.annotations["request_id"] === streamId)))
       const parsed = requestLines(lines)
       const plain = parsed.find((line) => line.annotations["request_id"] === id)!
       expect(plain.annotations).toMatchObject({
@@ -313,14 +299,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway keys, ov
       expect(arrived).toBe(true)
       controller.abort()
       yield* Effect.promise(() => abandoned.catch(() => undefined))
-      const gone = yield* Effect.promise(async () => {
-        for (let i = 0; i < 3_000; i++) {
-          const found = requestLines(lines).find((line) => line.annotations["model"] === "quiet")
-          if (found !== undefined) return found
-          await new Promise((resolve) => setTimeout(resolve, 10))
-        }
-        return undefined
-      })
+      const gone = yield* poll(() => Effect.sync(() => requestLines(lines).find((line) => line.annotations["model"] === "quiet")))
       expect(gone?.annotations).toMatchObject({ status: 499, error: "ClientClosed", key_name: "full" })
       for (const line of lines) {
         for (const key of [...gatewayKeys, providerKey, "gw-wrong-key-5555", "gw-not-a-key-0000"]) {

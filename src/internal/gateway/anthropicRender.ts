@@ -80,7 +80,9 @@ export const message = (response: ChatResponse, id: string): string => {
   })
 }
 
-const event = (name: string, data: string): string => `event: ${name}\ndata: ${data}\n\n`
+// An event's lines up to its data.
+const eventHead = (name: string): string => `event: ${name}\ndata: `
+const event = (name: string, data: string): string => `${eventHead(name)}${data}\n\n`
 
 /** An encoder for the stream `id` of `model`; one per stream (it keeps the open block and what was forwarded). */
 export const streamEncoder = (id: string, model: string): StreamEncoder => {
@@ -107,13 +109,13 @@ export const streamEncoder = (id: string, model: string): StreamEncoder => {
     open = blocks++
     kind = next
     forwarded = true
-    out.template(`event: content_block_start\ndata: {"type":"content_block_start","index":${open},"content_block":`)
+    out.template(`${eventHead("content_block_start")}{"type":"content_block_start","index":${open},"content_block":`)
     out.text(block)
     out.template("}\n\n")
   }
   // A delta of block `index`: `head`, the JSON string of `value`, and the delta's end.
   const delta = (index: number, head: string, value: string): void => {
-    out.template(`event: content_block_delta\ndata: {"type":"content_block_delta","index":${index},"delta":${head}`)
+    out.template(`${eventHead("content_block_delta")}{"type":"content_block_delta","index":${index},"delta":${head}`)
     out.json(value)
     out.template("}}\n\n")
   }

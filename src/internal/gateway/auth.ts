@@ -108,7 +108,6 @@ export interface Auth {
   ) => Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope>
 }
 
-
 const dollars = (amount: number): string => `$${Number(amount.toPrecision(6))}`
 
 /** A budget's refusal: 429 `insufficient_quota` until its period ends, or 503 when its store is away. */
@@ -195,7 +194,6 @@ export const adminRefusal = (auth: Auth, headers: Readonly<Record<string, string
   if (key === undefined) return adminMissing
   return auth.isAdmin(Redacted.make(key)) ? undefined : adminRequired
 }
-
 
 const bearer = /^bearer\s+/i
 

@@ -49,13 +49,12 @@ export class BodyText {
 
   /** What has been appended, as UTF-8 bytes. */
   bytes(): Uint8Array {
-    return this.ascii ? Buffer.from(this.value, "latin1") : utf8.encode(this.value)
+    return encode(this.value, this.ascii)
   }
 }
 
+// An ASCII string's Latin-1 bytes are its UTF-8 bytes, and a copy.
+const encode = (text: string, ascii: boolean): Uint8Array => ascii ? Buffer.from(text, "latin1") : utf8.encode(text)
+
 /** `text` as UTF-8 bytes, copied when it is ASCII. */
-export const bytesOf = (text: string): Uint8Array => {
-  const body = new BodyText()
-  body.text(text)
-  return body.bytes()
-}
+export const bytesOf = (text: string): Uint8Array => encode(text, !nonAscii.test(text))

@@ -81,6 +81,8 @@ export const streamEncoder = (id: string, model: string, created: number, includ
   const content = `${open}{"content":`
   const reasoning = `${open}{"reasoning_content":`
   const closeText = `}${close}`
+  const tools = `${open}{"tool_calls":[`
+  const closeTools = `]}${close}`
   let started = false
   let forwarded = false
   let usage: Usage | undefined
@@ -117,9 +119,9 @@ export const streamEncoder = (id: string, model: string, created: number, includ
           call["function"] = chunk.name === undefined
             ? { arguments: chunk.arguments }
             : { name: chunk.name, arguments: chunk.arguments }
-          out.template(`${open}{"tool_calls":[`)
+          out.template(tools)
           out.text(JSON.stringify(call))
-          out.template(`]}${close}`)
+          out.template(closeTools)
           break
         }
         case "Usage":

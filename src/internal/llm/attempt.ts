@@ -85,23 +85,29 @@ const cooledBy = (env: Env, now: number, failures: Failures | undefined, onward:
   return (failures?.rateLimitedAt ?? now) + env.rateLimitWaitMillis
 }
 
-// A free key at once, or a wait for one (until `cooledBy`) that gives the permit back when it fails.
+// A wait for the rate permit, in arrival order.
+const waitPermit = (env: Env, request: Attempted, due: Due) =>
+  waitFor(env, permitOf(env, request, env.limiter.takePermit(attemptCost)), identity, request, due)
+
+// A wait for a key (until `cooledBy`) that gives the permit back when it fails.
+const waitKey = (env: Env, request: Attempted, due: Due, failures: Failures | undefined, freePermit: Effect.Effect<void>) =>
+  Effect.onError(
+    Effect.withFiber((fiber) =>
+      waitFor(
+        env,
+        env.pool.takeCooledBy(cooledBy(env, due.clock.currentTimeMillisUnsafe(), failures, fiber.getRef(Elsewhere))),
+        (lease) => env.pool.release(lease, undefined),
+        request,
+        due
+      )
+    ),
+    () => freePermit
+  )
+
+// A free key at once, or a wait for one.
 const takeKey = (env: Env, request: Attempted, due: Due, failures: Failures | undefined, freePermit: Effect.Effect<void>) =>
   Effect.flatMap(env.pool.tryTake, (lease) =>
-    lease !== undefined
-      ? Effect.succeed(lease)
-      : Effect.onError(
-        Effect.withFiber((fiber) =>
-          waitFor(
-            env,
-            env.pool.takeCooledBy(cooledBy(env, due.clock.currentTimeMillisUnsafe(), failures, fiber.getRef(Elsewhere))),
-            (lease) => env.pool.release(lease, undefined),
-            request,
-            due
-          )
-        ),
-        () => freePermit
-      ))
+    lease !== undefined ? Effect.succeed(lease) : waitKey(env, request, due, failures, freePermit))
 
 /**
  * The rate permit and the key: in that order, or at once when both are in a
@@ -123,12 +129,11 @@ export const hold = (
   // The request's estimated tokens in the tokens-per-minute budget come first,
   // so the request token is taken right before the call.
   // A reservation cut short by an interruption stays spent, as one the provider never reports on does.
-  const waitPermit = waitFor(env, permitOf(env, request, limiter.takePermit(attemptCost)), identity, request, due)
   const permitThenKey = (reservation: Reservation | undefined) =>
     Effect.flatMap(
       Effect.flatMap(
         permitOf(env, request, limiter.tryTakePermit(attemptCost)),
-        (freePermit) => freePermit !== undefined ? Effect.succeed(freePermit) : waitPermit
+        (freePermit) => freePermit !== undefined ? Effect.succeed(freePermit) : waitPermit(env, request, due)
       ),
       (freePermit) => held(freePermit, reservation)
     )
@@ -147,11 +152,13 @@ export const hold = (
         const key = Exit.isSuccess(lease) ? lease.value : undefined
         if (Exit.isFailure(lease)) return Effect.andThen(freePermit ?? Effect.void, Effect.failCause(lease.cause))
         if (freePermit !== undefined) {
-          return key !== undefined ? Effect.succeed({ lease: key, freePermit, reservation }) : held(freePermit, reservation)
+          return key !== undefined
+            ? Effect.succeed({ lease: key, freePermit, reservation })
+            : Effect.map(waitKey(env, request, due, failures, freePermit), (lease): Held => ({ lease, freePermit, reservation }))
         }
         const giveBack = key === undefined ? Effect.void : env.pool.untake(key)
         if (Exit.isFailure(permit)) return Effect.andThen(giveBack, Effect.failCause(permit.cause))
-        return Effect.andThen(giveBack, Effect.flatMap(waitPermit, (freePermit) => held(freePermit, reservation)))
+        return Effect.andThen(giveBack, Effect.flatMap(waitPermit(env, request, due), (freePermit) => held(freePermit, reservation)))
       }
     )
   const permitAndKey = limiter.remote && env.pool.remote ? permitAndKeyAtOnce : permitThenKey
