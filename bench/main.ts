@@ -36,8 +36,9 @@
  *
  * `redis-limiter-overhead` (`cases/redisLimiter.ts`) is such a pair too: the
  * stack with its limiter and key pool in a Redis `Store` (a `redis-server` the
- * case starts) versus in memory; a case whose `unavailable` names a reason
- * (no `redis-server`) is skipped, not failed.
+ * case starts) versus in memory, with a third side in the same rounds, its
+ * floor (`floor` on the case: the fields on `Result`); a case whose
+ * `unavailable` names a reason (no `redis-server`) is skipped, not failed.
  *
  * `gateway-nonstream` and `gateway-stream` (`cases/gateway.ts`) run after the
  * throughput cases: HTTP servers in processes of their own (the gateway, a
@@ -74,6 +75,7 @@ import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
 import { type GatewayResult, gatewayCaseNames, measureGateway } from "./cases/gateway.js"
 import { cases } from "./cases/index.js"
 import { type MemoryResult, measureStreamsMemory, streamsMemoryResultName } from "./cases/streamsMemory.js"
+import type { Side } from "./cases/types.js"
 import { measureKeyPool } from "./keyPool.js"
 import { nodeArgs } from "./nodeArgs.js"
 
@@ -194,23 +196,66 @@ interface Score {
   readonly rps: number
   /** This process's CPU time (user + system) per successful call, in microseconds. */
   readonly cpuMicros: number
+  /** The side's `redis-server`'s CPU time per successful call, in microseconds, when it has one. */
+  readonly redisCpuMicros: number | undefined
 }
+
+/** One side of a case, ready to measure. */
+interface Measured {
+  readonly measure: (millis: number) => Promise<Count>
+  /** The CPU time so far of the side's `redis-server`, in microseconds. */
+  readonly redisCpuMicros: (() => Promise<number>) | undefined
+}
+
+const undiciSide = (call: () => Promise<unknown>): Measured => ({
+  measure: (millis) => measureBaseline(call, millis),
+  redisCpuMicros: undefined
+})
 
 // One measured round of one side: its throughput and what each call cost this
 // process in CPU time, which moves far less than throughput with the load of
-// other processes on the machine.
-const score = async (measure: (millis: number) => Promise<Count>, millis: number, label: string): Promise<Score> => {
+// other processes on the machine; and what it cost its Redis, read around the round.
+const score = async (side: Measured, millis: number, label: string): Promise<Score> => {
+  const redisBefore = await side.redisCpuMicros?.()
   const before = process.cpuUsage()
-  const count = await measure(millis)
+  const count = await side.measure(millis)
   const cpu = process.cpuUsage(before)
+  const redisAfter = await side.redisCpuMicros?.()
   if (count.failed > 0) {
     console.error(`${label}: ${count.failed} failed calls; first:`, count.firstError)
   }
-  return { rps: count.ok / (millis / 1000), cpuMicros: count.ok === 0 ? Infinity : (cpu.user + cpu.system) / count.ok }
+  const perCall = (micros: number) => count.ok === 0 ? Infinity : micros / count.ok
+  return {
+    rps: count.ok / (millis / 1000),
+    cpuMicros: perCall(cpu.user + cpu.system),
+    redisCpuMicros: redisBefore === undefined || redisAfter === undefined ? undefined : perCall(redisAfter - redisBefore)
+  }
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100
 
+// A side's figures in a round's line: calls a second, and CPU a call here (and in its Redis).
+const describe = (score: Score, cpuLabel: string) =>
+  `${score.rps.toFixed(0)} rps (${score.cpuMicros.toFixed(1)} us${cpuLabel}` +
+  (score.redisCpuMicros === undefined ? ")" : `, ${score.redisCpuMicros.toFixed(1)} us in Redis)`)
+
+/** A side's score over its rounds: the best requests per second, the least CPU a call (here and in its Redis). */
+const best = (scores: ReadonlyArray<Score>) => ({
+  rps: Math.max(0, ...scores.map((s) => s.rps)),
+  cpuMicros: Math.min(...scores.map((s) => s.cpuMicros)),
+  redisCpuMicros: scores.some((s) => s.redisCpuMicros === undefined)
+    ? undefined
+    : Math.min(...scores.map((s) => s.redisCpuMicros!))
+})
+
+/**
+ * One result. A case with a floor adds `floor_rps`, `floor_ratio` (floor /
+ * baseline of the best rounds' requests per second: the most any design the
+ * floor stands for reaches here), `ours_vs_floor` (ours / floor) and
+ * `floor_cpu_us`; a side with a `redis-server` of its own adds its CPU a call,
+ * the least of its rounds, read from `INFO cpu` around each
+ * (`ours_redis_cpu_us`, `floor_redis_cpu_us`).
+ */
 interface Result {
   readonly name: string
   readonly ours_rps: number
@@ -219,6 +264,12 @@ interface Result {
   readonly ours_cpu_us?: number
   readonly baseline_cpu_us?: number
   readonly cpu_ratio?: number
+  readonly floor_rps?: number
+  readonly floor_ratio?: number
+  readonly ours_vs_floor?: number
+  readonly floor_cpu_us?: number
+  readonly ours_redis_cpu_us?: number
+  readonly floor_redis_cpu_us?: number
 }
 
 const main = async () => {
@@ -246,44 +297,60 @@ const main = async () => {
               console.log(`${name}: skipped, ${unavailable}`)
               continue
             }
-            // What a case builds (a rate limiter's refill fiber) lives until the case ends.
+            // What a case builds (a rate limiter's refill fiber, a redis-server) lives until the case ends.
             const scope = await runtime.runPromise(Scope.make())
-            let bestOurs = 0
-            let bestBaseline = 0
-            let leastCpuOurs = Infinity
-            let leastCpuBaseline = Infinity
+            const effectSide = async (side: Side): Promise<Measured> => {
+              const built = await runtime.runPromise(Scope.provide(side(simulator.url), scope))
+              const { call, redisCpuMicros } = Effect.isEffect(built) ? { call: built, redisCpuMicros: undefined } : built
+              return {
+                measure: (millis) => measureOurs(runtime, call, millis),
+                redisCpuMicros: redisCpuMicros === undefined ? undefined : () => runtime.runPromise(redisCpuMicros)
+              }
+            }
+            const scores: { ours: Array<Score>; baseline: Array<Score>; floor: Array<Score> } = { ours: [], baseline: [], floor: [] }
             try {
-              const ours = await runtime.runPromise(Scope.provide(benchCase.ours(simulator.url), scope))
-              const measureBaselineSide = typeof benchCase.baseline === "function"
-                ? ((call) => (millis: number) => measureBaseline(call, millis))(benchCase.baseline(simulator.url, dispatcher))
-                : ((call) => (millis: number) => measureOurs(runtime, call, millis))(
-                  await runtime.runPromise(Scope.provide(benchCase.baseline.effect(simulator.url), scope))
-                )
-              await measureOurs(runtime, ours, warmupSeconds * 1000)
-              await measureBaselineSide(warmupSeconds * 1000)
+              const ours = await effectSide(benchCase.ours)
+              const baseline: Measured = typeof benchCase.baseline === "function"
+                ? undiciSide(benchCase.baseline(simulator.url, dispatcher))
+                : await effectSide(benchCase.baseline.effect)
+              const floor = benchCase.floor === undefined ? undefined : await effectSide(benchCase.floor)
+              await ours.measure(warmupSeconds * 1000)
+              await baseline.measure(warmupSeconds * 1000)
+              await floor?.measure(warmupSeconds * 1000)
               for (let i = 0; i < rounds; i++) {
-                const a = await score((millis) => measureOurs(runtime, ours, millis), seconds * 1000, `${name} ours`)
-                const b = await score(measureBaselineSide, seconds * 1000, `${name} baseline`)
+                const a = await score(ours, seconds * 1000, `${name} ours`)
+                const b = await score(baseline, seconds * 1000, `${name} baseline`)
+                const c = floor === undefined ? undefined : await score(floor, seconds * 1000, `${name} floor`)
                 console.log(
-                  `${name} round ${i + 1}: ours ${a.rps.toFixed(0)} rps (${a.cpuMicros.toFixed(1)} us CPU a call), ` +
-                    `baseline ${b.rps.toFixed(0)} rps (${b.cpuMicros.toFixed(1)} us)`
+                  `${name} round ${i + 1}: ours ${describe(a, " CPU a call")}, baseline ${describe(b, "")}` +
+                    (c === undefined ? "" : `, floor ${describe(c, "")}`)
                 )
-                bestOurs = Math.max(bestOurs, a.rps)
-                bestBaseline = Math.max(bestBaseline, b.rps)
-                leastCpuOurs = Math.min(leastCpuOurs, a.cpuMicros)
-                leastCpuBaseline = Math.min(leastCpuBaseline, b.cpuMicros)
+                scores.ours.push(a)
+                scores.baseline.push(b)
+                if (c !== undefined) scores.floor.push(c)
               }
             } finally {
               await runtime.runPromise(Scope.close(scope, Exit.void))
             }
+            const bestOurs = best(scores.ours)
+            const bestBaseline = best(scores.baseline)
+            const bestFloor = scores.floor.length === 0 ? undefined : best(scores.floor)
             results.push({
               name,
-              ours_rps: Math.round(bestOurs),
-              baseline_rps: Math.round(bestBaseline),
-              ratio: round2(bestBaseline === 0 ? 0 : bestOurs / bestBaseline),
-              ours_cpu_us: round2(leastCpuOurs),
-              baseline_cpu_us: round2(leastCpuBaseline),
-              cpu_ratio: round2(leastCpuBaseline / leastCpuOurs)
+              ours_rps: Math.round(bestOurs.rps),
+              baseline_rps: Math.round(bestBaseline.rps),
+              ratio: round2(bestBaseline.rps === 0 ? 0 : bestOurs.rps / bestBaseline.rps),
+              ours_cpu_us: round2(bestOurs.cpuMicros),
+              baseline_cpu_us: round2(bestBaseline.cpuMicros),
+              cpu_ratio: round2(bestBaseline.cpuMicros / bestOurs.cpuMicros),
+              ...(bestFloor === undefined ? {} : {
+                floor_rps: Math.round(bestFloor.rps),
+                floor_ratio: round2(bestBaseline.rps === 0 ? 0 : bestFloor.rps / bestBaseline.rps),
+                ours_vs_floor: round2(bestFloor.rps === 0 ? 0 : bestOurs.rps / bestFloor.rps),
+                floor_cpu_us: round2(bestFloor.cpuMicros)
+              }),
+              ...(bestOurs.redisCpuMicros === undefined ? {} : { ours_redis_cpu_us: round2(bestOurs.redisCpuMicros) }),
+              ...(bestFloor?.redisCpuMicros === undefined ? {} : { floor_redis_cpu_us: round2(bestFloor.redisCpuMicros) })
             })
           }
         }

@@ -5,12 +5,28 @@
  * starts on a free port, versus the same stack in memory, in the same run,
  * against the simulator, non-streamed. Each call then costs the Redis round
  * trips of the permit and the key lease (each one Lua script) on top of the
- * in-memory stack; the ratio is ours (Redis) / baseline (memory). Skipped,
- * not failed, where `redis-server` is not installed.
+ * in-memory stack; the ratio is ours (Redis) / baseline (memory).
+ *
+ * The floor, a third side: the in-memory stack plus the least Redis traffic
+ * any limiter and pool exact across instances must make per call, on a
+ * `redis-server` of its own: before the call, two scripts sent in one write
+ * and both awaited (the permit and the key), after it, one sent without
+ * waiting for its reply (the key's release). The scripts are `return 1`, run
+ * by `EVALSHA`, over a node-redis client with the store's per-command
+ * settings, so the floor pays the round trip and each command's cost, and none
+ * of the scripts' work. Its ratio to the baseline is the most such a design
+ * reaches on this machine; ours / floor is what our scripts and code cost on
+ * top of it.
+ *
+ * Ours and the floor each report their `redis-server`'s CPU (from `INFO cpu`)
+ * for the bench to read around each round. Skipped, not failed, where
+ * `redis-server` is not installed.
  */
+import * as NodeRedis from "@effect/platform-node/NodeRedis"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
 import { execFileSync } from "node:child_process"
 import * as KeyPool from "../../src/KeyPool.js"
 import * as Llm from "../../src/Llm.js"
@@ -40,6 +56,46 @@ const calling = (service: Llm.Service) =>
     if (response.text.length === 0) throw new Error("bench: empty reply")
   })
 
+type Client = NodeRedis.NodeRedis["Service"]["client"]
+
+// The CPU time redis-server has spent so far (system and user), in microseconds.
+const cpuMicros = (client: Client) =>
+  Effect.map(Effect.promise(() => client.sendCommand<string>(["INFO", "cpu"])), (info) => {
+    const seconds = (field: string) => {
+      const value = new RegExp(`^${field}:([0-9.]+)`, "m").exec(String(info))?.[1]
+      if (value === undefined) throw new Error(`bench: no ${field} in INFO cpu`)
+      return Number(value)
+    }
+    return (seconds("used_cpu_sys") + seconds("used_cpu_user")) * 1e6
+  })
+
+// A redis-server of the side's own and a client of it made with the store's per-command settings
+// (`internal/store/connection.ts`): no offline queue, no per-command timeout.
+const redisSide: Effect.Effect<{ readonly url: string; readonly client: Client }, never, Scope.Scope> = Effect.gen(function*() {
+  const server = yield* redisServer
+  const context = yield* Layer.build(
+    NodeRedis.layer({ url: server.url, disableOfflineQueue: true, commandOptions: { timeout: 0 } })
+  ).pipe(Effect.orDie)
+  return { url: server.url, client: Context.get(context, NodeRedis.NodeRedis).client }
+})
+
+const ignore = () => {}
+
+// The floor's traffic around one in-memory call: two trivial scripts in one write (node-redis
+// writes the commands of one turn of the event loop together), both awaited; one after, posted.
+const aroundCall = (client: Client, sha: string, call: Effect.Effect<void, unknown>) => {
+  const evalsha = () => client.sendCommand(["EVALSHA", sha, "0"])
+  return Effect.andThen(
+    Effect.promise(() => Promise.all([evalsha(), evalsha()])),
+    Effect.ensuring(
+      call,
+      Effect.sync(() => {
+        evalsha().then(ignore, ignore)
+      })
+    )
+  )
+}
+
 const redisMissing = (): string | undefined => {
   try {
     execFileSync("redis-server", ["--version"], { stdio: "ignore" })
@@ -54,9 +110,18 @@ export const redisLimiterOverhead: BenchCase = {
   unavailable: redisMissing,
   ours: (url) =>
     Effect.gen(function*() {
-      const server = yield* redisServer
-      const store = yield* Store.make({ redis: server.url })
-      return calling(yield* llm(url, { store, key: "bench" }))
+      const redis = yield* redisSide
+      const store = yield* Store.make({ redis: redis.url })
+      return { call: calling(yield* llm(url, { store, key: "bench" })), redisCpuMicros: cpuMicros(redis.client) }
     }),
-  baseline: { effect: (url) => Effect.map(llm(url, undefined), calling) }
+  baseline: { effect: (url) => Effect.map(llm(url, undefined), calling) },
+  floor: (url) =>
+    Effect.gen(function*() {
+      const redis = yield* redisSide
+      const sha = yield* Effect.promise(() => redis.client.sendCommand<string>(["SCRIPT", "LOAD", "return 1"]))
+      return {
+        call: aroundCall(redis.client, sha, calling(yield* llm(url, undefined))),
+        redisCpuMicros: cpuMicros(redis.client)
+      }
+    })
 }
