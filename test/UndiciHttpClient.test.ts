@@ -11,6 +11,7 @@ import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
 import * as fc from "fast-check"
 import * as http from "node:http"
+import * as net from "node:net"
 import type { AddressInfo } from "node:net"
 import { Agent } from "undici"
 import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
@@ -112,6 +113,40 @@ describe("UndiciHttpClient", () => {
           { numRuns: 60 }
         )
       )
+    }))
+
+  it.live("chunks that arrive in one socket read come out in one pull, not one pull each", () =>
+    Effect.gen(function*() {
+      const events = Array.from({ length: 20 }, (_, i) => `data: {"n":${i}}\n\n`)
+      // Twenty HTTP chunks in one socket write, as a provider flushing every token sends them when the reader
+      // is busy (node:http would join corked writes into one chunk, so the response is written by hand).
+      const frames = events.map((event) => `${Buffer.byteLength(event).toString(16)}\r\n${event}\r\n`).join("")
+      const url = yield* Effect.acquireRelease(
+        Effect.callback<net.Server>((resume) => {
+          const server = net.createServer((socket) => {
+            socket.once("data", () => {
+              socket.write("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
+              // The chunks once the client reads the body; the end later, so only the data wakes the reader.
+              setTimeout(() => {
+                socket.write(frames)
+                setTimeout(() => socket.end("0\r\n\r\n"), 20)
+              }, 20)
+            })
+          })
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.callback<void>((resume) => server.close(() => resume(Effect.void)))
+      ).pipe(Effect.map((server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`))
+      const http = yield* client
+      const response = yield* http.get(`${url}/stream`)
+      const pulls: Array<string> = []
+      yield* Stream.runForEachArray(response.stream, (chunks) =>
+        Effect.sync(() => {
+          pulls.push(Buffer.concat(chunks).toString())
+        }))
+      assert.strictEqual(pulls.join(""), events.join(""))
+      // Woken at each chunk, the reader took them one by one: 20 pulls.
+      assert.isAtMost(pulls.length, 3, `${pulls.length} pulls for 20 chunks written at once`)
     }))
 
   it.live("connection refused fails with a TransportError", () =>

@@ -85,6 +85,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   paused = false
   unbounded = false
   waiter: (() => void) | undefined = undefined
+  /** A wake for the chunks of the current socket read is queued (`wakeAfterRead`). */
+  private wakeQueued = false
   private timer: ReturnType<typeof setTimeout> | undefined = undefined
   private timedThroughBody = false
   // The phase limits' one timer (headers, then first token, then idle) and
@@ -213,7 +215,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.unwatch()
       this.watchIdle()
     }
-    this.wake()
+    this.wakeAfterRead()
     if (this.unbounded || this.buffered < highWaterMark) return
     this.paused = true
     controller.pause()
@@ -240,6 +242,24 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.start = undefined
     if (start !== undefined) start(Effect.fail(transportError(this.request, error)))
     else this.wake()
+  }
+
+  /**
+   * Wakes the reader once the chunks of this socket read are all in: undici
+   * hands over every HTTP chunk of one read in one synchronous run, so a
+   * microtask wakes the reader after the last, and it takes them in one read
+   * (a provider flushing every token sends each as a chunk of its own; woken
+   * at each, the reader passed each event alone through every stream above it).
+   */
+  private wakeAfterRead(): void {
+    if (this.wakeQueued || this.waiter === undefined) return
+    this.wakeQueued = true
+    queueMicrotask(this.queuedWake)
+  }
+
+  private readonly queuedWake = (): void => {
+    this.wakeQueued = false
+    this.wake()
   }
 
   private wake(): void {
