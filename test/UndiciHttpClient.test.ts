@@ -135,7 +135,10 @@ describe("UndiciHttpClient", () => {
           })
           server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
         }),
-        (server) => Effect.callback<void>((resume) => server.close(() => resume(Effect.void)))
+        (server) =>
+          Effect.callback<void>((resume) => {
+            server.close(() => resume(Effect.void))
+          })
       ).pipe(Effect.map((server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`))
       const http = yield* client
       const response = yield* http.get(`${url}/stream`)
