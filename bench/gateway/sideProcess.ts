@@ -23,8 +23,9 @@
  *   gateway's OpenAI SSE encoder into one write, its `chat` reply rendered by
  *   the gateway's OpenAI JSON render. The request's messages are mapped
  *   role and content as the wire gives them (cheaper than the gateway's wire
- *   decoding); no router, gateway keys, logs, metrics or further checks:
- *   the least a gateway on this library's engine costs.
+ *   decoding), the model compared with the deployment's (404 otherwise); no
+ *   router, gateway keys, logs, metrics or further checks: the least a
+ *   gateway on this library's engine costs.
  *
  * Prints its base URL (without `/v1`) as the first line of stdout. Over the
  * IPC channel, a `"cpu"` message is answered with this process's CPU time
