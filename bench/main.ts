@@ -42,9 +42,12 @@
  *
  * `gateway-nonstream` and `gateway-stream` (`cases/gateway.ts`) run after the
  * throughput cases: HTTP servers in processes of their own (the gateway, a
- * `node:http` pass-through, `effect/http`'s pass-through as the floor) in
- * front of a simulator of their own, driven by autocannon; their results add
- * the floor's figures and the added latency at 1,000 requests per second.
+ * `node:http` pass-through, `effect/http`'s pass-through as the floor, the
+ * `node:http` pass-through decoding what it forwards, and `effect/http`
+ * answering through the library's `Llm` as the engine) in front of a
+ * simulator of their own, driven by autocannon; their results add the floor's,
+ * the decoder's and the engine's figures and the added latency at 1,000
+ * requests per second.
  *
  * `streams-10k-memory` (`cases/streamsMemory.ts`) runs last, each side in a
  * process of its own against a slow simulator of its own: the peak memory of

@@ -8,7 +8,13 @@
  * `NodeHttpServer`): what the platform's server costs before any gateway
  * work. A fourth side, the decoder, is the `node:http` pass-through decoding
  * the answer and writing it anew (each SSE event's JSON parsed): the
- * cheapest a gateway that reads what it forwards can be, written by hand.
+ * cheapest a gateway that reads what it forwards can be, written by hand. A
+ * fifth side, the engine, is the floor's server answering through this
+ * library (the deployment's `Llm` from the same provider.json, its stream
+ * encoded by the gateway's own OpenAI render) with no router, gateway keys,
+ * logs or metrics: the least a gateway on this library's engine costs, so
+ * engine / baseline is the most a gateway on the library's stream and
+ * `effect/http` reaches, and ours / engine what the gateway's own layers cost.
  * Each side is a process of its own (`bench/gateway/sideProcess.ts`).
  *
  * Not a pair of in-process calls like the other cases, so `bench/main.ts`
@@ -51,7 +57,10 @@ export interface GatewaySettings {
   readonly pinSelf: (core: number) => void
 }
 
-/** One result line: ours = the gateway, baseline = the `node:http` proxy, floor = `effect/http`'s pass-through, decoder = the proxy decoding what it forwards. */
+/**
+ * One result line: ours = the gateway, baseline = the `node:http` proxy, floor = `effect/http`'s pass-through,
+ * decoder = the proxy decoding what it forwards, engine = `effect/http` answering through the library's `Llm`.
+ */
 export interface GatewayResult {
   readonly name: string
   readonly ours_rps: number
@@ -72,6 +81,12 @@ export interface GatewayResult {
   /** ours / decoder requests per second. */
   readonly ours_vs_decoder: number
   readonly decoder_cpu_us: number
+  readonly engine_rps: number
+  /** engine / baseline requests per second: the most a gateway on this library's stream and `effect/http` reaches. */
+  readonly engine_ratio: number
+  /** ours / engine requests per second: what the gateway's own layers (router, keys, logs, metrics, checks) cost. */
+  readonly ours_vs_engine: number
+  readonly engine_cpu_us: number
   /** Added latency at 1,000 requests per second, milliseconds over the simulator alone. */
   readonly ours_p50_added_ms: number
   readonly ours_p99_added_ms: number
@@ -79,16 +94,18 @@ export interface GatewayResult {
   readonly baseline_p99_added_ms: number
   readonly floor_p50_added_ms: number
   readonly floor_p99_added_ms: number
+  readonly engine_p50_added_ms: number
+  readonly engine_p99_added_ms: number
 }
 
 interface Side {
-  readonly label: "ours" | "baseline" | "floor" | "decoder"
+  readonly label: "ours" | "baseline" | "floor" | "decoder" | "engine"
   readonly url: string
   readonly cpu: () => Promise<number>
   readonly stop: () => void
 }
 
-const sideNames = { ours: "gateway", baseline: "proxy", floor: "floor", decoder: "decoder" } as const
+const sideNames = { ours: "gateway", baseline: "proxy", floor: "floor", decoder: "decoder", engine: "engine" } as const
 
 const startSide = async (settings: GatewaySettings, label: Side["label"], upstream: string): Promise<Side> => {
   const child = settings.spawnNode(nodeArgs("gateway/sideProcess"), 1, {
@@ -197,6 +214,7 @@ const measureCase = async (settings: GatewaySettings, name: string, stream: bool
   const baseline = best.get("baseline")!
   const floor = best.get("floor")!
   const decoder = best.get("decoder")!
+  const engine = best.get("engine")!
   const alone = best.get("simulator")!
   const result: GatewayResult = {
     name,
@@ -214,12 +232,18 @@ const measureCase = async (settings: GatewaySettings, name: string, stream: bool
     decoder_ratio: round2(decoder.rps / baseline.rps),
     ours_vs_decoder: round2(ours.rps / decoder.rps),
     decoder_cpu_us: round2(decoder.cpuMicros),
+    engine_rps: Math.round(engine.rps),
+    engine_ratio: round2(engine.rps / baseline.rps),
+    ours_vs_engine: round2(ours.rps / engine.rps),
+    engine_cpu_us: round2(engine.cpuMicros),
     ours_p50_added_ms: round3(ours.p50 - alone.p50),
     ours_p99_added_ms: round3(ours.p99 - alone.p99),
     baseline_p50_added_ms: round3(baseline.p50 - alone.p50),
     baseline_p99_added_ms: round3(baseline.p99 - alone.p99),
     floor_p50_added_ms: round3(floor.p50 - alone.p50),
-    floor_p99_added_ms: round3(floor.p99 - alone.p99)
+    floor_p99_added_ms: round3(floor.p99 - alone.p99),
+    engine_p50_added_ms: round3(engine.p50 - alone.p50),
+    engine_p99_added_ms: round3(engine.p99 - alone.p99)
   }
   return result
 }
@@ -232,7 +256,7 @@ export const measureGateway = async (settings: GatewaySettings): Promise<Array<G
   const sides: Array<Side> = []
   settings.pinSelf(0)
   try {
-    for (const label of ["ours", "baseline", "floor", "decoder"] as const) sides.push(await startSide(settings, label, simulator.url))
+    for (const label of ["ours", "baseline", "floor", "decoder", "engine"] as const) sides.push(await startSide(settings, label, simulator.url))
     for (const name of settings.names) {
       results.push(await measureCase(settings, name, name === "gateway-stream", simulator.url, sides))
     }

@@ -15,6 +15,17 @@
  *   what it forwards (each SSE event's JSON parsed and a new event written
  *   with its text and finish reason; a whole reply parsed and written anew):
  *   the cheapest decoding gateway, by hand, with no library and no checks.
+ * - `engine`: the `floor`'s server (its body parsed for the model, as the
+ *   floor does) answering through this library instead of forwarding bytes:
+ *   the one deployment's `Llm` built from the same provider.json as the
+ *   gateway's engine builds it (`ProviderConfig.deployments`: key pool, rate
+ *   limiter, retry policy), its `chatStream` batches each encoded by the
+ *   gateway's OpenAI SSE encoder into one write, its `chat` reply rendered by
+ *   the gateway's OpenAI JSON render. The request's messages are mapped
+ *   role and content as the wire gives them (cheaper than the gateway's wire
+ *   decoding), the model compared with the deployment's (404 otherwise); no
+ *   router, gateway keys, logs, metrics or further checks: the least a
+ *   gateway on this library's engine costs.
  *
  * Prints its base URL (without `/v1`) as the first line of stdout. Over the
  * IPC channel, a `"cpu"` message is answered with this process's CPU time
@@ -22,6 +33,8 @@
  * or a signal arrives.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as HttpMiddleware from "effect/http/HttpMiddleware"
@@ -30,11 +43,18 @@ import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { randomUUID } from "node:crypto"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { pipeline } from "node:stream"
 import { Agent, type Dispatcher, request } from "undici"
+import type * as ChatRequest from "../../src/ChatRequest.js"
 import * as Gateway from "../../src/Gateway.js"
+import * as Errors from "../../src/internal/gateway/errors.js"
+import * as Render from "../../src/internal/gateway/render.js"
+import * as Llm from "../../src/Llm.js"
+import type * as Message from "../../src/Message.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 
@@ -149,6 +169,20 @@ const proxy = async (decode: boolean): Promise<{ readonly url: string; readonly 
   }
 }
 
+/** The one deployment every library side serves: `gpt-4o-mini` at the simulator. */
+const providerJson = () => ({ sim: [{ model_name: "gpt-4o-mini", base_url: upstream, api_keys: [upstreamKey] }] })
+
+/** `chat` served on `POST /v1/chat/completions` by `effect/http`'s server, as the gateway serves (tracer off). */
+const serveChat = <E, R>(chat: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+  Effect.gen(function*() {
+    const router = yield* HttpRouter.make
+    yield* router.addAll([HttpRouter.route("POST", "/v1/chat/completions", chat)])
+    const server = Http.createServer()
+    const httpServer = yield* NodeHttpServer.make(() => server, { host, port: 0 })
+    yield* httpServer.serve(router.asHttpEffect()).pipe(Effect.provideService(HttpMiddleware.TracerDisabledWhen, () => true))
+    return `http://${host}:${(server.address() as AddressInfo).port}`
+  })
+
 const floor = Effect.gen(function*() {
   const dispatcher = new Agent()
   yield* Effect.addFinalizer(() => Effect.promise(() => dispatcher.close()))
@@ -161,20 +195,77 @@ const floor = Effect.gen(function*() {
         }),
         (answer) => HttpServerResponse.raw(answer.body, { status: answer.statusCode, contentType: contentType(answer.headers) })
       )))
-  const router = yield* HttpRouter.make
-  yield* router.addAll([HttpRouter.route("POST", "/v1/chat/completions", chat)])
-  const server = Http.createServer()
-  const httpServer = yield* NodeHttpServer.make(() => server, { host, port: 0 })
-  yield* httpServer.serve(router.asHttpEffect()).pipe(Effect.provideService(HttpMiddleware.TracerDisabledWhen, () => true))
-  return `http://${host}:${(server.address() as AddressInfo).port}`
+  return yield* serveChat(chat)
+})
+
+/** What the engine side reads of a chat body; throws, as `modelOf` does, when it has no model or no list of messages. */
+const chatOf = (body: string) => {
+  const parsed = JSON.parse(body)
+  const { messages, model } = typeof parsed === "object" && parsed !== null ? parsed : {}
+  if (typeof model !== "string" || !Array.isArray(messages)) throw new Error("the body names no model or messages")
+  return {
+    model,
+    // Role and content as the wire gives them; the `Llm` checks the request against `ChatRequest` before sending it.
+    request: {
+      model,
+      messages: messages.map(({ role, content }: { readonly role: unknown; readonly content: unknown }) =>
+        ({ role, content }) as Message.Message
+      )
+    } satisfies ChatRequest.Input,
+    stream: parsed.stream === true,
+    includeUsage: parsed.stream_options?.include_usage === true
+  }
+}
+
+const badBody = HttpServerResponse.text(`{"error":{"message":"bad body"}}`, { status: 400, contentType: "application/json" })
+
+const errorAnswer = (answer: Errors.ErrorAnswer) =>
+  HttpServerResponse.text(answer.body, { status: answer.status, contentType: "application/json" })
+
+const engine = Effect.gen(function*() {
+  // The client and the deployment's `Llm` live as long as the side, in its scope.
+  const client = yield* Layer.build(UndiciHttpClient.layer())
+  const config = yield* ProviderConfig.fromJson(providerJson())
+  // What the gateway's engine builds each deployment's `Llm` from (through `Router.fromConfig`).
+  const [deployment] = yield* ProviderConfig.deployments(config)
+  const llm = Context.get(yield* Effect.provideContext(Layer.build(deployment!.layer), client), Llm.Llm)
+  const served = deployment!.settings.entry.model_name
+  const clock = yield* Clock.Clock
+  const now = () => clock.currentTimeMillisUnsafe()
+  const chat = Effect.flatMap(HttpServerRequest.HttpServerRequest, (req) =>
+    Effect.flatMap(Effect.orDie(req.text), (body) => {
+      let chat: ReturnType<typeof chatOf>
+      try {
+        chat = chatOf(body)
+      } catch {
+        return Effect.succeed(badBody)
+      }
+      if (chat.model !== served) return Effect.succeed(errorAnswer(Errors.modelNotFound(chat.model, [served])))
+      const id = `chatcmpl-${randomUUID()}`
+      const created = Math.floor(now() / 1000)
+      if (!chat.stream) {
+        return Effect.match(llm.chat(chat.request), {
+          onFailure: (error) => errorAnswer(Errors.fromLlmError(error, now())),
+          onSuccess: (response) => HttpServerResponse.text(Render.completion(response, id, created), { contentType: "application/json" })
+        })
+      }
+      const encoder = Render.streamEncoder(id, chat.model, created, chat.includeUsage)
+      // One write per batch; a lone `Llm` never restarts a stream (only a router does), so `restarted` stays unset.
+      const events = llm.chatStream(chat.request).pipe(
+        Stream.mapArray((batch) => [encoder.batch(batch).bytes] as const),
+        Stream.orElseSucceed((error) => encoder.error(Errors.fromLlmError(error, now()).body))
+      )
+      return Effect.succeed(
+        HttpServerResponse.stream(events, { contentType: encoder.contentType, headers: { "cache-control": "no-cache" } })
+      )
+    }))
+  return yield* serveChat(chat)
 })
 
 const gateway = Effect.gen(function*() {
   // The client lives as long as the gateway, in the side's scope.
   const client = yield* Layer.build(UndiciHttpClient.layer())
-  const config = yield* ProviderConfig.fromJson({
-    sim: [{ model_name: "gpt-4o-mini", base_url: upstream, api_keys: [upstreamKey] }]
-  })
+  const config = yield* ProviderConfig.fromJson(providerJson())
   const service = yield* Effect.provideContext(Gateway.make({ config, port: 0 }), client)
   return service.url
 })
@@ -187,11 +278,11 @@ const main = async () => {
     const started = await proxy(side === "decoder")
     url = started.url
     closeProxy = started.close
-  } else if (side === "floor" || side === "gateway") {
-    const start: Effect.Effect<string, unknown, Scope.Scope> = side === "floor" ? floor : gateway
+  } else if (side === "floor" || side === "gateway" || side === "engine") {
+    const start: Effect.Effect<string, unknown, Scope.Scope> = side === "floor" ? floor : side === "engine" ? engine : gateway
     url = await Effect.runPromise(Scope.provide(start, scope))
   } else {
-    throw new Error(`BENCH_GATEWAY_SIDE: unknown side "${side}" (gateway, proxy, floor, decoder)`)
+    throw new Error(`BENCH_GATEWAY_SIDE: unknown side "${side}" (gateway, proxy, floor, decoder, engine)`)
   }
   process.on("message", (message) => {
     if (message === "cpu") {
