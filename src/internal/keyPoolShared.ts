@@ -195,6 +195,6 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
     )
 
     // A capped key taken alongside a permit that is then refused could turn away another call while held.
-    const remote = slots.every((slot) => slot.maxConcurrency === Infinity)
-    return fastPaths.attach({ providerId, acquire, report, status }, { take, tryTake, takeCooledBy, release, untake, remote })
+    const takeAlongside = slots.every((slot) => slot.maxConcurrency === Infinity)
+    return fastPaths.attach({ providerId, acquire, report, status }, { take, tryTake, takeCooledBy, release, untake, takeAlongside })
   })

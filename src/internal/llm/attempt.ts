@@ -161,7 +161,7 @@ export const hold = (
         return Effect.andThen(giveBack, Effect.flatMap(waitPermit(env, request, due), (freePermit) => held(freePermit, reservation)))
       }
     )
-  const permitAndKey = limiter.remote && env.pool.remote ? permitAndKeyAtOnce : permitThenKey
+  const permitAndKey = limiter.remote && env.pool.takeAlongside ? permitAndKeyAtOnce : permitThenKey
   if (!limiter.hasTokenBudget) return permitAndKey(undefined)
   return Effect.flatMap(
     Effect.interruptible(bounded(env, Effect.mapError(limiter.reserve(tokens()), budgetError(env, request)), request, due)),
