@@ -19,17 +19,8 @@ import type * as KeyPool from "../KeyPool.js"
 import { NoCapacityError } from "../LlmError.js"
 import type * as ProviderClient from "../ProviderClient.js"
 import * as FastPaths from "./fastPath.js"
-import {
-  type Cooldown,
-  LeaseImpl,
-  release,
-  report,
-  type Settled,
-  type Slot,
-  type State,
-  status,
-  tryAcquire
-} from "./keyPool.js"
+import { LeaseImpl, release, report, type Slot, type State, status, tryAcquire } from "./keyPool.js"
+import type { Cooldown, Settled } from "./keyPoolOutcome.js"
 
 /** What a pool view needs besides the shared state. */
 export interface Settings {
