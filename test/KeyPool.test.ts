@@ -18,6 +18,7 @@ import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
 import { KeyPool, LlmError } from "effect-llm-router"
 import * as Internal from "../src/internal/keyPool.js"
+import * as Outcome from "../src/internal/keyPoolOutcome.js"
 import * as Service from "../src/internal/keyPoolService.js"
 import { effectProp } from "./utils/effectProp.js"
 import { expectOptionsError } from "./utils/optionsError.js"
@@ -759,7 +760,7 @@ describe("KeyPool properties", () => {
       Effect.sync(() => {
         const cooldown = { initialMillis: 1_000, maxMillis: max, jitter: true, capMillis: Number.POSITIVE_INFINITY }
         const step = Math.min(max, 1_000 * 2 ** (rateLimits - 1))
-        const length = Internal.cooldownMillis(rateLimits, cooldown, { nextDoubleUnsafe: () => draw })
+        const length = Outcome.cooldownMillis(rateLimits, cooldown, { nextDoubleUnsafe: () => draw })
         expect(length).toBeLessThanOrEqual(max)
         expect(length).toBeGreaterThanOrEqual(Math.floor(step * 0.8))
         expect(length).toBeLessThanOrEqual(Math.ceil(step * 1.2))

@@ -1,22 +1,19 @@
 /**
- * The key pool's state machine; the service over it is in `keyPoolService.ts`.
+ * The key pool's state machine; the service over it is in `keyPoolService.ts`,
+ * what a call's outcome does to a key in `keyPoolOutcome.ts`.
  *
  * Every operation on the state is synchronous and runs inside one `Ref.modify`,
  * so under any concurrency each acquire, release and report sees and leaves a
  * consistent state. The state object is mutable on purpose: copying a heap of
  * 10,000 keys per acquire would make the pool linear.
  */
-import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
-import * as Duration from "effect/Duration"
-import * as Exit from "effect/Exit"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type * as KeyPool from "../KeyPool.js"
-import type { LlmError } from "../LlmError.js"
 import { OptionsError } from "../OptionsError.js"
 import * as ProviderClient from "../ProviderClient.js"
 import * as Heap from "./heap.js"
+import { type Cooldown, cooldownMillis, type RandomSource, type Settled, verdictOf } from "./keyPoolOutcome.js"
 import * as Invalid from "./optionsError.js"
 
 /** One key and its counters. */
@@ -54,32 +51,6 @@ export const levels = 10
 export const levelAt = (elapsed: number, window: number): number =>
   elapsed >= window ? levels : 1 + Math.floor(Math.max(0, elapsed) * (levels - 1) / window)
 
-/** The cooldown of a key rate-limited without `retryAfter`, per pool (`KeyPool.Options.rateLimitCooldown`). */
-export interface Cooldown {
-  readonly initialMillis: number
-  readonly maxMillis: number
-  readonly jitter: boolean
-  /** The longest any cooldown lasts, a provider's `retryAfter` included (`KeyPool.Options.maxCooldown`). */
-  readonly capMillis: number
-}
-
-/** What `report` draws jitter from (Effect's `Random` service). */
-export interface RandomSource { readonly nextDoubleUnsafe: () => number }
-
-/**
- * The cooldown after the `rateLimits`th consecutive rate limit: `initial`
- * doubled per earlier one, capped at `max`; with jitter, 80% to 120% of that,
- * still at most `max`.
- */
-export const cooldownMillis = (rateLimits: number, cooldown: Cooldown, random: RandomSource): number => {
-  const nominal = Math.min(cooldown.maxMillis, cooldown.initialMillis * 2 ** Math.max(0, rateLimits - 1))
-  return cooldown.jitter ? Math.min(cooldown.maxMillis, Math.round(nominal * jitterFactor(cooldown, random))) : nominal
-}
-
-/** What a cooldown is multiplied by: 80% to 120% with jitter, else 1. */
-export const jitterFactor = (cooldown: Cooldown, random: RandomSource): number =>
-  cooldown.jitter ? 0.8 + 0.4 * random.nextDoubleUnsafe() : 1
-
 /**
  * A slot is in `ready` exactly when it is enabled, not cooling and below its
  * concurrency cap, so the top of `ready` is always the key to hand out. A
@@ -111,20 +82,6 @@ export interface State {
    */
   wake: Deferred.Deferred<void> | undefined
 }
-
-/**
- * How a call with a lease went, as the `Llm` service tells it: an outcome, or
- * the call's `Exit` (interruptions and defects are not held against the key).
- */
-export type Settled = KeyPool.Outcome | Exit.Exit<unknown, LlmError>
-
-/** What `report` understands, normalized. */
-export type Verdict =
-  | { readonly _tag: "Success" }
-  | { readonly _tag: "RateLimited"; readonly retryAfterMillis: number | undefined }
-  | { readonly _tag: "Rejected"; readonly reason: string }
-  | { readonly _tag: "Failed" }
-  | { readonly _tag: "Ignored" }
 
 /** The runtime shape of a `KeyPool.Lease`; `pool` ties it to the state that issued it. */
 export class LeaseImpl implements KeyPool.Lease {
@@ -363,33 +320,6 @@ export const release = (state: State, slot: Slot): Deferred.Deferred<void> | und
   if (slot.coolingUntil !== undefined) return undefined
   state.ready.push(slot)
   return wasSaturated ? takeWake(state) : undefined
-}
-
-export const verdictOf = (outcome: Settled): Verdict => {
-  if (outcome === "success") return { _tag: "Success" }
-  if (Exit.isExit(outcome)) {
-    if (Exit.isSuccess(outcome)) return { _tag: "Success" }
-    // Interruption and defects say nothing about the key.
-    return Option.match(Cause.findErrorOption(outcome.cause), {
-      onNone: () => ({ _tag: "Ignored" }),
-      onSome: verdictOfError
-    })
-  }
-  return verdictOfError(outcome)
-}
-
-const verdictOfError = (error: LlmError): Verdict => {
-  switch (error._tag) {
-    case "RateLimitError":
-      return {
-        _tag: "RateLimited",
-        retryAfterMillis: error.retryAfter === undefined ? undefined : Duration.toMillis(error.retryAfter)
-      }
-    case "AuthError":
-      return { _tag: "Rejected", reason: error.reason }
-    default:
-      return { _tag: "Failed" }
-  }
 }
 
 /**

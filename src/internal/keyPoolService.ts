@@ -19,17 +19,8 @@ import type * as KeyPool from "../KeyPool.js"
 import { NoCapacityError } from "../LlmError.js"
 import type * as ProviderClient from "../ProviderClient.js"
 import * as FastPaths from "./fastPath.js"
-import {
-  type Cooldown,
-  LeaseImpl,
-  release,
-  report,
-  type Settled,
-  type Slot,
-  type State,
-  status,
-  tryAcquire
-} from "./keyPool.js"
+import { LeaseImpl, release, report, type Slot, type State, status, tryAcquire } from "./keyPool.js"
+import type { Cooldown, Settled } from "./keyPoolOutcome.js"
 
 /** What a pool view needs besides the shared state. */
 export interface Settings {
@@ -96,11 +87,12 @@ export interface FastPath {
   /** Gives back a key from `tryTake` that carried no call: as `release` with no outcome, and not counted as a request. */
   readonly untake: (lease: KeyPool.Lease) => Effect.Effect<void>
   /**
-   * Whether a caller may take a key alongside another round trip: `tryTake`
-   * waits on one to a shared store, and a key taken and given back unused
-   * costs other calls nothing (no key has a `maxConcurrency` it could fill).
+   * Whether a caller taking a permit from a shared store should try a key
+   * alongside it, so their round trips overlap: `tryTake` waits on a round
+   * trip of its own to a shared store, and a key taken and then given back
+   * unused costs other calls nothing (no key has a `maxConcurrency` it could fill).
    */
-  readonly remote: boolean
+  readonly takeAlongside: boolean
 }
 
 export const fastPaths = FastPaths.slot<FastPath>("effect-llm-router/KeyPool/FastPath")
@@ -145,7 +137,7 @@ const derived = (pool: KeyPool.Service): FastPath => {
     take,
     tryTake: Effect.succeed(undefined),
     takeCooledBy: () => take,
-    remote: false,
+    takeAlongside: false,
     release,
     untake: (lease) => release(lease, undefined)
   }
@@ -245,5 +237,5 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
     acquire,
     report: report_,
     status: Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.map(Ref.get(ref), (state) => status(state, now, slowStartMillis)))
-  }, { take, tryTake, takeCooledBy, release: release_, untake, remote: false })
+  }, { take, tryTake, takeCooledBy, release: release_, untake, takeAlongside: false })
 }

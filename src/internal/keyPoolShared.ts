@@ -19,7 +19,8 @@ import type * as KeyPool from "../KeyPool.js"
 import { NoCapacityError } from "../LlmError.js"
 import type * as ProviderClient from "../ProviderClient.js"
 import type * as Store from "../Store.js"
-import { jitterFactor, makeState, type Settled, verdictOf } from "./keyPool.js"
+import { makeState } from "./keyPool.js"
+import { jitterFactor, type Settled, verdictOf } from "./keyPoolOutcome.js"
 import { fastPath, fastPaths, type Settings, makeService } from "./keyPoolService.js"
 import { connectionOf } from "./store/connection.js"
 import * as Leases from "./store/leases.js"
@@ -195,6 +196,6 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
     )
 
     // A capped key taken alongside a permit that is then refused could turn away another call while held.
-    const remote = slots.every((slot) => slot.maxConcurrency === Infinity)
-    return fastPaths.attach({ providerId, acquire, report, status }, { take, tryTake, takeCooledBy, release, untake, remote })
+    const takeAlongside = slots.every((slot) => slot.maxConcurrency === Infinity)
+    return fastPaths.attach({ providerId, acquire, report, status }, { take, tryTake, takeCooledBy, release, untake, takeAlongside })
   })

@@ -31,6 +31,12 @@ class SharedReservation implements Reservation {
   constructor(readonly estimate: number, readonly local: Reservation | undefined) {}
 }
 
+/** The limiter taken under fail-open: its service for `consume` and `status`, its fast paths for the rest. */
+interface Local {
+  readonly service: RateLimiter.Service
+  readonly fast: FastPath
+}
+
 const divided = (options: RateLimiter.Options, instances: number): RateLimiter.Options => ({
   capacity: options.capacity / instances,
   refillRate: options.refillRate / instances,
@@ -53,22 +59,25 @@ export const make = (
     const slots = maxConcurrency === undefined
       ? undefined
       : yield* Leases.group(connection, `${shared.key}:limiter`, [{ id: "slots", weight: 1, maxConcurrency }], 0)
-    const localService = connection.onUnavailable === "fail-open"
-      ? yield* makeLocal(divided(options, connection.instances))
+    const local: Local | undefined = connection.onUnavailable === "fail-open"
+      ? yield* Effect.map(makeLocal(divided(options, connection.instances)), (service) => ({ service, fast: fastPath(service) }))
       : undefined
-    const local = localService === undefined ? undefined : fastPath(localService)
     const clock = yield* Clock.Clock
     let inFlight = 0
     let waiting = 0
 
     // Under fail-open, a store failure sends the step to the local limiter.
-    const orLocal = <A, E, B, E2>(
-      step: Effect.Effect<A, E | StoreUnavailableError>,
-      fallback: (local: FastPath) => Effect.Effect<B, E2>
-    ): Effect.Effect<A | B, E | E2 | StoreUnavailableError> =>
+    const orLocal = <A, E, R, B, E2, R2>(
+      step: Effect.Effect<A, E | StoreUnavailableError, R>,
+      fallback: (local: Local) => Effect.Effect<B, E2, R2>
+    ): Effect.Effect<A | B, E | E2 | StoreUnavailableError, R | R2> =>
       local === undefined
         ? step
-        : Effect.catchTag(step, "StoreUnavailableError", () => fallback(local)) as Effect.Effect<A | B, E | E2 | StoreUnavailableError>
+        : Effect.catchTag(step, "StoreUnavailableError", () => fallback(local)) as Effect.Effect<
+          A | B,
+          E | E2 | StoreUnavailableError,
+          R | R2
+        >
 
     const freeSlot = (lease: Leases.Taken | undefined) =>
       lease === undefined || slots === undefined ? Effect.void : Effect.ignore(slots.release(0, lease.lease, undefined))
@@ -123,7 +132,7 @@ export const make = (
       Effect.suspend(() => {
         const error = costError(cost, capacity, "requests")
         if (error !== undefined) return Effect.fail(error)
-        return orLocal(sharedPermit(cost), (local) => local.takePermit(cost))
+        return orLocal(sharedPermit(cost), (local) => local.fast.takePermit(cost))
       })
 
     const tryShared = (cost: number): Effect.Effect<Effect.Effect<void> | undefined, StoreUnavailableError> =>
@@ -143,7 +152,7 @@ export const make = (
       Effect.suspend(() => {
         const error = costError(cost, capacity, "requests")
         if (error !== undefined) return Effect.fail(error)
-        return orLocal(tryShared(cost), (local) => local.tryTakePermit(cost))
+        return orLocal(tryShared(cost), (local) => local.fast.tryTakePermit(cost))
       })
 
     const reserve = (estimate: number): Effect.Effect<Reservation, RateLimiter.RateLimiterCostError | StoreUnavailableError> =>
@@ -153,14 +162,14 @@ export const make = (
         if (error !== undefined) return Effect.fail(error)
         return orLocal(
           Effect.as(waitTokens(budget, estimate), new SharedReservation(estimate, undefined)),
-          (local) => Effect.map(local.reserve(estimate), (held) => new SharedReservation(estimate, held))
+          (local) => Effect.map(local.fast.reserve(estimate), (held) => new SharedReservation(estimate, held))
         )
       })
 
     const reconcile = (reservation: Reservation, actualTokens: number): Effect.Effect<void> =>
       Effect.suspend(() => {
         if (!(reservation instanceof SharedReservation)) return Effect.void
-        if (reservation.local !== undefined) return local === undefined ? Effect.void : local.reconcile(reservation.local, actualTokens)
+        if (reservation.local !== undefined) return local === undefined ? Effect.void : local.fast.reconcile(reservation.local, actualTokens)
         if (budget === undefined || reservation.settled) return Effect.void
         reservation.settled = true
         if (!Number.isFinite(actualTokens) || actualTokens < 0) return Effect.void
@@ -232,9 +241,7 @@ export const make = (
               (release) => settled(release, tokens > 0 ? new SharedReservation(tokens, undefined) : undefined)
             )
             // Under fail-open, the whole consume (permit and tokens) goes to the local limiter.
-            return localService === undefined
-              ? shared
-              : Effect.catchTag(shared, "StoreUnavailableError", () => localService.consume(consumeOptions))
+            return orLocal(shared, (local) => local.service.consume(consumeOptions))
           }
           return Effect.flatMap(
             tokens > 0 ? restore(reserve(tokens)) : Effect.succeed(undefined),
@@ -256,9 +263,9 @@ export const make = (
 
     // Without the store: the local limiter's state under fail-open, an empty bucket under fail-closed.
     const status: Effect.Effect<RateLimiter.Status> = Effect.catchTag(sharedStatus, "StoreUnavailableError", () =>
-      localService === undefined
+      local === undefined
         ? Effect.succeed(statusOf(options, { available: 0, waiting }, inFlight, undefined))
-        : localService.status)
+        : local.service.status)
 
     const reset = Effect.ignore(Effect.andThen(requests.reset, budget === undefined ? Effect.void : budget.reset))
 

@@ -111,11 +111,7 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     baseUrl: options.baseUrl ?? "https://generativelanguage.googleapis.com",
     headers: options.headers,
     auth: apiKey,
-    timeout: options.timeout,
-    headersTimeout: options.headersTimeout,
-    firstTokenTimeout: options.firstTokenTimeout,
-    idleTimeout: options.idleTimeout,
-    maxResponseBytes: options.maxResponseBytes,
+    ...Adapter.limitsOf(options),
     path: (model, stream) =>
       `/${version}/${Wire.resourceOf(model)}:${stream ? "streamGenerateContent?alt=sse" : "generateContent"}`,
     body: (request) => Wire.requestBody(request),

@@ -108,11 +108,7 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     timedAuth: options.auth,
     requestId: requestIdOf,
     maxRawExcerpt: Wire.maxRaw,
-    timeout: options.timeout,
-    headersTimeout: options.headersTimeout,
-    firstTokenTimeout: options.firstTokenTimeout,
-    idleTimeout: options.idleTimeout,
-    maxResponseBytes: options.maxResponseBytes,
+    ...Adapter.limitsOf(options),
     path: () => "/chat/completions",
     body: (request, model, stream) => {
       try {

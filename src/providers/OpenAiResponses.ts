@@ -88,11 +88,7 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     headers: ChatWire.headers(options),
     auth: Adapter.bearer,
     requestId: requestIdOf,
-    timeout: options.timeout,
-    headersTimeout: options.headersTimeout,
-    firstTokenTimeout: options.firstTokenTimeout,
-    idleTimeout: options.idleTimeout,
-    maxResponseBytes: options.maxResponseBytes,
+    ...Adapter.limitsOf(options),
     // The `/embeddings` wire of Chat Completions, on the same API root.
     embeddings: Embeddings.wire(options.embeddingEncoding ?? "base64"),
     path: () => "/responses",

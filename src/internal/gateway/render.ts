@@ -96,16 +96,10 @@ export const streamEncoder = (id: string, model: string, created: number, includ
     for (const chunk of chunks) {
       switch (chunk._tag) {
         case "TextDelta":
-          if (chunk.text === "") break
-          forwarded = true
-          out.template(content)
-          out.json(chunk.text)
-          out.template(closeText)
-          break
         case "ReasoningDelta":
           if (chunk.text === "") break
           forwarded = true
-          out.template(reasoning)
+          out.template(chunk._tag === "TextDelta" ? content : reasoning)
           out.json(chunk.text)
           out.template(closeText)
           break

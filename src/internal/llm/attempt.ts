@@ -13,7 +13,7 @@ import type { Credentials } from "../../ProviderClient.js"
 import type * as RateLimiter from "../../RateLimiter.js"
 import type { StoreUnavailableError } from "../../Store.js"
 import type * as KeyPool from "../../KeyPool.js"
-import type { Settled } from "../keyPool.js"
+import type { Settled } from "../keyPoolOutcome.js"
 import { Elsewhere, type Onward } from "../oneAttempt.js"
 import type { Reservation } from "../rateLimiter.js"
 import * as Telemetry from "../telemetry.js"
@@ -161,7 +161,7 @@ export const hold = (
         return Effect.andThen(giveBack, Effect.flatMap(waitPermit(env, request, due), (freePermit) => held(freePermit, reservation)))
       }
     )
-  const permitAndKey = limiter.remote && env.pool.remote ? permitAndKeyAtOnce : permitThenKey
+  const permitAndKey = limiter.remote && env.pool.takeAlongside ? permitAndKeyAtOnce : permitThenKey
   if (!limiter.hasTokenBudget) return permitAndKey(undefined)
   return Effect.flatMap(
     Effect.interruptible(bounded(env, Effect.mapError(limiter.reserve(tokens()), budgetError(env, request)), request, due)),

@@ -23,7 +23,7 @@ import type { Input as EmbeddingRequest } from "../../Embedding.js"
 import { InvalidRequestError, type LlmError } from "../../LlmError.js"
 import type { ProviderMetadata, ToolCall } from "../../Message.js"
 import { OptionsError } from "../../OptionsError.js"
-import { type Credentials, ProviderClient, type Service } from "../../ProviderClient.js"
+import { type Credentials, type HttpOptions, ProviderClient, type Service } from "../../ProviderClient.js"
 import { type ChunkSource, streamFromSource } from "../chunkSource.js"
 import * as Batches from "../embeddingBatches.js"
 import * as Mask from "../llmError/mask.js"
@@ -131,6 +131,17 @@ export const layerConfig = <O>(make: (options: O) => Effect.Effect<Service, Opti
 
 /** The key as `Authorization: Bearer <key>`, the usual `auth`. */
 export const bearer = (key: Redacted.Redacted<string>) => ["authorization", `Bearer ${Redacted.value(key)}`] as const
+
+/** The `HttpOptions` limits a definition passes on as its user set them: the timeouts and `maxResponseBytes`. */
+export const limitsOf = (options: HttpOptions): Pick<Definition, Limit> => ({
+  timeout: options.timeout,
+  headersTimeout: options.headersTimeout,
+  firstTokenTimeout: options.firstTokenTimeout,
+  idleTimeout: options.idleTimeout,
+  maxResponseBytes: options.maxResponseBytes
+})
+
+type Limit = "timeout" | "headersTimeout" | "firstTokenTimeout" | "idleTimeout" | "maxResponseBytes"
 
 /**
  * The `OptionsError` of an optional option that is not a positive integer

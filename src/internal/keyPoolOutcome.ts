@@ -1,0 +1,79 @@
+/**
+ * What a call's outcome does to its key: the verdict `report` acts on, and
+ * how long a key rate-limited without `retryAfter` cools. The local state
+ * machine (`keyPool.ts`) and the shared pool (`keyPoolShared.ts`) both read them.
+ */
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import type * as KeyPool from "../KeyPool.js"
+import type { LlmError } from "../LlmError.js"
+
+/** The cooldown of a key rate-limited without `retryAfter`, per pool (`KeyPool.Options.rateLimitCooldown`). */
+export interface Cooldown {
+  readonly initialMillis: number
+  readonly maxMillis: number
+  readonly jitter: boolean
+  /** The longest any cooldown lasts, a provider's `retryAfter` included (`KeyPool.Options.maxCooldown`). */
+  readonly capMillis: number
+}
+
+/** What `report` draws jitter from (Effect's `Random` service). */
+export interface RandomSource { readonly nextDoubleUnsafe: () => number }
+
+/**
+ * The cooldown after the `rateLimits`th consecutive rate limit: `initial`
+ * doubled per earlier one, capped at `max`; with jitter, 80% to 120% of that,
+ * still at most `max`.
+ */
+export const cooldownMillis = (rateLimits: number, cooldown: Cooldown, random: RandomSource): number => {
+  const nominal = Math.min(cooldown.maxMillis, cooldown.initialMillis * 2 ** Math.max(0, rateLimits - 1))
+  return cooldown.jitter ? Math.min(cooldown.maxMillis, Math.round(nominal * jitterFactor(cooldown, random))) : nominal
+}
+
+/** What a cooldown is multiplied by: 80% to 120% with jitter, else 1. */
+export const jitterFactor = (cooldown: Cooldown, random: RandomSource): number =>
+  cooldown.jitter ? 0.8 + 0.4 * random.nextDoubleUnsafe() : 1
+
+/**
+ * How a call with a lease went, as the `Llm` service tells it: an outcome, or
+ * the call's `Exit` (interruptions and defects are not held against the key).
+ */
+export type Settled = KeyPool.Outcome | Exit.Exit<unknown, LlmError>
+
+/** What `report` understands, normalized. */
+export type Verdict =
+  | { readonly _tag: "Success" }
+  | { readonly _tag: "RateLimited"; readonly retryAfterMillis: number | undefined }
+  | { readonly _tag: "Rejected"; readonly reason: string }
+  | { readonly _tag: "Failed" }
+  | { readonly _tag: "Ignored" }
+
+/** The verdict of an outcome: interruptions and defects are `Ignored`. */
+export const verdictOf = (outcome: Settled): Verdict => {
+  if (outcome === "success") return { _tag: "Success" }
+  if (Exit.isExit(outcome)) {
+    if (Exit.isSuccess(outcome)) return { _tag: "Success" }
+    // Interruption and defects say nothing about the key.
+    return Option.match(Cause.findErrorOption(outcome.cause), {
+      onNone: () => ({ _tag: "Ignored" }),
+      onSome: verdictOfError
+    })
+  }
+  return verdictOfError(outcome)
+}
+
+const verdictOfError = (error: LlmError): Verdict => {
+  switch (error._tag) {
+    case "RateLimitError":
+      return {
+        _tag: "RateLimited",
+        retryAfterMillis: error.retryAfter === undefined ? undefined : Duration.toMillis(error.retryAfter)
+      }
+    case "AuthError":
+      return { _tag: "Rejected", reason: error.reason }
+    default:
+      return { _tag: "Failed" }
+  }
+}
