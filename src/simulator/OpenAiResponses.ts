@@ -42,8 +42,9 @@
  * @since 0.1.0
  */
 import { openAiErrorJson as errorBody } from "../internal/openAiErrorJson.js"
-import { decoded } from "../internal/simulator/decoded.js"
+import { Transcript } from "../internal/simulator/decoded.js"
 import { invalidType, missingParameter, requiredArray } from "../internal/simulator/openAiErrors.js"
+import { decodeTools } from "../internal/simulator/openAiRequest.js"
 import { quoteToken } from "../internal/simulator/quoteToken.js"
 import { invalid, isRecord, typeName } from "../internal/simulator/requestChecks.js"
 import * as OpenAiChat from "./OpenAiChat.js"
@@ -128,25 +129,14 @@ const contentOf = (
   return { text, media }
 }
 
-interface Input {
-  readonly chars: number
-  readonly media: number
-  readonly lastUserText: string
-  readonly lastRole: string
-  readonly lastText: string
-}
-
-const decodeInput = (input: unknown, reasoning: boolean, store: boolean): Input | ApiError => {
+const decodeInput = (input: unknown, reasoning: boolean, store: boolean): Transcript | ApiError => {
+  const transcript = new Transcript()
   if (typeof input === "string") {
-    return { chars: input.length, media: 0, lastUserText: input, lastRole: "user", lastText: input }
+    transcript.add("user", input, 0)
+    return transcript
   }
   const items = requiredArray("input", input, "one of a string or array of input items")
   if (!Array.isArray(items)) return items
-  let chars = 0
-  let media = 0
-  let lastUserText = ""
-  let lastRole = ""
-  let lastText = ""
   let reasoningInTurn = false
   for (let i = 0; i < items.length; i++) {
     const item: unknown = items[i]
@@ -166,12 +156,8 @@ const decodeInput = (input: unknown, reasoning: boolean, store: boolean): Input 
         }
         const content = contentOf(item.content, `${path}.content`)
         if (isError(content)) return content
-        chars += content.text.length
-        media += content.media
-        if (role === "user") lastUserText = content.text
+        transcript.add(role, content.text, content.media)
         if (role !== "assistant") reasoningInTurn = false
-        lastRole = role
-        lastText = content.text
         break
       }
       case "function_call": {
@@ -184,27 +170,17 @@ const decodeInput = (input: unknown, reasoning: boolean, store: boolean): Input 
             "input"
           )
         }
-        chars += (item.name as string).length + (item.arguments as string).length
-        lastRole = "assistant"
-        lastText = ""
+        transcript.add("assistant", "", 0)
+        transcript.chars += (item.name as string).length + (item.arguments as string).length
         break
       }
       case "function_call_output": {
         if (typeof item.call_id !== "string") return missingParameter(`${path}.call_id`)
-        const output = item.output
-        let text: string
-        if (typeof output === "string") {
-          text = output
-        } else {
-          const parts = contentOf(output, `${path}.output`)
-          if (isError(parts)) return parts
-          text = parts.text
-          media += parts.media
-        }
-        chars += text.length
+        const output = typeof item.output === "string" ? item.output : contentOf(item.output, `${path}.output`)
+        if (isError(output)) return output
+        if (typeof output === "string") transcript.add("tool", output, 0)
+        else transcript.add("tool", output.text, output.media)
         reasoningInTurn = false
-        lastRole = "tool"
-        lastText = text
         break
       }
       case "reasoning": {
@@ -238,23 +214,18 @@ const decodeInput = (input: unknown, reasoning: boolean, store: boolean): Input 
         )
     }
   }
-  return { chars, media, lastUserText, lastRole, lastText }
+  return transcript
 }
 
-const decodeTools = (tools: unknown): ReadonlyArray<Reply.Tool> | ApiError => {
-  if (tools === undefined || tools === null) return []
-  if (!Array.isArray(tools)) return invalidType("tools", "an array", tools)
-  const out: Array<Reply.Tool> = []
-  for (let i = 0; i < tools.length; i++) {
-    const tool: unknown = tools[i]
-    if (!isRecord(tool)) return invalid(`Invalid type for 'tools[${i}]': expected an object.`, `tools[${i}]`)
-    // Hosted tools (web_search, file_search, ...) are accepted and never called.
-    if (tool.type !== "function") continue
-    // Flat, unlike Chat Completions: a nested `function` object is a mistake.
-    if (typeof tool.name !== "string") return missingParameter(`tools[${i}].name`, "missing_required_parameter")
-    out.push({ name: tool.name, parameters: tool.parameters })
-  }
-  return out
+/**
+ * A Responses tool: a `function`, flat (unlike Chat Completions, a nested
+ * `function` object is a mistake); hosted tools (`web_search`, `file_search`,
+ * ...) are accepted and never called.
+ */
+const functionOf = (tool: Readonly<Record<string, unknown>>, path: string): Reply.Tool | ApiError | undefined => {
+  if (tool.type !== "function") return undefined
+  if (typeof tool.name !== "string") return missingParameter(`${path}.name`, "missing_required_parameter")
+  return { name: tool.name, parameters: tool.parameters }
 }
 
 const decodeToolChoice = (choice: unknown, tools: ReadonlyArray<Reply.Tool>): Reply.ToolChoice | ApiError => {
@@ -357,29 +328,23 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
     )
   }
 
-  const tools = decodeTools(body.tools)
+  const tools = decodeTools(body.tools, functionOf)
   if (isError(tools)) return tools
   const toolChoice = decodeToolChoice(body.tool_choice, tools)
   if (isError(toolChoice)) return toolChoice
   const text = decodeText(body.text)
   if ("_tag" in text) return text
 
-  const chars = input.chars + (typeof instructions === "string" ? instructions.length : 0)
-  const max = typeof maxTokens === "number" ? maxTokens : undefined
-  return decoded(
+  if (typeof instructions === "string") input.chars += instructions.length
+  return input.decoded(
     {
       model,
-      lastUserText: input.lastUserText,
-      lastRole: input.lastRole,
-      toolResult: input.lastRole === "tool" ? input.lastText : undefined,
       tools,
       toolChoice,
       parallelToolCalls: body.parallel_tool_calls !== false,
       reasoning,
-      maxTokens: max,
-      responseSchema: text.schema,
-      chars,
-      media: input.media
+      maxTokens: typeof maxTokens === "number" ? maxTokens : undefined,
+      responseSchema: text.schema
     },
     stream === true,
     {
