@@ -23,6 +23,7 @@
  * @since 0.1.0
  */
 import { Transcript } from "../internal/simulator/decoded.js"
+import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import { quoteToken } from "../internal/simulator/quoteToken.js"
 import { bareTypeName, bearerKey, invalid, isRecord } from "../internal/simulator/requestChecks.js"
 import type * as Reply from "./Reply.js"
@@ -294,10 +295,4 @@ const renderEmbedding = (
  * @since 0.1.0
  * @category Wire Formats
  */
-export const embeddingFormat: EmbeddingFormat = {
-  apiKey: format.apiKey,
-  renderError,
-  renderBodyError: () => streamError,
-  decode: decodeEmbedding,
-  render: renderEmbedding
-}
+export const embeddingFormat: EmbeddingFormat = embeddingFormatOf(format, decodeEmbedding, renderEmbedding)
