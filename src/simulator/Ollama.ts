@@ -22,7 +22,8 @@
  *
  * @since 0.1.0
  */
-import { decoded } from "../internal/simulator/decoded.js"
+import { Transcript } from "../internal/simulator/decoded.js"
+import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import { quoteToken } from "../internal/simulator/quoteToken.js"
 import { bareTypeName, bearerKey, invalid, isRecord } from "../internal/simulator/requestChecks.js"
 import type * as Reply from "./Reply.js"
@@ -64,11 +65,7 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
   if (!Array.isArray(messages)) return unmarshal(messages, "messages", "[]api.Message")
   // Ollama answers an empty `messages` with a load (done_reason "load"); the simulator has no model to load.
   if (messages.length === 0) return invalid("messages must not be empty (the simulator does not load models)", "messages")
-  let chars = 0
-  let images = 0
-  let lastUserText = ""
-  let lastRole = ""
-  let lastText = ""
+  const transcript = new Transcript()
   for (let i = 0; i < messages.length; i++) {
     const message: unknown = messages[i]
     const path = `messages[${i}]`
@@ -79,18 +76,15 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
     }
     const content = message.content ?? ""
     if (typeof content !== "string") return unmarshal(content, "messages.content", "string")
-    const imageList = message.images
-    if (imageList !== undefined && imageList !== null) {
-      if (!Array.isArray(imageList) || !imageList.every((image) => typeof image === "string")) {
-        return unmarshal(imageList, "messages.images", "[]api.ImageData")
-      }
-      for (const image of imageList as ReadonlyArray<string>) {
-        // Go decodes `[]byte` from base64; a URL is not base64.
-        if (!/^[A-Za-z0-9+/]*={0,2}$/.test(image)) return invalid("illegal base64 data in images", `${path}.images`)
-      }
-      images += imageList.length
+    const imageList = message.images ?? []
+    if (!Array.isArray(imageList) || !imageList.every((image) => typeof image === "string")) {
+      return unmarshal(imageList, "messages.images", "[]api.ImageData")
     }
-    chars += content.length
+    for (const image of imageList as ReadonlyArray<string>) {
+      // Go decodes `[]byte` from base64; a URL is not base64.
+      if (!/^[A-Za-z0-9+/]*={0,2}$/.test(image)) return invalid("illegal base64 data in images", `${path}.images`)
+    }
+    transcript.add(role, content, imageList.length)
     const calls = message.tool_calls
     if (calls !== undefined && calls !== null) {
       if (role !== "assistant" || !Array.isArray(calls)) return unmarshal(calls, "messages.tool_calls", "[]api.ToolCall")
@@ -101,12 +95,9 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
         const args = call.function.arguments ?? {}
         // Ollama's arguments are an object; a JSON string fails to unmarshal.
         if (!isRecord(args)) return unmarshal(args, "messages.tool_calls.function.arguments", "api.ToolCallFunctionArguments")
-        chars += call.function.name.length + JSON.stringify(args).length
+        transcript.chars += call.function.name.length + JSON.stringify(args).length
       }
     }
-    if (role === "user") lastUserText = content
-    lastRole = role
-    lastText = content
   }
 
   const stream = body.stream
@@ -130,21 +121,16 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
     return invalid(`invalid format: ${JSON.stringify(format)}`, "format")
   }
 
-  return decoded(
+  return transcript.decoded(
     {
       model,
-      lastUserText,
-      lastRole,
-      toolResult: lastRole === "tool" ? lastText : undefined,
       tools,
       // Ollama has no tool choice: offered tools may be called.
       toolChoice: { _tag: "Auto" },
       parallelToolCalls: true,
       reasoning: think === true || (typeof think === "string" && think !== "" && think !== "none"),
       maxTokens,
-      responseSchema: isRecord(format) ? format : undefined,
-      chars,
-      media: images
+      responseSchema: isRecord(format) ? format : undefined
     },
     stream !== false,
     {}
@@ -309,10 +295,4 @@ const renderEmbedding = (
  * @since 0.1.0
  * @category Wire Formats
  */
-export const embeddingFormat: EmbeddingFormat = {
-  apiKey: format.apiKey,
-  renderError,
-  renderBodyError: () => streamError,
-  decode: decodeEmbedding,
-  render: renderEmbedding
-}
+export const embeddingFormat: EmbeddingFormat = embeddingFormatOf(format, decodeEmbedding, renderEmbedding)

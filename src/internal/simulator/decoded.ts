@@ -1,7 +1,7 @@
 /**
  * A generation request as a wire format decoded it: the prompt with its tokens
  * counted, and the tokens it asks for, which the engine checks against the
- * model's context window.
+ * model's context window; and the transcript a format tallies its messages in.
  */
 import * as Reply from "../../simulator/Reply.js"
 import type { Decoded } from "../../simulator/WireFormat.js"
@@ -34,5 +34,46 @@ export const decoded = <Extra>(read: ReadPrompt, stream: boolean, extra: Extra):
     stream,
     requestedTokens: promptTokens + (read.maxTokens ?? 0),
     extra
+  }
+}
+
+/** What a {@link Transcript} holds of a prompt. */
+type Tallied = "chars" | "media" | "lastUserText" | "lastRole" | "toolResult"
+
+/**
+ * The messages of a request as a format reads them, in order: the prompt's
+ * size, the last user text (the reply's seed), and the last message's role and
+ * text (a tool result when the role is `"tool"`).
+ */
+export class Transcript {
+  chars = 0
+  media = 0
+  lastUserText = ""
+  lastRole = ""
+  lastText = ""
+
+  /** A message of `role` with `text` and `media` non-text parts. */
+  add(role: string, text: string, media: number): void {
+    this.chars += text.length
+    this.media += media
+    if (role === "user") this.lastUserText = text
+    this.lastRole = role
+    this.lastText = text
+  }
+
+  /** The request decoded: the transcript's prompt with the rest the format read. */
+  decoded<Extra>(rest: Omit<ReadPrompt, Tallied>, stream: boolean, extra: Extra): Decoded<Extra> {
+    return decoded(
+      {
+        ...rest,
+        chars: this.chars,
+        media: this.media,
+        lastUserText: this.lastUserText,
+        lastRole: this.lastRole,
+        toolResult: this.lastRole === "tool" ? this.lastText : undefined
+      },
+      stream,
+      extra
+    )
   }
 }

@@ -6,11 +6,12 @@
 import * as Http from "node:http"
 import * as Reply from "../../simulator/Reply.js"
 import type { Fault } from "../../simulator/Simulator.js"
-import type { ApiError, EmbeddingFormat, ReplyMeta, WireFormat } from "../../simulator/WireFormat.js"
+import type { ApiError, Decoded, EmbeddingFormat, EmbeddingRequest, ReplyMeta, WireFormat } from "../../simulator/WireFormat.js"
 import type { Config } from "./config.js"
 import { type Admitted, bodyPlan, faultHeader, faultStream, makeCachedParser, makeChaos, type ReplyFault } from "./fault.js"
 import { type Plan, streamPlan } from "./plan.js"
 import { makeRateLimit } from "./rateLimit.js"
+import type { RouteInput } from "./routes.js"
 
 const maskKey = (key: string): string => (key.length <= 8 ? "***" : `${key.slice(0, 3)}…${key.slice(-4)}`)
 
@@ -36,6 +37,10 @@ const intHeader = (
     ? n
     : { _tag: "InvalidRequest", message: `Invalid ${name} header "${text}": expected an integer from ${min} to ${max}.`, param: name }
 }
+
+const promptModel = (decoded: Decoded<unknown>): string => decoded.prompt.model
+
+const embeddingModel = (request: EmbeddingRequest): string => request.model
 
 /** What admitting a request and answering an error need of a format. */
 type Gate = Pick<WireFormat<never>, "apiKey" | "renderError" | "requestIdHeader" | "rateLimitHeaders">
@@ -157,15 +162,14 @@ export const makeEngine = (config: Config, startedAt: number) => {
 
   /**
    * The start every request shares: an id, the gate (fault header, key, rate
-   * limit), the JSON body read and decoded. A plan when it ends there.
+   * limit), the JSON body read and decoded, and the context window of the
+   * model it names (`modelOf`). A plan when it ends there.
    */
   const open = <T>(
     format: Gate,
     decode: (body: unknown, params?: Readonly<Record<string, string | undefined>>) => T | ApiError,
-    headers: Http.IncomingHttpHeaders,
-    bodyText: string,
-    now: number,
-    params: Readonly<Record<string, string | undefined>> | undefined
+    modelOf: (decoded: T) => string,
+    input: RouteInput
   ):
     | Plan
     | {
@@ -174,11 +178,14 @@ export const makeEngine = (config: Config, startedAt: number) => {
       readonly fault: ReplyFault | undefined
       readonly output: Reply.OutputMode | undefined
       readonly decoded: T
+      readonly window: number
     } =>
   {
+    const bodyText = input.body
+    if (bodyText === undefined) return badBody(format)
     const id = nextId++
     const out: Record<string, string> = requestIdHeaders(format, id)
-    const admitted = admit(format, headers, now, out)
+    const admitted = admit(format, input.headers, input.now, out)
     if (isPlan(admitted)) return admitted
     const fault = admitted?._tag === "Output" ? undefined : admitted
     const output = admitted?._tag === "Output" ? admitted.mode : undefined
@@ -193,29 +200,19 @@ export const makeEngine = (config: Config, startedAt: number) => {
         }). The API expects a JSON payload.`
       }, out)
     }
-    const decoded = decode(body, params)
-    return isApiError(decoded) ? errorPlan(format, decoded, out) : { id, out, fault, output, decoded }
+    const decoded = decode(body, input.params)
+    if (isApiError(decoded)) return errorPlan(format, decoded, out)
+    const model = modelOf(decoded)
+    if (!config.models.has(model)) return errorPlan(format, { _tag: "ModelNotFound", model }, out)
+    return { id, out, fault, output, decoded, window: config.contextWindows[model] ?? config.contextWindow }
   }
 
-  /** The context window of a model the simulator serves; else the plan that answers "model not found". */
-  const contextWindowOf = (format: Gate, model: string, out: Record<string, string>): number | Plan =>
-    config.models.has(model)
-      ? config.contextWindows[model] ?? config.contextWindow
-      : errorPlan(format, { _tag: "ModelNotFound", model }, out)
-
-  const generate = <X>(
-    format: WireFormat<X>,
-    headers: Http.IncomingHttpHeaders,
-    bodyText: string,
-    now: number,
-    params?: Readonly<Record<string, string | undefined>>
-  ): Plan => {
-    const opened = open(format, format.decode, headers, bodyText, now, params)
+  const generate = <X>(format: WireFormat<X>, input: RouteInput): Plan => {
+    const opened = open(format, format.decode, promptModel, input)
     if (!("decoded" in opened)) return opened
-    const { decoded, fault, id, out, output } = opened
+    const { decoded, fault, id, out, output, window } = opened
+    const { headers, now } = input
     const { prompt } = decoded
-    const window = contextWindowOf(format, prompt.model, out)
-    if (typeof window !== "number") return window
     if (decoded.requestedTokens > window) {
       return errorPlan(format, {
         _tag: "ContextLength",
@@ -267,18 +264,10 @@ export const makeEngine = (config: Config, startedAt: number) => {
    * generation; every input checked against the context window; vectors from
    * `Reply.embedding`.
    */
-  const embed = (
-    format: EmbeddingFormat,
-    headers: Http.IncomingHttpHeaders,
-    bodyText: string,
-    now: number,
-    params?: Readonly<Record<string, string | undefined>>
-  ): Plan => {
-    const opened = open(format, format.decode, headers, bodyText, now, params)
+  const embed = (format: EmbeddingFormat, input: RouteInput): Plan => {
+    const opened = open(format, format.decode, embeddingModel, input)
     if (!("decoded" in opened)) return opened
-    const { decoded: request, fault, id, out } = opened
-    const window = contextWindowOf(format, request.model, out)
-    if (typeof window !== "number") return window
+    const { decoded: request, fault, id, out, window } = opened
     let promptTokens = 0
     for (const input of request.inputs) {
       const tokens = Reply.countTokens(input.length)

@@ -10,23 +10,30 @@ import { prng } from "./prng.js"
 /** The request header that selects a fault. */
 export const faultHeader = "x-simulator-fault"
 
-const faultKinds = [
-  "status",
-  "html",
-  "empty",
-  "echo-key",
-  "down",
-  "silent",
-  "first-token",
-  "reset",
-  "malformed",
-  "truncate",
-  "stream-error",
-  "stall",
-  "flood",
-  "output",
-  "chaos"
-] as const
+/** Each fault kind, with the parameters it takes. */
+const faultParams = {
+  status: ["code", "type", "message", "retry-after"],
+  html: [],
+  empty: [],
+  "echo-key": [],
+  down: ["status", "since"],
+  silent: [],
+  "first-token": [],
+  reset: [],
+  malformed: [],
+  truncate: [],
+  "stream-error": ["shape"],
+  stall: [],
+  flood: [],
+  output: [],
+  chaos: ["seed"]
+} as const satisfies Readonly<Record<string, ReadonlyArray<string>>>
+
+type FaultKind = keyof typeof faultParams
+
+const faultKinds = Object.keys(faultParams) as ReadonlyArray<FaultKind>
+
+const isFaultKind = (kind: string): kind is FaultKind => Object.hasOwn(faultParams, kind)
 
 /**
  * The faults a `chaos` fault picks from, each as likely: every per-request
@@ -65,15 +72,14 @@ export const parseFault = (value: string): Fault | string => {
   const [head, ...params] = pairs
   if (head === undefined) return "it is empty"
   const [kind, raw] = head
-  const allowed = (names: ReadonlyArray<string>): string | undefined => {
-    for (const [name] of params) {
-      if (!names.includes(name)) {
-        return names.length === 0
-          ? `"${kind}" takes no parameters, got "${name}"`
-          : `unknown parameter "${name}" for "${kind}" (expected ${names.join(", ")})`
-      }
+  if (!isFaultKind(kind)) return `unknown fault "${kind}" (expected one of ${faultKinds.join(", ")})`
+  const names: ReadonlyArray<string> = faultParams[kind]
+  for (const [name] of params) {
+    if (!names.includes(name)) {
+      return names.length === 0
+        ? `"${kind}" takes no parameters, got "${name}"`
+        : `unknown parameter "${name}" for "${kind}" (expected ${names.join(", ")})`
     }
-    return undefined
   }
   const param = (name: string) => params.find(([n]) => n === name)?.[1]
   const status = (): number | string => {
@@ -88,14 +94,11 @@ export const parseFault = (value: string): Fault | string => {
     const n = Number(text)
     return text !== undefined && /^\d{1,9}$/.test(text) ? n : `"${kind}" needs milliseconds (0 or more), got "${text}"`
   }
-  // A fault whose value is one of a few words, with no parameters.
+  // A fault whose value is one of a few words.
   const word = <const W extends string>(words: ReadonlyArray<W>, make: (word: W) => Fault): Fault | string =>
-    allowed([]) ??
-      ((words as ReadonlyArray<string>).includes(raw) ? make(raw as W) : `"${kind}" needs ${words.join(" or ")}, got "${raw}"`)
-  switch (kind as (typeof faultKinds)[number]) {
+    (words as ReadonlyArray<string>).includes(raw) ? make(raw as W) : `"${kind}" needs ${words.join(" or ")}, got "${raw}"`
+  switch (kind) {
     case "status": {
-      const bad = allowed(["code", "type", "message", "retry-after"])
-      if (bad !== undefined) return bad
       const s = status()
       if (typeof s === "string") return s
       const retryAfterText = param("retry-after")
@@ -107,15 +110,11 @@ export const parseFault = (value: string): Fault | string => {
     }
     case "html":
     case "empty": {
-      const bad = allowed([])
-      if (bad !== undefined) return bad
       const s = status()
       if (typeof s === "string") return s
       return { _tag: kind === "html" ? "Html" : "Empty", status: s }
     }
     case "down": {
-      const bad = allowed(["status", "since"])
-      if (bad !== undefined) return bad
       const ms = millis()
       if (typeof ms === "string") return ms
       const statusText = param("status") ?? "503"
@@ -128,15 +127,11 @@ export const parseFault = (value: string): Fault | string => {
       return { _tag: "Down", ms, status: n, since }
     }
     case "silent": {
-      const bad = allowed([])
-      if (bad !== undefined) return bad
       if (raw === "forever") return { _tag: "Silent", ms: undefined }
       const ms = millis()
       return typeof ms === "string" ? `"silent" needs milliseconds or forever, got "${raw}"` : { _tag: "Silent", ms }
     }
     case "first-token": {
-      const bad = allowed([])
-      if (bad !== undefined) return bad
       const ms = millis()
       return typeof ms === "string" ? ms : { _tag: "FirstToken", ms }
     }
@@ -144,23 +139,17 @@ export const parseFault = (value: string): Fault | string => {
     case "malformed":
     case "truncate":
     case "stall": {
-      const bad = allowed([])
-      if (bad !== undefined) return bad
       const after = count()
       if (typeof after === "string") return after
       const tag = kind === "reset" ? "Reset" : kind === "malformed" ? "Malformed" : kind === "truncate" ? "Truncate" : "Stall"
       return { _tag: tag, after }
     }
     case "flood": {
-      const bad = allowed([])
-      if (bad !== undefined) return bad
       return /^\d{1,9}$/.test(raw) && Number(raw) > 0
         ? { _tag: "Flood", bytes: Number(raw) }
         : `"flood" needs a number of bytes (1 or more), got "${raw}"`
     }
     case "stream-error": {
-      const bad = allowed(["shape"])
-      if (bad !== undefined) return bad
       const after = count()
       if (typeof after === "string") return after
       const shape = param("shape") ?? "openai"
@@ -174,8 +163,6 @@ export const parseFault = (value: string): Fault | string => {
     case "echo-key":
       return word(["error", "body"], (where) => ({ _tag: "EchoKey", where }))
     case "chaos": {
-      const bad = allowed(["seed"])
-      if (bad !== undefined) return bad
       const rate = Number(raw)
       if (!(/^\d+(\.\d+)?$/.test(raw) && rate <= 1)) return `"chaos" needs a rate from 0 to 1, got "${raw}"`
       const seedText = param("seed") ?? "1"
@@ -183,8 +170,6 @@ export const parseFault = (value: string): Fault | string => {
       if (!(/^\d{1,10}$/.test(seedText) && seed <= 0xffffffff)) return `"chaos" needs an integer seed from 0 to 4294967295, got "${seedText}"`
       return { _tag: "Chaos", rate, seed }
     }
-    default:
-      return `unknown fault "${kind}" (expected one of ${faultKinds.join(", ")})`
   }
 }
 

@@ -43,8 +43,7 @@ export interface Route {
 const embeddingRoute = (path: HttpRouter.PathInput, format: EmbeddingFormat): Route => ({
   method: "POST",
   path,
-  plan: (engine, { body, headers, now }) =>
-    body === undefined ? engine.badBody(format) : engine.embed(format, headers, body, now)
+  plan: (engine, input) => engine.embed(format, input)
 })
 
 /** Every endpoint, for both servers. Each new wire format adds its routes here. */
@@ -52,16 +51,12 @@ export const routes: ReadonlyArray<Route> = [
   {
     method: "POST",
     path: "/v1/chat/completions",
-    plan: (engine, { body, headers, now }) =>
-      body === undefined ? engine.badBody(chat) : engine.generate(chat, headers, body, now)
+    plan: (engine, input) => engine.generate(chat, input)
   },
   {
     method: "POST",
     path: "/v1/responses",
-    plan: (engine, { body, headers, now }) =>
-      body === undefined
-        ? engine.badBody(OpenAiResponses.format)
-        : engine.generate(OpenAiResponses.format, headers, body, now)
+    plan: (engine, input) => engine.generate(OpenAiResponses.format, input)
   },
   {
     method: "GET",
@@ -76,30 +71,26 @@ export const routes: ReadonlyArray<Route> = [
   {
     method: "POST",
     path: "/v1/messages",
-    plan: (engine, { body, headers, now }) =>
-      body === undefined ? engine.badBody(Anthropic.format) : engine.generate(Anthropic.format, headers, body, now)
+    plan: (engine, input) => engine.generate(Anthropic.format, input)
   },
   embeddingRoute("/v1/embeddings", OpenAiChat.embeddingFormat),
   embeddingRoute("/api/embed", Ollama.embeddingFormat),
   {
     method: "POST",
     path: "/api/chat",
-    plan: (engine, { body, headers, now }) =>
-      body === undefined ? engine.badBody(Ollama.format) : engine.generate(Ollama.format, headers, body, now)
+    plan: (engine, input) => engine.generate(Ollama.format, input)
   },
   {
     // One segment, `{model}:{method}`: Gemini puts the method after a colon.
     method: "POST",
     path: "/v1beta/models/:model",
-    plan: (engine, { body, headers, now, params, url }) => {
-      const target = Gemini.target(params.model ?? "", url, headers)
-      return target === undefined
-        ? engine.notFound(Gemini.format, "POST", url)
-        : body === undefined
-        ? engine.badBody(Gemini.format)
-        : Gemini.isEmbedding(target.params)
-        ? engine.embed(Gemini.embeddingFormat, target.headers, body, now, target.params)
-        : engine.generate(Gemini.format, target.headers, body, now, target.params)
+    plan: (engine, input) => {
+      const target = Gemini.target(input.params.model ?? "", input.url, input.headers)
+      if (target === undefined) return engine.notFound(Gemini.format, "POST", input.url)
+      const targeted = { ...input, headers: target.headers, params: target.params }
+      return Gemini.isEmbedding(target.params)
+        ? engine.embed(Gemini.embeddingFormat, targeted)
+        : engine.generate(Gemini.format, targeted)
     }
   }
 ]

@@ -1,0 +1,79 @@
+/**
+ * Gemini's embeddings (`:batchEmbedContents`, `:embedContent`, WIRE.md §7.2):
+ * the request, each of its contents naming the URL's model, and the reply,
+ * which reports no usage.
+ */
+import type { ApiError, EmbeddingRequest } from "../../../simulator/WireFormat.js"
+import { invalid, isRecord } from "../requestChecks.js"
+import { badValue } from "./request.js"
+
+/** The most requests one `batchEmbedContents` call takes. */
+const maxEmbeddingRequests = 100
+
+/** The text of one `EmbedContentRequest`'s content, and its `outputDimensionality`, or what is wrong with it. */
+const embedContentOf = (
+  request: unknown,
+  path: string,
+  resource: string
+): { readonly text: string; readonly dimensions: number | undefined } | ApiError => {
+  if (!isRecord(request)) return badValue(path, "an EmbedContentRequest object", request)
+  if (request.model !== undefined && request.model !== resource) {
+    return invalid(`${path}.model: the model "${String(request.model)}" does not match the URL's "${resource}".`, `${path}.model`)
+  }
+  const content = request.content
+  if (!isRecord(content) || !Array.isArray(content.parts) || content.parts.length === 0) {
+    return invalid(`${path}.content: must have at least one part.`, `${path}.content`)
+  }
+  let text = ""
+  for (let i = 0; i < content.parts.length; i++) {
+    const part: unknown = content.parts[i]
+    if (!isRecord(part) || typeof part.text !== "string") {
+      return badValue(`${path}.content.parts[${i}].text`, "a string", isRecord(part) ? part.text : part)
+    }
+    text += part.text
+  }
+  if (text === "") return invalid(`${path}.content: the text is empty.`, `${path}.content`)
+  const dimensions = request.outputDimensionality
+  if (dimensions !== undefined && !(typeof dimensions === "number" && Number.isInteger(dimensions) && dimensions >= 1 && dimensions <= 3072)) {
+    return badValue(`${path}.outputDimensionality`, "an integer from 1 to 3072", dimensions)
+  }
+  return { text, dimensions }
+}
+
+/**
+ * Reads `batchEmbedContents` (`{requests: [...]}`, at most 100, each naming the
+ * URL's model) or `embedContent` (one request at the top level).
+ */
+export const decodeEmbedding = (
+  body: unknown,
+  params?: Readonly<Record<string, string | undefined>>
+): EmbeddingRequest | ApiError => {
+  const model = (params?.model ?? "").replace(/^models\//, "")
+  const resource = `models/${model}`
+  if (!isRecord(body)) return badValue("body", "a JSON object", body)
+  const batch = params?.method === "batchEmbedContents"
+  const requests: ReadonlyArray<unknown> = batch ? (Array.isArray(body.requests) ? body.requests : []) : [body]
+  if (batch && !Array.isArray(body.requests)) return badValue("requests", "an array", body.requests)
+  if (requests.length === 0) return invalid("requests: at least one request is required.", "requests")
+  if (requests.length > maxEmbeddingRequests) {
+    return invalid(
+      `* BatchEmbedContentsRequest.requests: at most ${maxEmbeddingRequests} requests can be in one batch, got ${requests.length}.`,
+      "requests"
+    )
+  }
+  const inputs: Array<string> = []
+  let dimensions: number | undefined
+  for (let i = 0; i < requests.length; i++) {
+    const one = embedContentOf(requests[i], batch ? `requests[${i}]` : "body", resource)
+    if ("_tag" in one) return one
+    inputs.push(one.text)
+    dimensions = one.dimensions ?? dimensions
+  }
+  return { model, inputs, dimensions, base64: false, single: !batch }
+}
+
+/** Gemini reports no usage for embeddings. */
+export const renderEmbedding = (vectors: ReadonlyArray<ReadonlyArray<number>>, request: EmbeddingRequest): string =>
+  request.single
+    ? JSON.stringify({ embedding: { values: vectors[0] } })
+    : JSON.stringify({ embeddings: vectors.map((values) => ({ values })) })

@@ -1,0 +1,89 @@
+/**
+ * OpenAI embeddings (`POST /v1/embeddings`, WIRE.md §7.1): the request, checked
+ * with OpenAI's messages, and the reply, its vectors as numbers or base64.
+ */
+import type { ApiError, EmbeddingRequest } from "../../../simulator/WireFormat.js"
+import { invalidType, missingParameter } from "../openAiErrors.js"
+import { invalid, isRecord, typeName } from "../requestChecks.js"
+import { modelOf } from "./request.js"
+
+/** The most inputs OpenAI takes in one embeddings request. */
+const maxEmbeddingInputs = 2048
+
+/** The most dimensions the simulator makes. */
+const maxDimensions = 8192
+
+/**
+ * Reads `input` (a string or an array of strings; no token arrays), `model`,
+ * `dimensions` and `encoding_format`, with OpenAI's messages for what is wrong.
+ */
+export const decodeEmbedding = (body: unknown): EmbeddingRequest | ApiError => {
+  if (!isRecord(body)) return invalid(`The request body must be a JSON object, but got ${typeName(body)}.`)
+  const model = modelOf(body)
+  if (typeof model !== "string") return model
+  const input = body.input
+  if (input === undefined || input === null) return missingParameter("input")
+  const inputs: ReadonlyArray<unknown> = typeof input === "string" ? [input] : Array.isArray(input) ? input : []
+  if (typeof input !== "string" && !Array.isArray(input)) return invalidType("input", "a string or an array of strings", input)
+  if (inputs.length === 0) return invalid("'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", "input")
+  if (inputs.length > maxEmbeddingInputs) {
+    return invalid(
+      `Invalid 'input': array too long. Expected an array with maximum length ${maxEmbeddingInputs}, but got an array with length ${inputs.length} instead.`,
+      "input",
+      "array_above_max_length"
+    )
+  }
+  for (let i = 0; i < inputs.length; i++) {
+    const text = inputs[i]
+    if (typeof text !== "string") return invalidType(`input[${i}]`, "a string", text)
+    if (text === "") return invalid(`'$.input[${i}]' is invalid: it must not be empty.`, `input[${i}]`)
+  }
+  const dimensions = body.dimensions
+  if (
+    dimensions !== undefined && dimensions !== null &&
+    !(typeof dimensions === "number" && Number.isInteger(dimensions) && dimensions >= 1 && dimensions <= maxDimensions)
+  ) {
+    return invalid(
+      `Invalid 'dimensions': expected an integer from 1 to ${maxDimensions}, but got ${JSON.stringify(dimensions)} instead.`,
+      "dimensions",
+      "invalid_value"
+    )
+  }
+  const encoding = body.encoding_format
+  if (encoding !== undefined && encoding !== null && encoding !== "float" && encoding !== "base64") {
+    return invalid(
+      `Invalid value for 'encoding_format': expected 'float' or 'base64', but got ${JSON.stringify(encoding)} instead.`,
+      "encoding_format"
+    )
+  }
+  return {
+    model,
+    inputs: inputs as ReadonlyArray<string>,
+    dimensions: typeof dimensions === "number" ? dimensions : undefined,
+    base64: encoding === "base64",
+    single: false
+  }
+}
+
+/** A vector as base64 of little-endian float32s, as OpenAI sends it. */
+const base64Floats = (vector: ReadonlyArray<number>): string => {
+  const bytes = Buffer.alloc(vector.length * 4)
+  for (let i = 0; i < vector.length; i++) bytes.writeFloatLE(vector[i]!, i * 4)
+  return bytes.toString("base64")
+}
+
+export const renderEmbedding = (
+  vectors: ReadonlyArray<ReadonlyArray<number>>,
+  request: EmbeddingRequest,
+  promptTokens: number
+): string =>
+  JSON.stringify({
+    object: "list",
+    data: vectors.map((vector, index) => ({
+      object: "embedding",
+      index,
+      embedding: request.base64 ? base64Floats(vector) : vector
+    })),
+    model: request.model,
+    usage: { prompt_tokens: promptTokens, total_tokens: promptTokens }
+  })

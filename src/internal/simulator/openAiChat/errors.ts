@@ -1,0 +1,123 @@
+/**
+ * OpenAI's errors: the error body per failure and per injected
+ * status, and the error event of a 200 stream in each of its shapes (OpenAI,
+ * vLLM, OpenRouter). The Responses API answers with the same.
+ */
+import { openAiErrorJson as errorBody } from "../../openAiErrorJson.js"
+import type { StreamErrorShape } from "../../../simulator/Simulator.js"
+import type { ApiError, ReplyMeta } from "../../../simulator/WireFormat.js"
+
+const injected: Readonly<Record<number, readonly [type: string, code: string | null, message: string]>> = {
+  400: ["invalid_request_error", null, "The simulator rejected this request (injected fault)."],
+  401: ["invalid_request_error", "invalid_api_key", "Incorrect API key provided."],
+  402: ["invalid_request_error", "insufficient_balance", "Insufficient balance. Add credits to continue."],
+  403: ["invalid_request_error", "request_forbidden", "You are not allowed to sample from this model."],
+  404: ["invalid_request_error", "model_not_found", "The model does not exist or you do not have access to it."],
+  408: ["server_error", null, "Request timed out."],
+  409: ["server_error", null, "The request conflicted with another one; retry it."],
+  413: ["invalid_request_error", "request_too_large", "The request is too large."],
+  422: ["invalid_request_error", null, "The request could not be processed."],
+  429: ["requests", "rate_limit_exceeded", "Rate limit reached for requests. Please try again in 1s."],
+  500: ["server_error", null, "The server had an error while processing your request. Sorry about that!"],
+  502: ["server_error", null, "Bad gateway."],
+  503: ["server_error", null, "The engine is currently overloaded, please try again later."],
+  504: ["server_error", null, "Gateway timeout."],
+  529: ["overloaded_error", null, "Overloaded"]
+}
+
+export const renderError = (error: ApiError): { readonly status: number; readonly body: string } => {
+  switch (error._tag) {
+    case "InvalidRequest":
+      return { status: 400, body: errorBody(error.message, "invalid_request_error", error.param ?? null, error.code ?? null) }
+    case "InvalidKey":
+      return {
+        status: 401,
+        body: errorBody(
+          error.maskedKey === undefined
+            ? "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+            : `Incorrect API key provided: ${error.maskedKey}. You can find your API key at https://platform.openai.com/account/api-keys.`,
+          "invalid_request_error",
+          null,
+          "invalid_api_key"
+        )
+      }
+    case "RateLimited":
+      return {
+        status: 429,
+        body: errorBody(
+          `Rate limit reached for requests on this key: Limit ${error.limit} / min. Please try again in ${
+            Math.ceil(error.retryAfterMs)
+          }ms.`,
+          "requests",
+          null,
+          "rate_limit_exceeded"
+        )
+      }
+    case "ModelNotFound":
+      return {
+        status: 404,
+        body: errorBody(
+          `The model \`${error.model}\` does not exist or you do not have access to it.`,
+          "invalid_request_error",
+          null,
+          "model_not_found"
+        )
+      }
+    case "ContextLength": {
+      const total = error.promptTokens + error.completionTokens
+      return {
+        status: 400,
+        body: errorBody(
+          `This model's maximum context length is ${error.limit} tokens. However, you requested ${total} tokens ` +
+            `(${error.promptTokens} in the messages, ${error.completionTokens} in the completion). ` +
+            "Please reduce the length of the messages or completion.",
+          "invalid_request_error",
+          "messages",
+          "context_length_exceeded"
+        )
+      }
+    }
+    case "NotFound":
+      return {
+        status: 404,
+        body: errorBody(`Invalid URL (${error.method} ${error.path})`, "invalid_request_error", null, null)
+      }
+    case "Injected": {
+      const { fault } = error
+      const quota = fault.code === "insufficient_quota"
+      const [type, code, message] = injected[fault.status] ??
+        (fault.status >= 500
+          ? ["server_error", null, `Simulated server error (HTTP ${fault.status}).`]
+          : ["invalid_request_error", null, `Simulated client error (HTTP ${fault.status}).`])
+      return {
+        status: fault.status,
+        body: errorBody(
+          fault.message ??
+            (quota ? "You exceeded your current quota, please check your plan and billing details." : message),
+          fault.type ?? (quota ? "insufficient_quota" : type),
+          null,
+          fault.code ?? code
+        )
+      }
+    }
+  }
+}
+
+export const streamErrorJson = (shape: StreamErrorShape, meta: ReplyMeta): string => {
+  switch (shape) {
+    case "openai":
+      return errorBody(
+        "The server had an error while processing your request. Sorry about that!",
+        "server_error",
+        null,
+        null
+      )
+    case "vllm":
+      return `{"object":"error","message":"The engine failed while generating (simulated).","type":"InternalServerError","param":null,"code":500}`
+    case "openrouter":
+      return `{"id":"${meta.id}","object":"chat.completion.chunk","created":${meta.created},"model":${
+        JSON.stringify(meta.model)
+      },"provider":"simulator","error":{"code":502,"message":"Provider returned error","metadata":{"provider_name":"simulator"}},` +
+        `"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error","native_finish_reason":"error"}]}`
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * What both of OpenAI's wire formats read the same way, each placing the
+ * fields its own way: the function tools of `tools` (Chat Completions nests a
+ * tool's name and parameters in `function`, Responses keeps them flat), and
+ * the structured-output format (`response_format`, `text.format`).
+ */
+import type * as Reply from "../../simulator/Reply.js"
+import type { ApiError } from "../../simulator/WireFormat.js"
+import { invalidType } from "./openAiErrors.js"
+import { invalid, isRecord } from "./requestChecks.js"
+
+/**
+ * The tools offered: none when `tools` is absent or `null`, OpenAI's error when
+ * it is not an array of objects; `functionOf` reads one item (the tool,
+ * `undefined` for one the simulator never calls, or what is wrong with it).
+ */
+export const decodeTools = (
+  tools: unknown,
+  functionOf: (tool: Readonly<Record<string, unknown>>, path: string) => Reply.Tool | ApiError | undefined
+): ReadonlyArray<Reply.Tool> | ApiError => {
+  if (tools === undefined || tools === null) return []
+  if (!Array.isArray(tools)) return invalidType("tools", "an array", tools)
+  const out: Array<Reply.Tool> = []
+  for (let i = 0; i < tools.length; i++) {
+    const path = `tools[${i}]`
+    const tool: unknown = tools[i]
+    if (!isRecord(tool)) return invalid(`Invalid type for '${path}': expected an object.`, path)
+    const read = functionOf(tool, path)
+    if (read === undefined) continue
+    if ("_tag" in read) return read
+    out.push(read)
+  }
+  return out
+}
+
+const noSchema = { schema: undefined }
+
+/**
+ * The JSON Schema a structured-output format at `path` asks the reply to
+ * follow (`schema` undefined for none, `text` and `json_object` included), or
+ * OpenAI's error; `schemaOf` reads a `json_schema` format.
+ */
+export const decodeOutputFormat = (
+  format: unknown,
+  path: string,
+  schemaOf: (format: Readonly<Record<string, unknown>>) => { readonly schema: unknown } | ApiError
+): { readonly schema: unknown } | ApiError => {
+  if (format === undefined || format === null) return noSchema
+  if (!isRecord(format)) return invalid(`Invalid type for '${path}': expected an object.`, path)
+  switch (format.type) {
+    case "text":
+    case "json_object":
+      return noSchema
+    case "json_schema":
+      return schemaOf(format)
+    default:
+      return invalid(
+        `Invalid value: ${JSON.stringify(format.type) ?? "nothing"}. Supported values are: 'text', 'json_object' and 'json_schema'.`,
+        `${path}.type`,
+        "invalid_value"
+      )
+  }
+}
