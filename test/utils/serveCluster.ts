@@ -67,7 +67,9 @@ export const storeReturns = (served: Served) => served.stderr().split("limits ar
  * How far apart a request's token grant (by Redis) and its arrival at the simulator may be:
  * the gateway's event loop and an HTTP hop, on a machine that runs three gateways, the
  * load and the simulator at once, and in CI the other test files beside them. A windowed
- * bound on arrivals holds with this added to each window (at 250 ms, then 500 ms, loaded
- * runs passed it by one request). The whole run's bound (`overRunBound`) needs none.
+ * bound on arrivals holds with this added to each window (at 250 ms, 500 ms and then 1 s,
+ * loaded runs passed it by up to one request: a gateway stalled for over a second between a
+ * grant and its request). The whole run's bound (`overRunBound`) needs none, and is what
+ * catches instances that each admit the whole rate.
  */
-export const deliverySlackMillis = 1000
+export const deliverySlackMillis = 2000
