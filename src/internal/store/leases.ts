@@ -38,30 +38,43 @@ export interface Candidate {
 // candidates n, then weight and cap (-1: none) per candidate, then the state
 // fields to read: off:<id> (disabled reason), cool:<id> (cooldown end, kept
 // after it for the warm-up), pick:<id> (pick sequence), n:<id> (leases held)
-// per candidate, then seq. The lease set's members are "<lease>|n:<id>".
+// per candidate, then seq and due. The lease set's members are "<lease>|n:<id>".
 const pickScript = overKeys(
   (ttl: number, lease: string, slowStart: number, flat: ReadonlyArray<string | number>) => [ttl, lease, slowStart, ...flat],
   `
 local state, held = KEYS[1], KEYS[2]
--- The expired leases (of instances that died) are dropped, and their keys' counts with them.
-local lapsed = redis.call("ZRANGEBYSCORE", held, "-inf", now)
-if #lapsed > 0 then
-  redis.call("ZREMRANGEBYSCORE", held, "-inf", now)
-  for i = 1, #lapsed do
-    local member = lapsed[i]
-    redis.call("HINCRBY", state, string.sub(member, string.find(member, "|", 1, true) + 1), -1)
-  end
-end
 local ttl = tonumber(ARGV[1])
 local slow = tonumber(ARGV[3])
 local n = tonumber(ARGV[4])
 -- The candidates' state read at once, by HMGETs of at most 3,000 fields (what unpack takes).
 local first = 5 + 2 * n
-local last = first + 4 * n
+local last = first + 4 * n + 1
 local got = redis.call("HMGET", state, unpack(ARGV, first, math.min(last, first + 2999)))
 for from = first + 3000, last, 3000 do
   local more = redis.call("HMGET", state, unpack(ARGV, from, math.min(last, from + 2999)))
   for i = 1, #more do got[#got + 1] = more[i] end
+end
+-- due: at most the earliest expiry in the lease set (renewals only push them later).
+-- Once it has passed, the expired leases (of instances that died) are dropped, and
+-- their keys' counts with them.
+local due = tonumber(got[n * 4 + 2])
+if due == nil or due <= now then
+  local lapsed = redis.call("ZRANGEBYSCORE", held, "-inf", now)
+  if #lapsed > 0 then
+    redis.call("ZREMRANGEBYSCORE", held, "-inf", now)
+    local gone = {}
+    for i = 1, #lapsed do
+      local count = string.sub(lapsed[i], string.find(lapsed[i], "|", 1, true) + 1)
+      gone[count] = (gone[count] or 0) + 1
+    end
+    for count, k in pairs(gone) do redis.call("HINCRBY", state, count, -k) end
+    for c = 1, n do
+      local k = gone[ARGV[first + c * 4 - 1]]
+      if k then got[c * 4] = tonumber(got[c * 4] or "0") - k end
+    end
+  end
+  due = tonumber(redis.call("ZRANGE", held, 0, 0, "WITHSCORES")[2])
+  if due == nil then redis.call("HDEL", state, "due") else redis.call("HSET", state, "due", due) end
 end
 local best, bestIn, bestShare, bestPick = nil, 0, 1, 0
 local earliest = -1
@@ -99,7 +112,11 @@ end
 local count = ARGV[first + best * 4 - 1]
 redis.call("ZADD", held, now + ttl, ARGV[2] .. "|" .. count)
 local seq = tonumber(got[n * 4 + 1] or "0") + 1
-redis.call("HSET", state, "seq", seq, ARGV[first + best * 4 - 2], seq, count, bestIn + 1)
+if due == nil then
+  redis.call("HSET", state, "seq", seq, ARGV[first + best * 4 - 2], seq, count, bestIn + 1, "due", now + ttl)
+else
+  redis.call("HSET", state, "seq", seq, ARGV[first + best * 4 - 2], seq, count, bestIn + 1)
+end
 return { 1, best, 0, enabled, now }
 `
 ).withReturnType<readonly [taken: 0 | 1, indexOrEarliest: number, releasable: 0 | 1, enabled: number, now: number]>()
@@ -317,7 +334,8 @@ export const group = (
       candidates.length,
       ...candidates.flatMap((candidate) => [candidate.weight, candidate.maxConcurrency === Infinity ? -1 : candidate.maxConcurrency]),
       ...candidates.flatMap((candidate, i) => [`off:${candidate.id}`, `cool:${candidate.id}`, `pick:${candidate.id}`, counts[i]!]),
-      "seq"
+      "seq",
+      "due"
     ]
     // The lease set never expires whole: a key's count in the state hash counts its members.
     const held = yield* renewer(connection, false)
