@@ -615,7 +615,7 @@ describe("Store: limits shared through a real redis-server", () => {
       expect((yield* limiter.status).available).toBeCloseTo(1, 1)
     }), 30_000)
 
-  it.live("the expired leases of an instance that died are not counted, and the next release on their key drops them", () =>
+  it.live("the expired leases of an instance that died are not counted, and the next pick on their pool drops them", () =>
     Effect.gen(function*() {
       const redis = yield* redisServer
       const raw = yield* rawClient(redis.url)
@@ -639,6 +639,36 @@ describe("Store: limits shared through a real redis-server", () => {
         expect((yield* other.status)[0]!.inFlight).toBe(1)
       }))
       expect(yield* Effect.promise(() => raw.zCard(set!))).toBe(0)
+    }), 30_000)
+
+  it.live("an expired lease never counts toward its key's cap, and its holder's late release does not count it off twice", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisServer
+      const candidates = [{ id: "a", weight: 1, maxConcurrency: 2 }, { id: "b", weight: 1, maxConcurrency: 2 }]
+      // One instance whose renewals stop (it dies) while it holds a lease of each key.
+      const doomed = yield* Scope.make()
+      const dying = yield* Scope.provide(instance(redis.url, { leaseTtl: "300 millis" }), doomed)
+      yield* untilShared(dying)
+      const lost = yield* Leases.group(connectionOf(dying), "late", candidates, 0)
+      const taken = [yield* lost.pick, yield* lost.pick]
+      expect(taken.map((result) => result._tag)).toEqual(["Taken", "Taken"])
+      yield* Scope.close(doomed, Exit.void)
+      yield* Effect.sleep("400 millis")
+
+      const survivor = yield* instance(redis.url, { leaseTtl: "300 millis" })
+      yield* untilShared(survivor)
+      const group = yield* Leases.group(connectionOf(survivor), "late", candidates, 0)
+      expect((yield* group.status).keys.map((key) => key.inFlight)).toEqual([0, 0])
+      // Both keys at their cap of two, from this instance alone: the expired leases are not among them.
+      const held = [yield* group.pick, yield* group.pick, yield* group.pick, yield* group.pick]
+      expect(held.map((result) => result._tag)).toEqual(["Taken", "Taken", "Taken", "Taken"])
+      expect(yield* group.pick).toMatchObject({ _tag: "Blocked", releasable: true })
+      // The dead instance's releases arriving late (a reply lost, a stall): their leases are gone, the counts stay.
+      for (const result of taken) if (result._tag === "Taken") yield* group.release(result.index, result.lease, undefined)
+      expect((yield* group.status).keys.map((key) => key.inFlight)).toEqual([2, 2])
+      expect(yield* group.pick).toMatchObject({ _tag: "Blocked", releasable: true })
+      for (const result of held) if (result._tag === "Taken") yield* group.release(result.index, result.lease, "success")
+      expect((yield* group.status).keys.map((key) => key.inFlight)).toEqual([0, 0])
     }), 30_000)
 
   it.live("a group of more candidates than one HMGET reads skips the disabled and cooling ones past the first thousand", () =>

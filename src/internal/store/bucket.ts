@@ -65,14 +65,16 @@ elseif op == "reset" then
   level = capacity
 end
 if op ~= "peek" then
-  redis.call("HSET", KEYS[1], "level", string.format("%.17g", level), "at", string.format("%.17g", at))
+  -- Redis writes a number argument with all its digits (%.17g).
+  redis.call("HSET", KEYS[1], "level", level, "at", at)
   -- A full bucket is what a missing one reads as: let it go once it would be full.
   redis.call("PEXPIRE", KEYS[1], math.ceil((capacity - level) / rate) + 1000)
 end
-return { granted, string.format("%.17g", level), string.format("%.17g", wait) }
+-- Integers, not formatted numbers: the level in millionths of a token, the wait in whole microseconds (rounded up).
+return { granted, math.floor(level * 1000000 + 0.5), math.ceil(wait * 1000) }
 `
   }
-).withReturnType<readonly [granted: 0 | 1, level: string, waitMillis: string]>()
+).withReturnType<readonly [granted: 0 | 1, microLevel: number, waitMicros: number]>()
 
 /** What a bucket operation saw. */
 export interface Result {
@@ -96,10 +98,10 @@ export interface Bucket {
   readonly peek: Effect.Effect<Result, StoreUnavailableError>
 }
 
-const parse = ([granted, level, wait]: readonly [0 | 1, string, string]): Result => ({
+const parse = ([granted, microLevel, waitMicros]: readonly [0 | 1, number, number]): Result => ({
   granted: granted === 1,
-  level: Number(level),
-  waitMillis: Number(wait)
+  level: microLevel / 1_000_000,
+  waitMillis: waitMicros / 1000
 })
 
 export const make = (connection: Connection, key: string, capacity: number, perSecond: number): Bucket => {

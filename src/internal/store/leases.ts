@@ -1,17 +1,22 @@
 /**
  * Leases in Redis: what an instance holds of a capped resource (a key's
- * in-flight slots, a limiter's concurrency) as members of a sorted set per
- * resource, scored by when they expire. Holders renew theirs while their calls
- * run; an instance that dies stops renewing, and its leases stop counting
- * once their TTL has passed (the next release on the set drops them, and an
- * idle set expires whole). Counts are the live members, so every instance
- * reads the same in-flight numbers.
+ * in-flight slots, a limiter's concurrency) as members of one sorted set per
+ * group (`<lease>|n:<id>`), scored by when they expire, each key's count of
+ * them kept beside its other state (`n:<id>` in the group's state hash).
+ * Holders renew theirs while their calls run; an instance that dies stops
+ * renewing, and its leases stop counting once their TTL has passed: the next
+ * pick on the group drops them and takes them off their keys' counts (a
+ * release finding its lease gone leaves the count alone), and `status`
+ * leaves them out. Every instance reads the same in-flight numbers.
  *
- * Taking a lease is one script: read every candidate's state in one `HMGET`,
- * skip the disabled and cooling ones and those at their cap (live leases,
- * `ZCOUNT` past now), pick the least loaded (in flight over weight times
- * warm-up share, ties to the one picked longest ago), and add the lease, all
- * atomically.
+ * Taking a lease is one script of a fixed number of commands however many
+ * candidates there are: drop the expired leases, read every candidate's
+ * state and count in one `HMGET` (the field names sent by the caller, built
+ * once per group), skip the disabled and cooling ones and those at their
+ * cap, pick the least loaded (in flight over weight times warm-up share, ties
+ * to the one picked longest ago), and add the lease and its count, all
+ * atomically. A release is a `ZREM` and, when that found the lease, an
+ * `HINCRBY`, plus what the verdict writes.
  */
 import * as Effect from "effect/Effect"
 import * as Redis from "effect/persistence/Redis"
@@ -29,57 +34,69 @@ export interface Candidate {
   readonly maxConcurrency: number
 }
 
-// KEYS: the state hash, then one lease set per candidate. ARGV: ttl, lease id,
-// slow start (ms), then id, weight, cap (-1: none) per candidate.
-// State fields: off:<id> (disabled reason), cool:<id> (cooldown end, kept after
-// it for the warm-up), pick:<id> (pick sequence), seq.
+// KEYS: the state hash, the lease set. ARGV: ttl, lease id, slow start (ms),
+// candidates n, then weight and cap (-1: none) per candidate, then the state
+// fields to read: off:<id> (disabled reason), cool:<id> (cooldown end, kept
+// after it for the warm-up), pick:<id> (pick sequence), n:<id> (leases held)
+// per candidate, then seq and due. The lease set's members are "<lease>|n:<id>".
 const pickScript = overKeys(
   (ttl: number, lease: string, slowStart: number, flat: ReadonlyArray<string | number>) => [ttl, lease, slowStart, ...flat],
   `
+local state, held = KEYS[1], KEYS[2]
 local ttl = tonumber(ARGV[1])
-local lease = ARGV[2]
 local slow = tonumber(ARGV[3])
-local n = #KEYS - 1
--- The candidates' state read at once: off, cool and pick per candidate, then
--- seq, by HMGETs of at most 3,000 fields (what unpack takes).
-local state, fields = {}, {}
-local function read()
-  local got = redis.call("HMGET", KEYS[1], unpack(fields))
-  for i = 1, #got do state[#state + 1] = got[i] end
-  fields = {}
+local n = tonumber(ARGV[4])
+-- The candidates' state read at once, by HMGETs of at most 3,000 fields (what unpack takes).
+local first = 5 + 2 * n
+local last = first + 4 * n + 1
+local got = redis.call("HMGET", state, unpack(ARGV, first, math.min(last, first + 2999)))
+for from = first + 3000, last, 3000 do
+  local more = redis.call("HMGET", state, unpack(ARGV, from, math.min(last, from + 2999)))
+  for i = 1, #more do got[#got + 1] = more[i] end
 end
-for c = 1, n do
-  local id = ARGV[4 + (c - 1) * 3]
-  fields[#fields + 1] = "off:" .. id
-  fields[#fields + 1] = "cool:" .. id
-  fields[#fields + 1] = "pick:" .. id
-  if #fields >= 3000 then read() end
+-- due: at most the earliest expiry in the lease set (renewals only push them later).
+-- Once it has passed, the expired leases (of instances that died) are dropped, and
+-- their keys' counts with them.
+local due = tonumber(got[n * 4 + 2])
+if due == nil or due <= now then
+  local lapsed = redis.call("ZRANGEBYSCORE", held, "-inf", now)
+  if #lapsed > 0 then
+    redis.call("ZREMRANGEBYSCORE", held, "-inf", now)
+    local gone = {}
+    for i = 1, #lapsed do
+      local count = string.sub(lapsed[i], string.find(lapsed[i], "|", 1, true) + 1)
+      gone[count] = (gone[count] or 0) + 1
+    end
+    for count, k in pairs(gone) do redis.call("HINCRBY", state, count, -k) end
+    for c = 1, n do
+      local k = gone[ARGV[first + c * 4 - 1]]
+      if k then got[c * 4] = tonumber(got[c * 4] or "0") - k end
+    end
+  end
+  due = tonumber(redis.call("ZRANGE", held, 0, 0, "WITHSCORES")[2])
+  if due == nil then redis.call("HDEL", state, "due") else redis.call("HSET", state, "due", due) end
 end
-fields[#fields + 1] = "seq"
-read()
 local best, bestIn, bestShare, bestPick = nil, 0, 1, 0
 local earliest = -1
 local releasable = 0
 local enabled = 0
 for c = 1, n do
-  local base = 4 + (c - 1) * 3
-  local share = tonumber(ARGV[base + 1])
-  local cap = tonumber(ARGV[base + 2])
-  if not state[c * 3 - 2] then
+  if not got[c * 4 - 3] then
     enabled = enabled + 1
-    local cool = tonumber(state[c * 3 - 1] or "0")
+    local cool = tonumber(got[c * 4 - 2] or "0")
     if cool > now then
       if earliest < 0 or cool < earliest then earliest = cool end
     else
-      -- The live leases: the expired ones do not count (a release drops them).
-      local inflight = redis.call("ZCOUNT", KEYS[c + 1], "(" .. now, "+inf")
+      local inflight = tonumber(got[c * 4] or "0")
+      local cap = tonumber(ARGV[4 + c * 2])
       if cap >= 0 and inflight >= cap then
         releasable = 1
       else
+        local share = tonumber(ARGV[3 + c * 2])
         if slow > 0 and cool > 0 and now - cool < slow then
           share = share * (1 + math.floor((now - cool) * 9 / slow)) / 10
         end
-        local pick = tonumber(state[c * 3] or "0")
+        local pick = tonumber(got[c * 4 - 1] or "0")
         local x = inflight * bestShare
         local y = bestIn * share
         if best == nil or x < y or (x == y and pick < bestPick) then
@@ -92,60 +109,67 @@ end
 if best == nil then
   return { 0, earliest, releasable, enabled, now }
 end
-redis.call("ZADD", KEYS[best + 1], now + ttl, lease)
-redis.call("PEXPIRE", KEYS[best + 1], ttl * 2)
-local seq = tonumber(state[n * 3 + 1] or "0") + 1
-redis.call("HSET", KEYS[1], "seq", seq, "pick:" .. ARGV[4 + (best - 1) * 3], seq)
+local count = ARGV[first + best * 4 - 1]
+redis.call("ZADD", held, now + ttl, ARGV[2] .. "|" .. count)
+local seq = tonumber(got[n * 4 + 1] or "0") + 1
+if due == nil then
+  redis.call("HSET", state, "seq", seq, ARGV[first + best * 4 - 2], seq, count, bestIn + 1, "due", now + ttl)
+else
+  redis.call("HSET", state, "seq", seq, ARGV[first + best * 4 - 2], seq, count, bestIn + 1)
+end
 return { 1, best, 0, enabled, now }
 `
 ).withReturnType<readonly [taken: 0 | 1, indexOrEarliest: number, releasable: 0 | 1, enabled: number, now: number]>()
 
-// ARGV: ttl, then set and lease pairs. Only leases still held are renewed (XX).
+// ARGV: ttl, expire (1: push the sets' own expiry too), then set and member
+// pairs. Only members still held are renewed (XX).
 const renewScript = Redis.script(
-  (ttl: number, pairs: ReadonlyArray<string>) => [ttl, ...pairs],
+  (ttl: number, expire: 0 | 1, pairs: ReadonlyArray<string>) => [ttl, expire, ...pairs],
   {
     numberOfKeys: 0,
     lua: `
 local time = redis.call("TIME")
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local ttl = tonumber(ARGV[1])
-for i = 2, #ARGV, 2 do
+local expire = ARGV[2] == "1"
+for i = 3, #ARGV, 2 do
   redis.call("ZADD", ARGV[i], "XX", now + ttl, ARGV[i + 1])
-  redis.call("PEXPIRE", ARGV[i], ttl * 2)
+  if expire then redis.call("PEXPIRE", ARGV[i], ttl * 2) end
 end
 return 0
 `
   }
 )
 
-// KEYS: the lease set, the state hash. ARGV: lease, key id, verdict, then per
-// verdict: "rate" asked-ms (or -1), initial, max, jitter factor, cap; "off" reason.
+// KEYS: the lease set, the state hash. ARGV: lease member ("" none), its key's
+// count field, key id, verdict, then per verdict: "rate" asked-ms (or -1),
+// initial, max, jitter factor, cap; "off" reason. The count goes down only
+// when the lease was still there (a pick may have dropped it as expired).
 // Returns the cooldown end it set (0: none).
 const releaseScript = Redis.script(
-  (set: string, state: string, lease: string, id: string, verdict: ReadonlyArray<string | number>) => [
+  (set: string, state: string, lease: string, count: string, id: string, verdict: ReadonlyArray<string | number>) => [
     set,
     state,
     lease,
+    count,
     id,
     ...verdict
   ],
   {
     numberOfKeys: 2,
     lua: `
-local time = redis.call("TIME")
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-if ARGV[1] ~= "" then
-  redis.call("ZREM", KEYS[1], ARGV[1])
-  -- The set's expired leases (of instances that died) go with it.
-  redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", now)
+if ARGV[1] ~= "" and redis.call("ZREM", KEYS[1], ARGV[1]) == 1 then
+  redis.call("HINCRBY", KEYS[2], ARGV[2], -1)
 end
-local id = ARGV[2]
-local verdict = ARGV[3]
+local id = ARGV[3]
+local verdict = ARGV[4]
 if verdict == "success" then
   redis.call("HDEL", KEYS[2], "rl:" .. id)
 elseif verdict == "off" then
-  redis.call("HSET", KEYS[2], "off:" .. id, ARGV[4])
+  redis.call("HSET", KEYS[2], "off:" .. id, ARGV[5])
 elseif verdict == "rate" then
+  local time = redis.call("TIME")
+  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
   if redis.call("HEXISTS", KEYS[2], "off:" .. id) == 1 then return 0 end
   local cool = tonumber(redis.call("HGET", KEYS[2], "cool:" .. id) or "0")
   local limits = tonumber(redis.call("HGET", KEYS[2], "rl:" .. id) or "0")
@@ -154,12 +178,12 @@ elseif verdict == "rate" then
     limits = limits + 1
     redis.call("HSET", KEYS[2], "rl:" .. id, limits)
   end
-  local asked = tonumber(ARGV[4])
+  local asked = tonumber(ARGV[5])
   if asked < 0 then
-    local initial, max = tonumber(ARGV[5]), tonumber(ARGV[6])
-    asked = math.min(max, math.floor(math.min(max, initial * 2 ^ (limits - 1)) * tonumber(ARGV[7]) + 0.5))
+    local initial, max = tonumber(ARGV[6]), tonumber(ARGV[7])
+    asked = math.min(max, math.floor(math.min(max, initial * 2 ^ (limits - 1)) * tonumber(ARGV[8]) + 0.5))
   end
-  local untilAt = now + math.min(tonumber(ARGV[8]), math.max(0, asked))
+  local untilAt = now + math.min(tonumber(ARGV[9]), math.max(0, asked))
   -- A cooldown is only ever extended.
   if cool >= untilAt then return 0 end
   redis.call("HSET", KEYS[2], "cool:" .. id, untilAt)
@@ -170,17 +194,24 @@ return 0
   }
 ).withReturnType<number>()
 
-// KEYS: the state hash, then one lease set per key. ARGV: the key ids.
-// Returns per key: in flight, cooldown end (0: none), disabled reason ("" none).
+// KEYS: the state hash, the lease set. ARGV: the key ids.
+// Returns per key: in flight (its leases not yet expired), cooldown end (0:
+// none), disabled reason ("" none); then now.
 const statusScript = overKeys(
   (ids: ReadonlyArray<string>) => ids,
   `
+local lapsed = {}
+for _, member in ipairs(redis.call("ZRANGEBYSCORE", KEYS[2], "-inf", now)) do
+  local count = string.sub(member, string.find(member, "|", 1, true) + 1)
+  lapsed[count] = (lapsed[count] or 0) + 1
+end
 local out = {}
-for i = 2, #KEYS do
-  local id = ARGV[i - 1]
-  out[#out + 1] = redis.call("ZCOUNT", KEYS[i], "(" .. now, "+inf")
-  out[#out + 1] = tonumber(redis.call("HGET", KEYS[1], "cool:" .. id) or "0")
-  out[#out + 1] = redis.call("HGET", KEYS[1], "off:" .. id) or ""
+for i = 1, #ARGV do
+  local id = ARGV[i]
+  local got = redis.call("HMGET", KEYS[1], "n:" .. id, "cool:" .. id, "off:" .. id)
+  out[#out + 1] = tonumber(got[1] or "0") - (lapsed["n:" .. id] or 0)
+  out[#out + 1] = tonumber(got[2] or "0")
+  out[#out + 1] = got[3] or ""
 end
 out[#out + 1] = now
 return out
@@ -196,9 +227,11 @@ export interface Renewer {
 
 /**
  * A renewer whose fiber, in the store's scope, pushes the expiry of every held
- * member a TTL ahead every third of the TTL, in one script, while any is held.
+ * member a TTL ahead every third of the TTL, in one script, while any is held;
+ * and, unless `expireSets` is false, the expiry of the sets themselves to two
+ * TTLs ahead.
  */
-export const renewer = (connection: Connection): Effect.Effect<Renewer> =>
+export const renewer = (connection: Connection, expireSets = true): Effect.Effect<Renewer> =>
   Effect.gen(function*() {
     const ttl = connection.leaseTtlMillis
     const held = new Map<string, ReadonlyArray<string>>()
@@ -206,7 +239,7 @@ export const renewer = (connection: Connection): Effect.Effect<Renewer> =>
       if (held.size === 0) return Effect.void
       const pairs: Array<string> = []
       for (const [member, sets] of held) for (const set of sets) pairs.push(set, member)
-      return Effect.ignore(connection.eval(renewScript)(ttl, pairs))
+      return Effect.ignore(connection.eval(renewScript)(ttl, expireSets ? 1 : 0, pairs))
     })
     yield* Effect.forkIn(Effect.repeat(renew, Schedule.spaced(Math.max(1, Math.floor(ttl / 3)))), connection.scope)
     return {
@@ -293,15 +326,19 @@ export const group = (
   Effect.gen(function*() {
     const ttl = connection.leaseTtlMillis
     const state = `${connection.prefix}:leases:${key}:state`
-    const sets = candidates.map((candidate) => `${connection.prefix}:leases:${key}:${candidate.id}`)
-    const keys = [state, ...sets]
+    const set = `${connection.prefix}:leases:${key}:held`
+    const keys = [state, set]
     const ids = candidates.map((candidate) => candidate.id)
-    const flat = candidates.flatMap((candidate) => [
-      candidate.id,
-      candidate.weight,
-      candidate.maxConcurrency === Infinity ? -1 : candidate.maxConcurrency
-    ])
-    const held = yield* renewer(connection)
+    const counts = ids.map((id) => `n:${id}`)
+    const flat = [
+      candidates.length,
+      ...candidates.flatMap((candidate) => [candidate.weight, candidate.maxConcurrency === Infinity ? -1 : candidate.maxConcurrency]),
+      ...candidates.flatMap((candidate, i) => [`off:${candidate.id}`, `cool:${candidate.id}`, `pick:${candidate.id}`, counts[i]!]),
+      "seq",
+      "due"
+    ]
+    // The lease set never expires whole: a key's count in the state hash counts its members.
+    const held = yield* renewer(connection, false)
 
     const pick = Effect.suspend(() => {
       const lease = uniqueId()
@@ -309,8 +346,9 @@ export const group = (
         connection.eval(pickScript)(keys, ttl, lease, slowStartMillis, flat),
         ([taken, index, releasable, enabled, now]): Taken | Blocked => {
           if (taken === 1) {
-            held.hold(lease, sets[index - 1]!)
-            return { _tag: "Taken", index: index - 1, lease }
+            const member = `${lease}|${counts[index - 1]!}`
+            held.hold(member, set)
+            return { _tag: "Taken", index: index - 1, lease: member }
           }
           return { _tag: "Blocked", allDisabled: enabled === 0, availableAt: index < 0 ? undefined : index, releasable: releasable === 1, now }
         }
@@ -321,7 +359,7 @@ export const group = (
       Effect.suspend(() => {
         held.drop(lease)
         if ((verdict === undefined || verdict === "success") && candidates[index]!.maxConcurrency === Infinity) {
-          return connection.post(releaseScript)(sets[index]!, state, lease, ids[index]!, verdict === undefined ? noVerdict : succeeded)
+          return connection.post(releaseScript)(set, state, lease, counts[index]!, ids[index]!, verdict === undefined ? noVerdict : succeeded)
         }
         const args: ReadonlyArray<string | number> = verdict === undefined
           ? noVerdict
@@ -330,7 +368,7 @@ export const group = (
           : "disabled" in verdict
           ? ["off", verdict.disabled]
           : ["rate", verdict.askedMillis ?? -1, verdict.initialMillis, verdict.maxMillis, verdict.jitterFactor, verdict.capMillis]
-        return Effect.asVoid(connection.eval(releaseScript)(sets[index]!, state, lease, ids[index]!, args))
+        return Effect.asVoid(connection.eval(releaseScript)(set, state, lease, counts[index]!, ids[index]!, args))
       })
 
     const status = Effect.map(connection.eval(statusScript)(keys, ids), (out) => {
