@@ -153,6 +153,14 @@ describe("Llm over loopback", () => {
           yield* TestClock.adjust("10 millis")
         }
       }
+      // The clock stands still from here: a call that waited for the cooling key would never end, so a real-time
+      // guard fails the test naming that, where the test's timeout would say nothing.
+      yield* eventually(
+        "the call's end after the fourth 429, with the clock held (a wait for the cooling key would never end)",
+        Effect.sync(() => call.pollUnsafe()),
+        (exit) => exit !== undefined,
+        { within: "10 seconds" }
+      )
       const reply = yield* Fiber.join(call)
       const took = (yield* Clock.currentTimeMillis) - start
       expect(reply.provider).toBe("fallback")
@@ -165,5 +173,5 @@ describe("Llm over loopback", () => {
       expect(took).toBeLessThan(4_000)
       const details = (yield* Context.get(context, Router.Router).status).details
       expect(Object.values(details).flatMap((deployment) => deployment.keys ?? []).every((key) => key.current === 0)).toBe(true)
-    }), 15_000)
+    }), 30_000)
 })
