@@ -13,7 +13,7 @@ import * as Message from "../src/Message.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import { splitAt } from "./utils/byteChunks.js"
-import { fakeHttpClient, jsonResponse, type RecordedRequest, type Reply, streamResponse } from "./utils/fakeHttpClient.js"
+import { failsWithoutAModel, fakeHttpClient, jsonResponse, type RecordedRequest, type Reply, streamResponse } from "./utils/fakeHttpClient.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
 import { skippedCounts, withWarnings } from "./utils/warnings.js"
 import { recordingTracer } from "./utils/recordingTracer.js"
@@ -400,11 +400,8 @@ describe("Anthropic request mapping", () => {
 
   it.effect("a request with no model and no default model fails before sending", () =>
     Effect.gen(function*() {
-      const { requests, run } = chatWith(() => jsonResponse({}), hello, { model: undefined })
-      const error = yield* Effect.flip(run)
-      assert(error._tag === "InvalidRequestError")
-      assert.strictEqual(error.param, "model")
-      assert.strictEqual(requests.length, 0)
+      const fake = setup(() => jsonResponse({}), { model: undefined })
+      yield* failsWithoutAModel(yield* fake.service, fake, hello, credentials)
     }))
 
   it.effect("HTTP spans carry no key: x-api-key is a redacted header name", () =>

@@ -588,32 +588,28 @@ describe("OpenAiChat HTTP errors", () => {
       assert.strictEqual(streamError._tag, "TimeoutError")
     }))
 
-  it.effect("the default timeout is 10 minutes (phase request), headers allowed as long", () =>
+  it.effect.each([
+    {
+      name: "the default timeout is 10 minutes (phase request), headers allowed as long",
+      options: { headersTimeout: "1 hour" },
+      quiet: "9 minutes",
+      timeout: Duration.minutes(10),
+      phase: "request"
+    },
+    { name: "the default headers timeout is 30 seconds (phase headers)", options: {}, quiet: "29 seconds", timeout: Duration.seconds(30), phase: "headers" }
+  ] as const)("$name", ({ options, phase, quiet, timeout }) =>
     Effect.gen(function*() {
-      const { service } = setup(() => Effect.never, { headersTimeout: "1 hour" })
+      const { service } = setup(() => Effect.never, options)
       const client = yield* service
       const fiber = yield* Effect.forkChild(Effect.flip(client.chat(hello, credentials)))
-      yield* TestClock.adjust("9 minutes")
+      // Nothing before the timeout; a timeout and two minutes more, the call has failed with it.
+      yield* TestClock.adjust(quiet)
       assert.isUndefined(fiber.pollUnsafe())
       yield* TestClock.adjust("2 minutes")
       const error = yield* Fiber.join(fiber)
       assert(error._tag === "TimeoutError")
-      assert.deepStrictEqual(error.timeout, Duration.minutes(10))
-      assert.strictEqual(error.phase, "request")
-    }))
-
-  it.effect("the default headers timeout is 30 seconds (phase headers)", () =>
-    Effect.gen(function*() {
-      const { service } = setup(() => Effect.never)
-      const client = yield* service
-      const fiber = yield* Effect.forkChild(Effect.flip(client.chat(hello, credentials)))
-      yield* TestClock.adjust("29 seconds")
-      assert.isUndefined(fiber.pollUnsafe())
-      yield* TestClock.adjust("2 seconds")
-      const error = yield* Fiber.join(fiber)
-      assert(error._tag === "TimeoutError")
-      assert.deepStrictEqual(error.timeout, Duration.seconds(30))
-      assert.strictEqual(error.phase, "headers")
+      assert.deepStrictEqual(error.timeout, timeout)
+      assert.strictEqual(error.phase, phase)
     }))
 })
 
