@@ -146,6 +146,16 @@ const fullMessage = message([
   }
 })
 
+/** The usage the thinking reply reports, whole or streamed. */
+const expectedUsage = {
+  promptTokens: 15,
+  completionTokens: 42,
+  totalTokens: 57,
+  cachedPromptTokens: 5,
+  reasoningTokens: 9,
+  estimated: false
+}
+
 const expectedThinking = {
   anthropic: {
     thinking: [
@@ -440,14 +450,7 @@ describe("Anthropic whole replies", () => {
         { id: "toolu_b", name: "now", arguments: "{}" }
       ])
       assert.strictEqual(response.finishReason, "tool_calls")
-      assert.deepStrictEqual({ ...response.usage }, {
-        promptTokens: 15,
-        completionTokens: 42,
-        totalTokens: 57,
-        cachedPromptTokens: 5,
-        reasoningTokens: 9,
-        estimated: false
-      })
+      assert.deepStrictEqual({ ...response.usage }, expectedUsage)
       assert.deepStrictEqual(response.providerMetadata, expectedThinking)
       assert.strictEqual(response.keyId, credentials.keyId)
     }))
@@ -572,14 +575,7 @@ describe("Anthropic streams", () => {
         { _tag: "ToolCallDelta", index: 1, arguments: "{}" },
         {
           _tag: "Usage",
-          usage: {
-            promptTokens: 15,
-            completionTokens: 42,
-            totalTokens: 57,
-            cachedPromptTokens: 5,
-            reasoningTokens: 9,
-            estimated: false
-          }
+          usage: expectedUsage
         },
         {
           _tag: "Finish",
