@@ -324,9 +324,7 @@ describe("Gemini over the simulator", () => {
       Effect.gen(function*() {
         const gemini = yield* client({ headers: { "x-simulator-cached-tokens": "4" } })
         const request: ChatRequest.Input = { ...hello, reasoningEffort: "low" }
-        const whole = yield* gemini.chat(request, credentials)
-        const streamed = yield* ChatChunk.collect(gemini.chatStream(request, credentials))
-        assert.deepStrictEqual(comparable(streamed), comparable(whole))
+        const { whole } = yield* AdapterE2e.sameStreamedAndWhole(gemini, request, credentials, comparable)
         assert.strictEqual(whole.reasoning?.split(" ").length, 5)
         assert.strictEqual(whole.usage.reasoningTokens, 5)
         assert.strictEqual(whole.usage.completionTokens, 35)
