@@ -440,12 +440,10 @@ describe("Gemini errors from the simulator", () => {
       Effect.gen(function*() {
         const gemini = yield* client()
         const request = { messages: [Message.user(`Something bad ${GeminiFormat.blockedPromptMarker}`)] }
-        const whole = yield* Effect.flip(gemini.chat(request, credentials))
-        assert(whole._tag === "ContentFilterError")
-        assert.include(whole.detail, "SAFETY")
-        const streamed = yield* Effect.flip(ChatChunk.collect(gemini.chatStream(request, credentials)))
-        assert(streamed._tag === "ContentFilterError")
-        assert.include(streamed.detail, "SAFETY")
+        yield* AdapterE2e.failsWholeAndStreamed(gemini, request, credentials, (error) => {
+          assert(error._tag === "ContentFilterError")
+          assert.include(error.detail, "SAFETY")
+        })
       })))
 })
 

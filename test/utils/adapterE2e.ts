@@ -546,6 +546,18 @@ export const weatherAndTimeTools: ChatRequest.Input["tools"] = [
   { name: "get_time", parameters: { type: "object", properties: { zone: { type: "string" } }, required: ["zone"] } }
 ]
 
+/** `request` asked whole and streamed: `check` of the error each fails with. */
+export const failsWholeAndStreamed = (
+  chat: ProviderClient.Service,
+  request: Request,
+  credentials: Credentials,
+  check: (error: LlmError.LlmError) => void
+) =>
+  Effect.gen(function*() {
+    check(yield* Effect.flip(chat.chat(request, credentials)))
+    check(yield* Effect.flip(Stream.runDrain(chat.chatStream(request, credentials))))
+  })
+
 /** `request` asked whole and streamed: both replies, once the streamed one has collected to the same (`comparable`). */
 export const sameStreamedAndWhole = (
   chat: ProviderClient.Service,
@@ -564,14 +576,9 @@ export const sameStreamedAndWhole = (
  * A request that names get_weather gets one get_weather call (finish reason tool_calls), and the
  * stream collects to the same response under `comparable`. Returns the call.
  */
-export const aNamedToolCallStreamedAndWhole = (
-  chat: ProviderClient.Service,
-  request: Request,
-  credentials: Credentials,
-  comparable: (response: ChatResponse) => unknown
-) =>
+export const aNamedToolCallStreamedAndWhole = (...args: Parameters<typeof sameStreamedAndWhole>) =>
   Effect.gen(function*() {
-    const { whole } = yield* sameStreamedAndWhole(chat, request, credentials, comparable)
+    const { whole } = yield* sameStreamedAndWhole(...args)
     assert.strictEqual(whole.finishReason, "tool_calls")
     assert.strictEqual(whole.toolCalls.length, 1)
     const call = whole.toolCalls[0]!

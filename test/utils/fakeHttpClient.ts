@@ -7,8 +7,8 @@ import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
 import type * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as HttpClientResponse from "effect/http/HttpClientResponse"
-import * as Stream from "effect/Stream"
 import type * as ProviderClient from "../../src/ProviderClient.js"
+import { failsWholeAndStreamed } from "./adapterE2e.js"
 
 /** What the fake saw of one request. */
 export interface RecordedRequest {
@@ -102,11 +102,9 @@ export const failsWithoutAModel = (
   credentials: ProviderClient.Credentials
 ) =>
   Effect.gen(function*() {
-    const error = yield* Effect.flip(client.chat(request, credentials))
-    assert(error._tag === "InvalidRequestError")
-    assert.strictEqual(error.param, "model")
-    const streamError = yield* Effect.flip(Stream.runDrain(client.chatStream(request, credentials)))
-    assert(streamError._tag === "InvalidRequestError")
-    assert.strictEqual(streamError.param, "model")
+    yield* failsWholeAndStreamed(client, request, credentials, (error) => {
+      assert(error._tag === "InvalidRequestError")
+      assert.strictEqual(error.param, "model")
+    })
     assert.strictEqual(fake.requests.length, 0)
   })
