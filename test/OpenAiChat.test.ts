@@ -661,7 +661,7 @@ describe("OpenAiChat streaming", () => {
 
   it.effect("tool calls without index: id or name opens a call, arguments continue the latest", () =>
     Effect.gen(function*() {
-      const chunks = yield* collectChunks([sse(
+      const body = sse(
         chunk({ tool_calls: [{ id: "call_a", type: "function", function: { name: "a", arguments: "" } }] }),
         chunk({ tool_calls: [{ function: { arguments: "{\"x\":" } }] }),
         chunk({ tool_calls: [{ function: { arguments: "1}" } }] }),
@@ -670,20 +670,12 @@ describe("OpenAiChat streaming", () => {
         chunk({ tool_calls: [{ function: { arguments: "{\"c\":true}" } }] }),
         chunk({}, { finish_reason: "tool_calls" }),
         "[DONE]"
-      )])
+      )
+      const chunks = yield* collectChunks([body])
       const deltas = toolDeltas(chunks)
       assert.deepStrictEqual(deltas[0], { _tag: "ToolCallDelta", index: 0, id: "call_a", name: "a", arguments: "" })
       assert.deepStrictEqual(deltas.map((d) => d.index), [0, 0, 0, 1, 2, 2])
-      const response = yield* collected([sse(
-        chunk({ tool_calls: [{ id: "call_a", type: "function", function: { name: "a", arguments: "" } }] }),
-        chunk({ tool_calls: [{ function: { arguments: "{\"x\":" } }] }),
-        chunk({ tool_calls: [{ function: { arguments: "1}" } }] }),
-        chunk({ tool_calls: [{ id: "call_b", type: "function", function: { name: "b", arguments: "{}" } }] }),
-        chunk({ tool_calls: [{ function: { name: "c" } }] }),
-        chunk({ tool_calls: [{ function: { arguments: "{\"c\":true}" } }] }),
-        chunk({}, { finish_reason: "tool_calls" }),
-        "[DONE]"
-      )])
+      const response = yield* collected([body])
       assert.deepStrictEqual(response.toolCalls, [
         { id: "call_a", name: "a", arguments: "{\"x\":1}" },
         { id: "call_b", name: "b", arguments: "{}" },
