@@ -13,7 +13,7 @@ import * as Message from "../src/Message.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import { splitAt } from "./utils/byteChunks.js"
-import { fakeHttpClient, jsonResponse, type RecordedRequest, type Reply, streamResponse } from "./utils/fakeHttpClient.js"
+import { failsWithoutAModel, fakeHttpClient, jsonResponse, type RecordedRequest, type Reply, streamResponse } from "./utils/fakeHttpClient.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
 import { skippedCounts, withWarnings } from "./utils/warnings.js"
 import { recordingTracer } from "./utils/recordingTracer.js"
@@ -145,6 +145,16 @@ const fullMessage = message([
     output_tokens_details: { thinking_tokens: 9 }
   }
 })
+
+/** The usage the thinking reply reports, whole or streamed. */
+const expectedUsage = {
+  promptTokens: 15,
+  completionTokens: 42,
+  totalTokens: 57,
+  cachedPromptTokens: 5,
+  reasoningTokens: 9,
+  estimated: false
+}
 
 const expectedThinking = {
   anthropic: {
@@ -400,11 +410,8 @@ describe("Anthropic request mapping", () => {
 
   it.effect("a request with no model and no default model fails before sending", () =>
     Effect.gen(function*() {
-      const { requests, run } = chatWith(() => jsonResponse({}), hello, { model: undefined })
-      const error = yield* Effect.flip(run)
-      assert(error._tag === "InvalidRequestError")
-      assert.strictEqual(error.param, "model")
-      assert.strictEqual(requests.length, 0)
+      const fake = setup(() => jsonResponse({}), { model: undefined })
+      yield* failsWithoutAModel(yield* fake.service, fake, hello, credentials)
     }))
 
   it.effect("HTTP spans carry no key: x-api-key is a redacted header name", () =>
@@ -443,14 +450,7 @@ describe("Anthropic whole replies", () => {
         { id: "toolu_b", name: "now", arguments: "{}" }
       ])
       assert.strictEqual(response.finishReason, "tool_calls")
-      assert.deepStrictEqual({ ...response.usage }, {
-        promptTokens: 15,
-        completionTokens: 42,
-        totalTokens: 57,
-        cachedPromptTokens: 5,
-        reasoningTokens: 9,
-        estimated: false
-      })
+      assert.deepStrictEqual({ ...response.usage }, expectedUsage)
       assert.deepStrictEqual(response.providerMetadata, expectedThinking)
       assert.strictEqual(response.keyId, credentials.keyId)
     }))
@@ -575,14 +575,7 @@ describe("Anthropic streams", () => {
         { _tag: "ToolCallDelta", index: 1, arguments: "{}" },
         {
           _tag: "Usage",
-          usage: {
-            promptTokens: 15,
-            completionTokens: 42,
-            totalTokens: 57,
-            cachedPromptTokens: 5,
-            reasoningTokens: 9,
-            estimated: false
-          }
+          usage: expectedUsage
         },
         {
           _tag: "Finish",

@@ -11,7 +11,7 @@ import { geminiSchema } from "../src/internal/providers/gemini/schema.js"
 import * as Message from "../src/Message.js"
 import * as Gemini from "../src/providers/Gemini.js"
 import * as ProviderClient from "../src/ProviderClient.js"
-import { fakeHttpClient, jsonResponse, type RecordedRequest, type Reply, streamResponse } from "./utils/fakeHttpClient.js"
+import { failsWithoutAModel, fakeHttpClient, jsonResponse, type RecordedRequest, type Reply, streamResponse } from "./utils/fakeHttpClient.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
 import { skippedCounts, withWarnings } from "./utils/warnings.js"
 import { splitBytes } from "./utils/openAiChatWire.js"
@@ -338,12 +338,8 @@ describe("Gemini requests", () => {
 
   it.effect("a request without a model fails before any HTTP", () =>
     Effect.gen(function*() {
-      const { requests, service } = setup(() => jsonResponse({}), { model: undefined })
-      const client = yield* service
-      const error = yield* Effect.flip(client.chat(hello, credentials))
-      assert(error._tag === "InvalidRequestError")
-      assert.strictEqual(error.param, "model")
-      assert.strictEqual(requests.length, 0)
+      const fake = setup(() => jsonResponse({}), { model: undefined })
+      yield* failsWithoutAModel(yield* fake.service, fake, hello, credentials)
     }))
 })
 

@@ -14,7 +14,7 @@ import * as Layer from "effect/Layer"
 import { KeyPool, Llm, Message, RateLimiter } from "effect-llm-router"
 import * as OpenAiChat from "../src/providers/OpenAiChat.js"
 import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
-import { poll } from "./utils/gatewayHarness.js"
+import { eventually } from "./utils/eventually.js"
 import { completion, usage } from "./utils/openAiChatWire.js"
 import { redisServer } from "./utils/redisServer.js"
 import { instance, untilShared } from "./utils/sharedStore.js"
@@ -57,13 +57,6 @@ const sharedLlm = (limiter: Omit<RateLimiter.Options, "shared">, poolKeys: KeyPo
 const inFlight = (pool: KeyPool.Service) =>
   Effect.map(pool.status, (status) => status.reduce((sum, key) => sum + key.inFlight, 0))
 
-/** Once `check` holds, polled with a real timer (up to 30 s, which a passing run never needs). */
-const until = (check: Effect.Effect<boolean>) =>
-  Effect.flatMap(
-    poll(() => Effect.map(check, (holds) => holds || undefined)),
-    (held) => held === undefined ? Effect.die(new Error("the awaited state never came")) : Effect.void
-  )
-
 const hello = { messages: [Message.user("hello")] }
 
 describe("Llm over a limiter and a key pool in one store", () => {
@@ -72,9 +65,9 @@ describe("Llm over a limiter and a key pool in one store", () => {
       // One request token, refilled in 20 s: the second call waits for its permit longer than the test looks.
       const { http, limiter, llm, open, pool } = yield* sharedLlm({ capacity: 1, refillRate: 0.05 }, keys)
       const first = yield* Effect.forkChild(llm.chat(hello))
-      yield* until(Effect.sync(() => http.requests.length === 1))
+      yield* eventually("the first call at the provider", Effect.sync(() => http.requests.length), (n) => n === 1)
       const second = yield* Effect.forkChild(llm.chat(hello))
-      yield* until(Effect.map(limiter.status, (status) => status.waiting === 1))
+      yield* eventually("the second call waiting for its permit", limiter.status, (status) => status.waiting === 1)
       // Waiting for its permit, the second call holds no key: only the first call's lease is counted.
       expect(yield* inFlight(pool)).toBe(1)
       yield* Fiber.interrupt(second)
@@ -92,8 +85,8 @@ describe("Llm over a limiter and a key pool in one store", () => {
       const { http, limiter, llm, open, pool } = yield* sharedLlm({ capacity: 10, refillRate: 10 }, [{ key: keys[0]!, maxConcurrency: 1 }])
       const calls = yield* Effect.forkChild(Effect.all([llm.chat(hello), llm.chat(hello)], { concurrency: 2 }))
       // One call reaches the provider; the other holds its permit and waits for the key.
-      yield* until(Effect.sync(() => http.requests.length === 1))
-      yield* until(Effect.map(limiter.status, (status) => status.inFlight === 2))
+      yield* eventually("one call at the provider", Effect.sync(() => http.requests.length), (n) => n === 1)
+      yield* eventually("both calls holding a permit", limiter.status, (status) => status.inFlight === 2)
       expect(http.requests.length).toBe(1)
       expect(yield* inFlight(pool)).toBe(1)
       yield* Deferred.succeed(open, undefined)

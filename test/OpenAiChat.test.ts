@@ -588,32 +588,28 @@ describe("OpenAiChat HTTP errors", () => {
       assert.strictEqual(streamError._tag, "TimeoutError")
     }))
 
-  it.effect("the default timeout is 10 minutes (phase request), headers allowed as long", () =>
+  it.effect.each([
+    {
+      name: "the default timeout is 10 minutes (phase request), headers allowed as long",
+      options: { headersTimeout: "1 hour" },
+      quiet: "9 minutes",
+      timeout: Duration.minutes(10),
+      phase: "request"
+    },
+    { name: "the default headers timeout is 30 seconds (phase headers)", options: {}, quiet: "29 seconds", timeout: Duration.seconds(30), phase: "headers" }
+  ] as const)("$name", ({ options, phase, quiet, timeout }) =>
     Effect.gen(function*() {
-      const { service } = setup(() => Effect.never, { headersTimeout: "1 hour" })
+      const { service } = setup(() => Effect.never, options)
       const client = yield* service
       const fiber = yield* Effect.forkChild(Effect.flip(client.chat(hello, credentials)))
-      yield* TestClock.adjust("9 minutes")
+      // Nothing before the timeout; a timeout and two minutes more, the call has failed with it.
+      yield* TestClock.adjust(quiet)
       assert.isUndefined(fiber.pollUnsafe())
       yield* TestClock.adjust("2 minutes")
       const error = yield* Fiber.join(fiber)
       assert(error._tag === "TimeoutError")
-      assert.deepStrictEqual(error.timeout, Duration.minutes(10))
-      assert.strictEqual(error.phase, "request")
-    }))
-
-  it.effect("the default headers timeout is 30 seconds (phase headers)", () =>
-    Effect.gen(function*() {
-      const { service } = setup(() => Effect.never)
-      const client = yield* service
-      const fiber = yield* Effect.forkChild(Effect.flip(client.chat(hello, credentials)))
-      yield* TestClock.adjust("29 seconds")
-      assert.isUndefined(fiber.pollUnsafe())
-      yield* TestClock.adjust("2 seconds")
-      const error = yield* Fiber.join(fiber)
-      assert(error._tag === "TimeoutError")
-      assert.deepStrictEqual(error.timeout, Duration.seconds(30))
-      assert.strictEqual(error.phase, "headers")
+      assert.deepStrictEqual(error.timeout, timeout)
+      assert.strictEqual(error.phase, phase)
     }))
 })
 
@@ -665,7 +661,7 @@ describe("OpenAiChat streaming", () => {
 
   it.effect("tool calls without index: id or name opens a call, arguments continue the latest", () =>
     Effect.gen(function*() {
-      const chunks = yield* collectChunks([sse(
+      const body = sse(
         chunk({ tool_calls: [{ id: "call_a", type: "function", function: { name: "a", arguments: "" } }] }),
         chunk({ tool_calls: [{ function: { arguments: "{\"x\":" } }] }),
         chunk({ tool_calls: [{ function: { arguments: "1}" } }] }),
@@ -674,20 +670,12 @@ describe("OpenAiChat streaming", () => {
         chunk({ tool_calls: [{ function: { arguments: "{\"c\":true}" } }] }),
         chunk({}, { finish_reason: "tool_calls" }),
         "[DONE]"
-      )])
+      )
+      const chunks = yield* collectChunks([body])
       const deltas = toolDeltas(chunks)
       assert.deepStrictEqual(deltas[0], { _tag: "ToolCallDelta", index: 0, id: "call_a", name: "a", arguments: "" })
       assert.deepStrictEqual(deltas.map((d) => d.index), [0, 0, 0, 1, 2, 2])
-      const response = yield* collected([sse(
-        chunk({ tool_calls: [{ id: "call_a", type: "function", function: { name: "a", arguments: "" } }] }),
-        chunk({ tool_calls: [{ function: { arguments: "{\"x\":" } }] }),
-        chunk({ tool_calls: [{ function: { arguments: "1}" } }] }),
-        chunk({ tool_calls: [{ id: "call_b", type: "function", function: { name: "b", arguments: "{}" } }] }),
-        chunk({ tool_calls: [{ function: { name: "c" } }] }),
-        chunk({ tool_calls: [{ function: { arguments: "{\"c\":true}" } }] }),
-        chunk({}, { finish_reason: "tool_calls" }),
-        "[DONE]"
-      )])
+      const response = yield* collected([body])
       assert.deepStrictEqual(response.toolCalls, [
         { id: "call_a", name: "a", arguments: "{\"x\":1}" },
         { id: "call_b", name: "b", arguments: "{}" },

@@ -17,7 +17,7 @@ import type * as LlmError from "../src/LlmError.js"
 import * as Message from "../src/Message.js"
 import * as OpenAiResponses from "../src/providers/OpenAiResponses.js"
 import * as ProviderClient from "../src/ProviderClient.js"
-import { fakeHttpClient, jsonResponse, type RecordedRequest, type Reply, streamResponse } from "./utils/fakeHttpClient.js"
+import { failsWithoutAModel, fakeHttpClient, jsonResponse, type RecordedRequest, type Reply, streamResponse } from "./utils/fakeHttpClient.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
 import { skippedCounts, withWarnings } from "./utils/warnings.js"
 import { splitBytes } from "./utils/openAiChatWire.js"
@@ -262,14 +262,8 @@ describe("OpenAiResponses request mapping", () => {
 
   it.effect("no model at all fails before sending", () =>
     Effect.gen(function*() {
-      const { requests, service } = setup(() => jsonResponse({}), { model: undefined })
-      const client = yield* service
-      const error = yield* Effect.flip(client.chat(hello, credentials))
-      assert(error._tag === "InvalidRequestError")
-      assert.strictEqual(error.param, "model")
-      const streamError = yield* Effect.flip(Stream.runDrain(client.chatStream(hello, credentials)))
-      assert.strictEqual(streamError._tag, "InvalidRequestError")
-      assert.strictEqual(requests.length, 0)
+      const fake = setup(() => jsonResponse({}), { model: undefined })
+      yield* failsWithoutAModel(yield* fake.service, fake, hello, credentials)
     }))
 
   it.effect("reasoning items from an earlier reply go back first, before its text and calls", () =>

@@ -618,6 +618,15 @@ const idealAdmissions = (capacity: number, refillRate: number, requests: Readonl
   })
 }
 
+/** Each request admitted when an ideal bucket serving in arrival order would admit it, to 0.01 ms. */
+const expectOnTime = (capacity: number, refillRate: number, admissions: ReadonlyArray<Admission>) => {
+  const ideal = idealAdmissions(capacity, refillRate, admissions)
+  admissions.forEach((entry, i) => {
+    expect(entry.admittedAt).toBeGreaterThanOrEqual(ideal[i]! - 0.01)
+    expect(entry.admittedAt).toBeLessThanOrEqual(ideal[i]! + 0.01)
+  })
+}
+
 /** Every window [A_i, A_j] of admission times holds at most capacity + rate * (A_j - A_i) tokens. */
 const expectWindowsBounded = (capacity: number, refillRate: number, admissions: ReadonlyArray<Admission>) => {
   const sorted = [...admissions].sort((a, b) => a.admittedAt - b.admittedAt)
@@ -685,11 +694,7 @@ describe("RateLimiter properties", () => {
           expect(log[i]!.admittedAt).toBeGreaterThanOrEqual(log[i - 1]!.admittedAt)
         }
         // Not earlier than the bucket allows, and not later either: nobody starves.
-        const ideal = idealAdmissions(capacity, refillRate, log)
-        log.forEach((entry, i) => {
-          expect(entry.admittedAt).toBeGreaterThanOrEqual(ideal[i]! - 0.01)
-          expect(entry.admittedAt).toBeLessThanOrEqual(ideal[i]! + 0.01)
-        })
+        expectOnTime(capacity, refillRate, log)
       }),
     50
   )
@@ -717,11 +722,7 @@ describe("RateLimiter properties", () => {
         yield* advance((costs.reduce((a, b) => a + b, 0) * 1000) / refillRate + 10_000)
         yield* Fiber.join(all)
         expectWindowsBounded(capacity, refillRate, log)
-        const ideal = idealAdmissions(capacity, refillRate, log)
-        log.forEach((entry, i) => {
-          expect(entry.admittedAt).toBeGreaterThanOrEqual(ideal[i]! - 0.01)
-          expect(entry.admittedAt).toBeLessThanOrEqual(ideal[i]! + 0.01)
-        })
+        expectOnTime(capacity, refillRate, log)
       }),
     50
   )

@@ -77,6 +77,13 @@ const deployment = (
 
 const seeded = <A, E, R>(effect: Effect.Effect<A, E, R>) => Random.withSeed(effect, "router-test")
 
+/**
+ * An `Llm` an application writes over the one it is given: the inner one spread (so its own members,
+ * the deadline's among them, stay), with the members `wrap` returns in their place.
+ */
+const decorating = (wrap: (inner: Llm.Service) => Partial<Llm.Service>) =>
+  Layer.effect(Llm.Llm, Effect.map(Llm.Llm, (inner) => Llm.Llm.of({ ...inner, ...wrap(inner) })))
+
 const unavailable = (name: string) => new LlmError.ProviderUnavailableError({ provider: name, model: `${name}-model`, status: 503 })
 
 const run = <A, E>(options: Router.Options<Router.Deployment<OptionsError, never>>, body: Effect.Effect<A, E, Llm.Llm | Router.Router>) =>
@@ -1094,16 +1101,9 @@ describe("Router", () => {
     let decorated = 0
     // Spreading the `Llm` it wraps, the decorator keeps its deadline member, so
     // the router sets no timer: only the deadline reaching the Llm ends the call.
-    const decorator = Layer.effect(
-      Llm.Llm,
-      Effect.gen(function*() {
-        const inner = yield* Llm.Llm
-        return Llm.Llm.of({
-          ...inner,
-          chat: (request) => Effect.ensuring(inner.chat(request), Effect.sync(() => decorated++))
-        })
-      })
-    ).pipe(Layer.provide(slowLlm("inner", () => calls++)))
+    const decorator = decorating((inner) => ({
+      chat: (request) => Effect.ensuring(inner.chat(request), Effect.sync(() => decorated++))
+    })).pipe(Layer.provide(slowLlm("inner", () => calls++)))
     const router = Router.layer({ deadline: "15 seconds", deployments: [{ name: "decorated", model: "m", llm: decorator }] })
     return Effect.gen(function*() {
       const error = yield* timesOutWithin30Seconds
@@ -1142,16 +1142,9 @@ describe("Router", () => {
           Layer.succeed(RateLimiter.RateLimiter, limiter)
         ))
       )
-      const decorator = Layer.effect(
-        Llm.Llm,
-        Effect.gen(function*() {
-          const inner = yield* Llm.Llm
-          return Llm.Llm.of({
-            ...inner,
-            chatStream: (request) => Stream.tap(inner.chatStream(request), () => Effect.sync(() => tapped++))
-          })
-        })
-      ).pipe(Layer.provide(wrapped))
+      const decorator = decorating((inner) => ({
+        chatStream: (request) => Stream.tap(inner.chatStream(request), () => Effect.sync(() => tapped++))
+      })).pipe(Layer.provide(wrapped))
       const log = makeLog()
       const router = Context.get(
         yield* Layer.build(Router.layer({

@@ -6,6 +6,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import { type ChatRequest as Request, Llm, LlmError, Message, Router, type Store } from "effect-llm-router"
 import { LlmTest } from "effect-llm-router/testing"
+import { eventually } from "./utils/eventually.js"
 import { expectOptionsError } from "./utils/optionsError.js"
 import { redisServer } from "./utils/redisServer.js"
 import { instance, untilShared } from "./utils/sharedStore.js"
@@ -64,15 +65,8 @@ const twoInstances = (healthy: boolean, store: Partial<Store.Options> = {}) =>
     return { flaky, a: yield* router("a", stores[0]!, flaky), b: yield* router("b", stores[1]!, flaky) }
   })
 
-/** Polls until `check` holds (a refresh reads the store every 250 ms), or dies after 20 s. */
-const eventually = <A>(read: Effect.Effect<A>, check: (a: A) => boolean) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 400; i++) {
-      if (check(yield* read)) return
-      yield* Effect.sleep("50 millis")
-    }
-    return yield* Effect.die(new Error("the condition never held"))
-  })
+/** How the tests wait for a state another instance wrote: a refresh reads the store every 250 ms. */
+const refresh = { every: "50 millis", within: "20 seconds" } as const
 
 describe("Router: breakers shared through a real redis-server", () => {
   it.effect("a bad shared option fails with OptionsError naming it: an empty key, or a store's own (its password never shows)", () =>
@@ -95,7 +89,7 @@ describe("Router: breakers shared through a real redis-server", () => {
       expect((yield* b.breaker).state).toBe("open")
       expect(flaky.calls).toEqual(["a", "b"])
       // a learns it from the store without a call of its own, and skips the deployment.
-      yield* eventually(a.breaker, (breaker) => breaker.state === "open")
+      yield* eventually("a's breaker open", a.breaker, (breaker) => breaker.state === "open", refresh)
       expect(yield* a.chat).toBe("steady")
       expect(flaky.calls).toEqual(["a", "b"])
 
@@ -105,16 +99,26 @@ describe("Router: breakers shared through a real redis-server", () => {
       const gate = yield* Deferred.make<void>()
       flaky.gate = gate
       const calls = yield* Effect.forEach([a, b], (instance) => Effect.forkChild(instance.chat))
-      yield* eventually(Effect.sync(() => flaky.calls.length), (count) => count === 3)
+      yield* eventually("the probe at the flaky deployment", Effect.sync(() => flaky.calls.length), (count) => count === 3, refresh)
       // The other call went to the steady deployment while the probe is out.
-      yield* eventually(Effect.sync(() => calls.filter((fiber) => fiber.pollUnsafe() !== undefined).length), (done) => done === 1)
+      yield* eventually(
+        "one of the two calls done",
+        Effect.sync(() => calls.filter((fiber) => fiber.pollUnsafe() !== undefined).length),
+        (done) => done === 1,
+        refresh
+      )
       flaky.gate = undefined
       yield* Deferred.succeed(gate, undefined)
       const texts = yield* Effect.forEach(calls, Fiber.join)
       expect([...texts].sort()).toEqual(["flaky", "steady"])
       expect(flaky.calls).toHaveLength(3)
       // The probe's success closed it for both.
-      yield* eventually(Effect.zip(a.breaker, b.breaker), ([x, y]) => x.state === "closed" && y.state === "closed")
+      yield* eventually(
+        "both breakers closed",
+        Effect.zip(a.breaker, b.breaker),
+        ([x, y]) => x.state === "closed" && y.state === "closed",
+        refresh
+      )
       expect([yield* a.chat, yield* b.chat]).toEqual(["flaky", "flaky"])
     })), 60_000)
 
@@ -123,26 +127,26 @@ describe("Router: breakers shared through a real redis-server", () => {
       // A probe's lease of 3 s: b's call while a's probe hangs comes well within it.
       const { a, b, flaky } = yield* twoInstances(false, { leaseTtl: "3 seconds" })
       expect([yield* a.chat, yield* a.chat]).toEqual(["steady", "steady"])
-      yield* eventually(b.breaker, (breaker) => breaker.state === "open")
+      yield* eventually("b's breaker open", b.breaker, (breaker) => breaker.state === "open", refresh)
 
       // b probes after the period and fails: open again, on a too.
       yield* Effect.sleep("2100 millis")
       expect(yield* b.chat).toBe("steady")
       expect(flaky.calls).toEqual(["a", "a", "b"])
-      yield* eventually(a.breaker, (breaker) => breaker.state === "open" && breaker.until !== null)
+      yield* eventually("a's breaker open again", a.breaker, (breaker) => breaker.state === "open" && breaker.until !== null, refresh)
 
       // a's probe hangs (an instance that died while probing): b may not probe until its lease is over.
       yield* Effect.sleep("2100 millis")
       const gate = yield* Deferred.make<void>()
       flaky.gate = gate
       const hung = yield* Effect.forkChild(a.chat)
-      yield* eventually(Effect.sync(() => flaky.calls.length), (count) => count === 4)
+      yield* eventually("a's probe at the flaky deployment", Effect.sync(() => flaky.calls.length), (count) => count === 4, refresh)
       flaky.gate = undefined
       expect(yield* b.chat).toBe("steady")
       expect(flaky.calls).toHaveLength(4)
       // The lease over, b's mirror learns at a refresh that no probe is out (polled: the refresh is every 250 ms).
       yield* Effect.sleep("3 seconds")
-      yield* eventually(b.breaker, (breaker) => !breaker.probing)
+      yield* eventually("b's breaker with no probe out", b.breaker, (breaker) => !breaker.probing, refresh)
       flaky.healthy = true
       expect(yield* b.chat).toBe("flaky")
       expect(flaky.calls).toEqual(["a", "a", "b", "a", "b"])
@@ -155,7 +159,7 @@ describe("Router: breakers shared through a real redis-server", () => {
       flaky.answer = new LlmError.RateLimitError({ provider: "flaky", model: "flaky-model", retryAfter: Duration.seconds(30) })
       expect(yield* a.chat).toBe("steady")
       flaky.answer = undefined
-      yield* eventually(b.limitedUntil, (until) => until !== null)
+      yield* eventually("the deployment held back on b", b.limitedUntil, (until) => until !== null, refresh)
       expect(yield* b.chat).toBe("steady")
       expect(flaky.calls).toEqual(["a"])
       expect((yield* b.breaker).state).toBe("closed")

@@ -6,37 +6,24 @@
  * The reply length (64 tokens) is set by `bench/simulatorProcess.ts`.
  */
 import * as Effect from "effect/Effect"
-import type { Dispatcher } from "undici"
-import * as Message from "../../src/Message.js"
 import * as Anthropic from "../../src/providers/Anthropic.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
-import * as Sse from "../../src/Sse.js"
+import type * as Sse from "../../src/Sse.js"
+import { poster, prompt, readSse, request } from "./call.js"
 import { drainReply, fail, hostRoot } from "./reply.js"
 import type { BenchCase } from "./types.js"
 
 const model = "sim-small"
 const key = "sk-ant-bench-0123456789abcdef"
 const credentials = ProviderClient.credentials(key)
-const prompt = "Tell me about Effect in one paragraph."
 
-const request = { messages: [Message.user(prompt)] }
-
-/** The bench hands over the Chat Completions root (`…/v1`); Anthropic's base URL is the host root. */
-const post = (url: string, dispatcher: Dispatcher) => {
-  const target = new URL(`${hostRoot(url)}/v1/messages`)
-  const body = JSON.stringify({
-    model,
-    max_tokens: Anthropic.defaultMaxTokens,
-    messages: [{ role: "user", content: prompt }],
-    stream: true
-  })
-  const headers = {
-    "content-type": "application/json",
-    "x-api-key": key,
-    "anthropic-version": Anthropic.apiVersion
-  }
-  return () => dispatcher.request({ origin: target.origin, path: target.pathname, method: "POST", headers, body })
-}
+const body = JSON.stringify({
+  model,
+  max_tokens: Anthropic.defaultMaxTokens,
+  messages: [{ role: "user", content: prompt }],
+  stream: true
+})
+const headers = { "content-type": "application/json", "x-api-key": key, "anthropic-version": Anthropic.apiVersion }
 
 interface WireEvent {
   readonly type: string
@@ -51,11 +38,10 @@ export const anthropicStream: BenchCase = {
     Effect.map(Anthropic.make({ baseUrl: hostRoot(url), model }), (client) =>
       drainReply(client.chatStream(request, credentials))),
   baseline: (url, dispatcher) => {
-    const send = post(url, dispatcher)
+    // The bench hands over the Chat Completions root (`…/v1`); Anthropic's base URL is the host root.
+    const send = poster(dispatcher, `${hostRoot(url)}/v1/messages`, headers, body)
     return async () => {
       const response = await send()
-      if (response.statusCode !== 200) fail(`HTTP ${response.statusCode}`)
-      const decoder = Sse.makeDecoder()
       let text = ""
       let stopReason: string | undefined
       let inputUsage: unknown
@@ -84,8 +70,7 @@ export const anthropicStream: BenchCase = {
           }
         }
       }
-      for await (const bytes of response.body) handle(decoder.push(bytes as Uint8Array))
-      handle(decoder.end())
+      await readSse(response.body, handle)
       if (text.length === 0) fail("empty reply")
       if (!done || stopReason === undefined || inputUsage === undefined || outputUsage === undefined) {
         fail("incomplete stream")

@@ -7,19 +7,16 @@
  * model is one of the simulator's defaults.
  */
 import * as Effect from "effect/Effect"
-import * as Message from "../../src/Message.js"
 import * as Gemini from "../../src/providers/Gemini.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
-import * as Sse from "../../src/Sse.js"
+import type * as Sse from "../../src/Sse.js"
+import { poster, prompt, readSse, request } from "./call.js"
 import { drainReply, fail, hostRoot } from "./reply.js"
 import type { BenchCase } from "./types.js"
 
 const model = "sim-small"
 const key = "AIza-bench-0123456789abcdef"
 const credentials = ProviderClient.credentials(key)
-const prompt = "Tell me about Effect in one paragraph."
-
-const request = { messages: [Message.user(prompt)] }
 
 /** The runner passes the OpenAI-style base URL (with `/v1`); Gemini's paths start at the host. */
 interface Event {
@@ -37,19 +34,11 @@ export const geminiStream: BenchCase = {
     Effect.map(Gemini.make({ baseUrl: hostRoot(url), model }), (client) =>
       drainReply(client.chatStream(request, credentials))),
   baseline: (url, dispatcher) => {
-    const target = new URL(`${hostRoot(url)}/v1beta/models/${model}:streamGenerateContent?alt=sse`)
     const body = JSON.stringify({ contents: [{ role: "user", parts: [{ text: prompt }] }] })
     const headers = { "content-type": "application/json", "x-goog-api-key": key }
+    const send = poster(dispatcher, `${hostRoot(url)}/v1beta/models/${model}:streamGenerateContent?alt=sse`, headers, body)
     return async () => {
-      const response = await dispatcher.request({
-        origin: target.origin,
-        path: `${target.pathname}${target.search}`,
-        method: "POST",
-        headers,
-        body
-      })
-      if (response.statusCode !== 200) fail(`HTTP ${response.statusCode}`)
-      const decoder = Sse.makeDecoder()
+      const response = await send()
       let text = ""
       let finish: string | undefined
       let usage: unknown
@@ -66,8 +55,7 @@ export const geminiStream: BenchCase = {
           if (typeof candidate.finishReason === "string") finish = candidate.finishReason
         }
       }
-      for await (const bytes of response.body) handle(decoder.push(bytes as Uint8Array))
-      handle(decoder.end())
+      await readSse(response.body, handle)
       if (text.length === 0) fail("empty reply")
       if (finish === undefined || usage === undefined) fail("incomplete stream")
     }

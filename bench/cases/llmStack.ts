@@ -10,14 +10,13 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as KeyPool from "../../src/KeyPool.js"
 import * as Llm from "../../src/Llm.js"
-import * as Message from "../../src/Message.js"
 import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
+import { request } from "./call.js"
 import { openAiChatNonStream, openAiChatStream } from "./openAiChat.js"
 import { drainReply } from "./reply.js"
 import type { BenchCase } from "./types.js"
 
-const request = { messages: [Message.user("Tell me about Effect in one paragraph.")] }
 const keys = ["sk-bench-0123456789abcde1", "sk-bench-0123456789abcde2", "sk-bench-0123456789abcde3", "sk-bench-0123456789abcde4"]
 
 const llm = (url: string) =>

@@ -7,19 +7,15 @@
  * is the URL without it.
  */
 import * as Effect from "effect/Effect"
-import type { Dispatcher } from "undici"
 import * as Ndjson from "../../src/internal/ndjson.js"
-import * as Message from "../../src/Message.js"
 import * as Ollama from "../../src/providers/Ollama.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
+import { poster, prompt, request } from "./call.js"
 import { drainReply, fail, hostRoot } from "./reply.js"
 import type { BenchCase } from "./types.js"
 
 const model = "sim-small"
 const credentials = ProviderClient.credentials("none")
-const prompt = "Tell me about Effect in one paragraph."
-
-const request = { messages: [Message.user(prompt)] }
 
 interface Line {
   readonly error?: string
@@ -35,19 +31,11 @@ export const ollamaStream: BenchCase = {
   ours: (url) =>
     Effect.map(Ollama.make({ baseUrl: hostRoot(url), model }), (client) =>
       drainReply(client.chatStream(request, credentials))),
-  baseline: (url, dispatcher: Dispatcher) => {
-    const target = new URL(`${hostRoot(url)}/api/chat`)
+  baseline: (url, dispatcher) => {
     const body = JSON.stringify({ model, messages: [{ role: "user", content: prompt }], stream: true })
-    const headers = { "content-type": "application/json" }
+    const send = poster(dispatcher, `${hostRoot(url)}/api/chat`, { "content-type": "application/json" }, body)
     return async () => {
-      const response = await dispatcher.request({
-        origin: target.origin,
-        path: target.pathname,
-        method: "POST",
-        headers,
-        body
-      })
-      if (response.statusCode !== 200) fail(`HTTP ${response.statusCode}`)
+      const response = await send()
       const decoder = new Ndjson.Decoder()
       const lines: Array<string> = []
       let text = ""

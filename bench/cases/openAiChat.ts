@@ -6,19 +6,16 @@
  */
 import * as Effect from "effect/Effect"
 import type { Dispatcher } from "undici"
-import * as Message from "../../src/Message.js"
 import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
-import * as Sse from "../../src/Sse.js"
+import type * as Sse from "../../src/Sse.js"
+import { poster, prompt, readSse, request } from "./call.js"
 import { drainReply, fail } from "./reply.js"
 import type { BenchCase } from "./types.js"
 
 const model = "gpt-4o-mini"
 const key = "sk-bench-0123456789abcdef"
 const credentials = ProviderClient.credentials(key)
-const prompt = "Tell me about Effect in one paragraph."
-
-const request = { messages: [Message.user(prompt)] }
 
 const wireBody = (stream: boolean) =>
   JSON.stringify({
@@ -29,18 +26,8 @@ const wireBody = (stream: boolean) =>
 
 const headers = { "content-type": "application/json", authorization: `Bearer ${key}` }
 
-const post = (url: string, dispatcher: Dispatcher, stream: boolean) => {
-  const target = new URL(`${url}/chat/completions`)
-  const body = wireBody(stream)
-  return () =>
-    dispatcher.request({
-      origin: target.origin,
-      path: target.pathname,
-      method: "POST",
-      headers,
-      body
-    })
-}
+const post = (url: string, dispatcher: Dispatcher, stream: boolean) =>
+  poster(dispatcher, `${url}/chat/completions`, headers, wireBody(stream))
 
 const checkText = (text: string) => {
   if (text.length === 0) fail("empty reply")
@@ -56,7 +43,6 @@ export const openAiChatNonStream: BenchCase = {
     return async () => {
       const response = await send()
       const text = await response.body.text()
-      if (response.statusCode !== 200) fail(`HTTP ${response.statusCode}`)
       const body = JSON.parse(text) as {
         choices: Array<{ message: { content: string | null }; finish_reason: string | null }>
         usage?: { total_tokens: number }
@@ -83,8 +69,6 @@ export const rawStream = (url: string, dispatcher: Dispatcher): () => Promise<Ra
   const send = post(url, dispatcher, true)
   return async () => {
     const response = await send()
-    if (response.statusCode !== 200) fail(`HTTP ${response.statusCode}`)
-    const decoder = Sse.makeDecoder()
     const texts: Array<string> = []
     let finish: string | undefined
     let usage: unknown
@@ -108,8 +92,7 @@ export const rawStream = (url: string, dispatcher: Dispatcher): () => Promise<Ra
         if (typeof choice.finish_reason === "string") finish = choice.finish_reason
       }
     }
-    for await (const bytes of response.body) handle(decoder.push(bytes as Uint8Array))
-    handle(decoder.end())
+    await readSse(response.body, handle)
     checkText(texts.join(""))
     if (!done || finish === undefined || usage === undefined) return fail("incomplete stream")
     return { texts, finish, usage }

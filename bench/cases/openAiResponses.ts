@@ -7,19 +7,16 @@
  * `bench/simulatorProcess.ts`.
  */
 import * as Effect from "effect/Effect"
-import * as Message from "../../src/Message.js"
 import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
-import * as Sse from "../../src/Sse.js"
+import type * as Sse from "../../src/Sse.js"
+import { poster, prompt, readSse, request } from "./call.js"
 import { drainReply, fail } from "./reply.js"
 import type { BenchCase } from "./types.js"
 
 const model = "gpt-4o-mini"
 const key = "sk-bench-0123456789abcdef"
 const credentials = ProviderClient.credentials(key)
-const prompt = "Tell me about Effect in one paragraph."
-
-const request = { messages: [Message.user(prompt)] }
 
 // The body the adapter sends for `request`.
 const wireBody = JSON.stringify({
@@ -37,17 +34,9 @@ export const openAiResponsesStream: BenchCase = {
     Effect.map(OpenAiResponses.make({ baseUrl: url, model }), (client) =>
       drainReply(client.chatStream(request, credentials))),
   baseline: (url, dispatcher) => {
-    const target = new URL(`${url}/responses`)
+    const send = poster(dispatcher, `${url}/responses`, headers, wireBody)
     return async () => {
-      const response = await dispatcher.request({
-        origin: target.origin,
-        path: target.pathname,
-        method: "POST",
-        headers,
-        body: wireBody
-      })
-      if (response.statusCode !== 200) fail(`HTTP ${response.statusCode}`)
-      const decoder = Sse.makeDecoder()
+      const response = await send()
       let text = ""
       let status: string | undefined
       let usage: unknown
@@ -75,8 +64,7 @@ export const openAiResponsesStream: BenchCase = {
           }
         }
       }
-      for await (const bytes of response.body) handle(decoder.push(bytes as Uint8Array))
-      handle(decoder.end())
+      await readSse(response.body, handle)
       if (text.length === 0) fail("empty reply")
       if (status === undefined || usage === undefined) fail("incomplete stream")
     }

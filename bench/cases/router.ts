@@ -12,14 +12,14 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as KeyPool from "../../src/KeyPool.js"
 import * as Llm from "../../src/Llm.js"
-import * as Message from "../../src/Message.js"
 import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
 import * as Router from "../../src/Router.js"
+import { request as question } from "./call.js"
 import { drainReply } from "./reply.js"
 import type { BenchCase } from "./types.js"
 
-const request = { model: "gpt-4o-mini", messages: [Message.user("Tell me about Effect in one paragraph.")] }
+const request = { ...question, model: "gpt-4o-mini" }
 
 const deployment = (url: string, providerId: string) =>
   Llm.layer({ model: "gpt-4o-mini" }).pipe(

@@ -260,9 +260,7 @@ describe("Anthropic over the simulator", () => {
       Effect.gen(function*() {
         const chat = yield* client({ headers: { "x-simulator-cached-tokens": "4" } })
         const request: ChatRequest.Input = { ...ask, reasoningEffort: "low" }
-        const whole = yield* chat.chat(request, credentials)
-        const streamed = yield* ChatChunk.collect(chat.chatStream(request, credentials))
-        assert.deepStrictEqual(comparable(streamed), comparable(whole))
+        const { whole } = yield* AdapterE2e.sameStreamedAndWhole(chat, request, credentials, comparable)
         assert.isAbove(whole.reasoning?.length ?? 0, 0)
         assert.strictEqual(whole.usage.reasoningTokens, 5)
         assert.strictEqual(whole.usage.cachedPromptTokens, 4)

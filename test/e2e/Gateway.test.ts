@@ -7,7 +7,8 @@ import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { abortedStall, faulty as faultyWith, poll, rejection, settledAfterAbort } from "../utils/gatewayHarness.js"
+import { eventually } from "../utils/eventually.js"
+import { abortedStall, faulty as faultyWith, rejection, settledAfterAbort } from "../utils/gatewayHarness.js"
 
 const key = "sk-gateway-e2e-key-0001"
 
@@ -341,8 +342,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over loo
       // The stall leaves the upstream stream open after two chunks: the call was in flight.
       expect(during.inFlight).toBe(1)
       expect(during.keys[0]!.current).toBe(1)
-      expect(settled).toBeDefined()
-      expect(settled!.stats.inFlight).toBe(before.inFlight)
+      expect(settled.stats.inFlight).toBe(before.inFlight)
     }))
 
   it.effect("a client that goes away before the reply aborts the upstream call too", () =>
@@ -353,15 +353,12 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over loo
       const pending = client.chat.completions.create(ask("silent/gpt-4o-mini"), { signal: controller.signal })
         .then(() => "answered", () => "aborted")
       // The simulator holds the request unanswered: wait until it is there.
-      yield* poll(() =>
-        Effect.map(simulator.stats, (stats) => (stats.inFlight > before.inFlight ? stats : undefined))
-      )
+      yield* eventually("the request at the simulator", simulator.stats, (stats) => stats.inFlight > before.inFlight)
       expect((yield* gateway.status).details["silent/gpt-4o-mini"]!.inFlight).toBe(1)
       controller.abort()
       expect(yield* promise(() => pending)).toBe("aborted")
       const settled = yield* settledAfterAbort(gateway, simulator, "silent/gpt-4o-mini", before.clientClosed)
-      expect(settled).toBeDefined()
-      expect(settled!.stats.inFlight).toBe(before.inFlight)
+      expect(settled.stats.inFlight).toBe(before.inFlight)
     }))
 })
 

@@ -299,6 +299,6 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway /v1/mess
         (signal) => served.client.messages.create({ ...ask("stall/gpt-4o-mini"), stream: true }, { signal })
       )
       expect({ inFlight: during.inFlight, current: during.keys[0]!.current }).toEqual({ inFlight: 1, current: 1 })
-      expect(settled?.stats.inFlight).toBe(before.inFlight)
+      expect(settled.stats.inFlight).toBe(before.inFlight)
     }))
 })

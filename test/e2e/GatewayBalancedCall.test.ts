@@ -11,7 +11,8 @@ import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { answerOf, get, poll } from "../utils/gatewayHarness.js"
+import { eventually } from "../utils/eventually.js"
+import { answerOf, get } from "../utils/gatewayHarness.js"
 
 const providerKey = "sk-balanced-call-e2e-7f31"
 const gatewayKey = "gw-balanced-5c2e8a1d7b3f"
@@ -164,9 +165,13 @@ layer(fixture)("Gateway: LLM-API-BalancedCall's endpoints", (it) => {
         })
       )
       expect(response.status).toBe(200)
-      // Each endpoint is its own snapshot: polled until both show the state (undefined after 30 s).
+      // Each endpoint is its own snapshot: polled until both show the state.
       const reaches = (load: number, current: number) =>
-        poll(() => Effect.map(numbers, (now) => (now.load === load && now.current === current && now.key === current ? now : undefined)))
+        eventually(
+          `a load of ${load}% with ${current} in flight`,
+          numbers,
+          (now) => now.load === load && now.current === current && now.key === current
+        )
       // One call in flight of 8 (two deployments, each capped at 4).
       expect(yield* reaches(12.5, 1)).toEqual({ load: 12.5, current: 1, key: 1 })
       client.abort()

@@ -2,7 +2,6 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Schedule from "effect/Schedule"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -10,14 +9,11 @@ import * as Serve from "../../src/cli/serve.js"
 import { serveUsage } from "../../src/cli/usage.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { captureIo, spawnCli } from "../utils/cliHarness.js"
+import { eventually } from "../utils/eventually.js"
 
 const key = "sk-serve-cli-key-00000001"
 
 const lineOne = (text: string) => text.split("\n", 1)[0]!
-
-// Polled every 10 ms until `ok`.
-const until = <A>(effect: Effect.Effect<A>, ok: (a: A) => boolean) =>
-  Effect.retry(Effect.filterOrFail(effect, ok, () => "not yet"), Schedule.spaced("10 millis"))
 
 const chatBody = (model: string, stream = false) =>
   JSON.stringify({ model, messages: [{ role: "user", content: "Hello" }], ...(stream ? { stream: true } : {}) })
@@ -63,7 +59,7 @@ describe("serve, in-process", () => {
       fs.writeFileSync(file, JSON.stringify({ sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [key] }] }))
       const { io, result } = captureIo()
       const fiber = yield* Effect.forkChild(Serve.run(["--config", file, "--port", "0"], io))
-      const url = yield* until(Effect.sync(() => lineOne(result(0).stdout)), (line) => line !== "")
+      const url = yield* eventually("serve's first line (its URL)", Effect.sync(() => lineOne(result(0).stdout)), (line) => line !== "")
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
       expect(result(0).stderr).toContain("on 127.0.0.1 only: no gateway keys are configured")
       expect(result(0).stderr).toContain(`Dashboard: ${url}/dashboard. Models: sim/gpt-4o-mini, gpt-4o-mini`)

@@ -10,7 +10,7 @@ import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { poll } from "../utils/gatewayHarness.js"
+import { eventually } from "../utils/eventually.js"
 
 const providerKey = "sk-provider-keys-e2e-0001"
 // Read through `env:` by the file's `gateway` section.
@@ -223,8 +223,11 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway keys, ov
       expect(usage?.completion_tokens).toBe(3)
       // The charge and the stream's log line come together, when the request's scope closes.
       const id = response.headers.get("x-request-id")
-      const seen = yield* poll(() => Effect.sync(() => requestLines(lines).find((line) => line.annotations["request_id"] === id)))
-      expect(seen).toBeDefined()
+      yield* eventually(
+        "the stream's log line",
+        Effect.sync(() => requestLines(lines).find((line) => line.annotations["request_id"] === id)),
+        (line) => line !== undefined
+      )
       // Its real cost ($0.0000021: 2 prompt and 3 reply tokens) is charged, so a call of $0.0000987 (163 max_tokens)
       // no longer fits the $0.0001; with nothing charged it would.
       const error = yield* rejection(() => streamer.chat.completions.create({ ...ask("gpt-4o-mini"), max_tokens: 163 }))
@@ -270,7 +273,11 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway keys, ov
       const streamId = stream.response.headers.get("x-request-id")
       yield* promise(() => fetch(`${gateway.url}/v1/models`, { headers: { authorization: "Bearer gw-wrong-key-5555" } }))
       // The stream's line is written when its scope closes, just after its last byte (polled up to 30 s).
-      const logged = yield* poll(() => Effect.sync(() => requestLines(lines).find((line) => line.annotations["request_id"] === streamId)))
+      const logged = yield* eventually(
+        "the stream's log line",
+        Effect.sync(() => requestLines(lines).find((line) => line.annotations["request_id"] === streamId)),
+        (line) => line !== undefined
+      )
       const parsed = requestLines(lines)
       const plain = parsed.find((line) => line.annotations["request_id"] === id)!
       expect(plain.annotations).toMatchObject({
@@ -293,14 +300,19 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway keys, ov
       const controller = new AbortController()
       const abandoned = client(gateway, fullKey).chat.completions.create(ask("quiet"), { signal: controller.signal })
       // Gone once its call is in flight at the gateway (the upstream never answers), however long it took to get there.
-      const arrived = yield* poll(() =>
-        Effect.map(gateway.status, (status) => status.details["silent/quiet"]!.inFlight === 1 ? true : undefined)
+      yield* eventually(
+        "the abandoned call in flight at the gateway",
+        Effect.map(gateway.status, (status) => status.details["silent/quiet"]!.inFlight),
+        (inFlight) => inFlight === 1
       )
-      expect(arrived).toBe(true)
       controller.abort()
       yield* Effect.promise(() => abandoned.catch(() => undefined))
-      const gone = yield* poll(() => Effect.sync(() => requestLines(lines).find((line) => line.annotations["model"] === "quiet")))
-      expect(gone?.annotations).toMatchObject({ status: 499, error: "ClientClosed", key_name: "full" })
+      const gone = yield* eventually(
+        "the abandoned call's log line",
+        Effect.sync(() => requestLines(lines).find((line) => line.annotations["model"] === "quiet")),
+        (line) => line !== undefined
+      )
+      expect(gone!.annotations).toMatchObject({ status: 499, error: "ClientClosed", key_name: "full" })
       for (const line of lines) {
         for (const key of [...gatewayKeys, providerKey, "gw-wrong-key-5555", "gw-not-a-key-0000"]) {
           expect(line).not.toContain(key)

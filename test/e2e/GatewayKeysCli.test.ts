@@ -1,20 +1,16 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import * as Schedule from "effect/Schedule"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Serve from "../../src/cli/serve.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { captureIo } from "../utils/cliHarness.js"
+import { eventually } from "../utils/eventually.js"
 
 const providerKey = "sk-serve-keys-provider-0001"
 const gatewayKey = "gw-serve-keys-team-0001"
-
-// Polled every 10 ms until `ok`.
-const until = <A>(effect: Effect.Effect<A>, ok: (a: A) => boolean) =>
-  Effect.retry(Effect.filterOrFail(effect, ok, () => "not yet"), Schedule.spaced("10 millis"))
 
 describe("serve with gateway keys", () => {
   it.live("listens beyond loopback, says which keys it asks for, and logs each request as a JSON line with no key", () =>
@@ -33,7 +29,7 @@ describe("serve with gateway keys", () => {
       )
       const { io, result } = captureIo({ env: { TEAM_GATEWAY_KEY: gatewayKey } })
       const fiber = yield* Effect.forkChild(Serve.run(["--config", file, "--host", "0.0.0.0", "--port", "0"], io))
-      const url = yield* until(Effect.sync(() => result(0).stdout.split("\n", 1)[0]!), (line) => line !== "")
+      const url = yield* eventually("serve's first line (its URL)", Effect.sync(() => result(0).stdout.split("\n", 1)[0]!), (line) => line !== "")
       expect(url).toMatch(/^http:\/\/0\.0\.0\.0:\d+$/)
       expect(result(0).stderr).toContain("on 0.0.0.0; every request but /health, /ready and the dashboard needs a gateway key (team)")
       expect(result(0).stderr).toContain(`Dashboard: ${url}/dashboard (its data and /metrics take an admin key: add gateway.admin_keys).`)
@@ -49,7 +45,8 @@ describe("serve with gateway keys", () => {
       const answered = yield* post({ authorization: `Bearer ${gatewayKey}` })
       expect(answered.status).toBe(200)
       expect((yield* post({})).status).toBe(401)
-      const requests = yield* until(
+      const requests = yield* eventually(
+        "two request log lines",
         Effect.sync(() =>
           result(0).stderr.split("\n").filter((line) => line.startsWith("{")).map((line) =>
             JSON.parse(line) as { message: unknown; level: string; annotations: Record<string, unknown> }

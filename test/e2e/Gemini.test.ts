@@ -324,9 +324,7 @@ describe("Gemini over the simulator", () => {
       Effect.gen(function*() {
         const gemini = yield* client({ headers: { "x-simulator-cached-tokens": "4" } })
         const request: ChatRequest.Input = { ...hello, reasoningEffort: "low" }
-        const whole = yield* gemini.chat(request, credentials)
-        const streamed = yield* ChatChunk.collect(gemini.chatStream(request, credentials))
-        assert.deepStrictEqual(comparable(streamed), comparable(whole))
+        const { whole } = yield* AdapterE2e.sameStreamedAndWhole(gemini, request, credentials, comparable)
         assert.strictEqual(whole.reasoning?.split(" ").length, 5)
         assert.strictEqual(whole.usage.reasoningTokens, 5)
         assert.strictEqual(whole.usage.completionTokens, 35)
@@ -442,12 +440,10 @@ describe("Gemini errors from the simulator", () => {
       Effect.gen(function*() {
         const gemini = yield* client()
         const request = { messages: [Message.user(`Something bad ${GeminiFormat.blockedPromptMarker}`)] }
-        const whole = yield* Effect.flip(gemini.chat(request, credentials))
-        assert(whole._tag === "ContentFilterError")
-        assert.include(whole.detail, "SAFETY")
-        const streamed = yield* Effect.flip(ChatChunk.collect(gemini.chatStream(request, credentials)))
-        assert(streamed._tag === "ContentFilterError")
-        assert.include(streamed.detail, "SAFETY")
+        yield* AdapterE2e.failsWholeAndStreamed(gemini, request, credentials, (error) => {
+          assert(error._tag === "ContentFilterError")
+          assert.include(error.detail, "SAFETY")
+        })
       })))
 })
 

@@ -310,9 +310,7 @@ describe("Ollama over the simulator", () => {
         expect(tags.slice(-2)).toEqual(["Usage", "Finish"])
 
         const request: ChatRequest.Input = { ...hello, reasoningEffort: "low" }
-        const whole = yield* chat.chat(request, credentials)
-        const streamed = yield* ChatChunk.collect(chat.chatStream(request, credentials))
-        expect(comparable(streamed)).toEqual(comparable(whole))
+        const { whole } = yield* AdapterE2e.sameStreamedAndWhole(chat, request, credentials, comparable)
         expect(whole.reasoning?.split(" ")).toHaveLength(5)
         expect(whole.usage.completionTokens).toBe(25)
       })))

@@ -378,9 +378,7 @@ describe("OpenAiResponses over the simulator", () => {
       Effect.gen(function*() {
         const chat = yield* client({ headers: { "x-simulator-cached-tokens": "4" } })
         const request: ChatRequest.Input = { ...hello, reasoningEffort: "low" }
-        const whole = yield* chat.chat(request, credentials)
-        const streamed = yield* ChatChunk.collect(chat.chatStream(request, credentials))
-        assert.deepStrictEqual(comparable(streamed), comparable(whole))
+        const { streamed, whole } = yield* AdapterE2e.sameStreamedAndWhole(chat, request, credentials, comparable)
         assert.strictEqual(whole.reasoning?.split(" ").length, 5)
         assert.strictEqual(whole.usage.reasoningTokens, 5)
         assert.strictEqual(whole.usage.cachedPromptTokens, 4)
@@ -454,11 +452,9 @@ describe("OpenAiResponses over the simulator", () => {
       Effect.gen(function*() {
         const chat = yield* client()
         const request: ChatRequest.Input = { ...hello, maxTokens: 16 }
-        const whole = yield* chat.chat(request, credentials)
+        const { whole } = yield* AdapterE2e.sameStreamedAndWhole(chat, request, credentials, comparable)
         assert.strictEqual(whole.finishReason, "length")
         assert.strictEqual(whole.usage.completionTokens, 16)
-        const streamed = yield* ChatChunk.collect(chat.chatStream(request, credentials))
-        assert.deepStrictEqual(comparable(streamed), comparable(whole))
       })))
 })
 

@@ -7,8 +7,8 @@ import * as Llm from "../../src/Llm.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { arrivalGrants, overRunBound, overWindowBound } from "../utils/bucketBound.js"
-import { withLoopStalls } from "../utils/loopStalls.js"
+import { arrivalGrants, overRunBound, overWindowBound, slackThatFails } from "../utils/bucketBound.js"
+import { stallWithin, withLoopStalls } from "../utils/loopStalls.js"
 
 // The bucket of the issue's burst: 10 at once, then 20 a second (30 in any second).
 const capacity = 10
@@ -28,6 +28,10 @@ const request = { messages: [Message.user("hi")] }
  * is `d` of 350 ms with the loop running: over this bound.
  */
 const transit = 100
+
+// The stall the bound may allow: with more, `transit` and the stall would add up to the issue's 350 ms and pass its
+// 37 in a second. A token's refill short of that (200 ms), the bound still fails 37; a longer stall fails the test.
+const stallCap = slackThatFails({ capacity, refillRate }, 37, 1000) - transit
 
 describe("the rate limit at the server's side, over loopback", () => {
   it.live("a warmed-up client's burst reaches the server within the bucket's bound, paced over the refill", () =>
@@ -56,7 +60,8 @@ describe("the rate limit at the server's side, over loopback", () => {
       const before = (yield* simulator.arrivals).length
 
       const startedAt = Date.now()
-      const [, stall] = yield* withLoopStalls(Effect.all(Array.from({ length: burst }, () => call), { concurrency: "unbounded" }))
+      const [, stalled] = yield* withLoopStalls(Effect.all(Array.from({ length: burst }, () => call), { concurrency: "unbounded" }))
+      const stall = stallWithin(stalled, stallCap)
       const arrivals = (yield* simulator.arrivals).slice(before)
       expect(arrivals).toHaveLength(burst)
       // The whole burst, with no slack: every grant came after `startedAt` (the bucket full then, at most) and

@@ -11,7 +11,6 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Schedule from "effect/Schedule"
 import { createClient } from "redis"
 import { Agent, request } from "undici"
 import * as Budget from "../../src/Budget.js"
@@ -23,6 +22,7 @@ import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { type RedisServer, redisServer } from "../utils/redisServer.js"
 import { arrivalGrants, overRunBound, overWindowBound } from "../utils/bucketBound.js"
+import { eventually } from "../utils/eventually.js"
 import { deliverySlackMillis, providerFile, serve, type Served, storeReturns } from "../utils/serveCluster.js"
 import { instance, untilShared } from "../utils/sharedStore.js"
 
@@ -151,10 +151,10 @@ describe("Scale-out: three gateway processes on one redis-server", () => {
       expect(afterKill.filter((outcome) => outcome._tag === "other" || outcome._tag === "refused")).toEqual([])
       expect(answered(afterKill).ok).toBeGreaterThan(0)
       // Their own calls are over, so what is left is the dead instance's: gone within the TTL.
-      yield* Effect.retry(
-        Effect.filterOrFail(liveLeases(redis), (live) => live === 0, (live) => `${live} leases still alive`),
-        { schedule: Schedule.spaced("100 millis"), times: (leaseTtlSeconds + 3) * 10 }
-      )
+      yield* eventually("every lease expired (live leases)", liveLeases(redis), (live) => live === 0, {
+        every: "100 millis",
+        within: `${leaseTtlSeconds + 3} seconds`
+      })
       expect(answered(yield* load(living.map((g) => g.url), 10)).ok).toBeGreaterThan(0)
     })), 170_000)
 
@@ -182,20 +182,17 @@ describe("Scale-out: three gateway processes on one redis-server", () => {
 
       yield* redis.start
       // Back: the three serve again, and the bound holds across them once more.
-      yield* Effect.retry(
-        Effect.filterOrFail(load(urls, 3), (all) => all.every((outcome) => outcome._tag === "ok"), () => "not back yet"),
-        { schedule: Schedule.spaced("200 millis"), times: 150 }
-      )
+      yield* eventually("the three serving again", load(urls, 3), (all) => all.every((outcome) => outcome._tag === "ok"), {
+        every: "200 millis"
+      })
       // Under fail-open those calls may have been served from the local shares: each store
       // rejoins at its next connection attempt, and until all three have, local shares and the
       // shared bucket (full again: Redis restarted empty) add up. Each says so in its log.
-      yield* Effect.retry(
-        Effect.filterOrFail(
-          Effect.sync(() => gateways.every((gateway, i) => storeReturns(gateway) > returnsBefore[i]!)),
-          (back) => back,
-          () => "a store has not rejoined yet"
-        ),
-        { schedule: Schedule.spaced("100 millis"), times: 300 }
+      yield* eventually(
+        "every store rejoined (one back per instance)",
+        Effect.sync(() => gateways.map((gateway, i) => storeReturns(gateway) > returnsBefore[i]!)),
+        (back) => back.every(Boolean),
+        { every: "100 millis" }
       )
       const before = (yield* simulator.arrivals).length
       const startedAt = Date.now()
@@ -204,10 +201,10 @@ describe("Scale-out: three gateway processes on one redis-server", () => {
       const arrivals = arrivalGrants((yield* simulator.arrivals).slice(before))
       expect(overRunBound(arrivals, { capacity, refillRate }, startedAt)).toBeUndefined()
       expect(overWindowBound(arrivals, { capacity, refillRate }, deliverySlackMillis)).toBeUndefined()
-      yield* Effect.retry(
-        Effect.filterOrFail(liveLeases(redis), (live) => live === 0, (live) => `${live} leases still alive`),
-        { schedule: Schedule.spaced("100 millis"), times: (leaseTtlSeconds + 3) * 10 }
-      )
+      yield* eventually("every lease expired (live leases)", liveLeases(redis), (live) => live === 0, {
+        every: "100 millis",
+        within: `${leaseTtlSeconds + 3} seconds`
+      })
     })), 170_000)
 
   it.live("a budget of N dollars under 200 concurrent calls across three instances: the spend the simulator's token counts price never passes N", () =>

@@ -9,7 +9,6 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import * as Schedule from "effect/Schedule"
 import { createClient } from "redis"
 import { Agent, request } from "undici"
 import * as Gateway from "../../src/Gateway.js"
@@ -21,6 +20,7 @@ import * as Store from "../../src/Store.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { type RedisServer, redisServer } from "../utils/redisServer.js"
 import { arrivalGrants, overRunBound, overWindowBound } from "../utils/bucketBound.js"
+import { eventually } from "../utils/eventually.js"
 import { deliverySlackMillis, providerFile, serve } from "../utils/serveCluster.js"
 
 const providerKey = "sk-scale-out-keys-0001"
@@ -77,10 +77,9 @@ const cluster = Effect.gen(function*() {
   const gateways = yield* Effect.forEach([0, 1, 2], () => serve(file), { concurrency: 3 })
   const urls = gateways.map((gateway) => gateway.url)
   // Each store connects in the background: warm the three until they answer.
-  yield* Effect.retry(
-    Effect.filterOrFail(load(urls, limitedKey, 3, () => hello), (all) => all.every((a) => a.status === 200), () => "not yet"),
-    { schedule: Schedule.spaced("200 millis"), times: 150 }
-  )
+  yield* eventually("the three answering", load(urls, limitedKey, 3, () => hello), (all) => all.every((a) => a.status === 200), {
+    every: "200 millis"
+  })
   return { redis, simulator, urls }
 })
 
@@ -169,10 +168,7 @@ describe("Scale-out: the gateway's own keys across three gateway processes on on
         router: { main: { deployments: ["sim/gpt-4o-mini", "other/gpt-4.1-mini"] }, big: { deployments: ["sim/gpt-4o"] } }
       })
       const connected = (expected: number) =>
-        Effect.retry(
-          Effect.filterOrFail(clients(redis), (count) => count >= expected, (count) => `${count} clients`),
-          { schedule: Schedule.spaced("50 millis"), times: 600 }
-        )
+        eventually(`${expected} clients connected to Redis`, clients(redis), (count) => count >= expected, { every: "50 millis" })
       const gateway = yield* Gateway.make({
         config,
         port: 0,

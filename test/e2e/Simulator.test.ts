@@ -8,6 +8,7 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
 import * as Simulator from "../../src/simulator/Simulator.js"
+import { eventually } from "../utils/eventually.js"
 
 // ---------------------------------------------------------------------------
 // A plain fetch client and an SSE reassembler, independent of the library.
@@ -676,10 +677,7 @@ for (const server of ["node", "platform"] as const) {
         expect((yield* sim.stats).inFlight).toBe(1)
         expect((yield* sim.stats).clientClosed).toBe(0)
         controller.abort()
-        const stats = yield* sim.stats.pipe(
-          Effect.filterOrFail((s) => s.clientClosed === 1),
-          Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo({ duration: "30 seconds" })))
-        )
+        const stats = yield* eventually("the client's close seen", sim.stats, (s) => s.clientClosed === 1)
         expect(stats).toMatchObject({ clientClosed: 1, inFlight: 0 })
       }))
 
@@ -697,10 +695,7 @@ for (const server of ["node", "platform"] as const) {
         const late = yield* fault(sim, "silent=80", true)
         expect(performance.now() - started).toBeGreaterThanOrEqual(75)
         expect(assemble(late.text).done).toBe(true)
-        const stats = yield* sim.stats.pipe(
-          Effect.filterOrFail((s) => s.inFlight === 0),
-          Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo({ duration: "30 seconds" })))
-        )
+        const stats = yield* eventually("nothing in flight", sim.stats, (s) => s.inFlight === 0)
         expect(stats.clientClosed).toBe(2)
       }))
 
@@ -816,10 +811,7 @@ for (const server of ["node", "platform"] as const) {
         const scope = yield* Scope.make()
         const sim = yield* start().pipe(Scope.provide(scope))
         const stalled = yield* Effect.forkChild(call(sim, { ...request, stream: true }, { "x-simulator-fault": "stall=0" }))
-        yield* sim.stats.pipe(
-          Effect.filterOrFail((s) => s.inFlight === 1),
-          Effect.retry(Schedule.spaced("10 millis").pipe(Schedule.upTo({ duration: "30 seconds" })))
-        )
+        yield* eventually("the stalled stream in flight", sim.stats, (s) => s.inFlight === 1)
         yield* Scope.close(scope, Exit.void)
         const exit = yield* Fiber.await(stalled)
         expect(Exit.isFailure(exit)).toBe(true)

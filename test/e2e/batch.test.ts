@@ -13,6 +13,7 @@ import * as Batch from "../../src/cli/batch.js"
 import * as Progress from "../../src/cli/batchProgress.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { binPath, captureIo, spawnCli } from "../utils/cliHarness.js"
+import { eventually } from "../utils/eventually.js"
 
 const KEY = "sk-batch-test-secret-0123456789abcdef"
 
@@ -60,9 +61,8 @@ const batch = (argv: ReadonlyArray<string>) =>
 
 const direct = (sim: Simulator.Simulator) => ["--base-url", `${sim.url}/v1`, "--key", KEY]
 
-/** The value of `effect` once it satisfies `ok`, polled every 20 ms. */
-const eventually = <A>(effect: Effect.Effect<A>, ok: (a: A) => boolean) =>
-  Effect.retry(Effect.filterOrFail(effect, ok, () => "not yet"), Schedule.spaced("20 millis"))
+/** How often the tests look at a run: every 20 ms. */
+const pace = { every: "20 millis" } as const
 
 const lineCount = (file: string) =>
   Effect.sync(() => (fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").length - 1 : 0))
@@ -277,7 +277,7 @@ describe("batch, the built command", () => {
           }
         })
       )
-      yield* eventually(lineCount(out), (n) => n >= 4)
+      yield* eventually("four results written", lineCount(out), (n) => n >= 4, pace)
       child!.kill("SIGINT")
       const stopped = yield* Fiber.join(running)
       expect(stopped.code).toBe(130)
@@ -354,12 +354,14 @@ describe(hasTmux ? "batch in a terminal" : "batch in a terminal (skipped: tmux i
       const { out, screen } = yield* inTerminal(30, "200 millis")
       const counts: Array<number> = []
       const final = yield* eventually(
+        "the run's exit on the screen",
         Effect.map(screen, (text) => {
           const bar = /^\[[#-]+\] (\d+)\/30 {2}[\d.]+\/s {2}ETA \S+ {2}[\d,]+ tokens {2}\$[\d.]+$/m.exec(text)
           if (bar !== null && Number(bar[1]) !== counts.at(-1)) counts.push(Number(bar[1]))
           return text
         }),
-        (text) => text.includes("exit ")
+        (text) => text.includes("exit "),
+        pace
       )
       expect(final).toMatch(/^effect-llm-router: batch done: 30 succeeded, 0 failed, 0 bad lines, 0 already done; /m)
       expect(final).toContain("exit 0")
@@ -375,9 +377,9 @@ describe(hasTmux ? "batch in a terminal" : "batch in a terminal (skipped: tmux i
     Effect.gen(function*() {
       // 40 answers, two at a time, 400 ms each: after the fourth, 7 s of run left for Ctrl-C to land in.
       const { out, screen, tmux } = yield* inTerminal(40, "400 millis")
-      yield* eventually(lineCount(out), (n) => n >= 4)
+      yield* eventually("four results written", lineCount(out), (n) => n >= 4, pace)
       tmux("send-keys", "C-c")
-      const final = yield* eventually(screen, (text) => text.includes("exit "))
+      const final = yield* eventually("the run's exit on the screen", screen, (text) => text.includes("exit "), pace)
       expect(final).toContain("exit 130")
       expect(final).toMatch(/^effect-llm-router: batch interrupted: \d+ succeeded, 0 failed, 0 bad lines, 0 already done; /m)
       expect(final).not.toMatch(/\[[#-]+\]/)

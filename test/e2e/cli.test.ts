@@ -2,7 +2,6 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -17,6 +16,7 @@ import { chatUsage } from "../../src/cli/usage.js"
 import * as Presets from "../../src/providers/Presets.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { type Captured, captureIo, envWithoutKeys, recorder, spawnCli } from "../utils/cliHarness.js"
+import { eventually } from "../utils/eventually.js"
 
 const KEY = "sk-cli-test-secret-0123456789abcdef"
 const OTHER_KEY = "sk-cli-other-secret-9876543210fedcba"
@@ -36,13 +36,6 @@ const chat = (argv: ReadonlyArray<string>, options: { readonly env?: Record<stri
   })
 
 const firstLine = (text: string) => text.split("\n", 1)[0]!
-
-/** The value of `effect` once it satisfies `ok`, polled every 10 ms. */
-const eventually = <A>(effect: Effect.Effect<A>, ok: (a: A) => boolean) =>
-  Effect.retry(
-    Effect.filterOrFail(effect, ok, () => "not yet"),
-    Schedule.spaced("10 millis")
-  )
 
 /** The simulator's reply to the prompt, fetched without the CLI. */
 const referenceReply = (sim: Simulator.Simulator, model = "gpt-4o-mini") =>
@@ -677,7 +670,7 @@ describe("simulate, in-process", () => {
       const fiber = yield* Effect.forkChild(
         Simulate.run(["--port", "0", "--keys", `${KEY},${OTHER_KEY}`, "--reply-tokens", "5", "--context-window", "50"], io)
       )
-      const url = yield* eventually(Effect.sync(() => firstLine(result(0).stdout)), (line) => line !== "")
+      const url = yield* eventually("the simulator's first line (its URL)", Effect.sync(() => firstLine(result(0).stdout)), (line) => line !== "")
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
       const reply = yield* chat(["--base-url", `${url}/v1`, "--key", OTHER_KEY, "--json", PROMPT])
       expect(JSON.parse(reply.stdout).usage.completionTokens).toBe(5)
@@ -755,7 +748,7 @@ describe.concurrent("the binary, spawned", () => {
       expect(out.stdout.length).toBeGreaterThan(0)
       expect(out.stdout.split(" ").length).toBeLessThan(1_500)
       // The simulator saw the client hang up mid-stream.
-      const stats = yield* eventually(sim.stats, (s) => s.inFlight === 0)
+      const stats = yield* eventually("the simulator with nothing in flight", sim.stats, (s) => s.inFlight === 0)
       expect(stats.clientClosed).toBe(1)
     }))
 })

@@ -1,24 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
-import type { ChatChunk } from "../../src/ChatChunk.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
 import { message, streamEncoder } from "../../src/internal/gateway/anthropicRender.js"
+import { finish, restart, text } from "../utils/encoderChunks.js"
 
 const usage = { promptTokens: 10, completionTokens: 4, totalTokens: 14, cachedPromptTokens: 3, reasoningTokens: 0, estimated: false }
-
-const finish = (finishReason: "stop" | "tool_calls" | "length"): ChatChunk => ({
-  _tag: "Finish",
-  finishReason,
-  id: "r1",
-  model: "m",
-  provider: "p",
-  latency: Duration.millis(5)
-})
-
-const restart: ChatChunk = { _tag: "Restart", attempt: 2, deployment: "b", error: "TransportError" }
-
-// The text of bytes the encoder wrote.
-const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes)
 
 // The events of an SSE text: each one's name and JSON data.
 const events = (text: string): Array<{ readonly event: string; readonly data: Record<string, unknown> }> =>

@@ -1,21 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Duration from "effect/Duration"
-import type { ChatChunk } from "../../src/ChatChunk.js"
 import { streamEncoder } from "../../src/internal/gateway/render.js"
-
-const finish: ChatChunk = {
-  _tag: "Finish",
-  finishReason: "stop",
-  id: "r1",
-  model: "m",
-  provider: "p",
-  latency: Duration.millis(5)
-}
-
-const restart: ChatChunk = { _tag: "Restart", attempt: 2, deployment: "b", error: "TransportError" }
-
-// The text of bytes the encoder wrote.
-const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes)
+import { finish, restart, text } from "../utils/encoderChunks.js"
 
 // The JSON events of an SSE text, `[DONE]` as the string.
 const events = (text: string): Array<unknown> =>
@@ -35,7 +20,7 @@ describe("the gateway's stream encoder", () => {
         _tag: "Usage",
         usage: { promptTokens: 3, completionTokens: 1, totalTokens: 4, cachedPromptTokens: 0, reasoningTokens: 0, estimated: false }
       },
-      finish
+      finish()
     ])
     const all = events(text(first.bytes) + text(rest.bytes)) as Array<{ choices: Array<{ delta?: Record<string, unknown> }>; usage?: unknown }>
     expect(all.filter((event) => typeof event === "object" && event.choices[0]?.delta?.["role"] === "assistant"))

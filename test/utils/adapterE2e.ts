@@ -109,16 +109,19 @@ export const noKeyAssertion = (key: string) => (error: LlmError.LlmError): void 
 
 type Request = Parameters<ProviderClient.Service["chatStream"]>[0]
 
-/**
- * Interrupting a stream's consumer mid-reply closes the connection. Needs a simulator that streams slowly
- * and long (e.g. `{ tokensPerSecond: 50, replyTokens: 500 }`).
- */
-export const interruptingAStreamClosesTheConnection = (
+/** A check of how an adapter's stream treats the simulator's connection. */
+type StreamCheck = (
   chat: ProviderClient.Service,
   simulator: Simulator.Simulator,
   request: Request,
   credentials: ProviderClient.Credentials
-) =>
+) => Effect.Effect<void, LlmError.LlmError>
+
+/**
+ * Interrupting a stream's consumer mid-reply closes the connection. Needs a simulator that streams slowly
+ * and long (e.g. `{ tokensPerSecond: 50, replyTokens: 500 }`).
+ */
+export const interruptingAStreamClosesTheConnection: StreamCheck = (chat, simulator, request, credentials) =>
   Effect.gen(function*() {
     const first = yield* Deferred.make<void>()
     const fiber = yield* Effect.forkChild(Stream.runForEach(chat.chatStream(request, credentials), () => Deferred.succeed(first, undefined)))
@@ -134,12 +137,7 @@ export const interruptingAStreamClosesTheConnection = (
  * Taking a prefix of a stream closes the connection. Needs a simulator that streams long
  * (e.g. `{ tokensPerSecond: 100, replyTokens: 500 }`).
  */
-export const takingAPrefixClosesTheConnection = (
-  chat: ProviderClient.Service,
-  simulator: Simulator.Simulator,
-  request: Request,
-  credentials: ProviderClient.Credentials
-) =>
+export const takingAPrefixClosesTheConnection: StreamCheck = (chat, simulator, request, credentials) =>
   Effect.gen(function*() {
     const first = yield* Stream.runCollect(Stream.take(chat.chatStream(request, credentials), 3))
     assert.strictEqual(first.length, 3)
@@ -548,11 +546,20 @@ export const weatherAndTimeTools: ChatRequest.Input["tools"] = [
   { name: "get_time", parameters: { type: "object", properties: { zone: { type: "string" } }, required: ["zone"] } }
 ]
 
-/**
- * A request that names get_weather gets one get_weather call (finish reason tool_calls), and the
- * stream collects to the same response under `comparable`. Returns the call.
- */
-export const aNamedToolCallStreamedAndWhole = (
+/** `request` asked whole and streamed: `check` of the error each fails with. */
+export const failsWholeAndStreamed = (
+  chat: ProviderClient.Service,
+  request: Request,
+  credentials: Credentials,
+  check: (error: LlmError.LlmError) => void
+) =>
+  Effect.gen(function*() {
+    check(yield* Effect.flip(chat.chat(request, credentials)))
+    check(yield* Effect.flip(Stream.runDrain(chat.chatStream(request, credentials))))
+  })
+
+/** `request` asked whole and streamed: both replies, once the streamed one has collected to the same (`comparable`). */
+export const sameStreamedAndWhole = (
   chat: ProviderClient.Service,
   request: Request,
   credentials: Credentials,
@@ -560,11 +567,21 @@ export const aNamedToolCallStreamedAndWhole = (
 ) =>
   Effect.gen(function*() {
     const whole = yield* chat.chat(request, credentials)
+    const streamed = yield* ChatChunk.collect(chat.chatStream(request, credentials))
+    assert.deepStrictEqual(comparable(streamed), comparable(whole))
+    return { whole, streamed }
+  })
+
+/**
+ * A request that names get_weather gets one get_weather call (finish reason tool_calls), and the
+ * stream collects to the same response under `comparable`. Returns the call.
+ */
+export const aNamedToolCallStreamedAndWhole = (...args: Parameters<typeof sameStreamedAndWhole>) =>
+  Effect.gen(function*() {
+    const { whole } = yield* sameStreamedAndWhole(...args)
     assert.strictEqual(whole.finishReason, "tool_calls")
     assert.strictEqual(whole.toolCalls.length, 1)
     const call = whole.toolCalls[0]!
     assert.strictEqual(call.name, "get_weather")
-    const streamed = yield* ChatChunk.collect(chat.chatStream(request, credentials))
-    assert.deepStrictEqual(comparable(streamed), comparable(whole))
     return call
   })

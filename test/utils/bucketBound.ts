@@ -40,6 +40,15 @@ export const overWindowBound = (grants: ReadonlyArray<Grant>, bucket: Bucket, sl
 }
 
 /**
+ * The most slack a windowed bound over `bucket` may take and still fail a limiter that let
+ * `admitted` tokens through in `windowMillis`: widened by `(admitted - capacity) / refillRate`
+ * seconds less its own length, that window fits the bound; a token's refill short of it, it
+ * does not. A slack past this makes the bound blind to that over-admission.
+ */
+export const slackThatFails = (bucket: Bucket, admitted: number, windowMillis: number) =>
+  ((admitted - bucket.capacity) / bucket.refillRate) * 1000 - windowMillis - 1000 / bucket.refillRate
+
+/**
  * The whole run's bound, which needs no slack: every grant came after the load started
  * (`startedAt`, on the same clock as the bucket's) and before it was seen, so the run's
  * grants fit in `capacity + refillRate * (lastSeen - startedAt)`. Undefined when they do.

@@ -2,10 +2,13 @@
  * A fake `HttpClient` for provider unit tests: it records every request and
  * answers with a web `Response` built by the test.
  */
+import { assert } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
 import type * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as HttpClientResponse from "effect/http/HttpClientResponse"
+import type * as ProviderClient from "../../src/ProviderClient.js"
+import { failsWholeAndStreamed } from "./adapterE2e.js"
 
 /** What the fake saw of one request. */
 export interface RecordedRequest {
@@ -87,3 +90,21 @@ export const streamResponse = (
     headers: { "content-type": "text/event-stream", ...init?.headers }
   })
 }
+
+/**
+ * A client with no model of its own, asked without one: the call and the stream both fail with
+ * an InvalidRequestError naming `model`, before anything reaches `fake`.
+ */
+export const failsWithoutAModel = (
+  client: ProviderClient.Service,
+  fake: Pick<FakeHttpClient, "requests">,
+  request: Parameters<ProviderClient.Service["chat"]>[0],
+  credentials: ProviderClient.Credentials
+) =>
+  Effect.gen(function*() {
+    yield* failsWholeAndStreamed(client, request, credentials, (error) => {
+      assert(error._tag === "InvalidRequestError")
+      assert.strictEqual(error.param, "model")
+    })
+    assert.strictEqual(fake.requests.length, 0)
+  })

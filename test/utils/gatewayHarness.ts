@@ -1,11 +1,12 @@
 /**
  * What the gateway's loopback tests share, whichever client they drive: a
  * deployment that the simulator fails, the rejection of a client's promise,
- * polling, and the check that a client that went away freed its call.
+ * and the check that a client that went away freed its call.
  */
 import * as Effect from "effect/Effect"
 import type * as Gateway from "../../src/Gateway.js"
 import type * as Simulator from "../../src/simulator/Simulator.js"
+import { eventually } from "./eventually.js"
 
 /** A `gpt-4o-mini` deployment on the simulator sending `fault` (its fault header) with `key`, plus `extra` fields. */
 export const faulty = (simulator: Simulator.Simulator, key: string, fault: string, extra?: Record<string, unknown>) => [{
@@ -21,35 +22,19 @@ export const faulty = (simulator: Simulator.Simulator, key: string, fault: strin
 export const rejection = (f: () => Promise<unknown>) =>
   Effect.promise(() => f().then(() => undefined, (error: unknown) => error))
 
-/**
- * `check`'s value once it is defined, polled with a real timer (a test's own clock is a TestClock); undefined after
- * 30 s (a loaded machine never needs that long; a test waits it out only when it fails).
- */
-export const poll = <A>(check: () => Effect.Effect<A | undefined>) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 3_000; i++) {
-      const value = yield* check()
-      if (value !== undefined) return value
-      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
-    }
-    return undefined
-  })
-
 /** Once a client has gone away: the deployment holds nothing and the simulator saw the upstream request closed. */
 export const settledAfterAbort = (gateway: Gateway.Service, simulator: Simulator.Simulator, deployment: string, closed: number) =>
-  poll(() =>
-    Effect.gen(function*() {
-      const load = (yield* gateway.status).details[deployment]!
-      const stats = yield* simulator.stats
-      return load.inFlight === 0 && load.keys[0]!.current === 0 && stats.clientClosed > closed ? { load, stats } : undefined
-    })
+  eventually(
+    `${deployment} freed and its upstream request closed`,
+    Effect.all({ load: Effect.map(gateway.status, (status) => status.details[deployment]!), stats: simulator.stats }),
+    ({ load, stats }) => load.inFlight === 0 && load.keys[0]!.current === 0 && stats.clientClosed > closed
   )
 
 /**
  * A stream from the `stall/gpt-4o-mini` deployment (the simulator's `stall=2`:
  * two chunks, then the stream held open) that `open` starts with a client,
  * aborted by the client on its first event; `during`, the deployment's load
- * while it was open, and `settled` once it has been freed (undefined if never),
+ * while it was open, and `settled` once it has been freed,
  * with the simulator's stats from `before`.
  */
 export const abortedStall = (

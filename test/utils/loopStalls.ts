@@ -6,6 +6,7 @@
  * process spent stalled (descheduled, in a GC pause) between the two, which the
  * loop's own timer sees.
  */
+import { expect } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 
@@ -34,3 +35,17 @@ export const withLoopStalls = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.
       }),
     (histogram) => Effect.sync(() => histogram.disable())
   )
+
+/**
+ * `stall` as a windowed bound's allowance, when it is at most `cap`; otherwise fails the
+ * test: a bound widened by a longer stall would pass the over-admission it is there to
+ * catch, so the run would prove nothing.
+ */
+export const stallWithin = (stall: number, cap: number) => {
+  expect(
+    stall,
+    `the event loop stalled ${stall} ms during the load, over the ${cap} ms the windowed bound can allow: ` +
+      "the machine stalled too long for the bound to mean anything"
+  ).toBeLessThanOrEqual(cap)
+  return stall
+}

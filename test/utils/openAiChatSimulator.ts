@@ -2,16 +2,16 @@
  * e2e helpers: a simulator on loopback and `OpenAiChat` clients pointed at
  * it over real HTTP (`UndiciHttpClient.layer()`).
  */
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
-import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type { OptionsError } from "../../src/OptionsError.js"
 import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import type * as ProviderClient from "../../src/ProviderClient.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { eventually } from "./eventually.js"
 
 export interface SimulatorEnv {
   readonly simulator: Simulator.Simulator
@@ -46,8 +46,4 @@ export const awaitStats = (
   simulator: Simulator.Simulator,
   done: (stats: Simulator.Stats) => boolean,
   within: Duration.Input = "30 seconds"
-): Effect.Effect<Simulator.Stats, Error> =>
-  simulator.stats.pipe(
-    Effect.filterOrFail(done, (stats) => new Error(`simulator stats never matched: ${JSON.stringify(stats)}`)),
-    Effect.retry({ schedule: Schedule.spaced("20 millis"), times: Math.ceil(Duration.toMillis(within) / 20) })
-  )
+): Effect.Effect<Simulator.Stats> => eventually("the simulator's stats to match", simulator.stats, done, { every: "20 millis", within })

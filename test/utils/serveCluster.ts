@@ -5,12 +5,12 @@
  */
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
-import * as Schedule from "effect/Schedule"
 import type { ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { spawnCli } from "./cliHarness.js"
+import { eventually } from "./eventually.js"
 
 export interface Served {
   readonly url: string
@@ -47,15 +47,17 @@ export const serve = (file: string) =>
         stderr = soFar
       }
     }))
-    yield* Effect.retry(
-      Effect.filterOrFail(Effect.sync(() => url), (line) => line !== "", () => "not listening yet").pipe(
+    yield* eventually(
+      "serve's first line (its URL)",
+      Effect.suspend(() => {
         // A process that ended (or a build out of date) says why.
-        Effect.catch((notYet) => {
-          const ended = exited.pollUnsafe()
-          return ended === undefined ? Effect.fail(notYet) : Effect.die(new Error(`serve ended before listening: ${JSON.stringify(ended)}`))
-        })
-      ),
-      { schedule: Schedule.spaced("20 millis"), times: 1500 }
+        const ended = exited.pollUnsafe()
+        return url === "" && ended !== undefined
+          ? Effect.die(new Error(`serve ended before listening: ${JSON.stringify(ended)}`))
+          : Effect.succeed(url)
+      }),
+      (line) => line !== "",
+      { every: "20 millis" }
     )
     return { url, child: child!, exited, stderr: () => stderr } satisfies Served
   })

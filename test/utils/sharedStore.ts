@@ -5,6 +5,7 @@
  */
 import * as Effect from "effect/Effect"
 import { RateLimiter, Store } from "effect-llm-router"
+import { eventually } from "./eventually.js"
 
 // Two seconds per command, as the scale-out tests' provider.json sets it: a command outlives its timer when this
 // process stalls (a loaded machine, a GC pause) with the reply already in the socket, since timers run before the
@@ -19,9 +20,8 @@ export const untilShared = (store: Store.Store) =>
   Effect.gen(function*() {
     const probe = yield* RateLimiter.make({ capacity: 1_000, refillRate: 1_000, shared: { store, key: "probe" } })
     // Up to 20 s (within the tests' 30 s): a loaded machine may take seconds to connect, never that long.
-    for (let i = 0; i < 800; i++) {
-      if ((yield* probe.status).available > 600) return
-      yield* Effect.sleep("25 millis")
-    }
-    return yield* Effect.die(new Error("the store never connected"))
+    yield* eventually("the store connected (a limiter on it reading Redis)", probe.status, (status) => status.available > 600, {
+      every: "25 millis",
+      within: "20 seconds"
+    })
   })
