@@ -152,6 +152,24 @@ describe("UndiciHttpClient", () => {
       assert.isAtMost(pulls.length, 3, `${pulls.length} pulls for 20 chunks written at once`)
     }))
 
+  it.live("a large body read whole after it has all arrived is read to its end", () =>
+    Effect.gen(function*() {
+      // Past the exchange's high-water mark, so undici pauses it; taking what arrived resumes it, and undici then
+      // delivers the rest and the end at once, before the read waits.
+      const body = "x".repeat(200 * 1024)
+      const server = yield* serve((_req, res) => {
+        res.writeHead(200, { "content-type": "text/plain" })
+        res.end(body)
+      })
+      const http = yield* client
+      const response = yield* http.get(`${server.url}/large`)
+      yield* Effect.sleep("200 millis")
+      const text = yield* response.text.pipe(
+        Effect.timeoutOrElse({ duration: "10 seconds", orElse: () => Effect.die("the whole body was never read") })
+      )
+      assert.strictEqual(text.length, body.length)
+    }))
+
   it.live("connection refused fails with a TransportError", () =>
     Effect.gen(function*() {
       const port = yield* Effect.acquireUseRelease(

@@ -172,9 +172,12 @@ export const bodySource = (
           if (stalled && !parser.done) return Effect.fail(idle!.error())
           return settle(out, parser.end(out))
         }
-        // Every chunk that arrived, fed as one: a provider that flushes every token sends each as a chunk of
-        // its own, and the parser's work per feed (a decode, a scan) is then paid once per read, not per event.
-        return settle(out, parser.push(concat(parts), out))
+        // Chunk by chunk: the events of the chunks before one that fails (an oversized event) still go out first.
+        for (const bytes of parts) {
+          const failure = parser.push(bytes, out)
+          if (failure !== undefined) return settle(out, failure)
+        }
+        return settle(out, undefined)
       }
     }
   )

@@ -148,8 +148,10 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
       if (exchange.ended || exchange.failure !== undefined) return finish()
       return Effect.callback<Uint8Array, HttpClientError.HttpClientError>((resume) => {
         const wait = () => {
-          if (exchange.ended || exchange.failure !== undefined) resume(finish())
-          else if (!gather()) resume(tooLarge())
+          // What arrived is taken first: taking resumes a body paused at its high-water mark, and undici may then
+          // deliver the rest and its end at once, with nobody waiting to hear it.
+          if (!gather()) resume(tooLarge())
+          else if (exchange.ended || exchange.failure !== undefined) resume(finish())
           else exchange.waiter = wait
         }
         wait()
@@ -247,6 +249,11 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
       exchange.waiter = undefined
     })
     const wait = Effect.callback<void>((resume) => {
+      // What came while the fiber yielded between `read`'s look and this wait wakes it at once.
+      if (exchange.chunks.length > 0 || exchange.ended || exchange.failure !== undefined) {
+        resume(Effect.void)
+        return
+      }
       exchange.waiter = () => resume(Effect.void)
       return forget
     })
