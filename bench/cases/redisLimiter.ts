@@ -7,14 +7,14 @@
  * trips of the permit and the key lease (each one Lua script) on top of the
  * in-memory stack; the ratio is ours (Redis) / baseline (memory).
  *
- * The floor, a third side: the in-memory stack plus the least Redis traffic
- * any limiter and pool exact across instances must make per call, on a
- * `redis-server` of its own: before the call, two scripts sent in one write
+ * The floor, a third side: the in-memory stack plus the Redis traffic of our
+ * protocol with no work in it (not the least any exact design must make:
+ * uncapped keys could go without leases), on a `redis-server` of its own: before the call, two scripts sent in one write
  * and both awaited (the permit and the key), after it, one sent without
  * waiting for its reply (the key's release). The scripts are `return 1`, run
  * by `EVALSHA`, over a node-redis client with the store's per-command
  * settings, so the floor pays the round trip and each command's cost, and none
- * of the scripts' work. Its ratio to the baseline is the most such a design
+ * of the scripts' work. Its ratio to the baseline is the most our protocol
  * reaches on this machine; ours / floor is what our scripts and code cost on
  * top of it.
  *
