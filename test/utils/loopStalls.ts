@@ -49,3 +49,21 @@ export const stallWithin = (stall: number, cap: number) => {
   ).toBeLessThanOrEqual(cap)
   return stall
 }
+
+/**
+ * `measure(n)` (the load, run under `withLoopStalls`) taken again, up to `tries` times in
+ * all, while the loop stalled past `cap` during it: a load the machine disturbed proves
+ * nothing either way, so it is retaken rather than judged; a machine that stalls past
+ * `cap` every time fails the test (`stallWithin`). Returns the undisturbed take's value
+ * and its stall.
+ */
+export const undisturbed = <A, E, R>(
+  measure: (take: number) => Effect.Effect<A, E, R>,
+  cap: number,
+  tries = 3
+): Effect.Effect<readonly [A, number], E, R> => {
+  const take = (n: number): Effect.Effect<readonly [A, number], E, R> =>
+    Effect.flatMap(withLoopStalls(measure(n)), ([value, stall]) =>
+      stall <= cap || n + 1 >= tries ? Effect.succeed([value, stallWithin(stall, cap)] as const) : take(n + 1))
+  return take(0)
+}

@@ -71,7 +71,11 @@ export const storeReturns = (served: Served) => served.stderr().split("limits ar
  * load and the simulator at once, and in CI the other test files beside them. A windowed
  * bound on arrivals holds with this added to each window (at 250 ms, 500 ms and then 1 s,
  * loaded runs passed it by up to one request: a gateway stalled for over a second between a
- * grant and its request). The whole run's bound (`overRunBound`) needs none, and is what
- * catches instances that each admit the whole rate.
+ * grant and its request). At 2 s it adds `refillRate * 2` to every window (200 requests in
+ * ScaleOut, 80 in ScaleOutKeys), so it catches only gross over-admission within the run (three
+ * buckets kept apart over a run of a second or more), not a burst under that; the whole run's
+ * bound (`overRunBound`), with no slack, is the exact check, and what catches instances that
+ * each admit the whole rate. The gateways' own stalls are not measured (they are processes of
+ * their own), so unlike `loopStalls` this slack cannot follow the machine.
  */
 export const deliverySlackMillis = 2000
