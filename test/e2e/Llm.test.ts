@@ -148,7 +148,10 @@ describe("Llm over loopback", () => {
       // some time after the server saw the attempt (it reads the 429 first), and a wait starts when it starts.
       const realTick = Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
       for (let attempts = 1; attempts <= 3; attempts++) {
+        // Each attempt comes after 1 s of the test's clock, 100 real ticks: 20 s of real time means it never will.
+        let ticks = 0
         while ((yield* primary.requestCount) <= attempts) {
+          if (++ticks > 2_000) return yield* Effect.die(`attempt ${attempts + 1} never came, its wait moved 20 s on`)
           yield* realTick
           yield* TestClock.adjust("10 millis")
         }

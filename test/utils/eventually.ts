@@ -23,8 +23,8 @@ const pause = (millis: number) =>
 
 /**
  * The value of `read` once `holds` is true of it, read again every `every`. After
- * `within` / `every` readings that all missed (at least `within`, longer on a loaded
- * machine: a passing test never waits it out) it dies with an error naming `what`
+ * `within` / `every` readings that all missed (about `within`: the readings span it less one
+ * `every`, longer on a loaded machine; a passing test never waits it out) it dies with an error naming `what`
  * and the last value read.
  */
 export const eventually = <A, E, R>(
