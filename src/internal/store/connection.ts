@@ -54,6 +54,27 @@ export interface Connection {
   ) => (...params: Config["params"]) => Effect.Effect<void>
   /** Sends one command, failing as `eval` does. */
   readonly send: <A>(...args: ReadonlyArray<string>) => Effect.Effect<A, StoreUnavailableError>
+  /** A script for a caller that builds its arguments once (`Bound`). */
+  readonly bind: <Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }>(
+    script: Redis.Script<Config>
+  ) => Bound<Config["result"]>
+}
+
+/**
+ * A script run with arguments already strings: the number of keys, then the
+ * keys and the other arguments, as `Redis.script` lists them.
+ */
+export interface Bound<A> {
+  /** As `Connection.eval`. */
+  readonly eval: (args: ReadonlyArray<string>) => Effect.Effect<A, StoreUnavailableError>
+  /**
+   * Sends the command when run, and returns the wait for its reply (as
+   * `eval` fails), to run once: commands started together go out in one
+   * write, and their round trips overlap.
+   */
+  readonly start: (args: ReadonlyArray<string>) => Effect.Effect<Effect.Effect<A, StoreUnavailableError>>
+  /** As `Connection.post`. */
+  readonly post: (args: ReadonlyArray<string>) => Effect.Effect<void>
 }
 
 /** The `Store` value with its connection under a symbol, out of the public type. */
@@ -74,6 +95,37 @@ const addressOf = (url: string): string => {
 
 const reasonOf = (cause: unknown): string =>
   cause instanceof Error ? (cause.message === "" ? cause.name : cause.message) : String(cause)
+
+type Client = NodeRedis.NodeRedis["Service"]["client"]
+
+type AnyScript = Redis.Script<{ readonly params: ReadonlyArray<unknown>; readonly result: unknown }>
+
+// A command sent: how it ended (its reply, or why it has none) once it has,
+// handed to its waiter as the effect `ended` makes of it.
+class Sent<A> {
+  done = false
+  reply: unknown = undefined
+  reason: string | undefined = undefined
+  timer: ReturnType<typeof setTimeout> | undefined = undefined
+  resume: ((effect: Effect.Effect<A, StoreUnavailableError>) => void) | undefined = undefined
+  constructor(readonly ended: (sent: Sent<A>) => Effect.Effect<A, StoreUnavailableError>) {}
+  end(reply: unknown, reason: string | undefined) {
+    if (this.done) return
+    this.done = true
+    this.reply = reply
+    this.reason = reason
+    clearTimeout(this.timer)
+    const resume = this.resume
+    if (resume === undefined) return
+    this.resume = undefined
+    resume(this.ended(this))
+  }
+  // The waiter went away (interrupted): nobody is told, and the timer stops.
+  abandon() {
+    this.resume = undefined
+    clearTimeout(this.timer)
+  }
+}
 
 const shas = new WeakMap<{ readonly lua: string }, string>()
 
@@ -99,7 +151,7 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
     const onUnavailable = options.onUnavailable ?? "fail-closed"
     const commandTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.commandTimeout ?? "500 millis"))
     const scope = yield* Effect.scope
-    let client: NodeRedis.NodeRedis["Service"]["client"] | undefined
+    let client: Client | undefined
     // The scripts this connection has seen Redis run: sent by SHA1 (`EVALSHA`), the others whole
     // (`EVAL`, which loads them), so a posted script is never sent again behind later commands.
     // A reconnection forgets them (Redis may have restarted empty); a NOSCRIPT (a `SCRIPT FLUSH`)
@@ -154,52 +206,58 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
       )
     }
 
-    // The reply of `send`, or the failure's reason; a timer of its own bounds the wait.
-    const request = <A>(send: (client: NodeRedis.NodeRedis["Service"]["client"]) => Promise<unknown>) =>
-      Effect.suspend((): Effect.Effect<A, StoreUnavailableError> => {
-        const connected = client
-        if (connected === undefined || !connected.isReady) return unavailable("not connected")
-        return Effect.matchEffect(
-          Effect.callback<A, string>((resume) => {
-            const timer = setTimeout(() => resume(Effect.fail(`no reply within ${commandTimeout} ms`)), commandTimeout)
-            send(connected).then(
-              (reply) => {
-                clearTimeout(timer)
-                resume(Effect.succeed(reply as A))
-              },
-              (cause) => {
-                clearTimeout(timer)
-                resume(Effect.fail(reasonOf(cause)))
-              }
-            )
-            return Effect.sync(() => clearTimeout(timer))
-          }),
-          {
-            onFailure: unavailable,
-            onSuccess: (value) => {
-              if (!down) return Effect.succeed(value)
-              down = false
-              return Effect.as(Effect.logInfo(`Shared store: Redis at ${address} is back; limits are shared again`), value)
-            }
-          }
-        )
+    // What a command ended with, as the effect its waiter resumes with: the
+    // reply, or `StoreUnavailableError` (logged at an outage's first failure);
+    // made when handed to the waiter, so an outage is logged by a waiter.
+    const ended = <A>(sent: Sent<A>): Effect.Effect<A, StoreUnavailableError> => {
+      if (sent.reason !== undefined) return unavailable(sent.reason)
+      if (!down) return Effect.succeed(sent.reply as A)
+      down = false
+      return Effect.as(Effect.logInfo(`Shared store: Redis at ${address} is back; limits are shared again`), sent.reply as A)
+    }
+
+    const noReply = `no reply within ${commandTimeout} ms`
+    const expire = <A>(sent: Sent<A>) => sent.end(undefined, noReply)
+
+    // Sends at once; a timer of the store's bounds the wait for the reply.
+    const begin = <A>(send: (client: Client) => Promise<unknown>): Sent<A> => {
+      const sent = new Sent<A>(ended)
+      const connected = client
+      if (connected === undefined || !connected.isReady) {
+        sent.end(undefined, "not connected")
+        return sent
+      }
+      sent.timer = setTimeout(expire, commandTimeout, sent)
+      send(connected).then((reply) => sent.end(reply, undefined), (cause) => sent.end(undefined, reasonOf(cause)))
+      return sent
+    }
+
+    // The reply of a command `begin` sent: at once when it is in, else when it comes.
+    const wait = <A>(sent: Sent<A>): Effect.Effect<A, StoreUnavailableError> =>
+      sent.done ? ended(sent) : Effect.callback<A, StoreUnavailableError>((resume) => {
+        sent.resume = resume
+        return Effect.sync(() => sent.abandon())
       })
 
-    const runScript = (
-      connected: NodeRedis.NodeRedis["Service"]["client"],
-      script: Redis.Script<{ readonly params: ReadonlyArray<unknown>; readonly result: unknown }>,
-      params: ReadonlyArray<unknown>
-    ): Promise<unknown> => {
-      const sha = shaOf(script)
-      const keys = String(script.numberOfKeys(...params))
-      const args = script.params(...params).map(String)
+    const request = <A>(send: (client: Client) => Promise<unknown>) => Effect.suspend(() => wait<A>(begin(send)))
+
+    // A script's arguments: the number of keys, then the keys and the other arguments, as strings.
+    const argsOf = (script: AnyScript, params: ReadonlyArray<unknown>): ReadonlyArray<string> => {
+      const args = script.params(...params)
+      const out = new Array<string>(args.length + 1)
+      out[0] = String(script.numberOfKeys(...params))
+      for (let i = 0; i < args.length; i++) out[i + 1] = String(args[i])
+      return out
+    }
+
+    const runScript = (connected: Client, script: AnyScript, sha: string, args: ReadonlyArray<string>): Promise<unknown> => {
       const whole = () =>
-        connected.sendCommand(["EVAL", script.lua, keys, ...args]).then((reply) => {
+        connected.sendCommand(["EVAL", script.lua, ...args]).then((reply) => {
           loaded.add(sha)
           return reply
         })
       if (!loaded.has(sha)) return whole()
-      return connected.sendCommand(["EVALSHA", sha, keys, ...args]).catch((cause: unknown) => {
+      return connected.sendCommand(["EVALSHA", sha, ...args]).catch((cause: unknown) => {
         if (!isNoScript(cause)) throw cause
         loaded.delete(sha)
         return whole()
@@ -208,18 +266,31 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
 
     const ignore = () => {}
 
+    const post = (script: AnyScript, sha: string, args: ReadonlyArray<string>) =>
+      Effect.sync(() => {
+        if (client !== undefined && client.isReady) runScript(client, script, sha, args).then(ignore, ignore)
+      })
+
     const connection: Connection = {
       prefix: options.prefix ?? "effect-llm-router",
       onUnavailable,
       instances: options.instances ?? 1,
       leaseTtlMillis: Duration.toMillis(Duration.fromInputUnsafe(options.leaseTtl ?? "10 seconds")),
       scope,
-      eval: (script) => (...params) => request((connected) => runScript(connected, script, params)),
-      post: (script) => (...params) =>
-        Effect.sync(() => {
-          if (client !== undefined && client.isReady) runScript(client, script, params).then(ignore, ignore)
-        }),
-      send: (...args) => request((client) => client.sendCommand(args))
+      eval: (script) => (...params) => request((connected) => runScript(connected, script, shaOf(script), argsOf(script, params))),
+      post: (script) => (...params) => post(script, shaOf(script), argsOf(script, params)),
+      send: (...args) => request((client) => client.sendCommand(args)),
+      bind: <Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }>(
+        script: Redis.Script<Config>
+      ): Bound<Config["result"]> => {
+        const sha = shaOf(script)
+        const send = (args: ReadonlyArray<string>) => (connected: Client) => runScript(connected, script, sha, args)
+        return {
+          eval: (args) => request(send(args)),
+          start: (args) => Effect.sync(() => wait(begin<Config["result"]>(send(args)))),
+          post: (args) => post(script, sha, args)
+        }
+      }
     }
     const store: Impl = { address, onUnavailable, [typeId]: connection }
     return store
