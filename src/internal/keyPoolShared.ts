@@ -131,7 +131,6 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
         const verdict = outcome === undefined ? undefined : verdictOf(outcome)
         if (verdict !== undefined && verdict._tag !== "Success" && verdict._tag !== "Ignored") failures[lease.slot]!++
         if (verdict?._tag === "Success") failures[lease.slot] = 0
-        const random = fiber.getRef(Random.Random)
         const shared: Leases.Verdict | undefined = verdict === undefined || verdict._tag === "Ignored" || verdict._tag === "Failed"
           ? undefined
           : verdict._tag === "Success"
@@ -142,7 +141,7 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
             askedMillis: verdict.retryAfterMillis,
             initialMillis: cooldown.initialMillis,
             maxMillis: cooldown.maxMillis,
-            jitterFactor: jitterFactor(cooldown, random),
+            jitterFactor: jitterFactor(cooldown, fiber.getRef(Random.Random)),
             capMillis: cooldown.capMillis
           }
         if (leaseName === "" && shared === undefined) return Effect.void

@@ -100,31 +100,100 @@ type Client = NodeRedis.NodeRedis["Service"]["client"]
 
 type AnyScript = Redis.Script<{ readonly params: ReadonlyArray<unknown>; readonly result: unknown }>
 
+// A command in flight: when it is due, and its neighbours in `InFlight`'s list.
+abstract class Flying {
+  linked = false
+  due = 0
+  prev: Flying | undefined = undefined
+  next: Flying | undefined = undefined
+  abstract end(reply: unknown, reason: string | undefined): void
+}
+
 // A command sent: how it ended (its reply, or why it has none) once it has,
-// handed to its waiter as the effect `ended` makes of it.
-class Sent<A> {
+// handed to its waiter as the effect `ended` makes of it; until then, in its
+// connection's commands in flight.
+class Sent<A> extends Flying {
   done = false
   reply: unknown = undefined
   reason: string | undefined = undefined
-  timer: ReturnType<typeof setTimeout> | undefined = undefined
   resume: ((effect: Effect.Effect<A, StoreUnavailableError>) => void) | undefined = undefined
-  constructor(readonly ended: (sent: Sent<A>) => Effect.Effect<A, StoreUnavailableError>) {}
+  constructor(
+    readonly inFlight: InFlight,
+    readonly ended: (sent: Sent<A>) => Effect.Effect<A, StoreUnavailableError>
+  ) {
+    super()
+  }
   end(reply: unknown, reason: string | undefined) {
     if (this.done) return
     this.done = true
     this.reply = reply
     this.reason = reason
-    clearTimeout(this.timer)
+    this.inFlight.remove(this)
     const resume = this.resume
     if (resume === undefined) return
     this.resume = undefined
     resume(this.ended(this))
   }
-  // The waiter went away (interrupted): nobody is told, and the timer stops.
+  readonly onReply = (reply: unknown) => this.end(reply, undefined)
+  readonly onFailure = (cause: unknown) => this.end(undefined, reasonOf(cause))
+  // The waiter went away (interrupted): nobody is told, and the command no longer counts as in flight.
   abandon() {
     this.resume = undefined
-    clearTimeout(this.timer)
+    this.inFlight.remove(this)
   }
+}
+
+// A connection's commands waiting for their replies, in the order sent (so
+// by deadline), each failed `millis` after it was sent: one timer, for the
+// oldest's deadline, instead of one a command.
+class InFlight {
+  first: Flying | undefined = undefined
+  last: Flying | undefined = undefined
+  timer: ReturnType<typeof setTimeout> | undefined = undefined
+  constructor(readonly millis: number, readonly noReply: string) {}
+  add(sent: Flying) {
+    sent.due = performance.now() + this.millis
+    sent.linked = true
+    sent.prev = this.last
+    if (this.last === undefined) this.first = sent
+    else this.last.next = sent
+    this.last = sent
+    this.timer ??= setTimeout(this.expire, this.millis)
+  }
+  remove(sent: Flying) {
+    if (!sent.linked) return
+    sent.linked = false
+    if (sent.prev === undefined) this.first = sent.next
+    else sent.prev.next = sent.next
+    if (sent.next === undefined) this.last = sent.prev
+    else sent.next.prev = sent.prev
+    sent.prev = undefined
+    sent.next = undefined
+    if (this.first === undefined && this.timer !== undefined) {
+      clearTimeout(this.timer)
+      this.timer = undefined
+    }
+  }
+  // Fails the commands past their deadline, oldest first; the timer then waits for the next one's.
+  readonly expire = () => {
+    this.timer = undefined
+    const now = performance.now()
+    while (this.first !== undefined && this.first.due <= now) this.first.end(undefined, this.noReply)
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = this.first === undefined ? undefined : setTimeout(this.expire, this.first.due - now)
+  }
+}
+
+// How a command goes out on `client`: its reply to `onReply`, its failure to `onFailure`.
+type Send = (client: Client, onReply: (reply: unknown) => void, onFailure: (cause: unknown) => void) => void
+
+// A command: two words, then `args`.
+const headed = (first: string, second: string, args: ReadonlyArray<string>): Array<string> => {
+  const command = new Array<string>(args.length + 2)
+  command[0] = first
+  command[1] = second
+  for (let i = 0; i < args.length; i++) command[i + 2] = args[i]!
+  return command
 }
 
 const shas = new WeakMap<{ readonly lua: string }, string>()
@@ -216,19 +285,18 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
       return Effect.as(Effect.logInfo(`Shared store: Redis at ${address} is back; limits are shared again`), sent.reply as A)
     }
 
-    const noReply = `no reply within ${commandTimeout} ms`
-    const expire = <A>(sent: Sent<A>) => sent.end(undefined, noReply)
+    const inFlight = new InFlight(commandTimeout, `no reply within ${commandTimeout} ms`)
 
-    // Sends at once; a timer of the store's bounds the wait for the reply.
-    const begin = <A>(send: (client: Client) => Promise<unknown>): Sent<A> => {
-      const sent = new Sent<A>(ended)
+    // Sends at once; the store's commands in flight bound the wait for the reply.
+    const begin = <A>(send: Send): Sent<A> => {
+      const sent = new Sent<A>(inFlight, ended)
       const connected = client
       if (connected === undefined || !connected.isReady) {
         sent.end(undefined, "not connected")
         return sent
       }
-      sent.timer = setTimeout(expire, commandTimeout, sent)
-      send(connected).then((reply) => sent.end(reply, undefined), (cause) => sent.end(undefined, reasonOf(cause)))
+      inFlight.add(sent)
+      send(connected, sent.onReply, sent.onFailure)
       return sent
     }
 
@@ -239,7 +307,7 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
         return Effect.sync(() => sent.abandon())
       })
 
-    const request = <A>(send: (client: Client) => Promise<unknown>) => Effect.suspend(() => wait<A>(begin(send)))
+    const request = <A>(send: Send) => Effect.suspend(() => wait<A>(begin(send)))
 
     // A script's arguments: the number of keys, then the keys and the other arguments, as strings.
     const argsOf = (script: AnyScript, params: ReadonlyArray<unknown>): ReadonlyArray<string> => {
@@ -250,17 +318,33 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
       return out
     }
 
-    const runScript = (connected: Client, script: AnyScript, sha: string, args: ReadonlyArray<string>): Promise<unknown> => {
-      const whole = () =>
-        connected.sendCommand(["EVAL", script.lua, ...args]).then((reply) => {
-          loaded.add(sha)
-          return reply
-        })
-      if (!loaded.has(sha)) return whole()
-      return connected.sendCommand(["EVALSHA", sha, ...args]).catch((cause: unknown) => {
-        if (!isNoScript(cause)) throw cause
+    const whole = (
+      connected: Client,
+      script: AnyScript,
+      sha: string,
+      args: ReadonlyArray<string>,
+      onReply: (reply: unknown) => void,
+      onFailure: (cause: unknown) => void
+    ) => {
+      connected.sendCommand(headed("EVAL", script.lua, args)).then((reply) => {
+        loaded.add(sha)
+        onReply(reply)
+      }, onFailure)
+    }
+
+    const runScript = (
+      connected: Client,
+      script: AnyScript,
+      sha: string,
+      args: ReadonlyArray<string>,
+      onReply: (reply: unknown) => void,
+      onFailure: (cause: unknown) => void
+    ) => {
+      if (!loaded.has(sha)) return whole(connected, script, sha, args, onReply, onFailure)
+      connected.sendCommand(headed("EVALSHA", sha, args)).then(onReply, (cause: unknown) => {
+        if (!isNoScript(cause)) return onFailure(cause)
         loaded.delete(sha)
-        return whole()
+        whole(connected, script, sha, args, onReply, onFailure)
       })
     }
 
@@ -268,7 +352,7 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
 
     const post = (script: AnyScript, sha: string, args: ReadonlyArray<string>) =>
       Effect.sync(() => {
-        if (client !== undefined && client.isReady) runScript(client, script, sha, args).then(ignore, ignore)
+        if (client !== undefined && client.isReady) runScript(client, script, sha, args, ignore, ignore)
       })
 
     const connection: Connection = {
@@ -277,14 +361,19 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
       instances: options.instances ?? 1,
       leaseTtlMillis: Duration.toMillis(Duration.fromInputUnsafe(options.leaseTtl ?? "10 seconds")),
       scope,
-      eval: (script) => (...params) => request((connected) => runScript(connected, script, shaOf(script), argsOf(script, params))),
+      eval: (script) => (...params) =>
+        request((connected, onReply, onFailure) => runScript(connected, script, shaOf(script), argsOf(script, params), onReply, onFailure)),
       post: (script) => (...params) => post(script, shaOf(script), argsOf(script, params)),
-      send: (...args) => request((client) => client.sendCommand(args)),
+      send: (...args) =>
+        request((client, onReply, onFailure) => {
+          client.sendCommand(args).then(onReply, onFailure)
+        }),
       bind: <Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }>(
         script: Redis.Script<Config>
       ): Bound<Config["result"]> => {
         const sha = shaOf(script)
-        const send = (args: ReadonlyArray<string>) => (connected: Client) => runScript(connected, script, sha, args)
+        const send = (args: ReadonlyArray<string>): Send => (connected, onReply, onFailure) =>
+          runScript(connected, script, sha, args, onReply, onFailure)
         return {
           eval: (args) => request(send(args)),
           start: (args) => Effect.sync(() => wait(begin<Config["result"]>(send(args)))),

@@ -347,15 +347,11 @@ export const group = (
     const pickArgs = [String(keys.length), ...keys, ...[ttl, "", slowStartMillis, ...flat].map(String)]
     const leaseAt = 2 + keys.length
     const releasing = connection.bind(releaseScript)
-    const releaseArgs = (index: number, lease: string, verdict: ReadonlyArray<string | number>) => [
-      "2",
-      set,
-      state,
-      lease,
-      counts[index]!,
-      ids[index]!,
-      ...verdict.map(String)
-    ]
+    const releaseArgs = (index: number, lease: string, verdict: ReadonlyArray<string | number>) => {
+      const args = ["2", set, state, lease, counts[index]!, ids[index]!]
+      for (const value of verdict) args.push(String(value))
+      return args
+    }
 
     const picked = (lease: string) => ([taken, index, releasable, enabled, now]: readonly [0 | 1, number, 0 | 1, number, number]): Taken | Blocked => {
       if (taken === 1) {
