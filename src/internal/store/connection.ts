@@ -6,10 +6,11 @@
  *
  * Scripts are `effect/persistence` `Redis.script` descriptors, run here by
  * `EVALSHA` of their SHA1 (computed once), and by `EVAL` when Redis does not
- * know them yet. Each command is bounded by `commandTimeout` with one timer of
- * the store's instead of node-redis' own per-command timeout (an
- * `AbortSignal.timeout` each, firing after the reply too, which costs more
- * than the command itself: docs/performance.md).
+ * know them yet. Each command is bounded by `commandTimeout`, kept by the
+ * store (one timer for all the commands in flight, `InFlight`) instead of
+ * node-redis' own per-command timeout (an `AbortSignal.timeout` each, firing
+ * after the reply too, which costs more than the command itself:
+ * docs/performance.md).
  */
 import type * as NodeRedis from "@effect/platform-node/NodeRedis"
 import * as Context from "effect/Context"
@@ -187,6 +188,16 @@ class InFlight {
 // How a command goes out on `client`: its reply to `onReply`, its failure to `onFailure`.
 type Send = (client: Client, onReply: (reply: unknown) => void, onFailure: (cause: unknown) => void) => void
 
+// Runs `script` (of SHA1 `sha`) with `args` on `client`, as `Send` does.
+type RunScript = (
+  client: Client,
+  script: AnyScript,
+  sha: string,
+  args: ReadonlyArray<string>,
+  onReply: (reply: unknown) => void,
+  onFailure: (cause: unknown) => void
+) => void
+
 // A command: two words, then `args`.
 const headed = (first: string, second: string, args: ReadonlyArray<string>): Array<string> => {
   const command = new Array<string>(args.length + 2)
@@ -318,28 +329,15 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
       return out
     }
 
-    const whole = (
-      connected: Client,
-      script: AnyScript,
-      sha: string,
-      args: ReadonlyArray<string>,
-      onReply: (reply: unknown) => void,
-      onFailure: (cause: unknown) => void
-    ) => {
+    // By EVAL, which loads the script.
+    const whole: RunScript = (connected, script, sha, args, onReply, onFailure) => {
       connected.sendCommand(headed("EVAL", script.lua, args)).then((reply) => {
         loaded.add(sha)
         onReply(reply)
       }, onFailure)
     }
 
-    const runScript = (
-      connected: Client,
-      script: AnyScript,
-      sha: string,
-      args: ReadonlyArray<string>,
-      onReply: (reply: unknown) => void,
-      onFailure: (cause: unknown) => void
-    ) => {
+    const runScript: RunScript = (connected, script, sha, args, onReply, onFailure) => {
       if (!loaded.has(sha)) return whole(connected, script, sha, args, onReply, onFailure)
       connected.sendCommand(headed("EVALSHA", sha, args)).then(onReply, (cause: unknown) => {
         if (!isNoScript(cause)) return onFailure(cause)
