@@ -576,14 +576,21 @@ describe("Store: limits shared through a real redis-server", () => {
       expect(failed).toMatchObject({ _tag: "CacheStoreError", operation: "get" })
     }), 30_000)
 
-  it.live("a Redis that stops answering fails each command within commandTimeout, as unavailable, and serves again when it answers", () =>
+  // A limiter of 10 a second in a store behind a pausable proxy, one call through it done; commands time out after 200 ms.
+  const behindProxy = (key: string) =>
     Effect.gen(function*() {
       const redis = yield* redisServer
       const proxy = yield* pausableProxy(redis.port)
       const store = yield* instance(proxy.url, { onUnavailable: "fail-closed", commandTimeout: "200 millis" })
       yield* untilShared(store)
-      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 10, shared: { store, key: "paused" } })
+      const limiter = yield* RateLimiter.make({ capacity: 10, refillRate: 10, shared: { store, key } })
       yield* Effect.scoped(limiter.consume())
+      return { proxy, store, limiter }
+    })
+
+  it.live("a Redis that stops answering fails each command within commandTimeout, as unavailable, and serves again when it answers", () =>
+    Effect.gen(function*() {
+      const { limiter, proxy, store } = yield* behindProxy("paused")
 
       proxy.pause()
       const failed = yield* Effect.flip(Effect.scoped(limiter.consume())).pipe(Effect.timeout("5 seconds"))
@@ -595,6 +602,27 @@ describe("Store: limits shared through a real redis-server", () => {
       yield* untilShared(store)
       const result = yield* Effect.scoped(limiter.consume())
       expect(result.limit).toBe(10)
+    }), 30_000)
+
+  it.live("commands sent one after another to a Redis that stops answering each fail at their own deadline, and later ones are answered", () =>
+    Effect.gen(function*() {
+      const { limiter, proxy, store } = yield* behindProxy("staggered")
+
+      proxy.pause()
+      // The second is sent while the first waits, so it is still in flight when the first's deadline passes.
+      const consume = Effect.flip(Effect.scoped(limiter.consume()))
+      const [first, second] = yield* Effect.all([consume, Effect.andThen(Effect.sleep("100 millis"), consume)], {
+        concurrency: "unbounded"
+      }).pipe(Effect.timeout("5 seconds"))
+      for (const failed of [first, second]) {
+        expect(failed._tag).toBe("StoreUnavailableError")
+        if (failed._tag === "StoreUnavailableError") expect(failed.reason).toBe("no reply within 200 ms")
+      }
+
+      proxy.resume()
+      yield* untilShared(store)
+      const results = yield* Effect.all(Array.from({ length: 3 }, () => Effect.scoped(limiter.consume())), { concurrency: "unbounded" })
+      expect(results.map((result) => result.limit)).toEqual([10, 10, 10])
     }), 30_000)
 
   it.live("scripts Redis has forgotten (SCRIPT FLUSH) are loaded again by the call that finds them missing", () =>

@@ -87,12 +87,14 @@ export interface FastPath {
   /** Gives back a key from `tryTake` that carried no call: as `release` with no outcome, and not counted as a request. */
   readonly untake: (lease: KeyPool.Lease) => Effect.Effect<void>
   /**
-   * Whether a caller taking a permit from a shared store should try a key
-   * alongside it, so their round trips overlap: `tryTake` waits on a round
-   * trip of its own to a shared store, and a key taken and then given back
-   * unused costs other calls nothing (no key has a `maxConcurrency` it could fill).
+   * Where a caller taking a permit from a shared store should try a key
+   * alongside it, so their round trips overlap: `tryTake` sending its command
+   * when run, and returning the wait for its result. Defined where `tryTake`
+   * waits on a round trip of its own to a shared store, and a key taken and
+   * then given back unused costs other calls nothing (no key has a
+   * `maxConcurrency` it could fill); `undefined` elsewhere.
    */
-  readonly takeAlongside: boolean
+  readonly takeAlongside: Effect.Effect<Effect.Effect<KeyPool.Lease | undefined>> | undefined
 }
 
 export const fastPaths = FastPaths.slot<FastPath>("effect-llm-router/KeyPool/FastPath")
@@ -137,7 +139,7 @@ const derived = (pool: KeyPool.Service): FastPath => {
     take,
     tryTake: Effect.succeed(undefined),
     takeCooledBy: () => take,
-    takeAlongside: false,
+    takeAlongside: undefined,
     release,
     untake: (lease) => release(lease, undefined)
   }
@@ -237,5 +239,5 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
     acquire,
     report: report_,
     status: Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.map(Ref.get(ref), (state) => status(state, now, slowStartMillis)))
-  }, { take, tryTake, takeCooledBy, release: release_, untake, takeAlongside: false })
+  }, { take, tryTake, takeCooledBy, release: release_, untake, takeAlongside: undefined })
 }

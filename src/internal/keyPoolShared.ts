@@ -19,6 +19,7 @@ import type * as KeyPool from "../KeyPool.js"
 import { NoCapacityError } from "../LlmError.js"
 import type * as ProviderClient from "../ProviderClient.js"
 import type * as Store from "../Store.js"
+import type { StoreUnavailableError } from "../Store.js"
 import { makeState } from "./keyPool.js"
 import { jitterFactor, type Settled, verdictOf } from "./keyPoolOutcome.js"
 import { fastPath, fastPaths, type Settings, makeService } from "./keyPoolService.js"
@@ -107,15 +108,17 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
     const take = Effect.suspend(() => takeLoop(undefined, Infinity))
     const takeCooledBy = (cooledBy: number) => Effect.suspend(() => takeLoop(undefined, cooledBy))
 
-    const tryTake: Effect.Effect<KeyPool.Lease | undefined> = Effect.flatMap(
-      Effect.catchTag(group.pick, "StoreUnavailableError", () => Effect.succeed(undefined)),
-      (result) =>
-        result === undefined
-          ? localFast === undefined ? Effect.succeed(undefined) : localFast.tryTake
-          : result._tag === "Taken"
-          ? Effect.succeed(leaseOf(result))
-          : Effect.succeed(undefined)
-    )
+    const tryTakeBy = (pick: Effect.Effect<Leases.Taken | Leases.Blocked, StoreUnavailableError>): Effect.Effect<KeyPool.Lease | undefined> =>
+      Effect.flatMap(
+        Effect.catchTag(pick, "StoreUnavailableError", () => Effect.succeed(undefined)),
+        (result) =>
+          result === undefined
+            ? localFast === undefined ? Effect.succeed(undefined) : localFast.tryTake
+            : result._tag === "Taken"
+            ? Effect.succeed(leaseOf(result))
+            : Effect.succeed(undefined)
+      )
+    const tryTake = tryTakeBy(group.pick)
 
     const foreign = Effect.die(new Error(`KeyPool ${providerId}: a lease this pool did not issue was given to it`))
 
@@ -128,7 +131,6 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
         const verdict = outcome === undefined ? undefined : verdictOf(outcome)
         if (verdict !== undefined && verdict._tag !== "Success" && verdict._tag !== "Ignored") failures[lease.slot]!++
         if (verdict?._tag === "Success") failures[lease.slot] = 0
-        const random = fiber.getRef(Random.Random)
         const shared: Leases.Verdict | undefined = verdict === undefined || verdict._tag === "Ignored" || verdict._tag === "Failed"
           ? undefined
           : verdict._tag === "Success"
@@ -139,7 +141,7 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
             askedMillis: verdict.retryAfterMillis,
             initialMillis: cooldown.initialMillis,
             maxMillis: cooldown.maxMillis,
-            jitterFactor: jitterFactor(cooldown, random),
+            jitterFactor: jitterFactor(cooldown, fiber.getRef(Random.Random)),
             capMillis: cooldown.capMillis
           }
         if (leaseName === "" && shared === undefined) return Effect.void
@@ -196,6 +198,6 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
     )
 
     // A capped key taken alongside a permit that is then refused could turn away another call while held.
-    const takeAlongside = slots.every((slot) => slot.maxConcurrency === Infinity)
+    const takeAlongside = slots.every((slot) => slot.maxConcurrency === Infinity) ? Effect.map(group.startPick, tryTakeBy) : undefined
     return fastPaths.attach({ providerId, acquire, report, status }, { take, tryTake, takeCooledBy, release, untake, takeAlongside })
   })

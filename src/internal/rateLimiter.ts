@@ -38,8 +38,14 @@ export interface FastPath {
   ) => Effect.Effect<Effect.Effect<void> | undefined, RateLimiterCostError | StoreUnavailableError>
   /** Whether `reserve` holds anything: the limiter has a `tokensPerMinute` budget. */
   readonly hasTokenBudget: boolean
-  /** Whether `tryTakePermit` waits on a round trip to a shared store (so a caller may overlap it with another). */
-  readonly remote: boolean
+  /**
+   * Where `tryTakePermit` waits on a round trip to a shared store:
+   * `tryTakePermit` sending its command when run, and returning the wait for
+   * its result, so a caller may overlap it with another. `undefined` elsewhere.
+   */
+  readonly remote:
+    | ((cost: number) => Effect.Effect<Effect.Effect<Effect.Effect<void> | undefined, RateLimiterCostError | StoreUnavailableError>>)
+    | undefined
   /** Waits, in arrival order, until the budget holds `estimate` model tokens and holds them. */
   readonly reserve: (estimate: number) => Effect.Effect<Reservation, RateLimiterCostError | StoreUnavailableError>
   /**
@@ -74,7 +80,7 @@ const derived = (service: RateLimiter.Service): FastPath => {
     tryTakePermit: (cost) =>
       Effect.catchTag(held(cost, "fail"), "RateLimiterExceededError", () => Effect.succeed(undefined)),
     hasTokenBudget: false,
-    remote: false,
+    remote: undefined,
     reserve: (estimate) => Effect.succeed({ estimate, settled: true }),
     reconcile: () => Effect.void
   }
@@ -277,7 +283,7 @@ export const make = (options: RateLimiter.Options): Effect.Effect<RateLimiter.Se
 
     return fastPaths.attach(
       { consume, status, reset },
-      { takePermit, tryTakePermit, hasTokenBudget: budget !== undefined, remote: false, reserve, reconcile }
+      { takePermit, tryTakePermit, hasTokenBudget: budget !== undefined, remote: undefined, reserve, reconcile }
     )
   })
 
@@ -313,7 +319,7 @@ export const unlimited = (): RateLimiter.Service => {
     takePermit: () => enter,
     tryTakePermit: () => enter,
     hasTokenBudget: false,
-    remote: false,
+    remote: undefined,
     reserve: (estimate) => Effect.succeed({ estimate, settled: true }),
     reconcile: () => Effect.void
   })

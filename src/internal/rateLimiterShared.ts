@@ -87,6 +87,8 @@ export const make = (
         inFlight--
         return freeSlot(lease)
       })
+    // A permit without a slot, given back: one effect for all of them.
+    const leaveSlotless = leave(undefined)
 
     const takeSlot: Effect.Effect<Leases.Taken | undefined, StoreUnavailableError> = slots === undefined
       ? Effect.succeed(undefined)
@@ -143,16 +145,34 @@ export const make = (
           (result) => {
             if (!result.granted) return Effect.as(freeSlot(lease), undefined)
             inFlight++
-            return Effect.succeed(leave(lease))
+            return Effect.succeed(lease === undefined ? leaveSlotless : leave(lease))
           }
         )
       })
+
+    // Without a slot to take first, the permit is one command: sent when run.
+    const slotless = (result: Bucket.Result): Effect.Effect<void> | undefined => {
+      if (!result.granted) return undefined
+      inFlight++
+      return leaveSlotless
+    }
 
     const tryTakePermit = (cost: number) =>
       Effect.suspend(() => {
         const error = costError(cost, capacity, "requests")
         if (error !== undefined) return Effect.fail(error)
         return orLocal(tryShared(cost), (local) => local.fast.tryTakePermit(cost))
+      })
+
+    // `tryTakePermit`, its command sent when run, and the wait for its result returned.
+    const startTryTakePermit = (cost: number) =>
+      Effect.suspend(() => {
+        const error = costError(cost, capacity, "requests")
+        if (error !== undefined || slots !== undefined) return Effect.succeed(tryTakePermit(cost))
+        return Effect.map(
+          requests.startTryTake(cost),
+          (reply) => orLocal(Effect.map(reply, slotless), (local) => local.fast.tryTakePermit(cost))
+        )
       })
 
     const reserve = (estimate: number): Effect.Effect<Reservation, RateLimiter.RateLimiterCostError | StoreUnavailableError> =>
@@ -271,6 +291,6 @@ export const make = (
 
     return fastPaths.attach(
       { consume, status, reset },
-      { takePermit, tryTakePermit, hasTokenBudget: budget !== undefined, remote: true, reserve, reconcile }
+      { takePermit, tryTakePermit, hasTokenBudget: budget !== undefined, remote: startTryTakePermit, reserve, reconcile }
     )
   })

@@ -13,8 +13,10 @@ import type { Credentials } from "../../ProviderClient.js"
 import type * as RateLimiter from "../../RateLimiter.js"
 import type { StoreUnavailableError } from "../../Store.js"
 import type * as KeyPool from "../../KeyPool.js"
+import type * as KeyPoolInternal from "../keyPoolService.js"
 import type { Settled } from "../keyPoolOutcome.js"
 import { Elsewhere, type Onward } from "../oneAttempt.js"
+import type * as RateLimiterInternal from "../rateLimiter.js"
 import type { Reservation } from "../rateLimiter.js"
 import * as Telemetry from "../telemetry.js"
 import { bounded, type Due, withinDeadline } from "./due.js"
@@ -138,30 +140,34 @@ export const hold = (
       (freePermit) => held(freePermit, reservation)
     )
   // Both in a shared store: the permit and the key asked at once, so their round trips overlap
-  // (the store's client sends commands issued together in one write). When the permit is
-  // refused, the key goes back unused and the call waits for its permit, then takes a key;
-  // when only the key is, the call waits for one holding its permit. Whatever fails or dies
-  // on one side, what the other took goes back.
-  const permitAndKeyAtOnce = (reservation: Reservation | undefined) =>
-    Effect.flatMap(
-      Effect.all([Effect.exit(permitOf(env, request, limiter.tryTakePermit(attemptCost))), Effect.exit(env.pool.tryTake)], {
-        concurrency: 2
-      }),
-      ([permit, lease]): Effect.Effect<Held, LlmError> => {
-        const freePermit = Exit.isSuccess(permit) ? permit.value : undefined
-        const key = Exit.isSuccess(lease) ? lease.value : undefined
-        if (Exit.isFailure(lease)) return Effect.andThen(freePermit ?? Effect.void, Effect.failCause(lease.cause))
-        if (freePermit !== undefined) {
-          return key !== undefined
-            ? Effect.succeed({ lease: key, freePermit, reservation })
-            : Effect.map(waitKey(env, request, due, failures, freePermit), (lease): Held => ({ lease, freePermit, reservation }))
-        }
-        const giveBack = key === undefined ? Effect.void : env.pool.untake(key)
-        if (Exit.isFailure(permit)) return Effect.andThen(giveBack, Effect.failCause(permit.cause))
-        return Effect.andThen(giveBack, Effect.flatMap(waitPermit(env, request, due), (freePermit) => held(freePermit, reservation)))
-      }
-    )
-  const permitAndKey = limiter.remote && env.pool.takeAlongside ? permitAndKeyAtOnce : permitThenKey
+  // (the store's client sends commands issued together in one write): both commands are sent,
+  // then their results waited for, in this fiber. When the permit is refused, the key goes back
+  // unused and the call waits for its permit, then takes a key; when only the key is, the call
+  // waits for one holding its permit. Whatever fails or dies on one side, what the other took goes back.
+  const permitAndKeyAtOnce = (
+    startPermit: NonNullable<RateLimiterInternal.FastPath["remote"]>,
+    startKey: NonNullable<KeyPoolInternal.FastPath["takeAlongside"]>
+  ) =>
+  (reservation: Reservation | undefined) =>
+    Effect.flatMap(startPermit(attemptCost), (permitReply) =>
+      Effect.flatMap(startKey, (keyReply) =>
+        Effect.flatMap(Effect.exit(permitOf(env, request, permitReply)), (permit) =>
+          Effect.flatMap(Effect.exit(keyReply), (lease): Effect.Effect<Held, LlmError> => {
+            const freePermit = Exit.isSuccess(permit) ? permit.value : undefined
+            const key = Exit.isSuccess(lease) ? lease.value : undefined
+            if (Exit.isFailure(lease)) return Effect.andThen(freePermit ?? Effect.void, Effect.failCause(lease.cause))
+            if (freePermit !== undefined) {
+              return key !== undefined
+                ? Effect.succeed({ lease: key, freePermit, reservation })
+                : Effect.map(waitKey(env, request, due, failures, freePermit), (lease): Held => ({ lease, freePermit, reservation }))
+            }
+            const giveBack = key === undefined ? Effect.void : env.pool.untake(key)
+            if (Exit.isFailure(permit)) return Effect.andThen(giveBack, Effect.failCause(permit.cause))
+            return Effect.andThen(giveBack, Effect.flatMap(waitPermit(env, request, due), (freePermit) => held(freePermit, reservation)))
+          }))))
+  const startPermit = limiter.remote
+  const startKey = env.pool.takeAlongside
+  const permitAndKey = startPermit !== undefined && startKey !== undefined ? permitAndKeyAtOnce(startPermit, startKey) : permitThenKey
   if (!limiter.hasTokenBudget) return permitAndKey(undefined)
   return Effect.flatMap(
     Effect.interruptible(bounded(env, Effect.mapError(limiter.reserve(tokens()), budgetError(env, request)), request, due)),

@@ -17,8 +17,10 @@ import * as Redis from "effect/persistence/Redis"
 import type { StoreUnavailableError } from "../../Store.js"
 import type { Connection } from "./connection.js"
 
+type Op = "take" | "try" | "give" | "charge" | "reset" | "peek"
+
 const bucketScript = Redis.script(
-  (key: string, op: "take" | "try" | "give" | "charge" | "reset" | "peek", capacity: number, perMilli: number, amount: number) => [
+  (key: string, op: Op, capacity: number, perMilli: number, amount: number) => [
     key,
     op,
     capacity,
@@ -91,6 +93,8 @@ export interface Bucket {
   readonly take: (cost: number) => Effect.Effect<Result, StoreUnavailableError>
   /** Takes `cost` tokens only if they are there now and nobody waits ahead. */
   readonly tryTake: (cost: number) => Effect.Effect<Result, StoreUnavailableError>
+  /** `tryTake`, sent when run; the returned effect waits for its result (`Connection.Bound.start`). */
+  readonly startTryTake: (cost: number) => Effect.Effect<Effect.Effect<Result, StoreUnavailableError>>
   readonly give: (amount: number) => Effect.Effect<Result, StoreUnavailableError>
   /** Takes tokens at once, into debt. */
   readonly charge: (amount: number) => Effect.Effect<Result, StoreUnavailableError>
@@ -106,12 +110,15 @@ const parse = ([granted, microLevel, waitMicros]: readonly [0 | 1, number, numbe
 
 export const make = (connection: Connection, key: string, capacity: number, perSecond: number): Bucket => {
   const fullKey = `${connection.prefix}:bucket:${key}`
-  const perMilli = perSecond / 1000
-  const op = (name: "take" | "try" | "give" | "charge" | "reset" | "peek", amount: number) =>
-    Effect.map(connection.eval(bucketScript)(fullKey, name, capacity, perMilli, amount), parse)
+  const script = connection.bind(bucketScript)
+  // The script's arguments as `Redis.script` would list them, the constant ones made strings once.
+  const limits = [String(capacity), String(perSecond / 1000)] as const
+  const argsOf = (name: Op, amount: number) => ["1", fullKey, name, limits[0], limits[1], String(amount)]
+  const op = (name: Op, amount: number) => Effect.map(script.eval(argsOf(name, amount)), parse)
   return {
     take: (cost) => op("take", cost),
     tryTake: (cost) => op("try", cost),
+    startTryTake: (cost) => Effect.map(script.start(argsOf("try", cost)), (reply) => Effect.map(reply, parse)),
     give: (amount) => op("give", amount),
     charge: (amount) => op("charge", amount),
     reset: op("reset", 0),

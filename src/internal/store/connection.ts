@@ -6,10 +6,11 @@
  *
  * Scripts are `effect/persistence` `Redis.script` descriptors, run here by
  * `EVALSHA` of their SHA1 (computed once), and by `EVAL` when Redis does not
- * know them yet. Each command is bounded by `commandTimeout` with one timer of
- * the store's instead of node-redis' own per-command timeout (an
- * `AbortSignal.timeout` each, firing after the reply too, which costs more
- * than the command itself: docs/performance.md).
+ * know them yet. Each command is bounded by `commandTimeout`, kept by the
+ * store (one timer for all the commands in flight, `InFlight`) instead of
+ * node-redis' own per-command timeout (an `AbortSignal.timeout` each, firing
+ * after the reply too, which costs more than the command itself:
+ * docs/performance.md).
  */
 import type * as NodeRedis from "@effect/platform-node/NodeRedis"
 import * as Context from "effect/Context"
@@ -54,6 +55,27 @@ export interface Connection {
   ) => (...params: Config["params"]) => Effect.Effect<void>
   /** Sends one command, failing as `eval` does. */
   readonly send: <A>(...args: ReadonlyArray<string>) => Effect.Effect<A, StoreUnavailableError>
+  /** A script for a caller that builds its arguments once (`Bound`). */
+  readonly bind: <Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }>(
+    script: Redis.Script<Config>
+  ) => Bound<Config["result"]>
+}
+
+/**
+ * A script run with arguments already strings: the number of keys, then the
+ * keys and the other arguments, as `Redis.script` lists them.
+ */
+export interface Bound<A> {
+  /** As `Connection.eval`. */
+  readonly eval: (args: ReadonlyArray<string>) => Effect.Effect<A, StoreUnavailableError>
+  /**
+   * Sends the command when run, and returns the wait for its reply (as
+   * `eval` fails), to run once: commands started together go out in one
+   * write, and their round trips overlap.
+   */
+  readonly start: (args: ReadonlyArray<string>) => Effect.Effect<Effect.Effect<A, StoreUnavailableError>>
+  /** As `Connection.post`. */
+  readonly post: (args: ReadonlyArray<string>) => Effect.Effect<void>
 }
 
 /** The `Store` value with its connection under a symbol, out of the public type. */
@@ -74,6 +96,116 @@ const addressOf = (url: string): string => {
 
 const reasonOf = (cause: unknown): string =>
   cause instanceof Error ? (cause.message === "" ? cause.name : cause.message) : String(cause)
+
+type Client = NodeRedis.NodeRedis["Service"]["client"]
+
+type AnyScript = Redis.Script<{ readonly params: ReadonlyArray<unknown>; readonly result: unknown }>
+
+// A command in flight: when it is due, and its neighbours in `InFlight`'s list.
+abstract class Flying {
+  linked = false
+  due = 0
+  prev: Flying | undefined = undefined
+  next: Flying | undefined = undefined
+  abstract end(reply: unknown, reason: string | undefined): void
+}
+
+// A command sent: how it ended (its reply, or why it has none) once it has,
+// handed to its waiter as the effect `ended` makes of it; until then, in its
+// connection's commands in flight.
+class Sent<A> extends Flying {
+  done = false
+  reply: unknown = undefined
+  reason: string | undefined = undefined
+  resume: ((effect: Effect.Effect<A, StoreUnavailableError>) => void) | undefined = undefined
+  constructor(
+    readonly inFlight: InFlight,
+    readonly ended: (sent: Sent<A>) => Effect.Effect<A, StoreUnavailableError>
+  ) {
+    super()
+  }
+  end(reply: unknown, reason: string | undefined) {
+    if (this.done) return
+    this.done = true
+    this.reply = reply
+    this.reason = reason
+    this.inFlight.remove(this)
+    const resume = this.resume
+    if (resume === undefined) return
+    this.resume = undefined
+    resume(this.ended(this))
+  }
+  readonly onReply = (reply: unknown) => this.end(reply, undefined)
+  readonly onFailure = (cause: unknown) => this.end(undefined, reasonOf(cause))
+  // The waiter went away (interrupted): nobody is told, and the command no longer counts as in flight.
+  abandon() {
+    this.resume = undefined
+    this.inFlight.remove(this)
+  }
+}
+
+// A connection's commands waiting for their replies, in the order sent (so
+// by deadline), each failed `millis` after it was sent: one timer, for the
+// oldest's deadline, instead of one a command.
+class InFlight {
+  first: Flying | undefined = undefined
+  last: Flying | undefined = undefined
+  timer: ReturnType<typeof setTimeout> | undefined = undefined
+  constructor(readonly millis: number, readonly noReply: string) {}
+  add(sent: Flying) {
+    sent.due = performance.now() + this.millis
+    sent.linked = true
+    sent.prev = this.last
+    if (this.last === undefined) this.first = sent
+    else this.last.next = sent
+    this.last = sent
+    this.timer ??= setTimeout(this.expire, this.millis)
+  }
+  remove(sent: Flying) {
+    if (!sent.linked) return
+    sent.linked = false
+    if (sent.prev === undefined) this.first = sent.next
+    else sent.prev.next = sent.next
+    if (sent.next === undefined) this.last = sent.prev
+    else sent.next.prev = sent.prev
+    sent.prev = undefined
+    sent.next = undefined
+    if (this.first === undefined && this.timer !== undefined) {
+      clearTimeout(this.timer)
+      this.timer = undefined
+    }
+  }
+  // Fails the commands past their deadline, oldest first; the timer then waits for the next one's.
+  readonly expire = () => {
+    this.timer = undefined
+    const now = performance.now()
+    while (this.first !== undefined && this.first.due <= now) this.first.end(undefined, this.noReply)
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = this.first === undefined ? undefined : setTimeout(this.expire, this.first.due - now)
+  }
+}
+
+// How a command goes out on `client`: its reply to `onReply`, its failure to `onFailure`.
+type Send = (client: Client, onReply: (reply: unknown) => void, onFailure: (cause: unknown) => void) => void
+
+// Runs `script` (of SHA1 `sha`) with `args` on `client`, as `Send` does.
+type RunScript = (
+  client: Client,
+  script: AnyScript,
+  sha: string,
+  args: ReadonlyArray<string>,
+  onReply: (reply: unknown) => void,
+  onFailure: (cause: unknown) => void
+) => void
+
+// A command: two words, then `args`.
+const headed = (first: string, second: string, args: ReadonlyArray<string>): Array<string> => {
+  const command = new Array<string>(args.length + 2)
+  command[0] = first
+  command[1] = second
+  for (let i = 0; i < args.length; i++) command[i + 2] = args[i]!
+  return command
+}
 
 const shas = new WeakMap<{ readonly lua: string }, string>()
 
@@ -99,7 +231,7 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
     const onUnavailable = options.onUnavailable ?? "fail-closed"
     const commandTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.commandTimeout ?? "500 millis"))
     const scope = yield* Effect.scope
-    let client: NodeRedis.NodeRedis["Service"]["client"] | undefined
+    let client: Client | undefined
     // The scripts this connection has seen Redis run: sent by SHA1 (`EVALSHA`), the others whole
     // (`EVAL`, which loads them), so a posted script is never sent again behind later commands.
     // A reconnection forgets them (Redis may have restarted empty); a NOSCRIPT (a `SCRIPT FLUSH`)
@@ -154,59 +286,72 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
       )
     }
 
-    // The reply of `send`, or the failure's reason; a timer of its own bounds the wait.
-    const request = <A>(send: (client: NodeRedis.NodeRedis["Service"]["client"]) => Promise<unknown>) =>
-      Effect.suspend((): Effect.Effect<A, StoreUnavailableError> => {
-        const connected = client
-        if (connected === undefined || !connected.isReady) return unavailable("not connected")
-        return Effect.matchEffect(
-          Effect.callback<A, string>((resume) => {
-            const timer = setTimeout(() => resume(Effect.fail(`no reply within ${commandTimeout} ms`)), commandTimeout)
-            send(connected).then(
-              (reply) => {
-                clearTimeout(timer)
-                resume(Effect.succeed(reply as A))
-              },
-              (cause) => {
-                clearTimeout(timer)
-                resume(Effect.fail(reasonOf(cause)))
-              }
-            )
-            return Effect.sync(() => clearTimeout(timer))
-          }),
-          {
-            onFailure: unavailable,
-            onSuccess: (value) => {
-              if (!down) return Effect.succeed(value)
-              down = false
-              return Effect.as(Effect.logInfo(`Shared store: Redis at ${address} is back; limits are shared again`), value)
-            }
-          }
-        )
+    // What a command ended with, as the effect its waiter resumes with: the
+    // reply, or `StoreUnavailableError` (logged at an outage's first failure);
+    // made when handed to the waiter, so an outage is logged by a waiter.
+    const ended = <A>(sent: Sent<A>): Effect.Effect<A, StoreUnavailableError> => {
+      if (sent.reason !== undefined) return unavailable(sent.reason)
+      if (!down) return Effect.succeed(sent.reply as A)
+      down = false
+      return Effect.as(Effect.logInfo(`Shared store: Redis at ${address} is back; limits are shared again`), sent.reply as A)
+    }
+
+    const inFlight = new InFlight(commandTimeout, `no reply within ${commandTimeout} ms`)
+
+    // Sends at once; the store's commands in flight bound the wait for the reply.
+    const begin = <A>(send: Send): Sent<A> => {
+      const sent = new Sent<A>(inFlight, ended)
+      const connected = client
+      if (connected === undefined || !connected.isReady) {
+        sent.end(undefined, "not connected")
+        return sent
+      }
+      inFlight.add(sent)
+      send(connected, sent.onReply, sent.onFailure)
+      return sent
+    }
+
+    // The reply of a command `begin` sent: at once when it is in, else when it comes.
+    const wait = <A>(sent: Sent<A>): Effect.Effect<A, StoreUnavailableError> =>
+      sent.done ? ended(sent) : Effect.callback<A, StoreUnavailableError>((resume) => {
+        sent.resume = resume
+        return Effect.sync(() => sent.abandon())
       })
 
-    const runScript = (
-      connected: NodeRedis.NodeRedis["Service"]["client"],
-      script: Redis.Script<{ readonly params: ReadonlyArray<unknown>; readonly result: unknown }>,
-      params: ReadonlyArray<unknown>
-    ): Promise<unknown> => {
-      const sha = shaOf(script)
-      const keys = String(script.numberOfKeys(...params))
-      const args = script.params(...params).map(String)
-      const whole = () =>
-        connected.sendCommand(["EVAL", script.lua, keys, ...args]).then((reply) => {
-          loaded.add(sha)
-          return reply
-        })
-      if (!loaded.has(sha)) return whole()
-      return connected.sendCommand(["EVALSHA", sha, keys, ...args]).catch((cause: unknown) => {
-        if (!isNoScript(cause)) throw cause
+    const request = <A>(send: Send) => Effect.suspend(() => wait<A>(begin(send)))
+
+    // A script's arguments: the number of keys, then the keys and the other arguments, as strings.
+    const argsOf = (script: AnyScript, params: ReadonlyArray<unknown>): ReadonlyArray<string> => {
+      const args = script.params(...params)
+      const out = new Array<string>(args.length + 1)
+      out[0] = String(script.numberOfKeys(...params))
+      for (let i = 0; i < args.length; i++) out[i + 1] = String(args[i])
+      return out
+    }
+
+    // By EVAL, which loads the script.
+    const whole: RunScript = (connected, script, sha, args, onReply, onFailure) => {
+      connected.sendCommand(headed("EVAL", script.lua, args)).then((reply) => {
+        loaded.add(sha)
+        onReply(reply)
+      }, onFailure)
+    }
+
+    const runScript: RunScript = (connected, script, sha, args, onReply, onFailure) => {
+      if (!loaded.has(sha)) return whole(connected, script, sha, args, onReply, onFailure)
+      connected.sendCommand(headed("EVALSHA", sha, args)).then(onReply, (cause: unknown) => {
+        if (!isNoScript(cause)) return onFailure(cause)
         loaded.delete(sha)
-        return whole()
+        whole(connected, script, sha, args, onReply, onFailure)
       })
     }
 
     const ignore = () => {}
+
+    const post = (script: AnyScript, sha: string, args: ReadonlyArray<string>) =>
+      Effect.sync(() => {
+        if (client !== undefined && client.isReady) runScript(client, script, sha, args, ignore, ignore)
+      })
 
     const connection: Connection = {
       prefix: options.prefix ?? "effect-llm-router",
@@ -214,12 +359,25 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
       instances: options.instances ?? 1,
       leaseTtlMillis: Duration.toMillis(Duration.fromInputUnsafe(options.leaseTtl ?? "10 seconds")),
       scope,
-      eval: (script) => (...params) => request((connected) => runScript(connected, script, params)),
-      post: (script) => (...params) =>
-        Effect.sync(() => {
-          if (client !== undefined && client.isReady) runScript(client, script, params).then(ignore, ignore)
+      eval: (script) => (...params) =>
+        request((connected, onReply, onFailure) => runScript(connected, script, shaOf(script), argsOf(script, params), onReply, onFailure)),
+      post: (script) => (...params) => post(script, shaOf(script), argsOf(script, params)),
+      send: (...args) =>
+        request((client, onReply, onFailure) => {
+          client.sendCommand(args).then(onReply, onFailure)
         }),
-      send: (...args) => request((client) => client.sendCommand(args))
+      bind: <Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }>(
+        script: Redis.Script<Config>
+      ): Bound<Config["result"]> => {
+        const sha = shaOf(script)
+        const send = (args: ReadonlyArray<string>): Send => (connected, onReply, onFailure) =>
+          runScript(connected, script, sha, args, onReply, onFailure)
+        return {
+          eval: (args) => request(send(args)),
+          start: (args) => Effect.sync(() => wait(begin<Config["result"]>(send(args)))),
+          post: (args) => post(script, sha, args)
+        }
+      }
     }
     const store: Impl = { address, onUnavailable, [typeId]: connection }
     return store

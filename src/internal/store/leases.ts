@@ -296,6 +296,8 @@ interface KeyState {
 /** The leases of one group of candidates (a key pool's keys, or a limiter's one slot) under `key`. */
 export interface Group {
   readonly pick: Effect.Effect<Taken | Blocked, StoreUnavailableError>
+  /** `pick`, sent when run; the returned effect waits for its result (`Connection.Bound.start`). */
+  readonly startPick: Effect.Effect<Effect.Effect<Taken | Blocked, StoreUnavailableError>>
   /**
    * Drops the lease (if any, `""` for none) and applies the verdict to
    * candidate `index`. A lease of a candidate without a cap, given back with
@@ -340,26 +342,47 @@ export const group = (
     // The lease set never expires whole: a key's count in the state hash counts its members.
     const held = yield* renewer(connection, false)
 
+    // The scripts' arguments as `Redis.script` would list them, made strings once; a pick's lease id goes in at `leaseAt`.
+    const picking = connection.bind(pickScript)
+    const pickArgs = [String(keys.length), ...keys, ...[ttl, "", slowStartMillis, ...flat].map(String)]
+    const leaseAt = 2 + keys.length
+    const releasing = connection.bind(releaseScript)
+    const releaseArgs = (index: number, lease: string, verdict: ReadonlyArray<string | number>) => {
+      const args = ["2", set, state, lease, counts[index]!, ids[index]!]
+      for (const value of verdict) args.push(String(value))
+      return args
+    }
+
+    const picked = (lease: string) => ([taken, index, releasable, enabled, now]: readonly [0 | 1, number, 0 | 1, number, number]): Taken | Blocked => {
+      if (taken === 1) {
+        const member = `${lease}|${counts[index - 1]!}`
+        held.hold(member, set)
+        return { _tag: "Taken", index: index - 1, lease: member }
+      }
+      return { _tag: "Blocked", allDisabled: enabled === 0, availableAt: index < 0 ? undefined : index, releasable: releasable === 1, now }
+    }
+
+    const argsWith = (lease: string) => {
+      const args = pickArgs.slice()
+      args[leaseAt] = lease
+      return args
+    }
+
     const pick = Effect.suspend(() => {
       const lease = uniqueId()
-      return Effect.map(
-        connection.eval(pickScript)(keys, ttl, lease, slowStartMillis, flat),
-        ([taken, index, releasable, enabled, now]): Taken | Blocked => {
-          if (taken === 1) {
-            const member = `${lease}|${counts[index - 1]!}`
-            held.hold(member, set)
-            return { _tag: "Taken", index: index - 1, lease: member }
-          }
-          return { _tag: "Blocked", allDisabled: enabled === 0, availableAt: index < 0 ? undefined : index, releasable: releasable === 1, now }
-        }
-      )
+      return Effect.map(picking.eval(argsWith(lease)), picked(lease))
+    })
+
+    const startPick = Effect.suspend(() => {
+      const lease = uniqueId()
+      return Effect.map(picking.start(argsWith(lease)), (reply) => Effect.map(reply, picked(lease)))
     })
 
     const release = (index: number, lease: string, verdict: Verdict | undefined) =>
       Effect.suspend(() => {
         held.drop(lease)
         if ((verdict === undefined || verdict === "success") && candidates[index]!.maxConcurrency === Infinity) {
-          return connection.post(releaseScript)(set, state, lease, counts[index]!, ids[index]!, verdict === undefined ? noVerdict : succeeded)
+          return releasing.post(releaseArgs(index, lease, verdict === undefined ? noVerdict : succeeded))
         }
         const args: ReadonlyArray<string | number> = verdict === undefined
           ? noVerdict
@@ -368,7 +391,7 @@ export const group = (
           : "disabled" in verdict
           ? ["off", verdict.disabled]
           : ["rate", verdict.askedMillis ?? -1, verdict.initialMillis, verdict.maxMillis, verdict.jitterFactor, verdict.capMillis]
-        return Effect.asVoid(connection.eval(releaseScript)(set, state, lease, counts[index]!, ids[index]!, args))
+        return Effect.asVoid(releasing.eval(releaseArgs(index, lease, args)))
       })
 
     const status = Effect.map(connection.eval(statusScript)(keys, ids), (out) => {
@@ -380,5 +403,5 @@ export const group = (
       return { now: Number(out[out.length - 1]), keys: list }
     })
 
-    return { pick, release, status }
+    return { pick, startPick, release, status }
   })
