@@ -712,6 +712,24 @@ describe("Store: limits shared through a real redis-server", () => {
       expect((yield* group.status).keys.map((key) => key.inFlight)).toEqual([0, 0])
     }), 30_000)
 
+  it.live("a key's count left by a lease set lost on its own (evicted, deleted) is let go within the TTL", () =>
+    Effect.gen(function*() {
+      const redis = yield* redisServer
+      const raw = yield* rawClient(redis.url)
+      const store = yield* instance(redis.url, { leaseTtl: "300 millis" })
+      yield* untilShared(store)
+      const group = yield* Leases.group(connectionOf(store), "evicted", [{ id: "a", weight: 1, maxConcurrency: 1 }], 0)
+      const taken = yield* group.pick
+      expect(taken._tag).toBe("Taken")
+      // The lease set goes (the count stays in the state hash); the holder lets its lease go.
+      yield* Effect.promise(() => raw.del(`${connectionOf(store).prefix}:leases:evicted:held`))
+      if (taken._tag === "Taken") yield* group.release(taken.index, taken.lease, "success")
+      expect(yield* group.pick).toMatchObject({ _tag: "Blocked", releasable: true })
+      // Once the TTL has passed, the next pick finds no lease held at all, and the key free.
+      yield* Effect.sleep("400 millis")
+      expect((yield* group.pick)._tag).toBe("Taken")
+    }), 30_000)
+
   it.live("a group of more candidates than one HMGET reads skips the disabled and cooling ones past the first thousand", () =>
     Effect.gen(function*() {
       const { store } = yield* connectedStore()

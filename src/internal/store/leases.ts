@@ -7,10 +7,12 @@
  * renewing, and its leases stop counting once their TTL has passed: the next
  * pick on the group drops them and takes them off their keys' counts (a
  * release finding its lease gone leaves the count alone), and `status`
- * leaves them out. Every instance reads the same in-flight numbers.
+ * leaves them out. Every instance reads the same in-flight numbers. A pick
+ * that then finds no lease held at all sets every count back to none, so a set
+ * lost on its own (evicted, deleted) frees its keys within the TTL.
  *
- * Taking a lease is one script of a fixed number of commands however many
- * candidates there are: drop the expired leases, read every candidate's
+ * Taking a lease is one script whose commands do not grow with the candidates
+ * (but for the pruning and one `HMGET` per 750): drop the expired leases, read every candidate's
  * state and count in one `HMGET` (the field names sent by the caller, built
  * once per group), skip the disabled and cooling ones and those at their
  * cap, pick the least loaded (in flight over weight times warm-up share, ties
@@ -74,7 +76,18 @@ if due == nil or due <= now then
     end
   end
   due = tonumber(redis.call("ZRANGE", held, 0, 0, "WITHSCORES")[2])
-  if due == nil then redis.call("HDEL", state, "due") else redis.call("HSET", state, "due", due) end
+  if due == nil then
+    redis.call("HDEL", state, "due")
+    -- No lease held at all: a count left over is stale (the set lost on its own, to eviction or a DEL).
+    for c = 1, n do
+      if tonumber(got[c * 4] or "0") ~= 0 then
+        redis.call("HDEL", state, ARGV[first + c * 4 - 1])
+        got[c * 4] = false
+      end
+    end
+  else
+    redis.call("HSET", state, "due", due)
+  end
 end
 local best, bestIn, bestShare, bestPick = nil, 0, 1, 0
 local earliest = -1
@@ -87,7 +100,8 @@ for c = 1, n do
     if cool > now then
       if earliest < 0 or cool < earliest then earliest = cool end
     else
-      local inflight = tonumber(got[c * 4] or "0")
+      -- Never below none (a count that lost its hash to eviction and then saw releases).
+      local inflight = math.max(0, tonumber(got[c * 4] or "0"))
       local cap = tonumber(ARGV[4 + c * 2])
       if cap >= 0 and inflight >= cap then
         releasable = 1
@@ -209,7 +223,7 @@ local out = {}
 for i = 1, #ARGV do
   local id = ARGV[i]
   local got = redis.call("HMGET", KEYS[1], "n:" .. id, "cool:" .. id, "off:" .. id)
-  out[#out + 1] = tonumber(got[1] or "0") - (lapsed["n:" .. id] or 0)
+  out[#out + 1] = math.max(0, tonumber(got[1] or "0") - (lapsed["n:" .. id] or 0))
   out[#out + 1] = tonumber(got[2] or "0")
   out[#out + 1] = got[3] or ""
 end
