@@ -20,7 +20,7 @@ export const poster = (dispatcher: Dispatcher, target: string, headers: Record<s
   const path = `${url.pathname}${url.search}`
   return async () => {
     const response = await dispatcher.request({ origin: url.origin, path, method: "POST", headers, body })
-    if (response.statusCode !== 200) fail(`HTTP ${response.statusCode}`)
+    if (response.statusCode !== 200) fail(`HTTP ${response.statusCode}: ${await response.body.text()}`)
     return response
   }
 }
