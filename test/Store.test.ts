@@ -8,6 +8,7 @@ import * as Context from "effect/Context"
 import * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Redis from "effect/persistence/Redis"
 import { Budget, CacheStore, KeyPool, Llm, LlmError, Message, ProviderConfig, RateLimiter, Store } from "effect-llm-router"
 import { LlmTest } from "effect-llm-router/testing"
 import { createServer, type Socket, connect } from "node:net"
@@ -711,6 +712,20 @@ describe("Store: limits shared through a real redis-server", () => {
       for (const result of held) if (result._tag === "Taken") yield* group.release(result.index, result.lease, "success")
       expect((yield* group.status).keys.map((key) => key.inFlight)).toEqual([0, 0])
     }), 30_000)
+
+  it.live("a started command's reply is had however late its wait runs", () =>
+    Effect.gen(function*() {
+      const { store } = yield* connectedStore()
+      const echo = connectionOf(store).bind(Redis.script((word: string) => [word], { numberOfKeys: 0, lua: "return ARGV[1]" }))
+      // Two started together, as a call's permit and key are; both replies are in before either wait runs.
+      const first = yield* echo.start(["0", "permit"])
+      const second = yield* echo.start(["0", "key"])
+      yield* Effect.sleep("200 millis")
+      const waited = (wait: Effect.Effect<unknown, unknown>) =>
+        wait.pipe(Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.die("a reply that came before its wait was never had") }))
+      expect(yield* waited(first)).toBe("permit")
+      expect(yield* waited(second)).toBe("key")
+    }))
 
   it.live("a key's count left by a lease set lost on its own (evicted, deleted) is let go within the TTL", () =>
     Effect.gen(function*() {

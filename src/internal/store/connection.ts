@@ -311,12 +311,15 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
       return sent
     }
 
-    // The reply of a command `begin` sent: at once when it is in, else when it comes.
+    // The reply of a command `begin` sent: at once when it is in by the time the wait runs (a started command's
+    // wait may run well after its reply came), else when it comes.
     const wait = <A>(sent: Sent<A>): Effect.Effect<A, StoreUnavailableError> =>
-      sent.done ? ended(sent) : Effect.callback<A, StoreUnavailableError>((resume) => {
-        sent.resume = resume
-        return Effect.sync(() => sent.abandon())
-      })
+      Effect.suspend(() =>
+        sent.done ? ended(sent) : Effect.callback<A, StoreUnavailableError>((resume) => {
+          sent.resume = resume
+          return Effect.sync(() => sent.abandon())
+        })
+      )
 
     const request = <A>(send: Send) => Effect.suspend(() => wait<A>(begin(send)))
 
