@@ -16,12 +16,13 @@
  *
  * @since 0.3.0
  */
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Invalid from "./internal/optionsError.js"
 import * as Connection from "./internal/store/connection.js"
+import { maxTimerMillis } from "./internal/timeout.js"
 import type { OptionsError } from "./OptionsError.js"
 
 /**
@@ -42,7 +43,7 @@ export interface Options {
   readonly onUnavailable?: "fail-open" | "fail-closed" | undefined
   /** How many instances share the store: under `"fail-open"` each keeps this share of the limits. A positive integer, default 1. */
   readonly instances?: number | undefined
-  /** The longest one Redis command may take before the store counts as unavailable. Default 500 milliseconds. */
+  /** The longest one Redis command may take before the store counts as unavailable: at most 2^31 - 1 ms (about 24.8 days, the longest a timer waits). Default 500 milliseconds. */
   readonly commandTimeout?: Duration.Input | undefined
   /**
    * How long a key lease outlives the instance that holds it: leases are renewed
@@ -95,6 +96,12 @@ export class StoreUnavailableError extends Schema.TaggedError<StoreUnavailableEr
   }
 }
 
+// A command's wait is kept by one timer (`commandTimeout`): longer than a timer holds, it would fire at once.
+const withinTimers = (value: Duration.Input | undefined): OptionsError | undefined =>
+  value === undefined || Duration.toMillis(Duration.fromInputUnsafe(value)) <= maxTimerMillis
+    ? undefined
+    : Invalid.make("Store", "commandTimeout", value, `a duration of at most ${maxTimerMillis} ms (about 24.8 days, the longest a timer waits)`)
+
 const validate = (options: Options): OptionsError | undefined => {
   if (typeof options.redis !== "string" || !/^rediss?:\/\//.test(options.redis)) {
     // A URL may carry a password: never shown.
@@ -106,6 +113,7 @@ const validate = (options: Options): OptionsError | undefined => {
   }
   return Invalid.positive("Store", "instances", options.instances, { integer: true, optional: true }) ??
     Invalid.duration("Store", "commandTimeout", options.commandTimeout, true) ??
+    withinTimers(options.commandTimeout) ??
     Invalid.duration("Store", "leaseTtl", options.leaseTtl, true) ??
     (options.prefix === undefined || options.prefix !== "" ? undefined : Invalid.make("Store", "prefix", "", "a non-empty string"))
 }

@@ -126,6 +126,8 @@ describe("Store options", () => {
       expectOptionsError(url, { module: "Store", option: "redis", expected: "a redis:// or rediss:// URL" }, ["hunter2-secret"])
       expectOptionsError(yield* Effect.flip(Store.make({ redis: "redis://h:1", instances: 1.5 })), { option: "instances", value: "1.5" })
       expectOptionsError(yield* Effect.flip(Store.make({ redis: "redis://h:1", leaseTtl: 0 })), { option: "leaseTtl" })
+      // Past what a timer holds, a command's timeout would fire at once.
+      expectOptionsError(yield* Effect.flip(Store.make({ redis: "redis://h:1", commandTimeout: "30 days" })), { option: "commandTimeout" })
       expectOptionsError(yield* Effect.flip(Store.make({ redis: "redis://h:1", onUnavailable: "maybe" as never })), {
         option: "onUnavailable"
       })

@@ -41,7 +41,9 @@ export interface FastPath {
   /**
    * Where `tryTakePermit` waits on a round trip to a shared store:
    * `tryTakePermit` sending its command when run, and returning the wait for
-   * its result, so a caller may overlap it with another. `undefined` elsewhere.
+   * its result, so a caller may overlap it with another. A limiter with
+   * `maxConcurrency` (a slot to take first) sends nothing when run: its round
+   * trips all happen in the wait. `undefined` elsewhere.
    */
   readonly remote:
     | ((cost: number) => Effect.Effect<Effect.Effect<Effect.Effect<void> | undefined, RateLimiterCostError | StoreUnavailableError>>)

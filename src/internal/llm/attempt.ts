@@ -141,7 +141,8 @@ export const hold = (
     )
   // Both in a shared store: the permit and the key asked at once, so their round trips overlap
   // (the store's client sends commands issued together in one write): both commands are sent,
-  // then their results waited for, in this fiber. When the permit is refused, the key goes back
+  // then their results waited for, in this fiber (a limiter with `maxConcurrency` sends its
+  // commands only in its wait, after the key's). When the permit is refused, the key goes back
   // unused and the call waits for its permit, then takes a key; when only the key is, the call
   // waits for one holding its permit. Whatever fails or dies on one side, what the other took goes back.
   const permitAndKeyAtOnce = (
