@@ -33,6 +33,7 @@ import * as Llm from "../../src/Llm.js"
 import * as Message from "../../src/Message.js"
 import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
+import { commandSettings } from "../../src/internal/store/connection.js"
 import * as Store from "../../src/Store.js"
 import { redisServer } from "../../test/utils/redisServer.js"
 import type { BenchCase } from "./types.js"
@@ -74,7 +75,7 @@ const cpuMicros = (client: Client) =>
 const redisSide: Effect.Effect<{ readonly url: string; readonly client: Client }, never, Scope.Scope> = Effect.gen(function*() {
   const server = yield* redisServer
   const context = yield* Layer.build(
-    NodeRedis.layer({ url: server.url, disableOfflineQueue: true, commandOptions: { timeout: 0 } })
+    NodeRedis.layer({ url: server.url, ...commandSettings })
   ).pipe(Effect.orDie)
   return { url: server.url, client: Context.get(context, NodeRedis.NodeRedis).client }
 })

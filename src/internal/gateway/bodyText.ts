@@ -4,8 +4,8 @@
  * ASCII whatever they hold.
  *
  * A `BodyText` keeps whether all of it is ASCII. An ASCII string's Latin-1
- * bytes are its UTF-8 bytes, and V8 copies those several times faster than it
- * encodes UTF-8 (docs/performance.md has the figures). The wire's templates are ASCII (the
+ * bytes are its UTF-8 bytes, which V8 copies rather than encodes
+ * (docs/performance.md has the cost of each). The wire's templates are ASCII (the
  * model and id they name are written with `asciiJson`); what comes from the
  * reply (its text, a tool call's arguments) is added with `json` or `text`,
  * which check it.

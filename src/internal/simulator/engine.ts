@@ -313,7 +313,7 @@ export const makeEngine = (config: Config, startedAt: number) => {
       message: "The request body could not be read, or is larger than 32 MiB."
     }, requestIdHeaders(format, nextId++))
 
-  return { generate, embed, models, notFound, badBody, injected: chaos.injected }
+  return { generate, embed, models, notFound, injected: chaos.injected }
 }
 
 export type Engine = ReturnType<typeof makeEngine>

@@ -115,10 +115,11 @@ export const make = (connection: Connection, key: string, capacity: number, perS
   const limits = [String(capacity), String(perSecond / 1000)] as const
   const argsOf = (name: Op, amount: number) => ["1", fullKey, name, limits[0], limits[1], String(amount)]
   const op = (name: Op, amount: number) => Effect.map(script.eval(argsOf(name, amount)), parse)
+  const startTryTake = (cost: number) => Effect.map(script.start(argsOf("try", cost)), (reply) => Effect.map(reply, parse))
   return {
     take: (cost) => op("take", cost),
-    tryTake: (cost) => op("try", cost),
-    startTryTake: (cost) => Effect.map(script.start(argsOf("try", cost)), (reply) => Effect.map(reply, parse)),
+    tryTake: (cost) => Effect.flatten(startTryTake(cost)),
+    startTryTake,
     give: (amount) => op("give", amount),
     charge: (amount) => op("charge", amount),
     reset: op("reset", 0),

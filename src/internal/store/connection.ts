@@ -207,6 +207,12 @@ const headed = (first: string, second: string, args: ReadonlyArray<string>): Arr
   return command
 }
 
+/**
+ * The store's client's per-command settings: commands fail at once while it reconnects, and
+ * node-redis keeps no timeout of its own (`InFlight` bounds each): never a hang.
+ */
+export const commandSettings = { disableOfflineQueue: true, commandOptions: { timeout: 0 } } as const
+
 const shas = new WeakMap<{ readonly lua: string }, string>()
 
 const shaOf = (script: { readonly lua: string }): string => {
@@ -247,9 +253,7 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
           Layer.buildWithScope(
             NodeRedisModule.layer({
               url: options.redis,
-              // Fail commands at once while reconnecting; `request` bounds each: never a hang.
-              disableOfflineQueue: true,
-              commandOptions: { timeout: 0 },
+              ...commandSettings,
               socket: { connectTimeout: Math.max(commandTimeout, 1000), reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 1000) }
             }),
             child

@@ -382,15 +382,12 @@ export const group = (
       return args
     }
 
-    const pick = Effect.suspend(() => {
-      const lease = uniqueId()
-      return Effect.map(picking.eval(argsWith(lease)), picked(lease))
-    })
-
     const startPick = Effect.suspend(() => {
       const lease = uniqueId()
       return Effect.map(picking.start(argsWith(lease)), (reply) => Effect.map(reply, picked(lease)))
     })
+
+    const pick = Effect.flatten(startPick)
 
     const release = (index: number, lease: string, verdict: Verdict | undefined) =>
       Effect.suspend(() => {
