@@ -23,20 +23,26 @@ const keys = ["sk-llm-shared-key-0001", "sk-llm-shared-key-0002"]
 
 /**
  * An `Llm` over a limiter and a pool shared in a store on a fresh redis-server, whose provider
- * answers each call once `open` is done.
+ * answers each call once `open` is done, or at once with `early(n)` when it gives a reply to the nth request.
  */
-const sharedLlm = (limiter: Omit<RateLimiter.Options, "shared">, poolKeys: KeyPool.Options["keys"]) =>
+const sharedLlm = (
+  limiter: Omit<RateLimiter.Options, "shared">,
+  poolKeys: KeyPool.Options["keys"],
+  llm: Llm.Options = {},
+  early: (n: number) => Response | undefined = () => undefined
+) =>
   Effect.gen(function*() {
     const redis = yield* redisServer
     const store = yield* instance(redis.url)
     yield* untilShared(store)
     const open = yield* Deferred.make<void>()
     const http = fakeHttpClient(() =>
-      Effect.as(Deferred.await(open), jsonResponse(completion({ content: "hi" }, { usage: usage(3, 1) })))
+      early(http.requests.length) ??
+        Effect.as(Deferred.await(open), jsonResponse(completion({ content: "hi" }, { usage: usage(3, 1) })))
     )
     const shared = { store, key: "llm-shared" }
     const context = yield* Layer.build(
-      Llm.layer({ model: "gpt-4o-mini" }).pipe(
+      Llm.layer({ model: "gpt-4o-mini", ...llm }).pipe(
         Layer.provideMerge(Layer.mergeAll(
           OpenAiChat.layer({ baseUrl: "http://127.0.0.1:1/v1", model: "gpt-4o-mini" }),
           KeyPool.layer({ providerId: "openai", keys: poolKeys, shared }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
@@ -95,5 +101,32 @@ describe("Llm over a limiter and a key pool in one store", () => {
       expect(http.requests.length).toBe(2)
       expect(yield* inFlight(pool)).toBe(0)
       expect((yield* limiter.status).inFlight).toBe(0)
+    })), 60_000)
+
+  it.live("a call given its permit but no key (its one key cooling) waits for the key holding the permit", () =>
+    Effect.scoped(Effect.gen(function*() {
+      // The one key is rate-limited by the first request for 3 s, which the call waits out.
+      const rateLimited = jsonResponse({ error: { message: "slow down", type: "rate_limit_exceeded" } }, {
+        status: 429,
+        headers: { "retry-after": "3" }
+      })
+      const { http, limiter, llm, open, pool } = yield* sharedLlm(
+        { capacity: 10, refillRate: 10 },
+        [keys[0]!],
+        { maxRateLimitWait: "30 seconds" },
+        (n) => n === 1 ? rateLimited : undefined
+      )
+      const call = yield* Effect.forkChild(llm.chat(hello))
+      // Its second attempt holds a permit and no key, the one key cooling: the request was the first only.
+      yield* eventually(
+        "the call's second attempt holding its permit, waiting for the key",
+        Effect.all([limiter.status, inFlight(pool), Effect.sync(() => http.requests.length)]),
+        ([status, keysHeld, requests]) => status.inFlight === 1 && keysHeld === 0 && requests === 1
+      )
+      yield* Deferred.succeed(open, undefined)
+      expect((yield* Fiber.join(call)).text).toBe("hi")
+      expect(http.requests.length).toBe(2)
+      expect(yield* inFlight(pool)).toBe(0)
+      expect(yield* limiter.status).toMatchObject({ inFlight: 0, waiting: 0 })
     })), 60_000)
 })

@@ -111,6 +111,111 @@ const takeKey = (env: Env, request: Attempted, due: Due, failures: Failures | un
   Effect.flatMap(env.pool.tryTake, (lease) =>
     lease !== undefined ? Effect.succeed(lease) : waitKey(env, request, due, failures, freePermit))
 
+// What an attempt holds once `key` gives it a key, holding the permit.
+const holding = (
+  key: Effect.Effect<KeyPool.Lease, LlmError>,
+  freePermit: Effect.Effect<void>,
+  reservation: Reservation | undefined
+) => Effect.map(key, (lease): Held => ({ lease, freePermit, reservation }))
+
+// With the permit held, a key: at once when free, else waited for.
+const keyHeld = (
+  env: Env,
+  request: Attempted,
+  due: Due,
+  failures: Failures | undefined,
+  freePermit: Effect.Effect<void>,
+  reservation: Reservation | undefined
+) => holding(takeKey(env, request, due, failures, freePermit), freePermit, reservation)
+
+// The permit, then the key: each at once when free, else waited for.
+const permitThenKey = (
+  env: Env,
+  request: Attempted,
+  due: Due,
+  failures: Failures | undefined,
+  reservation: Reservation | undefined
+) =>
+  Effect.flatMap(
+    Effect.flatMap(
+      permitOf(env, request, env.limiter.tryTakePermit(attemptCost)),
+      (freePermit) => freePermit !== undefined ? Effect.succeed(freePermit) : waitPermit(env, request, due)
+    ),
+    (freePermit) => keyHeld(env, request, due, failures, freePermit, reservation)
+  )
+
+// What the permit and the key asked at once came back with, settled:
+// - both taken: the attempt holds them;
+// - the key refused: a key is waited for, holding the permit;
+// - the permit refused: the key goes back unused (`untake`), and the call
+//   waits for its permit, then takes a key;
+// - a failure or death on one side: what the other took goes back, and the
+//   attempt fails with it (with the key's, when both sides fail).
+const settleAtOnce = (
+  env: Env,
+  request: Attempted,
+  due: Due,
+  failures: Failures | undefined,
+  reservation: Reservation | undefined,
+  permit: Exit.Exit<Effect.Effect<void> | undefined, LlmError>,
+  key: Exit.Exit<KeyPool.Lease | undefined>
+): Effect.Effect<Held, LlmError> => {
+  const freePermit = Exit.isSuccess(permit) ? permit.value : undefined
+  if (Exit.isFailure(key)) {
+    return freePermit === undefined
+      ? Effect.failCause(key.cause)
+      : Effect.andThen(freePermit, Effect.failCause(key.cause))
+  }
+  const lease = key.value
+  if (freePermit !== undefined) {
+    return lease !== undefined
+      ? Effect.succeed({ lease, freePermit, reservation })
+      : holding(waitKey(env, request, due, failures, freePermit), freePermit, reservation)
+  }
+  // The permit refused or failed: the key, if taken, goes back unused first.
+  const next = Exit.isFailure(permit)
+    ? Effect.failCause(permit.cause)
+    : Effect.flatMap(waitPermit(env, request, due), (freePermit) => keyHeld(env, request, due, failures, freePermit, reservation))
+  return lease === undefined ? next : Effect.andThen(env.pool.untake(lease), next)
+}
+
+// Both in a shared store: the permit and the key asked at once, so their
+// round trips overlap (the store's client sends commands issued together in
+// one write): both commands are sent, then their replies waited for, the
+// permit's first, in this fiber (a limiter with `maxConcurrency` sends its
+// commands only in its wait, after the key's).
+const permitAndKeyAtOnce = (
+  env: Env,
+  request: Attempted,
+  due: Due,
+  failures: Failures | undefined,
+  reservation: Reservation | undefined,
+  sendPermit: NonNullable<RateLimiterInternal.FastPath["remote"]>,
+  sendKey: NonNullable<KeyPoolInternal.FastPath["takeAlongside"]>
+) =>
+  Effect.flatMap(sendPermit(attemptCost), (permitReply) =>
+    Effect.flatMap(sendKey, (keyReply) =>
+      Effect.flatMap(Effect.exit(permitOf(env, request, permitReply)), (permit) =>
+        Effect.flatMap(
+          Effect.exit(keyReply),
+          (key) => settleAtOnce(env, request, due, failures, reservation, permit, key)
+        ))))
+
+// The permit and the key, once the token budget (if any) holds the request.
+const permitAndKey = (
+  env: Env,
+  request: Attempted,
+  due: Due,
+  failures: Failures | undefined,
+  reservation: Reservation | undefined
+) => {
+  const sendPermit = env.limiter.remote
+  const sendKey = env.pool.takeAlongside
+  return sendPermit !== undefined && sendKey !== undefined
+    ? permitAndKeyAtOnce(env, request, due, failures, reservation, sendPermit, sendKey)
+    : permitThenKey(env, request, due, failures, reservation)
+}
+
 /**
  * The rate permit and the key: in that order, or at once when both are in a
  * shared store. Runs uninterruptibly; the waits inside stay interruptible and
@@ -125,54 +230,13 @@ export const hold = (
   tokens: () => number,
   failures: Failures | undefined
 ): Effect.Effect<Held, LlmError> => {
-  const limiter = env.limiter
-  const held = (freePermit: Effect.Effect<void>, reservation: Reservation | undefined) =>
-    Effect.map(takeKey(env, request, due, failures, freePermit), (lease): Held => ({ lease, freePermit, reservation }))
+  if (!env.limiter.hasTokenBudget) return permitAndKey(env, request, due, failures, undefined)
   // The request's estimated tokens in the tokens-per-minute budget come first,
   // so the request token is taken right before the call.
   // A reservation cut short by an interruption stays spent, as one the provider never reports on does.
-  const permitThenKey = (reservation: Reservation | undefined) =>
-    Effect.flatMap(
-      Effect.flatMap(
-        permitOf(env, request, limiter.tryTakePermit(attemptCost)),
-        (freePermit) => freePermit !== undefined ? Effect.succeed(freePermit) : waitPermit(env, request, due)
-      ),
-      (freePermit) => held(freePermit, reservation)
-    )
-  // Both in a shared store: the permit and the key asked at once, so their round trips overlap
-  // (the store's client sends commands issued together in one write): both commands are sent,
-  // then their results waited for, in this fiber (a limiter with `maxConcurrency` sends its
-  // commands only in its wait, after the key's). When the permit is refused, the key goes back
-  // unused and the call waits for its permit, then takes a key; when only the key is, the call
-  // waits for one holding its permit. Whatever fails or dies on one side, what the other took goes back.
-  const permitAndKeyAtOnce = (
-    startPermit: NonNullable<RateLimiterInternal.FastPath["remote"]>,
-    startKey: NonNullable<KeyPoolInternal.FastPath["takeAlongside"]>
-  ) =>
-  (reservation: Reservation | undefined) =>
-    Effect.flatMap(startPermit(attemptCost), (permitReply) =>
-      Effect.flatMap(startKey, (keyReply) =>
-        Effect.flatMap(Effect.exit(permitOf(env, request, permitReply)), (permit) =>
-          Effect.flatMap(Effect.exit(keyReply), (lease): Effect.Effect<Held, LlmError> => {
-            const freePermit = Exit.isSuccess(permit) ? permit.value : undefined
-            const key = Exit.isSuccess(lease) ? lease.value : undefined
-            if (Exit.isFailure(lease)) return Effect.andThen(freePermit ?? Effect.void, Effect.failCause(lease.cause))
-            if (freePermit !== undefined) {
-              return key !== undefined
-                ? Effect.succeed({ lease: key, freePermit, reservation })
-                : Effect.map(waitKey(env, request, due, failures, freePermit), (lease): Held => ({ lease, freePermit, reservation }))
-            }
-            const giveBack = key === undefined ? Effect.void : env.pool.untake(key)
-            if (Exit.isFailure(permit)) return Effect.andThen(giveBack, Effect.failCause(permit.cause))
-            return Effect.andThen(giveBack, Effect.flatMap(waitPermit(env, request, due), (freePermit) => held(freePermit, reservation)))
-          }))))
-  const startPermit = limiter.remote
-  const startKey = env.pool.takeAlongside
-  const permitAndKey = startPermit !== undefined && startKey !== undefined ? permitAndKeyAtOnce(startPermit, startKey) : permitThenKey
-  if (!limiter.hasTokenBudget) return permitAndKey(undefined)
   return Effect.flatMap(
-    Effect.interruptible(bounded(env, Effect.mapError(limiter.reserve(tokens()), budgetError(env, request)), request, due)),
-    permitAndKey
+    Effect.interruptible(bounded(env, Effect.mapError(env.limiter.reserve(tokens()), budgetError(env, request)), request, due)),
+    (reservation) => permitAndKey(env, request, due, failures, reservation)
   )
 }
 
