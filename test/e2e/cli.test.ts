@@ -15,7 +15,17 @@ import * as Simulate from "../../src/cli/simulate.js"
 import { chatUsage } from "../../src/cli/usage.js"
 import * as Presets from "../../src/providers/Presets.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { type Captured, captureIo, envWithoutKeys, recorder, spawnCli } from "../utils/cliHarness.js"
+import {
+  type Captured,
+  captureIo,
+  EndedEarly,
+  envWithoutKeys,
+  awaitFirstLine,
+  recorder,
+  spawnCli,
+  startCli,
+  startInProcess
+} from "../utils/cliHarness.js"
 import { eventually } from "../utils/eventually.js"
 
 const KEY = "sk-cli-test-secret-0123456789abcdef"
@@ -666,11 +676,10 @@ describe("simulate, in-process", () => {
 
   it.live("maps its flags onto the simulator and serves until interrupted", () =>
     Effect.gen(function*() {
-      const { io, result } = captureIo()
-      const fiber = yield* Effect.forkChild(
+      const running = yield* startInProcess((io) =>
         Simulate.run(["--port", "0", "--keys", `${KEY},${OTHER_KEY}`, "--reply-tokens", "5", "--context-window", "50"], io)
       )
-      const url = yield* eventually("the simulator's first line (its URL)", Effect.sync(() => firstLine(result(0).stdout)), (line) => line !== "")
+      const url = yield* awaitFirstLine(running, "the simulator's first line (its URL)")
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
       const reply = yield* chat(["--base-url", `${url}/v1`, "--key", OTHER_KEY, "--json", PROMPT])
       expect(JSON.parse(reply.stdout).usage.completionTokens).toBe(5)
@@ -678,13 +687,24 @@ describe("simulate, in-process", () => {
       expect(firstLine(wrong.stderr)).toMatch(/^AuthError: /)
       const tooLong = yield* chat(["--base-url", `${url}/v1`, "--key", KEY, "--max-tokens", "100", PROMPT])
       expect(firstLine(tooLong.stderr)).toMatch(/^ContextLengthError: /)
-      yield* Fiber.interrupt(fiber)
-      const exit = yield* Fiber.await(fiber)
+      yield* Fiber.interrupt(running.exited)
+      const exit = yield* Fiber.await(running.exited)
       expect(Exit.hasInterrupts(exit)).toBe(true)
       // Closed with its scope: the port no longer answers.
       const after = yield* Effect.promise(() => fetch(`${url}/v1/models`).then(() => "answered", () => "refused"))
       expect(after).toBe("refused")
-    }))
+    }).pipe(Effect.scoped))
+
+  it.live("a wait for its URL ends as soon as it exits without one, naming its exit code and stderr", () =>
+    Effect.gen(function*() {
+      const running = yield* startInProcess((io) => Simulate.run(["--port", "http"], io))
+      const ended = yield* Effect.flip(awaitFirstLine(running, "the simulator's first line (its URL)"))
+      expect(ended).toBeInstanceOf(EndedEarly)
+      expect(ended).toMatchObject({ what: "the simulator's first line (its URL)", code: 2, signal: null })
+      expect(ended.stderr).toContain('--port needs a port from 0 to 65535, got "http"')
+      expect(ended.message).toMatch(/^the simulator's first line \(its URL\): the run exited with code 2 before it came; its stderr:\n/)
+      expect(ended.message).toContain("Usage: effect-llm-router simulate")
+    }).pipe(Effect.scoped))
 })
 
 describe.concurrent("the binary, spawned", () => {
@@ -721,6 +741,17 @@ describe.concurrent("the binary, spawned", () => {
       expect(firstLine(out.stdout)).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
       expect(models).toMatchObject({ object: "list", data: [{ id: "alpha" }, { id: "beta" }] })
     }))
+
+  it.live("a wait for the URL of a process that exits without one ends at once, naming its exit code and stderr", () =>
+    Effect.gen(function*() {
+      const running = yield* startCli(["serve", "--port", "0", "--grace-period", "0"])
+      const ended = yield* Effect.flip(awaitFirstLine(running, "serve's first line (its URL)"))
+      expect(ended).toBeInstanceOf(EndedEarly)
+      expect(ended).toMatchObject({ code: 2, signal: null })
+      expect(ended.stderr).toMatch(/^effect-llm-router: .*--grace-period needs a positive number of seconds/)
+      expect(ended.message).toMatch(/^serve's first line \(its URL\): the run exited with code 2 before it came; its stderr:\n/)
+      expect(ended.message).toContain("Usage: effect-llm-router serve")
+    }).pipe(Effect.scoped))
 
   it.live("chat with no key and no config uses the built-in simulator", () =>
     Effect.gen(function*() {

@@ -4,11 +4,14 @@
  * the request bodies the CLI sends.
  */
 import * as Effect from "effect/Effect"
-import { spawn } from "node:child_process"
+import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as Http from "node:http"
 import * as path from "node:path"
 import type { Io } from "../../src/cli/io.js"
+import { eventually } from "./eventually.js"
 
 export interface Captured {
   readonly code: number
@@ -54,6 +57,14 @@ export interface Spawned {
   readonly stderr: string
 }
 
+export interface SpawnOptions {
+  readonly cwd?: string
+  readonly env?: Record<string, string>
+  readonly timeoutMs?: number
+  readonly onStdout?: (soFar: string, child: ChildProcess) => void
+  readonly onStderr?: (soFar: string, child: ChildProcess) => void
+}
+
 /**
  * Runs `command ...args`; `onStdout` (and `onStderr`) sees the output so far
  * each time more arrives (to signal the process, say). Killed at `timeoutMs`.
@@ -61,13 +72,7 @@ export interface Spawned {
 export const spawnProcess = (
   command: string,
   args: ReadonlyArray<string>,
-  options: {
-    readonly cwd?: string
-    readonly env?: Record<string, string>
-    readonly timeoutMs?: number
-    readonly onStdout?: (soFar: string, child: ReturnType<typeof spawn>) => void
-    readonly onStderr?: (soFar: string, child: ReturnType<typeof spawn>) => void
-  } = {}
+  options: SpawnOptions = {}
 ): Effect.Effect<Spawned> =>
   Effect.callback<Spawned>((resume) => {
     const child = spawn(command, args, {
@@ -117,13 +122,96 @@ const staleBuild = (): string | undefined => {
  */
 export const spawnCli = (
   args: ReadonlyArray<string>,
-  options: Parameters<typeof spawnProcess>[2] = {}
+  options: SpawnOptions = {}
 ): Effect.Effect<Spawned> =>
   Effect.suspend(() => {
     const stale = staleBuild()
     return stale === undefined
       ? spawnProcess(process.execPath, [binPath, ...args], options)
       : Effect.die(new Error(`${stale}: run \`npm run build\` (npm test does) before spawning the binary`))
+  })
+
+/** A command run forked, in-process or spawned, until it ends. */
+export interface Running {
+  /** Its output so far. */
+  readonly stdout: () => string
+  readonly stderr: () => string
+  /** The run, done once it ends: its exit code (for a process, `null` when a signal ended it). */
+  readonly exited: Fiber.Fiber<{ readonly code: number | null; readonly signal?: NodeJS.Signals | null }>
+}
+
+/** A run that ended before what a test waited for came. */
+export class EndedEarly extends Error {
+  constructor(
+    readonly what: string,
+    readonly code: number | null,
+    readonly signal: NodeJS.Signals | null,
+    readonly stderr: string
+  ) {
+    super(
+      `${what}: the run ${code !== null ? `exited with code ${code}` : `was ended by ${signal}`} before it came; its stderr:\n${stderr}`
+    )
+  }
+}
+
+/**
+ * Its first whole line on stdout (a URL, for `serve` and `simulate`), once it
+ * comes; fails with `EndedEarly` as soon as the run ends without one (and with
+ * the run's own failure, a stale build say, when it fails).
+ */
+export const awaitFirstLine = (running: Running, what: string) =>
+  eventually(
+    what,
+    Effect.suspend((): Effect.Effect<string, EndedEarly> => {
+      // Read before the output, so the output read is all there is once it has ended.
+      const ended = running.exited.pollUnsafe()
+      const stdout = running.stdout()
+      if (stdout.includes("\n")) return Effect.succeed(stdout.split("\n", 1)[0]!)
+      if (ended === undefined) return Effect.succeed("")
+      return Exit.isFailure(ended)
+        ? Effect.failCause(ended.cause)
+        : Effect.fail(new EndedEarly(what, ended.value.code, ended.value.signal ?? null, running.stderr()))
+    }),
+    (line) => line !== "",
+    { every: "20 millis" }
+  )
+
+/** `run` (a command's `run`) forked in-process over a captured `Io`, ended with the scope. */
+export const startInProcess = (run: (io: Io) => Effect.Effect<number>) =>
+  Effect.gen(function*() {
+    const { io, result } = captureIo()
+    const exited = yield* Effect.forkScoped(Effect.map(run(io), (code) => ({ code })))
+    return { stdout: () => result(0).stdout, stderr: () => result(0).stderr, exited } satisfies Running
+  })
+
+export interface Spawning extends Running {
+  readonly child: () => ChildProcess | undefined
+}
+
+/**
+ * `spawnCli` forked, killed with the scope; `child` is the process once it has
+ * written anything.
+ */
+export const startCli = (
+  args: ReadonlyArray<string>,
+  options: Omit<SpawnOptions, "onStdout" | "onStderr"> = {}
+) =>
+  Effect.gen(function*() {
+    let stdout = ""
+    let stderr = ""
+    let child: ChildProcess | undefined
+    const exited = yield* Effect.forkScoped(spawnCli(args, {
+      ...options,
+      onStdout: (soFar, spawned) => {
+        child = spawned
+        stdout = soFar
+      },
+      onStderr: (soFar, spawned) => {
+        child = spawned
+        stderr = soFar
+      }
+    }))
+    return { stdout: () => stdout, stderr: () => stderr, exited, child: () => child } satisfies Spawning
   })
 
 export interface Recorder {

@@ -9,8 +9,7 @@ import type { ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { spawnCli } from "./cliHarness.js"
-import { eventually } from "./eventually.js"
+import { awaitFirstLine, startCli } from "./cliHarness.js"
 
 export interface Served {
   readonly url: string
@@ -30,36 +29,12 @@ export const providerFile = (json: object) =>
     return file
   })
 
-/** A `serve` process over `file`, once it prints its URL. */
+/** A `serve` process over `file`, once it prints its URL (failing at once, with its exit code and stderr, when it ends first). */
 export const serve = (file: string) =>
   Effect.gen(function*() {
-    let url = ""
-    let stderr = ""
-    let child: ChildProcess | undefined
-    const exited = yield* Effect.forkScoped(spawnCli(["serve", "--config", file, "--port", "0"], {
-      timeoutMs: 170_000,
-      onStdout: (soFar, spawned) => {
-        child = spawned
-        // Its first line, once whole, is its URL.
-        if (soFar.includes("\n")) url = soFar.split("\n", 1)[0]!
-      },
-      onStderr: (soFar) => {
-        stderr = soFar
-      }
-    }))
-    yield* eventually(
-      "serve's first line (its URL)",
-      Effect.suspend(() => {
-        // A process that ended (or a build out of date) says why.
-        const ended = exited.pollUnsafe()
-        return url === "" && ended !== undefined
-          ? Effect.die(new Error(`serve ended before listening: ${JSON.stringify(ended)}`))
-          : Effect.succeed(url)
-      }),
-      (line) => line !== "",
-      { every: "20 millis" }
-    )
-    return { url, child: child!, exited, stderr: () => stderr } satisfies Served
+    const running = yield* startCli(["serve", "--config", file, "--port", "0"], { timeoutMs: 170_000 })
+    const url = yield* awaitFirstLine(running, "serve's first line (its URL)")
+    return { url, child: running.child()!, exited: running.exited, stderr: running.stderr } satisfies Served
   })
 
 /** How many times `served` has logged that its store's Redis is back. */
