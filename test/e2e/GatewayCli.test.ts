@@ -8,8 +8,7 @@ import * as path from "node:path"
 import * as Serve from "../../src/cli/serve.js"
 import { serveUsage } from "../../src/cli/usage.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { captureIo, spawnCli } from "../utils/cliHarness.js"
-import { eventually } from "../utils/eventually.js"
+import { awaitFirstLine, captureIo, spawnCli, startInProcess } from "../utils/cliHarness.js"
 
 const key = "sk-serve-cli-key-00000001"
 
@@ -57,17 +56,16 @@ describe("serve, in-process", () => {
       yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
       const file = path.join(dir, "provider.json")
       fs.writeFileSync(file, JSON.stringify({ sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [key] }] }))
-      const { io, result } = captureIo()
-      const fiber = yield* Effect.forkChild(Serve.run(["--config", file, "--port", "0"], io))
-      const url = yield* eventually("serve's first line (its URL)", Effect.sync(() => lineOne(result(0).stdout)), (line) => line !== "")
+      const running = yield* startInProcess((io) => Serve.run(["--config", file, "--port", "0"], io))
+      const url = yield* awaitFirstLine(running, "serve's first line (its URL)")
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
-      expect(result(0).stderr).toContain("on 127.0.0.1 only: no gateway keys are configured")
-      expect(result(0).stderr).toContain(`Dashboard: ${url}/dashboard. Models: sim/gpt-4o-mini, gpt-4o-mini`)
+      expect(running.stderr()).toContain("on 127.0.0.1 only: no gateway keys are configured")
+      expect(running.stderr()).toContain(`Dashboard: ${url}/dashboard. Models: sim/gpt-4o-mini, gpt-4o-mini`)
       const reply = yield* Effect.promise(() => post(url, chatBody("gpt-4o-mini")).then((response) => response.json()))
       expect(reply).toMatchObject({ object: "chat.completion", model: "gpt-4o-mini" })
-      expect(result(0).stderr).not.toContain(key)
-      yield* Fiber.interrupt(fiber)
-      expect(Exit.hasInterrupts(yield* Fiber.await(fiber))).toBe(true)
+      expect(running.stderr()).not.toContain(key)
+      yield* Fiber.interrupt(running.exited)
+      expect(Exit.hasInterrupts(yield* Fiber.await(running.exited))).toBe(true)
       const after = yield* Effect.promise(() => fetch(`${url}/health`).then(() => "answered", () => "refused"))
       expect(after).toBe("refused")
     }).pipe(Effect.scoped))

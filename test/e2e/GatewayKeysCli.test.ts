@@ -6,7 +6,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as Serve from "../../src/cli/serve.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { captureIo } from "../utils/cliHarness.js"
+import { awaitFirstLine, startInProcess } from "../utils/cliHarness.js"
 import { eventually } from "../utils/eventually.js"
 
 const providerKey = "sk-serve-keys-provider-0001"
@@ -27,12 +27,14 @@ describe("serve with gateway keys", () => {
           gateway: { keys: [{ name: "team", key: "env:TEAM_GATEWAY_KEY" }] }
         })
       )
-      const { io, result } = captureIo({ env: { TEAM_GATEWAY_KEY: gatewayKey } })
-      const fiber = yield* Effect.forkChild(Serve.run(["--config", file, "--host", "0.0.0.0", "--port", "0"], io))
-      const url = yield* eventually("serve's first line (its URL)", Effect.sync(() => result(0).stdout.split("\n", 1)[0]!), (line) => line !== "")
+      const running = yield* startInProcess(
+        (io) => Serve.run(["--config", file, "--host", "0.0.0.0", "--port", "0"], io),
+        { env: { TEAM_GATEWAY_KEY: gatewayKey } }
+      )
+      const url = yield* awaitFirstLine(running, "serve's first line (its URL)")
       expect(url).toMatch(/^http:\/\/0\.0\.0\.0:\d+$/)
-      expect(result(0).stderr).toContain("on 0.0.0.0; every request but /health, /ready and the dashboard needs a gateway key (team)")
-      expect(result(0).stderr).toContain(`Dashboard: ${url}/dashboard (its data and /metrics take an admin key: add gateway.admin_keys).`)
+      expect(running.stderr()).toContain("on 0.0.0.0; every request but /health, /ready and the dashboard needs a gateway key (team)")
+      expect(running.stderr()).toContain(`Dashboard: ${url}/dashboard (its data and /metrics take an admin key: add gateway.admin_keys).`)
       const local = url.replace("0.0.0.0", "127.0.0.1")
       const post = (headers: Record<string, string>) =>
         Effect.promise(() =>
@@ -48,7 +50,7 @@ describe("serve with gateway keys", () => {
       const requests = yield* eventually(
         "two request log lines",
         Effect.sync(() =>
-          result(0).stderr.split("\n").filter((line) => line.startsWith("{")).map((line) =>
+          running.stderr().split("\n").filter((line) => line.startsWith("{")).map((line) =>
             JSON.parse(line) as { message: unknown; level: string; annotations: Record<string, unknown> }
           )
         ),
@@ -68,8 +70,8 @@ describe("serve with gateway keys", () => {
         }
       })
       expect(refused?.annotations).toMatchObject({ status: 401, error: "invalid_api_key" })
-      expect(result(0).stderr).not.toContain(gatewayKey)
-      expect(result(0).stderr).not.toContain(providerKey)
-      yield* Fiber.interrupt(fiber)
+      expect(running.stderr()).not.toContain(gatewayKey)
+      expect(running.stderr()).not.toContain(providerKey)
+      yield* Fiber.interrupt(running.exited)
     }).pipe(Effect.scoped))
 })

@@ -5,14 +5,14 @@ import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
-import { type ChildProcess, spawnSync } from "node:child_process"
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Batch from "../../src/cli/batch.js"
 import * as Progress from "../../src/cli/batchProgress.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { binPath, captureIo, spawnCli } from "../utils/cliHarness.js"
+import { awaitWhileRunning, binPath, captureIo, EndedEarly, spawnCli, startCli } from "../utils/cliHarness.js"
 import { eventually } from "../utils/eventually.js"
 
 const KEY = "sk-batch-test-secret-0123456789abcdef"
@@ -269,17 +269,10 @@ describe("batch, the built command", () => {
       // 30 answers, two at a time, 400 ms each: after the fourth, 5 s of run left for the signal to land in.
       const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4, latency: "400 millis" })
       const { input, out } = yield* files(Array.from({ length: 30 }, (_, i) => ask(i, `request ${i}`)))
-      let child: ChildProcess | undefined
-      const running = yield* Effect.forkChild(
-        spawnCli(["batch", input, "--out", out, "--concurrency", "2", ...direct(sim)], {
-          onStderr: (_soFar, spawned) => {
-            child = spawned
-          }
-        })
-      )
-      yield* eventually("four results written", lineCount(out), (n) => n >= 4, pace)
-      child!.kill("SIGINT")
-      const stopped = yield* Fiber.join(running)
+      const running = yield* startCli(["batch", input, "--out", out, "--concurrency", "2", ...direct(sim)])
+      yield* awaitWhileRunning(running, "four results written", lineCount(out), (n) => n >= 4)
+      running.child()!.kill("SIGINT")
+      const stopped = yield* Fiber.join(running.exited)
       expect(stopped.code).toBe(130)
       expect(stopped.stdout).toBe("")
       expect(stopped.stderr).toMatch(/batch interrupted: \d+ succeeded, 0 failed, 0 bad lines, 0 already done; .* \d+ left \(run it again to continue\)\n$/)
@@ -296,6 +289,19 @@ describe("batch, the built command", () => {
       const all = results(out)
       expect(all).toHaveLength(30)
       expect(new Set(all.map((line) => line.id)).size).toBe(30)
+    }))
+
+  it.live("a wait for its results ends as soon as it exits without them, naming its exit code and stderr", () =>
+    Effect.gen(function*() {
+      const { out } = yield* files([ask(1, "one")])
+      const missing = path.join(path.dirname(out), "missing.jsonl")
+      const running = yield* startCli(["batch", missing, "--out", out])
+      const ended = yield* Effect.flip(awaitWhileRunning(running, "four results written", lineCount(out), (n) => n >= 4))
+      expect(ended).toBeInstanceOf(EndedEarly)
+      expect(ended).toMatchObject({ what: "four results written", code: 1, signal: null })
+      expect(ended.stderr).toContain(`NotFound: FileSystem.open (${missing})`)
+      expect(ended.message).toMatch(/^four results written: the run exited with code 1 before it came; its stderr:\n/)
+      expect(fs.existsSync(out)).toBe(false)
     }))
 
   it.live("piped, the progress is plain lines and a summary", () =>

@@ -19,8 +19,13 @@ export interface Captured {
   readonly stderr: string
 }
 
+export interface CaptureOptions {
+  readonly env?: Record<string, string>
+  readonly stdin?: string
+}
+
 /** An `Io` whose output is kept, with the given environment and piped stdin. */
-export const captureIo = (options: { readonly env?: Record<string, string>; readonly stdin?: string } = {}) => {
+export const captureIo = (options: CaptureOptions = {}) => {
   let stdout = ""
   let stderr = ""
   const stdin = options.stdin
@@ -155,31 +160,46 @@ export class EndedEarly extends Error {
 }
 
 /**
- * Its first whole line on stdout (a URL, for `serve` and `simulate`), once it
- * comes; fails with `EndedEarly` as soon as the run ends without one (and with
- * the run's own failure, a stale build say, when it fails).
+ * The value of `read` once `holds` is true of it, read again every 20 ms while
+ * the run goes on; fails with `EndedEarly` as soon as the run has ended and
+ * `read` still misses (and with the run's own failure, a stale build say, when
+ * it fails). `what` names what is awaited.
  */
-export const awaitFirstLine = (running: Running, what: string) =>
+export const awaitWhileRunning = <A, E, R>(
+  running: Running,
+  what: string,
+  read: Effect.Effect<A, E, R>,
+  holds: (value: A) => boolean
+): Effect.Effect<A, E | EndedEarly, R> =>
   eventually(
     what,
-    Effect.suspend((): Effect.Effect<string, EndedEarly> => {
-      // Read before the output, so the output read is all there is once it has ended.
+    Effect.suspend(() => {
+      // Polled before the read, so what is read once it has ended is all it wrote.
       const ended = running.exited.pollUnsafe()
-      const stdout = running.stdout()
-      if (stdout.includes("\n")) return Effect.succeed(stdout.split("\n", 1)[0]!)
-      if (ended === undefined) return Effect.succeed("")
-      return Exit.isFailure(ended)
-        ? Effect.failCause(ended.cause)
-        : Effect.fail(new EndedEarly(what, ended.value.code, ended.value.signal ?? null, running.stderr()))
+      return Effect.flatMap(read, (value): Effect.Effect<A, EndedEarly> => {
+        if (ended === undefined || holds(value)) return Effect.succeed(value)
+        return Exit.isFailure(ended)
+          ? Effect.failCause(ended.cause)
+          : Effect.fail(new EndedEarly(what, ended.value.code, ended.value.signal ?? null, running.stderr()))
+      })
     }),
-    (line) => line !== "",
+    holds,
     { every: "20 millis" }
   )
 
-/** `run` (a command's `run`) forked in-process over a captured `Io`, ended with the scope. */
-export const startInProcess = (run: (io: Io) => Effect.Effect<number>) =>
+/**
+ * Its first whole line on stdout (a URL, for `serve` and `simulate`), once it
+ * comes, as `awaitWhileRunning` waits.
+ */
+export const awaitFirstLine = (running: Running, what: string) =>
+  awaitWhileRunning(running, what, Effect.sync(running.stdout), (stdout) => stdout.includes("\n")).pipe(
+    Effect.map((stdout) => stdout.split("\n", 1)[0]!)
+  )
+
+/** `run` (a command's `run`) forked in-process over a captured `Io` (given `options`), ended with the scope. */
+export const startInProcess = (run: (io: Io) => Effect.Effect<number>, options: CaptureOptions = {}) =>
   Effect.gen(function*() {
-    const { io, result } = captureIo()
+    const { io, result } = captureIo(options)
     const exited = yield* Effect.forkScoped(Effect.map(run(io), (code) => ({ code })))
     return { stdout: () => result(0).stdout, stderr: () => result(0).stderr, exited } satisfies Running
   })
