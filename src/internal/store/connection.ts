@@ -101,29 +101,22 @@ type Client = NodeRedis.NodeRedis["Service"]["client"]
 
 type AnyScript = Redis.Script<{ readonly params: ReadonlyArray<unknown>; readonly result: unknown }>
 
-// A command in flight: when it is due, and its neighbours in `InFlight`'s list.
-abstract class Flying {
-  linked = false
-  due = 0
-  prev: Flying | undefined = undefined
-  next: Flying | undefined = undefined
-  abstract end(reply: unknown, reason: string | undefined): void
-}
-
 // A command sent: how it ended (its reply, or why it has none) once it has,
 // handed to its waiter as the effect `ended` makes of it; until then, in its
-// connection's commands in flight.
-class Sent<A> extends Flying {
+// connection's commands in flight, with when it is due and its neighbours there.
+class Sent {
+  linked = false
+  due = 0
+  prev: Sent | undefined = undefined
+  next: Sent | undefined = undefined
   done = false
   reply: unknown = undefined
   reason: string | undefined = undefined
-  resume: ((effect: Effect.Effect<A, StoreUnavailableError>) => void) | undefined = undefined
+  resume: ((effect: Effect.Effect<unknown, StoreUnavailableError>) => void) | undefined = undefined
   constructor(
     readonly inFlight: InFlight,
-    readonly ended: (sent: Sent<A>) => Effect.Effect<A, StoreUnavailableError>
-  ) {
-    super()
-  }
+    readonly ended: (sent: Sent) => Effect.Effect<unknown, StoreUnavailableError>
+  ) {}
   end(reply: unknown, reason: string | undefined) {
     if (this.done) return
     this.done = true
@@ -148,11 +141,11 @@ class Sent<A> extends Flying {
 // by deadline), each failed `millis` after it was sent: one timer, for the
 // oldest's deadline, instead of one a command.
 class InFlight {
-  first: Flying | undefined = undefined
-  last: Flying | undefined = undefined
+  first: Sent | undefined = undefined
+  last: Sent | undefined = undefined
   timer: ReturnType<typeof setTimeout> | undefined = undefined
   constructor(readonly millis: number, readonly noReply: string) {}
-  add(sent: Flying) {
+  add(sent: Sent) {
     sent.due = performance.now() + this.millis
     sent.linked = true
     sent.prev = this.last
@@ -161,7 +154,7 @@ class InFlight {
     this.last = sent
     this.timer ??= setTimeout(this.expire, this.millis)
   }
-  remove(sent: Flying) {
+  remove(sent: Sent) {
     if (!sent.linked) return
     sent.linked = false
     if (sent.prev === undefined) this.first = sent.next
@@ -293,18 +286,18 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
     // What a command ended with, as the effect its waiter resumes with: the
     // reply, or `StoreUnavailableError` (logged at an outage's first failure);
     // made when handed to the waiter, so an outage is logged by a waiter.
-    const ended = <A>(sent: Sent<A>): Effect.Effect<A, StoreUnavailableError> => {
+    const ended = (sent: Sent): Effect.Effect<unknown, StoreUnavailableError> => {
       if (sent.reason !== undefined) return unavailable(sent.reason)
-      if (!down) return Effect.succeed(sent.reply as A)
+      if (!down) return Effect.succeed(sent.reply)
       down = false
-      return Effect.as(Effect.logInfo(`Shared store: Redis at ${address} is back; limits are shared again`), sent.reply as A)
+      return Effect.as(Effect.logInfo(`Shared store: Redis at ${address} is back; limits are shared again`), sent.reply)
     }
 
     const inFlight = new InFlight(commandTimeout, `no reply within ${commandTimeout} ms`)
 
     // Sends at once; the store's commands in flight bound the wait for the reply.
-    const begin = <A>(send: Send): Sent<A> => {
-      const sent = new Sent<A>(inFlight, ended)
+    const begin = (send: Send): Sent => {
+      const sent = new Sent(inFlight, ended)
       const connected = client
       if (connected === undefined || !connected.isReady) {
         sent.end(undefined, "not connected")
@@ -316,14 +309,14 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
     }
 
     // The reply of a command `begin` sent: at once when it is in by the time the wait runs (a started command's
-    // wait may run well after its reply came), else when it comes.
-    const wait = <A>(sent: Sent<A>): Effect.Effect<A, StoreUnavailableError> =>
+    // wait may run well after its reply came), else when it comes. The reply is of the type its sender says.
+    const wait = <A>(sent: Sent): Effect.Effect<A, StoreUnavailableError> =>
       Effect.suspend(() =>
-        sent.done ? ended(sent) : Effect.callback<A, StoreUnavailableError>((resume) => {
+        sent.done ? ended(sent) : Effect.callback<unknown, StoreUnavailableError>((resume) => {
           sent.resume = resume
           return Effect.sync(() => sent.abandon())
         })
-      )
+      ) as Effect.Effect<A, StoreUnavailableError>
 
     const request = <A>(send: Send) => Effect.suspend(() => wait<A>(begin(send)))
 
@@ -381,7 +374,7 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
           runScript(connected, script, sha, args, onReply, onFailure)
         return {
           eval: (args) => request(send(args)),
-          start: (args) => Effect.sync(() => wait(begin<Config["result"]>(send(args)))),
+          start: (args) => Effect.sync(() => wait<Config["result"]>(begin(send(args)))),
           post: (args) => post(script, sha, args)
         }
       }
