@@ -16,17 +16,12 @@ import * as Effect from "effect/Effect"
 import * as Redis from "effect/persistence/Redis"
 import type { StoreUnavailableError } from "../../Store.js"
 import type { Connection } from "./connection.js"
+import { open, template } from "./script.js"
 
 type Op = "take" | "try" | "give" | "charge" | "reset" | "peek"
 
 const bucketScript = Redis.script(
-  (key: string, op: Op, capacity: number, perMilli: number, amount: number) => [
-    key,
-    op,
-    capacity,
-    perMilli,
-    amount
-  ],
+  (key: string, op: Op, capacity: number, perMilli: number, amount: number) => [key, op, capacity, perMilli, amount],
   {
     numberOfKeys: 1,
     lua: `
@@ -111,19 +106,22 @@ const parse = ([granted, microLevel, waitMicros]: readonly [0 | 1, number, numbe
 export const make = (connection: Connection, key: string, capacity: number, perSecond: number): Bucket => {
   const fullKey = `${connection.prefix}:bucket:${key}`
   const script = connection.bind(bucketScript)
-  // The script's arguments as `Redis.script` would list them, the constant ones made strings once.
-  const limits = [String(capacity), String(perSecond / 1000)] as const
-  const argsOf = (name: Op, amount: number) => ["1", fullKey, name, limits[0], limits[1], String(amount)]
-  const op = (name: Op, amount: number) => Effect.map(script.eval(argsOf(name, amount)), parse)
-  const startTryTake = (cost: number) => Effect.map(script.start(argsOf("try", cost)), (reply) => Effect.map(reply, parse))
+  // Each operation's arguments made strings once, the amount left open.
+  const argsOf = (name: Op) => template(bucketScript, fullKey, name, capacity, perSecond / 1000, open)
+  const op = (name: Op) => {
+    const args = argsOf(name)
+    return (amount: number) => Effect.map(script.eval(args(String(amount))), parse)
+  }
+  const tryArgs = argsOf("try")
+  const startTryTake = (cost: number) => Effect.map(script.start(tryArgs(String(cost))), (reply) => Effect.map(reply, parse))
   return {
-    take: (cost) => op("take", cost),
+    take: op("take"),
     tryTake: (cost) => Effect.flatten(startTryTake(cost)),
     startTryTake,
-    give: (amount) => op("give", amount),
-    charge: (amount) => op("charge", amount),
-    reset: op("reset", 0),
-    peek: op("peek", 0)
+    give: op("give"),
+    charge: op("charge"),
+    reset: op("reset")(0),
+    peek: op("peek")(0)
   }
 }
 

@@ -25,6 +25,7 @@ import * as Scope from "effect/Scope"
 import { createHash } from "node:crypto"
 import type * as Store from "../../Store.js"
 import { StoreUnavailableError } from "../../Store.js"
+import { argsOf } from "./script.js"
 
 const typeId = Symbol.for("effect-llm-router/Store")
 
@@ -319,15 +320,6 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
       ) as Effect.Effect<A, StoreUnavailableError>
 
     const request = <A>(send: Send) => Effect.suspend(() => wait<A>(begin(send)))
-
-    // A script's arguments: the number of keys, then the keys and the other arguments, as strings.
-    const argsOf = (script: AnyScript, params: ReadonlyArray<unknown>): ReadonlyArray<string> => {
-      const args = script.params(...params)
-      const out = new Array<string>(args.length + 1)
-      out[0] = String(script.numberOfKeys(...params))
-      for (let i = 0; i < args.length; i++) out[i + 1] = String(args[i])
-      return out
-    }
 
     // By EVAL, which loads the script.
     const whole: RunScript = (connected, script, sha, args, onReply, onFailure) => {

@@ -25,7 +25,7 @@ import * as Redis from "effect/persistence/Redis"
 import * as Schedule from "effect/Schedule"
 import type { StoreUnavailableError } from "../../Store.js"
 import type { Connection } from "./connection.js"
-import { overKeys } from "./script.js"
+import { argsOf, open, overKeys, template } from "./script.js"
 
 /** One candidate of `pick`. */
 export interface Candidate {
@@ -356,16 +356,12 @@ export const group = (
     // The lease set never expires whole: a key's count in the state hash counts its members.
     const held = yield* renewer(connection, false)
 
-    // The scripts' arguments as `Redis.script` would list them, made strings once; a pick's lease id goes in at `leaseAt`.
+    // A pick's arguments made strings once, its lease id left open.
     const picking = connection.bind(pickScript)
-    const pickArgs = [String(keys.length), ...keys, ...[ttl, "", slowStartMillis, ...flat].map(String)]
-    const leaseAt = 2 + keys.length
+    const pickArgs = template(pickScript, keys, ttl, open, slowStartMillis, flat)
     const releasing = connection.bind(releaseScript)
-    const releaseArgs = (index: number, lease: string, verdict: ReadonlyArray<string | number>) => {
-      const args = ["2", set, state, lease, counts[index]!, ids[index]!]
-      for (const value of verdict) args.push(String(value))
-      return args
-    }
+    const releaseArgs = (index: number, lease: string, verdict: ReadonlyArray<string | number>) =>
+      argsOf(releaseScript, [set, state, lease, counts[index]!, ids[index]!, verdict])
 
     const picked = (lease: string) => ([taken, index, releasable, enabled, now]: readonly [0 | 1, number, 0 | 1, number, number]): Taken | Blocked => {
       if (taken === 1) {
@@ -376,15 +372,9 @@ export const group = (
       return { _tag: "Blocked", allDisabled: enabled === 0, availableAt: index < 0 ? undefined : index, releasable: releasable === 1, now }
     }
 
-    const argsWith = (lease: string) => {
-      const args = pickArgs.slice()
-      args[leaseAt] = lease
-      return args
-    }
-
     const startPick = Effect.suspend(() => {
       const lease = uniqueId()
-      return Effect.map(picking.start(argsWith(lease)), (reply) => Effect.map(reply, picked(lease)))
+      return Effect.map(picking.start(pickArgs(lease)), (reply) => Effect.map(reply, picked(lease)))
     })
 
     const pick = Effect.flatten(startPick)
