@@ -13,6 +13,7 @@ import { Budget, CacheStore, KeyPool, Llm, LlmError, Message, ProviderConfig, Ra
 import { LlmTest } from "effect-llm-router/testing"
 import { createServer, type Socket, connect } from "node:net"
 import { createClient } from "redis"
+import { fastPath } from "../src/internal/rateLimiter.js"
 import { connectionOf } from "../src/internal/store/connection.js"
 import * as Leases from "../src/internal/store/leases.js"
 import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
@@ -208,6 +209,24 @@ describe("Store: limits shared through a real redis-server", () => {
           { numRuns: 6 }
         ))
     }), 60_000)
+
+  it.live("a shared limiter's try under an in-flight cap takes the slot, then the tokens; tokens refused give the slot back", () =>
+    Effect.gen(function*() {
+      const { store } = yield* connectedStore()
+      const options = { capacity: 1, refillRate: 0.001, maxConcurrency: 1, shared: { store, key: "trying" } }
+      const fast = fastPath(yield* RateLimiter.make(options))
+      const other = yield* RateLimiter.make(options)
+      const failing = Effect.flip(Effect.scoped(other.consume({ onExceeded: "fail" })))
+      const release = yield* fast.tryTakePermit(1)
+      expect(release).toBeDefined()
+      // The slot is held: refused, whatever the tokens.
+      expect(yield* fast.tryTakePermit(1)).toBeUndefined()
+      expect(yield* failing).toMatchObject({ _tag: "RateLimiterExceededError", bucket: "concurrency" })
+      yield* release!
+      // The slot is free and the one token spent: refused for want of tokens, and the slot it took given back.
+      expect(yield* fast.tryTakePermit(1)).toBeUndefined()
+      expect(yield* failing).toMatchObject({ _tag: "RateLimiterExceededError", bucket: "requests" })
+    }), 30_000)
 
   it.live("an in-flight cap is shared: two limiters never hold more than maxConcurrency slots together", () =>
     Effect.gen(function*() {

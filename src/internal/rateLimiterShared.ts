@@ -137,43 +137,39 @@ export const make = (
         return orLocal(sharedPermit(cost), (local) => local.fast.takePermit(cost))
       })
 
-    const tryShared = (cost: number): Effect.Effect<Effect.Effect<void> | undefined, StoreUnavailableError> =>
+    // A try's permit once the bucket answered: its release, or undefined when refused (the slot, if any, to free).
+    const admitted = (result: Bucket.Result, lease: Leases.Taken | undefined): Effect.Effect<void> | undefined => {
+      if (!result.granted) return undefined
+      inFlight++
+      return lease === undefined ? leaveSlotless : leave(lease)
+    }
+    const slotless = (result: Bucket.Result) => admitted(result, undefined)
+
+    // With a slot to take first: the slot, then the tokens.
+    const tryWithSlot = (cost: number): Effect.Effect<Effect.Effect<void> | undefined, StoreUnavailableError> =>
       Effect.flatMap(trySlot, (lease) => {
         if (lease === false) return Effect.succeed(undefined)
         return Effect.flatMap(
           Effect.onError(requests.tryTake(cost), () => freeSlot(lease)),
           (result) => {
-            if (!result.granted) return Effect.as(freeSlot(lease), undefined)
-            inFlight++
-            return Effect.succeed(lease === undefined ? leaveSlotless : leave(lease))
+            const release = admitted(result, lease)
+            return release === undefined ? Effect.as(freeSlot(lease), undefined) : Effect.succeed(release)
           }
         )
       })
 
-    // Without a slot to take first, the permit is one command: sent when run.
-    const slotless = (result: Bucket.Result): Effect.Effect<void> | undefined => {
-      if (!result.granted) return undefined
-      inFlight++
-      return leaveSlotless
-    }
-
-    const tryTakePermit = (cost: number) =>
-      Effect.suspend(() => {
-        const error = costError(cost, capacity, "requests")
-        if (error !== undefined) return Effect.fail(error)
-        return orLocal(tryShared(cost), (local) => local.fast.tryTakePermit(cost))
-      })
-
-    // `tryTakePermit`, its command sent when run, and the wait for its result returned.
+    // `tryTakePermit`, its command sent when run (without a slot to take first, the permit is one command), and the
+    // wait for its result returned.
     const startTryTakePermit = (cost: number) =>
       Effect.suspend(() => {
         const error = costError(cost, capacity, "requests")
-        if (error !== undefined || slots !== undefined) return Effect.succeed(tryTakePermit(cost))
-        return Effect.map(
-          requests.startTryTake(cost),
-          (reply) => orLocal(Effect.map(reply, slotless), (local) => local.fast.tryTakePermit(cost))
-        )
+        if (error !== undefined) return Effect.succeed(Effect.fail(error))
+        const fallback = (local: Local) => local.fast.tryTakePermit(cost)
+        if (slots !== undefined) return Effect.succeed(orLocal(tryWithSlot(cost), fallback))
+        return Effect.map(requests.startTryTake(cost), (reply) => orLocal(Effect.map(reply, slotless), fallback))
       })
+
+    const tryTakePermit = (cost: number) => Effect.flatten(startTryTakePermit(cost))
 
     const reserve = (estimate: number): Effect.Effect<Reservation, RateLimiter.RateLimiterCostError | StoreUnavailableError> =>
       Effect.suspend(() => {
