@@ -16,7 +16,7 @@
  *
  * @since 0.3.0
  */
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
@@ -97,10 +97,7 @@ export class StoreUnavailableError extends Schema.TaggedError<StoreUnavailableEr
 }
 
 // A command's wait is kept by one timer (`commandTimeout`): longer than a timer holds, it would fire at once.
-const withinTimers = (value: Duration.Input | undefined): OptionsError | undefined =>
-  value === undefined || Duration.toMillis(Duration.fromInputUnsafe(value)) <= maxTimerMillis
-    ? undefined
-    : Invalid.make("Store", "commandTimeout", value, `a duration of at most ${maxTimerMillis} ms (about 24.8 days, the longest a timer waits)`)
+const withinTimers: Invalid.AtMost = { millis: maxTimerMillis, why: "about 24.8 days, the longest a timer waits" }
 
 const validate = (options: Options): OptionsError | undefined => {
   if (typeof options.redis !== "string" || !/^rediss?:\/\//.test(options.redis)) {
@@ -112,8 +109,7 @@ const validate = (options: Options): OptionsError | undefined => {
     return Invalid.make("Store", "onUnavailable", options.onUnavailable, `"fail-open" or "fail-closed"`)
   }
   return Invalid.positive("Store", "instances", options.instances, { integer: true, optional: true }) ??
-    Invalid.duration("Store", "commandTimeout", options.commandTimeout, true) ??
-    withinTimers(options.commandTimeout) ??
+    Invalid.duration("Store", "commandTimeout", options.commandTimeout, true, withinTimers) ??
     Invalid.duration("Store", "leaseTtl", options.leaseTtl, true) ??
     (options.prefix === undefined || options.prefix !== "" ? undefined : Invalid.make("Store", "prefix", "", "a non-empty string"))
 }

@@ -128,7 +128,11 @@ describe("Store options", () => {
       expectOptionsError(yield* Effect.flip(Store.make({ redis: "redis://h:1", instances: 1.5 })), { option: "instances", value: "1.5" })
       expectOptionsError(yield* Effect.flip(Store.make({ redis: "redis://h:1", leaseTtl: 0 })), { option: "leaseTtl" })
       // Past what a timer holds, a command's timeout would fire at once.
-      expectOptionsError(yield* Effect.flip(Store.make({ redis: "redis://h:1", commandTimeout: "30 days" })), { option: "commandTimeout" })
+      expectOptionsError(yield* Effect.flip(Store.make({ redis: "redis://h:1", commandTimeout: "30 days" })), {
+        option: "commandTimeout",
+        expected: "a positive, finite duration of at most 2147483647 ms (about 24.8 days, the longest a timer waits)"
+      })
+      expectOptionsError(yield* Effect.flip(Store.make({ redis: "redis://h:1", commandTimeout: 0 })), { option: "commandTimeout" })
       expectOptionsError(yield* Effect.flip(Store.make({ redis: "redis://h:1", onUnavailable: "maybe" as never })), {
         option: "onUnavailable"
       })

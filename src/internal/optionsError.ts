@@ -63,19 +63,30 @@ export const positive = (module: string, option: string, value: number | undefin
   return make(module, option, value, expected)
 }
 
+/** The longest a duration option may be, and why (what the message says of it). */
+export interface AtMost {
+  readonly millis: number
+  readonly why: string
+}
+
 /**
  * The error of a value that is not a finite duration of at least 0 (more
- * than 0 when `positive`); undefined for a good one or for `undefined`.
+ * than 0 when `positive`), nor longer than `atMost` when given; undefined for
+ * a good one or for `undefined`.
  */
 export const duration = (
   module: string,
   option: string,
   value: Duration.Input | undefined,
-  positive = false
+  positive = false,
+  atMost?: AtMost
 ): OptionsError | undefined => {
   if (value === undefined) return undefined
   const decoded = Duration.fromInput(value)
   const millis = decoded._tag === "Some" ? Duration.toMillis(decoded.value) : NaN
-  if (Number.isFinite(millis) && (positive ? millis > 0 : millis >= 0)) return undefined
-  return make(module, option, value, positive ? "a positive, finite duration" : "a finite duration, 0 or more")
+  if (Number.isFinite(millis) && (positive ? millis > 0 : millis >= 0) && (atMost === undefined || millis <= atMost.millis)) {
+    return undefined
+  }
+  const expected = positive ? "a positive, finite duration" : "a finite duration, 0 or more"
+  return make(module, option, value, atMost === undefined ? expected : `${expected} of at most ${atMost.millis} ms (${atMost.why})`)
 }
