@@ -174,47 +174,50 @@ export const make = (engine: Engine, options: AppOptions) =>
     const addressed = (request: ChatRequest, target: Target): ChatRequest =>
       target.address === undefined ? request : { ...request, model: target.address }
 
-    // `request` to `target` as a stream, opened to its first batch, then answered in SSE by `newEncoder()`.
+    // `request` to `target` as a stream, opened to its first batch, then answered in SSE by `newEncoder()`. The
+    // stream is held in a scope of its own, which the request's scope closes in its one finalizer, after the
+    // stream's end is noted (a scope with more than one finalizer closes through Effect's slower path).
     const streamed = (
       request: ChatRequest,
       model: string,
       target: Target,
+      entry: Logs.Entry,
       newEncoder: () => Render.StreamEncoder,
       failures: Failures,
       tally: Metrics.Tally
     ) =>
-      Effect.flatMap(Effect.zip(Effect.scope, Logs.CurrentEntry), ([scope, entry]) =>
-        Effect.matchEffect(
-          openFirst(
-            target.llm.chatStream(addressed(request, target)),
-            scope,
-            () => new StreamTruncatedError({ provider: "gateway", model, detail: "the stream ended before its first chunk" }),
-            (first, rest) => ({ first, rest })
-          ),
-          {
+      Effect.flatMap(Effect.scope, (requestScope) => {
+        const held = Scope.makeUnsafe()
+        const heldUntilEnd = Scope.addFinalizerExit(requestScope, (exit) => {
+          const closed = Scope.close(held, exit)
+          if (!entry.streaming) return closed
+          // The stream's end, or its client's leaving: its duration counted, its cost charged, its line written.
+          tally.end()
+          return Effect.andThen(Logs.ended(entry, clock.currentTimeMillisUnsafe()), closed)
+        })
+        const opened = openFirst(
+          target.llm.chatStream(addressed(request, target)),
+          held,
+          () => new StreamTruncatedError({ provider: "gateway", model, detail: "the stream ended before its first chunk" }),
+          (first, rest) => ({ first, rest })
+        )
+        return Effect.andThen(
+          heldUntilEnd,
+          Effect.match(opened, {
             onFailure: (error) => {
               tally.failed(error)
-              return Effect.succeed(failedFor(entry, failures)(error))
+              return failedFor(entry, failures)(error)
             },
             onSuccess: ({ first, rest }) => {
               entry.streaming = true
               entry.firstToken = clock.currentTimeMillisUnsafe() - entry.start
               tally.stream()
               noted(entry, tally, first)
-              // The stream's end, or its client's leaving: its duration counted, its cost charged, its line written.
-              return Effect.as(
-                Scope.addFinalizer(
-                  scope,
-                  Effect.suspend(() => {
-                    tally.end()
-                    return Logs.ended(entry, clock.currentTimeMillisUnsafe())
-                  })
-                ),
-                sse(newEncoder(), first, rest, entry, failures, tally)
-              )
+              return sse(newEncoder(), first, rest, entry, failures, tally)
             }
-          }
-        ))
+          })
+        )
+      })
 
     // The response body: `first`, then each batch of `rest`, encoded by `stream` into one write each; a failure is an
     // error event that ends it. Each batch of `rest` is noted as it comes (`first` already was).
@@ -293,6 +296,7 @@ export const make = (engine: Engine, options: AppOptions) =>
             request,
             decoded.model,
             target,
+            entry,
             () => Render.streamEncoder(`chatcmpl-${randomUUID()}`, decoded.model, seconds(), decoded.includeUsage),
             openAi,
             tally
@@ -344,6 +348,7 @@ export const make = (engine: Engine, options: AppOptions) =>
             request,
             decoded.model,
             target,
+            entry,
             () => AnthropicRender.streamEncoder(id, decoded.model),
             failures,
             tally
@@ -374,7 +379,7 @@ export const make = (engine: Engine, options: AppOptions) =>
         return admitted(decoded.model, decoded.request, (target, entry, request) => {
           tally.model(decoded.model)
           return stream
-            ? streamed(request, decoded.model, target, BalancedCall.streamEncoder, openAi, tally)
+            ? streamed(request, decoded.model, target, entry, BalancedCall.streamEncoder, openAi, tally)
             : whole(request, target, entry, openAi, tally, BalancedCall.reply)
         }, undefined, decoded.model === BalancedCall.everyModel ? engine.balanced : engine.resolve(decoded.model))
       })
