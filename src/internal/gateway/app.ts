@@ -1,6 +1,8 @@
 /**
  * The gateway's HTTP application: `HttpRouter` routes over the engine. Every
- * answer carries `x-request-id`; every failure is OpenAI's error JSON, except
+ * answer carries `x-request-id` (a streamed chat reply's id repeats it, after
+ * `chatcmpl-` or `msg_`, as does a whole reply's when the provider gave it
+ * none); every failure is OpenAI's error JSON, except
  * on `/v1/messages`, which answers in Anthropic's wire over the same stream
  * path. A
  * request is refused before anything is sent when its body is too large
@@ -302,13 +304,13 @@ export const make = (engine: Engine, options: AppOptions) =>
             target,
             entry,
             scope,
-            () => Render.streamEncoder(`chatcmpl-${randomUUID()}`, decoded.model, seconds(), decoded.includeUsage),
+            () => Render.streamEncoder(`chatcmpl-${entry.id}`, decoded.model, seconds(), decoded.includeUsage),
             openAi,
             tally
           )
         }
         return whole(request, target, entry, openAi, tally, (response) =>
-          Render.completion(response, `chatcmpl-${randomUUID()}`, seconds()))
+          Render.completion(response, `chatcmpl-${entry.id}`, seconds()))
       })
     }))
 
@@ -347,7 +349,7 @@ export const make = (engine: Engine, options: AppOptions) =>
             ),
           restarted: anthropicRestarted
         }
-        const id = `msg_${randomUUID().replaceAll("-", "")}`
+        const id = `msg_${entry.id.replaceAll("-", "")}`
         if (decoded.stream) {
           return streamed(
             request,
