@@ -2,10 +2,9 @@
  * The gateway's HTTP application: `HttpRouter` routes over the engine. Every
  * answer carries `x-request-id` (a streamed chat reply's id repeats it, after
  * `chatcmpl-` or `msg_`, as does a whole reply's when the provider gave it
- * none); every failure is OpenAI's error JSON, except
- * on `/v1/messages`, which answers in Anthropic's wire over the same stream
- * path. A
- * request is refused before anything is sent when its body is too large
+ * none); every failure is OpenAI's error JSON, except on `/v1/messages`,
+ * which answers in Anthropic's wire over the same stream path. A request is
+ * refused before anything is sent when its body is too large
  * (413), not JSON or not the wire's shape (400 naming the field), or names no
  * model of the configuration (404); the engine's own check of the request
  * answers 400 too, before a key or a permit is taken.
@@ -13,9 +12,9 @@
  * A stream is opened to its first batch before the response starts, so a
  * failure before it (a rate limit, every deployment down) is a plain error
  * answer with its status; after it, a failure is an error event in the 200
- * stream, never a clean end. The stream is held in the request's scope, which
- * the server closes when the response ends or the client goes away, freeing
- * the upstream call, its key and its permit at once.
+ * stream, never a clean end. The stream is held in a scope that the request's
+ * scope closes, which the server closes when the response ends or the client
+ * goes away, freeing the upstream call, its key and its permit at once.
  */
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Cause from "effect/Cause"
