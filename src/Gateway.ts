@@ -29,9 +29,12 @@
  * `maxBodyBytes`, 404 `model_not_found`, 400 `context_length_exceeded`, 429
  * with `Retry-After` (rate limits, keys all cooling down, budgets), 401 when a
  * provider refuses the gateway's key, 503, 504 and 502 for provider failures.
- * Every response carries `x-request-id`. A stream that fails after its first
- * chunk ends with an error event (`data: {"error": ...}`), which the official
- * clients raise, never a clean end. A router's mid-stream `Restart` is
+ * Every response carries `x-request-id`, which a streamed chat reply's id
+ * repeats (`chatcmpl-<x-request-id>`; on `/v1/messages`, `msg_` and its hex
+ * digits), as does a whole reply's when the provider gave it none.
+ * A stream that fails after its first chunk ends with an error event
+ * (`data: {"error": ...}`), which the official clients raise, never a clean
+ * end. A router's mid-stream `Restart` is
  * invisible while nothing of the answer has gone out; after that the stream
  * ends with an error event (code `stream_restarted`). A client that goes away
  * interrupts its call at once, freeing the upstream request, its key and its

@@ -130,6 +130,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over loo
       const last = chunks[chunks.length - 1]!
       expect(last.choices).toEqual([])
       expect(last.usage!.completion_tokens).toBe(8)
+      expect(new Set(chunks.map((chunk) => chunk.id))).toEqual(new Set([`chatcmpl-${response.headers.get("x-request-id")}`]))
     }))
 
   it.effect("tools: the call comes back whole, streamed and not", () =>

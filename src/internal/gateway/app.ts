@@ -1,9 +1,10 @@
 /**
  * The gateway's HTTP application: `HttpRouter` routes over the engine. Every
- * answer carries `x-request-id`; every failure is OpenAI's error JSON, except
- * on `/v1/messages`, which answers in Anthropic's wire over the same stream
- * path. A
- * request is refused before anything is sent when its body is too large
+ * answer carries `x-request-id` (a streamed chat reply's id repeats it, after
+ * `chatcmpl-` or `msg_`, as does a whole reply's when the provider gave it
+ * none); every failure is OpenAI's error JSON, except on `/v1/messages`,
+ * which answers in Anthropic's wire over the same stream path. A request is
+ * refused before anything is sent when its body is too large
  * (413), not JSON or not the wire's shape (400 naming the field), or names no
  * model of the configuration (404); the engine's own check of the request
  * answers 400 too, before a key or a permit is taken.
@@ -11,13 +12,14 @@
  * A stream is opened to its first batch before the response starts, so a
  * failure before it (a rate limit, every deployment down) is a plain error
  * answer with its status; after it, a failure is an error event in the 200
- * stream, never a clean end. The stream is held in the request's scope, which
- * the server closes when the response ends or the client goes away, freeing
- * the upstream call, its key and its permit at once.
+ * stream, never a clean end. The stream is held in a scope that the request's
+ * scope closes, which the server closes when the response ends or the client
+ * goes away, freeing the upstream call, its key and its permit at once.
  */
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerError from "effect/http/HttpServerError"
@@ -127,37 +129,40 @@ export const make = (engine: Engine, options: AppOptions) =>
       return errorResponse(failures.answer(error))
     }
 
-    // The target of `model` once the request's key may call it (its rate limit and budget checked), else the
-    // answer, in the route's wire (`shape`); `request` (a chat's) as sent for the key (`Auth.bounded`).
+    // The target of `model` once the request's key (its `entry`'s caller) may call it (its rate limit and budget
+    // checked), else the answer, in the route's wire (`shape`); `request` (a chat's) as sent for the key (`Auth.bounded`).
     const admitted = <R, Q extends ChatRequest | undefined>(
       model: string,
       request: Q,
-      handle: (target: Target, entry: Logs.Entry, request: Q) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>,
+      entry: Logs.Entry,
+      handle: (target: Target, request: Q) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>,
       shape: (answer: Errors.ErrorAnswer) => Errors.ErrorAnswer = (answer) => answer,
       target = engine.resolve(model)
-    ) =>
-      Effect.flatMap(Logs.CurrentEntry, (entry) => {
-        entry.model = model
-        if (target === undefined) return Effect.succeed(errorResponse(shape(notFoundAnswer(model, entry.caller))))
-        const sent = auth.bounded(entry.caller, request)
-        return Effect.matchEffect(auth.admit(entry.caller, model, target, sent), {
-          onFailure: (answer) => {
-            entry.error = answer.code ?? undefined
-            return Effect.succeed(errorResponse(shape(answer)))
-          },
-          onSuccess: (settle) => {
-            entry.settle = settle
-            return handle(target, entry, sent)
-          }
-        })
+    ) => {
+      entry.model = model
+      if (target === undefined) return Effect.succeed(errorResponse(shape(notFoundAnswer(model, entry.caller))))
+      const sent = auth.bounded(entry.caller, request)
+      return Effect.matchEffect(auth.admit(entry.caller, model, target, sent), {
+        onFailure: (answer) => {
+          entry.error = answer.code ?? undefined
+          return Effect.succeed(errorResponse(shape(answer)))
+        },
+        onSuccess: (settle) => {
+          entry.settle = settle
+          return handle(target, sent)
+        }
       })
+    }
 
-    // The body as text within the limit, then what `handle` makes of it; `shape` renders a refusal in the route's wire.
+    // The body as text within the limit, then what `handle` makes of it with the request's log entry and scope (the
+    // request, its entry and its scope read from the fiber's context at once); `shape` renders a refusal in the
+    // route's wire.
     const withBody = <R>(
-      handle: (text: string) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>,
+      handle: (text: string, entry: Logs.Entry, scope: Scope.Scope) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>,
       shape: (answer: Errors.ErrorAnswer) => Errors.ErrorAnswer = (answer) => answer
     ) =>
-      Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      Effect.contextWith((context: Context.Context<HttpServerRequest.HttpServerRequest | Scope.Scope>) => {
+        const request = Context.get(context, HttpServerRequest.HttpServerRequest)
         const declared = Number(request.headers["content-length"])
         if (declared > options.maxBodyBytes) return Effect.succeed(errorResponse(shape(tooLarge(options.maxBodyBytes))))
         return Effect.matchEffect(request.text, {
@@ -167,54 +172,57 @@ export const make = (engine: Engine, options: AppOptions) =>
                 ? tooLarge(options.maxBodyBytes)
                 : Errors.invalidRequest("The request body could not be read.", undefined)
             ))),
-          onSuccess: handle
+          onSuccess: (text) => handle(text, Context.get(context, Logs.CurrentEntry), Context.get(context, Scope.Scope))
         })
       })
 
     const addressed = (request: ChatRequest, target: Target): ChatRequest =>
       target.address === undefined ? request : { ...request, model: target.address }
 
-    // `request` to `target` as a stream, opened to its first batch, then answered in SSE by `newEncoder()`.
+    // `request` to `target` as a stream, opened to its first batch, then answered in SSE by `newEncoder()`. The
+    // stream is held in a scope of its own, which the request's scope closes in its one finalizer, after the
+    // stream's end is noted (a scope with more than one finalizer closes through Effect's slower path).
     const streamed = (
       request: ChatRequest,
       model: string,
       target: Target,
+      entry: Logs.Entry,
+      requestScope: Scope.Scope,
       newEncoder: () => Render.StreamEncoder,
       failures: Failures,
       tally: Metrics.Tally
-    ) =>
-      Effect.flatMap(Effect.zip(Effect.scope, Logs.CurrentEntry), ([scope, entry]) =>
-        Effect.matchEffect(
-          openFirst(
-            target.llm.chatStream(addressed(request, target)),
-            scope,
-            () => new StreamTruncatedError({ provider: "gateway", model, detail: "the stream ended before its first chunk" }),
-            (first, rest) => ({ first, rest })
-          ),
-          {
-            onFailure: (error) => {
-              tally.failed(error)
-              return Effect.succeed(failedFor(entry, failures)(error))
-            },
-            onSuccess: ({ first, rest }) => {
-              entry.streaming = true
-              entry.firstToken = clock.currentTimeMillisUnsafe() - entry.start
-              tally.stream()
-              noted(entry, tally, first)
-              // The stream's end, or its client's leaving: its duration counted, its cost charged, its line written.
-              return Effect.as(
-                Scope.addFinalizer(
-                  scope,
-                  Effect.suspend(() => {
-                    tally.end()
-                    return Logs.ended(entry, clock.currentTimeMillisUnsafe())
-                  })
-                ),
-                sse(newEncoder(), first, rest, entry, failures, tally)
-              )
-            }
+    ) => {
+      const held = Scope.makeUnsafe()
+      const heldUntilEnd = Scope.addFinalizerExit(requestScope, (exit) => {
+        const closed = Scope.close(held, exit)
+        if (!entry.streaming) return closed
+        // The stream's end, or its client's leaving: its duration counted, its cost charged, its line written.
+        tally.end()
+        return Effect.andThen(Logs.ended(entry, clock.currentTimeMillisUnsafe()), closed)
+      })
+      const opened = openFirst(
+        target.llm.chatStream(addressed(request, target)),
+        held,
+        () => new StreamTruncatedError({ provider: "gateway", model, detail: "the stream ended before its first chunk" }),
+        (first, rest) => ({ first, rest })
+      )
+      return Effect.andThen(
+        heldUntilEnd,
+        Effect.match(opened, {
+          onFailure: (error) => {
+            tally.failed(error)
+            return failedFor(entry, failures)(error)
+          },
+          onSuccess: ({ first, rest }) => {
+            entry.streaming = true
+            entry.firstToken = clock.currentTimeMillisUnsafe() - entry.start
+            tally.stream()
+            noted(entry, tally, first)
+            return sse(newEncoder(), first, rest, entry, failures, tally)
           }
-        ))
+        })
+      )
+    }
 
     // The response body: `first`, then each batch of `rest`, encoded by `stream` into one write each; a failure is an
     // error event that ends it. Each batch of `rest` is noted as it comes (`first` already was).
@@ -283,30 +291,32 @@ export const make = (engine: Engine, options: AppOptions) =>
         }
       })
 
-    const chatCompletions = metrics.route("/v1/chat/completions", (tally) => withBody((text) => {
+    const chatCompletions = metrics.route("/v1/chat/completions", (tally) => withBody((text, entry, scope) => {
       const decoded = Wire.chat(text)
       if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
-      return admitted(decoded.model, decoded.request, (target, entry, request) => {
+      return admitted(decoded.model, decoded.request, entry, (target, request) => {
         tally.model(decoded.model)
         if (decoded.stream) {
           return streamed(
             request,
             decoded.model,
             target,
-            () => Render.streamEncoder(`chatcmpl-${randomUUID()}`, decoded.model, seconds(), decoded.includeUsage),
+            entry,
+            scope,
+            () => Render.streamEncoder(`chatcmpl-${entry.id}`, decoded.model, seconds(), decoded.includeUsage),
             openAi,
             tally
           )
         }
         return whole(request, target, entry, openAi, tally, (response) =>
-          Render.completion(response, `chatcmpl-${randomUUID()}`, seconds()))
+          Render.completion(response, `chatcmpl-${entry.id}`, seconds()))
       })
     }))
 
-    const embeddings = metrics.route("/v1/embeddings", (tally) => withBody((text) => {
+    const embeddings = metrics.route("/v1/embeddings", (tally) => withBody((text, entry) => {
       const decoded = Wire.embeddings(text)
       if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
-      return admitted(decoded.model, undefined, (target, entry) => {
+      return admitted(decoded.model, undefined, entry, (target) => {
         tally.model(decoded.model)
         const request = target.address === undefined ? decoded.request : { ...decoded.request, model: target.address }
         return Effect.match(target.llm.embed(request), {
@@ -324,10 +334,10 @@ export const make = (engine: Engine, options: AppOptions) =>
     }))
 
     // Anthropic's `POST /v1/messages`: the same engine and streams, in Anthropic's wire.
-    const anthropicMessages = metrics.route("/v1/messages", (tally) => withBody((text) => {
+    const anthropicMessages = metrics.route("/v1/messages", (tally) => withBody((text, entry, scope) => {
       const decoded = AnthropicWire.messages(text)
       if (decoded._tag === "Problem") return Effect.succeed(errorResponse(AnthropicErrors.problem(decoded)))
-      return admitted(decoded.model, decoded.request, (target, entry, request) => {
+      return admitted(decoded.model, decoded.request, entry, (target, request) => {
         tally.model(decoded.model)
         const failures: Failures = {
           answer: (error) =>
@@ -338,12 +348,14 @@ export const make = (engine: Engine, options: AppOptions) =>
             ),
           restarted: anthropicRestarted
         }
-        const id = `msg_${randomUUID().replaceAll("-", "")}`
+        const id = `msg_${entry.id.replaceAll("-", "")}`
         if (decoded.stream) {
           return streamed(
             request,
             decoded.model,
             target,
+            entry,
+            scope,
             () => AnthropicRender.streamEncoder(id, decoded.model),
             failures,
             tally
@@ -368,13 +380,13 @@ export const make = (engine: Engine, options: AppOptions) =>
 
     // LLM-API-BalancedCall's `POST /llm/chat` and `/llm/chat/stream`: the same engine and paths, in its wire.
     const balancedChat = (stream: boolean) => (tally: Metrics.Tally) =>
-      withBody((text) => {
+      withBody((text, entry, scope) => {
         const decoded = BalancedCall.chat(text)
         if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
-        return admitted(decoded.model, decoded.request, (target, entry, request) => {
+        return admitted(decoded.model, decoded.request, entry, (target, request) => {
           tally.model(decoded.model)
           return stream
-            ? streamed(request, decoded.model, target, BalancedCall.streamEncoder, openAi, tally)
+            ? streamed(request, decoded.model, target, entry, scope, BalancedCall.streamEncoder, openAi, tally)
             : whole(request, target, entry, openAi, tally, BalancedCall.reply)
         }, undefined, decoded.model === BalancedCall.everyModel ? engine.balanced : engine.resolve(decoded.model))
       })

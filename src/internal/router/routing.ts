@@ -4,6 +4,7 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
@@ -362,17 +363,10 @@ export class Routing<A> implements Call, Onward {
     const core = this.core
     this.deadlineAt = Math.min(inherited, this.clock.currentTimeMillisUnsafe() + core.settings.deadlineMillis)
     if (core.keepsDeadlines) {
-      const attempts = failedState === undefined ? this.next() : this.failed(failedState, error!)
-      return Effect.provideService(Effect.provideService(attempts, Deadline.CallDeadline, this.deadlineAt), Elsewhere, this)
+      return this.underCall(failedState === undefined ? this.next() : this.failed(failedState, error!))
     }
-    const calls = Effect.provideService(
-      Effect.provideService(
-        Effect.suspend(() => failedState === undefined ? this.next() : this.failed(failedState, error!)),
-        Deadline.CallDeadline,
-        this.deadlineAt
-      ),
-      Elsewhere,
-      this
+    const calls = this.underCall(
+      Effect.suspend(() => failedState === undefined ? this.next() : this.failed(failedState, error!))
     )
     const restore = this.restore
     const bounded = Deadline.within(
@@ -382,6 +376,16 @@ export class Routing<A> implements Call, Onward {
       () => this.timedOut()
     )
     return restore === undefined ? bounded : restore(bounded)
+  }
+
+  // `attempts` under the call's deadline (`Deadline.CallDeadline`) with this call as their `Elsewhere`: both given
+  // in one change of the fiber's context.
+  underCall(attempts: Effect.Effect<A, LlmError>): Effect.Effect<A, LlmError> {
+    return Effect.updateContext(
+      attempts,
+      (context: Context.Context<never>) =>
+        Context.add(Context.add(context, Deadline.CallDeadline, this.deadlineAt), Elsewhere, this)
+    )
   }
 
   timedOut(): LlmError {
