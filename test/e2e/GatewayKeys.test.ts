@@ -349,6 +349,32 @@ describe("Gateway keys and the listening address", () => {
       expect(requestLines(lines)).toEqual([])
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 
+  it.live("a logger that throws at a streamed request's end leaves nothing held: the stream is closed all the same", () =>
+    Effect.gen(function*() {
+      const plain = yield* config
+      const throwing = Logger.make((options) => {
+        const message = Array.isArray(options.message) ? options.message.join(" ") : String(options.message)
+        if (message.includes("request")) throw new Error("the logger broke")
+      })
+      const gateway = yield* Gateway.make({ config: plain, port: 0, logRequests: true }).pipe(
+        Effect.provide(Logger.layer([throwing]))
+      )
+      const text = yield* promise(() =>
+        fetch(`${gateway.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ model: "gpt-4o-mini", stream: true, messages: [{ role: "user", content: "Hello" }] })
+        }).then((response) => response.text())
+      )
+      expect(text).toContain("data: [DONE]")
+      // The deployment's in-flight count goes back to none once the request's scope closed its stream.
+      yield* eventually(
+        "the streamed call no longer in flight",
+        Effect.map(gateway.status, (status) => status.details["sim/gpt-4o-mini"]!.inFlight),
+        (inFlight) => inFlight === 0
+      )
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+
   it.live("a key naming a model the configuration lacks, or two keys alike, fail to start", () =>
     Effect.gen(function*() {
       const plain = yield* config

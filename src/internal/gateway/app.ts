@@ -196,9 +196,15 @@ export const make = (engine: Engine, options: AppOptions) =>
       const heldUntilEnd = Scope.addFinalizerExit(requestScope, (exit) => {
         const closed = Scope.close(held, exit)
         if (!entry.streaming) return closed
-        // The stream's end, or its client's leaving: its duration counted, its cost charged, its line written.
-        tally.end()
-        return Effect.andThen(Logs.ended(entry, clock.currentTimeMillisUnsafe()), closed)
+        // The stream's end, or its client's leaving: its duration counted, its cost charged, its line written;
+        // the stream closed whatever that did (a defect there must not leave the upstream call and its key held).
+        return Effect.ensuring(
+          Effect.suspend(() => {
+            tally.end()
+            return Logs.ended(entry, clock.currentTimeMillisUnsafe())
+          }),
+          closed
+        )
       })
       const opened = openFirst(
         target.llm.chatStream(addressed(request, target)),
