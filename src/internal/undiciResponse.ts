@@ -54,6 +54,9 @@ export class BodyTooLarge extends Error {
 
 const emptyBody = new Uint8Array(0)
 
+/** The prototype of every `Headers` value (`Headers.fromRecordUnsafe` gives a record this one). */
+const headersPrototype: object = Object.getPrototypeOf(Headers.empty)
+
 const noop = () => {}
 
 export const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
@@ -83,14 +86,15 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
   get headers(): Headers.Headers {
     if (this.cachedHeaders !== undefined) return this.cachedHeaders
     // undici names headers in lower case; repeated ones join as `Headers.fromInput` joins arrays.
-    const record: Record<string, string> = {}
+    // Built on the prototype `Headers.fromRecordUnsafe` would set: setting a prototype afterwards costs more than the copy.
+    const record: Record<string, string> = Object.create(headersPrototype)
     const raw = this.rawHeaders
     for (const name in raw) {
       const value = raw[name]
       if (value === undefined) continue
       record[name] = typeof value === "string" ? value : value.join(", ")
     }
-    return this.cachedHeaders = Headers.fromRecordUnsafe(record)
+    return this.cachedHeaders = record as Headers.Headers
   }
 
   get cookies(): Cookies.Cookies {
