@@ -178,12 +178,8 @@ export const bodySource = (
           if (stalled && !parser.done) return Effect.fail(idle!.error())
           return settle(out, parser.end(out))
         }
-        // Chunk by chunk: the events of the chunks before one that fails (an oversized event) still go out first.
-        for (const bytes of parts) {
-          const failure = parser.push(bytes, out)
-          if (failure !== undefined) return settle(out, failure)
-        }
-        return settle(out, undefined)
+        // The events of the chunks before one that fails (an oversized event) still go out first.
+        return settle(out, parser.push(parts, out))
       }
     }
   )
