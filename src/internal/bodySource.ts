@@ -71,6 +71,10 @@ export const readWhole = (
  * `failed` is the error of a body that failed before the parser's terminal event.
  * Events the parser skipped (`StreamParser.skipped`) are reported as they are found.
  *
+ * `peek` reads the next batch ahead and keeps it for the next pull (the
+ * transport reads the first batch within the call's timeout that way),
+ * with no layer around `pull` for the rest of the stream.
+ *
  * `idle` (for a reader whose exchange does not watch for stalls itself,
  * another client's): a body that brings nothing for `idle.millis` while it is
  * read fails with `idle.error()`. One timer per body, re-armed only when it
@@ -84,7 +88,9 @@ export const bodySource = (
   rateLimit: RetryAfter.Snapshot | undefined,
   failed: (error: HttpClientError.HttpClientError) => LlmError,
   idle?: { readonly millis: number; readonly error: () => LlmError } | undefined
-): ChunkSource => {
+): ChunkSource & { readonly peek: Pull.Pull<void, LlmError> } => {
+  // A batch read ahead by `peek`: the next pull gives it.
+  let ahead: Arr.NonEmptyReadonlyArray<ChatChunk> | undefined
   // A failure found with chunks before it: those go out first, it on the next pull.
   let pending: LlmError | undefined
   let ended = false
@@ -172,16 +178,17 @@ export const bodySource = (
           if (stalled && !parser.done) return Effect.fail(idle!.error())
           return settle(out, parser.end(out))
         }
-        // Chunk by chunk: the events of the chunks before one that fails (an oversized event) still go out first.
-        for (const bytes of parts) {
-          const failure = parser.push(bytes, out)
-          if (failure !== undefined) return settle(out, failure)
-        }
-        return settle(out, undefined)
+        // The events of the chunks before one that fails (an oversized event) still go out first.
+        return settle(out, parser.push(parts, out))
       }
     }
   )
   const pull: Pull.Pull<Arr.NonEmptyReadonlyArray<ChatChunk>, LlmError> = Effect.suspend(() => {
+    if (ahead !== undefined) {
+      const batch = ahead
+      ahead = undefined
+      return Effect.succeed(batch)
+    }
     if (pending !== undefined) {
       const failure = pending
       pending = undefined
@@ -196,7 +203,10 @@ export const bodySource = (
     }
     return readOnce
   })
-  return { pull, close: idle === undefined ? reader.cancel : Effect.andThen(Effect.sync(unwatch), reader.cancel) }
+  const peek = Effect.map(pull, (batch) => {
+    ahead = batch
+  })
+  return { pull, peek, close: idle === undefined ? reader.cancel : Effect.andThen(Effect.sync(unwatch), reader.cancel) }
 }
 
 /** A source whose one batch is `chunks` (a stream request answered with one JSON body). */

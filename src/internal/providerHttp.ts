@@ -32,7 +32,7 @@ import type { Credentials } from "../ProviderClient.js"
 import * as RetryAfter from "./retryAfter.js"
 import { isLiveClock, maxTimerMillis, timeoutFail } from "./timeout.js"
 import * as BodySource from "./bodySource.js"
-import { type ChunkSource, startingWith } from "./chunkSource.js"
+import type { ChunkSource } from "./chunkSource.js"
 import { executeWithin, keepsDeadlines } from "./undiciDeadline.js"
 import { untraced } from "./telemetry.js"
 import { type Deadline, DeadlineExceeded } from "./undiciExchange.js"
@@ -404,20 +404,23 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
                 ? { millis: idleMillis, error: phaseError(call, idleMillis, "idle") }
                 : undefined
             )
+            // The first batch, read ahead: the source's first pull gives it.
             const first = deadline === undefined && firstTokenMillis !== undefined
-              ? timeoutFail(rest.pull, Duration.millis(firstTokenMillis), phaseError(call, firstTokenMillis, "firstToken"))
-              : rest.pull
+              ? timeoutFail(rest.peek, Duration.millis(firstTokenMillis), phaseError(call, firstTokenMillis, "firstToken"))
+              : rest.peek
+            const source: ChunkSource = { pull: rest.pull, close: rest.close }
             // Closed here unless handed on: on a failure, a timeout or an interruption.
             return Effect.uninterruptibleMask((restore) =>
               Pull.matchEffect(
                 Effect.onError(restore(first), (cause) => Pull.isDoneCause(cause) ? Effect.void : rest.close),
                 {
                   onFailure: Effect.failCause,
-                  onDone: () => Effect.succeed({ pull: startingWith(undefined, rest.pull), close: rest.close }),
-                  onSuccess: (first) =>
-                    Effect.sync((): ChunkSource => {
+                  // An empty body: the source's pull ends at once.
+                  onDone: () => Effect.succeed(source),
+                  onSuccess: () =>
+                    Effect.sync(() => {
                       reader.endDeadline()
-                      return { pull: startingWith(first, rest.pull), close: rest.close }
+                      return source
                     })
                 }
               )

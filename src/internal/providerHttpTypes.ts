@@ -3,6 +3,7 @@
  * one prepared call, a whole JSON reply, a stream's parser and start, and the
  * transport itself.
  */
+import type { NonEmptyReadonlyArray } from "effect/Array"
 import type * as Clock from "effect/Clock"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
@@ -27,7 +28,8 @@ export interface StreamParser {
   readonly skipped?: SkippedEvents | undefined
   /** The error of a body that failed mid-way (`responseStarted`); `Transport.transportError` when absent. */
   transportError?(detail: string): TransportError
-  push(bytes: Uint8Array, out: Array<ChatChunk>): LlmError | undefined
+  /** The chunks of one read of the body, in order. */
+  push(parts: NonEmptyReadonlyArray<Uint8Array>, out: Array<ChatChunk>): LlmError | undefined
   end(out: Array<ChatChunk>): LlmError | undefined
 }
 

@@ -37,7 +37,25 @@ const parseRetryAfter = (value: string, nowMillis: number): number | undefined =
   return Number.isNaN(date) ? undefined : date - nowMillis
 }
 
-const resetKinds = ["requests", "tokens", "input-tokens", "output-tokens"] as const
+/** The names of one kind's rate-limit headers (OpenAI's, then Anthropic's), built once: every reply is read for them. */
+interface KindHeaders {
+  readonly openAiReset: string
+  readonly anthropicReset: string
+  readonly remaining: readonly [openAi: string, anthropic: string]
+  readonly limit: readonly [openAi: string, anthropic: string]
+}
+
+const kindHeaders = (kind: string): KindHeaders => ({
+  openAiReset: `x-ratelimit-reset-${kind}`,
+  anthropicReset: `anthropic-ratelimit-${kind}-reset`,
+  remaining: [`x-ratelimit-remaining-${kind}`, `anthropic-ratelimit-${kind}-remaining`],
+  limit: [`x-ratelimit-limit-${kind}`, `anthropic-ratelimit-${kind}-limit`]
+})
+
+const requestHeaders = kindHeaders("requests")
+/** The kinds of token limits, the tightest of which a snapshot keeps. */
+const tokenHeaders = [kindHeaders("tokens"), kindHeaders("input-tokens"), kindHeaders("output-tokens")] as const
+const resetKinds = [requestHeaders, ...tokenHeaders] as const
 
 /**
  * The wait a response asks for, in order of precedence: `retry-after-ms`,
@@ -58,14 +76,14 @@ export const fromHeaders = (header: HeaderLookup, nowMillis: number): Duration.D
   }
   const exhausted: Array<number> = []
   const others: Array<number> = []
-  for (const kind of resetKinds) {
-    const openAi = header(`x-ratelimit-reset-${kind}`)
+  for (const names of resetKinds) {
+    const openAi = header(names.openAiReset)
     const openAiMillis = openAi === undefined ? undefined : parseDurationMillis(openAi)
-    const anthropic = header(`anthropic-ratelimit-${kind}-reset`)
+    const anthropic = header(names.anthropicReset)
     const anthropicDate = anthropic === undefined ? Number.NaN : Date.parse(anthropic)
     const millis = openAiMillis ?? (Number.isNaN(anthropicDate) ? undefined : anthropicDate - nowMillis)
     if (millis === undefined) continue
-    const remaining = header(`x-ratelimit-remaining-${kind}`) ?? header(`anthropic-ratelimit-${kind}-remaining`)
+    const remaining = header(names.remaining[0]) ?? header(names.remaining[1])
     if (remaining !== undefined && Number(remaining.trim()) === 0) exhausted.push(millis)
     else others.push(millis)
   }
@@ -83,16 +101,16 @@ export interface Snapshot {
   readonly resetTokens?: Duration.Duration
 }
 
-const resetMillis = (header: HeaderLookup, kind: string, nowMillis: number): number | undefined => {
-  const openAi = header(`x-ratelimit-reset-${kind}`)
+const resetMillis = (header: HeaderLookup, names: KindHeaders, nowMillis: number): number | undefined => {
+  const openAi = header(names.openAiReset)
   if (openAi !== undefined) return parseDurationMillis(openAi)
-  const anthropic = header(`anthropic-ratelimit-${kind}-reset`)
+  const anthropic = header(names.anthropicReset)
   const date = anthropic === undefined ? Number.NaN : Date.parse(anthropic)
   return Number.isNaN(date) ? undefined : date - nowMillis
 }
 
-const countOf = (header: HeaderLookup, kind: string, what: "remaining" | "limit"): number | undefined => {
-  const text = header(`x-ratelimit-${what}-${kind}`) ?? header(`anthropic-ratelimit-${kind}-${what}`)
+const countOf = (header: HeaderLookup, names: KindHeaders["remaining"] | KindHeaders["limit"]): number | undefined => {
+  const text = header(names[0]) ?? header(names[1])
   const value = text === undefined ? Number.NaN : Number(text.trim())
   return Number.isFinite(value) ? value : undefined
 }
@@ -105,20 +123,20 @@ const countOf = (header: HeaderLookup, kind: string, what: "remaining" | "limit"
  */
 export const snapshot = (header: HeaderLookup, nowMillis: number): Snapshot | undefined => {
   let out: { -readonly [K in keyof Snapshot]: Snapshot[K] } | undefined
-  const requests = countOf(header, "requests", "remaining")
+  const requests = countOf(header, requestHeaders.remaining)
   if (requests !== undefined) {
-    const reset = resetMillis(header, "requests", nowMillis)
-    const limit = countOf(header, "requests", "limit")
+    const reset = resetMillis(header, requestHeaders, nowMillis)
+    const limit = countOf(header, requestHeaders.limit)
     out = {
       remainingRequests: requests,
       ...(limit !== undefined ? { limitRequests: limit } : {}),
       ...(reset !== undefined ? { resetRequests: nonNegative(reset) } : {})
     }
   }
-  for (const kind of ["tokens", "input-tokens", "output-tokens"]) {
-    const remaining = countOf(header, kind, "remaining")
+  for (const names of tokenHeaders) {
+    const remaining = countOf(header, names.remaining)
     if (remaining === undefined || (out?.remainingTokens !== undefined && out.remainingTokens <= remaining)) continue
-    const reset = resetMillis(header, kind, nowMillis)
+    const reset = resetMillis(header, names, nowMillis)
     out = { ...out, remainingTokens: remaining }
     if (reset !== undefined) out.resetTokens = nonNegative(reset)
     else delete out.resetTokens

@@ -37,6 +37,11 @@ export class Parser {
 
   constructor(readonly maxEventSize: number) {}
 
+  /** The characters the event being read may still grow by before it passes `maxEventSize`. */
+  room(): number {
+    return this.maxEventSize - this.data.length - this.pending.length
+  }
+
   feedBytes(bytes: Uint8Array, out: Array<Event>): boolean {
     if (this.failed) return false
     return this.feedText(this.utf8.decode(bytes), out)

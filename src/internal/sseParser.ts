@@ -7,10 +7,13 @@
  * skipped and counted (`SkippedEvents`), data that is not an object, or that is
  * the wrong shape, as `OutputDecodeError`.
  */
+import type { NonEmptyReadonlyArray } from "effect/Array"
 import type { ChatChunk } from "../ChatChunk.js"
 import { type LlmError, OutputDecodeError } from "../LlmError.js"
 import * as Sse from "../Sse.js"
 import { eventLimit, eventTooLarge, type StreamParser } from "./providerHttp.js"
+import { Parser } from "./sse.js"
+import { concat } from "./undiciResponse.js"
 import { SkippedEvents } from "./skippedEvents.js"
 import { isRecord, type JsonRecord, ShapeError } from "./providers/wire.js"
 
@@ -22,42 +25,55 @@ export interface ErrorFields {
 }
 
 export abstract class SseParser implements StreamParser {
-  private readonly sse: Sse.Decoder
+  private readonly sse: Parser
   /** The terminal event was seen and the closing chunks were emitted; the rest of the body is drained unread. */
   done = false
   /** Events whose data was not JSON, skipped; made at the first one (see `skip`). */
   skipped: SkippedEvents | undefined = undefined
 
-  /** `maxEventSize`: the format's own limit (default `Sse.defaultMaxEventSize`), capped by `maxResponseBytes`. */
+  /**
+   * `maxEventSize`: the format's own limit (default `Sse.defaultMaxEventSize`), capped by `maxResponseBytes`;
+   * both were checked when the client was made.
+   */
   constructor(private readonly limits: { readonly maxEventSize?: number | undefined; readonly maxResponseBytes: number }) {
-    this.sse = Sse.makeDecoder({
-      maxEventSize: eventLimit(limits.maxEventSize ?? Sse.defaultMaxEventSize, limits.maxResponseBytes)
-    })
+    this.sse = new Parser(eventLimit(limits.maxEventSize ?? Sse.defaultMaxEventSize, limits.maxResponseBytes))
   }
 
-  push(bytes: Uint8Array, out: Array<ChatChunk>): LlmError | undefined {
+  /**
+   * The chunks of one read. When no event can pass the limit within them, they
+   * are decoded and split as one text, which gives the same events as chunk
+   * by chunk (a provider that flushes every token sends each event as a chunk
+   * of its own, and a read often holds many). Otherwise chunk by chunk: the
+   * events of the chunks before the one an oversized event fails in still go out.
+   */
+  push(parts: NonEmptyReadonlyArray<Uint8Array>, out: Array<ChatChunk>): LlmError | undefined {
     if (this.done) return undefined
-    let events: Array<Sse.Event>
-    try {
-      events = this.sse.push(bytes)
-    } catch (error) {
-      return this.tooLarge(error)
+    if (parts.length > 1) {
+      let bytes = 0
+      for (const part of parts) bytes += part.length
+      // A character takes at least a byte; the decoder may hold up to 3 bytes of one from the read before.
+      if (bytes + 3 <= this.sse.room()) return this.feed(concat(parts), out)
     }
-    return this.events(events, out)
+    for (const part of parts) {
+      const failure = this.feed(part, out)
+      if (failure !== undefined || this.done) return failure
+    }
+    return undefined
   }
 
   /** The body ended. */
   end(out: Array<ChatChunk>): LlmError | undefined {
     if (this.done) return undefined
-    let events: Array<Sse.Event>
-    try {
-      events = this.sse.end()
-    } catch (error) {
-      return this.tooLarge(error)
-    }
-    const failure = this.events(events, out)
+    const events: Array<Sse.Event> = []
+    const failure = this.sse.end(events) ? this.events(events, out) : this.tooLarge()
     if (failure !== undefined || this.done) return failure
     return this.ended(out)
+  }
+
+  /** The chunks of the events these bytes complete; the failure instead (those events dropped) when one is too large. */
+  private feed(bytes: Uint8Array, out: Array<ChatChunk>): LlmError | undefined {
+    const events: Array<Sse.Event> = []
+    return this.sse.feedBytes(bytes, events) ? this.events(events, out) : this.tooLarge()
   }
 
   /** Appends the chunks of whole events to `out`; returns the failure that ends the stream, if any. */
@@ -73,8 +89,7 @@ export abstract class SseParser implements StreamParser {
     return (this.skipped ??= new SkippedEvents(() => this.errorFields())).skip(data)
   }
 
-  private tooLarge(error: unknown): LlmError {
-    if (!(error instanceof Sse.SseEventTooLargeError)) throw error
+  private tooLarge(): LlmError {
     const { maxEventSize = Sse.defaultMaxEventSize, maxResponseBytes } = this.limits
     return new OutputDecodeError({
       ...this.errorFields(),

@@ -54,7 +54,13 @@ export class BodyTooLarge extends Error {
 
 const emptyBody = new Uint8Array(0)
 
+/** The prototype of every `Headers` value (`Headers.fromRecordUnsafe` gives a record this one). */
+const headersPrototype: object = Object.getPrototypeOf(Headers.empty)
+
 const noop = () => {}
+
+/** A read of a body that has ended. */
+const ended = Effect.succeed(undefined)
 
 export const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
   if (chunks.length === 0) return emptyBody
@@ -83,14 +89,15 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
   get headers(): Headers.Headers {
     if (this.cachedHeaders !== undefined) return this.cachedHeaders
     // undici names headers in lower case; repeated ones join as `Headers.fromInput` joins arrays.
-    const record: Record<string, string> = {}
+    // Built on the prototype `Headers.fromRecordUnsafe` would set: setting a prototype afterwards costs more than the copy.
+    const record: Record<string, string> = Object.create(headersPrototype)
     const raw = this.rawHeaders
     for (const name in raw) {
       const value = raw[name]
       if (value === undefined) continue
       record[name] = typeof value === "string" ? value : value.join(", ")
     }
-    return this.cachedHeaders = Headers.fromRecordUnsafe(record)
+    return this.cachedHeaders = record as Headers.Headers
   }
 
   get cookies(): Cookies.Cookies {
@@ -244,30 +251,30 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
       return { read: Effect.fail(exchange.bodyError("the body was already read")), cancel: Effect.void, endDeadline: noop }
     }
     this.consumed = true
+    type Read = Effect.Effect<NonEmptyReadonlyArray<Uint8Array> | undefined, HttpClientError.HttpClientError>
+    // What the body has for a read now: the chunks that arrived, its failure or its end; undefined while nothing came.
+    const ready = (): Read | undefined => {
+      if (exchange.chunks.length > 0) {
+        const chunks = exchange.take()
+        if (Arr.isArrayNonEmpty(chunks)) return Effect.succeed(chunks)
+      }
+      if (exchange.failure !== undefined) return Effect.fail(exchange.bodyError(exchange.failure))
+      if (exchange.ended) return ended
+      return undefined
+    }
     // Built once, not per read: a provider that flushes every token makes one read per event.
     const forget = Effect.sync(() => {
       exchange.waiter = undefined
     })
-    const wait = Effect.callback<void>((resume) => {
-      // What came while the fiber yielded between `read`'s look and this wait wakes it at once.
-      if (exchange.chunks.length > 0 || exchange.ended || exchange.failure !== undefined) {
-        resume(Effect.void)
-        return
-      }
-      exchange.waiter = () => resume(Effect.void)
+    // Waits for the body and resumes with what it brought, in one step (not a wait, then a read).
+    const waitThenRead: Read = Effect.callback((resume) => {
+      // What came while the fiber yielded between `read`'s look and this wait is read at once.
+      const now = ready()
+      if (now !== undefined) return resume(now)
+      exchange.waiter = () => resume(ready() ?? waitThenRead)
       return forget
     })
-    const read: Effect.Effect<NonEmptyReadonlyArray<Uint8Array> | undefined, HttpClientError.HttpClientError> = Effect
-      .suspend(() => {
-        if (exchange.chunks.length > 0) {
-          const chunks = exchange.take()
-          if (Arr.isArrayNonEmpty(chunks)) return Effect.succeed(chunks)
-        }
-        if (exchange.failure !== undefined) return Effect.fail(exchange.bodyError(exchange.failure))
-        if (exchange.ended) return Effect.succeed(undefined)
-        return waitThenRead
-      })
-    const waitThenRead = Effect.andThen(wait, read)
+    const read: Read = Effect.suspend(() => ready() ?? waitThenRead)
     return { read, cancel: Effect.sync(() => exchange.abort()), endDeadline: () => exchange.disarm() }
   }
 

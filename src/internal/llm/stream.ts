@@ -10,6 +10,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Pull from "effect/Pull"
+import * as Result from "effect/Result"
 import * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as Tracer from "effect/Tracer"
@@ -148,13 +149,15 @@ const settledSource = (
     })
   }
   // Traced, the attempt's span is current while the provider's stream is read (a skipped event's span event goes there).
-  const pull = Effect.flatMap(
-    Effect.tapError(attemptSpan === undefined ? opened.pull : Telemetry.under(opened.pull, attemptSpan), (error) =>
-      Effect.sync(() => {
-        if (!Cause.isDone(error)) outcome = Exit.fail(error)
-      })),
-    settle
-  )
+  // One step a pull: a batch is settled, a failure (not the end) kept as the stream's outcome.
+  const pull = Effect.matchCauseEffect(attemptSpan === undefined ? opened.pull : Telemetry.under(opened.pull, attemptSpan), {
+    onFailure: (cause) => {
+      const failure = Cause.findError(cause)
+      if (Result.isSuccess(failure) && !Cause.isDone(failure.success)) outcome = Exit.fail(failure.success)
+      return Effect.failCause(cause)
+    },
+    onSuccess: settle
+  })
   const close = Effect.suspend(() => {
     const closed = Effect.andThen(Scope.close(scope, outcome), letGo(env, held, outcome))
     return traced === undefined

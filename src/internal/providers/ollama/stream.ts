@@ -7,6 +7,7 @@
  * `done_reason` and the counts; an `{"error": …}` line fails the stream. A body
  * that ends without the `done` line is truncated.
  */
+import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Duration from "effect/Duration"
 import type { ChatChunk, ToolCallDelta } from "../../../ChatChunk.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
@@ -43,10 +44,13 @@ export class OllamaStreamParser {
     this.model = context.model
   }
 
-  push(bytes: Uint8Array, out: Array<ChatChunk>): LlmError | undefined {
-    if (this.done) return undefined
-    const ok = this.lines.push(bytes, this.batch)
-    return this.drain(ok, out)
+  push(parts: NonEmptyReadonlyArray<Uint8Array>, out: Array<ChatChunk>): LlmError | undefined {
+    for (const bytes of parts) {
+      if (this.done) return undefined
+      const failure = this.drain(this.lines.push(bytes, this.batch), out)
+      if (failure !== undefined) return failure
+    }
+    return undefined
   }
 
   /** The body ended. */
