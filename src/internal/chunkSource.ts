@@ -67,10 +67,10 @@ export const openFirst = <A>(
   opened: (first: Batch, rest: Pull.Pull<Batch, LlmError>) => A
 ): Effect.Effect<A, LlmError> =>
   Effect.flatMap(Channel.toPullScoped(Stream.toChannel(stream), scope), (pull) =>
-    Effect.map(
-      Effect.mapError(pull, (error) => Cause.isDone(error) ? ended() : error),
-      (first) => opened(first, pull)
-    ))
+    Effect.mapBoth(pull, {
+      onFailure: (error) => Cause.isDone(error) ? ended() : error,
+      onSuccess: (first) => opened(first, pull)
+    }))
 
 /** `openFirst`, with the first batch given out again before the rest. */
 export const openToFirst = (

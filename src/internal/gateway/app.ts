@@ -43,7 +43,6 @@ import * as BalancedCall from "./balancedCall.js"
 import * as Dashboard from "./dashboard.js"
 import type { Engine, ModelEntry, Target } from "./engine.js"
 import * as Errors from "./errors.js"
-import type * as LiveStats from "./liveStats.js"
 import * as Logs from "./logs.js"
 import * as Metrics from "./metrics.js"
 import * as Render from "./render.js"
@@ -154,15 +153,52 @@ export const make = (engine: Engine, options: AppOptions) =>
       })
     }
 
-    // The body as text within the limit, then what `handle` makes of it with the request's log entry and scope (the
-    // request, its entry and its scope read from the fiber's context at once); `shape` renders a refusal in the
-    // route's wire.
-    const withBody = <R>(
-      handle: (text: string, entry: Logs.Entry, scope: Scope.Scope) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>,
-      shape: (answer: Errors.ErrorAnswer) => Errors.ErrorAnswer = (answer) => answer
+    // Every request: its log entry begun, its key checked (but on the open paths), then `handle`'s answer, given the
+    // request, its entry, its scope and, on a route counted in the metrics (`route`), its tally; the answer carries
+    // `x-request-id` and its log line is written (a stream's when its scope closes; 499 for a client gone before the
+    // answer). Each route is served through this, so the entry is handed on, not put in the fiber's context.
+    const served = <E, R>(
+      handle: (
+        request: HttpServerRequest.HttpServerRequest,
+        entry: Logs.Entry,
+        scope: Scope.Scope,
+        tally: Metrics.Tally | undefined
+      ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
+      route?: string
     ) =>
       Effect.contextWith((context: Context.Context<HttpServerRequest.HttpServerRequest | Scope.Scope>) => {
         const request = Context.get(context, HttpServerRequest.HttpServerRequest)
+        const now = clock.currentTimeMillisUnsafe()
+        const entry = Logs.begin(randomUUID(), request.method, request.url, now, options.logRequests, dashboard.stats)
+        let handled: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+        let tally: Metrics.Tally | undefined
+        const caller = auth.required && !Auth.open.has(entry.path) ? auth.authenticate(request.headers) : undefined
+        if (caller !== undefined && "status" in caller) {
+          entry.error = caller.code ?? undefined
+          // Refused in the wire of the route asked for: Anthropic's clients read Anthropic's error shape.
+          handled = Effect.succeed(errorResponse(entry.path === "/v1/messages" ? AnthropicErrors.fromAnswer(caller) : caller))
+        } else {
+          entry.caller = caller
+          tally = route === undefined ? undefined : metrics.tally(route, now)
+          handled = handle(request, entry, Context.get(context, Scope.Scope), tally)
+        }
+        return Effect.flatMap(handled, (response) => {
+          entry.status = response.status
+          tally?.answered(response)
+          const answered = HttpServerResponse.setHeader(response, "x-request-id", entry.id)
+          return entry.streaming ? Effect.succeed(answered) : Effect.as(Logs.write(entry, clock.currentTimeMillisUnsafe()), answered)
+        }).pipe(Effect.onInterrupt(() => entry.streaming ? Effect.void : Logs.gone(entry, clock.currentTimeMillisUnsafe())))
+      })
+    const plain = <E, R>(answer: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) => served(() => answer)
+
+    // A body route counted in the metrics as `route`: the body as text within the limit, then what `handle` makes of
+    // it; `shape` renders a refusal in the route's wire.
+    const withBody = <R>(
+      route: string,
+      handle: (text: string, entry: Logs.Entry, scope: Scope.Scope, tally: Metrics.Tally) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>,
+      shape: (answer: Errors.ErrorAnswer) => Errors.ErrorAnswer = (answer) => answer
+    ) =>
+      served((request, entry, scope, tally) => {
         const declared = Number(request.headers["content-length"])
         if (declared > options.maxBodyBytes) return Effect.succeed(errorResponse(shape(tooLarge(options.maxBodyBytes))))
         return Effect.matchEffect(request.text, {
@@ -172,9 +208,10 @@ export const make = (engine: Engine, options: AppOptions) =>
                 ? tooLarge(options.maxBodyBytes)
                 : Errors.invalidRequest("The request body could not be read.", undefined)
             ))),
-          onSuccess: (text) => handle(text, Context.get(context, Logs.CurrentEntry), Context.get(context, Scope.Scope))
+          // `served` makes a tally for a route it is given.
+          onSuccess: (text) => handle(text, entry, scope, tally!)
         })
-      })
+      }, route)
 
     const addressed = (request: ChatRequest, target: Target): ChatRequest =>
       target.address === undefined ? request : { ...request, model: target.address }
@@ -297,7 +334,7 @@ export const make = (engine: Engine, options: AppOptions) =>
         }
       })
 
-    const chatCompletions = metrics.route("/v1/chat/completions", (tally) => withBody((text, entry, scope) => {
+    const chatCompletions = withBody("/v1/chat/completions", (text, entry, scope, tally) => {
       const decoded = Wire.chat(text)
       if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
       return admitted(decoded.model, decoded.request, entry, (target, request) => {
@@ -317,9 +354,9 @@ export const make = (engine: Engine, options: AppOptions) =>
         return whole(request, target, entry, openAi, tally, (response) =>
           Render.completion(response, `chatcmpl-${entry.id}`, seconds()))
       })
-    }))
+    })
 
-    const embeddings = metrics.route("/v1/embeddings", (tally) => withBody((text, entry) => {
+    const embeddings = withBody("/v1/embeddings", (text, entry, _scope, tally) => {
       const decoded = Wire.embeddings(text)
       if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
       return admitted(decoded.model, undefined, entry, (target) => {
@@ -337,10 +374,10 @@ export const make = (engine: Engine, options: AppOptions) =>
           }
         })
       })
-    }))
+    })
 
     // Anthropic's `POST /v1/messages`: the same engine and streams, in Anthropic's wire.
-    const anthropicMessages = metrics.route("/v1/messages", (tally) => withBody((text, entry, scope) => {
+    const anthropicMessages = withBody("/v1/messages", (text, entry, scope, tally) => {
       const decoded = AnthropicWire.messages(text)
       if (decoded._tag === "Problem") return Effect.succeed(errorResponse(AnthropicErrors.problem(decoded)))
       return admitted(decoded.model, decoded.request, entry, (target, request) => {
@@ -369,24 +406,24 @@ export const make = (engine: Engine, options: AppOptions) =>
         }
         return whole(request, target, entry, failures, tally, (response) => AnthropicRender.message(response, id))
       }, AnthropicErrors.fromAnswer)
-    }, AnthropicErrors.fromAnswer))
+    }, AnthropicErrors.fromAnswer)
 
     const modelObject = (model: ModelEntry) => ({ id: model.id, object: "model", created: 0, owned_by: model.ownedBy })
     const modelList = json(200, JSON.stringify({ object: "list", data: engine.models.map(modelObject) }))
     const modelsById = new Map(engine.models.map((model) => [model.id, json(200, JSON.stringify(modelObject(model)))]))
     // `/v1/models` and `/v1/models/{id}` (`HttpRouter` routes both here); a deployment's id holds a `/`,
     // which a client may send encoded or not.
-    const models = Effect.map(Effect.zip(HttpRouter.params, Logs.CurrentEntry), ([params, { caller }]) => {
+    const models = served((_request, { caller }) => Effect.map(HttpRouter.params, (params) => {
       const id = decodePath(params["*"] ?? "")
       if (caller?.models === undefined) return id === "" ? modelList : modelsById.get(id) ?? notFound(id)
       // A key limited to some models sees those only.
       if (id !== "") return caller.models.has(id) ? modelsById.get(id)! : notFound(id, caller)
       return json(200, JSON.stringify({ object: "list", data: engine.models.filter((model) => caller.models!.has(model.id)).map(modelObject) }))
-    })
+    }))
 
     // LLM-API-BalancedCall's `POST /llm/chat` and `/llm/chat/stream`: the same engine and paths, in its wire.
-    const balancedChat = (stream: boolean) => (tally: Metrics.Tally) =>
-      withBody((text, entry, scope) => {
+    const balancedChat = (route: string, stream: boolean) =>
+      withBody(route, (text, entry, scope, tally) => {
         const decoded = BalancedCall.chat(text)
         if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
         return admitted(decoded.model, decoded.request, entry, (target, request) => {
@@ -414,22 +451,26 @@ export const make = (engine: Engine, options: AppOptions) =>
       HttpRouter.route("POST", "/v1/embeddings", embeddings),
       HttpRouter.route("POST", "/v1/messages", anthropicMessages),
       HttpRouter.route("GET", "/v1/models/*", models),
-      HttpRouter.route("POST", "/llm/chat", metrics.route("/llm/chat", balancedChat(false))),
-      HttpRouter.route("POST", "/llm/chat/stream", metrics.route("/llm/chat/stream", balancedChat(true))),
-      HttpRouter.route("GET", "/llm/system-load", Effect.map(engine.status, (status) => json(200, BalancedCall.systemLoad(status)))),
-      HttpRouter.route("GET", "/llm/system-capacity", Effect.map(engine.status, (status) => json(200, BalancedCall.systemCapacity(status)))),
-      HttpRouter.route("GET", `${Auth.adminPrefix}*`, modelLoad),
-      HttpRouter.route("GET", "/health", Effect.succeed(json(200, `{"status":"ok"}`))),
-      HttpRouter.route("GET", "/metrics", adminOnly(metrics.scrape)),
-      HttpRouter.route("GET", "/dashboard", Effect.succeed(Dashboard.pageResponse)),
-      HttpRouter.route("GET", "/dashboard/data", adminOnly(dashboard.data)),
+      HttpRouter.route("POST", "/llm/chat", balancedChat("/llm/chat", false)),
+      HttpRouter.route("POST", "/llm/chat/stream", balancedChat("/llm/chat/stream", true)),
+      HttpRouter.route("GET", "/llm/system-load", plain(Effect.map(engine.status, (status) => json(200, BalancedCall.systemLoad(status))))),
+      HttpRouter.route(
+        "GET",
+        "/llm/system-capacity",
+        plain(Effect.map(engine.status, (status) => json(200, BalancedCall.systemCapacity(status))))
+      ),
+      HttpRouter.route("GET", `${Auth.adminPrefix}*`, plain(modelLoad)),
+      HttpRouter.route("GET", "/health", plain(Effect.succeed(json(200, `{"status":"ok"}`)))),
+      HttpRouter.route("GET", "/metrics", plain(adminOnly(metrics.scrape))),
+      HttpRouter.route("GET", "/dashboard", plain(Effect.succeed(Dashboard.pageResponse))),
+      HttpRouter.route("GET", "/dashboard/data", plain(adminOnly(dashboard.data))),
       HttpRouter.route(
         "GET",
         "/ready",
-        Effect.map(engine.ready, (ready) =>
+        plain(Effect.map(engine.ready, (ready) =>
           ready
             ? json(200, `{"status":"ready"}`)
-            : errorResponse(Errors.answer(503, "No deployment can take a call now.", "server_error", null, "not_ready")))
+            : errorResponse(Errors.answer(503, "No deployment can take a call now.", "server_error", null, "not_ready"))))
       )
     ])
     return router.asHttpEffect().pipe(
@@ -437,42 +478,13 @@ export const make = (engine: Engine, options: AppOptions) =>
         (error): error is HttpServerError.HttpServerError =>
           HttpServerError.isHttpServerError(error) && error.reason._tag === "RouteNotFound",
         (error) =>
-          Effect.succeed(
+          plain(Effect.succeed(
             errorResponse(
               Errors.answer(404, `Invalid URL (${error.request.method} ${error.request.url})`, "invalid_request_error", null, null)
             )
-          )
-      ),
-      (routed) => logged(auth, options.logRequests, dashboard.stats, routed, clock)
+          ))
+      )
     )
-  })
-
-// Every request: its log entry begun, its key checked (but on the open paths), the routed answer with its
-// `x-request-id`, and its log line written (a stream's when its scope closes; 499 for a client gone before the answer).
-const logged = <E, R>(
-  auth: Auth.Auth,
-  log: boolean,
-  stats: LiveStats.LiveStats,
-  routed: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
-  clock: Clock.Clock
-) =>
-  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-    const entry = Logs.begin(randomUUID(), request.method, request.url, clock.currentTimeMillisUnsafe(), log, stats)
-    let handled: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
-    const caller = auth.required && !Auth.open.has(entry.path) ? auth.authenticate(request.headers) : undefined
-    if (caller !== undefined && "status" in caller) {
-      entry.error = caller.code ?? undefined
-      // Refused in the wire of the route asked for: Anthropic's clients read Anthropic's error shape.
-      handled = Effect.succeed(errorResponse(entry.path === "/v1/messages" ? AnthropicErrors.fromAnswer(caller) : caller))
-    } else {
-      entry.caller = caller
-      handled = Effect.provideService(routed, Logs.CurrentEntry, entry)
-    }
-    return Effect.flatMap(handled, (response) => {
-      entry.status = response.status
-      const answered = HttpServerResponse.setHeader(response, "x-request-id", entry.id)
-      return entry.streaming ? Effect.succeed(answered) : Effect.as(Logs.write(entry, clock.currentTimeMillisUnsafe()), answered)
-    }).pipe(Effect.onInterrupt(() => entry.streaming ? Effect.void : Logs.gone(entry, clock.currentTimeMillisUnsafe())))
   })
 
 // A path decoded; left as sent when its escapes are malformed.

@@ -10,7 +10,6 @@
  * When its request ends the entry also feeds the dashboard's live figures
  * (`liveStats.ts`), whether or not its line is written.
  */
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type { ChatChunk } from "../../ChatChunk.js"
 import type { ChatResponse, Usage } from "../../ChatResponse.js"
@@ -45,11 +44,6 @@ export interface Entry {
 }
 
 const settleNothing: Settle = () => Effect.void
-
-/** The current request's entry; the application's middleware provides it. */
-export const CurrentEntry = Context.Reference<Entry>("effect-llm-router/internal/gateway/CurrentEntry", {
-  defaultValue: () => begin("", "", "", 0, false)
-})
 
 export const begin = (id: string, method: string, url: string, start: number, log: boolean, stats?: LiveStats): Entry => {
   const query = url.indexOf("?")

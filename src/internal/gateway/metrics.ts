@@ -106,11 +106,11 @@ const newSeries = (model: string, route: string) => new Series(route, model)
 
 /** The metrics of one gateway. */
 export interface Metrics {
-  /** `handle`'s answers counted for `route`, with a `Tally` of the request for the handler to fill in. */
-  readonly route: <E, R>(
-    route: string,
-    handle: (tally: Tally) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
-  ) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+  /**
+   * The `Tally` of a request to `route` that arrived at `started` (Clock millis): the handler fills it in, and its
+   * answer is counted by `answered`.
+   */
+  readonly tally: (route: string, started: number) => Tally
   /** `GET /metrics`: the router's status read into the gauges, then every metric as Prometheus text. */
   readonly scrape: Effect.Effect<HttpServerResponse.HttpServerResponse>
 }
@@ -264,10 +264,7 @@ export const make = (status: Effect.Effect<Router.Status>, now: () => number): M
   }
 
   return {
-    route: (route, handle) => Effect.suspend(() => {
-      const tally = new Tally(registry, route, now())
-      return Effect.map(handle(tally), (response) => tally.answered(response))
-    }),
+    tally: (route, started) => new Tally(registry, route, started),
     scrape: Effect.map(status, read)
   }
 }
