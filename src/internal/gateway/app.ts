@@ -182,12 +182,15 @@ export const make = (engine: Engine, options: AppOptions) =>
           tally = route === undefined ? undefined : metrics.tally(route, now)
           handled = handle(request, entry, Context.get(context, Scope.Scope), tally)
         }
-        return Effect.flatMap(handled, (response) => {
-          entry.status = response.status
-          tally?.answered(response)
-          const answered = HttpServerResponse.setHeader(response, "x-request-id", entry.id)
-          return entry.streaming ? Effect.succeed(answered) : Effect.as(Logs.write(entry, clock.currentTimeMillisUnsafe()), answered)
-        }).pipe(Effect.onInterrupt(() => entry.streaming ? Effect.void : Logs.gone(entry, clock.currentTimeMillisUnsafe())))
+        // Once answered, the answer is counted and logged without interruption (a client leaving then is not a 499).
+        return Effect.uninterruptibleMask((restore) =>
+          Effect.flatMap(restore(handled), (response) => {
+            entry.status = response.status
+            tally?.answered(response)
+            const answered = HttpServerResponse.setHeader(response, "x-request-id", entry.id)
+            return entry.streaming ? Effect.succeed(answered) : Effect.as(Logs.write(entry, clock.currentTimeMillisUnsafe()), answered)
+          })
+        ).pipe(Effect.onInterrupt(() => entry.streaming ? Effect.void : Logs.gone(entry, clock.currentTimeMillisUnsafe())))
       })
     const plain = <E, R>(answer: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) => served(() => answer)
 
