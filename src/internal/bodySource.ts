@@ -30,10 +30,13 @@ const streamReader = (response: HttpClientResponse.HttpClientResponse): Effect.E
       endDeadline: () => {}
     })))
 
-/** A reader of the body: undici's own when the response came from `UndiciHttpClient`. */
-export const readerOf = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<BodyReader> => {
+/** `f` with a reader of the body: undici's own, at once, when the response came from `UndiciHttpClient`. */
+export const withReader = <A, E>(
+  response: HttpClientResponse.HttpClientResponse,
+  f: (reader: BodyReader) => Effect.Effect<A, E>
+): Effect.Effect<A, E> => {
   const reader = bodyReader(response)
-  return reader === undefined ? streamReader(response) : Effect.succeed(reader)
+  return reader === undefined ? Effect.flatMap(streamReader(response), f) : f(reader)
 }
 
 /**

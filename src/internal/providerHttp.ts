@@ -8,6 +8,7 @@
  * The adapter template (`providers/adapter`) builds a `ProviderClient` over it
  * from a provider's wire table.
  */
+import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { constTrue } from "effect/Function"
@@ -155,8 +156,8 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
 
   const deadlines = keepsDeadlines(client)
 
-  // Runs `work` within the call's timeout, `through` the headers or the whole
-  // body. This library's undici client, untraced and on the live clock, keeps
+  // Runs `work` (given the fiber's clock) within the call's timeout, `through`
+  // the headers or the whole body. This library's undici client, untraced and on the live clock, keeps
   // the deadline itself with a timer on the exchange; a fiber racing the work
   // would cost a short call a third of its CPU. Otherwise (another client, a
   // tracer, `TestClock`) it is `timeoutFail`.
@@ -166,21 +167,21 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
     call: Call,
     through: Deadline["through"],
     phases: boolean,
-    work: (deadline: Deadline | undefined) => Effect.Effect<A, LlmError>
+    work: (deadline: Deadline | undefined, clock: Clock.Clock) => Effect.Effect<A, LlmError>
   ): Effect.Effect<A, LlmError> =>
-    Effect.withFiber((fiber) =>
-      Effect.clockWith((clock) => {
-        const millis = Duration.toMillis(call.timeout)
-        return deadlines && untraced(fiber) && isLiveClock(clock) &&
-            millis <= maxTimerMillis
-          ? work(
-            phases
-              ? { millis, through, headers: headersMillis, firstToken: firstTokenMillis, idle: idleMillis }
-              : { millis, through, headers: headersMillis }
-          )
-          : timeoutFail(work(undefined), call.timeout, timeoutError(call))
-      })
-    )
+    Effect.withFiber((fiber) => {
+      const clock = fiber.getRef(Clock.Clock)
+      const millis = Duration.toMillis(call.timeout)
+      return deadlines && untraced(fiber) && isLiveClock(clock) &&
+          millis <= maxTimerMillis
+        ? work(
+          phases
+            ? { millis, through, headers: headersMillis, firstToken: firstTokenMillis, idle: idleMillis }
+            : { millis, through, headers: headersMillis },
+          clock
+        )
+        : timeoutFail(work(undefined, clock), call.timeout, timeoutError(call))
+    })
 
   const prepare: Transport["prepare"] = (args) => {
     let body: string
@@ -368,10 +369,9 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
     })
 
   const json = (call: Call): Effect.Effect<JsonReply, LlmError> =>
-    Effect.clockWith((clock) => {
+    bounded(call, "body", false, (deadline, clock) => {
       const startMillis = clock.currentTimeMillisUnsafe()
-      return bounded(call, "body", false, (deadline) =>
-        Effect.flatMap(send(call, startMillis, deadline), (response) => readJson(call, { response, startMillis, clock })))
+      return Effect.flatMap(send(call, startMillis, deadline), (response) => readJson(call, { response, startMillis, clock }))
     })
 
   // A body that failed mid-way: a timeout, or a transport failure with the key scrubbed.
@@ -386,47 +386,46 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   // The first batch is read within the call's timeout too, so a stream's
   // timeout bounds the wait for its first chunk; the rest may take its time.
   const source: Transport["source"] = (call, open) =>
-    Effect.clockWith((clock) => {
+    bounded(call, "body", true, (deadline, clock) => {
       const startMillis = clock.currentTimeMillisUnsafe()
-      return bounded(call, "body", true, (deadline) =>
-        Effect.flatMap(send(call, startMillis, deadline), (response) => {
-          const opened = open({ response, startMillis, clock })
-          if (Effect.isEffect(opened)) return Effect.map(opened, BodySource.replay)
-          return Effect.flatMap(BodySource.readerOf(response), (reader) => {
-            const rateLimit = RetryAfter.snapshot((name) => response.headers[name], clock.currentTimeMillisUnsafe())
-            // Without a `Deadline`, the exchange does not watch the first token and stalls: these do.
-            const rest = BodySource.bodySource(
-              opened,
-              reader,
-              rateLimit,
-              bodyError(call, opened),
-              deadline === undefined && idleMillis !== undefined
-                ? { millis: idleMillis, error: phaseError(call, idleMillis, "idle") }
-                : undefined
+      return Effect.flatMap(send(call, startMillis, deadline), (response) => {
+        const opened = open({ response, startMillis, clock })
+        if (Effect.isEffect(opened)) return Effect.map(opened, BodySource.replay)
+        return BodySource.withReader(response, (reader) => {
+          const rateLimit = RetryAfter.snapshot((name) => response.headers[name], clock.currentTimeMillisUnsafe())
+          // Without a `Deadline`, the exchange does not watch the first token and stalls: these do.
+          const rest = BodySource.bodySource(
+            opened,
+            reader,
+            rateLimit,
+            bodyError(call, opened),
+            deadline === undefined && idleMillis !== undefined
+              ? { millis: idleMillis, error: phaseError(call, idleMillis, "idle") }
+              : undefined
+          )
+          // The first batch, read ahead: the source's first pull gives it.
+          const first = deadline === undefined && firstTokenMillis !== undefined
+            ? timeoutFail(rest.peek, Duration.millis(firstTokenMillis), phaseError(call, firstTokenMillis, "firstToken"))
+            : rest.peek
+          const source: ChunkSource = { pull: rest.pull, close: rest.close }
+          // Closed here unless handed on: on a failure, a timeout or an interruption.
+          return Effect.uninterruptibleMask((restore) =>
+            Pull.matchEffect(
+              Effect.onError(restore(first), (cause) => Pull.isDoneCause(cause) ? Effect.void : rest.close),
+              {
+                onFailure: Effect.failCause,
+                // An empty body: the source's pull ends at once.
+                onDone: () => Effect.succeed(source),
+                onSuccess: () =>
+                  Effect.sync(() => {
+                    reader.endDeadline()
+                    return source
+                  })
+              }
             )
-            // The first batch, read ahead: the source's first pull gives it.
-            const first = deadline === undefined && firstTokenMillis !== undefined
-              ? timeoutFail(rest.peek, Duration.millis(firstTokenMillis), phaseError(call, firstTokenMillis, "firstToken"))
-              : rest.peek
-            const source: ChunkSource = { pull: rest.pull, close: rest.close }
-            // Closed here unless handed on: on a failure, a timeout or an interruption.
-            return Effect.uninterruptibleMask((restore) =>
-              Pull.matchEffect(
-                Effect.onError(restore(first), (cause) => Pull.isDoneCause(cause) ? Effect.void : rest.close),
-                {
-                  onFailure: Effect.failCause,
-                  // An empty body: the source's pull ends at once.
-                  onDone: () => Effect.succeed(source),
-                  onSuccess: () =>
-                    Effect.sync(() => {
-                      reader.endDeadline()
-                      return source
-                    })
-                }
-              )
-            )
-          })
-        }))
+          )
+        })
+      })
     })
 
   const errorOf: Transport["errorOf"] = (call, body, nowMillis, headers) => errorAt(call, body, headers, nowMillis)

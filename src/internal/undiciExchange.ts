@@ -24,6 +24,10 @@ import { UndiciResponse } from "./undiciResponse.js"
  */
 const highWaterMark = 64 * 1024
 
+// A resolved promise's `then` queues the same microtask as `queueMicrotask`, without the
+// AsyncResource Node makes for each `queueMicrotask` (about 85 ns a read, one wake a read).
+const resolved = Promise.resolve()
+
 /**
  * A timer on the exchange itself bounds it, with no fiber racing it: until the
  * response headers, or until the whole body has arrived.
@@ -254,7 +258,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private wakeAfterRead(): void {
     if (this.wakeQueued || this.waiter === undefined) return
     this.wakeQueued = true
-    queueMicrotask(this.queuedWake)
+    void resolved.then(this.queuedWake)
   }
 
   private readonly queuedWake = (): void => {

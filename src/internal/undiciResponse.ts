@@ -266,15 +266,13 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
     const forget = Effect.sync(() => {
       exchange.waiter = undefined
     })
-    // Waits for the body and resumes with what it brought, in one step (not a wait, then a read).
-    const waitThenRead: Read = Effect.callback((resume) => {
-      // What came while the fiber yielded between `read`'s look and this wait is read at once.
+    // What the body has now, or a wait that resumes with what it brings, in one step (not a look, then a wait, then a read).
+    const read: Read = Effect.callback((resume) => {
       const now = ready()
       if (now !== undefined) return resume(now)
-      exchange.waiter = () => resume(ready() ?? waitThenRead)
+      exchange.waiter = () => resume(ready() ?? read)
       return forget
     })
-    const read: Read = Effect.suspend(() => ready() ?? waitThenRead)
     return { read, cancel: Effect.sync(() => exchange.abort()), endDeadline: () => exchange.disarm() }
   }
 
