@@ -383,7 +383,14 @@ describe(hasTmux ? "batch in a terminal" : "batch in a terminal (skipped: tmux i
     Effect.gen(function*() {
       // 40 answers, two at a time, 400 ms each: after the fourth, 7 s of run left for Ctrl-C to land in.
       const { out, screen, tmux } = yield* inTerminal(40, "400 millis")
-      yield* eventually("four results written", lineCount(out), (n) => n >= 4, pace)
+      // A run that ends first shows its exit on the screen: the wait stops there, not after its 30 s.
+      const [, early] = yield* eventually(
+        "four results written, or the run's exit on the screen",
+        Effect.all([lineCount(out), screen]),
+        ([n, text]) => n >= 4 || text.includes("exit "),
+        pace
+      )
+      expect(early, "the run ended before its fourth result").not.toContain("exit ")
       tmux("send-keys", "C-c")
       const final = yield* eventually("the run's exit on the screen", screen, (text) => text.includes("exit "), pace)
       expect(final).toContain("exit 130")
