@@ -96,6 +96,24 @@ export interface Options {
 const defaultHeadersTimeout = Duration.minutes(10)
 const defaultBodyTimeout = Duration.minutes(5)
 
+/** Where a request goes, as undici's dispatch options name it. */
+interface Target {
+  readonly origin: string
+  /** Path and query. */
+  readonly path: string
+  /** The URL without its hash, for the response. */
+  readonly href: string
+}
+
+const targetOf = (url: URL): Target => ({
+  origin: url.origin,
+  path: url.pathname + url.search,
+  href: url.hash === "" ? url.href : url.href.slice(0, url.href.length - url.hash.length)
+})
+
+/** URLs whose target a client keeps. */
+const maxTargets = 64
+
 type DispatchBody = Exclude<Dispatcher.DispatchOptions["body"], undefined>
 
 interface Converted {
@@ -154,13 +172,13 @@ export const fromDispatcher = (
 
   const dispatch = (
     request: HttpClientRequest.HttpClientRequest,
-    url: URL,
+    target: Target,
     deadline?: Deadline
   ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> => {
-    const href = url.hash === "" ? url.href : url.href.slice(0, url.href.length - url.hash.length)
+    const href = target.href
     const options = ({ body, contentType }: Converted): Dispatcher.DispatchOptions => ({
-      origin: url.origin,
-      path: url.pathname + url.search,
+      origin: target.origin,
+      path: target.path,
       method: request.method,
       headers: contentType === undefined ? request.headers : { ...request.headers, "content-type": contentType },
       body,
@@ -180,11 +198,19 @@ export const fromDispatcher = (
       if (signal.aborted) {
         return Effect.fail(transportError(request, signal.reason))
       }
-      return dispatch(request, url)
+      return dispatch(request, targetOf(url))
     })
   )
 
+  // The targets of the plain URLs (no query parameters, no hash) requests went
+  // to, parsed once each: a client sends to a few endpoints, and parsing one
+  // and reading its origin costs a short call more than its dispatch.
+  const targets = new Map<string, Target>()
+
   const untraced = (request: HttpClientRequest.HttpClientRequest, deadline?: Deadline) => {
+    const plain = request.urlParams.params.length === 0 && Option.isNone(request.hash)
+    const known = plain ? targets.get(request.url) : undefined
+    if (known !== undefined) return dispatch(request, known, deadline)
     const url = Url.make(request.url, request.urlParams, Option.getOrUndefined(request.hash))
     if (Result.isFailure(url)) {
       return Effect.fail(
@@ -193,7 +219,9 @@ export const fromDispatcher = (
         })
       )
     }
-    return dispatch(request, url.success, deadline)
+    const target = targetOf(url.success)
+    if (plain && targets.size < maxTargets) targets.set(request.url, target)
+    return dispatch(request, target, deadline)
   }
 
   const client = HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(

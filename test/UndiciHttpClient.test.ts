@@ -190,6 +190,26 @@ describe("UndiciHttpClient", () => {
       assert.match(String((error.cause as Error).message ?? error.cause), /ECONNREFUSED/)
     }))
 
+  it.live("requests to one URL, again, with query parameters or with a hash each reach their own path", () =>
+    Effect.gen(function*() {
+      const server = yield* serve(echo)
+      const http = yield* client
+      const pathOf = (request: HttpClientRequest.HttpClientRequest) =>
+        Effect.flatMap(http.execute(request), (response) =>
+          Effect.map(response.json, (echoed) => [(echoed as { url: string }).url, response.url] as const))
+      const plain = HttpClientRequest.get(`${server.url}/models`)
+      const href = `${server.url}/models`
+      assert.deepStrictEqual(yield* pathOf(plain), ["/models", href])
+      // The target kept from the first request serves the second.
+      assert.deepStrictEqual(yield* pathOf(plain), ["/models", href])
+      assert.deepStrictEqual(yield* pathOf(HttpClientRequest.setUrlParam(plain, "limit", "5")), [
+        "/models?limit=5",
+        `${href}?limit=5`
+      ])
+      assert.deepStrictEqual(yield* pathOf(HttpClientRequest.setHash(plain, "top")), ["/models", href])
+      assert.deepStrictEqual(yield* pathOf(HttpClientRequest.get(`${server.url}/other`)), ["/other", `${server.url}/other`])
+    }))
+
   it.live("a URL that does not parse fails with an InvalidUrlError", () =>
     Effect.gen(function*() {
       const http = yield* client

@@ -89,8 +89,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   paused = false
   unbounded = false
   waiter: (() => void) | undefined = undefined
-  /** A wake for the chunks of the current socket read is queued (`wakeAfterRead`). */
-  private wakeQueued = false
+  /** The chunks of a socket read are coming in; a microtask ends it (`readStarted`). */
+  private reading = false
   private timer: ReturnType<typeof setTimeout> | undefined = undefined
   private timedThroughBody = false
   // The phase limits' one timer (headers, then first token, then idle) and
@@ -214,12 +214,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     this.chunks.push(chunk)
     this.buffered += chunk.length
-    if (this.watching === watchIdle) this.lastData = Date.now()
-    else if (this.watching === watchFirstToken) {
-      this.unwatch()
-      this.watchIdle()
-    }
-    this.wakeAfterRead()
+    if (!this.reading) this.readStarted()
     if (this.unbounded || this.buffered < highWaterMark) return
     this.paused = true
     controller.pause()
@@ -249,20 +244,25 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   /**
-   * Wakes the reader once the chunks of this socket read are all in: undici
-   * hands over every HTTP chunk of one read in one synchronous run, so a
-   * microtask wakes the reader after the last, and it takes them in one read
-   * (a provider flushing every token sends each as a chunk of its own; woken
-   * at each, the reader passed each event alone through every stream above it).
+   * The first chunk of a socket read. undici hands over every HTTP chunk of
+   * one read in one synchronous run, so the time of the body's last bytes is
+   * read once a read, not once a chunk (a provider flushing every token sends
+   * dozens of chunks a read), and a microtask wakes the reader after the last
+   * chunk, so it takes them in one read (woken at each, the reader passed
+   * each event alone through every stream above it).
    */
-  private wakeAfterRead(): void {
-    if (this.wakeQueued || this.waiter === undefined) return
-    this.wakeQueued = true
-    void resolved.then(this.queuedWake)
+  private readStarted(): void {
+    this.reading = true
+    if (this.watching === watchIdle) this.lastData = Date.now()
+    else if (this.watching === watchFirstToken) {
+      this.unwatch()
+      this.watchIdle()
+    }
+    void resolved.then(this.readEnded)
   }
 
-  private readonly queuedWake = (): void => {
-    this.wakeQueued = false
+  private readonly readEnded = (): void => {
+    this.reading = false
     this.wake()
   }
 

@@ -12,9 +12,15 @@
 
 const BOM = 0xfeff
 
+/**
+ * The decoder of whole chunks, never used in streaming mode; it keeps no state
+ * between calls, so every instance shares it (a stream makes one instance).
+ */
+const whole = new TextDecoder("utf-8", { ignoreBOM: true })
+
 export class Utf8Decoder {
-  private readonly whole = new TextDecoder("utf-8", { ignoreBOM: true })
-  private readonly streaming = new TextDecoder("utf-8", { ignoreBOM: true })
+  /** Made at the first chunk that ends in a non-ASCII byte: most streams have none. */
+  private streaming: InstanceType<typeof TextDecoder> | undefined = undefined
   /** The last chunk ended in a non-ASCII byte: `streaming` may hold part of a character. */
   private carrying = false
   /** No text decoded yet: a BOM that starts the first text is not part of it. */
@@ -23,14 +29,16 @@ export class Utf8Decoder {
   decode(bytes: Uint8Array): string {
     if (bytes.length === 0) return ""
     const asciiEnd = bytes[bytes.length - 1]! < 0x80
-    const text = asciiEnd && !this.carrying ? this.whole.decode(bytes) : this.streaming.decode(bytes, { stream: true })
+    const text = asciiEnd && !this.carrying
+      ? whole.decode(bytes)
+      : (this.streaming ??= new TextDecoder("utf-8", { ignoreBOM: true })).decode(bytes, { stream: true })
     this.carrying = !asciiEnd
     return this.withoutBom(text)
   }
 
   /** The end of the text (a character left half-read is U+FFFD); the decoder then starts a new text. */
   end(): string {
-    const text = this.carrying ? this.withoutBom(this.streaming.decode()) : ""
+    const text = this.carrying ? this.withoutBom(this.streaming!.decode()) : ""
     this.carrying = false
     this.atStart = true
     return text

@@ -162,7 +162,7 @@ export class ChatStreamParser extends JsonSseParser {
   }
 
   private delta(delta: JsonRecord, out: Array<ChatChunk>): void {
-    const reasoning = reasoningOf(delta, "delta")
+    const reasoning = reasoningOf(delta, "delta.reasoning_content")
     if (reasoning !== undefined && reasoning !== "") out.push({ _tag: "ReasoningDelta", text: reasoning })
     const text = textOf(delta["content"], "delta.content")
     if (text !== undefined && text !== "") out.push({ _tag: "TextDelta", text })

@@ -171,10 +171,11 @@ export const argumentsOf = (value: unknown): string | undefined =>
 /**
  * Reasoning text: `reasoning_content` (DeepSeek, older vLLM) or `reasoning`
  * (OpenRouter, Ollama, Groq, newer vLLM). Servers in transition send both with
- * the same text, so only one is read.
+ * the same text, so only one is read. `contentField` is the path of
+ * `reasoning_content` an error names (a constant: a stream reads it per event).
  */
-export const reasoningOf = (record: JsonRecord, where: string): string | undefined => {
-  const content = textOf(record["reasoning_content"], `${where}.reasoning_content`)
+export const reasoningOf = (record: JsonRecord, contentField: string): string | undefined => {
+  const content = textOf(record["reasoning_content"], contentField)
   if (content !== undefined && content !== "") return content
   const reasoning = record["reasoning"]
   // OpenRouter may also send `reasoning` as structured details in some modes; only text counts.
@@ -214,7 +215,7 @@ export const reply = (body: JsonRecord): Reply => {
     id: replyId(body["id"]),
     model: replyModel(body["model"]),
     text: textOf(message["content"], "message.content") ?? "",
-    reasoning: reasoningOf(message, "message"),
+    reasoning: reasoningOf(message, "message.reasoning_content"),
     refusal: optionalString(message["refusal"], "message.refusal"),
     toolCalls,
     finishReason: finishReason(typeof reason === "string" ? reason : undefined),
