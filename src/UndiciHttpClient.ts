@@ -202,9 +202,9 @@ export const fromDispatcher = (
     })
   )
 
-  // The targets of the plain URLs (no query parameters, no hash) requests went
-  // to, parsed once each: a client sends to a few endpoints, and parsing one
-  // and reading its origin costs a short call more than its dispatch.
+  // The targets of the URLs requests went to without `urlParams` or a hash,
+  // parsed once each: a client sends to a few endpoints, and parsing a URL and
+  // reading its origin costs about as much as the rest of a short dispatch.
   const targets = new Map<string, Target>()
 
   const untraced = (request: HttpClientRequest.HttpClientRequest, deadline?: Deadline) => {

@@ -94,8 +94,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   private timer: ReturnType<typeof setTimeout> | undefined = undefined
   private timedThroughBody = false
   // The phase limits' one timer (headers, then first token, then idle) and
-  // the time of the last body bytes: a chunk only stamps the time, and the
-  // idle timer, when it fires early, re-arms for what is left.
+  // the time of the last body bytes: a socket read (its first chunk) only
+  // stamps the time, and the idle timer, when it fires early, re-arms for what is left.
   private watch: ReturnType<typeof setTimeout> | undefined = undefined
   private watching = watchNone
   private phases: Deadline | undefined = undefined
