@@ -171,7 +171,7 @@ export const make = (engine: Engine, options: AppOptions) =>
           Effect.flatMap(restore(handled), (response) => {
             entry.status = response.status
             tally?.answered(response)
-            // A chat's answer carries it already (its headers built once); the others get it here.
+            // A stream's answer carries it already (its headers built once); the others get it here.
             const answered = response.headers["x-request-id"] === undefined
               ? HttpServerResponse.setHeader(response, "x-request-id", entry.id)
               : response
@@ -274,8 +274,7 @@ export const make = (engine: Engine, options: AppOptions) =>
         onSuccess: (response) => {
           tally.replied(response.usage, response.cost)
           Logs.answered(entry, response)
-          const body = render(response)
-          return Effect.as(entry.settle(response.cost), HttpServerResponse.text(body, { contentType: "application/json", headers: { "x-request-id": entry.id } }))
+          return Effect.as(entry.settle(response.cost), json(200, render(response)))
         }
       })
 
