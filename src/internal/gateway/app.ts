@@ -206,7 +206,8 @@ export const make = (engine: Engine, options: AppOptions) =>
     const addressed = (request: ChatRequest, target: Target): ChatRequest =>
       target.address === undefined ? request : { ...request, model: target.address }
 
-    // `request` to `target` as a stream, opened to its first batch, then answered in SSE by `newEncoder()`. The
+    // `request` to `target` as a stream, opened to its first batch, then answered by `SseAnswer` in the stream of
+    // `newEncoder()` (in one piece when that batch holds the whole answer). The
     // stream is held in a scope of its own, which the request's scope closes in its one finalizer, after the
     // stream's end is noted (a scope with more than one finalizer closes through Effect's slower path).
     const streamed = (
