@@ -119,6 +119,9 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over loo
       )
       expect(response.headers.get("content-type")).toBe("text/event-stream")
       expect(response.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/)
+      // The simulator sends an unpaced reply in one write: the whole answer is in hand by its first batch, and is
+      // written in one piece.
+      expect(response.headers.get("content-length")).not.toBeNull()
       const chunks = yield* promise(async () => {
         const out = []
         for await (const chunk of stream) out.push(chunk)
@@ -378,6 +381,33 @@ describe("Gateway options", () => {
       expect(nothing._tag === "OptionsError" && nothing.message).toBe(
         "Gateway: config must be a configuration with at least one model, got \"no models\""
       )
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("a trickling upstream's stream is forwarded batch by batch, and parses the same", () =>
+    Effect.gen(function*() {
+      // Four tokens at 20 a second: the first batch comes 50 ms before the next, the Finish last.
+      const simulator = yield* Simulator.make({ apiKeys: [key], replyTokens: 4, tokensPerSecond: 20 })
+      const config = yield* ProviderConfig.fromJson({
+        sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [key], max_retries: 0 }]
+      })
+      const gateway = yield* Gateway.make({ config, port: 0 })
+      const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0 })
+      const { data: stream, response } = yield* promise(() =>
+        client.chat.completions.create({ ...ask("gpt-4o-mini"), stream: true, stream_options: { include_usage: true } })
+          .withResponse()
+      )
+      expect(response.headers.get("content-type")).toBe("text/event-stream")
+      expect(response.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/)
+      expect(response.headers.get("content-length")).toBeNull()
+      expect(response.headers.get("transfer-encoding")).toBe("chunked")
+      const chunks = yield* promise(async () => {
+        const out = []
+        for await (const chunk of stream) out.push(chunk)
+        return out
+      })
+      expect(chunks.map((chunk) => chunk.choices[0]?.delta.content ?? "").join("").length).toBeGreaterThan(0)
+      expect(chunks.some((chunk) => chunk.choices[0]?.finish_reason === "stop")).toBe(true)
+      expect(chunks[chunks.length - 1]!.usage!.completion_tokens).toBe(4)
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 
   it.effect("ready turns 503 once no deployment can take a call (its only key refused)", () =>

@@ -16,8 +16,6 @@
  * scope closes, which the server closes when the response ends or the client
  * goes away, freeing the upstream call, its key and its permit at once.
  */
-import type { NonEmptyReadonlyArray } from "effect/Array"
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -25,15 +23,13 @@ import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
-import type * as Pull from "effect/Pull"
 import * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
 import type { LlmError } from "../../LlmError.js"
 import { StreamTruncatedError } from "../../LlmError.js"
-import { type Batch, openFirst } from "../chunkSource.js"
+import { openFirst } from "../chunkSource.js"
 import { openAiErrorJson } from "../openAiErrorJson.js"
 import * as AnthropicErrors from "./anthropicErrors.js"
 import * as AnthropicRender from "./anthropicRender.js"
@@ -46,6 +42,8 @@ import * as Errors from "./errors.js"
 import * as Logs from "./logs.js"
 import * as Metrics from "./metrics.js"
 import * as Render from "./render.js"
+import * as SseAnswer from "./sseAnswer.js"
+import type { Failures } from "./sseAnswer.js"
 import * as Wire from "./wire.js"
 
 /** What the application needs besides the engine. */
@@ -79,24 +77,10 @@ const isBodyTooLarge = (error: unknown): boolean =>
 const tooLarge = (limit: number) =>
   Errors.answer(413, `The request body is larger than this gateway takes (${limit} bytes).`, "invalid_request_error", null, "request_too_large")
 
-const noCache = { "cache-control": "no-cache" }
-
-// A stream's batch noted, in one pass, in the request's log entry; the metrics take the usage and cost from there
-// when the batch ends the stream.
-const noted = (entry: Logs.Entry, tally: Metrics.Tally, batch: Batch): void => {
-  if (Logs.streamed(entry, batch)) tally.finished(entry.usage, entry.cost)
-}
-
 const restartedMessage = "The provider's stream broke after part of the answer had been sent, and the rest would have come from " +
   "another deployment as a new answer; the stream ends here instead. Retry the request."
 
 const restartedBody = openAiErrorJson(restartedMessage, "server_error", null, "stream_restarted")
-
-/** How a route answers a failure: the error answer to an engine failure, and the body of a restart's error event. */
-interface Failures {
-  readonly answer: (error: LlmError) => Errors.ErrorAnswer
-  readonly restarted: string
-}
 
 const anthropicRestarted = AnthropicErrors.errorJson("api_error", restartedMessage)
 
@@ -187,7 +171,10 @@ export const make = (engine: Engine, options: AppOptions) =>
           Effect.flatMap(restore(handled), (response) => {
             entry.status = response.status
             tally?.answered(response)
-            const answered = HttpServerResponse.setHeader(response, "x-request-id", entry.id)
+            // A stream's answer carries it already (its headers built once); the others get it here.
+            const answered = response.headers["x-request-id"] === undefined
+              ? HttpServerResponse.setHeader(response, "x-request-id", entry.id)
+              : response
             return entry.streaming ? Effect.succeed(answered) : Effect.as(Logs.write(entry, clock.currentTimeMillisUnsafe()), answered)
           })
         ).pipe(Effect.onInterrupt(() => entry.streaming ? Effect.void : Logs.gone(entry, clock.currentTimeMillisUnsafe())))
@@ -219,7 +206,8 @@ export const make = (engine: Engine, options: AppOptions) =>
     const addressed = (request: ChatRequest, target: Target): ChatRequest =>
       target.address === undefined ? request : { ...request, model: target.address }
 
-    // `request` to `target` as a stream, opened to its first batch, then answered in SSE by `newEncoder()`. The
+    // `request` to `target` as a stream, opened to its first batch, then answered by `SseAnswer` in the stream of
+    // `newEncoder()` (in one piece when that batch holds the whole answer). The
     // stream is held in a scope of its own, which the request's scope closes in its one finalizer, after the
     // stream's end is noted (a scope with more than one finalizer closes through Effect's slower path).
     const streamed = (
@@ -254,66 +242,20 @@ export const make = (engine: Engine, options: AppOptions) =>
       )
       return Effect.andThen(
         heldUntilEnd,
-        Effect.match(opened, {
+        Effect.matchEffect(opened, {
           onFailure: (error) => {
             tally.failed(error)
-            return failedFor(entry, failures)(error)
+            return Effect.succeed(failedFor(entry, failures)(error))
           },
           onSuccess: ({ first, rest }) => {
             entry.streaming = true
             entry.firstToken = clock.currentTimeMillisUnsafe() - entry.start
             tally.stream()
-            noted(entry, tally, first)
-            return sse(newEncoder(), first, rest, entry, failures, tally)
+            const headers = { "cache-control": "no-cache", "x-request-id": entry.id }
+            return SseAnswer.answer(newEncoder(), first, rest, entry, failures, tally, headers)
           }
         })
       )
-    }
-
-    // The response body: `first`, then each batch of `rest`, encoded by `stream` into one write each; a failure is an
-    // error event that ends it. Each batch of `rest` is noted as it comes (`first` already was).
-    const sse = (
-      stream: Render.StreamEncoder,
-      first: Batch,
-      rest: Pull.Pull<Batch, LlmError>,
-      entry: Logs.Entry,
-      failures: Failures,
-      tally: Metrics.Tally
-    ) => {
-      let head: Batch | undefined = first
-      let ended = false
-      const write = (batch: Batch): NonEmptyReadonlyArray<Uint8Array> => {
-        const encoded = stream.batch(batch)
-        if (encoded.restarted === undefined) return [encoded.bytes]
-        ended = true
-        tally.restarted()
-        return [encoded.bytes, stream.error(failures.restarted)]
-      }
-      const next = Effect.matchEffect(rest, {
-        onFailure: (error): Effect.Effect<NonEmptyReadonlyArray<Uint8Array>, Cause.Done> => {
-          ended = true
-          tally.end()
-          if (Cause.isDone(error)) return Cause.done()
-          entry.error = error._tag
-          tally.failed(error)
-          return Effect.succeed([stream.error(failures.answer(error).body)])
-        },
-        onSuccess: (batch) => {
-          noted(entry, tally, batch)
-          return Effect.succeed(write(batch))
-        }
-      })
-      const pull = Effect.suspend((): Effect.Effect<NonEmptyReadonlyArray<Uint8Array>, Cause.Done> => {
-        if (ended) return Cause.done()
-        if (head === undefined) return next
-        const batch = head
-        head = undefined
-        return Effect.succeed(write(batch))
-      })
-      return HttpServerResponse.stream(Stream.fromPull(Effect.succeed(pull)), {
-        contentType: stream.contentType,
-        headers: noCache
-      })
     }
 
     // `request` to `target` as one reply, answered by `render` (its failure by `failures`).

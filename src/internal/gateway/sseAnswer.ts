@@ -1,0 +1,111 @@
+/**
+ * A stream's answer, once its first batch is in: the route's encoder turns
+ * each batch into one write of the response body; a failure is an error event
+ * that ends it, as is a `Restart` the encoder cannot hide. Each batch is noted
+ * in the request's log entry (and, at its `Finish`, in the metrics) as it comes.
+ *
+ * A stream whose whole answer is in hand by its first batch (the batch holds
+ * the `Finish`, after which the `ChatChunk` protocol has nothing but the
+ * stream's end) is written in one piece: its end is pulled once more, so the
+ * upstream body is read to its end, and the answer is one `Uint8Array` body
+ * with the same headers, instead of a `Stream` body of one write (effect/http
+ * writes a `Stream` body at a higher cost per response). An upstream that sends
+ * its reply in one read (a short answer, or the bench's simulator) takes this
+ * path. Anything but the end after the `Finish` (a batch, a failure) is
+ * answered as a stream, as it would have been without the extra pull.
+ */
+import type { NonEmptyReadonlyArray } from "effect/Array"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import type * as Headers from "effect/http/Headers"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import type * as Pull from "effect/Pull"
+import * as Stream from "effect/Stream"
+import type { LlmError } from "../../LlmError.js"
+import type { Batch } from "../chunkSource.js"
+import type * as Errors from "./errors.js"
+import * as Logs from "./logs.js"
+import type * as Metrics from "./metrics.js"
+import type * as Render from "./render.js"
+
+/** How a route answers a failure: the error answer to an engine failure, and the body of a restart's error event. */
+export interface Failures {
+  readonly answer: (error: LlmError) => Errors.ErrorAnswer
+  readonly restarted: string
+}
+
+// The writes of one pull of the body: a batch's one write (and a restart's error event), or a failure's error event.
+type Writes = NonEmptyReadonlyArray<Uint8Array>
+
+/**
+ * The answer to a stream whose `first` batch is in and the rest to come from `rest`, encoded by `encoder`, with
+ * `headers` (the content type is the encoder's).
+ */
+export const answer = (
+  encoder: Render.StreamEncoder,
+  first: Batch,
+  rest: Pull.Pull<Batch, LlmError>,
+  entry: Logs.Entry,
+  failures: Failures,
+  tally: Metrics.Tally,
+  headers: Headers.Input
+): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
+  let ended = false
+  // A batch noted in the log entry, and in the metrics when it ends the stream (true then).
+  const noted = (batch: Batch): boolean => {
+    const finished = Logs.streamed(entry, batch)
+    if (finished) tally.finished(entry.usage, entry.cost)
+    return finished
+  }
+  // An encoded batch's writes: a restart the encoder cannot hide ends the stream with an error event.
+  const writes = (encoded: Render.Encoded): Writes => {
+    if (encoded.restarted === undefined) return [encoded.bytes]
+    ended = true
+    tally.restarted()
+    return [encoded.bytes, encoder.error(failures.restarted)]
+  }
+  const written = (batch: Batch): Writes => {
+    noted(batch)
+    return writes(encoder.batch(batch))
+  }
+  // The stream's failure as an error event, which ends it.
+  const failed = (error: LlmError): Writes => {
+    ended = true
+    tally.end()
+    entry.error = error._tag
+    tally.failed(error)
+    return [encoder.error(failures.answer(error).body)]
+  }
+  const options = { contentType: encoder.contentType, headers }
+  // A body of `head`, then each batch of `rest` until it ends or fails.
+  const streamed = (head: Writes) => {
+    let queued: Writes | undefined = head
+    const next = Effect.matchEffect(rest, {
+      onFailure: (error): Pull.Pull<Writes> => {
+        if (!Cause.isDone(error)) return Effect.succeed(failed(error))
+        ended = true
+        tally.end()
+        return Cause.done()
+      },
+      onSuccess: (batch) => Effect.succeed(written(batch))
+    })
+    const pull = Effect.suspend((): Pull.Pull<Writes> => {
+      if (queued === undefined) return ended ? Cause.done() : next
+      const writes = queued
+      queued = undefined
+      return Effect.succeed(writes)
+    })
+    return HttpServerResponse.stream(Stream.fromPull(Effect.succeed(pull)), options)
+  }
+  const finished = noted(first)
+  const encoded = encoder.batch(first)
+  if (encoded.restarted !== undefined || !finished) return Effect.succeed(streamed(writes(encoded)))
+  // The whole answer is in hand: the stream's end pulled, then one body.
+  return Effect.match(rest, {
+    onFailure: (error) =>
+      Cause.isDone(error)
+        ? HttpServerResponse.uint8Array(encoded.bytes, options)
+        : streamed([encoded.bytes, ...failed(error)]),
+    onSuccess: (batch) => streamed([encoded.bytes, ...written(batch)])
+  })
+}

@@ -1,0 +1,100 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import type * as HttpServerResponse from "effect/http/HttpServerResponse"
+import type * as Pull from "effect/Pull"
+import * as Stream from "effect/Stream"
+import { StreamTruncatedError } from "../../src/LlmError.js"
+import type { LlmError } from "../../src/LlmError.js"
+import type { Batch } from "../../src/internal/chunkSource.js"
+import * as Errors from "../../src/internal/gateway/errors.js"
+import * as Logs from "../../src/internal/gateway/logs.js"
+import * as Metrics from "../../src/internal/gateway/metrics.js"
+import { streamEncoder } from "../../src/internal/gateway/render.js"
+import * as SseAnswer from "../../src/internal/gateway/sseAnswer.js"
+import { finish, text } from "../utils/encoderChunks.js"
+
+const failures: SseAnswer.Failures = {
+  answer: (error) => Errors.fromLlmError(error, 0),
+  restarted: `{"error":{"message":"restarted"}}`
+}
+
+const hello: Batch = [{ _tag: "TextDelta", text: "Hello" }]
+const whole: Batch = [{ _tag: "TextDelta", text: "Hello" }, finish()]
+const truncated = new StreamTruncatedError({ provider: "p", model: "m", detail: "cut" })
+
+// The rest of a stream: each of `outcomes` in turn (a batch, a failure, or the end), then the end.
+const pullOf = (outcomes: ReadonlyArray<Batch | LlmError | Cause.Done>): { pull: Pull.Pull<Batch, LlmError>; pulls: () => number } => {
+  let pulls = 0
+  const pull = Effect.suspend((): Pull.Pull<Batch, LlmError> => {
+    const outcome = outcomes[pulls++]
+    if (outcome === undefined || Cause.isDone(outcome)) return Cause.done()
+    return Array.isArray(outcome) ? Effect.succeed(outcome as Batch) : Effect.fail(outcome as LlmError)
+  })
+  return { pull, pulls: () => pulls }
+}
+
+// The answer to a stream that opened with `first`, its log entry, and the body's text (a stream's collected).
+const answered = (first: Batch, rest: Pull.Pull<Batch, LlmError>) =>
+  Effect.gen(function*() {
+    const entry = Logs.begin("id-1", "POST", "/v1/chat/completions", 0, false)
+    const tally = Metrics.make(Effect.die("unused"), () => 0).tally("/v1/chat/completions", 0)
+    const response = yield* SseAnswer.answer(
+      streamEncoder("chatcmpl-id-1", "m", 1, false),
+      first,
+      rest,
+      entry,
+      failures,
+      tally,
+      { "cache-control": "no-cache", "x-request-id": "id-1" }
+    )
+    return { response, entry, body: yield* bodyText(response) }
+  })
+
+const bodyText = (response: HttpServerResponse.HttpServerResponse) => {
+  const body = response.body
+  if (body._tag === "Uint8Array") return Effect.succeed(text(body.body))
+  if (body._tag !== "Stream") return Effect.die(`unexpected body ${body._tag}`)
+  return Effect.map(Stream.runCollect(Stream.orDie(body.stream)), (chunks) => chunks.map(text).join(""))
+}
+
+describe("the gateway's SSE answer", () => {
+  it.effect("a first batch holding the Finish is written in one piece, once the stream's end is pulled", () =>
+    Effect.gen(function*() {
+      const rest = pullOf([])
+      const { body, entry, response } = yield* answered(whole, rest.pull)
+      expect(rest.pulls()).toBe(1)
+      expect(response.body._tag).toBe("Uint8Array")
+      expect(response.headers).toMatchObject({ "content-type": "text/event-stream", "cache-control": "no-cache", "x-request-id": "id-1" })
+      expect(body).toContain(`"content":"Hello"`)
+      expect(body).toContain(`"finish_reason":"stop"`)
+      expect(body.endsWith("data: [DONE]\n\n")).toBe(true)
+      expect(entry.deployment).toBe("p/m")
+    }))
+
+  it.effect("a first batch without the Finish is a stream body of each batch as it comes", () =>
+    Effect.gen(function*() {
+      const { body, response } = yield* answered(hello, pullOf([[finish()]]).pull)
+      expect(response.body._tag).toBe("Stream")
+      expect(response.headers).toMatchObject({ "content-type": "text/event-stream", "x-request-id": "id-1" })
+      expect(body).toContain(`"content":"Hello"`)
+      expect(body.endsWith("data: [DONE]\n\n")).toBe(true)
+    }))
+
+  it.effect("a batch after the Finish is answered as a stream, with nothing dropped", () =>
+    Effect.gen(function*() {
+      const { body, response } = yield* answered(whole, pullOf([[{ _tag: "TextDelta", text: "late" }]]).pull)
+      expect(response.body._tag).toBe("Stream")
+      expect(body).toContain("[DONE]")
+      expect(body).toContain(`"content":"late"`)
+    }))
+
+  it.effect("a failure after the Finish is answered as a stream ending in an error event", () =>
+    Effect.gen(function*() {
+      const { body, entry, response } = yield* answered(whole, pullOf([truncated]).pull)
+      expect(response.body._tag).toBe("Stream")
+      expect(body).toContain(`"content":"Hello"`)
+      expect(body.trimEnd().split("\n\n").at(-1)).toMatch(/^data: \{"error":/)
+      expect(entry.error).toBe("StreamTruncatedError")
+    }))
+})
