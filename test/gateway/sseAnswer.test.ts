@@ -1,8 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type * as Pull from "effect/Pull"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { StreamTruncatedError } from "../../src/LlmError.js"
 import type { LlmError } from "../../src/LlmError.js"
@@ -37,6 +39,7 @@ const pullOf = (outcomes: ReadonlyArray<Batch | LlmError | Cause.Done>): { pull:
 // The answer to a stream that opened with `first`, its log entry, and the body's text (a stream's collected).
 const answered = (first: Batch, rest: Pull.Pull<Batch, LlmError>) =>
   Effect.gen(function*() {
+    const scope = yield* Scope.make()
     const entry = Logs.begin("id-1", "POST", "/v1/chat/completions", 0, false)
     const tally = Metrics.make(Effect.die("unused"), () => 0).tally("/v1/chat/completions", 0)
     const response = yield* SseAnswer.answer(
@@ -46,7 +49,8 @@ const answered = (first: Batch, rest: Pull.Pull<Batch, LlmError>) =>
       entry,
       failures,
       tally,
-      { "cache-control": "no-cache", "x-request-id": "id-1" }
+      { "cache-control": "no-cache", "x-request-id": "id-1" },
+      scope
     )
     return { response, entry, body: yield* bodyText(response) }
   })
@@ -59,7 +63,7 @@ const bodyText = (response: HttpServerResponse.HttpServerResponse) => {
 }
 
 describe("the gateway's SSE answer", () => {
-  it.effect("a first batch holding the Finish is written in one piece, once the stream's end is pulled", () =>
+  it.effect("a first batch holding the Finish is written in one piece when the stream's end is in hand too", () =>
     Effect.gen(function*() {
       const rest = pullOf([])
       const { body, entry, response } = yield* answered(whole, rest.pull)
@@ -70,6 +74,32 @@ describe("the gateway's SSE answer", () => {
       expect(body).toContain(`"finish_reason":"stop"`)
       expect(body.endsWith("data: [DONE]\n\n")).toBe(true)
       expect(entry.deployment).toBe("p/m")
+    }))
+
+  it.effect("a first batch holding the Finish whose end is not in hand is a stream at once, ended when the end comes", () =>
+    Effect.gen(function*() {
+      const end = yield* Deferred.make<void>()
+      let pulls = 0
+      const rest = Effect.suspend((): Pull.Pull<Batch, LlmError> => {
+        pulls++
+        return Effect.andThen(Deferred.await(end), Cause.done())
+      })
+      const entry = Logs.begin("id-1", "POST", "/v1/chat/completions", 0, false)
+      const tally = Metrics.make(Effect.die("unused"), () => 0).tally("/v1/chat/completions", 0)
+      const response = yield* SseAnswer.answer(streamEncoder("chatcmpl-id-1", "m", 1, false), whole, rest, entry, failures, tally, {
+        "x-request-id": "id-1"
+      }, yield* Scope.make())
+      // Answered before the end came: the answer is not held back by an upstream that keeps its body open.
+      expect(pulls).toBe(1)
+      expect(response.body._tag).toBe("Stream")
+      if (response.body._tag !== "Stream") return
+      const chunks = yield* Stream.toPull(Stream.orDie(response.body.stream))
+      const answer = text((yield* chunks)[0]!)
+      expect(answer).toContain(`"content":"Hello"`)
+      expect(answer.endsWith("data: [DONE]\n\n")).toBe(true)
+      yield* Deferred.succeed(end, undefined)
+      expect(yield* Effect.flip(chunks)).toSatisfy(Cause.isDone)
+      expect(pulls).toBe(1)
     }))
 
   it.effect("a first batch without the Finish is a stream body of each batch as it comes", () =>

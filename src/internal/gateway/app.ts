@@ -171,10 +171,8 @@ export const make = (engine: Engine, options: AppOptions) =>
           Effect.flatMap(restore(handled), (response) => {
             entry.status = response.status
             tally?.answered(response)
-            // A stream's answer carries it already (its headers built once); the others get it here.
-            const answered = response.headers["x-request-id"] === undefined
-              ? HttpServerResponse.setHeader(response, "x-request-id", entry.id)
-              : response
+            // A stream's answer carries it from its making (`SseAnswer`, its headers built once); the others get it here.
+            const answered = entry.streaming ? response : HttpServerResponse.setHeader(response, "x-request-id", entry.id)
             return entry.streaming ? Effect.succeed(answered) : Effect.as(Logs.write(entry, clock.currentTimeMillisUnsafe()), answered)
           })
         ).pipe(Effect.onInterrupt(() => entry.streaming ? Effect.void : Logs.gone(entry, clock.currentTimeMillisUnsafe())))
@@ -252,7 +250,7 @@ export const make = (engine: Engine, options: AppOptions) =>
             entry.firstToken = clock.currentTimeMillisUnsafe() - entry.start
             tally.stream()
             const headers = { "cache-control": "no-cache", "x-request-id": entry.id }
-            return SseAnswer.answer(newEncoder(), first, rest, entry, failures, tally, headers)
+            return SseAnswer.answer(newEncoder(), first, rest, entry, failures, tally, headers, held)
           }
         })
       )

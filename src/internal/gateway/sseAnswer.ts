@@ -6,20 +6,26 @@
  *
  * A stream whose whole answer is in hand by its first batch (the batch holds
  * the `Finish`, after which the `ChatChunk` protocol has nothing but the
- * stream's end) is written in one piece: its end is pulled once more, so the
- * upstream body is read to its end, and the answer is one `Uint8Array` body
- * with the same headers, instead of a `Stream` body of one write (effect/http
- * writes a `Stream` body at a higher cost per response). An upstream that sends
- * its reply in one read (a short answer, or the bench's simulator) takes this
- * path. Anything but the end after the `Finish` (a batch, a failure) is
- * answered as a stream, as it would have been without the extra pull.
+ * stream's end) is written in one piece when its end is in hand too: the pull
+ * of its end starts at once, in a fiber of the stream's scope, and when it has
+ * ended by the time it first waits (the upstream body came whole with the
+ * reply), the answer is one `Uint8Array` body with the same headers, instead
+ * of a `Stream` body of one write (effect/http writes a `Stream` body at a
+ * higher cost per response). An upstream that sends its reply and its end in
+ * one read (a short answer, a fast server, the bench's simulator) takes this
+ * path. Otherwise the answer is a stream at once, its next write what that
+ * pull brings: an upstream that holds its body open after the reply holds
+ * back only the response's end, as without the extra pull.
  */
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import type * as Headers from "effect/http/Headers"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type * as Pull from "effect/Pull"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { LlmError } from "../../LlmError.js"
 import type { Batch } from "../chunkSource.js"
@@ -39,7 +45,7 @@ type Writes = NonEmptyReadonlyArray<Uint8Array>
 
 /**
  * The answer to a stream whose `first` batch is in and the rest to come from `rest`, encoded by `encoder`, with
- * `headers` (the content type is the encoder's).
+ * `headers` (the content type is the encoder's); `scope` is the stream's (closing it lets go of what it holds).
  */
 export const answer = (
   encoder: Render.StreamEncoder,
@@ -48,7 +54,8 @@ export const answer = (
   entry: Logs.Entry,
   failures: Failures,
   tally: Metrics.Tally,
-  headers: Headers.Input
+  headers: Headers.Input,
+  scope: Scope.Scope
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
   let ended = false
   // A batch noted in the log entry, and in the metrics when it ends the stream (true then).
@@ -76,36 +83,43 @@ export const answer = (
     tally.failed(error)
     return [encoder.error(failures.answer(error).body)]
   }
+  // The writes of the next pull of `rest`; none when the stream has ended.
+  const following = Effect.match(rest, {
+    onFailure: (error): Writes | undefined => Cause.isDone(error) ? undefined : failed(error),
+    onSuccess: written
+  })
   const options = { contentType: encoder.contentType, headers }
-  // A body of `head`, then each batch of `rest` until it ends or fails.
-  const streamed = (head: Writes) => {
+  // A body of `head`, then what `pending` brings (a pull of `rest` under way), then each batch of `rest` until it
+  // ends or fails.
+  const streamed = (head: Writes, pending: Effect.Effect<Writes | undefined> = following) => {
     let queued: Writes | undefined = head
-    const next = Effect.matchEffect(rest, {
-      onFailure: (error): Pull.Pull<Writes> => {
-        if (!Cause.isDone(error)) return Effect.succeed(failed(error))
+    let next = pending
+    const pull = Effect.suspend((): Pull.Pull<Writes> => {
+      if (queued !== undefined) {
+        const writes = queued
+        queued = undefined
+        return Effect.succeed(writes)
+      }
+      if (ended) return Cause.done()
+      const pulled = next
+      next = following
+      return Effect.flatMap(pulled, (writes) => {
+        if (writes !== undefined) return Effect.succeed(writes)
         ended = true
         tally.end()
         return Cause.done()
-      },
-      onSuccess: (batch) => Effect.succeed(written(batch))
-    })
-    const pull = Effect.suspend((): Pull.Pull<Writes> => {
-      if (queued === undefined) return ended ? Cause.done() : next
-      const writes = queued
-      queued = undefined
-      return Effect.succeed(writes)
+      })
     })
     return HttpServerResponse.stream(Stream.fromPull(Effect.succeed(pull)), options)
   }
   const finished = noted(first)
   const encoded = encoder.batch(first)
   if (encoded.restarted !== undefined || !finished) return Effect.succeed(streamed(writes(encoded)))
-  // The whole answer is in hand: the stream's end pulled, then one body.
-  return Effect.match(rest, {
-    onFailure: (error) =>
-      Cause.isDone(error)
-        ? HttpServerResponse.uint8Array(encoded.bytes, options)
-        : streamed([encoded.bytes, ...failed(error)]),
-    onSuccess: (batch) => streamed([encoded.bytes, ...written(batch)])
+  // The whole answer is in hand: its end is pulled at once, and waited for only as the stream's next write.
+  return Effect.map(Effect.forkIn(following, scope, { startImmediately: true }), (pulling) => {
+    const exit = pulling.pollUnsafe()
+    if (exit === undefined || Exit.isFailure(exit)) return streamed([encoded.bytes], Fiber.join(pulling))
+    const more = exit.value
+    return more === undefined ? HttpServerResponse.uint8Array(encoded.bytes, options) : streamed([encoded.bytes, ...more])
   })
 }
