@@ -452,7 +452,7 @@ describe("Gateway options", () => {
       expect(ends).toHaveLength(1)
       ends[0]!()
       expect((yield* promise(() => reader.read())).done).toBe(true)
-    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+    }).pipe(Effect.timeout("20 seconds"), Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 
   it.effect("ready turns 503 once no deployment can take a call (its only key refused)", () =>
     Effect.gen(function*() {

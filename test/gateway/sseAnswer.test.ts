@@ -91,8 +91,7 @@ describe("the gateway's SSE answer", () => {
       }, yield* Scope.make())
       // Answered before the end came: the answer is not held back by an upstream that keeps its body open.
       expect(pulls).toBe(1)
-      expect(response.body._tag).toBe("Stream")
-      if (response.body._tag !== "Stream") return
+      if (response.body._tag !== "Stream") return expect.unreachable(`a ${response.body._tag} body`)
       const chunks = yield* Stream.toPull(Stream.orDie(response.body.stream))
       const answer = text((yield* chunks)[0]!)
       expect(answer).toContain(`"content":"Hello"`)
@@ -100,7 +99,28 @@ describe("the gateway's SSE answer", () => {
       yield* Deferred.succeed(end, undefined)
       expect(yield* Effect.flip(chunks)).toSatisfy(Cause.isDone)
       expect(pulls).toBe(1)
-    }))
+    }).pipe(Effect.timeout("10 seconds")))
+
+  it.effect("a failure that comes after the answer went out, before its next pull, still ends it with an error event", () =>
+    Effect.gen(function*() {
+      const failing = yield* Deferred.make<void>()
+      const rest = Effect.andThen(Deferred.await(failing), Effect.fail(truncated))
+      const entry = Logs.begin("id-1", "POST", "/v1/chat/completions", 0, false)
+      const tally = Metrics.make(Effect.die("unused"), () => 0).tally("/v1/chat/completions", 0)
+      const response = yield* SseAnswer.answer(streamEncoder("chatcmpl-id-1", "m", 1, false), whole, rest, entry, failures, tally, {
+        "x-request-id": "id-1"
+      }, yield* Scope.make())
+      if (response.body._tag !== "Stream") return expect.unreachable(`a ${response.body._tag} body`)
+      const chunks = yield* Stream.toPull(Stream.orDie(response.body.stream))
+      expect(text((yield* chunks)[0]!)).toContain(`"content":"Hello"`)
+      // The failure lands while nothing pulls.
+      yield* Deferred.succeed(failing, undefined)
+      yield* Effect.yieldNow
+      yield* Effect.yieldNow
+      expect(text((yield* chunks)[0]!)).toMatch(/^data: \{"error":/)
+      expect(entry.error).toBe("StreamTruncatedError")
+      expect(yield* Effect.flip(chunks)).toSatisfy(Cause.isDone)
+    }).pipe(Effect.timeout("10 seconds")))
 
   it.effect("a first batch without the Finish is a stream body of each batch as it comes", () =>
     Effect.gen(function*() {

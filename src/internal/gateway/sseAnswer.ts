@@ -89,20 +89,20 @@ export const answer = (
     onSuccess: written
   })
   const options = { contentType: encoder.contentType, headers }
-  // A body of `head`, then what `pending` brings (a pull of `rest` under way), then each batch of `rest` until it
-  // ends or fails.
-  const streamed = (head: Writes, pending: Effect.Effect<Writes | undefined> = following) => {
+  // A body of `head`, then what `pending` brings (a pull of `rest` under way: its writes are owed even when it
+  // ended the stream, a failure's error event among them), then each batch of `rest` until it ends or fails.
+  const streamed = (head: Writes, pending?: Effect.Effect<Writes | undefined>) => {
     let queued: Writes | undefined = head
-    let next = pending
+    let owed = pending
     const pull = Effect.suspend((): Pull.Pull<Writes> => {
       if (queued !== undefined) {
         const writes = queued
         queued = undefined
         return Effect.succeed(writes)
       }
-      if (ended) return Cause.done()
-      const pulled = next
-      next = following
+      const pulled = owed ?? (ended ? undefined : following)
+      owed = undefined
+      if (pulled === undefined) return Cause.done()
       return Effect.flatMap(pulled, (writes) => {
         if (writes !== undefined) return Effect.succeed(writes)
         ended = true
