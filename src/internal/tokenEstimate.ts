@@ -79,16 +79,33 @@ export const estimateUsage = (
 ): Effect.Effect<Usage> => Effect.zipWith(promptTokens(request), completionTokens(response), usageOf)
 
 /**
- * The text of a streamed reply (text, reasoning, tool calls), counted as it
- * arrives in bounded memory: each text keeps only its tail, and what was cut
- * off is tallied once the tokenizer is loaded.
+ * The text of a streamed reply (text, reasoning, tool calls), counted in
+ * bounded memory. The batches it arrives in are kept as they are (a reply
+ * whose provider reports its usage is never counted, so its text is never
+ * joined) until they hold `flushAt` characters of text; then, and when the
+ * count is asked for, they are read into each text's tail, which keeps only
+ * what follows its last cut, and what was cut off is tallied once the
+ * tokenizer is loaded.
  */
 export interface ReplyCounter {
-  readonly add: (chunk: ChatChunk.ChatChunk) => void
+  readonly add: (batch: ReadonlyArray<ChatChunk.ChatChunk>) => void
   /** Whether text waits for the tokenizer, which `tokenizer` loads. */
   readonly waiting: () => boolean
   /** The completion tokens of everything added; the tokenizer must be loaded. */
   readonly completion: () => number
+}
+
+// The characters of text a chunk adds to a reply.
+const textLength = (chunk: ChatChunk.ChatChunk): number => {
+  switch (chunk._tag) {
+    case "TextDelta":
+    case "ReasoningDelta":
+      return chunk.text.length
+    case "ToolCallDelta":
+      return chunk.arguments.length
+    default:
+      return 0
+  }
 }
 
 export const makeReplyCounter = (): ReplyCounter => {
@@ -97,36 +114,50 @@ export const makeReplyCounter = (): ReplyCounter => {
   let reasoning: Tally.Channel = { tail: "" }
   let calls: Array<{ name: string; arguments: Tally.Channel }> = []
   let waiting = false
+  // The batches not read into the tails yet, and their characters of text.
+  let kept: Array<ReadonlyArray<ChatChunk.ChatChunk>> = []
+  let keptLength = 0
   const append = (channel: Tally.Channel, piece: string) => {
     channel.tail += piece
     if (channel.tail.length <= Tally.flushAt) return
     if (loaded === undefined) waiting = true
     else (tally ??= Tally.make(loaded)).drain(channel, false)
   }
-  return {
-    add(chunk) {
-      switch (chunk._tag) {
-        case "TextDelta":
-          append(text, chunk.text)
-          break
-        case "ReasoningDelta":
-          append(reasoning, chunk.text)
-          break
-        case "ToolCallDelta": {
-          const call = calls[chunk.index] ??= { name: "", arguments: { tail: "" } }
-          if (chunk.name !== undefined) call.name = chunk.name
-          append(call.arguments, chunk.arguments)
-          break
-        }
-        case "Restart":
-          tally = undefined
-          text = { tail: "" }
-          reasoning = { tail: "" }
-          calls = []
+  const read = (chunk: ChatChunk.ChatChunk) => {
+    switch (chunk._tag) {
+      case "TextDelta":
+        append(text, chunk.text)
+        break
+      case "ReasoningDelta":
+        append(reasoning, chunk.text)
+        break
+      case "ToolCallDelta": {
+        const call = calls[chunk.index] ??= { name: "", arguments: { tail: "" } }
+        if (chunk.name !== undefined) call.name = chunk.name
+        append(call.arguments, chunk.arguments)
+        break
       }
+      case "Restart":
+        tally = undefined
+        text = { tail: "" }
+        reasoning = { tail: "" }
+        calls = []
+    }
+  }
+  const readKept = () => {
+    for (const batch of kept) for (const chunk of batch) read(chunk)
+    kept = []
+    keptLength = 0
+  }
+  return {
+    add(batch) {
+      kept.push(batch)
+      for (const chunk of batch) keptLength += textLength(chunk)
+      if (keptLength > Tally.flushAt) readKept()
     },
     waiting: () => waiting && loaded === undefined,
     completion() {
+      readKept()
       const ended = tally ??= Tally.make(loaded!)
       ended.drain(text, true)
       ended.drain(reasoning, true)
