@@ -2,8 +2,9 @@
  * The key pool's state machine; the service over it is in `keyPoolService.ts`,
  * what a call's outcome does to a key in `keyPoolOutcome.ts`.
  *
- * Every operation on the state is synchronous and runs inside one `Ref.modify`,
- * so under any concurrency each acquire, release and report sees and leaves a
+ * Every operation on the state is synchronous and runs in one step (inside a
+ * `Ref.modify`, or on the state read from the ref within one effect), so under
+ * any concurrency each acquire, release and report sees and leaves a
  * consistent state. The state object is mutable on purpose: copying a heap of
  * 10,000 keys per acquire would make the pool linear.
  */

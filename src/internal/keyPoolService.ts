@@ -178,39 +178,32 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
   const take = Effect.suspend(() => takeLoop(undefined, Infinity))
   const takeCooledBy = (cooledBy: number) => Effect.suspend(() => takeLoop(undefined, cooledBy))
 
-  const tryTake = Effect.clockWith((clock) =>
-    Ref.modify(ref, (state): [KeyPool.Lease | undefined, State] => {
-      const result = tryAcquire(state, clock.currentTimeMillisUnsafe(), slowStartMillis)
-      return [result._tag === "Slot" ? result.lease : undefined, state]
-    })
-  )
+  // The fast paths (`tryTake`, `onSlot`) change the state in place, read from the ref within one effect: no `Ref.modify`.
+  const tryTake = Effect.clockWith((clock) => {
+    const result = tryAcquire(Ref.getUnsafe(ref), clock.currentTimeMillisUnsafe(), slowStartMillis)
+    return Effect.succeed(result._tag === "Slot" ? result.lease : undefined)
+  })
 
   const slotOf = (state: State, lease: KeyPool.Lease): Slot | undefined =>
     lease instanceof LeaseImpl && lease.pool === state.token ? state.slots[lease.slot] : undefined
 
   const foreign = Effect.die(new Error(`KeyPool ${providerId}: a lease this pool did not issue was given to it`))
 
-  // One step on the slot of `lease`, inside one `Ref.modify`; the waiters it
-  // frees are woken after it. A lease this pool did not issue is a defect.
+  // One step on the slot of `lease`; the waiters it frees are woken after it.
+  // A lease this pool did not issue is a defect.
   type Wakes = readonly [first: Deferred.Deferred<void> | undefined, second?: Deferred.Deferred<void> | undefined]
   const onSlot = (lease: KeyPool.Lease, step: (state: State, slot: Slot, now: number, random: Random.Random) => Wakes) =>
-    Effect.withFiber((fiber) =>
-      Effect.flatMap(
-        Ref.modify(ref, (state): [Wakes | undefined, State] => {
-          const slot = slotOf(state, lease)
-          const now = fiber.getRef(Clock.Clock).currentTimeMillisUnsafe()
-          return [slot === undefined ? undefined : step(state, slot, now, fiber.getRef(Random.Random)), state]
-        }),
-        (wakes) =>
-          wakes === undefined
-            ? foreign
-            : wakes[1] === undefined
-            ? wakeAll(wakes[0])
-            : wakes[0] === undefined
-            ? wakeAll(wakes[1])
-            : Effect.andThen(wakeAll(wakes[0]), wakeAll(wakes[1]))
-      )
-    )
+    Effect.withFiber((fiber) => {
+      const state = Ref.getUnsafe(ref)
+      const slot = slotOf(state, lease)
+      if (slot === undefined) return foreign
+      const wakes = step(state, slot, fiber.getRef(Clock.Clock).currentTimeMillisUnsafe(), fiber.getRef(Random.Random))
+      return wakes[1] === undefined
+        ? wakeAll(wakes[0])
+        : wakes[0] === undefined
+        ? wakeAll(wakes[1])
+        : Effect.andThen(wakeAll(wakes[0]), wakeAll(wakes[1]))
+    })
 
   const report_ = (lease: KeyPool.Lease, outcome: Settled) =>
     onSlot(lease, (state, slot, now, random) => [report(state, slot, outcome, now, cooldown, random)])

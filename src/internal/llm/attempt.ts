@@ -50,7 +50,7 @@ const storeError = (env: Env, request: Attempted) =>
 
 // A cost of one never exceeds a bucket, so only the store can refuse the permit.
 const permitOf = <A>(env: Env, request: Attempted, permit: Effect.Effect<A, RateLimiter.RateLimiterCostError | StoreUnavailableError>) =>
-  Effect.catchTags(permit, { RateLimiterCostError: Effect.die, StoreUnavailableError: () => Effect.fail(storeError(env, request)) })
+  Effect.catch(permit, (error) => error._tag === "StoreUnavailableError" ? Effect.fail(storeError(env, request)) : Effect.die(error))
 
 // Waits for what `acquire` takes, interruptibly and within the deadline,
 // although the caller holds what it gets uninterruptibly: `acquire` runs in
@@ -106,11 +106,6 @@ const waitKey = (env: Env, request: Attempted, due: Due, failures: Failures | un
     () => freePermit
   )
 
-// A free key at once, or a wait for one.
-const takeKey = (env: Env, request: Attempted, due: Due, failures: Failures | undefined, freePermit: Effect.Effect<void>) =>
-  Effect.flatMap(env.pool.tryTake, (lease) =>
-    lease !== undefined ? Effect.succeed(lease) : waitKey(env, request, due, failures, freePermit))
-
 // What an attempt holds once `key` gives it a key, holding the permit.
 const holding = (
   key: Effect.Effect<KeyPool.Lease, LlmError>,
@@ -126,7 +121,11 @@ const keyHeld = (
   failures: Failures | undefined,
   freePermit: Effect.Effect<void>,
   reservation: Reservation | undefined
-) => holding(takeKey(env, request, due, failures, freePermit), freePermit, reservation)
+): Effect.Effect<Held, LlmError> =>
+  Effect.flatMap(env.pool.tryTake, (lease) =>
+    lease !== undefined
+      ? Effect.succeed({ lease, freePermit, reservation })
+      : holding(waitKey(env, request, due, failures, freePermit), freePermit, reservation))
 
 // The permit, then the key: each at once when free, else waited for.
 const permitThenKey = (
@@ -137,11 +136,11 @@ const permitThenKey = (
   reservation: Reservation | undefined
 ) =>
   Effect.flatMap(
-    Effect.flatMap(
-      permitOf(env, request, env.limiter.tryTakePermit(attemptCost)),
-      (freePermit) => freePermit !== undefined ? Effect.succeed(freePermit) : waitPermit(env, request, due)
-    ),
-    (freePermit) => keyHeld(env, request, due, failures, freePermit, reservation)
+    permitOf(env, request, env.limiter.tryTakePermit(attemptCost)),
+    (freePermit) =>
+      freePermit !== undefined
+        ? keyHeld(env, request, due, failures, freePermit, reservation)
+        : Effect.flatMap(waitPermit(env, request, due), (freePermit) => keyHeld(env, request, due, failures, freePermit, reservation))
   )
 
 // What the permit and the key asked at once came back with, settled:

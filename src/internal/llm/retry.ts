@@ -53,13 +53,28 @@ export const retrying = <A>(
   due: Due,
   attemptOnce: (attempt: number, failures: Failures | undefined) => Effect.Effect<A, LlmError>,
   once: boolean
+): Effect.Effect<A, LlmError> =>
+  once
+    ? Effect.mapError(attemptOnce(1, undefined), (error) => settle(request, undefined, error))
+    : Effect.catch(attemptOnce(1, undefined), (error) => afterFirst(env, request, due, attemptOnce, error))
+
+// The error a call fails with, given its failures so far.
+const settle = (request: Attempted, failures: Failures | undefined, error: LlmError): LlmError => {
+  if (error._tag !== "NoCapacityError") return error
+  if (failures?.rotatedBy !== undefined) return failures.rotatedBy
+  return error.model === "" && request.model !== undefined ? new NoCapacityError({ ...error, model: request.model }) : error
+}
+
+// The call's attempts after its first failed with `first`: the policy's
+// machinery, made only now.
+const afterFirst = <A>(
+  env: Env,
+  request: Attempted,
+  due: Due,
+  attemptOnce: (attempt: number, failures: Failures | undefined) => Effect.Effect<A, LlmError>,
+  first: LlmError
 ): Effect.Effect<A, LlmError> => {
   let failures: Failures | undefined
-  const settle = (error: LlmError): LlmError => {
-    if (error._tag !== "NoCapacityError") return error
-    if (failures?.rotatedBy !== undefined) return failures.rotatedBy
-    return error.model === "" && request.model !== undefined ? new NoCapacityError({ ...error, model: request.model }) : error
-  }
   const afterFailure = (
     error: LlmError,
     attempt: number,
@@ -81,7 +96,7 @@ export const retrying = <A>(
       if (error._tag === "RateLimitError") seen.rateLimitedAt ??= clock.currentTimeMillisUnsafe()
       // A request timeout that the deadline cut short is the deadline's.
       if (clock.currentTimeMillisUnsafe() >= due.at) {
-        return Effect.fail(error._tag === "TimeoutError" ? deadlineError(env, request, due) : settle(error))
+        return Effect.fail(error._tag === "TimeoutError" ? deadlineError(env, request, due) : settle(request, failures, error))
       }
       const next = driver === undefined ? Schedule.toStepWithSleep(env.policy) : Effect.succeed(driver)
       return Effect.flatMap(next, (driver) => {
@@ -89,11 +104,10 @@ export const retrying = <A>(
           onFailure: (timeout) => Effect.fail(timeout),
           onSuccess: (step) =>
             Result.isFailure(step)
-              ? Effect.fail(settle(error))
+              ? Effect.fail(settle(request, failures, error))
               : Effect.catch(attemptOnce(attempt + 1, seen), (again) => afterFailure(again, attempt + 1, driver))
         })
       })
     })
-  if (once) return Effect.mapError(attemptOnce(1, undefined), settle)
-  return Effect.catch(attemptOnce(1, undefined), (error) => afterFailure(error, 1, undefined))
+  return afterFailure(first, 1, undefined)
 }

@@ -129,16 +129,14 @@ const settledSource = (
     for (const item of chunk) {
       if (item._tag === "Usage") usage = item.usage
       else if (item._tag === "Finish") finish = item
-      reply.add(item)
     }
+    reply.add(chunk)
     if (finish === undefined) return reply.waiting() ? Effect.as(tokenizer, chunk) : Effect.succeed(chunk)
     if (!isMissing(usage)) {
       const priced = withFinishCost(env, request, finish, usage!)
       if (callSpan !== undefined) annotateFinish(callSpan, priced, usage!)
-      return Effect.as(
-        reconcile(env, held, usage),
-        priced === finish ? chunk : Arr.map(chunk, (item) => (item === finish ? priced : item))
-      )
+      const settled = priced === finish ? chunk : Arr.map(chunk, (item) => (item === finish ? priced : item))
+      return held.reservation === undefined ? Effect.succeed(settled) : Effect.as(reconcile(env, held, usage), settled)
     }
     return Effect.map(estimateStreamUsage(request, reply), (estimated): Batch => {
       const before = chunk.filter((item) => item._tag !== "Finish" && item._tag !== "Usage")
