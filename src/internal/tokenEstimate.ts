@@ -79,109 +79,66 @@ export const estimateUsage = (
 ): Effect.Effect<Usage> => Effect.zipWith(promptTokens(request), completionTokens(response), usageOf)
 
 /**
- * The text of a streamed reply (text, reasoning, tool calls), counted in
- * bounded memory. The batches it arrives in are kept as they are (a reply
- * whose provider reports its usage is never counted, so its text is never
- * joined) until they hold `flushAt` characters of text; then, and when the
- * count is asked for, they are read into each text's tail, which keeps only
- * what follows its last cut, and what was cut off is tallied once the
- * tokenizer is loaded.
+ * The text of a streamed reply (text, reasoning, tool calls), counted as it
+ * arrives in bounded memory: each text keeps only its tail, and what was cut
+ * off is tallied once the tokenizer is loaded.
  */
 export interface ReplyCounter {
-  readonly add: (batch: ReadonlyArray<ChatChunk.ChatChunk>) => void
+  readonly add: (chunk: ChatChunk.ChatChunk) => void
   /** Whether text waits for the tokenizer, which `tokenizer` loads. */
   readonly waiting: () => boolean
   /** The completion tokens of everything added; the tokenizer must be loaded. */
   readonly completion: () => number
 }
 
-// The characters of text a chunk adds to a reply.
-const textLength = (chunk: ChatChunk.ChatChunk): number => {
-  switch (chunk._tag) {
-    case "TextDelta":
-    case "ReasoningDelta":
-      return chunk.text.length
-    case "ToolCallDelta":
-      return chunk.arguments.length
-    default:
-      return 0
-  }
-}
-
-// A class, so a stream allocates one object for its counter (its text's
-// tails only once the count is asked for, or past `flushAt`).
-class Reply implements ReplyCounter {
-  private tally: Tally.Tally | undefined = undefined
-  private text: Tally.Channel | undefined = undefined
-  private reasoning: Tally.Channel | undefined = undefined
-  private calls: Array<{ name: string; arguments: Tally.Channel }> | undefined = undefined
-  private tokenizerWanted = false
-  // The batches not read into the tails yet, and their characters of text.
-  private kept: Array<ReadonlyArray<ChatChunk.ChatChunk>> | undefined = undefined
-  private keptLength = 0
-
-  add(batch: ReadonlyArray<ChatChunk.ChatChunk>): void {
-    if (this.kept === undefined) this.kept = [batch]
-    else this.kept.push(batch)
-    for (const chunk of batch) this.keptLength += textLength(chunk)
-    if (this.keptLength > Tally.flushAt) this.readKept()
-  }
-
-  waiting(): boolean {
-    return this.tokenizerWanted && loaded === undefined
-  }
-
-  completion(): number {
-    this.readKept()
-    const ended = this.tally ??= Tally.make(loaded!)
-    if (this.text !== undefined) ended.drain(this.text, true)
-    if (this.reasoning !== undefined) ended.drain(this.reasoning, true)
-    for (const call of this.calls ?? []) {
-      if (call === undefined) continue
-      ended.count(call.name)
-      ended.drain(call.arguments, true)
-    }
-    return ended.total()
-  }
-
-  private readKept(): void {
-    if (this.kept === undefined) return
-    for (const batch of this.kept) for (const chunk of batch) this.read(chunk)
-    this.kept = undefined
-    this.keptLength = 0
-  }
-
-  private read(chunk: ChatChunk.ChatChunk): void {
-    switch (chunk._tag) {
-      case "TextDelta":
-        this.append(this.text ??= { tail: "" }, chunk.text)
-        break
-      case "ReasoningDelta":
-        this.append(this.reasoning ??= { tail: "" }, chunk.text)
-        break
-      case "ToolCallDelta": {
-        const call = (this.calls ??= [])[chunk.index] ??= { name: "", arguments: { tail: "" } }
-        if (chunk.name !== undefined) call.name = chunk.name
-        this.append(call.arguments, chunk.arguments)
-        break
-      }
-      case "Restart":
-        this.tally = undefined
-        this.text = undefined
-        this.reasoning = undefined
-        this.calls = undefined
-    }
-  }
-
-  private append(channel: Tally.Channel, piece: string): void {
+export const makeReplyCounter = (): ReplyCounter => {
+  let tally: Tally.Tally | undefined
+  let text: Tally.Channel = { tail: "" }
+  let reasoning: Tally.Channel = { tail: "" }
+  let calls: Array<{ name: string; arguments: Tally.Channel }> = []
+  let waiting = false
+  const append = (channel: Tally.Channel, piece: string) => {
     channel.tail += piece
     if (channel.tail.length <= Tally.flushAt) return
-    if (loaded === undefined) this.tokenizerWanted = true
-    else (this.tally ??= Tally.make(loaded)).drain(channel, false)
+    if (loaded === undefined) waiting = true
+    else (tally ??= Tally.make(loaded)).drain(channel, false)
+  }
+  return {
+    add(chunk) {
+      switch (chunk._tag) {
+        case "TextDelta":
+          append(text, chunk.text)
+          break
+        case "ReasoningDelta":
+          append(reasoning, chunk.text)
+          break
+        case "ToolCallDelta": {
+          const call = calls[chunk.index] ??= { name: "", arguments: { tail: "" } }
+          if (chunk.name !== undefined) call.name = chunk.name
+          append(call.arguments, chunk.arguments)
+          break
+        }
+        case "Restart":
+          tally = undefined
+          text = { tail: "" }
+          reasoning = { tail: "" }
+          calls = []
+      }
+    },
+    waiting: () => waiting && loaded === undefined,
+    completion() {
+      const ended = tally ??= Tally.make(loaded!)
+      ended.drain(text, true)
+      ended.drain(reasoning, true)
+      for (const call of calls) {
+        if (call === undefined) continue
+        ended.count(call.name)
+        ended.drain(call.arguments, true)
+      }
+      return ended.total()
+    }
   }
 }
-
-export const makeReplyCounter = (): ReplyCounter => new Reply()
 
 /** The usage of a streamed reply, counted locally and marked `estimated`. */
 export const estimateStreamUsage = (request: ChatRequest, reply: ReplyCounter): Effect.Effect<Usage> =>

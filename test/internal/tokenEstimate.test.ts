@@ -1,6 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as fc from "fast-check"
 import { countTokens } from "gpt-tokenizer"
 import type * as ChatChunk from "../../src/ChatChunk.js"
 import * as Message from "../../src/Message.js"
@@ -48,36 +47,8 @@ describe("tokenEstimate", () => {
         { _tag: "ToolCallDelta", index: 0, id: "c1", name: "search", arguments: "" },
         ...deltas(args, 11, (piece) => ({ _tag: "ToolCallDelta", index: 0, arguments: piece }))
       ]
-      for (const chunk of chunks) counter.add([chunk])
+      for (const chunk of chunks) counter.add(chunk)
       expect(counter.waiting()).toBe(false)
       expect(counter.completion()).toBe(whole)
-    }))
-
-  it.effect("a streamed reply's count does not depend on how its chunks are batched", () =>
-    Effect.gen(function*() {
-      yield* TokenEstimate.tokenizer
-      const text = words(12_000, 4)
-      const args = JSON.stringify({ query: words(300, 6) })
-      const whole = yield* TokenEstimate.completionTokens({ text, toolCalls: [{ id: "c1", name: "search", arguments: args }] })
-      const chunks: Array<ChatChunk.ChatChunk> = [
-        { _tag: "TextDelta", text: words(400, 2) },
-        { _tag: "Restart", attempt: 2, deployment: "b", error: "StreamTruncatedError" },
-        ...deltas(text, 97, (piece) => ({ _tag: "TextDelta", text: piece })),
-        { _tag: "ToolCallDelta", index: 0, id: "c1", name: "search", arguments: "" },
-        ...deltas(args, 5, (piece) => ({ _tag: "ToolCallDelta", index: 0, arguments: piece }))
-      ]
-      fc.assert(
-        fc.property(fc.array(fc.integer({ min: 1, max: 200 }), { minLength: 1, maxLength: 40 }), (sizes) => {
-          const counter = TokenEstimate.makeReplyCounter()
-          for (let start = 0, i = 0; start < chunks.length; i++) {
-            const size = sizes[i % sizes.length]!
-            counter.add(chunks.slice(start, start + size))
-            start += size
-          }
-          expect(counter.waiting()).toBe(false)
-          expect(counter.completion()).toBe(whole)
-        }),
-        { numRuns: 25 }
-      )
     }))
 })

@@ -129,8 +129,8 @@ const settledSource = (
     for (const item of chunk) {
       if (item._tag === "Usage") usage = item.usage
       else if (item._tag === "Finish") finish = item
+      reply.add(item)
     }
-    reply.add(chunk)
     if (finish === undefined) return reply.waiting() ? Effect.as(tokenizer, chunk) : Effect.succeed(chunk)
     if (!isMissing(usage)) {
       const priced = withFinishCost(env, request, finish, usage!)
