@@ -157,7 +157,9 @@ export const bodySource = (
   const stalledOut = (error: LlmError): Pull.Pull<never, LlmError> => {
     ended = true
     unwatch()
-    return Effect.andThen(reader.cancel, Effect.fail(error))
+    // A stall after the terminal event (an upstream that holds its body open after the reply) loses nothing.
+    const outcome: Pull.Pull<never, LlmError> = parser.done ? Cause.done() : Effect.fail(error)
+    return Effect.andThen(reader.cancel, outcome)
   }
   const bodyFailed = (error: HttpClientError.HttpClientError): Pull.Pull<never, LlmError> => {
     ended = true

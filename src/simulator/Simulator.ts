@@ -70,8 +70,10 @@
  *                       (`{"object":"error",…,"code":500}`) | openrouter
  *                       (`finish_reason:"error"` with a top-level `error`);
  *                       a non-streamed request gets that body with status 200
- * stall=<n>             after n chunks nothing more is sent until the client
- *                       gives up; a non-streamed request is never answered
+ * stall=<n>|end         after n chunks (end: after the whole reply, its format's
+ *                       end event included) nothing more is sent until the client
+ *                       gives up, the body never ended; a non-streamed request is
+ *                       never answered (end: its whole body, never ended)
  * flood=<bytes>         a stream's first chunk, then bytes of `x` with no line end
  *                       (one SSE event or NDJSON line that never ends), then nothing
  *                       more until the client gives up; a non-streamed request gets
@@ -225,6 +227,8 @@ export type Fault =
   | { readonly _tag: "Truncate"; readonly after: number }
   | { readonly _tag: "StreamError"; readonly after: number; readonly shape: StreamErrorShape }
   | { readonly _tag: "Stall"; readonly after: number }
+  /** The whole reply, its end event included, then the body held open (`stall=end`). */
+  | { readonly _tag: "StallAtEnd" }
   /** `bytes` of one event (line, body) that never ends. */
   | { readonly _tag: "Flood"; readonly bytes: number }
   | { readonly _tag: "Output"; readonly mode: "nonconforming" | "text" }

@@ -104,6 +104,18 @@ describe("timeouts with phases, over loopback", () => {
     })
   })
 
+  describe.each(apis.filter((api) => api !== "gemini"))("%s, a body held open after the reply's end event", (api) => {
+    describe.each(clients)("with %s", (_, http) => {
+      it.live("the stream ends with the whole reply at idleTimeout, no error", () =>
+        Effect.gen(function*() {
+          const layer = yield* single(api, "stall=end", { idle_timeout: 0.2 }, http)
+          const reply = yield* ChatChunk.collect(Llm.chatStream(request)).pipe(Effect.provide(layer))
+          expect(reply.finishReason).toBe("stop")
+          expect(reply.text).not.toBe("")
+        }))
+    })
+  })
+
   it.live("a stream that keeps sending is not idle, however long it takes", () =>
     Effect.gen(function*() {
       // 20 ms between tokens against a 200 ms idle limit, for 600 ms in all.

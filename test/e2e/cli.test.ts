@@ -661,6 +661,7 @@ describe("simulate, in-process", () => {
         [["--tokens-per-second", "0"], /--tokens-per-second needs a positive number/],
         [["--reply-tokens", "-3"], /--reply-tokens/],
         [["--fault", "meltdown=1"], /--fault "meltdown=1": unknown fault "meltdown"/],
+        [["--fault", "stall=soon"], /--fault "stall=soon": "stall" needs a number of chunks \(0 or more\) or end, got "soon"/],
         [["--models", ","], /--models needs at least one model/],
         [["extra"], /simulate takes no arguments/]
       ]

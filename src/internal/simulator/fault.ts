@@ -137,12 +137,15 @@ export const parseFault = (value: string): Fault | string => {
     }
     case "reset":
     case "malformed":
-    case "truncate":
-    case "stall": {
+    case "truncate": {
       const after = count()
       if (typeof after === "string") return after
-      const tag = kind === "reset" ? "Reset" : kind === "malformed" ? "Malformed" : kind === "truncate" ? "Truncate" : "Stall"
-      return { _tag: tag, after }
+      return { _tag: kind === "reset" ? "Reset" : kind === "malformed" ? "Malformed" : "Truncate", after }
+    }
+    case "stall": {
+      if (raw === "end") return { _tag: "StallAtEnd" }
+      const after = count()
+      return typeof after === "string" ? `"stall" needs a number of chunks (0 or more) or end, got "${raw}"` : { _tag: "Stall", after }
     }
     case "flood": {
       return /^\d{1,9}$/.test(raw) && Number(raw) > 0
@@ -240,6 +243,7 @@ export const faultStream = (
     return { parts: events, end: tail, then: "end" }
   }
   if (fault._tag === "Flood") return { parts: [...events.slice(0, 1), "x".repeat(fault.bytes)], end: "", then: "stall" }
+  if (fault._tag === "StallAtEnd") return { parts: events, end: tail, then: "stall" }
   const before = events.slice(0, fault.after)
   switch (fault._tag) {
     case "Malformed":
@@ -272,6 +276,7 @@ export const bodyPlan = (
   if (fault._tag === "Flood") {
     return { _tag: "Stream", headers: out, delayMs, groups: [{ delayMs: 0, text: " ".repeat(fault.bytes) }], then: "stall" }
   }
+  if (fault._tag === "StallAtEnd") return { _tag: "Stream", headers: out, delayMs, groups: [{ delayMs: 0, text }], then: "stall" }
   const half = text.slice(0, text.length >> 1)
   switch (fault._tag) {
     case "Malformed":
