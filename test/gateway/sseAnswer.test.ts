@@ -36,10 +36,9 @@ const pullOf = (outcomes: ReadonlyArray<Batch | LlmError | Cause.Done>): { pull:
   return { pull, pulls: () => pulls }
 }
 
-// The answer to a stream that opened with `first`, its log entry, and the body's text (a stream's collected).
-const answered = (first: Batch, rest: Pull.Pull<Batch, LlmError>) =>
+// The answer to a stream that opened with `first`, and its log entry.
+const answerOf = (first: Batch, rest: Pull.Pull<Batch, LlmError>) =>
   Effect.gen(function*() {
-    const scope = yield* Scope.make()
     const entry = Logs.begin("id-1", "POST", "/v1/chat/completions", 0, false)
     const tally = Metrics.make(Effect.die("unused"), () => 0).tally("/v1/chat/completions", 0)
     const response = yield* SseAnswer.answer(
@@ -50,8 +49,15 @@ const answered = (first: Batch, rest: Pull.Pull<Batch, LlmError>) =>
       failures,
       tally,
       { "cache-control": "no-cache", "x-request-id": "id-1" },
-      scope
+      yield* Scope.make()
     )
+    return { response, entry }
+  })
+
+// `answerOf`, with the body's text (a stream's collected).
+const answered = (first: Batch, rest: Pull.Pull<Batch, LlmError>) =>
+  Effect.gen(function*() {
+    const { entry, response } = yield* answerOf(first, rest)
     return { response, entry, body: yield* bodyText(response) }
   })
 
@@ -84,11 +90,7 @@ describe("the gateway's SSE answer", () => {
         pulls++
         return Effect.andThen(Deferred.await(end), Cause.done())
       })
-      const entry = Logs.begin("id-1", "POST", "/v1/chat/completions", 0, false)
-      const tally = Metrics.make(Effect.die("unused"), () => 0).tally("/v1/chat/completions", 0)
-      const response = yield* SseAnswer.answer(streamEncoder("chatcmpl-id-1", "m", 1, false), whole, rest, entry, failures, tally, {
-        "x-request-id": "id-1"
-      }, yield* Scope.make())
+      const { response } = yield* answerOf(whole, rest)
       // Answered before the end came: the answer is not held back by an upstream that keeps its body open.
       expect(pulls).toBe(1)
       if (response.body._tag !== "Stream") return expect.unreachable(`a ${response.body._tag} body`)
@@ -105,11 +107,7 @@ describe("the gateway's SSE answer", () => {
     Effect.gen(function*() {
       const failing = yield* Deferred.make<void>()
       const rest = Effect.andThen(Deferred.await(failing), Effect.fail(truncated))
-      const entry = Logs.begin("id-1", "POST", "/v1/chat/completions", 0, false)
-      const tally = Metrics.make(Effect.die("unused"), () => 0).tally("/v1/chat/completions", 0)
-      const response = yield* SseAnswer.answer(streamEncoder("chatcmpl-id-1", "m", 1, false), whole, rest, entry, failures, tally, {
-        "x-request-id": "id-1"
-      }, yield* Scope.make())
+      const { entry, response } = yield* answerOf(whole, rest)
       if (response.body._tag !== "Stream") return expect.unreachable(`a ${response.body._tag} body`)
       const chunks = yield* Stream.toPull(Stream.orDie(response.body.stream))
       expect(text((yield* chunks)[0]!)).toContain(`"content":"Hello"`)

@@ -43,7 +43,6 @@ import * as Logs from "./logs.js"
 import * as Metrics from "./metrics.js"
 import * as Render from "./render.js"
 import * as SseAnswer from "./sseAnswer.js"
-import type { Failures } from "./sseAnswer.js"
 import * as Wire from "./wire.js"
 
 /** What the application needs besides the engine. */
@@ -95,7 +94,7 @@ export const make = (engine: Engine, options: AppOptions) =>
     const notFoundAnswer = (model: string, caller?: Auth.Caller) =>
       Errors.modelNotFound(model, caller?.models === undefined ? known : [...caller.models])
     const notFound = (model: string, caller?: Auth.Caller) => errorResponse(notFoundAnswer(model, caller))
-    const openAi: Failures = {
+    const openAi: SseAnswer.Failures = {
       answer: (error) => Errors.fromLlmError(error, clock.currentTimeMillisUnsafe()),
       restarted: restartedBody
     }
@@ -107,7 +106,7 @@ export const make = (engine: Engine, options: AppOptions) =>
         const refusal = Auth.adminRefusal(auth, request.headers)
         return refusal === undefined ? handle : Effect.succeed(errorResponse(refusal))
       })
-    const failedFor = (entry: Logs.Entry, failures: Failures) => (error: LlmError) => {
+    const failedFor = (entry: Logs.Entry, failures: SseAnswer.Failures) => (error: LlmError) => {
       entry.error = error._tag
       return errorResponse(failures.answer(error))
     }
@@ -215,7 +214,7 @@ export const make = (engine: Engine, options: AppOptions) =>
       entry: Logs.Entry,
       requestScope: Scope.Scope,
       newEncoder: () => Render.StreamEncoder,
-      failures: Failures,
+      failures: SseAnswer.Failures,
       tally: Metrics.Tally
     ) => {
       const held = Scope.makeUnsafe()
@@ -261,7 +260,7 @@ export const make = (engine: Engine, options: AppOptions) =>
       request: ChatRequest,
       target: Target,
       entry: Logs.Entry,
-      failures: Failures,
+      failures: SseAnswer.Failures,
       tally: Metrics.Tally,
       render: (response: ChatResponse) => string
     ) =>
@@ -325,7 +324,7 @@ export const make = (engine: Engine, options: AppOptions) =>
       if (decoded._tag === "Problem") return Effect.succeed(errorResponse(AnthropicErrors.problem(decoded)))
       return admitted(decoded.model, decoded.request, entry, (target, request) => {
         tally.model(decoded.model)
-        const failures: Failures = {
+        const failures: SseAnswer.Failures = {
           answer: (error) =>
             AnthropicErrors.fromLlmError(
               error,
