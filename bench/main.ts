@@ -11,9 +11,9 @@
  *   request that neither client saturates it, so the ratio is the client CPU
  *   of ours versus raw undici (`bench/simulator.ts` measures the server's
  *   cost). Results carry the case's plain name.
- * - `platform`, the simulator on `effect/http`'s `HttpServer`, as DESIGN.md
- *   specifies HTTP in: a server about as costly as our client. Results are
- *   named `<case>@platform-server`.
+ * - `platform`, the simulator on `effect/http`'s `HttpServer`, the stack the
+ *   gateway serves HTTP with: a server about as costly as our client. Results
+ *   are named `<case>@platform-server`.
  *
  * BENCH_HTTP (default `undici`) picks the `HttpClient` under "ours", a comma
  * list to A/B them in one run: `undici`, this library's

@@ -159,7 +159,7 @@ const eventsourceParser = (esp: EventSourceParserModule): Candidate => ({
 })
 
 // ---------------------------------------------------------------------------
-// Conformance: the rules of WIRE.md §8 that distinguish the candidates.
+// Conformance: the rules of server-sent events (WHATWG HTML standard) that distinguish the candidates.
 
 const utf8Encoder = new TextEncoder()
 const bytes = (text: string) => utf8Encoder.encode(text)
@@ -333,7 +333,7 @@ const main = async () => {
     console.log("eventsource-parser: not resolvable, skipped (set EVENTSOURCE_PARSER to its dist/index.js)")
   }
 
-  console.log("\nConformance (WIRE.md §8), with the wrappers in this file:")
+  console.log("\nConformance (WHATWG server-sent events), with the wrappers in this file:")
   for (const c of cases) {
     console.log(`  ${c.name.padEnd(38)} ${candidates.map((cand) => `${c.check(cand) ? "pass" : "FAIL"}`).join("  ")}`)
   }

@@ -1,6 +1,6 @@
 /**
  * Server-Sent Events: an incremental decoder from bytes to events, following
- * WIRE.md §8 (WHATWG HTML §9.2.5–9.2.6).
+ * the WHATWG HTML standard, server-sent events.
  *
  * - UTF-8 with characters split across chunks; one BOM (U+FEFF) removed, only
  *   at the very start of the stream.
@@ -13,14 +13,13 @@
  *   `"\n"`; a blank line dispatches; a block without data dispatches nothing;
  *   the type defaults to `"message"`; the last event id and the retry delay
  *   persist across events.
- * - End of stream deviates from the spec ON PURPOSE (rule 6 of §8.1 says to
- *   discard an event not followed by a blank line). Following the pragmatic
- *   exception of §8.3, some servers close the body right after their last
- *   `data:` line, so at the end of the input an unterminated last line is
- *   read as a line and pending data is emitted as a final event. A body cut
- *   off mid-line therefore yields a partial payload: callers decide success
- *   by a terminal marker (`[DONE]`, `finish_reason`), and a cut JSON payload
- *   fails to decode loudly.
+ * - End of stream deviates from the spec ON PURPOSE (it says to discard an
+ *   event not followed by a blank line). Some servers close the body right
+ *   after their last `data:` line, so at the end of the input an unterminated
+ *   last line is read as a line and pending data is emitted as a final event. A
+ *   body cut off mid-line therefore yields a partial payload: callers decide
+ *   success by a terminal marker (`[DONE]`, `finish_reason`), and a cut JSON
+ *   payload fails to decode loudly.
  * - The pending data of an event plus the line being read may not exceed
  *   `maxEventSize` UTF-16 code units (16 MiB by default). An unterminated
  *   line is checked while it grows, so a server sending gigabytes without a

@@ -368,7 +368,7 @@ describe("OpenAiResponses whole replies", () => {
       assert.isUndefined(reply.providerMetadata)
     }))
 
-  it.effect("finish reasons per WIRE.md §2.3, and a refusal", () =>
+  it.effect("finish reasons from status and incomplete_details, and a refusal", () =>
     Effect.gen(function*() {
       const finish = (extra: Json, output: ReadonlyArray<Json> = [message("x")]) =>
         Effect.map(chatWith(() => jsonResponse(response(output, extra))).run, (r) => r.finishReason)

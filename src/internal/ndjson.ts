@@ -1,5 +1,5 @@
 /**
- * An incremental NDJSON line splitter (WIRE.md §8.4): bytes in, whole lines
+ * An incremental NDJSON line splitter: bytes in, whole lines
  * out. Used by the Ollama chat stream and meant for any other NDJSON body
  * (Ollama's embeddings, pulls).
  *

@@ -102,7 +102,8 @@ export class Parser {
   /**
    * Ends the stream: flushes the UTF-8 decoder, treats an unterminated last
    * line as a line, and dispatches pending data even without the blank line
-   * the spec requires (WIRE.md §8.3). Resets the parser for a new stream.
+   * the spec requires (some servers close the body without it). Resets the
+   * parser for a new stream.
    */
   end(out: Array<Event>): boolean {
     if (this.failed) return false

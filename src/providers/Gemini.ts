@@ -1,7 +1,7 @@
 /**
  * The Gemini API (Generative Language, not Vertex: `POST
  * {baseUrl}/v1beta/models/{model}:generateContent` and
- * `:streamGenerateContent?alt=sse`) as a `ProviderClient`, per WIRE.md §5.
+ * `:streamGenerateContent?alt=sse`) as a `ProviderClient`, per the Gemini API reference.
  *
  * The key is sent as `x-goog-api-key`, a header name redacted from traces.
  *

@@ -1,5 +1,5 @@
 /**
- * Ollama's native chat API (`POST {baseUrl}/api/chat`, WIRE.md §6) as a
+ * Ollama's native chat API (`POST {baseUrl}/api/chat`, Ollama's API docs) as a
  * `ProviderClient`: NDJSON streams, thinking, whole tool calls, and token
  * counts from `prompt_eval_count` / `eval_count`.
  *

@@ -1,8 +1,7 @@
 /**
  * OpenAI Chat Completions (`POST {baseUrl}/chat/completions`) as a
  * `ProviderClient`: OpenAI itself and every compatible server (DeepSeek,
- * OpenRouter, Groq, vLLM, Ollama `/v1`, LM Studio...), with the quirks of
- * WIRE.md §1.8 handled.
+ * OpenRouter, Groq, vLLM, Ollama `/v1`, LM Studio...), with their quirks handled.
  *
  * The layer needs an `HttpClient.HttpClient`; applications provide
  * `UndiciHttpClient.layer()` or `NodeHttpClient.layerUndici`.
@@ -18,7 +17,8 @@
  *   `StreamTruncatedError`; an error event inside the stream fails it with the
  *   error `LlmError.fromHttpFailure` maps. A stream request answered with one
  *   JSON body (a server that ignores `stream`) is replayed as chunks.
- * - Tool-call fragments are assembled as WIRE.md §1.4 and §1.8 describe
+ * - Tool-call fragments are assembled as OpenAI's Chat Completions API
+ *   reference, streaming, describes, and as compatible servers send them
  *   (missing or sparse indexes, repeated indexes, arguments before the name);
  *   `ToolCallDelta.index` counts calls from 0 in the order they opened.
  * - The platform `HttpClient`'s span per request (and its trace headers) is

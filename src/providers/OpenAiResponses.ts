@@ -1,5 +1,5 @@
 /**
- * The OpenAI Responses API (`POST {baseUrl}/responses`, WIRE.md §2) as a
+ * The OpenAI Responses API (`POST {baseUrl}/responses`) as a
  * `ProviderClient`.
  *
  * How a `ChatRequest` is sent:
@@ -18,16 +18,17 @@
  *
  * No server-side state: `store` defaults to `false` and every call sends the
  * whole history, as the rest of this library does. Reasoning models then need
- * their reasoning items back in the next turn of a tool loop (WIRE.md §2.5,
- * §2.7): when reasoning is on, the adapter asks for
- * `include: ["reasoning.encrypted_content"]`, returns the encrypted reasoning
- * items in `providerMetadata.openaiResponses.reasoningItems`, and sends them
- * back, before the rest of the reply, for an assistant message built with
+ * their reasoning items back in the next turn of a tool loop (OpenAI's
+ * reasoning guide, encrypted reasoning items): when reasoning is on, the
+ * adapter asks for `include: ["reasoning.encrypted_content"]`, returns the
+ * encrypted reasoning items in
+ * `providerMetadata.openaiResponses.reasoningItems`, and sends them back,
+ * before the rest of the reply, for an assistant message built with
  * `Message.fromResponse` (without their `rs_…` ids, which point at nothing
- * stored; with `store: true`, by id). Set `reasoningEffort` when using a reasoning model in
- * a tool loop, so those items are returned.
+ * stored; with `store: true`, by id). Set `reasoningEffort` when using a
+ * reasoning model in a tool loop, so those items are returned.
  *
- * The finish reason is derived as WIRE.md §2.3 says: `incomplete` for
+ * The finish reason, which the API does not send, is derived: `incomplete` for
  * `max_output_tokens` is `length`, for `content_filter` is `content_filter`;
  * any function call is `tool_calls`; anything else is `stop`. A `failed`
  * response, a `response.failed` event or an `error` event fails with the typed

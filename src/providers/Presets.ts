@@ -1,6 +1,6 @@
 /**
  * Presets for OpenAI-compatible providers: each fills `OpenAiChat`'s base
- * URL, provider name and the options its quirks need (WIRE.md §1.8), so
+ * URL, provider name and the options its quirks need, so
  *
  * ```ts
  * const DeepSeek = Presets.layer("deepseek", { model: "deepseek-chat" })

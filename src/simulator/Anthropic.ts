@@ -1,6 +1,7 @@
 /**
  * The simulator's Anthropic Messages wire format (`POST /v1/messages`), per
- * WIRE.md §4: request decoding, message and stream-event shapes, errors.
+ * Anthropic's Messages API reference: request decoding, message and
+ * stream-event shapes, errors.
  *
  * - Auth: `x-api-key` (an `authorization: Bearer` token is accepted too, as
  *   Anthropic does for OAuth). The `anthropic-version` header is not checked:

@@ -1,8 +1,8 @@
 /**
  * The simulator's Gemini API wire format (`POST /v1beta/models/{model}:generateContent`
- * and `:streamGenerateContent?alt=sse`), per WIRE.md §5: request decoding,
+ * and `:streamGenerateContent?alt=sse`), per the Gemini API reference: request decoding,
  * response and stream shapes, errors; and its embeddings
- * (`:batchEmbedContents`, `:embedContent`, §7.2).
+ * (`:batchEmbedContents`, `:embedContent`).
  *
  * - The model and the method come from the URL, not the body. The key is read
  *   from `x-goog-api-key`, or from the `?key=` query parameter when the header

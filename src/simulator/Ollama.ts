@@ -1,7 +1,7 @@
 /**
- * The simulator's Ollama native wire format (`POST /api/chat`), per WIRE.md §6:
+ * The simulator's Ollama native wire format (`POST /api/chat`), per Ollama's API docs:
  * request decoding, the whole-reply body, the NDJSON stream and `{"error": "…"}`
- * errors; and `POST /api/embed` (§7.3).
+ * errors; and `POST /api/embed`.
  *
  * As Ollama does, a request streams unless it says `"stream": false`. A stream
  * is one JSON object per line: a line per reasoning (`message.thinking`) or
@@ -147,7 +147,7 @@ const metricsJson = (reply: Reply.Reply): string => {
   const evaluated = Math.max(0, usage.promptTokens - usage.cachedTokens)
   const promptNanos = evaluated * nanosPerPromptToken
   const evalNanos = usage.completionTokens * nanosPerEvalToken
-  // Ollama's done_reason stays "stop" when tool calls were made (WIRE.md §6.1).
+  // Ollama's done_reason stays "stop" when tool calls were made.
   const reason = reply.finishReason === "length" ? "length" : "stop"
   let out = `"done":true,"done_reason":"${reason}","total_duration":${loadNanos + promptNanos + evalNanos},` +
     `"load_duration":${loadNanos}`
@@ -256,7 +256,7 @@ export const format: WireFormat<Extra> = {
 }
 
 // ---------------------------------------------------------------------------
-// Embeddings (`POST /api/embed`, WIRE.md §7.3)
+// Embeddings (`POST /api/embed`, Ollama's API docs)
 
 /** Reads `model`, `input` (a string or an array of strings) and `dimensions`. Ollama sets no limit on the inputs. */
 const decodeEmbedding = (body: unknown): EmbeddingRequest | ApiError => {

@@ -1,7 +1,8 @@
 /**
  * The simulator's OpenAI Chat Completions wire format (`POST /v1/chat/completions`),
- * per WIRE.md §1: request decoding, response and chunk shapes, errors; and
- * OpenAI embeddings (`POST /v1/embeddings`, §7.1) with the same errors.
+ * per OpenAI's Chat Completions API reference: request decoding, response and
+ * chunk shapes, errors; and OpenAI embeddings (`POST /v1/embeddings`) with the
+ * same errors.
  *
  * Requests are checked by hand, field by field, rather than with a Schema: the
  * simulator has to answer tens of thousands of requests a second and name the
@@ -54,7 +55,7 @@ export const format: WireFormat<Extra> = {
 }
 
 // ---------------------------------------------------------------------------
-// Embeddings (`POST /v1/embeddings`, WIRE.md §7.1)
+// Embeddings (`POST /v1/embeddings`, OpenAI's Embeddings API reference)
 
 /**
  * Reads `input` (a string or an array of strings; no token arrays), `model`,

@@ -1,7 +1,8 @@
 /**
  * The simulator's OpenAI Responses wire format (`POST /v1/responses`), per
- * WIRE.md §2: request decoding, the response object, the named-event stream
- * and errors (the same error body and statuses as Chat Completions, §2.6).
+ * OpenAI's Responses API reference: request decoding, the response object, the
+ * named-event stream and errors (the same error body and statuses as Chat
+ * Completions).
  *
  * Requests are checked by hand, field by field, naming the offending field as
  * OpenAI does. Chat Completions fields (`messages`, `response_format`,
@@ -21,7 +22,7 @@
  * `encrypted_content` is sent only when `include` names
  * `reasoning.encrypted_content`.
  *
- * Rules of the real API the simulator enforces (WIRE.md §2.7), simplified:
+ * Rules of the real API the simulator enforces, simplified:
  * - with reasoning on, a replayed `function_call` item that carries its `id`
  *   must follow a `reasoning` item of the same turn (a turn ends at a user,
  *   system or developer message, or a `function_call_output`);

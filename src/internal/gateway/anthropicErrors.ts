@@ -1,11 +1,11 @@
 /**
- * Failures as Anthropic answers them (WIRE.md §4.4): `{"type": "error",
- * "error": {"type", "message"}}` with the statuses `@anthropic-ai/sdk` turns
- * into its own error classes: 400 `invalid_request_error`, 401
- * `authentication_error`, 403 `permission_error`, 404 `not_found_error`, 413
- * `request_too_large`, 429 `rate_limit_error` (with `Retry-After`), 529
- * `overloaded_error` for a provider that is unavailable, 504
- * `timeout_error`, other 5xx `api_error`.
+ * Failures as Anthropic answers them (its API errors reference):
+ * `{"type": "error", "error": {"type", "message"}}` with the statuses
+ * `@anthropic-ai/sdk` turns into its own error classes: 400
+ * `invalid_request_error`, 401 `authentication_error`, 403 `permission_error`,
+ * 404 `not_found_error`, 413 `request_too_large`, 429 `rate_limit_error` (with
+ * `Retry-After`), 529 `overloaded_error` for a provider that is unavailable,
+ * 504 `timeout_error`, other 5xx `api_error`.
  *
  * Which status and message a failure gets is decided once, by the OpenAI
  * route's `errors.ts`; this module renders that decision in Anthropic's shape,

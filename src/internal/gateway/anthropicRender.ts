@@ -1,8 +1,8 @@
 /**
- * The engine's replies in Anthropic's wire shapes (WIRE.md §4.2, §4.3): a
- * `ChatResponse` as a `message` (thinking, text and `tool_use` blocks, the
- * tool input parsed), and `ChatChunk` batches as the Messages stream:
- * `message_start`, per block `content_block_start`, its deltas
+ * The engine's replies in Anthropic's wire shapes (its Messages API reference,
+ * streaming included): a `ChatResponse` as a `message` (thinking, text and
+ * `tool_use` blocks, the tool input parsed), and `ChatChunk` batches as the
+ * Messages stream: `message_start`, per block `content_block_start`, its deltas
  * (`thinking_delta`, `text_delta`, `input_json_delta`) and
  * `content_block_stop`, then `message_delta` (stop reason and usage) and
  * `message_stop`. A failure is an `event: error`, which `@anthropic-ai/sdk`

@@ -1,12 +1,12 @@
 /**
- * The gateway's Anthropic request body: `POST /v1/messages` (WIRE.md §4.1),
- * its text parsed as JSON and checked against an Effect Schema of the wire
- * (snake_case, unknown fields ignored, `null` taken as unset), then turned
- * into the library's `ChatRequest`. A body that does not fit is a `Problem`
- * naming the field as Anthropic does (`messages.2.role`). Ranges (a
- * `max_tokens` of 0, a `temperature` of 5) are the `ChatRequest` schema's,
- * checked by the `Llm` before anything is sent; `anthropicPath` renames its
- * paths to the wire's.
+ * The gateway's Anthropic request body: `POST /v1/messages` (Anthropic's
+ * Messages API reference), its text parsed as JSON and checked against an
+ * Effect Schema of the wire (snake_case, unknown fields ignored, `null` taken
+ * as unset), then turned into the library's `ChatRequest`. A body that does not
+ * fit is a `Problem` naming the field as Anthropic does (`messages.2.role`).
+ * Ranges (a `max_tokens` of 0, a `temperature` of 5) are the `ChatRequest`
+ * schema's, checked by the `Llm` before anything is sent; `anthropicPath`
+ * renames its paths to the wire's.
  *
  * The mapping: `system` (a string or text blocks) becomes system messages
  * first; a user turn's `tool_result` blocks become tool messages (ahead of

@@ -1,6 +1,6 @@
 /**
  * What a failed call's body says: the provider's error fields read from any
- * of the shapes in WIRE.md, and the text kept of it (shortened, HTML
+ * of the shapes the providers use, and the text kept of it (shortened, HTML
  * stripped, keys masked).
  */
 import { createHash } from "node:crypto"
@@ -36,7 +36,7 @@ const parseBody = (body: unknown): unknown => {
   }
 }
 
-/** Reads the provider's error fields from any of the shapes in WIRE.md. */
+/** Reads the provider's error fields from any of the shapes the providers use. */
 export const errorInfo = (body: unknown): ErrorInfo => {
   const parsed = parseBody(body)
   if (!isRecord(parsed)) {

@@ -1,6 +1,6 @@
 /**
- * The platform server: the same plans served through `effect/http`, as
- * DESIGN.md intends for HTTP in. It is not the default because its
+ * The platform server: the same plans served through `effect/http`, the
+ * stack the gateway serves HTTP with. It is not the default because its
  * per-request machinery (a fiber per request, the handler pipeline, the
  * router's context, `Effect.callback` around reading the body) costs several
  * times the plain listener's CPU per request; `bench/simulator.ts` measures both.

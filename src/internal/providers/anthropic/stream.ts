@@ -1,6 +1,6 @@
 /**
  * The Anthropic Messages stream as a plain mutable state machine: bytes in,
- * `ChatChunk`s out, one whole network chunk at a time (WIRE.md §4.3). It
+ * `ChatChunk`s out, one whole network chunk at a time. It
  * follows the `push` / `end` / `done` contract of `providerHttp.StreamParser`.
  *
  * Content blocks are tracked by their wire `index`, which counts text and
@@ -136,7 +136,7 @@ export class AnthropicStreamParser extends SseParser {
       case "error":
         return this.context.errorOf(value)
       default:
-        // New event types are added over time; ignore them (WIRE.md §0.5).
+        // New event types are added over time; ignore them, as Anthropic's streaming docs ask.
         return undefined
     }
   }

@@ -1,5 +1,5 @@
 /**
- * Anthropic Messages wire mapping (WIRE.md §4, API version 2023-06-01): the
+ * Anthropic Messages wire mapping (`anthropic-version: 2023-06-01`): the
  * request body, the whole reply, usage and stop reasons. Plain functions over
  * `JSON.parse` output, checked with `typeof`, as `openAiChat/wire.ts` does.
  */

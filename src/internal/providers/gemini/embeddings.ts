@@ -1,5 +1,5 @@
 /**
- * Gemini embeddings (`POST /{version}/{resource}:batchEmbedContents`, WIRE.md §7.2).
+ * Gemini embeddings (`POST /{version}/{resource}:batchEmbedContents`).
  */
 import { isVector } from "../../embeddingBatches.js"
 import type * as Adapter from "../adapter.js"
@@ -8,7 +8,7 @@ import { isErrorPayload, resourceOf } from "./wire.js"
 
 /**
  * The most requests one `batchEmbedContents` call takes: 100 is the limit
- * Google's clients and docs cite (WIRE.md §7.2).
+ * Google's clients and docs cite.
  */
 export const maxEmbeddingInputs = 100
 

@@ -1,6 +1,6 @@
 /**
  * The Gemini `?alt=sse` stream as a plain mutable state machine: bytes in,
- * `ChatChunk`s out, one whole network chunk at a time (WIRE.md §5.4).
+ * `ChatChunk`s out, one whole network chunk at a time.
  *
  * Every event is a whole `GenerateContentResponse` holding only new parts;
  * `usageMetadata` is a running total (the last one wins); function calls come

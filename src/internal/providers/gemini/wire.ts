@@ -1,5 +1,5 @@
 /**
- * Gemini API wire mapping (WIRE.md §5): the request body, the non-streaming
+ * Gemini API wire mapping: the request body, the non-streaming
  * response, usage, finish reasons and the parts every response and stream
  * event carries. Plain functions over `JSON.parse` output, checked with
  * `typeof`, as in the Chat Completions mapping.
@@ -17,7 +17,7 @@ export { isRecord, type JsonRecord, RequestError, ShapeError }
 
 /** What this adapter keeps in `providerMetadata.gemini` of a tool call or a reply. */
 export interface GeminiMetadata {
-  /** Sent back unchanged on the same part (WIRE.md §5.2). */
+  /** Sent back unchanged on the same part (the Gemini API docs, thought signatures). */
   readonly thoughtSignature?: string
   /** The call's own id, when the model gave one; echoed in the call and its `functionResponse`. */
   readonly id?: string

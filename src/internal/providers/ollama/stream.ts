@@ -1,6 +1,6 @@
 /**
  * The Ollama `/api/chat` NDJSON stream as a plain mutable state machine: bytes
- * in, `ChatChunk`s out, one whole network chunk at a time (WIRE.md §6.2, §8.4).
+ * in, `ChatChunk`s out, one whole network chunk at a time.
  *
  * Each line is a JSON object: `done: false` lines carry `message.content` and
  * `message.thinking` deltas and whole tool calls; the `done: true` line carries

@@ -1,5 +1,5 @@
 /**
- * Ollama native chat wire mapping (WIRE.md §6): the `/api/chat` request body,
+ * Ollama native chat wire mapping: the `/api/chat` request body,
  * the whole reply, usage and finish reasons. Plain functions over `JSON.parse`
  * output checked with `typeof`, as for Chat Completions.
  */
@@ -255,7 +255,7 @@ export const keepAliveOf = (millis: number): string | number =>
   Number.isFinite(millis) ? `${Math.max(0, Math.round(millis))}ms` : -1
 
 // ---------------------------------------------------------------------------
-// Embeddings (WIRE.md §7.3)
+// Embeddings (`POST /api/embed`, Ollama's API docs)
 
 /**
  * The most inputs sent in one `/api/embed` request. Ollama documents no

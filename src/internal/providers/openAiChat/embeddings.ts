@@ -1,7 +1,7 @@
 /**
- * OpenAI embeddings (`POST {baseUrl}/embeddings`, WIRE.md §7.1), shared by
- * `OpenAiChat` (so every compatible preset) and `OpenAiResponses`, which sit
- * on the same API root.
+ * OpenAI embeddings (`POST {baseUrl}/embeddings`, OpenAI's Embeddings API
+ * reference), shared by `OpenAiChat` (so every compatible preset) and
+ * `OpenAiResponses`, which sit on the same API root.
  *
  * Vectors come as JSON numbers (`encoding_format: "float"`) or as base64 of
  * little-endian float32 bytes (`"base64"`, about a quarter of the size, and
@@ -20,7 +20,7 @@ import { isErrorPayload, isRecord } from "./wire.js"
 /** How vectors travel on the wire. */
 export type EncodingFormat = "float" | "base64"
 
-/** The most inputs OpenAI takes in one request (WIRE.md §7.1). */
+/** The most inputs OpenAI takes in one request (OpenAI's Embeddings API reference, `input`). */
 export const maxInputs = 2048
 
 type JsonRecord = Readonly<Record<string, unknown>>

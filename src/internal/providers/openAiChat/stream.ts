@@ -1,6 +1,6 @@
 /**
  * The Chat Completions stream as a plain mutable state machine: bytes in,
- * `ChatChunk`s out, one whole network chunk at a time (WIRE.md §1.4, §1.8).
+ * `ChatChunk`s out, one whole network chunk at a time.
  *
  * It holds no Effect so the hot path is a loop over events; the transport
  * (`providerHttp`) feeds one instance per stream from the body's pulls.
@@ -42,7 +42,7 @@ interface ToolCallState {
   readonly index: number
   id: string | undefined
   name: string | undefined
-  /** Arguments that came before the name (WIRE.md §1.8 rule 3). */
+  /** Arguments that came before the name, as some compatible servers send them. */
   pending: string
   announced: boolean
 }
@@ -189,7 +189,7 @@ export class ChatStreamParser extends JsonSseParser {
     return call
   }
 
-  /** Assembles a fragment per WIRE.md §1.4 and §1.8 rules 1-5. */
+  /** Assembles a fragment: by `index` (a new `id` at a known one opens a call), else by `id`, `name` or order. */
   private toolCall(raw: unknown, out: Array<ChatChunk>): void {
     if (!isRecord(raw)) throw new ShapeError("a tool call fragment is not an object")
     const fn = raw["function"]

@@ -1,5 +1,5 @@
 /**
- * Chat Completions wire mapping (WIRE.md §1): the request body, the
+ * Chat Completions wire mapping: the request body, the
  * non-streaming response, usage and finish reasons. Plain functions over
  * `JSON.parse` output, checked with `typeof`: decoding a schema union per call
  * or per stream event costs more than the HTTP round trip on loopback.
@@ -182,7 +182,7 @@ export const reasoningOf = (record: JsonRecord, contentField: string): string | 
   return typeof reasoning === "string" && reasoning !== "" ? reasoning : content
 }
 
-/** Whether a parsed body or event is an error object in any of the shapes of WIRE.md §1.8 rule 8. */
+/** Whether a parsed body or event is an error object: an `error` field, or vLLM's flat `object: "error"`. */
 export const isErrorPayload = (value: JsonRecord): boolean => {
   const error = value["error"]
   return (error !== undefined && error !== null) || value["object"] === "error"

@@ -1,5 +1,5 @@
 /**
- * The Responses stream (WIRE.md §2.4) as a plain mutable state machine: bytes
+ * The Responses stream as a plain mutable state machine: bytes
  * in, `ChatChunk`s out, one whole network chunk at a time, with the
  * `push`/`end`/`done` contract of `providerHttp.StreamParser`.
  *

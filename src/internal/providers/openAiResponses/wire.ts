@@ -1,5 +1,5 @@
 /**
- * Responses API wire mapping (WIRE.md §2): the request body, the response
+ * Responses API wire mapping: the request body, the response
  * object, usage, finish reasons and the reasoning items carried across turns.
  * Plain functions over `JSON.parse` output, checked with `typeof`, as in
  * `openAiChat/wire.ts`.
@@ -36,8 +36,8 @@ export const reasoningItemsOf = (metadata: ProviderMetadata | undefined): Readon
 const assistantItems = (message: AssistantMessage, items: Array<unknown>): void => {
   const calls = message.toolCalls ?? []
   // Reasoning first: the API pairs each reasoning item with the items that
-  // follow it, and refuses one followed by nothing (WIRE.md §2.5, §2.7), as a
-  // reply cut off while reasoning would leave it.
+  // follow it, and refuses one followed by nothing, as a reply cut off while
+  // reasoning would leave it.
   if (message.content !== "" || calls.length > 0) {
     for (const item of reasoningItemsOf(message.providerMetadata)) items.push(item)
   }
@@ -128,7 +128,7 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
     } else {
       // A summary is the only reasoning text OpenAI returns; without one, reasoning stays hidden.
       body["reasoning"] = { effort, summary: "auto" }
-      // Without stored state, the next turn needs the reasoning back, encrypted (WIRE.md §2.2).
+      // Without stored state, the next turn needs the reasoning back, encrypted (OpenAI's reasoning guide).
       if (!options.store) body["include"] = ["reasoning.encrypted_content"]
     }
   }
@@ -147,8 +147,8 @@ const usageFields = openAiUsageFields("input", "output")
 export const usage = (value: unknown): Usage | undefined => openAiUsage(value, usageFields)
 
 /**
- * The finish reason of WIRE.md §2.3: an incomplete response says why; a
- * response with function calls stopped for them; anything else stopped.
+ * The finish reason, which the API does not send: an incomplete response says
+ * why; a response with function calls stopped for them; anything else stopped.
  */
 export const finishReason = (response: JsonRecord, hasToolCalls: boolean): FinishReason => {
   if (response["status"] === "incomplete") {

@@ -1,7 +1,7 @@
 /**
  * The Messages reply: the message object, the stream of named events (one
  * content block after another), and Anthropic's error objects per failure and
- * per injected status (WIRE.md §4.4).
+ * per injected status (Anthropic's API errors reference).
  */
 import type * as Reply from "../../../simulator/Reply.js"
 import type { StreamErrorShape } from "../../../simulator/Simulator.js"
@@ -103,7 +103,7 @@ export const renderStream = (reply: Reply.Reply, meta: ReplyMeta): RenderedStrea
   return { events, tail }
 }
 
-/** The `type` of Anthropic's error object per HTTP status (WIRE.md §4.4). */
+/** The `type` of Anthropic's error object per HTTP status (Anthropic's API errors reference). */
 const errorTypes: Readonly<Record<number, readonly [type: string, message: string]>> = {
   400: ["invalid_request_error", "The simulator rejected this request (injected fault)."],
   401: ["authentication_error", "invalid x-api-key"],

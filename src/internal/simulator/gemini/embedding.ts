@@ -1,5 +1,5 @@
 /**
- * Gemini's embeddings (`:batchEmbedContents`, `:embedContent`, WIRE.md §7.2):
+ * Gemini's embeddings (`:batchEmbedContents`, `:embedContent`):
  * the request, each of its contents naming the URL's model, and the reply,
  * which reports no usage.
  */

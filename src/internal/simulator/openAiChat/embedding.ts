@@ -1,5 +1,5 @@
 /**
- * OpenAI embeddings (`POST /v1/embeddings`, WIRE.md §7.1): the request, checked
+ * OpenAI embeddings (`POST /v1/embeddings`): the request, checked
  * with OpenAI's messages, and the reply, its vectors as numbers or base64.
  */
 import type { ApiError, EmbeddingRequest } from "../../../simulator/WireFormat.js"

@@ -193,5 +193,5 @@ export const renderError = (error: ApiError): { readonly status: number; readonl
         "context_length_exceeded"
       )
     }
-    // The other errors are the same as Chat Completions' (WIRE.md §2.6).
+    // The other errors are the same as Chat Completions'.
     : chatError(error)

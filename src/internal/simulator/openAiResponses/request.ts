@@ -1,7 +1,7 @@
 /**
  * The Responses request (`POST /v1/responses`), checked by hand, field by
  * field, naming the offending field as OpenAI does, with the rules of the real
- * API the simulator enforces (WIRE.md §2.7), and reduced to a `Reply.Prompt`.
+ * API the simulator enforces, and reduced to a `Reply.Prompt`.
  */
 import type { Extra } from "../../../simulator/OpenAiResponses.js"
 import type * as Reply from "../../../simulator/Reply.js"
