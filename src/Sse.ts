@@ -29,23 +29,23 @@
  * Why a parser of our own: the issue asks to prefer a well-kept parser. Both
  * candidates were wrapped as well as they allow (a streaming `TextDecoder` in
  * front, last id and retry tracked outside, `"\n\n"` fed at the end) and
- * checked with `bench/sse.ts`: its conformance table runs the rules above,
- * its throughput part decodes a 65-event OpenAI chat stream (12 KB, 64
- * `data: {chunk}` events + `[DONE]`) split into random 16–600 byte chunks.
- * Node 20 on a shared, loaded 2-core host; best of 5 rounds; the ratios held
- * over several runs (absolute numbers swung up to 2x with the load):
+ * checked with `bench/sse.ts`, whose conformance table runs the rules above
+ * (its throughput figures are in docs/performance.md). Rules the wrapped
+ * parsers still miss:
  *
- * | candidate | plain decoder, events/s | rules the wrapped parser still misses |
- * |---|---|---|
- * | this module | 2.1 M | none |
- * | `eventsource-parser` 3.1.1 | 2.0 M (0.5–0.95x ours) | an `id:` in a block without data is lost (it resets the id per event and reports only events); the size limit is checked once per `feed`, so one big chunk holding a whole oversized event passes while the same bytes in small chunks fail |
- * | `@effect/experimental/Sse` 0.61.1 | 0.097 M (~20x slower) | a CR ending one chunk plus the LF starting the next read as two line endings (a spurious dispatch); `retry` accepted when not all digits (`parseInt`); size limit per feed as above; in `makeChannel` an oversized event is a defect (`Cause.die`) and `retry:` makes the channel sleep and restart |
- *
- * `eventsource-parser` is as fast; it is not used because it misses two
- * rules, and the wrapper it needs (bytes, BOM, end of stream, id and retry
- * tracking, error mapping) is most of this module anyway. The table measured
- * Effect 3's `@effect/experimental/Sse`; Effect 4 moved it to
- * `effect/encoding/Sse`.
+ * - `eventsource-parser`: an `id:` in a block without data is lost (it resets
+ *   the id per event and reports only events); the size limit is checked once
+ *   per `feed`, so one big chunk holding a whole oversized event passes while
+ *   the same bytes in small chunks fail. It is about as fast as this module;
+ *   it is not used because it misses those two rules, and the wrapper it needs
+ *   (bytes, BOM, end of stream, id and retry tracking, error mapping) is most
+ *   of this module anyway.
+ * - `@effect/experimental/Sse` (Effect 3's; Effect 4 moved it to
+ *   `effect/encoding/Sse`), much slower besides: a CR ending one chunk plus
+ *   the LF starting the next read as two line endings (a spurious dispatch);
+ *   `retry` accepted when not all digits (`parseInt`); size limit per feed as
+ *   above; in `makeChannel` an oversized event is a defect (`Cause.die`) and
+ *   `retry:` makes the channel sleep and restart.
  *
  * @since 0.1.0
  */

@@ -159,7 +159,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   // Runs `work` (given the fiber's clock) within the call's timeout, `through`
   // the headers or the whole body. This library's undici client, untraced and
   // on the live clock, keeps the deadline itself with a timer on the exchange;
-  // a fiber racing the work would cost a short call a third of its CPU.
+  // a fiber racing the work would cost a short call a large share of its CPU.
   // Otherwise (another client, a tracer, `TestClock`) it is `timeoutFail`.
   // A stream (`phases`) is watched for its first token and for stalls too;
   // those limits are kept by this library's undici client only.

@@ -12,7 +12,8 @@
  * place and every change happens inside a single synchronous step, which no
  * other fiber can interleave with. Rebuilt on Effect 4's `Semaphore` (a
  * one-permit turn in front for order, the level mirrored beside it), it kept
- * every tested behaviour but cost more than the 5% per call we allow.
+ * every tested behaviour but cost more per call than the performance bars
+ * allow (docs/performance.md has the figures).
  *
  * @internal
  */

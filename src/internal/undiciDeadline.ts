@@ -1,7 +1,7 @@
 /**
  * The capability `UndiciHttpClient`'s clients carry beside the `HttpClient`
  * contract: a request bounded by a timer on the exchange itself (no fiber
- * races it, which on a short call saves a third of the client's CPU), until
+ * races it, which on a short call saves a large share of the client's CPU), until
  * the response headers or until the whole body has arrived. The providers'
  * request path (`providerHttp`) uses it when the client has it; a client
  * transformed by `HttpClient.mapRequest` and the like is a new client and

@@ -23,7 +23,7 @@
  *   `ToolCallDelta.index` counts calls from 0 in the order they opened.
  * - The platform `HttpClient`'s span per request (and its trace headers) is
  *   made only when the application installed a tracer: under Effect's built-in
- *   tracer nobody sees it, and it costs about a third of a call's client CPU.
+ *   tracer nobody sees it, and it costs a large share of a call's client CPU.
  *
  * @since 0.1.0
  */
@@ -59,7 +59,7 @@ export interface Options extends HttpOptions {
   readonly project?: string | undefined
   /**
    * How `embed` asks for vectors (`POST {baseUrl}/embeddings`): `"base64"`
-   * (little-endian float32 bytes, about a quarter of the size; what the
+   * (little-endian float32 bytes, far smaller than JSON numbers; what the
    * official SDK asks for) or `"float"` (JSON numbers, for servers that do not
    * take `encoding_format: "base64"`). A reply in either form is read.
    * Default: `"base64"`.

@@ -5,7 +5,7 @@
  * same errors.
  *
  * Requests are checked by hand, field by field, rather than with a Schema: the
- * simulator has to answer tens of thousands of requests a second and name the
+ * simulator must never be what limits a benchmark, and it has to name the
  * offending field the way OpenAI does (`Invalid 'messages': empty array…`).
  * Responses are built by string concatenation around the generated tokens.
  * The implementation is in `internal/simulator/openAiChat/`.

@@ -173,7 +173,7 @@ export interface Options {
   readonly fault?: string
   /**
    * Which HTTP server answers: `"node"`, a plain `node:http` listener (the
-   * default, several times faster), or `"platform"`, `effect/http`'s
+   * default, far cheaper per request), or `"platform"`, `effect/http`'s
    * `HttpRouter` on `@effect/platform-node`'s `NodeHttpServer`. Both send the same bytes.
    */
   readonly server?: "node" | "platform"

@@ -2,8 +2,8 @@
  * The platform server: the same plans served through `effect/http`, the
  * stack the gateway serves HTTP with. It is not the default because its
  * per-request machinery (a fiber per request, the handler pipeline, the
- * router's context, `Effect.callback` around reading the body) costs several
- * times the plain listener's CPU per request; `bench/simulator.ts` measures both.
+ * router's context, `Effect.callback` around reading the body) costs far more
+ * CPU per request than the plain listener; `bench/simulator.ts` measures both.
  */
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import type * as Clock from "effect/Clock"

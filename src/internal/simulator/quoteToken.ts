@@ -7,7 +7,7 @@ const quoted = new Map<string, string>()
 
 /**
  * A token as a JSON string. Tokens come from a small vocabulary, so each is
- * quoted once: `JSON.stringify` per token was a third of a 64-token stream's cost.
+ * quoted once: `JSON.stringify` per token was a large share of a stream's cost.
  */
 export const quoteToken = (token: string): string => {
   let json = quoted.get(token)

@@ -4,7 +4,7 @@
  * `OpenAiResponses`, which sit on the same API root.
  *
  * Vectors come as JSON numbers (`encoding_format: "float"`) or as base64 of
- * little-endian float32 bytes (`"base64"`, about a quarter of the size, and
+ * little-endian float32 bytes (`"base64"`, far smaller than the numbers, and
  * what the official SDK asks for by default). A reply is read in either form
  * whatever was asked, as some compatible servers ignore `encoding_format`, and
  * put in input order by each item's `index`.
