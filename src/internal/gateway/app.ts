@@ -19,6 +19,7 @@
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as HttpMethod from "effect/http/HttpMethod"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
@@ -39,6 +40,7 @@ import * as BalancedCall from "./balancedCall.js"
 import * as Dashboard from "./dashboard.js"
 import type { Engine, ModelEntry, Target } from "./engine.js"
 import * as Errors from "./errors.js"
+import * as Intake from "./intake.js"
 import * as Logs from "./logs.js"
 import * as Metrics from "./metrics.js"
 import * as Render from "./render.js"
@@ -55,6 +57,8 @@ export interface AppOptions {
   readonly logRequests: boolean
   /** Whether `GET /llm/model-load/<model>` is served (to admin keys). */
   readonly modelLoadDetails: boolean
+  /** The port the gateway listens on: without gateway keys, a request's `Host` is one of its loopback names. */
+  readonly port: number
 }
 
 const json = (status: number, body: string) =>
@@ -75,6 +79,30 @@ const isBodyTooLarge = (error: unknown): boolean =>
 
 const tooLarge = (limit: number) =>
   Errors.answer(413, `The request body is larger than this gateway takes (${limit} bytes).`, "invalid_request_error", null, "request_too_large")
+
+// Anthropic's clients read Anthropic's error shape: every refusal of a path under `/v1/messages` is in it.
+const anthropicPath = (path: string): boolean => path === "/v1/messages" || path.startsWith("/v1/messages/")
+
+/** How a refusal of `path` is rendered: in Anthropic's shape under `/v1/messages`, else OpenAI's. */
+const shapeOf = (path: string): (answer: Errors.ErrorAnswer) => Errors.ErrorAnswer =>
+  anthropicPath(path) ? AnthropicErrors.fromAnswer : (answer) => answer
+
+const foreignHost = Errors.answer(
+  403,
+  "This gateway has no keys and serves its own loopback names only (localhost, 127.0.0.1, [::1], with its port); " +
+    "a request naming another host (a page's DNS rebinding) is refused. To serve other names, configure gateway keys.",
+  "invalid_request_error",
+  null,
+  "host_not_allowed"
+)
+
+const notJson = Errors.answer(
+  415,
+  "The request body must be JSON, sent with `content-type: application/json`.",
+  "invalid_request_error",
+  null,
+  "unsupported_media_type"
+)
 
 const restartedMessage = "The provider's stream broke after part of the answer had been sent, and the rest would have come from " +
   "another deployment as a new answer; the stream ends here instead. Retry the request."
@@ -107,8 +135,9 @@ export const make = (engine: Engine, options: AppOptions) =>
         return refusal === undefined ? handle : Effect.succeed(errorResponse(refusal))
       })
     const failedFor = (entry: Logs.Entry, failures: SseAnswer.Failures) => (error: LlmError) => {
-      entry.error = error._tag
-      return errorResponse(failures.answer(error))
+      const answer = failures.answer(error)
+      Logs.failed(entry, error._tag, answer)
+      return errorResponse(answer)
     }
 
     // The target of `model` once the request's key (its `entry`'s caller) may call it (its rate limit and budget
@@ -126,7 +155,7 @@ export const make = (engine: Engine, options: AppOptions) =>
       const sent = auth.bounded(entry.caller, request)
       return Effect.matchEffect(auth.admit(entry.caller, model, target, sent), {
         onFailure: (answer) => {
-          entry.error = answer.code ?? undefined
+          Logs.failed(entry, answer.code ?? undefined, answer)
           return Effect.succeed(errorResponse(shape(answer)))
         },
         onSuccess: (settle) => {
@@ -136,10 +165,13 @@ export const make = (engine: Engine, options: AppOptions) =>
       })
     }
 
-    // Every request: its log entry begun, its key checked (but on the open paths), then `handle`'s answer, given the
-    // request, its entry, its scope and, on a route counted in the metrics (`route`), its tally; the answer carries
-    // `x-request-id` and its log line is written (a stream's when its scope closes; 499 for a client gone before the
-    // answer). Each route is served through this, so the entry is handed on, not put in the fiber's context.
+    // Without gateway keys, the `Host` values served.
+    const hosts = auth.required ? undefined : Intake.loopbackHosts(options.port)
+    // Every request: its log entry begun (its id the client's `x-request-id` when that is one), its `Host` checked
+    // (without keys), its key checked (but on the open paths), then `handle`'s answer, given the request, its entry,
+    // its scope and, on a route counted in the metrics (`route`), its tally; the answer carries `x-request-id` and
+    // its log line is written (a stream's when its scope closes; 499 for a client gone before the answer). Each route
+    // is served through this, so the entry is handed on, not put in the fiber's context.
     const served = <E, R>(
       handle: (
         request: HttpServerRequest.HttpServerRequest,
@@ -152,14 +184,18 @@ export const make = (engine: Engine, options: AppOptions) =>
       Effect.contextWith((context: Context.Context<HttpServerRequest.HttpServerRequest | Scope.Scope>) => {
         const request = Context.get(context, HttpServerRequest.HttpServerRequest)
         const now = clock.currentTimeMillisUnsafe()
-        const entry = Logs.begin(randomUUID(), request.method, request.url, now, options.logRequests, dashboard.stats)
+        const id = Intake.requestId(request.headers["x-request-id"], randomUUID)
+        const entry = Logs.begin(id, request.method, request.url, now, options.logRequests, dashboard.stats)
         let handled: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
         let tally: Metrics.Tally | undefined
-        const caller = auth.required && !Auth.open.has(entry.path) ? auth.authenticate(request.headers) : undefined
+        const caller = hosts !== undefined && !Intake.ownHost(hosts, request.headers["host"])
+          ? foreignHost
+          : auth.required && !Auth.open.has(entry.path)
+          ? auth.authenticate(request.headers)
+          : undefined
         if (caller !== undefined && "status" in caller) {
-          entry.error = caller.code ?? undefined
-          // Refused in the wire of the route asked for: Anthropic's clients read Anthropic's error shape.
-          handled = Effect.succeed(errorResponse(entry.path === "/v1/messages" ? AnthropicErrors.fromAnswer(caller) : caller))
+          Logs.failed(entry, caller.code ?? undefined, caller)
+          handled = Effect.succeed(errorResponse(shapeOf(entry.path)(caller)))
         } else {
           entry.caller = caller
           tally = route === undefined ? undefined : metrics.tally(route, now)
@@ -186,6 +222,10 @@ export const make = (engine: Engine, options: AppOptions) =>
       shape: (answer: Errors.ErrorAnswer) => Errors.ErrorAnswer = (answer) => answer
     ) =>
       served((request, entry, scope, tally) => {
+        if (!Intake.isJson(request.headers["content-type"])) {
+          Logs.failed(entry, notJson.code ?? undefined, notJson)
+          return Effect.succeed(errorResponse(shape(notJson)))
+        }
         const declared = Number(request.headers["content-length"])
         if (declared > options.maxBodyBytes) return Effect.succeed(errorResponse(shape(tooLarge(options.maxBodyBytes))))
         return Effect.matchEffect(request.text, {
@@ -380,15 +420,41 @@ export const make = (engine: Engine, options: AppOptions) =>
       if (!options.modelLoadDetails) return Effect.succeed(errorResponse(BalancedCall.disabled))
       const name = decodePath(params["*"] ?? "")
       return adminOnly(Effect.map(engine.status, (status) => {
-        const load = status.details[name]
+        // A client's name is never a key of a plain object: `__proto__` would be found there.
+        const load = new Map(Object.entries(status.details)).get(name)
         return load === undefined
           ? errorResponse(BalancedCall.noDeployment(name, Object.keys(status.details)))
           : json(200, BalancedCall.modelLoad(load))
       }))
     })
 
-    const router = yield* HttpRouter.make
-    yield* router.addAll([
+    // A path the gateway does not serve: 404, in the wire of the path asked for.
+    const unknownPath = served((request, entry) =>
+      Effect.succeed(errorResponse(shapeOf(entry.path)(
+        Errors.answer(404, `Invalid URL (${request.method} ${request.url})`, "invalid_request_error", null, null)
+      )))
+    )
+    // A path the gateway serves, asked with a method it does not take there: 405, the ones it takes in `Allow`.
+    const notAllowed = (allow: string) =>
+      served((request, entry) => {
+        const answer = Errors.answer(
+          405,
+          `${request.method} is not served on ${entry.path}, which takes ${allow}.`,
+          "invalid_request_error",
+          null,
+          "method_not_allowed"
+        )
+        Logs.failed(entry, answer.code ?? undefined, answer)
+        return Effect.succeed(HttpServerResponse.setHeader(errorResponse(shapeOf(entry.path)(answer)), "allow", allow))
+      })
+
+    // Matched exactly: `Intake.canonicalUrl` has normalised the path already, for this and for the key check alike.
+    const router = yield* Effect.provideService(HttpRouter.make, HttpRouter.RouterConfig, {
+      caseSensitive: true,
+      ignoreTrailingSlash: false,
+      ignoreDuplicateSlashes: false
+    })
+    const routes = [
       HttpRouter.route("POST", "/v1/chat/completions", chatCompletions),
       HttpRouter.route("POST", "/v1/embeddings", embeddings),
       HttpRouter.route("POST", "/v1/messages", anthropicMessages),
@@ -414,20 +480,40 @@ export const make = (engine: Engine, options: AppOptions) =>
             ? json(200, `{"status":"ready"}`)
             : errorResponse(Errors.answer(503, "No deployment can take a call now.", "server_error", null, "not_ready"))))
       )
-    ])
-    return router.asHttpEffect().pipe(
+    ]
+    // Each path's other methods; a path served on GET takes HEAD too (the router answers it as GET).
+    const wrongMethods = [...methodsByPath(routes)].flatMap(([path, methods]) => {
+      const allowed = methods.includes("GET") ? [...methods, "HEAD"] : methods
+      const refusal = notAllowed(allowed.join(", "))
+      return [...HttpMethod.all].filter((method) => !allowed.includes(method)).map((method) =>
+        HttpRouter.route(method, path, refusal)
+      )
+    })
+    yield* router.addAll([...routes, ...wrongMethods])
+    const routed = router.asHttpEffect().pipe(
       Effect.catchIf(
         (error): error is HttpServerError.HttpServerError =>
           HttpServerError.isHttpServerError(error) && error.reason._tag === "RouteNotFound",
-        (error) =>
-          plain(Effect.succeed(
-            errorResponse(
-              Errors.answer(404, `Invalid URL (${error.request.method} ${error.request.url})`, "invalid_request_error", null, null)
-            )
-          ))
+        () => unknownPath
       )
     )
+    // The request as the router and the key check see it: its path normalised once.
+    return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      const url = Intake.canonicalUrl(request.url)
+      return url === request.url
+        ? routed
+        : Effect.provideService(routed, HttpServerRequest.HttpServerRequest, request.modify({ url }))
+    })
   })
+
+// The methods each route's path is served on.
+const methodsByPath = (
+  routes: ReadonlyArray<{ readonly method: string; readonly path: HttpRouter.PathInput }>
+): Map<HttpRouter.PathInput, Array<string>> => {
+  const methods = new Map<HttpRouter.PathInput, Array<string>>()
+  for (const route of routes) methods.set(route.path, [...(methods.get(route.path) ?? []), route.method])
+  return methods
+}
 
 // A path decoded; left as sent when its escapes are malformed.
 const decodePath = (text: string): string => {
