@@ -116,7 +116,9 @@ const told = (error: LlmError): string => {
         providerSaid(error.detail)
       }. Shorten the messages or max_tokens, or use a model with a larger context.`
     case "ContentFilterError":
-      return `The provider's safety system refused the content${providerSaid(error.detail)}. Rephrase, or use another model.`
+      return `The provider's safety system refused the content${
+        providerSaid(error.detail)
+      }. Rephrase, or use another model.`
     case "InvalidRequestError":
       return `The provider rejected the request${error.param === undefined ? "" : ` (field ${error.param})`}${
         providerSaid(error.detail)
@@ -192,4 +194,7 @@ const rendered = (error: LlmError, now: number): ErrorAnswer => {
 }
 
 /** The answer to an engine failure; `now` (Clock millis) dates a `NoCapacityError`'s `availableAt`. */
-export const fromLlmError = (error: LlmError, now: number): ErrorAnswer => ({ ...rendered(error, now), logged: error.message })
+export const fromLlmError = (error: LlmError, now: number): ErrorAnswer => ({
+  ...rendered(error, now),
+  logged: error.message
+})

@@ -40,7 +40,7 @@ export interface Entry {
   cost: number | undefined
   /** The error's tag (`RateLimitError`) or the gateway's refusal code (`invalid_api_key`). */
   error: string | undefined
-  /** The failure's full message (deployments, upstream addresses and request ids in it), which the client is not shown. */
+  /** The failure's full message (deployments, upstream addresses, request ids), which the client is not shown. */
   errorMessage: string | undefined
   /** Set by a stream, whose line is written when it ends rather than when its response starts. */
   streaming: boolean
@@ -74,7 +74,11 @@ export const begin = (id: string, method: string, url: string, start: number, lo
 }
 
 /** A failure noted: its tag or refusal code (`error`), and its answer's full message (`ErrorAnswer.logged`). */
-export const failed = (entry: Entry, error: string | undefined, answer: { readonly logged?: string | undefined }): void => {
+export const failed = (
+  entry: Entry,
+  error: string | undefined,
+  answer: { readonly logged?: string | undefined }
+): void => {
   entry.error = error
   entry.errorMessage = answer.logged
 }
