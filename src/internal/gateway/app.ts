@@ -1,13 +1,16 @@
 /**
- * The gateway's HTTP application: `HttpRouter` routes over the engine. Every
- * answer carries `x-request-id` (a streamed chat reply's id repeats it, after
+ * The gateway's HTTP application: `HttpRouter` routes over the engine, on the
+ * path as `intake.ts` normalised it. Every answer carries `x-request-id` (the
+ * client's when valid; a streamed chat reply's id repeats it, after
  * `chatcmpl-` or `msg_`, as does a whole reply's when the provider gave it
- * none); every failure is OpenAI's error JSON, except on `/v1/messages`,
+ * none); every failure is OpenAI's error JSON, except under `/v1/messages`,
  * which answers in Anthropic's wire over the same stream path. A request is
- * refused before anything is sent when its body is too large
- * (413), not JSON or not the wire's shape (400 naming the field), or names no
- * model of the configuration (404); the engine's own check of the request
- * answers 400 too, before a key or a permit is taken.
+ * refused before anything is sent when, without gateway keys, its `Host` is
+ * not the gateway's loopback name (403), its path is unknown (404) or does not
+ * take its method (405 with `Allow`), its body is not declared JSON (415), is
+ * too large (413), not JSON or not the wire's shape (400 naming the field), or
+ * names no model of the configuration (404); the engine's own check of the
+ * request answers 400 too, before a key or a permit is taken.
  *
  * A stream is opened to its first batch before the response starts, so a
  * failure before it (a rate limit, every deployment down) is a plain error
