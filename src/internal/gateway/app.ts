@@ -86,9 +86,9 @@ const tooLarge = (limit: number) =>
 // Anthropic's clients read Anthropic's error shape: every refusal of a path under `/v1/messages` is in it.
 const anthropicPath = (path: string): boolean => path === "/v1/messages" || path.startsWith("/v1/messages/")
 
-/** How a refusal of `path` is rendered: in Anthropic's shape under `/v1/messages`, else OpenAI's. */
-const shapeOf = (path: string): (answer: Errors.ErrorAnswer) => Errors.ErrorAnswer =>
-  anthropicPath(path) ? AnthropicErrors.fromAnswer : (answer) => answer
+/** A refusal of the request of `entry`, in Anthropic's shape under `/v1/messages`, else OpenAI's. */
+const refusal = (entry: Logs.Entry, answer: Errors.ErrorAnswer) =>
+  errorResponse(anthropicPath(entry.path) ? AnthropicErrors.fromAnswer(answer) : answer)
 
 const foreignHost = Errors.answer(
   403,
@@ -144,22 +144,21 @@ export const make = (engine: Engine, options: AppOptions) =>
     }
 
     // The target of `model` once the request's key (its `entry`'s caller) may call it (its rate limit and budget
-    // checked), else the answer, in the route's wire (`shape`); `request` (a chat's) as sent for the key (`Auth.bounded`).
+    // checked), else the refusal; `request` (a chat's) as sent for the key (`Auth.bounded`).
     const admitted = <R, Q extends ChatRequest | undefined>(
       model: string,
       request: Q,
       entry: Logs.Entry,
       handle: (target: Target, request: Q) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>,
-      shape: (answer: Errors.ErrorAnswer) => Errors.ErrorAnswer = (answer) => answer,
       target = engine.resolve(model)
     ) => {
       entry.model = model
-      if (target === undefined) return Effect.succeed(errorResponse(shape(notFoundAnswer(model, entry.caller))))
+      if (target === undefined) return Effect.succeed(refusal(entry, notFoundAnswer(model, entry.caller)))
       const sent = auth.bounded(entry.caller, request)
       return Effect.matchEffect(auth.admit(entry.caller, model, target, sent), {
         onFailure: (answer) => {
           Logs.failed(entry, answer.code ?? undefined, answer)
-          return Effect.succeed(errorResponse(shape(answer)))
+          return Effect.succeed(refusal(entry, answer))
         },
         onSuccess: (settle) => {
           entry.settle = settle
@@ -191,16 +190,17 @@ export const make = (engine: Engine, options: AppOptions) =>
         const entry = Logs.begin(id, request.method, request.url, now, options.logRequests, dashboard.stats)
         let handled: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
         let tally: Metrics.Tally | undefined
-        const caller = hosts !== undefined && !Intake.ownHost(hosts, request.headers["host"])
+        // The caller (none on an open path or without keys), or the request's refusal.
+        const checked = hosts !== undefined && !Intake.ownHost(hosts, request.headers["host"])
           ? foreignHost
           : auth.required && !Auth.open.has(entry.path)
           ? auth.authenticate(request.headers)
           : undefined
-        if (caller !== undefined && "status" in caller) {
-          Logs.failed(entry, caller.code ?? undefined, caller)
-          handled = Effect.succeed(errorResponse(shapeOf(entry.path)(caller)))
+        if (checked !== undefined && "status" in checked) {
+          Logs.failed(entry, checked.code ?? undefined, checked)
+          handled = Effect.succeed(refusal(entry, checked))
         } else {
-          entry.caller = caller
+          entry.caller = checked
           tally = route === undefined ? undefined : metrics.tally(route, now)
           handled = handle(request, entry, Context.get(context, Scope.Scope), tally)
         }
@@ -218,26 +218,26 @@ export const make = (engine: Engine, options: AppOptions) =>
     const plain = <E, R>(answer: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) => served(() => answer)
 
     // A body route counted in the metrics as `route`: the body as text within the limit, then what `handle` makes of
-    // it; `shape` renders a refusal in the route's wire.
+    // it.
     const withBody = <R>(
       route: string,
-      handle: (text: string, entry: Logs.Entry, scope: Scope.Scope, tally: Metrics.Tally) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>,
-      shape: (answer: Errors.ErrorAnswer) => Errors.ErrorAnswer = (answer) => answer
+      handle: (text: string, entry: Logs.Entry, scope: Scope.Scope, tally: Metrics.Tally) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>
     ) =>
       served((request, entry, scope, tally) => {
         if (!Intake.isJson(request.headers["content-type"])) {
           Logs.failed(entry, notJson.code ?? undefined, notJson)
-          return Effect.succeed(errorResponse(shape(notJson)))
+          return Effect.succeed(refusal(entry, notJson))
         }
         const declared = Number(request.headers["content-length"])
-        if (declared > options.maxBodyBytes) return Effect.succeed(errorResponse(shape(tooLarge(options.maxBodyBytes))))
+        if (declared > options.maxBodyBytes) return Effect.succeed(refusal(entry, tooLarge(options.maxBodyBytes)))
         return Effect.matchEffect(request.text, {
           onFailure: (error) =>
-            Effect.succeed(errorResponse(shape(
+            Effect.succeed(refusal(
+              entry,
               isBodyTooLarge(error)
                 ? tooLarge(options.maxBodyBytes)
                 : Errors.invalidRequest("The request body could not be read.", undefined)
-            ))),
+            )),
           // `served` makes a tally for a route it is given.
           onSuccess: (text) => handle(text, entry, scope, tally!)
         })
@@ -390,8 +390,8 @@ export const make = (engine: Engine, options: AppOptions) =>
           )
         }
         return whole(request, target, entry, failures, tally, (response) => AnthropicRender.message(response, id))
-      }, AnthropicErrors.fromAnswer)
-    }, AnthropicErrors.fromAnswer)
+      })
+    })
 
     const modelObject = (model: ModelEntry) => ({ id: model.id, object: "model", created: 0, owned_by: model.ownedBy })
     const modelList = json(200, JSON.stringify({ object: "list", data: engine.models.map(modelObject) }))
@@ -416,7 +416,7 @@ export const make = (engine: Engine, options: AppOptions) =>
           return stream
             ? streamed(request, decoded.model, target, entry, scope, BalancedCall.streamEncoder, openAi, tally)
             : whole(request, target, entry, openAi, tally, BalancedCall.reply)
-        }, undefined, decoded.model === BalancedCall.everyModel ? engine.balanced : engine.resolve(decoded.model))
+        }, decoded.model === BalancedCall.everyModel ? engine.balanced : engine.resolve(decoded.model))
       })
     // `GET /llm/model-load/<deployment>`: only when the configuration opts in, and as an admin path.
     const modelLoad = Effect.flatMap(HttpRouter.params, (params) => {
@@ -433,9 +433,10 @@ export const make = (engine: Engine, options: AppOptions) =>
 
     // A path the gateway does not serve: 404, in the wire of the path asked for.
     const unknownPath = served((request, entry) =>
-      Effect.succeed(errorResponse(shapeOf(entry.path)(
+      Effect.succeed(refusal(
+        entry,
         Errors.answer(404, `Invalid URL (${request.method} ${request.url})`, "invalid_request_error", null, null)
-      )))
+      ))
     )
     // A path the gateway serves, asked with a method it does not take there: 405, the ones it takes in `Allow`.
     const notAllowed = (allow: string) =>
@@ -448,7 +449,7 @@ export const make = (engine: Engine, options: AppOptions) =>
           "method_not_allowed"
         )
         Logs.failed(entry, answer.code ?? undefined, answer)
-        return Effect.succeed(HttpServerResponse.setHeader(errorResponse(shapeOf(entry.path)(answer)), "allow", allow))
+        return Effect.succeed(HttpServerResponse.setHeader(refusal(entry, answer), "allow", allow))
       })
 
     // Matched exactly: `Intake.canonicalUrl` has normalised the path already, for this and for the key check alike.
