@@ -20,6 +20,8 @@ const absoluteForm = /^https?:\/\/.*?\//
 const pathEnd = /[?;#]/
 // Escapes of unreserved characters (RFC 3986 section 2.3): ALPHA, DIGIT, `-`, `.`, `_`, `~`.
 const unreservedEscape = /%(?:3[0-9]|4[1-9a-f]|5[0-9a]|6[1-9a-f]|7[0-9a]|2[de]|5f|7e)/gi
+// A `%` that starts no escape: the path is malformed, and left as it is (the router matches no route by it).
+const strayPercent = /%(?![0-9a-f]{2})/i
 const doubledSlash = /\/{2,}/g
 // A path that needs none of that: it starts with `/`, holds no escape or doubled slash, and ends without `/`.
 const canonical = /^(?:\/[^/%?;#]+)+$|^\/$/
@@ -32,7 +34,9 @@ export const canonicalUrl = (url: string): string => {
   const target = url.startsWith("/") ? url : url.replace(absoluteForm, "/")
   const end = target.search(pathEnd)
   const path = end < 0 ? target : target.slice(0, end)
-  let normal = path.replace(unreservedEscape, decodeEscape).replace(doubledSlash, "/")
+  // Decoded only when every `%` starts an escape: a decoded character never starts one, so once is enough.
+  const decoded = strayPercent.test(path) ? path : path.replace(unreservedEscape, decodeEscape)
+  let normal = decoded.replace(doubledSlash, "/")
   if (normal.length > 1 && normal.endsWith("/")) normal = normal.slice(0, -1)
   return end < 0 ? normal : normal + target.slice(end)
 }
