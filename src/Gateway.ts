@@ -24,14 +24,22 @@
  * (deployments with their breakers, in flight, request and error rates, latency and time-to-first-token
  * quantiles and cost; keys masked with their load and cooldowns) polling `GET /dashboard/data`.
  *
- * Failures are OpenAI's error JSON with the statuses its clients know: 400
- * naming the field of a bad request (nothing is sent), 413 for a body over
- * `maxBodyBytes`, 404 `model_not_found`, 400 `context_length_exceeded`, 429
- * with `Retry-After` (rate limits, keys all cooling down, budgets), 401 when a
- * provider refuses the gateway's key, 503, 504 and 502 for provider failures.
- * Every response carries `x-request-id`, which a streamed chat reply's id
- * repeats (`chatcmpl-<x-request-id>`; on `/v1/messages`, `msg_` and its hex
- * digits), as does a whole reply's when the provider gave it none.
+ * Failures are OpenAI's error JSON with the statuses its clients know (under
+ * `/v1/messages`, Anthropic's): 400 naming the field of a bad request (nothing
+ * is sent), 413 for a body over `maxBodyBytes`, 415 for a POST whose
+ * `content-type` is not `application/json`, 404 `model_not_found`, 404 for an
+ * unknown path and 405 (with `Allow`) for a known one asked with another
+ * method, 400 `context_length_exceeded`, 429 with `Retry-After` (rate limits,
+ * keys all cooling down, budgets), 401 when a provider refuses the gateway's
+ * key, 503, 504 and 502 for provider failures. A provider failure's answer is
+ * in the gateway's words: no deployment name, upstream address or provider
+ * request id, which the log line keeps. Paths are matched exactly (case
+ * included) once doubled and trailing slashes are dropped.
+ * Every response carries `x-request-id`: the client's own when it sent a valid
+ * one (at most 128 characters of `[A-Za-z0-9._:-]`), else a fresh UUID. A
+ * streamed chat reply's id repeats it (`chatcmpl-<x-request-id>`; on
+ * `/v1/messages`, `msg_` and it without its dashes), as does a whole reply's
+ * when the provider gave it none.
  * A stream that fails after its first chunk ends with an error event
  * (`data: {"error": ...}`), which the official clients raise, never a clean
  * end. A router's mid-stream `Restart` is
@@ -49,7 +57,10 @@
  * 401 `invalid_api_key`. The admin endpoints (`/metrics`, `/dashboard/data`,
  * `model-load`) take an admin key (`Options.adminKeys`) instead, 403
  * `admin_key_required` otherwise, whenever the gateway has keys. Without keys
- * the gateway listens on loopback only.
+ * the gateway listens on loopback only, and refuses (403 `host_not_allowed`) a
+ * request whose `Host` is not its own loopback name (`localhost`, `127.0.0.1`
+ * or `[::1]`, with its port or without), so a web page cannot reach it through
+ * DNS rebinding; with the 415 above, nor by a cross-site form.
  * With `logRequests`, each request is logged once (`Effect.logInfo`, annotated
  * with its id, key name, model, deployment, status, latency, tokens and cost),
  * never a key. With a store, every instance on it shares each key's rate limit

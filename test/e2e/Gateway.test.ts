@@ -57,6 +57,8 @@ const fixture = Layer.effect(
 
 const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
 
+const jsonType = { "content-type": "application/json" }
+
 interface ErrorJson {
   readonly error: { readonly message: string; readonly type: string; readonly param: string | null; readonly code: string | null }
 }
@@ -304,17 +306,18 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over loo
     Effect.gen(function*() {
       const { gateway } = yield* Fixture
       const url = `${gateway.url}/v1/chat/completions`
-      const bad = yield* promise(() => fetch(url, { method: "POST", body: "{not json" }))
+      const bad = yield* promise(() => fetch(url, { method: "POST", headers: jsonType, body: "{not json" }))
       expect(bad.status).toBe(400)
       expect((yield* errorJson(bad)).error.type).toBe("invalid_request_error")
       const big = JSON.stringify({ model: "sim/gpt-4o-mini", messages: [{ role: "user", content: "x".repeat(100_000) }] })
-      const declared = yield* promise(() => fetch(url, { method: "POST", body: big }))
+      const declared = yield* promise(() => fetch(url, { method: "POST", headers: jsonType, body: big }))
       expect(declared.status).toBe(413)
       expect(declared.headers.get("x-request-id")).not.toBeNull()
       expect((yield* errorJson(declared)).error.code).toBe("request_too_large")
       const chunked = yield* promise(() =>
         fetch(url, {
           method: "POST",
+          headers: jsonType,
           body: new Blob([big]).stream(),
           duplex: "half"
         } as RequestInit)
@@ -466,6 +469,7 @@ describe("Gateway options", () => {
       const refused = yield* promise(() =>
         fetch(`${gateway.url}/v1/chat/completions`, {
           method: "POST",
+          headers: jsonType,
           body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "Hi" }] })
         })
       )

@@ -263,7 +263,11 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway /v1/mess
   it.effect("not JSON is a 400 and a body over the limit a 413, in Anthropic's shape", () =>
     Effect.gen(function*() {
       const { client, gateway } = yield* Fixture
-      const bad = yield* promise(() => fetch(`${gateway.url}/v1/messages`, { method: "POST", body: "{not json" }))
+      const bad = yield* promise(() => fetch(`${gateway.url}/v1/messages`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{not json"
+      }))
       expect(bad.status).toBe(400)
       expect(yield* promise(() => bad.json())).toMatchObject({ type: "error", error: { type: "invalid_request_error" } })
       const big = yield* refusal(client, ask("sim/gpt-4o-mini", {}, "x".repeat(100_000)))

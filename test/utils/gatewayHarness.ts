@@ -4,6 +4,7 @@
  * and the check that a client that went away freed its call.
  */
 import * as Effect from "effect/Effect"
+import * as Http from "node:http"
 import type * as Gateway from "../../src/Gateway.js"
 import type * as Simulator from "../../src/simulator/Simulator.js"
 import { eventually } from "./eventually.js"
@@ -89,3 +90,40 @@ export const get = (gateway: Gateway.Service, path: string, key?: string) =>
   Effect.promise(() =>
     fetch(`${gateway.url}${path}`, { headers: key === undefined ? {} : { authorization: `Bearer ${key}` } }).then(answerOf)
   )
+
+/** What `send` got back: the status, the headers and the body's text. */
+export interface Raw {
+  readonly status: number
+  readonly headers: Http.IncomingHttpHeaders
+  readonly text: string
+}
+
+/**
+ * One request to `gateway` through `node:http`, which sends the path and the headers as given (a `Host` of the
+ * test's choosing, a path with doubled slashes); `body`, when given, is sent as it is.
+ */
+export const send = (
+  gateway: Gateway.Service,
+  request: {
+    readonly method: string
+    readonly path: string
+    readonly headers?: Http.OutgoingHttpHeaders
+    readonly body?: string
+  }
+) =>
+  Effect.callback<Raw>((resume) => {
+    const { method, path, headers = {} } = request
+    const outgoing = Http.request(
+      { host: "127.0.0.1", port: gateway.port, method, path, headers },
+      (response) => {
+        let text = ""
+        response.setEncoding("utf8")
+        response.on("data", (chunk: string) => (text += chunk))
+        response.on("end", () => {
+          resume(Effect.succeed({ status: response.statusCode!, headers: response.headers, text }))
+        })
+      }
+    )
+    outgoing.on("error", (error) => resume(Effect.die(error)))
+    outgoing.end(request.body)
+  })

@@ -60,7 +60,8 @@ export const problem = (refused: Problem): ErrorAnswer => answer(400, refused.me
  */
 export const fromAnswer = (openAi: ErrorAnswer): ErrorAnswer => {
   const message = (JSON.parse(openAi.body) as { readonly error: { readonly message: string } }).error.message
-  return answer(openAi.status === 503 ? 529 : openAi.status, message, openAi.retryAfter, openAi.code)
+  const status = openAi.status === 503 ? 529 : openAi.status
+  return { ...answer(status, message, openAi.retryAfter, openAi.code), logged: openAi.logged }
 }
 
 /**

@@ -1,13 +1,16 @@
 /**
- * The gateway's HTTP application: `HttpRouter` routes over the engine. Every
- * answer carries `x-request-id` (a streamed chat reply's id repeats it, after
+ * The gateway's HTTP application: `HttpRouter` routes over the engine, on the
+ * path as `intake.ts` normalised it. Every answer carries `x-request-id` (the
+ * client's when valid; a streamed chat reply's id repeats it, after
  * `chatcmpl-` or `msg_`, as does a whole reply's when the provider gave it
- * none); every failure is OpenAI's error JSON, except on `/v1/messages`,
+ * none); every failure is OpenAI's error JSON, except under `/v1/messages`,
  * which answers in Anthropic's wire over the same stream path. A request is
- * refused before anything is sent when its body is too large
- * (413), not JSON or not the wire's shape (400 naming the field), or names no
- * model of the configuration (404); the engine's own check of the request
- * answers 400 too, before a key or a permit is taken.
+ * refused before anything is sent when, without gateway keys, its `Host` is
+ * not the gateway's loopback name (403), its path is unknown (404) or does not
+ * take its method (405 with `Allow`), its body is not declared JSON (415), is
+ * too large (413), not JSON or not the wire's shape (400 naming the field), or
+ * names no model of the configuration (404); the engine's own check of the
+ * request answers 400 too, before a key or a permit is taken.
  *
  * A stream is opened to its first batch before the response starts, so a
  * failure before it (a rate limit, every deployment down) is a plain error
@@ -19,6 +22,7 @@
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as HttpMethod from "effect/http/HttpMethod"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
@@ -39,6 +43,7 @@ import * as BalancedCall from "./balancedCall.js"
 import * as Dashboard from "./dashboard.js"
 import type { Engine, ModelEntry, Target } from "./engine.js"
 import * as Errors from "./errors.js"
+import * as Intake from "./intake.js"
 import * as Logs from "./logs.js"
 import * as Metrics from "./metrics.js"
 import * as Render from "./render.js"
@@ -55,6 +60,8 @@ export interface AppOptions {
   readonly logRequests: boolean
   /** Whether `GET /llm/model-load/<model>` is served (to admin keys). */
   readonly modelLoadDetails: boolean
+  /** The port the gateway listens on: without gateway keys, a request's `Host` is one of its loopback names. */
+  readonly port: number
 }
 
 const json = (status: number, body: string) =>
@@ -75,6 +82,30 @@ const isBodyTooLarge = (error: unknown): boolean =>
 
 const tooLarge = (limit: number) =>
   Errors.answer(413, `The request body is larger than this gateway takes (${limit} bytes).`, "invalid_request_error", null, "request_too_large")
+
+// Anthropic's clients read Anthropic's error shape: every refusal of a path under `/v1/messages` is in it.
+const anthropicPath = (path: string): boolean => path === "/v1/messages" || path.startsWith("/v1/messages/")
+
+/** A refusal of the request of `entry`, in Anthropic's shape under `/v1/messages`, else OpenAI's. */
+const refusal = (entry: Logs.Entry, answer: Errors.ErrorAnswer) =>
+  errorResponse(anthropicPath(entry.path) ? AnthropicErrors.fromAnswer(answer) : answer)
+
+const foreignHost = Errors.answer(
+  403,
+  "This gateway has no keys and serves its own loopback names only (localhost, 127.0.0.1, [::1], with its port); " +
+    "a request naming another host (a page's DNS rebinding) is refused. To serve other names, configure gateway keys.",
+  "invalid_request_error",
+  null,
+  "host_not_allowed"
+)
+
+const notJson = Errors.answer(
+  415,
+  "The request body must be JSON, sent with `content-type: application/json`.",
+  "invalid_request_error",
+  null,
+  "unsupported_media_type"
+)
 
 const restartedMessage = "The provider's stream broke after part of the answer had been sent, and the rest would have come from " +
   "another deployment as a new answer; the stream ends here instead. Retry the request."
@@ -107,27 +138,27 @@ export const make = (engine: Engine, options: AppOptions) =>
         return refusal === undefined ? handle : Effect.succeed(errorResponse(refusal))
       })
     const failedFor = (entry: Logs.Entry, failures: SseAnswer.Failures) => (error: LlmError) => {
-      entry.error = error._tag
-      return errorResponse(failures.answer(error))
+      const answer = failures.answer(error)
+      Logs.failed(entry, error._tag, answer)
+      return errorResponse(answer)
     }
 
     // The target of `model` once the request's key (its `entry`'s caller) may call it (its rate limit and budget
-    // checked), else the answer, in the route's wire (`shape`); `request` (a chat's) as sent for the key (`Auth.bounded`).
+    // checked), else the refusal; `request` (a chat's) as sent for the key (`Auth.bounded`).
     const admitted = <R, Q extends ChatRequest | undefined>(
       model: string,
       request: Q,
       entry: Logs.Entry,
       handle: (target: Target, request: Q) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>,
-      shape: (answer: Errors.ErrorAnswer) => Errors.ErrorAnswer = (answer) => answer,
       target = engine.resolve(model)
     ) => {
       entry.model = model
-      if (target === undefined) return Effect.succeed(errorResponse(shape(notFoundAnswer(model, entry.caller))))
+      if (target === undefined) return Effect.succeed(refusal(entry, notFoundAnswer(model, entry.caller)))
       const sent = auth.bounded(entry.caller, request)
       return Effect.matchEffect(auth.admit(entry.caller, model, target, sent), {
         onFailure: (answer) => {
-          entry.error = answer.code ?? undefined
-          return Effect.succeed(errorResponse(shape(answer)))
+          Logs.failed(entry, answer.code ?? undefined, answer)
+          return Effect.succeed(refusal(entry, answer))
         },
         onSuccess: (settle) => {
           entry.settle = settle
@@ -136,10 +167,13 @@ export const make = (engine: Engine, options: AppOptions) =>
       })
     }
 
-    // Every request: its log entry begun, its key checked (but on the open paths), then `handle`'s answer, given the
-    // request, its entry, its scope and, on a route counted in the metrics (`route`), its tally; the answer carries
-    // `x-request-id` and its log line is written (a stream's when its scope closes; 499 for a client gone before the
-    // answer). Each route is served through this, so the entry is handed on, not put in the fiber's context.
+    // Without gateway keys, the `Host` values served.
+    const hosts = auth.required ? undefined : Intake.loopbackHosts(options.port)
+    // Every request: its log entry begun (its id the client's `x-request-id` when that is one), its `Host` checked
+    // (without keys), its key checked (but on the open paths), then `handle`'s answer, given the request, its entry,
+    // its scope and, on a route counted in the metrics (`route`), its tally; the answer carries `x-request-id` and
+    // its log line is written (a stream's when its scope closes; 499 for a client gone before the answer). Each route
+    // is served through this, so the entry is handed on, not put in the fiber's context.
     const served = <E, R>(
       handle: (
         request: HttpServerRequest.HttpServerRequest,
@@ -152,16 +186,21 @@ export const make = (engine: Engine, options: AppOptions) =>
       Effect.contextWith((context: Context.Context<HttpServerRequest.HttpServerRequest | Scope.Scope>) => {
         const request = Context.get(context, HttpServerRequest.HttpServerRequest)
         const now = clock.currentTimeMillisUnsafe()
-        const entry = Logs.begin(randomUUID(), request.method, request.url, now, options.logRequests, dashboard.stats)
+        const id = Intake.requestId(request.headers["x-request-id"], randomUUID)
+        const entry = Logs.begin(id, request.method, request.url, now, options.logRequests, dashboard.stats)
         let handled: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
         let tally: Metrics.Tally | undefined
-        const caller = auth.required && !Auth.open.has(entry.path) ? auth.authenticate(request.headers) : undefined
-        if (caller !== undefined && "status" in caller) {
-          entry.error = caller.code ?? undefined
-          // Refused in the wire of the route asked for: Anthropic's clients read Anthropic's error shape.
-          handled = Effect.succeed(errorResponse(entry.path === "/v1/messages" ? AnthropicErrors.fromAnswer(caller) : caller))
+        // The caller (none on an open path or without keys), or the request's refusal.
+        const checked = hosts !== undefined && !Intake.ownHost(hosts, request.headers["host"])
+          ? foreignHost
+          : auth.required && !Auth.open.has(entry.path)
+          ? auth.authenticate(request.headers)
+          : undefined
+        if (checked !== undefined && "status" in checked) {
+          Logs.failed(entry, checked.code ?? undefined, checked)
+          handled = Effect.succeed(refusal(entry, checked))
         } else {
-          entry.caller = caller
+          entry.caller = checked
           tally = route === undefined ? undefined : metrics.tally(route, now)
           handled = handle(request, entry, Context.get(context, Scope.Scope), tally)
         }
@@ -179,22 +218,26 @@ export const make = (engine: Engine, options: AppOptions) =>
     const plain = <E, R>(answer: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) => served(() => answer)
 
     // A body route counted in the metrics as `route`: the body as text within the limit, then what `handle` makes of
-    // it; `shape` renders a refusal in the route's wire.
+    // it.
     const withBody = <R>(
       route: string,
-      handle: (text: string, entry: Logs.Entry, scope: Scope.Scope, tally: Metrics.Tally) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>,
-      shape: (answer: Errors.ErrorAnswer) => Errors.ErrorAnswer = (answer) => answer
+      handle: (text: string, entry: Logs.Entry, scope: Scope.Scope, tally: Metrics.Tally) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>
     ) =>
       served((request, entry, scope, tally) => {
+        if (!Intake.isJson(request.headers["content-type"])) {
+          Logs.failed(entry, notJson.code ?? undefined, notJson)
+          return Effect.succeed(refusal(entry, notJson))
+        }
         const declared = Number(request.headers["content-length"])
-        if (declared > options.maxBodyBytes) return Effect.succeed(errorResponse(shape(tooLarge(options.maxBodyBytes))))
+        if (declared > options.maxBodyBytes) return Effect.succeed(refusal(entry, tooLarge(options.maxBodyBytes)))
         return Effect.matchEffect(request.text, {
           onFailure: (error) =>
-            Effect.succeed(errorResponse(shape(
+            Effect.succeed(refusal(
+              entry,
               isBodyTooLarge(error)
                 ? tooLarge(options.maxBodyBytes)
                 : Errors.invalidRequest("The request body could not be read.", undefined)
-            ))),
+            )),
           // `served` makes a tally for a route it is given.
           onSuccess: (text) => handle(text, entry, scope, tally!)
         })
@@ -347,8 +390,8 @@ export const make = (engine: Engine, options: AppOptions) =>
           )
         }
         return whole(request, target, entry, failures, tally, (response) => AnthropicRender.message(response, id))
-      }, AnthropicErrors.fromAnswer)
-    }, AnthropicErrors.fromAnswer)
+      })
+    })
 
     const modelObject = (model: ModelEntry) => ({ id: model.id, object: "model", created: 0, owned_by: model.ownedBy })
     const modelList = json(200, JSON.stringify({ object: "list", data: engine.models.map(modelObject) }))
@@ -373,22 +416,49 @@ export const make = (engine: Engine, options: AppOptions) =>
           return stream
             ? streamed(request, decoded.model, target, entry, scope, BalancedCall.streamEncoder, openAi, tally)
             : whole(request, target, entry, openAi, tally, BalancedCall.reply)
-        }, undefined, decoded.model === BalancedCall.everyModel ? engine.balanced : engine.resolve(decoded.model))
+        }, decoded.model === BalancedCall.everyModel ? engine.balanced : engine.resolve(decoded.model))
       })
     // `GET /llm/model-load/<deployment>`: only when the configuration opts in, and as an admin path.
     const modelLoad = Effect.flatMap(HttpRouter.params, (params) => {
       if (!options.modelLoadDetails) return Effect.succeed(errorResponse(BalancedCall.disabled))
       const name = decodePath(params["*"] ?? "")
       return adminOnly(Effect.map(engine.status, (status) => {
-        const load = status.details[name]
+        // A client's name is never a key of a plain object: `__proto__` would be found there.
+        const load = new Map(Object.entries(status.details)).get(name)
         return load === undefined
           ? errorResponse(BalancedCall.noDeployment(name, Object.keys(status.details)))
           : json(200, BalancedCall.modelLoad(load))
       }))
     })
 
-    const router = yield* HttpRouter.make
-    yield* router.addAll([
+    // A path the gateway does not serve: 404, in the wire of the path asked for.
+    const unknownPath = served((request, entry) =>
+      Effect.succeed(refusal(
+        entry,
+        Errors.answer(404, `Invalid URL (${request.method} ${request.url})`, "invalid_request_error", null, null)
+      ))
+    )
+    // A path the gateway serves, asked with a method it does not take there: 405, the ones it takes in `Allow`.
+    const notAllowed = (allow: string) =>
+      served((request, entry) => {
+        const answer = Errors.answer(
+          405,
+          `${request.method} is not served on ${entry.path}, which takes ${allow}.`,
+          "invalid_request_error",
+          null,
+          "method_not_allowed"
+        )
+        Logs.failed(entry, answer.code ?? undefined, answer)
+        return Effect.succeed(HttpServerResponse.setHeader(refusal(entry, answer), "allow", allow))
+      })
+
+    // Matched exactly: `Intake.canonicalUrl` has normalised the path already, for this and for the key check alike.
+    const router = yield* Effect.provideService(HttpRouter.make, HttpRouter.RouterConfig, {
+      caseSensitive: true,
+      ignoreTrailingSlash: false,
+      ignoreDuplicateSlashes: false
+    })
+    const routes = [
       HttpRouter.route("POST", "/v1/chat/completions", chatCompletions),
       HttpRouter.route("POST", "/v1/embeddings", embeddings),
       HttpRouter.route("POST", "/v1/messages", anthropicMessages),
@@ -414,20 +484,40 @@ export const make = (engine: Engine, options: AppOptions) =>
             ? json(200, `{"status":"ready"}`)
             : errorResponse(Errors.answer(503, "No deployment can take a call now.", "server_error", null, "not_ready"))))
       )
-    ])
-    return router.asHttpEffect().pipe(
+    ]
+    // Each path's other methods; a path served on GET takes HEAD too (the router answers it as GET).
+    const wrongMethods = [...methodsByPath(routes)].flatMap(([path, methods]) => {
+      const allowed = methods.includes("GET") ? [...methods, "HEAD"] : methods
+      const refusal = notAllowed(allowed.join(", "))
+      return [...HttpMethod.all].filter((method) => !allowed.includes(method)).map((method) =>
+        HttpRouter.route(method, path, refusal)
+      )
+    })
+    yield* router.addAll([...routes, ...wrongMethods])
+    const routed = router.asHttpEffect().pipe(
       Effect.catchIf(
         (error): error is HttpServerError.HttpServerError =>
           HttpServerError.isHttpServerError(error) && error.reason._tag === "RouteNotFound",
-        (error) =>
-          plain(Effect.succeed(
-            errorResponse(
-              Errors.answer(404, `Invalid URL (${error.request.method} ${error.request.url})`, "invalid_request_error", null, null)
-            )
-          ))
+        () => unknownPath
       )
     )
+    // The request as the router and the key check see it: its path normalised once.
+    return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      const url = Intake.canonicalUrl(request.url)
+      return url === request.url
+        ? routed
+        : Effect.provideService(routed, HttpServerRequest.HttpServerRequest, request.modify({ url }))
+    })
   })
+
+// The methods each route's path is served on.
+const methodsByPath = (
+  routes: ReadonlyArray<{ readonly method: string; readonly path: HttpRouter.PathInput }>
+): Map<HttpRouter.PathInput, Array<string>> => {
+  const methods = new Map<HttpRouter.PathInput, Array<string>>()
+  for (const route of routes) methods.set(route.path, [...(methods.get(route.path) ?? []), route.method])
+  return methods
+}
 
 // A path decoded; left as sent when its escapes are malformed.
 const decodePath = (text: string): string => {

@@ -42,7 +42,8 @@ export const adminPrefix = "/llm/model-load/"
 
 /**
  * The paths served without a gateway key: `/health`, `/ready`, the dashboard's page, and the admin paths, whose
- * routes ask for an admin key instead (`adminRefusal`).
+ * routes ask for an admin key instead (`adminRefusal`). A path is asked of this as the router matches it: once
+ * `intake.ts` has normalised it.
  */
 export const open = { has: (path: string): boolean => keyless.has(path) || path.startsWith(adminPrefix) }
 

@@ -4,8 +4,11 @@
  * application picks the format (`serve` prints JSON). A line names the
  * request (its id, the `x-request-id` it was answered with), the gateway key
  * by name, the model asked and the deployment that answered, the status,
- * latency and a stream's time to first token, tokens, cost and the error's
- * tag. It holds no key: none of its fields is read from a header.
+ * latency and a stream's time to first token, tokens, cost, and the error's
+ * tag and full message (what the client's answer leaves out). It holds no key:
+ * none of its fields is read from a header but the request's id, which is
+ * taken only in a shape that holds nothing else (`intake.ts`), and the
+ * library's messages mask keys.
  *
  * When its request ends the entry also feeds the dashboard's live figures
  * (`liveStats.ts`), whether or not its line is written.
@@ -37,6 +40,8 @@ export interface Entry {
   cost: number | undefined
   /** The error's tag (`RateLimitError`) or the gateway's refusal code (`invalid_api_key`). */
   error: string | undefined
+  /** The failure's full message (deployments, upstream addresses, request ids), which the client is not shown. */
+  errorMessage: string | undefined
   /** Set by a stream, whose line is written when it ends rather than when its response starts. */
   streaming: boolean
   /** Charges the call's cost to the caller's budget (set when the call is admitted). */
@@ -62,9 +67,20 @@ export const begin = (id: string, method: string, url: string, start: number, lo
     usage: undefined,
     cost: undefined,
     error: undefined,
+    errorMessage: undefined,
     streaming: false,
     settle: settleNothing
   }
+}
+
+/** A failure noted: its tag or refusal code (`error`), and its answer's full message (`ErrorAnswer.logged`). */
+export const failed = (
+  entry: Entry,
+  error: string | undefined,
+  answer: { readonly logged?: string | undefined }
+): void => {
+  entry.error = error
+  entry.errorMessage = answer.logged
 }
 
 /** A whole reply's deployment, tokens and cost. */
@@ -130,7 +146,8 @@ const line = (entry: Entry, now: number): Effect.Effect<void> =>
         }
         : {}),
       ...(entry.cost !== undefined ? { cost: entry.cost } : {}),
-      ...(entry.error !== undefined ? { error: entry.error } : {})
+      ...(entry.error !== undefined ? { error: entry.error } : {}),
+      ...(entry.errorMessage !== undefined ? { error_message: entry.errorMessage } : {})
     })
   )
 

@@ -69,12 +69,6 @@ export const make = (
       [...(options.config.gateway?.adminKeys ?? []), ...(options.adminKeys ?? [])],
       engine
     )
-    const app = yield* App.make(engine, {
-      maxBodyBytes,
-      auth,
-      logRequests: options.logRequests ?? false,
-      modelLoadDetails: options.modelLoadDetails ?? options.config.gateway?.modelLoadDetails ?? false
-    })
     const server = Http.createServer()
     const httpServer = yield* NodeHttpServer.make(() => server, {
       host,
@@ -86,13 +80,21 @@ export const make = (
         return startError(`${host}:${port}: ${cause instanceof Error ? cause.message : String(cause)}`, cause)
       })
     )
+    const address = server.address()
+    const bound = typeof address === "object" && address !== null ? address.port : port
+    // Built once the port is bound: without keys, a request's `Host` names it.
+    const app = yield* App.make(engine, {
+      maxBodyBytes,
+      auth,
+      logRequests: options.logRequests ?? false,
+      modelLoadDetails: options.modelLoadDetails ?? options.config.gateway?.modelLoadDetails ?? false,
+      port: bound
+    })
     yield* httpServer.serve(app).pipe(
       Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)),
       // A span per request would cost more than the gateway's own work.
       Effect.provideService(HttpMiddleware.TracerDisabledWhen, () => true)
     )
-    const address = server.address()
-    const bound = typeof address === "object" && address !== null ? address.port : port
     return {
       url: `http://${host.includes(":") ? `[${host}]` : host}:${bound}`,
       host,

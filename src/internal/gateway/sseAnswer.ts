@@ -79,9 +79,10 @@ export const answer = (
   const failed = (error: LlmError): Writes => {
     ended = true
     tally.end()
-    entry.error = error._tag
+    const answer = failures.answer(error)
+    Logs.failed(entry, error._tag, answer)
     tally.failed(error)
-    return [encoder.error(failures.answer(error).body)]
+    return [encoder.error(answer.body)]
   }
   // The writes of the next pull of `rest`; none when the stream has ended.
   const following = Effect.match(rest, {
