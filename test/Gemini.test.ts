@@ -260,7 +260,7 @@ describe("Gemini requests", () => {
         rest: { type: "array", prefixItems: [{ type: "string" }], items: { type: "number" }, minItems: 1 }
       }
     }
-    assert.deepStrictEqual(geminiSchema(schema), {
+    assert.deepStrictEqual(geminiSchema(schema, "responseFormat.schema"), {
       type: "object",
       properties: {
         city: { type: "object", properties: { name: { enum: ["Paris"], type: "string" } }, description: "where" },
@@ -303,7 +303,7 @@ describe("Gemini requests", () => {
       assert.deepInclude((schema.properties["address"]?.["properties"] as Record<string, unknown>)["zip"], { type: "string", minLength: 5 })
       assert.deepStrictEqual(schema.properties["nickname"], { nullable: true, type: "string" })
       // Exclusive bounds become the nearest inclusive ones Gemini has.
-      assert.deepStrictEqual(geminiSchema({ type: "number", exclusiveMinimum: 2, exclusiveMaximum: 3, maximum: 2.5 }), {
+      assert.deepStrictEqual(geminiSchema({ type: "number", exclusiveMinimum: 2, exclusiveMaximum: 3, maximum: 2.5 }, "responseFormat.schema"), {
         type: "number",
         minimum: 2,
         maximum: 2.5
