@@ -303,7 +303,8 @@ describe("Gemini requests", () => {
       assert.deepInclude((schema.properties["address"]?.["properties"] as Record<string, unknown>)["zip"], { type: "string", minLength: 5 })
       assert.deepStrictEqual(schema.properties["nickname"], { nullable: true, type: "string" })
       // Exclusive bounds become the nearest inclusive ones Gemini has.
-      assert.deepStrictEqual(geminiSchema({ type: "number", exclusiveMinimum: 2, exclusiveMaximum: 3, maximum: 2.5 }, "responseFormat.schema"), {
+      const bounds = { type: "number", exclusiveMinimum: 2, exclusiveMaximum: 3, maximum: 2.5 }
+      assert.deepStrictEqual(geminiSchema(bounds, "responseFormat.schema"), {
         type: "number",
         minimum: 2,
         maximum: 2.5

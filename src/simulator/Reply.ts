@@ -335,7 +335,8 @@ export const generate = (prompt: Prompt, knobs: Knobs): Reply | SchemaRefused =>
     let wanted = knobs.replyTokens
     if (prompt.responseSchema !== undefined && output !== "text") {
       const schema = prompt.responseSchema
-      const json = schemaJson("the response format", () => output === "nonconforming" ? violate(schema) : synthesize(schema))
+      const value = () => (output === "nonconforming" ? violate(schema) : synthesize(schema))
+      const json = schemaJson("the response format", value)
       if (typeof json !== "string") return json
       content = jsonPieces(json)
     } else if (prompt.lastRole === "tool" && prompt.toolResult !== undefined) {

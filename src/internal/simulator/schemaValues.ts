@@ -126,7 +126,11 @@ const conforming = (schema: unknown, generation: Generation, depth: number): unk
  * of `anyOf`/`oneOf`/`allOf`; strings `"sim"` (padded to `minLength`), numbers
  * and integers `1` (moved inside `minimum`/`maximum`), booleans `true`, arrays
  * `max(1, minItems)` items (tuples position by position), objects every
- * declared property. Local `$ref`s (`#/$defs/…`) are followed.
+ * declared property. Local `$ref`s (`#/$defs/…`) are followed; a recursive
+ * one's value is the smallest the schema allows (required properties only,
+ * `minItems` items, a `null` branch where there is one), and so is everything
+ * inside it. Throws `SchemaLimitError` when the value needs more than the
+ * bounds of a `SchemaWalk`.
  */
 export const synthesize = (schema: unknown): unknown =>
   conforming(schema, { walk: makeSchemaWalk(schema), minimal: false }, 0)
@@ -156,7 +160,9 @@ const violating = (schema: unknown, generation: Generation, depth: number): unkn
   const branch = branchOf(schema)
   // Fits no branch of a union of non-objects; breaks the first branch of a union of objects.
   if (branch !== undefined) {
-    return isRecord(branch) && typeOf(branch) === "object" ? violating(branch, generation, depth + 1) : { unexpected: true }
+    return isRecord(branch) && typeOf(branch) === "object"
+      ? violating(branch, generation, depth + 1)
+      : { unexpected: true }
   }
   if (typeOf(schema) === "object" && isRecord(schema.properties)) {
     const names = Object.keys(schema.properties)
@@ -172,7 +178,8 @@ const violating = (schema: unknown, generation: Generation, depth: number): unkn
 /**
  * A value that does not satisfy a JSON Schema: an object of the schema's
  * shape whose first property is wrong, recursively, down to a value of the
- * wrong type or outside an `enum`.
+ * wrong type (at a recursive `$ref` at the latest) or outside an `enum`;
+ * bounded as {@link synthesize} is.
  */
 export const violate = (schema: unknown): unknown =>
   violating(schema, { walk: makeSchemaWalk(schema), minimal: false }, 0)

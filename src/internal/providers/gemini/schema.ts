@@ -40,7 +40,8 @@ const converted = (schema: unknown, walk: SchemaWalk, depth: number): unknown =>
     return walk.follow(schema, ({ recursive, ref, schema: target }) => {
       if (recursive) {
         throw new SchemaLimitError(
-          `refers to itself through \`${ref}\`; Gemini's schema subset has no \`$ref\`, so it cannot state a recursive schema`
+          `refers to itself through \`${ref}\`; Gemini's schema subset has no \`$ref\`, ` +
+            "so it cannot state a recursive schema"
         )
       }
       return converted(target, walk, depth + 1)
