@@ -26,7 +26,10 @@
  *   (`synthesize`), in pieces of at most four characters, one token
  *   each. The `nonconforming` output knob makes that JSON, and tool
  *   arguments, violate their schema (`violate`); `text` makes the model
- *   ignore the schema and the tools and answer plain words.
+ *   ignore the schema and the tools and answer plain words. A recursive
+ *   schema's recursive occurrences get their smallest value; a schema whose
+ *   value passes the bounds of any expansion of a caller's schema is refused
+ *   ({@link SchemaRefused}, a 400).
  * - After a tool result, the text starts with `The tool returned <result>`
  *   (at most 200 characters of it) and is padded with words to the reply length.
  * - Embeddings ({@link embedding}): a unit vector drawn from a PRNG seeded
