@@ -76,6 +76,7 @@ const serveChild = async (kind: ServerKind) => {
       const decoded = format.decode(JSON.parse(text))
       if ("_tag" in decoded) throw new Error("bad request")
       const reply = Reply.generate(decoded.prompt, { replyTokens, reasoningTokens: 0, toolCalls: 1, cachedTokens: 0 })
+      if ("_tag" in reply) throw new Error(reply.message)
       const meta = { id: "chatcmpl-bench", created: Math.floor(Date.now() / 1000), model: decoded.prompt.model }
       if (!decoded.stream) return { stream: false, body: format.renderReply(reply, meta, decoded.extra) }
       const { events, tail } = format.renderStream(reply, meta, decoded.extra)

@@ -180,6 +180,29 @@ describe("Gemini requests", () => {
       assert.strictEqual(requests.length, 0)
     }))
 
+  it.effect("a schema that refers to itself -> InvalidRequestError at its field, nothing sent", () =>
+    Effect.gen(function*() {
+      const { requests, service } = setup(() => jsonResponse(response([{ text: "ok" }])))
+      const client = yield* service
+      const n = { $ref: "#/$defs/n" }
+      const schema = { $defs: { n: { type: "object", properties: { a: n, b: n, c: n } } }, $ref: "#/$defs/n" }
+      const format = yield* Effect.flip(client.chat({
+        ...hello,
+        responseFormat: { type: "json_schema", name: "x", schema }
+      }, credentials))
+      assert(format._tag === "InvalidRequestError")
+      assert.strictEqual(format.param, "responseFormat.schema")
+      assert.strictEqual(format.status, undefined)
+      assert.include(format.detail, "responseFormat.schema refers to itself through `#/$defs/n`")
+      const tool = yield* Effect.flip(Stream.runDrain(client.chatStream({
+        ...hello,
+        tools: [{ name: "ok", parameters: { type: "object" } }, { name: "deep", parameters: schema }]
+      }, credentials)))
+      assert(tool._tag === "InvalidRequestError")
+      assert.strictEqual(tool.param, "tools[1].parameters")
+      assert.strictEqual(requests.length, 0)
+    }))
+
   it.effect("tools in Gemini's schema subset, tool choice, generation config, thinking, JSON output", () =>
     Effect.gen(function*() {
       const body = yield* bodyOf({
@@ -260,7 +283,7 @@ describe("Gemini requests", () => {
         rest: { type: "array", prefixItems: [{ type: "string" }], items: { type: "number" }, minItems: 1 }
       }
     }
-    assert.deepStrictEqual(geminiSchema(schema), {
+    assert.deepStrictEqual(geminiSchema(schema, "responseFormat.schema"), {
       type: "object",
       properties: {
         city: { type: "object", properties: { name: { enum: ["Paris"], type: "string" } }, description: "where" },
@@ -303,7 +326,8 @@ describe("Gemini requests", () => {
       assert.deepInclude((schema.properties["address"]?.["properties"] as Record<string, unknown>)["zip"], { type: "string", minLength: 5 })
       assert.deepStrictEqual(schema.properties["nickname"], { nullable: true, type: "string" })
       // Exclusive bounds become the nearest inclusive ones Gemini has.
-      assert.deepStrictEqual(geminiSchema({ type: "number", exclusiveMinimum: 2, exclusiveMaximum: 3, maximum: 2.5 }), {
+      const bounds = { type: "number", exclusiveMinimum: 2, exclusiveMaximum: 3, maximum: 2.5 }
+      assert.deepStrictEqual(geminiSchema(bounds, "responseFormat.schema"), {
         type: "number",
         minimum: 2,
         maximum: 2.5

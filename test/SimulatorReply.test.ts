@@ -34,6 +34,13 @@ const schemas: ReadonlyArray<readonly [string, Schema.Codec<unknown, unknown>]> 
 const decodes = (schema: Schema.Codec<unknown, unknown>, value: unknown): boolean =>
   Result.isSuccess(Schema.decodeUnknownResult(Schema.toCodecJson(schema))(value))
 
+/** The reply `Reply.generate` gives, failing the test on a refusal. */
+const replyOf = (prompt: Reply.Prompt, knobs: Reply.Knobs): Reply.Reply => {
+  const reply = Reply.generate(prompt, knobs)
+  if ("_tag" in reply) throw new Error(reply.message)
+  return reply
+}
+
 describe("simulator structured output", () => {
   for (const [name, schema] of schemas) {
     it(`${name}: synthesize conforms, violate does not`, () => {
@@ -49,7 +56,7 @@ describe("simulator structured output", () => {
     for (const [name, schema] of schemas) {
       // Gemini has no tuples, and its bounds are inclusive: `geminiSchema` can only approximate those.
       if (name === "a tuple" || name === "bounds") continue
-      const value = SchemaValues.synthesize(geminiSchema(jsonSchemaOf(schema)))
+      const value = SchemaValues.synthesize(geminiSchema(jsonSchemaOf(schema), "responseFormat.schema"))
       expect(decodes(schema, value), `${name}: ${JSON.stringify(value)}`).toBe(true)
     }
   })
@@ -68,15 +75,16 @@ describe("simulator structured output", () => {
       responseSchema: schema
     }
     const knobs: Reply.Knobs = { replyTokens: 5, reasoningTokens: 0, toolCalls: 1, cachedTokens: 0 }
-    const reply = Reply.generate(prompt, knobs)
+    const reply = replyOf(prompt, knobs)
     expect(reply.content.join("")).toBe(`{"city":"sim","people":1}`)
     expect(reply.content.every((piece) => piece.length <= 4)).toBe(true)
     expect(reply.usage.completionTokens).toBe(reply.content.length)
     expect(reply.finishReason).toBe("stop")
-    expect(JSON.parse(Reply.generate(prompt, { ...knobs, output: "nonconforming" }).content.join(""))).toEqual({ city: 42, people: 1 })
-    expect(Reply.generate(prompt, { ...knobs, output: "text" }).content).toHaveLength(5)
+    const broken = replyOf(prompt, { ...knobs, output: "nonconforming" })
+    expect(JSON.parse(broken.content.join(""))).toEqual({ city: 42, people: 1 })
+    expect(replyOf(prompt, { ...knobs, output: "text" }).content).toHaveLength(5)
     // Capped below the JSON's length, the reply is cut and says so.
-    expect(Reply.generate({ ...prompt, maxTokens: 2 }, knobs).finishReason).toBe("length")
+    expect(replyOf({ ...prompt, maxTokens: 2 }, knobs).finishReason).toBe("length")
   })
 
   it("the output fault parses, and names what is wrong", () => {

@@ -28,12 +28,15 @@
  *   as a one-value `enum`, `oneOf` as `anyOf`, `null` types as `nullable`,
  *   other keywords (`additionalProperties`, `$schema`, `$defs`, `allOf`...)
  *   dropped, and an object schema without properties left out (Gemini rejects
- *   it). `toolChoice`: `auto`, `none`, `required` are modes `AUTO`, `NONE`,
- *   `ANY`; `{tool}` is `ANY` with `allowedFunctionNames: [tool]`.
+ *   it). A schema that refers to itself (the subset has no `$ref`), or whose
+ *   `$ref`s expand past a fixed number of nodes, fails with
+ *   `InvalidRequestError` naming its field before anything is sent.
+ *   `toolChoice`: `auto`, `none`, `required` are modes `AUTO`, `NONE`, `ANY`;
+ *   `{tool}` is `ANY` with `allowedFunctionNames: [tool]`.
  * - `temperature`, `topP`, `maxTokens` (`maxOutputTokens`), `stop`
  *   (`stopSequences`) and `seed` go to `generationConfig`; a JSON response
  *   format sets `responseMimeType: "application/json"` and, for a schema,
- *   `responseJsonSchema` (JSON Schema as it is). `reasoningEffort` becomes
+ *   `responseSchema` (translated as tool parameters are). `reasoningEffort` becomes
  *   `thinkingConfig`: `none` is `thinkingBudget: 0`, the others a budget
  *   (`Wire.thinkingBudgets`: 128, 1024, 8192, 16384, then 24576 for `xhigh`
  *   and `max`) with `includeThoughts: true`, so thought summaries come back as

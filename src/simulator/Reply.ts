@@ -26,7 +26,10 @@
  *   (`synthesize`), in pieces of at most four characters, one token
  *   each. The `nonconforming` output knob makes that JSON, and tool
  *   arguments, violate their schema (`violate`); `text` makes the model
- *   ignore the schema and the tools and answer plain words.
+ *   ignore the schema and the tools and answer plain words. A recursive
+ *   schema's recursive occurrences get their smallest value; a schema whose
+ *   value passes the bounds of any expansion of a caller's schema is refused
+ *   ({@link SchemaRefused}, a 400).
  * - After a tool result, the text starts with `The tool returned <result>`
  *   (at most 200 characters of it) and is padded with words to the reply length.
  * - Embeddings ({@link embedding}): a unit vector drawn from a PRNG seeded
@@ -36,6 +39,7 @@
  * @since 0.1.0
  */
 import { prng } from "../internal/simulator/prng.js"
+import { SchemaLimitError } from "../internal/jsonSchemaRef.js"
 import { synthesize, synthesizeArguments, violate } from "../internal/simulator/schemaValues.js"
 
 /**
@@ -268,17 +272,44 @@ const pickTools = (prompt: Prompt, count: number): ReadonlyArray<Tool> | undefin
 }
 
 /**
+ * A schema the simulator does not answer for: one whose value would take
+ * more work than any expansion of a caller's schema is allowed (a node budget
+ * and a nesting bound; a recursion alone is not refused, its recursive
+ * occurrences get the smallest value they allow). Answered as a provider
+ * answers a schema it cannot take: an invalid request.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface SchemaRefused {
+  readonly _tag: "SchemaRefused"
+  /** Names the schema (`tool "lookup"`, `the response format`) and what is past the bound. */
+  readonly message: string
+}
+
+/** The JSON text of `value()`, a value for the schema `subject` names, or that schema's refusal. */
+const schemaJson = (subject: string, value: () => unknown): string | SchemaRefused => {
+  try {
+    return JSON.stringify(value())
+  } catch (error) {
+    if (!(error instanceof SchemaLimitError)) throw error
+    return { _tag: "SchemaRefused", message: `Invalid schema for ${subject}: the schema ${error.reason}.` }
+  }
+}
+
+/**
  * The reply to a prompt; pure and deterministic.
  *
  * The reply is a tool call when the prompt offers tools, the tool choice is
  * not `none` and the last message is from the user (the first tool, the named
  * one, or `knobs.toolCalls` calls cycling through the tools); otherwise text:
- * JSON for the prompt's `responseSchema` when it has one, else words.
+ * JSON for the prompt's `responseSchema` when it has one, else words. A
+ * schema past the bounds of its expansion gives {@link SchemaRefused} instead.
  *
  * @since 0.1.0
  * @category Constructors
  */
-export const generate = (prompt: Prompt, knobs: Knobs): Reply => {
+export const generate = (prompt: Prompt, knobs: Knobs): Reply | SchemaRefused => {
   const seed = hash(prompt.lastUserText, hash(prompt.model))
   const budget = prompt.maxTokens ?? Number.POSITIVE_INFINITY
   let truncated = false
@@ -294,19 +325,23 @@ export const generate = (prompt: Prompt, knobs: Knobs): Reply => {
   const output = knobs.output ?? "conforming"
   const tools = output === "text" ? undefined : pickTools(prompt, knobs.toolCalls)
   let content: Array<string> = []
-  let toolCalls: Array<ToolCall> = []
+  const toolCalls: Array<ToolCall> = []
   let toolTokens = 0
   if (tools !== undefined) {
-    toolCalls = tools.map((tool, index) => {
-      const args = JSON.stringify(synthesizeArguments(tool.parameters, output))
+    for (const [index, tool] of tools.entries()) {
+      const args = schemaJson(`tool "${tool.name}"`, () => synthesizeArguments(tool.parameters, output))
+      if (typeof args !== "string") return args
       toolTokens += countTokens(tool.name.length + args.length)
-      return { id: callId(seed, index), name: tool.name, arguments: args, fragments: fragment(args) }
-    })
+      toolCalls.push({ id: callId(seed, index), name: tool.name, arguments: args, fragments: fragment(args) })
+    }
   } else {
     let wanted = knobs.replyTokens
     if (prompt.responseSchema !== undefined && output !== "text") {
       const schema = prompt.responseSchema
-      content = jsonPieces(JSON.stringify(output === "nonconforming" ? violate(schema) : synthesize(schema)))
+      const value = () => (output === "nonconforming" ? violate(schema) : synthesize(schema))
+      const json = schemaJson("the response format", value)
+      if (typeof json !== "string") return json
+      content = jsonPieces(json)
     } else if (prompt.lastRole === "tool" && prompt.toolResult !== undefined) {
       const result = prompt.toolResult.length > 200 ? `${prompt.toolResult.slice(0, 200)}…` : prompt.toolResult
       const lead = `The tool returned ${result.replace(/\s+/g, " ").trim()}`.split(" ")

@@ -234,6 +234,7 @@ export const makeEngine = (config: Config, startedAt: number) => {
       cachedTokens: cachedTokens ?? 0,
       output
     })
+    if ("_tag" in reply) return errorPlan(format, { _tag: "InvalidRequest", message: reply.message }, out)
     const meta: ReplyMeta = { id: `${format.idPrefix}sim${id}`, created: Math.floor(now / 1000), model: prompt.model }
 
     if (decoded.stream) {

@@ -4,16 +4,9 @@
  * `nonconforming` output knob). Schemas are JSON Schema (draft 7 or 2020-12,
  * as Effect's `JSONSchema.make` writes them) or Gemini's upper-case subset.
  */
-import { resolveLocalRef } from "../jsonSchemaRef.js"
+import { makeSchemaWalk, type SchemaWalk } from "../jsonSchemaRef.js"
 import type { OutputMode } from "../../simulator/Reply.js"
 import { isRecord } from "./requestChecks.js"
-
-/** A `$ref` schema as its target, with the keywords beside the `$ref` (`minimum` on a `$ref` to `Int`) kept. */
-const inlineRef = (schema: Readonly<Record<string, unknown>>, root: unknown): unknown => {
-  const target = resolveLocalRef(root, schema.$ref as string)
-  const { $ref: _ref, ...siblings } = schema
-  return isRecord(target) ? { ...target, ...siblings } : target
-}
 
 /** The type a schema names: JSON Schema's lower case or Gemini's upper case; the first non-null of a list. */
 const typeOf = (schema: Readonly<Record<string, unknown>>): string | undefined => {
@@ -46,24 +39,49 @@ const stringIn = (schema: Readonly<Record<string, unknown>>): string => {
   return text.length > max ? text.slice(0, Math.max(0, max)) : text
 }
 
-/** The first branch of a union that is not `null`, or the first. */
-const branchOf = (schema: Readonly<Record<string, unknown>>): unknown => {
+/** The first branch of a union that is not `null` (the `null` one, when `orNull` and there is one), or the first. */
+const branchOf = (schema: Readonly<Record<string, unknown>>, orNull = false): unknown => {
   for (const key of ["anyOf", "oneOf", "allOf"] as const) {
     const options = schema[key]
     if (Array.isArray(options) && options.length > 0) {
-      return options.find((option) => !(isRecord(option) && typeOf(option) === "null")) ?? options[0]
+      const isNull = (option: unknown) => isRecord(option) && typeOf(option) === "null"
+      return (orNull ? options.find(isNull) : undefined) ?? options.find((option) => !isNull(option)) ?? options[0]
     }
   }
   return undefined
 }
 
-const conforming = (schema: unknown, root: unknown, depth: number): unknown => {
-  if (!isRecord(schema) || depth > 16) return "sim"
-  if (typeof schema.$ref === "string") return conforming(inlineRef(schema, root), root, depth + 1)
+/**
+ * One value's generation: the walk that bounds it, and whether it is inside a
+ * recursion, where it writes the smallest value the schema allows so that the
+ * recursion ends.
+ */
+interface Generation {
+  readonly walk: SchemaWalk
+  readonly minimal: boolean
+}
+
+/** A `$ref` node's value by `f` on its target; a recursive one, and all below it, minimal. */
+const throughRef = (
+  schema: Readonly<Record<string, unknown>>,
+  generation: Generation,
+  f: (target: Readonly<Record<string, unknown>>, generation: Generation, recursive: boolean) => unknown
+): unknown =>
+  generation.walk.follow(schema, ({ recursive, schema: target }) =>
+    f(target, recursive && !generation.minimal ? { ...generation, minimal: true } : generation, recursive)
+  )
+
+const conforming = (schema: unknown, generation: Generation, depth: number): unknown => {
+  if (!isRecord(schema)) return "sim"
+  generation.walk.visit(depth)
+  if (typeof schema.$ref === "string") {
+    return throughRef(schema, generation, (target, inner) => conforming(target, inner, depth + 1))
+  }
   if ("const" in schema) return schema.const
   if (Array.isArray(schema.enum) && schema.enum.length > 0) return schema.enum[0]
-  const branch = branchOf(schema)
-  if (branch !== undefined) return conforming(branch, root, depth + 1)
+  const { minimal } = generation
+  const branch = branchOf(schema, minimal)
+  if (branch !== undefined) return conforming(branch, generation, depth + 1)
   const type = typeOf(schema)
   switch (type) {
     case "string":
@@ -77,21 +95,24 @@ const conforming = (schema: unknown, root: unknown, depth: number): unknown => {
       return null
     case "array": {
       const min = num(schema.minItems) ?? 0
-      const length = Math.min(Math.max(1, min), num(schema.maxItems) ?? Infinity, 8)
+      const length = Math.min(Math.max(minimal ? 0 : 1, min), num(schema.maxItems) ?? Infinity, 8)
       // A tuple: `prefixItems` (2020-12) or an `items` array (draft 7), each position its own schema.
       const tuple = Array.isArray(schema.prefixItems) ? schema.prefixItems : Array.isArray(schema.items) ? schema.items : undefined
-      if (tuple === undefined) return Array.from({ length }, () => conforming(schema.items, root, depth + 1))
+      if (tuple === undefined) return Array.from({ length }, () => conforming(schema.items, generation, depth + 1))
       const rest = Array.isArray(schema.items) ? schema.additionalItems : schema.items
-      const head = tuple.map((item) => conforming(item, root, depth + 1))
+      const head = tuple.map((item) => conforming(item, generation, depth + 1))
       const more = isRecord(rest) ? Math.max(0, Math.min(min, 8) - head.length) : 0
-      return [...head, ...Array.from({ length: more }, () => conforming(rest, root, depth + 1))]
+      return [...head, ...Array.from({ length: more }, () => conforming(rest, generation, depth + 1))]
     }
     case "object":
     default: {
       if (type !== "object" && !isRecord(schema.properties)) return "sim"
       const out: Record<string, unknown> = {}
       if (isRecord(schema.properties)) {
-        for (const [name, property] of Object.entries(schema.properties)) out[name] = conforming(property, root, depth + 1)
+        const required = Array.isArray(schema.required) ? schema.required : []
+        for (const [name, property] of Object.entries(schema.properties)) {
+          if (!minimal || required.includes(name)) out[name] = conforming(property, generation, depth + 1)
+        }
       }
       return out
     }
@@ -105,9 +126,14 @@ const conforming = (schema: unknown, root: unknown, depth: number): unknown => {
  * of `anyOf`/`oneOf`/`allOf`; strings `"sim"` (padded to `minLength`), numbers
  * and integers `1` (moved inside `minimum`/`maximum`), booleans `true`, arrays
  * `max(1, minItems)` items (tuples position by position), objects every
- * declared property. Local `$ref`s (`#/$defs/…`) are followed.
+ * declared property. Local `$ref`s (`#/$defs/…`) are followed; a recursive
+ * one's value is the smallest the schema allows (required properties only,
+ * `minItems` items, a `null` branch where there is one), and so is everything
+ * inside it. Throws `SchemaLimitError` when the value needs more than the
+ * bounds of a `SchemaWalk`.
  */
-export const synthesize = (schema: unknown): unknown => conforming(schema, schema, 0)
+export const synthesize = (schema: unknown): unknown =>
+  conforming(schema, { walk: makeSchemaWalk(schema), minimal: false }, 0)
 
 /** A value of another type than the schema's. */
 const wrongType = (schema: Readonly<Record<string, unknown>>): unknown => {
@@ -122,18 +148,27 @@ const wrongType = (schema: Readonly<Record<string, unknown>>): unknown => {
   }
 }
 
-const violating = (schema: unknown, root: unknown, depth: number): unknown => {
-  if (!isRecord(schema) || depth > 16) return { unexpected: true }
-  if (typeof schema.$ref === "string") return violating(inlineRef(schema, root), root, depth + 1)
+const violating = (schema: unknown, generation: Generation, depth: number): unknown => {
+  if (!isRecord(schema)) return { unexpected: true }
+  generation.walk.visit(depth)
+  if (typeof schema.$ref === "string") {
+    // Recursion along first properties: a value of the wrong type ends it.
+    return throughRef(schema, generation, (target, inner, recursive) =>
+      recursive ? wrongType(target) : violating(target, inner, depth + 1))
+  }
   if ("const" in schema || Array.isArray(schema.enum)) return "not-one-of-the-allowed-values"
   const branch = branchOf(schema)
   // Fits no branch of a union of non-objects; breaks the first branch of a union of objects.
-  if (branch !== undefined) return isRecord(branch) && typeOf(branch) === "object" ? violating(branch, root, depth + 1) : { unexpected: true }
+  if (branch !== undefined) {
+    return isRecord(branch) && typeOf(branch) === "object"
+      ? violating(branch, generation, depth + 1)
+      : { unexpected: true }
+  }
   if (typeOf(schema) === "object" && isRecord(schema.properties)) {
     const names = Object.keys(schema.properties)
     if (names.length > 0) {
-      const value = conforming(schema, root, depth) as Record<string, unknown>
-      value[names[0]!] = violating(schema.properties[names[0]!], root, depth + 1)
+      const value = conforming(schema, generation, depth) as Record<string, unknown>
+      value[names[0]!] = violating(schema.properties[names[0]!], generation, depth + 1)
       return value
     }
   }
@@ -143,9 +178,11 @@ const violating = (schema: unknown, root: unknown, depth: number): unknown => {
 /**
  * A value that does not satisfy a JSON Schema: an object of the schema's
  * shape whose first property is wrong, recursively, down to a value of the
- * wrong type or outside an `enum`.
+ * wrong type (at a recursive `$ref` at the latest) or outside an `enum`;
+ * bounded as {@link synthesize} is.
  */
-export const violate = (schema: unknown): unknown => violating(schema, schema, 0)
+export const violate = (schema: unknown): unknown =>
+  violating(schema, { walk: makeSchemaWalk(schema), minimal: false }, 0)
 
 /**
  * Tool-call arguments for a tool's schema: {@link synthesize}'s value, or

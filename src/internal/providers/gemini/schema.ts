@@ -2,8 +2,8 @@
  * JSON Schema in Gemini's subset (the OpenAPI 3.0 subset `parameters` and
  * `responseSchema` take), for tool parameters.
  */
-import { resolveLocalRef } from "../../jsonSchemaRef.js"
-import { isRecord, type JsonRecord } from "../wire.js"
+import { makeSchemaWalk, SchemaLimitError, type SchemaWalk } from "../../jsonSchemaRef.js"
+import { isRecord, type JsonRecord, RequestError } from "../wire.js"
 
 // Gemini's `parameters` is an OpenAPI 3.0 subset: other JSON Schema keywords are rejected.
 const schemaKeys = new Set([
@@ -20,16 +20,32 @@ const isNullSchema = (schema: unknown): boolean => isRecord(schema) && schema["t
  * types and branches as `nullable`, a tuple's positions (`prefixItems`, or
  * draft 7's `items` array) as `items` `anyOf` them, exclusive bounds as
  * inclusive ones, and every other keyword (`additionalProperties`, `$schema`,
- * `$defs`, `allOf`, `not`, ...) dropped.
+ * `$defs`, `allOf`, `not`, ...) dropped. Throws `RequestError` at `param` for
+ * a schema that refers to itself (the subset has no `$ref`, so recursion has
+ * no form in it) or that expands past the bounds of `SchemaWalk`.
  */
-export const geminiSchema = (schema: unknown, root: unknown = schema, depth = 0): unknown => {
-  if (!isRecord(schema) || depth > 32) return schema
-  const ref = schema["$ref"]
-  if (typeof ref === "string") {
-    // Keywords beside the `$ref` (`minimum` on a `$ref` to an integer) refine the target.
-    const { $ref: _ref, ...siblings } = schema
-    const target = resolveLocalRef(root, ref)
-    return geminiSchema(isRecord(target) ? { ...target, ...siblings } : siblings, root, depth + 1)
+export const geminiSchema = (schema: unknown, param: string): unknown => {
+  try {
+    return converted(schema, makeSchemaWalk(schema), 0)
+  } catch (error) {
+    if (error instanceof SchemaLimitError) throw new RequestError(`${param} ${error.reason}`, param)
+    throw error
+  }
+}
+
+const converted = (schema: unknown, walk: SchemaWalk, depth: number): unknown => {
+  if (!isRecord(schema)) return schema
+  walk.visit(depth)
+  if (typeof schema["$ref"] === "string") {
+    return walk.follow(schema, ({ recursive, ref, schema: target }) => {
+      if (recursive) {
+        throw new SchemaLimitError(
+          `refers to itself through \`${ref}\`; Gemini's schema subset has no \`$ref\`, ` +
+            "so it cannot state a recursive schema"
+        )
+      }
+      return converted(target, walk, depth + 1)
+    })
   }
   const out: JsonRecord = {}
   for (const key of Object.keys(schema)) {
@@ -38,25 +54,25 @@ export const geminiSchema = (schema: unknown, root: unknown = schema, depth = 0)
       case "properties":
         if (isRecord(value)) {
           const properties: JsonRecord = {}
-          for (const name of Object.keys(value)) properties[name] = geminiSchema(value[name], root, depth + 1)
+          for (const name of Object.keys(value)) properties[name] = converted(value[name], walk, depth + 1)
           out["properties"] = properties
         }
         break
       case "items":
         if (Array.isArray(value)) {
           // A tuple (draft 7 `items` array): Gemini has none, so any of the positions' schemas, at most that many.
-          const positions = value.map((item) => geminiSchema(item, root, depth + 1))
+          const positions = value.map((item) => converted(item, walk, depth + 1))
           out["items"] = positions.length === 1 ? positions[0] : { anyOf: positions }
           if (schema["additionalItems"] === false) out["maxItems"] = positions.length
         } else if (!Array.isArray(schema["prefixItems"])) {
-          out["items"] = geminiSchema(value, root, depth + 1)
+          out["items"] = converted(value, walk, depth + 1)
         }
         break
       case "prefixItems":
         if (Array.isArray(value)) {
           // A tuple (draft 2020-12, as Effect Schema writes it): any of the positions' schemas and the rest's, if any.
           const rest = schema["items"]
-          const positions = (isRecord(rest) ? [...value, rest] : value).map((item) => geminiSchema(item, root, depth + 1))
+          const positions = (isRecord(rest) ? [...value, rest] : value).map((item) => converted(item, walk, depth + 1))
           out["items"] = positions.length === 1 ? positions[0] : { anyOf: positions }
           if (rest === false && typeof schema["maxItems"] !== "number") out["maxItems"] = value.length
         }
@@ -92,8 +108,8 @@ export const geminiSchema = (schema: unknown, root: unknown = schema, depth = 0)
         if (Array.isArray(value)) {
           const branches = value.filter((branch) => !isNullSchema(branch))
           if (branches.length < value.length) out["nullable"] = true
-          if (branches.length === 1) Object.assign(out, geminiSchema(branches[0], root, depth + 1))
-          else if (branches.length > 1) out["anyOf"] = branches.map((branch) => geminiSchema(branch, root, depth + 1))
+          if (branches.length === 1) Object.assign(out, converted(branches[0], walk, depth + 1))
+          else if (branches.length > 1) out["anyOf"] = branches.map((branch) => converted(branch, walk, depth + 1))
         }
         break
       default:

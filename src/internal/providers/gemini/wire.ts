@@ -147,10 +147,10 @@ const functionResponse = (messages: ReadonlyArray<Message>, index: number, messa
   return { functionResponse: out }
 }
 
-const tool = (tool: ToolDefinition): JsonRecord => {
+const tool = (tool: ToolDefinition, index: number): JsonRecord => {
   const declaration: JsonRecord = { name: tool.name }
   if (tool.description !== undefined) declaration["description"] = tool.description
-  const parameters = geminiSchema(tool.parameters)
+  const parameters = geminiSchema(tool.parameters, `tools[${index}].parameters`)
   // Gemini rejects an object schema with no properties: a tool without arguments declares none.
   if (isRecord(parameters) && !(parameters["type"] === "object" && !hasProperties(parameters))) {
     declaration["parameters"] = parameters
@@ -190,7 +190,8 @@ export const thinkingBudgets: Readonly<Record<ReasoningEffort, number>> = {
  * `json_object` asks for JSON (`responseMimeType`); `json_schema` adds
  * `responseSchema`, the schema converted to Gemini's OpenAPI subset by
  * `geminiSchema` (`$ref`s inlined, `$schema`, `$defs`, `additionalProperties`
- * dropped, `null` as `nullable`). `responseSchema` rather than
+ * dropped, `null` as `nullable`; a recursive schema, or one that expands past
+ * its bounds, refused before anything is sent). `responseSchema` rather than
  * `responseJsonSchema`: every Gemini model takes it, where the JSON Schema
  * field is newer and not on every model; the conversion is the one tool
  * parameters already go through.
@@ -198,7 +199,7 @@ export const thinkingBudgets: Readonly<Record<ReasoningEffort, number>> = {
 const responseFormat = (format: ResponseFormat, config: JsonRecord): void => {
   if (format.type === "text") return
   config["responseMimeType"] = "application/json"
-  if (format.type === "json_schema") config["responseSchema"] = geminiSchema(format.schema)
+  if (format.type === "json_schema") config["responseSchema"] = geminiSchema(format.schema, "responseFormat.schema")
 }
 
 /**
