@@ -244,8 +244,28 @@ const joinNegatives = (argv: ReadonlyArray<string>, options: NonNullable<ParseAr
 }
 
 /**
- * `util.parseArgs` in strict mode, its exceptions turned into a `UsageError`
- * whose reason is Node's own one-line message.
+ * Why `argv` does not parse under `options`, in the words of the command's other usage errors (the flag named,
+ * the value quoted whole): Node's own messages differ in style and may leave a quote open. Read from the tokens of
+ * a lenient parse, which takes what the strict one refuses; `undefined` when none is wrong.
+ */
+const flagProblem = (argv: ReadonlyArray<string>, options: NonNullable<ParseArgsConfig["options"]>) => {
+  const { tokens } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: false, tokens: true })
+  for (const token of tokens) {
+    if (token.kind !== "option") continue
+    const type = options[token.name]?.type
+    const flag = token.rawName
+    if (type === undefined) return `unknown option "${flag}" (an argument that starts with a dash goes after --)`
+    if (type === "boolean" && token.value !== undefined) return `${flag} takes no value, got "${token.value}"`
+    if (type === "string" && token.value === undefined) return `${flag} needs a value`
+    if (type === "string" && token.inlineValue === false && token.value!.startsWith("-")) {
+      return `${flag} needs a value, got "${token.value}" (write ${flag}=${token.value} if that is the value)`
+    }
+  }
+  return undefined
+}
+
+/**
+ * `util.parseArgs` in strict mode; what it refuses is a `UsageError` with a one-line reason in the command's words.
  *
  * @since 0.1.0
  * @category Parsing
@@ -254,11 +274,13 @@ export const parseFlags = <const O extends NonNullable<ParseArgsConfig["options"
   argv: ReadonlyArray<string>,
   options: O
 ): { readonly values: ReturnType<typeof parseArgs<{ options: O; allowPositionals: true; strict: true }>>["values"]; readonly positionals: ReadonlyArray<string> } | UsageError => {
+  const args = joinNegatives(argv, options)
   try {
-    const parsed = parseArgs({ args: joinNegatives(argv, options), options, allowPositionals: true, strict: true })
+    const parsed = parseArgs({ args, options, allowPositionals: true, strict: true })
     return { values: parsed.values, positionals: parsed.positionals }
   } catch (error) {
-    return new UsageError({ reason: error instanceof Error ? error.message : String(error) })
+    const message = error instanceof Error ? error.message : String(error)
+    return new UsageError({ reason: flagProblem(args, options) ?? message.split("\n", 1)[0]! })
   }
 }
 
