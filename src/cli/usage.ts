@@ -106,8 +106,8 @@ each result to RESULTS as it finishes, one JSON line:
   {"id": ..., "response": {"text", "toolCalls", "usage", "cost", ...}}
   {"id": ..., "error": {"tag", "message", ...}}
 Run it again to resume: ids with a result in RESULTS are skipped. A line that
-is not JSON, has no id, repeats an id or is not a chat body is reported on
-stderr with its number and skipped. Ctrl-C stops at once; RESULTS keeps every
+is not JSON, has no id, repeats an id, is not a chat body or is longer than
+--max-line-bytes is reported on stderr with its number and skipped. Ctrl-C stops at once; RESULTS keeps every
 result finished so far, whole. Progress goes to stderr: a bar on a terminal,
 a line every 5 seconds otherwise, and a summary at the end.
 
@@ -117,6 +117,9 @@ deployment, group or model of it); --model is the default for lines with none.
 
   -o, --out FILE        the JSONL file results are appended to (needed)
   --concurrency N       requests at once (default 8)
+  --max-line-bytes N    the longest line read, in bytes (default 8 MiB, the
+                        gateway's largest request body); longer ones are
+                        skipped unread
   --config FILE, --router NAME, --provider NAME, --model NAME,
   --fallback MODEL, --timeout SECONDS, --headers-timeout SECONDS,
   --first-token-timeout SECONDS, --idle-timeout SECONDS, --api API,
