@@ -805,7 +805,7 @@ describe("printStream", () => {
 })
 
 describe("usage errors, every command (the binary spawned)", () => {
-  it.live("a flag the parser refuses is named in the command's own words, quotes balanced, then the usage, exit 2", () =>
+  it.live("a flag the parser refuses is named in the command's words, quotes balanced, then the usage, exit 2", () =>
     Effect.gen(function*() {
       const dash = "(an argument that starts with a dash goes after --)"
       const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
@@ -813,7 +813,10 @@ describe("usage errors, every command (the binary spawned)", () => {
         [["chat", "-x", PROMPT], `unknown option "-x" ${dash}`],
         [["chat", PROMPT, "--model"], "--model needs a value"],
         [["chat", "--json=yes", PROMPT], `--json takes no value, got "yes"`],
-        [["chat", "--model", "--json", PROMPT], `--model needs a value, got "--json" (write --model=--json if that is the value)`],
+        [
+          ["chat", "--model", "--json", PROMPT],
+          `--model needs a value, got "--json" (write --model=--json if that is the value)`
+        ],
         [["batch", "--bogus", "in.jsonl"], `unknown option "--bogus" ${dash}`],
         [["batch", "in.jsonl", "--out"], "--out needs a value"],
         [["serve", "--bogus"], `unknown option "--bogus" ${dash}`],

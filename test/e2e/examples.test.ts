@@ -107,10 +107,11 @@ describe("examples", () => {
     expect(found).toEqual([...examples])
   })
 
-  it("each example's header runs it through npx, on the project's Node (a plain `node` may be the machine's 20)", () => {
+  it("each example's header runs it through npx, on the project's Node (a plain `node` may be Node 20)", () => {
     for (const name of examples) {
       const header = fs.readFileSync(path.join(root, "examples", `${name}.ts`), "utf8").split(" */", 1)[0]!
-      expect(header, name).toMatch(new RegExp(`^ \\* {3}(\\S+=\\S+ )?npx node --import tsx examples/${name}\\.ts$`, "m"))
+      const command = new RegExp(`^ \\* {3}(\\S+=\\S+ )?npx node --import tsx examples/${name}\\.ts$`, "m")
+      expect(header, name).toMatch(command)
     }
   })
 
@@ -121,7 +122,8 @@ describe("examples", () => {
       const env = Object.fromEntries(
         Object.entries(envWithoutProvider()).filter(([name]) => !name.toLowerCase().startsWith("npm_"))
       )
-      env.PATH = (env.PATH ?? "").split(path.delimiter).filter((dir) => !dir.includes("node_modules")).join(path.delimiter)
+      env.PATH = (env.PATH ?? "").split(path.delimiter).filter((dir) => !dir.includes("node_modules"))
+        .join(path.delimiter)
       const run = yield* spawnProcess("sh", ["-c", command], { cwd: root, env, timeoutMs: 120_000 })
       expect({ code: run.code, stderr: run.stderr }).toMatchObject({ code: 0 })
       expect(lines(run.stdout)[0]).toMatch(/^[A-Z][a-z]+( [a-z]+)+\.$/)

@@ -196,14 +196,18 @@ describe("the packed package", () => {
       expect(chat.stdout.endsWith(".\n")).toBe(true)
     }))
 
-  describe(oldNode === undefined ? "on an old Node (skipped: no Node older than 22 on the PATH)" : "on an old Node", () => {
+  const oldNodeTitle = oldNode === undefined
+    ? "on an old Node (skipped: none older than 22 on the PATH)"
+    : "on an old Node"
+  describe(oldNodeTitle, () => {
     it.live.skipIf(oldNode === undefined)("refuses in words on import of either entry point and from the command", () =>
       Effect.gen(function*() {
         const { file, version } = oldNode!
         const refusal = `effect-llm-router needs Node 22 or later; this is Node ${version}. ` +
           "Inside this repository, run it through npm scripts or npx, which use the Node the project brings."
         for (const entry of ["effect-llm-router", "effect-llm-router/testing"]) {
-          const program = `import(${JSON.stringify(entry)}).then(() => console.log("imported"), (error) => console.log(error.message))`
+          const program = `import(${JSON.stringify(entry)})` +
+            `.then(() => console.log("imported"), (error) => console.log(error.message))`
           const run = yield* spawnProcess(file, ["--input-type=module", "-e", program], { cwd: app(), env: cleanEnv() })
           expect({ entry, code: run.code, stdout: run.stdout, stderr: run.stderr })
             .toEqual({ entry, code: 0, stdout: `${refusal}\n`, stderr: "" })

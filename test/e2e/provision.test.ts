@@ -93,7 +93,8 @@ describe("provisioning the tools the tests drive", () => {
       const missing = ["redis-server", ...(hasChromium ? [] : ["chromium"])].join(" ")
       expect({ code: run.code, stderr: run.stderr }).toEqual({
         code: 0,
-        stderr: `npm test: cannot install ${missing} (no apt-get here; install them with your system's package manager); ` +
+        stderr: `npm test: cannot install ${missing} ` +
+          "(no apt-get here; install them with your system's package manager); " +
           "the tests that need them fail or say they are skipped\n"
       })
     }).pipe(Effect.scoped))
