@@ -21,11 +21,11 @@ export default tseslint.config(
     }
   },
   {
-    files: ["bin/**/*.js", "eslint.config.js"],
+    files: ["bin/**/*.js", "scripts/**/*.mjs", "eslint.config.js"],
     ...tseslint.configs.disableTypeChecked
   },
   {
-    files: ["src/cli/**", "bench/**", "examples/**", "bin/**"],
+    files: ["src/cli/**", "bench/**", "examples/**", "bin/**", "scripts/**"],
     rules: { "no-console": "off" }
   },
   // Who may import whom (docs/architecture.md, "Who imports whom").

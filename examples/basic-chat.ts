@@ -1,7 +1,7 @@
 /**
  * One question, one answer: `Llm.chat` with a system and a user message.
  *
- *   node --import tsx examples/basic-chat.ts
+ *   npx node --import tsx examples/basic-chat.ts
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"

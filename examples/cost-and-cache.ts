@@ -4,7 +4,7 @@
  * `Budget` refuses the call that would pass a limit before it is sent, and a
  * `ResponseCache` answers a repeated question without calling the model.
  *
- *   node --import tsx examples/cost-and-cache.ts
+ *   npx node --import tsx examples/cost-and-cache.ts
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"

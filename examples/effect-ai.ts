@@ -8,7 +8,7 @@
  * simulator, which calls the first tool it is offered. Last, a model that is
  * rate-limited, caught by its `AiError` reason.
  *
- *   node --import tsx examples/effect-ai.ts
+ *   npx node --import tsx examples/effect-ai.ts
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"

@@ -3,7 +3,7 @@
  * then embed three thousand texts in one call, which `Llm.embed` splits into
  * batches of the provider's size (2048 for OpenAI) and reassembles in order.
  *
- *   node --import tsx examples/embeddings.ts
+ *   npx node --import tsx examples/embeddings.ts
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"

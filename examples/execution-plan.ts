@@ -8,7 +8,7 @@
  * here); `Router` builds its deployments once and adds picking, cooldowns and
  * status. Use a plan for a simple ordered fallback inside one program.
  *
- *   node --import tsx examples/execution-plan.ts
+ *   npx node --import tsx examples/execution-plan.ts
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"

@@ -4,7 +4,7 @@
  * default), and the primary misbehaving a different way in each scene, by the
  * simulator's `x-simulator-fault` header on its requests.
  *
- *   node --import tsx examples/failover.ts
+ *   npx node --import tsx examples/failover.ts
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"

@@ -4,7 +4,7 @@
  * program in another language would) calls it: a reply, a streamed reply read
  * as server-sent events, and a refusal in OpenAI's error shape.
  *
- *   node --import tsx examples/gateway.ts
+ *   npx node --import tsx examples/gateway.ts
  *
  * `npx effect-llm-router serve --config provider.json` runs the same gateway
  * as a command.

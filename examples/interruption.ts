@@ -1,7 +1,7 @@
 /**
  * Stopping a reply early: the HTTP request is aborted and the key handed back.
  *
- *   node --import tsx examples/interruption.ts
+ *   npx node --import tsx examples/interruption.ts
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"

@@ -2,7 +2,7 @@
  * Models, keys and limits from a provider.json (SimpleLLMFunc's format):
  * `ProviderConfig.load`, then one `Llm` layer per model.
  *
- *   node --import tsx examples/provider-json.ts
+ *   npx node --import tsx examples/provider-json.ts
  *
  * examples/provider.example.json is such a file for the OpenAI API. The
  * simulator's port is chosen when it starts, so this program writes the same

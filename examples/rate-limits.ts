@@ -1,7 +1,7 @@
 /**
  * Pacing calls below a provider's limits: `RateLimiter`.
  *
- *   node --import tsx examples/rate-limits.ts
+ *   npx node --import tsx examples/rate-limits.ts
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"

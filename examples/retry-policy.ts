@@ -2,7 +2,7 @@
  * Retries and fallbacks: the policy `Llm` applies to every call, and a
  * pipeline of your own at the call site.
  *
- *   node --import tsx examples/retry-policy.ts
+ *   npx node --import tsx examples/retry-policy.ts
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"

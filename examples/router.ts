@@ -4,7 +4,7 @@
  * by weight, falls back on chosen errors, cools failing deployments down, and
  * reports its state with the fields of LLM-API-BalancedCall's `system-capacity`.
  *
- *   node --import tsx examples/router.ts
+ *   npx node --import tsx examples/router.ts
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"

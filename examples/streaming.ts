@@ -1,7 +1,7 @@
 /**
  * A reply written to the terminal as it is generated: `Llm.chatStream`.
  *
- *   node --import tsx examples/streaming.ts
+ *   npx node --import tsx examples/streaming.ts
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"

@@ -6,7 +6,7 @@
  * Gemini's `responseSchema`, Ollama's `format`), against the built-in
  * simulator. Then a reply that breaks the schema, to show `OutputDecodeError`.
  *
- *   node --import tsx examples/structured-output.ts
+ *   npx node --import tsx examples/structured-output.ts
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"

@@ -5,7 +5,7 @@
  * the SDK prints each span to the console as it ends; an application would
  * give it an OTLP exporter instead. No span holds a key, a prompt or a reply.
  *
- *   node --import tsx examples/telemetry.ts
+ *   npx node --import tsx examples/telemetry.ts
  */
 import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"

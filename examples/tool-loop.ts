@@ -6,7 +6,7 @@
  * Ollama. It runs against the built-in simulator, which speaks all five on one
  * port, and prints one line per adapter: the tool call, then the final answer.
  *
- *   node --import tsx examples/tool-loop.ts
+ *   npx node --import tsx examples/tool-loop.ts
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"

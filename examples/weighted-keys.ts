@@ -1,7 +1,7 @@
 /**
  * Several keys of one provider, sharing the load by weight: `KeyPool`.
  *
- *   OPENAI_API_KEY=sk-a,sk-b,sk-c node --import tsx examples/weighted-keys.ts
+ *   OPENAI_API_KEY=sk-a,sk-b,sk-c npx node --import tsx examples/weighted-keys.ts
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"

@@ -16,6 +16,9 @@
  * @since 0.1.0
  */
 
+// First: on a Node too old, importing the package fails here, in words, before anything loads undici.
+import "./internal/nodeVersion.js"
+
 /** @since 0.1.0 */
 export * as LlmTest from "./LlmTest.js"
 

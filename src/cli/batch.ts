@@ -18,7 +18,7 @@ import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import * as Llm from "../Llm.js"
 import { type Args, parse } from "./batchArgs.js"
-import { countLines, keyOf, type Line, lines, parseLine } from "./batchInput.js"
+import { countLines, keyOf, type Line, lines, readLine } from "./batchInput.js"
 import { type Appender, appender, resultLine, resume } from "./batchOutput.js"
 import * as Progress from "./batchProgress.js"
 import { resolve, type RunOptions as SourceOptions } from "./chatSource.js"
@@ -53,9 +53,9 @@ const requests = (args: Args, done: ReadonlySet<string>, counts: Progress.Counts
       ),
       undefined
     )
-  return lines(args.input).pipe(
-    Stream.mapEffect(([text, number]): Effect.Effect<Request | undefined> => {
-      const line = parseLine(text, number)
+  return lines(args.input, args.maxLineBytes).pipe(
+    Stream.mapEffect((raw): Effect.Effect<Request | undefined> => {
+      const line = readLine(raw, args.maxLineBytes)
       if (line._tag === "Blank") return Effect.succeed(undefined)
       if (line._tag === "Bad") return bad(line.line, line.reason)
       const key = keyOf(line.id)
@@ -103,7 +103,7 @@ interface Secrets {
 const program = (args: Args, io: Io, options: RunOptions, secrets: Secrets) =>
   Effect.gen(function*() {
     if (args.source._tag === "Direct" && args.source.key !== undefined) secrets.current = [args.source.key]
-    const total = yield* countLines(args.input)
+    const total = yield* countLines(args.input, args.maxLineBytes)
     const resumed = yield* resume(args.out)
     if (resumed.cut > 0) {
       io.stderr(

@@ -5,6 +5,7 @@
  * @since 0.3.0
  */
 import * as path from "node:path"
+import { defaultMaxBodyBytes } from "../internal/gateway/server.js"
 import { parseSource, type SourceArgs, sourceFlags } from "./chatArgs.js"
 import { numberFlag, parseFlags, UsageError } from "./usage.js"
 
@@ -16,10 +17,20 @@ import { numberFlag, parseFlags, UsageError } from "./usage.js"
  */
 export const defaultConcurrency = 8
 
+/**
+ * The longest line of the input unless `--max-line-bytes` says otherwise: a line is a request body, and this is
+ * the largest the gateway takes by default (8 MiB). A longer line is reported and skipped, unread.
+ *
+ * @since 0.3.0
+ * @category Constants
+ */
+export const defaultMaxLineBytes = defaultMaxBodyBytes
+
 const flags = {
   ...sourceFlags,
   out: { type: "string", short: "o" },
   concurrency: { type: "string" },
+  "max-line-bytes": { type: "string" },
   help: { type: "boolean", short: "h" }
 } as const
 
@@ -35,6 +46,8 @@ export interface Args extends SourceArgs {
   /** The JSONL file results are appended to. */
   readonly out: string
   readonly concurrency: number
+  /** The longest line read; a longer one is a bad line. */
+  readonly maxLineBytes: number
 }
 
 /**
@@ -57,7 +70,19 @@ export const parse = (argv: ReadonlyArray<string>): Args | "help" | UsageError =
   }
   const concurrency = numberFlag("concurrency", values.concurrency, { integer: true, min: 1, expected: "a positive integer" })
   if (concurrency instanceof UsageError) return concurrency
+  const maxLineBytes = numberFlag("max-line-bytes", values["max-line-bytes"], {
+    integer: true,
+    min: 1,
+    expected: "a positive integer"
+  })
+  if (maxLineBytes instanceof UsageError) return maxLineBytes
   const source = parseSource(values)
   if (source instanceof UsageError) return source
-  return { ...source, input, out: values.out, concurrency: concurrency ?? defaultConcurrency }
+  return {
+    ...source,
+    input,
+    out: values.out,
+    concurrency: concurrency ?? defaultConcurrency,
+    maxLineBytes: maxLineBytes ?? defaultMaxLineBytes
+  }
 }

@@ -71,17 +71,99 @@ export const parseLine = (text: string, line: number): Line => {
 }
 
 /**
- * The file's lines with their numbers (from 1), read as a stream.
+ * A line of the input as read: its text, or, past the limit, only its size (its bytes dropped as they came).
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export type RawLine =
+  | { readonly _tag: "Text"; readonly number: number; readonly text: string }
+  | { readonly _tag: "TooLong"; readonly number: number; readonly bytes: number }
+
+/** The lines read so far, and the current one's bytes: kept up to the limit, only counted past it. */
+interface Splitting {
+  number: number
+  parts: Array<Uint8Array>
+  bytes: number
+}
+
+const LF = 10
+const CR = 13
+const utf8 = new TextDecoder()
+
+/** The current line, ended: decoded (a `\r` before its `\n` dropped) when within `maxLineBytes`. */
+function endLine(state: Splitting, maxLineBytes: number): RawLine {
+  state.number++
+  const { bytes, number, parts } = state
+  state.parts = []
+  state.bytes = 0
+  if (bytes > maxLineBytes) return { _tag: "TooLong", number, bytes }
+  let whole = parts[0] ?? new Uint8Array(0)
+  if (parts.length > 1) {
+    whole = new Uint8Array(bytes)
+    let at = 0
+    for (const part of parts) {
+      whole.set(part, at)
+      at += part.length
+    }
+  }
+  const end = whole.length > 0 && whole[whole.length - 1] === CR ? whole.length - 1 : whole.length
+  return { _tag: "Text", number, text: utf8.decode(whole.subarray(0, end)) }
+}
+
+/** Adds `bytes` to the current line; once it passes `maxLineBytes` nothing of it is kept but its size. */
+function take(state: Splitting, bytes: Uint8Array, maxLineBytes: number): void {
+  state.bytes += bytes.length
+  if (state.bytes <= maxLineBytes) state.parts.push(bytes)
+  else state.parts = []
+}
+
+/** The lines one chunk of the file ends. A UTF-8 character never holds the byte of `\n`, so bytes split safely. */
+function split(state: Splitting, chunk: Uint8Array, maxLineBytes: number): ReadonlyArray<RawLine> {
+  const out: Array<RawLine> = []
+  let start = 0
+  for (let lf = chunk.indexOf(LF); lf !== -1; lf = chunk.indexOf(LF, start)) {
+    take(state, chunk.subarray(start, lf), maxLineBytes)
+    out.push(endLine(state, maxLineBytes))
+    start = lf + 1
+  }
+  if (start < chunk.length) take(state, chunk.subarray(start), maxLineBytes)
+  return out
+}
+
+/**
+ * The file's lines, numbered from 1, read as a stream of bytes split at `\n`: a line is decoded once it has
+ * ended, and only when it is at most `maxLineBytes` long; a longer one is never built (its bytes are counted and
+ * dropped as they come), so one huge line costs no memory and the lines after it are read. Not the NDJSON
+ * splitter of the provider streams (`internal/ndjson.ts`), which stops at a long line and skips blank ones.
  *
  * @since 0.3.0
  * @category Reading
  */
-export const lines = (file: string) =>
+export const lines = (file: string, maxLineBytes: number) =>
   Stream.unwrap(Effect.map(FileSystem.FileSystem, (fs) => fs.stream(file))).pipe(
-    Stream.decodeText(),
-    Stream.splitLines,
-    Stream.map((text, index) => [text, index + 1] as const)
+    Stream.mapAccum(
+      (): Splitting => ({ number: 0, parts: [], bytes: 0 }),
+      (state, chunk: Uint8Array) => [state, split(state, chunk, maxLineBytes)] as const,
+      // The last line needs no `\n`.
+      { onHalt: (state) => (state.bytes > 0 ? [endLine(state, maxLineBytes)] : []) }
+    )
   )
+
+/**
+ * A line as read, as a request or the reason it cannot run: a line past the limit is a bad line, named by its size.
+ *
+ * @since 0.3.0
+ * @category Parsing
+ */
+export const readLine = (raw: RawLine, maxLineBytes: number): Line =>
+  raw._tag === "Text"
+    ? parseLine(raw.text, raw.number)
+    : {
+      _tag: "Bad",
+      line: raw.number,
+      reason: `${raw.bytes} bytes, longer than a line may be (${maxLineBytes} bytes; --max-line-bytes sets it)`
+    }
 
 /**
  * How many lines of the file are not blank: the total the progress counts
@@ -90,5 +172,7 @@ export const lines = (file: string) =>
  * @since 0.3.0
  * @category Reading
  */
-export const countLines = (file: string) =>
-  lines(file).pipe(Stream.runFold(() => 0, (count, [text]) => (text.trim() === "" ? count : count + 1)))
+export const countLines = (file: string, maxLineBytes: number) =>
+  lines(file, maxLineBytes).pipe(
+    Stream.runFold(() => 0, (count, line) => (line._tag === "Text" && line.text.trim() === "" ? count : count + 1))
+  )

@@ -65,22 +65,33 @@ const parse = (argv: ReadonlyArray<string>): Args | "help" | UsageError => {
 }
 
 /**
+ * What the gateway serves with no config, beyond the simulator's chat models (the names the README's requests use):
+ * an embedding model, under the name OpenAI's embeddings API reference gives one, and a router over the chat models.
+ */
+const simulatedEmbeddingModel = "text-embedding-3-small"
+const simulatedRouter = "main"
+
+/**
  * A configuration over the built-in simulator, started here (one deployment per
- * model it knows), and the line that says so, printed once the gateway listens.
+ * model it knows, and a router over its chat models), and the line that says so,
+ * printed once the gateway listens.
  */
 const simulated = Effect.gen(function*() {
   // Loaded only here, as `chat` does: a configured gateway never starts one.
   const Simulator = yield* Effect.promise(() => import("../simulator/Simulator.js"))
-  const simulator = yield* Simulator.make(builtInSimulator)
+  const chatModels = Simulator.defaultModels
+  const simulator = yield* Simulator.make({ ...builtInSimulator, models: [...chatModels, simulatedEmbeddingModel] })
   const notice = `${programName}: no provider configured; serving the built-in simulator at ${simulator.url} ` +
-    `(its models: ${Simulator.defaultModels.join(", ")}; pass --config FILE for real providers)\n`
+    `(its models: ${chatModels.join(", ")}, the router ${simulatedRouter} over them, and ` +
+    `${simulatedEmbeddingModel} for embeddings; pass --config FILE for real providers)\n`
   const config = yield* ProviderConfig.fromJson(
     {
-      simulator: Simulator.defaultModels.map((model) => ({
+      simulator: [...chatModels, simulatedEmbeddingModel].map((model) => ({
         model_name: model,
         base_url: `${simulator.url}/v1`,
         api_keys: ["sk-simulator"]
-      }))
+      })),
+      router: { [simulatedRouter]: { deployments: chatModels.map((model) => `simulator/${model}`) } }
     },
     "the built-in simulator's configuration"
   )

@@ -106,8 +106,8 @@ each result to RESULTS as it finishes, one JSON line:
   {"id": ..., "response": {"text", "toolCalls", "usage", "cost", ...}}
   {"id": ..., "error": {"tag", "message", ...}}
 Run it again to resume: ids with a result in RESULTS are skipped. A line that
-is not JSON, has no id, repeats an id or is not a chat body is reported on
-stderr with its number and skipped. Ctrl-C stops at once; RESULTS keeps every
+is not JSON, has no id, repeats an id, is not a chat body or is longer than
+--max-line-bytes is reported on stderr with its number and skipped. Ctrl-C stops at once; RESULTS keeps every
 result finished so far, whole. Progress goes to stderr: a bar on a terminal,
 a line every 5 seconds otherwise, and a summary at the end.
 
@@ -117,6 +117,9 @@ deployment, group or model of it); --model is the default for lines with none.
 
   -o, --out FILE        the JSONL file results are appended to (needed)
   --concurrency N       requests at once (default 8)
+  --max-line-bytes N    the longest line read, in bytes (default 8 MiB, the
+                        gateway's largest request body); longer ones are
+                        skipped unread
   --config FILE, --router NAME, --provider NAME, --model NAME,
   --fallback MODEL, --timeout SECONDS, --headers-timeout SECONDS,
   --first-token-timeout SECONDS, --idle-timeout SECONDS, --api API,
@@ -244,8 +247,28 @@ const joinNegatives = (argv: ReadonlyArray<string>, options: NonNullable<ParseAr
 }
 
 /**
- * `util.parseArgs` in strict mode, its exceptions turned into a `UsageError`
- * whose reason is Node's own one-line message.
+ * Why `argv` does not parse under `options`, in the words of the command's other usage errors (the flag named,
+ * the value quoted whole): Node's own messages differ in style and may leave a quote open. Read from the tokens of
+ * a lenient parse, which takes what the strict one refuses; `undefined` when none is wrong.
+ */
+const flagProblem = (argv: ReadonlyArray<string>, options: NonNullable<ParseArgsConfig["options"]>) => {
+  const { tokens } = parseArgs({ args: [...argv], options, allowPositionals: true, strict: false, tokens: true })
+  for (const token of tokens) {
+    if (token.kind !== "option") continue
+    const type = options[token.name]?.type
+    const flag = token.rawName
+    if (type === undefined) return `unknown option "${flag}" (an argument that starts with a dash goes after --)`
+    if (type === "boolean" && token.value !== undefined) return `${flag} takes no value, got "${token.value}"`
+    if (type === "string" && token.value === undefined) return `${flag} needs a value`
+    if (type === "string" && token.inlineValue === false && token.value!.startsWith("-")) {
+      return `${flag} needs a value, got "${token.value}" (write ${flag}=${token.value} if that is the value)`
+    }
+  }
+  return undefined
+}
+
+/**
+ * `util.parseArgs` in strict mode; what it refuses is a `UsageError` with a one-line reason in the command's words.
  *
  * @since 0.1.0
  * @category Parsing
@@ -254,11 +277,13 @@ export const parseFlags = <const O extends NonNullable<ParseArgsConfig["options"
   argv: ReadonlyArray<string>,
   options: O
 ): { readonly values: ReturnType<typeof parseArgs<{ options: O; allowPositionals: true; strict: true }>>["values"]; readonly positionals: ReadonlyArray<string> } | UsageError => {
+  const args = joinNegatives(argv, options)
   try {
-    const parsed = parseArgs({ args: joinNegatives(argv, options), options, allowPositionals: true, strict: true })
+    const parsed = parseArgs({ args, options, allowPositionals: true, strict: true })
     return { values: parsed.values, positionals: parsed.positionals }
   } catch (error) {
-    return new UsageError({ reason: error instanceof Error ? error.message : String(error) })
+    const message = error instanceof Error ? error.message : String(error)
+    return new UsageError({ reason: flagProblem(args, options) ?? message.split("\n", 1)[0]! })
   }
 }
 

@@ -1,8 +1,10 @@
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { describe, expect, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
 import { spawnSync } from "node:child_process"
@@ -10,9 +12,19 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Batch from "../../src/cli/batch.js"
+import { defaultMaxLineBytes } from "../../src/cli/batchArgs.js"
+import { lines } from "../../src/cli/batchInput.js"
 import * as Progress from "../../src/cli/batchProgress.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { awaitWhileRunning, binPath, captureIo, EndedEarly, spawnCli, startCli } from "../utils/cliHarness.js"
+import {
+  awaitWhileRunning,
+  binPath,
+  captureIo,
+  EndedEarly,
+  envWithoutKeys,
+  spawnCli,
+  startCli
+} from "../utils/cliHarness.js"
 import { eventually } from "../utils/eventually.js"
 
 const KEY = "sk-batch-test-secret-0123456789abcdef"
@@ -215,6 +227,7 @@ describe("batch", () => {
         [[input], "--out FILE is needed: the JSONL file results go to"],
         [[input, "--out", input], `--out ${input} is the input file: results go to a file of their own`],
         [[input, "--out", out, "--concurrency", "0"], `--concurrency needs a positive integer, got "0"`],
+        [[input, "--out", out, "--max-line-bytes", "1.5"], `--max-line-bytes needs a positive integer, got "1.5"`],
         [[input, "extra", "--out", out], `batch takes one input file, got also "extra"`],
         [[input, "--out", out, "--router", "main"], "--router needs --config (the file that names the router)"]
       ]
@@ -225,6 +238,25 @@ describe("batch", () => {
       }
       expect(fs.existsSync(out)).toBe(false)
     }))
+
+  it.effect("reads the input as bytes split at \\n: a line is decoded whole, a line past the limit only counted", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const file = path.join(dir, "lines.jsonl")
+      // A first line of 80,001 bytes spans the file's first two 64 KiB reads, the boundary inside an "é".
+      const first = `a${"é".repeat(40_000)}`
+      const atLimit = "y".repeat(100_000)
+      fs.writeFileSync(file, `${first}\ncrlf\r\n\n${atLimit}\n${"z".repeat(100_001)}\nlast`)
+      const read = yield* Stream.runCollect(lines(file, 100_000)).pipe(Effect.provide(NodeFileSystem.layer))
+      expect(read).toEqual([
+        { _tag: "Text", number: 1, text: first },
+        { _tag: "Text", number: 2, text: "crlf" },
+        { _tag: "Text", number: 3, text: "" },
+        { _tag: "Text", number: 4, text: atLimit },
+        { _tag: "TooLong", number: 5, bytes: 100_001 },
+        { _tag: "Text", number: 6, text: "last" }
+      ])
+    }).pipe(Effect.scoped))
 
   it.live("runs no more requests at once than --concurrency", () =>
     Effect.gen(function*() {
@@ -302,6 +334,30 @@ describe("batch, the built command", () => {
       expect(ended.stderr).toContain(`NotFound: FileSystem.open (${missing})`)
       expect(ended.message).toMatch(/^four results written: the run exited with code 1 before it came; its stderr:\n/)
       expect(fs.existsSync(out)).toBe(false)
+    }))
+
+  it.live("a 64 MiB line, past the default limit, is named with its size and skipped, in a 48 MB heap", () =>
+    Effect.gen(function*() {
+      const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4 })
+      const { input, out } = yield* files([ask(1, "one")])
+      // A chat body whose content is 64 MiB: built as one string, it would not fit the heap the command gets.
+      const huge = `{"id": 2, "messages": [{"role": "user", "content": "${"x".repeat(1024 * 1024)}`
+      const fd = fs.openSync(input, "a")
+      for (let i = 0; i < 64; i++) fs.writeSync(fd, i === 0 ? huge : "x".repeat(1024 * 1024))
+      fs.writeSync(fd, `"}]}\n${ask(3, "three")}\n`)
+      fs.closeSync(fd)
+      const bytes = fs.statSync(input).size - ask(1, "one").length - ask(3, "three").length - 3
+      const run = yield* spawnCli(["batch", input, "--out", out, ...direct(sim)], {
+        env: { ...envWithoutKeys(), NODE_OPTIONS: "--max-old-space-size=48" }
+      })
+      expect({ code: run.code, signal: run.signal }).toEqual({ code: 0, signal: null })
+      expect(run.stderr).toContain(
+        `effect-llm-router: ${input} line 2: ${bytes} bytes, longer than a line may be ` +
+          `(${defaultMaxLineBytes} bytes; --max-line-bytes sets it); skipped\n`
+      )
+      expect(run.stderr).toMatch(/batch done: 2 succeeded, 0 failed, 1 bad line, 0 already done; /)
+      expect(results(out).map((line) => line.id).sort()).toEqual([1, 3])
+      expect(yield* sim.requestCount).toBe(2)
     }))
 
   it.live("piped, the progress is plain lines and a summary", () =>

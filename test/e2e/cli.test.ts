@@ -803,3 +803,30 @@ describe("printStream", () => {
       expect(captured.stderr).toBe("effect-llm-router: the reply broke off (StreamTruncatedError); it starts again from backup\n")
     }))
 })
+
+describe("usage errors, every command (the binary spawned)", () => {
+  it.live("a flag the parser refuses is named in the command's words, quotes balanced, then the usage, exit 2", () =>
+    Effect.gen(function*() {
+      const dash = "(an argument that starts with a dash goes after --)"
+      const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+        [["chat", "--bogus"], `unknown option "--bogus" ${dash}`],
+        [["chat", "-x", PROMPT], `unknown option "-x" ${dash}`],
+        [["chat", PROMPT, "--model"], "--model needs a value"],
+        [["chat", "--json=yes", PROMPT], `--json takes no value, got "yes"`],
+        [
+          ["chat", "--model", "--json", PROMPT],
+          `--model needs a value, got "--json" (write --model=--json if that is the value)`
+        ],
+        [["batch", "--bogus", "in.jsonl"], `unknown option "--bogus" ${dash}`],
+        [["batch", "in.jsonl", "--out"], "--out needs a value"],
+        [["serve", "--bogus"], `unknown option "--bogus" ${dash}`],
+        [["simulate", "--port"], "--port needs a value"]
+      ]
+      for (const [argv, reason] of cases) {
+        const out = yield* spawnCli(argv, { env: envWithoutKeys() })
+        expect({ argv, code: out.code, stdout: out.stdout, reason: firstLine(out.stderr) })
+          .toEqual({ argv, code: 2, stdout: "", reason: `effect-llm-router: ${reason}` })
+        expect(out.stderr).toContain(`Usage: effect-llm-router ${argv[0]}`)
+      }
+    }))
+})

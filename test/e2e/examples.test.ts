@@ -1,6 +1,6 @@
 /**
- * Every program in examples/ runs as a user would run it (`node --import tsx
- * examples/<name>.ts`), with no provider in the environment, so against the
+ * Every program in examples/ runs as a user would run it (`npx node --import tsx
+ * examples/<name>.ts`, its header's command), with no provider in the environment, so against the
  * built-in simulator, and prints what it promises.
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
@@ -12,6 +12,7 @@ import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { simulatedKeys } from "../../examples/_provider.js"
+import { spawnProcess } from "../utils/cliHarness.js"
 
 const root = path.resolve(import.meta.dirname, "../..")
 
@@ -105,6 +106,28 @@ describe("examples", () => {
       .sort()
     expect(found).toEqual([...examples])
   })
+
+  it("each example's header runs it through npx, on the project's Node (a plain `node` may be Node 20)", () => {
+    for (const name of examples) {
+      const header = fs.readFileSync(path.join(root, "examples", `${name}.ts`), "utf8").split(" */", 1)[0]!
+      const command = new RegExp(`^ \\* {3}(\\S+=\\S+ )?npx node --import tsx examples/${name}\\.ts$`, "m")
+      expect(header, name).toMatch(command)
+    }
+  })
+
+  it.live("basic-chat's header command runs as written from a shell whose PATH npm has not changed", () =>
+    Effect.gen(function*() {
+      const header = fs.readFileSync(path.join(root, "examples", "basic-chat.ts"), "utf8")
+      const command = /^ \* {3}(npx .*)$/m.exec(header)![1]!
+      const env = Object.fromEntries(
+        Object.entries(envWithoutProvider()).filter(([name]) => !name.toLowerCase().startsWith("npm_"))
+      )
+      env.PATH = (env.PATH ?? "").split(path.delimiter).filter((dir) => !dir.includes("node_modules"))
+        .join(path.delimiter)
+      const run = yield* spawnProcess("sh", ["-c", command], { cwd: root, env, timeoutMs: 120_000 })
+      expect({ code: run.code, stderr: run.stderr }).toMatchObject({ code: 0 })
+      expect(lines(run.stdout)[0]).toMatch(/^[A-Z][a-z]+( [a-z]+)+\.$/)
+    }), timeout)
 
   it.live("gateway serves the provider.json over HTTP: a reply, a stream ending in [DONE], a refusal naming the field", () =>
     Effect.gen(function*() {

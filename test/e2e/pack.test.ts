@@ -51,6 +51,20 @@ const npm = (args: ReadonlyArray<string>, cwd: string) =>
 const nodeInApp = (args: ReadonlyArray<string>) =>
   spawnProcess(process.execPath, args, { cwd: app(), env: cleanEnv(), timeoutMs: 60_000 })
 
+/**
+ * A Node older than the package supports, from the `PATH` (our machines' own is Node 20, behind the Node the
+ * project brings), or `undefined` on a machine with none.
+ */
+const oldNode = (() => {
+  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
+    const file = path.join(dir, "node")
+    if (dir === "" || !fs.existsSync(file)) continue
+    const version = execFileSync(file, ["--version"], { encoding: "utf8" }).trim()
+    if (Number(version.slice(1).split(".")[0]) < 22) return { file, version: version.slice(1) }
+  }
+  return undefined
+})()
+
 interface PackedFile {
   readonly path: string
 }
@@ -181,4 +195,26 @@ describe("the packed package", () => {
       expect(chat.stdout.trim().split(" ").length).toBeGreaterThan(40)
       expect(chat.stdout.endsWith(".\n")).toBe(true)
     }))
+
+  const oldNodeTitle = oldNode === undefined
+    ? "on an old Node (skipped: none older than 22 on the PATH)"
+    : "on an old Node"
+  describe(oldNodeTitle, () => {
+    it.live.skipIf(oldNode === undefined)("refuses in words on import of either entry point and from the command", () =>
+      Effect.gen(function*() {
+        const { file, version } = oldNode!
+        const refusal = `effect-llm-router needs Node 22 or later; this is Node ${version}. ` +
+          "Inside this repository, run it through npm scripts or npx, which use the Node the project brings."
+        for (const entry of ["effect-llm-router", "effect-llm-router/testing"]) {
+          const program = `import(${JSON.stringify(entry)})` +
+            `.then(() => console.log("imported"), (error) => console.log(error.message))`
+          const run = yield* spawnProcess(file, ["--input-type=module", "-e", program], { cwd: app(), env: cleanEnv() })
+          expect({ entry, code: run.code, stdout: run.stdout, stderr: run.stderr })
+            .toEqual({ entry, code: 0, stdout: `${refusal}\n`, stderr: "" })
+        }
+        const bin = path.join(installed(), "bin", "effect-llm-router.js")
+        const command = yield* spawnProcess(file, [bin, "--version"], { cwd: app(), env: cleanEnv() })
+        expect(command).toEqual({ code: 1, signal: null, stdout: "", stderr: `${refusal}\n` })
+      }))
+  })
 })

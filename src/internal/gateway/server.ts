@@ -23,7 +23,8 @@ import * as Auth from "./auth.js"
 import * as Engine from "./engine.js"
 
 const defaultHost = "127.0.0.1"
-const defaultMaxBodyBytes = 8 * 1024 * 1024
+/** The largest request body by default; `batch` takes a line of its input, a request body too, up to it. */
+export const defaultMaxBodyBytes = 8 * 1024 * 1024
 const defaultGracePeriod = Duration.seconds(20)
 
 const loopback = new Set(["127.0.0.1", "::1", "localhost"])

@@ -1,0 +1,91 @@
+/**
+ * The README's gateway requests, word for word: every `curl` command of its "Gateway" section up to "Gateway
+ * keys" (those need a config with keys), run by `sh` against a `serve` with no config, as a reader who just
+ * started `npx effect-llm-router serve` would run them (only the port is the test's own).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Serve from "../../src/cli/serve.js"
+import { awaitFirstLine, spawnProcess, startInProcess } from "../utils/cliHarness.js"
+
+const readme = fs.readFileSync(path.resolve(import.meta.dirname, "../../README.md"), "utf8")
+
+/** The `curl` commands of the README's section from `## Gateway` to `### Gateway keys`, each as written. */
+const gatewayCurls = (): ReadonlyArray<string> => {
+  const section = readme.slice(readme.indexOf("\n## Gateway\n"), readme.indexOf("\n### Gateway keys\n"))
+  const blocks = [...section.matchAll(/^ *```sh\n([\s\S]*?)^ *```$/gm)].map((match) => match[1]!)
+  const commands: Array<string> = []
+  for (const line of blocks.flatMap((block) => block.split("\n"))) {
+    if (/^\s*curl /.test(line)) commands.push(line.trim())
+    // A line of the command before it: a `\` continuation, or a quoted body going on.
+    else if (commands.length > 0 && (/\\$/.test(commands.at(-1)!) || /^\s+["{]/.test(line))) {
+      commands[commands.length - 1] += `\n${line}`
+    }
+  }
+  return commands
+}
+
+/** `METHOD path` of a command, `POST` when it sends a body, ` stream` added when it asks for one. */
+const requestOf = (command: string) =>
+  `${command.includes(" -d ") ? "POST" : "GET"} ${/localhost:4000(\/[^\s'"]*)/.exec(command)![1]}` +
+  (/"stream": true/.test(command) ? " stream" : "")
+
+const json = (text: string) => JSON.parse(text) as Record<string, unknown>
+
+/** What each of the README's requests answers, by `requestOf`: a README request missing here fails the test. */
+const expectations: Record<string, (out: string) => void> = {
+  "POST /v1/chat/completions": (out) =>
+    expect(json(out)).toMatchObject({ object: "chat.completion", choices: [{ message: { role: "assistant" } }] }),
+  "POST /v1/chat/completions stream": (out) => {
+    expect(out.trimEnd().endsWith("data: [DONE]")).toBe(true)
+    expect(out).toMatch(/"usage":\{"prompt_tokens":\d+/)
+  },
+  "POST /v1/embeddings": (out) =>
+    expect(json(out)).toMatchObject({
+      object: "list",
+      model: "text-embedding-3-small",
+      data: [{ object: "embedding", index: 0 }, { object: "embedding", index: 1 }]
+    }),
+  "GET /v1/models": (out) => {
+    const ids = (json(out).data as ReadonlyArray<{ readonly id: string }>).map((model) => model.id)
+    expect(ids).toEqual(expect.arrayContaining(["main", "gpt-4o-mini", "text-embedding-3-small"]))
+  },
+  "GET /health": (out) => expect(json(out)).toEqual({ status: "ok" }),
+  "GET /ready": (out) => expect(json(out)).not.toHaveProperty("error"),
+  "POST /v1/messages": (out) => expect(json(out)).toMatchObject({ type: "message", role: "assistant" }),
+  "POST /v1/messages stream": (out) => expect(out).toMatch(/^event: message_start\n[\s\S]*event: message_stop\n/),
+  "GET /metrics": (out) => expect(out).toMatch(/^llm_gateway_requests_total\{route="\/v1\/chat\/completions"/m),
+  "GET /dashboard/data": (out) => expect(json(out)).toMatchObject({ deployments: expect.any(Array) })
+}
+
+describe("the README's gateway requests", () => {
+  it("are found: a chat, a stream on the router main, embeddings and Anthropic's messages", () => {
+    const requests = gatewayCurls().map(requestOf)
+    expect(requests).toEqual(expect.arrayContaining([
+      "POST /v1/chat/completions",
+      "POST /v1/chat/completions stream",
+      "POST /v1/embeddings",
+      "POST /v1/messages",
+      "POST /v1/messages stream"
+    ]))
+    expect(gatewayCurls().filter((command) => command.includes('"model": "main"'))).toHaveLength(2)
+  })
+
+  it.live("each answers, as written, from a `serve` with no config", () =>
+    Effect.gen(function*() {
+      const running = yield* startInProcess((io) => Serve.run(["--port", "0"], io))
+      const url = yield* awaitFirstLine(running, "serve's first line (its URL)")
+      const port = new URL(url).port
+      for (const command of gatewayCurls()) {
+        const expectation = expectations[requestOf(command)]
+        expect(expectation, `an expectation for ${requestOf(command)}`).toBeDefined()
+        const run = yield* spawnProcess("sh", ["-c", command.replaceAll("localhost:4000", `localhost:${port}`)], {
+          timeoutMs: 30_000
+        })
+        expect({ command, code: run.code, stderr: run.stderr }).toEqual({ command, code: 0, stderr: "" })
+        expectation!(run.stdout)
+      }
+    }).pipe(Effect.scoped), 120_000)
+})
