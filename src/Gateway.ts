@@ -185,7 +185,10 @@ export interface Service {
   readonly port: number
   /** Every name a request's `model` may use, as `GET /v1/models` lists them. */
   readonly models: ReadonlyArray<string>
-  /** The status of the router over every deployment (keys, in flight, breakers). */
+  /**
+   * Every deployment's status (keys, in flight, breakers), counting the calls of every router: by model name and
+   * through each router of the `router` section; a breaker is the most open of the routers' for that deployment.
+   */
   readonly status: Effect.Effect<Router.Status>
   /** What `GET /ready` answers: whether some deployment can take a call now. */
   readonly ready: Effect.Effect<boolean>
