@@ -97,5 +97,10 @@ export class EmbeddingResponse extends Schema.Opaque<EmbeddingResponse>()(Schema
   /** From sending the first batch to the end of the last. */
   latency: Schema.Duration,
   /** The masked id of the key that served the call (with several batches, the first batch's); never the key. */
-  keyId: Schema.optional(Schema.String)
+  keyId: Schema.optional(Schema.String),
+  /**
+   * The cost in US dollars (the prompt tokens at the input price), when a price is known: the `Llm`'s `price`, else
+   * the built-in price of the model.
+   */
+  cost: Schema.optional(Schema.Number)
 })) {}

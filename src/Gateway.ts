@@ -95,8 +95,8 @@ export interface Key {
   readonly rateLimit?: { readonly capacity: number; readonly refillRate: number } | undefined
   /**
    * US dollars it may spend per `period` (`Budget.Period`). Each call reserves its worst case before it is sent
-   * (the prompt's estimate plus `max_tokens` at the highest price among the deployments its model can reach) and is
-   * charged its real cost after, so the limit is never passed; a request without `max_tokens` is sent with
+   * (the prompt's estimate plus `max_tokens`, or embeddings' inputs, at the highest price among the deployments its
+   * model can reach) and is charged its real cost after, so the limit is never passed; a request without `max_tokens` is sent with
    * `defaultMaxTokens` (default 4,096). Every model the key may call needs a price. Default: no limit.
    */
   readonly budget?: { readonly limit: number; readonly period: Budget.Period; readonly defaultMaxTokens?: number | undefined } | undefined

@@ -150,9 +150,10 @@ export class Tally {
     if (cost !== undefined) this.series.cost.updateUnsafe(cost, context)
   }
 
-  /** Embeddings' usage: input tokens only. */
-  embedded(promptTokens: number): void {
+  /** Embeddings' usage (input tokens only) and cost. */
+  embedded(promptTokens: number, cost: number | undefined): void {
     this.series.input.updateUnsafe(promptTokens, this.registry.context)
+    if (cost !== undefined) this.series.cost.updateUnsafe(cost, this.registry.context)
   }
 
   /** A stream's end (its `Finish`), with its usage (`undefined` when none came) and cost. */

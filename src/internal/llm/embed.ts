@@ -1,7 +1,8 @@
 /**
  * `Llm.embed`: the inputs split into batches of the provider's size, each
  * batch attempted as a chat call is (permit, key, outcome, retry, deadline),
- * a few at a time, the vectors joined in input order with the usage summed.
+ * a few at a time, the vectors joined in input order with the usage summed
+ * and priced.
  */
 import * as Effect from "effect/Effect"
 import type { EmbeddingResponse, Input as EmbeddingRequest } from "../../Embedding.js"
@@ -15,7 +16,7 @@ import { attemptCall } from "./attempt.js"
 import { dueOf } from "./due.js"
 import { type Env, withModel } from "./env.js"
 import { retrying } from "./retry.js"
-import { isMissing } from "./usage.js"
+import { isMissing, withEmbeddingCost } from "./usage.js"
 import { invalidEmbedding } from "./validateRequest.js"
 
 // One batch, attempted as a chat call is, under its own deadline; usage the
@@ -45,7 +46,7 @@ export const embed = (env: Env, input: EmbeddingRequest): Effect.Effect<Embeddin
       Effect.timed(Effect.forEach(batches, (batch) => embedBatch(env, request, handedDown, once, batch), {
         concurrency: env.embeddingConcurrency
       })),
-      ([latency, parts]) => EmbeddingBatches.combine(parts, latency)
+      ([latency, parts]) => withEmbeddingCost(env, request.model, EmbeddingBatches.combine(parts, latency))
     )
     return Telemetry.llmCall(fiber, embedded, "embeddings", env.client.provider, request, Telemetry.annotateEmbedding)
   })
