@@ -57,10 +57,14 @@ export const estimatedPromptTokens = (request: ChatRequest.Input): number =>
 export const mostPromptTokens = (request: ChatRequest.Input): number =>
   promptSize(request, utf8Bytes) + perMessageOverhead * request.messages.length + replyPriming
 
-/** At least the tokens of an embedding request's inputs for a byte-level tokenizer: their UTF-8 bytes. */
+/**
+ * At least the tokens of an embedding request's inputs for a byte-level tokenizer: a text's UTF-8 bytes, the ids of
+ * a tokenized input.
+ */
 export const mostEmbeddingTokens = (request: Embedding.Input): number => {
-  if (typeof request.input === "string") return utf8Bytes(request.input)
+  const input = request.input
+  if (typeof input === "string") return utf8Bytes(input)
   let total = 0
-  for (const input of request.input) total += utf8Bytes(input)
+  for (const piece of input) total += typeof piece === "string" ? utf8Bytes(piece) : typeof piece === "number" ? 1 : piece.length
   return total
 }
