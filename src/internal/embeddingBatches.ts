@@ -15,7 +15,11 @@ import type * as ProviderHttp from "./providerHttp.js"
 export type Piece = string | ReadonlyArray<number>
 
 /** The inputs of a request as a list (a text or an array of token ids each), or the error naming what is wrong. */
-export const inputsOf = (request: Input, provider: string, model: string): ReadonlyArray<Piece> | InvalidRequestError => {
+export const inputsOf = (
+  request: Input,
+  provider: string,
+  model: string
+): ReadonlyArray<Piece> | InvalidRequestError => {
   const invalid = (detail: string, param: string) => new InvalidRequestError({ provider, model, param, detail })
   const input = request.input
   const inputs: ReadonlyArray<Piece> = typeof input === "string"
@@ -28,7 +32,7 @@ export const inputsOf = (request: Input, provider: string, model: string): Reado
     const piece = inputs[i]
     if (typeof piece === "string" ? piece === "" : !isTokenIds(piece)) {
       return invalid(
-        `input[${i}] is ${typeof piece === "string" ? "an empty string" : "not a text or a non-empty array of token ids"}; ` +
+        `input[${i}] is ${typeof piece === "string" ? "an empty string" : "not a text or non-empty token ids"}; ` +
           "every input must be a non-empty text (or token ids)",
         "input"
       )
@@ -50,7 +54,7 @@ export const split = <A>(inputs: ReadonlyArray<A>, size: number): Array<Readonly
   return batches
 }
 
-/** A batch of inputs as a request's `input`: texts, or arrays of token ids (the inputs of one request are all one kind). */
+/** A batch of inputs as a request's `input`: texts, or arrays of token ids (one request's inputs are of one kind). */
 export const asInput = (inputs: ReadonlyArray<Piece>): Input["input"] =>
   allText(inputs) ? inputs : inputs as ReadonlyArray<ReadonlyArray<number>>
 
@@ -136,8 +140,8 @@ const bodyOf = (options: WireOptions, model: string, inputs: ReadonlyArray<Piece
     provider: options.provider,
     model,
     param: "input",
-    detail: `the input is token ids, which ${options.provider}'s embeddings API does not take (only OpenAI-compatible ` +
-      "ones do): send the text"
+    detail: `the input is token ids, which ${options.provider}'s embeddings API does not take ` +
+      "(only OpenAI-compatible ones do): send the text"
   })
 }
 

@@ -65,6 +65,8 @@ export const mostEmbeddingTokens = (request: Embedding.Input): number => {
   const input = request.input
   if (typeof input === "string") return utf8Bytes(input)
   let total = 0
-  for (const piece of input) total += typeof piece === "string" ? utf8Bytes(piece) : typeof piece === "number" ? 1 : piece.length
+  for (const piece of input) {
+    total += typeof piece === "string" ? utf8Bytes(piece) : typeof piece === "number" ? 1 : piece.length
+  }
   return total
 }

@@ -145,7 +145,9 @@ export const estimateStreamUsage = (request: ChatRequest, reply: ReplyCounter): 
   Effect.map(promptTokens(request), (prompt) => usageOf(prompt, reply.completion()))
 
 /** The usage of embedding `inputs`, counted locally (a tokenized input: its ids) and marked `estimated`. */
-export const estimateEmbeddingUsage = (inputs: ReadonlyArray<string | ReadonlyArray<number>>): Effect.Effect<EmbeddingUsage> =>
+export const estimateEmbeddingUsage = (
+  inputs: ReadonlyArray<string | ReadonlyArray<number>>
+): Effect.Effect<EmbeddingUsage> =>
   Effect.map(tokenizer, (count) => {
     const tally = Tally.make(count)
     let ids = 0

@@ -313,7 +313,8 @@ export const make = (engine: Engine, options: AppOptions) =>
             tally.embedded(response.usage.promptTokens, response.cost)
             entry.deployment = `${response.provider}/${response.model}`
             entry.cost = response.cost
-            return Effect.as(entry.settle(response.cost), json(200, Render.embeddings(response, decoded.model, decoded.base64)))
+            const answer = json(200, Render.embeddings(response, decoded.model, decoded.base64))
+            return Effect.as(entry.settle(response.cost), answer)
           }
         })
       })

@@ -122,8 +122,9 @@ const overBudget = (error: BudgetExceededError | NoCapacityError, now: number): 
     spent
       ? `This gateway key's budget is spent (${dollars(error.spent)} of ${dollars(error.limit)}); it renews when its period ends.`
       : `This gateway key's budget has ${dollars(error.limit - error.spent)} of ${dollars(error.limit)} left, and this call may ` +
-        `cost up to ${dollars(error.estimate ?? 0)} (its prompt and max_tokens, or its inputs to embed, at its model's highest ` +
-        `price): ask for fewer max_tokens (or embed fewer inputs), or retry when calls in flight end or the period renews.`,
+        `cost up to ${dollars(error.estimate ?? 0)} (its prompt and max_tokens, or its inputs to embed, at its ` +
+        `model's highest price): ask for fewer max_tokens (or embed fewer inputs), or retry when calls in flight ` +
+        `end or the period renews.`,
     "insufficient_quota",
     null,
     "insufficient_quota",
@@ -143,7 +144,8 @@ const isChat = (request: Request): request is ChatRequest => "messages" in reque
 export const worstCase = (target: Pick<Target, "price">, request: Request | undefined): number => {
   if (request === undefined || target.price === undefined) return 0
   if (isChat(request)) return Pricing.estimate(target.price, request)
-  return Pricing.cost(target.price, { promptTokens: mostEmbeddingTokens(request), completionTokens: 0, cachedPromptTokens: 0 })!
+  const inputs = { promptTokens: mostEmbeddingTokens(request), completionTokens: 0, cachedPromptTokens: 0 }
+  return Pricing.cost(target.price, inputs)!
 }
 
 const missing = Errors.answer(

@@ -31,7 +31,11 @@ export const withCost = (env: Env, request: ChatRequest, response: ChatResponse)
 }
 
 /** Embeddings priced as prompt tokens only, at the price a chat of the same models would have. */
-export const withEmbeddingCost = (env: Env, requested: string | undefined, response: EmbeddingResponse): EmbeddingResponse => {
+export const withEmbeddingCost = (
+  env: Env,
+  requested: string | undefined,
+  response: EmbeddingResponse
+): EmbeddingResponse => {
   const price = env.price ?? builtInPrice(env, response.model) ??
     (requested === undefined ? undefined : builtInPrice(env, requested))
   const usage = { promptTokens: response.usage.promptTokens, completionTokens: 0, cachedPromptTokens: 0 }

@@ -87,7 +87,11 @@ const llmLayer = (
   settings: ModelConfig,
   registry: Layer.Layer<KeyPool.KeyPoolRegistry>,
   store: Store.Options | Store.Store | undefined
-): Layer.Layer<Llm.Llm | KeyPool.KeyPool | RateLimiter.RateLimiter | ProviderClient, OptionsError, HttpClient.HttpClient> => {
+): Layer.Layer<
+  Llm.Llm | KeyPool.KeyPool | RateLimiter.RateLimiter | ProviderClient,
+  OptionsError,
+  HttpClient.HttpClient
+> => {
   const { entry, provider } = settings
   const price = priceOf(settings)
   return Llm.layer({

@@ -100,7 +100,9 @@ export const make = (options: Options, { context, deployment }: Built, shared: S
     price,
     keyPool: Context.getOrUndefined(context as Context.Context<unknown>, KeyPool.KeyPool),
     limiter: Context.getOrUndefined(context as Context.Context<unknown>, RateLimiter.RateLimiter),
-    embeddingInput: embeddingInputOf(Context.getOrUndefined(context as Context.Context<unknown>, ProviderClient.ProviderClient)),
+    embeddingInput: embeddingInputOf(
+      Context.getOrUndefined(context as Context.Context<unknown>, ProviderClient.ProviderClient)
+    ),
     breaker: Cooldown.make(),
     shared,
     inFlight: 0,

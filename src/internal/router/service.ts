@@ -40,7 +40,9 @@ const cannotEmbed = (core: Core, request: EmbeddingRequest, tokens: boolean): In
   const address = request.model ?? core.settings.model
   const members = address === undefined ? core.everyone : core.addresses.get(address)!
   const named = address === undefined ? "every deployment" : address
-  const listed = members.map((state) => `${state.name} (${state.embeddingInput === "none" ? "no embeddings API" : "text only"})`)
+  const listed = members.map((state) =>
+    `${state.name} (${state.embeddingInput === "none" ? "no embeddings API" : "text only"})`
+  )
   return new InvalidRequestError({
     provider: Settings.provider,
     model: named,

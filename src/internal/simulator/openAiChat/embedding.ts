@@ -27,19 +27,21 @@ export const decodeEmbedding = (body: unknown): EmbeddingRequest | ApiError => {
   const inputs: ReadonlyArray<unknown> = typeof input === "string" ? [input] : Array.isArray(input) ? input : []
   if (typeof input !== "string" && !Array.isArray(input)) return invalidType("input", "a string or an array of strings", input)
   if (inputs.length === 0) return invalid("'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", "input")
-  if (inputs.length > maxEmbeddingInputs) {
+  // One array of ids is one input; an array of arrays of ids, several.
+  const pieces: ReadonlyArray<unknown> = inputs.every(isTokenId) ? [inputs] : inputs
+  if (pieces.length > maxEmbeddingInputs) {
     return invalid(
-      `Invalid 'input': array too long. Expected an array with maximum length ${maxEmbeddingInputs}, but got an array with length ${inputs.length} instead.`,
+      `Invalid 'input': array too long. Expected an array with maximum length ${maxEmbeddingInputs}, but got an array with length ${pieces.length} instead.`,
       "input",
       "array_above_max_length"
     )
   }
-  // One array of ids is one input; an array of arrays of ids, several.
-  const pieces: ReadonlyArray<unknown> = inputs.every(isTokenId) ? [inputs] : inputs
   for (let i = 0; i < pieces.length; i++) {
     const piece = pieces[i]
     if (Array.isArray(piece)) {
-      if (piece.length === 0 || !piece.every(isTokenId)) return invalidType(`input[${i}]`, "an array of token ids", piece)
+      if (piece.length === 0 || !piece.every(isTokenId)) {
+        return invalidType(`input[${i}]`, "an array of token ids", piece)
+      }
       continue
     }
     if (typeof piece !== "string") return invalidType(`input[${i}]`, "a string", piece)
