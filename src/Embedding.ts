@@ -14,8 +14,20 @@ const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
 const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 
 /**
- * What to embed. Every input must be a non-empty string, and a list must hold
- * at least one: an empty list or an empty string fails with
+ * Token ids (0 or more each): one input already tokenized for the model, as OpenAI's embeddings API takes it.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export const Tokens = Schema.Array(Count)
+
+/**
+ * What to embed: one text or several, or token ids (one input as an array of
+ * ids, several as an array of such arrays), which only OpenAI-compatible APIs
+ * take: a client that takes text only refuses them with `InvalidRequestError`
+ * (param `input`), and a `Router` sends them only to deployments whose client
+ * takes them. Every input must be a non-empty string (or a non-empty array of
+ * ids), and a list must hold at least one: an empty list or an empty string fails with
  * `InvalidRequestError` (param `input`) before any call, since no provider
  * embeds nothing and OpenAI rejects empty strings. An `Llm` checks a request
  * against this schema first: one that does not match (an `input` of 42, a
@@ -25,8 +37,10 @@ const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
  * @category Models
  */
 export class EmbeddingRequest extends Schema.Opaque<EmbeddingRequest>()(Schema.Struct({
-  /** One text, or several: the response holds one vector per text, in this order. */
-  input: Schema.Union([Schema.String, Schema.Array(Schema.String)]).annotate({ expected: "a string or an array of strings" }),
+  /** One text or several, or token ids: the response holds one vector per input, in this order. */
+  input: Schema.Union([Schema.String, Schema.Array(Schema.String), Tokens, Schema.Array(Tokens)]).annotate({
+    expected: "a string, an array of strings, an array of token ids or an array of arrays of token ids"
+  }),
   /** The embedding model; when unset, the layer's default model is used. */
   model: Schema.optional(Schema.String),
   /**
@@ -46,6 +60,23 @@ export class EmbeddingRequest extends Schema.Opaque<EmbeddingRequest>()(Schema.S
  * @category Models
  */
 export type Input = typeof EmbeddingRequest.Type
+
+/**
+ * Whether a request's inputs are token ids rather than text.
+ *
+ * @example
+ * ```ts
+ * import { Embedding } from "effect-llm-router"
+ *
+ * Embedding.isTokens({ input: [[1, 2], [3]] }) // true
+ * Embedding.isTokens({ input: ["red", "blue"] }) // false
+ * ```
+ *
+ * @since 0.3.0
+ * @category Accessors
+ */
+export const isTokens = (request: Pick<Input, "input">): boolean =>
+  Array.isArray(request.input) && request.input.length > 0 && typeof request.input[0] !== "string"
 
 /**
  * Checks a request built from untrusted input; fails with a `SchemaError` that
@@ -97,5 +128,10 @@ export class EmbeddingResponse extends Schema.Opaque<EmbeddingResponse>()(Schema
   /** From sending the first batch to the end of the last. */
   latency: Schema.Duration,
   /** The masked id of the key that served the call (with several batches, the first batch's); never the key. */
-  keyId: Schema.optional(Schema.String)
+  keyId: Schema.optional(Schema.String),
+  /**
+   * The cost in US dollars (the prompt tokens at the input price), when a price is known: the `Llm`'s `price`, else
+   * the built-in price of the model.
+   */
+  cost: Schema.optional(Schema.Number)
 })) {}

@@ -106,8 +106,8 @@ export interface Key {
   readonly rateLimit?: { readonly capacity: number; readonly refillRate: number } | undefined
   /**
    * US dollars it may spend per `period` (`Budget.Period`). Each call reserves its worst case before it is sent
-   * (the prompt's estimate plus `max_tokens` at the highest price among the deployments its model can reach) and is
-   * charged its real cost after, so the limit is never passed; a request without `max_tokens` is sent with
+   * (the prompt's estimate plus `max_tokens`, or embeddings' inputs, at the highest price among the deployments its
+   * model can reach) and is charged its real cost after, so the limit is never passed; a request without `max_tokens` is sent with
    * `defaultMaxTokens` (default 4,096). Every model the key may call needs a price. Default: no limit.
    */
   readonly budget?: { readonly limit: number; readonly period: Budget.Period; readonly defaultMaxTokens?: number | undefined } | undefined
@@ -196,7 +196,10 @@ export interface Service {
   readonly port: number
   /** Every name a request's `model` may use, as `GET /v1/models` lists them. */
   readonly models: ReadonlyArray<string>
-  /** The status of the router over every deployment (keys, in flight, breakers). */
+  /**
+   * Every deployment's status (keys, in flight, breakers), counting the calls of every router: by model name and
+   * through each router of the `router` section; a breaker is the most open of the routers' for that deployment.
+   */
   readonly status: Effect.Effect<Router.Status>
   /** What `GET /ready` answers: whether some deployment can take a call now. */
   readonly ready: Effect.Effect<boolean>

@@ -143,6 +143,12 @@ export interface Service {
   readonly embed: (request: EmbeddingRequest, credentials: Credentials) => Effect.Effect<EmbeddingResponse, LlmError>
   /** The most inputs one `embed` request takes; `Llm.embed` splits longer lists into batches of this size. */
   readonly maxEmbeddingInputs: number
+  /**
+   * What `embed` takes: `"tokens"`, texts or token ids (as OpenAI's API does); `"text"`, texts only (token ids fail
+   * with `InvalidRequestError`); `"none"`, nothing (no embeddings API). A `Router` whose deployment layer provides
+   * its client sends embeddings only to the deployments that take them. Default: `"text"`.
+   */
+  readonly embeddingInput?: "none" | "text" | "tokens" | undefined
 }
 
 /**

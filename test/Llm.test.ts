@@ -594,7 +594,7 @@ describe("Llm.embed", () => {
   const embedder = (maxInputs: number, usage = true): EmbedBehaviour => ({
     maxInputs,
     answer: (call, _index, request) => {
-      const inputs = typeof request.input === "string" ? [request.input] : request.input
+      const inputs = typeof request.input === "string" ? [request.input] : request.input as ReadonlyArray<string>
       return inputs.length > maxInputs
         ? Effect.die(`a batch of ${inputs.length} passed the limit ${maxInputs}`)
         : Effect.succeed({

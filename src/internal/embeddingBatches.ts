@@ -6,20 +6,34 @@
  */
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type { EmbeddingResponse, EmbeddingUsage, Input } from "../Embedding.js"
+import { type EmbeddingResponse, type EmbeddingUsage, type Input, isTokens } from "../Embedding.js"
 import { InvalidRequestError, type LlmError } from "../LlmError.js"
 import type { Credentials } from "../ProviderClient.js"
 import type * as ProviderHttp from "./providerHttp.js"
 
-/** The inputs of a request as a list, or the error naming what is wrong with the request. */
-export const inputsOf = (request: Input, provider: string, model: string): ReadonlyArray<string> | InvalidRequestError => {
+/** One input: a text, or token ids. */
+export type Piece = string | ReadonlyArray<number>
+
+/** The inputs of a request as a list (a text or an array of token ids each), or the error naming what is wrong. */
+export const inputsOf = (
+  request: Input,
+  provider: string,
+  model: string
+): ReadonlyArray<Piece> | InvalidRequestError => {
   const invalid = (detail: string, param: string) => new InvalidRequestError({ provider, model, param, detail })
-  const inputs: ReadonlyArray<string> = typeof request.input === "string" ? [request.input] : request.input
+  const input = request.input
+  const inputs: ReadonlyArray<Piece> = typeof input === "string"
+    ? [input]
+    : isTokens(request)
+    ? typeof input[0] === "number" ? [input as ReadonlyArray<number>] : input as ReadonlyArray<ReadonlyArray<number>>
+    : input as ReadonlyArray<string>
   if (inputs.length === 0) return invalid("the embedding request has no input: give at least one text", "input")
   for (let i = 0; i < inputs.length; i++) {
-    if (typeof inputs[i] !== "string" || inputs[i] === "") {
+    const piece = inputs[i]
+    if (typeof piece === "string" ? piece === "" : !isTokenIds(piece)) {
       return invalid(
-        `input[${i}] is ${typeof inputs[i] === "string" ? "an empty string" : "not a string"}; every input must be a non-empty text`,
+        `input[${i}] is ${typeof piece === "string" ? "an empty string" : "not a text or non-empty token ids"}; ` +
+          "every input must be a non-empty text (or token ids)",
         "input"
       )
     }
@@ -40,11 +54,29 @@ export const split = <A>(inputs: ReadonlyArray<A>, size: number): Array<Readonly
   return batches
 }
 
-/** A cheap estimate of the tokens `inputs` take, for the rate limiter's budget: one per four characters. */
-export const estimateTokens = (inputs: ReadonlyArray<string>): number => {
+/** A batch of inputs as a request's `input`: texts, or arrays of token ids (one request's inputs are of one kind). */
+export const asInput = (inputs: ReadonlyArray<Piece>): Input["input"] =>
+  allText(inputs) ? inputs : inputs as ReadonlyArray<ReadonlyArray<number>>
+
+const isTokenIds = (u: unknown): boolean =>
+  Array.isArray(u) && u.length > 0 && u.every((id) => typeof id === "number" && Number.isInteger(id) && id >= 0)
+
+/** Whether every input is a text: what a provider that takes no token ids needs. */
+export const allText = (inputs: ReadonlyArray<Piece>): inputs is ReadonlyArray<string> =>
+  inputs.every((piece) => typeof piece === "string")
+
+/**
+ * A cheap estimate of the tokens `inputs` take, for the rate limiter's budget: one per four characters of a text,
+ * the ids of a tokenized input.
+ */
+export const estimateTokens = (inputs: ReadonlyArray<Piece>): number => {
   let chars = 0
-  for (const input of inputs) chars += input.length
-  return Math.ceil(chars / 4)
+  let ids = 0
+  for (const input of inputs) {
+    if (typeof input === "string") chars += input.length
+    else ids += input.length
+  }
+  return Math.ceil(chars / 4) + ids
 }
 
 /**
@@ -71,14 +103,20 @@ export const isVector = (value: unknown): value is ReadonlyArray<number> =>
   Array.isArray(value) && value.every((n) => typeof n === "number" && Number.isFinite(n))
 
 /** What a wire format adds to the shared embedding call. */
-export interface WireOptions {
+export type WireOptions = WireCommon & WireBody
+
+/** The body of one batch: an API that takes token ids (OpenAI's), or text only (a request of ids then fails). */
+export type WireBody =
+  | { readonly tokens: true; readonly body: (model: string, inputs: ReadonlyArray<Piece>, request: Input) => unknown }
+  | { readonly tokens: false; readonly body: (model: string, inputs: ReadonlyArray<string>, request: Input) => unknown }
+
+export interface WireCommon {
   readonly provider: string
   /** The client's default model. */
   readonly model: string | undefined
   /** The most inputs one request takes; more fail with `InvalidRequestError` (`Llm.embed` splits them first). */
   readonly maxInputs: number
   readonly path: (model: string) => string
-  readonly body: (model: string, inputs: ReadonlyArray<string>, request: Input) => unknown
   /**
    * The vectors (one per input, in order), the model and usage of a reply
    * body, or the reason it is not a reply. Usage absent: none reported.
@@ -92,6 +130,19 @@ export interface WireOptions {
     | string
   /** Whether a 2xx body is an error payload, and which error. */
   readonly isError?: ((body: Readonly<Record<string, unknown>>) => boolean) | undefined
+}
+
+// The body of a batch, or the refusal of token ids by an API that takes text only.
+const bodyOf = (options: WireOptions, model: string, inputs: ReadonlyArray<Piece>, request: Input): unknown => {
+  if (options.tokens) return options.body(model, inputs, request)
+  if (allText(inputs)) return options.body(model, inputs, request)
+  return new InvalidRequestError({
+    provider: options.provider,
+    model,
+    param: "input",
+    detail: `the input is token ids, which ${options.provider}'s embeddings API does not take ` +
+      "(only OpenAI-compatible ones do): send the text"
+  })
 }
 
 const noUsage: EmbeddingUsage = { promptTokens: 0, totalTokens: 0, estimated: false }
@@ -117,7 +168,7 @@ export const embedWith = (transport: ProviderHttp.Transport, options: WireOption
       )
     }
     const inputs = inputsOf(request, provider, model)
-    if (!Array.isArray(inputs)) return Effect.fail(inputs as InvalidRequestError)
+    if (inputs instanceof InvalidRequestError) return Effect.fail(inputs)
     if (inputs.length > options.maxInputs) {
       return Effect.fail(
         new InvalidRequestError({
@@ -128,9 +179,11 @@ export const embedWith = (transport: ProviderHttp.Transport, options: WireOption
         })
       )
     }
+    const body = bodyOf(options, model, inputs, request)
+    if (body instanceof InvalidRequestError) return Effect.fail(body)
     const call = transport.prepare({
       path: options.path(model),
-      body: options.body(model, inputs, request),
+      body,
       model,
       credentials,
       timeout: request.timeout

@@ -1,5 +1,6 @@
 /**
- * The size of what a chat request sends as its prompt, before any call: every
+ * The size of what a chat request sends as its prompt, before any call (and,
+ * for budgets, of an embedding request's inputs): every
  * message's text (and an assistant's reasoning and tool calls, a tool result's
  * name), the tool definitions and a JSON schema response format, each measured
  * by a function of the caller's. Two measures are built on it: a cheap
@@ -9,6 +10,7 @@
  * bytes, plus the chat format's markers). Images are not counted by either.
  */
 import type * as ChatRequest from "../ChatRequest.js"
+import type * as Embedding from "../Embedding.js"
 import { textOf } from "../Message.js"
 
 /** The summed `size` of every text `request` sends in its prompt. */
@@ -54,3 +56,17 @@ export const estimatedPromptTokens = (request: ChatRequest.Input): number =>
  */
 export const mostPromptTokens = (request: ChatRequest.Input): number =>
   promptSize(request, utf8Bytes) + perMessageOverhead * request.messages.length + replyPriming
+
+/**
+ * At least the tokens of an embedding request's inputs for a byte-level tokenizer: a text's UTF-8 bytes, the ids of
+ * a tokenized input.
+ */
+export const mostEmbeddingTokens = (request: Embedding.Input): number => {
+  const input = request.input
+  if (typeof input === "string") return utf8Bytes(input)
+  let total = 0
+  for (const piece of input) {
+    total += typeof piece === "string" ? utf8Bytes(piece) : typeof piece === "number" ? 1 : piece.length
+  }
+  return total
+}

@@ -144,11 +144,17 @@ export const makeReplyCounter = (): ReplyCounter => {
 export const estimateStreamUsage = (request: ChatRequest, reply: ReplyCounter): Effect.Effect<Usage> =>
   Effect.map(promptTokens(request), (prompt) => usageOf(prompt, reply.completion()))
 
-/** The usage of embedding `inputs`, counted locally and marked `estimated`. */
-export const estimateEmbeddingUsage = (inputs: ReadonlyArray<string>): Effect.Effect<EmbeddingUsage> =>
+/** The usage of embedding `inputs`, counted locally (a tokenized input: its ids) and marked `estimated`. */
+export const estimateEmbeddingUsage = (
+  inputs: ReadonlyArray<string | ReadonlyArray<number>>
+): Effect.Effect<EmbeddingUsage> =>
   Effect.map(tokenizer, (count) => {
     const tally = Tally.make(count)
-    for (const input of inputs) tally.count(input)
-    const total = tally.total()
+    let ids = 0
+    for (const input of inputs) {
+      if (typeof input === "string") tally.count(input)
+      else ids += input.length
+    }
+    const total = tally.total() + ids
     return { promptTokens: total, totalTokens: total, estimated: true }
   })

@@ -113,6 +113,7 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     stream: (context) => new OllamaStreamParser({ ...context, maxLineSize }),
     embeddings: {
       maxInputs: Wire.maxEmbeddingInputs,
+      tokens: false,
       path: () => "/api/embed",
       body: (model, inputs, request) => Wire.embeddingBody(model, inputs, request.dimensions, keepAlive),
       read: Wire.readEmbeddings,

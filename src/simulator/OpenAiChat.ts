@@ -58,7 +58,7 @@ export const format: WireFormat<Extra> = {
 // Embeddings (`POST /v1/embeddings`, OpenAI's Embeddings API reference)
 
 /**
- * Reads `input` (a string or an array of strings; no token arrays), `model`,
+ * Reads `input` (a string, an array of strings, token ids or arrays of them), `model`,
  * `dimensions` and `encoding_format`, with OpenAI's messages for what is wrong.
  *
  * @since 0.1.0

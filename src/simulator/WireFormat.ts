@@ -110,7 +110,8 @@ export interface WireFormat<Extra> {
  */
 export interface EmbeddingRequest {
   readonly model: string
-  readonly inputs: ReadonlyArray<string>
+  /** Texts, or token ids (OpenAI's embeddings take them): a tokenized input counts its ids. */
+  readonly inputs: ReadonlyArray<string | ReadonlyArray<number>>
   /** Vector length asked for; `Reply.defaultEmbeddingDimensions` when undefined. */
   readonly dimensions: number | undefined
   /** OpenAI's `encoding_format: "base64"`. */

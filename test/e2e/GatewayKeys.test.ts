@@ -414,4 +414,45 @@ describe("Gateway keys and the listening address", () => {
       // Priced names only: it starts.
       yield* Gateway.make({ config: plain, port: 0, keys: [{ name: "k", key: Redacted.make(miniKey), models: ["gpt-4o-mini"], budget }] })
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("embeddings are charged to a key's budget: their inputs' worst case reserved first, then the reported usage's cost", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ ...simulatorOptions, models: [...Simulator.defaultModels, "text-embedding-3-small"] })
+      // $1,000 a million input tokens: a token is a tenth of a cent, and the key's $0.05 is 50 tokens.
+      const config = yield* ProviderConfig.fromJson({
+        sim: [{
+          model_name: "text-embedding-3-small",
+          base_url: `${simulator.url}/v1`,
+          api_keys: [providerKey],
+          max_retries: 0,
+          pricing: { input_per_mtok: 1000, output_per_mtok: 0 }
+        }]
+      })
+      const gateway = yield* Gateway.make({
+        config,
+        port: 0,
+        keys: [{ name: "embedder", key: Redacted.make(miniKey), budget: { limit: 0.05, period: "1 day" } }]
+      })
+      const embedder = client(gateway, miniKey)
+      const model = "text-embedding-3-small"
+      const before = yield* simulator.stats
+      // 60 bytes may be 60 tokens ($0.06): refused before anything is sent.
+      const whole = yield* rejection(() => embedder.embeddings.create({ model, input: ["x".repeat(60)] }))
+      expect(whole.status).toBe(429)
+      expect(whole.code).toBe("insufficient_quota")
+      expect(whole.message).toContain("may cost up to $0.06")
+      expect((yield* simulator.stats).requests).toBe(before.requests)
+      // Two calls of at most 21 tokens each fit; each is charged the tokens the provider reports.
+      let tokens = 0
+      for (let i = 0; i < 2; i++) {
+        const reply = yield* promise(() => embedder.embeddings.create({ model, input: ["alpha beta", "gamma delta"] }))
+        expect(reply.data).toHaveLength(2)
+        tokens += reply.usage.prompt_tokens
+      }
+      expect(tokens).toBeGreaterThan(0)
+      // At most 45 tokens: it would fit an untouched budget, not what is left of it.
+      const left = yield* rejection(() => embedder.embeddings.create({ model, input: "y".repeat(45) }))
+      expect(left.code).toBe("insufficient_quota")
+      expect(left.message).toContain(`has $${Number((0.05 - tokens / 1000).toPrecision(6))} of $0.05 left`)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 })

@@ -33,7 +33,11 @@ const badChats: ReadonlyArray<readonly [unknown, string, string]> = [
 ]
 
 const badEmbeddings: ReadonlyArray<readonly [unknown, string, string]> = [
-  [{ input: 42 }, "input", "input: expected a string or an array of strings, got 42"],
+  [
+    { input: 42 },
+    "input",
+    "input: expected a string, an array of strings, an array of token ids or an array of arrays of token ids, got 42"
+  ],
   [{ input: ["a", null] }, "input[1]", "input[1]: expected string, got null"],
   [{ input: "a", dimensions: 1.5 }, "dimensions", "dimensions: expected an integer, got 1.5"]
 ]

@@ -241,3 +241,69 @@ describe("Router over loopback", () => {
       expect(Object.values(details).every((load) => load.inFlight === 0)).toBe(true)
     }))
 })
+
+describe("Router.embed over loopback: only to deployments whose client takes the input", () => {
+  const key = "sk-router-embed-key-0001"
+  const model = "text-embedding-3-small"
+  // One embedding model served four ways, all in the group `vectors`; the other groups hold one or two of them.
+  const routerOf = Effect.gen(function*() {
+    const simulator = yield* Simulator.make({ apiKeys: [key], models: [...Simulator.defaultModels, model] })
+    const served = (api: string, base: string, groups: ReadonlyArray<string>) => [{
+      model_name: model,
+      api,
+      base_url: base,
+      api_keys: [key],
+      max_retries: 0,
+      groups: ["vectors", ...groups]
+    }]
+    const config = yield* ProviderConfig.fromJson({
+      openai: served("chat-completions", `${simulator.url}/v1`, ["mixed"]),
+      claude: served("anthropic", simulator.url, ["mixed", "claude-only"]),
+      google: served("gemini", simulator.url, ["text-only"]),
+      local: served("ollama", simulator.url, ["text-only"])
+    })
+    const context = yield* Layer.build(Router.layerConfig(config).pipe(Layer.provide(NodeHttpClient.layerUndici)))
+    return { llm: Context.get(context, Llm.Llm), router: Context.get(context, Router.Router) }
+  })
+
+  it.live("a group of an OpenAI-style and an Anthropic deployment: every call embeds, on the OpenAI-style one", () =>
+    Effect.gen(function*() {
+      const { llm, router } = yield* routerOf
+      for (let i = 0; i < 8; i++) {
+        const response = yield* llm.embed({ model: "mixed", input: [`text ${i}`, "more"] })
+        expect(response.embeddings).toHaveLength(2)
+        expect(response.provider).toBe("openai")
+      }
+      const { details } = yield* router.status
+      expect(details[`claude/${model}`]!.requests).toBe(0)
+      expect(details[`openai/${model}`]!.requests).toBe(8)
+    }).pipe(Effect.scoped))
+
+  it.live("an address with no deployment that can embed fails with InvalidRequestError naming why, before any call", () =>
+    Effect.gen(function*() {
+      const { llm, router } = yield* routerOf
+      const error = yield* Effect.flip(llm.embed({ model: "claude-only", input: "hello" }))
+      expect(error._tag).toBe("InvalidRequestError")
+      expect(error).toMatchObject({ provider: "router", model: "claude-only", param: "model" })
+      expect(error.message).toContain(`claude/${model} (no embeddings API)`)
+      expect((yield* router.status).details[`claude/${model}`]!.requests).toBe(0)
+    }).pipe(Effect.scoped))
+
+  it.live("token ids go only to a deployment that takes them; an address of text-only ones refuses them (param input)", () =>
+    Effect.gen(function*() {
+      const { llm } = yield* routerOf
+      for (const input of [[1, 2, 3], [[1, 2], [3]]]) {
+        for (let i = 0; i < 4; i++) {
+          const response = yield* llm.embed({ model: "vectors", input })
+          expect(response.provider).toBe("openai")
+          expect(response.embeddings).toHaveLength(typeof input[0] === "number" ? 1 : 2)
+        }
+      }
+      const error = yield* Effect.flip(llm.embed({ model: "text-only", input: [[1, 2], [3]] }))
+      expect(error).toMatchObject({ _tag: "InvalidRequestError", param: "input" })
+      expect(error.message).toContain("token ids")
+      expect(error.message).toContain(`google/${model} (text only)`)
+      // Texts go to any of them.
+      expect((yield* llm.embed({ model: "text-only", input: "hello" })).embeddings).toHaveLength(1)
+    }).pipe(Effect.scoped))
+})

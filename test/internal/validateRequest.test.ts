@@ -227,9 +227,14 @@ describe("request validation", () => {
 
     const embedding = Validate.invalidEmbedding({ input: ["a", 7], dimensions: 0 }, "p", "e")!
     expect(embedding).toMatchObject({ _tag: "InvalidRequestError", model: "e", param: "input[1]" })
-    expect(embedding.detail).toBe("input[1]: expected string, got 7; dimensions: expected a value greater than 0, got 0 (nothing was sent)")
+    // Each form the input may take says why it is not that form: texts, token ids, arrays of token ids.
+    expect(embedding.detail).toBe(
+      "input[1]: expected string, got 7; input[0]: expected number, got \"a\"; input[0]: expected array, got \"a\"; " +
+        "input[1]: expected array, got 7; dimensions: expected a value greater than 0, got 0 (nothing was sent)"
+    )
     expect(Validate.invalidEmbedding({ input: 7 }, "p", "e")!.detail).toBe(
-      "input: expected a string or an array of strings, got 7 (nothing was sent)"
+      "input: expected a string, an array of strings, an array of token ids or an array of arrays of token ids, got 7 " +
+        "(nothing was sent)"
     )
     expect(Validate.invalidChat({ messages: [{ role: "bot", content: "x" }] }, "p", "m")!.detail).toBe(
       "messages[0]: expected a message with role system, user, assistant or tool, got {\"role\":\"bot\",\"content\":\"x\"} (nothing was sent)"

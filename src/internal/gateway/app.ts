@@ -144,8 +144,8 @@ export const make = (engine: Engine, options: AppOptions) =>
     }
 
     // The target of `model` once the request's key (its `entry`'s caller) may call it (its rate limit and budget
-    // checked), else the refusal; `request` (a chat's) as sent for the key (`Auth.bounded`).
-    const admitted = <R, Q extends ChatRequest | undefined>(
+    // checked), else the refusal; `request` as sent for the key (`Auth.bounded`).
+    const admitted = <R, Q extends Auth.Request | undefined>(
       model: string,
       request: Q,
       entry: Logs.Entry,
@@ -344,18 +344,20 @@ export const make = (engine: Engine, options: AppOptions) =>
     const embeddings = withBody("/v1/embeddings", (text, entry, _scope, tally) => {
       const decoded = Wire.embeddings(text)
       if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
-      return admitted(decoded.model, undefined, entry, (target) => {
+      return admitted(decoded.model, decoded.request, entry, (target, sent) => {
         tally.model(decoded.model)
-        const request = target.address === undefined ? decoded.request : { ...decoded.request, model: target.address }
-        return Effect.match(target.llm.embed(request), {
+        const request = target.address === undefined ? sent : { ...sent, model: target.address }
+        return Effect.matchEffect(target.llm.embed(request), {
           onFailure: (error) => {
             tally.failed(error)
-            return failedFor(entry, openAi)(error)
+            return Effect.succeed(failedFor(entry, openAi)(error))
           },
           onSuccess: (response) => {
-            tally.embedded(response.usage.promptTokens)
+            tally.embedded(response.usage.promptTokens, response.cost)
             entry.deployment = `${response.provider}/${response.model}`
-            return json(200, Render.embeddings(response, decoded.model, decoded.base64))
+            entry.cost = response.cost
+            const answer = json(200, Render.embeddings(response, decoded.model, decoded.base64))
+            return Effect.as(entry.settle(response.cost), answer)
           }
         })
       })

@@ -11,7 +11,9 @@
  * case (`Pricing.estimate` of its prompt and `maxTokens`, the key's default set
  * on a request without one, at the highest price its model can reach) for as
  * long as the request's scope is open, and is charged its real cost: on an
- * error before any output nothing, when interrupted the reservation. Admin
+ * error before any output nothing, when interrupted the reservation. Embeddings
+ * reserve their inputs counted at most (a token per UTF-8 byte) at the input
+ * price, and are charged the reported usage's cost. Admin
  * keys are kept the same way, for the admin endpoints.
  */
 import * as Cause from "effect/Cause"
@@ -24,6 +26,7 @@ import type * as Scope from "effect/Scope"
 import { createHash, timingSafeEqual } from "node:crypto"
 import * as Budget from "../../Budget.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
+import type { Input as EmbeddingRequest } from "../../Embedding.js"
 import type { AdminKey, Key, KeyInfo } from "../../Gateway.js"
 import type { BudgetExceededError, NoCapacityError } from "../../LlmError.js"
 import type { OptionsError } from "../../OptionsError.js"
@@ -31,6 +34,7 @@ import * as Pricing from "../../Pricing.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import type * as Store from "../../Store.js"
 import * as OptionsErrors from "../optionsError.js"
+import { mostEmbeddingTokens } from "../promptSize.js"
 import type { Engine, Target } from "./engine.js"
 import * as Errors from "./errors.js"
 
@@ -94,18 +98,17 @@ export interface Auth {
   readonly authenticate: (headers: Readonly<Record<string, string | undefined>>) => Caller | Errors.ErrorAnswer
   /** Whether `caller` may call `model`; with no caller (no keys), every model. */
   readonly allows: (caller: Caller | undefined, model: string) => boolean
-  /** The request as it is sent for `caller`: a budgeted key's without `maxTokens` gets its `defaultMaxTokens`. */
-  readonly bounded: <Q extends ChatRequest | undefined>(caller: Caller | undefined, request: Q) => Q
+  /** The request as it is sent for `caller`: a budgeted key's chat without `maxTokens` gets its `defaultMaxTokens`. */
+  readonly bounded: <Q extends Request | undefined>(caller: Caller | undefined, request: Q) => Q
   /**
    * Checks the caller's models, rate limit and budget for a call of `model` to `target` (`request`: a chat's,
-   * bounded; none for embeddings, which have no price): its worst case is reserved until the request's scope
-   * closes. What settles its cost.
+   * bounded, or embeddings'): its worst case is reserved until the request's scope closes. What settles its cost.
    */
   readonly admit: (
     caller: Caller | undefined,
     model: string,
     target: Pick<Target, "price">,
-    request: ChatRequest | undefined
+    request: Request | undefined
   ) => Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope>
 }
 
@@ -120,8 +123,9 @@ const overBudget = (error: BudgetExceededError | NoCapacityError, now: number): 
     spent
       ? `This gateway key's budget is spent (${dollars(error.spent)} of ${dollars(error.limit)}); it renews when its period ends.`
       : `This gateway key's budget has ${dollars(error.limit - error.spent)} of ${dollars(error.limit)} left, and this call may ` +
-        `cost up to ${dollars(error.estimate ?? 0)} (its prompt and max_tokens at its model's highest price): ask for fewer ` +
-        `max_tokens, or retry when calls in flight end or the period renews.`,
+        `cost up to ${dollars(error.estimate ?? 0)} (its prompt and max_tokens, or its inputs to embed, at its ` +
+        `model's highest price): ask for fewer max_tokens (or embed fewer inputs), or retry when calls in flight ` +
+        `end or the period renews.`,
     "insufficient_quota",
     null,
     "insufficient_quota",
@@ -129,9 +133,21 @@ const overBudget = (error: BudgetExceededError | NoCapacityError, now: number): 
   )
 }
 
-/** A call's worst case through `target`: its prompt's estimate and `maxTokens` at the target's highest price. */
-export const worstCase = (target: Pick<Target, "price">, request: ChatRequest | undefined): number =>
-  request === undefined || target.price === undefined ? 0 : Pricing.estimate(target.price, request)
+/** A request to the engine: a chat's, or embeddings'. */
+export type Request = ChatRequest | EmbeddingRequest
+
+const isChat = (request: Request): request is ChatRequest => "messages" in request
+
+/**
+ * A call's worst case through `target`, at its highest price: a chat's prompt estimate and `maxTokens`, embeddings'
+ * inputs counted at most (one token per UTF-8 byte).
+ */
+export const worstCase = (target: Pick<Target, "price">, request: Request | undefined): number => {
+  if (request === undefined || target.price === undefined) return 0
+  if (isChat(request)) return Pricing.estimate(target.price, request)
+  const inputs = { promptTokens: mostEmbeddingTokens(request), completionTokens: 0, cachedPromptTokens: 0 }
+  return Pricing.cost(target.price, inputs)!
+}
 
 const missing = Errors.answer(
   401,
@@ -339,8 +355,8 @@ export const make = (
             budget.charge(reservation, Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause) ? undefined : 0)
         ).pipe(Effect.map((reservation): Settle => (cost) => budget.charge(reservation, cost))))
 
-    const bounded = <Q extends ChatRequest | undefined>(caller: Caller | undefined, request: Q): Q =>
-      request === undefined || caller?.budget === undefined || request.maxTokens !== undefined
+    const bounded = <Q extends Request | undefined>(caller: Caller | undefined, request: Q): Q =>
+      request === undefined || caller?.budget === undefined || !isChat(request) || request.maxTokens !== undefined
         ? request
         : { ...request, maxTokens: caller.defaultMaxTokens }
 
@@ -348,7 +364,7 @@ export const make = (
       caller: Caller | undefined,
       model: string,
       target: Pick<Target, "price">,
-      request: ChatRequest | undefined
+      request: Request | undefined
     ): Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope> => {
       if (caller === undefined) return admittedFree
       if (!allows(caller, model)) return Effect.fail(forbidden(model))

@@ -1,7 +1,7 @@
 /**
  * The gateway's live dashboard: `GET /dashboard`, one HTML page that carries
  * no data (`dashboardPage.ts`), and `GET /dashboard/data`, the JSON it polls
- * every second (an admin path). The data is the router's status (breakers, in
+ * every second (an admin path). The data is the routers' status (breakers, in
  * flight, masked keys with their load, cooldowns and disabled state, the load
  * percent) with the live figures (`liveStats.ts`: request and error rates,
  * latency and time-to-first-token quantiles, cost so far), one entry per

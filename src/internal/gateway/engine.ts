@@ -4,7 +4,9 @@
  * every model (addressed by deployment, model or group name) and one per named
  * router of the `router` section, all over those same `Llm`s, so a key's load
  * and cooldowns are the same whichever name a request uses. A request's
- * `model` is resolved to one of them by a map lookup. With a store, one
+ * `model` is resolved to one of them by a map lookup. Its status adds up
+ * what every router counts, so a call counts on its deployment whichever
+ * router sent it. With a store, one
  * connection serves every deployment's limiter and pool, every router's
  * breakers and the gateway keys' limits.
  */
@@ -18,6 +20,7 @@ import type * as Pricing from "../../Pricing.js"
 import type * as ProviderConfig from "../../ProviderConfig.js"
 import * as Router from "../../Router.js"
 import * as Store from "../../Store.js"
+import * as RouterStatus from "../router/status.js"
 
 /** Where a request's `model` goes: the service to call and the address to give it (none for a named router). */
 export interface Target {
@@ -43,7 +46,10 @@ export interface Engine {
   readonly balanced: Target
   /** Every name a request may use, routers first, then deployments, models and groups. */
   readonly models: ReadonlyArray<ModelEntry>
-  /** The router over every deployment: its status counts every call made through it. */
+  /**
+   * Every deployment's status, counting the calls of every router (the one over every deployment and each named
+   * one): their counts added up, a breaker shown as the most open of the routers' (`RouterStatus.combine`).
+   */
   readonly status: Router.Service["status"]
   /** Whether some deployment can take a call now: its breaker not open, and a key not disabled. */
   readonly ready: Effect.Effect<boolean>
@@ -118,9 +124,11 @@ export const make = (
     const all = yield* Router.make(shared(everything))
     const targets = new Map<string, Target>()
     const models: Array<ModelEntry> = []
+    const statuses: Array<Effect.Effect<Router.Status>> = [all.status]
     for (const name of Object.keys(config.routers)) {
       const options = yield* Router.fromConfigNamed(config, name)
       const router = yield* Router.make(shared(options))
+      statuses.push(router.status)
       targets.set(name, { llm: router, address: undefined, price: worstPrice(reachable(options, undefined)) })
       models.push({ id: name, ownedBy: "router" })
     }
@@ -143,7 +151,7 @@ export const make = (
       resolve: (model) => targets.get(model),
       balanced: { llm: all, address: undefined, price: worstPrice(reachable(everything, undefined)) },
       models,
-      status: all.status,
+      status: statuses.length === 1 ? all.status : Effect.map(Effect.all(statuses), RouterStatus.combine),
       ready,
       store
     }

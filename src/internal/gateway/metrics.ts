@@ -18,8 +18,9 @@
  *
  * The gauges (`in_flight{deployment}`, `key_in_flight{deployment,key}` with
  * the masked key, `breaker_state{deployment}`, and for a bounded bucket
- * `limiter_tokens` and `limiter_waiting{deployment}`) are the router's
- * status: they are set from one read of it at each scrape, just before the
+ * `limiter_tokens` and `limiter_waiting{deployment}`) are the routers'
+ * status (every router's calls counted on their deployment, `engine.ts`):
+ * they are set from one read of it at each scrape, just before the
  * text is formatted. Updating them on every change would cost every call for
  * a value only a scrape reads, and a gauge registered with a `get` hook cannot
  * run the status effect.
@@ -111,7 +112,7 @@ export interface Metrics {
    * answer is counted by `answered`.
    */
   readonly tally: (route: string, started: number) => Tally
-  /** `GET /metrics`: the router's status read into the gauges, then every metric as Prometheus text. */
+  /** `GET /metrics`: the routers' status read into the gauges, then every metric as Prometheus text. */
   readonly scrape: Effect.Effect<HttpServerResponse.HttpServerResponse>
 }
 
@@ -149,9 +150,10 @@ export class Tally {
     if (cost !== undefined) this.series.cost.updateUnsafe(cost, context)
   }
 
-  /** Embeddings' usage: input tokens only. */
-  embedded(promptTokens: number): void {
+  /** Embeddings' usage (input tokens only) and cost. */
+  embedded(promptTokens: number, cost: number | undefined): void {
     this.series.input.updateUnsafe(promptTokens, this.registry.context)
+    if (cost !== undefined) this.series.cost.updateUnsafe(cost, this.registry.context)
   }
 
   /** A stream's end (its `Finish`), with its usage (`undefined` when none came) and cost. */

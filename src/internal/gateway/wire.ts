@@ -16,11 +16,11 @@
 import type * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
-import type { Input as EmbeddingRequest } from "../../Embedding.js"
+import { EmbeddingRequest, type Input as EmbeddingInput } from "../../Embedding.js"
+import { isEmbeddingInput } from "../llm/validateRequest.js"
 import {
   ChatBody,
   checked,
-  isArrayOf,
   isChatBody,
   isFields,
   isString,
@@ -47,9 +47,7 @@ export const WireChatRequest = Schema.Struct({
 /** The embeddings body. */
 export const WireEmbeddingRequest = Schema.Struct({
   model: Schema.String,
-  input: Schema.Union([Schema.String, Schema.Array(Schema.String)]).annotate({
-    expected: "a string or an array of strings"
-  }),
+  input: EmbeddingRequest.fields.input,
   dimensions: maybe(Schema.Number),
   encoding_format: maybe(Schema.Literals(["float", "base64"]))
 })
@@ -61,7 +59,7 @@ export const isWireChat = (u: unknown): boolean =>
 
 /** Exactly what `Schema.is(WireEmbeddingRequest)` accepts. */
 export const isWireEmbedding = (u: unknown): boolean =>
-  isFields(u) && isString(u.model) && (isString(u.input) || isArrayOf(u.input, isString)) &&
+  isFields(u) && isString(u.model) && isEmbeddingInput(u.input) &&
   unsetOrNumber(u.dimensions) && nullable(u.encoding_format, (f) => f === "float" || f === "base64")
 
 const notJson = new Problem(undefined, "We could not parse the JSON body of your request. The body must be a JSON object.")
@@ -94,7 +92,7 @@ export interface Chat {
 export interface Embeddings {
   readonly _tag: "Embeddings"
   readonly model: string
-  readonly request: EmbeddingRequest
+  readonly request: EmbeddingInput
   readonly base64: boolean
 }
 
@@ -121,7 +119,7 @@ export const chat = (text: string): Chat | Problem => {
 export const embeddings = (text: string): Embeddings | Problem => {
   const wire = decodeBody(text, isWireEmbedding, decodeEmbeddingWire)
   if (wire instanceof Problem) return wire
-  const request: { -readonly [K in keyof EmbeddingRequest]: EmbeddingRequest[K] } = { input: wire.input }
+  const request: { -readonly [K in keyof EmbeddingInput]: EmbeddingInput[K] } = { input: wire.input }
   set(request, "dimensions", wire.dimensions)
   return {
     _tag: "Embeddings",

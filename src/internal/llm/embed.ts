@@ -1,11 +1,12 @@
 /**
  * `Llm.embed`: the inputs split into batches of the provider's size, each
  * batch attempted as a chat call is (permit, key, outcome, retry, deadline),
- * a few at a time, the vectors joined in input order with the usage summed.
+ * a few at a time, the vectors joined in input order with the usage summed
+ * and priced.
  */
 import * as Effect from "effect/Effect"
 import type { EmbeddingResponse, Input as EmbeddingRequest } from "../../Embedding.js"
-import type { InvalidRequestError, LlmError } from "../../LlmError.js"
+import { InvalidRequestError, type LlmError } from "../../LlmError.js"
 import * as Deadline from "../deadline.js"
 import * as EmbeddingBatches from "../embeddingBatches.js"
 import { OneAttempt } from "../oneAttempt.js"
@@ -15,14 +16,20 @@ import { attemptCall } from "./attempt.js"
 import { dueOf } from "./due.js"
 import { type Env, withModel } from "./env.js"
 import { retrying } from "./retry.js"
-import { isMissing } from "./usage.js"
+import { isMissing, withEmbeddingCost } from "./usage.js"
 import { invalidEmbedding } from "./validateRequest.js"
 
 // One batch, attempted as a chat call is, under its own deadline; usage the
 // provider did not report is counted locally.
-const embedBatch = (env: Env, request: EmbeddingRequest, handedDown: number, once: boolean, inputs: ReadonlyArray<string>) =>
+const embedBatch = (
+  env: Env,
+  request: EmbeddingRequest,
+  handedDown: number,
+  once: boolean,
+  inputs: ReadonlyArray<EmbeddingBatches.Piece>
+) =>
   Effect.clockWith((clock) => {
-    const batch: EmbeddingRequest = { ...request, input: inputs }
+    const batch: EmbeddingRequest = { ...request, input: EmbeddingBatches.asInput(inputs) }
     const due = dueOf(env, handedDown, clock)
     const attempt = attemptCall(env, batch, due, () => EmbeddingBatches.estimateTokens(inputs), env.client.embed)
     return Effect.flatMap(retrying(env, batch, due, attempt, once), (response) =>
@@ -36,7 +43,7 @@ export const embed = (env: Env, input: EmbeddingRequest): Effect.Effect<Embeddin
   if (invalid !== undefined) return Effect.fail(invalid)
   const request = withModel(env, input)
   const inputs = EmbeddingBatches.inputsOf(request, env.client.provider, request.model ?? "")
-  if (!Array.isArray(inputs)) return Effect.fail(inputs as InvalidRequestError)
+  if (inputs instanceof InvalidRequestError) return Effect.fail(inputs)
   const batches = EmbeddingBatches.split(inputs, env.client.maxEmbeddingInputs)
   return Effect.withFiber((fiber) => {
     const handedDown = fiber.getRef(Deadline.CallDeadline)
@@ -45,7 +52,7 @@ export const embed = (env: Env, input: EmbeddingRequest): Effect.Effect<Embeddin
       Effect.timed(Effect.forEach(batches, (batch) => embedBatch(env, request, handedDown, once, batch), {
         concurrency: env.embeddingConcurrency
       })),
-      ([latency, parts]) => EmbeddingBatches.combine(parts, latency)
+      ([latency, parts]) => withEmbeddingCost(env, request.model, EmbeddingBatches.combine(parts, latency))
     )
     return Telemetry.llmCall(fiber, embedded, "embeddings", env.client.provider, request, Telemetry.annotateEmbedding)
   })

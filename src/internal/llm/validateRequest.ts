@@ -108,9 +108,16 @@ export const isChatRequest = (u: unknown): boolean => {
     optionalFields(u.providerOptions)
 }
 
+const isTokenId = (u: unknown): boolean => Number.isSafeInteger(u) && (u as number) >= 0
+const isTokens = (u: unknown): boolean => isArrayOf(u, isTokenId)
+
+/** Exactly what the `input` of `EmbeddingRequest` accepts: a text, texts, token ids, or arrays of them. */
+export const isEmbeddingInput = (u: unknown): boolean =>
+  isString(u) || isArrayOf(u, isString) || isTokens(u) || isArrayOf(u, isTokens)
+
 /** Exactly what `Schema.is(EmbeddingRequest)` accepts. */
 export const isEmbeddingRequest = (u: unknown): boolean =>
-  isFields(u) && (isString(u.input) || isArrayOf(u.input, isString)) && optionalString(u.model) &&
+  isFields(u) && isEmbeddingInput(u.input) && optionalString(u.model) &&
   optionalIntFrom(u.dimensions, 1) && optionalDuration(u.timeout)
 
 const options = { errors: "all", reportInput: true } as const

@@ -87,7 +87,11 @@ const llmLayer = (
   settings: ModelConfig,
   registry: Layer.Layer<KeyPool.KeyPoolRegistry>,
   store: Store.Options | Store.Store | undefined
-): Layer.Layer<Llm.Llm | KeyPool.KeyPool | RateLimiter.RateLimiter, OptionsError, HttpClient.HttpClient> => {
+): Layer.Layer<
+  Llm.Llm | KeyPool.KeyPool | RateLimiter.RateLimiter | ProviderClient,
+  OptionsError,
+  HttpClient.HttpClient
+> => {
   const { entry, provider } = settings
   const price = priceOf(settings)
   return Llm.layer({
@@ -104,7 +108,8 @@ const llmLayer = (
         ? limits(settings, registry, store)
         : Layer.unwrap(Effect.map(Store.make(store), (connected) => limits(settings, registry, connected)))
     ),
-    Layer.provide(clientLayer(provider, entry))
+    // Kept in the output: a router reads what its embeddings take (`embeddingInput`).
+    Layer.provideMerge(clientLayer(provider, entry))
   )
 }
 

@@ -77,7 +77,7 @@ export interface StreamContext {
 }
 
 /** A provider's embeddings wire: `embeddingBatches`' options less the provider and model. */
-export type Embeddings = Omit<Batches.WireOptions, "provider" | "model">
+export type Embeddings = Batches.WireBody & Omit<Batches.WireCommon, "provider" | "model">
 
 /** A provider: its HTTP options and its wire table. */
 export interface Definition extends ProviderHttp.Options {
@@ -280,6 +280,7 @@ const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Servi
     chat: (request, credentials) => Mask.effect(chat(request, credentials), credentials),
     chatStream: (request, credentials) => streamFromSource(Mask.source(openSource(request, credentials), credentials)),
     embed: (request, credentials) => Mask.effect(embed(request, credentials), credentials),
-    maxEmbeddingInputs: typeof embeddings === "string" ? Number.MAX_SAFE_INTEGER : embeddings.maxInputs
+    maxEmbeddingInputs: typeof embeddings === "string" ? Number.MAX_SAFE_INTEGER : embeddings.maxInputs,
+    embeddingInput: typeof embeddings === "string" ? "none" : embeddings.tokens ? "tokens" : "text"
   })
 }

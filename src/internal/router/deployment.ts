@@ -13,6 +13,7 @@ import * as KeyPool from "../../KeyPool.js"
 import * as Llm from "../../Llm.js"
 import type { LlmError } from "../../LlmError.js"
 import * as Pricing from "../../Pricing.js"
+import * as ProviderClient from "../../ProviderClient.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import type { Deployment, Options } from "../../Router.js"
 import * as UsageLedger from "../../UsageLedger.js"
@@ -33,6 +34,8 @@ export interface State extends Strategy.Candidate {
   readonly price: Pricing.Price | undefined
   readonly keyPool: KeyPool.Service | undefined
   readonly limiter: RateLimiter.Service | undefined
+  /** What its client's `embed` takes, when its layer provides the client (`ProviderClient.embeddingInput`). */
+  readonly embeddingInput: "none" | "text" | "tokens" | undefined
   readonly breaker: Cooldown.Breaker
   /** The breaker in the store (`Options.shared`), which `breaker` mirrors; undefined: in memory. */
   readonly shared: SharedBreaker | undefined
@@ -75,6 +78,14 @@ const decorate = (options: Options, deployment: Deployment<unknown, unknown>, ll
   return out
 }
 
+const embeddingInputOf = (client: ProviderClient.Service | undefined): State["embeddingInput"] =>
+  client === undefined ? undefined : client.embeddingInput ?? "text"
+
+/** Whether `state` may be sent an embedding request of token ids (`tokens`) or texts: a client not known may. */
+export const embeds = (state: State, tokens: boolean): boolean =>
+  state.embeddingInput === undefined || state.embeddingInput === "tokens" ||
+  (!tokens && state.embeddingInput === "text")
+
 /** The state of a built deployment, its `Llm` wrapped for the router's budget and ledger; `shared`: its breaker in the store. */
 export const make = (options: Options, { context, deployment }: Built, shared: SharedBreaker | undefined): State => {
   const price = deployment.price ?? Pricing.lookup(deployment.model)
@@ -89,6 +100,9 @@ export const make = (options: Options, { context, deployment }: Built, shared: S
     price,
     keyPool: Context.getOrUndefined(context as Context.Context<unknown>, KeyPool.KeyPool),
     limiter: Context.getOrUndefined(context as Context.Context<unknown>, RateLimiter.RateLimiter),
+    embeddingInput: embeddingInputOf(
+      Context.getOrUndefined(context as Context.Context<unknown>, ProviderClient.ProviderClient)
+    ),
     breaker: Cooldown.make(),
     shared,
     inFlight: 0,

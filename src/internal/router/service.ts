@@ -8,9 +8,9 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
-import type { EmbeddingResponse, Input as EmbeddingRequest } from "../../Embedding.js"
+import { type EmbeddingResponse, type Input as EmbeddingRequest, isTokens } from "../../Embedding.js"
 import type * as Llm from "../../Llm.js"
-import type { LlmError } from "../../LlmError.js"
+import { InvalidRequestError, type LlmError } from "../../LlmError.js"
 import type { OptionsError } from "../../OptionsError.js"
 import type { Deployment, Options, Service } from "../../Router.js"
 import * as Deadline from "../deadline.js"
@@ -27,6 +27,33 @@ const sendChat: Send<ChatResponse> = (state, routed) => state.llm.chat(routed)
 const tracedChat: Traced<ChatResponse> = { operation: "chat", done: Telemetry.annotateResponse }
 const tracedEmbedding: Traced<EmbeddingResponse> = { operation: "embeddings", done: Telemetry.annotateEmbedding }
 
+// `core` over the deployments `keep` keeps, every address still known (a fallback to one with none left goes on
+// from there, as to one whose deployments are all cooling down).
+const narrowed = (core: Core, keep: (state: Deployments.State) => boolean): Core => {
+  const addresses = new Map<string, ReadonlyArray<Deployments.State>>()
+  for (const [name, members] of core.addresses) addresses.set(name, members.filter(keep))
+  return { ...core, addresses, everyone: core.everyone.filter(keep) }
+}
+
+// An embedding request whose address has no deployment that takes its input.
+const cannotEmbed = (core: Core, request: EmbeddingRequest, tokens: boolean): InvalidRequestError => {
+  const address = request.model ?? core.settings.model
+  const members = address === undefined ? core.everyone : core.addresses.get(address)!
+  const named = address === undefined ? "every deployment" : address
+  const listed = members.map((state) =>
+    `${state.name} (${state.embeddingInput === "none" ? "no embeddings API" : "text only"})`
+  )
+  return new InvalidRequestError({
+    provider: Settings.provider,
+    model: named,
+    param: tokens ? "input" : "model",
+    detail: tokens
+      ? `the input is token ids, and no deployment of ${named} takes them (only OpenAI-compatible APIs do): ` +
+        `${listed.join(", ")}; send the text`
+      : `no deployment of ${named} can embed: ${listed.join(", ")}; name a model or group with an embedding model`
+  })
+}
+
 const makeService = (options: Options, settings: Settings.Settings, states: ReadonlyArray<Deployments.State>): Service => {
   const addresses = addressesOf(states)
   const core: Core = {
@@ -41,13 +68,20 @@ const makeService = (options: Options, settings: Settings.Settings, states: Read
 
   // Embeddings go the same way as a chat with the same model: addressed,
   // picked, retried elsewhere and fallen back by the same rules, with the
-  // embedding request sent as it is (its model the deployment's). It weighs
-  // nothing for lowest cost or a budget: `Pricing` prices chat tokens only.
+  // embedding request sent as it is (its model the deployment's), but only to
+  // the deployments whose client takes its input (texts, or token ids). It
+  // weighs nothing for lowest cost or a budget: `Pricing` prices chat tokens only.
+  const textCore = narrowed(core, (state) => Deployments.embeds(state, false))
+  const tokensCore = narrowed(core, (state) => Deployments.embeds(state, true))
   const embed = (request: EmbeddingRequest): Effect.Effect<EmbeddingResponse, LlmError> => {
+    const tokens = isTokens(request)
+    const embedding = tokens ? tokensCore : textCore
+    const members = request.model === undefined ? embedding.everyone : embedding.addresses.get(request.model)
+    if (members !== undefined && members.length === 0) return Effect.fail(cannotEmbed(core, request, tokens))
     const asChat: ChatRequest = request.model === undefined ? { messages: [] } : { messages: [], model: request.model }
     const sendEmbedding: Send<EmbeddingResponse> = (state) =>
       state.llm.embed(request.model === state.model ? request : { ...request, model: state.model })
-    return run(core, asChat, sendEmbedding, tracedEmbedding)
+    return run(embedding, asChat, sendEmbedding, tracedEmbedding)
   }
 
   // A router keeps the deadline it runs under too, so it can be a deployment of another router.

@@ -26,28 +26,87 @@ export const make = (options: Options, states: ReadonlyArray<State>): Effect.Eff
       ([snapshots, totals, limits]): Status => {
         const now = clock.currentTimeMillisUnsafe()
         const details: Record<string, DeploymentLoad> = {}
-        let concurrency = 0
-        let qps = 0
-        let used = 0
         states.forEach((state, i) => {
           const [keys, limiter] = snapshots[i]!
           const spend = totals === undefined ? null : totals.byDeployment[state.name]?.cost ?? 0
-          const load = deploymentLoad(state, keys, limiter, now, spend, limits)
-          details[state.name] = load
-          if (load.max === null) return
-          if (load.type === "concurrency") concurrency += load.max
-          else qps += load.max
-          used += load.current
+          details[state.name] = deploymentLoad(state, keys, limiter, now, spend, limits)
         })
-        const total = concurrency + qps
-        return {
-          loadPercent: total === 0 ? 0 : Math.round((used / total) * 10_000) / 100,
-          totalMax: { concurrency, qps },
-          details
-        }
+        return statusOf(details)
       }
     )
   )
+
+/** The load percent and bounded totals of `details`. */
+const statusOf = (details: Readonly<Record<string, DeploymentLoad>>): Status => {
+  let concurrency = 0
+  let qps = 0
+  let used = 0
+  for (const name in details) {
+    const load = details[name]!
+    if (load.max === null) continue
+    if (load.type === "concurrency") concurrency += load.max
+    else qps += load.max
+    used += load.current
+  }
+  const total = concurrency + qps
+  return {
+    loadPercent: total === 0 ? 0 : Math.round((used / total) * 10_000) / 100,
+    totalMax: { concurrency, qps },
+    details
+  }
+}
+
+const breakerRank = { closed: 0, "half-open": 1, open: 2 } as const
+
+const laterOf = (a: number | null, b: number | null): number | null => a === null ? b : b === null ? a : Math.max(a, b)
+
+// The mean latency of both, each weighted by its calls.
+const meanLatency = (a: DeploymentLoad, b: DeploymentLoad): number | null => {
+  if (a.latencyMillis === null || b.latencyMillis === null) return a.latencyMillis ?? b.latencyMillis
+  const calls = a.requests + b.requests
+  if (calls === 0) return a.latencyMillis
+  return Math.round(((a.latencyMillis * a.requests + b.latencyMillis * b.requests) / calls) * 100) / 100
+}
+
+const sameLimit = (a: Budget.LimitStatus, b: Budget.LimitStatus) =>
+  a.scope === b.scope && a.limit === b.limit && a.period === b.period
+
+/**
+ * One deployment as two routers report it, over its one `Llm` (so one key pool and one bucket, read from `a`): the
+ * calls each counts added up, the more open of the two breakers.
+ */
+const addLoads = (a: DeploymentLoad, b: DeploymentLoad): DeploymentLoad => ({
+  ...a,
+  current: a.current + b.current,
+  inFlight: a.inFlight + b.inFlight,
+  requests: a.requests + b.requests,
+  failures: a.failures + b.failures,
+  cooldown: breakerRank[b.cooldown.state] > breakerRank[a.cooldown.state] ? b.cooldown : a.cooldown,
+  hedges: { started: a.hedges.started + b.hedges.started, cancelled: a.hedges.cancelled + b.hedges.cancelled },
+  skippedEvents: a.skippedEvents + b.skippedEvents,
+  limitedUntil: laterOf(a.limitedUntil, b.limitedUntil),
+  rateLimited: a.rateLimited + b.rateLimited,
+  latencyMillis: meanLatency(a, b),
+  spend: a.spend === null ? b.spend : b.spend === null ? a.spend : a.spend + b.spend,
+  budgets: [...a.budgets, ...b.budgets.filter((limit) => !a.budgets.some((known) => sameLimit(known, limit)))]
+})
+
+/**
+ * The status of several routers over the same deployments (each deployment's `Llm` built once and shared by them):
+ * per deployment name, the calls every router sent it counted together, its breaker the most open of the routers'
+ * (each router keeps its own), the load percent and totals over the result.
+ */
+export const combine = (statuses: ReadonlyArray<Status>): Status => {
+  const details: Record<string, DeploymentLoad> = {}
+  for (const status of statuses) {
+    for (const name in status.details) {
+      const load = status.details[name]!
+      const known = details[name]
+      details[name] = known === undefined ? load : addLoads(known, load)
+    }
+  }
+  return statusOf(details)
+}
 
 const deploymentLoad = (
   state: State,

@@ -271,14 +271,17 @@ export const makeEngine = (config: Config, startedAt: number) => {
     const { decoded: request, fault, id, out, window } = opened
     let promptTokens = 0
     for (const input of request.inputs) {
-      const tokens = Reply.countTokens(input.length)
+      const tokens = typeof input === "string" ? Reply.countTokens(input.length) : input.length
       if (tokens > window) {
         return errorPlan(format, { _tag: "ContextLength", limit: window, promptTokens: tokens, completionTokens: 0 }, out)
       }
       promptTokens += tokens
     }
     const dimensions = request.dimensions ?? Reply.defaultEmbeddingDimensions
-    const vectors = request.inputs.map((input) => Reply.embedding(request.model, input, dimensions))
+    // A tokenized input's vector is that of its ids written out: deterministic, and apart from every text's.
+    const vectors = request.inputs.map((input) =>
+      Reply.embedding(request.model, typeof input === "string" ? input : `tokens:${input.join(",")}`, dimensions)
+    )
     const text = format.render(vectors, request, promptTokens)
     return bodyPlan(
       out,

@@ -38,6 +38,7 @@ export const readEmbeddings = (body: Readonly<JsonRecord>) => {
 /** The embeddings wire of the API `version` (`v1beta`). */
 export const wire = (version: string): Adapter.Embeddings => ({
   maxInputs: maxEmbeddingInputs,
+  tokens: false,
   path: (model) => `/${version}/${resourceOf(model)}:batchEmbedContents`,
   body: (model, inputs, request) => embeddingBody(resourceOf(model), inputs, request.dimensions),
   read: readEmbeddings,

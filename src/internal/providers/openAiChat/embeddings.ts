@@ -28,7 +28,7 @@ type JsonRecord = Readonly<Record<string, unknown>>
 /** The request body of one batch. */
 export const requestBody = (
   model: string,
-  inputs: ReadonlyArray<string>,
+  inputs: ReadonlyArray<Batches.Piece>,
   dimensions: number | undefined,
   encoding: EncodingFormat
 ): JsonRecord => ({
@@ -89,6 +89,7 @@ export const readReply = (body: JsonRecord, inputs: number) => {
 export const wire = (encoding: EncodingFormat): Adapter.Embeddings => ({
   maxInputs,
   path: () => "/embeddings",
+  tokens: true,
   body: (model, inputs, request) => requestBody(model, inputs, request.dimensions, encoding),
   read: readReply,
   isError: isErrorPayload

@@ -14,7 +14,8 @@ const maxEmbeddingInputs = 2048
 const maxDimensions = 8192
 
 /**
- * Reads `input` (a string or an array of strings; no token arrays), `model`,
+ * Reads `input` (a string, an array of strings, an array of token ids or an
+ * array of such arrays), `model`,
  * `dimensions` and `encoding_format`, with OpenAI's messages for what is wrong.
  */
 export const decodeEmbedding = (body: unknown): EmbeddingRequest | ApiError => {
@@ -26,17 +27,25 @@ export const decodeEmbedding = (body: unknown): EmbeddingRequest | ApiError => {
   const inputs: ReadonlyArray<unknown> = typeof input === "string" ? [input] : Array.isArray(input) ? input : []
   if (typeof input !== "string" && !Array.isArray(input)) return invalidType("input", "a string or an array of strings", input)
   if (inputs.length === 0) return invalid("'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", "input")
-  if (inputs.length > maxEmbeddingInputs) {
+  // One array of ids is one input; an array of arrays of ids, several.
+  const pieces: ReadonlyArray<unknown> = inputs.every(isTokenId) ? [inputs] : inputs
+  if (pieces.length > maxEmbeddingInputs) {
     return invalid(
-      `Invalid 'input': array too long. Expected an array with maximum length ${maxEmbeddingInputs}, but got an array with length ${inputs.length} instead.`,
+      `Invalid 'input': array too long. Expected an array with maximum length ${maxEmbeddingInputs}, but got an array with length ${pieces.length} instead.`,
       "input",
       "array_above_max_length"
     )
   }
-  for (let i = 0; i < inputs.length; i++) {
-    const text = inputs[i]
-    if (typeof text !== "string") return invalidType(`input[${i}]`, "a string", text)
-    if (text === "") return invalid(`'$.input[${i}]' is invalid: it must not be empty.`, `input[${i}]`)
+  for (let i = 0; i < pieces.length; i++) {
+    const piece = pieces[i]
+    if (Array.isArray(piece)) {
+      if (piece.length === 0 || !piece.every(isTokenId)) {
+        return invalidType(`input[${i}]`, "an array of token ids", piece)
+      }
+      continue
+    }
+    if (typeof piece !== "string") return invalidType(`input[${i}]`, "a string", piece)
+    if (piece === "") return invalid(`'$.input[${i}]' is invalid: it must not be empty.`, `input[${i}]`)
   }
   const dimensions = body.dimensions
   if (
@@ -58,12 +67,14 @@ export const decodeEmbedding = (body: unknown): EmbeddingRequest | ApiError => {
   }
   return {
     model,
-    inputs: inputs as ReadonlyArray<string>,
+    inputs: pieces as ReadonlyArray<string | ReadonlyArray<number>>,
     dimensions: typeof dimensions === "number" ? dimensions : undefined,
     base64: encoding === "base64",
     single: false
   }
 }
+
+const isTokenId = (u: unknown): boolean => Number.isSafeInteger(u) && (u as number) >= 0
 
 /** A vector as base64 of little-endian float32s, as OpenAI sends it. */
 const base64Floats = (vector: ReadonlyArray<number>): string => {
