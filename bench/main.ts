@@ -4,6 +4,7 @@
  *
  *   npm run bench                   # every case
  *   npm run bench -- stream         # cases whose name contains "stream"
+ *   npm run bench -- a,b            # cases whose name contains "a" or "b"
  *
  * Every case (`bench/cases/`) runs against each simulator HTTP server in
  * BENCH_SERVERS (default `node,platform`):
@@ -61,6 +62,10 @@
  * for ours), a figure that moves less with the machine's other load. The memory result is
  * `{"name","streams","ours_rss_mb","baseline_rss_mb","ratio","ours_heap_mb","baseline_heap_mb","heap_ratio",...}`,
  * its ratios ours / baseline of the peaks (lower is better for ours).
+ * A case that fails (throws, a child process of its exits before reporting,
+ * it times out) is `{"name","error"}` in that list, the others' figures kept,
+ * and the run exits 1 (`report.ts`). Each throughput case starts a simulator of
+ * its own and waits for it to exit before the next case starts.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Effect from "effect/Effect"
@@ -269,7 +274,11 @@ const measurePair = async ({ benchCase, dispatcher, name, runtime, url }: PairSe
       redisCpuMicros: redisCpuMicros === undefined ? undefined : () => runtime.runPromise(redisCpuMicros)
     }
   }
-  const scores: { ours: Array<Score>; baseline: Array<Score>; floor: Array<Score> } = { ours: [], baseline: [], floor: [] }
+  const scores: { ours: Array<Score>; baseline: Array<Score>; floor: Array<Score> } = {
+    ours: [],
+    baseline: [],
+    floor: []
+  }
   try {
     const ours = await effectSide(benchCase.ours)
     const baseline: Measured = typeof benchCase.baseline === "function"
@@ -323,7 +332,9 @@ const keyPoolResult = async (
   runtime: ManagedRuntime.ManagedRuntime<HttpClient.HttpClient, OptionsError>
 ): Promise<Result> => {
   const { pairsPerSecond10, pairsPerSecond10k } = await runtime.runPromise(measureKeyPool)
-  console.log(`${keyPoolResultName}: ${pairsPerSecond10k.toFixed(0)} pairs/s at 10,000 keys, ${pairsPerSecond10.toFixed(0)} at 10`)
+  console.log(
+    `${keyPoolResultName}: ${pairsPerSecond10k.toFixed(0)} pairs/s at 10,000 keys, ${pairsPerSecond10.toFixed(0)} at 10`
+  )
   return {
     name: keyPoolResultName,
     ours_rps: Math.round(pairsPerSecond10k),

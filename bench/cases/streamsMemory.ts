@@ -5,12 +5,14 @@
  *
  * Not a throughput pair: each side runs in a process of its own (so neither
  * the other side's garbage nor the throughput cases' heap is counted), against
- * a slow simulator in a third process (a few tokens a second, so every stream
- * stays open until it is stopped). A side starts its streams, waits until
+ * a slow simulator in a third process (a token every two seconds, so every
+ * stream stays open until it is stopped), the simulator on core 0 and the side
+ * on core 1 when the machine allows. A side starts its streams, waits until
  * every one has brought its first text, keeps them open a little longer, then
  * stops them; its peak RSS and peak `heapUsed`, sampled throughout, are the
- * result. `bench/main.ts` runs it after the throughput cases, as
- * `measureStreamsMemory`; alone:
+ * result. A stream that fails fails its side at once, with its own error.
+ * `bench/main.ts` runs it after the throughput cases, as `measureStreamsMemory`;
+ * alone:
  *
  *   node --import tsx bench/cases/streamsMemory.ts
  *
