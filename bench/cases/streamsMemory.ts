@@ -284,7 +284,7 @@ const side = async (name: "ours" | "baseline", url: string): Promise<Sample> => 
   const proc = child(name, [url])
   try {
     const report = JSON.parse(await firstLine(proc, `bench: ${name}`)) as Report
-    if ("error" in report) throw new Error(`bench: ${name}: ${report.error}`)
+    if ("error" in report) throw new Error(`${name}: ${report.error}`)
     return report
   } finally {
     await stopChild(proc)
