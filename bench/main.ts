@@ -4,6 +4,7 @@
  *
  *   npm run bench                   # every case
  *   npm run bench -- stream         # cases whose name contains "stream"
+ *   npm run bench -- a,b            # cases whose name contains "a" or "b"
  *
  * Every case (`bench/cases/`) runs against each simulator HTTP server in
  * BENCH_SERVERS (default `node,platform`):
@@ -61,6 +62,10 @@
  * for ours), a figure that moves less with the machine's other load. The memory result is
  * `{"name","streams","ours_rss_mb","baseline_rss_mb","ratio","ours_heap_mb","baseline_heap_mb","heap_ratio",...}`,
  * its ratios ours / baseline of the peaks (lower is better for ours).
+ * A case that fails (throws, a child process of its exits before reporting,
+ * it times out) is `{"name","error"}` in that list, the others' figures kept,
+ * and the run exits 1 (`report.ts`). Each throughput case starts a simulator of
+ * its own and waits for it to exit before the next case starts.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Effect from "effect/Effect"
@@ -69,18 +74,16 @@ import type * as HttpClient from "effect/http/HttpClient"
 import type * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Scope from "effect/Scope"
-import { type ChildProcess, execFileSync, spawn } from "node:child_process"
-import * as os from "node:os"
-import { createInterface } from "node:readline"
 import { Agent } from "undici"
 import type { OptionsError } from "../src/OptionsError.js"
 import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
 import { type GatewayResult, gatewayCaseNames, measureGateway } from "./cases/gateway.js"
 import { cases } from "./cases/index.js"
 import { type MemoryResult, measureStreamsMemory, streamsMemoryResultName } from "./cases/streamsMemory.js"
-import type { Side } from "./cases/types.js"
+import type { BenchCase, Side } from "./cases/types.js"
 import { measureKeyPool } from "./keyPool.js"
-import { nodeArgs } from "./nodeArgs.js"
+import { firstLine, hasTaskset, nodeArgs, pinSelf, spawnNode, stopChild } from "./nodeArgs.js"
+import { attempt, type CaseFailure, caseFilter, summary } from "./report.js"
 
 const keyPoolResultName = "keypool-acquire-release-10k-vs-10-keys"
 
@@ -94,7 +97,7 @@ const rounds = envNumber("BENCH_ROUNDS", 3)
 const concurrency = envNumber("BENCH_CONCURRENCY", 32)
 const warmupSeconds = envNumber("BENCH_WARMUP_SECONDS", 2)
 const servers = (process.env["BENCH_SERVERS"] ?? "node,platform").split(",").map((s) => s.trim()).filter((s) => s !== "")
-const filter = process.argv[2]
+const selected = caseFilter(process.argv[2])
 const httpLayers: Record<string, Layer.Layer<HttpClient.HttpClient, OptionsError>> = {
   undici: UndiciHttpClient.layer(),
   platform: NodeHttpClient.layerUndici
@@ -104,47 +107,22 @@ for (const http of https) {
   if (httpLayers[http] === undefined) throw new Error(`BENCH_HTTP: unknown client ${http} (undici, platform)`)
 }
 
-const hasTaskset = (() => {
-  if (os.platform() !== "linux" || os.availableParallelism() < 2) return false
-  try {
-    execFileSync("taskset", ["-V"], { stdio: "ignore" })
-    return true
-  } catch {
-    return false
-  }
-})()
-
+/** A simulator in a child process: its base URL (ending in `/v1`), and its stop, resolved once it has exited. */
 interface Server {
   readonly url: string
-  readonly stop: () => void
-}
-
-// A bench script in a child process, on `core` when the machine allows; its
-// stdout piped, and an IPC channel when asked.
-const spawnNode = (args: ReadonlyArray<string>, core: number, env: NodeJS.ProcessEnv, ipc: boolean): ChildProcess => {
-  const options = {
-    stdio: ["ignore", "pipe", "inherit", ...(ipc ? ["ipc" as const] : [])] as Array<"ignore" | "pipe" | "inherit" | "ipc">,
-    env
-  }
-  return hasTaskset
-    ? spawn("taskset", ["-c", String(core), process.execPath, ...args], options)
-    : spawn(process.execPath, args, options)
-}
-
-const pinSelf = (core: number) => {
-  if (hasTaskset) execFileSync("taskset", ["-a", "-pc", String(core), String(process.pid)], { stdio: "ignore" })
+  readonly stop: () => Promise<void>
 }
 
 const startSimulator = async (server: string): Promise<Server> => {
   const given = process.env["SIMULATOR_URL"]
-  if (given !== undefined && given !== "") return { url: given, stop: () => {} }
-  const child = spawnNode(nodeArgs("simulatorProcess"), 0, { ...process.env, BENCH_SIMULATOR_SERVER: server }, false)
-  const lines = createInterface({ input: child.stdout! })
-  const url = await new Promise<string>((resolve, reject) => {
-    child.once("exit", (code) => reject(new Error(`the simulator exited (${code}) before printing its URL`)))
-    lines.once("line", (line) => resolve(line.trim()))
+  if (given !== undefined && given !== "") return { url: given, stop: () => Promise.resolve() }
+  const child = spawnNode({
+    args: nodeArgs("simulatorProcess"),
+    core: 0,
+    env: { ...process.env, BENCH_SIMULATOR_SERVER: server }
   })
-  return { url, stop: () => child.kill() }
+  const url = await firstLine(child, "the simulator")
+  return { url, stop: () => stopChild(child) }
 }
 
 interface Count {
@@ -275,125 +253,155 @@ interface Result {
   readonly floor_redis_cpu_us?: number
 }
 
+/** What one throughput case needs of the run: the client its "ours" side runs on, and raw undici's dispatcher. */
+interface PairSettings {
+  readonly name: string
+  readonly benchCase: BenchCase
+  readonly runtime: ManagedRuntime.ManagedRuntime<HttpClient.HttpClient, OptionsError>
+  readonly dispatcher: Agent
+  readonly url: string
+}
+
+/** One throughput case against the simulator at `url`: warm-up, then rounds alternating the sides. */
+const measurePair = async ({ benchCase, dispatcher, name, runtime, url }: PairSettings): Promise<Result> => {
+  // What a case builds (a rate limiter's refill fiber, a redis-server) lives until the case ends.
+  const scope = await runtime.runPromise(Scope.make())
+  const effectSide = async (side: Side): Promise<Measured> => {
+    const built = await runtime.runPromise(Scope.provide(side(url), scope))
+    const { call, redisCpuMicros } = Effect.isEffect(built) ? { call: built, redisCpuMicros: undefined } : built
+    return {
+      measure: (millis) => measureOurs(runtime, call, millis),
+      redisCpuMicros: redisCpuMicros === undefined ? undefined : () => runtime.runPromise(redisCpuMicros)
+    }
+  }
+  const scores: { ours: Array<Score>; baseline: Array<Score>; floor: Array<Score> } = {
+    ours: [],
+    baseline: [],
+    floor: []
+  }
+  try {
+    const ours = await effectSide(benchCase.ours)
+    const baseline: Measured = typeof benchCase.baseline === "function"
+      ? undiciSide(benchCase.baseline(url, dispatcher))
+      : await effectSide(benchCase.baseline.effect)
+    const floor = benchCase.floor === undefined ? undefined : await effectSide(benchCase.floor)
+    await ours.measure(warmupSeconds * 1000)
+    await baseline.measure(warmupSeconds * 1000)
+    await floor?.measure(warmupSeconds * 1000)
+    for (let i = 0; i < rounds; i++) {
+      const a = await score(ours, seconds * 1000, `${name} ours`)
+      const b = await score(baseline, seconds * 1000, `${name} baseline`)
+      const c = floor === undefined ? undefined : await score(floor, seconds * 1000, `${name} floor`)
+      console.log(
+        `${name} round ${i + 1}: ours ${describe(a, " CPU a call")}, baseline ${describe(b, "")}` +
+          (c === undefined ? "" : `, floor ${describe(c, "")}`)
+      )
+      scores.ours.push(a)
+      scores.baseline.push(b)
+      if (c !== undefined) scores.floor.push(c)
+    }
+  } finally {
+    await runtime.runPromise(Scope.close(scope, Exit.void))
+  }
+  const bestOurs = best(scores.ours)
+  const bestBaseline = best(scores.baseline)
+  const bestFloor = scores.floor.length === 0 ? undefined : best(scores.floor)
+  return {
+    name,
+    ours_rps: Math.round(bestOurs.rps),
+    baseline_rps: Math.round(bestBaseline.rps),
+    ratio: round2(bestBaseline.rps === 0 ? 0 : bestOurs.rps / bestBaseline.rps),
+    ours_cpu_us: round2(bestOurs.cpuMicros),
+    baseline_cpu_us: round2(bestBaseline.cpuMicros),
+    cpu_ratio: round2(bestBaseline.cpuMicros / bestOurs.cpuMicros),
+    ...(bestFloor === undefined ? {} : {
+      floor_rps: Math.round(bestFloor.rps),
+      floor_ratio: round2(bestBaseline.rps === 0 ? 0 : bestFloor.rps / bestBaseline.rps),
+      ours_vs_floor: round2(bestFloor.rps === 0 ? 0 : bestOurs.rps / bestFloor.rps),
+      floor_cpu_us: round2(bestFloor.cpuMicros)
+    }),
+    ...(bestOurs.redisCpuMicros === undefined ? {} : { ours_redis_cpu_us: round2(bestOurs.redisCpuMicros) }),
+    ...(bestFloor?.redisCpuMicros === undefined ? {} : { floor_redis_cpu_us: round2(bestFloor.redisCpuMicros) })
+  }
+}
+
+// Not a throughput pair: acquire/release pairs per second at 10,000 keys
+// ("ours") against 10 keys ("baseline"); a logarithmic pool keeps the
+// ratio above 1/3 (10,000 keys within 3x the time of 10).
+const keyPoolResult = async (
+  runtime: ManagedRuntime.ManagedRuntime<HttpClient.HttpClient, OptionsError>
+): Promise<Result> => {
+  const { pairsPerSecond10, pairsPerSecond10k } = await runtime.runPromise(measureKeyPool)
+  console.log(
+    `${keyPoolResultName}: ${pairsPerSecond10k.toFixed(0)} pairs/s at 10,000 keys, ${pairsPerSecond10.toFixed(0)} at 10`
+  )
+  return {
+    name: keyPoolResultName,
+    ours_rps: Math.round(pairsPerSecond10k),
+    baseline_rps: Math.round(pairsPerSecond10),
+    ratio: round2(pairsPerSecond10k / pairsPerSecond10)
+  }
+}
+
+// Each case meets a simulator of its own, stopped (its sockets closed) before the next case starts.
+const withSimulator = async <A>(server: string, run: (url: string) => Promise<A>): Promise<A> => {
+  const simulator = await startSimulator(server)
+  try {
+    return await run(simulator.url)
+  } finally {
+    await simulator.stop()
+  }
+}
+
 const main = async () => {
   pinSelf(1)
   const runtimes = https.map((http) => ManagedRuntime.make(httpLayers[http]!))
-  const runtime = runtimes[0]!
   const dispatcher = new Agent()
-  const results: Array<Result | GatewayResult | MemoryResult> = []
+  const results: Array<Result | GatewayResult | MemoryResult | CaseFailure> = []
   console.log(
     `concurrency ${concurrency}; warm-up ${warmupSeconds}s; ${rounds} rounds of ${seconds}s per side, ` +
       `best round kept; simulator servers: ${servers.join(", ")}; HttpClient: ${https.join(", ")}; pinned to separate cores: ${hasTaskset}`
   )
   try {
     for (const server of servers) {
-      const simulator = await startSimulator(server)
-      try {
-        for (const benchCase of cases) {
-          for (const [h, http] of https.entries()) {
-            const runtime = runtimes[h]!
-            const plain = server === "node" ? benchCase.name : `${benchCase.name}@${server}-server`
-            const name = h === 0 ? plain : `${plain}@${http}-http`
-            if (filter !== undefined && !name.includes(filter)) continue
-            const unavailable = benchCase.unavailable?.()
-            if (unavailable !== undefined) {
-              console.log(`${name}: skipped, ${unavailable}`)
-              continue
-            }
-            // What a case builds (a rate limiter's refill fiber, a redis-server) lives until the case ends.
-            const scope = await runtime.runPromise(Scope.make())
-            const effectSide = async (side: Side): Promise<Measured> => {
-              const built = await runtime.runPromise(Scope.provide(side(simulator.url), scope))
-              const { call, redisCpuMicros } = Effect.isEffect(built) ? { call: built, redisCpuMicros: undefined } : built
-              return {
-                measure: (millis) => measureOurs(runtime, call, millis),
-                redisCpuMicros: redisCpuMicros === undefined ? undefined : () => runtime.runPromise(redisCpuMicros)
-              }
-            }
-            const scores: { ours: Array<Score>; baseline: Array<Score>; floor: Array<Score> } = { ours: [], baseline: [], floor: [] }
-            try {
-              const ours = await effectSide(benchCase.ours)
-              const baseline: Measured = typeof benchCase.baseline === "function"
-                ? undiciSide(benchCase.baseline(simulator.url, dispatcher))
-                : await effectSide(benchCase.baseline.effect)
-              const floor = benchCase.floor === undefined ? undefined : await effectSide(benchCase.floor)
-              await ours.measure(warmupSeconds * 1000)
-              await baseline.measure(warmupSeconds * 1000)
-              await floor?.measure(warmupSeconds * 1000)
-              for (let i = 0; i < rounds; i++) {
-                const a = await score(ours, seconds * 1000, `${name} ours`)
-                const b = await score(baseline, seconds * 1000, `${name} baseline`)
-                const c = floor === undefined ? undefined : await score(floor, seconds * 1000, `${name} floor`)
-                console.log(
-                  `${name} round ${i + 1}: ours ${describe(a, " CPU a call")}, baseline ${describe(b, "")}` +
-                    (c === undefined ? "" : `, floor ${describe(c, "")}`)
-                )
-                scores.ours.push(a)
-                scores.baseline.push(b)
-                if (c !== undefined) scores.floor.push(c)
-              }
-            } finally {
-              await runtime.runPromise(Scope.close(scope, Exit.void))
-            }
-            const bestOurs = best(scores.ours)
-            const bestBaseline = best(scores.baseline)
-            const bestFloor = scores.floor.length === 0 ? undefined : best(scores.floor)
-            results.push({
-              name,
-              ours_rps: Math.round(bestOurs.rps),
-              baseline_rps: Math.round(bestBaseline.rps),
-              ratio: round2(bestBaseline.rps === 0 ? 0 : bestOurs.rps / bestBaseline.rps),
-              ours_cpu_us: round2(bestOurs.cpuMicros),
-              baseline_cpu_us: round2(bestBaseline.cpuMicros),
-              cpu_ratio: round2(bestBaseline.cpuMicros / bestOurs.cpuMicros),
-              ...(bestFloor === undefined ? {} : {
-                floor_rps: Math.round(bestFloor.rps),
-                floor_ratio: round2(bestBaseline.rps === 0 ? 0 : bestFloor.rps / bestBaseline.rps),
-                ours_vs_floor: round2(bestFloor.rps === 0 ? 0 : bestOurs.rps / bestFloor.rps),
-                floor_cpu_us: round2(bestFloor.cpuMicros)
-              }),
-              ...(bestOurs.redisCpuMicros === undefined ? {} : { ours_redis_cpu_us: round2(bestOurs.redisCpuMicros) }),
-              ...(bestFloor?.redisCpuMicros === undefined ? {} : { floor_redis_cpu_us: round2(bestFloor.redisCpuMicros) })
-            })
+      for (const benchCase of cases) {
+        for (const [h, http] of https.entries()) {
+          const plain = server === "node" ? benchCase.name : `${benchCase.name}@${server}-server`
+          const name = h === 0 ? plain : `${plain}@${http}-http`
+          if (!selected(name)) continue
+          const unavailable = benchCase.unavailable?.()
+          if (unavailable !== undefined) {
+            console.log(`${name}: skipped, ${unavailable}`)
+            continue
           }
+          const runtime = runtimes[h]!
+          await attempt(results, [name], () =>
+            withSimulator(server, (url) => measurePair({ name, benchCase, runtime, dispatcher, url })))
         }
-      } finally {
-        simulator.stop()
       }
     }
-    if (filter === undefined || keyPoolResultName.includes(filter)) {
-      // Not a throughput pair: acquire/release pairs per second at 10,000 keys
-      // ("ours") against 10 keys ("baseline"); a logarithmic pool keeps the
-      // ratio above 1/3 (10,000 keys within 3x the time of 10).
-      const { pairsPerSecond10, pairsPerSecond10k } = await runtime.runPromise(measureKeyPool)
-      console.log(`${keyPoolResultName}: ${pairsPerSecond10k.toFixed(0)} pairs/s at 10,000 keys, ${pairsPerSecond10.toFixed(0)} at 10`)
-      results.push({
-        name: keyPoolResultName,
-        ours_rps: Math.round(pairsPerSecond10k),
-        baseline_rps: Math.round(pairsPerSecond10),
-        ratio: round2(pairsPerSecond10k / pairsPerSecond10)
-      })
+    if (selected(keyPoolResultName)) await attempt(results, [keyPoolResultName], () => keyPoolResult(runtimes[0]!))
+    // The gateway cases: HTTP servers in processes of their own, driven by autocannon, each case with its own.
+    for (const name of gatewayCaseNames.filter(selected)) {
+      await attempt(results, [name], () =>
+        measureGateway({
+          seconds,
+          rounds,
+          warmupSeconds,
+          concurrency,
+          names: [name],
+          startSimulator: () => startSimulator("node")
+        }))
     }
-    // The gateway cases: HTTP servers in processes of their own, driven by autocannon.
-    results.push(
-      ...await measureGateway({
-        seconds,
-        rounds,
-        warmupSeconds,
-        concurrency,
-        names: gatewayCaseNames.filter((name) => filter === undefined || name.includes(filter)),
-        spawnNode,
-        startSimulator: () => startSimulator("node"),
-        pinSelf
-      })
-    )
     // Its own processes, after the throughput cases, so it disturbs none of them.
-    if (filter === undefined || streamsMemoryResultName.includes(filter)) results.push(await measureStreamsMemory())
+    if (selected(streamsMemoryResultName)) await attempt(results, [streamsMemoryResultName], measureStreamsMemory)
   } finally {
     for (const runtime of runtimes) await runtime.dispose()
     await dispatcher.close()
   }
-  console.log(JSON.stringify({ results }))
+  const { exitCode, line } = summary(results)
+  console.log(line)
+  process.exitCode = exitCode
 }
 
 main().catch((error: unknown) => {

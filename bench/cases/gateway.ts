@@ -32,9 +32,7 @@
  * response's own time (autocannon's histogram keeps whole milliseconds).
  */
 import autocannon from "autocannon"
-import type { ChildProcess } from "node:child_process"
-import { createInterface } from "node:readline"
-import { nodeArgs } from "../nodeArgs.js"
+import { firstLine, nodeArgs, pinSelf, spawnNode, stopChild } from "../nodeArgs.js"
 
 export const gatewayCaseNames = ["gateway-nonstream", "gateway-stream"] as const
 
@@ -49,12 +47,8 @@ export interface GatewaySettings {
   readonly concurrency: number
   /** Names of the cases to run (those matching the bench's filter). */
   readonly names: ReadonlyArray<string>
-  /** Runs `args` with Node, pinned to `core` when the machine allows. */
-  readonly spawnNode: (args: ReadonlyArray<string>, core: number, env: NodeJS.ProcessEnv, ipc: boolean) => ChildProcess
   /** Starts a simulator on the `node` server, pinned to core 0; its base URL ends in `/v1`. */
-  readonly startSimulator: () => Promise<{ readonly url: string; readonly stop: () => void }>
-  /** Pins this process (and its threads) to `core`, when the machine allows. */
-  readonly pinSelf: (core: number) => void
+  readonly startSimulator: () => Promise<{ readonly url: string; readonly stop: () => Promise<void> }>
 }
 
 /**
@@ -102,21 +96,19 @@ interface Side {
   readonly label: "ours" | "baseline" | "floor" | "decoder" | "engine"
   readonly url: string
   readonly cpu: () => Promise<number>
-  readonly stop: () => void
+  readonly stop: () => Promise<void>
 }
 
 const sideNames = { ours: "gateway", baseline: "proxy", floor: "floor", decoder: "decoder", engine: "engine" } as const
 
-const startSide = async (settings: GatewaySettings, label: Side["label"], upstream: string): Promise<Side> => {
-  const child = settings.spawnNode(nodeArgs("gateway/sideProcess"), 1, {
-    ...process.env,
-    BENCH_GATEWAY_SIDE: sideNames[label],
-    BENCH_UPSTREAM: upstream
-  }, true)
-  const url = await new Promise<string>((resolve, reject) => {
-    child.once("exit", (code) => reject(new Error(`the ${sideNames[label]} side exited (${code}) before printing its URL`)))
-    createInterface({ input: child.stdout! }).once("line", (line) => resolve(line.trim()))
+const startSide = async (label: Side["label"], upstream: string): Promise<Side> => {
+  const child = spawnNode({
+    args: nodeArgs("gateway/sideProcess"),
+    core: 1,
+    env: { ...process.env, BENCH_GATEWAY_SIDE: sideNames[label], BENCH_UPSTREAM: upstream },
+    ipc: true
   })
+  const url = await firstLine(child, `the ${sideNames[label]} side`)
   let exited: string | undefined
   child.once("exit", (code, signal) => {
     exited = `the ${sideNames[label]} side exited (${code ?? signal})`
@@ -127,7 +119,7 @@ const startSide = async (settings: GatewaySettings, label: Side["label"], upstre
       child.once("message", (micros) => resolve(Number(micros)))
       child.send("cpu", (error) => error === null ? undefined : reject(error))
     })
-  return { label, url, cpu, stop: () => child.kill() }
+  return { label, url, cpu, stop: () => stopChild(child) }
 }
 
 const body = (stream: boolean) =>
@@ -254,16 +246,15 @@ export const measureGateway = async (settings: GatewaySettings): Promise<Array<G
   if (settings.names.length === 0) return results
   const simulator = await settings.startSimulator()
   const sides: Array<Side> = []
-  settings.pinSelf(0)
+  pinSelf(0)
   try {
-    for (const label of ["ours", "baseline", "floor", "decoder", "engine"] as const) sides.push(await startSide(settings, label, simulator.url))
+    for (const label of ["ours", "baseline", "floor", "decoder", "engine"] as const) sides.push(await startSide(label, simulator.url))
     for (const name of settings.names) {
       results.push(await measureCase(settings, name, name === "gateway-stream", simulator.url, sides))
     }
   } finally {
-    for (const side of sides) side.stop()
-    simulator.stop()
-    settings.pinSelf(1)
+    await Promise.all([...sides.map((side) => side.stop()), simulator.stop()])
+    pinSelf(1)
   }
   return results
 }

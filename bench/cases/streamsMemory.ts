@@ -5,23 +5,25 @@
  *
  * Not a throughput pair: each side runs in a process of its own (so neither
  * the other side's garbage nor the throughput cases' heap is counted), against
- * a slow simulator in a third process (a few tokens a second, so every stream
- * stays open until it is stopped). A side starts its streams, waits until
+ * a slow simulator in a third process (a token every two seconds, so every
+ * stream stays open until it is stopped), the simulator on core 0 and the side
+ * on core 1 when the machine allows. A side starts its streams, waits until
  * every one has brought its first text, keeps them open a little longer, then
  * stops them; its peak RSS and peak `heapUsed`, sampled throughout, are the
- * result. `bench/main.ts` runs it after the throughput cases, as
- * `measureStreamsMemory`; alone:
+ * result. A stream that fails fails its side at once, with its own error.
+ * `bench/main.ts` runs it after the throughput cases, as `measureStreamsMemory`;
+ * alone:
  *
  *   node --import tsx bench/cases/streamsMemory.ts
  *
  * STREAMS_MEMORY_COUNT (default 10000) sets the number of streams.
  */
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import { type ChildProcess, spawn } from "node:child_process"
-import { createInterface } from "node:readline"
+import type { ChildProcess } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { Agent } from "undici"
 import * as KeyPool from "../../src/KeyPool.js"
@@ -31,7 +33,7 @@ import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
 import * as Sse from "../../src/Sse.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { nodeArgs } from "../nodeArgs.js"
+import { firstLine, nodeArgs, spawnNode, stopChild } from "../nodeArgs.js"
 import { fail } from "./reply.js"
 
 export const streamsMemoryResultName = "streams-10k-memory"
@@ -42,6 +44,13 @@ const prompt = "Tell me about Effect in one paragraph."
 const keys = ["sk-bench-0123456789abcde1", "sk-bench-0123456789abcde2", "sk-bench-0123456789abcde3", "sk-bench-0123456789abcde4"]
 /** How long every stream is held open once all have started, sampling memory. */
 const holdMillis = 2_000
+/**
+ * The slow simulator's reply: five minutes long, so nothing ends before the bench stops it, and slow enough
+ * that 10,000 streams cost its one core little. Each token costs the simulator a fiber's wake-up and a socket
+ * write and each stream a plan of its events; at a faster pace it cannot keep up (docs/performance.md), its
+ * streams fall behind, and a client's 30-second limits (headers, idle) fail them.
+ */
+const slowReply = { replyTokens: 150, tokensPerSecond: 0.5 }
 /** A side that cannot open every stream in this time fails. */
 const openTimeoutMillis = 180_000
 
@@ -103,18 +112,21 @@ const sampler = () => {
   }
 }
 
-/** Resolves once `count` streams have called `started`. */
+/** Resolves once `count` streams have called `started`; rejects with the first error a stream reports. */
 const allStarted = () => {
   let started = 0
   let resolve: () => void = () => {}
-  const done = new Promise<void>((r) => {
-    resolve = r
+  let reject: (error: unknown) => void = () => {}
+  const done = new Promise<void>((res, rej) => {
+    resolve = res
+    reject = rej
   })
   return {
     done,
     started: () => {
       if (++started === count) resolve()
     },
+    failed: (error: unknown) => reject(error),
     get count() {
       return started
     }
@@ -127,10 +139,16 @@ const waitOrTimeout = (done: Promise<void>, progress: () => number) =>
       () => reject(new Error(`bench: only ${progress()} of ${count} streams started in ${openTimeoutMillis / 1000} s`)),
       openTimeoutMillis
     )
-    void done.then(() => {
-      clearTimeout(timer)
-      resolve()
-    })
+    void done.then(
+      () => {
+        clearTimeout(timer)
+        resolve()
+      },
+      (error: unknown) => {
+        clearTimeout(timer)
+        reject(error)
+      }
+    )
   })
 
 // ---------------------------------------------------------------------------
@@ -159,6 +177,10 @@ const ours = async (url: string): Promise<Sample> => {
               progress.started()
             }
           })
+        ),
+        // The side fails with a stream's own error as it happens, not when the open timeout ends.
+        Effect.tapCause((cause) =>
+          Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.sync(() => progress.failed(Cause.squash(cause)))
         )
       )
     })
@@ -237,10 +259,7 @@ const serveSimulator = async () => {
   const { Exit, Scope } = await import("effect")
   const Simulator = await import("../../src/simulator/Simulator.js")
   const scope = Effect.runSync(Scope.make())
-  // About three minutes per reply: nothing ends before the bench stops it.
-  const simulator = await Effect.runPromise(
-    Scope.provide(Simulator.make({ replyTokens: 600, tokensPerSecond: 3 }), scope)
-  )
+  const simulator = await Effect.runPromise(Scope.provide(Simulator.make(slowReply), scope))
   console.log(`${simulator.url}/v1`)
   const stop = () => {
     void Effect.runPromise(Scope.close(scope, Exit.void)).finally(() => process.exit(0))
@@ -251,22 +270,24 @@ const serveSimulator = async () => {
 
 const script = fileURLToPath(import.meta.url)
 
-/** Runs this file with `args` in a child process; resolves with its first stdout line. */
-const child = (args: ReadonlyArray<string>): { readonly process: ChildProcess; readonly line: Promise<string> } => {
-  const proc = spawn(process.execPath, ["--expose-gc", ...nodeArgs("cases/streamsMemory"), ...args], { stdio: ["ignore", "pipe", "inherit"] })
-  const line = new Promise<string>((resolve, reject) => {
-    proc.once("exit", (code) => reject(new Error(`bench: ${args[0]} exited (${code}) before reporting`)))
-    createInterface({ input: proc.stdout! }).once("line", (text) => resolve(text.trim()))
-  })
-  return { process: proc, line }
-}
+// A server on core 0 and what loads it on core 1, as the throughput cases run (`bench/nodeArgs.ts`).
+const cores = { simulator: 0, ours: 1, baseline: 1 } as const
+
+/** Runs this file with `mode` (and `args`) in a child process on its core. */
+const child = (mode: keyof typeof cores, args: ReadonlyArray<string> = []): ChildProcess =>
+  spawnNode({ args: ["--expose-gc", ...nodeArgs("cases/streamsMemory"), mode, ...args], core: cores[mode] })
+
+/** A side's line: its sample, or why it failed. */
+type Report = Sample | { readonly error: string }
 
 const side = async (name: "ours" | "baseline", url: string): Promise<Sample> => {
-  const { line, process: proc } = child([name, url])
+  const proc = child(name, [url])
   try {
-    return JSON.parse(await line) as Sample
+    const report = JSON.parse(await firstLine(proc, `bench: ${name}`)) as Report
+    if ("error" in report) throw new Error(`${name}: ${report.error}`)
+    return report
   } finally {
-    proc.kill()
+    await stopChild(proc)
   }
 }
 
@@ -280,11 +301,11 @@ const round2 = (n: number) => Math.round(n * 100) / 100
 export const measureStreamsMemory = async (): Promise<MemoryResult> => {
   // Each side meets a fresh simulator of its own, so neither inherits the other's warm-up or load.
   const withSimulator = async (name: "ours" | "baseline"): Promise<Sample> => {
-    const simulator = child(["simulator"])
+    const simulator = child("simulator")
     try {
-      return await side(name, await simulator.line)
+      return await side(name, await firstLine(simulator, "bench: the simulator"))
     } finally {
-      simulator.process.kill()
+      await stopChild(simulator)
     }
   }
   const o = await withSimulator("ours")
@@ -316,10 +337,14 @@ if (process.argv[1] === script) {
   const run = mode === "simulator"
     ? serveSimulator()
     : mode === "ours" || mode === "baseline"
-    ? (mode === "ours" ? ours : baseline)(url ?? fail("no simulator URL")).then((sample) => {
-      console.log(JSON.stringify(sample))
-      process.exit(0)
-    })
+    // A side reports on its one line, its sample or its error, then exits.
+    ? (mode === "ours" ? ours : baseline)(url ?? fail("no simulator URL")).then(
+      (sample) => console.log(JSON.stringify(sample)),
+      (error: unknown) => {
+        console.error(error)
+        console.log(JSON.stringify({ error: error instanceof Error ? error.message : String(error) }))
+      }
+    ).then(() => process.exit(0))
     : measureStreamsMemory().then((result) => console.log(JSON.stringify(result)))
   run.catch((error: unknown) => {
     console.error(error)
