@@ -16,6 +16,7 @@
  * scope closes, which the server closes when the response ends or the client
  * goes away, freeing the upstream call, its key and its permit at once.
  */
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -25,6 +26,7 @@ import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
+import type * as Http from "node:http"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
 import type { LlmError } from "../../LlmError.js"
@@ -37,6 +39,7 @@ import * as AnthropicWire from "./anthropicWire.js"
 import * as Auth from "./auth.js"
 import * as BalancedCall from "./balancedCall.js"
 import * as Dashboard from "./dashboard.js"
+import type { Drain } from "./drain.js"
 import type { Engine, ModelEntry, Target } from "./engine.js"
 import * as Errors from "./errors.js"
 import * as Logs from "./logs.js"
@@ -55,6 +58,8 @@ export interface AppOptions {
   readonly logRequests: boolean
   /** Whether `GET /llm/model-load/<model>` is served (to admin keys). */
   readonly modelLoadDetails: boolean
+  /** The streams in flight, cut when the gateway shuts down. */
+  readonly drain: Drain
 }
 
 const json = (status: number, body: string) =>
@@ -83,6 +88,18 @@ const restartedBody = openAiErrorJson(restartedMessage, "server_error", null, "s
 
 const anthropicRestarted = AnthropicErrors.errorJson("api_error", restartedMessage)
 
+const shutdownAnswer = Errors.answer(
+  503,
+  "The gateway is shutting down and its grace period ended before this stream did; the answer is incomplete. " +
+    "Retry the request.",
+  "server_error",
+  null,
+  "server_shutting_down"
+)
+
+// In Anthropic's shape, as any of the gateway's 503s: its 529 `overloaded_error`.
+const anthropicShutdown = AnthropicErrors.fromAnswer(shutdownAnswer).body
+
 /** The gateway's routes and its answer to paths it does not serve. */
 export const make = (engine: Engine, options: AppOptions) =>
   Effect.gen(function*() {
@@ -96,7 +113,8 @@ export const make = (engine: Engine, options: AppOptions) =>
     const notFound = (model: string, caller?: Auth.Caller) => errorResponse(notFoundAnswer(model, caller))
     const openAi: SseAnswer.Failures = {
       answer: (error) => Errors.fromLlmError(error, clock.currentTimeMillisUnsafe()),
-      restarted: restartedBody
+      restarted: restartedBody,
+      shutdown: shutdownAnswer.body
     }
     const metrics = Metrics.make(engine.status, () => clock.currentTimeMillisUnsafe())
     const dashboard = yield* Dashboard.make(engine.status, () => clock.currentTimeMillisUnsafe())
@@ -219,6 +237,7 @@ export const make = (engine: Engine, options: AppOptions) =>
     ) => {
       const held = Scope.makeUnsafe()
       const heldUntilEnd = Scope.addFinalizerExit(requestScope, (exit) => {
+        options.drain.closed(entry)
         const closed = Scope.close(held, exit)
         if (!entry.streaming) return closed
         // The stream's end, or its client's leaving: its duration counted, its cost charged, its line written;
@@ -249,7 +268,19 @@ export const make = (engine: Engine, options: AppOptions) =>
             entry.firstToken = clock.currentTimeMillisUnsafe() - entry.start
             tally.stream()
             const headers = { "cache-control": "no-cache", "x-request-id": entry.id }
-            return SseAnswer.answer(newEncoder(), first, rest, entry, failures, tally, headers, held)
+            return Effect.flatMap(HttpServerRequest.HttpServerRequest, (served) =>
+              SseAnswer.answer({
+                encoder: newEncoder(),
+                first,
+                rest,
+                entry,
+                failures,
+                tally,
+                headers,
+                scope: held,
+                drain: options.drain,
+                endNow: endNowOf(served)
+              }))
           }
         })
       )
@@ -331,7 +362,8 @@ export const make = (engine: Engine, options: AppOptions) =>
               clock.currentTimeMillisUnsafe(),
               (path) => AnthropicWire.anthropicPath(path, decoded.body)
             ),
-          restarted: anthropicRestarted
+          restarted: anthropicRestarted,
+          shutdown: anthropicShutdown
         }
         const id = `msg_${entry.id.replaceAll("-", "")}`
         if (decoded.stream) {
@@ -428,6 +460,16 @@ export const make = (engine: Engine, options: AppOptions) =>
       )
     )
   })
+
+// Ends the Node response of `request` at once, `last` its last write: a stream cut at shutdown whose body's writer
+// waits on the upstream (`SseAnswer`) ends so, with its error event, rather than by the request's interruption,
+// which drops the connection.
+const endNowOf = (request: HttpServerRequest.HttpServerRequest) => (last: Uint8Array | undefined): void => {
+  const response = NodeHttpServerRequest.toServerResponse(request) as Http.ServerResponse
+  if (response.writableEnded || response.destroyed) return
+  if (last === undefined) response.end()
+  else response.end(last)
+}
 
 // A path decoded; left as sent when its escapes are malformed.
 const decodePath = (text: string): string => {
