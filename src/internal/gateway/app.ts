@@ -111,11 +111,14 @@ export const make = (engine: Engine, options: AppOptions) =>
     const notFoundAnswer = (model: string, caller?: Auth.Caller) =>
       Errors.modelNotFound(model, caller?.models === undefined ? known : [...caller.models])
     const notFound = (model: string, caller?: Auth.Caller) => errorResponse(notFoundAnswer(model, caller))
-    const openAi: SseAnswer.Failures = {
-      answer: (error) => Errors.fromLlmError(error, clock.currentTimeMillisUnsafe()),
+    // OpenAI's failures, the engine's request paths named as the body named them (its reply's limit, by `maxTokens`).
+    const openAiFailures = (maxTokens: Wire.MaxTokensField): SseAnswer.Failures => ({
+      answer: (error) => Errors.fromLlmError(error, clock.currentTimeMillisUnsafe(), (path) => Wire.wirePath(path, maxTokens)),
       restarted: restartedBody,
       shutdown: shutdownAnswer.body
-    }
+    })
+    const openAi = openAiFailures("max_tokens")
+    const openAiCompletionTokens = openAiFailures("max_completion_tokens")
     const metrics = Metrics.make(engine.status, () => clock.currentTimeMillisUnsafe())
     const dashboard = yield* Dashboard.make(engine.status, () => clock.currentTimeMillisUnsafe())
     // An admin path's answer, once the request's key may have it.
@@ -310,6 +313,7 @@ export const make = (engine: Engine, options: AppOptions) =>
     const chatCompletions = withBody("/v1/chat/completions", (text, entry, scope, tally) => {
       const decoded = Wire.chat(text)
       if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
+      const failures = decoded.maxTokensField === "max_tokens" ? openAi : openAiCompletionTokens
       return admitted(decoded.model, decoded.request, entry, (target, request) => {
         tally.model(decoded.model)
         if (decoded.stream) {
@@ -320,11 +324,11 @@ export const make = (engine: Engine, options: AppOptions) =>
             entry,
             scope,
             () => Render.streamEncoder(`chatcmpl-${entry.id}`, decoded.model, seconds(), decoded.includeUsage),
-            openAi,
+            failures,
             tally
           )
         }
-        return whole(request, target, entry, openAi, tally, (response) =>
+        return whole(request, target, entry, failures, tally, (response) =>
           Render.completion(response, `chatcmpl-${entry.id}`, seconds()))
       })
     })
@@ -400,11 +404,12 @@ export const make = (engine: Engine, options: AppOptions) =>
       withBody(route, (text, entry, scope, tally) => {
         const decoded = BalancedCall.chat(text)
         if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
+        const failures = decoded.maxTokensField === "max_tokens" ? openAi : openAiCompletionTokens
         return admitted(decoded.model, decoded.request, entry, (target, request) => {
           tally.model(decoded.model)
           return stream
-            ? streamed(request, decoded.model, target, entry, scope, BalancedCall.streamEncoder, openAi, tally)
-            : whole(request, target, entry, openAi, tally, BalancedCall.reply)
+            ? streamed(request, decoded.model, target, entry, scope, BalancedCall.streamEncoder, failures, tally)
+            : whole(request, target, entry, failures, tally, BalancedCall.reply)
         }, undefined, decoded.model === BalancedCall.everyModel ? engine.balanced : engine.resolve(decoded.model))
       })
     // `GET /llm/model-load/<deployment>`: only when the configuration opts in, and as an admin path.

@@ -53,8 +53,11 @@ const waitOf = (duration: Duration.Duration | undefined): number | undefined =>
 export const storeUnavailable = (message: string): ErrorAnswer =>
   answer(503, message, "server_error", null, "store_unavailable", 1)
 
-/** The answer to an engine failure; `now` (Clock millis) dates a `NoCapacityError`'s `availableAt`. */
-export const fromLlmError = (error: LlmError, now: number): ErrorAnswer => {
+/**
+ * The answer to an engine failure; `now` (Clock millis) dates a `NoCapacityError`'s `availableAt`, `path` names the
+ * engine's request paths as the body did (`wirePath`).
+ */
+export const fromLlmError = (error: LlmError, now: number, path: (engine: string) => string = wirePath): ErrorAnswer => {
   const message = error.message
   switch (error._tag) {
     case "RateLimitError":
@@ -92,9 +95,9 @@ export const fromLlmError = (error: LlmError, now: number): ErrorAnswer => {
       return error.status === undefined
         ? answer(
           400,
-          wirePath(error.detail ?? message).replace(/ \(nothing was sent\)$/, ""),
+          path(error.detail ?? message).replace(/ \(nothing was sent\)$/, ""),
           "invalid_request_error",
-          error.param === undefined ? null : wirePath(error.param),
+          error.param === undefined ? null : path(error.param),
           null
         )
         : answer(400, message, "invalid_request_error", error.param ?? null, error.code ?? null)
