@@ -1,8 +1,8 @@
 /**
  * The gateway's HTTP application: `HttpRouter` routes over the engine. Every
  * answer carries `x-request-id` (a streamed chat reply's id repeats it, after
- * `chatcmpl-` or `msg_`, as does a whole reply's when the provider gave it
- * none); every failure is OpenAI's error JSON, except on `/v1/messages`,
+ * `chatcmpl-` or `msg_`, as does a whole reply's on `/v1/messages`, and on
+ * `/v1/chat/completions` when the provider gave it none); every failure is OpenAI's error JSON, except on `/v1/messages`,
  * which answers in Anthropic's wire over the same stream path. A request is
  * refused before anything is sent when its body is too large
  * (413), not JSON or not the wire's shape (400 naming the field), or names no
@@ -33,6 +33,7 @@ import type { LlmError } from "../../LlmError.js"
 import { StreamTruncatedError } from "../../LlmError.js"
 import { openFirst } from "../chunkSource.js"
 import { openAiErrorJson } from "../openAiErrorJson.js"
+import { estimatedPromptTokens } from "../promptSize.js"
 import * as AnthropicErrors from "./anthropicErrors.js"
 import * as AnthropicRender from "./anthropicRender.js"
 import * as AnthropicWire from "./anthropicWire.js"
@@ -377,7 +378,7 @@ export const make = (engine: Engine, options: AppOptions) =>
             target,
             entry,
             scope,
-            () => AnthropicRender.streamEncoder(id, decoded.model),
+            () => AnthropicRender.streamEncoder(id, decoded.model, () => estimatedPromptTokens(request)),
             failures,
             tally
           )
