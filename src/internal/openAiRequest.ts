@@ -329,7 +329,9 @@ export type MaxTokensField = "max_completion_tokens" | "max_tokens"
 
 /** Which name of the reply's limit `toRequest` took from the body (`max_completion_tokens` when it gave both). */
 export const maxTokensField = (body: typeof ChatBody.Type): MaxTokensField =>
-  body.max_completion_tokens === null || body.max_completion_tokens === undefined ? "max_tokens" : "max_completion_tokens"
+  body.max_completion_tokens === null || body.max_completion_tokens === undefined
+    ? "max_tokens"
+    : "max_completion_tokens"
 
 const decodeChatBody = Schema.decodeUnknownResult(ChatBody)
 

@@ -174,11 +174,12 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway /v1/mess
       expect(streamedUse.type === "tool_use" && typeof (streamedUse.input as { city: unknown }).city).toBe("string")
     }))
 
-  it.effect("Anthropic's ids: msg_ for a message, toolu_ for a tool use, whose id the provider gets back as its own", () =>
+  it.effect("Anthropic's ids: msg_ for a message, toolu_ for a tool use, whose id the provider gets back", () =>
     Effect.gen(function*() {
       const { client } = yield* Fixture
       const question: Anthropic.MessageParam = { role: "user", content: "Weather in Paris?" }
-      const called = yield* create(client, ask("recorded/gpt-4o-mini", { tools, tool_choice: { type: "any" }, messages: [question] }))
+      const toolCall = ask("recorded/gpt-4o-mini", { tools, tool_choice: { type: "any" }, messages: [question] })
+      const called = yield* create(client, toolCall)
       expect(called.id).toMatch(/^msg_/)
       const use = called.content.find((block) => block.type === "tool_use")
       if (use?.type !== "tool_use") return expect.unreachable("no tool_use block")
@@ -203,7 +204,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway /v1/mess
       expect(sent[2]).toMatchObject({ role: "tool", tool_call_id: callId })
       expect(use.id).not.toBe(callId)
 
-      const stream = client.messages.stream(ask("recorded/gpt-4o-mini", { tools, tool_choice: { type: "any" }, messages: [question] }))
+      const stream = client.messages.stream(toolCall)
       const events = yield* promise(async () => {
         const out: Array<Anthropic.MessageStreamEvent> = []
         for await (const event of stream) out.push(event)
@@ -214,9 +215,11 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway /v1/mess
       expect(start.message.id).toMatch(/^msg_/)
       // The prompt's tokens before the provider has said: estimated from the request.
       expect(start.message.usage.input_tokens).toBeGreaterThan(0)
-      const streamedUse = events.find((event) => event.type === "content_block_start" && event.content_block.type === "tool_use")
-      expect(streamedUse?.type === "content_block_start" && streamedUse.content_block.type === "tool_use" && streamedUse.content_block.id)
-        .toMatch(/^toolu_/)
+      const useIds = events.flatMap((event) =>
+        event.type === "content_block_start" && event.content_block.type === "tool_use" ? [event.content_block.id] : []
+      )
+      expect(useIds).toHaveLength(1)
+      expect(useIds[0]).toMatch(/^toolu_/)
     }))
 
   it.effect("thinking from an Anthropic deployment: signed blocks come out, and go back accepted with a tool loop", () =>

@@ -114,20 +114,23 @@ describe("serve, the binary spawned", () => {
       expect(text.trimEnd().endsWith("data: [DONE]")).toBe(true)
     }), 60_000)
 
-  it.live("SIGTERM with a grace period shorter than a stream ends it with an error event in its wire, logged with its error", () =>
+  it.live("SIGTERM with a grace period shorter than a stream ends it with an error event, logged with its error", () =>
     Effect.gen(function*() {
       // Four tokens a second: the replies last longer than the test.
       const simulator = yield* Simulator.make({ tokensPerSecond: 4, replyTokens: 400 })
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "serve-"))
       yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
       const file = path.join(dir, "provider.json")
-      fs.writeFileSync(file, JSON.stringify({ sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [key] }] }))
+      const deployment = { model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [key] }
+      fs.writeFileSync(file, JSON.stringify({ sim: [deployment] }))
       const running = yield* startCli(["serve", "--config", file, "--port", "0", "--grace-period", "0.5"])
       const url = yield* awaitFirstLine(running, "serve's first line (its URL)")
       const openAi = new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 })
       const anthropic = new Anthropic({ baseURL: url, apiKey: "unused", maxRetries: 0 })
       const messages = [{ role: "user" as const, content: "Hello" }]
-      const chat = yield* Effect.promise(() => openAi.chat.completions.create({ model: "gpt-4o-mini", messages, stream: true }))
+      const chat = yield* Effect.promise(() =>
+        openAi.chat.completions.create({ model: "gpt-4o-mini", messages, stream: true })
+      )
       const message = yield* Effect.promise(() =>
         anthropic.messages.create({ model: "gpt-4o-mini", max_tokens: 1000, messages, stream: true })
       )
@@ -151,8 +154,9 @@ describe("serve, the binary spawned", () => {
       expect(exited.code).toBe(0)
       const logged = running.stderr().split("\n").filter((line) => line.startsWith("{"))
         .map((line) => (JSON.parse(line) as { readonly annotations: Record<string, unknown> }).annotations)
-      expect(logged.map(({ error, path, status }) => ({ path, status, error })).sort((a, b) => String(a.path).localeCompare(String(b.path))))
-        .toEqual([
+      const byPath = logged.map(({ error, path, status }) => ({ path: String(path), status, error }))
+        .sort((a, b) => a.path.localeCompare(b.path))
+      expect(byPath).toEqual([
           { path: "/v1/chat/completions", status: 200, error: "ServerShutdown" },
           { path: "/v1/messages", status: 200, error: "ServerShutdown" }
         ])

@@ -55,10 +55,11 @@ describe("the gateway's Anthropic stream encoder", () => {
     })
   })
 
-  it("message_start reports the prompt's tokens: the provider's when the first batch has them, else the estimate", () => {
+  it("message_start reports the prompt's tokens: the provider's when its first batch has them, else estimated", () => {
     const startUsage = (chunks: Parameters<ReturnType<typeof streamEncoder>["batch"]>[0]) =>
       events(text(streamEncoder("msg_4", "m", () => 7).batch(chunks).bytes))[0]!.data["message"]
-    expect(startUsage([{ _tag: "TextDelta", text: "Hi" }])).toMatchObject({ usage: { input_tokens: 7, output_tokens: 0 } })
+    expect(startUsage([{ _tag: "TextDelta", text: "Hi" }]))
+      .toMatchObject({ usage: { input_tokens: 7, output_tokens: 0 } })
     expect(startUsage([{ _tag: "Usage", usage }, { _tag: "TextDelta", text: "Hi" }])).toMatchObject({
       usage: { input_tokens: usage.promptTokens - usage.cachedPromptTokens, output_tokens: 0 }
     })

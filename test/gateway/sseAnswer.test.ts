@@ -166,7 +166,8 @@ describe("the gateway's SSE answer", () => {
 
   it.effect("cut between pulls, a stream writes its shutdown error event at its next pull, then ends", () =>
     Effect.gen(function*() {
-      const { drain, endedNow, entry, response } = yield* answerOf(hello, pullOf([[{ _tag: "TextDelta", text: "more" }]]).pull)
+      const more = pullOf([[{ _tag: "TextDelta", text: "more" }]])
+      const { drain, endedNow, entry, response } = yield* answerOf(hello, more.pull)
       if (response.body._tag !== "Stream") return expect.unreachable(`a ${response.body._tag} body`)
       const chunks = yield* Stream.toPull(Stream.orDie(response.body.stream))
       expect(text((yield* chunks)[0]!)).toContain(`"content":"Hello"`)

@@ -169,7 +169,8 @@ export const streamEncoder = (id: string, model: string, estimatedInput: () => n
           let index = tools[chunk.index]
           if (index === undefined) {
             const use = chunk.id === undefined ? "" : toolUseId(chunk.id)
-            start("tool", `{"type":"tool_use","id":${JSON.stringify(use)},"name":${JSON.stringify(chunk.name ?? "")},"input":{}}`)
+            const name = JSON.stringify(chunk.name ?? "")
+            start("tool", `{"type":"tool_use","id":${JSON.stringify(use)},"name":${name},"input":{}}`)
             index = open
             tools[chunk.index] = index
           }

@@ -2,8 +2,9 @@
  * The gateway's HTTP application: `HttpRouter` routes over the engine. Every
  * answer carries `x-request-id` (a streamed chat reply's id repeats it, after
  * `chatcmpl-` or `msg_`, as does a whole reply's on `/v1/messages`, and on
- * `/v1/chat/completions` when the provider gave it none); every failure is OpenAI's error JSON, except on `/v1/messages`,
- * which answers in Anthropic's wire over the same stream path. A request is
+ * `/v1/chat/completions` when the provider gave it none); every failure is
+ * OpenAI's error JSON, except on `/v1/messages`, which answers in
+ * Anthropic's wire over the same stream path. A request is
  * refused before anything is sent when its body is too large
  * (413), not JSON or not the wire's shape (400 naming the field), or names no
  * model of the configuration (404); the engine's own check of the request
@@ -114,7 +115,8 @@ export const make = (engine: Engine, options: AppOptions) =>
     const notFound = (model: string, caller?: Auth.Caller) => errorResponse(notFoundAnswer(model, caller))
     // OpenAI's failures, the engine's request paths named as the body named them (its reply's limit, by `maxTokens`).
     const openAiFailures = (maxTokens: Wire.MaxTokensField): SseAnswer.Failures => ({
-      answer: (error) => Errors.fromLlmError(error, clock.currentTimeMillisUnsafe(), (path) => Wire.wirePath(path, maxTokens)),
+      answer: (error) =>
+        Errors.fromLlmError(error, clock.currentTimeMillisUnsafe(), (path) => Wire.wirePath(path, maxTokens)),
       restarted: restartedBody,
       shutdown: shutdownAnswer.body
     })

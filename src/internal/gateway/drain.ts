@@ -50,5 +50,8 @@ export const shutdown = (server: Http.Server, drain: Drain, gracePeriod: Duratio
     else Deferred.doneUnsafe(closed, Exit.succeed(true))
     const within = (duration: Duration.Input) =>
       Effect.timeoutOrElse(Deferred.await(closed), { duration, orElse: () => Effect.succeed(false) })
-    return Effect.flatMap(within(gracePeriod), (done) => done ? Effect.void : Effect.andThen(drain.cut, within(cutAllowance)))
+    return Effect.flatMap(
+      within(gracePeriod),
+      (done) => done ? Effect.void : Effect.andThen(drain.cut, within(cutAllowance))
+    )
   })

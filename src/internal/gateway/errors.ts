@@ -57,7 +57,11 @@ export const storeUnavailable = (message: string): ErrorAnswer =>
  * The answer to an engine failure; `now` (Clock millis) dates a `NoCapacityError`'s `availableAt`, `path` names the
  * engine's request paths as the body did (`wirePath`).
  */
-export const fromLlmError = (error: LlmError, now: number, path: (engine: string) => string = wirePath): ErrorAnswer => {
+export const fromLlmError = (
+  error: LlmError,
+  now: number,
+  path: (engine: string) => string = wirePath
+): ErrorAnswer => {
   const message = error.message
   switch (error._tag) {
     case "RateLimitError":

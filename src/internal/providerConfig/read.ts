@@ -176,7 +176,9 @@ export const fromJson = (json: unknown, source = "the provider configuration"): 
         { mode: "result" }
       )
       return yield* failure([
-        ...[decoded, section, store, gatewaySection].flatMap((result) => result?._tag === "Failure" ? result.failure : []),
+        ...[decoded, section, store, gatewaySection].flatMap((result) =>
+          result?._tag === "Failure" ? result.failure : []
+        ),
         ...unread(unset)
       ])
     }
