@@ -165,7 +165,10 @@ export interface Options {
   readonly port?: number
   /** The largest request body in bytes; larger ones get 413. Default 8 MiB. */
   readonly maxBodyBytes?: number
-  /** On close, how long calls in flight may take to finish before they are cut. Default 20 seconds. */
+  /**
+   * On close, how long calls in flight may take to finish before they are cut (a stream then ends with an error
+   * event). Default 20 seconds.
+   */
   readonly gracePeriod?: Duration.Input
   /** Gateway keys, besides those of the config's `gateway` section. Default: none. */
   readonly keys?: ReadonlyArray<Key>
@@ -235,7 +238,8 @@ const startError = (description: string, cause: unknown) => new GatewayStartErro
 /**
  * Builds the engine from the configuration and serves it; returns once the
  * gateway listens. Closing the scope stops accepting, lets calls in flight
- * finish within `gracePeriod`, then closes everything. The server
+ * finish within `gracePeriod`, ends the streams still open with an error
+ * event, then closes everything. The server
  * (`NodeHttpServer`, `effect/http`'s router) is loaded only here, so a program
  * that imports the library without serving does not load it.
  *

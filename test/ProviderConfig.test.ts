@@ -102,6 +102,29 @@ describe("ProviderConfig.fromJson", () => {
       expect(error.message).not.toContain("sk-literal")
     }).pipe(withEnv({})))
 
+  it.effect("a file with a bad number and unset env: variables lists every problem, each with its path", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(ProviderConfig.fromJson({
+        openai: [
+          { model_name: "gpt-4o", api_keys: ["env:OPENAI_API_KEY"], rate_limit_capacity: -3 },
+          { model_name: "gpt-4o-mini", api_keys: [{ key: "env:SECOND_KEY", weight: 2 }, "env:SET_KEY"] }
+        ],
+        gateway: { keys: [{ name: "team", key: "env:TEAM_KEY" }] }
+      }))
+      expect(error.issues.map((issue) => issue.path)).toEqual([
+        "openai[0].rate_limit_capacity",
+        "openai[0].api_keys[0]",
+        "openai[1].api_keys[0]",
+        "gateway.keys[0].key"
+      ])
+      expect(error.issues[0]!.message).toMatch(/positive|greater than/)
+      expect(error.issues.slice(1).map((issue) => issue.message)).toEqual([
+        "the environment variable OPENAI_API_KEY is not set",
+        "the environment variable SECOND_KEY is not set",
+        "the environment variable TEAM_KEY is not set"
+      ])
+    }).pipe(withEnv({ SET_KEY: "sk-set-key-000000000001" })))
+
   it.effect("a key never shows in a ProviderConfigError, whatever is wrong around it", () =>
     Effect.gen(function*() {
       const key = "sk-proj-config-secret-0123456789abcdef"

@@ -324,6 +324,15 @@ export const toRequest = (body: typeof ChatBody.Type): ChatRequest | Problem => 
   return request
 }
 
+/** The wire's names of the engine's `maxTokens`: OpenAI's current one and the one it replaced. */
+export type MaxTokensField = "max_completion_tokens" | "max_tokens"
+
+/** Which name of the reply's limit `toRequest` took from the body (`max_completion_tokens` when it gave both). */
+export const maxTokensField = (body: typeof ChatBody.Type): MaxTokensField =>
+  body.max_completion_tokens === null || body.max_completion_tokens === undefined
+    ? "max_tokens"
+    : "max_completion_tokens"
+
 const decodeChatBody = Schema.decodeUnknownResult(ChatBody)
 
 /**

@@ -299,6 +299,13 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway over loo
         ask("sim/gpt-4o-mini", { tools: [{ type: "function", function: { name: "not a name!", parameters: {} } }] })
       )
       expect((tool as InstanceType<typeof OpenAI.BadRequestError>).param).toBe("tools[0].function.name")
+      // The reply's limit, by either of its names, is refused under the name the client sent.
+      for (const field of ["max_completion_tokens", "max_tokens"] as const) {
+        const limit = yield* refusal(client, ask("sim/gpt-4o-mini", { [field]: -3 }))
+        expect(limit).toBeInstanceOf(OpenAI.BadRequestError)
+        expect((limit as InstanceType<typeof OpenAI.BadRequestError>).param).toBe(field)
+        expect((limit as Error).message).toMatch(new RegExp(`^400 ${field}: `))
+      }
       expect((yield* simulator.stats).requests).toBe(before)
     }))
 

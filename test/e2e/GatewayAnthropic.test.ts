@@ -7,9 +7,13 @@ import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { type Recorder, recorder } from "../utils/cliHarness.js"
 import { abortedStall, drain, faulty, rejection, type Served } from "../utils/gatewayHarness.js"
 
 const key = "sk-gateway-anthropic-key-01"
+
+// The recorder in front of the simulator (set by the fixture).
+let recorded: Recorder
 
 class Fixture extends Context.Service<Fixture, Served<Anthropic>>()("test/GatewayAnthropicFixture") {}
 
@@ -17,8 +21,11 @@ const fixture = Layer.effect(
   Fixture,
   Effect.gen(function*() {
     const simulator = yield* Simulator.make({ apiKeys: [key], replyTokens: 8, models: [...Simulator.defaultModels, "claude-sim"] })
+    recorded = yield* recorder(simulator.url)
     const config = yield* ProviderConfig.fromJson({
       sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [key], max_retries: 0 }],
+      // The bodies the provider gets, recorded on their way.
+      recorded: [{ model_name: "gpt-4o-mini", base_url: recorded.baseUrl, api_keys: [key], max_retries: 0 }],
       // The simulator playing Anthropic behind the gateway: its signed thinking blocks make the round trip.
       claude: [{ model_name: "claude-sim", api: "anthropic", base_url: simulator.url, api_keys: [key], max_retries: 0 }],
       limited: faulty(simulator, key, "status=429;retry-after=7"),
@@ -165,6 +172,54 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway /v1/mess
       const streamedUse = streamed.content.find((block) => block.type === "tool_use")!
       expect(streamed.stop_reason).toBe("tool_use")
       expect(streamedUse.type === "tool_use" && typeof (streamedUse.input as { city: unknown }).city).toBe("string")
+    }))
+
+  it.effect("Anthropic's ids: msg_ for a message, toolu_ for a tool use, whose id the provider gets back", () =>
+    Effect.gen(function*() {
+      const { client } = yield* Fixture
+      const question: Anthropic.MessageParam = { role: "user", content: "Weather in Paris?" }
+      const toolCall = ask("recorded/gpt-4o-mini", { tools, tool_choice: { type: "any" }, messages: [question] })
+      const called = yield* create(client, toolCall)
+      expect(called.id).toMatch(/^msg_/)
+      const use = called.content.find((block) => block.type === "tool_use")
+      if (use?.type !== "tool_use") return expect.unreachable("no tool_use block")
+      expect(use.id).toMatch(/^toolu_/)
+      const before = recorded.bodies.length
+      const answered = yield* create(
+        client,
+        ask("recorded/gpt-4o-mini", {
+          tools,
+          messages: [
+            question,
+            { role: "assistant", content: called.content },
+            { role: "user", content: [{ type: "tool_result", tool_use_id: use.id, content: "Sunny, 21 C" }] }
+          ]
+        })
+      )
+      expect(answered.id).toMatch(/^msg_/)
+      // The provider's own call id, in the assistant turn and in the tool result, not the id the client was given.
+      const sent = recorded.bodies.slice(before).at(-1)!["messages"] as ReadonlyArray<Record<string, unknown>>
+      const callId = (sent[1]!["tool_calls"] as ReadonlyArray<{ readonly id: string }>)[0]!.id
+      expect(callId).toMatch(/^call_/)
+      expect(sent[2]).toMatchObject({ role: "tool", tool_call_id: callId })
+      expect(use.id).not.toBe(callId)
+
+      const stream = client.messages.stream(toolCall)
+      const events = yield* promise(async () => {
+        const out: Array<Anthropic.MessageStreamEvent> = []
+        for await (const event of stream) out.push(event)
+        return out
+      })
+      const start = events.find((event) => event.type === "message_start")
+      if (start?.type !== "message_start") return expect.unreachable("no message_start")
+      expect(start.message.id).toMatch(/^msg_/)
+      // The prompt's tokens before the provider has said: estimated from the request.
+      expect(start.message.usage.input_tokens).toBeGreaterThan(0)
+      const useIds = events.flatMap((event) =>
+        event.type === "content_block_start" && event.content_block.type === "tool_use" ? [event.content_block.id] : []
+      )
+      expect(useIds).toHaveLength(1)
+      expect(useIds[0]).toMatch(/^toolu_/)
     }))
 
   it.effect("thinking from an Anthropic deployment: signed blocks come out, and go back accepted with a tool loop", () =>

@@ -15,7 +15,7 @@ const events = (text: string): Array<{ readonly event: string; readonly data: Re
 
 describe("the gateway's Anthropic stream encoder", () => {
   it("opens a block per kind, in order, and ends with the stop reason and usage", () => {
-    const encoder = streamEncoder("msg_1", "m")
+    const encoder = streamEncoder("msg_1", "m", () => 7)
     const encoded = encoder.batch([
       { _tag: "ReasoningDelta", text: "think" },
       { _tag: "TextDelta", text: "Hi" },
@@ -43,7 +43,7 @@ describe("the gateway's Anthropic stream encoder", () => {
     for (const event of all) expect(event.data["type"]).toBe(event.event)
     const starts = all.filter((event) => event.event === "content_block_start").map((event) => event.data)
     expect(starts.map((start) => start["index"])).toEqual([0, 1, 2, 3])
-    expect(starts[2]!["content_block"]).toEqual({ type: "tool_use", id: "t1", name: "f", input: {} })
+    expect(starts[2]!["content_block"]).toEqual({ type: "tool_use", id: "toolu_gw_t1", name: "f", input: {} })
     // A late piece of the first call goes to its own block, by index.
     const pieces = all.filter((event) => (event.data["delta"] as { type?: string } | undefined)?.type === "input_json_delta")
     expect(pieces.map((piece) => [piece.data["index"], (piece.data["delta"] as { partial_json: string }).partial_json]))
@@ -55,8 +55,18 @@ describe("the gateway's Anthropic stream encoder", () => {
     })
   })
 
+  it("message_start reports the prompt's tokens: the provider's when its first batch has them, else estimated", () => {
+    const startUsage = (chunks: Parameters<ReturnType<typeof streamEncoder>["batch"]>[0]) =>
+      events(text(streamEncoder("msg_4", "m", () => 7).batch(chunks).bytes))[0]!.data["message"]
+    expect(startUsage([{ _tag: "TextDelta", text: "Hi" }]))
+      .toMatchObject({ usage: { input_tokens: 7, output_tokens: 0 } })
+    expect(startUsage([{ _tag: "Usage", usage }, { _tag: "TextDelta", text: "Hi" }])).toMatchObject({
+      usage: { input_tokens: usage.promptTokens - usage.cachedPromptTokens, output_tokens: 0 }
+    })
+  })
+
   it("a restart before any block went out is invisible; after one, the stream ends with the error event", () => {
-    const quiet = streamEncoder("msg_2", "m")
+    const quiet = streamEncoder("msg_2", "m", () => 7)
     const first = quiet.batch([{ _tag: "Usage", usage }, restart])
     expect(first.restarted).toBeUndefined()
     const rest = quiet.batch([{ _tag: "TextDelta", text: "Hello" }, finish("stop")])
@@ -64,7 +74,7 @@ describe("the gateway's Anthropic stream encoder", () => {
     expect(all.filter((event) => event.event === "message_start")).toHaveLength(1)
     expect(all.at(-2)!.data["usage"]).toMatchObject({ input_tokens: 0, output_tokens: 0 })
 
-    const loud = streamEncoder("msg_3", "m")
+    const loud = streamEncoder("msg_3", "m", () => 7)
     const broken = loud.batch([{ _tag: "TextDelta", text: "Hel" }, restart, { _tag: "TextDelta", text: "Hello" }])
     expect(broken.restarted).toEqual(restart)
     expect(events(text(broken.bytes)).filter((event) => event.event === "content_block_delta")).toHaveLength(1)
@@ -103,8 +113,8 @@ describe("the gateway's Anthropic message", () => {
       content: [
         { type: "thinking", thinking: "hmm", signature: "" },
         { type: "text", text: "Calling." },
-        { type: "tool_use", id: "t1", name: "f", input: { a: 1 } },
-        { type: "tool_use", id: "t2", name: "g", input: { arguments: "not json" } }
+        { type: "tool_use", id: "toolu_gw_t1", name: "f", input: { a: 1 } },
+        { type: "tool_use", id: "toolu_gw_t2", name: "g", input: { arguments: "not json" } }
       ],
       stop_reason: "tool_use",
       stop_sequence: null,
@@ -118,7 +128,8 @@ describe("the gateway's Anthropic message", () => {
       response({ id: "msg_p", reasoning: "hmm", text: "Hi", finishReason: "length", providerMetadata: { anthropic: { thinking: signed } } }),
       "msg_x"
     ))
-    expect(body.id).toBe("msg_p")
+    // Anthropic's id shape, whatever the provider's id.
+    expect(body.id).toBe("msg_x")
     expect(body.content).toEqual([...signed, { type: "text", text: "Hi" }])
     expect(body.stop_reason).toBe("max_tokens")
   })

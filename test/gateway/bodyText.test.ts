@@ -82,7 +82,9 @@ const stream = fc.tuple(fc.array(chunk, { minLength: 1, maxLength: 10 }), fc.boo
 
 const encoders: ReadonlyArray<readonly [string, () => Render.StreamEncoder]> = [
   ["OpenAI", () => Render.streamEncoder("chatcmpl-1", "gpt-4o-mini", 1, true)],
-  ["Anthropic", () => AnthropicRender.streamEncoder("msg_1", "claude")],
+  // The estimate is what the usage chunk says, so a stream reads alike whether its first batch has that chunk.
+  ["Anthropic", () =>
+    AnthropicRender.streamEncoder("msg_1", "claude", () => usage.promptTokens - usage.cachedPromptTokens)],
   ["LLM-API-BalancedCall", BalancedCall.streamEncoder]
 ]
 

@@ -9,6 +9,7 @@ import * as Stream from "effect/Stream"
 import { StreamTruncatedError } from "../../src/LlmError.js"
 import type { LlmError } from "../../src/LlmError.js"
 import type { Batch } from "../../src/internal/chunkSource.js"
+import { Drain } from "../../src/internal/gateway/drain.js"
 import * as Errors from "../../src/internal/gateway/errors.js"
 import * as Logs from "../../src/internal/gateway/logs.js"
 import * as Metrics from "../../src/internal/gateway/metrics.js"
@@ -18,7 +19,8 @@ import { finish, text } from "../utils/encoderChunks.js"
 
 const failures: SseAnswer.Failures = {
   answer: (error) => Errors.fromLlmError(error, 0),
-  restarted: `{"error":{"message":"restarted"}}`
+  restarted: `{"error":{"message":"restarted"}}`,
+  shutdown: `{"error":{"message":"shutting down"}}`
 }
 
 const hello: Batch = [{ _tag: "TextDelta", text: "Hello" }]
@@ -36,22 +38,26 @@ const pullOf = (outcomes: ReadonlyArray<Batch | LlmError | Cause.Done>): { pull:
   return { pull, pulls: () => pulls }
 }
 
-// The answer to a stream that opened with `first`, and its log entry.
+// The answer to a stream that opened with `first`, its log entry, its drain and what it ended at once (`endNow`).
 const answerOf = (first: Batch, rest: Pull.Pull<Batch, LlmError>) =>
   Effect.gen(function*() {
     const entry = Logs.begin("id-1", "POST", "/v1/chat/completions", 0, false)
     const tally = Metrics.make(Effect.die("unused"), () => 0).tally("/v1/chat/completions", 0)
-    const response = yield* SseAnswer.answer(
-      streamEncoder("chatcmpl-id-1", "m", 1, false),
+    const drain = new Drain()
+    const endedNow: Array<string> = []
+    const response = yield* SseAnswer.answer({
+      encoder: streamEncoder("chatcmpl-id-1", "m", 1, false),
       first,
       rest,
       entry,
       failures,
       tally,
-      { "cache-control": "no-cache", "x-request-id": "id-1" },
-      yield* Scope.make()
-    )
-    return { response, entry }
+      headers: { "cache-control": "no-cache", "x-request-id": "id-1" },
+      scope: yield* Scope.make(),
+      drain,
+      endNow: (last) => endedNow.push(last === undefined ? "" : text(last))
+    })
+    return { response, entry, drain, endedNow }
   })
 
 // `answerOf`, with the body's text (a stream's collected).
@@ -145,4 +151,42 @@ describe("the gateway's SSE answer", () => {
       expect(body.trimEnd().split("\n\n").at(-1)).toMatch(/^data: \{"error":/)
       expect(entry.error).toBe("StreamTruncatedError")
     }))
+
+  it.effect("cut while its writer waits on the upstream, a stream ends at once with its shutdown error event", () =>
+    Effect.gen(function*() {
+      const { drain, endedNow, entry, response } = yield* answerOf(hello, Effect.never)
+      if (response.body._tag !== "Stream") return expect.unreachable(`a ${response.body._tag} body`)
+      const chunks = yield* Stream.toPull(Stream.orDie(response.body.stream))
+      expect(text((yield* chunks)[0]!)).toContain(`"content":"Hello"`)
+      yield* Effect.forkChild(chunks, { startImmediately: true })
+      yield* drain.cut
+      expect(endedNow).toEqual([`data: ${failures.shutdown}\n\n`])
+      expect(entry.error).toBe("ServerShutdown")
+    }).pipe(Effect.timeout("10 seconds")))
+
+  it.effect("cut between pulls, a stream writes its shutdown error event at its next pull, then ends", () =>
+    Effect.gen(function*() {
+      const more = pullOf([[{ _tag: "TextDelta", text: "more" }]])
+      const { drain, endedNow, entry, response } = yield* answerOf(hello, more.pull)
+      if (response.body._tag !== "Stream") return expect.unreachable(`a ${response.body._tag} body`)
+      const chunks = yield* Stream.toPull(Stream.orDie(response.body.stream))
+      expect(text((yield* chunks)[0]!)).toContain(`"content":"Hello"`)
+      yield* drain.cut
+      expect(endedNow).toEqual([])
+      expect(text((yield* chunks)[0]!)).toBe(`data: ${failures.shutdown}\n\n`)
+      expect(yield* Effect.flip(chunks)).toSatisfy(Cause.isDone)
+      expect(entry.error).toBe("ServerShutdown")
+    }).pipe(Effect.timeout("10 seconds")))
+
+  it.effect("cut once its whole answer went out, a stream ends with no error event", () =>
+    Effect.gen(function*() {
+      const { drain, endedNow, entry, response } = yield* answerOf(whole, Effect.never)
+      if (response.body._tag !== "Stream") return expect.unreachable(`a ${response.body._tag} body`)
+      const chunks = yield* Stream.toPull(Stream.orDie(response.body.stream))
+      expect(text((yield* chunks)[0]!).endsWith("data: [DONE]\n\n")).toBe(true)
+      yield* Effect.forkChild(chunks, { startImmediately: true })
+      yield* drain.cut
+      expect(endedNow).toEqual([""])
+      expect(entry.error).toBeUndefined()
+    }).pipe(Effect.timeout("10 seconds")))
 })

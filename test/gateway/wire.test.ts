@@ -133,6 +133,7 @@ describe("the gateway's wire request", () => {
       model: "m",
       stream: true,
       includeUsage: true,
+      maxTokensField: "max_tokens",
       request: {
         messages: [
           { role: "system", content: "Be brief." },
@@ -155,5 +156,7 @@ describe("the gateway's wire request", () => {
     expect(Wire.wirePath("messages[3].toolCallId")).toBe("messages[3].tool_call_id")
     expect(Wire.wirePath("responseFormat.schema")).toBe("response_format.json_schema.schema")
     expect(Wire.wirePath("messages[0].content")).toBe("messages[0].content")
+    expect(Wire.wirePath("maxTokens")).toBe("max_tokens")
+    expect(Wire.wirePath("maxTokens", "max_completion_tokens")).toBe("max_completion_tokens")
   })
 })

@@ -16,6 +16,10 @@
  * `tool_use`, `content_filter` `refusal`. The engine's `stop` does not say
  * whether a stop sequence ended the reply, so `stop_sequence` is not sent.
  *
+ * Ids are Anthropic's shapes: the gateway's `msg_…` for a message, a tool
+ * use's `toolu_…` (`anthropicWire.ts`'s `toolUseId`). `message_start`
+ * reports the prompt's tokens, estimated when the provider has not said yet.
+ *
  * As the OpenAI encoder does, a stream's encoder keeps what it has forwarded:
  * a `Restart` before any block went out is invisible (the blocks of the new
  * attempt follow), after one it ends the stream with an error event.
@@ -24,6 +28,7 @@ import type { ChatChunk } from "../../ChatChunk.js"
 import { type ChatResponse, emptyUsage, type FinishReason, type Usage } from "../../ChatResponse.js"
 import type { ToolCall } from "../../Message.js"
 import { isRecord, metadataKey, thinkingBlocksOf } from "../providers/anthropic/wire.js"
+import { toolUseId } from "./anthropicWire.js"
 import { asciiJson, BodyText, bytesOf } from "./bodyText.js"
 import type { Encoded, StreamEncoder } from "./render.js"
 
@@ -59,7 +64,7 @@ const input = (call: ToolCall): unknown => {
   }
 }
 
-/** A whole reply as a `message` body. `id` is used when the provider gave none. */
+/** A whole reply as a `message` body of id `id` (Anthropic's `msg_…`, whatever id the provider gave it). */
 export const message = (response: ChatResponse, id: string): string => {
   const content: Array<unknown> = []
   // An Anthropic deployment's signed thinking blocks go back as they came; another provider's reasoning has no signature.
@@ -67,9 +72,11 @@ export const message = (response: ChatResponse, id: string): string => {
   if (signed.length > 0) content.push(...signed)
   else if (response.reasoning !== undefined) content.push({ type: "thinking", thinking: response.reasoning, signature: "" })
   if (response.text !== "" || response.toolCalls.length === 0) content.push({ type: "text", text: response.text })
-  for (const call of response.toolCalls) content.push({ type: "tool_use", id: call.id, name: call.name, input: input(call) })
+  for (const call of response.toolCalls) {
+    content.push({ type: "tool_use", id: toolUseId(call.id), name: call.name, input: input(call) })
+  }
   return JSON.stringify({
-    id: response.id === "" ? id : response.id,
+    id,
     type: "message",
     role: "assistant",
     model: response.model,
@@ -84,8 +91,12 @@ export const message = (response: ChatResponse, id: string): string => {
 const eventHead = (name: string): string => `event: ${name}\ndata: `
 const event = (name: string, data: string): string => `${eventHead(name)}${data}\n\n`
 
-/** An encoder for the stream `id` of `model`; one per stream (it keeps the open block and what was forwarded). */
-export const streamEncoder = (id: string, model: string): StreamEncoder => {
+/**
+ * An encoder for the stream `id` of `model`; one per stream (it keeps the open block and what was forwarded).
+ * `message_start` reports the prompt's tokens: the provider's when its first batch has them, else
+ * `estimatedInput()`, an estimate from the request.
+ */
+export const streamEncoder = (id: string, model: string, estimatedInput: () => number): StreamEncoder => {
   let started = false
   let forwarded = false
   let usage: Usage | undefined
@@ -130,11 +141,16 @@ export const streamEncoder = (id: string, model: string): StreamEncoder => {
   const batch = (chunks: ReadonlyArray<ChatChunk>): Encoded => {
     if (!started) {
       started = true
+      let reported: Usage | undefined
+      for (const chunk of chunks) if (chunk._tag === "Usage") reported = chunk.usage
+      const prompt = reported === undefined
+        ? { ...usageObject(emptyUsage), input_tokens: estimatedInput() }
+        : { ...usageObject(reported), output_tokens: 0 }
       out.template(event(
         "message_start",
         `{"type":"message_start","message":{"id":${asciiJson(id)},"type":"message","role":"assistant","model":${
           asciiJson(model)
-        },"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":0,"output_tokens":0}}}`
+        },"content":[],"stop_reason":null,"stop_sequence":null,"usage":${JSON.stringify(prompt)}}}`
       ))
     }
     for (const chunk of chunks) {
@@ -152,10 +168,9 @@ export const streamEncoder = (id: string, model: string): StreamEncoder => {
         case "ToolCallDelta": {
           let index = tools[chunk.index]
           if (index === undefined) {
-            start(
-              "tool",
-              `{"type":"tool_use","id":${JSON.stringify(chunk.id ?? "")},"name":${JSON.stringify(chunk.name ?? "")},"input":{}}`
-            )
+            const use = chunk.id === undefined ? "" : toolUseId(chunk.id)
+            const name = JSON.stringify(chunk.name ?? "")
+            start("tool", `{"type":"tool_use","id":${JSON.stringify(use)},"name":${name},"input":{}}`)
             index = open
             tools[chunk.index] = index
           }

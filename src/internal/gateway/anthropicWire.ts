@@ -15,7 +15,8 @@
  * `input` as the arguments' JSON) and thinking, whose signed blocks are kept
  * in `providerMetadata` so the library's Anthropic adapter sends them back
  * unchanged (an unsigned one, as the gateway's streams give, is kept as
- * reasoning only). `thinking` becomes a `reasoningEffort` (`enabled` by its
+ * reasoning only). A tool use id the gateway made of a provider's call id
+ * (`toolUseId`) is the provider's id again (`callId`). `thinking` becomes a `reasoningEffort` (`enabled` by its
  * budget per the adapter's `thinkingBudgets`, `adaptive` medium, `disabled`
  * none), `metadata.user_id` the `user`. Not carried: `top_k`,
  * `disable_parallel_tool_use`, a tool result's `is_error`, `cache_control`.
@@ -194,7 +195,7 @@ const userTurn = (
         parts.push(image(block.source))
         break
       case "tool_result":
-        into.push({ role: "tool", toolCallId: block.tool_use_id, content: resultText(block.content) })
+        into.push({ role: "tool", toolCallId: callId(block.tool_use_id), content: resultText(block.content) })
         results++
         origins?.push(`${at}.content.${j}`)
         break
@@ -221,7 +222,7 @@ const assistantTurn = (content: ReadonlyArray<WireBlock>, at: string): Message |
         text += block.text
         break
       case "tool_use":
-        calls.push({ id: block.id, name: block.name, arguments: JSON.stringify(block.input) })
+        calls.push({ id: callId(block.id), name: block.name, arguments: JSON.stringify(block.input) })
         break
       case "thinking":
         reasoning = (reasoning ?? "") + block.thinking
@@ -316,6 +317,19 @@ export const toRequest = (body: Body, origins?: Array<string>): ChatRequest | Pr
   set(request, "user", body.metadata?.user_id)
   return request
 }
+
+// The mark of a tool use id the gateway made of a provider's call id (Anthropic's own `toolu_01…` never has it).
+const madeToolUse = "toolu_gw_"
+
+/**
+ * A provider's tool call id as Anthropic's clients expect one (`toolu_…`): kept when it is one already (an Anthropic
+ * deployment's), else marked so that `callId` gives the provider its own id back when the client returns it.
+ */
+export const toolUseId = (callId: string): string => callId.startsWith("toolu_") ? callId : `${madeToolUse}${callId}`
+
+/** The provider's call id of a tool use id the client sends back (`toolUseId`'s inverse). */
+export const callId = (toolUseId: string): string =>
+  toolUseId.startsWith(madeToolUse) ? toolUseId.slice(madeToolUse.length) : toolUseId
 
 const decodeWire = Schema.decodeUnknownResult(WireMessagesRequest)
 

@@ -2,8 +2,8 @@
  * The gateway's HTTP application: `HttpRouter` routes over the engine, on the
  * path as `intake.ts` normalised it. Every answer carries `x-request-id` (the
  * client's when valid; a streamed chat reply's id repeats it, after
- * `chatcmpl-` or `msg_`, as does a whole reply's when the provider gave it
- * none); every failure is OpenAI's error JSON, except under `/v1/messages`,
+ * `chatcmpl-` or `msg_`, as does a whole reply's on `/v1/messages`, and on
+ * `/v1/chat/completions` when the provider gave it none); every failure is OpenAI's error JSON, except under `/v1/messages`,
  * which answers in Anthropic's wire over the same stream path. A request is
  * refused before anything is sent when, without gateway keys, its `Host` is
  * not the gateway's loopback name (403), its path is unknown (404) or does not
@@ -19,6 +19,7 @@
  * scope closes, which the server closes when the response ends or the client
  * goes away, freeing the upstream call, its key and its permit at once.
  */
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -29,18 +30,21 @@ import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Scope from "effect/Scope"
 import { randomUUID } from "node:crypto"
+import type * as Http from "node:http"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
 import type { LlmError } from "../../LlmError.js"
 import { StreamTruncatedError } from "../../LlmError.js"
 import { openFirst } from "../chunkSource.js"
 import { openAiErrorJson } from "../openAiErrorJson.js"
+import { estimatedPromptTokens } from "../promptSize.js"
 import * as AnthropicErrors from "./anthropicErrors.js"
 import * as AnthropicRender from "./anthropicRender.js"
 import * as AnthropicWire from "./anthropicWire.js"
 import * as Auth from "./auth.js"
 import * as BalancedCall from "./balancedCall.js"
 import * as Dashboard from "./dashboard.js"
+import type { Drain } from "./drain.js"
 import type { Engine, ModelEntry, Target } from "./engine.js"
 import * as Errors from "./errors.js"
 import * as Intake from "./intake.js"
@@ -62,6 +66,8 @@ export interface AppOptions {
   readonly modelLoadDetails: boolean
   /** The port the gateway listens on: without gateway keys, a request's `Host` is one of its loopback names. */
   readonly port: number
+  /** The streams in flight, cut when the gateway shuts down. */
+  readonly drain: Drain
 }
 
 const json = (status: number, body: string) =>
@@ -114,6 +120,18 @@ const restartedBody = openAiErrorJson(restartedMessage, "server_error", null, "s
 
 const anthropicRestarted = AnthropicErrors.errorJson("api_error", restartedMessage)
 
+const shutdownAnswer = Errors.answer(
+  503,
+  "The gateway is shutting down and its grace period ended before this stream did; the answer is incomplete. " +
+    "Retry the request.",
+  "server_error",
+  null,
+  "server_shutting_down"
+)
+
+// In Anthropic's shape, as any of the gateway's 503s: its 529 `overloaded_error`.
+const anthropicShutdown = AnthropicErrors.fromAnswer(shutdownAnswer).body
+
 /** The gateway's routes and its answer to paths it does not serve. */
 export const make = (engine: Engine, options: AppOptions) =>
   Effect.gen(function*() {
@@ -125,10 +143,15 @@ export const make = (engine: Engine, options: AppOptions) =>
     const notFoundAnswer = (model: string, caller?: Auth.Caller) =>
       Errors.modelNotFound(model, caller?.models === undefined ? known : [...caller.models])
     const notFound = (model: string, caller?: Auth.Caller) => errorResponse(notFoundAnswer(model, caller))
-    const openAi: SseAnswer.Failures = {
-      answer: (error) => Errors.fromLlmError(error, clock.currentTimeMillisUnsafe()),
-      restarted: restartedBody
-    }
+    // OpenAI's failures, the engine's request paths named as the body named them (its reply's limit, by `maxTokens`).
+    const openAiFailures = (maxTokens: Wire.MaxTokensField): SseAnswer.Failures => ({
+      answer: (error) =>
+        Errors.fromLlmError(error, clock.currentTimeMillisUnsafe(), (path) => Wire.wirePath(path, maxTokens)),
+      restarted: restartedBody,
+      shutdown: shutdownAnswer.body
+    })
+    const openAi = openAiFailures("max_tokens")
+    const openAiCompletionTokens = openAiFailures("max_completion_tokens")
     const metrics = Metrics.make(engine.status, () => clock.currentTimeMillisUnsafe())
     const dashboard = yield* Dashboard.make(engine.status, () => clock.currentTimeMillisUnsafe())
     // An admin path's answer, once the request's key may have it.
@@ -262,6 +285,7 @@ export const make = (engine: Engine, options: AppOptions) =>
     ) => {
       const held = Scope.makeUnsafe()
       const heldUntilEnd = Scope.addFinalizerExit(requestScope, (exit) => {
+        options.drain.closed(entry)
         const closed = Scope.close(held, exit)
         if (!entry.streaming) return closed
         // The stream's end, or its client's leaving: its duration counted, its cost charged, its line written;
@@ -292,7 +316,19 @@ export const make = (engine: Engine, options: AppOptions) =>
             entry.firstToken = clock.currentTimeMillisUnsafe() - entry.start
             tally.stream()
             const headers = { "cache-control": "no-cache", "x-request-id": entry.id }
-            return SseAnswer.answer(newEncoder(), first, rest, entry, failures, tally, headers, held)
+            return Effect.flatMap(HttpServerRequest.HttpServerRequest, (served) =>
+              SseAnswer.answer({
+                encoder: newEncoder(),
+                first,
+                rest,
+                entry,
+                failures,
+                tally,
+                headers,
+                scope: held,
+                drain: options.drain,
+                endNow: endNowOf(served)
+              }))
           }
         })
       )
@@ -322,6 +358,7 @@ export const make = (engine: Engine, options: AppOptions) =>
     const chatCompletions = withBody("/v1/chat/completions", (text, entry, scope, tally) => {
       const decoded = Wire.chat(text)
       if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
+      const failures = decoded.maxTokensField === "max_tokens" ? openAi : openAiCompletionTokens
       return admitted(decoded.model, decoded.request, entry, (target, request) => {
         tally.model(decoded.model)
         if (decoded.stream) {
@@ -332,11 +369,11 @@ export const make = (engine: Engine, options: AppOptions) =>
             entry,
             scope,
             () => Render.streamEncoder(`chatcmpl-${entry.id}`, decoded.model, seconds(), decoded.includeUsage),
-            openAi,
+            failures,
             tally
           )
         }
-        return whole(request, target, entry, openAi, tally, (response) =>
+        return whole(request, target, entry, failures, tally, (response) =>
           Render.completion(response, `chatcmpl-${entry.id}`, seconds()))
       })
     })
@@ -376,7 +413,8 @@ export const make = (engine: Engine, options: AppOptions) =>
               clock.currentTimeMillisUnsafe(),
               (path) => AnthropicWire.anthropicPath(path, decoded.body)
             ),
-          restarted: anthropicRestarted
+          restarted: anthropicRestarted,
+          shutdown: anthropicShutdown
         }
         const id = `msg_${entry.id.replaceAll("-", "")}`
         if (decoded.stream) {
@@ -386,7 +424,7 @@ export const make = (engine: Engine, options: AppOptions) =>
             target,
             entry,
             scope,
-            () => AnthropicRender.streamEncoder(id, decoded.model),
+            () => AnthropicRender.streamEncoder(id, decoded.model, () => estimatedPromptTokens(request)),
             failures,
             tally
           )
@@ -413,11 +451,12 @@ export const make = (engine: Engine, options: AppOptions) =>
       withBody(route, (text, entry, scope, tally) => {
         const decoded = BalancedCall.chat(text)
         if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
+        const failures = decoded.maxTokensField === "max_tokens" ? openAi : openAiCompletionTokens
         return admitted(decoded.model, decoded.request, entry, (target, request) => {
           tally.model(decoded.model)
           return stream
-            ? streamed(request, decoded.model, target, entry, scope, BalancedCall.streamEncoder, openAi, tally)
-            : whole(request, target, entry, openAi, tally, BalancedCall.reply)
+            ? streamed(request, decoded.model, target, entry, scope, BalancedCall.streamEncoder, failures, tally)
+            : whole(request, target, entry, failures, tally, BalancedCall.reply)
         }, decoded.model === BalancedCall.everyModel ? engine.balanced : engine.resolve(decoded.model))
       })
     // `GET /llm/model-load/<deployment>`: only when the configuration opts in, and as an admin path.
@@ -519,6 +558,16 @@ const methodsByPath = (
   const methods = new Map<HttpRouter.PathInput, Array<string>>()
   for (const route of routes) methods.set(route.path, [...(methods.get(route.path) ?? []), route.method])
   return methods
+}
+
+// Ends the Node response of `request` at once, `last` its last write: a stream cut at shutdown whose body's writer
+// waits on the upstream (`SseAnswer`) ends so, with its error event, rather than by the request's interruption,
+// which drops the connection.
+const endNowOf = (request: HttpServerRequest.HttpServerRequest) => (last: Uint8Array | undefined): void => {
+  const response = NodeHttpServerRequest.toServerResponse(request) as Http.ServerResponse
+  if (response.writableEnded || response.destroyed) return
+  if (last === undefined) response.end()
+  else response.end(last)
 }
 
 // A path decoded; left as sent when its escapes are malformed.

@@ -13,7 +13,7 @@ import type { ChatChunk } from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
 import type { DeploymentLoad, Status } from "../../Router.js"
-import { ChatBody, isChatBody, Problem, toRequest } from "../openAiRequest.js"
+import { ChatBody, isChatBody, maxTokensField, type MaxTokensField, Problem, toRequest } from "../openAiRequest.js"
 import { BodyText, bytesOf } from "./bodyText.js"
 import * as Errors from "./errors.js"
 import type { Encoded, StreamEncoder } from "./render.js"
@@ -27,6 +27,8 @@ export interface Chat {
   readonly _tag: "Chat"
   readonly model: string
   readonly request: ChatRequest
+  /** Which of the two names of the reply's limit the body gave. */
+  readonly maxTokensField: MaxTokensField
 }
 
 const decodeChatBody = Schema.decodeUnknownResult(ChatBody)
@@ -37,7 +39,7 @@ export const chat = (text: string): Chat | Problem => {
   if (body instanceof Problem) return body
   const model = typeof body.model === "string" ? body.model : everyModel
   const request = toRequest(body)
-  return request instanceof Problem ? request : { _tag: "Chat", model, request }
+  return request instanceof Problem ? request : { _tag: "Chat", model, request, maxTokensField: maxTokensField(body) }
 }
 
 /** A whole reply as the seed's `{ "result": text }`, with its tool calls when it made some. */

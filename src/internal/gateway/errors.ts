@@ -138,7 +138,7 @@ const told = (error: LlmError): string => {
   }
 }
 
-const rendered = (error: LlmError, now: number): ErrorAnswer => {
+const rendered = (error: LlmError, now: number, path: (engine: string) => string): ErrorAnswer => {
   const message = told(error)
   switch (error._tag) {
     case "RateLimitError":
@@ -176,9 +176,9 @@ const rendered = (error: LlmError, now: number): ErrorAnswer => {
       return error.status === undefined
         ? answer(
           400,
-          wirePath(error.detail ?? error.message).replace(/ \(nothing was sent\)$/, ""),
+          path(error.detail ?? error.message).replace(/ \(nothing was sent\)$/, ""),
           "invalid_request_error",
-          error.param === undefined ? null : wirePath(error.param),
+          error.param === undefined ? null : path(error.param),
           null
         )
         : answer(400, message, "invalid_request_error", error.param ?? null, error.code ?? null)
@@ -193,8 +193,15 @@ const rendered = (error: LlmError, now: number): ErrorAnswer => {
   }
 }
 
-/** The answer to an engine failure; `now` (Clock millis) dates a `NoCapacityError`'s `availableAt`. */
-export const fromLlmError = (error: LlmError, now: number): ErrorAnswer => ({
-  ...rendered(error, now),
+/**
+ * The answer to an engine failure; `now` (Clock millis) dates a `NoCapacityError`'s `availableAt`, `path` names the
+ * engine's request paths as the body did (`wirePath`).
+ */
+export const fromLlmError = (
+  error: LlmError,
+  now: number,
+  path: (engine: string) => string = wirePath
+): ErrorAnswer => ({
+  ...rendered(error, now, path),
   logged: error.message
 })

@@ -175,6 +175,12 @@ export class Tally {
     this.end()
   }
 
+  /** A stream cut at shutdown (`tag` names it in `errors_total`): it ends with an error event. */
+  cut(tag: string): void {
+    this.registry.error(tag)
+    this.end()
+  }
+
   /** The answer: counted by status; timed, unless it is a stream that has started. */
   answered(response: HttpServerResponse.HttpServerResponse): HttpServerResponse.HttpServerResponse {
     this.series.requests(response.status).updateUnsafe(1, this.registry.context)

@@ -1,9 +1,10 @@
 /**
  * The gateway's server: the options checked, the engine built, the
  * application served on a `node:http` server through `NodeHttpServer`, and on
- * the scope's close a drain: the server stops accepting, calls in flight have
- * the grace period to finish, then whatever is left is interrupted (freeing
- * its upstream call) and the engine's deployments are closed.
+ * the scope's close a drain (`drain.ts`): the server stops accepting, calls in
+ * flight have the grace period to finish, then the streams still open are
+ * cut, each ending with an error event, whatever is left is interrupted
+ * (freeing its upstream call) and the engine's deployments are closed.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as ByteSize from "effect/ByteSize"
@@ -20,6 +21,7 @@ import type { ProviderConfigError } from "../../ProviderConfig.js"
 import * as OptionsErrors from "../optionsError.js"
 import * as App from "./app.js"
 import * as Auth from "./auth.js"
+import * as Drain from "./drain.js"
 import * as Engine from "./engine.js"
 
 const defaultHost = "127.0.0.1"
@@ -70,12 +72,10 @@ export const make = (
       [...(options.config.gateway?.adminKeys ?? []), ...(options.adminKeys ?? [])],
       engine
     )
+    const drain = new Drain.Drain()
     const server = Http.createServer()
-    const httpServer = yield* NodeHttpServer.make(() => server, {
-      host,
-      port,
-      gracefulShutdownTimeout: options.gracePeriod ?? defaultGracePeriod
-    }).pipe(
+    // The drain is ours (below), so that streams are cut with an error event before the server interrupts them.
+    const httpServer = yield* NodeHttpServer.make(() => server, { host, port, disablePreemptiveShutdown: true }).pipe(
       Effect.mapError((error) => {
         const cause = error.cause
         return startError(`${host}:${port}: ${cause instanceof Error ? cause.message : String(cause)}`, cause)
@@ -85,6 +85,7 @@ export const make = (
     const bound = typeof address === "object" && address !== null ? address.port : port
     // Built once the port is bound: without keys, a request's `Host` names it.
     const app = yield* App.make(engine, {
+      drain,
       maxBodyBytes,
       auth,
       logRequests: options.logRequests ?? false,
@@ -96,6 +97,8 @@ export const make = (
       // A span per request would cost more than the gateway's own work.
       Effect.provideService(HttpMiddleware.TracerDisabledWhen, () => true)
     )
+    // Added last, so it runs first on the scope's close: before the server interrupts the requests left.
+    yield* Effect.addFinalizer(() => Drain.shutdown(server, drain, options.gracePeriod ?? defaultGracePeriod))
     return {
       url: `http://${host.includes(":") ? `[${host}]` : host}:${bound}`,
       host,

@@ -24,6 +24,8 @@ import {
   isChatBody,
   isFields,
   isString,
+  maxTokensField,
+  type MaxTokensField,
   maybe,
   nullable,
   Problem,
@@ -33,7 +35,7 @@ import {
   unsetOrNumber
 } from "../openAiRequest.js"
 
-export { Problem } from "../openAiRequest.js"
+export { type MaxTokensField, Problem } from "../openAiRequest.js"
 
 /** The chat completions body, as far as the gateway reads it. */
 export const WireChatRequest = Schema.Struct({
@@ -86,6 +88,8 @@ export interface Chat {
   readonly request: ChatRequest
   readonly stream: boolean
   readonly includeUsage: boolean
+  /** Which of the two names of the reply's limit the body gave. */
+  readonly maxTokensField: MaxTokensField
 }
 
 /** A decoded embeddings body. */
@@ -111,7 +115,8 @@ export const chat = (text: string): Chat | Problem => {
     model: wire.model,
     request,
     stream: wire.stream === true,
-    includeUsage: wire.stream_options?.include_usage === true
+    includeUsage: wire.stream_options?.include_usage === true,
+    maxTokensField: maxTokensField(wire)
   }
 }
 
@@ -132,7 +137,6 @@ export const embeddings = (text: string): Embeddings | Problem => {
 // The request's fields as the wire names them, where the engine's differ.
 const renamed: Readonly<Record<string, string>> = {
   topP: "top_p",
-  maxTokens: "max_tokens",
   toolChoice: "tool_choice",
   responseFormat: "response_format",
   reasoningEffort: "reasoning_effort",
@@ -143,11 +147,14 @@ const renamed: Readonly<Record<string, string>> = {
 /**
  * A path of the engine's request (`tools[0].name`, `messages[1].toolCallId`)
  * as the wire request writes it (`tools[0].function.name`,
- * `messages[1].tool_call_id`).
+ * `messages[1].tool_call_id`); `maxTokens` is the name the body gave it.
  */
-export const wirePath = (path: string): string =>
+export const wirePath = (path: string, maxTokens: MaxTokensField = "max_tokens"): string =>
   path
-    .replace(/\b(topP|maxTokens|toolChoice|responseFormat|reasoningEffort|toolCalls|toolCallId)\b/g, (name) => renamed[name]!)
+    .replace(
+      /\b(topP|maxTokens|toolChoice|responseFormat|reasoningEffort|toolCalls|toolCallId)\b/g,
+      (name) => name === "maxTokens" ? maxTokens : renamed[name]!
+    )
     .replace(/\btools\[(\d+)\]\.(name|description|parameters|strict)/, "tools[$1].function.$2")
     .replace(/(tool_calls\[\d+\])\.(name|arguments)/, "$1.function.$2")
     .replace(/\bresponse_format\.(name|description|schema|strict)/, "response_format.json_schema.$1")

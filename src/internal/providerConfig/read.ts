@@ -80,6 +80,39 @@ const decode = <S extends Schema.Top>(schema: S, json: unknown, prefix: Readonly
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
 
+// A key entry's text (a string, or an object's `key`), when it names an environment variable.
+const envText = (item: unknown): string | undefined => {
+  const text = typeof item === "string" ? item : isRecord(item) ? item.key : undefined
+  return typeof text === "string" && text.startsWith("env:") ? text : undefined
+}
+
+// Every `env:` key of a file as written, under the path its read names (`readKey`, the gateway's keys): what can
+// still be read of a file whose schema refused it, so its unset variables are listed with the schema's issues.
+const envKeys = (providers: unknown, gateway: unknown): Array<{ readonly text: string; readonly path: string }> => {
+  const out: Array<{ readonly text: string; readonly path: string }> = []
+  const collect = (items: unknown, path: (index: number) => string) => {
+    if (!Array.isArray(items)) return
+    items.forEach((item, index) => {
+      const text = envText(item)
+      if (text !== undefined) out.push({ text, path: path(index) })
+    })
+  }
+  for (const [provider, entries] of Object.entries(isRecord(providers) ? providers : {})) {
+    if (!Array.isArray(entries)) continue
+    entries.forEach((entry, i) => {
+      if (isRecord(entry)) collect(entry.api_keys, (k) => `${provider}[${i}].api_keys[${k}]`)
+    })
+  }
+  for (const at of ["keys", "admin_keys"]) {
+    if (isRecord(gateway)) collect(gateway[at], (i) => `gateway.${at}[${i}].key`)
+  }
+  return out
+}
+
+// The issues of the keys `read` could not read.
+const unread = <A>(read: ReadonlyArray<Result.Result<A, ReadonlyArray<typeof Issue.Type>>>) =>
+  read.flatMap((key) => key._tag === "Failure" ? key.failure : [])
+
 // Headers whose values are credentials.
 const secretHeader = /authorization|key|token|secret|cookie/i
 
@@ -138,9 +171,16 @@ export const fromJson = (json: unknown, source = "the provider configuration"): 
       decoded._tag === "Failure" || section._tag === "Failure" || store?._tag === "Failure" ||
       gatewaySection?._tag === "Failure"
     ) {
-      return yield* failure([decoded, section, store, gatewaySection].flatMap((result) =>
-        result?._tag === "Failure" ? result.failure : []
-      ))
+      const unset = yield* Effect.all(
+        envKeys(isObject ? providersJson : json, gatewayJson).map(({ path, text }) => readSecret(text, path)),
+        { mode: "result" }
+      )
+      return yield* failure([
+        ...[decoded, section, store, gatewaySection].flatMap((result) =>
+          result?._tag === "Failure" ? result.failure : []
+        ),
+        ...unread(unset)
+      ])
     }
     const file = decoded.success
     const providers: Record<string, Record<string, ModelConfig>> = {}
@@ -164,11 +204,8 @@ export const fromJson = (json: unknown, source = "the provider configuration"): 
           (entry.api_keys ?? ["none"]).map((key, k) => readKey(key, `${at}.api_keys[${k}]`)),
           { mode: "result" }
         )
-        const read: Array<KeyPool.KeyOptions> = []
-        for (const key of keys) {
-          if (key._tag === "Failure") issues.push(...key.failure)
-          else read.push(key.success)
-        }
+        issues.push(...unread(keys))
+        const read = keys.flatMap((key) => key._tag === "Success" ? [key.success] : [])
         if (models[entry.model_name] !== undefined) {
           issues.push({ path: `${at}.model_name`, message: `${entry.model_name} is listed twice` })
         }

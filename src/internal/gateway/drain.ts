@@ -1,0 +1,57 @@
+/**
+ * The gateway's shutdown (SIGTERM for `serve`, the close of `Gateway.make`'s
+ * scope): the server stops accepting, calls in flight have the grace period
+ * to finish, then each stream still open is cut. A cut stream lets go of its
+ * upstream call and ends with the route's error event (OpenAI's
+ * `data: {"error": ...}`, Anthropic's `event: error`) and its log line names
+ * the error, so a client sees a failed answer rather than a connection
+ * dropped mid-answer. What is still running a moment after the cut is
+ * interrupted by the server, as is a whole reply the grace period did not see
+ * through.
+ */
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Http from "node:http"
+import type { Entry } from "./logs.js"
+
+// How long cut streams have to write their error event before what is left is interrupted.
+const cutAllowance = Duration.seconds(1)
+
+/** The streams in flight, each by its request's log entry, with what cuts it. */
+export class Drain {
+  private readonly streams = new Map<Entry, Effect.Effect<void>>()
+
+  /** A stream's answer has begun; `cut` ends it with an error event. */
+  opened(entry: Entry, cut: Effect.Effect<void>): void {
+    this.streams.set(entry, cut)
+  }
+
+  /** A stream's request has ended (its answer done, or its client gone). */
+  closed(entry: Entry): void {
+    this.streams.delete(entry)
+  }
+
+  /** Cuts every stream in flight. */
+  readonly cut: Effect.Effect<void> = Effect.suspend(() =>
+    Effect.forEach([...this.streams.values()], (cut) => cut, { concurrency: "unbounded", discard: true })
+  )
+}
+
+/**
+ * `server` closed: it stops accepting at once; its connections have `gracePeriod` to end, then the streams of
+ * `drain` are cut, and have a moment to end before this returns (the server then interrupts what is left).
+ */
+export const shutdown = (server: Http.Server, drain: Drain, gracePeriod: Duration.Input): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const closed = Deferred.makeUnsafe<boolean>()
+    if (server.listening) server.close(() => Deferred.doneUnsafe(closed, Exit.succeed(true)))
+    else Deferred.doneUnsafe(closed, Exit.succeed(true))
+    const within = (duration: Duration.Input) =>
+      Effect.timeoutOrElse(Deferred.await(closed), { duration, orElse: () => Effect.succeed(false) })
+    return Effect.flatMap(
+      within(gracePeriod),
+      (done) => done ? Effect.void : Effect.andThen(drain.cut, within(cutAllowance))
+    )
+  })
