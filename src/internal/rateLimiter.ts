@@ -73,6 +73,9 @@ export const statusOf = (
     : { budget: { available: budget.available, capacity: options.tokensPerMinute, waiting: budget.waiting } })
 })
 
+// The `reconcile` of a consume that took nothing from the budget.
+const settledAlready = (_actualTokens: number): Effect.Effect<void> => Effect.void
+
 const millisUntil = (tokens: number, perSecond: number) => Duration.millis(Math.max(0, tokens) / perSecond * 1000)
 
 /** A limiter over options `RateLimiter.make` has checked. */
@@ -181,31 +184,47 @@ export const makeLocal = (options: RateLimiter.Options): Effect.Effect<Local, ne
 
     const resultOf = (start: number, reservation: Reservation | undefined): RateLimiter.ConsumeResult => {
       const { available, queued } = requests.snapshotUnsafe()
+      const waited = clock.currentTimeMillisUnsafe() - start
       return {
-        delay: Duration.millis(clock.currentTimeMillisUnsafe() - start),
+        delay: waited === 0 ? Duration.zero : Duration.millis(waited),
         limit: capacity,
         remaining: available,
         resetAfter: millisUntil(capacity - available + queued, refillRate),
-        reconcile: (actualTokens) => reservation === undefined ? Effect.void : reconcile(reservation, actualTokens)
+        reconcile: reservation === undefined ? settledAlready : (actualTokens) => reconcile(reservation, actualTokens)
       }
     }
+
+    // The permit held until the scope closes, and what the call got.
+    const held = (scope: Scope.Scope, release: Effect.Effect<void>, start: number, reservation: Reservation | undefined) =>
+      Effect.as(Scope.addFinalizer(scope, release), resultOf(start, reservation))
+
+    // `onExceeded: "fail"` takes all it takes at once, within one step: nothing to interrupt.
+    const consumeNow = (
+      consumeOptions: RateLimiter.ConsumeOptions
+    ): Effect.Effect<RateLimiter.ConsumeResult, RateLimiterCostError | RateLimiterExceededError, Scope.Scope> =>
+      Effect.uninterruptible(Effect.flatMap(Effect.scope, (scope): Effect.Effect<
+        RateLimiter.ConsumeResult,
+        RateLimiterCostError | RateLimiterExceededError
+      > => {
+        const { cost, error, tokens } = consumed(consumeOptions, options)
+        if (error !== undefined) return Effect.fail(error)
+        const start = clock.currentTimeMillisUnsafe()
+        const exceeded = tryHold(cost, tokens)
+        if (exceeded !== undefined) return Effect.fail(exceeded)
+        return held(scope, leaveSlot, start, tokens > 0 ? { estimate: tokens, settled: false } : undefined)
+      }))
 
     const consume = (
       consumeOptions?: RateLimiter.ConsumeOptions
     ): Effect.Effect<RateLimiter.ConsumeResult, RateLimiterCostError | RateLimiterExceededError, Scope.Scope> =>
-      Effect.uninterruptibleMask((restore) =>
+      consumeOptions?.onExceeded === "fail" ? consumeNow(consumeOptions) : Effect.uninterruptibleMask((restore) =>
         Effect.suspend(() => {
           const { cost, error, tokens } = consumed(consumeOptions, options)
           if (error !== undefined) return Effect.fail(error)
           const start = clock.currentTimeMillisUnsafe()
           const reservation = tokens > 0 ? { estimate: tokens, settled: false } : undefined
-          const held: Effect.Effect<Effect.Effect<void>, RateLimiterCostError | RateLimiterExceededError> =
-            consumeOptions?.onExceeded === "fail"
-              ? Effect.suspend(() => {
-                const exceeded = tryHold(cost, tokens)
-                return exceeded === undefined ? Effect.succeed(leaveSlot) : Effect.fail(exceeded)
-              })
-              : budget === undefined || reservation === undefined
+          const permit: Effect.Effect<Effect.Effect<void>, RateLimiterCostError> =
+            budget === undefined || reservation === undefined
               ? takePermit(cost)
               // Interrupted while it waits for the permit: the call never
               // started, so its estimate goes back.
@@ -213,12 +232,8 @@ export const makeLocal = (options: RateLimiter.Options): Effect.Effect<Local, ne
                 restore(budget.take(tokens)),
                 Effect.onInterrupt(takePermit(cost), () => reconcile(reservation, 0))
               )
-          return Effect.flatMap(held, (release) =>
-            Effect.flatMap(Effect.scope, (scope) =>
-              Effect.andThen(
-                Scope.addFinalizer(scope, release),
-                Effect.sync(() => resultOf(start, reservation))
-              )))
+          return Effect.flatMap(permit, (release) =>
+            Effect.flatMap(Effect.scope, (scope) => Effect.suspend(() => held(scope, release, start, reservation))))
         })
       )
 

@@ -34,25 +34,12 @@ export interface Held {
   readonly budget: RateLimiter.ConsumeResult | undefined
 }
 
-/**
- * The request's estimated model tokens, computed only when a limiter reads
- * them: one without a budget does not, and the estimate is a pass over the
- * request.
- */
-class Estimate {
-  value: number | undefined = undefined
-  constructor(readonly compute: () => number) {}
-  get read(): number {
-    return this.value ??= this.compute()
-  }
-}
-
 /** What a `consume` for the attempt asks: one request token, and the estimate (own and enumerable, so a spread keeps it). */
-const askOf = (estimate: Estimate, onExceeded: "delay" | "fail"): RateLimiter.ConsumeOptions => ({
+const askOf = (taking: Taking, onExceeded: "delay" | "fail"): RateLimiter.ConsumeOptions => ({
   cost: attemptCost,
   onExceeded,
   get tokens() {
-    return estimate.read
+    return taking.estimate()
   }
 })
 
@@ -80,11 +67,11 @@ const permitError = (env: Env, request: Attempted) => (error: PermitError): Effe
 }
 
 // The permit if it is free now, in `scope`; `undefined` when the limiter refuses it.
-const tryPermit = (env: Env, request: Attempted, estimate: Estimate, scope: Scope.Closeable) =>
+const tryPermit = (taking: Taking) =>
   Effect.catch(
-    Scope.provide(env.limiter.consume(askOf(estimate, "fail")), scope),
+    Scope.provide(taking.env.limiter.consume(askOf(taking, "fail")), taking.scope),
     (error): Effect.Effect<undefined, LlmError> =>
-      error._tag === "RateLimiterExceededError" ? Effect.undefined : permitError(env, request)(error)
+      error._tag === "RateLimiterExceededError" ? Effect.undefined : permitError(taking.env, taking.request)(error)
   )
 
 // Waits for what `acquire` takes, interruptibly and within the deadline,
@@ -122,14 +109,24 @@ const cooledBy = (env: Env, now: number, failures: Failures | undefined, onward:
   return (failures?.rateLimitedAt ?? now) + env.rateLimitWaitMillis
 }
 
-/** The state of one attempt's taking: its request, its deadline, its failures so far, its permit's scope. */
-interface Taking {
-  readonly env: Env
-  readonly request: Attempted
-  readonly due: Due
-  readonly failures: Failures | undefined
-  readonly estimate: Estimate
-  readonly scope: Scope.Closeable
+/**
+ * One attempt's taking: its request, its deadline, its failures so far, the
+ * scope its permit is held in, and the request's estimated model tokens,
+ * computed only when a limiter reads them (one without a budget does not).
+ */
+class Taking {
+  readonly scope = Scope.makeUnsafe()
+  tokens: number | undefined = undefined
+  constructor(
+    readonly env: Env,
+    readonly request: Attempted,
+    readonly due: Due,
+    readonly failures: Failures | undefined,
+    readonly estimateOf: () => number
+  ) {}
+  estimate(): number {
+    return this.tokens ??= this.estimateOf()
+  }
 }
 
 const closePermit = (taking: Taking) => Scope.close(taking.scope, Exit.void)
@@ -139,7 +136,7 @@ const waitPermit = (taking: Taking) =>
   waitFor(
     taking.env,
     Effect.catch(
-      Scope.provide(taking.env.limiter.consume(askOf(taking.estimate, "delay")), taking.scope),
+      Scope.provide(taking.env.limiter.consume(askOf(taking, "delay")), taking.scope),
       permitError(taking.env, taking.request)
     ),
     () => closePermit(taking),
@@ -166,7 +163,7 @@ const waitKey = (taking: Taking) =>
 const heldOf = (taking: Taking, lease: KeyPool.Lease, permit: RateLimiter.ConsumeResult): Held => ({
   lease,
   permit: taking.scope,
-  budget: taking.estimate.value === undefined ? undefined : permit
+  budget: taking.tokens === undefined ? undefined : permit
 })
 
 // With the permit held, a key: at once when free, else waited for.
@@ -181,7 +178,7 @@ const waitPermitThenKey = (taking: Taking) => Effect.flatMap(waitPermit(taking),
 // The permit, then the key: each at once when free, else waited for.
 const permitThenKey = (taking: Taking) =>
   Effect.flatMap(
-    tryPermit(taking.env, taking.request, taking.estimate, taking.scope),
+    tryPermit(taking),
     (permit) => permit !== undefined ? keyHeld(taking, permit) : waitPermitThenKey(taking)
   )
 
@@ -224,7 +221,7 @@ const permitAndKeyAtOnce = (
 ) =>
   Effect.flatMap(startKey, (keyReply) =>
     Effect.flatMap(
-      Effect.exit(tryPermit(taking.env, taking.request, taking.estimate, taking.scope)),
+      Effect.exit(tryPermit(taking)),
       (permit) => Effect.flatMap(Effect.exit(keyReply), (key) => settleAtOnce(taking, permit, key))
     ))
 
@@ -242,7 +239,7 @@ export const hold = (
   tokens: () => number,
   failures: Failures | undefined
 ): Effect.Effect<Held, LlmError> => {
-  const taking: Taking = { env, request, due, failures, estimate: new Estimate(tokens), scope: Scope.makeUnsafe() }
+  const taking = new Taking(env, request, due, failures, tokens)
   const startKey = env.pool.startTryTake
   return startKey === undefined ? permitThenKey(taking) : permitAndKeyAtOnce(taking, startKey)
 }
