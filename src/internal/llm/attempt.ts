@@ -49,8 +49,8 @@ type PermitError = RateLimiter.RateLimiterCostError | RateLimiter.RateLimiterExc
 const storeError = (env: Env, request: Attempted) =>
   new NoCapacityError({ provider: env.client.provider, model: request.model ?? "", storeUnavailable: true })
 
-// A request cost of one that the bucket can never grant (a capacity below one) is a defect, as an estimate above
-// the budget's capacity is the request's fault; `"delay"` never answers that it is exceeded.
+// A request cost of one that the bucket can never grant (a capacity below one) is a defect, while an estimate
+// above the budget's capacity is the request's fault; `"delay"` never answers that it is exceeded.
 const permitError = (env: Env, request: Attempted) => (error: PermitError): Effect.Effect<never, LlmError> => {
   if (error._tag === "StoreUnavailableError") return Effect.fail(storeError(env, request))
   if (error._tag === "RateLimiterCostError" && error.bucket === "tokensPerMinute") {
@@ -66,7 +66,7 @@ const permitError = (env: Env, request: Attempted) => (error: PermitError): Effe
   return Effect.die(error)
 }
 
-// The permit if it is free now, in `scope`; `undefined` when the limiter refuses it.
+// The permit if it is free now, held in the attempt's scope; `undefined` when the limiter refuses it.
 const tryPermit = (taking: Taking) =>
   Effect.catch(
     Scope.provide(taking.env.limiter.consume(askOf(taking, "fail")), taking.scope),
