@@ -170,13 +170,45 @@ export interface KeyStatus {
 export type Outcome = "success" | LlmError
 
 /**
+ * What `take` takes.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface TakeOptions {
+  /**
+   * Wait for a cooling key only when its cooldown ends by this time (epoch
+   * milliseconds, on the `Clock`); when none will, fail at once with
+   * `NoCapacityError`, as `whenExhausted: Fail` does. Waits for a release
+   * are unchanged. Default: any cooldown that ends within `maxWait`.
+   */
+  readonly cooledBy?: number | undefined
+}
+
+/**
+ * What `release` gives back.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export interface ReleaseOptions {
+  /** The lease carried no call: it does not count in `KeyStatus.totalRequests`. Default false. */
+  readonly unused?: boolean | undefined
+}
+
+/**
+ * A pool. `Llm` holds its keys with `tryTake` or `take`, tells the outcome
+ * with `report`, and gives them back with `release`; a pool written by hand
+ * implements these (or is built with `fromAcquire`).
+ *
  * @since 0.1.0
  * @category Models
  */
 export interface Service {
   readonly providerId: string
   /**
-   * The least-loaded usable key, held until the scope closes. Fails with
+   * `take`, with the key given back (`release`) when the scope closes: the
+   * least-loaded usable key, held until the scope closes. Fails with
    * `NoCapacityError` (`model` empty, `availableAt` the earliest cooldown end)
    * per `Options.whenExhausted`.
    *
@@ -197,6 +229,56 @@ export interface Service {
    * ```
    */
   readonly acquire: Effect.Effect<Lease, NoCapacityError, Scope.Scope>
+  /**
+   * The least-loaded usable key without a scope: waits and fails as
+   * `acquire` does (`Options.whenExhausted`, `TakeOptions.cooledBy`). Give
+   * the key back with `release`, exactly once. Run it uninterruptibly, so
+   * the lease cannot be lost between this and `release`: its waits stay
+   * interruptible.
+   *
+   * @example
+   * ```ts
+   * import { Effect } from "effect"
+   * import { KeyPool } from "effect-llm-router"
+   *
+   * const program = Effect.gen(function*() {
+   *   const pool = yield* KeyPool.make({ providerId: "openai", keys: ["sk-one"] })
+   *   return yield* Effect.acquireUseRelease(
+   *     pool.take(),
+   *     (lease) => Effect.andThen(pool.report(lease, "success"), Effect.succeed(lease.credentials.keyId)),
+   *     (lease) => pool.release(lease)
+   *   )
+   * })
+   * ```
+   *
+   * @since 0.3.0
+   */
+  readonly take: (options?: TakeOptions) => Effect.Effect<Lease, NoCapacityError>
+  /**
+   * `take` when a key is usable now, `undefined` otherwise: never waits.
+   *
+   * @since 0.3.0
+   */
+  readonly tryTake: Effect.Effect<Lease | undefined>
+  /**
+   * `tryTake` in two steps, for a pool whose `tryTake` is a round trip to a
+   * shared store: the first sends the command, the second waits for its
+   * reply, so a caller (`Llm`, taking a rate permit) can overlap its own
+   * round trip with it. `undefined` where `tryTake` waits on nothing, or a
+   * key taken and then given back unused could turn away another call (a
+   * key with a `maxConcurrency`): `Llm` then asks for its key after its
+   * permit. A decorator that replaces `tryTake` replaces this too.
+   *
+   * @since 0.3.0
+   */
+  readonly startTryTake: Effect.Effect<Effect.Effect<Lease | undefined>> | undefined
+  /**
+   * Gives back a key from `take` or `tryTake` (an outcome is told with
+   * `report` before). A lease from an unrelated pool is a defect.
+   *
+   * @since 0.3.0
+   */
+  readonly release: (lease: Lease, options?: ReleaseOptions) => Effect.Effect<void>
   /**
    * `RateLimitError`: cool the key down for its `retryAfter` (or the
    * exponential `rateLimitCooldown`), at most `maxCooldown`; a cooldown is only ever extended. `AuthError`: disable the key
@@ -271,6 +353,41 @@ export const make = (options: Options): Effect.Effect<Service, OptionsError> =>
       )
     })
   )
+
+/**
+ * A pool written around a scoped `acquire`, for `fromAcquire`.
+ *
+ * @since 0.3.0
+ * @category Models
+ */
+export type ScopedService = Pick<Service, "providerId" | "acquire" | "report" | "status">
+
+/**
+ * A whole pool from a scoped `acquire`, `report` and `status`: `take` runs
+ * `acquire` in a scope of its own that `release` closes. It cannot tell
+ * whether a key is free without waiting, so `tryTake` always answers
+ * `undefined` (`Llm` then waits for a key as `acquire` does), nor how long
+ * to wait, so `TakeOptions.cooledBy` is not heeded.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { KeyPool } from "effect-llm-router"
+ *
+ * // A pool that logs every outcome and defers to a real one.
+ * const program = Effect.gen(function*() {
+ *   const inner = yield* KeyPool.make({ providerId: "openai", keys: ["sk-one"] })
+ *   return KeyPool.fromAcquire({
+ *     ...inner,
+ *     report: (lease, outcome) => Effect.andThen(Effect.log(lease.credentials.keyId, outcome), inner.report(lease, outcome))
+ *   })
+ * })
+ * ```
+ *
+ * @since 0.3.0
+ * @category Constructors
+ */
+export const fromAcquire: (scoped: ScopedService) => Service = PoolService.fromAcquire
 
 /**
  * @since 0.1.0

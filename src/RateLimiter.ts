@@ -108,7 +108,9 @@ export interface ConsumeOptions {
   /**
    * Model tokens to take from the tokens-per-minute budget: an estimate of the
    * call's usage (`estimateTokens`), settled by `ConsumeResult.reconcile`.
-   * Ignored without `tokensPerMinute`. Default 0.
+   * Ignored (not read) without `tokensPerMinute`: `Llm` computes its estimate
+   * only when a limiter reads it, and settles the budget of one that does.
+   * Default 0.
    */
   readonly tokens?: number | undefined
   /**
@@ -200,6 +202,11 @@ export class RateLimiterExceededError extends Schema.TaggedError<RateLimiterExce
 }
 
 /**
+ * A limiter. `Llm` takes each attempt's permit with `consume` (`onExceeded:
+ * "fail"` first, `"delay"` when refused) and closes its scope when the
+ * attempt ends, so a limiter written by hand, or a decorator of one, is used
+ * as it is.
+ *
  * @since 0.1.0
  * @category Models
  */

@@ -660,6 +660,114 @@ describe("KeyPool", () => {
   })
 })
 
+describe("KeyPool take and release", () => {
+  it.effect("take and tryTake hold a key until release, without a scope; an unused lease is not counted", () =>
+    Effect.gen(function*() {
+      const pool = yield* KeyPool.make({ providerId: "test", keys: [{ key: keyA, maxConcurrency: 1 }] })
+      expect(pool.startTryTake).toBeUndefined()
+      const lease = yield* pool.take()
+      expect(lease.credentials.keyId).toBe(idA)
+      expect(yield* pool.tryTake).toBeUndefined()
+      const waiter = yield* Effect.forkChild(pool.take())
+      yield* settle
+      expect(waiter.pollUnsafe()).toBeUndefined()
+      yield* pool.release(lease)
+      const next = yield* Fiber.join(waiter)
+      expect((yield* statusOf(pool, idA)).inFlight).toBe(1)
+      yield* pool.release(next)
+      expect(yield* statusOf(pool, idA)).toMatchObject({ inFlight: 0, totalRequests: 2 })
+      const tried = yield* pool.tryTake
+      expect(tried?.credentials.keyId).toBe(idA)
+      yield* pool.release(tried!, { unused: true })
+      expect(yield* statusOf(pool, idA)).toMatchObject({ inFlight: 0, totalRequests: 2 })
+    }))
+
+  it.effect("a call's Exit is reported before the key is released: failures count, success clears, interruptions and defects say nothing", () =>
+    Effect.gen(function*() {
+      const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], rateLimitCooldown: { jitter: false } })
+      const cycle = (exit: Exit.Exit<unknown, LlmError.LlmError>) =>
+        Effect.flatMap(pool.take(), (lease) => {
+          const outcome = Outcome.outcomeOf(exit)
+          return Effect.andThen(outcome === undefined ? Effect.void : pool.report(lease, outcome), pool.release(lease))
+        })
+      yield* cycle(Exit.fail(timeout))
+      yield* cycle(Exit.fail(timeout))
+      expect((yield* statusOf(pool, idA)).failures).toBe(2)
+      yield* cycle(Exit.interrupt())
+      yield* cycle(Exit.die(new Error("bug")))
+      expect((yield* statusOf(pool, idA)).failures).toBe(2)
+      yield* cycle(Exit.succeed("reply"))
+      expect((yield* statusOf(pool, idA)).failures).toBe(0)
+      // Reported before it is released: a rate-limited key goes to cooling, not back to ready.
+      yield* cycle(Exit.fail(rateLimit()))
+      const status = yield* statusOf(pool, idA)
+      expect(status.coolingUntil).toBe(1_000)
+      expect(status.inFlight).toBe(0)
+    }))
+
+  it.effect("take with cooledBy waits for a cooling key only when its cooldown ends in time", () =>
+    Effect.gen(function*() {
+      const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
+      const first = yield* pool.take()
+      yield* pool.report(first, rateLimit("8 seconds"))
+      yield* pool.release(first)
+      // The cooldown ends at 8 s, after 5 s: no wait, the pool's own 60 s notwithstanding.
+      const error = yield* Effect.flip(pool.take({ cooledBy: 5_000 }))
+      expect(error).toMatchObject({ _tag: "NoCapacityError", availableAt: 8_000 })
+      expect(yield* Clock.currentTimeMillis).toBe(0)
+      // Ending by 8 s, it is waited for.
+      const waiter = yield* Effect.forkChild(pool.take({ cooledBy: 8_000 }))
+      yield* TestClock.adjust("8 seconds")
+      const lease = yield* Fiber.join(waiter)
+      expect(lease.credentials.keyId).toBe(idA)
+      yield* pool.release(lease)
+    }))
+
+  it.effect("fromAcquire makes a whole pool of a scoped acquire: take holds a scope that release closes", () =>
+    Effect.gen(function*() {
+      const inner = yield* KeyPool.make({ providerId: "test", keys: [keyA, keyB] })
+      const reported: Array<KeyPool.Outcome> = []
+      // A decorator: it records every outcome and defers to a real pool.
+      const pool = KeyPool.fromAcquire({
+        providerId: inner.providerId,
+        acquire: inner.acquire,
+        report: (lease, outcome) => Effect.andThen(Effect.sync(() => reported.push(outcome)), inner.report(lease, outcome)),
+        status: inner.status
+      })
+      // It cannot be tried without waiting, so tryTake says no.
+      expect(yield* pool.tryTake).toBeUndefined()
+      expect(pool.startTryTake).toBeUndefined()
+      const lease = yield* pool.take()
+      expect(lease.credentials.keyId).toBe(idA)
+      expect((yield* statusOf(inner, idA)).inFlight).toBe(1)
+      yield* pool.report(lease, timeout)
+      yield* pool.release(lease)
+      expect(yield* statusOf(inner, idA)).toMatchObject({ inFlight: 0, failures: 1 })
+      yield* Effect.flatMap(pool.take(), (next) => Effect.andThen(pool.report(next, "success"), pool.release(next)))
+      expect(reported).toEqual([timeout, "success"])
+      expect((yield* inner.status).map((key) => key.inFlight)).toEqual([0, 0])
+      // Its acquire is the one it was given.
+      yield* Effect.scoped(Effect.flatMap(pool.acquire, (held) => Effect.andThen(pool.report(held, "success"), pool.status)))
+      expect(reported).toEqual([timeout, "success", "success"])
+
+      const scope = yield* Scope.make()
+      const foreign = yield* Scope.provide(inner.acquire, scope)
+      const exit = yield* Effect.exit(pool.release(foreign))
+      expect(Exit.isFailure(exit) && Cause.hasDies(exit.cause)).toBe(true)
+      yield* Scope.close(scope, Exit.void)
+    }))
+
+  it.effect("a lease another pool issued is a defect to release", () =>
+    Effect.gen(function*() {
+      const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
+      const other = yield* KeyPool.make({ providerId: "test", keys: [keyA] })
+      const lease = yield* other.take()
+      const exit = yield* Effect.exit(pool.release(lease))
+      expect(Exit.isFailure(exit) && Cause.hasDies(exit.cause)).toBe(true)
+      yield* other.release(lease)
+    }))
+})
+
 // ---------------------------------------------------------------------------
 // Properties
 

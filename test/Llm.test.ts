@@ -172,6 +172,36 @@ describe("Llm.chat", () => {
       expect(yield* limiter.status).toMatchObject({ inFlight: 0, available: 97 })
     }))
 
+  it.effect("tries a limiter written by hand at once, then waits for it, through its consume; one that reads the estimate is settled with the usage", () =>
+    Effect.gen(function*() {
+      const { layer } = yield* fakeProvider((call) => Effect.as(Effect.sleep("1 second"), response("hi", call.keyId)))
+      const pool = yield* KeyPool.make({ providerId: "fake", keys })
+      const inner = yield* RateLimiter.make({ capacity: 10, refillRate: 10, maxConcurrency: 1 })
+      const asked: Array<string | undefined> = []
+      const settled: Array<number> = []
+      // A limiter of one call at a time that keeps its own count of model tokens: it reads the estimate.
+      const limiter: RateLimiter.Service = {
+        ...inner,
+        consume: (options) =>
+          Effect.map(
+            Effect.andThen(Effect.sync(() => asked.push(`${options?.onExceeded} ${options?.tokens}`)), inner.consume(options)),
+            (result) => ({ ...result, reconcile: (tokens) => Effect.sync(() => settled.push(tokens)) })
+          )
+      }
+      const llm = yield* Llm.make().pipe(
+        Effect.provide(Layer.mergeAll(layer, Layer.succeed(KeyPool.KeyPool, pool), Layer.succeed(RateLimiter.RateLimiter, limiter)))
+      )
+      const both = yield* Effect.forkChild(Effect.all([llm.chat(request), llm.chat(request)], { concurrency: "unbounded" }))
+      yield* TestClock.adjust("1 second")
+      expect(both.pollUnsafe()).toBeUndefined()
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(both)
+      // The estimate of "Hello there" is 7 tokens; each call used 7.
+      expect(asked).toEqual(["fail 7", "fail 7", "delay 7"])
+      expect(settled).toEqual([7, 7])
+      expect(yield* inner.status).toMatchObject({ inFlight: 0, waiting: 0 })
+    }))
+
   it.effect("backs off exponentially on an unavailable provider, then succeeds", () =>
     Effect.gen(function*() {
       const { calls, layer } = yield* fakeProvider((call, index) =>

@@ -42,6 +42,12 @@ export const jitterFactor = (cooldown: Cooldown, random: RandomSource): number =
  */
 export type Settled = KeyPool.Outcome | Exit.Exit<unknown, LlmError>
 
+/** The outcome an `Exit` tells the pool: none for an interruption or a defect, which say nothing about the key. */
+export const outcomeOf = (exit: Exit.Exit<unknown, LlmError>): KeyPool.Outcome | undefined => {
+  if (Exit.isSuccess(exit)) return "success"
+  return Option.getOrUndefined(Cause.findErrorOption(exit.cause))
+}
+
 /** What `report` understands, normalized. */
 export type Verdict =
   | { readonly _tag: "Success" }

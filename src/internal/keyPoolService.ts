@@ -1,24 +1,18 @@
 /**
- * The key pool service over its state machine (`keyPool.ts`), and the fast
- * paths the `Llm` service holds a lease with without a scope, kept on the
- * service object under a symbol (`fastPath.ts`; not in `KeyPool.Service`):
- * `fastPath` reads them, and derives them from `acquire` and `report` for a
- * pool written by hand.
+ * The key pool service over its state machine (`keyPool.ts`), and the
+ * service `KeyPool.fromAcquire` builds from a scoped `acquire`.
  */
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
 import type * as KeyPool from "../KeyPool.js"
 import { NoCapacityError } from "../LlmError.js"
 import type * as ProviderClient from "../ProviderClient.js"
-import * as FastPaths from "./fastPath.js"
 import { LeaseImpl, release, report, type Slot, type State, status, tryAcquire } from "./keyPool.js"
 import type { Cooldown, Settled } from "./keyPoolOutcome.js"
 
@@ -66,43 +60,7 @@ const noCapacity = (providerId: string, availableAt: number | undefined) =>
     availableAt === undefined ? { provider: providerId, model: "" } : { provider: providerId, model: "", availableAt }
   )
 
-/** What the `Llm` service holds a key with. */
-export interface FastPath {
-  /**
-   * `acquire` without a scope: waits as `acquire` does. Call it
-   * uninterruptibly (its waits stay interruptible) and give the lease back
-   * exactly once with `release`.
-   */
-  readonly take: Effect.Effect<KeyPool.Lease, NoCapacityError>
-  /**
-   * `take`, but waiting for a cooling key only when its cooldown ends by
-   * `cooledBy` (epoch ms): fails at once, as `Fail` does, when none will.
-   * A hand-written pool waits as its `acquire` does.
-   */
-  readonly takeCooledBy: (cooledBy: number) => Effect.Effect<KeyPool.Lease, NoCapacityError>
-  /** `take` if a key is usable now; `undefined` otherwise. Never waits. */
-  readonly tryTake: Effect.Effect<KeyPool.Lease | undefined>
-  /** Gives back a key from `take`, first reporting the call's outcome (none when `undefined`). */
-  readonly release: (lease: KeyPool.Lease, outcome: Settled | undefined) => Effect.Effect<void>
-  /** Gives back a key from `tryTake` that carried no call: as `release` with no outcome, and not counted as a request. */
-  readonly untake: (lease: KeyPool.Lease) => Effect.Effect<void>
-  /**
-   * Where a caller taking a permit from a shared store should try a key
-   * alongside it, so their round trips overlap: `tryTake` sending its command
-   * when run, and returning the wait for its result. Defined where `tryTake`
-   * waits on a round trip of its own to a shared store, and a key taken and
-   * then given back unused costs other calls nothing (no key has a
-   * `maxConcurrency` it could fill); `undefined` elsewhere.
-   */
-  readonly takeAlongside: Effect.Effect<Effect.Effect<KeyPool.Lease | undefined>> | undefined
-}
-
-export const fastPaths = FastPaths.slot<FastPath>("effect-llm-router/KeyPool/FastPath")
-
-/** The pool's fast paths, or ones derived from `acquire` for a pool built elsewhere. Read it once, not per call. */
-export const fastPath = (pool: KeyPool.Service): FastPath => fastPaths.read(pool) ?? derived(pool)
-
-/** A lease of a hand-written pool, with the scope its `acquire` runs in. */
+/** A lease of a pool built by `fromAcquire`, with the scope its `acquire` runs in. */
 class ScopedLease implements KeyPool.Lease {
   readonly credentials: ProviderClient.Credentials
   readonly slot: number
@@ -112,36 +70,27 @@ class ScopedLease implements KeyPool.Lease {
   }
 }
 
-const outcomeOf = (settled: Settled): KeyPool.Outcome | undefined => {
-  if (!Exit.isExit(settled)) return settled
-  if (Exit.isSuccess(settled)) return "success"
-  return Option.getOrUndefined(Cause.findErrorOption(settled.cause))
-}
-
-// A hand-written pool is acquired in a scope of its own, closed by `release`.
-// It cannot be tried without waiting, so `tryTake` always says no, nor told
-// how long to wait, so `takeCooledBy` waits as its `acquire` does.
-const derived = (pool: KeyPool.Service): FastPath => {
+/**
+ * `KeyPool.fromAcquire`: each `take` acquires in a scope of its own, closed by
+ * `release`. Such a pool cannot be tried without waiting, so `tryTake` always
+ * says no, nor told how long to wait, so `take` waits as its `acquire` does.
+ */
+export const fromAcquire = (scoped: KeyPool.ScopedService): KeyPool.Service => {
+  const foreign = Effect.die(new Error(`KeyPool ${scoped.providerId}: a lease this pool did not issue was given to it`))
   const take = Effect.flatMap(Scope.make(), (scope) =>
     Effect.map(
-      Effect.onError(Scope.provide(pool.acquire, scope), (cause) => Scope.close(scope, Exit.failCause(cause))),
+      Effect.onError(Scope.provide(scoped.acquire, scope), (cause) => Scope.close(scope, Exit.failCause(cause))),
       (lease): KeyPool.Lease => new ScopedLease(lease, scope)
     ))
-  const release = (lease: KeyPool.Lease, settled: Settled | undefined) => {
-    if (!(lease instanceof ScopedLease)) {
-      return Effect.die(new Error(`KeyPool ${pool.providerId}: a lease this pool did not issue was given to it`))
-    }
-    const outcome = settled === undefined ? undefined : outcomeOf(settled)
-    const close = Scope.close(lease.scope, Exit.void)
-    return outcome === undefined ? close : Effect.andThen(pool.report(lease.lease, outcome), close)
-  }
   return {
-    take,
+    providerId: scoped.providerId,
+    acquire: scoped.acquire,
+    take: () => take,
     tryTake: Effect.succeed(undefined),
-    takeCooledBy: () => take,
-    takeAlongside: undefined,
-    release,
-    untake: (lease) => release(lease, undefined)
+    startTryTake: undefined,
+    release: (lease) => lease instanceof ScopedLease ? Scope.close(lease.scope, Exit.void) : foreign,
+    report: (lease, outcome) => lease instanceof ScopedLease ? scoped.report(lease.lease, outcome) : scoped.report(lease, outcome),
+    status: scoped.status
   }
 }
 
@@ -175,8 +124,7 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
         )
       }))
 
-  const take = Effect.suspend(() => takeLoop(undefined, Infinity))
-  const takeCooledBy = (cooledBy: number) => Effect.suspend(() => takeLoop(undefined, cooledBy))
+  const take = (options?: KeyPool.TakeOptions) => Effect.suspend(() => takeLoop(undefined, options?.cooledBy ?? Infinity))
 
   // The fast paths (`tryTake`, `onSlot`) change the state in place, read from the ref within one effect: no `Ref.modify`.
   const tryTake = Effect.clockWith((clock) => {
@@ -208,29 +156,29 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
   const report_ = (lease: KeyPool.Lease, outcome: Settled) =>
     onSlot(lease, (state, slot, now, random) => [report(state, slot, outcome, now, cooldown, random)])
 
-  // Reported first, then released: a rate-limited key goes to the cooling heap, not back to ready.
-  const release_ = (lease: KeyPool.Lease, outcome: Settled | undefined) =>
-    onSlot(lease, (state, slot, now, random) => [
-      outcome === undefined ? undefined : report(state, slot, outcome, now, cooldown, random),
-      release(state, slot)
-    ])
-
-  const untake = (lease: KeyPool.Lease) =>
+  const release_ = (lease: KeyPool.Lease, options?: KeyPool.ReleaseOptions) =>
     onSlot(lease, (state, slot) => {
-      slot.totalRequests--
+      if (options?.unused === true) slot.totalRequests--
       return [release(state, slot)]
     })
 
-  // Uninterruptible from the count to the finalizer, so the key always goes back.
-  const acquire = Effect.uninterruptible(
-    Effect.flatMap(take, (lease) =>
-      Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, release_(lease, undefined)), lease)))
-  )
-
-  return fastPaths.attach({
+  return {
     providerId,
-    acquire,
+    acquire: acquireOf(take(), release_),
+    take,
+    tryTake,
+    startTryTake: undefined,
+    release: release_,
     report: report_,
     status: Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.map(Ref.get(ref), (state) => status(state, now, slowStartMillis)))
-  }, { take, tryTake, takeCooledBy, release: release_, untake, takeAlongside: undefined })
+  }
 }
+
+/** `take` held in the scope: uninterruptible from the count to the finalizer, so the key always goes back. */
+export const acquireOf = (
+  take: Effect.Effect<KeyPool.Lease, NoCapacityError>,
+  release: (lease: KeyPool.Lease) => Effect.Effect<void>
+): Effect.Effect<KeyPool.Lease, NoCapacityError, Scope.Scope> =>
+  Effect.uninterruptible(
+    Effect.flatMap(take, (lease) => Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, release(lease)), lease)))
+  )

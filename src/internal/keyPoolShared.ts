@@ -14,7 +14,6 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
 import * as Ref from "effect/Ref"
-import * as Scope from "effect/Scope"
 import type * as KeyPool from "../KeyPool.js"
 import { NoCapacityError } from "../LlmError.js"
 import type * as ProviderClient from "../ProviderClient.js"
@@ -22,7 +21,7 @@ import type * as Store from "../Store.js"
 import type { StoreUnavailableError } from "../Store.js"
 import { makeState } from "./keyPool.js"
 import { jitterFactor, type Settled, verdictOf } from "./keyPoolOutcome.js"
-import { fastPath, fastPaths, type Settings, makeService } from "./keyPoolService.js"
+import { acquireOf, makeService, type Settings } from "./keyPoolService.js"
 import { connectionOf } from "./store/connection.js"
 import * as Leases from "./store/leases.js"
 
@@ -31,6 +30,10 @@ const pollMillis = 50
 
 /** A lease taken in Redis: `lease` names it there. */
 class SharedLease implements KeyPool.Lease {
+  /** Until released. */
+  held = true
+  /** A success reported while held, told to Redis with the release: one command for both. */
+  succeeded = false
   constructor(
     readonly credentials: ProviderClient.Credentials,
     readonly slot: number,
@@ -62,7 +65,6 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
     const local = connection.onUnavailable === "fail-open"
       ? makeService(Ref.makeUnsafe(makeState(providerId, localKeys(options.keys, connection.instances))), settings)
       : undefined
-    const localFast = local === undefined ? undefined : fastPath(local)
     const token = {}
     const totals = slots.map(() => 0)
     const failures = slots.map(() => 0)
@@ -86,11 +88,11 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Effect.flatMap(
           Effect.catchTag(group.pick, "StoreUnavailableError", () =>
-            localFast === undefined
+            local === undefined
               ? Effect.fail(new NoCapacityError({ provider: providerId, model: "", storeUnavailable: true }))
               : Effect.succeed(undefined)),
           (result) => {
-            if (result === undefined) return localFast!.takeCooledBy(cooledBy)
+            if (result === undefined) return local!.take({ cooledBy })
             if (result._tag === "Taken") return Effect.succeed(leaseOf(result))
             const availableAt = result.availableAt === undefined ? undefined : now + (result.availableAt - result.now)
             if (maxWaitMillis === undefined || result.allDisabled) return Effect.fail(noCapacity(availableAt))
@@ -105,15 +107,14 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
           }
         ))
 
-    const take = Effect.suspend(() => takeLoop(undefined, Infinity))
-    const takeCooledBy = (cooledBy: number) => Effect.suspend(() => takeLoop(undefined, cooledBy))
+    const take = (options?: KeyPool.TakeOptions) => Effect.suspend(() => takeLoop(undefined, options?.cooledBy ?? Infinity))
 
     const tryTakeBy = (pick: Effect.Effect<Leases.Taken | Leases.Blocked, StoreUnavailableError>): Effect.Effect<KeyPool.Lease | undefined> =>
       Effect.flatMap(
         Effect.catchTag(pick, "StoreUnavailableError", () => Effect.succeed(undefined)),
         (result) =>
           result === undefined
-            ? localFast === undefined ? Effect.succeed(undefined) : localFast.tryTake
+            ? local === undefined ? Effect.succeed(undefined) : local.tryTake
             : result._tag === "Taken"
             ? Effect.succeed(leaseOf(result))
             : Effect.succeed(undefined)
@@ -148,24 +149,26 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
         return Effect.ignore(group.release(lease.slot, leaseName, shared))
       })
 
-    const release = (lease: KeyPool.Lease, outcome: Settled | undefined): Effect.Effect<void> =>
-      lease instanceof SharedLease || localFast === undefined
-        ? settle(lease, lease instanceof SharedLease ? lease.lease : "", outcome)
-        : localFast.release(lease, outcome)
-
-    const untake = (lease: KeyPool.Lease): Effect.Effect<void> => {
-      if (!(lease instanceof SharedLease) && localFast !== undefined) return localFast.untake(lease)
-      if (lease instanceof SharedLease && lease.pool === token) totals[lease.slot]!--
-      return release(lease, undefined)
+    const release = (lease: KeyPool.Lease, options?: KeyPool.ReleaseOptions): Effect.Effect<void> => {
+      if (!(lease instanceof SharedLease)) return local === undefined ? foreign : local.release(lease, options)
+      if (lease.pool === token && lease.held) {
+        lease.held = false
+        if (options?.unused === true) totals[lease.slot]!--
+      }
+      return settle(lease, lease.lease, lease.succeeded ? "success" : undefined)
     }
 
-    const report = (lease: KeyPool.Lease, outcome: KeyPool.Outcome): Effect.Effect<void> =>
-      lease instanceof SharedLease || local === undefined ? settle(lease, "", outcome) : local.report(lease, outcome)
-
-    const acquire = Effect.uninterruptible(
-      Effect.flatMap(take, (lease) =>
-        Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, release(lease, undefined)), lease)))
-    )
+    // A success while the lease is held goes with its release; any other outcome at once, as it may cool or
+    // disable the key for every instance.
+    const report = (lease: KeyPool.Lease, outcome: KeyPool.Outcome): Effect.Effect<void> => {
+      if (!(lease instanceof SharedLease)) return local === undefined ? foreign : local.report(lease, outcome)
+      if (outcome === "success" && lease.pool === token && lease.held) {
+        lease.succeeded = true
+        failures[lease.slot] = 0
+        return Effect.void
+      }
+      return settle(lease, "", outcome)
+    }
 
     const status: Effect.Effect<ReadonlyArray<KeyPool.KeyStatus>> = Effect.flatMap(
       Effect.catchTag(group.status, "StoreUnavailableError", () => Effect.succeed(undefined)),
@@ -198,6 +201,15 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
     )
 
     // A capped key taken alongside a permit that is then refused could turn away another call while held.
-    const takeAlongside = slots.every((slot) => slot.maxConcurrency === Infinity) ? Effect.map(group.startPick, tryTakeBy) : undefined
-    return fastPaths.attach({ providerId, acquire, report, status }, { take, tryTake, takeCooledBy, release, untake, takeAlongside })
+    const startTryTake = slots.every((slot) => slot.maxConcurrency === Infinity) ? Effect.map(group.startPick, tryTakeBy) : undefined
+    return {
+      providerId,
+      acquire: acquireOf(take(), release),
+      take,
+      tryTake,
+      startTryTake,
+      release,
+      report,
+      status
+    }
   })

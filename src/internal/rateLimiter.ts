@@ -1,21 +1,14 @@
 /**
- * The limiter behind `RateLimiter`: `consume` for users, and the fast paths the
- * `Llm` service takes a permit with, without a scope and without waiting when
- * the permit is free.
- *
- * The fast paths live on the service object under a symbol (`fastPath.ts`), not
- * in `RateLimiter.Service`: `fastPath` reads them, and derives them from
- * `consume` for a limiter written by hand (a test double, a decorator).
+ * The limiter behind `RateLimiter`: `consume`, over a request bucket, an
+ * optional budget bucket and optional concurrency slots (`rateLimiterBucket.ts`).
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import type * as RateLimiter from "../RateLimiter.js"
 import type { StoreUnavailableError } from "../Store.js"
 import { RateLimiterCostError, RateLimiterExceededError } from "../RateLimiter.js"
-import * as FastPaths from "./fastPath.js"
 import * as Bucket from "./rateLimiterBucket.js"
 
 /** Model tokens held for one call by `reserve`, until `reconcile` settles them. */
@@ -24,68 +17,27 @@ export interface Reservation {
   settled: boolean
 }
 
-/** What the `Llm` service takes a permit with. */
-export interface FastPath {
+/**
+ * What a limiter's `consume` is made of, for the shared limiter to fall back
+ * on piece by piece while its store is away (`rateLimiterShared.ts`).
+ */
+export interface Permits {
   /**
    * Takes a slot (with `maxConcurrency`) and then `cost` tokens, waiting for
    * each in arrival order, and gives the effect that frees the slot, to run
    * exactly once. Call it uninterruptibly (its waits stay interruptible).
    */
   readonly takePermit: (cost: number) => Effect.Effect<Effect.Effect<void>, RateLimiterCostError | StoreUnavailableError>
-  /** `takePermit` if the slot and the tokens are free now and nobody waits ahead; `undefined` otherwise. */
-  readonly tryTakePermit: (
-    cost: number
-  ) => Effect.Effect<Effect.Effect<void> | undefined, RateLimiterCostError | StoreUnavailableError>
-  /** Whether `reserve` holds anything: the limiter has a `tokensPerMinute` budget. */
-  readonly hasTokenBudget: boolean
-  /**
-   * Where `tryTakePermit` waits on a round trip to a shared store:
-   * `tryTakePermit` sending its command when run, and returning the wait for
-   * its result, so a caller may overlap it with another. A limiter with
-   * `maxConcurrency` (a slot to take first) sends nothing when run: its round
-   * trips all happen in the wait. `undefined` elsewhere.
-   */
-  readonly remote:
-    | ((cost: number) => Effect.Effect<Effect.Effect<Effect.Effect<void> | undefined, RateLimiterCostError | StoreUnavailableError>>)
-    | undefined
   /** Waits, in arrival order, until the budget holds `estimate` model tokens and holds them. */
   readonly reserve: (estimate: number) => Effect.Effect<Reservation, RateLimiterCostError | StoreUnavailableError>
-  /**
-   * Settles a reservation against the tokens the call used: unused tokens go
-   * back; tokens beyond the estimate are taken at once, into debt if the
-   * budget is short. Settles once; a usage that is not a non-negative finite
-   * number leaves the reservation as it was.
-   */
+  /** `ConsumeResult.reconcile` of a reservation. */
   readonly reconcile: (reservation: Reservation, actualTokens: number) => Effect.Effect<void>
 }
 
-export const fastPaths = FastPaths.slot<FastPath>("effect-llm-router/RateLimiter/FastPath")
-
-/** The limiter's fast paths, or ones derived from `consume` for a limiter built elsewhere. Read it once, not per call. */
-export const fastPath = (service: RateLimiter.Service): FastPath =>
-  fastPaths.read(service) ?? derived(service)
-
-// A hand-written limiter is consumed in a scope of its own, closed by the
-// permit's release. It sees the request cost only: its budget, if any, is its own.
-const derived = (service: RateLimiter.Service): FastPath => {
-  const held = (cost: number, onExceeded: "delay" | "fail") =>
-    Effect.flatMap(Scope.make(), (scope) =>
-      Effect.as(
-        Effect.onError(
-          Scope.provide(service.consume({ cost, onExceeded }), scope),
-          (cause) => Scope.close(scope, Exit.failCause(cause))
-        ),
-        Scope.close(scope, Exit.void)
-      ))
-  return {
-    takePermit: (cost) => Effect.catchTag(held(cost, "delay"), "RateLimiterExceededError", Effect.die),
-    tryTakePermit: (cost) =>
-      Effect.catchTag(held(cost, "fail"), "RateLimiterExceededError", () => Effect.succeed(undefined)),
-    hasTokenBudget: false,
-    remote: undefined,
-    reserve: (estimate) => Effect.succeed({ estimate, settled: true }),
-    reconcile: () => Effect.void
-  }
+/** A limiter and what its `consume` is made of. */
+export interface Local {
+  readonly service: RateLimiter.Service
+  readonly permits: Permits
 }
 
 /** Why `cost` can never be granted by a bucket of `capacity`, or undefined. */
@@ -121,10 +73,17 @@ export const statusOf = (
     : { budget: { available: budget.available, capacity: options.tokensPerMinute, waiting: budget.waiting } })
 })
 
+// The `reconcile` of a consume that took nothing from the budget.
+const settledAlready = (_actualTokens: number): Effect.Effect<void> => Effect.void
+
 const millisUntil = (tokens: number, perSecond: number) => Duration.millis(Math.max(0, tokens) / perSecond * 1000)
 
 /** A limiter over options `RateLimiter.make` has checked. */
 export const make = (options: RateLimiter.Options): Effect.Effect<RateLimiter.Service, never, Scope.Scope> =>
+  Effect.map(makeLocal(options), (local) => local.service)
+
+/** `make`, with what its `consume` is made of. */
+export const makeLocal = (options: RateLimiter.Options): Effect.Effect<Local, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { capacity, maxConcurrency, refillRate, tokensPerMinute } = options
     const clock = yield* Clock.Clock
@@ -160,16 +119,6 @@ export const make = (options: RateLimiter.Options): Effect.Effect<RateLimiter.Se
     // token, so the bucket's bound holds for call starts, not only for grants.
     // The waits are interruptible; a slot taken before an interrupted token
     // wait goes back.
-    const tryTakePermit = (cost: number): Effect.Effect<Effect.Effect<void> | undefined, RateLimiterCostError> =>
-      Effect.suspend(() => {
-        const error = costError(cost, capacity, "requests")
-        if (error !== undefined) return Effect.fail(error)
-        if (slots !== undefined && !slots.tryTakeUnsafe(1)) return Effect.succeed(undefined)
-        if (!requests.tryTakeUnsafe(cost)) return slots === undefined ? Effect.succeed(undefined) : Effect.as(slots.give(1), undefined)
-        inFlight++
-        return Effect.succeed(leaveSlot)
-      })
-
     const takePermit = (cost: number): Effect.Effect<Effect.Effect<void>, RateLimiterCostError> => {
       const error = costError(cost, capacity, "requests")
       if (error !== undefined) return Effect.fail(error)
@@ -235,31 +184,47 @@ export const make = (options: RateLimiter.Options): Effect.Effect<RateLimiter.Se
 
     const resultOf = (start: number, reservation: Reservation | undefined): RateLimiter.ConsumeResult => {
       const { available, queued } = requests.snapshotUnsafe()
+      const waited = clock.currentTimeMillisUnsafe() - start
       return {
-        delay: Duration.millis(clock.currentTimeMillisUnsafe() - start),
+        delay: waited === 0 ? Duration.zero : Duration.millis(waited),
         limit: capacity,
         remaining: available,
         resetAfter: millisUntil(capacity - available + queued, refillRate),
-        reconcile: (actualTokens) => reservation === undefined ? Effect.void : reconcile(reservation, actualTokens)
+        reconcile: reservation === undefined ? settledAlready : (actualTokens) => reconcile(reservation, actualTokens)
       }
     }
+
+    // The permit held until the scope closes, and what the call got.
+    const held = (scope: Scope.Scope, release: Effect.Effect<void>, start: number, reservation: Reservation | undefined) =>
+      Effect.as(Scope.addFinalizer(scope, release), resultOf(start, reservation))
+
+    // `onExceeded: "fail"` takes all it takes at once, within one step: nothing to interrupt.
+    const consumeNow = (
+      consumeOptions: RateLimiter.ConsumeOptions
+    ): Effect.Effect<RateLimiter.ConsumeResult, RateLimiterCostError | RateLimiterExceededError, Scope.Scope> =>
+      Effect.uninterruptible(Effect.flatMap(Effect.scope, (scope): Effect.Effect<
+        RateLimiter.ConsumeResult,
+        RateLimiterCostError | RateLimiterExceededError
+      > => {
+        const { cost, error, tokens } = consumed(consumeOptions, options)
+        if (error !== undefined) return Effect.fail(error)
+        const start = clock.currentTimeMillisUnsafe()
+        const exceeded = tryHold(cost, tokens)
+        if (exceeded !== undefined) return Effect.fail(exceeded)
+        return held(scope, leaveSlot, start, tokens > 0 ? { estimate: tokens, settled: false } : undefined)
+      }))
 
     const consume = (
       consumeOptions?: RateLimiter.ConsumeOptions
     ): Effect.Effect<RateLimiter.ConsumeResult, RateLimiterCostError | RateLimiterExceededError, Scope.Scope> =>
-      Effect.uninterruptibleMask((restore) =>
+      consumeOptions?.onExceeded === "fail" ? consumeNow(consumeOptions) : Effect.uninterruptibleMask((restore) =>
         Effect.suspend(() => {
           const { cost, error, tokens } = consumed(consumeOptions, options)
           if (error !== undefined) return Effect.fail(error)
           const start = clock.currentTimeMillisUnsafe()
           const reservation = tokens > 0 ? { estimate: tokens, settled: false } : undefined
-          const held: Effect.Effect<Effect.Effect<void>, RateLimiterCostError | RateLimiterExceededError> =
-            consumeOptions?.onExceeded === "fail"
-              ? Effect.suspend(() => {
-                const exceeded = tryHold(cost, tokens)
-                return exceeded === undefined ? Effect.succeed(leaveSlot) : Effect.fail(exceeded)
-              })
-              : budget === undefined || reservation === undefined
+          const permit: Effect.Effect<Effect.Effect<void>, RateLimiterCostError> =
+            budget === undefined || reservation === undefined
               ? takePermit(cost)
               // Interrupted while it waits for the permit: the call never
               // started, so its estimate goes back.
@@ -267,12 +232,8 @@ export const make = (options: RateLimiter.Options): Effect.Effect<RateLimiter.Se
                 restore(budget.take(tokens)),
                 Effect.onInterrupt(takePermit(cost), () => reconcile(reservation, 0))
               )
-          return Effect.flatMap(held, (release) =>
-            Effect.flatMap(Effect.scope, (scope) =>
-              Effect.andThen(
-                Scope.addFinalizer(scope, release),
-                Effect.sync(() => resultOf(start, reservation))
-              )))
+          return Effect.flatMap(permit, (release) =>
+            Effect.flatMap(Effect.scope, (scope) => Effect.suspend(() => held(scope, release, start, reservation))))
         })
       )
 
@@ -283,10 +244,7 @@ export const make = (options: RateLimiter.Options): Effect.Effect<RateLimiter.Se
 
     const reset = Effect.andThen(requests.reset, budget === undefined ? Effect.void : budget.reset)
 
-    return fastPaths.attach(
-      { consume, status, reset },
-      { takePermit, tryTakePermit, hasTokenBudget: budget !== undefined, remote: undefined, reserve, reconcile }
-    )
+    return { service: { consume, status, reset }, permits: { takePermit, reserve, reconcile } }
   })
 
 const unlimitedResult: RateLimiter.ConsumeResult = {
@@ -307,7 +265,7 @@ export const unlimited = (): RateLimiter.Service => {
     inFlight++
     return leave
   })
-  return fastPaths.attach({
+  return {
     consume: () => Effect.as(Effect.acquireRelease(enter, () => leave), unlimitedResult),
     status: Effect.sync(() => ({
       available: Infinity,
@@ -317,12 +275,5 @@ export const unlimited = (): RateLimiter.Service => {
       inFlight
     })),
     reset: Effect.void
-  }, {
-    takePermit: () => enter,
-    tryTakePermit: () => enter,
-    hasTokenBudget: false,
-    remote: undefined,
-    reserve: (estimate) => Effect.succeed({ estimate, settled: true }),
-    reconcile: () => Effect.void
-  })
+  }
 }

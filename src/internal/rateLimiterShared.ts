@@ -17,7 +17,7 @@ import type * as RateLimiter from "../RateLimiter.js"
 import { RateLimiterExceededError } from "../RateLimiter.js"
 import type * as Store from "../Store.js"
 import type { StoreUnavailableError } from "../Store.js"
-import { consumed, costError, statusOf, type FastPath, fastPath, fastPaths, make as makeLocal, type Reservation } from "./rateLimiter.js"
+import { consumed, costError, type Local, makeLocal, type Reservation, statusOf } from "./rateLimiter.js"
 import * as Bucket from "./store/bucket.js"
 import { connectionOf } from "./store/connection.js"
 import * as Leases from "./store/leases.js"
@@ -29,12 +29,6 @@ const slotPollMillis = 20
 class SharedReservation implements Reservation {
   settled = false
   constructor(readonly estimate: number, readonly local: Reservation | undefined) {}
-}
-
-/** The limiter taken under fail-open: its service for `consume` and `status`, its fast paths for the rest. */
-interface Local {
-  readonly service: RateLimiter.Service
-  readonly fast: FastPath
 }
 
 const divided = (options: RateLimiter.Options, instances: number): RateLimiter.Options => ({
@@ -60,7 +54,7 @@ export const make = (
       ? undefined
       : yield* Leases.group(connection, `${shared.key}:limiter`, [{ id: "slots", weight: 1, maxConcurrency }], 0)
     const local: Local | undefined = connection.onUnavailable === "fail-open"
-      ? yield* Effect.map(makeLocal(divided(options, connection.instances)), (service) => ({ service, fast: fastPath(service) }))
+      ? yield* makeLocal(divided(options, connection.instances))
       : undefined
     const clock = yield* Clock.Clock
     let inFlight = 0
@@ -134,42 +128,8 @@ export const make = (
       Effect.suspend(() => {
         const error = costError(cost, capacity, "requests")
         if (error !== undefined) return Effect.fail(error)
-        return orLocal(sharedPermit(cost), (local) => local.fast.takePermit(cost))
+        return orLocal(sharedPermit(cost), (local) => local.permits.takePermit(cost))
       })
-
-    // A try's permit once the bucket answered: its release, or undefined when refused (the slot, if any, to free).
-    const admitted = (result: Bucket.Result, lease: Leases.Taken | undefined): Effect.Effect<void> | undefined => {
-      if (!result.granted) return undefined
-      inFlight++
-      return lease === undefined ? leaveSlotless : leave(lease)
-    }
-    const slotless = (result: Bucket.Result) => admitted(result, undefined)
-
-    // With a slot to take first: the slot, then the tokens.
-    const tryWithSlot = (cost: number): Effect.Effect<Effect.Effect<void> | undefined, StoreUnavailableError> =>
-      Effect.flatMap(trySlot, (lease) => {
-        if (lease === false) return Effect.succeed(undefined)
-        return Effect.flatMap(
-          Effect.onError(requests.tryTake(cost), () => freeSlot(lease)),
-          (result) => {
-            const release = admitted(result, lease)
-            return release === undefined ? Effect.as(freeSlot(lease), undefined) : Effect.succeed(release)
-          }
-        )
-      })
-
-    // `tryTakePermit`, its command sent when run (without a slot to take first, the permit is one command), and the
-    // wait for its result returned.
-    const startTryTakePermit = (cost: number) =>
-      Effect.suspend(() => {
-        const error = costError(cost, capacity, "requests")
-        if (error !== undefined) return Effect.succeed(Effect.fail(error))
-        const fallback = (local: Local) => local.fast.tryTakePermit(cost)
-        if (slots !== undefined) return Effect.succeed(orLocal(tryWithSlot(cost), fallback))
-        return Effect.map(requests.startTryTake(cost), (reply) => orLocal(Effect.map(reply, slotless), fallback))
-      })
-
-    const tryTakePermit = (cost: number) => Effect.flatten(startTryTakePermit(cost))
 
     const reserve = (estimate: number): Effect.Effect<Reservation, RateLimiter.RateLimiterCostError | StoreUnavailableError> =>
       Effect.suspend(() => {
@@ -178,14 +138,14 @@ export const make = (
         if (error !== undefined) return Effect.fail(error)
         return orLocal(
           Effect.as(waitTokens(budget, estimate), new SharedReservation(estimate, undefined)),
-          (local) => Effect.map(local.fast.reserve(estimate), (held) => new SharedReservation(estimate, held))
+          (local) => Effect.map(local.permits.reserve(estimate), (held) => new SharedReservation(estimate, held))
         )
       })
 
     const reconcile = (reservation: Reservation, actualTokens: number): Effect.Effect<void> =>
       Effect.suspend(() => {
         if (!(reservation instanceof SharedReservation)) return Effect.void
-        if (reservation.local !== undefined) return local === undefined ? Effect.void : local.fast.reconcile(reservation.local, actualTokens)
+        if (reservation.local !== undefined) return local === undefined ? Effect.void : local.permits.reconcile(reservation.local, actualTokens)
         if (budget === undefined || reservation.settled) return Effect.void
         reservation.settled = true
         if (!Number.isFinite(actualTokens) || actualTokens < 0) return Effect.void
@@ -218,7 +178,7 @@ export const make = (
           return yield* Effect.fail(exceeded("requests", capacity, result))
         }
         inFlight++
-        return leave(lease)
+        return { release: lease === undefined ? leaveSlotless : leave(lease), remaining: result.level }
       })
 
     const resultOf = (start: number, reservation: Reservation | undefined, remaining: number): RateLimiter.ConsumeResult => ({
@@ -241,20 +201,23 @@ export const make = (
           const { cost, error, tokens } = consumed(consumeOptions, options)
           if (error !== undefined) return Effect.fail(error)
           const start = clock.currentTimeMillisUnsafe()
-          // The permit released with the scope, and the result.
-          const settled = (release: Effect.Effect<void>, reservation: Reservation | undefined) =>
+          // The permit released with the scope, and the result. What a try leaves in the bucket comes with its
+          // answer; a wait's is read after it.
+          const settled = (release: Effect.Effect<void>, reservation: Reservation | undefined, remaining?: number) =>
             Effect.flatMap(Effect.scope, (scope) =>
               Effect.andThen(
                 Scope.addFinalizer(scope, release),
-                Effect.map(
-                  Effect.orElseSucceed(Effect.map(requests.peek, (result) => result.level), () => 0),
-                  (remaining) => resultOf(start, reservation, remaining)
-                )
+                remaining !== undefined
+                  ? Effect.sync(() => resultOf(start, reservation, remaining))
+                  : Effect.map(
+                    Effect.orElseSucceed(Effect.map(requests.peek, (result) => result.level), () => 0),
+                    (remaining) => resultOf(start, reservation, remaining)
+                  )
               ))
           if (consumeOptions?.onExceeded === "fail") {
             const shared = Effect.flatMap(
               tryHoldShared(cost, tokens),
-              (release) => settled(release, tokens > 0 ? new SharedReservation(tokens, undefined) : undefined)
+              (held) => settled(held.release, tokens > 0 ? new SharedReservation(tokens, undefined) : undefined, held.remaining)
             )
             // Under fail-open, the whole consume (permit and tokens) goes to the local limiter.
             return orLocal(shared, (local) => local.service.consume(consumeOptions))
@@ -285,8 +248,5 @@ export const make = (
 
     const reset = Effect.ignore(Effect.andThen(requests.reset, budget === undefined ? Effect.void : budget.reset))
 
-    return fastPaths.attach(
-      { consume, status, reset },
-      { takePermit, tryTakePermit, hasTokenBudget: budget !== undefined, remote: startTryTakePermit, reserve, reconcile }
-    )
+    return { consume, status, reset }
   })

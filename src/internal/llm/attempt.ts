@@ -1,23 +1,21 @@
 /**
- * One attempt of an `Llm` call: take a rate permit (after the token budget,
- * when the limiter keeps one), take a key, call the provider, report the
- * outcome with the key, give back the key and the permit.
+ * One attempt of an `Llm` call: take a rate permit (`consume`, with the
+ * request's estimated model tokens for a limiter that keeps a budget), take a
+ * key, call the provider, report the outcome with the key, give back the key
+ * and the permit.
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import { identity } from "effect/Function"
+import * as Scope from "effect/Scope"
 import type { Usage } from "../../ChatResponse.js"
+import type * as KeyPool from "../../KeyPool.js"
 import { InvalidRequestError, type LlmError, NoCapacityError } from "../../LlmError.js"
 import type { Credentials } from "../../ProviderClient.js"
 import type * as RateLimiter from "../../RateLimiter.js"
 import type { StoreUnavailableError } from "../../Store.js"
-import type * as KeyPool from "../../KeyPool.js"
-import type * as KeyPoolInternal from "../keyPoolService.js"
-import type { Settled } from "../keyPoolOutcome.js"
+import { outcomeOf } from "../keyPoolOutcome.js"
 import { Elsewhere, type Onward } from "../oneAttempt.js"
-import type * as RateLimiterInternal from "../rateLimiter.js"
-import type { Reservation } from "../rateLimiter.js"
 import * as Telemetry from "../telemetry.js"
 import { bounded, type Due, withinDeadline } from "./due.js"
 import type { Attempted, Env } from "./env.js"
@@ -27,30 +25,54 @@ import { isMissing } from "./usage.js"
 // The request bucket is charged one token per attempt.
 const attemptCost = 1
 
-/** What one attempt holds until it ends: a rate permit, a key and the token budget it reserved. */
+/** What one attempt holds until it ends: a rate permit and a key. */
 export interface Held {
   readonly lease: KeyPool.Lease
-  readonly freePermit: Effect.Effect<void>
-  readonly reservation: Reservation | undefined
+  /** The scope the permit's `consume` holds it in: closing it gives the permit back. */
+  readonly permit: Scope.Closeable
+  /** The permit, when the limiter took the request's estimated model tokens from a budget: it settles them. */
+  readonly budget: RateLimiter.ConsumeResult | undefined
 }
 
-const budgetError = (env: Env, request: Attempted) => (error: RateLimiter.RateLimiterCostError | StoreUnavailableError) =>
-  error._tag === "StoreUnavailableError"
-    ? storeError(env, request)
-    : new InvalidRequestError({
-      provider: env.client.provider,
-      model: request.model ?? "",
-      code: "tokens_per_minute_exceeded",
-      detail: error.message
-    })
+/** What a `consume` for the attempt asks: one request token, and the estimate (own and enumerable, so a spread keeps it). */
+const askOf = (taking: Taking, onExceeded: "delay" | "fail"): RateLimiter.ConsumeOptions => ({
+  cost: attemptCost,
+  onExceeded,
+  get tokens() {
+    return taking.estimate()
+  }
+})
+
+type PermitError = RateLimiter.RateLimiterCostError | RateLimiter.RateLimiterExceededError | StoreUnavailableError
 
 // A shared limiter whose store is down under fail-closed: no capacity now.
 const storeError = (env: Env, request: Attempted) =>
   new NoCapacityError({ provider: env.client.provider, model: request.model ?? "", storeUnavailable: true })
 
-// A cost of one never exceeds a bucket, so only the store can refuse the permit.
-const permitOf = <A>(env: Env, request: Attempted, permit: Effect.Effect<A, RateLimiter.RateLimiterCostError | StoreUnavailableError>) =>
-  Effect.catch(permit, (error) => error._tag === "StoreUnavailableError" ? Effect.fail(storeError(env, request)) : Effect.die(error))
+// A request cost of one that the bucket can never grant (a capacity below one) is a defect, while an estimate
+// above the budget's capacity is the request's fault; `"delay"` never answers that it is exceeded.
+const permitError = (env: Env, request: Attempted) => (error: PermitError): Effect.Effect<never, LlmError> => {
+  if (error._tag === "StoreUnavailableError") return Effect.fail(storeError(env, request))
+  if (error._tag === "RateLimiterCostError" && error.bucket === "tokensPerMinute") {
+    return Effect.fail(
+      new InvalidRequestError({
+        provider: env.client.provider,
+        model: request.model ?? "",
+        code: "tokens_per_minute_exceeded",
+        detail: error.message
+      })
+    )
+  }
+  return Effect.die(error)
+}
+
+// The permit if it is free now, held in the attempt's scope; `undefined` when the limiter refuses it.
+const tryPermit = (taking: Taking) =>
+  Effect.catch(
+    Scope.provide(taking.env.limiter.consume(askOf(taking, "fail")), taking.scope),
+    (error): Effect.Effect<undefined, LlmError> =>
+      error._tag === "RateLimiterExceededError" ? Effect.undefined : permitError(taking.env, taking.request)(error)
+  )
 
 // Waits for what `acquire` takes, interruptibly and within the deadline,
 // although the caller holds what it gets uninterruptibly: `acquire` runs in
@@ -87,139 +109,127 @@ const cooledBy = (env: Env, now: number, failures: Failures | undefined, onward:
   return (failures?.rateLimitedAt ?? now) + env.rateLimitWaitMillis
 }
 
-// A wait for the rate permit, in arrival order.
-const waitPermit = (env: Env, request: Attempted, due: Due) =>
-  waitFor(env, permitOf(env, request, env.limiter.takePermit(attemptCost)), identity, request, due)
+/**
+ * One attempt's taking: its request, its deadline, its failures so far, the
+ * scope its permit is held in, and the request's estimated model tokens,
+ * computed only when a limiter reads them (one without a budget does not).
+ */
+class Taking {
+  readonly scope = Scope.makeUnsafe()
+  tokens: number | undefined = undefined
+  constructor(
+    readonly env: Env,
+    readonly request: Attempted,
+    readonly due: Due,
+    readonly failures: Failures | undefined,
+    readonly estimateOf: () => number
+  ) {}
+  estimate(): number {
+    return this.tokens ??= this.estimateOf()
+  }
+}
 
-// A wait for a key (until `cooledBy`) that gives the permit back when it fails.
-const waitKey = (env: Env, request: Attempted, due: Due, failures: Failures | undefined, freePermit: Effect.Effect<void>) =>
-  Effect.onError(
-    Effect.withFiber((fiber) =>
-      waitFor(
-        env,
-        env.pool.takeCooledBy(cooledBy(env, due.clock.currentTimeMillisUnsafe(), failures, fiber.getRef(Elsewhere))),
-        (lease) => env.pool.release(lease, undefined),
-        request,
-        due
-      )
+const closePermit = (taking: Taking) => Scope.close(taking.scope, Exit.void)
+
+// A wait for the rate permit (and the budget), in arrival order.
+const waitPermit = (taking: Taking) =>
+  waitFor(
+    taking.env,
+    Effect.catch(
+      Scope.provide(taking.env.limiter.consume(askOf(taking, "delay")), taking.scope),
+      permitError(taking.env, taking.request)
     ),
-    () => freePermit
+    () => closePermit(taking),
+    taking.request,
+    taking.due
   )
 
-// What an attempt holds once `key` gives it a key, holding the permit.
-const holding = (
-  key: Effect.Effect<KeyPool.Lease, LlmError>,
-  freePermit: Effect.Effect<void>,
-  reservation: Reservation | undefined
-) => Effect.map(key, (lease): Held => ({ lease, freePermit, reservation }))
+// A wait for a key (until `cooledBy`) that gives the permit back when it fails.
+const waitKey = (taking: Taking) =>
+  Effect.onError(
+    Effect.withFiber((fiber) => {
+      const { due, env, failures } = taking
+      return waitFor(
+        env,
+        env.pool.take({ cooledBy: cooledBy(env, due.clock.currentTimeMillisUnsafe(), failures, fiber.getRef(Elsewhere)) }),
+        (lease) => env.pool.release(lease),
+        taking.request,
+        due
+      )
+    }),
+    () => closePermit(taking)
+  )
+
+const heldOf = (taking: Taking, lease: KeyPool.Lease, permit: RateLimiter.ConsumeResult): Held => ({
+  lease,
+  permit: taking.scope,
+  budget: taking.tokens === undefined ? undefined : permit
+})
 
 // With the permit held, a key: at once when free, else waited for.
-const keyHeld = (
-  env: Env,
-  request: Attempted,
-  due: Due,
-  failures: Failures | undefined,
-  freePermit: Effect.Effect<void>,
-  reservation: Reservation | undefined
-): Effect.Effect<Held, LlmError> =>
-  Effect.flatMap(env.pool.tryTake, (lease) =>
+const keyHeld = (taking: Taking, permit: RateLimiter.ConsumeResult): Effect.Effect<Held, LlmError> =>
+  Effect.flatMap(taking.env.pool.tryTake, (lease) =>
     lease !== undefined
-      ? Effect.succeed({ lease, freePermit, reservation })
-      : holding(waitKey(env, request, due, failures, freePermit), freePermit, reservation))
+      ? Effect.succeed(heldOf(taking, lease, permit))
+      : Effect.map(waitKey(taking), (lease) => heldOf(taking, lease, permit)))
+
+const waitPermitThenKey = (taking: Taking) => Effect.flatMap(waitPermit(taking), (permit) => keyHeld(taking, permit))
 
 // The permit, then the key: each at once when free, else waited for.
-const permitThenKey = (
-  env: Env,
-  request: Attempted,
-  due: Due,
-  failures: Failures | undefined,
-  reservation: Reservation | undefined
-) =>
+const permitThenKey = (taking: Taking) =>
   Effect.flatMap(
-    permitOf(env, request, env.limiter.tryTakePermit(attemptCost)),
-    (freePermit) =>
-      freePermit !== undefined
-        ? keyHeld(env, request, due, failures, freePermit, reservation)
-        : Effect.flatMap(waitPermit(env, request, due), (freePermit) => keyHeld(env, request, due, failures, freePermit, reservation))
+    tryPermit(taking),
+    (permit) => permit !== undefined ? keyHeld(taking, permit) : waitPermitThenKey(taking)
   )
 
 // What the permit and the key asked at once came back with, settled:
 // - both taken: the attempt holds them;
 // - the key refused: a key is waited for, holding the permit;
-// - the permit refused: the key goes back unused (`untake`), and the call
-//   waits for its permit, then takes a key;
+// - the permit refused: the key goes back unused, and the call waits for its
+//   permit, then takes a key;
 // - a failure or death on one side: what the other took goes back, and the
 //   attempt fails with it (with the key's, when both sides fail).
 const settleAtOnce = (
-  env: Env,
-  request: Attempted,
-  due: Due,
-  failures: Failures | undefined,
-  reservation: Reservation | undefined,
-  permit: Exit.Exit<Effect.Effect<void> | undefined, LlmError>,
+  taking: Taking,
+  permit: Exit.Exit<RateLimiter.ConsumeResult | undefined, LlmError>,
   key: Exit.Exit<KeyPool.Lease | undefined>
 ): Effect.Effect<Held, LlmError> => {
-  const freePermit = Exit.isSuccess(permit) ? permit.value : undefined
+  const taken = Exit.isSuccess(permit) ? permit.value : undefined
   if (Exit.isFailure(key)) {
-    return freePermit === undefined
-      ? Effect.failCause(key.cause)
-      : Effect.andThen(freePermit, Effect.failCause(key.cause))
+    return taken === undefined ? Effect.failCause(key.cause) : Effect.andThen(closePermit(taking), Effect.failCause(key.cause))
   }
   const lease = key.value
-  if (freePermit !== undefined) {
+  if (taken !== undefined) {
     return lease !== undefined
-      ? Effect.succeed({ lease, freePermit, reservation })
-      : holding(waitKey(env, request, due, failures, freePermit), freePermit, reservation)
+      ? Effect.succeed(heldOf(taking, lease, taken))
+      : Effect.map(waitKey(taking), (lease) => heldOf(taking, lease, taken))
   }
   // The permit refused or failed: the key, if taken, goes back unused first.
-  const next = Exit.isFailure(permit)
-    ? Effect.failCause(permit.cause)
-    : Effect.flatMap(waitPermit(env, request, due), (freePermit) => keyHeld(env, request, due, failures, freePermit, reservation))
-  return lease === undefined ? next : Effect.andThen(env.pool.untake(lease), next)
+  const next = Exit.isFailure(permit) ? Effect.failCause(permit.cause) : waitPermitThenKey(taking)
+  return lease === undefined ? next : Effect.andThen(taking.env.pool.release(lease, unused), next)
 }
 
-// Both in a shared store: the permit and the key asked at once, so their
-// round trips overlap (the store's client sends commands issued together in
-// one write): both commands are sent, then their replies waited for, the
-// permit's first, in this fiber (a limiter with `maxConcurrency` sends its
-// commands only in its wait, after the key's).
+const unused: KeyPool.ReleaseOptions = { unused: true }
+
+// A pool whose try is a round trip to a shared store: the key's command is
+// sent, then the permit asked for, so their round trips overlap (the store's
+// client sends commands issued together in one write), then the key's reply
+// waited for.
 const permitAndKeyAtOnce = (
-  env: Env,
-  request: Attempted,
-  due: Due,
-  failures: Failures | undefined,
-  reservation: Reservation | undefined,
-  sendPermit: NonNullable<RateLimiterInternal.FastPath["remote"]>,
-  sendKey: NonNullable<KeyPoolInternal.FastPath["takeAlongside"]>
+  taking: Taking,
+  startKey: NonNullable<KeyPool.Service["startTryTake"]>
 ) =>
-  Effect.flatMap(sendPermit(attemptCost), (permitReply) =>
-    Effect.flatMap(sendKey, (keyReply) =>
-      Effect.flatMap(Effect.exit(permitOf(env, request, permitReply)), (permit) =>
-        Effect.flatMap(
-          Effect.exit(keyReply),
-          (key) => settleAtOnce(env, request, due, failures, reservation, permit, key)
-        ))))
-
-// The permit and the key, once the token budget (if any) holds the request.
-const permitAndKey = (
-  env: Env,
-  request: Attempted,
-  due: Due,
-  failures: Failures | undefined,
-  reservation: Reservation | undefined
-) => {
-  const sendPermit = env.limiter.remote
-  const sendKey = env.pool.takeAlongside
-  return sendPermit !== undefined && sendKey !== undefined
-    ? permitAndKeyAtOnce(env, request, due, failures, reservation, sendPermit, sendKey)
-    : permitThenKey(env, request, due, failures, reservation)
-}
+  Effect.flatMap(startKey, (keyReply) =>
+    Effect.flatMap(
+      Effect.exit(tryPermit(taking)),
+      (permit) => Effect.flatMap(Effect.exit(keyReply), (key) => settleAtOnce(taking, permit, key))
+    ))
 
 /**
- * The rate permit and the key: in that order, or at once when both are in a
- * shared store. Runs uninterruptibly; the waits inside stay interruptible and
- * give back what was taken before them.
- * `tokens`: the request's estimate for the tokens-per-minute budget;
+ * The rate permit and the key: in that order, or at once when the pool's try
+ * is a round trip (`KeyPool.Service.startTryTake`). Runs uninterruptibly; the
+ * waits inside stay interruptible and give back what was taken before them.
+ * `tokens`: the request's estimate for a tokens-per-minute budget;
  * `failures`: the call's so far, after its first attempt.
  */
 export const hold = (
@@ -229,34 +239,32 @@ export const hold = (
   tokens: () => number,
   failures: Failures | undefined
 ): Effect.Effect<Held, LlmError> => {
-  if (!env.limiter.hasTokenBudget) return permitAndKey(env, request, due, failures, undefined)
-  // The request's estimated tokens in the tokens-per-minute budget come first,
-  // so the request token is taken right before the call.
-  // A reservation cut short by an interruption stays spent, as one the provider never reports on does.
-  return Effect.flatMap(
-    Effect.interruptible(bounded(env, Effect.mapError(env.limiter.reserve(tokens()), budgetError(env, request)), request, due)),
-    (reservation) => permitAndKey(env, request, due, failures, reservation)
-  )
+  const taking = new Taking(env, request, due, failures, tokens)
+  const startKey = env.pool.startTryTake
+  return startKey === undefined ? permitThenKey(taking) : permitAndKeyAtOnce(taking, startKey)
 }
 
 /** An `Llm.attempt` span's first attributes: the provider, the model, the attempt's number and its key's masked id. */
 export const describeAttempt = (env: Env, request: Attempted, attempt: number, held: Held) =>
   Telemetry.describeAttempt(env.client.provider, request.model, attempt, "llm_router.key_id", held.lease.credentials.keyId)
 
-// Every scope an attempt's lease lives in is closed with an exit whose failures
-// are LlmErrors: the call's own, or the stream's.
-const outcomeOf = (exit: Exit.Exit<unknown, unknown>): Settled => exit as Exit.Exit<unknown, LlmError>
-
-/** Gives back the key (reporting the attempt's outcome) and the permit. */
-export const letGo = (env: Env, held: Held, exit: Exit.Exit<unknown, unknown>) =>
-  Effect.andThen(env.pool.release(held.lease, outcomeOf(exit)), held.freePermit)
+/**
+ * Reports the attempt's outcome with its key (none for an interruption or a
+ * defect), then gives back the key and the permit. Every exit an attempt
+ * ends with fails with an `LlmError`: the call's own, or the stream's.
+ */
+export const letGo = (env: Env, held: Held, exit: Exit.Exit<unknown, unknown>) => {
+  const outcome = outcomeOf(exit as Exit.Exit<unknown, LlmError>)
+  const release = Effect.andThen(env.pool.release(held.lease), Scope.close(held.permit, exit))
+  return outcome === undefined ? release : Effect.andThen(env.pool.report(held.lease, outcome), release)
+}
 
 /**
  * Settles the budget with the tokens the provider counted; with no usage
  * reported, the estimate stays spent.
  */
-export const reconcile = (env: Env, held: Held, usage: Pick<Usage, "totalTokens"> | undefined) =>
-  held.reservation === undefined || isMissing(usage) ? Effect.void : env.limiter.reconcile(held.reservation, usage!.totalTokens)
+export const reconcile = (held: Held, usage: Pick<Usage, "totalTokens"> | undefined) =>
+  held.budget === undefined || isMissing(usage) ? Effect.void : held.budget.reconcile(usage!.totalTokens)
 
 /**
  * One attempt of a call answered whole (a chat, an embedding batch): a
@@ -274,7 +282,7 @@ export const attemptCall = <R extends Attempted, A extends { readonly usage: Pic
   Effect.uninterruptibleMask((restore) =>
     Effect.flatMap(hold(env, request, due, tokens, failures), (held) => {
       const send = withinDeadline(env, request, due, (bound) => call(bound, held.lease.credentials))
-      const settled = held.reservation === undefined ? send : Effect.tap(send, (reply) => reconcile(env, held, reply.usage))
+      const settled = held.budget === undefined ? send : Effect.tap(send, (reply) => reconcile(held, reply.usage))
       const traced = Effect.withFiber((fiber) =>
         Telemetry.untraced(fiber) ? settled : Telemetry.within(
           settled,

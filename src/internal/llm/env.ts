@@ -9,14 +9,11 @@ import type * as Pricing from "../../Pricing.js"
 import type * as ProviderClient from "../../ProviderClient.js"
 import type * as RateLimiter from "../../RateLimiter.js"
 import * as RetryPolicy from "../../RetryPolicy.js"
-import * as KeyPoolInternal from "../keyPoolService.js"
-import * as RateLimiterInternal from "../rateLimiter.js"
 
 export interface Env {
   readonly client: ProviderClient.Service
-  /** The pool's and the limiter's fast paths, read once. */
-  readonly pool: KeyPoolInternal.FastPath
-  readonly limiter: RateLimiterInternal.FastPath
+  readonly pool: KeyPool.Service
+  readonly limiter: RateLimiter.Service
   readonly policy: RetryPolicy.RetryPolicy
   /** `Options.maxRateLimitWait`. */
   readonly rateLimitWaitMillis: number
@@ -41,8 +38,8 @@ export const make = (
   const deadline = Duration.fromInputUnsafe(options?.deadline ?? "10 minutes")
   return {
     client,
-    pool: KeyPoolInternal.fastPath(pool),
-    limiter: RateLimiterInternal.fastPath(limiter),
+    pool,
+    limiter,
     policy: options?.retry ?? RetryPolicy.make(),
     rateLimitWaitMillis: Duration.toMillis(Duration.fromInputUnsafe(options?.maxRateLimitWait ?? "5 seconds")),
     deadline,

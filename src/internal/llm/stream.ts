@@ -136,7 +136,7 @@ const settledSource = (
       const priced = withFinishCost(env, request, finish, usage!)
       if (callSpan !== undefined) annotateFinish(callSpan, priced, usage!)
       const settled = priced === finish ? chunk : Arr.map(chunk, (item) => (item === finish ? priced : item))
-      return held.reservation === undefined ? Effect.succeed(settled) : Effect.as(reconcile(env, held, usage), settled)
+      return held.budget === undefined ? Effect.succeed(settled) : Effect.as(reconcile(held, usage), settled)
     }
     return Effect.map(estimateStreamUsage(request, reply), (estimated): Batch => {
       const before = chunk.filter((item) => item._tag !== "Finish" && item._tag !== "Usage")
