@@ -10,8 +10,8 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Scope from "effect/Scope"
 import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import { pathToFileURL } from "node:url"
 import * as Internal from "../src/internal/keyPool.js"
 import * as KeyPool from "../src/KeyPool.js"
@@ -21,7 +21,11 @@ const keysOf = (n: number) => Array.from({ length: n }, (_, i) => `sk-bench-${St
 /** Pairs per second, best of `rounds` rounds of `pairs` sequential acquire/release pairs. */
 const pairsPerSecond = (keys: number, pairs: number, rounds: number) =>
   Effect.gen(function*() {
-    const pool = yield* KeyPool.make({ providerId: `bench-${keys}`, keys: keysOf(keys), whenExhausted: { _tag: "Fail" } })
+    const pool = yield* KeyPool.make({
+      providerId: `bench-${keys}`,
+      keys: keysOf(keys),
+      whenExhausted: { _tag: "Fail" }
+    })
     const background = yield* Scope.make()
     yield* Effect.forEach(
       Array.from({ length: Math.floor(keys / 4) }),
@@ -119,7 +123,9 @@ export const main = async (): Promise<void> => {
   const { pairsPerSecond10, pairsPerSecond10k } = await Effect.runPromise(measureKeyPool)
   const floor = await Effect.runPromise(scopeFloor(50_000, 5))
   const ratio = pairsPerSecond10 / pairsPerSecond10k
-  console.log(`Node ${process.version}; KeyPool acquire/release pairs (Effect.scoped(pool.acquire)), best of 5 x 50,000`)
+  console.log(
+    `Node ${process.version}; KeyPool acquire/release pairs (Effect.scoped(pool.acquire)), best of 5 x 50,000`
+  )
   console.log(`  10 keys      ${format(pairsPerSecond10)} pairs/s`)
   console.log(`  10,000 keys  ${format(pairsPerSecond10k)} pairs/s`)
   console.log(`  time ratio 10,000 / 10 keys: ${ratio.toFixed(2)}x (bar: at most 3x)`)
@@ -129,7 +135,9 @@ export const main = async (): Promise<void> => {
   console.log(`State machine alone (tryAcquire + release, no Effect), best of 5 x 1,000,000:`)
   console.log(`  10 keys      ${format(heap10)} pairs/s`)
   console.log(`  10,000 keys  ${format(heap10k)} pairs/s`)
-  console.log(`  time ratio 10,000 / 10 keys: ${(heap10 / heap10k).toFixed(2)}x (log2 ratio ~4; linear would be ~1,000)`)
+  console.log(
+    `  time ratio 10,000 / 10 keys: ${(heap10 / heap10k).toFixed(2)}x (log2 ratio ~4; linear would be ~1,000)`
+  )
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -77,9 +77,9 @@ import * as Scope from "effect/Scope"
 import { Agent } from "undici"
 import type { OptionsError } from "../src/OptionsError.js"
 import * as UndiciHttpClient from "../src/UndiciHttpClient.js"
-import { type GatewayResult, gatewayCaseNames, measureGateway } from "./cases/gateway.js"
+import { gatewayCaseNames, type GatewayResult, measureGateway } from "./cases/gateway.js"
 import { cases } from "./cases/index.js"
-import { type MemoryResult, measureStreamsMemory, streamsMemoryResultName } from "./cases/streamsMemory.js"
+import { measureStreamsMemory, type MemoryResult, streamsMemoryResultName } from "./cases/streamsMemory.js"
 import type { BenchCase, Side } from "./cases/types.js"
 import { measureKeyPool } from "./keyPool.js"
 import { firstLine, hasTaskset, nodeArgs, pinSelf, spawnNode, stopChild } from "./nodeArgs.js"
@@ -96,7 +96,9 @@ const seconds = envNumber("BENCH_SECONDS", 3)
 const rounds = envNumber("BENCH_ROUNDS", 3)
 const concurrency = envNumber("BENCH_CONCURRENCY", 32)
 const warmupSeconds = envNumber("BENCH_WARMUP_SECONDS", 2)
-const servers = (process.env["BENCH_SERVERS"] ?? "node,platform").split(",").map((s) => s.trim()).filter((s) => s !== "")
+const servers = (process.env["BENCH_SERVERS"] ?? "node,platform").split(",").map((s) => s.trim()).filter((s) =>
+  s !== ""
+)
 const selected = caseFilter(process.argv[2])
 const httpLayers: Record<string, Layer.Layer<HttpClient.HttpClient, OptionsError>> = {
   undici: UndiciHttpClient.layer(),
@@ -209,7 +211,9 @@ const score = async (side: Measured, millis: number, label: string): Promise<Sco
   return {
     rps: count.ok / (millis / 1000),
     cpuMicros: perCall(cpu.user + cpu.system),
-    redisCpuMicros: redisBefore === undefined || redisAfter === undefined ? undefined : perCall(redisAfter - redisBefore)
+    redisCpuMicros: redisBefore === undefined || redisAfter === undefined
+      ? undefined
+      : perCall(redisAfter - redisBefore)
   }
 }
 
@@ -360,7 +364,9 @@ const main = async () => {
   const results: Array<Result | GatewayResult | MemoryResult | CaseFailure> = []
   console.log(
     `concurrency ${concurrency}; warm-up ${warmupSeconds}s; ${rounds} rounds of ${seconds}s per side, ` +
-      `best round kept; simulator servers: ${servers.join(", ")}; HttpClient: ${https.join(", ")}; pinned to separate cores: ${hasTaskset}`
+      `best round kept; simulator servers: ${servers.join(", ")}; HttpClient: ${
+        https.join(", ")
+      }; pinned to separate cores: ${hasTaskset}`
   )
   try {
     for (const server of servers) {
@@ -375,8 +381,11 @@ const main = async () => {
             continue
           }
           const runtime = runtimes[h]!
-          await attempt(results, [name], () =>
-            withSimulator(server, (url) => measurePair({ name, benchCase, runtime, dispatcher, url })))
+          await attempt(
+            results,
+            [name],
+            () => withSimulator(server, (url) => measurePair({ name, benchCase, runtime, dispatcher, url }))
+          )
         }
       }
     }

@@ -18,7 +18,7 @@
  * (defaults 3 and 3). Prints requests per second (the median of the rounds,
  * and the best) and the server's CPU time per request.
  */
-import { fork, type ChildProcess } from "node:child_process"
+import { type ChildProcess, fork } from "node:child_process"
 import * as Http from "node:http"
 import { fileURLToPath } from "node:url"
 import { Pool } from "undici"

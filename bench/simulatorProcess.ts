@@ -23,7 +23,11 @@ if (tokensPerSecond !== undefined && !(tokensPerSecond > 0)) {
 
 const main = async () => {
   const scope = Effect.runSync(Scope.make())
-  const simulator = await Effect.runPromise(Simulator.make({ replyTokens, server, ...(tokensPerSecond === undefined ? {} : { tokensPerSecond }) }).pipe(Scope.provide(scope)))
+  const simulator = await Effect.runPromise(
+    Simulator.make({ replyTokens, server, ...(tokensPerSecond === undefined ? {} : { tokensPerSecond }) }).pipe(
+      Scope.provide(scope)
+    )
+  )
   console.log(`${simulator.url}/v1`)
   const stop = () => {
     void Effect.runPromise(Scope.close(scope, Exit.void)).finally(() => process.exit(0))

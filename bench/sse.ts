@@ -20,7 +20,14 @@ import * as Sse from "../src/Sse.js"
 // Candidates behind one shape: bytes in, events out, optional size limit.
 
 interface Outcome {
-  readonly events: ReadonlyArray<{ readonly event: string; readonly data: string; readonly id: string | undefined; readonly retry: number | undefined }>
+  readonly events: ReadonlyArray<
+    {
+      readonly event: string
+      readonly data: string
+      readonly id: string | undefined
+      readonly retry: number | undefined
+    }
+  >
   readonly tooLarge: boolean
 }
 
@@ -95,7 +102,9 @@ const effectSse: Candidate = {
 
 interface EventSourceParserModule {
   readonly createParser: (config: {
-    readonly onEvent?: (event: { readonly event?: string | undefined; readonly id?: string | undefined; readonly data: string }) => void
+    readonly onEvent?: (
+      event: { readonly event?: string | undefined; readonly id?: string | undefined; readonly data: string }
+    ) => void
     readonly onRetry?: (retry: number) => void
     readonly onError?: (error: { readonly type: string }) => void
     readonly maxBufferSize?: number
@@ -328,7 +337,9 @@ const main = async () => {
   const candidates: Array<Candidate> = [own, effectSse]
   if (esp !== undefined) candidates.push(eventsourceParser(esp))
 
-  console.log(`Node ${process.version}; stream: ${body.length} bytes, ${eventsPerStream} events, ${chunkings.length} chunkings of 16–600 bytes`)
+  console.log(
+    `Node ${process.version}; stream: ${body.length} bytes, ${eventsPerStream} events, ${chunkings.length} chunkings of 16–600 bytes`
+  )
   if (esp === undefined) {
     console.log("eventsource-parser: not resolvable, skipped (set EVENTSOURCE_PARSER to its dist/index.js)")
   }
@@ -358,8 +369,7 @@ const main = async () => {
       Stream.runCount,
       Effect.map((n) => (n === chunks.length ? eventsPerStream : -1))
     ))
-  await measureStream("Sse.decode (own)", 2_000, (chunks) =>
-    toStream(chunks).pipe(Sse.decode(), Stream.runCount))
+  await measureStream("Sse.decode (own)", 2_000, (chunks) => toStream(chunks).pipe(Sse.decode(), Stream.runCount))
   await measureStream("Stream.decodeText + effect/encoding Sse.decode", 2_000, (chunks) =>
     toStream(chunks).pipe(
       Stream.decodeText(),

@@ -8,15 +8,6 @@
  * example runs with nothing set up. Each example still builds its own key
  * pool, rate limiter or retry policy: that is what it is there to show.
  */
-import * as Config from "effect/Config"
-import * as Console from "effect/Console"
-import * as Context from "effect/Context"
-import * as Effect from "effect/Effect"
-import type * as HttpClient from "effect/http/HttpClient"
-import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
-import * as Schema from "effect/Schema"
 import {
   Anthropic,
   Gemini,
@@ -30,6 +21,15 @@ import {
   RateLimiter
 } from "effect-llm-router"
 import { Simulator } from "effect-llm-router/testing"
+import * as Config from "effect/Config"
+import * as Console from "effect/Console"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 
 /** Made-up keys for the simulator, which accepts any key unless told otherwise. */
 export const simulatedKeys: ReadonlyArray<string> = [
@@ -77,7 +77,12 @@ export const endpoint = (
       }
       const sim = yield* Simulator.make(simulator)
       yield* Console.error(`No OPENAI_API_KEY or OPENAI_BASE_URL: using the built-in simulator at ${sim.url}`)
-      return { baseUrl: `${sim.url}/v1`, provider: "simulator", keys: simulatedKeys.map((key) => Redacted.make(key)), simulated: true }
+      return {
+        baseUrl: `${sim.url}/v1`,
+        provider: "simulator",
+        keys: simulatedKeys.map((key) => Redacted.make(key)),
+        simulated: true
+      }
     })
   )
 
@@ -121,7 +126,12 @@ export const llmOver = (
 export const everyAdapter = (
   sim: Simulator.Simulator,
   model: string
-): ReadonlyArray<readonly [name: string, client: Layer.Layer<ProviderClient.ProviderClient, OptionsError.OptionsError, HttpClient.HttpClient>]> => [
+): ReadonlyArray<
+  readonly [
+    name: string,
+    client: Layer.Layer<ProviderClient.ProviderClient, OptionsError.OptionsError, HttpClient.HttpClient>
+  ]
+> => [
   ["chat-completions", OpenAiChat.layer({ baseUrl: `${sim.url}/v1`, model })],
   ["responses", OpenAiResponses.layer({ baseUrl: `${sim.url}/v1`, model })],
   ["anthropic", Anthropic.layer({ baseUrl: sim.url, model })],

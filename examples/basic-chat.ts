@@ -5,10 +5,10 @@
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Llm, Message } from "effect-llm-router"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { Llm, Message } from "effect-llm-router"
 import * as Provider from "./_provider.js"
 
 const program = Effect.gen(function*() {

@@ -8,10 +8,10 @@
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Budget, CacheStore, Llm, Message, Pricing, ResponseCache, UsageLedger } from "effect-llm-router"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { Budget, CacheStore, Llm, Message, Pricing, ResponseCache, UsageLedger } from "effect-llm-router"
 import * as Provider from "./_provider.js"
 
 const ask = (question: string, maxTokens = 200) => ({ messages: [Message.user(question)], maxTokens, temperature: 0 })
@@ -27,7 +27,9 @@ const program = Effect.gen(function*() {
   const refused = yield* Effect.flip(Llm.chat(ask("Write a novel.", 1_000_000)))
   yield* Console.log(
     refused._tag === "BudgetExceededError"
-      ? `refused before sending: the ${refused.scope} budget of $${refused.limit}, this call about ${dollars(refused.estimate)}`
+      ? `refused before sending: the ${refused.scope} budget of $${refused.limit}, this call about ${
+        dollars(refused.estimate)
+      }`
       : `unexpected: ${refused._tag}`
   )
 

@@ -12,14 +12,6 @@
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as Console from "effect/Console"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import type * as HttpClient from "effect/http/HttpClient"
-import * as Layer from "effect/Layer"
-import * as Schema from "effect/Schema"
-import * as Stream from "effect/Stream"
-import { Chat, LanguageModel, Tool, Toolkit } from "effect/ai"
 import {
   Anthropic,
   KeyPool,
@@ -32,6 +24,14 @@ import {
   Router
 } from "effect-llm-router"
 import { Simulator } from "effect-llm-router/testing"
+import { Chat, LanguageModel, Tool, Toolkit } from "effect/ai"
+import * as Console from "effect/Console"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 
 // ---------------------------------------------------------------------------
 // The application: effect/ai only
@@ -81,7 +81,9 @@ const streaming = Effect.gen(function*() {
   const parts = yield* LanguageModel.streamText({ prompt }).pipe(Stream.runCollect)
   const deltas = parts.flatMap((part) => part.type === "text-delta" ? [part.delta] : [])
   const whole = yield* LanguageModel.generateText({ prompt })
-  yield* Console.log(`streamed ${deltas.length} text deltas, the same text as generateText: ${deltas.join("") === whole.text}`)
+  yield* Console.log(
+    `streamed ${deltas.length} text deltas, the same text as generateText: ${deltas.join("") === whole.text}`
+  )
 })
 
 /** A structured output, decoded by effect/ai with the schema. */
@@ -93,8 +95,11 @@ const structured = Effect.gen(function*() {
 /** Our RateLimitError is effect/ai's, with the provider's Retry-After. */
 const rateLimited = LanguageModel.generateText({ prompt: "Hi" }).pipe(
   Effect.andThen(Console.log("answered")),
-  Effect.catchReason("AiError", "RateLimitError", (reason) =>
-    Console.log(`rate limited: retry after ${Duration.format(reason.retryAfter ?? Duration.zero)}`))
+  Effect.catchReason(
+    "AiError",
+    "RateLimitError",
+    (reason) => Console.log(`rate limited: retry after ${Duration.format(reason.retryAfter ?? Duration.zero)}`)
+  )
 )
 
 // ---------------------------------------------------------------------------
@@ -119,7 +124,10 @@ const program = Effect.gen(function*() {
         name: "primary",
         model: "gpt-4o-mini",
         groups: ["main"],
-        llm: deployment("primary", OpenAiChat.layer({ baseUrl: `${sim.url}/v1`, headers: { [Simulator.faultHeader]: "status=503" } }))
+        llm: deployment(
+          "primary",
+          OpenAiChat.layer({ baseUrl: `${sim.url}/v1`, headers: { [Simulator.faultHeader]: "status=503" } })
+        )
       },
       {
         name: "backup",
@@ -133,10 +141,13 @@ const program = Effect.gen(function*() {
   const Model = Llm.languageModel({ model: "main" }).pipe(Layer.provide(router))
   yield* Effect.all([agent, streaming, structured]).pipe(Effect.provide([Model, ToolsLive]))
 
-  const limited = deployment("limited", OpenAiChat.layer({
-    baseUrl: `${sim.url}/v1`,
-    headers: { [Simulator.faultHeader]: "status=429;retry-after=30" }
-  }))
+  const limited = deployment(
+    "limited",
+    OpenAiChat.layer({
+      baseUrl: `${sim.url}/v1`,
+      headers: { [Simulator.faultHeader]: "status=429;retry-after=30" }
+    })
+  )
   yield* rateLimited.pipe(Effect.provide(Llm.languageModel({ model: "gpt-4o-mini" }).pipe(Layer.provide(limited))))
 })
 

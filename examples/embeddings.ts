@@ -7,10 +7,10 @@
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as Console from "effect/Console"
-import * as Effect from "effect/Effect"
 import { Llm } from "effect-llm-router"
 import { Simulator } from "effect-llm-router/testing"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
 import * as Provider from "./_provider.js"
 
 const model = "text-embedding-3-small"

@@ -12,10 +12,10 @@
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Llm, type LlmError, Message } from "effect-llm-router"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as ExecutionPlan from "effect/ExecutionPlan"
-import { Llm, type LlmError, Message } from "effect-llm-router"
 import * as Provider from "./_provider.js"
 
 const worthFallingBack = (error: LlmError.LlmError) =>

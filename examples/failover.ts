@@ -8,13 +8,13 @@
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { ChatChunk, KeyPool, Llm, Message, RateLimiter, RetryPolicy, Router } from "effect-llm-router"
+import { Simulator } from "effect-llm-router/testing"
 import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import { ChatChunk, KeyPool, Llm, Message, RateLimiter, RetryPolicy, Router } from "effect-llm-router"
-import { Simulator } from "effect-llm-router/testing"
 import * as Provider from "./_provider.js"
 
 // Each deployment has its own pool over the endpoint's keys.
@@ -68,7 +68,14 @@ const router = (primaryFault: string) =>
     strategy: "priority",
     // Errors after which another deployment of the address is tried (default: these, OutputDecodeError, AuthError and
     // BudgetExceededError).
-    retryOn: ["RateLimitError", "ProviderUnavailableError", "TimeoutError", "TransportError", "NoCapacityError", "StreamTruncatedError"],
+    retryOn: [
+      "RateLimitError",
+      "ProviderUnavailableError",
+      "TimeoutError",
+      "TransportError",
+      "NoCapacityError",
+      "StreamTruncatedError"
+    ],
     // Other errors go where a fallback lists their tag (default: none, the call fails).
     fallbacks: { primary: [{ to: "fallback", on: ["ModelNotFoundError", "ContentFilterError"] }] },
     // One failure opens the primary's breaker (default 3 in 1 minute); after `period` (default 30 s) one call probes
@@ -110,7 +117,9 @@ const cutStream = Effect.gen(function*() {
       )
     )
   )
-  yield* Console.log(`cut stream: ${reply.text.split(" ").length} words from ${reply.model}, finish ${reply.finishReason}`)
+  yield* Console.log(
+    `cut stream: ${reply.text.split(" ").length} words from ${reply.model}, finish ${reply.finishReason}`
+  )
   yield* report
 }).pipe(Effect.provide(router("reset=6")))
 
@@ -127,7 +136,9 @@ const stalledStream = Effect.gen(function*() {
       )
     )
   )
-  yield* Console.log(`stalled stream: ${reply.text.split(" ").length} words from ${reply.model} in ${yield* elapsed(start)} s`)
+  yield* Console.log(
+    `stalled stream: ${reply.text.split(" ").length} words from ${reply.model} in ${yield* elapsed(start)} s`
+  )
 }).pipe(Effect.provide(router("stall=4")))
 
 // One event of the primary's stream is not JSON: skipped (with a warning log) and counted, the reply still whole.
@@ -135,7 +146,9 @@ const malformedEvent = Effect.gen(function*() {
   const reply = yield* ChatChunk.collect(Llm.chatStream(question))
   const { details } = yield* Router.status
   yield* Console.log(
-    `malformed event: ${reply.text.split(" ").length} words from ${reply.model}, ${reply.skippedEvents ?? 0} event skipped, ` +
+    `malformed event: ${reply.text.split(" ").length} words from ${reply.model}, ${
+      reply.skippedEvents ?? 0
+    } event skipped, ` +
       `${details["primary"]?.skippedEvents} in the primary's status`
   )
 }).pipe(Effect.provide(router("malformed=3")))
@@ -169,14 +182,17 @@ const flapping = Effect.gen(function*() {
   for (let i = 0; i < 10; i++) {
     const reply = yield* Llm.chat(question)
     const { details } = yield* Router.status
-    yield* Console.log(`flapping primary: ${yield* elapsed(start)} s ${reply.model}, breaker ${details["primary"]?.cooldown.state}`)
+    yield* Console.log(
+      `flapping primary: ${yield* elapsed(start)} s ${reply.model}, breaker ${details["primary"]?.cooldown.state}`
+    )
     yield* Effect.sleep("400 millis")
   }
   yield* report
 }).pipe(Effect.provide(router("down=1500;since=first")))
 
-Effect.all([cutStream, stalledStream, malformedEvent, slowPrimary, rateLimited, modelGone, flapping], { discard: true }).pipe(
-  Effect.provide(Provider.endpoint({ replyTokens: 24 })),
-  Effect.provide(NodeHttpClient.layerUndici),
-  NodeRuntime.runMain
-)
+Effect.all([cutStream, stalledStream, malformedEvent, slowPrimary, rateLimited, modelGone, flapping], { discard: true })
+  .pipe(
+    Effect.provide(Provider.endpoint({ replyTokens: 24 })),
+    Effect.provide(NodeHttpClient.layerUndici),
+    NodeRuntime.runMain
+  )

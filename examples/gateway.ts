@@ -10,9 +10,9 @@
  * as a command.
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Gateway, ProviderConfig, UndiciHttpClient } from "effect-llm-router"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import { Gateway, ProviderConfig, UndiciHttpClient } from "effect-llm-router"
 import * as Provider from "./_provider.js"
 
 const program = Effect.gen(function*() {

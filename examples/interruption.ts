@@ -5,11 +5,11 @@
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { KeyPool, Llm, Message, RateLimiter } from "effect-llm-router"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import { KeyPool, Llm, Message, RateLimiter } from "effect-llm-router"
 import * as Provider from "./_provider.js"
 
 // `provideMerge` keeps the key pool in the output, so the program can watch it.

@@ -5,9 +5,9 @@
  *   npx vitest run examples/mock-llm.test.ts
  */
 import { describe, expect, it } from "@effect/vitest"
-import * as Effect from "effect/Effect"
 import { type ChatRequest, Llm, LlmError, Message } from "effect-llm-router"
 import { LlmTest } from "effect-llm-router/testing"
+import * as Effect from "effect/Effect"
 
 // The application: it needs an `Llm` and does not care which. In production
 // it gets a real layer (see basic-chat.ts); here, a scripted one.

@@ -11,10 +11,10 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
+import { Llm, Message, ProviderConfig } from "effect-llm-router"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
-import { Llm, Message, ProviderConfig } from "effect-llm-router"
 import * as Provider from "./_provider.js"
 
 const program = Effect.gen(function*() {
@@ -23,12 +23,15 @@ const program = Effect.gen(function*() {
   const api_keys = simulated ? [{ key: "sk-simulated-one", weight: 2 }, "sk-simulated-two"] : ["env:OPENAI_API_KEY"]
   const fs = yield* FileSystem.FileSystem
   const file = `${yield* fs.makeTempDirectoryScoped()}/provider.json`
-  yield* fs.writeFileString(file, JSON.stringify({
-    openai: [
-      { model_name: "gpt-4o-mini", api_keys, base_url: baseUrl, max_retries: 3, rate_limit_capacity: 20 },
-      { model_name: "gpt-4o", api_keys, base_url: baseUrl, rate_limit_capacity: 10, rate_limit_refill_rate: 2 }
-    ]
-  }))
+  yield* fs.writeFileString(
+    file,
+    JSON.stringify({
+      openai: [
+        { model_name: "gpt-4o-mini", api_keys, base_url: baseUrl, max_retries: 3, rate_limit_capacity: 20 },
+        { model_name: "gpt-4o", api_keys, base_url: baseUrl, rate_limit_capacity: 10, rate_limit_refill_rate: 2 }
+      ]
+    })
+  )
 
   // A file that does not decode fails with a ProviderConfigError naming every
   // bad path (`openai[0].rate_limit_capacity: expected a positive number`).

@@ -5,11 +5,11 @@
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Llm, Message, RateLimiter } from "effect-llm-router"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { Llm, Message, RateLimiter } from "effect-llm-router"
 import * as Provider from "./_provider.js"
 
 // A token bucket: bursts of up to `capacity` calls, then `refillRate` calls a

@@ -6,12 +6,12 @@
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Llm, LlmError, Message, RateLimiter, RetryPolicy } from "effect-llm-router"
+import { Simulator } from "effect-llm-router/testing"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
-import { Llm, LlmError, Message, RateLimiter, RetryPolicy } from "effect-llm-router"
-import { Simulator } from "effect-llm-router/testing"
 import * as Provider from "./_provider.js"
 
 // The layer's policy is a plain `Schedule`, so it can be wrapped like any
@@ -53,7 +53,11 @@ const program = Llm.chat(question).pipe(
     Effect.andThen(
       Console.error(error.message),
       Llm.chat(question).pipe(
-        Effect.retry({ schedule: RetryPolicy.backoff({ baseDelay: "200 millis" }), times: 3, while: LlmError.isRetryable }),
+        Effect.retry({
+          schedule: RetryPolicy.backoff({ baseDelay: "200 millis" }),
+          times: 3,
+          while: LlmError.isRetryable
+        }),
         Effect.provide(Backup),
         Effect.map((reply) => `recovered: gpt-4o-mini answered: ${reply.text}`)
       )

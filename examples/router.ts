@@ -8,10 +8,10 @@
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Llm, Message, Router } from "effect-llm-router"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
-import { Llm, Message, Router } from "effect-llm-router"
 import * as Provider from "./_provider.js"
 
 const router = Router.layer({

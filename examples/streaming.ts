@@ -5,12 +5,12 @@
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Llm, Message } from "effect-llm-router"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
-import { Llm, Message } from "effect-llm-router"
 import * as Provider from "./_provider.js"
 
 const program = Effect.gen(function*() {
@@ -19,7 +19,9 @@ const program = Effect.gen(function*() {
   // early, so a half-written reply is never mistaken for a whole one.
   const usage = yield* Llm.chatStream({ messages: [Message.user("Tell me about structured concurrency.")] }).pipe(
     // Write each piece of text the moment it arrives...
-    Stream.tap((chunk) => chunk._tag === "TextDelta" ? Effect.sync(() => process.stdout.write(chunk.text)) : Effect.void),
+    Stream.tap((chunk) =>
+      chunk._tag === "TextDelta" ? Effect.sync(() => process.stdout.write(chunk.text)) : Effect.void
+    ),
     // ...and keep only the usage, which comes near the end.
     Stream.filterMap((chunk) => chunk._tag === "Usage" ? Result.succeed(chunk.usage) : Result.fail(chunk)),
     Stream.runLast

@@ -10,11 +10,11 @@
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Llm, Message, OpenAiChat } from "effect-llm-router"
+import { Simulator } from "effect-llm-router/testing"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { Llm, Message, OpenAiChat } from "effect-llm-router"
-import { Simulator } from "effect-llm-router/testing"
 import * as Provider from "./_provider.js"
 
 class Ingredient extends Schema.Class<Ingredient>("Ingredient")({
@@ -32,7 +32,6 @@ const Recipe = Schema.Struct({
 
 const ask = { messages: [Message.user("Give me a pancake recipe.")] }
 
-
 const program = Effect.gen(function*() {
   const sim = yield* Simulator.make()
   yield* Console.error(`structured-output: using the built-in simulator at ${sim.url}`)
@@ -42,12 +41,18 @@ const program = Effect.gen(function*() {
     const { response, value } = yield* Effect.provide(Llm.generateObject(ask, Recipe), Provider.llmOver(client))
     yield* Console.log(
       `${name}: ${value.difficulty}, serves ${value.servings}, ${value.ingredients.length} ingredient(s) ` +
-        `(${value.ingredients[0]!.grams} g of ${value.ingredients[0]!.name}); ${response.usage.completionTokens} completion tokens`
+        `(${value.ingredients[0]!.grams} g of ${
+          value.ingredients[0]!.name
+        }); ${response.usage.completionTokens} completion tokens`
     )
   }
 
   // The simulator's `output=nonconforming` fault makes the model break the schema.
-  const broken = OpenAiChat.layer({ baseUrl: `${sim.url}/v1`, model, headers: { "x-simulator-fault": "output=nonconforming" } })
+  const broken = OpenAiChat.layer({
+    baseUrl: `${sim.url}/v1`,
+    model,
+    headers: { "x-simulator-fault": "output=nonconforming" }
+  })
   const error = yield* Effect.flip(Effect.provide(Llm.generateObject(ask, Recipe), Provider.llmOver(broken)))
   if (error._tag === "OutputDecodeError") yield* Console.log(`OutputDecodeError, raw text: ${error.raw}`)
 })

@@ -12,11 +12,11 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { resourceFromAttributes } from "@opentelemetry/resources"
 import { BasicTracerProvider, ConsoleSpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
+import { ChatChunk, Llm, Message, RateLimiter, RetryPolicy, Router } from "effect-llm-router"
+import { Simulator } from "effect-llm-router/testing"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { ChatChunk, Llm, Message, RateLimiter, RetryPolicy, Router } from "effect-llm-router"
-import { Simulator } from "effect-llm-router/testing"
 import * as Provider from "./_provider.js"
 
 // The OpenTelemetry SDK (shut down, so flushed, when the program ends), installed as Effect's tracer.

@@ -10,11 +10,11 @@
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Llm, Message } from "effect-llm-router"
+import { Simulator } from "effect-llm-router/testing"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { Llm, Message } from "effect-llm-router"
-import { Simulator } from "effect-llm-router/testing"
 import * as Provider from "./_provider.js"
 
 const WeatherArgs = Schema.Struct({ city: Schema.String })
@@ -47,7 +47,6 @@ const toolLoop = Effect.gen(function*() {
   }
   return yield* Effect.die(new Error("no answer after 5 turns"))
 })
-
 
 const program = Effect.gen(function*() {
   const sim = yield* Simulator.make({ replyTokens: 12 })

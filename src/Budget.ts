@@ -200,8 +200,6 @@ export interface Service {
  */
 export class Budget extends Context.Service<Budget, Service>()("effect-llm-router/Budget") {}
 
-
-
 interface State {
   readonly limit: Limit
   readonly periodName: string
@@ -278,7 +276,9 @@ const inMemory = (limits: ReadonlyArray<Limit>): Effect.Effect<Service> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Effect.suspend((): Effect.Effect<Reservation, BudgetExceededError> => {
           const scopes = call.scopes ?? []
-          const applying = states.filter((state) => state.limit.scope === overall || scopes.includes(state.limit.scope))
+          const applying = states.filter((state) =>
+            state.limit.scope === overall || scopes.includes(state.limit.scope)
+          )
           for (const state of applying) {
             roll(state, now)
             const committed = state.spent + state.reserved
@@ -433,8 +433,7 @@ export const guarded = (llm: LlmService, budget: Service, options?: GuardOptions
         let cost: number | undefined
         yield* Effect.acquireRelease(
           reserve(request),
-          (reservation, exit) =>
-            budget.charge(reservation, finished ? cost : !output && unbilled(exit) ? 0 : undefined)
+          (reservation, exit) => budget.charge(reservation, finished ? cost : !output && unbilled(exit) ? 0 : undefined)
         )
         return Stream.mapArray(llm.chatStream(request), (chunk) => {
           output = true

@@ -157,7 +157,8 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<Service, Opti
           if (entries.size >= capacity) entries.delete(entries.keys().next().value!)
           entries.set(key, { value, expiresAt: now + Duration.toMillis(ttl) })
         }),
-      delete: (key) => Effect.map(Clock.currentTimeMillis, (now) => live(key, now) !== undefined && entries.delete(key)),
+      delete: (key) =>
+        Effect.map(Clock.currentTimeMillis, (now) => live(key, now) !== undefined && entries.delete(key)),
       size: Effect.map(Clock.currentTimeMillis, (now) => {
         sweep(now)
         return entries.size
@@ -185,7 +186,8 @@ export const makeMemory = (options?: MemoryOptions): Effect.Effect<Service, Opti
  * @since 0.1.0
  * @category Layers
  */
-export const layerMemory = (options?: MemoryOptions): Layer.Layer<CacheStore, OptionsError> => Layer.effect(CacheStore, makeMemory(options))
+export const layerMemory = (options?: MemoryOptions): Layer.Layer<CacheStore, OptionsError> =>
+  Layer.effect(CacheStore, makeMemory(options))
 
 /**
  * A store in `shared.store` under `shared.key`: every instance naming the same
@@ -211,4 +213,5 @@ export const layerMemory = (options?: MemoryOptions): Layer.Layer<CacheStore, Op
  * @since 0.3.0
  * @category Layers
  */
-export const layerShared = (shared: Store.Shared): Layer.Layer<CacheStore> => Layer.succeed(CacheStore, Shared.make(shared))
+export const layerShared = (shared: Store.Shared): Layer.Layer<CacheStore> =>
+  Layer.succeed(CacheStore, Shared.make(shared))

@@ -10,7 +10,14 @@
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { type ChatResponse, emptyUsage, FinishReason, RateLimitSnapshot, SkippedEvents, Usage as UsageModel } from "./ChatResponse.js"
+import {
+  type ChatResponse,
+  emptyUsage,
+  FinishReason,
+  RateLimitSnapshot,
+  SkippedEvents,
+  Usage as UsageModel
+} from "./ChatResponse.js"
 import { StreamTruncatedError } from "./LlmError.js"
 import { ProviderMetadata, type ToolCall } from "./Message.js"
 

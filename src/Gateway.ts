@@ -73,9 +73,9 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
+import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import type * as Redacted from "effect/Redacted"
 import type * as Budget from "./Budget.js"
 import type { OptionsError } from "./OptionsError.js"
 import type * as ProviderConfig from "./ProviderConfig.js"
@@ -110,7 +110,11 @@ export interface Key {
    * model can reach) and is charged its real cost after, so the limit is never passed; a request without `max_tokens` is sent with
    * `defaultMaxTokens` (default 4,096). Every model the key may call needs a price. Default: no limit.
    */
-  readonly budget?: { readonly limit: number; readonly period: Budget.Period; readonly defaultMaxTokens?: number | undefined } | undefined
+  readonly budget?: {
+    readonly limit: number
+    readonly period: Budget.Period
+    readonly defaultMaxTokens?: number | undefined
+  } | undefined
 }
 
 /**

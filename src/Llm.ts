@@ -209,7 +209,9 @@ export const make: (
  * @since 0.1.0
  * @category Layers
  */
-export const layer = (options?: Options): Layer.Layer<Llm, never, ProviderClient | KeyPool.KeyPool | RateLimiter.RateLimiter> =>
+export const layer = (
+  options?: Options
+): Layer.Layer<Llm, never, ProviderClient | KeyPool.KeyPool | RateLimiter.RateLimiter> =>
   Layer.effect(Llm, make(options))
 
 /**
@@ -411,7 +413,9 @@ export type LanguageModelOptions = EffectAi.Options
  * @since 0.2.0
  * @category Layers
  */
-export const languageModel = (options: LanguageModelOptions = {}): Layer.Layer<LanguageModel.LanguageModel, never, Llm> =>
+export const languageModel = (
+  options: LanguageModelOptions = {}
+): Layer.Layer<LanguageModel.LanguageModel, never, Llm> =>
   Layer.unwrap(Effect.map(effectAi, (ai) => ai.languageModel(options)))
 
 /**
@@ -445,5 +449,7 @@ export type EmbeddingModelOptions = EffectAi.EmbeddingOptions
  * @since 0.2.0
  * @category Layers
  */
-export const embeddingModel = (options: EmbeddingModelOptions = {}): Layer.Layer<EmbeddingModel.EmbeddingModel, never, Llm> =>
+export const embeddingModel = (
+  options: EmbeddingModelOptions = {}
+): Layer.Layer<EmbeddingModel.EmbeddingModel, never, Llm> =>
   Layer.unwrap(Effect.map(effectAi, (ai) => ai.embeddingModel(options)))

@@ -12,9 +12,9 @@
  */
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import { describe, formatDollars, formatDuration, formatWait } from "./internal/llmError/describe.js"
 import * as ErrorInfo from "./internal/llmError/errorInfo.js"
 import * as Mapping from "./internal/llmError/fromHttpFailure.js"
-import { describe, formatDollars, formatDuration, formatWait } from "./internal/llmError/describe.js"
 
 /**
  * Which limit a `TimeoutError` hit:
@@ -202,7 +202,11 @@ export class ProviderUnavailableError extends Schema.TaggedError<ProviderUnavail
   }
 ) {
   override get message() {
-    return describe(this, "is unavailable or failed", `Retry${formatWait(this.retryAfter)}, or fall back to another provider.`)
+    return describe(
+      this,
+      "is unavailable or failed",
+      `Retry${formatWait(this.retryAfter)}, or fall back to another provider.`
+    )
   }
 }
 
@@ -344,7 +348,13 @@ export class BudgetExceededError extends Schema.TaggedError<BudgetExceededError>
     const next = this.periodEnd === undefined
       ? "Raise the budget or wait for the next period."
       : `Raise the budget or wait for the next period, at ${new Date(this.periodEnd).toISOString()}.`
-    return describe(this, `would pass the ${this.scope} budget (spent ${formatDollars(this.spent)} of ${formatDollars(this.limit)}${estimate})`, next)
+    return describe(
+      this,
+      `would pass the ${this.scope} budget (spent ${formatDollars(this.spent)} of ${
+        formatDollars(this.limit)
+      }${estimate})`,
+      next
+    )
   }
 }
 

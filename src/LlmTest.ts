@@ -205,7 +205,9 @@ const isEmbedding = (answer: Answer): answer is EmbeddingResponse => "embeddings
 const wrongKind = (call: string, answer: Answer) =>
   Effect.die(
     new Error(
-      `LlmTest: ${call === "embed" ? "an" : "a"} ${call} call was answered with ${isEmbedding(answer) ? "embeddings" : "a chat reply"}; script the right kind of answer`
+      `LlmTest: ${call === "embed" ? "an" : "a"} ${call} call was answered with ${
+        isEmbedding(answer) ? "embeddings" : "a chat reply"
+      }; script the right kind of answer`
     )
   )
 
@@ -263,7 +265,8 @@ export const fromHandler = (
     Effect.map(
       Effect.zip(Ref.make<ReadonlyArray<ChatRequest>>([]), Ref.make<ReadonlyArray<EmbeddingRequest>>([])),
       ([seen, seenEmbeddings]) => {
-        const answer = (request: ChatRequest) => Effect.andThen(Ref.update(seen, (all) => [...all, request]), handler(request))
+        const answer = (request: ChatRequest) =>
+          Effect.andThen(Ref.update(seen, (all) => [...all, request]), handler(request))
         const embedHandler = options?.embed
         const embed = (request: EmbeddingRequest) =>
           Effect.andThen(

@@ -235,7 +235,9 @@ export class SystemMessage extends Schema.Opaque<SystemMessage>()(Schema.Struct(
  */
 export class UserMessage extends Schema.Opaque<UserMessage>()(Schema.Struct({
   role: Schema.tag("user"),
-  content: Schema.Union([Schema.String, Schema.Array(ContentPart)]).annotate({ expected: "a string or an array of parts" })
+  content: Schema.Union([Schema.String, Schema.Array(ContentPart)]).annotate({
+    expected: "a string or an array of parts"
+  })
 })) {}
 
 /**

@@ -34,7 +34,8 @@ import type * as FileSystem from "effect/FileSystem"
 import type * as HttpClient from "effect/http/HttpClient"
 import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import { optional, NonEmpty, Positive, PositiveInt, NonNegativeInt, oneOf } from "./internal/providerConfig/fields.js"
+import type * as Gateway from "./Gateway.js"
+import { NonEmpty, NonNegativeInt, oneOf, optional, Positive, PositiveInt } from "./internal/providerConfig/fields.js"
 import * as internalGateway from "./internal/providerConfig/gateway.js"
 import * as internalLayers from "./internal/providerConfig/layers.js"
 import * as internalLookup from "./internal/providerConfig/lookup.js"
@@ -48,7 +49,6 @@ import * as Pricing from "./Pricing.js"
 import type { ProviderClient } from "./ProviderClient.js"
 import * as Presets from "./providers/Presets.js"
 import type * as RateLimiter from "./RateLimiter.js"
-import type * as Gateway from "./Gateway.js"
 import type * as Router from "./Router.js"
 import type * as Store from "./Store.js"
 
@@ -106,7 +106,9 @@ export const ModelEntry = Schema.Struct({
   api_keys: optional(Schema.Array(KeyEntry).check(Schema.isMinLength(1, { message: "expected at least one key" }))),
   /** Default: the preset's, or the adapter's (`https://api.openai.com/v1` for the OpenAI-style APIs). */
   base_url: optional(NonEmpty.check(
-    Schema.makeFilter((url: string) => URL.canParse(url), { message: "expected an absolute URL such as https://api.openai.com/v1" })
+    Schema.makeFilter((url: string) => URL.canParse(url), {
+      message: "expected an absolute URL such as https://api.openai.com/v1"
+    })
   )),
   /** The adapter. Default: `chat-completions`. */
   api: optional(Api),
@@ -448,8 +450,9 @@ export const layer: (
  */
 export const layers: (
   config: ProviderConfig
-) => Effect.Effect<Readonly<Record<string, Readonly<Record<string, Layer.Layer<Llm.Llm, OptionsError, HttpClient.HttpClient>>>>>> =
-  internalLayers.layers
+) => Effect.Effect<
+  Readonly<Record<string, Readonly<Record<string, Layer.Layer<Llm.Llm, OptionsError, HttpClient.HttpClient>>>>>
+> = internalLayers.layers
 
 /**
  * A model of a configuration with its `Llm` layer, as `deployments` lists them.

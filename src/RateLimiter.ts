@@ -21,8 +21,8 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import type * as ChatRequest from "./ChatRequest.js"
-import * as Invalid from "./internal/optionsError.js"
 import { formatDuration } from "./internal/llmError/describe.js"
+import * as Invalid from "./internal/optionsError.js"
 import { estimatedPromptTokens } from "./internal/promptSize.js"
 import * as Internal from "./internal/rateLimiter.js"
 import * as Shared from "./internal/rateLimiterShared.js"
@@ -234,7 +234,11 @@ export interface Service {
    */
   readonly consume: (
     options?: ConsumeOptions
-  ) => Effect.Effect<ConsumeResult, RateLimiterCostError | RateLimiterExceededError | Store.StoreUnavailableError, Scope.Scope>
+  ) => Effect.Effect<
+    ConsumeResult,
+    RateLimiterCostError | RateLimiterExceededError | Store.StoreUnavailableError,
+    Scope.Scope
+  >
   /** With `shared`: the store's levels, and this instance's calls in flight and waiting. */
   readonly status: Effect.Effect<Status>
   /** Fills the bucket (and the budget, forgiving any debt) and serves waiters. */
@@ -409,7 +413,11 @@ export const unlimited: Layer.Layer<RateLimiter> = Layer.effect(RateLimiter, mak
 export const withPermit = <A, E, R>(
   self: Effect.Effect<A, E, R>,
   options?: ConsumeOptions
-): Effect.Effect<A, E | RateLimiterCostError | RateLimiterExceededError | Store.StoreUnavailableError, R | RateLimiter> =>
+): Effect.Effect<
+  A,
+  E | RateLimiterCostError | RateLimiterExceededError | Store.StoreUnavailableError,
+  R | RateLimiter
+> =>
   Effect.flatMap(RateLimiter, (limiter) =>
     Effect.acquireUseRelease(
       Scope.make(),
@@ -458,4 +466,3 @@ export interface EstimateOptions {
  */
 export const estimateTokens = (request: ChatRequest.Input, options?: EstimateOptions): number =>
   estimatedPromptTokens(request) + (request.maxTokens ?? options?.defaultMaxTokens ?? 0)
-

@@ -48,10 +48,10 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
+import { CacheStore, type Service as Store } from "./CacheStore.js"
 import * as ChatChunk from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import type { ChatResponse } from "./ChatResponse.js"
-import { CacheStore, type Service as Store } from "./CacheStore.js"
 import { Llm, type Service as LlmService } from "./Llm.js"
 
 /**

@@ -111,7 +111,9 @@ export const retryAfterOf = (error: LlmError): Duration.Duration | undefined =>
  * @since 0.1.0
  * @category Constructors
  */
-export const backoff = (options?: Omit<Options, "maxRetries" | "maxKeyRotations">): Schedule.Schedule<Duration.Duration, LlmError> => {
+export const backoff = (
+  options?: Omit<Options, "maxRetries" | "maxKeyRotations">
+): Schedule.Schedule<Duration.Duration, LlmError> => {
   const base = Schedule.exponential(options?.baseDelay ?? "500 millis", options?.factor ?? 2)
   const maxDelay = Duration.fromInputUnsafe(options?.maxDelay ?? "30 seconds")
   const jittered = options?.jitter === false ? base : Schedule.jittered(base)

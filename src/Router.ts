@@ -465,7 +465,8 @@ export const fromConfig = (
 export const layerConfig = (
   config: ProviderConfig.ProviderConfig,
   options?: Omit<Options, "deployments">
-): Layer.Layer<Llm.Llm | Router, OptionsError, HttpClient.HttpClient> => internalConfig.layerConfig(config, options, layer)
+): Layer.Layer<Llm.Llm | Router, OptionsError, HttpClient.HttpClient> =>
+  internalConfig.layerConfig(config, options, layer)
 
 /**
  * Router options for the router `name` of a configuration's `router` section

@@ -189,46 +189,46 @@ const decodeWith = <I>(
   feed: (parser: Parser, input: I, out: Array<Event>) => boolean
 ) =>
 <E, R>(self: Stream.Stream<I, E, R>): Stream.Stream<Event, E | SseEventTooLargeError | OptionsError, R> => {
-    const maxEventSize = options?.maxEventSize ?? defaultMaxEventSize
-    const invalid = checkMaxEventSize(maxEventSize)
-    if (invalid !== undefined) return Stream.fail(invalid)
-    return Stream.transformPull(self, (upstream) =>
-      Effect.sync(() => {
-        const parser = new Parser(maxEventSize)
-        // The events completed before an oversized one are emitted first; the next pull fails.
-        let failed = false
-        let ended = false
-        const tooLarge = Effect.suspend(() => Effect.fail(new SseEventTooLargeError({ maxEventSize })))
-        const emit = (out: Array<Event>, then: Pull.Pull<Arr.NonEmptyReadonlyArray<Event>, E | SseEventTooLargeError>) =>
-          Arr.isArrayNonEmpty(out) ? Effect.succeed(out) : then
-        const pull: Pull.Pull<Arr.NonEmptyReadonlyArray<Event>, E | SseEventTooLargeError> = Effect.suspend(() => {
-          if (failed) return tooLarge
-          if (ended) return Cause.done()
-          return upstream.pipe(
-            Pull.matchEffect({
-              onSuccess: (items) => {
-                const out: Array<Event> = []
-                for (let i = 0; i < items.length; i++) {
-                  if (!feed(parser, items[i]!, out)) {
-                    failed = true
-                    return emit(out, tooLarge)
-                  }
+  const maxEventSize = options?.maxEventSize ?? defaultMaxEventSize
+  const invalid = checkMaxEventSize(maxEventSize)
+  if (invalid !== undefined) return Stream.fail(invalid)
+  return Stream.transformPull(self, (upstream) =>
+    Effect.sync(() => {
+      const parser = new Parser(maxEventSize)
+      // The events completed before an oversized one are emitted first; the next pull fails.
+      let failed = false
+      let ended = false
+      const tooLarge = Effect.suspend(() => Effect.fail(new SseEventTooLargeError({ maxEventSize })))
+      const emit = (out: Array<Event>, then: Pull.Pull<Arr.NonEmptyReadonlyArray<Event>, E | SseEventTooLargeError>) =>
+        Arr.isArrayNonEmpty(out) ? Effect.succeed(out) : then
+      const pull: Pull.Pull<Arr.NonEmptyReadonlyArray<Event>, E | SseEventTooLargeError> = Effect.suspend(() => {
+        if (failed) return tooLarge
+        if (ended) return Cause.done()
+        return upstream.pipe(
+          Pull.matchEffect({
+            onSuccess: (items) => {
+              const out: Array<Event> = []
+              for (let i = 0; i < items.length; i++) {
+                if (!feed(parser, items[i]!, out)) {
+                  failed = true
+                  return emit(out, tooLarge)
                 }
-                return emit(out, pull)
-              },
-              onFailure: Effect.failCause,
-              onDone: () => {
-                ended = true
-                const out: Array<Event> = []
-                if (!parser.end(out)) failed = true
-                return emit(out, failed ? tooLarge : Cause.done())
               }
-            })
-          )
-        })
-        return pull
-      }))
-  }
+              return emit(out, pull)
+            },
+            onFailure: Effect.failCause,
+            onDone: () => {
+              ended = true
+              const out: Array<Event> = []
+              if (!parser.end(out)) failed = true
+              return emit(out, failed ? tooLarge : Cause.done())
+            }
+          })
+        )
+      })
+      return pull
+    }))
+}
 
 /**
  * Decodes a byte stream (an HTTP body) into events, one chunk of events per

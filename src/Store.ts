@@ -102,16 +102,23 @@ const withinTimers: Invalid.AtMost = { millis: maxTimerMillis, why: "about 24.8 
 const validate = (options: Options): OptionsError | undefined => {
   if (typeof options.redis !== "string" || !/^rediss?:\/\//.test(options.redis)) {
     // A URL may carry a password: never shown.
-    const shown = typeof options.redis === "string" ? options.redis.replace(/\/\/[^@/]*@/, "//<redacted>@") : options.redis
+    const shown = typeof options.redis === "string"
+      ? options.redis.replace(/\/\/[^@/]*@/, "//<redacted>@")
+      : options.redis
     return Invalid.make("Store", "redis", shown, "a redis:// or rediss:// URL")
   }
-  if (options.onUnavailable !== undefined && options.onUnavailable !== "fail-open" && options.onUnavailable !== "fail-closed") {
+  if (
+    options.onUnavailable !== undefined && options.onUnavailable !== "fail-open" &&
+    options.onUnavailable !== "fail-closed"
+  ) {
     return Invalid.make("Store", "onUnavailable", options.onUnavailable, `"fail-open" or "fail-closed"`)
   }
   return Invalid.positive("Store", "instances", options.instances, { integer: true, optional: true }) ??
     Invalid.duration("Store", "commandTimeout", options.commandTimeout, true, withinTimers) ??
     Invalid.duration("Store", "leaseTtl", options.leaseTtl, true) ??
-    (options.prefix === undefined || options.prefix !== "" ? undefined : Invalid.make("Store", "prefix", "", "a non-empty string"))
+    (options.prefix === undefined || options.prefix !== ""
+      ? undefined
+      : Invalid.make("Store", "prefix", "", "a non-empty string"))
 }
 
 /**

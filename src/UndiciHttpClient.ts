@@ -226,13 +226,16 @@ export const fromDispatcher = (
 
   const client = HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
     (effect) =>
-      Effect.flatMap(effect, (request) =>
-        Effect.withFiber<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((fiber) =>
-          fiber.getRef(References.TracerEnabled) && !fiber.getRef(Tracer.DisablePropagation) &&
-            !fiber.getRef(HttpClient.TracerDisabledWhen)(request)
-            ? traced.execute(request)
-            : untraced(request)
-        )),
+      Effect.flatMap(
+        effect,
+        (request) =>
+          Effect.withFiber<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((fiber) =>
+            fiber.getRef(References.TracerEnabled) && !fiber.getRef(Tracer.DisablePropagation) &&
+              !fiber.getRef(HttpClient.TracerDisabledWhen)(request)
+              ? traced.execute(request)
+              : untraced(request)
+          )
+      ),
     Effect.succeed
   )
   return withDeadlines(client, untraced)

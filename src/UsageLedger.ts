@@ -278,7 +278,13 @@ export const tracked = (llm: LlmService, ledger: Service, deployment: string): L
             if (item._tag === "Usage") usage = item.usage
             else if (item._tag === "Finish") {
               return Effect.as(
-                ledger.record({ deployment, model: item.model, keyId: item.keyId, usage: usage ?? emptyUsage, cost: item.cost }),
+                ledger.record({
+                  deployment,
+                  model: item.model,
+                  keyId: item.keyId,
+                  usage: usage ?? emptyUsage,
+                  cost: item.cost
+                }),
                 chunk
               )
             }

@@ -10,13 +10,20 @@ import * as Stream from "effect/Stream"
 import * as ChatChunk from "../src/ChatChunk.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
 import * as Message from "../src/Message.js"
-import * as Anthropic from "../src/providers/Anthropic.js"
 import * as ProviderClient from "../src/ProviderClient.js"
+import * as Anthropic from "../src/providers/Anthropic.js"
 import { splitAt } from "./utils/byteChunks.js"
-import { failsWithoutAModel, fakeHttpClient, jsonResponse, type RecordedRequest, type Reply, streamResponse } from "./utils/fakeHttpClient.js"
+import {
+  failsWithoutAModel,
+  fakeHttpClient,
+  jsonResponse,
+  type RecordedRequest,
+  type Reply,
+  streamResponse
+} from "./utils/fakeHttpClient.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
-import { skippedCounts, withWarnings } from "./utils/warnings.js"
 import { recordingTracer } from "./utils/recordingTracer.js"
+import { skippedCounts, withWarnings } from "./utils/warnings.js"
 
 const KEY = "sk-ant-test-0123456789abcdef"
 const credentials = ProviderClient.credentials(KEY)
@@ -75,7 +82,8 @@ const message = (
   ...extra
 })
 
-const event = (name: string, data: unknown) => `event: ${name}\ndata: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`
+const event = (name: string, data: unknown) =>
+  `event: ${name}\ndata: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`
 
 const start = (usage: Record<string, unknown> = { input_tokens: 10, cache_read_input_tokens: 5, output_tokens: 1 }) =>
   event("message_start", {
@@ -196,7 +204,11 @@ describe("Anthropic request mapping", () => {
       const body = yield* bodyOf({
         messages: [
           Message.system("Be brief."),
-          Message.user([Message.text("What is this?"), Message.image("data:image/png;base64,AAAA"), Message.image("https://x/y.jpg")]),
+          Message.user([
+            Message.text("What is this?"),
+            Message.image("data:image/png;base64,AAAA"),
+            Message.image("https://x/y.jpg")
+          ]),
           Message.assistant("Looking.", { toolCalls: [call, bare] }),
           Message.toolResult(call, { sky: "blue" }),
           Message.toolResult(bare, "noon"),
@@ -257,7 +269,9 @@ describe("Anthropic request mapping", () => {
   it.effect("a base URL given with /v1 (or a trailing slash) still posts to /v1/messages", () =>
     Effect.gen(function*() {
       for (const baseUrl of ["https://api.test/v1", "https://api.test/v1/", "https://api.test/"]) {
-        const { requests, run } = chatWith(() => jsonResponse(message([{ type: "text", text: "ok" }])), hello, { baseUrl })
+        const { requests, run } = chatWith(() => jsonResponse(message([{ type: "text", text: "ok" }])), hello, {
+          baseUrl
+        })
         yield* run
         assert.strictEqual(requests[0]!.url, "https://api.test/v1/messages")
       }
@@ -364,13 +378,15 @@ describe("Anthropic request mapping", () => {
         const collected = yield* ChatChunk.collect(streamWith(pieces, structured).stream)
         assert.deepInclude(collected, { text: `{"city": "Paris"}`, finishReason: "stop", toolCalls: [] })
         // A forced tool called with no input streams no JSON: its text is `{}`.
-        const empty = yield* ChatChunk.collect(streamWith([
-          start(),
-          blockStart(0, { type: "tool_use", id: "toolu_x", name: "city_answer", input: {} }),
-          blockStop(0),
-          messageDelta("tool_use", { output_tokens: 2 }),
-          stop
-        ], structured).stream)
+        const empty = yield* ChatChunk.collect(
+          streamWith([
+            start(),
+            blockStart(0, { type: "tool_use", id: "toolu_x", name: "city_answer", input: {} }),
+            blockStop(0),
+            messageDelta("tool_use", { output_tokens: 2 }),
+            stop
+          ], structured).stream
+        )
         assert.strictEqual(empty.text, "{}")
       }))
   })
@@ -425,7 +441,9 @@ describe("Anthropic request mapping", () => {
         // Header attributes are opt-in in Effect 4: record them all, so redaction is what keeps the key out.
         Effect.provideService(HttpClient.TracerHeaderFilter, () => true)
       )
-      const values = JSON.stringify(spans.flatMap(({ attributes }) => [...attributes.entries()].map(([k, v]) => [k, String(v)])))
+      const values = JSON.stringify(
+        spans.flatMap(({ attributes }) => [...attributes.entries()].map(([k, v]) => [k, String(v)]))
+      )
       assert.include(values, "x-api-key")
       const span = spans.find(({ attributes }) => attributes.has("http.request.header.x-api-key"))
       assert.strictEqual(String(span?.attributes.get("http.request.header.x-api-key")), "<redacted>")
@@ -464,16 +482,18 @@ describe("Anthropic whole replies", () => {
       assert.isUndefined(response.providerMetadata)
     }))
 
-  it.effect.each([
-    ["end_turn", "stop"],
-    ["stop_sequence", "stop"],
-    ["max_tokens", "length"],
-    ["model_context_window_exceeded", "length"],
-    ["tool_use", "tool_calls"],
-    ["refusal", "content_filter"],
-    ["pause_turn", "other"],
-    ["something_new", "other"]
-  ] as const)("stop_reason %s -> %s", ([reason, expected]) =>
+  it.effect.each(
+    [
+      ["end_turn", "stop"],
+      ["stop_sequence", "stop"],
+      ["max_tokens", "length"],
+      ["model_context_window_exceeded", "length"],
+      ["tool_use", "tool_calls"],
+      ["refusal", "content_filter"],
+      ["pause_turn", "other"],
+      ["something_new", "other"]
+    ] as const
+  )("stop_reason %s -> %s", ([reason, expected]) =>
     Effect.gen(function*() {
       const response = yield* chatWith(() => jsonResponse(message([], { stop_reason: reason }))).run
       assert.strictEqual(response.finishReason, expected)
@@ -490,12 +510,14 @@ describe("Anthropic whole replies", () => {
 describe("Anthropic errors", () => {
   it.effect("529 overloaded_error -> ProviderUnavailableError with the request-id header", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(chatWith(() =>
-        jsonResponse({ type: "error", error: { type: "overloaded_error", message: "Overloaded" } }, {
-          status: 529,
-          headers: { "request-id": "req_011" }
-        })
-      ).run)
+      const error = yield* Effect.flip(
+        chatWith(() =>
+          jsonResponse({ type: "error", error: { type: "overloaded_error", message: "Overloaded" } }, {
+            status: 529,
+            headers: { "request-id": "req_011" }
+          })
+        ).run
+      )
       assert(error._tag === "ProviderUnavailableError")
       assert.strictEqual(error.status, 529)
       assert.strictEqual(error.requestId, "req_011")
@@ -504,56 +526,70 @@ describe("Anthropic errors", () => {
 
   it.effect("429 with anthropic-ratelimit-* reset timestamps -> RateLimitError with retryAfter", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(chatWith(() =>
-        jsonResponse({ type: "error", error: { type: "rate_limit_error", message: "Slow down" } }, {
-          status: 429,
-          headers: {
-            "anthropic-ratelimit-requests-remaining": "0",
-            "anthropic-ratelimit-requests-reset": new Date(30_000).toISOString()
-          }
-        })
-      ).run)
+      const error = yield* Effect.flip(
+        chatWith(() =>
+          jsonResponse({ type: "error", error: { type: "rate_limit_error", message: "Slow down" } }, {
+            status: 429,
+            headers: {
+              "anthropic-ratelimit-requests-remaining": "0",
+              "anthropic-ratelimit-requests-reset": new Date(30_000).toISOString()
+            }
+          })
+        ).run
+      )
       assert(error._tag === "RateLimitError")
       // TestClock starts at 0, so the reset is 30 s away.
       assert.deepStrictEqual(error.retryAfter, Duration.seconds(30))
     }))
 
-  it.effect.each([
-    [401, "authentication_error", "AuthError"],
-    [402, "billing_error", "AuthError"],
-    [403, "permission_error", "AuthError"],
-    [404, "not_found_error", "ModelNotFoundError"],
-    [400, "invalid_request_error", "InvalidRequestError"],
-    [500, "api_error", "ProviderUnavailableError"],
-    [504, "timeout_error", "ProviderUnavailableError"]
-  ] as const)("%i %s -> %s", ([status, type, tag]) =>
+  it.effect.each(
+    [
+      [401, "authentication_error", "AuthError"],
+      [402, "billing_error", "AuthError"],
+      [403, "permission_error", "AuthError"],
+      [404, "not_found_error", "ModelNotFoundError"],
+      [400, "invalid_request_error", "InvalidRequestError"],
+      [500, "api_error", "ProviderUnavailableError"],
+      [504, "timeout_error", "ProviderUnavailableError"]
+    ] as const
+  )("%i %s -> %s", ([status, type, tag]) =>
     Effect.gen(function*() {
       const messageText = status === 404 ? "model: claude-nope" : "nope"
-      const error = yield* Effect.flip(chatWith(() =>
-        jsonResponse({ type: "error", error: { type, message: messageText } }, { status })
-      ).run)
+      const error = yield* Effect.flip(
+        chatWith(() => jsonResponse({ type: "error", error: { type, message: messageText } }, { status })).run
+      )
       assert.strictEqual(error._tag, tag)
       assertNoKey(error)
     }))
 
   it.effect("a prompt too long -> ContextLengthError; a non-JSON 413 from the edge -> ContextLengthError", () =>
     Effect.gen(function*() {
-      const long = yield* Effect.flip(chatWith(() =>
-        jsonResponse({ type: "error", error: { type: "invalid_request_error", message: "prompt is too long: 210000 tokens > 200000 maximum" } }, { status: 400 })
-      ).run)
+      const long = yield* Effect.flip(
+        chatWith(() =>
+          jsonResponse({
+            type: "error",
+            error: { type: "invalid_request_error", message: "prompt is too long: 210000 tokens > 200000 maximum" }
+          }, { status: 400 })
+        ).run
+      )
       assert(long._tag === "ContextLengthError")
       assert.strictEqual(long.contextWindow, 200000)
-      const edge = yield* Effect.flip(chatWith(() =>
-        new Response("<html><head><title>413 Request Entity Too Large</title></head><body><center>cloudflare</center></body></html>", { status: 413, headers: { "content-type": "text/html" } })
-      ).run)
+      const edge = yield* Effect.flip(
+        chatWith(() =>
+          new Response(
+            "<html><head><title>413 Request Entity Too Large</title></head><body><center>cloudflare</center></body></html>",
+            { status: 413, headers: { "content-type": "text/html" } }
+          )
+        ).run
+      )
       assert.strictEqual(edge._tag, "ContextLengthError")
     }))
 
   it.effect("an error object with status 200 is still an error", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(chatWith(() =>
-        jsonResponse({ type: "error", error: { type: "overloaded_error", message: "Overloaded" } })
-      ).run)
+      const error = yield* Effect.flip(
+        chatWith(() => jsonResponse({ type: "error", error: { type: "overloaded_error", message: "Overloaded" } })).run
+      )
       assert.strictEqual(error._tag, "ProviderUnavailableError")
     }))
 })
@@ -594,7 +630,11 @@ describe("Anthropic streams", () => {
     Effect.gen(function*() {
       const streamed = yield* ChatChunk.collect(streamWith([fullStream]).stream)
       const whole = yield* chatWith(() => jsonResponse(fullMessage)).run
-      const strip = (r: typeof whole) => ({ ...r, latency: undefined, toolCalls: r.toolCalls.map((c) => ({ ...c, arguments: JSON.parse(c.arguments) })) })
+      const strip = (r: typeof whole) => ({
+        ...r,
+        latency: undefined,
+        toolCalls: r.toolCalls.map((c) => ({ ...c, arguments: JSON.parse(c.arguments) }))
+      })
       assert.deepStrictEqual(strip(streamed), strip(whole))
     }))
 
@@ -607,7 +647,9 @@ describe("Anthropic streams", () => {
 
   it.effect.prop(
     "any chunking of the bytes gives the same chunks",
-    [Arbitrary.array(Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 2000 }))), { maxLength: 12 })],
+    [Arbitrary.array(Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 2000 }))), {
+      maxLength: 12
+    })],
     ([cuts]) =>
       Effect.gen(function*() {
         const bytes = new TextEncoder().encode(fullStream)
@@ -635,22 +677,26 @@ describe("Anthropic streams", () => {
       assert.strictEqual(exit.failure.detail, "Overloaded")
       assert.strictEqual(exit.failure.requestId, "req_stream")
       assert.deepStrictEqual(chunks, [{ _tag: "TextDelta", text: "Hi" }])
-      const limited = yield* Effect.flip(Stream.runDrain(streamWith([
-        start(),
-        event("error", { type: "error", error: { type: "rate_limit_error", message: "Slow down" } })
-      ]).stream))
+      const limited = yield* Effect.flip(Stream.runDrain(
+        streamWith([
+          start(),
+          event("error", { type: "error", error: { type: "rate_limit_error", message: "Slow down" } })
+        ]).stream
+      ))
       assert.strictEqual(limited._tag, "RateLimitError")
     }))
 
   it.effect("a stream that ends without message_stop -> StreamTruncatedError, even after message_delta", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(Stream.runDrain(streamWith([
-        start(),
-        blockStart(0, { type: "text", text: "" }),
-        blockDelta(0, { type: "text_delta", text: "Hi" }),
-        blockStop(0),
-        messageDelta("end_turn", { output_tokens: 3 })
-      ]).stream))
+      const error = yield* Effect.flip(Stream.runDrain(
+        streamWith([
+          start(),
+          blockStart(0, { type: "text", text: "" }),
+          blockDelta(0, { type: "text_delta", text: "Hi" }),
+          blockStop(0),
+          messageDelta("end_turn", { output_tokens: 3 })
+        ]).stream
+      ))
       assert(error._tag === "StreamTruncatedError")
       assert.strictEqual(error.provider, "anthropic")
       assert.strictEqual(error.model, "claude-test-20250101")
@@ -660,14 +706,16 @@ describe("Anthropic streams", () => {
   it.effect("events without an event: line are read by their type; anything after message_stop is ignored", () =>
     Effect.gen(function*() {
       const bare = (data: unknown) => `data: ${JSON.stringify(data)}\n\n`
-      const response = yield* ChatChunk.collect(streamWith([
-        start(),
-        bare({ type: "content_block_start", index: 0, content_block: { type: "text", text: "Hi" } }),
-        bare({ type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "!" } }),
-        messageDelta("max_tokens", { output_tokens: 2 }),
-        stop,
-        "event: content_block_delta\ndata: {garbage\n\n"
-      ]).stream)
+      const response = yield* ChatChunk.collect(
+        streamWith([
+          start(),
+          bare({ type: "content_block_start", index: 0, content_block: { type: "text", text: "Hi" } }),
+          bare({ type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "!" } }),
+          messageDelta("max_tokens", { output_tokens: 2 }),
+          stop,
+          "event: content_block_delta\ndata: {garbage\n\n"
+        ]).stream
+      )
       assert.strictEqual(response.text, "Hi!")
       assert.strictEqual(response.finishReason, "length")
       assert.strictEqual(response.usage.completionTokens, 2)
@@ -676,19 +724,21 @@ describe("Anthropic streams", () => {
 
   it.effect("server tool blocks and their input deltas are not tool calls", () =>
     Effect.gen(function*() {
-      const response = yield* ChatChunk.collect(streamWith([
-        start(),
-        blockStart(0, { type: "server_tool_use", id: "srvtoolu_1", name: "web_search", input: {} }),
-        blockDelta(0, { type: "input_json_delta", partial_json: "{\"query\":\"x\"}" }),
-        blockStop(0),
-        blockStart(1, { type: "web_search_tool_result", tool_use_id: "srvtoolu_1", content: [] }),
-        blockStop(1),
-        blockStart(2, { type: "text", text: "" }),
-        blockDelta(2, { type: "text_delta", text: "Found it." }),
-        blockStop(2),
-        messageDelta("end_turn", { output_tokens: 5 }),
-        stop
-      ]).stream)
+      const response = yield* ChatChunk.collect(
+        streamWith([
+          start(),
+          blockStart(0, { type: "server_tool_use", id: "srvtoolu_1", name: "web_search", input: {} }),
+          blockDelta(0, { type: "input_json_delta", partial_json: "{\"query\":\"x\"}" }),
+          blockStop(0),
+          blockStart(1, { type: "web_search_tool_result", tool_use_id: "srvtoolu_1", content: [] }),
+          blockStop(1),
+          blockStart(2, { type: "text", text: "" }),
+          blockDelta(2, { type: "text_delta", text: "Found it." }),
+          blockStop(2),
+          messageDelta("end_turn", { output_tokens: 5 }),
+          stop
+        ]).stream
+      )
       assert.strictEqual(response.text, "Found it.")
       assert.deepStrictEqual(response.toolCalls, [])
       assert.strictEqual(response.finishReason, "stop")
@@ -702,32 +752,42 @@ describe("Anthropic streams", () => {
       assert.strictEqual(error._tag, "StreamTruncatedError")
       assert.deepStrictEqual(skippedCounts(warnings), [1])
       assert.include(warnings[0]!.message, "{not json")
-      const orphan = yield* Effect.flip(Stream.runDrain(streamWith([
-        start(),
-        blockDelta(3, { type: "input_json_delta", partial_json: "{" })
-      ]).stream))
+      const orphan = yield* Effect.flip(Stream.runDrain(
+        streamWith([
+          start(),
+          blockDelta(3, { type: "input_json_delta", partial_json: "{" })
+        ]).stream
+      ))
       assert.strictEqual(orphan._tag, "OutputDecodeError")
     }))
 
   it.effect("a JSON body answering a stream request is replayed as chunks", () =>
     Effect.gen(function*() {
       const { service } = setup(() => jsonResponse(fullMessage))
-      const response = yield* ChatChunk.collect(Stream.unwrap(Effect.map(service, (c) => c.chatStream(hello, credentials))))
+      const response = yield* ChatChunk.collect(
+        Stream.unwrap(Effect.map(service, (c) => c.chatStream(hello, credentials)))
+      )
       assert.strictEqual(response.text, "Héllo wörld")
       assert.deepStrictEqual(response.providerMetadata, expectedThinking)
       const { service: failing } = setup(() =>
         jsonResponse({ type: "error", error: { type: "overloaded_error", message: "Overloaded" } })
       )
-      const error = yield* Effect.flip(Stream.runDrain(Stream.unwrap(Effect.map(failing, (c) => c.chatStream(hello, credentials)))))
+      const error = yield* Effect.flip(
+        Stream.runDrain(Stream.unwrap(Effect.map(failing, (c) => c.chatStream(hello, credentials))))
+      )
       assert.strictEqual(error._tag, "ProviderUnavailableError")
     }))
 
   it.effect("an HTTP error before the stream -> the typed error", () =>
     Effect.gen(function*() {
       const { service } = setup(() =>
-        jsonResponse({ type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } }, { status: 401 })
+        jsonResponse({ type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } }, {
+          status: 401
+        })
       )
-      const error = yield* Effect.flip(Stream.runDrain(Stream.unwrap(Effect.map(service, (c) => c.chatStream(hello, credentials)))))
+      const error = yield* Effect.flip(
+        Stream.runDrain(Stream.unwrap(Effect.map(service, (c) => c.chatStream(hello, credentials))))
+      )
       assert(error._tag === "AuthError")
       assert.strictEqual(error.reason, "invalid_key")
       assertNoKey(error)

@@ -16,10 +16,12 @@ import * as Pricing from "../src/Pricing.js"
 
 const hour = 3_600_000
 
-
 // An in-memory budget has no store to lose: its check fails only with BudgetExceededError.
 const refused = (budget: Budget.Service, call: Budget.Call) =>
-  Effect.flatMap(Effect.flip(budget.check(call)), (error) => error._tag === "BudgetExceededError" ? Effect.succeed(error) : Effect.die(error))
+  Effect.flatMap(
+    Effect.flip(budget.check(call)),
+    (error) => error._tag === "BudgetExceededError" ? Effect.succeed(error) : Effect.die(error)
+  )
 describe("Budget.check and charge", () => {
   it.effect("refuses a call that would pass the limit, naming scope, limit, spent, estimate and period end", () =>
     Effect.gen(function*() {
@@ -140,17 +142,19 @@ describe("Budget.check and charge", () => {
       fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 40 }),
       fc.double({ min: 0.01, max: 5, noNaN: true }),
       (estimates, limit) =>
-        Effect.runPromise(Effect.gen(function*() {
-          const budget = yield* Budget.make({ limits: [{ scope: "overall", limit, period: "1 day" }] })
-          const results = yield* Effect.all(estimates.map((estimate) => budget.check({ estimate })), {
-            concurrency: "unbounded",
-            mode: "result"
-          })
-          const admitted = results.filter(Result.isSuccess).reduce((sum, r) => sum + r.success.estimate, 0)
-          expect(admitted).toBeLessThanOrEqual(limit + 1e-9)
-          const [status] = yield* budget.status
-          expect(status!.reserved).toBeCloseTo(admitted, 9)
-        }).pipe(Effect.provide(TestClock.layer())))
+        Effect.runPromise(
+          Effect.gen(function*() {
+            const budget = yield* Budget.make({ limits: [{ scope: "overall", limit, period: "1 day" }] })
+            const results = yield* Effect.all(estimates.map((estimate) => budget.check({ estimate })), {
+              concurrency: "unbounded",
+              mode: "result"
+            })
+            const admitted = results.filter(Result.isSuccess).reduce((sum, r) => sum + r.success.estimate, 0)
+            expect(admitted).toBeLessThanOrEqual(limit + 1e-9)
+            const [status] = yield* budget.status
+            expect(status!.reserved).toBeCloseTo(admitted, 9)
+          }).pipe(Effect.provide(TestClock.layer()))
+        )
     )))
 
   it.effect("a bad limit fails with OptionsError naming it by position", () =>
@@ -172,14 +176,21 @@ describe("Budget.check and charge", () => {
 
 describe("Budget.guard", () => {
   const price = { input: 1, output: 1 } // a dollar per million tokens
-  const priced = (cost: number) => ({ ...LlmTest.reply("ok", { usage: { promptTokens: 5, completionTokens: 5, totalTokens: 10 } }), cost })
+  const priced = (cost: number) => ({
+    ...LlmTest.reply("ok", { usage: { promptTokens: 5, completionTokens: 5, totalTokens: 10 } }),
+    cost
+  })
   const request = (maxTokens: number) => ({ messages: [Message.user("hi")], maxTokens, model: "m" })
   // The guarded Llm is merged last, so it is the Llm the test sees; LlmTest and
   // Budget are the same instances it uses (layers are shared by reference).
   const setup = (script: ReadonlyArray<LlmTest.Answer>, limit: number) => {
     const inner = LlmTest.layer(script)
     const budget = Budget.layer({ limits: [{ scope: "overall", limit, period: "1 day" }] })
-    return Layer.mergeAll(inner, budget, Budget.guard({ price, provider: "test" }).pipe(Layer.provide(Layer.merge(inner, budget))))
+    return Layer.mergeAll(
+      inner,
+      budget,
+      Budget.guard({ price, provider: "test" }).pipe(Layer.provide(Layer.merge(inner, budget)))
+    )
   }
 
   it.effect("refuses a call whose estimate passes the budget before sending it", () =>

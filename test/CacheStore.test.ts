@@ -7,7 +7,8 @@ import * as CacheStore from "../src/CacheStore.js"
 import * as LlmTest from "../src/LlmTest.js"
 
 const reply = (text: string) => LlmTest.reply(text)
-const textOf = (found: Option.Option<{ readonly text: string }>) => Option.getOrUndefined(Option.map(found, (r) => r.text))
+const textOf = (found: Option.Option<{ readonly text: string }>) =>
+  Option.getOrUndefined(Option.map(found, (r) => r.text))
 
 describe("CacheStore.layerMemory", () => {
   it.effect("get after set is a hit; an unknown key a miss", () =>
@@ -47,11 +48,12 @@ describe("CacheStore.layerMemory", () => {
       yield* store.set("c", reply("c2"), "1 hour") // rewriting is a use: a, d, c
       yield* store.set("e", reply("e"), "1 hour") // evicts a
       expect(yield* store.get("a")).toStrictEqual(Option.none())
-      expect([textOf(yield* store.get("c")), textOf(yield* store.get("d")), textOf(yield* store.get("e"))]).toStrictEqual([
-        "c2",
-        "d",
-        "e"
-      ])
+      expect([textOf(yield* store.get("c")), textOf(yield* store.get("d")), textOf(yield* store.get("e"))])
+        .toStrictEqual([
+          "c2",
+          "d",
+          "e"
+        ])
       expect(yield* store.size).toBe(3)
     }))
 

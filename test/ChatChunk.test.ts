@@ -1,9 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
+import { ChatChunk, ChatResponse } from "effect-llm-router"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
-import { ChatChunk, ChatResponse } from "effect-llm-router"
 import { expectRoundTrip } from "./utils/schemaRoundTrip.js"
 
 const usage = {
@@ -56,7 +56,9 @@ describe("ChatChunk.collect", () => {
 
   it.effect("fails with StreamTruncatedError when no Finish chunk came", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(ChatChunk.collect(Stream.make<Array<ChatChunk.ChatChunk>>({ _tag: "TextDelta", text: "partial" })))
+      const error = yield* Effect.flip(
+        ChatChunk.collect(Stream.make<Array<ChatChunk.ChatChunk>>({ _tag: "TextDelta", text: "partial" }))
+      )
       expect(error._tag).toBe("StreamTruncatedError")
     }))
 
@@ -85,7 +87,13 @@ describe("ChatChunk.collect", () => {
       { maxLength: 4 }
     ),
     providerMetadata: fc.option(metadataArbitrary, { nil: undefined }),
-    finishReason: fc.constantFrom("stop" as const, "length" as const, "tool_calls" as const, "content_filter" as const, "other" as const),
+    finishReason: fc.constantFrom(
+      "stop" as const,
+      "length" as const,
+      "tool_calls" as const,
+      "content_filter" as const,
+      "other" as const
+    ),
     usage: fc.record({
       promptTokens: fc.nat(),
       completionTokens: fc.nat(),
@@ -107,38 +115,64 @@ describe("ChatChunk.collect", () => {
 
   // @effect/vitest's `prop` takes Effect 4's own `Arbitrary`; fast-check arbitraries run through `fc.assert`.
   it("collect(fromResponse(r)) gives r back, however the text is split", () =>
-    fc.assert(fc.asyncProperty(responseArbitrary, fc.nat(20), (response, pieces) =>
-      Effect.runPromise(Effect.gen(function*() {
-      const chunks = ChatChunk.fromResponse(response).flatMap((chunk): Array<ChatChunk.ChatChunk> => {
-        if (chunk._tag !== "TextDelta" || pieces === 0) return [chunk]
-        const size = Math.max(1, Math.ceil(chunk.text.length / pieces))
-        const out: Array<ChatChunk.ChatChunk> = []
-        for (let i = 0; i < chunk.text.length; i += size) out.push({ _tag: "TextDelta", text: chunk.text.slice(i, i + size) })
-        return out
-      })
-      const collected = yield* ChatChunk.collect(Stream.fromIterable(chunks))
-      expect(collected).toEqual(response)
-    })))))
+    fc.assert(
+      fc.asyncProperty(responseArbitrary, fc.nat(20), (response, pieces) =>
+        Effect.runPromise(Effect.gen(function*() {
+          const chunks = ChatChunk.fromResponse(response).flatMap((chunk): Array<ChatChunk.ChatChunk> => {
+            if (chunk._tag !== "TextDelta" || pieces === 0) return [chunk]
+            const size = Math.max(1, Math.ceil(chunk.text.length / pieces))
+            const out: Array<ChatChunk.ChatChunk> = []
+            for (let i = 0; i < chunk.text.length; i += size) {
+              out.push({ _tag: "TextDelta", text: chunk.text.slice(i, i + size) })
+            }
+            return out
+          })
+          const collected = yield* ChatChunk.collect(Stream.fromIterable(chunks))
+          expect(collected).toEqual(response)
+        })))
+    ))
 
   it("a Restart chunk discards what came before it: collect gives the last attempt's response, whatever the broken attempt sent", () =>
-    fc.assert(fc.asyncProperty(responseArbitrary, responseArbitrary, fc.nat(10), (broken, answer, cut) =>
-      Effect.runPromise(Effect.gen(function*() {
-        const before = ChatChunk.fromResponse(broken)
-        const restart: ChatChunk.Restart = { _tag: "Restart", attempt: 2, deployment: "backup", error: "StreamTruncatedError" }
-        expectRoundTrip(ChatChunk.ChatChunk, restart)
-        const chunks = [...before.slice(0, Math.min(cut, before.length)), restart, ...ChatChunk.fromResponse(answer)]
-        expect(yield* ChatChunk.collect(Stream.fromIterable(chunks))).toEqual(answer)
-        // A Restart with nothing complete after it leaves no answer.
-        const accumulator = ChatChunk.makeAccumulator()
-        for (const chunk of [...before, restart]) accumulator.add(chunk)
-        expect(accumulator.response()).toBeUndefined()
-      }))), { numRuns: 50 }))
+    fc.assert(
+      fc.asyncProperty(
+        responseArbitrary,
+        responseArbitrary,
+        fc.nat(10),
+        (broken, answer, cut) =>
+          Effect.runPromise(Effect.gen(function*() {
+            const before = ChatChunk.fromResponse(broken)
+            const restart: ChatChunk.Restart = {
+              _tag: "Restart",
+              attempt: 2,
+              deployment: "backup",
+              error: "StreamTruncatedError"
+            }
+            expectRoundTrip(ChatChunk.ChatChunk, restart)
+            const chunks = [
+              ...before.slice(0, Math.min(cut, before.length)),
+              restart,
+              ...ChatChunk.fromResponse(answer)
+            ]
+            expect(yield* ChatChunk.collect(Stream.fromIterable(chunks))).toEqual(answer)
+            // A Restart with nothing complete after it leaves no answer.
+            const accumulator = ChatChunk.makeAccumulator()
+            for (const chunk of [...before, restart]) {
+              accumulator.add(chunk)
+            }
+            expect(accumulator.response()).toBeUndefined()
+          }))
+      ),
+      { numRuns: 50 }
+    ))
 
   it("the chunks of fromResponse(r), and the response collect folds them into, are values of their schemas", () =>
-    fc.assert(fc.asyncProperty(responseArbitrary, (response) =>
-      Effect.runPromise(Effect.gen(function*() {
-        const chunks = ChatChunk.fromResponse(response)
-        for (const chunk of chunks) expectRoundTrip(ChatChunk.ChatChunk, chunk)
-        expectRoundTrip(ChatResponse.ChatResponse, yield* ChatChunk.collect(Stream.fromIterable(chunks)))
-      }))), { numRuns: 50 }))
+    fc.assert(
+      fc.asyncProperty(responseArbitrary, (response) =>
+        Effect.runPromise(Effect.gen(function*() {
+          const chunks = ChatChunk.fromResponse(response)
+          for (const chunk of chunks) expectRoundTrip(ChatChunk.ChatChunk, chunk)
+          expectRoundTrip(ChatResponse.ChatResponse, yield* ChatChunk.collect(Stream.fromIterable(chunks)))
+        }))),
+      { numRuns: 50 }
+    ))
 })

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
+import { ChatResponse } from "effect-llm-router"
 import * as Duration from "effect/Duration"
 import * as Schema from "effect/Schema"
-import { ChatResponse } from "effect-llm-router"
 import { expectRoundTrip } from "./utils/schemaRoundTrip.js"
 
 const full: ChatResponse.ChatResponse = {
@@ -16,28 +16,44 @@ const full: ChatResponse.ChatResponse = {
     { id: "call_2", name: "get_time", arguments: "{", providerMetadata: { gemini: { thoughtSignature: "sig" } } }
   ],
   finishReason: "tool_calls",
-  usage: { promptTokens: 12, completionTokens: 5, totalTokens: 17, cachedPromptTokens: 4, reasoningTokens: 2, estimated: true },
+  usage: {
+    promptTokens: 12,
+    completionTokens: 5,
+    totalTokens: 17,
+    cachedPromptTokens: 4,
+    reasoningTokens: 2,
+    estimated: true
+  },
   cost: 0.0012,
   latency: Duration.millis(340),
   keyId: "sk-…f3a9",
   providerMetadata: { anthropic: { blocks: [{ type: "thinking", signature: "s" }] } },
-  rateLimit: { limitRequests: 500, remainingRequests: 0, resetRequests: Duration.seconds(12), remainingTokens: 9000, resetTokens: Duration.millis(6) },
+  rateLimit: {
+    limitRequests: 500,
+    remainingRequests: 0,
+    resetRequests: Duration.seconds(12),
+    remainingTokens: 9000,
+    resetTokens: Duration.millis(6)
+  },
   skippedEvents: 2
 }
 
 describe("ChatResponse", () => {
   it("emptyUsage is a Usage: it encodes and decodes back equal, every count at zero", () => {
-    const { cachedPromptTokens, completionTokens, estimated, promptTokens, reasoningTokens, totalTokens } = expectRoundTrip(
-      ChatResponse.Usage,
-      ChatResponse.emptyUsage
-    )
+    const { cachedPromptTokens, completionTokens, estimated, promptTokens, reasoningTokens, totalTokens } =
+      expectRoundTrip(
+        ChatResponse.Usage,
+        ChatResponse.emptyUsage
+      )
     expect([promptTokens, completionTokens, totalTokens, cachedPromptTokens, reasoningTokens]).toEqual([0, 0, 0, 0, 0])
     expect(estimated).toBe(false)
   })
 
   it("a plain object with every optional field encodes, and decodes back to a plain object", () => {
     expectRoundTrip(ChatResponse.ChatResponse, full)
-    const decoded = Schema.decodeUnknownSync(ChatResponse.ChatResponse)(Schema.encodeSync(ChatResponse.ChatResponse)(full))
+    const decoded = Schema.decodeUnknownSync(ChatResponse.ChatResponse)(
+      Schema.encodeSync(ChatResponse.ChatResponse)(full)
+    )
     expect(Object.getPrototypeOf(decoded)).toBe(Object.prototype)
     expect(Object.getPrototypeOf(decoded.usage)).toBe(Object.prototype)
   })

@@ -61,7 +61,12 @@ const typeErrors = (): ReadonlyArray<string> => {
     }
   })!
   // An example shows a call; the names it binds need not be used afterwards.
-  const options: ts.CompilerOptions = { ...config.options, noEmit: true, noUnusedLocals: false, noUnusedParameters: false }
+  const options: ts.CompilerOptions = {
+    ...config.options,
+    noEmit: true,
+    noUnusedLocals: false,
+    noUnusedParameters: false
+  }
   const virtual = new Map(examples.map((example, i) => [path.join(root, "test", `docExample${i}.ts`), example]))
   const host = ts.createCompilerHost(options)
   const getSourceFile = host.getSourceFile

@@ -8,9 +8,9 @@ import * as Batches from "../src/internal/embeddingBatches.js"
 import * as GeminiWire from "../src/internal/providers/gemini/embeddings.js"
 import * as OllamaWire from "../src/internal/providers/ollama/wire.js"
 import * as OpenAiEmbeddings from "../src/internal/providers/openAiChat/embeddings.js"
+import * as Llm from "../src/Llm.js"
 import * as LlmError from "../src/LlmError.js"
 import * as LlmTest from "../src/LlmTest.js"
-import * as Llm from "../src/Llm.js"
 import { expectRoundTrip } from "./utils/schemaRoundTrip.js"
 
 /** Little-endian float32 bytes of `values`, base64, as OpenAI sends them. */
@@ -32,7 +32,9 @@ describe("OpenAI embeddings wire", () => {
   // @effect/vitest's `prop` takes Effect 4's own `Arbitrary`; fast-check arbitraries run through `fc.assert`.
   it("base64 of any float32s decodes to them", () =>
     fc.assert(fc.property(fc.array(fc.float({ noNaN: true }), { maxLength: 64 }), (values) => {
-      expect(OpenAiEmbeddings.decodeBase64Floats(base64Of(values))).toEqual(values.map((v) => (Object.is(v, -0) ? -0 : v)))
+      expect(OpenAiEmbeddings.decodeBase64Floats(base64Of(values))).toEqual(
+        values.map((v) => (Object.is(v, -0) ? -0 : v))
+      )
     })))
 
   it("reads a reply in index order, floats or base64, with usage", () => {
@@ -61,8 +63,17 @@ describe("OpenAI embeddings wire", () => {
   })
 
   it("writes the body with encoding_format and dimensions only when set", () => {
-    expect(OpenAiEmbeddings.requestBody("m", ["a"], undefined, "base64")).toEqual({ model: "m", input: ["a"], encoding_format: "base64" })
-    expect(OpenAiEmbeddings.requestBody("m", ["a"], 8, "float")).toEqual({ model: "m", input: ["a"], encoding_format: "float", dimensions: 8 })
+    expect(OpenAiEmbeddings.requestBody("m", ["a"], undefined, "base64")).toEqual({
+      model: "m",
+      input: ["a"],
+      encoding_format: "base64"
+    })
+    expect(OpenAiEmbeddings.requestBody("m", ["a"], 8, "float")).toEqual({
+      model: "m",
+      input: ["a"],
+      encoding_format: "float",
+      dimensions: 8
+    })
   })
 })
 
@@ -74,17 +85,24 @@ describe("Gemini and Ollama embeddings wire", () => {
         { model: "models/text-embedding-004", content: { parts: [{ text: "b" }] }, outputDimensionality: 3 }
       ]
     })
-    expect(GeminiWire.readEmbeddings({ embeddings: [{ values: [1] }, { values: [2] }] })).toEqual({ embeddings: [[1], [2]] })
+    expect(GeminiWire.readEmbeddings({ embeddings: [{ values: [1] }, { values: [2] }] })).toEqual({
+      embeddings: [[1], [2]]
+    })
     expect(GeminiWire.readEmbeddings({ embeddings: [{ values: ["x"] }] })).toContain("embeddings[0].values")
   })
 
   it("Ollama: usage from prompt_eval_count", () => {
-    expect(OllamaWire.embeddingBody("nomic-embed-text", ["a"], undefined, undefined)).toEqual({ model: "nomic-embed-text", input: ["a"] })
-    expect(OllamaWire.readEmbeddings({ model: "nomic-embed-text", embeddings: [[0.1]], prompt_eval_count: 3 })).toEqual({
-      embeddings: [[0.1]],
+    expect(OllamaWire.embeddingBody("nomic-embed-text", ["a"], undefined, undefined)).toEqual({
       model: "nomic-embed-text",
-      usage: { promptTokens: 3, totalTokens: 3, estimated: false }
+      input: ["a"]
     })
+    expect(OllamaWire.readEmbeddings({ model: "nomic-embed-text", embeddings: [[0.1]], prompt_eval_count: 3 })).toEqual(
+      {
+        embeddings: [[0.1]],
+        model: "nomic-embed-text",
+        usage: { promptTokens: 3, totalTokens: 3, estimated: false }
+      }
+    )
     expect(OllamaWire.readEmbeddings({ embeddings: [[0.1]] })).toMatchObject({ usage: undefined })
   })
 })
@@ -99,7 +117,11 @@ describe("batches", () => {
     })))
 
   it("combine joins vectors in batch order and sums usage, estimated when any part was", () => {
-    const part = (vectors: ReadonlyArray<ReadonlyArray<number>>, tokens: number, estimated: boolean): Embedding.EmbeddingResponse => ({
+    const part = (
+      vectors: ReadonlyArray<ReadonlyArray<number>>,
+      tokens: number,
+      estimated: boolean
+    ): Embedding.EmbeddingResponse => ({
       embeddings: vectors,
       model: "m",
       provider: "p",

@@ -9,12 +9,19 @@ import * as ChatChunk from "../src/ChatChunk.js"
 import * as ChatRequest from "../src/ChatRequest.js"
 import { geminiSchema } from "../src/internal/providers/gemini/schema.js"
 import * as Message from "../src/Message.js"
-import * as Gemini from "../src/providers/Gemini.js"
 import * as ProviderClient from "../src/ProviderClient.js"
-import { failsWithoutAModel, fakeHttpClient, jsonResponse, type RecordedRequest, type Reply, streamResponse } from "./utils/fakeHttpClient.js"
+import * as Gemini from "../src/providers/Gemini.js"
+import {
+  failsWithoutAModel,
+  fakeHttpClient,
+  jsonResponse,
+  type RecordedRequest,
+  type Reply,
+  streamResponse
+} from "./utils/fakeHttpClient.js"
+import { splitBytes } from "./utils/openAiChatWire.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
 import { skippedCounts, withWarnings } from "./utils/warnings.js"
-import { splitBytes } from "./utils/openAiChatWire.js"
 
 const KEY = "AIza-test-0123456789abcdef"
 const credentials = ProviderClient.credentials(KEY)
@@ -101,7 +108,9 @@ describe("Gemini requests", () => {
           Message.user("Merci")
         ]
       })
-      assert.deepStrictEqual(body["systemInstruction"], { parts: [{ text: "Be brief." }, { text: "Answer in French." }] })
+      assert.deepStrictEqual(body["systemInstruction"], {
+        parts: [{ text: "Be brief." }, { text: "Answer in French." }]
+      })
       assert.deepStrictEqual(body["contents"], [
         {
           role: "user",
@@ -245,7 +254,9 @@ describe("Gemini requests", () => {
           { name: "ping" }
         ]
       }])
-      assert.deepStrictEqual(body["toolConfig"], { functionCallingConfig: { mode: "ANY", allowedFunctionNames: ["lookup"] } })
+      assert.deepStrictEqual(body["toolConfig"], {
+        functionCallingConfig: { mode: "ANY", allowedFunctionNames: ["lookup"] }
+      })
       assert.deepStrictEqual(body["generationConfig"], {
         temperature: 0.5,
         topP: 0.9,
@@ -318,12 +329,17 @@ describe("Gemini requests", () => {
       }
       // No JSON Schema keyword outside Gemini's subset survives, at any depth.
       const keys = JSON.stringify(schema)
-      for (const keyword of ["$schema", "$defs", "$ref", "additionalProperties", "additionalItems"]) assert.notInclude(keys, keyword)
+      for (const keyword of ["$schema", "$defs", "$ref", "additionalProperties", "additionalItems"]) {
+        assert.notInclude(keys, keyword)
+      }
       assert.deepStrictEqual(schema.required, ["age", "address", "nickname", "pair"])
       // `$ref` inlined with the keywords beside it: the integer keeps its bounds.
       assert.deepInclude(schema.properties["age"], { type: "integer", minimum: 18, maximum: 120 })
       assert.deepInclude(schema.properties["address"], { type: "object", required: ["zip"] })
-      assert.deepInclude((schema.properties["address"]?.["properties"] as Record<string, unknown>)["zip"], { type: "string", minLength: 5 })
+      assert.deepInclude((schema.properties["address"]?.["properties"] as Record<string, unknown>)["zip"], {
+        type: "string",
+        minLength: 5
+      })
       assert.deepStrictEqual(schema.properties["nickname"], { nullable: true, type: "string" })
       // Exclusive bounds become the nearest inclusive ones Gemini has.
       const bounds = { type: "number", exclusiveMinimum: 2, exclusiveMaximum: 3, maximum: 2.5 }
@@ -357,7 +373,10 @@ describe("Gemini requests", () => {
         topK: 40,
         thinkingConfig: { includeThoughts: true, thinkingLevel: "high" }
       })
-      assert.deepStrictEqual(body["safetySettings"], [{ category: "HARM_CATEGORY_HARASSMENT", threshold: "BLOCK_NONE" }])
+      assert.deepStrictEqual(body["safetySettings"], [{
+        category: "HARM_CATEGORY_HARASSMENT",
+        threshold: "BLOCK_NONE"
+      }])
     }))
 
   it.effect("a request without a model fails before any HTTP", () =>
@@ -440,7 +459,10 @@ describe("Gemini replies", () => {
 
   it.effect("a blocked prompt -> ContentFilterError; no candidates otherwise -> OutputDecodeError", () =>
     Effect.gen(function*() {
-      const blocked = { promptFeedback: { blockReason: "PROHIBITED_CONTENT", blockReasonMessage: "nope" }, usageMetadata: {} }
+      const blocked = {
+        promptFeedback: { blockReason: "PROHIBITED_CONTENT", blockReasonMessage: "nope" },
+        usageMetadata: {}
+      }
       const { service } = setup(() => jsonResponse(blocked))
       const error = yield* Effect.flip(Effect.flatMap(service, (client) => client.chat(hello, credentials)))
       assert(error._tag === "ContentFilterError")
@@ -499,7 +521,9 @@ describe("Gemini errors", () => {
       assert(context._tag === "ContextLengthError")
       assert.strictEqual(context.contextWindow, 1048576)
 
-      const overloaded = yield* fail(googleError(503, "UNAVAILABLE", "The model is overloaded. Please try again later."))
+      const overloaded = yield* fail(
+        googleError(503, "UNAVAILABLE", "The model is overloaded. Please try again later.")
+      )
       assert(overloaded._tag === "ProviderUnavailableError")
       assert.strictEqual(overloaded.status, 503)
     }))
@@ -507,13 +531,18 @@ describe("Gemini errors", () => {
 
 describe("Gemini streams", () => {
   const collectChunks = (pieces: ReadonlyArray<string | Uint8Array>) =>
-    Effect.flatMap(setup(() => streamResponse(pieces)).service, (client) =>
-      Stream.runCollect(client.chatStream(hello, credentials)))
+    Effect.flatMap(
+      setup(() => streamResponse(pieces)).service,
+      (client) => Stream.runCollect(client.chatStream(hello, credentials))
+    )
 
   const usage1 = { promptTokenCount: 5, candidatesTokenCount: 1, totalTokenCount: 6 }
   const usage2 = { promptTokenCount: 5, candidatesTokenCount: 9, thoughtsTokenCount: 2, totalTokenCount: 16 }
   const events = [
-    { ...response([{ text: "Hmm", thought: true }], undefined, usage1), candidates: [candidate([{ text: "Hmm", thought: true }])] },
+    {
+      ...response([{ text: "Hmm", thought: true }], undefined, usage1),
+      candidates: [candidate([{ text: "Hmm", thought: true }])]
+    },
     { ...response([{ text: "Hello" }], undefined, usage1), candidates: [candidate([{ text: "Hello" }])] },
     {
       ...response([], undefined, usage1),
@@ -561,7 +590,9 @@ describe("Gemini streams", () => {
   it.effect.prop(
     "any chunking of the body (LF or CRLF events) gives the same chunks",
     [
-      Arbitrary.array(Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 2000 }))), { maxLength: 12 }),
+      Arbitrary.array(Arbitrary.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 2000 }))), {
+        maxLength: 12
+      }),
       Arbitrary.schema(Schema.Boolean)
     ],
     ([cuts, crlf]) =>
@@ -582,8 +613,10 @@ describe("Gemini streams", () => {
       const chunks = yield* collectChunks([unterminated])
       assert.strictEqual(chunks[chunks.length - 1]!._tag, "Finish")
       const cut = yield* Effect.flip(
-        Effect.flatMap(setup(() => streamResponse([sse(events.slice(0, 3))])).service, (client) =>
-          ChatChunk.collect(client.chatStream(hello, credentials)))
+        Effect.flatMap(
+          setup(() => streamResponse([sse(events.slice(0, 3))])).service,
+          (client) => ChatChunk.collect(client.chatStream(hello, credentials))
+        )
       )
       assert(cut._tag === "StreamTruncatedError")
       assert.strictEqual(cut.model, "gemini-test-001")
@@ -592,8 +625,12 @@ describe("Gemini streams", () => {
   it.effect("an error event mid-stream fails with its typed error; a blocked prompt with ContentFilterError", () =>
     Effect.gen(function*() {
       const run = (body: string) =>
-        Effect.flip(Effect.flatMap(setup(() => streamResponse([body])).service, (client) =>
-          Stream.runDrain(client.chatStream(hello, credentials))))
+        Effect.flip(
+          Effect.flatMap(
+            setup(() => streamResponse([body])).service,
+            (client) => Stream.runDrain(client.chatStream(hello, credentials))
+          )
+        )
       const limited = yield* run(sse([
         events[1]!,
         { error: { code: 429, message: "Resource has been exhausted", status: "RESOURCE_EXHAUSTED" } }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { KeyPool, LlmError } from "effect-llm-router"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
@@ -16,7 +17,6 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
-import { KeyPool, LlmError } from "effect-llm-router"
 import * as Internal from "../src/internal/keyPool.js"
 import * as Outcome from "../src/internal/keyPoolOutcome.js"
 import * as Service from "../src/internal/keyPoolService.js"
@@ -99,7 +99,11 @@ describe("KeyPool", () => {
         for (let i = 0; i < 10; i++) yield* hold(pool, scope)
         expect(inFlightById(yield* pool.status)).toEqual({ [idA]: 2, [idB]: 8 })
 
-        const single = yield* KeyPool.make({ providerId: "solo", keys: [{ key: keyC, maxConcurrency: 2 }], whenExhausted: failFast })
+        const single = yield* KeyPool.make({
+          providerId: "solo",
+          keys: [{ key: keyC, maxConcurrency: 2 }],
+          whenExhausted: failFast
+        })
         yield* hold(single, scope)
         yield* hold(single, scope)
         const error = yield* Effect.flip(hold(single, scope))
@@ -112,7 +116,10 @@ describe("KeyPool", () => {
 
     it.effect("a key listed twice counts once", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA, Redacted.make(keyA), { key: keyA, weight: 5 }, keyB] })
+        const pool = yield* KeyPool.make({
+          providerId: "test",
+          keys: [keyA, Redacted.make(keyA), { key: keyA, weight: 5 }, keyB]
+        })
         const statuses = yield* pool.status
         expect(statuses.map((s) => [s.keyId, s.weight])).toEqual([[idA, 1], [idB, 1]])
       }))
@@ -470,7 +477,11 @@ describe("KeyPool", () => {
   describe("secrets", () => {
     it.effect("status, leases and errors show masked ids only", () =>
       Effect.gen(function*() {
-        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA, { key: Redacted.make(keyB), weight: 2 }], whenExhausted: failFast })
+        const pool = yield* KeyPool.make({
+          providerId: "test",
+          keys: [keyA, { key: Redacted.make(keyB), weight: 2 }],
+          whenExhausted: failFast
+        })
         const scope = yield* Scope.make()
         const lease = yield* hold(pool, scope)
         yield* pool.report(lease, rateLimit("1 second"))
@@ -478,7 +489,13 @@ describe("KeyPool", () => {
         const error = yield* Effect.flip(hold(pool, scope))
         const statuses = yield* pool.status
         expect(statuses.map((s) => s.keyId)).toEqual([idA, idB])
-        const printed = [JSON.stringify(statuses), JSON.stringify(lease), String(lease.credentials.key), error.message, JSON.stringify(error)]
+        const printed = [
+          JSON.stringify(statuses),
+          JSON.stringify(lease),
+          String(lease.credentials.key),
+          error.message,
+          JSON.stringify(error)
+        ]
         for (const text of printed) {
           for (const raw of [keyA, keyB]) {
             expect(text).not.toContain(raw)
@@ -542,7 +559,9 @@ describe("KeyPool", () => {
     it.effect("layer and layerConfig fail with OptionsError; a key, plain or Redacted, never shows", () =>
       Effect.gen(function*() {
         const secret = "sk-secret-key-never-shown-0001"
-        const plain = yield* Effect.flip(Layer.build(KeyPool.layer({ providerId: "p", keys: [{ key: secret, weight: -1 }] })))
+        const plain = yield* Effect.flip(
+          Layer.build(KeyPool.layer({ providerId: "p", keys: [{ key: secret, weight: -1 }] }))
+        )
         expectOptionsError(plain, { module: "KeyPool", option: "keys[0].weight", value: "-1" }, [secret])
         const redacted = yield* Effect.flip(Layer.build(KeyPool.layer({
           providerId: "p",
@@ -559,7 +578,12 @@ describe("KeyPool", () => {
     it.effect("no keys fail with OptionsError naming keys when the pool or its layer is built, not at the first call", () =>
       Effect.gen(function*() {
         const made = yield* Effect.flip(KeyPool.make({ providerId: "empty", keys: [] }))
-        expectOptionsError(made, { module: "KeyPool", option: "keys", value: "[]", message: "KeyPool: keys must be at least one key, got []" })
+        expectOptionsError(made, {
+          module: "KeyPool",
+          option: "keys",
+          value: "[]",
+          message: "KeyPool: keys must be at least one key, got []"
+        })
         const registry = yield* KeyPool.makeRegistry
         expectOptionsError(yield* Effect.flip(registry.pool({ providerId: "empty", keys: [] })), { option: "keys" })
         const layered = yield* Effect.flip(Layer.build(KeyPool.layer({ providerId: "empty", keys: [] })))
@@ -612,7 +636,11 @@ describe("KeyPool", () => {
     it.effect("a waiter of one pool is woken by a release through another", () =>
       Effect.gen(function*() {
         const registry = yield* KeyPool.makeRegistry
-        const options = { providerId: "openai", keys: [{ key: keyA, maxConcurrency: 1 }], whenExhausted: waitUpTo("1 minute") }
+        const options = {
+          providerId: "openai",
+          keys: [{ key: keyA, maxConcurrency: 1 }],
+          whenExhausted: waitUpTo("1 minute")
+        }
         const first = yield* registry.pool(options)
         const second = yield* registry.pool(options)
         const scope = yield* Scope.make()
@@ -653,7 +681,9 @@ describe("KeyPool", () => {
         expect((yield* pool.status).map((s) => s.keyId)).toEqual([idA, idB])
 
         const missing = yield* Effect.exit(
-          Layer.build(layer).pipe(Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: {} })))
+          Layer.build(layer).pipe(
+            Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: {} }))
+          )
         )
         expect(Exit.isFailure(missing)).toBe(true)
       }).pipe(Effect.provide(KeyPool.KeyPoolRegistry.layer)))
@@ -731,7 +761,8 @@ describe("KeyPool take and release", () => {
       const pool = KeyPool.fromAcquire({
         providerId: inner.providerId,
         acquire: inner.acquire,
-        report: (lease, outcome) => Effect.andThen(Effect.sync(() => reported.push(outcome)), inner.report(lease, outcome)),
+        report: (lease, outcome) =>
+          Effect.andThen(Effect.sync(() => reported.push(outcome)), inner.report(lease, outcome)),
         status: inner.status
       })
       // It cannot be tried without waiting, so tryTake says no.
@@ -747,7 +778,9 @@ describe("KeyPool take and release", () => {
       expect(reported).toEqual([timeout, "success"])
       expect((yield* inner.status).map((key) => key.inFlight)).toEqual([0, 0])
       // Its acquire is the one it was given.
-      yield* Effect.scoped(Effect.flatMap(pool.acquire, (held) => Effect.andThen(pool.report(held, "success"), pool.status)))
+      yield* Effect.scoped(
+        Effect.flatMap(pool.acquire, (held) => Effect.andThen(pool.report(held, "success"), pool.status))
+      )
       expect(reported).toEqual([timeout, "success", "success"])
 
       const scope = yield* Scope.make()
@@ -775,7 +808,12 @@ type Command =
   | { readonly _tag: "acquire" }
   | { readonly _tag: "release"; readonly holder: number }
   | { readonly _tag: "interrupt"; readonly holder: number }
-  | { readonly _tag: "report"; readonly holder: number; readonly outcome: "success" | "rateLimit" | "auth" | "other"; readonly retryAfter: number | undefined }
+  | {
+    readonly _tag: "report"
+    readonly holder: number
+    readonly outcome: "success" | "rateLimit" | "auth" | "other"
+    readonly retryAfter: number | undefined
+  }
   | { readonly _tag: "tick"; readonly millis: number }
 
 const commandArbitrary: fc.Arbitrary<Command> = fc.oneof(
@@ -791,7 +829,10 @@ const commandArbitrary: fc.Arbitrary<Command> = fc.oneof(
     }),
     weight: 2
   },
-  { arbitrary: fc.record({ _tag: fc.constant("tick" as const), millis: fc.integer({ min: 0, max: 3_000 }) }), weight: 1 }
+  {
+    arbitrary: fc.record({ _tag: fc.constant("tick" as const), millis: fc.integer({ min: 0, max: 3_000 }) }),
+    weight: 1
+  }
 )
 
 const keyArbitrary = fc.record({
@@ -822,7 +863,6 @@ const outcomeOf = (command: Extract<Command, { _tag: "report" }>): KeyPool.Outco
       return timeout
   }
 }
-
 
 describe("KeyPool properties", () => {
   const noJitter = { nextDoubleUnsafe: () => 0.5 }
@@ -863,7 +903,11 @@ describe("KeyPool properties", () => {
 
   effectProp(
     "with jitter a cooldown stays within 80% to 120% of its step and never passes the cap",
-    fc.tuple(fc.integer({ min: 1, max: 10 }), fc.integer({ min: 1, max: 60_000 }), fc.double({ min: 0, max: 0.999999, noNaN: true })),
+    fc.tuple(
+      fc.integer({ min: 1, max: 10 }),
+      fc.integer({ min: 1, max: 60_000 }),
+      fc.double({ min: 0, max: 0.999999, noNaN: true })
+    ),
     ([rateLimits, max, draw]) =>
       Effect.sync(() => {
         const cooldown = { initialMillis: 1_000, maxMillis: max, jitter: true, capMillis: Number.POSITIVE_INFINITY }
@@ -877,7 +921,10 @@ describe("KeyPool properties", () => {
 
   effectProp(
     "the slow-start share is monotone, starts at a tenth and is full exactly from the window's end",
-    fc.tuple(fc.integer({ min: 1, max: 600_000 }), fc.array(fc.integer({ min: 0, max: 700_000 }), { minLength: 2, maxLength: 20 })),
+    fc.tuple(
+      fc.integer({ min: 1, max: 600_000 }),
+      fc.array(fc.integer({ min: 0, max: 700_000 }), { minLength: 2, maxLength: 20 })
+    ),
     ([window, times]) =>
       Effect.sync(() => {
         const sorted = [...times].sort((a, b) => a - b)
@@ -907,7 +954,9 @@ describe("KeyPool properties", () => {
           keys,
           rateLimitCooldown: { initial: "500 millis", max: "2 seconds" },
           slowStart: "3 seconds",
-          whenExhausted: config.wait === undefined ? { _tag: "Fail" } : { _tag: "Wait", maxWait: Duration.millis(config.wait) }
+          whenExhausted: config.wait === undefined
+            ? { _tag: "Fail" }
+            : { _tag: "Wait", maxWait: Duration.millis(config.wait) }
         }
         const state = Internal.makeState(options.providerId, options.keys)
         const ref = yield* Ref.make(state)
@@ -930,7 +979,9 @@ describe("KeyPool properties", () => {
               const release = yield* Deferred.make<void>()
               const lease = yield* Ref.make<KeyPool.Lease | undefined>(undefined)
               const fiber = yield* Effect.forkChild(
-                Effect.scoped(Effect.andThen(Effect.flatMap(pool.acquire, (l) => Ref.set(lease, l)), Deferred.await(release)))
+                Effect.scoped(
+                  Effect.andThen(Effect.flatMap(pool.acquire, (l) => Ref.set(lease, l)), Deferred.await(release))
+                )
               )
               holders.push({ fiber, release, lease })
               break
@@ -979,12 +1030,18 @@ describe("KeyPool properties", () => {
     fc.tuple(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 0, max: 60 }), fc.integer({ min: 1, max: 4 })),
     ([keyCount, holders, weight]) =>
       Effect.gen(function*() {
-        const keys = Array.from({ length: keyCount }, (_, i) => ({ key: `sk-spread-key-${String(i).padStart(6, "0")}`, weight }))
+        const keys = Array.from(
+          { length: keyCount },
+          (_, i) => ({ key: `sk-spread-key-${String(i).padStart(6, "0")}`, weight })
+        )
         const pool = yield* KeyPool.make({ providerId: "spread", keys })
         const scope = yield* Scope.make()
         // A few idle cycles first, so the round-robin sequence is not at its start.
         for (let i = 0; i < keyCount + 1; i++) yield* cycle(pool)
-        yield* Effect.forEach(Array.from({ length: holders }), () => hold(pool, scope), { concurrency: "unbounded", discard: true })
+        yield* Effect.forEach(Array.from({ length: holders }), () => hold(pool, scope), {
+          concurrency: "unbounded",
+          discard: true
+        })
         const loads = (yield* pool.status).map((s) => s.inFlight)
         expect(loads.reduce((a, b) => a + b, 0)).toBe(holders)
         expect(Math.max(...loads) - Math.min(...loads)).toBeLessThanOrEqual(1)

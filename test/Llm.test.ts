@@ -1,15 +1,4 @@
 import { describe, expect, it } from "@effect/vitest"
-import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as fc from "fast-check"
-import * as Fiber from "effect/Fiber"
-import * as Layer from "effect/Layer"
-import * as Ref from "effect/Ref"
-import * as Schema from "effect/Schema"
-import * as Stream from "effect/Stream"
-import * as TestClock from "effect/testing/TestClock"
 import {
   ChatChunk,
   type ChatRequest,
@@ -21,12 +10,23 @@ import {
   ProviderClient,
   RateLimiter
 } from "effect-llm-router"
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Ref from "effect/Ref"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/testing/TestClock"
+import * as fc from "fast-check"
 import * as Llm from "../src/Llm.js"
 import * as LlmTest from "../src/LlmTest.js"
 import * as RetryPolicy from "../src/RetryPolicy.js"
 import * as Router from "../src/Router.js"
-import { recordingTracer } from "./utils/recordingTracer.js"
 import { effectProp } from "./utils/effectProp.js"
+import { recordingTracer } from "./utils/recordingTracer.js"
 import { expectRoundTrip } from "./utils/schemaRoundTrip.js"
 
 const request: ChatRequest.Input = { messages: [Message.user("Hello there")], model: "m" }
@@ -38,7 +38,14 @@ const response = (text: string, keyId: string): ChatResponse.ChatResponse => ({
   text,
   toolCalls: [],
   finishReason: "stop",
-  usage: { promptTokens: 5, completionTokens: 2, totalTokens: 7, cachedPromptTokens: 0, reasoningTokens: 0, estimated: false },
+  usage: {
+    promptTokens: 5,
+    completionTokens: 2,
+    totalTokens: 7,
+    cachedPromptTokens: 0,
+    reasoningTokens: 0,
+    estimated: false
+  },
   latency: Duration.zero,
   keyId
 })
@@ -70,7 +77,10 @@ const fakeProvider = (
     const calls = yield* Ref.make<ReadonlyArray<Call>>([])
     const record = (credentials: ProviderClient.Credentials) =>
       Effect.flatMap(Clock.currentTimeMillis, (at) =>
-        Ref.modify(calls, (all) => [[{ keyId: credentials.keyId, at }, all.length] as const, [...all, { keyId: credentials.keyId, at }]]))
+        Ref.modify(
+          calls,
+          (all) => [[{ keyId: credentials.keyId, at }, all.length] as const, [...all, { keyId: credentials.keyId, at }]]
+        ))
     const service = ProviderClient.ProviderClient.of({
       provider: "fake",
       chat: (_request, credentials) => Effect.flatMap(record(credentials), ([call, index]) => behaviour(call, index)),
@@ -110,7 +120,9 @@ const stack = (
       ...(options?.deadline !== undefined ? { deadline: options.deadline } : {}),
       ...(options?.maxRateLimitWait !== undefined ? { maxRateLimitWait: options.maxRateLimitWait } : {})
     }).pipe(
-      Effect.provide(Layer.mergeAll(provider, Layer.succeed(KeyPool.KeyPool, pool), Layer.succeed(RateLimiter.RateLimiter, limiter)))
+      Effect.provide(
+        Layer.mergeAll(provider, Layer.succeed(KeyPool.KeyPool, pool), Layer.succeed(RateLimiter.RateLimiter, limiter))
+      )
     )
     return { llm, pool, limiter }
   })
@@ -124,7 +136,6 @@ const unavailable = (retryAfter?: Duration.Input) =>
   })
 
 const noJitter = RetryPolicy.make({ jitter: false, baseDelay: "1 second", maxRetries: 4 })
-
 
 describe("Llm.chat", () => {
   it.effect("answers through a key and reports usage", () =>
@@ -151,7 +162,8 @@ describe("Llm.chat", () => {
       // Decorators: they record what they are asked and defer to the real services.
       const decoratedPool: KeyPool.Service = {
         ...pool,
-        report: (lease, outcome) => Effect.andThen(Effect.sync(() => reported.push(outcome)), pool.report(lease, outcome))
+        report: (lease, outcome) =>
+          Effect.andThen(Effect.sync(() => reported.push(outcome)), pool.report(lease, outcome))
       }
       const decoratedLimiter: RateLimiter.Service = {
         ...limiter,
@@ -184,14 +196,21 @@ describe("Llm.chat", () => {
         ...inner,
         consume: (options) =>
           Effect.map(
-            Effect.andThen(Effect.sync(() => asked.push(`${options?.onExceeded} ${options?.tokens}`)), inner.consume(options)),
+            Effect.andThen(
+              Effect.sync(() => asked.push(`${options?.onExceeded} ${options?.tokens}`)),
+              inner.consume(options)
+            ),
             (result) => ({ ...result, reconcile: (tokens) => Effect.sync(() => settled.push(tokens)) })
           )
       }
       const llm = yield* Llm.make().pipe(
-        Effect.provide(Layer.mergeAll(layer, Layer.succeed(KeyPool.KeyPool, pool), Layer.succeed(RateLimiter.RateLimiter, limiter)))
+        Effect.provide(
+          Layer.mergeAll(layer, Layer.succeed(KeyPool.KeyPool, pool), Layer.succeed(RateLimiter.RateLimiter, limiter))
+        )
       )
-      const both = yield* Effect.forkChild(Effect.all([llm.chat(request), llm.chat(request)], { concurrency: "unbounded" }))
+      const both = yield* Effect.forkChild(
+        Effect.all([llm.chat(request), llm.chat(request)], { concurrency: "unbounded" })
+      )
       yield* TestClock.adjust("1 second")
       expect(both.pollUnsafe()).toBeUndefined()
       yield* TestClock.adjust("1 second")
@@ -233,7 +252,9 @@ describe("Llm.chat", () => {
   it.effect("stops after maxRetries and fails with the last error", () =>
     Effect.gen(function*() {
       const { calls, layer } = yield* fakeProvider(() => Effect.fail(unavailable()))
-      const { llm } = yield* stack(layer, { retry: RetryPolicy.make({ jitter: false, maxRetries: 2, baseDelay: "1 second" }) })
+      const { llm } = yield* stack(layer, {
+        retry: RetryPolicy.make({ jitter: false, maxRetries: 2, baseDelay: "1 second" })
+      })
       const fiber = yield* Effect.forkChild(Effect.flip(llm.chat(request)))
       yield* TestClock.adjust("1 minute")
       const error = yield* Fiber.join(fiber)
@@ -275,7 +296,9 @@ describe("Llm.chat", () => {
         const gate = yield* Deferred.make<void>()
         const { layer } = yield* fakeProvider((call) => Effect.as(Deferred.await(gate), response("ok", call.keyId)))
         const llm = yield* Llm.make().pipe(
-          Effect.provide(Layer.mergeAll(layer, Layer.succeed(KeyPool.KeyPool, pool), Layer.succeed(RateLimiter.RateLimiter, limiter)))
+          Effect.provide(
+            Layer.mergeAll(layer, Layer.succeed(KeyPool.KeyPool, pool), Layer.succeed(RateLimiter.RateLimiter, limiter))
+          )
         )
         const first = yield* Effect.forkChild(llm.chat(request))
         yield* Effect.sleep("20 millis")
@@ -306,7 +329,9 @@ describe("Llm.chat", () => {
     Effect.gen(function*() {
       const { calls, layer } = yield* fakeProvider((call) =>
         call.keyId === idA
-          ? Effect.fail(new LlmError.RateLimitError({ provider: "fake", model: "m", status: 429, retryAfter: Duration.seconds(30) }))
+          ? Effect.fail(
+            new LlmError.RateLimitError({ provider: "fake", model: "m", status: 429, retryAfter: Duration.seconds(30) })
+          )
           : Effect.succeed(response("from B", call.keyId))
       )
       const { llm, pool } = yield* stack(layer)
@@ -350,7 +375,9 @@ describe("Llm.chat", () => {
   it.effect("with every key rate-limited, fails with the provider's RateLimitError and its retryAfter", () =>
     Effect.gen(function*() {
       const { layer } = yield* fakeProvider(() =>
-        Effect.fail(new LlmError.RateLimitError({ provider: "fake", model: "m", status: 429, retryAfter: Duration.seconds(20) }))
+        Effect.fail(
+          new LlmError.RateLimitError({ provider: "fake", model: "m", status: 429, retryAfter: Duration.seconds(20) })
+        )
       )
       const { llm } = yield* stack(layer, { keys: [keys[0]!] })
       const error = yield* Effect.flip(llm.chat(request))
@@ -361,7 +388,17 @@ describe("Llm.chat", () => {
   it.effect("estimates usage with gpt-tokenizer when the provider sent none", () =>
     Effect.gen(function*() {
       const { layer } = yield* fakeProvider((call) =>
-        Effect.succeed({ ...response("Hello world, how are you?", call.keyId), usage: { promptTokens: 0, completionTokens: 0, totalTokens: 0, cachedPromptTokens: 0, reasoningTokens: 0, estimated: false } })
+        Effect.succeed({
+          ...response("Hello world, how are you?", call.keyId),
+          usage: {
+            promptTokens: 0,
+            completionTokens: 0,
+            totalTokens: 0,
+            cachedPromptTokens: 0,
+            reasoningTokens: 0,
+            estimated: false
+          }
+        })
       )
       const { llm } = yield* stack(layer)
       const result = yield* llm.chat(request)
@@ -390,7 +427,17 @@ describe("Llm.chat", () => {
 
 const textChunks = (text: string, keyId: string): Array<ChatChunk.ChatChunk> => [
   { _tag: "TextDelta", text },
-  { _tag: "Usage", usage: { promptTokens: 5, completionTokens: 1, totalTokens: 6, cachedPromptTokens: 0, reasoningTokens: 0, estimated: false } },
+  {
+    _tag: "Usage",
+    usage: {
+      promptTokens: 5,
+      completionTokens: 1,
+      totalTokens: 6,
+      cachedPromptTokens: 0,
+      reasoningTokens: 0,
+      estimated: false
+    }
+  },
   { _tag: "Finish", finishReason: "stop", id: "r", model: "m", provider: "fake", latency: Duration.zero, keyId }
 ]
 
@@ -399,7 +446,10 @@ describe("Llm.chatStream", () => {
     Effect.gen(function*() {
       const { calls, layer } = yield* fakeProvider(
         () => Effect.die("unused"),
-        (call, index) => (index === 0 ? Stream.fail(unavailable()) : Stream.fromIterable(textChunks("streamed", call.keyId)))
+        (
+          call,
+          index
+        ) => (index === 0 ? Stream.fail(unavailable()) : Stream.fromIterable(textChunks("streamed", call.keyId)))
       )
       const { llm, pool } = yield* stack(layer, { retry: noJitter })
       const fiber = yield* Effect.forkChild(Stream.runCollect(llm.chatStream(request)))
@@ -436,7 +486,10 @@ describe("Llm.chatStream", () => {
     Effect.gen(function*() {
       const { layer } = yield* fakeProvider(
         () => Effect.die("unused"),
-        (call) => Stream.fromIterable(textChunks("Hello world, how are you?", call.keyId).filter((chunk) => chunk._tag !== "Usage"))
+        (call) =>
+          Stream.fromIterable(
+            textChunks("Hello world, how are you?", call.keyId).filter((chunk) => chunk._tag !== "Usage")
+          )
       )
       const { llm } = yield* stack(layer)
       const chunks = [...(yield* Stream.runCollect(llm.chatStream(request)))]
@@ -455,7 +508,9 @@ describe("Llm.chatStream", () => {
       )
       const { llm, pool, limiter } = yield* stack(layer)
       const first = yield* Deferred.make<void>()
-      const fiber = yield* Effect.forkChild(Stream.runForEach(llm.chatStream(request), () => Deferred.succeed(first, undefined)))
+      const fiber = yield* Effect.forkChild(
+        Stream.runForEach(llm.chatStream(request), () => Deferred.succeed(first, undefined))
+      )
       yield* Deferred.await(first)
       expect((yield* pool.status).reduce((n, key) => n + key.inFlight, 0)).toBe(1)
       expect((yield* limiter.status).inFlight).toBe(1)
@@ -469,13 +524,16 @@ describe("Llm.chatStream", () => {
       const { layer } = yield* fakeProvider(
         () => Effect.die("unused"),
         () =>
-          Stream.concat(Stream.make<Array<ChatChunk.ChatChunk>>({ _tag: "TextDelta", text: "first" }), Stream.never).pipe(
-            Stream.ensuring(Effect.sync(() => order.push("provider stream ended")))
-          )
+          Stream.concat(Stream.make<Array<ChatChunk.ChatChunk>>({ _tag: "TextDelta", text: "first" }), Stream.never)
+            .pipe(
+              Stream.ensuring(Effect.sync(() => order.push("provider stream ended")))
+            )
       )
       const { llm, pool, limiter } = yield* stack(layer)
       const first = yield* Deferred.make<void>()
-      const fiber = yield* Effect.forkChild(Stream.runForEach(llm.chatStream(request), () => Deferred.succeed(first, undefined)))
+      const fiber = yield* Effect.forkChild(
+        Stream.runForEach(llm.chatStream(request), () => Deferred.succeed(first, undefined))
+      )
       yield* Deferred.await(first)
       expect(order).toEqual([])
       yield* Fiber.interrupt(fiber)
@@ -507,9 +565,13 @@ describe("Llm with a rate limiter", () => {
       const pool = yield* KeyPool.make({ providerId: "fake", keys })
       const limiter = yield* RateLimiter.make({ capacity: 20, refillRate: 10 })
       const llm = yield* Llm.make().pipe(
-        Effect.provide(Layer.mergeAll(layer, Layer.succeed(KeyPool.KeyPool, pool), Layer.succeed(RateLimiter.RateLimiter, limiter)))
+        Effect.provide(
+          Layer.mergeAll(layer, Layer.succeed(KeyPool.KeyPool, pool), Layer.succeed(RateLimiter.RateLimiter, limiter))
+        )
       )
-      const fiber = yield* Effect.forkChild(Effect.all(Array.from({ length: 200 }, () => llm.chat(request)), { concurrency: "unbounded" }))
+      const fiber = yield* Effect.forkChild(
+        Effect.all(Array.from({ length: 200 }, () => llm.chat(request)), { concurrency: "unbounded" })
+      )
       yield* TestClock.adjust("17900 millis")
       expect((yield* Ref.get(calls)).length).toBeLessThan(200)
       yield* TestClock.adjust("200 millis")
@@ -530,7 +592,9 @@ describe("Llm with a rate limiter", () => {
       const pool = yield* KeyPool.make({ providerId: "fake", keys })
       const limiter = yield* RateLimiter.make({ capacity: 100, refillRate: 100, tokensPerMinute: 1000 })
       const llm = yield* Llm.make().pipe(
-        Effect.provide(Layer.mergeAll(layer, Layer.succeed(KeyPool.KeyPool, pool), Layer.succeed(RateLimiter.RateLimiter, limiter)))
+        Effect.provide(
+          Layer.mergeAll(layer, Layer.succeed(KeyPool.KeyPool, pool), Layer.succeed(RateLimiter.RateLimiter, limiter))
+        )
       )
       yield* llm.chat({ ...request, maxTokens: 500 })
       expect((yield* limiter.status).budget?.available).toBe(1000 - 7)
@@ -539,7 +603,13 @@ describe("Llm with a rate limiter", () => {
         (call) => Stream.fromIterable(textChunks("streamed", call.keyId))
       )
       const streaming = yield* Llm.make().pipe(
-        Effect.provide(Layer.mergeAll(streamProvider.layer, Layer.succeed(KeyPool.KeyPool, pool), Layer.succeed(RateLimiter.RateLimiter, limiter)))
+        Effect.provide(
+          Layer.mergeAll(
+            streamProvider.layer,
+            Layer.succeed(KeyPool.KeyPool, pool),
+            Layer.succeed(RateLimiter.RateLimiter, limiter)
+          )
+        )
       )
       yield* Stream.runDrain(streaming.chatStream({ ...request, maxTokens: 500 }))
       expect((yield* limiter.status).budget?.available).toBe(1000 - 7 - 6)
@@ -619,7 +689,9 @@ describe("Llm spans of streams and failures", () => {
 
 describe("Llm.embed", () => {
   /** A vector that names its text, so order can be checked. */
-  const vectorOf = (text: string): ReadonlyArray<number> => [text.length, text.charCodeAt(0), text.charCodeAt(text.length - 1)]
+  const vectorOf = (
+    text: string
+  ): ReadonlyArray<number> => [text.length, text.charCodeAt(0), text.charCodeAt(text.length - 1)]
 
   const embedder = (maxInputs: number, usage = true): EmbedBehaviour => ({
     maxInputs,
@@ -644,14 +716,21 @@ describe("Llm.embed", () => {
 
   effectProp(
     "any inputs split at any limit give the vectors of one batch, in order, with usage summed",
-    fc.tuple(fc.array(fc.string({ minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 60 }), fc.integer({ min: 1, max: 70 })),
+    fc.tuple(
+      fc.array(fc.string({ minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 60 }),
+      fc.integer({ min: 1, max: 70 })
+    ),
     ([inputs, limit]) =>
       Effect.gen(function*() {
         const { calls, layer } = yield* fakeProvider(noChat, undefined, embedder(limit))
         const { llm } = yield* stack(layer)
         const result = yield* llm.embed({ input: inputs, model: "m" })
         expect(result.embeddings).toEqual(inputs.map(vectorOf))
-        expect(result.usage).toEqual({ promptTokens: inputs.length * 2, totalTokens: inputs.length * 2, estimated: false })
+        expect(result.usage).toEqual({
+          promptTokens: inputs.length * 2,
+          totalTokens: inputs.length * 2,
+          estimated: false
+        })
         expect((yield* Ref.get(calls)).length).toBe(Math.ceil(inputs.length / limit))
       })
   )
@@ -767,7 +846,12 @@ describe("Llm.generateObject", () => {
   it.effect("text that is not JSON, or JSON that fails the schema, is an OutputDecodeError with the raw text", () =>
     Effect.gen(function*() {
       const prose = yield* Effect.flip(Llm.generateObject(ask, City))
-      expect(prose).toMatchObject({ _tag: "OutputDecodeError", raw: "Tokyo, of course.", provider: "test", model: "test" })
+      expect(prose).toMatchObject({
+        _tag: "OutputDecodeError",
+        raw: "Tokyo, of course.",
+        provider: "test",
+        model: "test"
+      })
       expect((prose as LlmError.OutputDecodeError).detail).toContain("not JSON")
       const wrong = yield* Effect.flip(Llm.generateObject(ask, City))
       expect(wrong).toMatchObject({ _tag: "OutputDecodeError", raw: `{"name":"Tokyo","population":"many"}` })
@@ -854,7 +938,10 @@ describe("Llm rate limits", () => {
       const single = yield* stack(layer, { keys: [keys[0]!], pool: waiting })
       const [result, endedAt] = yield* timed(single.llm.chat(request))
       expect(endedAt).toBe(0)
-      expect(result._tag === "Failure" && result.failure).toMatchObject({ _tag: "RateLimitError", retryAfter: Duration.seconds(60) })
+      expect(result._tag === "Failure" && result.failure).toMatchObject({
+        _tag: "RateLimitError",
+        retryAfter: Duration.seconds(60)
+      })
       expect((yield* Ref.get(calls)).length).toBe(1)
 
       const both = yield* stack(layer, { keys: [keys[1]!, keys[0]!], pool: waiting })
@@ -889,13 +976,20 @@ describe("Llm rate limits", () => {
     Effect.gen(function*() {
       const four = ["sk-key-cccccccccccc3333", "sk-key-dddddddddddd4444", ...keys]
       const rejecting = yield* fakeProvider(() => Effect.fail(limited("1 minute")))
-      const rotating = yield* stack(rejecting.layer, { keys: four, retry: RetryPolicy.make({ maxRetries: 0, maxKeyRotations: 2 }) })
+      const rotating = yield* stack(rejecting.layer, {
+        keys: four,
+        retry: RetryPolicy.make({ maxRetries: 0, maxKeyRotations: 2 })
+      })
       expect((yield* Effect.flip(rotating.llm.chat(request)))._tag).toBe("RateLimitError")
       expect((yield* Ref.get(rejecting.calls)).length).toBe(3)
 
       // One rotation, then one retry: the retry's backoff starts at its base, not grown by the rotation.
       const mixed = yield* fakeProvider((call, index) =>
-        index === 0 ? Effect.fail(limited("1 minute")) : index === 1 ? Effect.fail(unavailable()) : Effect.succeed(response("ok", call.keyId))
+        index === 0
+          ? Effect.fail(limited("1 minute"))
+          : index === 1
+          ? Effect.fail(unavailable())
+          : Effect.succeed(response("ok", call.keyId))
       )
       const both = yield* stack(mixed.layer, {
         retry: RetryPolicy.make({ maxRetries: 1, maxKeyRotations: 1, jitter: false, baseDelay: "1 second" })

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
+import { LlmError } from "effect-llm-router"
 import * as Duration from "effect/Duration"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
-import { LlmError } from "effect-llm-router"
 import { parseDurationMillis } from "../src/internal/retryAfter.js"
 
 const now = Date.UTC(2026, 10, 21, 12, 0, 0)
@@ -111,18 +111,39 @@ describe("LlmError.fromHttpFailure", () => {
   it("maps 401, 403 and Gemini's invalid key 400 to AuthError", () => {
     const invalid = map(401, openAiError("invalid_api_key", "invalid_request_error", "Incorrect API key provided"))
     expect(invalid._tag === "AuthError" && invalid.reason).toBe("invalid_key")
-    const forbidden = map(403, openAiError("unsupported_country_region_territory", "request_forbidden", "Country not supported"))
+    const forbidden = map(
+      403,
+      openAiError("unsupported_country_region_territory", "request_forbidden", "Country not supported")
+    )
     expect(forbidden._tag === "AuthError" && forbidden.reason).toBe("forbidden")
-    const gemini = map(400, JSON.stringify({
-      error: { code: 400, message: "API key not valid. Please pass a valid API key.", status: "INVALID_ARGUMENT",
-        details: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "API_KEY_INVALID" }] }
-    }))
+    const gemini = map(
+      400,
+      JSON.stringify({
+        error: {
+          code: 400,
+          message: "API key not valid. Please pass a valid API key.",
+          status: "INVALID_ARGUMENT",
+          details: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "API_KEY_INVALID" }]
+        }
+      })
+    )
     expect(gemini._tag === "AuthError" && gemini.reason).toBe("invalid_key")
     // An expired key keeps the reason but not the words.
-    const expired = map(400, JSON.stringify({
-      error: { code: 400, message: "API key expired. Please renew the API key.", status: "INVALID_ARGUMENT",
-        details: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "API_KEY_INVALID", domain: "googleapis.com" }] }
-    }))
+    const expired = map(
+      400,
+      JSON.stringify({
+        error: {
+          code: 400,
+          message: "API key expired. Please renew the API key.",
+          status: "INVALID_ARGUMENT",
+          details: [{
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            reason: "API_KEY_INVALID",
+            domain: "googleapis.com"
+          }]
+        }
+      })
+    )
     expect(expired._tag === "AuthError" && expired.reason).toBe("invalid_key")
   })
 
@@ -132,16 +153,68 @@ describe("LlmError.fromHttpFailure", () => {
   })
 
   it.each([
-    ["OpenAI", 400, openAiError("context_length_exceeded", "invalid_request_error", "This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens."), 128000],
-    ["DeepSeek", 400, openAiError("invalid_request_error", "invalid_request_error", "This model's maximum context length is 65536 tokens. However, you requested 70000 tokens"), 65536],
-    ["Anthropic", 400, JSON.stringify({ type: "error", error: { type: "invalid_request_error", message: "prompt is too long: 210000 tokens > 200000 maximum" } }), 200000],
-    ["Gemini", 400, JSON.stringify({ error: { code: 400, status: "INVALID_ARGUMENT", message: "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576)." } }), 1048576],
-    ["Groq", 400, openAiError(null, "invalid_request_error", "Please reduce the length of the messages or completion."), undefined],
+    [
+      "OpenAI",
+      400,
+      openAiError(
+        "context_length_exceeded",
+        "invalid_request_error",
+        "This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens."
+      ),
+      128000
+    ],
+    [
+      "DeepSeek",
+      400,
+      openAiError(
+        "invalid_request_error",
+        "invalid_request_error",
+        "This model's maximum context length is 65536 tokens. However, you requested 70000 tokens"
+      ),
+      65536
+    ],
+    [
+      "Anthropic",
+      400,
+      JSON.stringify({
+        type: "error",
+        error: { type: "invalid_request_error", message: "prompt is too long: 210000 tokens > 200000 maximum" }
+      }),
+      200000
+    ],
+    [
+      "Gemini",
+      400,
+      JSON.stringify({
+        error: {
+          code: 400,
+          status: "INVALID_ARGUMENT",
+          message: "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576)."
+        }
+      }),
+      1048576
+    ],
+    [
+      "Groq",
+      400,
+      openAiError(null, "invalid_request_error", "Please reduce the length of the messages or completion."),
+      undefined
+    ],
     ["Anthropic 413", 413, "<html><body>request_too_large</body></html>", undefined],
-    ["Anthropic 413, an edge page", 413, "<html><head><title>413 Request Entity Too Large</title></head><body>cloudflare</body></html>", undefined],
+    [
+      "Anthropic 413, an edge page",
+      413,
+      "<html><head><title>413 Request Entity Too Large</title></head><body>cloudflare</body></html>",
+      undefined
+    ],
     ["a 413 with no body", 413, "", undefined],
     ["Ollama", 400, JSON.stringify({ error: "the input length exceeds the context length" }), undefined],
-    ["llama.cpp", 400, JSON.stringify({ error: { message: "the request exceeds the available context size" } }), undefined]
+    [
+      "llama.cpp",
+      400,
+      JSON.stringify({ error: { message: "the request exceeds the available context size" } }),
+      undefined
+    ]
   ])("maps %s context overflow to ContextLengthError", (_name, status, body, window) => {
     const error = map(status, body)
     expect(error._tag).toBe("ContextLengthError")
@@ -158,11 +231,17 @@ describe("LlmError.fromHttpFailure", () => {
   })
 
   it("maps other 400 and 422 to InvalidRequestError with param and code", () => {
-    const error = map(400, openAiError("unsupported_parameter", "invalid_request_error", "Unsupported parameter: 'max_tokens'"))
+    const error = map(
+      400,
+      openAiError("unsupported_parameter", "invalid_request_error", "Unsupported parameter: 'max_tokens'")
+    )
     expect(error._tag).toBe("InvalidRequestError")
     if (error._tag !== "InvalidRequestError") return
     expect(error.code).toBe("unsupported_parameter")
-    const withParam = map(422, JSON.stringify({ error: { message: "bad", param: "temperature", code: "invalid_value" } }))
+    const withParam = map(
+      422,
+      JSON.stringify({ error: { message: "bad", param: "temperature", code: "invalid_value" } })
+    )
     expect(withParam._tag === "InvalidRequestError" && withParam.param).toBe("temperature")
   })
 
@@ -173,7 +252,10 @@ describe("LlmError.fromHttpFailure", () => {
   })
 
   it("maps Anthropic's 529 overloaded_error to ProviderUnavailableError", () => {
-    const error = map(529, JSON.stringify({ type: "error", error: { type: "overloaded_error", message: "Overloaded" }, request_id: "req_a" }))
+    const error = map(
+      529,
+      JSON.stringify({ type: "error", error: { type: "overloaded_error", message: "Overloaded" }, request_id: "req_a" })
+    )
     expect(error._tag).toBe("ProviderUnavailableError")
     expect(error.requestId).toBe("req_a")
   })
@@ -183,7 +265,9 @@ describe("LlmError.fromHttpFailure", () => {
   })
 
   it("maps non-JSON bodies by status and keeps a short excerpt", () => {
-    const html = `<html><head><title>502 Bad Gateway</title><style>body{}</style></head><body>${"x".repeat(1000)}</body></html>`
+    const html = `<html><head><title>502 Bad Gateway</title><style>body{}</style></head><body>${
+      "x".repeat(1000)
+    }</body></html>`
     const error = map(502, html)
     expect(error._tag).toBe("ProviderUnavailableError")
     expect(error.detail?.startsWith("502 Bad Gateway")).toBe(true)
@@ -200,16 +284,25 @@ describe("LlmError.fromHttpFailure", () => {
     const vllm = map(undefined, { object: "error", message: "boom", type: "InternalServerError", code: 500 })
     expect(vllm._tag).toBe("ProviderUnavailableError")
     expect(vllm.status).toBe(500)
-    expect(map(undefined, { error: { message: "Rate limit", type: "rate_limit_exceeded" } })._tag).toBe("RateLimitError")
-    expect(map(undefined, { error: { code: "context_length_exceeded", message: "too long" } })._tag).toBe("ContextLengthError")
+    expect(map(undefined, { error: { message: "Rate limit", type: "rate_limit_exceeded" } })._tag).toBe(
+      "RateLimitError"
+    )
+    expect(map(undefined, { error: { code: "context_length_exceeded", message: "too long" } })._tag).toBe(
+      "ContextLengthError"
+    )
     expect(map(undefined, { error: { message: "something odd" } })._tag).toBe("ProviderUnavailableError")
   })
 
   it("never keeps a key in the error, even when the provider echoes it", () => {
     const key = "sk-proj-abcdefghijklmnopqrstuvwxyz123456"
-    const error = map(401, openAiError("invalid_api_key", "invalid_request_error", `Incorrect API key provided: ${key}.`), {}, [
-      Redacted.make(key)
-    ])
+    const error = map(
+      401,
+      openAiError("invalid_api_key", "invalid_request_error", `Incorrect API key provided: ${key}.`),
+      {},
+      [
+        Redacted.make(key)
+      ]
+    )
     expect(error.message).not.toContain(key)
     expect(JSON.stringify(error)).not.toContain(key)
     expect(error.detail).toContain("sk-…3456")
@@ -217,7 +310,9 @@ describe("LlmError.fromHttpFailure", () => {
 
   it("masks a key in every field (param, code), and a key cut short where the detail is shortened", () => {
     const key = "sk-proj-abcdefghijklmnopqrstuvwxyz123456"
-    const body = JSON.stringify({ error: { message: `${"x".repeat(290)} ${key}`, type: "invalid_request_error", param: key, code: key } })
+    const body = JSON.stringify({
+      error: { message: `${"x".repeat(290)} ${key}`, type: "invalid_request_error", param: key, code: key }
+    })
     const error = map(400, body, {}, [Redacted.make(key)]) as LlmError.InvalidRequestError
     expect(error._tag).toBe("InvalidRequestError")
     expect(error.param).toBe(LlmError.maskKey(key))
@@ -258,7 +353,12 @@ describe("TransportError", () => {
     expect(unreached.message).toBe(
       "openai (gpt-4o) could not be reached: ECONNREFUSED. Check the base URL and the network, then retry."
     )
-    const broken = new LlmError.TransportError({ provider: "openai", model: "gpt-4o", detail: "terminated", responseStarted: true })
+    const broken = new LlmError.TransportError({
+      provider: "openai",
+      model: "gpt-4o",
+      detail: "terminated",
+      responseStarted: true
+    })
     expect(broken.message).toBe(
       "openai (gpt-4o) broke the connection after the response had started: terminated. " +
         "The partial reply is not reliable; retry, or fall back to another provider."

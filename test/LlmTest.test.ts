@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
+import { ChatChunk, ChatResponse, Embedding, LlmError, Message } from "effect-llm-router"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Stream from "effect/Stream"
-import { ChatChunk, ChatResponse, Embedding, LlmError, Message } from "effect-llm-router"
 import * as Llm from "../src/Llm.js"
 import * as LlmTest from "../src/LlmTest.js"
 import { expectRoundTrip } from "./utils/schemaRoundTrip.js"
@@ -37,9 +37,16 @@ describe("LlmTest", () => {
     expectRoundTrip(ChatResponse.ChatResponse, LlmTest.reply("Hi"))
     expectRoundTrip(
       ChatResponse.ChatResponse,
-      LlmTest.reply("", { toolCalls: [{ id: "c1", name: "f", arguments: "{}" }], reasoning: "r", usage: { promptTokens: 3, estimated: true } })
+      LlmTest.reply("", {
+        toolCalls: [{ id: "c1", name: "f", arguments: "{}" }],
+        reasoning: "r",
+        usage: { promptTokens: 3, estimated: true }
+      })
     )
-    expectRoundTrip(Embedding.EmbeddingResponse, LlmTest.embedding([[0.5, -1]], { usage: { promptTokens: 2, totalTokens: 2 } }))
+    expectRoundTrip(
+      Embedding.EmbeddingResponse,
+      LlmTest.embedding([[0.5, -1]], { usage: { promptTokens: 2, totalTokens: 2 } })
+    )
   })
 
   it.effect("replays scripted chunks to a stream, and collects them for chat", () =>

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
+import { ChatRequest, Message } from "effect-llm-router"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Schema from "effect/Schema"
-import { ChatRequest, Message } from "effect-llm-router"
 import { expectRoundTrip } from "./utils/schemaRoundTrip.js"
 
 describe("Message", () => {
@@ -10,7 +10,11 @@ describe("Message", () => {
     expect(Message.system("Be terse.")).toEqual({ role: "system", content: "Be terse." })
     expect(Message.user([Message.text("What is this?"), Message.image("data:image/png;base64,AAAA", "low")])).toEqual({
       role: "user",
-      content: [{ type: "text", text: "What is this?" }, { type: "image", url: "data:image/png;base64,AAAA", detail: "low" }]
+      content: [{ type: "text", text: "What is this?" }, {
+        type: "image",
+        url: "data:image/png;base64,AAAA",
+        detail: "low"
+      }]
     })
     const call = { id: "call_1", name: "get_weather", arguments: "{\"city\":\"Paris\"}" }
     expect(Message.assistant("", { toolCalls: [call] })).toEqual({ role: "assistant", content: "", toolCalls: [call] })
@@ -24,7 +28,14 @@ describe("Message", () => {
 
   it("records a reply as the next turn's assistant message, provider metadata included", () => {
     const call = { id: "c1", name: "f", arguments: "{}", providerMetadata: { gemini: { thoughtSignature: "sig" } } }
-    expect(Message.fromResponse({ text: "", toolCalls: [call], reasoning: "r", providerMetadata: { anthropic: { blocks: [] } } }))
+    expect(
+      Message.fromResponse({
+        text: "",
+        toolCalls: [call],
+        reasoning: "r",
+        providerMetadata: { anthropic: { blocks: [] } }
+      })
+    )
       .toEqual({
         role: "assistant",
         content: "",
@@ -60,13 +71,27 @@ describe("Message", () => {
   })
 
   it("what the constructors build are values of the schemas: they encode and decode back equal", () => {
-    const call: Message.ToolCall = { id: "c1", name: "get_weather", arguments: "{}", providerMetadata: { gemini: { thoughtSignature: "s" } } }
+    const call: Message.ToolCall = {
+      id: "c1",
+      name: "get_weather",
+      arguments: "{}",
+      providerMetadata: { gemini: { thoughtSignature: "s" } }
+    }
     const messages: ReadonlyArray<Message.Message> = [
       Message.system("Be terse."),
       Message.user("Hi"),
-      Message.user([Message.text("What is this?"), Message.image("https://x/y.png"), Message.image("data:image/png;base64,AAAA", "high")]),
+      Message.user([
+        Message.text("What is this?"),
+        Message.image("https://x/y.png"),
+        Message.image("data:image/png;base64,AAAA", "high")
+      ]),
       Message.assistant("Let me look.", { toolCalls: [call], reasoning: "r" }),
-      Message.fromResponse({ text: "", toolCalls: [call], reasoning: "r", providerMetadata: { anthropic: { blocks: [] } } }),
+      Message.fromResponse({
+        text: "",
+        toolCalls: [call],
+        reasoning: "r",
+        providerMetadata: { anthropic: { blocks: [] } }
+      }),
       Message.toolResult(call, { celsius: 21 })
     ]
     for (const message of messages) expectRoundTrip(Message.Message, message)
@@ -78,7 +103,10 @@ describe("Message", () => {
     })
     expect(Object.getPrototypeOf(tool)).toBe(Object.prototype)
     expectRoundTrip(Message.ToolDefinition, tool)
-    expectRoundTrip(ChatRequest.ResponseFormat, ChatRequest.jsonSchemaFormat("an answer!", Schema.Struct({ ok: Schema.Boolean })))
+    expectRoundTrip(
+      ChatRequest.ResponseFormat,
+      ChatRequest.jsonSchemaFormat("an answer!", Schema.Struct({ ok: Schema.Boolean }))
+    )
   })
 
   it.effect("decodes tool-call arguments with a schema, failing on invalid JSON", () =>
@@ -94,7 +122,10 @@ describe("Message", () => {
       const schema = Schema.Struct({ city: Schema.String, days: Schema.optional(Schema.Number) })
       expect(Message.jsonSchemaOf(schema)).toMatchObject({ required: ["city"], additionalProperties: false })
       const decode = Message.ToolCall.decodeArguments(schema)
-      expect(yield* decode({ arguments: "{\"city\":\"Paris\",\"days\":null}" })).toEqual({ city: "Paris", days: undefined })
+      expect(yield* decode({ arguments: "{\"city\":\"Paris\",\"days\":null}" })).toEqual({
+        city: "Paris",
+        days: undefined
+      })
       expect(yield* decode({ arguments: "{\"city\":\"Paris\",\"days\":3}" })).toEqual({ city: "Paris", days: 3 })
     }))
 })

@@ -11,11 +11,17 @@ import * as ChatChunk from "../src/ChatChunk.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
 import type * as LlmError from "../src/LlmError.js"
 import * as Message from "../src/Message.js"
-import * as Ollama from "../src/providers/Ollama.js"
 import * as ProviderClient from "../src/ProviderClient.js"
-import { fakeHttpClient, jsonResponse, type RecordedRequest, type Reply, streamResponse } from "./utils/fakeHttpClient.js"
-import { skippedCounts, withWarnings } from "./utils/warnings.js"
+import * as Ollama from "../src/providers/Ollama.js"
+import {
+  fakeHttpClient,
+  jsonResponse,
+  type RecordedRequest,
+  type Reply,
+  streamResponse
+} from "./utils/fakeHttpClient.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
+import { skippedCounts, withWarnings } from "./utils/warnings.js"
 
 const KEY = "ollama-cloud-0123456789abcdef"
 const cloud = ProviderClient.credentials(KEY)
@@ -97,7 +103,11 @@ const whole = (message: Record<string, unknown>, extra: Record<string, unknown> 
 })
 
 const weather: ChatRequest.Input["tools"] = [
-  { name: "get_weather", description: "Weather", parameters: { type: "object", properties: { city: { type: "string" } } } }
+  {
+    name: "get_weather",
+    description: "Weather",
+    parameters: { type: "object", properties: { city: { type: "string" } } }
+  }
 ]
 
 describe("Ollama request mapping", () => {
@@ -146,7 +156,10 @@ describe("Ollama request mapping", () => {
           },
           { role: "tool", content: "{\"celsius\":21}", tool_name: "get_weather", tool_call_id: "call_a" }
         ],
-        tools: [{ type: "function", function: { name: "get_weather", description: "Weather", parameters: weather![0]!.parameters } }],
+        tools: [{
+          type: "function",
+          function: { name: "get_weather", description: "Weather", parameters: weather![0]!.parameters }
+        }],
         format: "json",
         think: "medium",
         keep_alive: "600000ms",
@@ -176,7 +189,12 @@ describe("Ollama request mapping", () => {
 
   it.effect("sends a bearer key for Ollama cloud, and none for an empty or \"none\" key", () =>
     Effect.gen(function*() {
-      const withKey = chatWith(() => jsonResponse(whole({ content: "hi" })), hello, { baseUrl: "https://ollama.com/" }, cloud)
+      const withKey = chatWith(
+        () => jsonResponse(whole({ content: "hi" })),
+        hello,
+        { baseUrl: "https://ollama.com/" },
+        cloud
+      )
       yield* withKey.run
       expect(withKey.requests[0]!.url).toBe("https://ollama.com/api/chat")
       expect(withKey.requests[0]!.headers["authorization"]).toBe(`Bearer ${KEY}`)
@@ -204,7 +222,10 @@ describe("Ollama request mapping", () => {
 
       for (const args of ["{not json", "[1,2]"]) {
         const bad = yield* attempt({
-          messages: [hello.messages[0]!, Message.assistant("", { toolCalls: [{ id: "c1", name: "f", arguments: args }] })]
+          messages: [
+            hello.messages[0]!,
+            Message.assistant("", { toolCalls: [{ id: "c1", name: "f", arguments: args }] })
+          ]
         })
         assert(bad.error._tag === "InvalidRequestError")
         assert.strictEqual(bad.error.param, "messages[1].toolCalls[0].arguments")
@@ -212,7 +233,10 @@ describe("Ollama request mapping", () => {
       }
 
       const noModel = yield* Effect.flip(
-        Effect.flatMap(setup(() => jsonResponse({}), { model: undefined }).service, (client) => client.chat(hello, local))
+        Effect.flatMap(
+          setup(() => jsonResponse({}), { model: undefined }).service,
+          (client) => client.chat(hello, local)
+        )
       )
       assert(noModel._tag === "InvalidRequestError")
       assert.strictEqual(noModel.param, "model")
@@ -320,7 +344,14 @@ describe("Ollama whole replies", () => {
   it.effect("maps {error} bodies with their statuses through fromHttpFailure", () =>
     Effect.gen(function*() {
       const fail = (status: number, message: string, headers?: Record<string, string>) =>
-        Effect.flip(chatWith(() => jsonResponse({ error: message }, { status, ...(headers ? { headers } : {}) }), hello, {}, cloud).run)
+        Effect.flip(
+          chatWith(
+            () => jsonResponse({ error: message }, { status, ...(headers ? { headers } : {}) }),
+            hello,
+            {},
+            cloud
+          ).run
+        )
 
       const missing = yield* fail(404, "model 'llama9' not found")
       assert(missing._tag === "ModelNotFoundError")
@@ -382,9 +413,22 @@ describe("Ollama streams", () => {
       ])
       expect(chunks[3]).toEqual({
         _tag: "Usage",
-        usage: { promptTokens: 11, completionTokens: 7, totalTokens: 18, cachedPromptTokens: 0, reasoningTokens: 0, estimated: false }
+        usage: {
+          promptTokens: 11,
+          completionTokens: 7,
+          totalTokens: 18,
+          cachedPromptTokens: 0,
+          reasoningTokens: 0,
+          estimated: false
+        }
       })
-      expect(chunks[4]).toMatchObject({ _tag: "Finish", finishReason: "stop", id: "", model: "llama3.2", provider: "ollama" })
+      expect(chunks[4]).toMatchObject({
+        _tag: "Finish",
+        finishReason: "stop",
+        id: "",
+        model: "llama3.2",
+        provider: "ollama"
+      })
       assert.strictEqual(chunks.length, 5)
     }))
 
@@ -422,7 +466,8 @@ describe("Ollama streams", () => {
     Effect.gen(function*() {
       const call = { id: "call_q", function: { index: 0, name: "get_weather", arguments: { city: "Oslo" } } }
       const streamed = yield* ChatChunk.collect(
-        streamWith([delta("", { thinking: "Think." }), delta("Sure."), delta("", { tool_calls: [call] }), doneLine()]).stream
+        streamWith([delta("", { thinking: "Think." }), delta("Sure."), delta("", { tool_calls: [call] }), doneLine()])
+          .stream
       )
       const single = yield* chatWith(() =>
         jsonResponse(whole({ content: "Sure.", thinking: "Think.", tool_calls: [call] }))
@@ -443,7 +488,11 @@ describe("Ollama streams", () => {
 
   it.effect("an {error} line fails the stream through fromHttpFailure, after the chunks before it", () =>
     Effect.gen(function*() {
-      const { chunks, exit } = yield* outcome([delta("Hi"), line({ error: "an error was encountered while running the model" })], hello, cloud)
+      const { chunks, exit } = yield* outcome(
+        [delta("Hi"), line({ error: "an error was encountered while running the model" })],
+        hello,
+        cloud
+      )
       assert(Result.isFailure(exit))
       assert(exit.failure._tag === "ProviderUnavailableError")
       assert.include(exit.failure.detail, "running the model")
@@ -500,7 +549,9 @@ describe("Ollama streams", () => {
     Effect.gen(function*() {
       const { requests, service } = setup(() => jsonResponse(whole({ content: "Whole." })))
       const response = yield* ChatChunk.collect(
-        Stream.unwrap(Effect.map(service, (client) => client.chatStream({ ...hello, providerOptions: { stream: false } }, local)))
+        Stream.unwrap(
+          Effect.map(service, (client) => client.chatStream({ ...hello, providerOptions: { stream: false } }, local))
+        )
       )
       assert.strictEqual(requests[0]!.body["stream"], false)
       assert.strictEqual(response.text, "Whole.")

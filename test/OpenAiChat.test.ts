@@ -1,9 +1,9 @@
 import { assert, describe, expect, it } from "@effect/vitest"
+import * as Arbitrary from "effect/Arbitrary"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Arbitrary from "effect/Arbitrary"
 import * as Fiber from "effect/Fiber"
 import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientError from "effect/http/HttpClientError"
@@ -18,13 +18,19 @@ import type * as ChatRequest from "../src/ChatRequest.js"
 import { type ChatResponse, emptyUsage } from "../src/ChatResponse.js"
 import { timeoutFail } from "../src/internal/timeout.js"
 import * as Message from "../src/Message.js"
-import * as OpenAiChat from "../src/providers/OpenAiChat.js"
 import * as ProviderClient from "../src/ProviderClient.js"
-import { fakeHttpClient, jsonResponse, type Reply, type RecordedRequest, streamResponse } from "./utils/fakeHttpClient.js"
-import { buildError, expectOptionsError } from "./utils/optionsError.js"
+import * as OpenAiChat from "../src/providers/OpenAiChat.js"
+import {
+  fakeHttpClient,
+  jsonResponse,
+  type RecordedRequest,
+  type Reply,
+  streamResponse
+} from "./utils/fakeHttpClient.js"
 import { chunk, completion, splitBytes, sse, usage, usageChunk } from "./utils/openAiChatWire.js"
-import { skippedCounts, withWarnings } from "./utils/warnings.js"
+import { buildError, expectOptionsError } from "./utils/optionsError.js"
 import { recordingTracer } from "./utils/recordingTracer.js"
+import { skippedCounts, withWarnings } from "./utils/warnings.js"
 
 const KEY = "sk-test-0123456789abcdef"
 const credentials = ProviderClient.credentials(KEY)
@@ -38,12 +44,20 @@ const setup = (reply: (request: RecordedRequest) => Reply, options?: Partial<Ope
   return { requests: fake.requests, service }
 }
 
-const chatWith = (reply: (request: RecordedRequest) => Reply, request: ChatRequest.Input = hello, options?: Partial<OpenAiChat.Options>) => {
+const chatWith = (
+  reply: (request: RecordedRequest) => Reply,
+  request: ChatRequest.Input = hello,
+  options?: Partial<OpenAiChat.Options>
+) => {
   const { requests, service } = setup(reply, options)
   return { requests, run: Effect.flatMap(service, (client) => client.chat(request, credentials)) }
 }
 
-const streamWith = (pieces: ReadonlyArray<string | Uint8Array>, options?: Partial<OpenAiChat.Options>, request: ChatRequest.Input = hello) => {
+const streamWith = (
+  pieces: ReadonlyArray<string | Uint8Array>,
+  options?: Partial<OpenAiChat.Options>,
+  request: ChatRequest.Input = hello
+) => {
   const { requests, service } = setup(() => streamResponse(pieces), options)
   const stream = Stream.unwrap(Effect.map(service, (client) => client.chatStream(request, credentials)))
   return { requests, stream }
@@ -56,9 +70,10 @@ const collectChunks = (pieces: ReadonlyArray<string | Uint8Array>, options?: Par
 const outcome = (pieces: ReadonlyArray<string | Uint8Array>, options?: Partial<OpenAiChat.Options>) =>
   Effect.gen(function*() {
     const chunks: Array<ChatChunk.ChatChunk> = []
-    const exit = yield* Stream.runForEach(streamWith(pieces, options).stream, (c) => Effect.sync(() => chunks.push(c))).pipe(
-      Effect.result
-    )
+    const exit = yield* Stream.runForEach(streamWith(pieces, options).stream, (c) => Effect.sync(() => chunks.push(c)))
+      .pipe(
+        Effect.result
+      )
     return { chunks, exit }
   })
 
@@ -138,7 +153,12 @@ describe("OpenAiChat request mapping", () => {
         tools: [
           {
             type: "function",
-            function: { name: "look", description: "Look at it", parameters: { type: "object", properties: {} }, strict: true }
+            function: {
+              name: "look",
+              description: "Look at it",
+              parameters: { type: "object", properties: {} },
+              strict: true
+            }
           },
           { type: "function", function: { name: "plain", parameters: { type: "object" } } }
         ],
@@ -240,10 +260,11 @@ describe("OpenAiChat request mapping", () => {
       assert.strictEqual(request.headers["x-gateway-key"], "gw-secret")
 
       const missing = yield* Effect.flip(
-        Effect.flatMap(ProviderClient.ProviderClient, (client) => client.chat(hello, credentials)).pipe(
-          Effect.provide(layer),
-          Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: {} }))
-        )
+        Effect.flatMap(ProviderClient.ProviderClient, (client) =>
+          client.chat(hello, credentials)).pipe(
+            Effect.provide(layer),
+            Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: {} }))
+          )
       )
       assert.instanceOf(missing, Config.ConfigError)
     }))
@@ -276,7 +297,9 @@ describe("OpenAiChat request mapping", () => {
       yield* Stream.runDrain(on.stream)
       assert.strictEqual(on.requests[0]!.body["stream"], true)
       assert.deepStrictEqual(on.requests[0]!.body["stream_options"], { include_usage: true })
-      const off = streamWith([sse(chunk({ content: "x" }, { finish_reason: "stop" }), "[DONE]")], { includeUsage: false })
+      const off = streamWith([sse(chunk({ content: "x" }, { finish_reason: "stop" }), "[DONE]")], {
+        includeUsage: false
+      })
       yield* Stream.runDrain(off.stream)
       assert.strictEqual(off.requests[0]!.body["stream"], true)
       assert.notProperty(off.requests[0]!.body, "stream_options")
@@ -443,7 +466,11 @@ describe("OpenAiChat HTTP errors", () => {
     Effect.gen(function*() {
       const error = yield* httpError(
         401,
-        errorBody(`Incorrect API key provided: ${KEY}. You can find your API key at ...`, "invalid_request_error", "invalid_api_key")
+        errorBody(
+          `Incorrect API key provided: ${KEY}. You can find your API key at ...`,
+          "invalid_request_error",
+          "invalid_api_key"
+        )
       )
       assert(error._tag === "AuthError")
       assert.strictEqual(error.reason, "invalid_key")
@@ -457,14 +484,20 @@ describe("OpenAiChat HTTP errors", () => {
 
   it.effect("403 -> AuthError forbidden; 402 -> payment_required; 429 insufficient_quota -> quota_exhausted", () =>
     Effect.gen(function*() {
-      const forbidden = yield* httpError(403, errorBody("Country not supported", "request_forbidden", "unsupported_country_region_territory"))
+      const forbidden = yield* httpError(
+        403,
+        errorBody("Country not supported", "request_forbidden", "unsupported_country_region_territory")
+      )
       assert(forbidden._tag === "AuthError")
       assert.strictEqual(forbidden.reason, "forbidden")
       assert.strictEqual(forbidden.status, 403)
       const payment = yield* httpError(402, { error: { code: 402, message: "Insufficient credits" } })
       assert(payment._tag === "AuthError")
       assert.strictEqual(payment.reason, "payment_required")
-      const quota = yield* httpError(429, errorBody("You exceeded your current quota", "insufficient_quota", "insufficient_quota"))
+      const quota = yield* httpError(
+        429,
+        errorBody("You exceeded your current quota", "insufficient_quota", "insufficient_quota")
+      )
       assert(quota._tag === "AuthError")
       assert.strictEqual(quota.reason, "quota_exhausted")
       assert.strictEqual(quota.status, 429)
@@ -472,7 +505,10 @@ describe("OpenAiChat HTTP errors", () => {
 
   it.effect("404 -> ModelNotFoundError; 400 context -> ContextLengthError; other 400 -> InvalidRequestError", () =>
     Effect.gen(function*() {
-      const notFound = yield* httpError(404, errorBody("The model `gpt-x` does not exist", "invalid_request_error", "model_not_found"))
+      const notFound = yield* httpError(
+        404,
+        errorBody("The model `gpt-x` does not exist", "invalid_request_error", "model_not_found")
+      )
       assert(notFound._tag === "ModelNotFoundError")
       assert.strictEqual(notFound.status, 404)
       assert.strictEqual(notFound.requestId, "req_1")
@@ -488,7 +524,10 @@ describe("OpenAiChat HTTP errors", () => {
       assert(context._tag === "ContextLengthError")
       assert.strictEqual(context.contextWindow, 8192)
       assert.strictEqual(context.status, 400)
-      const invalid = yield* httpError(400, errorBody("Unsupported parameter: 'max_tokens'", "invalid_request_error", "unsupported_parameter", "max_tokens"))
+      const invalid = yield* httpError(
+        400,
+        errorBody("Unsupported parameter: 'max_tokens'", "invalid_request_error", "unsupported_parameter", "max_tokens")
+      )
       assert(invalid._tag === "InvalidRequestError")
       assert.strictEqual(invalid.param, "max_tokens")
       assert.strictEqual(invalid.code, "unsupported_parameter")
@@ -499,11 +538,15 @@ describe("OpenAiChat HTTP errors", () => {
 
   it.effect("429 -> RateLimitError with retryAfter from the headers", () =>
     Effect.gen(function*() {
-      const error = yield* httpError(429, errorBody("Rate limit reached", "requests", "rate_limit_exceeded"), { "retry-after": "20" })
+      const error = yield* httpError(429, errorBody("Rate limit reached", "requests", "rate_limit_exceeded"), {
+        "retry-after": "20"
+      })
       assert(error._tag === "RateLimitError")
       assert.strictEqual(error.status, 429)
       assert.deepStrictEqual(error.retryAfter, Duration.seconds(20))
-      const ms = yield* httpError(429, errorBody("Rate limit reached", "requests", "rate_limit_exceeded"), { "retry-after-ms": "1500" })
+      const ms = yield* httpError(429, errorBody("Rate limit reached", "requests", "rate_limit_exceeded"), {
+        "retry-after-ms": "1500"
+      })
       assert(ms._tag === "RateLimitError")
       assert.deepStrictEqual(ms.retryAfter, Duration.millis(1500))
     }))
@@ -515,7 +558,10 @@ describe("OpenAiChat HTTP errors", () => {
         assert(error._tag === "ProviderUnavailableError")
         assert.strictEqual(error.status, status)
       }
-      const html = yield* httpError(502, "<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>")
+      const html = yield* httpError(
+        502,
+        "<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1></body></html>"
+      )
       assert(html._tag === "ProviderUnavailableError")
       assert.strictEqual(html.status, 502)
       assert.include(html.detail, "Bad Gateway")
@@ -532,7 +578,10 @@ describe("OpenAiChat HTTP errors", () => {
   it.effect("a stream request's HTTP error fails the stream before any chunk", () =>
     Effect.gen(function*() {
       const { service } = setup(() =>
-        jsonResponse(errorBody("slow down", "requests", "rate_limit_exceeded"), { status: 429, headers: { "retry-after": "3" } })
+        jsonResponse(errorBody("slow down", "requests", "rate_limit_exceeded"), {
+          status: 429,
+          headers: { "retry-after": "3" }
+        })
       )
       const client = yield* service
       const error = yield* Effect.flip(Stream.runCollect(client.chatStream(hello, credentials)))
@@ -545,7 +594,10 @@ describe("OpenAiChat HTTP errors", () => {
       const client = HttpClient.make((request) =>
         Effect.fail(
           new HttpClientError.HttpClientError({
-            reason: new HttpClientError.TransportError({ request, cause: new Error("connect ECONNREFUSED 127.0.0.1:1") })
+            reason: new HttpClientError.TransportError({
+              request,
+              cause: new Error("connect ECONNREFUSED 127.0.0.1:1")
+            })
           })
         )
       )
@@ -570,7 +622,9 @@ describe("OpenAiChat HTTP errors", () => {
       assert(error._tag === "TimeoutError")
       assert.deepStrictEqual(error.timeout, Duration.seconds(30))
 
-      const own = yield* Effect.forkChild(Effect.flip(client.chat({ ...hello, timeout: Duration.seconds(2) }, credentials)))
+      const own = yield* Effect.forkChild(
+        Effect.flip(client.chat({ ...hello, timeout: Duration.seconds(2) }, credentials))
+      )
       yield* TestClock.adjust("3 seconds")
       const ownError = yield* Fiber.join(own)
       assert(ownError._tag === "TimeoutError")
@@ -582,16 +636,24 @@ describe("OpenAiChat HTTP errors", () => {
       assert.strictEqual(streamError._tag, "TimeoutError")
     }))
 
-  it.effect.each([
-    {
-      name: "the default timeout is 10 minutes (phase request), headers allowed as long",
-      options: { headersTimeout: "1 hour" },
-      quiet: "9 minutes",
-      timeout: Duration.minutes(10),
-      phase: "request"
-    },
-    { name: "the default headers timeout is 30 seconds (phase headers)", options: {}, quiet: "29 seconds", timeout: Duration.seconds(30), phase: "headers" }
-  ] as const)("$name", ({ options, phase, quiet, timeout }) =>
+  it.effect.each(
+    [
+      {
+        name: "the default timeout is 10 minutes (phase request), headers allowed as long",
+        options: { headersTimeout: "1 hour" },
+        quiet: "9 minutes",
+        timeout: Duration.minutes(10),
+        phase: "request"
+      },
+      {
+        name: "the default headers timeout is 30 seconds (phase headers)",
+        options: {},
+        quiet: "29 seconds",
+        timeout: Duration.seconds(30),
+        phase: "headers"
+      }
+    ] as const
+  )("$name", ({ options, phase, quiet, timeout }) =>
     Effect.gen(function*() {
       const { service } = setup(() => Effect.never, options)
       const client = yield* service
@@ -620,7 +682,10 @@ describe("OpenAiChat streaming", () => {
   it.effect("text deltas, then Usage, then Finish last", () =>
     Effect.gen(function*() {
       const chunks = yield* collectChunks([textStream])
-      assert.deepStrictEqual(chunks.slice(0, 2), [{ _tag: "TextDelta", text: "Hel" }, { _tag: "TextDelta", text: "lo" }])
+      assert.deepStrictEqual(chunks.slice(0, 2), [{ _tag: "TextDelta", text: "Hel" }, {
+        _tag: "TextDelta",
+        text: "lo"
+      }])
       assert.strictEqual(chunks.length, 4)
       const usageChunk_ = chunks[2]!
       assert(usageChunk_._tag === "Usage")
@@ -649,7 +714,9 @@ describe("OpenAiChat streaming", () => {
       assert.deepStrictEqual({ ...split, latency: 0 }, { ...whole, latency: 0 })
       const crlf = yield* collected([textStream.replaceAll("\n", "\r\n")])
       assert.deepStrictEqual({ ...crlf, latency: 0 }, { ...whole, latency: 0 })
-      const crlfSplit = yield* collected(splitBytes(textStream.replaceAll("\n", "\r\n"), Array.from({ length: 300 }, (_, i) => i * 2 + 1)))
+      const crlfSplit = yield* collected(
+        splitBytes(textStream.replaceAll("\n", "\r\n"), Array.from({ length: 300 }, (_, i) => i * 2 + 1))
+      )
       assert.deepStrictEqual({ ...crlfSplit, latency: 0 }, { ...whole, latency: 0 })
     }))
 
@@ -682,8 +749,12 @@ describe("OpenAiChat streaming", () => {
     Effect.gen(function*() {
       const body = sse(
         chunk({ content: "Let me check." }),
-        chunk({ tool_calls: [{ index: 3, id: "call_w", type: "function", function: { name: "weather", arguments: "" } }] }),
-        chunk({ tool_calls: [{ index: 5, id: "call_t", type: "function", function: { name: "time", arguments: "" } }] }),
+        chunk({
+          tool_calls: [{ index: 3, id: "call_w", type: "function", function: { name: "weather", arguments: "" } }]
+        }),
+        chunk({
+          tool_calls: [{ index: 5, id: "call_t", type: "function", function: { name: "time", arguments: "" } }]
+        }),
         chunk({ tool_calls: [{ index: 3, function: { arguments: "{\"city\":" } }] }),
         chunk({ tool_calls: [{ index: 5, function: { arguments: "{\"tz\":\"CET\"}" } }] }),
         chunk({ tool_calls: [{ index: 3, function: { arguments: "\"Paris\"}" } }] }),
@@ -763,9 +834,13 @@ describe("OpenAiChat streaming", () => {
 
   it.effect("usage wherever it comes: finish chunk, separate chunk, x_groq, running totals (last wins)", () =>
     Effect.gen(function*() {
-      const inFinish = yield* collected([sse(chunk({ content: "a" }), chunk({}, { finish_reason: "stop", usage: usage(1, 1) }), "[DONE]")])
+      const inFinish = yield* collected([
+        sse(chunk({ content: "a" }), chunk({}, { finish_reason: "stop", usage: usage(1, 1) }), "[DONE]")
+      ])
       assert.strictEqual(inFinish.usage.totalTokens, 2)
-      const separate = yield* collected([sse(chunk({ content: "a" }), chunk({}, { finish_reason: "stop" }), usageChunk(usage(2, 2)), "[DONE]")])
+      const separate = yield* collected([
+        sse(chunk({ content: "a" }), chunk({}, { finish_reason: "stop" }), usageChunk(usage(2, 2)), "[DONE]")
+      ])
       assert.strictEqual(separate.usage.totalTokens, 4)
       const groq = yield* collected([sse(
         chunk({ content: "a" }, { x_groq: { id: "req_g" } }),
@@ -788,13 +863,17 @@ describe("OpenAiChat streaming", () => {
         reasoningTokens: 0,
         estimated: false
       })
-      const reasoningTokens = yield* collected([sse(chunk({}, { finish_reason: "stop" }), usageChunk(usage(1, 9, { reasoning: 6 })), "[DONE]")])
+      const reasoningTokens = yield* collected([
+        sse(chunk({}, { finish_reason: "stop" }), usageChunk(usage(1, 9, { reasoning: 6 })), "[DONE]")
+      ])
       assert.strictEqual(reasoningTokens.usage.reasoningTokens, 6)
     }))
 
   it.effect("no usage at all: no Usage chunk", () =>
     Effect.gen(function*() {
-      const chunks = yield* collectChunks([sse(chunk({ content: "a" }), chunk({}, { finish_reason: "stop" }), "[DONE]")])
+      const chunks = yield* collectChunks([
+        sse(chunk({ content: "a" }), chunk({}, { finish_reason: "stop" }), "[DONE]")
+      ])
       assert.deepStrictEqual(chunks.map((c) => c._tag), ["TextDelta", "Finish"])
     }))
 
@@ -837,7 +916,12 @@ describe("OpenAiChat streaming", () => {
         sse(chunk({ role: "assistant", content: "A" }, { obfuscation: "abc", system_fingerprint: "fp" })) +
         "event: ping\ndata: {}\n\n" +
         ": keep-alive\n\n" +
-        sse(chunk({ role: "assistant", content: null, future_field: 1 }), chunk({ content: "B" }), chunk({}, { finish_reason: "stop" }), "[DONE]")
+        sse(
+          chunk({ role: "assistant", content: null, future_field: 1 }),
+          chunk({ content: "B" }),
+          chunk({}, { finish_reason: "stop" }),
+          "[DONE]"
+        )
       const response = yield* collected([body])
       assert.strictEqual(response.text, "AB")
       assert.strictEqual(response.finishReason, "stop")
@@ -847,7 +931,14 @@ describe("OpenAiChat streaming", () => {
     Effect.gen(function*() {
       const { chunks, exit } = yield* outcome([sse(
         chunk({ content: "partial" }),
-        { error: { message: "The server had an error while processing your request.", type: "server_error", param: null, code: null } }
+        {
+          error: {
+            message: "The server had an error while processing your request.",
+            type: "server_error",
+            param: null,
+            code: null
+          }
+        }
       )])
       assert.deepStrictEqual(chunks, [{ _tag: "TextDelta", text: "partial" }])
       assert(Result.isFailure(exit))
@@ -895,7 +986,9 @@ describe("OpenAiChat streaming", () => {
     Effect.gen(function*() {
       const bare = yield* failure([sse(chunk({}, { finish_reason: "error" }))])
       assert.strictEqual(bare._tag, "ProviderUnavailableError")
-      const groq = yield* failure([sse(chunk({ content: "x" }, { x_groq: { error: "stopped early: server restart" } }))])
+      const groq = yield* failure([
+        sse(chunk({ content: "x" }, { x_groq: { error: "stopped early: server restart" } }))
+      ])
       assert(groq._tag === "ProviderUnavailableError")
       assert.include(groq.detail, "server restart")
     }))
@@ -911,7 +1004,9 @@ describe("OpenAiChat streaming", () => {
     Effect.gen(function*() {
       const malformed = "{\"choices\":[{\"delta\":{\"content\":\"oops\""
       const [response, warnings] = yield* withWarnings(
-        collected([sse(chunk({ content: "ok" }), malformed, chunk({ content: "!" }, { finish_reason: "stop" }), "[DONE]")])
+        collected([
+          sse(chunk({ content: "ok" }), malformed, chunk({ content: "!" }, { finish_reason: "stop" }), "[DONE]")
+        ])
       )
       assert.strictEqual(response.text, "ok!")
       assert.strictEqual(response.finishReason, "stop")
@@ -921,7 +1016,9 @@ describe("OpenAiChat streaming", () => {
       assert.deepStrictEqual(warnings[0]!.annotations, { provider: "openai", model: "gpt-test", skippedEvents: 1 })
       // The caller's span gets an event per report, with the count so far.
       const { spans, tracer } = recordingTracer()
-      yield* collected([sse(chunk({ content: "ok" }), malformed, malformed, chunk({}, { finish_reason: "stop" }), "[DONE]")]).pipe(
+      yield* collected([
+        sse(chunk({ content: "ok" }), malformed, malformed, chunk({}, { finish_reason: "stop" }), "[DONE]")
+      ]).pipe(
         Effect.withSpan("caller"),
         Effect.withTracer(tracer)
       )
@@ -929,7 +1026,11 @@ describe("OpenAiChat streaming", () => {
       // (Effect also records the warning itself as an event of the span.)
       assert.deepStrictEqual(caller.events.filter((event) => event.name.startsWith("llm_router.")), [{
         name: "llm_router.skipped_event",
-        attributes: { "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-test", "llm_router.skipped_events": 2 }
+        attributes: {
+          "gen_ai.provider.name": "openai",
+          "gen_ai.request.model": "gpt-test",
+          "llm_router.skipped_events": 2
+        }
       }])
       const [{ chunks, exit }, lastWarnings] = yield* withWarnings(outcome([sse(chunk({ content: "ok" }), malformed)]))
       assert.deepStrictEqual(chunks, [{ _tag: "TextDelta", text: "ok" }])
@@ -974,18 +1075,24 @@ describe("OpenAiChat streaming", () => {
 
   it.effect("a finish reason without [DONE] is a complete reply", () =>
     Effect.gen(function*() {
-      const chunks = yield* collectChunks([sse(chunk({ content: "a" }), chunk({}, { finish_reason: "length" }), usageChunk(usage(1, 1)))])
+      const chunks = yield* collectChunks([
+        sse(chunk({ content: "a" }), chunk({}, { finish_reason: "length" }), usageChunk(usage(1, 1)))
+      ])
       assert.deepStrictEqual(chunks.map((c) => c._tag), ["TextDelta", "Usage", "Finish"])
       const last = chunks[2]!
       assert(last._tag === "Finish")
       assert.strictEqual(last.finishReason, "length")
-      const noBlankLine = yield* collected([sse(chunk({ content: "a" })) + "data: " + JSON.stringify(chunk({}, { finish_reason: "stop" }))])
+      const noBlankLine = yield* collected([
+        sse(chunk({ content: "a" })) + "data: " + JSON.stringify(chunk({}, { finish_reason: "stop" }))
+      ])
       assert.strictEqual(noBlankLine.finishReason, "stop")
     }))
 
   it.effect("[DONE] ends the reply: anything after it is ignored; [DONE] with a suffix counts", () =>
     Effect.gen(function*() {
-      const chunks = yield* collectChunks([sse(chunk({ content: "a" }, { finish_reason: "stop" }), "[DONE] ", chunk({ content: "late" }), "garbage")])
+      const chunks = yield* collectChunks([
+        sse(chunk({ content: "a" }, { finish_reason: "stop" }), "[DONE] ", chunk({ content: "late" }), "garbage")
+      ])
       assert.deepStrictEqual(chunks.map((c) => c._tag), ["TextDelta", "Finish"])
     }))
 
@@ -1023,7 +1130,9 @@ describe("OpenAiChat streaming", () => {
   it.effect("a stream request answered with a 200 HTML page -> OutputDecodeError with the page", () =>
     Effect.gen(function*() {
       const page = "<html><body>Please sign in to the proxy</body></html>"
-      const { service } = setup(() => new Response(page, { status: 200, headers: { "content-type": "text/html; charset=utf-8" } }))
+      const { service } = setup(() =>
+        new Response(page, { status: 200, headers: { "content-type": "text/html; charset=utf-8" } })
+      )
       const error = yield* Effect.flip(Stream.runDrain((yield* service).chatStream(hello, credentials)))
       assert(error._tag === "OutputDecodeError")
       assert.strictEqual(error.raw, page)
@@ -1124,12 +1233,17 @@ const wholeBody = (content: Content) => {
 }
 
 describe("OpenAiChat stream and whole reply", () => {
-  it.effect.prop("ChatChunk.collect of the stream equals chat", [contentArbitrary], ([content]) =>
-    Effect.gen(function*() {
-      const streamed = yield* collected(splitBytes(streamBody(content), content.cuts))
-      const whole = yield* chatWith(() => jsonResponse(wholeBody(content))).run
-      expect({ ...streamed, latency: null }).toStrictEqual({ ...whole, latency: null })
-    }), { arbitrary: { runs: 150 } })
+  it.effect.prop(
+    "ChatChunk.collect of the stream equals chat",
+    [contentArbitrary],
+    ([content]) =>
+      Effect.gen(function*() {
+        const streamed = yield* collected(splitBytes(streamBody(content), content.cuts))
+        const whole = yield* chatWith(() => jsonResponse(wholeBody(content))).run
+        expect({ ...streamed, latency: null }).toStrictEqual({ ...whole, latency: null })
+      }),
+    { arbitrary: { runs: 150 } }
+  )
 })
 
 describe("OpenAiChat request timeout under the live clock", () => {

@@ -15,12 +15,19 @@ import * as ChatChunk from "../src/ChatChunk.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
 import type * as LlmError from "../src/LlmError.js"
 import * as Message from "../src/Message.js"
-import * as OpenAiResponses from "../src/providers/OpenAiResponses.js"
 import * as ProviderClient from "../src/ProviderClient.js"
-import { failsWithoutAModel, fakeHttpClient, jsonResponse, type RecordedRequest, type Reply, streamResponse } from "./utils/fakeHttpClient.js"
+import * as OpenAiResponses from "../src/providers/OpenAiResponses.js"
+import {
+  failsWithoutAModel,
+  fakeHttpClient,
+  jsonResponse,
+  type RecordedRequest,
+  type Reply,
+  streamResponse
+} from "./utils/fakeHttpClient.js"
+import { splitBytes } from "./utils/openAiChatWire.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
 import { skippedCounts, withWarnings } from "./utils/warnings.js"
-import { splitBytes } from "./utils/openAiChatWire.js"
 
 const KEY = "sk-test-0123456789abcdef"
 const credentials = ProviderClient.credentials(KEY)
@@ -130,8 +137,14 @@ describe("OpenAiResponses request mapping", () => {
       const { requests, run } = chatWith(() => jsonResponse(response([message("ok")])), {
         messages: [
           Message.system("Be terse."),
-          Message.user([Message.text("Look:"), Message.image("https://img.test/a.png"), Message.image("data:x", "low")]),
-          Message.assistant("Checking.", { toolCalls: [{ id: "call_1", name: "get_weather", arguments: "{\"city\":\"Paris\"}" }] }),
+          Message.user([
+            Message.text("Look:"),
+            Message.image("https://img.test/a.png"),
+            Message.image("data:x", "low")
+          ]),
+          Message.assistant("Checking.", {
+            toolCalls: [{ id: "call_1", name: "get_weather", arguments: "{\"city\":\"Paris\"}" }]
+          }),
           Message.toolResult({ id: "call_1", name: "get_weather" }, { temperature: 21 }),
           Message.system("Answer in French."),
           Message.user("And tomorrow?")
@@ -177,7 +190,13 @@ describe("OpenAiResponses request mapping", () => {
         top_p: 0.9,
         max_output_tokens: 300,
         tools: [
-          { type: "function", name: "get_weather", description: "Weather", parameters: { type: "object" }, strict: true },
+          {
+            type: "function",
+            name: "get_weather",
+            description: "Weather",
+            parameters: { type: "object" },
+            strict: true
+          },
           { type: "function", name: "get_time", parameters: { type: "object" }, strict: false }
         ],
         tool_choice: { type: "function", name: "get_weather" },
@@ -274,9 +293,7 @@ describe("OpenAiResponses request mapping", () => {
         functionCall("fc_1", "call_1", "get_weather", "{}")
       ])
       let turn = 0
-      const { requests, service } = setup(() =>
-        jsonResponse(turn++ === 0 ? first : response([message("Sunny.")]))
-      )
+      const { requests, service } = setup(() => jsonResponse(turn++ === 0 ? first : response([message("Sunny.")])))
       const client = yield* service
       const request: ChatRequest.Input = { ...hello, reasoningEffort: "medium" }
       const reply = yield* client.chat(request, credentials)
@@ -304,7 +321,11 @@ describe("OpenAiResponses request mapping", () => {
       // A reply with nothing but reasoning (cut off by the token limit) sends no orphan reasoning item.
       yield* client.chat({
         ...request,
-        messages: [...hello.messages, Message.fromResponse({ ...reply, text: "", toolCalls: [] }), Message.user("Go on.")]
+        messages: [
+          ...hello.messages,
+          Message.fromResponse({ ...reply, text: "", toolCalls: [] }),
+          Message.user("Go on.")
+        ]
       }, credentials)
       expect(((requests[2]!.body as Json)["input"] as Array<Json>).map((item) => item["type"])).toStrictEqual([
         "message",
@@ -317,7 +338,10 @@ describe("OpenAiResponses reasoning items with store", () => {
   it.effect("with store: true every reasoning item is kept by id", () =>
     Effect.gen(function*() {
       const reply = yield* chatWith(
-        () => jsonResponse(response([reasoningItem("rs_1", []), reasoningItem("rs_2", ["Hm."], "gAAAABenc"), message("ok")])),
+        () =>
+          jsonResponse(
+            response([reasoningItem("rs_1", []), reasoningItem("rs_2", ["Hm."], "gAAAABenc"), message("ok")])
+          ),
         { ...hello, reasoningEffort: "low" },
         { store: true }
       ).run
@@ -325,7 +349,12 @@ describe("OpenAiResponses reasoning items with store", () => {
         openaiResponses: {
           reasoningItems: [
             { type: "reasoning", id: "rs_1", summary: [] },
-            { type: "reasoning", id: "rs_2", summary: [{ type: "summary_text", text: "Hm." }], encrypted_content: "gAAAABenc" }
+            {
+              type: "reasoning",
+              id: "rs_2",
+              summary: [{ type: "summary_text", text: "Hm." }],
+              encrypted_content: "gAAAABenc"
+            }
           ]
         }
       })
@@ -336,14 +365,17 @@ describe("OpenAiResponses whole replies", () => {
   it.effect("maps text, reasoning summaries, function calls, usage, id, model, provider and key id", () =>
     Effect.gen(function*() {
       const reply = yield* chatWith(() =>
-        jsonResponse(response([
-          reasoningItem("rs_1", ["First.", "Second."]),
-          message("Hello"),
-          { ...message(" world"), id: "msg_2" },
-          functionCall("fc_1", "call_1", "get_weather", "{\"city\":\"Paris\"}"),
-          functionCall("fc_2", "call_2", "get_time", "{}"),
-          { id: "ws_1", type: "web_search_call", status: "completed" }
-        ]), { headers: { "x-request-id": "req_1" } })
+        jsonResponse(
+          response([
+            reasoningItem("rs_1", ["First.", "Second."]),
+            message("Hello"),
+            { ...message(" world"), id: "msg_2" },
+            functionCall("fc_1", "call_1", "get_weather", "{\"city\":\"Paris\"}"),
+            functionCall("fc_2", "call_2", "get_time", "{}"),
+            { id: "ws_1", type: "web_search_call", status: "completed" }
+          ]),
+          { headers: { "x-request-id": "req_1" } }
+        )
       ).run
       assert.strictEqual(reply.id, "resp_1")
       assert.strictEqual(reply.model, "gpt-test-2025")
@@ -373,7 +405,10 @@ describe("OpenAiResponses whole replies", () => {
       const finish = (extra: Json, output: ReadonlyArray<Json> = [message("x")]) =>
         Effect.map(chatWith(() => jsonResponse(response(output, extra))).run, (r) => r.finishReason)
       assert.strictEqual(yield* finish({}), "stop")
-      assert.strictEqual(yield* finish({ status: "incomplete", incomplete_details: { reason: "max_output_tokens" } }), "length")
+      assert.strictEqual(
+        yield* finish({ status: "incomplete", incomplete_details: { reason: "max_output_tokens" } }),
+        "length"
+      )
       assert.strictEqual(
         yield* finish({ status: "incomplete", incomplete_details: { reason: "content_filter" } }),
         "content_filter"
@@ -388,19 +423,27 @@ describe("OpenAiResponses whole replies", () => {
 
   it.effect("a failed response, and an error body with status 200, fail through fromHttpFailure", () =>
     Effect.gen(function*() {
-      const failed = yield* Effect.flip(chatWith(() =>
-        jsonResponse(response([], { status: "failed", error: { code: "server_error", message: "Boom." } }), {
-          headers: { "x-request-id": "req_9" }
-        })
-      ).run)
+      const failed = yield* Effect.flip(
+        chatWith(() =>
+          jsonResponse(response([], { status: "failed", error: { code: "server_error", message: "Boom." } }), {
+            headers: { "x-request-id": "req_9" }
+          })
+        ).run
+      )
       assert(failed._tag === "ProviderUnavailableError")
       assert.strictEqual(failed.detail, "Boom.")
       assert.strictEqual(failed.requestId, "req_9")
-      const limited = yield* Effect.flip(chatWith(() =>
-        jsonResponse(response([], { status: "failed", error: { code: "rate_limit_exceeded", message: "Slow down." } }))
-      ).run)
+      const limited = yield* Effect.flip(
+        chatWith(() =>
+          jsonResponse(
+            response([], { status: "failed", error: { code: "rate_limit_exceeded", message: "Slow down." } })
+          )
+        ).run
+      )
       assert.strictEqual(limited._tag, "RateLimitError")
-      const bare = yield* Effect.flip(chatWith(() => jsonResponse({ error: { message: "Bad.", code: "invalid_prompt" } })).run)
+      const bare = yield* Effect.flip(
+        chatWith(() => jsonResponse({ error: { message: "Bad.", code: "invalid_prompt" } })).run
+      )
       assert.strictEqual(bare._tag, "ProviderUnavailableError")
     }))
 
@@ -425,7 +468,10 @@ describe("OpenAiResponses whole replies", () => {
       const limited = yield* fail(429, { message: "Slow.", code: "rate_limit_exceeded" }, { "retry-after-ms": "1500" })
       assert(limited._tag === "RateLimitError")
       assert.deepStrictEqual(limited.retryAfter, Duration.millis(1500))
-      const context = yield* fail(400, { message: "Your input exceeds the context window.", code: "context_length_exceeded" })
+      const context = yield* fail(400, {
+        message: "Your input exceeds the context window.",
+        code: "context_length_exceeded"
+      })
       assert.strictEqual(context._tag, "ContextLengthError")
       const pairing = yield* fail(400, {
         message: "Item 'fc_1' of type 'function_call' was provided without its required 'reasoning' item.",
@@ -470,16 +516,24 @@ describe("OpenAiResponses whole replies", () => {
 
 const created = ev("response.created", { response: { ...response([]), status: "in_progress", usage: null } })
 
-const textStream = (tokens: ReadonlyArray<string>, final: Json = response([message(tokens.join(""))])) => [
-  created,
-  ev("response.in_progress", { response: { id: "resp_1" } }),
-  ev("response.output_item.added", { output_index: 0, item: { ...message(""), content: [], status: "in_progress" } }),
-  ev("response.content_part.added", { item_id: "msg_1", output_index: 0, content_index: 0, part: { type: "output_text", text: "" } }),
-  ...tokens.map((delta) => ev("response.output_text.delta", { item_id: "msg_1", output_index: 0, content_index: 0, delta })),
-  ev("response.output_text.done", { item_id: "msg_1", output_index: 0, content_index: 0, text: tokens.join("") }),
-  ev("response.output_item.done", { output_index: 0, item: message(tokens.join("")) }),
-  ev("response.completed", { response: final })
-].join("")
+const textStream = (tokens: ReadonlyArray<string>, final: Json = response([message(tokens.join(""))])) =>
+  [
+    created,
+    ev("response.in_progress", { response: { id: "resp_1" } }),
+    ev("response.output_item.added", { output_index: 0, item: { ...message(""), content: [], status: "in_progress" } }),
+    ev("response.content_part.added", {
+      item_id: "msg_1",
+      output_index: 0,
+      content_index: 0,
+      part: { type: "output_text", text: "" }
+    }),
+    ...tokens.map((delta) =>
+      ev("response.output_text.delta", { item_id: "msg_1", output_index: 0, content_index: 0, delta })
+    ),
+    ev("response.output_text.done", { item_id: "msg_1", output_index: 0, content_index: 0, text: tokens.join("") }),
+    ev("response.output_item.done", { output_index: 0, item: message(tokens.join("")) }),
+    ev("response.completed", { response: final })
+  ].join("")
 
 describe("OpenAiResponses streams", () => {
   it.effect("text deltas, then Usage, then Finish last", () =>
@@ -499,22 +553,41 @@ describe("OpenAiResponses streams", () => {
 
   it.effect("parallel function calls interleaved by item id give dense indexes; .done settles short arguments", () =>
     Effect.gen(function*() {
-      const calls = [functionCall("fc_a", "call_a", "get_weather", "{\"city\":\"Paris\"}"), functionCall("fc_b", "call_b", "get_time", "{\"zone\":\"UTC\"}")]
+      const calls = [
+        functionCall("fc_a", "call_a", "get_weather", "{\"city\":\"Paris\"}"),
+        functionCall("fc_b", "call_b", "get_time", "{\"zone\":\"UTC\"}")
+      ]
       const body = [
-        ev("response.output_item.added", { output_index: 0, item: { ...calls[0], arguments: "", status: "in_progress" } }),
-        ev("response.output_item.added", { output_index: 1, item: { ...calls[1], arguments: "", status: "in_progress" } }),
+        ev("response.output_item.added", {
+          output_index: 0,
+          item: { ...calls[0], arguments: "", status: "in_progress" }
+        }),
+        ev("response.output_item.added", {
+          output_index: 1,
+          item: { ...calls[1], arguments: "", status: "in_progress" }
+        }),
         ev("response.function_call_arguments.delta", { item_id: "fc_a", output_index: 0, delta: "{\"city\":" }),
         ev("response.function_call_arguments.delta", { item_id: "fc_b", output_index: 1, delta: "{\"zone\":" }),
         ev("response.function_call_arguments.delta", { item_id: "fc_a", output_index: 0, delta: "\"Paris\"}" }),
         // The last piece of the second call never came as a delta.
-        ev("response.function_call_arguments.done", { item_id: "fc_b", output_index: 1, arguments: "{\"zone\":\"UTC\"}" }),
+        ev("response.function_call_arguments.done", {
+          item_id: "fc_b",
+          output_index: 1,
+          arguments: "{\"zone\":\"UTC\"}"
+        }),
         ev("response.output_item.done", { output_index: 0, item: calls[0] }),
         ev("response.completed", { response: response(calls) })
       ].join("")
       const chunks = yield* chunksOf([body])
       const deltas = chunks.filter((c) => c._tag === "ToolCallDelta")
       expect(deltas.map((d) => d.index)).toStrictEqual([0, 1, 0, 1, 0, 1])
-      expect(deltas[0]).toStrictEqual({ _tag: "ToolCallDelta", index: 0, id: "call_a", name: "get_weather", arguments: "" })
+      expect(deltas[0]).toStrictEqual({
+        _tag: "ToolCallDelta",
+        index: 0,
+        id: "call_a",
+        name: "get_weather",
+        arguments: ""
+      })
       const reply = yield* ChatChunk.collect(Stream.fromIterable(chunks))
       expect(reply.toolCalls).toStrictEqual([
         { id: "call_a", name: "get_weather", arguments: "{\"city\":\"Paris\"}" },
@@ -528,9 +601,24 @@ describe("OpenAiResponses streams", () => {
       const item = reasoningItem("rs_1", ["Step one.", "Step two."], "gAAAABenc")
       const body = [
         ev("response.output_item.added", { output_index: 0, item: { id: "rs_1", type: "reasoning", summary: [] } }),
-        ev("response.reasoning_summary_text.delta", { item_id: "rs_1", output_index: 0, summary_index: 0, delta: "Step " }),
-        ev("response.reasoning_summary_text.delta", { item_id: "rs_1", output_index: 0, summary_index: 0, delta: "one." }),
-        ev("response.reasoning_summary_text.delta", { item_id: "rs_1", output_index: 0, summary_index: 1, delta: "Step two." }),
+        ev("response.reasoning_summary_text.delta", {
+          item_id: "rs_1",
+          output_index: 0,
+          summary_index: 0,
+          delta: "Step "
+        }),
+        ev("response.reasoning_summary_text.delta", {
+          item_id: "rs_1",
+          output_index: 0,
+          summary_index: 0,
+          delta: "one."
+        }),
+        ev("response.reasoning_summary_text.delta", {
+          item_id: "rs_1",
+          output_index: 0,
+          summary_index: 1,
+          delta: "Step two."
+        }),
         ev("response.output_item.done", { output_index: 0, item }),
         ev("response.output_text.delta", { item_id: "msg_1", output_index: 1, content_index: 0, delta: "Done." }),
         ev("response.completed", { response: response([item, message("Done.")]) })
@@ -553,26 +641,34 @@ describe("OpenAiResponses streams", () => {
     Effect.gen(function*() {
       const calls = [functionCall("fc_a", "call_a", "f", "{}")]
       const quiet = yield* ChatChunk.collect(
-        streamWith([ev("response.completed", { response: response([reasoningItem("rs", ["Hm."]), message("Hi"), ...calls]) })]).stream
+        streamWith([
+          ev("response.completed", { response: response([reasoningItem("rs", ["Hm."]), message("Hi"), ...calls]) })
+        ]).stream
       )
       assert.strictEqual(quiet.text, "Hi")
       assert.strictEqual(quiet.reasoning, "Hm.")
       expect(quiet.toolCalls).toStrictEqual([{ id: "call_a", name: "f", arguments: "{}" }])
-      const refused = yield* ChatChunk.collect(streamWith([
-        ev("response.refusal.delta", { item_id: "msg_1", output_index: 0, content_index: 0, delta: "No, " }),
-        ev("response.refusal.delta", { item_id: "msg_1", output_index: 0, content_index: 0, delta: "sorry." }),
-        ev("response.completed", { response: response([{ ...message(""), content: [{ type: "refusal", refusal: "No, sorry." }] }]) })
-      ]).stream)
+      const refused = yield* ChatChunk.collect(
+        streamWith([
+          ev("response.refusal.delta", { item_id: "msg_1", output_index: 0, content_index: 0, delta: "No, " }),
+          ev("response.refusal.delta", { item_id: "msg_1", output_index: 0, content_index: 0, delta: "sorry." }),
+          ev("response.completed", {
+            response: response([{ ...message(""), content: [{ type: "refusal", refusal: "No, sorry." }] }])
+          })
+        ]).stream
+      )
       assert.strictEqual(refused.refusal, "No, sorry.")
     }))
 
   it.effect("arguments before their item: the call is opened by item id and named from the terminal response", () =>
     Effect.gen(function*() {
       const call = functionCall("fc_a", "call_a", "get_weather", "{\"city\":\"Paris\"}")
-      const reply = yield* ChatChunk.collect(streamWith([
-        ev("response.function_call_arguments.delta", { item_id: "fc_a", output_index: 0, delta: "{\"city\":" }),
-        ev("response.completed", { response: response([call]) })
-      ]).stream)
+      const reply = yield* ChatChunk.collect(
+        streamWith([
+          ev("response.function_call_arguments.delta", { item_id: "fc_a", output_index: 0, delta: "{\"city\":" }),
+          ev("response.completed", { response: response([call]) })
+        ]).stream
+      )
       expect(reply.toolCalls).toStrictEqual([{ id: "call_a", name: "get_weather", arguments: "{\"city\":\"Paris\"}" }])
       assert.strictEqual(reply.finishReason, "tool_calls")
     }))
@@ -634,7 +730,10 @@ describe("OpenAiResponses streams", () => {
       assert.strictEqual(error.detail, "It broke.")
       const flagged = yield* outcome([
         ev("response.failed", {
-          response: response([], { status: "failed", error: { code: "invalid_prompt", message: "Your prompt was flagged." } })
+          response: response([], {
+            status: "failed",
+            error: { code: "invalid_prompt", message: "Your prompt was flagged." }
+          })
         })
       ])
       assert.strictEqual(flagged.error._tag, "ContentFilterError")
@@ -655,7 +754,9 @@ describe("OpenAiResponses streams", () => {
 
   it.effect("a malformed event is skipped and counted (truncated without its terminal event); a wrongly shaped or oversized one -> OutputDecodeError", () =>
     Effect.gen(function*() {
-      const [malformed, warnings] = yield* withWarnings(outcome(["event: response.output_text.delta\ndata: {not json\n\n"]))
+      const [malformed, warnings] = yield* withWarnings(
+        outcome(["event: response.output_text.delta\ndata: {not json\n\n"])
+      )
       assert.strictEqual(malformed.error._tag, "StreamTruncatedError")
       assert.deepStrictEqual(skippedCounts(warnings), [1])
       assert.include(warnings[0]!.message, "{not json")
@@ -665,7 +766,9 @@ describe("OpenAiResponses streams", () => {
       const { service } = setup(() => streamResponse([ev("response.output_text.delta", { delta: "x".repeat(200) })]), {
         maxEventSize: 100
       })
-      const large = yield* Effect.flip(Stream.runDrain(Stream.unwrap(Effect.map(service, (c) => c.chatStream(hello, credentials)))))
+      const large = yield* Effect.flip(
+        Stream.runDrain(Stream.unwrap(Effect.map(service, (c) => c.chatStream(hello, credentials))))
+      )
       assert(large._tag === "OutputDecodeError")
       assert.include(large.detail, "maxEventSize")
     }))
@@ -677,15 +780,23 @@ describe("OpenAiResponses streams", () => {
       const reply = yield* ChatChunk.collect(client.chatStream(hello, credentials))
       assert.strictEqual(reply.text, "Whole.")
       assert.strictEqual(reply.usage.promptTokens, 10)
-      const failing = setup(() => jsonResponse(response([], { status: "failed", error: { code: "server_error", message: "x" } })))
-      const error = yield* Effect.flip(Stream.runDrain(Stream.unwrap(Effect.map(failing.service, (c) => c.chatStream(hello, credentials)))))
+      const failing = setup(() =>
+        jsonResponse(response([], { status: "failed", error: { code: "server_error", message: "x" } }))
+      )
+      const error = yield* Effect.flip(
+        Stream.runDrain(Stream.unwrap(Effect.map(failing.service, (c) => c.chatStream(hello, credentials))))
+      )
       assert.strictEqual(error._tag, "ProviderUnavailableError")
     }))
 
   it.effect("an HTTP error fails the stream before any chunk", () =>
     Effect.gen(function*() {
-      const { service } = setup(() => jsonResponse({ error: { message: "no", code: "invalid_api_key" } }, { status: 401 }))
-      const error = yield* Effect.flip(Stream.runDrain(Stream.unwrap(Effect.map(service, (c) => c.chatStream(hello, credentials)))))
+      const { service } = setup(() =>
+        jsonResponse({ error: { message: "no", code: "invalid_api_key" } }, { status: 401 })
+      )
+      const error = yield* Effect.flip(
+        Stream.runDrain(Stream.unwrap(Effect.map(service, (c) => c.chatStream(hello, credentials))))
+      )
       assert(error._tag === "AuthError")
       assert.strictEqual(error.status, 401)
     }))
@@ -718,22 +829,31 @@ const finalOutput = (content: Content): Array<Json> => {
 }
 
 const finalResponse = (content: Content): Json =>
-  response(finalOutput(content), content.incomplete ? { status: "incomplete", incomplete_details: { reason: "max_output_tokens" } } : {})
+  response(
+    finalOutput(content),
+    content.incomplete ? { status: "incomplete", incomplete_details: { reason: "max_output_tokens" } } : {}
+  )
 
 const streamBody = (content: Content): string => {
   const events: Array<string> = [created]
   let index = 0
   if (content.reasoning.length > 0) {
-    events.push(ev("response.output_item.added", { output_index: index, item: { id: "rs_1", type: "reasoning", summary: [] } }))
+    events.push(
+      ev("response.output_item.added", { output_index: index, item: { id: "rs_1", type: "reasoning", summary: [] } })
+    )
     for (const delta of content.reasoning) {
-      events.push(ev("response.reasoning_summary_text.delta", { item_id: "rs_1", output_index: index, summary_index: 0, delta }))
+      events.push(
+        ev("response.reasoning_summary_text.delta", { item_id: "rs_1", output_index: index, summary_index: 0, delta })
+      )
     }
     index++
   }
   const messageIndex = index++
   events.push(ev("response.output_item.added", { output_index: messageIndex, item: { ...message(""), content: [] } }))
   for (const delta of content.text) {
-    events.push(ev("response.output_text.delta", { item_id: "msg_1", output_index: messageIndex, content_index: 0, delta }))
+    events.push(
+      ev("response.output_text.delta", { item_id: "msg_1", output_index: messageIndex, content_index: 0, delta })
+    )
   }
   content.calls.forEach((_, i) => {
     events.push(ev("response.output_item.added", {
@@ -746,27 +866,38 @@ const streamBody = (content: Content): string => {
     content.calls.forEach((pieces, i) => {
       const delta = pieces[r]
       if (delta !== undefined) {
-        events.push(ev("response.function_call_arguments.delta", { item_id: `fc_${i}`, output_index: index + i, delta }))
+        events.push(
+          ev("response.function_call_arguments.delta", { item_id: `fc_${i}`, output_index: index + i, delta })
+        )
       }
     })
   }
-  events.push(ev(content.incomplete ? "response.incomplete" : "response.completed", { response: finalResponse(content) }))
+  events.push(
+    ev(content.incomplete ? "response.incomplete" : "response.completed", { response: finalResponse(content) })
+  )
   return events.join("")
 }
 
 describe("OpenAiResponses stream and whole reply", () => {
-  it.effect.prop("ChatChunk.collect of the stream equals chat", [contentArbitrary], ([content]) =>
-    Effect.gen(function*() {
-      const streamed = yield* ChatChunk.collect(streamWith(splitBytes(streamBody(content), content.cuts)).stream)
-      const whole = yield* chatWith(() => jsonResponse(finalResponse(content))).run
-      expect({ ...streamed, latency: null }).toStrictEqual({ ...whole, latency: null })
-    }), { arbitrary: { runs: 150 } })
+  it.effect.prop(
+    "ChatChunk.collect of the stream equals chat",
+    [contentArbitrary],
+    ([content]) =>
+      Effect.gen(function*() {
+        const streamed = yield* ChatChunk.collect(streamWith(splitBytes(streamBody(content), content.cuts)).stream)
+        const whole = yield* chatWith(() => jsonResponse(finalResponse(content))).run
+        expect({ ...streamed, latency: null }).toStrictEqual({ ...whole, latency: null })
+      }),
+    { arbitrary: { runs: 150 } }
+  )
 })
 
 describe("OpenAiResponses options", () => {
   it.effect("a maxEventSize that is not positive fails the layer with OptionsError naming it", () =>
     Effect.gen(function*() {
-      const error = yield* buildError(OpenAiResponses.layer({ baseUrl: "http://127.0.0.1:9/v1", maxEventSize: Number.NaN }))
+      const error = yield* buildError(
+        OpenAiResponses.layer({ baseUrl: "http://127.0.0.1:9/v1", maxEventSize: Number.NaN })
+      )
       expectOptionsError(error, { module: "OpenAiResponses", option: "maxEventSize", value: "NaN" })
     }))
 })

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
+import { OptionsError } from "effect-llm-router"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
-import { OptionsError } from "effect-llm-router"
 import * as Invalid from "../src/internal/optionsError.js"
 
 const secret = "sk-live-0123456789abcdef"
@@ -21,15 +21,17 @@ describe("OptionsError", () => {
   })
 
   it("masks a Redacted value and any option named key, keys or apiKey, whatever the value", () => {
-    for (const [option, value] of [
-      ["token", Redacted.make(secret)],
-      ["apiKey", secret],
-      ["keys[3]", secret],
-      ["deployments[0].key", secret],
-      ["headers.x-api-key", secret],
-      ["headers.Authorization", `Bearer ${secret}`],
-      ["keys", [secret]]
-    ] as const) {
+    for (
+      const [option, value] of [
+        ["token", Redacted.make(secret)],
+        ["apiKey", secret],
+        ["keys[3]", secret],
+        ["deployments[0].key", secret],
+        ["headers.x-api-key", secret],
+        ["headers.Authorization", `Bearer ${secret}`],
+        ["keys", [secret]]
+      ] as const
+    ) {
       const error = Invalid.make("M", option, value, "something else")
       expect(error.value).toBe("<redacted>")
       expect(`${error.message} ${JSON.stringify(error)} ${String(error)}`).not.toContain(secret)
@@ -37,11 +39,21 @@ describe("OptionsError", () => {
   })
 
   it("masks the key fields inside an object value, showing the rest", () => {
-    const value = { name: "east", keys: [secret], headers: { authorization: `Bearer ${secret}`, "x-trace": "on" }, apiKey: secret }
+    const value = {
+      name: "east",
+      keys: [secret],
+      headers: { authorization: `Bearer ${secret}`, "x-trace": "on" },
+      apiKey: secret
+    }
     const error = Invalid.make("Router", "deployments[0]", value, "a deployment")
     expect(`${error.message} ${JSON.stringify(error)}`).not.toContain(secret)
     expect(error.value).toBe(
-      JSON.stringify({ name: "east", keys: "<redacted>", headers: { authorization: "<redacted>", "x-trace": "on" }, apiKey: "<redacted>" })
+      JSON.stringify({
+        name: "east",
+        keys: "<redacted>",
+        headers: { authorization: "<redacted>", "x-trace": "on" },
+        apiKey: "<redacted>"
+      })
         .slice(0, 80) + "…"
     )
   })

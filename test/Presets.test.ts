@@ -10,10 +10,16 @@ import * as ChatChunk from "../src/ChatChunk.js"
 import type * as ChatRequest from "../src/ChatRequest.js"
 import * as ZhipuJwt from "../src/internal/providers/presets/zhipuJwt.js"
 import * as Message from "../src/Message.js"
+import * as ProviderClient from "../src/ProviderClient.js"
 import * as OpenAiChat from "../src/providers/OpenAiChat.js"
 import * as Presets from "../src/providers/Presets.js"
-import * as ProviderClient from "../src/ProviderClient.js"
-import { fakeHttpClient, jsonResponse, type Reply, type RecordedRequest, streamResponse } from "./utils/fakeHttpClient.js"
+import {
+  fakeHttpClient,
+  jsonResponse,
+  type RecordedRequest,
+  type Reply,
+  streamResponse
+} from "./utils/fakeHttpClient.js"
 
 const hello: ChatRequest.Input = { messages: [Message.user("Hello")], maxTokens: 50 }
 
@@ -36,7 +42,13 @@ const completion = (message: Record<string, unknown>, extra: Record<string, unkn
 
 const data = (value: unknown) => `data: ${JSON.stringify(value)}\n\n`
 const delta = (d: Record<string, unknown>, finish: string | null = null, extra: Record<string, unknown> = {}) =>
-  data({ id: "c1", object: "chat.completion.chunk", model: "m", choices: [{ index: 0, delta: d, finish_reason: finish }], ...extra })
+  data({
+    id: "c1",
+    object: "chat.completion.chunk",
+    model: "m",
+    choices: [{ index: 0, delta: d, finish_reason: finish }],
+    ...extra
+  })
 
 const decodePart = (part: string): unknown => JSON.parse(Buffer.from(part, "base64url").toString("utf8"))
 
@@ -62,7 +74,9 @@ describe("Presets", () => {
         expect(options.maxTokensField).toBe("max_tokens")
         if (expected[name] !== undefined) expect((yield* Presets.options(name)).baseUrl).toBe(expected[name])
       }
-      expect((yield* Presets.options("groq", { provider: "my-groq", maxTokensField: undefined })).provider).toBe("my-groq")
+      expect((yield* Presets.options("groq", { provider: "my-groq", maxTokensField: undefined })).provider).toBe(
+        "my-groq"
+      )
       expect((yield* Presets.options("groq", { maxTokensField: undefined })).maxTokensField).toBe("max_tokens")
       expect(Presets.isName("deepseek")).toBe(true)
       expect(Presets.isName("toString")).toBe(false)
@@ -73,24 +87,35 @@ describe("Presets", () => {
       const error = yield* Effect.flip(Presets.options("vllm"))
       expect(error).toMatchObject({ _tag: "OptionsError", module: "Presets", option: "baseUrl", value: "undefined" })
       expect(error.message).toContain("vllm preset, which has no usual base URL")
-      const built = yield* Effect.flip(Effect.scoped(Layer.build(Presets.layer("vllm", { model: "m" }))).pipe(
-        Effect.provideService(HttpClient.HttpClient, fakeHttpClient(() => jsonResponse({})).client)
-      ))
+      const built = yield* Effect.flip(
+        Effect.scoped(Layer.build(Presets.layer("vllm", { model: "m" }))).pipe(
+          Effect.provideService(HttpClient.HttpClient, fakeHttpClient(() => jsonResponse({})).client)
+        )
+      )
       expect(built).toMatchObject({ _tag: "OptionsError", option: "baseUrl" })
     }))
 
   it.effect("DeepSeek: blank lines before the body, reasoning_content, max_tokens, and 402 as AuthError payment_required", () =>
     Effect.gen(function*() {
-      const ok = client("deepseek", () =>
-        jsonResponse(`\n\n\n${JSON.stringify(completion({ content: "Hi.", reasoning_content: "Think." }))}`))
-      const reply = yield* Effect.flatMap(ok.service, (c) => c.chat(hello, ProviderClient.credentials("sk-deepseek-000000001")))
+      const ok = client(
+        "deepseek",
+        () => jsonResponse(`\n\n\n${JSON.stringify(completion({ content: "Hi.", reasoning_content: "Think." }))}`)
+      )
+      const reply = yield* Effect.flatMap(
+        ok.service,
+        (c) => c.chat(hello, ProviderClient.credentials("sk-deepseek-000000001"))
+      )
       expect(reply).toMatchObject({ text: "Hi.", reasoning: "Think.", provider: "deepseek" })
       expect(ok.requests[0]!.url).toBe("https://api.deepseek.com/v1/chat/completions")
       expect(ok.requests[0]!.body).toMatchObject({ max_tokens: 50 })
       expect(ok.requests[0]!.body).not.toHaveProperty("max_completion_tokens")
-      const broke = client("deepseek", () =>
-        jsonResponse({ error: { message: "Insufficient Balance", type: "unknown_error" } }, { status: 402 }))
-      const error = yield* Effect.flip(Effect.flatMap(broke.service, (c) => c.chat(hello, ProviderClient.credentials("sk-deepseek-000000001"))))
+      const broke = client(
+        "deepseek",
+        () => jsonResponse({ error: { message: "Insufficient Balance", type: "unknown_error" } }, { status: 402 })
+      )
+      const error = yield* Effect.flip(
+        Effect.flatMap(broke.service, (c) => c.chat(hello, ProviderClient.credentials("sk-deepseek-000000001")))
+      )
       expect(error).toMatchObject({ _tag: "AuthError", reason: "payment_required", provider: "deepseek" })
     }))
 
@@ -110,15 +135,21 @@ describe("Presets", () => {
         { headers: { "HTTP-Referer": "https://app.example", "X-Title": "App" } }
       )
       const reply = yield* ChatChunk.collect(
-        Stream.unwrap(Effect.map(ok.service, (c) => c.chatStream(hello, ProviderClient.credentials("sk-or-0000000001"))))
+        Stream.unwrap(
+          Effect.map(ok.service, (c) => c.chatStream(hello, ProviderClient.credentials("sk-or-0000000001")))
+        )
       )
       expect(reply).toMatchObject({ text: "Hello", reasoning: "Hmm.", finishReason: "stop", provider: "openrouter" })
       expect(reply.usage).toMatchObject({ promptTokens: 4, completionTokens: 1 })
       expect(ok.requests[0]!.url).toBe("https://openrouter.ai/api/v1/chat/completions")
       expect(ok.requests[0]!.headers).toMatchObject({ "http-referer": "https://app.example", "x-title": "App" })
-      const broke = client("openrouter", () =>
-        jsonResponse({ error: { code: 402, message: "Insufficient credits" } }, { status: 402 }))
-      const error = yield* Effect.flip(Effect.flatMap(broke.service, (c) => c.chat(hello, ProviderClient.credentials("sk-or-0000000001"))))
+      const broke = client(
+        "openrouter",
+        () => jsonResponse({ error: { code: 402, message: "Insufficient credits" } }, { status: 402 })
+      )
+      const error = yield* Effect.flip(
+        Effect.flatMap(broke.service, (c) => c.chat(hello, ProviderClient.credentials("sk-or-0000000001")))
+      )
       expect(error).toMatchObject({ _tag: "AuthError", reason: "payment_required" })
     }))
 
@@ -127,11 +158,15 @@ describe("Presets", () => {
       const groq = client("groq", () =>
         streamResponse([
           delta({ role: "assistant", content: "Yo" }, null, { x_groq: { id: "req_1" } }),
-          delta({}, "stop", { x_groq: { id: "req_1", usage: { prompt_tokens: 7, completion_tokens: 1, total_tokens: 8 } } }),
+          delta({}, "stop", {
+            x_groq: { id: "req_1", usage: { prompt_tokens: 7, completion_tokens: 1, total_tokens: 8 } }
+          }),
           "data: [DONE]\n\n"
         ]))
       const reply = yield* ChatChunk.collect(
-        Stream.unwrap(Effect.map(groq.service, (c) => c.chatStream(hello, ProviderClient.credentials("gsk_000000000001"))))
+        Stream.unwrap(
+          Effect.map(groq.service, (c) => c.chatStream(hello, ProviderClient.credentials("gsk_000000000001")))
+        )
       )
       expect(reply).toMatchObject({ text: "Yo", provider: "groq" })
       expect(reply.usage).toMatchObject({ promptTokens: 7, completionTokens: 1, totalTokens: 8 })
@@ -142,7 +177,9 @@ describe("Presets", () => {
   it.effect("Ollama /v1 and vLLM send no Authorization for the key none, a bearer for any other", () =>
     Effect.gen(function*() {
       for (const name of ["ollama", "vllm"] as const) {
-        const local = client(name, () => jsonResponse(completion({ content: "ok" })), { baseUrl: "http://127.0.0.1:9/v1" })
+        const local = client(name, () => jsonResponse(completion({ content: "ok" })), {
+          baseUrl: "http://127.0.0.1:9/v1"
+        })
         yield* Effect.flatMap(local.service, (c) => c.chat(hello, ProviderClient.credentials("none")))
         expect(local.requests[0]!.headers).not.toHaveProperty("authorization")
         yield* Effect.flatMap(local.service, (c) => c.chat(hello, ProviderClient.credentials("sk-cloud-00000001")))
@@ -152,12 +189,15 @@ describe("Presets", () => {
 
   it.effect("Together and DashScope chat at their roots with max_tokens", () =>
     Effect.gen(function*() {
-      for (const [name, url] of [
-        ["together", "https://api.together.xyz/v1/chat/completions"],
-        ["dashscope", "https://dashscope.aliyuncs.com/compatible-mode/v1/chat/completions"]
-      ] as const) {
+      for (
+        const [name, url] of [
+          ["together", "https://api.together.xyz/v1/chat/completions"],
+          ["dashscope", "https://dashscope.aliyuncs.com/compatible-mode/v1/chat/completions"]
+        ] as const
+      ) {
         const c = client(name, () => jsonResponse(completion({ content: "ok" })))
-        const reply = yield* Effect.flatMap(c.service, (s) => s.chat(hello, ProviderClient.credentials("sk-0000000000001")))
+        const reply = yield* Effect.flatMap(c.service, (s) =>
+          s.chat(hello, ProviderClient.credentials("sk-0000000000001")))
         expect(reply.provider).toBe(name)
         expect(c.requests[0]!.url).toBe(url)
         expect(c.requests[0]!.body).toMatchObject({ max_tokens: 50 })
@@ -184,7 +224,11 @@ describe("Zhipu JWT", () => {
       const token = authorization.slice("Bearer ".length)
       const [header, payload, signature] = token.split(".") as [string, string, string]
       expect(decodePart(header)).toEqual({ alg: "HS256", sign_type: "SIGN" })
-      expect(decodePart(payload)).toEqual({ api_key: id, exp: 1_700_000_000_000 + 180_000, timestamp: 1_700_000_000_000 })
+      expect(decodePart(payload)).toEqual({
+        api_key: id,
+        exp: 1_700_000_000_000 + 180_000,
+        timestamp: 1_700_000_000_000
+      })
       expect(signature).toBe(createHmac("sha256", secret).update(`${header}.${payload}`).digest("base64url"))
 
       // Reused until 30 s before it expires, then signed anew.

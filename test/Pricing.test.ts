@@ -107,7 +107,11 @@ describe("Pricing.cost", () => {
       fc.nat(1_000_000),
       (price, base, morePrompt, moreCompletion) => {
         const cheaper = { ...price, cachedInput: Math.min(price.cachedInput, price.input) }
-        const more = usage(base.promptTokens + morePrompt, base.completionTokens + moreCompletion, base.cachedPromptTokens)
+        const more = usage(
+          base.promptTokens + morePrompt,
+          base.completionTokens + moreCompletion,
+          base.cachedPromptTokens
+        )
         expect(Pricing.cost(cheaper, more)!).toBeGreaterThanOrEqual(Pricing.cost(cheaper, base)! - 1e-12)
       }
     )))
@@ -125,7 +129,10 @@ describe("Pricing.estimate", () => {
   it("charges defaultMaxTokens when the request sets no maxTokens", () => {
     const open = { messages: request.messages }
     closeTo(Pricing.estimate({ input: 2, output: 8 }, open), promptAtMost * 2 / 1e6)
-    closeTo(Pricing.estimate({ input: 2, output: 8 }, open, { defaultMaxTokens: 1000 }), (promptAtMost * 2 + 8000) / 1e6)
+    closeTo(
+      Pricing.estimate({ input: 2, output: 8 }, open, { defaultMaxTokens: 1000 }),
+      (promptAtMost * 2 + 8000) / 1e6
+    )
   })
 
   it("counts a text by its UTF-8 bytes, not its characters: a character outside ASCII may be several tokens", () => {
@@ -139,15 +146,18 @@ describe("Pricing.estimate", () => {
     Effect.gen(function*() {
       const count = yield* Effect.promise(() => import("gpt-tokenizer").then((module) => module.countTokens))
       const text = fc.string({ unit: "binary", maxLength: 200 })
-      fc.assert(fc.property(fc.array(text, { minLength: 1, maxLength: 4 }), text, (texts, schema) => {
-        const asked = {
-          messages: texts.map((content, i) => i % 2 === 0 ? Message.user(content) : Message.assistant(content)),
-          tools: [{ name: "lookup", description: schema, parameters: { type: "object" } }]
-        }
-        const real = texts.reduce((sum, content) => sum + count(content, { disallowedSpecial: new Set() }), 0) +
-          count(JSON.stringify(asked.tools), { disallowedSpecial: new Set() })
-        expect(Pricing.estimate({ input: 1e6, output: 0 }, asked)).toBeGreaterThanOrEqual(real + 3 * texts.length + 3)
-      }), { numRuns: 300 })
+      fc.assert(
+        fc.property(fc.array(text, { minLength: 1, maxLength: 4 }), text, (texts, schema) => {
+          const asked = {
+            messages: texts.map((content, i) => i % 2 === 0 ? Message.user(content) : Message.assistant(content)),
+            tools: [{ name: "lookup", description: schema, parameters: { type: "object" } }]
+          }
+          const real = texts.reduce((sum, content) => sum + count(content, { disallowedSpecial: new Set() }), 0) +
+            count(JSON.stringify(asked.tools), { disallowedSpecial: new Set() })
+          expect(Pricing.estimate({ input: 1e6, output: 0 }, asked)).toBeGreaterThanOrEqual(real + 3 * texts.length + 3)
+        }),
+        { numRuns: 300 }
+      )
     }))
 })
 

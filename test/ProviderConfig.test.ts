@@ -1,16 +1,16 @@
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
+import { LlmError, Message } from "effect-llm-router"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import { LlmError, Message } from "effect-llm-router"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as HttpClient from "effect/http/HttpClient"
 import * as Llm from "../src/Llm.js"
 import * as Pricing from "../src/Pricing.js"
 import * as ProviderClient from "../src/ProviderClient.js"
@@ -21,7 +21,8 @@ import { fakeHttpClient } from "./utils/fakeHttpClient.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
 import { withWarnings } from "./utils/warnings.js"
 
-const withEnv = (env: Record<string, string>) => Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env }))
+const withEnv = (env: Record<string, string>) =>
+  Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env }))
 
 const file = (baseUrl = "https://api.openai.com/v1") => ({
   openai: [
@@ -39,7 +40,11 @@ const file = (baseUrl = "https://api.openai.com/v1") => ({
     },
     { model_name: "gpt-4o-mini", api_keys: ["sk-literal-key-000000000002"], base_url: baseUrl }
   ],
-  deepseek: [{ model_name: "deepseek-chat", api_keys: ["sk-deepseek-key-0000003"], base_url: "https://api.deepseek.com/v1" }]
+  deepseek: [{
+    model_name: "deepseek-chat",
+    api_keys: ["sk-deepseek-key-0000003"],
+    base_url: "https://api.deepseek.com/v1"
+  }]
 })
 
 describe("ProviderConfig.fromJson", () => {
@@ -134,7 +139,10 @@ describe("ProviderConfig.fromJson", () => {
         { openai: [{ model_name: "m", api_keys: [{ key, weight: "2" }] }] },
         { openai: [{ model_name: "m", api_keys: [[key]], headers: { authorization: header, "x-n": 5 } }] },
         // A key pasted where a deployment's name goes.
-        { openai: [{ model_name: "m", api_keys: [key], headers: { authorization: header } }], router: { main: { deployments: [key, header] } } }
+        {
+          openai: [{ model_name: "m", api_keys: [key], headers: { authorization: header } }],
+          router: { main: { deployments: [key, header] } }
+        }
       ]
       for (const json of cases) {
         const error = yield* Effect.flip(ProviderConfig.fromJson(json))
@@ -145,7 +153,10 @@ describe("ProviderConfig.fromJson", () => {
         }
       }
       const named = yield* Effect.flip(ProviderConfig.fromJson(cases[3]!))
-      expect(named.issues[0]).toEqual({ path: "router.main.deployments[0]", message: `no deployment ${LlmError.maskKey(key)}; known: openai/m` })
+      expect(named.issues[0]).toEqual({
+        path: "router.main.deployments[0]",
+        message: `no deployment ${LlmError.maskKey(key)}; known: openai/m`
+      })
     }))
 
   it.effect("an unknown field is a warning naming its path, with the known name it is close to, not a failure", () =>
@@ -179,9 +190,21 @@ describe("ProviderConfig.fromJson", () => {
 
   it.effect("a store section decodes into Store options; a bad one is named by path, an unknown field warned about", () =>
     Effect.gen(function*() {
-      const store = { redis: "redis://127.0.0.1:6379", on_unavailable: "fail-open", instances: 3, command_timeout: 0.25, lease_ttl: 5 }
+      const store = {
+        redis: "redis://127.0.0.1:6379",
+        on_unavailable: "fail-open",
+        instances: 3,
+        command_timeout: 0.25,
+        lease_ttl: 5
+      }
       const config = yield* ProviderConfig.fromJson({ ...file(), store })
-      expect(config.store).toEqual({ redis: "redis://127.0.0.1:6379", onUnavailable: "fail-open", instances: 3, commandTimeout: 250, leaseTtl: 5000 })
+      expect(config.store).toEqual({
+        redis: "redis://127.0.0.1:6379",
+        onUnavailable: "fail-open",
+        instances: 3,
+        commandTimeout: 250,
+        leaseTtl: 5000
+      })
       expect(Object.keys(config.providers)).toEqual(["openai", "deepseek"])
       expect((yield* ProviderConfig.fromJson(file())).store).toBeUndefined()
 
@@ -192,7 +215,9 @@ describe("ProviderConfig.fromJson", () => {
         { path: "store.on_unavailable", message: "expected one of fail-open, fail-closed" },
         { path: "store.instances", message: "expected a positive whole number" }
       ])
-      const [, warnings] = yield* withWarnings(ProviderConfig.fromJson({ ...file(), store: { redis: "redis://h:1", instaces: 2 } }, "provider.json"))
+      const [, warnings] = yield* withWarnings(
+        ProviderConfig.fromJson({ ...file(), store: { redis: "redis://h:1", instaces: 2 } }, "provider.json")
+      )
       expect(warnings.map((warning) => warning.message)).toEqual([
         "provider.json: store.instaces: unknown field, ignored (did you mean instances?)"
       ])
@@ -200,7 +225,13 @@ describe("ProviderConfig.fromJson", () => {
 
   it.effect("reports a model listed twice", () =>
     Effect.gen(function*() {
-      const twice = { p: [{ model_name: "m", api_keys: ["k"], base_url: "http://x/v1" }, { model_name: "m", api_keys: ["k"], base_url: "http://x/v1" }] }
+      const twice = {
+        p: [{ model_name: "m", api_keys: ["k"], base_url: "http://x/v1" }, {
+          model_name: "m",
+          api_keys: ["k"],
+          base_url: "http://x/v1"
+        }]
+      }
       const error = yield* Effect.flip(ProviderConfig.fromJson(twice))
       expect(error.issues[0]).toEqual({ path: "p[1].model_name", message: "m is listed twice" })
     }))
@@ -213,7 +244,9 @@ describe("ProviderConfig.fromJson", () => {
           main: {
             deployments: ["openai/gpt-4o-mini", "deepseek-chat"],
             strategy: "priority",
-            fallbacks: { "gpt-4o-mini": [{ to: "deepseek/deepseek-chat", on: ["ProviderUnavailableError", "TimeoutError"] }] },
+            fallbacks: {
+              "gpt-4o-mini": [{ to: "deepseek/deepseek-chat", on: ["ProviderUnavailableError", "TimeoutError"] }]
+            },
             retry_on: ["RateLimitError"],
             deadline: 30,
             cooldown: { failures: 2, window: "1 minute", period: 10, on: ["TimeoutError"] },
@@ -246,7 +279,10 @@ describe("ProviderConfig.fromJson", () => {
       expect((yield* ProviderConfig.named(config, "openai/gpt-4o")).entry.model_name).toBe("gpt-4o")
       const noModel = yield* Effect.flip(ProviderConfig.named(config, "gpt-5"))
       expect(noModel.issues).toEqual([
-        { path: "gpt-5", message: "no deployment gpt-5; known: openai/gpt-4o, openai/gpt-4o-mini, deepseek/deepseek-chat" }
+        {
+          path: "gpt-5",
+          message: "no deployment gpt-5; known: openai/gpt-4o, openai/gpt-4o-mini, deepseek/deepseek-chat"
+        }
       ])
 
       const options = yield* Router.fromConfigNamed(config, "main")
@@ -258,34 +294,46 @@ describe("ProviderConfig.fromJson", () => {
 
   it.effect("each kind of bad router entry is named with its path", () =>
     Effect.gen(function*() {
-      const twin = { model_name: "gpt-4o", api_keys: ["sk-twin-key-0000000001"], base_url: "https://x/v1", groups: ["smart"] }
-      const error = yield* Effect.flip(ProviderConfig.fromJson({
-        ...file(),
-        azure: [twin],
-        router: {
-          bad: {
-            deployments: ["openai/gpt-5", "gpt-4o", "gpt-4o-mini", "openai/gpt-4o-mini"],
-            strategy: "fastest",
-            fallbacks: {
-              "gpt-4o-mini": [{ to: "nowhere", on: ["ProviderUnavailableError"] }, { to: "gpt-4o-mini", on: ["OopsError"] }],
-              ghost: [{ to: "gpt-4o-mini", on: [] }]
+      const twin = {
+        model_name: "gpt-4o",
+        api_keys: ["sk-twin-key-0000000001"],
+        base_url: "https://x/v1",
+        groups: ["smart"]
+      }
+      const error = yield* Effect.flip(
+        ProviderConfig.fromJson({
+          ...file(),
+          azure: [twin],
+          router: {
+            bad: {
+              deployments: ["openai/gpt-5", "gpt-4o", "gpt-4o-mini", "openai/gpt-4o-mini"],
+              strategy: "fastest",
+              fallbacks: {
+                "gpt-4o-mini": [{ to: "nowhere", on: ["ProviderUnavailableError"] }, {
+                  to: "gpt-4o-mini",
+                  on: ["OopsError"]
+                }],
+                ghost: [{ to: "gpt-4o-mini", on: [] }]
+              },
+              retry_on: ["TimeoutError", "Nope"],
+              deadline: -1,
+              cooldown: { window: "soon", failures: 0 },
+              hedge: { after: "2 fortnights" },
+              mid_stream: "resume",
+              model: "smart"
             },
-            retry_on: ["TimeoutError", "Nope"],
-            deadline: -1,
-            cooldown: { window: "soon", failures: 0 },
-            hedge: { after: "2 fortnights" },
-            mid_stream: "resume",
-            model: "smart"
-          },
-          empty: { deployments: [] },
-          none: {}
-        }
-      }, "provider.json").pipe(withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000" })))
+            empty: { deployments: [] },
+            none: {}
+          }
+        }, "provider.json").pipe(withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000" }))
+      )
       const byPath = Object.fromEntries(error.issues.map((issue) => [issue.path, issue.message]))
       const duration = "expected seconds (a positive number) or a duration such as \"30 seconds\""
       expect(byPath).toEqual({
         "router.bad.strategy": "expected one of weighted, least-busy, lowest-latency, lowest-cost, priority",
-        "router.bad.fallbacks.gpt-4o-mini[1].on[0]": expect.stringContaining("expected one of RateLimitError, AuthError"),
+        "router.bad.fallbacks.gpt-4o-mini[1].on[0]": expect.stringContaining(
+          "expected one of RateLimitError, AuthError"
+        ),
         "router.bad.fallbacks.ghost[0].on": "expected at least one error tag",
         "router.bad.retry_on[1]": expect.stringContaining("ProviderUnavailableError"),
         "router.bad.deadline": duration,
@@ -299,28 +347,43 @@ describe("ProviderConfig.fromJson", () => {
       expect(error.message).toContain("provider.json has 11 problems:")
 
       // Names are checked once the entries decode: unknown, ambiguous and repeated deployments, and addresses.
-      const names = yield* Effect.flip(ProviderConfig.fromJson({
-        ...file(),
-        azure: [twin],
-        router: {
-          bad: {
-            deployments: ["openai/gpt-5", "gpt-4o", "gpt-4o-mini", "openai/gpt-4o-mini", "azure/gpt-4o"],
-            fallbacks: { "gpt-4o-mini": [{ to: "nowhere", on: ["ProviderUnavailableError"] }], ghost: [{ to: "smart", on: ["TimeoutError"] }] },
-            model: "deepseek-chat"
+      const names = yield* Effect.flip(
+        ProviderConfig.fromJson({
+          ...file(),
+          azure: [twin],
+          router: {
+            bad: {
+              deployments: ["openai/gpt-5", "gpt-4o", "gpt-4o-mini", "openai/gpt-4o-mini", "azure/gpt-4o"],
+              fallbacks: {
+                "gpt-4o-mini": [{ to: "nowhere", on: ["ProviderUnavailableError"] }],
+                ghost: [{ to: "smart", on: ["TimeoutError"] }]
+              },
+              model: "deepseek-chat"
+            }
           }
-        }
-      }, "provider.json").pipe(withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000" })))
+        }, "provider.json").pipe(withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000" }))
+      )
       const known = "openai/gpt-4o-mini, gpt-4o-mini, azure/gpt-4o, gpt-4o, smart"
       expect(names.issues).toEqual([
         {
           path: "router.bad.deployments[0]",
-          message: "no deployment openai/gpt-5; known: openai/gpt-4o, openai/gpt-4o-mini, deepseek/deepseek-chat, azure/gpt-4o"
+          message:
+            "no deployment openai/gpt-5; known: openai/gpt-4o, openai/gpt-4o-mini, deepseek/deepseek-chat, azure/gpt-4o"
         },
         { path: "router.bad.deployments[1]", message: "gpt-4o is served by openai/gpt-4o and azure/gpt-4o; name one" },
         { path: "router.bad.deployments[3]", message: "openai/gpt-4o-mini is listed twice" },
-        { path: "router.bad.fallbacks.gpt-4o-mini[0].to", message: `nowhere names no deployment, model or group of this router; known: ${known}` },
-        { path: "router.bad.fallbacks.ghost", message: `ghost names no deployment, model or group of this router; known: ${known}` },
-        { path: "router.bad.model", message: `deepseek-chat names no deployment, model or group of this router; known: ${known}` }
+        {
+          path: "router.bad.fallbacks.gpt-4o-mini[0].to",
+          message: `nowhere names no deployment, model or group of this router; known: ${known}`
+        },
+        {
+          path: "router.bad.fallbacks.ghost",
+          message: `ghost names no deployment, model or group of this router; known: ${known}`
+        },
+        {
+          path: "router.bad.model",
+          message: `deepseek-chat names no deployment, model or group of this router; known: ${known}`
+        }
       ])
     }))
 
@@ -337,7 +400,9 @@ describe("ProviderConfig.fromJson", () => {
 describe("ProviderConfig over loopback", () => {
   it.live("load(path) + layers(config): models.openai[\"gpt-4o\"] chats through the simulator", () =>
     Effect.gen(function*() {
-      const simulator = yield* Simulator.make({ apiKeys: ["sk-from-env-0000000000000", "sk-literal-key-000000000001", "sk-literal-key-000000000002"] })
+      const simulator = yield* Simulator.make({
+        apiKeys: ["sk-from-env-0000000000000", "sk-literal-key-000000000001", "sk-literal-key-000000000002"]
+      })
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "provider-config-"))
       const filePath = path.join(dir, "provider.json")
       fs.writeFileSync(filePath, JSON.stringify(file(`${simulator.url}/v1`)))
@@ -348,13 +413,18 @@ describe("ProviderConfig over loopback", () => {
       const models = yield* ProviderConfig.layers(config)
       const ask = Llm.chat({ messages: [Message.user("Hello")] })
       const big = yield* ask.pipe(Effect.provide(models.openai!["gpt-4o"]!), Effect.provide(NodeHttpClient.layerUndici))
-      const small = yield* ask.pipe(Effect.provide(models.openai!["gpt-4o-mini"]!), Effect.provide(NodeHttpClient.layerUndici))
+      const small = yield* ask.pipe(
+        Effect.provide(models.openai!["gpt-4o-mini"]!),
+        Effect.provide(NodeHttpClient.layerUndici)
+      )
       expect(big.model).toBe("gpt-4o")
       expect(big.provider).toBe("openai")
       expect(big.text.length).toBeGreaterThan(0)
       expect(small.model).toBe("gpt-4o-mini")
       const single = yield* ask.pipe(
-        Effect.provide(ProviderConfig.layer(config, "openai", "gpt-4o-mini").pipe(Layer.provide(NodeHttpClient.layerUndici)))
+        Effect.provide(
+          ProviderConfig.layer(config, "openai", "gpt-4o-mini").pipe(Layer.provide(NodeHttpClient.layerUndici))
+        )
       )
       expect(single.model).toBe("gpt-4o-mini")
     }).pipe(Effect.scoped))
@@ -371,10 +441,12 @@ describe("ProviderConfig over loopback", () => {
       expect(notJson.issues[0]!.message).toContain("not valid JSON")
       // A syntax error next to a key: the message says where, never what is around it.
       const key = "sk-proj-syntax-secret-0123456789abcdef"
-      for (const [text, where] of [
-        [`{"openai": [{"model_name": "m",\n "api_keys": ["${key}", ]}]}`, "line 2"],
-        [`{"openai": [{"model_name": "m", "api_keys": [${key}]}]}`, "line 1"]
-      ] as const) {
+      for (
+        const [text, where] of [
+          [`{"openai": [{"model_name": "m",\n "api_keys": ["${key}", ]}]}`, "line 2"],
+          [`{"openai": [{"model_name": "m", "api_keys": [${key}]}]}`, "line 1"]
+        ] as const
+      ) {
         fs.writeFileSync(filePath, text)
         const broken = yield* Effect.flip(ProviderConfig.load(filePath))
         expect(broken.issues[0]!.message).toMatch(new RegExp(`^not valid JSON: .* near ${where} column \\d+$`))
@@ -416,7 +488,8 @@ describe("ProviderConfig: api and preset", () => {
         local: [{ model_name: "llama3.2", api: "ollama" }, { model_name: "qwen3", preset: "ollama" }]
       })
       for (const model of ["llama3.2", "qwen3"]) {
-        expect(config.providers.local![model]!.keys.map((k) => Redacted.value(k.key as Redacted.Redacted<string>))).toEqual(["none"])
+        expect(config.providers.local![model]!.keys.map((k) => Redacted.value(k.key as Redacted.Redacted<string>)))
+          .toEqual(["none"])
       }
     }))
 
@@ -437,7 +510,10 @@ describe("ProviderConfig: api and preset", () => {
       const ask = Llm.chat({ messages: [Message.user("Hello")] })
       const texts = new Set<string>()
       for (const provider of ["p-chat", "p-responses", "p-anthropic", "p-gemini", "p-ollama", "p-deepseek"]) {
-        const reply = yield* ask.pipe(Effect.provide(models[provider]!["sim-small"]!), Effect.provide(NodeHttpClient.layerUndici))
+        const reply = yield* ask.pipe(
+          Effect.provide(models[provider]!["sim-small"]!),
+          Effect.provide(NodeHttpClient.layerUndici)
+        )
         expect(reply.provider).toBe(provider)
         expect(reply.usage.completionTokens).toBe(5)
         texts.add(reply.text)
@@ -445,7 +521,10 @@ describe("ProviderConfig: api and preset", () => {
       // The simulator's reply depends on the prompt only: the same text through every format.
       expect(texts.size).toBe(1)
       // A key without a dot goes to Zhipu's endpoint as a plain bearer, which the simulator checks.
-      const zhipu = yield* ask.pipe(Effect.provide(models["p-zhipu"]!["sim-small"]!), Effect.provide(NodeHttpClient.layerUndici))
+      const zhipu = yield* ask.pipe(
+        Effect.provide(models["p-zhipu"]!["sim-small"]!),
+        Effect.provide(NodeHttpClient.layerUndici)
+      )
       expect(zhipu.provider).toBe("p-zhipu")
     }))
 })
@@ -459,14 +538,18 @@ describe("ProviderConfig.clientLayer", () => {
 
   it.effect("each api's default root, a preset's, base_url over a preset's, and headers on the request", () =>
     Effect.gen(function*() {
-      const fake = fakeHttpClient(() => new Response("{}", { status: 500, headers: { "content-type": "application/json" } }))
+      const fake = fakeHttpClient(() =>
+        new Response("{}", { status: 500, headers: { "content-type": "application/json" } })
+      )
       const urlOf = (entry: ProviderConfig.ModelEntry) =>
         Effect.gen(function*() {
           const client = yield* ProviderClient.ProviderClient.pipe(
             Effect.provide(ProviderConfig.clientLayer("p", entry)),
             Effect.provideService(HttpClient.HttpClient, fake.client)
           )
-          yield* Effect.result(client.chat({ messages: [Message.user("Hi")] }, ProviderClient.credentials("sk-test-000000000001")))
+          yield* Effect.result(
+            client.chat({ messages: [Message.user("Hi")] }, ProviderClient.credentials("sk-test-000000000001"))
+          )
           return fake.requests[fake.requests.length - 1]!
         })
       const m = { model_name: "m" }
@@ -478,7 +561,12 @@ describe("ProviderConfig.clientLayer", () => {
       )
       expect((yield* urlOf({ ...m, api: "ollama" })).url).toBe("http://localhost:11434/api/chat")
       expect((yield* urlOf({ ...m, preset: "groq" })).url).toBe("https://api.groq.com/openai/v1/chat/completions")
-      const routed = yield* urlOf({ ...m, preset: "openrouter", base_url: "http://127.0.0.1:9/v1", headers: { "X-Title": "App" } })
+      const routed = yield* urlOf({
+        ...m,
+        preset: "openrouter",
+        base_url: "http://127.0.0.1:9/v1",
+        headers: { "X-Title": "App" }
+      })
       expect(routed.url).toBe("http://127.0.0.1:9/v1/chat/completions")
       expect(routed.headers["x-title"]).toBe("App")
       expect(routed.body).toMatchObject({ model: "m" })

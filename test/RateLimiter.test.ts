@@ -302,7 +302,12 @@ describe("RateLimiter consume", () => {
       yield* Scope.provide(limiter.consume({ tokens: 100, onExceeded: "fail" }), held)
       const budget = yield* Effect.flip(Effect.scoped(limiter.consume({ tokens: 600, onExceeded: "fail" })))
       // 100 tokens short, at 10 a second.
-      expect(budget).toMatchObject({ _tag: "RateLimiterExceededError", bucket: "tokensPerMinute", limit: 600, remaining: 500 })
+      expect(budget).toMatchObject({
+        _tag: "RateLimiterExceededError",
+        bucket: "tokensPerMinute",
+        limit: 600,
+        remaining: 500
+      })
       expect(budget._tag === "RateLimiterExceededError" && Duration.toMillis(budget.retryAfter!)).toBe(10_000)
       const slot = yield* Effect.flip(Effect.scoped(limiter.consume({ tokens: 100, onExceeded: "fail" })))
       expect(slot).toMatchObject({ _tag: "RateLimiterExceededError", bucket: "concurrency", limit: 1, remaining: 0 })
@@ -327,7 +332,12 @@ describe("RateLimiter consume", () => {
 
   it("the exceeded error's message gives a wait a person can read, never \"about 0\"", () => {
     const error = (millis: number) =>
-      new RateLimiter.RateLimiterExceededError({ bucket: "requests", limit: 4, remaining: 0, retryAfter: Duration.millis(millis) })
+      new RateLimiter.RateLimiterExceededError({
+        bucket: "requests",
+        limit: 4,
+        remaining: 0,
+        retryAfter: Duration.millis(millis)
+      })
     expect(error(0).message).toContain("Wait for about 0.1 s,")
     expect(error(1).message).toContain("Wait for about 0.1 s,")
     expect(error(1450).message).toContain("Wait for about 1.5 s,")
@@ -383,7 +393,9 @@ describe("RateLimiter waiters", () => {
       yield* take(limiter, 5)
       const served: Array<readonly [string, number]> = []
       const request = (name: string, cost: number) =>
-        Effect.forkChild(Effect.andThen(take(limiter, cost), Effect.flatMap(now, (t) => Effect.sync(() => served.push([name, t])))))
+        Effect.forkChild(
+          Effect.andThen(take(limiter, cost), Effect.flatMap(now, (t) => Effect.sync(() => served.push([name, t]))))
+        )
       yield* request("big", 5)
       yield* advance(2000)
       // Two tokens are free, enough for each small request, but the big one asked first.
@@ -519,7 +531,10 @@ describe("RateLimiter tokens-per-minute budget", () => {
 
   it("estimateTokens counts about a token per four characters of prompt, plus maxTokens", () => {
     const request: ChatRequest.Input = {
-      messages: [Message.system("a".repeat(40)), Message.user([Message.text("b".repeat(79)), Message.image("https://x/y.png")])]
+      messages: [
+        Message.system("a".repeat(40)),
+        Message.user([Message.text("b".repeat(79)), Message.image("https://x/y.png")])
+      ]
     }
     // ceil(119 / 4) = 30, plus 4 per message.
     expect(RateLimiter.estimateTokens(request)).toBe(38)
@@ -530,7 +545,9 @@ describe("RateLimiter tokens-per-minute budget", () => {
       messages: [Message.user("hi")],
       tools: [{ name: "f", parameters: { type: "object" } }]
     }
-    expect(RateLimiter.estimateTokens(withTools)).toBeGreaterThan(RateLimiter.estimateTokens({ messages: [Message.user("hi")] }))
+    expect(RateLimiter.estimateTokens(withTools)).toBeGreaterThan(
+      RateLimiter.estimateTokens({ messages: [Message.user("hi")] })
+    )
   })
 })
 
@@ -658,7 +675,6 @@ const arrivals = fc.integer({ min: 1, max: 6 }).chain((capacity) =>
   })
 )
 
-
 describe("RateLimiter properties", () => {
   effectProp(
     "under any arrivals and concurrency: bounded in every window, first come first served, no starvation",
@@ -715,11 +731,18 @@ describe("RateLimiter properties", () => {
         const limiter = yield* RateLimiter.make({ capacity, refillRate })
         const log: Array<Admission> = costs.map((cost) => ({ cost, arrivedAt: 0, admittedAt: Number.NaN }))
         const all = yield* Effect.forkChild(
-          Effect.forEach(log, (entry) => Effect.andThen(take(limiter, entry.cost), Effect.flatMap(now, (t) => Effect.sync(() => {
-            entry.admittedAt = t
-          }))), { concurrency: "unbounded", discard: true })
+          Effect.forEach(log, (entry) =>
+            Effect.andThen(
+              take(limiter, entry.cost),
+              Effect.flatMap(now, (t) =>
+                Effect.sync(() => {
+                  entry.admittedAt = t
+                }))
+            ), { concurrency: "unbounded", discard: true })
         )
-        yield* advance((costs.reduce((a, b) => a + b, 0) * 1000) / refillRate + 10_000)
+        yield* advance(
+          (costs.reduce((a, b) => a + b, 0) * 1000) / refillRate + 10_000
+        )
         yield* Fiber.join(all)
         expectWindowsBounded(capacity, refillRate, log)
         expectOnTime(capacity, refillRate, log)

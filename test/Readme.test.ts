@@ -11,7 +11,8 @@ import * as path from "node:path"
 const root = path.resolve(import.meta.dirname, "..")
 const read = (file: string) => fs.readFileSync(path.join(root, file), "utf8")
 
-const codeLines = (text: string): Array<string> => text.split("\n").map((line) => line.trim()).filter((line) => line !== "")
+const codeLines = (text: string): Array<string> =>
+  text.split("\n").map((line) => line.trim()).filter((line) => line !== "")
 
 const snippets = [...read("README.md").matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => codeLines(match[1]!))
 

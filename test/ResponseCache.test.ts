@@ -25,7 +25,9 @@ const messageArb = fc.oneof(
   text.map((t) => Message.user(t)),
   fc.tuple(text, text).map(([t, reasoning]) => Message.assistant(t, { reasoning }))
 )
-const jsonObject = fc.dictionary(fc.string({ minLength: 1, maxLength: 6 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 })
+const jsonObject = fc.dictionary(fc.string({ minLength: 1, maxLength: 6 }), fc.jsonValue({ maxDepth: 2 }), {
+  maxKeys: 4
+})
 const requestArb: fc.Arbitrary<ChatRequest.Input> = fc.record({
   messages: fc.array(messageArb, { minLength: 1, maxLength: 4 }),
   model: fc.option(fc.constantFrom("gpt-4o", "gpt-4o-mini", "sim-small"), { nil: undefined }),
@@ -34,12 +36,18 @@ const requestArb: fc.Arbitrary<ChatRequest.Input> = fc.record({
   maxTokens: fc.option(fc.integer({ min: 1, max: 4096 }), { nil: undefined }),
   stop: fc.option(fc.array(text, { maxLength: 3 }), { nil: undefined }),
   tools: fc.option(
-    fc.array(fc.record({ name: fc.constantFrom("a", "b"), description: text, parameters: jsonObject }), { maxLength: 2 }),
+    fc.array(fc.record({ name: fc.constantFrom("a", "b"), description: text, parameters: jsonObject }), {
+      maxLength: 2
+    }),
     { nil: undefined }
   ),
   toolChoice: fc.option(fc.constantFrom("auto" as const, "none" as const, { tool: "a" }), { nil: undefined }),
   responseFormat: fc.option(
-    fc.constantFrom({ type: "json_object" as const }, { type: "json_schema" as const, name: "x", schema: { type: "object" } }),
+    fc.constantFrom({ type: "json_object" as const }, {
+      type: "json_schema" as const,
+      name: "x",
+      schema: { type: "object" }
+    }),
     { nil: undefined }
   ),
   reasoningEffort: fc.option(fc.constantFrom("low" as const, "high" as const), { nil: undefined }),
@@ -65,7 +73,10 @@ const changes: ReadonlyArray<[string, Change]> = [
   ["stop", (r) => ({ ...r, stop: [...(r.stop ?? []), "STOP"] })],
   ["tools", (r) => ({ ...r, tools: [...(r.tools ?? []), { name: "c", parameters: { type: "object" } }] })],
   ["toolChoice", (r) => ({ ...r, toolChoice: r.toolChoice === "required" ? "auto" : "required" })],
-  ["responseFormat", (r) => ({ ...r, responseFormat: r.responseFormat?.type === "text" ? { type: "json_object" } : { type: "text" } })],
+  [
+    "responseFormat",
+    (r) => ({ ...r, responseFormat: r.responseFormat?.type === "text" ? { type: "json_object" } : { type: "text" } })
+  ],
   ["reasoningEffort", (r) => ({ ...r, reasoningEffort: r.reasoningEffort === "medium" ? "low" : "medium" })],
   ["seed", (r) => ({ ...r, seed: (r.seed ?? 0) + 1 })],
   ["providerOptions", (r) => ({ ...r, providerOptions: { ...r.providerOptions, logprobs: 7 } })]
@@ -81,7 +92,9 @@ describe("ResponseCache.key", () => {
         expect(ResponseCache.key(reversedKeys(request) as ChatRequest.Input)).toBe(base)
         expect(ResponseCache.key({ ...request, user, timeout: Duration.millis(timeout) })).toBe(base)
         expect(ResponseCache.key({ ...request, seed: undefined } as ChatRequest.Input)).toBe(
-          ResponseCache.key(Object.fromEntries(Object.entries(request).filter(([k]) => k !== "seed")) as ChatRequest.Input)
+          ResponseCache.key(
+            Object.fromEntries(Object.entries(request).filter(([k]) => k !== "seed")) as ChatRequest.Input
+          )
         )
       }),
       { numRuns: 300 }
@@ -192,11 +205,14 @@ describe("ResponseCache.layer", () => {
         ChatChunk.fromResponse(answer("whole"))
       ]
       let calls = 0
-      const inner = Layer.succeed(Llm.Llm, Llm.Llm.of({
-        chat: () => Effect.die("not used"),
-        chatStream: () => Stream.rechunk(Stream.fromIterable(streams[calls++]!), 1),
-        embed: () => Effect.die("not used")
-      }))
+      const inner = Layer.succeed(
+        Llm.Llm,
+        Llm.Llm.of({
+          chat: () => Effect.die("not used"),
+          chatStream: () => Stream.rechunk(Stream.fromIterable(streams[calls++]!), 1),
+          embed: () => Effect.die("not used")
+        })
+      )
       const store = CacheStore.layerMemory()
       const layer = Layer.mergeAll(store, ResponseCache.layer().pipe(Layer.provide(Layer.merge(inner, store))))
       yield* Effect.gen(function*() {

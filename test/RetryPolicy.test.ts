@@ -1,10 +1,10 @@
 import { describe, expect } from "@effect/vitest"
+import { LlmError } from "effect-llm-router"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Schedule from "effect/Schedule"
 import * as fc from "fast-check"
-import { LlmError } from "effect-llm-router"
 import * as RetryPolicy from "../src/RetryPolicy.js"
 import { effectProp } from "./utils/effectProp.js"
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { ChatChunk, LlmError, Message } from "effect-llm-router"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -13,14 +14,13 @@ import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
-import { ChatChunk, LlmError, Message } from "effect-llm-router"
+import * as Budget from "../src/Budget.js"
 import type { Input as ChatRequest } from "../src/ChatRequest.js"
 import type { ChatResponse, RateLimitSnapshot } from "../src/ChatResponse.js"
-import * as Budget from "../src/Budget.js"
 import * as KeyPool from "../src/KeyPool.js"
 import * as Llm from "../src/Llm.js"
-import type { OptionsError } from "../src/OptionsError.js"
 import * as LlmTest from "../src/LlmTest.js"
+import type { OptionsError } from "../src/OptionsError.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import * as ProviderConfig from "../src/ProviderConfig.js"
 import * as RateLimiter from "../src/RateLimiter.js"
@@ -28,10 +28,13 @@ import * as RetryPolicy from "../src/RetryPolicy.js"
 import * as Router from "../src/Router.js"
 import * as UsageLedger from "../src/UsageLedger.js"
 import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
-import { recordingTracer } from "./utils/recordingTracer.js"
 import { completion, usage } from "./utils/openAiChatWire.js"
+import { recordingTracer } from "./utils/recordingTracer.js"
 
-const ask = (model?: string): ChatRequest => ({ messages: [Message.user("hi")], ...(model !== undefined ? { model } : {}) })
+const ask = (model?: string): ChatRequest => ({
+  messages: [Message.user("hi")],
+  ...(model !== undefined ? { model } : {})
+})
 
 /** Calls seen per deployment, and the models they were sent with. */
 const makeLog = () => {
@@ -84,16 +87,26 @@ const seeded = <A, E, R>(effect: Effect.Effect<A, E, R>) => Random.withSeed(effe
 const decorating = (wrap: (inner: Llm.Service) => Partial<Llm.Service>) =>
   Layer.effect(Llm.Llm, Effect.map(Llm.Llm, (inner) => Llm.Llm.of({ ...inner, ...wrap(inner) })))
 
-const unavailable = (name: string) => new LlmError.ProviderUnavailableError({ provider: name, model: `${name}-model`, status: 503 })
+const unavailable = (name: string) =>
+  new LlmError.ProviderUnavailableError({ provider: name, model: `${name}-model`, status: 503 })
 
-const run = <A, E>(options: Router.Options<Router.Deployment<OptionsError, never>>, body: Effect.Effect<A, E, Llm.Llm | Router.Router>) =>
+const run = <A, E>(
+  options: Router.Options<Router.Deployment<OptionsError, never>>,
+  body: Effect.Effect<A, E, Llm.Llm | Router.Router>
+) =>
   seeded(Effect.scoped(Effect.flatMap(Layer.build(Router.layer(options)), (context) => Effect.provide(body, context))))
 
 describe("Router", () => {
   it.effect("weighted: 10,000 picks split as the weights within 2 percentage points", () => {
     const log = makeLog()
     return run(
-      { deployments: [deployment(log, "a", { weight: 5 }), deployment(log, "b", { weight: 3 }), deployment(log, "c", { weight: 2 })] },
+      {
+        deployments: [
+          deployment(log, "a", { weight: 5 }),
+          deployment(log, "b", { weight: 3 }),
+          deployment(log, "c", { weight: 2 })
+        ]
+      },
       Effect.gen(function*() {
         for (let i = 0; i < 10_000; i++) yield* Llm.chat(ask())
         expect(Math.abs(log.count("a") / 10_000 - 0.5)).toBeLessThan(0.02)
@@ -105,7 +118,13 @@ describe("Router", () => {
 
   it.effect("with Effect's default Random (drawn as Math.random), picks follow the weights too", () => {
     const log = makeLog()
-    const options = { deployments: [deployment(log, "a", { weight: 5 }), deployment(log, "b", { weight: 3 }), deployment(log, "c", { weight: 2 })] }
+    const options = {
+      deployments: [
+        deployment(log, "a", { weight: 5 }),
+        deployment(log, "b", { weight: 3 }),
+        deployment(log, "c", { weight: 2 })
+      ]
+    }
     return Effect.scoped(Effect.gen(function*() {
       const router = Context.get(yield* Layer.build(Router.layer(options)), Llm.Llm)
       for (let i = 0; i < 10_000; i++) yield* router.chat(ask())
@@ -163,10 +182,14 @@ describe("Router", () => {
     return run(
       {
         strategy: "least-busy",
-        deployments: [deployment(log, "a", { delay: () => "1 minute" }), deployment(log, "b", { delay: () => "1 minute" })]
+        deployments: [
+          deployment(log, "a", { delay: () => "1 minute" }),
+          deployment(log, "b", { delay: () => "1 minute" })
+        ]
       },
       Effect.gen(function*() {
-        const started = (n: number) => Effect.repeat(Effect.yieldNow, { until: () => log.count("a") + log.count("b") >= n })
+        const started = (n: number) =>
+          Effect.repeat(Effect.yieldNow, { until: () => log.count("a") + log.count("b") >= n })
         const first = yield* Effect.forkChild(Llm.chat(ask()))
         yield* started(1)
         const second = yield* Effect.forkChild(Llm.chat(ask()))
@@ -194,7 +217,10 @@ describe("Router", () => {
       {
         strategy: "lowest-latency",
         exploration: 0.1,
-        deployments: [deployment(log, "slow", { delay: () => slow }), deployment(log, "fast", { delay: () => "100 millis" })]
+        deployments: [
+          deployment(log, "slow", { delay: () => slow }),
+          deployment(log, "fast", { delay: () => "100 millis" })
+        ]
       },
       Effect.gen(function*() {
         for (let i = 0; i < 200; i++) yield* chat
@@ -277,7 +303,10 @@ describe("Router", () => {
           ])
           expect(log.count("a") + log.count("b")).toBe(2)
           const budgets = (yield* Router.status).details["a"]!.budgets
-          expect(budgets.map((limit) => [limit.scope, Math.round(limit.spent * 10) / 10])).toEqual([["a", 0.6], ["overall", 1.2]])
+          expect(budgets.map((limit) => [limit.scope, Math.round(limit.spent * 10) / 10])).toEqual([["a", 0.6], [
+            "overall",
+            1.2
+          ]])
         })
       )
     })
@@ -308,7 +337,10 @@ describe("Router", () => {
     return run(
       {
         strategy: "priority",
-        deployments: [deployment(log, "a", { answer: () => ({ ...LlmTest.reply("a"), skippedEvents: 2 }) }), deployment(log, "b")]
+        deployments: [
+          deployment(log, "a", { answer: () => ({ ...LlmTest.reply("a"), skippedEvents: 2 }) }),
+          deployment(log, "b")
+        ]
       },
       Effect.gen(function*() {
         expect((yield* Llm.chat(ask())).skippedEvents).toBe(2)
@@ -330,7 +362,10 @@ describe("Router", () => {
         {
           strategy: "priority",
           ledger,
-          deployments: [deployment(log, "a", { answer: () => ({ ...LlmTest.reply("a"), cost: 0.25 }) }), deployment(log, "b")]
+          deployments: [
+            deployment(log, "a", { answer: () => ({ ...LlmTest.reply("a"), cost: 0.25 }) }),
+            deployment(log, "b")
+          ]
         },
         Effect.gen(function*() {
           yield* Llm.chat(ask())
@@ -393,7 +428,9 @@ describe("Router", () => {
         deployments: [
           deployment(log, "a", { groups: ["g"], answer: () => unavailable("a") }),
           deployment(log, "b", { groups: ["g"], answer: () => unavailable("b") }),
-          deployment(log, "c", { answer: () => new LlmError.InvalidRequestError({ provider: "c", model: "c-model", status: 400 }) })
+          deployment(log, "c", {
+            answer: () => new LlmError.InvalidRequestError({ provider: "c", model: "c-model", status: 400 })
+          })
         ],
         fallbacks: { g: [{ to: "c", on: ["ProviderUnavailableError"] }] }
       },
@@ -414,8 +451,18 @@ describe("Router", () => {
 
   it.effect("the final error lists each attempt's deployment, tag and message, with a timeout's phase", () => {
     const log = makeLog()
-    const silent = new LlmError.TimeoutError({ provider: "a", model: "a-model", timeout: Duration.seconds(30), phase: "headers" })
-    const stalled = new LlmError.TimeoutError({ provider: "b", model: "b-model", timeout: Duration.seconds(5), phase: "idle" })
+    const silent = new LlmError.TimeoutError({
+      provider: "a",
+      model: "a-model",
+      timeout: Duration.seconds(30),
+      phase: "headers"
+    })
+    const stalled = new LlmError.TimeoutError({
+      provider: "b",
+      model: "b-model",
+      timeout: Duration.seconds(5),
+      phase: "idle"
+    })
     return run(
       {
         strategy: "priority",
@@ -432,7 +479,9 @@ describe("Router", () => {
           { deployment: "b", error: "TimeoutError", message: stalled.message, phase: "idle" },
           { deployment: "c", error: "ProviderUnavailableError", message: unavailable("c").message }
         ])
-        expect(error.message).toContain("Tried: a (TimeoutError, phase headers), b (TimeoutError, phase idle), c (ProviderUnavailableError).")
+        expect(error.message).toContain(
+          "Tried: a (TimeoutError, phase headers), b (TimeoutError, phase idle), c (ProviderUnavailableError)."
+        )
         // The list is part of the error's schema: it encodes and decodes back.
         const codec = Schema.toCodecJson(LlmError.LlmError)
         const decoded = Schema.decodeUnknownSync(codec)(Schema.encodeSync(codec)(error))
@@ -447,7 +496,9 @@ describe("Router", () => {
     return run(
       { deployments: [deployment(log, "a", { answer: () => away })], cooldown: { failures: 1 } },
       Effect.gen(function*() {
-        for (let i = 0; i < 3; i++) expect(yield* Effect.flip(Llm.chat(ask()))).toMatchObject({ storeUnavailable: true })
+        for (let i = 0; i < 3; i++) {
+          expect(yield* Effect.flip(Llm.chat(ask()))).toMatchObject({ storeUnavailable: true })
+        }
         expect(log.count("a")).toBe(3)
         expect((yield* Router.status).details["a"]!.cooldown.state).toBe("closed")
       })
@@ -456,7 +507,12 @@ describe("Router", () => {
 
   it.effect("an OutputDecodeError (a garbled reply) tries the next deployment by default", () => {
     const log = makeLog()
-    const garbled = new LlmError.OutputDecodeError({ provider: "a", model: "a-model", raw: "{\"choices\": [", detail: "not JSON" })
+    const garbled = new LlmError.OutputDecodeError({
+      provider: "a",
+      model: "a-model",
+      raw: "{\"choices\": [",
+      detail: "not JSON"
+    })
     return run(
       { strategy: "priority", deployments: [deployment(log, "a", { answer: () => garbled }), deployment(log, "b")] },
       Effect.gen(function*() {
@@ -479,7 +535,11 @@ describe("Router", () => {
       Effect.gen(function*() {
         const error = yield* Effect.flip(Llm.chat(ask("a")))
         expect(error._tag).toBe("ContentFilterError")
-        expect(error.attempts).toEqual([{ deployment: "a", error: "ContentFilterError", message: error.attempts![0]!.message }])
+        expect(error.attempts).toEqual([{
+          deployment: "a",
+          error: "ContentFilterError",
+          message: error.attempts![0]!.message
+        }])
         expect(log.count("b")).toBe(0)
       })
     )
@@ -544,7 +604,9 @@ describe("Router", () => {
   // Mid-stream restarts: "primary" (an Llm over one key) sends `partial` and
   // breaks with `broken`; "backup" (an Llm over one key) answers whole, after
   // `backupDelay` before its first chunk.
-  const backupAnswer = LlmTest.reply("the whole answer", { usage: { promptTokens: 3, completionTokens: 4, totalTokens: 7 } })
+  const backupAnswer = LlmTest.reply("the whole answer", {
+    usage: { promptTokens: 3, completionTokens: 4, totalTokens: 7 }
+  })
   const restarting = (
     broken: LlmError.LlmError,
     options?: { readonly midStream?: "restart" | "fail"; readonly backupDelay?: Duration.Input }
@@ -572,7 +634,12 @@ describe("Router", () => {
           llm: llmOver("backup", () => Effect.die("not chatted"), undefined, () => {
             opened.backup++
             const answer = Stream.fromIterable(ChatChunk.fromResponse(backupAnswer))
-            return options?.backupDelay === undefined ? answer : Stream.concat(Stream.fromEffect(Effect.as(Effect.sleep(options.backupDelay), backupAnswer.text)).pipe(Stream.drain), answer)
+            return options?.backupDelay === undefined
+              ? answer
+              : Stream.concat(
+                Stream.fromEffect(Effect.as(Effect.sleep(options.backupDelay), backupAnswer.text)).pipe(Stream.drain),
+                answer
+              )
           })
         }
       ],
@@ -598,7 +665,11 @@ describe("Router", () => {
         "llm_router.attempts": 2
       })
       const attempts = spans.filter((span) => span.name === "Router.attempt")
-      expect(attempts.map((span) => [span.parent, span.attributes.get("llm_router.deployment"), span.attributes.get("error.type")]))
+      expect(
+        attempts.map((
+          span
+        ) => [span.parent, span.attributes.get("llm_router.deployment"), span.attributes.get("error.type")])
+      )
         .toEqual([[call.spanId, "primary", "TransportError"], [call.spanId, "backup", undefined]])
       // The deployments' Llms make no call span of their own: their attempts are under the router's.
       expect(spans.filter((span) => span.name.startsWith("chat ")).map((span) => span.name)).toEqual(["chat primary"])
@@ -609,13 +680,22 @@ describe("Router", () => {
   })
 
   /** Nothing in flight, no key taken, in any deployment. */
-  const allFree = Effect.map(Router.status, (status) =>
-    Object.values(status.details).every((load) => load.inFlight === 0 && load.keys.every((key) => key.current === 0)))
+  const allFree = Effect.map(
+    Router.status,
+    (status) =>
+      Object.values(status.details).every((load) => load.inFlight === 0 && load.keys.every((key) => key.current === 0))
+  )
 
-  for (const broken of [
-    new LlmError.StreamTruncatedError({ provider: "primary", model: "m", detail: "the stream ended without its terminal event" }),
-    new LlmError.TransportError({ provider: "primary", model: "m", detail: "connection reset" })
-  ]) {
+  for (
+    const broken of [
+      new LlmError.StreamTruncatedError({
+        provider: "primary",
+        model: "m",
+        detail: "the stream ended without its terminal event"
+      }),
+      new LlmError.TransportError({ provider: "primary", model: "m", detail: "connection reset" })
+    ]
+  ) {
     it.effect(`a stream that breaks after its first chunks (${broken._tag}) restarts on the fallback: the consumer sees the chunks, a Restart, the whole answer`, () => {
       const { opened, partial, router } = restarting(broken)
       return Effect.gen(function*() {
@@ -670,7 +750,11 @@ describe("Router", () => {
           })))
         expect(received).toEqual([textDelta])
         expect(error._tag).toBe("ProviderUnavailableError")
-        expect(error.attempts).toEqual([{ deployment: "primary", error: "ProviderUnavailableError", message: unavailable("primary").message }])
+        expect(error.attempts).toEqual([{
+          deployment: "primary",
+          error: "ProviderUnavailableError",
+          message: unavailable("primary").message
+        }])
         expect((yield* Router.status).details["primary"]!.inFlight).toBe(0)
       })
     )
@@ -729,7 +813,10 @@ describe("Router", () => {
       {
         strategy: "priority",
         cooldown: { failures: 2, window: "1 minute", period: "30 seconds" },
-        deployments: [deployment(log, "flaky", { answer: () => healthy ? LlmTest.reply("flaky") : unavailable("flaky") }), deployment(log, "steady")]
+        deployments: [
+          deployment(log, "flaky", { answer: () => healthy ? LlmTest.reply("flaky") : unavailable("flaky") }),
+          deployment(log, "steady")
+        ]
       },
       Effect.gen(function*() {
         expect((yield* Llm.chat(ask())).text).toBe("steady")
@@ -745,7 +832,12 @@ describe("Router", () => {
         // A failed probe opens it again for another period.
         expect((yield* Llm.chat(ask())).text).toBe("steady")
         expect(log.count("flaky")).toBe(3)
-        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({ state: "open", until: 60_000, probing: false, recentFailures: 0 })
+        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({
+          state: "open",
+          until: 60_000,
+          probing: false,
+          recentFailures: 0
+        })
         yield* TestClock.adjust("30 seconds")
         healthy = true
         expect((yield* Llm.chat(ask())).text).toBe("flaky")
@@ -766,7 +858,12 @@ describe("Router", () => {
         yield* Llm.chat(ask())
         yield* TestClock.adjust("61 seconds")
         yield* Llm.chat(ask())
-        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({ state: "closed", until: null, probing: false, recentFailures: 1 })
+        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({
+          state: "closed",
+          until: null,
+          probing: false,
+          recentFailures: 1
+        })
       })
     )
   })
@@ -779,7 +876,10 @@ describe("Router", () => {
         strategy: "priority",
         cooldown: { failures: 1, period: "10 seconds" },
         deployments: [
-          deployment(log, "flaky", { answer: () => healthy ? LlmTest.reply("flaky") : unavailable("flaky"), delay: () => "1 second" }),
+          deployment(log, "flaky", {
+            answer: () => healthy ? LlmTest.reply("flaky") : unavailable("flaky"),
+            delay: () => "1 second"
+          }),
           deployment(log, "steady")
         ]
       },
@@ -791,69 +891,83 @@ describe("Router", () => {
         healthy = true
         const probe = yield* Effect.forkChild(Llm.chat(ask()))
         yield* Effect.repeat(Effect.yieldNow, { until: () => log.count("flaky") === 2 })
-        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({ state: "half-open", until: null, probing: true, recentFailures: 0 })
+        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({
+          state: "half-open",
+          until: null,
+          probing: true,
+          recentFailures: 0
+        })
         expect((yield* Llm.chat(ask())).text).toBe("steady")
         yield* TestClock.adjust("1 second")
         expect((yield* Fiber.join(probe)).text).toBe("flaky")
-        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({ state: "closed", until: null, probing: false, recentFailures: 0 })
+        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({
+          state: "closed",
+          until: null,
+          probing: false,
+          recentFailures: 0
+        })
       })
     )
   })
 
-  for (const [kind, call] of [
-    ["chat", Llm.chat(ask())],
-    ["stream", ChatChunk.collect(Llm.chatStream(ask()))]
-  ] as const) it.effect(`half-open: the probe is one attempt of the deployment's Llm (${kind}), so traffic is back on a recovered primary within one cooldown`, () => {
-    // The primary's provider fails every request for its first 60 seconds; its
-    // Llm retries three times. A request every 4 seconds.
-    const requests: Array<number> = []
-    const recovery = 60_000
-    const answer = Effect.flatMap(Clock.currentTimeMillis, (now) => {
-      requests.push(now)
-      return now < recovery ? Effect.fail(unavailable("primary")) : Effect.succeed(LlmTest.reply("primary"))
+  for (
+    const [kind, call] of [
+      ["chat", Llm.chat(ask())],
+      ["stream", ChatChunk.collect(Llm.chatStream(ask()))]
+    ] as const
+  ) {
+    it.effect(`half-open: the probe is one attempt of the deployment's Llm (${kind}), so traffic is back on a recovered primary within one cooldown`, () => {
+      // The primary's provider fails every request for its first 60 seconds; its
+      // Llm retries three times. A request every 4 seconds.
+      const requests: Array<number> = []
+      const recovery = 60_000
+      const answer = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        requests.push(now)
+        return now < recovery ? Effect.fail(unavailable("primary")) : Effect.succeed(LlmTest.reply("primary"))
+      })
+      const primary = llmOver(
+        "primary",
+        () => answer,
+        { retry: RetryPolicy.make({ maxRetries: 3, baseDelay: "100 millis", jitter: false }) },
+        () => Stream.unwrap(Effect.map(answer, (reply) => Stream.fromIterable(ChatChunk.fromResponse(reply))))
+      )
+      const log = makeLog()
+      const router = Router.layer({
+        strategy: "priority",
+        cooldown: { failures: 3, window: "1 minute", period: "30 seconds" },
+        deployments: [{ name: "primary", model: "m", llm: primary }, deployment(log, "fallback")]
+      })
+      return Effect.gen(function*() {
+        const served: Array<{ readonly at: number; readonly by: string }> = []
+        const cooldowns: Array<Router.DeploymentLoad["cooldown"]> = []
+        const requestsAt = (from: number, to: number) => requests.filter((at) => at >= from && at < to).length
+        for (let at = 0; at <= 100_000; at += 4_000) {
+          cooldowns.push((yield* Router.status).details["primary"]!.cooldown)
+          const fiber = yield* Effect.forkChild(call)
+          yield* TestClock.adjust("4 seconds")
+          served.push({ at, by: (yield* Fiber.join(fiber)).text })
+        }
+        // Calls at 0, 4 and 8 seconds: four requests each (the Llm's retries), then the fallback; the third opens the breaker.
+        expect(served.slice(0, 3).map((call) => call.by)).toEqual(["fallback", "fallback", "fallback"])
+        expect(requestsAt(0, 12_000)).toBe(12)
+        expect(cooldowns[3]).toEqual({ state: "open", until: 8_700 + 30_000, probing: false, recentFailures: 0 })
+        // The probe at 40 seconds sends one request, fails, and opens the breaker for another period.
+        expect(cooldowns[10]).toEqual({ state: "half-open", until: null, probing: false, recentFailures: 0 })
+        expect(requestsAt(12_000, 44_000)).toBe(1)
+        expect(cooldowns[11]).toEqual({ state: "open", until: 40_000 + 30_000, probing: false, recentFailures: 0 })
+        // The primary recovered at 60 seconds; the probe at 72 sends one request, which succeeds, and traffic is back.
+        const back = served.find((call) => call.by === "primary")!
+        expect(back.at).toBe(72_000)
+        expect(back.at - recovery).toBeLessThanOrEqual(30_000)
+        expect(requestsAt(44_000, 76_000)).toBe(1)
+        expect(served.filter((call) => call.at >= back.at).every((call) => call.by === "primary")).toBe(true)
+        expect(cooldowns[19]).toEqual({ state: "closed", until: null, probing: false, recentFailures: 0 })
+        expect(log.count("fallback")).toBe(18)
+        const details = (yield* Router.status).details
+        expect(details["primary"]!.inFlight + details["fallback"]!.inFlight).toBe(0)
+      }).pipe(Effect.provide(router), seeded)
     })
-    const primary = llmOver(
-      "primary",
-      () => answer,
-      { retry: RetryPolicy.make({ maxRetries: 3, baseDelay: "100 millis", jitter: false }) },
-      () => Stream.unwrap(Effect.map(answer, (reply) => Stream.fromIterable(ChatChunk.fromResponse(reply))))
-    )
-    const log = makeLog()
-    const router = Router.layer({
-      strategy: "priority",
-      cooldown: { failures: 3, window: "1 minute", period: "30 seconds" },
-      deployments: [{ name: "primary", model: "m", llm: primary }, deployment(log, "fallback")]
-    })
-    return Effect.gen(function*() {
-      const served: Array<{ readonly at: number; readonly by: string }> = []
-      const cooldowns: Array<Router.DeploymentLoad["cooldown"]> = []
-      const requestsAt = (from: number, to: number) => requests.filter((at) => at >= from && at < to).length
-      for (let at = 0; at <= 100_000; at += 4_000) {
-        cooldowns.push((yield* Router.status).details["primary"]!.cooldown)
-        const fiber = yield* Effect.forkChild(call)
-        yield* TestClock.adjust("4 seconds")
-        served.push({ at, by: (yield* Fiber.join(fiber)).text })
-      }
-      // Calls at 0, 4 and 8 seconds: four requests each (the Llm's retries), then the fallback; the third opens the breaker.
-      expect(served.slice(0, 3).map((call) => call.by)).toEqual(["fallback", "fallback", "fallback"])
-      expect(requestsAt(0, 12_000)).toBe(12)
-      expect(cooldowns[3]).toEqual({ state: "open", until: 8_700 + 30_000, probing: false, recentFailures: 0 })
-      // The probe at 40 seconds sends one request, fails, and opens the breaker for another period.
-      expect(cooldowns[10]).toEqual({ state: "half-open", until: null, probing: false, recentFailures: 0 })
-      expect(requestsAt(12_000, 44_000)).toBe(1)
-      expect(cooldowns[11]).toEqual({ state: "open", until: 40_000 + 30_000, probing: false, recentFailures: 0 })
-      // The primary recovered at 60 seconds; the probe at 72 sends one request, which succeeds, and traffic is back.
-      const back = served.find((call) => call.by === "primary")!
-      expect(back.at).toBe(72_000)
-      expect(back.at - recovery).toBeLessThanOrEqual(30_000)
-      expect(requestsAt(44_000, 76_000)).toBe(1)
-      expect(served.filter((call) => call.at >= back.at).every((call) => call.by === "primary")).toBe(true)
-      expect(cooldowns[19]).toEqual({ state: "closed", until: null, probing: false, recentFailures: 0 })
-      expect(log.count("fallback")).toBe(18)
-      const details = (yield* Router.status).details
-      expect(details["primary"]!.inFlight + details["fallback"]!.inFlight).toBe(0)
-    }).pipe(Effect.provide(router), seeded)
-  })
+  }
 
   // "limited" (first by priority) answers with `rateLimit`; `call` goes to it,
   // then to "other" while it is held back until `heldUntil`, then to it again.
@@ -924,7 +1038,10 @@ describe("Router", () => {
   it.effect("a day-long retryAfter or reset holds a deployment back for maxHold only (5 minutes by default)", () =>
     Effect.gen(function*() {
       const day = Duration.days(1)
-      const heldUntil = (options: Partial<Router.Options<Router.Deployment<OptionsError, never>>>, answer: () => LlmTest.Answer) => {
+      const heldUntil = (
+        options: Partial<Router.Options<Router.Deployment<OptionsError, never>>>,
+        answer: () => LlmTest.Answer
+      ) => {
         const log = makeLog()
         return run(
           { strategy: "priority", deployments: [deployment(log, "a", { answer }), deployment(log, "b")], ...options },
@@ -971,7 +1088,9 @@ describe("Router", () => {
         deployments: [
           deployment(log, "a", {
             answer: () =>
-              limited ? new LlmError.RateLimitError({ provider: "a", model: "m", retryAfter: Duration.seconds(2) }) : LlmTest.reply("a")
+              limited
+                ? new LlmError.RateLimitError({ provider: "a", model: "m", retryAfter: Duration.seconds(2) })
+                : LlmTest.reply("a")
           }),
           deployment(log, "b", {
             answer: () => new LlmError.RateLimitError({ provider: "b", model: "m", retryAfter: Duration.seconds(4) })
@@ -1009,7 +1128,11 @@ describe("Router", () => {
         yield* TestClock.adjust("20 seconds")
         const error = yield* Fiber.join(fiber)
         expect(error._tag).toBe("TimeoutError")
-        expect(error.attempts).toEqual([{ deployment: "a", error: "ProviderUnavailableError", message: unavailable("a").message }])
+        expect(error.attempts).toEqual([{
+          deployment: "a",
+          error: "ProviderUnavailableError",
+          message: unavailable("a").message
+        }])
         expect(log.count("b")).toBe(1)
         expect((yield* Router.status).details["b"]!.inFlight).toBe(0)
       })
@@ -1037,7 +1160,9 @@ describe("Router", () => {
             maxEmbeddingInputs: 1
           })
         ),
-        KeyPool.layer({ providerId: id, keys: [`sk-test-key-${id}-000001`] }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+        KeyPool.layer({ providerId: id, keys: [`sk-test-key-${id}-000001`] }).pipe(
+          Layer.provide(KeyPool.KeyPoolRegistry.layer)
+        ),
         RateLimiter.unlimited
       ))
     )
@@ -1045,7 +1170,10 @@ describe("Router", () => {
   const slowLlm = (id: string, count: () => void) =>
     llmOver(
       id,
-      () => Effect.andThen(Effect.sleep("10 seconds"), Effect.fail(unavailable("slow"))).pipe(Effect.ensuring(Effect.sync(count))),
+      () =>
+        Effect.andThen(Effect.sleep("10 seconds"), Effect.fail(unavailable("slow"))).pipe(
+          Effect.ensuring(Effect.sync(count))
+        ),
       { deadline: "1 hour", retry: RetryPolicy.make({ maxRetries: 10, baseDelay: "100 millis" }) }
     )
 
@@ -1087,7 +1215,12 @@ describe("Router", () => {
     return Effect.gen(function*() {
       const budget = yield* Budget.make({ limits: [{ scope: Budget.overall, limit: 100, period: "1 day" }] })
       const ledger = yield* UsageLedger.make
-      const inner = Router.layer({ deadline: "1 hour", budget, ledger, deployments: [{ name: "inner", model: "m", llm }] })
+      const inner = Router.layer({
+        deadline: "1 hour",
+        budget,
+        ledger,
+        deployments: [{ name: "inner", model: "m", llm }]
+      })
       const outer = Router.layer({ deadline: "15 seconds", deployments: [{ name: "outer", model: "m", llm: inner }] })
       // Done within 30 seconds: a deadline lost on the way would leave the Llm retrying for an hour.
       yield* timesOutWithin30Seconds.pipe(Effect.provide(outer))
@@ -1104,7 +1237,10 @@ describe("Router", () => {
     const decorator = decorating((inner) => ({
       chat: (request) => Effect.ensuring(inner.chat(request), Effect.sync(() => decorated++))
     })).pipe(Layer.provide(slowLlm("inner", () => calls++)))
-    const router = Router.layer({ deadline: "15 seconds", deployments: [{ name: "decorated", model: "m", llm: decorator }] })
+    const router = Router.layer({
+      deadline: "15 seconds",
+      deployments: [{ name: "decorated", model: "m", llm: decorator }]
+    })
     return Effect.gen(function*() {
       const error = yield* timesOutWithin30Seconds
       // The Llm itself failed at the deadline (an interrupted attempt would not be listed).
@@ -1148,7 +1284,10 @@ describe("Router", () => {
       const log = makeLog()
       const router = Context.get(
         yield* Layer.build(Router.layer({
-          deployments: [{ name: "decorated", model: "m", llm: decorator, groups: ["g"] }, deployment(log, "backup", { groups: ["g"] })],
+          deployments: [
+            { name: "decorated", model: "m", llm: decorator, groups: ["g"] },
+            deployment(log, "backup", { groups: ["g"] })
+          ],
           strategy: "priority"
         })),
         Router.Router
@@ -1159,7 +1298,9 @@ describe("Router", () => {
       expect((yield* router.status).details["decorated"]!.failures).toBe(1)
 
       const first = yield* Deferred.make<void>()
-      const fiber = yield* Effect.forkChild(Stream.runForEach(router.chatStream(ask("decorated")), () => Deferred.succeed(first, undefined)))
+      const fiber = yield* Effect.forkChild(
+        Stream.runForEach(router.chatStream(ask("decorated")), () => Deferred.succeed(first, undefined))
+      )
       yield* Deferred.await(first)
       expect(tapped).toBe(1)
       expect((yield* router.status).details["decorated"]!.inFlight).toBe(1)
@@ -1177,7 +1318,9 @@ describe("Router", () => {
     Effect.gen(function*() {
       const inner = Context.get(yield* Layer.build(Router.layer(innerOptions)), Router.Router)
       const outer = Context.get(
-        yield* Layer.build(Router.layer({ deployments: [{ name: "outer", model: "m", llm: Layer.succeed(Llm.Llm, inner) }] })),
+        yield* Layer.build(
+          Router.layer({ deployments: [{ name: "outer", model: "m", llm: Layer.succeed(Llm.Llm, inner) }] })
+        ),
         Router.Router
       )
       return { inner, outer }
@@ -1195,7 +1338,9 @@ describe("Router", () => {
   // An `Llm` deployment's provider call and backoff run as the caller does,
   // through a budget, a ledger and two routers; one of them running its part
   // uninterruptibly would make `Fiber.interrupt` below wait for the call.
-  const interruptedThroughDecorators = (chat: (reached: Effect.Effect<boolean>) => Effect.Effect<never, LlmError.LlmError>) =>
+  const interruptedThroughDecorators = (
+    chat: (reached: Effect.Effect<boolean>) => Effect.Effect<never, LlmError.LlmError>
+  ) =>
     Effect.scoped(Effect.gen(function*() {
       const reached = yield* Deferred.make<void>()
       const llm = llmOver("held", () => chat(Deferred.succeed(reached, undefined)), {
@@ -1203,7 +1348,11 @@ describe("Router", () => {
       })
       const budget = yield* Budget.make({ limits: [{ scope: Budget.overall, limit: 100, period: "1 day" }] })
       const ledger = yield* UsageLedger.make
-      const { inner, outer } = yield* nestedRouters({ budget, ledger, deployments: [{ name: "inner", model: "m", llm }] })
+      const { inner, outer } = yield* nestedRouters({
+        budget,
+        ledger,
+        deployments: [{ name: "inner", model: "m", llm }]
+      })
       const fiber = yield* Effect.forkChild(outer.chat(ask()))
       yield* Deferred.await(reached)
       // Time to reach the backoff, when the provider failed.
@@ -1250,10 +1399,18 @@ describe("Router", () => {
         text: "whole",
         toolCalls: [],
         finishReason: "stop",
-        usage: { promptTokens: 1, completionTokens: 1, totalTokens: 2, cachedPromptTokens: 0, reasoningTokens: 0, estimated: false },
+        usage: {
+          promptTokens: 1,
+          completionTokens: 1,
+          totalTokens: 2,
+          cachedPromptTokens: 0,
+          reasoningTokens: 0,
+          estimated: false
+        },
         latency: Duration.zero
       }
-      const llm = llmOver("whole", () => Effect.as(Effect.andThen(Deferred.succeed(reached, undefined), Deferred.await(release)), whole))
+      const llm = llmOver("whole", () =>
+        Effect.as(Effect.andThen(Deferred.succeed(reached, undefined), Deferred.await(release)), whole))
       let answered = ""
       yield* Effect.gen(function*() {
         const fiber = yield* Effect.forkChild(Effect.uninterruptible(Effect.map(Llm.chat(ask()), (response) => {
@@ -1270,16 +1427,30 @@ describe("Router", () => {
     }))
 
   // Hedging: "slow" (first by priority) answers after `slow`, "quick" after `quick`; both Llms over one key.
-  const hedging = (slow: Duration.Input, quick: Duration.Input, options?: { readonly slowFails?: boolean; readonly quickFails?: boolean }) => {
+  const hedging = (
+    slow: Duration.Input,
+    quick: Duration.Input,
+    options?: { readonly slowFails?: boolean; readonly quickFails?: boolean }
+  ) => {
     const started: Array<{ readonly name: string; readonly at: number }> = []
     const answering = (name: string, delay: Duration.Input, fails: boolean | undefined) =>
       Effect.flatMap(Clock.currentTimeMillis, (at) => {
         started.push({ name, at })
-        return Effect.andThen(Effect.sleep(delay), fails === true ? Effect.fail(unavailable(name)) : Effect.succeed(LlmTest.reply(name)))
+        return Effect.andThen(
+          Effect.sleep(delay),
+          fails === true ? Effect.fail(unavailable(name)) : Effect.succeed(LlmTest.reply(name))
+        )
       })
     const llm = (name: string, delay: Duration.Input, fails: boolean | undefined) =>
-      llmOver(name, () => answering(name, delay, fails), { retry: RetryPolicy.none }, () =>
-        Stream.unwrap(Effect.map(answering(name, delay, fails), (reply) => Stream.fromIterable(ChatChunk.fromResponse(reply)))))
+      llmOver(
+        name,
+        () => answering(name, delay, fails),
+        { retry: RetryPolicy.none },
+        () =>
+          Stream.unwrap(
+            Effect.map(answering(name, delay, fails), (reply) => Stream.fromIterable(ChatChunk.fromResponse(reply)))
+          )
+      )
     const router = Router.layer({
       strategy: "priority",
       hedge: { after: "2 seconds" },
@@ -1306,10 +1477,12 @@ describe("Router", () => {
       return { exit, took: Duration.toMillis(took) }
     })
 
-  for (const [kind, call] of [
-    ["a chat", Llm.chat(ask())],
-    ["a stream", ChatChunk.collect(Llm.chatStream(ask()))]
-  ] as const) {
+  for (
+    const [kind, call] of [
+      ["a chat", Llm.chat(ask())],
+      ["a stream", ChatChunk.collect(Llm.chatStream(ask()))]
+    ] as const
+  ) {
     it.effect(`hedging ${kind}: after the delay with no answer the next deployment starts too; the first to answer wins, the other is interrupted and freed`, () => {
       const { router, started } = hedging("10 seconds", "1 second")
       return Effect.gen(function*() {
@@ -1418,12 +1591,26 @@ describe("Router", () => {
     Effect.gen(function*() {
       const log = makeLog()
       const twice = yield* Effect.flip(run({ deployments: [deployment(log, "a"), deployment(log, "a")] }, Effect.void))
-      expect(twice).toMatchObject({ _tag: "OptionsError", module: "Router", option: "deployments[1].name", value: "\"a\"" })
-      const bad = yield* Effect.flip(run({ deployments: [deployment(log, "a")], fallbacks: { a: [{ to: "zz", on: ["RateLimitError"] }] } }, Effect.void))
+      expect(twice).toMatchObject({
+        _tag: "OptionsError",
+        module: "Router",
+        option: "deployments[1].name",
+        value: "\"a\""
+      })
+      const bad = yield* Effect.flip(
+        run(
+          { deployments: [deployment(log, "a")], fallbacks: { a: [{ to: "zz", on: ["RateLimitError"] }] } },
+          Effect.void
+        )
+      )
       expect(bad).toMatchObject({ _tag: "OptionsError", option: "fallbacks[\"a\"][0].to", value: "\"zz\"" })
-      const weight = yield* Effect.flip(run({ deployments: [deployment(log, "a"), { ...deployment(log, "b"), weight: -1 }] }, Effect.void))
+      const weight = yield* Effect.flip(
+        run({ deployments: [deployment(log, "a"), { ...deployment(log, "b"), weight: -1 }] }, Effect.void)
+      )
       expect(weight.message).toBe("Router: deployments[1].weight must be a positive finite number, got -1")
-      const checks: ReadonlyArray<readonly [Partial<Router.Options<Router.Deployment<OptionsError, never>>>, string, string]> = [
+      const checks: ReadonlyArray<
+        readonly [Partial<Router.Options<Router.Deployment<OptionsError, never>>>, string, string]
+      > = [
         [{ deployments: [] }, "deployments", "[]"],
         [{ model: "nowhere" }, "model", "\"nowhere\""],
         [{ exploration: 1 }, "exploration", "1"],
@@ -1458,7 +1645,9 @@ describe("Router rate limits", () => {
   /** A 429, with a `Retry-After` when `retryAfter` is given. */
   const rateLimited = (retryAfter?: Duration.Input) => {
     const fields = { provider: "primary", model: "m", status: 429 }
-    return new LlmError.RateLimitError(retryAfter === undefined ? fields : { ...fields, retryAfter: Duration.fromInputUnsafe(retryAfter) })
+    return new LlmError.RateLimitError(
+      retryAfter === undefined ? fields : { ...fields, retryAfter: Duration.fromInputUnsafe(retryAfter) }
+    )
   }
 
   /** A pool of one key (the default `whenExhausted`: wait up to a minute), cooling for `retryAfter` when given. */
@@ -1466,7 +1655,9 @@ describe("Router rate limits", () => {
     Effect.gen(function*() {
       const pool = yield* KeyPool.make({ providerId: id, keys: [`sk-test-key-${id}-000001`] })
       // Cooled as a 429 with that Retry-After to another call would cool it.
-      if (retryAfter !== undefined) yield* Effect.scoped(Effect.flatMap(pool.acquire, (lease) => pool.report(lease, rateLimited(retryAfter))))
+      if (retryAfter !== undefined) {
+        yield* Effect.scoped(Effect.flatMap(pool.acquire, (lease) => pool.report(lease, rateLimited(retryAfter))))
+      }
       return pool
     })
 
@@ -1499,7 +1690,10 @@ describe("Router rate limits", () => {
       const log = makeLog()
       const routed = Router.layer({
         strategy: "priority",
-        deployments: [{ name: "primary", model: "m", llm: primary(yield* poolOf("primary", "3 seconds")) }, deployment(log, "fallback", { model: "m" })]
+        deployments: [
+          { name: "primary", model: "m", llm: primary(yield* poolOf("primary", "3 seconds")) },
+          deployment(log, "fallback", { model: "m" })
+        ]
       })
       yield* Effect.gen(function*() {
         const reply = yield* Llm.chat(ask("m"))
@@ -1507,7 +1701,11 @@ describe("Router rate limits", () => {
         expect(yield* Clock.currentTimeMillis).toBe(0)
         expect(calls).toBe(0)
         // Held back until its key is back: the next call does not try it.
-        expect((yield* Router.status).details["primary"]).toMatchObject({ limitedUntil: 3_000, rateLimited: 1, requests: 1 })
+        expect((yield* Router.status).details["primary"]).toMatchObject({
+          limitedUntil: 3_000,
+          rateLimited: 1,
+          requests: 1
+        })
         expect((yield* Llm.chat(ask("m"))).text).toBe("fallback")
         expect((yield* Router.status).details["primary"]!.requests).toBe(1)
       }).pipe(Effect.provide(routed))
@@ -1516,7 +1714,9 @@ describe("Router rate limits", () => {
       const waitsThreeSeconds = (llm: Layer.Layer<Llm.Llm, OptionsError>) =>
         Effect.gen(function*() {
           const start = yield* Clock.currentTimeMillis
-          const fiber = yield* Effect.forkChild(Effect.zip(Llm.chat(ask("m")), Clock.currentTimeMillis).pipe(Effect.provide(llm)))
+          const fiber = yield* Effect.forkChild(
+            Effect.zip(Llm.chat(ask("m")), Clock.currentTimeMillis).pipe(Effect.provide(llm))
+          )
           yield* TestClock.adjust("2999 millis")
           expect(fiber.pollUnsafe()).toBeUndefined()
           yield* TestClock.adjust("1 millis")
@@ -1528,7 +1728,9 @@ describe("Router rate limits", () => {
       yield* waitsThreeSeconds(primary(yield* poolOf("alone", "3 seconds")))
       expect(calls).toBe(1)
       // A router with nowhere else to go waits as well.
-      yield* waitsThreeSeconds(Router.layer({ deployments: [{ name: "only", model: "m", llm: primary(yield* poolOf("only", "3 seconds")) }] }))
+      yield* waitsThreeSeconds(
+        Router.layer({ deployments: [{ name: "only", model: "m", llm: primary(yield* poolOf("only", "3 seconds")) }] })
+      )
       expect(calls).toBe(2)
       expect(log.count("fallback")).toBe(2)
     }))
@@ -1542,11 +1744,18 @@ describe("Router rate limits", () => {
           const llm = over("primary", yield* poolOf("primary"), () => Effect.suspend(() => answer(++calls)))
           return {
             calls: () => calls,
-            layer: Router.layer({ strategy: "priority", deployments: [{ name: "primary", model: "m", llm }, deployment(log, "fallback", { model: "m" })] })
+            layer: Router.layer({
+              strategy: "priority",
+              deployments: [{ name: "primary", model: "m", llm }, deployment(log, "fallback", { model: "m" })]
+            })
           }
         })
-      const told = yield* router((call) => call === 1 ? Effect.fail(rateLimited("2 seconds")) : Effect.succeed(LlmTest.reply("primary")))
-      const fiber = yield* Effect.forkChild(Effect.zip(Llm.chat(ask("m")), Clock.currentTimeMillis).pipe(Effect.provide(told.layer)))
+      const told = yield* router((call) =>
+        call === 1 ? Effect.fail(rateLimited("2 seconds")) : Effect.succeed(LlmTest.reply("primary"))
+      )
+      const fiber = yield* Effect.forkChild(
+        Effect.zip(Llm.chat(ask("m")), Clock.currentTimeMillis).pipe(Effect.provide(told.layer))
+      )
       yield* TestClock.adjust("2 seconds")
       const [reply, at] = yield* Fiber.join(fiber)
       expect(reply.text).toBe("primary")
@@ -1567,7 +1776,9 @@ describe("Router rate limits", () => {
       const primaryUrl = "http://primary.test/v1"
       const fake = fakeHttpClient((request) =>
         request.url.startsWith(primaryUrl)
-          ? jsonResponse({ error: { message: "Rate limit reached", type: "requests", code: "rate_limit_exceeded" } }, { status: 429 })
+          ? jsonResponse({ error: { message: "Rate limit reached", type: "requests", code: "rate_limit_exceeded" } }, {
+            status: 429
+          })
           : jsonResponse(completion({ content: "from the backup" }, { usage: usage(3, 4) }))
       )
       const config = yield* ProviderConfig.fromJson({
@@ -1576,7 +1787,10 @@ describe("Router rate limits", () => {
         router: { main: { deployments: ["primary/m", "backup/m"], strategy: "priority" } }
       })
       const router = Router.layer(yield* Router.fromConfigNamed(config, "main"))
-      const reply = yield* Llm.chat(ask("m")).pipe(Effect.provide(router), Effect.provideService(HttpClient.HttpClient, fake.client))
+      const reply = yield* Llm.chat(ask("m")).pipe(
+        Effect.provide(router),
+        Effect.provideService(HttpClient.HttpClient, fake.client)
+      )
       expect(reply.text).toBe("from the backup")
       // A 429 without Retry-After: the key cools for about a second, and the backup answers without that wait.
       expect(yield* Clock.currentTimeMillis).toBe(0)

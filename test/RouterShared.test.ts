@@ -1,11 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
+import { type ChatRequest as Request, Llm, LlmError, Message, Router, type Store } from "effect-llm-router"
+import { LlmTest } from "effect-llm-router/testing"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import { type ChatRequest as Request, Llm, LlmError, Message, Router, type Store } from "effect-llm-router"
-import { LlmTest } from "effect-llm-router/testing"
 import { eventually } from "./utils/eventually.js"
 import { expectOptionsError } from "./utils/optionsError.js"
 import { redisServer } from "./utils/redisServer.js"
@@ -46,13 +46,20 @@ const router = (instanceName: string, store: Store.Store, flaky: Flaky) =>
             })
           )
         },
-        { name: "steady", model: "steady-model", llm: LlmTest.fromHandler(() => Effect.succeed(LlmTest.reply("steady"))) }
+        {
+          name: "steady",
+          model: "steady-model",
+          llm: LlmTest.fromHandler(() => Effect.succeed(LlmTest.reply("steady")))
+        }
       ]
     })),
     (context) => ({
       chat: Effect.map(Effect.provide(Llm.chat(ask), context), (reply) => reply.text),
       breaker: Effect.map(Effect.provide(Router.status, context), (status) => status.details["flaky"]!.cooldown),
-      limitedUntil: Effect.map(Effect.provide(Router.status, context), (status) => status.details["flaky"]!.limitedUntil)
+      limitedUntil: Effect.map(
+        Effect.provide(Router.status, context),
+        (status) => status.details["flaky"]!.limitedUntil
+      )
     })
   )
 
@@ -71,97 +78,137 @@ const refresh = { every: "50 millis", within: "20 seconds" } as const
 describe("Router: breakers shared through a real redis-server", () => {
   it.effect("a bad shared option fails with OptionsError naming it: an empty key, or a store's own (its password never shows)", () =>
     Effect.scoped(Effect.gen(function*() {
-      const deployments = [{ name: "a", model: "m", llm: LlmTest.fromHandler(() => Effect.succeed(LlmTest.reply("a"))) }]
-      const emptyKey = yield* Effect.flip(Router.make({ deployments, shared: { store: { redis: "redis://127.0.0.1:1" }, key: "" } }))
+      const deployments = [{
+        name: "a",
+        model: "m",
+        llm: LlmTest.fromHandler(() => Effect.succeed(LlmTest.reply("a")))
+      }]
+      const emptyKey = yield* Effect.flip(
+        Router.make({ deployments, shared: { store: { redis: "redis://127.0.0.1:1" }, key: "" } })
+      )
       expectOptionsError(emptyKey, { module: "Router", option: "shared.key", expected: "a non-empty string" })
-      const badUrl = yield* Effect.flip(Router.make({ deployments, shared: { store: { redis: "http://:hunter2-secret@127.0.0.1:1" } } }))
-      expectOptionsError(badUrl, { module: "Store", option: "redis", expected: "a redis:// or rediss:// URL" }, ["hunter2-secret"])
+      const badUrl = yield* Effect.flip(
+        Router.make({ deployments, shared: { store: { redis: "http://:hunter2-secret@127.0.0.1:1" } } })
+      )
+      expectOptionsError(badUrl, { module: "Store", option: "redis", expected: "a redis:// or rediss:// URL" }, [
+        "hunter2-secret"
+      ])
     })))
 
-  it.live("a breaker one instance opens is open on the other; once the period is over only one instance probes", () =>
-    Effect.scoped(Effect.gen(function*() {
-      const { a, b, flaky } = yield* twoInstances(false)
+  it.live(
+    "a breaker one instance opens is open on the other; once the period is over only one instance probes",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const { a, b, flaky } = yield* twoInstances(false)
 
-      // One failure on each instance: two within the window, across them, open the breaker.
-      expect(yield* a.chat).toBe("steady")
-      expect((yield* a.breaker).state).toBe("closed")
-      expect(yield* b.chat).toBe("steady")
-      expect((yield* b.breaker).state).toBe("open")
-      expect(flaky.calls).toEqual(["a", "b"])
-      // a learns it from the store without a call of its own, and skips the deployment.
-      yield* eventually("a's breaker open", a.breaker, (breaker) => breaker.state === "open", refresh)
-      expect(yield* a.chat).toBe("steady")
-      expect(flaky.calls).toEqual(["a", "b"])
+        // One failure on each instance: two within the window, across them, open the breaker.
+        expect(yield* a.chat).toBe("steady")
+        expect((yield* a.breaker).state).toBe("closed")
+        expect(yield* b.chat).toBe("steady")
+        expect((yield* b.breaker).state).toBe("open")
+        expect(flaky.calls).toEqual(["a", "b"])
+        // a learns it from the store without a call of its own, and skips the deployment.
+        yield* eventually("a's breaker open", a.breaker, (breaker) => breaker.state === "open", refresh)
+        expect(yield* a.chat).toBe("steady")
+        expect(flaky.calls).toEqual(["a", "b"])
 
-      // The period over, both instances' calls would probe: Redis grants the probe to one.
-      yield* Effect.sleep("2100 millis")
-      flaky.healthy = true
-      const gate = yield* Deferred.make<void>()
-      flaky.gate = gate
-      const calls = yield* Effect.forEach([a, b], (instance) => Effect.forkChild(instance.chat))
-      yield* eventually("the probe at the flaky deployment", Effect.sync(() => flaky.calls.length), (count) => count === 3, refresh)
-      // The other call went to the steady deployment while the probe is out.
-      yield* eventually(
-        "one of the two calls done",
-        Effect.sync(() => calls.filter((fiber) => fiber.pollUnsafe() !== undefined).length),
-        (done) => done === 1,
-        refresh
-      )
-      flaky.gate = undefined
-      yield* Deferred.succeed(gate, undefined)
-      const texts = yield* Effect.forEach(calls, Fiber.join)
-      expect([...texts].sort()).toEqual(["flaky", "steady"])
-      expect(flaky.calls).toHaveLength(3)
-      // The probe's success closed it for both.
-      yield* eventually(
-        "both breakers closed",
-        Effect.zip(a.breaker, b.breaker),
-        ([x, y]) => x.state === "closed" && y.state === "closed",
-        refresh
-      )
-      expect([yield* a.chat, yield* b.chat]).toEqual(["flaky", "flaky"])
-    })), 60_000)
+        // The period over, both instances' calls would probe: Redis grants the probe to one.
+        yield* Effect.sleep("2100 millis")
+        flaky.healthy = true
+        const gate = yield* Deferred.make<void>()
+        flaky.gate = gate
+        const calls = yield* Effect.forEach([a, b], (instance) => Effect.forkChild(instance.chat))
+        yield* eventually(
+          "the probe at the flaky deployment",
+          Effect.sync(() => flaky.calls.length),
+          (count) => count === 3,
+          refresh
+        )
+        // The other call went to the steady deployment while the probe is out.
+        yield* eventually(
+          "one of the two calls done",
+          Effect.sync(() => calls.filter((fiber) => fiber.pollUnsafe() !== undefined).length),
+          (done) => done === 1,
+          refresh
+        )
+        flaky.gate = undefined
+        yield* Deferred.succeed(gate, undefined)
+        const texts = yield* Effect.forEach(calls, Fiber.join)
+        expect([...texts].sort()).toEqual(["flaky", "steady"])
+        expect(flaky.calls).toHaveLength(3)
+        // The probe's success closed it for both.
+        yield* eventually(
+          "both breakers closed",
+          Effect.zip(a.breaker, b.breaker),
+          ([x, y]) => x.state === "closed" && y.state === "closed",
+          refresh
+        )
+        expect([yield* a.chat, yield* b.chat]).toEqual(["flaky", "flaky"])
+      })),
+    60_000
+  )
 
-  it.live("a failed probe opens it again for every instance; a probe's holder that never answers frees it within the lease TTL", () =>
-    Effect.scoped(Effect.gen(function*() {
-      // A probe's lease of 3 s: b's call while a's probe hangs comes well within it.
-      const { a, b, flaky } = yield* twoInstances(false, { leaseTtl: "3 seconds" })
-      expect([yield* a.chat, yield* a.chat]).toEqual(["steady", "steady"])
-      yield* eventually("b's breaker open", b.breaker, (breaker) => breaker.state === "open", refresh)
+  it.live(
+    "a failed probe opens it again for every instance; a probe's holder that never answers frees it within the lease TTL",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        // A probe's lease of 3 s: b's call while a's probe hangs comes well within it.
+        const { a, b, flaky } = yield* twoInstances(false, { leaseTtl: "3 seconds" })
+        expect([yield* a.chat, yield* a.chat]).toEqual(["steady", "steady"])
+        yield* eventually("b's breaker open", b.breaker, (breaker) => breaker.state === "open", refresh)
 
-      // b probes after the period and fails: open again, on a too.
-      yield* Effect.sleep("2100 millis")
-      expect(yield* b.chat).toBe("steady")
-      expect(flaky.calls).toEqual(["a", "a", "b"])
-      yield* eventually("a's breaker open again", a.breaker, (breaker) => breaker.state === "open" && breaker.until !== null, refresh)
+        // b probes after the period and fails: open again, on a too.
+        yield* Effect.sleep("2100 millis")
+        expect(yield* b.chat).toBe("steady")
+        expect(flaky.calls).toEqual(["a", "a", "b"])
+        yield* eventually("a's breaker open again", a.breaker, (breaker) =>
+          breaker.state === "open" && breaker.until !== null, refresh)
 
-      // a's probe hangs (an instance that died while probing): b may not probe until its lease is over.
-      yield* Effect.sleep("2100 millis")
-      const gate = yield* Deferred.make<void>()
-      flaky.gate = gate
-      const hung = yield* Effect.forkChild(a.chat)
-      yield* eventually("a's probe at the flaky deployment", Effect.sync(() => flaky.calls.length), (count) => count === 4, refresh)
-      flaky.gate = undefined
-      expect(yield* b.chat).toBe("steady")
-      expect(flaky.calls).toHaveLength(4)
-      // The lease over, b's mirror learns at a refresh that no probe is out (polled: the refresh is every 250 ms).
-      yield* Effect.sleep("3 seconds")
-      yield* eventually("b's breaker with no probe out", b.breaker, (breaker) => !breaker.probing, refresh)
-      flaky.healthy = true
-      expect(yield* b.chat).toBe("flaky")
-      expect(flaky.calls).toEqual(["a", "a", "b", "a", "b"])
-      yield* Fiber.interrupt(hung)
-    })), 60_000)
+        // a's probe hangs (an instance that died while probing): b may not probe until its lease is over.
+        yield* Effect.sleep("2100 millis")
+        const gate = yield* Deferred.make<void>()
+        flaky.gate = gate
+        const hung = yield* Effect.forkChild(a.chat)
+        yield* eventually(
+          "a's probe at the flaky deployment",
+          Effect.sync(() =>
+            flaky.calls.length
+          ),
+          (count) =>
+            count === 4,
+          refresh
+        )
+        flaky.gate = undefined
+        expect(yield* b.chat).toBe("steady")
+        expect(flaky.calls).toHaveLength(4)
+        // The lease over, b's mirror learns at a refresh that no probe is out (polled: the refresh is every 250 ms).
+        yield* Effect.sleep("3 seconds")
+        yield* eventually("b's breaker with no probe out", b.breaker, (breaker) => !breaker.probing, refresh)
+        flaky.healthy = true
+        expect(yield* b.chat).toBe("flaky")
+        expect(flaky.calls).toEqual(["a", "a", "b", "a", "b"])
+        yield* Fiber.interrupt(hung)
+      })),
+    60_000
+  )
 
-  it.live("a Retry-After one instance got holds the deployment back on the other, without a failure counted there", () =>
-    Effect.scoped(Effect.gen(function*() {
-      const { a, b, flaky } = yield* twoInstances(true)
-      flaky.answer = new LlmError.RateLimitError({ provider: "flaky", model: "flaky-model", retryAfter: Duration.seconds(30) })
-      expect(yield* a.chat).toBe("steady")
-      flaky.answer = undefined
-      yield* eventually("the deployment held back on b", b.limitedUntil, (until) => until !== null, refresh)
-      expect(yield* b.chat).toBe("steady")
-      expect(flaky.calls).toEqual(["a"])
-      expect((yield* b.breaker).state).toBe("closed")
-    })), 60_000)
+  it.live(
+    "a Retry-After one instance got holds the deployment back on the other, without a failure counted there",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const { a, b, flaky } = yield* twoInstances(true)
+        flaky.answer = new LlmError.RateLimitError({
+          provider: "flaky",
+          model: "flaky-model",
+          retryAfter: Duration.seconds(30)
+        })
+        expect(yield* a.chat).toBe("steady")
+        flaky.answer = undefined
+        yield* eventually("the deployment held back on b", b.limitedUntil, (until) => until !== null, refresh)
+        expect(yield* b.chat).toBe("steady")
+        expect(flaky.calls).toEqual(["a"])
+        expect((yield* b.breaker).state).toBe("closed")
+      })),
+    60_000
+  )
 })

@@ -20,14 +20,45 @@ const schemas: ReadonlyArray<readonly [string, Schema.Codec<unknown, unknown>]> 
   ["a struct of primitives", Schema.Struct({ s: Schema.String, n: Schema.Number, i: Schema.Int, b: Schema.Boolean })],
   // Code points and `Finite`: what JSON Schema's `minLength` and a bounded `number` mean. Effect 4 writes
   // `isMinLength(n)` (UTF-16 units) as `minLength: ceil(n / 2)`, and a `Number` as also "NaN" or "Infinity".
-  ["bounds", Schema.Struct({ age: Schema.Int.check(Schema.isBetween({ minimum: 18, maximum: 65 })), code: Schema.String.check(Schema.isMinCodePoints(6), Schema.isMaxCodePoints(8)), ratio: Schema.Finite.check(Schema.isGreaterThan(2), Schema.isLessThan(3)) })],
+  [
+    "bounds",
+    Schema.Struct({
+      age: Schema.Int.check(Schema.isBetween({ minimum: 18, maximum: 65 })),
+      code: Schema.String.check(Schema.isMinCodePoints(6), Schema.isMaxCodePoints(8)),
+      ratio: Schema.Finite.check(Schema.isGreaterThan(2), Schema.isLessThan(3))
+    })
+  ],
   ["enums and literals", Schema.Struct({ role: Schema.Literals(["admin", "user"]), one: Schema.Literal("only") })],
-  ["arrays", Schema.Struct({ tags: Schema.Array(Schema.String), some: Schema.NonEmptyArray(Schema.Int), three: Schema.Array(Schema.String).check(Schema.isMinLength(3)) })],
+  [
+    "arrays",
+    Schema.Struct({
+      tags: Schema.Array(Schema.String),
+      some: Schema.NonEmptyArray(Schema.Int),
+      three: Schema.Array(Schema.String).check(Schema.isMinLength(3))
+    })
+  ],
   ["classes through $ref", Schema.Struct({ from: Point, to: Point, path: Schema.Array(Point) })],
-  ["nullable and optional", Schema.Struct({ nickname: Schema.NullOr(Schema.String), note: Schema.optional(Schema.String) })],
-  ["tagged unions", Schema.Struct({ shape: Schema.Union([Schema.TaggedStruct("circle", { r: Schema.Number }), Schema.TaggedStruct("square", { side: Schema.Number })]) })],
+  [
+    "nullable and optional",
+    Schema.Struct({ nickname: Schema.NullOr(Schema.String), note: Schema.optional(Schema.String) })
+  ],
+  [
+    "tagged unions",
+    Schema.Struct({
+      shape: Schema.Union([
+        Schema.TaggedStruct("circle", { r: Schema.Number }),
+        Schema.TaggedStruct("square", { side: Schema.Number })
+      ])
+    })
+  ],
   ["a tuple", Schema.Struct({ pair: Schema.Tuple([Schema.String, Schema.Int]) })],
-  ["records and nesting", Schema.Struct({ outer: Schema.Struct({ inner: Schema.Struct({ deep: Schema.Boolean }) }), scores: Schema.Record(Schema.String, Schema.Number) })]
+  [
+    "records and nesting",
+    Schema.Struct({
+      outer: Schema.Struct({ inner: Schema.Struct({ deep: Schema.Boolean }) }),
+      scores: Schema.Record(Schema.String, Schema.Number)
+    })
+  ]
 ]
 
 /** Whether a JSON value decodes with the schema's JSON form, as `Message.decodeJson` reads a model's answer. */
@@ -97,10 +128,18 @@ describe("simulator structured output", () => {
     expect(Simulator.parseFault("chaos=0.05;seed=7")).toEqual({ _tag: "Chaos", rate: 0.05, seed: 7 })
     expect(Simulator.parseFault("chaos=1")).toEqual({ _tag: "Chaos", rate: 1, seed: 1 })
     expect(Simulator.parseFault("chaos=1.5")).toBe(`"chaos" needs a rate from 0 to 1, got "1.5"`)
-    expect(Simulator.parseFault("chaos=0.1;seed=-3")).toBe(`"chaos" needs an integer seed from 0 to 4294967295, got "-3"`)
+    expect(Simulator.parseFault("chaos=0.1;seed=-3")).toBe(
+      `"chaos" needs an integer seed from 0 to 4294967295, got "-3"`
+    )
     expect(Simulator.parseFault("chaos=0.1;rate=2")).toBe(`unknown parameter "rate" for "chaos" (expected seed)`)
-    expect(Simulator.parseFault("status=429;retry-after=none")).toMatchObject({ _tag: "Status", status: 429, retryAfter: "none" })
-    expect(Simulator.parseFault("status=429;retry-after=never")).toBe(`retry-after needs seconds (0 or more) or none, got "never"`)
+    expect(Simulator.parseFault("status=429;retry-after=none")).toMatchObject({
+      _tag: "Status",
+      status: 429,
+      retryAfter: "none"
+    })
+    expect(Simulator.parseFault("status=429;retry-after=never")).toBe(
+      `retry-after needs seconds (0 or more) or none, got "never"`
+    )
     // Every fault chaos picks from is one the grammar reads.
     for (const fault of Simulator.chaosFaults) expect(typeof Simulator.parseFault(fault)).toBe("object")
   })

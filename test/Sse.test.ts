@@ -205,7 +205,9 @@ describe("Sse.makeDecoder", () => {
     })
 
     it("rejects a non-positive limit with OptionsError", () => {
-      expect(() => Sse.makeDecoder({ maxEventSize: 0 })).toThrow("Sse: maxEventSize must be a positive number or Infinity, got 0")
+      expect(() => Sse.makeDecoder({ maxEventSize: 0 })).toThrow(
+        "Sse: maxEventSize must be a positive number or Infinity, got 0"
+      )
       expect(() => Sse.makeDecoder({ maxEventSize: Number.NaN })).toThrow(OptionsError)
       expect(() => Sse.makeDecoder({ maxEventSize: Infinity })).not.toThrow()
     })
@@ -261,13 +263,20 @@ describe("Sse.decode", () => {
       const error = yield* source.pipe(Sse.decode({ maxEventSize: -1 }), Stream.runDrain, Effect.flip)
       expectOptionsError(error, { module: "Sse", option: "maxEventSize", value: "-1" })
       expect(pulled).toBe(false)
-      const text = yield* Stream.make("data: a\n\n").pipe(Sse.decodeText({ maxEventSize: 0 }), Stream.runDrain, Effect.flip)
+      const text = yield* Stream.make("data: a\n\n").pipe(
+        Sse.decodeText({ maxEventSize: 0 }),
+        Stream.runDrain,
+        Effect.flip
+      )
       expectOptionsError(text, { option: "maxEventSize", value: "0" })
     }))
 
   it.effect("fails on an endless line instead of buffering it", () =>
     Effect.gen(function*() {
-      const error = yield* Stream.concat(Stream.make(bytes("data: ")), Stream.forever(Stream.succeed(bytes("x".repeat(4096))))).pipe(
+      const error = yield* Stream.concat(
+        Stream.make(bytes("data: ")),
+        Stream.forever(Stream.succeed(bytes("x".repeat(4096))))
+      ).pipe(
         Sse.decode({ maxEventSize: 1024 * 1024 }),
         Stream.runDrain,
         Effect.flip
@@ -278,7 +287,11 @@ describe("Sse.decode", () => {
 
   it.effect("uses the 16 MiB default", () =>
     Effect.gen(function*() {
-      const error = yield* Stream.forever(Stream.succeed(bytes("y".repeat(1 << 20)))).pipe(Sse.decode(), Stream.runDrain, Effect.flip)
+      const error = yield* Stream.forever(Stream.succeed(bytes("y".repeat(1 << 20)))).pipe(
+        Sse.decode(),
+        Stream.runDrain,
+        Effect.flip
+      )
       assert(error._tag === "SseEventTooLargeError")
       expect(error.maxEventSize).toBe(16 * 1024 * 1024)
       expect(Sse.defaultMaxEventSize).toBe(16 * 1024 * 1024)
@@ -341,7 +354,9 @@ const serialise = (spec: StreamSpec): Uint8Array => {
     if (e.comment) lines.push(": keep-alive")
     if (e.id !== null) lines.push(`id: ${e.id}`)
     if (e.event !== null) lines.push(`event: ${e.event}`)
-    for (const line of e.data.split("\n")) lines.push(e.tight && !line.startsWith(" ") ? `data:${line}` : `data: ${line}`)
+    for (const line of e.data.split("\n")) {
+      lines.push(e.tight && !line.startsWith(" ") ? `data:${line}` : `data: ${line}`)
+    }
     if (i < spec.events.length - 1 || spec.final === "blank") lines.push("")
   })
   let out = spec.bom ? "\uFEFF" : ""
@@ -361,7 +376,12 @@ const expectedEvents = (spec: StreamSpec): Array<Sse.Event> => {
   let lastId: string | undefined
   return spec.events.map((e) => {
     if (e.id !== null && !e.id.includes("\u0000")) lastId = e.id
-    return { event: e.event === null || e.event === "" ? "message" : e.event, data: e.data, id: lastId, retry: undefined }
+    return {
+      event: e.event === null || e.event === "" ? "message" : e.event,
+      data: e.data,
+      id: lastId,
+      retry: undefined
+    }
   })
 }
 
@@ -384,9 +404,15 @@ describe("Sse properties", () => {
   it("any bytes, valid UTF-8 or not, split anywhere, decode as one streaming TextDecoder decodes them", () =>
     fc.assert(
       fc.property(
-        fc.array(fc.oneof(fc.constantFrom(0x61, 0x20, 0x80, 0xbf, 0xc3, 0xe2, 0xef, 0xbb, 0xf0, 0x9f, 0xff), fc.integer({ min: 0x14, max: 0xff })), {
-          maxLength: 40
-        }),
+        fc.array(
+          fc.oneof(
+            fc.constantFrom(0x61, 0x20, 0x80, 0xbf, 0xc3, 0xe2, 0xef, 0xbb, 0xf0, 0x9f, 0xff),
+            fc.integer({ min: 0x14, max: 0xff })
+          ),
+          {
+            maxLength: 40
+          }
+        ),
         fc.boolean(),
         splitPoints,
         (values, bom, points) => {

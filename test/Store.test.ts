@@ -1,22 +1,32 @@
 import { describe, expect, it } from "@effect/vitest"
+import {
+  Budget,
+  CacheStore,
+  KeyPool,
+  Llm,
+  LlmError,
+  Message,
+  ProviderConfig,
+  RateLimiter,
+  Store
+} from "effect-llm-router"
+import { LlmTest } from "effect-llm-router/testing"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Scope from "effect/Scope"
-import * as fc from "fast-check"
-import * as Context from "effect/Context"
 import * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redis from "effect/persistence/Redis"
-import { Budget, CacheStore, KeyPool, Llm, LlmError, Message, ProviderConfig, RateLimiter, Store } from "effect-llm-router"
-import { LlmTest } from "effect-llm-router/testing"
-import { createServer, type Socket, connect } from "node:net"
+import * as Scope from "effect/Scope"
+import * as fc from "fast-check"
+import { connect, createServer, type Socket } from "node:net"
 import { createClient } from "redis"
 import { connectionOf } from "../src/internal/store/connection.js"
 import * as Leases from "../src/internal/store/leases.js"
-import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
 import { type Grant, overRunBound, overWindowBound, slackThatFails } from "./utils/bucketBound.js"
+import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
 import { stallWithin, undisturbed, withLoopStalls } from "./utils/loopStalls.js"
 import { expectOptionsError } from "./utils/optionsError.js"
 import { redisServer } from "./utils/redisServer.js"
@@ -123,15 +133,22 @@ describe("Store options", () => {
   it.effect("a bad option fails with OptionsError naming it; a password in the URL never shows", () =>
     Effect.gen(function*() {
       const url = yield* Effect.flip(Store.make({ redis: "http://:hunter2-secret@127.0.0.1:6379" }))
-      expectOptionsError(url, { module: "Store", option: "redis", expected: "a redis:// or rediss:// URL" }, ["hunter2-secret"])
-      expectOptionsError(yield* Effect.flip(Store.make({ redis: "redis://h:1", instances: 1.5 })), { option: "instances", value: "1.5" })
+      expectOptionsError(url, { module: "Store", option: "redis", expected: "a redis:// or rediss:// URL" }, [
+        "hunter2-secret"
+      ])
+      expectOptionsError(yield* Effect.flip(Store.make({ redis: "redis://h:1", instances: 1.5 })), {
+        option: "instances",
+        value: "1.5"
+      })
       expectOptionsError(yield* Effect.flip(Store.make({ redis: "redis://h:1", leaseTtl: 0 })), { option: "leaseTtl" })
       // Past what a timer holds, a command's timeout would fire at once.
       expectOptionsError(yield* Effect.flip(Store.make({ redis: "redis://h:1", commandTimeout: "30 days" })), {
         option: "commandTimeout",
         expected: "a positive, finite duration of at most 2147483647 ms (about 24.8 days, the longest a timer waits)"
       })
-      expectOptionsError(yield* Effect.flip(Store.make({ redis: "redis://h:1", commandTimeout: 0 })), { option: "commandTimeout" })
+      expectOptionsError(yield* Effect.flip(Store.make({ redis: "redis://h:1", commandTimeout: 0 })), {
+        option: "commandTimeout"
+      })
       expectOptionsError(yield* Effect.flip(Store.make({ redis: "redis://h:1", onUnavailable: "maybe" as never })), {
         option: "onUnavailable"
       })
@@ -139,200 +156,300 @@ describe("Store options", () => {
       expect(store.address).toBe("127.0.0.1:1")
       // An empty key for the shared state is refused by each layer.
       const shared = { store, key: "" }
-      expectOptionsError(yield* Effect.flip(RateLimiter.make({ capacity: 1, refillRate: 1, shared })), { module: "RateLimiter", option: "shared.key" })
-      expectOptionsError(yield* Effect.flip(KeyPool.make({ providerId: "p", keys: ["k"], shared })), { module: "KeyPool", option: "shared.key" })
-      expectOptionsError(yield* Effect.flip(Budget.make({ limits: [], shared })), { module: "Budget", option: "shared.key" })
+      expectOptionsError(yield* Effect.flip(RateLimiter.make({ capacity: 1, refillRate: 1, shared })), {
+        module: "RateLimiter",
+        option: "shared.key"
+      })
+      expectOptionsError(yield* Effect.flip(KeyPool.make({ providerId: "p", keys: ["k"], shared })), {
+        module: "KeyPool",
+        option: "shared.key"
+      })
+      expectOptionsError(yield* Effect.flip(Budget.make({ limits: [], shared })), {
+        module: "Budget",
+        option: "shared.key"
+      })
     }))
 })
 
 describe("Store: limits shared through a real redis-server", () => {
-  it.live("two limiters on one key never grant more than capacity + refillRate * t in any window", () =>
-    Effect.gen(function*() {
-      const redis = yield* redisServer
-      const limiters = yield* Effect.forEach([0, 1], () =>
-        Effect.flatMap(instance(redis.url), (store) =>
-          Effect.andThen(untilShared(store), RateLimiter.make({ capacity: 5, refillRate: 40, shared: { store, key: "bucket" } }))))
-      // Stamped on Redis' clock (the system's): the whole run's bound compares the stamps with `startedAt`. A burst
-      // taken again waits for the bucket to fill again first.
-      const [{ grants, startedAt }, stall] = yield* undisturbed((take) =>
-        Effect.gen(function*() {
-          if (take > 0) yield* Effect.sleep(`${(5 / 40) * 1000 + 200} millis`)
-          const grants: Array<Grant> = []
-          const startedAt = Date.now()
-          yield* Effect.forEach(Array.from({ length: 60 }, (_, i) => limiters[i % 2]!), (limiter) =>
-            Effect.scoped(Effect.andThen(limiter.consume(), Effect.sync(() => grants.push({ at: Date.now(), cost: 1 })))), {
-              concurrency: "unbounded"
-            })
-          return { grants, startedAt }
-        }), stallCap)
-      expect(grants).toHaveLength(60)
-      // With no slack, however slow the machine: every grant between `startedAt` and its stamp.
-      expect(overRunBound(grants, { capacity: 5, refillRate: 40 }, startedAt)).toBeUndefined()
-      expect(overWindowBound(grants, { capacity: 5, refillRate: 40 }, clientSlackMillis + stall), `the loop stalled ${stall} ms`)
-        .toBeUndefined()
-      // 60 grants from a burst of 5 at 40 a second take at least (60 - 5) / 40 seconds.
-      const span = Math.max(...grants.map((grant) => grant.at)) - Math.min(...grants.map((grant) => grant.at))
-      expect(span).toBeGreaterThanOrEqual((60 - 5) / 40 * 1000 - clientSlackMillis - stall)
-    }), 30_000)
+  it.live(
+    "two limiters on one key never grant more than capacity + refillRate * t in any window",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* redisServer
+        const limiters = yield* Effect.forEach([0, 1], () =>
+          Effect.flatMap(instance(redis.url), (store) =>
+            Effect.andThen(
+              untilShared(store),
+              RateLimiter.make({ capacity: 5, refillRate: 40, shared: { store, key: "bucket" } })
+            )))
+        // Stamped on Redis' clock (the system's): the whole run's bound compares the stamps with `startedAt`. A burst
+        // taken again waits for the bucket to fill again first.
+        const [{ grants, startedAt }, stall] = yield* undisturbed((take) =>
+          Effect.gen(function*() {
+            if (take > 0) {
+              yield* Effect.sleep(`${(5 / 40) * 1000 + 200} millis`)
+            }
+            const grants: Array<Grant> = []
+            const startedAt = Date.now()
+            yield* Effect.forEach(
+              Array.from({ length: 60 }, (_, i) =>
+                limiters[i % 2]!),
+              (limiter) =>
+                Effect.scoped(Effect.andThen(
+                  limiter.consume(),
+                  Effect.sync(() =>
+                    grants.push({ at: Date.now(), cost: 1 })
+                  )
+                )),
+              {
+                concurrency: "unbounded"
+              }
+            )
+            return { grants, startedAt }
+          }), stallCap)
+        expect(grants).toHaveLength(60)
+        // With no slack, however slow the machine: every grant between `startedAt` and its stamp.
+        expect(overRunBound(grants, { capacity: 5, refillRate: 40 }, startedAt)).toBeUndefined()
+        expect(
+          overWindowBound(grants, { capacity: 5, refillRate: 40 }, clientSlackMillis + stall),
+          `the loop stalled ${stall} ms`
+        )
+          .toBeUndefined()
+        // 60 grants from a burst of 5 at 40 a second take at least (60 - 5) / 40 seconds.
+        const span = Math.max(...grants.map((grant) => grant.at)) - Math.min(...grants.map((grant) => grant.at))
+        expect(span).toBeGreaterThanOrEqual((60 - 5) / 40 * 1000 - clientSlackMillis - stall)
+      }),
+    30_000
+  )
 
-  it.live("property: for random arrivals and costs on two instances, no window passes the bound", () =>
-    Effect.gen(function*() {
-      const { redis } = yield* connectedStore()
-      const stores = yield* Effect.forEach([0, 1], () => Effect.tap(instance(redis.url), untilShared))
-      let run = 0
-      const arrivals = fc.array(
-        fc.record({ after: fc.integer({ min: 0, max: 30 }), instance: fc.integer({ min: 0, max: 1 }), cost: fc.integer({ min: 1, max: 2 }) }),
-        { minLength: 4, maxLength: 14 }
-      )
-      const bucket = fc.record({ capacity: fc.integer({ min: 2, max: 4 }), refillRate: fc.integer({ min: 20, max: 60 }) })
-      yield* Effect.promise(() =>
-        fc.assert(
-          fc.asyncProperty(bucket, arrivals, (options, list) =>
-            Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-              const key = `property-${run++}`
-              const limiters = yield* Effect.forEach(stores, (store) => RateLimiter.make({ ...options, shared: { store, key } }))
-              const grants: Array<Grant> = []
-              let offset = 0
-              const startedAt = Date.now()
-              const [, stalled] = yield* withLoopStalls(
-                Effect.forEach(list.map((arrival) => ({ ...arrival, at: offset += arrival.after })), (arrival) =>
-                  Effect.andThen(
-                    Effect.sleep(Duration.millis(arrival.at)),
-                    Effect.scoped(Effect.andThen(
-                      limiters[arrival.instance]!.consume({ cost: arrival.cost }),
-                      Effect.sync(() => grants.push({ at: Date.now(), cost: arrival.cost }))
-                    ))
-                  ), { concurrency: "unbounded" })
-              )
-              const stall = stallWithin(stalled, stallCap)
-              expect(grants).toHaveLength(list.length)
-              expect(overRunBound(grants, options, startedAt)).toBeUndefined()
-              expect(overWindowBound(grants, options, clientSlackMillis + stall), `the loop stalled ${stall} ms`).toBeUndefined()
-            })))),
-          { numRuns: 6 }
-        ))
-    }), 60_000)
-
-  it.live("a shared limiter's try under an in-flight cap takes the slot, then the tokens; tokens refused give the slot back", () =>
-    Effect.gen(function*() {
-      const { store } = yield* connectedStore()
-      const options = { capacity: 1, refillRate: 0.001, maxConcurrency: 1, shared: { store, key: "trying" } }
-      const limiter = yield* RateLimiter.make(options)
-      const other = yield* RateLimiter.make(options)
-      const failing = Effect.flip(Effect.scoped(other.consume({ onExceeded: "fail" })))
-      const scope = yield* Scope.make()
-      yield* Scope.provide(limiter.consume({ onExceeded: "fail" }), scope)
-      // The slot is held: refused, whatever the tokens.
-      expect(yield* Effect.flip(Effect.scoped(limiter.consume({ onExceeded: "fail" })))).toMatchObject({ bucket: "concurrency" })
-      expect(yield* failing).toMatchObject({ _tag: "RateLimiterExceededError", bucket: "concurrency" })
-      yield* Scope.close(scope, Exit.void)
-      // The slot is free and the one token spent: refused for want of tokens, and the slot it took given back.
-      expect(yield* Effect.flip(Effect.scoped(limiter.consume({ onExceeded: "fail" })))).toMatchObject({ bucket: "requests" })
-      expect(yield* failing).toMatchObject({ _tag: "RateLimiterExceededError", bucket: "requests" })
-    }), 30_000)
-
-  it.live("an in-flight cap is shared: two limiters never hold more than maxConcurrency slots together", () =>
-    Effect.gen(function*() {
-      const redis = yield* redisServer
-      const limiters = yield* Effect.forEach([0, 1], () =>
-        Effect.flatMap(instance(redis.url), (store) =>
-          Effect.andThen(untilShared(store), RateLimiter.make({ capacity: 1_000, refillRate: 1_000, maxConcurrency: 3, shared: { store, key: "cap" } }))))
-      let held = 0
-      let most = 0
-      yield* Effect.forEach(Array.from({ length: 24 }, (_, i) => limiters[i % 2]!), (limiter) =>
-        Effect.scoped(Effect.andThen(
-          limiter.consume(),
-          Effect.andThen(
-            Effect.sync(() => {
-              held++
-              most = Math.max(most, held)
-            }),
-            // Held 100 ms: the three grants of a wave are seen together even when this process stalls a while
-            // between reading them (a hold shorter than the stall would end before the next one is counted).
-            Effect.andThen(Effect.sleep("100 millis"), Effect.sync(() => held--))
+  it.live(
+    "property: for random arrivals and costs on two instances, no window passes the bound",
+    () =>
+      Effect.gen(function*() {
+        const { redis } = yield* connectedStore()
+        const stores = yield* Effect.forEach([0, 1], () => Effect.tap(instance(redis.url), untilShared))
+        let run = 0
+        const arrivals = fc.array(
+          fc.record({
+            after: fc.integer({ min: 0, max: 30 }),
+            instance: fc.integer({ min: 0, max: 1 }),
+            cost: fc.integer({ min: 1, max: 2 })
+          }),
+          { minLength: 4, maxLength: 14 }
+        )
+        const bucket = fc.record({
+          capacity: fc.integer({ min: 2, max: 4 }),
+          refillRate: fc.integer({ min: 20, max: 60 })
+        })
+        yield* Effect.promise(() =>
+          fc.assert(
+            fc.asyncProperty(bucket, arrivals, (options, list) =>
+              Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+                const key = `property-${run++}`
+                const limiters = yield* Effect.forEach(
+                  stores,
+                  (store) => RateLimiter.make({ ...options, shared: { store, key } })
+                )
+                const grants: Array<Grant> = []
+                let offset = 0
+                const startedAt = Date.now()
+                const [, stalled] = yield* withLoopStalls(
+                  Effect.forEach(list.map((arrival) => ({ ...arrival, at: offset += arrival.after })), (arrival) =>
+                    Effect.andThen(
+                      Effect.sleep(Duration.millis(arrival.at)),
+                      Effect.scoped(Effect.andThen(
+                        limiters[arrival.instance]!.consume({ cost: arrival.cost }),
+                        Effect.sync(() => grants.push({ at: Date.now(), cost: arrival.cost }))
+                      ))
+                    ), { concurrency: "unbounded" })
+                )
+                const stall = stallWithin(stalled, stallCap)
+                expect(grants).toHaveLength(list.length)
+                expect(overRunBound(grants, options, startedAt)).toBeUndefined()
+                expect(overWindowBound(grants, options, clientSlackMillis + stall), `the loop stalled ${stall} ms`)
+                  .toBeUndefined()
+              })))),
+            { numRuns: 6 }
           )
-        )), { concurrency: "unbounded" })
-      expect(most).toBe(3)
-    }), 30_000)
+        )
+      }),
+    60_000
+  )
 
-  it.live("two pools count every instance's leases per key, exactly, and never pass a key's cap", () =>
-    Effect.gen(function*() {
-      const redis = yield* redisServer
-      const keys = [{ key: "sk-shared-key-one-0001", maxConcurrency: 3 }, { key: "sk-shared-key-two-0002", maxConcurrency: 3 }]
-      const pools = yield* Effect.forEach([0, 1], () =>
-        Effect.flatMap(instance(redis.url), (store) =>
-          Effect.andThen(untilShared(store), KeyPool.make({ providerId: "openai", keys, shared: { store, key: "openai" } }))))
-      const held = new Map<string, number>()
-      let most = 0
-      let overCap = 0
-      yield* Effect.forEach(Array.from({ length: 30 }, (_, i) => pools[i % 2]!), (pool) =>
-        Effect.scoped(Effect.gen(function*() {
-          const lease = yield* pool.acquire
-          const id = lease.credentials.keyId
-          held.set(id, (held.get(id) ?? 0) + 1)
-          most = Math.max(most, held.get(id)!)
-          const counted = (yield* pool.status).find((key) => key.keyId === id)!.inFlight
-          if (counted < 1 || counted > 3) overCap++
-          // Held 100 ms: a key's three leases are seen together even when this process stalls a while.
-          yield* Effect.sleep("100 millis")
-          held.set(id, held.get(id)! - 1)
-        })), { concurrency: "unbounded" })
-      expect(most).toBe(3)
-      expect(overCap).toBe(0)
+  it.live(
+    "a shared limiter's try under an in-flight cap takes the slot, then the tokens; tokens refused give the slot back",
+    () =>
+      Effect.gen(function*() {
+        const { store } = yield* connectedStore()
+        const options = { capacity: 1, refillRate: 0.001, maxConcurrency: 1, shared: { store, key: "trying" } }
+        const limiter = yield* RateLimiter.make(options)
+        const other = yield* RateLimiter.make(options)
+        const failing = Effect.flip(Effect.scoped(other.consume({ onExceeded: "fail" })))
+        const scope = yield* Scope.make()
+        yield* Scope.provide(limiter.consume({ onExceeded: "fail" }), scope)
+        // The slot is held: refused, whatever the tokens.
+        expect(yield* Effect.flip(Effect.scoped(limiter.consume({ onExceeded: "fail" })))).toMatchObject({
+          bucket: "concurrency"
+        })
+        expect(yield* failing).toMatchObject({ _tag: "RateLimiterExceededError", bucket: "concurrency" })
+        yield* Scope.close(scope, Exit.void)
+        // The slot is free and the one token spent: refused for want of tokens, and the slot it took given back.
+        expect(yield* Effect.flip(Effect.scoped(limiter.consume({ onExceeded: "fail" })))).toMatchObject({
+          bucket: "requests"
+        })
+        expect(yield* failing).toMatchObject({ _tag: "RateLimiterExceededError", bucket: "requests" })
+      }),
+    30_000
+  )
 
-      // Held still: three leases from one instance, two from the other; both see all five, least-loaded spread.
-      yield* Effect.scoped(Effect.gen(function*() {
-        for (const pool of [pools[0]!, pools[0]!, pools[0]!, pools[1]!, pools[1]!]) yield* pool.acquire
-        for (const pool of pools) expect((yield* pool.status).map((key) => key.inFlight).sort()).toEqual([2, 3])
-      }))
-      for (const pool of pools) expect((yield* pool.status).map((key) => key.inFlight)).toEqual([0, 0])
-    }), 30_000)
+  it.live(
+    "an in-flight cap is shared: two limiters never hold more than maxConcurrency slots together",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* redisServer
+        const limiters = yield* Effect.forEach([0, 1], () =>
+          Effect.flatMap(instance(redis.url), (store) =>
+            Effect.andThen(
+              untilShared(store),
+              RateLimiter.make({ capacity: 1_000, refillRate: 1_000, maxConcurrency: 3, shared: { store, key: "cap" } })
+            )))
+        let held = 0
+        let most = 0
+        yield* Effect.forEach(
+          Array.from({ length: 24 }, (_, i) =>
+            limiters[i % 2]!),
+          (limiter) =>
+            Effect.scoped(Effect.andThen(
+              limiter.consume(),
+              Effect.andThen(
+                Effect.sync(() => {
+                  held++
+                  most = Math.max(most, held)
+                }),
+                // Held 100 ms: the three grants of a wave are seen together even when this process stalls a while
+                // between reading them (a hold shorter than the stall would end before the next one is counted).
+                Effect.andThen(
+                  Effect.sleep("100 millis"),
+                  Effect.sync(() =>
+                    held--
+                  )
+                )
+              )
+            )),
+          { concurrency: "unbounded" }
+        )
+        expect(most).toBe(3)
+      }),
+    30_000
+  )
 
-  it.live("the leases of an instance that dies without releasing them free within the TTL", () =>
-    Effect.gen(function*() {
-      const redis = yield* redisServer
-      const keys = [{ key: "sk-shared-key-one-0001", maxConcurrency: 2 }]
-      const options = { providerId: "openai", keys, whenExhausted: { _tag: "Fail" } as const }
-      const doomed = yield* Scope.make()
-      // Two seconds: renewed every third of it, the leases outlive a stall of this process of a second and more.
-      const dying = yield* Scope.provide(instance(redis.url, { leaseTtl: "2 seconds" }), doomed)
-      yield* untilShared(dying)
-      const pool = yield* KeyPool.make({ ...options, shared: { store: dying, key: "openai" } })
-      // Two leases taken and never given back: their scope is never closed.
-      const leases = yield* Scope.make()
-      yield* Scope.provide(Effect.all([pool.acquire, pool.acquire]), leases)
+  it.live(
+    "two pools count every instance's leases per key, exactly, and never pass a key's cap",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* redisServer
+        const keys = [{ key: "sk-shared-key-one-0001", maxConcurrency: 3 }, {
+          key: "sk-shared-key-two-0002",
+          maxConcurrency: 3
+        }]
+        const pools = yield* Effect.forEach([0, 1], () =>
+          Effect.flatMap(instance(redis.url), (store) =>
+            Effect.andThen(
+              untilShared(store),
+              KeyPool.make({ providerId: "openai", keys, shared: { store, key: "openai" } })
+            )))
+        const held = new Map<string, number>()
+        let most = 0
+        let overCap = 0
+        yield* Effect.forEach(Array.from({ length: 30 }, (_, i) => pools[i % 2]!), (pool) =>
+          Effect.scoped(Effect.gen(function*() {
+            const lease = yield* pool.acquire
+            const id = lease.credentials.keyId
+            held.set(id, (held.get(id) ?? 0) + 1)
+            most = Math.max(most, held.get(id)!)
+            const counted = (yield* pool.status).find((key) =>
+              key.keyId === id
+            )!.inFlight
+            if (counted < 1 || counted > 3) overCap++
+            // Held 100 ms: a key's three leases are seen together even when this process stalls a while.
+            yield* Effect.sleep("100 millis")
+            held.set(id, held.get(id)! - 1)
+          })), { concurrency: "unbounded" })
+        expect(most).toBe(3)
+        expect(overCap).toBe(0)
 
-      const survivor = yield* instance(redis.url, { leaseTtl: "2 seconds" })
-      yield* untilShared(survivor)
-      const other = yield* KeyPool.make({ ...options, shared: { store: survivor, key: "openai" } })
-      expect((yield* other.status)[0]!.inFlight).toBe(2)
-      const refused = yield* Effect.flip(Effect.scoped(other.acquire))
-      expect(refused._tag).toBe("NoCapacityError")
+        // Held still: three leases from one instance, two from the other; both see all five, least-loaded spread.
+        yield* Effect.scoped(Effect.gen(function*() {
+          for (const pool of [pools[0]!, pools[0]!, pools[0]!, pools[1]!, pools[1]!]) {
+            yield* pool.acquire
+          }
+          for (const pool of pools) {
+            expect(
+              (yield* pool.status).map((key) =>
+                key.inFlight
+              ).sort()
+            ).toEqual([2, 3])
+          }
+        }))
+        for (const pool of pools) expect((yield* pool.status).map((key) => key.inFlight)).toEqual([0, 0])
+      }),
+    30_000
+  )
 
-      // The instance dies: its connection closes, nothing renews the leases. They free once their TTL (2 s) is
-      // over; under the default TTL (10 s) they would take five times as long. Polled for up to 20 s: a loaded
-      // machine reads the status late, while Redis keeps the expiry.
-      yield* Scope.close(doomed, Exit.void)
-      const started = performance.now()
-      let freed = -1
-      while (performance.now() - started < 20_000) {
-        if ((yield* other.status)[0]!.inFlight === 0) {
-          freed = performance.now() - started
-          break
+  it.live(
+    "the leases of an instance that dies without releasing them free within the TTL",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* redisServer
+        const keys = [{ key: "sk-shared-key-one-0001", maxConcurrency: 2 }]
+        const options = { providerId: "openai", keys, whenExhausted: { _tag: "Fail" } as const }
+        const doomed = yield* Scope.make()
+        // Two seconds: renewed every third of it, the leases outlive a stall of this process of a second and more.
+        const dying = yield* Scope.provide(instance(redis.url, { leaseTtl: "2 seconds" }), doomed)
+        yield* untilShared(dying)
+        const pool = yield* KeyPool.make({ ...options, shared: { store: dying, key: "openai" } })
+        // Two leases taken and never given back: their scope is never closed.
+        const leases = yield* Scope.make()
+        yield* Scope.provide(Effect.all([pool.acquire, pool.acquire]), leases)
+
+        const survivor = yield* instance(redis.url, { leaseTtl: "2 seconds" })
+        yield* untilShared(survivor)
+        const other = yield* KeyPool.make({ ...options, shared: { store: survivor, key: "openai" } })
+        expect((yield* other.status)[0]!.inFlight).toBe(2)
+        const refused = yield* Effect.flip(Effect.scoped(other.acquire))
+        expect(refused._tag).toBe("NoCapacityError")
+
+        // The instance dies: its connection closes, nothing renews the leases. They free once their TTL (2 s) is
+        // over; under the default TTL (10 s) they would take five times as long. Polled for up to 20 s: a loaded
+        // machine reads the status late, while Redis keeps the expiry.
+        yield* Scope.close(doomed, Exit.void)
+        const started = performance.now()
+        let freed = -1
+        while (performance.now() - started < 20_000) {
+          if ((yield* other.status)[0]!.inFlight === 0) {
+            freed = performance.now() - started
+            break
+          }
+          yield* Effect.sleep("50 millis")
         }
-        yield* Effect.sleep("50 millis")
-      }
-      expect(freed).toBeGreaterThanOrEqual(0)
-      expect(freed).toBeLessThan(9_000)
-      yield* Effect.scoped(Effect.all([other.acquire, other.acquire]))
-    }), 30_000)
+        expect(freed).toBeGreaterThanOrEqual(0)
+        expect(freed).toBeLessThan(9_000)
+        yield* Effect.scoped(Effect.all([other.acquire, other.acquire]))
+      }),
+    30_000
+  )
 
   it.live("a lease renewed while its call runs outlives the TTL", () =>
     Effect.gen(function*() {
       // Held three TTLs. A TTL of a second, renewed every third of it: a stall of this process shorter than two
       // thirds of it cannot let the lease lapse before a renewal lands.
       const { store } = yield* connectedStore({ leaseTtl: "1 second" })
-      const pool = yield* KeyPool.make({ providerId: "openai", keys: ["sk-shared-key-one-0001"], shared: { store, key: "renew" } })
+      const pool = yield* KeyPool.make({
+        providerId: "openai",
+        keys: ["sk-shared-key-one-0001"],
+        shared: { store, key: "renew" }
+      })
       yield* holdsOne(pool, "3 seconds")
     }), 30_000)
 
@@ -344,11 +461,18 @@ describe("Store: limits shared through a real redis-server", () => {
         Effect.flatMap(instance(redis.url), (store) =>
           Effect.andThen(
             untilShared(store),
-            KeyPool.make({ providerId: "openai", keys, whenExhausted: { _tag: "Fail" }, shared: { store, key: "openai" } })
+            KeyPool.make({
+              providerId: "openai",
+              keys,
+              whenExhausted: { _tag: "Fail" },
+              shared: { store, key: "openai" }
+            })
           )))
       // Stamped before the report: the cooldown (2 s, 80% of it at least with jitter) runs from a later moment.
       const reported = Date.now()
-      yield* Effect.scoped(Effect.flatMap(pools[0]!.acquire, (lease) => pools[0]!.report(lease, rateLimited("2 seconds"))))
+      yield* Effect.scoped(
+        Effect.flatMap(pools[0]!.acquire, (lease) => pools[0]!.report(lease, rateLimited("2 seconds")))
+      )
       const seen = (yield* pools[1]!.status)[0]!
       expect(seen.coolingUntil).toBeDefined()
       expect(seen.share).toBe(0)
@@ -357,249 +481,353 @@ describe("Store: limits shared through a real redis-server", () => {
       expect(error.availableAt).toBeGreaterThan(reported + 1_000)
     }), 30_000)
 
-  it.live("fail-open: a consume that must not wait checks its tokens against the local share too, and settles them there", () =>
-    Effect.gen(function*() {
-      const { redis, store } = yield* connectedStore({ onUnavailable: "fail-open", instances: 2 })
-      // Locally, half: 50 requests at once, 500 tokens a minute.
-      const limiter = yield* RateLimiter.make({ capacity: 100, refillRate: 100, tokensPerMinute: 1_000, shared: { store, key: "tokens" } })
-      yield* redis.stop
-      const consume = (tokens: number) => Effect.scoped(Effect.asVoid(limiter.consume({ onExceeded: "fail", tokens })))
-      yield* consume(400)
-      const refused = yield* Effect.flip(consume(400))
-      expect(refused._tag).toBe("RateLimiterExceededError")
-      expect(refused._tag === "RateLimiterExceededError" && refused.bucket).toBe("tokensPerMinute")
-    }), 30_000)
-
-  it.live("fail-open: with Redis stopped mid-load each instance keeps its share locally, then shares again", () =>
-    Effect.gen(function*() {
-      const { redis, store } = yield* connectedStore({ onUnavailable: "fail-open", instances: 2 })
-      const limiter = yield* RateLimiter.make({ capacity: 4, refillRate: 0.001, shared: { store, key: "open" } })
-      const pool = yield* KeyPool.make({
-        providerId: "openai",
-        keys: [{ key: "sk-shared-key-one-0001", maxConcurrency: 4 }],
-        whenExhausted: { _tag: "Fail" },
-        shared: { store, key: "open" }
-      })
-      const tryOne = Effect.scoped(limiter.consume({ onExceeded: "fail" })).pipe(Effect.as(true), Effect.catchTag("RateLimiterExceededError", () => Effect.succeed(false)))
-      expect(yield* tryOne).toBe(true)
-
-      // Bounded: a call that waited on the dead store would fail the test with the timeout.
-      yield* Effect.gen(function*() {
-        yield* redis.stop
-        // Half of each limit now, locally: 2 of the bucket, 2 of the key's 4 slots; no call waits on the dead store.
-        const granted = yield* Effect.all([tryOne, tryOne, tryOne])
-        expect(granted).toEqual([true, true, false])
-        yield* Effect.scoped(Effect.gen(function*() {
-          yield* pool.acquire
-          yield* pool.acquire
-          const refused = yield* Effect.flip(pool.acquire)
-          expect(refused._tag).toBe("NoCapacityError")
-        }))
-      }).pipe(Effect.timeout("5 seconds"))
-
-      // Back: a fresh Redis (no persistence) holds a full bucket, shared again once the client reconnects.
-      yield* redis.start
-      yield* untilShared(store)
-      expect(yield* tryOne).toBe(true)
-      expect((yield* limiter.status).available).toBeCloseTo(3, 1)
-      yield* holdsOne(pool)
-    }), 30_000)
-
-  it.live("fail-closed: with Redis stopped calls fail at once with typed errors, and work again when it is back", () =>
-    Effect.gen(function*() {
-      const { redis, store } = yield* connectedStore({ onUnavailable: "fail-closed" })
-      const limiter = yield* RateLimiter.make({ capacity: 4, refillRate: 1, maxConcurrency: 2, shared: { store, key: "closed" } })
-      const pool = yield* KeyPool.make({ providerId: "openai", keys: ["sk-shared-key-one-0001"], shared: { store, key: "closed" } })
-      // Calls in flight when Redis goes: their leases are dropped with it; giving them back must not fail.
-      const inFlight = yield* Scope.make()
-      yield* Scope.provide(Effect.all([limiter.consume(), pool.acquire]), inFlight)
-
-      yield* redis.stop
-      const consumed = yield* Effect.flip(Effect.scoped(limiter.consume())).pipe(Effect.timeout("5 seconds"))
-      expect(consumed._tag).toBe("StoreUnavailableError")
-      if (consumed._tag === "StoreUnavailableError") {
-        expect(consumed.address).toBe(`127.0.0.1:${redis.port}`)
-        expect(consumed.message).toContain("fail-closed")
-      }
-      const acquired = yield* Effect.flip(Effect.scoped(pool.acquire)).pipe(Effect.timeout("5 seconds"))
-      expect(acquired._tag).toBe("NoCapacityError")
-      // Its status still lists the key: this instance's lease, no share.
-      expect(yield* pool.status).toMatchObject([{ inFlight: 1, share: 0 }])
-      yield* Scope.close(inFlight, Exit.void)
-
-      yield* redis.start
-      yield* untilShared(store)
-      const result = yield* Effect.scoped(limiter.consume())
-      expect(result.limit).toBe(4)
-      yield* holdsOne(pool)
-      expect((yield* limiter.status).inFlight).toBe(0)
-    }), 30_000)
-
-  it.live("provider.json's store section: a 429 one instance's Llm call gets cools the key for another instance", () =>
-    Effect.gen(function*() {
-      const redis = yield* redisServer
-      const json = {
-        store: { redis: redis.url, command_timeout: 2 },
-        openai: [{ model_name: "gpt-4o-mini", api_keys: ["sk-shared-key-one-0001"], base_url: "http://127.0.0.1:1/v1", max_retries: 0, rate_limit_capacity: 10, rate_limit_refill_rate: 1 }]
-      }
-      const http = fakeHttpClient(() => jsonResponse({ error: { message: "slow down" } }, { status: 429, headers: { "retry-after": "5" } }))
-      // Two instances: each loads the file and builds its own layers (own store connection).
-      const instances = yield* Effect.forEach([0, 1], () =>
-        Effect.gen(function*() {
-          const config = yield* ProviderConfig.fromJson(json)
-          const [deployment] = yield* ProviderConfig.deployments(config)
-          return yield* Layer.build(deployment!.layer.pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, http.client))))
-        }))
-      const [first, second] = instances.map((context) => ({
-        llm: Context.get(context, Llm.Llm),
-        pool: Context.get(context, KeyPool.KeyPool),
-        limiter: Context.get(context, RateLimiter.RateLimiter)
-      }))
-      // Connected (up to 20 s on a loaded machine): a fail-closed limiter reads nothing available until then.
-      for (let i = 0; i < 800 && (yield* second!.limiter.status).available < 5; i++) yield* Effect.sleep("25 millis")
-
-      // Stamped before the call: the cooldown (the 429's 5 s, 80% of it at least with jitter) runs from a later moment.
-      const called = Date.now()
-      const failed = yield* Effect.flip(first!.llm.chat({ messages: [Message.user("hi")] }))
-      expect(failed._tag).toBe("RateLimitError")
-      const [key] = yield* second!.pool.status
-      expect(key!.coolingUntil).toBeGreaterThan(called + 3_000)
-      // One bucket for both: the first instance's call took a token the second one sees gone.
-      expect((yield* second!.limiter.status).available).toBeLessThan(10)
-    }), 30_000)
-
-  it.live("Redis stopped and started under load: every call ends (granted or a typed error), none hangs, counts are exact after", () =>
-    Effect.gen(function*() {
-      const { redis, store } = yield* connectedStore({ onUnavailable: "fail-open", instances: 2, leaseTtl: "1 second" })
-      const limiter = yield* RateLimiter.make({ capacity: 50, refillRate: 200, maxConcurrency: 8, shared: { store, key: "load" } })
-      const pool = yield* KeyPool.make({
-        providerId: "openai",
-        keys: [{ key: "sk-shared-key-one-0001", maxConcurrency: 4 }, { key: "sk-shared-key-two-0002", maxConcurrency: 4 }],
-        shared: { store, key: "load" }
-      })
-      const outcomes = { served: 0, refused: 0 }
-      const call = Effect.scoped(Effect.gen(function*() {
-        yield* limiter.consume()
-        yield* pool.acquire
-        yield* Effect.sleep("5 millis")
-      })).pipe(
-        Effect.tap(() => Effect.sync(() => outcomes.served++)),
-        Effect.catchTags({
-          NoCapacityError: () => Effect.sync(() => outcomes.refused++),
-          StoreUnavailableError: () => Effect.sync(() => outcomes.refused++)
+  it.live(
+    "fail-open: a consume that must not wait checks its tokens against the local share too, and settles them there",
+    () =>
+      Effect.gen(function*() {
+        const { redis, store } = yield* connectedStore({ onUnavailable: "fail-open", instances: 2 })
+        // Locally, half: 50 requests at once, 500 tokens a minute.
+        const limiter = yield* RateLimiter.make({
+          capacity: 100,
+          refillRate: 100,
+          tokensPerMinute: 1_000,
+          shared: { store, key: "tokens" }
         })
-      )
-      const load = Effect.forEach(Array.from({ length: 400 }), () => call, { concurrency: 16 })
-      const outage = Effect.andThen(Effect.sleep("100 millis"), Effect.andThen(redis.stop, Effect.andThen(Effect.sleep("300 millis"), redis.start)))
-      yield* Effect.all([load, outage], { concurrency: "unbounded" }).pipe(Effect.timeout("20 seconds"))
-      expect(outcomes.served + outcomes.refused).toBe(400)
-      expect(outcomes.served).toBeGreaterThan(0)
+        yield* redis.stop
+        const consume = (tokens: number) =>
+          Effect.scoped(Effect.asVoid(limiter.consume({ onExceeded: "fail", tokens })))
+        yield* consume(400)
+        const refused = yield* Effect.flip(consume(400))
+        expect(refused._tag).toBe("RateLimiterExceededError")
+        expect(refused._tag === "RateLimiterExceededError" && refused.bucket).toBe("tokensPerMinute")
+      }),
+    30_000
+  )
 
-      yield* untilShared(store)
-      // Nothing held any more: the shared counts are back to zero (leases from before the outage were lost with it).
-      expect((yield* pool.status).map((key) => key.inFlight)).toEqual([0, 0])
-      expect((yield* limiter.status).inFlight).toBe(0)
-    }), 60_000)
+  it.live(
+    "fail-open: with Redis stopped mid-load each instance keeps its share locally, then shares again",
+    () =>
+      Effect.gen(function*() {
+        const { redis, store } = yield* connectedStore({ onUnavailable: "fail-open", instances: 2 })
+        const limiter = yield* RateLimiter.make({ capacity: 4, refillRate: 0.001, shared: { store, key: "open" } })
+        const pool = yield* KeyPool.make({
+          providerId: "openai",
+          keys: [{ key: "sk-shared-key-one-0001", maxConcurrency: 4 }],
+          whenExhausted: { _tag: "Fail" },
+          shared: { store, key: "open" }
+        })
+        const tryOne = Effect.scoped(limiter.consume({ onExceeded: "fail" })).pipe(
+          Effect.as(true),
+          Effect.catchTag("RateLimiterExceededError", () => Effect.succeed(false))
+        )
+        expect(yield* tryOne).toBe(true)
 
-  it.live("a store whose Redis is down at start still builds, serves per onUnavailable, connects when Redis comes up, and closes at once", () =>
-    Effect.gen(function*() {
-      const redis = yield* redisServer
-      yield* redis.stop
-      const closed = yield* Scope.make()
-      const open = yield* Scope.provide(instance(redis.url, { onUnavailable: "fail-open" }), closed)
-      const shut = yield* Scope.provide(instance(redis.url, { onUnavailable: "fail-closed" }), closed)
-      const local = yield* Scope.provide(RateLimiter.make({ capacity: 2, refillRate: 1, shared: { store: open, key: "down" } }), closed)
-      const none = yield* Scope.provide(RateLimiter.make({ capacity: 2, refillRate: 1, shared: { store: shut, key: "down" } }), closed)
-      const granted = yield* Effect.scoped(local.consume({ onExceeded: "fail" }))
-      expect(granted.limit).toBe(2)
-      const refused = yield* Effect.flip(Effect.scoped(none.consume()))
-      expect(refused._tag).toBe("StoreUnavailableError")
-      // Redis comes up: both connect by themselves.
-      yield* redis.start
-      yield* untilShared(open)
-      yield* untilShared(shut)
-      expect((yield* Effect.scoped(none.consume())).limit).toBe(2)
-      yield* Scope.close(closed, Exit.void).pipe(Effect.timeout("5 seconds"))
-    }), 30_000)
+        // Bounded: a call that waited on the dead store would fail the test with the timeout.
+        yield* Effect.gen(function*() {
+          yield* redis.stop
+          // Half of each limit now, locally: 2 of the bucket, 2 of the key's 4 slots; no call waits on the dead store.
+          const granted = yield* Effect.all([tryOne, tryOne, tryOne])
+          expect(granted).toEqual([true, true, false])
+          yield* Effect.scoped(Effect.gen(function*() {
+            yield* pool.acquire
+            yield* pool.acquire
+            const refused = yield* Effect.flip(pool.acquire)
+            expect(refused._tag).toBe("NoCapacityError")
+          }))
+        }).pipe(Effect.timeout("5 seconds"))
 
-  it.live("a budget shared by three instances is never passed under 200 concurrent calls", () =>
-    Effect.gen(function*() {
-      const { redis } = yield* connectedStore()
-      const budgets = yield* Effect.forEach([0, 1, 2], () =>
-        Effect.flatMap(Effect.tap(instance(redis.url), untilShared), (store) =>
-          Budget.make({ limits: [{ scope: Budget.overall, limit: 1, period: "1 hour" }], shared: { store, key: "spend" } })))
-      let admitted = 0
-      let charged = 0
-      yield* Effect.forEach(Array.from({ length: 200 }, (_, i) => budgets[i % 3]!), (budget, i) =>
-        Effect.matchEffect(budget.check({ estimate: 0.03, model: "gpt-4o" }), {
-          onFailure: (error) => Effect.sync(() => expect(error._tag).toBe("BudgetExceededError")),
-          onSuccess: (reservation) => {
-            admitted++
-            // The real cost is at most the estimate; some calls cost nothing.
-            const cost = [0.03, 0.02, 0][i % 3]!
-            charged += cost
-            return Effect.andThen(Effect.sleep("5 millis"), budget.charge(reservation, cost))
-          }
-        }), { concurrency: "unbounded" })
-      expect(admitted).toBeGreaterThanOrEqual(33)
-      for (const budget of budgets) {
-        const [status] = yield* budget.status
-        expect(status!.reserved).toBeCloseTo(0, 9)
-        expect(status!.spent).toBeCloseTo(charged, 9)
-        expect(status!.spent).toBeLessThanOrEqual(1 + 1e-9)
-      }
-    }), 30_000)
+        // Back: a fresh Redis (no persistence) holds a full bucket, shared again once the client reconnects.
+        yield* redis.start
+        yield* untilShared(store)
+        expect(yield* tryOne).toBe(true)
+        expect((yield* limiter.status).available).toBeCloseTo(3, 1)
+        yield* holdsOne(pool)
+      }),
+    30_000
+  )
 
-  it.live("a reservation of an instance that dies lapses within the TTL; without Redis a budget fails closed or keeps a share", () =>
-    Effect.gen(function*() {
-      // A TTL of 2 s, renewed every third of it: the dying instance's reservation outlives a stall of this process
-      // of a second and more while it lives.
-      const { redis, store } = yield* connectedStore({ leaseTtl: "2 seconds" })
-      const limits = [{ scope: Budget.overall, limit: 1, period: "1 hour" }] as const
-      const doomed = yield* Scope.make()
-      const dying = yield* Scope.provide(Effect.tap(instance(redis.url, { leaseTtl: "2 seconds" }), untilShared), doomed)
-      const first = yield* Budget.make({ limits, shared: { store: dying, key: "lapse" } })
-      yield* first.check({ estimate: 0.9 })
-      const other = yield* Budget.make({ limits, shared: { store, key: "lapse" } })
-      expect((yield* Effect.flip(other.check({ estimate: 0.5 })))._tag).toBe("BudgetExceededError")
-      yield* Scope.close(doomed, Exit.void)
-      // Past the TTL since its last renewal, which came before the close.
-      yield* Effect.sleep("2200 millis")
-      yield* other.charge(yield* other.check({ estimate: 0.5 }), 0.5)
-      expect((yield* other.status)[0]).toMatchObject({ spent: 0.5, reserved: 0 })
+  it.live(
+    "fail-closed: with Redis stopped calls fail at once with typed errors, and work again when it is back",
+    () =>
+      Effect.gen(function*() {
+        const { redis, store } = yield* connectedStore({ onUnavailable: "fail-closed" })
+        const limiter = yield* RateLimiter.make({
+          capacity: 4,
+          refillRate: 1,
+          maxConcurrency: 2,
+          shared: { store, key: "closed" }
+        })
+        const pool = yield* KeyPool.make({
+          providerId: "openai",
+          keys: ["sk-shared-key-one-0001"],
+          shared: { store, key: "closed" }
+        })
+        // Calls in flight when Redis goes: their leases are dropped with it; giving them back must not fail.
+        const inFlight = yield* Scope.make()
+        yield* Scope.provide(Effect.all([limiter.consume(), pool.acquire]), inFlight)
 
-      const open = yield* Budget.make({ limits, shared: { store: yield* instance(redis.url, { onUnavailable: "fail-open", instances: 4 }), key: "lapse" } })
-      yield* redis.stop
-      // Fail-closed: no check passes. Fail-open: a quarter of the limit, locally.
-      expect((yield* Effect.flip(other.check({ estimate: 0.1 })))._tag).toBe("NoCapacityError")
-      yield* open.check({ estimate: 0.25 })
-      expect((yield* Effect.flip(open.check({ estimate: 0.01 })))._tag).toBe("BudgetExceededError")
-    }), 30_000)
+        yield* redis.stop
+        const consumed = yield* Effect.flip(Effect.scoped(limiter.consume())).pipe(Effect.timeout("5 seconds"))
+        expect(consumed._tag).toBe("StoreUnavailableError")
+        if (consumed._tag === "StoreUnavailableError") {
+          expect(consumed.address).toBe(`127.0.0.1:${redis.port}`)
+          expect(consumed.message).toContain("fail-closed")
+        }
+        const acquired = yield* Effect.flip(Effect.scoped(pool.acquire)).pipe(Effect.timeout("5 seconds"))
+        expect(acquired._tag).toBe("NoCapacityError")
+        // Its status still lists the key: this instance's lease, no share.
+        expect(yield* pool.status).toMatchObject([{ inFlight: 1, share: 0 }])
+        yield* Scope.close(inFlight, Exit.void)
 
-  it.live("a shared cache store: a reply one instance stores, another reads, until its time to live; Redis away is a CacheStoreError", () =>
-    Effect.gen(function*() {
-      const { redis } = yield* connectedStore()
-      const [first, second] = yield* Effect.forEach([0, 1], () =>
-        Effect.flatMap(Effect.tap(instance(redis.url), untilShared), (store) =>
-          Effect.provide(Effect.service(CacheStore.CacheStore), CacheStore.layerShared({ store, key: "replies" }))))
-      const reply = LlmTest.reply("Paris", { usage: { promptTokens: 3, completionTokens: 2, totalTokens: 5 }, reasoning: "think" })
-      // Two seconds to live: the reads below come well within it, however loaded the machine.
-      yield* first!.set("capital", reply, "2 seconds")
-      yield* first!.set("other", LlmTest.reply("Rome"), "1 minute")
-      const read = yield* second!.get("capital")
-      expect(Option.getOrUndefined(read)).toEqual(reply)
-      expect(yield* second!.size).toBe(2)
-      expect(yield* second!.delete("other")).toBe(true)
-      expect(yield* first!.delete("other")).toBe(false)
-      // Slept after the set: past its time to live on Redis' clock too.
-      yield* Effect.sleep("2100 millis")
-      expect(yield* second!.get("capital")).toStrictEqual(Option.none())
-      expect(yield* first!.size).toBe(0)
+        yield* redis.start
+        yield* untilShared(store)
+        const result = yield* Effect.scoped(limiter.consume())
+        expect(result.limit).toBe(4)
+        yield* holdsOne(pool)
+        expect((yield* limiter.status).inFlight).toBe(0)
+      }),
+    30_000
+  )
 
-      yield* redis.stop
-      const failed = yield* Effect.flip(second!.get("capital"))
-      expect(failed).toMatchObject({ _tag: "CacheStoreError", operation: "get" })
-    }), 30_000)
+  it.live(
+    "provider.json's store section: a 429 one instance's Llm call gets cools the key for another instance",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* redisServer
+        const json = {
+          store: { redis: redis.url, command_timeout: 2 },
+          openai: [{
+            model_name: "gpt-4o-mini",
+            api_keys: ["sk-shared-key-one-0001"],
+            base_url: "http://127.0.0.1:1/v1",
+            max_retries: 0,
+            rate_limit_capacity: 10,
+            rate_limit_refill_rate: 1
+          }]
+        }
+        const http = fakeHttpClient(() =>
+          jsonResponse({ error: { message: "slow down" } }, { status: 429, headers: { "retry-after": "5" } })
+        )
+        // Two instances: each loads the file and builds its own layers (own store connection).
+        const instances = yield* Effect.forEach([0, 1], () =>
+          Effect.gen(function*() {
+            const config = yield* ProviderConfig.fromJson(json)
+            const [deployment] = yield* ProviderConfig.deployments(config)
+            return yield* Layer.build(
+              deployment!.layer.pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, http.client)))
+            )
+          }))
+        const [first, second] = instances.map((context) => ({
+          llm: Context.get(context, Llm.Llm),
+          pool: Context.get(context, KeyPool.KeyPool),
+          limiter: Context.get(context, RateLimiter.RateLimiter)
+        }))
+        // Connected (up to 20 s on a loaded machine): a fail-closed limiter reads nothing available until then.
+        for (let i = 0; i < 800 && (yield* second!.limiter.status).available < 5; i++) yield* Effect.sleep("25 millis")
+
+        // Stamped before the call: the cooldown (the 429's 5 s, 80% of it at least with jitter) runs from a later moment.
+        const called = Date.now()
+        const failed = yield* Effect.flip(first!.llm.chat({ messages: [Message.user("hi")] }))
+        expect(failed._tag).toBe("RateLimitError")
+        const [key] = yield* second!.pool.status
+        expect(key!.coolingUntil).toBeGreaterThan(called + 3_000)
+        // One bucket for both: the first instance's call took a token the second one sees gone.
+        expect((yield* second!.limiter.status).available).toBeLessThan(10)
+      }),
+    30_000
+  )
+
+  it.live(
+    "Redis stopped and started under load: every call ends (granted or a typed error), none hangs, counts are exact after",
+    () =>
+      Effect.gen(function*() {
+        const { redis, store } = yield* connectedStore({
+          onUnavailable: "fail-open",
+          instances: 2,
+          leaseTtl: "1 second"
+        })
+        const limiter = yield* RateLimiter.make({
+          capacity: 50,
+          refillRate: 200,
+          maxConcurrency: 8,
+          shared: { store, key: "load" }
+        })
+        const pool = yield* KeyPool.make({
+          providerId: "openai",
+          keys: [{ key: "sk-shared-key-one-0001", maxConcurrency: 4 }, {
+            key: "sk-shared-key-two-0002",
+            maxConcurrency: 4
+          }],
+          shared: { store, key: "load" }
+        })
+        const outcomes = { served: 0, refused: 0 }
+        const call = Effect.scoped(Effect.gen(function*() {
+          yield* limiter.consume()
+          yield* pool.acquire
+          yield* Effect.sleep("5 millis")
+        })).pipe(
+          Effect.tap(() => Effect.sync(() => outcomes.served++)),
+          Effect.catchTags({
+            NoCapacityError: () => Effect.sync(() => outcomes.refused++),
+            StoreUnavailableError: () => Effect.sync(() => outcomes.refused++)
+          })
+        )
+        const load = Effect.forEach(Array.from({ length: 400 }), () => call, { concurrency: 16 })
+        const outage = Effect.andThen(
+          Effect.sleep("100 millis"),
+          Effect.andThen(redis.stop, Effect.andThen(Effect.sleep("300 millis"), redis.start))
+        )
+        yield* Effect.all([load, outage], { concurrency: "unbounded" }).pipe(Effect.timeout("20 seconds"))
+        expect(outcomes.served + outcomes.refused).toBe(400)
+        expect(outcomes.served).toBeGreaterThan(0)
+
+        yield* untilShared(store)
+        // Nothing held any more: the shared counts are back to zero (leases from before the outage were lost with it).
+        expect((yield* pool.status).map((key) => key.inFlight)).toEqual([0, 0])
+        expect((yield* limiter.status).inFlight).toBe(0)
+      }),
+    60_000
+  )
+
+  it.live(
+    "a store whose Redis is down at start still builds, serves per onUnavailable, connects when Redis comes up, and closes at once",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* redisServer
+        yield* redis.stop
+        const closed = yield* Scope.make()
+        const open = yield* Scope.provide(instance(redis.url, { onUnavailable: "fail-open" }), closed)
+        const shut = yield* Scope.provide(instance(redis.url, { onUnavailable: "fail-closed" }), closed)
+        const local = yield* Scope.provide(
+          RateLimiter.make({ capacity: 2, refillRate: 1, shared: { store: open, key: "down" } }),
+          closed
+        )
+        const none = yield* Scope.provide(
+          RateLimiter.make({ capacity: 2, refillRate: 1, shared: { store: shut, key: "down" } }),
+          closed
+        )
+        const granted = yield* Effect.scoped(local.consume({ onExceeded: "fail" }))
+        expect(granted.limit).toBe(2)
+        const refused = yield* Effect.flip(Effect.scoped(none.consume()))
+        expect(refused._tag).toBe("StoreUnavailableError")
+        // Redis comes up: both connect by themselves.
+        yield* redis.start
+        yield* untilShared(open)
+        yield* untilShared(shut)
+        expect((yield* Effect.scoped(none.consume())).limit).toBe(2)
+        yield* Scope.close(closed, Exit.void).pipe(Effect.timeout("5 seconds"))
+      }),
+    30_000
+  )
+
+  it.live(
+    "a budget shared by three instances is never passed under 200 concurrent calls",
+    () =>
+      Effect.gen(function*() {
+        const { redis } = yield* connectedStore()
+        const budgets = yield* Effect.forEach([0, 1, 2], () =>
+          Effect.flatMap(Effect.tap(instance(redis.url), untilShared), (store) =>
+            Budget.make({
+              limits: [{ scope: Budget.overall, limit: 1, period: "1 hour" }],
+              shared: { store, key: "spend" }
+            })))
+        let admitted = 0
+        let charged = 0
+        yield* Effect.forEach(
+          Array.from({ length: 200 }, (_, i) =>
+            budgets[i % 3]!),
+          (budget, i) =>
+            Effect.matchEffect(budget.check({ estimate: 0.03, model: "gpt-4o" }), {
+              onFailure: (error) =>
+                Effect.sync(() => expect(error._tag).toBe("BudgetExceededError")),
+              onSuccess: (reservation) => {
+                admitted++
+                // The real cost is at most the estimate; some calls cost nothing.
+                const cost = [0.03, 0.02, 0][i % 3]!
+                charged += cost
+                return Effect.andThen(Effect.sleep("5 millis"), budget.charge(reservation, cost))
+              }
+            }),
+          { concurrency: "unbounded" }
+        )
+        expect(admitted).toBeGreaterThanOrEqual(33)
+        for (const budget of budgets) {
+          const [status] = yield* budget.status
+          expect(status!.reserved).toBeCloseTo(0, 9)
+          expect(status!.spent).toBeCloseTo(charged, 9)
+          expect(status!.spent).toBeLessThanOrEqual(1 + 1e-9)
+        }
+      }),
+    30_000
+  )
+
+  it.live(
+    "a reservation of an instance that dies lapses within the TTL; without Redis a budget fails closed or keeps a share",
+    () =>
+      Effect.gen(function*() {
+        // A TTL of 2 s, renewed every third of it: the dying instance's reservation outlives a stall of this process
+        // of a second and more while it lives.
+        const { redis, store } = yield* connectedStore({ leaseTtl: "2 seconds" })
+        const limits = [{ scope: Budget.overall, limit: 1, period: "1 hour" }] as const
+        const doomed = yield* Scope.make()
+        const dying = yield* Scope.provide(
+          Effect.tap(instance(redis.url, { leaseTtl: "2 seconds" }), untilShared),
+          doomed
+        )
+        const first = yield* Budget.make({ limits, shared: { store: dying, key: "lapse" } })
+        yield* first.check({ estimate: 0.9 })
+        const other = yield* Budget.make({ limits, shared: { store, key: "lapse" } })
+        expect((yield* Effect.flip(other.check({ estimate: 0.5 })))._tag).toBe("BudgetExceededError")
+        yield* Scope.close(doomed, Exit.void)
+        // Past the TTL since its last renewal, which came before the close.
+        yield* Effect.sleep("2200 millis")
+        yield* other.charge(yield* other.check({ estimate: 0.5 }), 0.5)
+        expect((yield* other.status)[0]).toMatchObject({ spent: 0.5, reserved: 0 })
+
+        const open = yield* Budget.make({
+          limits,
+          shared: { store: yield* instance(redis.url, { onUnavailable: "fail-open", instances: 4 }), key: "lapse" }
+        })
+        yield* redis.stop
+        // Fail-closed: no check passes. Fail-open: a quarter of the limit, locally.
+        expect((yield* Effect.flip(other.check({ estimate: 0.1 })))._tag).toBe("NoCapacityError")
+        yield* open.check({ estimate: 0.25 })
+        expect((yield* Effect.flip(open.check({ estimate: 0.01 })))._tag).toBe("BudgetExceededError")
+      }),
+    30_000
+  )
+
+  it.live(
+    "a shared cache store: a reply one instance stores, another reads, until its time to live; Redis away is a CacheStoreError",
+    () =>
+      Effect.gen(function*() {
+        const { redis } = yield* connectedStore()
+        const [first, second] = yield* Effect.forEach([0, 1], () =>
+          Effect.flatMap(Effect.tap(instance(redis.url), untilShared), (store) =>
+            Effect.provide(Effect.service(CacheStore.CacheStore), CacheStore.layerShared({ store, key: "replies" }))))
+        const reply = LlmTest.reply("Paris", {
+          usage: { promptTokens: 3, completionTokens: 2, totalTokens: 5 },
+          reasoning: "think"
+        })
+        // Two seconds to live: the reads below come well within it, however loaded the machine.
+        yield* first!.set("capital", reply, "2 seconds")
+        yield* first!.set("other", LlmTest.reply("Rome"), "1 minute")
+        const read = yield* second!.get("capital")
+        expect(Option.getOrUndefined(read)).toEqual(reply)
+        expect(yield* second!.size).toBe(2)
+        expect(yield* second!.delete("other")).toBe(true)
+        expect(yield* first!.delete("other")).toBe(false)
+        // Slept after the set: past its time to live on Redis' clock too.
+        yield* Effect.sleep("2100 millis")
+        expect(yield* second!.get("capital")).toStrictEqual(Option.none())
+        expect(yield* first!.size).toBe(0)
+
+        yield* redis.stop
+        const failed = yield* Effect.flip(second!.get("capital"))
+        expect(failed).toMatchObject({ _tag: "CacheStoreError", operation: "get" })
+      }),
+    30_000
+  )
 
   // A limiter of 10 a second in a store behind a pausable proxy, one call through it done; commands time out after 200 ms.
   const behindProxy = (key: string) =>
@@ -613,200 +841,269 @@ describe("Store: limits shared through a real redis-server", () => {
       return { proxy, store, limiter }
     })
 
-  it.live("a Redis that stops answering fails each command within commandTimeout, as unavailable, and serves again when it answers", () =>
-    Effect.gen(function*() {
-      const { limiter, proxy, store } = yield* behindProxy("paused")
+  it.live(
+    "a Redis that stops answering fails each command within commandTimeout, as unavailable, and serves again when it answers",
+    () =>
+      Effect.gen(function*() {
+        const { limiter, proxy, store } = yield* behindProxy("paused")
 
-      proxy.pause()
-      const failed = yield* Effect.flip(Effect.scoped(limiter.consume())).pipe(Effect.timeout("5 seconds"))
-      expect(failed._tag).toBe("StoreUnavailableError")
-      if (failed._tag === "StoreUnavailableError") expect(failed.reason).toBe("no reply within 200 ms")
-
-      proxy.resume()
-      // The replies held back arrive late and are dropped; the next commands are answered.
-      yield* untilShared(store)
-      const result = yield* Effect.scoped(limiter.consume())
-      expect(result.limit).toBe(10)
-    }), 30_000)
-
-  it.live("commands sent one after another to a Redis that stops answering each fail at their own deadline, and later ones are answered", () =>
-    Effect.gen(function*() {
-      const { limiter, proxy, store } = yield* behindProxy("staggered")
-
-      proxy.pause()
-      // The second is sent while the first waits, so it is still in flight when the first's deadline passes.
-      const consume = Effect.flip(Effect.scoped(limiter.consume()))
-      const [first, second] = yield* Effect.all([consume, Effect.andThen(Effect.sleep("100 millis"), consume)], {
-        concurrency: "unbounded"
-      }).pipe(Effect.timeout("5 seconds"))
-      for (const failed of [first, second]) {
+        proxy.pause()
+        const failed = yield* Effect.flip(Effect.scoped(limiter.consume())).pipe(Effect.timeout("5 seconds"))
         expect(failed._tag).toBe("StoreUnavailableError")
         if (failed._tag === "StoreUnavailableError") expect(failed.reason).toBe("no reply within 200 ms")
-      }
 
-      proxy.resume()
-      yield* untilShared(store)
-      const results = yield* Effect.all(Array.from({ length: 3 }, () => Effect.scoped(limiter.consume())), { concurrency: "unbounded" })
-      expect(results.map((result) => result.limit)).toEqual([10, 10, 10])
-    }), 30_000)
+        proxy.resume()
+        // The replies held back arrive late and are dropped; the next commands are answered.
+        yield* untilShared(store)
+        const result = yield* Effect.scoped(limiter.consume())
+        expect(result.limit).toBe(10)
+      }),
+    30_000
+  )
 
-  it.live("scripts Redis has forgotten (SCRIPT FLUSH) are loaded again by the call that finds them missing", () =>
-    Effect.gen(function*() {
-      const { redis, store } = yield* connectedStore({ onUnavailable: "fail-closed" })
-      const raw = yield* rawClient(redis.url)
-      const limiter = yield* RateLimiter.make({ capacity: 3, refillRate: 0.001, shared: { store, key: "flushed" } })
-      const capped = yield* KeyPool.make({
-        providerId: "openai",
-        keys: [{ key: "sk-shared-key-one-0001", maxConcurrency: 2 }],
-        shared: { store, key: "flushed" }
-      })
-      const open = yield* KeyPool.make({ providerId: "openai", keys: ["sk-shared-key-one-0001"], shared: { store, key: "open" } })
-      yield* Effect.scoped(limiter.consume())
-      yield* holdsOne(capped)
-      yield* holdsOne(open)
-      yield* Effect.promise(() => raw.sendCommand(["SCRIPT", "FLUSH"]))
-      yield* Effect.scoped(limiter.consume())
-      yield* holdsOne(capped)
-      // An uncapped key's release is posted: after a flush it is sent again whole, so it may land after
-      // the next command, but it lands.
-      yield* Effect.scoped(open.acquire)
-      let inFlight = 1
-      // Up to 20 s for a loaded machine.
-      for (let i = 0; i < 2_000 && inFlight > 0; i++) {
-        inFlight = (yield* open.status)[0]!.inFlight
-        if (inFlight > 0) yield* Effect.sleep("10 millis")
-      }
-      expect(inFlight).toBe(0)
-      // The bucket's state survived the flush: two of its three tokens are spent.
-      expect((yield* limiter.status).available).toBeCloseTo(1, 1)
-    }), 30_000)
+  it.live(
+    "commands sent one after another to a Redis that stops answering each fail at their own deadline, and later ones are answered",
+    () =>
+      Effect.gen(function*() {
+        const { limiter, proxy, store } = yield* behindProxy("staggered")
 
-  it.live("the expired leases of an instance that died are not counted, and the next pick on their pool drops them", () =>
-    Effect.gen(function*() {
-      const redis = yield* redisServer
-      const raw = yield* rawClient(redis.url)
-      const options = { providerId: "openai", keys: ["sk-shared-key-one-0001"], whenExhausted: { _tag: "Fail" } as const }
-      const doomed = yield* Scope.make()
-      const dying = yield* Scope.provide(instance(redis.url, { leaseTtl: "300 millis" }), doomed)
-      yield* untilShared(dying)
-      const pool = yield* KeyPool.make({ ...options, shared: { store: dying, key: "expired" } })
-      yield* Scope.provide(Effect.all([pool.acquire, pool.acquire, pool.acquire]), yield* Scope.make())
-      yield* Scope.close(doomed, Exit.void)
-      const [set] = yield* Effect.promise(() => raw.keys("effect-llm-router:leases:pool:expired:*[^e]"))
-      expect(yield* Effect.promise(() => raw.zCard(set!))).toBe(3)
+        proxy.pause()
+        // The second is sent while the first waits, so it is still in flight when the first's deadline passes.
+        const consume = Effect.flip(Effect.scoped(limiter.consume()))
+        const [first, second] = yield* Effect.all([consume, Effect.andThen(Effect.sleep("100 millis"), consume)], {
+          concurrency: "unbounded"
+        }).pipe(Effect.timeout("5 seconds"))
+        for (const failed of [first, second]) {
+          expect(failed._tag).toBe("StoreUnavailableError")
+          if (failed._tag === "StoreUnavailableError") expect(failed.reason).toBe("no reply within 200 ms")
+        }
 
-      yield* Effect.sleep("400 millis")
-      const survivor = yield* instance(redis.url, { leaseTtl: "300 millis" })
-      yield* untilShared(survivor)
-      const other = yield* KeyPool.make({ ...options, shared: { store: survivor, key: "expired" } })
-      expect((yield* other.status)[0]!.inFlight).toBe(0)
-      yield* Effect.scoped(Effect.gen(function*() {
-        yield* other.acquire
-        expect((yield* other.status)[0]!.inFlight).toBe(1)
-      }))
-      expect(yield* Effect.promise(() => raw.zCard(set!))).toBe(0)
-    }), 30_000)
+        proxy.resume()
+        yield* untilShared(store)
+        const results = yield* Effect.all(Array.from({ length: 3 }, () => Effect.scoped(limiter.consume())), {
+          concurrency: "unbounded"
+        })
+        expect(results.map((result) => result.limit)).toEqual([10, 10, 10])
+      }),
+    30_000
+  )
 
-  it.live("an expired lease never counts toward its key's cap, and its holder's late release does not count it off twice", () =>
-    Effect.gen(function*() {
-      const redis = yield* redisServer
-      const candidates = [{ id: "a", weight: 1, maxConcurrency: 2 }, { id: "b", weight: 1, maxConcurrency: 2 }]
-      // One instance whose renewals stop (it dies) while it holds a lease of each key.
-      const doomed = yield* Scope.make()
-      const dying = yield* Scope.provide(instance(redis.url, { leaseTtl: "300 millis" }), doomed)
-      yield* untilShared(dying)
-      const lost = yield* Leases.group(connectionOf(dying), "late", candidates, 0)
-      const taken = [yield* lost.pick, yield* lost.pick]
-      expect(taken.map((result) => result._tag)).toEqual(["Taken", "Taken"])
-      yield* Scope.close(doomed, Exit.void)
-      yield* Effect.sleep("400 millis")
+  it.live(
+    "scripts Redis has forgotten (SCRIPT FLUSH) are loaded again by the call that finds them missing",
+    () =>
+      Effect.gen(function*() {
+        const { redis, store } = yield* connectedStore({ onUnavailable: "fail-closed" })
+        const raw = yield* rawClient(redis.url)
+        const limiter = yield* RateLimiter.make({ capacity: 3, refillRate: 0.001, shared: { store, key: "flushed" } })
+        const capped = yield* KeyPool.make({
+          providerId: "openai",
+          keys: [{ key: "sk-shared-key-one-0001", maxConcurrency: 2 }],
+          shared: { store, key: "flushed" }
+        })
+        const open = yield* KeyPool.make({
+          providerId: "openai",
+          keys: ["sk-shared-key-one-0001"],
+          shared: { store, key: "open" }
+        })
+        yield* Effect.scoped(limiter.consume())
+        yield* holdsOne(capped)
+        yield* holdsOne(open)
+        yield* Effect.promise(() => raw.sendCommand(["SCRIPT", "FLUSH"]))
+        yield* Effect.scoped(limiter.consume())
+        yield* holdsOne(capped)
+        // An uncapped key's release is posted: after a flush it is sent again whole, so it may land after
+        // the next command, but it lands.
+        yield* Effect.scoped(open.acquire)
+        let inFlight = 1
+        // Up to 20 s for a loaded machine.
+        for (let i = 0; i < 2_000 && inFlight > 0; i++) {
+          inFlight = (yield* open.status)[0]!.inFlight
+          if (inFlight > 0) yield* Effect.sleep("10 millis")
+        }
+        expect(inFlight).toBe(0)
+        // The bucket's state survived the flush: two of its three tokens are spent.
+        expect((yield* limiter.status).available).toBeCloseTo(1, 1)
+      }),
+    30_000
+  )
 
-      const survivor = yield* instance(redis.url, { leaseTtl: "300 millis" })
-      yield* untilShared(survivor)
-      const group = yield* Leases.group(connectionOf(survivor), "late", candidates, 0)
-      expect((yield* group.status).keys.map((key) => key.inFlight)).toEqual([0, 0])
-      // Both keys at their cap of two, from this instance alone: the expired leases are not among them.
-      const held = [yield* group.pick, yield* group.pick, yield* group.pick, yield* group.pick]
-      expect(held.map((result) => result._tag)).toEqual(["Taken", "Taken", "Taken", "Taken"])
-      expect(yield* group.pick).toMatchObject({ _tag: "Blocked", releasable: true })
-      // The dead instance's releases arriving late (a reply lost, a stall): their leases are gone, the counts stay.
-      for (const result of taken) if (result._tag === "Taken") yield* group.release(result.index, result.lease, undefined)
-      expect((yield* group.status).keys.map((key) => key.inFlight)).toEqual([2, 2])
-      expect(yield* group.pick).toMatchObject({ _tag: "Blocked", releasable: true })
-      for (const result of held) if (result._tag === "Taken") yield* group.release(result.index, result.lease, "success")
-      expect((yield* group.status).keys.map((key) => key.inFlight)).toEqual([0, 0])
-    }), 30_000)
+  it.live(
+    "the expired leases of an instance that died are not counted, and the next pick on their pool drops them",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* redisServer
+        const raw = yield* rawClient(redis.url)
+        const options = {
+          providerId: "openai",
+          keys: ["sk-shared-key-one-0001"],
+          whenExhausted: { _tag: "Fail" } as const
+        }
+        const doomed = yield* Scope.make()
+        const dying = yield* Scope.provide(instance(redis.url, { leaseTtl: "300 millis" }), doomed)
+        yield* untilShared(dying)
+        const pool = yield* KeyPool.make({ ...options, shared: { store: dying, key: "expired" } })
+        yield* Scope.provide(Effect.all([pool.acquire, pool.acquire, pool.acquire]), yield* Scope.make())
+        yield* Scope.close(doomed, Exit.void)
+        const [set] = yield* Effect.promise(() => raw.keys("effect-llm-router:leases:pool:expired:*[^e]"))
+        expect(yield* Effect.promise(() => raw.zCard(set!))).toBe(3)
+
+        yield* Effect.sleep("400 millis")
+        const survivor = yield* instance(redis.url, { leaseTtl: "300 millis" })
+        yield* untilShared(survivor)
+        const other = yield* KeyPool.make({ ...options, shared: { store: survivor, key: "expired" } })
+        expect((yield* other.status)[0]!.inFlight).toBe(0)
+        yield* Effect.scoped(Effect.gen(function*() {
+          yield* other.acquire
+          expect((yield* other.status)[0]!.inFlight).toBe(1)
+        }))
+        expect(yield* Effect.promise(() => raw.zCard(set!))).toBe(0)
+      }),
+    30_000
+  )
+
+  it.live(
+    "an expired lease never counts toward its key's cap, and its holder's late release does not count it off twice",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* redisServer
+        const candidates = [{ id: "a", weight: 1, maxConcurrency: 2 }, { id: "b", weight: 1, maxConcurrency: 2 }]
+        // One instance whose renewals stop (it dies) while it holds a lease of each key.
+        const doomed = yield* Scope.make()
+        const dying = yield* Scope.provide(instance(redis.url, { leaseTtl: "300 millis" }), doomed)
+        yield* untilShared(dying)
+        const lost = yield* Leases.group(connectionOf(dying), "late", candidates, 0)
+        const taken = [yield* lost.pick, yield* lost.pick]
+        expect(taken.map((result) => result._tag)).toEqual(["Taken", "Taken"])
+        yield* Scope.close(doomed, Exit.void)
+        yield* Effect.sleep("400 millis")
+
+        const survivor = yield* instance(redis.url, { leaseTtl: "300 millis" })
+        yield* untilShared(survivor)
+        const group = yield* Leases.group(connectionOf(survivor), "late", candidates, 0)
+        expect((yield* group.status).keys.map((key) => key.inFlight)).toEqual([0, 0])
+        // Both keys at their cap of two, from this instance alone: the expired leases are not among them.
+        const held = [yield* group.pick, yield* group.pick, yield* group.pick, yield* group.pick]
+        expect(held.map((result) => result._tag)).toEqual(["Taken", "Taken", "Taken", "Taken"])
+        expect(yield* group.pick).toMatchObject({ _tag: "Blocked", releasable: true })
+        // The dead instance's releases arriving late (a reply lost, a stall): their leases are gone, the counts stay.
+        for (const result of taken) {
+          if (result._tag === "Taken") yield* group.release(result.index, result.lease, undefined)
+        }
+        expect((yield* group.status).keys.map((key) => key.inFlight)).toEqual([2, 2])
+        expect(yield* group.pick).toMatchObject({ _tag: "Blocked", releasable: true })
+        for (const result of held) {
+          if (result._tag === "Taken") yield* group.release(result.index, result.lease, "success")
+        }
+        expect((yield* group.status).keys.map((key) => key.inFlight)).toEqual([0, 0])
+      }),
+    30_000
+  )
 
   it.live("a started command's reply is had however late its wait runs", () =>
     Effect.gen(function*() {
       const { store } = yield* connectedStore()
-      const echo = connectionOf(store).bind(Redis.script((word: string) => [word], { numberOfKeys: 0, lua: "return ARGV[1]" }))
+      const echo = connectionOf(store).bind(
+        Redis.script((word: string) => [word], { numberOfKeys: 0, lua: "return ARGV[1]" })
+      )
       // Two started together, as a call's permit and key are; both replies are in before either wait runs.
       const first = yield* echo.start(["0", "permit"])
       const second = yield* echo.start(["0", "key"])
       yield* Effect.sleep("200 millis")
       const waited = (wait: Effect.Effect<unknown, unknown>) =>
-        wait.pipe(Effect.timeoutOrElse({ duration: "5 seconds", orElse: () => Effect.die("a reply that came before its wait was never had") }))
+        wait.pipe(Effect.timeoutOrElse({
+          duration: "5 seconds",
+          orElse: () => Effect.die("a reply that came before its wait was never had")
+        }))
       expect(yield* waited(first)).toBe("permit")
       expect(yield* waited(second)).toBe("key")
     }))
 
-  it.live("a key's count left by a lease set lost on its own (evicted, deleted) is let go within the TTL", () =>
-    Effect.gen(function*() {
-      const redis = yield* redisServer
-      const raw = yield* rawClient(redis.url)
-      const store = yield* instance(redis.url, { leaseTtl: "300 millis" })
-      yield* untilShared(store)
-      const group = yield* Leases.group(connectionOf(store), "evicted", [{ id: "a", weight: 1, maxConcurrency: 1 }], 0)
-      const taken = yield* group.pick
-      expect(taken._tag).toBe("Taken")
-      // The lease set goes (the count stays in the state hash); the holder lets its lease go.
-      yield* Effect.promise(() => raw.del(`${connectionOf(store).prefix}:leases:evicted:held`))
-      if (taken._tag === "Taken") yield* group.release(taken.index, taken.lease, "success")
-      expect(yield* group.pick).toMatchObject({ _tag: "Blocked", releasable: true })
-      // Once the TTL has passed, the next pick finds no lease held at all, and the key free.
-      yield* Effect.sleep("400 millis")
-      expect((yield* group.pick)._tag).toBe("Taken")
-    }), 30_000)
+  it.live(
+    "a key's count left by a lease set lost on its own (evicted, deleted) is let go within the TTL",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* redisServer
+        const raw = yield* rawClient(redis.url)
+        const store = yield* instance(redis.url, { leaseTtl: "300 millis" })
+        yield* untilShared(store)
+        const group = yield* Leases.group(
+          connectionOf(store),
+          "evicted",
+          [{ id: "a", weight: 1, maxConcurrency: 1 }],
+          0
+        )
+        const taken = yield* group.pick
+        expect(taken._tag).toBe("Taken")
+        // The lease set goes (the count stays in the state hash); the holder lets its lease go.
+        yield* Effect.promise(() => raw.del(`${connectionOf(store).prefix}:leases:evicted:held`))
+        if (taken._tag === "Taken") yield* group.release(taken.index, taken.lease, "success")
+        expect(yield* group.pick).toMatchObject({ _tag: "Blocked", releasable: true })
+        // Once the TTL has passed, the next pick finds no lease held at all, and the key free.
+        yield* Effect.sleep("400 millis")
+        expect((yield* group.pick)._tag).toBe("Taken")
+      }),
+    30_000
+  )
 
-  it.live("a group of more candidates than one HMGET reads skips the disabled and cooling ones past the first thousand", () =>
-    Effect.gen(function*() {
-      const { store } = yield* connectedStore()
-      const connection = connectionOf(store)
-      // 1,100 candidates, 3,301 state fields: two reads. All are at their cap (0) but the last three.
-      const candidates = Array.from({ length: 1_100 }, (_, i) => ({ id: `k${i}`, weight: 1, maxConcurrency: i < 1_097 ? 0 : 1 }))
-      const group = yield* Leases.group(connection, "many", candidates, 0)
-      const cool = { askedMillis: 60_000, initialMillis: 1_000, maxMillis: 60_000, jitterFactor: 1, capMillis: 60_000 }
-      yield* group.release(1_097, "", { disabled: "revoked" })
-      yield* group.release(1_098, "", cool)
-      const until = (yield* group.status).keys[1_098]!.coolingUntil
-      expect(until).toBeGreaterThan(0)
+  it.live(
+    "a group of more candidates than one HMGET reads skips the disabled and cooling ones past the first thousand",
+    () =>
+      Effect.gen(function*() {
+        const { store } = yield* connectedStore()
+        const connection = connectionOf(store)
+        // 1,100 candidates, 3,301 state fields: two reads. All are at their cap (0) but the last three.
+        const candidates = Array.from(
+          { length: 1_100 },
+          (_, i) => ({ id: `k${i}`, weight: 1, maxConcurrency: i < 1_097 ? 0 : 1 })
+        )
+        const group = yield* Leases.group(connection, "many", candidates, 0)
+        const cool = {
+          askedMillis: 60_000,
+          initialMillis: 1_000,
+          maxMillis: 60_000,
+          jitterFactor: 1,
+          capMillis: 60_000
+        }
+        yield* group.release(1_097, "", { disabled: "revoked" })
+        yield* group.release(1_098, "", cool)
+        const until = (yield* group.status).keys[1_098]!.coolingUntil
+        expect(until).toBeGreaterThan(0)
 
-      const first = yield* group.pick
-      expect(first).toMatchObject({ _tag: "Taken", index: 1_099 })
-      const second = yield* group.pick
-      expect(second).toMatchObject({ _tag: "Blocked", allDisabled: false, releasable: true, availableAt: until })
-      const read = yield* group.status
-      expect(read.keys.slice(1_097)).toEqual([
-        { inFlight: 0, coolingUntil: 0, disabled: "revoked" },
-        { inFlight: 0, coolingUntil: until, disabled: undefined },
-        { inFlight: 1, coolingUntil: 0, disabled: undefined }
-      ])
-    }), 30_000)
+        const first = yield* group.pick
+        expect(first).toMatchObject({ _tag: "Taken", index: 1_099 })
+        const second = yield* group.pick
+        expect(second).toMatchObject({ _tag: "Blocked", allDisabled: false, releasable: true, availableAt: until })
+        const read = yield* group.status
+        expect(read.keys.slice(1_097)).toEqual([
+          { inFlight: 0, coolingUntil: 0, disabled: "revoked" },
+          { inFlight: 0, coolingUntil: until, disabled: undefined },
+          { inFlight: 1, coolingUntil: 0, disabled: undefined }
+        ])
+      }),
+    30_000
+  )
 
-  it.live("a capped key's lease given back on one instance is free for another at once; an uncapped one's release is counted on its own instance at once", () =>
-    Effect.gen(function*() {
-      const redis = yield* redisServer
-      const [first, second] = yield* Effect.forEach([0, 1], () => Effect.tap(instance(redis.url), untilShared))
-      const capped = { providerId: "openai", keys: [{ key: "sk-shared-key-one-0001", maxConcurrency: 1 }], whenExhausted: { _tag: "Fail" } as const }
-      const a = yield* KeyPool.make({ ...capped, shared: { store: first!, key: "capped" } })
-      const b = yield* KeyPool.make({ ...capped, shared: { store: second!, key: "capped" } })
-      for (let i = 0; i < 20; i++) {
-        yield* Effect.scoped(a.acquire)
-        yield* Effect.scoped(b.acquire)
-      }
-      const open = { providerId: "openai", keys: ["sk-shared-key-one-0001"] }
-      const c = yield* KeyPool.make({ ...open, shared: { store: first!, key: "open" } })
-      for (let i = 0; i < 20; i++) yield* holdsOne(c)
-    }), 30_000)
+  it.live(
+    "a capped key's lease given back on one instance is free for another at once; an uncapped one's release is counted on its own instance at once",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* redisServer
+        const [first, second] = yield* Effect.forEach([0, 1], () => Effect.tap(instance(redis.url), untilShared))
+        const capped = {
+          providerId: "openai",
+          keys: [{ key: "sk-shared-key-one-0001", maxConcurrency: 1 }],
+          whenExhausted: { _tag: "Fail" } as const
+        }
+        const a = yield* KeyPool.make({ ...capped, shared: { store: first!, key: "capped" } })
+        const b = yield* KeyPool.make({ ...capped, shared: { store: second!, key: "capped" } })
+        for (let i = 0; i < 20; i++) {
+          yield* Effect.scoped(a.acquire)
+          yield* Effect.scoped(b.acquire)
+        }
+        const open = { providerId: "openai", keys: ["sk-shared-key-one-0001"] }
+        const c = yield* KeyPool.make({ ...open, shared: { store: first!, key: "open" } })
+        for (let i = 0; i < 20; i++) yield* holdsOne(c)
+      }),
+    30_000
+  )
 })

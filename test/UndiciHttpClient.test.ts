@@ -102,14 +102,17 @@ describe("UndiciHttpClient", () => {
       const http = yield* client
       yield* Effect.promise(() =>
         fc.assert(
-          fc.asyncProperty(fc.array(fc.uint8Array({ minLength: 1, maxLength: 3000 }), { maxLength: 40 }), async (parts) => {
-            plan = parts
-            const received = await Effect.runPromise(
-              Effect.flatMap(http.get(`${server.url}/bytes`), (response) => Stream.runCollect(response.stream))
-            )
-            const sent = Buffer.concat(parts)
-            assert.deepStrictEqual(Buffer.concat(received), sent)
-          }),
+          fc.asyncProperty(
+            fc.array(fc.uint8Array({ minLength: 1, maxLength: 3000 }), { maxLength: 40 }),
+            async (parts) => {
+              plan = parts
+              const received = await Effect.runPromise(
+                Effect.flatMap(http.get(`${server.url}/bytes`), (response) => Stream.runCollect(response.stream))
+              )
+              const sent = Buffer.concat(parts)
+              assert.deepStrictEqual(Buffer.concat(received), sent)
+            }
+          ),
           { numRuns: 60 }
         )
       )
@@ -195,8 +198,10 @@ describe("UndiciHttpClient", () => {
       const server = yield* serve(echo)
       const http = yield* client
       const pathOf = (request: HttpClientRequest.HttpClientRequest) =>
-        Effect.flatMap(http.execute(request), (response) =>
-          Effect.map(response.json, (echoed) => [(echoed as { url: string }).url, response.url] as const))
+        Effect.flatMap(
+          http.execute(request),
+          (response) => Effect.map(response.json, (echoed) => [(echoed as { url: string }).url, response.url] as const)
+        )
       const plain = HttpClientRequest.get(`${server.url}/models`)
       const href = `${server.url}/models`
       assert.deepStrictEqual(yield* pathOf(plain), ["/models", href])
@@ -207,7 +212,10 @@ describe("UndiciHttpClient", () => {
         `${href}?limit=5`
       ])
       assert.deepStrictEqual(yield* pathOf(HttpClientRequest.setHash(plain, "top")), ["/models", href])
-      assert.deepStrictEqual(yield* pathOf(HttpClientRequest.get(`${server.url}/other`)), ["/other", `${server.url}/other`])
+      assert.deepStrictEqual(yield* pathOf(HttpClientRequest.get(`${server.url}/other`)), [
+        "/other",
+        `${server.url}/other`
+      ])
     }))
 
   it.live("a URL that does not parse fails with an InvalidUrlError", () =>
@@ -323,10 +331,12 @@ describe("UndiciHttpClient", () => {
       assert.strictEqual(error._tag, "HttpClientError")
       assert.strictEqual(error.reason._tag, "TransportError")
 
-      const agent = yield* Effect.acquireRelease(Effect.sync(() => new Agent()), (agent) => Effect.promise(() => agent.close()))
+      const agent = yield* Effect.acquireRelease(Effect.sync(() => new Agent()), (agent) =>
+        Effect.promise(() => agent.close()))
       const inner = yield* Scope.make()
       const theirs = yield* Scope.provide(UndiciHttpClient.make({ dispatcher: agent }), inner)
-      yield* Effect.flatMap(theirs.get(server.url), (r) => r.text)
+      yield* Effect.flatMap(theirs.get(server.url), (r) =>
+        r.text)
       yield* Scope.close(inner, Exit.void)
       assert.isFalse(agent.closed)
       const after = yield* Effect.flatMap(UndiciHttpClient.fromDispatcher(agent).get(server.url), (r) => r.json)

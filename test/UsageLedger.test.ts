@@ -19,7 +19,12 @@ const usage = (promptTokens: number, completionTokens: number, cachedPromptToken
   estimated: false
 })
 
-const response = (model: string, keyId: string | undefined, tokens: ReturnType<typeof usage>, cost?: number): ChatResponse => ({
+const response = (
+  model: string,
+  keyId: string | undefined,
+  tokens: ReturnType<typeof usage>,
+  cost?: number
+): ChatResponse => ({
   ...LlmTest.reply("ok", { model, usage: tokens }),
   ...(keyId !== undefined ? { keyId } : {}),
   ...(cost !== undefined ? { cost } : {})
@@ -101,15 +106,19 @@ describe("UsageLedger", () => {
       expect(totals.byKey["sk-…0009"]!.requests).toBe(2)
     }).pipe(Effect.provide(layer)))
 
-  const withoutUsage = ChatChunk.fromResponse(LlmTest.reply("ok", { model: "m" })).filter((chunk) => chunk._tag !== "Usage")
+  const withoutUsage = ChatChunk.fromResponse(LlmTest.reply("ok", { model: "m" })).filter((chunk) =>
+    chunk._tag !== "Usage"
+  )
 
   it.effect("a stream that finished without a Usage chunk is counted with zero tokens, unpriced", () =>
     Effect.gen(function*() {
       yield* Stream.runDrain(Llm.chatStream({ messages: [Message.user("hi")] }))
       const totals = yield* Effect.flatMap(UsageLedger.UsageLedger, (ledger) => ledger.totals)
       expect(totals.byModel.m).toMatchObject({ requests: 1, totalTokens: 0, cost: 0, unpriced: 1 })
-    }).pipe(Effect.provide(UsageLedger.track("d").pipe(
-      Layer.provide(LlmTest.layer([{ chunks: withoutUsage }])),
-      Layer.provideMerge(UsageLedger.layer)
-    ))))
+    }).pipe(Effect.provide(
+      UsageLedger.track("d").pipe(
+        Layer.provide(LlmTest.layer([{ chunks: withoutUsage }])),
+        Layer.provideMerge(UsageLedger.layer)
+      )
+    )))
 })

@@ -6,8 +6,8 @@
  * The reply length (64 tokens) is set by `bench/simulatorProcess.ts`.
  */
 import * as Effect from "effect/Effect"
-import * as Anthropic from "../../src/providers/Anthropic.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
+import * as Anthropic from "../../src/providers/Anthropic.js"
 import type * as Sse from "../../src/Sse.js"
 import { poster, prompt, readSse, request } from "./call.js"
 import { drainReply, fail, hostRoot } from "./reply.js"
@@ -35,8 +35,10 @@ interface WireEvent {
 export const anthropicStream: BenchCase = {
   name: "anthropic-stream",
   ours: (url) =>
-    Effect.map(Anthropic.make({ baseUrl: hostRoot(url), model }), (client) =>
-      drainReply(client.chatStream(request, credentials))),
+    Effect.map(
+      Anthropic.make({ baseUrl: hostRoot(url), model }),
+      (client) => drainReply(client.chatStream(request, credentials))
+    ),
   baseline: (url, dispatcher) => {
     // The bench hands over the Chat Completions root (`…/v1`); Anthropic's base URL is the host root.
     const send = poster(dispatcher, `${hostRoot(url)}/v1/messages`, headers, body)

@@ -136,7 +136,13 @@ interface Load {
 }
 
 /** One autocannon run against `base`'s chat endpoint; fails on any non-2xx answer or error. */
-const load = async (base: string, stream: boolean, seconds: number, connections: number, rate?: number): Promise<Load> => {
+const load = async (
+  base: string,
+  stream: boolean,
+  seconds: number,
+  connections: number,
+  rate?: number
+): Promise<Load> => {
   const times: Array<number> = []
   const instance = autocannon({
     url: `${base.replace(/\/v1$/, "")}/v1/chat/completions`,
@@ -150,7 +156,9 @@ const load = async (base: string, stream: boolean, seconds: number, connections:
   if (rate !== undefined) instance.on("response", (_client, status, _bytes, time) => status < 300 && times.push(time))
   const result = await instance
   if (result.non2xx > 0 || result.errors > 0 || result["2xx"] === 0) {
-    throw new Error(`${base}: ${result.non2xx} non-2xx answers and ${result.errors} errors in ${result["2xx"]} requests`)
+    throw new Error(
+      `${base}: ${result.non2xx} non-2xx answers and ${result.errors} errors in ${result["2xx"]} requests`
+    )
   }
   return { ok: result["2xx"], seconds: result.duration, times }
 }
@@ -168,7 +176,13 @@ interface Best {
   p99: number
 }
 
-const measureCase = async (settings: GatewaySettings, name: string, stream: boolean, simulator: string, sides: ReadonlyArray<Side>) => {
+const measureCase = async (
+  settings: GatewaySettings,
+  name: string,
+  stream: boolean,
+  simulator: string,
+  sides: ReadonlyArray<Side>
+) => {
   const best = new Map<string, Best>()
   for (const side of sides) best.set(side.label, { rps: 0, cpuMicros: Infinity, p50: Infinity, p99: Infinity })
   best.set("simulator", { rps: 0, cpuMicros: Infinity, p50: Infinity, p99: Infinity })
@@ -248,7 +262,9 @@ export const measureGateway = async (settings: GatewaySettings): Promise<Array<G
   const sides: Array<Side> = []
   pinSelf(0)
   try {
-    for (const label of ["ours", "baseline", "floor", "decoder", "engine"] as const) sides.push(await startSide(label, simulator.url))
+    for (const label of ["ours", "baseline", "floor", "decoder", "engine"] as const) {
+      sides.push(await startSide(label, simulator.url))
+    }
     for (const name of settings.names) {
       results.push(await measureCase(settings, name, name === "gateway-stream", simulator.url, sides))
     }

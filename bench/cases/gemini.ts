@@ -7,8 +7,8 @@
  * model is one of the simulator's defaults.
  */
 import * as Effect from "effect/Effect"
-import * as Gemini from "../../src/providers/Gemini.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
+import * as Gemini from "../../src/providers/Gemini.js"
 import type * as Sse from "../../src/Sse.js"
 import { poster, prompt, readSse, request } from "./call.js"
 import { drainReply, fail, hostRoot } from "./reply.js"
@@ -31,12 +31,19 @@ interface Event {
 export const geminiStream: BenchCase = {
   name: "gemini-stream",
   ours: (url) =>
-    Effect.map(Gemini.make({ baseUrl: hostRoot(url), model }), (client) =>
-      drainReply(client.chatStream(request, credentials))),
+    Effect.map(
+      Gemini.make({ baseUrl: hostRoot(url), model }),
+      (client) => drainReply(client.chatStream(request, credentials))
+    ),
   baseline: (url, dispatcher) => {
     const body = JSON.stringify({ contents: [{ role: "user", parts: [{ text: prompt }] }] })
     const headers = { "content-type": "application/json", "x-goog-api-key": key }
-    const send = poster(dispatcher, `${hostRoot(url)}/v1beta/models/${model}:streamGenerateContent?alt=sse`, headers, body)
+    const send = poster(
+      dispatcher,
+      `${hostRoot(url)}/v1beta/models/${model}:streamGenerateContent?alt=sse`,
+      headers,
+      body
+    )
     return async () => {
       const response = await send()
       let text = ""

@@ -17,7 +17,12 @@ import { openAiChatNonStream, openAiChatStream } from "./openAiChat.js"
 import { drainReply } from "./reply.js"
 import type { BenchCase } from "./types.js"
 
-const keys = ["sk-bench-0123456789abcde1", "sk-bench-0123456789abcde2", "sk-bench-0123456789abcde3", "sk-bench-0123456789abcde4"]
+const keys = [
+  "sk-bench-0123456789abcde1",
+  "sk-bench-0123456789abcde2",
+  "sk-bench-0123456789abcde3",
+  "sk-bench-0123456789abcde4"
+]
 
 const llm = (url: string) =>
   Layer.build(
@@ -36,13 +41,13 @@ const check = (text: string) => {
 
 export const llmStackNonStream: BenchCase = {
   name: "llm-stack-nonstream",
-  ours: (url) => Effect.map(llm(url), (service) => Effect.map(service.chat(request), (response) => check(response.text))),
+  ours: (url) =>
+    Effect.map(llm(url), (service) => Effect.map(service.chat(request), (response) => check(response.text))),
   baseline: openAiChatNonStream.baseline
 }
 
 export const llmStackStream: BenchCase = {
   name: "llm-stack-stream",
-  ours: (url) =>
-    Effect.map(llm(url), (service) => drainReply(service.chatStream(request))),
+  ours: (url) => Effect.map(llm(url), (service) => drainReply(service.chatStream(request))),
   baseline: openAiChatStream.baseline
 }

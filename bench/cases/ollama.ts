@@ -8,8 +8,8 @@
  */
 import * as Effect from "effect/Effect"
 import * as Ndjson from "../../src/internal/ndjson.js"
-import * as Ollama from "../../src/providers/Ollama.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
+import * as Ollama from "../../src/providers/Ollama.js"
 import { poster, prompt, request } from "./call.js"
 import { drainReply, fail, hostRoot } from "./reply.js"
 import type { BenchCase } from "./types.js"
@@ -29,8 +29,10 @@ interface Line {
 export const ollamaStream: BenchCase = {
   name: "ollama-stream",
   ours: (url) =>
-    Effect.map(Ollama.make({ baseUrl: hostRoot(url), model }), (client) =>
-      drainReply(client.chatStream(request, credentials))),
+    Effect.map(
+      Ollama.make({ baseUrl: hostRoot(url), model }),
+      (client) => drainReply(client.chatStream(request, credentials))
+    ),
   baseline: (url, dispatcher) => {
     const body = JSON.stringify({ model, messages: [{ role: "user", content: prompt }], stream: true })
     const send = poster(dispatcher, `${hostRoot(url)}/api/chat`, { "content-type": "application/json" }, body)

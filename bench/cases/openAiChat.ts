@@ -6,8 +6,8 @@
  */
 import * as Effect from "effect/Effect"
 import type { Dispatcher } from "undici"
-import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
+import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import type * as Sse from "../../src/Sse.js"
 import { poster, prompt, readSse, request } from "./call.js"
 import { drainReply, fail } from "./reply.js"
@@ -36,8 +36,10 @@ const checkText = (text: string) => {
 export const openAiChatNonStream: BenchCase = {
   name: "openai-chat-nonstream",
   ours: (url) =>
-    Effect.map(OpenAiChat.make({ baseUrl: url, model }), (client) =>
-      Effect.map(client.chat(request, credentials), (response) => checkText(response.text))),
+    Effect.map(
+      OpenAiChat.make({ baseUrl: url, model }),
+      (client) => Effect.map(client.chat(request, credentials), (response) => checkText(response.text))
+    ),
   baseline: (url, dispatcher) => {
     const send = post(url, dispatcher, false)
     return async () => {
@@ -102,7 +104,9 @@ export const rawStream = (url: string, dispatcher: Dispatcher): () => Promise<Ra
 export const openAiChatStream: BenchCase = {
   name: "openai-chat-stream",
   ours: (url) =>
-    Effect.map(OpenAiChat.make({ baseUrl: url, model }), (client) =>
-      drainReply(client.chatStream(request, credentials))),
+    Effect.map(
+      OpenAiChat.make({ baseUrl: url, model }),
+      (client) => drainReply(client.chatStream(request, credentials))
+    ),
   baseline: rawStream
 }

@@ -7,8 +7,8 @@
  * `bench/simulatorProcess.ts`.
  */
 import * as Effect from "effect/Effect"
-import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
+import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
 import type * as Sse from "../../src/Sse.js"
 import { poster, prompt, readSse, request } from "./call.js"
 import { drainReply, fail } from "./reply.js"
@@ -31,8 +31,10 @@ const headers = { "content-type": "application/json", authorization: `Bearer ${k
 export const openAiResponsesStream: BenchCase = {
   name: "responses-stream",
   ours: (url) =>
-    Effect.map(OpenAiResponses.make({ baseUrl: url, model }), (client) =>
-      drainReply(client.chatStream(request, credentials))),
+    Effect.map(
+      OpenAiResponses.make({ baseUrl: url, model }),
+      (client) => drainReply(client.chatStream(request, credentials))
+    ),
   baseline: (url, dispatcher) => {
     const send = poster(dispatcher, `${url}/responses`, headers, wireBody)
     return async () => {

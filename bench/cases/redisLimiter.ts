@@ -28,18 +28,23 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import { execFileSync } from "node:child_process"
+import { commandSettings } from "../../src/internal/store/connection.js"
 import * as KeyPool from "../../src/KeyPool.js"
 import * as Llm from "../../src/Llm.js"
 import * as Message from "../../src/Message.js"
 import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
-import { commandSettings } from "../../src/internal/store/connection.js"
 import * as Store from "../../src/Store.js"
 import { redisServer } from "../../test/utils/redisServer.js"
 import type { BenchCase } from "./types.js"
 
 const request = { messages: [Message.user("Tell me about Effect in one paragraph.")] }
-const keys = ["sk-bench-0123456789abcde1", "sk-bench-0123456789abcde2", "sk-bench-0123456789abcde3", "sk-bench-0123456789abcde4"]
+const keys = [
+  "sk-bench-0123456789abcde1",
+  "sk-bench-0123456789abcde2",
+  "sk-bench-0123456789abcde3",
+  "sk-bench-0123456789abcde4"
+]
 
 const llm = (url: string, shared: Store.Shared | undefined) =>
   Layer.build(
@@ -72,13 +77,15 @@ const cpuMicros = (client: Client) =>
 
 // A redis-server of the side's own and a client of it made with the store's per-command settings
 // (`internal/store/connection.ts`): no offline queue, no per-command timeout.
-const redisSide: Effect.Effect<{ readonly url: string; readonly client: Client }, never, Scope.Scope> = Effect.gen(function*() {
-  const server = yield* redisServer
-  const context = yield* Layer.build(
-    NodeRedis.layer({ url: server.url, ...commandSettings })
-  ).pipe(Effect.orDie)
-  return { url: server.url, client: Context.get(context, NodeRedis.NodeRedis).client }
-})
+const redisSide: Effect.Effect<{ readonly url: string; readonly client: Client }, never, Scope.Scope> = Effect.gen(
+  function*() {
+    const server = yield* redisServer
+    const context = yield* Layer.build(
+      NodeRedis.layer({ url: server.url, ...commandSettings })
+    ).pipe(Effect.orDie)
+    return { url: server.url, client: Context.get(context, NodeRedis.NodeRedis).client }
+  }
+)
 
 const ignore = () => {}
 

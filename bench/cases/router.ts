@@ -25,7 +25,10 @@ const deployment = (url: string, providerId: string) =>
   Llm.layer({ model: "gpt-4o-mini" }).pipe(
     Layer.provide(Layer.mergeAll(
       OpenAiChat.layer({ baseUrl: url, model: "gpt-4o-mini" }),
-      KeyPool.layer({ providerId, keys: [`sk-bench-${providerId}-0123456789ab1`, `sk-bench-${providerId}-0123456789ab2`] }).pipe(
+      KeyPool.layer({
+        providerId,
+        keys: [`sk-bench-${providerId}-0123456789ab1`, `sk-bench-${providerId}-0123456789ab2`]
+      }).pipe(
         Layer.provide(KeyPool.KeyPoolRegistry.layer)
       ),
       RateLimiter.layer({ capacity: 1_000_000, refillRate: 1_000_000 }).pipe(Layer.orDie)
@@ -48,7 +51,8 @@ const router = (url: string) =>
     })
   ).pipe(Effect.map((context) => Context.get(context, Llm.Llm)))
 
-const single = (url: string) => Layer.build(deployment(url, "single")).pipe(Effect.map((context) => Context.get(context, Llm.Llm)))
+const single = (url: string) =>
+  Layer.build(deployment(url, "single")).pipe(Effect.map((context) => Context.get(context, Llm.Llm)))
 
 export const routerStreamOverhead: BenchCase = {
   name: "router-stream-overhead",
@@ -68,6 +72,7 @@ export const routerOverhead: BenchCase = {
       })
     ).pipe(Effect.map((context) => calling(Context.get(context, Llm.Llm)))),
   baseline: {
-    effect: (url) => Layer.build(deployment(url, "single")).pipe(Effect.map((context) => calling(Context.get(context, Llm.Llm))))
+    effect: (url) =>
+      Layer.build(deployment(url, "single")).pipe(Effect.map((context) => calling(Context.get(context, Llm.Llm))))
   }
 }

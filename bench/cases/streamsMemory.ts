@@ -41,7 +41,12 @@ export const streamsMemoryResultName = "streams-10k-memory"
 const count = Number(process.env["STREAMS_MEMORY_COUNT"] || 10_000)
 const model = "gpt-4o-mini"
 const prompt = "Tell me about Effect in one paragraph."
-const keys = ["sk-bench-0123456789abcde1", "sk-bench-0123456789abcde2", "sk-bench-0123456789abcde3", "sk-bench-0123456789abcde4"]
+const keys = [
+  "sk-bench-0123456789abcde1",
+  "sk-bench-0123456789abcde2",
+  "sk-bench-0123456789abcde3",
+  "sk-bench-0123456789abcde4"
+]
 /** How long every stream is held open once all have started, sampling memory. */
 const holdMillis = 2_000
 /**

@@ -125,7 +125,8 @@ const deployment = (simulator: Simulator.Simulator, n: number) =>
 const isLlmError = Schema.is(LlmError.LlmError)
 
 const mb = (bytes: number) => Math.round(bytes / 1024 / 1024 * 10) / 10
-const mean = (values: ReadonlyArray<number>) => values.length === 0 ? 0 : values.reduce((a, b) => a + b, 0) / values.length
+const mean = (values: ReadonlyArray<number>) =>
+  values.length === 0 ? 0 : values.reduce((a, b) => a + b, 0) / values.length
 
 /**
  * Runs the chaos run and reports; the simulators, the router and the client
@@ -181,7 +182,9 @@ export const run = (options: Options): Effect.Effect<Report, unknown> =>
     const failedByTag: Record<string, number> = {}
     const examples: Array<string> = []
     const note = (text: string) => {
-      if (examples.length < 10) examples.push(text)
+      if (examples.length < 10) {
+        examples.push(text)
+      }
     }
     const failedExamples: Array<string> = []
 
@@ -220,13 +223,19 @@ export const run = (options: Options): Effect.Effect<Report, unknown> =>
               answered++
             } else {
               truncated++
-              note(`${what}: succeeded with ${JSON.stringify(exit.value.value.text)}, expected ${JSON.stringify(expected[i % prompts])}`)
+              note(
+                `${what}: succeeded with ${JSON.stringify(exit.value.value.text)}, expected ${
+                  JSON.stringify(expected[i % prompts])
+                }`
+              )
             }
             return
           }
           const cause = exit.cause
           const typed = cause.reasons.length > 0 &&
-            cause.reasons.every((reason) => Cause.isFailReason(reason) && isLlmError(reason.error))
+            cause.reasons.every((reason) =>
+              Cause.isFailReason(reason) && isLlmError(reason.error)
+            )
           if (typed) {
             const error = (cause.reasons[0] as Cause.Fail<LlmError.LlmError>).error
             failedByTag[error._tag] = (failedByTag[error._tag] ?? 0) + 1

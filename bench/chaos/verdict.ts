@@ -9,7 +9,9 @@ export const verdict = (report: Report, options: { readonly memory?: boolean } =
   if (report.lost > 0) missed.push(`${report.lost} calls lost (neither answered nor failed with an LlmError)`)
   if (report.truncated > 0) missed.push(`${report.truncated} truncated answers reported as success`)
   if (report.answered + report.failed + report.lost + report.truncated !== report.calls) {
-    missed.push(`outcomes add up to ${report.answered + report.failed + report.lost + report.truncated}, not ${report.calls}`)
+    missed.push(
+      `outcomes add up to ${report.answered + report.failed + report.lost + report.truncated}, not ${report.calls}`
+    )
   }
   for (const [what, n] of Object.entries(report.leftover)) {
     if (n !== 0) missed.push(`${what}: ${n} left at the end`)

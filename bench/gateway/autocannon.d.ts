@@ -34,7 +34,10 @@ declare module "autocannon" {
   }
 
   interface Instance extends EventEmitter, PromiseLike<Result> {
-    on(event: "response", listener: (client: unknown, statusCode: number, resBytes: number, responseTime: number) => void): this
+    on(
+      event: "response",
+      listener: (client: unknown, statusCode: number, resBytes: number, responseTime: number) => void
+    ): this
   }
 
   function autocannon(options: Options): Instance

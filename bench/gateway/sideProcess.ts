@@ -67,7 +67,9 @@ const host = "127.0.0.1"
 /** The model a body names; throws when it names none, as a pass-through must know where to send it. */
 const modelOf = (body: string): string => {
   const parsed: unknown = JSON.parse(body)
-  const model = typeof parsed === "object" && parsed !== null ? (parsed as { readonly model?: unknown }).model : undefined
+  const model = typeof parsed === "object" && parsed !== null
+    ? (parsed as { readonly model?: unknown }).model
+    : undefined
   if (typeof model !== "string") throw new Error("the body names no model")
   return model
 }
@@ -110,7 +112,8 @@ const redecodeStream = (upstreamBody: NodeJS.ReadableStream, res: Http.ServerRes
         continue
       }
       const choice = JSON.parse(data).choices[0]
-      out += `data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":0,"model":"gpt-4o-mini","choices":[{` +
+      out +=
+        `data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":0,"model":"gpt-4o-mini","choices":[{` +
         `"index":0,"delta":${JSON.stringify({ content: choice.delta.content ?? "" })},"logprobs":null,` +
         `"finish_reason":${JSON.stringify(choice.finish_reason ?? null)}}]}\n\n`
     }
@@ -129,7 +132,11 @@ const redecodeWhole = async (upstreamBody: { readonly text: () => Promise<string
     object: "chat.completion",
     created: 0,
     model: "gpt-4o-mini",
-    choices: [{ index: 0, message: { role: "assistant", content: choice.message.content }, finish_reason: choice.finish_reason }],
+    choices: [{
+      index: 0,
+      message: { role: "assistant", content: choice.message.content },
+      finish_reason: choice.finish_reason
+    }],
     usage: reply.usage
   }))
 }
@@ -179,22 +186,28 @@ const serveChat = <E, R>(chat: Effect.Effect<HttpServerResponse.HttpServerRespon
     yield* router.addAll([HttpRouter.route("POST", "/v1/chat/completions", chat)])
     const server = Http.createServer()
     const httpServer = yield* NodeHttpServer.make(() => server, { host, port: 0 })
-    yield* httpServer.serve(router.asHttpEffect()).pipe(Effect.provideService(HttpMiddleware.TracerDisabledWhen, () => true))
+    yield* httpServer.serve(router.asHttpEffect()).pipe(
+      Effect.provideService(HttpMiddleware.TracerDisabledWhen, () => true)
+    )
     return `http://${host}:${(server.address() as AddressInfo).port}`
   })
 
 const floor = Effect.gen(function*() {
   const dispatcher = new Agent()
   yield* Effect.addFinalizer(() => Effect.promise(() => dispatcher.close()))
-  const chat = Effect.flatMap(HttpServerRequest.HttpServerRequest, (req) =>
-    Effect.flatMap(Effect.orDie(req.text), (body) =>
-      Effect.map(
-        Effect.promise(() => {
-          modelOf(body)
-          return forward(dispatcher, req.url, body)
-        }),
-        (answer) => HttpServerResponse.raw(answer.body, { status: answer.statusCode, contentType: contentType(answer.headers) })
-      )))
+  const chat = Effect.flatMap(
+    HttpServerRequest.HttpServerRequest,
+    (req) =>
+      Effect.flatMap(Effect.orDie(req.text), (body) =>
+        Effect.map(
+          Effect.promise(() => {
+            modelOf(body)
+            return forward(dispatcher, req.url, body)
+          }),
+          (answer) =>
+            HttpServerResponse.raw(answer.body, { status: answer.statusCode, contentType: contentType(answer.headers) })
+        ))
+  )
   return yield* serveChat(chat)
 })
 
@@ -217,7 +230,10 @@ const chatOf = (body: string) => {
   }
 }
 
-const badBody = HttpServerResponse.text(`{"error":{"message":"bad body"}}`, { status: 400, contentType: "application/json" })
+const badBody = HttpServerResponse.text(`{"error":{"message":"bad body"}}`, {
+  status: 400,
+  contentType: "application/json"
+})
 
 const errorAnswer = (answer: Errors.ErrorAnswer) =>
   HttpServerResponse.text(answer.body, { status: answer.status, contentType: "application/json" })
@@ -232,33 +248,40 @@ const engine = Effect.gen(function*() {
   const served = deployment!.settings.entry.model_name
   const clock = yield* Clock.Clock
   const now = () => clock.currentTimeMillisUnsafe()
-  const chat = Effect.flatMap(HttpServerRequest.HttpServerRequest, (req) =>
-    Effect.flatMap(Effect.orDie(req.text), (body) => {
-      let chat: ReturnType<typeof chatOf>
-      try {
-        chat = chatOf(body)
-      } catch {
-        return Effect.succeed(badBody)
-      }
-      if (chat.model !== served) return Effect.succeed(errorAnswer(Errors.modelNotFound(chat.model, [served])))
-      const id = `chatcmpl-${randomUUID()}`
-      const created = Math.floor(now() / 1000)
-      if (!chat.stream) {
-        return Effect.match(llm.chat(chat.request), {
-          onFailure: (error) => errorAnswer(Errors.fromLlmError(error, now())),
-          onSuccess: (response) => HttpServerResponse.text(Render.completion(response, id, created), { contentType: "application/json" })
-        })
-      }
-      const encoder = Render.streamEncoder(id, chat.model, created, chat.includeUsage)
-      // One write per batch; a lone `Llm` never restarts a stream (only a router does), so `restarted` stays unset.
-      const events = llm.chatStream(chat.request).pipe(
-        Stream.mapArray((batch) => [encoder.batch(batch).bytes] as const),
-        Stream.orElseSucceed((error) => encoder.error(Errors.fromLlmError(error, now()).body))
-      )
-      return Effect.succeed(
-        HttpServerResponse.stream(events, { contentType: encoder.contentType, headers: { "cache-control": "no-cache" } })
-      )
-    }))
+  const chat = Effect.flatMap(
+    HttpServerRequest.HttpServerRequest,
+    (req) =>
+      Effect.flatMap(Effect.orDie(req.text), (body) => {
+        let chat: ReturnType<typeof chatOf>
+        try {
+          chat = chatOf(body)
+        } catch {
+          return Effect.succeed(badBody)
+        }
+        if (chat.model !== served) return Effect.succeed(errorAnswer(Errors.modelNotFound(chat.model, [served])))
+        const id = `chatcmpl-${randomUUID()}`
+        const created = Math.floor(now() / 1000)
+        if (!chat.stream) {
+          return Effect.match(llm.chat(chat.request), {
+            onFailure: (error) => errorAnswer(Errors.fromLlmError(error, now())),
+            onSuccess: (response) =>
+              HttpServerResponse.text(Render.completion(response, id, created), { contentType: "application/json" })
+          })
+        }
+        const encoder = Render.streamEncoder(id, chat.model, created, chat.includeUsage)
+        // One write per batch; a lone `Llm` never restarts a stream (only a router does), so `restarted` stays unset.
+        const events = llm.chatStream(chat.request).pipe(
+          Stream.mapArray((batch) => [encoder.batch(batch).bytes] as const),
+          Stream.orElseSucceed((error) => encoder.error(Errors.fromLlmError(error, now()).body))
+        )
+        return Effect.succeed(
+          HttpServerResponse.stream(events, {
+            contentType: encoder.contentType,
+            headers: { "cache-control": "no-cache" }
+          })
+        )
+      })
+  )
   return yield* serveChat(chat)
 })
 
@@ -279,7 +302,11 @@ const main = async () => {
     url = started.url
     closeProxy = started.close
   } else if (side === "floor" || side === "gateway" || side === "engine") {
-    const start: Effect.Effect<string, unknown, Scope.Scope> = side === "floor" ? floor : side === "engine" ? engine : gateway
+    const start: Effect.Effect<string, unknown, Scope.Scope> = side === "floor"
+      ? floor
+      : side === "engine"
+      ? engine
+      : gateway
     url = await Effect.runPromise(Scope.provide(start, scope))
   } else {
     throw new Error(`BENCH_GATEWAY_SIDE: unknown side "${side}" (gateway, proxy, floor, decoder, engine)`)

@@ -116,7 +116,9 @@ const program = (args: Args, io: Io, options: RunOptions, secrets: Secrets) =>
     const out = yield* appender(args.out)
     io.stderr(
       `${programName}: batch of ${total} line${total === 1 ? "" : "s"} from ${args.input} to ${args.out}` +
-        `${resumed.done.size > 0 ? ` (${resumed.done.size} results there already)` : ""}, ${args.concurrency} at a time\n`
+        `${
+          resumed.done.size > 0 ? ` (${resumed.done.size} results there already)` : ""
+        }, ${args.concurrency} at a time\n`
     )
     const counts = Progress.emptyCounts(total)
     const progress = yield* Progress.start({ io, counts, terminal: options.terminal })

@@ -68,7 +68,11 @@ export const parse = (argv: ReadonlyArray<string>): Args | "help" | UsageError =
   if (path.resolve(values.out) === path.resolve(input)) {
     return new UsageError({ reason: `--out ${values.out} is the input file: results go to a file of their own` })
   }
-  const concurrency = numberFlag("concurrency", values.concurrency, { integer: true, min: 1, expected: "a positive integer" })
+  const concurrency = numberFlag("concurrency", values.concurrency, {
+    integer: true,
+    min: 1,
+    expected: "a positive integer"
+  })
   if (concurrency instanceof UsageError) return concurrency
   const maxLineBytes = numberFlag("max-line-bytes", values["max-line-bytes"], {
     integer: true,

@@ -62,7 +62,11 @@ export const parseLine = (text: string, line: number): Line => {
   }
   const { id, ...body } = json as Record<string, unknown>
   if (!isId(id)) {
-    return { _tag: "Bad", line, reason: id === undefined ? "no id" : "the id is neither a non-empty string nor a number" }
+    return {
+      _tag: "Bad",
+      line,
+      reason: id === undefined ? "no id" : "the id is neither a non-empty string nor a number"
+    }
   }
   const request = toChatRequest(body)
   return Result.isFailure(request)

@@ -115,8 +115,13 @@ export const resume = (file: string): Effect.Effect<Resumed, ResultsFileError> =
         fs.closeSync(fd)
       }
     },
-    catch: (error) => new ResultsFileError({ message: `cannot read ${file}: ${error instanceof Error ? error.message : String(error)}` })
-  }).pipe(Effect.flatMap((resumed) => resumed instanceof ResultsFileError ? Effect.fail(resumed) : Effect.succeed(resumed)))
+    catch: (error) =>
+      new ResultsFileError({
+        message: `cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`
+      })
+  }).pipe(
+    Effect.flatMap((resumed) => resumed instanceof ResultsFileError ? Effect.fail(resumed) : Effect.succeed(resumed))
+  )
 
 /**
  * Appends whole lines to a file.
@@ -140,7 +145,10 @@ export const appender = (file: string) =>
   Effect.acquireRelease(
     Effect.try({
       try: () => fs.openSync(file, "a"),
-      catch: (error) => new ResultsFileError({ message: `cannot write ${file}: ${error instanceof Error ? error.message : String(error)}` })
+      catch: (error) =>
+        new ResultsFileError({
+          message: `cannot write ${file}: ${error instanceof Error ? error.message : String(error)}`
+        })
     }),
     (fd) => Effect.sync(() => fs.closeSync(fd))
   ).pipe(Effect.map((fd): Appender => ({
@@ -166,6 +174,8 @@ export const resultLine = (
   secrets: ReadonlyArray<Redacted.Redacted<string>>
 ): string =>
   scrub(
-    JSON.stringify("response" in result ? { id, response: toJson(result.response) } : { id, ...errorJson(result.error) }),
+    JSON.stringify(
+      "response" in result ? { id, response: toJson(result.response) } : { id, ...errorJson(result.error) }
+    ),
     secrets
   )

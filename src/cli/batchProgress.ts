@@ -148,7 +148,9 @@ export const summary = (counts: Counts, elapsed: Duration.Duration, interrupted:
     `${counts.bad} bad line${counts.bad === 1 ? "" : "s"}`,
     `${counts.skipped} already done`
   ]
-  const spent = `${counts.tokens.toLocaleString("en-US")} tokens, ${formatDollars(counts.cost)}, in ${clock(Duration.toSeconds(elapsed))}`
+  const spent = `${counts.tokens.toLocaleString("en-US")} tokens, ${formatDollars(counts.cost)}, in ${
+    clock(Duration.toSeconds(elapsed))
+  }`
   const left = counts.total - finished(counts)
   return interrupted
     ? `${programName}: batch interrupted: ${parts.join(", ")}; ${spent}; ${left} left (run it again to continue)\n`

@@ -25,7 +25,13 @@ export const defaultBaseUrl = "https://api.openai.com/v1"
  * @since 0.1.0
  * @category Constants
  */
-export const apis: ReadonlyArray<ProviderConfig.Api> = ["chat-completions", "responses", "anthropic", "gemini", "ollama"]
+export const apis: ReadonlyArray<ProviderConfig.Api> = [
+  "chat-completions",
+  "responses",
+  "anthropic",
+  "gemini",
+  "ollama"
+]
 
 const isApi = (text: string): text is ProviderConfig.Api => (apis as ReadonlyArray<string>).includes(text)
 
@@ -71,7 +77,12 @@ const flags = {
  * @category Models
  */
 export type Source =
-  | { readonly _tag: "Config"; readonly file: string; readonly provider: string | undefined; readonly model: string | undefined }
+  | {
+    readonly _tag: "Config"
+    readonly file: string
+    readonly provider: string | undefined
+    readonly model: string | undefined
+  }
   | {
     readonly _tag: "Direct"
     readonly api: ProviderConfig.Api
@@ -156,14 +167,20 @@ export type SourceValues = { readonly [K in keyof typeof sourceFlags]?: string |
 export const parseSource = (values: SourceValues): SourceArgs | UsageError => {
   // Read into Redacted at once, so no later code can print it by accident.
   const key = values.key === undefined ? undefined : Redacted.make(values.key)
-  const maxRetries = numberFlag("max-retries", values["max-retries"], { integer: true, min: 0, expected: "an integer, 0 or more" })
+  const maxRetries = numberFlag("max-retries", values["max-retries"], {
+    integer: true,
+    min: 0,
+    expected: "an integer, 0 or more"
+  })
   if (maxRetries instanceof UsageError) return maxRetries
   const routing = Route.parse(values)
   if (routing instanceof UsageError) return routing
   const timeouts = parseTimeouts(values)
   if (timeouts instanceof UsageError) return timeouts
   if (values["base-url"] !== undefined && !URL.canParse(values["base-url"])) {
-    return new UsageError({ reason: `--base-url needs an absolute URL such as ${defaultBaseUrl}, got "${values["base-url"]}"` })
+    return new UsageError({
+      reason: `--base-url needs an absolute URL such as ${defaultBaseUrl}, got "${values["base-url"]}"`
+    })
   }
   const api = values.api ?? "chat-completions"
   if (!isApi(api)) return new UsageError({ reason: `--api needs one of ${apis.join(", ")}, got "${api}"` })
@@ -175,13 +192,19 @@ export const parseSource = (values: SourceValues): SourceArgs | UsageError => {
     return new UsageError({ reason: `--preset is for --api chat-completions, not ${api}` })
   }
   if (values.config !== undefined) {
-    const mixed = (["api", "preset", "base-url", "key", "max-retries"] as const).filter((name) => values[name] !== undefined)
+    const mixed = (["api", "preset", "base-url", "key", "max-retries"] as const).filter((name) =>
+      values[name] !== undefined
+    )
     if (mixed.length > 0) {
       return new UsageError({
         reason: `--config cannot be combined with ${mixed.map((name) => `--${name}`).join(", ")} (set them in the file)`
       })
     }
-    return { source: { _tag: "Config", file: values.config, provider: values.provider, model: values.model }, routing, timeouts }
+    return {
+      source: { _tag: "Config", file: values.config, provider: values.provider, model: values.model },
+      routing,
+      timeouts
+    }
   }
   const source: Source = {
     _tag: "Direct",
@@ -207,9 +230,17 @@ export const parse = (argv: ReadonlyArray<string>): Args | "help" | UsageError =
   if (parsed instanceof UsageError) return parsed
   const { values, positionals } = parsed
   if (values.help === true) return "help"
-  const temperature = numberFlag("temperature", values.temperature, { min: 0, max: 2, expected: "a number from 0 to 2" })
+  const temperature = numberFlag("temperature", values.temperature, {
+    min: 0,
+    max: 2,
+    expected: "a number from 0 to 2"
+  })
   if (temperature instanceof UsageError) return temperature
-  const maxTokens = numberFlag("max-tokens", values["max-tokens"], { integer: true, min: 1, expected: "a positive integer" })
+  const maxTokens = numberFlag("max-tokens", values["max-tokens"], {
+    integer: true,
+    min: 1,
+    expected: "a positive integer"
+  })
   if (maxTokens instanceof UsageError) return maxTokens
   const source = parseSource(values)
   if (source instanceof UsageError) return source

@@ -60,7 +60,10 @@ export const toJson = (response: ChatResponse) => ({
  * @since 0.1.0
  * @category Output
  */
-export const printStream = <R>(stream: Stream.Stream<ChatChunk.ChatChunk, LlmError, R>, io: Io): Effect.Effect<void, LlmError, R> => {
+export const printStream = <R>(
+  stream: Stream.Stream<ChatChunk.ChatChunk, LlmError, R>,
+  io: Io
+): Effect.Effect<void, LlmError, R> => {
   let open = false
   return stream.pipe(
     Stream.runForEach((chunk) =>

@@ -19,14 +19,14 @@ import * as KeyPool from "../KeyPool.js"
 import * as Llm from "../Llm.js"
 import type { LlmError } from "../LlmError.js"
 import type { OptionsError } from "../OptionsError.js"
-import * as ProviderConfig from "../ProviderConfig.js"
 import type { ProviderClient } from "../ProviderClient.js"
+import * as ProviderConfig from "../ProviderConfig.js"
 import * as Presets from "../providers/Presets.js"
 import * as RateLimiter from "../RateLimiter.js"
 import * as RetryPolicy from "../RetryPolicy.js"
 import type * as Simulator from "../simulator/Simulator.js"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
-import type { SourceArgs as Args, Source, Timeouts } from "./chatArgs.js"
+import type { Source, SourceArgs as Args, Timeouts } from "./chatArgs.js"
 import type { Io } from "./io.js"
 import * as Route from "./route.js"
 import { programName, UsageError } from "./usage.js"
@@ -140,10 +140,13 @@ const fromConfig = (source: Extract<Source, { _tag: "Config" }>, args: Args) =>
     const secrets = secretsOf(config)
     const { routing } = args
     if (routing.router !== undefined) return { layer: Route.named(config, routing.router, routing.timeout), secrets }
-    const provider = source.provider ?? (yield* orUsage(pickOne("provider", Object.keys(config.providers), source.file)))
+    const provider = source.provider ??
+      (yield* orUsage(pickOne("provider", Object.keys(config.providers), source.file)))
     const models = config.providers[provider]
     const model = source.model ??
-      (models === undefined ? "" : yield* orUsage(pickOne("model", Object.keys(models), `${source.file} (${provider})`)))
+      (models === undefined
+        ? ""
+        : yield* orUsage(pickOne("model", Object.keys(models), `${source.file} (${provider})`)))
     // A provider or model not in the file fails with a ProviderConfigError naming the known ones.
     return { layer: yield* Route.fromConfig(config, source.file, { provider, model }, routing), secrets }
   })
@@ -176,7 +179,9 @@ const directLayer = (options: {
       Layer.provide(
         Layer.mergeAll(
           options.client(model),
-          KeyPool.layer({ providerId: options.provider, keys: [options.key] }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+          KeyPool.layer({ providerId: options.provider, keys: [options.key] }).pipe(
+            Layer.provide(KeyPool.KeyPoolRegistry.layer)
+          ),
           RateLimiter.unlimited
         )
       )
@@ -229,7 +234,10 @@ export const resolve = (args: Args, io: Io, options: RunOptions) =>
       const key = given ?? (keyless ? Redacted.make("none") : undefined)
       if (key === undefined) {
         return yield* new UsageError({
-          reason: `${source.baseUrl !== undefined ? "--base-url" : `--preset ${preset}`} needs a key: --key KEY or ${variable}` +
+          reason:
+            `${
+              source.baseUrl !== undefined ? "--base-url" : `--preset ${preset}`
+            } needs a key: --key KEY or ${variable}` +
             " (a local server that checks none accepts any value)"
         })
       }

@@ -82,7 +82,9 @@ const isTagged = (value: unknown): value is { readonly _tag: string; readonly me
 export const errorJson = (error: unknown): { readonly error: Readonly<Record<string, unknown>> } => {
   if (!isTagged(error)) {
     return {
-      error: error instanceof Error ? { tag: error.name, message: error.message } : { tag: "Error", message: String(error) }
+      error: error instanceof Error
+        ? { tag: error.name, message: error.message }
+        : { tag: "Error", message: String(error) }
     }
   }
   const fields: Record<string, unknown> = { tag: error._tag, message: error.message }
@@ -115,7 +117,9 @@ export const exitCodeOf = <E>(
     Effect.sync(() => {
       if (Cause.hasInterruptsOnly(cause)) return ExitCode.interrupted
       const failure = Cause.findErrorOption(cause)
-      if (failure._tag === "Some" && failure.value instanceof UsageError) return reportUsage(io, failure.value, usageText)
+      if (failure._tag === "Some" && failure.value instanceof UsageError) {
+        return reportUsage(io, failure.value, usageText)
+      }
       const error: unknown = failure._tag === "Some" ? failure.value : Cause.squash(cause)
       if (options.json === true) io.stdout(`${scrub(JSON.stringify(errorJson(error)), secrets())}\n`)
       if (failure._tag === "Some") {

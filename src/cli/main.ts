@@ -142,7 +142,9 @@ const main = async (argv: ReadonlyArray<string>) => {
   }
   const command = commandOf(word)
   if (command === undefined) {
-    return usageError(word.startsWith("-") ? `unknown option "${word}" before the command` : `unknown command "${word}"`)
+    return usageError(
+      word.startsWith("-") ? `unknown option "${word}" before the command` : `unknown command "${word}"`
+    )
   }
   await runCommand(command, rest)
 }

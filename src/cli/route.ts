@@ -49,11 +49,15 @@ export const parse = (values: {
   const timeout = secondsFlag("timeout", values.timeout)
   if (timeout instanceof UsageError) return timeout
   if (values.router !== undefined) {
-    if (values.config === undefined) return new UsageError({ reason: "--router needs --config (the file that names the router)" })
+    if (values.config === undefined) {
+      return new UsageError({ reason: "--router needs --config (the file that names the router)" })
+    }
     const mixed = (["provider", "fallback"] as const).filter((name) => values[name] !== undefined)
     if (mixed.length > 0) {
       return new UsageError({
-        reason: `--router cannot be combined with ${mixed.map((name) => `--${name}`).join(", ")} (set them in the router)`
+        reason: `--router cannot be combined with ${
+          mixed.map((name) => `--${name}`).join(", ")
+        } (set them in the router)`
       })
     }
   }
@@ -97,7 +101,9 @@ export const named = (
   name: string,
   timeout: number | undefined
 ): Layer.Layer<Llm.Llm, OptionsError | ProviderConfig.ProviderConfigError, HttpClient.HttpClient> =>
-  Layer.unwrap(Effect.map(Router.fromConfigNamed(config, name), (options) => Router.layer({ ...options, ...deadline(timeout) })))
+  Layer.unwrap(
+    Effect.map(Router.fromConfigNamed(config, name), (options) => Router.layer({ ...options, ...deadline(timeout) }))
+  )
 
 /**
  * The `Llm` of a provider.json's model `provider`/`model` with `--fallback`
@@ -119,9 +125,11 @@ export const fromConfig = (
 > =>
   Effect.gen(function*() {
     const primary = yield* ProviderConfig.model(config, target.provider, target.model)
-    const found = routing.fallback === undefined ? undefined : yield* ProviderConfig.named(config, routing.fallback).pipe(
-      Effect.mapError((error) => new UsageError({ reason: `--fallback: ${error.issues[0]!.message} (in ${file})` }))
-    )
+    const found = routing.fallback === undefined ?
+      undefined :
+      yield* ProviderConfig.named(config, routing.fallback).pipe(
+        Effect.mapError((error) => new UsageError({ reason: `--fallback: ${error.issues[0]!.message} (in ${file})` }))
+      )
     const { deployments } = yield* Router.fromConfig(config)
     const deployment = (settings: ProviderConfig.ModelConfig) =>
       deployments.find((d) => d.name === `${settings.provider}/${settings.entry.model_name}`)!

@@ -42,8 +42,15 @@ const parse = (argv: ReadonlyArray<string>): Args | "help" | UsageError => {
   if (parsed instanceof UsageError) return parsed
   const { positionals, values } = parsed
   if (values.help === true) return "help"
-  if (positionals.length > 0) return new UsageError({ reason: `serve takes no arguments, got "${positionals.join(" ")}"` })
-  const port = numberFlag("port", values.port, { integer: true, min: 0, max: 65535, expected: "a port from 0 to 65535" })
+  if (positionals.length > 0) {
+    return new UsageError({ reason: `serve takes no arguments, got "${positionals.join(" ")}"` })
+  }
+  const port = numberFlag("port", values.port, {
+    integer: true,
+    min: 0,
+    max: 65535,
+    expected: "a port from 0 to 65535"
+  })
   const maxBodyBytes = numberFlag("max-body-bytes", values["max-body-bytes"], {
     integer: true,
     min: 1,
@@ -116,7 +123,9 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
       `${programName}: gateway listening at ${gateway.url} (OpenAI-compatible base URL ${gateway.url}/v1), ` +
         (keys.length === 0
           ? `on ${gateway.host} only: no gateway keys are configured. `
-          : `on ${gateway.host}; every request but /health, /ready and the dashboard needs a gateway key (${keys.join(", ")}). `) +
+          : `on ${gateway.host}; every request but /health, /ready and the dashboard needs a gateway key (${
+            keys.join(", ")
+          }). `) +
         `Dashboard: ${gateway.url}/dashboard` +
         (admins
           ? " (its data and /metrics take an admin key)"

@@ -40,7 +40,9 @@ const parse = (argv: ReadonlyArray<string>): Simulator.Options | "help" | UsageE
   if (parsed instanceof UsageError) return parsed
   const { values, positionals } = parsed
   if (values.help === true) return "help"
-  if (positionals.length > 0) return new UsageError({ reason: `simulate takes no arguments, got "${positionals.join(" ")}"` })
+  if (positionals.length > 0) {
+    return new UsageError({ reason: `simulate takes no arguments, got "${positionals.join(" ")}"` })
+  }
   const count = { integer: true, min: 0, expected: "an integer, 0 or more" }
   const positive = { integer: true, min: 1, expected: "a positive integer" }
   const millis = { min: 0, expected: "milliseconds, 0 or more" }
@@ -58,7 +60,9 @@ const parse = (argv: ReadonlyArray<string>): Simulator.Options | "help" | UsageE
   const num = (value: number | undefined | UsageError) => (typeof value === "number" ? value : undefined)
   const tps = num(numbers.tokensPerSecond)
   if (tps !== undefined && !(tps > 0)) {
-    return new UsageError({ reason: `--tokens-per-second needs a positive number, got "${values["tokens-per-second"]}"` })
+    return new UsageError({
+      reason: `--tokens-per-second needs a positive number, got "${values["tokens-per-second"]}"`
+    })
   }
   if (values.fault !== undefined) {
     const fault = Simulator.parseFault(values.fault)
@@ -66,7 +70,9 @@ const parse = (argv: ReadonlyArray<string>): Simulator.Options | "help" | UsageE
   }
   const apiKeys = listFlag(values.keys)
   const models = listFlag(values.models)
-  if (models !== undefined && models.length === 0) return new UsageError({ reason: "--models needs at least one model" })
+  if (models !== undefined && models.length === 0) {
+    return new UsageError({ reason: "--models needs at least one model" })
+  }
   const latency = num(numbers.latency)
   const timeToFirstToken = num(numbers.timeToFirstToken)
   const tokensPerSecond = num(numbers.tokensPerSecond)

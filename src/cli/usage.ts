@@ -235,7 +235,9 @@ const joinNegatives = (argv: ReadonlyArray<string>, options: NonNullable<ParseAr
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
     const next = argv[i + 1]
-    if (arg.startsWith("--") && options[arg.slice(2)]?.type === "string" && next !== undefined && /^-[\d.]/.test(next)) {
+    if (
+      arg.startsWith("--") && options[arg.slice(2)]?.type === "string" && next !== undefined && /^-[\d.]/.test(next)
+    ) {
       out.push(`${arg}=${next}`)
       i++
     } else {
@@ -276,7 +278,10 @@ const flagProblem = (argv: ReadonlyArray<string>, options: NonNullable<ParseArgs
 export const parseFlags = <const O extends NonNullable<ParseArgsConfig["options"]>>(
   argv: ReadonlyArray<string>,
   options: O
-): { readonly values: ReturnType<typeof parseArgs<{ options: O; allowPositionals: true; strict: true }>>["values"]; readonly positionals: ReadonlyArray<string> } | UsageError => {
+): {
+  readonly values: ReturnType<typeof parseArgs<{ options: O; allowPositionals: true; strict: true }>>["values"]
+  readonly positionals: ReadonlyArray<string>
+} | UsageError => {
   const args = joinNegatives(argv, options)
   try {
     const parsed = parseArgs({ args, options, allowPositionals: true, strict: true })

@@ -22,13 +22,16 @@ import { type BodyReader, bodyReader, BodyTooLarge, concat, UndiciResponse } fro
 // The body of a response from another HttpClient, read through its stream's
 // own pull (`Stream.toPull` would add a semaphore per pull; one reader pulls here).
 const streamReader = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<BodyReader> =>
-  Effect.flatMap(Scope.make(), (scope) =>
-    Effect.map(Channel.toPullScoped(Stream.toChannel(response.stream), scope), (pull): BodyReader => ({
-      read: Pull.catchDone(pull, () => Effect.succeed(undefined)),
-      cancel: Scope.close(scope, Exit.void),
-      // `timeoutFail` bounds this reader's first batch; nothing to end.
-      endDeadline: () => {}
-    })))
+  Effect.flatMap(
+    Scope.make(),
+    (scope) =>
+      Effect.map(Channel.toPullScoped(Stream.toChannel(response.stream), scope), (pull): BodyReader => ({
+        read: Pull.catchDone(pull, () => Effect.succeed(undefined)),
+        cancel: Scope.close(scope, Exit.void),
+        // `timeoutFail` bounds this reader's first batch; nothing to end.
+        endDeadline: () => {}
+      }))
+  )
 
 /** `f` with a reader of the body: undici's own, at once, when the response came from `UndiciHttpClient`. */
 export const withReader = <A, E>(
@@ -60,7 +63,11 @@ export const readWhole = (
         }
         return size <= maxBytes ? next : Effect.fail(
           new HttpClientError.HttpClientError({
-            reason: new HttpClientError.DecodeError({ request: response.request, response, cause: new BodyTooLarge(maxBytes) })
+            reason: new HttpClientError.DecodeError({
+              request: response.request,
+              response,
+              cause: new BodyTooLarge(maxBytes)
+            })
           })
         )
       })

@@ -27,7 +27,12 @@ import { overKeys } from "./store/script.js"
 // then the amount and the keys' expiry (epoch ms) per limit.
 // Returns { 1 } or { 0, index of the limit, what it had committed }.
 const checkScript = overKeys(
-  (id: string, estimate: number, ttl: number, perLimit: ReadonlyArray<number>) => [id, estimate, ttl, tolerance, ...perLimit],
+  (
+    id: string,
+    estimate: number,
+    ttl: number,
+    perLimit: ReadonlyArray<number>
+  ) => [id, estimate, ttl, tolerance, ...perLimit],
   `
 local id = ARGV[1]
 local estimate = tonumber(ARGV[2])
@@ -64,7 +69,12 @@ return { 1, 0, "0" }
 // KEYS: per limit, the reservation's hash and set, and the hash of the window
 // the call ends in. ARGV: id, cost, then the last hash's expiry per limit.
 const chargeScript = Redis.script(
-  (keys: ReadonlyArray<string>, id: string, cost: number, expiries: ReadonlyArray<number>) => [...keys, id, cost, ...expiries],
+  (
+    keys: ReadonlyArray<string>,
+    id: string,
+    cost: number,
+    expiries: ReadonlyArray<number>
+  ) => [...keys, id, cost, ...expiries],
   {
     numberOfKeys: (keys) => keys.length,
     lua: `
@@ -134,7 +144,9 @@ export const make = (
     const check = (call: Budget.Call): Effect.Effect<Budget.Reservation, BudgetExceededError | NoCapacityError> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const scopes = call.scopes ?? []
-        const applying = limits.flatMap((limit, index) => limit.scope === "overall" || scopes.includes(limit.scope) ? [index] : [])
+        const applying = limits.flatMap((limit, index) =>
+          limit.scope === "overall" || scopes.includes(limit.scope) ? [index] : []
+        )
         const windows = applying.map((index) => keysAt(index, now))
         const keys = windows.flatMap((window) => [window.hash, window.held])
         const perLimit = applying.flatMap((index, i) => [limits[index]!.limit, windows[i]!.expireAt])
@@ -162,19 +174,39 @@ export const make = (
         )
         return Effect.catchTag(shared, "StoreUnavailableError", () =>
           local === undefined
-            ? Effect.fail(new NoCapacityError({ provider: call.provider ?? "unknown", model: call.model ?? "", storeUnavailable: true }))
+            ? Effect.fail(
+              new NoCapacityError({
+                provider: call.provider ?? "unknown",
+                model: call.model ?? "",
+                storeUnavailable: true
+              })
+            )
             : local.check(call))
       })
 
     const charge = (reservation: Budget.Reservation, cost: number | undefined): Effect.Effect<void> => {
-      if (!(reservation instanceof SharedReservation)) return local === undefined ? Effect.void : local.charge(reservation, cost)
+      if (!(reservation instanceof SharedReservation)) {
+        return local === undefined
+          ? Effect.void
+          : local.charge(reservation, cost)
+      }
       if (reservation.charged) return Effect.void
       reservation.charged = true
       held.drop(reservation.id)
       return Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const ending = reservation.limits.map((index) => keysAt(index, now))
-        const keys = reservation.limits.flatMap((_, i) => [reservation.keys[2 * i]!, reservation.keys[2 * i + 1]!, ending[i]!.hash])
-        return Effect.ignore(connection.eval(chargeScript)(keys, reservation.id, cost ?? reservation.estimate, ending.map((window) => window.expireAt)))
+        const keys = reservation.limits.flatMap((
+          _,
+          i
+        ) => [reservation.keys[2 * i]!, reservation.keys[2 * i + 1]!, ending[i]!.hash])
+        return Effect.ignore(
+          connection.eval(chargeScript)(
+            keys,
+            reservation.id,
+            cost ?? reservation.estimate,
+            ending.map((window) => window.expireAt)
+          )
+        )
       })
     }
 

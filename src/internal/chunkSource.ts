@@ -41,7 +41,10 @@ export const streamFromSource = (open: Effect.Effect<ChunkSource, LlmError>): St
   ))
 
 /** `rest`, with `first` (a batch read from it already, if any) given out before it. */
-export const startingWith = (first: Batch | undefined, rest: Pull.Pull<Batch, LlmError>): Pull.Pull<Batch, LlmError> => {
+export const startingWith = (
+  first: Batch | undefined,
+  rest: Pull.Pull<Batch, LlmError>
+): Pull.Pull<Batch, LlmError> => {
   let head = first
   return Effect.suspend(() => {
     if (head === undefined) return first === undefined ? Cause.done() : rest

@@ -31,7 +31,8 @@ export const CallDeadline = Context.Reference<number>("effect-llm-router/interna
 export const KeepsDeadline: unique symbol = Symbol.for("effect-llm-router/KeepsDeadline")
 
 /** Whether every call of `service` ends by the `CallDeadline` it runs under. */
-export const keeps = (service: { readonly [KeepsDeadline]?: true | undefined }): boolean => service[KeepsDeadline] === true
+export const keeps = (service: { readonly [KeepsDeadline]?: true | undefined }): boolean =>
+  service[KeepsDeadline] === true
 
 /** `self` bounded by `own` and by the deadline `at`, whichever ends first. */
 export const within = <A, E, E2>(

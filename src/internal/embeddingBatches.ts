@@ -152,64 +152,70 @@ const noUsage: EmbeddingUsage = { promptTokens: 0, totalTokens: 0, estimated: fa
  * HTTP for a bad request), the body sent, the reply read. Usage the provider
  * did not report is all zeros; `Llm.embed` estimates it.
  */
-export const embedWith = (transport: ProviderHttp.Transport, options: WireOptions) =>
-(request: Input, credentials: Credentials): Effect.Effect<EmbeddingResponse, LlmError> =>
-  Effect.suspend(() => {
-    const provider = options.provider
-    const model = request.model ?? options.model
-    if (model === undefined || model === "") {
-      return Effect.fail(
-        new InvalidRequestError({
-          provider,
-          model: "",
-          param: "model",
-          detail: "the request names no model and the client has no default `model`"
-        })
-      )
-    }
-    const inputs = inputsOf(request, provider, model)
-    if (inputs instanceof InvalidRequestError) return Effect.fail(inputs)
-    if (inputs.length > options.maxInputs) {
-      return Effect.fail(
-        new InvalidRequestError({
-          provider,
-          model,
-          param: "input",
-          detail: `${inputs.length} inputs in one request; ${provider} takes at most ${options.maxInputs} (Llm.embed splits them)`
-        })
-      )
-    }
-    const body = bodyOf(options, model, inputs, request)
-    if (body instanceof InvalidRequestError) return Effect.fail(body)
-    const call = transport.prepare({
-      path: options.path(model),
-      body,
-      model,
-      credentials,
-      timeout: request.timeout
+export const embedWith =
+  (transport: ProviderHttp.Transport, options: WireOptions) =>
+  (request: Input, credentials: Credentials): Effect.Effect<EmbeddingResponse, LlmError> =>
+    Effect.suspend(() => {
+      const provider = options.provider
+      const model = request.model ?? options.model
+      if (model === undefined || model === "") {
+        return Effect.fail(
+          new InvalidRequestError({
+            provider,
+            model: "",
+            param: "model",
+            detail: "the request names no model and the client has no default `model`"
+          })
+        )
+      }
+      const inputs = inputsOf(request, provider, model)
+      if (inputs instanceof InvalidRequestError) return Effect.fail(inputs)
+      if (inputs.length > options.maxInputs) {
+        return Effect.fail(
+          new InvalidRequestError({
+            provider,
+            model,
+            param: "input",
+            detail:
+              `${inputs.length} inputs in one request; ${provider} takes at most ${options.maxInputs} (Llm.embed splits them)`
+          })
+        )
+      }
+      const body = bodyOf(options, model, inputs, request)
+      if (body instanceof InvalidRequestError) return Effect.fail(body)
+      const call = transport.prepare({
+        path: options.path(model),
+        body,
+        model,
+        credentials,
+        timeout: request.timeout
+      })
+      if (!("request" in call)) return Effect.fail(call)
+      return Effect.flatMap(transport.json(call), ({ body, latency, response, text }) =>
+        Effect.clockWith((clock): Effect.Effect<EmbeddingResponse, LlmError> => {
+          if (options.isError?.(body) === true) {
+            return Effect.fail(transport.errorOf(call, body, clock.currentTimeMillisUnsafe(), response.headers))
+          }
+          const read = options.read(body, inputs.length)
+          if (typeof read === "string") {
+            return Effect.fail(transport.decodeError(call, `the embedding response has the wrong shape: ${read}`, text))
+          }
+          if (read.embeddings.length !== inputs.length) {
+            return Effect.fail(
+              transport.decodeError(
+                call,
+                `${read.embeddings.length} embeddings came back for ${inputs.length} inputs`,
+                text
+              )
+            )
+          }
+          return Effect.succeed({
+            embeddings: read.embeddings,
+            model: read.model ?? model,
+            provider,
+            usage: read.usage ?? noUsage,
+            latency,
+            keyId: credentials.keyId
+          })
+        }))
     })
-    if (!("request" in call)) return Effect.fail(call)
-    return Effect.flatMap(transport.json(call), ({ body, latency, response, text }) =>
-      Effect.clockWith((clock): Effect.Effect<EmbeddingResponse, LlmError> => {
-        if (options.isError?.(body) === true) {
-          return Effect.fail(transport.errorOf(call, body, clock.currentTimeMillisUnsafe(), response.headers))
-        }
-        const read = options.read(body, inputs.length)
-        if (typeof read === "string") {
-          return Effect.fail(transport.decodeError(call, `the embedding response has the wrong shape: ${read}`, text))
-        }
-        if (read.embeddings.length !== inputs.length) {
-          return Effect.fail(
-            transport.decodeError(call, `${read.embeddings.length} embeddings came back for ${inputs.length} inputs`, text)
-          )
-        }
-        return Effect.succeed({
-          embeddings: read.embeddings,
-          model: read.model ?? model,
-          provider,
-          usage: read.usage ?? noUsage,
-          latency,
-          keyId: credentials.keyId
-        })
-      }))
-  })

@@ -163,8 +163,7 @@ class HeapImpl<A> implements Heap<A> {
  * An empty heap ordered by `less`. `idOf` must give each item a distinct small
  * non-negative integer (its slot number): the index is an array of that size.
  */
-export const make = <A>(less: (a: A, b: A) => boolean, idOf: (a: A) => number): Heap<A> =>
-  new HeapImpl(less, idOf)
+export const make = <A>(less: (a: A, b: A) => boolean, idOf: (a: A) => number): Heap<A> => new HeapImpl(less, idOf)
 
 /**
  * For tests: why the heap is broken (a child less than its parent, or a stale

@@ -120,7 +120,9 @@ interface NormalizedKey {
 
 const normalize = (entry: KeyPool.Options["keys"][number]): NormalizedKey => {
   if (typeof entry === "string") return { key: Redacted.make(entry), weight: 1, maxConcurrency: Infinity }
-  if (Redacted.isRedacted(entry)) return { key: entry as Redacted.Redacted<string>, weight: 1, maxConcurrency: Infinity }
+  if (Redacted.isRedacted(entry)) {
+    return { key: entry as Redacted.Redacted<string>, weight: 1, maxConcurrency: Infinity }
+  }
   return {
     key: typeof entry.key === "string" ? Redacted.make(entry.key) : entry.key,
     weight: entry.weight ?? 1,
@@ -130,9 +132,15 @@ const normalize = (entry: KeyPool.Options["keys"][number]): NormalizedKey => {
 
 // An entry without a usable key, as its error shows it: a missing one (an unset variable's `undefined`) as such, else masked.
 const badKey = (entry: unknown): string | undefined => {
-  const key = typeof entry === "object" && entry !== null && !Redacted.isRedacted(entry) ? (entry as { readonly key?: unknown }).key : entry
+  const key = typeof entry === "object" && entry !== null && !Redacted.isRedacted(entry)
+    ? (entry as { readonly key?: unknown }).key
+    : entry
   const value = Redacted.isRedacted(key) ? Redacted.value(key) : key
-  return typeof value === "string" && value !== "" ? undefined : value === undefined || value === null ? String(value) : "<redacted>"
+  return typeof value === "string" && value !== ""
+    ? undefined
+    : value === undefined || value === null
+    ? String(value)
+    : "<redacted>"
 }
 
 /** Why the options cannot make a pool, or undefined. The error never shows a key. */
@@ -147,10 +155,14 @@ export const invalidOptions = (options: KeyPool.Options): OptionsError | undefin
     return Invalid.make("KeyPool", "shared.key", options.shared.key, "a non-empty string")
   }
   // A pool without keys could only ever fail its calls with NoCapacityError.
-  if (options.keys.length === 0) return new OptionsError({ module: "KeyPool", option: "keys", value: "[]", expected: "at least one key" })
+  if (options.keys.length === 0) {
+    return new OptionsError({ module: "KeyPool", option: "keys", value: "[]", expected: "at least one key" })
+  }
   for (const [index, entry] of options.keys.entries()) {
     const bad = badKey(entry)
-    if (bad !== undefined) return new OptionsError({ module: "KeyPool", option: `keys[${index}]`, value: bad, expected: "a non-empty key" })
+    if (bad !== undefined) {
+      return new OptionsError({ module: "KeyPool", option: `keys[${index}]`, value: bad, expected: "a non-empty key" })
+    }
     const key = normalize(entry)
     const problem = Invalid.positive("KeyPool", `keys[${index}].weight`, key.weight) ??
       (key.maxConcurrency === Infinity

@@ -20,7 +20,9 @@ export interface Cooldown {
 }
 
 /** What `report` draws jitter from (Effect's `Random` service). */
-export interface RandomSource { readonly nextDoubleUnsafe: () => number }
+export interface RandomSource {
+  readonly nextDoubleUnsafe: () => number
+}
 
 /**
  * The cooldown after the `rateLimits`th consecutive rate limit: `initial`

@@ -89,7 +89,8 @@ export const fromAcquire = (scoped: KeyPool.ScopedService): KeyPool.Service => {
     tryTake: Effect.succeed(undefined),
     startTryTake: undefined,
     release: (lease) => lease instanceof ScopedLease ? Scope.close(lease.scope, Exit.void) : foreign,
-    report: (lease, outcome) => lease instanceof ScopedLease ? scoped.report(lease.lease, outcome) : scoped.report(lease, outcome),
+    report: (lease, outcome) =>
+      lease instanceof ScopedLease ? scoped.report(lease.lease, outcome) : scoped.report(lease, outcome),
     status: scoped.status
   }
 }
@@ -124,7 +125,8 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
         )
       }))
 
-  const take = (options?: KeyPool.TakeOptions) => Effect.suspend(() => takeLoop(undefined, options?.cooledBy ?? Infinity))
+  const take = (options?: KeyPool.TakeOptions) =>
+    Effect.suspend(() => takeLoop(undefined, options?.cooledBy ?? Infinity))
 
   // The fast paths (`tryTake`, `onSlot`) change the state in place, read from the ref within one effect: no `Ref.modify`.
   const tryTake = Effect.clockWith((clock) => {
@@ -140,7 +142,10 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
   // One step on the slot of `lease`; the waiters it frees are woken after it.
   // A lease this pool did not issue is a defect.
   type Wakes = readonly [first: Deferred.Deferred<void> | undefined, second?: Deferred.Deferred<void> | undefined]
-  const onSlot = (lease: KeyPool.Lease, step: (state: State, slot: Slot, now: number, random: Random.Random) => Wakes) =>
+  const onSlot = (
+    lease: KeyPool.Lease,
+    step: (state: State, slot: Slot, now: number, random: Random.Random) => Wakes
+  ) =>
     Effect.withFiber((fiber) => {
       const state = Ref.getUnsafe(ref)
       const slot = slotOf(state, lease)
@@ -170,7 +175,10 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
     startTryTake: undefined,
     release: release_,
     report: report_,
-    status: Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.map(Ref.get(ref), (state) => status(state, now, slowStartMillis)))
+    status: Effect.flatMap(
+      Clock.currentTimeMillis,
+      (now) => Effect.map(Ref.get(ref), (state) => status(state, now, slowStartMillis))
+    )
   }
 }
 
@@ -180,5 +188,6 @@ export const acquireOf = (
   release: (lease: KeyPool.Lease) => Effect.Effect<void>
 ): Effect.Effect<KeyPool.Lease, NoCapacityError, Scope.Scope> =>
   Effect.uninterruptible(
-    Effect.flatMap(take, (lease) => Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, release(lease)), lease)))
+    Effect.flatMap(take, (lease) =>
+      Effect.flatMap(Effect.scope, (scope) => Effect.as(Scope.addFinalizer(scope, release(lease)), lease)))
   )

@@ -43,14 +43,20 @@ class SharedLease implements KeyPool.Lease {
 }
 
 const localKeys = (keys: KeyPool.Options["keys"], instances: number): KeyPool.Options["keys"] =>
-  instances === 1 ? keys : keys.map((entry) =>
-    typeof entry === "object" && "key" in entry && entry.maxConcurrency !== undefined
-      ? { ...entry, maxConcurrency: Math.max(1, Math.floor(entry.maxConcurrency / instances)) }
-      : entry
-  )
+  instances === 1 ?
+    keys :
+    keys.map((entry) =>
+      typeof entry === "object" && "key" in entry && entry.maxConcurrency !== undefined
+        ? { ...entry, maxConcurrency: Math.max(1, Math.floor(entry.maxConcurrency / instances)) }
+        : entry
+    )
 
 /** A pool over options `KeyPool.make` has checked, kept in `shared.store`. */
-export const make = (options: KeyPool.Options, shared: Store.Shared, settings: Settings): Effect.Effect<KeyPool.Service> =>
+export const make = (
+  options: KeyPool.Options,
+  shared: Store.Shared,
+  settings: Settings
+): Effect.Effect<KeyPool.Service> =>
   Effect.gen(function*() {
     const { cooldown, maxWaitMillis, providerId, slowStartMillis } = settings
     const connection = connectionOf(shared.store)
@@ -72,7 +78,11 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
     const holding = slots.map(() => 0)
 
     const noCapacity = (availableAt: number | undefined) =>
-      new NoCapacityError(availableAt === undefined ? { provider: providerId, model: "" } : { provider: providerId, model: "", availableAt })
+      new NoCapacityError(
+        availableAt === undefined
+          ? { provider: providerId, model: "" }
+          : { provider: providerId, model: "", availableAt }
+      )
 
     const leaseOf = (taken: Leases.Taken): KeyPool.Lease => {
       totals[taken.index]!++
@@ -97,8 +107,12 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
             const availableAt = result.availableAt === undefined ? undefined : now + (result.availableAt - result.now)
             if (maxWaitMillis === undefined || result.allDisabled) return Effect.fail(noCapacity(availableAt))
             const until = deadline ?? now + maxWaitMillis
-            const cooled = availableAt !== undefined && availableAt <= Math.min(until, cooledBy) ? availableAt : undefined
-            if (now >= until || (!result.releasable && cooled === undefined)) return Effect.fail(noCapacity(availableAt))
+            const cooled = availableAt !== undefined && availableAt <= Math.min(until, cooledBy)
+              ? availableAt
+              : undefined
+            if (now >= until || (!result.releasable && cooled === undefined)) {
+              return Effect.fail(noCapacity(availableAt))
+            }
             const wakeAt = Math.min(until, cooled ?? Infinity, result.releasable ? now + pollMillis : Infinity)
             return Effect.andThen(
               Effect.interruptible(Effect.sleep(Duration.millis(Math.max(1, wakeAt - now)))),
@@ -107,9 +121,12 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
           }
         ))
 
-    const take = (options?: KeyPool.TakeOptions) => Effect.suspend(() => takeLoop(undefined, options?.cooledBy ?? Infinity))
+    const take = (options?: KeyPool.TakeOptions) =>
+      Effect.suspend(() => takeLoop(undefined, options?.cooledBy ?? Infinity))
 
-    const tryTakeBy = (pick: Effect.Effect<Leases.Taken | Leases.Blocked, StoreUnavailableError>): Effect.Effect<KeyPool.Lease | undefined> =>
+    const tryTakeBy = (
+      pick: Effect.Effect<Leases.Taken | Leases.Blocked, StoreUnavailableError>
+    ): Effect.Effect<KeyPool.Lease | undefined> =>
       Effect.flatMap(
         Effect.catchTag(pick, "StoreUnavailableError", () => Effect.succeed(undefined)),
         (result) =>
@@ -132,19 +149,20 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
         const verdict = outcome === undefined ? undefined : verdictOf(outcome)
         if (verdict !== undefined && verdict._tag !== "Success" && verdict._tag !== "Ignored") failures[lease.slot]!++
         if (verdict?._tag === "Success") failures[lease.slot] = 0
-        const shared: Leases.Verdict | undefined = verdict === undefined || verdict._tag === "Ignored" || verdict._tag === "Failed"
-          ? undefined
-          : verdict._tag === "Success"
-          ? "success"
-          : verdict._tag === "Rejected"
-          ? { disabled: verdict.reason }
-          : {
-            askedMillis: verdict.retryAfterMillis,
-            initialMillis: cooldown.initialMillis,
-            maxMillis: cooldown.maxMillis,
-            jitterFactor: jitterFactor(cooldown, fiber.getRef(Random.Random)),
-            capMillis: cooldown.capMillis
-          }
+        const shared: Leases.Verdict | undefined =
+          verdict === undefined || verdict._tag === "Ignored" || verdict._tag === "Failed"
+            ? undefined
+            : verdict._tag === "Success"
+            ? "success"
+            : verdict._tag === "Rejected"
+            ? { disabled: verdict.reason }
+            : {
+              askedMillis: verdict.retryAfterMillis,
+              initialMillis: cooldown.initialMillis,
+              maxMillis: cooldown.maxMillis,
+              jitterFactor: jitterFactor(cooldown, fiber.getRef(Random.Random)),
+              capMillis: cooldown.capMillis
+            }
         if (leaseName === "" && shared === undefined) return Effect.void
         return Effect.ignore(group.release(lease.slot, leaseName, shared))
       })
@@ -201,7 +219,9 @@ export const make = (options: KeyPool.Options, shared: Store.Shared, settings: S
     )
 
     // A capped key taken alongside a permit that is then refused could turn away another call while held.
-    const startTryTake = slots.every((slot) => slot.maxConcurrency === Infinity) ? Effect.map(group.startPick, tryTakeBy) : undefined
+    const startTryTake = slots.every((slot) => slot.maxConcurrency === Infinity)
+      ? Effect.map(group.startPick, tryTakeBy)
+      : undefined
     return {
       providerId,
       acquire: acquireOf(take(), release),

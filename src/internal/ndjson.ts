@@ -23,8 +23,7 @@ const CR = 13
 const SPACE = 32
 
 /** Only a line that starts with whitespace can be blank, so JSON lines (`{…`) skip the trim. */
-const isBlank = (line: string): boolean =>
-  line.length === 0 || (line.charCodeAt(0) <= SPACE && line.trim() === "")
+const isBlank = (line: string): boolean => line.length === 0 || (line.charCodeAt(0) <= SPACE && line.trim() === "")
 
 export class Decoder {
   private readonly utf8 = new Utf8Decoder()

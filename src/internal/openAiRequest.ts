@@ -32,7 +32,9 @@ const Part = Schema.Union([
   })
 ]).annotate({ expected: "a text or image_url part" })
 
-const Content = Schema.Union([Schema.String, Schema.Array(Part)]).annotate({ expected: "a string or an array of parts" })
+const Content = Schema.Union([Schema.String, Schema.Array(Part)]).annotate({
+  expected: "a string or an array of parts"
+})
 
 const WireToolCall = Schema.Struct({
   id: Schema.String,
@@ -254,7 +256,10 @@ const message = (wire: typeof WireMessage.Type, index: number): Message | Proble
     }
     case "tool":
       return wire.tool_call_id === undefined || wire.tool_call_id === null
-        ? new Problem(`messages[${index}].tool_call_id`, `messages[${index}].tool_call_id: missing (a tool message answers a tool call by its id)`)
+        ? new Problem(
+          `messages[${index}].tool_call_id`,
+          `messages[${index}].tool_call_id: missing (a tool message answers a tool call by its id)`
+        )
         : {
           role: "tool",
           toolCallId: wire.tool_call_id,
@@ -273,7 +278,10 @@ export const set = <A, K extends keyof A>(out: A, key: K, value: A[K] | null | u
 
 const tool = ({ function: fn }: typeof WireTool.Type): ToolDefinition => {
   // OpenAI takes a function without parameters as one without arguments.
-  const out: Mutable<ToolDefinition> = { name: fn.name, parameters: fn.parameters ?? { type: "object", properties: {} } }
+  const out: Mutable<ToolDefinition> = {
+    name: fn.name,
+    parameters: fn.parameters ?? { type: "object", properties: {} }
+  }
   set(out, "description", fn.description)
   set(out, "strict", fn.strict)
   return out

@@ -54,12 +54,21 @@ export interface Positive {
  * The error of a value that is not a positive finite number (as `how` says);
  * undefined for a good one.
  */
-export const positive = (module: string, option: string, value: number | undefined, how: Positive = {}): OptionsError | undefined => {
+export const positive = (
+  module: string,
+  option: string,
+  value: number | undefined,
+  how: Positive = {}
+): OptionsError | undefined => {
   if (value === undefined && how.optional) return undefined
   const ok = typeof value === "number" && value > 0 &&
     (how.integer ? Number.isInteger(value) : Number.isFinite(value) || (how.unbounded === true && value === Infinity))
   if (ok) return undefined
-  const expected = how.integer ? "a positive integer" : how.unbounded ? "a positive number or Infinity" : "a positive finite number"
+  const expected = how.integer
+    ? "a positive integer"
+    : how.unbounded
+    ? "a positive number or Infinity"
+    : "a positive finite number"
   return make(module, option, value, expected)
 }
 
@@ -84,9 +93,17 @@ export const duration = (
   if (value === undefined) return undefined
   const decoded = Duration.fromInput(value)
   const millis = decoded._tag === "Some" ? Duration.toMillis(decoded.value) : NaN
-  if (Number.isFinite(millis) && (positive ? millis > 0 : millis >= 0) && (atMost === undefined || millis <= atMost.millis)) {
+  if (
+    Number.isFinite(millis) && (positive ? millis > 0 : millis >= 0) &&
+    (atMost === undefined || millis <= atMost.millis)
+  ) {
     return undefined
   }
   const expected = positive ? "a positive, finite duration" : "a finite duration, 0 or more"
-  return make(module, option, value, atMost === undefined ? expected : `${expected} of at most ${atMost.millis} ms (${atMost.why})`)
+  return make(
+    module,
+    option,
+    value,
+    atMost === undefined ? expected : `${expected} of at most ${atMost.millis} ms (${atMost.why})`
+  )
 }

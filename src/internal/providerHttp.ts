@@ -30,17 +30,17 @@ import {
   TransportError
 } from "../LlmError.js"
 import type { Credentials } from "../ProviderClient.js"
-import * as RetryAfter from "./retryAfter.js"
-import { isLiveClock, maxTimerMillis, timeoutFail } from "./timeout.js"
 import * as BodySource from "./bodySource.js"
 import type { ChunkSource } from "./chunkSource.js"
-import { executeWithin, keepsDeadlines } from "./undiciDeadline.js"
+import * as RetryAfter from "./retryAfter.js"
 import { untraced } from "./telemetry.js"
+import { isLiveClock, maxTimerMillis, timeoutFail } from "./timeout.js"
+import { executeWithin, keepsDeadlines } from "./undiciDeadline.js"
 import { type Deadline, DeadlineExceeded } from "./undiciExchange.js"
 import { BodyTooLarge } from "./undiciResponse.js"
 
-export type { StreamParser, Options, Call, JsonReply, StreamStart, Transport } from "./providerHttpTypes.js"
-import type { StreamParser, Options, Call, JsonReply, Transport } from "./providerHttpTypes.js"
+export type { Call, JsonReply, Options, StreamParser, StreamStart, Transport } from "./providerHttpTypes.js"
+import type { Call, JsonReply, Options, StreamParser, Transport } from "./providerHttpTypes.js"
 
 /** The response with the rate-limit headers of its reply, when it sent any. */
 export const withRateLimit = (reply: JsonReply) => (response: ChatResponse): ChatResponse =>
@@ -74,7 +74,10 @@ export const eventTooLarge = (what: string, option: string, own: number, maxResp
     : overLimit(what, option, `${own} characters`)
 
 // A phase limit in milliseconds; `undefined` when unset or too long for a timer.
-const limitMillis = (input: Duration.Input | undefined, fallback: Duration.Duration | undefined): number | undefined => {
+const limitMillis = (
+  input: Duration.Input | undefined,
+  fallback: Duration.Duration | undefined
+): number | undefined => {
   const duration = input === undefined ? fallback : Duration.fromInputUnsafe(input)
   if (duration === undefined) return undefined
   const millis = Duration.toMillis(duration)
@@ -230,10 +233,11 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   const transportError = (call: Call, cause: unknown) => transportFailure(call, causeText(cause), true)
 
   /** The error of a request that failed (`responseStarted`: while its body was read). */
-  const httpTransportError = (call: Call, responseStarted: boolean) => (error: HttpClientError.HttpClientError): LlmError =>
-    error.cause instanceof DeadlineExceeded
-      ? exceeded(call, error.cause)
-      : transportFailure(call, `${error.reason._tag}: ${causeText(error.cause ?? error)}`, responseStarted)
+  const httpTransportError =
+    (call: Call, responseStarted: boolean) => (error: HttpClientError.HttpClientError): LlmError =>
+      error.cause instanceof DeadlineExceeded
+        ? exceeded(call, error.cause)
+        : transportFailure(call, `${error.reason._tag}: ${causeText(error.cause ?? error)}`, responseStarted)
 
   const timeoutError = (call: Call) => () =>
     new TimeoutError({ provider, model: call.model, timeout: call.timeout, phase: "request" })
@@ -337,39 +341,43 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
     })
 
   // A body past `maxResponseBytes`: the read stopped, the request was cancelled.
-  const bodyReadError = (call: Call, response: HttpClientResponse.HttpClientResponse) =>
-  (error: HttpClientError.HttpClientError): LlmError =>
-    error.cause instanceof BodyTooLarge
-      ? decodeError(
-        call,
-        overLimit("the response body", "maxResponseBytes", `${maxResponseBytes} bytes`),
-        "",
-        requestIdOf?.(response)
-      )
-      : httpTransportError(call, true)(error)
+  const bodyReadError =
+    (call: Call, response: HttpClientResponse.HttpClientResponse) =>
+    (error: HttpClientError.HttpClientError): LlmError =>
+      error.cause instanceof BodyTooLarge
+        ? decodeError(
+          call,
+          overLimit("the response body", "maxResponseBytes", `${maxResponseBytes} bytes`),
+          "",
+          requestIdOf?.(response)
+        )
+        : httpTransportError(call, true)(error)
 
   const readJson: Transport["readJson"] = (call, { clock, response, startMillis }) =>
-    Effect.flatMap(Effect.mapError(BodySource.readWhole(response, maxResponseBytes), bodyReadError(call, response)), (bytes) => {
-      const text = utf8.decode(bytes)
-      let body: unknown
-      try {
-        // JSON.parse skips the blank lines some servers send while a request waits.
-        body = JSON.parse(text)
-      } catch {
-        return Effect.fail(decodeError(call, "the response body is not JSON", text, requestIdOf?.(response)))
+    Effect.flatMap(
+      Effect.mapError(BodySource.readWhole(response, maxResponseBytes), bodyReadError(call, response)),
+      (bytes) => {
+        const text = utf8.decode(bytes)
+        let body: unknown
+        try {
+          // JSON.parse skips the blank lines some servers send while a request waits.
+          body = JSON.parse(text)
+        } catch {
+          return Effect.fail(decodeError(call, "the response body is not JSON", text, requestIdOf?.(response)))
+        }
+        if (!isRecord(body)) {
+          return Effect.fail(decodeError(call, "the response body is not a JSON object", text, requestIdOf?.(response)))
+        }
+        const now = clock.currentTimeMillisUnsafe()
+        return Effect.succeed({
+          body,
+          text,
+          response,
+          latency: Duration.millis(Math.max(0, now - startMillis)),
+          rateLimit: RetryAfter.snapshot((name) => response.headers[name], now)
+        })
       }
-      if (!isRecord(body)) {
-        return Effect.fail(decodeError(call, "the response body is not a JSON object", text, requestIdOf?.(response)))
-      }
-      const now = clock.currentTimeMillisUnsafe()
-      return Effect.succeed({
-        body,
-        text,
-        response,
-        latency: Duration.millis(Math.max(0, now - startMillis)),
-        rateLimit: RetryAfter.snapshot((name) => response.headers[name], now)
-      })
-    })
+    )
 
   const json = (call: Call): Effect.Effect<JsonReply, LlmError> =>
     bounded(call, "body", false, (deadline, clock) => {
@@ -408,7 +416,11 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
           )
           // The first batch, read ahead: the source's first pull gives it.
           const first = deadline === undefined && firstTokenMillis !== undefined
-            ? timeoutFail(rest.peek, Duration.millis(firstTokenMillis), phaseError(call, firstTokenMillis, "firstToken"))
+            ? timeoutFail(
+              rest.peek,
+              Duration.millis(firstTokenMillis),
+              phaseError(call, firstTokenMillis, "firstToken")
+            )
             : rest.peek
           const source: ChunkSource = { pull: rest.pull, close: rest.close }
           // Closed here unless handed on: on a failure, a timeout or an interruption.
@@ -429,5 +441,17 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
 
   const errorOf: Transport["errorOf"] = (call, body, nowMillis, headers) => errorAt(call, body, headers, nowMillis)
 
-  return { provider, timeout, maxResponseBytes, prepare, json, readJson, boundedText: readBounded, source, errorOf, decodeError, transportError }
+  return {
+    provider,
+    timeout,
+    maxResponseBytes,
+    prepare,
+    json,
+    readJson,
+    boundedText: readBounded,
+    source,
+    errorOf,
+    decodeError,
+    transportError
+  }
 }

@@ -13,9 +13,9 @@ import type * as Redacted from "effect/Redacted"
 import type { ChatChunk } from "../ChatChunk.js"
 import type { InvalidRequestError, LlmError, OutputDecodeError, TransportError } from "../LlmError.js"
 import type { Credentials, HttpOptions } from "../ProviderClient.js"
+import type { ChunkSource } from "./chunkSource.js"
 import type * as RetryAfter from "./retryAfter.js"
 import type { SkippedEvents } from "./skippedEvents.js"
-import type { ChunkSource } from "./chunkSource.js"
 
 /**
  * One response body's stream state. `push` and `end` append chunks to `out` and
@@ -45,7 +45,9 @@ export interface Options extends HttpOptions {
    * once per request with the key and the `Clock`'s time. Of their names,
    * traces redact only `authorization`. Default: none.
    */
-  readonly timedAuth?: ((key: Redacted.Redacted<string>, nowMillis: number) => Readonly<Record<string, string>>) | undefined
+  readonly timedAuth?:
+    | ((key: Redacted.Redacted<string>, nowMillis: number) => Readonly<Record<string, string>>)
+    | undefined
   /** The request id of a response, for the errors `json` builds. Default: none. */
   readonly requestId?: ((response: HttpClientResponse.HttpClientResponse) => string | undefined) | undefined
   /** How many characters of a raw body an `OutputDecodeError` keeps. Default: 500. */

@@ -7,8 +7,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
 import type * as RateLimiter from "../RateLimiter.js"
-import type { StoreUnavailableError } from "../Store.js"
 import { RateLimiterCostError, RateLimiterExceededError } from "../RateLimiter.js"
+import type { StoreUnavailableError } from "../Store.js"
 import * as Bucket from "./rateLimiterBucket.js"
 
 /** Model tokens held for one call by `reserve`, until `reconcile` settles them. */
@@ -27,7 +27,9 @@ export interface Permits {
    * each in arrival order, and gives the effect that frees the slot, to run
    * exactly once. Call it uninterruptibly (its waits stay interruptible).
    */
-  readonly takePermit: (cost: number) => Effect.Effect<Effect.Effect<void>, RateLimiterCostError | StoreUnavailableError>
+  readonly takePermit: (
+    cost: number
+  ) => Effect.Effect<Effect.Effect<void>, RateLimiterCostError | StoreUnavailableError>
   /** Waits, in arrival order, until the budget holds `estimate` model tokens and holds them. */
   readonly reserve: (estimate: number) => Effect.Effect<Reservation, RateLimiterCostError | StoreUnavailableError>
   /** `ConsumeResult.reconcile` of a reservation. */
@@ -195,8 +197,12 @@ export const makeLocal = (options: RateLimiter.Options): Effect.Effect<Local, ne
     }
 
     // The permit held until the scope closes, and what the call got.
-    const held = (scope: Scope.Scope, release: Effect.Effect<void>, start: number, reservation: Reservation | undefined) =>
-      Effect.as(Scope.addFinalizer(scope, release), resultOf(start, reservation))
+    const held = (
+      scope: Scope.Scope,
+      release: Effect.Effect<void>,
+      start: number,
+      reservation: Reservation | undefined
+    ) => Effect.as(Scope.addFinalizer(scope, release), resultOf(start, reservation))
 
     // `onExceeded: "fail"` takes all it takes at once, within one step: nothing to interrupt.
     const consumeNow = (
@@ -217,25 +223,28 @@ export const makeLocal = (options: RateLimiter.Options): Effect.Effect<Local, ne
     const consume = (
       consumeOptions?: RateLimiter.ConsumeOptions
     ): Effect.Effect<RateLimiter.ConsumeResult, RateLimiterCostError | RateLimiterExceededError, Scope.Scope> =>
-      consumeOptions?.onExceeded === "fail" ? consumeNow(consumeOptions) : Effect.uninterruptibleMask((restore) =>
-        Effect.suspend(() => {
-          const { cost, error, tokens } = consumed(consumeOptions, options)
-          if (error !== undefined) return Effect.fail(error)
-          const start = clock.currentTimeMillisUnsafe()
-          const reservation = tokens > 0 ? { estimate: tokens, settled: false } : undefined
-          const permit: Effect.Effect<Effect.Effect<void>, RateLimiterCostError> =
-            budget === undefined || reservation === undefined
-              ? takePermit(cost)
-              // Interrupted while it waits for the permit: the call never
-              // started, so its estimate goes back.
-              : Effect.andThen(
-                restore(budget.take(tokens)),
-                Effect.onInterrupt(takePermit(cost), () => reconcile(reservation, 0))
-              )
-          return Effect.flatMap(permit, (release) =>
-            Effect.flatMap(Effect.scope, (scope) => Effect.suspend(() => held(scope, release, start, reservation))))
-        })
-      )
+      consumeOptions?.onExceeded === "fail" ?
+        consumeNow(consumeOptions) :
+        Effect.uninterruptibleMask((restore) =>
+          Effect.suspend(() => {
+            const { cost, error, tokens } = consumed(consumeOptions, options)
+            if (error !== undefined) return Effect.fail(error)
+            const start = clock.currentTimeMillisUnsafe()
+            const reservation = tokens > 0 ? { estimate: tokens, settled: false } : undefined
+            const permit: Effect.Effect<Effect.Effect<void>, RateLimiterCostError> =
+              budget === undefined || reservation === undefined
+                ? takePermit(cost)
+                // Interrupted while it waits for the permit: the call never
+                // started, so its estimate goes back.
+                : Effect.andThen(
+                  restore(budget.take(tokens)),
+                  Effect.onInterrupt(takePermit(cost), () => reconcile(reservation, 0))
+                )
+            return Effect.flatMap(permit, (release) =>
+              Effect.flatMap(Effect.scope, (scope) =>
+                Effect.suspend(() => held(scope, release, start, reservation))))
+          })
+        )
 
     const status = Effect.gen(function*() {
       const main = yield* requests.snapshot

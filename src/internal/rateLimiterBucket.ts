@@ -204,7 +204,10 @@ export const make = (options: BucketOptions): Effect.Effect<Bucket, never, Scope
     // instant their tokens are due, not on a coarser tick, so none of the refill
     // is lost to the bucket sitting full while the first waiter waits for a tick.
     yield* Effect.forkScoped(
-      Effect.repeat(step, Schedule.addDelay(Schedule.identity<Duration.Duration>(), ({ output }) => Effect.succeed(output)))
+      Effect.repeat(
+        step,
+        Schedule.addDelay(Schedule.identity<Duration.Duration>(), ({ output }) => Effect.succeed(output))
+      )
     )
 
     // Waiters outlive the bucket only if they were forked elsewhere; interrupt

@@ -34,7 +34,9 @@ class SharedReservation implements Reservation {
 const divided = (options: RateLimiter.Options, instances: number): RateLimiter.Options => ({
   capacity: options.capacity / instances,
   refillRate: options.refillRate / instances,
-  maxConcurrency: options.maxConcurrency === undefined ? undefined : Math.max(1, Math.floor(options.maxConcurrency / instances)),
+  maxConcurrency: options.maxConcurrency === undefined
+    ? undefined
+    : Math.max(1, Math.floor(options.maxConcurrency / instances)),
   tokensPerMinute: options.tokensPerMinute === undefined ? undefined : options.tokensPerMinute / instances
 })
 
@@ -131,11 +133,17 @@ export const make = (
         return orLocal(sharedPermit(cost), (local) => local.permits.takePermit(cost))
       })
 
-    const reserve = (estimate: number): Effect.Effect<Reservation, RateLimiter.RateLimiterCostError | StoreUnavailableError> =>
+    const reserve = (
+      estimate: number
+    ): Effect.Effect<Reservation, RateLimiter.RateLimiterCostError | StoreUnavailableError> =>
       Effect.suspend(() => {
-        if (budget === undefined || tokensPerMinute === undefined) return Effect.succeed<Reservation>({ estimate, settled: false })
+        if (budget === undefined || tokensPerMinute === undefined) {
+          return Effect.succeed<Reservation>({ estimate, settled: false })
+        }
         const error = costError(estimate, tokensPerMinute, "tokensPerMinute")
-        if (error !== undefined) return Effect.fail(error)
+        if (error !== undefined) {
+          return Effect.fail(error)
+        }
         return orLocal(
           Effect.as(waitTokens(budget, estimate), new SharedReservation(estimate, undefined)),
           (local) => Effect.map(local.permits.reserve(estimate), (held) => new SharedReservation(estimate, held))
@@ -145,7 +153,11 @@ export const make = (
     const reconcile = (reservation: Reservation, actualTokens: number): Effect.Effect<void> =>
       Effect.suspend(() => {
         if (!(reservation instanceof SharedReservation)) return Effect.void
-        if (reservation.local !== undefined) return local === undefined ? Effect.void : local.permits.reconcile(reservation.local, actualTokens)
+        if (reservation.local !== undefined) {
+          return local === undefined
+            ? Effect.void
+            : local.permits.reconcile(reservation.local, actualTokens)
+        }
         if (budget === undefined || reservation.settled) return Effect.void
         reservation.settled = true
         if (!Number.isFinite(actualTokens) || actualTokens < 0) return Effect.void
@@ -157,7 +169,12 @@ export const make = (
       })
 
     const exceeded = (bucket: "requests" | "tokensPerMinute", limit: number, result: Bucket.Result) =>
-      new RateLimiterExceededError({ bucket, limit, remaining: Math.max(0, result.level), retryAfter: Bucket.delayOf(result) })
+      new RateLimiterExceededError({
+        bucket,
+        limit,
+        remaining: Math.max(0, result.level),
+        retryAfter: Bucket.delayOf(result)
+      })
 
     // `onExceeded: "fail"` on the store: everything or nothing; what was taken before the refusal goes back.
     const tryHoldShared = (cost: number, tokens: number) =>
@@ -170,7 +187,9 @@ export const make = (
         const lease = yield* Effect.onError(trySlot, () => refund)
         if (lease === false) {
           yield* refund
-          return yield* Effect.fail(new RateLimiterExceededError({ bucket: "concurrency", limit: maxConcurrency ?? 0, remaining: 0 }))
+          return yield* Effect.fail(
+            new RateLimiterExceededError({ bucket: "concurrency", limit: maxConcurrency ?? 0, remaining: 0 })
+          )
         }
         const result = yield* Effect.onError(requests.tryTake(cost), () => Effect.andThen(freeSlot(lease), refund))
         if (!result.granted) {
@@ -181,7 +200,11 @@ export const make = (
         return { release: lease === undefined ? leaveSlotless : leave(lease), remaining: result.level }
       })
 
-    const resultOf = (start: number, reservation: Reservation | undefined, remaining: number): RateLimiter.ConsumeResult => ({
+    const resultOf = (
+      start: number,
+      reservation: Reservation | undefined,
+      remaining: number
+    ): RateLimiter.ConsumeResult => ({
       delay: Duration.millis(clock.currentTimeMillisUnsafe() - start),
       limit: capacity,
       remaining,
@@ -217,7 +240,8 @@ export const make = (
           if (consumeOptions?.onExceeded === "fail") {
             const shared = Effect.flatMap(
               tryHoldShared(cost, tokens),
-              (held) => settled(held.release, tokens > 0 ? new SharedReservation(tokens, undefined) : undefined, held.remaining)
+              (held) =>
+                settled(held.release, tokens > 0 ? new SharedReservation(tokens, undefined) : undefined, held.remaining)
             )
             // Under fail-open, the whole consume (permit and tokens) goes to the local limiter.
             return orLocal(shared, (local) => local.service.consume(consumeOptions))
@@ -226,8 +250,10 @@ export const make = (
             tokens > 0 ? restore(reserve(tokens)) : Effect.succeed(undefined),
             (reservation) =>
               Effect.flatMap(
-                Effect.onInterrupt(takePermit(cost), () => reservation === undefined ? Effect.void : reconcile(reservation, 0)),
-                (release) => settled(release, reservation)
+                Effect.onInterrupt(takePermit(cost), () =>
+                  reservation === undefined ? Effect.void : reconcile(reservation, 0)),
+                (release) =>
+                  settled(release, reservation)
               )
           )
         })
@@ -237,7 +263,12 @@ export const make = (
     const sharedStatus = Effect.gen(function*() {
       const main = yield* requests.peek
       const held = budget === undefined ? undefined : yield* budget.peek
-      return statusOf(options, { available: main.level, waiting }, inFlight, held && { available: held.level, waiting: 0 })
+      return statusOf(
+        options,
+        { available: main.level, waiting },
+        inFlight,
+        held && { available: held.level, waiting: 0 }
+      )
     })
 
     // Without the store: the local limiter's state under fail-open, an empty bucket under fail-closed.

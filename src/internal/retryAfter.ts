@@ -6,7 +6,15 @@ import * as Duration from "effect/Duration"
 /** A header lookup by lower-case name. */
 export type HeaderLookup = (name: string) => string | undefined
 
-const goUnits: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1, us: 0.001, "µs": 0.001, ns: 0.000_001 }
+const goUnits: Record<string, number> = {
+  h: 3_600_000,
+  m: 60_000,
+  s: 1_000,
+  ms: 1,
+  us: 0.001,
+  "µs": 0.001,
+  ns: 0.000_001
+}
 
 /**
  * Parses a Go-style duration (`6m0s`, `1.5s`, `12ms`, `2m59.56s`, `1h2m`) or a bare

@@ -50,16 +50,19 @@ export class SkippedEvents {
           JSON.stringify(this.excerpt)
         }`
       ).pipe(Effect.annotateLogs({ provider, model, skippedEvents: count }))
-      const event = Effect.flatMap(Effect.currentSpan, (span) =>
-        Effect.clockWith((clock) =>
-          Effect.sync(() =>
-            span.event(skippedEvent, clock.currentTimeNanosUnsafe(), {
-              "gen_ai.provider.name": provider,
-              "gen_ai.request.model": model,
-              "llm_router.skipped_events": count
-            })
+      const event = Effect.flatMap(
+        Effect.currentSpan,
+        (span) =>
+          Effect.clockWith((clock) =>
+            Effect.sync(() =>
+              span.event(skippedEvent, clock.currentTimeNanosUnsafe(), {
+                "gen_ai.provider.name": provider,
+                "gen_ai.request.model": model,
+                "llm_router.skipped_events": count
+              })
+            )
           )
-        ))
+      )
       return Effect.andThen(warning, Effect.ignore(event))
     })
   }

@@ -12,10 +12,10 @@ import type { ChatChunk } from "../ChatChunk.js"
 import { type LlmError, OutputDecodeError } from "../LlmError.js"
 import * as Sse from "../Sse.js"
 import { eventLimit, eventTooLarge, type StreamParser } from "./providerHttp.js"
+import { isRecord, type JsonRecord, ShapeError } from "./providers/wire.js"
+import { SkippedEvents } from "./skippedEvents.js"
 import { Parser } from "./sse.js"
 import { concat } from "./undiciResponse.js"
-import { SkippedEvents } from "./skippedEvents.js"
-import { isRecord, type JsonRecord, ShapeError } from "./providers/wire.js"
 
 /** The fields every error of a stream carries. */
 export interface ErrorFields {
@@ -35,7 +35,9 @@ export abstract class SseParser implements StreamParser {
    * `maxEventSize`: the format's own limit (default `Sse.defaultMaxEventSize`), capped by `maxResponseBytes`;
    * both were checked when the client was made.
    */
-  constructor(private readonly limits: { readonly maxEventSize?: number | undefined; readonly maxResponseBytes: number }) {
+  constructor(
+    private readonly limits: { readonly maxEventSize?: number | undefined; readonly maxResponseBytes: number }
+  ) {
     this.sse = new Parser(eventLimit(limits.maxEventSize ?? Sse.defaultMaxEventSize, limits.maxResponseBytes))
   }
 
@@ -118,7 +120,9 @@ export abstract class JsonSseParser extends SseParser {
     try {
       return this.readEvent(value, out)
     } catch (error) {
-      if (error instanceof ShapeError) return this.decodeError(`a stream event has the wrong shape: ${error.reason}`, data)
+      if (error instanceof ShapeError) {
+        return this.decodeError(`a stream event has the wrong shape: ${error.reason}`, data)
+      }
       throw error
     }
   }

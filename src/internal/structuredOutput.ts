@@ -14,7 +14,8 @@ import { ContentFilterError, OutputDecodeError } from "../LlmError.js"
 /** `request` asking for JSON that follows `schema` (any `responseFormat` it had is replaced). */
 export const requestFor = <A, I>(request: ChatRequest, schema: Schema.Codec<A, I>, options?: Options): ChatRequest => {
   // A schema's AST is its decoded side (a class's declaration included), where its annotations are.
-  const name = options?.name ?? SchemaAST.resolveIdentifier(schema.ast) ?? SchemaAST.resolveTitle(schema.ast) ?? "output"
+  const name = options?.name ?? SchemaAST.resolveIdentifier(schema.ast) ?? SchemaAST.resolveTitle(schema.ast) ??
+    "output"
   const description = options?.description ?? SchemaAST.resolveDescription(schema.ast)
   return {
     ...request,
@@ -53,7 +54,9 @@ export const decode = <A, I>(
   try {
     json = JSON.parse(response.text)
   } catch (error) {
-    return Effect.fail(failed(`the structured output is not JSON (${error instanceof Error ? error.message : String(error)})`))
+    return Effect.fail(
+      failed(`the structured output is not JSON (${error instanceof Error ? error.message : String(error)})`)
+    )
   }
   return Effect.mapError(
     Schema.decodeUnknownEffect(Schema.toCodecJson(schema))(json, { errors: "all", onExcessProperty: "ignore" }),

@@ -102,7 +102,10 @@ export const describeCall = (operation: Operation, provider: string, request: Re
  * deployment).
  */
 export const describeAttempt =
-  (provider: string, model: string | undefined, attempt: number, extra: string, value: string) => (span: Tracer.Span) => {
+  (provider: string, model: string | undefined, attempt: number, extra: string, value: string) =>
+  (
+    span: Tracer.Span
+  ) => {
     setProvider(span, provider)
     span.attribute("gen_ai.request.model", model ?? "")
     span.attribute("llm_router.attempt", attempt)
@@ -138,7 +141,9 @@ const annotateFailure = (span: Tracer.Span, cause: Cause.Cause<unknown>) => {
   const error = cause.reasons.find(Cause.isFailReason)?.error as LlmError | undefined
   if (error !== undefined) {
     span.attribute("error.type", error._tag)
-    if (error._tag === "TimeoutError" && error.phase !== undefined) span.attribute("llm_router.timeout_phase", error.phase)
+    if (error._tag === "TimeoutError" && error.phase !== undefined) {
+      span.attribute("llm_router.timeout_phase", error.phase)
+    }
   } else if (!Cause.hasInterruptsOnly(cause)) span.attribute("error.type", "_OTHER")
 }
 

@@ -22,11 +22,11 @@ let loading: Promise<Tally.Tokenizer> | undefined
 
 /** The tokenizer, loaded once. */
 export const tokenizer: Effect.Effect<Tally.Tokenizer> = Effect.suspend(() =>
-  loaded !== undefined ? Effect.succeed(loaded) : Effect.promise(() =>
-    loading ??= import("gpt-tokenizer").then((module) =>
-      loaded = (text: string) => module.countTokens(text, asText)
+  loaded !== undefined ?
+    Effect.succeed(loaded) :
+    Effect.promise(() =>
+      loading ??= import("gpt-tokenizer").then((module) => loaded = (text: string) => module.countTokens(text, asText))
     )
-  )
 )
 
 /** The prompt tokens of a request: every message's text, tool calls and tool schemas. */

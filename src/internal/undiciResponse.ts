@@ -144,7 +144,9 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
           ? Effect.fail(exchange.bodyError(new BodyTooLarge(maxBytes)))
           : Effect.succeed(this.cachedBody)
       }
-      if (this.consumed) return Effect.fail(exchange.bodyError("the body was already read as a stream, or by an interrupted read"))
+      if (this.consumed) {
+        return Effect.fail(exchange.bodyError("the body was already read as a stream, or by an interrupted read"))
+      }
       this.consumed = true
       exchange.unbounded = true
       const parts: Array<Uint8Array> = []
@@ -182,10 +184,13 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
   }
 
   get arrayBuffer(): Effect.Effect<ArrayBuffer, HttpClientError.HttpClientError> {
-    return Effect.map(this.arrayBufferBytes, (bytes) =>
-      bytes.buffer.byteLength === bytes.byteLength && bytes.byteOffset === 0
-        ? bytes.buffer as ArrayBuffer
-        : bytes.slice().buffer as ArrayBuffer)
+    return Effect.map(
+      this.arrayBufferBytes,
+      (bytes) =>
+        bytes.buffer.byteLength === bytes.byteLength && bytes.byteOffset === 0
+          ? bytes.buffer as ArrayBuffer
+          : bytes.slice().buffer as ArrayBuffer
+    )
   }
 
   get text(): Effect.Effect<string, HttpClientError.HttpClientError> {
@@ -262,7 +267,11 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
       }
     }
     if (this.consumed) {
-      return { read: Effect.fail(exchange.bodyError("the body was already read")), cancel: Effect.void, endDeadline: noop }
+      return {
+        read: Effect.fail(exchange.bodyError("the body was already read")),
+        cancel: Effect.void,
+        endDeadline: noop
+      }
     }
     this.consumed = true
     type Read = Effect.Effect<NonEmptyReadonlyArray<Uint8Array> | undefined, HttpClientError.HttpClientError>

@@ -36,8 +36,8 @@
  *
  * @since 0.1.0
  */
-import * as Duration from "effect/Duration"
 import type * as Config from "effect/Config"
+import * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
 import type * as Layer from "effect/Layer"
@@ -181,5 +181,6 @@ export const layer = Adapter.layer(make)
  * @since 0.1.0
  * @category Layers
  */
-export const layerConfig: (options: Config.Wrap<Options>) => Layer.Layer<ProviderClient, Config.ConfigError | OptionsError, HttpClient.HttpClient> =
-  Adapter.layerConfig(make)
+export const layerConfig: (
+  options: Config.Wrap<Options>
+) => Layer.Layer<ProviderClient, Config.ConfigError | OptionsError, HttpClient.HttpClient> = Adapter.layerConfig(make)

@@ -30,15 +30,15 @@
 import type * as Config from "effect/Config"
 import type * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
-import type * as Layer from "effect/Layer"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
+import type * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
+import { causeText } from "../internal/providerHttp.js"
 import * as Adapter from "../internal/providers/adapter.js"
 import * as Embeddings from "../internal/providers/openAiChat/embeddings.js"
 import { ChatStreamParser } from "../internal/providers/openAiChat/stream.js"
 import * as Wire from "../internal/providers/openAiChat/wire.js"
 import { RequestError } from "../internal/providers/wire.js"
-import { causeText } from "../internal/providerHttp.js"
 import type { OptionsError } from "../OptionsError.js"
 import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
 
@@ -114,7 +114,9 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
       try {
         return Wire.requestBody(request, { model, stream, includeUsage, maxTokensField })
       } catch (error) {
-        throw new RequestError(`the request body cannot be written as JSON (${causeText(error)}); check providerOptions`)
+        throw new RequestError(
+          `the request body cannot be written as JSON (${causeText(error)}); check providerOptions`
+        )
       }
     },
     failureOf: (body) => Wire.isErrorPayload(body) ? body : undefined,
@@ -186,5 +188,6 @@ export const layer = Adapter.layer(make)
  * @since 0.1.0
  * @category Layers
  */
-export const layerConfig: (options: Config.Wrap<Options>) => Layer.Layer<ProviderClient, Config.ConfigError | OptionsError, HttpClient.HttpClient> =
-  Adapter.layerConfig(make)
+export const layerConfig: (
+  options: Config.Wrap<Options>
+) => Layer.Layer<ProviderClient, Config.ConfigError | OptionsError, HttpClient.HttpClient> = Adapter.layerConfig(make)

@@ -43,8 +43,8 @@
 import type * as Config from "effect/Config"
 import type * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
-import type * as Layer from "effect/Layer"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
+import type * as Layer from "effect/Layer"
 import * as Adapter from "../internal/providers/adapter.js"
 import * as Embeddings from "../internal/providers/openAiChat/embeddings.js"
 import * as ChatWire from "../internal/providers/openAiChat/wire.js"
@@ -58,9 +58,10 @@ import type * as OpenAiChat from "./OpenAiChat.js"
  * @since 0.1.0
  * @category Models
  */
-export interface Options extends
-  HttpOptions,
-  Pick<OpenAiChat.Options, "provider" | "model" | "organization" | "project" | "embeddingEncoding" | "maxEventSize">
+export interface Options
+  extends
+    HttpOptions,
+    Pick<OpenAiChat.Options, "provider" | "model" | "organization" | "project" | "embeddingEncoding" | "maxEventSize">
 {
   /** The API root, `/v1` included: `https://api.openai.com/v1`. The adapter adds `/responses`. */
   readonly baseUrl: string
@@ -160,5 +161,6 @@ export const layer = Adapter.layer(make)
  * @since 0.1.0
  * @category Layers
  */
-export const layerConfig: (options: Config.Wrap<Options>) => Layer.Layer<ProviderClient, Config.ConfigError | OptionsError, HttpClient.HttpClient> =
-  Adapter.layerConfig(make)
+export const layerConfig: (
+  options: Config.Wrap<Options>
+) => Layer.Layer<ProviderClient, Config.ConfigError | OptionsError, HttpClient.HttpClient> = Adapter.layerConfig(make)

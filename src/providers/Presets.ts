@@ -261,5 +261,8 @@ export const options = (name: Name, overrides: Overrides = {}): Effect.Effect<Op
  * @since 0.1.0
  * @category Layers
  */
-export const layer = (name: Name, overrides: Overrides = {}): Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient> =>
+export const layer = (
+  name: Name,
+  overrides: Overrides = {}
+): Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient> =>
   Layer.effect(ProviderClient, Effect.flatMap(options(name, overrides), OpenAiChat.make))

@@ -27,7 +27,15 @@ import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
 import { quoteToken } from "../internal/simulator/quoteToken.js"
 import { bareTypeName, bearerKey, invalid, isRecord } from "../internal/simulator/requestChecks.js"
 import type * as Reply from "./Reply.js"
-import type { ApiError, Decoded, EmbeddingFormat, EmbeddingRequest, RenderedStream, ReplyMeta, WireFormat } from "./WireFormat.js"
+import type {
+  ApiError,
+  Decoded,
+  EmbeddingFormat,
+  EmbeddingRequest,
+  RenderedStream,
+  ReplyMeta,
+  WireFormat
+} from "./WireFormat.js"
 
 /**
  * What rendering needs beyond the reply: nothing, for this format.
@@ -38,7 +46,10 @@ import type { ApiError, Decoded, EmbeddingFormat, EmbeddingRequest, RenderedStre
 export type Extra = Readonly<Record<string, never>>
 
 const unmarshal = (value: unknown, field: string, expected: string): ApiError =>
-  invalid(`json: cannot unmarshal ${bareTypeName(value)} into Go struct field ChatRequest.${field} of type ${expected}`, field)
+  invalid(
+    `json: cannot unmarshal ${bareTypeName(value)} into Go struct field ChatRequest.${field} of type ${expected}`,
+    field
+  )
 
 const roles = new Set(["system", "user", "assistant", "tool"])
 
@@ -57,14 +68,18 @@ const decodeTools = (tools: unknown): ReadonlyArray<Reply.Tool> | ApiError => {
 }
 
 const decode = (body: unknown): Decoded<Extra> | ApiError => {
-  if (!isRecord(body)) return invalid(`json: cannot unmarshal ${bareTypeName(body)} into Go value of type api.ChatRequest`)
+  if (!isRecord(body)) {
+    return invalid(`json: cannot unmarshal ${bareTypeName(body)} into Go value of type api.ChatRequest`)
+  }
   const model = body.model
   if (model === undefined || model === null || model === "") return invalid("model is required", "model")
   if (typeof model !== "string") return unmarshal(model, "model", "string")
   const messages = body.messages ?? []
   if (!Array.isArray(messages)) return unmarshal(messages, "messages", "[]api.Message")
   // Ollama answers an empty `messages` with a load (done_reason "load"); the simulator has no model to load.
-  if (messages.length === 0) return invalid("messages must not be empty (the simulator does not load models)", "messages")
+  if (messages.length === 0) {
+    return invalid("messages must not be empty (the simulator does not load models)", "messages")
+  }
   const transcript = new Transcript()
   for (let i = 0; i < messages.length; i++) {
     const message: unknown = messages[i]
@@ -87,14 +102,18 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
     transcript.add(role, content, imageList.length)
     const calls = message.tool_calls
     if (calls !== undefined && calls !== null) {
-      if (role !== "assistant" || !Array.isArray(calls)) return unmarshal(calls, "messages.tool_calls", "[]api.ToolCall")
+      if (role !== "assistant" || !Array.isArray(calls)) {
+        return unmarshal(calls, "messages.tool_calls", "[]api.ToolCall")
+      }
       for (const call of calls as ReadonlyArray<unknown>) {
         if (!isRecord(call) || !isRecord(call.function) || typeof call.function.name !== "string") {
           return invalid(`${path}.tool_calls: a tool call needs function.name`, `${path}.tool_calls`)
         }
         const args = call.function.arguments ?? {}
         // Ollama's arguments are an object; a JSON string fails to unmarshal.
-        if (!isRecord(args)) return unmarshal(args, "messages.tool_calls.function.arguments", "api.ToolCallFunctionArguments")
+        if (!isRecord(args)) {
+          return unmarshal(args, "messages.tool_calls.function.arguments", "api.ToolCallFunctionArguments")
+        }
         transcript.chars += call.function.name.length + JSON.stringify(args).length
       }
     }
@@ -105,7 +124,9 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
   const options = body.options ?? {}
   if (!isRecord(options)) return unmarshal(options, "options", "map[string]interface {}")
   const numPredict = options.num_predict
-  if (numPredict !== undefined && numPredict !== null && !(typeof numPredict === "number" && Number.isInteger(numPredict))) {
+  if (
+    numPredict !== undefined && numPredict !== null && !(typeof numPredict === "number" && Number.isInteger(numPredict))
+  ) {
     return invalid(`option "num_predict" must be of type integer`, "options.num_predict")
   }
   const maxTokens = typeof numPredict === "number" && numPredict > 0 ? numPredict : undefined
@@ -160,7 +181,9 @@ const metricsJson = (reply: Reply.Reply): string => {
 const toolCallsJson = (calls: ReadonlyArray<Reply.ToolCall>): string =>
   `[${
     calls.map((call, index) =>
-      `{"id":"${call.id}","function":{"index":${index},"name":${JSON.stringify(call.name)},"arguments":${call.arguments}}}`
+      `{"id":"${call.id}","function":{"index":${index},"name":${
+        JSON.stringify(call.name)
+      },"arguments":${call.arguments}}}`
     ).join(",")
   }]`
 
@@ -207,7 +230,9 @@ const renderError = (error: ApiError): { readonly status: number; readonly body:
     case "RateLimited":
       return {
         status: 429,
-        body: errorBody(`too many requests: limit ${error.limit} per minute, retry in ${Math.ceil(error.retryAfterMs)}ms`)
+        body: errorBody(
+          `too many requests: limit ${error.limit} per minute, retry in ${Math.ceil(error.retryAfterMs)}ms`
+        )
       }
     case "ModelNotFound":
       return { status: 404, body: errorBody(`model '${error.model}' not found`) }
@@ -226,7 +251,8 @@ const renderError = (error: ApiError): { readonly status: number; readonly body:
       return {
         status: fault.status,
         body: errorBody(
-          fault.message ?? injected[fault.status] ?? `simulated ${fault.status >= 500 ? "server" : "client"} error (HTTP ${fault.status})`
+          fault.message ?? injected[fault.status] ??
+            `simulated ${fault.status >= 500 ? "server" : "client"} error (HTTP ${fault.status})`
         )
       }
     }
@@ -270,7 +296,9 @@ const decodeEmbedding = (body: unknown): EmbeddingRequest | ApiError => {
     return invalid("input must be a non-empty string or an array of non-empty strings", "input")
   }
   const dimensions = body.dimensions
-  if (dimensions !== undefined && !(typeof dimensions === "number" && Number.isInteger(dimensions) && dimensions >= 1)) {
+  if (
+    dimensions !== undefined && !(typeof dimensions === "number" && Number.isInteger(dimensions) && dimensions >= 1)
+  ) {
     return invalid("dimensions must be a positive integer", "dimensions")
   }
   return { model, inputs: inputs as ReadonlyArray<string>, dimensions, base64: false, single: false }

@@ -38,8 +38,8 @@
  *
  * @since 0.1.0
  */
-import { prng } from "../internal/simulator/prng.js"
 import { SchemaLimitError } from "../internal/jsonSchemaRef.js"
+import { prng } from "../internal/simulator/prng.js"
 import { synthesize, synthesizeArguments, violate } from "../internal/simulator/schemaValues.js"
 
 /**
@@ -183,14 +183,70 @@ export interface Reply {
 }
 
 const vocabulary: ReadonlyArray<string> = [
-  "lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit",
-  "sed", "do", "eiusmod", "tempor", "incididunt", "ut", "labore", "et",
-  "dolore", "magna", "aliqua", "enim", "ad", "minim", "veniam", "quis",
-  "nostrud", "exercitation", "ullamco", "laboris", "nisi", "aliquip", "ex", "ea",
-  "commodo", "consequat", "duis", "aute", "irure", "in", "reprehenderit", "voluptate",
-  "velit", "esse", "cillum", "fugiat", "nulla", "pariatur", "excepteur", "sint",
-  "occaecat", "cupidatat", "non", "proident", "sunt", "culpa", "qui", "officia",
-  "deserunt", "mollit", "anim", "id", "est", "laborum", "vitae", "semper"
+  "lorem",
+  "ipsum",
+  "dolor",
+  "sit",
+  "amet",
+  "consectetur",
+  "adipiscing",
+  "elit",
+  "sed",
+  "do",
+  "eiusmod",
+  "tempor",
+  "incididunt",
+  "ut",
+  "labore",
+  "et",
+  "dolore",
+  "magna",
+  "aliqua",
+  "enim",
+  "ad",
+  "minim",
+  "veniam",
+  "quis",
+  "nostrud",
+  "exercitation",
+  "ullamco",
+  "laboris",
+  "nisi",
+  "aliquip",
+  "ex",
+  "ea",
+  "commodo",
+  "consequat",
+  "duis",
+  "aute",
+  "irure",
+  "in",
+  "reprehenderit",
+  "voluptate",
+  "velit",
+  "esse",
+  "cillum",
+  "fugiat",
+  "nulla",
+  "pariatur",
+  "excepteur",
+  "sint",
+  "occaecat",
+  "cupidatat",
+  "non",
+  "proident",
+  "sunt",
+  "culpa",
+  "qui",
+  "officia",
+  "deserunt",
+  "mollit",
+  "anim",
+  "id",
+  "est",
+  "laborum",
+  "vitae",
+  "semper"
 ]
 const spaced = vocabulary.map((word) => ` ${word}`)
 const capitalised = vocabulary.map((word) => word.charAt(0).toUpperCase() + word.slice(1))

@@ -425,7 +425,9 @@ export class SimulatorStartError extends Schema.TaggedError<SimulatorStartError>
  * @since 0.1.0
  * @category Constructors
  */
-export const make = (options: Options = {}): Effect.Effect<Simulator, SimulatorStartError | OptionsError, Scope.Scope> =>
+export const make = (
+  options: Options = {}
+): Effect.Effect<Simulator, SimulatorStartError | OptionsError, Scope.Scope> =>
   Effect.gen(function*() {
     const config = internalConfig.resolve(options)
     if (config instanceof OptionsError) return yield* config

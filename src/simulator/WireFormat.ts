@@ -18,11 +18,21 @@ import type { Fault, RateLimitState, StreamErrorShape } from "./Simulator.js"
  * @category Wire Formats
  */
 export type ApiError =
-  | { readonly _tag: "InvalidRequest"; readonly message: string; readonly param?: string | undefined; readonly code?: string | undefined }
+  | {
+    readonly _tag: "InvalidRequest"
+    readonly message: string
+    readonly param?: string | undefined
+    readonly code?: string | undefined
+  }
   | { readonly _tag: "InvalidKey"; readonly maskedKey: string | undefined }
   | { readonly _tag: "RateLimited"; readonly limit: number; readonly retryAfterMs: number }
   | { readonly _tag: "ModelNotFound"; readonly model: string }
-  | { readonly _tag: "ContextLength"; readonly limit: number; readonly promptTokens: number; readonly completionTokens: number }
+  | {
+    readonly _tag: "ContextLength"
+    readonly limit: number
+    readonly promptTokens: number
+    readonly completionTokens: number
+  }
   | { readonly _tag: "NotFound"; readonly method: string; readonly path: string }
   | { readonly _tag: "Injected"; readonly fault: Extract<Fault, { readonly _tag: "Status" }> }
 
@@ -138,4 +148,3 @@ export interface EmbeddingFormat
     promptTokens: number
   ) => string
 }
-

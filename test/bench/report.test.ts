@@ -10,8 +10,11 @@ describe("bench/report", () => {
   it("keeps every other case's figures when one case fails, and exits 1", async () => {
     const results: Array<Figures | CaseFailure> = []
     await attempt(results, ["openai-chat-stream"], () => Promise.resolve({ name: "openai-chat-stream", ratio: 0.9 }))
-    await attempt(results, ["streams-10k-memory"], () =>
-      Promise.reject(new Error("bench: ours exited (1) before reporting")))
+    await attempt(
+      results,
+      ["streams-10k-memory"],
+      () => Promise.reject(new Error("bench: ours exited (1) before reporting"))
+    )
     await attempt(results, ["keypool"], () => Promise.resolve({ name: "keypool", ratio: 0.89 }))
     const { exitCode, line } = summary(results)
     expect(JSON.parse(line)).toEqual({

@@ -7,8 +7,8 @@ import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
 import * as KeyPool from "../../src/KeyPool.js"
 import * as Message from "../../src/Message.js"
-import * as Anthropic from "../../src/providers/Anthropic.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
+import * as Anthropic from "../../src/providers/Anthropic.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as AdapterE2e from "../utils/adapterE2e.js"
@@ -126,7 +126,10 @@ describe("the simulator speaks Anthropic Messages", () => {
           }
         }
         assert.deepStrictEqual([...inputs.values()].map((json) => JSON.parse(json)), [{ city: "sim" }, { city: "sim" }])
-        assert.isAbove(events.filter((e) => (e.data.delta as { type?: string } | undefined)?.type === "input_json_delta").length, 4)
+        assert.isAbove(
+          events.filter((e) => (e.data.delta as { type?: string } | undefined)?.type === "input_json_delta").length,
+          4
+        )
       })))
 
   it.live("thinking: a signed block, which must come back first in a tool loop", () =>
@@ -139,7 +142,10 @@ describe("the simulator speaks Anthropic Messages", () => {
         assert.isString(first.content[0].signature)
         assert.strictEqual(first.content[1].type, "tool_use")
         assert.strictEqual(first.usage.output_tokens_details.thinking_tokens, 4)
-        const result = { role: "user", content: [{ type: "tool_result", tool_use_id: first.content[1].id, content: "sunny" }] }
+        const result = {
+          role: "user",
+          content: [{ type: "tool_result", tool_use_id: first.content[1].id, content: "sunny" }]
+        }
         const next = (assistant: ReadonlyArray<unknown>) =>
           post(sim, { ...request, messages: [...hello.messages, { role: "assistant", content: assistant }, result] })
         const good = yield* next(first.content)
@@ -156,10 +162,14 @@ describe("the simulator speaks Anthropic Messages", () => {
   it.live("errors in Anthropic's shape", () =>
     withSim({ apiKeys: [KEY], contextWindow: 100 }, (sim) =>
       Effect.gen(function*() {
-        const errorOf = (answer: Answer) => JSON.parse(answer.text) as { type: string; error: { type: string; message: string } }
+        const errorOf = (answer: Answer) =>
+          JSON.parse(answer.text) as { type: string; error: { type: string; message: string } }
         const badKey = yield* post(sim, hello, { "x-api-key": "sk-ant-wrong-000000000" })
         assert.strictEqual(badKey.status, 401)
-        assert.deepStrictEqual(errorOf(badKey), { type: "error", error: { type: "authentication_error", message: "invalid x-api-key" } })
+        assert.deepStrictEqual(errorOf(badKey), {
+          type: "error",
+          error: { type: "authentication_error", message: "invalid x-api-key" }
+        })
         const noMax = yield* post(sim, { model: MODEL, messages: hello.messages })
         assert.strictEqual(noMax.status, 400)
         assert.include(errorOf(noMax).error.message, "max_tokens")
@@ -176,7 +186,10 @@ describe("the simulator speaks Anthropic Messages", () => {
         assert.strictEqual(errorOf(overloaded).error.type, "overloaded_error")
         const orphan = yield* post(sim, {
           ...hello,
-          messages: [...hello.messages, { role: "assistant", content: [{ type: "tool_use", id: "toolu_1", name: "x", input: {} }] }]
+          messages: [...hello.messages, {
+            role: "assistant",
+            content: [{ type: "tool_use", id: "toolu_1", name: "x", input: {} }]
+          }]
         })
         assert.include(errorOf(orphan).error.message, "without `tool_result` blocks")
       })))
@@ -205,7 +218,9 @@ describe("the simulator speaks Anthropic Messages", () => {
   it.live("a stream-error fault is an `error` event with no message_stop after it", () =>
     withSim({}, (sim) =>
       Effect.gen(function*() {
-        const events = sseEvents((yield* post(sim, { ...hello, stream: true }, { "x-simulator-fault": "stream-error=3" })).text)
+        const events = sseEvents(
+          (yield* post(sim, { ...hello, stream: true }, { "x-simulator-fault": "stream-error=3" })).text
+        )
         assert.strictEqual(events.length, 4)
         assert.deepStrictEqual(events[3], {
           event: "error",
@@ -219,7 +234,9 @@ describe("the simulator speaks Anthropic Messages", () => {
 // ---------------------------------------------------------------------------
 
 const credentials = ProviderClient.credentials(KEY)
-const ask: ChatRequest.Input = { messages: [Message.system("Be brief."), Message.user("Tell me about Effect in one paragraph.")] }
+const ask: ChatRequest.Input = {
+  messages: [Message.system("Be brief."), Message.user("Tell me about Effect in one paragraph.")]
+}
 
 const tools = AdapterE2e.weatherAndTimeTools
 
@@ -232,7 +249,8 @@ const fault = AdapterE2e.simulatorFault
 
 const suite = { withClient, request: ask, key: KEY }
 
-const comparable = (response: ChatResponse) => AdapterE2e.comparable(response, { id: (id) => id.slice(0, 4), providerMetadata: true })
+const comparable = (response: ChatResponse) =>
+  AdapterE2e.comparable(response, { id: (id) => id.slice(0, 4), providerMetadata: true })
 
 describe("Anthropic over the simulator", () => {
   it.live("a text reply", () =>
@@ -264,7 +282,8 @@ describe("Anthropic over the simulator", () => {
         assert.isAbove(whole.reasoning?.length ?? 0, 0)
         assert.strictEqual(whole.usage.reasoningTokens, 5)
         assert.strictEqual(whole.usage.cachedPromptTokens, 4)
-        const blocks = (whole.providerMetadata?.["anthropic"] as { thinking: Array<{ type: string; signature: string }> }).thinking
+        const blocks =
+          (whole.providerMetadata?.["anthropic"] as { thinking: Array<{ type: string; signature: string }> }).thinking
         assert.strictEqual(blocks.length, 1)
         assert.strictEqual(blocks[0]!.type, "thinking")
         assert.isAbove(blocks[0]!.signature.length, 0)
@@ -334,7 +353,11 @@ describe("Anthropic over the simulator", () => {
 })
 
 describe("Anthropic errors from the simulator", () => {
-  AdapterE2e.itMapsARejectedKey(suite, "401 for a bad key -> AuthError, no key in it", { rightKey: "sk-ant-the-right-key-00", status: 401, provider: "anthropic" })
+  AdapterE2e.itMapsARejectedKey(suite, "401 for a bad key -> AuthError, no key in it", {
+    rightKey: "sk-ant-the-right-key-00",
+    status: 401,
+    provider: "anthropic"
+  })
 
   AdapterE2e.itMapsAnUnknownModel(suite, "claude-nope", (error) => assert.match(error.requestId ?? "", /^req_sim/))
 
@@ -372,7 +395,11 @@ describe("Anthropic errors from the simulator", () => {
         const chat = yield* client()
         const broken = { id: "toolu_bad", name: "get_weather", arguments: "{not json" }
         const request: ChatRequest.Input = {
-          messages: [Message.user("hi"), Message.assistant("", { toolCalls: [broken] }), Message.toolResult(broken, "x")]
+          messages: [
+            Message.user("hi"),
+            Message.assistant("", { toolCalls: [broken] }),
+            Message.toolResult(broken, "x")
+          ]
         }
         const error = yield* Effect.flip(chat.chat(request, credentials))
         assert(error._tag === "InvalidRequestError")
@@ -417,7 +444,8 @@ describe("Anthropic faults from the simulator", () => {
           Effect.flip(ChatChunk.collect(c.chatStream(ask, credentials))))
         assert(other._tag === "ProviderUnavailableError")
         assert.include(other.detail, "Internal server error")
-        const whole = yield* Effect.flatMap(client(fault("stream-error=0")), (c) => Effect.flip(c.chat(ask, credentials)))
+        const whole = yield* Effect.flatMap(client(fault("stream-error=0")), (c) =>
+          Effect.flip(c.chat(ask, credentials)))
         assert.strictEqual(whole._tag, "ProviderUnavailableError")
       })))
 })

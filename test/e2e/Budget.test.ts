@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
+import { Message } from "effect-llm-router"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import { Message } from "effect-llm-router"
 import * as Budget from "../../src/Budget.js"
 import * as Llm from "../../src/Llm.js"
 import * as Pricing from "../../src/Pricing.js"
@@ -26,7 +26,9 @@ describe("Budget over loopback", () => {
       yield* Effect.gen(function*() {
         let sent = 0
         while (sent < 100) {
-          const outcome = yield* Effect.result(sent % 2 === 0 ? Llm.chat(request) : Stream.runDrain(Llm.chatStream(request)))
+          const outcome = yield* Effect.result(
+            sent % 2 === 0 ? Llm.chat(request) : Stream.runDrain(Llm.chatStream(request))
+          )
           if (outcome._tag === "Failure") {
             expect(outcome.failure).toMatchObject({ _tag: "BudgetExceededError", scope: "sim", limit, estimate })
             break

@@ -18,8 +18,8 @@ import * as Stream from "effect/Stream"
 import * as KeyPool from "../../src/KeyPool.js"
 import * as Llm from "../../src/Llm.js"
 import * as Message from "../../src/Message.js"
-import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Router from "../../src/Router.js"
@@ -77,8 +77,10 @@ const withTools = (simulator: Simulator.Simulator, api: Api, calls: Ref.Ref<Arra
   Layer.merge(
     modelsOver(simulator, api, { headers: { "x-simulator-tool-calls": "2" } }),
     Tools.toLayer(Tools.of({
-      Forecast: ({ city }) => Effect.as(Ref.update(calls, (all) => [...all, `Forecast(${city})`]), [`sunny in ${city}`]),
-      LocalTime: ({ city }) => Effect.as(Ref.update(calls, (all) => [...all, `LocalTime(${city})`]), { hour: 9, minute: 30 })
+      Forecast: ({ city }) =>
+        Effect.as(Ref.update(calls, (all) => [...all, `Forecast(${city})`]), [`sunny in ${city}`]),
+      LocalTime: ({ city }) =>
+        Effect.as(Ref.update(calls, (all) => [...all, `LocalTime(${city})`]), { hour: 9, minute: 30 })
     }))
   )
 
@@ -139,7 +141,13 @@ describe("effect/ai over the router", () => {
           expect(second!.toolCalls).toEqual([])
           expect(second!.usage.outputTokens.total).toBeGreaterThan(0)
           // system, user, assistant (two calls), tool (two results), assistant (the answer)
-          expect(answer.history.content.map((message) => message.role)).toEqual(["system", "user", "assistant", "tool", "assistant"])
+          expect(answer.history.content.map((message) => message.role)).toEqual([
+            "system",
+            "user",
+            "assistant",
+            "tool",
+            "assistant"
+          ])
         }))
 
       it.live("streamText collects to the same text, reasoning and usage as Llm.chat", () =>
@@ -170,15 +178,21 @@ describe("effect/ai over the router", () => {
         Effect.gen(function*() {
           const { result: parts, calls } = yield* withToolkit(api, (toolkit) =>
             LanguageModel.streamText({ prompt: "Weather and time in Oslo?", toolkit }).pipe(Stream.runCollect))
-          const toolCalls = parts.filter((part) => part.type === "tool-call")
+          const toolCalls = parts.filter((part) =>
+            part.type === "tool-call"
+          )
           expect(toolCalls.map((part) => part.name)).toEqual(["Forecast", "LocalTime"])
           for (const call of toolCalls) expect(call.params).toMatchObject({ city: expect.any(String) })
           // The arguments came in pieces that add up to the call's parameters.
           for (const call of toolCalls) {
             const pieces = parts.filter((part) => part.type === "tool-params-delta" && part.id === call.id)
-            expect(JSON.parse(pieces.map((part) => part.type === "tool-params-delta" ? part.delta : "").join(""))).toEqual(call.params)
+            expect(JSON.parse(pieces.map((part) => part.type === "tool-params-delta" ? part.delta : "").join("")))
+              .toEqual(call.params)
           }
-          expect(parts.filter((part) => part.type === "tool-result").map((part) => part.name)).toEqual(["Forecast", "LocalTime"])
+          expect(parts.filter((part) => part.type === "tool-result").map((part) => part.name)).toEqual([
+            "Forecast",
+            "LocalTime"
+          ])
           expect(parts.find((part) => part.type === "finish")?.reason).toBe("tool-calls")
           expect(calls).toHaveLength(2)
         }))
@@ -226,7 +240,9 @@ describe("effect/ai over the router", () => {
         "gen_ai.response.finish_reasons": ["stop"],
         "gen_ai.usage.output_tokens": 10
       })
-      expect(spans.map((span) => span.name)).toEqual(expect.arrayContaining([`chat ${model}`, "Router.attempt", "Llm.attempt"]))
+      expect(spans.map((span) => span.name)).toEqual(
+        expect.arrayContaining([`chat ${model}`, "Router.attempt", "Llm.attempt"])
+      )
     }))
 
   it.live("a schema the reply breaks fails with StructuredOutputError carrying the text", () =>
@@ -234,7 +250,9 @@ describe("effect/ai over the router", () => {
       const simulator = yield* Simulator.make()
       const error = yield* Effect.flip(
         LanguageModel.generateObject({ prompt: "A pancake recipe", schema: Answer }).pipe(
-          Effect.provide(modelsOver(simulator, "chat-completions", { headers: { [Simulator.faultHeader]: "output=nonconforming" } }))
+          Effect.provide(
+            modelsOver(simulator, "chat-completions", { headers: { [Simulator.faultHeader]: "output=nonconforming" } })
+          )
         )
       )
       const reason = error.reason
@@ -246,7 +264,9 @@ describe("effect/ai over the router", () => {
   it.live("a 429 from the provider is AiError's RateLimitError with its retryAfter, for catchReason", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make()
-      const layer = modelsOver(simulator, "anthropic", { headers: { [Simulator.faultHeader]: "status=429;retry-after=30" } })
+      const layer = modelsOver(simulator, "anthropic", {
+        headers: { [Simulator.faultHeader]: "status=429;retry-after=30" }
+      })
       const error = yield* Effect.flip(LanguageModel.generateText({ prompt: "Hi" }).pipe(Effect.provide(layer)))
       expect(error).toBeInstanceOf(AiError.AiError)
       expect(error.module).toBe("Llm")
@@ -258,11 +278,17 @@ describe("effect/ai over the router", () => {
       expect(reason.metadata["effect-llm-router"]).toMatchObject({ error: "RateLimitError", status: 429 })
       const caught = yield* LanguageModel.generateText({ prompt: "Hi" }).pipe(
         Effect.map(() => "answered"),
-        Effect.catchReason("AiError", "RateLimitError", (reason) => Effect.succeed(`wait ${Duration.toSeconds(reason.retryAfter!)} s`)),
+        Effect.catchReason(
+          "AiError",
+          "RateLimitError",
+          (reason) => Effect.succeed(`wait ${Duration.toSeconds(reason.retryAfter!)} s`)
+        ),
         Effect.provide(layer)
       )
       expect(caught).toBe("wait 30 s")
-      const streamed = yield* Effect.flip(Stream.runDrain(LanguageModel.streamText({ prompt: "Hi" })).pipe(Effect.provide(layer)))
+      const streamed = yield* Effect.flip(
+        Stream.runDrain(LanguageModel.streamText({ prompt: "Hi" })).pipe(Effect.provide(layer))
+      )
       expect(streamed.reason._tag).toBe("RateLimitError")
       expect(streamed.method).toBe("chatStream")
     }))

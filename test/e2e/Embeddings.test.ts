@@ -3,23 +3,23 @@
  * loopback against the simulator's `/v1/embeddings`, Gemini's
  * `batchEmbedContents` and Ollama's `/api/embed`.
  */
-import type * as HttpClient from "effect/http/HttpClient"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as KeyPool from "../../src/KeyPool.js"
 import * as Llm from "../../src/Llm.js"
 import type { OptionsError } from "../../src/OptionsError.js"
+import * as ProviderClient from "../../src/ProviderClient.js"
 import * as Anthropic from "../../src/providers/Anthropic.js"
 import * as Gemini from "../../src/providers/Gemini.js"
 import * as Ollama from "../../src/providers/Ollama.js"
 import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
 import * as Presets from "../../src/providers/Presets.js"
-import * as ProviderClient from "../../src/ProviderClient.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Reply from "../../src/simulator/Reply.js"
@@ -37,7 +37,9 @@ const texts = (n: number) => Array.from({ length: n }, (_, i) => `text number ${
 const expected = (inputs: ReadonlyArray<string>, dimensions = Reply.defaultEmbeddingDimensions) =>
   inputs.map((input) => Reply.embedding(model, input, dimensions))
 
-type Client = (options?: Record<string, unknown>) => Effect.Effect<ProviderClient.Service, OptionsError, HttpClient.HttpClient>
+type Client = (
+  options?: Record<string, unknown>
+) => Effect.Effect<ProviderClient.Service, OptionsError, HttpClient.HttpClient>
 
 const adapters: ReadonlyArray<readonly [name: string, make: (url: string) => Client]> = [
   ["OpenAiChat", (url) => (options) => OpenAiChat.make({ baseUrl: `${url}/v1`, model, ...options })],
@@ -57,7 +59,10 @@ const withSimulator = <A, E>(
 const fault = (value: string) => ({ headers: { "x-simulator-fault": value } })
 
 /** `Llm` over one adapter and the given keys, with a short retry policy. */
-const llmOver = (client: Effect.Effect<ProviderClient.Service, OptionsError, HttpClient.HttpClient>, keys: ReadonlyArray<string>) =>
+const llmOver = (
+  client: Effect.Effect<ProviderClient.Service, OptionsError, HttpClient.HttpClient>,
+  keys: ReadonlyArray<string>
+) =>
   Effect.gen(function*() {
     const pool = yield* KeyPool.make({ providerId: "embed-e2e", keys })
     const context = yield* Layer.build(
@@ -122,15 +127,23 @@ describe("embeddings over the simulator", () => {
         withSimulator({ apiKeys: [KEY], contextWindow: 10 }, (simulator) =>
           Effect.gen(function*() {
             const client = yield* make(simulator.url)()
-            const auth = yield* Effect.flip(client.embed({ input: "hi" }, ProviderClient.credentials("sk-wrong-key-000000000")))
+            const auth = yield* Effect.flip(
+              client.embed({ input: "hi" }, ProviderClient.credentials("sk-wrong-key-000000000"))
+            )
             expect(auth._tag).toBe("AuthError")
             const missing = yield* Effect.flip(client.embed({ input: "hi", model: "no-such-model" }, credentials))
             expect(missing).toMatchObject({ _tag: "ModelNotFoundError", status: 404 })
-            const limited = yield* Effect.flip((yield* make(simulator.url)(fault("status=429"))).embed({ input: "hi" }, credentials))
+            const limited = yield* Effect.flip(
+              (yield* make(simulator.url)(fault("status=429"))).embed({ input: "hi" }, credentials)
+            )
             expect(limited).toMatchObject({ _tag: "RateLimitError", status: 429 })
-            const down = yield* Effect.flip((yield* make(simulator.url)(fault("status=503"))).embed({ input: "hi" }, credentials))
+            const down = yield* Effect.flip(
+              (yield* make(simulator.url)(fault("status=503"))).embed({ input: "hi" }, credentials)
+            )
             expect(down).toMatchObject({ _tag: "ProviderUnavailableError", status: 503 })
-            const malformed = yield* Effect.flip((yield* make(simulator.url)(fault("malformed=0"))).embed({ input: "hi" }, credentials))
+            const malformed = yield* Effect.flip(
+              (yield* make(simulator.url)(fault("malformed=0"))).embed({ input: "hi" }, credentials)
+            )
             expect(malformed._tag).toBe("OutputDecodeError")
             const long = yield* Effect.flip(client.embed({ input: ["ok", "x".repeat(100)] }, credentials))
             expect(long._tag).toBe("ContextLengthError")
@@ -178,9 +191,12 @@ describe("embeddings over the simulator", () => {
       withSimulator({}, (simulator) =>
         Effect.gen(function*() {
           const inputs = ["alpha", "beta", "gamma"]
-          const base64 = yield* (yield* OpenAiChat.make({ baseUrl: `${simulator.url}/v1`, model })).embed({ input: inputs }, credentials)
-          const float = yield* (yield* OpenAiChat.make({ baseUrl: `${simulator.url}/v1`, model, embeddingEncoding: "float" }))
-            .embed({ input: inputs }, credentials)
+          const base64 = yield* (yield* OpenAiChat.make({ baseUrl: `${simulator.url}/v1`, model })).embed({
+            input: inputs
+          }, credentials)
+          const float =
+            yield* (yield* OpenAiChat.make({ baseUrl: `${simulator.url}/v1`, model, embeddingEncoding: "float" }))
+              .embed({ input: inputs }, credentials)
           expect(base64.embeddings).toEqual(expected(inputs))
           expect(float.embeddings).toEqual(base64.embeddings)
           expect(base64.usage).toEqual(float.usage)
@@ -192,7 +208,9 @@ describe("embeddings over the simulator", () => {
       withSimulator({}, (simulator) =>
         Effect.gen(function*() {
           const responses = yield* OpenAiResponses.make({ baseUrl: `${simulator.url}/v1`, model })
-          expect((yield* responses.embed({ input: ["r1", "r2"] }, credentials)).embeddings).toEqual(expected(["r1", "r2"]))
+          expect((yield* responses.embed({ input: ["r1", "r2"] }, credentials)).embeddings).toEqual(
+            expected(["r1", "r2"])
+          )
           expect(responses.maxEmbeddingInputs).toBe(2048)
           const together = Context.get(
             yield* Layer.build(Presets.layer("together", { baseUrl: `${simulator.url}/v1`, model })),
@@ -241,7 +259,9 @@ describe("embeddings over the simulator", () => {
       withSimulator({ apiKeys: [KEY] }, (simulator) =>
         Effect.gen(function*() {
           const client = yield* Gemini.make({ baseUrl: simulator.url, model })
-          const error = yield* Effect.flip(client.embed({ input: "hi" }, ProviderClient.credentials("AIza-wrong-key-0000000")))
+          const error = yield* Effect.flip(
+            client.embed({ input: "hi" }, ProviderClient.credentials("AIza-wrong-key-0000000"))
+          )
           expect(error).toMatchObject({ _tag: "AuthError", status: 400 })
         })))
   })

@@ -30,7 +30,11 @@ const gateway = { keys: [{ name: "app", key: gatewayKey }], admin_keys: [{ name:
 const fixture = Layer.effect(
   Fixture,
   Effect.gen(function*() {
-    const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 8, models: [...Simulator.defaultModels, "held", "broken"] })
+    const simulator = yield* Simulator.make({
+      apiKeys: [providerKey],
+      replyTokens: 8,
+      models: [...Simulator.defaultModels, "held", "broken"]
+    })
     const capped = (model: string, extra?: Record<string, unknown>) => ({
       model_name: model,
       base_url: `${simulator.url}/v1`,
@@ -204,7 +208,9 @@ layer(fixture)("Gateway: LLM-API-BalancedCall's endpoints", (it) => {
   it.effect("GET /llm/model-load, opted in, with an admin key: the seed's shape, keys masked only", () =>
     Effect.gen(function*() {
       const { open } = yield* Fixture
-      for (const path of ["/llm/model-load/sim/gpt-4o-mini", `/llm/model-load/${encodeURIComponent("sim/gpt-4o-mini")}`]) {
+      for (
+        const path of ["/llm/model-load/sim/gpt-4o-mini", `/llm/model-load/${encodeURIComponent("sim/gpt-4o-mini")}`]
+      ) {
         const answer = yield* get(open, path, adminKey)
         expect(answer.status).toBe(200)
         expect(answer.text).not.toContain(providerKey)

@@ -58,7 +58,10 @@ describe("serve, in-process", () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "serve-"))
       yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
       const file = path.join(dir, "provider.json")
-      fs.writeFileSync(file, JSON.stringify({ sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [key] }] }))
+      fs.writeFileSync(
+        file,
+        JSON.stringify({ sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [key] }] })
+      )
       const running = yield* startInProcess((io) => Serve.run(["--config", file, "--port", "0"], io))
       const url = yield* awaitFirstLine(running, "serve's first line (its URL)")
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
@@ -75,90 +78,104 @@ describe("serve, in-process", () => {
 })
 
 describe("serve, the binary spawned", () => {
-  it.live("with no config it serves the built-in simulator, and SIGTERM lets a stream finish, then exits 0", () =>
-    Effect.gen(function*() {
-      let answer: unknown
-      let streamed: Promise<string> | undefined
-      const out = yield* spawnCli(["serve", "--port", "0", "--grace-period", "10"], {
-        onStdout: (soFar, child) => {
-          if (!soFar.includes("\n") || answer !== undefined) return
-          answer = null
-          const url = lineOne(soFar)
-          post(url, chatBody("gpt-4o-mini"))
-            .then((response) => response.json())
-            .then((json) => {
-              answer = json
-              // A stream in flight when SIGTERM arrives: it must still end whole.
-              streamed = post(url, chatBody("gpt-4o-mini", true)).then(async (response) => {
-                const reader = response.body!.getReader()
-                const decoder = new TextDecoder()
-                let text = ""
-                for (let next = await reader.read(); !next.done; next = await reader.read()) {
-                  if (text === "") child.kill("SIGTERM")
-                  text += decoder.decode(next.value, { stream: true })
-                }
-                return text
+  it.live(
+    "with no config it serves the built-in simulator, and SIGTERM lets a stream finish, then exits 0",
+    () =>
+      Effect.gen(function*() {
+        let answer: unknown
+        let streamed: Promise<string> | undefined
+        const out = yield* spawnCli(["serve", "--port", "0", "--grace-period", "10"], {
+          onStdout: (soFar, child) => {
+            if (!soFar.includes("\n") || answer !== undefined) return
+            answer = null
+            const url = lineOne(soFar)
+            post(url, chatBody("gpt-4o-mini"))
+              .then((response) => response.json())
+              .then((json) => {
+                answer = json
+                // A stream in flight when SIGTERM arrives: it must still end whole.
+                streamed = post(url, chatBody("gpt-4o-mini", true)).then(async (response) => {
+                  const reader = response.body!.getReader()
+                  const decoder = new TextDecoder()
+                  let text = ""
+                  for (let next = await reader.read(); !next.done; next = await reader.read()) {
+                    if (text === "") child.kill("SIGTERM")
+                    text += decoder.decode(next.value, { stream: true })
+                  }
+                  return text
+                })
               })
-            })
-            .catch((error: unknown) => {
-              answer = String(error)
-              child.kill("SIGTERM")
-            })
-        }
-      })
-      expect(out.code).toBe(0)
-      expect(lineOne(out.stdout)).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
-      expect(out.stderr).toMatch(/no provider configured; serving the built-in simulator at http:\/\/127\.0\.0\.1:\d+/)
-      expect(answer).toMatchObject({ object: "chat.completion", choices: [{ message: { role: "assistant" } }] })
-      const text = yield* Effect.promise(() => streamed ?? Promise.resolve("no stream"))
-      expect(text.trimEnd().endsWith("data: [DONE]")).toBe(true)
-    }), 60_000)
-
-  it.live("SIGTERM with a grace period shorter than a stream ends it with an error event, logged with its error", () =>
-    Effect.gen(function*() {
-      // Four tokens a second: the replies last longer than the test.
-      const simulator = yield* Simulator.make({ tokensPerSecond: 4, replyTokens: 400 })
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "serve-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
-      const file = path.join(dir, "provider.json")
-      const deployment = { model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [key] }
-      fs.writeFileSync(file, JSON.stringify({ sim: [deployment] }))
-      const running = yield* startCli(["serve", "--config", file, "--port", "0", "--grace-period", "0.5"])
-      const url = yield* awaitFirstLine(running, "serve's first line (its URL)")
-      const openAi = new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 })
-      const anthropic = new Anthropic({ baseURL: url, apiKey: "unused", maxRetries: 0 })
-      const messages = [{ role: "user" as const, content: "Hello" }]
-      const chat = yield* Effect.promise(() =>
-        openAi.chat.completions.create({ model: "gpt-4o-mini", messages, stream: true })
-      )
-      const message = yield* Effect.promise(() =>
-        anthropic.messages.create({ model: "gpt-4o-mini", max_tokens: 1000, messages, stream: true })
-      )
-      const chatEvents = chat[Symbol.asyncIterator]()
-      const messageEvents = message[Symbol.asyncIterator]()
-      // Both streams under way when the signal comes.
-      yield* Effect.promise(() => Promise.all([chatEvents.next(), messageEvents.next()]))
-      running.child()!.kill("SIGTERM")
-      const toEnd = (events: AsyncIterator<unknown>) =>
-        rejection(async () => {
-          for (let next = await events.next(); next.done !== true; next = await events.next()) void next.value
+              .catch((error: unknown) => {
+                answer = String(error)
+                child.kill("SIGTERM")
+              })
+          }
         })
-      const [chatError, messageError] = yield* Effect.all([toEnd(chatEvents), toEnd(messageEvents)], { concurrency: 2 })
-      expect(chatError).toBeInstanceOf(OpenAI.APIError)
-      expect(chatError).toMatchObject({ code: "server_shutting_down", type: "server_error" })
-      expect((chatError as Error).message).toMatch(/shutting down and its grace period ended before this stream did/)
-      expect(messageError).toBeInstanceOf(Anthropic.APIError)
-      expect(messageError).toMatchObject({ error: { type: "error", error: { type: "overloaded_error" } } })
-      expect((messageError as Error).message).toMatch(/shutting down and its grace period ended before this stream did/)
-      const exited = yield* Fiber.join(running.exited)
-      expect(exited.code).toBe(0)
-      const logged = running.stderr().split("\n").filter((line) => line.startsWith("{"))
-        .map((line) => (JSON.parse(line) as { readonly annotations: Record<string, unknown> }).annotations)
-      const byPath = logged.map(({ error, path, status }) => ({ path: String(path), status, error }))
-        .sort((a, b) => a.path.localeCompare(b.path))
-      expect(byPath).toEqual([
+        expect(out.code).toBe(0)
+        expect(lineOne(out.stdout)).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+        expect(out.stderr).toMatch(
+          /no provider configured; serving the built-in simulator at http:\/\/127\.0\.0\.1:\d+/
+        )
+        expect(answer).toMatchObject({ object: "chat.completion", choices: [{ message: { role: "assistant" } }] })
+        const text = yield* Effect.promise(() => streamed ?? Promise.resolve("no stream"))
+        expect(text.trimEnd().endsWith("data: [DONE]")).toBe(true)
+      }),
+    60_000
+  )
+
+  it.live(
+    "SIGTERM with a grace period shorter than a stream ends it with an error event, logged with its error",
+    () =>
+      Effect.gen(function*() {
+        // Four tokens a second: the replies last longer than the test.
+        const simulator = yield* Simulator.make({ tokensPerSecond: 4, replyTokens: 400 })
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "serve-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+        const file = path.join(dir, "provider.json")
+        const deployment = { model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [key] }
+        fs.writeFileSync(file, JSON.stringify({ sim: [deployment] }))
+        const running = yield* startCli(["serve", "--config", file, "--port", "0", "--grace-period", "0.5"])
+        const url = yield* awaitFirstLine(running, "serve's first line (its URL)")
+        const openAi = new OpenAI({ baseURL: `${url}/v1`, apiKey: "unused", maxRetries: 0 })
+        const anthropic = new Anthropic({ baseURL: url, apiKey: "unused", maxRetries: 0 })
+        const messages = [{ role: "user" as const, content: "Hello" }]
+        const chat = yield* Effect.promise(() =>
+          openAi.chat.completions.create({ model: "gpt-4o-mini", messages, stream: true })
+        )
+        const message = yield* Effect.promise(() =>
+          anthropic.messages.create({ model: "gpt-4o-mini", max_tokens: 1000, messages, stream: true })
+        )
+        const chatEvents = chat[Symbol.asyncIterator]()
+        const messageEvents = message[Symbol.asyncIterator]()
+        // Both streams under way when the signal comes.
+        yield* Effect.promise(() => Promise.all([chatEvents.next(), messageEvents.next()]))
+        running.child()!.kill("SIGTERM")
+        const toEnd = (events: AsyncIterator<unknown>) =>
+          rejection(async () => {
+            for (let next = await events.next(); next.done !== true; next = await events.next()) void next.value
+          })
+        const [chatError, messageError] = yield* Effect.all([toEnd(chatEvents), toEnd(messageEvents)], {
+          concurrency: 2
+        })
+        expect(chatError).toBeInstanceOf(OpenAI.APIError)
+        expect(chatError).toMatchObject({ code: "server_shutting_down", type: "server_error" })
+        expect((chatError as Error).message).toMatch(/shutting down and its grace period ended before this stream did/)
+        expect(messageError).toBeInstanceOf(Anthropic.APIError)
+        expect(messageError).toMatchObject({ error: { type: "error", error: { type: "overloaded_error" } } })
+        expect((messageError as Error).message).toMatch(
+          /shutting down and its grace period ended before this stream did/
+        )
+        const exited = yield* Fiber.join(running.exited)
+        expect(exited.code).toBe(0)
+        const logged = running.stderr().split("\n").filter((line) => line.startsWith("{"))
+          .map((line) => (JSON.parse(line) as { readonly annotations: Record<string, unknown> }).annotations)
+        const byPath = logged.map(({ error, path, status }) => ({ path: String(path), status, error }))
+          .sort((a, b) => a.path.localeCompare(b.path))
+        expect(byPath).toEqual([
           { path: "/v1/chat/completions", status: 200, error: "ServerShutdown" },
           { path: "/v1/messages", status: 200, error: "ServerShutdown" }
         ])
-    }).pipe(Effect.scoped), 60_000)
+      }).pipe(Effect.scoped),
+    60_000
+  )
 })

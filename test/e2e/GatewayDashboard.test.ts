@@ -64,7 +64,12 @@ const configJson = (simulator: Simulator.Simulator, gateway: Record<string, unkn
 
 const serve = (gateway: Record<string, unknown> | undefined, extra?: Partial<Gateway.Options>) =>
   Effect.gen(function*() {
-    const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 8, latency: "15 millis", timeToFirstToken: "25 millis" })
+    const simulator = yield* Simulator.make({
+      apiKeys: [providerKey],
+      replyTokens: 8,
+      latency: "15 millis",
+      timeToFirstToken: "25 millis"
+    })
     const config = yield* ProviderConfig.fromJson(configJson(simulator, gateway))
     return yield* Gateway.make({ config, port: 0, ...extra })
   })
@@ -136,7 +141,10 @@ const read = (page: Page) =>
         const out: Record<string, { text: string; value: number | undefined }> = {}
         for (const cell of Array.from(row.querySelectorAll("td[data-testid]"))) {
           const value = cell.dataset["value"]
-          out[cell.dataset["testid"]!] = { text: cell.textContent ?? "", value: value === undefined ? undefined : Number(value) }
+          out[cell.dataset["testid"]!] = {
+            text: cell.textContent ?? "",
+            value: value === undefined ? undefined : Number(value)
+          }
         }
         return out
       }
@@ -183,97 +191,113 @@ const formMessage = (page: Page, containing: string) =>
   })
 
 describe("Gateway dashboard in headless Chromium", () => {
-  it.live("asks for an admin key, shows every deployment of the config, and its numbers move while a load runs", () =>
-    Effect.gen(function*() {
-      expect(
-        existsSync(chromiumPath),
-        `${chromiumPath} is missing: install Debian's chromium (apt-get install chromium; .ci/run installs it)`
-      ).toBe(true)
-      const gateway = yield* serve(keyed)
-      const deployments = Object.keys((yield* gateway.status).details).sort()
-      expect(deployments).toEqual(["flaky/sim-small", "sim/gpt-4o-mini", "slow/gpt-4o"])
-      const { context } = yield* browser
-      const page = yield* Effect.promise(() => context.newPage())
-      yield* Effect.promise(() => page.goto(`${gateway.url}/dashboard`))
+  it.live(
+    "asks for an admin key, shows every deployment of the config, and its numbers move while a load runs",
+    () =>
+      Effect.gen(function*() {
+        expect(
+          existsSync(chromiumPath),
+          `${chromiumPath} is missing: install Debian's chromium (apt-get install chromium; .ci/run installs it)`
+        ).toBe(true)
+        const gateway = yield* serve(keyed)
+        const deployments = Object.keys((yield* gateway.status).details).sort()
+        expect(deployments).toEqual(["flaky/sim-small", "sim/gpt-4o-mini", "slow/gpt-4o"])
+        const { context } = yield* browser
+        const page = yield* Effect.promise(() => context.newPage())
+        yield* Effect.promise(() => page.goto(`${gateway.url}/dashboard`))
 
-      // No key yet: the page asks for one; a gateway key that is not an admin key is refused, and asked again.
-      expect(yield* formMessage(page, "admin key")).toContain("You didn't provide an API key")
-      yield* submitKey(page, appKey)
-      expect(yield* formMessage(page, "it takes an admin key")).not.toContain(appKey)
-      yield* screenshot(page, "admin-key.png")
-      yield* submitKey(page, adminKey)
-      const before = yield* readUntil(page, (reading) => Object.keys(reading.deployments).length > 0)
-      expect(yield* Effect.promise(() => page.getByTestId("admin-key-form").isHidden())).toBe(true)
-      expect(Object.keys(before.deployments).sort()).toEqual(deployments)
-      for (const name of deployments) {
-        expect(before.deployments[name]!["breaker"]!.text).toBe("closed")
-        expect(value(before, name, "in-flight")).toBe(0)
-        expect(value(before, name, "requests")).toBe(0)
-        expect(value(before, name, "cost")).toBe(0)
-        expect(before.deployments[name]!["latency-p50"]!.text).toBe("–")
-      }
-      expect(before.load).toBe(0)
-      // Every key of every deployment, masked, idle.
-      expect(before.keys).toHaveLength(3)
-      for (const key of before.keys) {
-        expect(key["key"]).toMatch(/^sk-…/)
-        expect(key["load"]).toMatch(/^0 \/ [48]$/)
-        expect(key["state"]).toBe("ready")
-      }
+        // No key yet: the page asks for one; a gateway key that is not an admin key is refused, and asked again.
+        expect(yield* formMessage(page, "admin key")).toContain("You didn't provide an API key")
+        yield* submitKey(page, appKey)
+        expect(yield* formMessage(page, "it takes an admin key")).not.toContain(appKey)
+        yield* screenshot(page, "admin-key.png")
+        yield* submitKey(page, adminKey)
+        const before = yield* readUntil(page, (reading) => Object.keys(reading.deployments).length > 0)
+        expect(yield* Effect.promise(() => page.getByTestId("admin-key-form").isHidden())).toBe(true)
+        expect(Object.keys(before.deployments).sort()).toEqual(deployments)
+        for (const name of deployments) {
+          expect(before.deployments[name]!["breaker"]!.text).toBe("closed")
+          expect(value(before, name, "in-flight")).toBe(0)
+          expect(value(before, name, "requests")).toBe(0)
+          expect(value(before, name, "cost")).toBe(0)
+          expect(before.deployments[name]!["latency-p50"]!.text).toBe("–")
+        }
+        expect(before.load).toBe(0)
+        // Every key of every deployment, masked, idle.
+        expect(before.keys).toHaveLength(3)
+        for (const key of before.keys) {
+          expect(key["key"]).toMatch(/^sk-…/)
+          expect(key["load"]).toMatch(/^0 \/ [48]$/)
+          expect(key["state"]).toBe("ready")
+        }
 
-      // The load: three streams held open on `slow`, calls answered by `sim` (whole and streamed), calls failing on `flaky`.
-      const held = new AbortController()
-      const open = yield* Effect.promise(() =>
-        Promise.all([0, 1, 2].map(async () => {
-          const response = await chat(gateway, "slow/gpt-4o", true, held.signal)
-          expect(response.status).toBe(200)
-          const reader = response.body!.getReader()
-          await reader.read()
-          return reader
-        }))
-      )
-      const answered = yield* Effect.promise(() =>
-        Promise.all([
-          ...Array.from({ length: 8 }, () => chat(gateway, "sim/gpt-4o-mini", false).then((response) => response.text().then(() => response.status))),
-          ...Array.from({ length: 4 }, () => chat(gateway, "sim/gpt-4o-mini", true).then((response) => response.text().then(() => response.status))),
-          ...Array.from({ length: 3 }, () => chat(gateway, "flaky/sim-small", false).then((response) => response.text().then(() => response.status)))
-        ])
-      )
-      expect(answered.filter((status) => status === 200)).toHaveLength(12)
-      expect(answered.slice(12).every((status) => status >= 500)).toBe(true)
+        // The load: three streams held open on `slow`, calls answered by `sim` (whole and streamed), calls failing on `flaky`.
+        const held = new AbortController()
+        const open = yield* Effect.promise(() =>
+          Promise.all([0, 1, 2].map(async () => {
+            const response = await chat(gateway, "slow/gpt-4o", true, held.signal)
+            expect(response.status).toBe(200)
+            const reader = response.body!.getReader()
+            await reader.read()
+            return reader
+          }))
+        )
+        const answered = yield* Effect.promise(() =>
+          Promise.all([
+            ...Array.from(
+              { length: 8 },
+              () =>
+                chat(gateway, "sim/gpt-4o-mini", false).then((response) => response.text().then(() => response.status))
+            ),
+            ...Array.from({ length: 4 }, () =>
+              chat(gateway, "sim/gpt-4o-mini", true).then((response) => response.text().then(() => response.status))),
+            ...Array.from({ length: 3 }, () =>
+              chat(gateway, "flaky/sim-small", false).then((response) =>
+                response.text().then(() =>
+                  response.status
+                )
+              ))
+          ])
+        )
+        expect(answered.filter((status) => status === 200)).toHaveLength(12)
+        expect(answered.slice(12).every((status) => status >= 500)).toBe(true)
 
-      const during = yield* readUntil(page, (reading) =>
-        value(reading, "slow/gpt-4o", "in-flight") === 3 &&
-        value(reading, "sim/gpt-4o-mini", "requests") === 12 &&
-        value(reading, "sim/gpt-4o-mini", "ttft-p95") !== undefined &&
-        (value(reading, "flaky/sim-small", "failures") ?? 0) >= 1)
-      const sim = during.deployments["sim/gpt-4o-mini"]!
-      expect(value(during, "slow/gpt-4o", "in-flight")).toBe(3)
-      expect(during.load).toBeGreaterThan(0)
-      expect(value(during, "sim/gpt-4o-mini", "requests")).toBe(12)
-      expect(value(during, "sim/gpt-4o-mini", "request-rate")).toBeGreaterThan(0)
-      expect(value(during, "sim/gpt-4o-mini", "error-rate")).toBe(0)
-      expect(value(during, "sim/gpt-4o-mini", "cost")).toBeGreaterThan(0)
-      expect(sim["cost"]!.text).toMatch(/^\$0\.\d+$/)
-      // The simulator's own delays bound the quantiles from below.
-      expect(value(during, "sim/gpt-4o-mini", "latency-p50")).toBeGreaterThanOrEqual(15)
-      expect(value(during, "sim/gpt-4o-mini", "latency-p95")).toBeGreaterThanOrEqual(value(during, "sim/gpt-4o-mini", "latency-p50")!)
-      expect(value(during, "sim/gpt-4o-mini", "ttft-p50")).toBeGreaterThanOrEqual(25)
-      expect(sim["latency-p50"]!.text).toMatch(/^\d+ ms$|^\d+\.\d\d s$/)
-      expect(value(during, "flaky/sim-small", "error-rate")).toBeGreaterThan(0)
-      expect(during.deployments["flaky/sim-small"]!["error-rate"]!.text).toMatch(/ %$/)
-      expect(during.keys.find((key) => key["deployment"] === "slow/gpt-4o")!["load"]).toBe("3 / 4")
-      const html = yield* Effect.promise(() => page.content())
-      for (const secret of [providerKey, appKey, adminKey]) expect(html).not.toContain(secret)
-      yield* screenshot(page, "dashboard.png")
+        const during = yield* readUntil(page, (reading) =>
+          value(reading, "slow/gpt-4o", "in-flight") === 3 &&
+          value(reading, "sim/gpt-4o-mini", "requests") === 12 &&
+          value(reading, "sim/gpt-4o-mini", "ttft-p95") !== undefined &&
+          (value(reading, "flaky/sim-small", "failures") ?? 0) >= 1)
+        const sim = during.deployments["sim/gpt-4o-mini"]!
+        expect(value(during, "slow/gpt-4o", "in-flight")).toBe(3)
+        expect(during.load).toBeGreaterThan(0)
+        expect(value(during, "sim/gpt-4o-mini", "requests")).toBe(12)
+        expect(value(during, "sim/gpt-4o-mini", "request-rate")).toBeGreaterThan(0)
+        expect(value(during, "sim/gpt-4o-mini", "error-rate")).toBe(0)
+        expect(value(during, "sim/gpt-4o-mini", "cost")).toBeGreaterThan(0)
+        expect(sim["cost"]!.text).toMatch(/^\$0\.\d+$/)
+        // The simulator's own delays bound the quantiles from below.
+        expect(value(during, "sim/gpt-4o-mini", "latency-p50")).toBeGreaterThanOrEqual(15)
+        expect(value(during, "sim/gpt-4o-mini", "latency-p95")).toBeGreaterThanOrEqual(
+          value(during, "sim/gpt-4o-mini", "latency-p50")!
+        )
+        expect(value(during, "sim/gpt-4o-mini", "ttft-p50")).toBeGreaterThanOrEqual(25)
+        expect(sim["latency-p50"]!.text).toMatch(/^\d+ ms$|^\d+\.\d\d s$/)
+        expect(value(during, "flaky/sim-small", "error-rate")).toBeGreaterThan(0)
+        expect(during.deployments["flaky/sim-small"]!["error-rate"]!.text).toMatch(/ %$/)
+        expect(during.keys.find((key) => key["deployment"] === "slow/gpt-4o")!["load"]).toBe("3 / 4")
+        const html = yield* Effect.promise(() => page.content())
+        for (const secret of [providerKey, appKey, adminKey]) expect(html).not.toContain(secret)
+        yield* screenshot(page, "dashboard.png")
 
-      // The held streams end: their calls leave the count.
-      held.abort()
-      yield* Effect.promise(() => Promise.allSettled(open.map((reader) => reader.cancel())))
-      const after = yield* readUntil(page, (reading) => value(reading, "slow/gpt-4o", "in-flight") === 0)
-      expect(value(after, "slow/gpt-4o", "in-flight")).toBe(0)
-      expect(after.load).toBe(0)
-    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 180_000)
+        // The held streams end: their calls leave the count.
+        held.abort()
+        yield* Effect.promise(() => Promise.allSettled(open.map((reader) => reader.cancel())))
+        const after = yield* readUntil(page, (reading) => value(reading, "slow/gpt-4o", "in-flight") === 0)
+        expect(value(after, "slow/gpt-4o", "in-flight")).toBe(0)
+        expect(after.load).toBe(0)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    180_000
+  )
 })
 
 describe("Gateway admin paths: /metrics, /dashboard/data, model-load", () => {
@@ -304,7 +328,9 @@ describe("Gateway admin paths: /metrics, /dashboard/data, model-load", () => {
   it.live("/dashboard/data: every deployment of the config with its figures, keys masked only", () =>
     Effect.gen(function*() {
       const gateway = yield* serve(keyed)
-      const reply = yield* Effect.promise(() => chat(gateway, "sim/gpt-4o-mini", false).then((response) => response.status))
+      const reply = yield* Effect.promise(() =>
+        chat(gateway, "sim/gpt-4o-mini", false).then((response) => response.status)
+      )
       expect(reply).toBe(200)
       const answer = yield* get(gateway, "/dashboard/data", adminKey)
       expect(answer.contentType).toBe("application/json")
@@ -314,11 +340,24 @@ describe("Gateway admin paths: /metrics, /dashboard/data, model-load", () => {
         Object.keys((yield* gateway.status).details).sort()
       )
       const sim = data.deployments.find((deployment: { name: string }) => deployment.name === "sim/gpt-4o-mini")
-      expect(sim).toMatchObject({ breaker: "closed", inFlight: 0, requests: 1, failures: 0, errorRate: 0, firstToken: null })
+      expect(sim).toMatchObject({
+        breaker: "closed",
+        inFlight: 0,
+        requests: 1,
+        failures: 0,
+        errorRate: 0,
+        firstToken: null
+      })
       expect(sim.latency.p50).toBeGreaterThanOrEqual(15)
       expect(sim.latency.p95).toBe(sim.latency.p50)
       expect(sim.cost).toBeGreaterThan(0)
-      expect(sim.keys).toEqual([{ key: expect.stringMatching(/^sk-…/), current: 0, max: 8, coolingUntil: null, disabled: null }])
+      expect(sim.keys).toEqual([{
+        key: expect.stringMatching(/^sk-…/),
+        current: 0,
+        max: 8,
+        coolingUntil: null,
+        disabled: null
+      }])
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 
   it.live("gateway keys without admin keys: 403 telling to add admin_keys, whatever the key", () =>
@@ -344,6 +383,7 @@ describe("Gateway admin paths: /metrics, /dashboard/data, model-load", () => {
       expect((yield* get(adminOnly, "/metrics")).status).toBe(401)
       expect((yield* get(adminOnly, "/metrics", adminKey)).status).toBe(200)
       // The API itself stays open there: no gateway key is configured.
-      expect(yield* Effect.promise(() => chat(adminOnly, "sim/gpt-4o-mini", false).then((response) => response.status))).toBe(200)
+      expect(yield* Effect.promise(() => chat(adminOnly, "sim/gpt-4o-mini", false).then((response) => response.status)))
+        .toBe(200)
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 })

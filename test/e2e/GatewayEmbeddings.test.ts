@@ -46,41 +46,49 @@ const embed = (gateway: Gateway.Service, body: Record<string, unknown>) =>
   )
 
 describe("Gateway POST /v1/embeddings over loopback", () => {
-  it.live("a group of an OpenAI-style and an Anthropic deployment: all 8 calls embed; a group of Anthropic only is a 400", () =>
-    Effect.gen(function*() {
-      const gateway = yield* serve
-      for (let i = 0; i < 8; i++) {
-        const answer = yield* embed(gateway, { model: "mixed", input: [`text ${i}`, "more"] })
-        expect(answer.status).toBe(200)
-        expect(answer.json.data).toHaveLength(2)
-      }
-      const refused = yield* embed(gateway, { model: "claude-only", input: "hello" })
-      expect(refused.status).toBe(400)
-      expect(refused.json.error.param).toBe("model")
-      expect(refused.json.error.message).toContain("no embeddings API")
-    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 60_000)
+  it.live(
+    "a group of an OpenAI-style and an Anthropic deployment: all 8 calls embed; a group of Anthropic only is a 400",
+    () =>
+      Effect.gen(function*() {
+        const gateway = yield* serve
+        for (let i = 0; i < 8; i++) {
+          const answer = yield* embed(gateway, { model: "mixed", input: [`text ${i}`, "more"] })
+          expect(answer.status).toBe(200)
+          expect(answer.json.data).toHaveLength(2)
+        }
+        const refused = yield* embed(gateway, { model: "claude-only", input: "hello" })
+        expect(refused.status).toBe(400)
+        expect(refused.json.error.param).toBe("model")
+        expect(refused.json.error.message).toContain("no embeddings API")
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
 
-  it.live("token ids: passed to an OpenAI-compatible deployment as they are; refused (400, param input) by a text-only one", () =>
-    Effect.gen(function*() {
-      const gateway = yield* serve
-      const one = yield* embed(gateway, { model: `openai/${model}`, input: [1, 2, 3] })
-      expect(one.status).toBe(200)
-      expect(one.json.data).toHaveLength(1)
-      // The simulator counts a tokenized input's ids.
-      expect(one.json.usage.prompt_tokens).toBe(3)
-      const two = yield* embed(gateway, { model: "mixed", input: [[1, 2], [3]] })
-      expect(two.status).toBe(200)
-      expect(two.json.data.map((item: { readonly index: number }) => item.index)).toEqual([0, 1])
-      expect(two.json.usage.prompt_tokens).toBe(3)
-      // Vectors of ids are not those of a text, and the same ids give the same vector.
-      const again = yield* embed(gateway, { model: `openai/${model}`, input: [[1, 2, 3]] })
-      expect(again.json.data[0].embedding).toEqual(one.json.data[0].embedding)
-      const refused = yield* embed(gateway, { model: "text-only", input: [[1, 2], [3]] })
-      expect(refused.status).toBe(400)
-      expect(refused.json.error.param).toBe("input")
-      expect(refused.json.error.message).toContain("token ids")
-      const bad = yield* embed(gateway, { model: "mixed", input: [[1, -2]] })
-      expect(bad.status).toBe(400)
-      expect(bad.json.error.param).toBe("input[0]")
-    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 60_000)
+  it.live(
+    "token ids: passed to an OpenAI-compatible deployment as they are; refused (400, param input) by a text-only one",
+    () =>
+      Effect.gen(function*() {
+        const gateway = yield* serve
+        const one = yield* embed(gateway, { model: `openai/${model}`, input: [1, 2, 3] })
+        expect(one.status).toBe(200)
+        expect(one.json.data).toHaveLength(1)
+        // The simulator counts a tokenized input's ids.
+        expect(one.json.usage.prompt_tokens).toBe(3)
+        const two = yield* embed(gateway, { model: "mixed", input: [[1, 2], [3]] })
+        expect(two.status).toBe(200)
+        expect(two.json.data.map((item: { readonly index: number }) => item.index)).toEqual([0, 1])
+        expect(two.json.usage.prompt_tokens).toBe(3)
+        // Vectors of ids are not those of a text, and the same ids give the same vector.
+        const again = yield* embed(gateway, { model: `openai/${model}`, input: [[1, 2, 3]] })
+        expect(again.json.data[0].embedding).toEqual(one.json.data[0].embedding)
+        const refused = yield* embed(gateway, { model: "text-only", input: [[1, 2], [3]] })
+        expect(refused.status).toBe(400)
+        expect(refused.json.error.param).toBe("input")
+        expect(refused.json.error.message).toContain("token ids")
+        const bad = yield* embed(gateway, { model: "mixed", input: [[1, -2]] })
+        expect(bad.status).toBe(400)
+        expect(bad.json.error.param).toBe("input[0]")
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
 })

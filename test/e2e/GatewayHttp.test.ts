@@ -175,10 +175,15 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })("Gateway's HTTP e
   it.effect("a refused connection is a 502 naming no address, deployment or upstream id; the log has them", () =>
     Effect.gen(function*() {
       const { closedPort, lines, open } = yield* Fixture
-      const refused = yield* post(open, "/v1/chat/completions", json, JSON.stringify({
-        model: "gone/gpt-4o-mini",
-        messages: [{ role: "user", content: "Hi" }]
-      }))
+      const refused = yield* post(
+        open,
+        "/v1/chat/completions",
+        json,
+        JSON.stringify({
+          model: "gone/gpt-4o-mini",
+          messages: [{ role: "user", content: "Hi" }]
+        })
+      )
       expect(refused.status).toBe(502)
       const told = errorOf(refused)["message"] as string
       expect(told).toContain("could not be reached")

@@ -33,8 +33,12 @@ describe("serve with gateway keys", () => {
       )
       const url = yield* awaitFirstLine(running, "serve's first line (its URL)")
       expect(url).toMatch(/^http:\/\/0\.0\.0\.0:\d+$/)
-      expect(running.stderr()).toContain("on 0.0.0.0; every request but /health, /ready and the dashboard needs a gateway key (team)")
-      expect(running.stderr()).toContain(`Dashboard: ${url}/dashboard (its data and /metrics take an admin key: add gateway.admin_keys).`)
+      expect(running.stderr()).toContain(
+        "on 0.0.0.0; every request but /health, /ready and the dashboard needs a gateway key (team)"
+      )
+      expect(running.stderr()).toContain(
+        `Dashboard: ${url}/dashboard (its data and /metrics take an admin key: add gateway.admin_keys).`
+      )
       const local = url.replace("0.0.0.0", "127.0.0.1")
       const post = (headers: Record<string, string>) =>
         Effect.promise(() =>

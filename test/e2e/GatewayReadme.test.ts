@@ -70,7 +70,7 @@ describe("the README's gateway requests", () => {
       "POST /v1/messages",
       "POST /v1/messages stream"
     ]))
-    expect(gatewayCurls().filter((command) => command.includes('"model": "main"'))).toHaveLength(2)
+    expect(gatewayCurls().filter((command) => command.includes("\"model\": \"main\""))).toHaveLength(2)
   })
 
   it.live("each answers, as written, from a `serve` with no config", () =>

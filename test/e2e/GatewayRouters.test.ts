@@ -19,7 +19,11 @@ const hello = { messages: [{ role: "user", content: "Hello, please introduce you
 
 // `held` holds its streams open after three chunks, `down` answers 503; each key takes 4 calls at once.
 const serve = Effect.gen(function*() {
-  const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 8, models: [...Simulator.defaultModels, "held", "down"] })
+  const simulator = yield* Simulator.make({
+    apiKeys: [providerKey],
+    replyTokens: 8,
+    models: [...Simulator.defaultModels, "held", "down"]
+  })
   const deployment = (model: string, fault?: string) => ({
     model_name: model,
     base_url: `${simulator.url}/v1`,
@@ -48,7 +52,8 @@ const post = (gateway: Gateway.Service, path: string, body: unknown, signal?: Ab
     })
   )
 
-const json = (gateway: Gateway.Service, path: string) => Effect.map(get(gateway, path), (answer) => JSON.parse(answer.text))
+const json = (gateway: Gateway.Service, path: string) =>
+  Effect.map(get(gateway, path), (answer) => JSON.parse(answer.text))
 
 // The in-flight gauge of `deployment` in `/metrics`.
 const inFlightGauge = (text: string, deployment: string): number | undefined => {
@@ -78,60 +83,72 @@ const figures = (gateway: Gateway.Service, deployment: string) =>
   })
 
 describe("Gateway: the figures count calls through provider.json's routers", () => {
-  it.live("streams held open through router `main`: system-load, system-capacity, the in-flight gauge and the dashboard count them", () =>
-    Effect.gen(function*() {
-      const gateway = yield* serve
-      const deployment = "sim/held"
-      expect(yield* figures(gateway, deployment)).toEqual({ load: 0, current: 0, metric: 0, dashboard: 0 })
-      const client = new AbortController()
-      for (let i = 0; i < 3; i++) {
-        const response = yield* post(gateway, "/llm/chat/stream", { ...hello, model: "main" }, client.signal)
-        expect(response.status).toBe(200)
-      }
-      // Each endpoint is its own snapshot: polled until all show the state. Three calls in flight of 12 (three deployments, each capped at 4).
-      const held = yield* eventually(
-        "three streams through `main` counted everywhere",
-        figures(gateway, deployment),
-        (now) => now.load === 25 && now.current === 3 && now.metric === 3 && now.dashboard === 3
-      )
-      expect(held).toEqual({ load: 25, current: 3, metric: 3, dashboard: 3 })
-      client.abort()
-      const freed = yield* eventually(
-        "the streams freed",
-        figures(gateway, deployment),
-        (now) => now.load === 0 && now.current === 0 && now.metric === 0 && now.dashboard === 0
-      )
-      expect(freed).toEqual({ load: 0, current: 0, metric: 0, dashboard: 0 })
-    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 60_000)
+  it.live(
+    "streams held open through router `main`: system-load, system-capacity, the in-flight gauge and the dashboard count them",
+    () =>
+      Effect.gen(function*() {
+        const gateway = yield* serve
+        const deployment = "sim/held"
+        expect(yield* figures(gateway, deployment)).toEqual({ load: 0, current: 0, metric: 0, dashboard: 0 })
+        const client = new AbortController()
+        for (let i = 0; i < 3; i++) {
+          const response = yield* post(gateway, "/llm/chat/stream", { ...hello, model: "main" }, client.signal)
+          expect(response.status).toBe(200)
+        }
+        // Each endpoint is its own snapshot: polled until all show the state. Three calls in flight of 12 (three deployments, each capped at 4).
+        const held = yield* eventually(
+          "three streams through `main` counted everywhere",
+          figures(gateway, deployment),
+          (now) => now.load === 25 && now.current === 3 && now.metric === 3 && now.dashboard === 3
+        )
+        expect(held).toEqual({ load: 25, current: 3, metric: 3, dashboard: 3 })
+        client.abort()
+        const freed = yield* eventually(
+          "the streams freed",
+          figures(gateway, deployment),
+          (now) => now.load === 0 && now.current === 0 && now.metric === 0 && now.dashboard === 0
+        )
+        expect(freed).toEqual({ load: 0, current: 0, metric: 0, dashboard: 0 })
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
 
-  it.live("calls through router `fast` are the dashboard's requests of their deployment, as calls by model name are", () =>
-    Effect.gen(function*() {
-      const gateway = yield* serve
-      const deployment = "sim/gpt-4o-mini"
-      const before = (yield* dashboardOf(gateway, deployment)).requests as number
-      for (const model of ["fast", "fast", "fast", "fast", "fast", "gpt-4o-mini", "sim/gpt-4o-mini"]) {
-        const response = yield* post(gateway, "/llm/chat", { ...hello, model })
-        expect(response.status).toBe(200)
-        yield* Effect.promise(() => response.text())
-      }
-      const after = yield* dashboardOf(gateway, deployment)
-      expect((after.requests as number) - before).toBe(7)
-      expect(after.failures).toBe(0)
-    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 60_000)
+  it.live(
+    "calls through router `fast` are the dashboard's requests of their deployment, as calls by model name are",
+    () =>
+      Effect.gen(function*() {
+        const gateway = yield* serve
+        const deployment = "sim/gpt-4o-mini"
+        const before = (yield* dashboardOf(gateway, deployment)).requests as number
+        for (const model of ["fast", "fast", "fast", "fast", "fast", "gpt-4o-mini", "sim/gpt-4o-mini"]) {
+          const response = yield* post(gateway, "/llm/chat", { ...hello, model })
+          expect(response.status).toBe(200)
+          yield* Effect.promise(() => response.text())
+        }
+        const after = yield* dashboardOf(gateway, deployment)
+        expect((after.requests as number) - before).toBe(7)
+        expect(after.failures).toBe(0)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
 
-  it.live("router `flaky`'s breaker, opened by its failures, is the deployment's breaker gauge and the dashboard's", () =>
-    Effect.gen(function*() {
-      const gateway = yield* serve
-      const deployment = "sim/down"
-      expect(breakerGauge((yield* get(gateway, "/metrics")).text, deployment)).toBe(0)
-      for (let i = 0; i < 3; i++) {
-        const response = yield* post(gateway, "/v1/chat/completions", { ...hello, model: "flaky" })
-        expect(response.status).toBe(503)
-        yield* Effect.promise(() => response.text())
-      }
-      expect(breakerGauge((yield* get(gateway, "/metrics")).text, deployment)).toBe(2)
-      const dashboard = yield* dashboardOf(gateway, deployment)
-      expect(dashboard).toMatchObject({ breaker: "open", requests: 3, failures: 3 })
-      expect((yield* gateway.status).details[deployment]!.cooldown.state).toBe("open")
-    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 60_000)
+  it.live(
+    "router `flaky`'s breaker, opened by its failures, is the deployment's breaker gauge and the dashboard's",
+    () =>
+      Effect.gen(function*() {
+        const gateway = yield* serve
+        const deployment = "sim/down"
+        expect(breakerGauge((yield* get(gateway, "/metrics")).text, deployment)).toBe(0)
+        for (let i = 0; i < 3; i++) {
+          const response = yield* post(gateway, "/v1/chat/completions", { ...hello, model: "flaky" })
+          expect(response.status).toBe(503)
+          yield* Effect.promise(() => response.text())
+        }
+        expect(breakerGauge((yield* get(gateway, "/metrics")).text, deployment)).toBe(2)
+        const dashboard = yield* dashboardOf(gateway, deployment)
+        expect(dashboard).toMatchObject({ breaker: "open", requests: 3, failures: 3 })
+        expect((yield* gateway.status).details[deployment]!.cooldown.state).toBe("open")
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
 })

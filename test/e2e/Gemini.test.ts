@@ -2,13 +2,13 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../../src/ChatChunk.js"
-import * as KeyPool from "../../src/KeyPool.js"
-import * as RetryPolicy from "../../src/RetryPolicy.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
+import * as KeyPool from "../../src/KeyPool.js"
 import * as Message from "../../src/Message.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as Gemini from "../../src/providers/Gemini.js"
+import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as GeminiFormat from "../../src/simulator/Gemini.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as AdapterE2e from "../utils/adapterE2e.js"
@@ -140,18 +140,22 @@ describe("the simulator's Gemini format", () => {
   it.live("thoughts when includeThoughts is set, counted in thoughtsTokenCount", () =>
     withSim({ replyTokens: 6, reasoningTokens: 4 }, (sim) =>
       Effect.gen(function*() {
-        const body = JSON.parse((yield* rawCall(sim, {
-          contents: [userTurn("Think")],
-          generationConfig: { thinkingConfig: { includeThoughts: true, thinkingBudget: 1024 } }
-        })).text)
+        const body = JSON.parse(
+          (yield* rawCall(sim, {
+            contents: [userTurn("Think")],
+            generationConfig: { thinkingConfig: { includeThoughts: true, thinkingBudget: 1024 } }
+          })).text
+        )
         const parts = body.candidates[0].content.parts
         assert.isTrue(parts[0].thought)
         assert.strictEqual(body.usageMetadata.thoughtsTokenCount, 4)
         assert.strictEqual(body.usageMetadata.candidatesTokenCount, 6)
-        const off = JSON.parse((yield* rawCall(sim, {
-          contents: [userTurn("Think")],
-          generationConfig: { thinkingConfig: { includeThoughts: true, thinkingBudget: 0 } }
-        })).text)
+        const off = JSON.parse(
+          (yield* rawCall(sim, {
+            contents: [userTurn("Think")],
+            generationConfig: { thinkingConfig: { includeThoughts: true, thinkingBudget: 0 } }
+          })).text
+        )
         assert.strictEqual(off.candidates[0].content.parts.length, 1)
       })))
 
@@ -165,17 +169,25 @@ describe("the simulator's Gemini format", () => {
         }
         const answer = yield* rawCall(sim, request, { headers: { "x-simulator-tool-calls": "3" } })
         const parts = JSON.parse(answer.text).candidates[0].content.parts
-        assert.deepStrictEqual(parts.map((p: PartJson) => p.functionCall?.name), ["get_weather", "get_time", "get_weather"])
+        assert.deepStrictEqual(parts.map((p: PartJson) => p.functionCall?.name), [
+          "get_weather",
+          "get_time",
+          "get_weather"
+        ])
         assert.isString(parts[0].thoughtSignature)
         assert.isUndefined(parts[1].thoughtSignature)
         assert.isUndefined(parts[0].functionCall.id)
         assert.deepStrictEqual(parts[0].functionCall.args, { city: "sim" })
 
-        const stream = sseEvents((yield* rawCall(sim, request, {
-          path: streamPath(),
-          headers: { "x-simulator-tool-calls": "3" }
-        })).text)
-        const streamedCalls = stream.flatMap((e) => e.candidates[0]!.content.parts.filter((p: PartJson) => p.functionCall))
+        const stream = sseEvents(
+          (yield* rawCall(sim, request, {
+            path: streamPath(),
+            headers: { "x-simulator-tool-calls": "3" }
+          })).text
+        )
+        const streamedCalls = stream.flatMap((e) =>
+          e.candidates[0]!.content.parts.filter((p: PartJson) => p.functionCall)
+        )
         assert.deepStrictEqual(streamedCalls, parts)
 
         const unsigned = yield* rawCall(sim, {
@@ -227,10 +239,14 @@ describe("the simulator's Gemini format", () => {
         const long = yield* rawCall(sim, { ...hi, generationConfig: { maxOutputTokens: 100 } })
         assert.strictEqual(long.status, 400)
         assert.include(JSON.parse(long.text).error.message, "exceeds the maximum number of tokens allowed (20)")
-        const limited = JSON.parse((yield* rawCall(sim, hi, { headers: { "x-simulator-fault": "status=429;retry-after=9" } })).text)
+        const limited = JSON.parse(
+          (yield* rawCall(sim, hi, { headers: { "x-simulator-fault": "status=429;retry-after=9" } })).text
+        )
         assert.strictEqual(limited.error.status, "RESOURCE_EXHAUSTED")
         assert.strictEqual(limited.error.details.at(-1).retryDelay, "9s")
-        const daily = JSON.parse((yield* rawCall(sim, hi, { headers: { "x-simulator-fault": "status=429;code=PerDay" } })).text)
+        const daily = JSON.parse(
+          (yield* rawCall(sim, hi, { headers: { "x-simulator-fault": "status=429;code=PerDay" } })).text
+        )
         assert.match(daily.error.details[0].violations[0].quotaId, /PerDay/)
         const unavailable = yield* rawCall(sim, hi, { headers: { "x-simulator-fault": "status=503" } })
         assert.strictEqual(unavailable.status, 503)
@@ -241,16 +257,20 @@ describe("the simulator's Gemini format", () => {
     withSim({ replyTokens: 8 }, (sim) =>
       Effect.gen(function*() {
         const hi = { contents: [userTurn("hi")] }
-        const errored = sseEvents((yield* rawCall(sim, hi, {
-          path: streamPath(),
-          headers: { "x-simulator-fault": "stream-error=2" }
-        })).text)
+        const errored = sseEvents(
+          (yield* rawCall(sim, hi, {
+            path: streamPath(),
+            headers: { "x-simulator-fault": "stream-error=2" }
+          })).text
+        )
         assert.strictEqual(errored.length, 3)
         assert.strictEqual(errored[2]!.error!.status, "INTERNAL")
-        const cut = sseEvents((yield* rawCall(sim, hi, {
-          path: streamPath(),
-          headers: { "x-simulator-fault": "truncate=3" }
-        })).text)
+        const cut = sseEvents(
+          (yield* rawCall(sim, hi, {
+            path: streamPath(),
+            headers: { "x-simulator-fault": "truncate=3" }
+          })).text
+        )
         assert.strictEqual(cut.length, 3)
         assert.isTrue(cut.every((e) => e.candidates[0]!.finishReason === undefined))
       })))
@@ -280,7 +300,12 @@ const tools: ChatRequest.Input["tools"] = [
   {
     name: "get_weather",
     description: "The weather in a city",
-    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"], additionalProperties: false }
+    parameters: {
+      type: "object",
+      properties: { city: { type: "string" } },
+      required: ["city"],
+      additionalProperties: false
+    }
   },
   {
     name: "get_time",
@@ -297,14 +322,18 @@ const fault = AdapterE2e.simulatorFault
 
 const suite = { withClient: withGemini, request: hello, key: KEY }
 
-const comparable = (response: ChatResponse) => AdapterE2e.comparable(response, { id: (id) => id.replace(/\d+$/, ""), providerMetadata: true })
+const comparable = (response: ChatResponse) =>
+  AdapterE2e.comparable(response, { id: (id) => id.replace(/\d+$/, ""), providerMetadata: true })
 
 describe("Gemini over the simulator", () => {
   it.live("a text reply", () =>
     withGemini({ replyTokens: 12 }, ({ client }) =>
       Effect.gen(function*() {
         const gemini = yield* client()
-        const response = yield* gemini.chat({ ...hello, messages: [Message.system("Be brief."), ...hello.messages] }, credentials)
+        const response = yield* gemini.chat(
+          { ...hello, messages: [Message.system("Be brief."), ...hello.messages] },
+          credentials
+        )
         assert.strictEqual(response.text.split(" ").length, 12)
         assert.strictEqual(response.finishReason, "stop")
         assert.strictEqual(response.model, MODEL)
@@ -397,7 +426,11 @@ describe("Gemini over the simulator", () => {
 })
 
 describe("Gemini errors from the simulator", () => {
-  AdapterE2e.itMapsARejectedKey(suite, "a bad key is a 400 -> AuthError invalid_key, no key in it", { rightKey: "AIza-the-right-key-0000", status: 400, provider: "gemini" })
+  AdapterE2e.itMapsARejectedKey(suite, "a bad key is a 400 -> AuthError invalid_key, no key in it", {
+    rightKey: "AIza-the-right-key-0000",
+    status: 400,
+    provider: "gemini"
+  })
 
   it.live("404 for an unknown model -> ModelNotFoundError; a long prompt -> ContextLengthError", () =>
     withGemini({ contextWindow: 50 }, ({ client }) =>
@@ -411,7 +444,9 @@ describe("Gemini errors from the simulator", () => {
         const long = yield* Effect.flip(gemini.chat({ ...hello, maxTokens: 100 }, credentials))
         assert(long._tag === "ContextLengthError")
         assert.strictEqual(long.contextWindow, 50)
-        const streamLong = yield* Effect.flip(Stream.runDrain(gemini.chatStream({ ...hello, maxTokens: 100 }, credentials)))
+        const streamLong = yield* Effect.flip(
+          Stream.runDrain(gemini.chatStream({ ...hello, maxTokens: 100 }, credentials))
+        )
         assert.strictEqual(streamLong._tag, "ContextLengthError")
       })))
 
@@ -503,6 +538,9 @@ describe("Gemini under Llm", () => {
       const responses = yield* Effect.all([llm.chat(hello), ChatChunk.collect(llm.chatStream(hello)), llm.chat(hello)])
       for (const response of responses) assert.strictEqual(response.finishReason, "stop")
       const status = yield* pool.status
-      assert.strictEqual(status.find((key) => key.keyId === ProviderClient.credentials(bad).keyId)?.disabled, "invalid_key")
+      assert.strictEqual(
+        status.find((key) => key.keyId === ProviderClient.credentials(bad).keyId)?.disabled,
+        "invalid_key"
+      )
     }))
 })

@@ -5,15 +5,6 @@
  * streamed or not.
  */
 import { describe, expect, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as References from "effect/References"
-import * as Schema from "effect/Schema"
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import {
   Anthropic,
   ChatChunk,
@@ -28,6 +19,15 @@ import {
   UndiciHttpClient
 } from "effect-llm-router"
 import { Simulator } from "effect-llm-router/testing"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as References from "effect/References"
+import * as Schema from "effect/Schema"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import * as Chat from "../../src/cli/chat.js"
 import { SkippedEvents } from "../../src/internal/skippedEvents.js"
 import { captureIo } from "../utils/cliHarness.js"
@@ -41,7 +41,8 @@ const adapters = {
     OpenAiChat.layer({ baseUrl: `${url}/v1`, headers: { [Simulator.faultHeader]: fault } }),
   responses: (url: string, fault: string) =>
     OpenAiResponses.layer({ baseUrl: `${url}/v1`, headers: { [Simulator.faultHeader]: fault } }),
-  anthropic: (url: string, fault: string) => Anthropic.layer({ baseUrl: url, headers: { [Simulator.faultHeader]: fault } }),
+  anthropic: (url: string, fault: string) =>
+    Anthropic.layer({ baseUrl: url, headers: { [Simulator.faultHeader]: fault } }),
   gemini: (url: string, fault: string) => Gemini.layer({ baseUrl: url, headers: { [Simulator.faultHeader]: fault } })
 }
 
@@ -89,7 +90,9 @@ const failure = (api: keyof typeof adapters, url: string, fault: string, streame
     const call = streamed ? ChatChunk.collect(Llm.chatStream(request)) : Llm.chat(request)
     // The application logs the failure, as one would.
     return yield* withLogs(
-      Effect.flip(Effect.tapCause(call, (cause) => Effect.logError("the call failed", cause))).pipe(Effect.provide(layer))
+      Effect.flip(Effect.tapCause(call, (cause) => Effect.logError("the call failed", cause))).pipe(
+        Effect.provide(layer)
+      )
     )
   })
 

@@ -1,5 +1,5 @@
-import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { describe, expect, it } from "@effect/vitest"
+import { ChatChunk, KeyPool, LlmError, Message, OpenAiChat, RateLimiter } from "effect-llm-router"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -9,11 +9,11 @@ import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
-import { ChatChunk, KeyPool, LlmError, Message, OpenAiChat, RateLimiter } from "effect-llm-router"
 import * as Llm from "../../src/Llm.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Router from "../../src/Router.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
 
 const keyA = "sk-sim-key-aaaaaaaa0001"
@@ -72,7 +72,9 @@ describe("Llm over loopback", () => {
       yield* Fiber.interrupt(watch)
       expect(responses.every((response) => response.text.length > 0)).toBe(true)
       // Key A refills one request a second, so under a slow machine it may serve a few.
-      expect(responses.filter((response) => response.keyId === LlmError.maskKey(keyB)).length).toBeGreaterThanOrEqual(15)
+      expect(responses.filter((response) => response.keyId === LlmError.maskKey(keyB)).length).toBeGreaterThanOrEqual(
+        15
+      )
       const status = yield* coolingA
       expect(sawCooling).toBe(true)
       expect(status.every((key) => key.inFlight === 0)).toBe(true)
@@ -100,7 +102,14 @@ describe("Llm over loopback", () => {
       const { llm } = yield* stack(simulator, [keyA])
       const whole = yield* llm.chat(ask("same question"))
       const streamed = yield* ChatChunk.collect(llm.chatStream(ask("same question")))
-      const comparable = (r: typeof whole) => ({ text: r.text, toolCalls: r.toolCalls, finishReason: r.finishReason, usage: r.usage, model: r.model, provider: r.provider })
+      const comparable = (r: typeof whole) => ({
+        text: r.text,
+        toolCalls: r.toolCalls,
+        finishReason: r.finishReason,
+        usage: r.usage,
+        model: r.model,
+        provider: r.provider
+      })
       expect(comparable(streamed)).toEqual(comparable(whole))
       expect(whole.usage.estimated).toBe(false)
     }))
@@ -110,71 +119,79 @@ describe("Llm over loopback", () => {
       const simulator = yield* Simulator.make({ replyTokens: 500, tokensPerSecond: 50 })
       const { llm, pool } = yield* stack(simulator, [keyA])
       const first = yield* Deferred.make<void>()
-      const fiber = yield* Effect.forkChild(Stream.runForEach(llm.chatStream(ask("long")), () => Deferred.succeed(first, undefined)))
+      const fiber = yield* Effect.forkChild(
+        Stream.runForEach(llm.chatStream(ask("long")), () => Deferred.succeed(first, undefined))
+      )
       yield* Deferred.await(first)
       expect((yield* pool.status)[0]!.inFlight).toBe(1)
       yield* Fiber.interrupt(fiber)
       expect((yield* pool.status)[0]!.inFlight).toBe(0)
-      const stats = yield* eventually("the connection closed at the simulator", simulator.stats, (s) => s.clientClosed >= 1)
+      const stats = yield* eventually("the connection closed at the simulator", simulator.stats, (s) =>
+        s.clientClosed >= 1)
       expect(stats.clientClosed).toBe(1)
     }))
 
   // On a TestClock, over real loopback: each wait is the Retry-After on the test's clock, whatever the machine's load.
-  it.effect("a primary answering 429 with Retry-After 1 s to everything: its key rotations spent in 3 s, then the fallback answers", () =>
-    Effect.gen(function*() {
-      // The simulator's 429 says retry-after: 1.
-      const primary = yield* Simulator.make({ fault: "status=429" })
-      const fallback = yield* Simulator.make({})
-      // Defaults everywhere: the retry policy, the key pool (it waits up to a minute), maxRateLimitWait.
-      const over = (simulator: Simulator.Simulator, id: string) =>
-        Llm.layer().pipe(Layer.provide(Layer.mergeAll(
-          OpenAiChat.layer({ baseUrl: `${simulator.url}/v1`, provider: id, model: "gpt-4o-mini" }),
-          KeyPool.layer({ providerId: id, keys: [keyA] }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
-          RateLimiter.unlimited
-        )))
-      const context = yield* Layer.build(
-        Router.layer({
-          strategy: "priority",
-          deployments: [
-            { name: "primary", model: "gpt-4o-mini", llm: over(primary, "primary") },
-            { name: "fallback", model: "gpt-4o-mini", llm: over(fallback, "fallback") }
-          ]
-        }).pipe(Layer.provide(UndiciHttpClient.layer()))
-      )
-      const start = yield* Clock.currentTimeMillis
-      const call = yield* Effect.forkChild(Context.get(context, Llm.Llm).chat(ask("hello")))
-      // The first attempt and maxKeyRotations (3) more, each once the 1 s the server asked for is over. The clock
-      // moves 10 ms for each 10 ms of real time until the next attempt arrives: the client may start its wait
-      // some time after the server saw the attempt (it reads the 429 first), and a wait starts when it starts.
-      const realTick = Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
-      for (let attempts = 1; attempts <= 3; attempts++) {
-        // Each attempt comes after 1 s of the test's clock, 100 real ticks: 20 s of real time means it never will.
-        let ticks = 0
-        while ((yield* primary.requestCount) <= attempts) {
-          if (++ticks > 2_000) return yield* Effect.die(`attempt ${attempts + 1} never came, its wait moved 20 s on`)
-          yield* realTick
-          yield* TestClock.adjust("10 millis")
+  it.effect(
+    "a primary answering 429 with Retry-After 1 s to everything: its key rotations spent in 3 s, then the fallback answers",
+    () =>
+      Effect.gen(function*() {
+        // The simulator's 429 says retry-after: 1.
+        const primary = yield* Simulator.make({ fault: "status=429" })
+        const fallback = yield* Simulator.make({})
+        // Defaults everywhere: the retry policy, the key pool (it waits up to a minute), maxRateLimitWait.
+        const over = (simulator: Simulator.Simulator, id: string) =>
+          Llm.layer().pipe(Layer.provide(Layer.mergeAll(
+            OpenAiChat.layer({ baseUrl: `${simulator.url}/v1`, provider: id, model: "gpt-4o-mini" }),
+            KeyPool.layer({ providerId: id, keys: [keyA] }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+            RateLimiter.unlimited
+          )))
+        const context = yield* Layer.build(
+          Router.layer({
+            strategy: "priority",
+            deployments: [
+              { name: "primary", model: "gpt-4o-mini", llm: over(primary, "primary") },
+              { name: "fallback", model: "gpt-4o-mini", llm: over(fallback, "fallback") }
+            ]
+          }).pipe(Layer.provide(UndiciHttpClient.layer()))
+        )
+        const start = yield* Clock.currentTimeMillis
+        const call = yield* Effect.forkChild(Context.get(context, Llm.Llm).chat(ask("hello")))
+        // The first attempt and maxKeyRotations (3) more, each once the 1 s the server asked for is over. The clock
+        // moves 10 ms for each 10 ms of real time until the next attempt arrives: the client may start its wait
+        // some time after the server saw the attempt (it reads the 429 first), and a wait starts when it starts.
+        const realTick = Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 10)))
+        for (let attempts = 1; attempts <= 3; attempts++) {
+          // Each attempt comes after 1 s of the test's clock, 100 real ticks: 20 s of real time means it never will.
+          let ticks = 0
+          while ((yield* primary.requestCount) <= attempts) {
+            if (++ticks > 2_000) return yield* Effect.die(`attempt ${attempts + 1} never came, its wait moved 20 s on`)
+            yield* realTick
+            yield* TestClock.adjust("10 millis")
+          }
         }
-      }
-      // The clock stands still from here: a call that waited for the cooling key would never end, so a real-time
-      // guard fails the test naming that, where the test's timeout would say nothing.
-      yield* eventually(
-        "the call's end after the fourth 429, with the clock held (a wait for the cooling key would never end)",
-        Effect.sync(() => call.pollUnsafe()),
-        (exit) => exit !== undefined,
-        { within: "10 seconds" }
-      )
-      const reply = yield* Fiber.join(call)
-      const took = (yield* Clock.currentTimeMillis) - start
-      expect(reply.provider).toBe("fallback")
-      expect(reply.text.length).toBeGreaterThan(0)
-      expect(yield* primary.requestCount).toBe(4)
-      // Each wait lasted the 1 s asked for, and the fallback answered at once after the fourth 429: a wait for
-      // the cooling key would add its cooldown (a second). The clock also moved while the client read each
-      // answer, a few milliseconds a time.
-      expect(took).toBeGreaterThanOrEqual(3_000)
-      expect(took).toBeLessThan(4_000)
-      const details = (yield* Context.get(context, Router.Router).status).details
-      expect(Object.values(details).flatMap((deployment) => deployment.keys ?? []).every((key) => key.current === 0)).toBe(true)
-    }), 30_000)
+        // The clock stands still from here: a call that waited for the cooling key would never end, so a real-time
+        // guard fails the test naming that, where the test's timeout would say nothing.
+        yield* eventually(
+          "the call's end after the fourth 429, with the clock held (a wait for the cooling key would never end)",
+          Effect.sync(() => call.pollUnsafe()),
+          (exit) => exit !== undefined,
+          { within: "10 seconds" }
+        )
+        const reply = yield* Fiber.join(call)
+        const took = (yield* Clock.currentTimeMillis) - start
+        expect(reply.provider).toBe("fallback")
+        expect(reply.text.length).toBeGreaterThan(0)
+        expect(yield* primary.requestCount).toBe(4)
+        // Each wait lasted the 1 s asked for, and the fallback answered at once after the fourth 429: a wait for
+        // the cooling key would add its cooldown (a second). The clock also moved while the client read each
+        // answer, a few milliseconds a time.
+        expect(took).toBeGreaterThanOrEqual(3_000)
+        expect(took).toBeLessThan(4_000)
+        const details = (yield* Context.get(context, Router.Router).status).details
+        expect(Object.values(details).flatMap((deployment) => deployment.keys ?? []).every((key) => key.current === 0))
+          .toBe(true)
+      }),
+    30_000
+  )
 })

@@ -8,8 +8,8 @@ import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
 import * as KeyPool from "../../src/KeyPool.js"
 import * as Message from "../../src/Message.js"
-import * as Ollama from "../../src/providers/Ollama.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
+import * as Ollama from "../../src/providers/Ollama.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as AdapterE2e from "../utils/adapterE2e.js"
 import { type Answer, postJson } from "../utils/rawHttp.js"
@@ -68,7 +68,10 @@ const assemble = (text: string) => {
 }
 
 const user = (content: string) => ({ role: "user", content })
-const request = { model: "sim-small", messages: [{ role: "system", content: "Be brief." }, user("Tell me about Effect.")] }
+const request = {
+  model: "sim-small",
+  messages: [{ role: "system", content: "Be brief." }, user("Tell me about Effect.")]
+}
 
 const weatherTool = {
   type: "function",
@@ -93,7 +96,12 @@ for (const server of ["node", "platform"] as const) {
         expect(answer.status).toBe(200)
         expect(answer.headers.get("content-type")).toBe("application/json")
         const body = json(answer)
-        expect(body).toMatchObject({ model: "sim-small", done: true, done_reason: "stop", message: { role: "assistant" } })
+        expect(body).toMatchObject({
+          model: "sim-small",
+          done: true,
+          done_reason: "stop",
+          message: { role: "assistant" }
+        })
         expect(new Date(body.created_at).toISOString()).toBe(body.created_at)
         expect(body.message.content.split(" ")).toHaveLength(16)
         // "Be brief." and "Tell me about Effect.": 30 characters, 8 tokens.
@@ -163,7 +171,11 @@ describe("Simulator (Ollama /api/chat)", () => {
       const whole = json(yield* post(sim, { ...body, stream: false }, { "x-simulator-tool-calls": "3" }))
       expect(whole.done_reason).toBe("stop")
       expect(whole.message.content).toBe("")
-      expect(whole.message.tool_calls.map((call: ToolCallJson) => call.function.name)).toEqual(["get_weather", "get_time", "get_weather"])
+      expect(whole.message.tool_calls.map((call: ToolCallJson) => call.function.name)).toEqual([
+        "get_weather",
+        "get_time",
+        "get_weather"
+      ])
       expect(whole.message.tool_calls.map((call: ToolCallJson) => call.function.index)).toEqual([0, 1, 2])
       expect(whole.message.tool_calls[0].function.arguments).toEqual({ city: "sim" })
       expect(whole.message.tool_calls[0].id).toMatch(/^call_/)
@@ -222,7 +234,10 @@ describe("Simulator (Ollama /api/chat)", () => {
       expect(stringArgs.status).toBe(400)
       expect(json(stringArgs).error).toContain("cannot unmarshal string")
 
-      const url = yield* post(sim, { ...request, messages: [{ ...user("Look"), images: ["https://example.com/a.png"] }] }, auth)
+      const url = yield* post(sim, {
+        ...request,
+        messages: [{ ...user("Look"), images: ["https://example.com/a.png"] }]
+      }, auth)
       expect(url.status).toBe(400)
 
       const noModel = yield* post(sim, { messages: request.messages }, auth)
@@ -380,7 +395,9 @@ describe("Ollama errors from the simulator", () => {
         const missing = yield* Effect.flip(chat.chat({ ...hello, model: "llama-nope" }, good))
         expect(missing).toMatchObject({ _tag: "ModelNotFoundError", status: 404, model: "llama-nope" })
         expect(missing.detail).toBe("model 'llama-nope' not found")
-        const streamMissing = yield* Effect.flip(Stream.runDrain(chat.chatStream({ ...hello, model: "llama-nope" }, good)))
+        const streamMissing = yield* Effect.flip(
+          Stream.runDrain(chat.chatStream({ ...hello, model: "llama-nope" }, good))
+        )
         expect(streamMissing._tag).toBe("ModelNotFoundError")
 
         const long = yield* Effect.flip(chat.chat({ ...hello, maxTokens: 100 }, good))
@@ -417,7 +434,10 @@ describe("Ollama faults from the simulator", () => {
       Effect.gen(function*() {
         const chat = yield* client(fault("stream-error=3"))
         const seen: Array<ChatChunk.ChatChunk> = []
-        const exit = yield* Stream.runForEach(chat.chatStream(hello, credentials), (c) => Effect.sync(() => seen.push(c))).pipe(
+        const exit = yield* Stream.runForEach(
+          chat.chatStream(hello, credentials),
+          (c) => Effect.sync(() => seen.push(c))
+        ).pipe(
           Effect.result
         )
         assert(Result.isFailure(exit))
@@ -442,14 +462,20 @@ describe("Ollama faults from the simulator", () => {
         const truncated = yield* Effect.flatMap(client(fault("truncate=4")), (chat) =>
           Effect.flip(ChatChunk.collect(chat.chatStream(hello, credentials))))
         expect(truncated).toMatchObject({ _tag: "StreamTruncatedError", model: "sim-small", provider: "ollama" })
-        yield* AdapterE2e.resetMidStreamIsTransportError(yield* client(fault("reset=5")), hello, credentials, { key: KEY })
+        yield* AdapterE2e.resetMidStreamIsTransportError(yield* client(fault("reset=5")), hello, credentials, {
+          key: KEY
+        })
       })))
 })
 
 describe("Ollama timeouts and interruption", () => {
   AdapterE2e.itClosesTheConnectionOnInterruption(suite)
 
-  AdapterE2e.itTimesOutAndAbandonsTheRequest(suite, { name: "no answer within the timeout -> TimeoutError, and the request is abandoned", on: "client", stream: true })
+  AdapterE2e.itTimesOutAndAbandonsTheRequest(suite, {
+    name: "no answer within the timeout -> TimeoutError, and the request is abandoned",
+    on: "client",
+    stream: true
+  })
 })
 
 describe("Llm over Ollama", () => {

@@ -9,8 +9,8 @@ import type { ChatResponse } from "../../src/ChatResponse.js"
 import * as Message from "../../src/Message.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { awaitStats, fault, withSimulator } from "../utils/openAiChatSimulator.js"
 import * as AdapterE2e from "../utils/adapterE2e.js"
+import { awaitStats, fault, withSimulator } from "../utils/openAiChatSimulator.js"
 
 const KEY = "sk-e2e-0123456789abcdef"
 const credentials = ProviderClient.credentials(KEY)
@@ -102,7 +102,11 @@ describe("OpenAiChat over the simulator", () => {
 })
 
 describe("OpenAiChat errors from the simulator", () => {
-  AdapterE2e.itMapsARejectedKey(suite, "401 for a bad key -> AuthError, no key in it", { rightKey: "sk-the-right-key-0000", status: 401, provider: "openai" })
+  AdapterE2e.itMapsARejectedKey(suite, "401 for a bad key -> AuthError, no key in it", {
+    rightKey: "sk-the-right-key-0000",
+    status: 401,
+    provider: "openai"
+  })
 
   AdapterE2e.itMapsAnUnknownModel(suite, "gpt-nope")
 
@@ -135,7 +139,11 @@ describe("OpenAiChat errors from the simulator", () => {
 })
 
 describe("OpenAiChat faults from the simulator", () => {
-  AdapterE2e.itMapsAResetMidStream(suite, { fault: "reset=5", maxChunks: 4 }, (error) => assert.strictEqual(error.provider, "openai"))
+  AdapterE2e.itMapsAResetMidStream(
+    suite,
+    { fault: "reset=5", maxChunks: 4 },
+    (error) => assert.strictEqual(error.provider, "openai")
+  )
 
   AdapterE2e.itSkipsAMalformedEvent(suite, ({ whole }) => assert.isAbove(whole.raw.length, 0))
 
@@ -189,7 +197,8 @@ describe("OpenAiChat faults from the simulator", () => {
         assert.include(openrouter.detail, "Provider returned error")
 
         // A non-streamed request gets the error object with status 200.
-        const whole = yield* Effect.flatMap(client(fault("stream-error=0")), (chat) => Effect.flip(chat.chat(hello, credentials)))
+        const whole = yield* Effect.flatMap(client(fault("stream-error=0")), (chat) =>
+          Effect.flip(chat.chat(hello, credentials)))
         assert.strictEqual(whole._tag, "ProviderUnavailableError")
       })))
 })

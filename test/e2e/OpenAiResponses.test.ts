@@ -7,8 +7,8 @@ import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
 import * as KeyPool from "../../src/KeyPool.js"
 import * as Message from "../../src/Message.js"
-import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
+import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as AdapterE2e from "../utils/adapterE2e.js"
@@ -21,7 +21,8 @@ const post = (
   sim: Simulator.Simulator,
   body: unknown,
   headers: Record<string, string> = {}
-): Effect.Effect<Answer> => postJson(`${sim.url}/v1/responses`, body, { authorization: "Bearer sk-test-0001", ...headers })
+): Effect.Effect<Answer> =>
+  postJson(`${sim.url}/v1/responses`, body, { authorization: "Bearer sk-test-0001", ...headers })
 
 const json = (answer: Answer) => JSON.parse(answer.text)
 
@@ -74,7 +75,11 @@ const assemble = (text: string): Assembled => {
         break
       case "response.output_item.added":
         if (value.item.type === "function_call") {
-          calls.set(value.item.id, { call_id: value.item.call_id, name: value.item.name, arguments: value.item.arguments })
+          calls.set(value.item.id, {
+            call_id: value.item.call_id,
+            name: value.item.name,
+            arguments: value.item.arguments
+          })
         }
         break
       case "response.function_call_arguments.delta":
@@ -93,7 +98,12 @@ const assemble = (text: string): Assembled => {
 
 const user = (text: string) => ({ role: "user", content: [{ type: "input_text", text }] })
 
-const request = { model: "gpt-4o-mini", instructions: "Be brief.", input: [user("Tell me about Effect.")], store: false }
+const request = {
+  model: "gpt-4o-mini",
+  instructions: "Be brief.",
+  input: [user("Tell me about Effect.")],
+  store: false
+}
 
 const weatherTool = {
   type: "function",
@@ -102,10 +112,17 @@ const weatherTool = {
   parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
   strict: true
 }
-const timeTool = { type: "function", name: "get_time", parameters: { type: "object", properties: { zone: { type: "string" } } }, strict: null }
+const timeTool = {
+  type: "function",
+  name: "get_time",
+  parameters: { type: "object", properties: { zone: { type: "string" } } },
+  strict: null
+}
 
 const textOf = (body: Json): string =>
-  body.output.filter((item: Json) => item.type === "message").flatMap((item: Json) => item.content).map((part: Json) => part.text).join("")
+  body.output.filter((item: Json) => item.type === "message").flatMap((item: Json) => item.content).map((part: Json) =>
+    part.text
+  ).join("")
 
 describe("Simulator (Responses over loopback)", () => {
   it.effect("answers a non-streamed request with a response object", () =>
@@ -115,7 +132,13 @@ describe("Simulator (Responses over loopback)", () => {
       expect(answer.status).toBe(200)
       expect(answer.headers.get("x-request-id")).toMatch(/^req_/)
       const body = json(answer)
-      expect(body).toMatchObject({ object: "response", status: "completed", model: "gpt-4o-mini", error: null, store: false })
+      expect(body).toMatchObject({
+        object: "response",
+        status: "completed",
+        model: "gpt-4o-mini",
+        error: null,
+        store: false
+      })
       expect(body.id).toMatch(/^resp_/)
       expect(body.output).toHaveLength(1)
       expect(body.output[0]).toMatchObject({ type: "message", role: "assistant", status: "completed" })
@@ -197,7 +220,9 @@ describe("Simulator (Responses over loopback)", () => {
       expect(JSON.parse(calls[0].arguments)).toEqual({ city: "sim" })
       const answer = yield* post(sim, { ...body, stream: true }, headers)
       const streamed = assemble(answer.text)
-      expect(streamed.calls).toEqual(calls.map((c: Json) => ({ call_id: c.call_id, name: c.name, arguments: c.arguments })))
+      expect(streamed.calls).toEqual(
+        calls.map((c: Json) => ({ call_id: c.call_id, name: c.name, arguments: c.arguments }))
+      )
       const deltaOwners = sse(answer.text)
         .map((e) => JSON.parse(e.data))
         .filter((e) => e.type === "response.function_call_arguments.delta")
@@ -206,7 +231,11 @@ describe("Simulator (Responses over loopback)", () => {
       expect(streamed.response!.usage).toEqual(whole.usage)
 
       const named = json(yield* post(sim, { ...body, tool_choice: { type: "function", name: "get_time" } }))
-      expect(named.output[0]).toMatchObject({ type: "function_call", name: "get_time", arguments: "{\"zone\":\"sim\"}" })
+      expect(named.output[0]).toMatchObject({
+        type: "function_call",
+        name: "get_time",
+        arguments: "{\"zone\":\"sim\"}"
+      })
       const none = json(yield* post(sim, { ...body, tool_choice: "none" }))
       expect(none.output[0].type).toBe("message")
     }))
@@ -265,7 +294,11 @@ describe("Simulator (Responses over loopback)", () => {
       const call = { type: "function_call", id: "fc_1", call_id: "call_1", name: "get_weather", arguments: "{}" }
       const output = { type: "function_call_output", call_id: "call_1", output: "21" }
       const reasoning = { type: "reasoning", id: "rs_1", summary: [], encrypted_content: "gAAAABxyz" }
-      const replay = (input: Array<unknown>) => ({ ...request, reasoning: { effort: "low" }, input: [user("hi"), ...input] })
+      const replay = (input: Array<unknown>) => ({
+        ...request,
+        reasoning: { effort: "low" },
+        input: [user("hi"), ...input]
+      })
       expect(error(yield* post(sim, replay([call, output]))).message).toBe(
         "Item 'fc_1' of type 'function_call' was provided without its required 'reasoning' item."
       )
@@ -437,7 +470,9 @@ describe("OpenAiResponses over the simulator", () => {
             ...hello.messages,
             Message.fromResponse({
               ...first,
-              providerMetadata: { openaiResponses: { reasoningItems: [{ type: "reasoning", id: "rs_x", summary: [] }] } }
+              providerMetadata: {
+                openaiResponses: { reasoningItems: [{ type: "reasoning", id: "rs_x", summary: [] }] }
+              }
             }),
             Message.toolResult(call, 21)
           ]
@@ -460,23 +495,26 @@ describe("OpenAiResponses over the simulator", () => {
 
 describe("OpenAiResponses errors and faults from the simulator", () => {
   it.live("bad key, unknown model, rate limit", () =>
-    withSimulator({ apiKeys: [KEY, "sk-the-other-key-0000"], requestsPerMinute: 1 }, ({ client }) =>
-      Effect.gen(function*() {
-        const chat = yield* client()
-        const auth = yield* Effect.flip(chat.chat(hello, ProviderClient.credentials("sk-wrong-key-00000000")))
-        assert(auth._tag === "AuthError")
-        assert.strictEqual(auth.reason, "invalid_key")
-        assert.strictEqual(auth.status, 401)
-        assert.notInclude(JSON.stringify(auth), "sk-wrong-key-00000000")
+    withSimulator(
+      { apiKeys: [KEY, "sk-the-other-key-0000"], requestsPerMinute: 1 },
+      ({ client }) =>
+        Effect.gen(function*() {
+          const chat = yield* client()
+          const auth = yield* Effect.flip(chat.chat(hello, ProviderClient.credentials("sk-wrong-key-00000000")))
+          assert(auth._tag === "AuthError")
+          assert.strictEqual(auth.reason, "invalid_key")
+          assert.strictEqual(auth.status, 401)
+          assert.notInclude(JSON.stringify(auth), "sk-wrong-key-00000000")
 
-        const other = ProviderClient.credentials("sk-the-other-key-0000")
-        const model = yield* Effect.flip(chat.chat({ ...hello, model: "gpt-nope" }, other))
-        assert(model._tag === "ModelNotFoundError")
-        assert.strictEqual(model.model, "gpt-nope")
+          const other = ProviderClient.credentials("sk-the-other-key-0000")
+          const model = yield* Effect.flip(chat.chat({ ...hello, model: "gpt-nope" }, other))
+          assert(model._tag === "ModelNotFoundError")
+          assert.strictEqual(model.model, "gpt-nope")
 
-        const limited = yield* AdapterE2e.perKeyRateLimitIsRateLimitError(chat, hello, credentials)
-        assertNoKey(limited)
-      })))
+          const limited = yield* AdapterE2e.perKeyRateLimitIsRateLimitError(chat, hello, credentials)
+          assertNoKey(limited)
+        })
+    ))
 
   it.live("context length, and injected statuses, whole and streamed", () =>
     withSimulator({ contextWindow: 60 }, ({ client }) =>
@@ -485,7 +523,9 @@ describe("OpenAiResponses errors and faults from the simulator", () => {
         const long = yield* Effect.flip(chat.chat({ ...hello, maxTokens: 100 }, credentials))
         assert(long._tag === "ContextLengthError")
         assert.strictEqual(long.status, 400)
-        const longStream = yield* Effect.flip(Stream.runDrain(chat.chatStream({ ...hello, maxTokens: 100 }, credentials)))
+        const longStream = yield* Effect.flip(
+          Stream.runDrain(chat.chatStream({ ...hello, maxTokens: 100 }, credentials))
+        )
         assert.strictEqual(longStream._tag, "ContextLengthError")
 
         const failWith = AdapterE2e.failWithFault(client, hello, credentials)
@@ -530,15 +570,23 @@ describe("OpenAiResponses errors and faults from the simulator", () => {
         const failed = yield* streamError("vllm")
         assert(failed.error._tag === "ProviderUnavailableError")
         assert.include(failed.error.detail, "The server had an error")
-        const whole = yield* Effect.flatMap(client(fault("stream-error=0")), (c) => Effect.flip(c.chat(hello, credentials)))
+        const whole = yield* Effect.flatMap(client(fault("stream-error=0")), (c) =>
+          Effect.flip(c.chat(hello, credentials)))
         assert.strictEqual(whole._tag, "ProviderUnavailableError")
       })))
 
   it.live("a reset mid-stream -> TransportError; a malformed event is skipped; truncated -> StreamTruncatedError", () =>
     withSimulator({ replyTokens: 20 }, ({ client }) =>
       Effect.gen(function*() {
-        yield* AdapterE2e.resetMidStreamIsTransportError(yield* client(fault("reset=8")), hello, credentials, { key: KEY })
-        yield* AdapterE2e.malformedEventIsSkipped(yield* client(fault("malformed=5")), yield* client(), hello, credentials)
+        yield* AdapterE2e.resetMidStreamIsTransportError(yield* client(fault("reset=8")), hello, credentials, {
+          key: KEY
+        })
+        yield* AdapterE2e.malformedEventIsSkipped(
+          yield* client(fault("malformed=5")),
+          yield* client(),
+          hello,
+          credentials
+        )
 
         const truncated = yield* client(fault("truncate=10"))
         const cut = yield* Effect.flip(ChatChunk.collect(truncated.chatStream(hello, credentials)))

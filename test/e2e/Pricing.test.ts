@@ -1,13 +1,13 @@
-import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { describe, expect, it } from "@effect/vitest"
+import { ChatChunk, Message } from "effect-llm-router"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { ChatChunk, Message } from "effect-llm-router"
 import * as Llm from "../../src/Llm.js"
 import type { OptionsError } from "../../src/OptionsError.js"
 import * as Pricing from "../../src/Pricing.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 
 const key = "sk-sim-pricing-000000000001"
 const apis = ["chat-completions", "responses", "anthropic", "gemini", "ollama"] as const
@@ -21,7 +21,8 @@ describe("cost over loopback", () => {
   it.live("every api: cost on the response, and the streamed reply collects to the same cost and usage", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ apiKeys: [key], replyTokens: 7, reasoningTokens: 5 })
-      const rootOf = (api: string) => api === "chat-completions" || api === "responses" ? `${simulator.url}/v1` : simulator.url
+      const rootOf = (api: string) =>
+        api === "chat-completions" || api === "responses" ? `${simulator.url}/v1` : simulator.url
       const config = yield* ProviderConfig.fromJson(Object.fromEntries(apis.map((api) => [
         `p-${api}`,
         [{

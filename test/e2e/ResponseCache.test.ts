@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
+import { ChatChunk, Message } from "effect-llm-router"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { ChatChunk, Message } from "effect-llm-router"
 import * as CacheStore from "../../src/CacheStore.js"
 import * as Llm from "../../src/Llm.js"
 import * as ResponseCache from "../../src/ResponseCache.js"

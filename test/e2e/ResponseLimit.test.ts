@@ -1,12 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
+import { Message } from "effect-llm-router"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import { Message } from "effect-llm-router"
 import * as Llm from "../../src/Llm.js"
 import type { OutputDecodeError } from "../../src/LlmError.js"
-import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { type Api, apis, baseUrlOf, clients, type Http } from "../utils/everyAdapter.js"
 import { awaitStats } from "../utils/openAiChatSimulator.js"
@@ -45,30 +45,40 @@ const decodeErrorOf = (error: unknown): OutputDecodeError => {
 describe("maxResponseBytes, over loopback", () => {
   describe.each(apis)("%s", (api) => {
     describe.each(clients)("with %s", (_, http) => {
-      it.live("a body that grows past the limit fails with OutputDecodeError naming it, and the connection is let go", () =>
-        Effect.gen(function*() {
-          const { layer, simulator } = yield* limited(api, http, flood)
-          const error = decodeErrorOf(yield* Effect.flip(Llm.chat(request).pipe(Effect.provide(layer))))
-          expect(error.detail).toBe(
-            `the response body exceeded maxResponseBytes (${limit} bytes); raise maxResponseBytes if replies this large are expected`
-          )
-          expect(error.provider).toBe("sim")
-          expect(error.message).toContain("sim (gpt-4o-mini)")
-          // The body never ends: only a reader that stopped and closed the connection ends the request.
-          yield* awaitStats(simulator, (stats) => stats.clientClosed === 1 && stats.inFlight === 0)
-        }), bounded)
+      it.live(
+        "a body that grows past the limit fails with OutputDecodeError naming it, and the connection is let go",
+        () =>
+          Effect.gen(function*() {
+            const { layer, simulator } = yield* limited(api, http, flood)
+            const error = decodeErrorOf(yield* Effect.flip(Llm.chat(request).pipe(Effect.provide(layer))))
+            expect(error.detail).toBe(
+              `the response body exceeded maxResponseBytes (${limit} bytes); raise maxResponseBytes if replies this large are expected`
+            )
+            expect(error.provider).toBe("sim")
+            expect(error.message).toContain("sim (gpt-4o-mini)")
+            // The body never ends: only a reader that stopped and closed the connection ends the request.
+            yield* awaitStats(simulator, (stats) => stats.clientClosed === 1 && stats.inFlight === 0)
+          }),
+        bounded
+      )
 
-      it.live("a stream event that grows past the limit without ending fails the same way, and the connection is let go", () =>
-        Effect.gen(function*() {
-          const { layer, simulator } = yield* limited(api, http, flood)
-          const error = decodeErrorOf(yield* Effect.flip(Stream.runDrain(Llm.chatStream(request)).pipe(Effect.provide(layer))))
-          const what = api === "ollama" ? "a stream line" : "an SSE event"
-          expect(error.detail).toBe(
-            `${what} exceeded maxResponseBytes (${limit} bytes); raise maxResponseBytes if replies this large are expected`
-          )
-          expect(error.message).toContain("sim (gpt-4o-mini)")
-          yield* awaitStats(simulator, (stats) => stats.clientClosed === 1 && stats.inFlight === 0)
-        }), bounded)
+      it.live(
+        "a stream event that grows past the limit without ending fails the same way, and the connection is let go",
+        () =>
+          Effect.gen(function*() {
+            const { layer, simulator } = yield* limited(api, http, flood)
+            const error = decodeErrorOf(
+              yield* Effect.flip(Stream.runDrain(Llm.chatStream(request)).pipe(Effect.provide(layer)))
+            )
+            const what = api === "ollama" ? "a stream line" : "an SSE event"
+            expect(error.detail).toBe(
+              `${what} exceeded maxResponseBytes (${limit} bytes); raise maxResponseBytes if replies this large are expected`
+            )
+            expect(error.message).toContain("sim (gpt-4o-mini)")
+            yield* awaitStats(simulator, (stats) => stats.clientClosed === 1 && stats.inFlight === 0)
+          }),
+        bounded
+      )
 
       it.live("replies within the limit are read as before, whole and streamed", () =>
         Effect.gen(function*() {

@@ -1,13 +1,13 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
+import { ChatChunk, ChatResponse, Message } from "effect-llm-router"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Stream from "effect/Stream"
 import * as Schema from "effect/Schema"
-import { ChatChunk, ChatResponse, Message } from "effect-llm-router"
+import * as Stream from "effect/Stream"
 import * as Llm from "../../src/Llm.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Router from "../../src/Router.js"
@@ -41,7 +41,10 @@ describe("Router over loopback", () => {
       const router = Context.get(context, Router.Router)
 
       const responses = yield* Effect.all(
-        Array.from({ length: 1000 }, (_, i) => llm.chat({ model: "gpt-4o-mini", messages: [Message.user(`question ${i}`)] })),
+        Array.from(
+          { length: 1000 },
+          (_, i) => llm.chat({ model: "gpt-4o-mini", messages: [Message.user(`question ${i}`)] })
+        ),
         { concurrency: 8 }
       )
       expect(responses.every((response) => response.text.length > 0)).toBe(true)
@@ -56,13 +59,22 @@ describe("Router over loopback", () => {
       expect(details["limited/gpt-4o-mini"]!.rateLimited).toBeGreaterThan(0)
       // The slow one got little of the traffic: what the limited one could not take, and the exploration share.
       expect(details["slow/gpt-4o-mini"]!.requests).toBeLessThan(details["limited/gpt-4o-mini"]!.requests / 2)
-      expect(details["slow/gpt-4o-mini"]!.latencyMillis!).toBeGreaterThan(details["limited/gpt-4o-mini"]!.latencyMillis!)
+      expect(details["slow/gpt-4o-mini"]!.latencyMillis!).toBeGreaterThan(
+        details["limited/gpt-4o-mini"]!.latencyMillis!
+      )
 
       // The status has the seed's shape, keys masked.
       expect(details["limited/gpt-4o-mini"]!.type).toBe("concurrency")
       expect(details["limited/gpt-4o-mini"]!.max).toBe(32)
       expect(details["slow/gpt-4o-mini"]!.keys).toEqual([
-        { key: expect.stringMatching(/^sk-…0001#[0-9a-f]{4}$/), weight: 1, current: 0, max: null, coolingUntil: null, disabled: null }
+        {
+          key: expect.stringMatching(/^sk-…0001#[0-9a-f]{4}$/),
+          weight: 1,
+          current: 0,
+          max: null,
+          coolingUntil: null,
+          disabled: null
+        }
       ])
       expect(status.totalMax).toEqual({ concurrency: 32, qps: 0 })
       expect(status.loadPercent).toBe(0)
@@ -71,7 +83,9 @@ describe("Router over loopback", () => {
       const fieldsOf = (value: unknown): Array<string> =>
         typeof value !== "object" || value === null
           ? []
-          : Object.entries(value).flatMap(([field, inner]) => [...(Array.isArray(value) ? [] : [field]), ...fieldsOf(inner)])
+          : Object.entries(value).flatMap((
+            [field, inner]
+          ) => [...(Array.isArray(value) ? [] : [field]), ...fieldsOf(inner)])
       const fields = fieldsOf({ ...status, details: Object.values(details) })
       expect(fields).toContain("rateLimit")
       expect(fields).toContain("coolingUntil")
@@ -122,9 +136,10 @@ describe("Router over loopback", () => {
       const layer = Router.layerConfig(config, {
         fallbacks: { primary: [{ to: "sim-large", on: ["ProviderUnavailableError"] }] }
       }).pipe(Layer.provide(NodeHttpClient.layerUndici))
-      const response = yield* ChatChunk.collect(Llm.chatStream({ model: "primary", messages: [Message.user("hi")] })).pipe(
-        Effect.provide(layer)
-      )
+      const response = yield* ChatChunk.collect(Llm.chatStream({ model: "primary", messages: [Message.user("hi")] }))
+        .pipe(
+          Effect.provide(layer)
+        )
       expect(response.model).toBe("sim-large")
       expect(response.text.length).toBeGreaterThan(0)
     }))
@@ -150,11 +165,19 @@ describe("Router over loopback", () => {
 
       const chunks: Array<ChatChunk.ChatChunk> = []
       const answer = yield* ChatChunk.collect(
-        Stream.tap(llm.chatStream({ model: "resets", messages: [Message.user("hi")] }), (chunk) => Effect.sync(() => chunks.push(chunk)))
+        Stream.tap(
+          llm.chatStream({ model: "resets", messages: [Message.user("hi")] }),
+          (chunk) => Effect.sync(() => chunks.push(chunk))
+        )
       )
       const restartAt = chunks.findIndex((chunk) => chunk._tag === "Restart")
       expect(restartAt).toBeGreaterThan(0)
-      expect(chunks[restartAt]).toEqual({ _tag: "Restart", attempt: 2, deployment: "healthy/sim-large", error: "TransportError" })
+      expect(chunks[restartAt]).toEqual({
+        _tag: "Restart",
+        attempt: 2,
+        deployment: "healthy/sim-large",
+        error: "TransportError"
+      })
       const after = chunks.slice(restartAt + 1)
       expect(answer.text).not.toBe("")
       expect(answer.text).toBe(after.map((chunk) => chunk._tag === "TextDelta" ? chunk.text : "").join(""))
@@ -164,11 +187,15 @@ describe("Router over loopback", () => {
       expect(details["resetting/gpt-4o-mini"]!.cooldown.state).toBe("open")
       expect(details["resetting/gpt-4o-mini"]!.failures).toBe(1)
       expect(details["healthy/sim-large"]!.requests).toBe(1)
-      expect(Object.values(details).every((load) => load.inFlight === 0 && load.keys.every((key) => key.current === 0))).toBe(true)
+      expect(Object.values(details).every((load) => load.inFlight === 0 && load.keys.every((key) => key.current === 0)))
+        .toBe(true)
 
       const first = yield* Deferred.make<void>()
       const fiber = yield* Effect.forkChild(
-        Stream.runForEach(llm.chatStream({ model: "stalls", messages: [Message.user("hi")] }), () => Deferred.succeed(first, undefined))
+        Stream.runForEach(
+          llm.chatStream({ model: "stalls", messages: [Message.user("hi")] }),
+          () => Deferred.succeed(first, undefined)
+        )
       )
       yield* Deferred.await(first)
       details = (yield* router.status).details
@@ -184,7 +211,9 @@ describe("Router over loopback", () => {
     Effect.gen(function*() {
       const limited = yield* Simulator.make({ requestsPerMinute: 2 })
       const config = yield* ProviderConfig.fromJson({ limited: entry(limited, "sk-limited-key-000003") })
-      const layer = ProviderConfig.layer(config, "limited", "gpt-4o-mini").pipe(Layer.provide(NodeHttpClient.layerUndici))
+      const layer = ProviderConfig.layer(config, "limited", "gpt-4o-mini").pipe(
+        Layer.provide(NodeHttpClient.layerUndici)
+      )
       const [first, second] = yield* Effect.all([
         Llm.chat({ messages: [Message.user("one")] }),
         Llm.chat({ messages: [Message.user("two")] })
@@ -199,7 +228,9 @@ describe("Router over loopback", () => {
     Effect.gen(function*() {
       const limited = yield* Simulator.make({ requestsPerMinute: 2 })
       const config = yield* ProviderConfig.fromJson({ limited: entry(limited, "sk-limited-key-000004") })
-      const layer = ProviderConfig.layer(config, "limited", "gpt-4o-mini").pipe(Layer.provide(NodeHttpClient.layerUndici))
+      const layer = ProviderConfig.layer(config, "limited", "gpt-4o-mini").pipe(
+        Layer.provide(NodeHttpClient.layerUndici)
+      )
       const collect = (text: string) => ChatChunk.collect(Llm.chatStream({ messages: [Message.user(text)] }))
       const [first, second] = yield* Effect.all([collect("one"), collect("two")]).pipe(Effect.provide(layer))
       expect(first.rateLimit?.remainingRequests).toBe(1)

@@ -18,9 +18,9 @@ import * as Router from "../../src/Router.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as Store from "../../src/Store.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { type RedisServer, redisServer } from "../utils/redisServer.js"
 import { arrivalGrants, overRunBound, overWindowBound } from "../utils/bucketBound.js"
 import { eventually } from "../utils/eventually.js"
+import { type RedisServer, redisServer } from "../utils/redisServer.js"
 import { deliverySlackMillis, providerFile, serve } from "../utils/serveCluster.js"
 
 const providerKey = "sk-scale-out-keys-0001"
@@ -49,12 +49,18 @@ const post = (url: string, key: string, payload: object): Promise<Answer> =>
     bodyTimeout: 60_000
   }).then(async (response) => {
     const retryAfter = response.headers["retry-after"]
-    return { status: response.statusCode, retryAfter: typeof retryAfter === "string" ? retryAfter : undefined, body: await response.body.text() }
+    return {
+      status: response.statusCode,
+      retryAfter: typeof retryAfter === "string" ? retryAfter : undefined,
+      body: await response.body.text()
+    }
   })
 
 /** `count` requests at once, request `i` to `urls[i % n]` with `payload(i)`. */
 const load = (urls: ReadonlyArray<string>, key: string, count: number, payload: (i: number) => object) =>
-  Effect.promise(() => Promise.all(Array.from({ length: count }, (_, i) => post(urls[i % urls.length]!, key, payload(i)))))
+  Effect.promise(() =>
+    Promise.all(Array.from({ length: count }, (_, i) => post(urls[i % urls.length]!, key, payload(i))))
+  )
 
 const hello = { model: "gpt-4o-mini", messages: [{ role: "user", content: "Hello" }] }
 
@@ -69,17 +75,32 @@ const cluster = Effect.gen(function*() {
     sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0 }],
     gateway: {
       keys: [
-        { name: "limited", key: limitedKey, rate_limit_capacity: bucket.capacity, rate_limit_refill_rate: bucket.refillRate },
-        { name: "budgeted", key: budgetedKey, models: ["gpt-4o-mini"], budget: { limit, period: "1 day", default_max_tokens: maxTokens } }
+        {
+          name: "limited",
+          key: limitedKey,
+          rate_limit_capacity: bucket.capacity,
+          rate_limit_refill_rate: bucket.refillRate
+        },
+        {
+          name: "budgeted",
+          key: budgetedKey,
+          models: ["gpt-4o-mini"],
+          budget: { limit, period: "1 day", default_max_tokens: maxTokens }
+        }
       ]
     }
   })
   const gateways = yield* Effect.forEach([0, 1, 2], () => serve(file), { concurrency: 3 })
   const urls = gateways.map((gateway) => gateway.url)
   // Each store connects in the background: warm the three until they answer.
-  yield* eventually("the three answering", load(urls, limitedKey, 3, () => hello), (all) => all.every((a) => a.status === 200), {
-    every: "200 millis"
-  })
+  yield* eventually(
+    "the three answering",
+    load(urls, limitedKey, 3, () => hello),
+    (all) => all.every((a) => a.status === 200),
+    {
+      every: "200 millis"
+    }
+  )
   return { redis, simulator, urls }
 })
 
@@ -92,110 +113,153 @@ const clients = (redis: RedisServer) =>
   )
 
 describe("Scale-out: the gateway's own keys across three gateway processes on one redis-server", () => {
-  it.live("a key's rate limit holds across the three: the simulator never sees more of its calls than capacity + refill_rate * t in any window; the others are 429 with Retry-After; Redis gone, fail-closed, 503 store_unavailable", () =>
-    Effect.scoped(Effect.gen(function*() {
-      const { redis, simulator, urls } = yield* cluster
-      yield* Effect.sleep("1 second")
-      const before = (yield* simulator.arrivals).length
-      const startedAt = Date.now()
-      const answers = yield* load(urls, limitedKey, 600, () => hello)
-      const ok = answers.filter((answer) => answer.status === 200).length
-      const limited = answers.filter((answer) => answer.status === 429)
-      expect(answers.filter((answer) => answer.status !== 200 && answer.status !== 429)).toEqual([])
-      expect(limited.length).toBeGreaterThan(0)
-      expect(limited.every((answer) => Number(answer.retryAfter) >= 1 && answer.body.includes("rate_limit_exceeded"))).toBe(true)
-      const arrivals = (yield* simulator.arrivals).slice(before)
-      expect(arrivals.length).toBe(ok)
-      expect(ok).toBeGreaterThan(bucket.capacity)
-      // Three buckets of the whole limit each would let through about three times this.
-      expect(overRunBound(arrivalGrants(arrivals), bucket, startedAt)).toBeUndefined()
-      expect(overWindowBound(arrivalGrants(arrivals), bucket, deliverySlackMillis)).toBeUndefined()
+  it.live(
+    "a key's rate limit holds across the three: the simulator never sees more of its calls than capacity + refill_rate * t in any window; the others are 429 with Retry-After; Redis gone, fail-closed, 503 store_unavailable",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const { redis, simulator, urls } = yield* cluster
+        yield* Effect.sleep("1 second")
+        const before = (yield* simulator.arrivals).length
+        const startedAt = Date.now()
+        const answers = yield* load(urls, limitedKey, 600, () => hello)
+        const ok = answers.filter((answer) => answer.status === 200).length
+        const limited = answers.filter((answer) => answer.status === 429)
+        expect(answers.filter((answer) => answer.status !== 200 && answer.status !== 429)).toEqual([])
+        expect(limited.length).toBeGreaterThan(0)
+        expect(limited.every((answer) => Number(answer.retryAfter) >= 1 && answer.body.includes("rate_limit_exceeded")))
+          .toBe(true)
+        const arrivals = (yield* simulator.arrivals).slice(before)
+        expect(arrivals.length).toBe(ok)
+        expect(ok).toBeGreaterThan(bucket.capacity)
+        // Three buckets of the whole limit each would let through about three times this.
+        expect(overRunBound(arrivalGrants(arrivals), bucket, startedAt)).toBeUndefined()
+        expect(overWindowBound(arrivalGrants(arrivals), bucket, deliverySlackMillis)).toBeUndefined()
 
-      yield* redis.stop
-      const away = yield* load(urls, limitedKey, 6, () => hello)
-      for (const answer of away) {
-        expect(answer.status).toBe(503)
-        expect(answer.retryAfter).toBe("1")
-        expect(JSON.parse(answer.body).error.code).toBe("store_unavailable")
-      }
-    })), 120_000)
-
-  it.live("a key's budget of N dollars under 200 concurrent calls over the three: the real spend (the replies' usage at the model's price) never passes N, and the calls past it are 429 insufficient_quota; Redis gone, fail-closed, 503 store_unavailable", () =>
-    Effect.scoped(Effect.gen(function*() {
-      const { redis, urls } = yield* cluster
-      const price = Pricing.lookup("gpt-4o-mini")!
-      // Half ask for max_tokens, half are sent with the key's default_max_tokens: both reserve the same.
-      const answers = yield* load(urls, budgetedKey, 200, (i) => i % 2 === 0 ? { ...hello, max_tokens: maxTokens } : hello)
-      let spent = 0
-      let answered = 0
-      for (const answer of answers) {
-        if (answer.status === 200) {
-          answered++
-          const { usage } = JSON.parse(answer.body) as { usage: { prompt_tokens: number; completion_tokens: number } }
-          expect(usage.completion_tokens).toBeLessThanOrEqual(maxTokens)
-          spent += Pricing.cost(price, { promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens, cachedPromptTokens: 0 })!
-        } else {
-          expect(answer.status).toBe(429)
-          expect(JSON.parse(answer.body).error.code).toBe("insufficient_quota")
-          expect(Number(answer.retryAfter)).toBeGreaterThan(0)
+        yield* redis.stop
+        const away = yield* load(urls, limitedKey, 6, () => hello)
+        for (const answer of away) {
+          expect(answer.status).toBe(503)
+          expect(answer.retryAfter).toBe("1")
+          expect(JSON.parse(answer.body).error.code).toBe("store_unavailable")
         }
-      }
-      // A call reserves $0.0006 and costs about $0.00048: some sixteen fit in $0.01 at once; three budgets of
-      // the whole $0.01 each would let some fifty through, $0.024.
-      expect(answered).toBeGreaterThan(5)
-      expect(spent).toBeLessThanOrEqual(limit + 1e-12)
-      // Once those calls are over, their real costs are charged, not their reservations: more calls fit.
-      const later = yield* load(urls, budgetedKey, 3, () => ({ ...hello, max_tokens: 10 }))
-      expect(later.map((answer) => answer.status)).toEqual([200, 200, 200])
+      })),
+    120_000
+  )
 
-      // Redis gone, failing closed: the budget cannot be checked, so nothing is spent: 503 with Retry-After.
-      yield* redis.stop
-      const away = yield* load(urls, budgetedKey, 3, () => ({ ...hello, max_tokens: 10 }))
-      expect(away.map((answer) => [answer.status, answer.retryAfter, JSON.parse(answer.body).error.code])).toEqual(
-        Array.from({ length: 3 }, () => [503, "1", "store_unavailable"])
-      )
-    })), 120_000)
+  it.live(
+    "a key's budget of N dollars under 200 concurrent calls over the three: the real spend (the replies' usage at the model's price) never passes N, and the calls past it are 429 insufficient_quota; Redis gone, fail-closed, 503 store_unavailable",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const { redis, urls } = yield* cluster
+        const price = Pricing.lookup("gpt-4o-mini")!
+        // Half ask for max_tokens, half are sent with the key's default_max_tokens: both reserve the same.
+        const answers = yield* load(urls, budgetedKey, 200, (i) =>
+          i % 2 === 0 ? { ...hello, max_tokens: maxTokens } : hello)
+        let spent = 0
+        let answered = 0
+        for (const answer of answers) {
+          if (answer.status === 200) {
+            answered++
+            const { usage } = JSON.parse(answer.body) as { usage: { prompt_tokens: number; completion_tokens: number } }
+            expect(usage.completion_tokens).toBeLessThanOrEqual(maxTokens)
+            spent += Pricing.cost(price, {
+              promptTokens: usage.prompt_tokens,
+              completionTokens: usage.completion_tokens,
+              cachedPromptTokens: 0
+            })!
+          } else {
+            expect(answer.status).toBe(429)
+            expect(JSON.parse(answer.body).error.code).toBe("insufficient_quota")
+            expect(Number(answer.retryAfter)).toBeGreaterThan(0)
+          }
+        }
+        // A call reserves $0.0006 and costs about $0.00048: some sixteen fit in $0.01 at once; three budgets of
+        // the whole $0.01 each would let some fifty through, $0.024.
+        expect(answered).toBeGreaterThan(5)
+        expect(spent).toBeLessThanOrEqual(limit + 1e-12)
+        // Once those calls are over, their real costs are charged, not their reservations: more calls fit.
+        const later = yield* load(urls, budgetedKey, 3, () => ({ ...hello, max_tokens: 10 }))
+        expect(later.map((answer) =>
+          answer.status
+        )).toEqual([200, 200, 200])
 
-  it.live("one Redis connection per gateway (none of its own when given a connected store), and per Router.layerConfig, however many deployments, routers and keys share through it", () =>
-    Effect.scoped(Effect.gen(function*() {
-      const redis = yield* redisServer
-      const simulator = yield* Simulator.make({ apiKeys: [providerKey], models: [...Simulator.defaultModels, "gpt-4.1-mini"] })
-      const model = (name: string) => ({ model_name: name, base_url: `${simulator.url}/v1`, api_keys: [providerKey], rate_limit_capacity: 10, rate_limit_refill_rate: 10 })
-      const config = yield* ProviderConfig.fromJson({
-        store: { redis: redis.url },
-        sim: [model("gpt-4o-mini"), model("gpt-4o")],
-        other: [model("gpt-4.1-mini")],
-        router: { main: { deployments: ["sim/gpt-4o-mini", "other/gpt-4.1-mini"] }, big: { deployments: ["sim/gpt-4o"] } }
-      })
-      const connected = (expected: number) =>
-        eventually(`${expected} clients connected to Redis`, clients(redis), (count) => count >= expected, { every: "50 millis" })
-      const gateway = yield* Gateway.make({
-        config,
-        port: 0,
-        keys: [
-          { name: "a", key: Redacted.make(limitedKey), rateLimit: { capacity: 5, refillRate: 1 } },
-          { name: "b", key: Redacted.make(budgetedKey), budget: { limit: 1, period: "1 day" } }
-        ]
-      })
-      yield* connected(1)
-      // A call through each key and router: everything has run a command by now.
-      for (const [key, name] of [[limitedKey, "main"], [budgetedKey, "big"], [limitedKey, "gpt-4o-mini"]] as const) {
-        expect((yield* Effect.promise(() => post(gateway.url, key, { ...hello, model: name }))).status).toBe(200)
-      }
-      yield* Effect.sleep("300 millis")
-      expect(yield* clients(redis)).toBe(1)
+        // Redis gone, failing closed: the budget cannot be checked, so nothing is spent: 503 with Retry-After.
+        yield* redis.stop
+        const away = yield* load(urls, budgetedKey, 3, () => ({ ...hello, max_tokens: 10 }))
+        expect(away.map((answer) => [answer.status, answer.retryAfter, JSON.parse(answer.body).error.code])).toEqual(
+          Array.from({ length: 3 }, () => [503, "1", "store_unavailable"])
+        )
+      })),
+    120_000
+  )
 
-      yield* Layer.build(Router.layerConfig(config))
-      yield* connected(2)
-      yield* Effect.sleep("300 millis")
-      expect(yield* clients(redis)).toBe(2)
+  it.live(
+    "one Redis connection per gateway (none of its own when given a connected store), and per Router.layerConfig, however many deployments, routers and keys share through it",
+    () =>
+      Effect.scoped(
+        Effect.gen(function*() {
+          const redis = yield* redisServer
+          const simulator = yield* Simulator.make({
+            apiKeys: [providerKey],
+            models: [...Simulator.defaultModels, "gpt-4.1-mini"]
+          })
+          const model = (name: string) => ({
+            model_name: name,
+            base_url: `${simulator.url}/v1`,
+            api_keys: [providerKey],
+            rate_limit_capacity: 10,
+            rate_limit_refill_rate: 10
+          })
+          const config = yield* ProviderConfig.fromJson({
+            store: { redis: redis.url },
+            sim: [model("gpt-4o-mini"), model("gpt-4o")],
+            other: [model("gpt-4.1-mini")],
+            router: {
+              main: { deployments: ["sim/gpt-4o-mini", "other/gpt-4.1-mini"] },
+              big: { deployments: ["sim/gpt-4o"] }
+            }
+          })
+          const connected = (expected: number) =>
+            eventually(`${expected} clients connected to Redis`, clients(redis), (count) => count >= expected, {
+              every: "50 millis"
+            })
+          const gateway = yield* Gateway.make({
+            config,
+            port: 0,
+            keys: [
+              { name: "a", key: Redacted.make(limitedKey), rateLimit: { capacity: 5, refillRate: 1 } },
+              { name: "b", key: Redacted.make(budgetedKey), budget: { limit: 1, period: "1 day" } }
+            ]
+          })
+          yield* connected(1)
+          // A call through each key and router: everything has run a command by now.
+          for (
+            const [key, name] of [[limitedKey, "main"], [budgetedKey, "big"], [limitedKey, "gpt-4o-mini"]] as const
+          ) {
+            expect((yield* Effect.promise(() => post(gateway.url, key, { ...hello, model: name }))).status).toBe(200)
+          }
+          yield* Effect.sleep("300 millis")
+          expect(yield* clients(redis)).toBe(1)
 
-      // A program's own connected store, given to a gateway (`Options.store`), is the gateway's only one.
-      const store = yield* Store.make({ redis: redis.url })
-      yield* connected(3)
-      const embedded = yield* Gateway.make({ config, port: 0, store, keys: [{ name: "c", key: Redacted.make(budgetedKey), rateLimit: { capacity: 5, refillRate: 1 } }] })
-      expect((yield* Effect.promise(() => post(embedded.url, budgetedKey, hello))).status).toBe(200)
-      yield* Effect.sleep("300 millis")
-      expect(yield* clients(redis)).toBe(3)
-    }).pipe(Effect.provide(UndiciHttpClient.layer()))), 60_000)
+          yield* Layer.build(Router.layerConfig(config))
+          yield* connected(2)
+          yield* Effect.sleep("300 millis")
+          expect(yield* clients(redis)).toBe(2)
+
+          // A program's own connected store, given to a gateway (`Options.store`), is the gateway's only one.
+          const store = yield* Store.make({ redis: redis.url })
+          yield* connected(3)
+          const embedded = yield* Gateway.make({
+            config,
+            port: 0,
+            store,
+            keys: [{ name: "c", key: Redacted.make(budgetedKey), rateLimit: { capacity: 5, refillRate: 1 } }]
+          })
+          expect((yield* Effect.promise(() => post(embedded.url, budgetedKey, hello))).status).toBe(200)
+          yield* Effect.sleep("300 millis")
+          expect(yield* clients(redis)).toBe(3)
+        }).pipe(Effect.provide(UndiciHttpClient.layer()))
+      ),
+    60_000
+  )
 })

@@ -184,7 +184,11 @@ for (const server of ["node", "platform"] as const) {
         const payloads = events(answer.text)
         expect(payloads.at(-1)).toBe("[DONE]")
         const first = JSON.parse(payloads[0]!)
-        expect(first.choices[0]).toMatchObject({ index: 0, delta: { role: "assistant", content: "" }, finish_reason: null })
+        expect(first.choices[0]).toMatchObject({
+          index: 0,
+          delta: { role: "assistant", content: "" },
+          finish_reason: null
+        })
         expect("usage" in first).toBe(false)
         // role chunk, 24 tokens, finish chunk, [DONE]
         expect(payloads).toHaveLength(27)
@@ -208,7 +212,8 @@ for (const server of ["node", "platform"] as const) {
         const sim = yield* start()
         const a = json(yield* post(sim, request)).choices[0].message.content
         const b = json(yield* post(sim, request)).choices[0].message.content
-        const other = json(yield* post(sim, { ...request, messages: [user("Something else")] })).choices[0].message.content
+        const other =
+          json(yield* post(sim, { ...request, messages: [user("Something else")] })).choices[0].message.content
         expect(a).toBe(b)
         expect(other).not.toBe(a)
 
@@ -236,7 +241,9 @@ for (const server of ["node", "platform"] as const) {
         expect(whole.choices[0].message.reasoning_content.split(" ")).toHaveLength(6)
         expect(whole.usage.completion_tokens_details.reasoning_tokens).toBe(6)
         expect(whole.usage.completion_tokens).toBe(22)
-        const streamed = assemble((yield* post(sim, { ...body, stream: true, stream_options: { include_usage: true } })).text)
+        const streamed = assemble(
+          (yield* post(sim, { ...body, stream: true, stream_options: { include_usage: true } })).text
+        )
         expect(streamed.reasoning).toBe(whole.choices[0].message.reasoning_content)
         expect(streamed.content).toBe(whole.choices[0].message.content)
         expect(streamed.usage).toEqual(whole.usage)
@@ -370,14 +377,25 @@ for (const server of ["node", "platform"] as const) {
         })
         const fragments = payloads.filter((p) => p.choices[0]?.delta.tool_calls?.[0]?.function.arguments)
         expect(fragments.length).toBeGreaterThan(2)
-        for (const fragment of fragments) expect(Object.keys(fragment.choices[0].delta.tool_calls[0])).toEqual(["index", "function"])
+        for (const fragment of fragments) {
+          expect(Object.keys(fragment.choices[0].delta.tool_calls[0])).toEqual(["index", "function"])
+        }
         const streamed = assemble(answer.text)
-        expect(streamed.toolCalls).toEqual([{ id: toolCall.id, name: "get_weather", arguments: toolCall.function.arguments }])
+        expect(streamed.toolCalls).toEqual([{
+          id: toolCall.id,
+          name: "get_weather",
+          arguments: toolCall.function.arguments
+        }])
         expect(streamed.finishReason).toBe("tool_calls")
         expect(streamed.usage).toEqual(whole.usage)
 
-        const forced = json(yield* post(sim, { ...body, tool_choice: { type: "function", function: { name: "get_time" } } }))
-        expect(forced.choices[0].message.tool_calls[0].function).toEqual({ name: "get_time", arguments: "{\"zone\":\"sim\"}" })
+        const forced = json(
+          yield* post(sim, { ...body, tool_choice: { type: "function", function: { name: "get_time" } } })
+        )
+        expect(forced.choices[0].message.tool_calls[0].function).toEqual({
+          name: "get_time",
+          arguments: "{\"zone\":\"sim\"}"
+        })
         const none = json(yield* post(sim, { ...body, tool_choice: "none" }))
         expect(none.choices[0].finish_reason).toBe("stop")
         expect(typeof none.choices[0].message.content).toBe("string")
@@ -417,7 +435,11 @@ for (const server of ["node", "platform"] as const) {
             {
               role: "assistant",
               content: null,
-              tool_calls: [{ id: "call_1", type: "function", function: { name: "get_weather", arguments: "{\"city\":\"Paris\"}" } }]
+              tool_calls: [{
+                id: "call_1",
+                type: "function",
+                function: { name: "get_weather", arguments: "{\"city\":\"Paris\"}" }
+              }]
             },
             { role: "tool", tool_call_id: "call_1", content: "{\"temperature\":21}" }
           ]
@@ -425,7 +447,9 @@ for (const server of ["node", "platform"] as const) {
         const whole = json(yield* post(sim, body))
         expect(whole.choices[0].finish_reason).toBe("stop")
         expect(whole.choices[0].message.content).toMatch(/^The tool returned \{"temperature":21\} /)
-        expect(assemble((yield* post(sim, { ...body, stream: true })).text).content).toBe(whole.choices[0].message.content)
+        expect(assemble((yield* post(sim, { ...body, stream: true })).text).content).toBe(
+          whole.choices[0].message.content
+        )
       }))
 
     it.effect("answers bad input with 400 invalid_request_error", () =>
@@ -686,7 +710,9 @@ for (const server of ["node", "platform"] as const) {
         const sim = yield* start()
         for (const stream of [true, false]) {
           const silent = yield* Effect.flip(
-            call(sim, { ...request, stream }, { "x-simulator-fault": "silent=forever" }, { signal: AbortSignal.timeout(150) })
+            call(sim, { ...request, stream }, { "x-simulator-fault": "silent=forever" }, {
+              signal: AbortSignal.timeout(150)
+            })
           )
           // No headers arrived: fetch itself was aborted, not the body read.
           expect(String(silent)).toContain("TimeoutError")
@@ -713,7 +739,9 @@ for (const server of ["node", "platform"] as const) {
               body: JSON.stringify({ ...request, stream: true }),
               signal: controller.signal
             }).then((response) => response.status, (error: unknown) => String(error))
-          ).pipe(Effect.timeoutOrElse({ duration: "30 seconds", orElse: () => Effect.succeed("no headers within 30 s") }))
+          ).pipe(
+            Effect.timeoutOrElse({ duration: "30 seconds", orElse: () => Effect.succeed("no headers within 30 s") })
+          )
           controller.abort()
           expect(headers).toBe(200)
         }
@@ -810,7 +838,9 @@ for (const server of ["node", "platform"] as const) {
       Effect.gen(function*() {
         const scope = yield* Scope.make()
         const sim = yield* start().pipe(Scope.provide(scope))
-        const stalled = yield* Effect.forkChild(call(sim, { ...request, stream: true }, { "x-simulator-fault": "stall=0" }))
+        const stalled = yield* Effect.forkChild(
+          call(sim, { ...request, stream: true }, { "x-simulator-fault": "stall=0" })
+        )
         yield* eventually("the stalled stream in flight", sim.stats, (s) => s.inFlight === 1)
         yield* Scope.close(scope, Exit.void)
         const exit = yield* Fiber.await(stalled)
@@ -833,9 +863,13 @@ for (const server of ["node", "platform"] as const) {
         const backlog = yield* Effect.flip(Effect.scoped(start({ backlog: 0 })))
         expect(backlog).toMatchObject({ _tag: "OptionsError", option: "backlog", value: "0" })
         expect(backlog.message).toBe("Simulator: backlog must be an integer of at least 1, got 0")
-        const windows = yield* Effect.flip(Effect.scoped(start({ contextWindows: { "sim-small": 0 }, latency: "-1 second" })))
+        const windows = yield* Effect.flip(
+          Effect.scoped(start({ contextWindows: { "sim-small": 0 }, latency: "-1 second" }))
+        )
         expect(windows).toMatchObject({ _tag: "OptionsError", option: "latency" })
-        const built = yield* Effect.flip(Effect.scoped(Layer.build(Simulator.layer({ contextWindows: { "sim-small": 1.5 } }))))
+        const built = yield* Effect.flip(
+          Effect.scoped(Layer.build(Simulator.layer({ contextWindows: { "sim-small": 1.5 } })))
+        )
         expect(built).toMatchObject({ _tag: "OptionsError", option: "contextWindows[\"sim-small\"]", value: "1.5" })
         const queued = yield* start({ backlog: 4096 }).pipe(Scope.provide(scope))
         expect((yield* post(queued, request)).status).toBe(200)

@@ -16,12 +16,12 @@ import * as KeyPool from "../../src/KeyPool.js"
 import * as Llm from "../../src/Llm.js"
 import * as Message from "../../src/Message.js"
 import type { OptionsError } from "../../src/OptionsError.js"
+import type * as ProviderClient from "../../src/ProviderClient.js"
 import * as Anthropic from "../../src/providers/Anthropic.js"
 import * as Gemini from "../../src/providers/Gemini.js"
 import * as Ollama from "../../src/providers/Ollama.js"
 import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import * as OpenAiResponses from "../../src/providers/OpenAiResponses.js"
-import type * as ProviderClient from "../../src/ProviderClient.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
@@ -53,7 +53,9 @@ const ask = { messages: [Message.user("Describe a person as JSON.")] }
 
 type Client = Layer.Layer<ProviderClient.ProviderClient, OptionsError, HttpClient.HttpClient>
 
-const adapters: ReadonlyArray<readonly [name: string, client: (url: string, headers?: Record<string, string>) => Client]> = [
+const adapters: ReadonlyArray<
+  readonly [name: string, client: (url: string, headers?: Record<string, string>) => Client]
+> = [
   ["chat-completions", (url, headers) => OpenAiChat.layer({ baseUrl: `${url}/v1`, model, headers })],
   ["responses", (url, headers) => OpenAiResponses.layer({ baseUrl: `${url}/v1`, model, headers })],
   ["anthropic", (url, headers) => Anthropic.layer({ baseUrl: url, model, headers })],
@@ -76,7 +78,9 @@ describe("Llm.generateObject over the simulator", () => {
       it.live("a nested schema comes back decoded, with the response and its usage", () =>
         Effect.gen(function*() {
           const simulator = yield* Simulator.make()
-          const { response, value } = yield* Llm.generateObject(ask, Person).pipe(Effect.provide(llmOver(client(simulator.url))))
+          const { response, value } = yield* Llm.generateObject(ask, Person).pipe(
+            Effect.provide(llmOver(client(simulator.url)))
+          )
           expect(value.address).toBeInstanceOf(Address)
           expect(value.age).toBeGreaterThanOrEqual(18)
           expect(value.address.zip.length).toBeGreaterThanOrEqual(5)
@@ -93,7 +97,10 @@ describe("Llm.generateObject over the simulator", () => {
         Effect.gen(function*() {
           const simulator = yield* Simulator.make()
           const llm = llmOver(client(simulator.url))
-          const request = { ...ask, responseFormat: { type: "json_schema" as const, name: "Person", schema: Message.jsonSchemaOf(Person) } }
+          const request = {
+            ...ask,
+            responseFormat: { type: "json_schema" as const, name: "Person", schema: Message.jsonSchemaOf(Person) }
+          }
           const whole = yield* Llm.chat(request).pipe(Effect.provide(llm))
           const streamed = yield* ChatChunk.collect(Llm.chatStream(request)).pipe(Effect.provide(llm))
           expect(streamed.text).toBe(whole.text)

@@ -7,6 +7,7 @@
  */
 import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { describe, expect, it } from "@effect/vitest"
 import { SpanKind, SpanStatusCode } from "@opentelemetry/api"
 import {
   BasicTracerProvider,
@@ -14,11 +15,10 @@ import {
   type ReadableSpan,
   SimpleSpanProcessor
 } from "@opentelemetry/sdk-trace-base"
-import { describe, expect, it } from "@effect/vitest"
+import { ChatChunk, type ChatRequest, type ChatResponse, Message } from "effect-llm-router"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { ChatChunk, type ChatRequest, type ChatResponse, Message } from "effect-llm-router"
 import * as Llm from "../../src/Llm.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Router from "../../src/Router.js"
@@ -47,7 +47,10 @@ const inMemory = () => {
 const routed = Effect.gen(function*() {
   const failing = yield* Simulator.make({ fault: "status=503" })
   const healthy = yield* Simulator.make()
-  const config = yield* ProviderConfig.fromJson({ primary: entry(failing, primaryKey), backup: entry(healthy, backupKey) })
+  const config = yield* ProviderConfig.fromJson({
+    primary: entry(failing, primaryKey),
+    backup: entry(healthy, backupKey)
+  })
   const context = yield* Layer.build(
     Router.layerConfig(config, { strategy: "priority" }).pipe(Layer.provide(NodeHttpClient.layerUndici))
   )
@@ -65,7 +68,9 @@ const parentOf = (span: ReadableSpan) => span.parentSpanContext?.spanId
 
 /** Every attribute and event of every span, as one string to search. */
 const everything = (spans: ReadonlyArray<ReadableSpan>) =>
-  JSON.stringify(spans.map((span) => [span.name, span.attributes, span.events.map((event) => [event.name, event.attributes])]))
+  JSON.stringify(
+    spans.map((span) => [span.name, span.attributes, span.events.map((event) => [event.name, event.attributes])])
+  )
 
 /** The call span, the router's two attempts under it, and each deployment's attempt under those. */
 const expectRouted = (spans: ReadonlyArray<ReadableSpan>, reply: Pick<ChatResponse.ChatResponse, "id" | "usage">) => {
@@ -113,7 +118,9 @@ const expectRouted = (spans: ReadonlyArray<ReadableSpan>, reply: Pick<ChatRespon
   expect(attempts.map((span) => span.status.code)).toEqual([SpanStatusCode.ERROR, SpanStatusCode.OK])
 
   // Each deployment's own attempt (its retries would be more of them), under the router's, naming its key masked.
-  const inner = attempts.map((attempt) => spans.filter((span) => span.name === "Llm.attempt" && parentOf(span) === attempt.spanContext().spanId))
+  const inner = attempts.map((attempt) =>
+    spans.filter((span) => span.name === "Llm.attempt" && parentOf(span) === attempt.spanContext().spanId)
+  )
   expect(inner.map((list) => list.length)).toEqual([1, 1])
   expect(inner[0]![0]!.attributes).toMatchObject({ "llm_router.attempt": 1, "error.type": "ProviderUnavailableError" })
   expect(inner[0]![0]!.attributes["llm_router.key_id"]).toMatch(/^sk-…0001#[0-9a-f]{4}$/)
@@ -133,7 +140,9 @@ describe("spans through @effect/opentelemetry", () => {
       const { exporter, tracer } = inMemory()
       const reply = yield* llm.chat(request).pipe(Effect.provide(tracer))
       expectRouted(exporter.getFinishedSpans(), reply)
-      expect(exporter.getFinishedSpans().find((span) => span.name === "chat gpt-4o-mini")!.attributes["llm_router.cost_usd"])
+      expect(
+        exporter.getFinishedSpans().find((span) => span.name === "chat gpt-4o-mini")!.attributes["llm_router.cost_usd"]
+      )
         .toBe(reply.cost)
     }))
 
@@ -148,7 +157,8 @@ describe("spans through @effect/opentelemetry", () => {
       expect(call.attributes["llm_router.time_to_first_token_ms"]).toBeTypeOf("number")
       // Ended after every attempt span: the stream was read to its end inside it.
       // (An `HrTime` is [seconds, nanoseconds]: compared as one number, not as arrays, which compare as strings.)
-      const nanos = ([seconds, fraction]: readonly [number, number]) => BigInt(seconds) * 1_000_000_000n + BigInt(fraction)
+      const nanos = ([seconds, fraction]: readonly [number, number]) =>
+        BigInt(seconds) * 1_000_000_000n + BigInt(fraction)
       for (const span of spans) expect(nanos(span.endTime) <= nanos(call.endTime)).toBe(true)
     }))
 
@@ -173,7 +183,9 @@ describe("spans through @effect/opentelemetry", () => {
         "gen_ai.response.finish_reasons": ["stop"]
       })
       expect(stream.attributes["llm_router.time_to_first_token_ms"]).toBeTypeOf("number")
-      const streamAttempts = spans.filter((span) => span.name === "Llm.attempt" && parentOf(span) === stream.spanContext().spanId)
+      const streamAttempts = spans.filter((span) =>
+        span.name === "Llm.attempt" && parentOf(span) === stream.spanContext().spanId
+      )
       expect(streamAttempts.map((span) => span.attributes["llm_router.attempt"])).toEqual([1])
       const failed = spans.find((span) => span.name === "chat no-such-model")!
       expect(failed.attributes["error.type"]).toBe(failure._tag)

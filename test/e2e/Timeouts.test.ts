@@ -1,11 +1,11 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
+import { ChatChunk, Message } from "effect-llm-router"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import { ChatChunk, Message } from "effect-llm-router"
 import * as Llm from "../../src/Llm.js"
 import type { TimeoutError } from "../../src/LlmError.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
@@ -14,18 +14,25 @@ import * as Simulator from "../../src/simulator/Simulator.js"
 import { type Api, apis, baseUrlOf, clients, type Http } from "../utils/everyAdapter.js"
 
 // One model entry of provider.json (retries, when allowed, 10 ms apart).
-const entry = (simulator: Simulator.Simulator, key: string, extra?: Record<string, unknown>) =>
-  [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [key], retry_delay: 0.01, ...extra }]
+const entry = (
+  simulator: Simulator.Simulator,
+  key: string,
+  extra?: Record<string, unknown>
+) => [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [key], retry_delay: 0.01, ...extra }]
 
 const request = { messages: [Message.user("hi")] }
-
 
 // One deployment of `api` with `fault` and `limits` (seconds), over loopback.
 const single = (api: Api, fault: string, limits: Record<string, number>, http: Http) =>
   Effect.gen(function*() {
     const simulator = yield* Simulator.make({ fault })
     const config = yield* ProviderConfig.fromJson({
-      sim: entry(simulator, "sk-timeouts-key-00001", { api, base_url: baseUrlOf(simulator, api), max_retries: 0, ...limits })
+      sim: entry(simulator, "sk-timeouts-key-00001", {
+        api,
+        base_url: baseUrlOf(simulator, api),
+        max_retries: 0,
+        ...limits
+      })
     })
     return ProviderConfig.layer(config, "sim", "gpt-4o-mini").pipe(Layer.provide(http))
   })
@@ -57,7 +64,9 @@ const routed = (fault: string, limits: Record<string, number>) =>
     )
     const router = Context.get(context, Router.Router)
     const settled = Effect.map(router.status, (status) =>
-      Object.values(status.details).every((load) => load.inFlight === 0 && load.keys.every((key) => key.current === 0)))
+      Object.values(status.details).every((load) =>
+        load.inFlight === 0 && load.keys.every((key) => key.current === 0)
+      ))
     return { llm: Context.get(context, Llm.Llm), primary, settled }
   })
 
@@ -80,7 +89,9 @@ describe("timeouts with phases, over loopback", () => {
       it.live("no first token within firstTokenTimeout: TimeoutError of phase firstToken", () =>
         Effect.gen(function*() {
           const layer = yield* single(api, "first-token=5000", { first_token_timeout: 0.2 }, http)
-          const [error, ms] = yield* elapsed(Effect.flip(ChatChunk.collect(Llm.chatStream(request)).pipe(Effect.provide(layer))))
+          const [error, ms] = yield* elapsed(
+            Effect.flip(ChatChunk.collect(Llm.chatStream(request)).pipe(Effect.provide(layer)))
+          )
           expect(timeoutOf(error).phase).toBe("firstToken")
           expect(timeoutOf(error).message).toContain("sent no first token")
           // Not before its 200 ms; the phase shows it fired before the first token (5 s away).
@@ -93,7 +104,9 @@ describe("timeouts with phases, over loopback", () => {
           const layer = yield* single(api, "stall=8", { idle_timeout: 0.2 }, http)
           const seen: Array<ChatChunk.ChatChunk> = []
           const [error, ms] = yield* elapsed(Effect.flip(
-            Stream.runForEach(Llm.chatStream(request), (chunk) => Effect.sync(() => seen.push(chunk))).pipe(Effect.provide(layer))
+            Stream.runForEach(Llm.chatStream(request), (chunk) => Effect.sync(() => seen.push(chunk))).pipe(
+              Effect.provide(layer)
+            )
           ))
           expect(timeoutOf(error).phase).toBe("idle")
           expect(timeoutOf(error).message).toContain("stalled")
@@ -120,7 +133,9 @@ describe("timeouts with phases, over loopback", () => {
     Effect.gen(function*() {
       // 20 ms between tokens against a 200 ms idle limit, for 600 ms in all.
       const simulator = yield* Simulator.make({ tokensPerSecond: 50, replyTokens: 30 })
-      const config = yield* ProviderConfig.fromJson({ sim: entry(simulator, "sk-timeouts-key-00002", { idle_timeout: 0.2 }) })
+      const config = yield* ProviderConfig.fromJson({
+        sim: entry(simulator, "sk-timeouts-key-00002", { idle_timeout: 0.2 })
+      })
       const layer = ProviderConfig.layer(config, "sim", "gpt-4o-mini").pipe(Layer.provide(NodeHttpClient.layerUndici))
       const [answer, ms] = yield* elapsed(ChatChunk.collect(Llm.chatStream(request)).pipe(Effect.provide(layer)))
       expect(answer.text.length).toBeGreaterThan(0)
@@ -143,11 +158,19 @@ describe("timeouts with phases, over loopback", () => {
       const { llm, primary, settled } = yield* routed("stall=2", { idle_timeout: 0.3 })
       const chunks: Array<ChatChunk.ChatChunk> = []
       const answer = yield* ChatChunk.collect(
-        Stream.tap(llm.chatStream({ model: "gpt-4o-mini", ...request }), (chunk) => Effect.sync(() => chunks.push(chunk)))
+        Stream.tap(
+          llm.chatStream({ model: "gpt-4o-mini", ...request }),
+          (chunk) => Effect.sync(() => chunks.push(chunk))
+        )
       )
       const restartAt = chunks.findIndex((chunk) => chunk._tag === "Restart")
       expect(restartAt).toBeGreaterThan(0)
-      expect(chunks[restartAt]).toEqual({ _tag: "Restart", attempt: 2, deployment: "healthy/sim-large", error: "TimeoutError" })
+      expect(chunks[restartAt]).toEqual({
+        _tag: "Restart",
+        attempt: 2,
+        deployment: "healthy/sim-large",
+        error: "TimeoutError"
+      })
       expect(answer.model).toBe("sim-large")
       expect(answer.text.length).toBeGreaterThan(0)
       expect(yield* primary.requestCount).toBe(1)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
+import { LlmError, Message } from "effect-llm-router"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import { LlmError, Message } from "effect-llm-router"
 import * as Llm from "../../src/Llm.js"
 import * as UsageLedger from "../../src/UsageLedger.js"
 import { trackedSimulator } from "../utils/trackedSimulator.js"

@@ -92,17 +92,24 @@ describe("batch", () => {
         ask(3, "Who are you?", { model: "no-such-model" }),
         JSON.stringify({ id: 4, messages: [{ role: "wizard", content: "x" }] }),
         ask(5, "Too hot", { temperature: 5 }),
-        JSON.stringify({ id: 6, messages: [{ role: "developer", content: "Be brief." }, { role: "user", content: "Hi" }] })
+        JSON.stringify({
+          id: 6,
+          messages: [{ role: "developer", content: "Be brief." }, { role: "user", content: "Hi" }]
+        })
       ])
       const run = yield* batch([input, "--out", out])
       expect(run.code).toBe(0)
       expect(run.stdout).toBe("")
       const stderr = run.stderr.split("\n")
-      expect(stderr[0]).toMatch(/^effect-llm-router: no provider configured; using the built-in simulator at http:\/\/127\.0\.0\.1:\d+ /)
+      expect(stderr[0]).toMatch(
+        /^effect-llm-router: no provider configured; using the built-in simulator at http:\/\/127\.0\.0\.1:\d+ /
+      )
       expect(stderr).toContain(`effect-llm-router: ${input} line 3: not JSON (${errorOf("this is not json")}); skipped`)
       expect(stderr).toContain(`effect-llm-router: ${input} line 4: no id; skipped`)
       expect(stderr).toContain(`effect-llm-router: ${input} line 5: id 1 is also on line 1; skipped`)
-      expect(stderr.find((line) => line.includes("line 8:"))).toMatch(/line 8: messages\[0\]\.role: expected "system" \| "developer" \| "user"/)
+      expect(stderr.find((line) => line.includes("line 8:"))).toMatch(
+        /line 8: messages\[0\]\.role: expected "system" \| "developer" \| "user"/
+      )
       expect(stderr.at(-2)).toMatch(
         /^effect-llm-router: batch done: 3 succeeded, 2 failed, 4 bad lines, 0 already done; \d+ tokens, \$[\d.]+, in \d+s$/
       )
@@ -148,10 +155,15 @@ describe("batch", () => {
       })
       const dir = yield* tempDir
       const config = path.join(dir, "provider.json")
-      fs.writeFileSync(config, JSON.stringify({
-        alpha: [entry("gpt-4o-mini"), entry("sim-large", { groups: ["big"] })],
-        router: { main: { deployments: ["alpha/gpt-4o-mini", "alpha/sim-large"], strategy: "priority", model: "gpt-4o-mini" } }
-      }))
+      fs.writeFileSync(
+        config,
+        JSON.stringify({
+          alpha: [entry("gpt-4o-mini"), entry("sim-large", { groups: ["big"] })],
+          router: {
+            main: { deployments: ["alpha/gpt-4o-mini", "alpha/sim-large"], strategy: "priority", model: "gpt-4o-mini" }
+          }
+        })
+      )
       const { input, out } = yield* files([ask(1, "one"), ask(2, "two", { model: "big" })])
       const run = yield* batch([input, "--out", out, "--config", config, "--router", "main"])
       expect(run.code).toBe(0)
@@ -161,7 +173,8 @@ describe("batch", () => {
       expect(got.get(2)).toMatchObject({ response: { provider: "alpha", model: "sim-large" } })
 
       const { input: input2, out: out2 } = yield* files([ask(3, "three"), ask(4, "four", { model: "gpt-4o-mini" })])
-      expect((yield* batch([input2, "--out", out2, "--config", config, "--router", "main", "--model", "big"])).code).toBe(0)
+      expect((yield* batch([input2, "--out", out2, "--config", config, "--router", "main", "--model", "big"])).code)
+        .toBe(0)
       const defaulted = byId(results(out2))
       expect(defaulted.get(3)).toMatchObject({ response: { model: "sim-large" } })
       expect(defaulted.get(4)).toMatchObject({ response: { model: "gpt-4o-mini" } })
@@ -307,7 +320,9 @@ describe("batch, the built command", () => {
       const stopped = yield* Fiber.join(running.exited)
       expect(stopped.code).toBe(130)
       expect(stopped.stdout).toBe("")
-      expect(stopped.stderr).toMatch(/batch interrupted: \d+ succeeded, 0 failed, 0 bad lines, 0 already done; .* \d+ left \(run it again to continue\)\n$/)
+      expect(stopped.stderr).toMatch(
+        /batch interrupted: \d+ succeeded, 0 failed, 0 bad lines, 0 already done; .* \d+ left \(run it again to continue\)\n$/
+      )
       expect(stopped.stderr).not.toContain(KEY)
       // Every line whole, each a result with its id.
       const written = results(out)
@@ -328,7 +343,9 @@ describe("batch, the built command", () => {
       const { out } = yield* files([ask(1, "one")])
       const missing = path.join(path.dirname(out), "missing.jsonl")
       const running = yield* startCli(["batch", missing, "--out", out])
-      const ended = yield* Effect.flip(awaitWhileRunning(running, "four results written", lineCount(out), (n) => n >= 4))
+      const ended = yield* Effect.flip(
+        awaitWhileRunning(running, "four results written", lineCount(out), (n) => n >= 4)
+      )
       expect(ended).toBeInstanceOf(EndedEarly)
       expect(ended).toMatchObject({ what: "four results written", code: 1, signal: null })
       expect(ended.stderr).toContain(`NotFound: FileSystem.open (${missing})`)
@@ -401,7 +418,9 @@ const inTerminal = (count: number, latency: Duration.Input) =>
       .map((arg) => `'${arg}'`).join(" ")
     yield* Effect.acquireRelease(
       Effect.sync(() => {
-        expect(tmux("new-session", "-d", "-x", "120", "-y", "30", `${command}; echo "exit $?"; sleep 60`).status).toBe(0)
+        expect(tmux("new-session", "-d", "-x", "120", "-y", "30", `${command}; echo "exit $?"; sleep 60`).status).toBe(
+          0
+        )
       }),
       () => Effect.sync(() => tmux("kill-server"))
     )
@@ -409,55 +428,75 @@ const inTerminal = (count: number, latency: Duration.Input) =>
   })
 
 // CI installs tmux (.ci/run); a machine without it cannot show a terminal to the command.
-describe(hasTmux ? "batch in a terminal" : "batch in a terminal (skipped: tmux is not installed; .ci/run installs it)", () => {
-  it.live.skipIf(!hasTmux)("draws a progress bar that counts up, then the summary (under tmux)", () =>
-    Effect.gen(function*() {
-      // 3 s of run (30 answers, two at a time, 200 ms each): the screen, polled, sees the count at least twice.
-      const { out, screen } = yield* inTerminal(30, "200 millis")
-      const counts: Array<number> = []
-      const final = yield* eventually(
-        "the run's exit on the screen",
-        Effect.map(screen, (text) => {
-          const bar = /^\[[#-]+\] (\d+)\/30 {2}[\d.]+\/s {2}ETA \S+ {2}[\d,]+ tokens {2}\$[\d.]+$/m.exec(text)
-          if (bar !== null && Number(bar[1]) !== counts.at(-1)) counts.push(Number(bar[1]))
-          return text
-        }),
-        (text) => text.includes("exit "),
-        pace
-      )
-      expect(final).toMatch(/^effect-llm-router: batch done: 30 succeeded, 0 failed, 0 bad lines, 0 already done; /m)
-      expect(final).toContain("exit 0")
-      // The bar was cleared for the summary.
-      expect(final).not.toMatch(/^\[[#-]+\]/m)
-      // It redrew as requests finished: at least two counts, rising.
-      expect(counts.length).toBeGreaterThanOrEqual(2)
-      expect([...counts].sort((a, b) => a - b)).toEqual(counts)
-      expect(results(out)).toHaveLength(30)
-    }))
+describe(
+  hasTmux ? "batch in a terminal" : "batch in a terminal (skipped: tmux is not installed; .ci/run installs it)",
+  () => {
+    it.live.skipIf(!hasTmux)(
+      "draws a progress bar that counts up, then the summary (under tmux)",
+      () =>
+        Effect.gen(function*() {
+          // 3 s of run (30 answers, two at a time, 200 ms each): the screen, polled, sees the count at least twice.
+          const { out, screen } = yield* inTerminal(30, "200 millis")
+          const counts: Array<number> = []
+          const final = yield* eventually(
+            "the run's exit on the screen",
+            Effect.map(screen, (text) => {
+              const bar = /^\[[#-]+\] (\d+)\/30 {2}[\d.]+\/s {2}ETA \S+ {2}[\d,]+ tokens {2}\$[\d.]+$/m.exec(text)
+              if (bar !== null && Number(bar[1]) !== counts.at(-1)) {
+                counts.push(Number(bar[1]))
+              }
+              return text
+            }),
+            (text) => text.includes("exit "),
+            pace
+          )
+          expect(final).toMatch(
+            /^effect-llm-router: batch done: 30 succeeded, 0 failed, 0 bad lines, 0 already done; /m
+          )
+          expect(final).toContain("exit 0")
+          // The bar was cleared for the summary.
+          expect(final).not.toMatch(/^\[[#-]+\]/m)
+          // It redrew as requests finished: at least two counts, rising.
+          expect(counts.length).toBeGreaterThanOrEqual(2)
+          expect([...counts].sort((a, b) => a - b)).toEqual(counts)
+          expect(results(out)).toHaveLength(30)
+        })
+    )
 
-  it.live.skipIf(!hasTmux)("Ctrl-C in the terminal clears the bar, prints what is left and exits 130 (under tmux)", () =>
-    Effect.gen(function*() {
-      // 40 answers, two at a time, 400 ms each: after the fourth, 7 s of run left for Ctrl-C to land in.
-      const { out, screen, tmux } = yield* inTerminal(40, "400 millis")
-      // A run that ends first shows its exit on the screen: the wait stops there, not after its 30 s.
-      const [, early] = yield* eventually(
-        "four results written, or the run's exit on the screen",
-        Effect.all([lineCount(out), screen]),
-        ([n, text]) => n >= 4 || text.includes("exit "),
-        pace
-      )
-      expect(early, "the run ended before its fourth result").not.toContain("exit ")
-      tmux("send-keys", "C-c")
-      const final = yield* eventually("the run's exit on the screen", screen, (text) => text.includes("exit "), pace)
-      expect(final).toContain("exit 130")
-      expect(final).toMatch(/^effect-llm-router: batch interrupted: \d+ succeeded, 0 failed, 0 bad lines, 0 already done; /m)
-      expect(final).not.toMatch(/\[[#-]+\]/)
-      const written = results(out)
-      expect(written.length).toBeGreaterThanOrEqual(4)
-      expect(written.length).toBeLessThan(40)
-      expect(final.replace(/\n/g, "")).toContain(`${40 - written.length} left (run it again to continue)`)
-    }))
-})
+    it.live.skipIf(!hasTmux)(
+      "Ctrl-C in the terminal clears the bar, prints what is left and exits 130 (under tmux)",
+      () =>
+        Effect.gen(function*() {
+          // 40 answers, two at a time, 400 ms each: after the fourth, 7 s of run left for Ctrl-C to land in.
+          const { out, screen, tmux } = yield* inTerminal(40, "400 millis")
+          // A run that ends first shows its exit on the screen: the wait stops there, not after its 30 s.
+          const [, early] = yield* eventually(
+            "four results written, or the run's exit on the screen",
+            Effect.all([lineCount(out), screen]),
+            ([n, text]) => n >= 4 || text.includes("exit "),
+            pace
+          )
+          expect(early, "the run ended before its fourth result").not.toContain("exit ")
+          tmux("send-keys", "C-c")
+          const final = yield* eventually(
+            "the run's exit on the screen",
+            screen,
+            (text) => text.includes("exit "),
+            pace
+          )
+          expect(final).toContain("exit 130")
+          expect(final).toMatch(
+            /^effect-llm-router: batch interrupted: \d+ succeeded, 0 failed, 0 bad lines, 0 already done; /m
+          )
+          expect(final).not.toMatch(/\[[#-]+\]/)
+          const written = results(out)
+          expect(written.length).toBeGreaterThanOrEqual(4)
+          expect(written.length).toBeLessThan(40)
+          expect(final.replace(/\n/g, "")).toContain(`${40 - written.length} left (run it again to continue)`)
+        })
+    )
+  }
+)
 
 const counts = (patch: Partial<Progress.Counts>): Progress.Counts => ({ ...Progress.emptyCounts(40), ...patch })
 
@@ -486,7 +525,11 @@ describe("batch progress", () => {
       fc.integer({ min: 0, max: 1000 }),
       fc.integer({ min: 1, max: 300 }),
       (total, done, columns) => {
-        const line = Progress.bar({ ...Progress.emptyCounts(total), succeeded: Math.min(done, total) }, Duration.seconds(3), columns)
+        const line = Progress.bar(
+          { ...Progress.emptyCounts(total), succeeded: Math.min(done, total) },
+          Duration.seconds(3),
+          columns
+        )
         expect(line.length).toBeLessThanOrEqual(Math.max(0, columns - 1))
         const cells = /^\[(#*)(-*)\] /.exec(line)
         if (cells !== null && total > 0) {

@@ -16,11 +16,11 @@ import { chatUsage } from "../../src/cli/usage.js"
 import * as Presets from "../../src/providers/Presets.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import {
+  awaitFirstLine,
   type Captured,
   captureIo,
   EndedEarly,
   envWithoutKeys,
-  awaitFirstLine,
   recorder,
   spawnCli,
   startCli,
@@ -34,7 +34,10 @@ const WRONG_KEY = "sk-cli-wrong-secret-5555555555555555"
 const PROMPT = "Tell me about Effect."
 
 /** Runs `chat` in-process and checks that no key reached its output. */
-const chat = (argv: ReadonlyArray<string>, options: { readonly env?: Record<string, string>; readonly stdin?: string } = {}) =>
+const chat = (
+  argv: ReadonlyArray<string>,
+  options: { readonly env?: Record<string, string>; readonly stdin?: string } = {}
+) =>
   Effect.gen(function*() {
     const { io, result } = captureIo(options)
     const captured = result(yield* Chat.run(argv, io, { simulator: { port: 0, replyTokens: 12 } }))
@@ -201,7 +204,13 @@ describe("chat, in-process against a simulator", () => {
       expect(wrong.code).toBe(1)
       expect(wrong.stdout.trim().split("\n")).toHaveLength(1)
       const { error } = JSON.parse(wrong.stdout)
-      expect(error).toMatchObject({ tag: "AuthError", provider: "openai", model: "gpt-4o-mini", status: 401, reason: "invalid_key" })
+      expect(error).toMatchObject({
+        tag: "AuthError",
+        provider: "openai",
+        model: "gpt-4o-mini",
+        status: 401,
+        reason: "invalid_key"
+      })
       expect(firstLine(wrong.stderr)).toBe(`AuthError: ${error.message}`)
 
       // A rate limit with `retry-after: 0`: its wait in milliseconds, and a message that says "now".
@@ -221,13 +230,19 @@ describe("chat, in-process against a simulator", () => {
       expect(routed.code).toBe(1)
       const last = JSON.parse(routed.stdout).error
       expect(last).toMatchObject({ tag: "ProviderUnavailableError", status: 503 })
-      expect(last.attempts.map((attempt: { deployment: string; error: string }) => [attempt.deployment, attempt.error])).toEqual([
-        ["openai/gpt-4o-mini", "ProviderUnavailableError"],
-        ["openai/sim-small", "ProviderUnavailableError"]
-      ])
+      expect(last.attempts.map((attempt: { deployment: string; error: string }) => [attempt.deployment, attempt.error]))
+        .toEqual([
+          ["openai/gpt-4o-mini", "ProviderUnavailableError"],
+          ["openai/sim-small", "ProviderUnavailableError"]
+        ])
 
       // A configuration error too; a usage error (exit 2) prints no JSON.
-      const missing = yield* chat(["--config", path.join(os.tmpdir(), "elr-no-such-dir", "provider.json"), "--json", PROMPT])
+      const missing = yield* chat([
+        "--config",
+        path.join(os.tmpdir(), "elr-no-such-dir", "provider.json"),
+        "--json",
+        PROMPT
+      ])
       expect(missing.code).toBe(1)
       expect(JSON.parse(missing.stdout).error).toMatchObject({ tag: "ProviderConfigError" })
       expectUsageError(yield* chat(["--json", "--max-tokens", "0", PROMPT]), /--max-tokens/)
@@ -275,7 +290,10 @@ describe("chat, in-process against a simulator", () => {
         [["--max-tokens", "1.5", PROMPT], /--max-tokens needs a positive integer/],
         [["--max-retries", "-1", PROMPT], /--max-retries needs an integer, 0 or more, got "-1"/],
         [["--timeout", "-2", PROMPT], /--timeout needs a positive number of seconds, got "-2"/],
-        [["--config", "provider.json", "--base-url", `${sim.url}/v1`, PROMPT], /--config cannot be combined with --base-url/],
+        [
+          ["--config", "provider.json", "--base-url", `${sim.url}/v1`, PROMPT],
+          /--config cannot be combined with --base-url/
+        ],
         [["--config", "provider.json", "--key", KEY, PROMPT], /--config cannot be combined with --key/],
         [["--base-url", "not a url", "--key", KEY, PROMPT], /--base-url needs an absolute URL/],
         [["--base-url", `${sim.url}/v1`, PROMPT], /--base-url needs a key/],
@@ -299,7 +317,12 @@ describe("chat, in-process against a simulator", () => {
       const sim = yield* simulator()
       const expected = yield* referenceReply(sim)
       const file = writeConfig({
-        sim: [{ model_name: "gpt-4o-mini", api_keys: [KEY, "env:CLI_TEST_KEY"], base_url: `${sim.url}/v1`, max_retries: 0 }]
+        sim: [{
+          model_name: "gpt-4o-mini",
+          api_keys: [KEY, "env:CLI_TEST_KEY"],
+          base_url: `${sim.url}/v1`,
+          max_retries: 0
+        }]
       })
       const implicit = yield* chat(["--config", file, "--json", PROMPT], { env: { CLI_TEST_KEY: OTHER_KEY } })
       expect(implicit.code).toBe(0)
@@ -349,7 +372,10 @@ describe("chat, in-process against a simulator", () => {
           main: {
             deployments: ["failing/gpt-4o-mini", "sim-large"],
             fallbacks: { "gpt-4o-mini": [{ to: "big", on: ["ProviderUnavailableError"] }] },
-            strategy: "priority", retry_on: [], model: "gpt-4o-mini", deadline: 20
+            strategy: "priority",
+            retry_on: [],
+            model: "gpt-4o-mini",
+            deadline: 20
           }
         }
       })
@@ -377,12 +403,19 @@ describe("chat, in-process against a simulator", () => {
     Effect.gen(function*() {
       const sim = yield* simulator()
       const expected = yield* referenceReply(sim, "sim-small")
-      const direct1 = yield* chat(direct(sim, "--model", "gpt-9-imaginary", "--fallback", "sim-small", "--timeout", "20", "--json", PROMPT))
+      const direct1 = yield* chat(
+        direct(sim, "--model", "gpt-9-imaginary", "--fallback", "sim-small", "--timeout", "20", "--json", PROMPT)
+      )
       expect(direct1.code).toBe(0)
       expect(JSON.parse(direct1.stdout)).toMatchObject({ text: expected, provider: "openai", model: "sim-small" })
       expect(yield* sim.requestCount).toBe(3) // the reference, the 404, the fallback
 
-      const entry = (model: string) => ({ model_name: model, api_keys: [KEY], base_url: `${sim.url}/v1`, max_retries: 0 })
+      const entry = (model: string) => ({
+        model_name: model,
+        api_keys: [KEY],
+        base_url: `${sim.url}/v1`,
+        max_retries: 0
+      })
       const file = writeConfig({ alpha: [entry("gpt-9-imaginary")], beta: [entry("sim-small")] })
       const viaFile = yield* chat(["--config", file, "--provider", "alpha", "--fallback", "sim-small", PROMPT])
       expect(viaFile).toEqual({ code: 0, stdout: `${expected}\n`, stderr: "" })
@@ -395,8 +428,14 @@ describe("chat, in-process against a simulator", () => {
         yield* chat(["--config", file, "--provider", "alpha", "--fallback", "gpt-5", PROMPT]),
         /--fallback: no deployment gpt-5; known: alpha\/gpt-9-imaginary, beta\/sim-small/
       )
-      expectUsageError(yield* chat(direct(sim, "--timeout", "0", PROMPT)), /--timeout needs a positive number of seconds, got "0"/)
-      expectUsageError(yield* chat(direct(sim, "--timeout", "soon", PROMPT)), /--timeout needs a positive number of seconds/)
+      expectUsageError(
+        yield* chat(direct(sim, "--timeout", "0", PROMPT)),
+        /--timeout needs a positive number of seconds, got "0"/
+      )
+      expectUsageError(
+        yield* chat(direct(sim, "--timeout", "soon", PROMPT)),
+        /--timeout needs a positive number of seconds/
+      )
       expect(yield* sim.requestCount).toBe(6)
     }))
 
@@ -458,7 +497,16 @@ describe("chat, in-process against a simulator", () => {
       expect(one.code).toBe(1)
       expect(JSON.parse(one.stdout).error).toMatchObject({ tag: "TimeoutError", phase: "idle", timeoutMs: 300 })
       const routed = yield* chat([
-        "--config", file, "--router", "main", "--model", "sim-small", "--first-token-timeout", "0.3", "--json", PROMPT
+        "--config",
+        file,
+        "--router",
+        "main",
+        "--model",
+        "sim-small",
+        "--first-token-timeout",
+        "0.3",
+        "--json",
+        PROMPT
       ])
       expect(routed.code).toBe(1)
       expect(JSON.parse(routed.stdout).error).toMatchObject({
@@ -504,7 +552,9 @@ describe("chat, in-process against a simulator", () => {
 
   it.live("a provider.json that does not decode, or does not exist, is a ProviderConfigError", () =>
     Effect.gen(function*() {
-      const bad = writeConfig({ sim: [{ model_name: "m", api_keys: [KEY], base_url: "nowhere", rate_limit_capacity: -1 }] })
+      const bad = writeConfig({
+        sim: [{ model_name: "m", api_keys: [KEY], base_url: "nowhere", rate_limit_capacity: -1 }]
+      })
       const out = yield* chat(["--config", bad, PROMPT])
       expect(out.code).toBe(1)
       expect(firstLine(out.stderr)).toMatch(/^ProviderConfigError: /)
@@ -517,7 +567,9 @@ describe("chat, in-process against a simulator", () => {
   it.live("a wrong key in provider.json never shows, in any output", () =>
     Effect.gen(function*() {
       const sim = yield* simulator()
-      const file = writeConfig({ sim: [{ model_name: "gpt-4o-mini", api_keys: ["env:CLI_TEST_KEY"], base_url: `${sim.url}/v1` }] })
+      const file = writeConfig({
+        sim: [{ model_name: "gpt-4o-mini", api_keys: ["env:CLI_TEST_KEY"], base_url: `${sim.url}/v1` }]
+      })
       const out = yield* chat(["--config", file, "--json", PROMPT], { env: { CLI_TEST_KEY: WRONG_KEY } })
       expect(out.code).toBe(1)
       expect(JSON.parse(out.stdout).error).toMatchObject({ provider: "sim", model: "gpt-4o-mini" })
@@ -533,7 +585,11 @@ describe("chat, in-process against a simulator", () => {
       expect(out.stderr).toMatch(
         /^effect-llm-router: no provider configured; using the built-in simulator at http:\/\/127\.0\.0\.1:\d+ \(set OPENAI_API_KEY or pass --config FILE for a real provider\)\n$/
       )
-      expect(JSON.parse(out.stdout)).toMatchObject({ provider: "simulator", model: "gpt-4o-mini", finishReason: "stop" })
+      expect(JSON.parse(out.stdout)).toMatchObject({
+        provider: "simulator",
+        model: "gpt-4o-mini",
+        finishReason: "stop"
+      })
       const named = yield* chat(["--model", "my-local-model", "--no-stream", PROMPT])
       expect(named.code).toBe(0)
       expect(named.stdout.trim().length).toBeGreaterThan(0)
@@ -574,7 +630,10 @@ describe("chat --api and --preset, in-process against a simulator", () => {
         const wrong = yield* chat(flags, { env: { [variable]: WRONG_KEY } })
         expect(wrong.code).toBe(1)
         expect(firstLine(wrong.stderr)).toMatch(new RegExp(`^AuthError: ${api} \\(sim-small\\)`))
-        expectUsageError(yield* chat(flags, { env: { OPENAI_API_KEY: KEY } }), new RegExp(`--base-url needs a key: --key KEY or ${variable}`))
+        expectUsageError(
+          yield* chat(flags, { env: { OPENAI_API_KEY: KEY } }),
+          new RegExp(`--base-url needs a key: --key KEY or ${variable}`)
+        )
       }
     }))
 
@@ -588,15 +647,25 @@ describe("chat --api and --preset, in-process against a simulator", () => {
       expect(built.code).toBe(0)
       expect(built.stderr).toContain("using the built-in simulator")
       expect(built.stderr).toContain("set ANTHROPIC_API_KEY")
-      expect(JSON.parse(built.stdout)).toMatchObject({ provider: "simulator", model: "gpt-4o-mini", finishReason: "stop" })
+      expect(JSON.parse(built.stdout)).toMatchObject({
+        provider: "simulator",
+        model: "gpt-4o-mini",
+        finishReason: "stop"
+      })
     }))
 
   it.live("--api ollama with nothing configured is the built-in simulator speaking it, not localhost:11434", () =>
     Effect.gen(function*() {
       const built = yield* chat(["--api", "ollama", "--json", PROMPT])
       expect(built.code).toBe(0)
-      expect(built.stderr).toMatch(/using the built-in simulator at http:\/\/127\.0\.0\.1:\d+ \(pass --base-url for an Ollama server/)
-      expect(JSON.parse(built.stdout)).toMatchObject({ provider: "simulator", model: "gpt-4o-mini", finishReason: "stop" })
+      expect(built.stderr).toMatch(
+        /using the built-in simulator at http:\/\/127\.0\.0\.1:\d+ \(pass --base-url for an Ollama server/
+      )
+      expect(JSON.parse(built.stdout)).toMatchObject({
+        provider: "simulator",
+        model: "gpt-4o-mini",
+        finishReason: "stop"
+      })
       const streamed = yield* chat(["--api", "ollama", "--model", "llama3.2", PROMPT])
       expect(streamed.code).toBe(0)
       expect(streamed.stdout.trim().length).toBeGreaterThan(0)
@@ -609,7 +678,18 @@ describe("chat --api and --preset, in-process against a simulator", () => {
       const expected = yield* referenceReply(sim, "sim-small")
       for (const preset of ["deepseek", "groq", "openrouter", "together", "dashscope", "zhipu", "vllm", "ollama"]) {
         const out = yield* chat(
-          ["--preset", preset, "--base-url", proxy.baseUrl, "--model", "sim-small", "--max-tokens", "20", "--json", PROMPT],
+          [
+            "--preset",
+            preset,
+            "--base-url",
+            proxy.baseUrl,
+            "--model",
+            "sim-small",
+            "--max-tokens",
+            "20",
+            "--json",
+            PROMPT
+          ],
           { env: { [keyVariable("chat-completions", preset as Presets.Name)!]: KEY } }
         )
         expect(out.code).toBe(0)
@@ -617,7 +697,15 @@ describe("chat --api and --preset, in-process against a simulator", () => {
       }
       expect(proxy.bodies).toHaveLength(8)
       for (const body of proxy.bodies) expect(body).toMatchObject({ max_tokens: 20 })
-      const local = yield* chat(["--preset", "ollama", "--base-url", `${(yield* Simulator.make()).url}/v1`, "--model", "sim-small", PROMPT])
+      const local = yield* chat([
+        "--preset",
+        "ollama",
+        "--base-url",
+        `${(yield* Simulator.make()).url}/v1`,
+        "--model",
+        "sim-small",
+        PROMPT
+      ])
       expect(local.code).toBe(0)
     }))
 
@@ -625,13 +713,25 @@ describe("chat --api and --preset, in-process against a simulator", () => {
     Effect.gen(function*() {
       const sim = yield* simulator()
       const cases: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
-        [["--api", "soap", PROMPT], /--api needs one of chat-completions, responses, anthropic, gemini, ollama, got "soap"/],
-        [["--preset", "acme", PROMPT], /--preset needs one of deepseek, openrouter, groq, together, vllm, ollama, zhipu, dashscope, got "acme"/],
-        [["--preset", "deepseek", "--api", "anthropic", PROMPT], /--preset is for --api chat-completions, not anthropic/],
+        [
+          ["--api", "soap", PROMPT],
+          /--api needs one of chat-completions, responses, anthropic, gemini, ollama, got "soap"/
+        ],
+        [
+          ["--preset", "acme", PROMPT],
+          /--preset needs one of deepseek, openrouter, groq, together, vllm, ollama, zhipu, dashscope, got "acme"/
+        ],
+        [
+          ["--preset", "deepseek", "--api", "anthropic", PROMPT],
+          /--preset is for --api chat-completions, not anthropic/
+        ],
         [["--config", "provider.json", "--api", "gemini", PROMPT], /--config cannot be combined with --api/],
         [["--config", "provider.json", "--preset", "groq", PROMPT], /--config cannot be combined with --preset/],
         [["--preset", "vllm", "--model", "m", PROMPT], /--preset vllm needs --base-url/],
-        [["--preset", "deepseek", "--model", "m", PROMPT], /--preset deepseek needs a key: --key KEY or DEEPSEEK_API_KEY/],
+        [
+          ["--preset", "deepseek", "--model", "m", PROMPT],
+          /--preset deepseek needs a key: --key KEY or DEEPSEEK_API_KEY/
+        ],
         [["--preset", "groq", "--key", KEY, PROMPT], /--model is needed with --preset groq/],
         [["--api", "gemini", "--base-url", sim.url, "--key", KEY, PROMPT], /--model is needed with --api gemini/]
       ]
@@ -661,7 +761,10 @@ describe("simulate, in-process", () => {
         [["--tokens-per-second", "0"], /--tokens-per-second needs a positive number/],
         [["--reply-tokens", "-3"], /--reply-tokens/],
         [["--fault", "meltdown=1"], /--fault "meltdown=1": unknown fault "meltdown"/],
-        [["--fault", "stall=soon"], /--fault "stall=soon": "stall" needs a number of chunks \(0 or more\) or end, got "soon"/],
+        [
+          ["--fault", "stall=soon"],
+          /--fault "stall=soon": "stall" needs a number of chunks \(0 or more\) or end, got "soon"/
+        ],
         [["--models", ","], /--models needs at least one model/],
         [["extra"], /simulate takes no arguments/]
       ]
@@ -678,7 +781,10 @@ describe("simulate, in-process", () => {
   it.live("maps its flags onto the simulator and serves until interrupted", () =>
     Effect.gen(function*() {
       const running = yield* startInProcess((io) =>
-        Simulate.run(["--port", "0", "--keys", `${KEY},${OTHER_KEY}`, "--reply-tokens", "5", "--context-window", "50"], io)
+        Simulate.run(
+          ["--port", "0", "--keys", `${KEY},${OTHER_KEY}`, "--reply-tokens", "5", "--context-window", "50"],
+          io
+        )
       )
       const url = yield* awaitFirstLine(running, "the simulator's first line (its URL)")
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
@@ -702,8 +808,10 @@ describe("simulate, in-process", () => {
       const ended = yield* Effect.flip(awaitFirstLine(running, "the simulator's first line (its URL)"))
       expect(ended).toBeInstanceOf(EndedEarly)
       expect(ended).toMatchObject({ what: "the simulator's first line (its URL)", code: 2, signal: null })
-      expect(ended.stderr).toContain('--port needs a port from 0 to 65535, got "http"')
-      expect(ended.message).toMatch(/^the simulator's first line \(its URL\): the run exited with code 2 before it came; its stderr:\n/)
+      expect(ended.stderr).toContain("--port needs a port from 0 to 65535, got \"http\"")
+      expect(ended.message).toMatch(
+        /^the simulator's first line \(its URL\): the run exited with code 2 before it came; its stderr:\n/
+      )
       expect(ended.message).toContain("Usage: effect-llm-router simulate")
     }).pipe(Effect.scoped))
 })
@@ -750,7 +858,9 @@ describe.concurrent("the binary, spawned", () => {
       expect(ended).toBeInstanceOf(EndedEarly)
       expect(ended).toMatchObject({ code: 2, signal: null })
       expect(ended.stderr).toMatch(/^effect-llm-router: .*--grace-period needs a positive number of seconds/)
-      expect(ended.message).toMatch(/^serve's first line \(its URL\): the run exited with code 2 before it came; its stderr:\n/)
+      expect(ended.message).toMatch(
+        /^serve's first line \(its URL\): the run exited with code 2 before it came; its stderr:\n/
+      )
       expect(ended.message).toContain("Usage: effect-llm-router serve")
     }).pipe(Effect.scoped))
 
@@ -758,7 +868,9 @@ describe.concurrent("the binary, spawned", () => {
     Effect.gen(function*() {
       const out = yield* spawnCli(["chat", PROMPT], { env: envWithoutKeys() })
       expect(out.code).toBe(0)
-      expect(firstLine(out.stderr)).toMatch(/^effect-llm-router: no provider configured; using the built-in simulator at http:\/\/127\.0\.0\.1:\d+ /)
+      expect(firstLine(out.stderr)).toMatch(
+        /^effect-llm-router: no provider configured; using the built-in simulator at http:\/\/127\.0\.0\.1:\d+ /
+      )
       // The built-in pace: about 60 words.
       expect(out.stdout.trim().split(" ").length).toBeGreaterThan(40)
       expect(out.stdout.endsWith(".\n")).toBe(true)
@@ -800,7 +912,9 @@ describe("printStream", () => {
       )
       const captured = result(0)
       expect(captured.stdout).toBe("a partial\nthe whole answer\n")
-      expect(captured.stderr).toBe("effect-llm-router: the reply broke off (StreamTruncatedError); it starts again from backup\n")
+      expect(captured.stderr).toBe(
+        "effect-llm-router: the reply broke off (StreamTruncatedError); it starts again from backup\n"
+      )
     }))
 })
 

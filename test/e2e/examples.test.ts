@@ -4,10 +4,10 @@
  * built-in simulator, and prints what it promises.
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
+import { ProviderConfig } from "effect-llm-router"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Semaphore from "effect/Semaphore"
-import { ProviderConfig } from "effect-llm-router"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -115,28 +115,36 @@ describe("examples", () => {
     }
   })
 
-  it.live("basic-chat's header command runs as written from a shell whose PATH npm has not changed", () =>
-    Effect.gen(function*() {
-      const header = fs.readFileSync(path.join(root, "examples", "basic-chat.ts"), "utf8")
-      const command = /^ \* {3}(npx .*)$/m.exec(header)![1]!
-      const env = Object.fromEntries(
-        Object.entries(envWithoutProvider()).filter(([name]) => !name.toLowerCase().startsWith("npm_"))
-      )
-      env.PATH = (env.PATH ?? "").split(path.delimiter).filter((dir) => !dir.includes("node_modules"))
-        .join(path.delimiter)
-      const run = yield* spawnProcess("sh", ["-c", command], { cwd: root, env, timeoutMs: 120_000 })
-      expect({ code: run.code, stderr: run.stderr }).toMatchObject({ code: 0 })
-      expect(lines(run.stdout)[0]).toMatch(/^[A-Z][a-z]+( [a-z]+)+\.$/)
-    }), timeout)
+  it.live(
+    "basic-chat's header command runs as written from a shell whose PATH npm has not changed",
+    () =>
+      Effect.gen(function*() {
+        const header = fs.readFileSync(path.join(root, "examples", "basic-chat.ts"), "utf8")
+        const command = /^ \* {3}(npx .*)$/m.exec(header)![1]!
+        const env = Object.fromEntries(
+          Object.entries(envWithoutProvider()).filter(([name]) => !name.toLowerCase().startsWith("npm_"))
+        )
+        env.PATH = (env.PATH ?? "").split(path.delimiter).filter((dir) => !dir.includes("node_modules"))
+          .join(path.delimiter)
+        const run = yield* spawnProcess("sh", ["-c", command], { cwd: root, env, timeoutMs: 120_000 })
+        expect({ code: run.code, stderr: run.stderr }).toMatchObject({ code: 0 })
+        expect(lines(run.stdout)[0]).toMatch(/^[A-Z][a-z]+( [a-z]+)+\.$/)
+      }),
+    timeout
+  )
 
-  it.live("gateway serves the provider.json over HTTP: a reply, a stream ending in [DONE], a refusal naming the field", () =>
-    Effect.gen(function*() {
-      const [models, reply, streamed, refused] = lines((yield* ran("gateway")).stdout)
-      expect(models).toBe("models: main, simulator/gpt-4o-mini, gpt-4o-mini")
-      expect(reply).toMatch(/^reply: [A-Z][a-z]+( [a-z]+)+\.$/)
-      expect(streamed).toMatch(/^streamed: [A-Z][a-z]+( [a-z]+)+\. \(\d+ events, the last data: \[DONE\]\)$/)
-      expect(refused).toBe("refused: 400 temperature: temperature: expected a value between 0 and 2, got 5")
-    }), timeout)
+  it.live(
+    "gateway serves the provider.json over HTTP: a reply, a stream ending in [DONE], a refusal naming the field",
+    () =>
+      Effect.gen(function*() {
+        const [models, reply, streamed, refused] = lines((yield* ran("gateway")).stdout)
+        expect(models).toBe("models: main, simulator/gpt-4o-mini, gpt-4o-mini")
+        expect(reply).toMatch(/^reply: [A-Z][a-z]+( [a-z]+)+\.$/)
+        expect(streamed).toMatch(/^streamed: [A-Z][a-z]+( [a-z]+)+\. \(\d+ events, the last data: \[DONE\]\)$/)
+        expect(refused).toBe("refused: 400 temperature: temperature: expected a value between 0 and 2, got 5")
+      }),
+    timeout
+  )
 
   it.live("basic-chat prints a reply and its usage", () =>
     Effect.gen(function*() {
@@ -145,17 +153,21 @@ describe("examples", () => {
       expect(usage).toMatch(/^usage: \d+ prompt \+ 16 completion = \d+ tokens, simulator\/gpt-4o-mini in /)
     }), timeout)
 
-  it.live("cost-and-cache prices each call, serves the repeat from cache, refuses the call past the budget unsent", () =>
-    Effect.gen(function*() {
-      const output = lines((yield* ran("cost-and-cache")).stdout)
-      expect(output).toHaveLength(6)
-      expect(output[0]).toMatch(/^What is a Layer\? \d+ tokens, \$0\.0000\d\d$/)
-      expect(output[1]).toBe(output[0])
-      expect(output[2]).toMatch(/^What is a Scope\? \d+ tokens, \$0\.0000\d\d$/)
-      expect(output[3]).toMatch(/^refused before sending: the overall budget of \$0\.05, this call about \$0\.6\d+$/)
-      expect(output[4]).toBe("cache: 1 hit, 3 misses")
-      expect(output[5]).toMatch(/^ledger: 2 calls reached the model, \$0\.0000\d\d in all$/)
-    }), timeout)
+  it.live(
+    "cost-and-cache prices each call, serves the repeat from cache, refuses the call past the budget unsent",
+    () =>
+      Effect.gen(function*() {
+        const output = lines((yield* ran("cost-and-cache")).stdout)
+        expect(output).toHaveLength(6)
+        expect(output[0]).toMatch(/^What is a Layer\? \d+ tokens, \$0\.0000\d\d$/)
+        expect(output[1]).toBe(output[0])
+        expect(output[2]).toMatch(/^What is a Scope\? \d+ tokens, \$0\.0000\d\d$/)
+        expect(output[3]).toMatch(/^refused before sending: the overall budget of \$0\.05, this call about \$0\.6\d+$/)
+        expect(output[4]).toBe("cache: 1 hit, 3 misses")
+        expect(output[5]).toMatch(/^ledger: 2 calls reached the model, \$0\.0000\d\d in all$/)
+      }),
+    timeout
+  )
 
   it.live("streaming writes the reply as it comes, then the usage", () =>
     Effect.gen(function*() {
@@ -165,16 +177,20 @@ describe("examples", () => {
       expect(usage).toMatch(/^usage: \d+ prompt \+ 40 completion = \d+ tokens$/)
     }), timeout)
 
-  it.live("weighted-keys spreads twelve calls 6:4:2 over keys weighted 3:2:1, showing masked ids only", () =>
-    Effect.gen(function*() {
-      const { stdout } = yield* ran("weighted-keys")
-      expect(lines(stdout)).toEqual([
-        "sk-…0001#2263  weight 3  in flight 0  total 6",
-        "sk-…0002#5ae2  weight 2  in flight 0  total 4",
-        "sk-…0003#6f58  weight 1  in flight 0  total 2"
-      ])
-      for (const key of simulatedKeys) expect(stdout).not.toContain(key)
-    }), timeout)
+  it.live(
+    "weighted-keys spreads twelve calls 6:4:2 over keys weighted 3:2:1, showing masked ids only",
+    () =>
+      Effect.gen(function*() {
+        const { stdout } = yield* ran("weighted-keys")
+        expect(lines(stdout)).toEqual([
+          "sk-…0001#2263  weight 3  in flight 0  total 6",
+          "sk-…0002#5ae2  weight 2  in flight 0  total 4",
+          "sk-…0003#6f58  weight 1  in flight 0  total 2"
+        ])
+        for (const key of simulatedKeys) expect(stdout).not.toContain(key)
+      }),
+    timeout
+  )
 
   it.live("rate-limits paces a burst of 15 through a bucket of 5 refilled at 10/s", () =>
     Effect.gen(function*() {
@@ -186,26 +202,36 @@ describe("examples", () => {
       expect(times).toHaveLength(15)
       expect(Math.max(...times)).toBeGreaterThanOrEqual(0.9)
       // Right after the burst the bucket is short of five tokens, unless the machine stalled for half a second.
-      expect(sideJob).toMatch(/^a side job (would wait: The rate limiter's bucket \(5\) has [\d.]+ left\. Wait for about|went at once)/)
+      expect(sideJob).toMatch(
+        /^a side job (would wait: The rate limiter's bucket \(5\) has [\d.]+ left\. Wait for about|went at once)/
+      )
       expect(status).toMatch(/^limiter: [\d.]+\/5 tokens available, 10\/s refill, 0 in flight \(max 4\), 0 waiting$/)
     }), timeout)
 
-  it.live("provider-json loads a provider.json and chats through models.openai[\"gpt-4o-mini\"]", () =>
-    Effect.gen(function*() {
-      const [loaded, reply, usage] = lines((yield* ran("provider-json")).stdout)
-      expect(loaded).toBe("loaded openai models: gpt-4o-mini, gpt-4o")
-      expect(reply).toMatch(/^gpt-4o-mini: [A-Z]/)
-      expect(usage).toMatch(/^usage: \d+ prompt \+ 16 completion tokens$/)
-    }), timeout)
+  it.live(
+    "provider-json loads a provider.json and chats through models.openai[\"gpt-4o-mini\"]",
+    () =>
+      Effect.gen(function*() {
+        const [loaded, reply, usage] = lines((yield* ran("provider-json")).stdout)
+        expect(loaded).toBe("loaded openai models: gpt-4o-mini, gpt-4o")
+        expect(reply).toMatch(/^gpt-4o-mini: [A-Z]/)
+        expect(usage).toMatch(/^usage: \d+ prompt \+ 16 completion tokens$/)
+      }),
+    timeout
+  )
 
-  it.live("retry-policy retries the rate-limited model per its policy, then recovers on the backup", () =>
-    Effect.gen(function*() {
-      const { stderr, stdout } = yield* ran("retry-policy")
-      // maxKeyRotations 2: three attempts, each seen by the tapped policy.
-      expect(stderr.match(/gpt-4o attempt failed: RateLimitError/g)).toHaveLength(3)
-      expect(stderr).toContain("[HTTP 429] rate-limited the request")
-      expect(lines(stdout)).toEqual([expect.stringMatching(/^recovered: gpt-4o-mini answered: [A-Z]/)])
-    }), timeout)
+  it.live(
+    "retry-policy retries the rate-limited model per its policy, then recovers on the backup",
+    () =>
+      Effect.gen(function*() {
+        const { stderr, stdout } = yield* ran("retry-policy")
+        // maxKeyRotations 2: three attempts, each seen by the tapped policy.
+        expect(stderr.match(/gpt-4o attempt failed: RateLimitError/g)).toHaveLength(3)
+        expect(stderr).toContain("[HTTP 429] rate-limited the request")
+        expect(lines(stdout)).toEqual([expect.stringMatching(/^recovered: gpt-4o-mini answered: [A-Z]/)])
+      }),
+    timeout
+  )
 
   it.live("interruption stops a long stream after five chunks and frees its key", () =>
     Effect.gen(function*() {
@@ -215,151 +241,188 @@ describe("examples", () => {
       expect(output[5]).toBe("stopped after 5 chunks; keys in flight: 0")
     }), timeout)
 
-  it.live("tool-loop runs the same tool loop through all five adapters, to the same answer", () =>
-    Effect.gen(function*() {
-      const output = lines((yield* ran("tool-loop")).stdout)
-      expect(output.map((line) => line.split(":", 1)[0])).toEqual([
-        "chat-completions",
-        "responses",
-        "anthropic",
-        "gemini",
-        "ollama"
-      ])
-      const answers = new Set(output.map((line) => line.slice(line.indexOf(": ") + 2)))
-      expect(answers.size).toBe(1)
-      expect([...answers][0]).toMatch(/^get_weather\(\{"city":"[^"]*"\}\) -> The tool returned sunny and 21 C in /)
-    }), timeout)
+  it.live(
+    "tool-loop runs the same tool loop through all five adapters, to the same answer",
+    () =>
+      Effect.gen(function*() {
+        const output = lines((yield* ran("tool-loop")).stdout)
+        expect(output.map((line) => line.split(":", 1)[0])).toEqual([
+          "chat-completions",
+          "responses",
+          "anthropic",
+          "gemini",
+          "ollama"
+        ])
+        const answers = new Set(output.map((line) => line.slice(line.indexOf(": ") + 2)))
+        expect(answers.size).toBe(1)
+        expect([...answers][0]).toMatch(/^get_weather\(\{"city":"[^"]*"\}\) -> The tool returned sunny and 21 C in /)
+      }),
+    timeout
+  )
 
-  it.live("effect-ai runs effect/ai's Chat, streamText and generateObject over a router that fails over, then catches a rate limit", () =>
-    Effect.gen(function*() {
-      expect(lines((yield* ran("effect-ai")).stdout)).toEqual([
-        "tool call: GetWeather({\"city\":\"sim\"})",
-        expect.stringMatching(/^answer from anthropic: The tool returned sunny and 21 C in sim( [a-z]+)+\.$/),
-        "streamed 12 text deltas, the same text as generateText: true",
-        expect.stringMatching(/^object: a Recipe for ([1-9]|1[0-2]) \(string title\)$/),
-        "rate limited: retry after 30s"
-      ])
-    }), timeout)
+  it.live(
+    "effect-ai runs effect/ai's Chat, streamText and generateObject over a router that fails over, then catches a rate limit",
+    () =>
+      Effect.gen(function*() {
+        expect(lines((yield* ran("effect-ai")).stdout)).toEqual([
+          "tool call: GetWeather({\"city\":\"sim\"})",
+          expect.stringMatching(/^answer from anthropic: The tool returned sunny and 21 C in sim( [a-z]+)+\.$/),
+          "streamed 12 text deltas, the same text as generateText: true",
+          expect.stringMatching(/^object: a Recipe for ([1-9]|1[0-2]) \(string title\)$/),
+          "rate limited: retry after 30s"
+        ])
+      }),
+    timeout
+  )
 
-  it.live("embeddings ranks three documents, then embeds 3000 texts in batches, in order", () =>
-    Effect.gen(function*() {
-      const output = lines((yield* ran("embeddings")).stdout)
-      expect(output).toHaveLength(5)
-      const ranked = output.slice(0, 3).map((line) => /^(-?\d\.\d{3}) {2}(.+)$/.exec(line))
-      expect(ranked.map((match) => match?.[2]).sort()).toEqual([
-        "A fiber is a lightweight thread of execution in Effect.",
-        "Effect is a TypeScript library for typed, composable programs.",
-        "The Eiffel Tower is in Paris."
-      ])
-      const scores = ranked.map((match) => Number(match?.[1]))
-      expect([...scores].sort((a, b) => b - a)).toEqual(scores)
-      expect(output[3]).toMatch(/^usage: [1-9]\d* tokens$/)
-      expect(output[4]).toBe("3000 vectors of 8 dimensions; vector 2500 is note 2500's: true")
-    }), timeout)
+  it.live(
+    "embeddings ranks three documents, then embeds 3000 texts in batches, in order",
+    () =>
+      Effect.gen(function*() {
+        const output = lines((yield* ran("embeddings")).stdout)
+        expect(output).toHaveLength(5)
+        const ranked = output.slice(0, 3).map((line) => /^(-?\d\.\d{3}) {2}(.+)$/.exec(line))
+        expect(ranked.map((match) => match?.[2]).sort()).toEqual([
+          "A fiber is a lightweight thread of execution in Effect.",
+          "Effect is a TypeScript library for typed, composable programs.",
+          "The Eiffel Tower is in Paris."
+        ])
+        const scores = ranked.map((match) => Number(match?.[1]))
+        expect([...scores].sort((a, b) => b - a)).toEqual(scores)
+        expect(output[3]).toMatch(/^usage: [1-9]\d* tokens$/)
+        expect(output[4]).toBe("3000 vectors of 8 dimensions; vector 2500 is note 2500's: true")
+      }),
+    timeout
+  )
 
-  it.live("structured-output decodes the same typed recipe through all five adapters, then shows OutputDecodeError", () =>
-    Effect.gen(function*() {
-      const output = lines((yield* ran("structured-output")).stdout)
-      expect(output.slice(0, 5).map((line) => line.split(":", 1)[0])).toEqual([
-        "chat-completions",
-        "responses",
-        "anthropic",
-        "gemini",
-        "ollama"
-      ])
-      for (const line of output.slice(0, 5)) {
-        expect(line).toMatch(/: easy, serves 1, 1 ingredient\(s\) \(1 g of sim\); [1-9]\d* completion tokens$/)
-      }
-      expect(output[5]).toMatch(/^OutputDecodeError, raw text: \{"title":42,/)
-      expect(output).toHaveLength(6)
-    }), timeout)
+  it.live(
+    "structured-output decodes the same typed recipe through all five adapters, then shows OutputDecodeError",
+    () =>
+      Effect.gen(function*() {
+        const output = lines((yield* ran("structured-output")).stdout)
+        expect(output.slice(0, 5).map((line) => line.split(":", 1)[0])).toEqual([
+          "chat-completions",
+          "responses",
+          "anthropic",
+          "gemini",
+          "ollama"
+        ])
+        for (const line of output.slice(0, 5)) {
+          expect(line).toMatch(/: easy, serves 1, 1 ingredient\(s\) \(1 g of sim\); [1-9]\d* completion tokens$/)
+        }
+        expect(output[5]).toMatch(/^OutputDecodeError, raw text: \{"title":42,/)
+        expect(output).toHaveLength(6)
+      }),
+    timeout
+  )
 
-  it.live("router splits the fast group by weight and falls back from an unknown model to the smart group", () =>
-    Effect.gen(function*() {
-      const output = lines((yield* ran("router")).stdout)
-      expect(output[0]).toBe("legacy was answered by gpt-4o")
-      expect(output[1]).toMatch(/^load \d+(\.\d+)?%$/)
-      const requests = (name: string) =>
-        Number(/, (\d+) requests/.exec(output.find((line) => line.startsWith(`${name}:`)) ?? "")?.[1])
-      expect(requests("mini-a") + requests("mini-b")).toBe(200)
-      // 3:1 by weight, with a seeded Random: the same split on every run.
-      expect(requests("mini-a")).toBeGreaterThan(2 * requests("mini-b"))
-      expect(output).toContain("retired: weight 1, 1 requests, 1 failed, cooldown closed")
-      expect(output).toContain("big: weight 1, 1 requests, 0 failed, cooldown closed")
-    }), timeout)
+  it.live(
+    "router splits the fast group by weight and falls back from an unknown model to the smart group",
+    () =>
+      Effect.gen(function*() {
+        const output = lines((yield* ran("router")).stdout)
+        expect(output[0]).toBe("legacy was answered by gpt-4o")
+        expect(output[1]).toMatch(/^load \d+(\.\d+)?%$/)
+        const requests = (name: string) =>
+          Number(/, (\d+) requests/.exec(output.find((line) => line.startsWith(`${name}:`)) ?? "")?.[1])
+        expect(requests("mini-a") + requests("mini-b")).toBe(200)
+        // 3:1 by weight, with a seeded Random: the same split on every run.
+        expect(requests("mini-a")).toBeGreaterThan(2 * requests("mini-b"))
+        expect(output).toContain("retired: weight 1, 1 requests, 1 failed, cooldown closed")
+        expect(output).toContain("big: weight 1, 1 requests, 0 failed, cooldown closed")
+      }),
+    timeout
+  )
 
-  it.live("execution-plan tries the unknown model twice, then answers from the next step", () =>
-    Effect.gen(function*() {
-      expect(lines((yield* ran("execution-plan")).stdout)).toEqual([
-        "failed first: gpt-3.5-retired: ModelNotFoundError, gpt-3.5-retired: ModelNotFoundError",
-        "answered by gpt-4o"
-      ])
-    }), timeout)
+  it.live(
+    "execution-plan tries the unknown model twice, then answers from the next step",
+    () =>
+      Effect.gen(function*() {
+        expect(lines((yield* ran("execution-plan")).stdout)).toEqual([
+          "failed first: gpt-3.5-retired: ModelNotFoundError, gpt-3.5-retired: ModelNotFoundError",
+          "answered by gpt-4o"
+        ])
+      }),
+    timeout
+  )
 
-  it.live("failover restarts a cut or stalled stream on the fallback, counts a malformed event, hedges a slow primary, skips a rate-limited one, and brings a recovered one back", () =>
-    Effect.gen(function*() {
-      const output = lines((yield* ran("failover")).stdout)
-      const after = (prefix: string) => output.slice(output.findIndex((line) => line.startsWith(prefix)))
-      // The cut stream: one Restart chunk, then the fallback's whole reply (24 tokens, one word each).
-      expect(after("cut stream:").slice(0, 4)).toEqual([
-        "cut stream: restart, attempt 2 on fallback after TransportError",
-        "cut stream: 24 words from gpt-4o-mini, finish stop",
-        "  primary: 1 requests, 1 failed, breaker open, hedges 0 started 0 cancelled, 0 keys cooling",
-        "  fallback: 1 requests, 0 failed, breaker closed, hedges 0 started 0 cancelled, 0 keys cooling"
-      ])
-      // The primary's stream stalls: its 1 s idle timeout restarts it on the fallback, which answers whole.
-      const [stalled, stalledReply] = after("stalled stream:")
-      expect(stalled).toBe("stalled stream: restart on fallback after TimeoutError")
-      // The stall never ends: only the idle timeout ended the attempt, however long the machine took.
-      expect(stalledReply).toMatch(/^stalled stream: 24 words from gpt-4o-mini in [\d.]+ s$/)
-      // A malformed event in the primary's stream: skipped, the reply whole, counted on it and in the status.
-      expect(output).toContain("malformed event: 24 words from gpt-4o, 1 event skipped, 1 in the primary's status")
-      // The primary's first token is 5 s away: the hedge after 1 s answers first (the fallback's model; the primary's
-      // attempt cancelled).
-      const [slow, slowPrimary, slowFallback] = after("slow primary:")
-      expect(slow).toMatch(/^slow primary: answered by gpt-4o-mini in [\d.]+ s$/)
-      expect(slowPrimary).toMatch(/^ {2}primary: 1 requests, 0 failed, breaker closed, hedges 0 started 1 cancelled, /)
-      expect(slowFallback).toMatch(/^ {2}fallback: 1 requests, 0 failed, breaker closed, hedges 1 started /)
-      // Three attempts on the primary (two key rotations) leave its three keys cooling; no wait for them.
-      const [limited, limitedPrimary] = after("rate-limited primary:")
-      // Waiting for the keys would take their Retry-After, 10 s: the whole call came in under that, with the time
-      // a loaded machine takes to spare.
-      expect(Number(/^rate-limited primary: answered by gpt-4o-mini in ([\d.]+) s$/.exec(limited ?? "")?.[1])).toBeLessThan(9)
-      expect(limitedPrimary).toBe("  primary: 1 requests, 1 failed, breaker closed, hedges 0 started 0 cancelled, 3 keys cooling")
-      expect(output).toContain("model gone: answered by gpt-4o-mini")
-      // Down for 1.5 s: the fallback answers while the breaker is open, the primary once a probe finds it healthy.
-      const flapping = output.filter((line) => line.startsWith("flapping primary:"))
-      expect(flapping).toHaveLength(10)
-      expect(flapping[0]).toMatch(/ gpt-4o-mini, breaker open$/)
-      // Back by the tenth call, 3.6 s of sleeps in: after the recovery at 1.5 s and one cooldown period (1 s), however
-      // slow the machine (it only makes the calls later).
-      expect(flapping[9]).toMatch(/ gpt-4o, breaker closed$/)
-      const back = flapping.findIndex((line) => line.endsWith(" gpt-4o, breaker closed"))
-      // Every answer from the first on the primary is the primary's: one probe brought it back.
-      for (const line of flapping.slice(back)) expect(line).toMatch(/ gpt-4o, breaker closed$/)
-      expect(output.at(-2)).toMatch(/^ {2}primary: \d+ requests, [12] failed, breaker closed, /)
-    }), timeout)
+  it.live(
+    "failover restarts a cut or stalled stream on the fallback, counts a malformed event, hedges a slow primary, skips a rate-limited one, and brings a recovered one back",
+    () =>
+      Effect.gen(function*() {
+        const output = lines((yield* ran("failover")).stdout)
+        const after = (prefix: string) => output.slice(output.findIndex((line) => line.startsWith(prefix)))
+        // The cut stream: one Restart chunk, then the fallback's whole reply (24 tokens, one word each).
+        expect(after("cut stream:").slice(0, 4)).toEqual([
+          "cut stream: restart, attempt 2 on fallback after TransportError",
+          "cut stream: 24 words from gpt-4o-mini, finish stop",
+          "  primary: 1 requests, 1 failed, breaker open, hedges 0 started 0 cancelled, 0 keys cooling",
+          "  fallback: 1 requests, 0 failed, breaker closed, hedges 0 started 0 cancelled, 0 keys cooling"
+        ])
+        // The primary's stream stalls: its 1 s idle timeout restarts it on the fallback, which answers whole.
+        const [stalled, stalledReply] = after("stalled stream:")
+        expect(stalled).toBe("stalled stream: restart on fallback after TimeoutError")
+        // The stall never ends: only the idle timeout ended the attempt, however long the machine took.
+        expect(stalledReply).toMatch(/^stalled stream: 24 words from gpt-4o-mini in [\d.]+ s$/)
+        // A malformed event in the primary's stream: skipped, the reply whole, counted on it and in the status.
+        expect(output).toContain("malformed event: 24 words from gpt-4o, 1 event skipped, 1 in the primary's status")
+        // The primary's first token is 5 s away: the hedge after 1 s answers first (the fallback's model; the primary's
+        // attempt cancelled).
+        const [slow, slowPrimary, slowFallback] = after("slow primary:")
+        expect(slow).toMatch(/^slow primary: answered by gpt-4o-mini in [\d.]+ s$/)
+        expect(slowPrimary).toMatch(
+          /^ {2}primary: 1 requests, 0 failed, breaker closed, hedges 0 started 1 cancelled, /
+        )
+        expect(slowFallback).toMatch(/^ {2}fallback: 1 requests, 0 failed, breaker closed, hedges 1 started /)
+        // Three attempts on the primary (two key rotations) leave its three keys cooling; no wait for them.
+        const [limited, limitedPrimary] = after("rate-limited primary:")
+        // Waiting for the keys would take their Retry-After, 10 s: the whole call came in under that, with the time
+        // a loaded machine takes to spare.
+        expect(Number(/^rate-limited primary: answered by gpt-4o-mini in ([\d.]+) s$/.exec(limited ?? "")?.[1]))
+          .toBeLessThan(9)
+        expect(limitedPrimary).toBe(
+          "  primary: 1 requests, 1 failed, breaker closed, hedges 0 started 0 cancelled, 3 keys cooling"
+        )
+        expect(output).toContain("model gone: answered by gpt-4o-mini")
+        // Down for 1.5 s: the fallback answers while the breaker is open, the primary once a probe finds it healthy.
+        const flapping = output.filter((line) => line.startsWith("flapping primary:"))
+        expect(flapping).toHaveLength(10)
+        expect(flapping[0]).toMatch(/ gpt-4o-mini, breaker open$/)
+        // Back by the tenth call, 3.6 s of sleeps in: after the recovery at 1.5 s and one cooldown period (1 s), however
+        // slow the machine (it only makes the calls later).
+        expect(flapping[9]).toMatch(/ gpt-4o, breaker closed$/)
+        const back = flapping.findIndex((line) => line.endsWith(" gpt-4o, breaker closed"))
+        // Every answer from the first on the primary is the primary's: one probe brought it back.
+        for (const line of flapping.slice(back)) expect(line).toMatch(/ gpt-4o, breaker closed$/)
+        expect(output.at(-2)).toMatch(/^ {2}primary: \d+ requests, [12] failed, breaker closed, /)
+      }),
+    timeout
+  )
 
-  it.live("telemetry prints each span through the OpenTelemetry SDK: a call span, attempt spans, GenAI attributes, no key", () =>
-    Effect.gen(function*() {
-      const { stdout } = yield* ran("telemetry")
-      const count = (text: string) => stdout.split(text).length - 1
-      expect(lines(stdout).filter((line) => !line.startsWith(" ") && /^[a-z]/.test(line))).toEqual([
-        "chat: answered by gpt-4o-mini, 30 tokens",
-        "stream: answered by gpt-4o-mini, 30 tokens"
-      ])
-      // Per call: its span, the router's two attempts, the primary's two (one retry) and the fallback's one.
-      expect(count("name: 'chat main'")).toBe(2)
-      expect(count("name: 'Router.attempt'")).toBe(4)
-      expect(count("name: 'Llm.attempt'")).toBe(6)
-      expect(count("'gen_ai.operation.name': 'chat'")).toBe(2)
-      expect(count("'gen_ai.response.model': 'gpt-4o-mini'")).toBe(2)
-      expect(count("'llm_router.deployment': 'fallback'")).toBe(4)
-      expect(count("'error.type': 'ProviderUnavailableError'")).toBe(6)
-      expect(count("'llm_router.time_to_first_token_ms'")).toBe(1)
-      expect(stdout).toMatch(/'llm_router\.key_id': 'sk-…0001#[0-9a-f]{4}'/)
-      for (const key of simulatedKeys) expect(stdout).not.toContain(key)
-    }), timeout)
+  it.live(
+    "telemetry prints each span through the OpenTelemetry SDK: a call span, attempt spans, GenAI attributes, no key",
+    () =>
+      Effect.gen(function*() {
+        const { stdout } = yield* ran("telemetry")
+        const count = (text: string) => stdout.split(text).length - 1
+        expect(lines(stdout).filter((line) => !line.startsWith(" ") && /^[a-z]/.test(line))).toEqual([
+          "chat: answered by gpt-4o-mini, 30 tokens",
+          "stream: answered by gpt-4o-mini, 30 tokens"
+        ])
+        // Per call: its span, the router's two attempts, the primary's two (one retry) and the fallback's one.
+        expect(count("name: 'chat main'")).toBe(2)
+        expect(count("name: 'Router.attempt'")).toBe(4)
+        expect(count("name: 'Llm.attempt'")).toBe(6)
+        expect(count("'gen_ai.operation.name': 'chat'")).toBe(2)
+        expect(count("'gen_ai.response.model': 'gpt-4o-mini'")).toBe(2)
+        expect(count("'llm_router.deployment': 'fallback'")).toBe(4)
+        expect(count("'error.type': 'ProviderUnavailableError'")).toBe(6)
+        expect(count("'llm_router.time_to_first_token_ms'")).toBe(1)
+        expect(stdout).toMatch(/'llm_router\.key_id': 'sk-…0001#[0-9a-f]{4}'/)
+        for (const key of simulatedKeys) expect(stdout).not.toContain(key)
+      }),
+    timeout
+  )
 
   it.effect("examples/provider.example.json decodes, its keys read from the environment", () =>
     Effect.gen(function*() {

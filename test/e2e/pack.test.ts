@@ -121,7 +121,9 @@ beforeAll(() =>
     expect(fs.existsSync(path.join(tree(), "dist"))).toBe(false)
     // `npm pack` runs the `prepare` script, which builds dist/.
     const pack = yield* npm(["pack", "--json", "--pack-destination", scratch], tree())
-    const [report] = JSON.parse(pack.stdout) as ReadonlyArray<{ readonly filename: string; readonly files: ReadonlyArray<PackedFile> }>
+    const [report] = JSON.parse(pack.stdout) as ReadonlyArray<
+      { readonly filename: string; readonly files: ReadonlyArray<PackedFile> }
+    >
     packed = report!.files.map((file) => file.path)
     writeScratchProject(path.join(scratch, report!.filename))
     yield* npm(["install", "--offline", "--no-audit", "--no-fund"], app())
@@ -133,7 +135,16 @@ afterAll(() => {
 
 describe("the packed package", () => {
   it("ships the compiled package, its launcher and the sources its maps point at, and nothing else", () => {
-    for (const file of ["bin/effect-llm-router.js", "dist/index.js", "dist/index.d.ts", "dist/testing.js", "dist/testing.d.ts", "dist/cli/main.js"]) {
+    for (
+      const file of [
+        "bin/effect-llm-router.js",
+        "dist/index.js",
+        "dist/index.d.ts",
+        "dist/testing.js",
+        "dist/testing.d.ts",
+        "dist/cli/main.js"
+      ]
+    ) {
       expect(packed).toContain(file)
     }
     expect(packed.filter((file) => !/^(bin|dist|src)\/|^(package\.json|README\.md)$/.test(file))).toEqual([])
@@ -141,7 +152,9 @@ describe("the packed package", () => {
     const maps = packed.filter((file) => file.endsWith(".js.map"))
     expect(maps.length).toBe(packed.filter((file) => file.startsWith("dist/") && file.endsWith(".js")).length)
     for (const map of maps) {
-      const { sources } = JSON.parse(fs.readFileSync(path.join(installed(), map), "utf8")) as { readonly sources: ReadonlyArray<string> }
+      const { sources } = JSON.parse(fs.readFileSync(path.join(installed(), map), "utf8")) as {
+        readonly sources: ReadonlyArray<string>
+      }
       for (const source of sources) expect(packed).toContain(path.posix.join(path.posix.dirname(map), source))
     }
   })
@@ -176,7 +189,12 @@ describe("the packed package", () => {
       `
       const run = yield* nodeInApp(["--input-type=module", "-e", program])
       expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: "" })
-      const out = JSON.parse(run.stdout) as { resolved: string; text: string; completionTokens: number; internal: string }
+      const out = JSON.parse(run.stdout) as {
+        resolved: string
+        text: string
+        completionTokens: number
+        internal: string
+      }
       expect(fs.realpathSync(new URL(out.resolved))).toBe(fs.realpathSync(path.join(installed(), "dist", "index.js")))
       expect(out.text).toMatch(/^[A-Z][a-z]+( [a-z]+)+\.?$/)
       expect(out.completionTokens).toBe(8)
@@ -191,7 +209,9 @@ describe("the packed package", () => {
       expect(version).toEqual({ code: 0, signal: null, stdout: `${manifest.version}\n`, stderr: "" })
       const chat = yield* nodeInApp([bin, "chat", "Tell me about Effect."])
       expect({ code: chat.code, signal: chat.signal }).toEqual({ code: 0, signal: null })
-      expect(chat.stderr).toMatch(/^effect-llm-router: no provider configured; using the built-in simulator at http:\/\/127\.0\.0\.1:\d+ /)
+      expect(chat.stderr).toMatch(
+        /^effect-llm-router: no provider configured; using the built-in simulator at http:\/\/127\.0\.0\.1:\d+ /
+      )
       expect(chat.stdout.trim().split(" ").length).toBeGreaterThan(40)
       expect(chat.stdout.endsWith(".\n")).toBe(true)
     }))
@@ -200,21 +220,27 @@ describe("the packed package", () => {
     ? "on an old Node (skipped: none older than 22 on the PATH)"
     : "on an old Node"
   describe(oldNodeTitle, () => {
-    it.live.skipIf(oldNode === undefined)("refuses in words on import of either entry point and from the command", () =>
-      Effect.gen(function*() {
-        const { file, version } = oldNode!
-        const refusal = `effect-llm-router needs Node 22 or later; this is Node ${version}. ` +
-          "Inside this repository, run it through npm scripts or npx, which use the Node the project brings."
-        for (const entry of ["effect-llm-router", "effect-llm-router/testing"]) {
-          const program = `import(${JSON.stringify(entry)})` +
-            `.then(() => console.log("imported"), (error) => console.log(error.message))`
-          const run = yield* spawnProcess(file, ["--input-type=module", "-e", program], { cwd: app(), env: cleanEnv() })
-          expect({ entry, code: run.code, stdout: run.stdout, stderr: run.stderr })
-            .toEqual({ entry, code: 0, stdout: `${refusal}\n`, stderr: "" })
-        }
-        const bin = path.join(installed(), "bin", "effect-llm-router.js")
-        const command = yield* spawnProcess(file, [bin, "--version"], { cwd: app(), env: cleanEnv() })
-        expect(command).toEqual({ code: 1, signal: null, stdout: "", stderr: `${refusal}\n` })
-      }))
+    it.live.skipIf(oldNode === undefined)(
+      "refuses in words on import of either entry point and from the command",
+      () =>
+        Effect.gen(function*() {
+          const { file, version } = oldNode!
+          const refusal = `effect-llm-router needs Node 22 or later; this is Node ${version}. ` +
+            "Inside this repository, run it through npm scripts or npx, which use the Node the project brings."
+          for (const entry of ["effect-llm-router", "effect-llm-router/testing"]) {
+            const program = `import(${JSON.stringify(entry)})` +
+              `.then(() => console.log("imported"), (error) => console.log(error.message))`
+            const run = yield* spawnProcess(file, ["--input-type=module", "-e", program], {
+              cwd: app(),
+              env: cleanEnv()
+            })
+            expect({ entry, code: run.code, stdout: run.stdout, stderr: run.stderr })
+              .toEqual({ entry, code: 0, stdout: `${refusal}\n`, stderr: "" })
+          }
+          const bin = path.join(installed(), "bin", "effect-llm-router.js")
+          const command = yield* spawnProcess(file, [bin, "--version"], { cwd: app(), env: cleanEnv() })
+          expect(command).toEqual({ code: 1, signal: null, stdout: "", stderr: `${refusal}\n` })
+        })
+    )
   })
 })

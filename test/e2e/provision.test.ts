@@ -79,10 +79,12 @@ describe("provisioning the tools the tests drive", () => {
       const run = yield* provision(fake)
       const missing = ["redis-server", ...(hasChromium ? [] : ["chromium"])].join(" ")
       expect(run.code).toBe(0)
-      expect(run.stderr.trim().split("\n").at(-1)).toMatch(new RegExp(
-        `^npm test: cannot install ${missing} \\((sudo -n )?apt-get update failed\\); ` +
-          "the tests that need them fail or say they are skipped$"
-      ))
+      expect(run.stderr.trim().split("\n").at(-1)).toMatch(
+        new RegExp(
+          `^npm test: cannot install ${missing} \\((sudo -n )?apt-get update failed\\); ` +
+            "the tests that need them fail or say they are skipped$"
+        )
+      )
       expect(calls(fake.log)).toHaveLength(1)
     }).pipe(Effect.scoped))
 

@@ -4,7 +4,14 @@ import type { ChatResponse } from "../../src/ChatResponse.js"
 import { message, streamEncoder } from "../../src/internal/gateway/anthropicRender.js"
 import { finish, restart, text } from "../utils/encoderChunks.js"
 
-const usage = { promptTokens: 10, completionTokens: 4, totalTokens: 14, cachedPromptTokens: 3, reasoningTokens: 0, estimated: false }
+const usage = {
+  promptTokens: 10,
+  completionTokens: 4,
+  totalTokens: 14,
+  cachedPromptTokens: 3,
+  reasoningTokens: 0,
+  estimated: false
+}
 
 // The events of an SSE text: each one's name and JSON data.
 const events = (text: string): Array<{ readonly event: string; readonly data: Record<string, unknown> }> =>
@@ -30,7 +37,9 @@ describe("the gateway's Anthropic stream encoder", () => {
     expect(encoded.restarted).toBeUndefined()
     const all = events(text(encoded.bytes))
     // A block: its start, `deltas` deltas and its stop.
-    const block = (deltas: number) => ["content_block_start", ...Array<string>(deltas).fill("content_block_delta"), "content_block_stop"]
+    const block = (
+      deltas: number
+    ) => ["content_block_start", ...Array<string>(deltas).fill("content_block_delta"), "content_block_stop"]
     expect(all.map((event) => event.event)).toEqual([
       "message_start",
       ...block(1),
@@ -45,7 +54,9 @@ describe("the gateway's Anthropic stream encoder", () => {
     expect(starts.map((start) => start["index"])).toEqual([0, 1, 2, 3])
     expect(starts[2]!["content_block"]).toEqual({ type: "tool_use", id: "toolu_gw_t1", name: "f", input: {} })
     // A late piece of the first call goes to its own block, by index.
-    const pieces = all.filter((event) => (event.data["delta"] as { type?: string } | undefined)?.type === "input_json_delta")
+    const pieces = all.filter((event) =>
+      (event.data["delta"] as { type?: string } | undefined)?.type === "input_json_delta"
+    )
     expect(pieces.map((piece) => [piece.data["index"], (piece.data["delta"] as { partial_json: string }).partial_json]))
       .toEqual([[2, "{\"a\":"], [3, "{}"], [2, "1}"]])
     expect(all.at(-2)!.data).toEqual({
@@ -125,7 +136,13 @@ describe("the gateway's Anthropic message", () => {
   it("gives an Anthropic reply's signed thinking blocks back as they came, and max_tokens for length", () => {
     const signed = [{ type: "thinking", thinking: "hmm", signature: "s1" }, { type: "redacted_thinking", data: "x" }]
     const body = JSON.parse(message(
-      response({ id: "msg_p", reasoning: "hmm", text: "Hi", finishReason: "length", providerMetadata: { anthropic: { thinking: signed } } }),
+      response({
+        id: "msg_p",
+        reasoning: "hmm",
+        text: "Hi",
+        finishReason: "length",
+        providerMetadata: { anthropic: { thinking: signed } }
+      }),
       "msg_x"
     ))
     // Anthropic's id shape, whatever the provider's id.

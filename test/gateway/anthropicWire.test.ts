@@ -46,7 +46,13 @@ const body = fc.record({
     stop_sequences: fc.array(text, { maxLength: 2 }),
     stream: fc.boolean(),
     tools: fc.array(
-      loose({ type: fc.constantFrom("custom", "web_search_20250305"), name: text, description: text, input_schema: jsonObject, strict: fc.boolean() }),
+      loose({
+        type: fc.constantFrom("custom", "web_search_20250305"),
+        name: text,
+        description: text,
+        input_schema: jsonObject,
+        strict: fc.boolean()
+      }),
       { maxLength: 2 }
     ),
     tool_choice: loose({
@@ -79,11 +85,21 @@ const hello = { role: "user", content: "Hello" }
 
 describe("the gateway's Messages request", () => {
   it("names a bad field as Anthropic does", () => {
-    expect(Wire.messages(JSON.stringify({ model: "m", max_tokens: 9, messages: [hello, { role: "system", content: "x" }] })))
-      .toMatchObject({ _tag: "Problem", param: "messages.1.role", message: expect.stringMatching(/^messages\.1\.role: expected/) })
+    expect(
+      Wire.messages(JSON.stringify({ model: "m", max_tokens: 9, messages: [hello, { role: "system", content: "x" }] }))
+    )
+      .toMatchObject({
+        _tag: "Problem",
+        param: "messages.1.role",
+        message: expect.stringMatching(/^messages\.1\.role: expected/)
+      })
     expect(Wire.messages(JSON.stringify({ model: "m", messages: [hello] })))
       .toMatchObject({ _tag: "Problem", param: "max_tokens", message: "max_tokens: missing" })
-    expect(Wire.messages(JSON.stringify({ model: "m", max_tokens: 9, messages: [{ role: "user", content: [{ type: "document" }] }] })))
+    expect(
+      Wire.messages(
+        JSON.stringify({ model: "m", max_tokens: 9, messages: [{ role: "user", content: [{ type: "document" }] }] })
+      )
+    )
       .toMatchObject({ _tag: "Problem", param: "messages.0.content.0" })
     expect(Wire.messages(JSON.stringify({
       model: "m",
@@ -99,7 +115,13 @@ describe("the gateway's Messages request", () => {
       max_tokens: 300,
       system: [{ type: "text", text: "Be brief." }, { type: "text", text: "Be kind." }],
       messages: [
-        { role: "user", content: [{ type: "text", text: "Look" }, { type: "image", source: { type: "base64", media_type: "image/png", data: "AAA" } }] },
+        {
+          role: "user",
+          content: [{ type: "text", text: "Look" }, {
+            type: "image",
+            source: { type: "base64", media_type: "image/png", data: "AAA" }
+          }]
+        },
         {
           role: "assistant",
           content: [
@@ -108,7 +130,13 @@ describe("the gateway's Messages request", () => {
             { type: "tool_use", id: "t1", name: "f", input: { a: 1 } }
           ]
         },
-        { role: "user", content: [{ type: "tool_result", tool_use_id: "t1", content: [{ type: "text", text: "42" }] }, { type: "text", text: "So?" }] }
+        {
+          role: "user",
+          content: [{ type: "tool_result", tool_use_id: "t1", content: [{ type: "text", text: "42" }] }, {
+            type: "text",
+            text: "So?"
+          }]
+        }
       ],
       temperature: 0.5,
       stop_sequences: ["END"],
@@ -127,7 +155,10 @@ describe("the gateway's Messages request", () => {
         messages: [
           { role: "system", content: "Be brief." },
           { role: "system", content: "Be kind." },
-          { role: "user", content: [{ type: "text", text: "Look" }, { type: "image", url: "data:image/png;base64,AAA" }] },
+          {
+            role: "user",
+            content: [{ type: "text", text: "Look" }, { type: "image", url: "data:image/png;base64,AAA" }]
+          },
           {
             role: "assistant",
             content: "Let me see.",
@@ -153,9 +184,16 @@ describe("the gateway's Messages request", () => {
     const decoded = Wire.messages(JSON.stringify({
       model: "m",
       max_tokens: 9,
-      messages: [hello, { role: "assistant", content: [{ type: "thinking", thinking: "hmm", signature: "" }, { type: "text", text: "A" }] }, hello]
+      messages: [hello, {
+        role: "assistant",
+        content: [{ type: "thinking", thinking: "hmm", signature: "" }, { type: "text", text: "A" }]
+      }, hello]
     }))
-    expect(decoded._tag === "Messages" && decoded.request.messages[1]).toEqual({ role: "assistant", content: "A", reasoning: "hmm" })
+    expect(decoded._tag === "Messages" && decoded.request.messages[1]).toEqual({
+      role: "assistant",
+      content: "A",
+      reasoning: "hmm"
+    })
   })
 
   it("renames the engine's paths to the body's, placing a message back in its turn", () => {
@@ -163,7 +201,10 @@ describe("the gateway's Messages request", () => {
       model: "m",
       max_tokens: 9,
       system: "S",
-      messages: [hello, { role: "assistant", content: "A" }, { role: "user", content: [{ type: "tool_result", tool_use_id: "x" }] }]
+      messages: [hello, { role: "assistant", content: "A" }, {
+        role: "user",
+        content: [{ type: "tool_result", tool_use_id: "x" }]
+      }]
     }))
     if (decoded._tag !== "Messages") throw new Error("expected a decoded body")
     expect(Wire.anthropicPath("messages[0].content", decoded.body)).toBe("system")

@@ -50,7 +50,11 @@ describe("gateway keys: digests and their constant-time compare", () => {
 
 describe("a budgeted call's worst case", () => {
   const price = fc.record(
-    { input: fc.double({ min: 0, max: 20, noNaN: true }), cachedInput: fc.double({ min: 0, max: 20, noNaN: true }), output: fc.double({ min: 0, max: 100, noNaN: true }) },
+    {
+      input: fc.double({ min: 0, max: 20, noNaN: true }),
+      cachedInput: fc.double({ min: 0, max: 20, noNaN: true }),
+      output: fc.double({ min: 0, max: 100, noNaN: true })
+    },
     { requiredKeys: ["input", "output"] }
   )
 
@@ -76,7 +80,8 @@ describe("a budgeted call's worst case", () => {
 
   it("a name with an unpriced deployment has no worst case; embeddings (no request) reserve nothing", () => {
     expect(Engine.worstPrice([{ price: { input: 1, output: 2 } }, {}])).toBeUndefined()
-    expect(Engine.worstPrice([{ price: { input: 1, cachedInput: 3, output: 2 } }, { price: { input: 2, output: 1 } }])).toEqual({ input: 3, output: 2 })
+    expect(Engine.worstPrice([{ price: { input: 1, cachedInput: 3, output: 2 } }, { price: { input: 2, output: 1 } }]))
+      .toEqual({ input: 3, output: 2 })
     expect(Auth.worstCase({ price: { input: 1, output: 2 } }, undefined)).toBe(0)
   })
 
@@ -85,7 +90,13 @@ describe("a budgeted call's worst case", () => {
     const b = { name: "p/b", model: "mb", groups: ["fast"] }
     const c = { name: "p/c", model: "mc" }
     const d = { name: "p/d", model: "md" }
-    const options = { deployments: [a, b, c, d], fallbacks: { fast: [{ to: "mc", on: ["RateLimitError" as const] }], "p/c": [{ to: "p/d", on: ["TimeoutError" as const] }] } }
+    const options = {
+      deployments: [a, b, c, d],
+      fallbacks: {
+        fast: [{ to: "mc", on: ["RateLimitError" as const] }],
+        "p/c": [{ to: "p/d", on: ["TimeoutError" as const] }]
+      }
+    }
     expect(new Set(Engine.reachable(options, "fast"))).toEqual(new Set([a, b, c, d]))
     expect(Engine.reachable(options, "mb")).toEqual([b])
     expect(new Set(Engine.reachable(options, "p/c"))).toEqual(new Set([c, d]))
@@ -100,9 +111,17 @@ describe("a budgeted key's admission", () => {
   const reserved = Pricing.estimate(price, request)
   const admitting = Effect.gen(function*() {
     const auth = yield* Auth.make(
-      [{ name: "k", key: Redacted.make("gw-key-budgeted"), budget: { limit: 1, period: "1 day", defaultMaxTokens: 50 } }],
+      [{
+        name: "k",
+        key: Redacted.make("gw-key-budgeted"),
+        budget: { limit: 1, period: "1 day", defaultMaxTokens: 50 }
+      }],
       [],
-      { resolve: (model) => model === "m" ? { price } : undefined, models: [{ id: "m", ownedBy: "test" }], store: undefined }
+      {
+        resolve: (model) => model === "m" ? { price } : undefined,
+        models: [{ id: "m", ownedBy: "test" }],
+        store: undefined
+      }
     )
     const caller = auth.authenticate({ authorization: "Bearer gw-key-budgeted" }) as Auth.Caller
     // One admission in a scope of its own, closed with `exit` after `use`.

@@ -56,12 +56,24 @@ describe("the gateway's body text", () => {
   })
 })
 
-const usage = { promptTokens: 3, completionTokens: 2, totalTokens: 5, cachedPromptTokens: 0, reasoningTokens: 0, estimated: false }
+const usage = {
+  promptTokens: 3,
+  completionTokens: 2,
+  totalTokens: 5,
+  cachedPromptTokens: 0,
+  reasoningTokens: 0,
+  estimated: false
+}
 
 const chunk: fc.Arbitrary<ChatChunk> = fc.oneof(
   anyString.map((value): ChatChunk => ({ _tag: "TextDelta", text: value })),
   anyString.map((value): ChatChunk => ({ _tag: "ReasoningDelta", text: value })),
-  fc.record({ index: fc.nat(2), id: fc.option(anyString, { nil: undefined }), name: fc.option(anyString, { nil: undefined }), arguments: anyString })
+  fc.record({
+    index: fc.nat(2),
+    id: fc.option(anyString, { nil: undefined }),
+    name: fc.option(anyString, { nil: undefined }),
+    arguments: anyString
+  })
     .map(({ id, index, name, arguments: args }): ChatChunk => ({
       _tag: "ToolCallDelta",
       index,
@@ -73,7 +85,14 @@ const chunk: fc.Arbitrary<ChatChunk> = fc.oneof(
   fc.constant<ChatChunk>({ _tag: "Restart", attempt: 2, deployment: "b", error: "TransportError" })
 )
 
-const finish: ChatChunk = { _tag: "Finish", finishReason: "stop", id: "r", model: "m", provider: "p", latency: Duration.millis(1) }
+const finish: ChatChunk = {
+  _tag: "Finish",
+  finishReason: "stop",
+  id: "r",
+  model: "m",
+  provider: "p",
+  latency: Duration.millis(1)
+}
 
 // A stream's chunks (a batch is never empty), ending with its `Finish` or not.
 const stream = fc.tuple(fc.array(chunk, { minLength: 1, maxLength: 10 }), fc.boolean()).map(([chunks, finished]) =>
@@ -83,8 +102,10 @@ const stream = fc.tuple(fc.array(chunk, { minLength: 1, maxLength: 10 }), fc.boo
 const encoders: ReadonlyArray<readonly [string, () => Render.StreamEncoder]> = [
   ["OpenAI", () => Render.streamEncoder("chatcmpl-1", "gpt-4o-mini", 1, true)],
   // The estimate is what the usage chunk says, so a stream reads alike whether its first batch has that chunk.
-  ["Anthropic", () =>
-    AnthropicRender.streamEncoder("msg_1", "claude", () => usage.promptTokens - usage.cachedPromptTokens)],
+  [
+    "Anthropic",
+    () => AnthropicRender.streamEncoder("msg_1", "claude", () => usage.promptTokens - usage.cachedPromptTokens)
+  ],
   ["LLM-API-BalancedCall", BalancedCall.streamEncoder]
 ]
 
@@ -109,7 +130,9 @@ describe("the gateway's stream encoders, batch by batch", () => {
 
   it("OpenAI: every event is JSON, and the text deltas carry the reply's text", () =>
     fc.assert(fc.property(stream, (chunks) => {
-      const events = written(Render.streamEncoder("chatcmpl-1", "m", 1, false), [chunks]).split("\n\n").filter((event) => event !== "")
+      const events = written(Render.streamEncoder("chatcmpl-1", "m", 1, false), [chunks]).split("\n\n").filter((
+        event
+      ) => event !== "")
       const content = events
         .map((event) => event.replace(/^data: /, ""))
         .filter((data) => data !== "[DONE]")

@@ -5,7 +5,8 @@ import * as Redacted from "effect/Redacted"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import { withWarnings } from "../utils/warnings.js"
 
-const withEnv = (env: Record<string, string>) => Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env }))
+const withEnv = (env: Record<string, string>) =>
+  Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env }))
 
 const models = { openai: [{ model_name: "gpt-4o-mini", api_keys: ["sk-provider-000000000001"] }] }
 
@@ -56,7 +57,11 @@ describe("provider.json's gateway section", () => {
         gateway: {
           keys: [
             { name: "", key: "gw-literal-key-0001", rate_limit_capacity: 0 },
-            { key: "gw-literal-key-0002", models: "gpt-4o-mini", budget: { limit: -1, period: "fortnight", default_max_tokens: 0.5 } }
+            {
+              key: "gw-literal-key-0002",
+              models: "gpt-4o-mini",
+              budget: { limit: -1, period: "fortnight", default_max_tokens: 0.5 }
+            }
           ],
           admin_keys: [{ name: "ops" }]
         }
@@ -76,16 +81,33 @@ describe("provider.json's gateway section", () => {
       const issues = [...shapes.issues, ...resolved.issues]
       const keys = "gateway.keys"
       expect(issues.map((issue) => issue.path)).toEqual([
-        `${keys}[0].name`, `${keys}[0].rate_limit_capacity`, `${keys}[1].name`, `${keys}[1].models`,
-        `${keys}[1].budget.limit`, `${keys}[1].budget.period`, `${keys}[1].budget.default_max_tokens`, "gateway.admin_keys[0].key",
-        `${keys}[0].key`, `${keys}[2].name`, `${keys}[2].key`, "gateway.admin_keys[0].key", `${keys}[1].rate_limit_refill_rate`
+        `${keys}[0].name`,
+        `${keys}[0].rate_limit_capacity`,
+        `${keys}[1].name`,
+        `${keys}[1].models`,
+        `${keys}[1].budget.limit`,
+        `${keys}[1].budget.period`,
+        `${keys}[1].budget.default_max_tokens`,
+        "gateway.admin_keys[0].key",
+        `${keys}[0].key`,
+        `${keys}[2].name`,
+        `${keys}[2].key`,
+        "gateway.admin_keys[0].key",
+        `${keys}[1].rate_limit_refill_rate`
       ])
       expect(issues.map((issue) => issue.message)).toEqual([
-        "expected a non-empty string", "expected a positive number", "is missing", "Expected array",
-        "expected a positive number", "expected seconds (a positive number), a duration such as \"1 day\", or \"month\"",
+        "expected a non-empty string",
+        "expected a positive number",
+        "is missing",
+        "Expected array",
+        "expected a positive number",
+        "expected seconds (a positive number), a duration such as \"1 day\", or \"month\"",
         "expected a positive whole number",
-        "is missing", "the environment variable MISSING_GATEWAY_KEY is not set", "b is listed twice",
-        "the same key as gateway.keys[1].key", "the same key as gateway.keys[1].key",
+        "is missing",
+        "the environment variable MISSING_GATEWAY_KEY is not set",
+        "b is listed twice",
+        "the same key as gateway.keys[1].key",
+        "the same key as gateway.keys[1].key",
         "is missing (a key's rate limit takes both rate_limit_capacity and rate_limit_refill_rate)"
       ])
       for (const error of [shapes, resolved]) expect(error.message).not.toContain("gw-literal-key")

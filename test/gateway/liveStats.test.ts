@@ -46,7 +46,9 @@ describe("live stats: quantiles over a bounded window", () => {
       for (const value of values) window.push(value)
       const kept = ascending(values.slice(-capacity))
       expect(LiveStats.quantiles(window)).toEqual(
-        kept.length === 0 ? null : { p50: kept[Math.ceil(0.5 * kept.length) - 1], p95: kept[Math.ceil(0.95 * kept.length) - 1] }
+        kept.length === 0
+          ? null
+          : { p50: kept[Math.ceil(0.5 * kept.length) - 1], p95: kept[Math.ceil(0.95 * kept.length) - 1] }
       )
     })))
 })
@@ -76,9 +78,16 @@ describe("live stats: request and error rates from the router's counts", () => {
 
   it("keeps a bounded number of readings, and its rates are never negative and its error share within 0..1", () =>
     fc.assert(fc.property(
-      fc.array(fc.record({ step: fc.integer({ min: 0, max: 3_000 }), requests: fc.integer({ min: -2, max: 50 }), failures: fc.nat(60) }), {
-        maxLength: 200
-      }),
+      fc.array(
+        fc.record({
+          step: fc.integer({ min: 0, max: 3_000 }),
+          requests: fc.integer({ min: -2, max: 50 }),
+          failures: fc.nat(60)
+        }),
+        {
+          maxLength: 200
+        }
+      ),
       (readings) => {
         const rates = new LiveStats.Rates(0)
         let now = 0

@@ -18,14 +18,25 @@ describe("the gateway's stream encoder", () => {
       { _tag: "TextDelta", text: "Hello" },
       {
         _tag: "Usage",
-        usage: { promptTokens: 3, completionTokens: 1, totalTokens: 4, cachedPromptTokens: 0, reasoningTokens: 0, estimated: false }
+        usage: {
+          promptTokens: 3,
+          completionTokens: 1,
+          totalTokens: 4,
+          cachedPromptTokens: 0,
+          reasoningTokens: 0,
+          estimated: false
+        }
       },
       finish()
     ])
-    const all = events(text(first.bytes) + text(rest.bytes)) as Array<{ choices: Array<{ delta?: Record<string, unknown> }>; usage?: unknown }>
+    const all = events(text(first.bytes) + text(rest.bytes)) as Array<
+      { choices: Array<{ delta?: Record<string, unknown> }>; usage?: unknown }
+    >
     expect(all.filter((event) => typeof event === "object" && event.choices[0]?.delta?.["role"] === "assistant"))
       .toHaveLength(1)
-    expect(all.map((event) => (typeof event === "object" ? event.choices[0]?.delta?.["content"] : undefined)).filter(Boolean))
+    expect(
+      all.map((event) => (typeof event === "object" ? event.choices[0]?.delta?.["content"] : undefined)).filter(Boolean)
+    )
       .toEqual(["Hello"])
     expect(all[all.length - 2]).toMatchObject({ choices: [], usage: { prompt_tokens: 3, completion_tokens: 1 } })
     expect(all[all.length - 1]).toBe("[DONE]")
@@ -50,8 +61,12 @@ describe("the gateway's stream encoder", () => {
     ])
     const [, opened, piece] = events(text(tools.bytes))
     expect(opened).toMatchObject({
-      choices: [{ delta: { tool_calls: [{ index: 0, id: "call_1", type: "function", function: { name: "f", arguments: "" } }] } }]
+      choices: [{
+        delta: { tool_calls: [{ index: 0, id: "call_1", type: "function", function: { name: "f", arguments: "" } }] }
+      }]
     })
-    expect(piece).toMatchObject({ choices: [{ delta: { tool_calls: [{ index: 0, function: { arguments: "{\"a\":1}" } }] } }] })
+    expect(piece).toMatchObject({
+      choices: [{ delta: { tool_calls: [{ index: 0, function: { arguments: "{\"a\":1}" } }] } }]
+    })
   })
 })

@@ -6,8 +6,6 @@ import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type * as Pull from "effect/Pull"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { StreamTruncatedError } from "../../src/LlmError.js"
-import type { LlmError } from "../../src/LlmError.js"
 import type { Batch } from "../../src/internal/chunkSource.js"
 import { Drain } from "../../src/internal/gateway/drain.js"
 import * as Errors from "../../src/internal/gateway/errors.js"
@@ -15,6 +13,8 @@ import * as Logs from "../../src/internal/gateway/logs.js"
 import * as Metrics from "../../src/internal/gateway/metrics.js"
 import { streamEncoder } from "../../src/internal/gateway/render.js"
 import * as SseAnswer from "../../src/internal/gateway/sseAnswer.js"
+import { StreamTruncatedError } from "../../src/LlmError.js"
+import type { LlmError } from "../../src/LlmError.js"
 import { finish, text } from "../utils/encoderChunks.js"
 
 const failures: SseAnswer.Failures = {
@@ -28,7 +28,9 @@ const whole: Batch = [{ _tag: "TextDelta", text: "Hello" }, finish()]
 const truncated = new StreamTruncatedError({ provider: "p", model: "m", detail: "cut" })
 
 // The rest of a stream: each of `outcomes` in turn (a batch, a failure, or the end), then the end.
-const pullOf = (outcomes: ReadonlyArray<Batch | LlmError | Cause.Done>): { pull: Pull.Pull<Batch, LlmError>; pulls: () => number } => {
+const pullOf = (
+  outcomes: ReadonlyArray<Batch | LlmError | Cause.Done>
+): { pull: Pull.Pull<Batch, LlmError>; pulls: () => number } => {
   let pulls = 0
   const pull = Effect.suspend((): Pull.Pull<Batch, LlmError> => {
     const outcome = outcomes[pulls++]
@@ -81,7 +83,11 @@ describe("the gateway's SSE answer", () => {
       const { body, entry, response } = yield* answered(whole, rest.pull)
       expect(rest.pulls()).toBe(1)
       expect(response.body._tag).toBe("Uint8Array")
-      expect(response.headers).toMatchObject({ "content-type": "text/event-stream", "cache-control": "no-cache", "x-request-id": "id-1" })
+      expect(response.headers).toMatchObject({
+        "content-type": "text/event-stream",
+        "cache-control": "no-cache",
+        "x-request-id": "id-1"
+      })
       expect(body).toContain(`"content":"Hello"`)
       expect(body).toContain(`"finish_reason":"stop"`)
       expect(body.endsWith("data: [DONE]\n\n")).toBe(true)

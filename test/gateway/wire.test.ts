@@ -75,9 +75,13 @@ describe("the gateway's compiled check of a body", () => {
     expect(Wire.isWireChat(body)).toBe(true)
   })
 
-  it.prop("accepts every embeddings body the wire schema makes", [Arbitrary.schema(Wire.WireEmbeddingRequest)], ([body]) => {
-    expect(Wire.isWireEmbedding(body)).toBe(true)
-  })
+  it.prop(
+    "accepts every embeddings body the wire schema makes",
+    [Arbitrary.schema(Wire.WireEmbeddingRequest)],
+    ([body]) => {
+      expect(Wire.isWireEmbedding(body)).toBe(true)
+    }
+  )
 
   it("agrees with Schema.is on near misses of both bodies", () => {
     let accepted = 0
@@ -92,7 +96,9 @@ describe("the gateway's compiled check of a body", () => {
     // Both verdicts are drawn often, so a check that drops a field is caught.
     expect(accepted).toBeGreaterThan(100)
     expect(accepted).toBeLessThan(2900)
-    fc.assert(fc.property(looseEmbedding, (body) => Wire.isWireEmbedding(body) === schemaIsEmbedding(body)), { numRuns: 500 })
+    fc.assert(fc.property(looseEmbedding, (body) => Wire.isWireEmbedding(body) === schemaIsEmbedding(body)), {
+      numRuns: 500
+    })
   })
 })
 
@@ -116,8 +122,18 @@ describe("the gateway's wire request", () => {
       model: "m",
       messages: [
         { role: "developer", content: [{ type: "text", text: "Be brief." }] },
-        { role: "user", content: [{ type: "text", text: "Look" }, { type: "image_url", image_url: { url: "https://x/y.png", detail: "low" } }] },
-        { role: "assistant", content: null, tool_calls: [{ id: "c1", type: "function", function: { name: "f", arguments: "{}" } }] },
+        {
+          role: "user",
+          content: [{ type: "text", text: "Look" }, {
+            type: "image_url",
+            image_url: { url: "https://x/y.png", detail: "low" }
+          }]
+        },
+        {
+          role: "assistant",
+          content: null,
+          tool_calls: [{ id: "c1", type: "function", function: { name: "f", arguments: "{}" } }]
+        },
         { role: "tool", tool_call_id: "c1", content: "42" }
       ],
       max_tokens: 9,
@@ -137,7 +153,10 @@ describe("the gateway's wire request", () => {
       request: {
         messages: [
           { role: "system", content: "Be brief." },
-          { role: "user", content: [{ type: "text", text: "Look" }, { type: "image", url: "https://x/y.png", detail: "low" }] },
+          {
+            role: "user",
+            content: [{ type: "text", text: "Look" }, { type: "image", url: "https://x/y.png", detail: "low" }]
+          },
           { role: "assistant", content: "", toolCalls: [{ id: "c1", name: "f", arguments: "{}" }] },
           { role: "tool", toolCallId: "c1", content: "42" }
         ],

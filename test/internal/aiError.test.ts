@@ -13,14 +13,24 @@ import * as LlmError from "../../src/LlmError.js"
 const where = { provider: "openai", model: "gpt-4o-mini", status: 400, requestId: "req_1" }
 const now = 1_000_000
 
-const metadataOf = (reason: AiError.AiErrorReason) => "metadata" in reason ? reason.metadata["effect-llm-router"] : undefined
+const metadataOf = (reason: AiError.AiErrorReason) =>
+  "metadata" in reason ? reason.metadata["effect-llm-router"] : undefined
 
 describe("LlmError as AiError", () => {
   it("RateLimitError keeps its retryAfter", () => {
-    const reason = reasonOf(new LlmError.RateLimitError({ ...where, status: 429, retryAfter: Duration.seconds(7) }), now)
+    const reason = reasonOf(
+      new LlmError.RateLimitError({ ...where, status: 429, retryAfter: Duration.seconds(7) }),
+      now
+    )
     expect(reason).toBeInstanceOf(AiError.RateLimitError)
     expect(reason).toMatchObject({ _tag: "RateLimitError", retryAfter: Duration.seconds(7) })
-    expect(metadataOf(reason)).toEqual({ error: "RateLimitError", provider: "openai", model: "gpt-4o-mini", status: 429, requestId: "req_1" })
+    expect(metadataOf(reason)).toEqual({
+      error: "RateLimitError",
+      provider: "openai",
+      model: "gpt-4o-mini",
+      status: 429,
+      requestId: "req_1"
+    })
     expect(reason.isRetryable).toBe(true)
   })
 
@@ -31,7 +41,10 @@ describe("LlmError as AiError", () => {
   })
 
   it("NoCapacityError is a rate limit over when the first key frees", () => {
-    const reason = reasonOf(new LlmError.NoCapacityError({ provider: "openai", model: "m", availableAt: now + 2500 }), now)
+    const reason = reasonOf(
+      new LlmError.NoCapacityError({ provider: "openai", model: "m", availableAt: now + 2500 }),
+      now
+    )
     expect(reason).toMatchObject({ _tag: "RateLimitError", retryAfter: Duration.millis(2500) })
     expect(metadataOf(reason)).toMatchObject({ error: "NoCapacityError" })
     const unknown = reasonOf(new LlmError.NoCapacityError({ provider: "openai", model: "m" }), now)
@@ -52,7 +65,14 @@ describe("LlmError as AiError", () => {
 
   it("BudgetExceededError is QuotaExhaustedError, reset at the period's end", () => {
     const reason = reasonOf(
-      new LlmError.BudgetExceededError({ provider: "router", model: "m", scope: "overall", limit: 1, spent: 1, periodEnd: now + 60_000 }),
+      new LlmError.BudgetExceededError({
+        provider: "router",
+        model: "m",
+        scope: "overall",
+        limit: 1,
+        spent: 1,
+        periodEnd: now + 60_000
+      }),
       now
     )
     expect(reason).toBeInstanceOf(AiError.QuotaExhaustedError)
@@ -66,9 +86,16 @@ describe("LlmError as AiError", () => {
       description: expect.stringContaining("does not know the model")
     })
     const long = reasonOf(new LlmError.ContextLengthError({ ...where, contextWindow: 8192 }), now)
-    expect(long).toMatchObject({ _tag: "InvalidRequestError", parameter: "prompt", constraint: "must fit the model's context window" })
+    expect(long).toMatchObject({
+      _tag: "InvalidRequestError",
+      parameter: "prompt",
+      constraint: "must fit the model's context window"
+    })
     expect(metadataOf(long)).toMatchObject({ error: "ContextLengthError", contextWindow: 8192 })
-    const invalid = reasonOf(new LlmError.InvalidRequestError({ ...where, param: "messages[0].content", code: "bad" }), now)
+    const invalid = reasonOf(
+      new LlmError.InvalidRequestError({ ...where, param: "messages[0].content", code: "bad" }),
+      now
+    )
     expect(invalid).toMatchObject({ _tag: "InvalidRequestError", parameter: "messages[0].content" })
     expect(metadataOf(invalid)).toMatchObject({ code: "bad" })
     expect(invalid.isRetryable).toBe(false)
@@ -83,27 +110,42 @@ describe("LlmError as AiError", () => {
     const down = reasonOf(new LlmError.ProviderUnavailableError({ ...where, status: 503 }), now)
     expect(down).toMatchObject({ _tag: "InternalProviderError" })
     expect(down.isRetryable).toBe(true)
-    const slow = reasonOf(new LlmError.TimeoutError({ provider: "openai", model: "m", timeout: Duration.seconds(3), phase: "headers" }), now)
-    expect(slow).toMatchObject({ _tag: "InternalProviderError", description: expect.stringContaining("sent no response headers within 3 s") })
+    const slow = reasonOf(
+      new LlmError.TimeoutError({ provider: "openai", model: "m", timeout: Duration.seconds(3), phase: "headers" }),
+      now
+    )
+    expect(slow).toMatchObject({
+      _tag: "InternalProviderError",
+      description: expect.stringContaining("sent no response headers within 3 s")
+    })
     expect(metadataOf(slow)).toMatchObject({ error: "TimeoutError", phase: "headers" })
   })
 
   it("TransportError is a NetworkError naming the provider", () => {
-    const reason = reasonOf(new LlmError.TransportError({ provider: "openai", model: "m", detail: "ECONNREFUSED" }), now)
+    const reason = reasonOf(
+      new LlmError.TransportError({ provider: "openai", model: "m", detail: "ECONNREFUSED" }),
+      now
+    )
     expect(reason).toMatchObject({ _tag: "NetworkError", reason: "TransportError", url: "openai" })
     expect(reason.isRetryable).toBe(true)
     expect(reason.message).toContain("ECONNREFUSED")
   })
 
   it("StreamTruncatedError and OutputDecodeError are InvalidResponseError", () => {
-    expect(reasonOf(new LlmError.StreamTruncatedError({ provider: "openai", model: "m" }), now)).toMatchObject({ _tag: "InvalidResponseError" })
+    expect(reasonOf(new LlmError.StreamTruncatedError({ provider: "openai", model: "m" }), now)).toMatchObject({
+      _tag: "InvalidResponseError"
+    })
     expect(reasonOf(new LlmError.OutputDecodeError({ provider: "openai", model: "m", raw: "{" }), now)).toMatchObject({
       _tag: "InvalidResponseError"
     })
   })
 
   it("the AiError names Llm's method and forwards the reason's retryAfter", () => {
-    const error = toAiError(new LlmError.RateLimitError({ provider: "openai", model: "m", retryAfter: Duration.seconds(2) }), "chatStream", now)
+    const error = toAiError(
+      new LlmError.RateLimitError({ provider: "openai", model: "m", retryAfter: Duration.seconds(2) }),
+      "chatStream",
+      now
+    )
     expect(error).toMatchObject({ _tag: "AiError", module: "Llm", method: "chatStream" })
     expect(error.retryAfter).toEqual(Duration.seconds(2))
     expect(error.message).toContain("Llm.chatStream")

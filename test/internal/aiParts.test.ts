@@ -26,11 +26,23 @@ const reply: ChatResponse = {
   text: "Checking both.",
   reasoning: "The user wants weather and time.",
   toolCalls: [
-    { id: "call_a", name: "GetWeather", arguments: "{\"city\":\"Paris\"}", providerMetadata: { gemini: { thoughtSignature: "sig-a" } } },
+    {
+      id: "call_a",
+      name: "GetWeather",
+      arguments: "{\"city\":\"Paris\"}",
+      providerMetadata: { gemini: { thoughtSignature: "sig-a" } }
+    },
     { id: "call_b", name: "GetTime", arguments: "{\"city\":\"Paris\"}" }
   ],
   finishReason: "tool_calls",
-  usage: { promptTokens: 40, completionTokens: 30, totalTokens: 70, cachedPromptTokens: 8, reasoningTokens: 10, estimated: false },
+  usage: {
+    promptTokens: 40,
+    completionTokens: 30,
+    totalTokens: 70,
+    cachedPromptTokens: 8,
+    reasoningTokens: 10,
+    estimated: false
+  },
   cost: 0.0001,
   latency: Duration.millis(120),
   keyId: "sk-…f3a9#0d64",
@@ -48,19 +60,34 @@ const Tools = Toolkit.make(GetWeather, GetTime)
 const decodeParts = Schema.decodeUnknownSync(Schema.Array(Response.Part(Tools)))
 const decodeStreamParts = Schema.decodeUnknownSync(Schema.Array(Response.StreamPart(Tools)))
 
-const request = (prompt: Prompt.RawInput, tools: ReadonlyArray<Tool.Any> = [], toolChoice: Parameters<typeof requestOf>[0]["toolChoice"] = "auto") =>
-  requestOf({ prompt: Prompt.make(prompt), tools, toolChoice, responseFormat: { type: "text" } }, { model: "m" })
+const request = (
+  prompt: Prompt.RawInput,
+  tools: ReadonlyArray<Tool.Any> = [],
+  toolChoice: Parameters<typeof requestOf>[0]["toolChoice"] = "auto"
+) => requestOf({ prompt: Prompt.make(prompt), tools, toolChoice, responseFormat: { type: "text" } }, { model: "m" })
 
 describe("effect/ai parts", () => {
   it("a whole reply: reasoning, text, tool calls, then metadata and finish with our usage", () => {
     const parts = partsOf(reply)
     if (AiError.isAiError(parts)) throw parts
-    expect(parts.map((part) => part.type)).toEqual(["reasoning", "text", "tool-call", "tool-call", "response-metadata", "finish"])
+    expect(parts.map((part) => part.type)).toEqual([
+      "reasoning",
+      "text",
+      "tool-call",
+      "tool-call",
+      "response-metadata",
+      "finish"
+    ])
     const finish = decodeParts(parts).find((part) => part.type === "finish")
     expect(finish?.reason).toBe("tool-calls")
     expect(finish?.usage.inputTokens).toEqual({ total: 40, uncached: 32, cacheRead: 8 })
     expect(finish?.usage.outputTokens).toEqual({ total: 30, text: 20, reasoning: 10 })
-    expect(finish?.metadata["effect-llm-router"]).toMatchObject({ provider: "gemini", cost: 0.0001, keyId: "sk-…f3a9#0d64", latencyMillis: 120 })
+    expect(finish?.metadata["effect-llm-router"]).toMatchObject({
+      provider: "gemini",
+      cost: 0.0001,
+      keyId: "sk-…f3a9#0d64",
+      latencyMillis: 120
+    })
   })
 
   it("a whole reply makes the next prompt's assistant message, metadata included", () => {
@@ -111,9 +138,13 @@ describe("effect/ai parts", () => {
       const restart = { _tag: "Restart" as const, attempt: 1, deployment: "b", error: "TransportError" }
       const finish = ChatChunk.fromResponse({ ...reply, reasoning: undefined, toolCalls: [], finishReason: "stop" })
       const clean = yield* AiStream.partsOf(Stream.fromIterable([restart, ...finish]), () => {}).pipe(Stream.runCollect)
-      expect(clean.filter((part) => part.type === "text-delta").map((part) => part.type === "text-delta" && part.delta)).toEqual([reply.text])
+      expect(clean.filter((part) => part.type === "text-delta").map((part) => part.type === "text-delta" && part.delta))
+        .toEqual([reply.text])
       const broken = yield* Effect.flip(
-        AiStream.partsOf(Stream.fromIterable([{ _tag: "TextDelta" as const, text: "Half" }, restart, ...finish]), () => {}).pipe(
+        AiStream.partsOf(
+          Stream.fromIterable([{ _tag: "TextDelta" as const, text: "Half" }, restart, ...finish]),
+          () => {}
+        ).pipe(
           Stream.runCollect
         )
       )
@@ -133,7 +164,10 @@ describe("effect/ai requests", () => {
     if (AiError.isAiError(all)) throw all
     expect(all.model).toBe("m")
     expect(all.tools?.map((tool) => tool.name)).toEqual(["GetWeather", "GetTime"])
-    expect(all.tools?.[0]).toMatchObject({ description: "The weather in a city", parameters: { type: "object", required: ["city"] } })
+    expect(all.tools?.[0]).toMatchObject({
+      description: "The weather in a city",
+      parameters: { type: "object", required: ["city"] }
+    })
     expect(all.toolChoice).toBe("auto")
     const forced = request("Hi", [GetWeather, GetTime], { tool: "GetTime" })
     expect(!AiError.isAiError(forced) && forced.toolChoice).toEqual({ tool: "GetTime" })
@@ -147,16 +181,35 @@ describe("effect/ai requests", () => {
 
   it("a structured output asks for the schema's JSON Schema under the object's name", () => {
     const Recipe = Schema.Struct({ title: Schema.String })
-    const asked = requestOf({ prompt: Prompt.make("Hi"), tools: [], toolChoice: "none", responseFormat: { type: "json", objectName: "Recipe", schema: Recipe } }, {})
+    const asked = requestOf({
+      prompt: Prompt.make("Hi"),
+      tools: [],
+      toolChoice: "none",
+      responseFormat: { type: "json", objectName: "Recipe", schema: Recipe }
+    }, {})
     if (AiError.isAiError(asked)) throw asked
-    expect(asked.responseFormat).toMatchObject({ type: "json_schema", name: "Recipe", schema: { type: "object", required: ["title"] } })
+    expect(asked.responseFormat).toMatchObject({
+      type: "json_schema",
+      name: "Recipe",
+      schema: { type: "object", required: ["title"] }
+    })
   })
 
   it("images go as image parts, tool results as tool messages with the result as JSON", () => {
     const messages = messagesOf(Prompt.make([
-      { role: "user", content: [{ type: "text", text: "What is this?" }, { type: "file", mediaType: "image/png", data: new Uint8Array([1, 2, 3]) }] },
+      {
+        role: "user",
+        content: [{ type: "text", text: "What is this?" }, {
+          type: "file",
+          mediaType: "image/png",
+          data: new Uint8Array([1, 2, 3])
+        }]
+      },
       { role: "assistant", content: [{ type: "tool-call", id: "c1", name: "GetTime", params: { city: "Oslo" } }] },
-      { role: "tool", content: [{ type: "tool-result", id: "c1", name: "GetTime", isFailure: false, result: { hour: 9 } }] }
+      {
+        role: "tool",
+        content: [{ type: "tool-result", id: "c1", name: "GetTime", isFailure: false, result: { hour: 9 } }]
+      }
     ]))
     expect(messages).toEqual([
       Message.user([Message.text("What is this?"), Message.image("data:image/png;base64,AQID")]),
@@ -166,7 +219,11 @@ describe("effect/ai requests", () => {
   })
 
   it("a tool the provider runs, or a file that is not an image, cannot be sent", () => {
-    const WebSearch = Tool.providerDefined({ id: "openai.web_search", customName: "WebSearch", providerName: "web_search" })
+    const WebSearch = Tool.providerDefined({
+      id: "openai.web_search",
+      customName: "WebSearch",
+      providerName: "web_search"
+    })
     const tool = request("Hi", [WebSearch()])
     expect(AiError.isAiError(tool) && tool.reason.message).toContain("WebSearch runs at its provider")
     const pdf = request([{ role: "user", content: [{ type: "file", mediaType: "application/pdf", data: "JVBERi0x" }] }])

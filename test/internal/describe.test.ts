@@ -34,11 +34,15 @@ describe("error messages", () => {
         "Check the model name, or fall back to another model."
     )
     const full = new LlmError.InvalidRequestError({ provider: "p", model: "m", detail: "Over capacity.  " })
-    expect(full.message).toBe("p (m) rejected the request: Over capacity. Fix the request; retrying it unchanged will fail again.")
+    expect(full.message).toBe(
+      "p (m) rejected the request: Over capacity. Fix the request; retrying it unchanged will fail again."
+    )
   })
 
   it("no message of any class has a doubled period, whatever the detail ends with", () => {
-    const detail = fc.tuple(fc.string(), fc.constantFrom("", ".", "!", "?", "…", ". ", ".\n", " ")).map(([text, end]) => text + end)
+    const detail = fc.tuple(fc.string(), fc.constantFrom("", ".", "!", "?", "…", ". ", ".\n", " ")).map(([text, end]) =>
+      text + end
+    )
       .filter((text) => !text.includes(".."))
     fc.assert(
       fc.property(

@@ -28,39 +28,40 @@ const opArbitrary: fc.Arbitrary<Op> = fc.oneof(
 )
 
 describe("internal/heap", () => {
-  it("random push/update/remove/pop keep the invariant, and pops come out in sorted order", () => fc.assert(fc.property(fc.array(opArbitrary, { maxLength: 200 }), (ops) => {
-    const priorities = Array.from({ length: ids }, () => 0)
-    const heap = makeHeap(priorities)
-    const members = new Set<number>()
-    for (const op of ops) {
-      switch (op._tag) {
-        case "push":
-          priorities[op.id] = op.priority
-          heap.push(op.id)
-          members.add(op.id)
-          break
-        case "update":
-          priorities[op.id] = op.priority
-          heap.update(op.id)
-          break
-        case "remove":
-          expect(heap.remove(op.id)).toBe(members.delete(op.id))
-          break
-        case "pop": {
-          const expected = reference(members, priorities)[0]
-          expect(heap.pop()).toBe(expected)
-          if (expected !== undefined) members.delete(expected)
-          break
+  it("random push/update/remove/pop keep the invariant, and pops come out in sorted order", () =>
+    fc.assert(fc.property(fc.array(opArbitrary, { maxLength: 200 }), (ops) => {
+      const priorities = Array.from({ length: ids }, () => 0)
+      const heap = makeHeap(priorities)
+      const members = new Set<number>()
+      for (const op of ops) {
+        switch (op._tag) {
+          case "push":
+            priorities[op.id] = op.priority
+            heap.push(op.id)
+            members.add(op.id)
+            break
+          case "update":
+            priorities[op.id] = op.priority
+            heap.update(op.id)
+            break
+          case "remove":
+            expect(heap.remove(op.id)).toBe(members.delete(op.id))
+            break
+          case "pop": {
+            const expected = reference(members, priorities)[0]
+            expect(heap.pop()).toBe(expected)
+            if (expected !== undefined) members.delete(expected)
+            break
+          }
         }
+        expect(Heap.invariantViolation(heap)).toBeUndefined()
+        expect(heap.size).toBe(members.size)
+        expect(heap.peek()).toBe(reference(members, priorities)[0])
       }
-      expect(Heap.invariantViolation(heap)).toBeUndefined()
-      expect(heap.size).toBe(members.size)
-      expect(heap.peek()).toBe(reference(members, priorities)[0])
-    }
-    const drained: Array<number> = []
-    for (let id = heap.pop(); id !== undefined; id = heap.pop()) drained.push(id)
-    expect(drained).toEqual(reference(members, priorities))
-  })))
+      const drained: Array<number> = []
+      for (let id = heap.pop(); id !== undefined; id = heap.pop()) drained.push(id)
+      expect(drained).toEqual(reference(members, priorities))
+    })))
 
   it("update moves an item both ways", () => {
     const priorities = [5, 3, 8, 1, 9]

@@ -50,31 +50,39 @@ const ending = fc.constantFrom("\n", "\r\n")
 
 describe("Ndjson properties", () => {
   it("any re-chunking of the bytes yields the same lines", () =>
-    fc.assert(fc.property(
-    fc.array(fc.tuple(line, ending), { maxLength: 8 }), fc.boolean(), fc.array(fc.nat(), { maxLength: 12 }),
-    (entries, lastEnded, points) => {
-      const text = entries.map(([l, e], i) => (i === entries.length - 1 && !lastEnded ? l : l + e)).join("")
-      const all = bytes(text)
-      // The reference: split the whole text at once.
-      const expected = text.split("\n")
-        .map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l))
-        .filter((l) => l.trim() !== "")
-      expect(decode([all]).lines).toStrictEqual(expected)
-      expect(decode(splitAt(all, points)).lines).toStrictEqual(expected)
-      expect(decode(bytewise(all)).lines).toStrictEqual(expected)
-    }),
-    { numRuns: 500 }
-  ))
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(line, ending), { maxLength: 8 }),
+        fc.boolean(),
+        fc.array(fc.nat(), { maxLength: 12 }),
+        (entries, lastEnded, points) => {
+          const text = entries.map(([l, e], i) => (i === entries.length - 1 && !lastEnded ? l : l + e)).join("")
+          const all = bytes(text)
+          // The reference: split the whole text at once.
+          const expected = text.split("\n")
+            .map((l) => (l.endsWith("\r") ? l.slice(0, -1) : l))
+            .filter((l) => l.trim() !== "")
+          expect(decode([all]).lines).toStrictEqual(expected)
+          expect(decode(splitAt(all, points)).lines).toStrictEqual(expected)
+          expect(decode(bytewise(all)).lines).toStrictEqual(expected)
+        }
+      ),
+      { numRuns: 500 }
+    ))
 
   it("the size-limit verdict and the lines before it do not depend on chunking", () =>
-    fc.assert(fc.property(
-    fc.array(line, { maxLength: 8 }), fc.array(fc.nat(), { maxLength: 12 }), fc.integer({ min: 1, max: 24 }),
-    (entries, points, max) => {
-      const all = bytes(entries.join("\n"))
-      const whole = decode([all], max)
-      expect(decode(splitAt(all, points), max)).toStrictEqual(whole)
-      expect(decode(bytewise(all), max)).toStrictEqual(whole)
-    }),
-    { numRuns: 300 }
-  ))
+    fc.assert(
+      fc.property(
+        fc.array(line, { maxLength: 8 }),
+        fc.array(fc.nat(), { maxLength: 12 }),
+        fc.integer({ min: 1, max: 24 }),
+        (entries, points, max) => {
+          const all = bytes(entries.join("\n"))
+          const whole = decode([all], max)
+          expect(decode(splitAt(all, points), max)).toStrictEqual(whole)
+          expect(decode(bytewise(all), max)).toStrictEqual(whole)
+        }
+      ),
+      { numRuns: 300 }
+    ))
 })

@@ -22,8 +22,18 @@ describe("internal/openAiRequest", () => {
       model: "gpt-4o",
       messages: [
         { role: "developer", content: "Be brief." },
-        { role: "user", content: [{ type: "text", text: "What is " }, { type: "image_url", image_url: { url: "https://x/a.png", detail: "low" } }] },
-        { role: "assistant", content: null, tool_calls: [{ id: "c1", type: "function", function: { name: "weather", arguments: "{}" } }] },
+        {
+          role: "user",
+          content: [{ type: "text", text: "What is " }, {
+            type: "image_url",
+            image_url: { url: "https://x/a.png", detail: "low" }
+          }]
+        },
+        {
+          role: "assistant",
+          content: null,
+          tool_calls: [{ id: "c1", type: "function", function: { name: "weather", arguments: "{}" } }]
+        },
         { role: "tool", tool_call_id: "c1", name: "weather", content: [{ type: "text", text: "sunny" }] }
       ],
       temperature: 0.2,
@@ -31,7 +41,10 @@ describe("internal/openAiRequest", () => {
       max_tokens: 50,
       max_completion_tokens: 40,
       stop: "END",
-      tools: [{ type: "function", function: { name: "weather", parameters: schema, strict: true } }, { type: "function", function: { name: "now" } }],
+      tools: [{ type: "function", function: { name: "weather", parameters: schema, strict: true } }, {
+        type: "function",
+        function: { name: "now" }
+      }],
       tool_choice: { type: "function", function: { name: "weather" } },
       response_format: { type: "json_schema", json_schema: { name: "answer", schema } },
       reasoning_effort: "low",
@@ -43,7 +56,10 @@ describe("internal/openAiRequest", () => {
       model: "gpt-4o",
       messages: [
         { role: "system", content: "Be brief." },
-        { role: "user", content: [{ type: "text", text: "What is " }, { type: "image", url: "https://x/a.png", detail: "low" }] },
+        {
+          role: "user",
+          content: [{ type: "text", text: "What is " }, { type: "image", url: "https://x/a.png", detail: "low" }]
+        },
         { role: "assistant", content: "", toolCalls: [{ id: "c1", name: "weather", arguments: "{}" }] },
         { role: "tool", toolCallId: "c1", name: "weather", content: "sunny" }
       ],
@@ -61,7 +77,9 @@ describe("internal/openAiRequest", () => {
       seed: 7,
       user: "u-1"
     })
-    expect(ok({ messages: [{ role: "user", content: "hi" }], tool_choice: "none", response_format: { type: "json_object" } })).toEqual({
+    expect(
+      ok({ messages: [{ role: "user", content: "hi" }], tool_choice: "none", response_format: { type: "json_object" } })
+    ).toEqual({
       messages: [{ role: "user", content: "hi" }],
       toolChoice: "none",
       responseFormat: { type: "json_object" }
@@ -71,15 +89,21 @@ describe("internal/openAiRequest", () => {
   it("names the wire field that is wrong", () => {
     expect(problem({})).toBe("messages: missing")
     expect(problem({ messages: "hi" })).toMatch(/^messages: expected array/)
-    expect(problem({ messages: [{ role: "user", content: "a" }, { role: "robot", content: "b" }] })).toMatch(/^messages\[1\]\.role: expected "system"/)
-    expect(problem({ messages: [{ role: "user", content: "a" }], temperature: "hot" })).toMatch(/^temperature: expected number/)
+    expect(problem({ messages: [{ role: "user", content: "a" }, { role: "robot", content: "b" }] })).toMatch(
+      /^messages\[1\]\.role: expected "system"/
+    )
+    expect(problem({ messages: [{ role: "user", content: "a" }], temperature: "hot" })).toMatch(
+      /^temperature: expected number/
+    )
     expect(problem({ messages: [{ role: "tool", content: "sunny" }] })).toBe(
       "messages[0].tool_call_id: missing (a tool message answers a tool call by its id)"
     )
   })
 
   // The gateway's near misses (test/gateway/wire.test.ts) hold the check to `Schema.is` field by field.
-  it.prop("its compiled check accepts every body the schema makes, with or without a model", [Arbitrary.schema(ChatBody)], ([body]) => {
+  it.prop("its compiled check accepts every body the schema makes, with or without a model", [
+    Arbitrary.schema(ChatBody)
+  ], ([body]) => {
     expect(isChatBody(body)).toBe(true)
   })
 })

@@ -2,8 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Redacted from "effect/Redacted"
 import * as fc from "fast-check"
 import type { ChatChunk } from "../../src/ChatChunk.js"
-import { OutputDecodeError } from "../../src/LlmError.js"
 import { ChatStreamParser } from "../../src/internal/providers/openAiChat/stream.js"
+import { OutputDecodeError } from "../../src/LlmError.js"
 import { chunk, splitBytes, sse } from "../utils/openAiChatWire.js"
 
 const parser = (maxEventSize: number | undefined) =>
@@ -39,7 +39,10 @@ const read = (reads: ReadonlyArray<ReadonlyArray<Uint8Array>>, maxEventSize: num
 // Text with characters of one to four UTF-8 bytes, events that are not JSON, and one bigger than the smaller limits.
 const piece = fc.constantFrom("a", " word", "é", "日本", "🙂", "x".repeat(150))
 const event = fc.oneof(
-  { weight: 6, arbitrary: fc.array(piece, { minLength: 1, maxLength: 3 }).map((parts) => chunk({ content: parts.join("") })) },
+  {
+    weight: 6,
+    arbitrary: fc.array(piece, { minLength: 1, maxLength: 3 }).map((parts) => chunk({ content: parts.join("") }))
+  },
   { weight: 1, arbitrary: fc.constant<unknown>("not json") }
 )
 const body = fc.tuple(fc.array(event, { maxLength: 10 }), fc.boolean()).map(([events, whole]) =>

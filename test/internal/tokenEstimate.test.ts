@@ -2,8 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { countTokens } from "gpt-tokenizer"
 import type * as ChatChunk from "../../src/ChatChunk.js"
-import * as Message from "../../src/Message.js"
 import * as TokenEstimate from "../../src/internal/tokenEstimate.js"
+import * as Message from "../../src/Message.js"
 
 const words = (count: number, seed: number) => {
   const pool = ["lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed", "do"]
@@ -36,7 +36,11 @@ describe("tokenEstimate", () => {
       const text = words(30_000, 1)
       const reasoning = words(500, 3)
       const args = JSON.stringify({ query: words(800, 5) })
-      const whole = yield* TokenEstimate.completionTokens({ text, reasoning, toolCalls: [{ id: "c1", name: "search", arguments: args }] })
+      const whole = yield* TokenEstimate.completionTokens({
+        text,
+        reasoning,
+        toolCalls: [{ id: "c1", name: "search", arguments: args }]
+      })
       yield* TokenEstimate.tokenizer
       const counter = TokenEstimate.makeReplyCounter()
       const chunks: Array<ChatChunk.ChatChunk> = [

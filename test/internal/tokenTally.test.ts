@@ -23,10 +23,34 @@ const recording = () => {
 
 // Ordinary text: words that end in a non-space, each followed by a separator
 // that starts with a space, so every run between cuts is short.
-const wordPool = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "token", "stream", "gateway", "über", "naïve", "日本語", "42", "3.14", "don't", "<|endoftext|>", "😀", "x/y", "(a+b)"]
+const wordPool = [
+  "the",
+  "quick",
+  "brown",
+  "fox",
+  "jumps",
+  "over",
+  "lazy",
+  "dog",
+  "token",
+  "stream",
+  "gateway",
+  "über",
+  "naïve",
+  "日本語",
+  "42",
+  "3.14",
+  "don't",
+  "<|endoftext|>",
+  "😀",
+  "x/y",
+  "(a+b)"
+]
 const word = fc.oneof(
   fc.constantFrom(...wordPool),
-  fc.tuple(fc.string({ unit: "binary", maxLength: 40 }), fc.constantFrom("a", "é", "中", "7", ".", "😀")).map(([body, end]) => body + end)
+  fc.tuple(fc.string({ unit: "binary", maxLength: 40 }), fc.constantFrom("a", "é", "中", "7", ".", "😀")).map((
+    [body, end]
+  ) => body + end)
 )
 const separator = fc.constantFrom(" ", "  ", " \n", ", ", " \t", " - ")
 const ordinaryText = (maxWords: number) =>
@@ -35,9 +59,13 @@ const ordinaryText = (maxWords: number) =>
 // Runs with no space in them, as base64 blobs, CJK text or one repeated character are.
 const longRun = fc.oneof(
   fc.integer({ min: Tally.maxRun, max: 700 }).map((length) => "a".repeat(length)),
-  fc.array(fc.constantFrom(..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"), { minLength: Tally.maxRun, maxLength: 700 })
+  fc.array(fc.constantFrom(..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"), {
+    minLength: Tally.maxRun,
+    maxLength: 700
+  })
     .map((chars) => chars.join("")),
-  fc.array(fc.constantFrom(..."的一是不了人我在有他这为之大来以个中上们"), { minLength: Tally.maxRun, maxLength: 400 }).map((chars) => chars.join(""))
+  fc.array(fc.constantFrom(..."的一是不了人我在有他这为之大来以个中上们"), { minLength: Tally.maxRun, maxLength: 400 })
+    .map((chars) => chars.join(""))
 )
 
 const withinTolerance = (counted: number, reference: number, relative: number) =>
@@ -74,17 +102,21 @@ describe("tokenTally", () => {
 
   it("stays within 2% (plus 2 tokens) of the exact count on ordinary text past the sampling threshold", () =>
     fc.assert(
-      fc.property(fc.integer({ min: 2, max: 8 }), fc.array(fc.tuple(word, separator), { minLength: 50, maxLength: 1_000 }), (rounds, pairs) => {
-        // A long text from a varied start: its words again and again, rotated each time.
-        let text = ""
-        for (let round = 0; text.length <= rounds * Tally.exactUnits; round++) {
-          for (let index = 0; index < pairs.length; index++) {
-            const [w, s] = pairs[(index + round) % pairs.length]!
-            text += w + s
+      fc.property(
+        fc.integer({ min: 2, max: 8 }),
+        fc.array(fc.tuple(word, separator), { minLength: 50, maxLength: 1_000 }),
+        (rounds, pairs) => {
+          // A long text from a varied start: its words again and again, rotated each time.
+          let text = ""
+          for (let round = 0; text.length <= rounds * Tally.exactUnits; round++) {
+            for (let index = 0; index < pairs.length; index++) {
+              const [w, s] = pairs[(index + round) % pairs.length]!
+              text += w + s
+            }
           }
+          expect(withinTolerance(countAtOnce([text]), exact(text), 0.02)).toBe(true)
         }
-        expect(withinTolerance(countAtOnce([text]), exact(text), 0.02)).toBe(true)
-      }),
+      ),
       { numRuns: 20 }
     ))
 
@@ -126,7 +158,9 @@ describe("tokenTally", () => {
     }
     const perDoubling = (Tally.exactUnits / 2 + Tally.maxPiece * Tally.runWeight) / Tally.runWeight
     const mb = work(1 << 20)
-    expect(mb).toBeLessThanOrEqual(Tally.exactUnits / Tally.runWeight + perDoubling * Math.log2((1 << 20) * Tally.runWeight / Tally.exactUnits + 1))
+    expect(mb).toBeLessThanOrEqual(
+      Tally.exactUnits / Tally.runWeight + perDoubling * Math.log2((1 << 20) * Tally.runWeight / Tally.exactUnits + 1)
+    )
     // Four times the text, two more doublings.
     expect(work(1 << 22) - mb).toBeLessThanOrEqual(2 * perDoubling)
 

@@ -12,7 +12,10 @@ const client = UndiciHttpClient.make()
 
 describe("undiciDeadline.executeWithin", () => {
   /** A failure of the exchange whose deadline passed, its reason `reason`. */
-  const assertDeadline = (error: HttpClientError.HttpClientError, reason: HttpClientError.HttpClientError["reason"]["_tag"]) => {
+  const assertDeadline = (
+    error: HttpClientError.HttpClientError,
+    reason: HttpClientError.HttpClientError["reason"]["_tag"]
+  ) => {
     assert.strictEqual(error._tag, "HttpClientError")
     assert.strictEqual(error.reason._tag, reason)
     assert.isTrue(error.cause instanceof DeadlineExceeded)

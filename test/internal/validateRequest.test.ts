@@ -10,13 +10,14 @@ const schemaIsChat = Schema.is(ChatRequest)
 const schemaIsEmbedding = Schema.is(EmbeddingRequest)
 
 /** An optional field: absent, `undefined`, or a value. */
-const optional = <A>(value: fc.Arbitrary<A>) => fc.option(fc.option(value, { nil: undefined }), { nil: "absent" as const })
+const optional = <A>(value: fc.Arbitrary<A>) =>
+  fc.option(fc.option(value, { nil: undefined }), { nil: "absent" as const })
 
 /** A record of optional fields, the absent ones left out. */
 const fields = <T extends Record<string, fc.Arbitrary<unknown>>>(arbitraries: T) =>
-  fc.record(Object.fromEntries(Object.entries(arbitraries).map(([key, value]) => [key, optional(value)]))).map((drawn) =>
-    Object.fromEntries(Object.entries(drawn).filter(([, value]) => value !== "absent"))
-  )
+  fc.record(Object.fromEntries(Object.entries(arbitraries).map(([key, value]) => [key, optional(value)]))).map((
+    drawn
+  ) => Object.fromEntries(Object.entries(drawn).filter(([, value]) => value !== "absent")))
 
 const record = fc.dictionary(fc.string({ maxLength: 5 }), fc.jsonValue({ maxDepth: 1 }), { maxKeys: 3 })
 const duration = fc.nat({ max: 100_000 }).map(Duration.millis)
@@ -24,7 +25,10 @@ const toolName = fc.stringMatching(/^[a-zA-Z0-9_-]{1,64}$/)
 
 const part = fc.oneof(
   fc.record({ type: fc.constant("text"), text: fc.string() }),
-  fc.tuple(fc.record({ type: fc.constant("image"), url: fc.string() }), fields({ detail: fc.constantFrom("auto", "low", "high") }))
+  fc.tuple(
+    fc.record({ type: fc.constant("image"), url: fc.string() }),
+    fields({ detail: fc.constantFrom("auto", "low", "high") })
+  )
     .map(([required, rest]) => ({ ...required, ...rest }))
 )
 
@@ -40,7 +44,10 @@ const message = fc.oneof(
     fc.record({ role: fc.constant("assistant"), content: fc.string() }),
     fields({ toolCalls: fc.array(toolCall, { maxLength: 2 }), reasoning: fc.string(), providerMetadata: record })
   ).map(([required, rest]) => ({ ...required, ...rest })),
-  fc.tuple(fc.record({ role: fc.constant("tool"), toolCallId: fc.string(), content: fc.string() }), fields({ name: fc.string() }))
+  fc.tuple(
+    fc.record({ role: fc.constant("tool"), toolCallId: fc.string(), content: fc.string() }),
+    fields({ name: fc.string() })
+  )
     .map(([required, rest]) => ({ ...required, ...rest }))
 )
 
@@ -83,9 +90,44 @@ const validEmbedding = fc.tuple(
 
 /** Values that break some field or other: wrong types, just out of range, not finite, not integers, bad names. */
 const badValues: ReadonlyArray<unknown> = [
-  undefined, null, NaN, Infinity, -Infinity, -1, -0.0001, 0, -0, 0.5, 1, 1.0000001, 1.5, 2, 2.0000001, 3, 42, 2 ** 60,
-  "", "bad name!", "x".repeat(65), "auto", "low", "text", "image", "user", "tool", "json_schema", "1 second",
-  [], {}, true, [[]], [{}], [42], Duration.seconds(1), new Date(0), () => 1
+  undefined,
+  null,
+  NaN,
+  Infinity,
+  -Infinity,
+  -1,
+  -0.0001,
+  0,
+  -0,
+  0.5,
+  1,
+  1.0000001,
+  1.5,
+  2,
+  2.0000001,
+  3,
+  42,
+  2 ** 60,
+  "",
+  "bad name!",
+  "x".repeat(65),
+  "auto",
+  "low",
+  "text",
+  "image",
+  "user",
+  "tool",
+  "json_schema",
+  "1 second",
+  [],
+  {},
+  true,
+  [[]],
+  [{}],
+  [42],
+  Duration.seconds(1),
+  new Date(0),
+  () => 1
 ]
 const bad = fc.oneof(fc.constantFrom(...badValues), fc.anything({ maxDepth: 2 }))
 
@@ -114,9 +156,15 @@ const broken = (valid: fc.Arbitrary<unknown>, fieldNames: ReadonlyArray<string>)
   valid.chain((request) => {
     const paths = pathsOf(request)
     return fc.oneof(
-      fc.tuple(fc.constantFrom(...paths), bad, fc.boolean()).map(([path, next, remove]) => replaced(request, path, next, remove)),
+      fc.tuple(fc.constantFrom(...paths), bad, fc.boolean()).map(([path, next, remove]) =>
+        replaced(request, path, next, remove)
+      ),
       fc.tuple(fc.constantFrom(...fieldNames), bad).map(([name, next]) => ({ ...(request as object), [name]: next })),
-      fc.tuple(fc.constantFrom(...paths.filter((path) => path.length > 0)), fc.constantFrom("role", "type", "content", "name"), bad)
+      fc.tuple(
+        fc.constantFrom(...paths.filter((path) => path.length > 0)),
+        fc.constantFrom("role", "type", "content", "name"),
+        bad
+      )
         .map(([path, name, next]) => replaced(request, path, { [name]: next }, false))
     )
   })
@@ -156,27 +204,37 @@ const fullEmbedding = { input: ["a", "b"], model: "e", dimensions: 8, timeout: D
 
 describe("request validation", () => {
   it("the compiled check accepts every valid request the schema accepts", () => {
-    fc.assert(fc.property(validChat, (request) => {
-      expect(schemaIsChat(request)).toBe(true)
-      expect(Validate.isChatRequest(request)).toBe(true)
-      expect(Validate.invalidChat(request, "p", undefined)).toBeUndefined()
-    }), { numRuns: 500 })
-    fc.assert(fc.property(validEmbedding, (request) => {
-      expect(schemaIsEmbedding(request)).toBe(true)
-      expect(Validate.isEmbeddingRequest(request)).toBe(true)
-    }), { numRuns: 300 })
+    fc.assert(
+      fc.property(validChat, (request) => {
+        expect(schemaIsChat(request)).toBe(true)
+        expect(Validate.isChatRequest(request)).toBe(true)
+        expect(Validate.invalidChat(request, "p", undefined)).toBeUndefined()
+      }),
+      { numRuns: 500 }
+    )
+    fc.assert(
+      fc.property(validEmbedding, (request) => {
+        expect(schemaIsEmbedding(request)).toBe(true)
+        expect(Validate.isEmbeddingRequest(request)).toBe(true)
+      }),
+      { numRuns: 300 }
+    )
   })
 
   it("the compiled check and the schema agree with any one value of a full request replaced or removed", () => {
     expect(Validate.isChatRequest(fullChat)).toBe(true)
     expect(Validate.isEmbeddingRequest(fullEmbedding)).toBe(true)
     let refused = 0
-    for (const [full, schemaIs, compiled] of [
-      [fullChat, schemaIsChat, Validate.isChatRequest],
-      [fullEmbedding, schemaIsEmbedding, Validate.isEmbeddingRequest]
-    ] as const) {
+    for (
+      const [full, schemaIs, compiled] of [
+        [fullChat, schemaIsChat, Validate.isChatRequest],
+        [fullEmbedding, schemaIsEmbedding, Validate.isEmbeddingRequest]
+      ] as const
+    ) {
       for (const path of pathsOf(full)) {
-        for (const [next, remove] of [...badValues.map((value) => [value, false] as const), [undefined, true] as const]) {
+        for (
+          const [next, remove] of [...badValues.map((value) => [value, false] as const), [undefined, true] as const]
+        ) {
           const request = replaced(full, path, next, remove)
           expect([path, next, remove, compiled(request)]).toEqual([path, next, remove, schemaIs(request)])
           if (!schemaIs(request)) refused++
@@ -188,30 +246,47 @@ describe("request validation", () => {
 
   it("the compiled check and the schema agree on broken requests and on anything at all", () => {
     let refused = 0
-    fc.assert(fc.property(fc.oneof(broken(validChat, chatFields), fc.anything()), (request) => {
-      const expected = schemaIsChat(request)
-      expect(Validate.isChatRequest(request)).toBe(expected)
-      const invalid = Validate.invalidChat(request, "p", undefined)
-      expect(invalid === undefined).toBe(expected)
-      if (!expected) refused++
-    }), { numRuns: 2000 })
+    fc.assert(
+      fc.property(fc.oneof(broken(validChat, chatFields), fc.anything()), (request) => {
+        const expected = schemaIsChat(request)
+        expect(Validate.isChatRequest(request)).toBe(expected)
+        const invalid = Validate.invalidChat(request, "p", undefined)
+        expect(invalid === undefined).toBe(expected)
+        if (!expected) refused++
+      }),
+      { numRuns: 2000 }
+    )
     // The broken requests are mostly broken: the property saw refusals, not only passes.
     expect(refused).toBeGreaterThan(1000)
-    fc.assert(fc.property(fc.oneof(broken(validEmbedding, embeddingFields), fc.anything()), (request) => {
-      expect(Validate.isEmbeddingRequest(request)).toBe(schemaIsEmbedding(request))
-    }), { numRuns: 1000 })
+    fc.assert(
+      fc.property(fc.oneof(broken(validEmbedding, embeddingFields), fc.anything()), (request) => {
+        expect(Validate.isEmbeddingRequest(request)).toBe(schemaIsEmbedding(request))
+      }),
+      { numRuns: 1000 }
+    )
   })
 
   it("a refused request is an InvalidRequestError naming each bad path, the value cut short", () => {
     const error = Validate.invalidChat(
-      { messages: [{ role: "user", content: "a" }, { role: "assistant", content: "b" }, { role: "user", content: 42 }] },
+      {
+        messages: [{ role: "user", content: "a" }, { role: "assistant", content: "b" }, { role: "user", content: 42 }]
+      },
       "openai",
       "gpt-4o"
     )!
-    expect(error).toMatchObject({ _tag: "InvalidRequestError", provider: "openai", model: "gpt-4o", param: "messages[2].content" })
+    expect(error).toMatchObject({
+      _tag: "InvalidRequestError",
+      provider: "openai",
+      model: "gpt-4o",
+      param: "messages[2].content"
+    })
     expect(error.detail).toBe("messages[2].content: expected a string or an array of parts, got 42 (nothing was sent)")
 
-    const several = Validate.invalidChat({ model: "m", messages: [], temperature: NaN, maxTokens: 1.5, stop: "x" }, "p", undefined)!
+    const several = Validate.invalidChat(
+      { model: "m", messages: [], temperature: NaN, maxTokens: 1.5, stop: "x" },
+      "p",
+      undefined
+    )!
     expect(several).toMatchObject({ model: "m", param: "messages" })
     expect(several.detail).toContain("messages: a request needs at least one message")
     expect(several.detail).toContain("temperature: expected a value between 0 and 2, got NaN")

@@ -1,7 +1,8 @@
 // The other TypeScript snippets of README.md, word for word inside the scaffolding they
 // assume (test/Readme.test.ts checks that each appears here), so they typecheck.
+import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
+import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from "@opentelemetry/sdk-trace-base"
 import { Duration, Effect, Layer, Schema } from "effect"
-import { LanguageModel } from "effect/ai"
 import {
   Budget,
   CacheStore,
@@ -20,8 +21,7 @@ import {
   UsageLedger
 } from "effect-llm-router"
 import { LlmTest } from "effect-llm-router/testing"
-import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
-import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from "@opentelemetry/sdk-trace-base"
+import { LanguageModel } from "effect/ai"
 
 declare const request: ChatRequest.Input
 declare const program: Effect.Effect<void, LlmError.LlmError, Llm.Llm>
@@ -36,7 +36,10 @@ export const structuredOutput = Effect.gen(function*() {
 })
 
 export const embeddings = Effect.gen(function*() {
-  const { embeddings, usage } = yield* Llm.embed({ input: ["first text", "second text"], model: "text-embedding-3-small" })
+  const { embeddings, usage } = yield* Llm.embed({
+    input: ["first text", "second text"],
+    model: "text-embedding-3-small"
+  })
   return { embeddings, usage }
 })
 
@@ -52,7 +55,7 @@ export const tracing = () => {
       OtelTracer.OtelTracerProvider,
       Effect.acquireRelease(
         Effect.sync(() => new BasicTracerProvider({ spanProcessors: [new BatchSpanProcessor(exporter)] })),
-        (provider) => Effect.promise(() => provider.shutdown())   // flushes the spans still held
+        (provider) => Effect.promise(() => provider.shutdown()) // flushes the spans still held
       )
     ))
   )
@@ -61,10 +64,10 @@ export const tracing = () => {
 }
 
 export const configured = Effect.gen(function*() {
-  const config = yield* ProviderConfig.load("provider.json")   // needs a FileSystem (NodeFileSystem.layer)
+  const config = yield* ProviderConfig.load("provider.json") // needs a FileSystem (NodeFileSystem.layer)
   const gpt4o = ProviderConfig.layer(config, "openai", "gpt-4o") // an Llm layer; needs an HttpClient
   const answered = program.pipe(Effect.provide(gpt4o))
-  const models = yield* ProviderConfig.layers(config)           // every model's: models.openai?.["gpt-4o"]
+  const models = yield* ProviderConfig.layers(config) // every model's: models.openai?.["gpt-4o"]
   // From the model outwards: the ledger and the budget sit below the cache, so hits are free.
   const llm = ResponseCache.layer({ ttl: "10 minutes" }).pipe(
     Layer.provide(CacheStore.layerMemory({ capacity: 1000 })),
@@ -78,34 +81,54 @@ export const configured = Effect.gen(function*() {
   )
   const cached = program.pipe(Effect.provide(Layer.provideMerge(llm, accounts)))
   const router = Router.layer({
-    strategy: "lowest-latency",   // or "weighted" (default), "least-busy", "lowest-cost", "priority"
+    strategy: "lowest-latency", // or "weighted" (default), "least-busy", "lowest-cost", "priority"
     deployments: [
-      { name: "mini-a", model: "gpt-4o-mini", llm: ProviderConfig.layer(config, "openai", "gpt-4o-mini"), weight: 3, groups: ["fast"] },
-      { name: "groq", model: "llama-3.1-8b-instant", llm: ProviderConfig.layer(config, "groq", "llama-3.1-8b-instant"), groups: ["fast"] },
-      { name: "claude", model: "claude-sonnet-4-5", llm: ProviderConfig.layer(config, "anthropic", "claude-sonnet-4-5"),
-        groups: ["smart"], contextWindow: 200_000 }
+      {
+        name: "mini-a",
+        model: "gpt-4o-mini",
+        llm: ProviderConfig.layer(config, "openai", "gpt-4o-mini"),
+        weight: 3,
+        groups: ["fast"]
+      },
+      {
+        name: "groq",
+        model: "llama-3.1-8b-instant",
+        llm: ProviderConfig.layer(config, "groq", "llama-3.1-8b-instant"),
+        groups: ["fast"]
+      },
+      {
+        name: "claude",
+        model: "claude-sonnet-4-5",
+        llm: ProviderConfig.layer(config, "anthropic", "claude-sonnet-4-5"),
+        groups: ["smart"],
+        contextWindow: 200_000
+      }
     ],
     fallbacks: { fast: [{ to: "smart", on: ["ContextLengthError", "ProviderUnavailableError", "RateLimitError"] }] },
     cooldown: { failures: 3, window: "1 minute", period: "30 seconds" },
     deadline: "2 minutes"
   })
   const reply = yield* Llm.chat({ model: "fast", messages: [Message.user("Hi")] })
-  const status = yield* Router.status   // { loadPercent, totalMax, details: { "mini-a": { type, current, max, weight, keys, ... } } }
+  const status = yield* Router.status // { loadPercent, totalMax, details: { "mini-a": { type, current, max, weight, keys, ... } } }
   return { answered, models, cached, router, reply, status }
 })
 
 const shared = Effect.scoped(Effect.gen(function*() {
   const store = yield* Store.make({ redis: "redis://127.0.0.1:6379", onUnavailable: "fail-open", instances: 3 })
   const limiter = yield* RateLimiter.make({ capacity: 20, refillRate: 5, shared: { store, key: "openai/gpt-4o" } })
-  const pool = yield* KeyPool.make({ providerId: "openai", keys: ["sk-one", "sk-two"], shared: { store, key: "openai" } })
+  const pool = yield* KeyPool.make({
+    providerId: "openai",
+    keys: ["sk-one", "sk-two"],
+    shared: { store, key: "openai" }
+  })
   return { limiter, pool }
 }))
 export { shared as scaleOut }
 
 export const testing = Effect.gen(function*() {
   const test = LlmTest.layer([
-    new LlmError.RateLimitError({ provider: "test", model: "gpt-4o" }),   // the first call is rate-limited...
-    LlmTest.reply("Paris")                                               // ...so the app's fallback gets this
+    new LlmError.RateLimitError({ provider: "test", model: "gpt-4o" }), // the first call is rate-limited...
+    LlmTest.reply("Paris") // ...so the app's fallback gets this
   ])
   const answer = yield* myApp.pipe(Effect.provide(test))
   const seen = yield* LlmTest.requests.pipe(Effect.provide(test))
@@ -118,8 +141,11 @@ const Model = Llm.languageModel({ model: "fast" }).pipe(Layer.provide(router))
 
 const reply = LanguageModel.generateText({ prompt: "Summarize Effect in a line." }).pipe(
   Effect.map((response) => response.text),
-  Effect.catchReason("AiError", "RateLimitError", (reason) =>
-    Effect.succeed(`busy, retry in ${Duration.format(reason.retryAfter ?? Duration.zero)}`)),
+  Effect.catchReason(
+    "AiError",
+    "RateLimitError",
+    (reason) => Effect.succeed(`busy, retry in ${Duration.format(reason.retryAfter ?? Duration.zero)}`)
+  ),
   Effect.provide(Model)
 )
 export { reply }

@@ -17,9 +17,9 @@ import type * as ChatRequest from "../../src/ChatRequest.js"
 import type { ChatResponse } from "../../src/ChatResponse.js"
 import * as KeyPool from "../../src/KeyPool.js"
 import * as Llm from "../../src/Llm.js"
+import type * as LlmError from "../../src/LlmError.js"
 import * as Message from "../../src/Message.js"
 import type { OptionsError } from "../../src/OptionsError.js"
-import type * as LlmError from "../../src/LlmError.js"
 import * as ProviderClient from "../../src/ProviderClient.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
@@ -30,7 +30,9 @@ import { skippedCounts, withWarnings } from "./warnings.js"
 /** What a test body gets: the simulator, and clients of it (extra options select faults, timeouts...). */
 export interface AdapterEnv<Options> {
   readonly simulator: Simulator.Simulator
-  readonly client: (options?: Partial<Options>) => Effect.Effect<ProviderClient.Service, OptionsError, HttpClient.HttpClient>
+  readonly client: (
+    options?: Partial<Options>
+  ) => Effect.Effect<ProviderClient.Service, OptionsError, HttpClient.HttpClient>
 }
 
 /** Runs a body with a fresh simulator (given options) and clients of it; see `adapterHarness`. */
@@ -124,7 +126,9 @@ type StreamCheck = (
 export const interruptingAStreamClosesTheConnection: StreamCheck = (chat, simulator, request, credentials) =>
   Effect.gen(function*() {
     const first = yield* Deferred.make<void>()
-    const fiber = yield* Effect.forkChild(Stream.runForEach(chat.chatStream(request, credentials), () => Deferred.succeed(first, undefined)))
+    const fiber = yield* Effect.forkChild(
+      Stream.runForEach(chat.chatStream(request, credentials), () => Deferred.succeed(first, undefined))
+    )
     // Mid-reply: a chunk arrived (however long that took), and the rest is seconds away.
     yield* Deferred.await(first)
     assert.strictEqual((yield* simulator.stats).inFlight, 1)
@@ -152,14 +156,15 @@ export const failureOf = (
   request: Request,
   credentials: Credentials,
   stream = false
-) =>
-  Effect.flip(stream ? Stream.runDrain(chat.chatStream(request, credentials)) : chat.chat(request, credentials))
+) => Effect.flip(stream ? Stream.runDrain(chat.chatStream(request, credentials)) : chat.chat(request, credentials))
 
 /**
  * A client made with a fault header; returns how a request fails, whole or (with `stream`) streamed.
  */
 export const failWithFault = (
-  client: (options: ReturnType<typeof simulatorFault>) => Effect.Effect<ProviderClient.Service, OptionsError, HttpClient.HttpClient>,
+  client: (
+    options: ReturnType<typeof simulatorFault>
+  ) => Effect.Effect<ProviderClient.Service, OptionsError, HttpClient.HttpClient>,
   request: Request,
   credentials: Credentials
 ) =>
@@ -222,9 +227,10 @@ export const resetMidStreamIsTransportError = (
 ) =>
   Effect.gen(function*() {
     const seen: Array<ChatChunk.ChatChunk> = []
-    const exit = yield* Stream.runForEach(chat.chatStream(request, credentials), (c) => Effect.sync(() => seen.push(c))).pipe(
-      Effect.result
-    )
+    const exit = yield* Stream.runForEach(chat.chatStream(request, credentials), (c) => Effect.sync(() => seen.push(c)))
+      .pipe(
+        Effect.result
+      )
     assert(Result.isFailure(exit))
     assert(exit.failure._tag === "TransportError")
     noKeyAssertion(expected.key)(exit.failure)
@@ -352,8 +358,11 @@ const credentialsOf = (suite: AdapterSuite): Credentials => ProviderClient.crede
 /** Registers: the second request within a minute (`requestsPerMinute: 1`) is a RateLimitError with retryAfter. */
 export const itMapsThePerKeyRateLimit = (suite: AdapterSuite) =>
   it.live("the per-key rate limit -> RateLimitError with retryAfter", () =>
-    suite.withClient({ requestsPerMinute: 1 }, ({ client }) =>
-      Effect.flatMap(client(), (chat) => perKeyRateLimitIsRateLimitError(chat, suite.request, credentialsOf(suite)))))
+    suite.withClient(
+      { requestsPerMinute: 1 },
+      ({ client }) =>
+        Effect.flatMap(client(), (chat) => perKeyRateLimitIsRateLimitError(chat, suite.request, credentialsOf(suite)))
+    ))
 
 /**
  * Registers: a reset mid-stream (`fault`, e.g. `reset=5`, over a 20-token reply) is a TransportError
@@ -365,12 +374,15 @@ export const itMapsAResetMidStream = (
   andThen: (error: LlmError.TransportError) => void = () => {}
 ) =>
   it.live("a reset mid-stream -> TransportError after the chunks before it", () =>
-    suite.withClient({ replyTokens: 20 }, ({ client }) =>
-      Effect.flatMap(client(simulatorFault(options.fault)), (chat) =>
-        resetMidStreamIsTransportError(chat, suite.request, credentialsOf(suite), {
-          key: suite.key,
-          maxChunks: options.maxChunks
-        })).pipe(Effect.map(andThen))))
+    suite.withClient(
+      { replyTokens: 20 },
+      ({ client }) =>
+        Effect.flatMap(client(simulatorFault(options.fault)), (chat) =>
+          resetMidStreamIsTransportError(chat, suite.request, credentialsOf(suite), {
+            key: suite.key,
+            maxChunks: options.maxChunks
+          })).pipe(Effect.map(andThen))
+    ))
 
 /**
  * Registers: a malformed event (`malformed=3`) in a healthy stream is skipped and counted, the answer
@@ -390,15 +402,22 @@ export const itSkipsAMalformedEvent = (
 /** Registers: interrupting a stream's consumer mid-reply closes the connection. */
 export const itClosesTheConnectionOnInterruption = (suite: AdapterSuite) =>
   it.live("interrupting a stream's consumer closes the connection", () =>
-    suite.withClient({ tokensPerSecond: 50, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.flatMap(client(), (chat) =>
-        interruptingAStreamClosesTheConnection(chat, simulator, suite.request, credentialsOf(suite)))))
+    suite.withClient(
+      { tokensPerSecond: 50, replyTokens: 500 },
+      ({ client, simulator }) =>
+        Effect.flatMap(client(), (chat) =>
+          interruptingAStreamClosesTheConnection(chat, simulator, suite.request, credentialsOf(suite)))
+    ))
 
 /** Registers: taking a prefix of a stream closes the connection. */
 export const itClosesTheConnectionAfterAPrefix = (suite: AdapterSuite) =>
   it.live("taking a prefix of a stream closes the connection", () =>
-    suite.withClient({ tokensPerSecond: 100, replyTokens: 500 }, ({ client, simulator }) =>
-      Effect.flatMap(client(), (chat) => takingAPrefixClosesTheConnection(chat, simulator, suite.request, credentialsOf(suite)))))
+    suite.withClient(
+      { tokensPerSecond: 100, replyTokens: 500 },
+      ({ client, simulator }) =>
+        Effect.flatMap(client(), (chat) =>
+          takingAPrefixClosesTheConnection(chat, simulator, suite.request, credentialsOf(suite)))
+    ))
 
 /** Registers: a key the simulator does not know is an AuthError (invalid_key) with `status`, the key in no error. */
 export const itMapsARejectedKey = (
@@ -406,14 +425,17 @@ export const itMapsARejectedKey = (
   name: string,
   expected: { readonly rightKey: string; readonly status: number; readonly provider: string }
 ) =>
-  it.live(name, () =>
-    suite.withClient({ apiKeys: [expected.rightKey] }, ({ client }) =>
-      Effect.flatMap(client(), (chat) =>
-        rejectedKeyIsAuthError(chat, suite.request, credentialsOf(suite), {
-          status: expected.status,
-          provider: expected.provider,
-          key: suite.key
-        }))))
+  it.live(
+    name,
+    () =>
+      suite.withClient({ apiKeys: [expected.rightKey] }, ({ client }) =>
+        Effect.flatMap(client(), (chat) =>
+          rejectedKeyIsAuthError(chat, suite.request, credentialsOf(suite), {
+            status: expected.status,
+            provider: expected.provider,
+            key: suite.key
+          })))
+  )
 
 /** Registers: an unknown `model` is a ModelNotFoundError naming it; `andThen` checks more. */
 export const itMapsAnUnknownModel = (
@@ -422,15 +444,25 @@ export const itMapsAnUnknownModel = (
   andThen: (error: LlmError.ModelNotFoundError) => void = () => {}
 ) =>
   it.live("404 for an unknown model -> ModelNotFoundError", () =>
-    suite.withClient({}, ({ client }) =>
-      Effect.flatMap(client(), (chat) => unknownModelIsModelNotFoundError(chat, suite.request, credentialsOf(suite), model))
-        .pipe(Effect.map(andThen))))
+    suite.withClient(
+      {},
+      ({ client }) =>
+        Effect.flatMap(
+          client(),
+          (chat) => unknownModelIsModelNotFoundError(chat, suite.request, credentialsOf(suite), model)
+        )
+          .pipe(Effect.map(andThen))
+    ))
 
 /** Registers: `request` over a context window of 50 is a ContextLengthError with the window, whole and streamed. */
 export const itMapsAPromptOverTheContextWindow = (suite: AdapterSuite, request: Request) =>
   it.live("a prompt over the context window -> ContextLengthError with the window", () =>
-    suite.withClient({ contextWindow: 50 }, ({ client }) =>
-      Effect.flatMap(client(), (chat) => overTheContextWindowIsContextLengthError(chat, request, credentialsOf(suite), 50))))
+    suite.withClient(
+      { contextWindow: 50 },
+      ({ client }) =>
+        Effect.flatMap(client(), (chat) =>
+          overTheContextWindowIsContextLengthError(chat, request, credentialsOf(suite), 50))
+    ))
 
 /**
  * Registers: against a simulator 3 seconds late, a request timing out after 200 ms (the timeout set on
@@ -440,20 +472,33 @@ export const itMapsAPromptOverTheContextWindow = (suite: AdapterSuite, request: 
  */
 export const itTimesOutAndAbandonsTheRequest = (
   suite: AdapterSuite,
-  options: { readonly name?: string; readonly on: "request" | "client"; readonly clientTimeout?: Duration.Input; readonly stream: boolean }
+  options: {
+    readonly name?: string
+    readonly on: "request" | "client"
+    readonly clientTimeout?: Duration.Input
+    readonly stream: boolean
+  }
 ) =>
-  it.live(options.name ?? "no headers within the timeout -> TimeoutError, and the request is abandoned", () =>
-    suite.withClient({ latency: "3 seconds" }, ({ client, simulator }) =>
-      Effect.gen(function*() {
-        const timeout = Duration.millis(200)
-        const chat = yield* client(
-          options.on === "client"
-            ? { timeout }
-            : options.clientTimeout === undefined ? {} : { timeout: options.clientTimeout }
-        )
-        const request = options.on === "request" ? { ...suite.request, timeout } : suite.request
-        yield* timingOutAbandonsTheRequest(chat, simulator, request, credentialsOf(suite), { timeout, stream: options.stream })
-      })))
+  it.live(
+    options.name ?? "no headers within the timeout -> TimeoutError, and the request is abandoned",
+    () =>
+      suite.withClient({ latency: "3 seconds" }, ({ client, simulator }) =>
+        Effect.gen(function*() {
+          const timeout = Duration.millis(200)
+          const chat = yield* client(
+            options.on === "client"
+              ? { timeout }
+              : options.clientTimeout === undefined
+              ? {}
+              : { timeout: options.clientTimeout }
+          )
+          const request = options.on === "request" ? { ...suite.request, timeout } : suite.request
+          yield* timingOutAbandonsTheRequest(chat, simulator, request, credentialsOf(suite), {
+            timeout,
+            stream: options.stream
+          })
+        }))
+  )
 
 /**
  * The statuses every adapter maps alike: a 429 with retry-after is a RateLimitError with it, a 403 a
@@ -525,7 +570,9 @@ export const itStreamsTextThenUsageThenFinish = (
  */
 export const aRejectedKeyIsRotatedAway = (llm: Llm.Service, pool: KeyPool.Service, provider: string) =>
   Effect.gen(function*() {
-    const responses = yield* Effect.all(Array.from({ length: 6 }, (_, i) => llm.chat({ messages: [Message.user(`q${i}`)] })))
+    const responses = yield* Effect.all(
+      Array.from({ length: 6 }, (_, i) => llm.chat({ messages: [Message.user(`q${i}`)] }))
+    )
     for (const response of responses) {
       assert.strictEqual(response.provider, provider)
       assert.strictEqual(response.usage.completionTokens, 6)

@@ -118,7 +118,9 @@ const staleBuild = (): string | undefined => {
   const builtAt = fs.statSync(built).mtimeMs
   const changed = fs.readdirSync(path.resolve(root, "src"), { recursive: true, withFileTypes: true })
     .find((entry) => entry.isFile() && fs.statSync(path.join(entry.parentPath, entry.name)).mtimeMs > builtAt)
-  return changed === undefined ? undefined : `${path.relative(root, path.join(changed.parentPath, changed.name))} changed after the last build`
+  return changed === undefined
+    ? undefined
+    : `${path.relative(root, path.join(changed.parentPath, changed.name))} changed after the last build`
 }
 
 /**
@@ -154,7 +156,9 @@ export class EndedEarly extends Error {
     readonly stderr: string
   ) {
     super(
-      `${what}: the run ${code !== null ? `exited with code ${code}` : `was ended by ${signal}`} before it came; its stderr:\n${stderr}`
+      `${what}: the run ${
+        code !== null ? `exited with code ${code}` : `was ended by ${signal}`
+      } before it came; its stderr:\n${stderr}`
     )
   }
 }
@@ -259,9 +263,15 @@ export const recorder = (target: string) =>
           if (text !== "") bodies.push(JSON.parse(text) as Record<string, unknown>)
           const headers: Record<string, string> = { "content-type": "application/json" }
           if (req.headers.authorization !== undefined) headers["authorization"] = req.headers.authorization
-          fetch(`${target}${req.url ?? ""}`, { method: req.method ?? "POST", headers, ...(text === "" ? {} : { body: text }) })
+          fetch(`${target}${req.url ?? ""}`, {
+            method: req.method ?? "POST",
+            headers,
+            ...(text === "" ? {} : { body: text })
+          })
             .then(async (upstream) => {
-              res.writeHead(upstream.status, { "content-type": upstream.headers.get("content-type") ?? "application/json" })
+              res.writeHead(upstream.status, {
+                "content-type": upstream.headers.get("content-type") ?? "application/json"
+              })
               res.end(await upstream.text())
             })
             .catch(() => res.destroy())

@@ -17,7 +17,10 @@ export const effectProp = <A>(
 ) =>
   it(name, () =>
     fc.assert(
-      fc.asyncProperty(arbitrary, (value) =>
-        Effect.runPromise(Effect.asVoid(property(value)).pipe(Effect.scoped, Effect.provide(TestClock.layer())))),
+      fc.asyncProperty(
+        arbitrary,
+        (value) =>
+          Effect.runPromise(Effect.asVoid(property(value)).pipe(Effect.scoped, Effect.provide(TestClock.layer())))
+      ),
       { numRuns }
     ))

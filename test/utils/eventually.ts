@@ -45,7 +45,9 @@ export const eventually = <A, E, R>(
     }
     return yield* Effect.die(
       new Error(
-        `${what}: never came within ${within} ms (read ${readings} times, every ${every} ms); last seen: ${inspect(last, { depth: 4 })}`
+        `${what}: never came within ${within} ms (read ${readings} times, every ${every} ms); last seen: ${
+          inspect(last, { depth: 4 })
+        }`
       )
     )
   })

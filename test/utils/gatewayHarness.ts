@@ -10,7 +10,12 @@ import type * as Simulator from "../../src/simulator/Simulator.js"
 import { eventually } from "./eventually.js"
 
 /** A `gpt-4o-mini` deployment on the simulator sending `fault` (its fault header) with `key`, plus `extra` fields. */
-export const faulty = (simulator: Simulator.Simulator, key: string, fault: string, extra?: Record<string, unknown>) => [{
+export const faulty = (
+  simulator: Simulator.Simulator,
+  key: string,
+  fault: string,
+  extra?: Record<string, unknown>
+) => [{
   model_name: "gpt-4o-mini",
   base_url: `${simulator.url}/v1`,
   api_keys: [key],
@@ -24,7 +29,12 @@ export const rejection = (f: () => Promise<unknown>) =>
   Effect.promise(() => f().then(() => undefined, (error: unknown) => error))
 
 /** Once a client has gone away: the deployment holds nothing and the simulator saw the upstream request closed. */
-export const settledAfterAbort = (gateway: Gateway.Service, simulator: Simulator.Simulator, deployment: string, closed: number) =>
+export const settledAfterAbort = (
+  gateway: Gateway.Service,
+  simulator: Simulator.Simulator,
+  deployment: string,
+  closed: number
+) =>
   eventually(
     `${deployment} freed and its upstream request closed`,
     Effect.all({ load: Effect.map(gateway.status, (status) => status.details[deployment]!), stats: simulator.stats }),
@@ -88,7 +98,9 @@ export const answerOf = async (response: Response): Promise<Answer> => ({
 /** `GET path` of `gateway`, with `key` as a Bearer token when given. */
 export const get = (gateway: Gateway.Service, path: string, key?: string) =>
   Effect.promise(() =>
-    fetch(`${gateway.url}${path}`, { headers: key === undefined ? {} : { authorization: `Bearer ${key}` } }).then(answerOf)
+    fetch(`${gateway.url}${path}`, { headers: key === undefined ? {} : { authorization: `Bearer ${key}` } }).then(
+      answerOf
+    )
   )
 
 /** What `send` got back: the status, the headers and the body's text. */

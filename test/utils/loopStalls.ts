@@ -63,7 +63,10 @@ export const undisturbed = <A, E, R>(
   tries = 3
 ): Effect.Effect<readonly [A, number], E, R> => {
   const take = (n: number): Effect.Effect<readonly [A, number], E, R> =>
-    Effect.flatMap(withLoopStalls(measure(n)), ([value, stall]) =>
-      stall <= cap || n + 1 >= tries ? Effect.succeed([value, stallWithin(stall, cap)] as const) : take(n + 1))
+    Effect.flatMap(
+      withLoopStalls(measure(n)),
+      ([value, stall]) =>
+        stall <= cap || n + 1 >= tries ? Effect.succeed([value, stallWithin(stall, cap)] as const) : take(n + 1)
+    )
   return take(0)
 }

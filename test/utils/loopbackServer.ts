@@ -79,4 +79,3 @@ export const echo: http.RequestListener = (req, res) => {
     res.end(JSON.stringify({ method: req.method, url: req.url, headers: req.headers, body }))
   })
 }
-

@@ -11,7 +11,9 @@ export const junk = fc.constantFrom<unknown>(null, 0, 1.5, "", "x", true, [], [1
 export const loose = (right: Record<string, fc.Arbitrary<unknown>>) =>
   fc.record(
     Object.fromEntries(
-      Object.entries(right).map(([key, value]) => [key, fc.oneof({ arbitrary: value, weight: 30 }, { arbitrary: junk, weight: 1 })])
+      Object.entries(right).map((
+        [key, value]
+      ) => [key, fc.oneof({ arbitrary: value, weight: 30 }, { arbitrary: junk, weight: 1 })])
     ),
     { requiredKeys: [] }
   )

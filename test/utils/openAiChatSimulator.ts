@@ -7,8 +7,8 @@ import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
 import type * as Scope from "effect/Scope"
 import type { OptionsError } from "../../src/OptionsError.js"
-import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import type * as ProviderClient from "../../src/ProviderClient.js"
+import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "./eventually.js"
@@ -46,4 +46,5 @@ export const awaitStats = (
   simulator: Simulator.Simulator,
   done: (stats: Simulator.Stats) => boolean,
   within: Duration.Input = "30 seconds"
-): Effect.Effect<Simulator.Stats> => eventually("the simulator's stats to match", simulator.stats, done, { every: "20 millis", within })
+): Effect.Effect<Simulator.Stats> =>
+  eventually("the simulator's stats to match", simulator.stats, done, { every: "20 millis", within })

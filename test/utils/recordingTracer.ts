@@ -23,7 +23,14 @@ export const recordingTracer = (): { readonly tracer: Tracer.Tracer; readonly sp
       const attributes = new Map<string, unknown>()
       const events: RecordedSpan["events"] = []
       const spanId = `span-${spans.length + 1}`
-      const recorded: RecordedSpan = { name, spanId, parent: parent._tag === "Some" ? parent.value.spanId : undefined, attributes, events, ended: false }
+      const recorded: RecordedSpan = {
+        name,
+        spanId,
+        parent: parent._tag === "Some" ? parent.value.spanId : undefined,
+        attributes,
+        events,
+        ended: false
+      }
       spans.push(recorded)
       return {
         _tag: "Span",

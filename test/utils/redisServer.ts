@@ -27,13 +27,26 @@ const freePort = () =>
     server.once("error", reject)
     server.listen(0, "127.0.0.1", () => {
       const address = server.address()
-      server.close(() => typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port")))
+      server.close(() =>
+        typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))
+      )
     })
   })
 
 const launch = (port: number, dir: string) =>
   new Promise<ChildProcess>((resolve, reject) => {
-    const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], {
+    const child = spawn("redis-server", [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--dir",
+      dir
+    ], {
       stdio: ["ignore", "pipe", "pipe"]
     })
     let output = ""
@@ -48,7 +61,11 @@ const launch = (port: number, dir: string) =>
     child.stdout!.on("data", onData)
     child.stderr!.resume()
     child.once("error", (error) =>
-      reject((error as NodeJS.ErrnoException).code === "ENOENT" ? new Error("redis-server is not installed (apt-get install redis-server)") : error))
+      reject(
+        (error as NodeJS.ErrnoException).code === "ENOENT"
+          ? new Error("redis-server is not installed (apt-get install redis-server)")
+          : error
+      ))
     child.once("exit", (code) => reject(new Error(`redis-server exited with ${code}: ${output}`)))
   })
 
@@ -74,6 +91,5 @@ export const redisServer: Effect.Effect<RedisServer, never, Scope.Scope> = Effec
     })
     return { url: `redis://127.0.0.1:${port}`, port, stop, start, dir }
   }),
-  (server) =>
-    Effect.andThen(server.stop, Effect.sync(() => rmSync(server.dir, { recursive: true, force: true })))
+  (server) => Effect.andThen(server.stop, Effect.sync(() => rmSync(server.dir, { recursive: true, force: true })))
 )

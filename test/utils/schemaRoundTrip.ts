@@ -6,7 +6,10 @@
 import { expect } from "@effect/vitest"
 import * as Schema from "effect/Schema"
 
-export const expectRoundTrip = <S extends Schema.Codec<unknown, unknown>>(schema: S, value: S["Type"]): S["Encoded"] => {
+export const expectRoundTrip = <S extends Schema.Codec<unknown, unknown>>(
+  schema: S,
+  value: S["Type"]
+): S["Encoded"] => {
   const encoded = Schema.encodeSync(schema)(value)
   expect(Schema.decodeUnknownSync(schema)(encoded)).toStrictEqual(value)
   const json = Schema.toCodecJson(schema)

@@ -3,8 +3,8 @@
  * connected: each instance gets its own store, so its own Redis connection,
  * as separate processes would.
  */
-import * as Effect from "effect/Effect"
 import { RateLimiter, Store } from "effect-llm-router"
+import * as Effect from "effect/Effect"
 import { eventually } from "./eventually.js"
 
 // Two seconds per command, as the scale-out tests' provider.json sets it: a command outlives its timer when this
@@ -20,7 +20,8 @@ export const untilShared = (store: Store.Store) =>
   Effect.gen(function*() {
     const probe = yield* RateLimiter.make({ capacity: 1_000, refillRate: 1_000, shared: { store, key: "probe" } })
     // Up to 20 s (within the tests' 30 s): a loaded machine may take seconds to connect, never that long.
-    yield* eventually("the store connected (a limiter on it reading Redis)", probe.status, (status) => status.available > 600, {
+    yield* eventually("the store connected (a limiter on it reading Redis)", probe.status, (status) =>
+      status.available > 600, {
       every: "25 millis",
       within: "20 seconds"
     })

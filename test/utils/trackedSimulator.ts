@@ -1,8 +1,8 @@
-import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import * as UsageLedger from "../../src/UsageLedger.js"
 
 /**

@@ -5,11 +5,11 @@
  * `"effect-llm-router"`, keeps what the reason has no field for (our tag, the
  * provider, the model, the status, the request id).
  */
+import { AiError } from "effect/ai"
 import * as Clock from "effect/Clock"
+import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as DateTime from "effect/DateTime"
-import { AiError } from "effect/ai"
 import type { LlmError } from "../../LlmError.js"
 
 /** The key of this library's entry in the metadata of parts and error reasons. */
@@ -27,7 +27,9 @@ const metadataOf = (error: LlmError): AiError.ProviderMetadata => {
   if (error.requestId !== undefined) fields.requestId = error.requestId
   if (error._tag === "AuthError") fields.reason = error.reason
   if (error._tag === "TimeoutError" && error.phase !== undefined) fields.phase = error.phase
-  if (error._tag === "ContextLengthError" && error.contextWindow !== undefined) fields.contextWindow = error.contextWindow
+  if (error._tag === "ContextLengthError" && error.contextWindow !== undefined) {
+    fields.contextWindow = error.contextWindow
+  }
   if (error._tag === "InvalidRequestError" && error.code !== undefined) fields.code = error.code
   return { [metadataKey]: fields }
 }
@@ -38,12 +40,17 @@ export const reasonOf = (error: LlmError, nowMillis: number): AiError.AiErrorRea
   const description = error.message
   switch (error._tag) {
     case "RateLimitError":
-      return new AiError.RateLimitError({ metadata, ...(error.retryAfter !== undefined ? { retryAfter: error.retryAfter } : {}) })
+      return new AiError.RateLimitError({
+        metadata,
+        ...(error.retryAfter !== undefined ? { retryAfter: error.retryAfter } : {})
+      })
     case "NoCapacityError":
       // Every key cooling down or busy: a rate limit of this deployment, over when the first key frees.
       return new AiError.RateLimitError({
         metadata,
-        ...(error.availableAt !== undefined ? { retryAfter: Duration.millis(Math.max(0, error.availableAt - nowMillis)) } : {})
+        ...(error.availableAt !== undefined
+          ? { retryAfter: Duration.millis(Math.max(0, error.availableAt - nowMillis)) }
+          : {})
       })
     case "AuthError":
       return error.reason === "quota_exhausted" || error.reason === "payment_required"

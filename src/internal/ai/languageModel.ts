@@ -43,7 +43,10 @@ export const makeLanguageModel = (options: Options): Effect.Effect<LanguageModel
         const request = requestOf(provider, options)
         return AiError.isAiError(request)
           ? Stream.fail(request)
-          : AiStream.partsOf(llm.chatStream(request), (finish, usage) => annotate(provider.span, request, finish, usage))
+          : AiStream.partsOf(
+            llm.chatStream(request),
+            (finish, usage) => annotate(provider.span, request, finish, usage)
+          )
       }
     })
   })
@@ -56,7 +59,9 @@ export const languageModel = (options: Options): Layer.Layer<LanguageModel.Langu
 export type EmbeddingOptions = Omit<EmbeddingRequest, "input">
 
 /** The embedding model over `llm`: one `embed` per batch `effect/ai` makes, in input order. */
-export const makeEmbeddingModel = (options: EmbeddingOptions): Effect.Effect<EmbeddingModel.EmbeddingModel, never, Llm> =>
+export const makeEmbeddingModel = (
+  options: EmbeddingOptions
+): Effect.Effect<EmbeddingModel.EmbeddingModel, never, Llm> =>
   Llm.use((llm) => {
     const failEmbed = failWith("embed")
     return EmbeddingModel.make({

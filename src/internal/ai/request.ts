@@ -30,7 +30,8 @@ const carried = (options: Prompt.ProviderOptions): CarriedMetadata | undefined =
 const unsupported = (description: string) =>
   AiError.make({ module: "Llm", method: "languageModel", reason: new AiError.InvalidUserInputError({ description }) })
 
-const toBase64 = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64")
+const toBase64 = (bytes: Uint8Array): string =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64")
 
 /** A file part as an image part: a URL as it is, bytes or base64 as a data URL. */
 const imageOf = (part: Prompt.FilePart): ContentPart | AiError.AiError => {
@@ -89,7 +90,9 @@ const assistantMessage = (message: Prompt.AssistantMessage): Message | AiError.A
         })
         break
       case "file":
-        return unsupported("a file in an assistant message: an assistant turn here holds text, reasoning and tool calls")
+        return unsupported(
+          "a file in an assistant message: an assistant turn here holds text, reasoning and tool calls"
+        )
       // A result of a tool the provider ran, or an approval request: nothing our messages carry.
       case "tool-result":
       case "tool-approval-request":

@@ -10,8 +10,8 @@ import { AiError, type Response, Telemetry, Tool } from "effect/ai"
 import * as Duration from "effect/Duration"
 import type { Span } from "effect/Tracer"
 import type * as ChatChunk from "../../ChatChunk.js"
-import type { ChatResponse, FinishReason, Usage } from "../../ChatResponse.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
+import type { ChatResponse, FinishReason, Usage } from "../../ChatResponse.js"
 import type { ProviderMetadata, ToolCall } from "../../Message.js"
 import { metadataKey } from "./aiError.js"
 import type { CarriedMetadata } from "./request.js"
@@ -81,7 +81,12 @@ export const closingParts = (
   if (finished.refusal !== undefined) ours.refusal = finished.refusal
   return [
     { type: "response-metadata", id: finished.id, modelId: finished.model },
-    { type: "finish", reason: finishReasonOf(finished.finishReason), usage: usageOf(usage), metadata: { [metadataKey]: ours } }
+    {
+      type: "finish",
+      reason: finishReasonOf(finished.finishReason),
+      usage: usageOf(usage),
+      metadata: { [metadataKey]: ours }
+    }
   ]
 }
 
@@ -93,7 +98,9 @@ export const toolCallPart = (
 ): Response.ToolCallPartEncoded | AiError.AiError => {
   const params = paramsOf(call, method)
   if (AiError.isAiError(params)) return params
-  if (reply === undefined && call.providerMetadata === undefined) return { type: "tool-call", id: call.id, name: call.name, params }
+  if (reply === undefined && call.providerMetadata === undefined) {
+    return { type: "tool-call", id: call.id, name: call.name, params }
+  }
   const what: CarriedMetadata = {
     ...(reply !== undefined ? { reply } : {}),
     ...(call.providerMetadata !== undefined ? { toolCall: call.providerMetadata } : {})

@@ -13,9 +13,9 @@
  * the Messages body's (`anthropicPath`).
  */
 import type { LlmError } from "../../LlmError.js"
+import type { Problem } from "./anthropicWire.js"
 import type { ErrorAnswer } from "./errors.js"
 import { fromLlmError as openAiAnswer } from "./errors.js"
-import type { Problem } from "./anthropicWire.js"
 
 /** The JSON text of Anthropic's error body. */
 export const errorJson = (type: string, message: string): string =>
@@ -43,7 +43,12 @@ const typeOf = (status: number): string => {
 }
 
 /** An answer with `message` at `status`, in Anthropic's shape; `code`, the OpenAI route's, for the request log. */
-export const answer = (status: number, message: string, retryAfter?: number, code: string | null = null): ErrorAnswer => ({
+export const answer = (
+  status: number,
+  message: string,
+  retryAfter?: number,
+  code: string | null = null
+): ErrorAnswer => ({
   status,
   body: errorJson(typeOf(status), message),
   retryAfter,
@@ -72,7 +77,10 @@ export const fromLlmError = (error: LlmError, now: number, path: (engine: string
   if (error._tag === "InvalidRequestError" && error.status === undefined) {
     // The engine's own check of the request: `path: what is wrong`, one or more joined by `; `.
     const detail = (error.detail ?? error.message).replace(/ \(nothing was sent\)$/, "")
-    return answer(400, detail.replace(/(^|; )([A-Za-z][\w.[\]]*): /g, (_, before: string, at: string) => `${before}${path(at)}: `))
+    return answer(
+      400,
+      detail.replace(/(^|; )([A-Za-z][\w.[\]]*): /g, (_, before: string, at: string) => `${before}${path(at)}: `)
+    )
   }
   return fromAnswer(openAiAnswer(error, now))
 }

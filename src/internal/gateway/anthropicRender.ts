@@ -68,9 +68,13 @@ const input = (call: ToolCall): unknown => {
 export const message = (response: ChatResponse, id: string): string => {
   const content: Array<unknown> = []
   // An Anthropic deployment's signed thinking blocks go back as they came; another provider's reasoning has no signature.
-  const signed = response.providerMetadata?.[metadataKey] === undefined ? [] : thinkingBlocksOf(response.providerMetadata)
+  const signed = response.providerMetadata?.[metadataKey] === undefined
+    ? []
+    : thinkingBlocksOf(response.providerMetadata)
   if (signed.length > 0) content.push(...signed)
-  else if (response.reasoning !== undefined) content.push({ type: "thinking", thinking: response.reasoning, signature: "" })
+  else if (response.reasoning !== undefined) {
+    content.push({ type: "thinking", thinking: response.reasoning, signature: "" })
+  }
   if (response.text !== "" || response.toolCalls.length === 0) content.push({ type: "text", text: response.text })
   for (const call of response.toolCalls) {
     content.push({ type: "tool_use", id: toolUseId(call.id), name: call.name, input: input(call) })
@@ -182,12 +186,14 @@ export const streamEncoder = (id: string, model: string, estimatedInput: () => n
           break
         case "Finish":
           stop()
-          out.template(event(
-            "message_delta",
-            `{"type":"message_delta","delta":{"stop_reason":"${
-              stopReason(chunk.finishReason)
-            }","stop_sequence":null},"usage":${JSON.stringify(usageObject(usage ?? emptyUsage))}}`
-          ) + event("message_stop", `{"type":"message_stop"}`))
+          out.template(
+            event(
+              "message_delta",
+              `{"type":"message_delta","delta":{"stop_reason":"${
+                stopReason(chunk.finishReason)
+              }","stop_sequence":null},"usage":${JSON.stringify(usageObject(usage ?? emptyUsage))}}`
+            ) + event("message_stop", `{"type":"message_stop"}`)
+          )
           break
         case "Restart":
           if (forwarded) return encoded(chunk)
@@ -202,4 +208,3 @@ export const streamEncoder = (id: string, model: string, estimatedInput: () => n
 
   return { contentType: "text/event-stream", batch, error: (body) => bytesOf(event("error", body)) }
 }
-

@@ -146,7 +146,8 @@ export const isWireMessages = (u: unknown): boolean =>
   unsetOrNumber(u.temperature) && unsetOrNumber(u.top_p) &&
   nullable(u.stop_sequences, (stop) => isArrayOf(stop, isString)) && unsetOrBoolean(u.stream) &&
   nullable(u.tools, (tools) => isArrayOf(tools, isTool)) && nullable(u.tool_choice, isToolChoice) &&
-  nullable(u.thinking, isThinking) && nullable(u.metadata, (metadata) => isFields(metadata) && unsetOrString(metadata.user_id))
+  nullable(u.thinking, isThinking) && nullable(u.metadata, (metadata) =>
+    isFields(metadata) && unsetOrString(metadata.user_id))
 
 /** A decoded Messages body: the request for the engine (its `model` the address), and how to answer it. */
 export interface Messages {
@@ -254,7 +255,10 @@ const effortOf = (budget: number): ReasoningEffort => {
 }
 
 const tool = (wire: typeof WireTool.Type): ToolDefinition => {
-  const out: { -readonly [K in keyof ToolDefinition]: ToolDefinition[K] } = { name: wire.name, parameters: wire.input_schema }
+  const out: { -readonly [K in keyof ToolDefinition]: ToolDefinition[K] } = {
+    name: wire.name,
+    parameters: wire.input_schema
+  }
   set(out, "description", wire.description)
   set(out, "strict", wire.strict)
   return out

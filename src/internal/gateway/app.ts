@@ -87,7 +87,13 @@ const isBodyTooLarge = (error: unknown): boolean =>
   error.reason.reason === "BodyTooLarge"
 
 const tooLarge = (limit: number) =>
-  Errors.answer(413, `The request body is larger than this gateway takes (${limit} bytes).`, "invalid_request_error", null, "request_too_large")
+  Errors.answer(
+    413,
+    `The request body is larger than this gateway takes (${limit} bytes).`,
+    "invalid_request_error",
+    null,
+    "request_too_large"
+  )
 
 // Anthropic's clients read Anthropic's error shape: every refusal of a path under `/v1/messages` is in it.
 const anthropicPath = (path: string): boolean => path === "/v1/messages" || path.startsWith("/v1/messages/")
@@ -113,7 +119,8 @@ const notJson = Errors.answer(
   "unsupported_media_type"
 )
 
-const restartedMessage = "The provider's stream broke after part of the answer had been sent, and the rest would have come from " +
+const restartedMessage =
+  "The provider's stream broke after part of the answer had been sent, and the rest would have come from " +
   "another deployment as a new answer; the stream ends here instead. Retry the request."
 
 const restartedBody = openAiErrorJson(restartedMessage, "server_error", null, "stream_restarted")
@@ -233,10 +240,16 @@ export const make = (engine: Engine, options: AppOptions) =>
             entry.status = response.status
             tally?.answered(response)
             // A stream's answer carries it from its making (`SseAnswer`, its headers built once); the others get it here.
-            const answered = entry.streaming ? response : HttpServerResponse.setHeader(response, "x-request-id", entry.id)
-            return entry.streaming ? Effect.succeed(answered) : Effect.as(Logs.write(entry, clock.currentTimeMillisUnsafe()), answered)
+            const answered = entry.streaming
+              ? response
+              : HttpServerResponse.setHeader(response, "x-request-id", entry.id)
+            return entry.streaming
+              ? Effect.succeed(answered)
+              : Effect.as(Logs.write(entry, clock.currentTimeMillisUnsafe()), answered)
           })
-        ).pipe(Effect.onInterrupt(() => entry.streaming ? Effect.void : Logs.gone(entry, clock.currentTimeMillisUnsafe())))
+        ).pipe(
+          Effect.onInterrupt(() => entry.streaming ? Effect.void : Logs.gone(entry, clock.currentTimeMillisUnsafe()))
+        )
       })
     const plain = <E, R>(answer: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) => served(() => answer)
 
@@ -244,7 +257,12 @@ export const make = (engine: Engine, options: AppOptions) =>
     // it.
     const withBody = <R>(
       route: string,
-      handle: (text: string, entry: Logs.Entry, scope: Scope.Scope, tally: Metrics.Tally) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>
+      handle: (
+        text: string,
+        entry: Logs.Entry,
+        scope: Scope.Scope,
+        tally: Metrics.Tally
+      ) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>
     ) =>
       served((request, entry, scope, tally) => {
         if (!Intake.isJson(request.headers["content-type"])) {
@@ -301,7 +319,8 @@ export const make = (engine: Engine, options: AppOptions) =>
       const opened = openFirst(
         target.llm.chatStream(addressed(request, target)),
         held,
-        () => new StreamTruncatedError({ provider: "gateway", model, detail: "the stream ended before its first chunk" }),
+        () =>
+          new StreamTruncatedError({ provider: "gateway", model, detail: "the stream ended before its first chunk" }),
         (first, rest) => ({ first, rest })
       )
       return Effect.andThen(
@@ -380,7 +399,9 @@ export const make = (engine: Engine, options: AppOptions) =>
 
     const embeddings = withBody("/v1/embeddings", (text, entry, _scope, tally) => {
       const decoded = Wire.embeddings(text)
-      if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
+      if (decoded._tag === "Problem") {
+        return Effect.succeed(problemResponse(decoded))
+      }
       return admitted(decoded.model, decoded.request, entry, (target, sent) => {
         tally.model(decoded.model)
         const request = target.address === undefined ? sent : { ...sent, model: target.address }
@@ -403,7 +424,9 @@ export const make = (engine: Engine, options: AppOptions) =>
     // Anthropic's `POST /v1/messages`: the same engine and streams, in Anthropic's wire.
     const anthropicMessages = withBody("/v1/messages", (text, entry, scope, tally) => {
       const decoded = AnthropicWire.messages(text)
-      if (decoded._tag === "Problem") return Effect.succeed(errorResponse(AnthropicErrors.problem(decoded)))
+      if (decoded._tag === "Problem") {
+        return Effect.succeed(errorResponse(AnthropicErrors.problem(decoded)))
+      }
       return admitted(decoded.model, decoded.request, entry, (target, request) => {
         tally.model(decoded.model)
         const failures: SseAnswer.Failures = {
@@ -411,7 +434,8 @@ export const make = (engine: Engine, options: AppOptions) =>
             AnthropicErrors.fromLlmError(
               error,
               clock.currentTimeMillisUnsafe(),
-              (path) => AnthropicWire.anthropicPath(path, decoded.body)
+              (path) =>
+                AnthropicWire.anthropicPath(path, decoded.body)
             ),
           restarted: anthropicRestarted,
           shutdown: anthropicShutdown
@@ -424,12 +448,15 @@ export const make = (engine: Engine, options: AppOptions) =>
             target,
             entry,
             scope,
-            () => AnthropicRender.streamEncoder(id, decoded.model, () => estimatedPromptTokens(request)),
+            () =>
+              AnthropicRender.streamEncoder(id, decoded.model, () =>
+                estimatedPromptTokens(request)),
             failures,
             tally
           )
         }
-        return whole(request, target, entry, failures, tally, (response) => AnthropicRender.message(response, id))
+        return whole(request, target, entry, failures, tally, (response) =>
+          AnthropicRender.message(response, id))
       })
     })
 
@@ -438,13 +465,21 @@ export const make = (engine: Engine, options: AppOptions) =>
     const modelsById = new Map(engine.models.map((model) => [model.id, json(200, JSON.stringify(modelObject(model)))]))
     // `/v1/models` and `/v1/models/{id}` (`HttpRouter` routes both here); a deployment's id holds a `/`,
     // which a client may send encoded or not.
-    const models = served((_request, { caller }) => Effect.map(HttpRouter.params, (params) => {
-      const id = decodePath(params["*"] ?? "")
-      if (caller?.models === undefined) return id === "" ? modelList : modelsById.get(id) ?? notFound(id)
-      // A key limited to some models sees those only.
-      if (id !== "") return caller.models.has(id) ? modelsById.get(id)! : notFound(id, caller)
-      return json(200, JSON.stringify({ object: "list", data: engine.models.filter((model) => caller.models!.has(model.id)).map(modelObject) }))
-    }))
+    const models = served((_request, { caller }) =>
+      Effect.map(HttpRouter.params, (params) => {
+        const id = decodePath(params["*"] ?? "")
+        if (caller?.models === undefined) return id === "" ? modelList : modelsById.get(id) ?? notFound(id)
+        // A key limited to some models sees those only.
+        if (id !== "") return caller.models.has(id) ? modelsById.get(id)! : notFound(id, caller)
+        return json(
+          200,
+          JSON.stringify({
+            object: "list",
+            data: engine.models.filter((model) => caller.models!.has(model.id)).map(modelObject)
+          })
+        )
+      })
+    )
 
     // LLM-API-BalancedCall's `POST /llm/chat` and `/llm/chat/stream`: the same engine and paths, in its wire.
     const balancedChat = (route: string, stream: boolean) =>
@@ -506,7 +541,11 @@ export const make = (engine: Engine, options: AppOptions) =>
       HttpRouter.route("GET", "/v1/models/*", models),
       HttpRouter.route("POST", "/llm/chat", balancedChat("/llm/chat", false)),
       HttpRouter.route("POST", "/llm/chat/stream", balancedChat("/llm/chat/stream", true)),
-      HttpRouter.route("GET", "/llm/system-load", plain(Effect.map(engine.status, (status) => json(200, BalancedCall.systemLoad(status))))),
+      HttpRouter.route(
+        "GET",
+        "/llm/system-load",
+        plain(Effect.map(engine.status, (status) => json(200, BalancedCall.systemLoad(status))))
+      ),
       HttpRouter.route(
         "GET",
         "/llm/system-capacity",
@@ -523,7 +562,9 @@ export const make = (engine: Engine, options: AppOptions) =>
         plain(Effect.map(engine.ready, (ready) =>
           ready
             ? json(200, `{"status":"ready"}`)
-            : errorResponse(Errors.answer(503, "No deployment can take a call now.", "server_error", null, "not_ready"))))
+            : errorResponse(
+              Errors.answer(503, "No deployment can take a call now.", "server_error", null, "not_ready")
+            )))
       )
     ]
     // Each path's other methods; a path served on GET takes HEAD too (the router answers it as GET).

@@ -58,7 +58,10 @@ export const digest = (key: string): Buffer => createHash("sha256").update(key, 
 export const sameDigest = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && timingSafeEqual(a, b)
 
 /** The digest among `digests` equal to that of `presented`: every one compared, whichever matches. */
-export const find = <A extends { readonly digest: Uint8Array }>(items: ReadonlyArray<A>, presented: string): A | undefined => {
+export const find = <A extends { readonly digest: Uint8Array }>(
+  items: ReadonlyArray<A>,
+  presented: string
+): A | undefined => {
   const wanted = digest(presented)
   let found: A | undefined
   for (const item of items) if (sameDigest(item.digest, wanted)) found = item
@@ -121,8 +124,12 @@ const overBudget = (error: BudgetExceededError | NoCapacityError, now: number): 
   return Errors.answer(
     429,
     spent
-      ? `This gateway key's budget is spent (${dollars(error.spent)} of ${dollars(error.limit)}); it renews when its period ends.`
-      : `This gateway key's budget has ${dollars(error.limit - error.spent)} of ${dollars(error.limit)} left, and this call may ` +
+      ? `This gateway key's budget is spent (${dollars(error.spent)} of ${
+        dollars(error.limit)
+      }); it renews when its period ends.`
+      : `This gateway key's budget has ${dollars(error.limit - error.spent)} of ${
+        dollars(error.limit)
+      } left, and this call may ` +
         `cost up to ${dollars(error.estimate ?? 0)} (its prompt and max_tokens, or its inputs to embed, at its ` +
         `model's highest price): ask for fewer max_tokens (or embed fewer inputs), or retry when calls in flight ` +
         `end or the period renews.`,
@@ -204,7 +211,10 @@ const noAdminKeys = Errors.answer(
  * The answer refusing an admin path to a request's `headers`, or `undefined` when they may have it: a gateway without
  * any key (served on loopback only) opens it to every caller; otherwise it takes an admin key.
  */
-export const adminRefusal = (auth: Auth, headers: Readonly<Record<string, string | undefined>>): Errors.ErrorAnswer | undefined => {
+export const adminRefusal = (
+  auth: Auth,
+  headers: Readonly<Record<string, string | undefined>>
+): Errors.ErrorAnswer | undefined => {
   const admins = auth.keys.some((key) => key.admin)
   if (!admins) return auth.required ? noAdminKeys : undefined
   const key = presented(headers)
@@ -291,12 +301,19 @@ export const make = (
             "or limit the key's `models` to priced ones)"
         )
       }
-      const replyTokens = OptionsErrors.positive("Gateway", `${field}.budget.defaultMaxTokens`, key.budget?.defaultMaxTokens, {
-        integer: true,
-        optional: true
-      })
+      const replyTokens = OptionsErrors.positive(
+        "Gateway",
+        `${field}.budget.defaultMaxTokens`,
+        key.budget?.defaultMaxTokens,
+        {
+          integer: true,
+          optional: true
+        }
+      )
       if (replyTokens !== undefined) return yield* replyTokens
-      const limiter = key.rateLimit === undefined ? undefined : yield* RateLimiter.make({ ...key.rateLimit, ...shared(key.name) })
+      const limiter = key.rateLimit === undefined
+        ? undefined
+        : yield* RateLimiter.make({ ...key.rateLimit, ...shared(key.name) })
       const budget = key.budget === undefined ? undefined : yield* Budget.make({
         limits: [{ scope: Budget.overall, limit: key.budget.limit, period: key.budget.period }],
         ...shared(key.name)
@@ -368,7 +385,9 @@ export const make = (
     ): Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope> => {
       if (caller === undefined) return admittedFree
       if (!allows(caller, model)) return Effect.fail(forbidden(model))
-      const budgeted = caller.budget === undefined ? admittedFree : spend(caller.budget, model, worstCase(target, request))
+      const budgeted = caller.budget === undefined
+        ? admittedFree
+        : spend(caller.budget, model, worstCase(target, request))
       return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller.limiter), budgeted)
     }
 

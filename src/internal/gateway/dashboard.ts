@@ -94,7 +94,11 @@ export interface Dashboard {
 /** The dashboard over the router's `status`, timed by `now` (Clock milliseconds); its deployments read once, at start. */
 export const make = (status: Effect.Effect<Router.Status>, now: () => number): Effect.Effect<Dashboard> =>
   Effect.map(status, (initial) => {
-    const named = Object.entries(initial.details).map(([name, load]) => ({ name, provider: load.provider, model: load.model }))
+    const named = Object.entries(initial.details).map(([name, load]) => ({
+      name,
+      provider: load.provider,
+      model: load.model
+    }))
     const stats = LiveStats.make(named, now())
     return {
       stats,
@@ -116,4 +120,7 @@ const pageHeaders = {
 }
 
 /** `GET /dashboard`. */
-export const pageResponse = HttpServerResponse.text(page, { contentType: "text/html; charset=utf-8", headers: pageHeaders })
+export const pageResponse = HttpServerResponse.text(page, {
+  contentType: "text/html; charset=utf-8",
+  headers: pageHeaders
+})

@@ -64,7 +64,11 @@ type Deployment = Router.Deployment<OptionsError, HttpClient.HttpClient>
  * names, then those of every fallback of the address or of a deployment reached, as far as they go.
  */
 export const reachable = <D extends Pick<Router.Deployment<unknown, unknown>, "name" | "model" | "groups">>(
-  options: { readonly deployments: ReadonlyArray<D>; readonly fallbacks?: Router.Options["fallbacks"]; readonly model?: string | undefined },
+  options: {
+    readonly deployments: ReadonlyArray<D>
+    readonly fallbacks?: Router.Options["fallbacks"]
+    readonly model?: string | undefined
+  },
   address: string | undefined
 ): ReadonlyArray<D> => {
   const reached = new Set<D>()
@@ -82,7 +86,9 @@ export const reachable = <D extends Pick<Router.Deployment<unknown, unknown>, "n
     if (seen.has(name)) continue
     seen.add(name)
     for (const deployment of options.deployments) {
-      if (deployment.name === name || deployment.model === name || deployment.groups?.includes(name) === true) reach(deployment)
+      if (deployment.name === name || deployment.model === name || deployment.groups?.includes(name) === true) {
+        reach(deployment)
+      }
     }
     for (const fallback of options.fallbacks?.[name] ?? []) queue.push(fallback.to)
   }
@@ -90,7 +96,9 @@ export const reachable = <D extends Pick<Router.Deployment<unknown, unknown>, "n
 }
 
 /** The highest input (a cached token's price included) and output prices among `deployments`; `undefined` when one has none. */
-export const worstPrice = (deployments: ReadonlyArray<{ readonly price?: Pricing.Price | undefined }>): Pricing.Price | undefined => {
+export const worstPrice = (
+  deployments: ReadonlyArray<{ readonly price?: Pricing.Price | undefined }>
+): Pricing.Price | undefined => {
   let input = 0
   let output = 0
   for (const { price } of deployments) {
@@ -143,10 +151,13 @@ export const make = (
     for (const deployment of everything.deployments) {
       for (const group of deployment.groups ?? []) address(group, "group")
     }
-    const ready = Effect.map(all.status, (status) =>
-      Object.values(status.details).some((load) =>
-        load.cooldown.state !== "open" && (load.keys.length === 0 || load.keys.some((key) => key.disabled === null))
-      ))
+    const ready = Effect.map(
+      all.status,
+      (status) =>
+        Object.values(status.details).some((load) =>
+          load.cooldown.state !== "open" && (load.keys.length === 0 || load.keys.some((key) => key.disabled === null))
+        )
+    )
     return {
       resolve: (model) => targets.get(model),
       balanced: { llm: all, address: undefined, price: worstPrice(reachable(everything, undefined)) },

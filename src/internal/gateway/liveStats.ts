@@ -122,7 +122,9 @@ export class Rates {
   /** The rates at `now` of `details` (the router's status), this reading kept. */
   read(details: Router.Status["details"], now: number): ReadonlyMap<string, Rate> {
     const counts = new Map<string, { readonly requests: number; readonly failures: number }>()
-    for (const name in details) counts.set(name, { requests: details[name]!.requests, failures: details[name]!.failures })
+    for (const name in details) {
+      counts.set(name, { requests: details[name]!.requests, failures: details[name]!.failures })
+    }
     if (now - this.samples[this.samples.length - 1]!.at >= this.gap) this.samples.push({ at: now, counts })
     while (this.samples.length > 1 && this.samples[1]!.at <= now - this.span) this.samples.shift()
     const base = this.samples[0]!
@@ -153,7 +155,12 @@ export interface LiveStats {
    * A finished request: `deployment` (the `provider/model` its reply reported; nothing is recorded without one),
    * its latency and time to first token in milliseconds, and its cost.
    */
-  readonly record: (deployment: string | undefined, latency: number, firstToken: number | undefined, cost: number | undefined) => void
+  readonly record: (
+    deployment: string | undefined,
+    latency: number,
+    firstToken: number | undefined,
+    cost: number | undefined
+  ) => void
   /** The figures of the deployment named `name`, if any request of it was recorded. */
   readonly recorded: (name: string) => Recorded | undefined
   readonly rates: Rates

@@ -50,7 +50,14 @@ export interface Entry {
 
 const settleNothing: Settle = () => Effect.void
 
-export const begin = (id: string, method: string, url: string, start: number, log: boolean, stats?: LiveStats): Entry => {
+export const begin = (
+  id: string,
+  method: string,
+  url: string,
+  start: number,
+  log: boolean,
+  stats?: LiveStats
+): Entry => {
   const query = url.indexOf("?")
   return {
     id,
@@ -150,4 +157,3 @@ const line = (entry: Entry, now: number): Effect.Effect<void> =>
       ...(entry.errorMessage !== undefined ? { error_message: entry.errorMessage } : {})
     })
   )
-

@@ -73,7 +73,9 @@ export interface StreamEncoder {
 
 /** An encoder for the stream `id` of `model`, with OpenAI's final usage chunk when `includeUsage`. */
 export const streamEncoder = (id: string, model: string, created: number, includeUsage: boolean): StreamEncoder => {
-  const head = `data: {"id":${asciiJson(id)},"object":"chat.completion.chunk","created":${created},"model":${asciiJson(model)},"choices":`
+  const head = `data: {"id":${asciiJson(id)},"object":"chat.completion.chunk","created":${created},"model":${
+    asciiJson(model)
+  },"choices":`
   // An event with one choice: `open` + its delta + `close`.
   const open = `${head}[{"index":0,"delta":`
   const close = `,"logprobs":null,"finish_reason":null}]}\n\n`
@@ -123,7 +125,9 @@ export const streamEncoder = (id: string, model: string, created: number, includ
           break
         case "Finish":
           out.template(`${open}{},"logprobs":null,"finish_reason":"${finishReason(chunk.finishReason)}"}]}\n\n`)
-          if (includeUsage && usage !== undefined) out.template(`${head}[],"usage":${JSON.stringify(usageObject(usage))}}\n\n`)
+          if (includeUsage && usage !== undefined) {
+            out.template(`${head}[],"usage":${JSON.stringify(usageObject(usage))}}\n\n`)
+          }
           out.template("data: [DONE]\n\n")
           break
         case "Restart":

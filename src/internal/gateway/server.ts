@@ -59,7 +59,11 @@ const check = (options: Options): OptionsError | undefined => {
 export const make = (
   options: Options,
   startError: (description: string, cause: unknown) => GatewayStartError
-): Effect.Effect<Service, OptionsError | ProviderConfigError | GatewayStartError, HttpClient.HttpClient | Scope.Scope> =>
+): Effect.Effect<
+  Service,
+  OptionsError | ProviderConfigError | GatewayStartError,
+  HttpClient.HttpClient | Scope.Scope
+> =>
   Effect.gen(function*() {
     const problem = check(options)
     if (problem !== undefined) return yield* problem

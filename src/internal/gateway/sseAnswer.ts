@@ -181,6 +181,8 @@ export const answer = (opened: Opened): Effect.Effect<HttpServerResponse.HttpSer
     const exit = pulling.pollUnsafe()
     if (exit === undefined || Exit.isFailure(exit)) return streamed([encoded.bytes], Fiber.join(pulling))
     const more = exit.value
-    return more === undefined ? HttpServerResponse.uint8Array(encoded.bytes, options) : streamed([encoded.bytes, ...more])
+    return more === undefined
+      ? HttpServerResponse.uint8Array(encoded.bytes, options)
+      : streamed([encoded.bytes, ...more])
   })
 }

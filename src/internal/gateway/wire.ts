@@ -24,8 +24,8 @@ import {
   isChatBody,
   isFields,
   isString,
-  maxTokensField,
   type MaxTokensField,
+  maxTokensField,
   maybe,
   nullable,
   Problem,
@@ -64,7 +64,10 @@ export const isWireEmbedding = (u: unknown): boolean =>
   isFields(u) && isString(u.model) && isEmbeddingInput(u.input) &&
   unsetOrNumber(u.dimensions) && nullable(u.encoding_format, (f) => f === "float" || f === "base64")
 
-const notJson = new Problem(undefined, "We could not parse the JSON body of your request. The body must be a JSON object.")
+const notJson = new Problem(
+  undefined,
+  "We could not parse the JSON body of your request. The body must be a JSON object."
+)
 
 /** The body's text as JSON, checked by `is` (and decoded by `decode` only to name what is wrong with it). */
 export const decodeBody = <A>(

@@ -151,7 +151,9 @@ const waitKey = (taking: Taking) =>
       const { due, env, failures } = taking
       return waitFor(
         env,
-        env.pool.take({ cooledBy: cooledBy(env, due.clock.currentTimeMillisUnsafe(), failures, fiber.getRef(Elsewhere)) }),
+        env.pool.take({
+          cooledBy: cooledBy(env, due.clock.currentTimeMillisUnsafe(), failures, fiber.getRef(Elsewhere))
+        }),
         (lease) => env.pool.release(lease),
         taking.request,
         due
@@ -196,7 +198,9 @@ const settleAtOnce = (
 ): Effect.Effect<Held, LlmError> => {
   const taken = Exit.isSuccess(permit) ? permit.value : undefined
   if (Exit.isFailure(key)) {
-    return taken === undefined ? Effect.failCause(key.cause) : Effect.andThen(closePermit(taking), Effect.failCause(key.cause))
+    return taken === undefined
+      ? Effect.failCause(key.cause)
+      : Effect.andThen(closePermit(taking), Effect.failCause(key.cause))
   }
   const lease = key.value
   if (taken !== undefined) {
@@ -246,7 +250,13 @@ export const hold = (
 
 /** An `Llm.attempt` span's first attributes: the provider, the model, the attempt's number and its key's masked id. */
 export const describeAttempt = (env: Env, request: Attempted, attempt: number, held: Held) =>
-  Telemetry.describeAttempt(env.client.provider, request.model, attempt, "llm_router.key_id", held.lease.credentials.keyId)
+  Telemetry.describeAttempt(
+    env.client.provider,
+    request.model,
+    attempt,
+    "llm_router.key_id",
+    held.lease.credentials.keyId
+  )
 
 /**
  * Reports the attempt's outcome with its key (none for an interruption or a

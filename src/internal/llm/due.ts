@@ -62,6 +62,8 @@ export const withinDeadline = <R extends Attempted, A>(
   Effect.suspend(() => {
     const left = Math.max(1, due.at - due.clock.currentTimeMillisUnsafe())
     const timeout = request.timeout ?? env.client.timeout
-    if (timeout === undefined) return timeoutFail(call(request), Duration.millis(left), () => deadlineError(env, request, due))
+    if (timeout === undefined) {
+      return timeoutFail(call(request), Duration.millis(left), () => deadlineError(env, request, due))
+    }
     return Duration.toMillis(timeout) <= left ? call(request) : call({ ...request, timeout: Duration.millis(left) })
   })

@@ -62,7 +62,9 @@ export const retrying = <A>(
 const settle = (request: Attempted, failures: Failures | undefined, error: LlmError): LlmError => {
   if (error._tag !== "NoCapacityError") return error
   if (failures?.rotatedBy !== undefined) return failures.rotatedBy
-  return error.model === "" && request.model !== undefined ? new NoCapacityError({ ...error, model: request.model }) : error
+  return error.model === "" && request.model !== undefined
+    ? new NoCapacityError({ ...error, model: request.model })
+    : error
 }
 
 // The call's attempts after its first failed with `first`: the policy's
@@ -82,7 +84,9 @@ const afterFirst = <A>(
   ): Effect.Effect<A, LlmError> =>
     isPhaseTimeout(error)
       ? Effect.withFiber((fiber) =>
-        fiber.getRef(Elsewhere)?.elsewhere("TimeoutError") === true ? Effect.fail(error) : retryAfter(error, attempt, driver)
+        fiber.getRef(Elsewhere)?.elsewhere("TimeoutError") === true
+          ? Effect.fail(error)
+          : retryAfter(error, attempt, driver)
       )
       : retryAfter(error, attempt, driver)
   const retryAfter = (
@@ -96,7 +100,9 @@ const afterFirst = <A>(
       if (error._tag === "RateLimitError") seen.rateLimitedAt ??= clock.currentTimeMillisUnsafe()
       // A request timeout that the deadline cut short is the deadline's.
       if (clock.currentTimeMillisUnsafe() >= due.at) {
-        return Effect.fail(error._tag === "TimeoutError" ? deadlineError(env, request, due) : settle(request, failures, error))
+        return Effect.fail(
+          error._tag === "TimeoutError" ? deadlineError(env, request, due) : settle(request, failures, error)
+        )
       }
       const next = driver === undefined ? Schedule.toStepWithSleep(env.policy) : Effect.succeed(driver)
       return Effect.flatMap(next, (driver) => {

@@ -59,45 +59,57 @@ interface Traced {
 // The provider's stream, read up to its first chunk within the request's
 // timeout (a client's timeout bounds a stream until its first chunk).
 const openFirst = (env: Env, request: ChatRequest, credentials: Credentials, scope: Scope.Scope) =>
-  ChunkSources.openToFirst(env.client.chatStream(request, credentials), scope, () =>
-    new StreamTruncatedError({ provider: env.client.provider, model: request.model ?? "", detail: "the stream ended before any chunk" }))
+  ChunkSources.openToFirst(
+    env.client.chatStream(request, credentials),
+    scope,
+    () =>
+      new StreamTruncatedError({
+        provider: env.client.provider,
+        model: request.model ?? "",
+        detail: "the stream ended before any chunk"
+      })
+  )
 
 // One attempt at a stream: holds a permit and a key, reads the provider's
 // `chatStream` through its own pull, taken in a scope of the attempt's, and
 // waits for its first chunk, all before the deadline. Fails (and lets go of
 // everything, the request first) before the first chunk; after it, the
 // pull and what the attempt holds belong to the stream.
-const openAttempt = (env: Env, request: ChatRequest, due: Due, traced: Traced | undefined) =>
-(attempt: number, failures: Failures | undefined) =>
-  Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(hold(env, request, due, () => RateLimiter.estimateTokens(request), failures), (held) => {
-      const opening = (attemptSpan: Tracer.Span | undefined): Effect.Effect<Opened, LlmError> => {
-        const scope = Scope.makeUnsafe()
-        return Effect.onError(
-          Effect.map(
-            restore(
-              attemptSpan === undefined
-                ? withinDeadline(env, request, due, (bound) => openFirst(env, bound, held.lease.credentials, scope))
-                : Telemetry.under(
-                  withinDeadline(env, request, due, (bound) => openFirst(env, bound, held.lease.credentials, scope)),
-                  attemptSpan
-                )
+const openAttempt =
+  (env: Env, request: ChatRequest, due: Due, traced: Traced | undefined) =>
+  (attempt: number, failures: Failures | undefined) =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(hold(env, request, due, () => RateLimiter.estimateTokens(request), failures), (held) => {
+        const opening = (attemptSpan: Tracer.Span | undefined): Effect.Effect<Opened, LlmError> => {
+          const scope = Scope.makeUnsafe()
+          return Effect.onError(
+            Effect.map(
+              restore(
+                attemptSpan === undefined
+                  ? withinDeadline(env, request, due, (bound) => openFirst(env, bound, held.lease.credentials, scope))
+                  : Telemetry.under(
+                    withinDeadline(env, request, due, (bound) => openFirst(env, bound, held.lease.credentials, scope)),
+                    attemptSpan
+                  )
+              ),
+              (pull): Opened => ({ pull, scope, held, attemptSpan })
             ),
-            (pull): Opened => ({ pull, scope, held, attemptSpan })
-          ),
-          (cause) => {
-            const exit = Exit.failCause(cause)
-            return Effect.andThen(Scope.close(scope, exit), Effect.andThen(letGo(env, held, exit), Telemetry.end(attemptSpan, exit)))
-          }
+            (cause) => {
+              const exit = Exit.failCause(cause)
+              return Effect.andThen(
+                Scope.close(scope, exit),
+                Effect.andThen(letGo(env, held, exit), Telemetry.end(attemptSpan, exit))
+              )
+            }
+          )
+        }
+        if (traced === undefined) return opening(undefined)
+        return Effect.flatMap(
+          Telemetry.start(Telemetry.llmAttempt, traced.call, describeAttempt(env, request, attempt, held)),
+          opening
         )
-      }
-      if (traced === undefined) return opening(undefined)
-      return Effect.flatMap(
-        Telemetry.start(Telemetry.llmAttempt, traced.call, describeAttempt(env, request, attempt, held)),
-        opening
-      )
-    })
-  )
+      })
+    )
 
 // The Finish chunk's reply and usage on the call span.
 const annotateFinish = (span: Tracer.Span, finish: ChatChunk.Finish, usage: Usage) => {
@@ -119,7 +131,11 @@ const settledSource = (
   const { attemptSpan, held, scope } = opened
   const callSpan = traced?.call
   if (callSpan !== undefined) {
-    Telemetry.annotate(callSpan, "llm_router.time_to_first_token_ms", clock.currentTimeMillisUnsafe() - traced!.startedAt)
+    Telemetry.annotate(
+      callSpan,
+      "llm_router.time_to_first_token_ms",
+      clock.currentTimeMillisUnsafe() - traced!.startedAt
+    )
   }
   const reply = makeReplyCounter()
   let usage: Usage | undefined
@@ -148,14 +164,17 @@ const settledSource = (
   }
   // Traced, the attempt's span is current while the provider's stream is read (a skipped event's span event goes there).
   // One step a pull: a batch is settled, a failure (not the end) kept as the stream's outcome.
-  const pull = Effect.matchCauseEffect(attemptSpan === undefined ? opened.pull : Telemetry.under(opened.pull, attemptSpan), {
-    onFailure: (cause) => {
-      const failure = Cause.findError(cause)
-      if (Result.isSuccess(failure) && !Cause.isDone(failure.success)) outcome = Exit.fail(failure.success)
-      return Effect.failCause(cause)
-    },
-    onSuccess: settle
-  })
+  const pull = Effect.matchCauseEffect(
+    attemptSpan === undefined ? opened.pull : Telemetry.under(opened.pull, attemptSpan),
+    {
+      onFailure: (cause) => {
+        const failure = Cause.findError(cause)
+        if (Result.isSuccess(failure) && !Cause.isDone(failure.success)) outcome = Exit.fail(failure.success)
+        return Effect.failCause(cause)
+      },
+      onSuccess: settle
+    }
+  )
   const close = Effect.suspend(() => {
     const closed = Effect.andThen(Scope.close(scope, outcome), letGo(env, held, outcome))
     return traced === undefined
@@ -172,8 +191,10 @@ const openSource = (env: Env, input: ChatRequest): Effect.Effect<ChunkSources.Ch
   if (invalid !== undefined) return Effect.fail(invalid)
   const request = withModel(env, input)
   const opened = (due: Due, once: boolean, traced: Traced | undefined) =>
-    Effect.map(retrying(env, request, due, openAttempt(env, request, due, traced), once), (opened) =>
-      settledSource(env, request, opened, traced, due.clock))
+    Effect.map(
+      retrying(env, request, due, openAttempt(env, request, due, traced), once),
+      (opened) => settledSource(env, request, opened, traced, due.clock)
+    )
   return Effect.withFiber<ChunkSources.ChunkSource, LlmError>((fiber) => {
     const due = dueOf(env, fiber.getRef(Deadline.CallDeadline), fiber.getRef(Clock.Clock))
     const once = fiber.getRef(OneAttempt)
@@ -187,7 +208,8 @@ const openSource = (env: Env, input: ChatRequest): Effect.Effect<ChunkSources.Ch
         Telemetry.describeCall("chat", env.client.provider, request),
         "client"
       ),
-      (call) => Effect.onError(opened(due, once, { call, startedAt }), (cause) => Telemetry.end(call, Exit.failCause(cause)))
+      (call) =>
+        Effect.onError(opened(due, once, { call, startedAt }), (cause) => Telemetry.end(call, Exit.failCause(cause)))
     )
   })
 }

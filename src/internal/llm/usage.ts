@@ -21,7 +21,8 @@ const builtInPrice = (env: Env, model: string) => {
 
 const costOf = (env: Env, request: ChatRequest, model: string, usage: Usage) =>
   Pricing.cost(
-    env.price ?? builtInPrice(env, model) ?? (request.model === undefined ? undefined : builtInPrice(env, request.model)),
+    env.price ?? builtInPrice(env, model) ??
+      (request.model === undefined ? undefined : builtInPrice(env, request.model)),
     usage
   )
 
@@ -43,7 +44,12 @@ export const withEmbeddingCost = (
   return cost === undefined ? response : { ...response, cost }
 }
 
-export const withFinishCost = (env: Env, request: ChatRequest, finish: ChatChunk.Finish, usage: Usage): ChatChunk.Finish => {
+export const withFinishCost = (
+  env: Env,
+  request: ChatRequest,
+  finish: ChatChunk.Finish,
+  usage: Usage
+): ChatChunk.Finish => {
   const cost = costOf(env, request, finish.model, usage)
   return cost === undefined ? finish : { ...finish, cost }
 }

@@ -163,14 +163,22 @@ const modelOf = (u: unknown, model: string | undefined): string =>
   isFields(u) && isString(u.model) ? u.model : model ?? ""
 
 /** `undefined` when the request is a `ChatRequest`; else the error naming what is wrong with it. */
-export const invalidChat = (u: unknown, provider: string, model: string | undefined): InvalidRequestError | undefined => {
+export const invalidChat = (
+  u: unknown,
+  provider: string,
+  model: string | undefined
+): InvalidRequestError | undefined => {
   if (isChatRequest(u)) return undefined
   const decoded = decodeChat(u)
   return decoded._tag === "Success" ? undefined : problem(decoded.failure.issue, provider, modelOf(u, model))
 }
 
 /** `undefined` when the request is an `EmbeddingRequest`; else the error naming what is wrong with it. */
-export const invalidEmbedding = (u: unknown, provider: string, model: string | undefined): InvalidRequestError | undefined => {
+export const invalidEmbedding = (
+  u: unknown,
+  provider: string,
+  model: string | undefined
+): InvalidRequestError | undefined => {
   if (isEmbeddingRequest(u)) return undefined
   const decoded = decodeEmbedding(u)
   return decoded._tag === "Success" ? undefined : problem(decoded.failure.issue, provider, modelOf(u, model))

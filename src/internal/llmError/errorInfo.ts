@@ -3,8 +3,8 @@
  * of the shapes the providers use, and the text kept of it (shortened, HTML
  * stripped, keys masked).
  */
-import { createHash } from "node:crypto"
 import * as Redacted from "effect/Redacted"
+import { createHash } from "node:crypto"
 
 const maxDetail = 300
 

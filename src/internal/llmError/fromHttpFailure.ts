@@ -42,7 +42,9 @@ const contentFilterSignals = ["content_filter", "content_policy", "safety system
 const rateLimitCodes = ["rate_limit_exceeded", "rate_limit_error", "resource_exhausted", "rate_limited"]
 
 const contextWindowOf = (message: string | undefined): number | undefined => {
-  const match = message?.match(/maximum context length is (\d+)|(\d+) maximum|maximum number of tokens allowed \((\d+)\)/i)
+  const match = message?.match(
+    /maximum context length is (\d+)|(\d+) maximum|maximum number of tokens allowed \((\d+)\)/i
+  )
   const value = match?.[1] ?? match?.[2] ?? match?.[3]
   return value === undefined ? undefined : Number(value)
 }
@@ -80,7 +82,8 @@ const classify = (failure: HttpFailure): LlmError => {
   const info = errorInfo(failure.body)
   const headers = failure.headers ?? {}
   const header = (name: string) => headers[name]
-  const status = failure.status ?? (info.numericCode !== undefined && info.numericCode >= 400 ? info.numericCode : undefined)
+  const status = failure.status ??
+    (info.numericCode !== undefined && info.numericCode >= 400 ? info.numericCode : undefined)
   const detailText = info.message ?? (info.text === "" ? undefined : excerpt(info.text))
   const requestId = header("x-request-id") ?? header("request-id") ?? header("x-generation-id") ?? info.requestId
   const fields: Fields = {
@@ -96,7 +99,9 @@ const classify = (failure: HttpFailure): LlmError => {
   const retryAfter = () =>
     RetryAfter.fromHeaders(header, failure.nowMillis) ?? RetryAfter.fromGoogleDetails(info.details)
 
-  if (code === "insufficient_quota" || type === "insufficient_quota" || (status === 429 && isDailyQuota(info.details))) {
+  if (
+    code === "insufficient_quota" || type === "insufficient_quota" || (status === 429 && isDailyQuota(info.details))
+  ) {
     return new AuthError({ ...fields, reason: "quota_exhausted" })
   }
   if (status === 402) return new AuthError({ ...fields, reason: "payment_required" })

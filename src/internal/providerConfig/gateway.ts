@@ -30,7 +30,9 @@ const KeyEntry = Schema.Struct({
   rate_limit_capacity: optional(Positive),
   rate_limit_refill_rate: optional(Positive),
   /** US dollars per period (default "month"); requests without `max_tokens` are sent with `default_max_tokens` (4,096). */
-  budget: optional(Schema.Struct({ limit: Positive, period: optional(Period), default_max_tokens: optional(PositiveInt) }))
+  budget: optional(
+    Schema.Struct({ limit: Positive, period: optional(Period), default_max_tokens: optional(PositiveInt) })
+  )
 })
 
 const AdminKeyEntry = Schema.Struct({ name: NonEmpty, key: NonEmpty })
@@ -68,7 +70,10 @@ export const resolve = (
   Effect.gen(function*() {
     const issues: Array<typeof Issue.Type> = []
     const literals: Array<string> = []
-    const readAll = <E extends { readonly name: string; readonly key: string }>(entries: ReadonlyArray<E>, at: string) =>
+    const readAll = <E extends { readonly name: string; readonly key: string }>(
+      entries: ReadonlyArray<E>,
+      at: string
+    ) =>
       Effect.gen(function*() {
         const out: Array<{ readonly entry: E; readonly key: Redacted.Redacted<string>; readonly path: string }> = []
         const names = new Set<string>()
@@ -95,7 +100,10 @@ export const resolve = (
     for (const { entry: item, path } of keys) {
       if ((item.rate_limit_capacity === undefined) !== (item.rate_limit_refill_rate === undefined)) {
         const missing = item.rate_limit_capacity === undefined ? "rate_limit_capacity" : "rate_limit_refill_rate"
-        issues.push({ path: `${path}.${missing}`, message: "is missing (a key's rate limit takes both rate_limit_capacity and rate_limit_refill_rate)" })
+        issues.push({
+          path: `${path}.${missing}`,
+          message: "is missing (a key's rate limit takes both rate_limit_capacity and rate_limit_refill_rate)"
+        })
       }
     }
     return {
@@ -114,7 +122,9 @@ export const resolve = (
               budget: {
                 limit: item.budget.limit,
                 period: period(item.budget.period),
-                ...(item.budget.default_max_tokens !== undefined ? { defaultMaxTokens: item.budget.default_max_tokens } : {})
+                ...(item.budget.default_max_tokens !== undefined
+                  ? { defaultMaxTokens: item.budget.default_max_tokens }
+                  : {})
               }
             }
             : {})

@@ -9,8 +9,8 @@ import * as Layer from "effect/Layer"
 import * as KeyPool from "../../KeyPool.js"
 import * as Llm from "../../Llm.js"
 import type { OptionsError } from "../../OptionsError.js"
-import type { Deployment, ModelConfig, ModelEntry, ProviderConfig, ProviderConfigError } from "../../ProviderConfig.js"
 import type { ProviderClient } from "../../ProviderClient.js"
+import type { Deployment, ModelConfig, ModelEntry, ProviderConfig, ProviderConfigError } from "../../ProviderConfig.js"
 import * as Anthropic from "../../providers/Anthropic.js"
 import * as Gemini from "../../providers/Gemini.js"
 import * as Ollama from "../../providers/Ollama.js"
@@ -25,7 +25,10 @@ import { model, priceOf } from "./lookup.js"
 const defaultOpenAiBaseUrl = "https://api.openai.com/v1"
 
 /** The `ProviderClient` a model entry's `api` (and `preset`) selects. */
-export const clientLayer = (provider: string, entry: ModelEntry): Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient> => {
+export const clientLayer = (
+  provider: string,
+  entry: ModelEntry
+): Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient> => {
   const common = {
     provider,
     model: entry.model_name,
@@ -119,12 +122,17 @@ export const layer = (
   provider: string,
   modelName: string
 ): Layer.Layer<Llm.Llm, ProviderConfigError | OptionsError, HttpClient.HttpClient> =>
-  Layer.unwrap(Effect.map(model(config, provider, modelName), (settings) => llmLayer(settings, KeyPool.KeyPoolRegistry.layer, config.store)))
+  Layer.unwrap(
+    Effect.map(model(config, provider, modelName), (settings) =>
+      llmLayer(settings, KeyPool.KeyPoolRegistry.layer, config.store))
+  )
 
 /** Every model's `Llm` layer, by provider and model name, sharing one key-pool registry. */
 export const layers = (
   config: ProviderConfig
-): Effect.Effect<Readonly<Record<string, Readonly<Record<string, Layer.Layer<Llm.Llm, OptionsError, HttpClient.HttpClient>>>>>> =>
+): Effect.Effect<
+  Readonly<Record<string, Readonly<Record<string, Layer.Layer<Llm.Llm, OptionsError, HttpClient.HttpClient>>>>>
+> =>
   Effect.map(deployments(config), (all) => {
     const out: Record<string, Record<string, Layer.Layer<Llm.Llm, OptionsError, HttpClient.HttpClient>>> = {}
     for (const provider of Object.keys(config.providers)) out[provider] = {}

@@ -8,13 +8,20 @@ import { type ModelConfig, type ProviderConfig, ProviderConfigError } from "../.
 import { findModel } from "./router.js"
 
 /** The settings of one model, or a `ProviderConfigError` naming what exists. */
-export const model = (config: ProviderConfig, provider: string, modelName: string): Effect.Effect<ModelConfig, ProviderConfigError> => {
+export const model = (
+  config: ProviderConfig,
+  provider: string,
+  modelName: string
+): Effect.Effect<ModelConfig, ProviderConfigError> => {
   const models = config.providers[provider]
   if (models === undefined) {
     return Effect.fail(
       new ProviderConfigError({
         source: "the provider configuration",
-        issues: [{ path: provider, message: `no such provider; known: ${Object.keys(config.providers).join(", ") || "none"}` }]
+        issues: [{
+          path: provider,
+          message: `no such provider; known: ${Object.keys(config.providers).join(", ") || "none"}`
+        }]
       })
     )
   }
@@ -23,7 +30,10 @@ export const model = (config: ProviderConfig, provider: string, modelName: strin
     ? Effect.fail(
       new ProviderConfigError({
         source: "the provider configuration",
-        issues: [{ path: `${provider}.${modelName}`, message: `no such model; known: ${Object.keys(models).join(", ") || "none"}` }]
+        issues: [{
+          path: `${provider}.${modelName}`,
+          message: `no such model; known: ${Object.keys(models).join(", ") || "none"}`
+        }]
       })
     )
     : Effect.succeed(found)
@@ -39,6 +49,8 @@ export const priceOf = (settings: ModelConfig): Pricing.Price | undefined =>
 export const named = (config: ProviderConfig, name: string): Effect.Effect<ModelConfig, ProviderConfigError> => {
   const found = findModel(config.providers, name)
   return typeof found === "string"
-    ? Effect.fail(new ProviderConfigError({ source: "the provider configuration", issues: [{ path: name, message: found }] }))
+    ? Effect.fail(
+      new ProviderConfigError({ source: "the provider configuration", issues: [{ path: name, message: found }] })
+    )
     : Effect.succeed(found)
 }

@@ -23,8 +23,8 @@ import {
   RouterEntry
 } from "../../ProviderConfig.js"
 import * as Presets from "../../providers/Presets.js"
-import * as internalRouter from "./router.js"
 import { GatewayEntry, type ReadSecret, resolve as resolveGateway } from "./gateway.js"
+import * as internalRouter from "./router.js"
 import { StoreEntry, toOptions } from "./store.js"
 import { unknownFields } from "./unknownFields.js"
 
@@ -64,11 +64,12 @@ const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1({
 const pathKey = (segment: PropertyKey | { readonly key: PropertyKey }): PropertyKey =>
   typeof segment === "object" ? segment.key : segment
 
-const toIssues = (prefix: ReadonlyArray<PropertyKey>) => (error: Schema.SchemaError): ReadonlyArray<typeof Issue.Type> =>
-  formatIssues(error.issue).issues.map((issue) => ({
-    path: formatPath([...prefix, ...(issue.path ?? []).map(pathKey)]),
-    message: issue.message
-  }))
+const toIssues =
+  (prefix: ReadonlyArray<PropertyKey>) => (error: Schema.SchemaError): ReadonlyArray<typeof Issue.Type> =>
+    formatIssues(error.issue).issues.map((issue) => ({
+      path: formatPath([...prefix, ...(issue.path ?? []).map(pathKey)]),
+      message: issue.message
+    }))
 
 // Built per call, not at load: `ProviderConfig.ts`, which defines the schemas, imports this module before its own body runs.
 const decode = <S extends Schema.Top>(schema: S, json: unknown, prefix: ReadonlyArray<PropertyKey>) =>
@@ -142,14 +143,22 @@ const masker = (secrets: ReadonlyArray<string>) => {
 }
 
 /** Decodes a configuration from a parsed JSON value. `source` names it in errors. */
-export const fromJson = (json: unknown, source = "the provider configuration"): Effect.Effect<ProviderConfig, ProviderConfigError> =>
+export const fromJson = (
+  json: unknown,
+  source = "the provider configuration"
+): Effect.Effect<ProviderConfig, ProviderConfigError> =>
   Effect.gen(function*() {
     const mask = masker(secretsOf(json))
     const failure = (issues: ReadonlyArray<typeof Issue.Type>) =>
-      new ProviderConfigError({ source, issues: issues.map((issue) => ({ path: mask(issue.path), message: mask(issue.message) })) })
+      new ProviderConfigError({
+        source,
+        issues: issues.map((issue) => ({ path: mask(issue.path), message: mask(issue.message) }))
+      })
     // Every key but `router`, `store` and `gateway` is a provider.
     const isObject = typeof json === "object" && json !== null && !Array.isArray(json)
-    const { router: routerJson, store: storeJson, gateway: gatewayJson, ...providersJson } = isObject ? json as Record<string, unknown> : {}
+    const { router: routerJson, store: storeJson, gateway: gatewayJson, ...providersJson } = isObject
+      ? json as Record<string, unknown>
+      : {}
     const unknown = [
       ...unknownFields(ProviderFile, isObject ? providersJson : json, []),
       ...unknownFields(Schema.Record(Schema.String, RouterEntry), routerJson ?? {}, ["router"]),
@@ -194,7 +203,10 @@ export const fromJson = (json: unknown, source = "the provider configuration"): 
         if (preset !== undefined && api !== "chat-completions") {
           issues.push({ path: `${at}.preset`, message: `presets are for the chat-completions api, not ${api}` })
         } else if (preset !== undefined && preset.baseUrl === undefined && entry.base_url === undefined) {
-          issues.push({ path: `${at}.base_url`, message: `the ${preset.name} preset needs base_url (the server's root, /v1 included)` })
+          issues.push({
+            path: `${at}.base_url`,
+            message: `the ${preset.name} preset needs base_url (the server's root, /v1 included)`
+          })
         }
         const keyless = api === "ollama" || (preset !== undefined && !preset.needsKey)
         if (entry.api_keys === undefined && !keyless) {
@@ -218,7 +230,9 @@ export const fromJson = (json: unknown, source = "the provider configuration"): 
     const gateway = gatewaySection === undefined ? undefined : yield* resolveGateway(gatewaySection.success, readSecret)
     if (gateway !== undefined) issues.push(...gateway.issues)
     for (const path of gateway?.literals ?? []) {
-      yield* Effect.logWarning(`${source}: ${path}: a gateway key written in the file; prefer env:NAME, so the file holds no secret`)
+      yield* Effect.logWarning(
+        `${source}: ${path}: a gateway key written in the file; prefer env:NAME, so the file holds no secret`
+      )
         .pipe(Effect.annotateLogs({ source, path }))
     }
     if (issues.length > 0) return yield* failure(issues)
@@ -248,12 +262,17 @@ export const load = (path: string): Effect.Effect<ProviderConfig, ProviderConfig
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const text = yield* fs.readFileString(path).pipe(
-      Effect.mapError((error) => new ProviderConfigError({ source: path, issues: [{ path: "", message: error.message }] }))
+      Effect.mapError((error) =>
+        new ProviderConfigError({ source: path, issues: [{ path: "", message: error.message }] })
+      )
     )
     const json = yield* Effect.try({
       try: () => JSON.parse(text) as unknown,
       catch: (error) =>
-        new ProviderConfigError({ source: path, issues: [{ path: "", message: `not valid JSON: ${syntaxError(text, error as Error)}` }] })
+        new ProviderConfigError({
+          source: path,
+          issues: [{ path: "", message: `not valid JSON: ${syntaxError(text, error as Error)}` }]
+        })
     })
     return yield* fromJson(json, path)
   })

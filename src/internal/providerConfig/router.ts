@@ -13,7 +13,9 @@ import { NonEmpty, oneOf, optional, PositiveInt } from "./fields.js"
 
 /** Seconds (a positive number) or an Effect duration string, as a finite positive duration; else undefined. */
 export const toDuration = (value: number | string): Duration.Duration | undefined => {
-  const decoded = typeof value === "number" ? Duration.fromInput(value * 1000) : Duration.fromInput(value as Duration.Input)
+  const decoded = typeof value === "number"
+    ? Duration.fromInput(value * 1000)
+    : Duration.fromInput(value as Duration.Input)
   if (decoded._tag === "None") return undefined
   const millis = Duration.toMillis(decoded.value)
   return Number.isFinite(millis) && millis > 0 ? decoded.value : undefined
@@ -89,15 +91,22 @@ export const resolve = (
       else listed.push(found)
     }
     // What a fallback or `model` may name: a listed deployment, its model, or one of its groups.
-    const addresses = new Set(listed.flatMap((model) => [fullName(model), model.entry.model_name, ...(model.entry.groups ?? [])]))
+    const addresses = new Set(
+      listed.flatMap((model) => [fullName(model), model.entry.model_name, ...(model.entry.groups ?? [])])
+    )
     const checkAddress = (path: string, address: string) => {
       if (!addresses.has(address)) {
-        issues.push({ path, message: `${address} names no deployment, model or group of this router; known: ${known([...addresses])}` })
+        issues.push({
+          path,
+          message: `${address} names no deployment, model or group of this router; known: ${known([...addresses])}`
+        })
       }
     }
     for (const [from, fallbacks] of Object.entries(entry.fallbacks ?? {})) {
       checkAddress(`${at}.fallbacks.${from}`, from)
-      for (const [index, fallback] of fallbacks.entries()) checkAddress(`${at}.fallbacks.${from}[${index}].to`, fallback.to)
+      for (const [index, fallback] of fallbacks.entries()) {
+        checkAddress(`${at}.fallbacks.${from}[${index}].to`, fallback.to)
+      }
     }
     if (entry.model !== undefined) checkAddress(`${at}.model`, entry.model)
     routers[name] = { deployments: listed.map(fullName), options: toOptions(entry) }
@@ -115,7 +124,9 @@ const toOptions = (entry: RouterEntry): Omit<Options, "deployments"> => {
     ...(entry.fallbacks !== undefined
       ? {
         fallbacks: Object.fromEntries(
-          Object.entries(entry.fallbacks).map(([from, list]) => [from, list.map(({ on, to }) => ({ to, on: tags(on) }))])
+          Object.entries(entry.fallbacks).map((
+            [from, list]
+          ) => [from, list.map(({ on, to }) => ({ to, on: tags(on) }))])
         )
       }
       : {}),

@@ -72,7 +72,10 @@ export const unknownFields = (
   json: unknown,
   prefix: ReadonlyArray<PropertyKey>
 ): ReadonlyArray<UnknownField> => {
-  const exit = Schema.decodeUnknownExit(schema as Schema.Codec<unknown, unknown>, { errors: "all", onExcessProperty: "error" })(json)
+  const exit = Schema.decodeUnknownExit(schema as Schema.Codec<unknown, unknown>, {
+    errors: "all",
+    onExcessProperty: "error"
+  })(json)
   if (Exit.isSuccess(exit)) return []
   const out: Array<UnknownField> = []
   for (const reason of exit.cause.reasons) {

@@ -122,12 +122,14 @@ export const make = <O>(
 export const layer = <Args extends ReadonlyArray<unknown>>(
   make: (...args: Args) => Effect.Effect<Service, OptionsError, HttpClient.HttpClient>
 ) =>
-(...args: Args): Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient> => Layer.effect(ProviderClient, make(...args))
+(...args: Args): Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient> =>
+  Layer.effect(ProviderClient, make(...args))
 
 /** The layer of a client's `make`, its options read from `Config`. */
-export const layerConfig = <O>(make: (options: O) => Effect.Effect<Service, OptionsError, HttpClient.HttpClient>) =>
-(options: Config.Wrap<O>): Layer.Layer<ProviderClient, Config.ConfigError | OptionsError, HttpClient.HttpClient> =>
-  Layer.effect(ProviderClient, Effect.flatMap(Config.unwrap<O>(options), make))
+export const layerConfig =
+  <O>(make: (options: O) => Effect.Effect<Service, OptionsError, HttpClient.HttpClient>) =>
+  (options: Config.Wrap<O>): Layer.Layer<ProviderClient, Config.ConfigError | OptionsError, HttpClient.HttpClient> =>
+    Layer.effect(ProviderClient, Effect.flatMap(Config.unwrap<O>(options), make))
 
 /** The key as `Authorization: Bearer <key>`, the usual `auth`. */
 export const bearer = (key: Redacted.Redacted<string>) => ["authorization", `Bearer ${Redacted.value(key)}`] as const
@@ -164,7 +166,8 @@ const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Servi
   const transport = ProviderHttp.make(client, definition)
   const provider = transport.provider
   const requestIdOf = definition.requestId ?? (() => undefined)
-  const idHeaders = (requestId: string | undefined) => requestId === undefined ? undefined : { "x-request-id": requestId }
+  const idHeaders = (requestId: string | undefined) =>
+    requestId === undefined ? undefined : { "x-request-id": requestId }
   const failureHeaders = definition.failureHeaders === "response"
     ? (response: HttpClientResponse.HttpClientResponse) => response.headers
     : (response: HttpClientResponse.HttpClientResponse) => idHeaders(requestIdOf(response))
@@ -184,7 +187,13 @@ const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Servi
         ...(error.param !== undefined ? { param: error.param } : {})
       })
     }
-    return transport.prepare({ path: definition.path(model, stream), body, model, credentials, timeout: request.timeout })
+    return transport.prepare({
+      path: definition.path(model, stream),
+      body,
+      model,
+      credentials,
+      timeout: request.timeout
+    })
   }
 
   const toResponse = (
@@ -224,10 +233,16 @@ const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Servi
     Effect.suspend(() => {
       const call = prepare(request, credentials, false)
       if (!("request" in call)) return Effect.fail(call)
-      return Effect.flatMap(transport.json(call), (reply) =>
-        Effect.clockWith((clock) =>
-          Effect.map(toResponse(call, request, reply, clock.currentTimeMillisUnsafe()), ProviderHttp.withRateLimit(reply))
-        ))
+      return Effect.flatMap(
+        transport.json(call),
+        (reply) =>
+          Effect.clockWith((clock) =>
+            Effect.map(
+              toResponse(call, request, reply, clock.currentTimeMillisUnsafe()),
+              ProviderHttp.withRateLimit(reply)
+            )
+          )
+      )
     })
 
   const openSource = (request: ChatRequest, credentials: Credentials): Effect.Effect<ChunkSource, LlmError> => {
@@ -239,13 +254,18 @@ const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Servi
       const contentType = response.headers["content-type"]
       // A server that ignores `stream` (or reports an error as plain JSON) answers with one JSON body.
       if (contentType?.startsWith("application/json")) {
-        return Effect.flatMap(transport.readJson(call, start), (reply) =>
-          Effect.map(toResponse(call, request, reply, clock.currentTimeMillisUnsafe()), ChatChunk.fromResponse))
+        return Effect.flatMap(
+          transport.readJson(call, start),
+          (reply) =>
+            Effect.map(toResponse(call, request, reply, clock.currentTimeMillisUnsafe()), ChatChunk.fromResponse)
+        )
       }
       // A proxy's login or error page with status 200 would otherwise read as an empty, truncated stream.
       if (contentType?.startsWith("text/html")) {
-        return Effect.flatMap(transport.boundedText(response), (page) =>
-          Effect.fail(transport.decodeError(call, "a stream request was answered with an HTML page", page)))
+        return Effect.flatMap(
+          transport.boundedText(response),
+          (page) => Effect.fail(transport.decodeError(call, "a stream request was answered with an HTML page", page))
+        )
       }
       const requestId = () => requestIdOf(response)
       const now = () => clock.currentTimeMillisUnsafe()
@@ -269,7 +289,12 @@ const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Servi
   const embed = typeof embeddings === "string"
     ? (request: EmbeddingRequest) =>
       Effect.fail(
-        new InvalidRequestError({ provider, model: request.model ?? definition.model ?? "", param: "input", detail: embeddings })
+        new InvalidRequestError({
+          provider,
+          model: request.model ?? definition.model ?? "",
+          param: "input",
+          detail: embeddings
+        })
       )
     : Batches.embedWith(transport, { ...embeddings, provider, model: definition.model })
 

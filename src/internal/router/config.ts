@@ -46,7 +46,9 @@ export const fromConfig = (
 export const layerConfig = (
   config: ProviderConfig.ProviderConfig,
   options: Omit<Options, "deployments"> | undefined,
-  layer: (options: Options<Deployment<OptionsError, HttpClient.HttpClient>>) => Layer.Layer<Llm.Llm | Router, OptionsError, HttpClient.HttpClient>
+  layer: (
+    options: Options<Deployment<OptionsError, HttpClient.HttpClient>>
+  ) => Layer.Layer<Llm.Llm | Router, OptionsError, HttpClient.HttpClient>
 ): Layer.Layer<Llm.Llm | Router, OptionsError, HttpClient.HttpClient> =>
   Layer.unwrap(Effect.gen(function*() {
     const wanted = options?.shared?.store ?? config.store
@@ -66,13 +68,18 @@ export const fromConfigNamed = (
     return Effect.fail(
       new ProviderConfig.ProviderConfigError({
         source: "the provider configuration",
-        issues: [{ path: `router.${name}`, message: `no such router; known: ${known.length === 0 ? "none" : known.join(", ")}` }]
+        issues: [{
+          path: `router.${name}`,
+          message: `no such router; known: ${known.length === 0 ? "none" : known.join(", ")}`
+        }]
       })
     )
   }
   return Effect.map(fromConfig(config, router.options), (options) => ({
     ...options,
     // In the router's order: `priority` follows it.
-    deployments: router.deployments.map((wanted) => options.deployments.find((deployment) => deployment.name === wanted)!)
+    deployments: router.deployments.map((wanted) =>
+      options.deployments.find((deployment) => deployment.name === wanted)!
+    )
   }))
 }

@@ -64,7 +64,12 @@ export interface Built {
 // The deployment's Llm, checked against the budget and recorded in the
 // ledger when the options have them. It still keeps the call's deadline when
 // the Llm it wraps does: the deadline is in the context the wrappers run in.
-const decorate = (options: Options, deployment: Deployment<unknown, unknown>, llm: Llm.Service, price: Pricing.Price | undefined) => {
+const decorate = (
+  options: Options,
+  deployment: Deployment<unknown, unknown>,
+  llm: Llm.Service,
+  price: Pricing.Price | undefined
+) => {
   let out = llm
   if (options.budget !== undefined) {
     out = Budget.guarded(out, options.budget, {
@@ -197,8 +202,9 @@ export const settleFailure = (
   }
   // A shared store away says nothing of the deployment's health: no breaker opens on it.
   const storeAway = error._tag === "NoCapacityError" && error.storeUnavailable === true
-  if (!storeAway && settings.cooldownOn.has(error._tag)) Cooldown.onFailure(state.breaker, now, settings.cooldown, probe)
-  else Cooldown.onNeutral(state.breaker, probe)
+  if (!storeAway && settings.cooldownOn.has(error._tag)) {
+    Cooldown.onFailure(state.breaker, now, settings.cooldown, probe)
+  } else Cooldown.onNeutral(state.breaker, probe)
 }
 
 /**

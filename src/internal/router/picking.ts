@@ -83,7 +83,9 @@ export const usable = (members: ReadonlyArray<State>, call: Call, now: number): 
 export const firstUnheld = (members: ReadonlyArray<State>, call: Call, now: number): number => {
   let at = Infinity
   for (const state of members) {
-    if (state.limitedUntil < at && isUsable(state, call, state.limitedUntil) && Cooldown.isAvailable(state.breaker, now)) {
+    if (
+      state.limitedUntil < at && isUsable(state, call, state.limitedUntil) && Cooldown.isAvailable(state.breaker, now)
+    ) {
       at = state.limitedUntil
     }
   }

@@ -141,7 +141,12 @@ export class Routing<A> implements Call, Onward {
    * one attempt. `claim`: a hedge's, run on success in the same region, so a
    * success is never lost to an interruption.
    */
-  attemptOn(state: State, now: number, chain: boolean, claim?: (value: A) => Effect.Effect<A>): Effect.Effect<A, LlmError> {
+  attemptOn(
+    state: State,
+    now: number,
+    chain: boolean,
+    claim?: (value: A) => Effect.Effect<A>
+  ): Effect.Effect<A, LlmError> {
     return Effect.uninterruptibleMask((restore) => {
       const probe = enter(state, now)
       if (!probe || state.shared === undefined) return this.traceAttempt(state, now, chain, claim, restore, probe)
@@ -171,7 +176,13 @@ export class Routing<A> implements Call, Onward {
     probe: boolean
   ): Effect.Effect<A, LlmError> {
     if (this.span === undefined) return this.sendTo(state, now, chain, claim, restore, probe, undefined)
-    const describe = Telemetry.describeAttempt(state.provider, state.model, this.tried.length, "llm_router.deployment", state.name)
+    const describe = Telemetry.describeAttempt(
+      state.provider,
+      state.model,
+      this.tried.length,
+      "llm_router.deployment",
+      state.name
+    )
     return Effect.flatMap(
       Telemetry.start(Telemetry.routerAttempt, this.span, describe),
       (span) => this.sendTo(state, now, chain, claim, restore, probe, span)
@@ -231,7 +242,12 @@ export class Routing<A> implements Call, Onward {
   }
 
   // A settled attempt's success: its span ended (a stream's when it closes), then the hedge's claim or the answer.
-  afterSuccess(state: State, claim: ((value: A) => Effect.Effect<A>) | undefined, span: Tracer.Span | undefined, value: A) {
+  afterSuccess(
+    state: State,
+    claim: ((value: A) => Effect.Effect<A>) | undefined,
+    span: Tracer.Span | undefined,
+    value: A
+  ) {
     if (span !== undefined && !this.held) Telemetry.endUnsafe(span, Exit.succeed(value), this.clock)
     if (claim !== undefined) return claim(value)
     Telemetry.annotate(this.span, "llm_router.deployment", state.name)
@@ -273,7 +289,8 @@ export class Routing<A> implements Call, Onward {
     // Before the hedge starts, a failure ends the race at once and the call goes on as without hedging.
     const primary = Effect.catch(
       this.attemptOn(first, now, false, claim(first)),
-      (error): Effect.Effect<A | Early, LlmError> => second === undefined ? Effect.succeed(new Early(error)) : failedOn(first)(error)
+      (error): Effect.Effect<A | Early, LlmError> =>
+        second === undefined ? Effect.succeed(new Early(error)) : failedOn(first)(error)
     )
     const hedge = Effect.flatMap(Effect.sleep(settings.hedgeAfter!), () => {
       const at = this.clock.currentTimeMillisUnsafe()
@@ -340,7 +357,9 @@ export class Routing<A> implements Call, Onward {
 
   fallBack(failed: State | undefined, error: LlmError): Effect.Effect<A, LlmError> {
     const fallback = this.findFallback(failed?.name, error._tag)
-    if (fallback === undefined) return Effect.fail(this.attempts.length === 0 ? error : withAttempts(error, this.attempts))
+    if (fallback === undefined) {
+      return Effect.fail(this.attempts.length === 0 ? error : withAttempts(error, this.attempts))
+    }
     this.usedFallbacks.push(fallback)
     if (error._tag === "ContextLengthError") {
       this.minContext = Math.max(this.minContext, failed?.contextWindow ?? error.contextWindow ?? 0)
@@ -436,13 +455,18 @@ export interface Traced<A> {
 }
 
 /** The model a call span names: the address asked for, else the router's own model. */
-export const calledModel = (core: Core, request: ChatRequest): string | undefined => request.model ?? core.settings.model
+export const calledModel = (core: Core, request: ChatRequest): string | undefined =>
+  request.model ?? core.settings.model
 
 /** The router's call span's first attributes; it becomes the call's `span`, the parent of its attempts'. */
 export const describeCall = (routing: Routing<unknown>, operation: Telemetry.Operation) => {
   const request = routing.request
   const model = calledModel(routing.core, request)
-  const describe = Telemetry.describeCall(operation, provider, request.model === model ? request : { ...request, model })
+  const describe = Telemetry.describeCall(
+    operation,
+    provider,
+    request.model === model ? request : { ...request, model }
+  )
   return (span: Tracer.Span) => {
     routing.span = span
     describe(span)
@@ -453,7 +477,12 @@ export const describeCall = (routing: Routing<unknown>, operation: Telemetry.Ope
  * Runs a whole call (a chat, an embedding) under the deadline it inherits and
  * the router's own; traced, in a call span with one span per attempt.
  */
-export const run = <A>(core: Core, request: ChatRequest, send: Send<A>, traced: Traced<A>): Effect.Effect<A, LlmError> =>
+export const run = <A>(
+  core: Core,
+  request: ChatRequest,
+  send: Send<A>,
+  traced: Traced<A>
+): Effect.Effect<A, LlmError> =>
   Effect.withFiber((fiber) => {
     const routing = begin(core, request, send, false, fiber)
     if (routing === undefined) return unknownAddress(core, request)

@@ -54,7 +54,11 @@ const cannotEmbed = (core: Core, request: EmbeddingRequest, tokens: boolean): In
   })
 }
 
-const makeService = (options: Options, settings: Settings.Settings, states: ReadonlyArray<Deployments.State>): Service => {
+const makeService = (
+  options: Options,
+  settings: Settings.Settings,
+  states: ReadonlyArray<Deployments.State>
+): Service => {
   const addresses = addressesOf(states)
   const core: Core = {
     settings,
@@ -99,20 +103,24 @@ const makeService = (options: Options, settings: Settings.Settings, states: Read
 export const make = <D extends Deployment<unknown, unknown>>(
   options: Options<D>
 ): Effect.Effect<Service, Layer.Error<D["llm"]> | OptionsError, Layer.Services<D["llm"]> | Scope.Scope> =>
-  Effect.suspend((): Effect.Effect<Service, Layer.Error<D["llm"]> | OptionsError, Layer.Services<D["llm"]> | Scope.Scope> => {
-    const problem = Settings.invalid(options as Options)
-    if (problem !== undefined) return Effect.fail(problem)
-    const settings = Settings.resolve(options as Options)
-    return Effect.gen(function*() {
-      const built = yield* Effect.forEach(options.deployments, (deployment) =>
-        Effect.map(
-          Layer.build(deployment.llm as Layer.Layer<Llm.Llm, Layer.Error<D["llm"]>, Layer.Services<D["llm"]>>),
-          (context): Deployments.Built => ({ deployment, context })
-        ))
-      // The store is chosen once here: without `shared`, every state's breaker is in memory only.
-      const shared = yield* Shared.connect(options as Options, settings)
-      const states = built.map((entry) => Deployments.make(options as Options, entry, shared?.(entry.deployment.name)))
-      yield* Shared.refresh(states)
-      return makeService(options as Options, settings, states)
-    })
-  })
+  Effect.suspend(
+    (): Effect.Effect<Service, Layer.Error<D["llm"]> | OptionsError, Layer.Services<D["llm"]> | Scope.Scope> => {
+      const problem = Settings.invalid(options as Options)
+      if (problem !== undefined) return Effect.fail(problem)
+      const settings = Settings.resolve(options as Options)
+      return Effect.gen(function*() {
+        const built = yield* Effect.forEach(options.deployments, (deployment) =>
+          Effect.map(
+            Layer.build(deployment.llm as Layer.Layer<Llm.Llm, Layer.Error<D["llm"]>, Layer.Services<D["llm"]>>),
+            (context): Deployments.Built => ({ deployment, context })
+          ))
+        // The store is chosen once here: without `shared`, every state's breaker is in memory only.
+        const shared = yield* Shared.connect(options as Options, settings)
+        const states = built.map((entry) =>
+          Deployments.make(options as Options, entry, shared?.(entry.deployment.name))
+        )
+        yield* Shared.refresh(states)
+        return makeService(options as Options, settings, states)
+      })
+    }
+  )

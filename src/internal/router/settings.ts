@@ -84,7 +84,9 @@ export const invalid = (options: Options): OptionsError | undefined => {
   for (const [from, fallbacks] of Object.entries(options.fallbacks ?? {})) {
     if (!addresses.has(from)) return fail("fallbacks", from, `keyed by ${known}`)
     for (const [index, fallback] of fallbacks.entries()) {
-      if (!addresses.has(fallback.to)) return fail(`fallbacks[${JSON.stringify(from)}][${index}].to`, fallback.to, known)
+      if (!addresses.has(fallback.to)) {
+        return fail(`fallbacks[${JSON.stringify(from)}][${index}].to`, fallback.to, known)
+      }
     }
   }
   if (options.model !== undefined && !addresses.has(options.model)) return fail("model", options.model, known)

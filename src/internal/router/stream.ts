@@ -22,8 +22,8 @@ import * as ChunkSources from "../chunkSource.js"
 import * as Deadline from "../deadline.js"
 import * as Telemetry from "../telemetry.js"
 import { holdFor, release, settleStreamFailure, type State } from "./deployment.js"
-import * as Shared from "./shared.js"
 import { begin, calledModel, type Core, describeCall, type Routing, type Send, unknownAddress } from "./routing.js"
+import * as Shared from "./shared.js"
 
 /**
  * A deployment's stream after its first chunk: that batch, the pull of the
@@ -59,7 +59,12 @@ const openSend: Send<Opened> = (state, routed, restore, span) => {
     restore!(ChunkSources.openFirst(
       state.llm.chatStream(routed),
       scope,
-      () => new StreamTruncatedError({ provider: state.provider, model: state.model, detail: "the stream ended before any chunk" }),
+      () =>
+        new StreamTruncatedError({
+          provider: state.provider,
+          model: state.model,
+          detail: "the stream ended before any chunk"
+        }),
       (first, rest): Opened => ({ first, rest, scope, state, span })
     )),
     (cause) => Scope.close(scope, Exit.failCause(cause))
@@ -105,12 +110,20 @@ const routedSource = (
         routing.restore = restore
         return Effect.andThen(
           letGo(Exit.fail(error)),
-          Effect.map(routing.attempt(fiber.getRef(Deadline.CallDeadline), failed, error), (opened): ChunkSources.Batch => {
-            current = opened
-            head = opened.first
-            rest = opened.rest
-            return [{ _tag: "Restart", attempt: routing.tried.length, deployment: opened.state.name, error: error._tag }]
-          })
+          Effect.map(
+            routing.attempt(fiber.getRef(Deadline.CallDeadline), failed, error),
+            (opened): ChunkSources.Batch => {
+              current = opened
+              head = opened.first
+              rest = opened.rest
+              return [{
+                _tag: "Restart",
+                attempt: routing.tried.length,
+                deployment: opened.state.name,
+                error: error._tag
+              }]
+            }
+          )
         )
       })
     )
@@ -121,39 +134,54 @@ const routedSource = (
     return Effect.fail(error)
   }
   return {
-    pull: Effect.matchEffect(Effect.suspend(() => {
-      if (head === undefined) return rest
-      const batch = head
-      head = undefined
-      return Effect.succeed(batch)
-    }), {
-      onFailure: (error): Pull.Pull<ChunkSources.Batch, LlmError> => {
-        if (Cause.isDone(error)) return Effect.fail(error)
-        const failed = current!.state
-        settleStreamFailure(settings, failed, clock, error)
-        if (failed.shared !== undefined) {
-          return Effect.andThen(Shared.reportStreamFailure(settings, failed, error), Effect.suspend(() => afterBreak(failed, error)))
-        }
-        return afterBreak(failed, error)
-      },
-      onSuccess: (chunk): Pull.Pull<ChunkSources.Batch, LlmError> => {
-        for (const item of chunk) {
-          if (span !== undefined && item._tag === "Usage") usage = item.usage
-          if (item._tag !== "Finish") continue
-          finished = true
-          if (span !== undefined) {
-            Telemetry.annotateReply(span, item)
-            if (usage !== undefined) Telemetry.annotateUsage(span, usage)
-            Telemetry.annotate(span, "llm_router.deployment", current!.state.name)
-            Telemetry.annotate(span, "llm_router.attempts", routing.tried.length)
+    pull: Effect.matchEffect(
+      Effect.suspend(() => {
+        if (head === undefined) return rest
+        const batch = head
+        head = undefined
+        return Effect.succeed(batch)
+      }),
+      {
+        onFailure: (error): Pull.Pull<ChunkSources.Batch, LlmError> => {
+          if (Cause.isDone(error)) return Effect.fail(error)
+          const failed = current!.state
+          settleStreamFailure(settings, failed, clock, error)
+          if (failed.shared !== undefined) {
+            return Effect.andThen(
+              Shared.reportStreamFailure(settings, failed, error),
+              Effect.suspend(() => afterBreak(failed, error))
+            )
           }
-          if (item.rateLimit !== undefined) holdFor(settings, current!.state, item.rateLimit, clock.currentTimeMillisUnsafe())
-          if (item.skippedEvents !== undefined) current!.state.skippedEvents += item.skippedEvents
+          return afterBreak(failed, error)
+        },
+        onSuccess: (chunk): Pull.Pull<ChunkSources.Batch, LlmError> => {
+          for (const item of chunk) {
+            if (span !== undefined && item._tag === "Usage") usage = item.usage
+            if (item._tag !== "Finish") continue
+            finished = true
+            if (span !== undefined) {
+              Telemetry.annotateReply(span, item)
+              if (usage !== undefined) Telemetry.annotateUsage(span, usage)
+              Telemetry.annotate(span, "llm_router.deployment", current!.state.name)
+              Telemetry.annotate(span, "llm_router.attempts", routing.tried.length)
+            }
+            if (item.rateLimit !== undefined) {
+              holdFor(
+                settings,
+                current!.state,
+                item.rateLimit,
+                clock.currentTimeMillisUnsafe()
+              )
+            }
+            if (item.skippedEvents !== undefined) current!.state.skippedEvents += item.skippedEvents
+          }
+          return Effect.succeed(chunk)
         }
-        return Effect.succeed(chunk)
       }
-    }),
-    close: Effect.suspend(() => span === undefined ? letGo(outcome) : Effect.andThen(letGo(outcome), Telemetry.end(span, outcome)))
+    ),
+    close: Effect.suspend(() =>
+      span === undefined ? letGo(outcome) : Effect.andThen(letGo(outcome), Telemetry.end(span, outcome))
+    )
   }
 }
 
@@ -187,11 +215,16 @@ export const chatStream = (core: Core) => {
           Effect.matchCauseEffect(opened(span), {
             onFailure: (cause) => Effect.andThen(Telemetry.end(span, Exit.failCause(cause)), Effect.failCause(cause)),
             onSuccess: (source) => {
-              Telemetry.annotate(span, "llm_router.time_to_first_token_ms", routing.clock.currentTimeMillisUnsafe() - startedAt)
+              Telemetry.annotate(
+                span,
+                "llm_router.time_to_first_token_ms",
+                routing.clock.currentTimeMillisUnsafe() - startedAt
+              )
               return Effect.succeed(source)
             }
           })
       )
     })
-  return (request: ChatRequest): Stream.Stream<ChatChunk.ChatChunk, LlmError> => ChunkSources.streamFromSource(openSource(request))
+  return (request: ChatRequest): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
+    ChunkSources.streamFromSource(openSource(request))
 }

@@ -6,9 +6,24 @@
 import * as Http from "node:http"
 import * as Reply from "../../simulator/Reply.js"
 import type { Fault } from "../../simulator/Simulator.js"
-import type { ApiError, Decoded, EmbeddingFormat, EmbeddingRequest, ReplyMeta, WireFormat } from "../../simulator/WireFormat.js"
+import type {
+  ApiError,
+  Decoded,
+  EmbeddingFormat,
+  EmbeddingRequest,
+  ReplyMeta,
+  WireFormat
+} from "../../simulator/WireFormat.js"
 import type { Config } from "./config.js"
-import { type Admitted, bodyPlan, faultHeader, faultStream, makeCachedParser, makeChaos, type ReplyFault } from "./fault.js"
+import {
+  type Admitted,
+  bodyPlan,
+  faultHeader,
+  faultStream,
+  makeCachedParser,
+  makeChaos,
+  type ReplyFault
+} from "./fault.js"
 import { type Plan, streamPlan } from "./plan.js"
 import { makeRateLimit } from "./rateLimit.js"
 import type { RouteInput } from "./routes.js"
@@ -35,7 +50,11 @@ const intHeader = (
   const n = Number(text)
   return /^\d+$/.test(text) && n >= min && n <= max
     ? n
-    : { _tag: "InvalidRequest", message: `Invalid ${name} header "${text}": expected an integer from ${min} to ${max}.`, param: name }
+    : {
+      _tag: "InvalidRequest",
+      message: `Invalid ${name} header "${text}": expected an integer from ${min} to ${max}.`,
+      param: name
+    }
 }
 
 const promptModel = (decoded: Decoded<unknown>): string => decoded.prompt.model
@@ -273,7 +292,11 @@ export const makeEngine = (config: Config, startedAt: number) => {
     for (const input of request.inputs) {
       const tokens = typeof input === "string" ? Reply.countTokens(input.length) : input.length
       if (tokens > window) {
-        return errorPlan(format, { _tag: "ContextLength", limit: window, promptTokens: tokens, completionTokens: 0 }, out)
+        return errorPlan(
+          format,
+          { _tag: "ContextLength", limit: window, promptTokens: tokens, completionTokens: 0 },
+          out
+        )
       }
       promptTokens += tokens
     }
@@ -302,9 +325,13 @@ export const makeEngine = (config: Config, startedAt: number) => {
     const admitted = admit(format, headers, now, out)
     if (isPlan(admitted)) return admitted
     const entry = (id: string) => ({ id, object: "model", created: 1_700_000_000, owned_by: "simulator" })
-    if (model !== undefined && !config.models.has(model)) return errorPlan(format, { _tag: "ModelNotFound", model }, out)
+    if (model !== undefined && !config.models.has(model)) {
+      return errorPlan(format, { _tag: "ModelNotFound", model }, out)
+    }
     out["content-type"] = "application/json"
-    const body = JSON.stringify(model !== undefined ? entry(model) : { object: "list", data: config.modelList.map(entry) })
+    const body = JSON.stringify(
+      model !== undefined ? entry(model) : { object: "list", data: config.modelList.map(entry) }
+    )
     return { _tag: "Body", status: 200, headers: out, body, delayMs: 0 }
   }
 

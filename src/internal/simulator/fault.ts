@@ -84,7 +84,9 @@ export const parseFault = (value: string): Fault | string => {
   const param = (name: string) => params.find(([n]) => n === name)?.[1]
   const status = (): number | string => {
     const n = Number(raw)
-    return /^\d{3}$/.test(raw) && n >= 400 && n <= 599 ? n : `"${kind}" needs an HTTP status from 400 to 599, got "${raw}"`
+    return /^\d{3}$/.test(raw) && n >= 400 && n <= 599
+      ? n
+      : `"${kind}" needs an HTTP status from 400 to 599, got "${raw}"`
   }
   const count = (): number | string => {
     const n = Number(raw)
@@ -96,17 +98,30 @@ export const parseFault = (value: string): Fault | string => {
   }
   // A fault whose value is one of a few words.
   const word = <const W extends string>(words: ReadonlyArray<W>, make: (word: W) => Fault): Fault | string =>
-    (words as ReadonlyArray<string>).includes(raw) ? make(raw as W) : `"${kind}" needs ${words.join(" or ")}, got "${raw}"`
+    (words as ReadonlyArray<string>).includes(raw)
+      ? make(raw as W)
+      : `"${kind}" needs ${words.join(" or ")}, got "${raw}"`
   switch (kind) {
     case "status": {
       const s = status()
       if (typeof s === "string") return s
       const retryAfterText = param("retry-after")
-      const retryAfter = retryAfterText === undefined || retryAfterText === "none" ? retryAfterText : Number(retryAfterText)
-      if (typeof retryAfter === "number" && !(Number.isFinite(retryAfter) && retryAfter >= 0 && retryAfterText !== "")) {
+      const retryAfter = retryAfterText === undefined || retryAfterText === "none"
+        ? retryAfterText
+        : Number(retryAfterText)
+      if (
+        typeof retryAfter === "number" && !(Number.isFinite(retryAfter) && retryAfter >= 0 && retryAfterText !== "")
+      ) {
         return `retry-after needs seconds (0 or more) or none, got "${retryAfterText}"`
       }
-      return { _tag: "Status", status: s, code: param("code"), type: param("type"), message: param("message"), retryAfter }
+      return {
+        _tag: "Status",
+        status: s,
+        code: param("code"),
+        type: param("type"),
+        message: param("message"),
+        retryAfter
+      }
     }
     case "html":
     case "empty": {
@@ -145,7 +160,9 @@ export const parseFault = (value: string): Fault | string => {
     case "stall": {
       if (raw === "end") return { _tag: "StallAtEnd" }
       const after = count()
-      return typeof after === "string" ? `"stall" needs a number of chunks (0 or more) or end, got "${raw}"` : { _tag: "Stall", after }
+      return typeof after === "string"
+        ? `"stall" needs a number of chunks (0 or more) or end, got "${raw}"`
+        : { _tag: "Stall", after }
     }
     case "flood": {
       return /^\d{1,9}$/.test(raw) && Number(raw) > 0
@@ -170,7 +187,9 @@ export const parseFault = (value: string): Fault | string => {
       if (!(/^\d+(\.\d+)?$/.test(raw) && rate <= 1)) return `"chaos" needs a rate from 0 to 1, got "${raw}"`
       const seedText = param("seed") ?? "1"
       const seed = Number(seedText)
-      if (!(/^\d{1,10}$/.test(seedText) && seed <= 0xffffffff)) return `"chaos" needs an integer seed from 0 to 4294967295, got "${seedText}"`
+      if (!(/^\d{1,10}$/.test(seedText) && seed <= 0xffffffff)) {
+        return `"chaos" needs an integer seed from 0 to 4294967295, got "${seedText}"`
+      }
       return { _tag: "Chaos", rate, seed }
     }
   }
@@ -220,7 +239,10 @@ export const makeChaos = () => {
 }
 
 /** The faults that change a reply's delivery rather than replace it. */
-export type ReplyFault = Exclude<Fault, { readonly _tag: "Status" | "Html" | "Empty" | "Down" | "Output" | "Chaos" | "EchoKey" }>
+export type ReplyFault = Exclude<
+  Fault,
+  { readonly _tag: "Status" | "Html" | "Empty" | "Down" | "Output" | "Chaos" | "EchoKey" }
+>
 
 /** A fault the gate lets through: one that changes the reply's delivery or its content. */
 export type Admitted = ReplyFault | Extract<Fault, { readonly _tag: "Output" }>
@@ -270,13 +292,25 @@ export const bodyPlan = (
   out["content-type"] = "application/json"
   if (fault === undefined) return { _tag: "Body", status: 200, headers: out, body: text, delayMs }
   if (fault._tag === "Silent") {
-    return fault.ms === undefined ? { _tag: "Hang" } : { _tag: "Body", status: 200, headers: out, body: text, delayMs: delayMs + fault.ms }
+    return fault.ms === undefined
+      ? { _tag: "Hang" }
+      : { _tag: "Body", status: 200, headers: out, body: text, delayMs: delayMs + fault.ms }
   }
-  if (fault._tag === "FirstToken") return { _tag: "Body", status: 200, headers: out, body: text, delayMs: delayMs + fault.ms }
+  if (fault._tag === "FirstToken") {
+    return { _tag: "Body", status: 200, headers: out, body: text, delayMs: delayMs + fault.ms }
+  }
   if (fault._tag === "Flood") {
-    return { _tag: "Stream", headers: out, delayMs, groups: [{ delayMs: 0, text: " ".repeat(fault.bytes) }], then: "stall" }
+    return {
+      _tag: "Stream",
+      headers: out,
+      delayMs,
+      groups: [{ delayMs: 0, text: " ".repeat(fault.bytes) }],
+      then: "stall"
+    }
   }
-  if (fault._tag === "StallAtEnd") return { _tag: "Stream", headers: out, delayMs, groups: [{ delayMs: 0, text }], then: "stall" }
+  if (fault._tag === "StallAtEnd") {
+    return { _tag: "Stream", headers: out, delayMs, groups: [{ delayMs: 0, text }], then: "stall" }
+  }
   const half = text.slice(0, text.length >> 1)
   switch (fault._tag) {
     case "Malformed":

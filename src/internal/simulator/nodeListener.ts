@@ -26,7 +26,6 @@ export const nodeListener = (
   runFork: (effect: Effect.Effect<void>) => Fiber.Fiber<void>,
   closing: (res: Http.ServerResponse) => void
 ) => {
-
   const writeBody = (res: Http.ServerResponse, plan: Extract<Plan, { _tag: "Body" }>) => {
     plan.headers["content-length"] = String(Buffer.byteLength(plan.body))
     res.writeHead(plan.status, plan.headers)

@@ -17,7 +17,10 @@ export const invalidType = (param: string, expected: string, value: unknown): Ap
 
 /** `param` is an empty array where one item at least is required. */
 const emptyArray = (param: string): ApiError =>
-  invalid(`Invalid '${param}': empty array. Expected an array with minimum length 1, but got an empty array instead.`, param)
+  invalid(
+    `Invalid '${param}': empty array. Expected an array with minimum length 1, but got an empty array instead.`,
+    param
+  )
 
 /** `value`, the required array `param`, or OpenAI's error when it is missing, not an array (`expected` names what is), or empty. */
 export const requiredArray = (param: string, value: unknown, expected: string): Array<unknown> | ApiError => {

@@ -55,7 +55,9 @@ export const decodeOutputFormat = (
       return schemaOf(format)
     default:
       return invalid(
-        `Invalid value: ${JSON.stringify(format.type) ?? "nothing"}. Supported values are: 'text', 'json_object' and 'json_schema'.`,
+        `Invalid value: ${
+          JSON.stringify(format.type) ?? "nothing"
+        }. Supported values are: 'text', 'json_object' and 'json_schema'.`,
         `${path}.type`,
         "invalid_value"
       )

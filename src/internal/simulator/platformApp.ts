@@ -81,10 +81,13 @@ export const platformApp = (
           })
         )
       case "Drop":
-        return Effect.andThen(sleep(plan.delayMs), Effect.suspend(() => {
-          resetNow(res, closing)
-          return Effect.never
-        }))
+        return Effect.andThen(
+          sleep(plan.delayMs),
+          Effect.suspend(() => {
+            resetNow(res, closing)
+            return Effect.never
+          })
+        )
       case "Hang":
         return Effect.never
     }
@@ -93,15 +96,22 @@ export const platformApp = (
   const delayed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     config.latencyMs > 0 ? Effect.delay(effect, Duration.millis(config.latencyMs)) : effect
 
-  const serve = <R>(plan: (request: HttpServerRequest.HttpServerRequest, now: number) => Effect.Effect<Plan, never, R>) =>
-    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-      Effect.flatMap(plan(request, clock.currentTimeMillisUnsafe()), (p) => {
-        const res = NodeHttpServerRequest.toServerResponse(request)
-        // The simulator creates its own `node:http` server, so this is never HTTP/2.
-        if (!(res instanceof Http.ServerResponse)) return Effect.die(new Error("Simulator: expected an HTTP/1 response"))
-        const response = respond(res, p)
-        return delayed(HttpServerResponse.isHttpServerResponse(response) ? Effect.succeed(response) : response)
-      }))
+  const serve = <R>(
+    plan: (request: HttpServerRequest.HttpServerRequest, now: number) => Effect.Effect<Plan, never, R>
+  ) =>
+    Effect.flatMap(
+      HttpServerRequest.HttpServerRequest,
+      (request) =>
+        Effect.flatMap(plan(request, clock.currentTimeMillisUnsafe()), (p) => {
+          const res = NodeHttpServerRequest.toServerResponse(request)
+          // The simulator creates its own `node:http` server, so this is never HTTP/2.
+          if (!(res instanceof Http.ServerResponse)) {
+            return Effect.die(new Error("Simulator: expected an HTTP/1 response"))
+          }
+          const response = respond(res, p)
+          return delayed(HttpServerResponse.isHttpServerResponse(response) ? Effect.succeed(response) : response)
+        })
+    )
 
   const readBody = (req: Http.IncomingMessage) =>
     Effect.callback<string | undefined>((resume) => {
@@ -124,7 +134,9 @@ export const platformApp = (
         route.path,
         serve((request, now) => {
           const req = NodeHttpServerRequest.toIncomingMessage(request)
-          if (!(req instanceof Http.IncomingMessage)) return Effect.die(new Error("Simulator: expected an HTTP/1 request"))
+          if (!(req instanceof Http.IncomingMessage)) {
+            return Effect.die(new Error("Simulator: expected an HTTP/1 request"))
+          }
           return Effect.flatMap(
             route.method === "POST" ? readBody(req) : Effect.succeed(""),
             (body) =>
@@ -137,8 +149,10 @@ export const platformApp = (
       )
     ))
     return router.asHttpEffect().pipe(
-      Effect.catchIf(isRouteNotFound, (error) =>
-        serve(() => Effect.succeed(engine.notFound(chat, error.request.method, error.request.url))))
+      Effect.catchIf(
+        isRouteNotFound,
+        (error) => serve(() => Effect.succeed(engine.notFound(chat, error.request.method, error.request.url)))
+      )
     )
   })
 }

@@ -4,17 +4,21 @@
  * `nonconforming` output knob). Schemas are JSON Schema (draft 7 or 2020-12,
  * as Effect's `JSONSchema.make` writes them) or Gemini's upper-case subset.
  */
-import { makeSchemaWalk, type SchemaWalk } from "../jsonSchemaRef.js"
 import type { OutputMode } from "../../simulator/Reply.js"
+import { makeSchemaWalk, type SchemaWalk } from "../jsonSchemaRef.js"
 import { isRecord } from "./requestChecks.js"
 
 /** The type a schema names: JSON Schema's lower case or Gemini's upper case; the first non-null of a list. */
 const typeOf = (schema: Readonly<Record<string, unknown>>): string | undefined => {
-  const type = Array.isArray(schema.type) ? schema.type.find((t) => t !== "null" && t !== "NULL") ?? "null" : schema.type
+  const type = Array.isArray(schema.type)
+    ? schema.type.find((t) => t !== "null" && t !== "NULL") ?? "null"
+    : schema.type
   return typeof type === "string" ? type.toLowerCase() : undefined
 }
 
-const num = (value: unknown): number | undefined => (typeof value === "number" && Number.isFinite(value) ? value : undefined)
+const num = (
+  value: unknown
+): number | undefined => (typeof value === "number" && Number.isFinite(value) ? value : undefined)
 
 /** 1 when the schema's bounds allow it, else the nearest allowed value. */
 const numberIn = (schema: Readonly<Record<string, unknown>>, integer: boolean): number => {
@@ -67,8 +71,10 @@ const throughRef = (
   generation: Generation,
   f: (target: Readonly<Record<string, unknown>>, generation: Generation, recursive: boolean) => unknown
 ): unknown =>
-  generation.walk.follow(schema, ({ recursive, schema: target }) =>
-    f(target, recursive && !generation.minimal ? { ...generation, minimal: true } : generation, recursive)
+  generation.walk.follow(
+    schema,
+    ({ recursive, schema: target }) =>
+      f(target, recursive && !generation.minimal ? { ...generation, minimal: true } : generation, recursive)
   )
 
 const conforming = (schema: unknown, generation: Generation, depth: number): unknown => {
@@ -97,7 +103,11 @@ const conforming = (schema: unknown, generation: Generation, depth: number): unk
       const min = num(schema.minItems) ?? 0
       const length = Math.min(Math.max(minimal ? 0 : 1, min), num(schema.maxItems) ?? Infinity, 8)
       // A tuple: `prefixItems` (2020-12) or an `items` array (draft 7), each position its own schema.
-      const tuple = Array.isArray(schema.prefixItems) ? schema.prefixItems : Array.isArray(schema.items) ? schema.items : undefined
+      const tuple = Array.isArray(schema.prefixItems)
+        ? schema.prefixItems
+        : Array.isArray(schema.items)
+        ? schema.items
+        : undefined
       if (tuple === undefined) return Array.from({ length }, () => conforming(schema.items, generation, depth + 1))
       const rest = Array.isArray(schema.items) ? schema.additionalItems : schema.items
       const head = tuple.map((item) => conforming(item, generation, depth + 1))
@@ -153,8 +163,11 @@ const violating = (schema: unknown, generation: Generation, depth: number): unkn
   generation.walk.visit(depth)
   if (typeof schema.$ref === "string") {
     // Recursion along first properties: a value of the wrong type ends it.
-    return throughRef(schema, generation, (target, inner, recursive) =>
-      recursive ? wrongType(target) : violating(target, inner, depth + 1))
+    return throughRef(
+      schema,
+      generation,
+      (target, inner, recursive) => recursive ? wrongType(target) : violating(target, inner, depth + 1)
+    )
   }
   if ("const" in schema || Array.isArray(schema.enum)) return "not-one-of-the-allowed-values"
   const branch = branchOf(schema)

@@ -77,7 +77,11 @@ export const start = <E>(
           })
       )
     } else {
-      const httpServer = yield* NodeHttpServer.make(() => server, { host: config.host, port: config.port, backlog: config.backlog }).pipe(
+      const httpServer = yield* NodeHttpServer.make(() => server, {
+        host: config.host,
+        port: config.port,
+        backlog: config.backlog
+      }).pipe(
         Effect.mapError((error) => listenError(error.cause))
       )
       const app = yield* platformApp(engine, config, clock, closing)

@@ -91,7 +91,15 @@ if op ~= "peek" then
 end
 return { state, math.max(0, openUntil - now), probeUntil > now and 1 or 0, math.max(0, held - now), granted }
 `
-).withReturnType<readonly [state: "closed" | "open" | "half-open", openMillis: number, probing: 0 | 1, heldMillis: number, granted: 0 | 1]>()
+).withReturnType<
+  readonly [
+    state: "closed" | "open" | "half-open",
+    openMillis: number,
+    probing: 0 | 1,
+    heldMillis: number,
+    granted: 0 | 1
+  ]
+>()
 
 /** The breaker as Redis has it after a transition, its times in milliseconds from now. */
 export interface Reply {
@@ -120,7 +128,15 @@ export const make = (connection: Connection, key: string, rules: Rules): Breaker
   const keys = [`${connection.prefix}:breaker:${key}`, `${connection.prefix}:breaker:${key}:failures`]
   return (op, amount = 0) =>
     Effect.map(
-      connection.eval(breakerScript)(keys, op, rules.failures, rules.windowMillis, rules.periodMillis, connection.leaseTtlMillis, amount),
+      connection.eval(breakerScript)(
+        keys,
+        op,
+        rules.failures,
+        rules.windowMillis,
+        rules.periodMillis,
+        connection.leaseTtlMillis,
+        amount
+      ),
       ([state, openMillis, probing, heldMillis, granted]): Reply => ({
         state,
         openMillis: Number(openMillis),

@@ -113,7 +113,8 @@ export const make = (connection: Connection, key: string, capacity: number, perS
     return (amount: number) => Effect.map(script.eval(args(String(amount))), parse)
   }
   const tryArgs = argsOf("try")
-  const startTryTake = (cost: number) => Effect.map(script.start(tryArgs(String(cost))), (reply) => Effect.map(reply, parse))
+  const startTryTake = (cost: number) =>
+    Effect.map(script.start(tryArgs(String(cost))), (reply) => Effect.map(reply, parse))
   return {
     take: op("take"),
     tryTake: (cost) => Effect.flatten(startTryTake(cost)),

@@ -68,11 +68,18 @@ export const make = (shared: Store.Shared): Service => {
       ),
     set: (key, value, ttl) =>
       Effect.mapError(
-        connection.eval(setScript)([entry(key), index], encode(value), Math.max(1, Math.ceil(Duration.toMillis(Duration.fromInputUnsafe(ttl))))),
+        connection.eval(setScript)(
+          [entry(key), index],
+          encode(value),
+          Math.max(1, Math.ceil(Duration.toMillis(Duration.fromInputUnsafe(ttl))))
+        ),
         failed("set")
       ),
     delete: (key) =>
-      Effect.mapError(Effect.map(connection.eval(deleteScript)([entry(key), index]), (removed) => removed > 0), failed("delete")),
+      Effect.mapError(
+        Effect.map(connection.eval(deleteScript)([entry(key), index]), (removed) => removed > 0),
+        failed("delete")
+      ),
     size: Effect.mapError(connection.eval(sizeScript)([index]), failed("size"))
   }
 }

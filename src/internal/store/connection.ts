@@ -248,7 +248,11 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
             NodeRedisModule.layer({
               url: options.redis,
               ...commandSettings,
-              socket: { connectTimeout: Math.max(commandTimeout, 1000), reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 1000) }
+              socket: {
+                connectTimeout: Math.max(commandTimeout, 1000),
+                reconnectStrategy: (retries) =>
+                  Math.min(50 * 2 ** retries, 1000)
+              }
             }),
             child
           ),
@@ -265,15 +269,20 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
       ))
     yield* Effect.forkIn(Effect.retry(connect, Schedule.spaced("1 second")), scope)
     yield* Effect.forkIn(
-      Effect.andThen(Effect.sleep(Duration.millis(Math.max(commandTimeout, 1000))), Effect.sync(() => {
-        starting = false
-      })),
+      Effect.andThen(
+        Effect.sleep(Duration.millis(Math.max(commandTimeout, 1000))),
+        Effect.sync(() => {
+          starting = false
+        })
+      ),
       scope
     )
 
     const unavailable = (reason: string) => {
       const error = new StoreUnavailableError({ address, reason })
-      if (down || (starting && client === undefined)) return Effect.fail(error)
+      if (down || (starting && client === undefined)) {
+        return Effect.fail(error)
+      }
       down = true
       const then = onUnavailable === "fail-open"
         ? "each instance keeps its share of the limits locally until it returns"
@@ -288,8 +297,12 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
     // reply, or `StoreUnavailableError` (logged at an outage's first failure);
     // made when handed to the waiter, so an outage is logged by a waiter.
     const ended = (sent: Sent): Effect.Effect<unknown, StoreUnavailableError> => {
-      if (sent.reason !== undefined) return unavailable(sent.reason)
-      if (!down) return Effect.succeed(sent.reply)
+      if (sent.reason !== undefined) {
+        return unavailable(sent.reason)
+      }
+      if (!down) {
+        return Effect.succeed(sent.reply)
+      }
       down = false
       return Effect.as(Effect.logInfo(`Shared store: Redis at ${address} is back; limits are shared again`), sent.reply)
     }
@@ -315,7 +328,9 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
       Effect.suspend(() =>
         sent.done ? ended(sent) : Effect.callback<unknown, StoreUnavailableError>((resume) => {
           sent.resume = resume
-          return Effect.sync(() => sent.abandon())
+          return Effect.sync(() =>
+            sent.abandon()
+          )
         })
       ) as Effect.Effect<A, StoreUnavailableError>
 
@@ -352,7 +367,9 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
       leaseTtlMillis: Duration.toMillis(Duration.fromInputUnsafe(options.leaseTtl ?? "10 seconds")),
       scope,
       eval: (script) => (...params) =>
-        request((connected, onReply, onFailure) => runScript(connected, script, shaOf(script), argsOf(script, params), onReply, onFailure)),
+        request((connected, onReply, onFailure) =>
+          runScript(connected, script, shaOf(script), argsOf(script, params), onReply, onFailure)
+        ),
       post: (script) => (...params) => post(script, shaOf(script), argsOf(script, params)),
       send: (...args) =>
         request((client, onReply, onFailure) => {

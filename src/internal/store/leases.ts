@@ -42,7 +42,12 @@ export interface Candidate {
 // after it for the warm-up), pick:<id> (pick sequence), n:<id> (leases held)
 // per candidate, then seq and due. The lease set's members are "<lease>|n:<id>".
 const pickScript = overKeys(
-  (ttl: number, lease: string, slowStart: number, flat: ReadonlyArray<string | number>) => [ttl, lease, slowStart, ...flat],
+  (
+    ttl: number,
+    lease: string,
+    slowStart: number,
+    flat: ReadonlyArray<string | number>
+  ) => [ttl, lease, slowStart, ...flat],
   `
 local state, held = KEYS[1], KEYS[2]
 local ttl = tonumber(ARGV[1])
@@ -319,8 +324,15 @@ export interface Group {
    * for: no instance is refused for counting it a round trip longer, and one
    * lost lapses within the TTL.
    */
-  readonly release: (index: number, lease: string, verdict: Verdict | undefined) => Effect.Effect<void, StoreUnavailableError>
-  readonly status: Effect.Effect<{ readonly now: number; readonly keys: ReadonlyArray<KeyState> }, StoreUnavailableError>
+  readonly release: (
+    index: number,
+    lease: string,
+    verdict: Verdict | undefined
+  ) => Effect.Effect<void, StoreUnavailableError>
+  readonly status: Effect.Effect<
+    { readonly now: number; readonly keys: ReadonlyArray<KeyState> },
+    StoreUnavailableError
+  >
 }
 
 const noVerdict = ["none"]
@@ -348,8 +360,13 @@ export const group = (
     const counts = ids.map((id) => `n:${id}`)
     const flat = [
       candidates.length,
-      ...candidates.flatMap((candidate) => [candidate.weight, candidate.maxConcurrency === Infinity ? -1 : candidate.maxConcurrency]),
-      ...candidates.flatMap((candidate, i) => [`off:${candidate.id}`, `cool:${candidate.id}`, `pick:${candidate.id}`, counts[i]!]),
+      ...candidates.flatMap((
+        candidate
+      ) => [candidate.weight, candidate.maxConcurrency === Infinity ? -1 : candidate.maxConcurrency]),
+      ...candidates.flatMap((
+        candidate,
+        i
+      ) => [`off:${candidate.id}`, `cool:${candidate.id}`, `pick:${candidate.id}`, counts[i]!]),
       "seq",
       "due"
     ]
@@ -363,14 +380,22 @@ export const group = (
     const releaseArgs = (index: number, lease: string, verdict: ReadonlyArray<string | number>) =>
       argsOf(releaseScript, [set, state, lease, counts[index]!, ids[index]!, verdict])
 
-    const picked = (lease: string) => ([taken, index, releasable, enabled, now]: readonly [0 | 1, number, 0 | 1, number, number]): Taken | Blocked => {
-      if (taken === 1) {
-        const member = `${lease}|${counts[index - 1]!}`
-        held.hold(member, set)
-        return { _tag: "Taken", index: index - 1, lease: member }
+    const picked =
+      (lease: string) =>
+      ([taken, index, releasable, enabled, now]: readonly [0 | 1, number, 0 | 1, number, number]): Taken | Blocked => {
+        if (taken === 1) {
+          const member = `${lease}|${counts[index - 1]!}`
+          held.hold(member, set)
+          return { _tag: "Taken", index: index - 1, lease: member }
+        }
+        return {
+          _tag: "Blocked",
+          allDisabled: enabled === 0,
+          availableAt: index < 0 ? undefined : index,
+          releasable: releasable === 1,
+          now
+        }
       }
-      return { _tag: "Blocked", allDisabled: enabled === 0, availableAt: index < 0 ? undefined : index, releasable: releasable === 1, now }
-    }
 
     const startPick = Effect.suspend(() => {
       const lease = uniqueId()
@@ -391,7 +416,14 @@ export const group = (
           ? succeeded
           : "disabled" in verdict
           ? ["off", verdict.disabled]
-          : ["rate", verdict.askedMillis ?? -1, verdict.initialMillis, verdict.maxMillis, verdict.jitterFactor, verdict.capMillis]
+          : [
+            "rate",
+            verdict.askedMillis ?? -1,
+            verdict.initialMillis,
+            verdict.maxMillis,
+            verdict.jitterFactor,
+            verdict.capMillis
+          ]
         return Effect.asVoid(releasing.eval(releaseArgs(index, lease, args)))
       })
 
@@ -399,7 +431,11 @@ export const group = (
       const list: Array<KeyState> = []
       for (let i = 0; i < candidates.length; i++) {
         const reason = String(out[i * 3 + 2])
-        list.push({ inFlight: Number(out[i * 3]), coolingUntil: Number(out[i * 3 + 1]), disabled: reason === "" ? undefined : reason })
+        list.push({
+          inFlight: Number(out[i * 3]),
+          coolingUntil: Number(out[i * 3 + 1]),
+          disabled: reason === "" ? undefined : reason
+        })
       }
       return { now: Number(out[out.length - 1]), keys: list }
     })

@@ -18,7 +18,10 @@ local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
  * then the other arguments), reading Redis' clock into `now` (epoch
  * milliseconds) before its body.
  */
-export const overKeys = <Rest extends ReadonlyArray<unknown>>(argv: (...rest: Rest) => ReadonlyArray<unknown>, lua: string) =>
+export const overKeys = <Rest extends ReadonlyArray<unknown>>(
+  argv: (...rest: Rest) => ReadonlyArray<unknown>,
+  lua: string
+) =>
   Redis.script((keys: ReadonlyArray<string>, ...rest: Rest) => [...keys, ...argv(...rest)], {
     numberOfKeys: (keys: ReadonlyArray<string>, ..._rest: Rest) => keys.length,
     lua: readNow + lua

@@ -13,6 +13,8 @@ import * as Duration from "effect/Duration"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import type * as Sse from "../../../Sse.js"
+import { type ErrorFields, SseParser } from "../../sseParser.js"
+import type * as Adapter from "../adapter.js"
 import {
   finishReason,
   isRecord,
@@ -23,8 +25,6 @@ import {
   usageOf,
   type WireUsage
 } from "./wire.js"
-import { type ErrorFields, SseParser } from "../../sseParser.js"
-import type * as Adapter from "../adapter.js"
 
 /** What a stream needs to know about its call. */
 export interface StreamContext extends Adapter.StreamContext {
@@ -90,7 +90,9 @@ export class AnthropicStreamParser extends SseParser {
         this.skip(event.data)
         continue
       }
-      if (!isRecord(value)) return this.context.decodeError(`a stream event (${event.event}) is not a JSON object`, event.data)
+      if (!isRecord(value)) {
+        return this.context.decodeError(`a stream event (${event.event}) is not a JSON object`, event.data)
+      }
       // The event name and the payload's `type` agree; a server that sends no `event:` line still has the type.
       const type = event.event === "message" && typeof value["type"] === "string" ? value["type"] : event.event
       const failure = this.event(type, value, out, event.data)
@@ -213,7 +215,9 @@ export class AnthropicStreamParser extends SseParser {
       case "input_json_delta": {
         const piece = delta["partial_json"]
         if (typeof piece !== "string") return this.context.decodeError("an input_json_delta has no partial_json", raw)
-        if (block === undefined) return this.context.decodeError(`an input_json_delta for block ${index}, which never started`, raw)
+        if (block === undefined) {
+          return this.context.decodeError(`an input_json_delta for block ${index}, which never started`, raw)
+        }
         if (piece === "") return undefined
         if (block.kind === "output") {
           block.json = true

@@ -5,11 +5,18 @@
  */
 import type { Input as ChatRequest, ReasoningEffort, ToolChoice } from "../../../ChatRequest.js"
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
-import type { AssistantMessage, ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition } from "../../../Message.js"
+import type {
+  AssistantMessage,
+  ContentPart,
+  Message,
+  ProviderMetadata,
+  ToolCall,
+  ToolDefinition
+} from "../../../Message.js"
 import { tokenCount } from "../../tokenCount.js"
 import type { Reply } from "../adapter.js"
-import { argumentsObject, isRecord, type JsonRecord, replyId, replyModel, RequestError, ShapeError } from "../wire.js"
 import { reportedUsage } from "../usage.js"
+import { argumentsObject, isRecord, type JsonRecord, replyId, replyModel, RequestError, ShapeError } from "../wire.js"
 
 export { isRecord, type JsonRecord, RequestError, ShapeError }
 
@@ -61,7 +68,14 @@ const assistantContent = (message: AssistantMessage, at: number): string | Array
   // Thinking first, then text, then tool_use: the order the API produced and expects back.
   const blocks: Array<JsonRecord> = [...thinking]
   if (message.content !== "") blocks.push({ type: "text", text: message.content })
-  for (const call of calls) blocks.push({ type: "tool_use", id: call.id, name: call.name, input: argumentsObject(call, "Anthropic", `messages[${at}].toolCalls`) })
+  for (const call of calls) {
+    blocks.push({
+      type: "tool_use",
+      id: call.id,
+      name: call.name,
+      input: argumentsObject(call, "Anthropic", `messages[${at}].toolCalls`)
+    })
+  }
   return blocks
 }
 
@@ -177,7 +191,9 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
   else if (system.length > 1) body["system"] = system.map((text) => ({ type: "text", text }))
   body["messages"] = turns.map((turn) => ({ role: turn.role, content: turn.content }))
   if (budget !== undefined) {
-    const cap = request.maxTokens === undefined ? budget : Math.max(minThinkingBudget, Math.min(budget, request.maxTokens - 1))
+    const cap = request.maxTokens === undefined
+      ? budget
+      : Math.max(minThinkingBudget, Math.min(budget, request.maxTokens - 1))
     body["thinking"] = { type: "enabled", budget_tokens: cap }
   }
   if (request.temperature !== undefined) body["temperature"] = request.temperature
@@ -264,7 +280,9 @@ export const readUsage = (value: unknown, into: WireUsage): void => {
   const output = value["output_tokens"]
   if (typeof output === "number") into.output = tokenCount(output)
   const details = value["output_tokens_details"]
-  if (isRecord(details) && typeof details["thinking_tokens"] === "number") into.thinking = tokenCount(details["thinking_tokens"])
+  if (isRecord(details) && typeof details["thinking_tokens"] === "number") {
+    into.thinking = tokenCount(details["thinking_tokens"])
+  }
 }
 
 /**
@@ -332,7 +350,7 @@ export const reply = (body: JsonRecord, outputTool?: string): Reply => {
       case "redacted_thinking":
         thinking.push(block)
         break
-      // Server-tool blocks and future types carry nothing the response holds.
+        // Server-tool blocks and future types carry nothing the response holds.
     }
   }
   const wire: WireUsage = {}
@@ -344,7 +362,9 @@ export const reply = (body: JsonRecord, outputTool?: string): Reply => {
     text,
     reasoning,
     toolCalls,
-    finishReason: (outputTool === undefined ? finishReason : outputFinishReason)(typeof reason === "string" ? reason : undefined),
+    finishReason: (outputTool === undefined ? finishReason : outputFinishReason)(
+      typeof reason === "string" ? reason : undefined
+    ),
     usage: usageOf(wire),
     providerMetadata: metadataOf(thinking)
   }

@@ -13,7 +13,11 @@ import { isErrorPayload, resourceOf } from "./wire.js"
 export const maxEmbeddingInputs = 100
 
 /** The body of `POST /{version}/{resource}:batchEmbedContents`; each request repeats the model's resource name. */
-export const embeddingBody = (resource: string, inputs: ReadonlyArray<string>, dimensions: number | undefined): JsonRecord => ({
+export const embeddingBody = (
+  resource: string,
+  inputs: ReadonlyArray<string>,
+  dimensions: number | undefined
+): JsonRecord => ({
   requests: inputs.map((text) => {
     const request: JsonRecord = { model: resource, content: { parts: [{ text }] } }
     if (dimensions !== undefined) request["outputDimensionality"] = dimensions

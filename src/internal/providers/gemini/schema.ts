@@ -7,9 +7,26 @@ import { isRecord, type JsonRecord, RequestError } from "../wire.js"
 
 // Gemini's `parameters` is an OpenAPI 3.0 subset: other JSON Schema keywords are rejected.
 const schemaKeys = new Set([
-  "type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems", "properties", "required",
-  "minProperties", "maxProperties", "minLength", "maxLength", "pattern", "example", "propertyOrdering", "default",
-  "minimum", "maximum"
+  "type",
+  "format",
+  "title",
+  "description",
+  "nullable",
+  "enum",
+  "maxItems",
+  "minItems",
+  "properties",
+  "required",
+  "minProperties",
+  "maxProperties",
+  "minLength",
+  "maxLength",
+  "pattern",
+  "example",
+  "propertyOrdering",
+  "default",
+  "minimum",
+  "maximum"
 ])
 
 const isNullSchema = (schema: unknown): boolean => isRecord(schema) && schema["type"] === "null"

@@ -17,6 +17,9 @@ import {
   StreamTruncatedError
 } from "../../../LlmError.js"
 import type * as Sse from "../../../Sse.js"
+import { type ErrorFields, JsonSseParser } from "../../sseParser.js"
+import type * as Adapter from "../adapter.js"
+import { replyId, replyModel } from "../wire.js"
 import {
   blockedDetail,
   candidateOf,
@@ -30,9 +33,6 @@ import {
   replyMetadata,
   usage as usageOf
 } from "./wire.js"
-import { type ErrorFields, JsonSseParser } from "../../sseParser.js"
-import { replyId, replyModel } from "../wire.js"
-import type * as Adapter from "../adapter.js"
 
 /** What a stream needs to know about its call. */
 export interface StreamContext extends Adapter.StreamContext {

@@ -6,12 +6,20 @@
  */
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
-import type { AssistantMessage, ContentPart, Message, ProviderMetadata, ToolCall, ToolDefinition, ToolMessage } from "../../../Message.js"
+import type {
+  AssistantMessage,
+  ContentPart,
+  Message,
+  ProviderMetadata,
+  ToolCall,
+  ToolDefinition,
+  ToolMessage
+} from "../../../Message.js"
 import { tokenCount } from "../../tokenCount.js"
-import { geminiSchema } from "./schema.js"
 import type { Reply } from "../adapter.js"
-import { argumentsObject, isRecord, type JsonRecord, replyId, replyModel, RequestError, ShapeError } from "../wire.js"
 import { reportedUsage } from "../usage.js"
+import { argumentsObject, isRecord, type JsonRecord, replyId, replyModel, RequestError, ShapeError } from "../wire.js"
+import { geminiSchema } from "./schema.js"
 
 export { isRecord, type JsonRecord, RequestError, ShapeError }
 
@@ -37,7 +45,12 @@ const metadataOf = (metadata: ProviderMetadata | undefined): GeminiMetadata | un
 const withMetadata = (signature: string | undefined, id: string | undefined): ProviderMetadata | undefined =>
   signature === undefined && id === undefined
     ? undefined
-    : { [metadataKey]: { ...(signature !== undefined ? { thoughtSignature: signature } : {}), ...(id !== undefined ? { id } : {}) } }
+    : {
+      [metadataKey]: {
+        ...(signature !== undefined ? { thoughtSignature: signature } : {}),
+        ...(id !== undefined ? { id } : {})
+      }
+    }
 
 // ---------------------------------------------------------------------------
 // Request
@@ -96,13 +109,22 @@ const modelParts = (message: AssistantMessage, where: string): Array<JsonRecord>
   const parts: Array<JsonRecord> = []
   const signature = metadataOf(message.providerMetadata)?.thoughtSignature
   if (message.content !== "" || (signature !== undefined && (message.toolCalls?.length ?? 0) === 0)) {
-    parts.push(signature === undefined ? { text: message.content } : { text: message.content, thoughtSignature: signature })
+    parts.push(
+      signature === undefined ? { text: message.content } : { text: message.content, thoughtSignature: signature }
+    )
   }
   message.toolCalls?.forEach((call, i) => {
     const meta = metadataOf(call.providerMetadata)
-    const functionCall: JsonRecord = { name: call.name, args: argumentsObject(call, "Gemini", `${where}.toolCalls[${i}].arguments`) }
+    const functionCall: JsonRecord = {
+      name: call.name,
+      args: argumentsObject(call, "Gemini", `${where}.toolCalls[${i}].arguments`)
+    }
     if (meta?.id !== undefined) functionCall["id"] = meta.id
-    parts.push(meta?.thoughtSignature === undefined ? { functionCall } : { functionCall, thoughtSignature: meta.thoughtSignature })
+    parts.push(
+      meta?.thoughtSignature === undefined
+        ? { functionCall }
+        : { functionCall, thoughtSignature: meta.thoughtSignature }
+    )
   })
   return parts.length === 0 ? [{ text: "" }] : parts
 }
@@ -121,7 +143,10 @@ const callOf = (messages: ReadonlyArray<Message>, index: number, id: string): To
 /** `response` must be an object: a JSON object result is sent as it is, anything else as `{result}`. */
 const responseOf = (content: string): JsonRecord => {
   const trimmed = content.trim()
-  if (trimmed.startsWith("{") || trimmed.startsWith("[") || trimmed === "true" || trimmed === "false" || /^-?\d/.test(trimmed)) {
+  if (
+    trimmed.startsWith("{") || trimmed.startsWith("[") || trimmed === "true" || trimmed === "false" ||
+    /^-?\d/.test(trimmed)
+  ) {
     try {
       const value: unknown = JSON.parse(trimmed)
       return isRecord(value) ? value : { result: value }

@@ -14,8 +14,8 @@ import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import * as Ndjson from "../../ndjson.js"
 import { eventLimit, eventTooLarge } from "../../providerHttp.js"
 import { SkippedEvents } from "../../skippedEvents.js"
-import { finishReason, isRecord, type JsonRecord, ShapeError, toolCalls, usage } from "./wire.js"
 import type * as Adapter from "../adapter.js"
+import { finishReason, isRecord, type JsonRecord, ShapeError, toolCalls, usage } from "./wire.js"
 
 /** What a stream needs to know about its call. */
 export interface StreamContext extends Adapter.StreamContext {
@@ -89,7 +89,9 @@ export class OllamaStreamParser {
     try {
       this.fragment(value, out)
     } catch (cause) {
-      if (cause instanceof ShapeError) return this.context.decodeError(`a stream line has the wrong shape: ${cause.reason}`, text)
+      if (cause instanceof ShapeError) {
+        return this.context.decodeError(`a stream line has the wrong shape: ${cause.reason}`, text)
+      }
       throw cause
     }
     return undefined

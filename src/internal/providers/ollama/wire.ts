@@ -8,8 +8,8 @@ import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
 import { isVector } from "../../embeddingBatches.js"
 import { tokenCount } from "../../tokenCount.js"
-import { argumentsObject, isRecord, type JsonRecord, replyModel, RequestError, ShapeError } from "../wire.js"
 import { reportedUsage } from "../usage.js"
+import { argumentsObject, isRecord, type JsonRecord, replyModel, RequestError, ShapeError } from "../wire.js"
 
 export { isRecord, type JsonRecord, RequestError, ShapeError }
 
@@ -54,7 +54,11 @@ const message = (message: Message, index: number, names: Map<string, string>): J
       if (calls !== undefined && calls.length > 0) {
         out["tool_calls"] = calls.map((call, i) => {
           names.set(call.id, call.name)
-          const fn = { index: i, name: call.name, arguments: argumentsObject(call, "Ollama", `${param}.toolCalls[${i}].arguments`) }
+          const fn = {
+            index: i,
+            name: call.name,
+            arguments: argumentsObject(call, "Ollama", `${param}.toolCalls[${i}].arguments`)
+          }
           return call.id === "" ? { function: fn } : { id: call.id, function: fn }
         })
       }

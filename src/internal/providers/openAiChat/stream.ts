@@ -16,6 +16,9 @@ import {
   TransportError
 } from "../../../LlmError.js"
 import type * as Sse from "../../../Sse.js"
+import { type ErrorFields, JsonSseParser } from "../../sseParser.js"
+import type * as Adapter from "../adapter.js"
+import { replyId, replyModel } from "../wire.js"
 import {
   argumentsOf,
   excerpt,
@@ -28,9 +31,6 @@ import {
   textOf,
   usage as usageOf
 } from "./wire.js"
-import { type ErrorFields, JsonSseParser } from "../../sseParser.js"
-import { replyId, replyModel } from "../wire.js"
-import type * as Adapter from "../adapter.js"
 
 /** What a stream needs to know about its call. */
 export interface StreamContext extends Adapter.StreamContext {
@@ -47,8 +47,7 @@ interface ToolCallState {
   announced: boolean
 }
 
-const nonEmpty = (value: unknown): string | undefined =>
-  typeof value === "string" && value !== "" ? value : undefined
+const nonEmpty = (value: unknown): string | undefined => typeof value === "string" && value !== "" ? value : undefined
 
 /**
  * One stream's state. `push` and `end` append chunks to `out` and return the

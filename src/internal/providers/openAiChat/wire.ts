@@ -9,8 +9,8 @@ import type { Input as ChatRequest, ResponseFormat, ToolChoice } from "../../../
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
 import type { Reply } from "../adapter.js"
-import { isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../wire.js"
 import { openAiUsage, openAiUsageFields } from "../usage.js"
+import { isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../wire.js"
 
 export { isRecord, type JsonRecord, ShapeError }
 

@@ -19,6 +19,9 @@ import type { ChatChunk, ToolCallDelta } from "../../../ChatChunk.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import type { ProviderMetadata } from "../../../Message.js"
 import type * as Sse from "../../../Sse.js"
+import { type ErrorFields, SseParser } from "../../sseParser.js"
+import type * as Adapter from "../adapter.js"
+import { replyId, replyModel } from "../wire.js"
 import {
   argumentsOf,
   failureOf,
@@ -31,9 +34,6 @@ import {
   ShapeError,
   usage as usageOf
 } from "./wire.js"
-import { type ErrorFields, SseParser } from "../../sseParser.js"
-import { replyId, replyModel } from "../wire.js"
-import type * as Adapter from "../adapter.js"
 
 /** What a stream needs to know about its call. */
 export interface StreamContext extends Adapter.StreamContext {
@@ -97,7 +97,11 @@ export class ResponsesStreamParser extends SseParser {
 
   protected errorFields(): ErrorFields {
     const requestId = this.context.requestId()
-    return { provider: this.context.provider, model: this.context.model, ...(requestId !== undefined ? { requestId } : {}) }
+    return {
+      provider: this.context.provider,
+      model: this.context.model,
+      ...(requestId !== undefined ? { requestId } : {})
+    }
   }
 
   protected events(events: Array<Sse.Event>, out: Array<ChatChunk>): LlmError | undefined {
@@ -167,7 +171,9 @@ export class ResponsesStreamParser extends SseParser {
         return undefined
       case "response.function_call_arguments.done": {
         const call = this.find(value["item_id"], value["output_index"])
-        if (call !== undefined && value["arguments"] !== undefined) this.settle(call, argumentsOf(value["arguments"]), out)
+        if (call !== undefined && value["arguments"] !== undefined) {
+          this.settle(call, argumentsOf(value["arguments"]), out)
+        }
         return undefined
       }
       case "response.completed":
@@ -196,7 +202,11 @@ export class ResponsesStreamParser extends SseParser {
 
   /** Opens a call from its `function_call` item and announces it. */
   private open(item: JsonRecord, event: JsonRecord, out: Array<ChatChunk>): CallState {
-    const itemId = typeof item["id"] === "string" ? item["id"] : typeof event["item_id"] === "string" ? event["item_id"] : undefined
+    const itemId = typeof item["id"] === "string"
+      ? item["id"]
+      : typeof event["item_id"] === "string"
+      ? event["item_id"]
+      : undefined
     const callId = typeof item["call_id"] === "string" ? item["call_id"] : itemId ?? ""
     const name = typeof item["name"] === "string" ? item["name"] : ""
     const args = argumentsOf(item["arguments"])
@@ -258,7 +268,9 @@ export class ResponsesStreamParser extends SseParser {
             for (const part of content) {
               if (!isRecord(part)) continue
               if (part["type"] === "output_text" && typeof part["text"] === "string") text += part["text"]
-              else if (part["type"] === "refusal" && this.refusal === undefined && typeof part["refusal"] === "string") {
+              else if (
+                part["type"] === "refusal" && this.refusal === undefined && typeof part["refusal"] === "string"
+              ) {
                 this.refusal = part["refusal"]
               }
             }

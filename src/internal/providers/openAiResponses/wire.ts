@@ -8,8 +8,8 @@ import type { Input as ChatRequest, ResponseFormat, ToolChoice } from "../../../
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { AssistantMessage, ContentPart, ProviderMetadata, ToolCall, ToolDefinition } from "../../../Message.js"
 import type { Reply } from "../adapter.js"
-import { isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../wire.js"
 import { openAiUsage, openAiUsageFields } from "../usage.js"
+import { isRecord, type JsonRecord, replyId, replyModel, ShapeError } from "../wire.js"
 
 export { isRecord, type JsonRecord, ShapeError }
 
@@ -50,7 +50,9 @@ const assistantItems = (message: AssistantMessage, items: Array<unknown>): void 
 }
 
 /** `instructions` (the system messages, joined) and the input items of the other messages. */
-export const input = (messages: ChatRequest["messages"]): { instructions: string | undefined; items: Array<unknown> } => {
+export const input = (
+  messages: ChatRequest["messages"]
+): { instructions: string | undefined; items: Array<unknown> } => {
   let instructions: string | undefined
   const items: Array<unknown> = []
   for (const message of messages) {
@@ -237,7 +239,9 @@ export const reply = (response: JsonRecord, store: boolean): Reply => {
         for (const part of content) {
           if (!isRecord(part)) continue
           if (part["type"] === "output_text") text += optionalString(part["text"], "output_text.text") ?? ""
-          else if (part["type"] === "refusal") refusal = (refusal ?? "") + (optionalString(part["refusal"], "refusal") ?? "")
+          else if (part["type"] === "refusal") {
+            refusal = (refusal ?? "") + (optionalString(part["refusal"], "refusal") ?? "")
+          }
         }
         break
       }

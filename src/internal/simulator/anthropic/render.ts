@@ -36,7 +36,9 @@ export const renderReply = (reply: Reply.Reply, meta: ReplyMeta): string => {
   }
   if (reply.content.length > 0) blocks.push(`{"type":"text","text":${JSON.stringify(reply.content.join(""))}}`)
   for (const call of reply.toolCalls) {
-    blocks.push(`{"type":"tool_use","id":"${toolId(call.id)}","name":${JSON.stringify(call.name)},"input":${call.arguments}}`)
+    blocks.push(
+      `{"type":"tool_use","id":"${toolId(call.id)}","name":${JSON.stringify(call.name)},"input":${call.arguments}}`
+    )
   }
   return `{"id":"${meta.id}","type":"message","role":"assistant","model":${JSON.stringify(meta.model)},` +
     `"content":[${blocks.join(",")}],"stop_reason":"${stopReason(reply.finishReason)}","stop_sequence":null,` +
@@ -85,9 +87,9 @@ export const renderStream = (reply: Reply.Reply, meta: ReplyMeta): RenderedStrea
   for (const call of reply.toolCalls) {
     events.push(event(
       "content_block_start",
-      `{"type":"content_block_start","index":${index},"content_block":{"type":"tool_use","id":"${toolId(call.id)}","name":${
-        JSON.stringify(call.name)
-      },"input":{}}}`
+      `{"type":"content_block_start","index":${index},"content_block":{"type":"tool_use","id":"${
+        toolId(call.id)
+      }","name":${JSON.stringify(call.name)},"input":{}}}`
     ))
     events.push(delta(`{"type":"input_json_delta","partial_json":""}`))
     for (const piece of call.fragments) {

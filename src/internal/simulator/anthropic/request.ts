@@ -62,7 +62,9 @@ const countContent = (content: unknown, role: string, path: string): Counted | A
   for (let i = 0; i < content.length; i++) {
     const block: unknown = content[i]
     const at = `${path}.${i}`
-    if (!isRecord(block) || typeof block.type !== "string") return invalid(`${at}: Input should be an object with a type`, at)
+    if (!isRecord(block) || typeof block.type !== "string") {
+      return invalid(`${at}: Input should be an object with a type`, at)
+    }
     switch (block.type) {
       case "text":
         if (typeof block.text !== "string") return invalid(`${at}.text: Field required`, `${at}.text`)
@@ -84,7 +86,9 @@ const countContent = (content: unknown, role: string, path: string): Counted | A
         break
       case "tool_result": {
         if (role !== "user") return invalid(`${at}: tool_result blocks are only allowed in user messages`, at)
-        if (typeof block.tool_use_id !== "string") return invalid(`${at}.tool_use_id: Field required`, `${at}.tool_use_id`)
+        if (typeof block.tool_use_id !== "string") {
+          return invalid(`${at}.tool_use_id: Field required`, `${at}.tool_use_id`)
+        }
         const text = resultText(block.content, `${at}.content`)
         if (typeof text !== "string") return text
         out.toolResults.push(block.tool_use_id)
@@ -117,7 +121,9 @@ const decodeTools = (tools: unknown): ReadonlyArray<Reply.Tool> | ApiError => {
   const out: Array<Reply.Tool> = []
   for (let i = 0; i < tools.length; i++) {
     const tool: unknown = tools[i]
-    if (!isRecord(tool) || typeof tool.name !== "string") return invalid(`tools.${i}.name: Field required`, `tools.${i}.name`)
+    if (!isRecord(tool) || typeof tool.name !== "string") {
+      return invalid(`tools.${i}.name: Field required`, `tools.${i}.name`)
+    }
     // Server tools (`web_search_…`) carry a `type` and no schema; the simulator never calls them.
     if (typeof tool.type === "string" && tool.type !== "custom") continue
     if (!isRecord(tool.input_schema)) {
@@ -180,7 +186,10 @@ export const decode = (body: unknown): Decoded<Extra> | ApiError => {
   const maxTokens = body.max_tokens
   if (maxTokens === undefined || maxTokens === null) return invalid("max_tokens: Field required", "max_tokens")
   if (typeof maxTokens !== "number" || !Number.isInteger(maxTokens) || maxTokens < 1) {
-    return invalid(`max_tokens: Input should be an integer of at least 1, got ${JSON.stringify(maxTokens)}`, "max_tokens")
+    return invalid(
+      `max_tokens: Input should be an integer of at least 1, got ${JSON.stringify(maxTokens)}`,
+      "max_tokens"
+    )
   }
   const messages = body.messages
   if (!Array.isArray(messages)) return invalid("messages: Field required", "messages")
@@ -207,7 +216,10 @@ export const decode = (body: unknown): Decoded<Extra> | ApiError => {
     } else if (thinking.type === "adaptive") {
       reasoning = true
     } else if (thinking.type !== "disabled") {
-      return invalid("thinking: Input tag does not match any of the expected tags: 'enabled', 'disabled', 'adaptive'", "thinking")
+      return invalid(
+        "thinking: Input tag does not match any of the expected tags: 'enabled', 'disabled', 'adaptive'",
+        "thinking"
+      )
     }
   }
 
@@ -287,7 +299,10 @@ export const decode = (body: unknown): Decoded<Extra> | ApiError => {
     return invalid("stop_sequences: Input should be a valid list of strings", "stop_sequences")
   }
   const temperature = body.temperature
-  if (temperature !== undefined && temperature !== null && !(typeof temperature === "number" && temperature >= 0 && temperature <= 1)) {
+  if (
+    temperature !== undefined && temperature !== null &&
+    !(typeof temperature === "number" && temperature >= 0 && temperature <= 1)
+  ) {
     return invalid("temperature: Input should be less than or equal to 1", "temperature")
   }
 

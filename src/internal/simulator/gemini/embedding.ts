@@ -18,7 +18,10 @@ const embedContentOf = (
 ): { readonly text: string; readonly dimensions: number | undefined } | ApiError => {
   if (!isRecord(request)) return badValue(path, "an EmbedContentRequest object", request)
   if (request.model !== undefined && request.model !== resource) {
-    return invalid(`${path}.model: the model "${String(request.model)}" does not match the URL's "${resource}".`, `${path}.model`)
+    return invalid(
+      `${path}.model: the model "${String(request.model)}" does not match the URL's "${resource}".`,
+      `${path}.model`
+    )
   }
   const content = request.content
   if (!isRecord(content) || !Array.isArray(content.parts) || content.parts.length === 0) {
@@ -34,7 +37,10 @@ const embedContentOf = (
   }
   if (text === "") return invalid(`${path}.content: the text is empty.`, `${path}.content`)
   const dimensions = request.outputDimensionality
-  if (dimensions !== undefined && !(typeof dimensions === "number" && Number.isInteger(dimensions) && dimensions >= 1 && dimensions <= 3072)) {
+  if (
+    dimensions !== undefined &&
+    !(typeof dimensions === "number" && Number.isInteger(dimensions) && dimensions >= 1 && dimensions <= 3072)
+  ) {
     return badValue(`${path}.outputDimensionality`, "an integer from 1 to 3072", dimensions)
   }
   return { text, dimensions }

@@ -36,7 +36,11 @@ const errorInfo = (reason: string) => ({
 
 const invalidKeyBody = errorBody(400, "API key not valid. Please pass a valid API key.", [
   errorInfo("API_KEY_INVALID"),
-  { "@type": "type.googleapis.com/google.rpc.LocalizedMessage", locale: "en-US", message: "API key not valid. Please pass a valid API key." }
+  {
+    "@type": "type.googleapis.com/google.rpc.LocalizedMessage",
+    locale: "en-US",
+    message: "API key not valid. Please pass a valid API key."
+  }
 ])
 
 const quotaDetails = (quotaId: string, retrySeconds: number | undefined): ReadonlyArray<unknown> => [
@@ -49,8 +53,16 @@ const quotaDetails = (quotaId: string, retrySeconds: number | undefined): Readon
       quotaValue: "1"
     }]
   },
-  { "@type": "type.googleapis.com/google.rpc.Help", links: [{ description: "Learn more about Gemini API quotas", url: "https://ai.google.dev/gemini-api/docs/rate-limits" }] },
-  ...(retrySeconds === undefined ? [] : [{ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: `${retrySeconds}s` }])
+  {
+    "@type": "type.googleapis.com/google.rpc.Help",
+    links: [{
+      description: "Learn more about Gemini API quotas",
+      url: "https://ai.google.dev/gemini-api/docs/rate-limits"
+    }]
+  },
+  ...(retrySeconds === undefined
+    ? []
+    : [{ "@type": "type.googleapis.com/google.rpc.RetryInfo", retryDelay: `${retrySeconds}s` }])
 ]
 
 const injected: Readonly<Record<number, string>> = {
@@ -59,7 +71,8 @@ const injected: Readonly<Record<number, string>> = {
   403: "Permission denied: Consumer does not have access to this model.",
   404: "Requested entity was not found.",
   429: "Resource has been exhausted (e.g. check quota).",
-  500: "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",
+  500:
+    "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",
   503: "The model is overloaded. Please try again later.",
   504: "Deadline expired before operation could complete."
 }
@@ -107,11 +120,16 @@ export const renderError = (error: ApiError): { readonly status: number; readonl
         status: 400,
         body: errorBody(
           400,
-          `The input token count (${error.promptTokens + error.completionTokens}) exceeds the maximum number of tokens allowed (${error.limit}).`
+          `The input token count (${
+            error.promptTokens + error.completionTokens
+          }) exceeds the maximum number of tokens allowed (${error.limit}).`
         )
       }
     case "NotFound":
-      return { status: 404, body: errorBody(404, `The requested URL ${error.method} ${error.path} was not found on this server.`) }
+      return {
+        status: 404,
+        body: errorBody(404, `The requested URL ${error.method} ${error.path} was not found on this server.`)
+      }
     case "Injected": {
       const { fault } = error
       const code = fault.code ?? ""

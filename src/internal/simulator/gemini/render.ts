@@ -43,7 +43,9 @@ export const renderReply = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra): 
   reply.toolCalls.forEach((call, i) => parts.push(callPart(call, i === 0)))
   if (parts.length === 0) parts.push(`{"text":""}`)
   return `{"candidates":[{"content":{"parts":[${parts.join(",")}],"role":"model"},` +
-    `"finishReason":"${finishReasonOf(reply.finishReason)}","index":0}],"usageMetadata":${finalUsage(reply)}${trailer(meta)}`
+    `"finishReason":"${finishReasonOf(reply.finishReason)}","index":0}],"usageMetadata":${finalUsage(reply)}${
+      trailer(meta)
+    }`
 }
 
 export const end = "\r\n\r\n"
@@ -58,7 +60,9 @@ export const renderStream = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra):
   let candidates = 0
   for (const token of reply.reasoning) {
     thoughts++
-    events.push(`${head}{"text":${quoteToken(token)},"thought":true}${mid}${usageJson(reply.usage, candidates, thoughts)}${close}`)
+    events.push(
+      `${head}{"text":${quoteToken(token)},"thought":true}${mid}${usageJson(reply.usage, candidates, thoughts)}${close}`
+    )
   }
   for (const token of reply.content) {
     candidates++

@@ -145,9 +145,14 @@ const decodeContent = (content: unknown, path: string): Turn | ApiError => {
     } else if (isRecord(part.functionCall)) {
       const call = part.functionCall
       if (typeof call.name !== "string" || call.name === "") {
-        return invalid(`* GenerateContentRequest.${at}.function_call.name: Name cannot be empty.`, `${at}.function_call.name`)
+        return invalid(
+          `* GenerateContentRequest.${at}.function_call.name: Name cannot be empty.`,
+          `${at}.function_call.name`
+        )
       }
-      if (call.args !== undefined && !isRecord(call.args)) return badValue(`${at}.function_call.args`, "an object", call.args)
+      if (call.args !== undefined && !isRecord(call.args)) {
+        return badValue(`${at}.function_call.args`, "an object", call.args)
+      }
       toolChars += call.name.length + JSON.stringify(call.args ?? {}).length
       calls.push({ name: call.name, signed: typeof part.thoughtSignature === "string" && part.thoughtSignature !== "" })
     } else if (isRecord(part.functionResponse)) {
@@ -164,7 +169,10 @@ const decodeContent = (content: unknown, path: string): Turn | ApiError => {
       toolResult = responseText(response.response)
       toolChars += response.name.length + toolResult.length
     } else {
-      return invalid(`* GenerateContentRequest.${at}.data: required oneof field 'data' must have one initialized field`, `${at}.data`)
+      return invalid(
+        `* GenerateContentRequest.${at}.data: required oneof field 'data' must have one initialized field`,
+        `${at}.data`
+      )
     }
   }
   return { role, text, hasText, media, toolChars, calls, toolResult }
@@ -172,9 +180,28 @@ const decodeContent = (content: unknown, path: string): Turn | ApiError => {
 
 /** The keywords of Gemini's `Schema` (an OpenAPI 3.0 subset); `responseSchema` takes no others. */
 const schemaKeywords = new Set([
-  "type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems", "properties", "required",
-  "minProperties", "maxProperties", "minLength", "maxLength", "pattern", "example", "anyOf", "propertyOrdering",
-  "default", "items", "minimum", "maximum"
+  "type",
+  "format",
+  "title",
+  "description",
+  "nullable",
+  "enum",
+  "maxItems",
+  "minItems",
+  "properties",
+  "required",
+  "minProperties",
+  "maxProperties",
+  "minLength",
+  "maxLength",
+  "pattern",
+  "example",
+  "anyOf",
+  "propertyOrdering",
+  "default",
+  "items",
+  "minimum",
+  "maximum"
 ])
 
 /** The first keyword outside Gemini's `Schema`, with its path, as the API names it. */
@@ -202,7 +229,9 @@ const decodeGenerationConfig = (config: unknown): {
   readonly reasoning: boolean
   readonly responseSchema: unknown
 } | ApiError => {
-  if (config === undefined || config === null) return { maxTokens: undefined, reasoning: false, responseSchema: undefined }
+  if (config === undefined || config === null) {
+    return { maxTokens: undefined, reasoning: false, responseSchema: undefined }
+  }
   if (!isRecord(config)) return badValue("generation_config", "an object", config)
   const max = config.maxOutputTokens
   if (max !== undefined && !(typeof max === "number" && Number.isInteger(max) && max >= 1)) {
@@ -219,13 +248,17 @@ const decodeGenerationConfig = (config: unknown): {
     )
   }
   const thinking = config.thinkingConfig
-  if (thinking !== undefined && !isRecord(thinking)) return badValue("generation_config.thinking_config", "an object", thinking)
+  if (thinking !== undefined && !isRecord(thinking)) {
+    return badValue("generation_config.thinking_config", "an object", thinking)
+  }
   const reasoning = isRecord(thinking) && thinking.includeThoughts === true && thinking.thinkingBudget !== 0
   const { responseJsonSchema, responseSchema } = config
   if (responseSchema !== undefined && responseJsonSchema !== undefined) {
     return invalid("responseSchema and responseJsonSchema cannot both be set.", "generation_config.response_schema")
   }
-  if ((responseSchema !== undefined || responseJsonSchema !== undefined) && config.responseMimeType !== "application/json") {
+  if (
+    (responseSchema !== undefined || responseJsonSchema !== undefined) && config.responseMimeType !== "application/json"
+  ) {
     return invalid(
       "* GenerateContentRequest.generation_config.response_mime_type: a response schema needs response_mime_type application/json.",
       "generation_config.response_mime_type"
@@ -236,7 +269,10 @@ const decodeGenerationConfig = (config: unknown): {
   return { maxTokens: max as number | undefined, reasoning, responseSchema: responseSchema ?? responseJsonSchema }
 }
 
-export const decode = (body: unknown, params?: Readonly<Record<string, string | undefined>>): Decoded<Extra> | ApiError => {
+export const decode = (
+  body: unknown,
+  params?: Readonly<Record<string, string | undefined>>
+): Decoded<Extra> | ApiError => {
   const model = params?.model ?? ""
   const method = params?.method
   if (method === "streamGenerateContent" && params?.alt !== "sse") {

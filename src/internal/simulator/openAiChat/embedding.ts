@@ -25,8 +25,15 @@ export const decodeEmbedding = (body: unknown): EmbeddingRequest | ApiError => {
   const input = body.input
   if (input === undefined || input === null) return missingParameter("input")
   const inputs: ReadonlyArray<unknown> = typeof input === "string" ? [input] : Array.isArray(input) ? input : []
-  if (typeof input !== "string" && !Array.isArray(input)) return invalidType("input", "a string or an array of strings", input)
-  if (inputs.length === 0) return invalid("'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.", "input")
+  if (typeof input !== "string" && !Array.isArray(input)) {
+    return invalidType("input", "a string or an array of strings", input)
+  }
+  if (inputs.length === 0) {
+    return invalid(
+      "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.",
+      "input"
+    )
+  }
   // One array of ids is one input; an array of arrays of ids, several.
   const pieces: ReadonlyArray<unknown> = inputs.every(isTokenId) ? [inputs] : inputs
   if (pieces.length > maxEmbeddingInputs) {
@@ -53,7 +60,9 @@ export const decodeEmbedding = (body: unknown): EmbeddingRequest | ApiError => {
     !(typeof dimensions === "number" && Number.isInteger(dimensions) && dimensions >= 1 && dimensions <= maxDimensions)
   ) {
     return invalid(
-      `Invalid 'dimensions': expected an integer from 1 to ${maxDimensions}, but got ${JSON.stringify(dimensions)} instead.`,
+      `Invalid 'dimensions': expected an integer from 1 to ${maxDimensions}, but got ${
+        JSON.stringify(dimensions)
+      } instead.`,
       "dimensions",
       "invalid_value"
     )

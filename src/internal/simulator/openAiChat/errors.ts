@@ -3,9 +3,9 @@
  * status, and the error event of a 200 stream in each of its shapes (OpenAI,
  * vLLM, OpenRouter). The Responses API answers with the same.
  */
-import { openAiErrorJson as errorBody } from "../../openAiErrorJson.js"
 import type { StreamErrorShape } from "../../../simulator/Simulator.js"
 import type { ApiError, ReplyMeta } from "../../../simulator/WireFormat.js"
+import { openAiErrorJson as errorBody } from "../../openAiErrorJson.js"
 
 const injected: Readonly<Record<number, readonly [type: string, code: string | null, message: string]>> = {
   400: ["invalid_request_error", null, "The simulator rejected this request (injected fault)."],
@@ -28,7 +28,10 @@ const injected: Readonly<Record<number, readonly [type: string, code: string | n
 export const renderError = (error: ApiError): { readonly status: number; readonly body: string } => {
   switch (error._tag) {
     case "InvalidRequest":
-      return { status: 400, body: errorBody(error.message, "invalid_request_error", error.param ?? null, error.code ?? null) }
+      return {
+        status: 400,
+        body: errorBody(error.message, "invalid_request_error", error.param ?? null, error.code ?? null)
+      }
     case "InvalidKey":
       return {
         status: 401,

@@ -3,8 +3,8 @@
  * `chat.completion.chunk` events, built by string concatenation around the
  * generated tokens.
  */
-import type * as Reply from "../../../simulator/Reply.js"
 import type { Extra } from "../../../simulator/OpenAiChat.js"
+import type * as Reply from "../../../simulator/Reply.js"
 import type { RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
 import { quoteToken } from "../quoteToken.js"
 
@@ -29,7 +29,9 @@ export const renderReply = (reply: Reply.Reply, meta: ReplyMeta): string => {
     }]`
   }
   message += `,"annotations":[]}`
-  return `{"id":"${meta.id}","object":"chat.completion","created":${meta.created},"model":${JSON.stringify(meta.model)},` +
+  return `{"id":"${meta.id}","object":"chat.completion","created":${meta.created},"model":${
+    JSON.stringify(meta.model)
+  },` +
     `"choices":[{"index":0,"message":${message},"logprobs":null,"finish_reason":"${reply.finishReason}"}],` +
     `"usage":${usageJson(reply.usage)},"service_tier":"default","system_fingerprint":"fp_sim"}`
 }
@@ -66,7 +68,9 @@ export const renderStream = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra):
   let tail = `${head}{},"logprobs":null,"finish_reason":"${reply.finishReason}"}]${usageNull}}\n\n`
   if (extra.includeUsage) {
     tail += `data: {"id":"${meta.id}","object":"chat.completion.chunk","created":${meta.created},` +
-      `"model":${JSON.stringify(meta.model)},"system_fingerprint":"fp_sim","choices":[],"usage":${usageJson(reply.usage)}}\n\n`
+      `"model":${JSON.stringify(meta.model)},"system_fingerprint":"fp_sim","choices":[],"usage":${
+        usageJson(reply.usage)
+      }}\n\n`
   }
   tail += "data: [DONE]\n\n"
   return { events, tail }

@@ -3,8 +3,8 @@
  * field by field, naming the offending field as OpenAI does, and reduced to a
  * `Reply.Prompt`.
  */
-import type * as Reply from "../../../simulator/Reply.js"
 import type { Extra } from "../../../simulator/OpenAiChat.js"
+import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
 import { Transcript } from "../decoded.js"
 import { invalidType, missingParameter, requiredArray } from "../openAiErrors.js"
@@ -54,7 +54,10 @@ const decodeToolChoice = (
 ): Reply.ToolChoice | ApiError => {
   if (choice === undefined || choice === null) return { _tag: "Auto" }
   if (!anyTools && choice !== "none") {
-    return invalid("Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.", "tool_choice")
+    return invalid(
+      "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.",
+      "tool_choice"
+    )
   }
   if (choice === "auto") return { _tag: "Auto" }
   if (choice === "none") return { _tag: "None" }
@@ -78,7 +81,9 @@ const decodeToolChoice = (
 /** A `json_schema` response format's schema: nested in a `json_schema` wrapper, unlike the Responses API's flat `text.format`. */
 const nestedSchema = (format: Readonly<Record<string, unknown>>): { readonly schema: unknown } | ApiError => {
   const wrapper = format.json_schema
-  if (!isRecord(wrapper) || typeof wrapper.name !== "string") return missingParameter("response_format.json_schema.name")
+  if (!isRecord(wrapper) || typeof wrapper.name !== "string") {
+    return missingParameter("response_format.json_schema.name")
+  }
   return { schema: wrapper.schema ?? {} }
 }
 
@@ -132,7 +137,9 @@ export const decode = (body: unknown): Decoded<Extra> | ApiError => {
   }
 
   const stream = body.stream
-  if (stream !== undefined && stream !== null && typeof stream !== "boolean") return invalidType("stream", "a boolean", stream)
+  if (stream !== undefined && stream !== null && typeof stream !== "boolean") {
+    return invalidType("stream", "a boolean", stream)
+  }
   const streamOptions = body.stream_options
   let includeUsage = false
   if (streamOptions !== undefined && streamOptions !== null) {

@@ -2,11 +2,11 @@
  * The Responses reply: the response object, the stream of named events, and
  * the failures (a failed response, the `error` event, OpenAI's error bodies).
  */
-import { openAiErrorJson as errorBody } from "../../openAiErrorJson.js"
 import type { Extra } from "../../../simulator/OpenAiResponses.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { StreamErrorShape } from "../../../simulator/Simulator.js"
 import type { ApiError, RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js"
+import { openAiErrorJson as errorBody } from "../../openAiErrorJson.js"
 import { renderError as chatError } from "../openAiChat/errors.js"
 import { quoteToken } from "../quoteToken.js"
 
@@ -21,7 +21,8 @@ const itemIds = (meta: ReplyMeta) => {
   return { message: `msg_${suffix}`, reasoning: `rs_${suffix}` }
 }
 
-const functionCallId = (call: Reply.ToolCall): string => `fc_${call.id.startsWith("call_") ? call.id.slice(5) : call.id}`
+const functionCallId = (call: Reply.ToolCall): string =>
+  `fc_${call.id.startsWith("call_") ? call.id.slice(5) : call.id}`
 
 /** Opaque, deterministic stand-in for OpenAI's encrypted reasoning. */
 const encrypted = (id: string, tokens: number): string =>
@@ -45,14 +46,18 @@ const hasMessage = (reply: Reply.Reply): boolean => reply.content.length > 0 || 
 const messageStatus = (reply: Reply.Reply): string => reply.finishReason === "length" ? "incomplete" : "completed"
 
 const messageItem = (reply: Reply.Reply, meta: ReplyMeta, text: string | undefined): string =>
-  `{"id":"${itemIds(meta).message}","type":"message","status":"${text === undefined ? "in_progress" : messageStatus(reply)}",` +
+  `{"id":"${itemIds(meta).message}","type":"message","status":"${
+    text === undefined ? "in_progress" : messageStatus(reply)
+  }",` +
   `"role":"assistant","content":${
     text === undefined ? "[]" : `[{"type":"output_text","text":${JSON.stringify(text)},"annotations":[],"logprobs":[]}]`
   }}`
 
 const functionCallItem = (call: Reply.ToolCall, done: boolean): string =>
   `{"id":"${functionCallId(call)}","type":"function_call","status":"${done ? "completed" : "in_progress"}",` +
-  `"arguments":${done ? JSON.stringify(call.arguments) : `""`},"call_id":"${call.id}","name":${JSON.stringify(call.name)}}`
+  `"arguments":${done ? JSON.stringify(call.arguments) : `""`},"call_id":"${call.id}","name":${
+    JSON.stringify(call.name)
+  }}`
 
 const outputItems = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra): Array<string> => {
   const items: Array<string> = []
@@ -86,7 +91,13 @@ const responseJson = (
 const finalStatus = (reply: Reply.Reply): Status => reply.finishReason === "length" ? "incomplete" : "completed"
 
 export const renderReply = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra): string =>
-  responseJson(meta, extra, finalStatus(reply), `[${outputItems(reply, meta, extra).join(",")}]`, usageJson(reply.usage))
+  responseJson(
+    meta,
+    extra,
+    finalStatus(reply),
+    `[${outputItems(reply, meta, extra).join(",")}]`,
+    usageJson(reply.usage)
+  )
 
 const event = (type: string, seq: number, fields: string): string =>
   `event: ${type}\ndata: {"type":"${type}","sequence_number":${seq}${fields === "" ? "" : `,${fields}`}}\n\n`
@@ -109,7 +120,9 @@ export const renderStream = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra):
     if (extra.summary) {
       const part = `${at},"summary_index":0`
       push("response.reasoning_summary_part.added", `${part},"part":{"type":"summary_text","text":""}`)
-      for (const token of reply.reasoning) push("response.reasoning_summary_text.delta", `${part},"delta":${quoteToken(token)}`)
+      for (const token of reply.reasoning) {
+        push("response.reasoning_summary_text.delta", `${part},"delta":${quoteToken(token)}`)
+      }
       const text = JSON.stringify(reply.reasoning.join(""))
       push("response.reasoning_summary_text.done", `${part},"text":${text}`)
       push("response.reasoning_summary_part.done", `${part},"part":{"type":"summary_text","text":${text}}`)
@@ -122,11 +135,19 @@ export const renderStream = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra):
     const at = `"item_id":"${ids.message}","output_index":${index},"content_index":0`
     push("response.output_item.added", `"output_index":${index},"item":${messageItem(reply, meta, undefined)}`)
     push("response.content_part.added", `${at},"part":{"type":"output_text","text":"","annotations":[],"logprobs":[]}`)
-    for (const token of reply.content) push("response.output_text.delta", `${at},"delta":${quoteToken(token)},"logprobs":[]`)
+    for (const token of reply.content) {
+      push("response.output_text.delta", `${at},"delta":${quoteToken(token)},"logprobs":[]`)
+    }
     const text = JSON.stringify(reply.content.join(""))
     push("response.output_text.done", `${at},"text":${text},"logprobs":[]`)
-    push("response.content_part.done", `${at},"part":{"type":"output_text","text":${text},"annotations":[],"logprobs":[]}`)
-    push("response.output_item.done", `"output_index":${index},"item":${messageItem(reply, meta, reply.content.join(""))}`)
+    push(
+      "response.content_part.done",
+      `${at},"part":{"type":"output_text","text":${text},"annotations":[],"logprobs":[]}`
+    )
+    push(
+      "response.output_item.done",
+      `"output_index":${index},"item":${messageItem(reply, meta, reply.content.join(""))}`
+    )
     index++
   }
 
@@ -152,9 +173,9 @@ export const renderStream = (reply: Reply.Reply, meta: ReplyMeta, extra: Extra):
     const call = calls[i]!
     push(
       "response.function_call_arguments.done",
-      `"item_id":"${functionCallId(call)}","output_index":${first + i},"name":${JSON.stringify(call.name)},"arguments":${
-        JSON.stringify(call.arguments)
-      }`
+      `"item_id":"${functionCallId(call)}","output_index":${first + i},"name":${
+        JSON.stringify(call.name)
+      },"arguments":${JSON.stringify(call.arguments)}`
     )
     push("response.output_item.done", `"output_index":${first + i},"item":${functionCallItem(call, true)}`)
   }
@@ -173,7 +194,14 @@ const failureMessage = "The server had an error while processing your request. S
 const failedExtra: Extra = { store: false, encryptedReasoning: false, summary: false, effort: undefined }
 
 export const failedResponse = (meta: ReplyMeta): string =>
-  responseJson(meta, failedExtra, "failed", "[]", "null", `{"code":"server_error","message":${JSON.stringify(failureMessage)}}`)
+  responseJson(
+    meta,
+    failedExtra,
+    "failed",
+    "[]",
+    "null",
+    `{"code":"server_error","message":${JSON.stringify(failureMessage)}}`
+  )
 
 export const renderStreamError = (shape: StreamErrorShape, meta: ReplyMeta): string =>
   shape === "openai"

@@ -54,7 +54,9 @@ const contentOf = (
         if (typeof part.refusal === "string") text += part.refusal
         break
       case "input_image":
-        if (typeof part.image_url !== "string" && typeof part.file_id !== "string") return missingParameter(`${at}.image_url`)
+        if (typeof part.image_url !== "string" && typeof part.file_id !== "string") {
+          return missingParameter(`${at}.image_url`)
+        }
         media++
         break
       case "input_file":
@@ -221,7 +223,9 @@ export const decode = (body: unknown): Decoded<Extra> | ApiError => {
   if (reasoningConfig !== undefined && reasoningConfig !== null && !isRecord(reasoningConfig)) {
     return invalidType("reasoning", "an object", reasoningConfig)
   }
-  const effort = isRecord(reasoningConfig) && typeof reasoningConfig.effort === "string" ? reasoningConfig.effort : undefined
+  const effort = isRecord(reasoningConfig) && typeof reasoningConfig.effort === "string"
+    ? reasoningConfig.effort
+    : undefined
   const reasoning = isRecord(reasoningConfig) && effort !== "none"
   const summary = isRecord(reasoningConfig) && typeof reasoningConfig.summary === "string"
 
@@ -233,23 +237,36 @@ export const decode = (body: unknown): Decoded<Extra> | ApiError => {
   if (isError(input)) return input
 
   const stream = body.stream
-  if (stream !== undefined && stream !== null && typeof stream !== "boolean") return invalidType("stream", "a boolean", stream)
+  if (stream !== undefined && stream !== null && typeof stream !== "boolean") {
+    return invalidType("stream", "a boolean", stream)
+  }
   const streamOptions = body.stream_options
   if (streamOptions !== undefined && streamOptions !== null) {
     if (stream !== true) {
       return invalid("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options")
     }
     if (isRecord(streamOptions) && streamOptions.include_usage !== undefined) {
-      return invalid("Unknown parameter: 'stream_options.include_usage'.", "stream_options.include_usage", "unknown_parameter")
+      return invalid(
+        "Unknown parameter: 'stream_options.include_usage'.",
+        "stream_options.include_usage",
+        "unknown_parameter"
+      )
     }
   }
   const include = body.include
-  if (include !== undefined && include !== null && !Array.isArray(include)) return invalidType("include", "an array", include)
+  if (include !== undefined && include !== null && !Array.isArray(include)) {
+    return invalidType("include", "an array", include)
+  }
 
   const maxTokens = body.max_output_tokens
-  if (maxTokens !== undefined && maxTokens !== null && (typeof maxTokens !== "number" || !Number.isInteger(maxTokens) || maxTokens < 16)) {
+  if (
+    maxTokens !== undefined && maxTokens !== null &&
+    (typeof maxTokens !== "number" || !Number.isInteger(maxTokens) || maxTokens < 16)
+  ) {
     return invalid(
-      `Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got ${JSON.stringify(maxTokens)} instead.`,
+      `Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got ${
+        JSON.stringify(maxTokens)
+      } instead.`,
       "max_output_tokens",
       "integer_below_min_value"
     )
