@@ -50,7 +50,8 @@ const deployment = (model: string, fault?: string) =>
       headersTimeout: "2 seconds",
       // Headers in, no first token after this: phase "firstToken" (default: none, `timeout` bounds it).
       firstTokenTimeout: "3 seconds",
-      // A stream with no bytes for this long: phase "idle", and a routed stream restarts elsewhere (default 30 seconds).
+      // A stream with no bytes for this long: phase "idle", and a routed stream restarts elsewhere (default 30
+      // seconds).
       idleTimeout: "1 second"
     })),
     // Provided alongside the Llm, so Router.status shows the deployment's keys.
@@ -106,7 +107,8 @@ const report = Effect.gen(function*() {
   }
 })
 
-// The primary's stream is cut after 6 chunks: the consumer sees a Restart chunk, then the whole reply from the fallback.
+// The primary's stream is cut after 6 chunks: the consumer sees a Restart chunk, then the whole reply from the
+// fallback.
 const cutStream = Effect.gen(function*() {
   const reply = yield* ChatChunk.collect(
     Llm.chatStream(question).pipe(

@@ -9,8 +9,8 @@
  * `stream_options.include_usage`), `POST /v1/embeddings` (floats or base64),
  * `GET /v1/models` (and `/v1/models/{name}`), `GET /health` (alive) and `GET /ready` (some deployment
  * can take a call); and Anthropic's `POST /v1/messages` (streamed as its events, or not), whose
- * failures are Anthropic's error JSON and statuses (529 `overloaded_error` for a provider down). A request's `model` names a router of the file's `router`
- * section (which then picks among its deployments), or a deployment
+ * failures are Anthropic's error JSON and statuses (529 `overloaded_error` for a provider down). A request's `model`
+ * names a router of the file's `router` section (which then picks among its deployments), or a deployment
  * (`provider/model_name`), a model or a group, routed over every deployment
  * that serves it. Each deployment's `Llm` is built once, at start, and shared
  * by every name that reaches it.
@@ -107,8 +107,8 @@ export interface Key {
   /**
    * US dollars it may spend per `period` (`Budget.Period`). Each call reserves its worst case before it is sent
    * (the prompt's estimate plus `max_tokens`, or embeddings' inputs, at the highest price among the deployments its
-   * model can reach) and is charged its real cost after, so the limit is never passed; a request without `max_tokens` is sent with
-   * `defaultMaxTokens` (default 4,096). Every model the key may call needs a price. Default: no limit.
+   * model can reach) and is charged its real cost after, so the limit is never passed; a request without `max_tokens`
+   * is sent with `defaultMaxTokens` (default 4,096). Every model the key may call needs a price. Default: no limit.
    */
   readonly budget?: {
     readonly limit: number
@@ -163,7 +163,9 @@ export interface KeyInfo {
 export interface Options {
   /** The decoded `provider.json` (`ProviderConfig.load` or `fromJson`). */
   readonly config: ProviderConfig.ProviderConfig
-  /** Any address with gateway keys; without, a loopback address (`127.0.0.1`, `::1`, `localhost`). Default `127.0.0.1`. */
+  /**
+   * Any address with gateway keys; without, a loopback address (`127.0.0.1`, `::1`, `localhost`). Default `127.0.0.1`.
+   */
   readonly host?: string
   /** `0` picks a free port. Default `defaultPort` (4000). */
   readonly port?: number
@@ -180,7 +182,10 @@ export interface Options {
   readonly adminKeys?: ReadonlyArray<AdminKey>
   /** A log line per request (`Effect.logInfo`, its fields as annotations). Default `false`; `serve` turns it on. */
   readonly logRequests?: boolean
-  /** Serve `GET /llm/model-load/<model>` (a deployment's keys, masked) to admin keys. Default: the config's `gateway.model_load_details`, else `false`. */
+  /**
+   * Serve `GET /llm/model-load/<model>` (a deployment's keys, masked) to admin keys. Default: the config's
+   * `gateway.model_load_details`, else `false`.
+   */
   readonly modelLoadDetails?: boolean
   /**
    * Where instances share the deployments' limits, the routers' breakers and the gateway keys' rate limits and

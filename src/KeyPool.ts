@@ -281,8 +281,8 @@ export interface Service {
   readonly release: (lease: Lease, options?: ReleaseOptions) => Effect.Effect<void>
   /**
    * `RateLimitError`: cool the key down for its `retryAfter` (or the
-   * exponential `rateLimitCooldown`), at most `maxCooldown`; a cooldown is only ever extended. `AuthError`: disable the key
-   * for good with the error's reason. Success: clear its failure count. Other
+   * exponential `rateLimitCooldown`), at most `maxCooldown`; a cooldown is only ever extended. `AuthError`: disable the
+   * key for good with the error's reason. Success: clear its failure count. Other
    * errors: count a failure. A lease from an unrelated pool is a defect.
    */
   readonly report: (lease: Lease, outcome: Outcome) => Effect.Effect<void>

@@ -432,7 +432,10 @@ export const withPermit = <A, E, R>(
  * @category Models
  */
 export interface EstimateOptions {
-  /** Reply tokens to count when the request sets no `maxTokens`. Default: 0 (the reply is charged by `ConsumeResult.reconcile`). */
+  /**
+   * Reply tokens to count when the request sets no `maxTokens`. Default: 0 (the reply is charged by
+   * `ConsumeResult.reconcile`).
+   */
   readonly defaultMaxTokens?: number | undefined
 }
 

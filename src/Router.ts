@@ -81,7 +81,9 @@ export interface Deployment<E = never, R = never> {
   /** The provider, for status. Default: `name`. */
   readonly provider?: string
   readonly llm: Layer.Layer<Llm.Llm, E, R>
-  /** Share of `weighted` picks relative to the other deployments (the seed's `model_weight`). Default 1; must be > 0. */
+  /**
+   * Share of `weighted` picks relative to the other deployments (the seed's `model_weight`). Default 1; must be > 0.
+   */
   readonly weight?: number
   /** The context window in tokens, for `ContextLengthError` fallbacks. Default: unknown. */
   readonly contextWindow?: number
@@ -163,7 +165,10 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
   readonly retryOn?: ReadonlyArray<ErrorTag>
   /** The breaker of each deployment; each field has its own default. */
   readonly cooldown?: CooldownOptions
-  /** One bound on a call with every attempt and fallback (for a stream: each opening, to its first chunk). Default 10 minutes. */
+  /**
+   * One bound on a call with every attempt and fallback (for a stream: each opening, to its first chunk). Default 10
+   * minutes.
+   */
   readonly deadline?: Duration.Input
   /** `lowest-latency`: the weight of the newest latency in the mean. Default 0.3. */
   readonly latencyAlpha?: number
@@ -193,7 +198,9 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
    * `after` fails over at once. Default: off.
    */
   readonly hedge?: { readonly after: Duration.Input }
-  /** The longest a `Retry-After` or rate-limit headers hold a deployment back (not a day for 86400). Default 5 minutes. */
+  /**
+   * The longest a `Retry-After` or rate-limit headers hold a deployment back (not a day for 86400). Default 5 minutes.
+   */
   readonly maxHold?: Duration.Input
   /**
    * With every deployment of the address held back by a rate limit (keys cooling, a `Retry-After`), a call waits for
@@ -267,11 +274,16 @@ export interface DeploymentLoad {
   }
   /** Hedges (`Options.hedge`) started on it, and its attempts cancelled because the other answered first. */
   readonly hedges: { readonly started: number; readonly cancelled: number }
-  /** Malformed stream events skipped in its replies that finished (each reply's `skippedEvents`; logged as they happen). */
+  /**
+   * Malformed stream events skipped in its replies that finished (each reply's `skippedEvents`; logged as they happen).
+   */
   readonly skippedEvents: number
   /** Epoch milliseconds until which the provider's rate limits hold it back; `null` when they do not. */
   readonly limitedUntil: number | null
-  /** Times rate limits held it back: remaining 0, a `RateLimitError` with `retryAfter`, every key cooling (`NoCapacityError`). */
+  /**
+   * Times rate limits held it back: remaining 0, a `RateLimitError` with `retryAfter`, every key cooling
+   * (`NoCapacityError`).
+   */
   readonly rateLimited: number
   /** Mean latency in milliseconds; `null` before the first success. */
   readonly latencyMillis: number | null
@@ -279,7 +291,10 @@ export interface DeploymentLoad {
   readonly rateLimit: RateLimiter.Status | null
   /** US dollars spent through this deployment (priced calls), when the router has a `ledger`; else `null`. */
   readonly spend: number | null
-  /** The budget limits this deployment's calls count against (`overall`, its name, its groups), when the router has a `budget`. */
+  /**
+   * The budget limits this deployment's calls count against (`overall`, its name, its groups), when the router has a
+   * `budget`.
+   */
   readonly budgets: ReadonlyArray<Budget.LimitStatus>
 }
 

@@ -41,9 +41,15 @@ export interface Options {
    * every limit. Default `"fail-closed"`.
    */
   readonly onUnavailable?: "fail-open" | "fail-closed" | undefined
-  /** How many instances share the store: under `"fail-open"` each keeps this share of the limits. A positive integer, default 1. */
+  /**
+   * How many instances share the store: under `"fail-open"` each keeps this share of the limits. A positive integer,
+   * default 1.
+   */
   readonly instances?: number | undefined
-  /** The longest one Redis command may take before the store counts as unavailable: at most 2^31 - 1 ms (about 24.8 days, the longest a timer waits). Default 500 milliseconds. */
+  /**
+   * The longest one Redis command may take before the store counts as unavailable: at most 2^31 - 1 ms (about 24.8
+   * days, the longest a timer waits). Default 500 milliseconds.
+   */
   readonly commandTimeout?: Duration.Input | undefined
   /**
    * How long a key lease outlives the instance that holds it: leases are renewed

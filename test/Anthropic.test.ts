@@ -109,7 +109,9 @@ const messageDelta = (stopReason: string, usage: Record<string, unknown>) =>
 const stop = event("message_stop", { type: "message_stop" })
 const ping = event("ping", { type: "ping" })
 
-/** A stream with thinking, a redacted block, text, and two tool calls (one without input), pings and an unknown event. */
+/**
+ * A stream with thinking, a redacted block, text, and two tool calls (one without input), pings and an unknown event.
+ */
 const fullStream = [
   start(),
   ping,

@@ -947,7 +947,8 @@ describe("Router", () => {
           yield* TestClock.adjust("4 seconds")
           served.push({ at, by: (yield* Fiber.join(fiber)).text })
         }
-        // Calls at 0, 4 and 8 seconds: four requests each (the Llm's retries), then the fallback; the third opens the breaker.
+        // Calls at 0, 4 and 8 seconds: four requests each (the Llm's retries), then the fallback; the third opens the
+        // breaker.
         expect(served.slice(0, 3).map((call) => call.by)).toEqual(["fallback", "fallback", "fallback"])
         expect(requestsAt(0, 12_000)).toBe(12)
         expect(cooldowns[3]).toEqual({ state: "open", until: 8_700 + 30_000, probing: false, recentFailures: 0 })

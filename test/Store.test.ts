@@ -625,7 +625,8 @@ describe("Store: limits shared through a real redis-server", () => {
         // Connected (up to 20 s on a loaded machine): a fail-closed limiter reads nothing available until then.
         for (let i = 0; i < 800 && (yield* second!.limiter.status).available < 5; i++) yield* Effect.sleep("25 millis")
 
-        // Stamped before the call: the cooldown (the 429's 5 s, 80% of it at least with jitter) runs from a later moment.
+        // Stamped before the call: the cooldown (the 429's 5 s, 80% of it at least with jitter) runs from a later
+        // moment.
         const called = Date.now()
         const failed = yield* Effect.flip(first!.llm.chat({ messages: [Message.user("hi")] }))
         expect(failed._tag).toBe("RateLimitError")
@@ -829,7 +830,8 @@ describe("Store: limits shared through a real redis-server", () => {
     30_000
   )
 
-  // A limiter of 10 a second in a store behind a pausable proxy, one call through it done; commands time out after 200 ms.
+  // A limiter of 10 a second in a store behind a pausable proxy, one call through it done; commands time out after 200
+  // ms.
   const behindProxy = (key: string) =>
     Effect.gen(function*() {
       const redis = yield* redisServer

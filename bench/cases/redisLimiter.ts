@@ -9,8 +9,8 @@
  *
  * The floor, a third side: the in-memory stack plus the Redis traffic of our
  * protocol with no work in it (not the least any exact design must make:
- * uncapped keys could go without leases), on a `redis-server` of its own: before the call, two scripts sent in one write
- * and both awaited (the permit and the key), after it, one sent without
+ * uncapped keys could go without leases), on a `redis-server` of its own: before the call, two scripts sent in one
+ * write and both awaited (the permit and the key), after it, one sent without
  * waiting for its reply (the key's release). The scripts are `return 1`, run
  * by `EVALSHA`, over a node-redis client with the store's per-command
  * settings, so the floor pays the round trip and each command's cost, and none

@@ -70,7 +70,10 @@ export interface Report {
   /** Requests the simulators received (attempts, retries included), and the faults they injected by kind. */
   readonly requests: number
   readonly injected: Readonly<Record<string, number>>
-  /** Left over at the end: the router's calls in flight, key leases, limiter slots and waiters, and the simulators' open requests. */
+  /**
+   * Left over at the end: the router's calls in flight, key leases, limiter slots and waiters, and the simulators' open
+   * requests.
+   */
   readonly leftover: {
     readonly routerInFlight: number
     readonly keyLeases: number
@@ -105,7 +108,9 @@ const keys = (n: number) => [`sk-chaos-${n}-0000000000a1`, `sk-chaos-${n}-000000
 const prompts = 32
 const promptOf = (i: number) => `Chaos question ${i % prompts}?`
 
-/** One deployment: an `Llm` over a key pool of three keys and a limiter, on a simulator of its own, with short timeouts. */
+/**
+ * One deployment: an `Llm` over a key pool of three keys and a limiter, on a simulator of its own, with short timeouts.
+ */
 const deployment = (simulator: Simulator.Simulator, n: number) =>
   Llm.layer({ model: "gpt-4o-mini" }).pipe(
     Layer.provideMerge(Layer.mergeAll(

@@ -211,7 +211,9 @@ const floor = Effect.gen(function*() {
   return yield* serveChat(chat)
 })
 
-/** What the engine side reads of a chat body; throws, as `modelOf` does, when it has no model or no list of messages. */
+/**
+ * What the engine side reads of a chat body; throws, as `modelOf` does, when it has no model or no list of messages.
+ */
 const chatOf = (body: string) => {
   const parsed = JSON.parse(body)
   const { messages, model } = typeof parsed === "object" && parsed !== null ? parsed : {}

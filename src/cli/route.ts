@@ -26,7 +26,10 @@ import { secondsFlag, UsageError } from "./usage.js"
 export interface Routing {
   /** `--router`: a router of the file (with `--config` only). */
   readonly router: string | undefined
-  /** `--fallback`: with `--config`, a model of the file (`provider/model_name` or `model_name`); else a model of the same API. */
+  /**
+   * `--fallback`: with `--config`, a model of the file (`provider/model_name` or `model_name`); else a model of the
+   * same API.
+   */
   readonly fallback: string | undefined
   /** `--timeout`, in seconds. */
   readonly timeout: number | undefined

@@ -176,7 +176,8 @@ export const bodySource = (
     if (parser.done) return Cause.done()
     return Effect.fail(stalled ? idle!.error() : failed(error))
   }
-  // One read of the body fed to the parser. Built once, not per read: a provider that flushes every token makes one read per event.
+  // One read of the body fed to the parser. Built once, not per read: a provider that flushes every token makes one
+  // read per event.
   const readOnce: Pull.Pull<Arr.NonEmptyReadonlyArray<ChatChunk>, LlmError> = Effect.matchEffect(
     idle === undefined ? reader.read : Effect.raceFirst(reader.read, stallSignal),
     {

@@ -130,7 +130,8 @@ const normalize = (entry: KeyPool.Options["keys"][number]): NormalizedKey => {
   }
 }
 
-// An entry without a usable key, as its error shows it: a missing one (an unset variable's `undefined`) as such, else masked.
+// An entry without a usable key, as its error shows it: a missing one (an unset variable's `undefined`) as such, else
+// masked.
 const badKey = (entry: unknown): string | undefined => {
   const key = typeof entry === "object" && entry !== null && !Redacted.isRedacted(entry)
     ? (entry as { readonly key?: unknown }).key

@@ -128,7 +128,8 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
   const take = (options?: KeyPool.TakeOptions) =>
     Effect.suspend(() => takeLoop(undefined, options?.cooledBy ?? Infinity))
 
-  // The fast paths (`tryTake`, `onSlot`) change the state in place, read from the ref within one effect: no `Ref.modify`.
+  // The fast paths (`tryTake`, `onSlot`) change the state in place, read from the ref within one effect: no
+  // `Ref.modify`.
   const tryTake = Effect.clockWith((clock) => {
     const result = tryAcquire(Ref.getUnsafe(ref), clock.currentTimeMillisUnsafe(), slowStartMillis)
     return Effect.succeed(result._tag === "Slot" ? result.lease : undefined)

@@ -67,7 +67,9 @@ export const overLimit = (what: string, option: string, limit: string): string =
  */
 export const eventLimit = (own: number, maxResponseBytes: number): number => Math.min(own, maxResponseBytes)
 
-/** The `OutputDecodeError` detail of `what` (an event, a line) past its `eventLimit`; `option` names the parser's own. */
+/**
+ * The `OutputDecodeError` detail of `what` (an event, a line) past its `eventLimit`; `option` names the parser's own.
+ */
 export const eventTooLarge = (what: string, option: string, own: number, maxResponseBytes: number): string =>
   maxResponseBytes < own
     ? overLimit(what, "maxResponseBytes", `${maxResponseBytes} bytes`)

@@ -33,7 +33,10 @@ export interface StreamParser {
   end(out: Array<ChatChunk>): LlmError | undefined
 }
 
-/** The transport of one adapter: where it sends, how the key goes, and the `HttpOptions` its user set (headers, timeouts). */
+/**
+ * The transport of one adapter: where it sends, how the key goes, and the `HttpOptions` its user set (headers,
+ * timeouts).
+ */
 export interface Options extends HttpOptions {
   readonly provider: string
   /** Joined with each call's path; a trailing `/` is dropped. */

@@ -48,7 +48,10 @@ export const costError = (cost: number, capacity: number, bucket: RateLimiterCos
     ? undefined
     : new RateLimiterCostError({ cost, capacity, bucket })
 
-/** What a `consume` asks of a limiter with `options`: its cost, its tokens (0 without a budget), and why it can never be granted. */
+/**
+ * What a `consume` asks of a limiter with `options`: its cost, its tokens (0 without a budget), and why it can never be
+ * granted.
+ */
 export const consumed = (consume: RateLimiter.ConsumeOptions | undefined, options: RateLimiter.Options) => {
   const cost = consume?.cost ?? 1
   const tokens = options.tokensPerMinute === undefined ? 0 : consume?.tokens ?? 0

@@ -53,7 +53,10 @@ export interface Snapshot {
 export interface Bucket {
   /** Waits, in arrival order, until `cost` tokens are there. The caller checks `cost <= capacity`. */
   readonly take: (cost: number) => Effect.Effect<void>
-  /** Takes `cost` tokens if they are there and nobody waits ahead; never waits. A plain call, for a caller inside an Effect step. */
+  /**
+   * Takes `cost` tokens if they are there and nobody waits ahead; never waits. A plain call, for a caller inside an
+   * Effect step.
+   */
   readonly tryTakeUnsafe: (cost: number) => boolean
   /** Puts tokens back (never above capacity) and serves whoever they are enough for. */
   readonly give: (amount: number) => Effect.Effect<void>

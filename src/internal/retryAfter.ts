@@ -45,7 +45,9 @@ const parseRetryAfter = (value: string, nowMillis: number): number | undefined =
   return Number.isNaN(date) ? undefined : date - nowMillis
 }
 
-/** The names of one kind's rate-limit headers (OpenAI's, then Anthropic's), built once: every reply is read for them. */
+/**
+ * The names of one kind's rate-limit headers (OpenAI's, then Anthropic's), built once: every reply is read for them.
+ */
 interface KindHeaders {
   readonly openAiReset: string
   readonly anthropicReset: string

@@ -25,7 +25,8 @@ import * as Tracer from "effect/Tracer"
 import type { FinishReason, Usage } from "../ChatResponse.js"
 import type { LlmError } from "../LlmError.js"
 
-// A span here is this library's, not the caller's: its stack trace would name this file, at the cost of an `Error` per span.
+// A span here is this library's, not the caller's: its stack trace would name this file, at the cost of an `Error` per
+// span.
 const noStackTrace = { captureStackTrace: false } as const
 const client = { kind: "client" } as const
 

@@ -103,7 +103,8 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
   get headers(): Headers.Headers {
     if (this.cachedHeaders !== undefined) return this.cachedHeaders
     // undici names headers in lower case; repeated ones join as `Headers.fromInput` joins arrays.
-    // Built on the prototype `Headers.fromRecordUnsafe` would set: setting a prototype afterwards costs more than the copy.
+    // Built on the prototype `Headers.fromRecordUnsafe` would set: setting a prototype afterwards costs more than the
+    // copy.
     const record: Record<string, string> = Object.create(headersPrototype)
     const raw = this.rawHeaders
     for (const name in raw) {
@@ -289,7 +290,8 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
     const forget = Effect.sync(() => {
       exchange.waiter = undefined
     })
-    // What the body has now, or a wait that resumes with what it brings, in one step (not a look, then a wait, then a read).
+    // What the body has now, or a wait that resumes with what it brings, in one step (not a look, then a wait, then a
+    // read).
     const read: Read = Effect.callback((resume) => {
       const now = ready()
       if (now !== undefined) return resume(now)

@@ -81,7 +81,10 @@ import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
  * @category Models
  */
 export interface Options extends HttpOptions {
-  /** The host root; the adapter adds `/{apiVersion}/models/{model}:…`. Default: `https://generativelanguage.googleapis.com`. */
+  /**
+   * The host root; the adapter adds `/{apiVersion}/models/{model}:…`. Default:
+   * `https://generativelanguage.googleapis.com`.
+   */
   readonly baseUrl?: string | undefined
   /** The API version in the path. Default: `"v1beta"` (function call ids and thinking need it). */
   readonly apiVersion?: string | undefined

@@ -53,7 +53,10 @@ import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
  * @category Models
  */
 export interface Options extends HttpOptions {
-  /** The server's root, without `/api`: `http://localhost:11434`, `https://ollama.com`. Default: `http://localhost:11434`. */
+  /**
+   * The server's root, without `/api`: `http://localhost:11434`, `https://ollama.com`. Default:
+   * `http://localhost:11434`.
+   */
   readonly baseUrl?: string | undefined
   /** The provider's name in responses and errors. Default: `"ollama"`. */
   readonly provider?: string | undefined

@@ -151,7 +151,9 @@ export interface Options {
   readonly backlog?: number
   /** Delay before any response's headers. Default zero. */
   readonly latency?: Duration.Input
-  /** Delay between the headers and the first chunk of a stream (added to a non-streamed reply's delay). Default zero. */
+  /**
+   * Delay between the headers and the first chunk of a stream (added to a non-streamed reply's delay). Default zero.
+   */
   readonly timeToFirstToken?: Duration.Input
   /** Pacing between chunks of a stream (and the time a non-streamed reply takes). Default unlimited. */
   readonly tokensPerSecond?: number
@@ -274,7 +276,8 @@ export const parseFault: (value: string) => Fault | string = internalFault.parse
  * of the grammar (429 with and without `retry-after`, 5xx, an HTML page, an
  * empty body, resets and stalls before and after the first chunk, a malformed
  * event, a truncated body, an error event, no answer at all, a late first
- * token). `down` (a window in time), `output` (which only schemas notice), `flood` (which only a size limit ends) and `echo-key` are not among them.
+ * token). `down` (a window in time), `output` (which only schemas notice), `flood` (which only a size limit ends) and
+ * `echo-key` are not among them.
  *
  * @example
  * ```ts

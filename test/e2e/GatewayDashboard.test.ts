@@ -45,7 +45,8 @@ const screenshot = (page: Page, name: string) =>
     await page.screenshot({ path: Path.join(screenshots, name), fullPage: true })
   })
 
-// Three deployments: `sim` answers (priced, so it costs), `slow` holds its streams open after two chunks, `flaky` fails.
+// Three deployments: `sim` answers (priced, so it costs), `slow` holds its streams open after two chunks, `flaky`
+// fails.
 const configJson = (simulator: Simulator.Simulator, gateway: Record<string, unknown> | undefined) => {
   const deployment = (model: string, maxConcurrency: number, fault?: string) => ({
     model_name: model,
@@ -163,7 +164,8 @@ const read = (page: Page) =>
   )
 
 // The dashboard's reading once `done` holds of it, polled with a real timer; the last reading after `seconds` (30 by
-// default: the page polls every second, and a loaded machine may take several to draw; a passing test never waits them).
+// default: the page polls every second, and a loaded machine may take several to draw; a passing test never waits
+// them).
 const readUntil = (page: Page, done: (reading: Reading) => boolean, seconds = 30) =>
   Effect.gen(function*() {
     let reading = yield* read(page)
@@ -231,7 +233,8 @@ describe("Gateway dashboard in headless Chromium", () => {
           expect(key["state"]).toBe("ready")
         }
 
-        // The load: three streams held open on `slow`, calls answered by `sim` (whole and streamed), calls failing on `flaky`.
+        // The load: three streams held open on `slow`, calls answered by `sim` (whole and streamed), calls failing on
+        // `flaky`.
         const held = new AbortController()
         const open = yield* Effect.promise(() =>
           Promise.all([0, 1, 2].map(async () => {

@@ -328,7 +328,8 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         // A client that goes away before its answer still gets its line.
         const controller = new AbortController()
         const abandoned = client(gateway, fullKey).chat.completions.create(ask("quiet"), { signal: controller.signal })
-        // Gone once its call is in flight at the gateway (the upstream never answers), however long it took to get there.
+        // Gone once its call is in flight at the gateway (the upstream never answers), however long it took to get
+        // there.
         yield* eventually(
           "the abandoned call in flight at the gateway",
           Effect.map(gateway.status, (status) => status.details["silent/quiet"]!.inFlight),

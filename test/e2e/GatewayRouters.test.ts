@@ -95,7 +95,8 @@ describe("Gateway: the figures count calls through provider.json's routers", () 
           const response = yield* post(gateway, "/llm/chat/stream", { ...hello, model: "main" }, client.signal)
           expect(response.status).toBe(200)
         }
-        // Each endpoint is its own snapshot: polled until all show the state. Three calls in flight of 12 (three deployments, each capped at 4).
+        // Each endpoint is its own snapshot: polled until all show the state. Three calls in flight of 12 (three
+        // deployments, each capped at 4).
         const held = yield* eventually(
           "three streams through `main` counted everywhere",
           figures(gateway, deployment),

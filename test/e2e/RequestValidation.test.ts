@@ -72,7 +72,8 @@ describe("requests checked before they are sent", () => {
           expect(error.message).toContain(text)
         }
       }
-      // Not even an object: the Llm names no path (a router spreads the request into one before its deployment sees it).
+      // Not even an object: the Llm names no path (a router spreads the request into one before its deployment sees
+      // it).
       const notObject = yield* Effect.flip(entries[0]![1].chat("hi" as unknown as ChatRequest.Input))
       expect(notObject._tag).toBe("InvalidRequestError")
       expect(notObject).not.toHaveProperty("param")

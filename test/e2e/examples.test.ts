@@ -388,7 +388,8 @@ describe("examples", () => {
         const flapping = output.filter((line) => line.startsWith("flapping primary:"))
         expect(flapping).toHaveLength(10)
         expect(flapping[0]).toMatch(/ gpt-4o-mini, breaker open$/)
-        // Back by the tenth call, 3.6 s of sleeps in: after the recovery at 1.5 s and one cooldown period (1 s), however
+        // Back by the tenth call, 3.6 s of sleeps in: after the recovery at 1.5 s and one cooldown period (1 s),
+        // however
         // slow the machine (it only makes the calls later).
         expect(flapping[9]).toMatch(/ gpt-4o, breaker closed$/)
         const back = flapping.findIndex((line) => line.endsWith(" gpt-4o, breaker closed"))

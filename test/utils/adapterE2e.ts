@@ -366,7 +366,8 @@ export const itMapsThePerKeyRateLimit = (suite: AdapterSuite) =>
 
 /**
  * Registers: a reset mid-stream (`fault`, e.g. `reset=5`, over a 20-token reply) is a TransportError
- * (`responseStarted`, saying the connection broke) after at most `maxChunks` chunks; `andThen` checks more of the stream's error.
+ * (`responseStarted`, saying the connection broke) after at most `maxChunks` chunks; `andThen` checks more of the
+ * stream's error.
  */
 export const itMapsAResetMidStream = (
   suite: AdapterSuite,

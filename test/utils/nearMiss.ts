@@ -7,7 +7,9 @@ import * as fc from "fast-check"
 /** Values of every JSON kind, most of them the wrong one for any given field. */
 export const junk = fc.constantFrom<unknown>(null, 0, 1.5, "", "x", true, [], [1], {}, { type: "text" })
 
-/** Each field present or not, drawn from `right` or now and then from junk, so a body is often wrong in one place only. */
+/**
+ * Each field present or not, drawn from `right` or now and then from junk, so a body is often wrong in one place only.
+ */
 export const loose = (right: Record<string, fc.Arbitrary<unknown>>) =>
   fc.record(
     Object.fromEntries(

@@ -29,7 +29,10 @@ export const providerFile = (json: object) =>
     return file
   })
 
-/** A `serve` process over `file`, once it prints its URL (failing at once, with its exit code and stderr, when it ends first). */
+/**
+ * A `serve` process over `file`, once it prints its URL (failing at once, with its exit code and stderr, when it ends
+ * first).
+ */
 export const serve = (file: string) =>
   Effect.gen(function*() {
     const running = yield* startCli(["serve", "--config", file, "--port", "0"], { timeoutMs: 170_000 })

@@ -65,7 +65,10 @@ type Finished = Pick<ChatResponse, "id" | "model" | "provider" | "latency" | "re
   readonly finishReason: FinishReason
 }
 
-/** The response's metadata and finish parts, with what `effect/ai` has no field for (cost, provider, key id) in the finish's metadata. */
+/**
+ * The response's metadata and finish parts, with what `effect/ai` has no field for (cost, provider, key id) in the
+ * finish's metadata.
+ */
 export const closingParts = (
   finished: Finished | ChatChunk.Finish,
   usage: Usage
@@ -90,7 +93,10 @@ export const closingParts = (
   ]
 }
 
-/** The `tool-call` part of `call`, carrying its metadata and `reply` (the reply's, when this part is its first), or the `AiError` of arguments that are not JSON. */
+/**
+ * The `tool-call` part of `call`, carrying its metadata and `reply` (the reply's, when this part is its first), or the
+ * `AiError` of arguments that are not JSON.
+ */
 export const toolCallPart = (
   call: Pick<ToolCall, "id" | "name" | "arguments" | "providerMetadata">,
   reply: ProviderMetadata | undefined,

@@ -109,7 +109,9 @@ class Parts {
     return out
   }
 
-  /** A text or reasoning delta, in the block of its kind (started here if none is open); the other kind's block ends. */
+  /**
+   * A text or reasoning delta, in the block of its kind (started here if none is open); the other kind's block ends.
+   */
   private delta(kind: "text" | "reasoning", text: string, out: Array<Part>) {
     this.end(kind === "text" ? "reasoning" : "text", out, undefined)
     let id = this.open[kind]

@@ -67,7 +67,8 @@ const input = (call: ToolCall): unknown => {
 /** A whole reply as a `message` body of id `id` (Anthropic's `msg_…`, whatever id the provider gave it). */
 export const message = (response: ChatResponse, id: string): string => {
   const content: Array<unknown> = []
-  // An Anthropic deployment's signed thinking blocks go back as they came; another provider's reasoning has no signature.
+  // An Anthropic deployment's signed thinking blocks go back as they came; another provider's reasoning has no
+  // signature.
   const signed = response.providerMetadata?.[metadataKey] === undefined
     ? []
     : thinkingBlocksOf(response.providerMetadata)

@@ -3,8 +3,8 @@
  * path as `intake.ts` normalised it. Every answer carries `x-request-id` (the
  * client's when valid; a streamed chat reply's id repeats it, after
  * `chatcmpl-` or `msg_`, as does a whole reply's on `/v1/messages`, and on
- * `/v1/chat/completions` when the provider gave it none); every failure is OpenAI's error JSON, except under `/v1/messages`,
- * which answers in Anthropic's wire over the same stream path. A request is
+ * `/v1/chat/completions` when the provider gave it none); every failure is OpenAI's error JSON, except under
+ * `/v1/messages`, which answers in Anthropic's wire over the same stream path. A request is
  * refused before anything is sent when, without gateway keys, its `Host` is
  * not the gateway's loopback name (403), its path is unknown (404) or does not
  * take its method (405 with `Allow`), its body is not declared JSON (415), is
@@ -239,7 +239,8 @@ export const make = (engine: Engine, options: AppOptions) =>
           Effect.flatMap(restore(handled), (response) => {
             entry.status = response.status
             tally?.answered(response)
-            // A stream's answer carries it from its making (`SseAnswer`, its headers built once); the others get it here.
+            // A stream's answer carries it from its making (`SseAnswer`, its headers built once); the others get it
+            // here.
             const answered = entry.streaming
               ? response
               : HttpServerResponse.setHeader(response, "x-request-id", entry.id)

@@ -54,8 +54,8 @@ export const reply = (response: ChatResponse): string =>
   )
 
 /**
- * The seed's stream: the answer's text as it comes, as plain text. A `Restart` after text went out, or a failure, ends the
- * stream with a last line `[error] {json}` (the error's OpenAI JSON), never a clean end of a truncated answer.
+ * The seed's stream: the answer's text as it comes, as plain text. A `Restart` after text went out, or a failure, ends
+ * the stream with a last line `[error] {json}` (the error's OpenAI JSON), never a clean end of a truncated answer.
  */
 export const streamEncoder = (): StreamEncoder => {
   let forwarded = false

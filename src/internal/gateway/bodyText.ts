@@ -21,7 +21,10 @@ const utf8 = new TextEncoder()
 
 const escape = (char: string): string => `\\u${char.charCodeAt(0).toString(16).padStart(4, "0")}`
 
-/** `JSON.stringify(value)` with every non-ASCII character escaped (`"é"` is `"\u00e9"`): the same string to a JSON reader, in ASCII. */
+/**
+ * `JSON.stringify(value)` with every non-ASCII character escaped (`"é"` is `"\u00e9"`): the same string to a JSON
+ * reader, in ASCII.
+ */
 export const asciiJson = (value: string): string =>
   plain.test(value) ? `"${value}"` : JSON.stringify(value).replace(nonAsciiAll, escape)
 

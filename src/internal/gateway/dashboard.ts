@@ -91,7 +91,9 @@ export interface Dashboard {
   readonly data: Effect.Effect<HttpServerResponse.HttpServerResponse>
 }
 
-/** The dashboard over the router's `status`, timed by `now` (Clock milliseconds); its deployments read once, at start. */
+/**
+ * The dashboard over the router's `status`, timed by `now` (Clock milliseconds); its deployments read once, at start.
+ */
 export const make = (status: Effect.Effect<Router.Status>, now: () => number): Effect.Effect<Dashboard> =>
   Effect.map(status, (initial) => {
     const named = Object.entries(initial.details).map(([name, load]) => ({

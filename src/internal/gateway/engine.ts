@@ -95,7 +95,10 @@ export const reachable = <D extends Pick<Router.Deployment<unknown, unknown>, "n
   return [...reached]
 }
 
-/** The highest input (a cached token's price included) and output prices among `deployments`; `undefined` when one has none. */
+/**
+ * The highest input (a cached token's price included) and output prices among `deployments`; `undefined` when one has
+ * none.
+ */
 export const worstPrice = (
   deployments: ReadonlyArray<{ readonly price?: Pricing.Price | undefined }>
 ): Pricing.Price | undefined => {

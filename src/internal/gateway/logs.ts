@@ -98,8 +98,8 @@ export const answered = (entry: Entry, response: ChatResponse): void => {
 }
 
 /**
- * What a stream's batch says of its tokens (the last `Usage` since the last `Restart`), and at its end of the deployment and
- * cost; true when the batch ends the stream (its `Finish`).
+ * What a stream's batch says of its tokens (the last `Usage` since the last `Restart`), and at its end of the
+ * deployment and cost; true when the batch ends the stream (its `Finish`).
  */
 export const streamed = (entry: Entry, batch: ReadonlyArray<ChatChunk>): boolean => {
   let finished = false

@@ -34,7 +34,10 @@ export interface Held {
   readonly budget: RateLimiter.ConsumeResult | undefined
 }
 
-/** What a `consume` for the attempt asks: one request token, and the estimate (own and enumerable, so a spread keeps it). */
+/**
+ * What a `consume` for the attempt asks: one request token, and the estimate (own and enumerable, so a spread keeps
+ * it).
+ */
 const askOf = (taking: Taking, onExceeded: "delay" | "fail"): RateLimiter.ConsumeOptions => ({
   cost: attemptCost,
   onExceeded,

@@ -162,7 +162,8 @@ const settledSource = (
       return Arr.appendAll(before, last)
     })
   }
-  // Traced, the attempt's span is current while the provider's stream is read (a skipped event's span event goes there).
+  // Traced, the attempt's span is current while the provider's stream is read (a skipped event's span event goes
+  // there).
   // One step a pull: a batch is settled, a failure (not the end) kept as the stream's outcome.
   const pull = Effect.matchCauseEffect(
     attemptSpan === undefined ? opened.pull : Telemetry.under(opened.pull, attemptSpan),

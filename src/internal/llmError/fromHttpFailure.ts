@@ -49,7 +49,10 @@ const contextWindowOf = (message: string | undefined): number | undefined => {
   return value === undefined ? undefined : Number(value)
 }
 
-/** Gemini names a rejected key in an `ErrorInfo` detail (`reason: "API_KEY_INVALID"`) whatever the message says ("API key expired..."). */
+/**
+ * Gemini names a rejected key in an `ErrorInfo` detail (`reason: "API_KEY_INVALID"`) whatever the message says ("API
+ * key expired...").
+ */
 const isInvalidGoogleKey = (details: unknown): boolean =>
   Array.isArray(details) &&
   details.some((detail) => isRecord(detail) && detail["reason"] === "API_KEY_INVALID")

@@ -29,7 +29,9 @@ const KeyEntry = Schema.Struct({
   models: optional(Schema.Array(NonEmpty)),
   rate_limit_capacity: optional(Positive),
   rate_limit_refill_rate: optional(Positive),
-  /** US dollars per period (default "month"); requests without `max_tokens` are sent with `default_max_tokens` (4,096). */
+  /**
+   * US dollars per period (default "month"); requests without `max_tokens` are sent with `default_max_tokens` (4,096).
+   */
   budget: optional(
     Schema.Struct({ limit: Positive, period: optional(Period), default_max_tokens: optional(PositiveInt) })
   )

@@ -71,7 +71,8 @@ const toIssues =
       message: issue.message
     }))
 
-// Built per call, not at load: `ProviderConfig.ts`, which defines the schemas, imports this module before its own body runs.
+// Built per call, not at load: `ProviderConfig.ts`, which defines the schemas, imports this module before its own body
+// runs.
 const decode = <S extends Schema.Top>(schema: S, json: unknown, prefix: ReadonlyArray<PropertyKey>) =>
   Schema.decodeUnknownEffect(schema, { errors: "all", onExcessProperty: "ignore" })(json).pipe(
     Effect.mapError(toIssues(prefix)),

@@ -66,7 +66,10 @@ const collect = (issue: SchemaIssue.Issue, path: ReadonlyArray<PropertyKey>, out
   }
 }
 
-/** Every field of `json` that `schema` does not know, by path (after `prefix`): an object's own before those nested in it. */
+/**
+ * Every field of `json` that `schema` does not know, by path (after `prefix`): an object's own before those nested in
+ * it.
+ */
 export const unknownFields = (
   schema: Schema.Top,
   json: unknown,

@@ -91,7 +91,10 @@ export const embeds = (state: State, tokens: boolean): boolean =>
   state.embeddingInput === undefined || state.embeddingInput === "tokens" ||
   (!tokens && state.embeddingInput === "text")
 
-/** The state of a built deployment, its `Llm` wrapped for the router's budget and ledger; `shared`: its breaker in the store. */
+/**
+ * The state of a built deployment, its `Llm` wrapped for the router's budget and ledger; `shared`: its breaker in the
+ * store.
+ */
 export const make = (options: Options, { context, deployment }: Built, shared: SharedBreaker | undefined): State => {
   const price = deployment.price ?? Pricing.lookup(deployment.model)
   return {

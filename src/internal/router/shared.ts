@@ -56,7 +56,9 @@ const transition = (state: State, op: Breakers.Op, amount?: number): Effect.Effe
 export const claimProbe = (state: State): Effect.Effect<boolean> =>
   Effect.map(transition(state, "send"), (reply) => reply === undefined || reply.granted)
 
-/** What `report` compares with: whether the mirror was closed with no failure, and the hold, before an attempt settled. */
+/**
+ * What `report` compares with: whether the mirror was closed with no failure, and the hold, before an attempt settled.
+ */
 export interface Before {
   readonly clear: boolean
   readonly heldUntil: number

@@ -22,7 +22,10 @@ const emptyArray = (param: string): ApiError =>
     param
   )
 
-/** `value`, the required array `param`, or OpenAI's error when it is missing, not an array (`expected` names what is), or empty. */
+/**
+ * `value`, the required array `param`, or OpenAI's error when it is missing, not an array (`expected` names what is),
+ * or empty.
+ */
 export const requiredArray = (param: string, value: unknown, expected: string): Array<unknown> | ApiError => {
   if (value === undefined || value === null) return missingParameter(param)
   if (!Array.isArray(value)) return invalidType(param, expected, value)

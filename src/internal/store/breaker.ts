@@ -17,7 +17,10 @@ import type { StoreUnavailableError } from "../../Store.js"
 import type { Connection } from "./connection.js"
 import { overKeys } from "./script.js"
 
-/** A transition: `send` (an attempt goes out; takes the probe when one is due), `success`, `failure`, `release` (a probe with no verdict), `hold`, `peek`. */
+/**
+ * A transition: `send` (an attempt goes out; takes the probe when one is due), `success`, `failure`, `release` (a probe
+ * with no verdict), `hold`, `peek`.
+ */
 export type Op = "send" | "success" | "failure" | "release" | "hold" | "peek"
 
 // KEYS: the state hash, the failures list. ARGV: op, failures, window, period,

@@ -25,7 +25,9 @@ export const embeddingBody = (
   })
 })
 
-/** The vectors of a `batchEmbedContents` reply (in request order), or the reason it is not one. Gemini reports no usage. */
+/**
+ * The vectors of a `batchEmbedContents` reply (in request order), or the reason it is not one. Gemini reports no usage.
+ */
 export const readEmbeddings = (body: Readonly<JsonRecord>) => {
   const embeddings = body["embeddings"]
   if (!Array.isArray(embeddings)) return "embeddings is not an array"

@@ -13,7 +13,10 @@ import { invalid, isRecord, typeName } from "../requestChecks.js"
 /** The text that, in the last user message, makes the simulator block the prompt. */
 export const blockedPromptMarker = "[simulator:block]"
 
-/** Gemini reports bad fields as `Invalid JSON payload received. Unknown name…` or plain sentences; these mimic the latter. */
+/**
+ * Gemini reports bad fields as `Invalid JSON payload received. Unknown name…` or plain sentences; these mimic the
+ * latter.
+ */
 export const badValue = (path: string, expected: string, got: unknown): ApiError =>
   invalid(`Invalid value at '${path}': expected ${expected}, got ${typeName(got)}.`, path)
 

@@ -78,7 +78,10 @@ const decodeToolChoice = (
   )
 }
 
-/** A `json_schema` response format's schema: nested in a `json_schema` wrapper, unlike the Responses API's flat `text.format`. */
+/**
+ * A `json_schema` response format's schema: nested in a `json_schema` wrapper, unlike the Responses API's flat
+ * `text.format`.
+ */
 const nestedSchema = (format: Readonly<Record<string, unknown>>): { readonly schema: unknown } | ApiError => {
   const wrapper = format.json_schema
   if (!isRecord(wrapper) || typeof wrapper.name !== "string") {
