@@ -289,7 +289,8 @@ export class OutputDecodeError extends Schema.TaggedError<OutputDecodeError>()("
     return describe(
       this,
       "sent output that could not be decoded",
-      "A malformed body or event is a provider or compatibility bug; a structured output that fails its schema may pass on another try or with a clearer prompt."
+      "A malformed body or event is a provider or compatibility bug; a structured output that fails its schema may " +
+        "pass on another try or with a clearer prompt."
     )
   }
 }
@@ -314,7 +315,8 @@ export class NoCapacityError extends Schema.TaggedError<NoCapacityError>()("NoCa
       return describe(
         this,
         "cannot take calls now",
-        "The shared store (Redis) that holds its limits is unreachable, and it fails closed: retry shortly, or configure fail-open."
+        "The shared store (Redis) that holds its limits is unreachable, and it fails closed: retry shortly, or " +
+          "configure fail-open."
       )
     }
     const when = this.availableAt === undefined

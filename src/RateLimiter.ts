@@ -162,7 +162,8 @@ export class RateLimiterCostError extends Schema.TaggedError<RateLimiterCostErro
   override get message() {
     const what = this.bucket === "requests" ? "rate limiter" : "tokens-per-minute budget"
     return Number.isFinite(this.cost) && this.cost >= 0
-      ? `A cost of ${this.cost} exceeds the ${what}'s capacity of ${this.capacity}, so it could never be granted. Lower the cost or raise the capacity.`
+      ? `A cost of ${this.cost} exceeds the ${what}'s capacity of ${this.capacity}, so it could never be granted. ` +
+        `Lower the cost or raise the capacity.`
       : `A cost of ${this.cost} is not a non-negative finite number, so the ${what} cannot grant it.`
   }
 }

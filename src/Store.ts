@@ -98,7 +98,8 @@ export class StoreUnavailableError extends Schema.TaggedError<StoreUnavailableEr
   reason: Schema.String
 }) {
   override get message() {
-    return `The shared store (Redis at ${this.address}) is unavailable: ${this.reason}. Calls fail until it is back (onUnavailable: "fail-closed"); use "fail-open" to keep serving with local limits meanwhile.`
+    return `The shared store (Redis at ${this.address}) is unavailable: ${this.reason}. Calls fail until it is back ` +
+      `(onUnavailable: "fail-closed"); use "fail-open" to keep serving with local limits meanwhile.`
   }
 }
 

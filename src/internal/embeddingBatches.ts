@@ -177,7 +177,8 @@ export const embedWith =
             model,
             param: "input",
             detail:
-              `${inputs.length} inputs in one request; ${provider} takes at most ${options.maxInputs} (Llm.embed splits them)`
+              `${inputs.length} inputs in one request; ${provider} takes at most ${options.maxInputs} (Llm.embed ` +
+              `splits them)`
           })
         )
       }

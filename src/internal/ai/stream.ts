@@ -96,7 +96,8 @@ class Parts {
               reason: new AiError.InternalProviderError({
                 description:
                   `the stream of deployment ${chunk.deployment} broke after its first chunk (${chunk.error}); ` +
-                  "the parts already streamed cannot be taken back, so this stream ends here (generateText restarts whole)"
+                  "the parts already streamed cannot be taken back, so this stream ends here (generateText restarts " +
+                  "whole)"
               })
             })
           }

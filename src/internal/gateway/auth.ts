@@ -184,7 +184,8 @@ const forbidden = (model: string) =>
 // An admin path with a key that is not an admin key.
 const adminRequired = Errors.answer(
   403,
-  "This is an admin endpoint: it takes an admin key (provider.json's `gateway.admin_keys`), as `Authorization: Bearer <key>`.",
+  "This is an admin endpoint: it takes an admin key (provider.json's `gateway.admin_keys`), as `Authorization: " +
+    "Bearer <key>`.",
   "invalid_request_error",
   null,
   "admin_key_required"
@@ -192,7 +193,8 @@ const adminRequired = Errors.answer(
 
 const adminMissing = Errors.answer(
   401,
-  "You didn't provide an API key. This is an admin endpoint: send an admin key as `Authorization: Bearer YOUR_ADMIN_KEY`.",
+  "You didn't provide an API key. This is an admin endpoint: send an admin key as `Authorization: Bearer " +
+    "YOUR_ADMIN_KEY`.",
   "invalid_request_error",
   null,
   "invalid_api_key"
@@ -200,8 +202,8 @@ const adminMissing = Errors.answer(
 
 const noAdminKeys = Errors.answer(
   403,
-  "This is an admin endpoint and this gateway has keys but no admin key: add `admin_keys` to provider.json's `gateway` " +
-    "section (or `Gateway.Options.adminKeys`) and send one as `Authorization: Bearer <key>`.",
+  "This is an admin endpoint and this gateway has keys but no admin key: add `admin_keys` to provider.json's " +
+    "`gateway` section (or `Gateway.Options.adminKeys`) and send one as `Authorization: Bearer <key>`.",
   "invalid_request_error",
   null,
   "admin_key_required"
@@ -297,8 +299,8 @@ export const make = (
           "Gateway",
           `${field}.budget`,
           priceless,
-          "on priced models only (a budget counts dollars: give every deployment of that name `pricing` in provider.json, " +
-            "or limit the key's `models` to priced ones)"
+          "on priced models only (a budget counts dollars: give every deployment of that name `pricing` in " +
+            "provider.json, or limit the key's `models` to priced ones)"
         )
       }
       const replyTokens = OptionsErrors.positive(

@@ -109,8 +109,8 @@ export const modelLoad = (load: DeploymentLoad): string =>
 /** `model-load` while the configuration does not opt in: as if the path did not exist. */
 export const disabled = Errors.answer(
   404,
-  "GET /llm/model-load/<model> is off: it shows keys (masked). Turn it on with `\"model_load_details\": true` in provider.json's " +
-    "`gateway` section (or `Gateway.Options.modelLoadDetails`), and call it with an admin key.",
+  "GET /llm/model-load/<model> is off: it shows keys (masked). Turn it on with `\"model_load_details\": true` in " +
+    "provider.json's `gateway` section (or `Gateway.Options.modelLoadDetails`), and call it with an admin key.",
   "invalid_request_error",
   null,
   "model_load_disabled"

@@ -8,8 +8,13 @@
  */
 
 const style = `
-  :root { --fg: #1f2937; --muted: #6b7280; --line: #e5e7eb; --head: #f3f4f6; --ok: #15803d; --warn: #b45309; --bad: #b91c1c; }
-  body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px 32px; color: var(--fg); background: #fafafa; }
+  :root {
+    --fg: #1f2937; --muted: #6b7280; --line: #e5e7eb; --head: #f3f4f6; --ok: #15803d; --warn: #b45309; --bad: #b91c1c;
+  }
+  body {
+    font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px 32px; color: var(--fg);
+    background: #fafafa;
+  }
   header { display: flex; align-items: baseline; gap: 32px; flex-wrap: wrap; }
   h1 { font-size: 20px; margin: 0; }
   h2 { font-size: 15px; margin: 28px 0 8px; }
@@ -162,7 +167,8 @@ export const page = `<!doctype html>
 </header>
 <form id="key-form" data-testid="admin-key-form" hidden>
   <p id="key-message" data-testid="admin-key-message"></p>
-  <label>Admin key <input id="key-input" data-testid="admin-key-input" type="password" autocomplete="off" required></label>
+  <label>Admin key
+    <input id="key-input" data-testid="admin-key-input" type="password" autocomplete="off" required></label>
   <button type="submit" data-testid="admin-key-submit">Use key</button>
 </form>
 <main id="live" hidden>

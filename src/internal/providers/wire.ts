@@ -40,7 +40,8 @@ export const argumentsObject = (call: ToolCall, provider: string, param: string)
   }
   if (!isRecord(value)) {
     throw new RequestError(
-      `the arguments of tool call "${call.id}" (${call.name}) are not a JSON object; ${provider} needs them as an object`,
+      `the arguments of tool call "${call.id}" (${call.name}) are not a JSON object; ${provider} needs them as an ` +
+        `object`,
       param
     )
   }

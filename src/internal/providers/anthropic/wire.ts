@@ -203,15 +203,15 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
   if (output !== undefined) {
     if (request.tools !== undefined && request.tools.length > 0) {
       throw new RequestError(
-        "a json_schema response format is sent to Anthropic as a forced tool, which would shut out the request's tools; " +
-          "ask for the structured answer in a call without tools",
+        "a json_schema response format is sent to Anthropic as a forced tool, which would shut out the request's " +
+          "tools; ask for the structured answer in a call without tools",
         "responseFormat"
       )
     }
     if (budget !== undefined) {
       throw new RequestError(
-        "a json_schema response format is sent to Anthropic as a forced tool, and Anthropic refuses a forced tool with thinking on; " +
-          "drop reasoningEffort (or set it to none)",
+        "a json_schema response format is sent to Anthropic as a forced tool, and Anthropic refuses a forced tool " +
+          "with thinking on; drop reasoningEffort (or set it to none)",
         "reasoningEffort"
       )
     }

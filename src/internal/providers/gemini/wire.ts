@@ -162,7 +162,8 @@ const functionResponse = (messages: ReadonlyArray<Message>, index: number, messa
   const name = message.name ?? call?.name
   if (name === undefined) {
     throw new RequestError(
-      `the tool result for call ${message.toolCallId} names no tool and no earlier assistant message has that call; Gemini matches results by name`,
+      `the tool result for call ${message.toolCallId} names no tool and no earlier assistant message has that call; ` +
+        `Gemini matches results by name`,
       `messages[${index}].name`
     )
   }

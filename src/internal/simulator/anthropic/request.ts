@@ -158,7 +158,8 @@ const decodeToolChoice = (
     }
     default:
       return invalid(
-        "tool_choice: Input tag found using 'type' does not match any of the expected tags: 'auto', 'any', 'tool', 'none'",
+        "tool_choice: Input tag found using 'type' does not match any of the expected tags: 'auto', 'any', 'tool', " +
+          "'none'",
         "tool_choice.type"
       )
   }
@@ -259,8 +260,8 @@ export const decode = (body: unknown): Decoded<Extra> | ApiError => {
     const final = i >= messages.length - 2
     if (final && role === "assistant" && reasoning && counted.toolUses.length > 0 && !counted.thinkingFirst) {
       return invalid(
-        `${path}.content.0.type: Expected \`thinking\` or \`redacted_thinking\`, but found \`tool_use\`. When \`thinking\` ` +
-          "is enabled, a final `assistant` message must start with a thinking block.",
+        `${path}.content.0.type: Expected \`thinking\` or \`redacted_thinking\`, but found \`tool_use\`. When ` +
+          "`thinking` is enabled, a final `assistant` message must start with a thinking block.",
         `${path}.content.0.type`
       )
     }

@@ -63,7 +63,8 @@ export const decodeEmbedding = (
   if (requests.length === 0) return invalid("requests: at least one request is required.", "requests")
   if (requests.length > maxEmbeddingRequests) {
     return invalid(
-      `* BatchEmbedContentsRequest.requests: at most ${maxEmbeddingRequests} requests can be in one batch, got ${requests.length}.`,
+      `* BatchEmbedContentsRequest.requests: at most ${maxEmbeddingRequests} requests can be in one batch, got ` +
+        `${requests.length}.`,
       "requests"
     )
   }

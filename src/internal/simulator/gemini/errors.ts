@@ -71,8 +71,8 @@ const injected: Readonly<Record<number, string>> = {
   403: "Permission denied: Consumer does not have access to this model.",
   404: "Requested entity was not found.",
   429: "Resource has been exhausted (e.g. check quota).",
-  500:
-    "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",
+  500: "An internal error has occurred. Please retry or report in " +
+    "https://developers.generativeai.google/guide/troubleshooting",
   503: "The model is overloaded. Please try again later.",
   504: "Deadline expired before operation could complete."
 }
@@ -90,7 +90,8 @@ export const renderError = (error: ApiError): { readonly status: number; readonl
           status: 403,
           body: errorBody(
             403,
-            "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API."
+            "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or " +
+              "other form of API consumer identity to call this API."
           )
         }
         : { status: 400, body: invalidKeyBody }
@@ -101,7 +102,8 @@ export const renderError = (error: ApiError): { readonly status: number; readonl
         body: errorBody(
           429,
           `You exceeded your current quota, please check your plan and billing details. Quota exceeded for metric: ` +
-            `generativelanguage.googleapis.com/generate_content_requests, limit: ${error.limit}. Please retry in ${seconds}s.`,
+            `generativelanguage.googleapis.com/generate_content_requests, limit: ${error.limit}. Please retry in ` +
+            `${seconds}s.`,
           quotaDetails("GenerateRequestsPerMinutePerProjectPerModel", seconds)
         )
       }
@@ -160,4 +162,5 @@ export const renderError = (error: ApiError): { readonly status: number; readonl
 }
 
 export const streamErrorJson =
-  `{"error":{"code":500,"message":"An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting","status":"INTERNAL"}}`
+  `{"error":{"code":500,"message":"An internal error has occurred. Please retry or report in ` +
+  `https://developers.generativeai.google/guide/troubleshooting","status":"INTERNAL"}}`

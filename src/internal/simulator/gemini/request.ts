@@ -22,9 +22,10 @@ export const badValue = (path: string, expected: string, got: unknown): ApiError
 
 const signatureMissing = (name: string, position: number): ApiError =>
   invalid(
-    `Function call is missing a thought_signature in functionCall parts. This is required for tools to work correctly, ` +
-      `and missing thought_signature may lead to degraded model performance. Additional data, function call ` +
-      `\`default_api:${name}\` , position ${position}. Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures for more details.`,
+    `Function call is missing a thought_signature in functionCall parts. This is required for tools to work ` +
+      `correctly, and missing thought_signature may lead to degraded model performance. Additional data, ` +
+      `function call \`default_api:${name}\` , position ${position}. Please refer to ` +
+      `https://ai.google.dev/gemini-api/docs/thought-signatures for more details.`,
     "contents"
   )
 
@@ -83,9 +84,10 @@ const decodeToolChoice = (config: unknown, tools: ReadonlyArray<Reply.Tool>): Re
     }
     default:
       return invalid(
-        `Invalid value at 'tool_config.function_calling_config.mode' (type.googleapis.com/google.ai.generativelanguage.v1beta.FunctionCallingConfig.Mode), ${
-          JSON.stringify(calling.mode)
-        }`,
+        "Invalid value at 'tool_config.function_calling_config.mode' " +
+          `(type.googleapis.com/google.ai.generativelanguage.v1beta.FunctionCallingConfig.Mode), ${
+            JSON.stringify(calling.mode)
+          }`,
         "tool_config.function_calling_config.mode"
       )
   }
@@ -263,7 +265,8 @@ const decodeGenerationConfig = (config: unknown): {
     (responseSchema !== undefined || responseJsonSchema !== undefined) && config.responseMimeType !== "application/json"
   ) {
     return invalid(
-      "* GenerateContentRequest.generation_config.response_mime_type: a response schema needs response_mime_type application/json.",
+      "* GenerateContentRequest.generation_config.response_mime_type: a response schema needs response_mime_type " +
+        "application/json.",
       "generation_config.response_mime_type"
     )
   }

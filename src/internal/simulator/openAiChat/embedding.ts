@@ -38,7 +38,8 @@ export const decodeEmbedding = (body: unknown): EmbeddingRequest | ApiError => {
   const pieces: ReadonlyArray<unknown> = inputs.every(isTokenId) ? [inputs] : inputs
   if (pieces.length > maxEmbeddingInputs) {
     return invalid(
-      `Invalid 'input': array too long. Expected an array with maximum length ${maxEmbeddingInputs}, but got an array with length ${pieces.length} instead.`,
+      `Invalid 'input': array too long. Expected an array with maximum length ${maxEmbeddingInputs}, but got an ` +
+        `array with length ${pieces.length} instead.`,
       "input",
       "array_above_max_length"
     )

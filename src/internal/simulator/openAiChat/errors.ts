@@ -37,8 +37,10 @@ export const renderError = (error: ApiError): { readonly status: number; readonl
         status: 401,
         body: errorBody(
           error.maskedKey === undefined
-            ? "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
-            : `Incorrect API key provided: ${error.maskedKey}. You can find your API key at https://platform.openai.com/account/api-keys.`,
+            ? "You didn't provide an API key. You need to provide your API key in an Authorization header using " +
+              "Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+            : `Incorrect API key provided: ${error.maskedKey}. You can find your API key at ` +
+              `https://platform.openai.com/account/api-keys.`,
           "invalid_request_error",
           null,
           "invalid_api_key"
@@ -116,11 +118,13 @@ export const streamErrorJson = (shape: StreamErrorShape, meta: ReplyMeta): strin
         null
       )
     case "vllm":
-      return `{"object":"error","message":"The engine failed while generating (simulated).","type":"InternalServerError","param":null,"code":500}`
+      return `{"object":"error","message":"The engine failed while generating (simulated).",` +
+        `"type":"InternalServerError","param":null,"code":500}`
     case "openrouter":
       return `{"id":"${meta.id}","object":"chat.completion.chunk","created":${meta.created},"model":${
         JSON.stringify(meta.model)
-      },"provider":"simulator","error":{"code":502,"message":"Provider returned error","metadata":{"provider_name":"simulator"}},` +
+      },"provider":"simulator",` +
+        `"error":{"code":502,"message":"Provider returned error","metadata":{"provider_name":"simulator"}},` +
         `"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error","native_finish_reason":"error"}]}`
   }
 }

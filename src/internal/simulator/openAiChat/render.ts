@@ -9,7 +9,8 @@ import type { RenderedStream, ReplyMeta } from "../../../simulator/WireFormat.js
 import { quoteToken } from "../quoteToken.js"
 
 const usageJson = (usage: Reply.Usage): string =>
-  `{"prompt_tokens":${usage.promptTokens},"completion_tokens":${usage.completionTokens},"total_tokens":${usage.totalTokens},` +
+  `{"prompt_tokens":${usage.promptTokens},"completion_tokens":${usage.completionTokens},` +
+  `"total_tokens":${usage.totalTokens},` +
   `"prompt_tokens_details":{"cached_tokens":${usage.cachedTokens},"audio_tokens":0},` +
   `"completion_tokens_details":{"reasoning_tokens":${usage.reasoningTokens},"audio_tokens":0,` +
   `"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}}`

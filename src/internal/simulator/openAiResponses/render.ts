@@ -85,7 +85,8 @@ const responseJson = (
   `"reasoning":{"effort":${extra.effort === undefined ? "null" : JSON.stringify(extra.effort)},"summary":${
     extra.summary ? `"auto"` : "null"
   }},` +
-  `"store":${extra.store},"temperature":1.0,"text":{"format":{"type":"text"},"verbosity":"medium"},"tool_choice":"auto",` +
+  `"store":${extra.store},"temperature":1.0,"text":{"format":{"type":"text"},"verbosity":"medium"},` +
+  `"tool_choice":"auto",` +
   `"tools":[],"top_p":1.0,"truncation":"disabled","usage":${usage},"user":null,"metadata":{}}`
 
 const finalStatus = (reply: Reply.Reply): Status => reply.finishReason === "length" ? "incomplete" : "completed"
@@ -215,7 +216,8 @@ export const renderError = (error: ApiError): { readonly status: number; readonl
     ? {
       status: 400,
       body: errorBody(
-        `Your input exceeds the context window of this model (${error.limit} tokens). Please adjust your input and try again.`,
+        `Your input exceeds the context window of this model (${error.limit} tokens). Please adjust your input and ` +
+          `try again.`,
         "invalid_request_error",
         "input",
         "context_length_exceeded"

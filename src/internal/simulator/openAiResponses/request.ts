@@ -152,7 +152,8 @@ const decodeInput = (input: unknown, reasoning: boolean, store: boolean): Transc
         return invalid(
           `Invalid value: ${
             JSON.stringify(type) ?? "nothing"
-          }. Supported values are: 'message', 'function_call', 'function_call_output', 'reasoning' and 'item_reference'.`,
+          }. Supported values are: 'message', 'function_call', 'function_call_output', 'reasoning' and ` +
+            "'item_reference'.",
           `${path}.type`,
           "invalid_value"
         )
