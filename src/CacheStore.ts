@@ -74,7 +74,10 @@ export interface Service {
  *   readonly size: () => Promise<number>
  * }
  * const call = <A>(operation: "get" | "set" | "delete" | "size", run: () => Promise<A>) =>
- *   Effect.tryPromise({ try: run, catch: (cause) => new CacheStore.CacheStoreError({ operation, detail: String(cause) }) })
+ *   Effect.tryPromise({
+ *     try: run,
+ *     catch: (cause) => new CacheStore.CacheStoreError({ operation, detail: String(cause) })
+ *   })
  *
  * const KvStore = Layer.succeed(CacheStore.CacheStore, {
  *   get: (key) => Effect.map(call("get", () => kv.get(key)), Option.fromUndefinedOr),

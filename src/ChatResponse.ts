@@ -117,7 +117,9 @@ export type RateLimitSnapshot = typeof RateLimitSnapshot.Type
  *
  * // Warn when a provider's stream needed repairs.
  * const reply = ChatChunk.collect(Llm.chatStream({ messages: [Message.user("Hi")] })).pipe(
- *   Effect.tap((response) => (response.skippedEvents ?? 0) > 0 ? Effect.logWarning("the stream skipped events") : Effect.void)
+ *   Effect.tap((response) =>
+ *     (response.skippedEvents ?? 0) > 0 ? Effect.logWarning("the stream skipped events") : Effect.void
+ *   )
  * )
  * ```
  *

@@ -379,7 +379,8 @@ export type ScopedService = Pick<Service, "providerId" | "acquire" | "report" | 
  *   const inner = yield* KeyPool.make({ providerId: "openai", keys: ["sk-one"] })
  *   return KeyPool.fromAcquire({
  *     ...inner,
- *     report: (lease, outcome) => Effect.andThen(Effect.log(lease.credentials.keyId, outcome), inner.report(lease, outcome))
+ *     report: (lease, outcome) =>
+ *       Effect.andThen(Effect.log(lease.credentials.keyId, outcome), inner.report(lease, outcome))
  *   })
  * })
  * ```
@@ -471,7 +472,9 @@ export const makeRegistry: Effect.Effect<RegistryService> = Effect.sync(() => {
  *     Layer.provide(keys)
  *   )
  * // One registry under both models: their calls share the key's load and cooldowns.
- * const Models = Layer.mergeAll(model("gpt-4o"), model("gpt-4o-mini")).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer))
+ * const Models = Layer.mergeAll(model("gpt-4o"), model("gpt-4o-mini")).pipe(
+ *   Layer.provide(KeyPool.KeyPoolRegistry.layer)
+ * )
  * ```
  *
  * @since 0.1.0

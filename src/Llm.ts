@@ -287,7 +287,10 @@ export const chatStream = (request: ChatRequest): Stream.Stream<ChatChunk.ChatCh
  * import { Llm } from "effect-llm-router"
  *
  * const program = Effect.gen(function*() {
- *   const { embeddings, usage } = yield* Llm.embed({ input: ["first text", "second text"], model: "text-embedding-3-small" })
+ *   const { embeddings, usage } = yield* Llm.embed({
+ *     input: ["first text", "second text"],
+ *     model: "text-embedding-3-small"
+ *   })
  *   return embeddings.length
  * })
  * ```
@@ -405,7 +408,11 @@ export type LanguageModelOptions = EffectAi.Options
  *
  * const program = LanguageModel.generateText({ prompt: "What is Effect?" }).pipe(
  *   Effect.map((response) => response.text),
- *   Effect.catchReason("AiError", "RateLimitError", (reason) => Effect.succeed(`busy, retry after ${reason.retryAfter}`)),
+ *   Effect.catchReason(
+ *     "AiError",
+ *     "RateLimitError",
+ *     (reason) => Effect.succeed(`busy, retry after ${reason.retryAfter}`)
+ *   ),
  *   Effect.provide(Model)
  * )
  * ```

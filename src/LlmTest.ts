@@ -132,7 +132,9 @@ export const embeddingRequests: Effect.Effect<ReadonlyArray<EmbeddingRequest>, n
  *
  * const vectors = Llm.embed({ input: "hello" }).pipe(
  *   Effect.map((response) => response.embeddings),
- *   Effect.provide(LlmTest.layer([LlmTest.embedding([[0.1, 0.2, 0.3]], { usage: { promptTokens: 1, totalTokens: 1 } })]))
+ *   Effect.provide(
+ *     LlmTest.layer([LlmTest.embedding([[0.1, 0.2, 0.3]], { usage: { promptTokens: 1, totalTokens: 1 } })])
+ *   )
  * )
  * ```
  *

@@ -305,7 +305,10 @@ export const system = (content: string): SystemMessage => ({ role: "system", con
  * import { Message } from "effect-llm-router"
  *
  * const question = Message.user("What is the capital of France?")
- * const withImage = Message.user([Message.text("What is in this picture?"), Message.image("https://example.com/cat.png")])
+ * const withImage = Message.user([
+ *   Message.text("What is in this picture?"),
+ *   Message.image("https://example.com/cat.png")
+ * ])
  * ```
  *
  * @since 0.1.0
@@ -440,7 +443,11 @@ export const image = (url: string, detail?: "auto" | "low" | "high"): ImagePart 
  * ```ts
  * import { Message } from "effect-llm-router"
  *
- * const message = Message.user([Message.text("Hello, "), Message.image("https://example.com/a.png"), Message.text("world")])
+ * const message = Message.user([
+ *   Message.text("Hello, "),
+ *   Message.image("https://example.com/a.png"),
+ *   Message.text("world")
+ * ])
  * Message.textOf(message.content) // "Hello, world"
  * ```
  *

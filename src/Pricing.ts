@@ -98,7 +98,10 @@ const deepSeekV32 = price(0.28, 0.028, 0.42)
  * import { Pricing } from "effect-llm-router"
  *
  * // The built-in table with a model of your own added.
- * const table = { ...Pricing.builtIn, "acme-chat-7b": Pricing.fromPerMtok({ input_per_mtok: 0.2, output_per_mtok: 0.4 }) }
+ * const table = {
+ *   ...Pricing.builtIn,
+ *   "acme-chat-7b": Pricing.fromPerMtok({ input_per_mtok: 0.2, output_per_mtok: 0.4 })
+ * }
  * const price = Pricing.lookup("acme-chat-7b", table)
  * ```
  *

@@ -276,7 +276,9 @@ export interface ProviderConfig {
  * }, "settings")
  *
  * // A bad value fails with every bad path listed:
- * const bad = Effect.flip(ProviderConfig.fromJson({ openai: [{ model_name: "gpt-4o", rate_limit_capacity: 0 }] }, "settings"))
+ * const bad = Effect.flip(
+ *   ProviderConfig.fromJson({ openai: [{ model_name: "gpt-4o", rate_limit_capacity: 0 }] }, "settings")
+ * )
  * // message: "settings has a problem:\n  openai[0].rate_limit_capacity: expected a positive number"
  * ```
  *

@@ -81,7 +81,9 @@ export const rotatesKey = (error: LlmError): boolean => error._tag === "RateLimi
  *   Effect.map((reply) => reply.text),
  *   Effect.catch((error) => {
  *     const wait = RetryPolicy.retryAfterOf(error)
- *     return Effect.succeed(wait === undefined ? "Something went wrong." : `Busy: try again in ${Duration.format(wait)}.`)
+ *     return Effect.succeed(
+ *       wait === undefined ? "Something went wrong." : `Busy: try again in ${Duration.format(wait)}.`
+ *     )
  *   })
  * )
  * ```

@@ -143,7 +143,11 @@ const validate = (options: Options): OptionsError | undefined => {
  * const program = Effect.scoped(Effect.gen(function*() {
  *   const store = yield* Store.make({ redis: "redis://127.0.0.1:6379", onUnavailable: "fail-open", instances: 3 })
  *   const limiter = yield* RateLimiter.make({ capacity: 20, refillRate: 5, shared: { store, key: "openai" } })
- *   const pool = yield* KeyPool.make({ providerId: "openai", keys: ["sk-one", "sk-two"], shared: { store, key: "openai" } })
+ *   const pool = yield* KeyPool.make({
+ *     providerId: "openai",
+ *     keys: ["sk-one", "sk-two"],
+ *     shared: { store, key: "openai" }
+ *   })
  *   return { limiter, pool }
  * }))
  * ```

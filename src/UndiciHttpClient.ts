@@ -157,7 +157,10 @@ const convertBody = (body: HttpBody.HttpBody): Converted | Effect.Effect<Convert
  *
  * // Through a proxy; the application closes the agent when it is done.
  * const proxy = new ProxyAgent("http://proxy.internal:3128")
- * const Http = Layer.succeed(HttpClient.HttpClient, UndiciHttpClient.fromDispatcher(proxy, { headersTimeout: "2 minutes" }))
+ * const Http = Layer.succeed(
+ *   HttpClient.HttpClient,
+ *   UndiciHttpClient.fromDispatcher(proxy, { headersTimeout: "2 minutes" })
+ * )
  * ```
  *
  * @since 0.1.0

@@ -19,7 +19,9 @@
  *   console.log(overall.requests, overall.cost)
  * })
  * // Every call of the inner Llm is recorded under the deployment "primary".
- * app.pipe(Effect.provide(UsageLedger.track("primary").pipe(Layer.provide(llmLayer), Layer.provideMerge(UsageLedger.layer))))
+ * app.pipe(
+ *   Effect.provide(UsageLedger.track("primary").pipe(Layer.provide(llmLayer), Layer.provideMerge(UsageLedger.layer)))
+ * )
  * ```
  *
  * @since 0.1.0

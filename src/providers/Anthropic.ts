@@ -150,7 +150,10 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
  * // One call with one key, under no pool, limiter or retry (what `Llm` adds).
  * const reply = Effect.gen(function*() {
  *   const client = yield* Anthropic.make({ model: "claude-haiku-4-5" })
- *   return yield* client.chat({ messages: [Message.user("Hi")] }, ProviderClient.credentials(process.env.ANTHROPIC_API_KEY!))
+ *   return yield* client.chat(
+ *     { messages: [Message.user("Hi")] },
+ *     ProviderClient.credentials(process.env.ANTHROPIC_API_KEY!)
+ *   )
  * }).pipe(Effect.provide(UndiciHttpClient.layer()))
  * ```
  *

@@ -146,7 +146,10 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
  * // One embedding request with one key, under no pool, limiter or retry (what `Llm` adds).
  * const vectors = Effect.gen(function*() {
  *   const client = yield* Gemini.make({ model: "gemini-embedding-001" })
- *   return yield* client.embed({ input: ["first text", "second text"] }, ProviderClient.credentials(process.env.GEMINI_API_KEY!))
+ *   return yield* client.embed(
+ *     { input: ["first text", "second text"] },
+ *     ProviderClient.credentials(process.env.GEMINI_API_KEY!)
+ *   )
  * }).pipe(Effect.provide(UndiciHttpClient.layer()))
  * ```
  *

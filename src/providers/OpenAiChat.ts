@@ -139,7 +139,10 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
  * // One call with one key, under no pool, limiter or retry (what `Llm` adds).
  * const reply = Effect.gen(function*() {
  *   const client = yield* OpenAiChat.make({ baseUrl: "https://api.openai.com/v1", model: "gpt-4o-mini" })
- *   return yield* client.chat({ messages: [Message.user("Hi")] }, ProviderClient.credentials(process.env.OPENAI_API_KEY!))
+ *   return yield* client.chat(
+ *     { messages: [Message.user("Hi")] },
+ *     ProviderClient.credentials(process.env.OPENAI_API_KEY!)
+ *   )
  * }).pipe(Effect.provide(UndiciHttpClient.layer()))
  * ```
  *
@@ -159,7 +162,13 @@ export const make = (options: Options): Effect.Effect<Service, OptionsError, Htt
  *
  * // LM Studio's OpenAI-compatible server, which takes `max_tokens`.
  * const LmStudio = Llm.layer().pipe(
- *   Layer.provide(OpenAiChat.layer({ baseUrl: "http://localhost:1234/v1", model: "qwen2.5-7b-instruct", maxTokensField: "max_tokens" })),
+ *   Layer.provide(
+ *     OpenAiChat.layer({
+ *       baseUrl: "http://localhost:1234/v1",
+ *       model: "qwen2.5-7b-instruct",
+ *       maxTokensField: "max_tokens"
+ *     })
+ *   ),
  *   Layer.provide(KeyPool.layer({ providerId: "lmstudio", keys: ["none"] })),
  *   Layer.provide([KeyPool.KeyPoolRegistry.layer, RateLimiter.unlimited, UndiciHttpClient.layer()])
  * )

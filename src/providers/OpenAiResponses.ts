@@ -113,7 +113,10 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
  * // One call with one key, under no pool, limiter or retry (what `Llm` adds).
  * const reply = Effect.gen(function*() {
  *   const client = yield* OpenAiResponses.make({ baseUrl: "https://api.openai.com/v1", model: "o4-mini" })
- *   const request = { messages: [Message.user("Prove that there are infinitely many primes")], reasoningEffort: "low" } as const
+ *   const request = {
+ *     messages: [Message.user("Prove that there are infinitely many primes")],
+ *     reasoningEffort: "low"
+ *   } as const
  *   return yield* client.chat(request, ProviderClient.credentials(process.env.OPENAI_API_KEY!))
  * }).pipe(Effect.provide(UndiciHttpClient.layer()))
  * ```

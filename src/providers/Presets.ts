@@ -9,16 +9,16 @@
  * is all a DeepSeek client takes. Any option given overrides the preset's,
  * `baseUrl` included.
  *
- * | name | base URL | key variable | what the preset sets |
- * |---|---|---|---|
- * | `deepseek` | `https://api.deepseek.com/v1` | `DEEPSEEK_API_KEY` | `max_tokens` |
- * | `openrouter` | `https://openrouter.ai/api/v1` | `OPENROUTER_API_KEY` | `max_tokens` |
- * | `groq` | `https://api.groq.com/openai/v1` | `GROQ_API_KEY` | `max_tokens` |
- * | `together` | `https://api.together.xyz/v1` | `TOGETHER_API_KEY` | `max_tokens` |
- * | `vllm` | none: `baseUrl` is required | `VLLM_API_KEY` (optional) | `max_tokens` |
- * | `ollama` | `http://localhost:11434/v1` | none needed | `max_tokens`; no `Authorization` for the key `none` |
- * | `zhipu` | `https://open.bigmodel.cn/api/paas/v4` | `ZHIPUAI_API_KEY` | `max_tokens`; an `id.secret` key sent as a signed JWT |
- * | `dashscope` | `https://dashscope.aliyuncs.com/compatible-mode/v1` | `DASHSCOPE_API_KEY` | `max_tokens` |
+ * Each preset, with its base URL and key variable (the README's presets table has the same); every one sends
+ * `maxTokens` as `max_tokens`:
+ * - `deepseek`: `https://api.deepseek.com/v1`, `DEEPSEEK_API_KEY`
+ * - `openrouter`: `https://openrouter.ai/api/v1`, `OPENROUTER_API_KEY`
+ * - `groq`: `https://api.groq.com/openai/v1`, `GROQ_API_KEY`
+ * - `together`: `https://api.together.xyz/v1`, `TOGETHER_API_KEY`
+ * - `vllm`: none (`baseUrl` is required), `VLLM_API_KEY` (optional)
+ * - `ollama`: `http://localhost:11434/v1`, none needed; no `Authorization` for the key `none`
+ * - `zhipu`: `https://open.bigmodel.cn/api/paas/v4`, `ZHIPUAI_API_KEY`; an `id.secret` key sent as a signed JWT
+ * - `dashscope`: `https://dashscope.aliyuncs.com/compatible-mode/v1`, `DASHSCOPE_API_KEY`
  *
  * The other quirks need no setting, `OpenAiChat` handles them for every
  * server: DeepSeek's `reasoning_content` and OpenRouter's and Ollama's

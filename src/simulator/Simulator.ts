@@ -246,7 +246,8 @@ export type Fault =
  * import { Simulator } from "effect-llm-router/testing"
  *
  * // A client whose every request the simulator answers with a 503.
- * const failing = (url: string) => OpenAiChat.layer({ baseUrl: `${url}/v1`, headers: { [Simulator.faultHeader]: "status=503" } })
+ * const failing = (url: string) =>
+ *   OpenAiChat.layer({ baseUrl: `${url}/v1`, headers: { [Simulator.faultHeader]: "status=503" } })
  * ```
  *
  * @since 0.1.0
