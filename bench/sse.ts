@@ -338,7 +338,8 @@ const main = async () => {
   if (esp !== undefined) candidates.push(eventsourceParser(esp))
 
   console.log(
-    `Node ${process.version}; stream: ${body.length} bytes, ${eventsPerStream} events, ${chunkings.length} chunkings of 16–600 bytes`
+    `Node ${process.version}; stream: ${body.length} bytes, ${eventsPerStream} events, ${chunkings.length} chunkings ` +
+      `of 16–600 bytes`
   )
   if (esp === undefined) {
     console.log("eventsource-parser: not resolvable, skipped (set EVENTSOURCE_PARSER to its dist/index.js)")

@@ -40,7 +40,8 @@ const program = Effect.gen(function*() {
   yield* Console.log(`load ${loadPercent}%`)
   for (const [name, load] of Object.entries(details)) {
     yield* Console.log(
-      `${name}: weight ${load.weight}, ${load.requests} requests, ${load.failures} failed, cooldown ${load.cooldown.state}`
+      `${name}: weight ${load.weight}, ${load.requests} requests, ${load.failures} failed, cooldown ` +
+        `${load.cooldown.state}`
     )
   }
 })

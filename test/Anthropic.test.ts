@@ -318,16 +318,24 @@ describe("Anthropic request mapping", () => {
       responseFormat: { type: "json_schema", name: "city_answer", description: "The city", schema }
     }
 
-    it.effect("is sent as a tool with the schema as input_schema and tool_choice naming it; json_object is not sent", () =>
-      Effect.gen(function*() {
-        const body = yield* bodyOf(structured)
-        assert.deepStrictEqual(body["tools"], [{ name: "city_answer", description: "The city", input_schema: schema }])
-        assert.deepStrictEqual(body["tool_choice"], { type: "tool", name: "city_answer" })
-        assert.notProperty(body, "output_config")
-        const plain = yield* bodyOf({ ...hello, responseFormat: { type: "json_object" } })
-        assert.notProperty(plain, "tools")
-        assert.notProperty(plain, "tool_choice")
-      }))
+    it.effect(
+      "is sent as a tool with the schema as input_schema and tool_choice naming it; json_object is not " +
+        "sent",
+      () =>
+        Effect.gen(function*() {
+          const body = yield* bodyOf(structured)
+          assert.deepStrictEqual(body["tools"], [{
+            name: "city_answer",
+            description: "The city",
+            input_schema: schema
+          }])
+          assert.deepStrictEqual(body["tool_choice"], { type: "tool", name: "city_answer" })
+          assert.notProperty(body, "output_config")
+          const plain = yield* bodyOf({ ...hello, responseFormat: { type: "json_object" } })
+          assert.notProperty(plain, "tools")
+          assert.notProperty(plain, "tool_choice")
+        })
+    )
 
     it.effect("cannot be combined with tools or thinking: InvalidRequestError, no HTTP", () =>
       Effect.gen(function*() {
@@ -579,7 +587,8 @@ describe("Anthropic errors", () => {
       const edge = yield* Effect.flip(
         chatWith(() =>
           new Response(
-            "<html><head><title>413 Request Entity Too Large</title></head><body><center>cloudflare</center></body></html>",
+            "<html><head><title>413 Request Entity Too " +
+              "Large</title></head><body><center>cloudflare</center></body></html>",
             { status: 413, headers: { "content-type": "text/html" } }
           )
         ).run
@@ -597,36 +606,40 @@ describe("Anthropic errors", () => {
 })
 
 describe("Anthropic streams", () => {
-  it.effect("every event: reasoning, text, dense tool indexes, usage from message_start and message_delta, signed blocks on Finish", () =>
-    Effect.gen(function*() {
-      const chunks = yield* Stream.runCollect(streamWith([fullStream]).stream)
-      const withoutLatency = chunks.map((c) => (c._tag === "Finish" ? { ...c, latency: undefined } : c))
-      assert.deepStrictEqual(withoutLatency, [
-        { _tag: "ReasoningDelta", text: "Let me " },
-        { _tag: "ReasoningDelta", text: "think." },
-        { _tag: "TextDelta", text: "Héllo " },
-        { _tag: "TextDelta", text: "wörld" },
-        { _tag: "ToolCallDelta", index: 0, id: "toolu_a", name: "get_weather", arguments: "" },
-        { _tag: "ToolCallDelta", index: 0, arguments: "{\"city\": \"Pa" },
-        { _tag: "ToolCallDelta", index: 0, arguments: "ris\"}" },
-        { _tag: "ToolCallDelta", index: 1, id: "toolu_b", name: "now", arguments: "" },
-        { _tag: "ToolCallDelta", index: 1, arguments: "{}" },
-        {
-          _tag: "Usage",
-          usage: expectedUsage
-        },
-        {
-          _tag: "Finish",
-          finishReason: "tool_calls",
-          id: "msg_01",
-          model: "claude-test-20250101",
-          provider: "anthropic",
-          latency: undefined,
-          keyId: credentials.keyId,
-          providerMetadata: expectedThinking
-        }
-      ])
-    }))
+  it.effect(
+    "every event: reasoning, text, dense tool indexes, usage from message_start and message_delta, signed " +
+      "blocks on Finish",
+    () =>
+      Effect.gen(function*() {
+        const chunks = yield* Stream.runCollect(streamWith([fullStream]).stream)
+        const withoutLatency = chunks.map((c) => (c._tag === "Finish" ? { ...c, latency: undefined } : c))
+        assert.deepStrictEqual(withoutLatency, [
+          { _tag: "ReasoningDelta", text: "Let me " },
+          { _tag: "ReasoningDelta", text: "think." },
+          { _tag: "TextDelta", text: "Héllo " },
+          { _tag: "TextDelta", text: "wörld" },
+          { _tag: "ToolCallDelta", index: 0, id: "toolu_a", name: "get_weather", arguments: "" },
+          { _tag: "ToolCallDelta", index: 0, arguments: "{\"city\": \"Pa" },
+          { _tag: "ToolCallDelta", index: 0, arguments: "ris\"}" },
+          { _tag: "ToolCallDelta", index: 1, id: "toolu_b", name: "now", arguments: "" },
+          { _tag: "ToolCallDelta", index: 1, arguments: "{}" },
+          {
+            _tag: "Usage",
+            usage: expectedUsage
+          },
+          {
+            _tag: "Finish",
+            finishReason: "tool_calls",
+            id: "msg_01",
+            model: "claude-test-20250101",
+            provider: "anthropic",
+            latency: undefined,
+            keyId: credentials.keyId,
+            providerMetadata: expectedThinking
+          }
+        ])
+      })
+  )
 
   it.effect("the stream and the whole reply collect to the same response", () =>
     Effect.gen(function*() {
@@ -746,22 +759,26 @@ describe("Anthropic streams", () => {
       assert.strictEqual(response.finishReason, "stop")
     }))
 
-  it.effect("a malformed event is skipped and counted (truncated without its terminal event); an orphan delta -> OutputDecodeError", () =>
-    Effect.gen(function*() {
-      const [error, warnings] = yield* withWarnings(
-        Effect.flip(Stream.runDrain(streamWith([start(), "event: content_block_delta\ndata: {not json\n\n"]).stream))
-      )
-      assert.strictEqual(error._tag, "StreamTruncatedError")
-      assert.deepStrictEqual(skippedCounts(warnings), [1])
-      assert.include(warnings[0]!.message, "{not json")
-      const orphan = yield* Effect.flip(Stream.runDrain(
-        streamWith([
-          start(),
-          blockDelta(3, { type: "input_json_delta", partial_json: "{" })
-        ]).stream
-      ))
-      assert.strictEqual(orphan._tag, "OutputDecodeError")
-    }))
+  it.effect(
+    "a malformed event is skipped and counted (truncated without its terminal event); an orphan delta -> " +
+      "OutputDecodeError",
+    () =>
+      Effect.gen(function*() {
+        const [error, warnings] = yield* withWarnings(
+          Effect.flip(Stream.runDrain(streamWith([start(), "event: content_block_delta\ndata: {not json\n\n"]).stream))
+        )
+        assert.strictEqual(error._tag, "StreamTruncatedError")
+        assert.deepStrictEqual(skippedCounts(warnings), [1])
+        assert.include(warnings[0]!.message, "{not json")
+        const orphan = yield* Effect.flip(Stream.runDrain(
+          streamWith([
+            start(),
+            blockDelta(3, { type: "input_json_delta", partial_json: "{" })
+          ]).stream
+        ))
+        assert.strictEqual(orphan._tag, "OutputDecodeError")
+      })
+  )
 
   it.effect("a JSON body answering a stream request is replayed as chunks", () =>
     Effect.gen(function*() {

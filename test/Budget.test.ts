@@ -84,16 +84,20 @@ describe("Budget.check and charge", () => {
       expect(status!.reserved).toBe(0)
     }))
 
-  it.effect("an in-flight estimate stays reserved across a window's end, and its cost lands in the window it ends in", () =>
-    Effect.gen(function*() {
-      const budget = yield* Budget.make({ limits: [{ scope: "overall", limit: 1, period: "1 hour" }] })
-      const inFlight = yield* budget.check({ estimate: 0.7 })
-      yield* TestClock.adjust("1 hour")
-      expect((yield* refused(budget, { estimate: 0.5 })).spent).toBe(0.7)
-      yield* budget.charge(inFlight, 0.2)
-      const [status] = yield* budget.status
-      expect(status).toMatchObject({ spent: 0.2, reserved: 0, periodStart: hour })
-    }))
+  it.effect(
+    "an in-flight estimate stays reserved across a window's end, and its cost lands in the window it ends " +
+      "in",
+    () =>
+      Effect.gen(function*() {
+        const budget = yield* Budget.make({ limits: [{ scope: "overall", limit: 1, period: "1 hour" }] })
+        const inFlight = yield* budget.check({ estimate: 0.7 })
+        yield* TestClock.adjust("1 hour")
+        expect((yield* refused(budget, { estimate: 0.5 })).spent).toBe(0.7)
+        yield* budget.charge(inFlight, 0.2)
+        const [status] = yield* budget.status
+        expect(status).toMatchObject({ spent: 0.2, reserved: 0, periodStart: hour })
+      })
+  )
 
   it.effect("overall limits apply to every call, a scope's only to calls that list it", () =>
     Effect.gen(function*() {

@@ -132,38 +132,42 @@ describe("ChatChunk.collect", () => {
         })))
     ))
 
-  it("a Restart chunk discards what came before it: collect gives the last attempt's response, whatever the broken attempt sent", () =>
-    fc.assert(
-      fc.asyncProperty(
-        responseArbitrary,
-        responseArbitrary,
-        fc.nat(10),
-        (broken, answer, cut) =>
-          Effect.runPromise(Effect.gen(function*() {
-            const before = ChatChunk.fromResponse(broken)
-            const restart: ChatChunk.Restart = {
-              _tag: "Restart",
-              attempt: 2,
-              deployment: "backup",
-              error: "StreamTruncatedError"
-            }
-            expectRoundTrip(ChatChunk.ChatChunk, restart)
-            const chunks = [
-              ...before.slice(0, Math.min(cut, before.length)),
-              restart,
-              ...ChatChunk.fromResponse(answer)
-            ]
-            expect(yield* ChatChunk.collect(Stream.fromIterable(chunks))).toEqual(answer)
-            // A Restart with nothing complete after it leaves no answer.
-            const accumulator = ChatChunk.makeAccumulator()
-            for (const chunk of [...before, restart]) {
-              accumulator.add(chunk)
-            }
-            expect(accumulator.response()).toBeUndefined()
-          }))
-      ),
-      { numRuns: 50 }
-    ))
+  it(
+    "a Restart chunk discards what came before it: collect gives the last attempt's response, whatever the broken " +
+      "attempt sent",
+    () =>
+      fc.assert(
+        fc.asyncProperty(
+          responseArbitrary,
+          responseArbitrary,
+          fc.nat(10),
+          (broken, answer, cut) =>
+            Effect.runPromise(Effect.gen(function*() {
+              const before = ChatChunk.fromResponse(broken)
+              const restart: ChatChunk.Restart = {
+                _tag: "Restart",
+                attempt: 2,
+                deployment: "backup",
+                error: "StreamTruncatedError"
+              }
+              expectRoundTrip(ChatChunk.ChatChunk, restart)
+              const chunks = [
+                ...before.slice(0, Math.min(cut, before.length)),
+                restart,
+                ...ChatChunk.fromResponse(answer)
+              ]
+              expect(yield* ChatChunk.collect(Stream.fromIterable(chunks))).toEqual(answer)
+              // A Restart with nothing complete after it leaves no answer.
+              const accumulator = ChatChunk.makeAccumulator()
+              for (const chunk of [...before, restart]) {
+                accumulator.add(chunk)
+              }
+              expect(accumulator.response()).toBeUndefined()
+            }))
+        ),
+        { numRuns: 50 }
+      )
+  )
 
   it("the chunks of fromResponse(r), and the response collect folds them into, are values of their schemas", () =>
     fc.assert(

@@ -172,22 +172,29 @@ describe("Gemini requests", () => {
       ])
     }))
 
-  it.effect("a tool result whose tool cannot be named, or arguments that are not an object -> InvalidRequestError", () =>
-    Effect.gen(function*() {
-      const { requests, service } = setup(() => jsonResponse(response([{ text: "ok" }])))
-      const client = yield* service
-      const orphan = yield* Effect.flip(client.chat({
-        messages: [Message.user("hi"), { role: "tool", toolCallId: "call_9", content: "42" }]
-      }, credentials))
-      assert(orphan._tag === "InvalidRequestError")
-      assert.strictEqual(orphan.param, "messages[1].name")
-      const badArgs = yield* Effect.flip(Stream.runDrain(client.chatStream({
-        messages: [Message.user("hi"), Message.assistant("", { toolCalls: [{ id: "c", name: "f", arguments: "[1]" }] })]
-      }, credentials)))
-      assert(badArgs._tag === "InvalidRequestError")
-      assert.strictEqual(badArgs.param, "messages[1].toolCalls[0].arguments")
-      assert.strictEqual(requests.length, 0)
-    }))
+  it.effect(
+    "a tool result whose tool cannot be named, or arguments that are not an object -> " +
+      "InvalidRequestError",
+    () =>
+      Effect.gen(function*() {
+        const { requests, service } = setup(() => jsonResponse(response([{ text: "ok" }])))
+        const client = yield* service
+        const orphan = yield* Effect.flip(client.chat({
+          messages: [Message.user("hi"), { role: "tool", toolCallId: "call_9", content: "42" }]
+        }, credentials))
+        assert(orphan._tag === "InvalidRequestError")
+        assert.strictEqual(orphan.param, "messages[1].name")
+        const badArgs = yield* Effect.flip(Stream.runDrain(client.chatStream({
+          messages: [
+            Message.user("hi"),
+            Message.assistant("", { toolCalls: [{ id: "c", name: "f", arguments: "[1]" }] })
+          ]
+        }, credentials)))
+        assert(badArgs._tag === "InvalidRequestError")
+        assert.strictEqual(badArgs.param, "messages[1].toolCalls[0].arguments")
+        assert.strictEqual(requests.length, 0)
+      })
+  )
 
   it.effect("a schema that refers to itself -> InvalidRequestError at its field, nothing sent", () =>
     Effect.gen(function*() {

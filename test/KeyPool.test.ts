@@ -184,33 +184,37 @@ describe("KeyPool", () => {
         }
       }))
 
-    it.effect("without retryAfter a key cools 1 s, doubling at each consecutive rate limit up to 30 s; a success starts over", () =>
-      Effect.gen(function*() {
-        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], rateLimitCooldown: { jitter: false } })
-        const cooldowns: Array<number> = []
-        for (let i = 0; i < 7; i++) {
+    it.effect(
+      "without retryAfter a key cools 1 s, doubling at each consecutive rate limit up to 30 s; a success " +
+        "starts over",
+      () =>
+        Effect.gen(function*() {
+          const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], rateLimitCooldown: { jitter: false } })
+          const cooldowns: Array<number> = []
+          for (let i = 0; i < 7; i++) {
+            const start = yield* Clock.currentTimeMillis
+            yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit())
+            const until = (yield* statusOf(pool, idA)).coolingUntil!
+            cooldowns.push(until - start)
+            yield* TestClock.adjust(Duration.millis(until - start))
+          }
+          expect(cooldowns).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000])
+
+          yield* pool.report(yield* Effect.scoped(pool.acquire), "success")
           const start = yield* Clock.currentTimeMillis
           yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit())
-          const until = (yield* statusOf(pool, idA)).coolingUntil!
-          cooldowns.push(until - start)
-          yield* TestClock.adjust(Duration.millis(until - start))
-        }
-        expect(cooldowns).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000])
+          expect((yield* statusOf(pool, idA)).coolingUntil).toBe(start + 1_000)
 
-        yield* pool.report(yield* Effect.scoped(pool.acquire), "success")
-        const start = yield* Clock.currentTimeMillis
-        yield* pool.report(yield* Effect.scoped(pool.acquire), rateLimit())
-        expect((yield* statusOf(pool, idA)).coolingUntil).toBe(start + 1_000)
-
-        const custom = yield* KeyPool.make({
-          providerId: "test",
-          keys: [keyB],
-          rateLimitCooldown: { initial: "5 seconds", max: "5 seconds", jitter: false }
+          const custom = yield* KeyPool.make({
+            providerId: "test",
+            keys: [keyB],
+            rateLimitCooldown: { initial: "5 seconds", max: "5 seconds", jitter: false }
+          })
+          const at = yield* Clock.currentTimeMillis
+          yield* custom.report(yield* Effect.scoped(custom.acquire), rateLimit())
+          expect((yield* statusOf(custom, idB)).coolingUntil).toBe(at + 5_000)
         })
-        const at = yield* Clock.currentTimeMillis
-        yield* custom.report(yield* Effect.scoped(custom.acquire), rateLimit())
-        expect((yield* statusOf(custom, idB)).coolingUntil).toBe(at + 5_000)
-      }))
+    )
 
     it.effect("rate limits reported while the key cools (requests sent before) count once", () =>
       Effect.gen(function*() {
@@ -575,35 +579,43 @@ describe("KeyPool", () => {
         expectOptionsError(fromConfig, { option: "keys[0].weight", value: "0" }, [secret])
       }).pipe(Effect.scoped, Effect.provide(KeyPool.KeyPoolRegistry.layer)))
 
-    it.effect("no keys fail with OptionsError naming keys when the pool or its layer is built, not at the first call", () =>
-      Effect.gen(function*() {
-        const made = yield* Effect.flip(KeyPool.make({ providerId: "empty", keys: [] }))
-        expectOptionsError(made, {
-          module: "KeyPool",
-          option: "keys",
-          value: "[]",
-          message: "KeyPool: keys must be at least one key, got []"
-        })
-        const registry = yield* KeyPool.makeRegistry
-        expectOptionsError(yield* Effect.flip(registry.pool({ providerId: "empty", keys: [] })), { option: "keys" })
-        const layered = yield* Effect.flip(Layer.build(KeyPool.layer({ providerId: "empty", keys: [] })))
-        expectOptionsError(layered, { option: "keys" })
-      }).pipe(Effect.scoped, Effect.provide(KeyPool.KeyPoolRegistry.layer)))
+    it.effect(
+      "no keys fail with OptionsError naming keys when the pool or its layer is built, not at the first " +
+        "call",
+      () =>
+        Effect.gen(function*() {
+          const made = yield* Effect.flip(KeyPool.make({ providerId: "empty", keys: [] }))
+          expectOptionsError(made, {
+            module: "KeyPool",
+            option: "keys",
+            value: "[]",
+            message: "KeyPool: keys must be at least one key, got []"
+          })
+          const registry = yield* KeyPool.makeRegistry
+          expectOptionsError(yield* Effect.flip(registry.pool({ providerId: "empty", keys: [] })), { option: "keys" })
+          const layered = yield* Effect.flip(Layer.build(KeyPool.layer({ providerId: "empty", keys: [] })))
+          expectOptionsError(layered, { option: "keys" })
+        }).pipe(Effect.scoped, Effect.provide(KeyPool.KeyPoolRegistry.layer))
+    )
 
-    it.effect("a missing key (an unset environment variable's undefined) fails with OptionsError naming its place", () =>
-      Effect.gen(function*() {
-        const unset = process.env["KEYPOOL_TEST_UNSET_VARIABLE"]
-        const cases = [
-          [[keyA, unset!], "keys[1]", "undefined"],
-          [[{ key: unset!, weight: 2 }], "keys[0]", "undefined"],
-          [[null as unknown as string], "keys[0]", "null"],
-          [[42 as unknown as string], "keys[0]", "<redacted>"]
-        ] as const
-        for (const [keys, option, value] of cases) {
-          const error = yield* Effect.flip(KeyPool.make({ providerId: "test", keys }))
-          expectOptionsError(error, { module: "KeyPool", option, value, expected: "a non-empty key" }, [keyA])
-        }
-      }))
+    it.effect(
+      "a missing key (an unset environment variable's undefined) fails with OptionsError naming its " +
+        "place",
+      () =>
+        Effect.gen(function*() {
+          const unset = process.env["KEYPOOL_TEST_UNSET_VARIABLE"]
+          const cases = [
+            [[keyA, unset!], "keys[1]", "undefined"],
+            [[{ key: unset!, weight: 2 }], "keys[0]", "undefined"],
+            [[null as unknown as string], "keys[0]", "null"],
+            [[42 as unknown as string], "keys[0]", "<redacted>"]
+          ] as const
+          for (const [keys, option, value] of cases) {
+            const error = yield* Effect.flip(KeyPool.make({ providerId: "test", keys }))
+            expectOptionsError(error, { module: "KeyPool", option, value, expected: "a non-empty key" }, [keyA])
+          }
+        })
+    )
   })
 
   describe("registry", () => {
@@ -712,28 +724,35 @@ describe("KeyPool take and release", () => {
       expect(yield* statusOf(pool, idA)).toMatchObject({ inFlight: 0, totalRequests: 2 })
     }))
 
-  it.effect("a call's Exit is reported before the key is released: failures count, success clears, interruptions and defects say nothing", () =>
-    Effect.gen(function*() {
-      const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], rateLimitCooldown: { jitter: false } })
-      const cycle = (exit: Exit.Exit<unknown, LlmError.LlmError>) =>
-        Effect.flatMap(pool.take(), (lease) => {
-          const outcome = Outcome.outcomeOf(exit)
-          return Effect.andThen(outcome === undefined ? Effect.void : pool.report(lease, outcome), pool.release(lease))
-        })
-      yield* cycle(Exit.fail(timeout))
-      yield* cycle(Exit.fail(timeout))
-      expect((yield* statusOf(pool, idA)).failures).toBe(2)
-      yield* cycle(Exit.interrupt())
-      yield* cycle(Exit.die(new Error("bug")))
-      expect((yield* statusOf(pool, idA)).failures).toBe(2)
-      yield* cycle(Exit.succeed("reply"))
-      expect((yield* statusOf(pool, idA)).failures).toBe(0)
-      // Reported before it is released: a rate-limited key goes to cooling, not back to ready.
-      yield* cycle(Exit.fail(rateLimit()))
-      const status = yield* statusOf(pool, idA)
-      expect(status.coolingUntil).toBe(1_000)
-      expect(status.inFlight).toBe(0)
-    }))
+  it.effect(
+    "a call's Exit is reported before the key is released: failures count, success clears, interruptions and " +
+      "defects say nothing",
+    () =>
+      Effect.gen(function*() {
+        const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA], rateLimitCooldown: { jitter: false } })
+        const cycle = (exit: Exit.Exit<unknown, LlmError.LlmError>) =>
+          Effect.flatMap(pool.take(), (lease) => {
+            const outcome = Outcome.outcomeOf(exit)
+            return Effect.andThen(
+              outcome === undefined ? Effect.void : pool.report(lease, outcome),
+              pool.release(lease)
+            )
+          })
+        yield* cycle(Exit.fail(timeout))
+        yield* cycle(Exit.fail(timeout))
+        expect((yield* statusOf(pool, idA)).failures).toBe(2)
+        yield* cycle(Exit.interrupt())
+        yield* cycle(Exit.die(new Error("bug")))
+        expect((yield* statusOf(pool, idA)).failures).toBe(2)
+        yield* cycle(Exit.succeed("reply"))
+        expect((yield* statusOf(pool, idA)).failures).toBe(0)
+        // Reported before it is released: a rate-limited key goes to cooling, not back to ready.
+        yield* cycle(Exit.fail(rateLimit()))
+        const status = yield* statusOf(pool, idA)
+        expect(status.coolingUntil).toBe(1_000)
+        expect(status.inFlight).toBe(0)
+      })
+  )
 
   it.effect("take with cooledBy waits for a cooling key only when its cooldown ends in time", () =>
     Effect.gen(function*() {
@@ -868,7 +887,8 @@ describe("KeyPool properties", () => {
   const noJitter = { nextDoubleUnsafe: () => 0.5 }
 
   effectProp(
-    "the cooldown without retryAfter runs initial, 2x, 4x ... up to the cap (and maxCooldown), and a success starts it over",
+    "the cooldown without retryAfter runs initial, 2x, 4x ... up to the cap (and maxCooldown), and a success starts " +
+      "it over",
     fc.tuple(
       fc.integer({ min: 1, max: 5_000 }),
       fc.integer({ min: 1, max: 100_000 }),
@@ -940,7 +960,8 @@ describe("KeyPool properties", () => {
   )
 
   effectProp(
-    "after any interleaving of acquire, release, interruption, reports and time, in-flight returns to zero and the heaps hold",
+    "after any interleaving of acquire, release, interruption, reports and time, in-flight returns to zero and the " +
+      "heaps hold",
     fc.tuple(poolArbitrary, fc.array(commandArbitrary, { maxLength: 60 })),
     ([config, commands]) =>
       Effect.gen(function*() {

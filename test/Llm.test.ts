@@ -184,42 +184,46 @@ describe("Llm.chat", () => {
       expect(yield* limiter.status).toMatchObject({ inFlight: 0, available: 97 })
     }))
 
-  it.effect("tries a limiter written by hand at once, then waits for it, through its consume; one that reads the estimate is settled with the usage", () =>
-    Effect.gen(function*() {
-      const { layer } = yield* fakeProvider((call) => Effect.as(Effect.sleep("1 second"), response("hi", call.keyId)))
-      const pool = yield* KeyPool.make({ providerId: "fake", keys })
-      const inner = yield* RateLimiter.make({ capacity: 10, refillRate: 10, maxConcurrency: 1 })
-      const asked: Array<string | undefined> = []
-      const settled: Array<number> = []
-      // A limiter of one call at a time that keeps its own count of model tokens: it reads the estimate.
-      const limiter: RateLimiter.Service = {
-        ...inner,
-        consume: (options) =>
-          Effect.map(
-            Effect.andThen(
-              Effect.sync(() => asked.push(`${options?.onExceeded} ${options?.tokens}`)),
-              inner.consume(options)
-            ),
-            (result) => ({ ...result, reconcile: (tokens) => Effect.sync(() => settled.push(tokens)) })
+  it.effect(
+    "tries a limiter written by hand at once, then waits for it, through its consume; one that reads the " +
+      "estimate is settled with the usage",
+    () =>
+      Effect.gen(function*() {
+        const { layer } = yield* fakeProvider((call) => Effect.as(Effect.sleep("1 second"), response("hi", call.keyId)))
+        const pool = yield* KeyPool.make({ providerId: "fake", keys })
+        const inner = yield* RateLimiter.make({ capacity: 10, refillRate: 10, maxConcurrency: 1 })
+        const asked: Array<string | undefined> = []
+        const settled: Array<number> = []
+        // A limiter of one call at a time that keeps its own count of model tokens: it reads the estimate.
+        const limiter: RateLimiter.Service = {
+          ...inner,
+          consume: (options) =>
+            Effect.map(
+              Effect.andThen(
+                Effect.sync(() => asked.push(`${options?.onExceeded} ${options?.tokens}`)),
+                inner.consume(options)
+              ),
+              (result) => ({ ...result, reconcile: (tokens) => Effect.sync(() => settled.push(tokens)) })
+            )
+        }
+        const llm = yield* Llm.make().pipe(
+          Effect.provide(
+            Layer.mergeAll(layer, Layer.succeed(KeyPool.KeyPool, pool), Layer.succeed(RateLimiter.RateLimiter, limiter))
           )
-      }
-      const llm = yield* Llm.make().pipe(
-        Effect.provide(
-          Layer.mergeAll(layer, Layer.succeed(KeyPool.KeyPool, pool), Layer.succeed(RateLimiter.RateLimiter, limiter))
         )
-      )
-      const both = yield* Effect.forkChild(
-        Effect.all([llm.chat(request), llm.chat(request)], { concurrency: "unbounded" })
-      )
-      yield* TestClock.adjust("1 second")
-      expect(both.pollUnsafe()).toBeUndefined()
-      yield* TestClock.adjust("1 second")
-      yield* Fiber.join(both)
-      // The estimate of "Hello there" is 7 tokens; each call used 7.
-      expect(asked).toEqual(["fail 7", "fail 7", "delay 7"])
-      expect(settled).toEqual([7, 7])
-      expect(yield* inner.status).toMatchObject({ inFlight: 0, waiting: 0 })
-    }))
+        const both = yield* Effect.forkChild(
+          Effect.all([llm.chat(request), llm.chat(request)], { concurrency: "unbounded" })
+        )
+        yield* TestClock.adjust("1 second")
+        expect(both.pollUnsafe()).toBeUndefined()
+        yield* TestClock.adjust("1 second")
+        yield* Fiber.join(both)
+        // The estimate of "Hello there" is 7 tokens; each call used 7.
+        expect(asked).toEqual(["fail 7", "fail 7", "delay 7"])
+        expect(settled).toEqual([7, 7])
+        expect(yield* inner.status).toMatchObject({ inFlight: 0, waiting: 0 })
+      })
+  )
 
   it.effect("backs off exponentially on an unavailable provider, then succeeds", () =>
     Effect.gen(function*() {
@@ -620,71 +624,79 @@ describe("Llm with a rate limiter", () => {
 })
 
 describe("Llm spans", () => {
-  it.effect("one span per call and per attempt, with provider, model, attempt, masked key and tokens; never a key", () =>
-    Effect.gen(function*() {
-      const { spans, tracer } = recordingTracer()
-      const { layer } = yield* fakeProvider((call, index) =>
-        index === 0
-          ? Effect.fail(new LlmError.RateLimitError({ provider: "fake", model: "m", status: 429 }))
-          : Effect.succeed(response("ok", call.keyId))
-      )
-      const { llm } = yield* stack(layer)
-      yield* llm.chat(request).pipe(Effect.withTracer(tracer))
-      const call = spans.find((span) => span.name === "chat m")!
-      const attempts = spans.filter((span) => span.name === "Llm.attempt")
-      expect(call.attributes.get("gen_ai.operation.name")).toBe("chat")
-      expect(call.attributes.get("gen_ai.provider.name")).toBe("fake")
-      expect(call.attributes.get("gen_ai.system")).toBe("fake")
-      expect(call.attributes.get("gen_ai.request.model")).toBe("m")
-      expect(call.attributes.get("gen_ai.usage.input_tokens")).toBe(5)
-      expect(call.attributes.get("gen_ai.usage.output_tokens")).toBe(2)
-      expect(call.attributes.has("error.type")).toBe(false)
-      expect(attempts.map((span) => span.parent)).toEqual([call.spanId, call.spanId])
-      expect(attempts.map((span) => span.attributes.get("llm_router.attempt"))).toEqual([1, 2])
-      expect(attempts.map((span) => span.attributes.get("llm_router.key_id"))).toEqual([idA, idB])
-      expect(attempts.map((span) => span.attributes.get("error.type"))).toEqual(["RateLimitError", undefined])
-      const everything = JSON.stringify(spans.map((span) => [span.name, [...span.attributes]]))
-      for (const key of keys) expect(everything).not.toContain(key)
-    }))
+  it.effect(
+    "one span per call and per attempt, with provider, model, attempt, masked key and tokens; never a " +
+      "key",
+    () =>
+      Effect.gen(function*() {
+        const { spans, tracer } = recordingTracer()
+        const { layer } = yield* fakeProvider((call, index) =>
+          index === 0
+            ? Effect.fail(new LlmError.RateLimitError({ provider: "fake", model: "m", status: 429 }))
+            : Effect.succeed(response("ok", call.keyId))
+        )
+        const { llm } = yield* stack(layer)
+        yield* llm.chat(request).pipe(Effect.withTracer(tracer))
+        const call = spans.find((span) => span.name === "chat m")!
+        const attempts = spans.filter((span) => span.name === "Llm.attempt")
+        expect(call.attributes.get("gen_ai.operation.name")).toBe("chat")
+        expect(call.attributes.get("gen_ai.provider.name")).toBe("fake")
+        expect(call.attributes.get("gen_ai.system")).toBe("fake")
+        expect(call.attributes.get("gen_ai.request.model")).toBe("m")
+        expect(call.attributes.get("gen_ai.usage.input_tokens")).toBe(5)
+        expect(call.attributes.get("gen_ai.usage.output_tokens")).toBe(2)
+        expect(call.attributes.has("error.type")).toBe(false)
+        expect(attempts.map((span) => span.parent)).toEqual([call.spanId, call.spanId])
+        expect(attempts.map((span) => span.attributes.get("llm_router.attempt"))).toEqual([1, 2])
+        expect(attempts.map((span) => span.attributes.get("llm_router.key_id"))).toEqual([idA, idB])
+        expect(attempts.map((span) => span.attributes.get("error.type"))).toEqual(["RateLimitError", undefined])
+        const everything = JSON.stringify(spans.map((span) => [span.name, [...span.attributes]]))
+        for (const key of keys) expect(everything).not.toContain(key)
+      })
+  )
 })
 
 describe("Llm spans of streams and failures", () => {
-  it.effect("a stream's call span: its reply, estimated usage, skipped events, time to first token; a timeout names its phase", () =>
-    Effect.gen(function*() {
-      const { spans, tracer } = recordingTracer()
-      const { layer } = yield* fakeProvider(
-        () => Effect.fail(new LlmError.TimeoutError({ provider: "fake", model: "m", phase: "headers" })),
-        (call) =>
-          Stream.fromIterable(
-            textChunks("Hello world", call.keyId)
-              .filter((chunk) => chunk._tag !== "Usage")
-              .map((chunk) => chunk._tag === "Finish" ? { ...chunk, skippedEvents: 2 } : chunk)
-          )
-      )
-      const { llm } = yield* stack(layer, { retry: RetryPolicy.make({ maxRetries: 0 }) })
-      const collected = yield* ChatChunk.collect(llm.chatStream(request)).pipe(Effect.withTracer(tracer))
-      const [stream, failed] = spans.filter((span) => span.name === "chat m")
-      expect(Object.fromEntries(stream!.attributes)).toMatchObject({
-        "gen_ai.response.id": "r",
-        "gen_ai.response.finish_reasons": ["stop"],
-        "gen_ai.usage.output_tokens": collected.usage.completionTokens,
-        "llm_router.usage_estimated": true,
-        "llm_router.skipped_events": 2,
-        "llm_router.time_to_first_token_ms": 0
-      })
-      expect(stream!.ended).toBe(true)
-      expect(failed).toBeUndefined()
+  it.effect(
+    "a stream's call span: its reply, estimated usage, skipped events, time to first token; a timeout names " +
+      "its phase",
+    () =>
+      Effect.gen(function*() {
+        const { spans, tracer } = recordingTracer()
+        const { layer } = yield* fakeProvider(
+          () => Effect.fail(new LlmError.TimeoutError({ provider: "fake", model: "m", phase: "headers" })),
+          (call) =>
+            Stream.fromIterable(
+              textChunks("Hello world", call.keyId)
+                .filter((chunk) => chunk._tag !== "Usage")
+                .map((chunk) => chunk._tag === "Finish" ? { ...chunk, skippedEvents: 2 } : chunk)
+            )
+        )
+        const { llm } = yield* stack(layer, { retry: RetryPolicy.make({ maxRetries: 0 }) })
+        const collected = yield* ChatChunk.collect(llm.chatStream(request)).pipe(Effect.withTracer(tracer))
+        const [stream, failed] = spans.filter((span) => span.name === "chat m")
+        expect(Object.fromEntries(stream!.attributes)).toMatchObject({
+          "gen_ai.response.id": "r",
+          "gen_ai.response.finish_reasons": ["stop"],
+          "gen_ai.usage.output_tokens": collected.usage.completionTokens,
+          "llm_router.usage_estimated": true,
+          "llm_router.skipped_events": 2,
+          "llm_router.time_to_first_token_ms": 0
+        })
+        expect(stream!.ended).toBe(true)
+        expect(failed).toBeUndefined()
 
-      const error = yield* Effect.flip(llm.chat(request).pipe(Effect.withTracer(tracer)))
-      expect(error._tag).toBe("TimeoutError")
-      const call = spans.filter((span) => span.name === "chat m")[1]!
-      const attempt = spans.filter((span) => span.name === "Llm.attempt" && span.parent === call.spanId)
-      for (const span of [call, ...attempt]) {
-        expect(span.attributes.get("error.type")).toBe("TimeoutError")
-        expect(span.attributes.get("llm_router.timeout_phase")).toBe("headers")
-      }
-      expect(attempt).toHaveLength(1)
-    }))
+        const error = yield* Effect.flip(llm.chat(request).pipe(Effect.withTracer(tracer)))
+        expect(error._tag).toBe("TimeoutError")
+        const call = spans.filter((span) => span.name === "chat m")[1]!
+        const attempt = spans.filter((span) => span.name === "Llm.attempt" && span.parent === call.spanId)
+        for (const span of [call, ...attempt]) {
+          expect(span.attributes.get("error.type")).toBe("TimeoutError")
+          expect(span.attributes.get("llm_router.timeout_phase")).toBe("headers")
+        }
+        expect(attempt).toHaveLength(1)
+      })
+  )
 })
 
 describe("Llm.embed", () => {
@@ -900,23 +912,27 @@ describe("Llm rate limits", () => {
       return yield* Fiber.join(fiber)
     })
 
-  it.effect("429 on every attempt without Retry-After: three attempts with growing jittered gaps, failing within 4 s", () =>
-    Effect.gen(function*() {
-      const { calls, layer } = yield* fakeProvider(() => Effect.fail(limited()))
-      const { llm, pool } = yield* stack(layer, { keys: [keys[0]!], pool: waiting, retry: RetryPolicy.make() })
-      const [result, endedAt] = yield* timed(llm.chat(request))
-      expect(result._tag === "Failure" && result.failure._tag).toBe("RateLimitError")
-      const at = (yield* Ref.get(calls)).map((call) => call.at)
-      expect(at.length).toBe(3)
-      expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(800)
-      expect(at[1]! - at[0]!).toBeLessThanOrEqual(1_200)
-      expect(at[2]! - at[1]!).toBeGreaterThanOrEqual(1_600)
-      expect(at[2]! - at[1]!).toBeLessThanOrEqual(2_400)
-      // The next cooldown (about 4 s) would end past 5 s: no wait for it.
-      expect(endedAt).toBe(at[2])
-      expect(endedAt).toBeLessThanOrEqual(3_600)
-      expect((yield* pool.status)[0]!.inFlight).toBe(0)
-    }))
+  it.effect(
+    "429 on every attempt without Retry-After: three attempts with growing jittered gaps, failing within 4 " +
+      "s",
+    () =>
+      Effect.gen(function*() {
+        const { calls, layer } = yield* fakeProvider(() => Effect.fail(limited()))
+        const { llm, pool } = yield* stack(layer, { keys: [keys[0]!], pool: waiting, retry: RetryPolicy.make() })
+        const [result, endedAt] = yield* timed(llm.chat(request))
+        expect(result._tag === "Failure" && result.failure._tag).toBe("RateLimitError")
+        const at = (yield* Ref.get(calls)).map((call) => call.at)
+        expect(at.length).toBe(3)
+        expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(800)
+        expect(at[1]! - at[0]!).toBeLessThanOrEqual(1_200)
+        expect(at[2]! - at[1]!).toBeGreaterThanOrEqual(1_600)
+        expect(at[2]! - at[1]!).toBeLessThanOrEqual(2_400)
+        // The next cooldown (about 4 s) would end past 5 s: no wait for it.
+        expect(endedAt).toBe(at[2])
+        expect(endedAt).toBeLessThanOrEqual(3_600)
+        expect((yield* pool.status)[0]!.inFlight).toBe(0)
+      })
+  )
 
   it.effect("a short Retry-After is waited out on the same provider", () =>
     Effect.gen(function*() {
@@ -999,27 +1015,31 @@ describe("Llm rate limits", () => {
       expect((yield* Ref.get(mixed.calls)).map((call) => call.at)).toEqual([0, 0, 1_000])
     }))
 
-  it.effect("a Router over a primary that answers 429 without Retry-After serves from the fallback at once: its only key cools, and is not waited for", () =>
-    Effect.gen(function*() {
-      const primary = yield* fakeProvider(() => Effect.fail(limited()))
-      const fallback = yield* fakeProvider((call) => Effect.succeed(response("from the fallback", call.keyId)))
-      const over = (provider: Layer.Layer<ProviderClient.ProviderClient>, id: string) =>
-        Llm.layer().pipe(Layer.provide(Layer.mergeAll(
-          provider,
-          KeyPool.layer({ providerId: id, keys: [keys[0]!] }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
-          RateLimiter.unlimited
-        )))
-      const router = Router.layer({
-        strategy: "priority",
-        deployments: [{ name: "primary", model: "m", llm: over(primary.layer, "primary") }, {
-          name: "fallback",
-          model: "m",
-          llm: over(fallback.layer, "fallback")
-        }]
+  it.effect(
+    "a Router over a primary that answers 429 without Retry-After serves from the fallback at once: its only " +
+      "key cools, and is not waited for",
+    () =>
+      Effect.gen(function*() {
+        const primary = yield* fakeProvider(() => Effect.fail(limited()))
+        const fallback = yield* fakeProvider((call) => Effect.succeed(response("from the fallback", call.keyId)))
+        const over = (provider: Layer.Layer<ProviderClient.ProviderClient>, id: string) =>
+          Llm.layer().pipe(Layer.provide(Layer.mergeAll(
+            provider,
+            KeyPool.layer({ providerId: id, keys: [keys[0]!] }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+            RateLimiter.unlimited
+          )))
+        const router = Router.layer({
+          strategy: "priority",
+          deployments: [{ name: "primary", model: "m", llm: over(primary.layer, "primary") }, {
+            name: "fallback",
+            model: "m",
+            llm: over(fallback.layer, "fallback")
+          }]
+        })
+        const [result, endedAt] = yield* timed(Llm.chat(request)).pipe(Effect.provide(router))
+        expect(result._tag === "Success" && result.success.text).toBe("from the fallback")
+        expect(endedAt).toBe(0)
+        expect((yield* Ref.get(primary.calls)).length).toBe(1)
       })
-      const [result, endedAt] = yield* timed(Llm.chat(request)).pipe(Effect.provide(router))
-      expect(result._tag === "Success" && result.success.text).toBe("from the fallback")
-      expect(endedAt).toBe(0)
-      expect((yield* Ref.get(primary.calls)).length).toBe(1)
-    }))
+  )
 })

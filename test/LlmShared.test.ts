@@ -93,7 +93,8 @@ describe("Llm over a limiter and a key pool in one store", () => {
   )
 
   it.live(
-    "over a capped key, taken after the permit (a key held beside a refused permit could turn another call away): a call given its permit but no key waits for the key holding the permit, and the cap holds",
+    "over a capped key, taken after the permit (a key held beside a refused permit could turn another call away): a " +
+      "call given its permit but no key waits for the key holding the permit, and the cap holds",
     () =>
       Effect.scoped(Effect.gen(function*() {
         const { http, limiter, llm, open, pool } = yield* sharedLlm({ capacity: 10, refillRate: 10 }, [{

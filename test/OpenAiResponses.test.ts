@@ -132,80 +132,84 @@ const response = (output: ReadonlyArray<Json>, extra: Json = {}): Json => ({
 })
 
 describe("OpenAiResponses request mapping", () => {
-  it.effect("maps instructions, every message kind, tools, tool choice, text format, reasoning and sampling fields", () =>
-    Effect.gen(function*() {
-      const { requests, run } = chatWith(() => jsonResponse(response([message("ok")])), {
-        messages: [
-          Message.system("Be terse."),
-          Message.user([
-            Message.text("Look:"),
-            Message.image("https://img.test/a.png"),
-            Message.image("data:x", "low")
-          ]),
-          Message.assistant("Checking.", {
-            toolCalls: [{ id: "call_1", name: "get_weather", arguments: "{\"city\":\"Paris\"}" }]
-          }),
-          Message.toolResult({ id: "call_1", name: "get_weather" }, { temperature: 21 }),
-          Message.system("Answer in French."),
-          Message.user("And tomorrow?")
-        ],
-        model: "gpt-5",
-        temperature: 0.5,
-        topP: 0.9,
-        maxTokens: 300,
-        stop: ["END"],
-        seed: 7,
-        user: "user-1",
-        tools: [
-          { name: "get_weather", description: "Weather", parameters: { type: "object" }, strict: true },
-          { name: "get_time", parameters: { type: "object" } }
-        ],
-        toolChoice: { tool: "get_weather" },
-        responseFormat: { type: "json_schema", name: "answer", schema: { type: "object" } },
-        reasoningEffort: "high"
+  it.effect(
+    "maps instructions, every message kind, tools, tool choice, text format, reasoning and sampling " +
+      "fields",
+    () =>
+      Effect.gen(function*() {
+        const { requests, run } = chatWith(() => jsonResponse(response([message("ok")])), {
+          messages: [
+            Message.system("Be terse."),
+            Message.user([
+              Message.text("Look:"),
+              Message.image("https://img.test/a.png"),
+              Message.image("data:x", "low")
+            ]),
+            Message.assistant("Checking.", {
+              toolCalls: [{ id: "call_1", name: "get_weather", arguments: "{\"city\":\"Paris\"}" }]
+            }),
+            Message.toolResult({ id: "call_1", name: "get_weather" }, { temperature: 21 }),
+            Message.system("Answer in French."),
+            Message.user("And tomorrow?")
+          ],
+          model: "gpt-5",
+          temperature: 0.5,
+          topP: 0.9,
+          maxTokens: 300,
+          stop: ["END"],
+          seed: 7,
+          user: "user-1",
+          tools: [
+            { name: "get_weather", description: "Weather", parameters: { type: "object" }, strict: true },
+            { name: "get_time", parameters: { type: "object" } }
+          ],
+          toolChoice: { tool: "get_weather" },
+          responseFormat: { type: "json_schema", name: "answer", schema: { type: "object" } },
+          reasoningEffort: "high"
+        })
+        yield* run
+        const [request] = requests
+        assert.strictEqual(request!.url, "https://api.test/v1/responses")
+        expect(request!.body).toStrictEqual({
+          model: "gpt-5",
+          instructions: "Be terse.\n\nAnswer in French.",
+          input: [
+            {
+              type: "message",
+              role: "user",
+              content: [
+                { type: "input_text", text: "Look:" },
+                { type: "input_image", image_url: "https://img.test/a.png", detail: "auto" },
+                { type: "input_image", image_url: "data:x", detail: "low" }
+              ]
+            },
+            { type: "message", role: "assistant", content: [{ type: "output_text", text: "Checking." }] },
+            { type: "function_call", call_id: "call_1", name: "get_weather", arguments: "{\"city\":\"Paris\"}" },
+            { type: "function_call_output", call_id: "call_1", output: "{\"temperature\":21}" },
+            { type: "message", role: "user", content: [{ type: "input_text", text: "And tomorrow?" }] }
+          ],
+          store: false,
+          temperature: 0.5,
+          top_p: 0.9,
+          max_output_tokens: 300,
+          tools: [
+            {
+              type: "function",
+              name: "get_weather",
+              description: "Weather",
+              parameters: { type: "object" },
+              strict: true
+            },
+            { type: "function", name: "get_time", parameters: { type: "object" }, strict: false }
+          ],
+          tool_choice: { type: "function", name: "get_weather" },
+          text: { format: { type: "json_schema", name: "answer", schema: { type: "object" }, strict: true } },
+          reasoning: { effort: "high", summary: "auto" },
+          include: ["reasoning.encrypted_content"],
+          user: "user-1"
+        })
       })
-      yield* run
-      const [request] = requests
-      assert.strictEqual(request!.url, "https://api.test/v1/responses")
-      expect(request!.body).toStrictEqual({
-        model: "gpt-5",
-        instructions: "Be terse.\n\nAnswer in French.",
-        input: [
-          {
-            type: "message",
-            role: "user",
-            content: [
-              { type: "input_text", text: "Look:" },
-              { type: "input_image", image_url: "https://img.test/a.png", detail: "auto" },
-              { type: "input_image", image_url: "data:x", detail: "low" }
-            ]
-          },
-          { type: "message", role: "assistant", content: [{ type: "output_text", text: "Checking." }] },
-          { type: "function_call", call_id: "call_1", name: "get_weather", arguments: "{\"city\":\"Paris\"}" },
-          { type: "function_call_output", call_id: "call_1", output: "{\"temperature\":21}" },
-          { type: "message", role: "user", content: [{ type: "input_text", text: "And tomorrow?" }] }
-        ],
-        store: false,
-        temperature: 0.5,
-        top_p: 0.9,
-        max_output_tokens: 300,
-        tools: [
-          {
-            type: "function",
-            name: "get_weather",
-            description: "Weather",
-            parameters: { type: "object" },
-            strict: true
-          },
-          { type: "function", name: "get_time", parameters: { type: "object" }, strict: false }
-        ],
-        tool_choice: { type: "function", name: "get_weather" },
-        text: { format: { type: "json_schema", name: "answer", schema: { type: "object" }, strict: true } },
-        reasoning: { effort: "high", summary: "auto" },
-        include: ["reasoning.encrypted_content"],
-        user: "user-1"
-      })
-    }))
+  )
 
   it.effect("string tool choices, simple formats, effort none, store, stream and providerOptions last", () =>
     Effect.gen(function*() {
@@ -752,26 +756,33 @@ describe("OpenAiResponses streams", () => {
       assert.strictEqual(reply.text, "Hi")
     }))
 
-  it.effect("a malformed event is skipped and counted (truncated without its terminal event); a wrongly shaped or oversized one -> OutputDecodeError", () =>
-    Effect.gen(function*() {
-      const [malformed, warnings] = yield* withWarnings(
-        outcome(["event: response.output_text.delta\ndata: {not json\n\n"])
-      )
-      assert.strictEqual(malformed.error._tag, "StreamTruncatedError")
-      assert.deepStrictEqual(skippedCounts(warnings), [1])
-      assert.include(warnings[0]!.message, "{not json")
-      const shaped = yield* outcome([ev("response.output_text.delta", { delta: 42 })])
-      assert(shaped.error._tag === "OutputDecodeError")
-      assert.include(shaped.error.detail, "not a string")
-      const { service } = setup(() => streamResponse([ev("response.output_text.delta", { delta: "x".repeat(200) })]), {
-        maxEventSize: 100
+  it.effect(
+    "a malformed event is skipped and counted (truncated without its terminal event); a wrongly shaped or " +
+      "oversized one -> OutputDecodeError",
+    () =>
+      Effect.gen(function*() {
+        const [malformed, warnings] = yield* withWarnings(
+          outcome(["event: response.output_text.delta\ndata: {not json\n\n"])
+        )
+        assert.strictEqual(malformed.error._tag, "StreamTruncatedError")
+        assert.deepStrictEqual(skippedCounts(warnings), [1])
+        assert.include(warnings[0]!.message, "{not json")
+        const shaped = yield* outcome([ev("response.output_text.delta", { delta: 42 })])
+        assert(shaped.error._tag === "OutputDecodeError")
+        assert.include(shaped.error.detail, "not a string")
+        const { service } = setup(
+          () => streamResponse([ev("response.output_text.delta", { delta: "x".repeat(200) })]),
+          {
+            maxEventSize: 100
+          }
+        )
+        const large = yield* Effect.flip(
+          Stream.runDrain(Stream.unwrap(Effect.map(service, (c) => c.chatStream(hello, credentials))))
+        )
+        assert(large._tag === "OutputDecodeError")
+        assert.include(large.detail, "maxEventSize")
       })
-      const large = yield* Effect.flip(
-        Stream.runDrain(Stream.unwrap(Effect.map(service, (c) => c.chatStream(hello, credentials))))
-      )
-      assert(large._tag === "OutputDecodeError")
-      assert.include(large.detail, "maxEventSize")
-    }))
+  )
 
   it.effect("a stream request answered with one JSON body still streams it, or fails with its error", () =>
     Effect.gen(function*() {

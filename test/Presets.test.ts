@@ -95,63 +95,71 @@ describe("Presets", () => {
       expect(built).toMatchObject({ _tag: "OptionsError", option: "baseUrl" })
     }))
 
-  it.effect("DeepSeek: blank lines before the body, reasoning_content, max_tokens, and 402 as AuthError payment_required", () =>
-    Effect.gen(function*() {
-      const ok = client(
-        "deepseek",
-        () => jsonResponse(`\n\n\n${JSON.stringify(completion({ content: "Hi.", reasoning_content: "Think." }))}`)
-      )
-      const reply = yield* Effect.flatMap(
-        ok.service,
-        (c) => c.chat(hello, ProviderClient.credentials("sk-deepseek-000000001"))
-      )
-      expect(reply).toMatchObject({ text: "Hi.", reasoning: "Think.", provider: "deepseek" })
-      expect(ok.requests[0]!.url).toBe("https://api.deepseek.com/v1/chat/completions")
-      expect(ok.requests[0]!.body).toMatchObject({ max_tokens: 50 })
-      expect(ok.requests[0]!.body).not.toHaveProperty("max_completion_tokens")
-      const broke = client(
-        "deepseek",
-        () => jsonResponse({ error: { message: "Insufficient Balance", type: "unknown_error" } }, { status: 402 })
-      )
-      const error = yield* Effect.flip(
-        Effect.flatMap(broke.service, (c) => c.chat(hello, ProviderClient.credentials("sk-deepseek-000000001")))
-      )
-      expect(error).toMatchObject({ _tag: "AuthError", reason: "payment_required", provider: "deepseek" })
-    }))
-
-  it.effect("OpenRouter: keep-alive comments are skipped, reasoning is read, attribution headers go out, 402 is AuthError", () =>
-    Effect.gen(function*() {
-      const ok = client(
-        "openrouter",
-        () =>
-          streamResponse([
-            ": OPENROUTER PROCESSING\n\n",
-            ": OPENROUTER PROCESSING\n\n",
-            delta({ role: "assistant", reasoning: "Hmm." }),
-            delta({ content: "Hello" }),
-            delta({}, "stop", { usage: { prompt_tokens: 4, completion_tokens: 1, total_tokens: 5 } }),
-            "data: [DONE]\n\n"
-          ]),
-        { headers: { "HTTP-Referer": "https://app.example", "X-Title": "App" } }
-      )
-      const reply = yield* ChatChunk.collect(
-        Stream.unwrap(
-          Effect.map(ok.service, (c) => c.chatStream(hello, ProviderClient.credentials("sk-or-0000000001")))
+  it.effect(
+    "DeepSeek: blank lines before the body, reasoning_content, max_tokens, and 402 as AuthError " +
+      "payment_required",
+    () =>
+      Effect.gen(function*() {
+        const ok = client(
+          "deepseek",
+          () => jsonResponse(`\n\n\n${JSON.stringify(completion({ content: "Hi.", reasoning_content: "Think." }))}`)
         )
-      )
-      expect(reply).toMatchObject({ text: "Hello", reasoning: "Hmm.", finishReason: "stop", provider: "openrouter" })
-      expect(reply.usage).toMatchObject({ promptTokens: 4, completionTokens: 1 })
-      expect(ok.requests[0]!.url).toBe("https://openrouter.ai/api/v1/chat/completions")
-      expect(ok.requests[0]!.headers).toMatchObject({ "http-referer": "https://app.example", "x-title": "App" })
-      const broke = client(
-        "openrouter",
-        () => jsonResponse({ error: { code: 402, message: "Insufficient credits" } }, { status: 402 })
-      )
-      const error = yield* Effect.flip(
-        Effect.flatMap(broke.service, (c) => c.chat(hello, ProviderClient.credentials("sk-or-0000000001")))
-      )
-      expect(error).toMatchObject({ _tag: "AuthError", reason: "payment_required" })
-    }))
+        const reply = yield* Effect.flatMap(
+          ok.service,
+          (c) => c.chat(hello, ProviderClient.credentials("sk-deepseek-000000001"))
+        )
+        expect(reply).toMatchObject({ text: "Hi.", reasoning: "Think.", provider: "deepseek" })
+        expect(ok.requests[0]!.url).toBe("https://api.deepseek.com/v1/chat/completions")
+        expect(ok.requests[0]!.body).toMatchObject({ max_tokens: 50 })
+        expect(ok.requests[0]!.body).not.toHaveProperty("max_completion_tokens")
+        const broke = client(
+          "deepseek",
+          () => jsonResponse({ error: { message: "Insufficient Balance", type: "unknown_error" } }, { status: 402 })
+        )
+        const error = yield* Effect.flip(
+          Effect.flatMap(broke.service, (c) => c.chat(hello, ProviderClient.credentials("sk-deepseek-000000001")))
+        )
+        expect(error).toMatchObject({ _tag: "AuthError", reason: "payment_required", provider: "deepseek" })
+      })
+  )
+
+  it.effect(
+    "OpenRouter: keep-alive comments are skipped, reasoning is read, attribution headers go out, 402 is " +
+      "AuthError",
+    () =>
+      Effect.gen(function*() {
+        const ok = client(
+          "openrouter",
+          () =>
+            streamResponse([
+              ": OPENROUTER PROCESSING\n\n",
+              ": OPENROUTER PROCESSING\n\n",
+              delta({ role: "assistant", reasoning: "Hmm." }),
+              delta({ content: "Hello" }),
+              delta({}, "stop", { usage: { prompt_tokens: 4, completion_tokens: 1, total_tokens: 5 } }),
+              "data: [DONE]\n\n"
+            ]),
+          { headers: { "HTTP-Referer": "https://app.example", "X-Title": "App" } }
+        )
+        const reply = yield* ChatChunk.collect(
+          Stream.unwrap(
+            Effect.map(ok.service, (c) => c.chatStream(hello, ProviderClient.credentials("sk-or-0000000001")))
+          )
+        )
+        expect(reply).toMatchObject({ text: "Hello", reasoning: "Hmm.", finishReason: "stop", provider: "openrouter" })
+        expect(reply.usage).toMatchObject({ promptTokens: 4, completionTokens: 1 })
+        expect(ok.requests[0]!.url).toBe("https://openrouter.ai/api/v1/chat/completions")
+        expect(ok.requests[0]!.headers).toMatchObject({ "http-referer": "https://app.example", "x-title": "App" })
+        const broke = client(
+          "openrouter",
+          () => jsonResponse({ error: { code: 402, message: "Insufficient credits" } }, { status: 402 })
+        )
+        const error = yield* Effect.flip(
+          Effect.flatMap(broke.service, (c) => c.chat(hello, ProviderClient.credentials("sk-or-0000000001")))
+        )
+        expect(error).toMatchObject({ _tag: "AuthError", reason: "payment_required" })
+      })
+  )
 
   it.effect("Groq: usage from x_groq.usage on the last chunk", () =>
     Effect.gen(function*() {
@@ -209,43 +217,49 @@ describe("Zhipu JWT", () => {
   const id = "a1b2c3d4"
   const secret = "s3cr3t-for-the-test"
 
-  it.effect("an id.secret key goes out as an HS256 JWT over {api_key, exp, timestamp}, its HMAC made with the secret", () =>
-    Effect.gen(function*() {
-      yield* TestClock.setTime(1_700_000_000_000)
-      const zhipu = client("zhipu", () => jsonResponse(completion({ content: "ok" })))
-      const service = yield* zhipu.service
-      const credentials = ProviderClient.credentials(`${id}.${secret}`)
-      const reply = yield* service.chat(hello, credentials)
-      expect(reply.provider).toBe("zhipu")
-      expect(zhipu.requests[0]!.url).toBe("https://open.bigmodel.cn/api/paas/v4/chat/completions")
-      const authorization = zhipu.requests[0]!.headers.authorization!
-      expect(authorization).toMatch(/^Bearer [\w-]+\.[\w-]+\.[\w-]+$/)
-      expect(authorization).not.toContain(secret)
-      const token = authorization.slice("Bearer ".length)
-      const [header, payload, signature] = token.split(".") as [string, string, string]
-      expect(decodePart(header)).toEqual({ alg: "HS256", sign_type: "SIGN" })
-      expect(decodePart(payload)).toEqual({
-        api_key: id,
-        exp: 1_700_000_000_000 + 180_000,
-        timestamp: 1_700_000_000_000
+  it.effect(
+    "an id.secret key goes out as an HS256 JWT over {api_key, exp, timestamp}, its HMAC made with the " +
+      "secret",
+    () =>
+      Effect.gen(function*() {
+        yield* TestClock.setTime(1_700_000_000_000)
+        const zhipu = client("zhipu", () => jsonResponse(completion({ content: "ok" })))
+        const service = yield* zhipu.service
+        const credentials = ProviderClient.credentials(`${id}.${secret}`)
+        const reply = yield* service.chat(hello, credentials)
+        expect(reply.provider).toBe("zhipu")
+        expect(zhipu.requests[0]!.url).toBe("https://open.bigmodel.cn/api/paas/v4/chat/completions")
+        const authorization = zhipu.requests[0]!.headers.authorization!
+        expect(authorization).toMatch(/^Bearer [\w-]+\.[\w-]+\.[\w-]+$/)
+        expect(authorization).not.toContain(secret)
+        const token = authorization.slice("Bearer ".length)
+        const [header, payload, signature] = token.split(".") as [string, string, string]
+        expect(decodePart(header)).toEqual({ alg: "HS256", sign_type: "SIGN" })
+        expect(decodePart(payload)).toEqual({
+          api_key: id,
+          exp: 1_700_000_000_000 + 180_000,
+          timestamp: 1_700_000_000_000
+        })
+        expect(signature).toBe(createHmac("sha256", secret).update(`${header}.${payload}`).digest("base64url"))
+
+        // Reused until 30 s before it expires, then signed anew.
+        yield* TestClock.adjust("149 seconds")
+        yield* service.chat(hello, credentials)
+        expect(zhipu.requests[1]!.headers.authorization).toBe(authorization)
+        yield* TestClock.adjust("1 second")
+        yield* service.chat(hello, credentials)
+        const renewed = zhipu.requests[2]!.headers.authorization!
+        expect(renewed).not.toBe(authorization)
+        expect(decodePart(renewed.slice("Bearer ".length).split(".")[1]!)).toMatchObject({
+          timestamp: 1_700_000_150_000
+        })
+
+        // Each key has its own token.
+        yield* service.chat(hello, ProviderClient.credentials(`other.${secret}`))
+        expect(decodePart(zhipu.requests[3]!.headers.authorization!.slice("Bearer ".length).split(".")[1]!))
+          .toMatchObject({ api_key: "other" })
       })
-      expect(signature).toBe(createHmac("sha256", secret).update(`${header}.${payload}`).digest("base64url"))
-
-      // Reused until 30 s before it expires, then signed anew.
-      yield* TestClock.adjust("149 seconds")
-      yield* service.chat(hello, credentials)
-      expect(zhipu.requests[1]!.headers.authorization).toBe(authorization)
-      yield* TestClock.adjust("1 second")
-      yield* service.chat(hello, credentials)
-      const renewed = zhipu.requests[2]!.headers.authorization!
-      expect(renewed).not.toBe(authorization)
-      expect(decodePart(renewed.slice("Bearer ".length).split(".")[1]!)).toMatchObject({ timestamp: 1_700_000_150_000 })
-
-      // Each key has its own token.
-      yield* service.chat(hello, ProviderClient.credentials(`other.${secret}`))
-      expect(decodePart(zhipu.requests[3]!.headers.authorization!.slice("Bearer ".length).split(".")[1]!))
-        .toMatchObject({ api_key: "other" })
-    }))
+  )
 
   it("a key without a dot is sent as a plain bearer token; sign is deterministic", () => {
     const auth = ZhipuJwt.auth()

@@ -122,9 +122,13 @@ describe("Pricing.estimate", () => {
   // 400 bytes of text, 4 for the message's markers, 3 for the reply's priming.
   const promptAtMost = 407
 
-  it("charges the prompt counted at most (a token per byte) at the input price and maxTokens at the output price", () => {
-    closeTo(Pricing.estimate({ input: 2, cachedInput: 1, output: 8 }, request), (promptAtMost * 2 + 50 * 8) / 1e6)
-  })
+  it(
+    "charges the prompt counted at most (a token per byte) at the input price and maxTokens at the output " +
+      "price",
+    () => {
+      closeTo(Pricing.estimate({ input: 2, cachedInput: 1, output: 8 }, request), (promptAtMost * 2 + 50 * 8) / 1e6)
+    }
+  )
 
   it("charges defaultMaxTokens when the request sets no maxTokens", () => {
     const open = { messages: request.messages }
@@ -142,23 +146,29 @@ describe("Pricing.estimate", () => {
     expect(cost).toBeGreaterThan(RateLimiter.estimateTokens({ messages: [Message.user(text)] }))
   })
 
-  it.effect("is never below the prompt's real token count (o200k), whatever the text: a budget's reservation is a bound", () =>
-    Effect.gen(function*() {
-      const count = yield* Effect.promise(() => import("gpt-tokenizer").then((module) => module.countTokens))
-      const text = fc.string({ unit: "binary", maxLength: 200 })
-      fc.assert(
-        fc.property(fc.array(text, { minLength: 1, maxLength: 4 }), text, (texts, schema) => {
-          const asked = {
-            messages: texts.map((content, i) => i % 2 === 0 ? Message.user(content) : Message.assistant(content)),
-            tools: [{ name: "lookup", description: schema, parameters: { type: "object" } }]
-          }
-          const real = texts.reduce((sum, content) => sum + count(content, { disallowedSpecial: new Set() }), 0) +
-            count(JSON.stringify(asked.tools), { disallowedSpecial: new Set() })
-          expect(Pricing.estimate({ input: 1e6, output: 0 }, asked)).toBeGreaterThanOrEqual(real + 3 * texts.length + 3)
-        }),
-        { numRuns: 300 }
-      )
-    }))
+  it.effect(
+    "is never below the prompt's real token count (o200k), whatever the text: a budget's reservation is a " +
+      "bound",
+    () =>
+      Effect.gen(function*() {
+        const count = yield* Effect.promise(() => import("gpt-tokenizer").then((module) => module.countTokens))
+        const text = fc.string({ unit: "binary", maxLength: 200 })
+        fc.assert(
+          fc.property(fc.array(text, { minLength: 1, maxLength: 4 }), text, (texts, schema) => {
+            const asked = {
+              messages: texts.map((content, i) => i % 2 === 0 ? Message.user(content) : Message.assistant(content)),
+              tools: [{ name: "lookup", description: schema, parameters: { type: "object" } }]
+            }
+            const real = texts.reduce((sum, content) => sum + count(content, { disallowedSpecial: new Set() }), 0) +
+              count(JSON.stringify(asked.tools), { disallowedSpecial: new Set() })
+            expect(Pricing.estimate({ input: 1e6, output: 0 }, asked)).toBeGreaterThanOrEqual(
+              real + 3 * texts.length + 3
+            )
+          }),
+          { numRuns: 300 }
+        )
+      })
+  )
 })
 
 describe("Pricing.fromPerMtok", () => {

@@ -188,40 +188,44 @@ describe("ProviderConfig.fromJson", () => {
       expect(none).toEqual([])
     }).pipe(withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000" })))
 
-  it.effect("a store section decodes into Store options; a bad one is named by path, an unknown field warned about", () =>
-    Effect.gen(function*() {
-      const store = {
-        redis: "redis://127.0.0.1:6379",
-        on_unavailable: "fail-open",
-        instances: 3,
-        command_timeout: 0.25,
-        lease_ttl: 5
-      }
-      const config = yield* ProviderConfig.fromJson({ ...file(), store })
-      expect(config.store).toEqual({
-        redis: "redis://127.0.0.1:6379",
-        onUnavailable: "fail-open",
-        instances: 3,
-        commandTimeout: 250,
-        leaseTtl: 5000
-      })
-      expect(Object.keys(config.providers)).toEqual(["openai", "deepseek"])
-      expect((yield* ProviderConfig.fromJson(file())).store).toBeUndefined()
+  it.effect(
+    "a store section decodes into Store options; a bad one is named by path, an unknown field warned " +
+      "about",
+    () =>
+      Effect.gen(function*() {
+        const store = {
+          redis: "redis://127.0.0.1:6379",
+          on_unavailable: "fail-open",
+          instances: 3,
+          command_timeout: 0.25,
+          lease_ttl: 5
+        }
+        const config = yield* ProviderConfig.fromJson({ ...file(), store })
+        expect(config.store).toEqual({
+          redis: "redis://127.0.0.1:6379",
+          onUnavailable: "fail-open",
+          instances: 3,
+          commandTimeout: 250,
+          leaseTtl: 5000
+        })
+        expect(Object.keys(config.providers)).toEqual(["openai", "deepseek"])
+        expect((yield* ProviderConfig.fromJson(file())).store).toBeUndefined()
 
-      const bad = { redis: "http://127.0.0.1:6379", on_unavailable: "fail-sometimes", instances: 0 }
-      const error = yield* Effect.flip(ProviderConfig.fromJson({ ...file(), store: bad }, "provider.json"))
-      expect(error.issues).toEqual([
-        { path: "store.redis", message: "expected a redis:// or rediss:// URL" },
-        { path: "store.on_unavailable", message: "expected one of fail-open, fail-closed" },
-        { path: "store.instances", message: "expected a positive whole number" }
-      ])
-      const [, warnings] = yield* withWarnings(
-        ProviderConfig.fromJson({ ...file(), store: { redis: "redis://h:1", instaces: 2 } }, "provider.json")
-      )
-      expect(warnings.map((warning) => warning.message)).toEqual([
-        "provider.json: store.instaces: unknown field, ignored (did you mean instances?)"
-      ])
-    }).pipe(withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000" })))
+        const bad = { redis: "http://127.0.0.1:6379", on_unavailable: "fail-sometimes", instances: 0 }
+        const error = yield* Effect.flip(ProviderConfig.fromJson({ ...file(), store: bad }, "provider.json"))
+        expect(error.issues).toEqual([
+          { path: "store.redis", message: "expected a redis:// or rediss:// URL" },
+          { path: "store.on_unavailable", message: "expected one of fail-open, fail-closed" },
+          { path: "store.instances", message: "expected a positive whole number" }
+        ])
+        const [, warnings] = yield* withWarnings(
+          ProviderConfig.fromJson({ ...file(), store: { redis: "redis://h:1", instaces: 2 } }, "provider.json")
+        )
+        expect(warnings.map((warning) => warning.message)).toEqual([
+          "provider.json: store.instaces: unknown field, ignored (did you mean instances?)"
+        ])
+      }).pipe(withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000" }))
+  )
 
   it.effect("reports a model listed twice", () =>
     Effect.gen(function*() {
@@ -459,28 +463,32 @@ describe("ProviderConfig over loopback", () => {
 describe("ProviderConfig: api and preset", () => {
   const key = "sk-api-test-key-000000000001"
 
-  it.effect("a preset with another api, a vllm preset without base_url and a keyed model without api_keys are reported", () =>
-    Effect.gen(function*() {
-      const error = yield* Effect.flip(ProviderConfig.fromJson({
-        a: [{ model_name: "m", api_keys: [key], api: "anthropic", preset: "deepseek" }],
-        b: [{ model_name: "m", api_keys: [key], preset: "vllm" }],
-        c: [{ model_name: "m", preset: "groq" }],
-        d: [{ model_name: "m", api_keys: [key], preset: "nope", api: "soap" }]
-      }))
-      const byPath = Object.fromEntries(error.issues.map((issue) => [issue.path, issue.message]))
-      expect(byPath["d[0].preset"]).toContain("deepseek")
-      expect(byPath["d[0].api"]).toContain("gemini")
-      const second = yield* Effect.flip(ProviderConfig.fromJson({
-        a: [{ model_name: "m", api_keys: [key], api: "anthropic", preset: "deepseek" }],
-        b: [{ model_name: "m", api_keys: [key], preset: "vllm" }],
-        c: [{ model_name: "m", preset: "groq" }]
-      }))
-      expect(second.issues).toEqual([
-        { path: "a[0].preset", message: "presets are for the chat-completions api, not anthropic" },
-        { path: "b[0].base_url", message: "the vllm preset needs base_url (the server's root, /v1 included)" },
-        { path: "c[0].api_keys", message: "expected at least one key" }
-      ])
-    }))
+  it.effect(
+    "a preset with another api, a vllm preset without base_url and a keyed model without api_keys are " +
+      "reported",
+    () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(ProviderConfig.fromJson({
+          a: [{ model_name: "m", api_keys: [key], api: "anthropic", preset: "deepseek" }],
+          b: [{ model_name: "m", api_keys: [key], preset: "vllm" }],
+          c: [{ model_name: "m", preset: "groq" }],
+          d: [{ model_name: "m", api_keys: [key], preset: "nope", api: "soap" }]
+        }))
+        const byPath = Object.fromEntries(error.issues.map((issue) => [issue.path, issue.message]))
+        expect(byPath["d[0].preset"]).toContain("deepseek")
+        expect(byPath["d[0].api"]).toContain("gemini")
+        const second = yield* Effect.flip(ProviderConfig.fromJson({
+          a: [{ model_name: "m", api_keys: [key], api: "anthropic", preset: "deepseek" }],
+          b: [{ model_name: "m", api_keys: [key], preset: "vllm" }],
+          c: [{ model_name: "m", preset: "groq" }]
+        }))
+        expect(second.issues).toEqual([
+          { path: "a[0].preset", message: "presets are for the chat-completions api, not anthropic" },
+          { path: "b[0].base_url", message: "the vllm preset needs base_url (the server's root, /v1 included)" },
+          { path: "c[0].api_keys", message: "expected at least one key" }
+        ])
+      })
+  )
 
   it.effect("a keyless model (api ollama, the ollama preset) gets the key none", () =>
     Effect.gen(function*() {

@@ -65,38 +65,42 @@ describe("RateLimiter bucket", () => {
       expect(yield* now).toBe(2500)
     }))
 
-  it.effect("a burst of 200 concurrent calls at capacity 20, refill 10/s takes about 18 s and never exceeds the bucket", () =>
-    Effect.gen(function*() {
-      const capacity = 20
-      const refillRate = 10
-      const limiter = yield* RateLimiter.make({ capacity, refillRate })
-      const admitted: Array<number> = []
-      const calls = yield* Effect.forkChild(
-        Effect.forEach(
-          range(200),
-          () => permitted(limiter)(Effect.flatMap(now, (t) => Effect.sync(() => admitted.push(t)))),
-          { concurrency: "unbounded", discard: true }
+  it.effect(
+    "a burst of 200 concurrent calls at capacity 20, refill 10/s takes about 18 s and never exceeds the " +
+      "bucket",
+    () =>
+      Effect.gen(function*() {
+        const capacity = 20
+        const refillRate = 10
+        const limiter = yield* RateLimiter.make({ capacity, refillRate })
+        const admitted: Array<number> = []
+        const calls = yield* Effect.forkChild(
+          Effect.forEach(
+            range(200),
+            () => permitted(limiter)(Effect.flatMap(now, (t) => Effect.sync(() => admitted.push(t)))),
+            { concurrency: "unbounded", discard: true }
+          )
         )
-      )
-      for (let t = 0; t <= 20_000; t += 250) {
-        yield* advance(t === 0 ? 0 : 250)
-        const bound = capacity + refillRate * (t / 1000)
-        expect(admitted.length).toBeLessThanOrEqual(bound)
-        // Demand is there all along, so it admits all the bucket allows.
-        expect(admitted.length).toBeGreaterThanOrEqual(Math.min(200, bound - 1))
-        const status = yield* limiter.status
-        expect(status.available).toBeGreaterThanOrEqual(0)
-        expect(status.available).toBeLessThanOrEqual(capacity)
-        expect(status.waiting).toBe(200 - admitted.length)
-      }
-      yield* Fiber.join(calls)
-      const finished = Math.max(...admitted)
-      expect(finished).toBeGreaterThanOrEqual(17_900)
-      expect(finished).toBeLessThanOrEqual(18_100)
-      for (const t of admitted) {
-        expect(admitted.filter((u) => u <= t).length).toBeLessThanOrEqual(capacity + refillRate * (t / 1000))
-      }
-    }))
+        for (let t = 0; t <= 20_000; t += 250) {
+          yield* advance(t === 0 ? 0 : 250)
+          const bound = capacity + refillRate * (t / 1000)
+          expect(admitted.length).toBeLessThanOrEqual(bound)
+          // Demand is there all along, so it admits all the bucket allows.
+          expect(admitted.length).toBeGreaterThanOrEqual(Math.min(200, bound - 1))
+          const status = yield* limiter.status
+          expect(status.available).toBeGreaterThanOrEqual(0)
+          expect(status.available).toBeLessThanOrEqual(capacity)
+          expect(status.waiting).toBe(200 - admitted.length)
+        }
+        yield* Fiber.join(calls)
+        const finished = Math.max(...admitted)
+        expect(finished).toBeGreaterThanOrEqual(17_900)
+        expect(finished).toBeLessThanOrEqual(18_100)
+        for (const t of admitted) {
+          expect(admitted.filter((u) => u <= t).length).toBeLessThanOrEqual(capacity + refillRate * (t / 1000))
+        }
+      })
+  )
 
   it.effect("consume with onExceeded fail never waits and never jumps the queue", () =>
     Effect.gen(function*() {

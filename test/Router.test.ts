@@ -274,63 +274,71 @@ describe("Router", () => {
     )
   })
 
-  it.effect("budgets: a deployment over its limit is passed over before sending; over the overall limit the call fails", () => {
-    const log = makeLog()
-    // 0.06 dollar a token: "hi" with maxTokens 1 costs at most 10 tokens (2 bytes, 4 for the message's markers, 3 for
-    // the reply's priming, 1 reply token), 0.6 dollars.
-    const price = { input: 60_000, output: 60_000 }
-    const request = { messages: [Message.user("hi")], maxTokens: 1 }
-    return Effect.gen(function*() {
-      const budget = yield* Budget.make({
-        limits: [{ scope: "a", limit: 1, period: "1 day" }, { scope: Budget.overall, limit: 1.5, period: "1 day" }]
+  it.effect(
+    "budgets: a deployment over its limit is passed over before sending; over the overall limit the call " +
+      "fails",
+    () => {
+      const log = makeLog()
+      // 0.06 dollar a token: "hi" with maxTokens 1 costs at most 10 tokens (2 bytes, 4 for the message's markers, 3 for
+      // the reply's priming, 1 reply token), 0.6 dollars.
+      const price = { input: 60_000, output: 60_000 }
+      const request = { messages: [Message.user("hi")], maxTokens: 1 }
+      return Effect.gen(function*() {
+        const budget = yield* Budget.make({
+          limits: [{ scope: "a", limit: 1, period: "1 day" }, { scope: Budget.overall, limit: 1.5, period: "1 day" }]
+        })
+        yield* run(
+          {
+            strategy: "priority",
+            budget,
+            deployments: [{ ...deployment(log, "a"), price }, { ...deployment(log, "b"), price }]
+          },
+          Effect.gen(function*() {
+            expect((yield* Llm.chat(request)).text).toBe("a")
+            expect((yield* Llm.chat(request)).text).toBe("b")
+            expect(log.count("a")).toBe(1)
+            const error = yield* Effect.flip(Llm.chat(request))
+            expect(error._tag).toBe("BudgetExceededError")
+            expect(error._tag === "BudgetExceededError" && error.scope).toBe(Budget.overall)
+            expect(error.attempts?.map((attempt) => [attempt.deployment, attempt.error])).toEqual([
+              ["a", "BudgetExceededError"],
+              ["b", "BudgetExceededError"]
+            ])
+            expect(log.count("a") + log.count("b")).toBe(2)
+            const budgets = (yield* Router.status).details["a"]!.budgets
+            expect(budgets.map((limit) => [limit.scope, Math.round(limit.spent * 10) / 10])).toEqual([["a", 0.6], [
+              "overall",
+              1.2
+            ]])
+          })
+        )
       })
-      yield* run(
-        {
-          strategy: "priority",
-          budget,
-          deployments: [{ ...deployment(log, "a"), price }, { ...deployment(log, "b"), price }]
-        },
-        Effect.gen(function*() {
-          expect((yield* Llm.chat(request)).text).toBe("a")
-          expect((yield* Llm.chat(request)).text).toBe("b")
-          expect(log.count("a")).toBe(1)
-          const error = yield* Effect.flip(Llm.chat(request))
-          expect(error._tag).toBe("BudgetExceededError")
-          expect(error._tag === "BudgetExceededError" && error.scope).toBe(Budget.overall)
-          expect(error.attempts?.map((attempt) => [attempt.deployment, attempt.error])).toEqual([
-            ["a", "BudgetExceededError"],
-            ["b", "BudgetExceededError"]
-          ])
-          expect(log.count("a") + log.count("b")).toBe(2)
-          const budgets = (yield* Router.status).details["a"]!.budgets
-          expect(budgets.map((limit) => [limit.scope, Math.round(limit.spent * 10) / 10])).toEqual([["a", 0.6], [
-            "overall",
-            1.2
-          ]])
-        })
-      )
-    })
-  })
+    }
+  )
 
-  it.effect("budgets: a routed stream that fails before its first chunk is charged nothing, as a failed chat is", () => {
-    const log = makeLog()
-    // 0.1 dollar a token: "hi" with maxTokens 1 costs at most 10 tokens, 1 dollar.
-    const price = { input: 100_000, output: 100_000 }
-    const request = { messages: [Message.user("hi")], maxTokens: 1 }
-    return Effect.gen(function*() {
-      const budget = yield* Budget.make({ limits: [{ scope: Budget.overall, limit: 10, period: "1 day" }] })
-      yield* run(
-        { budget, deployments: [{ ...deployment(log, "a", { answer: () => unavailable("a") }), price }] },
-        Effect.gen(function*() {
-          expect((yield* Effect.flip(Llm.chat(request)))._tag).toBe("ProviderUnavailableError")
-          expect((yield* Effect.flip(Stream.runDrain(Llm.chatStream(request))))._tag).toBe("ProviderUnavailableError")
-          expect(log.count("a")).toBe(2)
-          const [overall] = (yield* Router.status).details["a"]!.budgets
-          expect(overall).toMatchObject({ scope: Budget.overall, spent: 0, reserved: 0 })
-        })
-      )
-    })
-  })
+  it.effect(
+    "budgets: a routed stream that fails before its first chunk is charged nothing, as a failed chat " +
+      "is",
+    () => {
+      const log = makeLog()
+      // 0.1 dollar a token: "hi" with maxTokens 1 costs at most 10 tokens, 1 dollar.
+      const price = { input: 100_000, output: 100_000 }
+      const request = { messages: [Message.user("hi")], maxTokens: 1 }
+      return Effect.gen(function*() {
+        const budget = yield* Budget.make({ limits: [{ scope: Budget.overall, limit: 10, period: "1 day" }] })
+        yield* run(
+          { budget, deployments: [{ ...deployment(log, "a", { answer: () => unavailable("a") }), price }] },
+          Effect.gen(function*() {
+            expect((yield* Effect.flip(Llm.chat(request)))._tag).toBe("ProviderUnavailableError")
+            expect((yield* Effect.flip(Stream.runDrain(Llm.chatStream(request))))._tag).toBe("ProviderUnavailableError")
+            expect(log.count("a")).toBe(2)
+            const [overall] = (yield* Router.status).details["a"]!.budgets
+            expect(overall).toMatchObject({ scope: Budget.overall, spent: 0, reserved: 0 })
+          })
+        )
+      })
+    }
+  )
 
   it.effect("status counts the malformed events each deployment's replies skipped, chat and stream alike", () => {
     const log = makeLog()
@@ -421,33 +429,37 @@ describe("Router", () => {
     )
   })
 
-  it.effect("a group's fallbacks apply to its members; an error no fallback takes ends the call with its attempts", () => {
-    const log = makeLog()
-    return run(
-      {
-        deployments: [
-          deployment(log, "a", { groups: ["g"], answer: () => unavailable("a") }),
-          deployment(log, "b", { groups: ["g"], answer: () => unavailable("b") }),
-          deployment(log, "c", {
-            answer: () => new LlmError.InvalidRequestError({ provider: "c", model: "c-model", status: 400 })
-          })
-        ],
-        fallbacks: { g: [{ to: "c", on: ["ProviderUnavailableError"] }] }
-      },
-      Effect.gen(function*() {
-        const error = yield* Effect.flip(Llm.chat(ask("g")))
-        expect(error._tag).toBe("InvalidRequestError")
-        expect(error.provider).toBe("c")
-        expect(error.attempts?.map((attempt) => [attempt.deployment, attempt.error]).sort()).toEqual([
-          ["a", "ProviderUnavailableError"],
-          ["b", "ProviderUnavailableError"],
-          ["c", "InvalidRequestError"]
-        ])
-        expect(error.attempts?.[2]?.deployment).toBe("c")
-        expect(error.message).toContain("Tried: ")
-      })
-    )
-  })
+  it.effect(
+    "a group's fallbacks apply to its members; an error no fallback takes ends the call with its " +
+      "attempts",
+    () => {
+      const log = makeLog()
+      return run(
+        {
+          deployments: [
+            deployment(log, "a", { groups: ["g"], answer: () => unavailable("a") }),
+            deployment(log, "b", { groups: ["g"], answer: () => unavailable("b") }),
+            deployment(log, "c", {
+              answer: () => new LlmError.InvalidRequestError({ provider: "c", model: "c-model", status: 400 })
+            })
+          ],
+          fallbacks: { g: [{ to: "c", on: ["ProviderUnavailableError"] }] }
+        },
+        Effect.gen(function*() {
+          const error = yield* Effect.flip(Llm.chat(ask("g")))
+          expect(error._tag).toBe("InvalidRequestError")
+          expect(error.provider).toBe("c")
+          expect(error.attempts?.map((attempt) => [attempt.deployment, attempt.error]).sort()).toEqual([
+            ["a", "ProviderUnavailableError"],
+            ["b", "ProviderUnavailableError"],
+            ["c", "InvalidRequestError"]
+          ])
+          expect(error.attempts?.[2]?.deployment).toBe("c")
+          expect(error.message).toContain("Tried: ")
+        })
+      )
+    }
+  )
 
   it.effect("the final error lists each attempt's deployment, tag and message, with a timeout's phase", () => {
     const log = makeLog()
@@ -490,20 +502,24 @@ describe("Router", () => {
     )
   })
 
-  it.effect("a shared store away (NoCapacityError storeUnavailable) opens no breaker: it says nothing of the deployment", () => {
-    const log = makeLog()
-    const away = new LlmError.NoCapacityError({ provider: "a", model: "m", storeUnavailable: true })
-    return run(
-      { deployments: [deployment(log, "a", { answer: () => away })], cooldown: { failures: 1 } },
-      Effect.gen(function*() {
-        for (let i = 0; i < 3; i++) {
-          expect(yield* Effect.flip(Llm.chat(ask()))).toMatchObject({ storeUnavailable: true })
-        }
-        expect(log.count("a")).toBe(3)
-        expect((yield* Router.status).details["a"]!.cooldown.state).toBe("closed")
-      })
-    )
-  })
+  it.effect(
+    "a shared store away (NoCapacityError storeUnavailable) opens no breaker: it says nothing of the " +
+      "deployment",
+    () => {
+      const log = makeLog()
+      const away = new LlmError.NoCapacityError({ provider: "a", model: "m", storeUnavailable: true })
+      return run(
+        { deployments: [deployment(log, "a", { answer: () => away })], cooldown: { failures: 1 } },
+        Effect.gen(function*() {
+          for (let i = 0; i < 3; i++) {
+            expect(yield* Effect.flip(Llm.chat(ask()))).toMatchObject({ storeUnavailable: true })
+          }
+          expect(log.count("a")).toBe(3)
+          expect((yield* Router.status).details["a"]!.cooldown.state).toBe("closed")
+        })
+      )
+    }
+  )
 
   it.effect("an OutputDecodeError (a garbled reply) tries the next deployment by default", () => {
     const log = makeLog()
@@ -648,36 +664,40 @@ describe("Router", () => {
     return { opened, partial, router }
   }
 
-  it.effect("traced, a restarted stream: its call span, the broken attempt's span ended with its error, the restart's, until the stream ends", () => {
-    const broken = new LlmError.TransportError({ provider: "primary", model: "m", detail: "connection reset" })
-    const { router } = restarting(broken)
-    return Effect.gen(function*() {
-      const { spans, tracer } = recordingTracer()
-      const reply = yield* ChatChunk.collect(Llm.chatStream(ask("primary"))).pipe(Effect.withTracer(tracer))
-      expect(reply.text).toBe("the whole answer")
-      const call = spans.find((span) => span.name === "chat primary")!
-      expect(Object.fromEntries(call.attributes)).toMatchObject({
-        "gen_ai.operation.name": "chat",
-        "gen_ai.request.model": "primary",
-        "gen_ai.usage.input_tokens": 3,
-        "gen_ai.usage.output_tokens": 4,
-        "llm_router.deployment": "backup",
-        "llm_router.attempts": 2
-      })
-      const attempts = spans.filter((span) => span.name === "Router.attempt")
-      expect(
-        attempts.map((
-          span
-        ) => [span.parent, span.attributes.get("llm_router.deployment"), span.attributes.get("error.type")])
-      )
-        .toEqual([[call.spanId, "primary", "TransportError"], [call.spanId, "backup", undefined]])
-      // The deployments' Llms make no call span of their own: their attempts are under the router's.
-      expect(spans.filter((span) => span.name.startsWith("chat ")).map((span) => span.name)).toEqual(["chat primary"])
-      const inner = spans.filter((span) => span.name === "Llm.attempt")
-      expect(inner.map((span) => span.parent)).toEqual(attempts.map((span) => span.spanId))
-      expect(spans.every((span) => span.ended)).toBe(true)
-    }).pipe(Effect.provide(router), seeded)
-  })
+  it.effect(
+    "traced, a restarted stream: its call span, the broken attempt's span ended with its error, the " +
+      "restart's, until the stream ends",
+    () => {
+      const broken = new LlmError.TransportError({ provider: "primary", model: "m", detail: "connection reset" })
+      const { router } = restarting(broken)
+      return Effect.gen(function*() {
+        const { spans, tracer } = recordingTracer()
+        const reply = yield* ChatChunk.collect(Llm.chatStream(ask("primary"))).pipe(Effect.withTracer(tracer))
+        expect(reply.text).toBe("the whole answer")
+        const call = spans.find((span) => span.name === "chat primary")!
+        expect(Object.fromEntries(call.attributes)).toMatchObject({
+          "gen_ai.operation.name": "chat",
+          "gen_ai.request.model": "primary",
+          "gen_ai.usage.input_tokens": 3,
+          "gen_ai.usage.output_tokens": 4,
+          "llm_router.deployment": "backup",
+          "llm_router.attempts": 2
+        })
+        const attempts = spans.filter((span) => span.name === "Router.attempt")
+        expect(
+          attempts.map((
+            span
+          ) => [span.parent, span.attributes.get("llm_router.deployment"), span.attributes.get("error.type")])
+        )
+          .toEqual([[call.spanId, "primary", "TransportError"], [call.spanId, "backup", undefined]])
+        // The deployments' Llms make no call span of their own: their attempts are under the router's.
+        expect(spans.filter((span) => span.name.startsWith("chat ")).map((span) => span.name)).toEqual(["chat primary"])
+        const inner = spans.filter((span) => span.name === "Llm.attempt")
+        expect(inner.map((span) => span.parent)).toEqual(attempts.map((span) => span.spanId))
+        expect(spans.every((span) => span.ended)).toBe(true)
+      }).pipe(Effect.provide(router), seeded)
+    }
+  )
 
   /** Nothing in flight, no key taken, in any deployment. */
   const allFree = Effect.map(
@@ -696,35 +716,43 @@ describe("Router", () => {
       new LlmError.TransportError({ provider: "primary", model: "m", detail: "connection reset" })
     ]
   ) {
-    it.effect(`a stream that breaks after its first chunks (${broken._tag}) restarts on the fallback: the consumer sees the chunks, a Restart, the whole answer`, () => {
-      const { opened, partial, router } = restarting(broken)
-      return Effect.gen(function*() {
-        const received: Array<ChatChunk.ChatChunk> = []
-        let freedAtRestart = false
-        yield* Stream.runForEach(Llm.chatStream(ask("primary")), (chunk) =>
-          Effect.gen(function*() {
-            received.push(chunk)
-            // The broken attempt's deployment and key are let go before the next one is opened.
-            if (chunk._tag === "Restart") {
-              const primary = (yield* Router.status).details["primary"]!
-              freedAtRestart = primary.inFlight === 0 && primary.keys[0]!.current === 0
-            }
-          }))
-        const restart: ChatChunk.Restart = { _tag: "Restart", attempt: 2, deployment: "backup", error: broken._tag }
-        expect(received.slice(0, partial.length + 1)).toEqual([...partial, restart])
-        expect(received.slice(partial.length + 1).map((chunk) => chunk._tag)).toEqual(["TextDelta", "Usage", "Finish"])
-        expect(freedAtRestart).toBe(true)
-        expect(opened).toEqual({ primary: 1, backup: 1 })
-        // collect keeps only the last attempt: the fallback's text and usage, not the broken attempt's.
-        const collected = yield* ChatChunk.collect(Stream.fromIterable(received))
-        expect(collected.text).toBe("the whole answer")
-        expect(collected.usage).toEqual(backupAnswer.usage)
-        expect((yield* ChatChunk.collect(Llm.chatStream(ask("primary")))).text).toBe("the whole answer")
-        const details = (yield* Router.status).details
-        expect(details["primary"]!.failures).toBe(2)
-        expect(yield* allFree).toBe(true)
-      }).pipe(Effect.provide(router), seeded)
-    })
+    it.effect(
+      `a stream that breaks after its first chunks (${broken._tag}) restarts on the fallback: the consumer ` +
+        `sees the chunks, a Restart, the whole answer`,
+      () => {
+        const { opened, partial, router } = restarting(broken)
+        return Effect.gen(function*() {
+          const received: Array<ChatChunk.ChatChunk> = []
+          let freedAtRestart = false
+          yield* Stream.runForEach(Llm.chatStream(ask("primary")), (chunk) =>
+            Effect.gen(function*() {
+              received.push(chunk)
+              // The broken attempt's deployment and key are let go before the next one is opened.
+              if (chunk._tag === "Restart") {
+                const primary = (yield* Router.status).details["primary"]!
+                freedAtRestart = primary.inFlight === 0 && primary.keys[0]!.current === 0
+              }
+            }))
+          const restart: ChatChunk.Restart = { _tag: "Restart", attempt: 2, deployment: "backup", error: broken._tag }
+          expect(received.slice(0, partial.length + 1)).toEqual([...partial, restart])
+          expect(received.slice(partial.length + 1).map((chunk) => chunk._tag)).toEqual([
+            "TextDelta",
+            "Usage",
+            "Finish"
+          ])
+          expect(freedAtRestart).toBe(true)
+          expect(opened).toEqual({ primary: 1, backup: 1 })
+          // collect keeps only the last attempt: the fallback's text and usage, not the broken attempt's.
+          const collected = yield* ChatChunk.collect(Stream.fromIterable(received))
+          expect(collected.text).toBe("the whole answer")
+          expect(collected.usage).toEqual(backupAnswer.usage)
+          expect((yield* ChatChunk.collect(Llm.chatStream(ask("primary")))).text).toBe("the whole answer")
+          const details = (yield* Router.status).details
+          expect(details["primary"]!.failures).toBe(2)
+          expect(yield* allFree).toBe(true)
+        }).pipe(Effect.provide(router), seeded)
+      }
+    )
   }
 
   it.effect("midStream \"fail\" over Llm deployments: the stream fails as the primary broke, and frees its key", () => {
@@ -775,76 +803,86 @@ describe("Router", () => {
     }).pipe(Effect.provide(router), seeded)
   })
 
-  it.effect("a router inside a router streams: the inner one falls back before the first chunk, a later failure fails the stream, and both free their deployments", () => {
-    const log = makeLog()
-    const inner = Router.layer({
-      deployments: [deployment(log, "primary", { answer: () => unavailable("primary") }), deployment(log, "backup")],
-      fallbacks: { primary: [{ to: "backup", on: ["ProviderUnavailableError"] }] }
-    })
-    const failing = Router.layer({ deployments: [midStreamFailure(log)] })
-    return run(
-      {
-        deployments: [
-          { name: "nested", model: "primary", llm: inner, groups: ["ok"] },
-          { name: "failing", model: "primary", llm: failing, groups: ["broken"] }
-        ]
-      },
-      Effect.gen(function*() {
-        const response = yield* ChatChunk.collect(Llm.chatStream(ask("ok")))
-        expect(response.text).toBe("backup")
-        const received: Array<ChatChunk.ChatChunk> = []
-        const error = yield* Effect.flip(Stream.runForEach(Llm.chatStream(ask("broken")), (chunk) =>
-          Effect.sync(() => {
-            received.push(chunk)
-          })))
-        expect(received).toEqual([textDelta])
-        expect(error._tag).toBe("ProviderUnavailableError")
-        const details = (yield* Router.status).details
-        expect(details["nested"]!.inFlight + details["failing"]!.inFlight).toBe(0)
-        expect(details["failing"]!.failures).toBe(1)
+  it.effect(
+    "a router inside a router streams: the inner one falls back before the first chunk, a later failure " +
+      "fails the stream, and both free their deployments",
+    () => {
+      const log = makeLog()
+      const inner = Router.layer({
+        deployments: [deployment(log, "primary", { answer: () => unavailable("primary") }), deployment(log, "backup")],
+        fallbacks: { primary: [{ to: "backup", on: ["ProviderUnavailableError"] }] }
       })
-    )
-  })
-
-  it.effect("cooldown: opens after N failures in the window, half-opens after the period, closes on a good probe", () => {
-    const log = makeLog()
-    let healthy = false
-    return run(
-      {
-        strategy: "priority",
-        cooldown: { failures: 2, window: "1 minute", period: "30 seconds" },
-        deployments: [
-          deployment(log, "flaky", { answer: () => healthy ? LlmTest.reply("flaky") : unavailable("flaky") }),
-          deployment(log, "steady")
-        ]
-      },
-      Effect.gen(function*() {
-        expect((yield* Llm.chat(ask())).text).toBe("steady")
-        expect((yield* Router.status).details["flaky"]!.cooldown.state).toBe("closed")
-        expect((yield* Llm.chat(ask())).text).toBe("steady")
-        const open = (yield* Router.status).details["flaky"]!.cooldown
-        expect(open.state).toBe("open")
-        expect(open.until).toBe(30_000)
-        expect((yield* Llm.chat(ask())).text).toBe("steady")
-        expect(log.count("flaky")).toBe(2)
-        yield* TestClock.adjust("30 seconds")
-        expect((yield* Router.status).details["flaky"]!.cooldown.state).toBe("half-open")
-        // A failed probe opens it again for another period.
-        expect((yield* Llm.chat(ask())).text).toBe("steady")
-        expect(log.count("flaky")).toBe(3)
-        expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({
-          state: "open",
-          until: 60_000,
-          probing: false,
-          recentFailures: 0
+      const failing = Router.layer({ deployments: [midStreamFailure(log)] })
+      return run(
+        {
+          deployments: [
+            { name: "nested", model: "primary", llm: inner, groups: ["ok"] },
+            { name: "failing", model: "primary", llm: failing, groups: ["broken"] }
+          ]
+        },
+        Effect.gen(function*() {
+          const response = yield* ChatChunk.collect(Llm.chatStream(ask("ok")))
+          expect(response.text).toBe("backup")
+          const received: Array<ChatChunk.ChatChunk> = []
+          const error = yield* Effect.flip(
+            Stream.runForEach(Llm.chatStream(ask("broken")), (chunk) =>
+              Effect.sync(() => {
+                received.push(chunk)
+              }))
+          )
+          expect(received).toEqual([textDelta])
+          expect(error._tag).toBe("ProviderUnavailableError")
+          const details = (yield* Router.status).details
+          expect(details["nested"]!.inFlight + details["failing"]!.inFlight).toBe(0)
+          expect(details["failing"]!.failures).toBe(1)
         })
-        yield* TestClock.adjust("30 seconds")
-        healthy = true
-        expect((yield* Llm.chat(ask())).text).toBe("flaky")
-        expect((yield* Router.status).details["flaky"]!.cooldown.state).toBe("closed")
-      })
-    )
-  })
+      )
+    }
+  )
+
+  it.effect(
+    "cooldown: opens after N failures in the window, half-opens after the period, closes on a good " +
+      "probe",
+    () => {
+      const log = makeLog()
+      let healthy = false
+      return run(
+        {
+          strategy: "priority",
+          cooldown: { failures: 2, window: "1 minute", period: "30 seconds" },
+          deployments: [
+            deployment(log, "flaky", { answer: () => healthy ? LlmTest.reply("flaky") : unavailable("flaky") }),
+            deployment(log, "steady")
+          ]
+        },
+        Effect.gen(function*() {
+          expect((yield* Llm.chat(ask())).text).toBe("steady")
+          expect((yield* Router.status).details["flaky"]!.cooldown.state).toBe("closed")
+          expect((yield* Llm.chat(ask())).text).toBe("steady")
+          const open = (yield* Router.status).details["flaky"]!.cooldown
+          expect(open.state).toBe("open")
+          expect(open.until).toBe(30_000)
+          expect((yield* Llm.chat(ask())).text).toBe("steady")
+          expect(log.count("flaky")).toBe(2)
+          yield* TestClock.adjust("30 seconds")
+          expect((yield* Router.status).details["flaky"]!.cooldown.state).toBe("half-open")
+          // A failed probe opens it again for another period.
+          expect((yield* Llm.chat(ask())).text).toBe("steady")
+          expect(log.count("flaky")).toBe(3)
+          expect((yield* Router.status).details["flaky"]!.cooldown).toEqual({
+            state: "open",
+            until: 60_000,
+            probing: false,
+            recentFailures: 0
+          })
+          yield* TestClock.adjust("30 seconds")
+          healthy = true
+          expect((yield* Llm.chat(ask())).text).toBe("flaky")
+          expect((yield* Router.status).details["flaky"]!.cooldown.state).toBe("closed")
+        })
+      )
+    }
+  )
 
   it.effect("cooldown: failures older than the window do not count", () => {
     const log = makeLog()
@@ -916,58 +954,63 @@ describe("Router", () => {
       ["stream", ChatChunk.collect(Llm.chatStream(ask()))]
     ] as const
   ) {
-    it.effect(`half-open: the probe is one attempt of the deployment's Llm (${kind}), so traffic is back on a recovered primary within one cooldown`, () => {
-      // The primary's provider fails every request for its first 60 seconds; its
-      // Llm retries three times. A request every 4 seconds.
-      const requests: Array<number> = []
-      const recovery = 60_000
-      const answer = Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        requests.push(now)
-        return now < recovery ? Effect.fail(unavailable("primary")) : Effect.succeed(LlmTest.reply("primary"))
-      })
-      const primary = llmOver(
-        "primary",
-        () => answer,
-        { retry: RetryPolicy.make({ maxRetries: 3, baseDelay: "100 millis", jitter: false }) },
-        () => Stream.unwrap(Effect.map(answer, (reply) => Stream.fromIterable(ChatChunk.fromResponse(reply))))
-      )
-      const log = makeLog()
-      const router = Router.layer({
-        strategy: "priority",
-        cooldown: { failures: 3, window: "1 minute", period: "30 seconds" },
-        deployments: [{ name: "primary", model: "m", llm: primary }, deployment(log, "fallback")]
-      })
-      return Effect.gen(function*() {
-        const served: Array<{ readonly at: number; readonly by: string }> = []
-        const cooldowns: Array<Router.DeploymentLoad["cooldown"]> = []
-        const requestsAt = (from: number, to: number) => requests.filter((at) => at >= from && at < to).length
-        for (let at = 0; at <= 100_000; at += 4_000) {
-          cooldowns.push((yield* Router.status).details["primary"]!.cooldown)
-          const fiber = yield* Effect.forkChild(call)
-          yield* TestClock.adjust("4 seconds")
-          served.push({ at, by: (yield* Fiber.join(fiber)).text })
-        }
-        // Calls at 0, 4 and 8 seconds: four requests each (the Llm's retries), then the fallback; the third opens the
-        // breaker.
-        expect(served.slice(0, 3).map((call) => call.by)).toEqual(["fallback", "fallback", "fallback"])
-        expect(requestsAt(0, 12_000)).toBe(12)
-        expect(cooldowns[3]).toEqual({ state: "open", until: 8_700 + 30_000, probing: false, recentFailures: 0 })
-        // The probe at 40 seconds sends one request, fails, and opens the breaker for another period.
-        expect(cooldowns[10]).toEqual({ state: "half-open", until: null, probing: false, recentFailures: 0 })
-        expect(requestsAt(12_000, 44_000)).toBe(1)
-        expect(cooldowns[11]).toEqual({ state: "open", until: 40_000 + 30_000, probing: false, recentFailures: 0 })
-        // The primary recovered at 60 seconds; the probe at 72 sends one request, which succeeds, and traffic is back.
-        const back = served.find((call) => call.by === "primary")!
-        expect(back.at).toBe(72_000)
-        expect(back.at - recovery).toBeLessThanOrEqual(30_000)
-        expect(requestsAt(44_000, 76_000)).toBe(1)
-        expect(served.filter((call) => call.at >= back.at).every((call) => call.by === "primary")).toBe(true)
-        expect(cooldowns[19]).toEqual({ state: "closed", until: null, probing: false, recentFailures: 0 })
-        expect(log.count("fallback")).toBe(18)
-        const details = (yield* Router.status).details
-        expect(details["primary"]!.inFlight + details["fallback"]!.inFlight).toBe(0)
-      }).pipe(Effect.provide(router), seeded)
-    })
+    it.effect(
+      `half-open: the probe is one attempt of the deployment's Llm (${kind}), so traffic is back on a ` +
+        `recovered primary within one cooldown`,
+      () => {
+        // The primary's provider fails every request for its first 60 seconds; its
+        // Llm retries three times. A request every 4 seconds.
+        const requests: Array<number> = []
+        const recovery = 60_000
+        const answer = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          requests.push(now)
+          return now < recovery ? Effect.fail(unavailable("primary")) : Effect.succeed(LlmTest.reply("primary"))
+        })
+        const primary = llmOver(
+          "primary",
+          () => answer,
+          { retry: RetryPolicy.make({ maxRetries: 3, baseDelay: "100 millis", jitter: false }) },
+          () => Stream.unwrap(Effect.map(answer, (reply) => Stream.fromIterable(ChatChunk.fromResponse(reply))))
+        )
+        const log = makeLog()
+        const router = Router.layer({
+          strategy: "priority",
+          cooldown: { failures: 3, window: "1 minute", period: "30 seconds" },
+          deployments: [{ name: "primary", model: "m", llm: primary }, deployment(log, "fallback")]
+        })
+        return Effect.gen(function*() {
+          const served: Array<{ readonly at: number; readonly by: string }> = []
+          const cooldowns: Array<Router.DeploymentLoad["cooldown"]> = []
+          const requestsAt = (from: number, to: number) => requests.filter((at) => at >= from && at < to).length
+          for (let at = 0; at <= 100_000; at += 4_000) {
+            cooldowns.push((yield* Router.status).details["primary"]!.cooldown)
+            const fiber = yield* Effect.forkChild(call)
+            yield* TestClock.adjust("4 seconds")
+            served.push({ at, by: (yield* Fiber.join(fiber)).text })
+          }
+          // Calls at 0, 4 and 8 seconds: four requests each (the Llm's retries), then the fallback; the third opens the
+          // breaker.
+          expect(served.slice(0, 3).map((call) => call.by)).toEqual(["fallback", "fallback", "fallback"])
+          expect(requestsAt(0, 12_000)).toBe(12)
+          expect(cooldowns[3]).toEqual({ state: "open", until: 8_700 + 30_000, probing: false, recentFailures: 0 })
+          // The probe at 40 seconds sends one request, fails, and opens the breaker for another period.
+          expect(cooldowns[10]).toEqual({ state: "half-open", until: null, probing: false, recentFailures: 0 })
+          expect(requestsAt(12_000, 44_000)).toBe(1)
+          expect(cooldowns[11]).toEqual({ state: "open", until: 40_000 + 30_000, probing: false, recentFailures: 0 })
+          // The primary recovered at 60 seconds; the probe at 72 sends one request, which succeeds, and traffic is
+          // back.
+          const back = served.find((call) => call.by === "primary")!
+          expect(back.at).toBe(72_000)
+          expect(back.at - recovery).toBeLessThanOrEqual(30_000)
+          expect(requestsAt(44_000, 76_000)).toBe(1)
+          expect(served.filter((call) => call.at >= back.at).every((call) => call.by === "primary")).toBe(true)
+          expect(cooldowns[19]).toEqual({ state: "closed", until: null, probing: false, recentFailures: 0 })
+          expect(log.count("fallback")).toBe(18)
+          const details = (yield* Router.status).details
+          expect(details["primary"]!.inFlight + details["fallback"]!.inFlight).toBe(0)
+        }).pipe(Effect.provide(router), seeded)
+      }
+    )
   }
 
   // "limited" (first by priority) answers with `rateLimit`; `call` goes to it,
@@ -1059,59 +1102,67 @@ describe("Router", () => {
       expect(yield* heldUntil({}, spent)).toBe(300_000)
     }))
 
-  it.effect("every deployment held back past maxRateLimitWait: NoCapacityError at once, with the earliest time one frees", () => {
-    const log = makeLog()
-    return run(
-      {
-        deployments: [
-          deployment(log, "a", {
-            answer: () => new LlmError.RateLimitError({ provider: "a", model: "m", retryAfter: Duration.seconds(10) })
-          })
-        ]
-      },
-      Effect.gen(function*() {
-        expect((yield* Effect.flip(Llm.chat(ask())))._tag).toBe("RateLimitError")
-        const error = yield* Effect.flip(Llm.chat(ask()))
-        expect(error._tag).toBe("NoCapacityError")
-        expect(error._tag === "NoCapacityError" && error.availableAt).toBe(10_000)
-        expect(log.count("a")).toBe(1)
-      })
-    )
-  })
+  it.effect(
+    "every deployment held back past maxRateLimitWait: NoCapacityError at once, with the earliest time one " +
+      "frees",
+    () => {
+      const log = makeLog()
+      return run(
+        {
+          deployments: [
+            deployment(log, "a", {
+              answer: () => new LlmError.RateLimitError({ provider: "a", model: "m", retryAfter: Duration.seconds(10) })
+            })
+          ]
+        },
+        Effect.gen(function*() {
+          expect((yield* Effect.flip(Llm.chat(ask())))._tag).toBe("RateLimitError")
+          const error = yield* Effect.flip(Llm.chat(ask()))
+          expect(error._tag).toBe("NoCapacityError")
+          expect(error._tag === "NoCapacityError" && error.availableAt).toBe(10_000)
+          expect(log.count("a")).toBe(1)
+        })
+      )
+    }
+  )
 
-  it.effect("every deployment held back within maxRateLimitWait: the call waits for the first to free, then is answered", () => {
-    const log = makeLog()
-    let limited = true
-    return run(
-      {
-        strategy: "priority",
-        maxRateLimitWait: "3 seconds",
-        deployments: [
-          deployment(log, "a", {
-            answer: () =>
-              limited
-                ? new LlmError.RateLimitError({ provider: "a", model: "m", retryAfter: Duration.seconds(2) })
-                : LlmTest.reply("a")
-          }),
-          deployment(log, "b", {
-            answer: () => new LlmError.RateLimitError({ provider: "b", model: "m", retryAfter: Duration.seconds(4) })
-          })
-        ]
-      },
-      Effect.gen(function*() {
-        // Both rate-limited: a held back until 2 s, b until 4 s.
-        expect((yield* Effect.flip(Llm.chat(ask())))._tag).toBe("RateLimitError")
-        limited = false
-        const waiting = yield* Effect.forkChild(Llm.chat(ask()))
-        yield* TestClock.adjust("1999 millis")
-        expect(waiting.pollUnsafe()).toBeUndefined()
-        yield* TestClock.adjust("1 millis")
-        expect((yield* Fiber.join(waiting)).text).toBe("a")
-        expect(log.count("a")).toBe(2)
-        expect(log.count("b")).toBe(1)
-      })
-    )
-  })
+  it.effect(
+    "every deployment held back within maxRateLimitWait: the call waits for the first to free, then is " +
+      "answered",
+    () => {
+      const log = makeLog()
+      let limited = true
+      return run(
+        {
+          strategy: "priority",
+          maxRateLimitWait: "3 seconds",
+          deployments: [
+            deployment(log, "a", {
+              answer: () =>
+                limited
+                  ? new LlmError.RateLimitError({ provider: "a", model: "m", retryAfter: Duration.seconds(2) })
+                  : LlmTest.reply("a")
+            }),
+            deployment(log, "b", {
+              answer: () => new LlmError.RateLimitError({ provider: "b", model: "m", retryAfter: Duration.seconds(4) })
+            })
+          ]
+        },
+        Effect.gen(function*() {
+          // Both rate-limited: a held back until 2 s, b until 4 s.
+          expect((yield* Effect.flip(Llm.chat(ask())))._tag).toBe("RateLimitError")
+          limited = false
+          const waiting = yield* Effect.forkChild(Llm.chat(ask()))
+          yield* TestClock.adjust("1999 millis")
+          expect(waiting.pollUnsafe()).toBeUndefined()
+          yield* TestClock.adjust("1 millis")
+          expect((yield* Fiber.join(waiting)).text).toBe("a")
+          expect(log.count("a")).toBe(2)
+          expect(log.count("b")).toBe(1)
+        })
+      )
+    }
+  )
 
   it.effect("the deadline bounds the whole call, fallbacks included", () => {
     const log = makeLog()
@@ -1252,67 +1303,73 @@ describe("Router", () => {
     }).pipe(Effect.provide(router), seeded)
   })
 
-  it.live("a decorator an application writes gets the stream path too: the router reads its stream, falls back before the first chunk, and an interrupted consumer frees the wrapped Llm's key", () =>
-    Effect.scoped(Effect.gen(function*() {
-      let streams = 0
-      let aborted = 0
-      let tapped = 0
-      // The first stream fails before any chunk; the second sends one chunk and then waits.
-      const provider = ProviderClient.ProviderClient.of({
-        provider: "wrapped",
-        chat: () => Effect.die("not chatted"),
-        chatStream: () =>
-          Stream.suspend(() =>
-            ++streams === 1
-              ? Stream.fail(unavailable("wrapped"))
-              : Stream.concat(Stream.make(textDelta), Stream.never).pipe(Stream.ensuring(Effect.sync(() => aborted++)))
-          ),
-        embed: () => Effect.die("not embedded"),
-        maxEmbeddingInputs: 1
-      })
-      const pool = yield* KeyPool.make({ providerId: "wrapped", keys: ["sk-test-key-wrapped-000001"] })
-      const limiter = yield* RateLimiter.make({ capacity: 100, refillRate: 100, maxConcurrency: 10 })
-      const wrapped = Llm.layer({ retry: RetryPolicy.make({ maxRetries: 0 }) }).pipe(
-        Layer.provide(Layer.mergeAll(
-          Layer.succeed(ProviderClient.ProviderClient, provider),
-          Layer.succeed(KeyPool.KeyPool, pool),
-          Layer.succeed(RateLimiter.RateLimiter, limiter)
-        ))
-      )
-      const decorator = decorating((inner) => ({
-        chatStream: (request) => Stream.tap(inner.chatStream(request), () => Effect.sync(() => tapped++))
-      })).pipe(Layer.provide(wrapped))
-      const log = makeLog()
-      const router = Context.get(
-        yield* Layer.build(Router.layer({
-          deployments: [
-            { name: "decorated", model: "m", llm: decorator, groups: ["g"] },
-            deployment(log, "backup", { groups: ["g"] })
-          ],
-          strategy: "priority"
-        })),
-        Router.Router
-      )
-      const response = yield* ChatChunk.collect(router.chatStream(ask("g")))
-      expect(response.text).toBe("backup")
-      expect(streams).toBe(1)
-      expect((yield* router.status).details["decorated"]!.failures).toBe(1)
+  it.live(
+    "a decorator an application writes gets the stream path too: the router reads its stream, falls back " +
+      "before the first chunk, and an interrupted consumer frees the wrapped Llm's key",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        let streams = 0
+        let aborted = 0
+        let tapped = 0
+        // The first stream fails before any chunk; the second sends one chunk and then waits.
+        const provider = ProviderClient.ProviderClient.of({
+          provider: "wrapped",
+          chat: () => Effect.die("not chatted"),
+          chatStream: () =>
+            Stream.suspend(() =>
+              ++streams === 1
+                ? Stream.fail(unavailable("wrapped"))
+                : Stream.concat(Stream.make(textDelta), Stream.never).pipe(
+                  Stream.ensuring(Effect.sync(() => aborted++))
+                )
+            ),
+          embed: () => Effect.die("not embedded"),
+          maxEmbeddingInputs: 1
+        })
+        const pool = yield* KeyPool.make({ providerId: "wrapped", keys: ["sk-test-key-wrapped-000001"] })
+        const limiter = yield* RateLimiter.make({ capacity: 100, refillRate: 100, maxConcurrency: 10 })
+        const wrapped = Llm.layer({ retry: RetryPolicy.make({ maxRetries: 0 }) }).pipe(
+          Layer.provide(Layer.mergeAll(
+            Layer.succeed(ProviderClient.ProviderClient, provider),
+            Layer.succeed(KeyPool.KeyPool, pool),
+            Layer.succeed(RateLimiter.RateLimiter, limiter)
+          ))
+        )
+        const decorator = decorating((inner) => ({
+          chatStream: (request) => Stream.tap(inner.chatStream(request), () => Effect.sync(() => tapped++))
+        })).pipe(Layer.provide(wrapped))
+        const log = makeLog()
+        const router = Context.get(
+          yield* Layer.build(Router.layer({
+            deployments: [
+              { name: "decorated", model: "m", llm: decorator, groups: ["g"] },
+              deployment(log, "backup", { groups: ["g"] })
+            ],
+            strategy: "priority"
+          })),
+          Router.Router
+        )
+        const response = yield* ChatChunk.collect(router.chatStream(ask("g")))
+        expect(response.text).toBe("backup")
+        expect(streams).toBe(1)
+        expect((yield* router.status).details["decorated"]!.failures).toBe(1)
 
-      const first = yield* Deferred.make<void>()
-      const fiber = yield* Effect.forkChild(
-        Stream.runForEach(router.chatStream(ask("decorated")), () => Deferred.succeed(first, undefined))
-      )
-      yield* Deferred.await(first)
-      expect(tapped).toBe(1)
-      expect((yield* router.status).details["decorated"]!.inFlight).toBe(1)
-      expect((yield* pool.status)[0]!.inFlight).toBe(1)
-      expect((yield* limiter.status).inFlight).toBe(1)
-      yield* interruptAtOnce(fiber)
-      expect(aborted).toBe(1)
-      expect((yield* router.status).details["decorated"]!.inFlight).toBe(0)
-      expect((yield* pool.status)[0]!.inFlight).toBe(0)
-      expect((yield* limiter.status).inFlight).toBe(0)
-    })))
+        const first = yield* Deferred.make<void>()
+        const fiber = yield* Effect.forkChild(
+          Stream.runForEach(router.chatStream(ask("decorated")), () => Deferred.succeed(first, undefined))
+        )
+        yield* Deferred.await(first)
+        expect(tapped).toBe(1)
+        expect((yield* router.status).details["decorated"]!.inFlight).toBe(1)
+        expect((yield* pool.status)[0]!.inFlight).toBe(1)
+        expect((yield* limiter.status).inFlight).toBe(1)
+        yield* interruptAtOnce(fiber)
+        expect(aborted).toBe(1)
+        expect((yield* router.status).details["decorated"]!.inFlight).toBe(0)
+        expect((yield* pool.status)[0]!.inFlight).toBe(0)
+        expect((yield* limiter.status).inFlight).toBe(0)
+      }))
+  )
 
   /** A router built from `innerOptions`, and a router over it as its one deployment `outer`. */
   const nestedRouters = (innerOptions: Router.Options<Router.Deployment<OptionsError, never>>) =>
@@ -1366,28 +1423,38 @@ describe("Router", () => {
       expect((yield* outer.status).details["outer"]!.inFlight).toBe(0)
     }))
 
-  it.live("an interrupted call stops at once in an Llm deployment's provider call, through a budget, a ledger and a router inside a router", () =>
-    interruptedThroughDecorators((reached) => Effect.andThen(reached, Effect.never)))
+  it.live(
+    "an interrupted call stops at once in an Llm deployment's provider call, through a budget, a ledger and a " +
+      "router inside a router",
+    () => interruptedThroughDecorators((reached) => Effect.andThen(reached, Effect.never))
+  )
 
-  it.live("an interrupted call stops at once in an Llm deployment's backoff, through a budget, a ledger and a router inside a router", () =>
-    interruptedThroughDecorators((reached) => Effect.andThen(reached, Effect.fail(unavailable("held")))))
+  it.live(
+    "an interrupted call stops at once in an Llm deployment's backoff, through a budget, a ledger and a router " +
+      "inside a router",
+    () => interruptedThroughDecorators((reached) => Effect.andThen(reached, Effect.fail(unavailable("held"))))
+  )
 
-  it.live("an interrupted call stops at once in a router inside a router whose deployment does not keep the deadline", () =>
-    Effect.scoped(Effect.gen(function*() {
-      const reached = yield* Deferred.make<void>()
-      const { inner, outer } = yield* nestedRouters({
-        deployments: [{
-          name: "inner",
-          model: "m",
-          llm: LlmTest.fromHandler(() => Effect.andThen(Deferred.succeed(reached, undefined), Effect.never))
-        }]
-      })
-      const fiber = yield* Effect.forkChild(outer.chat(ask()))
-      yield* Deferred.await(reached)
-      yield* interruptAtOnce(fiber)
-      expect((yield* inner.status).details["inner"]!.inFlight).toBe(0)
-      expect((yield* outer.status).details["outer"]!.inFlight).toBe(0)
-    })))
+  it.live(
+    "an interrupted call stops at once in a router inside a router whose deployment does not keep the " +
+      "deadline",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const reached = yield* Deferred.make<void>()
+        const { inner, outer } = yield* nestedRouters({
+          deployments: [{
+            name: "inner",
+            model: "m",
+            llm: LlmTest.fromHandler(() => Effect.andThen(Deferred.succeed(reached, undefined), Effect.never))
+          }]
+        })
+        const fiber = yield* Effect.forkChild(outer.chat(ask()))
+        yield* Deferred.await(reached)
+        yield* interruptAtOnce(fiber)
+        expect((yield* inner.status).details["inner"]!.inFlight).toBe(0)
+        expect((yield* outer.status).details["outer"]!.inFlight).toBe(0)
+      }))
+  )
 
   it.live("a call its caller runs uninterruptibly is not cut short by an interruption", () =>
     Effect.gen(function*() {
@@ -1484,19 +1551,23 @@ describe("Router", () => {
       ["a stream", ChatChunk.collect(Llm.chatStream(ask()))]
     ] as const
   ) {
-    it.effect(`hedging ${kind}: after the delay with no answer the next deployment starts too; the first to answer wins, the other is interrupted and freed`, () => {
-      const { router, started } = hedging("10 seconds", "1 second")
-      return Effect.gen(function*() {
-        const { took, exit } = yield* within(call, 12)
-        expect(Exit.isSuccess(exit) && exit.value.text).toBe("quick")
-        expect(started).toEqual([{ name: "slow", at: 0 }, { name: "quick", at: 2_000 }])
-        expect(took).toBe(3_000)
-        const details = (yield* Router.status).details
-        expect(details["quick"]!.hedges).toEqual({ started: 1, cancelled: 0 })
-        expect(details["slow"]!.hedges).toEqual({ started: 0, cancelled: 1 })
-        expect(yield* allFree).toBe(true)
-      }).pipe(Effect.provide(router), seeded)
-    })
+    it.effect(
+      `hedging ${kind}: after the delay with no answer the next deployment starts too; the first to answer ` +
+        `wins, the other is interrupted and freed`,
+      () => {
+        const { router, started } = hedging("10 seconds", "1 second")
+        return Effect.gen(function*() {
+          const { took, exit } = yield* within(call, 12)
+          expect(Exit.isSuccess(exit) && exit.value.text).toBe("quick")
+          expect(started).toEqual([{ name: "slow", at: 0 }, { name: "quick", at: 2_000 }])
+          expect(took).toBe(3_000)
+          const details = (yield* Router.status).details
+          expect(details["quick"]!.hedges).toEqual({ started: 1, cancelled: 0 })
+          expect(details["slow"]!.hedges).toEqual({ started: 0, cancelled: 1 })
+          expect(yield* allFree).toBe(true)
+        }).pipe(Effect.provide(router), seeded)
+      }
+    )
   }
 
   it.effect("hedging: interrupting a stream while both attempts run frees both deployments and their keys", () => {
@@ -1512,16 +1583,20 @@ describe("Router", () => {
     }).pipe(Effect.provide(router), seeded)
   })
 
-  it.effect("hedging: two streams that reach their first chunk at the same moment: one answer, and the other stream is let go of", () => {
-    const { router, started } = hedging("3 seconds", "1 second")
-    return Effect.gen(function*() {
-      const { exit, took } = yield* within(ChatChunk.collect(Llm.chatStream(ask())), 5)
-      expect(Exit.isSuccess(exit) && ["slow", "quick"].includes(exit.value.text)).toBe(true)
-      expect(started.map((attempt) => attempt.name)).toEqual(["slow", "quick"])
-      expect(took).toBe(3_000)
-      expect(yield* allFree).toBe(true)
-    }).pipe(Effect.provide(router), seeded)
-  })
+  it.effect(
+    "hedging: two streams that reach their first chunk at the same moment: one answer, and the other stream " +
+      "is let go of",
+    () => {
+      const { router, started } = hedging("3 seconds", "1 second")
+      return Effect.gen(function*() {
+        const { exit, took } = yield* within(ChatChunk.collect(Llm.chatStream(ask())), 5)
+        expect(Exit.isSuccess(exit) && ["slow", "quick"].includes(exit.value.text)).toBe(true)
+        expect(started.map((attempt) => attempt.name)).toEqual(["slow", "quick"])
+        expect(took).toBe(3_000)
+        expect(yield* allFree).toBe(true)
+      }).pipe(Effect.provide(router), seeded)
+    }
+  )
 
   it.effect("hedging: a first attempt that answers before the delay starts no hedge", () => {
     const { router, started } = hedging("1 second", "1 second")
@@ -1562,31 +1637,35 @@ describe("Router", () => {
     }).pipe(seeded)
   })
 
-  it.effect("embed is routed like a chat: addressed by group, sent with the deployment's model, retried elsewhere on a transient error", () => {
-    const embedded: Array<string> = []
-    const embedder = (name: string, fails: boolean): Router.Deployment<never, never> => ({
-      name,
-      model: `${name}-embed`,
-      groups: ["vectors"],
-      llm: LlmTest.fromHandler(() => Effect.succeed(LlmTest.reply(name)), {
-        embed: (request) =>
-          Effect.sync(() => {
-            embedded.push(`${name}:${request.model}`)
-            return fails ? unavailable(name) : LlmTest.embedding([[name === "a" ? 1 : 2, 0]])
-          })
+  it.effect(
+    "embed is routed like a chat: addressed by group, sent with the deployment's model, retried elsewhere on " +
+      "a transient error",
+    () => {
+      const embedded: Array<string> = []
+      const embedder = (name: string, fails: boolean): Router.Deployment<never, never> => ({
+        name,
+        model: `${name}-embed`,
+        groups: ["vectors"],
+        llm: LlmTest.fromHandler(() => Effect.succeed(LlmTest.reply(name)), {
+          embed: (request) =>
+            Effect.sync(() => {
+              embedded.push(`${name}:${request.model}`)
+              return fails ? unavailable(name) : LlmTest.embedding([[name === "a" ? 1 : 2, 0]])
+            })
+        })
       })
-    })
-    return run(
-      { deployments: [embedder("a", true), embedder("b", false)], strategy: "priority" },
-      Effect.gen(function*() {
-        const response = yield* Llm.embed({ input: "hello", model: "vectors" })
-        expect(response.embeddings).toEqual([[2, 0]])
-        expect(embedded).toEqual(["a:a-embed", "b:b-embed"])
-        const error = yield* Effect.flip(Llm.embed({ input: "hello", model: "nowhere" }))
-        expect(error._tag).toBe("ModelNotFoundError")
-      })
-    )
-  })
+      return run(
+        { deployments: [embedder("a", true), embedder("b", false)], strategy: "priority" },
+        Effect.gen(function*() {
+          const response = yield* Llm.embed({ input: "hello", model: "vectors" })
+          expect(response.embeddings).toEqual([[2, 0]])
+          expect(embedded).toEqual(["a:a-embed", "b:b-embed"])
+          const error = yield* Effect.flip(Llm.embed({ input: "hello", model: "nowhere" }))
+          expect(error._tag).toBe("ModelNotFoundError")
+        })
+      )
+    }
+  )
 
   it.effect("invalid options fail with OptionsError naming the option and the value", () =>
     Effect.gen(function*() {
@@ -1679,98 +1758,108 @@ describe("Router rate limits", () => {
       RateLimiter.unlimited
     )))
 
-  it.effect("a primary whose only key cools for 3 s is left at once for the fallback and held back until then; alone, or with nowhere else to go, its Llm waits the 3 s out", () =>
-    Effect.gen(function*() {
-      let calls = 0
-      const primary = (pool: KeyPool.Service) =>
-        over("primary", pool, () =>
-          Effect.sync(() => {
-            calls++
-            return LlmTest.reply("primary")
-          }))
-      const log = makeLog()
-      const routed = Router.layer({
-        strategy: "priority",
-        deployments: [
-          { name: "primary", model: "m", llm: primary(yield* poolOf("primary", "3 seconds")) },
-          deployment(log, "fallback", { model: "m" })
-        ]
+  it.effect(
+    "a primary whose only key cools for 3 s is left at once for the fallback and held back until then; " +
+      "alone, or with nowhere else to go, its Llm waits the 3 s out",
+    () =>
+      Effect.gen(function*() {
+        let calls = 0
+        const primary = (pool: KeyPool.Service) =>
+          over("primary", pool, () =>
+            Effect.sync(() => {
+              calls++
+              return LlmTest.reply("primary")
+            }))
+        const log = makeLog()
+        const routed = Router.layer({
+          strategy: "priority",
+          deployments: [
+            { name: "primary", model: "m", llm: primary(yield* poolOf("primary", "3 seconds")) },
+            deployment(log, "fallback", { model: "m" })
+          ]
+        })
+        yield* Effect.gen(function*() {
+          const reply = yield* Llm.chat(ask("m"))
+          expect(reply.text).toBe("fallback")
+          expect(yield* Clock.currentTimeMillis).toBe(0)
+          expect(calls).toBe(0)
+          // Held back until its key is back: the next call does not try it.
+          expect((yield* Router.status).details["primary"]).toMatchObject({
+            limitedUntil: 3_000,
+            rateLimited: 1,
+            requests: 1
+          })
+          expect((yield* Llm.chat(ask("m"))).text).toBe("fallback")
+          expect((yield* Router.status).details["primary"]!.requests).toBe(1)
+        }).pipe(Effect.provide(routed))
+
+        /** Waits for a chat through `llm` while the clock moves 3 s; the reply comes at 3 s, not before. */
+        const waitsThreeSeconds = (llm: Layer.Layer<Llm.Llm, OptionsError>) =>
+          Effect.gen(function*() {
+            const start = yield* Clock.currentTimeMillis
+            const fiber = yield* Effect.forkChild(
+              Effect.zip(Llm.chat(ask("m")), Clock.currentTimeMillis).pipe(Effect.provide(llm))
+            )
+            yield* TestClock.adjust("2999 millis")
+            expect(fiber.pollUnsafe()).toBeUndefined()
+            yield* TestClock.adjust("1 millis")
+            const [answer, at] = yield* Fiber.join(fiber)
+            expect(answer.text).toBe("primary")
+            expect(at - start).toBe(3_000)
+          })
+        // Alone, the Llm waits for a key that frees within maxRateLimitWait (default 5 s).
+        yield* waitsThreeSeconds(primary(yield* poolOf("alone", "3 seconds")))
+        expect(calls).toBe(1)
+        // A router with nowhere else to go waits as well.
+        yield* waitsThreeSeconds(
+          Router.layer({
+            deployments: [{ name: "only", model: "m", llm: primary(yield* poolOf("only", "3 seconds")) }]
+          })
+        )
+        expect(calls).toBe(2)
+        expect(log.count("fallback")).toBe(2)
       })
-      yield* Effect.gen(function*() {
-        const reply = yield* Llm.chat(ask("m"))
-        expect(reply.text).toBe("fallback")
-        expect(yield* Clock.currentTimeMillis).toBe(0)
-        expect(calls).toBe(0)
-        // Held back until its key is back: the next call does not try it.
-        expect((yield* Router.status).details["primary"]).toMatchObject({
-          limitedUntil: 3_000,
-          rateLimited: 1,
-          requests: 1
-        })
-        expect((yield* Llm.chat(ask("m"))).text).toBe("fallback")
-        expect((yield* Router.status).details["primary"]!.requests).toBe(1)
-      }).pipe(Effect.provide(routed))
+  )
 
-      /** Waits for a chat through `llm` while the clock moves 3 s; the reply comes at 3 s, not before. */
-      const waitsThreeSeconds = (llm: Layer.Layer<Llm.Llm, OptionsError>) =>
-        Effect.gen(function*() {
-          const start = yield* Clock.currentTimeMillis
-          const fiber = yield* Effect.forkChild(
-            Effect.zip(Llm.chat(ask("m")), Clock.currentTimeMillis).pipe(Effect.provide(llm))
-          )
-          yield* TestClock.adjust("2999 millis")
-          expect(fiber.pollUnsafe()).toBeUndefined()
-          yield* TestClock.adjust("1 millis")
-          const [answer, at] = yield* Fiber.join(fiber)
-          expect(answer.text).toBe("primary")
-          expect(at - start).toBe(3_000)
-        })
-      // Alone, the Llm waits for a key that frees within maxRateLimitWait (default 5 s).
-      yield* waitsThreeSeconds(primary(yield* poolOf("alone", "3 seconds")))
-      expect(calls).toBe(1)
-      // A router with nowhere else to go waits as well.
-      yield* waitsThreeSeconds(
-        Router.layer({ deployments: [{ name: "only", model: "m", llm: primary(yield* poolOf("only", "3 seconds")) }] })
-      )
-      expect(calls).toBe(2)
-      expect(log.count("fallback")).toBe(2)
-    }))
+  it.effect(
+    "a short Retry-After on the call's own rate limit is waited out on the same deployment; without one, the " +
+      "router moves on at once",
+    () =>
+      Effect.gen(function*() {
+        const log = makeLog()
+        const router = (answer: (call: number) => Effect.Effect<ChatResponse, LlmError.LlmError>) =>
+          Effect.gen(function*() {
+            let calls = 0
+            const llm = over("primary", yield* poolOf("primary"), () => Effect.suspend(() => answer(++calls)))
+            return {
+              calls: () => calls,
+              layer: Router.layer({
+                strategy: "priority",
+                deployments: [{ name: "primary", model: "m", llm }, deployment(log, "fallback", { model: "m" })]
+              })
+            }
+          })
+        const told = yield* router((call) =>
+          call === 1 ? Effect.fail(rateLimited("2 seconds")) : Effect.succeed(LlmTest.reply("primary"))
+        )
+        const fiber = yield* Effect.forkChild(
+          Effect.zip(Llm.chat(ask("m")), Clock.currentTimeMillis).pipe(Effect.provide(told.layer))
+        )
+        yield* TestClock.adjust("2 seconds")
+        const [reply, at] = yield* Fiber.join(fiber)
+        expect(reply.text).toBe("primary")
+        expect(at).toBe(2_000)
+        expect(told.calls()).toBe(2)
+        expect(log.count("fallback")).toBe(0)
 
-  it.effect("a short Retry-After on the call's own rate limit is waited out on the same deployment; without one, the router moves on at once", () =>
-    Effect.gen(function*() {
-      const log = makeLog()
-      const router = (answer: (call: number) => Effect.Effect<ChatResponse, LlmError.LlmError>) =>
-        Effect.gen(function*() {
-          let calls = 0
-          const llm = over("primary", yield* poolOf("primary"), () => Effect.suspend(() => answer(++calls)))
-          return {
-            calls: () => calls,
-            layer: Router.layer({
-              strategy: "priority",
-              deployments: [{ name: "primary", model: "m", llm }, deployment(log, "fallback", { model: "m" })]
-            })
-          }
-        })
-      const told = yield* router((call) =>
-        call === 1 ? Effect.fail(rateLimited("2 seconds")) : Effect.succeed(LlmTest.reply("primary"))
-      )
-      const fiber = yield* Effect.forkChild(
-        Effect.zip(Llm.chat(ask("m")), Clock.currentTimeMillis).pipe(Effect.provide(told.layer))
-      )
-      yield* TestClock.adjust("2 seconds")
-      const [reply, at] = yield* Fiber.join(fiber)
-      expect(reply.text).toBe("primary")
-      expect(at).toBe(2_000)
-      expect(told.calls()).toBe(2)
-      expect(log.count("fallback")).toBe(0)
-
-      // The pool's own cooldown (1 s) is no Retry-After: the fallback answers at once.
-      const untold = yield* router(() => Effect.fail(rateLimited()))
-      const start = yield* Clock.currentTimeMillis
-      expect((yield* Llm.chat(ask("m")).pipe(Effect.provide(untold.layer))).text).toBe("fallback")
-      expect(yield* Clock.currentTimeMillis).toBe(start)
-      expect(untold.calls()).toBe(1)
-    }))
+        // The pool's own cooldown (1 s) is no Retry-After: the fallback answers at once.
+        const untold = yield* router(() => Effect.fail(rateLimited()))
+        const start = yield* Clock.currentTimeMillis
+        expect((yield* Llm.chat(ask("m")).pipe(Effect.provide(untold.layer))).text).toBe("fallback")
+        expect(yield* Clock.currentTimeMillis).toBe(start)
+        expect(untold.calls()).toBe(1)
+      })
+  )
 
   it.effect("deployments built from provider.json leave a primary whose keys are all cooling at once too", () =>
     Effect.gen(function*() {

@@ -76,24 +76,28 @@ const twoInstances = (healthy: boolean, store: Partial<Store.Options> = {}) =>
 const refresh = { every: "50 millis", within: "20 seconds" } as const
 
 describe("Router: breakers shared through a real redis-server", () => {
-  it.effect("a bad shared option fails with OptionsError naming it: an empty key, or a store's own (its password never shows)", () =>
-    Effect.scoped(Effect.gen(function*() {
-      const deployments = [{
-        name: "a",
-        model: "m",
-        llm: LlmTest.fromHandler(() => Effect.succeed(LlmTest.reply("a")))
-      }]
-      const emptyKey = yield* Effect.flip(
-        Router.make({ deployments, shared: { store: { redis: "redis://127.0.0.1:1" }, key: "" } })
-      )
-      expectOptionsError(emptyKey, { module: "Router", option: "shared.key", expected: "a non-empty string" })
-      const badUrl = yield* Effect.flip(
-        Router.make({ deployments, shared: { store: { redis: "http://:hunter2-secret@127.0.0.1:1" } } })
-      )
-      expectOptionsError(badUrl, { module: "Store", option: "redis", expected: "a redis:// or rediss:// URL" }, [
-        "hunter2-secret"
-      ])
-    })))
+  it.effect(
+    "a bad shared option fails with OptionsError naming it: an empty key, or a store's own (its password " +
+      "never shows)",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const deployments = [{
+          name: "a",
+          model: "m",
+          llm: LlmTest.fromHandler(() => Effect.succeed(LlmTest.reply("a")))
+        }]
+        const emptyKey = yield* Effect.flip(
+          Router.make({ deployments, shared: { store: { redis: "redis://127.0.0.1:1" }, key: "" } })
+        )
+        expectOptionsError(emptyKey, { module: "Router", option: "shared.key", expected: "a non-empty string" })
+        const badUrl = yield* Effect.flip(
+          Router.make({ deployments, shared: { store: { redis: "http://:hunter2-secret@127.0.0.1:1" } } })
+        )
+        expectOptionsError(badUrl, { module: "Store", option: "redis", expected: "a redis:// or rediss:// URL" }, [
+          "hunter2-secret"
+        ])
+      }))
+  )
 
   it.live(
     "a breaker one instance opens is open on the other; once the period is over only one instance probes",
@@ -149,7 +153,8 @@ describe("Router: breakers shared through a real redis-server", () => {
   )
 
   it.live(
-    "a failed probe opens it again for every instance; a probe's holder that never answers frees it within the lease TTL",
+    "a failed probe opens it again for every instance; a probe's holder that never answers frees it within the lease " +
+      "TTL",
     () =>
       Effect.scoped(Effect.gen(function*() {
         // A probe's lease of 3 s: b's call while a's probe hangs comes well within it.

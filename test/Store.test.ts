@@ -639,7 +639,8 @@ describe("Store: limits shared through a real redis-server", () => {
   )
 
   it.live(
-    "Redis stopped and started under load: every call ends (granted or a typed error), none hangs, counts are exact after",
+    "Redis stopped and started under load: every call ends (granted or a typed error), none hangs, counts are exact " +
+      "after",
     () =>
       Effect.gen(function*() {
         const { redis, store } = yield* connectedStore({
@@ -691,7 +692,8 @@ describe("Store: limits shared through a real redis-server", () => {
   )
 
   it.live(
-    "a store whose Redis is down at start still builds, serves per onUnavailable, connects when Redis comes up, and closes at once",
+    "a store whose Redis is down at start still builds, serves per onUnavailable, connects when Redis comes up, and " +
+      "closes at once",
     () =>
       Effect.gen(function*() {
         const redis = yield* redisServer
@@ -763,7 +765,8 @@ describe("Store: limits shared through a real redis-server", () => {
   )
 
   it.live(
-    "a reservation of an instance that dies lapses within the TTL; without Redis a budget fails closed or keeps a share",
+    "a reservation of an instance that dies lapses within the TTL; without Redis a budget fails closed or keeps a " +
+      "share",
     () =>
       Effect.gen(function*() {
         // A TTL of 2 s, renewed every third of it: the dying instance's reservation outlives a stall of this process
@@ -799,7 +802,8 @@ describe("Store: limits shared through a real redis-server", () => {
   )
 
   it.live(
-    "a shared cache store: a reply one instance stores, another reads, until its time to live; Redis away is a CacheStoreError",
+    "a shared cache store: a reply one instance stores, another reads, until its time to live; Redis away is a " +
+      "CacheStoreError",
     () =>
       Effect.gen(function*() {
         const { redis } = yield* connectedStore()
@@ -844,7 +848,8 @@ describe("Store: limits shared through a real redis-server", () => {
     })
 
   it.live(
-    "a Redis that stops answering fails each command within commandTimeout, as unavailable, and serves again when it answers",
+    "a Redis that stops answering fails each command within commandTimeout, as unavailable, and serves again when it " +
+      "answers",
     () =>
       Effect.gen(function*() {
         const { limiter, proxy, store } = yield* behindProxy("paused")
@@ -864,7 +869,8 @@ describe("Store: limits shared through a real redis-server", () => {
   )
 
   it.live(
-    "commands sent one after another to a Redis that stops answering each fail at their own deadline, and later ones are answered",
+    "commands sent one after another to a Redis that stops answering each fail at their own deadline, and later ones " +
+      "are answered",
     () =>
       Effect.gen(function*() {
         const { limiter, proxy, store } = yield* behindProxy("staggered")
@@ -1086,7 +1092,8 @@ describe("Store: limits shared through a real redis-server", () => {
   )
 
   it.live(
-    "a capped key's lease given back on one instance is free for another at once; an uncapped one's release is counted on its own instance at once",
+    "a capped key's lease given back on one instance is free for another at once; an uncapped one's release is " +
+      "counted on its own instance at once",
     () =>
       Effect.gen(function*() {
         const redis = yield* redisServer

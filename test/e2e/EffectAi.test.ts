@@ -211,39 +211,43 @@ describe("effect/ai over the router", () => {
     })
   }
 
-  it.live("effect/ai's spans carry the GenAI attributes of the reply, whole and streamed, with Llm's own spans beside them", () =>
-    Effect.gen(function*() {
-      const simulator = yield* Simulator.make({ replyTokens: 10 })
-      const { spans, tracer } = recordingTracer()
-      const whole = yield* LanguageModel.generateText({ prompt: "Hi" }).pipe(
-        Effect.provide(modelsOver(simulator, "gemini", { defaults: { temperature: 0.5 } })),
-        Effect.withTracer(tracer)
-      )
-      yield* Stream.runDrain(LanguageModel.streamText({ prompt: "Hi" })).pipe(
-        Effect.provide(modelsOver(simulator, "gemini")),
-        Effect.withTracer(tracer)
-      )
-      const generated = spans.find((span) => span.name === "LanguageModel.generateText")!
-      expect(Object.fromEntries(generated.attributes)).toMatchObject({
-        "gen_ai.provider.name": "sim",
-        "gen_ai.operation.name": "chat",
-        "gen_ai.request.model": model,
-        "gen_ai.request.temperature": 0.5,
-        "gen_ai.response.model": model,
-        "gen_ai.response.finish_reasons": ["stop"],
-        "gen_ai.usage.input_tokens": whole.usage.inputTokens.total,
-        "gen_ai.usage.output_tokens": 10
+  it.live(
+    "effect/ai's spans carry the GenAI attributes of the reply, whole and streamed, with Llm's own spans " +
+      "beside them",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.make({ replyTokens: 10 })
+        const { spans, tracer } = recordingTracer()
+        const whole = yield* LanguageModel.generateText({ prompt: "Hi" }).pipe(
+          Effect.provide(modelsOver(simulator, "gemini", { defaults: { temperature: 0.5 } })),
+          Effect.withTracer(tracer)
+        )
+        yield* Stream.runDrain(LanguageModel.streamText({ prompt: "Hi" })).pipe(
+          Effect.provide(modelsOver(simulator, "gemini")),
+          Effect.withTracer(tracer)
+        )
+        const generated = spans.find((span) => span.name === "LanguageModel.generateText")!
+        expect(Object.fromEntries(generated.attributes)).toMatchObject({
+          "gen_ai.provider.name": "sim",
+          "gen_ai.operation.name": "chat",
+          "gen_ai.request.model": model,
+          "gen_ai.request.temperature": 0.5,
+          "gen_ai.response.model": model,
+          "gen_ai.response.finish_reasons": ["stop"],
+          "gen_ai.usage.input_tokens": whole.usage.inputTokens.total,
+          "gen_ai.usage.output_tokens": 10
+        })
+        const streamed = spans.find((span) => span.name === "LanguageModel.streamText")!
+        expect(Object.fromEntries(streamed.attributes)).toMatchObject({
+          "gen_ai.provider.name": "sim",
+          "gen_ai.response.finish_reasons": ["stop"],
+          "gen_ai.usage.output_tokens": 10
+        })
+        expect(spans.map((span) => span.name)).toEqual(
+          expect.arrayContaining([`chat ${model}`, "Router.attempt", "Llm.attempt"])
+        )
       })
-      const streamed = spans.find((span) => span.name === "LanguageModel.streamText")!
-      expect(Object.fromEntries(streamed.attributes)).toMatchObject({
-        "gen_ai.provider.name": "sim",
-        "gen_ai.response.finish_reasons": ["stop"],
-        "gen_ai.usage.output_tokens": 10
-      })
-      expect(spans.map((span) => span.name)).toEqual(
-        expect.arrayContaining([`chat ${model}`, "Router.attempt", "Llm.attempt"])
-      )
-    }))
+  )
 
   it.live("a schema the reply breaks fails with StructuredOutputError carrying the text", () =>
     Effect.gen(function*() {

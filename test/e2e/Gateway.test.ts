@@ -453,57 +453,61 @@ describe("Gateway options", () => {
       expect(chunks[chunks.length - 1]!.usage!.completion_tokens).toBe(4)
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 
-  it.live("an upstream that holds its body open after the whole reply: the answer goes out at once, the end with the upstream's", () =>
-    Effect.gen(function*() {
-      const event = (delta: object, finish: string | null) =>
-        `data: ${
-          JSON.stringify({
-            id: "c1",
-            object: "chat.completion.chunk",
-            created: 1,
-            model: "m",
-            choices: [{ index: 0, delta, finish_reason: finish }]
+  it.live(
+    "an upstream that holds its body open after the whole reply: the answer goes out at once, the end with the " +
+      "upstream's",
+    () =>
+      Effect.gen(function*() {
+        const event = (delta: object, finish: string | null) =>
+          `data: ${
+            JSON.stringify({
+              id: "c1",
+              object: "chat.completion.chunk",
+              created: 1,
+              model: "m",
+              choices: [{ index: 0, delta, finish_reason: finish }]
+            })
+          }\n\n`
+        const reply = event({ role: "assistant", content: "" }, null) + event({ content: "Hello" }, null) +
+          event({}, "stop") +
+          "data: [DONE]\n\n"
+        // The whole reply in one write; the body ends only when the test says so.
+        const ends: Array<() => void> = []
+        const upstream = yield* serve((req, res) => {
+          req.resume()
+          req.on("end", () => {
+            res.writeHead(200, { "content-type": "text/event-stream" })
+            res.write(reply)
+            ends.push(() => res.end())
           })
-        }\n\n`
-      const reply = event({ role: "assistant", content: "" }, null) + event({ content: "Hello" }, null) +
-        event({}, "stop") +
-        "data: [DONE]\n\n"
-      // The whole reply in one write; the body ends only when the test says so.
-      const ends: Array<() => void> = []
-      const upstream = yield* serve((req, res) => {
-        req.resume()
-        req.on("end", () => {
-          res.writeHead(200, { "content-type": "text/event-stream" })
-          res.write(reply)
-          ends.push(() => res.end())
         })
-      })
-      const config = yield* ProviderConfig.fromJson({
-        up: [{ model_name: "m", base_url: `${upstream.url}/v1`, api_keys: [key], max_retries: 0 }]
-      })
-      const gateway = yield* Gateway.make({ config, port: 0 })
-      const response = yield* promise(() =>
-        fetch(`${gateway.url}/v1/chat/completions`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ model: "up/m", stream: true, messages: [{ role: "user", content: "hi" }] })
+        const config = yield* ProviderConfig.fromJson({
+          up: [{ model_name: "m", base_url: `${upstream.url}/v1`, api_keys: [key], max_retries: 0 }]
         })
-      )
-      expect(response.status).toBe(200)
-      expect(response.headers.get("content-length")).toBeNull()
-      const reader = response.body!.getReader()
-      let answer = ""
-      while (!answer.endsWith("data: [DONE]\n\n")) {
-        const read = yield* promise(() => reader.read())
-        expect(read.done).toBe(false)
-        answer += new TextDecoder().decode(read.value)
-      }
-      // The whole answer came while the upstream body is still open.
-      expect(answer).toContain(`"content":"Hello"`)
-      expect(ends).toHaveLength(1)
-      ends[0]!()
-      expect((yield* promise(() => reader.read())).done).toBe(true)
-    }).pipe(Effect.timeout("20 seconds"), Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+        const gateway = yield* Gateway.make({ config, port: 0 })
+        const response = yield* promise(() =>
+          fetch(`${gateway.url}/v1/chat/completions`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ model: "up/m", stream: true, messages: [{ role: "user", content: "hi" }] })
+          })
+        )
+        expect(response.status).toBe(200)
+        expect(response.headers.get("content-length")).toBeNull()
+        const reader = response.body!.getReader()
+        let answer = ""
+        while (!answer.endsWith("data: [DONE]\n\n")) {
+          const read = yield* promise(() => reader.read())
+          expect(read.done).toBe(false)
+          answer += new TextDecoder().decode(read.value)
+        }
+        // The whole answer came while the upstream body is still open.
+        expect(answer).toContain(`"content":"Hello"`)
+        expect(ends).toHaveLength(1)
+        ends[0]!()
+        expect((yield* promise(() => reader.read())).done).toBe(true)
+      }).pipe(Effect.timeout("20 seconds"), Effect.scoped, Effect.provide(UndiciHttpClient.layer()))
+  )
 
   it.effect("ready turns 503 once no deployment can take a call (its only key refused)", () =>
     Effect.gen(function*() {

@@ -260,78 +260,92 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         expect(useIds[0]).toMatch(/^toolu_/)
       }))
 
-    it.effect("thinking from an Anthropic deployment: signed blocks come out, and go back accepted with a tool loop", () =>
-      Effect.gen(function*() {
-        const { client } = yield* Fixture
-        const thinking = { type: "enabled" as const, budget_tokens: 2048 }
-        const question: Anthropic.MessageParam = { role: "user", content: "Weather in Oslo?" }
-        const called = yield* create(
-          client,
-          ask("claude-sim", { max_tokens: 4096, thinking, tools, tool_choice: { type: "auto" }, messages: [question] })
-        )
-        const first = called.content[0]!
-        expect(first.type).toBe("thinking")
-        expect(first.type === "thinking" && first.signature).toMatch(/^sim-sig-/)
-        const use = called.content.find((block) => block.type === "tool_use")
-        // The simulator checks the thinking block's signature on the way back: a changed block would be a 400.
-        const answered = yield* create(
-          client,
-          ask("claude-sim", {
-            max_tokens: 4096,
-            thinking,
-            tools,
-            messages: [
-              question,
-              { role: "assistant", content: called.content },
-              ...(use?.type === "tool_use"
-                ? [{
-                  role: "user" as const,
-                  content: [{ type: "tool_result" as const, tool_use_id: use.id, content: "Snow" }]
-                }]
-                : [{ role: "user" as const, content: "And tomorrow?" }])
-            ]
-          })
-        )
-        expect(answered.content.some((block) => block.type === "text")).toBe(true)
-        const streamed = client.messages.stream(ask("claude-sim", { max_tokens: 4096, thinking }))
-        const thoughts: Array<string> = []
-        streamed.on("thinking", (delta) => thoughts.push(delta))
-        const final = yield* promise(() => streamed.finalMessage())
-        expect(thoughts.join("").length).toBeGreaterThan(0)
-        expect(final.content.map((block) => block.type)).toEqual(["thinking", "text"])
-      }))
+    it.effect(
+      "thinking from an Anthropic deployment: signed blocks come out, and go back accepted with a tool " +
+        "loop",
+      () =>
+        Effect.gen(function*() {
+          const { client } = yield* Fixture
+          const thinking = { type: "enabled" as const, budget_tokens: 2048 }
+          const question: Anthropic.MessageParam = { role: "user", content: "Weather in Oslo?" }
+          const called = yield* create(
+            client,
+            ask("claude-sim", {
+              max_tokens: 4096,
+              thinking,
+              tools,
+              tool_choice: { type: "auto" },
+              messages: [question]
+            })
+          )
+          const first = called.content[0]!
+          expect(first.type).toBe("thinking")
+          expect(first.type === "thinking" && first.signature).toMatch(/^sim-sig-/)
+          const use = called.content.find((block) => block.type === "tool_use")
+          // The simulator checks the thinking block's signature on the way back: a changed block would be a 400.
+          const answered = yield* create(
+            client,
+            ask("claude-sim", {
+              max_tokens: 4096,
+              thinking,
+              tools,
+              messages: [
+                question,
+                { role: "assistant", content: called.content },
+                ...(use?.type === "tool_use"
+                  ? [{
+                    role: "user" as const,
+                    content: [{ type: "tool_result" as const, tool_use_id: use.id, content: "Snow" }]
+                  }]
+                  : [{ role: "user" as const, content: "And tomorrow?" }])
+              ]
+            })
+          )
+          expect(answered.content.some((block) => block.type === "text")).toBe(true)
+          const streamed = client.messages.stream(ask("claude-sim", { max_tokens: 4096, thinking }))
+          const thoughts: Array<string> = []
+          streamed.on("thinking", (delta) => thoughts.push(delta))
+          const final = yield* promise(() => streamed.finalMessage())
+          expect(thoughts.join("").length).toBeGreaterThan(0)
+          expect(final.content.map((block) => block.type)).toEqual(["thinking", "text"])
+        })
+    )
 
-    it.effect("failures are the SDK's error classes: 429 with Retry-After, 401, 404 (nothing sent), 529 for a provider down", () =>
-      Effect.gen(function*() {
-        const { client, simulator } = yield* Fixture
-        const cases = [
-          { model: "limited/gpt-4o-mini", kind: Anthropic.RateLimitError, status: 429, type: "rate_limit_error" },
-          {
-            model: "wrongkey/gpt-4o-mini",
-            kind: Anthropic.AuthenticationError,
-            status: 401,
-            type: "authentication_error"
-          },
-          { model: "claude-nope", kind: Anthropic.NotFoundError, status: 404, type: "not_found_error" },
-          { model: "down/gpt-4o-mini", kind: Anthropic.OverloadedError, status: 529, type: "overloaded_error" }
-        ]
-        const seen = new Map<string, InstanceType<typeof Anthropic.APIError>>()
-        for (const { kind, model, status, type } of cases) {
-          const before = (yield* simulator.stats).requests
-          const error = (yield* refusal(client, ask(model))) as InstanceType<typeof Anthropic.APIError>
-          expect(error, model).toBeInstanceOf(kind)
-          expect(error.status).toBe(status)
-          expect(error.type).toBe(type)
-          expect(errorObject(error).type).toBe(type)
-          expect(error.headers?.get("x-request-id")).not.toBeNull()
-          for (const secret of [key, "sk-not-accepted-0003"]) expect(error.message).not.toContain(secret)
-          if (status === 404) expect((yield* simulator.stats).requests).toBe(before)
-          seen.set(type, error)
-        }
-        expect(seen.get("rate_limit_error")!.headers?.get("retry-after")).toBe("7")
-        expect(errorObject(seen.get("not_found_error")).message).toContain("claude-nope")
-        expect(seen.get("overloaded_error")).toBeInstanceOf(Anthropic.InternalServerError)
-      }))
+    it.effect(
+      "failures are the SDK's error classes: 429 with Retry-After, 401, 404 (nothing sent), 529 for a " +
+        "provider down",
+      () =>
+        Effect.gen(function*() {
+          const { client, simulator } = yield* Fixture
+          const cases = [
+            { model: "limited/gpt-4o-mini", kind: Anthropic.RateLimitError, status: 429, type: "rate_limit_error" },
+            {
+              model: "wrongkey/gpt-4o-mini",
+              kind: Anthropic.AuthenticationError,
+              status: 401,
+              type: "authentication_error"
+            },
+            { model: "claude-nope", kind: Anthropic.NotFoundError, status: 404, type: "not_found_error" },
+            { model: "down/gpt-4o-mini", kind: Anthropic.OverloadedError, status: 529, type: "overloaded_error" }
+          ]
+          const seen = new Map<string, InstanceType<typeof Anthropic.APIError>>()
+          for (const { kind, model, status, type } of cases) {
+            const before = (yield* simulator.stats).requests
+            const error = (yield* refusal(client, ask(model))) as InstanceType<typeof Anthropic.APIError>
+            expect(error, model).toBeInstanceOf(kind)
+            expect(error.status).toBe(status)
+            expect(error.type).toBe(type)
+            expect(errorObject(error).type).toBe(type)
+            expect(error.headers?.get("x-request-id")).not.toBeNull()
+            for (const secret of [key, "sk-not-accepted-0003"]) expect(error.message).not.toContain(secret)
+            if (status === 404) expect((yield* simulator.stats).requests).toBe(before)
+            seen.set(type, error)
+          }
+          expect(seen.get("rate_limit_error")!.headers?.get("retry-after")).toBe("7")
+          expect(errorObject(seen.get("not_found_error")).message).toContain("claude-nope")
+          expect(seen.get("overloaded_error")).toBeInstanceOf(Anthropic.InternalServerError)
+        })
+    )
 
     it.effect("a bad field is a BadRequestError naming it as Anthropic does, and nothing reaches the provider", () =>
       Effect.gen(function*() {
@@ -402,13 +416,17 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         expect((failed as InstanceType<typeof Anthropic.APIError>).type).toBe("overloaded_error")
       }))
 
-    it.effect("a restart of the router after text was forwarded is an error event the SDK raises, never a second answer", () =>
-      Effect.gen(function*() {
-        const { client } = yield* Fixture
-        const error = yield* rejection(() => client.messages.stream(ask("flaky")).finalMessage())
-        expect(error).toBeInstanceOf(Anthropic.APIError)
-        expect((error as Error).message).toContain("another deployment")
-      }))
+    it.effect(
+      "a restart of the router after text was forwarded is an error event the SDK raises, never a second " +
+        "answer",
+      () =>
+        Effect.gen(function*() {
+          const { client } = yield* Fixture
+          const error = yield* rejection(() => client.messages.stream(ask("flaky")).finalMessage())
+          expect(error).toBeInstanceOf(Anthropic.APIError)
+          expect((error as Error).message).toContain("another deployment")
+        })
+    )
 
     it.effect("an SDK stream aborted mid-way frees the upstream call, its key and the in-flight count", () =>
       Effect.gen(function*() {

@@ -125,42 +125,48 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         expect(viaHeader.status).toBe(200)
       }))
 
-    it.effect("no key or a wrong one is 401 invalid_api_key (AuthenticationError, in Anthropic's shape on /v1/messages); /health and /ready need none", () =>
-      Effect.gen(function*() {
-        const { gateway } = yield* Fixture
-        const wrong = yield* rejection(() =>
-          client(gateway, "gw-not-a-key-0000").chat.completions.create(ask("gpt-4o"))
-        )
-        expect(wrong).toBeInstanceOf(OpenAI.AuthenticationError)
-        expect(wrong.code).toBe("invalid_api_key")
-        expect(wrong.message).not.toContain("gw-not-a-key")
-        // A provider's key is not a gateway key.
-        const provider = yield* rejection(() => client(gateway, providerKey).models.list())
-        expect(provider).toBeInstanceOf(OpenAI.AuthenticationError)
-        const wrongHeader = yield* promise(() =>
-          fetch(`${gateway.url}/v1/models`, { headers: { "x-api-key": "gw-nope-1111" } })
-        )
-        expect(wrongHeader.status).toBe(401)
-        const none = yield* promise(() => fetch(`${gateway.url}/v1/models`))
-        expect(none.status).toBe(401)
-        expect(((yield* promise(() => none.json())) as { error: { code: string } }).error.code).toBe("invalid_api_key")
-        expect(none.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/)
-        // On Anthropic's route, in Anthropic's error shape.
-        const anthropic = yield* promise(() =>
-          fetch(`${gateway.url}/v1/messages`, {
-            method: "POST",
-            headers: { "content-type": "application/json", "x-api-key": "gw-nope-2222" },
-            body: JSON.stringify({ model: "gpt-4o", max_tokens: 16, messages: [{ role: "user", content: "Hello" }] })
+    it.effect(
+      "no key or a wrong one is 401 invalid_api_key (AuthenticationError, in Anthropic's shape on " +
+        "/v1/messages); /health and /ready need none",
+      () =>
+        Effect.gen(function*() {
+          const { gateway } = yield* Fixture
+          const wrong = yield* rejection(() =>
+            client(gateway, "gw-not-a-key-0000").chat.completions.create(ask("gpt-4o"))
+          )
+          expect(wrong).toBeInstanceOf(OpenAI.AuthenticationError)
+          expect(wrong.code).toBe("invalid_api_key")
+          expect(wrong.message).not.toContain("gw-not-a-key")
+          // A provider's key is not a gateway key.
+          const provider = yield* rejection(() => client(gateway, providerKey).models.list())
+          expect(provider).toBeInstanceOf(OpenAI.AuthenticationError)
+          const wrongHeader = yield* promise(() =>
+            fetch(`${gateway.url}/v1/models`, { headers: { "x-api-key": "gw-nope-1111" } })
+          )
+          expect(wrongHeader.status).toBe(401)
+          const none = yield* promise(() => fetch(`${gateway.url}/v1/models`))
+          expect(none.status).toBe(401)
+          expect(((yield* promise(() => none.json())) as { error: { code: string } }).error.code).toBe(
+            "invalid_api_key"
+          )
+          expect(none.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/)
+          // On Anthropic's route, in Anthropic's error shape.
+          const anthropic = yield* promise(() =>
+            fetch(`${gateway.url}/v1/messages`, {
+              method: "POST",
+              headers: { "content-type": "application/json", "x-api-key": "gw-nope-2222" },
+              body: JSON.stringify({ model: "gpt-4o", max_tokens: 16, messages: [{ role: "user", content: "Hello" }] })
+            })
+          )
+          expect(anthropic.status).toBe(401)
+          expect(yield* promise(() => anthropic.json())).toMatchObject({
+            type: "error",
+            error: { type: "authentication_error" }
           })
-        )
-        expect(anthropic.status).toBe(401)
-        expect(yield* promise(() => anthropic.json())).toMatchObject({
-          type: "error",
-          error: { type: "authentication_error" }
+          expect((yield* promise(() => fetch(`${gateway.url}/health`))).status).toBe(200)
+          expect((yield* promise(() => fetch(`${gateway.url}/ready`))).status).toBe(200)
         })
-        expect((yield* promise(() => fetch(`${gateway.url}/health`))).status).toBe(200)
-        expect((yield* promise(() => fetch(`${gateway.url}/ready`))).status).toBe(200)
-      }))
+    )
 
     it.effect("a model the key may not use is 403 model_not_allowed (PermissionDeniedError), naming the model", () =>
       Effect.gen(function*() {
@@ -203,57 +209,68 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         yield* promise(() => client(gateway, fullKey).chat.completions.create(ask("gpt-4o-mini")))
       }))
 
-    it.effect("a budget admits a call only when its worst case fits what is left: else 429 insufficient_quota, before anything is sent", () =>
-      Effect.gen(function*() {
-        const { gateway } = yield* Fixture
-        const broke = client(gateway, brokeKey)
-        yield* promise(() => broke.chat.completions.create({ ...ask("gpt-4o-mini"), max_tokens: 100 }))
-        // Without max_tokens it would be sent with 4,096, whose cost the budget cannot cover.
-        const error = yield* rejection(() => broke.chat.completions.create(ask("gpt-4o-mini")))
-        expect(error).toBeInstanceOf(OpenAI.RateLimitError)
-        expect(error.status).toBe(429)
-        expect(error.code).toBe("insufficient_quota")
-        expect(error.message).toContain("may cost up to $0.0024594")
-        expect(Number(error.headers?.get("retry-after"))).toBeGreaterThan(0)
-        const streamed = yield* rejection(() => broke.chat.completions.create({ ...ask("gpt-4o-mini"), stream: true }))
-        expect(streamed.code).toBe("insufficient_quota")
-        yield* promise(() => broke.chat.completions.create({ ...ask("gpt-4o-mini"), max_tokens: 100 }))
-      }))
-
-    it.effect("a budgeted request without max_tokens is sent with the key's default; a stream's real cost is charged when it ends", () =>
-      Effect.gen(function*() {
-        const { gateway, lines } = yield* Fixture
-        const streamer = client(gateway, streamerKey)
-        const { data, response } = yield* promise(() =>
-          streamer.chat.completions.create({
-            ...ask("gpt-4o-mini"),
-            stream: true,
-            stream_options: { include_usage: true }
-          })
-            .withResponse()
-        )
-        const usage = yield* promise(async () => {
-          let last: OpenAI.CompletionUsage | undefined | null
-          for await (const chunk of data) last = chunk.usage ?? last
-          return last
+    it.effect(
+      "a budget admits a call only when its worst case fits what is left: else 429 insufficient_quota, " +
+        "before anything is sent",
+      () =>
+        Effect.gen(function*() {
+          const { gateway } = yield* Fixture
+          const broke = client(gateway, brokeKey)
+          yield* promise(() => broke.chat.completions.create({ ...ask("gpt-4o-mini"), max_tokens: 100 }))
+          // Without max_tokens it would be sent with 4,096, whose cost the budget cannot cover.
+          const error = yield* rejection(() => broke.chat.completions.create(ask("gpt-4o-mini")))
+          expect(error).toBeInstanceOf(OpenAI.RateLimitError)
+          expect(error.status).toBe(429)
+          expect(error.code).toBe("insufficient_quota")
+          expect(error.message).toContain("may cost up to $0.0024594")
+          expect(Number(error.headers?.get("retry-after"))).toBeGreaterThan(0)
+          const streamed = yield* rejection(() =>
+            broke.chat.completions.create({ ...ask("gpt-4o-mini"), stream: true })
+          )
+          expect(streamed.code).toBe("insufficient_quota")
+          yield* promise(() => broke.chat.completions.create({ ...ask("gpt-4o-mini"), max_tokens: 100 }))
         })
-        // The simulator would answer 8 tokens: it was asked for 3 (`defaultMaxTokens`).
-        expect(usage?.completion_tokens).toBe(3)
-        // The charge and the stream's log line come together, when the request's scope closes.
-        const id = response.headers.get("x-request-id")
-        yield* eventually(
-          "the stream's log line",
-          Effect.sync(() => requestLines(lines).find((line) => line.annotations["request_id"] === id)),
-          (line) => line !== undefined
-        )
-        // Its real cost ($0.0000021: 2 prompt and 3 reply tokens) is charged, so a call of $0.0000987 (163 max_tokens)
-        // no longer fits the $0.0001; with nothing charged it would.
-        const error = yield* rejection(() =>
-          streamer.chat.completions.create({ ...ask("gpt-4o-mini"), max_tokens: 163 })
-        )
-        expect(error.code).toBe("insufficient_quota")
-        yield* promise(() => streamer.chat.completions.create({ ...ask("gpt-4o-mini"), max_tokens: 150 }))
-      }))
+    )
+
+    it.effect(
+      "a budgeted request without max_tokens is sent with the key's default; a stream's real cost is charged " +
+        "when it ends",
+      () =>
+        Effect.gen(function*() {
+          const { gateway, lines } = yield* Fixture
+          const streamer = client(gateway, streamerKey)
+          const { data, response } = yield* promise(() =>
+            streamer.chat.completions.create({
+              ...ask("gpt-4o-mini"),
+              stream: true,
+              stream_options: { include_usage: true }
+            })
+              .withResponse()
+          )
+          const usage = yield* promise(async () => {
+            let last: OpenAI.CompletionUsage | undefined | null
+            for await (const chunk of data) last = chunk.usage ?? last
+            return last
+          })
+          // The simulator would answer 8 tokens: it was asked for 3 (`defaultMaxTokens`).
+          expect(usage?.completion_tokens).toBe(3)
+          // The charge and the stream's log line come together, when the request's scope closes.
+          const id = response.headers.get("x-request-id")
+          yield* eventually(
+            "the stream's log line",
+            Effect.sync(() => requestLines(lines).find((line) => line.annotations["request_id"] === id)),
+            (line) => line !== undefined
+          )
+          // Its real cost ($0.0000021: 2 prompt and 3 reply tokens) is charged, so a call of $0.0000987 (163
+          // max_tokens)
+          // no longer fits the $0.0001; with nothing charged it would.
+          const error = yield* rejection(() =>
+            streamer.chat.completions.create({ ...ask("gpt-4o-mini"), max_tokens: 163 })
+          )
+          expect(error.code).toBe("insufficient_quota")
+          yield* promise(() => streamer.chat.completions.create({ ...ask("gpt-4o-mini"), max_tokens: 150 }))
+        })
+    )
 
     it.effect("the gateway keeps names and SHA-256 digests, never a key; isAdmin checks the admin keys", () =>
       Effect.gen(function*() {
@@ -380,31 +397,35 @@ describe("Gateway keys and the listening address", () => {
       expect(requestLines(lines)).toEqual([])
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 
-  it.live("a logger that throws at a streamed request's end leaves nothing held: the stream is closed all the same", () =>
-    Effect.gen(function*() {
-      const plain = yield* config
-      const throwing = Logger.make((options) => {
-        const message = Array.isArray(options.message) ? options.message.join(" ") : String(options.message)
-        if (message.includes("request")) throw new Error("the logger broke")
-      })
-      const gateway = yield* Gateway.make({ config: plain, port: 0, logRequests: true }).pipe(
-        Effect.provide(Logger.layer([throwing]))
-      )
-      const text = yield* promise(() =>
-        fetch(`${gateway.url}/v1/chat/completions`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ model: "gpt-4o-mini", stream: true, messages: [{ role: "user", content: "Hello" }] })
-        }).then((response) => response.text())
-      )
-      expect(text).toContain("data: [DONE]")
-      // The deployment's in-flight count goes back to none once the request's scope closed its stream.
-      yield* eventually(
-        "the streamed call no longer in flight",
-        Effect.map(gateway.status, (status) => status.details["sim/gpt-4o-mini"]!.inFlight),
-        (inFlight) => inFlight === 0
-      )
-    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+  it.live(
+    "a logger that throws at a streamed request's end leaves nothing held: the stream is closed all the " +
+      "same",
+    () =>
+      Effect.gen(function*() {
+        const plain = yield* config
+        const throwing = Logger.make((options) => {
+          const message = Array.isArray(options.message) ? options.message.join(" ") : String(options.message)
+          if (message.includes("request")) throw new Error("the logger broke")
+        })
+        const gateway = yield* Gateway.make({ config: plain, port: 0, logRequests: true }).pipe(
+          Effect.provide(Logger.layer([throwing]))
+        )
+        const text = yield* promise(() =>
+          fetch(`${gateway.url}/v1/chat/completions`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ model: "gpt-4o-mini", stream: true, messages: [{ role: "user", content: "Hello" }] })
+          }).then((response) => response.text())
+        )
+        expect(text).toContain("data: [DONE]")
+        // The deployment's in-flight count goes back to none once the request's scope closed its stream.
+        yield* eventually(
+          "the streamed call no longer in flight",
+          Effect.map(gateway.status, (status) => status.details["sim/gpt-4o-mini"]!.inFlight),
+          (inFlight) => inFlight === 0
+        )
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer()))
+  )
 
   it.live("a key naming a model the configuration lacks, or two keys alike, fail to start", () =>
     Effect.gen(function*() {
@@ -422,84 +443,104 @@ describe("Gateway keys and the listening address", () => {
       expect(twice.message).not.toContain(miniKey)
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 
-  it.live("a budget on a name some deployment of which has no price, or a default_max_tokens that is not a positive integer, fails to start", () =>
-    Effect.gen(function*() {
-      const simulator = yield* Simulator.make(simulatorOptions)
-      const plain = yield* ProviderConfig.fromJson({
-        sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey], groups: ["any"] }],
-        own: [{ model_name: "house-model", base_url: `${simulator.url}/v1`, api_keys: [providerKey], groups: ["any"] }]
-      })
-      const budget = { limit: 1, period: "1 day" as const }
-      const unpriced = (models: ReadonlyArray<string> | undefined) =>
-        Effect.flip(
-          Gateway.make({ config: plain, port: 0, keys: [{ name: "k", key: Redacted.make(miniKey), models, budget }] })
+  it.live(
+    "a budget on a name some deployment of which has no price, or a default_max_tokens that is not a positive " +
+      "integer, fails to start",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.make(simulatorOptions)
+        const plain = yield* ProviderConfig.fromJson({
+          sim: [{
+            model_name: "gpt-4o-mini",
+            base_url: `${simulator.url}/v1`,
+            api_keys: [providerKey],
+            groups: ["any"]
+          }],
+          own: [{
+            model_name: "house-model",
+            base_url: `${simulator.url}/v1`,
+            api_keys: [providerKey],
+            groups: ["any"]
+          }]
+        })
+        const budget = { limit: 1, period: "1 day" as const }
+        const unpriced = (models: ReadonlyArray<string> | undefined) =>
+          Effect.flip(
+            Gateway.make({ config: plain, port: 0, keys: [{ name: "k", key: Redacted.make(miniKey), models, budget }] })
+          )
+        // "any" reaches house-model, which has no price; so does a key without `models`.
+        expect((yield* unpriced(["gpt-4o-mini", "any"])).message).toContain(
+          `keys[0].budget must be on priced models only`
         )
-      // "any" reaches house-model, which has no price; so does a key without `models`.
-      expect((yield* unpriced(["gpt-4o-mini", "any"])).message).toContain(
-        `keys[0].budget must be on priced models only`
-      )
-      expect((yield* unpriced(["any"])).message).toContain(`got "any"`)
-      expect((yield* unpriced(undefined))._tag).toBe("OptionsError")
-      const zero = yield* Effect.flip(Gateway.make({
-        config: plain,
-        port: 0,
-        keys: [{
-          name: "k",
-          key: Redacted.make(miniKey),
-          models: ["gpt-4o-mini"],
-          budget: { ...budget, defaultMaxTokens: 0 }
-        }]
-      }))
-      expect(zero.message).toContain("keys[0].budget.defaultMaxTokens")
-      // Priced names only: it starts.
-      yield* Gateway.make({
-        config: plain,
-        port: 0,
-        keys: [{ name: "k", key: Redacted.make(miniKey), models: ["gpt-4o-mini"], budget }]
-      })
-    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+        expect((yield* unpriced(["any"])).message).toContain(`got "any"`)
+        expect((yield* unpriced(undefined))._tag).toBe("OptionsError")
+        const zero = yield* Effect.flip(Gateway.make({
+          config: plain,
+          port: 0,
+          keys: [{
+            name: "k",
+            key: Redacted.make(miniKey),
+            models: ["gpt-4o-mini"],
+            budget: { ...budget, defaultMaxTokens: 0 }
+          }]
+        }))
+        expect(zero.message).toContain("keys[0].budget.defaultMaxTokens")
+        // Priced names only: it starts.
+        yield* Gateway.make({
+          config: plain,
+          port: 0,
+          keys: [{ name: "k", key: Redacted.make(miniKey), models: ["gpt-4o-mini"], budget }]
+        })
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer()))
+  )
 
-  it.live("embeddings are charged to a key's budget: their inputs' worst case reserved first, then the reported usage's cost", () =>
-    Effect.gen(function*() {
-      const simulator = yield* Simulator.make({
-        ...simulatorOptions,
-        models: [...Simulator.defaultModels, "text-embedding-3-small"]
-      })
-      // $1,000 a million input tokens: a token is a tenth of a cent, and the key's $0.05 is 50 tokens.
-      const config = yield* ProviderConfig.fromJson({
-        sim: [{
-          model_name: "text-embedding-3-small",
-          base_url: `${simulator.url}/v1`,
-          api_keys: [providerKey],
-          max_retries: 0,
-          pricing: { input_per_mtok: 1000, output_per_mtok: 0 }
-        }]
-      })
-      const gateway = yield* Gateway.make({
-        config,
-        port: 0,
-        keys: [{ name: "embedder", key: Redacted.make(miniKey), budget: { limit: 0.05, period: "1 day" } }]
-      })
-      const embedder = client(gateway, miniKey)
-      const model = "text-embedding-3-small"
-      const before = yield* simulator.stats
-      // 60 bytes may be 60 tokens ($0.06): refused before anything is sent.
-      const whole = yield* rejection(() => embedder.embeddings.create({ model, input: ["x".repeat(60)] }))
-      expect(whole.status).toBe(429)
-      expect(whole.code).toBe("insufficient_quota")
-      expect(whole.message).toContain("may cost up to $0.06")
-      expect((yield* simulator.stats).requests).toBe(before.requests)
-      // Two calls of at most 21 tokens each fit; each is charged the tokens the provider reports.
-      let tokens = 0
-      for (let i = 0; i < 2; i++) {
-        const reply = yield* promise(() => embedder.embeddings.create({ model, input: ["alpha beta", "gamma delta"] }))
-        expect(reply.data).toHaveLength(2)
-        tokens += reply.usage.prompt_tokens
-      }
-      expect(tokens).toBeGreaterThan(0)
-      // At most 45 tokens: it would fit an untouched budget, not what is left of it.
-      const left = yield* rejection(() => embedder.embeddings.create({ model, input: "y".repeat(45) }))
-      expect(left.code).toBe("insufficient_quota")
-      expect(left.message).toContain(`has $${Number((0.05 - tokens / 1000).toPrecision(6))} of $0.05 left`)
-    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+  it.live(
+    "embeddings are charged to a key's budget: their inputs' worst case reserved first, then the reported " +
+      "usage's cost",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.make({
+          ...simulatorOptions,
+          models: [...Simulator.defaultModels, "text-embedding-3-small"]
+        })
+        // $1,000 a million input tokens: a token is a tenth of a cent, and the key's $0.05 is 50 tokens.
+        const config = yield* ProviderConfig.fromJson({
+          sim: [{
+            model_name: "text-embedding-3-small",
+            base_url: `${simulator.url}/v1`,
+            api_keys: [providerKey],
+            max_retries: 0,
+            pricing: { input_per_mtok: 1000, output_per_mtok: 0 }
+          }]
+        })
+        const gateway = yield* Gateway.make({
+          config,
+          port: 0,
+          keys: [{ name: "embedder", key: Redacted.make(miniKey), budget: { limit: 0.05, period: "1 day" } }]
+        })
+        const embedder = client(gateway, miniKey)
+        const model = "text-embedding-3-small"
+        const before = yield* simulator.stats
+        // 60 bytes may be 60 tokens ($0.06): refused before anything is sent.
+        const whole = yield* rejection(() => embedder.embeddings.create({ model, input: ["x".repeat(60)] }))
+        expect(whole.status).toBe(429)
+        expect(whole.code).toBe("insufficient_quota")
+        expect(whole.message).toContain("may cost up to $0.06")
+        expect((yield* simulator.stats).requests).toBe(before.requests)
+        // Two calls of at most 21 tokens each fit; each is charged the tokens the provider reports.
+        let tokens = 0
+        for (let i = 0; i < 2; i++) {
+          const reply = yield* promise(() =>
+            embedder.embeddings.create({ model, input: ["alpha beta", "gamma delta"] })
+          )
+          expect(reply.data).toHaveLength(2)
+          tokens += reply.usage.prompt_tokens
+        }
+        expect(tokens).toBeGreaterThan(0)
+        // At most 45 tokens: it would fit an untouched budget, not what is left of it.
+        const left = yield* rejection(() => embedder.embeddings.create({ model, input: "y".repeat(45) }))
+        expect(left.code).toBe("insufficient_quota")
+        expect(left.message).toContain(`has $${Number((0.05 - tokens / 1000).toPrecision(6))} of $0.05 left`)
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer()))
+  )
 })

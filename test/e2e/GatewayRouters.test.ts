@@ -84,7 +84,8 @@ const figures = (gateway: Gateway.Service, deployment: string) =>
 
 describe("Gateway: the figures count calls through provider.json's routers", () => {
   it.live(
-    "streams held open through router `main`: system-load, system-capacity, the in-flight gauge and the dashboard count them",
+    "streams held open through router `main`: system-load, system-capacity, the in-flight gauge and the dashboard " +
+      "count them",
     () =>
       Effect.gen(function*() {
         const gateway = yield* serve

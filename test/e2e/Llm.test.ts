@@ -133,7 +133,8 @@ describe("Llm over loopback", () => {
 
   // On a TestClock, over real loopback: each wait is the Retry-After on the test's clock, whatever the machine's load.
   it.effect(
-    "a primary answering 429 with Retry-After 1 s to everything: its key rotations spent in 3 s, then the fallback answers",
+    "a primary answering 429 with Retry-After 1 s to everything: its key rotations spent in 3 s, then the fallback " +
+      "answers",
     () =>
       Effect.gen(function*() {
         // The simulator's 429 says retry-after: 1.

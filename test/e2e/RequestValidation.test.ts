@@ -43,45 +43,49 @@ const badEmbeddings: ReadonlyArray<readonly [unknown, string, string]> = [
 ]
 
 describe("requests checked before they are sent", () => {
-  it.live("Llm and Router: chat, chatStream and embed fail with InvalidRequestError naming the path; the simulator sees nothing", () =>
-    Effect.gen(function*() {
-      const simulator = yield* Simulator.make({})
-      const config = yield* ProviderConfig.fromJson({ a: entry(simulator), b: entry(simulator) })
-      const build = <E>(layer: Layer.Layer<Llm.Llm, E, HttpClient.HttpClient>) =>
-        Effect.map(Layer.build(layer.pipe(Layer.provide(NodeHttpClient.layerUndici))), Context.get(Llm.Llm))
-      const entries: ReadonlyArray<readonly [string, Llm.Service]> = [
-        ["llm", yield* build(ProviderConfig.layer(config, "a", "gpt-4o-mini"))],
-        ["router", yield* build(Router.layerConfig(config))]
-      ]
-      for (const [name, llm] of entries) {
-        for (const [request, param, text] of badChats) {
-          const typed = request as ChatRequest.Input
-          const failures = [
-            yield* Effect.flip(llm.chat(typed)),
-            yield* Effect.flip(Stream.runDrain(llm.chatStream(typed)))
-          ]
-          for (const error of failures) {
+  it.live(
+    "Llm and Router: chat, chatStream and embed fail with InvalidRequestError naming the path; the simulator " +
+      "sees nothing",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.make({})
+        const config = yield* ProviderConfig.fromJson({ a: entry(simulator), b: entry(simulator) })
+        const build = <E>(layer: Layer.Layer<Llm.Llm, E, HttpClient.HttpClient>) =>
+          Effect.map(Layer.build(layer.pipe(Layer.provide(NodeHttpClient.layerUndici))), Context.get(Llm.Llm))
+        const entries: ReadonlyArray<readonly [string, Llm.Service]> = [
+          ["llm", yield* build(ProviderConfig.layer(config, "a", "gpt-4o-mini"))],
+          ["router", yield* build(Router.layerConfig(config))]
+        ]
+        for (const [name, llm] of entries) {
+          for (const [request, param, text] of badChats) {
+            const typed = request as ChatRequest.Input
+            const failures = [
+              yield* Effect.flip(llm.chat(typed)),
+              yield* Effect.flip(Stream.runDrain(llm.chatStream(typed)))
+            ]
+            for (const error of failures) {
+              expect(error, `${name} ${JSON.stringify(request)}`).toMatchObject({ _tag: "InvalidRequestError", param })
+              expect(error.message).toContain(text)
+              expect(error.message).toContain("nothing was sent")
+            }
+          }
+          for (const [request, param, text] of badEmbeddings) {
+            const error = yield* Effect.flip(llm.embed(request as Embedding.Input))
             expect(error, `${name} ${JSON.stringify(request)}`).toMatchObject({ _tag: "InvalidRequestError", param })
             expect(error.message).toContain(text)
-            expect(error.message).toContain("nothing was sent")
           }
         }
-        for (const [request, param, text] of badEmbeddings) {
-          const error = yield* Effect.flip(llm.embed(request as Embedding.Input))
-          expect(error, `${name} ${JSON.stringify(request)}`).toMatchObject({ _tag: "InvalidRequestError", param })
-          expect(error.message).toContain(text)
-        }
-      }
-      // Not even an object: the Llm names no path (a router spreads the request into one before its deployment sees
-      // it).
-      const notObject = yield* Effect.flip(entries[0]![1].chat("hi" as unknown as ChatRequest.Input))
-      expect(notObject._tag).toBe("InvalidRequestError")
-      expect(notObject).not.toHaveProperty("param")
-      expect(notObject.message).toContain("the request: expected object, got \"hi\"")
-      expect(yield* simulator.requestCount).toBe(0)
+        // Not even an object: the Llm names no path (a router spreads the request into one before its deployment sees
+        // it).
+        const notObject = yield* Effect.flip(entries[0]![1].chat("hi" as unknown as ChatRequest.Input))
+        expect(notObject._tag).toBe("InvalidRequestError")
+        expect(notObject).not.toHaveProperty("param")
+        expect(notObject.message).toContain("the request: expected object, got \"hi\"")
+        expect(yield* simulator.requestCount).toBe(0)
 
-      // The same layers send a valid request, so the count above means something.
-      for (const [, llm] of entries) yield* llm.chat({ messages: [Message.user("hi")], temperature: 2 })
-      expect(yield* simulator.requestCount).toBe(2)
-    }))
+        // The same layers send a valid request, so the count above means something.
+        for (const [, llm] of entries) yield* llm.chat({ messages: [Message.user("hi")], temperature: 2 })
+        expect(yield* simulator.requestCount).toBe(2)
+      })
+  )
 })

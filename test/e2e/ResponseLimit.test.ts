@@ -52,7 +52,8 @@ describe("maxResponseBytes, over loopback", () => {
             const { layer, simulator } = yield* limited(api, http, flood)
             const error = decodeErrorOf(yield* Effect.flip(Llm.chat(request).pipe(Effect.provide(layer))))
             expect(error.detail).toBe(
-              `the response body exceeded maxResponseBytes (${limit} bytes); raise maxResponseBytes if replies this large are expected`
+              `the response body exceeded maxResponseBytes (${limit} bytes); raise maxResponseBytes if replies this ` +
+                `large are expected`
             )
             expect(error.provider).toBe("sim")
             expect(error.message).toContain("sim (gpt-4o-mini)")
@@ -72,7 +73,8 @@ describe("maxResponseBytes, over loopback", () => {
             )
             const what = api === "ollama" ? "a stream line" : "an SSE event"
             expect(error.detail).toBe(
-              `${what} exceeded maxResponseBytes (${limit} bytes); raise maxResponseBytes if replies this large are expected`
+              `${what} exceeded maxResponseBytes (${limit} bytes); raise maxResponseBytes if replies this large are ` +
+                `expected`
             )
             expect(error.message).toContain("sim (gpt-4o-mini)")
             yield* awaitStats(simulator, (stats) => stats.clientClosed === 1 && stats.inFlight === 0)

@@ -93,37 +93,41 @@ describe("Router over loopback", () => {
       expect(Object.values(details).every((load) => load.inFlight === 0)).toBe(true)
     }))
 
-  it.live("a named router of provider.json takes its fallback when the first deployment faults (x-simulator-fault via headers)", () =>
-    Effect.gen(function*() {
-      const simulator = yield* Simulator.make({})
-      const config = yield* ProviderConfig.fromJson({
-        primary: entry(simulator, "sk-primary-key-000001", { headers: { [Simulator.faultHeader]: "status=503" } }),
-        backup: entry(simulator, "sk-backup-key-0000002", { model_name: "sim-large" }),
-        router: {
-          main: {
-            deployments: ["primary/gpt-4o-mini", "sim-large"],
-            strategy: "priority",
-            retry_on: [],
-            fallbacks: { "primary/gpt-4o-mini": [{ to: "backup/sim-large", on: ["ProviderUnavailableError"] }] },
-            model: "primary/gpt-4o-mini",
-            deadline: 20
+  it.live(
+    "a named router of provider.json takes its fallback when the first deployment faults (x-simulator-fault " +
+      "via headers)",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.make({})
+        const config = yield* ProviderConfig.fromJson({
+          primary: entry(simulator, "sk-primary-key-000001", { headers: { [Simulator.faultHeader]: "status=503" } }),
+          backup: entry(simulator, "sk-backup-key-0000002", { model_name: "sim-large" }),
+          router: {
+            main: {
+              deployments: ["primary/gpt-4o-mini", "sim-large"],
+              strategy: "priority",
+              retry_on: [],
+              fallbacks: { "primary/gpt-4o-mini": [{ to: "backup/sim-large", on: ["ProviderUnavailableError"] }] },
+              model: "primary/gpt-4o-mini",
+              deadline: 20
+            }
           }
-        }
+        })
+        const layer = Layer.unwrap(Effect.map(Router.fromConfigNamed(config, "main"), Router.layer)).pipe(
+          Layer.provide(NodeHttpClient.layerUndici)
+        )
+        const { reply, status } = yield* Effect.gen(function*() {
+          const reply = yield* ChatChunk.collect(Llm.chatStream({ messages: [Message.user("hi")] }))
+          return { reply, status: yield* Router.status }
+        }).pipe(Effect.provide(layer))
+        expect(reply.model).toBe("sim-large")
+        expect(reply.text.length).toBeGreaterThan(0)
+        expect(Object.keys(status.details)).toEqual(["primary/gpt-4o-mini", "backup/sim-large"])
+        expect(status.details["primary/gpt-4o-mini"]!.failures).toBe(1)
+        expect(status.details["backup/sim-large"]!.requests).toBe(1)
+        expect(status.details["primary/gpt-4o-mini"]!.inFlight + status.details["backup/sim-large"]!.inFlight).toBe(0)
       })
-      const layer = Layer.unwrap(Effect.map(Router.fromConfigNamed(config, "main"), Router.layer)).pipe(
-        Layer.provide(NodeHttpClient.layerUndici)
-      )
-      const { reply, status } = yield* Effect.gen(function*() {
-        const reply = yield* ChatChunk.collect(Llm.chatStream({ messages: [Message.user("hi")] }))
-        return { reply, status: yield* Router.status }
-      }).pipe(Effect.provide(layer))
-      expect(reply.model).toBe("sim-large")
-      expect(reply.text.length).toBeGreaterThan(0)
-      expect(Object.keys(status.details)).toEqual(["primary/gpt-4o-mini", "backup/sim-large"])
-      expect(status.details["primary/gpt-4o-mini"]!.failures).toBe(1)
-      expect(status.details["backup/sim-large"]!.requests).toBe(1)
-      expect(status.details["primary/gpt-4o-mini"]!.inFlight + status.details["backup/sim-large"]!.inFlight).toBe(0)
-    }))
+  )
 
   it.live("a stream falls back from a 503 to a healthy deployment before its first chunk", () =>
     Effect.gen(function*() {
@@ -144,68 +148,74 @@ describe("Router over loopback", () => {
       expect(response.text.length).toBeGreaterThan(0)
     }))
 
-  it.live("a routed stream over Llm deployments: a reset after the first chunk restarts it on the fallback; an interrupted consumer frees the deployment and its key", () =>
-    Effect.gen(function*() {
-      const resetting = yield* Simulator.make({ fault: "reset=3" })
-      const stalling = yield* Simulator.make({ fault: "stall=2" })
-      const healthy = yield* Simulator.make({})
-      const config = yield* ProviderConfig.fromJson({
-        resetting: entry(resetting, "sk-resetting-key-0001", { groups: ["resets"] }),
-        stalling: entry(stalling, "sk-stalling-key-00002", { groups: ["stalls"] }),
-        healthy: entry(healthy, "sk-healthy-key-000005", { model_name: "sim-large" })
-      })
-      const context = yield* Layer.build(
-        Router.layerConfig(config, {
-          fallbacks: { resets: [{ to: "sim-large", on: ["TransportError"] }] },
-          cooldown: { failures: 1, on: ["TransportError"] }
-        }).pipe(Layer.provide(NodeHttpClient.layerUndici))
-      )
-      const llm = Context.get(context, Llm.Llm)
-      const router = Context.get(context, Router.Router)
-
-      const chunks: Array<ChatChunk.ChatChunk> = []
-      const answer = yield* ChatChunk.collect(
-        Stream.tap(
-          llm.chatStream({ model: "resets", messages: [Message.user("hi")] }),
-          (chunk) => Effect.sync(() => chunks.push(chunk))
+  it.live(
+    "a routed stream over Llm deployments: a reset after the first chunk restarts it on the fallback; an " +
+      "interrupted consumer frees the deployment and its key",
+    () =>
+      Effect.gen(function*() {
+        const resetting = yield* Simulator.make({ fault: "reset=3" })
+        const stalling = yield* Simulator.make({ fault: "stall=2" })
+        const healthy = yield* Simulator.make({})
+        const config = yield* ProviderConfig.fromJson({
+          resetting: entry(resetting, "sk-resetting-key-0001", { groups: ["resets"] }),
+          stalling: entry(stalling, "sk-stalling-key-00002", { groups: ["stalls"] }),
+          healthy: entry(healthy, "sk-healthy-key-000005", { model_name: "sim-large" })
+        })
+        const context = yield* Layer.build(
+          Router.layerConfig(config, {
+            fallbacks: { resets: [{ to: "sim-large", on: ["TransportError"] }] },
+            cooldown: { failures: 1, on: ["TransportError"] }
+          }).pipe(Layer.provide(NodeHttpClient.layerUndici))
         )
-      )
-      const restartAt = chunks.findIndex((chunk) => chunk._tag === "Restart")
-      expect(restartAt).toBeGreaterThan(0)
-      expect(chunks[restartAt]).toEqual({
-        _tag: "Restart",
-        attempt: 2,
-        deployment: "healthy/sim-large",
-        error: "TransportError"
-      })
-      const after = chunks.slice(restartAt + 1)
-      expect(answer.text).not.toBe("")
-      expect(answer.text).toBe(after.map((chunk) => chunk._tag === "TextDelta" ? chunk.text : "").join(""))
-      expect(after.at(-1)!._tag).toBe("Finish")
-      let details = (yield* router.status).details
-      // The broken deployment counted towards its cooldown (one failure opens it here) and was let go.
-      expect(details["resetting/gpt-4o-mini"]!.cooldown.state).toBe("open")
-      expect(details["resetting/gpt-4o-mini"]!.failures).toBe(1)
-      expect(details["healthy/sim-large"]!.requests).toBe(1)
-      expect(Object.values(details).every((load) => load.inFlight === 0 && load.keys.every((key) => key.current === 0)))
-        .toBe(true)
+        const llm = Context.get(context, Llm.Llm)
+        const router = Context.get(context, Router.Router)
 
-      const first = yield* Deferred.make<void>()
-      const fiber = yield* Effect.forkChild(
-        Stream.runForEach(
-          llm.chatStream({ model: "stalls", messages: [Message.user("hi")] }),
-          () => Deferred.succeed(first, undefined)
+        const chunks: Array<ChatChunk.ChatChunk> = []
+        const answer = yield* ChatChunk.collect(
+          Stream.tap(
+            llm.chatStream({ model: "resets", messages: [Message.user("hi")] }),
+            (chunk) => Effect.sync(() => chunks.push(chunk))
+          )
         )
-      )
-      yield* Deferred.await(first)
-      details = (yield* router.status).details
-      expect(details["stalling/gpt-4o-mini"]!.inFlight).toBe(1)
-      expect(details["stalling/gpt-4o-mini"]!.keys[0]!.current).toBe(1)
-      yield* Fiber.interrupt(fiber)
-      details = (yield* router.status).details
-      expect(Object.values(details).every((load) => load.inFlight === 0)).toBe(true)
-      expect(details["stalling/gpt-4o-mini"]!.keys[0]!.current).toBe(0)
-    }))
+        const restartAt = chunks.findIndex((chunk) => chunk._tag === "Restart")
+        expect(restartAt).toBeGreaterThan(0)
+        expect(chunks[restartAt]).toEqual({
+          _tag: "Restart",
+          attempt: 2,
+          deployment: "healthy/sim-large",
+          error: "TransportError"
+        })
+        const after = chunks.slice(restartAt + 1)
+        expect(answer.text).not.toBe("")
+        expect(answer.text).toBe(after.map((chunk) => chunk._tag === "TextDelta" ? chunk.text : "").join(""))
+        expect(after.at(-1)!._tag).toBe("Finish")
+        let details = (yield* router.status).details
+        // The broken deployment counted towards its cooldown (one failure opens it here) and was let go.
+        expect(details["resetting/gpt-4o-mini"]!.cooldown.state).toBe("open")
+        expect(details["resetting/gpt-4o-mini"]!.failures).toBe(1)
+        expect(details["healthy/sim-large"]!.requests).toBe(1)
+        expect(
+          Object.values(details).every((load) => load.inFlight === 0 && load.keys.every((key) => key.current === 0))
+        )
+          .toBe(true)
+
+        const first = yield* Deferred.make<void>()
+        const fiber = yield* Effect.forkChild(
+          Stream.runForEach(
+            llm.chatStream({ model: "stalls", messages: [Message.user("hi")] }),
+            () => Deferred.succeed(first, undefined)
+          )
+        )
+        yield* Deferred.await(first)
+        details = (yield* router.status).details
+        expect(details["stalling/gpt-4o-mini"]!.inFlight).toBe(1)
+        expect(details["stalling/gpt-4o-mini"]!.keys[0]!.current).toBe(1)
+        yield* Fiber.interrupt(fiber)
+        details = (yield* router.status).details
+        expect(Object.values(details).every((load) => load.inFlight === 0)).toBe(true)
+        expect(details["stalling/gpt-4o-mini"]!.keys[0]!.current).toBe(0)
+      })
+  )
 
   it.live("the simulator's rate-limit headers reach ChatResponse.rateLimit", () =>
     Effect.gen(function*() {
@@ -238,39 +248,43 @@ describe("Router over loopback", () => {
       expect(second.rateLimit?.limitRequests).toBe(2)
     }))
 
-  it.live("a malformed event in a routed stream is skipped and counted: on the Finish chunk, the collected reply and the deployment's status", () =>
-    Effect.gen(function*() {
-      // The flaky simulator sends one event that is not JSON after the second chunk of every stream.
-      const flaky = yield* Simulator.make({ fault: "malformed=2", replyTokens: 12 })
-      const steady = yield* Simulator.make({ replyTokens: 12 })
-      const config = yield* ProviderConfig.fromJson({
-        flaky: entry(flaky, "sk-flaky-key-0000001"),
-        steady: entry(steady, "sk-steady-key-000002")
+  it.live(
+    "a malformed event in a routed stream is skipped and counted: on the Finish chunk, the collected reply and " +
+      "the deployment's status",
+    () =>
+      Effect.gen(function*() {
+        // The flaky simulator sends one event that is not JSON after the second chunk of every stream.
+        const flaky = yield* Simulator.make({ fault: "malformed=2", replyTokens: 12 })
+        const steady = yield* Simulator.make({ replyTokens: 12 })
+        const config = yield* ProviderConfig.fromJson({
+          flaky: entry(flaky, "sk-flaky-key-0000001"),
+          steady: entry(steady, "sk-steady-key-000002")
+        })
+        const context = yield* Layer.build(Router.layerConfig(config).pipe(Layer.provide(NodeHttpClient.layerUndici)))
+        const llm = Context.get(context, Llm.Llm)
+        const router = Context.get(context, Router.Router)
+        const ask = (model: string) => ({ model, messages: [Message.user("hi")] })
+
+        const chunks = yield* Stream.runCollect(llm.chatStream(ask("flaky/gpt-4o-mini")))
+        const finish = chunks.find((chunk) => chunk._tag === "Finish")
+        expect(finish?._tag === "Finish" && finish.skippedEvents).toBe(1)
+        const reply = yield* ChatChunk.collect(llm.chatStream(ask("flaky/gpt-4o-mini")))
+        expect(reply.skippedEvents).toBe(1)
+        expect(reply.finishReason).toBe("stop")
+        // The reply is whole: the same text as the steady simulator's (both answer by the same seed).
+        const healthy = yield* ChatChunk.collect(llm.chatStream(ask("steady/gpt-4o-mini")))
+        expect(reply.text).toBe(healthy.text)
+        expect(healthy.skippedEvents).toBeUndefined()
+        // The reply still encodes as a ChatResponse.
+        const encoded = Schema.encodeSync(Schema.toCodecJson(ChatResponse.ChatResponse))(reply)
+        expect(encoded).toMatchObject({ skippedEvents: 1 })
+
+        const { details } = yield* router.status
+        expect(details["flaky/gpt-4o-mini"]!.skippedEvents).toBe(2)
+        expect(details["steady/gpt-4o-mini"]!.skippedEvents).toBe(0)
+        expect(Object.values(details).every((load) => load.inFlight === 0)).toBe(true)
       })
-      const context = yield* Layer.build(Router.layerConfig(config).pipe(Layer.provide(NodeHttpClient.layerUndici)))
-      const llm = Context.get(context, Llm.Llm)
-      const router = Context.get(context, Router.Router)
-      const ask = (model: string) => ({ model, messages: [Message.user("hi")] })
-
-      const chunks = yield* Stream.runCollect(llm.chatStream(ask("flaky/gpt-4o-mini")))
-      const finish = chunks.find((chunk) => chunk._tag === "Finish")
-      expect(finish?._tag === "Finish" && finish.skippedEvents).toBe(1)
-      const reply = yield* ChatChunk.collect(llm.chatStream(ask("flaky/gpt-4o-mini")))
-      expect(reply.skippedEvents).toBe(1)
-      expect(reply.finishReason).toBe("stop")
-      // The reply is whole: the same text as the steady simulator's (both answer by the same seed).
-      const healthy = yield* ChatChunk.collect(llm.chatStream(ask("steady/gpt-4o-mini")))
-      expect(reply.text).toBe(healthy.text)
-      expect(healthy.skippedEvents).toBeUndefined()
-      // The reply still encodes as a ChatResponse.
-      const encoded = Schema.encodeSync(Schema.toCodecJson(ChatResponse.ChatResponse))(reply)
-      expect(encoded).toMatchObject({ skippedEvents: 1 })
-
-      const { details } = yield* router.status
-      expect(details["flaky/gpt-4o-mini"]!.skippedEvents).toBe(2)
-      expect(details["steady/gpt-4o-mini"]!.skippedEvents).toBe(0)
-      expect(Object.values(details).every((load) => load.inFlight === 0)).toBe(true)
-    }))
+  )
 })
 
 describe("Router.embed over loopback: only to deployments whose client takes the input", () => {
@@ -310,31 +324,39 @@ describe("Router.embed over loopback: only to deployments whose client takes the
       expect(details[`openai/${model}`]!.requests).toBe(8)
     }).pipe(Effect.scoped))
 
-  it.live("an address with no deployment that can embed fails with InvalidRequestError naming why, before any call", () =>
-    Effect.gen(function*() {
-      const { llm, router } = yield* routerOf
-      const error = yield* Effect.flip(llm.embed({ model: "claude-only", input: "hello" }))
-      expect(error._tag).toBe("InvalidRequestError")
-      expect(error).toMatchObject({ provider: "router", model: "claude-only", param: "model" })
-      expect(error.message).toContain(`claude/${model} (no embeddings API)`)
-      expect((yield* router.status).details[`claude/${model}`]!.requests).toBe(0)
-    }).pipe(Effect.scoped))
+  it.live(
+    "an address with no deployment that can embed fails with InvalidRequestError naming why, before any " +
+      "call",
+    () =>
+      Effect.gen(function*() {
+        const { llm, router } = yield* routerOf
+        const error = yield* Effect.flip(llm.embed({ model: "claude-only", input: "hello" }))
+        expect(error._tag).toBe("InvalidRequestError")
+        expect(error).toMatchObject({ provider: "router", model: "claude-only", param: "model" })
+        expect(error.message).toContain(`claude/${model} (no embeddings API)`)
+        expect((yield* router.status).details[`claude/${model}`]!.requests).toBe(0)
+      }).pipe(Effect.scoped)
+  )
 
-  it.live("token ids go only to a deployment that takes them; an address of text-only ones refuses them (param input)", () =>
-    Effect.gen(function*() {
-      const { llm } = yield* routerOf
-      for (const input of [[1, 2, 3], [[1, 2], [3]]]) {
-        for (let i = 0; i < 4; i++) {
-          const response = yield* llm.embed({ model: "vectors", input })
-          expect(response.provider).toBe("openai")
-          expect(response.embeddings).toHaveLength(typeof input[0] === "number" ? 1 : 2)
+  it.live(
+    "token ids go only to a deployment that takes them; an address of text-only ones refuses them (param " +
+      "input)",
+    () =>
+      Effect.gen(function*() {
+        const { llm } = yield* routerOf
+        for (const input of [[1, 2, 3], [[1, 2], [3]]]) {
+          for (let i = 0; i < 4; i++) {
+            const response = yield* llm.embed({ model: "vectors", input })
+            expect(response.provider).toBe("openai")
+            expect(response.embeddings).toHaveLength(typeof input[0] === "number" ? 1 : 2)
+          }
         }
-      }
-      const error = yield* Effect.flip(llm.embed({ model: "text-only", input: [[1, 2], [3]] }))
-      expect(error).toMatchObject({ _tag: "InvalidRequestError", param: "input" })
-      expect(error.message).toContain("token ids")
-      expect(error.message).toContain(`google/${model} (text only)`)
-      // Texts go to any of them.
-      expect((yield* llm.embed({ model: "text-only", input: "hello" })).embeddings).toHaveLength(1)
-    }).pipe(Effect.scoped))
+        const error = yield* Effect.flip(llm.embed({ model: "text-only", input: [[1, 2], [3]] }))
+        expect(error).toMatchObject({ _tag: "InvalidRequestError", param: "input" })
+        expect(error.message).toContain("token ids")
+        expect(error.message).toContain(`google/${model} (text only)`)
+        // Texts go to any of them.
+        expect((yield* llm.embed({ model: "text-only", input: "hello" })).embeddings).toHaveLength(1)
+      }).pipe(Effect.scoped)
+  )
 })

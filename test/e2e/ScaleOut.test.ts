@@ -124,7 +124,8 @@ const answered = (outcomes: ReadonlyArray<Outcome>) => {
 
 describe("Scale-out: three gateway processes on one redis-server", () => {
   it.live(
-    "3,000 concurrent requests over three gateways: the simulator never sees more than the bound in any window; every request is answered or 429 with Retry-After; a killed instance's leases expire within the TTL",
+    "3,000 concurrent requests over three gateways: the simulator never sees more than the bound in any window; " +
+      "every request is answered or 429 with Retry-After; a killed instance's leases expire within the TTL",
     () =>
       Effect.scoped(Effect.gen(function*() {
         const { gateways, redis, simulator } = yield* cluster("fail-closed")
@@ -171,7 +172,8 @@ describe("Scale-out: three gateway processes on one redis-server", () => {
   )
 
   it.live.each(["fail-closed", "fail-open"] as const)(
-    "Redis stopped mid-load under %s: every request is answered while it is away (fail-closed: a 503 with Retry-After; fail-open: served within each instance's share); started again, the three share the limit again",
+    "Redis stopped mid-load under %s: every request is answered while it is away (fail-closed: a 503 with " +
+      "Retry-After; fail-open: served within each instance's share); started again, the three share the limit again",
     (onUnavailable) =>
       Effect.scoped(Effect.gen(function*() {
         const { gateways, redis, simulator } = yield* cluster(onUnavailable)
@@ -231,7 +233,8 @@ describe("Scale-out: three gateway processes on one redis-server", () => {
   )
 
   it.live(
-    "a budget of N dollars under 200 concurrent calls across three instances: the spend the simulator's token counts price never passes N",
+    "a budget of N dollars under 200 concurrent calls across three instances: the spend the simulator's token counts " +
+      "price never passes N",
     () =>
       Effect.scoped(Effect.gen(function*() {
         const redis = yield* redisServer

@@ -114,7 +114,9 @@ const clients = (redis: RedisServer) =>
 
 describe("Scale-out: the gateway's own keys across three gateway processes on one redis-server", () => {
   it.live(
-    "a key's rate limit holds across the three: the simulator never sees more of its calls than capacity + refill_rate * t in any window; the others are 429 with Retry-After; Redis gone, fail-closed, 503 store_unavailable",
+    "a key's rate limit holds across the three: the simulator never sees more of its calls than capacity + " +
+      "refill_rate * t in any window; the others are 429 with Retry-After; Redis gone, fail-closed, 503 " +
+      "store_unavailable",
     () =>
       Effect.scoped(Effect.gen(function*() {
         const { redis, simulator, urls } = yield* cluster
@@ -147,7 +149,9 @@ describe("Scale-out: the gateway's own keys across three gateway processes on on
   )
 
   it.live(
-    "a key's budget of N dollars under 200 concurrent calls over the three: the real spend (the replies' usage at the model's price) never passes N, and the calls past it are 429 insufficient_quota; Redis gone, fail-closed, 503 store_unavailable",
+    "a key's budget of N dollars under 200 concurrent calls over the three: the real spend (the replies' usage at " +
+      "the model's price) never passes N, and the calls past it are 429 insufficient_quota; Redis gone, fail-closed, " +
+      "503 store_unavailable",
     () =>
       Effect.scoped(Effect.gen(function*() {
         const { redis, urls } = yield* cluster
@@ -194,7 +198,8 @@ describe("Scale-out: the gateway's own keys across three gateway processes on on
   )
 
   it.live(
-    "one Redis connection per gateway (none of its own when given a connected store), and per Router.layerConfig, however many deployments, routers and keys share through it",
+    "one Redis connection per gateway (none of its own when given a connected store), and per Router.layerConfig, " +
+      "however many deployments, routers and keys share through it",
     () =>
       Effect.scoped(
         Effect.gen(function*() {

@@ -153,27 +153,31 @@ describe("timeouts with phases, over loopback", () => {
       expect(yield* settled).toBe(true)
     }))
 
-  it.live("through a Router: a stalled stream fails its attempt with TimeoutError(idle) and restarts on the fallback", () =>
-    Effect.gen(function*() {
-      const { llm, primary, settled } = yield* routed("stall=2", { idle_timeout: 0.3 })
-      const chunks: Array<ChatChunk.ChatChunk> = []
-      const answer = yield* ChatChunk.collect(
-        Stream.tap(
-          llm.chatStream({ model: "gpt-4o-mini", ...request }),
-          (chunk) => Effect.sync(() => chunks.push(chunk))
+  it.live(
+    "through a Router: a stalled stream fails its attempt with TimeoutError(idle) and restarts on the " +
+      "fallback",
+    () =>
+      Effect.gen(function*() {
+        const { llm, primary, settled } = yield* routed("stall=2", { idle_timeout: 0.3 })
+        const chunks: Array<ChatChunk.ChatChunk> = []
+        const answer = yield* ChatChunk.collect(
+          Stream.tap(
+            llm.chatStream({ model: "gpt-4o-mini", ...request }),
+            (chunk) => Effect.sync(() => chunks.push(chunk))
+          )
         )
-      )
-      const restartAt = chunks.findIndex((chunk) => chunk._tag === "Restart")
-      expect(restartAt).toBeGreaterThan(0)
-      expect(chunks[restartAt]).toEqual({
-        _tag: "Restart",
-        attempt: 2,
-        deployment: "healthy/sim-large",
-        error: "TimeoutError"
+        const restartAt = chunks.findIndex((chunk) => chunk._tag === "Restart")
+        expect(restartAt).toBeGreaterThan(0)
+        expect(chunks[restartAt]).toEqual({
+          _tag: "Restart",
+          attempt: 2,
+          deployment: "healthy/sim-large",
+          error: "TimeoutError"
+        })
+        expect(answer.model).toBe("sim-large")
+        expect(answer.text.length).toBeGreaterThan(0)
+        expect(yield* primary.requestCount).toBe(1)
+        expect(yield* settled).toBe(true)
       })
-      expect(answer.model).toBe("sim-large")
-      expect(answer.text.length).toBeGreaterThan(0)
-      expect(yield* primary.requestCount).toBe(1)
-      expect(yield* settled).toBe(true)
-    }))
+  )
 })

@@ -111,7 +111,10 @@ describe("batch", () => {
         /line 8: messages\[0\]\.role: expected "system" \| "developer" \| "user"/
       )
       expect(stderr.at(-2)).toMatch(
-        /^effect-llm-router: batch done: 3 succeeded, 2 failed, 4 bad lines, 0 already done; \d+ tokens, \$[\d.]+, in \d+s$/
+        new RegExp(
+          String.raw`^effect-llm-router: batch done: 3 succeeded, 2 failed, 4 bad lines, 0 already done; ` +
+            String.raw`\d+ tokens, \$[\d.]+, in \d+s$`
+        )
       )
 
       const lines = results(out)
@@ -144,42 +147,50 @@ describe("batch", () => {
       expect(fs.readFileSync(out, "utf8")).toBe(written)
     }))
 
-  it.live("--config --router NAME: a line's model addresses the router's deployments, --model is the default for lines with none", () =>
-    Effect.gen(function*() {
-      const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4 })
-      const entry = (model: string, extra: Record<string, unknown> = {}) => ({
-        model_name: model,
-        api_keys: [KEY],
-        base_url: `${sim.url}/v1`,
-        ...extra
-      })
-      const dir = yield* tempDir
-      const config = path.join(dir, "provider.json")
-      fs.writeFileSync(
-        config,
-        JSON.stringify({
-          alpha: [entry("gpt-4o-mini"), entry("sim-large", { groups: ["big"] })],
-          router: {
-            main: { deployments: ["alpha/gpt-4o-mini", "alpha/sim-large"], strategy: "priority", model: "gpt-4o-mini" }
-          }
+  it.live(
+    "--config --router NAME: a line's model addresses the router's deployments, --model is the default for " +
+      "lines with none",
+    () =>
+      Effect.gen(function*() {
+        const sim = yield* Simulator.make({ apiKeys: [KEY], replyTokens: 4 })
+        const entry = (model: string, extra: Record<string, unknown> = {}) => ({
+          model_name: model,
+          api_keys: [KEY],
+          base_url: `${sim.url}/v1`,
+          ...extra
         })
-      )
-      const { input, out } = yield* files([ask(1, "one"), ask(2, "two", { model: "big" })])
-      const run = yield* batch([input, "--out", out, "--config", config, "--router", "main"])
-      expect(run.code).toBe(0)
-      expect(run.stderr).not.toContain("simulator")
-      const got = byId(results(out))
-      expect(got.get(1)).toMatchObject({ response: { provider: "alpha", model: "gpt-4o-mini" } })
-      expect(got.get(2)).toMatchObject({ response: { provider: "alpha", model: "sim-large" } })
+        const dir = yield* tempDir
+        const config = path.join(dir, "provider.json")
+        fs.writeFileSync(
+          config,
+          JSON.stringify({
+            alpha: [entry("gpt-4o-mini"), entry("sim-large", { groups: ["big"] })],
+            router: {
+              main: {
+                deployments: ["alpha/gpt-4o-mini", "alpha/sim-large"],
+                strategy: "priority",
+                model: "gpt-4o-mini"
+              }
+            }
+          })
+        )
+        const { input, out } = yield* files([ask(1, "one"), ask(2, "two", { model: "big" })])
+        const run = yield* batch([input, "--out", out, "--config", config, "--router", "main"])
+        expect(run.code).toBe(0)
+        expect(run.stderr).not.toContain("simulator")
+        const got = byId(results(out))
+        expect(got.get(1)).toMatchObject({ response: { provider: "alpha", model: "gpt-4o-mini" } })
+        expect(got.get(2)).toMatchObject({ response: { provider: "alpha", model: "sim-large" } })
 
-      const { input: input2, out: out2 } = yield* files([ask(3, "three"), ask(4, "four", { model: "gpt-4o-mini" })])
-      expect((yield* batch([input2, "--out", out2, "--config", config, "--router", "main", "--model", "big"])).code)
-        .toBe(0)
-      const defaulted = byId(results(out2))
-      expect(defaulted.get(3)).toMatchObject({ response: { model: "sim-large" } })
-      expect(defaulted.get(4)).toMatchObject({ response: { model: "gpt-4o-mini" } })
-      expect(fs.readFileSync(out, "utf8") + fs.readFileSync(out2, "utf8")).not.toContain(KEY)
-    }))
+        const { input: input2, out: out2 } = yield* files([ask(3, "three"), ask(4, "four", { model: "gpt-4o-mini" })])
+        expect((yield* batch([input2, "--out", out2, "--config", config, "--router", "main", "--model", "big"])).code)
+          .toBe(0)
+        const defaulted = byId(results(out2))
+        expect(defaulted.get(3)).toMatchObject({ response: { model: "sim-large" } })
+        expect(defaulted.get(4)).toMatchObject({ response: { model: "gpt-4o-mini" } })
+        expect(fs.readFileSync(out, "utf8") + fs.readFileSync(out2, "utf8")).not.toContain(KEY)
+      })
+  )
 
   it.live("a partial last line left by a killed run is cut off, and its request runs again", () =>
     Effect.gen(function*() {
@@ -189,7 +200,8 @@ describe("batch", () => {
       const run = yield* batch([input, "--out", out, ...direct(sim)])
       expect(run.code).toBe(0)
       expect(run.stderr.split("\n")[0]).toBe(
-        `effect-llm-router: ${out} ended in a partial line (14 bytes, from a run stopped mid-write); cut it off; its request runs again`
+        `effect-llm-router: ${out} ended in a partial line (14 bytes, from a run stopped mid-write); cut it off; its ` +
+          `request runs again`
       )
       const lines = results(out)
       expect(lines.map((line) => line.id)).toEqual([1, expect.any(Number), expect.any(Number)])
@@ -217,7 +229,8 @@ describe("batch", () => {
       const run = yield* batch([input, "--out", out])
       expect(run.code).toBe(1)
       expect(run.stderr.split("\n")[0]).toBe(
-        `ResultsFileError: ${out} line 1 is not a batch result (a JSON object with an id); give --out a new file or one an earlier batch wrote`
+        `ResultsFileError: ${out} line 1 is not a batch result (a JSON object with an id); give --out a new file or ` +
+          `one an earlier batch wrote`
       )
       expect(fs.readFileSync(out, "utf8")).toBe("important notes\n")
     }))
@@ -321,7 +334,10 @@ describe("batch, the built command", () => {
       expect(stopped.code).toBe(130)
       expect(stopped.stdout).toBe("")
       expect(stopped.stderr).toMatch(
-        /batch interrupted: \d+ succeeded, 0 failed, 0 bad lines, 0 already done; .* \d+ left \(run it again to continue\)\n$/
+        new RegExp(
+          String.raw`batch interrupted: \d+ succeeded, 0 failed, 0 bad lines, 0 already done; ` +
+            String.raw`.* \d+ left \(run it again to continue\)\n$`
+        )
       )
       expect(stopped.stderr).not.toContain(KEY)
       // Every line whole, each a result with its id.
@@ -588,8 +604,8 @@ describe("batch progress", () => {
       yield* TestClock.adjust("1 second")
       expect(result(0).stderr).toBe(
         `${before}\r\x1b[Ka message\n` +
-          "effect-llm-router: batch interrupted: 20 succeeded, 0 failed, 0 bad lines, 0 already done; 0 tokens, $0, in 1s; " +
-          "20 left (run it again to continue)\n"
+          "effect-llm-router: batch interrupted: 20 succeeded, 0 failed, 0 bad lines, 0 already done; 0 tokens, $0, " +
+          "in 1s; 20 left (run it again to continue)\n"
       )
     }))
 })

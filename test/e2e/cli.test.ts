@@ -354,90 +354,108 @@ describe("chat, in-process against a simulator", () => {
       expect(unknown.stderr).toContain("no such provider; known: alpha, beta")
     }))
 
-  it.live("--config --router NAME streams through the file's router: its fallback answers when the first deployment faults", () =>
-    Effect.gen(function*() {
-      const sim = yield* simulator()
-      const entry = (model: string, extra: Record<string, unknown> = {}) => ({
-        model_name: model,
-        api_keys: [KEY],
-        base_url: `${sim.url}/v1`,
-        max_retries: 0,
-        ...extra
-      })
-      const file = writeConfig({
-        failing: [entry("gpt-4o-mini", { headers: { [Simulator.faultHeader]: "status=503" } })],
-        healthy: [entry("sim-large", { groups: ["big"] })],
-        // The router's own retries off: the 503 goes straight to the fallback (the group "big").
-        router: {
-          main: {
-            deployments: ["failing/gpt-4o-mini", "sim-large"],
-            fallbacks: { "gpt-4o-mini": [{ to: "big", on: ["ProviderUnavailableError"] }] },
-            strategy: "priority",
-            retry_on: [],
-            model: "gpt-4o-mini",
-            deadline: 20
+  it.live(
+    "--config --router NAME streams through the file's router: its fallback answers when the first deployment " +
+      "faults",
+    () =>
+      Effect.gen(function*() {
+        const sim = yield* simulator()
+        const entry = (model: string, extra: Record<string, unknown> = {}) => ({
+          model_name: model,
+          api_keys: [KEY],
+          base_url: `${sim.url}/v1`,
+          max_retries: 0,
+          ...extra
+        })
+        const file = writeConfig({
+          failing: [entry("gpt-4o-mini", { headers: { [Simulator.faultHeader]: "status=503" } })],
+          healthy: [entry("sim-large", { groups: ["big"] })],
+          // The router's own retries off: the 503 goes straight to the fallback (the group "big").
+          router: {
+            main: {
+              deployments: ["failing/gpt-4o-mini", "sim-large"],
+              fallbacks: { "gpt-4o-mini": [{ to: "big", on: ["ProviderUnavailableError"] }] },
+              strategy: "priority",
+              retry_on: [],
+              model: "gpt-4o-mini",
+              deadline: 20
+            }
           }
-        }
+        })
+        const expected = yield* referenceReply(sim, "sim-large")
+        const out = yield* chat(["--config", file, "--router", "main", PROMPT])
+        expect(out).toEqual({ code: 0, stdout: `${expected}\n`, stderr: "" })
+        expect(yield* sim.requestCount).toBe(3) // the reference, the 503, the fallback
+        const json = yield* chat(["--config", file, "--router", "main", "--json", "--model", "big", PROMPT])
+        expect(JSON.parse(json.stdout)).toMatchObject({ text: expected, provider: "healthy", model: "sim-large" })
+        expect(yield* sim.requestCount).toBe(4) // --model big goes to the healthy deployment only
+
+        const unknown = yield* chat(["--config", file, "--router", "backup", PROMPT])
+        expect(unknown.code).toBe(1)
+        expect(firstLine(unknown.stderr)).toMatch(/^ProviderConfigError: /)
+        expect(unknown.stderr).toContain("router.backup: no such router; known: main")
+        expectUsageError(yield* chat(["--router", "main", PROMPT]), /--router needs --config/)
+        expectUsageError(
+          yield* chat([
+            "--config",
+            file,
+            "--router",
+            "main",
+            "--provider",
+            "healthy",
+            "--fallback",
+            "sim-large",
+            PROMPT
+          ]),
+          /--router cannot be combined with --provider, --fallback/
+        )
+        expect(yield* sim.requestCount).toBe(4)
       })
-      const expected = yield* referenceReply(sim, "sim-large")
-      const out = yield* chat(["--config", file, "--router", "main", PROMPT])
-      expect(out).toEqual({ code: 0, stdout: `${expected}\n`, stderr: "" })
-      expect(yield* sim.requestCount).toBe(3) // the reference, the 503, the fallback
-      const json = yield* chat(["--config", file, "--router", "main", "--json", "--model", "big", PROMPT])
-      expect(JSON.parse(json.stdout)).toMatchObject({ text: expected, provider: "healthy", model: "sim-large" })
-      expect(yield* sim.requestCount).toBe(4) // --model big goes to the healthy deployment only
+  )
 
-      const unknown = yield* chat(["--config", file, "--router", "backup", PROMPT])
-      expect(unknown.code).toBe(1)
-      expect(firstLine(unknown.stderr)).toMatch(/^ProviderConfigError: /)
-      expect(unknown.stderr).toContain("router.backup: no such router; known: main")
-      expectUsageError(yield* chat(["--router", "main", PROMPT]), /--router needs --config/)
-      expectUsageError(
-        yield* chat(["--config", file, "--router", "main", "--provider", "healthy", "--fallback", "sim-large", PROMPT]),
-        /--router cannot be combined with --provider, --fallback/
-      )
-      expect(yield* sim.requestCount).toBe(4)
-    }))
+  it.live(
+    "--fallback MODEL: the call falls back to it when the first model fails (with --config, or the same " +
+      "API)",
+    () =>
+      Effect.gen(function*() {
+        const sim = yield* simulator()
+        const expected = yield* referenceReply(sim, "sim-small")
+        const direct1 = yield* chat(
+          direct(sim, "--model", "gpt-9-imaginary", "--fallback", "sim-small", "--timeout", "20", "--json", PROMPT)
+        )
+        expect(direct1.code).toBe(0)
+        expect(JSON.parse(direct1.stdout)).toMatchObject({ text: expected, provider: "openai", model: "sim-small" })
+        expect(yield* sim.requestCount).toBe(3) // the reference, the 404, the fallback
 
-  it.live("--fallback MODEL: the call falls back to it when the first model fails (with --config, or the same API)", () =>
-    Effect.gen(function*() {
-      const sim = yield* simulator()
-      const expected = yield* referenceReply(sim, "sim-small")
-      const direct1 = yield* chat(
-        direct(sim, "--model", "gpt-9-imaginary", "--fallback", "sim-small", "--timeout", "20", "--json", PROMPT)
-      )
-      expect(direct1.code).toBe(0)
-      expect(JSON.parse(direct1.stdout)).toMatchObject({ text: expected, provider: "openai", model: "sim-small" })
-      expect(yield* sim.requestCount).toBe(3) // the reference, the 404, the fallback
+        const entry = (model: string) => ({
+          model_name: model,
+          api_keys: [KEY],
+          base_url: `${sim.url}/v1`,
+          max_retries: 0
+        })
+        const file = writeConfig({ alpha: [entry("gpt-9-imaginary")], beta: [entry("sim-small")] })
+        const viaFile = yield* chat(["--config", file, "--provider", "alpha", "--fallback", "sim-small", PROMPT])
+        expect(viaFile).toEqual({ code: 0, stdout: `${expected}\n`, stderr: "" })
+        expect(yield* sim.requestCount).toBe(5)
+        const noFallback = yield* chat(["--config", file, "--provider", "alpha", PROMPT])
+        expect(noFallback.code).toBe(1)
+        expect(firstLine(noFallback.stderr)).toMatch(/^ModelNotFoundError: /)
 
-      const entry = (model: string) => ({
-        model_name: model,
-        api_keys: [KEY],
-        base_url: `${sim.url}/v1`,
-        max_retries: 0
+        expectUsageError(
+          yield* chat(["--config", file, "--provider", "alpha", "--fallback", "gpt-5", PROMPT]),
+          /--fallback: no deployment gpt-5; known: alpha\/gpt-9-imaginary, beta\/sim-small/
+        )
+        expectUsageError(
+          yield* chat(direct(sim, "--timeout", "0", PROMPT)),
+          /--timeout needs a positive number of seconds, got "0"/
+        )
+        expectUsageError(
+          yield* chat(direct(sim, "--timeout", "soon", PROMPT)),
+          /--timeout needs a positive number of seconds/
+        )
+        expect(yield* sim.requestCount).toBe(6)
       })
-      const file = writeConfig({ alpha: [entry("gpt-9-imaginary")], beta: [entry("sim-small")] })
-      const viaFile = yield* chat(["--config", file, "--provider", "alpha", "--fallback", "sim-small", PROMPT])
-      expect(viaFile).toEqual({ code: 0, stdout: `${expected}\n`, stderr: "" })
-      expect(yield* sim.requestCount).toBe(5)
-      const noFallback = yield* chat(["--config", file, "--provider", "alpha", PROMPT])
-      expect(noFallback.code).toBe(1)
-      expect(firstLine(noFallback.stderr)).toMatch(/^ModelNotFoundError: /)
-
-      expectUsageError(
-        yield* chat(["--config", file, "--provider", "alpha", "--fallback", "gpt-5", PROMPT]),
-        /--fallback: no deployment gpt-5; known: alpha\/gpt-9-imaginary, beta\/sim-small/
-      )
-      expectUsageError(
-        yield* chat(direct(sim, "--timeout", "0", PROMPT)),
-        /--timeout needs a positive number of seconds, got "0"/
-      )
-      expectUsageError(
-        yield* chat(direct(sim, "--timeout", "soon", PROMPT)),
-        /--timeout needs a positive number of seconds/
-      )
-      expect(yield* sim.requestCount).toBe(6)
-    }))
+  )
 
   it.live("--timeout bounds the call: a reply slower than it fails with TimeoutError", () =>
     Effect.gen(function*() {
@@ -457,24 +475,28 @@ describe("chat, in-process against a simulator", () => {
       expect(firstLine(routed.stderr)).toMatch(/^TimeoutError: /)
     }))
 
-  it.live("--headers-timeout, --first-token-timeout and --idle-timeout fail the attempt with TimeoutError of their phase", () =>
-    Effect.gen(function*() {
-      const cases = [
-        ["silent=forever", "--headers-timeout", "headers", "sent no response headers within 0.3 s"],
-        ["first-token=10000", "--first-token-timeout", "firstToken", "sent no first token within 0.3 s"],
-        ["stall=3", "--idle-timeout", "idle", "stalled: its stream sent nothing for 0.3 s"]
-      ] as const
-      for (const [fault, flag, phase, what] of cases) {
-        const sim = yield* simulator({ fault })
-        const out = yield* chat(direct(sim, "--max-retries", "0", flag, "0.3", PROMPT))
-        expect(out.code).toBe(1)
-        expect(firstLine(out.stderr)).toMatch(/^TimeoutError: openai \(gpt-4o-mini\) /)
-        expect(firstLine(out.stderr)).toContain(what)
-        const json = yield* chat(direct(sim, "--max-retries", "0", flag, "0.3", "--json", PROMPT))
-        expect(json.code).toBe(1)
-        expect(JSON.parse(json.stdout).error).toMatchObject({ tag: "TimeoutError", phase, timeoutMs: 300 })
-      }
-    }))
+  it.live(
+    "--headers-timeout, --first-token-timeout and --idle-timeout fail the attempt with TimeoutError of their " +
+      "phase",
+    () =>
+      Effect.gen(function*() {
+        const cases = [
+          ["silent=forever", "--headers-timeout", "headers", "sent no response headers within 0.3 s"],
+          ["first-token=10000", "--first-token-timeout", "firstToken", "sent no first token within 0.3 s"],
+          ["stall=3", "--idle-timeout", "idle", "stalled: its stream sent nothing for 0.3 s"]
+        ] as const
+        for (const [fault, flag, phase, what] of cases) {
+          const sim = yield* simulator({ fault })
+          const out = yield* chat(direct(sim, "--max-retries", "0", flag, "0.3", PROMPT))
+          expect(out.code).toBe(1)
+          expect(firstLine(out.stderr)).toMatch(/^TimeoutError: openai \(gpt-4o-mini\) /)
+          expect(firstLine(out.stderr)).toContain(what)
+          const json = yield* chat(direct(sim, "--max-retries", "0", flag, "0.3", "--json", PROMPT))
+          expect(json.code).toBe(1)
+          expect(JSON.parse(json.stdout).error).toMatchObject({ tag: "TimeoutError", phase, timeoutMs: 300 })
+        }
+      })
+  )
 
   it.live("the timeout flags override every deployment's own in provider.json, with --router too", () =>
     Effect.gen(function*() {
@@ -583,7 +605,10 @@ describe("chat, in-process against a simulator", () => {
       const out = yield* chat(["--json", PROMPT])
       expect(out.code).toBe(0)
       expect(out.stderr).toMatch(
-        /^effect-llm-router: no provider configured; using the built-in simulator at http:\/\/127\.0\.0\.1:\d+ \(set OPENAI_API_KEY or pass --config FILE for a real provider\)\n$/
+        new RegExp(
+          String.raw`^effect-llm-router: no provider configured; using the built-in simulator at ` +
+            String.raw`http://127\.0\.0\.1:\d+ \(set OPENAI_API_KEY or pass --config FILE for a real provider\)\n$`
+        )
       )
       expect(JSON.parse(out.stdout)).toMatchObject({
         provider: "simulator",
@@ -898,24 +923,28 @@ describe.concurrent("the binary, spawned", () => {
 })
 
 describe("printStream", () => {
-  it.effect("a Restart ends the broken attempt's partial line, says so on stderr, and the whole reply follows on a line of its own", () =>
-    Effect.gen(function*() {
-      const { io, result } = captureIo()
-      yield* printStream(
-        Stream.make<Array<ChatChunk.ChatChunk>>(
-          { _tag: "TextDelta", text: "a partial" },
-          { _tag: "Restart", attempt: 2, deployment: "backup", error: "StreamTruncatedError" },
-          { _tag: "TextDelta", text: "the whole " },
-          { _tag: "TextDelta", text: "answer" }
-        ),
-        io
-      )
-      const captured = result(0)
-      expect(captured.stdout).toBe("a partial\nthe whole answer\n")
-      expect(captured.stderr).toBe(
-        "effect-llm-router: the reply broke off (StreamTruncatedError); it starts again from backup\n"
-      )
-    }))
+  it.effect(
+    "a Restart ends the broken attempt's partial line, says so on stderr, and the whole reply follows on a " +
+      "line of its own",
+    () =>
+      Effect.gen(function*() {
+        const { io, result } = captureIo()
+        yield* printStream(
+          Stream.make<Array<ChatChunk.ChatChunk>>(
+            { _tag: "TextDelta", text: "a partial" },
+            { _tag: "Restart", attempt: 2, deployment: "backup", error: "StreamTruncatedError" },
+            { _tag: "TextDelta", text: "the whole " },
+            { _tag: "TextDelta", text: "answer" }
+          ),
+          io
+        )
+        const captured = result(0)
+        expect(captured.stdout).toBe("a partial\nthe whole answer\n")
+        expect(captured.stderr).toBe(
+          "effect-llm-router: the reply broke off (StreamTruncatedError); it starts again from backup\n"
+        )
+      })
+  )
 })
 
 describe("usage errors, every command (the binary spawned)", () => {

@@ -261,7 +261,8 @@ describe("examples", () => {
   )
 
   it.live(
-    "effect-ai runs effect/ai's Chat, streamText and generateObject over a router that fails over, then catches a rate limit",
+    "effect-ai runs effect/ai's Chat, streamText and generateObject over a router that fails over, then catches a " +
+      "rate limit",
     () =>
       Effect.gen(function*() {
         expect(lines((yield* ran("effect-ai")).stdout)).toEqual([
@@ -347,7 +348,8 @@ describe("examples", () => {
   )
 
   it.live(
-    "failover restarts a cut or stalled stream on the fallback, counts a malformed event, hedges a slow primary, skips a rate-limited one, and brings a recovered one back",
+    "failover restarts a cut or stalled stream on the fallback, counts a malformed event, hedges a slow primary, " +
+      "skips a rate-limited one, and brings a recovered one back",
     () =>
       Effect.gen(function*() {
         const output = lines((yield* ran("failover")).stdout)

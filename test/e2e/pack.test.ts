@@ -159,10 +159,13 @@ describe("the packed package", () => {
     }
   })
 
-  it.live("installs without tsx, and `import \"effect-llm-router\"` resolves to it and answers a chat from the simulator", () =>
-    Effect.gen(function*() {
-      expect(fs.existsSync(path.join(app(), "node_modules", "tsx"))).toBe(false)
-      const program = `
+  it.live(
+    "installs without tsx, and `import \"effect-llm-router\"` resolves to it and answers a chat from the " +
+      "simulator",
+    () =>
+      Effect.gen(function*() {
+        expect(fs.existsSync(path.join(app(), "node_modules", "tsx"))).toBe(false)
+        const program = `
         import { NodeHttpClient } from "@effect/platform-node"
         import { Effect, Layer } from "effect"
         import { KeyPool, Llm, Message, OpenAiChat, RateLimiter } from "effect-llm-router"
@@ -179,7 +182,10 @@ describe("the packed package", () => {
           return yield* Llm.chat({ messages: [Message.user("Hello")] }).pipe(Effect.provide(llm))
         })
         const reply = await Effect.runPromise(Effect.scoped(chat))
-        const internal = await import("effect-llm-router/internal/llm/chat.js").then(() => "imported", (error) => error.code)
+        const internal = await import("effect-llm-router/internal/llm/chat.js").then(
+          () => "imported",
+          (error) => error.code
+        )
         console.log(JSON.stringify({
           resolved: import.meta.resolve("effect-llm-router"),
           text: reply.text,
@@ -187,34 +193,39 @@ describe("the packed package", () => {
           internal
         }))
       `
-      const run = yield* nodeInApp(["--input-type=module", "-e", program])
-      expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: "" })
-      const out = JSON.parse(run.stdout) as {
-        resolved: string
-        text: string
-        completionTokens: number
-        internal: string
-      }
-      expect(fs.realpathSync(new URL(out.resolved))).toBe(fs.realpathSync(path.join(installed(), "dist", "index.js")))
-      expect(out.text).toMatch(/^[A-Z][a-z]+( [a-z]+)+\.?$/)
-      expect(out.completionTokens).toBe(8)
-      expect(out.internal).toBe("ERR_PACKAGE_PATH_NOT_EXPORTED")
-    }))
+        const run = yield* nodeInApp(["--input-type=module", "-e", program])
+        expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: "" })
+        const out = JSON.parse(run.stdout) as {
+          resolved: string
+          text: string
+          completionTokens: number
+          internal: string
+        }
+        expect(fs.realpathSync(new URL(out.resolved))).toBe(fs.realpathSync(path.join(installed(), "dist", "index.js")))
+        expect(out.text).toMatch(/^[A-Z][a-z]+( [a-z]+)+\.?$/)
+        expect(out.completionTokens).toBe(8)
+        expect(out.internal).toBe("ERR_PACKAGE_PATH_NOT_EXPORTED")
+      })
+  )
 
-  it.live("installs the command, which runs the compiled code: --version, and chat against the built-in simulator", () =>
-    Effect.gen(function*() {
-      const bin = path.join(app(), "node_modules", ".bin", "effect-llm-router")
-      expect(fs.realpathSync(bin)).toBe(fs.realpathSync(path.join(installed(), "bin", "effect-llm-router.js")))
-      const version = yield* nodeInApp([bin, "--version"])
-      expect(version).toEqual({ code: 0, signal: null, stdout: `${manifest.version}\n`, stderr: "" })
-      const chat = yield* nodeInApp([bin, "chat", "Tell me about Effect."])
-      expect({ code: chat.code, signal: chat.signal }).toEqual({ code: 0, signal: null })
-      expect(chat.stderr).toMatch(
-        /^effect-llm-router: no provider configured; using the built-in simulator at http:\/\/127\.0\.0\.1:\d+ /
-      )
-      expect(chat.stdout.trim().split(" ").length).toBeGreaterThan(40)
-      expect(chat.stdout.endsWith(".\n")).toBe(true)
-    }))
+  it.live(
+    "installs the command, which runs the compiled code: --version, and chat against the built-in " +
+      "simulator",
+    () =>
+      Effect.gen(function*() {
+        const bin = path.join(app(), "node_modules", ".bin", "effect-llm-router")
+        expect(fs.realpathSync(bin)).toBe(fs.realpathSync(path.join(installed(), "bin", "effect-llm-router.js")))
+        const version = yield* nodeInApp([bin, "--version"])
+        expect(version).toEqual({ code: 0, signal: null, stdout: `${manifest.version}\n`, stderr: "" })
+        const chat = yield* nodeInApp([bin, "chat", "Tell me about Effect."])
+        expect({ code: chat.code, signal: chat.signal }).toEqual({ code: 0, signal: null })
+        expect(chat.stderr).toMatch(
+          /^effect-llm-router: no provider configured; using the built-in simulator at http:\/\/127\.0\.0\.1:\d+ /
+        )
+        expect(chat.stdout.trim().split(" ").length).toBeGreaterThan(40)
+        expect(chat.stdout.endsWith(".\n")).toBe(true)
+      })
+  )
 
   const oldNodeTitle = oldNode === undefined
     ? "on an old Node (skipped: none older than 22 on the PATH)"

@@ -58,25 +58,29 @@ describe("a budgeted call's worst case", () => {
     { requiredKeys: ["input", "output"] }
   )
 
-  it("is never below the real cost of a reply within max_tokens, at any deployment the name reaches (prompt counted as the simulator counts it)", () =>
-    fc.assert(fc.property(
-      fc.array(price, { minLength: 1, maxLength: 5 }),
-      fc.array(fc.string({ maxLength: 400, unit: "grapheme" }), { minLength: 1, maxLength: 4 }),
-      fc.integer({ min: 1, max: 8192 }),
-      fc.double({ min: 0, max: 1, noNaN: true }),
-      fc.double({ min: 0, max: 1, noNaN: true }),
-      (prices, texts, maxTokens, replyShare, cachedShare) => {
-        const request = { messages: texts.map((text) => Message.user(text)), maxTokens }
-        const promptTokens = Math.max(1, Reply.countTokens(texts.reduce((chars, text) => chars + text.length, 0)))
-        const usage = {
-          promptTokens,
-          completionTokens: Math.floor(replyShare * maxTokens),
-          cachedPromptTokens: Math.floor(cachedShare * promptTokens)
+  it(
+    "is never below the real cost of a reply within max_tokens, at any deployment the name reaches (prompt counted " +
+      "as the simulator counts it)",
+    () =>
+      fc.assert(fc.property(
+        fc.array(price, { minLength: 1, maxLength: 5 }),
+        fc.array(fc.string({ maxLength: 400, unit: "grapheme" }), { minLength: 1, maxLength: 4 }),
+        fc.integer({ min: 1, max: 8192 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        (prices, texts, maxTokens, replyShare, cachedShare) => {
+          const request = { messages: texts.map((text) => Message.user(text)), maxTokens }
+          const promptTokens = Math.max(1, Reply.countTokens(texts.reduce((chars, text) => chars + text.length, 0)))
+          const usage = {
+            promptTokens,
+            completionTokens: Math.floor(replyShare * maxTokens),
+            cachedPromptTokens: Math.floor(cachedShare * promptTokens)
+          }
+          const reserved = Auth.worstCase({ price: Engine.worstPrice(prices.map((p) => ({ price: p }))) }, request)
+          for (const p of prices) expect(Pricing.cost(p, usage)!).toBeLessThanOrEqual(reserved * (1 + 1e-12))
         }
-        const reserved = Auth.worstCase({ price: Engine.worstPrice(prices.map((p) => ({ price: p }))) }, request)
-        for (const p of prices) expect(Pricing.cost(p, usage)!).toBeLessThanOrEqual(reserved * (1 + 1e-12))
-      }
-    )))
+      ))
+  )
 
   it("a name with an unpriced deployment has no worst case; embeddings (no request) reserve nothing", () => {
     expect(Engine.worstPrice([{ price: { input: 1, output: 2 } }, {}])).toBeUndefined()
@@ -138,27 +142,35 @@ describe("a budgeted key's admission", () => {
     return { auth, caller, admitOnce }
   })
 
-  it.effect("holds the worst case while the request's scope is open; charged the real cost, or nothing after an error, or the reservation when interrupted", () =>
-    Effect.gen(function*() {
-      const { admitOnce } = yield* admitting
-      const answered = yield* admitOnce((settle) => settle(0.0001), Exit.void)
-      expect(answered.spent).toBeCloseTo(0.0001, 12)
-      expect(answered.reserved).toBeCloseTo(0, 12)
-      // An error answer: the scope closes without a settle.
-      const failed = yield* admitOnce(() => Effect.void, Exit.void)
-      expect(failed.spent).toBeCloseTo(0.0001, 12)
-      const gone = yield* admitOnce(() => Effect.void, Exit.interrupt(1))
-      expect(gone.spent).toBeCloseTo(0.0001 + reserved, 12)
-      expect(gone.reserved).toBeCloseTo(0, 12)
-    }).pipe(Effect.scoped))
+  it.effect(
+    "holds the worst case while the request's scope is open; charged the real cost, or nothing after an " +
+      "error, or the reservation when interrupted",
+    () =>
+      Effect.gen(function*() {
+        const { admitOnce } = yield* admitting
+        const answered = yield* admitOnce((settle) => settle(0.0001), Exit.void)
+        expect(answered.spent).toBeCloseTo(0.0001, 12)
+        expect(answered.reserved).toBeCloseTo(0, 12)
+        // An error answer: the scope closes without a settle.
+        const failed = yield* admitOnce(() => Effect.void, Exit.void)
+        expect(failed.spent).toBeCloseTo(0.0001, 12)
+        const gone = yield* admitOnce(() => Effect.void, Exit.interrupt(1))
+        expect(gone.spent).toBeCloseTo(0.0001 + reserved, 12)
+        expect(gone.reserved).toBeCloseTo(0, 12)
+      }).pipe(Effect.scoped)
+  )
 
-  it.effect("a request without maxTokens is sent with the key's default; one with, or of a key without a budget, as it is", () =>
-    Effect.gen(function*() {
-      const { auth, caller } = yield* admitting
-      const bare = { messages: [Message.user("Hi")] }
-      expect(auth.bounded(caller, bare)).toEqual({ ...bare, maxTokens: 50 })
-      expect(auth.bounded(caller, request)).toBe(request)
-      expect(auth.bounded(undefined, bare)).toBe(bare)
-      expect(auth.bounded(caller, undefined)).toBeUndefined()
-    }).pipe(Effect.scoped))
+  it.effect(
+    "a request without maxTokens is sent with the key's default; one with, or of a key without a budget, as " +
+      "it is",
+    () =>
+      Effect.gen(function*() {
+        const { auth, caller } = yield* admitting
+        const bare = { messages: [Message.user("Hi")] }
+        expect(auth.bounded(caller, bare)).toEqual({ ...bare, maxTokens: 50 })
+        expect(auth.bounded(caller, request)).toBe(request)
+        expect(auth.bounded(undefined, bare)).toBe(bare)
+        expect(auth.bounded(caller, undefined)).toBeUndefined()
+      }).pipe(Effect.scoped)
+  )
 })

@@ -123,7 +123,8 @@ describe("provider.json's gateway section", () => {
       expect(warnings.map((warning) => warning.message)).toEqual([
         "provider.json: gateway.admin_kyes: unknown field, ignored (did you mean admin_keys?)",
         "provider.json: gateway.keys[0].modles: unknown field, ignored (did you mean models?)",
-        "provider.json: gateway.keys[0].key: a gateway key written in the file; prefer env:NAME, so the file holds no secret"
+        "provider.json: gateway.keys[0].key: a gateway key written in the file; prefer env:NAME, so the file holds " +
+        "no secret"
       ])
       for (const warning of warnings) expect(warning.message).not.toContain("gw-literal-key")
     }))

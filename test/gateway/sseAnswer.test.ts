@@ -94,43 +94,51 @@ describe("the gateway's SSE answer", () => {
       expect(entry.deployment).toBe("p/m")
     }))
 
-  it.effect("a first batch holding the Finish whose end is not in hand is a stream at once, ended when the end comes", () =>
-    Effect.gen(function*() {
-      const end = yield* Deferred.make<void>()
-      let pulls = 0
-      const rest = Effect.suspend((): Pull.Pull<Batch, LlmError> => {
-        pulls++
-        return Effect.andThen(Deferred.await(end), Cause.done())
-      })
-      const { response } = yield* answerOf(whole, rest)
-      // Answered before the end came: the answer is not held back by an upstream that keeps its body open.
-      expect(pulls).toBe(1)
-      if (response.body._tag !== "Stream") return expect.unreachable(`a ${response.body._tag} body`)
-      const chunks = yield* Stream.toPull(Stream.orDie(response.body.stream))
-      const answer = text((yield* chunks)[0]!)
-      expect(answer).toContain(`"content":"Hello"`)
-      expect(answer.endsWith("data: [DONE]\n\n")).toBe(true)
-      yield* Deferred.succeed(end, undefined)
-      expect(yield* Effect.flip(chunks)).toSatisfy(Cause.isDone)
-      expect(pulls).toBe(1)
-    }).pipe(Effect.timeout("10 seconds")))
+  it.effect(
+    "a first batch holding the Finish whose end is not in hand is a stream at once, ended when the end " +
+      "comes",
+    () =>
+      Effect.gen(function*() {
+        const end = yield* Deferred.make<void>()
+        let pulls = 0
+        const rest = Effect.suspend((): Pull.Pull<Batch, LlmError> => {
+          pulls++
+          return Effect.andThen(Deferred.await(end), Cause.done())
+        })
+        const { response } = yield* answerOf(whole, rest)
+        // Answered before the end came: the answer is not held back by an upstream that keeps its body open.
+        expect(pulls).toBe(1)
+        if (response.body._tag !== "Stream") return expect.unreachable(`a ${response.body._tag} body`)
+        const chunks = yield* Stream.toPull(Stream.orDie(response.body.stream))
+        const answer = text((yield* chunks)[0]!)
+        expect(answer).toContain(`"content":"Hello"`)
+        expect(answer.endsWith("data: [DONE]\n\n")).toBe(true)
+        yield* Deferred.succeed(end, undefined)
+        expect(yield* Effect.flip(chunks)).toSatisfy(Cause.isDone)
+        expect(pulls).toBe(1)
+      }).pipe(Effect.timeout("10 seconds"))
+  )
 
-  it.effect("a failure that comes after the answer went out, before its next pull, still ends it with an error event", () =>
-    Effect.gen(function*() {
-      const failing = yield* Deferred.make<void>()
-      const rest = Effect.andThen(Deferred.await(failing), Effect.fail(truncated))
-      const { entry, response } = yield* answerOf(whole, rest)
-      if (response.body._tag !== "Stream") return expect.unreachable(`a ${response.body._tag} body`)
-      const chunks = yield* Stream.toPull(Stream.orDie(response.body.stream))
-      expect(text((yield* chunks)[0]!)).toContain(`"content":"Hello"`)
-      // The failure lands while nothing pulls.
-      yield* Deferred.succeed(failing, undefined)
-      yield* Effect.yieldNow
-      yield* Effect.yieldNow
-      expect(text((yield* chunks)[0]!)).toMatch(/^data: \{"error":/)
-      expect(entry.error).toBe("StreamTruncatedError")
-      expect(yield* Effect.flip(chunks)).toSatisfy(Cause.isDone)
-    }).pipe(Effect.timeout("10 seconds")))
+  it.effect(
+    "a failure that comes after the answer went out, before its next pull, still ends it with an error " +
+      "event",
+    () =>
+      Effect.gen(function*() {
+        const failing = yield* Deferred.make<void>()
+        const rest = Effect.andThen(Deferred.await(failing), Effect.fail(truncated))
+        const { entry, response } = yield* answerOf(whole, rest)
+        if (response.body._tag !== "Stream") return expect.unreachable(`a ${response.body._tag} body`)
+        const chunks = yield* Stream.toPull(Stream.orDie(response.body.stream))
+        expect(text((yield* chunks)[0]!)).toContain(`"content":"Hello"`)
+        // The failure lands while nothing pulls.
+        yield* Deferred.succeed(failing, undefined)
+        yield* Effect.yieldNow
+        yield* Effect.yieldNow
+        expect(text((yield* chunks)[0]!)).toMatch(/^data: \{"error":/)
+        expect(entry.error).toBe("StreamTruncatedError")
+        expect(yield* Effect.flip(chunks)).toSatisfy(Cause.isDone)
+      }).pipe(Effect.timeout("10 seconds"))
+  )
 
   it.effect("a first batch without the Finish is a stream body of each batch as it comes", () =>
     Effect.gen(function*() {

@@ -79,27 +79,31 @@ describe("LlmError as AiError", () => {
     expect((reason as AiError.QuotaExhaustedError).resetAt).toEqual(DateTime.makeUnsafe(now + 60_000))
   })
 
-  it("ModelNotFoundError, ContextLengthError and InvalidRequestError are InvalidRequestError on their parameter", () => {
-    expect(reasonOf(new LlmError.ModelNotFoundError({ ...where, status: 404 }), now)).toMatchObject({
-      _tag: "InvalidRequestError",
-      parameter: "model",
-      description: expect.stringContaining("does not know the model")
-    })
-    const long = reasonOf(new LlmError.ContextLengthError({ ...where, contextWindow: 8192 }), now)
-    expect(long).toMatchObject({
-      _tag: "InvalidRequestError",
-      parameter: "prompt",
-      constraint: "must fit the model's context window"
-    })
-    expect(metadataOf(long)).toMatchObject({ error: "ContextLengthError", contextWindow: 8192 })
-    const invalid = reasonOf(
-      new LlmError.InvalidRequestError({ ...where, param: "messages[0].content", code: "bad" }),
-      now
-    )
-    expect(invalid).toMatchObject({ _tag: "InvalidRequestError", parameter: "messages[0].content" })
-    expect(metadataOf(invalid)).toMatchObject({ code: "bad" })
-    expect(invalid.isRetryable).toBe(false)
-  })
+  it(
+    "ModelNotFoundError, ContextLengthError and InvalidRequestError are InvalidRequestError on their " +
+      "parameter",
+    () => {
+      expect(reasonOf(new LlmError.ModelNotFoundError({ ...where, status: 404 }), now)).toMatchObject({
+        _tag: "InvalidRequestError",
+        parameter: "model",
+        description: expect.stringContaining("does not know the model")
+      })
+      const long = reasonOf(new LlmError.ContextLengthError({ ...where, contextWindow: 8192 }), now)
+      expect(long).toMatchObject({
+        _tag: "InvalidRequestError",
+        parameter: "prompt",
+        constraint: "must fit the model's context window"
+      })
+      expect(metadataOf(long)).toMatchObject({ error: "ContextLengthError", contextWindow: 8192 })
+      const invalid = reasonOf(
+        new LlmError.InvalidRequestError({ ...where, param: "messages[0].content", code: "bad" }),
+        now
+      )
+      expect(invalid).toMatchObject({ _tag: "InvalidRequestError", parameter: "messages[0].content" })
+      expect(metadataOf(invalid)).toMatchObject({ code: "bad" })
+      expect(invalid.isRetryable).toBe(false)
+    }
+  )
 
   it("ContentFilterError is ContentPolicyError", () => {
     const reason = reasonOf(new LlmError.ContentFilterError({ ...where, detail: "flagged" }), now)

@@ -133,24 +133,32 @@ describe("effect/ai parts", () => {
       expect(messagesOf(Prompt.fromResponseParts(decoded))).toEqual([Message.fromResponse(reply)])
     }))
 
-  it.effect("a restart before any part went out is followed; after, the stream fails rather than join two replies", () =>
-    Effect.gen(function*() {
-      const restart = { _tag: "Restart" as const, attempt: 1, deployment: "b", error: "TransportError" }
-      const finish = ChatChunk.fromResponse({ ...reply, reasoning: undefined, toolCalls: [], finishReason: "stop" })
-      const clean = yield* AiStream.partsOf(Stream.fromIterable([restart, ...finish]), () => {}).pipe(Stream.runCollect)
-      expect(clean.filter((part) => part.type === "text-delta").map((part) => part.type === "text-delta" && part.delta))
-        .toEqual([reply.text])
-      const broken = yield* Effect.flip(
-        AiStream.partsOf(
-          Stream.fromIterable([{ _tag: "TextDelta" as const, text: "Half" }, restart, ...finish]),
-          () => {}
-        ).pipe(
+  it.effect(
+    "a restart before any part went out is followed; after, the stream fails rather than join two " +
+      "replies",
+    () =>
+      Effect.gen(function*() {
+        const restart = { _tag: "Restart" as const, attempt: 1, deployment: "b", error: "TransportError" }
+        const finish = ChatChunk.fromResponse({ ...reply, reasoning: undefined, toolCalls: [], finishReason: "stop" })
+        const clean = yield* AiStream.partsOf(Stream.fromIterable([restart, ...finish]), () => {}).pipe(
           Stream.runCollect
         )
-      )
-      expect(broken.reason._tag).toBe("InternalProviderError")
-      expect(broken.reason.message).toContain("deployment b broke after its first chunk (TransportError)")
-    }))
+        expect(
+          clean.filter((part) => part.type === "text-delta").map((part) => part.type === "text-delta" && part.delta)
+        )
+          .toEqual([reply.text])
+        const broken = yield* Effect.flip(
+          AiStream.partsOf(
+            Stream.fromIterable([{ _tag: "TextDelta" as const, text: "Half" }, restart, ...finish]),
+            () => {}
+          ).pipe(
+            Stream.runCollect
+          )
+        )
+        expect(broken.reason._tag).toBe("InternalProviderError")
+        expect(broken.reason.message).toContain("deployment b broke after its first chunk (TransportError)")
+      })
+  )
 
   it("a tool call whose arguments are not JSON fails with ToolParameterValidationError", () => {
     const parts = partsOf({ ...reply, toolCalls: [{ id: "c", name: "GetWeather", arguments: "{\"city\":" }] })

@@ -30,8 +30,8 @@ describe("error messages", () => {
       detail: "The model `gpt-5` does not exist or you do not have access to it."
     })
     expect(error.message).toBe(
-      "openai (gpt-5) [HTTP 404] does not know the model: The model `gpt-5` does not exist or you do not have access to it. " +
-        "Check the model name, or fall back to another model."
+      "openai (gpt-5) [HTTP 404] does not know the model: The model `gpt-5` does not exist or you do not have access " +
+        "to it. Check the model name, or fall back to another model."
     )
     const full = new LlmError.InvalidRequestError({ provider: "p", model: "m", detail: "Over capacity.  " })
     expect(full.message).toBe(
@@ -40,9 +40,8 @@ describe("error messages", () => {
   })
 
   it("no message of any class has a doubled period, whatever the detail ends with", () => {
-    const detail = fc.tuple(fc.string(), fc.constantFrom("", ".", "!", "?", "…", ". ", ".\n", " ")).map(([text, end]) =>
-      text + end
-    )
+    const ends = fc.constantFrom("", ".", "!", "?", "…", ". ", ".\n", " ")
+    const detail = fc.tuple(fc.string(), ends).map(([text, end]) => text + end)
       .filter((text) => !text.includes(".."))
     fc.assert(
       fc.property(

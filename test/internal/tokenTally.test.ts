@@ -64,7 +64,10 @@ const longRun = fc.oneof(
     maxLength: 700
   })
     .map((chars) => chars.join("")),
-  fc.array(fc.constantFrom(..."的一是不了人我在有他这为之大来以个中上们"), { minLength: Tally.maxRun, maxLength: 400 })
+  fc.array(fc.constantFrom(..."的一是不了人我在有他这为之大来以个中上们"), {
+    minLength: Tally.maxRun,
+    maxLength: 400
+  })
     .map((chars) => chars.join(""))
 )
 

@@ -308,11 +308,12 @@ describe("request validation", () => {
         "input[1]: expected array, got 7; dimensions: expected a value greater than 0, got 0 (nothing was sent)"
     )
     expect(Validate.invalidEmbedding({ input: 7 }, "p", "e")!.detail).toBe(
-      "input: expected a string, an array of strings, an array of token ids or an array of arrays of token ids, got 7 " +
-        "(nothing was sent)"
+      "input: expected a string, an array of strings, an array of token ids or an array of arrays of token ids, got " +
+        "7 (nothing was sent)"
     )
     expect(Validate.invalidChat({ messages: [{ role: "bot", content: "x" }] }, "p", "m")!.detail).toBe(
-      "messages[0]: expected a message with role system, user, assistant or tool, got {\"role\":\"bot\",\"content\":\"x\"} (nothing was sent)"
+      "messages[0]: expected a message with role system, user, assistant or tool, got " +
+        "{\"role\":\"bot\",\"content\":\"x\"} (nothing was sent)"
     )
   })
 })

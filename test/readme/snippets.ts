@@ -109,7 +109,8 @@ export const configured = Effect.gen(function*() {
     deadline: "2 minutes"
   })
   const reply = yield* Llm.chat({ model: "fast", messages: [Message.user("Hi")] })
-  const status = yield* Router.status // { loadPercent, totalMax, details: { "mini-a": { type, current, max, weight, keys, ... } } }
+  // { loadPercent, totalMax, details: { "mini-a": { type, current, max, weight, keys, ... } } }
+  const status = yield* Router.status
   return { answered, models, cached, router, reply, status }
 })
 
