@@ -906,10 +906,10 @@ describe("KeyPool properties", () => {
           const taken = Internal.tryAcquire(state, now, 0)
           expect(taken).toBe(slot)
           if (outcome === "success") {
-            Internal.report(state, slot, "success", now, cooldown, noJitter)
+            Internal.report(state, slot, "success", { now, cooldown, random: noJitter })
             streak = 0
           } else {
-            Internal.report(state, slot, rateLimit(), now, cooldown, noJitter)
+            Internal.report(state, slot, rateLimit(), { now, cooldown, random: noJitter })
             streak++
             const length = slot.coolingUntil! - now
             expect(length).toBe(Math.min(cap, max, initial * 2 ** (streak - 1)))

@@ -336,6 +336,13 @@ export const release = (state: State, slot: Slot): Deferred.Deferred<void> | und
   return wasSaturated ? takeWake(state) : undefined
 }
 
+/** What `report` reads besides the outcome: the time, the pool's cooldown, the jitter's random source. */
+export interface Reporting {
+  readonly now: number
+  readonly cooldown: Cooldown
+  readonly random: RandomSource
+}
+
 /**
  * Applies an outcome to the lease's key; gives the waiters to wake. A rate
  * limit without `retryAfter` cools the key per `cooldown`, and no cooldown
@@ -347,10 +354,9 @@ export const report = (
   state: State,
   slot: Slot,
   outcome: Settled,
-  now: number,
-  cooldown: Cooldown,
-  random: RandomSource
+  reporting: Reporting
 ): Deferred.Deferred<void> | undefined => {
+  const { cooldown, now, random } = reporting
   const verdict = verdictOf(outcome)
   switch (verdict._tag) {
     case "Ignored":

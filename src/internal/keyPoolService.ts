@@ -160,7 +160,7 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
     })
 
   const report_ = (lease: KeyPool.Lease, outcome: Settled) =>
-    onSlot(lease, (state, slot, now, random) => [report(state, slot, outcome, now, cooldown, random)])
+    onSlot(lease, (state, slot, now, random) => [report(state, slot, outcome, { now, cooldown, random })])
 
   const release_ = (lease: KeyPool.Lease, options?: KeyPool.ReleaseOptions) =>
     onSlot(lease, (state, slot) => {

@@ -224,15 +224,21 @@ export const annotateEmbedding = (
   span.attribute("gen_ai.usage.input_tokens", response.usage.promptTokens)
 }
 
+/** How an `Llm`'s call span is named and described, and what its answer adds to it (`llmCall`'s). */
+export interface LlmCall<A> {
+  readonly operation: Operation
+  readonly provider: string
+  readonly request: Requested
+  readonly done: (span: Tracer.Span, a: A) => void
+}
+
 /** An `Llm`'s call (`effect`) in its call span, unless untraced or a router's attempt. */
 export const llmCall = <A, E>(
   fiber: Fiber.Fiber<unknown, unknown>,
   effect: Effect.Effect<A, E>,
-  operation: Operation,
-  provider: string,
-  request: Requested,
-  done: (span: Tracer.Span, a: A) => void
-): Effect.Effect<A, E> =>
-  makesCallSpan(fiber)
-    ? within(effect, callName(operation, request.model), describeCall(operation, provider, request), done, true)
-    : effect
+  call: LlmCall<A>
+): Effect.Effect<A, E> => {
+  if (!makesCallSpan(fiber)) return effect
+  const { done, operation, provider, request } = call
+  return within(effect, callName(operation, request.model), describeCall(operation, provider, request), done, true)
+}

@@ -38,6 +38,11 @@ export const chat = (env: Env, input: ChatRequest): Effect.Effect<ChatResponse, 
           ? Effect.map(estimateUsage(request, response), (usage) => withCost(env, request, { ...response, usage }))
           : Effect.succeed(withCost(env, request, response))
     )
-    return Telemetry.llmCall(fiber, answer, "chat", env.client.provider, request, Telemetry.annotateResponse)
+    return Telemetry.llmCall(fiber, answer, {
+      operation: "chat",
+      provider: env.client.provider,
+      request,
+      done: Telemetry.annotateResponse
+    })
   })
 }

@@ -54,6 +54,11 @@ export const embed = (env: Env, input: EmbeddingRequest): Effect.Effect<Embeddin
       })),
       ([latency, parts]) => withEmbeddingCost(env, request.model, EmbeddingBatches.combine(parts, latency))
     )
-    return Telemetry.llmCall(fiber, embedded, "embeddings", env.client.provider, request, Telemetry.annotateEmbedding)
+    return Telemetry.llmCall(fiber, embedded, {
+      operation: "embeddings",
+      provider: env.client.provider,
+      request,
+      done: Telemetry.annotateEmbedding
+    })
   })
 }

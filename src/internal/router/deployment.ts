@@ -163,18 +163,20 @@ export const enter = (state: State, now: number): boolean => {
   return probe
 }
 
-/**
- * Bookkeeping when an attempt succeeds. `held`: a stream, which keeps its
- * deployment busy until the consumer's stream ends.
- */
-export const settleSuccess = (
-  settings: Settings,
-  state: State,
-  startMillis: number,
-  now: number,
-  reply: unknown,
-  held: boolean
-): void => {
+/** A successful attempt, as `settleSuccess` books it. */
+export interface Success {
+  /** When the attempt started (`Clock` milliseconds). */
+  readonly startMillis: number
+  readonly now: number
+  /** The answer; a chat response's rate-limit headers and skipped events are read. */
+  readonly reply: unknown
+  /** A stream, which keeps its deployment busy until the consumer's stream ends. */
+  readonly held: boolean
+}
+
+/** Bookkeeping when an attempt succeeds. */
+export const settleSuccess = (settings: Settings, state: State, success: Success): void => {
+  const { held, now, reply, startMillis } = success
   if (!held) state.inFlight--
   Cooldown.onSuccess(state.breaker)
   state.latencyMillis = Strategy.ewma(state.latencyMillis, now - startMillis, settings.alpha)

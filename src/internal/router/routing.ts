@@ -54,6 +54,35 @@ const attemptOf = (state: State, error: LlmError): Attempt =>
     ? { deployment: state.name, error: error._tag, message: error.message, phase: error.phase }
     : { deployment: state.name, error: error._tag, message: error.message }
 
+/** What a call starts from (`begin`'s). */
+export interface RoutingOptions<A> {
+  readonly core: Core
+  readonly request: ChatRequest
+  /** The address the request names: "" when it names none and the router has no model of its own. */
+  readonly address: string
+  readonly members: ReadonlyArray<State>
+  readonly send: Send<A>
+  /** A stream's call: its answer holds its deployment, and its attempt's span, until the stream closes. */
+  readonly held: boolean
+  readonly clock: Clock.Clock
+  /** The fiber's `Random`: a seeded one reproduces every pick. */
+  readonly random: Random.Random
+}
+
+/**
+ * One attempt under way (`attemptOn`'s): `now`, when it started; `chain`,
+ * whether a failure goes on to the next attempt; `claim`, a hedge's; `restore`, the interruptibility of
+ * the attempt's caller; `probe`, whether it is a breaker's probe.
+ */
+interface Sending<A> {
+  readonly state: State
+  readonly now: number
+  readonly chain: boolean
+  readonly claim: ((value: A) => Effect.Effect<A>) | undefined
+  readonly restore: Restore
+  readonly probe: boolean
+}
+
 /** A hedged call's first attempt failed before the hedge started: the race ends, the call goes on. */
 class Early {
   constructor(readonly error: LlmError) {}
@@ -65,6 +94,13 @@ class Early {
  * its first chunk, to restart on the next deployment when it breaks.
  */
 export class Routing<A> implements Call, Onward {
+  readonly core: Core
+  readonly request: ChatRequest
+  readonly send: Send<A>
+  readonly held: boolean
+  readonly clock: Clock.Clock
+  /** The fiber's `Random`: a seeded one reproduces every pick. */
+  readonly random: Random.Random
   readonly address: string
   readonly attempts: Array<Attempt> = []
   readonly tried: Array<State> = []
@@ -85,20 +121,16 @@ export class Routing<A> implements Call, Onward {
   discard: ((value: A) => Effect.Effect<void>) | undefined = undefined
   /** The call's span, when traced and sampled: each attempt gets a span under it. */
   span: Tracer.Span | undefined = undefined
-  constructor(
-    readonly core: Core,
-    readonly request: ChatRequest,
-    address: string,
-    members: ReadonlyArray<State>,
-    readonly send: Send<A>,
-    readonly held: boolean,
-    readonly clock: Clock.Clock,
-    /** The fiber's `Random`: a seeded one reproduces every pick. */
-    readonly random: Random.Random
-  ) {
-    this.address = address === "" ? "every deployment" : address
-    this.members = members
-    this.from = address
+  constructor(options: RoutingOptions<A>) {
+    this.core = options.core
+    this.request = options.request
+    this.send = options.send
+    this.held = options.held
+    this.clock = options.clock
+    this.random = options.random
+    this.address = options.address === "" ? "every deployment" : options.address
+    this.members = options.members
+    this.from = options.address
   }
 
   // The next attempt, picked at once: `Random` draws synchronously, so no
@@ -149,11 +181,12 @@ export class Routing<A> implements Call, Onward {
   ): Effect.Effect<A, LlmError> {
     return Effect.uninterruptibleMask((restore) => {
       const probe = enter(state, now)
-      if (!probe || state.shared === undefined) return this.traceAttempt(state, now, chain, claim, restore, probe)
+      if (!probe || state.shared === undefined) return this.traceAttempt({ state, now, chain, claim, restore, probe })
       // A shared breaker's probe (`Options.shared`) goes only when Redis grants it to this instance.
       return Effect.flatMap(
         Shared.claimProbe(state),
-        (granted) => granted ? this.traceAttempt(state, now, chain, claim, restore, true) : this.refused(state, restore)
+        (granted) =>
+          granted ? this.traceAttempt({ state, now, chain, claim, restore, probe: true }) : this.refused(state, restore)
       )
     })
   }
@@ -167,15 +200,9 @@ export class Routing<A> implements Call, Onward {
   }
 
   // The attempt, in a span of its own when the call is traced.
-  traceAttempt(
-    state: State,
-    now: number,
-    chain: boolean,
-    claim: ((value: A) => Effect.Effect<A>) | undefined,
-    restore: Restore,
-    probe: boolean
-  ): Effect.Effect<A, LlmError> {
-    if (this.span === undefined) return this.sendTo(state, now, chain, claim, restore, probe, undefined)
+  traceAttempt(sending: Sending<A>): Effect.Effect<A, LlmError> {
+    if (this.span === undefined) return this.sendTo(sending, undefined)
+    const state = sending.state
     const describe = Telemetry.describeAttempt(
       state.provider,
       state.model,
@@ -185,21 +212,14 @@ export class Routing<A> implements Call, Onward {
     )
     return Effect.flatMap(
       Telemetry.start(Telemetry.routerAttempt, this.span, describe),
-      (span) => this.sendTo(state, now, chain, claim, restore, probe, span)
+      (span) => this.sendTo(sending, span)
     )
   }
 
   // `attemptOn`'s attempt, entered; traced, in its span, which ends with it
   // (a stream's, when the stream closes).
-  sendTo(
-    state: State,
-    now: number,
-    chain: boolean,
-    claim: ((value: A) => Effect.Effect<A>) | undefined,
-    restore: Restore,
-    probe: boolean,
-    span: Tracer.Span | undefined
-  ): Effect.Effect<A, LlmError> {
+  sendTo(sending: Sending<A>, span: Tracer.Span | undefined): Effect.Effect<A, LlmError> {
+    const { claim, probe, restore, state } = sending
     const settings = this.core.settings
     const sent = this.send(state, this.routed(state), this.restore, span)
     const traced = span === undefined ? sent : Telemetry.asRouterAttempt(sent, span)
@@ -210,14 +230,15 @@ export class Routing<A> implements Call, Onward {
       onFailure: (cause) => {
         const error = cause.reasons.find(Cause.isFailReason)?.error
         settleFailure(settings, state, probe, this.clock.currentTimeMillisUnsafe(), error)
-        if (before === undefined) return this.afterFailure(state, chain, restore, span, cause, error)
+        if (before === undefined) return this.afterFailure(sending, span, cause, error)
         return Effect.andThen(
           Shared.report(settings, state, probe, before, error),
-          Effect.suspend(() => this.afterFailure(state, chain, restore, span, cause, error))
+          Effect.suspend(() => this.afterFailure(sending, span, cause, error))
         )
       },
       onSuccess: (value) => {
-        settleSuccess(settings, state, now, this.clock.currentTimeMillisUnsafe(), value, this.held)
+        const now = this.clock.currentTimeMillisUnsafe()
+        settleSuccess(settings, state, { startMillis: sending.now, now, reply: value, held: this.held })
         if (before === undefined) return this.afterSuccess(state, claim, span, value)
         return Effect.andThen(
           Shared.report(settings, state, probe, before, "success"),
@@ -229,16 +250,14 @@ export class Routing<A> implements Call, Onward {
 
   // A settled attempt's failure: its span ended, then the next attempt (`chain`) or the error.
   afterFailure(
-    state: State,
-    chain: boolean,
-    restore: Restore,
+    sending: Sending<A>,
     span: Tracer.Span | undefined,
     cause: Cause.Cause<LlmError>,
     error: LlmError | undefined
   ): Effect.Effect<A, LlmError> {
     if (span !== undefined) Telemetry.endUnsafe(span, Exit.failCause(cause), this.clock)
     if (error === undefined) return Effect.failCause(cause)
-    return chain ? restore(this.failed(state, error)) : Effect.fail(error)
+    return sending.chain ? sending.restore(this.failed(sending.state, error)) : Effect.fail(error)
   }
 
   // A settled attempt's success: its span ended (a stream's when it closes), then the hedge's claim or the answer.
@@ -434,8 +453,16 @@ export const begin = <A>(
 ): Routing<A> | undefined => {
   const members = request.model === undefined ? core.everyone : core.addresses.get(request.model)
   if (members === undefined) return undefined
-  const name = request.model ?? core.settings.model ?? ""
-  return new Routing(core, request, name, members, send, held, fiber.getRef(Clock.Clock), fiber.getRef(Random.Random))
+  return new Routing({
+    core,
+    request,
+    address: request.model ?? core.settings.model ?? "",
+    members,
+    send,
+    held,
+    clock: fiber.getRef(Clock.Clock),
+    random: fiber.getRef(Random.Random)
+  })
 }
 
 /** The error of a request whose model names no deployment, group or model. */

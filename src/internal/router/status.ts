@@ -29,7 +29,7 @@ export const make = (options: Options, states: ReadonlyArray<State>): Effect.Eff
         states.forEach((state, i) => {
           const [keys, limiter] = snapshots[i]!
           const spend = totals === undefined ? null : totals.byDeployment[state.name]?.cost ?? 0
-          details[state.name] = deploymentLoad(state, keys, limiter, now, spend, limits)
+          details[state.name] = deploymentLoad(state, { keys, limiter, spend }, now, limits)
         })
         return statusOf(details)
       }
@@ -108,14 +108,21 @@ export const combine = (statuses: ReadonlyArray<Status>): Status => {
   return statusOf(details)
 }
 
+/** What `make` read for one deployment: its key pool's and limiter's status, and its spend in the ledger. */
+interface Readings {
+  readonly keys: ReadonlyArray<KeyPool.KeyStatus> | undefined
+  readonly limiter: RateLimiter.Status | undefined
+  /** `null` without a ledger. */
+  readonly spend: number | null
+}
+
 const deploymentLoad = (
   state: State,
-  keys: ReadonlyArray<KeyPool.KeyStatus> | undefined,
-  limiter: RateLimiter.Status | undefined,
+  readings: Readings,
   now: number,
-  spend: number | null,
   limits: ReadonlyArray<Budget.LimitStatus>
 ): DeploymentLoad => {
+  const { keys, limiter, spend } = readings
   const keyCaps = keys?.map((key) => key.maxConcurrency)
   const keyCap = keyCaps !== undefined && keyCaps.length > 0 && keyCaps.every((cap) => cap !== undefined)
     ? keyCaps.reduce((sum: number, cap) => sum + cap!, 0)

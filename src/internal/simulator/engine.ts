@@ -260,11 +260,11 @@ export const makeEngine = (config: Config, startedAt: number) => {
       if (fault?._tag === "Silent" && fault.ms === undefined) return { _tag: "Hang" }
       out["content-type"] = format.streamContentType
       out["cache-control"] = "no-cache"
-      const { end, parts, then } = faultStream(format, meta, format.renderStream(reply, meta, decoded.extra), fault)
+      const stream = faultStream(format, meta, format.renderStream(reply, meta, decoded.extra), fault)
       const pacing = fault?._tag === "FirstToken"
         ? { ttftMs: config.ttftMs + fault.ms, tokenGapMs: config.tokenGapMs }
         : config
-      return streamPlan(pacing, out, parts, end, then, fault?._tag === "Silent" ? fault.ms ?? 0 : 0)
+      return streamPlan(pacing, out, stream, fault?._tag === "Silent" ? fault.ms ?? 0 : 0)
     }
 
     // A non-streamed reply takes as long as its stream would have.

@@ -5,6 +5,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Http from "node:http"
+import type { FaultedStream } from "./fault.js"
 
 /** Bytes written after a delay. */
 export interface Group {
@@ -52,15 +53,14 @@ export interface Pacing {
   readonly tokenGapMs: number | undefined
 }
 
-/** The events of a stream, paced, followed by `end`; its headers after `delayMs`. */
+/** The events of a stream, paced, followed by its `end`; its headers after `delayMs`. */
 export const streamPlan = (
   pacing: Pacing,
   headers: Record<string, string>,
-  parts: ReadonlyArray<string>,
-  end: string,
-  then: "end" | "reset" | "stall",
+  stream: FaultedStream,
   delayMs: number
 ): Plan => {
+  const { end, parts, then } = stream
   const gap = pacing.tokenGapMs
   let groups: Array<Group>
   if (gap === undefined || parts.length === 0) {
