@@ -40,6 +40,7 @@ import * as Logs from "./logs.js"
 import * as Metrics from "./metrics.js"
 import * as OpenAiRoutes from "./openAiRoutes.js"
 import * as Serving from "./serving.js"
+import { errorResponse, json, refusal } from "./serving.js"
 
 /** What the application needs besides the engine. */
 export type AppOptions = Serving.AppOptions
@@ -53,7 +54,6 @@ export const make = (engine: Engine, options: AppOptions) =>
     const dashboard = yield* Dashboard.make(engine.status, now)
     const serving = Serving.make({ engine, options, now, metrics, stats: dashboard.stats })
     const { adminOnly, plain, served } = serving
-    const { json, errorResponse, refusal } = Serving
     const openAi = OpenAiRoutes.routes(serving)
 
     // A path the gateway does not serve: 404, in the wire of the path asked for.
