@@ -17,16 +17,13 @@
  */
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Redacted from "effect/Redacted"
-import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
-import * as Internal from "./internal/keyPool.js"
+import * as Registry from "./internal/keyPoolRegistry.js"
 import * as PoolService from "./internal/keyPoolService.js"
-import * as Shared from "./internal/keyPoolShared.js"
 import type { LlmError, NoCapacityError } from "./LlmError.js"
 import type { OptionsError } from "./OptionsError.js"
 import type * as ProviderClient from "./ProviderClient.js"
@@ -312,11 +309,6 @@ export interface Service {
  */
 export class KeyPool extends Context.Service<KeyPool, Service>()("effect-llm-router/KeyPool") {}
 
-const validated = (options: Options): Effect.Effect<void, OptionsError> => {
-  const invalid = Internal.invalidOptions(options)
-  return invalid === undefined ? Effect.void : Effect.fail(invalid)
-}
-
 /**
  * A standalone pool with its own state. Invalid options (no keys, an empty or
  * missing key such as an unset environment variable's `undefined`, a weight
@@ -341,18 +333,7 @@ const validated = (options: Options): Effect.Effect<void, OptionsError> => {
  * @since 0.1.0
  * @category Constructors
  */
-export const make = (options: Options): Effect.Effect<Service, OptionsError> =>
-  Effect.andThen(
-    validated(options),
-    Effect.suspend(() => {
-      const settings = PoolService.settingsOf(options)
-      if (options.shared !== undefined) return Shared.make(options, options.shared, settings)
-      return Effect.map(
-        Ref.make(Internal.makeState(options.providerId, options.keys)),
-        (ref) => KeyPool.of(PoolService.makeService(ref, settings))
-      )
-    })
-  )
+export const make: (options: Options) => Effect.Effect<Service, OptionsError> = Registry.make
 
 /**
  * A pool written around a scoped `acquire`, for `fromAcquire`.
@@ -426,33 +407,7 @@ export interface RegistryService {
  * @since 0.1.0
  * @category Constructors
  */
-export const makeRegistry: Effect.Effect<RegistryService> = Effect.sync(() => {
-  const states = new Map<string, Ref.Ref<Internal.State>>()
-  return {
-    pool: (options) =>
-      Effect.andThen(
-        validated(options),
-        Effect.suspend(() => {
-          const settings = PoolService.settingsOf(options)
-          if (options.shared !== undefined) return Shared.make(options, options.shared, settings)
-          const existing = states.get(options.providerId)
-          if (existing === undefined) {
-            const ref = Ref.makeUnsafe(Internal.makeState(options.providerId, options.keys))
-            states.set(options.providerId, ref)
-            return Effect.succeed(KeyPool.of(PoolService.makeService(ref, settings)))
-          }
-          return Effect.flatMap(
-            Ref.modify(existing, (state) => [Internal.addKeys(state, options.keys), state]),
-            (wake) =>
-              Effect.as(
-                wake === undefined ? Effect.void : Deferred.succeed(wake, undefined),
-                KeyPool.of(PoolService.makeService(existing, settings))
-              )
-          )
-        })
-      )
-  }
-})
+export const makeRegistry: Effect.Effect<RegistryService> = Registry.makeRegistry
 
 /**
  * The registry pools built with `layer` share state through, one state per

@@ -15,6 +15,7 @@ import * as Schema from "effect/Schema"
 import { describe, formatDollars, formatDuration, formatWait } from "./internal/llmError/describe.js"
 import * as ErrorInfo from "./internal/llmError/errorInfo.js"
 import * as Mapping from "./internal/llmError/fromHttpFailure.js"
+import * as Retryable from "./internal/llmError/retryable.js"
 
 /**
  * Which limit a `TimeoutError` hit:
@@ -423,18 +424,7 @@ export const LlmError = Schema.Union([
  * @since 0.1.0
  * @category Predicates
  */
-export const isRetryable = (error: LlmError): boolean => {
-  switch (error._tag) {
-    case "RateLimitError":
-    case "AuthError":
-    case "ProviderUnavailableError":
-    case "TimeoutError":
-    case "TransportError":
-      return true
-    default:
-      return false
-  }
-}
+export const isRetryable: (error: LlmError) => boolean = Retryable.isRetryable
 
 // ---------------------------------------------------------------------------
 // Mapping an HTTP failure

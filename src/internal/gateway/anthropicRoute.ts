@@ -1,0 +1,44 @@
+/**
+ * Anthropic's `POST /v1/messages`: the same engine, admission and streams as OpenAI's chat route, in Anthropic's
+ * wire (`anthropicWire.ts`, `anthropicRender.ts`); every failure in Anthropic's error shape (`anthropicErrors.ts`).
+ * A reply's id is `msg_` and the request's id without its dashes.
+ */
+import * as Effect from "effect/Effect"
+import { estimatedPromptTokens } from "../promptSize.js"
+import * as AnthropicErrors from "./anthropicErrors.js"
+import * as AnthropicRender from "./anthropicRender.js"
+import * as AnthropicWire from "./anthropicWire.js"
+import * as ChatAnswer from "./chatAnswer.js"
+import * as Failures from "./failures.js"
+import { errorResponse, type Serving, type WithBody } from "./serving.js"
+
+/** The `/v1/messages` route over `serving`. */
+export const messages = (serving: Serving) => serving.withBody("/v1/messages", (body) => answer(serving, body))
+
+// A `/v1/messages` body's answer: refused, or streamed or whole once its model is admitted.
+function answer(serving: Serving, { entry, scope, tally, text }: WithBody) {
+  const decoded = AnthropicWire.messages(text)
+  if (decoded._tag === "Problem") {
+    return Effect.succeed(errorResponse(AnthropicErrors.problem(decoded)))
+  }
+  return serving.admitted({
+    model: decoded.model,
+    request: decoded.request,
+    entry,
+    handle: (target, request) => {
+      tally.model(decoded.model)
+      const failures = Failures.anthropic(serving.now, decoded.body)
+      const id = `msg_${entry.id.replaceAll("-", "")}`
+      const call = { request, target, entry, failures, tally }
+      if (decoded.stream) {
+        return ChatAnswer.streamed(serving, {
+          ...call,
+          model: decoded.model,
+          requestScope: scope,
+          newEncoder: () => AnthropicRender.streamEncoder(id, decoded.model, () => estimatedPromptTokens(request))
+        })
+      }
+      return ChatAnswer.whole(serving, { ...call, render: (response) => AnthropicRender.message(response, id) })
+    }
+  })
+}

@@ -1,0 +1,74 @@
+/**
+ * LLM-API-BalancedCall's routes (`balancedCall.ts` is their wire): `POST /llm/chat` and `/llm/chat/stream` through
+ * the same admission and answers as `/v1/chat/completions`, `GET /llm/system-load` and `/llm/system-capacity` from
+ * the router's status, and the opt-in, admin-only `GET /llm/model-load/<deployment>`.
+ */
+import * as Effect from "effect/Effect"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as Auth from "./auth.js"
+import * as BalancedCall from "./balancedCall.js"
+import * as ChatAnswer from "./chatAnswer.js"
+import * as Failures from "./failures.js"
+import { decodePath, errorResponse, json, problemResponse, type Serving, type WithBody } from "./serving.js"
+
+/** The `/llm/*` routes over `serving`. */
+export const routes = (serving: Serving) => {
+  const { engine } = serving
+  const openAi = Failures.openAiByField(serving.now)
+
+  // `POST /llm/chat` (a whole reply) and `/llm/chat/stream`: the same engine and paths, in its wire.
+  function chat(route: string, stream: boolean) {
+    return serving.withBody(route, ({ entry, scope, tally, text }: WithBody) => {
+      const decoded = BalancedCall.chat(text)
+      if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
+      const failures = openAi(decoded.maxTokensField)
+      return serving.admitted({
+        model: decoded.model,
+        request: decoded.request,
+        entry,
+        handle: (target, request) => {
+          tally.model(decoded.model)
+          const call = { request, target, entry, failures, tally }
+          return stream
+            ? ChatAnswer.streamed(serving, {
+              ...call,
+              model: decoded.model,
+              requestScope: scope,
+              newEncoder: BalancedCall.streamEncoder
+            })
+            : ChatAnswer.whole(serving, { ...call, render: BalancedCall.reply })
+        },
+        target: decoded.model === BalancedCall.everyModel ? engine.balanced : engine.resolve(decoded.model)
+      })
+    })
+  }
+
+  // `GET /llm/model-load/<deployment>`: only when the configuration opts in, and as an admin path.
+  const modelLoad = Effect.flatMap(HttpRouter.params, (params) => {
+    if (!serving.options.modelLoadDetails) return Effect.succeed(errorResponse(BalancedCall.disabled))
+    const name = decodePath(params["*"] ?? "")
+    return serving.adminOnly(Effect.map(engine.status, (status) => {
+      // A client's name is never a key of a plain object: `__proto__` would be found there.
+      const load = new Map(Object.entries(status.details)).get(name)
+      return load === undefined
+        ? errorResponse(BalancedCall.noDeployment(name, Object.keys(status.details)))
+        : json(200, BalancedCall.modelLoad(load))
+    }))
+  })
+
+  return [
+    HttpRouter.route("POST", "/llm/chat", chat("/llm/chat", false)),
+    HttpRouter.route("POST", "/llm/chat/stream", chat("/llm/chat/stream", true)),
+    HttpRouter.route(
+      "GET",
+      "/llm/system-load",
+      serving.plain(Effect.map(engine.status, (status) => json(200, BalancedCall.systemLoad(status))))
+    ),
+    HttpRouter.route(
+      "GET",
+      "/llm/system-capacity",
+      serving.plain(Effect.map(engine.status, (status) => json(200, BalancedCall.systemCapacity(status))))
+    ),
+    HttpRouter.route("GET", `${Auth.adminPrefix}*`, serving.plain(modelLoad))
+  ]
+}

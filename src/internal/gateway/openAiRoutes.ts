@@ -1,0 +1,106 @@
+/**
+ * OpenAI's routes: `POST /v1/chat/completions` (streamed or whole), `POST /v1/embeddings`, and `GET /v1/models` and
+ * `/v1/models/{id}`, in OpenAI's wire (`wire.ts`, `render.ts`). A reply's id is `chatcmpl-` and the request's id.
+ */
+import * as Effect from "effect/Effect"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as ChatAnswer from "./chatAnswer.js"
+import type { ModelEntry } from "./engine.js"
+import * as Failures from "./failures.js"
+import * as Render from "./render.js"
+import { decodePath, json, problemResponse, type Serving, type WithBody } from "./serving.js"
+import * as Wire from "./wire.js"
+
+/** OpenAI's routes over `serving`. */
+export const routes = (serving: Serving) => {
+  const { engine } = serving
+  const openAi = Failures.openAiByField(serving.now)
+  const seconds = () => Math.floor(serving.now() / 1000)
+
+  // A `/v1/chat/completions` body's answer: refused, or streamed or whole once its model is admitted.
+  function chatCompletion({ entry, scope, tally, text }: WithBody) {
+    const decoded = Wire.chat(text)
+    if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
+    const failures = openAi(decoded.maxTokensField)
+    return serving.admitted({
+      model: decoded.model,
+      request: decoded.request,
+      entry,
+      handle: (target, request) => {
+        tally.model(decoded.model)
+        const call = { request, target, entry, failures, tally }
+        if (decoded.stream) {
+          return ChatAnswer.streamed(serving, {
+            ...call,
+            model: decoded.model,
+            requestScope: scope,
+            newEncoder: () =>
+              Render.streamEncoder(`chatcmpl-${entry.id}`, decoded.model, seconds(), decoded.includeUsage)
+          })
+        }
+        return ChatAnswer.whole(serving, {
+          ...call,
+          render: (response) => Render.completion(response, `chatcmpl-${entry.id}`, seconds())
+        })
+      }
+    })
+  }
+
+  // A `/v1/embeddings` body's answer: refused, or the embeddings once its model is admitted.
+  function embedding({ entry, tally, text }: WithBody) {
+    const decoded = Wire.embeddings(text)
+    if (decoded._tag === "Problem") {
+      return Effect.succeed(problemResponse(decoded))
+    }
+    const failures = openAi("max_tokens")
+    return serving.admitted({
+      model: decoded.model,
+      request: decoded.request,
+      entry,
+      handle: (target, sent) => {
+        tally.model(decoded.model)
+        const request = target.address === undefined ? sent : { ...sent, model: target.address }
+        return Effect.matchEffect(target.llm.embed(request), {
+          onFailure: (error) => {
+            tally.failed(error)
+            return Effect.succeed(serving.failed(entry, failures, error))
+          },
+          onSuccess: (response) => {
+            tally.embedded(response.usage.promptTokens, response.cost)
+            entry.deployment = `${response.provider}/${response.model}`
+            entry.cost = response.cost
+            const answer = json(200, Render.embeddings(response, decoded.model, decoded.base64))
+            return Effect.as(entry.settle(response.cost), answer)
+          }
+        })
+      }
+    })
+  }
+
+  const modelObject = (model: ModelEntry) => ({ id: model.id, object: "model", created: 0, owned_by: model.ownedBy })
+  const modelList = json(200, JSON.stringify({ object: "list", data: engine.models.map(modelObject) }))
+  const modelsById = new Map(engine.models.map((model) => [model.id, json(200, JSON.stringify(modelObject(model)))]))
+  // `/v1/models` and `/v1/models/{id}` (`HttpRouter` routes both here); a deployment's id holds a `/`,
+  // which a client may send encoded or not.
+  const models = serving.served(({ entry: { caller } }) =>
+    Effect.map(HttpRouter.params, (params) => {
+      const id = decodePath(params["*"] ?? "")
+      if (caller?.models === undefined) return id === "" ? modelList : modelsById.get(id) ?? serving.notFound(id)
+      // A key limited to some models sees those only.
+      if (id !== "") return caller.models.has(id) ? modelsById.get(id)! : serving.notFound(id, caller)
+      return json(
+        200,
+        JSON.stringify({
+          object: "list",
+          data: engine.models.filter((model) => caller.models!.has(model.id)).map(modelObject)
+        })
+      )
+    })
+  )
+
+  return {
+    chatCompletions: serving.withBody("/v1/chat/completions", chatCompletion),
+    embeddings: serving.withBody("/v1/embeddings", embedding),
+    models
+  }
+}

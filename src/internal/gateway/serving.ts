@@ -1,0 +1,280 @@
+/**
+ * What every route of the gateway is served through: the request's log entry begun and its `x-request-id`, its
+ * `Host` and key checked, its body read within the limit (`withBody`), its model admitted for its key (`admitted`),
+ * the admin paths' check (`adminOnly`), and the refusals these give, in Anthropic's shape under `/v1/messages` and
+ * OpenAI's elsewhere.
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as HttpServerError from "effect/http/HttpServerError"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Scope from "effect/Scope"
+import { randomUUID } from "node:crypto"
+import type { LlmError } from "../../LlmError.js"
+import * as AnthropicErrors from "./anthropicErrors.js"
+import * as Auth from "./auth.js"
+import type { Drain } from "./drain.js"
+import type { Engine, Target } from "./engine.js"
+import * as Errors from "./errors.js"
+import * as Intake from "./intake.js"
+import type * as LiveStats from "./liveStats.js"
+import * as Logs from "./logs.js"
+import type * as Metrics from "./metrics.js"
+import type * as SseAnswer from "./sseAnswer.js"
+import type * as Wire from "./wire.js"
+
+/** What the application needs besides the engine. */
+export interface AppOptions {
+  /** The largest request body, in bytes; larger ones get 413. */
+  readonly maxBodyBytes: number
+  /** The gateway keys: who may call, and what. */
+  readonly auth: Auth.Auth
+  /** Whether each request is logged. */
+  readonly logRequests: boolean
+  /** Whether `GET /llm/model-load/<model>` is served (to admin keys). */
+  readonly modelLoadDetails: boolean
+  /** The port the gateway listens on: without gateway keys, a request's `Host` is one of its loopback names. */
+  readonly port: number
+  /** The streams in flight, cut when the gateway shuts down. */
+  readonly drain: Drain
+}
+
+/** A JSON answer with `status`. */
+export const json = (status: number, body: string) =>
+  HttpServerResponse.text(body, { status, contentType: "application/json" })
+
+/** An error answer, with its `retry-after` when it has one. */
+export const errorResponse = (error: Errors.ErrorAnswer) =>
+  HttpServerResponse.text(error.body, {
+    status: error.status,
+    contentType: "application/json",
+    ...(error.retryAfter !== undefined ? { headers: { "retry-after": String(error.retryAfter) } } : {})
+  })
+
+/** A body the wire refuses: 400 naming its field. */
+export const problemResponse = (problem: Wire.Problem) =>
+  errorResponse(Errors.invalidRequest(problem.message, problem.param))
+
+const isBodyTooLarge = (error: unknown): boolean =>
+  HttpServerError.isHttpServerError(error) && error.reason._tag === "RequestParseError" &&
+  error.reason.reason === "BodyTooLarge"
+
+const tooLarge = (limit: number) =>
+  Errors.answer(
+    413,
+    `The request body is larger than this gateway takes (${limit} bytes).`,
+    "invalid_request_error",
+    null,
+    "request_too_large"
+  )
+
+// Anthropic's clients read Anthropic's error shape: every refusal of a path under `/v1/messages` is in it.
+const anthropicPath = (path: string): boolean => path === "/v1/messages" || path.startsWith("/v1/messages/")
+
+/** A refusal of the request of `entry`, in Anthropic's shape under `/v1/messages`, else OpenAI's. */
+export const refusal = (entry: Logs.Entry, answer: Errors.ErrorAnswer) =>
+  errorResponse(anthropicPath(entry.path) ? AnthropicErrors.fromAnswer(answer) : answer)
+
+const foreignHost = Errors.answer(
+  403,
+  "This gateway has no keys and serves its own loopback names only (localhost, 127.0.0.1, [::1], with its port); " +
+    "a request naming another host (a page's DNS rebinding) is refused. To serve other names, configure gateway keys.",
+  "invalid_request_error",
+  null,
+  "host_not_allowed"
+)
+
+const notJson = Errors.answer(
+  415,
+  "The request body must be JSON, sent with `content-type: application/json`.",
+  "invalid_request_error",
+  null,
+  "unsupported_media_type"
+)
+
+/** A path decoded; left as sent when its escapes are malformed. */
+export const decodePath = (text: string): string => {
+  try {
+    return decodeURIComponent(text)
+  } catch {
+    return text
+  }
+}
+
+/** What a route's handler is given: the request, its log entry, its scope and its tally (on a counted route). */
+export interface Served {
+  readonly request: HttpServerRequest.HttpServerRequest
+  readonly entry: Logs.Entry
+  readonly scope: Scope.Scope
+  readonly tally: Metrics.Tally | undefined
+}
+
+/** What a body route's handler is given: the body's text, its request's log entry, scope and tally. */
+export interface WithBody {
+  readonly text: string
+  readonly entry: Logs.Entry
+  readonly scope: Scope.Scope
+  readonly tally: Metrics.Tally
+}
+
+/** A model to admit for the key of `entry`'s request, and what answers the request once admitted. */
+export interface Admission<R, Q extends Auth.Request | undefined> {
+  readonly model: string
+  /** The request as the body gave it; `Auth.bounded` makes the one sent. */
+  readonly request: Q
+  readonly entry: Logs.Entry
+  readonly handle: (target: Target, request: Q) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>
+  /** The target `model` names: by default the engine's. */
+  readonly target?: Target | undefined
+}
+
+/** What the serving of the gateway's routes is made of. */
+export interface ServingInput {
+  readonly engine: Engine
+  readonly options: AppOptions
+  /** The time, in milliseconds, from the gateway's `Clock`. */
+  readonly now: () => number
+  readonly metrics: Metrics.Metrics
+  /** The live figures each request's log entry feeds. */
+  readonly stats: LiveStats.LiveStats
+}
+
+/** The routes' shared plumbing over one engine and its options. */
+export type Serving = ReturnType<typeof make>
+
+/** The plumbing every route of the application is served through. */
+export const make = ({ engine, metrics, now, options, stats }: ServingInput) => {
+  const { auth } = options
+  const known = engine.models.map((model) => model.id)
+  // Without gateway keys, the `Host` values served.
+  const hosts = auth.required ? undefined : Intake.loopbackHosts(options.port)
+
+  // A key limited to some models is told of those only.
+  function notFoundAnswer(model: string, caller?: Auth.Caller) {
+    return Errors.modelNotFound(model, caller?.models === undefined ? known : [...caller.models])
+  }
+
+  function notFound(model: string, caller?: Auth.Caller) {
+    return errorResponse(notFoundAnswer(model, caller))
+  }
+
+  // An admin path's answer, once the request's key may have it.
+  function adminOnly(handle: Effect.Effect<HttpServerResponse.HttpServerResponse>) {
+    return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      const refused = Auth.adminRefusal(auth, request.headers)
+      return refused === undefined ? handle : Effect.succeed(errorResponse(refused))
+    })
+  }
+
+  // The answer to the engine's `error`, logged in `entry`, in the route's words (`failures`).
+  function failed(entry: Logs.Entry, failures: SseAnswer.Failures, error: LlmError) {
+    const answer = failures.answer(error)
+    Logs.failed(entry, error._tag, answer)
+    return errorResponse(answer)
+  }
+
+  // The target of `model` once the request's key (its `entry`'s caller) may call it (its rate limit and budget
+  // checked), else the refusal; `request` as sent for the key (`Auth.bounded`).
+  function admitted<R, Q extends Auth.Request | undefined>(admission: Admission<R, Q>) {
+    const { entry, handle, model } = admission
+    const target = admission.target ?? engine.resolve(model)
+    entry.model = model
+    if (target === undefined) return Effect.succeed(refusal(entry, notFoundAnswer(model, entry.caller)))
+    const sent = auth.bounded(entry.caller, admission.request)
+    return Effect.matchEffect(auth.admit(entry.caller, model, target, sent), {
+      onFailure: (answer) => {
+        Logs.failed(entry, answer.code ?? undefined, answer)
+        return Effect.succeed(refusal(entry, answer))
+      },
+      onSuccess: (settle) => {
+        entry.settle = settle
+        return handle(target, sent)
+      }
+    })
+  }
+
+  // Every request: its log entry begun (its id the client's `x-request-id` when that is one), its `Host` checked
+  // (without keys), its key checked (but on the open paths), then `handle`'s answer, given the request, its entry,
+  // its scope and, on a route counted in the metrics (`route`), its tally; the answer carries `x-request-id` and
+  // its log line is written (a stream's when its scope closes; 499 for a client gone before the answer). Each route
+  // is served through this, so the entry is handed on, not put in the fiber's context.
+  function served<E, R>(
+    handle: (served: Served) => Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
+    route?: string
+  ) {
+    return Effect.contextWith((context: Context.Context<HttpServerRequest.HttpServerRequest | Scope.Scope>) => {
+      const request = Context.get(context, HttpServerRequest.HttpServerRequest)
+      const start = now()
+      const id = Intake.requestId(request.headers["x-request-id"], randomUUID)
+      const entry = Logs.begin(id, request.method, request.url, start, options.logRequests, stats)
+      let handled: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+      let tally: Metrics.Tally | undefined
+      // The caller (none on an open path or without keys), or the request's refusal.
+      const checked = hosts !== undefined && !Intake.ownHost(hosts, request.headers["host"])
+        ? foreignHost
+        : auth.required && !Auth.open.has(entry.path)
+        ? auth.authenticate(request.headers)
+        : undefined
+      if (checked !== undefined && "status" in checked) {
+        Logs.failed(entry, checked.code ?? undefined, checked)
+        handled = Effect.succeed(refusal(entry, checked))
+      } else {
+        entry.caller = checked
+        tally = route === undefined ? undefined : metrics.tally(route, start)
+        handled = handle({ request, entry, scope: Context.get(context, Scope.Scope), tally })
+      }
+      // Once answered, the answer is counted and logged without interruption (a client leaving then is not a 499).
+      return Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(restore(handled), (response) => {
+          entry.status = response.status
+          tally?.answered(response)
+          // A stream's answer carries it from its making (`SseAnswer`, its headers built once); the others get it
+          // here.
+          const answered = entry.streaming
+            ? response
+            : HttpServerResponse.setHeader(response, "x-request-id", entry.id)
+          return entry.streaming
+            ? Effect.succeed(answered)
+            : Effect.as(Logs.write(entry, now()), answered)
+        })
+      ).pipe(
+        Effect.onInterrupt(() => entry.streaming ? Effect.void : Logs.gone(entry, now()))
+      )
+    })
+  }
+
+  // A route whose answer needs nothing of the request but what `served` does with it.
+  function plain<E, R>(answer: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) {
+    return served(() => answer)
+  }
+
+  // A body route counted in the metrics as `route`: the body as text within the limit, then what `handle` makes of
+  // it.
+  function withBody<R>(
+    route: string,
+    handle: (body: WithBody) => Effect.Effect<HttpServerResponse.HttpServerResponse, never, R>
+  ) {
+    return served(({ entry, request, scope, tally }) => {
+      if (!Intake.isJson(request.headers["content-type"])) {
+        Logs.failed(entry, notJson.code ?? undefined, notJson)
+        return Effect.succeed(refusal(entry, notJson))
+      }
+      const declared = Number(request.headers["content-length"])
+      if (declared > options.maxBodyBytes) return Effect.succeed(refusal(entry, tooLarge(options.maxBodyBytes)))
+      return Effect.matchEffect(request.text, {
+        onFailure: (error) =>
+          Effect.succeed(refusal(
+            entry,
+            isBodyTooLarge(error)
+              ? tooLarge(options.maxBodyBytes)
+              : Errors.invalidRequest("The request body could not be read.", undefined)
+          )),
+        // `served` makes a tally for a route it is given.
+        onSuccess: (text) => handle({ text, entry, scope, tally: tally! })
+      })
+    }, route)
+  }
+
+  return { engine, options, now, notFound, adminOnly, failed, admitted, served, plain, withBody }
+}

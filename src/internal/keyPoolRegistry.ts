@@ -1,0 +1,59 @@
+/**
+ * How pools are made once their options are checked: a standalone pool over a state of its own, or a registry's,
+ * over one state per provider id (a later pool of an id adds the keys the state lacks); a pool with `shared` keeps
+ * its state in its store (`keyPoolShared.ts`) either way.
+ */
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Ref from "effect/Ref"
+import type * as KeyPool from "../KeyPool.js"
+import type { OptionsError } from "../OptionsError.js"
+import { addKeys, invalidOptions, makeState, type State } from "./keyPool.js"
+import { makeService, settingsOf } from "./keyPoolService.js"
+import * as Shared from "./keyPoolShared.js"
+
+// `options` checked: `OptionsError` when they are invalid.
+const validated = (options: KeyPool.Options): Effect.Effect<void, OptionsError> => {
+  const invalid = invalidOptions(options)
+  return invalid === undefined ? Effect.void : Effect.fail(invalid)
+}
+
+/** A standalone pool with its own state (`KeyPool.make`). */
+export const make = (options: KeyPool.Options): Effect.Effect<KeyPool.Service, OptionsError> =>
+  Effect.andThen(
+    validated(options),
+    Effect.suspend(() => {
+      const settings = settingsOf(options)
+      if (options.shared !== undefined) return Shared.make(options, options.shared, settings)
+      return Effect.map(Ref.make(makeState(options.providerId, options.keys)), (ref) => makeService(ref, settings))
+    })
+  )
+
+/** A registry with no pools yet (`KeyPool.makeRegistry`). */
+export const makeRegistry: Effect.Effect<KeyPool.RegistryService> = Effect.sync(() => {
+  const states = new Map<string, Ref.Ref<State>>()
+  return {
+    pool: (options) =>
+      Effect.andThen(
+        validated(options),
+        Effect.suspend(() => {
+          const settings = settingsOf(options)
+          if (options.shared !== undefined) return Shared.make(options, options.shared, settings)
+          const existing = states.get(options.providerId)
+          if (existing === undefined) {
+            const ref = Ref.makeUnsafe(makeState(options.providerId, options.keys))
+            states.set(options.providerId, ref)
+            return Effect.succeed(makeService(ref, settings))
+          }
+          return Effect.flatMap(
+            Ref.modify(existing, (state) => [addKeys(state, options.keys), state]),
+            (wake) =>
+              Effect.as(
+                wake === undefined ? Effect.void : Deferred.succeed(wake, undefined),
+                makeService(existing, settings)
+              )
+          )
+        })
+      )
+  }
+})
