@@ -16,29 +16,18 @@ import { errorResponse, type Serving, type WithBody } from "./serving.js"
 export const messages = (serving: Serving) => serving.withBody("/v1/messages", (body) => answer(serving, body))
 
 // A `/v1/messages` body's answer: refused, or streamed or whole once its model is admitted.
-function answer(serving: Serving, { entry, scope, tally, text }: WithBody) {
-  const decoded = AnthropicWire.messages(text)
+function answer(serving: Serving, body: WithBody) {
+  const decoded = AnthropicWire.messages(body.text)
   if (decoded._tag === "Problem") {
     return Effect.succeed(errorResponse(AnthropicErrors.problem(decoded)))
   }
-  return serving.admitted({
+  const id = `msg_${body.entry.id.replaceAll("-", "")}`
+  return ChatAnswer.answered(serving, body, {
     model: decoded.model,
     request: decoded.request,
-    entry,
-    handle: (target, request) => {
-      tally.model(decoded.model)
-      const failures = Failures.anthropic(serving.now, decoded.body)
-      const id = `msg_${entry.id.replaceAll("-", "")}`
-      const call = { request, target, entry, failures, tally }
-      if (decoded.stream) {
-        return ChatAnswer.streamed(serving, {
-          ...call,
-          model: decoded.model,
-          requestScope: scope,
-          newEncoder: () => AnthropicRender.streamEncoder(id, decoded.model, () => estimatedPromptTokens(request))
-        })
-      }
-      return ChatAnswer.whole(serving, { ...call, render: (response) => AnthropicRender.message(response, id) })
-    }
+    stream: decoded.stream,
+    failures: Failures.anthropic(serving.now, decoded.body),
+    newEncoder: (request) => AnthropicRender.streamEncoder(id, decoded.model, () => estimatedPromptTokens(request)),
+    render: (response) => AnthropicRender.message(response, id)
   })
 }

@@ -18,26 +18,16 @@ export const routes = (serving: Serving) => {
 
   // `POST /llm/chat` (a whole reply) and `/llm/chat/stream`: the same engine and paths, in its wire.
   function chat(route: string, stream: boolean) {
-    return serving.withBody(route, ({ entry, scope, tally, text }: WithBody) => {
-      const decoded = BalancedCall.chat(text)
+    return serving.withBody(route, (body: WithBody) => {
+      const decoded = BalancedCall.chat(body.text)
       if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
-      const failures = openAi(decoded.maxTokensField)
-      return serving.admitted({
+      return ChatAnswer.answered(serving, body, {
         model: decoded.model,
         request: decoded.request,
-        entry,
-        handle: (target, request) => {
-          tally.model(decoded.model)
-          const call = { request, target, entry, failures, tally }
-          return stream
-            ? ChatAnswer.streamed(serving, {
-              ...call,
-              model: decoded.model,
-              requestScope: scope,
-              newEncoder: BalancedCall.streamEncoder
-            })
-            : ChatAnswer.whole(serving, { ...call, render: BalancedCall.reply })
-        },
+        stream,
+        failures: openAi(decoded.maxTokensField),
+        newEncoder: BalancedCall.streamEncoder,
+        render: BalancedCall.reply,
         target: decoded.model === BalancedCall.everyModel ? engine.balanced : engine.resolve(decoded.model)
       })
     })

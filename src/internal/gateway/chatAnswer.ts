@@ -19,7 +19,7 @@ import type { Target } from "./engine.js"
 import * as Logs from "./logs.js"
 import type * as Metrics from "./metrics.js"
 import type * as Render from "./render.js"
-import { json, type Serving } from "./serving.js"
+import { json, type Serving, type WithBody } from "./serving.js"
 import * as SseAnswer from "./sseAnswer.js"
 
 /** A chat request admitted to its target, and how the route answers its failures. */
@@ -46,6 +46,42 @@ export interface StreamedCall extends Call {
 export interface WholeCall extends Call {
   /** The reply's body in the route's wire. */
   readonly render: (response: ChatResponse) => string
+}
+
+/** A chat body as its route decoded it, and how the route answers it, streamed or whole. */
+export interface Chat {
+  readonly model: string
+  /** The request as the body gave it; `Auth.bounded` makes the one sent. */
+  readonly request: ChatRequest
+  readonly stream: boolean
+  readonly failures: SseAnswer.Failures
+  /** The route's stream encoder for the request as sent. */
+  readonly newEncoder: (request: ChatRequest) => Render.StreamEncoder
+  readonly render: (response: ChatResponse) => string
+  /** The target `model` names: by default the engine's. */
+  readonly target?: Target | undefined
+}
+
+/** The answer to a chat body on any route: its model admitted for the request's key, then streamed or whole. */
+export function answered(serving: Serving, { entry, scope, tally }: WithBody, chat: Chat) {
+  return serving.admitted({
+    model: chat.model,
+    request: chat.request,
+    entry,
+    handle: (target, request) => {
+      tally.model(chat.model)
+      const call = { request, target, entry, failures: chat.failures, tally }
+      return chat.stream
+        ? streamed(serving, {
+          ...call,
+          model: chat.model,
+          requestScope: scope,
+          newEncoder: () => chat.newEncoder(request)
+        })
+        : whole(serving, { ...call, render: chat.render })
+    },
+    target: chat.target
+  })
 }
 
 const addressed = (request: ChatRequest, target: Target): ChatRequest =>

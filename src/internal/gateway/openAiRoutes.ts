@@ -18,31 +18,17 @@ export const routes = (serving: Serving) => {
   const seconds = () => Math.floor(serving.now() / 1000)
 
   // A `/v1/chat/completions` body's answer: refused, or streamed or whole once its model is admitted.
-  function chatCompletion({ entry, scope, tally, text }: WithBody) {
-    const decoded = Wire.chat(text)
+  function chatCompletion(body: WithBody) {
+    const decoded = Wire.chat(body.text)
     if (decoded._tag === "Problem") return Effect.succeed(problemResponse(decoded))
-    const failures = openAi(decoded.maxTokensField)
-    return serving.admitted({
+    const id = `chatcmpl-${body.entry.id}`
+    return ChatAnswer.answered(serving, body, {
       model: decoded.model,
       request: decoded.request,
-      entry,
-      handle: (target, request) => {
-        tally.model(decoded.model)
-        const call = { request, target, entry, failures, tally }
-        if (decoded.stream) {
-          return ChatAnswer.streamed(serving, {
-            ...call,
-            model: decoded.model,
-            requestScope: scope,
-            newEncoder: () =>
-              Render.streamEncoder(`chatcmpl-${entry.id}`, decoded.model, seconds(), decoded.includeUsage)
-          })
-        }
-        return ChatAnswer.whole(serving, {
-          ...call,
-          render: (response) => Render.completion(response, `chatcmpl-${entry.id}`, seconds())
-        })
-      }
+      stream: decoded.stream,
+      failures: openAi(decoded.maxTokensField),
+      newEncoder: () => Render.streamEncoder(id, decoded.model, seconds(), decoded.includeUsage),
+      render: (response) => Render.completion(response, id, seconds())
     })
   }
 
