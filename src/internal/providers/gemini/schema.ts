@@ -5,8 +5,11 @@
 import { makeSchemaWalk, SchemaLimitError, type SchemaWalk } from "../../jsonSchemaRef.js"
 import { isRecord, type JsonRecord, RequestError } from "../wire.js"
 
-// Gemini's `parameters` is an OpenAPI 3.0 subset: other JSON Schema keywords are rejected.
-const schemaKeys = new Set([
+/**
+ * The keywords of Gemini's `Schema` (an OpenAPI 3.0 subset, the Gemini API reference): `responseSchema` and a
+ * tool's `parameters` take no others.
+ */
+export const schemaKeywords: ReadonlySet<string> = new Set([
   "type",
   "format",
   "title",
@@ -23,8 +26,10 @@ const schemaKeys = new Set([
   "maxLength",
   "pattern",
   "example",
+  "anyOf",
   "propertyOrdering",
   "default",
+  "items",
   "minimum",
   "maximum"
 ])
@@ -130,7 +135,7 @@ const converted = (schema: unknown, walk: SchemaWalk, depth: number): unknown =>
         }
         break
       default:
-        if (schemaKeys.has(key)) out[key] = value
+        if (schemaKeywords.has(key)) out[key] = value
     }
   }
   if (out["enum"] !== undefined && out["type"] === undefined) out["type"] = "string"

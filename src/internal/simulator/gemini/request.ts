@@ -7,6 +7,7 @@
 import type { Extra } from "../../../simulator/Gemini.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
+import { schemaKeywords } from "../../providers/gemini/schema.js"
 import { decoded } from "../decoded.js"
 import { invalid, isRecord, typeName } from "../requestChecks.js"
 
@@ -182,32 +183,6 @@ const decodeContent = (content: unknown, path: string): Turn | ApiError => {
   }
   return { role, text, hasText, media, toolChars, calls, toolResult }
 }
-
-/** The keywords of Gemini's `Schema` (an OpenAPI 3.0 subset); `responseSchema` takes no others. */
-const schemaKeywords = new Set([
-  "type",
-  "format",
-  "title",
-  "description",
-  "nullable",
-  "enum",
-  "maxItems",
-  "minItems",
-  "properties",
-  "required",
-  "minProperties",
-  "maxProperties",
-  "minLength",
-  "maxLength",
-  "pattern",
-  "example",
-  "anyOf",
-  "propertyOrdering",
-  "default",
-  "items",
-  "minimum",
-  "maximum"
-])
 
 /** The first keyword outside Gemini's `Schema`, with its path, as the API names it. */
 const unknownKeyword = (schema: unknown, path: string): ApiError | undefined => {
