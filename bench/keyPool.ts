@@ -13,7 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import { pathToFileURL } from "node:url"
-import * as Internal from "../src/internal/keyPool.js"
+import * as Internal from "../src/internal/keyPool/state.js"
 import * as KeyPool from "../src/KeyPool.js"
 
 const keysOf = (n: number) => Array.from({ length: n }, (_, i) => `sk-bench-${String(i).padStart(8, "0")}-key`)

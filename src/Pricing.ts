@@ -50,7 +50,7 @@
 import * as Schema from "effect/Schema"
 import type * as ChatRequest from "./ChatRequest.js"
 import type { Usage } from "./ChatResponse.js"
-import { mostPromptTokens } from "./internal/promptSize.js"
+import { mostPromptTokens } from "./internal/tokens/promptSize.js"
 
 /**
  * A price in US dollars per million tokens: a finite number, 0 or more.

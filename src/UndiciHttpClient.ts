@@ -57,8 +57,8 @@ import * as Tracer from "effect/Tracer"
 import { Readable } from "node:stream"
 import { Agent, type Dispatcher } from "undici"
 import * as Invalid from "./internal/optionsError.js"
-import { withDeadlines } from "./internal/undiciDeadline.js"
-import { type Deadline, send, transportError } from "./internal/undiciExchange.js"
+import { withDeadlines } from "./internal/undici/deadline.js"
+import { type Deadline, send, transportError } from "./internal/undici/exchange.js"
 import type { OptionsError } from "./OptionsError.js"
 
 /**

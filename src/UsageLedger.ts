@@ -31,7 +31,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { type ChatResponse, emptyUsage, type Usage } from "./ChatResponse.js"
-import * as Deadline from "./internal/deadline.js"
+import * as Deadline from "./internal/time/deadline.js"
 import { Llm, type Service as LlmService } from "./Llm.js"
 
 /**

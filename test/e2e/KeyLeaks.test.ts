@@ -29,7 +29,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Chat from "../../src/cli/chat.js"
-import { SkippedEvents } from "../../src/internal/skippedEvents.js"
+import { SkippedEvents } from "../../src/internal/sse/skippedEvents.js"
 import { captureIo } from "../utils/cliHarness.js"
 
 const KEY = "sk-proj-echoed-secret-0123456789abcdefghijklmnop"

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Arbitrary from "effect/Arbitrary"
 import * as Result from "effect/Result"
-import { ChatBody, isChatBody, toChatRequest } from "../../src/internal/openAiRequest.js"
+import { ChatBody, isChatBody, toChatRequest } from "../../src/internal/openAiWire/request.js"
 
 const ok = (body: unknown) => {
   const result = toChatRequest(body)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
 import { countTokens } from "gpt-tokenizer"
-import * as Tally from "../../src/internal/tokenTally.js"
+import * as Tally from "../../src/internal/tokens/tally.js"
 
 const exact = (text: string) => countTokens(text, { disallowedSpecial: new Set() })
 

@@ -4,7 +4,7 @@
  * A reply's id is `msg_` and the request's id without its dashes.
  */
 import * as Effect from "effect/Effect"
-import { estimatedPromptTokens } from "../promptSize.js"
+import { estimatedPromptTokens } from "../tokens/promptSize.js"
 import * as AnthropicErrors from "./anthropicErrors.js"
 import * as AnthropicRender from "./anthropicRender.js"
 import * as AnthropicWire from "./anthropicWire.js"

@@ -27,11 +27,11 @@
 import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, ReasoningEffort } from "../../ChatRequest.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../Message.js"
-import { checked, isArrayOf, isFields, isString, maybe, nullable, Problem, set } from "../openAiRequest.js"
-import { type Fields, unsetOrBoolean, unsetOrNumber, unsetOrString } from "../openAiRequest.js"
+import { checked, isArrayOf, isFields, isString, maybe, nullable, Problem, set } from "../openAiWire/request.js"
+import { type Fields, unsetOrBoolean, unsetOrNumber, unsetOrString } from "../openAiWire/request.js"
 import { type JsonRecord, metadataOf, thinkingBudgets } from "../providers/anthropic/wire.js"
 
-export { Problem } from "../openAiRequest.js"
+export { Problem } from "../openAiWire/request.js"
 
 const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
 

@@ -34,7 +34,7 @@ import * as Pricing from "../../Pricing.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import type * as Store from "../../Store.js"
 import * as OptionsErrors from "../optionsError.js"
-import { mostEmbeddingTokens } from "../promptSize.js"
+import { mostEmbeddingTokens } from "../tokens/promptSize.js"
 import type { Engine, Target } from "./engine.js"
 import * as Errors from "./errors.js"
 

@@ -3,7 +3,7 @@
  * paths named as the body named them, and Anthropic's; with each, the error event of a stream whose provider
  * restarted it after part of the answer went out, and of a stream cut at shutdown.
  */
-import { openAiErrorJson } from "../openAiErrorJson.js"
+import { openAiErrorJson } from "../openAiWire/errorJson.js"
 import * as AnthropicErrors from "./anthropicErrors.js"
 import * as AnthropicWire from "./anthropicWire.js"
 import * as Errors from "./errors.js"

@@ -3,7 +3,7 @@
  * `POST /v1/embeddings`, their text parsed as JSON and checked against Effect
  * Schemas of the wire (snake_case, unknown fields ignored), then turned into
  * the library's `ChatRequest` and `EmbeddingRequest`. The chat body and its
- * mapping are `internal/openAiRequest.ts`'s, shared with `batch`; the gateway
+ * mapping are `internal/openAiWire/request.ts`'s, shared with `batch`; the gateway
  * adds its `model` (required: the address), `stream` and `stream_options`.
  * The wire schemas check shapes and types and name the wire field that is
  * wrong; the ranges (a `temperature` of 5, no messages) are the `ChatRequest`
@@ -33,9 +33,9 @@ import {
   toRequest,
   unsetOrBoolean,
   unsetOrNumber
-} from "../openAiRequest.js"
+} from "../openAiWire/request.js"
 
-export { type MaxTokensField, Problem } from "../openAiRequest.js"
+export { type MaxTokensField, Problem } from "../openAiWire/request.js"
 
 /** The chat completions body, as far as the gateway reads it. */
 export const WireChatRequest = Schema.Struct({

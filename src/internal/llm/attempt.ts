@@ -14,7 +14,7 @@ import { InvalidRequestError, type LlmError, NoCapacityError } from "../../LlmEr
 import type { Credentials } from "../../ProviderClient.js"
 import type * as RateLimiter from "../../RateLimiter.js"
 import type { StoreUnavailableError } from "../../Store.js"
-import { outcomeOf } from "../keyPoolOutcome.js"
+import { outcomeOf } from "../keyPool/outcome.js"
 import { Elsewhere, type Onward } from "../oneAttempt.js"
 import * as Telemetry from "../telemetry.js"
 import { bounded, type Due, withinDeadline } from "./due.js"

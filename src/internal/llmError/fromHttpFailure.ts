@@ -14,7 +14,7 @@ import {
   RateLimitError,
   TimeoutError
 } from "../../LlmError.js"
-import * as RetryAfter from "../retryAfter.js"
+import * as RetryAfter from "../transport/retryAfter.js"
 import { errorInfo, excerpt, isRecord } from "./errorInfo.js"
 import { masked } from "./mask.js"
 

@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import type { LlmError } from "../../LlmError.js"
 import type { Credentials } from "../../ProviderClient.js"
-import type { ChunkSource } from "../chunkSource.js"
+import type { ChunkSource } from "../transport/chunkSource.js"
 import { scrub } from "./errorInfo.js"
 
 type Secrets = ReadonlyArray<Redacted.Redacted<string>>

@@ -4,7 +4,7 @@
  * reader of OpenAI's usage object, which its two APIs spell differently.
  */
 import type { Usage } from "../../ChatResponse.js"
-import { tokenCount } from "../tokenCount.js"
+import { tokenCount } from "../tokens/count.js"
 import { isRecord } from "./wire.js"
 
 /** A reported usage; `total` is the provider's total when it sent a number, else prompt plus completion. */

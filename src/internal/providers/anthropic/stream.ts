@@ -13,7 +13,7 @@ import * as Duration from "effect/Duration"
 import type { ChatChunk } from "../../../ChatChunk.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import type * as Sse from "../../../Sse.js"
-import { type ErrorFields, SseParser } from "../../sseParser.js"
+import { type ErrorFields, SseParser } from "../../sse/streamParser.js"
 import type * as Adapter from "../adapter.js"
 import {
   finishReason,

@@ -1,8 +1,8 @@
 /**
  * Gemini embeddings (`POST /{version}/{resource}:batchEmbedContents`).
  */
-import { isVector } from "../../embeddingBatches.js"
 import type * as Adapter from "../adapter.js"
+import { isVector } from "../embeddingBatches.js"
 import { isRecord, type JsonRecord } from "../wire.js"
 import { isErrorPayload, resourceOf } from "./wire.js"
 

@@ -17,7 +17,7 @@ import {
   StreamTruncatedError
 } from "../../../LlmError.js"
 import type * as Sse from "../../../Sse.js"
-import { type ErrorFields, JsonSseParser } from "../../sseParser.js"
+import { type ErrorFields, JsonSseParser } from "../../sse/streamParser.js"
 import type * as Adapter from "../adapter.js"
 import { replyId, replyModel } from "../wire.js"
 import {

@@ -15,7 +15,7 @@ import type {
   ToolDefinition,
   ToolMessage
 } from "../../../Message.js"
-import { tokenCount } from "../../tokenCount.js"
+import { tokenCount } from "../../tokens/count.js"
 import type { Reply } from "../adapter.js"
 import { reportedUsage } from "../usage.js"
 import { argumentsObject, isRecord, type JsonRecord, replyId, replyModel, RequestError, ShapeError } from "../wire.js"

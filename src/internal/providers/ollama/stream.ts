@@ -11,10 +11,10 @@ import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Duration from "effect/Duration"
 import type { ChatChunk, ToolCallDelta } from "../../../ChatChunk.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
-import * as Ndjson from "../../ndjson.js"
-import { eventLimit, eventTooLarge } from "../../providerHttp.js"
-import { SkippedEvents } from "../../skippedEvents.js"
+import { SkippedEvents } from "../../sse/skippedEvents.js"
+import { eventLimit, eventTooLarge } from "../../transport/providerHttp.js"
 import type * as Adapter from "../adapter.js"
+import * as Ndjson from "./ndjson.js"
 import { finishReason, isRecord, type JsonRecord, ShapeError, toolCalls, usage } from "./wire.js"
 
 /** What a stream needs to know about its call. */

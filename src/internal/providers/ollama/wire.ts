@@ -6,8 +6,8 @@
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat } from "../../../ChatRequest.js"
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../../Message.js"
-import { isVector } from "../../embeddingBatches.js"
-import { tokenCount } from "../../tokenCount.js"
+import { tokenCount } from "../../tokens/count.js"
+import { isVector } from "../embeddingBatches.js"
 import { reportedUsage } from "../usage.js"
 import { argumentsObject, isRecord, type JsonRecord, replyModel, RequestError, ShapeError } from "../wire.js"
 

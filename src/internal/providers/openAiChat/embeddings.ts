@@ -12,8 +12,8 @@
 import * as Base64 from "effect/encoding/Base64"
 import * as Result from "effect/Result"
 import type { EmbeddingUsage } from "../../../Embedding.js"
-import * as Batches from "../../embeddingBatches.js"
 import type * as Adapter from "../adapter.js"
+import * as Batches from "../embeddingBatches.js"
 import { replyModel } from "../wire.js"
 import { isErrorPayload, isRecord } from "./wire.js"
 

@@ -19,7 +19,7 @@ import type { ChatChunk, ToolCallDelta } from "../../../ChatChunk.js"
 import { type LlmError, StreamTruncatedError } from "../../../LlmError.js"
 import type { ProviderMetadata } from "../../../Message.js"
 import type * as Sse from "../../../Sse.js"
-import { type ErrorFields, SseParser } from "../../sseParser.js"
+import { type ErrorFields, SseParser } from "../../sse/streamParser.js"
 import type * as Adapter from "../adapter.js"
 import { replyId, replyModel } from "../wire.js"
 import {

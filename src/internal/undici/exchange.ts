@@ -15,7 +15,7 @@ import * as HttpClientError from "effect/http/HttpClientError"
 import type * as HttpClientRequest from "effect/http/HttpClientRequest"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import type { Dispatcher } from "undici"
-import { UndiciResponse } from "./undiciResponse.js"
+import { UndiciResponse } from "./response.js"
 
 /**
  * Bytes buffered ahead of a `stream` consumer before undici stops reading the

@@ -1,5 +1,5 @@
 /**
- * The types of an adapter's HTTP transport (`providerHttp.ts`): its options,
+ * The types of an adapter's HTTP transport (`transport/providerHttp.ts`): its options,
  * one prepared call, a whole JSON reply, a stream's parser and start, and the
  * transport itself.
  */
@@ -10,12 +10,12 @@ import type * as Effect from "effect/Effect"
 import type * as HttpClientRequest from "effect/http/HttpClientRequest"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import type * as Redacted from "effect/Redacted"
-import type { ChatChunk } from "../ChatChunk.js"
-import type { InvalidRequestError, LlmError, OutputDecodeError, TransportError } from "../LlmError.js"
-import type { Credentials, HttpOptions } from "../ProviderClient.js"
+import type { ChatChunk } from "../../ChatChunk.js"
+import type { InvalidRequestError, LlmError, OutputDecodeError, TransportError } from "../../LlmError.js"
+import type { Credentials, HttpOptions } from "../../ProviderClient.js"
+import type { SkippedEvents } from "../sse/skippedEvents.js"
 import type { ChunkSource } from "./chunkSource.js"
 import type * as RetryAfter from "./retryAfter.js"
-import type { SkippedEvents } from "./skippedEvents.js"
 
 /**
  * One response body's stream state. `push` and `end` append chunks to `out` and

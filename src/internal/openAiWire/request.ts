@@ -17,8 +17,8 @@
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as SchemaIssue from "effect/SchemaIssue"
-import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../ChatRequest.js"
-import type { ContentPart, Message, ToolCall, ToolDefinition } from "../Message.js"
+import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../ChatRequest.js"
+import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../Message.js"
 
 // OpenAI's clients send `null` for an unset field as often as they leave it out.
 /** An optional wire field: missing, `undefined`, `null` or an `S`. */

@@ -12,12 +12,12 @@ import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Pull from "effect/Pull"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { ChatChunk } from "../ChatChunk.js"
-import type { LlmError } from "../LlmError.js"
+import type { ChatChunk } from "../../ChatChunk.js"
+import type { LlmError } from "../../LlmError.js"
+import { type BodyReader, bodyReader, BodyTooLarge, concat, UndiciResponse } from "../undici/response.js"
 import type { ChunkSource } from "./chunkSource.js"
 import type { StreamParser } from "./providerHttp.js"
 import type * as RetryAfter from "./retryAfter.js"
-import { type BodyReader, bodyReader, BodyTooLarge, concat, UndiciResponse } from "./undiciResponse.js"
 
 // The body of a response from another HttpClient, read through its stream's
 // own pull (`Stream.toPull` would add a semaphore per pull; one reader pulls here).

@@ -1,5 +1,5 @@
 /**
- * The `HttpClientResponse` of an exchange (`undiciExchange.ts`): its headers,
+ * The `HttpClientResponse` of an exchange (`undici/exchange.ts`): its headers,
  * its body read whole or as a stream, and the `BodyReader` a provider's
  * stream reads without a `Stream`.
  */
@@ -21,7 +21,7 @@ import type * as Schema from "effect/Schema"
 import type * as Socket from "effect/socket/Socket"
 import * as Stream from "effect/Stream"
 
-import type { Exchange, ResponseHeaders } from "./undiciExchange.js"
+import type { Exchange, ResponseHeaders } from "./exchange.js"
 
 const utf8 = new TextDecoder()
 

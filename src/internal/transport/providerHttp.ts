@@ -20,7 +20,7 @@ import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Pull from "effect/Pull"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
-import type { ChatResponse } from "../ChatResponse.js"
+import type { ChatResponse } from "../../ChatResponse.js"
 import {
   fromHttpFailure,
   InvalidRequestError,
@@ -28,19 +28,19 @@ import {
   OutputDecodeError,
   TimeoutError,
   TransportError
-} from "../LlmError.js"
-import type { Credentials } from "../ProviderClient.js"
+} from "../../LlmError.js"
+import type { Credentials } from "../../ProviderClient.js"
+import { untraced } from "../telemetry.js"
+import { isLiveClock, maxTimerMillis, timeoutFail } from "../time/timeout.js"
+import { executeWithin, keepsDeadlines } from "../undici/deadline.js"
+import { type Deadline, DeadlineExceeded } from "../undici/exchange.js"
+import { BodyTooLarge } from "../undici/response.js"
 import * as BodySource from "./bodySource.js"
 import type { ChunkSource } from "./chunkSource.js"
 import * as RetryAfter from "./retryAfter.js"
-import { untraced } from "./telemetry.js"
-import { isLiveClock, maxTimerMillis, timeoutFail } from "./timeout.js"
-import { executeWithin, keepsDeadlines } from "./undiciDeadline.js"
-import { type Deadline, DeadlineExceeded } from "./undiciExchange.js"
-import { BodyTooLarge } from "./undiciResponse.js"
 
-export type { Call, JsonReply, Options, StreamParser, StreamStart, Transport } from "./providerHttpTypes.js"
-import type { Call, JsonReply, Options, StreamParser, Transport } from "./providerHttpTypes.js"
+export type { Call, JsonReply, Options, StreamParser, StreamStart, Transport } from "./types.js"
+import type { Call, JsonReply, Options, StreamParser, Transport } from "./types.js"
 
 /** The response with the rate-limit headers of its reply, when it sent any. */
 export const withRateLimit = (reply: JsonReply) => (response: ChatResponse): ChatResponse =>

@@ -18,8 +18,8 @@ import * as Effect from "effect/Effect"
 import type * as Pull from "effect/Pull"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { ChatChunk } from "../ChatChunk.js"
-import type { LlmError } from "../LlmError.js"
+import type { ChatChunk } from "../../ChatChunk.js"
+import type { LlmError } from "../../LlmError.js"
 
 /** One batch of a stream's chunks. */
 export type Batch = Arr.NonEmptyReadonlyArray<ChatChunk>

@@ -1,16 +1,16 @@
 /**
  * How pools are made once their options are checked: a standalone pool over a state of its own, or a registry's,
  * over one state per provider id (a later pool of an id adds the keys the state lacks); a pool with `shared` keeps
- * its state in its store (`keyPoolShared.ts`) either way.
+ * its state in its store (`keyPool/shared.ts`) either way.
  */
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Ref from "effect/Ref"
-import type * as KeyPool from "../KeyPool.js"
-import type { OptionsError } from "../OptionsError.js"
-import { addKeys, invalidOptions, makeState, type State } from "./keyPool.js"
-import { makeService, settingsOf } from "./keyPoolService.js"
-import * as Shared from "./keyPoolShared.js"
+import type * as KeyPool from "../../KeyPool.js"
+import type { OptionsError } from "../../OptionsError.js"
+import { makeService, settingsOf } from "./service.js"
+import * as Shared from "./shared.js"
+import { addKeys, invalidOptions, makeState, type State } from "./state.js"
 
 // `options` checked: `OptionsError` when they are invalid.
 const validated = (options: KeyPool.Options): Effect.Effect<void, OptionsError> => {

@@ -1,5 +1,5 @@
 /**
- * The key pool service over its state machine (`keyPool.ts`), and the
+ * The key pool service over its state machine (`keyPool/state.ts`), and the
  * service `KeyPool.fromAcquire` builds from a scoped `acquire`.
  */
 import * as Clock from "effect/Clock"
@@ -10,11 +10,11 @@ import * as Exit from "effect/Exit"
 import * as Random from "effect/Random"
 import * as Ref from "effect/Ref"
 import * as Scope from "effect/Scope"
-import type * as KeyPool from "../KeyPool.js"
-import { NoCapacityError } from "../LlmError.js"
-import type * as ProviderClient from "../ProviderClient.js"
-import { LeaseImpl, release, report, type Slot, type State, status, tryAcquire } from "./keyPool.js"
-import type { Cooldown, Settled } from "./keyPoolOutcome.js"
+import type * as KeyPool from "../../KeyPool.js"
+import { NoCapacityError } from "../../LlmError.js"
+import type * as ProviderClient from "../../ProviderClient.js"
+import type { Cooldown, Settled } from "./outcome.js"
+import { LeaseImpl, release, report, type Slot, type State, status, tryAcquire } from "./state.js"
 
 /** What a pool view needs besides the shared state. */
 export interface Settings {

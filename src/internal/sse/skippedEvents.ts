@@ -10,7 +10,7 @@
  * with `StreamTruncatedError`.
  */
 import * as Effect from "effect/Effect"
-import { skippedEvent } from "./telemetry.js"
+import { skippedEvent } from "../telemetry.js"
 
 /** The characters of a skipped event's data that a warning shows: enough to recognise it, not a body. */
 const maxExcerpt = 40

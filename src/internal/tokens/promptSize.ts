@@ -9,9 +9,9 @@
  * OpenAI, Anthropic and Gemini use, so a prompt has at most as many tokens as
  * bytes, plus the chat format's markers). Images are not counted by either.
  */
-import type * as ChatRequest from "../ChatRequest.js"
-import type * as Embedding from "../Embedding.js"
-import { textOf } from "../Message.js"
+import type * as ChatRequest from "../../ChatRequest.js"
+import type * as Embedding from "../../Embedding.js"
+import { textOf } from "../../Message.js"
 
 /** The summed `size` of every text `request` sends in its prompt. */
 const promptSize = (request: ChatRequest.Input, size: (text: string) => number): number => {

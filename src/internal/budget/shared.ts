@@ -15,13 +15,13 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Redis from "effect/persistence/Redis"
-import type * as Budget from "../Budget.js"
-import { BudgetExceededError, NoCapacityError } from "../LlmError.js"
-import type * as Store from "../Store.js"
-import { periodName, tolerance, windowAt } from "./budgetWindow.js"
-import { connectionOf } from "./store/connection.js"
-import * as Leases from "./store/leases.js"
-import { overKeys } from "./store/script.js"
+import type * as Budget from "../../Budget.js"
+import { BudgetExceededError, NoCapacityError } from "../../LlmError.js"
+import type * as Store from "../../Store.js"
+import { connectionOf } from "../store/connection.js"
+import * as Leases from "../store/leases.js"
+import { overKeys } from "../store/script.js"
+import { periodName, tolerance, windowAt } from "./window.js"
 
 // KEYS: hash and reservation set per limit. ARGV: id, estimate, ttl, tolerance,
 // then the amount and the keys' expiry (epoch ms) per limit.

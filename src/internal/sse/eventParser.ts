@@ -1,4 +1,4 @@
-import type { Event } from "../Sse.js"
+import type { Event } from "../../Sse.js"
 import { Utf8Decoder } from "./utf8Decoder.js"
 
 const LF = 10

@@ -8,14 +8,14 @@
  * the wrong shape, as `OutputDecodeError`.
  */
 import type { NonEmptyReadonlyArray } from "effect/Array"
-import type { ChatChunk } from "../ChatChunk.js"
-import { type LlmError, OutputDecodeError } from "../LlmError.js"
-import * as Sse from "../Sse.js"
-import { eventLimit, eventTooLarge, type StreamParser } from "./providerHttp.js"
-import { isRecord, type JsonRecord, ShapeError } from "./providers/wire.js"
+import type { ChatChunk } from "../../ChatChunk.js"
+import { type LlmError, OutputDecodeError } from "../../LlmError.js"
+import * as Sse from "../../Sse.js"
+import { isRecord, type JsonRecord, ShapeError } from "../providers/wire.js"
+import { eventLimit, eventTooLarge, type StreamParser } from "../transport/providerHttp.js"
+import { concat } from "../undici/response.js"
+import { Parser } from "./eventParser.js"
 import { SkippedEvents } from "./skippedEvents.js"
-import { Parser } from "./sse.js"
-import { concat } from "./undiciResponse.js"
 
 /** The fields every error of a stream carries. */
 export interface ErrorFields {

@@ -12,7 +12,7 @@ import type * as HttpClient from "effect/http/HttpClient"
 import type * as HttpClientError from "effect/http/HttpClientError"
 import type * as HttpClientRequest from "effect/http/HttpClientRequest"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
-import type { Deadline } from "./undiciExchange.js"
+import type { Deadline } from "./exchange.js"
 
 const DeadlineTypeId: unique symbol = Symbol.for("effect-llm-router/UndiciHttpClient/deadline")
 

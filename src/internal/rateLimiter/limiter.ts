@@ -1,15 +1,15 @@
 /**
  * The limiter behind `RateLimiter`: `consume`, over a request bucket, an
- * optional budget bucket and optional concurrency slots (`rateLimiterBucket.ts`).
+ * optional budget bucket and optional concurrency slots (`rateLimiter/bucket.ts`).
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
-import type * as RateLimiter from "../RateLimiter.js"
-import { RateLimiterCostError, RateLimiterExceededError } from "../RateLimiter.js"
-import type { StoreUnavailableError } from "../Store.js"
-import * as Bucket from "./rateLimiterBucket.js"
+import type * as RateLimiter from "../../RateLimiter.js"
+import { RateLimiterCostError, RateLimiterExceededError } from "../../RateLimiter.js"
+import type { StoreUnavailableError } from "../../Store.js"
+import * as Bucket from "./bucket.js"
 
 /** Model tokens held for one call by `reserve`, until `reconcile` settles them. */
 export interface Reservation {
@@ -19,7 +19,7 @@ export interface Reservation {
 
 /**
  * What a limiter's `consume` is made of, for the shared limiter to fall back
- * on piece by piece while its store is away (`rateLimiterShared.ts`).
+ * on piece by piece while its store is away (`rateLimiter/shared.ts`).
  */
 export interface Permits {
   /**

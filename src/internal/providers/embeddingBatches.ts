@@ -6,10 +6,10 @@
  */
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import { type EmbeddingResponse, type EmbeddingUsage, type Input, isTokens } from "../Embedding.js"
-import { InvalidRequestError, type LlmError } from "../LlmError.js"
-import type { Credentials } from "../ProviderClient.js"
-import type * as ProviderHttp from "./providerHttp.js"
+import { type EmbeddingResponse, type EmbeddingUsage, type Input, isTokens } from "../../Embedding.js"
+import { InvalidRequestError, type LlmError } from "../../LlmError.js"
+import type { Credentials } from "../../ProviderClient.js"
+import type * as ProviderHttp from "../transport/providerHttp.js"
 
 /** One input: a text, or token ids. */
 export type Piece = string | ReadonlyArray<number>

@@ -4,7 +4,7 @@
  * its name, and the slack of a budget's sums.
  */
 import * as Duration from "effect/Duration"
-import type { Period } from "../Budget.js"
+import type { Period } from "../../Budget.js"
 
 /** A billionth of a dollar: float sums of cents are not exact. */
 export const tolerance = 1e-9

@@ -1,14 +1,14 @@
 /**
  * What a call's outcome does to its key: the verdict `report` acts on, and
  * how long a key rate-limited without `retryAfter` cools. The local state
- * machine (`keyPool.ts`) and the shared pool (`keyPoolShared.ts`) both read them.
+ * machine (`keyPool/state.ts`) and the shared pool (`keyPool/shared.ts`) both read them.
  */
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
-import type * as KeyPool from "../KeyPool.js"
-import type { LlmError } from "../LlmError.js"
+import type * as KeyPool from "../../KeyPool.js"
+import type { LlmError } from "../../LlmError.js"
 
 /** The cooldown of a key rate-limited without `retryAfter`, per pool (`KeyPool.Options.rateLimitCooldown`). */
 export interface Cooldown {

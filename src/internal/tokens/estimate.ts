@@ -1,17 +1,17 @@
 /**
  * Local token counts (`gpt-tokenizer`, o200k_base) for when a provider reports no
- * usage, through a bounded tally (`tokenTally.ts`): exact for ordinary text up
+ * usage, through a bounded tally (`tokens/tally.ts`): exact for ordinary text up
  * to 16 Ki characters, sampled past that, linear in any case. The tokenizer's
  * tables are large, so they are loaded on first use only.
  */
 import * as Effect from "effect/Effect"
-import type * as ChatChunk from "../ChatChunk.js"
-import type { Input as ChatRequest } from "../ChatRequest.js"
-import type { ChatResponse, Usage } from "../ChatResponse.js"
-import type { EmbeddingUsage } from "../Embedding.js"
-import { textOf } from "../Message.js"
+import type * as ChatChunk from "../../ChatChunk.js"
+import type { Input as ChatRequest } from "../../ChatRequest.js"
+import type { ChatResponse, Usage } from "../../ChatResponse.js"
+import type { EmbeddingUsage } from "../../Embedding.js"
+import { textOf } from "../../Message.js"
 import { perMessageOverhead, replyPriming } from "./promptSize.js"
-import * as Tally from "./tokenTally.js"
+import * as Tally from "./tally.js"
 
 // Text that looks like a special token (`<|endoftext|>`) is a user's text, and is
 // counted as such: gpt-tokenizer's default refuses it with an exception.

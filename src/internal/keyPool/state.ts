@@ -1,6 +1,6 @@
 /**
- * The key pool's state machine; the service over it is in `keyPoolService.ts`,
- * what a call's outcome does to a key in `keyPoolOutcome.ts`.
+ * The key pool's state machine; the service over it is in `keyPool/service.ts`,
+ * what a call's outcome does to a key in `keyPool/outcome.ts`.
  *
  * Every operation on the state is synchronous and runs in one step (inside a
  * `Ref.modify`, or on the state read from the ref within one effect), so under
@@ -10,12 +10,12 @@
  */
 import * as Deferred from "effect/Deferred"
 import * as Redacted from "effect/Redacted"
-import type * as KeyPool from "../KeyPool.js"
-import { OptionsError } from "../OptionsError.js"
-import * as ProviderClient from "../ProviderClient.js"
+import type * as KeyPool from "../../KeyPool.js"
+import { OptionsError } from "../../OptionsError.js"
+import * as ProviderClient from "../../ProviderClient.js"
+import * as Invalid from "../optionsError.js"
 import * as Heap from "./heap.js"
-import { type Cooldown, cooldownMillis, type RandomSource, type Settled, verdictOf } from "./keyPoolOutcome.js"
-import * as Invalid from "./optionsError.js"
+import { type Cooldown, cooldownMillis, type RandomSource, type Settled, verdictOf } from "./outcome.js"
 
 /** One key and its counters. */
 export interface Slot {

@@ -6,10 +6,10 @@
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as SchemaAST from "effect/SchemaAST"
-import { type Input as ChatRequest, jsonSchemaFormat } from "../ChatRequest.js"
-import type { ChatResponse } from "../ChatResponse.js"
-import type { GenerateObjectOptions as Options } from "../Llm.js"
-import { ContentFilterError, OutputDecodeError } from "../LlmError.js"
+import { type Input as ChatRequest, jsonSchemaFormat } from "../../ChatRequest.js"
+import type { ChatResponse } from "../../ChatResponse.js"
+import type { GenerateObjectOptions as Options } from "../../Llm.js"
+import { ContentFilterError, OutputDecodeError } from "../../LlmError.js"
 
 /** `request` asking for JSON that follows `schema` (any `responseFormat` it had is replaced). */
 export const requestFor = <A, I>(request: ChatRequest, schema: Schema.Codec<A, I>, options?: Options): ChatRequest => {
