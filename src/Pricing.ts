@@ -10,7 +10,7 @@
  *
  * Standard (not batch, not priority) list prices in US dollars per million
  * tokens, as published on the providers' public price pages below. They were
- * checked (on the date the README gives) against stored copies of those pages
+ * checked (on the date docs/cost.md gives) against stored copies of those pages
  * and against dated summaries that cite them (the live pages could not be
  * opened from the machine this was written on), so check the pages before you
  * bill anyone from these numbers:

@@ -26,8 +26,8 @@
  * deployment cools down (`cooldown`), then one call probes it with a single attempt. One `deadline` bounds a call with
  * every deployment's own retries. `budget` and `ledger` check and record spend per deployment. `status` reports
  * LLM-API-BalancedCall's load and capacity fields in camelCase, with keys masked. Traced, a call is a `chat {model}`
- * span with a `Router.attempt` span per deployment tried (README, "Tracing"). docs/architecture.md ("Router") says how
- * each of these works.
+ * span with a `Router.attempt` span per deployment tried (docs/telemetry.md). docs/router.md says how each of these
+ * works.
  *
  * @since 0.1.0
  */
@@ -105,7 +105,7 @@ export interface Fallback {
 }
 
 /**
- * When a deployment's breaker opens, for how long, and which errors count (docs/architecture.md, "Router").
+ * When a deployment's breaker opens, for how long, and which errors count (docs/router.md, "Cooldowns").
  *
  * @since 0.1.0
  * @category Models
@@ -210,8 +210,8 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
   readonly maxRateLimitWait?: Duration.Input
   /**
    * Shares the breakers and rate-limit holds, per deployment name, with every router of the same `store` and `key`
-   * (default `"router"`): a deployment one instance sees failing cools for all, one instance probes it (README,
-   * "Scale-out"). `fromConfig` sets it from a provider.json's `store` section. Default: in memory.
+   * (default `"router"`): a deployment one instance sees failing cools for all, one instance probes it
+   * (docs/store.md). `fromConfig` sets it from a provider.json's `store` section. Default: in memory.
    */
   readonly shared?: { readonly store: Store.Store | Store.Options; readonly key?: string } | undefined
 }

@@ -72,8 +72,9 @@ const parse = (argv: ReadonlyArray<string>): Args | "help" | UsageError => {
 }
 
 /**
- * What the gateway serves with no config, beyond the simulator's chat models (the names the README's requests use):
- * an embedding model, under the name OpenAI's embeddings API reference gives one, and a router over the chat models.
+ * What the gateway serves with no config, beyond the simulator's chat models (the names the requests of the README and
+ * docs/gateway.md use): an embedding model, under the name OpenAI's embeddings API reference gives one, and a router
+ * over the chat models.
  */
 const simulatedEmbeddingModel = "text-embedding-3-small"
 const simulatedRouter = "main"

@@ -9,7 +9,7 @@
  * is all a DeepSeek client takes. Any option given overrides the preset's,
  * `baseUrl` included.
  *
- * Each preset, with its base URL and key variable (the README's presets table has the same); every one sends
+ * Each preset, with its base URL and key variable (docs/adapters.md's presets table has the same); every one sends
  * `maxTokens` as `max_tokens`:
  * - `deepseek`: `https://api.deepseek.com/v1`, `DEEPSEEK_API_KEY`
  * - `openrouter`: `https://openrouter.ai/api/v1`, `OPENROUTER_API_KEY`

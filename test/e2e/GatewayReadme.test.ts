@@ -1,7 +1,8 @@
 /**
- * The README's gateway requests, word for word: every `curl` command of its "Gateway" section up to "Gateway
- * keys" (those need a config with keys), run by `sh` against a `serve` with no config, as a reader who just
- * started `npx effect-llm-router serve` would run them (only the port is the test's own).
+ * The gateway requests of README.md and docs/gateway.md, word for word: every `curl` command of the README's
+ * "Gateway" section and of docs/gateway.md up to its "Gateway keys" (those need a config with keys), run by `sh`
+ * against a `serve` with no config, as a reader who just started `npx effect-llm-router serve` would run them
+ * (only the port is the test's own).
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -10,12 +11,27 @@ import * as path from "node:path"
 import * as Serve from "../../src/cli/serve.js"
 import { awaitFirstLine, spawnProcess, startInProcess } from "../utils/cliHarness.js"
 
-const readme = fs.readFileSync(path.resolve(import.meta.dirname, "../../README.md"), "utf8")
+const read = (file: string) => fs.readFileSync(path.resolve(import.meta.dirname, "../..", file), "utf8")
 
-/** The `curl` commands of the README's section from `## Gateway` to `### Gateway keys`, each as written. */
+/** The part of `text` from the line `start` to the line `end` (or to the next `## ` heading), both required. */
+const between = (text: string, start: string, end?: string): string => {
+  const from = text.indexOf(`\n${start}\n`)
+  const to = end === undefined ? text.indexOf("\n## ", from + 1) : text.indexOf(`\n${end}\n`)
+  if (from < 0 || to < 0) throw new Error(`no section ${start} ... ${end ?? "## "}`)
+  return text.slice(from, to)
+}
+
+/** The README's `## Gateway` section and docs/gateway.md up to `## Gateway keys`. */
+const sections = (): ReadonlyArray<string> => [
+  between(read("README.md"), "## Gateway"),
+  between(`\n${read("docs/gateway.md")}`, "# Gateway", "## Gateway keys")
+]
+
+/** The `curl` commands of those sections, each as written. */
 const gatewayCurls = (): ReadonlyArray<string> => {
-  const section = readme.slice(readme.indexOf("\n## Gateway\n"), readme.indexOf("\n### Gateway keys\n"))
-  const blocks = [...section.matchAll(/^ *```sh\n([\s\S]*?)^ *```$/gm)].map((match) => match[1]!)
+  const blocks = sections().flatMap((section) =>
+    [...section.matchAll(/^ *```sh\n([\s\S]*?)^ *```$/gm)].map((match) => match[1]!)
+  )
   const commands: Array<string> = []
   for (const line of blocks.flatMap((block) => block.split("\n"))) {
     if (/^\s*curl /.test(line)) commands.push(line.trim())
@@ -34,7 +50,7 @@ const requestOf = (command: string) =>
 
 const json = (text: string) => JSON.parse(text) as Record<string, unknown>
 
-/** What each of the README's requests answers, by `requestOf`: a README request missing here fails the test. */
+/** What each request answers, by `requestOf`: a request of those pages missing here fails the test. */
 const expectations: Record<string, (out: string) => void> = {
   "POST /v1/chat/completions": (out) =>
     expect(json(out)).toMatchObject({ object: "chat.completion", choices: [{ message: { role: "assistant" } }] }),
@@ -60,7 +76,7 @@ const expectations: Record<string, (out: string) => void> = {
   "GET /dashboard/data": (out) => expect(json(out)).toMatchObject({ deployments: expect.any(Array) })
 }
 
-describe("the README's gateway requests", () => {
+describe("the gateway requests of the README and docs/gateway.md", () => {
   it("are found: a chat, a stream on the router main, embeddings and Anthropic's messages", () => {
     const requests = gatewayCurls().map(requestOf)
     expect(requests).toEqual(expect.arrayContaining([
@@ -70,6 +86,7 @@ describe("the README's gateway requests", () => {
       "POST /v1/messages",
       "POST /v1/messages stream"
     ]))
+    expect(between(read("README.md"), "## Gateway")).toContain("curl -sN localhost:4000/v1/chat/completions")
     expect(gatewayCurls().filter((command) => command.includes("\"model\": \"main\""))).toHaveLength(2)
   })
 

@@ -1,5 +1,5 @@
-// The other TypeScript snippets of README.md, word for word inside the scaffolding they
-// assume (test/Readme.test.ts checks that each appears here), so they typecheck.
+// The other TypeScript snippets of README.md and of the pages under docs/, word for word inside
+// the scaffolding they assume (test/Readme.test.ts checks that each appears here), so they typecheck.
 import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
 import { BasicTracerProvider, BatchSpanProcessor, type SpanExporter } from "@opentelemetry/sdk-trace-base"
 import { Duration, Effect, Layer, Schema } from "effect"

@@ -1,7 +1,7 @@
 /**
  * Stream events that were not JSON, skipped instead of failing the stream: a
- * single malformed event inside an otherwise healthy stream (README, "In
- * code"). A stream parser makes one at its first such event (a
+ * single malformed event inside an otherwise healthy stream (README,
+ * "Streaming"). A stream parser makes one at its first such event (a
  * healthy stream allocates nothing) and counts them as it reads; the body's
  * reader (`bodySource`) reports each new one as a warning log and a span
  * event, and puts the count on the `Finish` chunk (`skippedEvents`, then on
