@@ -142,12 +142,13 @@ describe("the packed package", () => {
         "dist/index.d.ts",
         "dist/testing.js",
         "dist/testing.d.ts",
-        "dist/cli/main.js"
+        "dist/cli/main.js",
+        "docs/gateway.md"
       ]
     ) {
       expect(packed).toContain(file)
     }
-    expect(packed.filter((file) => !/^(bin|dist|src)\/|^(package\.json|README\.md)$/.test(file))).toEqual([])
+    expect(packed.filter((file) => !/^(bin|dist|docs|src)\/|^(package\.json|README\.md)$/.test(file))).toEqual([])
     expect(packed.filter((file) => file.includes(".test.") || file.endsWith(".tsbuildinfo"))).toEqual([])
     const maps = packed.filter((file) => file.endsWith(".js.map"))
     expect(maps.length).toBe(packed.filter((file) => file.startsWith("dist/") && file.endsWith(".js")).length)
