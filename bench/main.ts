@@ -24,7 +24,10 @@
  *
  * Other settings: BENCH_SECONDS (per measured round, default 3), BENCH_ROUNDS
  * (default 3), BENCH_CONCURRENCY (default 32), BENCH_WARMUP_SECONDS (default 2),
- * SIMULATOR_URL (use a running simulator instead of starting them).
+ * BENCH_TOKENS_PER_SECOND (the simulator's pace, token by token; unset, a reply
+ * goes out in one write, but `gateway-stream`'s, paced by default: see
+ * `cases/gateway.ts`), SIMULATOR_URL (use a running simulator instead of
+ * starting them).
  *
  * Each case is warmed up (ours, then baseline), then measured in rounds that
  * alternate ours and baseline; the score of each side is its BEST round, in
@@ -115,13 +118,18 @@ interface Server {
   readonly stop: () => Promise<void>
 }
 
-const startSimulator = async (server: string): Promise<Server> => {
+/**
+ * A simulator on `server`, its streamed reply paced at `tokensPerSecond` (as `BENCH_TOKENS_PER_SECOND` takes it) when
+ * given, else as `BENCH_TOKENS_PER_SECOND` says.
+ */
+const startSimulator = async (server: string, tokensPerSecond?: string): Promise<Server> => {
   const given = process.env["SIMULATOR_URL"]
   if (given !== undefined && given !== "") return { url: given, stop: () => Promise.resolve() }
+  const paced = tokensPerSecond === undefined ? {} : { BENCH_TOKENS_PER_SECOND: tokensPerSecond }
   const child = spawnNode({
     args: nodeArgs("simulatorProcess"),
     core: 0,
-    env: { ...process.env, BENCH_SIMULATOR_SERVER: server }
+    env: { ...process.env, BENCH_SIMULATOR_SERVER: server, ...paced }
   })
   const url = await firstLine(child, "the simulator")
   return { url, stop: () => stopChild(child) }
@@ -398,8 +406,8 @@ const main = async () => {
           rounds,
           warmupSeconds,
           concurrency,
-          names: [name],
-          startSimulator: () => startSimulator("node")
+          name,
+          startSimulator: (tokensPerSecond) => startSimulator("node", tokensPerSecond)
         }))
     }
     // Its own processes, after the throughput cases, so it disturbs none of them.

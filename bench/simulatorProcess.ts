@@ -2,9 +2,11 @@
  * The simulator in its own process, for `bench/main.ts`: 64-token replies,
  * every latency knob at zero, the HTTP server named by `BENCH_SIMULATOR_SERVER`
  * (`node`, the simulator's default, or `platform`). `BENCH_TOKENS_PER_SECOND`
- * paces a streamed reply (each token a write of its own) instead of sending it
- * whole: a gateway then forwards it batch by batch, and the bench's requests per
- * second are bound by the pace, so its CPU figures are the ones to compare.
+ * paces a streamed reply (each token a write of its own; a whole reply takes
+ * as long) instead of sending it in one write: a gateway then forwards it batch
+ * by batch, and the bench's requests per second are bound by the pace, so its
+ * CPU figures are the ones to compare. `gateway-stream` sets it when unset
+ * (`cases/gateway.ts`).
  * Prints its base URL (with `/v1`) as the first line of stdout, then serves
  * until a signal arrives.
  */

@@ -18,9 +18,15 @@
  * Each side is a process of its own (`bench/gateway/sideProcess.ts`).
  *
  * Not a pair of in-process calls like the other cases, so `bench/main.ts`
- * runs it after them, as `measureGateway`, with a simulator of its own on the
- * `node` server. With `taskset`, the simulator and this process (autocannon)
- * share core 0 and the side under load has core 1 to itself.
+ * runs it after them, as `measureGateway`, each case with a simulator of its
+ * own on the `node` server. With `taskset`, the simulator and this process
+ * (autocannon) share core 0 and the side under load has core 1 to itself.
+ *
+ * `gateway-stream`'s simulator paces its reply token by token, as a model
+ * streams, at `streamTokensPerSecond` unless `BENCH_TOKENS_PER_SECOND` sets
+ * the pace (which paces `gateway-nonstream`'s reply too): a gateway then
+ * forwards each token as a write of its own, and requests per second are
+ * bound by the pace, so the CPU figures are the ones to compare.
  *
  * Per case: every side warmed up, then measured in rounds alternating the
  * sides at full load (autocannon at the bench's concurrency for
@@ -36,6 +42,21 @@ import { firstLine, nodeArgs, pinSelf, spawnNode, stopChild } from "../nodeArgs.
 
 export const gatewayCaseNames = ["gateway-nonstream", "gateway-stream"] as const
 
+/** A gateway case's name. */
+export type GatewayCaseName = (typeof gatewayCaseNames)[number]
+
+/** The pace of `gateway-stream`'s reply, in tokens per second, when `BENCH_TOKENS_PER_SECOND` sets none. */
+export const streamTokensPerSecond = 1_000
+
+/**
+ * The simulator's pace for the case `name`: `given` (`BENCH_TOKENS_PER_SECOND`), else `streamTokensPerSecond` for
+ * `gateway-stream`; undefined (unpaced) for `gateway-nonstream`.
+ */
+export function simulatorPace(name: GatewayCaseName, given: string | undefined): string | undefined {
+  if (given !== undefined && given !== "") return given
+  return name === "gateway-stream" ? String(streamTokensPerSecond) : undefined
+}
+
 /** The fixed rate the latencies are measured at. */
 const latencyRate = 1_000
 
@@ -45,10 +66,15 @@ export interface GatewaySettings {
   readonly rounds: number
   readonly warmupSeconds: number
   readonly concurrency: number
-  /** Names of the cases to run (those matching the bench's filter). */
-  readonly names: ReadonlyArray<string>
-  /** Starts a simulator on the `node` server, pinned to core 0; its base URL ends in `/v1`. */
-  readonly startSimulator: () => Promise<{ readonly url: string; readonly stop: () => Promise<void> }>
+  /** The case to run. */
+  readonly name: GatewayCaseName
+  /**
+   * Starts a simulator on the `node` server, pinned to core 0, its streamed reply paced at `tokensPerSecond` (a
+   * decimal, as `BENCH_TOKENS_PER_SECOND` takes it; unpaced when undefined); its base URL ends in `/v1`.
+   */
+  readonly startSimulator: (
+    tokensPerSecond: string | undefined
+  ) => Promise<{ readonly url: string; readonly stop: () => Promise<void> }>
 }
 
 /**
@@ -254,23 +280,20 @@ const measureCase = async (
   return result
 }
 
-/** Runs the gateway cases named in `settings.names`, in their own processes. */
-export const measureGateway = async (settings: GatewaySettings): Promise<Array<GatewayResult>> => {
-  const results: Array<GatewayResult> = []
-  if (settings.names.length === 0) return results
-  const simulator = await settings.startSimulator()
+/** Runs the gateway case `settings.name`, its sides in processes of their own. */
+export const measureGateway = async (settings: GatewaySettings): Promise<GatewayResult> => {
+  const simulator = await settings.startSimulator(
+    simulatorPace(settings.name, process.env["BENCH_TOKENS_PER_SECOND"])
+  )
   const sides: Array<Side> = []
   pinSelf(0)
   try {
     for (const label of ["ours", "baseline", "floor", "decoder", "engine"] as const) {
       sides.push(await startSide(label, simulator.url))
     }
-    for (const name of settings.names) {
-      results.push(await measureCase(settings, name, name === "gateway-stream", simulator.url, sides))
-    }
+    return await measureCase(settings, settings.name, settings.name === "gateway-stream", simulator.url, sides)
   } finally {
     await Promise.all([...sides.map((side) => side.stop()), simulator.stop()])
     pinSelf(1)
   }
-  return results
 }

@@ -142,8 +142,9 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           client.messages.create({ ...ask("sim/gpt-4o-mini"), stream: true }).withResponse()
         )
         expect(response.headers.get("content-type")).toBe("text/event-stream")
-        // An unpaced reply, whole by its first batch: written in one piece.
-        expect(response.headers.get("content-length")).not.toBeNull()
+        // An unpaced reply, whole by its first batch: still a stream, ended with the upstream's.
+        expect(response.headers.get("content-length")).toBeNull()
+        expect(response.headers.get("transfer-encoding")).toBe("chunked")
         expect(response.headers.get("x-request-id")).not.toBeNull()
         const events = yield* promise(async () => {
           const out: Array<Anthropic.MessageStreamEvent> = []

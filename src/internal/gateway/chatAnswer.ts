@@ -88,10 +88,9 @@ const addressed = (request: ChatRequest, target: Target): ChatRequest =>
   target.address === undefined ? request : { ...request, model: target.address }
 
 /**
- * The call as a stream, opened to its first batch, then answered by `SseAnswer` in the stream of `newEncoder()` (in
- * one piece when that batch holds the whole answer). The stream is held in a scope of its own, which the request's
- * scope closes in its one finalizer, after the stream's end is noted (a scope with more than one finalizer closes
- * through Effect's slower path).
+ * The call as a stream, opened to its first batch, then answered by `SseAnswer` in the stream of `newEncoder()`.
+ * The stream is held in a scope of its own, which the request's scope closes in its one finalizer, after the
+ * stream's end is noted (a scope with more than one finalizer closes through Effect's slower path).
  */
 export const streamed = (serving: Serving, call: StreamedCall) => {
   const { entry, failures, tally } = call
@@ -134,7 +133,7 @@ export const streamed = (serving: Serving, call: StreamedCall) => {
         entry.firstToken = serving.now() - entry.start
         tally.stream()
         const headers = { "cache-control": "no-cache", "x-request-id": entry.id }
-        return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+        return Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
           SseAnswer.answer({
             encoder: call.newEncoder(),
             first,

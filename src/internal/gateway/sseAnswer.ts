@@ -1,28 +1,19 @@
 /**
  * A stream's answer, once its first batch is in: the route's encoder turns
- * each batch into one write of the response body; a failure is an error event
- * that ends it, as is a `Restart` the encoder cannot hide, and the gateway's
- * shutdown once its grace period is over (`drain.ts`). Each batch is noted
- * in the request's log entry (and, at its `Finish`, in the metrics) as it comes.
+ * each batch into one write of the response body, the first at once and each
+ * next one as the upstream brings it; a failure is an error event that ends
+ * it, as is a `Restart` the encoder cannot hide, and the gateway's shutdown
+ * once its grace period is over (`drain.ts`). Each batch is noted in the
+ * request's log entry (and, at its `Finish`, in the metrics) as it comes.
  *
- * A stream whose whole answer is in hand by its first batch (the batch holds
- * the `Finish`, after which the `ChatChunk` protocol has nothing but the
- * stream's end) is written in one piece when its end is in hand too: the pull
- * of its end starts at once, in a fiber of the stream's scope, and when it has
- * ended by the time it first waits (the upstream body came whole with the
- * reply), the answer is one `Uint8Array` body with the same headers, instead
- * of a `Stream` body of one write (effect/http writes a `Stream` body at a
- * higher cost per response). An upstream that sends its reply and its end in
- * one read (a short answer, a fast server, the bench's simulator) takes this
- * path. Otherwise the answer is a stream at once, its next write what that
- * pull brings: an upstream that holds its body open after the reply holds
- * back only the response's end, as without the extra pull.
+ * Every stream takes this one path, however its upstream's reads fall: a reply
+ * that came whole in one read (a short one, a response-cache hit) is one write,
+ * and the response ends when the upstream's body does.
  */
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
 import type * as Headers from "effect/http/Headers"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type * as Pull from "effect/Pull"
@@ -80,7 +71,7 @@ type Writes = NonEmptyReadonlyArray<Uint8Array>
  * (`drain.ts`), the stream lets go of its upstream call and ends with the route's shutdown error event, unless its
  * whole answer went out already.
  */
-export const answer = (opened: Opened): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
+export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
   const { encoder, entry, failures, first, rest, scope, tally } = opened
   let ended = false
   // Whether the answer's `Finish` went out; whether the stream is being cut; whether the body's writer waits on a
@@ -88,14 +79,11 @@ export const answer = (opened: Opened): Effect.Effect<HttpServerResponse.HttpSer
   let complete = false
   let cutting = false
   let waiting = false
-  // A batch noted in the log entry, and in the metrics when it ends the stream (true then).
-  const noted = (batch: Batch): boolean => {
-    const finished = Logs.streamed(entry, batch)
-    if (finished) {
-      complete = true
-      tally.finished(entry.usage, entry.cost)
-    }
-    return finished
+  // A batch noted in the log entry, and in the metrics when it ends the stream.
+  const noted = (batch: Batch): void => {
+    if (!Logs.streamed(entry, batch)) return
+    complete = true
+    tally.finished(entry.usage, entry.cost)
   }
   // An encoded batch's writes: a restart the encoder cannot hide ends the stream with an error event.
   const writes = (encoded: Render.Encoded): Writes => {
@@ -147,42 +135,28 @@ export const answer = (opened: Opened): Effect.Effect<HttpServerResponse.HttpSer
       return Scope.close(scope, Exit.interrupt())
     })
   )
-  const options = { contentType: encoder.contentType, headers: opened.headers }
-  // A body of `head`, then what `pending` brings (a pull of `rest` under way: its writes are owed even when it
-  // ended the stream, a failure's error event among them), then each batch of `rest` until it ends or fails.
-  const streamed = (head: Writes, pending?: Effect.Effect<Writes | undefined>) => {
-    let queued: Writes | undefined = head
-    let owed = pending
-    const pull = Effect.suspend((): Pull.Pull<Writes> => {
-      if (queued !== undefined) {
-        const writes = queued
-        queued = undefined
-        return Effect.succeed(writes)
-      }
-      const pulled = cutting ? Effect.sync(cutShort) : owed ?? (ended ? undefined : following)
-      owed = undefined
-      if (pulled === undefined) return Cause.done()
-      waiting = true
-      return Effect.flatMap(Effect.catchCause(pulled, brokenOff), (writes) => {
-        waiting = false
-        if (writes !== undefined) return Effect.succeed(writes)
-        ended = true
-        tally.end()
-        return Cause.done()
-      })
+  noted(first)
+  // The first batch's writes, then those of each pull of `rest` until it ends or fails.
+  let queued: Writes | undefined = writes(encoder.batch(first))
+  const pull = Effect.suspend((): Pull.Pull<Writes> => {
+    if (queued !== undefined) {
+      const head = queued
+      queued = undefined
+      return Effect.succeed(head)
+    }
+    const pulled = cutting ? Effect.sync(cutShort) : ended ? undefined : following
+    if (pulled === undefined) return Cause.done()
+    waiting = true
+    return Effect.flatMap(Effect.catchCause(pulled, brokenOff), (next) => {
+      waiting = false
+      if (next !== undefined) return Effect.succeed(next)
+      ended = true
+      tally.end()
+      return Cause.done()
     })
-    return HttpServerResponse.stream(Stream.fromPull(Effect.succeed(pull)), options)
-  }
-  const finished = noted(first)
-  const encoded = encoder.batch(first)
-  if (encoded.restarted !== undefined || !finished) return Effect.succeed(streamed(writes(encoded)))
-  // The whole answer is in hand: its end is pulled at once, and waited for only as the stream's next write.
-  return Effect.map(Effect.forkIn(following, scope, { startImmediately: true }), (pulling) => {
-    const exit = pulling.pollUnsafe()
-    if (exit === undefined || Exit.isFailure(exit)) return streamed([encoded.bytes], Fiber.join(pulling))
-    const more = exit.value
-    return more === undefined
-      ? HttpServerResponse.uint8Array(encoded.bytes, options)
-      : streamed([encoded.bytes, ...more])
+  })
+  return HttpServerResponse.stream(Stream.fromPull(Effect.succeed(pull)), {
+    contentType: encoder.contentType,
+    headers: opened.headers
   })
 }
