@@ -7,13 +7,13 @@ import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import { type LlmError, NoCapacityError } from "../../LlmError.js"
 import * as RetryPolicy from "../../RetryPolicy.js"
-import { Elsewhere } from "../oneAttempt.js"
+import { goesElsewhere, RouterCall } from "../router/routerCall.js"
 import { bounded, deadlineError, type Due } from "./due.js"
 import type { Attempted, Env } from "./env.js"
 
 /**
  * A timeout of a phase (no headers, no first token, a stall): inside a router
- * with somewhere else to go (`Elsewhere`), it is not retried here.
+ * with somewhere else to go (`RouterCall.onward`), it is not retried here.
  */
 const isPhaseTimeout = (error: LlmError): boolean =>
   error._tag === "TimeoutError" && (error.phase === "headers" || error.phase === "firstToken" || error.phase === "idle")
@@ -84,7 +84,7 @@ const afterFirst = <A>(
   ): Effect.Effect<A, LlmError> =>
     isPhaseTimeout(error)
       ? Effect.withFiber((fiber) =>
-        fiber.getRef(Elsewhere)?.elsewhere("TimeoutError") === true
+        goesElsewhere(fiber.getRef(RouterCall), "TimeoutError")
           ? Effect.fail(error)
           : retryAfter(error, attempt, driver)
       )
