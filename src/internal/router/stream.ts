@@ -43,7 +43,7 @@ interface Opened {
 const close = (opened: Opened, exit: Exit.Exit<void, LlmError>): Effect.Effect<void> => {
   release(opened.state)
   const closed = Scope.close(opened.scope, exit)
-  return opened.span === undefined ? closed : Effect.andThen(closed, Telemetry.end(opened.span, exit))
+  return Effect.andThen(closed, Telemetry.end(opened.span, exit))
 }
 
 // A hedge's second stream to reach its first chunk, after the winner: nothing of it is used.
@@ -186,9 +186,7 @@ const routedSource = (
         }
       }
     ),
-    close: Effect.suspend(() =>
-      span === undefined ? letGo(outcome) : Effect.andThen(letGo(outcome), Telemetry.end(span, outcome))
-    )
+    close: Effect.suspend(() => Effect.andThen(letGo(outcome), Telemetry.end(span, outcome)))
   }
 }
 
