@@ -23,7 +23,7 @@ import type * as Fiber from "effect/Fiber"
 import * as Tracer from "effect/Tracer"
 import type { FinishReason, Usage } from "../ChatResponse.js"
 import type { LlmError } from "../LlmError.js"
-import type { RouterCall } from "./router/routerCall.js"
+import type { RouterCall } from "./routerCall.js"
 
 // A span here is this library's, not the caller's: its stack trace would name this file, at the cost of an `Error` per
 // span.

@@ -8,7 +8,7 @@ import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import { type LlmError, NoCapacityError } from "../../LlmError.js"
 import * as RetryPolicy from "../../RetryPolicy.js"
-import { goesElsewhere, RouterCall } from "../router/routerCall.js"
+import { goesElsewhere, RouterCall } from "../routerCall.js"
 import { bounded, deadlineError, type Due } from "./due.js"
 import type { Attempted, Env } from "./env.js"
 

@@ -17,7 +17,7 @@ import { timeoutFail } from "../time/timeout.js"
 import { enter, settleFailure, settleSuccess, type State } from "./deployment.js"
 import { type Call, firstUnheld, noneUsable, type Pick, usable } from "./picking.js"
 import { provider, type Settings } from "./settings.js"
-import { type Onward, outside, RouterCall } from "./routerCall.js"
+import { type Onward, outside, RouterCall } from "../routerCall.js"
 import * as Shared from "./shared.js"
 
 /** What every call of one router shares. */

@@ -12,7 +12,7 @@ import type { Input as ChatRequest } from "../../ChatRequest.js"
 import { type LlmError, ModelNotFoundError } from "../../LlmError.js"
 import * as Telemetry from "../telemetry.js"
 import type { State } from "./deployment.js"
-import { RouterCall } from "./routerCall.js"
+import { RouterCall } from "../routerCall.js"
 import { type Core, Routing, type Sender } from "./routing.js"
 import { provider } from "./settings.js"
 

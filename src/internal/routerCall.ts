@@ -23,7 +23,7 @@
  * place to go on.
  */
 import * as Context from "effect/Context"
-import type { LlmError } from "../../LlmError.js"
+import type { LlmError } from "../LlmError.js"
 
 /** Where else a call may go: whether, were its attempt to fail with `tag` now, the router would take it elsewhere. */
 export interface Onward {
