@@ -1225,7 +1225,9 @@ describe("Router", () => {
     llmOver(
       id,
       (request) => {
-        told.push(request.timeout === undefined ? Infinity : Duration.toMillis(Duration.fromInputUnsafe(request.timeout)))
+        told.push(
+          request.timeout === undefined ? Infinity : Duration.toMillis(Duration.fromInputUnsafe(request.timeout))
+        )
         return Effect.andThen(Effect.sleep("10 seconds"), Effect.fail(unavailable("slow"))).pipe(
           Effect.ensuring(Effect.sync(count))
         )

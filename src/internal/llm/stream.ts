@@ -69,25 +69,30 @@ const openAttempt =
   (env: Env, request: ChatRequest, due: Due, callSpan: Tracer.Span | undefined) =>
   (attempt: number, failures: Failures | undefined) =>
     Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(hold(env, request, due, () => RateLimiter.estimateTokens(request), failures), (held) =>
-        Telemetry.spanned({
-          name: Telemetry.llmAttempt,
-          parent: callSpan,
-          describe: describeAttempt(env, request, attempt, held),
-          handedOn: true
-        }, (attemptSpan) => {
-          const scope = Scope.makeUnsafe()
-          return Effect.onError(
-            Effect.map(
-              restore(withinDeadline(env, request, due, (bound) => openFirst(env, bound, held.lease.credentials, scope))),
-              (pull): Opened => ({ pull, scope, held, attemptSpan })
-            ),
-            (cause) => {
-              const exit = Exit.failCause(cause)
-              return Effect.andThen(Scope.close(scope, exit), letGo(env, held, exit))
-            }
-          )
-        }))
+      Effect.flatMap(
+        hold(env, request, due, () => RateLimiter.estimateTokens(request), failures),
+        (held) =>
+          Telemetry.spanned({
+            name: Telemetry.llmAttempt,
+            parent: callSpan,
+            describe: describeAttempt(env, request, attempt, held),
+            handedOn: true
+          }, (attemptSpan) => {
+            const scope = Scope.makeUnsafe()
+            return Effect.onError(
+              Effect.map(
+                restore(
+                  withinDeadline(env, request, due, (bound) => openFirst(env, bound, held.lease.credentials, scope))
+                ),
+                (pull): Opened => ({ pull, scope, held, attemptSpan })
+              ),
+              (cause) => {
+                const exit = Exit.failCause(cause)
+                return Effect.andThen(Scope.close(scope, exit), letGo(env, held, exit))
+              }
+            )
+          })
+      )
     )
 
 // The Finish chunk's reply and usage on the call span.

@@ -12,12 +12,12 @@ import type { Input as ChatRequest } from "../../ChatRequest.js"
 import { type Attempt, type LlmError, TimeoutError } from "../../LlmError.js"
 import type { ErrorTag, Fallback } from "../../Router.js"
 import { withAttempts } from "../llmError/withAttempts.js"
+import { type Onward, outside, RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
 import { timeoutFail } from "../time/timeout.js"
 import { enter, settleFailure, settleSuccess, type State } from "./deployment.js"
 import { type Call, firstUnheld, noneUsable, type Pick, usable } from "./picking.js"
 import { provider, type Settings } from "./settings.js"
-import { type Onward, outside, RouterCall } from "../routerCall.js"
 import * as Shared from "./shared.js"
 
 /** What every call of one router shares. */
@@ -241,7 +241,8 @@ export class Routing<A> implements Call, Onward {
         if (error === undefined) return Effect.failCause(cause)
         return sending.chain ? sending.restore(this.failed(state, error)) : Effect.fail(error)
       },
-      onSuccess: (value) => sending.claim !== undefined ? sending.claim(value) : Effect.succeed(this.answered(state, value))
+      onSuccess: (value) =>
+        sending.claim !== undefined ? sending.claim(value) : Effect.succeed(this.answered(state, value))
     })
   }
 
