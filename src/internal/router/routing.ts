@@ -288,8 +288,8 @@ export class Routing<A> implements Call, Onward {
 
   // An attempt no longer under way; one the deadline cut (interrupted past it) is listed as cut.
   stopped(state: State, cut: boolean): void {
-    const running = this.running
-    running.splice(running.indexOf(state), 1)
+    const at = this.running.indexOf(state)
+    if (at >= 0) this.running.splice(at, 1)
     if (cut) this.attempts.push(this.cut(state))
   }
 
