@@ -47,7 +47,6 @@ import type { Input as ChatRequest } from "./ChatRequest.js"
 import * as Shared from "./internal/budget/shared.js"
 import { periodName, tolerance, type Window, windowAt } from "./internal/budget/window.js"
 import * as Invalid from "./internal/optionsError.js"
-import * as Deadline from "./internal/time/deadline.js"
 import { Llm, type Service as LlmService } from "./Llm.js"
 import { BudgetExceededError, type NoCapacityError } from "./LlmError.js"
 import type { OptionsError } from "./OptionsError.js"
@@ -447,9 +446,7 @@ export const guarded = (llm: LlmService, budget: Service, options?: GuardOptions
         })
       })),
     // Embeddings have no price in `Pricing`, so a budget cannot weigh them: they pass through.
-    embed: llm.embed,
-    // A check never waits for room, so the calls end by the deadline when `llm`'s do.
-    [Deadline.KeepsDeadline]: llm[Deadline.KeepsDeadline]
+    embed: llm.embed
   })
 }
 

@@ -40,36 +40,12 @@ import type { EmbeddingResponse, Input as EmbeddingRequest } from "./Embedding.j
 import type * as EffectAi from "./internal/ai/languageModel.js"
 import * as internal from "./internal/llm/service.js"
 import * as StructuredOutput from "./internal/llm/structuredOutput.js"
-import * as Deadline from "./internal/time/deadline.js"
 import type * as KeyPool from "./KeyPool.js"
 import type { LlmError } from "./LlmError.js"
 import type * as Pricing from "./Pricing.js"
 import type { ProviderClient } from "./ProviderClient.js"
 import type * as RateLimiter from "./RateLimiter.js"
 import type * as RetryPolicy from "./RetryPolicy.js"
-
-/**
- * The key of `Service`'s optional member that says every call ends by the
- * deadline a `Router` sets for it; a decorator an application writes sets
- * `[Llm.KeepsDeadline]: true` when it adds no wait of its own.
- *
- * @example
- * ```ts
- * import { Effect, Layer } from "effect"
- * import { Llm } from "effect-llm-router"
- *
- * // A logging decorator that adds no wait: it keeps the deadline.
- * const logged = Layer.effect(Llm.Llm, Effect.map(Llm.Llm, (llm): Llm.Service => ({
- *   ...llm,
- *   chat: (request) => Effect.tap(llm.chat(request), (reply) => Effect.log(reply.usage)),
- *   [Llm.KeepsDeadline]: true
- * })))
- * ```
- *
- * @since 0.2.0
- * @category Models
- */
-export const KeepsDeadline: typeof Deadline.KeepsDeadline = Deadline.KeepsDeadline
 
 /**
  * What an `Llm` offers: a reply whole, a reply streamed, and embeddings.
@@ -86,13 +62,6 @@ export interface Service {
    * empty text fails with `InvalidRequestError` before any call.
    */
   readonly embed: (request: EmbeddingRequest) => Effect.Effect<EmbeddingResponse, LlmError>
-  /**
-   * Present when every call ends by the deadline a `Router` sets for it, so
-   * the router bounds the call without a timer of its own. `make` and
-   * `Router` set it. A decorator that spreads the service it wraps keeps it,
-   * which is right as long as the decorator adds no wait of its own.
-   */
-  readonly [Deadline.KeepsDeadline]?: true | undefined
 }
 
 /**

@@ -31,7 +31,6 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { type ChatResponse, emptyUsage, type Usage } from "./ChatResponse.js"
-import * as Deadline from "./internal/time/deadline.js"
 import { Llm, type Service as LlmService } from "./Llm.js"
 
 /**
@@ -295,9 +294,7 @@ export const tracked = (llm: LlmService, ledger: Service, deployment: string): L
         })
       }),
     // Embeddings are not chat calls: they pass through unrecorded.
-    embed: llm.embed,
-    // Recording waits for nothing, so the calls end by the deadline when `llm`'s do.
-    [Deadline.KeepsDeadline]: llm[Deadline.KeepsDeadline]
+    embed: llm.embed
   })
 
 /**

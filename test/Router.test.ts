@@ -1180,11 +1180,12 @@ describe("Router", () => {
         yield* TestClock.adjust("20 seconds")
         const error = yield* Fiber.join(fiber)
         expect(error._tag).toBe("TimeoutError")
-        expect(error.attempts).toEqual([{
-          deployment: "a",
-          error: "ProviderUnavailableError",
-          message: unavailable("a").message
-        }])
+        // The fallback's attempt, cut by the deadline, is listed as such.
+        expect(error.attempts?.map(({ deployment, error, phase }) => ({ deployment, error, phase }))).toEqual([
+          { deployment: "a", error: "ProviderUnavailableError", phase: undefined },
+          { deployment: "b", error: "TimeoutError", phase: "deadline" }
+        ])
+        expect(error.attempts?.[0]?.message).toBe(unavailable("a").message)
         expect(log.count("b")).toBe(1)
         expect((yield* Router.status).details["b"]!.inFlight).toBe(0)
       })
@@ -1196,7 +1197,7 @@ describe("Router", () => {
   /** An `Llm` over one key of a provider whose `chat` is `chat`; its `KeyPool` shows in the router's status. */
   const llmOver = (
     id: string,
-    chat: () => Effect.Effect<ChatResponse, LlmError.LlmError>,
+    chat: (request: ChatRequest) => Effect.Effect<ChatResponse, LlmError.LlmError>,
     options?: Llm.Options,
     chatStream: () => Stream.Stream<ChatChunk.ChatChunk, LlmError.LlmError> = () => Stream.never
   ) =>
@@ -1219,31 +1220,50 @@ describe("Router", () => {
       ))
     )
 
-  const slowLlm = (id: string, count: () => void) =>
+  // `told`: the timeout of each request it was sent, in milliseconds (an hour unless a deadline cut it).
+  const slowLlm = (id: string, count: () => void, told: Array<number> = []) =>
     llmOver(
       id,
-      () =>
-        Effect.andThen(Effect.sleep("10 seconds"), Effect.fail(unavailable("slow"))).pipe(
+      (request) => {
+        told.push(
+          request.timeout === undefined ? Infinity : Duration.toMillis(Duration.fromInputUnsafe(request.timeout))
+        )
+        return Effect.andThen(Effect.sleep("10 seconds"), Effect.fail(unavailable("slow"))).pipe(
           Effect.ensuring(Effect.sync(count))
-        ),
+        )
+      },
       { deadline: "1 hour", retry: RetryPolicy.make({ maxRetries: 10, baseDelay: "100 millis" }) }
     )
 
+  /** Two tries told what was left of a 15-second deadline: all of it, then what the first and its backoff left. */
+  const toldTheDeadline = (told: ReadonlyArray<number>) => {
+    expect(told.length).toBe(2)
+    expect(told[0]).toBe(15_000)
+    expect(told[1]).toBeGreaterThan(4_000)
+    expect(told[1]).toBeLessThanOrEqual(5_000)
+  }
+
+  /** A request that allows an hour: the `Llm` cuts its timeout to what is left of a router's deadline. */
+  const askForAnHour = (): ChatRequest => ({ ...ask(), timeout: Duration.hours(1) })
+
   it.effect("the deadline reaches Llm deployments and bounds their own retries", () => {
     let calls = 0
-    const llm = (id: string) => slowLlm(id, () => calls++)
+    const told: Array<number> = []
+    const llm = (id: string) => slowLlm(id, () => calls++, told)
     const router = Router.layer({
       deadline: "15 seconds",
       deployments: [{ name: "a", model: "m", llm: llm("a") }, { name: "b", model: "m", llm: llm("b") }]
     })
     return Effect.gen(function*() {
-      const fiber = yield* Effect.forkChild(Effect.flip(Llm.chat(ask())))
+      const fiber = yield* Effect.forkChild(Effect.flip(Llm.chat(askForAnHour())))
       yield* TestClock.adjust("30 seconds")
       const error = yield* Fiber.join(fiber)
       expect(error._tag).toBe("TimeoutError")
       expect(error.provider).toBe("router")
       // The deployment retried after 10 seconds; the deadline cut its second try at 15.
       expect(calls).toBe(2)
+      // Each try was sent with what was left of the router's deadline, not the request's hour.
+      toldTheDeadline(told)
       expect(error.attempts?.map((attempt) => attempt.error)).toEqual(["TimeoutError"])
       expect((yield* Router.status).details["a"]!.inFlight + (yield* Router.status).details["b"]!.inFlight).toBe(0)
     }).pipe(Effect.provide(router), seeded)
@@ -1251,7 +1271,7 @@ describe("Router", () => {
 
   /** A chat that must be over, with a `TimeoutError`, after 30 seconds of test time; its error. */
   const timesOutWithin30Seconds = Effect.gen(function*() {
-    const fiber = yield* Effect.forkChild(Effect.flip(Llm.chat(ask())))
+    const fiber = yield* Effect.forkChild(Effect.flip(Llm.chat(askForAnHour())))
     yield* TestClock.adjust("30 seconds")
     const done = fiber.pollUnsafe()
     if (done === undefined) yield* Fiber.interrupt(fiber)
@@ -1263,7 +1283,8 @@ describe("Router", () => {
 
   it.effect("the deadline reaches the Llm through a budget, a ledger and a router inside a router", () => {
     let calls = 0
-    const llm = slowLlm("inner", () => calls++)
+    const told: Array<number> = []
+    const llm = slowLlm("inner", () => calls++, told)
     return Effect.gen(function*() {
       const budget = yield* Budget.make({ limits: [{ scope: Budget.overall, limit: 100, period: "1 day" }] })
       const ledger = yield* UsageLedger.make
@@ -1278,26 +1299,57 @@ describe("Router", () => {
       yield* timesOutWithin30Seconds.pipe(Effect.provide(outer))
       // The Llm retried after 10 seconds; the outer router's deadline cut its second try at 15.
       expect(calls).toBe(2)
+      // Each try was sent with what was left of the outer router's deadline.
+      toldTheDeadline(told)
     }).pipe(seeded)
+  })
+
+  it.effect("the deadline bounds a decorator that spreads an Llm and adds a wait of its own", () => {
+    let calls = 0
+    let waited = 0
+    // It spreads the `Llm` it wraps (an `Llm.make` one) and waits an hour before each call.
+    const decorator = decorating((inner) => ({
+      chat: (request) =>
+        Effect.andThen(
+          Effect.ensuring(Effect.sleep("1 hour"), Effect.sync(() => waited++)),
+          inner.chat(request)
+        )
+    })).pipe(Layer.provide(slowLlm("inner", () => calls++)))
+    const router = Router.layer({
+      deadline: "15 seconds",
+      deployments: [{ name: "waiting", model: "m", llm: decorator }]
+    })
+    return Effect.gen(function*() {
+      const error = yield* timesOutWithin30Seconds
+      expect(error.provider).toBe("router")
+      // The router's deadline ended the decorator's wait: the Llm below it was never called.
+      expect(waited).toBe(1)
+      expect(calls).toBe(0)
+      expect(error.attempts?.map(({ deployment, error, phase }) => ({ deployment, error, phase }))).toEqual([
+        { deployment: "waiting", error: "TimeoutError", phase: "deadline" }
+      ])
+      expect((yield* Router.status).details["waiting"]!.inFlight).toBe(0)
+    }).pipe(Effect.provide(router), seeded)
   })
 
   it.effect("the deadline reaches the Llm through a decorator an application writes", () => {
     let calls = 0
     let decorated = 0
-    // Spreading the `Llm` it wraps, the decorator keeps its deadline member, so
-    // the router sets no timer: only the deadline reaching the Llm ends the call.
+    const told: Array<number> = []
+    // The decorator spreads the `Llm` it wraps and knows nothing of the router: the deadline passes through it.
     const decorator = decorating((inner) => ({
       chat: (request) => Effect.ensuring(inner.chat(request), Effect.sync(() => decorated++))
-    })).pipe(Layer.provide(slowLlm("inner", () => calls++)))
+    })).pipe(Layer.provide(slowLlm("inner", () => calls++, told)))
     const router = Router.layer({
       deadline: "15 seconds",
       deployments: [{ name: "decorated", model: "m", llm: decorator }]
     })
     return Effect.gen(function*() {
       const error = yield* timesOutWithin30Seconds
-      // The Llm itself failed at the deadline (an interrupted attempt would not be listed).
+      // The attempt the deadline ended is listed.
       expect(error.attempts?.map((attempt) => attempt.error)).toEqual(["TimeoutError"])
       expect(calls).toBe(2)
+      toldTheDeadline(told)
       expect(decorated).toBe(1)
       expect((yield* Router.status).details["decorated"]!.inFlight).toBe(0)
     }).pipe(Effect.provide(router), seeded)

@@ -17,18 +17,17 @@
  */
 import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import type * as Exit from "effect/Exit"
+import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as Tracer from "effect/Tracer"
 import type { FinishReason, Usage } from "../ChatResponse.js"
 import type { LlmError } from "../LlmError.js"
+import type { RouterCall } from "./routerCall.js"
 
 // A span here is this library's, not the caller's: its stack trace would name this file, at the cost of an `Error` per
 // span.
 const noStackTrace = { captureStackTrace: false } as const
-const client = { kind: "client" } as const
 
 /** The name of an `Llm`'s attempt spans. */
 export const llmAttempt = "Llm.attempt"
@@ -44,19 +43,6 @@ export const untraced = (fiber: Fiber.Fiber<unknown, unknown>): boolean => {
   const cache = fiber.cache
   return !cache.tracerEnabled || cache.tracer === undefined || cache.tracer === Tracer.nativeTracer
 }
-
-/**
- * Whether the call in progress is a router's attempt at a deployment: the
- * router's call span stands for the deployment's, whose attempts go under the
- * router's attempt span. Provided by a traced router around each attempt only.
- */
-export const InRouterAttempt = Context.Reference<boolean>("effect-llm-router/internal/InRouterAttempt", {
-  defaultValue: () => false
-})
-
-/** Whether an `Llm` call makes its own call span: traced, and not a router's attempt. */
-const makesCallSpan = (fiber: Fiber.Fiber<unknown, unknown>): boolean =>
-  !untraced(fiber) && !fiber.getRef(InRouterAttempt)
 
 export type Operation = "chat" | "embeddings"
 
@@ -158,55 +144,6 @@ export const endUnsafe = (span: Tracer.Span, exit: Exit.Exit<unknown, unknown>, 
 export const end = (span: Tracer.Span | undefined, exit: Exit.Exit<unknown, unknown>) =>
   span === undefined ? Effect.void : Effect.clockWith((clock) => Effect.sync(() => endUnsafe(span, exit, clock)))
 
-/**
- * A span ended by hand (a stream's, which outlives the effect that opens it;
- * a router's attempt), under `parent` or the current span. `describe` writes
- * its first attributes when it is sampled.
- */
-export const start = (
-  name: string,
-  parent: Tracer.AnySpan | undefined,
-  describe: (span: Tracer.Span) => void,
-  kind: Tracer.SpanKind = "internal"
-): Effect.Effect<Tracer.Span> =>
-  Effect.map(Effect.makeSpan(name, parent === undefined ? { kind } : { kind, parent }), (span) => {
-    if (span.sampled) describe(span)
-    return span
-  })
-
-/** `effect` with `span` as its parent span. */
-export const under = <A, E>(effect: Effect.Effect<A, E>, span: Tracer.AnySpan): Effect.Effect<A, E> =>
-  Effect.withParentSpan(effect, span, noStackTrace)
-
-/** A router's attempt: its span the parent of the deployment's, which makes no call span of its own. */
-export const asRouterAttempt = <A, E>(effect: Effect.Effect<A, E>, span: Tracer.Span): Effect.Effect<A, E> =>
-  Effect.provideService(under(effect, span), InRouterAttempt, true)
-
-/**
- * `effect` in a span that ends with it (kind client for a call span):
- * `describe` writes its first attributes, `done` those of its success; a
- * failure writes `error.type`. The caller checks that spans are made.
- */
-export const within = <A, E>(
-  effect: Effect.Effect<A, E>,
-  name: string,
-  describe: (span: Tracer.Span) => void,
-  done?: (span: Tracer.Span, a: A) => void,
-  call?: boolean
-): Effect.Effect<A, E> =>
-  Effect.useSpan(name, call === true ? client : {}, (span) => {
-    if (!span.sampled) return under(effect, span)
-    describe(span)
-    return under(
-      Effect.onExit(effect, (exit) =>
-        Effect.sync(() => {
-          if (exit._tag === "Failure") annotateFailure(span, exit.cause)
-          else if (done !== undefined) done(span, exit.value)
-        })),
-      span
-    )
-  })
-
 /** A whole reply's attributes (a `ChatResponse`'s). */
 export const annotateResponse = (span: Tracer.Span, response: Replied & { readonly usage: Usage }) => {
   annotateReply(span, response)
@@ -224,21 +161,100 @@ export const annotateEmbedding = (
   span.attribute("gen_ai.usage.input_tokens", response.usage.promptTokens)
 }
 
+/** `effect` with `span` as its parent span; `effect` itself for no span. */
+export const under = <A, E>(effect: Effect.Effect<A, E>, span: Tracer.AnySpan | undefined): Effect.Effect<A, E> =>
+  span === undefined ? effect : Effect.withParentSpan(effect, span, noStackTrace)
+
+/** One span of an `Llm` or a `Router` (`spanned`'s). */
+export interface SpanOf<A> {
+  readonly name: string
+  /** Writes its first attributes when it is sampled. */
+  readonly describe: (span: Tracer.Span) => void
+  /** A call span (kind client). Default: an attempt's (kind internal). */
+  readonly call?: boolean | undefined
+  /** Its parent. Default: the current span. */
+  readonly parent?: Tracer.AnySpan | undefined
+  /** Writes what a success adds, when it is sampled. */
+  readonly done?: ((span: Tracer.Span, a: A) => void) | undefined
+  /**
+   * The success carries the span on, and whoever holds it ends it (`end`): a
+   * stream's span, which outlives the effect that opens the stream. Default:
+   * the span ends with the effect.
+   */
+  readonly handedOn?: boolean | undefined
+  /** No span even when traced (an `Llm` call inside a router's attempt span). */
+  readonly skip?: boolean | undefined
+}
+
+/**
+ * The effect `use` makes, in its span when the fiber is traced (`use` gets
+ * the span, or `undefined` untraced or skipped): the one way this library
+ * makes a span. The effect runs under the span; a failure writes
+ * `error.type` and ends it; a success ends it with `done`'s attributes, or
+ * hands it on.
+ */
+export const spanned = <A, E>(
+  options: SpanOf<A>,
+  use: (span: Tracer.Span | undefined) => Effect.Effect<A, E>
+): Effect.Effect<A, E> =>
+  Effect.withFiber((fiber) =>
+    options.skip === true || untraced(fiber)
+      ? use(undefined)
+      : options.handedOn === true
+      ? handedOn(options, use)
+      : endsWith(options, use)
+  )
+
+const spanOptions = (options: SpanOf<unknown>): Tracer.SpanOptionsNoTrace => {
+  const kind: Tracer.SpanKind = options.call === true ? "client" : "internal"
+  return options.parent === undefined ? { kind } : { kind, parent: options.parent }
+}
+
+// A span that ends with the effect.
+const endsWith = <A, E>(options: SpanOf<A>, use: (span: Tracer.Span) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  Effect.useSpan(options.name, spanOptions(options as SpanOf<unknown>), (span) => {
+    if (!span.sampled) return under(use(span), span)
+    options.describe(span)
+    const done = options.done
+    return under(
+      Effect.onExit(use(span), (exit) =>
+        Effect.sync(() => {
+          if (exit._tag === "Failure") annotateFailure(span, exit.cause)
+          else if (done !== undefined) done(span, exit.value)
+        })),
+      span
+    )
+  })
+
+// A span whose success hands it on; a failure ends it.
+const handedOn = <A, E>(options: SpanOf<A>, use: (span: Tracer.Span) => Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  Effect.flatMap(Effect.makeSpan(options.name, spanOptions(options as SpanOf<unknown>)), (span) => {
+    if (span.sampled) options.describe(span)
+    return Effect.onError(under(use(span), span), (cause) => end(span, Exit.failCause(cause)))
+  })
+
 /** How an `Llm`'s call span is named and described, and what its answer adds to it (`llmCall`'s). */
 export interface LlmCall<A> {
   readonly operation: Operation
   readonly provider: string
   readonly request: Requested
-  readonly done: (span: Tracer.Span, a: A) => void
+  /** The call the router runs, if any: under a router's attempt span, the call makes no span of its own. */
+  readonly router: RouterCall
+  readonly done?: ((span: Tracer.Span, a: A) => void) | undefined
+  /** A stream's: its span handed on with the stream, which ends it when it closes. */
+  readonly handedOn?: boolean | undefined
 }
 
-/** An `Llm`'s call (`effect`) in its call span, unless untraced or a router's attempt. */
+/** An `Llm`'s call in its call span (`spanned`), unless it runs under a router's attempt span. */
 export const llmCall = <A, E>(
-  fiber: Fiber.Fiber<unknown, unknown>,
-  effect: Effect.Effect<A, E>,
-  call: LlmCall<A>
-): Effect.Effect<A, E> => {
-  if (!makesCallSpan(fiber)) return effect
-  const { done, operation, provider, request } = call
-  return within(effect, callName(operation, request.model), describeCall(operation, provider, request), done, true)
-}
+  call: LlmCall<A>,
+  use: (span: Tracer.Span | undefined) => Effect.Effect<A, E>
+): Effect.Effect<A, E> =>
+  spanned({
+    name: callName(call.operation, call.request.model),
+    describe: describeCall(call.operation, call.provider, call.request),
+    call: true,
+    done: call.done,
+    handedOn: call.handedOn,
+    skip: call.router.inAttemptSpan
+  }, use)

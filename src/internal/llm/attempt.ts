@@ -15,7 +15,7 @@ import type { Credentials } from "../../ProviderClient.js"
 import type * as RateLimiter from "../../RateLimiter.js"
 import type { StoreUnavailableError } from "../../Store.js"
 import { outcomeOf } from "../keyPool/outcome.js"
-import { Elsewhere, type Onward } from "../oneAttempt.js"
+import { goesElsewhere, RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
 import { bounded, type Due, withinDeadline } from "./due.js"
 import type { Attempted, Env } from "./env.js"
@@ -100,15 +100,15 @@ const waitFor = <A, E>(
 
 // Until when a cooling key is waited for: one that frees within
 // `Options.maxRateLimitWait` of the call's first rate limit (of now, before
-// any). Inside a router that could take the call elsewhere (`Elsewhere`,
+// any). Inside a router that could take the call elsewhere (`RouterCall`,
 // asked with the error the call would fail with), none is, so the router
 // moves on at once, unless the call's last rate limit said when to come back
 // (`Retry-After`): a short one is waited out on this deployment, a longer one
 // than `maxRateLimitWait` is not.
-const cooledBy = (env: Env, now: number, failures: Failures | undefined, onward: Onward | undefined): number => {
+const cooledBy = (env: Env, now: number, failures: Failures | undefined, call: RouterCall): number => {
   const last = failures?.rotatedBy
   const toldWhen = last?._tag === "RateLimitError" && last.retryAfter !== undefined
-  if (!toldWhen && onward !== undefined && onward.elsewhere(last?._tag ?? "NoCapacityError")) return now
+  if (!toldWhen && goesElsewhere(call, last?._tag ?? "NoCapacityError")) return now
   return (failures?.rateLimitedAt ?? now) + env.rateLimitWaitMillis
 }
 
@@ -155,7 +155,7 @@ const waitKey = (taking: Taking) =>
       return waitFor(
         env,
         env.pool.take({
-          cooledBy: cooledBy(env, due.clock.currentTimeMillisUnsafe(), failures, fiber.getRef(Elsewhere))
+          cooledBy: cooledBy(env, due.clock.currentTimeMillisUnsafe(), failures, fiber.getRef(RouterCall))
         }),
         (lease) => env.pool.release(lease),
         taking.request,
@@ -296,12 +296,9 @@ export const attemptCall = <R extends Attempted, A extends { readonly usage: Pic
     Effect.flatMap(hold(env, request, due, tokens, failures), (held) => {
       const send = withinDeadline(env, request, due, (bound) => call(bound, held.lease.credentials))
       const settled = held.budget === undefined ? send : Effect.tap(send, (reply) => reconcile(held, reply.usage))
-      const traced = Effect.withFiber((fiber) =>
-        Telemetry.untraced(fiber) ? settled : Telemetry.within(
-          settled,
-          Telemetry.llmAttempt,
-          describeAttempt(env, request, attempt, held)
-        )
+      const traced = Telemetry.spanned(
+        { name: Telemetry.llmAttempt, describe: describeAttempt(env, request, attempt, held) },
+        () => settled
       )
       return Effect.onExit(restore(traced), (exit) => letGo(env, held, exit))
     })

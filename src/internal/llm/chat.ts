@@ -8,9 +8,8 @@ import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
 import type { LlmError } from "../../LlmError.js"
 import * as RateLimiter from "../../RateLimiter.js"
-import { OneAttempt } from "../oneAttempt.js"
+import { RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
-import * as Deadline from "../time/deadline.js"
 import { estimateUsage } from "../tokens/estimate.js"
 import { attemptCall } from "./attempt.js"
 import { dueOf } from "./due.js"
@@ -24,25 +23,27 @@ export const chat = (env: Env, input: ChatRequest): Effect.Effect<ChatResponse, 
   if (invalid !== undefined) return Effect.fail(invalid)
   const request = withModel(env, input)
   return Effect.withFiber((fiber) => {
-    const due = dueOf(env, fiber.getRef(Deadline.CallDeadline), fiber.getRef(Clock.Clock))
+    const call = fiber.getRef(RouterCall)
+    const due = dueOf(env, call.deadline, fiber.getRef(Clock.Clock))
     const answer = Effect.flatMap(
       retrying(
         env,
         request,
         due,
         attemptCall(env, request, due, () => RateLimiter.estimateTokens(request), env.client.chat),
-        fiber.getRef(OneAttempt)
+        call.oneAttempt
       ),
       (response) =>
         isMissing(response.usage)
           ? Effect.map(estimateUsage(request, response), (usage) => withCost(env, request, { ...response, usage }))
           : Effect.succeed(withCost(env, request, response))
     )
-    return Telemetry.llmCall(fiber, answer, {
+    return Telemetry.llmCall({
       operation: "chat",
       provider: env.client.provider,
       request,
+      router: call,
       done: Telemetry.annotateResponse
-    })
+    }, () => answer)
   })
 }

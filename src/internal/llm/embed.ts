@@ -7,10 +7,9 @@
 import * as Effect from "effect/Effect"
 import type { EmbeddingResponse, Input as EmbeddingRequest } from "../../Embedding.js"
 import { InvalidRequestError, type LlmError } from "../../LlmError.js"
-import { OneAttempt } from "../oneAttempt.js"
 import * as EmbeddingBatches from "../providers/embeddingBatches.js"
+import { RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
-import * as Deadline from "../time/deadline.js"
 import { estimateEmbeddingUsage } from "../tokens/estimate.js"
 import { attemptCall } from "./attempt.js"
 import { dueOf } from "./due.js"
@@ -46,19 +45,21 @@ export const embed = (env: Env, input: EmbeddingRequest): Effect.Effect<Embeddin
   if (inputs instanceof InvalidRequestError) return Effect.fail(inputs)
   const batches = EmbeddingBatches.split(inputs, env.client.maxEmbeddingInputs)
   return Effect.withFiber((fiber) => {
-    const handedDown = fiber.getRef(Deadline.CallDeadline)
-    const once = fiber.getRef(OneAttempt)
+    const call = fiber.getRef(RouterCall)
+    const handedDown = call.deadline
+    const once = call.oneAttempt
     const embedded = Effect.map(
       Effect.timed(Effect.forEach(batches, (batch) => embedBatch(env, request, handedDown, once, batch), {
         concurrency: env.embeddingConcurrency
       })),
       ([latency, parts]) => withEmbeddingCost(env, request.model, EmbeddingBatches.combine(parts, latency))
     )
-    return Telemetry.llmCall(fiber, embedded, {
+    return Telemetry.llmCall({
       operation: "embeddings",
       provider: env.client.provider,
       request,
+      router: call,
       done: Telemetry.annotateEmbedding
-    })
+    }, () => embedded)
   })
 }

@@ -2,18 +2,19 @@
  * Attempts of an `Llm` call under the retry policy and the call's deadline.
  */
 import type * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
 import { type LlmError, NoCapacityError } from "../../LlmError.js"
 import * as RetryPolicy from "../../RetryPolicy.js"
-import { Elsewhere } from "../oneAttempt.js"
+import { goesElsewhere, RouterCall } from "../routerCall.js"
 import { bounded, deadlineError, type Due } from "./due.js"
 import type { Attempted, Env } from "./env.js"
 
 /**
  * A timeout of a phase (no headers, no first token, a stall): inside a router
- * with somewhere else to go (`Elsewhere`), it is not retried here.
+ * with somewhere else to go (`RouterCall.onward`), it is not retried here.
  */
 const isPhaseTimeout = (error: LlmError): boolean =>
   error._tag === "TimeoutError" && (error.phase === "headers" || error.phase === "firstToken" || error.phase === "idle")
@@ -56,7 +57,10 @@ export const retrying = <A>(
 ): Effect.Effect<A, LlmError> =>
   once
     ? Effect.mapError(attemptOnce(1, undefined), (error) => settle(request, undefined, error))
-    : Effect.catch(attemptOnce(1, undefined), (error) => afterFirst(env, request, due, attemptOnce, error))
+    : Effect.catch(
+      attemptOnce(1, undefined),
+      (error) => afterFirst(env, request, due, attemptOnce, error) as Effect.Effect<A, LlmError>
+    )
 
 // The error a call fails with, given its failures so far.
 const settle = (request: Attempted, failures: Failures | undefined, error: LlmError): LlmError => {
@@ -67,53 +71,34 @@ const settle = (request: Attempted, failures: Failures | undefined, error: LlmEr
     : error
 }
 
-// The call's attempts after its first failed with `first`: the policy's
-// machinery, made only now.
-const afterFirst = <A>(
+// The call's attempts after its first failed with `first`, one at a time: the
+// policy's machinery, made only now.
+const afterFirst = Effect.fnUntraced(function*(
   env: Env,
   request: Attempted,
   due: Due,
-  attemptOnce: (attempt: number, failures: Failures | undefined) => Effect.Effect<A, LlmError>,
+  attemptOnce: (attempt: number, failures: Failures | undefined) => Effect.Effect<unknown, LlmError>,
   first: LlmError
-): Effect.Effect<A, LlmError> => {
-  let failures: Failures | undefined
-  const afterFailure = (
-    error: LlmError,
-    attempt: number,
-    driver: Step | undefined
-  ): Effect.Effect<A, LlmError> =>
-    isPhaseTimeout(error)
-      ? Effect.withFiber((fiber) =>
-        fiber.getRef(Elsewhere)?.elsewhere("TimeoutError") === true
-          ? Effect.fail(error)
-          : retryAfter(error, attempt, driver)
-      )
-      : retryAfter(error, attempt, driver)
-  const retryAfter = (
-    error: LlmError,
-    attempt: number,
-    driver: Step | undefined
-  ): Effect.Effect<A, LlmError> =>
-    Effect.clockWith((clock) => {
-      const seen = failures ??= { rateLimitedAt: undefined, rotatedBy: undefined }
-      if (RetryPolicy.rotatesKey(error)) seen.rotatedBy = error
-      if (error._tag === "RateLimitError") seen.rateLimitedAt ??= clock.currentTimeMillisUnsafe()
+): Effect.fn.Return<unknown, LlmError> {
+  const failures: Failures = { rateLimitedAt: undefined, rotatedBy: undefined }
+  let step: Step | undefined
+  let error = first
+  for (let attempt = 1;; attempt++) {
+    if (isPhaseTimeout(error) && goesElsewhere(yield* RouterCall, "TimeoutError")) return yield* Effect.fail(error)
+    const now = yield* Clock.currentTimeMillis
+    if (RetryPolicy.rotatesKey(error)) failures.rotatedBy = error
+    if (error._tag === "RateLimitError") failures.rateLimitedAt ??= now
+    if (now >= due.at) {
       // A request timeout that the deadline cut short is the deadline's.
-      if (clock.currentTimeMillisUnsafe() >= due.at) {
-        return Effect.fail(
-          error._tag === "TimeoutError" ? deadlineError(env, request, due) : settle(request, failures, error)
-        )
-      }
-      const next = driver === undefined ? Schedule.toStepWithSleep(env.policy) : Effect.succeed(driver)
-      return Effect.flatMap(next, (driver) => {
-        return Effect.matchEffect(bounded(env, Effect.result(driver(error)), request, due), {
-          onFailure: (timeout) => Effect.fail(timeout),
-          onSuccess: (step) =>
-            Result.isFailure(step)
-              ? Effect.fail(settle(request, failures, error))
-              : Effect.catch(attemptOnce(attempt + 1, seen), (again) => afterFailure(again, attempt + 1, driver))
-        })
-      })
-    })
-  return afterFailure(first, 1, undefined)
-}
+      return yield* Effect.fail(
+        error._tag === "TimeoutError" ? deadlineError(env, request, due) : settle(request, failures, error)
+      )
+    }
+    step ??= yield* Schedule.toStepWithSleep(env.policy)
+    const waited = yield* bounded(env, Effect.result(step(error)), request, due)
+    if (Result.isFailure(waited)) return yield* Effect.fail(settle(request, failures, error))
+    const next = yield* Effect.result(attemptOnce(attempt + 1, failures))
+    if (Result.isSuccess(next)) return next.success
+    error = next.failure
+  }
+})

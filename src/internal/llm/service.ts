@@ -6,7 +6,6 @@ import * as KeyPool from "../../KeyPool.js"
 import type { Options, Service } from "../../Llm.js"
 import { ProviderClient } from "../../ProviderClient.js"
 import * as RateLimiter from "../../RateLimiter.js"
-import * as Deadline from "../time/deadline.js"
 import { chat } from "./chat.js"
 import { embed } from "./embed.js"
 import * as Env from "./env.js"
@@ -17,12 +16,10 @@ export const make = (
 ): Effect.Effect<Service, never, ProviderClient | KeyPool.KeyPool | RateLimiter.RateLimiter> =>
   Effect.gen(function*() {
     const env = Env.make(options, yield* ProviderClient, yield* KeyPool.KeyPool, yield* RateLimiter.RateLimiter)
-    // Its calls end by the deadline a Router sets, so the router needs no timer of its own.
     const service: Service = {
       chat: (request) => chat(env, request),
       chatStream: (request) => chatStream(env, request),
-      embed: (request) => embed(env, request),
-      [Deadline.KeepsDeadline]: true
+      embed: (request) => embed(env, request)
     }
     return service
   })

@@ -20,9 +20,8 @@ import type { Usage } from "../../ChatResponse.js"
 import { type LlmError, StreamTruncatedError } from "../../LlmError.js"
 import type { Credentials } from "../../ProviderClient.js"
 import * as RateLimiter from "../../RateLimiter.js"
-import { OneAttempt } from "../oneAttempt.js"
+import { RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
-import * as Deadline from "../time/deadline.js"
 import { estimateStreamUsage, makeReplyCounter, tokenizer } from "../tokens/estimate.js"
 import * as ChunkSources from "../transport/chunkSource.js"
 import { describeAttempt, type Held, hold, letGo, reconcile } from "./attempt.js"
@@ -46,16 +45,6 @@ interface Opened {
   readonly attemptSpan: Tracer.Span | undefined
 }
 
-/**
- * A traced stream's spans: its call span (none when it is a router's attempt,
- * whose span its attempts go under) and when it started, for the time to its
- * first token.
- */
-interface Traced {
-  readonly call: Tracer.Span | undefined
-  readonly startedAt: number
-}
-
 // The provider's stream, read up to its first chunk within the request's
 // timeout (a client's timeout bounds a stream until its first chunk).
 const openFirst = (env: Env, request: ChatRequest, credentials: Credentials, scope: Scope.Scope) =>
@@ -72,43 +61,38 @@ const openFirst = (env: Env, request: ChatRequest, credentials: Credentials, sco
 
 // One attempt at a stream: holds a permit and a key, reads the provider's
 // `chatStream` through its own pull, taken in a scope of the attempt's, and
-// waits for its first chunk, all before the deadline. Fails (and lets go of
-// everything, the request first) before the first chunk; after it, the
-// pull and what the attempt holds belong to the stream.
+// waits for its first chunk, all before the deadline, in the attempt's span
+// (under the call's, else the current one). Fails (and lets go of
+// everything, the request first) before the first chunk; after it, the pull,
+// the span and what the attempt holds belong to the stream.
 const openAttempt =
-  (env: Env, request: ChatRequest, due: Due, traced: Traced | undefined) =>
+  (env: Env, request: ChatRequest, due: Due, callSpan: Tracer.Span | undefined) =>
   (attempt: number, failures: Failures | undefined) =>
     Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(hold(env, request, due, () => RateLimiter.estimateTokens(request), failures), (held) => {
-        const opening = (attemptSpan: Tracer.Span | undefined): Effect.Effect<Opened, LlmError> => {
-          const scope = Scope.makeUnsafe()
-          return Effect.onError(
-            Effect.map(
-              restore(
-                attemptSpan === undefined
-                  ? withinDeadline(env, request, due, (bound) => openFirst(env, bound, held.lease.credentials, scope))
-                  : Telemetry.under(
-                    withinDeadline(env, request, due, (bound) => openFirst(env, bound, held.lease.credentials, scope)),
-                    attemptSpan
-                  )
+      Effect.flatMap(
+        hold(env, request, due, () => RateLimiter.estimateTokens(request), failures),
+        (held) =>
+          Telemetry.spanned({
+            name: Telemetry.llmAttempt,
+            parent: callSpan,
+            describe: describeAttempt(env, request, attempt, held),
+            handedOn: true
+          }, (attemptSpan) => {
+            const scope = Scope.makeUnsafe()
+            return Effect.onError(
+              Effect.map(
+                restore(
+                  withinDeadline(env, request, due, (bound) => openFirst(env, bound, held.lease.credentials, scope))
+                ),
+                (pull): Opened => ({ pull, scope, held, attemptSpan })
               ),
-              (pull): Opened => ({ pull, scope, held, attemptSpan })
-            ),
-            (cause) => {
-              const exit = Exit.failCause(cause)
-              return Effect.andThen(
-                Scope.close(scope, exit),
-                Effect.andThen(letGo(env, held, exit), Telemetry.end(attemptSpan, exit))
-              )
-            }
-          )
-        }
-        if (traced === undefined) return opening(undefined)
-        return Effect.flatMap(
-          Telemetry.start(Telemetry.llmAttempt, traced.call, describeAttempt(env, request, attempt, held)),
-          opening
-        )
-      })
+              (cause) => {
+                const exit = Exit.failCause(cause)
+                return Effect.andThen(Scope.close(scope, exit), letGo(env, held, exit))
+              }
+            )
+          })
+      )
     )
 
 // The Finish chunk's reply and usage on the call span.
@@ -125,18 +109,9 @@ const settledSource = (
   env: Env,
   request: ChatRequest,
   opened: Opened,
-  traced: Traced | undefined,
-  clock: Clock.Clock
+  callSpan: Tracer.Span | undefined
 ): ChunkSources.ChunkSource => {
   const { attemptSpan, held, scope } = opened
-  const callSpan = traced?.call
-  if (callSpan !== undefined) {
-    Telemetry.annotate(
-      callSpan,
-      "llm_router.time_to_first_token_ms",
-      clock.currentTimeMillisUnsafe() - traced!.startedAt
-    )
-  }
   const reply = makeReplyCounter()
   let usage: Usage | undefined
   let outcome: Exit.Exit<unknown, LlmError> = Exit.void
@@ -166,7 +141,7 @@ const settledSource = (
   // there).
   // One step a pull: a batch is settled, a failure (not the end) kept as the stream's outcome.
   const pull = Effect.matchCauseEffect(
-    attemptSpan === undefined ? opened.pull : Telemetry.under(opened.pull, attemptSpan),
+    Telemetry.under(opened.pull, attemptSpan),
     {
       onFailure: (cause) => {
         const failure = Cause.findError(cause)
@@ -176,41 +151,33 @@ const settledSource = (
       onSuccess: settle
     }
   )
-  const close = Effect.suspend(() => {
-    const closed = Effect.andThen(Scope.close(scope, outcome), letGo(env, held, outcome))
-    return traced === undefined
-      ? closed
-      : Effect.andThen(closed, Effect.andThen(Telemetry.end(attemptSpan, outcome), Telemetry.end(callSpan, outcome)))
-  })
+  const close = Effect.suspend(() =>
+    Effect.andThen(
+      Effect.andThen(Scope.close(scope, outcome), letGo(env, held, outcome)),
+      Effect.andThen(Telemetry.end(attemptSpan, outcome), Telemetry.end(callSpan, outcome))
+    )
+  )
   return { pull, close }
 }
 
-// The stream's source, opened up to its first chunk: retried before it,
-// settled (key, permit, budget, cost) after it.
+// The stream's source, opened up to its first chunk in the call's span:
+// retried before it, settled (key, permit, budget, cost) after it.
 const openSource = (env: Env, input: ChatRequest): Effect.Effect<ChunkSources.ChunkSource, LlmError> => {
   const invalid = invalidChat(input, env.client.provider, env.model)
   if (invalid !== undefined) return Effect.fail(invalid)
   const request = withModel(env, input)
-  const opened = (due: Due, once: boolean, traced: Traced | undefined) =>
-    Effect.map(
-      retrying(env, request, due, openAttempt(env, request, due, traced), once),
-      (opened) => settledSource(env, request, opened, traced, due.clock)
-    )
   return Effect.withFiber<ChunkSources.ChunkSource, LlmError>((fiber) => {
-    const due = dueOf(env, fiber.getRef(Deadline.CallDeadline), fiber.getRef(Clock.Clock))
-    const once = fiber.getRef(OneAttempt)
-    if (Telemetry.untraced(fiber)) return opened(due, once, undefined)
+    const call = fiber.getRef(RouterCall)
+    const due = dueOf(env, call.deadline, fiber.getRef(Clock.Clock))
     const startedAt = due.clock.currentTimeMillisUnsafe()
-    if (fiber.getRef(Telemetry.InRouterAttempt)) return opened(due, once, { call: undefined, startedAt })
-    return Effect.flatMap(
-      Telemetry.start(
-        Telemetry.callName("chat", request.model),
-        undefined,
-        Telemetry.describeCall("chat", env.client.provider, request),
-        "client"
-      ),
-      (call) =>
-        Effect.onError(opened(due, once, { call, startedAt }), (cause) => Telemetry.end(call, Exit.failCause(cause)))
+    return Telemetry.llmCall(
+      { operation: "chat", provider: env.client.provider, request, router: call, handedOn: true },
+      (callSpan) =>
+        Effect.map(retrying(env, request, due, openAttempt(env, request, due, callSpan), call.oneAttempt), (opened) => {
+          const firstTokenMillis = due.clock.currentTimeMillisUnsafe() - startedAt
+          Telemetry.annotate(callSpan, "llm_router.time_to_first_token_ms", firstTokenMillis)
+          return settledSource(env, request, opened, callSpan)
+        })
     )
   })
 }

@@ -5,7 +5,7 @@
  *
  * closed --(N failures within the window)--> open --(period over)--> half-open
  * half-open: one request (the probe) is let through, as one attempt of the
- * deployment's `Llm` (`OneAttempt`); its success closes the breaker, its
+ * deployment's `Llm` (`RouterCall.oneAttempt`); its success closes the breaker, its
  * failure opens it again for another period, and a probe that is interrupted
  * leaves it half-open for the next request.
  */

@@ -62,8 +62,8 @@ export interface Built {
 }
 
 // The deployment's Llm, checked against the budget and recorded in the
-// ledger when the options have them. It still keeps the call's deadline when
-// the Llm it wraps does: the deadline is in the context the wrappers run in.
+// ledger when the options have them. What the router tells the Llm
+// (`RouterCall`) is in the context the wrappers run in, so it reaches it.
 const decorate = (
   options: Options,
   deployment: Deployment<unknown, unknown>,

@@ -3,20 +3,18 @@
  * fallbacks, until one succeeds, all under one deadline.
  */
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
+import type * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import type * as Fiber from "effect/Fiber"
-import * as Random from "effect/Random"
+import type * as Random from "effect/Random"
 import type * as Tracer from "effect/Tracer"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
-import { type Attempt, type LlmError, ModelNotFoundError, TimeoutError } from "../../LlmError.js"
+import { type Attempt, type LlmError, TimeoutError } from "../../LlmError.js"
 import type { ErrorTag, Fallback } from "../../Router.js"
 import { withAttempts } from "../llmError/withAttempts.js"
-import { Elsewhere, OneAttempt, type Onward } from "../oneAttempt.js"
+import { type Onward, outside, RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
-import * as Deadline from "../time/deadline.js"
+import { timeoutFail } from "../time/timeout.js"
 import { enter, settleFailure, settleSuccess, type State } from "./deployment.js"
 import { type Call, firstUnheld, noneUsable, type Pick, usable } from "./picking.js"
 import { provider, type Settings } from "./settings.js"
@@ -28,8 +26,6 @@ export interface Core {
   readonly addresses: ReadonlyMap<string, ReadonlyArray<State>>
   /** The deployments of a request that names no model. */
   readonly everyone: ReadonlyArray<State>
-  /** Whether every deployment ends its calls by the deadline the router sets (then no timer is needed). */
-  readonly keepsDeadlines: boolean
   readonly pick: Pick
 }
 
@@ -37,16 +33,28 @@ export interface Core {
 export type Restore = <A, E>(effect: Effect.Effect<A, E>) => Effect.Effect<A, E>
 
 /**
- * One attempt at a deployment: the request with the deployment's model.
- * `restore`: the call's `Routing.restore`; `span`: the attempt's, traced,
- * which a stream ends when it closes (a call's ends with the attempt).
+ * How a call reaches a deployment, and what its answer holds (a chat's, an
+ * embedding's, a stream's).
  */
-export type Send<A> = (
-  state: State,
-  request: ChatRequest,
-  restore: Restore | undefined,
-  span: Tracer.Span | undefined
-) => Effect.Effect<A, LlmError>
+export interface Sender<A> {
+  /**
+   * One attempt at a deployment: the request with the deployment's model.
+   * `restore`: the call's (`Start.restore`); `span`: the attempt's, traced,
+   * which a stream ends when it closes (a call's ends with the attempt).
+   */
+  readonly send: (
+    state: State,
+    request: ChatRequest,
+    restore: Restore | undefined,
+    span: Tracer.Span | undefined
+  ) => Effect.Effect<A, LlmError>
+  /** A stream's: its answer holds its deployment, and its attempt's span, until the stream closes. */
+  readonly held: boolean
+  /** Lets go of what a successful attempt holds (a stream's), for a hedge's second success. */
+  readonly discard?: ((value: A) => Effect.Effect<void>) | undefined
+  /** What a whole answer adds to the call's span (a stream's go on its Finish chunk). */
+  readonly done?: ((span: Tracer.Span, answer: A) => void) | undefined
+}
 
 /** A failed attempt as the call's final error lists it: a timeout with its phase. */
 const attemptOf = (state: State, error: LlmError): Attempt =>
@@ -54,19 +62,33 @@ const attemptOf = (state: State, error: LlmError): Attempt =>
     ? { deployment: state.name, error: error._tag, message: error.message, phase: error.phase }
     : { deployment: state.name, error: error._tag, message: error.message }
 
-/** What a call starts from (`begin`'s). */
+/** What a call is made of (`Routing`'s). */
 export interface RoutingOptions<A> {
   readonly core: Core
   readonly request: ChatRequest
   /** The address the request names: "" when it names none and the router has no model of its own. */
   readonly address: string
   readonly members: ReadonlyArray<State>
-  readonly send: Send<A>
-  /** A stream's call: its answer holds its deployment, and its attempt's span, until the stream closes. */
-  readonly held: boolean
+  readonly sender: Sender<A>
   readonly clock: Clock.Clock
   /** The fiber's `Random`: a seeded one reproduces every pick. */
   readonly random: Random.Random
+  /** The call's span, when traced: each attempt gets a span under it when it is sampled. */
+  readonly span: Tracer.Span | undefined
+}
+
+/** Where the call's attempts start from (`Routing.attempt`'s). */
+export interface Start {
+  /** The call the router itself runs in (an outer router's, else `outside`), read when the attempts start. */
+  readonly outer: RouterCall
+  /**
+   * A caller that runs the attempts in an uninterruptible region of its own
+   * (a stream, until its source is handed out): its restore, which gives them
+   * back the caller's interruptibility; the router's timer waits as the caller does.
+   */
+  readonly restore?: Restore | undefined
+  /** A stream that broke after its first chunk: the deployment and the error the call goes on from. */
+  readonly broken?: { readonly state: State; readonly error: LlmError } | undefined
 }
 
 /**
@@ -96,38 +118,35 @@ class Early {
 export class Routing<A> implements Call, Onward {
   readonly core: Core
   readonly request: ChatRequest
-  readonly send: Send<A>
-  readonly held: boolean
+  readonly sender: Sender<A>
   readonly clock: Clock.Clock
   /** The fiber's `Random`: a seeded one reproduces every pick. */
   readonly random: Random.Random
   readonly address: string
+  /** The call's span, when traced and sampled: each attempt gets a span under it. */
+  readonly span: Tracer.Span | undefined
   readonly attempts: Array<Attempt> = []
   readonly tried: Array<State> = []
   readonly usedFallbacks: Array<Fallback> = []
+  /** The deployments whose attempt is under way: the ones the call's deadline cuts, listed in its error. */
+  readonly running: Array<State> = []
   minContext = 0
   last: { readonly state: State; readonly error: LlmError } | undefined = undefined
   members: ReadonlyArray<State>
   from: string
-  /** The call's deadline (`Clock` milliseconds), which its attempts run under as `Deadline.CallDeadline`. */
+  /** The call's deadline (`Clock` milliseconds), set by `attempt`. */
   deadlineAt = Infinity
-  /**
-   * Set by a caller that runs the attempts in an uninterruptible region of
-   * its own (a stream, until its source is handed out): gives them back the
-   * caller's interruptibility; any timer of the router's waits as the caller does.
-   */
+  /** What the attempts are told (`RouterCall`), set by `attempt`: the deadline, this call as where to go on. */
+  call: RouterCall = outside
+  /** `Start.restore` of the attempts under way. */
   restore: Restore | undefined = undefined
-  /** Lets go of what a successful attempt holds (a stream's), for a hedge's second success. */
-  discard: ((value: A) => Effect.Effect<void>) | undefined = undefined
-  /** The call's span, when traced and sampled: each attempt gets a span under it. */
-  span: Tracer.Span | undefined = undefined
   constructor(options: RoutingOptions<A>) {
     this.core = options.core
     this.request = options.request
-    this.send = options.send
-    this.held = options.held
+    this.sender = options.sender
     this.clock = options.clock
     this.random = options.random
+    this.span = options.span !== undefined && options.span.sampled ? options.span : undefined
     this.address = options.address === "" ? "every deployment" : options.address
     this.members = options.members
     this.from = options.address
@@ -199,78 +218,103 @@ export class Routing<A> implements Call, Onward {
     return restore(this.next())
   }
 
-  // The attempt, in a span of its own when the call is traced.
+  // The attempt, in a span of its own when the call is traced (a stream's ends when the stream closes), then
+  // the next attempt (`chain`) after a failure, or the answer.
   traceAttempt(sending: Sending<A>): Effect.Effect<A, LlmError> {
-    if (this.span === undefined) return this.sendTo(sending, undefined)
     const state = sending.state
-    const describe = Telemetry.describeAttempt(
-      state.provider,
-      state.model,
-      this.tried.length,
-      "llm_router.deployment",
-      state.name
-    )
-    return Effect.flatMap(
-      Telemetry.start(Telemetry.routerAttempt, this.span, describe),
-      (span) => this.sendTo(sending, span)
-    )
+    const settled = Telemetry.spanned({
+      name: Telemetry.routerAttempt,
+      parent: this.span,
+      describe: Telemetry.describeAttempt(
+        state.provider,
+        state.model,
+        this.tried.length,
+        "llm_router.deployment",
+        state.name
+      ),
+      handedOn: this.sender.held,
+      skip: this.span === undefined
+    }, (span) => this.sendTo(sending, span))
+    return Effect.matchCauseEffect(settled, {
+      onFailure: (cause) => {
+        const error = cause.reasons.find(Cause.isFailReason)?.error
+        if (error === undefined) return Effect.failCause(cause)
+        return sending.chain ? sending.restore(this.failed(state, error)) : Effect.fail(error)
+      },
+      onSuccess: (value) =>
+        sending.claim !== undefined ? sending.claim(value) : Effect.succeed(this.answered(state, value))
+    })
   }
 
-  // `attemptOn`'s attempt, entered; traced, in its span, which ends with it
-  // (a stream's, when the stream closes).
+  // What the attempt is told: the call's, a probe's one attempt, the attempt's span.
+  attemptCall(probe: boolean, span: Tracer.Span | undefined): RouterCall {
+    const call = this.call
+    return (probe && !call.oneAttempt) || (span !== undefined && !call.inAttemptSpan)
+      ? { ...call, oneAttempt: call.oneAttempt || probe, inAttemptSpan: call.inAttemptSpan || span !== undefined }
+      : call
+  }
+
+  // `attemptOn`'s attempt, entered, under what the router tells it (`RouterCall`), then settled.
   sendTo(sending: Sending<A>, span: Tracer.Span | undefined): Effect.Effect<A, LlmError> {
-    const { claim, probe, restore, state } = sending
+    const { probe, restore, state } = sending
     const settings = this.core.settings
-    const sent = this.send(state, this.routed(state), this.restore, span)
-    const traced = span === undefined ? sent : Telemetry.asRouterAttempt(sent, span)
+    const sent = Effect.provideService(
+      Telemetry.under(this.sender.send(state, this.routed(state), this.restore, span), span),
+      RouterCall,
+      this.attemptCall(probe, span)
+    )
     // Shared (`Options.shared`): settled locally as in memory, then the transition goes to the store
     // before the call goes on, so its next pick sees what Redis says.
     const before = state.shared === undefined ? undefined : Shared.before(state)
-    return Effect.matchCauseEffect(restore(probe ? Effect.provideService(traced, OneAttempt, true) : traced), {
+    this.running.push(state)
+    return Effect.matchCauseEffect(restore(sent), {
       onFailure: (cause) => {
         const error = cause.reasons.find(Cause.isFailReason)?.error
-        settleFailure(settings, state, probe, this.clock.currentTimeMillisUnsafe(), error)
-        if (before === undefined) return this.afterFailure(sending, span, cause, error)
-        return Effect.andThen(
-          Shared.report(settings, state, probe, before, error),
-          Effect.suspend(() => this.afterFailure(sending, span, cause, error))
-        )
+        const now = this.clock.currentTimeMillisUnsafe()
+        this.stopped(state, error === undefined && now >= this.deadlineAt)
+        settleFailure(settings, state, probe, now, error)
+        if (before === undefined) return Effect.failCause(cause)
+        return Effect.andThen(Shared.report(settings, state, probe, before, error), Effect.failCause(cause))
       },
       onSuccess: (value) => {
         const now = this.clock.currentTimeMillisUnsafe()
-        settleSuccess(settings, state, { startMillis: sending.now, now, reply: value, held: this.held })
-        if (before === undefined) return this.afterSuccess(state, claim, span, value)
-        return Effect.andThen(
-          Shared.report(settings, state, probe, before, "success"),
-          Effect.suspend(() => this.afterSuccess(state, claim, span, value))
-        )
+        this.stopped(state, false)
+        settleSuccess(settings, state, { startMillis: sending.now, now, reply: value, held: this.sender.held })
+        if (before === undefined) return Effect.succeed(value)
+        return Effect.as(Shared.report(settings, state, probe, before, "success"), value)
       }
     })
   }
 
-  // A settled attempt's failure: its span ended, then the next attempt (`chain`) or the error.
-  afterFailure(
-    sending: Sending<A>,
-    span: Tracer.Span | undefined,
-    cause: Cause.Cause<LlmError>,
-    error: LlmError | undefined
-  ): Effect.Effect<A, LlmError> {
-    if (span !== undefined) Telemetry.endUnsafe(span, Exit.failCause(cause), this.clock)
-    if (error === undefined) return Effect.failCause(cause)
-    return sending.chain ? sending.restore(this.failed(sending.state, error)) : Effect.fail(error)
+  // An attempt no longer under way; one the deadline cut (interrupted past it) is listed as cut.
+  stopped(state: State, cut: boolean): void {
+    const at = this.running.indexOf(state)
+    if (at >= 0) this.running.splice(at, 1)
+    if (cut) this.attempts.push(this.cut(state))
   }
 
-  // A settled attempt's success: its span ended (a stream's when it closes), then the hedge's claim or the answer.
-  afterSuccess(
-    state: State,
-    claim: ((value: A) => Effect.Effect<A>) | undefined,
-    span: Tracer.Span | undefined,
-    value: A
-  ) {
-    if (span !== undefined && !this.held) Telemetry.endUnsafe(span, Exit.succeed(value), this.clock)
-    if (claim !== undefined) return claim(value)
-    Telemetry.annotate(this.span, "llm_router.deployment", state.name)
-    return Effect.succeed(value)
+  // An attempt the call's deadline cut, as its error lists it.
+  cut(state: State): Attempt {
+    return attemptOf(
+      state,
+      new TimeoutError({
+        provider: state.provider,
+        model: state.model,
+        timeout: this.core.settings.deadline,
+        phase: "deadline",
+        detail: "the call's deadline passed during this attempt"
+      })
+    )
+  }
+
+  // The answer, on the call's span: the deployment that gave it, the attempts, what a whole answer adds.
+  answered(state: State, value: A): A {
+    const span = this.span
+    if (span === undefined) return value
+    Telemetry.annotate(span, "llm_router.deployment", state.name)
+    Telemetry.annotate(span, "llm_router.attempts", this.tried.length)
+    if (this.sender.done !== undefined) this.sender.done(span, value)
+    return value
   }
 
   /**
@@ -298,12 +342,12 @@ export class Routing<A> implements Call, Onward {
     const claim = (state: State) => (value: A): Effect.Effect<A> => {
       if (won === undefined) {
         won = { value }
-        Telemetry.annotate(this.span, "llm_router.deployment", state.name)
         const loser = state === first ? second : first
         if (loser !== undefined && !failures.some((failure) => failure.state === loser)) loser.hedgesCancelled++
-        return Effect.succeed(value)
+        return Effect.succeed(this.answered(state, value))
       }
-      return Effect.andThen(this.discard === undefined ? Effect.void : this.discard(value), Effect.interrupt)
+      const discard = this.sender.discard
+      return Effect.andThen(discard === undefined ? Effect.void : discard(value), Effect.interrupt)
     }
     // Before the hedge starts, a failure ends the race at once and the call goes on as without hedging.
     const primary = Effect.catch(
@@ -327,7 +371,7 @@ export class Routing<A> implements Call, Onward {
     // Interrupted once a winner has claimed its answer (a stream's): let go of it.
     const settled = Effect.onInterrupt(
       this.restore === undefined ? race : this.restore(race),
-      () => won === undefined || this.discard === undefined ? Effect.void : this.discard(won.value)
+      () => won === undefined || this.sender.discard === undefined ? Effect.void : this.sender.discard(won.value)
     )
     return Effect.matchCauseEffect(settled, {
       onSuccess: (value) => value instanceof Early ? this.failed(first, value.error) : Effect.succeed(value),
@@ -343,7 +387,7 @@ export class Routing<A> implements Call, Onward {
 
   // Whether, were the deployment tried last to fail with `tag` now, another
   // one or a fallback is there to go to, as `failed` goes on (read by the
-  // `Llm` before it waits on the same deployment, `Elsewhere`).
+  // `Llm` before it waits on the same deployment, `RouterCall.onward`).
   elsewhere(tag: ErrorTag): boolean {
     const now = this.clock.currentTimeMillisUnsafe()
     if (now >= this.deadlineAt) return false
@@ -390,43 +434,38 @@ export class Routing<A> implements Call, Onward {
 
   /**
    * The call's attempts from here under its deadline, the sooner of the
-   * router's own from now and `inherited` (a router above this one's): the
-   * first attempt or, after `failedState` broke with `error` (a stream that
-   * broke after its first chunk, when the deadline of its opening is long
-   * past), the next one the rules allow. Each attempt runs under it
-   * (`Deadline.CallDeadline`), and it is checked between attempts. When a
-   * deployment may not keep it, a timer bounds the attempts too.
+   * router's own from now and the outer call's (a router above this one's):
+   * the first attempt or, after a stream broke (`Start.broken`, when the
+   * deadline of its opening is long past), the next one the rules allow. Each
+   * attempt is told it (`RouterCall`), and it is checked between attempts; a
+   * timer bounds the attempts, whatever their `Llm` does (a decorator may wait).
    */
-  attempt(inherited: number, failedState?: State, error?: LlmError): Effect.Effect<A, LlmError> {
-    const core = this.core
-    this.deadlineAt = Math.min(inherited, this.clock.currentTimeMillisUnsafe() + core.settings.deadlineMillis)
-    if (core.keepsDeadlines) {
-      return this.underCall(failedState === undefined ? this.next() : this.failed(failedState, error!))
+  attempt(start: Start): Effect.Effect<A, LlmError> {
+    const now = this.clock.currentTimeMillisUnsafe()
+    const outer = start.outer
+    this.deadlineAt = Math.min(outer.deadline, now + this.core.settings.deadlineMillis)
+    this.call = {
+      deadline: this.deadlineAt,
+      oneAttempt: outer.oneAttempt,
+      onward: this,
+      inAttemptSpan: outer.inAttemptSpan
     }
-    const calls = this.underCall(
-      Effect.suspend(() => failedState === undefined ? this.next() : this.failed(failedState, error!))
-    )
-    const restore = this.restore
-    const bounded = Deadline.within(
+    const restore = this.restore = start.restore
+    const broken = start.broken
+    const calls = Effect.suspend(() => broken === undefined ? this.next() : this.failed(broken.state, broken.error))
+    const bounded = timeoutFail(
       restore === undefined ? calls : Effect.uninterruptible(calls),
-      core.settings.deadline,
-      inherited,
+      Duration.millis(Math.max(0, this.deadlineAt - now)),
       () => this.timedOut()
     )
     return restore === undefined ? bounded : restore(bounded)
   }
 
-  // `attempts` under the call's deadline (`Deadline.CallDeadline`) with this call as their `Elsewhere`: both given
-  // in one change of the fiber's context.
-  underCall(attempts: Effect.Effect<A, LlmError>): Effect.Effect<A, LlmError> {
-    return Effect.updateContext(
-      attempts,
-      (context: Context.Context<never>) =>
-        Context.add(Context.add(context, Deadline.CallDeadline, this.deadlineAt), Elsewhere, this)
-    )
-  }
-
+  // The call's deadline error: every attempt, those it cut included.
   timedOut(): LlmError {
+    const attempts = this.running.length === 0
+      ? this.attempts
+      : [...this.attempts, ...this.running.map((state) => this.cut(state))]
     return withAttempts(
       new TimeoutError({
         provider,
@@ -435,94 +474,7 @@ export class Routing<A> implements Call, Onward {
         phase: "deadline",
         detail: "the call's deadline passed, every attempt and fallback included"
       }),
-      this.attempts
+      attempts
     )
   }
 }
-
-/**
- * Starts a call: its address's deployments, with the fiber's clock and random
- * source; `undefined` when the request's model names nothing.
- */
-export const begin = <A>(
-  core: Core,
-  request: ChatRequest,
-  send: Send<A>,
-  held: boolean,
-  fiber: Fiber.Fiber<unknown, unknown>
-): Routing<A> | undefined => {
-  const members = request.model === undefined ? core.everyone : core.addresses.get(request.model)
-  if (members === undefined) return undefined
-  return new Routing({
-    core,
-    request,
-    address: request.model ?? core.settings.model ?? "",
-    members,
-    send,
-    held,
-    clock: fiber.getRef(Clock.Clock),
-    random: fiber.getRef(Random.Random)
-  })
-}
-
-/** The error of a request whose model names no deployment, group or model. */
-export const unknownAddress = (core: Core, request: ChatRequest) =>
-  Effect.fail(
-    new ModelNotFoundError({
-      provider,
-      model: request.model!,
-      detail: `no deployment, group or model is named ${request.model}; known: ${[...core.addresses.keys()].join(", ")}`
-    })
-  )
-
-/** How a traced call names and describes its span, and what its answer adds. */
-export interface Traced<A> {
-  readonly operation: Telemetry.Operation
-  readonly done: (span: Tracer.Span, answer: A) => void
-}
-
-/** The model a call span names: the address asked for, else the router's own model. */
-export const calledModel = (core: Core, request: ChatRequest): string | undefined =>
-  request.model ?? core.settings.model
-
-/** The router's call span's first attributes; it becomes the call's `span`, the parent of its attempts'. */
-export const describeCall = (routing: Routing<unknown>, operation: Telemetry.Operation) => {
-  const request = routing.request
-  const model = calledModel(routing.core, request)
-  const describe = Telemetry.describeCall(
-    operation,
-    provider,
-    request.model === model ? request : { ...request, model }
-  )
-  return (span: Tracer.Span) => {
-    routing.span = span
-    describe(span)
-  }
-}
-
-/**
- * Runs a whole call (a chat, an embedding) under the deadline it inherits and
- * the router's own; traced, in a call span with one span per attempt.
- */
-export const run = <A>(
-  core: Core,
-  request: ChatRequest,
-  send: Send<A>,
-  traced: Traced<A>
-): Effect.Effect<A, LlmError> =>
-  Effect.withFiber((fiber) => {
-    const routing = begin(core, request, send, false, fiber)
-    if (routing === undefined) return unknownAddress(core, request)
-    const inherited = fiber.getRef(Deadline.CallDeadline)
-    if (Telemetry.untraced(fiber)) return routing.attempt(inherited)
-    return Telemetry.within(
-      Effect.suspend(() => routing.attempt(inherited)),
-      Telemetry.callName(traced.operation, calledModel(core, request)),
-      describeCall(routing as Routing<unknown>, traced.operation),
-      (span, answer) => {
-        traced.done(span, answer)
-        span.attribute("llm_router.attempts", routing.tried.length)
-      },
-      true
-    )
-  })

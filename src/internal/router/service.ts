@@ -14,18 +14,20 @@ import { InvalidRequestError, type LlmError } from "../../LlmError.js"
 import type { OptionsError } from "../../OptionsError.js"
 import type { Deployment, Options, Service } from "../../Router.js"
 import * as Telemetry from "../telemetry.js"
-import * as Deadline from "../time/deadline.js"
 import * as Deployments from "./deployment.js"
 import { addressesOf, picker } from "./picking.js"
-import { type Core, run, type Send, type Traced } from "./routing.js"
+import type { Core, Sender } from "./routing.js"
+import { run } from "./run.js"
 import * as Settings from "./settings.js"
 import * as Shared from "./shared.js"
 import * as Status from "./status.js"
 import { chatStream } from "./stream.js"
 
-const sendChat: Send<ChatResponse> = (state, routed) => state.llm.chat(routed)
-const tracedChat: Traced<ChatResponse> = { operation: "chat", done: Telemetry.annotateResponse }
-const tracedEmbedding: Traced<EmbeddingResponse> = { operation: "embeddings", done: Telemetry.annotateEmbedding }
+const chatSender: Sender<ChatResponse> = {
+  send: (state, routed) => state.llm.chat(routed),
+  held: false,
+  done: Telemetry.annotateResponse
+}
 
 // `core` over the deployments `keep` keeps, every address still known (a fallback to one with none left goes on
 // from there, as to one whose deployments are all cooling down).
@@ -64,11 +66,10 @@ const makeService = (
     settings,
     addresses,
     everyone: options.model === undefined ? states : addresses.get(options.model)!,
-    keepsDeadlines: states.every((state) => Deadline.keeps(state.llm)),
     pick: picker(settings)
   }
 
-  const chat = (request: ChatRequest): Effect.Effect<ChatResponse, LlmError> => run(core, request, sendChat, tracedChat)
+  const chat = (request: ChatRequest): Effect.Effect<ChatResponse, LlmError> => run(core, request, chatSender, "chat")
 
   // Embeddings go the same way as a chat with the same model: addressed,
   // picked, retried elsewhere and fallen back by the same rules, with the
@@ -83,20 +84,15 @@ const makeService = (
     const members = request.model === undefined ? embedding.everyone : embedding.addresses.get(request.model)
     if (members !== undefined && members.length === 0) return Effect.fail(cannotEmbed(core, request, tokens))
     const asChat: ChatRequest = request.model === undefined ? { messages: [] } : { messages: [], model: request.model }
-    const sendEmbedding: Send<EmbeddingResponse> = (state) =>
-      state.llm.embed(request.model === state.model ? request : { ...request, model: state.model })
-    return run(embedding, asChat, sendEmbedding, tracedEmbedding)
+    const sender: Sender<EmbeddingResponse> = {
+      send: (state) => state.llm.embed(request.model === state.model ? request : { ...request, model: state.model }),
+      held: false,
+      done: Telemetry.annotateEmbedding
+    }
+    return run(embedding, asChat, sender, "embeddings")
   }
 
-  // A router keeps the deadline it runs under too, so it can be a deployment of another router.
-  const service: Service = {
-    chat,
-    chatStream: chatStream(core),
-    embed,
-    status: Status.make(options, states),
-    [Deadline.KeepsDeadline]: true
-  }
-  return service
+  return { chat, chatStream: chatStream(core), embed, status: Status.make(options, states) }
 }
 
 /** `Router.make`: invalid options fail with `OptionsError`. */

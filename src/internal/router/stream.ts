@@ -18,11 +18,12 @@ import type * as ChatChunk from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { Usage } from "../../ChatResponse.js"
 import { type LlmError, StreamTruncatedError } from "../../LlmError.js"
+import { RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
-import * as Deadline from "../time/deadline.js"
 import * as ChunkSources from "../transport/chunkSource.js"
 import { holdFor, release, settleStreamFailure, type State } from "./deployment.js"
-import { begin, calledModel, type Core, describeCall, type Routing, type Send, unknownAddress } from "./routing.js"
+import type { Core, Restore, Routing, Sender } from "./routing.js"
+import { callSpan, membersOf, routing as routingOf, unknownAddress } from "./run.js"
 import * as Shared from "./shared.js"
 
 /**
@@ -42,7 +43,7 @@ interface Opened {
 const close = (opened: Opened, exit: Exit.Exit<void, LlmError>): Effect.Effect<void> => {
   release(opened.state)
   const closed = Scope.close(opened.scope, exit)
-  return opened.span === undefined ? closed : Effect.andThen(closed, Telemetry.end(opened.span, exit))
+  return Effect.andThen(closed, Telemetry.end(opened.span, exit))
 }
 
 // A hedge's second stream to reach its first chunk, after the winner: nothing of it is used.
@@ -52,8 +53,13 @@ const discard = (opened: Opened) => close(opened, Exit.interrupt())
 // attempt's, which holds what the stream holds) up to its first chunk, with
 // the deployment it holds until the stream is closed. Any `Llm` is read this
 // way: for one built by `Llm.make` or a router, the pull is its source's own.
-// `restore`: the stream's, set before every opening.
-const openSend: Send<Opened> = (state, routed, restore, span) => {
+// `restore`: the stream's, given at every opening.
+const openSend = (
+  state: State,
+  routed: ChatRequest,
+  restore: Restore | undefined,
+  span: Tracer.Span | undefined
+): Effect.Effect<Opened, LlmError> => {
   const scope = Scope.makeUnsafe()
   return Effect.onError(
     restore!(ChunkSources.openFirst(
@@ -70,6 +76,8 @@ const openSend: Send<Opened> = (state, routed, restore, span) => {
     (cause) => Scope.close(scope, Exit.failCause(cause))
   )
 }
+
+const streamSender: Sender<Opened> = { send: openSend, held: true, discard }
 
 // The deployment's stream as the router gives it out: a Finish chunk's
 // rate-limit headers hold the deployment back and its skipped events count in
@@ -106,12 +114,11 @@ const routedSource = (
   // uninterruptible region of its own, so an opened stream is always `current`.
   const restart = (failed: State, error: LlmError): Effect.Effect<ChunkSources.Batch, LlmError> =>
     Effect.withFiber((fiber) =>
-      Effect.uninterruptibleMask((restore) => {
-        routing.restore = restore
-        return Effect.andThen(
+      Effect.uninterruptibleMask((restore) =>
+        Effect.andThen(
           letGo(Exit.fail(error)),
           Effect.map(
-            routing.attempt(fiber.getRef(Deadline.CallDeadline), failed, error),
+            routing.attempt({ outer: fiber.getRef(RouterCall), restore, broken: { state: failed, error } }),
             (opened): ChunkSources.Batch => {
               current = opened
               head = opened.first
@@ -125,7 +132,7 @@ const routedSource = (
             }
           )
         )
-      })
+      )
     )
   // After a break counted against `failed`: a restart elsewhere, or the stream's failure.
   const afterBreak = (failed: State, error: LlmError): Effect.Effect<ChunkSources.Batch, LlmError> => {
@@ -179,9 +186,7 @@ const routedSource = (
         }
       }
     ),
-    close: Effect.suspend(() =>
-      span === undefined ? letGo(outcome) : Effect.andThen(letGo(outcome), Telemetry.end(span, outcome))
-    )
+    close: Effect.suspend(() => Effect.andThen(letGo(outcome), Telemetry.end(span, outcome)))
   }
 }
 
@@ -189,41 +194,24 @@ const routedSource = (
 export const chatStream = (core: Core) => {
   // The call runs in this region (each deployment's stream opened through its
   // `restore`), so no interruption lands between a stream opened and the
-  // source handed out.
+  // source handed out. Traced, the call's span lasts until the stream closes,
+  // with the time to its first token.
   const openSource = (request: ChatRequest): Effect.Effect<ChunkSources.ChunkSource, LlmError> =>
     Effect.withFiber((fiber) => {
-      const routing = begin(core, request, openSend, true, fiber)
-      if (routing === undefined) return unknownAddress(core, request)
-      routing.discard = discard
-      const inherited = fiber.getRef(Deadline.CallDeadline)
-      const opened = (span: Tracer.Span | undefined) =>
-        Effect.uninterruptibleMask((restore) => {
-          routing.restore = restore
-          return Effect.map(routing.attempt(inherited), (first) => routedSource(core, routing, first, span))
-        })
-      if (Telemetry.untraced(fiber)) return opened(undefined)
-      // Traced: the call's span until the stream closes, with the time to its first token.
-      const startedAt = routing.clock.currentTimeMillisUnsafe()
-      return Effect.flatMap(
-        Telemetry.start(
-          Telemetry.callName("chat", calledModel(core, request)),
-          undefined,
-          describeCall(routing as Routing<unknown>, "chat"),
-          "client"
-        ),
-        (span) =>
-          Effect.matchCauseEffect(opened(span), {
-            onFailure: (cause) => Effect.andThen(Telemetry.end(span, Exit.failCause(cause)), Effect.failCause(cause)),
-            onSuccess: (source) => {
-              Telemetry.annotate(
-                span,
-                "llm_router.time_to_first_token_ms",
-                routing.clock.currentTimeMillisUnsafe() - startedAt
-              )
-              return Effect.succeed(source)
-            }
+      const members = membersOf(core, request)
+      if (members === undefined) return unknownAddress(core, request)
+      const outer = fiber.getRef(RouterCall)
+      return Telemetry.spanned(callSpan(core, request, "chat", true), (span) => {
+        const routing = routingOf(core, request, members, streamSender, { fiber, span })
+        const startedAt = routing.clock.currentTimeMillisUnsafe()
+        return Effect.uninterruptibleMask((restore) =>
+          Effect.map(routing.attempt({ outer, restore }), (first) => {
+            const firstTokenMillis = routing.clock.currentTimeMillisUnsafe() - startedAt
+            Telemetry.annotate(span, "llm_router.time_to_first_token_ms", firstTokenMillis)
+            return routedSource(core, routing, first, span)
           })
-      )
+        )
+      })
     })
   return (request: ChatRequest): Stream.Stream<ChatChunk.ChatChunk, LlmError> =>
     ChunkSources.streamFromSource(openSource(request))

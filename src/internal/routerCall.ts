@@ -1,0 +1,58 @@
+/**
+ * What a `Router` tells the `Llm` it calls about the call in progress: one
+ * `Context.Reference`, provided by the router around each attempt and read by
+ * `Llm.make`'s calls when they start.
+ *
+ * - `deadline`: when the whole call ends (the router's, with every attempt and
+ *   fallback); a call ends by the sooner of it and its own.
+ * - `oneAttempt`: the attempt is a breaker's half-open probe, whose single
+ *   outcome decides whether a failing deployment takes traffic again; the call
+ *   makes one attempt whatever its retry policy says (a probe that retried
+ *   would keep a recovering deployment busy, and its last failure would open
+ *   the breaker for another period).
+ * - `onward`: whether the router has somewhere else to go; a call reads it
+ *   only before it would wait on the same deployment (a phase timeout it would
+ *   retry, keys all cooling), and leaves that wait to the router when it has.
+ * - `inAttemptSpan`: the call runs under a router's attempt span, which stands
+ *   for the call span the `Llm` would make.
+ *
+ * It is in the context the call runs in, so a decorator between the router
+ * and the `Llm` (a budget, a ledger, one an application writes) passes it on
+ * without a line of code. A router inside a router reads the outer one's and
+ * provides its own: the sooner deadline, a probe of either, itself as the
+ * place to go on.
+ */
+import * as Context from "effect/Context"
+import type { LlmError } from "../LlmError.js"
+
+/** Where else a call may go: whether, were its attempt to fail with `tag` now, the router would take it elsewhere. */
+export interface Onward {
+  elsewhere(tag: LlmError["_tag"]): boolean
+}
+
+/** The call in progress, as a router sees it. */
+export interface RouterCall {
+  /** When the call ends, in `Clock` milliseconds; `Infinity` when no router set one. */
+  readonly deadline: number
+  /** Whether the call makes one attempt only: a router's half-open probe. */
+  readonly oneAttempt: boolean
+  /** The router that could take the call elsewhere; `undefined` outside a router. */
+  readonly onward: Onward | undefined
+  /** Whether the call runs under a router's attempt span (then it makes no call span of its own). */
+  readonly inAttemptSpan: boolean
+}
+
+/** A call no router runs. */
+export const outside: RouterCall = { deadline: Infinity, oneAttempt: false, onward: undefined, inAttemptSpan: false }
+
+/** The call in progress: `outside` unless a router provides it. */
+export const RouterCall = Context.Reference<RouterCall>("effect-llm-router/internal/RouterCall", {
+  defaultValue: () => outside
+})
+
+/**
+ * Whether the call should leave a wait that fails with `tag` to the router:
+ * it runs in a router with another deployment or a fallback for it.
+ */
+export const goesElsewhere = (call: RouterCall, tag: LlmError["_tag"]): boolean =>
+  call.onward !== undefined && call.onward.elsewhere(tag)
