@@ -251,7 +251,7 @@ describe("Scale-out: three gateway processes on one redis-server", () => {
               limits: [{ scope: Budget.overall, limit, period: "1 hour" }],
               shared: { store: yield* Effect.tap(instance(redis.url), untilShared), key: "scale-out-spend" }
             })
-            const options = yield* Router.fromConfig(config, { budget })
+            const options = yield* ProviderConfig.routerOptions(config, { budget })
             const context = yield* Layer.build(Router.layer(options).pipe(Layer.provide(UndiciHttpClient.layer())))
             return { budget, context }
           }))
