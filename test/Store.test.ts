@@ -23,7 +23,6 @@ import * as Scope from "effect/Scope"
 import * as fc from "fast-check"
 import { connect, createServer, type Socket } from "node:net"
 import { createClient } from "redis"
-import { connectionOf } from "../src/internal/store/connection.js"
 import * as Leases from "../src/internal/store/leases.js"
 import { type Grant, overRunBound, overWindowBound, slackThatFails } from "./utils/bucketBound.js"
 import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
@@ -172,6 +171,32 @@ describe("Store options", () => {
 })
 
 describe("Store: limits shared through a real redis-server", () => {
+  it.live(
+    "a hand-written Store, its connection a wrapper of another's, is a store: a shared limiter runs on it",
+    () =>
+      Effect.gen(function*() {
+        const { store } = yield* connectedStore()
+        let sent = 0
+        const counted: Store.Store = {
+          ...store,
+          connection: {
+            ...store.connection,
+            bind: (script) => {
+              const bound = store.connection.bind(script)
+              return { ...bound, eval: (args) => Effect.andThen(Effect.sync(() => sent++), bound.eval(args)) }
+            }
+          }
+        }
+        const options = { capacity: 3, refillRate: 0.001 }
+        const wrapped = yield* RateLimiter.make({ ...options, shared: { store: counted, key: "hand-written" } })
+        const plain = yield* RateLimiter.make({ ...options, shared: { store, key: "hand-written" } })
+        yield* Effect.scoped(Effect.all([wrapped.consume(), wrapped.consume(), wrapped.consume()]))
+        expect(sent).toBeGreaterThanOrEqual(3)
+        expect(Math.floor((yield* plain.status).available)).toBe(0)
+      }),
+    30_000
+  )
+
   it.live(
     "two limiters on one key never grant more than capacity + refillRate * t in any window",
     () =>
@@ -979,7 +1004,7 @@ describe("Store: limits shared through a real redis-server", () => {
         const doomed = yield* Scope.make()
         const dying = yield* Scope.provide(instance(redis.url, { leaseTtl: "300 millis" }), doomed)
         yield* untilShared(dying)
-        const lost = yield* Leases.group(connectionOf(dying), "late", candidates, 0)
+        const lost = yield* Leases.group(dying.connection, "late", candidates, 0)
         const taken = [yield* lost.pick, yield* lost.pick]
         expect(taken.map((result) => result._tag)).toEqual(["Taken", "Taken"])
         yield* Scope.close(doomed, Exit.void)
@@ -987,7 +1012,7 @@ describe("Store: limits shared through a real redis-server", () => {
 
         const survivor = yield* instance(redis.url, { leaseTtl: "300 millis" })
         yield* untilShared(survivor)
-        const group = yield* Leases.group(connectionOf(survivor), "late", candidates, 0)
+        const group = yield* Leases.group(survivor.connection, "late", candidates, 0)
         expect((yield* group.status).keys.map((key) => key.inFlight)).toEqual([0, 0])
         // Both keys at their cap of two, from this instance alone: the expired leases are not among them.
         const held = [yield* group.pick, yield* group.pick, yield* group.pick, yield* group.pick]
@@ -1010,7 +1035,7 @@ describe("Store: limits shared through a real redis-server", () => {
   it.live("a started command's reply is had however late its wait runs", () =>
     Effect.gen(function*() {
       const { store } = yield* connectedStore()
-      const echo = connectionOf(store).bind(
+      const echo = store.connection.bind(
         Redis.script((word: string) => [word], { numberOfKeys: 0, lua: "return ARGV[1]" })
       )
       // Two started together, as a call's permit and key are; both replies are in before either wait runs.
@@ -1035,7 +1060,7 @@ describe("Store: limits shared through a real redis-server", () => {
         const store = yield* instance(redis.url, { leaseTtl: "300 millis" })
         yield* untilShared(store)
         const group = yield* Leases.group(
-          connectionOf(store),
+          store.connection,
           "evicted",
           [{ id: "a", weight: 1, maxConcurrency: 1 }],
           0
@@ -1043,7 +1068,7 @@ describe("Store: limits shared through a real redis-server", () => {
         const taken = yield* group.pick
         expect(taken._tag).toBe("Taken")
         // The lease set goes (the count stays in the state hash); the holder lets its lease go.
-        yield* Effect.promise(() => raw.del(`${connectionOf(store).prefix}:leases:evicted:held`))
+        yield* Effect.promise(() => raw.del(`${store.connection.prefix}:leases:evicted:held`))
         if (taken._tag === "Taken") yield* group.release(taken.index, taken.lease, "success")
         expect(yield* group.pick).toMatchObject({ _tag: "Blocked", releasable: true })
         // Once the TTL has passed, the next pick finds no lease held at all, and the key free.
@@ -1058,7 +1083,7 @@ describe("Store: limits shared through a real redis-server", () => {
     () =>
       Effect.gen(function*() {
         const { store } = yield* connectedStore()
-        const connection = connectionOf(store)
+        const connection = store.connection
         // 1,100 candidates, 3,301 state fields: two reads. All are at their cap (0) but the last three.
         const candidates = Array.from(
           { length: 1_100 },
