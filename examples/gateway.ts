@@ -27,7 +27,7 @@ const program = Effect.gen(function*() {
     router: { main: { deployments: ["gpt-4o-mini"] } }
   })
   // Port 0 picks a free port; without gateway keys the gateway listens on loopback only.
-  const gateway = yield* Gateway.make({ config, port: 0 })
+  const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
   yield* Console.log(`models: ${gateway.models.join(", ")}`)
 
   const post = (body: unknown) =>

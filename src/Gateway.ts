@@ -78,7 +78,6 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Budget from "./Budget.js"
 import type { OptionsError } from "./OptionsError.js"
-import type * as ProviderConfig from "./ProviderConfig.js"
 import type * as Router from "./Router.js"
 import type * as Store from "./Store.js"
 
@@ -142,6 +141,40 @@ export interface Keys {
 }
 
 /**
+ * A named router of a gateway: the names of its deployments, in order, and its other `Router.Options`.
+ *
+ * @since 0.4.0
+ * @category Models
+ */
+export interface NamedRouter {
+  readonly deployments: ReadonlyArray<string>
+  readonly options: Omit<Router.Options, "deployments">
+}
+
+/**
+ * What a gateway serves: its deployments and named routers, its store and its keys, as plain records
+ * (`ProviderConfig.gatewayConfig` reads them from a `provider.json`).
+ *
+ * @since 0.4.0
+ * @category Models
+ */
+export interface Config {
+  /**
+   * Every deployment, its `Llm` built on `store` (the one connection the gateway makes to its store, if any). One
+   * router serves them all by deployment, model and group name; at least one is needed.
+   */
+  readonly deployments: (
+    store: Store.Store | undefined
+  ) => Effect.Effect<ReadonlyArray<Router.Deployment<OptionsError, HttpClient.HttpClient>>>
+  /** Routers addressed by their name, each over some of `deployments`. Default: none. */
+  readonly routers?: Readonly<Record<string, NamedRouter>> | undefined
+  /** Where instances share the limits, breakers and gateway keys' limits. Default: in memory. */
+  readonly store?: Store.Options | undefined
+  /** The keys clients call the gateway with. Default: none (the gateway serves loopback only). */
+  readonly keys?: Keys | undefined
+}
+
+/**
  * What a running gateway keeps of a key: its name and digest, never the key.
  *
  * @since 0.3.0
@@ -161,8 +194,8 @@ export interface KeyInfo {
  * @category Models
  */
 export interface Options {
-  /** The decoded `provider.json` (`ProviderConfig.load` or `fromJson`). */
-  readonly config: ProviderConfig.ProviderConfig
+  /** What to serve (`ProviderConfig.gatewayConfig` of a `provider.json`). */
+  readonly config: Config
   /**
    * Any address with gateway keys; without, a loopback address (`127.0.0.1`, `::1`, `localhost`). Default `127.0.0.1`.
    */
@@ -176,7 +209,7 @@ export interface Options {
    * event). Default 20 seconds.
    */
   readonly gracePeriod?: Duration.Input
-  /** Gateway keys, besides those of the config's `gateway` section. Default: none. */
+  /** Gateway keys, besides the config's. Default: none. */
   readonly keys?: ReadonlyArray<Key>
   /** Admin keys (for `/metrics`, `/dashboard/data` and `model-load`), besides the config's. Default: none. */
   readonly adminKeys?: ReadonlyArray<AdminKey>
@@ -184,12 +217,12 @@ export interface Options {
   readonly logRequests?: boolean
   /**
    * Serve `GET /llm/model-load/<model>` (a deployment's keys, masked) to admin keys. Default: the config's
-   * `gateway.model_load_details`, else `false`.
+   * `keys.modelLoadDetails` (a file's `gateway.model_load_details`), else `false`.
    */
   readonly modelLoadDetails?: boolean
   /**
    * Where instances share the deployments' limits, the routers' breakers and the gateway keys' rate limits and
-   * budgets (under `gateway-key/<name>`), in place of the config's `store` section: a connected `Store` (shared
+   * budgets (under `gateway-key/<name>`), in place of the config's `store`: a connected `Store` (shared
    * with the program's own code) or its options; connected once for all of them. Default: the config's `store`.
    */
   readonly store?: Store.Store | Store.Options | undefined
@@ -261,7 +294,7 @@ const startError = (description: string, cause: unknown) => new GatewayStartErro
  *   const config = yield* ProviderConfig.fromJson({
  *     openai: [{ model_name: "gpt-4o-mini", api_keys: ["env:OPENAI_API_KEY"] }]
  *   })
- *   const gateway = yield* Gateway.make({ config, port: 4000 })
+ *   const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 4000 })
  *   yield* Effect.log(`OpenAI base URL: ${gateway.url}/v1`)
  *   return yield* Effect.never
  * }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer()))
@@ -274,7 +307,7 @@ export const make = (
   options: Options
 ): Effect.Effect<
   Service,
-  OptionsError | ProviderConfig.ProviderConfigError | GatewayStartError,
+  OptionsError | GatewayStartError,
   HttpClient.HttpClient | Scope.Scope
 > =>
   Effect.flatMap(
@@ -292,7 +325,7 @@ export const make = (
  *
  * const main = Layer.unwrap(Effect.map(
  *   ProviderConfig.fromJson({ openai: [{ model_name: "gpt-4o-mini", api_keys: ["env:OPENAI_API_KEY"] }] }),
- *   (config) => Gateway.layer({ config })
+ *   (config) => Gateway.layer({ config: ProviderConfig.gatewayConfig(config) })
  * )).pipe(Layer.provide(UndiciHttpClient.layer()))
  *
  * Layer.launch(main)
@@ -303,5 +336,4 @@ export const make = (
  */
 export const layer = (
   options: Options
-): Layer.Layer<Gateway, OptionsError | ProviderConfig.ProviderConfigError | GatewayStartError, HttpClient.HttpClient> =>
-  Layer.effect(Gateway, make(options))
+): Layer.Layer<Gateway, OptionsError | GatewayStartError, HttpClient.HttpClient> => Layer.effect(Gateway, make(options))

@@ -411,8 +411,8 @@ export const makeRegistry: Effect.Effect<RegistryService> = Registry.makeRegistr
 
 /**
  * The registry pools built with `layer` share state through, one state per
- * provider id. `KeyPoolRegistry.layer` is a single value, so every layer that
- * provides it within one build shares the same registry.
+ * provider id. `KeyPoolRegistry.layer`, a registry with no pools yet, is a single
+ * value, so every layer that provides it within one build shares the same registry.
  *
  * @example
  * ```ts
@@ -435,27 +435,13 @@ export const makeRegistry: Effect.Effect<RegistryService> = Registry.makeRegistr
  * @since 0.1.0
  * @category Tags
  */
-export class KeyPoolRegistry extends Context.Service<KeyPoolRegistry, RegistryService>()(
-  "effect-llm-router/KeyPoolRegistry"
-) {
-  /**
-   * A registry with no pools yet, as a layer.
-   *
-   * @example
-   * ```ts
-   * import { Layer } from "effect"
-   * import { KeyPool } from "effect-llm-router"
-   *
-   * const Keys = KeyPool.layer({ providerId: "openai", keys: [process.env.OPENAI_API_KEY!] }).pipe(
-   *   Layer.provide(KeyPool.KeyPoolRegistry.layer)
-   * )
-   * ```
-   *
-   * @since 0.1.0
-   * @category Layers
-   */
-  static readonly layer: Layer.Layer<KeyPoolRegistry> = Layer.effect(KeyPoolRegistry, makeRegistry)
-}
+export const KeyPoolRegistry: typeof Registry.KeyPoolRegistry = Registry.KeyPoolRegistry
+
+/**
+ * @since 0.1.0
+ * @category Tags
+ */
+export type KeyPoolRegistry = Registry.KeyPoolRegistry
 
 /**
  * A pool that shares its state with every pool of the same `providerId` in

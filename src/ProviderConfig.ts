@@ -18,7 +18,7 @@
  * API root (`/v1` included for the OpenAI-style APIs); `headers` go on every
  * request; `pricing` (US dollars per million tokens) overrides the built-in
  * price. `ModelEntry` documents each field. A `router` section names routers
- * over the file's models (`RouterEntry`; `Router.fromConfigNamed` builds one).
+ * over the file's models (`RouterEntry`; `namedRouterOptions` builds one).
  * A `store` section (`StoreEntry`) shares the limits and key pools with other instances (`Store`).
  * A `gateway` section (`GatewayEntry`) holds the keys clients call `Gateway` with.
  *
@@ -35,19 +35,19 @@ import type * as HttpClient from "effect/http/HttpClient"
 import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Gateway from "./Gateway.js"
-import { NonEmpty, NonNegativeInt, oneOf, optional, Positive, PositiveInt } from "./internal/providerConfig/fields.js"
 import * as internalGateway from "./internal/providerConfig/gateway.js"
 import * as internalLayers from "./internal/providerConfig/layers.js"
 import * as internalLookup from "./internal/providerConfig/lookup.js"
+import * as internalModelEntry from "./internal/providerConfig/modelEntry.js"
 import * as internalRead from "./internal/providerConfig/read.js"
 import * as internalRouter from "./internal/providerConfig/router.js"
+import * as internalRouterOptions from "./internal/providerConfig/routerOptions.js"
 import * as internalStore from "./internal/providerConfig/store.js"
 import type * as KeyPool from "./KeyPool.js"
 import type * as Llm from "./Llm.js"
 import type { OptionsError } from "./OptionsError.js"
-import * as Pricing from "./Pricing.js"
+import type * as Pricing from "./Pricing.js"
 import type { ProviderClient } from "./ProviderClient.js"
-import * as Presets from "./providers/Presets.js"
 import type * as RateLimiter from "./RateLimiter.js"
 import type * as Router from "./Router.js"
 import type * as Store from "./Store.js"
@@ -58,14 +58,7 @@ import type * as Store from "./Store.js"
  * @since 0.1.0
  * @category Schemas
  */
-export const KeyEntry = Schema.Union([
-  NonEmpty,
-  Schema.Struct({
-    key: NonEmpty,
-    weight: optional(Positive),
-    max_concurrency: optional(PositiveInt)
-  })
-])
+export const KeyEntry = internalModelEntry.KeyEntry
 
 /**
  * A model's prices as written in the file, US dollars per million tokens.
@@ -74,11 +67,7 @@ export const KeyEntry = Schema.Union([
  * @since 0.1.0
  * @category Schemas
  */
-export const PricingEntry = Schema.Struct({
-  input_per_mtok: Pricing.PerMillion,
-  cached_input_per_mtok: optional(Pricing.PerMillion),
-  output_per_mtok: Pricing.PerMillion
-})
+export const PricingEntry = internalModelEntry.PricingEntry
 
 /**
  * The adapters `api` selects.
@@ -86,7 +75,7 @@ export const PricingEntry = Schema.Struct({
  * @since 0.1.0
  * @category Schemas
  */
-export const Api = oneOf(["chat-completions", "responses", "anthropic", "gemini", "ollama"])
+export const Api = internalModelEntry.Api
 
 /**
  * @since 0.1.0
@@ -95,57 +84,12 @@ export const Api = oneOf(["chat-completions", "responses", "anthropic", "gemini"
 export type Api = typeof Api.Type
 
 /**
- * One model of a provider, as written in the file.
+ * One model of a provider, as written in the file (each field documented where the schema declares it).
  *
  * @since 0.1.0
  * @category Schemas
  */
-export const ModelEntry = Schema.Struct({
-  model_name: NonEmpty,
-  /** Optional only where no key is needed (`api: "ollama"`, the `ollama` and `vllm` presets). */
-  api_keys: optional(Schema.Array(KeyEntry).check(Schema.isMinLength(1, { message: "expected at least one key" }))),
-  /** Default: the preset's, or the adapter's (`https://api.openai.com/v1` for the OpenAI-style APIs). */
-  base_url: optional(NonEmpty.check(
-    Schema.makeFilter((url: string) => URL.canParse(url), {
-      message: "expected an absolute URL such as https://api.openai.com/v1"
-    })
-  )),
-  /** The adapter. Default: `chat-completions`. */
-  api: optional(Api),
-  /** A `Presets` name; only with `chat-completions`. */
-  preset: optional(oneOf(Presets.names)),
-  /** Extra headers on every request. */
-  headers: optional(Schema.Record(Schema.String, Schema.String)),
-  /** Retries of a call, and apart from them moves to another key (`RetryPolicy` `maxRetries` and `maxKeyRotations`). */
-  max_retries: optional(NonNegativeInt),
-  /** Seconds before the first retry; later ones back off exponentially. */
-  retry_delay: optional(Positive),
-  rate_limit_capacity: optional(Positive),
-  rate_limit_refill_rate: optional(Positive),
-  max_concurrency: optional(PositiveInt),
-  tokens_per_minute: optional(Positive),
-  /** Seconds a call may take. */
-  timeout: optional(Positive),
-  /** Seconds to wait for the response headers (`HttpOptions.headersTimeout`). Default 30. */
-  headers_timeout: optional(Positive),
-  /** Seconds a stream may wait for its first token (`HttpOptions.firstTokenTimeout`). Default: none. */
-  first_token_timeout: optional(Positive),
-  /** Seconds a stream may send nothing (`HttpOptions.idleTimeout`). Default 30. */
-  idle_timeout: optional(Positive),
-  /** The largest reply read, in bytes (`HttpOptions.maxResponseBytes`). Default 64 MiB. */
-  max_response_bytes: optional(PositiveInt),
-  organization: optional(NonEmpty),
-  project: optional(NonEmpty),
-  max_tokens_field: optional(Schema.Literals(["max_completion_tokens", "max_tokens"])),
-  /** Overrides the built-in price of the model. */
-  pricing: optional(PricingEntry),
-  /** `Router`: the deployment's share of weighted picks (LLM-API-BalancedCall's `model_weight`). Default 1. */
-  weight: optional(Positive),
-  /** `Router`: group names that address this model (`"fast"`, `"smart"`). */
-  groups: optional(Schema.Array(NonEmpty)),
-  /** The model's context window in tokens (`Router` falls back to a larger one on `ContextLengthError`). */
-  context_window: optional(PositiveInt)
-})
+export const ModelEntry = internalModelEntry.ModelEntry
 
 /**
  * @since 0.1.0
@@ -241,10 +185,7 @@ export interface ModelConfig {
  * @since 0.1.0
  * @category Models
  */
-export interface RouterConfig {
-  readonly deployments: ReadonlyArray<string>
-  readonly options: Omit<Router.Options, "deployments">
-}
+export type RouterConfig = Gateway.NamedRouter
 
 /**
  * A decoded configuration: provider name to model name to settings, and the
@@ -364,11 +305,10 @@ export const named: (config: ProviderConfig, name: string) => Effect.Effect<Mode
  * import { Effect } from "effect"
  * import { ProviderConfig } from "effect-llm-router"
  *
- * const price = Effect.gen(function*() {
- *   const config = yield* ProviderConfig.fromJson({ openai: [{ model_name: "gpt-4o-mini", api_keys: ["sk-test"] }] })
- *   const settings = yield* ProviderConfig.model(config, "openai", "gpt-4o-mini")
- *   return ProviderConfig.priceOf(settings) // the built-in { input: 0.15, cachedInput: 0.075, output: 0.6 }
- * })
+ * declare const config: ProviderConfig.ProviderConfig
+ *
+ * // gpt-4o-mini without `pricing`: the built-in { input: 0.15, cachedInput: 0.075, output: 0.6 }
+ * const price = Effect.map(ProviderConfig.model(config, "openai", "gpt-4o-mini"), ProviderConfig.priceOf)
  * ```
  *
  * @since 0.1.0
@@ -436,15 +376,10 @@ export const layer: (
  *
  * declare const config: ProviderConfig.ProviderConfig
  *
- * const answers = Effect.gen(function*() {
- *   const models = yield* ProviderConfig.layers(config)
- *   const ask = Llm.chat({ messages: [Message.user("Hi")] })
- *   // Both models of "openai" draw on the same keys.
- *   return yield* Effect.all([
- *     Effect.provide(ask, models["openai"]!["gpt-4o"]!),
- *     Effect.provide(ask, models["openai"]!["gpt-4o-mini"]!)
- *   ])
- * })
+ * // Both models of "openai" draw on the same keys.
+ * const answers = Effect.flatMap(ProviderConfig.layers(config), (models) =>
+ *   Effect.all([models["openai"]!["gpt-4o"]!, models["openai"]!["gpt-4o-mini"]!].map((model) =>
+ *     Effect.provide(Llm.chat({ messages: [Message.user("Hi")] }), model))))
  * ```
  *
  * @since 0.1.0
@@ -470,7 +405,7 @@ export interface Deployment {
 
 /**
  * Every model of a configuration, in file order, with layers sharing one
- * key-pool registry: what `Router.fromConfig` builds a router from. With a
+ * key-pool registry: what `routerOptions` builds a router from. With a
  * `store` section, each layer connects to it when built; given a connected
  * `store` (`Store.make`), every layer uses that one connection instead.
  *
@@ -479,15 +414,11 @@ export interface Deployment {
  * import { Effect } from "effect"
  * import { ProviderConfig } from "effect-llm-router"
  *
- * const names = Effect.gen(function*() {
- *   const config = yield* ProviderConfig.fromJson({
- *     openai: [{ model_name: "gpt-4o-mini", api_keys: ["env:OPENAI_API_KEY"] }],
- *     local: [{ model_name: "llama3.2", api: "ollama" }]
- *   })
- *   const deployments = yield* ProviderConfig.deployments(config)
- *   return deployments.map(({ settings }) => `${settings.provider}/${settings.entry.model_name}`)
- *   // ["openai/gpt-4o-mini", "local/llama3.2"] (with OPENAI_API_KEY set)
- * })
+ * declare const config: ProviderConfig.ProviderConfig
+ *
+ * // ["openai/gpt-4o-mini", "local/llama3.2"] for a file with those two models
+ * const names = Effect.map(ProviderConfig.deployments(config), (deployments) =>
+ *   deployments.map(({ settings }) => `${settings.provider}/${settings.entry.model_name}`))
  * ```
  *
  * @since 0.1.0
@@ -497,3 +428,72 @@ export const deployments: (
   config: ProviderConfig,
   options?: { readonly store?: Store.Store | undefined }
 ) => Effect.Effect<ReadonlyArray<Deployment>> = internalLayers.deployments
+
+/**
+ * Router options over every model of a configuration (`deployments`), named `provider/model_name`, with its `weight`,
+ * `groups`, `context_window` and price; with a `store` section, the breakers are `shared` there (a connected
+ * `shared.store` given serves the deployments' limits too). Filter `deployments` for a router over some of them.
+ *
+ * @since 0.4.0
+ * @category Constructors
+ */
+export const routerOptions: (
+  config: ProviderConfig,
+  options?: Omit<Router.Options, "deployments">
+) => Effect.Effect<Router.Options<Router.Deployment<OptionsError, HttpClient.HttpClient>>> =
+  internalRouterOptions.routerOptions
+
+/**
+ * A router over every model of a configuration (see `routerOptions`), on one connection to its store.
+ *
+ * @example
+ * ```ts
+ * import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+ * import { Effect, Layer } from "effect"
+ * import { ProviderConfig } from "effect-llm-router"
+ *
+ * const router = Layer.unwrap(Effect.map(ProviderConfig.load("provider.json"), (config) =>
+ *   ProviderConfig.routerLayer(config, { strategy: "lowest-latency" }))).pipe(Layer.provide(NodeFileSystem.layer))
+ * ```
+ *
+ * @since 0.4.0
+ * @category Layers
+ */
+export const routerLayer: (
+  config: ProviderConfig,
+  options?: Omit<Router.Options, "deployments">
+) => Layer.Layer<Llm.Llm | Router.Router, OptionsError, HttpClient.HttpClient> = internalRouterOptions.routerLayer
+
+/**
+ * Router options for the router `name` of the `router` section (`RouterEntry`): the deployments it lists, in its
+ * order, with its strategy, fallbacks, timeouts, hedging and mid-stream policy; a name not there fails with
+ * `ProviderConfigError` listing the routers there are.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { ProviderConfig, Router } from "effect-llm-router"
+ *
+ * // "router": { "main": { "deployments": ["gpt-4o-mini", "local/llama3.2"] } }: those two, in that order
+ * declare const config: ProviderConfig.ProviderConfig
+ *
+ * const main = Layer.unwrap(Effect.map(ProviderConfig.namedRouterOptions(config, "main"), Router.layer))
+ * ```
+ *
+ * @since 0.4.0
+ * @category Constructors
+ */
+export const namedRouterOptions: (
+  config: ProviderConfig,
+  name: string
+) => Effect.Effect<Router.Options<Router.Deployment<OptionsError, HttpClient.HttpClient>>, ProviderConfigError> =
+  internalRouterOptions.namedRouterOptions
+
+/**
+ * What a gateway serves from a configuration (`Gateway.make`'s `config`): every model, the named routers, the
+ * `store` section and the `gateway` section's keys.
+ *
+ * @since 0.4.0
+ * @category Constructors
+ */
+export const gatewayConfig: (config: ProviderConfig) => Gateway.Config = internalRouterOptions.gatewayConfig

@@ -34,17 +34,14 @@
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type * as Budget from "./Budget.js"
-import * as internalConfig from "./internal/router/config.js"
 import * as internal from "./internal/router/service.js"
 import * as Llm from "./Llm.js"
 import type { LlmError } from "./LlmError.js"
 import type { OptionsError } from "./OptionsError.js"
 import type * as Pricing from "./Pricing.js"
-import type * as ProviderConfig from "./ProviderConfig.js"
 import type * as RouterStatus from "./RouterStatus.js"
 import type * as Store from "./Store.js"
 import type * as UsageLedger from "./UsageLedger.js"
@@ -211,7 +208,7 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
   /**
    * Shares the breakers and rate-limit holds, per deployment name, with every router of the same `store` and `key`
    * (default `"router"`): a deployment one instance sees failing cools for all, one instance probes it
-   * (docs/store.md). `fromConfig` sets it from a provider.json's `store` section. Default: in memory.
+   * (docs/store.md). `ProviderConfig.routerOptions` sets it from a provider.json's `store` section. Default: in memory.
    */
   readonly shared?: { readonly store: Store.Store | Store.Options; readonly key?: string } | undefined
 }
@@ -359,83 +356,3 @@ export const layer = <D extends Deployment<unknown, unknown>>(
   Layer.effectContext(
     Effect.map(make(options), (service) => Context.make(Llm.Llm, service).pipe(Context.add(Router, service)))
   )
-
-/**
- * Router options built from a `provider.json`: every model of every provider is a deployment named
- * `provider/model_name`, with its `weight`, `groups` and `context_window`. All of them share one key-pool
- * registry, so the models of a provider share its keys; with a `store` section, the breakers are `shared` there (a
- * connected `shared.store` given serves the deployments' limits too: one connection for all).
- *
- * @example
- * ```ts
- * import { Effect, Layer } from "effect"
- * import { type ProviderConfig, Router, Store } from "effect-llm-router"
- *
- * declare const config: ProviderConfig.ProviderConfig
- *
- * // A router over the file's OpenAI models only, on one connection to the file's store.
- * const OpenAiRouter = Layer.unwrap(Effect.map(Effect.flatMap(Store.make(config.store!), (store) =>
- *   Router.fromConfig(config, { shared: { store } })), (options) =>
- *   Router.layer({ ...options, deployments: options.deployments.filter((d) => d.name.startsWith("openai/")) })))
- * ```
- *
- * @since 0.1.0
- * @category Constructors
- */
-export const fromConfig = (
-  config: ProviderConfig.ProviderConfig,
-  options?: Omit<Options, "deployments">
-): Effect.Effect<Options<Deployment<OptionsError, HttpClient.HttpClient>>> => internalConfig.fromConfig(config, options)
-
-/**
- * A router over every model of a `provider.json` (see `fromConfig`), on one connection to its store.
- *
- * @example
- * ```ts
- * import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
- * import { Effect, Layer } from "effect"
- * import { ProviderConfig, Router } from "effect-llm-router"
- *
- * const router = Layer.unwrap(Effect.map(ProviderConfig.load("provider.json"), (config) =>
- *   Router.layerConfig(config, { strategy: "lowest-latency" }))).pipe(Layer.provide(NodeFileSystem.layer))
- * ```
- *
- * @since 0.1.0
- * @category Layers
- */
-export const layerConfig = (
-  config: ProviderConfig.ProviderConfig,
-  options?: Omit<Options, "deployments">
-): Layer.Layer<Llm.Llm | Router, OptionsError, HttpClient.HttpClient> =>
-  internalConfig.layerConfig(config, options, layer)
-
-/**
- * Router options for the router `name` of a configuration's `router` section
- * (`ProviderConfig.RouterEntry`): the deployments it lists, in its order, with
- * its strategy, fallbacks, timeouts, hedging and mid-stream policy. A name not
- * in the section fails with `ProviderConfigError` listing the routers there are.
- *
- * @example
- * ```ts
- * import { Effect, Layer } from "effect"
- * import { ProviderConfig, Router } from "effect-llm-router"
- *
- * const main = Layer.unwrap(Effect.gen(function*() {
- *   const config = yield* ProviderConfig.fromJson({
- *     openai: [{ model_name: "gpt-4o-mini", api_keys: ["sk-test"] }],
- *     local: [{ model_name: "llama3.2", api: "ollama" }],
- *     router: { main: { deployments: ["gpt-4o-mini", "local/llama3.2"], strategy: "priority", deadline: 30 } }
- *   })
- *   // deployments: openai/gpt-4o-mini, then local/llama3.2
- *   return Router.layer(yield* Router.fromConfigNamed(config, "main"))
- * }))
- * ```
- *
- * @since 0.1.0
- * @category Constructors
- */
-export const fromConfigNamed = (
-  config: ProviderConfig.ProviderConfig,
-  name: string
-): Effect.Effect<Options<Deployment<OptionsError, HttpClient.HttpClient>>, ProviderConfig.ProviderConfigError> =>
-  internalConfig.fromConfigNamed(config, name)

@@ -18,10 +18,11 @@
  */
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Redis from "effect/persistence/Redis"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Invalid from "./internal/optionsError.js"
-import * as Connection from "./internal/store/connection.js"
+import * as internalConnection from "./internal/store/connection.js"
 import { maxTimerMillis } from "./internal/time/timeout.js"
 import type { OptionsError } from "./OptionsError.js"
 
@@ -71,6 +72,66 @@ export interface Store {
   /** The Redis host and port, never a password. */
   readonly address: string
   readonly onUnavailable: "fail-open" | "fail-closed"
+  readonly connection: Connection
+}
+
+/**
+ * A store's connection: what the shared limiters, key pools, breakers, budgets and cache run their Redis scripts
+ * through. `make` builds it; a hand-written `Store` (a wrapper that counts or traces commands, say) gives its own.
+ *
+ * @since 0.4.0
+ * @category Models
+ */
+export interface Connection {
+  readonly prefix: string
+  readonly onUnavailable: "fail-open" | "fail-closed"
+  readonly instances: number
+  readonly leaseTtlMillis: number
+  /** The store's scope: fibers that serve it (lease renewals) live as long as its connection. */
+  readonly scope: Scope.Scope
+  /**
+   * Runs a script. Fails with `StoreUnavailableError` when Redis is not
+   * connected, or the command failed or outlived `commandTimeout`; logs the
+   * first failure of an outage and the return.
+   */
+  readonly eval: <Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }>(
+    script: Redis.Script<Config>
+  ) => (...params: Config["params"]) => Effect.Effect<Config["result"], StoreUnavailableError>
+  /**
+   * Runs a script without waiting for its reply: for a write whose loss an
+   * expiry already covers (a lease's release: the lease lapses within its TTL
+   * anyway). Sent at once, so the commands this instance sends after it see
+   * its effect; a failure, or Redis away, drops it.
+   */
+  readonly post: <Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }>(
+    script: Redis.Script<Config>
+  ) => (...params: Config["params"]) => Effect.Effect<void>
+  /** Sends one command, failing as `eval` does. */
+  readonly send: <A>(...args: ReadonlyArray<string>) => Effect.Effect<A, StoreUnavailableError>
+  /** A script for a caller that builds its arguments once (`Bound`). */
+  readonly bind: <Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }>(
+    script: Redis.Script<Config>
+  ) => Bound<Config["result"]>
+}
+
+/**
+ * A script run with arguments already strings: the number of keys, then the
+ * keys and the other arguments, as `Redis.script` lists them.
+ *
+ * @since 0.4.0
+ * @category Models
+ */
+export interface Bound<A> {
+  /** As `Connection.eval`. */
+  readonly eval: (args: ReadonlyArray<string>) => Effect.Effect<A, StoreUnavailableError>
+  /**
+   * Sends the command when run, and returns the wait for its reply (as
+   * `eval` fails), to run once: commands started together go out in one
+   * write, and their round trips overlap.
+   */
+  readonly start: (args: ReadonlyArray<string>) => Effect.Effect<Effect.Effect<A, StoreUnavailableError>>
+  /** As `Connection.post`. */
+  readonly post: (args: ReadonlyArray<string>) => Effect.Effect<void>
 }
 
 /**
@@ -158,5 +219,5 @@ const validate = (options: Options): OptionsError | undefined => {
 export const make = (options: Options): Effect.Effect<Store, OptionsError, Scope.Scope> =>
   Effect.suspend(() => {
     const invalid = validate(options)
-    return invalid === undefined ? Connection.make(options) : Effect.fail(invalid)
+    return invalid === undefined ? internalConnection.make(options) : Effect.fail(invalid)
   })

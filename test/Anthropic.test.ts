@@ -12,44 +12,24 @@ import type * as ChatRequest from "../src/ChatRequest.js"
 import * as Message from "../src/Message.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import * as Anthropic from "../src/providers/Anthropic.js"
+import { adapterHarness, hello } from "./utils/adapterHarness.js"
 import { splitAt } from "./utils/byteChunks.js"
-import {
-  failsWithoutAModel,
-  fakeHttpClient,
-  jsonResponse,
-  type RecordedRequest,
-  type Reply,
-  streamResponse
-} from "./utils/fakeHttpClient.js"
+import { failsWithoutAModel, jsonResponse, streamResponse } from "./utils/fakeHttpClient.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
 import { recordingTracer } from "./utils/recordingTracer.js"
 import { skippedCounts, withWarnings } from "./utils/warnings.js"
 
 const KEY = "sk-ant-test-0123456789abcdef"
 const credentials = ProviderClient.credentials(KEY)
-const hello: ChatRequest.Input = { messages: [Message.user("Hello")] }
+const harness = adapterHarness({
+  make: Anthropic.make,
+  defaults: { baseUrl: "https://api.test", model: "claude-test" },
+  credentials
+})
+const { chatWith, setup } = harness
 
-const setup = (reply: (request: RecordedRequest) => Reply, options?: Partial<Anthropic.Options>) => {
-  const fake = fakeHttpClient(reply)
-  const service = Anthropic.make({ baseUrl: "https://api.test", model: "claude-test", ...options }).pipe(
-    Effect.provideService(HttpClient.HttpClient, fake.client)
-  )
-  return { requests: fake.requests, service }
-}
-
-const chatWith = (
-  reply: (request: RecordedRequest) => Reply,
-  request: ChatRequest.Input = hello,
-  options?: Partial<Anthropic.Options>
-) => {
-  const { requests, service } = setup(reply, options)
-  return { requests, run: Effect.flatMap(service, (client) => client.chat(request, credentials)) }
-}
-
-const streamWith = (pieces: ReadonlyArray<string | Uint8Array>, request: ChatRequest.Input = hello) => {
-  const { requests, service } = setup(() => streamResponse(pieces, { headers: { "request-id": "req_stream" } }))
-  return { requests, stream: Stream.unwrap(Effect.map(service, (client) => client.chatStream(request, credentials))) }
-}
+const streamWith = (pieces: ReadonlyArray<string | Uint8Array>, request: ChatRequest.Input = hello) =>
+  harness.streamWith(() => streamResponse(pieces, { headers: { "request-id": "req_stream" } }), request)
 
 /** The body a request was sent with. */
 const bodyOf = (request: ChatRequest.Input, options?: Partial<Anthropic.Options>) =>

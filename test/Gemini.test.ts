@@ -2,7 +2,6 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Arbitrary from "effect/Arbitrary"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as HttpClient from "effect/http/HttpClient"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as ChatChunk from "../src/ChatChunk.js"
@@ -11,29 +10,19 @@ import { geminiSchema } from "../src/internal/providers/gemini/schema.js"
 import * as Message from "../src/Message.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import * as Gemini from "../src/providers/Gemini.js"
-import {
-  failsWithoutAModel,
-  fakeHttpClient,
-  jsonResponse,
-  type RecordedRequest,
-  type Reply,
-  streamResponse
-} from "./utils/fakeHttpClient.js"
+import { adapterHarness, hello } from "./utils/adapterHarness.js"
+import { failsWithoutAModel, jsonResponse, streamResponse } from "./utils/fakeHttpClient.js"
 import { splitBytes } from "./utils/openAiChatWire.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
 import { skippedCounts, withWarnings } from "./utils/warnings.js"
 
 const KEY = "AIza-test-0123456789abcdef"
 const credentials = ProviderClient.credentials(KEY)
-const hello: ChatRequest.Input = { messages: [Message.user("Hello")] }
-
-const setup = (reply: (request: RecordedRequest) => Reply, options?: Partial<Gemini.Options>) => {
-  const fake = fakeHttpClient(reply)
-  const service = Gemini.make({ baseUrl: "https://gemini.test", model: "gemini-test", ...options }).pipe(
-    Effect.provideService(HttpClient.HttpClient, fake.client)
-  )
-  return { requests: fake.requests, service }
-}
+const { setup } = adapterHarness({
+  make: Gemini.make,
+  defaults: { baseUrl: "https://gemini.test", model: "gemini-test" },
+  credentials
+})
 
 type Json = Record<string, unknown>
 

@@ -13,38 +13,16 @@ import type * as LlmError from "../src/LlmError.js"
 import * as Message from "../src/Message.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import * as Ollama from "../src/providers/Ollama.js"
-import {
-  fakeHttpClient,
-  jsonResponse,
-  type RecordedRequest,
-  type Reply,
-  streamResponse
-} from "./utils/fakeHttpClient.js"
+import { adapterHarness, hello } from "./utils/adapterHarness.js"
+import { fakeHttpClient, jsonResponse, streamResponse } from "./utils/fakeHttpClient.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
 import { skippedCounts, withWarnings } from "./utils/warnings.js"
 
 const KEY = "ollama-cloud-0123456789abcdef"
 const cloud = ProviderClient.credentials(KEY)
 const local = ProviderClient.credentials("none")
-const hello: ChatRequest.Input = { messages: [Message.user("Hello")] }
-
-const setup = (reply: (request: RecordedRequest) => Reply, options?: Ollama.Options) => {
-  const fake = fakeHttpClient(reply)
-  const service = Ollama.make({ model: "llama3.2", ...options }).pipe(
-    Effect.provideService(HttpClient.HttpClient, fake.client)
-  )
-  return { requests: fake.requests, service }
-}
-
-const chatWith = (
-  reply: (request: RecordedRequest) => Reply,
-  request: ChatRequest.Input = hello,
-  options?: Ollama.Options,
-  credentials = local
-) => {
-  const { requests, service } = setup(reply, options)
-  return { requests, run: Effect.flatMap(service, (client) => client.chat(request, credentials)) }
-}
+const harness = adapterHarness({ make: Ollama.make, defaults: { model: "llama3.2" }, credentials: local })
+const { chatWith, setup } = harness
 
 const ndjson = (pieces: ReadonlyArray<string | Uint8Array>) =>
   streamResponse(pieces, { headers: { "content-type": "application/x-ndjson" } })
@@ -54,10 +32,7 @@ const streamWith = (
   request: ChatRequest.Input = hello,
   options?: Ollama.Options,
   credentials = local
-) => {
-  const { requests, service } = setup(() => ndjson(pieces), options)
-  return { requests, stream: Stream.unwrap(Effect.map(service, (client) => client.chatStream(request, credentials))) }
-}
+) => harness.streamWith(() => ndjson(pieces), request, options, credentials)
 
 const outcome = (pieces: ReadonlyArray<string | Uint8Array>, request: ChatRequest.Input = hello, credentials = local) =>
   Effect.gen(function*() {

@@ -20,13 +20,8 @@ import { timeoutFail } from "../src/internal/time/timeout.js"
 import * as Message from "../src/Message.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import * as OpenAiChat from "../src/providers/OpenAiChat.js"
-import {
-  fakeHttpClient,
-  jsonResponse,
-  type RecordedRequest,
-  type Reply,
-  streamResponse
-} from "./utils/fakeHttpClient.js"
+import { adapterHarness, hello } from "./utils/adapterHarness.js"
+import { fakeHttpClient, jsonResponse, streamResponse } from "./utils/fakeHttpClient.js"
 import { chunk, completion, splitBytes, sse, usage, usageChunk } from "./utils/openAiChatWire.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
 import { recordingTracer } from "./utils/recordingTracer.js"
@@ -34,34 +29,18 @@ import { skippedCounts, withWarnings } from "./utils/warnings.js"
 
 const KEY = "sk-test-0123456789abcdef"
 const credentials = ProviderClient.credentials(KEY)
-const hello: ChatRequest.Input = { messages: [Message.user("Hello")] }
-
-const setup = (reply: (request: RecordedRequest) => Reply, options?: Partial<OpenAiChat.Options>) => {
-  const fake = fakeHttpClient(reply)
-  const service = OpenAiChat.make({ baseUrl: "https://api.test/v1", model: "gpt-test", ...options }).pipe(
-    Effect.provideService(HttpClient.HttpClient, fake.client)
-  )
-  return { requests: fake.requests, service }
-}
-
-const chatWith = (
-  reply: (request: RecordedRequest) => Reply,
-  request: ChatRequest.Input = hello,
-  options?: Partial<OpenAiChat.Options>
-) => {
-  const { requests, service } = setup(reply, options)
-  return { requests, run: Effect.flatMap(service, (client) => client.chat(request, credentials)) }
-}
+const harness = adapterHarness({
+  make: OpenAiChat.make,
+  defaults: { baseUrl: "https://api.test/v1", model: "gpt-test" },
+  credentials
+})
+const { chatWith, setup } = harness
 
 const streamWith = (
   pieces: ReadonlyArray<string | Uint8Array>,
   options?: Partial<OpenAiChat.Options>,
   request: ChatRequest.Input = hello
-) => {
-  const { requests, service } = setup(() => streamResponse(pieces), options)
-  const stream = Stream.unwrap(Effect.map(service, (client) => client.chatStream(request, credentials)))
-  return { requests, stream }
-}
+) => harness.streamWith(() => streamResponse(pieces), request, options)
 
 const collectChunks = (pieces: ReadonlyArray<string | Uint8Array>, options?: Partial<OpenAiChat.Options>) =>
   Stream.runCollect(streamWith(pieces, options).stream)

@@ -17,50 +17,28 @@ import type * as LlmError from "../src/LlmError.js"
 import * as Message from "../src/Message.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import * as OpenAiResponses from "../src/providers/OpenAiResponses.js"
-import {
-  failsWithoutAModel,
-  fakeHttpClient,
-  jsonResponse,
-  type RecordedRequest,
-  type Reply,
-  streamResponse
-} from "./utils/fakeHttpClient.js"
+import { adapterHarness, hello } from "./utils/adapterHarness.js"
+import { failsWithoutAModel, fakeHttpClient, jsonResponse, streamResponse } from "./utils/fakeHttpClient.js"
 import { splitBytes } from "./utils/openAiChatWire.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
 import { skippedCounts, withWarnings } from "./utils/warnings.js"
 
 const KEY = "sk-test-0123456789abcdef"
 const credentials = ProviderClient.credentials(KEY)
-const hello: ChatRequest.Input = { messages: [Message.user("Hello")] }
-
 type Json = Record<string, unknown>
 
-const setup = (reply: (request: RecordedRequest) => Reply, options?: Partial<OpenAiResponses.Options>) => {
-  const fake = fakeHttpClient(reply)
-  const service = OpenAiResponses.make({ baseUrl: "https://api.test/v1/", model: "gpt-test", ...options }).pipe(
-    Effect.provideService(HttpClient.HttpClient, fake.client)
-  )
-  return { requests: fake.requests, service }
-}
-
-const chatWith = (
-  reply: (request: RecordedRequest) => Reply,
-  request: ChatRequest.Input = hello,
-  options?: Partial<OpenAiResponses.Options>
-) => {
-  const { requests, service } = setup(reply, options)
-  return { requests, run: Effect.flatMap(service, (client) => client.chat(request, credentials)) }
-}
+const harness = adapterHarness({
+  make: OpenAiResponses.make,
+  defaults: { baseUrl: "https://api.test/v1/", model: "gpt-test" },
+  credentials
+})
+const { chatWith, setup } = harness
 
 const streamWith = (
   pieces: ReadonlyArray<string | Uint8Array>,
   request: ChatRequest.Input = hello,
   options?: Partial<OpenAiResponses.Options>
-) => {
-  const { requests, service } = setup(() => streamResponse(pieces), options)
-  const stream = Stream.unwrap(Effect.map(service, (client) => client.chatStream(request, credentials)))
-  return { requests, stream }
-}
+) => harness.streamWith(() => streamResponse(pieces), request, options)
 
 const chunksOf = (pieces: ReadonlyArray<string | Uint8Array>, request?: ChatRequest.Input) =>
   Stream.runCollect(streamWith(pieces, request).stream)

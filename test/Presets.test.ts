@@ -13,6 +13,7 @@ import * as Message from "../src/Message.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import * as OpenAiChat from "../src/providers/OpenAiChat.js"
 import * as Presets from "../src/providers/Presets.js"
+import { fakeClient } from "./utils/adapterHarness.js"
 import {
   fakeHttpClient,
   jsonResponse,
@@ -23,13 +24,8 @@ import {
 
 const hello: ChatRequest.Input = { messages: [Message.user("Hello")], maxTokens: 50 }
 
-const client = (name: Presets.Name, reply: (request: RecordedRequest) => Reply, overrides: Presets.Overrides = {}) => {
-  const fake = fakeHttpClient(reply)
-  const service = Effect.flatMap(Presets.options(name, { model: "m", ...overrides }), OpenAiChat.make).pipe(
-    Effect.provideService(HttpClient.HttpClient, fake.client)
-  )
-  return { requests: fake.requests, service }
-}
+const client = (name: Presets.Name, reply: (request: RecordedRequest) => Reply, overrides: Presets.Overrides = {}) =>
+  fakeClient(reply, Effect.flatMap(Presets.options(name, { model: "m", ...overrides }), OpenAiChat.make))
 
 const completion = (message: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
   id: "c1",

@@ -15,7 +15,6 @@ import * as Llm from "../src/Llm.js"
 import * as Pricing from "../src/Pricing.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import * as ProviderConfig from "../src/ProviderConfig.js"
-import * as Router from "../src/Router.js"
 import * as Simulator from "../src/simulator/Simulator.js"
 import { fakeHttpClient } from "./utils/fakeHttpClient.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
@@ -289,10 +288,10 @@ describe("ProviderConfig.fromJson", () => {
         }
       ])
 
-      const options = yield* Router.fromConfigNamed(config, "main")
+      const options = yield* ProviderConfig.namedRouterOptions(config, "main")
       expect(options.deployments.map((d) => d.name)).toEqual(["openai/gpt-4o-mini", "deepseek/deepseek-chat"])
       expect(options.strategy).toBe("priority")
-      const unknown = yield* Effect.flip(Router.fromConfigNamed(config, "backup"))
+      const unknown = yield* Effect.flip(ProviderConfig.namedRouterOptions(config, "backup"))
       expect(unknown.issues).toEqual([{ path: "router.backup", message: "no such router; known: main, bare" }])
     }))
 

@@ -1928,7 +1928,7 @@ describe("Router rate limits", () => {
         backup: [{ model_name: "m", base_url: "http://backup.test/v1", api_keys: ["sk-test-backup-000000001"] }],
         router: { main: { deployments: ["primary/m", "backup/m"], strategy: "priority" } }
       })
-      const router = Router.layer(yield* Router.fromConfigNamed(config, "main"))
+      const router = Router.layer(yield* ProviderConfig.namedRouterOptions(config, "main"))
       const reply = yield* Llm.chat(ask("m")).pipe(
         Effect.provide(router),
         Effect.provideService(HttpClient.HttpClient, fake.client)

@@ -9,7 +9,7 @@ import * as Layer from "effect/Layer"
 import { eventually } from "./utils/eventually.js"
 import { expectOptionsError } from "./utils/optionsError.js"
 import { redisServer } from "./utils/redisServer.js"
-import { instance, untilShared } from "./utils/sharedStore.js"
+import { connected } from "./utils/sharedStore.js"
 
 const ask: Request.Input = { messages: [Message.user("hi")] }
 
@@ -67,7 +67,7 @@ const router = (instanceName: string, store: Store.Store, flaky: Flaky) =>
 const twoInstances = (healthy: boolean, store: Partial<Store.Options> = {}) =>
   Effect.gen(function*() {
     const redis = yield* redisServer
-    const stores = yield* Effect.forEach([0, 1], () => Effect.tap(instance(redis.url, store), untilShared))
+    const stores = yield* Effect.forEach([0, 1], () => connected(redis.url, store))
     const flaky: Flaky = { healthy, answer: undefined, gate: undefined, calls: [] }
     return { flaky, a: yield* router("a", stores[0]!, flaky), b: yield* router("b", stores[1]!, flaky) }
   })

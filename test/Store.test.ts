@@ -23,14 +23,13 @@ import * as Scope from "effect/Scope"
 import * as fc from "fast-check"
 import { connect, createServer, type Socket } from "node:net"
 import { createClient } from "redis"
-import { connectionOf } from "../src/internal/store/connection.js"
 import * as Leases from "../src/internal/store/leases.js"
 import { type Grant, overRunBound, overWindowBound, slackThatFails } from "./utils/bucketBound.js"
 import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
 import { stallWithin, undisturbed, withLoopStalls } from "./utils/loopStalls.js"
 import { expectOptionsError } from "./utils/optionsError.js"
 import { redisServer } from "./utils/redisServer.js"
-import { instance, untilShared } from "./utils/sharedStore.js"
+import { connected, instance, mortal, onInstances, untilShared } from "./utils/sharedStore.js"
 
 /** A redis-server for the test and one instance's store on it, connected. */
 const connectedStore = (options: Partial<Store.Options> = {}) =>
@@ -173,16 +172,38 @@ describe("Store options", () => {
 
 describe("Store: limits shared through a real redis-server", () => {
   it.live(
+    "a hand-written Store, its connection a wrapper of another's, is a store: a shared limiter runs on it",
+    () =>
+      Effect.gen(function*() {
+        const { store } = yield* connectedStore()
+        let sent = 0
+        const counted: Store.Store = {
+          ...store,
+          connection: {
+            ...store.connection,
+            bind: (script) => {
+              const bound = store.connection.bind(script)
+              return { ...bound, eval: (args) => Effect.andThen(Effect.sync(() => sent++), bound.eval(args)) }
+            }
+          }
+        }
+        const options = { capacity: 3, refillRate: 0.001 }
+        const wrapped = yield* RateLimiter.make({ ...options, shared: { store: counted, key: "hand-written" } })
+        const plain = yield* RateLimiter.make({ ...options, shared: { store, key: "hand-written" } })
+        yield* Effect.scoped(Effect.all([wrapped.consume(), wrapped.consume(), wrapped.consume()]))
+        expect(sent).toBeGreaterThanOrEqual(3)
+        expect(Math.floor((yield* plain.status).available)).toBe(0)
+      }),
+    30_000
+  )
+
+  it.live(
     "two limiters on one key never grant more than capacity + refillRate * t in any window",
     () =>
       Effect.gen(function*() {
         const redis = yield* redisServer
-        const limiters = yield* Effect.forEach([0, 1], () =>
-          Effect.flatMap(instance(redis.url), (store) =>
-            Effect.andThen(
-              untilShared(store),
-              RateLimiter.make({ capacity: 5, refillRate: 40, shared: { store, key: "bucket" } })
-            )))
+        const limiters = yield* onInstances(redis.url, 2, (store) =>
+          RateLimiter.make({ capacity: 5, refillRate: 40, shared: { store, key: "bucket" } }))
         // Stamped on Redis' clock (the system's): the whole run's bound compares the stamps with `startedAt`. A burst
         // taken again waits for the bucket to fill again first.
         const [{ grants, startedAt }, stall] = yield* undisturbed((take) =>
@@ -228,7 +249,7 @@ describe("Store: limits shared through a real redis-server", () => {
     () =>
       Effect.gen(function*() {
         const { redis } = yield* connectedStore()
-        const stores = yield* Effect.forEach([0, 1], () => Effect.tap(instance(redis.url), untilShared))
+        const stores = yield* onInstances(redis.url, 2, Effect.succeed)
         let run = 0
         const arrivals = fc.array(
           fc.record({
@@ -308,12 +329,8 @@ describe("Store: limits shared through a real redis-server", () => {
     () =>
       Effect.gen(function*() {
         const redis = yield* redisServer
-        const limiters = yield* Effect.forEach([0, 1], () =>
-          Effect.flatMap(instance(redis.url), (store) =>
-            Effect.andThen(
-              untilShared(store),
-              RateLimiter.make({ capacity: 1_000, refillRate: 1_000, maxConcurrency: 3, shared: { store, key: "cap" } })
-            )))
+        const limiters = yield* onInstances(redis.url, 2, (store) =>
+          RateLimiter.make({ capacity: 1_000, refillRate: 1_000, maxConcurrency: 3, shared: { store, key: "cap" } }))
         let held = 0
         let most = 0
         yield* Effect.forEach(
@@ -353,29 +370,32 @@ describe("Store: limits shared through a real redis-server", () => {
           key: "sk-shared-key-two-0002",
           maxConcurrency: 3
         }]
-        const pools = yield* Effect.forEach([0, 1], () =>
-          Effect.flatMap(instance(redis.url), (store) =>
-            Effect.andThen(
-              untilShared(store),
-              KeyPool.make({ providerId: "openai", keys, shared: { store, key: "openai" } })
-            )))
+        const pools = yield* onInstances(redis.url, 2, (store) =>
+          KeyPool.make({ providerId: "openai", keys, shared: { store, key: "openai" } }))
         const held = new Map<string, number>()
         let most = 0
         let overCap = 0
-        yield* Effect.forEach(Array.from({ length: 30 }, (_, i) => pools[i % 2]!), (pool) =>
-          Effect.scoped(Effect.gen(function*() {
-            const lease = yield* pool.acquire
-            const id = lease.credentials.keyId
-            held.set(id, (held.get(id) ?? 0) + 1)
-            most = Math.max(most, held.get(id)!)
-            const counted = (yield* pool.status).find((key) =>
-              key.keyId === id
-            )!.inFlight
-            if (counted < 1 || counted > 3) overCap++
-            // Held 100 ms: a key's three leases are seen together even when this process stalls a while.
-            yield* Effect.sleep("100 millis")
-            held.set(id, held.get(id)! - 1)
-          })), { concurrency: "unbounded" })
+        yield* Effect.forEach(
+          Array.from({ length: 30 }, (_, i) =>
+            pools[i % 2]!),
+          (pool) =>
+            Effect.scoped(Effect.gen(function*() {
+              const lease = yield* pool.acquire
+              const id = lease.credentials.keyId
+              held.set(id, (held.get(id) ?? 0) + 1)
+              most = Math.max(most, held.get(id)!)
+              const counted = (yield* pool.status).find((key) =>
+                key.keyId === id
+              )!.inFlight
+              if (counted < 1 || counted > 3) {
+                overCap++
+              }
+              // Held 100 ms: a key's three leases are seen together even when this process stalls a while.
+              yield* Effect.sleep("100 millis")
+              held.set(id, held.get(id)! - 1)
+            })),
+          { concurrency: "unbounded" }
+        )
         expect(most).toBe(3)
         expect(overCap).toBe(0)
 
@@ -386,9 +406,7 @@ describe("Store: limits shared through a real redis-server", () => {
           }
           for (const pool of pools) {
             expect(
-              (yield* pool.status).map((key) =>
-                key.inFlight
-              ).sort()
+              (yield* pool.status).map((key) => key.inFlight).sort()
             ).toEqual([2, 3])
           }
         }))
@@ -404,17 +422,14 @@ describe("Store: limits shared through a real redis-server", () => {
         const redis = yield* redisServer
         const keys = [{ key: "sk-shared-key-one-0001", maxConcurrency: 2 }]
         const options = { providerId: "openai", keys, whenExhausted: { _tag: "Fail" } as const }
-        const doomed = yield* Scope.make()
         // Two seconds: renewed every third of it, the leases outlive a stall of this process of a second and more.
-        const dying = yield* Scope.provide(instance(redis.url, { leaseTtl: "2 seconds" }), doomed)
-        yield* untilShared(dying)
+        const { store: dying, die } = yield* mortal(redis.url, { leaseTtl: "2 seconds" })
         const pool = yield* KeyPool.make({ ...options, shared: { store: dying, key: "openai" } })
         // Two leases taken and never given back: their scope is never closed.
         const leases = yield* Scope.make()
         yield* Scope.provide(Effect.all([pool.acquire, pool.acquire]), leases)
 
-        const survivor = yield* instance(redis.url, { leaseTtl: "2 seconds" })
-        yield* untilShared(survivor)
+        const survivor = yield* connected(redis.url, { leaseTtl: "2 seconds" })
         const other = yield* KeyPool.make({ ...options, shared: { store: survivor, key: "openai" } })
         expect((yield* other.status)[0]!.inFlight).toBe(2)
         const refused = yield* Effect.flip(Effect.scoped(other.acquire))
@@ -423,7 +438,7 @@ describe("Store: limits shared through a real redis-server", () => {
         // The instance dies: its connection closes, nothing renews the leases. They free once their TTL (2 s) is
         // over; under the default TTL (10 s) they would take five times as long. Polled for up to 20 s: a loaded
         // machine reads the status late, while Redis keeps the expiry.
-        yield* Scope.close(doomed, Exit.void)
+        yield* die
         const started = performance.now()
         let freed = -1
         while (performance.now() - started < 20_000) {
@@ -457,17 +472,13 @@ describe("Store: limits shared through a real redis-server", () => {
     Effect.gen(function*() {
       const redis = yield* redisServer
       const keys = ["sk-shared-key-one-0001"]
-      const pools = yield* Effect.forEach([0, 1], () =>
-        Effect.flatMap(instance(redis.url), (store) =>
-          Effect.andThen(
-            untilShared(store),
-            KeyPool.make({
-              providerId: "openai",
-              keys,
-              whenExhausted: { _tag: "Fail" },
-              shared: { store, key: "openai" }
-            })
-          )))
+      const pools = yield* onInstances(redis.url, 2, (store) =>
+        KeyPool.make({
+          providerId: "openai",
+          keys,
+          whenExhausted: { _tag: "Fail" },
+          shared: { store, key: "openai" }
+        }))
       // Stamped before the report: the cooldown (2 s, 80% of it at least with jitter) runs from a later moment.
       const reported = Date.now()
       yield* Effect.scoped(
@@ -728,21 +739,18 @@ describe("Store: limits shared through a real redis-server", () => {
     () =>
       Effect.gen(function*() {
         const { redis } = yield* connectedStore()
-        const budgets = yield* Effect.forEach([0, 1, 2], () =>
-          Effect.flatMap(Effect.tap(instance(redis.url), untilShared), (store) =>
-            Budget.make({
-              limits: [{ scope: Budget.overall, limit: 1, period: "1 hour" }],
-              shared: { store, key: "spend" }
-            })))
+        const budgets = yield* onInstances(redis.url, 3, (store) =>
+          Budget.make({
+            limits: [{ scope: Budget.overall, limit: 1, period: "1 hour" }],
+            shared: { store, key: "spend" }
+          }))
         let admitted = 0
         let charged = 0
         yield* Effect.forEach(
-          Array.from({ length: 200 }, (_, i) =>
-            budgets[i % 3]!),
+          Array.from({ length: 200 }, (_, i) => budgets[i % 3]!),
           (budget, i) =>
             Effect.matchEffect(budget.check({ estimate: 0.03, model: "gpt-4o" }), {
-              onFailure: (error) =>
-                Effect.sync(() => expect(error._tag).toBe("BudgetExceededError")),
+              onFailure: (error) => Effect.sync(() => expect(error._tag).toBe("BudgetExceededError")),
               onSuccess: (reservation) => {
                 admitted++
                 // The real cost is at most the estimate; some calls cost nothing.
@@ -773,16 +781,12 @@ describe("Store: limits shared through a real redis-server", () => {
         // of a second and more while it lives.
         const { redis, store } = yield* connectedStore({ leaseTtl: "2 seconds" })
         const limits = [{ scope: Budget.overall, limit: 1, period: "1 hour" }] as const
-        const doomed = yield* Scope.make()
-        const dying = yield* Scope.provide(
-          Effect.tap(instance(redis.url, { leaseTtl: "2 seconds" }), untilShared),
-          doomed
-        )
+        const { store: dying, die } = yield* mortal(redis.url, { leaseTtl: "2 seconds" })
         const first = yield* Budget.make({ limits, shared: { store: dying, key: "lapse" } })
         yield* first.check({ estimate: 0.9 })
         const other = yield* Budget.make({ limits, shared: { store, key: "lapse" } })
         expect((yield* Effect.flip(other.check({ estimate: 0.5 })))._tag).toBe("BudgetExceededError")
-        yield* Scope.close(doomed, Exit.void)
+        yield* die
         // Past the TTL since its last renewal, which came before the close.
         yield* Effect.sleep("2200 millis")
         yield* other.charge(yield* other.check({ estimate: 0.5 }), 0.5)
@@ -807,9 +811,8 @@ describe("Store: limits shared through a real redis-server", () => {
     () =>
       Effect.gen(function*() {
         const { redis } = yield* connectedStore()
-        const [first, second] = yield* Effect.forEach([0, 1], () =>
-          Effect.flatMap(Effect.tap(instance(redis.url), untilShared), (store) =>
-            Effect.provide(Effect.service(CacheStore.CacheStore), CacheStore.layerShared({ store, key: "replies" }))))
+        const [first, second] = yield* onInstances(redis.url, 2, (store) =>
+          Effect.provide(Effect.service(CacheStore.CacheStore), CacheStore.layerShared({ store, key: "replies" })))
         const reply = LlmTest.reply("Paris", {
           usage: { promptTokens: 3, completionTokens: 2, totalTokens: 5 },
           reasoning: "think"
@@ -946,18 +949,15 @@ describe("Store: limits shared through a real redis-server", () => {
           keys: ["sk-shared-key-one-0001"],
           whenExhausted: { _tag: "Fail" } as const
         }
-        const doomed = yield* Scope.make()
-        const dying = yield* Scope.provide(instance(redis.url, { leaseTtl: "300 millis" }), doomed)
-        yield* untilShared(dying)
+        const { store: dying, die } = yield* mortal(redis.url, { leaseTtl: "300 millis" })
         const pool = yield* KeyPool.make({ ...options, shared: { store: dying, key: "expired" } })
         yield* Scope.provide(Effect.all([pool.acquire, pool.acquire, pool.acquire]), yield* Scope.make())
-        yield* Scope.close(doomed, Exit.void)
+        yield* die
         const [set] = yield* Effect.promise(() => raw.keys("effect-llm-router:leases:pool:expired:*[^e]"))
         expect(yield* Effect.promise(() => raw.zCard(set!))).toBe(3)
 
         yield* Effect.sleep("400 millis")
-        const survivor = yield* instance(redis.url, { leaseTtl: "300 millis" })
-        yield* untilShared(survivor)
+        const survivor = yield* connected(redis.url, { leaseTtl: "300 millis" })
         const other = yield* KeyPool.make({ ...options, shared: { store: survivor, key: "expired" } })
         expect((yield* other.status)[0]!.inFlight).toBe(0)
         yield* Effect.scoped(Effect.gen(function*() {
@@ -976,18 +976,15 @@ describe("Store: limits shared through a real redis-server", () => {
         const redis = yield* redisServer
         const candidates = [{ id: "a", weight: 1, maxConcurrency: 2 }, { id: "b", weight: 1, maxConcurrency: 2 }]
         // One instance whose renewals stop (it dies) while it holds a lease of each key.
-        const doomed = yield* Scope.make()
-        const dying = yield* Scope.provide(instance(redis.url, { leaseTtl: "300 millis" }), doomed)
-        yield* untilShared(dying)
-        const lost = yield* Leases.group(connectionOf(dying), "late", candidates, 0)
+        const { store: dying, die } = yield* mortal(redis.url, { leaseTtl: "300 millis" })
+        const lost = yield* Leases.group(dying.connection, "late", candidates, 0)
         const taken = [yield* lost.pick, yield* lost.pick]
         expect(taken.map((result) => result._tag)).toEqual(["Taken", "Taken"])
-        yield* Scope.close(doomed, Exit.void)
+        yield* die
         yield* Effect.sleep("400 millis")
 
-        const survivor = yield* instance(redis.url, { leaseTtl: "300 millis" })
-        yield* untilShared(survivor)
-        const group = yield* Leases.group(connectionOf(survivor), "late", candidates, 0)
+        const survivor = yield* connected(redis.url, { leaseTtl: "300 millis" })
+        const group = yield* Leases.group(survivor.connection, "late", candidates, 0)
         expect((yield* group.status).keys.map((key) => key.inFlight)).toEqual([0, 0])
         // Both keys at their cap of two, from this instance alone: the expired leases are not among them.
         const held = [yield* group.pick, yield* group.pick, yield* group.pick, yield* group.pick]
@@ -1010,7 +1007,7 @@ describe("Store: limits shared through a real redis-server", () => {
   it.live("a started command's reply is had however late its wait runs", () =>
     Effect.gen(function*() {
       const { store } = yield* connectedStore()
-      const echo = connectionOf(store).bind(
+      const echo = store.connection.bind(
         Redis.script((word: string) => [word], { numberOfKeys: 0, lua: "return ARGV[1]" })
       )
       // Two started together, as a call's permit and key are; both replies are in before either wait runs.
@@ -1035,7 +1032,7 @@ describe("Store: limits shared through a real redis-server", () => {
         const store = yield* instance(redis.url, { leaseTtl: "300 millis" })
         yield* untilShared(store)
         const group = yield* Leases.group(
-          connectionOf(store),
+          store.connection,
           "evicted",
           [{ id: "a", weight: 1, maxConcurrency: 1 }],
           0
@@ -1043,7 +1040,7 @@ describe("Store: limits shared through a real redis-server", () => {
         const taken = yield* group.pick
         expect(taken._tag).toBe("Taken")
         // The lease set goes (the count stays in the state hash); the holder lets its lease go.
-        yield* Effect.promise(() => raw.del(`${connectionOf(store).prefix}:leases:evicted:held`))
+        yield* Effect.promise(() => raw.del(`${store.connection.prefix}:leases:evicted:held`))
         if (taken._tag === "Taken") yield* group.release(taken.index, taken.lease, "success")
         expect(yield* group.pick).toMatchObject({ _tag: "Blocked", releasable: true })
         // Once the TTL has passed, the next pick finds no lease held at all, and the key free.
@@ -1058,7 +1055,7 @@ describe("Store: limits shared through a real redis-server", () => {
     () =>
       Effect.gen(function*() {
         const { store } = yield* connectedStore()
-        const connection = connectionOf(store)
+        const connection = store.connection
         // 1,100 candidates, 3,301 state fields: two reads. All are at their cap (0) but the last three.
         const candidates = Array.from(
           { length: 1_100 },
@@ -1097,7 +1094,7 @@ describe("Store: limits shared through a real redis-server", () => {
     () =>
       Effect.gen(function*() {
         const redis = yield* redisServer
-        const [first, second] = yield* Effect.forEach([0, 1], () => Effect.tap(instance(redis.url), untilShared))
+        const [first, second] = yield* onInstances(redis.url, 2, Effect.succeed)
         const capped = {
           providerId: "openai",
           keys: [{ key: "sk-shared-key-one-0001", maxConcurrency: 1 }],

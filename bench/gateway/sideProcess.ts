@@ -244,7 +244,7 @@ const engine = Effect.gen(function*() {
   // The client and the deployment's `Llm` live as long as the side, in its scope.
   const client = yield* Layer.build(UndiciHttpClient.layer())
   const config = yield* ProviderConfig.fromJson(providerJson())
-  // What the gateway's engine builds each deployment's `Llm` from (through `Router.fromConfig`).
+  // What the gateway's engine builds each deployment's `Llm` from (through `ProviderConfig.gatewayConfig`).
   const [deployment] = yield* ProviderConfig.deployments(config)
   const llm = Context.get(yield* Effect.provideContext(Layer.build(deployment!.layer), client), Llm.Llm)
   const served = deployment!.settings.entry.model_name
@@ -291,7 +291,10 @@ const gateway = Effect.gen(function*() {
   // The client lives as long as the gateway, in the side's scope.
   const client = yield* Layer.build(UndiciHttpClient.layer())
   const config = yield* ProviderConfig.fromJson(providerJson())
-  const service = yield* Effect.provideContext(Gateway.make({ config, port: 0 }), client)
+  const service = yield* Effect.provideContext(
+    Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 }),
+    client
+  )
   return service.url
 })
 

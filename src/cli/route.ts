@@ -105,7 +105,8 @@ export const named = (
   timeout: number | undefined
 ): Layer.Layer<Llm.Llm, OptionsError | ProviderConfig.ProviderConfigError, HttpClient.HttpClient> =>
   Layer.unwrap(
-    Effect.map(Router.fromConfigNamed(config, name), (options) => Router.layer({ ...options, ...deadline(timeout) }))
+    Effect.map(ProviderConfig.namedRouterOptions(config, name), (options) =>
+      Router.layer({ ...options, ...deadline(timeout) }))
   )
 
 /**
@@ -133,7 +134,7 @@ export const fromConfig = (
       yield* ProviderConfig.named(config, routing.fallback).pipe(
         Effect.mapError((error) => new UsageError({ reason: `--fallback: ${error.issues[0]!.message} (in ${file})` }))
       )
-    const { deployments } = yield* Router.fromConfig(config)
+    const { deployments } = yield* ProviderConfig.routerOptions(config)
     const deployment = (settings: ProviderConfig.ModelConfig) =>
       deployments.find((d) => d.name === `${settings.provider}/${settings.entry.model_name}`)!
     return oneOff(deployment(primary), found === undefined ? undefined : deployment(found), routing.timeout)

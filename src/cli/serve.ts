@@ -113,7 +113,11 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
       : { config: yield* ProviderConfig.load(args.config).pipe(Effect.provide(NodeFileSystem.layer)), notice: "" }
     secrets.push(...secretsOf(config))
     for (const key of [...(config.gateway?.keys ?? []), ...(config.gateway?.adminKeys ?? [])]) secrets.push(key.key)
-    const gateway = yield* Gateway.make({ config, ...args.options, logRequests: true }).pipe(
+    const gateway = yield* Gateway.make({
+      config: ProviderConfig.gatewayConfig(config),
+      ...args.options,
+      logRequests: true
+    }).pipe(
       Effect.catchTag("OptionsError", (error) => new UsageError({ reason: error.message }))
     )
     io.stdout(`${gateway.url}\n`)

@@ -22,7 +22,6 @@ import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import * as RateLimiter from "../../src/RateLimiter.js"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
-import * as Router from "../../src/Router.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { type Api, apis, baseUrlOf } from "../utils/everyAdapter.js"
 import { recordingTracer } from "../utils/recordingTracer.js"
@@ -42,7 +41,7 @@ const routerOver = (simulator: Simulator.Simulator, api: Api, headers?: Record<s
         ...(headers !== undefined ? { headers } : {})
       }]
     }),
-    (config) => Router.layerConfig(config)
+    (config) => ProviderConfig.routerLayer(config)
   )).pipe(Layer.provide(NodeHttpClient.layerUndici), Layer.orDie)
 
 /** The router as `effect/ai`'s models, with the router's `Llm` beside them; `defaults` go on every request. */

@@ -55,7 +55,11 @@ const fixture = Layer.effect(
         flaky: { deployments: ["cut/gpt-4o-mini", "sim/gpt-4o-mini"], strategy: "priority" }
       }
     })
-    const gateway = yield* Gateway.make({ config, port: 0, maxBodyBytes: 64 * 1024 })
+    const gateway = yield* Gateway.make({
+      config: ProviderConfig.gatewayConfig(config),
+      port: 0,
+      maxBodyBytes: 64 * 1024
+    })
     const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0 })
     return { gateway, simulator, client }
   })
@@ -413,14 +417,16 @@ describe("Gateway options", () => {
   it.effect("listens on loopback only, without gateway keys; as a layer it serves while built", () =>
     Effect.gen(function*() {
       const config = yield* ProviderConfig.fromJson({ sim: [{ model_name: "gpt-4o-mini", api_keys: [key] }] })
-      const error = yield* Effect.flip(Gateway.make({ config, host: "0.0.0.0", port: 0 }))
+      const error = yield* Effect.flip(
+        Gateway.make({ config: ProviderConfig.gatewayConfig(config), host: "0.0.0.0", port: 0 })
+      )
       expect(error._tag).toBe("OptionsError")
       expect(error._tag === "OptionsError" && error.option).toBe("host")
-      const served = yield* Layer.build(Gateway.layer({ config, port: 0 }))
+      const served = yield* Layer.build(Gateway.layer({ config: ProviderConfig.gatewayConfig(config), port: 0 }))
       const health = yield* promise(() => fetch(`${Context.get(served, Gateway.Gateway).url}/health`))
       expect(health.status).toBe(200)
       const empty = yield* ProviderConfig.fromJson({})
-      const nothing = yield* Effect.flip(Gateway.make({ config: empty, port: 0 }))
+      const nothing = yield* Effect.flip(Gateway.make({ config: ProviderConfig.gatewayConfig(empty), port: 0 }))
       expect(nothing._tag === "OptionsError" && nothing.message).toBe(
         "Gateway: config must be a configuration with at least one model, got \"no models\""
       )
@@ -433,7 +439,7 @@ describe("Gateway options", () => {
       const config = yield* ProviderConfig.fromJson({
         sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [key], max_retries: 0 }]
       })
-      const gateway = yield* Gateway.make({ config, port: 0 })
+      const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
       const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0 })
       const { data: stream, response } = yield* promise(() =>
         client.chat.completions.create({ ...ask("gpt-4o-mini"), stream: true, stream_options: { include_usage: true } })
@@ -484,7 +490,7 @@ describe("Gateway options", () => {
         const config = yield* ProviderConfig.fromJson({
           up: [{ model_name: "m", base_url: `${upstream.url}/v1`, api_keys: [key], max_retries: 0 }]
         })
-        const gateway = yield* Gateway.make({ config, port: 0 })
+        const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
         const response = yield* promise(() =>
           fetch(`${gateway.url}/v1/chat/completions`, {
             method: "POST",
@@ -520,7 +526,7 @@ describe("Gateway options", () => {
           max_retries: 0
         }]
       })
-      const gateway = yield* Gateway.make({ config, port: 0 })
+      const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
       const readiness = () => fetch(`${gateway.url}/ready`).then((response) => response.status)
       expect(yield* promise(readiness)).toBe(200)
       const refused = yield* promise(() =>

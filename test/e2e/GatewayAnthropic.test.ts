@@ -51,7 +51,11 @@ const fixture = Layer.effect(
       cut: faulty(simulator, key, "reset=3"),
       router: { flaky: { deployments: ["cut/gpt-4o-mini", "sim/gpt-4o-mini"], strategy: "priority" } }
     })
-    const gateway = yield* Gateway.make({ config, port: 0, maxBodyBytes: 64 * 1024 })
+    const gateway = yield* Gateway.make({
+      config: ProviderConfig.gatewayConfig(config),
+      port: 0,
+      maxBodyBytes: 64 * 1024
+    })
     const client = new Anthropic({ baseURL: gateway.url, apiKey: "unused", maxRetries: 0 })
     return { gateway, simulator, client }
   })

@@ -54,8 +54,8 @@ const fixture = Layer.effect(
       gateway
     })
     return {
-      open: yield* Gateway.make({ config: openConfig, port: 0 }),
-      held: yield* Gateway.make({ config: heldConfig, port: 0 })
+      open: yield* Gateway.make({ config: ProviderConfig.gatewayConfig(openConfig), port: 0 }),
+      held: yield* Gateway.make({ config: ProviderConfig.gatewayConfig(heldConfig), port: 0 })
     }
   })
 ).pipe(Layer.provide(UndiciHttpClient.layer()))
@@ -244,7 +244,11 @@ describe("Gateway.Options.modelLoadDetails", () => {
         sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey] }],
         gateway: { ...gateway, model_load_details: true }
       })
-      const off = yield* Gateway.make({ config, port: 0, modelLoadDetails: false })
+      const off = yield* Gateway.make({
+        config: ProviderConfig.gatewayConfig(config),
+        port: 0,
+        modelLoadDetails: false
+      })
       expect((yield* get(off, "/llm/model-load/sim/gpt-4o-mini", adminKey)).status).toBe(404)
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 })

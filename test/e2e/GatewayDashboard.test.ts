@@ -72,7 +72,7 @@ const serve = (gateway: Record<string, unknown> | undefined, extra?: Partial<Gat
       timeToFirstToken: "25 millis"
     })
     const config = yield* ProviderConfig.fromJson(configJson(simulator, gateway))
-    return yield* Gateway.make({ config, port: 0, ...extra })
+    return yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0, ...extra })
   })
 
 const keyed = {

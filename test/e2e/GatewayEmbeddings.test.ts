@@ -30,7 +30,7 @@ const serve = Effect.gen(function*() {
     claude: served("anthropic", simulator.url, ["mixed", "claude-only"]),
     google: served("gemini", simulator.url, ["text-only"])
   })
-  return yield* Gateway.make({ config, port: 0 })
+  return yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
 })
 
 const embed = (gateway: Gateway.Service, body: Record<string, unknown>) =>

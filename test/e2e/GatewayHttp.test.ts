@@ -55,8 +55,17 @@ const fixture = Layer.effect(
     })
     const lines: Array<string> = []
     const served = Effect.all({
-      open: Gateway.make({ config, port: 0, logRequests: true, modelLoadDetails: true }),
-      keyed: Gateway.make({ config, port: 0, keys: [{ name: "app", key: Redacted.make(gatewayKey) }] })
+      open: Gateway.make({
+        config: ProviderConfig.gatewayConfig(config),
+        port: 0,
+        logRequests: true,
+        modelLoadDetails: true
+      }),
+      keyed: Gateway.make({
+        config: ProviderConfig.gatewayConfig(config),
+        port: 0,
+        keys: [{ name: "app", key: Redacted.make(gatewayKey) }]
+      })
     })
     const { keyed, open } = yield* served.pipe(
       Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => lines.push(line))]))

@@ -56,7 +56,7 @@ const fixture = Layer.effect(
     const config = yield* ProviderConfig.fromJson(configJson(simulator))
     const lines: Array<string> = []
     const gateway = yield* Gateway.make({
-      config,
+      config: ProviderConfig.gatewayConfig(config),
       port: 0,
       logRequests: true,
       keys: [
@@ -379,11 +379,13 @@ describe("Gateway keys and the listening address", () => {
     Effect.gen(function*() {
       const plain = yield* config
       const lines: Array<string> = []
-      const refused = yield* Effect.flip(Gateway.make({ config: plain, host: "0.0.0.0", port: 0 }))
+      const refused = yield* Effect.flip(
+        Gateway.make({ config: ProviderConfig.gatewayConfig(plain), host: "0.0.0.0", port: 0 })
+      )
       expect(refused._tag).toBe("OptionsError")
       expect(refused.message).toContain("host")
       const open = yield* Gateway.make({
-        config: plain,
+        config: ProviderConfig.gatewayConfig(plain),
         host: "0.0.0.0",
         port: 0,
         keys: [{ name: "k", key: Redacted.make(miniKey) }]
@@ -407,9 +409,10 @@ describe("Gateway keys and the listening address", () => {
           const message = Array.isArray(options.message) ? options.message.join(" ") : String(options.message)
           if (message.includes("request")) throw new Error("the logger broke")
         })
-        const gateway = yield* Gateway.make({ config: plain, port: 0, logRequests: true }).pipe(
-          Effect.provide(Logger.layer([throwing]))
-        )
+        const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(plain), port: 0, logRequests: true })
+          .pipe(
+            Effect.provide(Logger.layer([throwing]))
+          )
         const text = yield* promise(() =>
           fetch(`${gateway.url}/v1/chat/completions`, {
             method: "POST",
@@ -431,11 +434,15 @@ describe("Gateway keys and the listening address", () => {
     Effect.gen(function*() {
       const plain = yield* config
       const unknown = yield* Effect.flip(
-        Gateway.make({ config: plain, port: 0, keys: [{ name: "k", key: Redacted.make(miniKey), models: ["gpt-5"] }] })
+        Gateway.make({
+          config: ProviderConfig.gatewayConfig(plain),
+          port: 0,
+          keys: [{ name: "k", key: Redacted.make(miniKey), models: ["gpt-5"] }]
+        })
       )
       expect(unknown.message).toContain("keys[0].models[0]")
       const twice = yield* Effect.flip(Gateway.make({
-        config: plain,
+        config: ProviderConfig.gatewayConfig(plain),
         port: 0,
         keys: [{ name: "a", key: Redacted.make(miniKey) }, { name: "b", key: Redacted.make(miniKey) }]
       }))
@@ -466,7 +473,11 @@ describe("Gateway keys and the listening address", () => {
         const budget = { limit: 1, period: "1 day" as const }
         const unpriced = (models: ReadonlyArray<string> | undefined) =>
           Effect.flip(
-            Gateway.make({ config: plain, port: 0, keys: [{ name: "k", key: Redacted.make(miniKey), models, budget }] })
+            Gateway.make({
+              config: ProviderConfig.gatewayConfig(plain),
+              port: 0,
+              keys: [{ name: "k", key: Redacted.make(miniKey), models, budget }]
+            })
           )
         // "any" reaches house-model, which has no price; so does a key without `models`.
         expect((yield* unpriced(["gpt-4o-mini", "any"])).message).toContain(
@@ -475,7 +486,7 @@ describe("Gateway keys and the listening address", () => {
         expect((yield* unpriced(["any"])).message).toContain(`got "any"`)
         expect((yield* unpriced(undefined))._tag).toBe("OptionsError")
         const zero = yield* Effect.flip(Gateway.make({
-          config: plain,
+          config: ProviderConfig.gatewayConfig(plain),
           port: 0,
           keys: [{
             name: "k",
@@ -487,7 +498,7 @@ describe("Gateway keys and the listening address", () => {
         expect(zero.message).toContain("keys[0].budget.defaultMaxTokens")
         // Priced names only: it starts.
         yield* Gateway.make({
-          config: plain,
+          config: ProviderConfig.gatewayConfig(plain),
           port: 0,
           keys: [{ name: "k", key: Redacted.make(miniKey), models: ["gpt-4o-mini"], budget }]
         })
@@ -514,7 +525,7 @@ describe("Gateway keys and the listening address", () => {
           }]
         })
         const gateway = yield* Gateway.make({
-          config,
+          config: ProviderConfig.gatewayConfig(config),
           port: 0,
           keys: [{ name: "embedder", key: Redacted.make(miniKey), budget: { limit: 0.05, period: "1 day" } }]
         })

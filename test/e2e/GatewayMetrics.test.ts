@@ -81,7 +81,7 @@ describe("Gateway GET /metrics over loopback", () => {
           broken: [{ model_name: "gpt-4o-mini", ...healthy, headers: { "x-simulator-fault": "stream-error=3" } }],
           stall: [{ model_name: "gpt-4o-mini", ...healthy, headers: { "x-simulator-fault": "stall=2" } }]
         })
-        const gateway = yield* Gateway.make({ config, port: 0 })
+        const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
         const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: clientKey, maxRetries: 0 })
         const before = (yield* scrape(gateway.url)).samples
         const delta = (name: string, labels: Record<string, string> = {}) => (after: ReadonlyArray<Sample>) =>
@@ -216,8 +216,8 @@ describe("Gateway GET /metrics over loopback", () => {
         const config = yield* ProviderConfig.fromJson({
           sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [key], max_retries: 0 }]
         })
-        const one = yield* Gateway.make({ config, port: 0 })
-        const two = yield* Gateway.make({ config, port: 0 })
+        const one = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
+        const two = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
         const client = new OpenAI({ baseURL: `${one.url}/v1`, apiKey: clientKey, maxRetries: 0 })
         yield* Effect.promise(() =>
           client.chat.completions.create({ model: sim, messages: [{ role: "user", content: "Hi" }] })

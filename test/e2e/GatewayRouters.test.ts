@@ -7,6 +7,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Gateway from "../../src/Gateway.js"
+import * as LlmTest from "../../src/LlmTest.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
@@ -39,7 +40,7 @@ const serve = Effect.gen(function*() {
       flaky: { deployments: ["down"], cooldown: { failures: 3 } }
     }
   })
-  return yield* Gateway.make({ config, port: 0 })
+  return yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
 })
 
 const post = (gateway: Gateway.Service, path: string, body: unknown, signal?: AbortSignal) =>
@@ -150,6 +151,37 @@ describe("Gateway: the figures count calls through provider.json's routers", () 
         const dashboard = yield* dashboardOf(gateway, deployment)
         expect(dashboard).toMatchObject({ breaker: "open", requests: 3, failures: 3 })
         expect((yield* gateway.status).details[deployment]!.cooldown.state).toBe("open")
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+})
+
+describe("Gateway: served from plain records", () => {
+  it.live(
+    "a Config written by hand, without a provider.json: its deployments by name, model and group, its named router; " +
+      "a named router listing a deployment there is not is an OptionsError",
+    () =>
+      Effect.gen(function*() {
+        const config: Gateway.Config = {
+          deployments: () =>
+            Effect.succeed([
+              { name: "a/m", model: "m", groups: ["g"], llm: LlmTest.layer([LlmTest.reply("from a")]) },
+              { name: "b/m", model: "m", llm: LlmTest.layer([LlmTest.reply("from b")]) }
+            ]),
+          routers: { second: { deployments: ["b/m"], options: { strategy: "priority" } } }
+        }
+        const gateway = yield* Gateway.make({ config, port: 0 })
+        expect(gateway.models).toEqual(["second", "a/m", "b/m", "m", "g"])
+        const answer = yield* post(gateway, "/llm/chat", { ...hello, model: "second" })
+        expect(yield* Effect.promise(() => answer.json())).toEqual({ result: "from b" })
+        const wrong = yield* Effect.flip(Gateway.make({
+          config: { ...config, routers: { second: { deployments: ["c/m"], options: {} } } },
+          port: 0
+        }))
+        expect(wrong._tag === "OptionsError" && [wrong.option, wrong.message]).toEqual([
+          "config.routers.second.deployments",
+          "Gateway: config.routers.second.deployments must be the name of a deployment, got \"c/m\""
+        ])
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000
   )

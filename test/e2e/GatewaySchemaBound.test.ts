@@ -85,7 +85,7 @@ const served = Layer.effect(
       }],
       sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [key], max_retries: 0 }]
     })
-    const gateway = yield* Gateway.make({ config, port: 0 })
+    const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
     return { gateway, simulator }
   })
 ).pipe(Layer.provide(UndiciHttpClient.layer()))

@@ -8,7 +8,6 @@ import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as Llm from "../../src/Llm.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
-import * as Router from "../../src/Router.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 
 const entry = (simulator: Simulator.Simulator) => [{
@@ -54,7 +53,7 @@ describe("requests checked before they are sent", () => {
           Effect.map(Layer.build(layer.pipe(Layer.provide(NodeHttpClient.layerUndici))), Context.get(Llm.Llm))
         const entries: ReadonlyArray<readonly [string, Llm.Service]> = [
           ["llm", yield* build(ProviderConfig.layer(config, "a", "gpt-4o-mini"))],
-          ["router", yield* build(Router.layerConfig(config))]
+          ["router", yield* build(ProviderConfig.routerLayer(config))]
         ]
         for (const [name, llm] of entries) {
           for (const [request, param, text] of badChats) {

@@ -35,7 +35,9 @@ describe("Router over loopback", () => {
         limited: entry(limited, "sk-limited-key-000003", { max_concurrency: 32 })
       })
       const context = yield* Layer.build(
-        Router.layerConfig(config, { strategy: "lowest-latency" }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+        ProviderConfig.routerLayer(config, { strategy: "lowest-latency" }).pipe(
+          Layer.provide(NodeHttpClient.layerUndici)
+        )
       )
       const llm = Context.get(context, Llm.Llm)
       const router = Context.get(context, Router.Router)
@@ -113,7 +115,7 @@ describe("Router over loopback", () => {
             }
           }
         })
-        const layer = Layer.unwrap(Effect.map(Router.fromConfigNamed(config, "main"), Router.layer)).pipe(
+        const layer = Layer.unwrap(Effect.map(ProviderConfig.namedRouterOptions(config, "main"), Router.layer)).pipe(
           Layer.provide(NodeHttpClient.layerUndici)
         )
         const { reply, status } = yield* Effect.gen(function*() {
@@ -137,7 +139,7 @@ describe("Router over loopback", () => {
         failing: entry(failing, "sk-failing-key-000002", { groups: ["primary"] }),
         healthy: entry(healthy, "sk-healthy-key-000004", { model_name: "sim-large", context_window: 128_000 })
       })
-      const layer = Router.layerConfig(config, {
+      const layer = ProviderConfig.routerLayer(config, {
         fallbacks: { primary: [{ to: "sim-large", on: ["ProviderUnavailableError"] }] }
       }).pipe(Layer.provide(NodeHttpClient.layerUndici))
       const response = yield* ChatChunk.collect(Llm.chatStream({ model: "primary", messages: [Message.user("hi")] }))
@@ -162,7 +164,7 @@ describe("Router over loopback", () => {
           healthy: entry(healthy, "sk-healthy-key-000005", { model_name: "sim-large" })
         })
         const context = yield* Layer.build(
-          Router.layerConfig(config, {
+          ProviderConfig.routerLayer(config, {
             fallbacks: { resets: [{ to: "sim-large", on: ["TransportError"] }] },
             cooldown: { failures: 1, on: ["TransportError"] }
           }).pipe(Layer.provide(NodeHttpClient.layerUndici))
@@ -260,7 +262,9 @@ describe("Router over loopback", () => {
           flaky: entry(flaky, "sk-flaky-key-0000001"),
           steady: entry(steady, "sk-steady-key-000002")
         })
-        const context = yield* Layer.build(Router.layerConfig(config).pipe(Layer.provide(NodeHttpClient.layerUndici)))
+        const context = yield* Layer.build(
+          ProviderConfig.routerLayer(config).pipe(Layer.provide(NodeHttpClient.layerUndici))
+        )
         const llm = Context.get(context, Llm.Llm)
         const router = Context.get(context, Router.Router)
         const ask = (model: string) => ({ model, messages: [Message.user("hi")] })
@@ -307,7 +311,9 @@ describe("Router.embed over loopback: only to deployments whose client takes the
       google: served("gemini", simulator.url, ["text-only"]),
       local: served("ollama", simulator.url, ["text-only"])
     })
-    const context = yield* Layer.build(Router.layerConfig(config).pipe(Layer.provide(NodeHttpClient.layerUndici)))
+    const context = yield* Layer.build(
+      ProviderConfig.routerLayer(config).pipe(Layer.provide(NodeHttpClient.layerUndici))
+    )
     return { llm: Context.get(context, Llm.Llm), router: Context.get(context, Router.Router) }
   })
 

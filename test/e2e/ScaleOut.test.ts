@@ -24,7 +24,7 @@ import { arrivalGrants, overRunBound, overWindowBound } from "../utils/bucketBou
 import { eventually } from "../utils/eventually.js"
 import { type RedisServer, redisServer } from "../utils/redisServer.js"
 import { deliverySlackMillis, providerFile, serve, type Served, storeReturns } from "../utils/serveCluster.js"
-import { instance, untilShared } from "../utils/sharedStore.js"
+import { connected } from "../utils/sharedStore.js"
 
 const keys = ["sk-scale-out-key-0001", "sk-scale-out-key-0002", "sk-scale-out-key-0003"]
 const capacity = 20
@@ -249,9 +249,9 @@ describe("Scale-out: three gateway processes on one redis-server", () => {
           Effect.gen(function*() {
             const budget = yield* Budget.make({
               limits: [{ scope: Budget.overall, limit, period: "1 hour" }],
-              shared: { store: yield* Effect.tap(instance(redis.url), untilShared), key: "scale-out-spend" }
+              shared: { store: yield* connected(redis.url), key: "scale-out-spend" }
             })
-            const options = yield* Router.fromConfig(config, { budget })
+            const options = yield* ProviderConfig.routerOptions(config, { budget })
             const context = yield* Layer.build(Router.layer(options).pipe(Layer.provide(UndiciHttpClient.layer())))
             return { budget, context }
           }))

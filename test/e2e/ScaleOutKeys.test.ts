@@ -14,7 +14,6 @@ import { Agent, request } from "undici"
 import * as Gateway from "../../src/Gateway.js"
 import * as Pricing from "../../src/Pricing.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
-import * as Router from "../../src/Router.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as Store from "../../src/Store.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
@@ -198,7 +197,7 @@ describe("Scale-out: the gateway's own keys across three gateway processes on on
   )
 
   it.live(
-    "one Redis connection per gateway (none of its own when given a connected store), and per Router.layerConfig, " +
+    "one Redis connection per gateway (none of its own when given a connected store), and per ProviderConfig.routerLayer, " +
       "however many deployments, routers and keys share through it",
     () =>
       Effect.scoped(
@@ -229,7 +228,7 @@ describe("Scale-out: the gateway's own keys across three gateway processes on on
               every: "50 millis"
             })
           const gateway = yield* Gateway.make({
-            config,
+            config: ProviderConfig.gatewayConfig(config),
             port: 0,
             keys: [
               { name: "a", key: Redacted.make(limitedKey), rateLimit: { capacity: 5, refillRate: 1 } },
@@ -246,7 +245,7 @@ describe("Scale-out: the gateway's own keys across three gateway processes on on
           yield* Effect.sleep("300 millis")
           expect(yield* clients(redis)).toBe(1)
 
-          yield* Layer.build(Router.layerConfig(config))
+          yield* Layer.build(ProviderConfig.routerLayer(config))
           yield* connected(2)
           yield* Effect.sleep("300 millis")
           expect(yield* clients(redis)).toBe(2)
@@ -255,7 +254,7 @@ describe("Scale-out: the gateway's own keys across three gateway processes on on
           const store = yield* Store.make({ redis: redis.url })
           yield* connected(3)
           const embedded = yield* Gateway.make({
-            config,
+            config: ProviderConfig.gatewayConfig(config),
             port: 0,
             store,
             keys: [{ name: "c", key: Redacted.make(budgetedKey), rateLimit: { capacity: 5, refillRate: 1 } }]

@@ -21,7 +21,6 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Llm from "../../src/Llm.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
-import * as Router from "../../src/Router.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 
 const primaryKey = "sk-telemetry-primary-key-0001"
@@ -52,7 +51,7 @@ const routed = Effect.gen(function*() {
     backup: entry(healthy, backupKey)
   })
   const context = yield* Layer.build(
-    Router.layerConfig(config, { strategy: "priority" }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+    ProviderConfig.routerLayer(config, { strategy: "priority" }).pipe(Layer.provide(NodeHttpClient.layerUndici))
   )
   return Context.get(context, Llm.Llm)
 })

@@ -57,7 +57,7 @@ const routed = (fault: string, limits: Record<string, number>) =>
       healthy: entry(healthy, "sk-healthy-key-000002", { model_name: "sim-large" })
     })
     const context = yield* Layer.build(
-      Router.layerConfig(config, {
+      ProviderConfig.routerLayer(config, {
         midStream: "restart",
         fallbacks: { "gpt-4o-mini": [{ to: "sim-large", on: ["TimeoutError"] }] }
       }).pipe(Layer.provide(NodeHttpClient.layerUndici))

@@ -5,6 +5,8 @@
  */
 import { RateLimiter, Store } from "effect-llm-router"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
 import { eventually } from "./eventually.js"
 
 // Two seconds per command, as the scale-out tests' provider.json sets it: a command outlives its timer when this
@@ -25,4 +27,23 @@ export const untilShared = (store: Store.Store) =>
       every: "25 millis",
       within: "20 seconds"
     })
+  })
+
+/** One instance's store on the server at `url`, connected (`instance`, then `untilShared`). */
+export const connected = (url: string, options: Partial<Store.Options> = {}) =>
+  Effect.tap(instance(url, options), untilShared)
+
+/** `count` instances on the server at `url`, each with a connected store of its own and what `build` makes on it. */
+export const onInstances = <A, E, R>(
+  url: string,
+  count: number,
+  build: (store: Store.Store) => Effect.Effect<A, E, R>
+) => Effect.forEach(Array.from({ length: count }), () => Effect.flatMap(connected(url), build))
+
+/** A connected instance that dies when `die` runs: its store's scope closes, so renewals stop and it disconnects. */
+export const mortal = (url: string, options: Partial<Store.Options> = {}) =>
+  Effect.gen(function*() {
+    const doomed = yield* Scope.make()
+    const store = yield* Scope.provide(connected(url, options), doomed)
+    return { store, die: Scope.close(doomed, Exit.void) }
   })

@@ -18,7 +18,6 @@ import * as Redis from "effect/persistence/Redis"
 import type * as Budget from "../../Budget.js"
 import { BudgetExceededError, NoCapacityError } from "../../LlmError.js"
 import type * as Store from "../../Store.js"
-import { connectionOf } from "../store/connection.js"
 import * as Leases from "../store/leases.js"
 import { overKeys } from "../store/script.js"
 import { periodName, tolerance, windowAt } from "./window.js"
@@ -127,7 +126,7 @@ export const make = (
   inMemory: (limits: ReadonlyArray<Budget.Limit>) => Effect.Effect<Budget.Service>
 ): Effect.Effect<Budget.Service> =>
   Effect.gen(function*() {
-    const connection = connectionOf(shared.store)
+    const connection = shared.store.connection
     const ttl = connection.leaseTtlMillis
     const local = connection.onUnavailable === "fail-open"
       ? yield* inMemory(limits.map((limit) => ({ ...limit, limit: limit.limit / connection.instances })))

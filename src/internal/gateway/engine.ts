@@ -14,12 +14,13 @@ import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
+import type * as Gateway from "../../Gateway.js"
 import type * as Llm from "../../Llm.js"
 import type { OptionsError } from "../../OptionsError.js"
 import type * as Pricing from "../../Pricing.js"
-import type * as ProviderConfig from "../../ProviderConfig.js"
 import * as Router from "../../Router.js"
 import * as Store from "../../Store.js"
+import * as OptionsErrors from "../optionsError.js"
 import * as RouterStatus from "../router/status.js"
 
 /** Where a request's `model` goes: the service to call and the address to give it (none for a named router). */
@@ -112,16 +113,19 @@ export const worstPrice = (
   return deployments.length === 0 ? undefined : { input, output }
 }
 
-/** The engine of `config`; `store` (connected, or options to connect once) in place of the config's `store` section. */
+/** The engine of `config`; `store` (connected, or options to connect once) in place of the config's `store`. */
 export const make = (
-  config: ProviderConfig.ProviderConfig,
+  config: Gateway.Config,
   storeOption?: Store.Store | Store.Options
-): Effect.Effect<Engine, OptionsError | ProviderConfig.ProviderConfigError, HttpClient.HttpClient | Scope.Scope> =>
+): Effect.Effect<Engine, OptionsError, HttpClient.HttpClient | Scope.Scope> =>
   Effect.gen(function*() {
     const wanted = storeOption ?? config.store
     const store = wanted === undefined ? undefined : "redis" in wanted ? yield* Store.make(wanted) : wanted
     // A connected store: the deployments' limiters and pools, and every router's breakers, use it.
-    const everything = yield* Router.fromConfig(config, store === undefined ? undefined : { shared: { store } })
+    const everything: Router.Options<Deployment> = { deployments: yield* config.deployments(store) }
+    if (everything.deployments.length === 0) {
+      return yield* OptionsErrors.make("Gateway", "config", "no models", "a configuration with at least one model")
+    }
     // Built once, shared by every router below.
     const built = new Map<string, Layer.Layer<Llm.Llm>>()
     for (const deployment of everything.deployments) {
@@ -136,8 +140,8 @@ export const make = (
     const targets = new Map<string, Target>()
     const models: Array<ModelEntry> = []
     const statuses: Array<Effect.Effect<Router.Status>> = [all.status]
-    for (const name of Object.keys(config.routers)) {
-      const options = yield* Router.fromConfigNamed(config, name)
+    for (const [name, named] of Object.entries(config.routers ?? {})) {
+      const options = yield* namedOptions(everything.deployments, name, named)
       const router = yield* Router.make(shared(options))
       statuses.push(router.status)
       targets.set(name, { llm: router, address: undefined, price: worstPrice(reachable(options, undefined)) })
@@ -170,3 +174,22 @@ export const make = (
       store
     }
   })
+
+/** A named router's options: its deployments, by name and in its order, among every deployment. */
+function namedOptions(
+  deployments: ReadonlyArray<Deployment>,
+  name: string,
+  named: Gateway.NamedRouter
+): Effect.Effect<Router.Options<Deployment>, OptionsError> {
+  const picked: Array<Deployment> = []
+  for (const wanted of named.deployments) {
+    const deployment = deployments.find((candidate) => candidate.name === wanted)
+    if (deployment === undefined) {
+      return Effect.fail(
+        OptionsErrors.make("Gateway", `config.routers.${name}.deployments`, wanted, "the name of a deployment")
+      )
+    }
+    picked.push(deployment)
+  }
+  return Effect.succeed({ ...named.options, deployments: picked })
+}

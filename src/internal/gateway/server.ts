@@ -17,7 +17,6 @@ import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
 import { defaultPort, type GatewayStartError, type Options, type Service } from "../../Gateway.js"
 import type { OptionsError } from "../../OptionsError.js"
-import type { ProviderConfigError } from "../../ProviderConfig.js"
 import * as OptionsErrors from "../optionsError.js"
 import * as App from "./app.js"
 import * as Auth from "./auth.js"
@@ -32,7 +31,7 @@ const defaultGracePeriod = Duration.seconds(20)
 const loopback = new Set(["127.0.0.1", "::1", "localhost"])
 
 // The gateway keys of the configuration and of the options.
-const keysOf = (options: Options) => [...(options.config.gateway?.keys ?? []), ...(options.keys ?? [])]
+const keysOf = (options: Options) => [...(options.config.keys?.keys ?? []), ...(options.keys ?? [])]
 
 const check = (options: Options): OptionsError | undefined => {
   const host = options.host ?? defaultHost
@@ -43,9 +42,6 @@ const check = (options: Options): OptionsError | undefined => {
       host,
       "a loopback address (127.0.0.1, ::1 or localhost): without gateway keys the gateway serves only this machine"
     )
-  }
-  if (Object.values(options.config.providers).every((models) => Object.keys(models).length === 0)) {
-    return OptionsErrors.make("Gateway", "config", "no models", "a configuration with at least one model")
   }
   const port = options.port ?? defaultPort
   if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) {
@@ -61,7 +57,7 @@ export const make = (
   startError: (description: string, cause: unknown) => GatewayStartError
 ): Effect.Effect<
   Service,
-  OptionsError | ProviderConfigError | GatewayStartError,
+  OptionsError | GatewayStartError,
   HttpClient.HttpClient | Scope.Scope
 > =>
   Effect.gen(function*() {
@@ -73,7 +69,7 @@ export const make = (
     const engine = yield* Engine.make(options.config, options.store)
     const auth = yield* Auth.make(
       keysOf(options),
-      [...(options.config.gateway?.adminKeys ?? []), ...(options.adminKeys ?? [])],
+      [...(options.config.keys?.adminKeys ?? []), ...(options.adminKeys ?? [])],
       engine
     )
     const drain = new Drain.Drain()
@@ -93,7 +89,7 @@ export const make = (
       maxBodyBytes,
       auth,
       logRequests: options.logRequests ?? false,
-      modelLoadDetails: options.modelLoadDetails ?? options.config.gateway?.modelLoadDetails ?? false,
+      modelLoadDetails: options.modelLoadDetails ?? options.config.keys?.modelLoadDetails ?? false,
       port: bound
     })
     yield* httpServer.serve(app).pipe(

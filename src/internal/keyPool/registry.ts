@@ -1,10 +1,12 @@
 /**
  * How pools are made once their options are checked: a standalone pool over a state of its own, or a registry's,
  * over one state per provider id (a later pool of an id adds the keys the state lacks); a pool with `shared` keeps
- * its state in its store (`keyPool/shared.ts`) either way.
+ * its state in its store (`keyPool/shared.ts`) either way. The registry's tag, `KeyPool.KeyPoolRegistry`, is here.
  */
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import type * as KeyPool from "../../KeyPool.js"
 import type { OptionsError } from "../../OptionsError.js"
@@ -57,3 +59,11 @@ export const makeRegistry: Effect.Effect<KeyPool.RegistryService> = Effect.sync(
       )
   }
 })
+
+/** `KeyPool.KeyPoolRegistry`: the registry pools built with `KeyPool.layer` share state through. */
+export class KeyPoolRegistry extends Context.Service<KeyPoolRegistry, KeyPool.RegistryService>()(
+  "effect-llm-router/KeyPoolRegistry"
+) {
+  /** A registry with no pools yet, as a layer: one value, so every layer providing it in one build shares it. */
+  static readonly layer: Layer.Layer<KeyPoolRegistry> = Layer.effect(KeyPoolRegistry, makeRegistry)
+}

@@ -19,7 +19,6 @@ import { NoCapacityError } from "../../LlmError.js"
 import type * as ProviderClient from "../../ProviderClient.js"
 import type * as Store from "../../Store.js"
 import type { StoreUnavailableError } from "../../Store.js"
-import { connectionOf } from "../store/connection.js"
 import * as Leases from "../store/leases.js"
 import { jitterFactor, type Settled, verdictOf } from "./outcome.js"
 import { acquireOf, makeService, type Settings } from "./service.js"
@@ -59,7 +58,7 @@ export const make = (
 ): Effect.Effect<KeyPool.Service> =>
   Effect.gen(function*() {
     const { cooldown, maxWaitMillis, providerId, slowStartMillis } = settings
-    const connection = connectionOf(shared.store)
+    const connection = shared.store.connection
     const state = makeState(providerId, options.keys)
     const slots = state.slots
     const group = yield* Leases.group(

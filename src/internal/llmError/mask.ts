@@ -1,16 +1,9 @@
 /**
- * An error with a key masked in every field: what the adapter template passes
- * every failure of a call through before it leaves the adapter, whichever
- * part of it (transport, codec, stream parser) built the error, so a provider
- * that echoes the key back (in a message, a `param`, a raw body) cannot put it
- * in a message, `Cause.pretty`, JSON or a log line.
+ * An error with a key masked in every field (the adapter template's `masking.ts` passes every failure of a call
+ * through it), so a provider that echoes the key back cannot put it in a message, `Cause.pretty`, JSON or a log line.
  */
-import * as Cause from "effect/Cause"
-import * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
 import type { LlmError } from "../../LlmError.js"
-import type { Credentials } from "../../ProviderClient.js"
-import type { ChunkSource } from "../transport/chunkSource.js"
 import { scrub } from "./errorInfo.js"
 
 type Secrets = ReadonlyArray<Redacted.Redacted<string>>
@@ -51,22 +44,4 @@ export const masked = <E extends LlmError>(error: E, secrets: Secrets): E => {
   if (fields === undefined) return error
   const Class = error.constructor as new(fields: Omit<E, "_tag">) => E
   return new Class(fields as Omit<E, "_tag">)
-}
-
-const maskWith = (credentials: Credentials) => (error: LlmError) => masked(error, [credentials.key])
-
-/** A call's failure with its key masked. */
-export const effect = <A>(call: Effect.Effect<A, LlmError>, credentials: Credentials): Effect.Effect<A, LlmError> =>
-  Effect.mapError(call, maskWith(credentials))
-
-/** A stream's source whose opening and every pull fail with its key masked (the end of the stream passes as it is). */
-export const source = (
-  open: Effect.Effect<ChunkSource, LlmError>,
-  credentials: Credentials
-): Effect.Effect<ChunkSource, LlmError> => {
-  const mask = maskWith(credentials)
-  return Effect.map(Effect.mapError(open, mask), (opened) => ({
-    close: opened.close,
-    pull: Effect.mapError(opened.pull, (error) => Cause.isDone(error) ? error : mask(error))
-  }))
 }

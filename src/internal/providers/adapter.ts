@@ -24,11 +24,11 @@ import { InvalidRequestError, type LlmError } from "../../LlmError.js"
 import type { ProviderMetadata, ToolCall } from "../../Message.js"
 import { OptionsError } from "../../OptionsError.js"
 import { type Credentials, type HttpOptions, ProviderClient, type Service } from "../../ProviderClient.js"
-import * as Mask from "../llmError/mask.js"
 import * as Invalid from "../optionsError.js"
 import { type ChunkSource, streamFromSource } from "../transport/chunkSource.js"
 import * as ProviderHttp from "../transport/providerHttp.js"
 import * as Batches from "./embeddingBatches.js"
+import * as Masking from "./masking.js"
 import { type JsonRecord, RequestError, ShapeError } from "./wire.js"
 
 /** A whole reply as a codec reads it; the template adds provider, latency and key. */
@@ -302,9 +302,10 @@ const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Servi
     provider,
     timeout: transport.timeout,
     // Every failure leaves with the key masked in every field, whichever part built it.
-    chat: (request, credentials) => Mask.effect(chat(request, credentials), credentials),
-    chatStream: (request, credentials) => streamFromSource(Mask.source(openSource(request, credentials), credentials)),
-    embed: (request, credentials) => Mask.effect(embed(request, credentials), credentials),
+    chat: (request, credentials) => Masking.effect(chat(request, credentials), credentials),
+    chatStream: (request, credentials) =>
+      streamFromSource(Masking.source(openSource(request, credentials), credentials)),
+    embed: (request, credentials) => Masking.effect(embed(request, credentials), credentials),
     maxEmbeddingInputs: typeof embeddings === "string" ? Number.MAX_SAFE_INTEGER : embeddings.maxInputs,
     embeddingInput: typeof embeddings === "string" ? "none" : embeddings.tokens ? "tokens" : "text"
   })

@@ -18,7 +18,6 @@ import { RateLimiterExceededError } from "../../RateLimiter.js"
 import type * as Store from "../../Store.js"
 import type { StoreUnavailableError } from "../../Store.js"
 import * as Bucket from "../store/bucket.js"
-import { connectionOf } from "../store/connection.js"
 import * as Leases from "../store/leases.js"
 import { consumed, costError, type Local, makeLocal, type Reservation, statusOf } from "./limiter.js"
 
@@ -47,7 +46,7 @@ export const make = (
 ): Effect.Effect<RateLimiter.Service, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { capacity, maxConcurrency, refillRate, tokensPerMinute } = options
-    const connection = connectionOf(shared.store)
+    const connection = shared.store.connection
     const requests = Bucket.make(connection, `${shared.key}:requests`, capacity, refillRate)
     const budget = tokensPerMinute === undefined
       ? undefined

@@ -24,7 +24,6 @@ import type { OptionsError } from "../../OptionsError.js"
 import type { Options } from "../../Router.js"
 import * as Store from "../../Store.js"
 import * as Breakers from "../store/breaker.js"
-import { connectionOf } from "../store/connection.js"
 import type { State } from "./deployment.js"
 import type { Settings } from "./settings.js"
 
@@ -113,7 +112,7 @@ export const connect = (
   if (shared === undefined) return Effect.undefined
   const store = "redis" in shared.store ? Store.make(shared.store) : Effect.succeed(shared.store)
   return Effect.map(store, (connected) => {
-    const connection = connectionOf(connected)
+    const connection = connected.connection
     const key = shared.key ?? "router"
     return (name: string) => Breakers.make(connection, `${key}:${name}`, settings.cooldown)
   })

@@ -14,7 +14,7 @@
  */
 import * as Effect from "effect/Effect"
 import type { StoreUnavailableError } from "../../Store.js"
-import type { Connection } from "./connection.js"
+import type { Connection } from "../../Store.js"
 import { overKeys } from "./script.js"
 
 /**

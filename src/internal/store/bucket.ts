@@ -15,7 +15,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redis from "effect/persistence/Redis"
 import type { StoreUnavailableError } from "../../Store.js"
-import type { Connection } from "./connection.js"
+import type { Connection } from "../../Store.js"
 import { open, template } from "./script.js"
 
 type Op = "take" | "try" | "give" | "charge" | "reset" | "peek"
@@ -88,7 +88,7 @@ export interface Bucket {
   readonly take: (cost: number) => Effect.Effect<Result, StoreUnavailableError>
   /** Takes `cost` tokens only if they are there now and nobody waits ahead. */
   readonly tryTake: (cost: number) => Effect.Effect<Result, StoreUnavailableError>
-  /** `tryTake`, sent when run; the returned effect waits for its result (`Connection.Bound.start`). */
+  /** `tryTake`, sent when run; the returned effect waits for its result (`Store.Bound.start`). */
   readonly startTryTake: (cost: number) => Effect.Effect<Effect.Effect<Result, StoreUnavailableError>>
   readonly give: (amount: number) => Effect.Effect<Result, StoreUnavailableError>
   /** Takes tokens at once, into debt. */

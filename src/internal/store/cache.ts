@@ -12,7 +12,6 @@ import * as Schema from "effect/Schema"
 import { CacheStoreError, type Service } from "../../CacheStore.js"
 import { ChatResponse } from "../../ChatResponse.js"
 import type * as Store from "../../Store.js"
-import { connectionOf } from "./connection.js"
 import { overKeys } from "./script.js"
 
 // KEYS: the entry, the index. ARGV: the JSON, the time to live (ms).
@@ -50,7 +49,7 @@ const decode = Schema.decodeUnknownOption(AsJson)
 
 /** A cache store under `shared.key` of `shared.store`. */
 export const make = (shared: Store.Shared): Service => {
-  const connection = connectionOf(shared.store)
+  const connection = shared.store.connection
   const base = `${connection.prefix}:cache:${shared.key}`
   const index = `${base}#index`
   const entry = (key: string) => `${base}:${key}`

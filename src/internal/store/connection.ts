@@ -24,66 +24,9 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import { createHash } from "node:crypto"
 import type * as Store from "../../Store.js"
+import type { Bound, Connection } from "../../Store.js"
 import { StoreUnavailableError } from "../../Store.js"
 import { argsOf } from "./script.js"
-
-const typeId = Symbol.for("effect-llm-router/Store")
-
-/** What the shared limiter and pool run their scripts through. */
-export interface Connection {
-  readonly prefix: string
-  readonly onUnavailable: "fail-open" | "fail-closed"
-  readonly instances: number
-  readonly leaseTtlMillis: number
-  /** The store's scope: fibers that serve it (lease renewals) live as long as its connection. */
-  readonly scope: Scope.Scope
-  /**
-   * Runs a script. Fails with `StoreUnavailableError` when Redis is not
-   * connected, or the command failed or outlived `commandTimeout`; logs the
-   * first failure of an outage and the return.
-   */
-  readonly eval: <Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }>(
-    script: Redis.Script<Config>
-  ) => (...params: Config["params"]) => Effect.Effect<Config["result"], StoreUnavailableError>
-  /**
-   * Runs a script without waiting for its reply: for a write whose loss an
-   * expiry already covers (a lease's release: the lease lapses within its TTL
-   * anyway). Sent at once, so the commands this instance sends after it see
-   * its effect; a failure, or Redis away, drops it.
-   */
-  readonly post: <Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }>(
-    script: Redis.Script<Config>
-  ) => (...params: Config["params"]) => Effect.Effect<void>
-  /** Sends one command, failing as `eval` does. */
-  readonly send: <A>(...args: ReadonlyArray<string>) => Effect.Effect<A, StoreUnavailableError>
-  /** A script for a caller that builds its arguments once (`Bound`). */
-  readonly bind: <Config extends { readonly params: ReadonlyArray<unknown>; readonly result: unknown }>(
-    script: Redis.Script<Config>
-  ) => Bound<Config["result"]>
-}
-
-/**
- * A script run with arguments already strings: the number of keys, then the
- * keys and the other arguments, as `Redis.script` lists them.
- */
-export interface Bound<A> {
-  /** As `Connection.eval`. */
-  readonly eval: (args: ReadonlyArray<string>) => Effect.Effect<A, StoreUnavailableError>
-  /**
-   * Sends the command when run, and returns the wait for its reply (as
-   * `eval` fails), to run once: commands started together go out in one
-   * write, and their round trips overlap.
-   */
-  readonly start: (args: ReadonlyArray<string>) => Effect.Effect<Effect.Effect<A, StoreUnavailableError>>
-  /** As `Connection.post`. */
-  readonly post: (args: ReadonlyArray<string>) => Effect.Effect<void>
-}
-
-/** The `Store` value with its connection under a symbol, out of the public type. */
-type Impl = Store.Store & { readonly [typeId]: Connection }
-
-/** The connection of a store `Store.make` built. */
-export const connectionOf = (store: Store.Store): Connection => (store as Impl)[typeId]
 
 // Host and port only: a URL may hold a password.
 const addressOf = (url: string): string => {
@@ -388,6 +331,6 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
         }
       }
     }
-    const store: Impl = { address, onUnavailable, [typeId]: connection }
+    const store: Store.Store = { address, onUnavailable, connection }
     return store
   })

@@ -24,7 +24,7 @@ import * as Effect from "effect/Effect"
 import * as Redis from "effect/persistence/Redis"
 import * as Schedule from "effect/Schedule"
 import type { StoreUnavailableError } from "../../Store.js"
-import type { Connection } from "./connection.js"
+import type { Connection } from "../../Store.js"
 import { argsOf, open, overKeys, template } from "./script.js"
 
 /** One candidate of `pick`. */
@@ -315,7 +315,7 @@ interface KeyState {
 /** The leases of one group of candidates (a key pool's keys, or a limiter's one slot) under `key`. */
 export interface Group {
   readonly pick: Effect.Effect<Taken | Blocked, StoreUnavailableError>
-  /** `pick`, sent when run; the returned effect waits for its result (`Connection.Bound.start`). */
+  /** `pick`, sent when run; the returned effect waits for its result (`Store.Bound.start`). */
   readonly startPick: Effect.Effect<Effect.Effect<Taken | Blocked, StoreUnavailableError>>
   /**
    * Drops the lease (if any, `""` for none) and applies the verdict to

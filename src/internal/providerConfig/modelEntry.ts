@@ -1,0 +1,71 @@
+/**
+ * A model of `provider.json` as written in the file: its keys, prices, adapter and settings.
+ */
+import * as Schema from "effect/Schema"
+import * as Pricing from "../../Pricing.js"
+import * as Presets from "../../providers/Presets.js"
+import { NonEmpty, NonNegativeInt, oneOf, optional, Positive, PositiveInt } from "./fields.js"
+
+export const KeyEntry = Schema.Union([
+  NonEmpty,
+  Schema.Struct({
+    key: NonEmpty,
+    weight: optional(Positive),
+    max_concurrency: optional(PositiveInt)
+  })
+])
+
+export const PricingEntry = Schema.Struct({
+  input_per_mtok: Pricing.PerMillion,
+  cached_input_per_mtok: optional(Pricing.PerMillion),
+  output_per_mtok: Pricing.PerMillion
+})
+
+export const Api = oneOf(["chat-completions", "responses", "anthropic", "gemini", "ollama"])
+
+export const ModelEntry = Schema.Struct({
+  model_name: NonEmpty,
+  /** Optional only where no key is needed (`api: "ollama"`, the `ollama` and `vllm` presets). */
+  api_keys: optional(Schema.Array(KeyEntry).check(Schema.isMinLength(1, { message: "expected at least one key" }))),
+  /** Default: the preset's, or the adapter's (`https://api.openai.com/v1` for the OpenAI-style APIs). */
+  base_url: optional(NonEmpty.check(
+    Schema.makeFilter((url: string) => URL.canParse(url), {
+      message: "expected an absolute URL such as https://api.openai.com/v1"
+    })
+  )),
+  /** The adapter. Default: `chat-completions`. */
+  api: optional(Api),
+  /** A `Presets` name; only with `chat-completions`. */
+  preset: optional(oneOf(Presets.names)),
+  /** Extra headers on every request. */
+  headers: optional(Schema.Record(Schema.String, Schema.String)),
+  /** Retries of a call, and apart from them moves to another key (`RetryPolicy` `maxRetries` and `maxKeyRotations`). */
+  max_retries: optional(NonNegativeInt),
+  /** Seconds before the first retry; later ones back off exponentially. */
+  retry_delay: optional(Positive),
+  rate_limit_capacity: optional(Positive),
+  rate_limit_refill_rate: optional(Positive),
+  max_concurrency: optional(PositiveInt),
+  tokens_per_minute: optional(Positive),
+  /** Seconds a call may take. */
+  timeout: optional(Positive),
+  /** Seconds to wait for the response headers (`HttpOptions.headersTimeout`). Default 30. */
+  headers_timeout: optional(Positive),
+  /** Seconds a stream may wait for its first token (`HttpOptions.firstTokenTimeout`). Default: none. */
+  first_token_timeout: optional(Positive),
+  /** Seconds a stream may send nothing (`HttpOptions.idleTimeout`). Default 30. */
+  idle_timeout: optional(Positive),
+  /** The largest reply read, in bytes (`HttpOptions.maxResponseBytes`). Default 64 MiB. */
+  max_response_bytes: optional(PositiveInt),
+  organization: optional(NonEmpty),
+  project: optional(NonEmpty),
+  max_tokens_field: optional(Schema.Literals(["max_completion_tokens", "max_tokens"])),
+  /** Overrides the built-in price of the model. */
+  pricing: optional(PricingEntry),
+  /** `Router`: the deployment's share of weighted picks (LLM-API-BalancedCall's `model_weight`). Default 1. */
+  weight: optional(Positive),
+  /** `Router`: group names that address this model (`"fast"`, `"smart"`). */
+  groups: optional(Schema.Array(NonEmpty)),
+  /** The model's context window in tokens (`Router` falls back to a larger one on `ContextLengthError`). */
+  context_window: optional(PositiveInt)
+})

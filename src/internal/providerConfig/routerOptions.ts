@@ -1,0 +1,108 @@
+/**
+ * What a `provider.json` configures: a router's options (one deployment per model of each provider, named
+ * `provider/model_name`, or a named router of its `router` section over the deployments it lists), a router's
+ * layer on one connection to the file's store, and what a gateway serves.
+ */
+import * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
+import * as Layer from "effect/Layer"
+import type * as Gateway from "../../Gateway.js"
+import type * as Llm from "../../Llm.js"
+import type { OptionsError } from "../../OptionsError.js"
+import { type ProviderConfig, ProviderConfigError } from "../../ProviderConfig.js"
+import * as Router from "../../Router.js"
+import * as Store from "../../Store.js"
+import { deployments as deploymentsOf } from "./layers.js"
+import { priceOf } from "./lookup.js"
+
+type Options = Router.Options<Router.Deployment<OptionsError, HttpClient.HttpClient>>
+
+// A connected store given for the breakers serves the deployments' limiters and pools too: one connection for all.
+function connected(options: Omit<Router.Options, "deployments"> | undefined): Store.Store | undefined {
+  const store = options?.shared?.store
+  return store === undefined || "redis" in store ? undefined : store
+}
+
+/** Every model of `config` as a router's deployment, its `Llm` built on `store` when given. */
+function routerDeployments(
+  config: ProviderConfig,
+  store: Store.Store | undefined
+): Effect.Effect<ReadonlyArray<Router.Deployment<OptionsError, HttpClient.HttpClient>>> {
+  return Effect.map(deploymentsOf(config, { store }), (deployments) =>
+    deployments.map(({ layer, settings }) => {
+      const { entry, provider } = settings
+      const price = priceOf(settings)
+      return {
+        name: `${provider}/${entry.model_name}`,
+        model: entry.model_name,
+        provider,
+        llm: layer,
+        ...(entry.weight !== undefined ? { weight: entry.weight } : {}),
+        ...(entry.context_window !== undefined ? { contextWindow: entry.context_window } : {}),
+        ...(entry.groups !== undefined ? { groups: entry.groups } : {}),
+        ...(price !== undefined ? { price } : {})
+      }
+    }))
+}
+
+/** `ProviderConfig.routerOptions`. */
+export function routerOptions(
+  config: ProviderConfig,
+  options?: Omit<Router.Options, "deployments">
+): Effect.Effect<Options> {
+  return Effect.map(routerDeployments(config, connected(options)), (deployments) => ({
+    ...(config.store !== undefined ? { shared: { store: config.store } } : {}),
+    ...options,
+    deployments
+  }))
+}
+
+/** `ProviderConfig.routerLayer`: the config's store connected once, for the breakers and every deployment. */
+export function routerLayer(
+  config: ProviderConfig,
+  options?: Omit<Router.Options, "deployments">
+): Layer.Layer<Llm.Llm | Router.Router, OptionsError, HttpClient.HttpClient> {
+  return Layer.unwrap(Effect.gen(function*() {
+    const wanted = options?.shared?.store ?? config.store
+    const store = wanted === undefined || !("redis" in wanted) ? wanted : yield* Store.make(wanted)
+    const shared = store === undefined ? {} : { shared: { ...options?.shared, store } }
+    return Router.layer(yield* routerOptions(config, { ...options, ...shared }))
+  }))
+}
+
+/** `ProviderConfig.namedRouterOptions`. */
+export function namedRouterOptions(
+  config: ProviderConfig,
+  name: string
+): Effect.Effect<Options, ProviderConfigError> {
+  const router = config.routers[name]
+  if (router === undefined) {
+    const known = Object.keys(config.routers)
+    return Effect.fail(
+      new ProviderConfigError({
+        source: "the provider configuration",
+        issues: [{
+          path: `router.${name}`,
+          message: `no such router; known: ${known.length === 0 ? "none" : known.join(", ")}`
+        }]
+      })
+    )
+  }
+  return Effect.map(routerOptions(config, router.options), (options) => ({
+    ...options,
+    // In the router's order: `priority` follows it.
+    deployments: router.deployments.map((wanted) =>
+      options.deployments.find((deployment) => deployment.name === wanted)!
+    )
+  }))
+}
+
+/** `ProviderConfig.gatewayConfig`. */
+export function gatewayConfig(config: ProviderConfig): Gateway.Config {
+  return {
+    deployments: (store) => routerDeployments(config, store),
+    routers: config.routers,
+    store: config.store,
+    keys: config.gateway
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * Configuration depends on what it configures, never both ways: no circle of imports in `src/` holds two public
+ * modules (those `index.ts` and `testing.ts` re-export). Imports are read as text: static `from`, `import "…"` and
+ * `import("…")` of relative paths, type-only ones included.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
+
+const src = Path.resolve(import.meta.dirname, "../../src")
+
+function sourceFiles(folder: string): Array<string> {
+  return Fs.readdirSync(folder, { withFileTypes: true }).flatMap((entry) => {
+    const path = Path.join(folder, entry.name)
+    if (entry.isDirectory()) return sourceFiles(path)
+    return entry.name.endsWith(".ts") ? [path] : []
+  })
+}
+
+const importPattern = /(?:from\s+|import\s*\(\s*|import\s+)["'](\.{1,2}\/[^"']+)["']/g
+
+function importsOf(file: string, known: ReadonlySet<string>): Array<string> {
+  const text = Fs.readFileSync(file, "utf8")
+  return [...text.matchAll(importPattern)]
+    .map((match) => Path.resolve(Path.dirname(file), match[1]!.replace(/\.js$/, ".ts")))
+    .filter((target) => known.has(target))
+}
+
+/** The strongly connected components of more than one file (Tarjan's algorithm). */
+function circles(graph: ReadonlyMap<string, ReadonlyArray<string>>): Array<Array<string>> {
+  const index = new Map<string, number>()
+  const low = new Map<string, number>()
+  const stack: Array<string> = []
+  const onStack = new Set<string>()
+  const found: Array<Array<string>> = []
+  function visit(file: string): void {
+    index.set(file, index.size)
+    low.set(file, index.get(file)!)
+    stack.push(file)
+    onStack.add(file)
+    for (const next of graph.get(file) ?? []) {
+      if (!index.has(next)) {
+        visit(next)
+        low.set(file, Math.min(low.get(file)!, low.get(next)!))
+      } else if (onStack.has(next)) {
+        low.set(file, Math.min(low.get(file)!, index.get(next)!))
+      }
+    }
+    if (low.get(file) !== index.get(file)) return
+    const component: Array<string> = []
+    for (let member = stack.pop(); member !== undefined; member = stack.pop()) {
+      onStack.delete(member)
+      component.push(member)
+      if (member === file) break
+    }
+    if (component.length > 1) found.push(component)
+  }
+  for (const file of graph.keys()) if (!index.has(file)) visit(file)
+  return found
+}
+
+function publicModules(): ReadonlySet<string> {
+  const entries = ["index.ts", "testing.ts"].map((name) => Path.join(src, name))
+  return new Set(
+    entries.flatMap((entry) =>
+      [...Fs.readFileSync(entry, "utf8").matchAll(/export \* as \w+ from "(\.[^"]+)"/g)].map((match) =>
+        Path.resolve(src, match[1]!.replace(/\.js$/, ".ts"))
+      )
+    )
+  )
+}
+
+describe("the import graph of src/", () => {
+  it("no circle of imports holds two public modules", () => {
+    const files = sourceFiles(src)
+    const known = new Set(files)
+    const graph = new Map(files.map((file) => [file, importsOf(file, known)]))
+    const exported = publicModules()
+    expect(exported.size).toBeGreaterThan(20)
+    const knots = circles(graph)
+      .map((circle) => circle.filter((file) => exported.has(file)).map((file) => Path.relative(src, file)).sort())
+      .filter((members) => members.length > 1)
+    expect(knots).toEqual([])
+  })
+})
