@@ -82,9 +82,6 @@ export * as RetryPolicy from "./RetryPolicy.js"
 /** @since 0.1.0 */
 export * as Router from "./Router.js"
 
-/** @since 0.2.0 */
-export * as RouterStatus from "./RouterStatus.js"
-
 /** @since 0.1.0 */
 export * as Sse from "./Sse.js"
 
