@@ -7,7 +7,8 @@
  * (`messages[2].content`, Anthropic's `messages.2.content`).
  */
 import type * as Schema from "effect/Schema"
-import type * as SchemaAST from "effect/SchemaAST"
+import * as SchemaJITCompiler from "effect/schema/SchemaJITCompiler"
+import * as SchemaAST from "effect/SchemaAST"
 import * as SchemaIssue from "effect/SchemaIssue"
 import * as SchemaParser from "effect/SchemaParser"
 
@@ -43,11 +44,20 @@ function refusalsOf(issue: SchemaIssue.Issue): Refused {
  * `schema`'s check: the value itself (no copy) when the schema accepts it,
  * else `Refused` with the issues its decode finds under `options` (the first
  * or all of them, `errors`; the bad value quoted, `reportInput`).
+ *
+ * The guard is the schema's own, compiled by Effect's schema compiler
+ * (`SchemaJITCompiler`, for this schema and the schemas it holds): every
+ * request goes through it, and interpreted it costs several times the rest of
+ * its check (docs/performance.md). Where code cannot be generated at run time
+ * the compiler leaves the interpreter in place, which accepts the same.
  */
 export function checker<S extends Schema.ConstraintDecoder<unknown>>(
   schema: S,
   options: SchemaAST.ParseOptions
 ): (u: unknown) => S["Type"] | Refused {
+  const typeSide = SchemaAST.toType(schema.ast)
+  SchemaJITCompiler.enable(typeSide)
+  if (typeSide !== schema.ast) SchemaJITCompiler.enable(schema.ast)
   const is = SchemaParser.is(schema)
   const decode = SchemaParser.decodeUnknownResult(schema, options)
   return (u) => {
