@@ -151,23 +151,47 @@ const replaced = (value: unknown, path: ReadonlyArray<string | number>, next: un
   return copy
 }
 
-/** A valid request with one value somewhere inside it broken (or a key dropped, or a field the schema knows set). */
+/**
+ * A valid request with one value somewhere inside it broken (or a key dropped, or a field the schema knows set), and
+ * the path of what was broken.
+ */
 const broken = (valid: fc.Arbitrary<unknown>, fieldNames: ReadonlyArray<string>) =>
   valid.chain((request) => {
     const paths = pathsOf(request)
     return fc.oneof(
       fc.tuple(fc.constantFrom(...paths), bad, fc.boolean()).map(([path, next, remove]) =>
-        replaced(request, path, next, remove)
+        [replaced(request, path, next, remove), path] as const
       ),
-      fc.tuple(fc.constantFrom(...fieldNames), bad).map(([name, next]) => ({ ...(request as object), [name]: next })),
+      fc.tuple(fc.constantFrom(...fieldNames), bad).map(([name, next]) =>
+        [{ ...(request as object), [name]: next }, [name]] as const
+      ),
       fc.tuple(
         fc.constantFrom(...paths.filter((path) => path.length > 0)),
         fc.constantFrom("role", "type", "content", "name"),
         bad
       )
-        .map(([path, name, next]) => replaced(request, path, { [name]: next }, false))
+        .map(([path, name, next]) => [replaced(request, path, { [name]: next }, false), path] as const)
     )
   })
+
+/** A path as the errors write it: `messages[2].content`. */
+const written = (path: ReadonlyArray<string | number>): string =>
+  path.reduce<string>((out, key) => typeof key === "number" ? `${out}[${key}]` : out === "" ? key : `${out}.${key}`, "")
+
+const holds = (outer: string, inner: string): boolean =>
+  outer === "" || inner === outer || inner.startsWith(`${outer}.`) || inner.startsWith(`${outer}[`)
+
+/**
+ * Whether an error's `param` (none: the request itself) names the place at `path`, a place inside it (a key the new
+ * value lacks) or one holding it (a union that refuses the whole); a changed `role` or `type` may make another field
+ * of its object the one that is wrong (a `tool` message lacks its `toolCallId`).
+ */
+const names = (param: string | undefined, path: ReadonlyArray<string | number>): boolean => {
+  const at = written(path)
+  const tag = path.at(-1) === "role" || path.at(-1) === "type"
+  return param === undefined || holds(param, at) || holds(at, param) ||
+    (tag && holds(written(path.slice(0, -1)), param))
+}
 
 const chatFields = Object.keys(ChatRequest.fields)
 const embeddingFields = Object.keys(EmbeddingRequest.fields)
@@ -203,11 +227,10 @@ const fullChat = {
 const fullEmbedding = { input: ["a", "b"], model: "e", dimensions: 8, timeout: Duration.seconds(5) }
 
 describe("request validation", () => {
-  it("the compiled check accepts every valid request the schema accepts", () => {
+  it("the check accepts every valid request", () => {
     fc.assert(
       fc.property(validChat, (request) => {
         expect(schemaIsChat(request)).toBe(true)
-        expect(Validate.isChatRequest(request)).toBe(true)
         expect(Validate.invalidChat(request, "p", undefined)).toBeUndefined()
       }),
       { numRuns: 500 }
@@ -215,20 +238,20 @@ describe("request validation", () => {
     fc.assert(
       fc.property(validEmbedding, (request) => {
         expect(schemaIsEmbedding(request)).toBe(true)
-        expect(Validate.isEmbeddingRequest(request)).toBe(true)
+        expect(Validate.invalidEmbedding(request, "p", undefined)).toBeUndefined()
       }),
       { numRuns: 300 }
     )
   })
 
-  it("the compiled check and the schema agree with any one value of a full request replaced or removed", () => {
-    expect(Validate.isChatRequest(fullChat)).toBe(true)
-    expect(Validate.isEmbeddingRequest(fullEmbedding)).toBe(true)
+  it("refuses a full request with any one value replaced or removed as the schema does, naming that value's place", () => {
+    expect(Validate.invalidChat(fullChat, "p", undefined)).toBeUndefined()
+    expect(Validate.invalidEmbedding(fullEmbedding, "p", undefined)).toBeUndefined()
     let refused = 0
     for (
-      const [full, schemaIs, compiled] of [
-        [fullChat, schemaIsChat, Validate.isChatRequest],
-        [fullEmbedding, schemaIsEmbedding, Validate.isEmbeddingRequest]
+      const [full, schemaIs, invalid] of [
+        [fullChat, schemaIsChat, Validate.invalidChat],
+        [fullEmbedding, schemaIsEmbedding, Validate.invalidEmbedding]
       ] as const
     ) {
       for (const path of pathsOf(full)) {
@@ -236,31 +259,51 @@ describe("request validation", () => {
           const [next, remove] of [...badValues.map((value) => [value, false] as const), [undefined, true] as const]
         ) {
           const request = replaced(full, path, next, remove)
-          expect([path, next, remove, compiled(request)]).toEqual([path, next, remove, schemaIs(request)])
-          if (!schemaIs(request)) refused++
+          const error = invalid(request, "p", undefined)
+          expect([path, next, remove, error === undefined]).toEqual([path, next, remove, schemaIs(request)])
+          if (error === undefined) continue
+          refused++
+          expect([path, next, remove, error.param, names(error.param, path)]).toEqual([
+            path,
+            next,
+            remove,
+            error.param,
+            true
+          ])
         }
       }
     }
     expect(refused).toBeGreaterThan(1000)
   })
 
-  it("the compiled check and the schema agree on broken requests and on anything at all", () => {
+  it("names the broken place of a broken request, and says what is wrong with anything at all", () => {
     let refused = 0
     fc.assert(
-      fc.property(fc.oneof(broken(validChat, chatFields), fc.anything()), (request) => {
-        const expected = schemaIsChat(request)
-        expect(Validate.isChatRequest(request)).toBe(expected)
-        const invalid = Validate.invalidChat(request, "p", undefined)
-        expect(invalid === undefined).toBe(expected)
-        if (!expected) refused++
+      fc.property(broken(validChat, chatFields), ([request, path]) => {
+        const error = Validate.invalidChat(request, "p", undefined)
+        expect(error === undefined).toBe(schemaIsChat(request))
+        if (error !== undefined) {
+          refused++
+          expect(names(error.param, path)).toBe(true)
+        }
       }),
       { numRuns: 2000 }
     )
     // The broken requests are mostly broken: the property saw refusals, not only passes.
     expect(refused).toBeGreaterThan(1000)
     fc.assert(
-      fc.property(fc.oneof(broken(validEmbedding, embeddingFields), fc.anything()), (request) => {
-        expect(Validate.isEmbeddingRequest(request)).toBe(schemaIsEmbedding(request))
+      fc.property(broken(validEmbedding, embeddingFields), ([request, path]) => {
+        const error = Validate.invalidEmbedding(request, "p", undefined)
+        expect(error === undefined).toBe(schemaIsEmbedding(request))
+        if (error !== undefined) expect(names(error.param, path)).toBe(true)
+      }),
+      { numRuns: 1000 }
+    )
+    fc.assert(
+      fc.property(fc.anything(), (request) => {
+        const error = Validate.invalidChat(request, "p", undefined)
+        expect(error === undefined).toBe(schemaIsChat(request))
+        if (error !== undefined) expect(error.detail).toMatch(/^\S.*: .+ \(nothing was sent\)$/s)
       }),
       { numRuns: 1000 }
     )

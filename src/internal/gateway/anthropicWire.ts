@@ -21,15 +21,14 @@
  * none), `metadata.user_id` the `user`. Not carried: `top_k`,
  * `disable_parallel_tool_use`, a tool result's `is_error`, `cache_control`.
  *
- * As for the OpenAI body, a compiled check that accepts exactly what the
- * schema accepts runs first; the schema's decode runs only when it refuses.
+ * As for the OpenAI body, the schema is its own check (`internal/schemaCheck.ts`).
  */
 import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, ReasoningEffort } from "../../ChatRequest.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../Message.js"
-import { checked, isArrayOf, isFields, isString, maybe, nullable, Problem, set } from "../openAiWire/request.js"
-import { type Fields, unsetOrBoolean, unsetOrNumber, unsetOrString } from "../openAiWire/request.js"
+import { maybe, Problem, problemOf, set } from "../openAiWire/request.js"
 import { type JsonRecord, metadataOf, thinkingBudgets } from "../providers/anthropic/wire.js"
+import { checker, Refused } from "../schemaCheck.js"
 
 export { Problem } from "../openAiWire/request.js"
 
@@ -100,55 +99,6 @@ export const WireMessagesRequest = Schema.Struct({
 type Body = typeof WireMessagesRequest.Type
 type WireBlock = typeof Block.Type
 
-const isTextBlock = (u: unknown): boolean => isFields(u) && u.type === "text" && isString(u.text)
-
-const isImageSource = (u: unknown): boolean =>
-  isFields(u) &&
-  (u.type === "base64" ? isString(u.media_type) && isString(u.data) : u.type === "url" && isString(u.url))
-
-// Each block type's own fields, by its `type`.
-const blockFields = new Map<unknown, (block: Fields) => boolean>([
-  ["text", (block) => isString(block.text)],
-  ["image", (block) => isImageSource(block.source)],
-  ["tool_use", (block) => isString(block.id) && isString(block.name) && isFields(block.input)],
-  [
-    "tool_result",
-    (block) =>
-      isString(block.tool_use_id) && unsetOrBoolean(block.is_error) &&
-      nullable(block.content, (content) => isString(content) || isArrayOf(content, isTextBlock))
-  ],
-  ["thinking", (block) => isString(block.thinking) && isString(block.signature)],
-  ["redacted_thinking", (block) => isString(block.data)]
-])
-
-const isBlock = (u: unknown): boolean => isFields(u) && blockFields.get(u.type)?.(u) === true
-
-const isMessage = (u: unknown): boolean =>
-  isFields(u) && (u.role === "user" || u.role === "assistant") &&
-  (isString(u.content) || isArrayOf(u.content, isBlock))
-
-const isTool = (u: unknown): boolean =>
-  isFields(u) && nullable(u.type, (type) => type === "custom") && isString(u.name) && unsetOrString(u.description) &&
-  isFields(u.input_schema) && unsetOrBoolean(u.strict)
-
-const isToolChoice = (u: unknown): boolean =>
-  isFields(u) && unsetOrBoolean(u.disable_parallel_tool_use) &&
-  (u.type === "auto" || u.type === "any" || u.type === "none" || (u.type === "tool" && isString(u.name)))
-
-const isThinking = (u: unknown): boolean =>
-  isFields(u) &&
-  (u.type === "enabled" ? typeof u.budget_tokens === "number" : u.type === "disabled" || u.type === "adaptive")
-
-/** Exactly what `Schema.is(WireMessagesRequest)` accepts. */
-export const isWireMessages = (u: unknown): boolean =>
-  isFields(u) && isString(u.model) && typeof u.max_tokens === "number" && isArrayOf(u.messages, isMessage) &&
-  nullable(u.system, (system) => isString(system) || isArrayOf(system, isTextBlock)) &&
-  unsetOrNumber(u.temperature) && unsetOrNumber(u.top_p) &&
-  nullable(u.stop_sequences, (stop) => isArrayOf(stop, isString)) && unsetOrBoolean(u.stream) &&
-  nullable(u.tools, (tools) => isArrayOf(tools, isTool)) && nullable(u.tool_choice, isToolChoice) &&
-  nullable(u.thinking, isThinking) && nullable(u.metadata, (metadata) =>
-    isFields(metadata) && unsetOrString(metadata.user_id))
-
 /** A decoded Messages body: the request for the engine (its `model` the address), and how to answer it. */
 export interface Messages {
   readonly _tag: "Messages"
@@ -159,8 +109,11 @@ export interface Messages {
   readonly body: Body
 }
 
-// `messages[2].role` (as the schema's issues are written) as Anthropic writes it: `messages.2.role`.
-const dotted = (path: string): string => path.replace(/\[(\d+)\]/g, ".$1")
+// A path as Anthropic writes it: `messages.2.role`.
+const dotted = (path: ReadonlyArray<PropertyKey>): string => path.map(String).join(".")
+
+// `messages[2].role` (as the engine's errors write paths) as Anthropic writes it.
+const dottedText = (path: string): string => path.replace(/\[(\d+)\]/g, ".$1")
 
 const problem = (param: string, detail: string) => new Problem(param, `${param}: ${detail}`)
 
@@ -335,7 +288,7 @@ export const toolUseId = (callId: string): string => callId.startsWith("toolu_")
 export const callId = (toolUseId: string): string =>
   toolUseId.startsWith(madeToolUse) ? toolUseId.slice(madeToolUse.length) : toolUseId
 
-const decodeWire = Schema.decodeUnknownResult(WireMessagesRequest)
+const checkWire = checker(WireMessagesRequest, { errors: "first" })
 
 const notJson = new Problem(undefined, "The request body is not valid JSON: it must be a JSON object.")
 
@@ -347,10 +300,8 @@ export const messages = (text: string): Messages | Problem => {
   } catch {
     return notJson
   }
-  const body = checked(json, isWireMessages, decodeWire)
-  if (body instanceof Problem) {
-    return body.param === undefined ? body : problem(dotted(body.param), body.message.slice(body.param.length + 2))
-  }
+  const body = checkWire(json)
+  if (body instanceof Refused) return problemOf(body, dotted)
   const request = toRequest(body)
   if (request instanceof Problem) return request
   return { _tag: "Messages", model: body.model, request, stream: body.stream === true, body }
@@ -379,7 +330,7 @@ export const anthropicPath = (path: string, body: Body): string => {
     toRequest(body, origins)
     return origins[Number(message[1])] ?? "messages"
   }
-  return dotted(
+  return dottedText(
     path.replace(/^(topP|maxTokens|stop|toolChoice|reasoningEffort|user)\b/, (name) => renamed[name]!)
       .replace(/^tools\[(\d+)\]\.parameters/, "tools[$1].input_schema")
   )

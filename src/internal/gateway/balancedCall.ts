@@ -8,12 +8,11 @@
  * (`sk-…f3a9#0d64`); `model-load` is served only when the configuration opts in (`model_load_details`), and,
  * as every admin path, to an admin key whenever the gateway has keys.
  */
-import * as Schema from "effect/Schema"
 import type { ChatChunk } from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { ChatResponse } from "../../ChatResponse.js"
 import type { DeploymentLoad, Status } from "../../Router.js"
-import { ChatBody, isChatBody, type MaxTokensField, maxTokensField, Problem, toRequest } from "../openAiWire/request.js"
+import { checkChatBody, type MaxTokensField, maxTokensField, Problem, toRequest } from "../openAiWire/request.js"
 import { BodyText, bytesOf } from "./bodyText.js"
 import * as Errors from "./errors.js"
 import type { Encoded, StreamEncoder } from "./render.js"
@@ -31,11 +30,9 @@ export interface Chat {
   readonly maxTokensField: MaxTokensField
 }
 
-const decodeChatBody = Schema.decodeUnknownResult(ChatBody)
-
 /** A `/llm/chat` (or `/llm/chat/stream`) body as the engine's request, or what is wrong with it. */
 export const chat = (text: string): Chat | Problem => {
-  const body = decodeBody(text, isChatBody, decodeChatBody)
+  const body = decodeBody(text, checkChatBody)
   if (body instanceof Problem) return body
   const model = typeof body.model === "string" ? body.model : everyModel
   const request = toRequest(body)

@@ -10,30 +10,22 @@
  * schema's, checked by the `Llm` before anything is sent, and its
  * `InvalidRequestError` paths are renamed here to the wire's.
  *
- * A compiled check that accepts exactly what each schema accepts runs first;
- * the schema's decode runs only when that check refuses, to name the field.
+ * Each schema is its own check (`internal/schemaCheck.ts`).
  */
-import type * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import { EmbeddingRequest, type Input as EmbeddingInput } from "../../Embedding.js"
-import { isEmbeddingInput } from "../llm/validateRequest.js"
 import {
   ChatBody,
-  checked,
-  isChatBody,
-  isFields,
-  isString,
   type MaxTokensField,
   maxTokensField,
   maybe,
-  nullable,
   Problem,
+  problemOf,
   set,
-  toRequest,
-  unsetOrBoolean,
-  unsetOrNumber
+  toRequest
 } from "../openAiWire/request.js"
+import { checker, Refused } from "../schemaCheck.js"
 
 export { type MaxTokensField, Problem } from "../openAiWire/request.js"
 
@@ -54,34 +46,21 @@ export const WireEmbeddingRequest = Schema.Struct({
   encoding_format: maybe(Schema.Literals(["float", "base64"]))
 })
 
-/** Exactly what `Schema.is(WireChatRequest)` accepts. */
-export const isWireChat = (u: unknown): boolean =>
-  isChatBody(u) && isString(u.model) && unsetOrBoolean(u.stream) &&
-  nullable(u.stream_options, (options) => isFields(options) && unsetOrBoolean(options.include_usage))
-
-/** Exactly what `Schema.is(WireEmbeddingRequest)` accepts. */
-export const isWireEmbedding = (u: unknown): boolean =>
-  isFields(u) && isString(u.model) && isEmbeddingInput(u.input) &&
-  unsetOrNumber(u.dimensions) && nullable(u.encoding_format, (f) => f === "float" || f === "base64")
-
 const notJson = new Problem(
   undefined,
   "We could not parse the JSON body of your request. The body must be a JSON object."
 )
 
-/** The body's text as JSON, checked by `is` (and decoded by `decode` only to name what is wrong with it). */
-export const decodeBody = <A>(
-  text: string,
-  is: (u: unknown) => boolean,
-  decode: (body: unknown) => Result.Result<A, Schema.SchemaError>
-): A | Problem => {
+/** The body's text as JSON, checked by `check` (a schema's, `checker`'s), or what is wrong with it. */
+export function decodeBody<A>(text: string, check: (u: unknown) => A | Refused): A | Problem {
   let body: unknown
   try {
     body = JSON.parse(text)
   } catch {
     return notJson
   }
-  return checked(body, is, decode)
+  const checked = check(body)
+  return checked instanceof Refused ? problemOf(checked) : checked
 }
 
 /** A decoded chat body: the request for the engine (its `model` the address), and how to answer it. */
@@ -103,12 +82,12 @@ export interface Embeddings {
   readonly base64: boolean
 }
 
-const decodeChatWire = Schema.decodeUnknownResult(WireChatRequest)
-const decodeEmbeddingWire = Schema.decodeUnknownResult(WireEmbeddingRequest)
+const checkChat = checker(WireChatRequest, { errors: "first" })
+const checkEmbedding = checker(WireEmbeddingRequest, { errors: "first" })
 
 /** A chat completions body (its text) as the engine's request, or what is wrong with it. */
 export const chat = (text: string): Chat | Problem => {
-  const wire = decodeBody(text, isWireChat, decodeChatWire)
+  const wire = decodeBody(text, checkChat)
   if (wire instanceof Problem) return wire
   // The model is the gateway's address, not the engine's: the handler sets it.
   const request = toRequest(wire)
@@ -125,7 +104,7 @@ export const chat = (text: string): Chat | Problem => {
 
 /** An embeddings body (its text) as the engine's request, or what is wrong with it. */
 export const embeddings = (text: string): Embeddings | Problem => {
-  const wire = decodeBody(text, isWireEmbedding, decodeEmbeddingWire)
+  const wire = decodeBody(text, checkEmbedding)
   if (wire instanceof Problem) return wire
   const request: { -readonly [K in keyof EmbeddingInput]: EmbeddingInput[K] } = { input: wire.input }
   set(request, "dimensions", wire.dimensions)

@@ -9,16 +9,15 @@
  * `temperature` of 5, no messages) are the `ChatRequest` schema's, which the
  * `Llm` checks before sending, failing with `InvalidRequestError`.
  *
- * As the `Llm`'s own check does, a compiled check that accepts exactly what
- * the schema accepts runs first (decoding the schema costs far more per call;
- * docs/performance.md has the figures); the schema's decode runs only when that
- * check refuses, to name the field. A property test holds the two together.
+ * The schema is the check (`internal/schemaCheck.ts`): its guard accepts a
+ * body as it is, and its decode runs only for a body it refuses, to name the
+ * field.
  */
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import * as SchemaIssue from "effect/SchemaIssue"
 import type { Input as ChatRequest, ReasoningEffort, ResponseFormat, ToolChoice } from "../../ChatRequest.js"
 import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../Message.js"
+import { bracketed, checker, Refused } from "../schemaCheck.js"
 
 // OpenAI's clients send `null` for an unset field as often as they leave it out.
 /** An optional wire field: missing, `undefined`, `null` or an `S`. */
@@ -99,74 +98,6 @@ export const ChatBody = Schema.Struct({
   user: maybe(Schema.String)
 })
 
-/** A JSON object's fields, as the compiled checks read them. */
-export type Fields = { readonly [key: string]: unknown }
-
-/** An object, not an array (nor null): what `Schema.Struct` and `Schema.Record` take. */
-export const isFields = (u: unknown): u is Fields => typeof u === "object" && u !== null && !Array.isArray(u)
-/** A string. */
-export const isString = (u: unknown): u is string => typeof u === "string"
-/** What `maybe(X)` accepts: missing, `undefined`, `null` or what `is` accepts. */
-export const nullable = (u: unknown, is: (u: unknown) => boolean): boolean => u === undefined || u === null || is(u)
-// One function per kind rather than `nullable(u, isString)`: the hot check calls these for most
-// fields, and a call site that sees one callee stays inlined.
-/** Missing, `undefined`, `null` or a string. */
-export const unsetOrString = (u: unknown): boolean => u === undefined || u === null || typeof u === "string"
-/** Missing, `undefined`, `null` or a number. */
-export const unsetOrNumber = (u: unknown): boolean => u === undefined || u === null || typeof u === "number"
-/** Missing, `undefined`, `null` or a boolean. */
-export const unsetOrBoolean = (u: unknown): boolean => u === undefined || u === null || typeof u === "boolean"
-/** An array each of whose items `element` accepts (JSON arrays have no holes, so `every` sees each one). */
-export const isArrayOf = (u: unknown, element: (u: unknown) => boolean): boolean => Array.isArray(u) && u.every(element)
-
-const isPart = (u: unknown): boolean =>
-  isFields(u) && (u.type === "text"
-    ? isString(u.text)
-    : u.type === "image_url" && isFields(u.image_url) && isString(u.image_url.url) &&
-      nullable(u.image_url.detail, (d) => d === "auto" || d === "low" || d === "high"))
-
-const isContent = (u: unknown): boolean => isString(u) || isArrayOf(u, isPart)
-
-const isToolCall = (u: unknown): boolean =>
-  isFields(u) && isString(u.id) && nullable(u.type, (t) => t === "function") && isFields(u.function) &&
-  isString(u.function.name) && isString(u.function.arguments)
-
-const roles: ReadonlyArray<unknown> = ["system", "developer", "user", "assistant", "tool"]
-
-const isMessage = (u: unknown): boolean =>
-  isFields(u) && roles.includes(u.role) && nullable(u.content, isContent) &&
-  nullable(u.tool_calls, (calls) => isArrayOf(calls, isToolCall)) && unsetOrString(u.tool_call_id) &&
-  unsetOrString(u.name) && unsetOrString(u.reasoning_content)
-
-const isTool = (u: unknown): boolean => {
-  if (!isFields(u) || u.type !== "function" || !isFields(u.function)) return false
-  const fn = u.function
-  return isString(fn.name) && unsetOrString(fn.description) && nullable(fn.parameters, isFields) &&
-    unsetOrBoolean(fn.strict)
-}
-
-const isToolChoice = (u: unknown): boolean =>
-  u === "auto" || u === "none" || u === "required" ||
-  (isFields(u) && u.type === "function" && isFields(u.function) && isString(u.function.name))
-
-const isResponseFormat = (u: unknown): boolean => {
-  if (!isFields(u)) return false
-  if (u.type === "text" || u.type === "json_object") return true
-  const format = u.json_schema
-  return u.type === "json_schema" && isFields(format) && isString(format.name) &&
-    unsetOrString(format.description) && nullable(format.schema, isFields) && unsetOrBoolean(format.strict)
-}
-
-/** Exactly what `Schema.is(ChatBody)` accepts. */
-export const isChatBody = (u: unknown): u is Fields =>
-  isFields(u) && unsetOrString(u.model) && isArrayOf(u.messages, isMessage) &&
-  unsetOrNumber(u.temperature) && unsetOrNumber(u.top_p) && unsetOrNumber(u.max_tokens) &&
-  unsetOrNumber(u.max_completion_tokens) &&
-  nullable(u.stop, (stop) => isString(stop) || isArrayOf(stop, isString)) &&
-  nullable(u.tools, (tools) => isArrayOf(tools, isTool)) && nullable(u.tool_choice, isToolChoice) &&
-  nullable(u.response_format, isResponseFormat) && unsetOrString(u.reasoning_effort) &&
-  unsetOrNumber(u.seed) && unsetOrString(u.user)
-
 /**
  * A body refused before anything is sent: the wire field (`messages[2].role`,
  * none for the body as a whole) and what is wrong. A class, so a body that
@@ -177,37 +108,11 @@ export class Problem {
   constructor(readonly param: string | undefined, readonly message: string) {}
 }
 
-const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1({
-  leafHook: (issue) => issue._tag === "MissingKey" ? "missing" : SchemaIssue.defaultLeafHook(issue)
-})
-
-// `messages[2].content`, as the request is written.
-const wirePathOf = (path: ReadonlyArray<PropertyKey | { readonly key: PropertyKey }>): string =>
-  path.reduce<string>((out, segment) => {
-    const key = typeof segment === "object" ? segment.key : segment
-    return typeof key === "number" ? `${out}[${key}]` : out === "" ? String(key) : `${out}.${String(key)}`
-  }, "")
-
-// A schema's first issue with a wire body as a `Problem`: `messages[1].role: expected ...`.
-const fromIssue = (issue: SchemaIssue.Issue): Problem => {
-  const first = formatIssues(issue).issues[0]!
-  const path = wirePathOf(first.path ?? [])
-  const message = first.message.replace(/^Expected /, "expected ")
-  return path === "" ? new Problem(undefined, message) : new Problem(path, `${path}: ${message}`)
-}
-
-/**
- * A parsed JSON body as `A` when the compiled check `is` accepts it (no
- * decode, no copy), else decoded by `decode`, for what is wrong with it.
- */
-export const checked = <A>(
-  body: unknown,
-  is: (u: unknown) => boolean,
-  decode: (body: unknown) => Result.Result<A, Schema.SchemaError>
-): A | Problem => {
-  if (is(body)) return body as A
-  const decoded = decode(body)
-  return decoded._tag === "Failure" ? fromIssue(decoded.failure.issue) : decoded.success
+/** A wire body's refusal (its first issue) as a `Problem`, its path as `written` writes it. */
+export const problemOf = (refused: Refused, written: (path: ReadonlyArray<PropertyKey>) => string = bracketed) => {
+  const { message, path } = refused.refusals[0]
+  const param = written(path)
+  return param === "" ? new Problem(undefined, message) : new Problem(param, `${param}: ${message}`)
 }
 
 type WireContent = typeof Content.Type | null | undefined
@@ -341,15 +246,16 @@ export const maxTokensField = (body: typeof ChatBody.Type): MaxTokensField =>
     ? "max_tokens"
     : "max_completion_tokens"
 
-const decodeChatBody = Schema.decodeUnknownResult(ChatBody)
+/** `ChatBody`'s check: a parsed JSON body as itself (not a copy), or what the schema finds wrong with it. */
+export const checkChatBody = checker(ChatBody, { errors: "first" })
 
 /**
  * A parsed JSON body as a `ChatRequest` (its `model` kept when set), or what
  * is wrong with it in one line naming the wire field.
  */
 export const toChatRequest = (json: unknown): Result.Result<ChatRequest, string> => {
-  const body = checked(json, isChatBody, decodeChatBody)
-  if (body instanceof Problem) return Result.fail(body.message)
+  const body = checkChatBody(json)
+  if (body instanceof Refused) return Result.fail(problemOf(body).message)
   const request = toRequest(body)
   if (request instanceof Problem) return Result.fail(request.message)
   return Result.succeed(body.model === null || body.model === undefined ? request : { ...request, model: body.model })

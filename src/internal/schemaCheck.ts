@@ -1,0 +1,75 @@
+/**
+ * The one source of the request rules: a value checked by its schema's own
+ * guard (`Schema.is`), and, only when the guard refuses, by the schema's decode
+ * for what is wrong, each issue as its path and a message. The `Llm`'s check of
+ * a `ChatRequest` or `EmbeddingRequest`, the gateway's wire bodies and `batch`'s
+ * input lines all go through here; each names the path in its own way
+ * (`messages[2].content`, Anthropic's `messages.2.content`).
+ */
+import type * as Schema from "effect/Schema"
+import * as SchemaJITCompiler from "effect/schema/SchemaJITCompiler"
+import * as SchemaAST from "effect/SchemaAST"
+import * as SchemaIssue from "effect/SchemaIssue"
+import * as SchemaParser from "effect/SchemaParser"
+
+/** One thing wrong with a value: where (no segments for the value itself) and what, as the schema says it. */
+export interface Refusal {
+  readonly path: ReadonlyArray<PropertyKey>
+  readonly message: string
+}
+
+/** What the schema's decode found wrong with a value its guard refused: at least one refusal. */
+export class Refused {
+  constructor(readonly refusals: readonly [Refusal, ...Array<Refusal>]) {}
+}
+
+const formatIssues = SchemaIssue.makeFormatterStandardSchemaV1({
+  leafHook: (issue) => issue._tag === "MissingKey" ? "missing" : SchemaIssue.defaultLeafHook(issue)
+})
+
+// A message quotes the bad value: cut it short (a whole history can be one).
+const shortened = (text: string): string => (text.length > 160 ? `${text.slice(0, 157)}...` : text)
+
+function refusalsOf(issue: SchemaIssue.Issue): Refused {
+  const refusals = formatIssues(issue).issues.map((found): Refusal => ({
+    path: (found.path ?? []).map((segment) => typeof segment === "object" ? segment.key : segment),
+    message: shortened(found.message.replace(/^Expected /, "expected "))
+  }))
+  return new Refused(
+    refusals.length > 0 ? refusals as [Refusal, ...Array<Refusal>] : [{ path: [], message: "does not fit its schema" }]
+  )
+}
+
+/**
+ * `schema`'s check: the value itself (no copy) when the schema accepts it,
+ * else `Refused` with the issues its decode finds under `options` (the first
+ * or all of them, `errors`; the bad value quoted, `reportInput`).
+ *
+ * The guard is the schema's own, compiled by Effect's schema compiler
+ * (`SchemaJITCompiler`, for this schema and the schemas it holds): every
+ * request goes through it, and interpreted it costs several times the rest of
+ * its check (docs/performance.md). Where code cannot be generated at run time
+ * the compiler leaves the interpreter in place, which accepts the same.
+ */
+export function checker<S extends Schema.ConstraintDecoder<unknown>>(
+  schema: S,
+  options: SchemaAST.ParseOptions
+): (u: unknown) => S["Type"] | Refused {
+  const typeSide = SchemaAST.toType(schema.ast)
+  SchemaJITCompiler.enable(typeSide)
+  if (typeSide !== schema.ast) SchemaJITCompiler.enable(schema.ast)
+  const is = SchemaParser.is(schema)
+  const decode = SchemaParser.decodeUnknownResult(schema, options)
+  return (u) => {
+    if (is(u)) return u
+    const decoded = decode(u)
+    return decoded._tag === "Success" ? decoded.success : refusalsOf(decoded.failure)
+  }
+}
+
+/** A path as the request is written in JavaScript and OpenAI's wire: `messages[2].content`. */
+export const bracketed = (path: ReadonlyArray<PropertyKey>): string =>
+  path.reduce<string>(
+    (out, key) => typeof key === "number" ? `${out}[${key}]` : out === "" ? String(key) : `${out}.${String(key)}`,
+    ""
+  )
