@@ -197,7 +197,8 @@ describe("Scale-out: the gateway's own keys across three gateway processes on on
   )
 
   it.live(
-    "one Redis connection per gateway (none of its own when given a connected store), and per ProviderConfig.routerLayer, " +
+    "one Redis connection per gateway (none of its own when given a connected store), " +
+      "and per ProviderConfig.routerLayer, " +
       "however many deployments, routers and keys share through it",
     () =>
       Effect.scoped(

@@ -244,7 +244,7 @@ describe("request validation", () => {
     )
   })
 
-  it("refuses a full request with any one value replaced or removed as the schema does, naming that value's place", () => {
+  it("refuses a full request with any one value replaced or removed as the schema does, naming its place", () => {
     expect(Validate.invalidChat(fullChat, "p", undefined)).toBeUndefined()
     expect(Validate.invalidEmbedding(fullEmbedding, "p", undefined)).toBeUndefined()
     let refused = 0
