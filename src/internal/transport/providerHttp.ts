@@ -35,7 +35,7 @@ import { untraced } from "../telemetry.js"
 import * as BodySource from "./bodySource.js"
 import { BodyTooLarge } from "./bytes.js"
 import type { ChunkSource } from "./chunkSource.js"
-import { type Limits, type Phase, Watch, watchdog } from "./phases.js"
+import { type Limits, type Phase, raced, Watch } from "./phases.js"
 import * as RetryAfter from "./retryAfter.js"
 
 export type { Call, JsonReply, Options, StreamParser, StreamStart, Transport } from "./types.js"
@@ -169,7 +169,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
       const watch = new Watch(clock, limits, start)
       return watch.due(start) === Infinity
         ? work(watch)
-        : Effect.raceFirst(work(watch), watchdog(watch, (phase) => Effect.fail(timeoutError(call, phase))))
+        : raced(work(watch), watch, (phase) => timeoutError(call, phase))
     })
 
   const prepare: Transport["prepare"] = (args) => {
