@@ -57,7 +57,8 @@ import * as Tracer from "effect/Tracer"
 import { Readable } from "node:stream"
 import { Agent, type Dispatcher } from "undici"
 import * as Invalid from "./internal/optionsError.js"
-import { send, transportError } from "./internal/undici/exchange.js"
+import { withDeadlines } from "./internal/undici/deadline.js"
+import { type Deadline, send, transportError } from "./internal/undici/exchange.js"
 import type { OptionsError } from "./OptionsError.js"
 
 /**
@@ -174,7 +175,8 @@ export const fromDispatcher = (
 
   const dispatch = (
     request: HttpClientRequest.HttpClientRequest,
-    target: Target
+    target: Target,
+    deadline?: Deadline
   ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> => {
     const href = target.href
     const options = ({ body, contentType }: Converted): Dispatcher.DispatchOptions => ({
@@ -188,8 +190,8 @@ export const fromDispatcher = (
     })
     const converted = convertBody(request.body)
     return Effect.isEffect(converted)
-      ? Effect.flatMap(converted, (converted) => send(dispatcher, request, href, options(converted)))
-      : send(dispatcher, request, href, options(converted))
+      ? Effect.flatMap(converted, (converted) => send(dispatcher, request, href, options(converted), deadline))
+      : send(dispatcher, request, href, options(converted), deadline)
   }
 
   // The platform's span, redaction and propagation, for traced requests.
@@ -208,10 +210,10 @@ export const fromDispatcher = (
   // reading its origin costs about as much as the rest of a short dispatch.
   const targets = new Map<string, Target>()
 
-  const untraced = (request: HttpClientRequest.HttpClientRequest) => {
+  const untraced = (request: HttpClientRequest.HttpClientRequest, deadline?: Deadline) => {
     const plain = request.urlParams.params.length === 0 && Option.isNone(request.hash)
     const known = plain ? targets.get(request.url) : undefined
-    if (known !== undefined) return dispatch(request, known)
+    if (known !== undefined) return dispatch(request, known, deadline)
     const url = Url.make(request.url, request.urlParams, Option.getOrUndefined(request.hash))
     if (Result.isFailure(url)) {
       return Effect.fail(
@@ -222,10 +224,10 @@ export const fromDispatcher = (
     }
     const target = targetOf(url.success)
     if (plain && targets.size < maxTargets) targets.set(request.url, target)
-    return dispatch(request, target)
+    return dispatch(request, target, deadline)
   }
 
-  return HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
+  const client = HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
     (effect) =>
       Effect.flatMap(
         effect,
@@ -239,6 +241,7 @@ export const fromDispatcher = (
       ),
     Effect.succeed
   )
+  return withDeadlines(client, untraced)
 }
 
 const validate = (options: Options): OptionsError | undefined =>
