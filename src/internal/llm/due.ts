@@ -1,6 +1,6 @@
 /**
  * The deadline of one `Llm` call: its own (`Options.deadline`) or a sooner
- * one a `Router` set for it (`CallDeadline`), read when the call starts, and
+ * one a `Router` set for it (`RouterCall.deadline`), read when the call starts, and
  * the bounds it puts on waits and provider calls.
  */
 import type * as Clock from "effect/Clock"
