@@ -57,8 +57,7 @@ import * as Tracer from "effect/Tracer"
 import { Readable } from "node:stream"
 import { Agent, type Dispatcher } from "undici"
 import * as Invalid from "./internal/optionsError.js"
-import { withDeadlines } from "./internal/undici/deadline.js"
-import { type Deadline, send, transportError } from "./internal/undici/exchange.js"
+import { send, transportError } from "./internal/undici/exchange.js"
 import type { OptionsError } from "./OptionsError.js"
 
 /**
@@ -175,8 +174,7 @@ export const fromDispatcher = (
 
   const dispatch = (
     request: HttpClientRequest.HttpClientRequest,
-    target: Target,
-    deadline?: Deadline
+    target: Target
   ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> => {
     const href = target.href
     const options = ({ body, contentType }: Converted): Dispatcher.DispatchOptions => ({
@@ -190,8 +188,8 @@ export const fromDispatcher = (
     })
     const converted = convertBody(request.body)
     return Effect.isEffect(converted)
-      ? Effect.flatMap(converted, (converted) => send(dispatcher, request, href, options(converted), deadline))
-      : send(dispatcher, request, href, options(converted), deadline)
+      ? Effect.flatMap(converted, (converted) => send(dispatcher, request, href, options(converted)))
+      : send(dispatcher, request, href, options(converted))
   }
 
   // The platform's span, redaction and propagation, for traced requests.
@@ -210,10 +208,10 @@ export const fromDispatcher = (
   // reading its origin costs about as much as the rest of a short dispatch.
   const targets = new Map<string, Target>()
 
-  const untraced = (request: HttpClientRequest.HttpClientRequest, deadline?: Deadline) => {
+  const untraced = (request: HttpClientRequest.HttpClientRequest) => {
     const plain = request.urlParams.params.length === 0 && Option.isNone(request.hash)
     const known = plain ? targets.get(request.url) : undefined
-    if (known !== undefined) return dispatch(request, known, deadline)
+    if (known !== undefined) return dispatch(request, known)
     const url = Url.make(request.url, request.urlParams, Option.getOrUndefined(request.hash))
     if (Result.isFailure(url)) {
       return Effect.fail(
@@ -224,10 +222,10 @@ export const fromDispatcher = (
     }
     const target = targetOf(url.success)
     if (plain && targets.size < maxTargets) targets.set(request.url, target)
-    return dispatch(request, target, deadline)
+    return dispatch(request, target)
   }
 
-  const client = HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
+  return HttpClient.makeWith<never, never, HttpClientError.HttpClientError, never>(
     (effect) =>
       Effect.flatMap(
         effect,
@@ -241,7 +239,6 @@ export const fromDispatcher = (
       ),
     Effect.succeed
   )
-  return withDeadlines(client, untraced)
 }
 
 const validate = (options: Options): OptionsError | undefined =>

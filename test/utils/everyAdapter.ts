@@ -18,8 +18,8 @@ export const baseUrlOf = (simulator: Simulator.Simulator, api: Api): string =>
   api === "chat-completions" || api === "responses" ? `${simulator.url}/v1` : simulator.url
 
 /**
- * This library's undici client, which keeps limits on the exchange itself, and
- * another `HttpClient`, around which the transport keeps them with timers and reads.
+ * This library's undici client and the platform's: the transport keeps the
+ * same phase limits over both, with one watchdog per call.
  */
 export const clients = [
   ["UndiciHttpClient", Layer.orDie(UndiciHttpClient.layer())],

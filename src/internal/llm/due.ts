@@ -51,7 +51,8 @@ export const bounded = <A, E>(env: Env, effect: Effect.Effect<A, E>, request: At
 
 /**
  * A provider call bounded by what is left of the deadline: by cutting the
- * request's timeout when the client honours one, by a timer otherwise.
+ * request's timeout when the client takes one (the transport's watchdog keeps
+ * it), by `timeoutFail` otherwise; one system over the `Clock` either way.
  */
 export const withinDeadline = <R extends Attempted, A>(
   env: Env,

@@ -3,14 +3,15 @@
  * extra headers (secret header names redacted from traces), mapping a non-2xx
  * answer through `fromHttpFailure` with its bounded body, transport failures and
  * timeouts, reading a whole JSON reply, and opening a streamed body as a
- * `ChunkSource` read through a per-stream parser (`bodySource`).
+ * `ChunkSource` read through a per-stream parser (`bodySource`), all within
+ * the call's phase limits (`phases`), over any `HttpClient`.
  *
  * The adapter template (`providers/adapter`) builds a `ProviderClient` over it
  * from a provider's wire table.
  */
-import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import { constTrue } from "effect/Function"
 import * as Headers from "effect/http/Headers"
 import * as HttpClient from "effect/http/HttpClient"
@@ -31,12 +32,10 @@ import {
 } from "../../LlmError.js"
 import type { Credentials } from "../../ProviderClient.js"
 import { untraced } from "../telemetry.js"
-import { isLiveClock, maxTimerMillis, timeoutFail } from "../time/timeout.js"
-import { executeWithin, keepsDeadlines } from "../undici/deadline.js"
-import { type Deadline, DeadlineExceeded } from "../undici/exchange.js"
-import { BodyTooLarge } from "../undici/response.js"
 import * as BodySource from "./bodySource.js"
+import { BodyTooLarge } from "./bytes.js"
 import type { ChunkSource } from "./chunkSource.js"
+import { type Limits, type Phase, raced, Watch } from "./phases.js"
 import * as RetryAfter from "./retryAfter.js"
 
 export type { Call, JsonReply, Options, StreamParser, StreamStart, Transport } from "./types.js"
@@ -75,15 +74,13 @@ export const eventTooLarge = (what: string, option: string, own: number, maxResp
     ? overLimit(what, "maxResponseBytes", `${maxResponseBytes} bytes`)
     : overLimit(what, option, `${own} characters`)
 
-// A phase limit in milliseconds; `undefined` when unset or too long for a timer.
+// A phase limit in milliseconds; `undefined` when unset.
 const limitMillis = (
   input: Duration.Input | undefined,
   fallback: Duration.Duration | undefined
 ): number | undefined => {
   const duration = input === undefined ? fallback : Duration.fromInputUnsafe(input)
-  if (duration === undefined) return undefined
-  const millis = Duration.toMillis(duration)
-  return millis > maxTimerMillis ? undefined : millis
+  return duration === undefined ? undefined : Duration.toMillis(duration)
 }
 
 // Paths (one per model for Gemini) whose request head is kept per key.
@@ -144,48 +141,35 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
 
   // The platform's per-request span costs a large share of a short call's CPU;
   // it is kept only when the application installed a tracer of its own.
-  // With a deadline (see `bounded`), the client bounds the request itself.
   const execute = (
-    request: HttpClientRequest.HttpClientRequest,
-    deadline: Deadline | undefined
+    request: HttpClientRequest.HttpClientRequest
   ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> =>
-    deadline !== undefined
-      ? executeWithin(client, request, deadline)!
-      : Effect.withFiber((fiber) =>
-        withSecretHeaders(
-          untraced(fiber)
-            ? Effect.provideService(client.execute(request), HttpClient.TracerDisabledWhen, constTrue)
-            : client.execute(request)
-        )
+    Effect.withFiber((fiber) =>
+      withSecretHeaders(
+        untraced(fiber)
+          ? Effect.provideService(client.execute(request), HttpClient.TracerDisabledWhen, constTrue)
+          : client.execute(request)
       )
+    )
 
-  const deadlines = keepsDeadlines(client)
-
-  // Runs `work` (given the fiber's clock) within the call's timeout, `through`
-  // the headers or the whole body. This library's undici client, untraced and
-  // on the live clock, keeps the deadline itself with a timer on the exchange;
-  // a fiber racing the work would cost a short call a large share of its CPU.
-  // Otherwise (another client, a tracer, `TestClock`) it is `timeoutFail`.
-  // A stream (`phases`) is watched for its first token and for stalls too;
-  // those limits are kept by this library's undici client only.
-  const bounded = <A>(
+  // Runs `work` within the call's phase limits (`streamed`: its first token
+  // and stalls too), raced by the call's one watchdog: a limit that passes
+  // interrupts the work, which cancels its request. With no limit, no watchdog.
+  const watched = <A>(
     call: Call,
-    through: Deadline["through"],
-    phases: boolean,
-    work: (deadline: Deadline | undefined, clock: Clock.Clock) => Effect.Effect<A, LlmError>
+    streamed: boolean,
+    work: (watch: Watch) => Effect.Effect<A, LlmError>
   ): Effect.Effect<A, LlmError> =>
-    Effect.withFiber((fiber) => {
-      const clock = fiber.getRef(Clock.Clock)
-      const millis = Duration.toMillis(call.timeout)
-      return deadlines && untraced(fiber) && isLiveClock(clock) &&
-          millis <= maxTimerMillis
-        ? work(
-          phases
-            ? { millis, through, headers: headersMillis, firstToken: firstTokenMillis, idle: idleMillis }
-            : { millis, through, headers: headersMillis },
-          clock
-        )
-        : timeoutFail(work(undefined, clock), call.timeout, timeoutError(call))
+    Effect.clockWith((clock) => {
+      const start = clock.currentTimeMillisUnsafe()
+      const request = Duration.toMillis(call.timeout)
+      const limits: Limits = streamed
+        ? { request, headers: headersMillis, firstToken: firstTokenMillis, idle: idleMillis }
+        : { request, headers: headersMillis }
+      const watch = new Watch(clock, limits, start)
+      return watch.due(start) === Infinity
+        ? work(watch)
+        : raced(work(watch), watch, (phase) => timeoutError(call, phase))
     })
 
   const prepare: Transport["prepare"] = (args) => {
@@ -237,21 +221,18 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   /** The error of a request that failed (`responseStarted`: while its body was read). */
   const httpTransportError =
     (call: Call, responseStarted: boolean) => (error: HttpClientError.HttpClientError): LlmError =>
-      error.cause instanceof DeadlineExceeded
-        ? exceeded(call, error.cause)
-        : transportFailure(call, `${error.reason._tag}: ${causeText(error.cause ?? error)}`, responseStarted)
+      transportFailure(call, `${error.reason._tag}: ${causeText(error.cause ?? error)}`, responseStarted)
 
-  const timeoutError = (call: Call) => () =>
-    new TimeoutError({ provider, model: call.model, timeout: call.timeout, phase: "request" })
+  const phaseMillis = { headers: headersMillis, firstToken: firstTokenMillis, idle: idleMillis }
 
-  const phaseError = (call: Call, millis: number, phase: "headers" | "firstToken" | "idle") => () =>
-    new TimeoutError({ provider, model: call.model, timeout: Duration.millis(millis), phase })
-
-  // The error of a passed `Deadline`, by its phase.
-  const exceeded = (call: Call, cause: DeadlineExceeded): TimeoutError =>
-    cause.phase === "request"
-      ? timeoutError(call)()
-      : new TimeoutError({ provider, model: call.model, timeout: Duration.millis(cause.millis), phase: cause.phase })
+  // The error of a phase limit that passed.
+  const timeoutError = (call: Call, phase: Phase): TimeoutError =>
+    new TimeoutError({
+      provider,
+      model: call.model,
+      timeout: phase === "request" ? call.timeout : Duration.millis(phaseMillis[phase] ?? 0),
+      phase
+    })
 
   const readBounded = (response: HttpClientResponse.HttpClientResponse): Effect.Effect<string> =>
     Effect.suspend(() => {
@@ -291,47 +272,34 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
       secrets: [call.credentials.key]
     })
 
-  // Without a `Deadline` (another client, a tracer, `TestClock`), the headers
-  // limit is a timer of its own, when sooner than the request's timeout.
-  const withHeadersLimit = <A>(
-    call: Call,
-    deadline: Deadline | undefined,
-    effect: Effect.Effect<A, LlmError>
-  ): Effect.Effect<A, LlmError> =>
-    deadline !== undefined || headersMillis === undefined || headersMillis >= Duration.toMillis(call.timeout)
-      ? effect
-      : timeoutFail(effect, Duration.millis(headersMillis), phaseError(call, headersMillis, "headers"))
-
   // Sends the call and goes on with `answered` on a 2xx response (given as a
   // continuation, not a response to flatMap on: two fewer steps a call).
   const send = <A>(
     call: Call,
-    nowMillis: number,
-    deadline: Deadline | undefined,
-    answered: (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<A, LlmError>
-  ): Effect.Effect<A, LlmError> =>
-    Effect.flatMap(
-      withHeadersLimit(
-        call,
-        deadline,
-        Effect.mapError(
-          execute(
-            timedAuth === undefined
-              ? call.request
-              : HttpClientRequest.setHeaders(call.request, timedAuth(call.credentials.key, nowMillis)),
-            deadline
-          ),
-          httpTransportError(call, false)
-        )
+    watch: Watch,
+    answered: (response: HttpClientResponse.HttpClientResponse, startMillis: number) => Effect.Effect<A, LlmError>
+  ): Effect.Effect<A, LlmError> => {
+    const startMillis = watch.clock.currentTimeMillisUnsafe()
+    return Effect.flatMap(
+      Effect.mapError(
+        execute(
+          timedAuth === undefined
+            ? call.request
+            : HttpClientRequest.setHeaders(call.request, timedAuth(call.credentials.key, startMillis))
+        ),
+        httpTransportError(call, false)
       ),
-      (response) =>
-        isOk(response.status)
-          ? answered(response)
+      (response) => {
+        watch.headersIn()
+        return isOk(response.status)
+          ? answered(response, startMillis)
           : Effect.flatMap(readBounded(response), (body) =>
-            Effect.clockWith((clock) =>
-              Effect.fail(errorAt(call, body, response.headers, clock.currentTimeMillisUnsafe(), response.status))
+            Effect.fail(
+              errorAt(call, body, response.headers, watch.clock.currentTimeMillisUnsafe(), response.status)
             ))
+      }
     )
+  }
 
   const decodeError: Transport["decodeError"] = (call, detail, raw, requestId) =>
     new OutputDecodeError({
@@ -382,64 +350,66 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
     )
 
   const json = (call: Call): Effect.Effect<JsonReply, LlmError> =>
-    bounded(call, "body", false, (deadline, clock) => {
-      const startMillis = clock.currentTimeMillisUnsafe()
-      return send(call, startMillis, deadline, (response) => readJson(call, { response, startMillis, clock }))
-    })
+    watched(
+      call,
+      false,
+      (watch) =>
+        send(call, watch, (response, startMillis) => readJson(call, { response, startMillis, clock: watch.clock }))
+    )
 
-  // A body that failed mid-way: a timeout, or a transport failure with the key scrubbed.
+  // A body that failed mid-way: a transport failure with the key scrubbed.
   const bodyError = (call: Call, parser: StreamParser) => (error: HttpClientError.HttpClientError): LlmError => {
-    if (error.cause instanceof DeadlineExceeded) return exceeded(call, error.cause)
     const detail = causeText(error.cause ?? error)
     return parser.transportError === undefined
       ? transportError(call, detail)
       : parser.transportError(scrub(detail, call.credentials))
   }
 
-  // The first batch is read within the call's timeout too, so a stream's
-  // timeout bounds the wait for its first chunk; the rest may take its time.
-  const source: Transport["source"] = (call, open) =>
-    bounded(call, "body", true, (deadline, clock) => {
-      const startMillis = clock.currentTimeMillisUnsafe()
-      return send(call, startMillis, deadline, (response) => {
-        const opened = open({ response, startMillis, clock })
-        if (Effect.isEffect(opened)) return Effect.map(opened, BodySource.replay)
-        return BodySource.withReader(response, (reader) => {
-          const rateLimit = RetryAfter.snapshot((name) => response.headers[name], clock.currentTimeMillisUnsafe())
-          // Without a `Deadline`, the exchange does not watch the first token and stalls: these do.
-          const rest = BodySource.bodySource(
-            opened,
-            reader,
-            rateLimit,
-            bodyError(call, opened),
-            deadline === undefined && idleMillis !== undefined
-              ? { millis: idleMillis, error: phaseError(call, idleMillis, "idle") }
-              : undefined
-          )
-          // The first batch, read ahead: the source's first pull gives it.
-          const first = deadline === undefined && firstTokenMillis !== undefined
-            ? timeoutFail(
-              rest.peek,
-              Duration.millis(firstTokenMillis),
-              phaseError(call, firstTokenMillis, "firstToken")
-            )
-            : rest.peek
-          const source: ChunkSource = { pull: rest.pull, close: rest.close }
-          // Closed here unless handed on: on a failure, a timeout or an interruption.
-          return Effect.uninterruptibleMask((restore) =>
-            Pull.matchEffect(restore(first), {
-              onFailure: (cause) => Effect.andThen(rest.close, Effect.failCause(cause)),
-              // An empty body: the source's pull ends at once.
-              onDone: () => Effect.succeed(source),
-              onSuccess: () => {
-                reader.endDeadline()
-                return Effect.succeed(source)
-              }
-            })
-          )
-        })
+  // The source of a 2xx stream, its first batch read: within the call's
+  // timeout, so a stream's timeout bounds the wait for its first chunk. The
+  // rest may take its time, each read within the idle limit: past it, the
+  // rest's watchdog stops the read in progress.
+  const opened = (
+    call: Call,
+    watch: Watch,
+    parser: StreamParser,
+    response: HttpClientResponse.HttpClientResponse
+  ): Effect.Effect<ChunkSource, LlmError> =>
+    Effect.flatMap(BodySource.reader(response), (reader) => {
+      const rateLimit = RetryAfter.snapshot((name) => response.headers[name], watch.clock.currentTimeMillisUnsafe())
+      const rest = BodySource.bodySource({
+        parser,
+        reader,
+        rateLimit,
+        failed: bodyError(call, parser),
+        watch,
+        timedOut: (phase) => timeoutError(call, phase)
       })
+      // Closed here unless handed on: on a failure, a timeout or an interruption.
+      return Effect.uninterruptibleMask((restore) =>
+        Pull.matchEffect(restore(rest.peek), {
+          onFailure: (cause) => Effect.andThen(rest.close, Effect.failCause(cause)),
+          // An empty body: the source's pull ends at once.
+          onDone: () => Effect.succeed(rest),
+          onSuccess: () => {
+            watch.release()
+            const watchdog = watch.watchRest()
+            if (watchdog === undefined) return Effect.succeed(rest)
+            return Effect.map(
+              Effect.forkDetach(watchdog),
+              (fiber): ChunkSource => ({ pull: rest.pull, close: Effect.andThen(Fiber.interrupt(fiber), rest.close) })
+            )
+          }
+        })
+      )
     })
+
+  const source: Transport["source"] = (call, open) =>
+    watched(call, true, (watch) =>
+      send(call, watch, (response, startMillis) => {
+        const parser = open({ response, startMillis, clock: watch.clock })
+        return Effect.isEffect(parser) ? Effect.map(parser, BodySource.replay) : opened(call, watch, parser, response)
+      }))
 
   const errorOf: Transport["errorOf"] = (call, body, nowMillis, headers) => errorAt(call, body, headers, nowMillis)
 

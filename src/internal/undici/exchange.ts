@@ -28,37 +28,6 @@ const highWaterMark = 64 * 1024
 // AsyncResource Node makes for each `queueMicrotask` (one wake a read; its cost in docs/performance.md).
 const resolved = Promise.resolve()
 
-/**
- * A timer on the exchange itself bounds it, with no fiber racing it: until the
- * response headers, or until the whole body has arrived.
- */
-export interface Deadline {
-  readonly millis: number
-  readonly through: "headers" | "body"
-  /** No response headers within this (ms, when sooner than `millis`) fails the exchange: phase `headers`. */
-  readonly headers?: number | undefined
-  /** No body byte within this (ms) of the headers fails it: phase `firstToken`. */
-  readonly firstToken?: number | undefined
-  /** No body byte for this long (ms) once the body has begun fails it: phase `idle`. */
-  readonly idle?: number | undefined
-}
-
-/** Which limit of a `Deadline` passed: `request` is its `millis`. */
-export type DeadlinePhase = "request" | "headers" | "firstToken" | "idle"
-
-/** The cause of the failure of an exchange whose `Deadline` passed. */
-export class DeadlineExceeded extends Error {
-  constructor(readonly millis: number, readonly phase: DeadlinePhase = "request") {
-    super(`no answer within ${millis} ms (${phase})`)
-    this.name = "TimeoutError"
-  }
-}
-
-const watchNone = 0
-const watchHeaders = 1
-const watchFirstToken = 2
-const watchIdle = 3
-
 /** Why a cancelled request failed inside undici; never seen by callers, whose fiber was interrupted. */
 class ExchangeAborted extends Error {
   constructor() {
@@ -91,93 +60,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
   waiter: (() => void) | undefined = undefined
   /** The chunks of a socket read are coming in; a microtask ends it (`readStarted`). */
   private reading = false
-  private timer: ReturnType<typeof setTimeout> | undefined = undefined
-  private timedThroughBody = false
-  // The phase limits' one timer (headers, then first token, then idle) and
-  // the time of the last body bytes: a socket read (its first chunk) only
-  // stamps the time, and the idle timer, when it fires early, re-arms for what is left.
-  private watch: ReturnType<typeof setTimeout> | undefined = undefined
-  private watching = watchNone
-  private phases: Deadline | undefined = undefined
-  private lastData = 0
 
   constructor(readonly request: HttpClientRequest.HttpClientRequest, readonly url: string, start: Start) {
     this.start = start
   }
 
-  arm(deadline: Deadline): void {
-    this.timedThroughBody = deadline.through === "body"
-    this.timer = setTimeout(() => this.expire(deadline.millis, "request"), deadline.millis)
-    if (deadline.headers !== undefined || deadline.firstToken !== undefined || deadline.idle !== undefined) {
-      this.phases = deadline
-      if (deadline.headers !== undefined && deadline.headers < deadline.millis) {
-        this.watchFor(watchHeaders, deadline.headers)
-      }
-    }
-  }
-
-  private watchFor(phase: number, millis: number): void {
-    this.watching = phase
-    this.watch = setTimeout(() => this.watchFired(), millis)
-  }
-
-  private unwatch(): void {
-    if (this.watch !== undefined) {
-      clearTimeout(this.watch)
-      this.watch = undefined
-    }
-    this.watching = watchNone
-  }
-
-  private watchFired(): void {
-    this.watch = undefined
-    const phases = this.phases!
-    if (this.watching === watchHeaders) return this.expire(phases.headers!, "headers")
-    if (this.watching === watchFirstToken) return this.expire(phases.firstToken!, "firstToken")
-    // A paused body waits for its reader, not for the provider.
-    const now = Date.now()
-    if (this.paused) this.lastData = now
-    const left = phases.idle! - (now - this.lastData)
-    if (left > 0) this.watchFor(watchIdle, left)
-    else this.expire(phases.idle!, "idle")
-  }
-
-  // Once the headers are in: the first-token limit, or the idle one.
-  private watchBody(): void {
-    const phases = this.phases
-    if (phases === undefined) return
-    this.unwatch()
-    if (phases.firstToken !== undefined) this.watchFor(watchFirstToken, phases.firstToken)
-    else this.watchIdle()
-  }
-
-  private watchIdle(): void {
-    const idle = this.phases!.idle
-    if (idle === undefined) return
-    this.lastData = Date.now()
-    this.watchFor(watchIdle, idle)
-  }
-
-  disarm(): void {
-    if (this.timer !== undefined) {
-      clearTimeout(this.timer)
-      this.timer = undefined
-    }
-  }
-
-  // Fails the exchange as a transport failure would, then cancels the request.
-  private expire(millis: number, phase: DeadlinePhase): void {
-    if (phase === "request") this.timer = undefined
-    if (this.aborted || this.ended || this.failure !== undefined) return
-    const error = new DeadlineExceeded(millis, phase)
-    this.fail(error)
-    this.controller?.abort(error)
-  }
-
   /** Cancels the request at whatever stage it is; a finished exchange is left alone. */
   abort(): void {
-    this.disarm()
-    this.unwatch()
     if (this.aborted || this.ended || this.failure !== undefined) return
     this.aborted = true
     this.start = undefined
@@ -199,8 +88,6 @@ export class Exchange implements Dispatcher.DispatchHandler {
   ): void {
     // 1xx informational answers come before the real one.
     if (statusCode < 200) return
-    if (!this.timedThroughBody) this.disarm()
-    this.watchBody()
     this.controller = controller
     const start = this.start
     this.start = undefined
@@ -221,8 +108,6 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
-    this.disarm()
-    this.unwatch()
     this.ended = true
     this.wake()
   }
@@ -232,9 +117,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   private fail(error: Error): void {
-    this.disarm()
-    this.unwatch()
-    // Aborted by us, or already failed (a deadline, then undici's own report of the cancel).
+    // Aborted by us, or already failed (then undici's own report of the cancel).
     if (this.aborted || this.failure !== undefined) return
     this.failure = error
     const start = this.start
@@ -245,19 +128,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   /**
    * The first chunk of a socket read. undici hands over every HTTP chunk of
-   * one read in one synchronous run, so the time of the body's last bytes is
-   * read once a read, not once a chunk (a provider flushing every token sends
-   * dozens of chunks a read), and a microtask wakes the reader after the last
-   * chunk, so it takes them in one read (woken at each, the reader passed
-   * each event alone through every stream above it).
+   * one read in one synchronous run, so a microtask wakes the reader after the
+   * last chunk, and it takes them in one read (woken at each, the reader
+   * passed each event alone through every stream above it).
    */
   private readStarted(): void {
     this.reading = true
-    if (this.watching === watchIdle) this.lastData = Date.now()
-    else if (this.watching === watchFirstToken) {
-      this.unwatch()
-      this.watchIdle()
-    }
     void resolved.then(this.readEnded)
   }
 
@@ -298,12 +174,10 @@ export const send = (
   dispatcher: Dispatcher,
   request: HttpClientRequest.HttpClientRequest,
   url: string,
-  options: Dispatcher.DispatchOptions,
-  deadline?: Deadline
+  options: Dispatcher.DispatchOptions
 ): Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError> =>
   Effect.callback<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>((resume) => {
     const exchange = new Exchange(request, url, resume)
-    if (deadline !== undefined) exchange.arm(deadline)
     dispatcher.dispatch(options, exchange)
     return Effect.sync(() => exchange.abort())
   })

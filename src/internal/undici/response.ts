@@ -1,7 +1,7 @@
 /**
  * The `HttpClientResponse` of an exchange (`undici/exchange.ts`): its headers,
- * its body read whole or as a stream, and the `BodyReader` a provider's
- * stream reads without a `Stream`.
+ * and its body read whole or as a stream that gives every chunk arrived since
+ * the last pull in one array.
  */
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Arr from "effect/Array"
@@ -21,66 +21,22 @@ import type * as Schema from "effect/Schema"
 import type * as Socket from "effect/socket/Socket"
 import * as Stream from "effect/Stream"
 
+import { concat } from "../transport/bytes.js"
 import type { Exchange, ResponseHeaders } from "./exchange.js"
 
-const utf8 = new TextDecoder()
-
-/**
- * A response body read without a `Stream`: `read` waits for the next chunks
- * and gives every chunk that arrived, or `undefined` once the body has ended;
- * `cancel` aborts the request if it still runs.
- */
-export interface BodyReader {
+/** The body read once, in the chunks it arrives in: `undefined` once it has ended. */
+interface BodyReader {
   readonly read: Effect.Effect<NonEmptyReadonlyArray<Uint8Array> | undefined, HttpClientError.HttpClientError>
   readonly cancel: Effect.Effect<void>
-  /** Ends the request's `Deadline` early: what the body has yet to bring may take its time. */
-  readonly endDeadline: () => void
 }
 
-/** The reader of a response from `send`; `undefined` for a response of any other client. */
-export const bodyReader = (response: HttpClientResponse.HttpClientResponse): BodyReader | undefined =>
-  response instanceof UndiciResponse ? response.reader() : undefined
-
-/**
- * The cause of the failure of a body read whole (`UndiciResponse.bytesWithin`,
- * `bodySource.readWhole`) that passed its limit of `maxBytes`.
- */
-export class BodyTooLarge extends Error {
-  constructor(readonly maxBytes: number) {
-    super(`the body passed ${maxBytes} bytes`)
-    this.name = "BodyTooLarge"
-  }
-}
-
-const emptyBody = new Uint8Array(0)
+const utf8 = new TextDecoder()
 
 /** The prototype of every `Headers` value (`Headers.fromRecordUnsafe` gives a record this one). */
 const headersPrototype: object = Object.getPrototypeOf(Headers.empty)
 
-const noop = () => {}
-
 /** A read of a body that has ended. */
 const ended = Effect.succeed(undefined)
-
-/**
- * The chunks as one array. Copied with `set`, cheaper than `Buffer.concat`
- * (which checks and copies each chunk through a slower path; measured in
- * docs/performance.md): a provider flushing every token hands over dozens of
- * chunks a read.
- */
-export const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
-  if (chunks.length === 0) return emptyBody
-  if (chunks.length === 1) return chunks[0]!
-  let size = 0
-  for (const chunk of chunks) size += chunk.length
-  const joined = new Uint8Array(size)
-  let offset = 0
-  for (const chunk of chunks) {
-    joined.set(chunk, offset)
-    offset += chunk.length
-  }
-  return joined
-}
 
 export class UndiciResponse extends Inspectable.Class implements HttpClientResponse.HttpClientResponse {
   readonly [IncomingMessage.TypeId]: typeof IncomingMessage.TypeId = IncomingMessage.TypeId
@@ -129,43 +85,20 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
    * answers the same bytes; interruption while it arrives cancels the request.
    */
   get arrayBufferBytes(): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> {
-    return this.bytesWithin(Infinity)
-  }
-
-  /**
-   * The whole body, as `arrayBufferBytes`, unless it passes `maxBytes`: then
-   * the request is cancelled (nothing more is read, the connection is let go)
-   * and the read fails with `BodyTooLarge` as its cause.
-   */
-  bytesWithin(maxBytes: number): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> {
     return Effect.suspend(() => {
       const exchange = this.exchange
-      if (this.cachedBody !== undefined) {
-        return this.cachedBody.length > maxBytes
-          ? Effect.fail(exchange.bodyError(new BodyTooLarge(maxBytes)))
-          : Effect.succeed(this.cachedBody)
-      }
+      if (this.cachedBody !== undefined) return Effect.succeed(this.cachedBody)
       if (this.consumed) {
         return Effect.fail(exchange.bodyError("the body was already read as a stream, or by an interrupted read"))
       }
       this.consumed = true
       exchange.unbounded = true
       const parts: Array<Uint8Array> = []
-      let size = 0
-      // Takes what arrived; false once the body has passed `maxBytes`.
-      const gather = (): boolean => {
-        for (const chunk of exchange.take()) {
-          parts.push(chunk)
-          size += chunk.length
-        }
-        return size <= maxBytes
-      }
-      const tooLarge = (): Effect.Effect<never, HttpClientError.HttpClientError> => {
-        exchange.abort()
-        return Effect.fail(exchange.bodyError(new BodyTooLarge(maxBytes)))
+      const gather = () => {
+        for (const chunk of exchange.take()) parts.push(chunk)
       }
       const finish = (): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> => {
-        if (!gather()) return tooLarge()
+        gather()
         if (exchange.failure !== undefined) return Effect.fail(exchange.bodyError(exchange.failure))
         return Effect.succeed(this.cachedBody = concat(parts))
       }
@@ -174,8 +107,8 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
         const wait = () => {
           // What arrived is taken first: taking resumes a body paused at its high-water mark, and undici may then
           // deliver the rest and its end at once, with nobody waiting to hear it.
-          if (!gather()) resume(tooLarge())
-          else if (exchange.ended || exchange.failure !== undefined) resume(finish())
+          gather()
+          if (exchange.ended || exchange.failure !== undefined) resume(finish())
           else exchange.waiter = wait
         }
         wait()
@@ -252,7 +185,7 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
   }
 
   /** The body read once, in the chunks it arrives in. */
-  reader(): BodyReader {
+  private reader(): BodyReader {
     const exchange = this.exchange
     const cached = this.cachedBody
     if (cached !== undefined) {
@@ -263,15 +196,13 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
           given = true
           return Arr.of(cached)
         }),
-        cancel: Effect.void,
-        endDeadline: noop
+        cancel: Effect.void
       }
     }
     if (this.consumed) {
       return {
         read: Effect.fail(exchange.bodyError("the body was already read")),
-        cancel: Effect.void,
-        endDeadline: noop
+        cancel: Effect.void
       }
     }
     this.consumed = true
@@ -298,7 +229,7 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
       exchange.waiter = () => resume(ready() ?? read)
       return forget
     })
-    return { read, cancel: Effect.sync(() => exchange.abort()), endDeadline: () => exchange.disarm() }
+    return { read, cancel: Effect.sync(() => exchange.abort()) }
   }
 
   toJSON(): unknown {

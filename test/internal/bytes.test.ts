@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
-import { concat } from "../../src/internal/undici/response.js"
+import { concat } from "../../src/internal/transport/bytes.js"
 
 describe("concat", () => {
   it("joins any chunks, views into larger buffers included, into their bytes in order", () =>
