@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as Channel from "effect/Channel"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -47,6 +48,19 @@ describe("UndiciHttpClient", () => {
       assert.strictEqual(json.body, "{\"a\":\"é\"}")
       assert.strictEqual(json.headers["content-type"], "application/json")
       assert.strictEqual(json.headers["authorization"], "Bearer sk-test")
+    }))
+
+  it.live("arrayBuffer holds the body's bytes alone, not the socket read they arrived in", () =>
+    Effect.gen(function*() {
+      const server = yield* serve((_req, res) => {
+        res.writeHead(200, { "content-type": "application/json" })
+        res.end("{\"a\":1}")
+      })
+      const http = yield* client
+      const response = yield* http.get(`${server.url}/one`)
+      const buffer = yield* response.arrayBuffer
+      assert.strictEqual(new TextDecoder().decode(buffer), "{\"a\":1}")
+      assert.strictEqual(buffer.byteLength, 7)
     }))
 
   it.live("a FormData body arrives as multipart whose boundary matches its content type", () =>
@@ -246,6 +260,27 @@ describe("UndiciHttpClient", () => {
       assert.strictEqual(new TextDecoder().decode(yield* Deferred.await(got)), "data: first\n\n")
       yield* Deferred.await(firstSent)
       yield* Fiber.interrupt(fiber)
+      yield* connection.closed
+    }))
+
+  it.live("closing a body stream's scope from another fiber ends the read waiting on it", () =>
+    Effect.gen(function*() {
+      const connection = yield* connectionWatch
+      const server = yield* serve((req, res) => {
+        res.writeHead(200, { "content-type": "text/event-stream" })
+        res.write("data: first\n\n")
+        connection.watch(req)
+      })
+      const http = yield* client
+      const response = yield* http.get(`${server.url}/stream`)
+      const scope = yield* Scope.make()
+      const pull = yield* Channel.toPullScoped(Stream.toChannel(response.stream), scope)
+      assert.strictEqual(new TextDecoder().decode((yield* pull)[0]), "data: first\n\n")
+      const waiting = yield* Effect.forkChild(Effect.exit(pull))
+      yield* Effect.sleep(20)
+      assert.isUndefined(waiting.pollUnsafe())
+      yield* Scope.close(scope, Exit.void)
+      assert.isTrue(Exit.isFailure(yield* Fiber.join(waiting).pipe(Effect.timeout("2 seconds"))))
       yield* connection.closed
     }))
 

@@ -4,6 +4,7 @@
  * loopback, and a plain client answering web `Response`s, under `TestClock`
  * as under the live clock.
  */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -199,4 +200,19 @@ describe("phase limits over UndiciHttpClient", () => {
       for (let i = 0; i < 20; i++) yield* Effect.flip(llm.chat(hello, credentials))
       assert.isAtMost(timers(), before)
     }).pipe(Effect.scoped))
+})
+
+describe("phase limits over NodeHttpClient", () => {
+  // Its body stream (a Node `Readable`) leaves a read waiting when its scope is closed from another fiber: the idle
+  // limit ends the read all the same.
+  it.effect("idle, under TestClock, over loopback", () =>
+    Effect.gen(function*() {
+      const http = yield* HttpClient.HttpClient
+      const stalls = yield* serve((_req, res) => {
+        res.writeHead(200, { "content-type": "text/event-stream" })
+        res.write(firstEvent)
+      })
+      const stalled = yield* provider(http, `${stalls.url}/v1`)
+      yield* failsAfter(streamed(stalled), "1 minute", "2 minutes", "idle", realWait)
+    }).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici)))
 })

@@ -55,6 +55,16 @@ export const readWhole = (
   response: HttpClientResponse.HttpClientResponse,
   maxBytes: number
 ): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> =>
+  // A length the response declares bounds its body (HTTP frames the body by it): within the limit, the body is read
+  // whole as the client reads one (a stream of it costs more than the rest of a short call).
+  Number(response.headers["content-length"]) <= maxBytes
+    ? Effect.map(response.arrayBuffer, (buffer) => new Uint8Array(buffer))
+    : readCounted(response, maxBytes)
+
+const readCounted = (
+  response: HttpClientResponse.HttpClientResponse,
+  maxBytes: number
+): Effect.Effect<Uint8Array, HttpClientError.HttpClientError> =>
   Effect.flatMap(reader(response), (body) => {
     const parts: Array<Uint8Array> = []
     let size = 0
@@ -99,9 +109,9 @@ export interface Body {
  * transport reads the first batch within the call's timeout that way),
  * with no layer around `pull` for the rest of the stream.
  *
- * A read that the call's watchdog ended (`Watch.stopped`, once the stream is
- * released) fails with that limit's error, unless the parser had seen the
- * terminal event: a body held open after the reply loses nothing.
+ * A read that the call's watchdog ended (by cancelling the body, once the
+ * stream is released) fails with that limit's error, unless the parser had
+ * seen the terminal event: a body held open after the reply loses nothing.
  */
 export const bodySource = (body: Body): ChunkSource & { readonly peek: Pull.Pull<void, LlmError> } => {
   const { parser, rateLimit, watch } = body
@@ -168,8 +178,6 @@ export const bodySource = (body: Body): ChunkSource & { readonly peek: Pull.Pull
     }
   }
   const readOnce: Pull.Pull<Arr.NonEmptyReadonlyArray<ChatChunk>, LlmError> = Effect.matchEffect(read, fed)
-  // A read of the rest of a released stream: it ends when the idle limit passes (built at its first read).
-  let readStoppable: typeof readOnce | undefined
   const pull: Pull.Pull<Arr.NonEmptyReadonlyArray<ChatChunk>, LlmError> = Effect.suspend(() => {
     if (ahead !== undefined) {
       const batch = ahead
@@ -184,9 +192,7 @@ export const bodySource = (body: Body): ChunkSource & { readonly peek: Pull.Pull
     }
     if (ended) return Cause.done()
     watch.reading()
-    const stopped = watch.stopped
-    if (stopped === undefined) return readOnce
-    return readStoppable ??= Effect.matchEffect(Effect.raceFirst(read, stopped), fed)
+    return readOnce
   })
   const peek = Effect.map(pull, (batch) => {
     ahead = batch

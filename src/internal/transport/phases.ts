@@ -12,12 +12,11 @@
  * left. Under `TestClock` it is the same fiber, moved by `TestClock.adjust`.
  *
  * Until the first batch, the watchdog races the call (a limit that passes
- * interrupts it); after, the reads of the rest race the watchdog's `stopped`
- * signal, so a read that waits past the idle limit ends whatever the client's
- * body stream does when cancelled.
+ * interrupts it); after, the watchdog of the rest cancels the body once the
+ * idle limit passes, which ends the read in progress (no race per read), and
+ * the reader sees `Watch.passed`.
  */
 import type * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -46,8 +45,6 @@ export class Watch {
   private readonly shortest: number
   /** The phase that passed, once the watchdog found one. */
   passed: Phase | undefined = undefined
-  /** Once the call is released with an idle limit: ends (with `undefined`) when that limit has passed. */
-  stopped: Effect.Effect<undefined> | undefined = undefined
 
   constructor(readonly clock: Clock.Clock, private readonly limits: Limits, private readonly start: number) {
     this.requestDue = start + limits.request
@@ -78,12 +75,10 @@ export class Watch {
     this.requestDue = Infinity
   }
 
-  /** The watchdog of the rest of a released stream, which ends `stopped` once the idle limit has passed. */
-  watchRest(): Effect.Effect<void> | undefined {
+  /** The watchdog of the rest of a released stream, which runs `cancel` (of its body) once the idle limit has passed. */
+  watchRest(cancel: Effect.Effect<void>): Effect.Effect<void> | undefined {
     if (this.limits.idle === undefined || !Number.isFinite(this.limits.idle)) return undefined
-    const stop = Deferred.makeUnsafe<undefined>()
-    this.stopped = Deferred.await(stop)
-    return watchdog(this, () => Deferred.succeed(stop, undefined))
+    return watchdog(this, () => cancel)
   }
 
   /** The phase that has passed at `now`, or when to look again (`Infinity`: never). */

@@ -36,6 +36,7 @@ import * as BodySource from "./bodySource.js"
 import { BodyTooLarge } from "./bytes.js"
 import type { ChunkSource } from "./chunkSource.js"
 import { type Limits, type Phase, raced, Watch } from "./phases.js"
+import { readFiber } from "./readFiber.js"
 import * as RetryAfter from "./retryAfter.js"
 
 export type { Call, JsonReply, Options, StreamParser, StreamStart, Transport } from "./types.js"
@@ -368,41 +369,43 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   // The source of a 2xx stream, its first batch read: within the call's
   // timeout, so a stream's timeout bounds the wait for its first chunk. The
   // rest may take its time, each read within the idle limit: past it, the
-  // rest's watchdog stops the read in progress.
+  // rest's watchdog stops the body's reads (made by a fiber of their own), which ends the read in progress.
   const opened = (
     call: Call,
     watch: Watch,
     parser: StreamParser,
     response: HttpClientResponse.HttpClientResponse
   ): Effect.Effect<ChunkSource, LlmError> =>
-    Effect.flatMap(BodySource.reader(response), (reader) => {
-      const rateLimit = RetryAfter.snapshot((name) => response.headers[name], watch.clock.currentTimeMillisUnsafe())
-      const rest = BodySource.bodySource({
-        parser,
-        reader,
-        rateLimit,
-        failed: bodyError(call, parser),
-        watch,
-        timedOut: (phase) => timeoutError(call, phase)
-      })
-      // Closed here unless handed on: on a failure, a timeout or an interruption.
-      return Effect.uninterruptibleMask((restore) =>
-        Pull.matchEffect(restore(rest.peek), {
-          onFailure: (cause) => Effect.andThen(rest.close, Effect.failCause(cause)),
-          // An empty body: the source's pull ends at once.
-          onDone: () => Effect.succeed(rest),
-          onSuccess: () => {
-            watch.release()
-            const watchdog = watch.watchRest()
-            if (watchdog === undefined) return Effect.succeed(rest)
-            return Effect.map(
-              Effect.forkDetach(watchdog),
-              (fiber): ChunkSource => ({ pull: rest.pull, close: Effect.andThen(Fiber.interrupt(fiber), rest.close) })
-            )
-          }
-        })
-      )
-    })
+    // Uninterruptible from opening the body until its `close` is handed on or run.
+    Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(BodySource.reader(response), (body) =>
+        Effect.flatMap(readFiber(body.read), (reads) => {
+          const rateLimit = RetryAfter.snapshot((name) => response.headers[name], watch.clock.currentTimeMillisUnsafe())
+          const rest = BodySource.bodySource({
+            parser,
+            reader: { read: reads.read, cancel: Effect.andThen(reads.stop, body.cancel) },
+            rateLimit,
+            failed: bodyError(call, parser),
+            watch,
+            timedOut: (phase) => timeoutError(call, phase)
+          })
+          // Closed here unless handed on: on a failure, a timeout or an interruption.
+          return Pull.matchEffect(restore(rest.peek), {
+            onFailure: (cause) => Effect.andThen(rest.close, Effect.failCause(cause)),
+            // An empty body: the source's pull ends at once.
+            onDone: () => Effect.succeed(rest),
+            onSuccess: () => {
+              watch.release()
+              const watchdog = watch.watchRest(reads.stop)
+              if (watchdog === undefined) return Effect.succeed(rest)
+              return Effect.map(
+                Effect.forkDetach(watchdog),
+                (fiber): ChunkSource => ({ pull: rest.pull, close: Effect.andThen(Fiber.interrupt(fiber), rest.close) })
+              )
+            }
+          })
+        }))
+    )
 
   const source: Transport["source"] = (call, open) =>
     watched(call, true, (watch) =>

@@ -70,8 +70,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.aborted || this.ended || this.failure !== undefined) return
     this.aborted = true
     this.start = undefined
-    this.waiter = undefined
     this.controller?.abort(new ExchangeAborted())
+    // A read waiting for the body (the body cancelled from another fiber: a phase limit passed) ends with the cancel.
+    if (this.waiter === undefined) return
+    this.failure = new ExchangeAborted()
+    this.wake()
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {

@@ -6,6 +6,7 @@
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
+import * as Channel from "effect/Channel"
 import * as Effect from "effect/Effect"
 import * as Cookies from "effect/http/Cookies"
 import * as Headers from "effect/http/Headers"
@@ -18,6 +19,7 @@ import * as Inspectable from "effect/Inspectable"
 import * as Option from "effect/Option"
 import * as Pipeable from "effect/Pipeable"
 import type * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
 import type * as Socket from "effect/socket/Socket"
 import * as Stream from "effect/Stream"
 
@@ -123,7 +125,8 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
       (bytes) =>
         bytes.buffer.byteLength === bytes.byteLength && bytes.byteOffset === 0
           ? bytes.buffer as ArrayBuffer
-          : bytes.slice().buffer as ArrayBuffer
+          // A `Buffer`'s own `slice` is a view of the same memory; this copies.
+          : Uint8Array.prototype.slice.call(bytes).buffer as ArrayBuffer
     )
   }
 
@@ -173,15 +176,14 @@ export class UndiciResponse extends Inspectable.Class implements HttpClientRespo
    * downstream) cancels the request, so the server sees the socket close.
    */
   get stream(): Stream.Stream<Uint8Array, HttpClientError.HttpClientError> {
-    return Stream.suspend(() => {
+    // The cancel is a finalizer of the channel's own scope: `Stream.ensuring` adds a scope of its own to every body.
+    return Stream.fromChannel(Channel.fromTransform((_, scope) => {
       const reader = this.reader()
-      return Stream.ensuring(
-        Stream.fromPull(Effect.succeed(
-          Effect.flatMap(reader.read, (parts) => parts === undefined ? Cause.done() : Effect.succeed(parts))
-        )),
-        reader.cancel
+      return Effect.as(
+        Scope.addFinalizer(scope, reader.cancel),
+        Effect.flatMap(reader.read, (parts) => parts === undefined ? Cause.done() : Effect.succeed(parts))
       )
-    })
+    }))
   }
 
   /** The body read once, in the chunks it arrives in. */
