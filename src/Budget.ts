@@ -246,18 +246,17 @@ const validate = (limit: Limit, index: number): OptionsError | undefined => {
  * @since 0.1.0
  * @category Constructors
  */
-export const make = (options: Options): Effect.Effect<Service, OptionsError> =>
-  Effect.gen(function*() {
-    for (const [index, limit] of options.limits.entries()) {
-      const problem = validate(limit, index)
-      if (problem !== undefined) return yield* problem
-    }
-    if (options.shared !== undefined) {
-      if (options.shared.key === "") return yield* Invalid.make("Budget", "shared.key", "", "a non-empty string")
-      return yield* Shared.make(options.limits, options.shared, inMemory)
-    }
-    return yield* inMemory(options.limits)
-  })
+export const make = Effect.fnUntraced(function*(options: Options): Effect.fn.Return<Service, OptionsError> {
+  for (const [index, limit] of options.limits.entries()) {
+    const problem = validate(limit, index)
+    if (problem !== undefined) return yield* problem
+  }
+  if (options.shared !== undefined) {
+    if (options.shared.key === "") return yield* Invalid.make("Budget", "shared.key", "", "a non-empty string")
+    return yield* Shared.make(options.limits, options.shared, inMemory)
+  }
+  return yield* inMemory(options.limits)
+})
 
 const inMemory = (limits: ReadonlyArray<Limit>): Effect.Effect<Service> =>
   Effect.gen(function*() {

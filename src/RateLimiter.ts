@@ -297,13 +297,14 @@ const validate = (options: Options): OptionsError | undefined =>
  * @since 0.1.0
  * @category Constructors
  */
-export const make = (options: Options): Effect.Effect<Service, OptionsError, Scope.Scope> =>
-  Effect.gen(function*() {
+export const make = Effect.fnUntraced(
+  function*(options: Options): Effect.fn.Return<Service, OptionsError, Scope.Scope> {
     const invalid = validate(options)
     if (invalid !== undefined) return yield* Effect.fail(invalid)
     // Chosen once here: the in-memory limiter pays nothing for the store option.
     return yield* (options.shared === undefined ? Internal.make(options) : Shared.make(options, options.shared))
-  })
+  }
+)
 
 /**
  * `make` as a layer: the refill fibers live as long as the layer.

@@ -179,8 +179,8 @@ const clearLine = "\r\x1b[K"
  * @since 0.3.0
  * @category Constructors
  */
-export const start = (options: { readonly io: Io; readonly counts: Counts; readonly terminal: Terminal | undefined }) =>
-  Effect.gen(function*() {
+export const start = Effect.fnUntraced(
+  function*(options: { readonly io: Io; readonly counts: Counts; readonly terminal: Terminal | undefined }) {
     const { counts, io, terminal } = options
     const startedAt = yield* Clock.currentTimeMillis
     const elapsed = Effect.map(Clock.currentTimeMillis, (now) => Duration.millis(now - startedAt))
@@ -211,4 +211,5 @@ export const start = (options: { readonly io: Io; readonly counts: Counts; reado
           Effect.flatMap((time) => Effect.sync(() => io.stderr(summary(counts, time, interrupted))))
         )
     } satisfies Progress
-  })
+  }
+)

@@ -199,89 +199,88 @@ const directLayer = (options: {
  * @since 0.1.0
  * @category Layers
  */
-export const resolve = (args: Args, io: Io, options: RunOptions) =>
-  Effect.gen(function*() {
-    const source = args.source
-    if (source._tag === "Config") {
-      const { layer, secrets } = yield* fromConfig(source, args)
-      return { layer: Layer.provide(layer, UndiciHttpClient.layer()), secrets } satisfies Resolved
-    }
-    const { api, preset } = source
-    const variable = keyVariable(api, preset)
-    const fromEnv = variable === undefined ? undefined : Option.getOrUndefined(
-      yield* Config.option(Config.Redacted(variable)).pipe(
-        // An empty variable is an unset one, not a key.
-        Effect.map(Option.filter((value) => Redacted.value(value) !== ""))
-      )
+export const resolve = Effect.fnUntraced(function*(args: Args, io: Io, options: RunOptions) {
+  const source = args.source
+  if (source._tag === "Config") {
+    const { layer, secrets } = yield* fromConfig(source, args)
+    return { layer: Layer.provide(layer, UndiciHttpClient.layer()), secrets } satisfies Resolved
+  }
+  const { api, preset } = source
+  const variable = keyVariable(api, preset)
+  const fromEnv = variable === undefined ? undefined : Option.getOrUndefined(
+    yield* Config.option(Config.Redacted(variable)).pipe(
+      // An empty variable is an unset one, not a key.
+      Effect.map(Option.filter((value) => Redacted.value(value) !== ""))
     )
-    const given = source.key ?? fromEnv
-    const openAiStyle = api === "chat-completions" || api === "responses"
-    const chosen = preset !== undefined ? ` with --preset ${preset}` : openAiStyle ? "" : ` with --api ${api}`
-    if (preset !== undefined && Presets.presets[preset].baseUrl === undefined && source.baseUrl === undefined) {
-      return yield* new UsageError({ reason: `--preset ${preset} needs --base-url (the server's root, /v1 included)` })
+  )
+  const given = source.key ?? fromEnv
+  const openAiStyle = api === "chat-completions" || api === "responses"
+  const chosen = preset !== undefined ? ` with --preset ${preset}` : openAiStyle ? "" : ` with --api ${api}`
+  if (preset !== undefined && Presets.presets[preset].baseUrl === undefined && source.baseUrl === undefined) {
+    return yield* new UsageError({ reason: `--preset ${preset} needs --base-url (the server's root, /v1 included)` })
+  }
+  const client = (provider: string, baseUrl: string | undefined) => (model: string) =>
+    ProviderConfig.clientLayer(provider, {
+      model_name: model,
+      api,
+      ...(preset !== undefined ? { preset } : {}),
+      ...(baseUrl !== undefined ? { base_url: baseUrl } : {}),
+      ...args.timeouts
+    })
+  if (given !== undefined || source.baseUrl !== undefined || preset !== undefined) {
+    // A local Ollama (native or /v1) or vLLM checks no key: `none` sends none.
+    const keyless = api === "ollama" || (preset !== undefined && !Presets.presets[preset].needsKey)
+    const key = given ?? (keyless ? Redacted.make("none") : undefined)
+    if (key === undefined) {
+      return yield* new UsageError({
+        reason:
+          `${
+            source.baseUrl !== undefined ? "--base-url" : `--preset ${preset}`
+          } needs a key: --key KEY or ${variable}` +
+          " (a local server that checks none accepts any value)"
+      })
     }
-    const client = (provider: string, baseUrl: string | undefined) => (model: string) =>
-      ProviderConfig.clientLayer(provider, {
-        model_name: model,
-        api,
-        ...(preset !== undefined ? { preset } : {}),
-        ...(baseUrl !== undefined ? { base_url: baseUrl } : {}),
-        ...args.timeouts
-      })
-    if (given !== undefined || source.baseUrl !== undefined || preset !== undefined) {
-      // A local Ollama (native or /v1) or vLLM checks no key: `none` sends none.
-      const keyless = api === "ollama" || (preset !== undefined && !Presets.presets[preset].needsKey)
-      const key = given ?? (keyless ? Redacted.make("none") : undefined)
-      if (key === undefined) {
-        return yield* new UsageError({
-          reason:
-            `${
-              source.baseUrl !== undefined ? "--base-url" : `--preset ${preset}`
-            } needs a key: --key KEY or ${variable}` +
-            " (a local server that checks none accepts any value)"
-        })
-      }
-      if (source.model === undefined && (preset !== undefined || !openAiStyle)) {
-        return yield* new UsageError({ reason: `--model is needed${chosen}` })
-      }
-      const model = source.model ?? defaultModel
-      const provider = source.provider ?? preset ?? (openAiStyle ? "openai" : api)
-      const layer = directLayer({
-        client: client(provider, source.baseUrl),
-        key,
-        provider,
-        model,
-        maxRetries: source.maxRetries,
-        routing: args.routing
-      })
-      // The stand-in `none` is no secret: scrubbing it would mangle messages that say "none".
-      const secrets = given === undefined ? [] : [given]
-      return { layer: Layer.provide(layer, UndiciHttpClient.layer()), secrets } satisfies Resolved
+    if (source.model === undefined && (preset !== undefined || !openAiStyle)) {
+      return yield* new UsageError({ reason: `--model is needed${chosen}` })
     }
     const model = source.model ?? defaultModel
-    // Loaded only here: the server side of effect/http is a good part of startup.
-    const Simulator = yield* Effect.promise(() => import("../simulator/Simulator.js"))
-    const simulatorOptions = options.simulator ?? builtInSimulator
-    const models = simulatorOptions.models ?? Simulator.defaultModels
-    const asked = args.routing.fallback === undefined ? [model] : [model, args.routing.fallback]
-    const simulator = yield* Simulator.make({
-      ...simulatorOptions,
-      models: [...models, ...asked.filter((name) => !models.includes(name))]
-    })
-    const real = api === "ollama" ? "pass --base-url for an Ollama server" : `set ${variable}`
-    io.stderr(
-      `${programName}: no provider configured; using the built-in simulator at ${simulator.url} ` +
-        `(${real} or pass --config FILE for a real provider)\n`
-    )
-    const provider = source.provider ?? "simulator"
+    const provider = source.provider ?? preset ?? (openAiStyle ? "openai" : api)
     const layer = directLayer({
-      // The simulator serves every API on one port: the OpenAI-style ones under /v1.
-      client: client(provider, openAiStyle ? `${simulator.url}/v1` : simulator.url),
-      key: Redacted.make("sk-simulator"),
+      client: client(provider, source.baseUrl),
+      key,
       provider,
       model,
       maxRetries: source.maxRetries,
       routing: args.routing
     })
-    return { layer: Layer.provide(layer, UndiciHttpClient.layer()), secrets: [] } satisfies Resolved
+    // The stand-in `none` is no secret: scrubbing it would mangle messages that say "none".
+    const secrets = given === undefined ? [] : [given]
+    return { layer: Layer.provide(layer, UndiciHttpClient.layer()), secrets } satisfies Resolved
+  }
+  const model = source.model ?? defaultModel
+  // Loaded only here: the server side of effect/http is a good part of startup.
+  const Simulator = yield* Effect.promise(() => import("../simulator/Simulator.js"))
+  const simulatorOptions = options.simulator ?? builtInSimulator
+  const models = simulatorOptions.models ?? Simulator.defaultModels
+  const asked = args.routing.fallback === undefined ? [model] : [model, args.routing.fallback]
+  const simulator = yield* Simulator.make({
+    ...simulatorOptions,
+    models: [...models, ...asked.filter((name) => !models.includes(name))]
   })
+  const real = api === "ollama" ? "pass --base-url for an Ollama server" : `set ${variable}`
+  io.stderr(
+    `${programName}: no provider configured; using the built-in simulator at ${simulator.url} ` +
+      `(${real} or pass --config FILE for a real provider)\n`
+  )
+  const provider = source.provider ?? "simulator"
+  const layer = directLayer({
+    // The simulator serves every API on one port: the OpenAI-style ones under /v1.
+    client: client(provider, openAiStyle ? `${simulator.url}/v1` : simulator.url),
+    key: Redacted.make("sk-simulator"),
+    provider,
+    model,
+    maxRetries: source.maxRetries,
+    routing: args.routing
+  })
+  return { layer: Layer.provide(layer, UndiciHttpClient.layer()), secrets: [] } satisfies Resolved
+})

@@ -259,8 +259,8 @@ const syntaxError = (text: string, error: Error): string => {
 }
 
 /** Reads and decodes a `provider.json` file. */
-export const load = (path: string): Effect.Effect<ProviderConfig, ProviderConfigError, FileSystem.FileSystem> =>
-  Effect.gen(function*() {
+export const load = Effect.fnUntraced(
+  function*(path: string): Effect.fn.Return<ProviderConfig, ProviderConfigError, FileSystem.FileSystem> {
     const fs = yield* FileSystem.FileSystem
     const text = yield* fs.readFileString(path).pipe(
       Effect.mapError((error) =>
@@ -276,4 +276,5 @@ export const load = (path: string): Effect.Effect<ProviderConfig, ProviderConfig
         })
     })
     return yield* fromJson(json, path)
-  })
+  }
+)

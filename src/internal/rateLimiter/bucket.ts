@@ -83,141 +83,140 @@ export interface BucketOptions {
 }
 
 /** @internal */
-export const make = (options: BucketOptions): Effect.Effect<Bucket, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const { capacity } = options
-    const perMilli = options.refillPerSecond / 1000
+export const make = Effect.fnUntraced(function*(options: BucketOptions): Effect.fn.Return<Bucket, never, Scope.Scope> {
+  const { capacity } = options
+  const perMilli = options.refillPerSecond / 1000
 
-    const clock = yield* Clock.Clock
-    let available = capacity
-    let updatedAt = clock.currentTimeMillisUnsafe()
-    const waiters: Array<Waiter> = []
-    // Open while someone waits, so an idle bucket costs no wake-ups.
-    const wake = yield* Latch.make(false)
+  const clock = yield* Clock.Clock
+  let available = capacity
+  let updatedAt = clock.currentTimeMillisUnsafe()
+  const waiters: Array<Waiter> = []
+  // Open while someone waits, so an idle bucket costs no wake-ups.
+  const wake = yield* Latch.make(false)
 
-    // The level is a function of time, computed whenever it is read, so the
-    // bound `capacity + rate * t` holds exactly in every window and a take that
-    // arrives between the serving fiber's runs sees every token already due.
-    const accrue = () => {
-      const now = clock.currentTimeMillisUnsafe()
-      if (now > updatedAt) {
-        available = Math.min(capacity, available + (now - updatedAt) * perMilli)
-        updatedAt = now
-      }
+  // The level is a function of time, computed whenever it is read, so the
+  // bound `capacity + rate * t` holds exactly in every window and a take that
+  // arrives between the serving fiber's runs sees every token already due.
+  const accrue = () => {
+    const now = clock.currentTimeMillisUnsafe()
+    if (now > updatedAt) {
+      available = Math.min(capacity, available + (now - updatedAt) * perMilli)
+      updatedAt = now
     }
+  }
 
-    const serve = () => {
-      let head = waiters[0]
-      while (head !== undefined && available >= head.cost - epsilon) {
-        waiters.shift()
-        available -= head.cost
-        head.granted = true
-        Deferred.doneUnsafe(head.deferred, Exit.void)
-        head = waiters[0]
-      }
-      if (waiters.length === 0) wake.closeUnsafe()
+  const serve = () => {
+    let head = waiters[0]
+    while (head !== undefined && available >= head.cost - epsilon) {
+      waiters.shift()
+      available -= head.cost
+      head.granted = true
+      Deferred.doneUnsafe(head.deferred, Exit.void)
+      head = waiters[0]
     }
+    if (waiters.length === 0) wake.closeUnsafe()
+  }
 
-    // Interrupted while waiting: leave the queue, which may unblock those behind.
-    // Interrupted after being served but before resuming: the tokens go back.
-    const cancel = (waiter: Waiter) =>
-      Effect.sync(() => {
-        accrue()
-        if (waiter.granted) {
-          available = Math.min(capacity, available + waiter.cost)
-        } else {
-          const index = waiters.indexOf(waiter)
-          if (index >= 0) waiters.splice(index, 1)
-        }
-        serve()
-      })
-
-    const take = (cost: number): Effect.Effect<void> =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.suspend(() => {
-          accrue()
-          if (waiters.length === 0 && available >= cost - epsilon) {
-            available -= cost
-            return Effect.void
-          }
-          const waiter: Waiter = { cost, deferred: Deferred.makeUnsafe<void>(), granted: false }
-          waiters.push(waiter)
-          wake.openUnsafe()
-          return Effect.onInterrupt(restore(Deferred.await(waiter.deferred)), () => cancel(waiter))
-        })
-      )
-
-    const tryTakeUnsafe = (cost: number) => {
+  // Interrupted while waiting: leave the queue, which may unblock those behind.
+  // Interrupted after being served but before resuming: the tokens go back.
+  const cancel = (waiter: Waiter) =>
+    Effect.sync(() => {
       accrue()
-      if (waiters.length === 0 && available >= cost - epsilon) {
-        available -= cost
-        return true
+      if (waiter.granted) {
+        available = Math.min(capacity, available + waiter.cost)
+      } else {
+        const index = waiters.indexOf(waiter)
+        if (index >= 0) waiters.splice(index, 1)
       }
-      return false
-    }
-
-    const giveUnsafe = (amount: number) => {
-      accrue()
-      available = Math.min(capacity, available + amount)
-      serve()
-    }
-
-    const give = (amount: number) => Effect.sync(() => giveUnsafe(amount))
-
-    const charge = (amount: number) =>
-      Effect.sync(() => {
-        accrue()
-        available -= amount
-      })
-
-    const reset = Effect.sync(() => {
-      accrue()
-      available = capacity
       serve()
     })
 
-    const snapshotUnsafe = (): Snapshot => {
-      accrue()
-      let queued = 0
-      for (const waiter of waiters) queued += waiter.cost
-      return { available, waiting: waiters.length, queued }
-    }
-
-    const snapshot = Effect.sync(snapshotUnsafe)
-
-    const nextWake = (): Duration.Duration => {
-      const head = waiters[0]
-      // Nobody waits and the latch is closed: the next run sleeps on the latch.
-      if (head === undefined) return Duration.zero
-      const due = (head.cost - available) / perMilli
-      // The floor keeps the clock moving when `due` is below what a millisecond
-      // timestamp can add (an epoch-sized clock and a huge refill rate).
-      return Duration.millis(Math.min(Math.max(due, minDelayMillis), options.pollMillis))
-    }
-
-    const step = Effect.andThen(
-      wake.await,
-      Effect.sync(() => {
+  const take = (cost: number): Effect.Effect<void> =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.suspend(() => {
         accrue()
-        serve()
-        return nextWake()
+        if (waiters.length === 0 && available >= cost - epsilon) {
+          available -= cost
+          return Effect.void
+        }
+        const waiter: Waiter = { cost, deferred: Deferred.makeUnsafe<void>(), granted: false }
+        waiters.push(waiter)
+        wake.openUnsafe()
+        return Effect.onInterrupt(restore(Deferred.await(waiter.deferred)), () => cancel(waiter))
       })
     )
-    // Each run says how long to sleep before the next: waiters are served the
-    // instant their tokens are due, not on a coarser tick, so none of the refill
-    // is lost to the bucket sitting full while the first waiter waits for a tick.
-    yield* Effect.forkScoped(
-      Effect.repeat(
-        step,
-        Schedule.addDelay(Schedule.identity<Duration.Duration>(), ({ output }) => Effect.succeed(output))
-      )
-    )
 
-    // Waiters outlive the bucket only if they were forked elsewhere; interrupt
-    // them rather than leave them hanging forever.
-    yield* Effect.addFinalizer(() =>
-      Effect.forEach(waiters.splice(0), (waiter) => Deferred.interrupt(waiter.deferred), { discard: true })
-    )
+  const tryTakeUnsafe = (cost: number) => {
+    accrue()
+    if (waiters.length === 0 && available >= cost - epsilon) {
+      available -= cost
+      return true
+    }
+    return false
+  }
 
-    return { take, tryTakeUnsafe, give, giveUnsafe, charge, reset, snapshot, snapshotUnsafe }
+  const giveUnsafe = (amount: number) => {
+    accrue()
+    available = Math.min(capacity, available + amount)
+    serve()
+  }
+
+  const give = (amount: number) => Effect.sync(() => giveUnsafe(amount))
+
+  const charge = (amount: number) =>
+    Effect.sync(() => {
+      accrue()
+      available -= amount
+    })
+
+  const reset = Effect.sync(() => {
+    accrue()
+    available = capacity
+    serve()
   })
+
+  const snapshotUnsafe = (): Snapshot => {
+    accrue()
+    let queued = 0
+    for (const waiter of waiters) queued += waiter.cost
+    return { available, waiting: waiters.length, queued }
+  }
+
+  const snapshot = Effect.sync(snapshotUnsafe)
+
+  const nextWake = (): Duration.Duration => {
+    const head = waiters[0]
+    // Nobody waits and the latch is closed: the next run sleeps on the latch.
+    if (head === undefined) return Duration.zero
+    const due = (head.cost - available) / perMilli
+    // The floor keeps the clock moving when `due` is below what a millisecond
+    // timestamp can add (an epoch-sized clock and a huge refill rate).
+    return Duration.millis(Math.min(Math.max(due, minDelayMillis), options.pollMillis))
+  }
+
+  const step = Effect.andThen(
+    wake.await,
+    Effect.sync(() => {
+      accrue()
+      serve()
+      return nextWake()
+    })
+  )
+  // Each run says how long to sleep before the next: waiters are served the
+  // instant their tokens are due, not on a coarser tick, so none of the refill
+  // is lost to the bucket sitting full while the first waiter waits for a tick.
+  yield* Effect.forkScoped(
+    Effect.repeat(
+      step,
+      Schedule.addDelay(Schedule.identity<Duration.Duration>(), ({ output }) => Effect.succeed(output))
+    )
+  )
+
+  // Waiters outlive the bucket only if they were forked elsewhere; interrupt
+  // them rather than leave them hanging forever.
+  yield* Effect.addFinalizer(() =>
+    Effect.forEach(waiters.splice(0), (waiter) => Deferred.interrupt(waiter.deferred), { discard: true })
+  )
+
+  return { take, tryTakeUnsafe, give, giveUnsafe, charge, reset, snapshot, snapshotUnsafe }
+})

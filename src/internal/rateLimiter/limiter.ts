@@ -88,8 +88,8 @@ export const make = (options: RateLimiter.Options): Effect.Effect<RateLimiter.Se
   Effect.map(makeLocal(options), (local) => local.service)
 
 /** `make`, with what its `consume` is made of. */
-export const makeLocal = (options: RateLimiter.Options): Effect.Effect<Local, never, Scope.Scope> =>
-  Effect.gen(function*() {
+export const makeLocal = Effect.fnUntraced(
+  function*(options: RateLimiter.Options): Effect.fn.Return<Local, never, Scope.Scope> {
     const { capacity, maxConcurrency, refillRate, tokensPerMinute } = options
     const clock = yield* Clock.Clock
 
@@ -257,7 +257,8 @@ export const makeLocal = (options: RateLimiter.Options): Effect.Effect<Local, ne
     const reset = Effect.andThen(requests.reset, budget === undefined ? Effect.void : budget.reset)
 
     return { service: { consume, status, reset }, permits: { takePermit, reserve, reconcile } }
-  })
+  }
+)
 
 const unlimitedResult: RateLimiter.ConsumeResult = {
   delay: Duration.zero,

@@ -168,8 +168,8 @@ const isNoScript = (cause: unknown) => cause instanceof Error && cause.message.s
 const loadNodeRedis = Effect.promise(() => import("@effect/platform-node/NodeRedis"))
 
 /** Connects in a fiber of the current scope; the store is usable at once. */
-export const make = (options: Store.Options): Effect.Effect<Store.Store, never, Scope.Scope> =>
-  Effect.gen(function*() {
+export const make = Effect.fnUntraced(
+  function*(options: Store.Options): Effect.fn.Return<Store.Store, never, Scope.Scope> {
     const address = addressOf(options.redis)
     const onUnavailable = options.onUnavailable ?? "fail-closed"
     const commandTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.commandTimeout ?? "500 millis"))
@@ -184,32 +184,34 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
     let down = false
     let starting = true
 
-    const connect = Effect.flatMap(Effect.zip(loadNodeRedis, Scope.fork(scope)), ([NodeRedisModule, child]) =>
-      Effect.flatMap(
-        Effect.onExit(
-          Layer.buildWithScope(
-            NodeRedisModule.layer({
-              url: options.redis,
-              ...commandSettings,
-              socket: {
-                connectTimeout: Math.max(commandTimeout, 1000),
-                reconnectStrategy: (retries) =>
-                  Math.min(50 * 2 ** retries, 1000)
-              }
-            }),
-            child
+    const connect = Effect.flatMap(
+      Effect.zip(loadNodeRedis, Scope.fork(scope)),
+      ([NodeRedisModule, child]) =>
+        Effect.flatMap(
+          Effect.onExit(
+            Layer.buildWithScope(
+              NodeRedisModule.layer({
+                url: options.redis,
+                ...commandSettings,
+                socket: {
+                  connectTimeout: Math.max(commandTimeout, 1000),
+                  reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 1000)
+                }
+              }),
+              child
+            ),
+            (exit) => Exit.isFailure(exit) ? Scope.close(child, exit) : Effect.void
+          ).pipe(
+            // node-redis warns at every reconnect attempt; the store logs an outage once, in `run`.
+            Effect.provideService(References.MinimumLogLevel, "Error")
           ),
-          (exit) => Exit.isFailure(exit) ? Scope.close(child, exit) : Effect.void
-        ).pipe(
-          // node-redis warns at every reconnect attempt; the store logs an outage once, in `run`.
-          Effect.provideService(References.MinimumLogLevel, "Error")
-        ),
-        (context) =>
-          Effect.sync(() => {
-            client = Context.get(context, NodeRedisModule.NodeRedis).client
-            client.on("ready", () => loaded.clear())
-          })
-      ))
+          (context) =>
+            Effect.sync(() => {
+              client = Context.get(context, NodeRedisModule.NodeRedis).client
+              client.on("ready", () => loaded.clear())
+            })
+        )
+    )
     yield* Effect.forkIn(Effect.retry(connect, Schedule.spaced("1 second")), scope)
     yield* Effect.forkIn(
       Effect.andThen(
@@ -271,9 +273,7 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
       Effect.suspend(() =>
         sent.done ? ended(sent) : Effect.callback<unknown, StoreUnavailableError>((resume) => {
           sent.resume = resume
-          return Effect.sync(() =>
-            sent.abandon()
-          )
+          return Effect.sync(() => sent.abandon())
         })
       ) as Effect.Effect<A, StoreUnavailableError>
 
@@ -333,4 +333,5 @@ export const make = (options: Store.Options): Effect.Effect<Store.Store, never, 
     }
     const store: Store.Store = { address, onUnavailable, connection }
     return store
-  })
+  }
+)

@@ -250,8 +250,8 @@ export interface Renewer {
  * and, unless `expireSets` is false, the expiry of the sets themselves to two
  * TTLs ahead.
  */
-export const renewer = (connection: Connection, expireSets = true): Effect.Effect<Renewer> =>
-  Effect.gen(function*() {
+export const renewer = Effect.fnUntraced(
+  function*(connection: Connection, expireSets = true): Effect.fn.Return<Renewer> {
     const ttl = connection.leaseTtlMillis
     const held = new Map<string, ReadonlyArray<string>>()
     const renew = Effect.suspend(() => {
@@ -269,7 +269,8 @@ export const renewer = (connection: Connection, expireSets = true): Effect.Effec
         held.delete(member)
       }
     }
-  })
+  }
+)
 
 /** A member name no other instance or call uses. */
 export const uniqueId = (): string => `${instance}:${++counter}`
