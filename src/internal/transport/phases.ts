@@ -21,6 +21,12 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 
+/**
+ * How a call's fibers are forked: started at once, in the caller's turn, not
+ * as a task on the scheduler (a task costs a turn of the event loop a fork).
+ */
+export const immediately = { startImmediately: true } as const
+
 /** Which limit passed. */
 export type Phase = "request" | "headers" | "firstToken" | "idle"
 
@@ -137,9 +143,9 @@ export const raced = <A, E>(
 ): Effect.Effect<A, E> =>
   Effect.uninterruptibleMask((restore) =>
     Effect.flatMap(
-      Effect.forkDetach(restore(work)),
+      Effect.forkDetach(restore(work), immediately),
       (worker) =>
-        Effect.flatMap(Effect.forkDetach(watchdog(watch, (phase) => Effect.fail(passed(phase)))), (dog) =>
+        Effect.flatMap(Effect.forkDetach(watchdog(watch, (phase) => Effect.fail(passed(phase))), immediately), (dog) =>
           Effect.onInterrupt(
             restore(Effect.callback<A, E>((resume) => {
               worker.addObserver((exit) => resume(Effect.andThen(Fiber.interrupt(dog), exit)))

@@ -35,7 +35,7 @@ import { untraced } from "../telemetry.js"
 import * as BodySource from "./bodySource.js"
 import { BodyTooLarge } from "./bytes.js"
 import type { ChunkSource } from "./chunkSource.js"
-import { type Limits, type Phase, raced, Watch } from "./phases.js"
+import { immediately, type Limits, type Phase, raced, Watch } from "./phases.js"
 import { readFiber } from "./readFiber.js"
 import * as RetryAfter from "./retryAfter.js"
 
@@ -399,7 +399,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
               const watchdog = watch.watchRest(reads.stop)
               if (watchdog === undefined) return Effect.succeed(rest)
               return Effect.map(
-                Effect.forkDetach(watchdog),
+                Effect.forkDetach(watchdog, immediately),
                 (fiber): ChunkSource => ({ pull: rest.pull, close: Effect.andThen(Fiber.interrupt(fiber), rest.close) })
               )
             }
