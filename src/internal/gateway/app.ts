@@ -19,7 +19,7 @@
  *
  * This module is the route table: every route is served through `serving.ts`
  * (the log entry, the `Host` and key checks, the body, admission); OpenAI's
- * routes are `openAiRoutes.ts`, Anthropic's `anthropicRoute.ts`,
+ * routes are `openAiRoutes.ts` and `responsesRoute.ts`, Anthropic's `anthropicRoute.ts`,
  * LLM-API-BalancedCall's `balancedCallRoutes.ts`; here are the open and admin
  * paths, the 404 and the 405s.
  */
@@ -39,6 +39,7 @@ import * as Intake from "./intake.js"
 import * as Logs from "./logs.js"
 import * as Metrics from "./metrics.js"
 import * as OpenAiRoutes from "./openAiRoutes.js"
+import * as ResponsesRoute from "./responsesRoute.js"
 import * as Serving from "./serving.js"
 import { errorResponse, json, refusal } from "./serving.js"
 
@@ -55,6 +56,7 @@ export const make = (engine: Engine, options: AppOptions) =>
     const serving = Serving.make({ engine, options, now, metrics, stats: dashboard.stats })
     const { adminOnly, plain, served } = serving
     const openAi = OpenAiRoutes.routes(serving)
+    const responses = ResponsesRoute.routes(serving)
 
     // A path the gateway does not serve: 404, in the wire of the path asked for.
     const unknownPath = served(({ entry, request }) =>
@@ -85,6 +87,8 @@ export const make = (engine: Engine, options: AppOptions) =>
     })
     const routes = [
       HttpRouter.route("POST", "/v1/chat/completions", openAi.chatCompletions),
+      HttpRouter.route("POST", "/v1/responses", responses.create),
+      HttpRouter.route("POST", "/v1/responses/input_tokens", responses.inputTokens),
       HttpRouter.route("POST", "/v1/embeddings", openAi.embeddings),
       HttpRouter.route("POST", "/v1/messages", AnthropicRoute.messages(serving)),
       HttpRouter.route("GET", "/v1/models/*", openAi.models),

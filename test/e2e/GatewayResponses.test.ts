@@ -1,0 +1,305 @@
+import { expect, layer } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import OpenAI from "openai"
+import * as Gateway from "../../src/Gateway.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { faulty, rejection, type Served } from "../utils/gatewayHarness.js"
+
+const key = "sk-gateway-responses-key-01"
+
+class Fixture extends Context.Service<Fixture, Served<OpenAI>>()("test/GatewayResponsesFixture") {}
+
+const fixture = Layer.effect(
+  Fixture,
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.make({
+      apiKeys: [key],
+      replyTokens: 8,
+      reasoningTokens: 4,
+      models: [...Simulator.defaultModels, "claude-sim"]
+    })
+    const config = yield* ProviderConfig.fromJson({
+      // Chat Completions behind the gateway.
+      sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [key], max_retries: 0 }],
+      // Anthropic's Messages API behind it.
+      claude: [{
+        model_name: "claude-sim",
+        api: "anthropic",
+        base_url: simulator.url,
+        api_keys: [key],
+        max_retries: 0
+      }],
+      // The Responses API behind it (without `store`: reasoning comes back encrypted).
+      resp: [{
+        model_name: "gpt-4o-mini",
+        api: "responses",
+        base_url: `${simulator.url}/v1`,
+        api_keys: [key],
+        max_retries: 0
+      }],
+      broken: faulty(simulator, key, "stream-error=3")
+    })
+    const gateway = yield* Gateway.make({
+      config: ProviderConfig.gatewayConfig(config),
+      port: 0,
+      maxBodyBytes: 64 * 1024
+    })
+    const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0 })
+    return { gateway, simulator, client }
+  })
+).pipe(Layer.provide(UndiciHttpClient.layer()))
+
+const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
+
+type Params = OpenAI.Responses.ResponseCreateParamsNonStreaming
+
+const create = (client: OpenAI, params: Params) => promise(() => client.responses.create(params))
+
+// Every event of `create({stream: true})` of `params`, in order.
+const events = (client: OpenAI, params: Params) =>
+  promise(async () => {
+    const stream = await client.responses.create({ ...params, stream: true })
+    const out: Array<OpenAI.Responses.ResponseStreamEvent> = []
+    for await (const event of stream) out.push(event)
+    return out
+  })
+
+const tools: Array<OpenAI.Responses.FunctionTool> = [{
+  type: "function",
+  name: "get_weather",
+  description: "The weather in a city",
+  parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+  strict: false
+}]
+
+// A response's output items sent back as input, as OpenAI's guide replays them (the SDK's output union is wider than
+// its input union: computer calls' statuses).
+const replayed = (output: ReadonlyArray<OpenAI.Responses.ResponseOutputItem>) =>
+  output as unknown as Array<OpenAI.Responses.ResponseInputItem>
+
+// The error object of a rejected call (`{message, type, param, code}`), with its status.
+const apiError = (error: unknown) => {
+  expect(error).toBeInstanceOf(OpenAI.APIError)
+  const { error: body, status } = error as InstanceType<typeof OpenAI.APIError>
+  return { status, ...(body as { message: string; type: string; param: string | null; code: string | null }) }
+}
+
+layer(fixture, { timeout: 60_000, excludeTestServices: true })(
+  "Gateway /v1/responses, with the official openai client",
+  (it) => {
+    it.effect("responses.create: a string input over a Chat Completions deployment", () =>
+      Effect.gen(function*() {
+        const { client } = yield* Fixture
+        const response = yield* create(client, { model: "sim/gpt-4o-mini", input: "Hello there" })
+        expect(response.id).toMatch(/^resp_[0-9a-f]{32}$/)
+        expect(response.object).toBe("response")
+        expect(response.status).toBe("completed")
+        expect(response.model).toBe("gpt-4o-mini")
+        expect(response.output).toHaveLength(1)
+        const message = response.output[0]!
+        expect(message.type).toBe("message")
+        expect(message.type === "message" && message.content[0]?.type).toBe("output_text")
+        expect(response.output_text.split(" ").length).toBe(8)
+        expect(response.usage?.output_tokens).toBe(8)
+        expect(response.usage?.input_tokens).toBeGreaterThan(0)
+        expect(response.usage?.total_tokens).toBe(response.usage!.input_tokens + response.usage!.output_tokens)
+        expect(response.usage?.input_tokens_details.cached_tokens).toBe(0)
+        expect(response.usage?.output_tokens_details.reasoning_tokens).toBe(0)
+      }))
+
+    it.effect("responses.create: items with instructions over an Anthropic deployment", () =>
+      Effect.gen(function*() {
+        const { client } = yield* Fixture
+        const input: OpenAI.Responses.ResponseInput = [
+          { role: "developer", content: "Answer briefly." },
+          { role: "user", content: [{ type: "input_text", text: "Hi" }] },
+          { role: "assistant", content: "Hello! How can I help?" },
+          { role: "user", content: "What is the weather like?" }
+        ]
+        const short = yield* create(client, { model: "claude/claude-sim", input: "What is the weather like?" })
+        const response = yield* create(client, { model: "claude/claude-sim", instructions: "Be kind.", input })
+        expect(response.status).toBe("completed")
+        expect(response.model).toBe("claude-sim")
+        expect(response.instructions).toBe("Be kind.")
+        expect(response.output_text.length).toBeGreaterThan(0)
+        // Every item reached the provider: the prompt is longer than the last message alone.
+        expect(response.usage!.input_tokens).toBeGreaterThan(short.usage!.input_tokens + 10)
+      }))
+
+    it.effect("create({stream: true}): every event in order, numbered, and the final response", () =>
+      Effect.gen(function*() {
+        const { client } = yield* Fixture
+        for (const model of ["sim/gpt-4o-mini", "claude/claude-sim"]) {
+          const seen = yield* events(client, { model, input: "Tell me a story" })
+          expect(seen.map((event) => event.sequence_number)).toEqual(seen.map((_, i) => i))
+          const types = seen.map((event) => event.type)
+          expect(types.slice(0, 4)).toEqual([
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.content_part.added"
+          ])
+          expect(types.slice(-4)).toEqual([
+            "response.output_text.done",
+            "response.content_part.done",
+            "response.output_item.done",
+            "response.completed"
+          ])
+          const deltas = seen.flatMap((event) => event.type === "response.output_text.delta" ? [event.delta] : [])
+          expect(deltas.length).toBeGreaterThan(1)
+          const last = seen[seen.length - 1]!
+          // A raw event's response has no `output_text` (the SDK adds it to whole replies): its message's part.
+          const item = last.type === "response.completed" ? last.response.output[0] : undefined
+          const part = item?.type === "message" ? item.content[0] : undefined
+          expect(part?.type === "output_text" && part.text).toBe(deltas.join(""))
+          expect(last.type === "response.completed" && last.response.usage?.output_tokens).toBe(8)
+        }
+      }))
+
+    it.effect("responses.stream: output_text deltas and finalResponse", () =>
+      Effect.gen(function*() {
+        const { client } = yield* Fixture
+        const stream = client.responses.stream({ model: "sim/gpt-4o-mini", input: "Hello" })
+        const pieces: Array<string> = []
+        stream.on("response.output_text.delta", (event) => pieces.push(event.delta))
+        const final = yield* promise(() => stream.finalResponse())
+        expect(pieces.length).toBeGreaterThan(1)
+        expect(final.output_text).toBe(pieces.join(""))
+        expect(final.status).toBe("completed")
+      }))
+
+    it.effect("a function tool round trip: function_call, then function_call_output, over each deployment", () =>
+      Effect.gen(function*() {
+        const { client } = yield* Fixture
+        for (const model of ["sim/gpt-4o-mini", "claude/claude-sim", "resp/gpt-4o-mini"]) {
+          const input: OpenAI.Responses.ResponseInput = [{ role: "user", content: "Weather in Paris?" }]
+          const first = yield* create(client, { model, input, tools })
+          const call = first.output.find((item) => item.type === "function_call")
+          expect(call?.type).toBe("function_call")
+          if (call?.type !== "function_call") return
+          expect(call.name).toBe("get_weather")
+          expect(call.id).toMatch(/^fc_/)
+          expect(JSON.parse(call.arguments)).toHaveProperty("city")
+          const second = yield* create(client, {
+            model,
+            tools,
+            input: [...input, ...replayed(first.output), {
+              type: "function_call_output",
+              call_id: call.call_id,
+              output: "sunny"
+            }]
+          })
+          expect(second.output.some((item) => item.type === "function_call")).toBe(false)
+          expect(second.output_text).toMatch(/^The tool returned sunny/)
+        }
+      }))
+
+    it.effect("a streamed function call: argument deltas, their done event and the final item", () =>
+      Effect.gen(function*() {
+        const { client } = yield* Fixture
+        const seen = yield* events(client, { model: "sim/gpt-4o-mini", input: "Weather in Oslo?", tools })
+        const deltas = seen.flatMap((event) =>
+          event.type === "response.function_call_arguments.delta" ? [event.delta] : []
+        )
+        const done = seen.find((event) => event.type === "response.function_call_arguments.done")
+        expect(done?.type === "response.function_call_arguments.done" && done.arguments).toBe(deltas.join(""))
+        const last = seen[seen.length - 1]!
+        expect(last.type).toBe("response.completed")
+        const item = last.type === "response.completed" ? last.response.output[0] : undefined
+        expect(item?.type === "function_call" && item.arguments).toBe(deltas.join(""))
+        expect(item?.type === "function_call" && item.call_id.length).toBeGreaterThan(0)
+      }))
+
+    it.effect("reasoning: summaries out, and encrypted_content back to a Responses deployment", () =>
+      Effect.gen(function*() {
+        const { client } = yield* Fixture
+        const input: OpenAI.Responses.ResponseInput = [{ role: "user", content: "Think, then call" }]
+        const first = yield* create(client, { model: "resp/gpt-4o-mini", input, tools, reasoning: { effort: "low" } })
+        const reasoning = first.output[0]
+        expect(reasoning?.type).toBe("reasoning")
+        if (reasoning?.type !== "reasoning") return
+        expect(reasoning.summary[0]?.text.length).toBeGreaterThan(0)
+        expect(reasoning.encrypted_content).toEqual(expect.any(String))
+        expect(first.usage?.output_tokens_details.reasoning_tokens).toBe(4)
+        const call = first.output.find((item) => item.type === "function_call")
+        if (call?.type !== "function_call") return expect(call?.type).toBe("function_call")
+        // The simulator refuses a reasoning item that is neither stored nor carried encrypted.
+        const second = yield* create(client, {
+          model: "resp/gpt-4o-mini",
+          reasoning: { effort: "low" },
+          input: [...input, ...replayed(first.output), {
+            type: "function_call_output",
+            call_id: call.call_id,
+            output: "done"
+          }]
+        })
+        expect(second.output_text).toMatch(/The tool returned done/)
+      }))
+
+    it.effect("a failure after the stream began is response.failed", () =>
+      Effect.gen(function*() {
+        const { client } = yield* Fixture
+        const seen = yield* events(client, { model: "broken/gpt-4o-mini", input: "Hello" })
+        const last = seen[seen.length - 1]!
+        expect(seen.some((event) => event.type === "response.output_text.delta")).toBe(true)
+        expect(last.type).toBe("response.failed")
+        expect(last.type === "response.failed" && last.response.status).toBe("failed")
+        expect(last.type === "response.failed" && last.response.error?.message.length).toBeGreaterThan(0)
+      }))
+
+    it.effect("a tool type the gateway cannot run is refused with 400 naming it", () =>
+      Effect.gen(function*() {
+        const { client } = yield* Fixture
+        const error = apiError(
+          yield* rejection(() =>
+            client.responses.create({ model: "sim/gpt-4o-mini", input: "Search", tools: [{ type: "web_search" }] })
+          )
+        )
+        expect(error.status).toBe(400)
+        expect(error.type).toBe("invalid_request_error")
+        expect(error.param).toBe("tools[0].type")
+        expect(error.message).toContain("'web_search'")
+      }))
+
+    it.effect("a bad body is 400 naming the field, in OpenAI's error shape", () =>
+      Effect.gen(function*() {
+        const { client } = yield* Fixture
+        const bad = (body: Record<string, unknown>) =>
+          Effect.map(rejection(() => client.responses.create(body as unknown as Params)), apiError)
+        const input = yield* bad({ model: "sim/gpt-4o-mini", input: 42 })
+        expect(input.status).toBe(400)
+        expect(input.param).toBe("input")
+        const role = yield* bad({ model: "sim/gpt-4o-mini", input: [{ type: "message", role: "robot", content: "x" }] })
+        expect(role.param).toBe("input[0].role")
+        const temperature = yield* bad({ model: "sim/gpt-4o-mini", input: "x", temperature: "hot" })
+        expect(temperature.param).toBe("temperature")
+        const unknown = apiError(yield* rejection(() => client.responses.create({ model: "nope", input: "x" })))
+        expect(unknown.status).toBe(404)
+        expect(unknown.code).toBe("model_not_found")
+      }))
+
+    it.effect("responses.inputTokens.count: the input counted with the tokenizer", () =>
+      Effect.gen(function*() {
+        const { client } = yield* Fixture
+        const count = (input: string) =>
+          promise(() => client.responses.inputTokens.count({ model: "claude/claude-sim", input }))
+        const short = yield* count("Hello")
+        expect(short.object).toBe("response.input_tokens")
+        expect(short.input_tokens).toBeGreaterThan(0)
+        const long = yield* count("Hello ".repeat(50))
+        expect(long.input_tokens).toBeGreaterThanOrEqual(short.input_tokens + 49)
+        const withTools = yield* promise(() =>
+          client.responses.inputTokens.count({ model: "sim/gpt-4o-mini", input: "Hello", tools })
+        )
+        expect(withTools.input_tokens).toBeGreaterThan(short.input_tokens)
+        const unknown = apiError(
+          yield* rejection(() => client.responses.inputTokens.count({ model: "nope", input: "x" }))
+        )
+        expect(unknown.status).toBe(404)
+      }))
+  }
+)
