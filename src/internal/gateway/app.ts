@@ -40,6 +40,7 @@ import * as Logs from "./logs.js"
 import * as Metrics from "./metrics.js"
 import * as OpenAiRoutes from "./openAiRoutes.js"
 import * as ResponsesRoute from "./responsesRoute.js"
+import * as ResponsesStore from "./responsesStore.js"
 import * as Serving from "./serving.js"
 import { errorResponse, json, refusal } from "./serving.js"
 
@@ -56,7 +57,7 @@ export const make = (engine: Engine, options: AppOptions) =>
     const serving = Serving.make({ engine, options, now, metrics, stats: dashboard.stats })
     const { adminOnly, plain, served } = serving
     const openAi = OpenAiRoutes.routes(serving)
-    const responses = ResponsesRoute.routes(serving)
+    const responses = ResponsesRoute.routes(serving, ResponsesStore.make(now))
 
     // A path the gateway does not serve: 404, in the wire of the path asked for.
     const unknownPath = served(({ entry, request }) =>
@@ -89,6 +90,8 @@ export const make = (engine: Engine, options: AppOptions) =>
       HttpRouter.route("POST", "/v1/chat/completions", openAi.chatCompletions),
       HttpRouter.route("POST", "/v1/responses", responses.create),
       HttpRouter.route("POST", "/v1/responses/input_tokens", responses.inputTokens),
+      HttpRouter.route("GET", "/v1/responses/:id", responses.retrieve),
+      HttpRouter.route("DELETE", "/v1/responses/:id", responses.remove),
       HttpRouter.route("POST", "/v1/embeddings", openAi.embeddings),
       HttpRouter.route("POST", "/v1/messages", AnthropicRoute.messages(serving)),
       HttpRouter.route("GET", "/v1/models/*", openAi.models),

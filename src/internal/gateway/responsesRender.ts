@@ -55,7 +55,7 @@ export const echoOf = (body: Body): JsonRecord => ({
   max_output_tokens: orNull(body.max_output_tokens),
   metadata: body.metadata ?? {},
   parallel_tool_calls: body.parallel_tool_calls ?? true,
-  previous_response_id: null,
+  previous_response_id: orNull(body.previous_response_id),
   prompt_cache_key: orNull(body.prompt_cache_key),
   reasoning: { effort: orNull(body.reasoning?.effort), summary: orNull(body.reasoning?.summary) },
   store: body.store ?? true,
@@ -162,10 +162,10 @@ export const outputItems = (response: ChatResponse, ids: Ids): Array<JsonRecord>
   return output
 }
 
-/** A whole reply as the `response` body of `ids`, echoing the request's `echo`; completed at `now` seconds. */
-export const response = (reply: ChatResponse, ids: Ids, echo: JsonRecord, now: number): string => {
+/** A whole reply as the `response` object of `ids`, echoing the request's `echo`; completed at `now` seconds. */
+export const response = (reply: ChatResponse, ids: Ids, echo: JsonRecord, now: number): Finished => {
   const { incomplete, status } = statusOf(reply.finishReason)
-  return JSON.stringify(responseObject(ids, echo, {
+  return finished(responseObject(ids, echo, {
     status,
     model: reply.model,
     output: outputItems(reply, ids),
@@ -174,3 +174,15 @@ export const response = (reply: ChatResponse, ids: Ids, echo: JsonRecord, now: n
     completedAt: now
   }))
 }
+
+/** A completed (or incomplete) response: its object's JSON, and its output items. */
+export interface Finished {
+  readonly body: string
+  readonly output: ReadonlyArray<JsonRecord>
+}
+
+/** A finished `response` object as its JSON and its output items. */
+export const finished = (response: JsonRecord): Finished => ({
+  body: JSON.stringify(response),
+  output: response["output"] as ReadonlyArray<JsonRecord>
+})

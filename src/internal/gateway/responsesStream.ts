@@ -20,6 +20,8 @@ import { bytesOf } from "./bodyText.js"
 import type { Encoded, StreamEncoder } from "./render.js"
 import {
   encryptedReasoning,
+  type Finished,
+  finished,
   functionCallItem,
   type Ids,
   messageItem,
@@ -62,9 +64,16 @@ const failureOf = (body: string): JsonRecord => {
 
 /**
  * An encoder for the stream of the response `ids` to a request naming `model`, echoing `echo`; `now` gives the time
- * in seconds. One per stream: it keeps the output items and what was forwarded.
+ * in seconds, and `onFinished` is given the response once it has completed. One per stream: it keeps the output
+ * items and what was forwarded.
  */
-export const streamEncoder = (ids: Ids, model: string, echo: JsonRecord, now: () => number): StreamEncoder => {
+export const streamEncoder = (
+  ids: Ids,
+  model: string,
+  echo: JsonRecord,
+  now: () => number,
+  onFinished: (response: Finished) => void
+): StreamEncoder => {
   let sequence = 0
   let started = false
   let forwarded = false
@@ -220,6 +229,7 @@ export const streamEncoder = (ids: Ids, model: string, echo: JsonRecord, now: ()
       completedAt: now()
     })
     emit(status === "completed" ? "response.completed" : "response.incomplete", { response })
+    onFinished(finished(response))
   }
 
   const encoded = (restarted: Encoded["restarted"]): Encoded => {

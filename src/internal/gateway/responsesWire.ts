@@ -11,8 +11,8 @@
  * reasoning item's `encrypted_content` is kept in the message's provider metadata as the library's Responses adapter
  * reads it, so a Responses deployment gets it back unchanged and every other one leaves it out. `tools` are function
  * tools (any other type is refused, naming it), `text.format` the response format, `reasoning.effort` the effort,
- * `max_output_tokens` the reply's limit, `user` the end-user id. Accepted and echoed, not carried: `store`,
- * `metadata`, `parallel_tool_calls`, `reasoning.summary` (a Responses deployment asks for summaries with any effort),
+ * `max_output_tokens` the reply's limit, `user` the end-user id; `previous_response_id` puts a stored response's
+ * conversation before the input (`responsesStore.ts`). Accepted and echoed, not carried: `metadata`, `parallel_tool_calls`, `reasoning.summary` (a Responses deployment asks for summaries with any effort),
  * `prompt_cache_key`.
  */
 import * as Schema from "effect/Schema"
@@ -21,7 +21,7 @@ import { ReasoningEffort } from "../../ChatRequest.js"
 import type { AssistantMessage, ContentPart, Message, ToolCall, ToolDefinition } from "../../Message.js"
 import { maybe, Problem, set } from "../openAiWire/request.js"
 import { keptReasoning, metadataOf, reasoningSeparator } from "../providers/openAiResponses/wire.js"
-import { checker } from "../schemaCheck.js"
+import { checker, Refused } from "../schemaCheck.js"
 import { decodeBody } from "./wire.js"
 
 export { Problem } from "../openAiWire/request.js"
@@ -121,7 +121,8 @@ export const WireResponsesRequest = Schema.Struct({
   metadata: maybe(Schema.Record(Schema.String, Schema.String)),
   user: maybe(Schema.String),
   prompt_cache_key: maybe(Schema.String),
-  stream: maybe(Schema.Boolean)
+  stream: maybe(Schema.Boolean),
+  previous_response_id: maybe(Schema.String)
 })
 
 /** A checked Responses body. */
@@ -129,15 +130,6 @@ export type Body = typeof WireResponsesRequest.Type
 
 type WireItem = typeof Item.Type
 type WireContent = typeof Content.Type
-
-/** A decoded Responses body: the request for the engine (its `model` the address), and the body as checked. */
-export interface Responses {
-  readonly _tag: "Responses"
-  readonly model: string
-  readonly request: ChatRequest
-  readonly stream: boolean
-  readonly body: Body
-}
 
 type Mutable<A> = { -readonly [K in keyof A]: A[K] }
 
@@ -271,27 +263,48 @@ const responseFormat = (format: typeof WireFormat.Type): ResponseFormat => {
   return out
 }
 
-/** The messages of a body: `instructions` first, then its input, each item in place. */
-export const messagesOf = (body: Body): Array<Message> | Problem => {
-  const turn: Turn = { messages: [], reasoning: [] }
-  if (body.instructions !== null && body.instructions !== undefined) {
-    turn.messages.push({ role: "system", content: body.instructions })
-  }
-  if (typeof body.input === "string") {
-    turn.messages.push({ role: "user", content: body.input })
-    return turn.messages
-  }
-  for (let i = 0; i < body.input.length; i++) {
-    const refused = item(body.input[i]!, `input[${i}]`, turn)
+// The messages of `items` (a body's input, a stored response's output) folded into `turn`.
+const itemsInto = (items: ReadonlyArray<WireItem>, turn: Turn): Problem | undefined => {
+  for (let i = 0; i < items.length; i++) {
+    const refused = item(items[i]!, `input[${i}]`, turn)
     if (refused !== undefined) return refused
   }
+  return undefined
+}
+
+/** The messages of a body's `input`: a string is one user message; each item in place. */
+export const inputMessages = (body: Body): Array<Message> | Problem => {
+  if (typeof body.input === "string") return [{ role: "user", content: body.input }]
+  const turn: Turn = { messages: [], reasoning: [] }
+  return itemsInto(body.input, turn) ?? turn.messages
+}
+
+const checkItem = checker(Item, { errors: "first" })
+
+/**
+ * The messages of a response's output items, as a later turn replays them (an item that is not one the gateway
+ * reads, which it never renders, is left out).
+ */
+export const outputMessages = (output: ReadonlyArray<unknown>): Array<Message> => {
+  const items: Array<WireItem> = []
+  for (const one of output) {
+    const checked = checkItem(one)
+    if (!(checked instanceof Refused)) items.push(checked)
+  }
+  const turn: Turn = { messages: [], reasoning: [] }
+  itemsInto(items, turn)
   return turn.messages
 }
 
-/** A checked body as the engine's request, or what is wrong with it (a tool type it cannot run). */
-export const toRequest = (body: Body): ChatRequest | Problem => {
-  const messages = messagesOf(body)
-  if (messages instanceof Problem) return messages
+/**
+ * A checked body as the engine's request, its messages `instructions` (which a later turn does not inherit) then
+ * `conversation` (an earlier response's, then the input's); or what is wrong with it (a tool type it cannot run).
+ */
+export const toRequest = (body: Body, conversation: ReadonlyArray<Message>): ChatRequest | Problem => {
+  const instructions = body.instructions
+  const messages = instructions === null || instructions === undefined
+    ? conversation
+    : [{ role: "system" as const, content: instructions }, ...conversation]
   const request: Mutable<ChatRequest> = { messages }
   const tools = body.tools ?? []
   if (tools.length > 0) {
@@ -318,15 +331,6 @@ const checkBody = checker(WireResponsesRequest, { errors: "first" })
 
 /** The body's text as JSON checked against the wire, or what is wrong with it. */
 export const checked = (text: string): Body | Problem => decodeBody(text, checkBody)
-
-/** A Responses body (its text) as the engine's request, or what is wrong with it. */
-export const responses = (text: string): Responses | Problem => {
-  const body = checked(text)
-  if (body instanceof Problem) return body
-  const request = toRequest(body)
-  if (request instanceof Problem) return request
-  return { _tag: "Responses", model: body.model, request, stream: body.stream === true, body }
-}
 
 // The request's fields as the wire names them, where the engine's differ.
 const renamed: Readonly<Record<string, string>> = {
