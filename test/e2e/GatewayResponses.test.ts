@@ -7,9 +7,13 @@ import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { type Recorder, recorder } from "../utils/cliHarness.js"
 import { faulty, rejection, type Served } from "../utils/gatewayHarness.js"
 
 const key = "sk-gateway-responses-key-01"
+
+// The recorder in front of the simulator (set by the fixture).
+let recorded: Recorder
 
 class Fixture extends Context.Service<Fixture, Served<OpenAI>>()("test/GatewayResponsesFixture") {}
 
@@ -22,6 +26,7 @@ const fixture = Layer.effect(
       reasoningTokens: 4,
       models: [...Simulator.defaultModels, "claude-sim"]
     })
+    recorded = yield* recorder(simulator.url)
     const config = yield* ProviderConfig.fromJson({
       // Chat Completions behind the gateway.
       sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [key], max_retries: 0 }],
@@ -41,7 +46,16 @@ const fixture = Layer.effect(
         api_keys: [key],
         max_retries: 0
       }],
-      broken: faulty(simulator, key, "stream-error=3")
+      broken: faulty(simulator, key, "stream-error=3"),
+      // The bodies each API's provider gets, recorded on their way.
+      "recorded-chat": [{ model_name: "gpt-4o-mini", base_url: recorded.baseUrl, api_keys: [key], max_retries: 0 }],
+      "recorded-responses": [{
+        model_name: "gpt-4o-mini",
+        api: "responses",
+        base_url: recorded.baseUrl,
+        api_keys: [key],
+        max_retries: 0
+      }]
     })
     const gateway = yield* Gateway.make({
       config: ProviderConfig.gatewayConfig(config),
@@ -198,6 +212,30 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         }
       }))
 
+    it.effect("text.format json_schema: the reply is JSON of the schema; tool_choice none: no call", () =>
+      Effect.gen(function*() {
+        const { client } = yield* Fixture
+        const schema = {
+          type: "object",
+          properties: { city: { type: "string" }, celsius: { type: "number" } },
+          required: ["city", "celsius"],
+          additionalProperties: false
+        }
+        for (const model of ["sim/gpt-4o-mini", "claude/claude-sim", "resp/gpt-4o-mini"]) {
+          const response = yield* create(client, {
+            model,
+            input: "The weather?",
+            text: { format: { type: "json_schema", name: "weather", schema, strict: true } }
+          })
+          const value = JSON.parse(response.output_text) as Record<string, unknown>
+          expect(typeof value["city"]).toBe("string")
+          expect(typeof value["celsius"]).toBe("number")
+          expect(response.text?.format?.type).toBe("json_schema")
+          const none = yield* create(client, { model, input: "Weather in Paris?", tools, tool_choice: "none" })
+          expect(none.output.map((item) => item.type)).toEqual(["message"])
+        }
+      }))
+
     it.effect("a streamed function call: argument deltas, their done event and the final item", () =>
       Effect.gen(function*() {
         const { client } = yield* Fixture
@@ -238,6 +276,39 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           }]
         })
         expect(second.output_text).toMatch(/The tool returned done/)
+      }))
+
+    it.effect("a reasoning item's encrypted_content goes to a Responses deployment unchanged, and to no other", () =>
+      Effect.gen(function*() {
+        const { client } = yield* Fixture
+        const input: OpenAI.Responses.ResponseInput = [
+          { role: "user", content: "Weather in Paris?" },
+          {
+            type: "reasoning",
+            id: "rs_earlier",
+            summary: [{ type: "summary_text", text: "Look it up." }],
+            encrypted_content: "opaque-reasoning-1"
+          },
+          { type: "function_call", call_id: "call_1", name: "get_weather", arguments: `{"city":"Paris"}` },
+          { type: "function_call_output", call_id: "call_1", output: "sunny" }
+        ]
+        const sent = (model: string) =>
+          Effect.gen(function*() {
+            const before = recorded.bodies.length
+            const response = yield* create(client, { model, input, tools })
+            expect(response.output_text).toMatch(/^The tool returned sunny/)
+            return recorded.bodies.slice(before).at(-1)!
+          })
+        const responses = yield* sent("recorded-responses/gpt-4o-mini")
+        expect(responses["input"]).toContainEqual({
+          type: "reasoning",
+          summary: [{ type: "summary_text", text: "Look it up." }],
+          encrypted_content: "opaque-reasoning-1"
+        })
+        const chat = yield* sent("recorded-chat/gpt-4o-mini")
+        expect(JSON.stringify(chat)).not.toContain("opaque-reasoning-1")
+        const messages = chat["messages"] as ReadonlyArray<Record<string, unknown>>
+        expect(messages.map((message) => message["role"])).toEqual(["user", "assistant", "tool"])
       }))
 
     it.effect("a failure after the stream began is response.failed", () =>

@@ -242,7 +242,11 @@ const tool = (wire: typeof WireTool.Type, at: string): ToolDefinition | Problem 
     )
   }
   if (wire.name === null || wire.name === undefined) return new Problem(`${at}.name`, `${at}.name: missing`)
-  const out: Mutable<ToolDefinition> = { name: wire.name, parameters: wire.parameters ?? { type: "object" } }
+  // OpenAI takes a function without parameters as one without arguments.
+  const out: Mutable<ToolDefinition> = {
+    name: wire.name,
+    parameters: wire.parameters ?? { type: "object", properties: {} }
+  }
   set(out, "description", wire.description)
   set(out, "strict", wire.strict)
   return out
