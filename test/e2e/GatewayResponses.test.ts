@@ -46,6 +46,9 @@ const fixture = Layer.effect(
         api_keys: [key],
         max_retries: 0
       }],
+      // Gemini's and Ollama's native APIs behind it.
+      gemini: [{ model_name: "gpt-4o-mini", api: "gemini", base_url: simulator.url, api_keys: [key], max_retries: 0 }],
+      ollama: [{ model_name: "gpt-4o-mini", api: "ollama", base_url: simulator.url, api_keys: [key], max_retries: 0 }],
       broken: faulty(simulator, key, "stream-error=3"),
       // The bodies each API's provider gets, recorded on their way.
       "recorded-chat": [{ model_name: "gpt-4o-mini", base_url: recorded.baseUrl, api_keys: [key], max_retries: 0 }],
@@ -66,6 +69,15 @@ const fixture = Layer.effect(
     return { gateway, simulator, client }
   })
 ).pipe(Layer.provide(UndiciHttpClient.layer()))
+
+// One deployment of each API the gateway speaks to.
+const deployments = [
+  "sim/gpt-4o-mini",
+  "claude/claude-sim",
+  "resp/gpt-4o-mini",
+  "gemini/gpt-4o-mini",
+  "ollama/gpt-4o-mini"
+]
 
 const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
 
@@ -144,10 +156,10 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         expect(response.usage!.input_tokens).toBeGreaterThan(short.usage!.input_tokens + 10)
       }))
 
-    it.effect("create({stream: true}): every event in order, numbered, and the final response", () =>
+    it.effect("create({stream: true}) over each API: every event in order, numbered, and the final response", () =>
       Effect.gen(function*() {
         const { client } = yield* Fixture
-        for (const model of ["sim/gpt-4o-mini", "claude/claude-sim"]) {
+        for (const model of deployments) {
           const seen = yield* events(client, { model, input: "Tell me a story" })
           expect(seen.map((event) => event.sequence_number)).toEqual(seen.map((_, i) => i))
           const types = seen.map((event) => event.type)
@@ -186,10 +198,10 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         expect(final.status).toBe("completed")
       }))
 
-    it.effect("a function tool round trip: function_call, then function_call_output, over each deployment", () =>
+    it.effect("a function tool round trip: function_call, then function_call_output, over each API", () =>
       Effect.gen(function*() {
         const { client } = yield* Fixture
-        for (const model of ["sim/gpt-4o-mini", "claude/claude-sim", "resp/gpt-4o-mini"]) {
+        for (const model of deployments) {
           const input: OpenAI.Responses.ResponseInput = [{ role: "user", content: "Weather in Paris?" }]
           const first = yield* create(client, { model, input, tools })
           const call = first.output.find((item) => item.type === "function_call")
@@ -236,20 +248,34 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         }
       }))
 
-    it.effect("a streamed function call: argument deltas, their done event and the final item", () =>
+    it.effect("a streamed function call over each API: argument deltas, the final item, and its round trip", () =>
       Effect.gen(function*() {
         const { client } = yield* Fixture
-        const seen = yield* events(client, { model: "sim/gpt-4o-mini", input: "Weather in Oslo?", tools })
-        const deltas = seen.flatMap((event) =>
-          event.type === "response.function_call_arguments.delta" ? [event.delta] : []
-        )
-        const done = seen.find((event) => event.type === "response.function_call_arguments.done")
-        expect(done?.type === "response.function_call_arguments.done" && done.arguments).toBe(deltas.join(""))
-        const last = seen[seen.length - 1]!
-        expect(last.type).toBe("response.completed")
-        const item = last.type === "response.completed" ? last.response.output[0] : undefined
-        expect(item?.type === "function_call" && item.arguments).toBe(deltas.join(""))
-        expect(item?.type === "function_call" && item.call_id.length).toBeGreaterThan(0)
+        for (const model of deployments) {
+          const input: OpenAI.Responses.ResponseInput = [{ role: "user", content: "Weather in Oslo?" }]
+          const seen = yield* events(client, { model, input, tools })
+          const deltas = seen.flatMap((event) =>
+            event.type === "response.function_call_arguments.delta" ? [event.delta] : []
+          )
+          const done = seen.find((event) => event.type === "response.function_call_arguments.done")
+          expect(done?.type === "response.function_call_arguments.done" && done.arguments).toBe(deltas.join(""))
+          const last = seen[seen.length - 1]!
+          if (last.type !== "response.completed") return expect(last.type).toBe("response.completed")
+          const call = last.response.output.find((item) => item.type === "function_call")
+          if (call?.type !== "function_call") return expect(call?.type).toBe("function_call")
+          expect(call.arguments).toBe(deltas.join(""))
+          // Sent back as the client got them (a Gemini deployment's thought signature rides along).
+          const next = yield* create(client, {
+            model,
+            tools,
+            input: [
+              ...input,
+              ...replayed(last.response.output),
+              { type: "function_call_output", call_id: call.call_id, output: "snowy" }
+            ]
+          })
+          expect(next.output_text).toMatch(/^The tool returned snowy/)
+        }
       }))
 
     it.effect("reasoning: summaries out, and encrypted_content back to a Responses deployment", () =>
@@ -276,6 +302,33 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           }]
         })
         expect(second.output_text).toMatch(/The tool returned done/)
+      }))
+
+    it.effect("thinking over an Anthropic deployment: its summary out, its signed blocks back, whole or streamed", () =>
+      Effect.gen(function*() {
+        const { client } = yield* Fixture
+        const input: OpenAI.Responses.ResponseInput = [{ role: "user", content: "Think, then call" }]
+        const params = { model: "claude/claude-sim", input, tools, reasoning: { effort: "low" as const } }
+        const whole = yield* create(client, params)
+        const seen = yield* events(client, params)
+        const last = seen[seen.length - 1]!
+        if (last.type !== "response.completed") return expect(last.type).toBe("response.completed")
+        for (const output of [whole.output, last.response.output]) {
+          const summary = output.find((item) => item.type === "reasoning")
+          expect(summary?.type === "reasoning" && summary.summary[0]?.text.length).toBeGreaterThan(0)
+          const call = output.find((item) => item.type === "function_call")
+          if (call?.type !== "function_call") return expect(call?.type).toBe("function_call")
+          // Anthropic refuses a tool loop's assistant turn without its signed thinking first.
+          const next = yield* create(client, {
+            ...params,
+            input: [...input, ...replayed(output), {
+              type: "function_call_output",
+              call_id: call.call_id,
+              output: "ok"
+            }]
+          })
+          expect(next.output_text).toMatch(/The tool returned ok/)
+        }
       }))
 
     it.effect("a reasoning item's encrypted_content goes to a Responses deployment unchanged, and to no other", () =>
@@ -407,19 +460,22 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
     it.effect("previous_response_id carries a streamed tool call: only the function_call_output is sent next", () =>
       Effect.gen(function*() {
         const { client } = yield* Fixture
-        const seen = yield* events(client, { model: "sim/gpt-4o-mini", input: "Weather in Rome?", tools })
-        const last = seen[seen.length - 1]!
-        if (last.type !== "response.completed") return expect(last.type).toBe("response.completed")
-        const call = last.response.output.find((item) => item.type === "function_call")
-        if (call?.type !== "function_call") return expect(call?.type).toBe("function_call")
-        for (const model of ["claude/claude-sim", "sim/gpt-4o-mini"]) {
-          const next = yield* create(client, {
-            model,
-            tools,
-            previous_response_id: last.response.id,
-            input: [{ type: "function_call_output", call_id: call.call_id, output: "cloudy" }]
-          })
-          expect(next.output_text).toMatch(/^The tool returned cloudy/)
+        for (const first of ["sim/gpt-4o-mini", "gemini/gpt-4o-mini"]) {
+          const seen = yield* events(client, { model: first, input: "Weather in Rome?", tools })
+          const last = seen[seen.length - 1]!
+          if (last.type !== "response.completed") return expect(last.type).toBe("response.completed")
+          const call = last.response.output.find((item) => item.type === "function_call")
+          if (call?.type !== "function_call") return expect(call?.type).toBe("function_call")
+          // The same deployment (a Gemini one gets its thought signature back) or another.
+          for (const model of [first, "claude/claude-sim"]) {
+            const next = yield* create(client, {
+              model,
+              tools,
+              previous_response_id: last.response.id,
+              input: [{ type: "function_call_output", call_id: call.call_id, output: "cloudy" }]
+            })
+            expect(next.output_text).toMatch(/^The tool returned cloudy/)
+          }
         }
       }))
 

@@ -12,6 +12,7 @@
 import type { ChatResponse, FinishReason, Usage } from "../../ChatResponse.js"
 import type { ToolCall } from "../../Message.js"
 import { isRecord, type JsonRecord, reasoningItemsOf } from "../providers/openAiResponses/wire.js"
+import { envelope } from "./responsesCarried.js"
 import type { Body } from "./responsesWire.js"
 
 /** What names a response: its `resp_…` id, the seconds of its creation, and the ids of its items. */
@@ -149,7 +150,10 @@ const reasoningItems = (response: ChatResponse, ids: Ids): Array<JsonRecord> => 
   return response.reasoning === undefined ? [] : [reasoningItem(ids, 0, [summaryText(response.reasoning)])]
 }
 
-/** A whole reply's output items: its reasoning, its message (unless it is only tool calls), its function calls. */
+/**
+ * A whole reply's output items: its reasoning, its message (unless it is only tool calls), its function calls, and
+ * the carrier of its provider's state when it has any.
+ */
 export const outputItems = (response: ChatResponse, ids: Ids): Array<JsonRecord> => {
   const output = reasoningItems(response, ids)
   const content: Array<JsonRecord> = []
@@ -159,8 +163,19 @@ export const outputItems = (response: ChatResponse, ids: Ids): Array<JsonRecord>
   if (response.refusal !== undefined) content.push({ type: "refusal", refusal: response.refusal })
   if (content.length > 0) output.push(messageItem(ids, output.length, "completed", content))
   for (const call of response.toolCalls) output.push(functionCallItem(ids, output.length, "completed", call))
+  const carried = envelope(
+    response.providerMetadata,
+    response.toolCalls.map((call) => [call.id, call.providerMetadata])
+  )
+  if (carried !== undefined) output.push(carrierItem(ids, output.length, carried))
   return output
 }
+
+/** The `reasoning` item at `index` that carries a provider's state for the next turn (`responsesCarried.ts`). */
+export const carrierItem = (ids: Ids, index: number, carried: string): JsonRecord => ({
+  ...reasoningItem(ids, index, []),
+  encrypted_content: carried
+})
 
 /** A whole reply as the `response` object of `ids`, echoing the request's `echo`; completed at `now` seconds. */
 export const response = (reply: ChatResponse, ids: Ids, echo: JsonRecord, now: number): Finished => {

@@ -7,7 +7,8 @@
  * (`response.reasoning_summary_part.added`, `response.reasoning_summary_text.delta`, `.done`,
  * `response.reasoning_summary_part.done`), a function call's arguments (`response.function_call_arguments.delta`,
  * `.done`). A message or reasoning item closes when another item starts; function calls, whose deltas a provider may
- * interleave, close at the end. `response.completed` (or `response.incomplete`) ends it with the whole response, as
+ * interleave, close at the end, followed by the reasoning item that carries the provider's state for the next turn
+ * when there is any (`responsesCarried.ts`). `response.completed` (or `response.incomplete`) ends it with the whole response, as
  * a whole reply renders it; a failure after the stream began ends it with `response.failed`, carrying the error.
  *
  * As the other encoders do, this one keeps what it has forwarded: a `Restart` before any item went out is invisible,
@@ -15,10 +16,13 @@
  */
 import type { ChatChunk } from "../../ChatChunk.js"
 import type { Usage } from "../../ChatResponse.js"
+import type { ProviderMetadata } from "../../Message.js"
 import { isRecord, type JsonRecord } from "../providers/openAiResponses/wire.js"
 import { bytesOf } from "./bodyText.js"
 import type { Encoded, StreamEncoder } from "./render.js"
+import { envelope } from "./responsesCarried.js"
 import {
+  carrierItem,
   encryptedReasoning,
   type Finished,
   finished,
@@ -44,6 +48,8 @@ interface OpenItem {
 interface OpenCall {
   readonly index: number
   readonly id: string
+  /** The provider's metadata for the call (the last seen), carried to the next turn. */
+  metadata: ProviderMetadata | undefined
   readonly item: { -readonly [K in "arguments" | "call_id" | "name" | "status"]: string } & JsonRecord
 }
 
@@ -195,10 +201,11 @@ export const streamEncoder = (
         name: chunk.name ?? "",
         arguments: ""
       })
-      call = { index, id: ids.item("fc", index), item: started as OpenCall["item"] }
+      call = { index, id: ids.item("fc", index), item: started as OpenCall["item"], metadata: undefined }
       calls.set(chunk.index, call)
       added(index, call.item)
     }
+    if (chunk.providerMetadata !== undefined) call.metadata = chunk.providerMetadata
     if (chunk.arguments === "") return
     call.item.arguments += chunk.arguments
     emit("response.function_call_arguments.delta", {
@@ -210,6 +217,10 @@ export const streamEncoder = (
   const finish = (chunk: Extract<ChatChunk, { _tag: "Finish" }>): void => {
     closeText()
     closeReasoning()
+    const carried = envelope(
+      chunk.providerMetadata,
+      [...calls.values()].map((call) => [call.item.call_id, call.metadata] as const)
+    )
     closeCalls()
     // A Responses deployment's encrypted reasoning, known at the end only, joins the reasoning items in order.
     const encrypted = encryptedReasoning(chunk.providerMetadata)
@@ -219,6 +230,11 @@ export const streamEncoder = (
       const content = encrypted[next++]
       return content === undefined ? item : { ...item, encrypted_content: content }
     })
+    if (carried !== undefined) {
+      const index = output.length
+      added(index, carrierItem(ids, index, carried))
+      emit("response.output_item.done", { output_index: index, item: output[index]! })
+    }
     const { incomplete, status } = statusOf(chunk.finishReason)
     const response = responseObject(ids, echo, {
       status,

@@ -9,7 +9,8 @@
  * message's text, the `function_call` items after it (its tool calls, by `call_id`) and the `reasoning` item before
  * it (its summaries as the reasoning) make one assistant message; a `function_call_output` is a tool message. A
  * reasoning item's `encrypted_content` is kept in the message's provider metadata as the library's Responses adapter
- * reads it, so a Responses deployment gets it back unchanged and every other one leaves it out. `tools` are function
+ * reads it, so a Responses deployment gets it back unchanged and every other one leaves it out; a reasoning item the
+ * gateway made to carry another provider's state (`responsesCarried.ts`) gives that state back. `tools` are function
  * tools (any other type is refused, naming it), `text.format` the response format, `reasoning.effort` the effort,
  * `max_output_tokens` the reply's limit, `user` the end-user id; `previous_response_id` puts a stored response's
  * conversation before the input (`responsesStore.ts`). Accepted and echoed, not carried: `metadata`, `parallel_tool_calls`, `reasoning.summary` (a Responses deployment asks for summaries with any effort),
@@ -18,10 +19,18 @@
 import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, ResponseFormat, ToolChoice } from "../../ChatRequest.js"
 import { ReasoningEffort } from "../../ChatRequest.js"
-import type { AssistantMessage, ContentPart, Message, ToolCall, ToolDefinition } from "../../Message.js"
+import type {
+  AssistantMessage,
+  ContentPart,
+  Message,
+  ProviderMetadata,
+  ToolCall,
+  ToolDefinition
+} from "../../Message.js"
 import { maybe, Problem, set } from "../openAiWire/request.js"
 import { keptReasoning, metadataOf, reasoningSeparator } from "../providers/openAiResponses/wire.js"
 import { checker, Refused } from "../schemaCheck.js"
+import { type Carried, opened, restoreCalls } from "./responsesCarried.js"
 import { decodeBody } from "./wire.js"
 
 export { Problem } from "../openAiWire/request.js"
@@ -166,6 +175,22 @@ const userContent = (content: WireContent, at: string): string | ReadonlyArray<C
 interface Turn {
   readonly messages: Array<Message>
   reasoning: Array<typeof ReasoningItem.Type>
+  /** The carried metadata of calls (`responsesCarried.ts`), by call id. */
+  readonly calls: Map<string, ProviderMetadata>
+}
+
+const newTurn = (): Turn => ({ messages: [], reasoning: [], calls: new Map() })
+
+// A carrier of the gateway's: its reply's metadata back on the last assistant message, its calls' kept for theirs.
+const carriedInto = (carried: Carried, turn: Turn): void => {
+  for (const [id, metadata] of Object.entries(carried.calls ?? {})) turn.calls.set(id, metadata)
+  if (carried.message === undefined) return
+  for (let i = turn.messages.length - 1; i >= 0; i--) {
+    const message = turn.messages[i]!
+    if (message.role !== "assistant") continue
+    turn.messages[i] = { ...message, providerMetadata: { ...message.providerMetadata, ...carried.message } }
+    return
+  }
 }
 
 const reasoningOf = (items: ReadonlyArray<typeof ReasoningItem.Type>): Partial<Mutable<AssistantMessage>> => {
@@ -203,9 +228,12 @@ const item = (wire: WireItem, at: string, turn: Turn): Problem | undefined => {
     case "function_call_output":
       turn.messages.push({ role: "tool", toolCallId: wire.call_id, content: textOf(wire.output) })
       return undefined
-    case "reasoning":
-      turn.reasoning.push(wire)
+    case "reasoning": {
+      const carried = opened(wire.encrypted_content)
+      if (carried === undefined) turn.reasoning.push(wire)
+      else carriedInto(carried, turn)
       return undefined
+    }
     default:
       break
   }
@@ -273,13 +301,14 @@ const itemsInto = (items: ReadonlyArray<WireItem>, turn: Turn): Problem | undefi
     const refused = item(items[i]!, `input[${i}]`, turn)
     if (refused !== undefined) return refused
   }
+  restoreCalls(turn.messages, turn.calls)
   return undefined
 }
 
 /** The messages of a body's `input`: a string is one user message; each item in place. */
 export const inputMessages = (body: Body): Array<Message> | Problem => {
   if (typeof body.input === "string") return [{ role: "user", content: body.input }]
-  const turn: Turn = { messages: [], reasoning: [] }
+  const turn = newTurn()
   return itemsInto(body.input, turn) ?? turn.messages
 }
 
@@ -295,7 +324,7 @@ export const outputMessages = (output: ReadonlyArray<unknown>): Array<Message> =
     const checked = checkItem(one)
     if (!(checked instanceof Refused)) items.push(checked)
   }
-  const turn: Turn = { messages: [], reasoning: [] }
+  const turn = newTurn()
   itemsInto(items, turn)
   return turn.messages
 }
