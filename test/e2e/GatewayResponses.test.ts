@@ -1,118 +1,19 @@
 import { expect, layer } from "@effect/vitest"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import OpenAI from "openai"
-import * as Gateway from "../../src/Gateway.js"
-import * as ProviderConfig from "../../src/ProviderConfig.js"
-import * as Simulator from "../../src/simulator/Simulator.js"
-import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { type Recorder, recorder } from "../utils/cliHarness.js"
-import { faulty, rejection, type Served } from "../utils/gatewayHarness.js"
-
-const key = "sk-gateway-responses-key-01"
-
-// The recorder in front of the simulator (set by the fixture).
-let recorded: Recorder
-
-class Fixture extends Context.Service<Fixture, Served<OpenAI>>()("test/GatewayResponsesFixture") {}
-
-const fixture = Layer.effect(
+import type OpenAI from "openai"
+import { rejection } from "../utils/gatewayHarness.js"
+import {
+  apiError,
+  create,
+  deployments,
+  events,
   Fixture,
-  Effect.gen(function*() {
-    const simulator = yield* Simulator.make({
-      apiKeys: [key],
-      replyTokens: 8,
-      reasoningTokens: 4,
-      models: [...Simulator.defaultModels, "claude-sim"]
-    })
-    recorded = yield* recorder(simulator.url)
-    const config = yield* ProviderConfig.fromJson({
-      // Chat Completions behind the gateway.
-      sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [key], max_retries: 0 }],
-      // Anthropic's Messages API behind it.
-      claude: [{
-        model_name: "claude-sim",
-        api: "anthropic",
-        base_url: simulator.url,
-        api_keys: [key],
-        max_retries: 0
-      }],
-      // The Responses API behind it (without `store`: reasoning comes back encrypted).
-      resp: [{
-        model_name: "gpt-4o-mini",
-        api: "responses",
-        base_url: `${simulator.url}/v1`,
-        api_keys: [key],
-        max_retries: 0
-      }],
-      // Gemini's and Ollama's native APIs behind it.
-      gemini: [{ model_name: "gpt-4o-mini", api: "gemini", base_url: simulator.url, api_keys: [key], max_retries: 0 }],
-      ollama: [{ model_name: "gpt-4o-mini", api: "ollama", base_url: simulator.url, api_keys: [key], max_retries: 0 }],
-      broken: faulty(simulator, key, "stream-error=3"),
-      // The bodies each API's provider gets, recorded on their way.
-      "recorded-chat": [{ model_name: "gpt-4o-mini", base_url: recorded.baseUrl, api_keys: [key], max_retries: 0 }],
-      "recorded-responses": [{
-        model_name: "gpt-4o-mini",
-        api: "responses",
-        base_url: recorded.baseUrl,
-        api_keys: [key],
-        max_retries: 0
-      }]
-    })
-    const gateway = yield* Gateway.make({
-      config: ProviderConfig.gatewayConfig(config),
-      port: 0,
-      maxBodyBytes: 64 * 1024
-    })
-    const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0 })
-    return { gateway, simulator, client }
-  })
-).pipe(Layer.provide(UndiciHttpClient.layer()))
-
-// One deployment of each API the gateway speaks to.
-const deployments = [
-  "sim/gpt-4o-mini",
-  "claude/claude-sim",
-  "resp/gpt-4o-mini",
-  "gemini/gpt-4o-mini",
-  "ollama/gpt-4o-mini"
-]
-
-const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
-
-type Params = OpenAI.Responses.ResponseCreateParamsNonStreaming
-
-const create = (client: OpenAI, params: Params) => promise(() => client.responses.create(params))
-
-// Every event of `create({stream: true})` of `params`, in order.
-const events = (client: OpenAI, params: Params) =>
-  promise(async () => {
-    const stream = await client.responses.create({ ...params, stream: true })
-    const out: Array<OpenAI.Responses.ResponseStreamEvent> = []
-    for await (const event of stream) out.push(event)
-    return out
-  })
-
-const tools: Array<OpenAI.Responses.FunctionTool> = [{
-  type: "function",
-  name: "get_weather",
-  description: "The weather in a city",
-  parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
-  strict: false
-}]
-
-// A response's output items sent back as input, as OpenAI's guide replays them (the SDK's output union is wider than
-// its input union: computer calls' statuses).
-const replayed = (output: ReadonlyArray<OpenAI.Responses.ResponseOutputItem>) =>
-  output as unknown as Array<OpenAI.Responses.ResponseInputItem>
-
-// The error object of a rejected call (`{message, type, param, code}`), with its status.
-const apiError = (error: unknown) => {
-  expect(error).toBeInstanceOf(OpenAI.APIError)
-  const { error: body, status } = error as InstanceType<typeof OpenAI.APIError>
-  return { status, ...(body as { message: string; type: string; param: string | null; code: string | null }) }
-}
+  fixture,
+  type Params,
+  promise,
+  replayed,
+  tools
+} from "../utils/responsesHarness.js"
 
 layer(fixture, { timeout: 60_000, excludeTestServices: true })(
   "Gateway /v1/responses, with the official openai client",
@@ -333,7 +234,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
 
     it.effect("a reasoning item's encrypted_content goes to a Responses deployment unchanged, and to no other", () =>
       Effect.gen(function*() {
-        const { client } = yield* Fixture
+        const { client, recorded } = yield* Fixture
         const input: OpenAI.Responses.ResponseInput = [
           { role: "user", content: "Weather in Paris?" },
           {
@@ -424,96 +325,6 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           yield* rejection(() => client.responses.inputTokens.count({ model: "nope", input: "x" }))
         )
         expect(unknown.status).toBe(404)
-      }))
-
-    it.effect("previous_response_id: a stored conversation continued on another deployment", () =>
-      Effect.gen(function*() {
-        const { client } = yield* Fixture
-        const first = yield* create(client, {
-          model: "sim/gpt-4o-mini",
-          instructions: "Remember names.",
-          input: "My name is Ada Lovelace and I was born in London in the winter of 1815."
-        })
-        const fresh = yield* create(client, { model: "claude/claude-sim", input: "What is my name?" })
-        const next = yield* create(client, {
-          model: "claude/claude-sim",
-          previous_response_id: first.id,
-          input: "What is my name?"
-        })
-        expect(next.previous_response_id).toBe(first.id)
-        expect(next.status).toBe("completed")
-        // The first turn (its input and its reply, not its instructions) came before the new input.
-        expect(next.usage!.input_tokens).toBeGreaterThan(fresh.usage!.input_tokens + 20)
-        const counted = yield* promise(() =>
-          client.responses.inputTokens.count({
-            model: "claude/claude-sim",
-            previous_response_id: first.id,
-            input: "What is my name?"
-          })
-        )
-        const alone = yield* promise(() =>
-          client.responses.inputTokens.count({ model: "claude/claude-sim", input: "What is my name?" })
-        )
-        expect(counted.input_tokens).toBeGreaterThan(alone.input_tokens + 20)
-      }))
-
-    it.effect("previous_response_id carries a streamed tool call: only the function_call_output is sent next", () =>
-      Effect.gen(function*() {
-        const { client } = yield* Fixture
-        for (const first of ["sim/gpt-4o-mini", "gemini/gpt-4o-mini"]) {
-          const seen = yield* events(client, { model: first, input: "Weather in Rome?", tools })
-          const last = seen[seen.length - 1]!
-          if (last.type !== "response.completed") return expect(last.type).toBe("response.completed")
-          const call = last.response.output.find((item) => item.type === "function_call")
-          if (call?.type !== "function_call") return expect(call?.type).toBe("function_call")
-          // The same deployment (a Gemini one gets its thought signature back) or another.
-          for (const model of [first, "claude/claude-sim"]) {
-            const next = yield* create(client, {
-              model,
-              tools,
-              previous_response_id: last.response.id,
-              input: [{ type: "function_call_output", call_id: call.call_id, output: "cloudy" }]
-            })
-            expect(next.output_text).toMatch(/^The tool returned cloudy/)
-          }
-        }
-      }))
-
-    it.effect("an unknown previous_response_id is 404, as is one not stored (store: false)", () =>
-      Effect.gen(function*() {
-        const { client } = yield* Fixture
-        const unknown = apiError(
-          yield* rejection(() =>
-            client.responses.create({ model: "sim/gpt-4o-mini", previous_response_id: "resp_nope", input: "x" })
-          )
-        )
-        expect(unknown.status).toBe(404)
-        expect(unknown.param).toBe("previous_response_id")
-        expect(unknown.code).toBe("previous_response_not_found")
-        expect(unknown.message).toContain("resp_nope")
-        const unstored = yield* create(client, { model: "sim/gpt-4o-mini", input: "Hi", store: false })
-        const refused = apiError(
-          yield* rejection(() =>
-            client.responses.create({ model: "sim/gpt-4o-mini", previous_response_id: unstored.id, input: "x" })
-          )
-        )
-        expect(refused.status).toBe(404)
-        expect(apiError(yield* rejection(() => client.responses.retrieve(unstored.id))).status).toBe(404)
-      }))
-
-    it.effect("GET and DELETE /v1/responses/{id}: a stored response, then none", () =>
-      Effect.gen(function*() {
-        const { client } = yield* Fixture
-        const created = yield* create(client, { model: "claude/claude-sim", input: "Keep this" })
-        const retrieved = yield* promise(() => client.responses.retrieve(created.id))
-        expect(retrieved.id).toBe(created.id)
-        expect(retrieved.output_text).toBe(created.output_text)
-        expect(retrieved.usage).toEqual(created.usage)
-        yield* promise(() => client.responses.delete(created.id))
-        const gone = apiError(yield* rejection(() => client.responses.retrieve(created.id)))
-        expect(gone.status).toBe(404)
-        expect(gone.message).toContain(created.id)
-        expect(apiError(yield* rejection(() => client.responses.delete(created.id))).status).toBe(404)
       }))
   }
 )
