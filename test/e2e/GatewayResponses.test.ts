@@ -325,6 +325,14 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           yield* rejection(() => client.responses.inputTokens.count({ model: "nope", input: "x" }))
         )
         expect(unknown.status).toBe(404)
+        // Without a model or an input (instructions only), as the API takes it.
+        const modelless = yield* promise(() => client.responses.inputTokens.count({ instructions: "Be brief." }))
+        expect(modelless.input_tokens).toBeGreaterThan(0)
+        const bad = apiError(
+          yield* rejection(() => client.responses.inputTokens.count({ model: "sim/gpt-4o-mini", input: 7 } as never))
+        )
+        expect(bad.status).toBe(400)
+        expect(bad.param).toBe("input")
       }))
   }
 )

@@ -37,7 +37,7 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
   const seconds = () => Math.floor(serving.now() / 1000)
 
   // A checked body's conversation: its previous response's, then its input; or the refusal.
-  function conversationOf(body: ResponsesWire.Body, entry: Logs.Entry) {
+  function conversationOf(body: ResponsesWire.CountBody, entry: Logs.Entry) {
     const input = ResponsesWire.inputMessages(body)
     if (input instanceof ResponsesWire.Problem) return problemResponse(input)
     const previous = body.previous_response_id
@@ -78,15 +78,19 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
     })
   }
 
-  // A `/v1/responses/input_tokens` body's count, for a model the request's key may call.
+  // A `/v1/responses/input_tokens` body's count, for a model the request's key may call when it names one (the
+  // tokenizer is the same for every model).
   function inputTokens({ entry, text }: WithBody) {
-    const body = ResponsesWire.checked(text)
+    const body = ResponsesWire.checkedCount(text)
     if (body instanceof ResponsesWire.Problem) return Effect.succeed(problemResponse(body))
+    const { model } = body
     const models = entry.caller?.models
-    if (serving.engine.resolve(body.model) === undefined || (models !== undefined && !models.has(body.model))) {
-      return Effect.succeed(serving.notFound(body.model, entry.caller))
+    if (model !== null && model !== undefined) {
+      if (serving.engine.resolve(model) === undefined || (models !== undefined && !models.has(model))) {
+        return Effect.succeed(serving.notFound(model, entry.caller))
+      }
+      entry.model = model
     }
-    entry.model = body.model
     const conversation = conversationOf(body, entry)
     if (!Array.isArray(conversation)) return Effect.succeed(conversation)
     const request = ResponsesWire.toRequest(body, conversation)

@@ -137,6 +137,16 @@ export const WireResponsesRequest = Schema.Struct({
 /** A checked Responses body. */
 export type Body = typeof WireResponsesRequest.Type
 
+/** The body of `POST /v1/responses/input_tokens`: a Responses body whose `model` and `input` may be left out. */
+export const WireInputTokensRequest = Schema.Struct({
+  ...WireResponsesRequest.fields,
+  model: maybe(Schema.String),
+  input: maybe(WireResponsesRequest.fields.input)
+})
+
+/** A checked `input_tokens` body. */
+export type CountBody = typeof WireInputTokensRequest.Type
+
 type WireItem = typeof Item.Type
 type WireContent = typeof Content.Type
 
@@ -306,7 +316,8 @@ const itemsInto = (items: ReadonlyArray<WireItem>, turn: Turn): Problem | undefi
 }
 
 /** The messages of a body's `input`: a string is one user message; each item in place. */
-export const inputMessages = (body: Body): Array<Message> | Problem => {
+export const inputMessages = (body: CountBody): Array<Message> | Problem => {
+  if (body.input === null || body.input === undefined) return []
   if (typeof body.input === "string") return [{ role: "user", content: body.input }]
   const turn = newTurn()
   return itemsInto(body.input, turn) ?? turn.messages
@@ -333,7 +344,7 @@ export const outputMessages = (output: ReadonlyArray<unknown>): Array<Message> =
  * A checked body as the engine's request, its messages `instructions` (which a later turn does not inherit) then
  * `conversation` (an earlier response's, then the input's); or what is wrong with it (a tool type it cannot run).
  */
-export const toRequest = (body: Body, conversation: ReadonlyArray<Message>): ChatRequest | Problem => {
+export const toRequest = (body: CountBody, conversation: ReadonlyArray<Message>): ChatRequest | Problem => {
   const instructions = body.instructions
   const messages = instructions === null || instructions === undefined
     ? conversation
@@ -364,6 +375,11 @@ const checkBody = checker(WireResponsesRequest, { errors: "first" })
 
 /** The body's text as JSON checked against the wire, or what is wrong with it. */
 export const checked = (text: string): Body | Problem => decodeBody(text, checkBody)
+
+const checkCountBody = checker(WireInputTokensRequest, { errors: "first" })
+
+/** An `input_tokens` body's text as JSON checked against the wire, or what is wrong with it. */
+export const checkedCount = (text: string): CountBody | Problem => decodeBody(text, checkCountBody)
 
 // The request's fields as the wire names them, where the engine's differ.
 const renamed: Readonly<Record<string, string>> = {
