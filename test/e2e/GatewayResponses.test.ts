@@ -265,6 +265,38 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         expect(messages.map((message) => message["role"])).toEqual(["user", "assistant", "tool"])
       }))
 
+    it.effect("the request's settings reach the provider, and the response echoes them", () =>
+      Effect.gen(function*() {
+        const { client, recorded } = yield* Fixture
+        const before = recorded.bodies.length
+        const response = yield* create(client, {
+          model: "recorded-chat/gpt-4o-mini",
+          input: "Hello",
+          instructions: "Be brief.",
+          max_output_tokens: 5,
+          temperature: 0.5,
+          top_p: 0.9,
+          user: "user-42",
+          metadata: { ticket: "T-1" },
+          parallel_tool_calls: false
+        })
+        const sent = recorded.bodies.slice(before).at(-1)!
+        expect(sent["messages"]).toEqual([{ role: "system", content: "Be brief." }, { role: "user", content: "Hello" }])
+        expect(sent).toMatchObject({ temperature: 0.5, top_p: 0.9, user: "user-42" })
+        expect(sent["max_completion_tokens"] ?? sent["max_tokens"]).toBe(5)
+        // The reply's limit cut it: incomplete, as OpenAI says it.
+        expect(response.status).toBe("incomplete")
+        expect(response.incomplete_details?.reason).toBe("max_output_tokens")
+        expect(response).toMatchObject({
+          instructions: "Be brief.",
+          max_output_tokens: 5,
+          temperature: 0.5,
+          top_p: 0.9,
+          metadata: { ticket: "T-1" },
+          parallel_tool_calls: false
+        })
+      }))
+
     it.effect("a failure after the stream began is response.failed", () =>
       Effect.gen(function*() {
         const { client } = yield* Fixture
