@@ -19,7 +19,7 @@
  *
  * This module is the route table: every route is served through `serving.ts`
  * (the log entry, the `Host` and key checks, the body, admission); OpenAI's
- * routes are `openAiRoutes.ts`, Anthropic's `anthropicRoute.ts`,
+ * routes are `openAiRoutes.ts` and `responsesRoute.ts`, Anthropic's `anthropicRoute.ts`,
  * LLM-API-BalancedCall's `balancedCallRoutes.ts`; here are the open and admin
  * paths, the 404 and the 405s.
  */
@@ -39,6 +39,8 @@ import * as Intake from "./intake.js"
 import * as Logs from "./logs.js"
 import * as Metrics from "./metrics.js"
 import * as OpenAiRoutes from "./openAiRoutes.js"
+import * as ResponsesRoute from "./responsesRoute.js"
+import * as ResponsesStore from "./responsesStore.js"
 import * as Serving from "./serving.js"
 import { errorResponse, json, refusal } from "./serving.js"
 
@@ -54,6 +56,7 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
   const serving = Serving.make({ engine, options, now, metrics, stats: dashboard.stats })
   const { adminOnly, plain, served } = serving
   const openAi = OpenAiRoutes.routes(serving)
+  const responses = ResponsesRoute.routes(serving, ResponsesStore.make(now))
 
   // A path the gateway does not serve: 404, in the wire of the path asked for.
   const unknownPath = served(({ entry, request }) =>
@@ -84,6 +87,10 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
   })
   const routes = [
     HttpRouter.route("POST", "/v1/chat/completions", openAi.chatCompletions),
+    HttpRouter.route("POST", "/v1/responses", responses.create),
+    HttpRouter.route("POST", "/v1/responses/input_tokens", responses.inputTokens),
+    HttpRouter.route("GET", "/v1/responses/:id", responses.retrieve),
+    HttpRouter.route("DELETE", "/v1/responses/:id", responses.remove),
     HttpRouter.route("POST", "/v1/embeddings", openAi.embeddings),
     HttpRouter.route("POST", "/v1/messages", AnthropicRoute.messages(serving)),
     HttpRouter.route("GET", "/v1/models/*", openAi.models),

@@ -7,6 +7,7 @@ import { openAiErrorJson } from "../openAiWire/errorJson.js"
 import * as AnthropicErrors from "./anthropicErrors.js"
 import * as AnthropicWire from "./anthropicWire.js"
 import * as Errors from "./errors.js"
+import * as ResponsesWire from "./responsesWire.js"
 import type * as SseAnswer from "./sseAnswer.js"
 import * as Wire from "./wire.js"
 
@@ -50,3 +51,10 @@ export const openAiByField = (now: () => number): (maxTokens: Wire.MaxTokensFiel
   const maxCompletionTokens = openAi(now, "max_completion_tokens")
   return (field) => field === "max_tokens" ? maxTokens : maxCompletionTokens
 }
+
+/** The Responses route's failures (OpenAI's shape) at the time `now` reads, the engine's paths named as its body's. */
+export const responses = (now: () => number): SseAnswer.Failures => ({
+  answer: (error) => Errors.fromLlmError(error, now(), ResponsesWire.responsesPath),
+  restarted: restartedBody,
+  shutdown: shutdownAnswer.body
+})

@@ -1,0 +1,72 @@
+/**
+ * What a provider other than OpenAI's Responses API needs back unchanged in a later turn (Gemini's thought signature
+ * on a function call, Anthropic's signed thinking blocks), carried through a Responses client in the one place every
+ * client sends back as it came: a `reasoning` item's `encrypted_content`. The gateway adds such an item at the end of
+ * a reply's output when the reply has any, and reads it back from the input (an envelope of the gateway's, marked
+ * `gw1.`, never sent to a provider): the reply's metadata goes back on the assistant message before it, each call's
+ * on the call of its `call_id`. A Responses deployment's own reasoning items carry themselves (`responsesWire.ts`).
+ */
+import type { AssistantMessage, Message, ProviderMetadata, ToolCall } from "../../Message.js"
+import { isRecord, metadataKey } from "../providers/openAiResponses/wire.js"
+
+/** What a reply leaves for its next turn: its own metadata, and each call's by its id. */
+export interface Carried {
+  readonly message?: ProviderMetadata | undefined
+  readonly calls?: Readonly<Record<string, ProviderMetadata>> | undefined
+}
+
+const mark = "gw1."
+
+/** A reply's metadata that is not a Responses deployment's (whose reasoning items carry themselves). */
+export const foreignMetadata = (metadata: ProviderMetadata | undefined): ProviderMetadata | undefined => {
+  if (metadata === undefined) return undefined
+  const { [metadataKey]: _responses, ...rest } = metadata
+  return Object.keys(rest).length === 0 ? undefined : rest
+}
+
+/** The carried state of a reply's metadata and its calls' (by id), as `encrypted_content`; none when there is none. */
+export const envelope = (
+  message: ProviderMetadata | undefined,
+  calls: Iterable<readonly [string, ProviderMetadata | undefined]>
+): string | undefined => {
+  const byId: Record<string, ProviderMetadata> = {}
+  let any = false
+  for (const [id, metadata] of calls) {
+    if (metadata === undefined) continue
+    byId[id] = metadata
+    any = true
+  }
+  const own = foreignMetadata(message)
+  if (own === undefined && !any) return undefined
+  const carried: Carried = { ...(own !== undefined ? { message: own } : {}), ...(any ? { calls: byId } : {}) }
+  return mark + Buffer.from(JSON.stringify(carried)).toString("base64url")
+}
+
+/** The carried state of an `encrypted_content` of the gateway's; undefined for any other (a provider's own). */
+export const opened = (encrypted: string | null | undefined): Carried | undefined => {
+  if (typeof encrypted !== "string" || !encrypted.startsWith(mark)) return undefined
+  try {
+    const value: unknown = JSON.parse(Buffer.from(encrypted.slice(mark.length), "base64url").toString("utf8"))
+    if (!isRecord(value)) return {}
+    const message = isRecord(value["message"]) ? value["message"] : undefined
+    const calls = isRecord(value["calls"]) ? value["calls"] as Record<string, ProviderMetadata> : undefined
+    return { message, calls }
+  } catch {
+    // A damaged envelope carries nothing; the provider says what it misses.
+    return {}
+  }
+}
+
+/** `messages` with the carried call metadata put back on the calls of their ids. */
+export const restoreCalls = (messages: Array<Message>, calls: ReadonlyMap<string, ProviderMetadata>): void => {
+  if (calls.size === 0) return
+  for (let i = 0; i < messages.length; i++) {
+    const message = messages[i]!
+    if (message.role !== "assistant" || message.toolCalls === undefined) continue
+    const toolCalls = message.toolCalls.map((call): ToolCall => {
+      const metadata = calls.get(call.id)
+      return metadata === undefined ? call : { ...call, providerMetadata: { ...call.providerMetadata, ...metadata } }
+    })
+    messages[i] = { ...message, toolCalls } satisfies AssistantMessage
+  }
+}
