@@ -3,7 +3,7 @@
  * `2023-06-01`) as a `ProviderClient`.
  *
  * - The key goes in `x-api-key`, whose name is redacted from traces.
- * - System messages become the top-level `system`; tool calls become
+ * - System messages, wherever they stand, become the top-level `system` in their order; tool calls become
  *   `tool_use` blocks and tool results `tool_result` blocks of one user turn.
  * - `max_tokens` is required by the API: a request without `maxTokens` sends
  *   the client's `maxTokens` (default 4096).
@@ -20,8 +20,12 @@
  *   `model_context_window_exceeded` are `length` (the reply is valid up to the
  *   limit), `tool_use` is `tool_calls`, `refusal` is `content_filter`, others
  *   `other`.
+ * - A `cache` breakpoint (`Message.CacheBreakpoint`) on a system message, part, tool result, tool definition or
+ *   assistant message is sent as that block's `cache_control`, with its `ttl`.
  * - Usage: the prompt is `input_tokens` plus both cache counts (the API leaves
- *   cached tokens out of `input_tokens`); `cachedPromptTokens` are the cache reads.
+ *   cached tokens out of `input_tokens`); `cachedPromptTokens` are the cache reads, `cacheWriteTokens` the writes.
+ * - `countTokens` asks `POST {baseUrl}/v1/messages/count_tokens` with the request's prompt (its messages, system,
+ *   tools, tool choice and thinking).
  * - Errors (`{type: "error", error: {type, message}}`, `529 overloaded_error`,
  *   and the `error` event inside a stream) map through `fromHttpFailure`; a
  *   stream that ends without `message_stop` fails with `StreamTruncatedError`.
@@ -134,6 +138,11 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     reply: (body, { request }) => Wire.reply(body, Wire.outputTool(request)),
     stream: (context) =>
       new AnthropicStreamParser({ ...context, outputTool: Wire.outputTool(context.request), maxEventSize }),
+    countTokens: {
+      path: "/v1/messages/count_tokens",
+      body: (request, model) => Wire.countBody(request, { model, maxTokens }),
+      count: Wire.countOf
+    },
     // Anthropic has no embeddings API (it points to Voyage AI).
     embeddings: "Anthropic has no embeddings API; embed with an OpenAI-compatible, Gemini or Ollama client"
   }

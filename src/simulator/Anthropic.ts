@@ -17,12 +17,14 @@
  *   thinking block, as the API requires.
  * - Prompt tokens: `Reply.countTokens` over the system prompt, text blocks,
  *   `tool_use` inputs (as JSON) and `tool_result` contents, plus 85 per image
- *   or document block.
+ *   or document block. `POST /v1/messages/count_tokens` answers them as
+ *   `{"input_tokens": N}` for a body checked as a Messages body's prompt.
  * - Replies: a `thinking` block (when asked for, with a deterministic
  *   signature), a `text` block, or `tool_use` blocks (`toolu_…` ids). Usage
  *   reports `input_tokens` without the cached tokens, which are in
- *   `cache_read_input_tokens`; `output_tokens` includes thinking, also given as
- *   `output_tokens_details.thinking_tokens`.
+ *   `cache_read_input_tokens`, nor the cache writes, which are in
+ *   `cache_creation_input_tokens`; `output_tokens` includes thinking, also
+ *   given as `output_tokens_details.thinking_tokens`.
  * - Streams: `message_start`, a `ping`, then per block `content_block_start`,
  *   its deltas (`thinking_delta` and one `signature_delta`, `text_delta`,
  *   `input_json_delta` starting with an empty `partial_json`), and

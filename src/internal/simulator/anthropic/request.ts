@@ -330,3 +330,11 @@ export const decode = (body: unknown): Decoded<Extra> | ApiError => {
     undefined
   )
 }
+
+/**
+ * A `count_tokens` body (Anthropic's token counting reference): a Messages body
+ * without `max_tokens` or `stream`, checked as one; what would bound the reply
+ * is not read.
+ */
+export const decodeCount = (body: unknown): Decoded<Extra> | ApiError =>
+  decode(isRecord(body) ? { ...body, max_tokens: Number.MAX_SAFE_INTEGER, stream: false } : body)
