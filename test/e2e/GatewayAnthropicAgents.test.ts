@@ -8,6 +8,7 @@ import { expect, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
@@ -16,6 +17,9 @@ import { type Recorder, recorder } from "../utils/cliHarness.js"
 import { rejection, type Served } from "../utils/gatewayHarness.js"
 
 const key = "sk-gateway-agents-key-01"
+// The gateway's keys: the agent's, for every model, and one for the OpenAI chat deployment only.
+const agentKey = "sk-gw-agent-key-000001"
+const chatOnlyKey = "sk-gw-chat-only-key-0001"
 
 // The recorder in front of the simulator (set by the fixture): what each provider was sent.
 let recorded: Recorder
@@ -49,8 +53,15 @@ const fixture = Layer.effect(
       cached: claude(simulator.url, { "x-simulator-cached-tokens": "40", "x-simulator-cache-write-tokens": "25" }),
       down: claude(simulator.url, { "x-simulator-fault": "status=503;retry-after=none" })
     })
-    const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
-    const client = new Anthropic({ baseURL: gateway.url, apiKey: "unused", maxRetries: 0 })
+    const gateway = yield* Gateway.make({
+      config: ProviderConfig.gatewayConfig(config),
+      port: 0,
+      keys: [
+        { name: "agent", key: Redacted.make(agentKey) },
+        { name: "chat-only", key: Redacted.make(chatOnlyKey), models: ["chat/gpt-4o-mini"] }
+      ]
+    })
+    const client = new Anthropic({ baseURL: gateway.url, apiKey: agentKey, maxRetries: 0 })
     return { gateway, simulator, client }
   })
 ).pipe(Layer.provide(UndiciHttpClient.layer()))
@@ -203,6 +214,25 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         )
         expect(bad).toBeInstanceOf(Anthropic.BadRequestError)
         expect(errorObject(bad).message).toMatch(/^messages\.0\.content/)
+      }))
+
+    it.effect("count_tokens takes the gateway's keys as /v1/messages does: 401 for an unknown key, 403 for another model", () =>
+      Effect.gen(function*() {
+        const { gateway } = yield* Fixture
+        const count = (apiKey: string, model: string) =>
+          rejection(() =>
+            new Anthropic({ baseURL: gateway.url, apiKey, maxRetries: 0 }).messages.countTokens({
+              model,
+              messages: [{ role: "user", content: "Hi" }]
+            })
+          )
+        const missing = yield* count("sk-not-a-gateway-key-0001", "claude/claude-sim")
+        expect(missing).toBeInstanceOf(Anthropic.AuthenticationError)
+        expect(errorObject(missing).type).toBe("authentication_error")
+        const elsewhere = yield* count(chatOnlyKey, "claude/claude-sim")
+        expect(elsewhere).toBeInstanceOf(Anthropic.PermissionDeniedError)
+        expect(errorObject(elsewhere).type).toBe("permission_error")
+        expect(yield* count(chatOnlyKey, "chat/gpt-4o-mini")).toBeUndefined()
       }))
 
     it.effect("cache_control on system, tools and message blocks reaches an Anthropic deployment, with its TTL", () =>
