@@ -7,7 +7,9 @@
  *   Anthropic does for OAuth). The `anthropic-version` header is not checked:
  *   a wire format sees only the body.
  * - Requests are checked by hand as the API does: `model`, `max_tokens`
- *   (required), `messages` (`user`/`assistant` only, no system role),
+ *   (required), `messages` (`user`/`assistant`, and `system` for the
+ *   models that take one, `claude-opus-4-8…`, right after a user message and
+ *   last or before an assistant message, text only),
  *   `system` (a string or text blocks), `tools` (`input_schema`),
  *   `tool_choice` (`auto`, `any`, `tool`, `none`, `disable_parallel_tool_use`),
  *   `thinking` (`enabled` with `budget_tokens` of at least 1024 and below

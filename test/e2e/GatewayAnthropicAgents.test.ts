@@ -26,9 +26,9 @@ let recorded: Recorder
 
 class Fixture extends Context.Service<Fixture, Served<Anthropic>>()("test/GatewayAnthropicAgentsFixture") {}
 
-// An Anthropic deployment of `claude-sim` at `baseUrl`, its provider sent `headers`.
-const claude = (baseUrl: string, headers?: Record<string, string>) => [{
-  model_name: "claude-sim",
+// An Anthropic deployment of `model` at `baseUrl`, its provider sent `headers`.
+const claude = (baseUrl: string, headers?: Record<string, string>, model = "claude-sim") => [{
+  model_name: model,
   api: "anthropic",
   base_url: baseUrl,
   api_keys: [key],
@@ -42,13 +42,15 @@ const fixture = Layer.effect(
     const simulator = yield* Simulator.make({
       apiKeys: [key],
       replyTokens: 8,
-      models: [...Simulator.defaultModels, "claude-sim"]
+      models: [...Simulator.defaultModels, "claude-sim", "claude-opus-4-8"]
     })
     recorded = yield* recorder(simulator.url)
     const config = yield* ProviderConfig.fromJson({
       // An OpenAI chat deployment and an Anthropic one, each through the recorder.
       chat: [{ model_name: "gpt-4o-mini", base_url: recorded.baseUrl, api_keys: [key], max_retries: 0 }],
       claude: claude(recorded.baseUrl),
+      // A model that takes a system message among the messages.
+      opus: claude(recorded.baseUrl, undefined, "claude-opus-4-8"),
       // An Anthropic deployment whose provider reports cache reads and writes.
       cached: claude(simulator.url, { "x-simulator-cached-tokens": "40", "x-simulator-cache-write-tokens": "25" }),
       down: claude(simulator.url, { "x-simulator-fault": "status=503;retry-after=none" })
@@ -119,7 +121,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         }
       }))
 
-    it.effect("a system message mid-conversation joins the system prompt of an Anthropic deployment, streamed and not", () =>
+    it.effect("a mid-conversation system message joins the system prompt of a model that cannot take it, streamed and not", () =>
       Effect.gen(function*() {
         const { client } = yield* Fixture
         for (const streamed of [false, true]) {
@@ -137,6 +139,40 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             "user"
           ])
         }
+      }))
+
+    it.effect("a model that takes mid-conversation system messages gets one in its place where the API allows it", () =>
+      Effect.gen(function*() {
+        const { client } = yield* Fixture
+        const roles = (body: Body | undefined) =>
+          (body!["messages"] as ReadonlyArray<Body>).map((message) => message["role"])
+        // Right after a user message, and last: in its place, streamed and not.
+        const last: Params = {
+          ...midConversation("opus/claude-opus-4-8"),
+          messages: [{ role: "user", content: "Name a colour." }, {
+            role: "system",
+            content: "From now on, answer in French."
+          }]
+        }
+        for (const streamed of [false, true]) {
+          const before = recorded.bodies.length
+          expect((yield* reply(client, last, streamed)).stop_reason).toBe("end_turn")
+          const [sent] = sentTo("/v1/messages", before)
+          expect(sent!["system"]).toBe("You are terse.")
+          expect(sent!["messages"]).toEqual([
+            { role: "user", content: "Name a colour." },
+            { role: "system", content: "From now on, answer in French." }
+          ])
+        }
+        // After an assistant message the API refuses one: it joins the top-level system.
+        const before = recorded.bodies.length
+        yield* reply(client, midConversation("opus/claude-opus-4-8"), false)
+        const [sent] = sentTo("/v1/messages", before)
+        expect(roles(sent)).toEqual(["user", "assistant", "user"])
+        expect(sent!["system"]).toEqual([
+          { type: "text", text: "You are terse." },
+          { type: "text", text: "From now on, answer in French." }
+        ])
       }))
 
     it.effect("Claude Code's fields and beta headers are taken: effort and user carried, the rest left out", () =>

@@ -95,36 +95,71 @@ const assistantContent = (message: AssistantMessage, at: number): string | Array
   return blocks
 }
 
-interface Turn {
-  readonly role: "user" | "assistant"
-  content: string | Array<JsonRecord>
-  /** A user turn opened by tool results, which a following user message joins. */
-  readonly results: boolean
-}
-
 /** A system message's text and its cache breakpoint. */
 interface SystemText {
   readonly text: string
   readonly cache: CacheBreakpoint | undefined
 }
 
+type Turn =
+  | {
+    readonly role: "user" | "assistant"
+    content: string | Array<JsonRecord>
+    /** A user turn opened by tool results, which a following user message joins. */
+    readonly results: boolean
+  }
+  | { readonly role: "system"; readonly texts: Array<SystemText>; readonly results: false }
+
 /**
- * Messages with the system prompt hoisted out: every system message, wherever it stands, joins the top-level
- * `system` in its order (only some models take a `system` message in place). Tool results become
+ * The model ids that take a `system` message among the messages (Anthropic's mid-conversation system messages
+ * reference names Claude Opus 4.8 only; another model refuses one with a 400).
+ */
+export const takesMidConversationSystem = (model: string): boolean => model.startsWith("claude-opus-4-8")
+
+/** The system texts as the top-level `system` or a system turn's content: a string when one text without a cache. */
+const systemContent = (texts: ReadonlyArray<SystemText>): string | Array<JsonRecord> =>
+  texts.length === 1 && texts[0]!.cache === undefined
+    ? texts[0]!.text
+    : texts.map(({ cache, text }) => cached({ type: "text", text }, cache))
+
+/**
+ * A system turn where the API's placement rules allow one (right after a user turn, and last or before an
+ * assistant turn; consecutive ones are merged already); the others' texts join the top-level `system`.
+ */
+const placed = (system: Array<SystemText>, turns: ReadonlyArray<Turn>): Array<Turn> =>
+  turns.filter((turn, k) => {
+    if (turn.role !== "system") return true
+    const next = turns[k + 1]
+    if (turns[k - 1]?.role === "user" && (next === undefined || next.role === "assistant")) return true
+    system.push(...turn.texts)
+    return false
+  })
+
+/**
+ * Messages with the system prompt hoisted out: the leading system messages form the top-level `system`, as do
+ * later ones unless `inPlace` (a model that takes them, `takesMidConversationSystem`) and their place is one the
+ * API takes a `system` message in. Tool results become
  * `tool_result` blocks of one user turn (consecutive results merged, as every
  * `tool_use` of a turn must be answered in the very next message), and a user
  * message right after them joins that turn behind them.
  */
-const messagesOf = (messages: ReadonlyArray<Message>): { system: Array<SystemText>; turns: Array<Turn> } => {
+const messagesOf = (
+  messages: ReadonlyArray<Message>,
+  inPlace: boolean
+): { system: Array<SystemText>; turns: Array<Turn> } => {
   const system: Array<SystemText> = []
   const turns: Array<Turn> = []
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i]!
     const last = turns[turns.length - 1]
     switch (message.role) {
-      case "system":
-        system.push({ text: message.content, cache: message.cache })
+      case "system": {
+        const text = { text: message.content, cache: message.cache }
+        if (!inPlace || last === undefined) system.push(text)
+        else if (last.role === "system") last.texts.push(text)
+        else turns.push({ role: "system", texts: [text], results: false })
         break
+      }
       case "user": {
         if (last !== undefined && last.results && Array.isArray(last.content)) {
           if (typeof message.content === "string") {
@@ -149,12 +184,15 @@ const messagesOf = (messages: ReadonlyArray<Message>): { system: Array<SystemTex
           { type: "tool_result", tool_use_id: message.toolCallId, content: message.content },
           message.cache
         )
-        if (last !== undefined && last.results && Array.isArray(last.content)) last.content.push(block)
-        else turns.push({ role: "user", content: [block], results: true })
+        if (last !== undefined && last.results && Array.isArray(last.content)) {
+          last.content.push(block)
+        } else {
+          turns.push({ role: "user", content: [block], results: true })
+        }
       }
     }
   }
-  return { system, turns }
+  return { system, turns: inPlace ? placed(system, turns) : turns }
 }
 
 const tool = (tool: ToolDefinition): JsonRecord => {
@@ -186,6 +224,8 @@ export interface BodyOptions {
   readonly stream: boolean
   /** `max_tokens` when the request sets none (the API requires it). */
   readonly maxTokens: number
+  /** Whether a system message that is not first may be sent in its place (`takesMidConversationSystem`). */
+  readonly systemInPlace: boolean
 }
 
 /**
@@ -205,20 +245,26 @@ export interface BodyOptions {
  *   a forced tool with thinking on): both throw `RequestError`. `json_object`
  *   has no equivalent and is not sent (ask for JSON in the prompt).
  * - `user` becomes `metadata.user_id`; `seed` has no equivalent and is not sent.
+ * - A system message after the first other message is sent in its place (`role: "system"`, Anthropic's
+ *   mid-conversation system message) when `systemInPlace` and the API's placement rules allow it there;
+ *   otherwise it joins the top-level `system`, after the leading ones.
  * - A `cache` breakpoint becomes `cache_control` on its block: a system message's text block (the system is then
  *   sent as blocks), a part, a tool result, a tool definition, or an assistant message's last block.
  */
 export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRecord => {
-  const { system, turns } = messagesOf(request.messages)
+  const { system, turns } = messagesOf(request.messages, options.systemInPlace)
   const effort = request.reasoningEffort
   const budget = effort === undefined || effort === "none" ? undefined : thinkingBudgets[effort]
   const body: JsonRecord = {
     model: options.model,
     max_tokens: request.maxTokens ?? (budget === undefined ? options.maxTokens : budget + options.maxTokens)
   }
-  if (system.length === 1 && system[0]!.cache === undefined) body["system"] = system[0]!.text
-  else if (system.length > 0) body["system"] = system.map(({ cache, text }) => cached({ type: "text", text }, cache))
-  body["messages"] = turns.map((turn) => ({ role: turn.role, content: turn.content }))
+  if (system.length > 0) body["system"] = systemContent(system)
+  body["messages"] = turns.map((turn) =>
+    turn.role === "system"
+      ? { role: "system", content: systemContent(turn.texts) }
+      : { role: turn.role, content: turn.content }
+  )
   if (budget !== undefined) {
     const cap = request.maxTokens === undefined
       ? budget
