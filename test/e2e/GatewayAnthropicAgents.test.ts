@@ -121,7 +121,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         }
       }))
 
-    it.effect("a mid-conversation system message joins the system prompt of a model that cannot take it, streamed and not", () =>
+    it.effect("a mid-conversation system message joins the system of a model without them, streamed and not", () =>
       Effect.gen(function*() {
         const { client } = yield* Fixture
         for (const streamed of [false, true]) {
@@ -252,7 +252,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         expect(errorObject(bad).message).toMatch(/^messages\.0\.content/)
       }))
 
-    it.effect("count_tokens takes the gateway's keys as /v1/messages does: 401 for an unknown key, 403 for another model", () =>
+    it.effect("count_tokens takes the gateway keys as /v1/messages does: 401 for a stranger, 403 off its models", () =>
       Effect.gen(function*() {
         const { gateway } = yield* Fixture
         const count = (apiKey: string, model: string) =>
