@@ -444,8 +444,10 @@ export const guarded = (llm: LlmService, budget: Service, options?: GuardOptions
           return chunk
         })
       })),
-    // Embeddings have no price in `Pricing`, so a budget cannot weigh them: they pass through.
-    embed: llm.embed
+    // Embeddings have no price in `Pricing`, so a budget cannot weigh them, and a count costs nothing: they pass
+    // through.
+    embed: llm.embed,
+    countTokens: llm.countTokens
   })
 }
 

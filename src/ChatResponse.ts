@@ -25,8 +25,10 @@ export type FinishReason = typeof FinishReason.Type
 const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 
 /**
- * Token counts of one call. `cachedPromptTokens` is part of `promptTokens` and
- * `reasoningTokens` part of `completionTokens`, as OpenAI counts them.
+ * Token counts of one call. `cachedPromptTokens` (cache reads) is part of `promptTokens` and
+ * `reasoningTokens` part of `completionTokens`, as OpenAI counts them. `cacheWriteTokens`, the prompt tokens
+ * written to the provider's cache (Anthropic's `cache_creation_input_tokens`), is part of `promptTokens` too,
+ * and is set only when the provider reports it.
  * `estimated` is true when the provider reported no usage and the numbers were
  * counted locally.
  *
@@ -38,6 +40,7 @@ export class Usage extends Schema.Opaque<Usage>()(Schema.Struct({
   completionTokens: Count,
   totalTokens: Count,
   cachedPromptTokens: Count,
+  cacheWriteTokens: Schema.optional(Count),
   reasoningTokens: Count,
   estimated: Schema.Boolean
 })) {}

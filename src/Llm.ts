@@ -15,6 +15,10 @@
  * attempt as `chat` (permit, key, outcome, retry, deadline), a few at a time,
  * and joins the vectors in input order with the usage summed.
  *
+ * `countTokens` asks the provider for a prompt's token count where it has an
+ * endpoint for it (Anthropic), through the same attempt (permit, key, outcome,
+ * retry, deadline), and otherwise counts locally (an estimate, marked so).
+ *
  * Under a tracer the application installed, each `chat`, `chatStream` and
  * `embed` is a span after OpenTelemetry's GenAI conventions (`chat {model}`,
  * `embeddings {model}`, with one `Llm.attempt` span per attempt) carrying
@@ -48,7 +52,23 @@ import type * as RateLimiter from "./RateLimiter.js"
 import type * as RetryPolicy from "./RetryPolicy.js"
 
 /**
- * What an `Llm` offers: a reply whole, a reply streamed, and embeddings.
+ * A prompt's token count, without a reply.
+ *
+ * @since 0.2.0
+ * @category Models
+ */
+export interface TokenCount {
+  /** The tokens the request's prompt takes. */
+  readonly inputTokens: number
+  /**
+   * True when the provider has no counting endpoint and the count was made locally (about four characters a token
+   * plus each message's markers; images are not counted).
+   */
+  readonly estimated: boolean
+}
+
+/**
+ * What an `Llm` offers: a reply whole, a reply streamed, embeddings, and a prompt's token count.
  * `make` builds one over a provider; `Router` and `LlmTest` are others.
  *
  * @since 0.1.0
@@ -62,6 +82,8 @@ export interface Service {
    * empty text fails with `InvalidRequestError` before any call.
    */
   readonly embed: (request: EmbeddingRequest) => Effect.Effect<EmbeddingResponse, LlmError>
+  /** The prompt tokens of a request, as the provider counts them when it can (see `TokenCount`); nothing generated. */
+  readonly countTokens: (request: ChatRequest) => Effect.Effect<TokenCount, LlmError>
 }
 
 /**
@@ -269,6 +291,26 @@ export const chatStream = (request: ChatRequest): Stream.Stream<ChatChunk.ChatCh
  */
 export const embed = (request: EmbeddingRequest): Effect.Effect<EmbeddingResponse, LlmError, Llm> =>
   Effect.flatMap(Llm, (llm) => llm.embed(request))
+
+/**
+ * The prompt tokens of a request to the `Llm` in context: the provider's count where it has an endpoint for it
+ * (Anthropic), else a local estimate (`TokenCount.estimated`).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Llm, Message } from "effect-llm-router"
+ *
+ * // Compact a conversation before it outgrows the model's window.
+ * const tooLong = (history: ReadonlyArray<Message.Message>) =>
+ *   Effect.map(Llm.countTokens({ messages: history }), (count) => count.inputTokens > 150_000)
+ * ```
+ *
+ * @since 0.2.0
+ * @category Accessors
+ */
+export const countTokens = (request: ChatRequest): Effect.Effect<TokenCount, LlmError, Llm> =>
+  Effect.flatMap(Llm, (llm) => llm.countTokens(request))
 
 /**
  * A structured output: the value decoded from the reply, and the reply itself

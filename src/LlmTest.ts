@@ -23,6 +23,7 @@ import * as ChatChunk from "./ChatChunk.js"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import type { ChatResponse, FinishReason, Usage } from "./ChatResponse.js"
 import type { EmbeddingResponse, EmbeddingUsage, Input as EmbeddingRequest } from "./Embedding.js"
+import { estimatedPromptTokens } from "./internal/tokens/promptSize.js"
 import * as Llm from "./Llm.js"
 import type { LlmError } from "./LlmError.js"
 import type { ToolCall } from "./Message.js"
@@ -237,7 +238,7 @@ const asEmbedding = (answer: Answer): Effect.Effect<EmbeddingResponse, LlmError>
 /**
  * An `Llm` that answers each chat call with the result of `handler` and each
  * `embed` call with the result of `options.embed`, plus the recorder. Without
- * `options.embed`, an `embed` call is a defect.
+ * `options.embed`, an `embed` call is a defect. `countTokens` counts locally.
  *
  * @example
  * ```ts
@@ -283,7 +284,9 @@ export const fromHandler = (
             Llm.Llm.of({
               chat: (request) => Effect.flatMap(answer(request), asResponse),
               chatStream: (request) => Stream.unwrap(Effect.map(answer(request), asStream)),
-              embed
+              embed,
+              // Counted locally, as for a provider without a counting endpoint; no answer of the script is used.
+              countTokens: (request) => Effect.succeed({ inputTokens: estimatedPromptTokens(request), estimated: true })
             })
           ),
           Layer.succeed(LlmTest, { requests: Ref.get(seen), embeddingRequests: Ref.get(seenEmbeddings) })

@@ -11,6 +11,27 @@
 import * as Schema from "effect/Schema"
 
 /**
+ * A prompt-cache breakpoint: the provider caches the prompt up to and
+ * including the block that carries it, for `ttl` (Anthropic's `cache_control`,
+ * `5m` or `1h`; default: the provider's, five minutes). Providers that cache
+ * prefixes on their own (OpenAI, Gemini, DeepSeek) are sent nothing for it.
+ *
+ * @example
+ * ```ts
+ * import { Message } from "effect-llm-router"
+ *
+ * // A long, stable system prompt cached for an hour.
+ * const rules: Message.SystemMessage = { role: "system", content: "You review Go code...", cache: { ttl: "1h" } }
+ * ```
+ *
+ * @since 0.2.0
+ * @category Models
+ */
+export class CacheBreakpoint extends Schema.Opaque<CacheBreakpoint>()(Schema.Struct({
+  ttl: Schema.optional(Schema.Literals(["5m", "1h"]))
+})) {}
+
+/**
  * A piece of text inside a multi-part user message.
  *
  * @since 0.1.0
@@ -18,7 +39,9 @@ import * as Schema from "effect/Schema"
  */
 export class TextPart extends Schema.Opaque<TextPart>()(Schema.Struct({
   type: Schema.tag("text"),
-  text: Schema.String
+  text: Schema.String,
+  /** A prompt-cache breakpoint after this part. Default: none. */
+  cache: Schema.optional(CacheBreakpoint)
 })) {}
 
 /**
@@ -31,7 +54,9 @@ export class ImagePart extends Schema.Opaque<ImagePart>()(Schema.Struct({
   type: Schema.tag("image"),
   url: Schema.String,
   /** How closely the model looks at the image. Default: the provider's (`auto`). */
-  detail: Schema.optional(Schema.Literals(["auto", "low", "high"]))
+  detail: Schema.optional(Schema.Literals(["auto", "low", "high"])),
+  /** A prompt-cache breakpoint after this part. Default: none. */
+  cache: Schema.optional(CacheBreakpoint)
 })) {}
 
 /**
@@ -85,7 +110,9 @@ export class ToolDefinition extends Schema.Opaque<ToolDefinition>()(Schema.Struc
   /** The JSON Schema of the arguments object. */
   parameters: JsonSchemaObject,
   /** Ask the provider to enforce the schema exactly (OpenAI `strict`). Default: off. */
-  strict: Schema.optional(Schema.Boolean)
+  strict: Schema.optional(Schema.Boolean),
+  /** A prompt-cache breakpoint after this tool's definition (tools come first in the prompt). Default: none. */
+  cache: Schema.optional(CacheBreakpoint)
 })) {
   /**
    * A tool whose parameters are described by an Effect Schema. Throws a
@@ -226,7 +253,9 @@ export class ToolCall extends Schema.Opaque<ToolCall>()(Schema.Struct({
  */
 export class SystemMessage extends Schema.Opaque<SystemMessage>()(Schema.Struct({
   role: Schema.tag("system"),
-  content: Schema.String
+  content: Schema.String,
+  /** A prompt-cache breakpoint after this message. Default: none. */
+  cache: Schema.optional(CacheBreakpoint)
 })) {}
 
 /**
@@ -253,7 +282,9 @@ export class AssistantMessage extends Schema.Opaque<AssistantMessage>()(Schema.S
   toolCalls: Schema.optional(Schema.Array(ToolCall)),
   reasoning: Schema.optional(Schema.String),
   /** What the provider needs back from this reply (see `ProviderMetadata`). */
-  providerMetadata: Schema.optional(ProviderMetadata)
+  providerMetadata: Schema.optional(ProviderMetadata),
+  /** A prompt-cache breakpoint after this message. Default: none. */
+  cache: Schema.optional(CacheBreakpoint)
 })) {}
 
 /**
@@ -267,7 +298,9 @@ export class ToolMessage extends Schema.Opaque<ToolMessage>()(Schema.Struct({
   toolCallId: Schema.String,
   /** The tool's name; some providers (Gemini, Ollama) match results by name. */
   name: Schema.optional(Schema.String),
-  content: Schema.String
+  content: Schema.String,
+  /** A prompt-cache breakpoint after this result. Default: none. */
+  cache: Schema.optional(CacheBreakpoint)
 })) {}
 
 /**

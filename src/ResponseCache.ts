@@ -237,8 +237,8 @@ export const make = (
     }))
 
   return {
-    // Embeddings pass through: the cache holds chat replies only.
-    llm: Llm.of({ chat, chatStream, embed: llm.embed }),
+    // Embeddings and token counts pass through: the cache holds chat replies only.
+    llm: Llm.of({ chat, chatStream, embed: llm.embed, countTokens: llm.countTokens }),
     cache: ResponseCache.of({
       stats: Effect.sync(() => ({ hits, misses, storeErrors })),
       key: keyOf

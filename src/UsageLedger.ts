@@ -293,8 +293,9 @@ export const tracked = (llm: LlmService, ledger: Service, deployment: string): L
           return Effect.succeed(chunk)
         })
       }),
-    // Embeddings are not chat calls: they pass through unrecorded.
-    embed: llm.embed
+    // Embeddings and token counts are not chat calls: they pass through unrecorded.
+    embed: llm.embed,
+    countTokens: llm.countTokens
   })
 
 /**

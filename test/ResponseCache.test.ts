@@ -210,7 +210,8 @@ describe("ResponseCache.layer", () => {
         Llm.Llm.of({
           chat: () => Effect.die("not used"),
           chatStream: () => Stream.rechunk(Stream.fromIterable(streams[calls++]!), 1),
-          embed: () => Effect.die("not used")
+          embed: () => Effect.die("not used"),
+          countTokens: () => Effect.die("not used")
         })
       )
       const store = CacheStore.layerMemory()

@@ -573,7 +573,8 @@ describe("Router", () => {
           log.seen("primary", ask())
           return Stream.concat(Stream.make(textDelta), Stream.fail(unavailable("primary")))
         },
-        embed: () => Effect.die("not embedded")
+        embed: () => Effect.die("not embedded"),
+        countTokens: () => Effect.die("not counted")
       })
     )
   })

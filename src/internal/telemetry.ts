@@ -44,7 +44,7 @@ export const untraced = (fiber: Fiber.Fiber<unknown, unknown>): boolean => {
   return !cache.tracerEnabled || cache.tracer === undefined || cache.tracer === Tracer.nativeTracer
 }
 
-export type Operation = "chat" | "embeddings"
+export type Operation = "chat" | "embeddings" | "count_tokens"
 
 /** What a call span says of its request. */
 export interface Requested {

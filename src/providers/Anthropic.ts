@@ -3,7 +3,8 @@
  * `2023-06-01`) as a `ProviderClient`.
  *
  * - The key goes in `x-api-key`, whose name is redacted from traces.
- * - System messages become the top-level `system`; tool calls become
+ * - System messages become the top-level `system` in their order, but a later one that a model taking
+ *   mid-conversation system messages can have in its place (`Options.midConversationSystem`); tool calls become
  *   `tool_use` blocks and tool results `tool_result` blocks of one user turn.
  * - `max_tokens` is required by the API: a request without `maxTokens` sends
  *   the client's `maxTokens` (default 4096).
@@ -20,8 +21,12 @@
  *   `model_context_window_exceeded` are `length` (the reply is valid up to the
  *   limit), `tool_use` is `tool_calls`, `refusal` is `content_filter`, others
  *   `other`.
+ * - A `cache` breakpoint (`Message.CacheBreakpoint`) on a system message, part, tool result, tool definition or
+ *   assistant message is sent as that block's `cache_control`, with its `ttl`.
  * - Usage: the prompt is `input_tokens` plus both cache counts (the API leaves
- *   cached tokens out of `input_tokens`); `cachedPromptTokens` are the cache reads.
+ *   cached tokens out of `input_tokens`); `cachedPromptTokens` are the cache reads, `cacheWriteTokens` the writes.
+ * - `countTokens` asks `POST {baseUrl}/v1/messages/count_tokens` with the request's prompt (its messages, system,
+ *   tools, tool choice and thinking).
  * - Errors (`{type: "error", error: {type, message}}`, `529 overloaded_error`,
  *   and the `error` event inside a stream) map through `fromHttpFailure`; a
  *   stream that ends without `message_stop` fails with `StreamTruncatedError`.
@@ -95,6 +100,13 @@ export interface Options extends HttpOptions {
   readonly version?: string | undefined
   /** `max_tokens` for requests without `maxTokens` (the API requires the field). Default: 4096. */
   readonly maxTokens?: number | undefined
+  /**
+   * Whether a system message after the conversation's start is sent in its place, as a `role: "system"` message
+   * (Anthropic's mid-conversation system messages), where the API's placement rules allow it (right after a user
+   * turn, and last or before an assistant turn); elsewhere, and when off, it joins the top-level `system`.
+   * Default: on for the models that take one (`claude-opus-4-8…`), off for the others, which refuse it.
+   */
+  readonly midConversationSystem?: boolean | undefined
   /** Beta feature ids, sent comma-separated as `anthropic-beta`. Default: none. */
   readonly beta?: ReadonlyArray<string> | undefined
   /**
@@ -116,6 +128,7 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     Adapter.checkPositive("Anthropic", "maxEventSize", maxEventSize) ??
     Adapter.checkPositive("Anthropic", "maxResponseBytes", options.maxResponseBytes, true)
   if (invalid !== undefined) return invalid
+  const systemInPlace = (model: string) => options.midConversationSystem ?? Wire.takesMidConversationSystem(model)
   return {
     provider: options.provider ?? "anthropic",
     model: options.model,
@@ -129,11 +142,17 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     requestId: requestIdOf,
     ...Adapter.limitsOf(options),
     path: () => "/v1/messages",
-    body: (request, model, stream) => Wire.requestBody(request, { model, stream, maxTokens }),
+    body: (request, model, stream) =>
+      Wire.requestBody(request, { model, stream, maxTokens, systemInPlace: systemInPlace(model) }),
     failureOf: (body) => Wire.isErrorPayload(body) ? body : undefined,
     reply: (body, { request }) => Wire.reply(body, Wire.outputTool(request)),
     stream: (context) =>
       new AnthropicStreamParser({ ...context, outputTool: Wire.outputTool(context.request), maxEventSize }),
+    countTokens: {
+      path: "/v1/messages/count_tokens",
+      body: (request, model) => Wire.countBody(request, { model, maxTokens, systemInPlace: systemInPlace(model) }),
+      count: Wire.countOf
+    },
     // Anthropic has no embeddings API (it points to Voyage AI).
     embeddings: "Anthropic has no embeddings API; embed with an OpenAI-compatible, Gemini or Ollama client"
   }

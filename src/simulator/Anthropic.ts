@@ -7,7 +7,9 @@
  *   Anthropic does for OAuth). The `anthropic-version` header is not checked:
  *   a wire format sees only the body.
  * - Requests are checked by hand as the API does: `model`, `max_tokens`
- *   (required), `messages` (`user`/`assistant` only, no system role),
+ *   (required), `messages` (`user`/`assistant`, and `system` for the
+ *   models that take one, `claude-opus-4-8…`, right after a user message and
+ *   last or before an assistant message, text only),
  *   `system` (a string or text blocks), `tools` (`input_schema`),
  *   `tool_choice` (`auto`, `any`, `tool`, `none`, `disable_parallel_tool_use`),
  *   `thinking` (`enabled` with `budget_tokens` of at least 1024 and below
@@ -17,12 +19,14 @@
  *   thinking block, as the API requires.
  * - Prompt tokens: `Reply.countTokens` over the system prompt, text blocks,
  *   `tool_use` inputs (as JSON) and `tool_result` contents, plus 85 per image
- *   or document block.
+ *   or document block. `POST /v1/messages/count_tokens` answers them as
+ *   `{"input_tokens": N}` for a body checked as a Messages body's prompt.
  * - Replies: a `thinking` block (when asked for, with a deterministic
  *   signature), a `text` block, or `tool_use` blocks (`toolu_…` ids). Usage
  *   reports `input_tokens` without the cached tokens, which are in
- *   `cache_read_input_tokens`; `output_tokens` includes thinking, also given as
- *   `output_tokens_details.thinking_tokens`.
+ *   `cache_read_input_tokens`, nor the cache writes, which are in
+ *   `cache_creation_input_tokens`; `output_tokens` includes thinking, also
+ *   given as `output_tokens_details.thinking_tokens`.
  * - Streams: `message_start`, a `ping`, then per block `content_block_start`,
  *   its deltas (`thinking_delta` and one `signature_delta`, `text_delta`,
  *   `input_json_delta` starting with an empty `partial_json`), and

@@ -109,6 +109,8 @@ export interface Knobs {
   readonly toolCalls: number
   /** Prompt tokens reported as cached (clamped to the prompt). */
   readonly cachedTokens: number
+  /** Prompt tokens reported as written to the cache (clamped to the prompt's uncached rest). Default: 0. */
+  readonly cacheWriteTokens?: number | undefined
   /**
    * How the model treats the schemas it is given: `conforming` (the default)
    * follows them; `nonconforming` writes JSON that violates them; `text`
@@ -154,6 +156,8 @@ export interface Usage {
   readonly totalTokens: number
   /** Inside `promptTokens`. */
   readonly cachedTokens: number
+  /** Inside `promptTokens`, apart from `cachedTokens`: written to the cache (Anthropic reports them). */
+  readonly cacheWriteTokens: number
   /** Inside `completionTokens`. */
   readonly reasoningTokens: number
 }
@@ -415,6 +419,7 @@ export const generate = (prompt: Prompt, knobs: Knobs): Reply | SchemaRefused =>
   }
 
   const promptTokens = Math.max(1, prompt.promptTokens)
+  const cachedTokens = Math.min(Math.max(0, knobs.cachedTokens), promptTokens)
   const completionTokens = reasoning.length + content.length + toolTokens
   return {
     reasoning,
@@ -425,7 +430,8 @@ export const generate = (prompt: Prompt, knobs: Knobs): Reply | SchemaRefused =>
       promptTokens,
       completionTokens,
       totalTokens: promptTokens + completionTokens,
-      cachedTokens: Math.min(Math.max(0, knobs.cachedTokens), promptTokens),
+      cachedTokens,
+      cacheWriteTokens: Math.min(Math.max(0, knobs.cacheWriteTokens ?? 0), promptTokens - cachedTokens),
       reasoningTokens: reasoning.length
     }
   }

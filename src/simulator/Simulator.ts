@@ -99,6 +99,8 @@
  * - `x-simulator-reply-tokens: <n>`: text tokens in the reply (overrides `replyTokens`).
  * - `x-simulator-tool-calls: <n>`: parallel tool calls when the reply is a tool call.
  * - `x-simulator-cached-tokens: <n>`: prompt tokens reported as cached.
+ * - `x-simulator-cache-write-tokens: <n>`: prompt tokens reported as written to the cache (Anthropic's
+ *   `cache_creation_input_tokens`; the other wires have no such count).
  *
  * @since 0.1.0
  */

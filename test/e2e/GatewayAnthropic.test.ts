@@ -361,7 +361,8 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           messages: [
             { role: "user", content: "Hi" },
             { role: "assistant", content: "Hello" },
-            { role: "system", content: "x" } as never
+            // A role Anthropic has not (OpenAI's); `system` is taken anywhere (GatewayAnthropicAgents.test.ts).
+            { role: "developer", content: "x" } as never
           ]
         })
         expect(role).toBeInstanceOf(Anthropic.BadRequestError)

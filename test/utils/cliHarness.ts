@@ -243,6 +243,8 @@ export interface Recorder {
   readonly baseUrl: string
   /** The JSON bodies of the requests seen so far. */
   readonly bodies: Array<Record<string, unknown>>
+  /** The path of each body's request, in the same order. */
+  readonly paths: Array<string>
 }
 
 /**
@@ -253,6 +255,7 @@ export const recorder = (target: string) =>
   Effect.acquireRelease(
     Effect.callback<{ readonly recorder: Recorder; readonly server: Http.Server }>((resume) => {
       const bodies: Array<Record<string, unknown>> = []
+      const paths: Array<string> = []
       const server = Http.createServer((req, res) => {
         let text = ""
         req.setEncoding("utf8")
@@ -260,9 +263,15 @@ export const recorder = (target: string) =>
           text += chunk
         })
         req.once("end", () => {
-          if (text !== "") bodies.push(JSON.parse(text) as Record<string, unknown>)
+          if (text !== "") {
+            bodies.push(JSON.parse(text) as Record<string, unknown>)
+            paths.push(req.url ?? "")
+          }
           const headers: Record<string, string> = { "content-type": "application/json" }
-          if (req.headers.authorization !== undefined) headers["authorization"] = req.headers.authorization
+          for (const name of ["authorization", "x-api-key", "anthropic-version", "anthropic-beta"]) {
+            const value = req.headers[name]
+            if (typeof value === "string") headers[name] = value
+          }
           fetch(`${target}${req.url ?? ""}`, {
             method: req.method ?? "POST",
             headers,
@@ -280,7 +289,7 @@ export const recorder = (target: string) =>
       server.listen(0, "127.0.0.1", () => {
         const address = server.address()
         const port = typeof address === "object" && address !== null ? address.port : 0
-        resume(Effect.succeed({ recorder: { baseUrl: `http://127.0.0.1:${port}/v1`, bodies }, server }))
+        resume(Effect.succeed({ recorder: { baseUrl: `http://127.0.0.1:${port}/v1`, bodies, paths }, server }))
       })
     }),
     ({ server }) =>

@@ -27,12 +27,13 @@ const finishReasons: Readonly<Record<FinishReason, Response.FinishReason>> = {
 /** Our finish reason as `effect/ai`'s. */
 export const finishReasonOf = (reason: FinishReason): Response.FinishReason => finishReasons[reason]
 
-/** Our usage as `effect/ai`'s (cache writes are not reported by our adapters, so left out). */
+/** Our usage as `effect/ai`'s; the cache writes when the provider reported them (Anthropic). */
 export const usageOf = (usage: Usage): typeof Response.Usage.Encoded => ({
   inputTokens: {
     total: usage.promptTokens,
-    uncached: usage.promptTokens - usage.cachedPromptTokens,
-    cacheRead: usage.cachedPromptTokens
+    uncached: usage.promptTokens - usage.cachedPromptTokens - (usage.cacheWriteTokens ?? 0),
+    cacheRead: usage.cachedPromptTokens,
+    ...(usage.cacheWriteTokens === undefined ? {} : { cacheWrite: usage.cacheWriteTokens })
   },
   outputTokens: {
     total: usage.completionTokens,

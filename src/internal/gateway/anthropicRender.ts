@@ -16,6 +16,9 @@
  * `tool_use`, `content_filter` `refusal`. The engine's `stop` does not say
  * whether a stop sequence ended the reply, so `stop_sequence` is not sent.
  *
+ * Usage reports the cache reads and writes the provider reported (`cache_read_input_tokens`,
+ * `cache_creation_input_tokens`), out of `input_tokens` as Anthropic counts them.
+ *
  * Ids are Anthropic's shapes: the gateway's `msg_…` for a message, a tool
  * use's `toolu_…` (`anthropicWire.ts`'s `toolUseId`). `message_start`
  * reports the prompt's tokens, estimated when the provider has not said yet.
@@ -45,13 +48,16 @@ const stopReason = (reason: FinishReason): string => {
   }
 }
 
-// Anthropic's `input_tokens` leaves out the cached tokens, which it reports apart.
-const usageObject = (usage: Usage) => ({
-  input_tokens: usage.promptTokens - usage.cachedPromptTokens,
-  cache_creation_input_tokens: 0,
-  cache_read_input_tokens: usage.cachedPromptTokens,
-  output_tokens: usage.completionTokens
-})
+// Anthropic's `input_tokens` leaves out the tokens read from and written to the cache, which it reports apart.
+const usageObject = (usage: Usage) => {
+  const written = usage.cacheWriteTokens ?? 0
+  return {
+    input_tokens: usage.promptTokens - usage.cachedPromptTokens - written,
+    cache_creation_input_tokens: written,
+    cache_read_input_tokens: usage.cachedPromptTokens,
+    output_tokens: usage.completionTokens
+  }
+}
 
 // A tool call's arguments as `tool_use`'s `input` object; arguments that are not one are kept under `arguments`.
 const input = (call: ToolCall): unknown => {

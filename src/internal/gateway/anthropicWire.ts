@@ -9,7 +9,8 @@
  * renames its paths to the wire's.
  *
  * The mapping: `system` (a string or text blocks) becomes system messages
- * first; a user turn's `tool_result` blocks become tool messages (ahead of
+ * first, and a `system` turn among the messages (Anthropic's mid-conversation
+ * system message) a system message in its place; a user turn's `tool_result` blocks become tool messages (ahead of
  * the turn's other blocks, as Anthropic orders them), its text and image
  * blocks a user message; an assistant turn's text, `tool_use` blocks (their
  * `input` as the arguments' JSON) and thinking, whose signed blocks are kept
@@ -17,15 +18,18 @@
  * unchanged (an unsigned one, as the gateway's streams give, is kept as
  * reasoning only). A tool use id the gateway made of a provider's call id
  * (`toolUseId`) is the provider's id again (`callId`). `thinking` becomes a `reasoningEffort` (`enabled` by its
- * budget per the adapter's `thinkingBudgets`, `adaptive` medium, `disabled`
- * none), `metadata.user_id` the `user`. Not carried: `top_k`,
- * `disable_parallel_tool_use`, a tool result's `is_error`, `cache_control`.
+ * budget per the adapter's `thinkingBudgets`, `adaptive` and `between_tools` `output_config.effort` or else
+ * medium, `disabled` none), `output_config.format` a `json_schema` response format, `metadata.user_id` the
+ * `user`. A block's `cache_control` becomes its part's, system message's, tool result's or tool's `cache`
+ * breakpoint (an assistant turn's on the turn's last block). Not carried: `top_k`,
+ * `disable_parallel_tool_use`, a tool result's `is_error`, the top-level `cache_control`, `context_management`
+ * and any other field the gateway does not read (accepted and left out).
  *
  * As for the OpenAI body, the schema is its own check (`internal/schemaCheck.ts`).
  */
 import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, ReasoningEffort } from "../../ChatRequest.js"
-import type { ContentPart, Message, ToolCall, ToolDefinition } from "../../Message.js"
+import type { CacheBreakpoint, ContentPart, Message, ToolCall, ToolDefinition } from "../../Message.js"
 import { maybe, Problem, problemOf, set } from "../openAiWire/request.js"
 import { type JsonRecord, metadataOf, thinkingBudgets } from "../providers/anthropic/wire.js"
 import { checker, Refused } from "../schemaCheck.js"
@@ -34,7 +38,14 @@ export { Problem } from "../openAiWire/request.js"
 
 const JsonObject = Schema.Record(Schema.String, Schema.Unknown)
 
-const TextBlock = Schema.Struct({ type: Schema.Literal("text"), text: Schema.String })
+const CacheControl = Schema.Struct({
+  type: Schema.Literal("ephemeral"),
+  ttl: maybe(Schema.Literals(["5m", "1h"]))
+})
+
+const cacheControl = maybe(CacheControl)
+
+const TextBlock = Schema.Struct({ type: Schema.Literal("text"), text: Schema.String, cache_control: cacheControl })
 
 const ImageSource = Schema.Union([
   Schema.Struct({ type: Schema.Literal("base64"), media_type: Schema.String, data: Schema.String }),
@@ -43,13 +54,20 @@ const ImageSource = Schema.Union([
 
 const Block = Schema.Union([
   TextBlock,
-  Schema.Struct({ type: Schema.Literal("image"), source: ImageSource }),
-  Schema.Struct({ type: Schema.Literal("tool_use"), id: Schema.String, name: Schema.String, input: JsonObject }),
+  Schema.Struct({ type: Schema.Literal("image"), source: ImageSource, cache_control: cacheControl }),
+  Schema.Struct({
+    type: Schema.Literal("tool_use"),
+    id: Schema.String,
+    name: Schema.String,
+    input: JsonObject,
+    cache_control: cacheControl
+  }),
   Schema.Struct({
     type: Schema.Literal("tool_result"),
     tool_use_id: Schema.String,
     content: maybe(Schema.Union([Schema.String, Schema.Array(TextBlock)])),
-    is_error: maybe(Schema.Boolean)
+    is_error: maybe(Schema.Boolean),
+    cache_control: cacheControl
   }),
   Schema.Struct({ type: Schema.Literal("thinking"), thinking: Schema.String, signature: Schema.String }),
   Schema.Struct({ type: Schema.Literal("redacted_thinking"), data: Schema.String })
@@ -57,7 +75,7 @@ const Block = Schema.Union([
 
 // One struct with the role as a literal, so a bad role is named at `messages.N.role`.
 const WireMessage = Schema.Struct({
-  role: Schema.Literals(["user", "assistant"]),
+  role: Schema.Literals(["user", "assistant", "system"]),
   content: Schema.Union([Schema.String, Schema.Array(Block)]).annotate({ expected: "a string or an array of blocks" })
 })
 
@@ -67,7 +85,8 @@ const WireTool = Schema.Struct({
   name: Schema.String,
   description: maybe(Schema.String),
   input_schema: JsonObject,
-  strict: maybe(Schema.Boolean)
+  strict: maybe(Schema.Boolean),
+  cache_control: cacheControl
 })
 
 const WireToolChoice = Schema.Union([
@@ -77,26 +96,43 @@ const WireToolChoice = Schema.Union([
 
 const WireThinking = Schema.Union([
   Schema.Struct({ type: Schema.Literal("enabled"), budget_tokens: Schema.Number }),
-  Schema.Struct({ type: Schema.Literals(["disabled", "adaptive"]) })
+  Schema.Struct({ type: Schema.Literals(["disabled", "adaptive", "between_tools"]) })
 ])
+
+// `effort` is a string: a level this gateway does not know yet is left out, not refused.
+const WireOutputConfig = Schema.Struct({
+  effort: maybe(Schema.String),
+  format: maybe(Schema.Struct({ type: Schema.Literal("json_schema"), schema: JsonObject }))
+})
+
+// The prompt's fields, which `count_tokens` takes as `/v1/messages` does.
+const promptFields = {
+  messages: Schema.Array(WireMessage),
+  system: maybe(Schema.Union([Schema.String, Schema.Array(TextBlock)])),
+  tools: maybe(Schema.Array(WireTool)),
+  tool_choice: maybe(WireToolChoice),
+  thinking: maybe(WireThinking),
+  output_config: maybe(WireOutputConfig)
+}
 
 /** The Messages body, as far as the gateway reads it. */
 export const WireMessagesRequest = Schema.Struct({
   model: Schema.String,
   max_tokens: Schema.Number,
-  messages: Schema.Array(WireMessage),
-  system: maybe(Schema.Union([Schema.String, Schema.Array(TextBlock)])),
+  ...promptFields,
   temperature: maybe(Schema.Number),
   top_p: maybe(Schema.Number),
   stop_sequences: maybe(Schema.Array(Schema.String)),
   stream: maybe(Schema.Boolean),
-  tools: maybe(Schema.Array(WireTool)),
-  tool_choice: maybe(WireToolChoice),
-  thinking: maybe(WireThinking),
   metadata: maybe(Schema.Struct({ user_id: maybe(Schema.String) }))
 })
 
+/** The `count_tokens` body: a Messages body's prompt; the fields that shape a reply are not read. */
+export const WireCountRequest = Schema.Struct({ model: Schema.String, ...promptFields })
+
 type Body = typeof WireMessagesRequest.Type
+/** A checked body of either route: the prompt, and a Messages body's other fields when it has them. */
+type AnyBody = typeof WireCountRequest.Type & { readonly [K in Exclude<keyof Body, "model">]?: Body[K] | undefined }
 type WireBlock = typeof Block.Type
 
 /** A decoded Messages body: the request for the engine (its `model` the address), and how to answer it. */
@@ -109,6 +145,14 @@ export interface Messages {
   readonly body: Body
 }
 
+/** A decoded `count_tokens` body: the request whose prompt to count (its `model` the address). */
+export interface Count {
+  readonly _tag: "Count"
+  readonly model: string
+  readonly request: ChatRequest
+  readonly body: AnyBody
+}
+
 // A path as Anthropic writes it: `messages.2.role`.
 const dotted = (path: ReadonlyArray<PropertyKey>): string => path.map(String).join(".")
 
@@ -116,6 +160,14 @@ const dotted = (path: ReadonlyArray<PropertyKey>): string => path.map(String).jo
 const dottedText = (path: string): string => path.replace(/\[(\d+)\]/g, ".$1")
 
 const problem = (param: string, detail: string) => new Problem(param, `${param}: ${detail}`)
+
+type WireCache = typeof CacheControl.Type | null | undefined
+
+// `value` with the breakpoint of a block's `cache_control`, when it has one.
+const withCache = <A extends object>(value: A, wire: WireCache): A & { readonly cache?: CacheBreakpoint } => {
+  if (wire === null || wire === undefined) return value
+  return { ...value, cache: wire.ttl === null || wire.ttl === undefined ? {} : { ttl: wire.ttl } }
+}
 
 const image = (source: Extract<WireBlock, { type: "image" }>["source"]): ContentPart => ({
   type: "image",
@@ -143,13 +195,16 @@ const userTurn = (
     const block = content[j]!
     switch (block.type) {
       case "text":
-        parts.push({ type: "text", text: block.text })
+        parts.push(withCache({ type: "text", text: block.text }, block.cache_control))
         break
       case "image":
-        parts.push(image(block.source))
+        parts.push(withCache(image(block.source), block.cache_control))
         break
       case "tool_result":
-        into.push({ role: "tool", toolCallId: callId(block.tool_use_id), content: resultText(block.content) })
+        into.push(withCache(
+          { role: "tool", toolCallId: callId(block.tool_use_id), content: resultText(block.content) },
+          block.cache_control
+        ))
         results++
         origins?.push(`${at}.content.${j}`)
         break
@@ -164,7 +219,27 @@ const userTurn = (
   return undefined
 }
 
+// A system turn among the messages: a system message of each text block, in its place.
+const systemTurn = (
+  content: ReadonlyArray<WireBlock>,
+  at: string,
+  into: Array<Message>,
+  origins: Array<string> | undefined
+): Problem | undefined => {
+  for (let j = 0; j < content.length; j++) {
+    const block = content[j]!
+    if (block.type !== "text") {
+      return problem(`${at}.content.${j}.type`, `${block.type} blocks are not allowed in system messages`)
+    }
+    into.push(withCache({ role: "system", content: block.text }, block.cache_control))
+    origins?.push(`${at}.content.${j}`)
+  }
+  return undefined
+}
+
+// An assistant turn as one message; a `cache_control` on any of its blocks is the message's breakpoint.
 const assistantTurn = (content: ReadonlyArray<WireBlock>, at: string): Message | Problem => {
+  let cache: WireCache
   let text = ""
   let reasoning: string | undefined
   const calls: Array<ToolCall> = []
@@ -174,9 +249,11 @@ const assistantTurn = (content: ReadonlyArray<WireBlock>, at: string): Message |
     switch (block.type) {
       case "text":
         text += block.text
+        cache = block.cache_control ?? cache
         break
       case "tool_use":
         calls.push({ id: callId(block.id), name: block.name, arguments: JSON.stringify(block.input) })
+        cache = block.cache_control ?? cache
         break
       case "thinking":
         reasoning = (reasoning ?? "") + block.thinking
@@ -191,14 +268,20 @@ const assistantTurn = (content: ReadonlyArray<WireBlock>, at: string): Message |
     }
   }
   const metadata = metadataOf(thinking)
-  return {
+  return withCache({
     role: "assistant",
     content: text,
     ...(calls.length > 0 ? { toolCalls: calls } : {}),
     ...(reasoning !== undefined ? { reasoning } : {}),
     ...(metadata !== undefined ? { providerMetadata: metadata } : {})
-  }
+  }, cache)
 }
+
+// `output_config.effort` as a reasoning effort, when it names one.
+const knownEffort = (effort: string | null | undefined): ReasoningEffort | undefined =>
+  effort !== null && effort !== undefined && effort in thinkingBudgets
+    ? effort as ReasoningEffort
+    : undefined
 
 // The effort whose budget is the largest not above `budget` (the least one below them all).
 const effortOf = (budget: number): ReasoningEffort => {
@@ -214,7 +297,7 @@ const tool = (wire: typeof WireTool.Type): ToolDefinition => {
   }
   set(out, "description", wire.description)
   set(out, "strict", wire.strict)
-  return out
+  return withCache(out, wire.cache_control)
 }
 
 /**
@@ -222,7 +305,7 @@ const tool = (wire: typeof WireTool.Type): ToolDefinition => {
  * the wrong role's turn). `origins`, when given, gets the wire path of each
  * engine message, in order.
  */
-export const toRequest = (body: Body, origins?: Array<string>): ChatRequest | Problem => {
+export const toRequest = (body: AnyBody, origins?: Array<string>): ChatRequest | Problem => {
   const messages: Array<Message> = []
   const system = body.system
   if (typeof system === "string") {
@@ -230,7 +313,7 @@ export const toRequest = (body: Body, origins?: Array<string>): ChatRequest | Pr
     origins?.push("system")
   } else if (system !== null && system !== undefined) {
     for (let i = 0; i < system.length; i++) {
-      messages.push({ role: "system", content: system[i]!.text })
+      messages.push(withCache({ role: "system", content: system[i]!.text }, system[i]!.cache_control))
       origins?.push(`system.${i}`)
     }
   }
@@ -238,8 +321,11 @@ export const toRequest = (body: Body, origins?: Array<string>): ChatRequest | Pr
     const { content, role } = body.messages[i]!
     const at = `messages.${i}`
     if (typeof content === "string") {
-      messages.push(role === "user" ? { role: "user", content } : { role: "assistant", content })
+      messages.push({ role, content })
       origins?.push(`${at}.content`)
+    } else if (role === "system") {
+      const refused = systemTurn(content, at, messages, origins)
+      if (refused !== undefined) return refused
     } else if (role === "user") {
       const refused = userTurn(content, at, messages, origins)
       if (refused !== undefined) return refused
@@ -250,7 +336,8 @@ export const toRequest = (body: Body, origins?: Array<string>): ChatRequest | Pr
       origins?.push(`${at}.content`)
     }
   }
-  const request: { -readonly [K in keyof ChatRequest]: ChatRequest[K] } = { messages, maxTokens: body.max_tokens }
+  const request: { -readonly [K in keyof ChatRequest]: ChatRequest[K] } = { messages }
+  set(request, "maxTokens", body.max_tokens)
   set(request, "temperature", body.temperature)
   set(request, "topP", body.top_p)
   set(request, "stop", body.stop_sequences)
@@ -267,9 +354,13 @@ export const toRequest = (body: Body, origins?: Array<string>): ChatRequest | Pr
   if (thinking !== null && thinking !== undefined) {
     request.reasoningEffort = thinking.type === "enabled"
       ? effortOf(thinking.budget_tokens)
-      : thinking.type === "adaptive"
-      ? "medium"
-      : "none"
+      : thinking.type === "disabled"
+      ? "none"
+      : knownEffort(body.output_config?.effort) ?? "medium"
+  }
+  const format = body.output_config?.format
+  if (format !== null && format !== undefined) {
+    request.responseFormat = { type: "json_schema", name: "output", schema: format.schema }
   }
   set(request, "user", body.metadata?.user_id)
   return request
@@ -288,23 +379,41 @@ export const toolUseId = (callId: string): string => callId.startsWith("toolu_")
 export const callId = (toolUseId: string): string =>
   toolUseId.startsWith(madeToolUse) ? toolUseId.slice(madeToolUse.length) : toolUseId
 
-const checkWire = checker(WireMessagesRequest, { errors: "first" })
+const checkMessages = checker(WireMessagesRequest, { errors: "first" })
+const checkCount = checker(WireCountRequest, { errors: "first" })
 
 const notJson = new Problem(undefined, "The request body is not valid JSON: it must be a JSON object.")
 
-/** A Messages body (its text) as the engine's request, or what is wrong with it. */
-export const messages = (text: string): Messages | Problem => {
+// A body's text checked by `check`, then as the engine's request; or what is wrong with it.
+const decodeWith = <B extends AnyBody>(
+  text: string,
+  check: (input: unknown) => B | Refused
+): { readonly body: B; readonly request: ChatRequest } | Problem => {
   let json: unknown
   try {
     json = JSON.parse(text)
   } catch {
     return notJson
   }
-  const body = checkWire(json)
+  const body = check(json)
   if (body instanceof Refused) return problemOf(body, dotted)
   const request = toRequest(body)
-  if (request instanceof Problem) return request
+  return request instanceof Problem ? request : { body, request }
+}
+
+/** A Messages body (its text) as the engine's request, or what is wrong with it. */
+export const messages = (text: string): Messages | Problem => {
+  const decoded = decodeWith(text, checkMessages)
+  if (decoded instanceof Problem) return decoded
+  const { body, request } = decoded
   return { _tag: "Messages", model: body.model, request, stream: body.stream === true, body }
+}
+
+/** A `count_tokens` body (its text) as the request whose prompt to count, or what is wrong with it. */
+export const countTokens = (text: string): Count | Problem => {
+  const decoded = decodeWith(text, checkCount)
+  if (decoded instanceof Problem) return decoded
+  return { _tag: "Count", model: decoded.body.model, request: decoded.request, body: decoded.body }
 }
 
 // The request's fields as the wire names them, where the engine's differ.
@@ -314,6 +423,7 @@ const renamed: Readonly<Record<string, string>> = {
   stop: "stop_sequences",
   toolChoice: "tool_choice",
   reasoningEffort: "thinking",
+  responseFormat: "output_config.format",
   user: "metadata.user_id"
 }
 
@@ -323,7 +433,7 @@ const renamed: Readonly<Record<string, string>> = {
  * `tools.0.input_schema`, `max_tokens`). The engine's message `i` is placed
  * back in the wire's turn (or `system`) it came from.
  */
-export const anthropicPath = (path: string, body: Body): string => {
+export const anthropicPath = (path: string, body: AnyBody): string => {
   const message = /^messages\[(\d+)\](.*)$/.exec(path)
   if (message !== null) {
     const origins: Array<string> = []
@@ -331,7 +441,7 @@ export const anthropicPath = (path: string, body: Body): string => {
     return origins[Number(message[1])] ?? "messages"
   }
   return dottedText(
-    path.replace(/^(topP|maxTokens|stop|toolChoice|reasoningEffort|user)\b/, (name) => renamed[name]!)
+    path.replace(/^(topP|maxTokens|stop|toolChoice|reasoningEffort|responseFormat|user)\b/, (name) => renamed[name]!)
       .replace(/^tools\[(\d+)\]\.parameters/, "tools[$1].input_schema")
   )
 }

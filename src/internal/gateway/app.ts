@@ -93,6 +93,7 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
     HttpRouter.route("DELETE", "/v1/responses/:id", responses.remove),
     HttpRouter.route("POST", "/v1/embeddings", openAi.embeddings),
     HttpRouter.route("POST", "/v1/messages", AnthropicRoute.messages(serving)),
+    HttpRouter.route("POST", "/v1/messages/count_tokens", AnthropicRoute.countTokens(serving)),
     HttpRouter.route("GET", "/v1/models/*", openAi.models),
     ...BalancedCallRoutes.routes(serving),
     HttpRouter.route("GET", "/health", plain(Effect.succeed(json(200, `{"status":"ok"}`)))),

@@ -39,7 +39,7 @@ export const openAi = (now: () => number, maxTokens: Wire.MaxTokensField): SseAn
 })
 
 /** Anthropic's failures at the time `now` reads, the engine's paths placed back in `body`. */
-export const anthropic = (now: () => number, body: AnthropicWire.Messages["body"]): SseAnswer.Failures => ({
+export const anthropic = (now: () => number, body: AnthropicWire.Count["body"]): SseAnswer.Failures => ({
   answer: (error) => AnthropicErrors.fromLlmError(error, now(), (path) => AnthropicWire.anthropicPath(path, body)),
   restarted: anthropicRestarted,
   shutdown: anthropicShutdown

@@ -280,11 +280,14 @@ export const reconcile = (held: Held, usage: Pick<Usage, "totalTokens"> | undefi
   held.budget === undefined || isMissing(usage) ? Effect.void : held.budget.reconcile(usage!.totalTokens)
 
 /**
- * One attempt of a call answered whole (a chat, an embedding batch): a
+ * One attempt of a call answered whole (a chat, an embedding batch, a token count: no usage to settle): a
  * permit and a key held for the call, its outcome reported with the key.
  * Held uninterruptibly; the provider call runs as the caller does.
  */
-export const attemptCall = <R extends Attempted, A extends { readonly usage: Pick<Usage, "totalTokens"> }>(
+export const attemptCall = <
+  R extends Attempted,
+  A extends { readonly usage?: Pick<Usage, "totalTokens"> | undefined }
+>(
   env: Env,
   request: R,
   due: Due,

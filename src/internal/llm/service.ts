@@ -7,6 +7,7 @@ import type { Options, Service } from "../../Llm.js"
 import { ProviderClient } from "../../ProviderClient.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import { chat } from "./chat.js"
+import { countTokens } from "./countTokens.js"
 import { embed } from "./embed.js"
 import * as Env from "./env.js"
 import { chatStream } from "./stream.js"
@@ -19,7 +20,8 @@ export const make = (
     const service: Service = {
       chat: (request) => chat(env, request),
       chatStream: (request) => chatStream(env, request),
-      embed: (request) => embed(env, request)
+      embed: (request) => embed(env, request),
+      countTokens: (request) => countTokens(env, request)
     }
     return service
   })

@@ -79,6 +79,15 @@ export interface StreamContext {
 /** A provider's embeddings wire: `embeddingBatches`' options less the provider and model. */
 export type Embeddings = Batches.WireBody & Omit<Batches.WireCommon, "provider" | "model">
 
+/** A provider's endpoint that counts a prompt's tokens without generating (Anthropic's `count_tokens`). */
+export interface TokenCounting {
+  readonly path: string
+  /** The JSON body; throws `RequestError` for a request the format cannot express, as `Definition.body` does. */
+  readonly body: (request: ChatRequest, model: string) => unknown
+  /** The count a reply holds; throws `ShapeError` when the body is not one. */
+  readonly count: (body: JsonRecord) => number
+}
+
 /** A provider: its HTTP options and its wire table. */
 export interface Definition extends ProviderHttp.Options {
   /** The model of requests that name none; such a request fails with `InvalidRequestError` without one. */
@@ -101,6 +110,8 @@ export interface Definition extends ProviderHttp.Options {
    * detail of the `InvalidRequestError` every `embed` fails with, before any HTTP.
    */
   readonly embeddings: Embeddings | string
+  /** The provider's token counting endpoint; without one, `ProviderClient.countTokens` is absent. */
+  readonly countTokens?: TokenCounting | undefined
 }
 
 /**
@@ -172,12 +183,18 @@ const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Servi
     ? (response: HttpClientResponse.HttpClientResponse) => response.headers
     : (response: HttpClientResponse.HttpClientResponse) => idHeaders(requestIdOf(response))
 
-  const prepare = (request: ChatRequest, credentials: Credentials, stream: boolean): ProviderHttp.Call | LlmError => {
+  // The call of `request` to `path` with `bodyOf`'s body, or why it cannot be made.
+  const prepareWith = (
+    request: ChatRequest,
+    credentials: Credentials,
+    path: (model: string) => string,
+    bodyOf: (model: string) => unknown
+  ): ProviderHttp.Call | LlmError => {
     const model = request.model ?? definition.model
     if (model === undefined || model === "") return noModel(provider)
     let body: unknown
     try {
-      body = definition.body(request, model, stream)
+      body = bodyOf(model)
     } catch (error) {
       if (!(error instanceof RequestError)) throw error
       return new InvalidRequestError({
@@ -188,13 +205,21 @@ const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Servi
       })
     }
     return transport.prepare({
-      path: definition.path(model, stream),
+      path: path(model),
       body,
       model,
       credentials,
       timeout: request.timeout
     })
   }
+
+  const prepare = (request: ChatRequest, credentials: Credentials, stream: boolean): ProviderHttp.Call | LlmError =>
+    prepareWith(
+      request,
+      credentials,
+      (model) => definition.path(model, stream),
+      (model) => definition.body(request, model, stream)
+    )
 
   const toResponse = (
     call: ProviderHttp.Call,
@@ -285,6 +310,29 @@ const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Servi
     })
   }
 
+  const countWith = (counting: TokenCounting) => (request: ChatRequest, credentials: Credentials) =>
+    Effect.suspend((): Effect.Effect<number, LlmError> => {
+      const call = prepareWith(request, credentials, () => counting.path, (model) => counting.body(request, model))
+      if (!("request" in call)) return Effect.fail(call)
+      return Effect.flatMap(transport.json(call), ({ body, response, text }) => {
+        const failure = definition.failureOf(body)
+        if (failure !== undefined) {
+          return Effect.clockWith((clock) =>
+            Effect.fail(transport.errorOf(call, failure, clock.currentTimeMillisUnsafe(), failureHeaders(response)))
+          )
+        }
+        try {
+          return Effect.succeed(counting.count(body))
+        } catch (error) {
+          if (!(error instanceof ShapeError)) throw error
+          const detail = `the response has the wrong shape: ${error.reason}`
+          return Effect.fail(transport.decodeError(call, detail, text, requestIdOf(response)))
+        }
+      })
+    })
+  const counting = definition.countTokens
+  const countTokens = counting === undefined ? undefined : countWith(counting)
+
   const embeddings = definition.embeddings
   const embed = typeof embeddings === "string"
     ? (request: EmbeddingRequest) =>
@@ -307,6 +355,9 @@ const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Servi
       streamFromSource(Masking.source(openSource(request, credentials), credentials)),
     embed: (request, credentials) => Masking.effect(embed(request, credentials), credentials),
     maxEmbeddingInputs: typeof embeddings === "string" ? Number.MAX_SAFE_INTEGER : embeddings.maxInputs,
-    embeddingInput: typeof embeddings === "string" ? "none" : embeddings.tokens ? "tokens" : "text"
+    embeddingInput: typeof embeddings === "string" ? "none" : embeddings.tokens ? "tokens" : "text",
+    ...(countTokens === undefined
+      ? {}
+      : { countTokens: (request, credentials) => Masking.effect(countTokens(request, credentials), credentials) })
   })
 }

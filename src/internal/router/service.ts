@@ -29,6 +29,12 @@ const chatSender: Sender<ChatResponse> = {
   done: Telemetry.annotateResponse
 }
 
+// A count goes where a chat of the same request would, retried elsewhere and fallen back by the same rules.
+const countSender: Sender<Llm.TokenCount> = {
+  send: (state, routed) => state.llm.countTokens(routed),
+  held: false
+}
+
 // `core` over the deployments `keep` keeps, every address still known (a fallback to one with none left goes on
 // from there, as to one whose deployments are all cooling down).
 const narrowed = (core: Core, keep: (state: Deployments.State) => boolean): Core => {
@@ -92,7 +98,10 @@ const makeService = (
     return run(embedding, asChat, sender, "embeddings")
   }
 
-  return { chat, chatStream: chatStream(core), embed, status: Status.make(options, states) }
+  const countTokens = (request: ChatRequest): Effect.Effect<Llm.TokenCount, LlmError> =>
+    run(core, request, countSender, "count_tokens")
+
+  return { chat, chatStream: chatStream(core), embed, countTokens, status: Status.make(options, states) }
 }
 
 /** `Router.make`: invalid options fail with `OptionsError`. */

@@ -246,11 +246,14 @@ export const makeEngine = (config: Config, startedAt: number) => {
     if (isApiError(toolCalls)) return errorPlan(format, toolCalls, out)
     const cachedTokens = intHeader(headers, "x-simulator-cached-tokens", 0, Number.MAX_SAFE_INTEGER)
     if (isApiError(cachedTokens)) return errorPlan(format, cachedTokens, out)
+    const cacheWriteTokens = intHeader(headers, "x-simulator-cache-write-tokens", 0, Number.MAX_SAFE_INTEGER)
+    if (isApiError(cacheWriteTokens)) return errorPlan(format, cacheWriteTokens, out)
     const reply = Reply.generate(prompt, {
       replyTokens: replyTokens ?? config.replyTokens,
       reasoningTokens: config.reasoningTokens,
       toolCalls: toolCalls ?? 1,
       cachedTokens: cachedTokens ?? 0,
+      cacheWriteTokens: cacheWriteTokens ?? 0,
       output
     })
     if ("_tag" in reply) return errorPlan(format, { _tag: "InvalidRequest", message: reply.message }, out)
@@ -315,6 +318,28 @@ export const makeEngine = (config: Config, startedAt: number) => {
     )
   }
 
+  /**
+   * A prompt's token count (Anthropic's `count_tokens`): the same gate, faults
+   * and model check as a generation, and the prompt tokens a reply would report.
+   */
+  const countTokens = <X>(
+    format: WireFormat<X>,
+    decode: (body: unknown) => Decoded<X> | ApiError,
+    input: RouteInput
+  ): Plan => {
+    const opened = open(format, decode, promptModel, input)
+    if (!("decoded" in opened)) return opened
+    const { decoded, fault, id, out } = opened
+    const meta: ReplyMeta = { id: `${format.idPrefix}sim${id}`, created: 0, model: decoded.prompt.model }
+    return bodyPlan(
+      out,
+      JSON.stringify({ input_tokens: decoded.prompt.promptTokens }),
+      config.ttftMs,
+      fault,
+      (shape) => format.renderBodyError(shape, meta)
+    )
+  }
+
   const models = <X>(
     format: WireFormat<X>,
     headers: Http.IncomingHttpHeaders,
@@ -344,7 +369,7 @@ export const makeEngine = (config: Config, startedAt: number) => {
       message: "The request body could not be read, or is larger than 32 MiB."
     }, requestIdHeaders(format, nextId++))
 
-  return { generate, embed, models, notFound, injected: chaos.injected }
+  return { generate, embed, countTokens, models, notFound, injected: chaos.injected }
 }
 
 export type Engine = ReturnType<typeof makeEngine>

@@ -11,6 +11,7 @@ import * as Ollama from "../../simulator/Ollama.js"
 import * as OpenAiChat from "../../simulator/OpenAiChat.js"
 import * as OpenAiResponses from "../../simulator/OpenAiResponses.js"
 import type { EmbeddingFormat } from "../../simulator/WireFormat.js"
+import { decodeCount } from "./anthropic/request.js"
 import type { Engine } from "./engine.js"
 import type { Plan } from "./plan.js"
 
@@ -72,6 +73,11 @@ export const routes: ReadonlyArray<Route> = [
     method: "POST",
     path: "/v1/messages",
     plan: (engine, input) => engine.generate(Anthropic.format, input)
+  },
+  {
+    method: "POST",
+    path: "/v1/messages/count_tokens",
+    plan: (engine, input) => engine.countTokens(Anthropic.format, decodeCount, input)
   },
   embeddingRoute("/v1/embeddings", OpenAiChat.embeddingFormat),
   embeddingRoute("/api/embed", Ollama.embeddingFormat),

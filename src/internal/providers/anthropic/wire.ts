@@ -7,6 +7,7 @@ import type { Input as ChatRequest, ReasoningEffort, ToolChoice } from "../../..
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type {
   AssistantMessage,
+  CacheBreakpoint,
   ContentPart,
   Message,
   ProviderMetadata,
@@ -43,12 +44,23 @@ const minThinkingBudget = 1024
 
 const dataUrl = /^data:([^;,]+);base64,(.*)$/s
 
+/** A cache breakpoint as the block's `cache_control` (Anthropic's prompt caching reference). */
+export const cacheControl = (cache: CacheBreakpoint): JsonRecord =>
+  cache.ttl === undefined ? { type: "ephemeral" } : { type: "ephemeral", ttl: cache.ttl }
+
+// `block` with the `cache_control` of `cache`, when there is one.
+const cached = (block: JsonRecord, cache: CacheBreakpoint | undefined): JsonRecord =>
+  cache === undefined ? block : { ...block, cache_control: cacheControl(cache) }
+
 const contentPart = (part: ContentPart): JsonRecord => {
-  if (part.type === "text") return { type: "text", text: part.text }
+  if (part.type === "text") return cached({ type: "text", text: part.text }, part.cache)
   const inline = dataUrl.exec(part.url)
-  return inline === null
-    ? { type: "image", source: { type: "url", url: part.url } }
-    : { type: "image", source: { type: "base64", media_type: inline[1], data: inline[2] } }
+  return cached(
+    inline === null
+      ? { type: "image", source: { type: "url", url: part.url } }
+      : { type: "image", source: { type: "base64", media_type: inline[1], data: inline[2] } },
+    part.cache
+  )
 }
 
 /** The signed thinking blocks a reply left in its `providerMetadata`, to send back unchanged. */
@@ -64,7 +76,9 @@ export const thinkingBlocksOf = (metadata: ProviderMetadata | undefined): Readon
 const assistantContent = (message: AssistantMessage, at: number): string | Array<JsonRecord> => {
   const thinking = thinkingBlocksOf(message.providerMetadata)
   const calls = message.toolCalls ?? []
-  if (thinking.length === 0 && calls.length === 0) return message.content
+  if (thinking.length === 0 && calls.length === 0 && (message.cache === undefined || message.content === "")) {
+    return message.content
+  }
   // Thinking first, then text, then tool_use: the order the API produced and expects back.
   const blocks: Array<JsonRecord> = [...thinking]
   if (message.content !== "") blocks.push({ type: "text", text: message.content })
@@ -76,32 +90,76 @@ const assistantContent = (message: AssistantMessage, at: number): string | Array
       input: argumentsObject(call, "Anthropic", `messages[${at}].toolCalls`)
     })
   }
+  const last = blocks.length - 1
+  if (message.cache !== undefined && last >= 0) blocks[last] = cached(blocks[last]!, message.cache)
   return blocks
 }
 
-interface Turn {
-  readonly role: "user" | "assistant"
-  content: string | Array<JsonRecord>
-  /** A user turn opened by tool results, which a following user message joins. */
-  readonly results: boolean
+/** A system message's text and its cache breakpoint. */
+interface SystemText {
+  readonly text: string
+  readonly cache: CacheBreakpoint | undefined
 }
 
+type Turn =
+  | {
+    readonly role: "user" | "assistant"
+    content: string | Array<JsonRecord>
+    /** A user turn opened by tool results, which a following user message joins. */
+    readonly results: boolean
+  }
+  | { readonly role: "system"; readonly texts: Array<SystemText>; readonly results: false }
+
 /**
- * Messages with the system prompt hoisted out. Tool results become
+ * The model ids that take a `system` message among the messages (Anthropic's mid-conversation system messages
+ * reference names Claude Opus 4.8 only; another model refuses one with a 400).
+ */
+export const takesMidConversationSystem = (model: string): boolean => model.startsWith("claude-opus-4-8")
+
+/** The system texts as the top-level `system` or a system turn's content: a string when one text without a cache. */
+const systemContent = (texts: ReadonlyArray<SystemText>): string | Array<JsonRecord> =>
+  texts.length === 1 && texts[0]!.cache === undefined
+    ? texts[0]!.text
+    : texts.map(({ cache, text }) => cached({ type: "text", text }, cache))
+
+/**
+ * A system turn where the API's placement rules allow one (right after a user turn, and last or before an
+ * assistant turn; consecutive ones are merged already); the others' texts join the top-level `system`.
+ */
+const placed = (system: Array<SystemText>, turns: ReadonlyArray<Turn>): Array<Turn> =>
+  turns.filter((turn, k) => {
+    if (turn.role !== "system") return true
+    const next = turns[k + 1]
+    if (turns[k - 1]?.role === "user" && (next === undefined || next.role === "assistant")) return true
+    system.push(...turn.texts)
+    return false
+  })
+
+/**
+ * Messages with the system prompt hoisted out: the leading system messages form the top-level `system`, as do
+ * later ones unless `inPlace` (a model that takes them, `takesMidConversationSystem`) and their place is one the
+ * API takes a `system` message in. Tool results become
  * `tool_result` blocks of one user turn (consecutive results merged, as every
  * `tool_use` of a turn must be answered in the very next message), and a user
  * message right after them joins that turn behind them.
  */
-const messagesOf = (messages: ReadonlyArray<Message>): { system: Array<string>; turns: Array<Turn> } => {
-  const system: Array<string> = []
+const messagesOf = (
+  messages: ReadonlyArray<Message>,
+  inPlace: boolean
+): { system: Array<SystemText>; turns: Array<Turn> } => {
+  const system: Array<SystemText> = []
   const turns: Array<Turn> = []
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i]!
     const last = turns[turns.length - 1]
     switch (message.role) {
-      case "system":
-        system.push(message.content)
+      case "system": {
+        const text = { text: message.content, cache: message.cache }
+        if (!inPlace || last === undefined) system.push(text)
+        else if (last.role === "system") last.texts.push(text)
+        else turns.push({ role: "system", texts: [text], results: false })
         break
+      }
       case "user": {
         if (last !== undefined && last.results && Array.isArray(last.content)) {
           if (typeof message.content === "string") {
@@ -122,13 +180,19 @@ const messagesOf = (messages: ReadonlyArray<Message>): { system: Array<string>; 
         turns.push({ role: "assistant", content: assistantContent(message, i), results: false })
         break
       case "tool": {
-        const block = { type: "tool_result", tool_use_id: message.toolCallId, content: message.content }
-        if (last !== undefined && last.results && Array.isArray(last.content)) last.content.push(block)
-        else turns.push({ role: "user", content: [block], results: true })
+        const block = cached(
+          { type: "tool_result", tool_use_id: message.toolCallId, content: message.content },
+          message.cache
+        )
+        if (last !== undefined && last.results && Array.isArray(last.content)) {
+          last.content.push(block)
+        } else {
+          turns.push({ role: "user", content: [block], results: true })
+        }
       }
     }
   }
-  return { system, turns }
+  return { system, turns: inPlace ? placed(system, turns) : turns }
 }
 
 const tool = (tool: ToolDefinition): JsonRecord => {
@@ -136,6 +200,7 @@ const tool = (tool: ToolDefinition): JsonRecord => {
   if (tool.description !== undefined) out["description"] = tool.description
   out["input_schema"] = tool.parameters
   if (tool.strict !== undefined) out["strict"] = tool.strict
+  if (tool.cache !== undefined) out["cache_control"] = cacheControl(tool.cache)
   return out
 }
 
@@ -159,6 +224,8 @@ export interface BodyOptions {
   readonly stream: boolean
   /** `max_tokens` when the request sets none (the API requires it). */
   readonly maxTokens: number
+  /** Whether a system message that is not first may be sent in its place (`takesMidConversationSystem`). */
+  readonly systemInPlace: boolean
 }
 
 /**
@@ -178,18 +245,26 @@ export interface BodyOptions {
  *   a forced tool with thinking on): both throw `RequestError`. `json_object`
  *   has no equivalent and is not sent (ask for JSON in the prompt).
  * - `user` becomes `metadata.user_id`; `seed` has no equivalent and is not sent.
+ * - A system message after the first other message is sent in its place (`role: "system"`, Anthropic's
+ *   mid-conversation system message) when `systemInPlace` and the API's placement rules allow it there;
+ *   otherwise it joins the top-level `system`, after the leading ones.
+ * - A `cache` breakpoint becomes `cache_control` on its block: a system message's text block (the system is then
+ *   sent as blocks), a part, a tool result, a tool definition, or an assistant message's last block.
  */
 export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRecord => {
-  const { system, turns } = messagesOf(request.messages)
+  const { system, turns } = messagesOf(request.messages, options.systemInPlace)
   const effort = request.reasoningEffort
   const budget = effort === undefined || effort === "none" ? undefined : thinkingBudgets[effort]
   const body: JsonRecord = {
     model: options.model,
     max_tokens: request.maxTokens ?? (budget === undefined ? options.maxTokens : budget + options.maxTokens)
   }
-  if (system.length === 1) body["system"] = system[0]
-  else if (system.length > 1) body["system"] = system.map((text) => ({ type: "text", text }))
-  body["messages"] = turns.map((turn) => ({ role: turn.role, content: turn.content }))
+  if (system.length > 0) body["system"] = systemContent(system)
+  body["messages"] = turns.map((turn) =>
+    turn.role === "system"
+      ? { role: "system", content: systemContent(turn.texts) }
+      : { role: turn.role, content: turn.content }
+  )
   if (budget !== undefined) {
     const cap = request.maxTokens === undefined
       ? budget
@@ -230,6 +305,30 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
   if (options.stream) body["stream"] = true
   if (request.providerOptions !== undefined) Object.assign(body, request.providerOptions)
   return body
+}
+
+// The fields of a Messages body that `count_tokens` takes too; it refuses the others (`max_tokens`, `stream`...).
+const countedFields = ["model", "messages", "system", "tools", "tool_choice", "thinking"] as const
+
+/**
+ * The JSON body of `POST /v1/messages/count_tokens` (Anthropic's token counting
+ * reference): the Messages body's prompt, as `requestBody` writes it, without
+ * the fields that only shape the reply.
+ */
+export const countBody = (request: ChatRequest, options: Omit<BodyOptions, "stream">): JsonRecord => {
+  const whole = requestBody(request, { ...options, stream: false })
+  const body: JsonRecord = {}
+  for (const field of countedFields) if (whole[field] !== undefined) body[field] = whole[field]
+  return body
+}
+
+/** The `input_tokens` of a `count_tokens` reply; throws `ShapeError` when it has none. */
+export const countOf = (body: JsonRecord): number => {
+  const count = body["input_tokens"]
+  if (typeof count !== "number" || !Number.isInteger(count) || count < 0) {
+    throw new ShapeError("input_tokens is not a count")
+  }
+  return count
 }
 
 // ---------------------------------------------------------------------------
@@ -287,11 +386,13 @@ export const readUsage = (value: unknown, into: WireUsage): void => {
 
 /**
  * The domain's usage: `input_tokens` leaves out cached tokens, so the prompt is
- * input + cache writes + cache reads, of which the reads are `cachedPromptTokens`.
+ * input + cache writes + cache reads, of which the reads are `cachedPromptTokens`
+ * and the writes `cacheWriteTokens`.
  */
 export const usageOf = (wire: WireUsage): Usage => {
   const promptTokens = (wire.input ?? 0) + (wire.cacheCreation ?? 0) + (wire.cacheRead ?? 0)
-  return reportedUsage(promptTokens, wire.output ?? 0, undefined, wire.cacheRead ?? 0, wire.thinking ?? 0)
+  const usage = reportedUsage(promptTokens, wire.output ?? 0, undefined, wire.cacheRead ?? 0, wire.thinking ?? 0)
+  return wire.cacheCreation === undefined ? usage : { ...usage, cacheWriteTokens: wire.cacheCreation }
 }
 
 /** `{anthropic: {thinking: blocks}}`, or undefined when there are none. */

@@ -22,9 +22,13 @@ const stopReason = (reason: Reply.FinishReason): string =>
 
 const toolId = (id: string): string => `toolu_${id.startsWith("call_") ? id.slice(5) : id}`
 
+// The prompt's counts as Anthropic splits them: `input_tokens` leaves out the cache reads and writes.
+const promptUsageJson = (usage: Reply.Usage): string =>
+  `"input_tokens":${usage.promptTokens - usage.cachedTokens - usage.cacheWriteTokens},` +
+  `"cache_creation_input_tokens":${usage.cacheWriteTokens},"cache_read_input_tokens":${usage.cachedTokens}`
+
 const usageJson = (usage: Reply.Usage): string =>
-  `{"input_tokens":${usage.promptTokens - usage.cachedTokens},"cache_creation_input_tokens":0,` +
-  `"cache_read_input_tokens":${usage.cachedTokens},"output_tokens":${usage.completionTokens},` +
+  `{${promptUsageJson(usage)},"output_tokens":${usage.completionTokens},` +
   (usage.reasoningTokens > 0 ? `"output_tokens_details":{"thinking_tokens":${usage.reasoningTokens}},` : "") +
   `"service_tier":"standard"}`
 
@@ -54,10 +58,9 @@ export const renderStream = (reply: Reply.Reply, meta: ReplyMeta): RenderedStrea
       "message_start",
       `{"type":"message_start","message":{"id":"${meta.id}","type":"message","role":"assistant","model":${
         JSON.stringify(meta.model)
-      },"content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":${
-        usage.promptTokens - usage.cachedTokens
-      },"cache_creation_input_tokens":0,"cache_read_input_tokens":${usage.cachedTokens},"output_tokens":1,` +
-        `"service_tier":"standard"}}}`
+      },"content":[],"stop_reason":null,"stop_sequence":null,"usage":{${
+        promptUsageJson(usage)
+      },"output_tokens":1,"service_tier":"standard"}}}`
     ),
     event("ping", `{"type":"ping"}`)
   ]

@@ -7,6 +7,7 @@
 import type { Extra } from "../../../simulator/Anthropic.js"
 import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
+import { takesMidConversationSystem } from "../../providers/anthropic/wire.js"
 import { decoded } from "../decoded.js"
 import { bareTypeName, invalid, isRecord } from "../requestChecks.js"
 import { signatureOf } from "./render.js"
@@ -180,6 +181,40 @@ const decodeSystem = (system: unknown): number | ApiError => {
   return chars
 }
 
+const roleAt = (messages: ReadonlyArray<unknown>, i: number): unknown => {
+  const message = messages[i]
+  return isRecord(message) ? message.role : undefined
+}
+
+/**
+ * The characters of the system message at `messages[i]`, or why the API refuses it there (its mid-conversation
+ * system messages reference): it must follow a user message (so it is never first, nor next to another system
+ * message), be last or be followed by an assistant message, and hold text only.
+ */
+const systemMessage = (messages: ReadonlyArray<unknown>, i: number): number | ApiError => {
+  const path = `messages.${i}`
+  if (roleAt(messages, i - 1) !== "user") {
+    return invalid(`${path}: a system message must immediately follow a user message`, path)
+  }
+  if (i < messages.length - 1 && roleAt(messages, i + 1) !== "assistant") {
+    return invalid(`${path}: a system message must be the last message or be followed by an assistant message`, path)
+  }
+  const content = (messages[i] as { readonly content?: unknown }).content
+  if (typeof content === "string") return content.length
+  if (!Array.isArray(content)) {
+    return invalid(`${path}.content: Input should be a valid string or list`, `${path}.content`)
+  }
+  let chars = 0
+  for (let j = 0; j < content.length; j++) {
+    const block: unknown = content[j]
+    if (!isRecord(block) || block.type !== "text" || typeof block.text !== "string") {
+      return invalid(`${path}.content.${j}: system messages take text blocks only`, `${path}.content.${j}`)
+    }
+    chars += block.text.length
+  }
+  return chars
+}
+
 export const decode = (body: unknown): Decoded<Extra> | ApiError => {
   if (!isRecord(body)) return invalid(`The request body must be a JSON object, got ${bareTypeName(body)}`)
   const model = body.model
@@ -235,6 +270,12 @@ export const decode = (body: unknown): Decoded<Extra> | ApiError => {
     const path = `messages.${i}`
     if (!isRecord(message)) return invalid(`${path}: Input should be an object`, path)
     const role = message.role
+    if (role === "system" && takesMidConversationSystem(model)) {
+      const systemChars = systemMessage(messages, i)
+      if (typeof systemChars !== "number") return systemChars
+      chars += systemChars
+      continue
+    }
     if (role !== "user" && role !== "assistant") {
       return invalid(
         `${path}.role: Input should be 'user' or 'assistant'${
@@ -330,3 +371,11 @@ export const decode = (body: unknown): Decoded<Extra> | ApiError => {
     undefined
   )
 }
+
+/**
+ * A `count_tokens` body (Anthropic's token counting reference): a Messages body
+ * without `max_tokens` or `stream`, checked as one; what would bound the reply
+ * is not read.
+ */
+export const decodeCount = (body: unknown): Decoded<Extra> | ApiError =>
+  decode(isRecord(body) ? { ...body, max_tokens: Number.MAX_SAFE_INTEGER, stream: false } : body)

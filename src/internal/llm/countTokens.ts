@@ -1,0 +1,45 @@
+/**
+ * `Llm.countTokens`: the provider's count, attempted as a chat call is
+ * (permit, key, outcome, retry, deadline) but taking no model tokens from a
+ * budget, where the provider has a counting endpoint; else the local estimate.
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import type { Input as ChatRequest } from "../../ChatRequest.js"
+import type { TokenCount } from "../../Llm.js"
+import type { LlmError } from "../../LlmError.js"
+import type { Credentials } from "../../ProviderClient.js"
+import { RouterCall } from "../routerCall.js"
+import * as Telemetry from "../telemetry.js"
+import { estimatedPromptTokens } from "../tokens/promptSize.js"
+import { attemptCall } from "./attempt.js"
+import { dueOf } from "./due.js"
+import { type Env, withModel } from "./env.js"
+import { retrying } from "./retry.js"
+import { invalidChat } from "./validateRequest.js"
+
+// Counting generates nothing: no model tokens are taken from a tokens-per-minute budget.
+const noModelTokens = () => 0
+
+export const countTokens = (env: Env, input: ChatRequest): Effect.Effect<TokenCount, LlmError> => {
+  const invalid = invalidChat(input, env.client.provider, env.model)
+  if (invalid !== undefined) return Effect.fail(invalid)
+  const request = withModel(env, input)
+  const count = env.client.countTokens
+  if (count === undefined) return Effect.succeed({ inputTokens: estimatedPromptTokens(request), estimated: true })
+  // A count reports no usage: the attempt has nothing to settle.
+  const counted = (bound: ChatRequest, credentials: Credentials) =>
+    Effect.map(count(bound, credentials), (inputTokens) => ({ inputTokens, usage: undefined }))
+  return Effect.withFiber((fiber) => {
+    const call = fiber.getRef(RouterCall)
+    const due = dueOf(env, call.deadline, fiber.getRef(Clock.Clock))
+    const answer = Effect.map(
+      retrying(env, request, due, attemptCall(env, request, due, noModelTokens, counted), call.oneAttempt),
+      ({ inputTokens }): TokenCount => ({ inputTokens, estimated: false })
+    )
+    return Telemetry.llmCall(
+      { operation: "count_tokens", provider: env.client.provider, request, router: call },
+      () => answer
+    )
+  })
+}
