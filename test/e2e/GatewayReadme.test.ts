@@ -72,22 +72,30 @@ const expectations: Record<string, (out: string) => void> = {
   "GET /ready": (out) => expect(json(out)).not.toHaveProperty("error"),
   "POST /v1/messages": (out) => expect(json(out)).toMatchObject({ type: "message", role: "assistant" }),
   "POST /v1/messages stream": (out) => expect(out).toMatch(/^event: message_start\n[\s\S]*event: message_stop\n/),
+  "POST /v1/messages/count_tokens": (out) => expect(json(out).input_tokens).toBeGreaterThan(0),
+  "POST /v1/responses": (out) =>
+    expect(json(out)).toMatchObject({ object: "response", status: "completed", output: [{ type: "message" }] }),
+  "POST /v1/responses stream": (out) =>
+    expect(out).toMatch(/^event: response\.created\n[\s\S]*event: response\.completed\n/),
   "GET /metrics": (out) => expect(out).toMatch(/^llm_gateway_requests_total\{route="\/v1\/chat\/completions"/m),
   "GET /dashboard/data": (out) => expect(json(out)).toMatchObject({ deployments: expect.any(Array) })
 }
 
 describe("the gateway requests of the README and docs/gateway.md", () => {
-  it("are found: a chat, a stream on the router main, embeddings and Anthropic's messages", () => {
+  it("are found: a chat, streams on the router main, embeddings, Anthropic's messages and OpenAI's responses", () => {
     const requests = gatewayCurls().map(requestOf)
     expect(requests).toEqual(expect.arrayContaining([
       "POST /v1/chat/completions",
       "POST /v1/chat/completions stream",
       "POST /v1/embeddings",
       "POST /v1/messages",
-      "POST /v1/messages stream"
+      "POST /v1/messages stream",
+      "POST /v1/messages/count_tokens",
+      "POST /v1/responses",
+      "POST /v1/responses stream"
     ]))
     expect(between(read("README.md"), "## Gateway")).toContain("curl -sN localhost:4000/v1/chat/completions")
-    expect(gatewayCurls().filter((command) => command.includes("\"model\": \"main\""))).toHaveLength(2)
+    expect(gatewayCurls().filter((command) => command.includes("\"model\": \"main\""))).toHaveLength(3)
   })
 
   it.live("each answers, as written, from a `serve` with no config", () =>
