@@ -151,8 +151,8 @@ export interface Service {
   readonly embeddingInput?: "none" | "text" | "tokens" | undefined
   /**
    * The prompt tokens of `request` as the provider counts them, without generating anything (Anthropic's
-   * `POST /v1/messages/count_tokens`). Absent for a provider with no counting endpoint: `Llm.countTokens` then
-   * counts locally.
+   * `POST /v1/messages/count_tokens`, Gemini's `:countTokens`). Absent for a provider with no counting endpoint:
+   * `Llm.countTokens` then counts locally.
    */
   readonly countTokens?:
     | ((request: ChatRequest, credentials: Credentials) => Effect.Effect<number, LlmError>)

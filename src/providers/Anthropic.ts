@@ -149,7 +149,7 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     stream: (context) =>
       new AnthropicStreamParser({ ...context, outputTool: Wire.outputTool(context.request), maxEventSize }),
     countTokens: {
-      path: "/v1/messages/count_tokens",
+      path: () => "/v1/messages/count_tokens",
       body: (request, model) => Wire.countBody(request, { model, maxTokens, systemInPlace: systemInPlace(model) }),
       count: Wire.countOf
     },

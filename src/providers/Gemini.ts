@@ -57,6 +57,9 @@
  * when its body ends after an event with a `finishReason`, and fails with
  * `StreamTruncatedError` otherwise.
  *
+ * `countTokens` asks `POST {baseUrl}/{apiVersion}/models/{model}:countTokens` with the whole request as its
+ * `generateContentRequest` (so its system instruction and tools are counted too), and reads `totalTokens`.
+ *
  * ```ts
  * const GeminiLive = Gemini.layer({ model: "gemini-2.5-flash" })
  * ```
@@ -131,7 +134,15 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
         : new ContentFilterError({ provider, model, detail: blocked })
     },
     stream: (context) => new GeminiStreamParser({ ...context, maxEventSize }),
-    embeddings: Embeddings.wire(version)
+    embeddings: Embeddings.wire(version),
+    countTokens: {
+      path: (model) => `/${version}/${Wire.resourceOf(model)}:countTokens`,
+      // The whole request, so its system instruction and tools are counted too.
+      body: (request, model) => ({
+        generateContentRequest: { model: Wire.resourceOf(model), ...Wire.requestBody(request) }
+      }),
+      count: Wire.totalTokensOf
+    }
   }
 }
 

@@ -1,8 +1,8 @@
 /**
  * The simulator's Gemini API wire format (`POST /v1beta/models/{model}:generateContent`
  * and `:streamGenerateContent?alt=sse`), per the Gemini API reference: request decoding,
- * response and stream shapes, errors; and its embeddings
- * (`:batchEmbedContents`, `:embedContent`).
+ * response and stream shapes, errors; its embeddings (`:batchEmbedContents`, `:embedContent`); and `:countTokens`,
+ * the prompt tokens a generation of the same request reports.
  *
  * - The model and the method come from the URL, not the body. The key is read
  *   from `x-goog-api-key`, or from the `?key=` query parameter when the header
@@ -47,7 +47,7 @@ import { decodeEmbedding, renderEmbedding } from "../internal/simulator/gemini/e
 import { renderError, streamErrorJson } from "../internal/simulator/gemini/errors.js"
 import { end, renderReply, renderStream } from "../internal/simulator/gemini/render.js"
 import { blockedPromptMarker as marker, decode } from "../internal/simulator/gemini/request.js"
-import type { EmbeddingFormat, WireFormat } from "./WireFormat.js"
+import type { ApiError, Decoded, EmbeddingFormat, WireFormat } from "./WireFormat.js"
 
 /**
  * What rendering needs beyond the reply.
@@ -97,7 +97,32 @@ export const target = <H extends Readonly<Record<string, string | ReadonlyArray<
 }
 
 const embeddingMethods = new Set(["batchEmbedContents", "embedContent"])
-const methods = new Set(["generateContent", "streamGenerateContent", ...embeddingMethods])
+const methods = new Set(["generateContent", "streamGenerateContent", "countTokens", ...embeddingMethods])
+
+/**
+ * A `:countTokens` body, decoded as the generation body it counts: its `generateContentRequest`, or the body itself
+ * (its `contents`).
+ *
+ * @since 0.2.0
+ * @category Routes
+ */
+export const decodeCount = (
+  body: unknown,
+  params?: Readonly<Record<string, string | undefined>>
+): Decoded<Extra> | ApiError => {
+  const inner = typeof body === "object" && body !== null
+    ? (body as Record<string, unknown>)["generateContentRequest"]
+    : undefined
+  return decode(typeof inner === "object" && inner !== null ? inner : body, params)
+}
+
+/**
+ * A `:countTokens` reply.
+ *
+ * @since 0.2.0
+ * @category Routes
+ */
+export const countReply = (tokens: number): string => JSON.stringify({ totalTokens: tokens })
 
 /**
  * Whether a route's target (from {@link target}) is an embedding method.

@@ -234,7 +234,7 @@ describe("the simulator's Gemini format", () => {
         const unknown = yield* rawCall(sim, hi, { path: "/v1beta/models/gemini-nope:generateContent" })
         assert.strictEqual(unknown.status, 404)
         assert.include(JSON.parse(unknown.text).error.message, "models/gemini-nope is not found")
-        const method = yield* rawCall(sim, hi, { path: `/v1beta/models/${MODEL}:countTokens` })
+        const method = yield* rawCall(sim, hi, { path: `/v1beta/models/${MODEL}:predict` })
         assert.strictEqual(method.status, 404)
         const long = yield* rawCall(sim, { ...hi, generationConfig: { maxOutputTokens: 100 } })
         assert.strictEqual(long.status, 400)
@@ -251,6 +251,26 @@ describe("the simulator's Gemini format", () => {
         const unavailable = yield* rawCall(sim, hi, { headers: { "x-simulator-fault": "status=503" } })
         assert.strictEqual(unavailable.status, 503)
         assert.strictEqual(JSON.parse(unavailable.text).error.status, "UNAVAILABLE")
+      })))
+
+  it.live("countTokens: the prompt tokens a generation of the same request reports, its contents or its whole", () =>
+    withSim({ apiKeys: [KEY] }, (sim) =>
+      Effect.gen(function*() {
+        const request = {
+          systemInstruction: { parts: [{ text: "Answer in one word, please." }] },
+          contents: [userTurn("What is the capital of France, and why?")]
+        }
+        const generated: ResponseJson = JSON.parse((yield* rawCall(sim, request)).text)
+        const path = `/v1beta/models/${MODEL}:countTokens`
+        const whole = yield* rawCall(sim, { generateContentRequest: { model: `models/${MODEL}`, ...request } }, {
+          path
+        })
+        assert.strictEqual(whole.status, 200)
+        assert.deepStrictEqual(JSON.parse(whole.text), { totalTokens: generated.usageMetadata["promptTokenCount"] })
+        const contents = JSON.parse((yield* rawCall(sim, { contents: request.contents }, { path })).text)
+        assert.isBelow(contents.totalTokens, generated.usageMetadata["promptTokenCount"]!)
+        const refused = yield* rawCall(sim, request, { path, key: "AIza-not-accepted" })
+        assert.strictEqual(refused.status, 400)
       })))
 
   it.live("stream faults: an error event, a cut before finishReason", () =>
@@ -347,6 +367,18 @@ describe("Gemini over the simulator", () => {
       })))
 
   AdapterE2e.itStreamsTextThenUsageThenFinish(suite, "gemini", (finish) => assert.strictEqual(finish.model, MODEL))
+
+  it.live("countTokens: Gemini's own count of the whole request, as its reply reports it", () =>
+    withGemini({}, ({ client }) =>
+      Effect.gen(function*() {
+        const gemini = yield* client()
+        const request = { ...hello, messages: [Message.system("Be brief."), ...hello.messages] }
+        const counted = yield* gemini.countTokens!(request, credentials)
+        const response = yield* gemini.chat(request, credentials)
+        assert.strictEqual(counted, response.usage.promptTokens)
+        const refused = yield* Effect.flip(gemini.countTokens!({ ...request, model: "gemini-nope" }, credentials))
+        assert.strictEqual(refused._tag, "ModelNotFoundError")
+      })))
 
   it.live("streamed and whole replies collect to the same response (text, thoughts, cached tokens)", () =>
     withGemini({ replyTokens: 30, reasoningTokens: 5 }, ({ client }) =>

@@ -1,6 +1,7 @@
 /**
  * `Llm.countTokens` over the router of a provider.json, for every adapter against the simulator: the provider's
- * count where it has an endpoint for it (Anthropic's `count_tokens`), else a local estimate, marked so.
+ * count where it has an endpoint for it (Anthropic's `count_tokens`, Gemini's `countTokens`), else a local estimate,
+ * marked so.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
@@ -39,9 +40,12 @@ const prompt = {
   ]
 }
 
+// The APIs with a counting endpoint.
+const counts = (api: Api): boolean => api === "anthropic" || api === "gemini"
+
 describe("Llm.countTokens", () => {
   for (const api of apis) {
-    it.live(`${api}: ${api === "anthropic" ? "the provider's count" : "a local estimate"}, without a reply`, () =>
+    it.live(`${api}: ${counts(api) ? "the provider's count" : "a local estimate"}, without a reply`, () =>
       Effect.gen(function*() {
         const simulator = yield* Simulator.make({ apiKeys: [key], models: [model] })
         const llm = routerOver(simulator, api)
@@ -49,18 +53,20 @@ describe("Llm.countTokens", () => {
         const counted = yield* Effect.provide(Llm.countTokens(prompt), llm)
         const called = (yield* simulator.stats).requests - before
         const reply = yield* Effect.provide(Llm.chat({ ...prompt, maxTokens: 16 }), llm)
-        expect(counted.estimated).toBe(api !== "anthropic")
-        expect(called).toBe(api === "anthropic" ? 1 : 0)
-        if (api === "anthropic") expect(counted.inputTokens).toBe(reply.usage.promptTokens)
+        expect(counted.estimated).toBe(!counts(api))
+        expect(called).toBe(counts(api) ? 1 : 0)
+        if (counts(api)) expect(counted.inputTokens).toBe(reply.usage.promptTokens)
         else expect(counted.inputTokens).toBeGreaterThan(100)
       }))
   }
 
-  it.live("a provider's refusal of the count is its typed error, with no number", () =>
-    Effect.gen(function*() {
-      const simulator = yield* Simulator.make({ apiKeys: [key], models: [model] })
-      const llm = routerOver(simulator, "anthropic", { "x-simulator-fault": "status=401" })
-      const error = yield* Effect.flip(Effect.provide(Llm.countTokens(prompt), llm))
-      expect(error._tag).toBe("AuthError")
-    }))
+  for (const api of apis.filter(counts)) {
+    it.live(`${api}: a provider's refusal of the count is its typed error, with no number`, () =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.make({ apiKeys: [key], models: [model] })
+        const llm = routerOver(simulator, api, { "x-simulator-fault": "status=401" })
+        const error = yield* Effect.flip(Effect.provide(Llm.countTokens(prompt), llm))
+        expect(error._tag).toBe("AuthError")
+      }))
+  }
 })

@@ -4,7 +4,8 @@
  * client's when valid; a streamed chat reply's id repeats it, after
  * `chatcmpl-` or `msg_`, as does a whole reply's on `/v1/messages`, and on
  * `/v1/chat/completions` when the provider gave it none); every failure is OpenAI's error JSON, except under
- * `/v1/messages`, which answers in Anthropic's wire over the same stream path. A request is
+ * `/v1/messages`, which answers in Anthropic's wire, and on Google's paths, in Google's, over the same stream path.
+ * A request is
  * refused before anything is sent when, without gateway keys, its `Host` is
  * not the gateway's loopback name (403), its path is unknown (404) or does not
  * take its method (405 with `Allow`), its body is not declared JSON (415), is
@@ -19,7 +20,8 @@
  *
  * This module is the route table: every route is served through `serving.ts`
  * (the log entry, the `Host` and key checks, the body, admission); OpenAI's
- * routes are `openAiRoutes.ts` and `responsesRoute.ts`, Anthropic's `anthropicRoute.ts`,
+ * routes are `openAiRoutes.ts` and `responsesRoute.ts`, Anthropic's `anthropicRoute.ts`, Google's `geminiRoutes.ts`
+ * (chats through `chatAnswer.ts`, embeddings through `embeddingAnswer.ts`),
  * LLM-API-BalancedCall's `balancedCallRoutes.ts`; here are the open and admin
  * paths, the 404 and the 405s.
  */
@@ -35,6 +37,7 @@ import * as BalancedCallRoutes from "./balancedCallRoutes.js"
 import * as Dashboard from "./dashboard.js"
 import type { Engine } from "./engine.js"
 import * as Errors from "./errors.js"
+import * as GeminiRoutes from "./geminiRoutes.js"
 import * as Intake from "./intake.js"
 import * as Logs from "./logs.js"
 import * as Metrics from "./metrics.js"
@@ -57,12 +60,13 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
   const { adminOnly, plain, served } = serving
   const openAi = OpenAiRoutes.routes(serving)
   const responses = ResponsesRoute.routes(serving, ResponsesStore.make(now))
+  const gemini = GeminiRoutes.route(serving)
 
   // A path the gateway does not serve: 404, in the wire of the path asked for.
   const unknownPath = served(({ entry, request }) =>
     Effect.succeed(refusal(
       entry,
-      Errors.answer(404, `Invalid URL (${request.method} ${request.url})`, "invalid_request_error", null, null)
+      Errors.answer(404, `Invalid URL (${request.method} ${entry.path})`, "invalid_request_error", null, null)
     ))
   )
   // A path the gateway serves, asked with a method it does not take there: 405, the ones it takes in `Allow`.
@@ -94,6 +98,7 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
     HttpRouter.route("POST", "/v1/embeddings", openAi.embeddings),
     HttpRouter.route("POST", "/v1/messages", AnthropicRoute.messages(serving)),
     HttpRouter.route("POST", "/v1/messages/count_tokens", AnthropicRoute.countTokens(serving)),
+    ...GeminiRoutes.paths.map((path) => HttpRouter.route("POST", path, gemini)),
     HttpRouter.route("GET", "/v1/models/*", openAi.models),
     ...BalancedCallRoutes.routes(serving),
     HttpRouter.route("GET", "/health", plain(Effect.succeed(json(200, `{"status":"ok"}`)))),

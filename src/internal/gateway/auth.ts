@@ -1,7 +1,8 @@
 /**
  * Gateway keys: who may call the gateway and what each caller may do. A key
  * is kept only as its SHA-256 digest; a presented key (`Authorization: Bearer
- * <key>`, as OpenAI's clients send it, or `x-api-key`, as Anthropic's do) is
+ * <key>`, as OpenAI's clients send it, `x-api-key`, as Anthropic's do, or `x-goog-api-key` or `?key=`, as Google's
+ * do) is
  * hashed and compared with every digest by `crypto.timingSafeEqual`, all of
  * them whatever matches, so neither the answer's time nor its content tells
  * how close a guess came. Each key may be limited to some model names, have
@@ -158,7 +159,8 @@ export const worstCase = (target: Pick<Target, "price">, request: Request | unde
 
 const missing = Errors.answer(
   401,
-  "You didn't provide an API key. Send a gateway key as `Authorization: Bearer YOUR_KEY` (or `x-api-key: YOUR_KEY`).",
+  "You didn't provide an API key. Send a gateway key as `Authorization: Bearer YOUR_KEY` (or `x-api-key: YOUR_KEY`, " +
+    "or `x-goog-api-key: YOUR_KEY`).",
   "invalid_request_error",
   null,
   "invalid_api_key"
@@ -226,12 +228,26 @@ export const adminRefusal = (
 
 const bearer = /^bearer\s+/i
 
-/** The key a request presents: `Authorization: Bearer <key>`, else `x-api-key`. */
+/** The key a request presents: `Authorization: Bearer <key>`, else `x-api-key`, else `x-goog-api-key`. */
 const presented = (headers: Readonly<Record<string, string | undefined>>): string | undefined => {
   const authorization = headers["authorization"]
   if (authorization !== undefined && bearer.test(authorization)) return authorization.replace(bearer, "").trim()
-  const apiKey = headers["x-api-key"]
+  const apiKey = headers["x-api-key"] ?? headers["x-goog-api-key"]
   return apiKey === undefined || apiKey === "" ? undefined : apiKey.trim()
+}
+
+/**
+ * A request's headers with the key of its URL's `?key=` (as Google's clients may send it) as `x-goog-api-key`, when
+ * its headers present none.
+ */
+export const withQueryKey = (
+  headers: Readonly<Record<string, string | undefined>>,
+  url: string
+): Readonly<Record<string, string | undefined>> => {
+  const query = url.indexOf("?")
+  if (query < 0 || presented(headers) !== undefined) return headers
+  const key = new URLSearchParams(url.slice(query + 1)).get("key")
+  return key === null || key === "" ? headers : { ...headers, "x-goog-api-key": key }
 }
 
 const info = (name: string, hash: Buffer, admin: boolean, models: ReadonlyArray<string> | undefined): KeyInfo => ({

@@ -1,12 +1,14 @@
 /**
  * How each wire answers the engine's failures (`SseAnswer.Failures`): OpenAI's error JSON, the engine's request
  * paths named as the body named them, and Anthropic's; with each, the error event of a stream whose provider
- * restarted it after part of the answer went out, and of a stream cut at shutdown.
+ * restarted it after part of the answer went out, and of a stream cut at shutdown; and Google's, for the Gemini
+ * routes.
  */
 import { openAiErrorJson } from "../openAiWire/errorJson.js"
 import * as AnthropicErrors from "./anthropicErrors.js"
 import * as AnthropicWire from "./anthropicWire.js"
 import * as Errors from "./errors.js"
+import * as GeminiErrors from "./geminiErrors.js"
 import * as ResponsesWire from "./responsesWire.js"
 import type * as SseAnswer from "./sseAnswer.js"
 import * as Wire from "./wire.js"
@@ -57,4 +59,11 @@ export const responses = (now: () => number): SseAnswer.Failures => ({
   answer: (error) => Errors.fromLlmError(error, now(), ResponsesWire.responsesPath),
   restarted: restartedBody,
   shutdown: shutdownAnswer.body
+})
+
+/** Google's failures at the time `now` reads. */
+export const gemini = (now: () => number): SseAnswer.Failures => ({
+  answer: (error) => GeminiErrors.fromLlmError(error, now()),
+  restarted: GeminiErrors.errorJson(500, restartedMessage),
+  shutdown: GeminiErrors.fromAnswer(shutdownAnswer).body
 })

@@ -5,6 +5,7 @@
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as ChatAnswer from "./chatAnswer.js"
+import * as EmbeddingAnswer from "./embeddingAnswer.js"
 import type { ModelEntry } from "./engine.js"
 import * as Failures from "./failures.js"
 import * as Render from "./render.js"
@@ -33,33 +34,16 @@ export const routes = (serving: Serving) => {
   }
 
   // A `/v1/embeddings` body's answer: refused, or the embeddings once its model is admitted.
-  function embedding({ entry, tally, text }: WithBody) {
-    const decoded = Wire.embeddings(text)
+  function embedding(body: WithBody) {
+    const decoded = Wire.embeddings(body.text)
     if (decoded._tag === "Problem") {
       return Effect.succeed(problemResponse(decoded))
     }
-    const failures = openAi("max_tokens")
-    return serving.admitted({
+    return EmbeddingAnswer.answered(serving, body, {
       model: decoded.model,
       request: decoded.request,
-      entry,
-      handle: (target, sent) => {
-        tally.model(decoded.model)
-        const request = target.address === undefined ? sent : { ...sent, model: target.address }
-        return Effect.matchEffect(target.llm.embed(request), {
-          onFailure: (error) => {
-            tally.failed(error)
-            return Effect.succeed(serving.failed(entry, failures, error))
-          },
-          onSuccess: (response) => {
-            tally.embedded(response.usage.promptTokens, response.cost)
-            entry.deployment = `${response.provider}/${response.model}`
-            entry.cost = response.cost
-            const answer = json(200, Render.embeddings(response, decoded.model, decoded.base64))
-            return Effect.as(entry.settle(response.cost), answer)
-          }
-        })
-      }
+      failures: openAi("max_tokens"),
+      render: (response) => Render.embeddings(response, decoded.model, decoded.base64)
     })
   }
 

@@ -1,8 +1,8 @@
 /**
  * What every route of the gateway is served through: the request's log entry begun and its `x-request-id`, its
  * `Host` and key checked, its body read within the limit (`withBody`), its model admitted for its key (`admitted`),
- * the admin paths' check (`adminOnly`), and the refusals these give, in Anthropic's shape under `/v1/messages` and
- * OpenAI's elsewhere.
+ * the admin paths' check (`adminOnly`), and the refusals these give, in Anthropic's shape under `/v1/messages`,
+ * Google's on Google's paths and OpenAI's elsewhere.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -17,6 +17,7 @@ import * as Auth from "./auth.js"
 import type { Drain } from "./drain.js"
 import type { Engine, Target } from "./engine.js"
 import * as Errors from "./errors.js"
+import * as GeminiErrors from "./geminiErrors.js"
 import * as Intake from "./intake.js"
 import type * as LiveStats from "./liveStats.js"
 import * as Logs from "./logs.js"
@@ -72,9 +73,18 @@ const tooLarge = (limit: number) =>
 // Anthropic's clients read Anthropic's error shape: every refusal of a path under `/v1/messages` is in it.
 const anthropicPath = (path: string): boolean => path === "/v1/messages" || path.startsWith("/v1/messages/")
 
-/** A refusal of the request of `entry`, in Anthropic's shape under `/v1/messages`, else OpenAI's. */
+/**
+ * A refusal of the request of `entry`, in Anthropic's shape under `/v1/messages`, Google's for Google's paths
+ * (`GeminiErrors.isGeminiRequest`), else OpenAI's.
+ */
 export const refusal = (entry: Logs.Entry, answer: Errors.ErrorAnswer) =>
-  errorResponse(anthropicPath(entry.path) ? AnthropicErrors.fromAnswer(answer) : answer)
+  errorResponse(
+    anthropicPath(entry.path)
+      ? AnthropicErrors.fromAnswer(answer)
+      : GeminiErrors.isGeminiRequest(entry.method, entry.path)
+      ? GeminiErrors.fromAnswer(answer)
+      : answer
+  )
 
 const foreignHost = Errors.answer(
   403,
@@ -214,7 +224,7 @@ export const make = ({ engine, metrics, now, options, stats }: ServingInput) => 
       const checked = hosts !== undefined && !Intake.ownHost(hosts, request.headers["host"])
         ? foreignHost
         : auth.required && !Auth.open.has(entry.path)
-        ? auth.authenticate(request.headers)
+        ? auth.authenticate(Auth.withQueryKey(request.headers, request.url))
         : undefined
       if (checked !== undefined && "status" in checked) {
         Logs.failed(entry, checked.code ?? undefined, checked)

@@ -79,9 +79,13 @@ export interface StreamContext {
 /** A provider's embeddings wire: `embeddingBatches`' options less the provider and model. */
 export type Embeddings = Batches.WireBody & Omit<Batches.WireCommon, "provider" | "model">
 
-/** A provider's endpoint that counts a prompt's tokens without generating (Anthropic's `count_tokens`). */
+/**
+ * A provider's endpoint that counts a prompt's tokens without generating (Anthropic's `count_tokens`, Gemini's
+ * `countTokens`).
+ */
 export interface TokenCounting {
-  readonly path: string
+  /** The endpoint's path for `model` (Gemini's names the model, Anthropic's does not). */
+  readonly path: (model: string) => string
   /** The JSON body; throws `RequestError` for a request the format cannot express, as `Definition.body` does. */
   readonly body: (request: ChatRequest, model: string) => unknown
   /** The count a reply holds; throws `ShapeError` when the body is not one. */
@@ -312,7 +316,7 @@ const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Servi
 
   const countWith = (counting: TokenCounting) => (request: ChatRequest, credentials: Credentials) =>
     Effect.suspend((): Effect.Effect<number, LlmError> => {
-      const call = prepareWith(request, credentials, () => counting.path, (model) => counting.body(request, model))
+      const call = prepareWith(request, credentials, counting.path, (model) => counting.body(request, model))
       if (!("request" in call)) return Effect.fail(call)
       return Effect.flatMap(transport.json(call), ({ body, response, text }) => {
         const failure = definition.failureOf(body)

@@ -319,12 +319,13 @@ export const makeEngine = (config: Config, startedAt: number) => {
   }
 
   /**
-   * A prompt's token count (Anthropic's `count_tokens`): the same gate, faults
-   * and model check as a generation, and the prompt tokens a reply would report.
+   * A prompt's token count (Anthropic's `count_tokens`, Gemini's `countTokens`): the same gate, faults and model
+   * check as a generation, and the prompt tokens a reply would report, as `render` writes them.
    */
   const countTokens = <X>(
     format: WireFormat<X>,
-    decode: (body: unknown) => Decoded<X> | ApiError,
+    decode: (body: unknown, params?: Readonly<Record<string, string | undefined>>) => Decoded<X> | ApiError,
+    render: (promptTokens: number) => string,
     input: RouteInput
   ): Plan => {
     const opened = open(format, decode, promptModel, input)
@@ -333,7 +334,7 @@ export const makeEngine = (config: Config, startedAt: number) => {
     const meta: ReplyMeta = { id: `${format.idPrefix}sim${id}`, created: 0, model: decoded.prompt.model }
     return bodyPlan(
       out,
-      JSON.stringify({ input_tokens: decoded.prompt.promptTokens }),
+      render(decoded.prompt.promptTokens),
       config.ttftMs,
       fault,
       (shape) => format.renderBodyError(shape, meta)

@@ -77,7 +77,8 @@ export const routes: ReadonlyArray<Route> = [
   {
     method: "POST",
     path: "/v1/messages/count_tokens",
-    plan: (engine, input) => engine.countTokens(Anthropic.format, decodeCount, input)
+    plan: (engine, input) =>
+      engine.countTokens(Anthropic.format, decodeCount, (tokens) => JSON.stringify({ input_tokens: tokens }), input)
   },
   embeddingRoute("/v1/embeddings", OpenAiChat.embeddingFormat),
   embeddingRoute("/api/embed", Ollama.embeddingFormat),
@@ -96,6 +97,8 @@ export const routes: ReadonlyArray<Route> = [
       const targeted = { ...input, headers: target.headers, params: target.params }
       return Gemini.isEmbedding(target.params)
         ? engine.embed(Gemini.embeddingFormat, targeted)
+        : target.params.method === "countTokens"
+        ? engine.countTokens(Gemini.format, Gemini.decodeCount, Gemini.countReply, targeted)
         : engine.generate(Gemini.format, targeted)
     }
   }

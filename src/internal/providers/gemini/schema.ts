@@ -141,3 +141,29 @@ const converted = (schema: unknown, walk: SchemaWalk, depth: number): unknown =>
   if (out["enum"] !== undefined && out["type"] === undefined) out["type"] = "string"
   return out
 }
+
+const droppedKeywords: ReadonlySet<string> = new Set(["nullable", "propertyOrdering", "example"])
+
+/**
+ * A schema in Gemini's subset (as `@google/genai` writes it: upper-case `type` names, `nullable`) as JSON Schema:
+ * `type` in lower case, `nullable` as a `null` type beside it; `propertyOrdering` and `example` dropped. The inverse
+ * of `geminiSchema` on what the subset can say.
+ */
+export const jsonSchemaOf = (schema: unknown): unknown => {
+  if (!isRecord(schema)) return schema
+  const out: JsonRecord = {}
+  for (const key of Object.keys(schema)) {
+    const value = schema[key]
+    if (droppedKeywords.has(key)) continue
+    if (key === "type" && typeof value === "string") out["type"] = value.toLowerCase()
+    else if (key === "items") out["items"] = jsonSchemaOf(value)
+    else if (key === "anyOf" && Array.isArray(value)) out["anyOf"] = value.map(jsonSchemaOf)
+    else if (key === "properties" && isRecord(value)) {
+      const properties: JsonRecord = {}
+      for (const name of Object.keys(value)) properties[name] = jsonSchemaOf(value[name])
+      out["properties"] = properties
+    } else out[key] = value
+  }
+  if (schema["nullable"] === true && typeof out["type"] === "string") out["type"] = [out["type"], "null"]
+  return out
+}

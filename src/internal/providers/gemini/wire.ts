@@ -37,7 +37,8 @@ export const resourceOf = (model: string): string => (model.includes("/") ? mode
 /** The key of this adapter's entry in `providerMetadata`. */
 export const metadataKey = "gemini"
 
-const metadataOf = (metadata: ProviderMetadata | undefined): GeminiMetadata | undefined => {
+/** This adapter's entry in a message's or a call's `providerMetadata`, when there is one. */
+export const metadataOf = (metadata: ProviderMetadata | undefined): GeminiMetadata | undefined => {
   const value = metadata?.[metadataKey]
   return isRecord(value) ? value as GeminiMetadata : undefined
 }
@@ -339,6 +340,15 @@ export const usage = (value: unknown): Usage | undefined => {
   )
 }
 
+/** The count of a `countTokens` reply (`{totalTokens}`); throws `ShapeError` when it has none. */
+export const totalTokensOf = (body: JsonRecord): number => {
+  const total = body["totalTokens"]
+  if (typeof total !== "number" || !Number.isInteger(total) || total < 0) {
+    throw new ShapeError("totalTokens is not a count")
+  }
+  return total
+}
+
 /** Whether a parsed body or event is `{"error": {...}}`. */
 export const isErrorPayload = (value: JsonRecord): boolean => {
   const error = value["error"]
@@ -388,6 +398,14 @@ const optionalSignature = (part: JsonRecord): string | undefined => {
   return typeof signature === "string" && signature !== "" ? signature : undefined
 }
 
+/** The id of a call Gemini gave none (newer models do): its index in the reply, the same in stream and whole reply. */
+export const madeCallId = (index: number): string => `call_${index}`
+
+const madeCallIdShape = /^call_\d+$/
+
+/** Whether `id` is one `madeCallId` made rather than Gemini's own, which is never sent back to Gemini. */
+export const isMadeCallId = (id: string): boolean => madeCallIdShape.test(id)
+
 /** Reads a part; a function call is turned into a `ToolCall` once its index in the reply is known. */
 export const partOf = (raw: unknown): Part => {
   if (!isRecord(raw)) throw new ShapeError("a part is not an object")
@@ -405,10 +423,9 @@ export const partOf = (raw: unknown): Part => {
       _tag: "Call",
       call: (index) => {
         const metadata = withMetadata(signature, id)
-        // Gemini gives no id (newer models do): `call_<index in the reply>` is stable across stream and whole reply.
         return metadata === undefined
-          ? { id: id ?? `call_${index}`, name, arguments: json }
-          : { id: id ?? `call_${index}`, name, arguments: json, providerMetadata: metadata }
+          ? { id: id ?? madeCallId(index), name, arguments: json }
+          : { id: id ?? madeCallId(index), name, arguments: json, providerMetadata: metadata }
       }
     }
   }

@@ -1,0 +1,42 @@
+/**
+ * An embedding request's answer on any route: its model admitted for the request's key, the embeddings made by its
+ * target, counted, logged and charged, and rendered in the route's wire; a failure answered in the route's words.
+ */
+import * as Effect from "effect/Effect"
+import type { EmbeddingResponse, Input as EmbeddingRequest } from "../../Embedding.js"
+import { json, type Serving, type WithBody } from "./serving.js"
+import type * as SseAnswer from "./sseAnswer.js"
+
+/** An embedding body as its route decoded it, and how the route answers it. */
+export interface Embedding {
+  readonly model: string
+  readonly request: EmbeddingRequest
+  readonly failures: SseAnswer.Failures
+  /** The reply's body in the route's wire. */
+  readonly render: (response: EmbeddingResponse) => string
+}
+
+/** The answer to an embedding body: refused, or the embeddings once its model is admitted. */
+export function answered(serving: Serving, { entry, tally }: WithBody, embedding: Embedding) {
+  return serving.admitted({
+    model: embedding.model,
+    request: embedding.request,
+    entry,
+    handle: (target, sent) => {
+      tally.model(embedding.model)
+      const request = target.address === undefined ? sent : { ...sent, model: target.address }
+      return Effect.matchEffect(target.llm.embed(request), {
+        onFailure: (error) => {
+          tally.failed(error)
+          return Effect.succeed(serving.failed(entry, embedding.failures, error))
+        },
+        onSuccess: (response) => {
+          tally.embedded(response.usage.promptTokens, response.cost)
+          entry.deployment = `${response.provider}/${response.model}`
+          entry.cost = response.cost
+          return Effect.as(entry.settle(response.cost), json(200, embedding.render(response)))
+        }
+      })
+    }
+  })
+}

@@ -1,0 +1,110 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
+import type { ChatChunk, Restart } from "../../src/ChatChunk.js"
+import type { ChatResponse, Usage } from "../../src/ChatResponse.js"
+import * as Render from "../../src/internal/gateway/geminiRender.js"
+
+const usage: Usage = {
+  promptTokens: 12,
+  completionTokens: 9,
+  totalTokens: 21,
+  cachedPromptTokens: 4,
+  reasoningTokens: 3,
+  estimated: false
+}
+
+// The events of an encoded batch: each `data:` payload, parsed.
+const events = (bytes: Uint8Array) =>
+  new TextDecoder().decode(bytes).split("\r\n\r\n").filter((event) => event !== "").map((event) => {
+    expect(event.startsWith("data: ")).toBe(true)
+    return JSON.parse(event.slice(6))
+  })
+
+describe("the gateway's Gemini replies", () => {
+  it("a whole reply: thoughts, text, a signed function call with its arguments as an object, usage apart", () => {
+    const response: ChatResponse = {
+      id: "x",
+      model: "gpt-4o-mini",
+      provider: "openai",
+      text: "Let me look.",
+      reasoning: "The user wants weather.",
+      toolCalls: [{
+        id: "call_7",
+        name: "get_weather",
+        arguments: `{"city":"Paris"}`,
+        providerMetadata: { gemini: { thoughtSignature: "sig" } }
+      }],
+      finishReason: "tool_calls",
+      usage,
+      latency: Duration.zero,
+      keyId: "sk-…0001"
+    }
+    expect(JSON.parse(Render.response(response, "req-1", "sim/gpt-4o-mini"))).toEqual({
+      candidates: [{
+        content: {
+          role: "model",
+          parts: [
+            { text: "The user wants weather.", thought: true },
+            { text: "Let me look." },
+            { functionCall: { id: "call_7", name: "get_weather", args: { city: "Paris" } }, thoughtSignature: "sig" }
+          ]
+        },
+        finishReason: "STOP",
+        index: 0
+      }],
+      usageMetadata: {
+        promptTokenCount: 12,
+        candidatesTokenCount: 6,
+        totalTokenCount: 21,
+        cachedContentTokenCount: 4,
+        thoughtsTokenCount: 3
+      },
+      modelVersion: "sim/gpt-4o-mini",
+      responseId: "req-1"
+    })
+  })
+
+  it("a stream: text deltas as they come; calls whole, the finish reason and usage on the last event", () => {
+    const encoder = Render.streamEncoder("req-2", "m")
+    const first = events(encoder.batch([{ _tag: "TextDelta", text: "Hel" }, { _tag: "TextDelta", text: "lo" }]).bytes)
+    expect(first).toHaveLength(1)
+    expect(first[0].candidates[0]).toEqual({
+      content: { role: "model", parts: [{ text: "Hel" }, { text: "lo" }] },
+      index: 0
+    })
+    expect(first[0].usageMetadata).toBeUndefined()
+    const pieces: ReadonlyArray<ChatChunk> = [
+      { _tag: "ToolCallDelta", index: 0, id: "call_1", name: "get_weather", arguments: `{"ci` },
+      { _tag: "ToolCallDelta", index: 0, arguments: `ty":"Oslo"}` }
+    ]
+    expect(encoder.batch(pieces).bytes).toHaveLength(0)
+    const last = events(
+      encoder.batch([{ _tag: "Usage", usage }, {
+        _tag: "Finish",
+        finishReason: "tool_calls",
+        id: "x",
+        model: "m",
+        provider: "openai",
+        latency: Duration.zero
+      }]).bytes
+    )
+    expect(last).toHaveLength(1)
+    expect(last[0].candidates[0].content.parts).toEqual([
+      { functionCall: { id: "call_1", name: "get_weather", args: { city: "Oslo" } } }
+    ])
+    expect(last[0].candidates[0].finishReason).toBe("STOP")
+    expect(last[0].usageMetadata.candidatesTokenCount).toBe(6)
+    expect(new TextDecoder().decode(encoder.error(`{"error":{"code":500}}`))).toBe(
+      `data: {"error":{"code":500}}\r\n\r\n`
+    )
+  })
+
+  it("a restart before anything went out is invisible; after text went out it ends the stream", () => {
+    const quiet = Render.streamEncoder("req-3", "m")
+    const restart: Restart = { _tag: "Restart", attempt: 2, deployment: "b", error: "ProviderUnavailableError" }
+    expect(quiet.batch([{ _tag: "ToolCallDelta", index: 0, id: "c", name: "f", arguments: "{}" }, restart]).restarted)
+      .toBeUndefined()
+    const spoken = Render.streamEncoder("req-4", "m")
+    expect(spoken.batch([{ _tag: "TextDelta", text: "Hi" }, restart]).restarted).toBe(restart)
+  })
+})

@@ -1,0 +1,186 @@
+import { describe, expect, it } from "@effect/vitest"
+import type { Input as ChatRequest } from "../../src/ChatRequest.js"
+import * as Wire from "../../src/internal/gateway/geminiWire.js"
+
+const generate = (body: unknown) => Wire.generate(JSON.stringify(body))
+
+const decoded = (body: unknown): ChatRequest => {
+  const request = generate(body)
+  if (request instanceof Wire.Problem) throw new Error(request.message)
+  return request
+}
+
+const refused = (body: unknown): Wire.Problem => {
+  const request = generate(body)
+  if (!(request instanceof Wire.Problem)) throw new Error("accepted")
+  return request
+}
+
+const ask = { role: "user", parts: [{ text: "What is the weather in Paris?" }] }
+
+describe("the gateway's Gemini request body", () => {
+  it("a conversation: system instruction, an image, thoughts, a signed call without id and its response by name", () => {
+    const request = decoded({
+      systemInstruction: { parts: [{ text: "Be brief." }] },
+      contents: [
+        { role: "user", parts: [{ text: "Look:" }, { inlineData: { mimeType: "image/png", data: "iVBOR" } }] },
+        {
+          role: "model",
+          parts: [
+            { text: "Thinking it over", thought: true },
+            { functionCall: { name: "get_weather", args: { city: "Paris" } }, thoughtSignature: "sig-1" }
+          ]
+        },
+        { role: "user", parts: [{ functionResponse: { name: "get_weather", response: { output: "sunny" } } }] }
+      ]
+    })
+    expect(request.messages).toEqual([
+      { role: "system", content: "Be brief." },
+      {
+        role: "user",
+        content: [{ type: "text", text: "Look:" }, { type: "image", url: "data:image/png;base64,iVBOR" }]
+      },
+      {
+        role: "assistant",
+        content: "",
+        reasoning: "Thinking it over",
+        toolCalls: [{
+          id: "call_0",
+          name: "get_weather",
+          arguments: `{"city":"Paris"}`,
+          providerMetadata: { gemini: { thoughtSignature: "sig-1" } }
+        }]
+      },
+      { role: "tool", toolCallId: "call_0", name: "get_weather", content: `{"output":"sunny"}` }
+    ])
+  })
+
+  it("Gemini's own call id is kept for the Gemini adapter and matches the response that names it", () => {
+    const request = decoded({
+      contents: [
+        ask,
+        {
+          role: "model",
+          parts: [
+            { functionCall: { id: "fc-a", name: "get_weather", args: { city: "Paris" } } },
+            { functionCall: { id: "fc-b", name: "get_weather", args: { city: "Lyon" } } }
+          ]
+        },
+        {
+          role: "function",
+          parts: [
+            { functionResponse: { id: "fc-b", name: "get_weather", response: { output: "rain" } } },
+            { functionResponse: { id: "fc-a", name: "get_weather", response: { output: "sun" } } }
+          ]
+        }
+      ]
+    })
+    const [, assistant, first, second] = request.messages
+    expect(assistant).toMatchObject({
+      toolCalls: [{ id: "fc-a", providerMetadata: { gemini: { id: "fc-a" } } }, {
+        id: "fc-b"
+      }]
+    })
+    expect(first).toMatchObject({ role: "tool", toolCallId: "fc-b" })
+    expect(second).toMatchObject({ role: "tool", toolCallId: "fc-a" })
+  })
+
+  it("a function response no call is left for, a misplaced part, a bad role: refused naming the field", () => {
+    expect(
+      refused({
+        contents: [ask, { role: "user", parts: [{ functionResponse: { name: "get_weather", response: {} } }] }]
+      }).param
+    ).toBe("contents[1].parts[0].functionResponse")
+    expect(refused({ contents: [{ role: "user", parts: [{ functionCall: { name: "f" } }] }] }).param).toBe(
+      "contents[0].parts[0].functionCall"
+    )
+    expect(refused({ contents: [{ role: "model", parts: [{ inlineData: { mimeType: "a/b", data: "" } }] }] }).param)
+      .toBe("contents[0].parts[0]")
+    expect(refused({ contents: [{ role: "system", parts: [] }] }).param).toBe("contents[0].role")
+  })
+
+  it("tools: Google's own kinds refused by name; declarations in Gemini's schema subset become JSON Schema", () => {
+    const problem = refused({ contents: [ask], tools: [{ googleSearch: {}, codeExecution: {} }] })
+    expect(problem.param).toBe("tools[0]")
+    expect(problem.message).toContain("googleSearch, codeExecution are tools that Google runs on its own servers")
+    const request = decoded({
+      contents: [ask],
+      tools: [{
+        functionDeclarations: [
+          {
+            name: "get_weather",
+            parameters: {
+              type: "OBJECT",
+              properties: { city: { type: "STRING", nullable: true } },
+              propertyOrdering: ["city"],
+              required: ["city"]
+            }
+          },
+          { name: "now", parametersJsonSchema: { type: "object", additionalProperties: false } },
+          { name: "ping" }
+        ]
+      }]
+    })
+    expect(request.tools).toEqual([
+      {
+        name: "get_weather",
+        parameters: { type: "object", properties: { city: { type: ["string", "null"] } }, required: ["city"] }
+      },
+      { name: "now", parameters: { type: "object", additionalProperties: false } },
+      { name: "ping", parameters: { type: "object", properties: {} } }
+    ])
+  })
+
+  it("toolConfig: ANY with one name is that tool, with several the tools kept to them; NONE and AUTO", () => {
+    const tools = [{ functionDeclarations: [{ name: "a" }, { name: "b" }, { name: "c" }] }]
+    const mode = (functionCallingConfig: unknown) =>
+      decoded({ contents: [ask], tools, toolConfig: { functionCallingConfig } })
+    expect(mode({ mode: "ANY", allowedFunctionNames: ["b"] }).toolChoice).toEqual({ tool: "b" })
+    const some = mode({ mode: "ANY", allowedFunctionNames: ["a", "c"] })
+    expect(some.toolChoice).toBe("required")
+    expect(some.tools?.map((tool) => tool.name)).toEqual(["a", "c"])
+    expect(mode({ mode: "NONE" }).toolChoice).toBe("none")
+    expect(mode({ mode: "AUTO" }).toolChoice).toBe("auto")
+  })
+
+  it("generationConfig: sampling, limits, a JSON response with or without a schema, thinking", () => {
+    const config = (generationConfig: unknown) => decoded({ contents: [ask], generationConfig })
+    expect(config({ temperature: 0.2, topP: 0.9, maxOutputTokens: 64, stopSequences: ["END"], seed: 7 })).toMatchObject(
+      {
+        temperature: 0.2,
+        topP: 0.9,
+        maxTokens: 64,
+        stop: ["END"],
+        seed: 7
+      }
+    )
+    expect(config({ responseMimeType: "application/json" }).responseFormat).toEqual({ type: "json_object" })
+    expect(
+      config({ responseMimeType: "application/json", responseSchema: { type: "ARRAY", items: { type: "INTEGER" } } })
+        .responseFormat
+    ).toEqual({ type: "json_schema", name: "response", schema: { type: "array", items: { type: "integer" } } })
+    expect(config({ responseMimeType: "application/json", responseJsonSchema: { type: "string" } }).responseFormat)
+      .toEqual({ type: "json_schema", name: "response", schema: { type: "string" } })
+    expect(config({ thinkingConfig: { thinkingLevel: "HIGH" } }).reasoningEffort).toBe("high")
+    expect(config({ thinkingConfig: { thinkingBudget: 1024 } }).reasoningEffort).toBe("low")
+    expect(config({ thinkingConfig: { thinkingBudget: 0 } }).reasoningEffort).toBe("none")
+    expect(config({ thinkingConfig: { thinkingBudget: -1, includeThoughts: true } }).reasoningEffort).toBeUndefined()
+  })
+
+  it("countTokens: the contents alone, or a whole generateContentRequest", () => {
+    expect(Wire.count(JSON.stringify({ contents: [ask] }))).toEqual({
+      messages: [{ role: "user", content: [{ type: "text", text: "What is the weather in Paris?" }] }]
+    })
+    const whole = Wire.count(JSON.stringify({
+      generateContentRequest: { model: "models/x", contents: [ask], systemInstruction: { parts: [{ text: "Hi" }] } }
+    }))
+    expect(whole).toMatchObject({ messages: [{ role: "system", content: "Hi" }, { role: "user" }] })
+    expect(Wire.count("{not json")).toBeInstanceOf(Wire.Problem)
+  })
+
+  it("the engine's request paths as the Gemini body names them", () => {
+    expect(Wire.geminiPath("maxTokens")).toBe("generationConfig.maxOutputTokens")
+    expect(Wire.geminiPath("messages[3].content")).toBe("contents")
+    expect(Wire.geminiPath("tools[1].parameters.type")).toBe("tools[0].functionDeclarations[1].parameters.type")
+  })
+})
