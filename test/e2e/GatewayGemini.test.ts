@@ -121,7 +121,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           expect(response.modelVersion).toBe(model)
         }))
 
-      it.effect(`generateContentStream over ${model} (v1beta): text deltas, the finish reason and usage on the last`, () =>
+      it.effect(`generateContentStream over ${model} (v1beta): text deltas; finish reason and usage on the last`, () =>
         Effect.gen(function*() {
           const { beta: client } = yield* Fixture
           const chunks = yield* promise(async () => {

@@ -77,6 +77,8 @@ const expectations: Record<string, (out: string) => void> = {
     expect(json(out)).toMatchObject({ object: "response", status: "completed", output: [{ type: "message" }] }),
   "POST /v1/responses stream": (out) =>
     expect(out).toMatch(/^event: response\.created\n[\s\S]*event: response\.completed\n/),
+  "POST /v1beta/models/gpt-4o-mini:generateContent": (out) =>
+    expect(json(out)).toMatchObject({ candidates: [{ content: { role: "model" } }] }),
   "GET /metrics": (out) => expect(out).toMatch(/^llm_gateway_requests_total\{route="\/v1\/chat\/completions"/m),
   "GET /dashboard/data": (out) => expect(json(out)).toMatchObject({ deployments: expect.any(Array) })
 }

@@ -19,7 +19,7 @@ const refused = (body: unknown): Wire.Problem => {
 const ask = { role: "user", parts: [{ text: "What is the weather in Paris?" }] }
 
 describe("the gateway's Gemini request body", () => {
-  it("a conversation: system instruction, an image, thoughts, a signed call without id and its response by name", () => {
+  it("a conversation: system instruction, image, thoughts, a signed call without id and its response by name", () => {
     const request = decoded({
       systemInstruction: { parts: [{ text: "Be brief." }] },
       contents: [

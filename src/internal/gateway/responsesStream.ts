@@ -8,8 +8,9 @@
  * `response.reasoning_summary_part.done`), a function call's arguments (`response.function_call_arguments.delta`,
  * `.done`). A message or reasoning item closes when another item starts; function calls, whose deltas a provider may
  * interleave, close at the end, followed by the reasoning item that carries the provider's state for the next turn
- * when there is any (`responsesCarried.ts`). `response.completed` (or `response.incomplete`) ends it with the whole response, as
- * a whole reply renders it; a failure after the stream began ends it with `response.failed`, carrying the error.
+ * when there is any (`responsesCarried.ts`). `response.completed` (or `response.incomplete`) ends it with the whole
+ * response, as a whole reply renders it; a failure after the stream began ends it with `response.failed`, carrying
+ * the error.
  *
  * As the other encoders do, this one keeps what it has forwarded: a `Restart` before any item went out is invisible,
  * after one it ends the stream with `response.failed`.

@@ -13,7 +13,8 @@
  * gateway made to carry another provider's state (`responsesCarried.ts`) gives that state back. `tools` are function
  * tools (any other type is refused, naming it), `text.format` the response format, `reasoning.effort` the effort,
  * `max_output_tokens` the reply's limit, `user` the end-user id; `previous_response_id` puts a stored response's
- * conversation before the input (`responsesStore.ts`). Accepted and echoed, not carried: `metadata`, `parallel_tool_calls`, `reasoning.summary` (a Responses deployment asks for summaries with any effort),
+ * conversation before the input (`responsesStore.ts`). Accepted and echoed, not carried: `metadata`,
+ * `parallel_tool_calls`, `reasoning.summary` (a Responses deployment asks for summaries with any effort),
  * `prompt_cache_key`.
  */
 import * as Schema from "effect/Schema"

@@ -12,9 +12,9 @@
  * left. Under `TestClock` it is the same fiber, moved by `TestClock.adjust`.
  *
  * Until the first batch, the watchdog races the call (a limit that passes
- * interrupts it); after, the watchdog of the rest cancels the body once the
- * idle limit passes, which ends the read in progress (no race per read), and
- * the reader sees `Watch.passed`.
+ * interrupts it); after, the watchdog of the rest stops the body's reads
+ * (`readFiber`) once the idle limit passes, which ends the read in progress
+ * (no race per read), and the reader sees `Watch.passed`.
  */
 import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -81,10 +81,10 @@ export class Watch {
     this.requestDue = Infinity
   }
 
-  /** The watchdog of the rest of a released stream, which runs `cancel` (of its body) once the idle limit has passed. */
-  watchRest(cancel: Effect.Effect<void>): Effect.Effect<void> | undefined {
+  /** The watchdog of the rest of a released stream, which runs `stop` once the idle limit has passed. */
+  watchRest(stop: Effect.Effect<void>): Effect.Effect<void> | undefined {
     if (this.limits.idle === undefined || !Number.isFinite(this.limits.idle)) return undefined
-    return watchdog(this, () => cancel)
+    return watchdog(this, () => stop)
   }
 
   /** The phase that has passed at `now`, or when to look again (`Infinity`: never). */
