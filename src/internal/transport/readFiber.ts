@@ -12,7 +12,6 @@
  */
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
-import { immediately } from "./phases.js"
 
 export interface ReadFiber<A, E> {
   /** The next read, made by the fiber: `undefined` once the body has ended, or once stopped. */
@@ -49,7 +48,9 @@ export const readFiber = <A, E>(read: Effect.Effect<A | undefined, E>): Effect.E
       request,
       () => Effect.flatMap(Effect.exit(read), (exit) => Effect.suspend(() => (hand(exit), loop)))
     )
-    return Effect.map(Effect.forkDetach(loop, immediately), (fiber): ReadFiber<A, E> => ({
+    // Forked as a task of the scheduler, not at once: started in the caller's turn, it made an `Llm` stream's reads
+    // dearer (docs/performance.md).
+    return Effect.map(Effect.forkDetach(loop), (fiber): ReadFiber<A, E> => ({
       read: Effect.callback((resume) => {
         if (stopped) return resume(ended)
         waiting = resume
