@@ -3,6 +3,7 @@ import * as Duration from "effect/Duration"
 import type { ChatChunk, Restart } from "../../src/ChatChunk.js"
 import type { ChatResponse, Usage } from "../../src/ChatResponse.js"
 import * as Render from "../../src/internal/gateway/geminiRender.js"
+import { statusName } from "../../src/internal/providers/gemini/wire.js"
 
 const usage: Usage = {
   promptTokens: 12,
@@ -106,5 +107,21 @@ describe("the gateway's Gemini replies", () => {
       .toBeUndefined()
     const spoken = Render.streamEncoder("req-4", "m")
     expect(spoken.batch([{ _tag: "TextDelta", text: "Hi" }, restart]).restarted).toBe(restart)
+  })
+})
+
+describe("Google's error status names", () => {
+  it("name each HTTP status by its gRPC code, as Google's APIs do", () => {
+    expect([400, 401, 404, 412, 429, 501, 503, 418, 502].map(statusName)).toEqual([
+      "INVALID_ARGUMENT",
+      "UNAUTHENTICATED",
+      "NOT_FOUND",
+      "FAILED_PRECONDITION",
+      "RESOURCE_EXHAUSTED",
+      "UNIMPLEMENTED",
+      "UNAVAILABLE",
+      "INVALID_ARGUMENT",
+      "INTERNAL"
+    ])
   })
 })

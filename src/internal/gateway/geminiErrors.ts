@@ -5,6 +5,7 @@
  * `errors.ts`; this module renders that decision in Google's shape.
  */
 import type { LlmError } from "../../LlmError.js"
+import { statusName } from "../providers/gemini/wire.js"
 import type { ErrorAnswer } from "./errors.js"
 import { fromLlmError as openAiAnswer } from "./errors.js"
 import { geminiPath, type Problem } from "./geminiWire.js"
@@ -15,24 +16,6 @@ import { geminiPath, type Problem } from "./geminiWire.js"
  */
 export const isGeminiRequest = (method: string, path: string): boolean =>
   path === "/v1beta" || path.startsWith("/v1beta/") || (method === "POST" && path.startsWith("/v1/models/"))
-
-const statusNames: Readonly<Record<number, string>> = {
-  400: "INVALID_ARGUMENT",
-  401: "UNAUTHENTICATED",
-  403: "PERMISSION_DENIED",
-  404: "NOT_FOUND",
-  409: "ABORTED",
-  429: "RESOURCE_EXHAUSTED",
-  499: "CANCELLED",
-  500: "INTERNAL",
-  501: "UNIMPLEMENTED",
-  503: "UNAVAILABLE",
-  504: "DEADLINE_EXCEEDED"
-}
-
-// The gRPC code name of an HTTP status: a request Google cannot take (a wrong method, a body too large or not JSON)
-// is its `INVALID_ARGUMENT`, an unnamed server failure `INTERNAL`.
-const statusName = (code: number): string => statusNames[code] ?? (code >= 500 ? "INTERNAL" : "INVALID_ARGUMENT")
 
 /** The JSON text of Google's error body. */
 export const errorJson = (code: number, message: string): string =>

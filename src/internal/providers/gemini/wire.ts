@@ -474,3 +474,24 @@ const maxRaw = 2_000
 
 /** The start of a text that failed to decode, for `OutputDecodeError.raw`. */
 export const excerpt = (text: string): string => text.length > maxRaw ? `${text.slice(0, maxRaw)}…` : text
+
+const statusNames: Readonly<Record<number, string>> = {
+  400: "INVALID_ARGUMENT",
+  401: "UNAUTHENTICATED",
+  403: "PERMISSION_DENIED",
+  404: "NOT_FOUND",
+  409: "ABORTED",
+  412: "FAILED_PRECONDITION",
+  429: "RESOURCE_EXHAUSTED",
+  499: "CANCELLED",
+  500: "INTERNAL",
+  501: "UNIMPLEMENTED",
+  503: "UNAVAILABLE",
+  504: "DEADLINE_EXCEEDED"
+}
+
+/**
+ * The gRPC code name Google's APIs give an HTTP status in an error body (`error.status`): a request they cannot take
+ * is `INVALID_ARGUMENT`, an unnamed server failure `INTERNAL`.
+ */
+export const statusName = (code: number): string => statusNames[code] ?? (code >= 500 ? "INTERNAL" : "INVALID_ARGUMENT")

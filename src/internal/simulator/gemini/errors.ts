@@ -4,23 +4,7 @@
  * `RetryInfo` of a rate limit), and the one error event of a stream.
  */
 import type { ApiError } from "../../../simulator/WireFormat.js"
-
-const googleStatus: Readonly<Record<number, string>> = {
-  400: "INVALID_ARGUMENT",
-  401: "UNAUTHENTICATED",
-  403: "PERMISSION_DENIED",
-  404: "NOT_FOUND",
-  409: "ABORTED",
-  429: "RESOURCE_EXHAUSTED",
-  499: "CANCELLED",
-  500: "INTERNAL",
-  501: "NOT_IMPLEMENTED",
-  503: "UNAVAILABLE",
-  504: "DEADLINE_EXCEEDED"
-}
-
-const statusName = (status: number): string =>
-  googleStatus[status] ?? (status >= 500 ? "INTERNAL" : status === 412 ? "FAILED_PRECONDITION" : "INVALID_ARGUMENT")
+import { statusName } from "../../providers/gemini/wire.js"
 
 const errorBody = (code: number, message: string, details?: ReadonlyArray<unknown>): string =>
   JSON.stringify({
