@@ -7,7 +7,7 @@
 import * as path from "node:path"
 import { defaultMaxBodyBytes } from "../internal/gateway/server.js"
 import { parseSource, type SourceArgs, sourceFlags } from "./chatArgs.js"
-import { numberFlag, parseFlags, UsageError } from "./usage.js"
+import { parseFlags, positiveIntegerFlag, UsageError } from "./usage.js"
 
 /**
  * How many requests run at once unless `--concurrency` says otherwise.
@@ -68,17 +68,9 @@ export const parse = (argv: ReadonlyArray<string>): Args | "help" | UsageError =
   if (path.resolve(values.out) === path.resolve(input)) {
     return new UsageError({ reason: `--out ${values.out} is the input file: results go to a file of their own` })
   }
-  const concurrency = numberFlag("concurrency", values.concurrency, {
-    integer: true,
-    min: 1,
-    expected: "a positive integer"
-  })
+  const concurrency = positiveIntegerFlag("concurrency", values.concurrency)
   if (concurrency instanceof UsageError) return concurrency
-  const maxLineBytes = numberFlag("max-line-bytes", values["max-line-bytes"], {
-    integer: true,
-    min: 1,
-    expected: "a positive integer"
-  })
+  const maxLineBytes = positiveIntegerFlag("max-line-bytes", values["max-line-bytes"])
   if (maxLineBytes instanceof UsageError) return maxLineBytes
   const source = parseSource(values)
   if (source instanceof UsageError) return source

@@ -9,7 +9,7 @@ import * as Redacted from "effect/Redacted"
 import type * as ProviderConfig from "../ProviderConfig.js"
 import * as Presets from "../providers/Presets.js"
 import * as Route from "./route.js"
-import { numberFlag, parseFlags, secondsFlag, UsageError } from "./usage.js"
+import { numberFlag, parseFlags, positiveIntegerFlag, secondsFlag, UsageError } from "./usage.js"
 
 /**
  * The OpenAI API root used when a key is given without `--base-url`.
@@ -236,11 +236,7 @@ export const parse = (argv: ReadonlyArray<string>): Args | "help" | UsageError =
     expected: "a number from 0 to 2"
   })
   if (temperature instanceof UsageError) return temperature
-  const maxTokens = numberFlag("max-tokens", values["max-tokens"], {
-    integer: true,
-    min: 1,
-    expected: "a positive integer"
-  })
+  const maxTokens = positiveIntegerFlag("max-tokens", values["max-tokens"])
   if (maxTokens instanceof UsageError) return maxTokens
   const source = parseSource(values)
   if (source instanceof UsageError) return source

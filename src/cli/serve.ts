@@ -19,7 +19,15 @@ import * as ProviderConfig from "../ProviderConfig.js"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import { builtInSimulator, secretsOf } from "./chatSource.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
-import { numberFlag, parseFlags, programName, secondsFlag, serveUsage, UsageError } from "./usage.js"
+import {
+  numberFlag,
+  parseFlags,
+  positiveIntegerFlag,
+  programName,
+  secondsFlag,
+  serveUsage,
+  UsageError
+} from "./usage.js"
 
 const string = { type: "string" } as const
 
@@ -51,11 +59,7 @@ const parse = (argv: ReadonlyArray<string>): Args | "help" | UsageError => {
     max: 65535,
     expected: "a port from 0 to 65535"
   })
-  const maxBodyBytes = numberFlag("max-body-bytes", values["max-body-bytes"], {
-    integer: true,
-    min: 1,
-    expected: "a positive integer"
-  })
+  const maxBodyBytes = positiveIntegerFlag("max-body-bytes", values["max-body-bytes"])
   const grace = secondsFlag("grace-period", values["grace-period"])
   for (const value of [port, maxBodyBytes, grace]) if (value instanceof UsageError) return value
   const number = (value: number | undefined | UsageError) => (typeof value === "number" ? value : undefined)

@@ -8,7 +8,15 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Simulator from "../simulator/Simulator.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
-import { listFlag, numberFlag, parseFlags, programName, simulateUsage, UsageError } from "./usage.js"
+import {
+  listFlag,
+  numberFlag,
+  parseFlags,
+  positiveIntegerFlag,
+  programName,
+  simulateUsage,
+  UsageError
+} from "./usage.js"
 
 /**
  * The port `simulate` listens on unless told otherwise: fixed, so scripts and
@@ -44,7 +52,6 @@ const parse = (argv: ReadonlyArray<string>): Simulator.Options | "help" | UsageE
     return new UsageError({ reason: `simulate takes no arguments, got "${positionals.join(" ")}"` })
   }
   const count = { integer: true, min: 0, expected: "an integer, 0 or more" }
-  const positive = { integer: true, min: 1, expected: "a positive integer" }
   const millis = { min: 0, expected: "milliseconds, 0 or more" }
   const numbers = {
     port: numberFlag("port", values.port, { integer: true, min: 0, max: 65535, expected: "a port from 0 to 65535" }),
@@ -53,8 +60,8 @@ const parse = (argv: ReadonlyArray<string>): Simulator.Options | "help" | UsageE
     tokensPerSecond: numberFlag("tokens-per-second", values["tokens-per-second"], { expected: "a positive number" }),
     replyTokens: numberFlag("reply-tokens", values["reply-tokens"], count),
     reasoningTokens: numberFlag("reasoning-tokens", values["reasoning-tokens"], count),
-    contextWindow: numberFlag("context-window", values["context-window"], positive),
-    requestsPerMinute: numberFlag("requests-per-minute", values["requests-per-minute"], positive)
+    contextWindow: positiveIntegerFlag("context-window", values["context-window"]),
+    requestsPerMinute: positiveIntegerFlag("requests-per-minute", values["requests-per-minute"])
   }
   for (const value of Object.values(numbers)) if (value instanceof UsageError) return value
   const num = (value: number | undefined | UsageError) => (typeof value === "number" ? value : undefined)

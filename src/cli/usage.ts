@@ -322,6 +322,15 @@ export const secondsFlag = (name: string, text: string | undefined): number | un
   numberFlag(name, text, { min: Number.MIN_VALUE, expected: "a positive number of seconds" })
 
 /**
+ * A flag's value as a positive integer, or a `UsageError` naming the flag.
+ *
+ * @since 0.2.0
+ * @category Parsing
+ */
+export const positiveIntegerFlag = (name: string, text: string | undefined): number | undefined | UsageError =>
+  numberFlag(name, text, { integer: true, min: 1, expected: "a positive integer" })
+
+/**
  * A comma-separated list flag, blanks dropped.
  *
  * @since 0.1.0
