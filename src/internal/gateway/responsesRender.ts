@@ -4,10 +4,11 @@
  * call), its `usage`, its `status` (`incomplete` when the reply's limit or a content filter cut it), and the
  * request's settings echoed as OpenAI echoes them. The stream (`responsesStream.ts`) ends with the same object.
  *
- * Ids are Responses' shapes, made of the request's id: `resp_…` for the response, `msg_…`, `fc_…` and `rs_…` for its
- * items (each with its output index). A function call's `call_id` is the provider's call id, which the client sends
- * back in its `function_call_output`. A Responses deployment's reasoning items, kept in the reply's provider
- * metadata with their `encrypted_content`, go out with it, so a client sending them back gives them to it again.
+ * Ids are Responses' shapes, made of the request's id: `resp_…` for the response, `msg_…`, `fc_…` and
+ * `rs_…` for its items (each with its output index). A function call's `call_id` is the provider's call
+ * id, which the client sends back in its `function_call_output`. A Responses deployment's reasoning items,
+ * kept in the reply's provider metadata with their `encrypted_content`, go out with it, so a client
+ * sending them back gives them to it again.
  */
 import type { ChatResponse, FinishReason, Usage } from "../../ChatResponse.js"
 import type { ToolCall } from "../../Message.js"
