@@ -28,7 +28,7 @@ import type {
   ToolCall,
   ToolDefinition
 } from "../../Message.js"
-import { maybe, Problem, set } from "../openAiWire/request.js"
+import { functionTool, maybe, Problem, set } from "../openAiWire/request.js"
 import { keptReasoning, metadataOf, reasoningSeparator } from "../providers/openAiResponses/wire.js"
 import { checker, Refused } from "../schemaCheck.js"
 import { type Carried, opened, restoreCalls } from "./responsesCarried.js"
@@ -281,14 +281,7 @@ const tool = (wire: typeof WireTool.Type, at: string): ToolDefinition | Problem 
     )
   }
   if (wire.name === null || wire.name === undefined) return new Problem(`${at}.name`, `${at}.name: missing`)
-  // OpenAI takes a function without parameters as one without arguments.
-  const out: Mutable<ToolDefinition> = {
-    name: wire.name,
-    parameters: wire.parameters ?? { type: "object", properties: {} }
-  }
-  set(out, "description", wire.description)
-  set(out, "strict", wire.strict)
-  return out
+  return functionTool({ ...wire, name: wire.name })
 }
 
 const toolChoice = (choice: typeof WireToolChoice.Type): ToolChoice =>

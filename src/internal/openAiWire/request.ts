@@ -181,7 +181,13 @@ export const set = <A, K extends keyof A>(out: A, key: K, value: A[K] | null | u
   if (value !== null && value !== undefined) out[key] = value
 }
 
-const tool = ({ function: fn }: typeof WireTool.Type): ToolDefinition => {
+/** An OpenAI function tool (of chat completions or of the Responses API) as a `ToolDefinition`. */
+export const functionTool = (fn: {
+  readonly name: string
+  readonly description?: string | null | undefined
+  readonly parameters?: ToolDefinition["parameters"] | null | undefined
+  readonly strict?: boolean | null | undefined
+}): ToolDefinition => {
   // OpenAI takes a function without parameters as one without arguments.
   const out: Mutable<ToolDefinition> = {
     name: fn.name,
@@ -191,6 +197,8 @@ const tool = ({ function: fn }: typeof WireTool.Type): ToolDefinition => {
   set(out, "strict", fn.strict)
   return out
 }
+
+const tool = (wire: typeof WireTool.Type): ToolDefinition => functionTool(wire.function)
 
 const toolChoice = (choice: typeof WireToolChoice.Type): ToolChoice =>
   typeof choice === "string" ? choice : { tool: choice.function.name }
