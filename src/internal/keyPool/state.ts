@@ -13,8 +13,8 @@ import * as Redacted from "effect/Redacted"
 import type * as KeyPool from "../../KeyPool.js"
 import { OptionsError } from "../../OptionsError.js"
 import * as ProviderClient from "../../ProviderClient.js"
+import * as Heap from "../heap.js"
 import * as Invalid from "../optionsError.js"
-import * as Heap from "./heap.js"
 import { type Cooldown, cooldownMillis, type RandomSource, type Settled, verdictOf } from "./outcome.js"
 
 /** One key and its counters. */

@@ -11,7 +11,6 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import { constTrue } from "effect/Function"
 import * as Headers from "effect/http/Headers"
 import * as HttpClient from "effect/http/HttpClient"
@@ -32,10 +31,11 @@ import {
 } from "../../LlmError.js"
 import type { Credentials } from "../../ProviderClient.js"
 import { untraced } from "../telemetry.js"
+import { watchdogOf } from "../time/watchdog.js"
 import * as BodySource from "./bodySource.js"
 import { BodyTooLarge } from "./bytes.js"
 import type { ChunkSource } from "./chunkSource.js"
-import { immediately, type Limits, type Phase, raced, Watch } from "./phases.js"
+import { type Limits, type Phase, raced, Watch } from "./phases.js"
 import { readFiber } from "./readFiber.js"
 import * as RetryAfter from "./retryAfter.js"
 
@@ -161,14 +161,13 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
     streamed: boolean,
     work: (watch: Watch) => Effect.Effect<A, LlmError>
   ): Effect.Effect<A, LlmError> =>
-    Effect.clockWith((clock) => {
-      const start = clock.currentTimeMillisUnsafe()
+    Effect.withFiber((fiber) => {
       const request = Duration.toMillis(call.timeout)
       const limits: Limits = streamed
         ? { request, headers: headersMillis, firstToken: firstTokenMillis, idle: idleMillis }
         : { request, headers: headersMillis }
-      const watch = new Watch(clock, limits, start)
-      return watch.due(start) === Infinity
+      const watch = new Watch(watchdogOf(fiber), limits)
+      return watch.check(watch.clock.currentTimeMillisUnsafe()) === Infinity
         ? work(watch)
         : raced(work(watch), watch, (phase) => timeoutError(call, phase))
     })
@@ -396,12 +395,11 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
             onDone: () => Effect.succeed(rest),
             onSuccess: () => {
               watch.release()
-              const watchdog = watch.watchRest(reads.stop)
-              if (watchdog === undefined) return Effect.succeed(rest)
-              return Effect.map(
-                Effect.forkDetach(watchdog, immediately),
-                (fiber): ChunkSource => ({ pull: rest.pull, close: Effect.andThen(Fiber.interrupt(fiber), rest.close) })
-              )
+              const unwatch = watch.watchRest(reads.stop)
+              return Effect.succeed<ChunkSource>({
+                pull: rest.pull,
+                close: Effect.andThen(Effect.sync(unwatch), rest.close)
+              })
             }
           })
         }))
