@@ -123,6 +123,25 @@ export interface CooldownOptions {
 }
 
 /**
+ * How a router learns each deployment's stream limits (`Options.learnedLimits`).
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface LearnedLimitsOptions {
+  /** The quantile of the recent samples a limit starts from, in (0, 1]. Default 0.99. */
+  readonly quantile?: number
+  /** What the quantile is multiplied by, at least 1. Default 4. */
+  readonly factor?: number
+  /** The shortest learned limit. Default 2 seconds. */
+  readonly floor?: Duration.Input
+  /** The streams seen before a limit is learned. Default 20. */
+  readonly minSamples?: number
+  /** The recent streams a limit is learned from, at least `minSamples`. Default 200. */
+  readonly window?: number
+}
+
+/**
  * The router's deployments and how it treats them. Only `deployments` is
  * required; every other field has the default its doc gives.
  *
@@ -195,6 +214,15 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
    * `after` fails over at once. Default: off.
    */
   readonly hedge?: { readonly after: Duration.Input }
+  /**
+   * Phase limits learned from each deployment's own streams: once `minSamples` streams are in, a stream's first-token
+   * (and headers) limit is the `quantile` of its recent times to a first chunk times `factor`, its idle limit the same
+   * of its longest waits between chunks, never under `floor`; each attempt keeps the sooner of these and its adapter's
+   * own limits, so a provider that is usually fast is left in seconds when it goes silent or stalls, and a slow one is
+   * never cut sooner than its history says. Unstreamed calls keep their adapter's limits (an unstreamed reply's wait
+   * grows with its length). `false` turns learning off. Default: on, with the defaults of `LearnedLimitsOptions`.
+   */
+  readonly learnedLimits?: LearnedLimitsOptions | false
   /**
    * The longest a `Retry-After` or rate-limit headers hold a deployment back (not a day for 86400). Default 5 minutes.
    */
@@ -284,6 +312,15 @@ export interface DeploymentLoad {
   readonly rateLimited: number
   /** Mean latency in milliseconds; `null` before the first success. */
   readonly latencyMillis: number | null
+  /**
+   * Its streams' learned limits (`Options.learnedLimits`) in milliseconds, each `null` until learned, and the streams
+   * they are learned from; `null` when learning is off.
+   */
+  readonly learnedLimits: {
+    readonly firstTokenMillis: number | null
+    readonly idleMillis: number | null
+    readonly streams: number
+  } | null
   /** The deployment's request bucket, when its layer provides its `RateLimiter`. */
   readonly rateLimit: RateLimiter.Status | null
   /** US dollars spent through this deployment (priced calls), when the router has a `ledger`; else `null`. */

@@ -15,6 +15,9 @@
  *   retry, keys all cooling), and leaves that wait to the router when it has.
  * - `inAttemptSpan`: the call runs under a router's attempt span, which stands
  *   for the call span the `Llm` would make.
+ * - `limits`: a stream's phase limits the router learned for the deployment
+ *   (`Router.Options.learnedLimits`), which the transport keeps when they are
+ *   sooner than the adapter's own.
  *
  * It is in the context the call runs in, so a decorator between the router
  * and the `Llm` (a budget, a ledger, one an application writes) passes it on
@@ -30,6 +33,13 @@ export interface Onward {
   elsewhere(tag: LlmError["_tag"]): boolean
 }
 
+/** Phase limits in milliseconds; `undefined` for none. */
+export interface PhaseLimits {
+  readonly headers: number | undefined
+  readonly firstToken: number | undefined
+  readonly idle: number | undefined
+}
+
 /** The call in progress, as a router sees it. */
 export interface RouterCall {
   /** When the call ends, in `Clock` milliseconds; `Infinity` when no router set one. */
@@ -40,10 +50,18 @@ export interface RouterCall {
   readonly onward: Onward | undefined
   /** Whether the call runs under a router's attempt span (then it makes no call span of its own). */
   readonly inAttemptSpan: boolean
+  /** A stream's learned phase limits for the deployment it is sent to; `undefined`: the adapter's own only. */
+  readonly limits: PhaseLimits | undefined
 }
 
 /** A call no router runs. */
-export const outside: RouterCall = { deadline: Infinity, oneAttempt: false, onward: undefined, inAttemptSpan: false }
+export const outside: RouterCall = {
+  deadline: Infinity,
+  oneAttempt: false,
+  onward: undefined,
+  inAttemptSpan: false,
+  limits: undefined
+}
 
 /** The call in progress: `outside` unless a router provides it. */
 export const RouterCall = Context.Reference<RouterCall>("effect-llm-router/internal/RouterCall", {

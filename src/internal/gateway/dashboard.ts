@@ -39,6 +39,8 @@ export interface DeploymentData {
   /** Milliseconds, over its latest answers; `null` before the first. */
   readonly latency: LiveStats.Quantiles | null
   readonly firstToken: LiveStats.Quantiles | null
+  /** Its streams' learned limits (`Router.Options.learnedLimits`), each `null` until learned; `null` when off. */
+  readonly learnedLimits: { readonly firstTokenMillis: number | null; readonly idleMillis: number | null } | null
   /** US dollars of its priced replies so far. */
   readonly cost: number
   readonly keys: ReadonlyArray<KeyData>
@@ -71,6 +73,9 @@ export const data = (status: Router.Status, stats: LiveStats.LiveStats, now: num
       errorRate: rate.errors,
       latency: LiveStats.quantiles(recorded.latency),
       firstToken: LiveStats.quantiles(recorded.firstToken),
+      learnedLimits: load.learnedLimits === null
+        ? null
+        : { firstTokenMillis: load.learnedLimits.firstTokenMillis, idleMillis: load.learnedLimits.idleMillis },
       cost: recorded.cost,
       keys: load.keys.map((key) => ({
         key: key.key,

@@ -246,11 +246,17 @@ export class Routing<A> implements Call, Onward {
     })
   }
 
-  // What the attempt is told: the call's, a probe's one attempt, the attempt's span.
-  attemptCall(probe: boolean, span: Tracer.Span | undefined): RouterCall {
+  // What the attempt is told: the call's, a probe's one attempt, the attempt's span, a stream's learned limits.
+  attemptCall(state: State, probe: boolean, span: Tracer.Span | undefined): RouterCall {
     const call = this.call
-    return (probe && !call.oneAttempt) || (span !== undefined && !call.inAttemptSpan)
-      ? { ...call, oneAttempt: call.oneAttempt || probe, inAttemptSpan: call.inAttemptSpan || span !== undefined }
+    const limits = this.sender.held ? state.learned?.limits() : undefined
+    return (probe && !call.oneAttempt) || (span !== undefined && !call.inAttemptSpan) || limits !== undefined
+      ? {
+        ...call,
+        oneAttempt: call.oneAttempt || probe,
+        inAttemptSpan: call.inAttemptSpan || span !== undefined,
+        limits: limits ?? call.limits
+      }
       : call
   }
 
@@ -261,7 +267,7 @@ export class Routing<A> implements Call, Onward {
     const sent = Effect.provideService(
       Telemetry.under(this.sender.send(state, this.routed(state), this.restore, span), span),
       RouterCall,
-      this.attemptCall(probe, span)
+      this.attemptCall(state, probe, span)
     )
     // Shared (`Options.shared`): settled locally as in memory, then the transition goes to the store
     // before the call goes on, so its next pick sees what Redis says.
@@ -448,7 +454,8 @@ export class Routing<A> implements Call, Onward {
       deadline: this.deadlineAt,
       oneAttempt: outer.oneAttempt,
       onward: this,
-      inAttemptSpan: outer.inAttemptSpan
+      inAttemptSpan: outer.inAttemptSpan,
+      limits: outer.limits
     }
     const restore = this.restore = start.restore
     const broken = start.broken

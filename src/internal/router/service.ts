@@ -122,7 +122,7 @@ export const make = <D extends Deployment<unknown, unknown>>(
         // The store is chosen once here: without `shared`, every state's breaker is in memory only.
         const shared = yield* Shared.connect(options as Options, settings)
         const states = built.map((entry) =>
-          Deployments.make(options as Options, entry, shared?.(entry.deployment.name))
+          Deployments.make(options as Options, settings, entry, shared?.(entry.deployment.name))
         )
         yield* Shared.refresh(states)
         return makeService(options as Options, settings, states)

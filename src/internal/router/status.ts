@@ -56,6 +56,17 @@ const statusOf = (details: Readonly<Record<string, DeploymentLoad>>): Status => 
   }
 }
 
+const learnedOf = (state: State): DeploymentLoad["learnedLimits"] => {
+  const learned = state.learned
+  if (learned === undefined) return null
+  const limits = learned.limits()
+  return {
+    firstTokenMillis: limits?.firstToken === undefined ? null : Math.round(limits.firstToken),
+    idleMillis: limits?.idle === undefined ? null : Math.round(limits.idle),
+    streams: learned.firstChunk.size
+  }
+}
+
 const breakerRank = { closed: 0, "half-open": 1, open: 2 } as const
 
 const laterOf = (a: number | null, b: number | null): number | null => a === null ? b : b === null ? a : Math.max(a, b)
@@ -161,6 +172,7 @@ const deploymentLoad = (
     limitedUntil: state.limitedUntil > now ? state.limitedUntil : null,
     rateLimited: state.rateLimited,
     latencyMillis: state.latencyMillis === undefined ? null : Math.round(state.latencyMillis * 100) / 100,
+    learnedLimits: learnedOf(state),
     rateLimit: limiter ?? null,
     spend,
     budgets: limits.filter((limit) =>

@@ -48,7 +48,7 @@ export class Watch implements Bound<Phase> {
   readonly clock: Clock.Clock
   private readonly start: number
 
-  constructor(private readonly watchdog: Watchdog, private readonly limits: Limits) {
+  constructor(private readonly watchdog: Watchdog, readonly limits: Limits) {
     this.clock = watchdog.clock
     this.start = this.clock.currentTimeMillisUnsafe()
     this.requestDue = this.start + limits.request
