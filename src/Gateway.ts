@@ -10,9 +10,9 @@
  * items, instructions, function tools, `text.format`, `reasoning`; streamed as its numbered events from
  * `response.created` to `response.completed`, a failure after the start as `response.failed`, or whole as a
  * `response` object; a tool type other than `function` is 400 naming it) and `POST /v1/responses/input_tokens`
- * (counted with the library's tokenizer); responses are kept in memory for an hour (`store`, on by default) so a
- * `previous_response_id` continues one on any deployment, and `GET`/`DELETE /v1/responses/{id}` read and delete
- * them; `POST /v1/embeddings` (floats or base64),
+ * (counted with the library's tokenizer); responses are kept for an hour (`store`, on by default; `responsesTtl`),
+ * in memory or, with a store, in its Redis for every instance on it, so a `previous_response_id` continues one on
+ * any deployment, and `GET`/`DELETE /v1/responses/{id}` read and delete them; `POST /v1/embeddings` (floats or base64),
  * `GET /v1/models` (and `/v1/models/{name}`), `GET /health` (alive) and `GET /ready` (some deployment
  * can take a call); and Anthropic's `POST /v1/messages` (streamed as its events, or not), whose
  * failures are Anthropic's error JSON and statuses (529 `overloaded_error` for a provider down). A request's `model`
@@ -232,6 +232,12 @@ export interface Options {
    * with the program's own code) or its options; connected once for all of them. Default: the config's `store`.
    */
   readonly store?: Store.Store | Store.Options | undefined
+  /**
+   * How long `/v1/responses` keeps a stored response (`store`, on by default) for `previous_response_id` and
+   * `GET`/`DELETE /v1/responses/{id}`: in memory, or, with a store, in its Redis (with Redis' expiry), where every
+   * instance on it reads the same responses. Default one hour.
+   */
+  readonly responsesTtl?: Duration.Input | undefined
 }
 
 /**

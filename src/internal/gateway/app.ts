@@ -44,6 +44,7 @@ import * as Metrics from "./metrics.js"
 import * as OpenAiRoutes from "./openAiRoutes.js"
 import * as ResponsesRoute from "./responsesRoute.js"
 import * as ResponsesStore from "./responsesStore.js"
+import * as ResponsesStoreRedis from "./responsesStoreRedis.js"
 import * as Serving from "./serving.js"
 import { errorResponse, json, refusal } from "./serving.js"
 
@@ -59,7 +60,13 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
   const serving = Serving.make({ engine, options, now, metrics, stats: dashboard.stats })
   const { adminOnly, plain, served } = serving
   const openAi = OpenAiRoutes.routes(serving)
-  const responses = ResponsesRoute.routes(serving, ResponsesStore.make(now))
+  // Kept where the limits are shared, when they are, so that every instance continues every response.
+  const responses = ResponsesRoute.routes(
+    serving,
+    engine.store === undefined
+      ? ResponsesStore.make(now, { ttl: options.responsesTtl })
+      : ResponsesStoreRedis.make(engine.store, { ttl: options.responsesTtl })
+  )
   const gemini = GeminiRoutes.route(serving)
 
   // A path the gateway does not serve: 404, in the wire of the path asked for.

@@ -15,6 +15,7 @@
  * As the other encoders do, this one keeps what it has forwarded: a `Restart` before any item went out is invisible,
  * after one it ends the stream with `response.failed`.
  */
+import type * as Effect from "effect/Effect"
 import type { ChatChunk } from "../../ChatChunk.js"
 import type { Usage } from "../../ChatResponse.js"
 import type { ProviderMetadata } from "../../Message.js"
@@ -71,15 +72,15 @@ const failureOf = (body: string): JsonRecord => {
 
 /**
  * An encoder for the stream of the response `ids` to a request naming `model`, echoing `echo`; `now` gives the time
- * in seconds, and `onFinished` is given the response once it has completed. One per stream: it keeps the output
- * items and what was forwarded.
+ * in seconds, and `onFinished` is given the response once it has completed: what it returns is done before the
+ * terminal event is written. One per stream: it keeps the output items and what was forwarded.
  */
 export const streamEncoder = (
   ids: Ids,
   model: string,
   echo: JsonRecord,
   now: () => number,
-  onFinished: (response: Finished) => void
+  onFinished: (response: Finished) => Effect.Effect<void>
 ): StreamEncoder => {
   let sequence = 0
   let started = false
@@ -90,6 +91,7 @@ export const streamEncoder = (
   let reasoning: OpenItem | undefined
   let calls = new Map<number, OpenCall>()
   let out = ""
+  let before: Effect.Effect<void> | undefined
 
   const emit = (type: string, fields: JsonRecord): void => {
     out += `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: sequence++, ...fields })}\n\n`
@@ -246,13 +248,15 @@ export const streamEncoder = (
       completedAt: now()
     })
     emit(status === "completed" ? "response.completed" : "response.incomplete", { response })
-    onFinished(finished(response))
+    before = onFinished(finished(response))
   }
 
   const encoded = (restarted: Encoded["restarted"]): Encoded => {
     const bytes = bytesOf(out)
     out = ""
-    return { bytes, restarted }
+    const done = before
+    before = undefined
+    return { bytes, restarted, before: done }
   }
 
   const batch = (chunks: ReadonlyArray<ChatChunk>): Encoded => {

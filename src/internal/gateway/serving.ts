@@ -5,6 +5,7 @@
  * Google's on Google's paths and OpenAI's elsewhere.
  */
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
@@ -37,6 +38,8 @@ export interface AppOptions {
   readonly modelLoadDetails: boolean
   /** The port the gateway listens on: without gateway keys, a request's `Host` is one of its loopback names. */
   readonly port: number
+  /** How long a stored response is kept (`Gateway.Options.responsesTtl`); the store's default when unset. */
+  readonly responsesTtl?: Duration.Input | undefined
   /** The streams in flight, cut when the gateway shuts down. */
   readonly drain: Drain
 }
