@@ -21,6 +21,7 @@
  * This module is the route table: every route is served through `serving.ts`
  * (the log entry, the `Host` and key checks, the body, admission); OpenAI's
  * routes are `openAiRoutes.ts` and `responsesRoute.ts`, Anthropic's `anthropicRoute.ts`, Google's `geminiRoutes.ts`
+ * and `geminiModels.ts`
  * (chats through `chatAnswer.ts`, embeddings through `embeddingAnswer.ts`),
  * LLM-API-BalancedCall's `balancedCallRoutes.ts`; here are the open and admin
  * paths, the 404 and the 405s.
@@ -37,6 +38,7 @@ import * as BalancedCallRoutes from "./balancedCallRoutes.js"
 import * as Dashboard from "./dashboard.js"
 import type { Engine } from "./engine.js"
 import * as Errors from "./errors.js"
+import * as GeminiModels from "./geminiModels.js"
 import * as GeminiRoutes from "./geminiRoutes.js"
 import * as Intake from "./intake.js"
 import * as Logs from "./logs.js"
@@ -106,6 +108,7 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
     HttpRouter.route("POST", "/v1/messages", AnthropicRoute.messages(serving)),
     HttpRouter.route("POST", "/v1/messages/count_tokens", AnthropicRoute.countTokens(serving)),
     ...GeminiRoutes.paths.map((path) => HttpRouter.route("POST", path, gemini)),
+    HttpRouter.route("GET", "/v1beta/models/*", GeminiModels.route(serving)),
     HttpRouter.route("GET", "/v1/models/*", openAi.models),
     ...BalancedCallRoutes.routes(serving),
     HttpRouter.route("GET", "/health", plain(Effect.succeed(json(200, `{"status":"ok"}`)))),
