@@ -158,6 +158,21 @@ export interface NamedRouter {
 }
 
 /**
+ * A deployment of a gateway: a router's deployment, and the wire API its provider speaks.
+ *
+ * @since 0.5.0
+ * @category Models
+ */
+export interface Deployment extends Router.Deployment<OptionsError, HttpClient.HttpClient> {
+  /**
+   * The API its provider speaks, as a `provider.json` entry's `api` names it: `/v1/responses` passes the tools only
+   * OpenAI's Responses API runs (`web_search`, `mcp`...) to a model whose every deployment speaks `"responses"`, and
+   * refuses them for any other. Default: unknown, as an API other than `"responses"`.
+   */
+  readonly api?: "chat-completions" | "responses" | "anthropic" | "gemini" | "ollama" | undefined
+}
+
+/**
  * What a gateway serves: its deployments and named routers, its store and its keys, as plain records
  * (`ProviderConfig.gatewayConfig` reads them from a `provider.json`).
  *
@@ -169,9 +184,7 @@ export interface Config {
    * Every deployment, its `Llm` built on `store` (the one connection the gateway makes to its store, if any). One
    * router serves them all by deployment, model and group name; at least one is needed.
    */
-  readonly deployments: (
-    store: Store.Store | undefined
-  ) => Effect.Effect<ReadonlyArray<Router.Deployment<OptionsError, HttpClient.HttpClient>>>
+  readonly deployments: (store: Store.Store | undefined) => Effect.Effect<ReadonlyArray<Deployment>>
   /** Routers addressed by their name, each over some of `deployments`. Default: none. */
   readonly routers?: Readonly<Record<string, NamedRouter>> | undefined
   /** Where instances share the limits, breakers and gateway keys' limits. Default: in memory. */

@@ -84,11 +84,25 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
     })
   }
 
+  // The refusal of a body's tools and items that only a Responses deployment runs, when its model reaches another;
+  // none when it has none, or when its model is one admission refuses (unknown, or not the key's).
+  function notRun(body: ResponsesWire.Body, entry: Logs.Entry): ResponsesWire.Problem | undefined {
+    const parts = ResponsesWire.responsesOnly(body)
+    if (parts.length === 0) return undefined
+    const target = serving.engine.resolve(body.model)
+    if (target === undefined || target.speaksResponses || !serving.options.auth.allows(entry.caller, body.model)) {
+      return undefined
+    }
+    return ResponsesWire.refusedFor(body.model, parts)
+  }
+
   // A `/v1/responses` body's answer: refused, or streamed or whole once its model is admitted.
   function create(withBody: WithBody) {
     const { entry, text } = withBody
     const body = ResponsesWire.checked(text)
     if (body instanceof ResponsesWire.Problem) return Effect.succeed(problemResponse(body))
+    const unrun = notRun(body, entry)
+    if (unrun !== undefined) return Effect.succeed(problemResponse(unrun))
     return Effect.flatMap(conversationOf(body, entry), (conversation) => {
       const request = ResponsesWire.toRequest(body, conversation)
       if (request instanceof ResponsesWire.Problem) return Effect.succeed(problemResponse(request))

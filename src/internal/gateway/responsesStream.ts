@@ -7,8 +7,9 @@
  * (`response.reasoning_summary_part.added`, `response.reasoning_summary_text.delta`, `.done`,
  * `response.reasoning_summary_part.done`), a function call's arguments (`response.function_call_arguments.delta`,
  * `.done`). A message or reasoning item closes when another item starts; function calls, whose deltas a provider may
- * interleave, close at the end, followed by the reasoning item that carries the provider's state for the next turn
- * when there is any (`responsesCarried.ts`). `response.completed` (or `response.incomplete`) ends it with the whole
+ * interleave, close at the end, followed by a Responses deployment's items of other types (a hosted tool's call, as
+ * it gave it, announced and closed at once: the provider's own progress events for them are not relayed) and by the
+ * reasoning item that carries the provider's state for the next turn when there is any (`responsesCarried.ts`). `response.completed` (or `response.incomplete`) ends it with the whole
  * response, as a whole reply renders it; a failure after the stream began ends it with `response.failed`, carrying
  * the error.
  *
@@ -32,6 +33,7 @@ import {
   type Ids,
   messageItem,
   outputText,
+  passedItems,
   reasoningItem,
   responseObject,
   statusOf,
@@ -217,6 +219,12 @@ export const streamEncoder = (
       delta: chunk.arguments
     })
   }
+  // An item that comes whole: announced and closed at once.
+  const whole = (item: JsonRecord): void => {
+    const index = output.length
+    added(index, item)
+    emit("response.output_item.done", { output_index: index, item })
+  }
   const finish = (chunk: Extract<ChatChunk, { _tag: "Finish" }>): void => {
     closeText()
     closeReasoning()
@@ -233,11 +241,9 @@ export const streamEncoder = (
       const content = encrypted[next++]
       return content === undefined ? item : { ...item, encrypted_content: content }
     })
-    if (carried !== undefined) {
-      const index = output.length
-      added(index, carrierItem(ids, index, carried))
-      emit("response.output_item.done", { output_index: index, item: output[index]! })
-    }
+    // A Responses deployment's items of other types (a hosted tool's call), known from its terminal event only.
+    for (const item of passedItems(chunk.providerMetadata)) whole(item)
+    if (carried !== undefined) whole(carrierItem(ids, output.length, carried))
     const { incomplete, status } = statusOf(chunk.finishReason)
     const response = responseObject(ids, echo, {
       status,
