@@ -160,7 +160,7 @@ export interface NamedRouter {
 /**
  * A deployment of a gateway: a router's deployment, and the wire API its provider speaks.
  *
- * @since 0.5.0
+ * @since 0.4.0
  * @category Models
  */
 export interface Deployment extends Router.Deployment<OptionsError, HttpClient.HttpClient> {

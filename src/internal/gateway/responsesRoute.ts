@@ -18,6 +18,7 @@ import * as ChatAnswer from "./chatAnswer.js"
 import * as Errors from "./errors.js"
 import * as Failures from "./failures.js"
 import * as Logs from "./logs.js"
+import * as ResponsesHosted from "./responsesHosted.js"
 import * as ResponsesRender from "./responsesRender.js"
 import type * as ResponsesStore from "./responsesStore.js"
 import * as ResponsesStream from "./responsesStream.js"
@@ -87,13 +88,13 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
   // The refusal of a body's tools and items that only a Responses deployment runs, when its model reaches another;
   // none when it has none, or when its model is one admission refuses (unknown, or not the key's).
   function notRun(body: ResponsesWire.Body, entry: Logs.Entry): ResponsesWire.Problem | undefined {
-    const parts = ResponsesWire.responsesOnly(body)
+    const parts = ResponsesHosted.responsesOnly(body)
     if (parts.length === 0) return undefined
     const target = serving.engine.resolve(body.model)
     if (target === undefined || target.speaksResponses || !serving.options.auth.allows(entry.caller, body.model)) {
       return undefined
     }
-    return ResponsesWire.refusedFor(body.model, parts)
+    return ResponsesHosted.refusedFor(body.model, parts)
   }
 
   // A `/v1/responses` body's answer: refused, or streamed or whole once its model is admitted.

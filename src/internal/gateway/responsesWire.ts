@@ -13,7 +13,7 @@
  * gateway made to carry another provider's state (`responsesCarried.ts`) gives that state back. `tools` are function
  * tools; the other types (`web_search`, `file_search`, `mcp`, `computer_use_preview`, custom tools...), a hosted
  * tool's `tool_choice` and input items of other types (their calls and outputs) are what only a Responses deployment
- * runs (`responsesOnly`): the route refuses them, naming them, for a model that reaches any other, and otherwise they
+ * runs (`responsesHosted.ts`): the route refuses them, naming them, for a model that reaches any other, and otherwise they
  * go to it as they came (the tools and the choice in the request's `providerOptions`, the items in the assistant's
  * provider metadata as the library's Responses adapter sends them back). `text.format` the response format, `reasoning.effort` the effort,
  * `max_output_tokens` the reply's limit, `user` the end-user id; `previous_response_id` puts a stored response's
@@ -179,7 +179,8 @@ export const WireInputTokensRequest = Schema.Struct({
 /** A checked `input_tokens` body. */
 export type CountBody = typeof WireInputTokensRequest.Type
 
-type WireItem = typeof Item.Type
+/** An input item as the wire reads it. */
+export type WireItem = typeof Item.Type
 type WireContent = typeof Content.Type
 
 type Mutable<A> = { -readonly [K in keyof A]: A[K] }
@@ -265,7 +266,8 @@ type KnownItem =
   | typeof FunctionCallOutputItem.Type
   | typeof ReasoningItem.Type
 
-const isOtherItem = (wire: WireItem): wire is typeof OtherItem.Type =>
+/** Whether an item is of a type only a Responses deployment takes (a hosted tool's call, a custom tool's output...). */
+export const isOtherItem = (wire: WireItem): wire is typeof OtherItem.Type =>
   typeof wire.type === "string" && !modelledItems.has(wire.type)
 
 const item = (wire: WireItem, at: string, turn: Turn): Problem | undefined => {
@@ -336,7 +338,10 @@ const tool = (wire: typeof WireTool.Type, at: string): ToolDefinition | Problem 
   return functionTool({ ...wire, name: wire.name })
 }
 
-const isHostedChoice = (choice: typeof WireToolChoice.Type | null | undefined): boolean =>
+/** Whether a tool choice is a hosted tool's (any but a function's). */
+export const isHostedChoice = (
+  choice: typeof WireToolChoice.Type | null | undefined
+): choice is Exclude<typeof WireToolChoice.Type, string> =>
   typeof choice === "object" && choice !== null && choice.type !== "function"
 
 const toolChoice = (choice: typeof WireToolChoice.Type): ToolChoice | Problem => {
@@ -345,45 +350,6 @@ const toolChoice = (choice: typeof WireToolChoice.Type): ToolChoice | Problem =>
     return new Problem("tool_choice.name", "tool_choice.name: missing")
   }
   return { tool: choice.name }
-}
-
-/** A part of a body only a Responses deployment takes: a tool, the tool choice or an input item, by type. */
-export interface ResponsesOnly {
-  /** Where it is in the body (`tools[1].type`). */
-  readonly at: string
-  readonly type: string
-}
-
-/**
- * The tools (other than functions), the tool choice (a hosted tool's) and the input items (other than messages,
- * function calls and outputs, and reasoning) of a body that only a deployment speaking OpenAI's Responses API takes,
- * as they came; none when the body has none.
- */
-export const responsesOnly = (body: CountBody): ReadonlyArray<ResponsesOnly> => {
-  const out: Array<ResponsesOnly> = []
-  const tools = body.tools ?? []
-  for (let i = 0; i < tools.length; i++) {
-    if (tools[i]!.type !== "function") out.push({ at: `tools[${i}].type`, type: tools[i]!.type })
-  }
-  const choice = body.tool_choice
-  if (isHostedChoice(choice)) out.push({ at: "tool_choice.type", type: (choice as { type: string }).type })
-  const input = typeof body.input === "object" && body.input !== null ? body.input : []
-  for (let i = 0; i < input.length; i++) {
-    const one = input[i]!
-    if (isOtherItem(one)) out.push({ at: `input[${i}].type`, type: one.type })
-  }
-  return out
-}
-
-/** The refusal of `parts` (`responsesOnly`) for `model`, some of whose deployments do not speak the Responses API. */
-export const refusedFor = (model: string, parts: ReadonlyArray<ResponsesOnly>): Problem => {
-  const types = [...new Set(parts.map((part) => `'${part.type}'`))].join(", ")
-  return new Problem(
-    parts[0]!.at,
-    `${parts[0]!.at}: ${types} ${parts.length === 1 ? "is" : "are"} run by OpenAI's Responses API, and '${model}' ` +
-      `reaches deployments that do not speak it: this gateway runs function tools only (type 'function') there. ` +
-      `Name a model whose deployments all have api "responses".`
-  )
 }
 
 const responseFormat = (format: typeof WireFormat.Type): ResponseFormat => {
