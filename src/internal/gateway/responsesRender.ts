@@ -152,7 +152,10 @@ const reasoningItems = (response: ChatResponse, ids: Ids): Array<JsonRecord> => 
   return response.reasoning === undefined ? [] : [reasoningItem(ids, 0, [summaryText(response.reasoning)])]
 }
 
-/** The output items of types the gateway does not render itself (`outputItemsOf`), as a Responses deployment gave them. */
+/**
+ * The output items of types the gateway does not render itself (`outputItemsOf`), as a Responses deployment
+ * gave them.
+ */
 export const passedItems = (metadata: ChatResponse["providerMetadata"]): ReadonlyArray<JsonRecord> =>
   outputItemsOf(metadata).filter(isRecord)
 

@@ -9,9 +9,9 @@
  * `.done`). A message or reasoning item closes when another item starts; function calls, whose deltas a provider may
  * interleave, close at the end, followed by a Responses deployment's items of other types (a hosted tool's call, as
  * it gave it, announced and closed at once: the provider's own progress events for them are not relayed) and by the
- * reasoning item that carries the provider's state for the next turn when there is any (`responsesCarried.ts`). `response.completed` (or `response.incomplete`) ends it with the whole
- * response, as a whole reply renders it; a failure after the stream began ends it with `response.failed`, carrying
- * the error.
+ * reasoning item that carries the provider's state for the next turn when there is any (`responsesCarried.ts`).
+ * `response.completed` (or `response.incomplete`) ends it with the whole response, as a whole reply renders it,
+ * once the route has kept it; a failure after the stream began ends it with `response.failed`, carrying the error.
  *
  * As the other encoders do, this one keeps what it has forwarded: a `Restart` before any item went out is invisible,
  * after one it ends the stream with `response.failed`.

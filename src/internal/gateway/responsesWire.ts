@@ -13,13 +13,13 @@
  * gateway made to carry another provider's state (`responsesCarried.ts`) gives that state back. `tools` are function
  * tools; the other types (`web_search`, `file_search`, `mcp`, `computer_use_preview`, custom tools...), a hosted
  * tool's `tool_choice` and input items of other types (their calls and outputs) are what only a Responses deployment
- * runs (`responsesHosted.ts`): the route refuses them, naming them, for a model that reaches any other, and otherwise they
- * go to it as they came (the tools and the choice in the request's `providerOptions`, the items in the assistant's
- * provider metadata as the library's Responses adapter sends them back). `text.format` the response format, `reasoning.effort` the effort,
- * `max_output_tokens` the reply's limit, `user` the end-user id; `previous_response_id` puts a stored response's
- * conversation before the input (`responsesStore.ts`). Accepted and echoed, not carried: `metadata`,
- * `parallel_tool_calls`, `reasoning.summary` (a Responses deployment asks for summaries with any effort),
- * `prompt_cache_key`.
+ * runs (`responsesHosted.ts`): the route refuses them, naming them, for a model that reaches any other, and
+ * otherwise they go to it as they came (the tools and the choice in the request's `providerOptions`, the items in
+ * the assistant's provider metadata as the library's Responses adapter sends them back). `text.format` is the
+ * response format, `reasoning.effort` the effort, `max_output_tokens` the reply's limit, `user` the end-user id;
+ * `previous_response_id` puts a stored response's conversation before the input (`responsesStore.ts`). Accepted and
+ * echoed, not carried: `metadata`, `parallel_tool_calls`, `reasoning.summary` (a Responses deployment asks for
+ * summaries with any effort), `prompt_cache_key`.
  */
 import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, ResponseFormat, ToolChoice } from "../../ChatRequest.js"

@@ -144,9 +144,9 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
   // `writes`, once what the encoder asked for before them is done.
   const after = (writes: Writes): Effect.Effect<Writes> => {
     if (before === undefined) return Effect.succeed(writes)
-    const first = before
+    const pending = before
     before = undefined
-    return Effect.as(first, writes)
+    return Effect.as(pending, writes)
   }
   const pull = Effect.suspend((): Pull.Pull<Writes> => {
     if (queued !== undefined) {
