@@ -267,7 +267,7 @@ describe("OpenAiResponses request mapping", () => {
       yield* failsWithoutAModel(yield* fake.service, fake, hello, credentials)
     }))
 
-  it.effect("a hosted tool's items from an earlier reply go back as they came, after its reasoning, before its text", () =>
+  it.effect("a hosted tool's items of a reply go back as they came, after its reasoning, before its text", () =>
     Effect.gen(function*() {
       const search = {
         id: "ws_1",

@@ -164,7 +164,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         expect(last.response.output.map((item) => item.type)).toContain("message")
       }))
 
-    it.effect("replayed by the client, or by previous_response_id, its items go back to the deployment as they came", () =>
+    it.effect("replayed by the client or by previous_response_id, its items go back as they came", () =>
       Effect.gen(function*() {
         const { bodies, client } = yield* Fixture
         const first = yield* create(client, {
