@@ -34,6 +34,9 @@ const ownedByItsKey = (store: ResponsesStore.ResponsesStore) =>
     expect(yield* store.get("resp_a", "team-b")).toBeUndefined()
     expect(yield* store.get("resp_a", undefined)).toBeUndefined()
     expect(yield* store.get("resp_none", "null")).toBeUndefined()
+    // Another key's response of the same id (its request's `x-request-id` reused) does not replace it.
+    yield* store.put("resp_a", "team-b", response("b"))
+    expect(yield* store.get("resp_a", "team-b")).toBeUndefined()
     expect((yield* store.get("resp_none", undefined))?.body).toBe("none")
     expect(yield* store.remove("resp_a", "team-b")).toBe(false)
     expect(yield* store.get("resp_a", "team-a")).toEqual(response("a"))

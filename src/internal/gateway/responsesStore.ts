@@ -3,7 +3,8 @@
  * object, as `GET /v1/responses/{id}` answers it, and its whole conversation (its request's messages but
  * `instructions`, which a later turn does not inherit, then its reply's), which a request naming it as its
  * `previous_response_id` continues on whichever deployment answers that one. A response is kept for `ttl` after it
- * completed; a response is its key's: with gateway keys, another key is told it does not exist.
+ * completed; a response is its key's: with gateway keys, another key is told it does not exist, and cannot replace
+ * it (a response's id repeats its request's `x-request-id`, which the client may choose).
  *
  * One interface, two stores: in memory (`make`, read on the gateway's `Clock`; past `maxEntries` the oldest goes
  * first), or in the gateway's shared store (`responsesStoreRedis.ts`), where every instance on the same Redis sees
@@ -32,6 +33,7 @@ export interface StoreOptions {
 
 /** The kept responses; `owner` is the gateway key's name (none without keys). */
 export interface ResponsesStore {
+  /** Keeps `response` as `owner`'s `id`, unless that id is another owner's live response. */
   readonly put: (
     id: string,
     owner: string | undefined,
@@ -81,6 +83,8 @@ export const make = (now: () => number, options: StoreOptions = {}): ResponsesSt
     put: (id, owner, response) =>
       Effect.sync(() => {
         const at = now()
+        const kept = entries.get(id)
+        if (kept !== undefined && kept.owner !== owner && kept.expires > at) return
         entries.delete(id)
         entries.set(id, { owner, response, expires: at + ttl })
         prune(at)

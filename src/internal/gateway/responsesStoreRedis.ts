@@ -1,8 +1,9 @@
 /**
  * The gateway's kept responses (`responsesStore.ts`) in its shared store: each one a Redis hash (its owner, its
  * `response` JSON and its conversation's JSON) under `<prefix>:responses:<id>`, with Redis' own expiry, so every
- * instance on the same Redis reads, continues and deletes the same responses, and a restart loses none. A deletion
- * checks the owner in the script that deletes, so another key can never delete a response it cannot read. An entry
+ * instance on the same Redis reads, continues and deletes the same responses, and a restart loses none. A write and
+ * a deletion check the owner in the script that does them, so another key can never replace or delete a response it
+ * cannot read. An entry
  * this version cannot read counts as unknown.
  */
 import * as Effect from "effect/Effect"
@@ -13,7 +14,8 @@ import { Message } from "../../Message.js"
 import type * as Store from "../../Store.js"
 import { type ResponsesStore, type StoreOptions, ttlMillis } from "./responsesStore.js"
 
-// KEYS: the entry. ARGV: the owner, the response's JSON, the conversation's JSON, the time to live (ms).
+// KEYS: the entry. ARGV: the owner, the response's JSON, the conversation's JSON, the time to live (ms). Another
+// owner's live entry stays as it is.
 const putScript = Redis.script(
   (key: string, owner: string, body: string, conversation: string, ttl: number) => [
     key,
@@ -25,6 +27,8 @@ const putScript = Redis.script(
   {
     numberOfKeys: 1,
     lua: `
+local kept = redis.call("HGET", KEYS[1], "owner")
+if kept and kept ~= ARGV[1] then return 0 end
 redis.call("DEL", KEYS[1])
 redis.call("HSET", KEYS[1], "owner", ARGV[1], "body", ARGV[2], "conversation", ARGV[3])
 redis.call("PEXPIRE", KEYS[1], ARGV[4])
