@@ -46,6 +46,8 @@ export interface StreamedCall extends Call {
 export interface WholeCall extends Call {
   /** The reply's body in the route's wire. */
   readonly render: (response: ChatResponse) => string
+  /** What is done with the reply and its body before they are answered, if anything (`Chat.beforeAnswer`). */
+  readonly beforeAnswer?: ((response: ChatResponse, body: string) => Effect.Effect<void>) | undefined
 }
 
 /** A chat body as its route decoded it, and how the route answers it, streamed or whole. */
@@ -58,6 +60,11 @@ export interface Chat {
   /** The route's stream encoder for the request as sent. */
   readonly newEncoder: (request: ChatRequest) => Render.StreamEncoder
   readonly render: (response: ChatResponse) => string
+  /**
+   * What is done with a whole reply and its body before they are answered, if anything: the Responses route keeps
+   * the response, so that a client told of it can read or continue it at once, on any instance.
+   */
+  readonly beforeAnswer?: ((response: ChatResponse, body: string) => Effect.Effect<void>) | undefined
   /** The target `model` names: by default the engine's. */
   readonly target?: Target | undefined
 }
@@ -78,7 +85,7 @@ export function answered(serving: Serving, { entry, scope, tally }: WithBody, ch
           requestScope: scope,
           newEncoder: () => chat.newEncoder(request)
         })
-        : whole(serving, { ...call, render: chat.render })
+        : whole(serving, { ...call, render: chat.render, beforeAnswer: chat.beforeAnswer })
     },
     target: chat.target
   })
@@ -162,7 +169,12 @@ export const whole = (serving: Serving, call: WholeCall) => {
     onSuccess: (response) => {
       tally.replied(response.usage, response.cost)
       Logs.answered(entry, response)
-      return Effect.as(entry.settle(response.cost), json(200, call.render(response)))
+      const body = call.render(response)
+      const settled = entry.settle(response.cost)
+      return Effect.as(
+        call.beforeAnswer === undefined ? settled : Effect.andThen(settled, call.beforeAnswer(response, body)),
+        json(200, body)
+      )
     }
   })
 }

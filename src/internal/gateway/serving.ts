@@ -5,6 +5,7 @@
  * Google's on Google's paths and OpenAI's elsewhere.
  */
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
@@ -15,7 +16,7 @@ import type { LlmError } from "../../LlmError.js"
 import * as AnthropicErrors from "./anthropicErrors.js"
 import * as Auth from "./auth.js"
 import type { Drain } from "./drain.js"
-import type { Engine, Target } from "./engine.js"
+import type { Engine, ModelEntry, Target } from "./engine.js"
 import * as Errors from "./errors.js"
 import * as GeminiErrors from "./geminiErrors.js"
 import * as Intake from "./intake.js"
@@ -37,6 +38,8 @@ export interface AppOptions {
   readonly modelLoadDetails: boolean
   /** The port the gateway listens on: without gateway keys, a request's `Host` is one of its loopback names. */
   readonly port: number
+  /** How long a stored response is kept (`Gateway.Options.responsesTtl`); the store's default when unset. */
+  readonly responsesTtl?: Duration.Input | undefined
   /** The streams in flight, cut when the gateway shuts down. */
   readonly drain: Drain
 }
@@ -165,6 +168,12 @@ export const make = ({ engine, metrics, now, options, stats }: ServingInput) => 
     return Errors.modelNotFound(model, caller?.models === undefined ? known : [...caller.models])
   }
 
+  // The names a key may call, as the configuration lists them: all of them for a key not limited to some.
+  function visibleModels(caller: Auth.Caller | undefined): ReadonlyArray<ModelEntry> {
+    const models = caller?.models
+    return models === undefined ? engine.models : engine.models.filter((model) => models.has(model.id))
+  }
+
   function notFound(model: string, caller?: Auth.Caller) {
     return errorResponse(notFoundAnswer(model, caller))
   }
@@ -286,5 +295,18 @@ export const make = ({ engine, metrics, now, options, stats }: ServingInput) => 
     }, route)
   }
 
-  return { engine, options, now, notFound, adminOnly, failed, admitted, served, plain, withBody }
+  return {
+    engine,
+    options,
+    now,
+    notFound,
+    notFoundAnswer,
+    visibleModels,
+    adminOnly,
+    failed,
+    admitted,
+    served,
+    plain,
+    withBody
+  }
 }
