@@ -60,6 +60,8 @@ export interface Settings {
   readonly rateLimitWaitMillis: number
   /** `midStream: "restart"`: a stream that breaks after its first chunk starts over on the next deployment. */
   readonly restartsMidStream: boolean
+  /** `affinity`; undefined: off. */
+  readonly affinity: { readonly ttlMillis: number; readonly maxSessions: number } | undefined
 }
 
 const fail = (option: string, value: unknown, expected: string) => Invalid.make("Router", option, value, expected)
@@ -106,7 +108,18 @@ export const invalid = (options: Options): OptionsError | undefined => {
   if (options.shared?.key !== undefined && (typeof options.shared.key !== "string" || options.shared.key === "")) {
     return fail("shared.key", options.shared.key, "a non-empty string")
   }
+  const affinity = invalidAffinity(options.affinity)
+  if (affinity !== undefined) return affinity
   return Invalid.positive("Router", "cooldown.failures", options.cooldown?.failures ?? 3, { integer: true })
+}
+
+const invalidAffinity = (affinity: Options["affinity"]): OptionsError | undefined => {
+  if (affinity === undefined || typeof affinity === "boolean") return undefined
+  if (typeof affinity !== "object" || affinity === null) {
+    return fail("affinity", affinity, "true, false or { ttl, maxSessions }")
+  }
+  return Invalid.duration("Router", "affinity.ttl", affinity.ttl, true) ??
+    Invalid.positive("Router", "affinity.maxSessions", affinity.maxSessions, { integer: true, optional: true })
 }
 
 /** The settings of valid `options` (see `invalid`). */
@@ -133,6 +146,16 @@ export const resolve = (options: Options): Settings => {
     restartsMidStream: options.midStream !== "fail",
     maxHoldMillis: Duration.toMillis(Duration.fromInputUnsafe(options.maxHold ?? "5 minutes")),
     rateLimitWaitMillis: Duration.toMillis(Duration.fromInputUnsafe(options.maxRateLimitWait ?? "5 seconds")),
-    hedgeAfter: options.hedge === undefined ? undefined : Duration.fromInputUnsafe(options.hedge.after)
+    hedgeAfter: options.hedge === undefined ? undefined : Duration.fromInputUnsafe(options.hedge.after),
+    affinity: resolveAffinity(options.affinity)
+  }
+}
+
+const resolveAffinity = (affinity: Options["affinity"]): Settings["affinity"] => {
+  if (affinity === undefined || affinity === false) return undefined
+  const chosen = affinity === true ? {} : affinity
+  return {
+    ttlMillis: Duration.toMillis(Duration.fromInputUnsafe(chosen.ttl ?? "5 minutes")),
+    maxSessions: chosen.maxSessions ?? 10_000
   }
 }
