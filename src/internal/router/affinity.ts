@@ -164,8 +164,10 @@ export const shared = (
       ),
     pin: (session, pin) => {
       const id = member(session)
-      // Posted, not waited for: the answer it follows need not wait a round trip.
-      return connection.post(pinScript)([`${base}:${id}`], ttlMillis, JSON.stringify(pin), sets, id, pin.deployment)
+      // Waited for, so the session's next call, on any instance, finds it.
+      return Effect.ignore(
+        connection.eval(pinScript)([`${base}:${id}`], ttlMillis, JSON.stringify(pin), sets, id, pin.deployment)
+      )
     },
     counts: Effect.orElseSucceed(
       Effect.map(connection.eval(countScript)([], sets, deployments), (counts) => {
