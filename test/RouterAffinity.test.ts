@@ -6,11 +6,13 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
 import type { Input as ChatRequest } from "../src/ChatRequest.js"
+import type { ChatResponse } from "../src/ChatResponse.js"
 import * as KeyPool from "../src/KeyPool.js"
 import * as Llm from "../src/Llm.js"
 import * as LlmError from "../src/LlmError.js"
 import * as LlmTest from "../src/LlmTest.js"
 import * as Message from "../src/Message.js"
+import type { OptionsError } from "../src/OptionsError.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import * as RateLimiter from "../src/RateLimiter.js"
 import * as RetryPolicy from "../src/RetryPolicy.js"
@@ -34,7 +36,7 @@ const makeWorld = (): World => ({ served: [], down: new Set(), limitOnce: new Se
 const keysOf = (name: string) => [1, 2, 3].map((i) => `sk-test-key-${name}-00000${i}`)
 
 /** An `Llm` over three keys of a provider that records the deployment and key of each call, failing as `world` says. */
-const deployment = (world: World, name: string): Router.Deployment => ({
+const deployment = (world: World, name: string): Router.Deployment<OptionsError> => ({
   name,
   model: `${name}-model`,
   llm: Llm.layer({ retry: RetryPolicy.make({ maxRetries: 0 }) }).pipe(
@@ -44,7 +46,7 @@ const deployment = (world: World, name: string): Router.Deployment => ({
         ProviderClient.ProviderClient.of({
           provider: name,
           chat: (_request, credentials) =>
-            Effect.suspend(() => {
+            Effect.suspend((): Effect.Effect<ChatResponse, LlmError.LlmError> => {
               if (world.down.has(name)) {
                 return Effect.fail(
                   new LlmError.ProviderUnavailableError({ provider: name, model: `${name}-model`, status: 503 })
@@ -74,7 +76,7 @@ const ask = (session?: string): ChatRequest => ({
   ...(session === undefined ? {} : { session })
 })
 
-const routerOver = (world: World, options: Partial<Router.Options> = {}) =>
+const routerOver = (world: World, options: Partial<Router.Options<Router.Deployment<OptionsError>>> = {}) =>
   Router.make({
     deployments: ["a", "b", "c"].map((name) => deployment(world, name)),
     // Breakers that never open: what moves a session here is a failed call, not a cooling deployment.
