@@ -83,7 +83,8 @@ const script = `
         cell("latency-p95", millis(quantile(d.latency, "p95")), quantile(d.latency, "p95")),
         cell("ttft-p50", millis(quantile(d.firstToken, "p50")), quantile(d.firstToken, "p50")),
         cell("ttft-p95", millis(quantile(d.firstToken, "p95")), quantile(d.firstToken, "p95")),
-        cell("cost", dollars(d.cost), d.cost)
+        cell("cost", dollars(d.cost), d.cost),
+        cell("sessions", d.pinnedSessions === null ? none : String(d.pinnedSessions), d.pinnedSessions)
       ]);
       tr.dataset.name = d.name;
       deploymentRows.push(tr);
@@ -177,6 +178,7 @@ export const page = `<!doctype html>
     <thead><tr>
       <th>Deployment</th><th class="text">Breaker</th><th>In flight</th><th>Requests</th><th>Failed</th><th>Rate</th>
       <th>Errors</th><th>Latency p50</th><th>p95</th><th>First token p50</th><th>p95</th><th>Cost</th>
+      <th>Sessions</th>
     </tr></thead>
     <tbody id="deployments" data-testid="deployments"></tbody>
   </table>

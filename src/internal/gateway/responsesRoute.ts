@@ -8,6 +8,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
+import type { Input as ChatRequest } from "../../ChatRequest.js"
 import { promptTokens } from "../tokens/estimate.js"
 import * as ChatAnswer from "./chatAnswer.js"
 import * as Errors from "./errors.js"
@@ -17,6 +18,7 @@ import * as ResponsesRender from "./responsesRender.js"
 import type * as ResponsesStore from "./responsesStore.js"
 import * as ResponsesStream from "./responsesStream.js"
 import * as ResponsesWire from "./responsesWire.js"
+import * as Session from "./session.js"
 import { decodePath, errorResponse, json, problemResponse, type Serving, type WithBody } from "./serving.js"
 
 const previousNotFound = (id: string) =>
@@ -36,14 +38,31 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
   const failures = Failures.responses(serving.now)
   const seconds = () => Math.floor(serving.now() / 1000)
 
+  // A checked body's previous response, when it names one: the stored response, or the refusal.
+  function previousOf(body: ResponsesWire.CountBody, entry: Logs.Entry) {
+    const previous = body.previous_response_id
+    if (previous === null || previous === undefined) return undefined
+    return store.get(previous, entry.caller?.name) ?? errorResponse(previousNotFound(previous))
+  }
+
   // A checked body's conversation: its previous response's, then its input; or the refusal.
   function conversationOf(body: ResponsesWire.CountBody, entry: Logs.Entry) {
     const input = ResponsesWire.inputMessages(body)
     if (input instanceof ResponsesWire.Problem) return problemResponse(input)
-    const previous = body.previous_response_id
-    if (previous === null || previous === undefined) return input
-    const stored = store.get(previous, entry.caller?.name)
-    return stored === undefined ? errorResponse(previousNotFound(previous)) : [...stored.conversation, ...input]
+    const previous = previousOf(body, entry)
+    if (previous === undefined || !("conversation" in previous)) return previous ?? input
+    return [...previous.conversation, ...input]
+  }
+
+  // The session of a request (`session.ts`): its previous response's, else its `prompt_cache_key`, the client's
+  // header or its long prefix, else the response's own id, which the conversation's later turns continue.
+  function sessionOf(body: ResponsesWire.Body, withBody: WithBody, request: ChatRequest, response: string) {
+    const previous = previousOf(body, withBody.entry)
+    const inherited = previous !== undefined && "conversation" in previous ? previous.session : undefined
+    const named = inherited ?? body.prompt_cache_key ?? undefined
+    const session = Session.withSession(named === undefined ? request : { ...request, session: named }, withBody.sessionHeader)
+      .session
+    return session ?? response
   }
 
   // A `/v1/responses` body's answer: refused, or streamed or whole once its model is admitted.
@@ -56,6 +75,7 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
     const request = ResponsesWire.toRequest(body, conversation)
     if (request instanceof ResponsesWire.Problem) return Effect.succeed(problemResponse(request))
     const ids = ResponsesRender.idsOf(entry.id, seconds())
+    const session = sessionOf(body, withBody, request, ids.response)
     const echo = ResponsesRender.echoOf(body)
     // Kept, unless the body says not to, with its conversation for a later turn.
     const finished = (response: ResponsesRender.Finished): string => {
@@ -63,14 +83,15 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
         const replied = ResponsesWire.outputMessages(response.output)
         store.put(ids.response, entry.caller?.name, {
           body: response.body,
-          conversation: [...conversation, ...replied]
+          conversation: [...conversation, ...replied],
+          session
         })
       }
       return response.body
     }
     return ChatAnswer.answered(serving, withBody, {
       model: body.model,
-      request,
+      request: { ...request, session },
       stream: body.stream === true,
       failures,
       newEncoder: () => ResponsesStream.streamEncoder(ids, body.model, echo, seconds, finished),

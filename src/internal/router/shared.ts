@@ -19,6 +19,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import { createHash } from "node:crypto"
 import type { LlmError } from "../../LlmError.js"
 import type { OptionsError } from "../../OptionsError.js"
 import type { Options } from "../../Router.js"
@@ -129,8 +130,13 @@ export const affinityOf = (
   if (affinity === undefined) return undefined
   return place === undefined
     ? Affinity.memory(affinity.ttlMillis, affinity.maxSessions)
-    : Affinity.shared(place.connection, place.key, affinity.ttlMillis, names)
+    : Affinity.shared(place.connection, `${place.key}:${routerId(names)}`, affinity.ttlMillis, names)
 }
+
+// Routers over the same deployments (one per instance) share their pins; routers of one process over different ones
+// (a gateway's named routers) keep theirs apart, as in memory, so their counts add up.
+const routerId = (names: ReadonlyArray<string>): string =>
+  createHash("sha256").update(names.join("\n")).digest("base64url").slice(0, 16)
 
 /** Reads every shared deployment's breaker into its mirror every `refreshMillis`, in the scope. */
 export const refresh = (states: ReadonlyArray<State>): Effect.Effect<void, never, Scope.Scope> => {
