@@ -18,8 +18,8 @@ import * as ResponsesRender from "./responsesRender.js"
 import type * as ResponsesStore from "./responsesStore.js"
 import * as ResponsesStream from "./responsesStream.js"
 import * as ResponsesWire from "./responsesWire.js"
-import * as Session from "./session.js"
 import { decodePath, errorResponse, json, problemResponse, type Serving, type WithBody } from "./serving.js"
+import * as Session from "./session.js"
 
 const previousNotFound = (id: string) =>
   Errors.answer(
@@ -60,8 +60,9 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
     const previous = previousOf(body, withBody.entry)
     const inherited = previous !== undefined && "conversation" in previous ? previous.session : undefined
     const named = inherited ?? body.prompt_cache_key ?? undefined
-    const session = Session.withSession(named === undefined ? request : { ...request, session: named }, withBody.sessionHeader)
-      .session
+    const session =
+      Session.withSession(named === undefined ? request : { ...request, session: named }, withBody.sessionHeader)
+        .session
     return session ?? response
   }
 
