@@ -52,7 +52,10 @@ const observer = (target: string, deployment: string, seen: Seen) =>
       })
       server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
     }),
-    (server) => Effect.callback<void>((resume) => server.close(() => resume(Effect.void)))
+    (server) =>
+      Effect.callback<void>((resume) => {
+        server.close(() => resume(Effect.void))
+      })
   )
 
 const portOf = (server: Http.Server) => {
