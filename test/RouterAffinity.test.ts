@@ -5,6 +5,7 @@ import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
+import * as ChatChunk from "../src/ChatChunk.js"
 import type { Input as ChatRequest } from "../src/ChatRequest.js"
 import type { ChatResponse } from "../src/ChatResponse.js"
 import * as KeyPool from "../src/KeyPool.js"
@@ -45,22 +46,14 @@ const deployment = (world: World, name: string): Router.Deployment<OptionsError>
         ProviderClient.ProviderClient,
         ProviderClient.ProviderClient.of({
           provider: name,
-          chat: (_request, credentials) =>
-            Effect.suspend((): Effect.Effect<ChatResponse, LlmError.LlmError> => {
-              if (world.down.has(name)) {
-                return Effect.fail(
-                  new LlmError.ProviderUnavailableError({ provider: name, model: `${name}-model`, status: 503 })
-                )
-              }
-              if (world.limitOnce.delete(credentials.keyId)) {
-                return Effect.fail(
-                  new LlmError.RateLimitError({ provider: name, model: `${name}-model`, status: 429 })
-                )
-              }
-              world.served.push({ deployment: name, key: credentials.keyId })
-              return Effect.succeed(LlmTest.reply(name))
-            }),
-          chatStream: () => Stream.never,
+          chat: (_request, credentials) => answer(world, name, credentials),
+          chatStream: (_request, credentials) =>
+            Stream.unwrap(
+              Effect.map(
+                answer(world, name, credentials),
+                (reply) => Stream.fromIterable(ChatChunk.fromResponse(reply))
+              )
+            ),
           embed: () => Effect.die("not embedded"),
           maxEmbeddingInputs: 1
         })
@@ -70,6 +63,23 @@ const deployment = (world: World, name: string): Router.Deployment<OptionsError>
     ))
   )
 })
+
+/** What the provider `name` answers with `credentials`, as `world` says, noted in `world.served`. */
+const answer = (world: World, name: string, credentials: ProviderClient.Credentials) =>
+  Effect.suspend((): Effect.Effect<ChatResponse, LlmError.LlmError> => {
+    if (world.down.has(name)) {
+      return Effect.fail(
+        new LlmError.ProviderUnavailableError({ provider: name, model: `${name}-model`, status: 503 })
+      )
+    }
+    if (world.limitOnce.delete(credentials.keyId)) {
+      return Effect.fail(
+        new LlmError.RateLimitError({ provider: name, model: `${name}-model`, status: 429 })
+      )
+    }
+    world.served.push({ deployment: name, key: credentials.keyId })
+    return Effect.succeed(LlmTest.reply(name))
+  })
 
 const ask = (session?: string): ChatRequest => ({
   messages: [Message.user("hi")],
@@ -128,6 +138,20 @@ describe("Router affinity", () => {
       expect(second.key).not.toBe(first.key)
       for (let i = 0; i < 5; i++) yield* router.chat(ask("s1"))
       expect(world.served.slice(1).every((served) => served.key === second.key)).toBe(true)
+    }).pipe(Effect.scoped))
+
+  it.effect("a session's streams stick to its deployment and key as its calls do", () =>
+    Effect.gen(function*() {
+      const world = makeWorld()
+      const router = yield* routerOver(world)
+      // Streams and whole calls of one session, taking turns.
+      for (let i = 0; i < 8; i++) {
+        const reply = i % 2 === 0
+          ? yield* ChatChunk.collect(router.chatStream(ask("s1")))
+          : yield* router.chat(ask("s1"))
+        expect(reply.text).toBe(world.served[0]!.deployment)
+      }
+      expect(new Set(world.served.map((served) => `${served.deployment} ${served.key}`)).size).toBe(1)
     }).pipe(Effect.scoped))
 
   it.effect("without affinity (the default) a session is picked as any call", () =>
