@@ -15,6 +15,7 @@ import * as Llm from "../src/Llm.js"
 import * as Pricing from "../src/Pricing.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import * as ProviderConfig from "../src/ProviderConfig.js"
+import type * as Router from "../src/Router.js"
 import * as Simulator from "../src/simulator/Simulator.js"
 import { fakeHttpClient } from "./utils/fakeHttpClient.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
@@ -255,9 +256,11 @@ describe("ProviderConfig.fromJson", () => {
             cooldown: { failures: 2, window: "1 minute", period: 10, on: ["TimeoutError"] },
             hedge: { after: "2 seconds" },
             mid_stream: "fail",
-            model: "gpt-4o-mini"
+            model: "gpt-4o-mini",
+            affinity: { ttl: "10 minutes", max_sessions: 500 }
           },
-          bare: { deployments: ["gpt-4o"] }
+          bare: { deployments: ["gpt-4o"] },
+          unpinned: { deployments: ["gpt-4o"], affinity: false }
         }
       }).pipe(withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000" }))
       expect(Object.keys(config.providers)).toEqual(["openai", "deepseek"])
@@ -276,7 +279,11 @@ describe("ProviderConfig.fromJson", () => {
       expect(Duration.toMillis(main.options.hedge!.after)).toBe(2_000)
       expect(main.options.midStream).toBe("fail")
       expect(main.options.model).toBe("gpt-4o-mini")
+      const affinity = main.options.affinity as Router.AffinityOptions
+      expect(Duration.toMillis(Duration.fromInputUnsafe(affinity.ttl!))).toBe(600_000)
+      expect(affinity.maxSessions).toBe(500)
       expect(config.routers["bare"]).toEqual({ deployments: ["openai/gpt-4o"], options: {} })
+      expect(config.routers["unpinned"]!.options.affinity).toBe(false)
 
       expect((yield* ProviderConfig.named(config, "deepseek-chat")).provider).toBe("deepseek")
       expect((yield* ProviderConfig.named(config, "openai/gpt-4o")).entry.model_name).toBe("gpt-4o")
@@ -292,7 +299,9 @@ describe("ProviderConfig.fromJson", () => {
       expect(options.deployments.map((d) => d.name)).toEqual(["openai/gpt-4o-mini", "deepseek/deepseek-chat"])
       expect(options.strategy).toBe("priority")
       const unknown = yield* Effect.flip(ProviderConfig.namedRouterOptions(config, "backup"))
-      expect(unknown.issues).toEqual([{ path: "router.backup", message: "no such router; known: main, bare" }])
+      expect(unknown.issues).toEqual([
+        { path: "router.backup", message: "no such router; known: main, bare, unpinned" }
+      ])
     }))
 
   it.effect("each kind of bad router entry is named with its path", () =>
