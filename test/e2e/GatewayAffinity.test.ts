@@ -104,6 +104,20 @@ const chat = (
     )
   )
 
+/** A streamed chat of the session `cacheKey`, read to its end; its text. */
+const streamed = (openai: OpenAI, cacheKey: string) =>
+  Effect.promise(async () => {
+    const stream = await openai.chat.completions.create({
+      model: "gpt-4o-mini",
+      messages: [{ role: "user", content: "Hello" }],
+      prompt_cache_key: cacheKey,
+      stream: true
+    })
+    let text = ""
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? ""
+    return text
+  })
+
 describe("Gateway session affinity, with the official clients", () => {
   it.live("prompt_cache_key keeps a session on one deployment and key; it moves when that deployment fails", () =>
     Effect.gen(function*() {
@@ -113,7 +127,11 @@ describe("Gateway session affinity, with the official clients", () => {
       expect(new Set(where(seen)).size).toBeGreaterThan(2)
 
       const start = seen.requests.length
-      for (let i = 0; i < 8; i++) yield* chat(openai, { cacheKey: "agent-session-1" })
+      // Whole and streamed calls of the session, taking turns.
+      for (let i = 0; i < 8; i++) {
+        if (i % 2 === 0) yield* chat(openai, { cacheKey: "agent-session-1" })
+        else expect((yield* streamed(openai, "agent-session-1")).length).toBeGreaterThan(0)
+      }
       const pinned = sameSince(seen, start)
       expect(pinned.one).toBe(true)
       const [deployment] = pinned.at.split(" ")
