@@ -23,11 +23,12 @@
  * usable now. A failure with a tag in `retryOn` tries another one; otherwise the first `fallbacks` entry whose `on`
  * lists the tag is followed, and the final error lists every attempt. A stream that breaks after its first chunk
  * restarts behind a `ChatChunk.Restart` chunk (`midStream`); `hedge` gives a slow attempt a second one. A failing
- * deployment cools down (`cooldown`), then one call probes it with a single attempt. One `deadline` bounds a call with
- * every deployment's own retries. `budget` and `ledger` check and record spend per deployment. `status` reports
- * LLM-API-BalancedCall's load and capacity fields in camelCase, with keys masked. Traced, a call is a `chat {model}`
- * span with a `Router.attempt` span per deployment tried (docs/telemetry.md). docs/router.md says how each of these
- * works.
+ * deployment cools down (`cooldown`), then one call probes it with a single attempt. With `affinity`, the calls of one
+ * `session` go to the deployment and key that answered its last call while they can take it, so the provider's
+ * prompt cache stays warm. One `deadline` bounds a call with every deployment's own retries. `budget` and `ledger`
+ * check and record spend per deployment. `status` reports LLM-API-BalancedCall's load and capacity fields in
+ * camelCase, with keys masked. Traced, a call is a `chat {model}` span with a `Router.attempt` span per deployment
+ * tried (docs/telemetry.md). docs/router.md says how each of these works.
  *
  * @since 0.1.0
  */

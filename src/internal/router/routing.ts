@@ -265,13 +265,6 @@ export class Routing<A> implements Call, Onward {
     return this.session === undefined ? adjusted : Affinity.pinnedCall(adjusted, this.pin, state.name, taken)
   }
 
-  // A success with a session pins it to `state` and the key the attempt took (the store's write is not waited for).
-  pinTo(state: State, taken: Affinity.TakenKey): Effect.Effect<void> {
-    const session = this.session
-    if (session === undefined) return Effect.void
-    return this.core.affinity!.pin(session, { deployment: state.name, key: taken.key })
-  }
-
   // `attemptOn`'s attempt, entered, under what the router tells it (`RouterCall`), then settled.
   sendTo(sending: Sending<A>, span: Tracer.Span | undefined): Effect.Effect<A, LlmError> {
     const { probe, restore, state } = sending
@@ -299,7 +292,10 @@ export class Routing<A> implements Call, Onward {
         const now = this.clock.currentTimeMillisUnsafe()
         this.stopped(state, false)
         settleSuccess(settings, state, { startMillis: sending.now, now, reply: value, held: this.sender.held })
-        const pinned = this.pinTo(state, taken)
+        // With a session, it is pinned to `state` and the key the attempt took.
+        const pinned = this.session === undefined
+          ? Effect.void
+          : this.core.affinity!.pin(this.session, { deployment: state.name, key: taken.key })
         if (before === undefined) return Effect.as(pinned, value)
         return Effect.as(Effect.andThen(pinned, Shared.report(settings, state, probe, before, "success")), value)
       }
@@ -474,15 +470,11 @@ export class Routing<A> implements Call, Onward {
     }
     const restore = this.restore = start.restore
     const broken = start.broken
-    const session = this.session
     const calls = broken !== undefined
       ? Effect.suspend(() => this.failed(broken.state, broken.error))
-      : session === undefined
+      : this.session === undefined
       ? Effect.suspend(() => this.next())
-      : Effect.flatMap(this.core.affinity!.lookup(session), (pin) => {
-        this.pin = pin
-        return this.next()
-      })
+      : Effect.flatMap(this.core.affinity!.lookup(this.session), (pin) => (this.pin = pin, this.next()))
     const bounded = timeoutFail(
       restore === undefined ? calls : Effect.uninterruptible(calls),
       Duration.millis(Math.max(0, this.deadlineAt - now)),
