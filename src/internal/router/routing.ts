@@ -256,20 +256,25 @@ export class Routing<A> implements Call, Onward {
   }
 
   // What the attempt is told: the call's, a probe's one attempt, the attempt's span; with a session, the key it
-  // is pinned to on `state` and where to tell the key the attempt takes (`taken`).
-  attemptCall(probe: boolean, span: Tracer.Span | undefined, state: State, taken: Affinity.TakenKey): RouterCall {
+  // is pinned to on `state` and where to tell the key the attempt takes (`taken`, given with a session).
+  attemptCall(
+    probe: boolean,
+    span: Tracer.Span | undefined,
+    state: State,
+    taken: Affinity.TakenKey | undefined
+  ): RouterCall {
     const call = this.call
     const adjusted = (probe && !call.oneAttempt) || (span !== undefined && !call.inAttemptSpan)
       ? { ...call, oneAttempt: call.oneAttempt || probe, inAttemptSpan: call.inAttemptSpan || span !== undefined }
       : call
-    return this.session === undefined ? adjusted : Affinity.pinnedCall(adjusted, this.pin, state.name, taken)
+    return taken === undefined ? adjusted : Affinity.pinnedCall(adjusted, this.pin, state.name, taken)
   }
 
   // `attemptOn`'s attempt, entered, under what the router tells it (`RouterCall`), then settled.
   sendTo(sending: Sending<A>, span: Tracer.Span | undefined): Effect.Effect<A, LlmError> {
     const { probe, restore, state } = sending
     const settings = this.core.settings
-    const taken: Affinity.TakenKey = { key: undefined }
+    const taken: Affinity.TakenKey | undefined = this.session === undefined ? undefined : { key: undefined }
     const sent = Effect.provideService(
       Telemetry.under(this.sender.send(state, this.routed(state), this.restore, span), span),
       RouterCall,
@@ -293,11 +298,12 @@ export class Routing<A> implements Call, Onward {
         this.stopped(state, false)
         settleSuccess(settings, state, { startMillis: sending.now, now, reply: value, held: this.sender.held })
         // With a session, it is pinned to `state` and the key the attempt took.
-        const pinned = this.session === undefined
-          ? Effect.void
-          : this.core.affinity!.pin(this.session, { deployment: state.name, key: taken.key })
-        if (before === undefined) return Effect.as(pinned, value)
-        return Effect.as(Effect.andThen(pinned, Shared.report(settings, state, probe, before, "success")), value)
+        const pinned = taken === undefined
+          ? undefined
+          : this.core.affinity!.pin(this.session!, { deployment: state.name, key: taken.key })
+        if (before === undefined) return pinned === undefined ? Effect.succeed(value) : Effect.as(pinned, value)
+        const reported = Shared.report(settings, state, probe, before, "success")
+        return Effect.as(pinned === undefined ? reported : Effect.andThen(pinned, reported), value)
       }
     })
   }
