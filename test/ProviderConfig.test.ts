@@ -257,10 +257,12 @@ describe("ProviderConfig.fromJson", () => {
             hedge: { after: "2 seconds" },
             mid_stream: "fail",
             learned_limits: { quantile: 0.95, floor: 3, min_samples: 10 },
-            model: "gpt-4o-mini"
+            model: "gpt-4o-mini",
+            affinity: { ttl: "10 minutes", max_sessions: 500 }
           },
           unlearned: { deployments: ["gpt-4o"], learned_limits: false },
-          bare: { deployments: ["gpt-4o"] }
+          bare: { deployments: ["gpt-4o"] },
+          unpinned: { deployments: ["gpt-4o"], affinity: false }
         }
       }).pipe(withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000" }))
       expect(Object.keys(config.providers)).toEqual(["openai", "deepseek"])
@@ -286,7 +288,11 @@ describe("ProviderConfig.fromJson", () => {
       ])
       expect(config.routers["unlearned"]!.options.learnedLimits).toBe(false)
       expect(main.options.model).toBe("gpt-4o-mini")
+      const affinity = main.options.affinity as Router.AffinityOptions
+      expect(Duration.toMillis(Duration.fromInputUnsafe(affinity.ttl!))).toBe(600_000)
+      expect(affinity.maxSessions).toBe(500)
       expect(config.routers["bare"]).toEqual({ deployments: ["openai/gpt-4o"], options: {} })
+      expect(config.routers["unpinned"]!.options.affinity).toBe(false)
 
       expect((yield* ProviderConfig.named(config, "deepseek-chat")).provider).toBe("deepseek")
       expect((yield* ProviderConfig.named(config, "openai/gpt-4o")).entry.model_name).toBe("gpt-4o")
@@ -302,10 +308,9 @@ describe("ProviderConfig.fromJson", () => {
       expect(options.deployments.map((d) => d.name)).toEqual(["openai/gpt-4o-mini", "deepseek/deepseek-chat"])
       expect(options.strategy).toBe("priority")
       const unknown = yield* Effect.flip(ProviderConfig.namedRouterOptions(config, "backup"))
-      expect(unknown.issues).toEqual([{
-        path: "router.backup",
-        message: "no such router; known: main, unlearned, bare"
-      }])
+      expect(unknown.issues).toEqual([
+        { path: "router.backup", message: "no such router; known: main, unlearned, bare, unpinned" }
+      ])
     }))
 
   it.effect("each kind of bad router entry is named with its path", () =>

@@ -18,6 +18,10 @@
  * - `limits`: a stream's phase limits the router learned for the deployment
  *   (`Router.Options.learnedLimits`), which the transport keeps when they are
  *   sooner than the adapter's own.
+ * - `key` and `tookKey`: a router with `affinity` names the key its session's
+ *   last call used on this deployment (`key`), which the call takes when that
+ *   key is usable now (`KeyPool.Service.tryTakeKey`), and is told the key the
+ *   call took (`tookKey`), to pin the session to it.
  *
  * It is in the context the call runs in, so a decorator between the router
  * and the `Llm` (a budget, a ledger, one an application writes) passes it on
@@ -52,6 +56,10 @@ export interface RouterCall {
   readonly inAttemptSpan: boolean
   /** A stream's learned phase limits for the deployment it is sent to; `undefined`: the adapter's own only. */
   readonly limits: PhaseLimits | undefined
+  /** The masked id of the key to take when it is usable now; undefined: the least-loaded one. */
+  readonly key: string | undefined
+  /** Told the masked id of each key the call takes; undefined: nobody asks. */
+  readonly tookKey: ((keyId: string) => void) | undefined
 }
 
 /** A call no router runs. */
@@ -60,7 +68,9 @@ export const outside: RouterCall = {
   oneAttempt: false,
   onward: undefined,
   inAttemptSpan: false,
-  limits: undefined
+  limits: undefined,
+  key: undefined,
+  tookKey: undefined
 }
 
 /** The call in progress: `outside` unless a router provides it. */

@@ -20,6 +20,7 @@ import * as Logs from "./logs.js"
 import type * as Metrics from "./metrics.js"
 import type * as Render from "./render.js"
 import { json, type Serving, type WithBody } from "./serving.js"
+import * as Session from "./session.js"
 import * as SseAnswer from "./sseAnswer.js"
 
 /** A chat request admitted to its target, and how the route answers its failures. */
@@ -69,11 +70,14 @@ export interface Chat {
   readonly target?: Target | undefined
 }
 
-/** The answer to a chat body on any route: its model admitted for the request's key, then streamed or whole. */
-export function answered(serving: Serving, { entry, scope, tally }: WithBody, chat: Chat) {
+/**
+ * The answer to a chat body on any route: its model admitted for the request's key, then streamed or whole; the
+ * request with its session (`session.ts`).
+ */
+export function answered(serving: Serving, { entry, scope, sessionHeader, tally }: WithBody, chat: Chat) {
   return serving.admitted({
     model: chat.model,
-    request: chat.request,
+    request: Session.withSession(chat.request, sessionHeader),
     entry,
     handle: (target, request) => {
       tally.model(chat.model)

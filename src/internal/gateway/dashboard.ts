@@ -3,9 +3,9 @@
  * no data (`dashboardPage.ts`), and `GET /dashboard/data`, the JSON it polls
  * every second (an admin path). The data is the routers' status (breakers, in
  * flight, masked keys with their load, cooldowns and disabled state, the load
- * percent) with the live figures (`liveStats.ts`: request and error rates,
- * latency and time-to-first-token quantiles, cost so far), one entry per
- * deployment of the configuration.
+ * percent, the sessions pinned to each deployment) with the live figures
+ * (`liveStats.ts`: request and error rates, latency and time-to-first-token
+ * quantiles, cost so far), one entry per deployment of the configuration.
  */
 import * as Effect from "effect/Effect"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
@@ -43,6 +43,8 @@ export interface DeploymentData {
   readonly learnedLimits: { readonly firstTokenMillis: number | null; readonly idleMillis: number | null } | null
   /** US dollars of its priced replies so far. */
   readonly cost: number
+  /** Sessions pinned to it (`Router.Options.affinity`); `null` when its router keeps none. */
+  readonly pinnedSessions: number | null
   readonly keys: ReadonlyArray<KeyData>
 }
 
@@ -77,6 +79,7 @@ export const data = (status: Router.Status, stats: LiveStats.LiveStats, now: num
         ? null
         : { firstTokenMillis: load.learnedLimits.firstTokenMillis, idleMillis: load.learnedLimits.idleMillis },
       cost: recorded.cost,
+      pinnedSessions: load.pinnedSessions,
       keys: load.keys.map((key) => ({
         key: key.key,
         current: key.current,

@@ -86,7 +86,8 @@ const script = `
         cell("ttft-p95", millis(quantile(d.firstToken, "p95")), quantile(d.firstToken, "p95")),
         cell("first-token-limit", millis(learned(d, "firstTokenMillis")), learned(d, "firstTokenMillis")),
         cell("idle-limit", millis(learned(d, "idleMillis")), learned(d, "idleMillis")),
-        cell("cost", dollars(d.cost), d.cost)
+        cell("cost", dollars(d.cost), d.cost),
+        cell("sessions", d.pinnedSessions === null ? none : String(d.pinnedSessions), d.pinnedSessions)
       ]);
       tr.dataset.name = d.name;
       deploymentRows.push(tr);
@@ -180,7 +181,7 @@ export const page = `<!doctype html>
     <thead><tr>
       <th>Deployment</th><th class="text">Breaker</th><th>In flight</th><th>Requests</th><th>Failed</th><th>Rate</th>
       <th>Errors</th><th>Latency p50</th><th>p95</th><th>First token p50</th><th>p95</th>
-      <th>First-token limit</th><th>Idle limit</th><th>Cost</th>
+      <th>First-token limit</th><th>Idle limit</th><th>Cost</th><th>Sessions</th>
     </tr></thead>
     <tbody id="deployments" data-testid="deployments"></tbody>
   </table>

@@ -139,8 +139,10 @@ export const make = (
     for (const deployment of everything.deployments) {
       built.set(deployment.name, Layer.succeedContext(yield* Layer.build(deployment.llm)))
     }
+    // Session affinity is on for the gateway's routers unless a router's options turn it off.
     const shared = (options: Router.Options<Deployment>): Router.Options<Router.Deployment> => ({
       ...options,
+      affinity: options.affinity ?? true,
       ...(store === undefined ? {} : { shared: { ...options.shared, store } }),
       deployments: options.deployments.map((deployment) => ({ ...deployment, llm: built.get(deployment.name)! }))
     })

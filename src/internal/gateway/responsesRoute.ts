@@ -11,6 +11,7 @@
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
 import type * as HttpServerResponse from "effect/http/HttpServerResponse"
+import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { Message } from "../../Message.js"
 import type { StoreUnavailableError } from "../../Store.js"
 import { promptTokens } from "../tokens/estimate.js"
@@ -24,6 +25,7 @@ import type * as ResponsesStore from "./responsesStore.js"
 import * as ResponsesStream from "./responsesStream.js"
 import * as ResponsesWire from "./responsesWire.js"
 import { decodePath, errorResponse, json, problemResponse, type Serving, type WithBody } from "./serving.js"
+import * as Session from "./session.js"
 
 const previousNotFound = (id: string) =>
   Errors.answer(
@@ -67,22 +69,48 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
   // The response `id` kept for the request's key, or the answer of a store that failed.
   const read = (id: string, entry: Logs.Entry) => Effect.mapError(store.get(id, entry.caller?.name), away(entry))
 
-  // A checked body's conversation: its previous response's, then its input; or the refusal.
-  function conversationOf(
+  // A checked body's previous response, when it names one; or the refusal (unknown, or the store away).
+  function previousOf(
     body: ResponsesWire.CountBody,
     entry: Logs.Entry
-  ): Effect.Effect<Array<Message>, HttpServerResponse.HttpServerResponse> {
-    const input = ResponsesWire.inputMessages(body)
-    if (input instanceof ResponsesWire.Problem) return Effect.fail(problemResponse(input))
+  ): Effect.Effect<ResponsesStore.StoredResponse | undefined, HttpServerResponse.HttpServerResponse> {
     const previous = body.previous_response_id
-    if (previous === null || previous === undefined) return Effect.succeed(input)
+    if (previous === null || previous === undefined) return Effect.succeed(undefined)
     return Effect.matchEffect(read(previous, entry), {
       onFailure: (answer) => Effect.fail(errorResponse(answer)),
       onSuccess: (stored) =>
-        stored === undefined
-          ? Effect.fail(errorResponse(previousNotFound(previous)))
-          : Effect.succeed([...stored.conversation, ...input])
+        stored === undefined ? Effect.fail(errorResponse(previousNotFound(previous))) : Effect.succeed(stored)
     })
+  }
+
+  // A checked body's conversation: its previous response's, then its input; with the previous response; or the
+  // refusal.
+  function conversationOf(body: ResponsesWire.CountBody, entry: Logs.Entry): Effect.Effect<
+    { readonly messages: Array<Message>; readonly previous: ResponsesStore.StoredResponse | undefined },
+    HttpServerResponse.HttpServerResponse
+  > {
+    const input = ResponsesWire.inputMessages(body)
+    if (input instanceof ResponsesWire.Problem) return Effect.fail(problemResponse(input))
+    return Effect.map(previousOf(body, entry), (previous) => ({
+      messages: previous === undefined ? input : [...previous.conversation, ...input],
+      previous
+    }))
+  }
+
+  // The session of a request (`session.ts`): its previous response's, else its `prompt_cache_key`, the client's
+  // header or its long prefix, else the response's own id, which the conversation's later turns continue.
+  function sessionOf(
+    body: ResponsesWire.Body,
+    withBody: WithBody,
+    request: ChatRequest,
+    previous: ResponsesStore.StoredResponse | undefined,
+    response: string
+  ): string {
+    const named = previous?.session ?? body.prompt_cache_key ?? undefined
+    const session =
+      Session.withSession(named === undefined ? request : { ...request, session: named }, withBody.sessionHeader)
+        .session
+    return session ?? response
   }
 
   // The refusal of a body's tools and items that only a Responses deployment runs, when its model reaches another;
@@ -104,10 +132,11 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
     if (body instanceof ResponsesWire.Problem) return Effect.succeed(problemResponse(body))
     const unrun = notRun(body, entry)
     if (unrun !== undefined) return Effect.succeed(problemResponse(unrun))
-    return Effect.flatMap(conversationOf(body, entry), (conversation) => {
+    return Effect.flatMap(conversationOf(body, entry), ({ messages: conversation, previous }) => {
       const request = ResponsesWire.toRequest(body, conversation)
       if (request instanceof ResponsesWire.Problem) return Effect.succeed(problemResponse(request))
       const ids = ResponsesRender.idsOf(entry.id, seconds())
+      const session = sessionOf(body, withBody, request, previous, ids.response)
       const echo = ResponsesRender.echoOf(body)
       // Kept, unless the body says not to, with its conversation for a later turn; a store that fails leaves the
       // answer as it is (the reply is whole, and paid for) and the response unknown to a later turn.
@@ -116,7 +145,8 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
         const replied = ResponsesWire.outputMessages(response.output)
         return store.put(ids.response, entry.caller?.name, {
           body: response.body,
-          conversation: [...conversation, ...replied]
+          conversation: [...conversation, ...replied],
+          session
         }).pipe(
           Effect.catchTag(
             "StoreUnavailableError",
@@ -129,7 +159,7 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
       }
       return ChatAnswer.answered(serving, withBody, {
         model: body.model,
-        request,
+        request: { ...request, session },
         stream: body.stream === true,
         failures,
         newEncoder: () => ResponsesStream.streamEncoder(ids, body.model, echo, seconds, keep),
@@ -153,8 +183,8 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
       }
       entry.model = model
     }
-    return Effect.flatMap(conversationOf(body, entry), (conversation) => {
-      const request = ResponsesWire.toRequest(body, conversation)
+    return Effect.flatMap(conversationOf(body, entry), ({ messages }) => {
+      const request = ResponsesWire.toRequest(body, messages)
       if (request instanceof ResponsesWire.Problem) return Effect.succeed(problemResponse(request))
       return Effect.map(
         promptTokens(request),

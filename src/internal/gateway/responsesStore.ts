@@ -21,6 +21,8 @@ export interface StoredResponse {
   readonly body: string
   /** The conversation up to and including its reply, without `instructions`. */
   readonly conversation: ReadonlyArray<Message>
+  /** The session its request belonged to (`session.ts`), which a request continuing it belongs to as well. */
+  readonly session?: string | undefined
 }
 
 /** How long responses are kept, and how many at most. */

@@ -14,15 +14,16 @@ import { Message } from "../../Message.js"
 import type * as Store from "../../Store.js"
 import { type ResponsesStore, type StoreOptions, ttlMillis } from "./responsesStore.js"
 
-// KEYS: the entry. ARGV: the owner, the response's JSON, the conversation's JSON, the time to live (ms). Another
-// owner's live entry stays as it is.
+// KEYS: the entry. ARGV: the owner, the response's JSON, the conversation's JSON, the time to live (ms), the
+// session (empty for none). Another owner's live entry stays as it is.
 const putScript = Redis.script(
-  (key: string, owner: string, body: string, conversation: string, ttl: number) => [
+  (key: string, owner: string, body: string, conversation: string, ttl: number, session: string) => [
     key,
     owner,
     body,
     conversation,
-    ttl
+    ttl,
+    session
   ],
   {
     numberOfKeys: 1,
@@ -30,7 +31,7 @@ const putScript = Redis.script(
 local kept = redis.call("HGET", KEYS[1], "owner")
 if kept and kept ~= ARGV[1] then return 0 end
 redis.call("DEL", KEYS[1])
-redis.call("HSET", KEYS[1], "owner", ARGV[1], "body", ARGV[2], "conversation", ARGV[3])
+redis.call("HSET", KEYS[1], "owner", ARGV[1], "body", ARGV[2], "conversation", ARGV[3], "session", ARGV[5])
 redis.call("PEXPIRE", KEYS[1], ARGV[4])
 return 0
 `
@@ -64,14 +65,26 @@ export const make = (store: Store.Store, options: StoreOptions = {}): ResponsesS
   const remove = connection.eval(removeScript)
   return {
     put: (id, owner, response) =>
-      Effect.asVoid(put(keyOf(id), ownerOf(owner), response.body, encodeConversation(response.conversation), ttl)),
+      Effect.asVoid(
+        put(
+          keyOf(id),
+          ownerOf(owner),
+          response.body,
+          encodeConversation(response.conversation),
+          ttl,
+          response.session ?? ""
+        )
+      ),
     get: (id, owner) =>
       Effect.map(
-        connection.send<ReadonlyArray<string | null>>("HMGET", keyOf(id), "owner", "body", "conversation"),
-        ([kept, body, conversation]) => {
+        connection.send<ReadonlyArray<string | null>>("HMGET", keyOf(id), "owner", "body", "conversation", "session"),
+        ([kept, body, conversation, session]) => {
           if (kept !== ownerOf(owner) || typeof body !== "string") return undefined
           const decoded = decodeConversation(conversation)
-          return Option.isSome(decoded) ? { body, conversation: decoded.value } : undefined
+          if (Option.isNone(decoded)) return undefined
+          return typeof session === "string" && session !== ""
+            ? { body, conversation: decoded.value, session }
+            : { body, conversation: decoded.value }
         }
       ),
     remove: (id, owner) => Effect.map(remove(keyOf(id), ownerOf(owner)), (removed) => removed > 0)

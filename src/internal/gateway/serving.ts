@@ -23,6 +23,7 @@ import * as Intake from "./intake.js"
 import type * as LiveStats from "./liveStats.js"
 import * as Logs from "./logs.js"
 import type * as Metrics from "./metrics.js"
+import * as Session from "./session.js"
 import type * as SseAnswer from "./sseAnswer.js"
 import type * as Wire from "./wire.js"
 
@@ -129,6 +130,8 @@ export interface WithBody {
   readonly entry: Logs.Entry
   readonly scope: Scope.Scope
   readonly tally: Metrics.Tally
+  /** The client's `x-session-id` header (`session.ts`). */
+  readonly sessionHeader: string | undefined
 }
 
 /** A model to admit for the key of `entry`'s request, and what answers the request once admitted. */
@@ -290,7 +293,8 @@ export const make = ({ engine, metrics, now, options, stats }: ServingInput) => 
               : Errors.invalidRequest("The request body could not be read.", undefined)
           )),
         // `served` makes a tally for a route it is given.
-        onSuccess: (text) => handle({ text, entry, scope, tally: tally! })
+        onSuccess: (text) =>
+          handle({ text, entry, scope, tally: tally!, sessionHeader: request.headers[Session.header] })
       })
     }, route)
   }

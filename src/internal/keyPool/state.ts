@@ -313,6 +313,22 @@ export const tryAcquire = (state: State, now: number, slowStartMillis: number): 
       wake: state.wake
     }
   }
+  return taken(state, slot)
+}
+
+/**
+ * Takes the key whose masked id is `keyId` when it is usable now (enabled, not cooling, below its cap), whatever its
+ * load; `undefined` otherwise.
+ */
+export const tryAcquireKey = (state: State, keyId: string, now: number, slowStartMillis: number): Slot | undefined => {
+  if (state.cooling.size > 0) expireCooldowns(state, now, slowStartMillis)
+  if (state.ramping.size > 0) advanceRamps(state, now)
+  const slot = state.byKeyId.get(keyId)?.find((candidate) => state.ready.has(candidate))
+  return slot === undefined ? undefined : taken(state, slot)
+}
+
+// A ready slot handed out: counted, and out of `ready` once at its cap.
+const taken = (state: State, slot: Slot): Slot => {
   slot.inFlight++
   slot.totalRequests++
   slot.lastPicked = ++state.sequence

@@ -59,7 +59,12 @@ export const RouterEntry = Schema.Struct({
     })
   ])),
   /** The address of requests that name no model. */
-  model: optional(NonEmpty)
+  model: optional(NonEmpty),
+  /** Session affinity: `true`, `false` (the gateway's routers have it unless it is `false`), or its settings. */
+  affinity: optional(Schema.Union([
+    Schema.Boolean,
+    Schema.Struct({ ttl: optional(DurationEntry), max_sessions: optional(PositiveInt) })
+  ]))
 })
 
 export type RouterEntry = typeof RouterEntry.Type
@@ -167,6 +172,13 @@ const toOptions = (entry: RouterEntry): Omit<Options, "deployments"> => {
     ...(entry.hedge !== undefined ? { hedge: { after: duration(entry.hedge.after) } } : {}),
     ...(entry.mid_stream !== undefined ? { midStream: entry.mid_stream } : {}),
     ...(entry.learned_limits !== undefined ? { learnedLimits: learnedLimits(entry.learned_limits) } : {}),
-    ...(entry.model !== undefined ? { model: entry.model } : {})
+    ...(entry.model !== undefined ? { model: entry.model } : {}),
+    ...(entry.affinity !== undefined ? { affinity: affinityOf(entry.affinity) } : {})
   }
 }
+
+const affinityOf = (affinity: NonNullable<RouterEntry["affinity"]>): NonNullable<Options["affinity"]> =>
+  typeof affinity === "boolean" ? affinity : {
+    ...(affinity.ttl !== undefined ? { ttl: duration(affinity.ttl) } : {}),
+    ...(affinity.max_sessions !== undefined ? { maxSessions: affinity.max_sessions } : {})
+  }

@@ -63,6 +63,8 @@ export interface Settings {
   readonly restartsMidStream: boolean
   /** `learnedLimits`; undefined: off. */
   readonly learnedLimits: LearnedLimits.Settings | undefined
+  /** `affinity`; undefined: off. */
+  readonly affinity: { readonly ttlMillis: number; readonly maxSessions: number } | undefined
 }
 
 const fail = (option: string, value: unknown, expected: string) => Invalid.make("Router", option, value, expected)
@@ -111,6 +113,8 @@ export const invalid = (options: Options): OptionsError | undefined => {
   if (options.shared?.key !== undefined && (typeof options.shared.key !== "string" || options.shared.key === "")) {
     return fail("shared.key", options.shared.key, "a non-empty string")
   }
+  const affinity = invalidAffinity(options.affinity)
+  if (affinity !== undefined) return affinity
   return Invalid.positive("Router", "cooldown.failures", options.cooldown?.failures ?? 3, { integer: true })
 }
 
@@ -135,6 +139,15 @@ const invalidLearning = (options: Options["learnedLimits"]): OptionsError | unde
     return fail("learnedLimits.window", window, `an integer of at least minSamples (${minSamples})`)
   }
   return undefined
+}
+
+const invalidAffinity = (affinity: Options["affinity"]): OptionsError | undefined => {
+  if (affinity === undefined || typeof affinity === "boolean") return undefined
+  if (typeof affinity !== "object" || affinity === null) {
+    return fail("affinity", affinity, "true, false or { ttl, maxSessions }")
+  }
+  return Invalid.duration("Router", "affinity.ttl", affinity.ttl, true) ??
+    Invalid.positive("Router", "affinity.maxSessions", affinity.maxSessions, { integer: true, optional: true })
 }
 
 /** The settings of valid `options` (see `invalid`). */
@@ -162,6 +175,16 @@ export const resolve = (options: Options): Settings => {
     learnedLimits: LearnedLimits.resolve(options.learnedLimits),
     maxHoldMillis: Duration.toMillis(Duration.fromInputUnsafe(options.maxHold ?? "5 minutes")),
     rateLimitWaitMillis: Duration.toMillis(Duration.fromInputUnsafe(options.maxRateLimitWait ?? "5 seconds")),
-    hedgeAfter: options.hedge === undefined ? undefined : Duration.fromInputUnsafe(options.hedge.after)
+    hedgeAfter: options.hedge === undefined ? undefined : Duration.fromInputUnsafe(options.hedge.after),
+    affinity: resolveAffinity(options.affinity)
+  }
+}
+
+const resolveAffinity = (affinity: Options["affinity"]): Settings["affinity"] => {
+  if (affinity === undefined || affinity === false) return undefined
+  const chosen = affinity === true ? {} : affinity
+  return {
+    ttlMillis: Duration.toMillis(Duration.fromInputUnsafe(chosen.ttl ?? "5 minutes")),
+    maxSessions: chosen.maxSessions ?? 10_000
   }
 }
