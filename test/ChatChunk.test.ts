@@ -148,6 +148,8 @@ describe("ChatChunk.collect", () => {
                 _tag: "Restart",
                 attempt: 2,
                 deployment: "backup",
+                model: "m",
+                from: "primary",
                 error: "StreamTruncatedError"
               }
               expectRoundTrip(ChatChunk.ChatChunk, restart)

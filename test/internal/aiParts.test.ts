@@ -138,7 +138,14 @@ describe("effect/ai parts", () => {
       "replies",
     () =>
       Effect.gen(function*() {
-        const restart = { _tag: "Restart" as const, attempt: 1, deployment: "b", error: "TransportError" }
+        const restart = {
+          _tag: "Restart" as const,
+          attempt: 1,
+          deployment: "b",
+          model: "mb",
+          from: "a",
+          error: "TransportError"
+        }
         const finish = ChatChunk.fromResponse({ ...reply, reasoning: undefined, toolCalls: [], finishReason: "stop" })
         const clean = yield* AiStream.partsOf(Stream.fromIterable([restart, ...finish]), () => {}).pipe(
           Stream.runCollect

@@ -25,7 +25,10 @@
  *
  * As the OpenAI encoder does, a stream's encoder keeps what it has forwarded:
  * a `Restart` before any block went out is invisible (the blocks of the new
- * attempt follow), after one it ends the stream with an error event.
+ * attempt follow), after one it ends the stream with an error event; after a
+ * `Continue` the text goes on in the block it was in. Anthropic's stream names
+ * its model once, in `message_start`, which goes out with the first batch: a
+ * model that takes over later is named in the gateway's log line only.
  */
 import type { ChatChunk } from "../../ChatChunk.js"
 import { type ChatResponse, emptyUsage, type FinishReason, type Usage } from "../../ChatResponse.js"

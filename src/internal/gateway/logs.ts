@@ -42,6 +42,11 @@ export interface Entry {
   error: string | undefined
   /** The failure's full message (deployments, upstream addresses, request ids), which the client is not shown. */
   errorMessage: string | undefined
+  /**
+   * A stream a router restarted or continued on another deployment after its first chunk: how, and the deployment
+   * that broke (its error is `error`, the deployment that took over `deployment`).
+   */
+  midStream: { readonly how: "restarted" | "continued"; readonly from: string } | undefined
   /** Set by a stream, whose line is written when it ends rather than when its response starts. */
   streaming: boolean
   /** Charges the call's cost to the caller's budget (set when the call is admitted). */
@@ -75,6 +80,7 @@ export const begin = (
     cost: undefined,
     error: undefined,
     errorMessage: undefined,
+    midStream: undefined,
     streaming: false,
     settle: settleNothing
   }
@@ -98,16 +104,21 @@ export const answered = (entry: Entry, response: ChatResponse): void => {
 }
 
 /**
- * What a stream's batch says of its tokens (the last `Usage` since the last `Restart`), and at its end of the
- * deployment and cost; true when the batch ends the stream (its `Finish`).
+ * What a stream's batch says of its tokens (the last `Usage` since the last `Restart`), of a restart or continuation
+ * (the error that broke the stream, and the deployment that took over), and at its end of the deployment and cost;
+ * true when the batch ends the stream (its `Finish`).
  */
 export const streamed = (entry: Entry, batch: ReadonlyArray<ChatChunk>): boolean => {
   let finished = false
   for (let i = 0; i < batch.length; i++) {
     const chunk = batch[i]!
     if (chunk._tag === "Usage") entry.usage = chunk.usage
-    else if (chunk._tag === "Restart") entry.usage = undefined
-    else if (chunk._tag === "Finish") {
+    else if (chunk._tag === "Restart" || chunk._tag === "Continue") {
+      if (chunk._tag === "Restart") entry.usage = undefined
+      entry.error = chunk.error
+      entry.deployment = chunk.deployment
+      entry.midStream = { how: chunk._tag === "Restart" ? "restarted" : "continued", from: chunk.from }
+    } else if (chunk._tag === "Finish") {
       entry.deployment = `${chunk.provider}/${chunk.model}`
       entry.cost = chunk.cost
       finished = true
@@ -154,6 +165,7 @@ const line = (entry: Entry, now: number): Effect.Effect<void> =>
         : {}),
       ...(entry.cost !== undefined ? { cost: entry.cost } : {}),
       ...(entry.error !== undefined ? { error: entry.error } : {}),
-      ...(entry.errorMessage !== undefined ? { error_message: entry.errorMessage } : {})
+      ...(entry.errorMessage !== undefined ? { error_message: entry.errorMessage } : {}),
+      ...(entry.midStream !== undefined ? { mid_stream: entry.midStream.how, broken_deployment: entry.midStream.from } : {})
     })
   )

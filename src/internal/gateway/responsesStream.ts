@@ -13,7 +13,8 @@
  * the error.
  *
  * As the other encoders do, this one keeps what it has forwarded: a `Restart` before any item went out is invisible,
- * after one it ends the stream with `response.failed`.
+ * after one it ends the stream with `response.failed`; a `Continue` is the stream going on. The response names the
+ * model that produced it: a `Restart`'s or `Continue`'s deployment's, and at its end the `Finish` chunk's.
  */
 import type { ChatChunk } from "../../ChatChunk.js"
 import type { Usage } from "../../ChatResponse.js"
@@ -81,6 +82,8 @@ export const streamEncoder = (
   now: () => number,
   onFinished: (response: Finished) => void
 ): StreamEncoder => {
+  // The model that produces what follows: the one asked for, until a `Restart` or `Continue` names another.
+  let producing = model
   let sequence = 0
   let started = false
   let forwarded = false
@@ -95,7 +98,7 @@ export const streamEncoder = (
     out += `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: sequence++, ...fields })}\n\n`
   }
   const snapshot = (status: "in_progress" | "failed", error?: JsonRecord) =>
-    responseObject(ids, echo, { status, model, output, usage: undefined, error })
+    responseObject(ids, echo, { status, model: producing, output, usage: undefined, error })
 
   const added = (index: number, item: JsonRecord): void => {
     forwarded = true
@@ -284,6 +287,10 @@ export const streamEncoder = (
           usage = undefined
           output = []
           calls = new Map()
+          producing = chunk.model
+          break
+        case "Continue":
+          producing = chunk.model
           break
       }
     }

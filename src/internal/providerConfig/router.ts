@@ -44,7 +44,7 @@ export const RouterEntry = Schema.Struct({
     on: optional(Schema.Array(ErrorTag))
   })),
   hedge: optional(Schema.Struct({ after: DurationEntry })),
-  mid_stream: optional(oneOf(["restart", "fail"])),
+  mid_stream: optional(oneOf(["restart", "continue", "fail"])),
   /** The address of requests that name no model. */
   model: optional(NonEmpty)
 })

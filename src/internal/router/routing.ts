@@ -15,6 +15,7 @@ import { withAttempts } from "../llmError/withAttempts.js"
 import { type Onward, outside, RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
 import { timeoutFail } from "../time/watchdog.js"
+import * as Continuation from "./continuation.js"
 import { enter, settleFailure, settleSuccess, type State } from "./deployment.js"
 import { type Call, firstUnheld, noneUsable, type Pick, usable } from "./picking.js"
 import { provider, type Settings } from "./settings.js"
@@ -140,6 +141,8 @@ export class Routing<A> implements Call, Onward {
   call: RouterCall = outside
   /** `Start.restore` of the attempts under way. */
   restore: Restore | undefined = undefined
+  /** A stream continued mid-stream (`midStream: "continue"`): what it sent, which each attempt is asked to go on from. */
+  continuing: Continuation.Sent | undefined = undefined
   constructor(options: RoutingOptions<A>) {
     this.core = options.core
     this.request = options.request
@@ -258,8 +261,13 @@ export class Routing<A> implements Call, Onward {
   sendTo(sending: Sending<A>, span: Tracer.Span | undefined): Effect.Effect<A, LlmError> {
     const { probe, restore, state } = sending
     const settings = this.core.settings
+    const send = (request: ChatRequest) => this.sender.send(state, request, this.restore, span)
+    const continuing = this.continuing
+    const attempt = continuing === undefined
+      ? send(this.routed(state))
+      : Continuation.send(this.routed(state), continuing, state.prefill, send)
     const sent = Effect.provideService(
-      Telemetry.under(this.sender.send(state, this.routed(state), this.restore, span), span),
+      Telemetry.under(attempt, span),
       RouterCall,
       this.attemptCall(probe, span)
     )

@@ -4,9 +4,14 @@
  * the stream is handed out holding its deployment until the consumer closes
  * it. A failure after the first chunk restarts the request on the next
  * deployment the call's rules allow, the stream then carrying a `Restart`
- * chunk before the new reply (`midStream: "restart"`), or fails the stream
- * (`"fail"`).
+ * chunk before the new reply (`midStream: "restart"`); or asks that deployment
+ * to continue from the text already sent (`continuation.ts`), the stream
+ * carrying a `Continue` chunk before the rest, whose usage and cost then count
+ * the broken attempts too (`"continue"`); or fails the stream (`"fail"`). A
+ * reply broken in a tool call is not continued: half a call's arguments cannot
+ * be asked for again, so that stream fails.
  */
+import * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -18,9 +23,11 @@ import type * as ChatChunk from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { Usage } from "../../ChatResponse.js"
 import { type LlmError, StreamTruncatedError } from "../../LlmError.js"
+import * as Pricing from "../../Pricing.js"
 import { RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
 import * as ChunkSources from "../transport/chunkSource.js"
+import * as Continuation from "./continuation.js"
 import { holdFor, release, settleStreamFailure, type State } from "./deployment.js"
 import type { Core, Restore, Routing, Sender } from "./routing.js"
 import { callSpan, membersOf, routing as routingOf, unknownAddress } from "./run.js"
@@ -110,9 +117,21 @@ const routedSource = (
     current = undefined
     return close(opened, exit)
   }
+  // What a continuation carries: the text forwarded (only with `midStream: "continue"`), whether a tool call went
+  // out, the usage the current attempt reported, and what the broken attempts sent and used.
+  const continues = settings.midStream === "continue"
+  let text = ""
+  let toolCalled = false
+  let reported: Usage | undefined
+  let carried: Continuation.Sent | undefined
   // Runs as the consumer's pull does; the next attempt is opened in an
   // uninterruptible region of its own, so an opened stream is always `current`.
-  const restart = (failed: State, error: LlmError): Effect.Effect<ChunkSources.Batch, LlmError> =>
+  // `marker`: the chunk the next attempt's reply follows (`Restart` or `Continue`).
+  const goOn = (
+    failed: State,
+    error: LlmError,
+    marker: "Restart" | "Continue"
+  ): Effect.Effect<ChunkSources.Batch, LlmError> =>
     Effect.withFiber((fiber) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.andThen(
@@ -123,10 +142,13 @@ const routedSource = (
               current = opened
               head = opened.first
               rest = opened.rest
+              reported = undefined
               return [{
-                _tag: "Restart",
+                _tag: marker,
                 attempt: routing.tried.length,
                 deployment: opened.state.name,
+                model: opened.state.model,
+                from: failed.name,
                 error: error._tag
               }]
             }
@@ -134,12 +156,46 @@ const routedSource = (
         )
       )
     )
-  // After a break counted against `failed`: a restart elsewhere, or the stream's failure.
+  // A continuation: what the broken attempt sent and used carried on, and the next attempt asked for the rest.
+  const continueAfter = (failed: State, error: LlmError): Effect.Effect<ChunkSources.Batch, LlmError> => {
+    const before = carried ?? Continuation.nothingSent
+    return Effect.flatMap(
+      Continuation.brokenUsage(routing.request, reported, text.slice(before.text.length)),
+      (usage) => {
+        const cost = Pricing.cost(failed.price, usage)
+        carried = {
+          text,
+          usage: Continuation.sum(before.usage, usage),
+          cost: before.cost === undefined || cost === undefined ? undefined : before.cost + cost
+        }
+        routing.continuing = carried
+        return goOn(failed, error, "Continue")
+      }
+    )
+  }
+  // After a break counted against `failed`: a restart or a continuation elsewhere, or the stream's failure.
   const afterBreak = (failed: State, error: LlmError): Effect.Effect<ChunkSources.Batch, LlmError> => {
-    if (settings.restartsMidStream && !finished) return restart(failed, error)
+    if (!finished && settings.midStream === "restart") return goOn(failed, error, "Restart")
+    if (!finished && continues && !toolCalled) return continueAfter(failed, error)
     outcome = Exit.fail(error)
     return Effect.fail(error)
   }
+  // What a continuation needs of a batch as the deployment sent it.
+  const noteSent = (batch: ChunkSources.Batch): void => {
+    for (const item of batch) {
+      if (item._tag === "TextDelta") text += item.text
+      else if (item._tag === "ToolCallDelta") toolCalled = true
+      else if (item._tag === "Usage") reported = item.usage
+    }
+  }
+  // A continued reply's chunks: its usage and cost count the broken attempts' too.
+  const withCarried = (batch: ChunkSources.Batch, sent: Continuation.Sent): ChunkSources.Batch =>
+    Arr.map(batch, (item): ChatChunk.ChatChunk =>
+      item._tag === "Usage"
+        ? { _tag: "Usage", usage: Continuation.sum(sent.usage, item.usage) }
+        : item._tag === "Finish" && item.cost !== undefined && sent.cost !== undefined
+        ? { ...item, cost: item.cost + sent.cost }
+        : item)
   return {
     pull: Effect.matchEffect(
       Effect.suspend(() => {
@@ -161,7 +217,9 @@ const routedSource = (
           }
           return afterBreak(failed, error)
         },
-        onSuccess: (chunk): Pull.Pull<ChunkSources.Batch, LlmError> => {
+        onSuccess: (batch): Pull.Pull<ChunkSources.Batch, LlmError> => {
+          if (continues) noteSent(batch)
+          const chunk = carried === undefined ? batch : withCarried(batch, carried)
           for (const item of chunk) {
             if (span !== undefined && item._tag === "Usage") usage = item.usage
             if (item._tag !== "Finish") continue
