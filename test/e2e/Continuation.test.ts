@@ -76,7 +76,9 @@ const continued = (
   Effect.gen(function*() {
     const { llm, router } = yield* routed(fault, fallback, on, primaryExtra)
     const chunks: Array<ChatChunk.ChatChunk> = []
-    const answer = yield* ChatChunk.collect(Stream.tap(llm.chatStream(ask), (chunk) => Effect.sync(() => chunks.push(chunk))))
+    const answer = yield* ChatChunk.collect(
+      Stream.tap(llm.chatStream(ask), (chunk) => Effect.sync(() => chunks.push(chunk)))
+    )
     const at = chunks.findIndex((chunk) => chunk._tag === "Continue")
     const whole = yield* llm.chat({ ...ask, model: "healthy/gpt-4o-mini" })
     return {

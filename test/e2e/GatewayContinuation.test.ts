@@ -86,9 +86,8 @@ type Turn = { readonly role: "user" | "assistant"; readonly content: string }
 
 // `model`'s whole answer, unstreamed, to the question and then `turns`.
 const answerTo = (openAi: OpenAI, model: string, ...turns: ReadonlyArray<Turn>) =>
-  promise(() =>
-    openAi.chat.completions.create({ model, messages: [{ role: "user", content: question }, ...turns] })
-  ).pipe(Effect.map((completion) => completion.choices[0]!.message.content ?? ""))
+  promise(() => openAi.chat.completions.create({ model, messages: [{ role: "user", content: question }, ...turns] }))
+    .pipe(Effect.map((completion) => completion.choices[0]!.message.content ?? ""))
 
 interface Streamed {
   readonly id: string

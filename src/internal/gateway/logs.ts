@@ -166,6 +166,8 @@ const line = (entry: Entry, now: number): Effect.Effect<void> =>
       ...(entry.cost !== undefined ? { cost: entry.cost } : {}),
       ...(entry.error !== undefined ? { error: entry.error } : {}),
       ...(entry.errorMessage !== undefined ? { error_message: entry.errorMessage } : {}),
-      ...(entry.midStream !== undefined ? { mid_stream: entry.midStream.how, broken_deployment: entry.midStream.from } : {})
+      ...(entry.midStream !== undefined
+        ? { mid_stream: entry.midStream.how, broken_deployment: entry.midStream.from }
+        : {})
     })
   )

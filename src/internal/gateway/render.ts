@@ -141,7 +141,9 @@ export const streamEncoder = (id: string, model: string, created: number, includ
           break
         case "Finish":
           producedBy(chunk.model)
-          out.template(`${templates.open}{},"logprobs":null,"finish_reason":"${finishReason(chunk.finishReason)}"}]}\n\n`)
+          out.template(
+            `${templates.open}{},"logprobs":null,"finish_reason":"${finishReason(chunk.finishReason)}"}]}\n\n`
+          )
           if (includeUsage && usage !== undefined) {
             out.template(`${templates.head}[],"usage":${JSON.stringify(usageObject(usage))}}\n\n`)
           }
