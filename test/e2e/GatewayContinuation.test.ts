@@ -255,5 +255,57 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         expect(text).toBe(before + rest)
         expect(message.stop_reason).toBe("end_turn")
       }))
+
+    it.effect(
+      "Responses (openai client) and Gemini streams: one whole answer, the completed response and the last " +
+        "chunk naming the finisher",
+      () =>
+        Effect.gen(function*() {
+          const { gateway, openAi } = yield* Fixture
+          const { before } = yield* split(openAi, "cut-then-chat")
+          const rest = yield* answerTo(
+            openAi,
+            "fallback/sim-large",
+            { role: "assistant", content: before },
+            { role: "user", content: instruction }
+          )
+          const completed = yield* promise(async () => {
+            const stream = await openAi.responses.create({ model: "cut-then-chat", input: question, stream: true })
+            let text = ""
+            let model = ""
+            for await (const event of stream) {
+              if (event.type === "response.output_text.delta") text += event.delta
+              if (event.type === "response.completed") model = event.response.model
+            }
+            return { text, model }
+          })
+          expect(completed).toEqual({ text: before + rest, model: "sim-large" })
+          // Gemini's stream: the same answer, its chunks after the break and its last naming the finisher.
+          const gemini = yield* promise(async () => {
+            const response = await fetch(`${gateway.url}/v1beta/models/cut-then-chat:streamGenerateContent?alt=sse`, {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: question }] }] })
+            })
+            const events = (await response.text()).split("\r\n\r\n").filter((event) => event.startsWith("data: "))
+            return events.map((event) => {
+              const chunk = JSON.parse(event.slice(6)) as {
+                readonly modelVersion: string
+                readonly candidates: ReadonlyArray<
+                  { readonly content: { readonly parts: ReadonlyArray<{ text?: string }> } }
+                >
+              }
+              return {
+                model: chunk.modelVersion,
+                text: chunk.candidates[0]!.content.parts.map((part) => part.text ?? "").join("")
+              }
+            })
+          })
+          const at = gemini.findIndex((chunk) => chunk.model !== "cut-then-chat")
+          expect(textOf(gemini.slice(0, at))).toBe(before)
+          expect(textOf(gemini.slice(at))).toBe(rest)
+          expect(gemini.at(-1)!.model).toBe("sim-large")
+        })
+    )
   }
 )
