@@ -138,6 +138,18 @@ describe("Router.chatStream, midStream \"continue\", over loopback", () => {
       expect(run.answer.model).toBe("sim-large")
     }))
 
+  it.live("a chat completions fallback that declares `prefill` in its configuration is asked by prefill", () =>
+    Effect.gen(function*() {
+      const run = yield* continued(
+        "reset=5",
+        (simulator) => chat(simulator, "sim-large", undefined, { prefill: true }),
+        "TransportError"
+      )
+      const rest = yield* answerTo(run.llm, Message.assistant(run.before))
+      expect(run.after).toBe(rest.text)
+      expect(run.answer.text).toBe(run.before + rest.text)
+    }))
+
   it.live(
     "a fallback that refuses the prefill (400) gets the continuation turn in the same attempt; the 400 is never " +
       "the answer, nor a failure of the deployment",
