@@ -8,6 +8,7 @@ import * as Stream from "effect/Stream"
 import type { Input as ChatRequest } from "../../src/ChatRequest.js"
 import { instruction } from "../../src/internal/router/continuation.js"
 import * as Llm from "../../src/Llm.js"
+import * as Pricing from "../../src/Pricing.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Router from "../../src/Router.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
@@ -102,7 +103,14 @@ describe("Router.chatStream, midStream \"continue\", over loopback", () => {
       "answer, the primary's part then the rest, named by the finisher, its usage both attempts'",
     () =>
       Effect.gen(function*() {
-        const run = yield* continued("reset=5", (simulator) => chat(simulator, "sim-large"), "TransportError")
+        // Both priced alike, so the answer's cost is its summed usage's at that price.
+        const pricing = { input_per_mtok: 1, output_per_mtok: 2 }
+        const run = yield* continued(
+          "reset=5",
+          (simulator) => chat(simulator, "sim-large", undefined, { pricing }),
+          "TransportError",
+          { pricing }
+        )
         expect(run.marker).toEqual({
           _tag: "Continue",
           attempt: 2,
@@ -123,6 +131,7 @@ describe("Router.chatStream, midStream \"continue\", over loopback", () => {
         expect(run.answer.usage.completionTokens).toBeGreaterThan(rest.usage.completionTokens)
         expect(run.answer.usage.promptTokens).toBeGreaterThan(rest.usage.promptTokens)
         expect(run.answer.usage.estimated).toBe(true)
+        expect(run.answer.cost).toBeCloseTo(Pricing.cost({ input: 1, output: 2 }, run.answer.usage)!, 12)
       })
   )
 

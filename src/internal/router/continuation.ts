@@ -22,12 +22,13 @@ export const instruction = "Your previous message was cut off. Continue it from 
 /**
  * What a broken stream had sent when it is continued: its text (the router's
  * only copy is the text it forwarded), and the usage and cost of the attempts
- * that broke, added to the rest's (the cost undefined when one had no price).
+ * that broke, added to the rest's (no cost for one on a deployment without a
+ * price).
  */
 export interface Sent {
   readonly text: string
   readonly usage: Usage
-  readonly cost: number | undefined
+  readonly cost: number
 }
 
 // Anthropic's API refuses a prefill that ends with white space: it goes without it.

@@ -89,8 +89,8 @@ const streamSender: Sender<Opened> = { send: openSend, held: true, discard }
 // The deployment's stream as the router gives it out: a Finish chunk's
 // rate-limit headers hold the deployment back and its skipped events count in
 // its status; a failure after the first chunk counts towards its cooldown and
-// lets go of the deployment, then restarts the request elsewhere (unless the
-// reply was whole: its Finish chunk passed) or fails the stream; closing frees
+// lets go of the deployment, then restarts or continues the request elsewhere
+// (unless the reply was whole: its Finish chunk passed) or fails the stream; closing frees
 // the deployment and closes the scope with the stream's outcome (what a budget
 // charges by).
 const routedSource = (
@@ -166,7 +166,7 @@ const routedSource = (
         carried = {
           text,
           usage: Continuation.sum(before.usage, usage),
-          cost: before.cost === undefined || cost === undefined ? undefined : before.cost + cost
+          cost: before.cost + (cost ?? 0)
         }
         routing.continuing = carried
         return goOn(failed, error, "Continue")
@@ -188,12 +188,13 @@ const routedSource = (
       else if (item._tag === "Usage") reported = item.usage
     }
   }
-  // A continued reply's chunks: its usage and cost count the broken attempts' too.
+  // A continued reply's chunks: its usage and cost count the broken attempts' too (a broken attempt on a deployment
+  // without a price adds no cost).
   const withCarried = (batch: ChunkSources.Batch, sent: Continuation.Sent): ChunkSources.Batch =>
     Arr.map(batch, (item): ChatChunk.ChatChunk =>
       item._tag === "Usage"
         ? { _tag: "Usage", usage: Continuation.sum(sent.usage, item.usage) }
-        : item._tag === "Finish" && item.cost !== undefined && sent.cost !== undefined
+        : item._tag === "Finish" && item.cost !== undefined
         ? { ...item, cost: item.cost + sent.cost }
         : item)
   return {
