@@ -188,6 +188,25 @@ describe("Router.chatStream, midStream \"continue\", over loopback", () => {
       expect(run.answer.text).toBe(run.before + rest.text)
     }))
 
+  it.live("a continuation the fallback refuses (400) fails as the stream broke, the refusal among its attempts", () =>
+    Effect.gen(function*() {
+      const { llm } = yield* routed(
+        "reset=5",
+        (simulator) => chat(simulator, "sim-large", "status=400"),
+        "TransportError"
+      )
+      const chunks: Array<ChatChunk.ChatChunk> = []
+      const error = yield* Stream.runForEach(llm.chatStream(ask), (chunk) => Effect.sync(() => chunks.push(chunk)))
+        .pipe(Effect.flip)
+      expect(error._tag).toBe("TransportError")
+      expect(error.attempts?.map((attempt) => [attempt.deployment, attempt.error])).toEqual([
+        [primary, "TransportError"],
+        ["fallback/sim-large", "InvalidRequestError"]
+      ])
+      expect(textOf(chunks).length).toBeGreaterThan(0)
+      expect(chunks.some((chunk) => chunk._tag === "Continue")).toBe(false)
+    }))
+
   it.live("a stream broken in a tool call is not continued: it fails with the break's error", () =>
     Effect.gen(function*() {
       const { llm } = yield* routed("reset=3", (simulator) => chat(simulator, "sim-large"), "TransportError")

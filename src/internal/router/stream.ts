@@ -24,6 +24,7 @@ import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { Usage } from "../../ChatResponse.js"
 import { type LlmError, StreamTruncatedError } from "../../LlmError.js"
 import * as Pricing from "../../Pricing.js"
+import { withAttempts } from "../llmError/withAttempts.js"
 import { RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
 import * as ChunkSources from "../transport/chunkSource.js"
@@ -169,7 +170,12 @@ const routedSource = (
           cost: before.cost + (cost ?? 0)
         }
         routing.continuing = carried
-        return goOn(failed, error, "Continue")
+        // A continuation every deployment refused as a request (a 400) fails as the stream broke, the refusals
+        // listed among its attempts: the client's request was never at fault.
+        return Effect.catch(
+          goOn(failed, error, "Continue"),
+          (final) => Effect.fail(final._tag === "InvalidRequestError" ? withAttempts(error, routing.attempts) : final)
+        )
       }
     )
   }
