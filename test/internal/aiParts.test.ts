@@ -167,6 +167,25 @@ describe("effect/ai parts", () => {
       })
   )
 
+  it.effect("a continuation goes on in the text block it was in: one block, its deltas before and after", () =>
+    Effect.gen(function*() {
+      const going = {
+        _tag: "Continue" as const,
+        attempt: 2,
+        deployment: "b",
+        model: "mb",
+        from: "a",
+        error: "TransportError"
+      }
+      const finish = ChatChunk.fromResponse({ ...reply, reasoning: undefined, toolCalls: [], finishReason: "stop" })
+      const parts = yield* AiStream.partsOf(
+        Stream.fromIterable([{ _tag: "TextDelta" as const, text: "Half " }, going, ...finish]),
+        () => {}
+      ).pipe(Stream.runCollect)
+      expect(parts.filter((part) => part.type === "text-start")).toHaveLength(1)
+      expect(parts.flatMap((part) => part.type === "text-delta" ? [part.delta] : [])).toEqual(["Half ", reply.text])
+    }))
+
   it("a tool call whose arguments are not JSON fails with ToolParameterValidationError", () => {
     const parts = partsOf({ ...reply, toolCalls: [{ id: "c", name: "GetWeather", arguments: "{\"city\":" }] })
     expect(AiError.isAiError(parts) && parts.reason._tag).toBe("ToolParameterValidationError")
