@@ -154,13 +154,15 @@ export const Restart = Schema.TaggedStruct("Restart", AttemptFields)
 export type Restart = typeof Restart.Type
 
 /**
- * The reply goes on from another deployment: the attempt before broke after
- * part of the reply had been sent, and attempt `attempt`, at `deployment`, was
- * asked to continue from exactly the text sent (`Router.Options.midStream:
- * "continue"`). Nothing is discarded: the text after this chunk continues the
- * text before it, and the stream's `Usage` counts both attempts. `collect` and
- * `makeAccumulator` keep everything; a consumer may use it to name `model` as
- * what produces the rest.
+ * The reply goes on from another deployment (`Router.Options.midStream:
+ * "continue"`): the attempt before (at `from`) failed with `error`, and
+ * attempt `attempt`, at `deployment`, was asked to continue from exactly the
+ * text already sent. After a break mid-stream the text after this chunk
+ * continues the text before it, and the stream's `Usage` counts every
+ * attempt; a reply whose first deployments failed before their first chunk
+ * starts with this chunk (nothing had been sent). Nothing is discarded:
+ * `collect` and `makeAccumulator` keep everything; a consumer may use it to
+ * name `model` as what produces the rest.
  *
  * @since 0.1.0
  * @category Models

@@ -207,6 +207,32 @@ describe("Router.chatStream, midStream \"continue\", over loopback", () => {
       expect(chunks.some((chunk) => chunk._tag === "Continue")).toBe(false)
     }))
 
+  it.live("a primary that fails before its first chunk: the stream starts with a Continue chunk naming the answerer", () =>
+    Effect.gen(function*() {
+      const { llm } = yield* routed(
+        "status=503",
+        (simulator) => chat(simulator, "sim-large"),
+        "ProviderUnavailableError"
+      )
+      const chunks: Array<ChatChunk.ChatChunk> = []
+      const answer = yield* ChatChunk.collect(
+        Stream.tap(llm.chatStream(ask), (chunk) => Effect.sync(() => chunks.push(chunk)))
+      )
+      expect(chunks[0]).toEqual({
+        _tag: "Continue",
+        attempt: 2,
+        deployment: "fallback/sim-large",
+        model: "sim-large",
+        from: primary,
+        error: "ProviderUnavailableError"
+      })
+      expect(chunks.filter((chunk) => chunk._tag === "Continue")).toHaveLength(1)
+      const alone = yield* llm.chat({ ...ask, model: "fallback/sim-large" })
+      expect(answer.text).toBe(alone.text)
+      expect(answer.usage).toEqual(alone.usage)
+      expect(answer.model).toBe("sim-large")
+    }))
+
   it.live("a stream broken in a tool call is not continued: it fails with the break's error", () =>
     Effect.gen(function*() {
       const { llm } = yield* routed("reset=3", (simulator) => chat(simulator, "sim-large"), "TransportError")

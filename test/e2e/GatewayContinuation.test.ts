@@ -171,7 +171,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             error: "TransportError",
             deployment: "fallback/sim-large",
             mid_stream: "continued",
-            broken_deployment: "cut/gpt-4o-mini"
+            failed_deployment: "cut/gpt-4o-mini"
           })
         })
     )
@@ -192,17 +192,37 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         expect(yield* logLine(lines, stream.id)).toMatchObject({
           error: "TimeoutError",
           deployment: "fallback/sim-large",
-          broken_deployment: "stalled/gpt-4o-mini"
+          failed_deployment: "stalled/gpt-4o-mini"
         })
       }))
 
-    it.effect("a primary down before its first token: the fallback's answer, its last chunk naming the fallback", () =>
-      Effect.gen(function*() {
-        const { openAi } = yield* Fixture
-        const stream = yield* streamed(openAi, "down-then-chat")
-        expect(textOf(stream.chunks)).toBe(yield* answerTo(openAi, "fallback/sim-large"))
-        expect(stream.chunks.at(-1)!.model).toBe("sim-large")
-      }))
+    it.effect(
+      "a primary down before its first token: the fallback's answer, every chunk naming the fallback's model, in " +
+        "OpenAI's stream and in Anthropic's message_start; the log line names the failure, not as mid-stream",
+      () =>
+        Effect.gen(function*() {
+          const { anthropic, lines, openAi } = yield* Fixture
+          const stream = yield* streamed(openAi, "down-then-chat")
+          expect(textOf(stream.chunks)).toBe(yield* answerTo(openAi, "fallback/sim-large"))
+          expect(new Set(stream.chunks.map((chunk) => chunk.model))).toEqual(new Set(["sim-large"]))
+          const line = yield* logLine(lines, stream.id)
+          expect(line).toMatchObject({
+            status: 200,
+            error: "ProviderUnavailableError",
+            deployment: "fallback/sim-large",
+            failed_deployment: "down/gpt-4o-mini"
+          })
+          expect(line!["mid_stream"]).toBeUndefined()
+          const message = yield* promise(() =>
+            anthropic.messages.stream({
+              model: "down-then-chat",
+              max_tokens: 256,
+              messages: [{ role: "user", content: question }]
+            }).finalMessage()
+          )
+          expect(message.model).toBe("sim-large")
+        })
+    )
 
     it.effect(
       "@anthropic-ai/sdk: a fallback on Anthropic's API continues by prefill; the SDK's message is the whole answer " +
@@ -229,7 +249,7 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
             error: "TransportError",
             deployment: "claude/sim-large",
             mid_stream: "continued",
-            broken_deployment: "cut/gpt-4o-mini"
+            failed_deployment: "cut/gpt-4o-mini"
           })
         })
     )

@@ -5,7 +5,9 @@
  * request (its id, the `x-request-id` it was answered with), the gateway key
  * by name, the model asked and the deployment that answered, the status,
  * latency and a stream's time to first token, tokens, cost, and the error's
- * tag and full message (what the client's answer leaves out). It holds no key:
+ * tag and full message (what the client's answer leaves out); for a stream a
+ * router moved to another deployment, the one that failed and whether that
+ * was mid-stream (`restarted`, `continued`). It holds no key:
  * none of its fields is read from a header but the request's id, which is
  * taken only in a shape that holds nothing else (`intake.ts`), and the
  * library's messages mask keys.
@@ -43,10 +45,14 @@ export interface Entry {
   /** The failure's full message (deployments, upstream addresses, request ids), which the client is not shown. */
   errorMessage: string | undefined
   /**
-   * A stream a router restarted or continued on another deployment after its first chunk: how, and the deployment
-   * that broke (its error is `error`, the deployment that took over `deployment`).
+   * A stream a router moved to another deployment: the deployment that failed (its error is `error`, the deployment
+   * that took over `deployment`), and whether that happened after the stream's first chunk (`midStream`: it was
+   * restarted or continued) or before (a `Continue` at its start).
    */
-  midStream: { readonly how: "restarted" | "continued"; readonly from: string } | undefined
+  failedDeployment: string | undefined
+  midStream: "restarted" | "continued" | undefined
+  /** Whether a batch of the stream was noted already. */
+  started: boolean
   /** Set by a stream, whose line is written when it ends rather than when its response starts. */
   streaming: boolean
   /** Charges the call's cost to the caller's budget (set when the call is admitted). */
@@ -80,7 +86,9 @@ export const begin = (
     cost: undefined,
     error: undefined,
     errorMessage: undefined,
+    failedDeployment: undefined,
     midStream: undefined,
+    started: false,
     streaming: false,
     settle: settleNothing
   }
@@ -105,7 +113,8 @@ export const answered = (entry: Entry, response: ChatResponse): void => {
 
 /**
  * What a stream's batch says of its tokens (the last `Usage` since the last `Restart`), of a restart or continuation
- * (the error that broke the stream, and the deployment that took over), and at its end of the deployment and cost;
+ * (the error that broke the stream, the deployment that broke and the one that took over; a `Continue` at the
+ * stream's start: its first deployments failed before their first chunk), and at its end of the deployment and cost;
  * true when the batch ends the stream (its `Finish`).
  */
 export const streamed = (entry: Entry, batch: ReadonlyArray<ChatChunk>): boolean => {
@@ -117,13 +126,15 @@ export const streamed = (entry: Entry, batch: ReadonlyArray<ChatChunk>): boolean
       if (chunk._tag === "Restart") entry.usage = undefined
       entry.error = chunk.error
       entry.deployment = chunk.deployment
-      entry.midStream = { how: chunk._tag === "Restart" ? "restarted" : "continued", from: chunk.from }
+      entry.failedDeployment = chunk.from
+      if (entry.started || i > 0) entry.midStream = chunk._tag === "Restart" ? "restarted" : "continued"
     } else if (chunk._tag === "Finish") {
       entry.deployment = `${chunk.provider}/${chunk.model}`
       entry.cost = chunk.cost
       finished = true
     }
   }
+  entry.started = true
   return finished
 }
 
@@ -166,8 +177,7 @@ const line = (entry: Entry, now: number): Effect.Effect<void> =>
       ...(entry.cost !== undefined ? { cost: entry.cost } : {}),
       ...(entry.error !== undefined ? { error: entry.error } : {}),
       ...(entry.errorMessage !== undefined ? { error_message: entry.errorMessage } : {}),
-      ...(entry.midStream !== undefined
-        ? { mid_stream: entry.midStream.how, broken_deployment: entry.midStream.from }
-        : {})
+      ...(entry.failedDeployment !== undefined ? { failed_deployment: entry.failedDeployment } : {}),
+      ...(entry.midStream !== undefined ? { mid_stream: entry.midStream } : {})
     })
   )

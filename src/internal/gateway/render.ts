@@ -56,6 +56,15 @@ export const completion = (response: ChatResponse, id: string, created: number):
   })
 }
 
+/**
+ * The model a stream's first batch is produced by: a router's reply whose first deployments failed before their
+ * first chunk starts with a `Continue` chunk naming the deployment that answers; else `asked`.
+ */
+export const answeringModel = (first: ReadonlyArray<ChatChunk>, asked: string): string => {
+  const head = first[0]
+  return head?._tag === "Continue" ? head.model : asked
+}
+
 /** What one batch of a stream becomes: the bytes to write, and whether the stream must end there with an error. */
 export interface Encoded {
   readonly bytes: Uint8Array
@@ -109,6 +118,7 @@ export const streamEncoder = (id: string, model: string, created: number, includ
     const out = new BodyText()
     if (!started) {
       started = true
+      producedBy(answeringModel(chunks, templates.model))
       out.template(templates.role)
     }
     for (const chunk of chunks) {

@@ -21,7 +21,7 @@ import type { Usage } from "../../ChatResponse.js"
 import type { ProviderMetadata } from "../../Message.js"
 import { isRecord, type JsonRecord } from "../providers/openAiResponses/wire.js"
 import { bytesOf } from "./bodyText.js"
-import type { Encoded, StreamEncoder } from "./render.js"
+import { answeringModel, type Encoded, type StreamEncoder } from "./render.js"
 import { envelope } from "./responsesCarried.js"
 import {
   carrierItem,
@@ -261,6 +261,7 @@ export const streamEncoder = (
   const batch = (chunks: ReadonlyArray<ChatChunk>): Encoded => {
     if (!started) {
       started = true
+      producing = answeringModel(chunks, producing)
       emit("response.created", { response: snapshot("in_progress") })
       emit("response.in_progress", { response: snapshot("in_progress") })
     }

@@ -7,7 +7,10 @@
  * chunk before the new reply (`midStream: "restart"`); or asks that deployment
  * to continue from the text already sent (`continuation.ts`), the stream
  * carrying a `Continue` chunk before the rest, whose usage and cost then count
- * the broken attempts too (`"continue"`); or fails the stream (`"fail"`). A
+ * the broken attempts too (`"continue"`; a stream whose first deployments
+ * failed before their first chunk starts with a `Continue` chunk too, so the
+ * deployment that answers is known from the start); or fails the stream
+ * (`"fail"`). A
  * reply broken in a tool call is not continued: half a call's arguments cannot
  * be asked for again, so that stream fails.
  */
@@ -87,6 +90,21 @@ const openSend = (
 
 const streamSender: Sender<Opened> = { send: openSend, held: true, discard }
 
+// The chunk before the reply of `opened`, the call's attempt `attempt`, after `failed` broke with `error`.
+const markerOf = (
+  tag: "Restart" | "Continue",
+  attempt: number,
+  opened: Opened,
+  failed: { readonly state: State; readonly error: LlmError }
+): ChatChunk.ChatChunk => ({
+  _tag: tag,
+  attempt,
+  deployment: opened.state.name,
+  model: opened.state.model,
+  from: failed.state.name,
+  error: failed.error._tag
+})
+
 // The deployment's stream as the router gives it out: a Finish chunk's
 // rate-limit headers hold the deployment back and its skipped events count in
 // its status; a failure after the first chunk counts towards its cooldown and
@@ -106,8 +124,14 @@ const routedSource = (
   let usage: Usage | undefined
   // The attempt the stream reads now; undefined once let go (between a failure and the restart's first chunk).
   let current: Opened | undefined = first
-  // Its first batch until given out, then the pull of its rest: one pull that a restart switches over.
-  let head: ChunkSources.Batch | undefined = first.first
+  // What a continuation carries: the text forwarded (only with `midStream: "continue"`), whether a tool call went
+  // out, the usage the current attempt reported, and what the broken attempts sent and used.
+  const continues = settings.midStream === "continue"
+  // Its first batch until given out, then the pull of its rest: one pull that a restart switches over. Continuing,
+  // a reply that comes from another deployment than the first tried says so from the start, as after a break.
+  let head: ChunkSources.Batch | undefined = continues && routing.last !== undefined
+    ? [markerOf("Continue", routing.tried.length, first, routing.last), ...first.first]
+    : first.first
   let rest = first.rest
   let outcome: Exit.Exit<void, LlmError> = Exit.void
   // A failure after the Finish chunk comes after a whole reply: restarting would send a second one.
@@ -118,9 +142,6 @@ const routedSource = (
     current = undefined
     return close(opened, exit)
   }
-  // What a continuation carries: the text forwarded (only with `midStream: "continue"`), whether a tool call went
-  // out, the usage the current attempt reported, and what the broken attempts sent and used.
-  const continues = settings.midStream === "continue"
   let text = ""
   let toolCalled = false
   let reported: Usage | undefined
@@ -144,14 +165,7 @@ const routedSource = (
               head = opened.first
               rest = opened.rest
               reported = undefined
-              return [{
-                _tag: marker,
-                attempt: routing.tried.length,
-                deployment: opened.state.name,
-                model: opened.state.model,
-                from: failed.name,
-                error: error._tag
-              }]
+              return [markerOf(marker, routing.tried.length, opened, { state: failed, error })]
             }
           )
         )
