@@ -207,31 +207,39 @@ describe("Router.chatStream, midStream \"continue\", over loopback", () => {
       expect(chunks.some((chunk) => chunk._tag === "Continue")).toBe(false)
     }))
 
-  it.live("a primary that fails before its first chunk: the stream starts with a Continue chunk naming the answerer", () =>
-    Effect.gen(function*() {
-      const { llm } = yield* routed(
-        "status=503",
-        (simulator) => chat(simulator, "sim-large"),
-        "ProviderUnavailableError"
-      )
-      const chunks: Array<ChatChunk.ChatChunk> = []
-      const answer = yield* ChatChunk.collect(
-        Stream.tap(llm.chatStream(ask), (chunk) => Effect.sync(() => chunks.push(chunk)))
-      )
-      expect(chunks[0]).toEqual({
-        _tag: "Continue",
-        attempt: 2,
-        deployment: "fallback/sim-large",
-        model: "sim-large",
-        from: primary,
-        error: "ProviderUnavailableError"
-      })
-      expect(chunks.filter((chunk) => chunk._tag === "Continue")).toHaveLength(1)
-      const alone = yield* llm.chat({ ...ask, model: "fallback/sim-large" })
-      expect(answer.text).toBe(alone.text)
-      expect(answer.usage).toEqual(alone.usage)
-      expect(answer.model).toBe("sim-large")
-    }))
+  // Each fault fails the primary before its first chunk; `limits`: its phase limits, in seconds.
+  const beforeFirstChunk = [
+    { fault: "status=503", on: "ProviderUnavailableError", limits: {} },
+    { fault: "silent=forever", on: "TimeoutError", limits: { headers_timeout: 0.3 } },
+    { fault: "first-token=5000", on: "TimeoutError", limits: { first_token_timeout: 0.3 } }
+  ] as const
+  for (const { fault, limits, on } of beforeFirstChunk) {
+    it.live(
+      `a primary that fails before its first chunk (${fault}): the stream starts with a Continue chunk naming the ` +
+        "answerer, then the answerer's whole reply",
+      () =>
+        Effect.gen(function*() {
+          const { llm } = yield* routed(fault, (simulator) => chat(simulator, "sim-large"), on, limits)
+          const chunks: Array<ChatChunk.ChatChunk> = []
+          const answer = yield* ChatChunk.collect(
+            Stream.tap(llm.chatStream(ask), (chunk) => Effect.sync(() => chunks.push(chunk)))
+          )
+          expect(chunks[0]).toEqual({
+            _tag: "Continue",
+            attempt: 2,
+            deployment: "fallback/sim-large",
+            model: "sim-large",
+            from: primary,
+            error: on
+          })
+          expect(chunks.filter((chunk) => chunk._tag === "Continue")).toHaveLength(1)
+          const alone = yield* llm.chat({ ...ask, model: "fallback/sim-large" })
+          expect(answer.text).toBe(alone.text)
+          expect(answer.usage).toEqual(alone.usage)
+          expect(answer.model).toBe("sim-large")
+        })
+    )
+  }
 
   it.live("a stream broken in a tool call is not continued: it fails with the break's error", () =>
     Effect.gen(function*() {
