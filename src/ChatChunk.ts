@@ -121,24 +121,31 @@ export const Finish = Schema.TaggedStruct("Finish", {
  */
 export type Finish = typeof Finish.Type
 
+// What a `Router`'s `Restart` and `Continue` chunks say of the attempt that follows a broken one.
+const AttemptFields = {
+  /** The number of the attempt that follows, counting every deployment the call has tried, from 1. */
+  attempt: Schema.Int,
+  /** The deployment whose reply follows. */
+  deployment: Schema.String,
+  /** The model of that deployment, which produces what follows. */
+  model: Schema.String,
+  /** The deployment whose attempt broke. */
+  from: Schema.String,
+  /** The `_tag` of the error that broke the attempt before. */
+  error: Schema.String
+}
+
 /**
  * The reply starts over: what came before this chunk belongs to an attempt
  * that broke mid-stream, and is discarded; the reply of attempt `attempt`, at
  * `deployment`, follows. A `Router` sends it when it restarts a stream on
- * another deployment (`Router.Options.midStream`); `collect` and
+ * another deployment (`Router.Options.midStream: "restart"`); `collect` and
  * `makeAccumulator` keep only what follows the last one.
  *
  * @since 0.1.0
  * @category Models
  */
-export const Restart = Schema.TaggedStruct("Restart", {
-  /** The number of the attempt that follows, counting every deployment the call has tried, from 1. */
-  attempt: Schema.Int,
-  /** The deployment whose reply follows. */
-  deployment: Schema.String,
-  /** The `_tag` of the error that broke the attempt before. */
-  error: Schema.String
-})
+export const Restart = Schema.TaggedStruct("Restart", AttemptFields)
 
 /**
  * @since 0.1.0
@@ -147,10 +154,32 @@ export const Restart = Schema.TaggedStruct("Restart", {
 export type Restart = typeof Restart.Type
 
 /**
+ * The reply goes on from another deployment (`Router.Options.midStream:
+ * "continue"`): the attempt before (at `from`) failed with `error`, and
+ * attempt `attempt`, at `deployment`, was asked to continue from exactly the
+ * text already sent. After a break mid-stream the text after this chunk
+ * continues the text before it, and the stream's `Usage` counts every
+ * attempt; a reply whose first deployments failed before their first chunk
+ * starts with this chunk (nothing had been sent). Nothing is discarded:
+ * `collect` and `makeAccumulator` keep everything; a consumer may use it to
+ * name `model` as what produces the rest.
+ *
  * @since 0.1.0
  * @category Models
  */
-export const ChatChunk = Schema.Union([TextDelta, ReasoningDelta, ToolCallDelta, Usage, Finish, Restart])
+export const Continue = Schema.TaggedStruct("Continue", AttemptFields)
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export type Continue = typeof Continue.Type
+
+/**
+ * @since 0.1.0
+ * @category Models
+ */
+export const ChatChunk = Schema.Union([TextDelta, ReasoningDelta, ToolCallDelta, Usage, Finish, Restart, Continue])
 
 /**
  * @since 0.1.0
@@ -161,7 +190,7 @@ export type ChatChunk = typeof ChatChunk.Type
 /**
  * A mutable fold of chunks into a response, for code that consumes a stream
  * itself (a gateway relaying it, a cache recording it). A `Restart` chunk
- * discards everything before it.
+ * discards everything before it; a `Continue` chunk discards nothing.
  *
  * @since 0.1.0
  * @category Models

@@ -50,9 +50,13 @@
  * when the provider gave it none.
  * A stream that fails after its first chunk ends with an error event
  * (`data: {"error": ...}`), which the official clients raise, never a clean
- * end. A router's mid-stream `Restart` is
- * invisible while nothing of the answer has gone out; after that the stream
- * ends with an error event (code `stream_restarted`). A client that goes away
+ * end. The gateway's routers continue a stream broken after part of the
+ * answer went out (`mid_stream: "continue"`, their default): the next
+ * deployment's rest of the answer follows in the same stream, whose chunks
+ * then name that deployment's model. With `mid_stream: "restart"`, a
+ * `Restart` is invisible while nothing of the answer has gone out; after that
+ * the stream ends with an error event (code `stream_restarted`), as does a
+ * continuation that cannot be made, with its error. A client that goes away
  * interrupts its call at once, freeing the upstream request, its key and its
  * permit.
  *

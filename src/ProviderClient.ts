@@ -151,6 +151,13 @@ export interface Service {
    */
   readonly embeddingInput?: "none" | "text" | "tokens" | undefined
   /**
+   * Whether the API takes a last assistant message as the start of the reply and goes on from it (an assistant
+   * prefill, as Anthropic's Messages API does). A `Router` with `midStream: "continue"` continues a broken stream on
+   * such a deployment by prefill, elsewhere by a continuation turn (`Router.Deployment.prefill` overrides it).
+   * Default: false.
+   */
+  readonly prefill?: boolean | undefined
+  /**
    * The prompt tokens of `request` as the provider counts them, without generating anything (Anthropic's
    * `POST /v1/messages/count_tokens`, Gemini's `:countTokens`). Absent for a provider with no counting endpoint:
    * `Llm.countTokens` then counts locally.

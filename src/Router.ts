@@ -22,13 +22,14 @@
  * `lowest-latency`, `lowest-cost`, `priority`, drawing from Effect's `Random`) picks one of the addressed deployments
  * usable now. A failure with a tag in `retryOn` tries another one; otherwise the first `fallbacks` entry whose `on`
  * lists the tag is followed, and the final error lists every attempt. A stream that breaks after its first chunk
- * restarts behind a `ChatChunk.Restart` chunk (`midStream`); `hedge` gives a slow attempt a second one. A failing
- * deployment cools down (`cooldown`), then one call probes it with a single attempt. With `affinity`, the calls of one
- * `session` go to the deployment and key that answered its last call while they can take it, so the provider's
- * prompt cache stays warm. One `deadline` bounds a call with every deployment's own retries. `budget` and `ledger`
- * check and record spend per deployment. `status` reports LLM-API-BalancedCall's load and capacity fields in
- * camelCase, with keys masked. Traced, a call is a `chat {model}` span with a `Router.attempt` span per deployment
- * tried (docs/telemetry.md). docs/router.md says how each of these works.
+ * restarts behind a `ChatChunk.Restart` chunk, or continues behind a `ChatChunk.Continue` one (`midStream`); `hedge`
+ * gives a slow attempt a second one. A failing deployment cools down (`cooldown`), then one call probes it with a
+ * single attempt. With `affinity`, the calls of one `session` go to the deployment and key that answered its last
+ * call while they can take it, so the provider's prompt cache stays warm. One `deadline` bounds a call with every
+ * deployment's own retries. `budget` and `ledger` check and record spend per deployment. `status` reports
+ * LLM-API-BalancedCall's load and capacity fields in camelCase, with keys masked. Traced, a call is a `chat {model}`
+ * span with a `Router.attempt` span per deployment tried (docs/telemetry.md). docs/router.md says how each of these
+ * works.
  *
  * @since 0.1.0
  */
@@ -89,6 +90,13 @@ export interface Deployment<E = never, R = never> {
   readonly groups?: ReadonlyArray<string>
   /** The price, for `lowest-cost` and budget estimates. Default: the built-in price of `model` (`Pricing.lookup`). */
   readonly price?: Pricing.Price
+  /**
+   * Whether the deployment takes a last assistant message as the start of its reply and goes on from it (an assistant
+   * prefill), as Anthropic's API does: how `midStream: "continue"` asks it to continue a broken stream. A deployment
+   * that refuses it (400) is asked by a continuation turn instead. Default: what its layer's `ProviderClient` declares
+   * (`ProviderClient.prefill`), else false.
+   */
+  readonly prefill?: boolean
 }
 
 /**
@@ -219,9 +227,14 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
   /**
    * A stream broken after its first chunk: `"restart"` frees the attempt and sends the request on by the call's rules
    * (`retryOn`, fallbacks), a `ChatChunk.Restart` chunk before the new reply (`collect` keeps what follows it);
-   * `"fail"` fails the stream. Default `"restart"`.
+   * `"continue"` sends it on by the same rules asking the next deployment to go on from exactly the text already
+   * sent (an assistant prefill where the deployment takes one, `Deployment.prefill`, else a continuation turn), a
+   * `ChatChunk.Continue` chunk before the rest, the stream's usage counting both attempts (a stream whose first
+   * deployments failed before their first chunk starts with one, naming the deployment that answers); a stream that
+   * broke in a tool call, or whose reply was whole, fails instead. `"fail"` fails the stream. Default `"restart"` (the
+   * gateway's: `"continue"`).
    */
-  readonly midStream?: "restart" | "fail"
+  readonly midStream?: "restart" | "continue" | "fail"
   /**
    * With no answer (for a stream, no first chunk) after `after`, the next usable deployment of the address is tried
    * too; the first to answer wins, the other is interrupted (key and permit freed, nothing billed). A failure before

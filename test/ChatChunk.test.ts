@@ -54,6 +54,29 @@ describe("ChatChunk.collect", () => {
       expect(response.reasoning).toBeDefined()
     }))
 
+  it.effect("a Continue chunk discards nothing: the text goes on, and the reply is the finisher's", () =>
+    Effect.gen(function*() {
+      const going: ChatChunk.Continue = {
+        _tag: "Continue",
+        attempt: 2,
+        deployment: "backup",
+        model: "m2",
+        from: "primary",
+        error: "TransportError"
+      }
+      expectRoundTrip(ChatChunk.ChatChunk, going)
+      const response = yield* ChatChunk.collect(Stream.make<Array<ChatChunk.ChatChunk>>(
+        { _tag: "TextDelta", text: "Hel" },
+        going,
+        { _tag: "TextDelta", text: "lo" },
+        { _tag: "Usage", usage },
+        { ...finish, model: "m2" }
+      ))
+      expect(response.text).toBe("Hello")
+      expect(response.model).toBe("m2")
+      expect(response.usage).toEqual(usage)
+    }))
+
   it.effect("fails with StreamTruncatedError when no Finish chunk came", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(
@@ -148,6 +171,8 @@ describe("ChatChunk.collect", () => {
                 _tag: "Restart",
                 attempt: 2,
                 deployment: "backup",
+                model: "m",
+                from: "primary",
                 error: "StreamTruncatedError"
               }
               expectRoundTrip(ChatChunk.ChatChunk, restart)

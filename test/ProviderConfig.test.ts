@@ -362,7 +362,7 @@ describe("ProviderConfig.fromJson", () => {
         "router.bad.cooldown.window": duration,
         "router.bad.cooldown.failures": "expected a positive whole number",
         "router.bad.hedge.after": duration,
-        "router.bad.mid_stream": "expected one of restart, fail",
+        "router.bad.mid_stream": "expected one of restart, continue, fail",
         "router.bad.learned_limits.quantile": "expected a number in (0, 1]",
         "router.empty.deployments": "expected at least one deployment",
         "router.none.deployments": "is missing"

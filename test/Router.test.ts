@@ -734,7 +734,14 @@ describe("Router", () => {
                 freedAtRestart = primary.inFlight === 0 && primary.keys[0]!.current === 0
               }
             }))
-          const restart: ChatChunk.Restart = { _tag: "Restart", attempt: 2, deployment: "backup", error: broken._tag }
+          const restart: ChatChunk.Restart = {
+            _tag: "Restart",
+            attempt: 2,
+            deployment: "backup",
+            model: "m",
+            from: "primary",
+            error: broken._tag
+          }
           expect(received.slice(0, partial.length + 1)).toEqual([...partial, restart])
           expect(received.slice(partial.length + 1).map((chunk) => chunk._tag)).toEqual([
             "TextDelta",

@@ -154,6 +154,8 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
       count: Wire.countOf
     },
     // Anthropic has no embeddings API (it points to Voyage AI).
+    // Anthropic's Messages API continues a last assistant message (its "prefill").
+    prefill: true,
     embeddings: "Anthropic has no embeddings API; embed with an OpenAI-compatible, Gemini or Ollama client"
   }
 }

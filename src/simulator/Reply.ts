@@ -30,6 +30,8 @@
  *   schema's recursive occurrences get their smallest value; a schema whose
  *   value passes the bounds of any expansion of a caller's schema is refused
  *   ({@link SchemaRefused}, a 400).
+ * - After an assistant message (a prefill), the words go on from it: the
+ *   first is not capitalised and has its leading space.
  * - After a tool result, the text starts with `The tool returned <result>`
  *   (at most 200 characters of it) and is padded with words to the reply length.
  * - Embeddings ({@link embedding}): a unit vector drawn from a PRNG seeded
@@ -410,7 +412,8 @@ export const generate = (prompt: Prompt, knobs: Knobs): Reply | SchemaRefused =>
       if (wanted > 0) content.push(...words(seed, wanted, true))
       else content[content.length - 1] = `${content[content.length - 1]!}.`
     } else {
-      content = words(seed, wanted)
+      // After an assistant prefill the reply goes on from it: no capital, a space before its first word.
+      content = words(seed, wanted, prompt.lastRole === "assistant")
     }
     if (content.length > left) {
       content = content.slice(0, Math.max(left, 0))

@@ -83,6 +83,10 @@
  *                       writes JSON that violates them, `text` ignores them and
  *                       the tools and answers plain words; the reply is
  *                       otherwise normal, streamed or not
+ * prefill=refuse        a request whose last message is the assistant's (an
+ *                       assistant prefill) is refused with a 400
+ *                       invalid_request_error, as models without prefill
+ *                       support answer; any other request is answered normally
  * chaos=<rate>          each request, with probability rate (0 to 1), gets one
  *                       fault of `chaosFaults` (each as likely), else the normal
  *                       reply; picked by a PRNG seeded with param seed=<integer>
@@ -236,6 +240,8 @@ export type Fault =
   /** `bytes` of one event (line, body) that never ends. */
   | { readonly _tag: "Flood"; readonly bytes: number }
   | { readonly _tag: "Output"; readonly mode: "nonconforming" | "text" }
+  /** A last assistant message (a prefill) refused with a 400. */
+  | { readonly _tag: "RefusePrefill" }
   /** With probability `rate`, one fault of `chaosFaults`, picked by a PRNG seeded with `seed`. */
   | { readonly _tag: "Chaos"; readonly rate: number; readonly seed: number }
 

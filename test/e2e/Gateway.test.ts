@@ -52,7 +52,8 @@ const fixture = Layer.effect(
       stall: faulty(simulator, "stall=2"),
       silent: faulty(simulator, "silent=forever"),
       router: {
-        flaky: { deployments: ["cut/gpt-4o-mini", "sim/gpt-4o-mini"], strategy: "priority" }
+        // Restarting, not continuing (the gateway's default): a restart after text went out cannot be forwarded.
+        flaky: { deployments: ["cut/gpt-4o-mini", "sim/gpt-4o-mini"], strategy: "priority", mid_stream: "restart" }
       }
     })
     const gateway = yield* Gateway.make({

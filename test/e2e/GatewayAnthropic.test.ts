@@ -49,7 +49,10 @@ const fixture = Layer.effect(
       broken: faulty(simulator, key, "stream-error=3"),
       stall: faulty(simulator, key, "stall=2"),
       cut: faulty(simulator, key, "reset=3"),
-      router: { flaky: { deployments: ["cut/gpt-4o-mini", "sim/gpt-4o-mini"], strategy: "priority" } }
+      // Restarting, not continuing (the gateway's default): a restart after text went out cannot be forwarded.
+      router: {
+        flaky: { deployments: ["cut/gpt-4o-mini", "sim/gpt-4o-mini"], strategy: "priority", mid_stream: "restart" }
+      }
     })
     const gateway = yield* Gateway.make({
       config: ProviderConfig.gatewayConfig(config),

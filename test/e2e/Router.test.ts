@@ -185,6 +185,8 @@ describe("Router over loopback", () => {
           _tag: "Restart",
           attempt: 2,
           deployment: "healthy/sim-large",
+          model: "sim-large",
+          from: "resetting/gpt-4o-mini",
           error: "TransportError"
         })
         const after = chunks.slice(restartAt + 1)

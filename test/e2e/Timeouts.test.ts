@@ -172,6 +172,8 @@ describe("timeouts with phases, over loopback", () => {
           _tag: "Restart",
           attempt: 2,
           deployment: "healthy/sim-large",
+          model: "sim-large",
+          from: "primary/gpt-4o-mini",
           error: "TimeoutError"
         })
         expect(answer.model).toBe("sim-large")

@@ -932,7 +932,14 @@ describe("printStream", () => {
         yield* printStream(
           Stream.make<Array<ChatChunk.ChatChunk>>(
             { _tag: "TextDelta", text: "a partial" },
-            { _tag: "Restart", attempt: 2, deployment: "backup", error: "StreamTruncatedError" },
+            {
+              _tag: "Restart",
+              attempt: 2,
+              deployment: "backup",
+              model: "m",
+              from: "primary",
+              error: "StreamTruncatedError"
+            },
             { _tag: "TextDelta", text: "the whole " },
             { _tag: "TextDelta", text: "answer" }
           ),

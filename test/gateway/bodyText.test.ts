@@ -82,7 +82,14 @@ const chunk: fc.Arbitrary<ChatChunk> = fc.oneof(
       ...(name === undefined ? {} : { name })
     })),
   fc.constant<ChatChunk>({ _tag: "Usage", usage }),
-  fc.constant<ChatChunk>({ _tag: "Restart", attempt: 2, deployment: "b", error: "TransportError" })
+  fc.constant<ChatChunk>({
+    _tag: "Restart",
+    attempt: 2,
+    deployment: "b",
+    model: "mb",
+    from: "a",
+    error: "TransportError"
+  })
 )
 
 const finish: ChatChunk = {

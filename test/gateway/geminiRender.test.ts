@@ -102,7 +102,14 @@ describe("the gateway's Gemini replies", () => {
 
   it("a restart before anything went out is invisible; after text went out it ends the stream", () => {
     const quiet = Render.streamEncoder("req-3", "m")
-    const restart: Restart = { _tag: "Restart", attempt: 2, deployment: "b", error: "ProviderUnavailableError" }
+    const restart: Restart = {
+      _tag: "Restart",
+      attempt: 2,
+      deployment: "b",
+      model: "mb",
+      from: "a",
+      error: "ProviderUnavailableError"
+    }
     expect(quiet.batch([{ _tag: "ToolCallDelta", index: 0, id: "c", name: "f", arguments: "{}" }, restart]).restarted)
       .toBeUndefined()
     const spoken = Render.streamEncoder("req-4", "m")

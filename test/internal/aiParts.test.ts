@@ -138,7 +138,14 @@ describe("effect/ai parts", () => {
       "replies",
     () =>
       Effect.gen(function*() {
-        const restart = { _tag: "Restart" as const, attempt: 1, deployment: "b", error: "TransportError" }
+        const restart = {
+          _tag: "Restart" as const,
+          attempt: 1,
+          deployment: "b",
+          model: "mb",
+          from: "a",
+          error: "TransportError"
+        }
         const finish = ChatChunk.fromResponse({ ...reply, reasoning: undefined, toolCalls: [], finishReason: "stop" })
         const clean = yield* AiStream.partsOf(Stream.fromIterable([restart, ...finish]), () => {}).pipe(
           Stream.runCollect
@@ -159,6 +166,25 @@ describe("effect/ai parts", () => {
         expect(broken.reason.message).toContain("deployment b broke after its first chunk (TransportError)")
       })
   )
+
+  it.effect("a continuation goes on in the text block it was in: one block, its deltas before and after", () =>
+    Effect.gen(function*() {
+      const going = {
+        _tag: "Continue" as const,
+        attempt: 2,
+        deployment: "b",
+        model: "mb",
+        from: "a",
+        error: "TransportError"
+      }
+      const finish = ChatChunk.fromResponse({ ...reply, reasoning: undefined, toolCalls: [], finishReason: "stop" })
+      const parts = yield* AiStream.partsOf(
+        Stream.fromIterable([{ _tag: "TextDelta" as const, text: "Half " }, going, ...finish]),
+        () => {}
+      ).pipe(Stream.runCollect)
+      expect(parts.filter((part) => part.type === "text-start")).toHaveLength(1)
+      expect(parts.flatMap((part) => part.type === "text-delta" ? [part.delta] : [])).toEqual(["Half ", reply.text])
+    }))
 
   it("a tool call whose arguments are not JSON fails with ToolParameterValidationError", () => {
     const parts = partsOf({ ...reply, toolCalls: [{ id: "c", name: "GetWeather", arguments: "{\"city\":" }] })

@@ -45,7 +45,14 @@ describe("tokenEstimate", () => {
       const counter = TokenEstimate.makeReplyCounter()
       const chunks: Array<ChatChunk.ChatChunk> = [
         ...deltas(words(2_000, 2), 7, (piece) => ({ _tag: "TextDelta", text: piece })),
-        { _tag: "Restart", attempt: 2, deployment: "b", error: "StreamTruncatedError" },
+        {
+          _tag: "Restart",
+          attempt: 2,
+          deployment: "b",
+          model: "mb",
+          from: "a",
+          error: "StreamTruncatedError"
+        },
         ...deltas(reasoning, 13, (piece) => ({ _tag: "ReasoningDelta", text: piece })),
         ...deltas(text, 50_000, (piece) => ({ _tag: "TextDelta", text: piece })),
         { _tag: "ToolCallDelta", index: 0, id: "c1", name: "search", arguments: "" },

@@ -16,7 +16,14 @@ export const finish = (finishReason: "stop" | "tool_calls" | "length" = "stop"):
 })
 
 /** A fallback's restart: what was sent so far is to be dropped. */
-export const restart: ChatChunk = { _tag: "Restart", attempt: 2, deployment: "b", error: "TransportError" }
+export const restart: ChatChunk = {
+  _tag: "Restart",
+  attempt: 2,
+  deployment: "b",
+  model: "mb",
+  from: "a",
+  error: "TransportError"
+}
 
 /** The text of bytes an encoder wrote. */
 export const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes)

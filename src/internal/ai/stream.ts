@@ -9,6 +9,8 @@
  * `effect/ai`'s parts cannot say: parts already given out stay given out. A
  * restart before any part went out is followed silently; after, the stream
  * fails with `InternalProviderError` rather than join two replies into one.
+ * A `Continue` chunk (the same reply going on from another deployment) adds
+ * no part: the text goes on in the block it was in.
  */
 import { AiError, type Response } from "effect/ai"
 import * as Arr from "effect/Array"

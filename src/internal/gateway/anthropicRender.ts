@@ -25,7 +25,12 @@
  *
  * As the OpenAI encoder does, a stream's encoder keeps what it has forwarded:
  * a `Restart` before any block went out is invisible (the blocks of the new
- * attempt follow), after one it ends the stream with an error event.
+ * attempt follow), after one it ends the stream with an error event; after a
+ * `Continue` the text goes on in the block it was in. Anthropic's stream names
+ * its model once, in `message_start`, which goes out with the first batch: the
+ * model of a `Continue` there (a reply whose first deployments
+ * failed before their first chunk), else the one asked for; a model that takes
+ * over later is named in the gateway's log line only.
  */
 import type { ChatChunk } from "../../ChatChunk.js"
 import { type ChatResponse, emptyUsage, type FinishReason, type Usage } from "../../ChatResponse.js"
@@ -33,7 +38,7 @@ import type { ToolCall } from "../../Message.js"
 import { isRecord, metadataKey, thinkingBlocksOf } from "../providers/anthropic/wire.js"
 import { toolUseId } from "./anthropicWire.js"
 import { asciiJson, BodyText, bytesOf } from "./bodyText.js"
-import type { Encoded, StreamEncoder } from "./render.js"
+import { answeringModel, type Encoded, type StreamEncoder } from "./render.js"
 
 const stopReason = (reason: FinishReason): string => {
   switch (reason) {
@@ -160,7 +165,7 @@ export const streamEncoder = (id: string, model: string, estimatedInput: () => n
       out.template(event(
         "message_start",
         `{"type":"message_start","message":{"id":${asciiJson(id)},"type":"message","role":"assistant","model":${
-          asciiJson(model)
+          asciiJson(answeringModel(chunks, model))
         },"content":[],"stop_reason":null,"stop_sequence":null,"usage":${JSON.stringify(prompt)}}}`
       ))
     }

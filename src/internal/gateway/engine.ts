@@ -3,7 +3,9 @@
  * deployment's `Llm` (with its key pool and limiter) built once, a router over
  * every model (addressed by deployment, model or group name) and one per named
  * router of the `router` section, all over those same `Llm`s, so a key's load
- * and cooldowns are the same whichever name a request uses. A request's
+ * and cooldowns are the same whichever name a request uses. Each router
+ * continues a stream broken mid-way (`midStream: "continue"`) unless its
+ * `mid_stream` says otherwise. A request's
  * `model` is resolved to one of them by a map lookup. Its status adds up
  * what every router counts, so a call counts on its deployment whichever
  * router sent it. With a store, one
@@ -139,10 +141,12 @@ export const make = (
     for (const deployment of everything.deployments) {
       built.set(deployment.name, Layer.succeedContext(yield* Layer.build(deployment.llm)))
     }
-    // Session affinity is on for the gateway's routers unless a router's options turn it off.
+    // Session affinity is on for the gateway's routers unless a router's options turn it off, and they continue a
+    // broken stream unless told otherwise: its client cannot restart a reply.
     const shared = (options: Router.Options<Deployment>): Router.Options<Router.Deployment> => ({
       ...options,
       affinity: options.affinity ?? true,
+      midStream: options.midStream ?? "continue",
       ...(store === undefined ? {} : { shared: { ...options.shared, store } }),
       deployments: options.deployments.map((deployment) => ({ ...deployment, llm: built.get(deployment.name)! }))
     })

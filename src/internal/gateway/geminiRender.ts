@@ -12,7 +12,9 @@
  * `functionResponse` names it back; thought signatures go out on the parts they came with.
  *
  * As the other encoders do, a stream's encoder keeps what it has forwarded: a `Restart` before any part went out is
- * invisible, after one it ends the stream with an error event.
+ * invisible, after one it ends the stream with an error event; a `Continue` is the stream going on. Each chunk's
+ * `modelVersion` names the model that produced it: a `Restart`'s or `Continue`'s deployment's, the `Finish` chunk's
+ * on the last.
  */
 import type { ChatChunk } from "../../ChatChunk.js"
 import { type ChatResponse, emptyUsage, type FinishReason, type Usage } from "../../ChatResponse.js"
@@ -100,9 +102,11 @@ export const streamEncoder = (id: string, model: string): StreamEncoder => {
   let forwarded = false
   let usage: Usage | undefined
   let calls: Array<Call> = []
+  // The model that produces what follows: the one asked for, until a `Restart`, `Continue` or `Finish` names another.
+  let producing = model
 
   const event = (parts: ReadonlyArray<Part>, end?: { reason: string; usage: Usage }): string =>
-    `data: ${envelope(parts, id, model, end)}\r\n\r\n`
+    `data: ${envelope(parts, id, producing, end)}\r\n\r\n`
 
   const batch = (chunks: ReadonlyArray<ChatChunk>): Encoded => {
     let out = ""
@@ -131,6 +135,7 @@ export const streamEncoder = (id: string, model: string): StreamEncoder => {
           const signature = metadataOf(chunk.providerMetadata)?.thoughtSignature
           if (signature !== undefined) parts.push({ text: "", thoughtSignature: signature })
           for (const call of calls) if (call !== undefined) parts.push(callPart(call))
+          producing = chunk.model
           out += event(parts, { reason: finishReason(chunk.finishReason), usage: usage ?? emptyUsage })
           parts = []
           forwarded = true
@@ -141,6 +146,12 @@ export const streamEncoder = (id: string, model: string): StreamEncoder => {
           // Nothing of the broken attempt went out: the new one's parts follow as if they were the first.
           usage = undefined
           calls = []
+          producing = chunk.model
+          break
+        case "Continue":
+          if (parts.length > 0) out += event(parts)
+          parts = []
+          producing = chunk.model
           break
       }
     }

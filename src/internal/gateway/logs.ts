@@ -5,7 +5,9 @@
  * request (its id, the `x-request-id` it was answered with), the gateway key
  * by name, the model asked and the deployment that answered, the status,
  * latency and a stream's time to first token, tokens, cost, and the error's
- * tag and full message (what the client's answer leaves out). It holds no key:
+ * tag and full message (what the client's answer leaves out); for a stream a
+ * router moved to another deployment, the one that failed and whether that
+ * was mid-stream (`restarted`, `continued`). It holds no key:
  * none of its fields is read from a header but the request's id, which is
  * taken only in a shape that holds nothing else (`intake.ts`), and the
  * library's messages mask keys.
@@ -42,6 +44,15 @@ export interface Entry {
   error: string | undefined
   /** The failure's full message (deployments, upstream addresses, request ids), which the client is not shown. */
   errorMessage: string | undefined
+  /**
+   * A stream a router moved to another deployment: the deployment that failed (its error is `error`, the deployment
+   * that took over `deployment`), and whether that happened after the stream's first chunk (`midStream`: it was
+   * restarted or continued) or before (a `Continue` at its start).
+   */
+  failedDeployment: string | undefined
+  midStream: "restarted" | "continued" | undefined
+  /** Whether a batch of the stream was noted already. */
+  started: boolean
   /** Set by a stream, whose line is written when it ends rather than when its response starts. */
   streaming: boolean
   /** Charges the call's cost to the caller's budget (set when the call is admitted). */
@@ -75,6 +86,9 @@ export const begin = (
     cost: undefined,
     error: undefined,
     errorMessage: undefined,
+    failedDeployment: undefined,
+    midStream: undefined,
+    started: false,
     streaming: false,
     settle: settleNothing
   }
@@ -98,21 +112,29 @@ export const answered = (entry: Entry, response: ChatResponse): void => {
 }
 
 /**
- * What a stream's batch says of its tokens (the last `Usage` since the last `Restart`), and at its end of the
- * deployment and cost; true when the batch ends the stream (its `Finish`).
+ * What a stream's batch says of its tokens (the last `Usage` since the last `Restart`), of a restart or continuation
+ * (the error that broke the stream, the deployment that broke and the one that took over; a `Continue` at the
+ * stream's start: its first deployments failed before their first chunk), and at its end of the deployment and cost;
+ * true when the batch ends the stream (its `Finish`).
  */
 export const streamed = (entry: Entry, batch: ReadonlyArray<ChatChunk>): boolean => {
   let finished = false
   for (let i = 0; i < batch.length; i++) {
     const chunk = batch[i]!
     if (chunk._tag === "Usage") entry.usage = chunk.usage
-    else if (chunk._tag === "Restart") entry.usage = undefined
-    else if (chunk._tag === "Finish") {
+    else if (chunk._tag === "Restart" || chunk._tag === "Continue") {
+      if (chunk._tag === "Restart") entry.usage = undefined
+      entry.error = chunk.error
+      entry.deployment = chunk.deployment
+      entry.failedDeployment = chunk.from
+      if (entry.started || i > 0) entry.midStream = chunk._tag === "Restart" ? "restarted" : "continued"
+    } else if (chunk._tag === "Finish") {
       entry.deployment = `${chunk.provider}/${chunk.model}`
       entry.cost = chunk.cost
       finished = true
     }
   }
+  entry.started = true
   return finished
 }
 
@@ -154,6 +176,8 @@ const line = (entry: Entry, now: number): Effect.Effect<void> =>
         : {}),
       ...(entry.cost !== undefined ? { cost: entry.cost } : {}),
       ...(entry.error !== undefined ? { error: entry.error } : {}),
-      ...(entry.errorMessage !== undefined ? { error_message: entry.errorMessage } : {})
+      ...(entry.errorMessage !== undefined ? { error_message: entry.errorMessage } : {}),
+      ...(entry.failedDeployment !== undefined ? { failed_deployment: entry.failedDeployment } : {}),
+      ...(entry.midStream !== undefined ? { mid_stream: entry.midStream } : {})
     })
   )

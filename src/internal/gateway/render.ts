@@ -9,7 +9,11 @@
  * OpenAI client while nothing of the answer has been forwarded (the stream
  * goes on from the new deployment); once something has, the two answers
  * cannot be told apart on the wire, so the stream ends with an error event
- * instead (the gateway buffers nothing to replay).
+ * instead (the gateway buffers nothing to replay). A `Continue` (the router
+ * asked another deployment for the rest of the same answer) is forwarded as
+ * the stream going on. Each chunk names the model that produces it: the one
+ * asked for until a `Restart` or `Continue` names another deployment's, and
+ * the `Finish` chunk's on the last ones.
  */
 import type * as Effect from "effect/Effect"
 import type { ChatChunk, Restart } from "../../ChatChunk.js"
@@ -53,6 +57,15 @@ export const completion = (response: ChatResponse, id: string, created: number):
   })
 }
 
+/**
+ * The model a stream's first batch is produced by: a router's reply whose first deployments failed before their
+ * first chunk starts with a `Continue` chunk naming the deployment that answers; else `asked`.
+ */
+export const answeringModel = (first: ReadonlyArray<ChatChunk>, asked: string): string => {
+  const head = first[0]
+  return head?._tag === "Continue" ? head.model : asked
+}
+
 /** What one batch of a stream becomes: the bytes to write, and whether the stream must end there with an error. */
 export interface Encoded {
   readonly bytes: Uint8Array
@@ -79,18 +92,30 @@ export interface StreamEncoder {
 
 /** An encoder for the stream `id` of `model`, with OpenAI's final usage chunk when `includeUsage`. */
 export const streamEncoder = (id: string, model: string, created: number, includeUsage: boolean): StreamEncoder => {
-  const head = `data: {"id":${asciiJson(id)},"object":"chat.completion.chunk","created":${created},"model":${
-    asciiJson(model)
-  },"choices":`
-  // An event with one choice: `open` + its delta + `close`.
-  const open = `${head}[{"index":0,"delta":`
-  const close = `,"logprobs":null,"finish_reason":null}]}\n\n`
-  const role = `${open}{"role":"assistant","content":""}${close}`
-  const content = `${open}{"content":`
-  const reasoning = `${open}{"reasoning_content":`
-  const closeText = `}${close}`
-  const tools = `${open}{"tool_calls":[`
-  const closeTools = `]}${close}`
+  // The events' fixed parts for the model that produces them.
+  const templatesOf = (model: string) => {
+    const head = `data: {"id":${asciiJson(id)},"object":"chat.completion.chunk","created":${created},"model":${
+      asciiJson(model)
+    },"choices":`
+    // An event with one choice: `open` + its delta + `close`.
+    const open = `${head}[{"index":0,"delta":`
+    const close = `,"logprobs":null,"finish_reason":null}]}\n\n`
+    return {
+      model,
+      head,
+      open,
+      role: `${open}{"role":"assistant","content":""}${close}`,
+      content: `${open}{"content":`,
+      reasoning: `${open}{"reasoning_content":`,
+      closeText: `}${close}`,
+      tools: `${open}{"tool_calls":[`,
+      closeTools: `]}${close}`
+    }
+  }
+  let templates = templatesOf(model)
+  const producedBy = (next: string): void => {
+    if (next !== templates.model) templates = templatesOf(next)
+  }
   let started = false
   let forwarded = false
   let usage: Usage | undefined
@@ -99,7 +124,8 @@ export const streamEncoder = (id: string, model: string, created: number, includ
     const out = new BodyText()
     if (!started) {
       started = true
-      out.template(role)
+      producedBy(answeringModel(chunks, templates.model))
+      out.template(templates.role)
     }
     for (const chunk of chunks) {
       switch (chunk._tag) {
@@ -107,9 +133,9 @@ export const streamEncoder = (id: string, model: string, created: number, includ
         case "ReasoningDelta":
           if (chunk.text === "") break
           forwarded = true
-          out.template(chunk._tag === "TextDelta" ? content : reasoning)
+          out.template(chunk._tag === "TextDelta" ? templates.content : templates.reasoning)
           out.json(chunk.text)
-          out.template(closeText)
+          out.template(templates.closeText)
           break
         case "ToolCallDelta": {
           forwarded = true
@@ -121,18 +147,21 @@ export const streamEncoder = (id: string, model: string, created: number, includ
           call["function"] = chunk.name === undefined
             ? { arguments: chunk.arguments }
             : { name: chunk.name, arguments: chunk.arguments }
-          out.template(tools)
+          out.template(templates.tools)
           out.text(JSON.stringify(call))
-          out.template(closeTools)
+          out.template(templates.closeTools)
           break
         }
         case "Usage":
           usage = chunk.usage
           break
         case "Finish":
-          out.template(`${open}{},"logprobs":null,"finish_reason":"${finishReason(chunk.finishReason)}"}]}\n\n`)
+          producedBy(chunk.model)
+          out.template(
+            `${templates.open}{},"logprobs":null,"finish_reason":"${finishReason(chunk.finishReason)}"}]}\n\n`
+          )
           if (includeUsage && usage !== undefined) {
-            out.template(`${head}[],"usage":${JSON.stringify(usageObject(usage))}}\n\n`)
+            out.template(`${templates.head}[],"usage":${JSON.stringify(usageObject(usage))}}\n\n`)
           }
           out.template("data: [DONE]\n\n")
           break
@@ -140,6 +169,10 @@ export const streamEncoder = (id: string, model: string, created: number, includ
           if (forwarded) return { bytes: out.bytes(), restarted: chunk }
           // Nothing of the broken attempt went out: the new one's reply follows as if it were the first.
           usage = undefined
+          producedBy(chunk.model)
+          break
+        case "Continue":
+          producedBy(chunk.model)
           break
       }
     }

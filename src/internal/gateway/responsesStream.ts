@@ -14,7 +14,8 @@
  * once the route has kept it; a failure after the stream began ends it with `response.failed`, carrying the error.
  *
  * As the other encoders do, this one keeps what it has forwarded: a `Restart` before any item went out is invisible,
- * after one it ends the stream with `response.failed`.
+ * after one it ends the stream with `response.failed`; a `Continue` is the stream going on. The response names the
+ * model that produced it: a `Restart`'s or `Continue`'s deployment's, and at its end the `Finish` chunk's.
  */
 import type * as Effect from "effect/Effect"
 import type { ChatChunk } from "../../ChatChunk.js"
@@ -22,7 +23,7 @@ import type { Usage } from "../../ChatResponse.js"
 import type { ProviderMetadata } from "../../Message.js"
 import { isRecord, type JsonRecord } from "../providers/openAiResponses/wire.js"
 import { bytesOf } from "./bodyText.js"
-import type { Encoded, StreamEncoder } from "./render.js"
+import { answeringModel, type Encoded, type StreamEncoder } from "./render.js"
 import { envelope } from "./responsesCarried.js"
 import {
   carrierItem,
@@ -84,6 +85,8 @@ export const streamEncoder = (
   now: () => number,
   onFinished: (response: Finished) => Effect.Effect<void>
 ): StreamEncoder => {
+  // The model that produces what follows: the one asked for, until a `Restart` or `Continue` names another.
+  let producing = model
   let sequence = 0
   let started = false
   let forwarded = false
@@ -99,7 +102,7 @@ export const streamEncoder = (
     out += `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: sequence++, ...fields })}\n\n`
   }
   const snapshot = (status: "in_progress" | "failed", error?: JsonRecord) =>
-    responseObject(ids, echo, { status, model, output, usage: undefined, error })
+    responseObject(ids, echo, { status, model: producing, output, usage: undefined, error })
 
   const added = (index: number, item: JsonRecord): void => {
     forwarded = true
@@ -268,6 +271,7 @@ export const streamEncoder = (
   const batch = (chunks: ReadonlyArray<ChatChunk>): Encoded => {
     if (!started) {
       started = true
+      producing = answeringModel(chunks, producing)
       emit("response.created", { response: snapshot("in_progress") })
       emit("response.in_progress", { response: snapshot("in_progress") })
     }
@@ -294,6 +298,10 @@ export const streamEncoder = (
           usage = undefined
           output = []
           calls = new Map()
+          producing = chunk.model
+          break
+        case "Continue":
+          producing = chunk.model
           break
       }
     }

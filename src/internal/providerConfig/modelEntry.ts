@@ -67,5 +67,10 @@ export const ModelEntry = Schema.Struct({
   /** `Router`: group names that address this model (`"fast"`, `"smart"`). */
   groups: optional(Schema.Array(NonEmpty)),
   /** The model's context window in tokens (`Router` falls back to a larger one on `ContextLengthError`). */
-  context_window: optional(PositiveInt)
+  context_window: optional(PositiveInt),
+  /**
+   * `Router`: whether the model goes on from a last assistant message (an assistant prefill), which a
+   * `mid_stream: "continue"` uses. Default: true for `api: "anthropic"`, else false.
+   */
+  prefill: optional(Schema.Boolean)
 })

@@ -44,7 +44,7 @@ export const RouterEntry = Schema.Struct({
     on: optional(Schema.Array(ErrorTag))
   })),
   hedge: optional(Schema.Struct({ after: DurationEntry })),
-  mid_stream: optional(oneOf(["restart", "fail"])),
+  mid_stream: optional(oneOf(["restart", "continue", "fail"])),
   /** `Router.Options.learnedLimits`: `false` turns learning off. */
   learned_limits: optional(Schema.Union([
     Schema.Literal(false),

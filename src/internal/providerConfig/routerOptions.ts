@@ -40,6 +40,7 @@ function routerDeployments(
         llm: layer,
         ...(entry.weight !== undefined ? { weight: entry.weight } : {}),
         ...(entry.context_window !== undefined ? { contextWindow: entry.context_window } : {}),
+        ...(entry.prefill !== undefined ? { prefill: entry.prefill } : {}),
         ...(entry.groups !== undefined ? { groups: entry.groups } : {}),
         ...(price !== undefined ? { price } : {})
       }

@@ -116,6 +116,8 @@ export interface Definition extends ProviderHttp.Options {
   readonly embeddings: Embeddings | string
   /** The provider's token counting endpoint; without one, `ProviderClient.countTokens` is absent. */
   readonly countTokens?: TokenCounting | undefined
+  /** `ProviderClient.prefill`. Default false. */
+  readonly prefill?: boolean | undefined
 }
 
 /**
@@ -360,6 +362,7 @@ const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Servi
     embed: (request, credentials) => Masking.effect(embed(request, credentials), credentials),
     maxEmbeddingInputs: typeof embeddings === "string" ? Number.MAX_SAFE_INTEGER : embeddings.maxInputs,
     embeddingInput: typeof embeddings === "string" ? "none" : embeddings.tokens ? "tokens" : "text",
+    prefill: definition.prefill === true,
     ...(countTokens === undefined
       ? {}
       : { countTokens: (request, credentials) => Masking.effect(countTokens(request, credentials), credentials) })

@@ -37,6 +37,8 @@ export interface State extends Strategy.Candidate {
   readonly limiter: RateLimiter.Service | undefined
   /** What its client's `embed` takes, when its layer provides the client (`ProviderClient.embeddingInput`). */
   readonly embeddingInput: "none" | "text" | "tokens" | undefined
+  /** Whether a broken stream is continued on it by assistant prefill (`Deployment.prefill`). */
+  readonly prefill: boolean
   readonly breaker: Cooldown.Breaker
   /** The breaker in the store (`Options.shared`), which `breaker` mirrors; undefined: in memory. */
   readonly shared: SharedBreaker | undefined
@@ -105,6 +107,7 @@ export const make = (
   shared: SharedBreaker | undefined
 ): State => {
   const price = deployment.price ?? Pricing.lookup(deployment.model)
+  const client = Context.getOrUndefined(context as Context.Context<unknown>, ProviderClient.ProviderClient)
   return {
     name: deployment.name,
     provider: deployment.provider ?? deployment.name,
@@ -116,9 +119,8 @@ export const make = (
     price,
     keyPool: Context.getOrUndefined(context as Context.Context<unknown>, KeyPool.KeyPool),
     limiter: Context.getOrUndefined(context as Context.Context<unknown>, RateLimiter.RateLimiter),
-    embeddingInput: embeddingInputOf(
-      Context.getOrUndefined(context as Context.Context<unknown>, ProviderClient.ProviderClient)
-    ),
+    embeddingInput: embeddingInputOf(client),
+    prefill: deployment.prefill ?? client?.prefill === true,
     breaker: Cooldown.make(),
     shared,
     inFlight: 0,

@@ -16,6 +16,7 @@ import { type Onward, outside, RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
 import { timeoutFail } from "../time/watchdog.js"
 import * as Affinity from "./affinity.js"
+import * as Continuation from "./continuation.js"
 import { enter, settleFailure, settleSuccess, type State } from "./deployment.js"
 import { type Call, firstUnheld, noneUsable, type Pick, usable } from "./picking.js"
 import { provider, type Settings } from "./settings.js"
@@ -147,6 +148,8 @@ export class Routing<A> implements Call, Onward {
   readonly session: string | undefined
   /** Where the session's last call was answered, read by `attempt`: the first pick goes there when it is usable. */
   pin: Affinity.Pin | undefined = undefined
+  /** A stream continued mid-stream (`midStream: "continue"`): what it sent, which each attempt is asked to go on from. */
+  continuing: Continuation.Sent | undefined = undefined
   constructor(options: RoutingOptions<A>) {
     this.core = options.core
     this.request = options.request
@@ -281,8 +284,13 @@ export class Routing<A> implements Call, Onward {
     const { probe, restore, state } = sending
     const settings = this.core.settings
     const taken: Affinity.TakenKey | undefined = this.session === undefined ? undefined : { key: undefined }
+    const send = (request: ChatRequest) => this.sender.send(state, request, this.restore, span)
+    const continuing = this.continuing
+    const attempt = continuing === undefined
+      ? send(this.routed(state))
+      : Continuation.send(this.routed(state), continuing, state.prefill, send)
     const sent = Effect.provideService(
-      Telemetry.under(this.sender.send(state, this.routed(state), this.restore, span), span),
+      Telemetry.under(attempt, span),
       RouterCall,
       this.attemptCall(probe, span, state, taken)
     )

@@ -59,13 +59,15 @@ export interface Settings {
   readonly maxHoldMillis: number
   /** `maxRateLimitWait`: how long a call waits for a deployment held back by a rate limit when none is usable. */
   readonly rateLimitWaitMillis: number
-  /** `midStream: "restart"`: a stream that breaks after its first chunk starts over on the next deployment. */
-  readonly restartsMidStream: boolean
+  /** What a stream that breaks after its first chunk does (`Options.midStream`). */
+  readonly midStream: "restart" | "fail" | "continue"
   /** `learnedLimits`; undefined: off. */
   readonly learnedLimits: LearnedLimits.Settings | undefined
   /** `affinity`; undefined: off. */
   readonly affinity: { readonly ttlMillis: number; readonly maxSessions: number } | undefined
 }
+
+const midStreamModes: ReadonlyArray<unknown> = ["restart", "continue", "fail"]
 
 const fail = (option: string, value: unknown, expected: string) => Invalid.make("Router", option, value, expected)
 
@@ -99,8 +101,8 @@ export const invalid = (options: Options): OptionsError | undefined => {
   if (!(exploration >= 0 && exploration < 1)) return fail("exploration", exploration, "a number in [0, 1)")
   const alpha = options.latencyAlpha ?? 0.3
   if (!(alpha > 0 && alpha <= 1)) return fail("latencyAlpha", alpha, "a number in (0, 1]")
-  if (options.midStream !== undefined && options.midStream !== "restart" && options.midStream !== "fail") {
-    return fail("midStream", options.midStream, `"restart" or "fail"`)
+  if (options.midStream !== undefined && !midStreamModes.includes(options.midStream)) {
+    return fail("midStream", options.midStream, `"restart", "continue" or "fail"`)
   }
   const maxHold = options.maxHold === undefined ? undefined : Invalid.duration("Router", "maxHold", options.maxHold)
   if (maxHold !== undefined) return maxHold
@@ -171,7 +173,7 @@ export const resolve = (options: Options): Settings => {
     exploration: options.exploration ?? 0.05,
     model: options.model,
     replyTokens: options.replyTokens ?? replyTokensDefault,
-    restartsMidStream: options.midStream !== "fail",
+    midStream: options.midStream ?? "restart",
     learnedLimits: LearnedLimits.resolve(options.learnedLimits),
     maxHoldMillis: Duration.toMillis(Duration.fromInputUnsafe(options.maxHold ?? "5 minutes")),
     rateLimitWaitMillis: Duration.toMillis(Duration.fromInputUnsafe(options.maxRateLimitWait ?? "5 seconds")),

@@ -4,9 +4,17 @@
  * the stream is handed out holding its deployment until the consumer closes
  * it. A failure after the first chunk restarts the request on the next
  * deployment the call's rules allow, the stream then carrying a `Restart`
- * chunk before the new reply (`midStream: "restart"`), or fails the stream
- * (`"fail"`).
+ * chunk before the new reply (`midStream: "restart"`); or asks that deployment
+ * to continue from the text already sent (`continuation.ts`), the stream
+ * carrying a `Continue` chunk before the rest, whose usage and cost then count
+ * the broken attempts too (`"continue"`; a stream whose first deployments
+ * failed before their first chunk starts with a `Continue` chunk too, so the
+ * deployment that answers is known from the start); or fails the stream
+ * (`"fail"`). A
+ * reply broken in a tool call is not continued: half a call's arguments cannot
+ * be asked for again, so that stream fails.
  */
+import * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -18,9 +26,12 @@ import type * as ChatChunk from "../../ChatChunk.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { Usage } from "../../ChatResponse.js"
 import { type LlmError, StreamTruncatedError } from "../../LlmError.js"
+import * as Pricing from "../../Pricing.js"
+import { withAttempts } from "../llmError/withAttempts.js"
 import { RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
 import * as ChunkSources from "../transport/chunkSource.js"
+import * as Continuation from "./continuation.js"
 import { holdFor, release, settleStreamFailure, type State } from "./deployment.js"
 import type { Core, Restore, Routing, Sender } from "./routing.js"
 import { callSpan, membersOf, routing as routingOf, unknownAddress } from "./run.js"
@@ -79,11 +90,26 @@ const openSend = (
 
 const streamSender: Sender<Opened> = { send: openSend, held: true, discard }
 
+// The chunk before the reply of `opened`, the call's attempt `attempt`, after `failed` broke with `error`.
+const markerOf = (
+  tag: "Restart" | "Continue",
+  attempt: number,
+  opened: Opened,
+  failed: { readonly state: State; readonly error: LlmError }
+): ChatChunk.ChatChunk => ({
+  _tag: tag,
+  attempt,
+  deployment: opened.state.name,
+  model: opened.state.model,
+  from: failed.state.name,
+  error: failed.error._tag
+})
+
 // The deployment's stream as the router gives it out: a Finish chunk's
 // rate-limit headers hold the deployment back and its skipped events count in
 // its status; a failure after the first chunk counts towards its cooldown and
-// lets go of the deployment, then restarts the request elsewhere (unless the
-// reply was whole: its Finish chunk passed) or fails the stream; closing frees
+// lets go of the deployment, then restarts or continues the request elsewhere
+// (unless the reply was whole: its Finish chunk passed) or fails the stream; closing frees
 // the deployment and closes the scope with the stream's outcome (what a budget
 // charges by).
 const routedSource = (
@@ -98,8 +124,14 @@ const routedSource = (
   let usage: Usage | undefined
   // The attempt the stream reads now; undefined once let go (between a failure and the restart's first chunk).
   let current: Opened | undefined = first
-  // Its first batch until given out, then the pull of its rest: one pull that a restart switches over.
-  let head: ChunkSources.Batch | undefined = first.first
+  // What a continuation carries: the text forwarded (only with `midStream: "continue"`), whether a tool call went
+  // out, the usage the current attempt reported, and what the broken attempts sent and used.
+  const continues = settings.midStream === "continue"
+  // Its first batch until given out, then the pull of its rest: one pull that a restart switches over. Continuing,
+  // a reply that comes from another deployment than the first tried says so from the start, as after a break.
+  let head: ChunkSources.Batch | undefined = continues && routing.last !== undefined
+    ? [markerOf("Continue", routing.tried.length, first, routing.last), ...first.first]
+    : first.first
   let rest = first.rest
   let outcome: Exit.Exit<void, LlmError> = Exit.void
   // A failure after the Finish chunk comes after a whole reply: restarting would send a second one.
@@ -113,9 +145,18 @@ const routedSource = (
     current = undefined
     return close(opened, exit)
   }
+  let text = ""
+  let toolCalled = false
+  let reported: Usage | undefined
+  let carried: Continuation.Sent | undefined
   // Runs as the consumer's pull does; the next attempt is opened in an
   // uninterruptible region of its own, so an opened stream is always `current`.
-  const restart = (failed: State, error: LlmError): Effect.Effect<ChunkSources.Batch, LlmError> =>
+  // `marker`: the chunk the next attempt's reply follows (`Restart` or `Continue`).
+  const goOn = (
+    failed: State,
+    error: LlmError,
+    marker: "Restart" | "Continue"
+  ): Effect.Effect<ChunkSources.Batch, LlmError> =>
     Effect.withFiber((fiber) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.andThen(
@@ -127,23 +168,59 @@ const routedSource = (
               head = opened.first
               rest = opened.rest
               longestWait = 0
-              return [{
-                _tag: "Restart",
-                attempt: routing.tried.length,
-                deployment: opened.state.name,
-                error: error._tag
-              }]
+              reported = undefined
+              return [markerOf(marker, routing.tried.length, opened, { state: failed, error })]
             }
           )
         )
       )
     )
-  // After a break counted against `failed`: a restart elsewhere, or the stream's failure.
+  // A continuation: what the broken attempt sent and used carried on, and the next attempt asked for the rest.
+  const continueAfter = (failed: State, error: LlmError): Effect.Effect<ChunkSources.Batch, LlmError> => {
+    const before = carried ?? Continuation.nothingSent
+    return Effect.flatMap(
+      Continuation.brokenUsage(routing.request, reported, text.slice(before.text.length)),
+      (usage) => {
+        const cost = Pricing.cost(failed.price, usage)
+        carried = {
+          text,
+          usage: Continuation.sum(before.usage, usage),
+          cost: before.cost + (cost ?? 0)
+        }
+        routing.continuing = carried
+        // A continuation every deployment refused as a request (a 400) fails as the stream broke, the refusals
+        // listed among its attempts: the client's request was never at fault.
+        return Effect.catch(
+          goOn(failed, error, "Continue"),
+          (final) => Effect.fail(final._tag === "InvalidRequestError" ? withAttempts(error, routing.attempts) : final)
+        )
+      }
+    )
+  }
+  // After a break counted against `failed`: a restart or a continuation elsewhere, or the stream's failure.
   const afterBreak = (failed: State, error: LlmError): Effect.Effect<ChunkSources.Batch, LlmError> => {
-    if (settings.restartsMidStream && !finished) return restart(failed, error)
+    if (!finished && settings.midStream === "restart") return goOn(failed, error, "Restart")
+    if (!finished && continues && !toolCalled) return continueAfter(failed, error)
     outcome = Exit.fail(error)
     return Effect.fail(error)
   }
+  // What a continuation needs of a batch as the deployment sent it.
+  const noteSent = (batch: ChunkSources.Batch): void => {
+    for (const item of batch) {
+      if (item._tag === "TextDelta") text += item.text
+      else if (item._tag === "ToolCallDelta") toolCalled = true
+      else if (item._tag === "Usage") reported = item.usage
+    }
+  }
+  // A continued reply's chunks: its usage and cost count the broken attempts' too (a broken attempt on a deployment
+  // without a price adds no cost).
+  const withCarried = (batch: ChunkSources.Batch, sent: Continuation.Sent): ChunkSources.Batch =>
+    Arr.map(batch, (item): ChatChunk.ChatChunk =>
+      item._tag === "Usage"
+        ? { _tag: "Usage", usage: Continuation.sum(sent.usage, item.usage) }
+        : item._tag === "Finish" && item.cost !== undefined
+        ? { ...item, cost: item.cost + sent.cost }
+        : item)
   return {
     pull: Effect.matchEffect(
       Effect.suspend(() => {
@@ -168,11 +245,13 @@ const routedSource = (
           }
           return afterBreak(failed, error)
         },
-        onSuccess: (chunk): Pull.Pull<ChunkSources.Batch, LlmError> => {
+        onSuccess: (batch): Pull.Pull<ChunkSources.Batch, LlmError> => {
           if (pulledAt !== undefined) {
             longestWait = Math.max(longestWait, clock.currentTimeMillisUnsafe() - pulledAt)
             pulledAt = undefined
           }
+          if (continues) noteSent(batch)
+          const chunk = carried === undefined ? batch : withCarried(batch, carried)
           for (const item of chunk) {
             if (span !== undefined && item._tag === "Usage") usage = item.usage
             if (item._tag !== "Finish") continue

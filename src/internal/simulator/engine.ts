@@ -196,6 +196,8 @@ export const makeEngine = (config: Config, startedAt: number) => {
       readonly out: Record<string, string>
       readonly fault: ReplyFault | undefined
       readonly output: Reply.OutputMode | undefined
+      /** `prefill=refuse`: a request that ends with an assistant message is refused. */
+      readonly refusesPrefill: boolean
       readonly decoded: T
       readonly window: number
     } =>
@@ -206,8 +208,9 @@ export const makeEngine = (config: Config, startedAt: number) => {
     const out: Record<string, string> = requestIdHeaders(format, id)
     const admitted = admit(format, input.headers, input.now, out)
     if (isPlan(admitted)) return admitted
-    const fault = admitted?._tag === "Output" ? undefined : admitted
+    const fault = admitted?._tag === "Output" || admitted?._tag === "RefusePrefill" ? undefined : admitted
     const output = admitted?._tag === "Output" ? admitted.mode : undefined
+    const refusesPrefill = admitted?._tag === "RefusePrefill"
     let body: unknown
     try {
       body = JSON.parse(bodyText)
@@ -223,7 +226,15 @@ export const makeEngine = (config: Config, startedAt: number) => {
     if (isApiError(decoded)) return errorPlan(format, decoded, out)
     const model = modelOf(decoded)
     if (!config.models.has(model)) return errorPlan(format, { _tag: "ModelNotFound", model }, out)
-    return { id, out, fault, output, decoded, window: config.contextWindows[model] ?? config.contextWindow }
+    return {
+      id,
+      out,
+      fault,
+      output,
+      refusesPrefill,
+      decoded,
+      window: config.contextWindows[model] ?? config.contextWindow
+    }
   }
 
   const generate = <X>(format: WireFormat<X>, input: RouteInput): Plan => {
@@ -232,6 +243,12 @@ export const makeEngine = (config: Config, startedAt: number) => {
     const { decoded, fault, id, out, output, window } = opened
     const { headers, now } = input
     const { prompt } = decoded
+    if (opened.refusesPrefill && prompt.lastRole === "assistant") {
+      return errorPlan(format, {
+        _tag: "InvalidRequest",
+        message: "This model does not support assistant message prefill. The conversation must end with a user message."
+      }, out)
+    }
     if (decoded.requestedTokens > window) {
       return errorPlan(format, {
         _tag: "ContextLength",

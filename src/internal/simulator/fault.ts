@@ -26,6 +26,7 @@ const faultParams = {
   stall: [],
   flood: [],
   output: [],
+  prefill: [],
   chaos: ["seed"]
 } as const satisfies Readonly<Record<string, ReadonlyArray<string>>>
 
@@ -180,6 +181,8 @@ export const parseFault = (value: string): Fault | string => {
     }
     case "output":
       return word(["nonconforming", "text"], (mode) => ({ _tag: "Output", mode }))
+    case "prefill":
+      return word(["refuse"], () => ({ _tag: "RefusePrefill" }))
     case "echo-key":
       return word(["error", "body"], (where) => ({ _tag: "EchoKey", where }))
     case "chaos": {
@@ -241,11 +244,11 @@ export const makeChaos = () => {
 /** The faults that change a reply's delivery rather than replace it. */
 export type ReplyFault = Exclude<
   Fault,
-  { readonly _tag: "Status" | "Html" | "Empty" | "Down" | "Output" | "Chaos" | "EchoKey" }
+  { readonly _tag: "Status" | "Html" | "Empty" | "Down" | "Output" | "RefusePrefill" | "Chaos" | "EchoKey" }
 >
 
-/** A fault the gate lets through: one that changes the reply's delivery or its content. */
-export type Admitted = ReplyFault | Extract<Fault, { readonly _tag: "Output" }>
+/** A fault the gate lets through: one that changes the reply's delivery, its content or what the request may be. */
+export type Admitted = ReplyFault | Extract<Fault, { readonly _tag: "Output" | "RefusePrefill" }>
 
 /** A stream's events as a fault leaves them: the events, what follows them, and how the connection ends. */
 export interface FaultedStream {

@@ -1,0 +1,331 @@
+import Anthropic from "@anthropic-ai/sdk"
+import { expect, layer } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import OpenAI from "openai"
+import * as Gateway from "../../src/Gateway.js"
+import { instruction } from "../../src/internal/router/continuation.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { eventually } from "../utils/eventually.js"
+
+const key = "sk-continue-gateway-0001"
+
+class Fixture extends Context.Service<Fixture, {
+  readonly gateway: Gateway.Service
+  readonly openAi: OpenAI
+  readonly anthropic: Anthropic
+  readonly lines: ReadonlyArray<string>
+}>()("test/GatewayContinuationFixture") {}
+
+// A deployment of `model` on the simulator over chat completions, with the fault header `fault`.
+const chat = (simulator: Simulator.Simulator, model: string, fault?: string, extra?: Record<string, unknown>) => [{
+  model_name: model,
+  base_url: `${simulator.url}/v1`,
+  api_keys: [key],
+  max_retries: 0,
+  ...(fault === undefined ? {} : { headers: { "x-simulator-fault": fault } }),
+  ...extra
+}]
+
+// `sim-large` on the simulator over Anthropic's Messages API (which takes a prefill), with the fault header `fault`.
+const messagesApi = (simulator: Simulator.Simulator, fault?: string) => [{
+  ...chat(simulator, "sim-large", fault)[0],
+  base_url: simulator.url,
+  api: "anthropic"
+}]
+
+// A router of two deployments tried in order, the first's breaker never opening in these tests. No `mid_stream`:
+// the gateway's default, "continue".
+const inOrder = (first: string, then: string) => ({
+  deployments: [first, then],
+  strategy: "priority",
+  cooldown: { failures: 100 }
+})
+
+const fixture = Layer.effect(
+  Fixture,
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.make({ apiKeys: [key], replyTokens: 12 })
+    const config = yield* ProviderConfig.fromJson({
+      sim: chat(simulator, "gpt-4o-mini"),
+      cut: chat(simulator, "gpt-4o-mini", "reset=5"),
+      stalled: chat(simulator, "gpt-4o-mini", "stall=4", { idle_timeout: 0.3 }),
+      down: chat(simulator, "gpt-4o-mini", "status=503;retry-after=none"),
+      fallback: chat(simulator, "sim-large"),
+      claude: messagesApi(simulator),
+      refusing: messagesApi(simulator, "prefill=refuse"),
+      router: {
+        "cut-then-chat": inOrder("cut/gpt-4o-mini", "fallback/sim-large"),
+        "stalled-then-chat": inOrder("stalled/gpt-4o-mini", "fallback/sim-large"),
+        "down-then-chat": inOrder("down/gpt-4o-mini", "fallback/sim-large"),
+        "cut-then-claude": inOrder("cut/gpt-4o-mini", "claude/sim-large"),
+        "cut-then-refusing": inOrder("cut/gpt-4o-mini", "refusing/sim-large")
+      }
+    })
+    const lines: Array<string> = []
+    const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0, logRequests: true })
+      .pipe(Effect.provide(Logger.layer([Logger.map(Logger.formatJson, (line) => lines.push(line))])))
+    return {
+      gateway,
+      lines,
+      openAi: new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0 }),
+      anthropic: new Anthropic({ baseURL: gateway.url, apiKey: "unused", maxRetries: 0 })
+    }
+  })
+).pipe(Layer.provide(UndiciHttpClient.layer()))
+
+const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
+
+const question = "Tell me something"
+
+type Turn = { readonly role: "user" | "assistant"; readonly content: string }
+
+// `model`'s whole answer, unstreamed, to the question and then `turns`.
+const answerTo = (openAi: OpenAI, model: string, ...turns: ReadonlyArray<Turn>) =>
+  promise(() => openAi.chat.completions.create({ model, messages: [{ role: "user", content: question }, ...turns] }))
+    .pipe(Effect.map((completion) => completion.choices[0]!.message.content ?? ""))
+
+interface Streamed {
+  readonly id: string
+  /** Each chunk's model and text. */
+  readonly chunks: ReadonlyArray<{ readonly model: string; readonly text: string }>
+  readonly completionTokens: number
+}
+
+// The question streamed to `model` with the official openai client, read to its end.
+const streamed = (openAi: OpenAI, model: string) =>
+  promise(async (): Promise<Streamed> => {
+    const { data, response } = await openAi.chat.completions.create({
+      model,
+      messages: [{ role: "user", content: question }],
+      stream: true,
+      stream_options: { include_usage: true }
+    }).withResponse()
+    const chunks: Array<{ model: string; text: string }> = []
+    let completionTokens = 0
+    for await (const chunk of data) {
+      chunks.push({ model: chunk.model, text: chunk.choices[0]?.delta.content ?? "" })
+      if (chunk.usage) completionTokens = chunk.usage.completion_tokens
+    }
+    return { id: response.headers.get("x-request-id")!, chunks, completionTokens }
+  })
+
+const textOf = (chunks: Streamed["chunks"]) => chunks.map((chunk) => chunk.text).join("")
+
+interface LogLine {
+  readonly message: string
+  readonly annotations: Record<string, unknown>
+}
+
+const logLine = (lines: ReadonlyArray<string>, id: string) =>
+  eventually(
+    `the log line of ${id}`,
+    Effect.sync(() =>
+      lines.map((line) => JSON.parse(line) as LogLine).find((line) =>
+        line.message === "request" && line.annotations["request_id"] === id
+      )?.annotations
+    ),
+    (line) => line !== undefined
+  )
+
+// Through the OpenAI endpoint: what the primary sent before the break (the chunks naming the model asked for), the
+// rest (those naming the fallback's), and the stream.
+const split = (openAi: OpenAI, model: string) =>
+  Effect.map(streamed(openAi, model), (stream) => {
+    const at = stream.chunks.findIndex((chunk) => chunk.model !== model)
+    return { stream, before: textOf(stream.chunks.slice(0, at)), after: textOf(stream.chunks.slice(at)) }
+  })
+
+// The gateway and the simulator run on the live clock.
+layer(fixture, { timeout: 60_000, excludeTestServices: true })(
+  "Gateway: a stream broken mid-way is continued by the next deployment, in the same stream",
+  (it) => {
+    it.effect(
+      "openai client: one whole answer, the primary's part then the fallback's continuation turn, its chunks after " +
+        "the break and its last naming the finisher, its usage both attempts', its log line the break and both " +
+        "deployments",
+      () =>
+        Effect.gen(function*() {
+          const { lines, openAi } = yield* Fixture
+          const { after, before, stream } = yield* split(openAi, "cut-then-chat")
+          const whole = yield* answerTo(openAi, "sim/gpt-4o-mini")
+          expect(before.length).toBeGreaterThan(0)
+          expect(whole.startsWith(before) && whole !== before).toBe(true)
+          const rest = yield* answerTo(
+            openAi,
+            "fallback/sim-large",
+            { role: "assistant", content: before },
+            { role: "user", content: instruction }
+          )
+          expect(after).toBe(rest)
+          expect(stream.chunks.at(-1)!.model).toBe("sim-large")
+          expect(stream.chunks.filter((chunk) => chunk.model === "sim-large").length).toBeGreaterThan(1)
+          expect(stream.completionTokens).toBeGreaterThan(12)
+          const line = yield* logLine(lines, stream.id)
+          expect(line).toMatchObject({
+            status: 200,
+            error: "TransportError",
+            deployment: "fallback/sim-large",
+            mid_stream: "continued",
+            failed_deployment: "cut/gpt-4o-mini"
+          })
+        })
+    )
+
+    it.effect("a stream that stalls past its idle limit is continued the same way", () =>
+      Effect.gen(function*() {
+        const { lines, openAi } = yield* Fixture
+        const { after, before, stream } = yield* split(openAi, "stalled-then-chat")
+        const whole = yield* answerTo(openAi, "sim/gpt-4o-mini")
+        expect(before.length > 0 && whole.startsWith(before)).toBe(true)
+        const rest = yield* answerTo(
+          openAi,
+          "fallback/sim-large",
+          { role: "assistant", content: before },
+          { role: "user", content: instruction }
+        )
+        expect(after).toBe(rest)
+        expect(yield* logLine(lines, stream.id)).toMatchObject({
+          error: "TimeoutError",
+          deployment: "fallback/sim-large",
+          failed_deployment: "stalled/gpt-4o-mini"
+        })
+      }))
+
+    it.effect(
+      "a primary down before its first token: the fallback's answer, every chunk naming the fallback's model, in " +
+        "OpenAI's stream and in Anthropic's message_start; the log line names the failure, not as mid-stream",
+      () =>
+        Effect.gen(function*() {
+          const { anthropic, lines, openAi } = yield* Fixture
+          const stream = yield* streamed(openAi, "down-then-chat")
+          expect(textOf(stream.chunks)).toBe(yield* answerTo(openAi, "fallback/sim-large"))
+          expect(new Set(stream.chunks.map((chunk) => chunk.model))).toEqual(new Set(["sim-large"]))
+          const line = yield* logLine(lines, stream.id)
+          expect(line).toMatchObject({
+            status: 200,
+            error: "ProviderUnavailableError",
+            deployment: "fallback/sim-large",
+            failed_deployment: "down/gpt-4o-mini"
+          })
+          expect(line!["mid_stream"]).toBeUndefined()
+          const message = yield* promise(() =>
+            anthropic.messages.stream({
+              model: "down-then-chat",
+              max_tokens: 256,
+              messages: [{ role: "user", content: question }]
+            }).finalMessage()
+          )
+          expect(message.model).toBe("sim-large")
+        })
+    )
+
+    it.effect(
+      "@anthropic-ai/sdk: a fallback on Anthropic's API continues by prefill; the SDK's message is the whole answer " +
+        "and its usage both attempts'; the log line names the break and the finisher",
+      () =>
+        Effect.gen(function*() {
+          const { anthropic, lines, openAi } = yield* Fixture
+          // The part the primary sends before its cut, as the OpenAI endpoint shows it.
+          const { before } = yield* split(openAi, "cut-then-chat")
+          const stream = anthropic.messages.stream({
+            model: "cut-then-claude",
+            max_tokens: 256,
+            messages: [{ role: "user", content: question }]
+          })
+          const message = yield* promise(() => stream.finalMessage())
+          const text = message.content.map((block) => block.type === "text" ? block.text : "").join("")
+          const rest = yield* answerTo(openAi, "claude/sim-large", { role: "assistant", content: before })
+          expect(rest.startsWith(" ")).toBe(true)
+          expect(text).toBe(before + rest)
+          expect(message.usage.output_tokens).toBeGreaterThan(12)
+          const id = (yield* promise(() => stream.withResponse())).response.headers.get("x-request-id")!
+          expect(yield* logLine(lines, id)).toMatchObject({
+            status: 200,
+            error: "TransportError",
+            deployment: "claude/sim-large",
+            mid_stream: "continued",
+            failed_deployment: "cut/gpt-4o-mini"
+          })
+        })
+    )
+
+    it.effect("@anthropic-ai/sdk: a fallback that refuses the prefill (400) answers the continuation turn instead", () =>
+      Effect.gen(function*() {
+        const { anthropic, openAi } = yield* Fixture
+        const { before } = yield* split(openAi, "cut-then-chat")
+        const message = yield* promise(() =>
+          anthropic.messages.stream({
+            model: "cut-then-refusing",
+            max_tokens: 256,
+            messages: [{ role: "user", content: question }]
+          }).finalMessage()
+        )
+        const text = message.content.map((block) => block.type === "text" ? block.text : "").join("")
+        const rest = yield* answerTo(
+          openAi,
+          "refusing/sim-large",
+          { role: "assistant", content: before },
+          { role: "user", content: instruction }
+        )
+        expect(text).toBe(before + rest)
+        expect(message.stop_reason).toBe("end_turn")
+      }))
+
+    it.effect(
+      "Responses (openai client) and Gemini streams: one whole answer, the completed response and the last " +
+        "chunk naming the finisher",
+      () =>
+        Effect.gen(function*() {
+          const { gateway, openAi } = yield* Fixture
+          const { before } = yield* split(openAi, "cut-then-chat")
+          const rest = yield* answerTo(
+            openAi,
+            "fallback/sim-large",
+            { role: "assistant", content: before },
+            { role: "user", content: instruction }
+          )
+          const completed = yield* promise(async () => {
+            const stream = await openAi.responses.create({ model: "cut-then-chat", input: question, stream: true })
+            let text = ""
+            let model = ""
+            for await (const event of stream) {
+              if (event.type === "response.output_text.delta") text += event.delta
+              if (event.type === "response.completed") model = event.response.model
+            }
+            return { text, model }
+          })
+          expect(completed).toEqual({ text: before + rest, model: "sim-large" })
+          // Gemini's stream: the same answer, its chunks after the break and its last naming the finisher.
+          const gemini = yield* promise(async () => {
+            const response = await fetch(`${gateway.url}/v1beta/models/cut-then-chat:streamGenerateContent?alt=sse`, {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({ contents: [{ role: "user", parts: [{ text: question }] }] })
+            })
+            const events = (await response.text()).split("\r\n\r\n").filter((event) => event.startsWith("data: "))
+            return events.map((event) => {
+              const chunk = JSON.parse(event.slice(6)) as {
+                readonly modelVersion: string
+                readonly candidates: ReadonlyArray<
+                  { readonly content: { readonly parts: ReadonlyArray<{ text?: string }> } }
+                >
+              }
+              return {
+                model: chunk.modelVersion,
+                text: chunk.candidates[0]!.content.parts.map((part) => part.text ?? "").join("")
+              }
+            })
+          })
+          const at = gemini.findIndex((chunk) => chunk.model !== "cut-then-chat")
+          expect(textOf(gemini.slice(0, at))).toBe(before)
+          expect(textOf(gemini.slice(at))).toBe(rest)
+          expect(gemini.at(-1)!.model).toBe("sim-large")
+        })
+    )
+  }
+)
