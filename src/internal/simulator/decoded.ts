@@ -29,7 +29,8 @@ export const decoded = <Extra>(read: ReadPrompt, stream: boolean, extra: Extra):
       parallelToolCalls: read.parallelToolCalls,
       reasoning: read.reasoning,
       maxTokens: read.maxTokens,
-      responseSchema: read.responseSchema
+      responseSchema: read.responseSchema,
+      jsonObject: read.jsonObject
     },
     stream,
     requestedTokens: promptTokens + (read.maxTokens ?? 0),

@@ -179,7 +179,7 @@ export const parseFault = (value: string): Fault | string => {
       return { _tag: "StreamError", after, shape }
     }
     case "output":
-      return word(["nonconforming", "text"], (mode) => ({ _tag: "Output", mode }))
+      return word(["nonconforming", "text", "loop"], (mode) => ({ _tag: "Output", mode }))
     case "echo-key":
       return word(["error", "body"], (where) => ({ _tag: "EchoKey", where }))
     case "chaos": {
