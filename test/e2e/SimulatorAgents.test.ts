@@ -60,6 +60,8 @@ interface Ask {
   /** The conversation goes on after the model called `plan_trip` and the tool answered `toolOutput`. */
   readonly toolOutput?: string
   readonly fault?: string
+  /** A system (Responses: developer) message after the user's, as coding agents add notes. */
+  readonly note?: string
 }
 
 /** What the model answered: its text and its tool calls, arguments parsed. */
@@ -97,6 +99,7 @@ const openAiChat: Wire = {
         { role: "tool", tool_call_id: callId, content: ask.toolOutput }
       )
     }
+    if (ask.note !== undefined) messages.push({ role: "system", content: ask.note })
     const completion = await client.chat.completions.create({
       model,
       messages,
@@ -131,6 +134,7 @@ const openAiResponses: Wire = {
         { type: "function_call_output", call_id: callId, output: ask.toolOutput }
       )
     }
+    if (ask.note !== undefined) input.push({ role: "developer", content: ask.note })
     const response = await client.responses.create({
       model,
       input,
@@ -243,6 +247,7 @@ const ollama: Wire = {
         { role: "tool", content: ask.toolOutput }
       )
     }
+    if (ask.note !== undefined) messages.push({ role: "system", content: ask.note })
     const response = await fetch(`${sim.url}/api/chat`, {
       method: "POST",
       headers: { "content-type": "application/json", authorization: `Bearer ${key}`, ...faultHeaders(ask) },
@@ -326,6 +331,17 @@ layer(fixture)("The simulator as an agent's partner", (it) => {
         expect(answer.text).toMatch(/^The tool returned .*booked 3 nights/)
         const looping = yield* asked(wire, { ...ask, fault: "output=loop" })
         expect(looping.calls).toEqual([{ name: "plan_trip", arguments: tripArguments }])
+      }))
+  }
+
+  // The wires with a system role among the messages (Anthropic's takes one only for the models that do).
+  for (const wire of [openAiChat, openAiResponses, ollama]) {
+    it.effect(`${wire.name}: a system note after the user's request is an instruction, not the turn's end`, () =>
+      Effect.gen(function*() {
+        const answer = yield* asked(wire, { userText: "Plan a trip.", tools: true, note: "Be brief." })
+        expect(answer.calls).toEqual([{ name: "plan_trip", arguments: tripArguments }])
+        const after = yield* asked(wire, { userText: "Plan a trip.", tools: true, toolOutput: "done", note: "Brief." })
+        expect(after.text).toMatch(/^The tool returned done/)
       }))
   }
 

@@ -53,10 +53,14 @@ export class Transcript {
   lastRole = ""
   lastText = ""
 
-  /** A message of `role` with `text` and `media` non-text parts. */
+  /**
+   * A message of `role` with `text` and `media` non-text parts. A system or developer message is an instruction,
+   * not a turn: the last message is still the one before it (a user's request followed by a note is answered).
+   */
   add(role: string, text: string, media: number): void {
     this.chars += text.length
     this.media += media
+    if (role === "system" || role === "developer") return
     if (role === "user") this.lastUserText = text
     this.lastRole = role
     this.lastText = text
