@@ -144,6 +144,11 @@ export class ChatRequest extends Schema.Opaque<ChatRequest>()(Schema.Struct({
   seed: Schema.optional(NonNegativeInt),
   /** An end-user id for the provider's abuse monitoring. */
   user: Schema.optional(Schema.String),
+  /**
+   * The conversation the call belongs to, for a router with `affinity`: calls of one session go to the deployment and
+   * key that answered the last one while it is healthy, so its prompt cache stays warm. Never sent to a provider.
+   */
+  session: Schema.optional(Schema.String),
   /** How long to wait for the whole reply (for a stream: for its first chunk). Default: the client's timeout. */
   timeout: Schema.optional(Schema.Duration),
   /**

@@ -9,10 +9,12 @@
  * `stream_options.include_usage`), OpenAI's Responses API over any deployment: `POST /v1/responses` (input
  * items, instructions, function tools, `text.format`, `reasoning`; streamed as its numbered events from
  * `response.created` to `response.completed`, a failure after the start as `response.failed`, or whole as a
- * `response` object; a tool type other than `function` is 400 naming it) and `POST /v1/responses/input_tokens`
- * (counted with the library's tokenizer); responses are kept in memory for an hour (`store`, on by default) so a
- * `previous_response_id` continues one on any deployment, and `GET`/`DELETE /v1/responses/{id}` read and delete
- * them; `POST /v1/embeddings` (floats or base64),
+ * `response` object; tools other than functions, `web_search`, `mcp`..., go as they came to a model whose
+ * deployments all speak the Responses API (`Deployment.api`), their output items back as it gave them, and are 400
+ * naming them for any other) and `POST /v1/responses/input_tokens` (counted with the library's tokenizer); responses
+ * are kept for an hour (`store`, on by default; `responsesTtl`), in memory or, with a store, in its Redis for every
+ * instance on it, so a `previous_response_id` continues one on any deployment, and `GET`/`DELETE
+ * /v1/responses/{id}` read and delete them; `POST /v1/embeddings` (floats or base64),
  * `GET /v1/models` (and `/v1/models/{name}`), `GET /health` (alive) and `GET /ready` (some deployment
  * can take a call); and Anthropic's `POST /v1/messages` (streamed as its events, or not), whose
  * failures are Anthropic's error JSON and statuses (529 `overloaded_error` for a provider down). A request's `model`
@@ -158,6 +160,21 @@ export interface NamedRouter {
 }
 
 /**
+ * A deployment of a gateway: a router's deployment, and the wire API its provider speaks.
+ *
+ * @since 0.4.0
+ * @category Models
+ */
+export interface Deployment extends Router.Deployment<OptionsError, HttpClient.HttpClient> {
+  /**
+   * The API its provider speaks, as a `provider.json` entry's `api` names it: `/v1/responses` passes the tools only
+   * OpenAI's Responses API runs (`web_search`, `mcp`...) to a model whose every deployment speaks `"responses"`, and
+   * refuses them for any other. Default: unknown, as an API other than `"responses"`.
+   */
+  readonly api?: "chat-completions" | "responses" | "anthropic" | "gemini" | "ollama" | undefined
+}
+
+/**
  * What a gateway serves: its deployments and named routers, its store and its keys, as plain records
  * (`ProviderConfig.gatewayConfig` reads them from a `provider.json`).
  *
@@ -169,9 +186,7 @@ export interface Config {
    * Every deployment, its `Llm` built on `store` (the one connection the gateway makes to its store, if any). One
    * router serves them all by deployment, model and group name; at least one is needed.
    */
-  readonly deployments: (
-    store: Store.Store | undefined
-  ) => Effect.Effect<ReadonlyArray<Router.Deployment<OptionsError, HttpClient.HttpClient>>>
+  readonly deployments: (store: Store.Store | undefined) => Effect.Effect<ReadonlyArray<Deployment>>
   /** Routers addressed by their name, each over some of `deployments`. Default: none. */
   readonly routers?: Readonly<Record<string, NamedRouter>> | undefined
   /** Where instances share the limits, breakers and gateway keys' limits. Default: in memory. */
@@ -232,6 +247,12 @@ export interface Options {
    * with the program's own code) or its options; connected once for all of them. Default: the config's `store`.
    */
   readonly store?: Store.Store | Store.Options | undefined
+  /**
+   * How long `/v1/responses` keeps a stored response (`store`, on by default) for `previous_response_id` and
+   * `GET`/`DELETE /v1/responses/{id}`: in memory, or, with a store, in its Redis (with Redis' expiry), where every
+   * instance on it reads the same responses. Default one hour.
+   */
+  readonly responsesTtl?: Duration.Input | undefined
 }
 
 /**

@@ -258,6 +258,15 @@ export interface Service {
    */
   readonly tryTake: Effect.Effect<Lease | undefined>
   /**
+   * The key whose masked id is `keyId` (`KeyStatus.keyId`) when it is usable now (enabled, not cooling, below its
+   * cap), whatever its load; `undefined` otherwise (or for a pool that cannot tell without waiting): never waits.
+   * A router with `affinity` asks for the key a session's last call used, so the provider's prompt cache for that
+   * key stays warm. Give the key back with `release`, as a `tryTake`'s.
+   *
+   * @since 0.4.0
+   */
+  readonly tryTakeKey: (keyId: string) => Effect.Effect<Lease | undefined>
+  /**
    * `tryTake` in two steps, for a pool whose `tryTake` is a round trip to a
    * shared store: the first sends the command, the second waits for its
    * reply, so a caller (`Llm`, taking a rate permit) can overlap its own
@@ -346,7 +355,7 @@ export type ScopedService = Pick<Service, "providerId" | "acquire" | "report" | 
 /**
  * A whole pool from a scoped `acquire`, `report` and `status`: `take` runs
  * `acquire` in a scope of its own that `release` closes. It cannot tell
- * whether a key is free without waiting, so `tryTake` always answers
+ * whether a key is free without waiting, so `tryTake` and `tryTakeKey` always answer
  * `undefined` (`Llm` then waits for a key as `acquire` does), nor how long
  * to wait, so `TakeOptions.cooledBy` is not heeded.
  *

@@ -86,16 +86,17 @@ export interface HttpOptions {
   /**
    * How long a stream may wait, once its headers are in, for its first body
    * bytes (the first token). Exceeding it fails with `TimeoutError` of phase
-   * `"firstToken"`. Default: none (`timeout` bounds it).
+   * `"firstToken"`. Default: 2 minutes, room for a reasoning model's thinking
+   * before its first byte; a `Router` brings it down to a deployment's own
+   * first-token times once it has learned them (`Router.Options.learnedLimits`).
    */
   readonly firstTokenTimeout?: Duration.Input | undefined
   /**
    * How long a stream may send nothing once its body has begun (a stall).
    * Exceeding it fails with `TimeoutError` of phase `"idle"`. Default: 30 seconds.
    *
-   * This library's undici client (the default) keeps every limit on the
-   * request itself; with another `HttpClient` or a tracer installed, timers
-   * around the request and its reads keep them (`idleTimeout` on wall time).
+   * Every limit is kept over the `Clock` (a `TestClock` moves them), whatever
+   * the `HttpClient`.
    */
   readonly idleTimeout?: Duration.Input | undefined
   /**

@@ -23,11 +23,12 @@
  * usable now. A failure with a tag in `retryOn` tries another one; otherwise the first `fallbacks` entry whose `on`
  * lists the tag is followed, and the final error lists every attempt. A stream that breaks after its first chunk
  * restarts behind a `ChatChunk.Restart` chunk (`midStream`); `hedge` gives a slow attempt a second one. A failing
- * deployment cools down (`cooldown`), then one call probes it with a single attempt. One `deadline` bounds a call with
- * every deployment's own retries. `budget` and `ledger` check and record spend per deployment. `status` reports
- * LLM-API-BalancedCall's load and capacity fields in camelCase, with keys masked. Traced, a call is a `chat {model}`
- * span with a `Router.attempt` span per deployment tried (docs/telemetry.md). docs/router.md says how each of these
- * works.
+ * deployment cools down (`cooldown`), then one call probes it with a single attempt. With `affinity`, the calls of one
+ * `session` go to the deployment and key that answered its last call while they can take it, so the provider's
+ * prompt cache stays warm. One `deadline` bounds a call with every deployment's own retries. `budget` and `ledger`
+ * check and record spend per deployment. `status` reports LLM-API-BalancedCall's load and capacity fields in
+ * camelCase, with keys masked. Traced, a call is a `chat {model}` span with a `Router.attempt` span per deployment
+ * tried (docs/telemetry.md). docs/router.md says how each of these works.
  *
  * @since 0.1.0
  */
@@ -123,6 +124,38 @@ export interface CooldownOptions {
 }
 
 /**
+ * How a router learns each deployment's stream limits (`Options.learnedLimits`).
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export interface LearnedLimitsOptions {
+  /** The quantile of the recent samples a limit starts from, in (0, 1]. Default 0.99. */
+  readonly quantile?: number
+  /** What the quantile is multiplied by, at least 1. Default 4. */
+  readonly factor?: number
+  /** The shortest learned limit. Default 2 seconds. */
+  readonly floor?: Duration.Input
+  /** The streams seen before a limit is learned. Default 20. */
+  readonly minSamples?: number
+  /** The recent streams a limit is learned from, at least `minSamples`. Default 200. */
+  readonly window?: number
+}
+
+/**
+ * Session affinity (`Options.affinity`): how long a session stays pinned and how many sessions are kept.
+ *
+ * @since 0.4.0
+ * @category Models
+ */
+export interface AffinityOptions {
+  /** How long after its last answer a session stays pinned. Default 5 minutes. */
+  readonly ttl?: Duration.Input
+  /** In memory: the most sessions kept, the least recently answered dropped first. Default 10,000. */
+  readonly maxSessions?: number
+}
+
+/**
  * The router's deployments and how it treats them. Only `deployments` is
  * required; every other field has the default its doc gives.
  *
@@ -196,6 +229,15 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
    */
   readonly hedge?: { readonly after: Duration.Input }
   /**
+   * Phase limits learned from each deployment's own streams: once `minSamples` streams are in, a stream's first-token
+   * (and headers) limit is the `quantile` of its recent times to a first chunk times `factor`, its idle limit the same
+   * of its longest waits between chunks, never under `floor`; each attempt keeps the sooner of these and its adapter's
+   * own limits, so a provider that is usually fast is left in seconds when it goes silent or stalls, and a slow one is
+   * never cut sooner than its history says. Unstreamed calls keep their adapter's limits (an unstreamed reply's wait
+   * grows with its length). `false` turns learning off. Default: on, with the defaults of `LearnedLimitsOptions`.
+   */
+  readonly learnedLimits?: LearnedLimitsOptions | false
+  /**
    * The longest a `Retry-After` or rate-limit headers hold a deployment back (not a day for 86400). Default 5 minutes.
    */
   readonly maxHold?: Duration.Input
@@ -211,6 +253,16 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
    * (docs/store.md). `ProviderConfig.routerOptions` sets it from a provider.json's `store` section. Default: in memory.
    */
   readonly shared?: { readonly store: Store.Store | Store.Options; readonly key?: string } | undefined
+  /**
+   * Session affinity: a call with a `session` (`ChatRequest.session`) goes first to the deployment that answered the
+   * session's last call, with the key it took there, while that deployment is usable and within `ttl` of that answer,
+   * so the provider's prompt cache for the session stays warm. Failover is unchanged: a pinned deployment cooling
+   * down, with its breaker open or rate-limited is left as any other, and the session is pinned to wherever the call
+   * is answered; a pinned key that is cooling, disabled or at its cap gives way to the least-loaded one. Kept in the
+   * `shared` store when the router has one (every instance reads the same pins), else in memory. `true`: the
+   * defaults of `AffinityOptions`. Default: off.
+   */
+  readonly affinity?: boolean | AffinityOptions | undefined
 }
 
 /**
@@ -284,10 +336,21 @@ export interface DeploymentLoad {
   readonly rateLimited: number
   /** Mean latency in milliseconds; `null` before the first success. */
   readonly latencyMillis: number | null
+  /**
+   * Its streams' learned limits (`Options.learnedLimits`) in milliseconds, each `null` until learned, and the streams
+   * they are learned from; `null` when learning is off.
+   */
+  readonly learnedLimits: {
+    readonly firstTokenMillis: number | null
+    readonly idleMillis: number | null
+    readonly streams: number
+  } | null
   /** The deployment's request bucket, when its layer provides its `RateLimiter`. */
   readonly rateLimit: RateLimiter.Status | null
   /** US dollars spent through this deployment (priced calls), when the router has a `ledger`; else `null`. */
   readonly spend: number | null
+  /** Sessions pinned to it now (`Options.affinity`); `null` without affinity. */
+  readonly pinnedSessions: number | null
   /**
    * The budget limits this deployment's calls count against (`overall`, its name, its groups), when the router has a
    * `budget`.

@@ -23,7 +23,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Invalid from "./internal/optionsError.js"
 import * as internalConnection from "./internal/store/connection.js"
-import { maxTimerMillis } from "./internal/time/timeout.js"
+import { maxTimerMillis } from "./internal/time/watchdog.js"
 import type { OptionsError } from "./OptionsError.js"
 
 /**

@@ -809,6 +809,31 @@ describe("KeyPool take and release", () => {
       yield* Scope.close(scope, Exit.void)
     }))
 
+  it.effect("tryTakeKey takes the named key when it is usable now, whatever its load, and never waits", () =>
+    Effect.gen(function*() {
+      const pool = yield* KeyPool.make({ providerId: "test", keys: [{ key: keyA, maxConcurrency: 2 }, keyB] })
+      const first = (yield* pool.tryTakeKey(idA))!
+      expect(first.credentials.keyId).toBe(idA)
+      // A is busier than B, and still handed out by name.
+      const second = (yield* pool.tryTakeKey(idA))!
+      expect(second.credentials.keyId).toBe(idA)
+      // At its cap: no.
+      expect(yield* pool.tryTakeKey(idA)).toBeUndefined()
+      yield* pool.release(second)
+      yield* pool.report(first, rateLimit("8 seconds"))
+      yield* pool.release(first)
+      // Cooling: no, until its cooldown ends.
+      expect(yield* pool.tryTakeKey(idA)).toBeUndefined()
+      expect(yield* pool.tryTakeKey("sk-…none#0000")).toBeUndefined()
+      yield* TestClock.adjust("8 seconds")
+      const back = (yield* pool.tryTakeKey(idA))!
+      expect(back.credentials.keyId).toBe(idA)
+      yield* pool.release(back)
+      expect(yield* statusOf(pool, idA)).toMatchObject({ inFlight: 0, totalRequests: 3 })
+      // A pool of a scoped acquire cannot tell without waiting.
+      expect(yield* KeyPool.fromAcquire(pool).tryTakeKey(idA)).toBeUndefined()
+    }))
+
   it.effect("a lease another pool issued is a defect to release", () =>
     Effect.gen(function*() {
       const pool = yield* KeyPool.make({ providerId: "test", keys: [keyA] })

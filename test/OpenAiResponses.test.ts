@@ -267,6 +267,31 @@ describe("OpenAiResponses request mapping", () => {
       yield* failsWithoutAModel(yield* fake.service, fake, hello, credentials)
     }))
 
+  it.effect("a hosted tool's items of a reply go back as they came, after its reasoning, before its text", () =>
+    Effect.gen(function*() {
+      const search = {
+        id: "ws_1",
+        type: "web_search_call",
+        status: "completed",
+        action: { type: "search", query: "q" }
+      }
+      const first = response([reasoningItem("rs_1", ["Searching."], "gAAAABenc"), search, message("Found it.")])
+      let turn = 0
+      const { requests, service } = setup(() => jsonResponse(turn++ === 0 ? first : response([message("Sunny.")])))
+      const client = yield* service
+      const reply = yield* client.chat({ ...hello, reasoningEffort: "low" }, credentials)
+      yield* client.chat({
+        ...hello,
+        messages: [...hello.messages, Message.fromResponse(reply), Message.user("More?")]
+      }, credentials)
+      expect(((requests[1]!.body as Json)["input"] as Array<Json>).slice(1)).toStrictEqual([
+        { type: "reasoning", summary: [{ type: "summary_text", text: "Searching." }], encrypted_content: "gAAAABenc" },
+        search,
+        { type: "message", role: "assistant", content: [{ type: "output_text", text: "Found it." }] },
+        { type: "message", role: "user", content: [{ type: "input_text", text: "More?" }] }
+      ])
+    }))
+
   it.effect("reasoning items from an earlier reply go back first, before its text and calls", () =>
     Effect.gen(function*() {
       const first = response([
@@ -378,8 +403,10 @@ describe("OpenAiResponses whole replies", () => {
         reasoningTokens: 4,
         estimated: false
       })
-      // Without store, a reasoning item with no encrypted content cannot be sent back.
-      assert.isUndefined(reply.providerMetadata)
+      // Without store, a reasoning item with no encrypted content cannot be sent back; a hosted tool's item is kept.
+      expect(reply.providerMetadata).toStrictEqual({
+        openaiResponses: { outputItems: [{ id: "ws_1", type: "web_search_call", status: "completed" }] }
+      })
     }))
 
   it.effect("finish reasons from status and incomplete_details, and a refusal", () =>

@@ -15,6 +15,7 @@ import * as Llm from "../src/Llm.js"
 import * as Pricing from "../src/Pricing.js"
 import * as ProviderClient from "../src/ProviderClient.js"
 import * as ProviderConfig from "../src/ProviderConfig.js"
+import type * as Router from "../src/Router.js"
 import * as Simulator from "../src/simulator/Simulator.js"
 import { fakeHttpClient } from "./utils/fakeHttpClient.js"
 import { buildError, expectOptionsError } from "./utils/optionsError.js"
@@ -255,9 +256,13 @@ describe("ProviderConfig.fromJson", () => {
             cooldown: { failures: 2, window: "1 minute", period: 10, on: ["TimeoutError"] },
             hedge: { after: "2 seconds" },
             mid_stream: "fail",
-            model: "gpt-4o-mini"
+            learned_limits: { quantile: 0.95, floor: 3, min_samples: 10 },
+            model: "gpt-4o-mini",
+            affinity: { ttl: "10 minutes", max_sessions: 500 }
           },
-          bare: { deployments: ["gpt-4o"] }
+          unlearned: { deployments: ["gpt-4o"], learned_limits: false },
+          bare: { deployments: ["gpt-4o"] },
+          unpinned: { deployments: ["gpt-4o"], affinity: false }
         }
       }).pipe(withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000" }))
       expect(Object.keys(config.providers)).toEqual(["openai", "deepseek"])
@@ -275,8 +280,19 @@ describe("ProviderConfig.fromJson", () => {
       expect(main.options.cooldown?.on).toEqual(["TimeoutError"])
       expect(Duration.toMillis(main.options.hedge!.after)).toBe(2_000)
       expect(main.options.midStream).toBe("fail")
+      const learned = main.options.learnedLimits as Router.LearnedLimitsOptions
+      expect([learned.quantile, Duration.toMillis(learned.floor as Duration.Duration), learned.minSamples]).toEqual([
+        0.95,
+        3_000,
+        10
+      ])
+      expect(config.routers["unlearned"]!.options.learnedLimits).toBe(false)
       expect(main.options.model).toBe("gpt-4o-mini")
+      const affinity = main.options.affinity as Router.AffinityOptions
+      expect(Duration.toMillis(Duration.fromInputUnsafe(affinity.ttl!))).toBe(600_000)
+      expect(affinity.maxSessions).toBe(500)
       expect(config.routers["bare"]).toEqual({ deployments: ["openai/gpt-4o"], options: {} })
+      expect(config.routers["unpinned"]!.options.affinity).toBe(false)
 
       expect((yield* ProviderConfig.named(config, "deepseek-chat")).provider).toBe("deepseek")
       expect((yield* ProviderConfig.named(config, "openai/gpt-4o")).entry.model_name).toBe("gpt-4o")
@@ -292,7 +308,9 @@ describe("ProviderConfig.fromJson", () => {
       expect(options.deployments.map((d) => d.name)).toEqual(["openai/gpt-4o-mini", "deepseek/deepseek-chat"])
       expect(options.strategy).toBe("priority")
       const unknown = yield* Effect.flip(ProviderConfig.namedRouterOptions(config, "backup"))
-      expect(unknown.issues).toEqual([{ path: "router.backup", message: "no such router; known: main, bare" }])
+      expect(unknown.issues).toEqual([
+        { path: "router.backup", message: "no such router; known: main, unlearned, bare, unpinned" }
+      ])
     }))
 
   it.effect("each kind of bad router entry is named with its path", () =>
@@ -323,6 +341,7 @@ describe("ProviderConfig.fromJson", () => {
               cooldown: { window: "soon", failures: 0 },
               hedge: { after: "2 fortnights" },
               mid_stream: "resume",
+              learned_limits: { quantile: 2 },
               model: "smart"
             },
             empty: { deployments: [] },
@@ -344,10 +363,11 @@ describe("ProviderConfig.fromJson", () => {
         "router.bad.cooldown.failures": "expected a positive whole number",
         "router.bad.hedge.after": duration,
         "router.bad.mid_stream": "expected one of restart, fail",
+        "router.bad.learned_limits.quantile": "expected a number in (0, 1]",
         "router.empty.deployments": "expected at least one deployment",
         "router.none.deployments": "is missing"
       })
-      expect(error.message).toContain("provider.json has 11 problems:")
+      expect(error.message).toContain("provider.json has 12 problems:")
 
       // Names are checked once the entries decode: unknown, ambiguous and repeated deployments, and addresses.
       const names = yield* Effect.flip(

@@ -15,6 +15,13 @@
  *   retry, keys all cooling), and leaves that wait to the router when it has.
  * - `inAttemptSpan`: the call runs under a router's attempt span, which stands
  *   for the call span the `Llm` would make.
+ * - `limits`: a stream's phase limits the router learned for the deployment
+ *   (`Router.Options.learnedLimits`), which the transport keeps when they are
+ *   sooner than the adapter's own.
+ * - `key` and `tookKey`: a router with `affinity` names the key its session's
+ *   last call used on this deployment (`key`), which the call takes when that
+ *   key is usable now (`KeyPool.Service.tryTakeKey`), and is told the key the
+ *   call took (`tookKey`), to pin the session to it.
  *
  * It is in the context the call runs in, so a decorator between the router
  * and the `Llm` (a budget, a ledger, one an application writes) passes it on
@@ -30,6 +37,13 @@ export interface Onward {
   elsewhere(tag: LlmError["_tag"]): boolean
 }
 
+/** Phase limits in milliseconds; `undefined` for none. */
+export interface PhaseLimits {
+  readonly headers: number | undefined
+  readonly firstToken: number | undefined
+  readonly idle: number | undefined
+}
+
 /** The call in progress, as a router sees it. */
 export interface RouterCall {
   /** When the call ends, in `Clock` milliseconds; `Infinity` when no router set one. */
@@ -40,10 +54,24 @@ export interface RouterCall {
   readonly onward: Onward | undefined
   /** Whether the call runs under a router's attempt span (then it makes no call span of its own). */
   readonly inAttemptSpan: boolean
+  /** A stream's learned phase limits for the deployment it is sent to; `undefined`: the adapter's own only. */
+  readonly limits: PhaseLimits | undefined
+  /** The masked id of the key to take when it is usable now; undefined: the least-loaded one. */
+  readonly key: string | undefined
+  /** Told the masked id of each key the call takes; undefined: nobody asks. */
+  readonly tookKey: ((keyId: string) => void) | undefined
 }
 
 /** A call no router runs. */
-export const outside: RouterCall = { deadline: Infinity, oneAttempt: false, onward: undefined, inAttemptSpan: false }
+export const outside: RouterCall = {
+  deadline: Infinity,
+  oneAttempt: false,
+  onward: undefined,
+  inAttemptSpan: false,
+  limits: undefined,
+  key: undefined,
+  tookKey: undefined
+}
 
 /** The call in progress: `outside` unless a router provides it. */
 export const RouterCall = Context.Reference<RouterCall>("effect-llm-router/internal/RouterCall", {

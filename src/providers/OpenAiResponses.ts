@@ -26,7 +26,11 @@
  * before the rest of the reply, for an assistant message built with
  * `Message.fromResponse` (without their `rs_…` ids, which point at nothing
  * stored; with `store: true`, by id). Set `reasoningEffort` when using a
- * reasoning model in a tool loop, so those items are returned.
+ * reasoning model in a tool loop, so those items are returned. Output items
+ * of other types (the calls of tools the API runs itself, `web_search_call`,
+ * `mcp_call`..., asked for through `providerOptions.tools`) are kept as they
+ * came in `providerMetadata.openaiResponses.outputItems` and go back the same
+ * way, after the reasoning items and before the text.
  *
  * The finish reason, which the API does not send, is derived: `incomplete` for
  * `max_output_tokens` is `length`, for `content_filter` is `content_filter`;

@@ -285,6 +285,8 @@ describe("Gateway dashboard in headless Chromium", () => {
         )
         expect(value(during, "sim/gpt-4o-mini", "ttft-p50")).toBeGreaterThanOrEqual(25)
         expect(sim["latency-p50"]!.text).toMatch(/^\d+ ms$|^\d+\.\d\d s$/)
+        // Four streams are too few to learn its limits from.
+        expect(sim["first-token-limit"]!.text).toBe("\u2013")
         expect(value(during, "flaky/sim-small", "error-rate")).toBeGreaterThan(0)
         expect(during.deployments["flaky/sim-small"]!["error-rate"]!.text).toMatch(/ %$/)
         expect(during.keys.find((key) => key["deployment"] === "slow/gpt-4o")!["load"]).toBe("3 / 4")
@@ -349,7 +351,9 @@ describe("Gateway admin paths: /metrics, /dashboard/data, model-load", () => {
         requests: 1,
         failures: 0,
         errorRate: 0,
-        firstToken: null
+        firstToken: null,
+        // Learned from 20 streams on, by default.
+        learnedLimits: { firstTokenMillis: null, idleMillis: null }
       })
       expect(sim.latency.p50).toBeGreaterThanOrEqual(15)
       expect(sim.latency.p95).toBe(sim.latency.p50)

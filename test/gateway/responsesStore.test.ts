@@ -1,45 +1,111 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
 import * as ResponsesStore from "../../src/internal/gateway/responsesStore.js"
+import * as ResponsesStoreRedis from "../../src/internal/gateway/responsesStoreRedis.js"
+import type { Message } from "../../src/Message.js"
+import { redisServer } from "../utils/redisServer.js"
+import { connected } from "../utils/sharedStore.js"
 
-const response = (body: string): ResponsesStore.StoredResponse => ({
-  body,
-  conversation: [{ role: "user", content: body }]
-})
+const conversation: ReadonlyArray<Message> = [
+  { role: "user", content: [{ type: "text", text: "Who wrote it?" }] },
+  {
+    role: "assistant",
+    content: "",
+    toolCalls: [{ id: "call_1", name: "lookup", arguments: `{"q":"it"}` }],
+    providerMetadata: { openaiResponses: { reasoningItems: [{ type: "reasoning", encrypted_content: "e" }] } }
+  },
+  { role: "tool", toolCallId: "call_1", content: "Ada" }
+]
 
-// A store whose time is `clock.now`, moved by the test.
+const response = (body: string): ResponsesStore.StoredResponse => ({ body, conversation })
+
+// A memory store whose time is `clock.now`, moved by the test.
 const storeAt = (options?: ResponsesStore.StoreOptions) => {
   const clock = { now: 0 }
   return { clock, store: ResponsesStore.make(() => clock.now, options) }
 }
 
-describe("ResponsesStore", () => {
-  it("keeps a response for its TTL, then forgets it", () => {
-    const { clock, store } = storeAt({ ttl: "10 seconds" })
-    store.put("resp_a", undefined, response("a"))
-    clock.now = 9_999
-    expect(store.get("resp_a", undefined)?.body).toBe("a")
-    clock.now = 10_000
-    expect(store.get("resp_a", undefined)).toBeUndefined()
+// What both stores must do: keep a response and its conversation, for its key only.
+const ownedByItsKey = (store: ResponsesStore.ResponsesStore) =>
+  Effect.gen(function*() {
+    yield* store.put("resp_a", "team-a", response("a"))
+    yield* store.put("resp_none", undefined, response("none"))
+    expect(yield* store.get("resp_a", "team-a")).toEqual(response("a"))
+    expect(yield* store.get("resp_a", "team-b")).toBeUndefined()
+    expect(yield* store.get("resp_a", undefined)).toBeUndefined()
+    expect(yield* store.get("resp_none", "null")).toBeUndefined()
+    // Another key's response of the same id (its request's `x-request-id` reused) does not replace it.
+    yield* store.put("resp_a", "team-b", response("b"))
+    expect(yield* store.get("resp_a", "team-b")).toBeUndefined()
+    expect((yield* store.get("resp_none", undefined))?.body).toBe("none")
+    expect(yield* store.remove("resp_a", "team-b")).toBe(false)
+    expect(yield* store.get("resp_a", "team-a")).toEqual(response("a"))
+    expect(yield* store.remove("resp_a", "team-a")).toBe(true)
+    expect(yield* store.get("resp_a", "team-a")).toBeUndefined()
+    expect(yield* store.remove("resp_a", "team-a")).toBe(false)
   })
 
-  it("a response is its key's: another key, or none, does not see or delete it", () => {
-    const { store } = storeAt()
-    store.put("resp_a", "team-a", response("a"))
-    expect(store.get("resp_a", "team-b")).toBeUndefined()
-    expect(store.get("resp_a", undefined)).toBeUndefined()
-    expect(store.remove("resp_a", "team-b")).toBe(false)
-    expect(store.remove("resp_a", "team-a")).toBe(true)
-    expect(store.get("resp_a", "team-a")).toBeUndefined()
-  })
+describe("ResponsesStore in memory", () => {
+  it.effect("keeps a response for its TTL, then forgets it", () =>
+    Effect.gen(function*() {
+      const { clock, store } = storeAt({ ttl: "10 seconds" })
+      yield* store.put("resp_a", undefined, response("a"))
+      clock.now = 9_999
+      expect((yield* store.get("resp_a", undefined))?.body).toBe("a")
+      clock.now = 10_000
+      expect(yield* store.get("resp_a", undefined)).toBeUndefined()
+    }))
 
-  it("past maxEntries the oldest goes first", () => {
-    const { clock, store } = storeAt({ maxEntries: 2 })
-    for (const id of ["one", "two", "three"]) {
-      clock.now += 1
-      store.put(id, undefined, response(id))
-    }
-    expect(store.get("one", undefined)).toBeUndefined()
-    expect(store.get("two", undefined)?.body).toBe("two")
-    expect(store.get("three", undefined)?.body).toBe("three")
-  })
+  it.effect("a response is its key's: another key, or none, does not see or delete it", () =>
+    ownedByItsKey(storeAt().store))
+
+  it.effect("past maxEntries the oldest goes first", () =>
+    Effect.gen(function*() {
+      const { clock, store } = storeAt({ maxEntries: 2 })
+      for (const id of ["one", "two", "three"]) {
+        clock.now += 1
+        yield* store.put(id, undefined, response(id))
+      }
+      expect(yield* store.get("one", undefined)).toBeUndefined()
+      expect((yield* store.get("two", undefined))?.body).toBe("two")
+      expect((yield* store.get("three", undefined))?.body).toBe("three")
+    }))
+})
+
+describe("ResponsesStore in Redis", () => {
+  it.live("a response is its key's, its conversation read back whole", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const redis = yield* redisServer
+      yield* ownedByItsKey(ResponsesStoreRedis.make(yield* connected(redis.url)))
+    })), 30_000)
+
+  it.live(
+    "kept on one instance's connection, read and deleted on another's; gone once Redis expires it",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const redis = yield* redisServer
+        const one = ResponsesStoreRedis.make(yield* connected(redis.url), { ttl: "1 second" })
+        const other = ResponsesStoreRedis.make(yield* connected(redis.url), { ttl: "1 second" })
+        yield* one.put("resp_shared", "team-a", response("shared"))
+        expect(yield* other.get("resp_shared", "team-a")).toEqual(response("shared"))
+        expect(yield* other.remove("resp_shared", "team-a")).toBe(true)
+        expect(yield* one.get("resp_shared", "team-a")).toBeUndefined()
+        yield* one.put("resp_brief", "team-a", response("brief"))
+        expect((yield* other.get("resp_brief", "team-a"))?.body).toBe("brief")
+        yield* Effect.sleep("1100 millis")
+        expect(yield* other.get("resp_brief", "team-a")).toBeUndefined()
+      })),
+    30_000
+  )
+
+  it.live("Redis away: every operation fails with StoreUnavailableError", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const redis = yield* redisServer
+      const store = ResponsesStoreRedis.make(yield* connected(redis.url))
+      yield* redis.stop
+      const failed = yield* Effect.flip(store.get("resp_a", undefined))
+      expect(failed._tag).toBe("StoreUnavailableError")
+      expect((yield* Effect.flip(store.put("resp_a", undefined, response("a"))))._tag).toBe("StoreUnavailableError")
+      expect((yield* Effect.flip(store.remove("resp_a", undefined)))._tag).toBe("StoreUnavailableError")
+    })), 30_000)
 })

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
-import * as Heap from "../../src/internal/keyPool/heap.js"
+import * as Heap from "../../src/internal/heap.js"
 
 // Items are ids 0..size-1 whose priorities live outside the heap, as the key
 // pool's slots do; ties go to the lower id so pop order is a total order.

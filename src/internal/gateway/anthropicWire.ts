@@ -374,6 +374,8 @@ export const toRequest = (body: AnyBody, origins?: Array<string>): ChatRequest |
     request.responseFormat = { type: "json_schema", name: "output", schema: format.schema }
   }
   set(request, "user", body.metadata?.user_id)
+  // Claude Code names its session there: the conversation a router with affinity keeps on one deployment.
+  set(request, "session", body.metadata?.user_id)
   return request
 }
 

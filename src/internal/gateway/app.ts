@@ -21,6 +21,7 @@
  * This module is the route table: every route is served through `serving.ts`
  * (the log entry, the `Host` and key checks, the body, admission); OpenAI's
  * routes are `openAiRoutes.ts` and `responsesRoute.ts`, Anthropic's `anthropicRoute.ts`, Google's `geminiRoutes.ts`
+ * and `geminiModels.ts`
  * (chats through `chatAnswer.ts`, embeddings through `embeddingAnswer.ts`),
  * LLM-API-BalancedCall's `balancedCallRoutes.ts`; here are the open and admin
  * paths, the 404 and the 405s.
@@ -37,6 +38,7 @@ import * as BalancedCallRoutes from "./balancedCallRoutes.js"
 import * as Dashboard from "./dashboard.js"
 import type { Engine } from "./engine.js"
 import * as Errors from "./errors.js"
+import * as GeminiModels from "./geminiModels.js"
 import * as GeminiRoutes from "./geminiRoutes.js"
 import * as Intake from "./intake.js"
 import * as Logs from "./logs.js"
@@ -44,6 +46,7 @@ import * as Metrics from "./metrics.js"
 import * as OpenAiRoutes from "./openAiRoutes.js"
 import * as ResponsesRoute from "./responsesRoute.js"
 import * as ResponsesStore from "./responsesStore.js"
+import * as ResponsesStoreRedis from "./responsesStoreRedis.js"
 import * as Serving from "./serving.js"
 import { errorResponse, json, refusal } from "./serving.js"
 
@@ -59,7 +62,13 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
   const serving = Serving.make({ engine, options, now, metrics, stats: dashboard.stats })
   const { adminOnly, plain, served } = serving
   const openAi = OpenAiRoutes.routes(serving)
-  const responses = ResponsesRoute.routes(serving, ResponsesStore.make(now))
+  // Kept where the limits are shared, when they are, so that every instance continues every response.
+  const responses = ResponsesRoute.routes(
+    serving,
+    engine.store === undefined
+      ? ResponsesStore.make(now, { ttl: options.responsesTtl })
+      : ResponsesStoreRedis.make(engine.store, { ttl: options.responsesTtl })
+  )
   const gemini = GeminiRoutes.route(serving)
 
   // A path the gateway does not serve: 404, in the wire of the path asked for.
@@ -99,6 +108,7 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
     HttpRouter.route("POST", "/v1/messages", AnthropicRoute.messages(serving)),
     HttpRouter.route("POST", "/v1/messages/count_tokens", AnthropicRoute.countTokens(serving)),
     ...GeminiRoutes.paths.map((path) => HttpRouter.route("POST", path, gemini)),
+    HttpRouter.route("GET", "/v1beta/models/*", GeminiModels.route(serving)),
     HttpRouter.route("GET", "/v1/models/*", openAi.models),
     ...BalancedCallRoutes.routes(serving),
     HttpRouter.route("GET", "/health", plain(Effect.succeed(json(200, `{"status":"ok"}`)))),

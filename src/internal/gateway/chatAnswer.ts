@@ -20,6 +20,7 @@ import * as Logs from "./logs.js"
 import type * as Metrics from "./metrics.js"
 import type * as Render from "./render.js"
 import { json, type Serving, type WithBody } from "./serving.js"
+import * as Session from "./session.js"
 import * as SseAnswer from "./sseAnswer.js"
 
 /** A chat request admitted to its target, and how the route answers its failures. */
@@ -46,6 +47,8 @@ export interface StreamedCall extends Call {
 export interface WholeCall extends Call {
   /** The reply's body in the route's wire. */
   readonly render: (response: ChatResponse) => string
+  /** What is done with the reply and its body before they are answered, if anything (`Chat.beforeAnswer`). */
+  readonly beforeAnswer?: ((response: ChatResponse, body: string) => Effect.Effect<void>) | undefined
 }
 
 /** A chat body as its route decoded it, and how the route answers it, streamed or whole. */
@@ -58,15 +61,23 @@ export interface Chat {
   /** The route's stream encoder for the request as sent. */
   readonly newEncoder: (request: ChatRequest) => Render.StreamEncoder
   readonly render: (response: ChatResponse) => string
+  /**
+   * What is done with a whole reply and its body before they are answered, if anything: the Responses route keeps
+   * the response, so that a client told of it can read or continue it at once, on any instance.
+   */
+  readonly beforeAnswer?: ((response: ChatResponse, body: string) => Effect.Effect<void>) | undefined
   /** The target `model` names: by default the engine's. */
   readonly target?: Target | undefined
 }
 
-/** The answer to a chat body on any route: its model admitted for the request's key, then streamed or whole. */
-export function answered(serving: Serving, { entry, scope, tally }: WithBody, chat: Chat) {
+/**
+ * The answer to a chat body on any route: its model admitted for the request's key, then streamed or whole; the
+ * request with its session (`session.ts`).
+ */
+export function answered(serving: Serving, { entry, scope, sessionHeader, tally }: WithBody, chat: Chat) {
   return serving.admitted({
     model: chat.model,
-    request: chat.request,
+    request: Session.withSession(chat.request, sessionHeader),
     entry,
     handle: (target, request) => {
       tally.model(chat.model)
@@ -78,7 +89,7 @@ export function answered(serving: Serving, { entry, scope, tally }: WithBody, ch
           requestScope: scope,
           newEncoder: () => chat.newEncoder(request)
         })
-        : whole(serving, { ...call, render: chat.render })
+        : whole(serving, { ...call, render: chat.render, beforeAnswer: chat.beforeAnswer })
     },
     target: chat.target
   })
@@ -162,7 +173,12 @@ export const whole = (serving: Serving, call: WholeCall) => {
     onSuccess: (response) => {
       tally.replied(response.usage, response.cost)
       Logs.answered(entry, response)
-      return Effect.as(entry.settle(response.cost), json(200, call.render(response)))
+      const body = call.render(response)
+      const settled = entry.settle(response.cost)
+      return Effect.as(
+        call.beforeAnswer === undefined ? settled : Effect.andThen(settled, call.beforeAnswer(response, body)),
+        json(200, body)
+      )
     }
   })
 }

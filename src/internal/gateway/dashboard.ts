@@ -3,9 +3,9 @@
  * no data (`dashboardPage.ts`), and `GET /dashboard/data`, the JSON it polls
  * every second (an admin path). The data is the routers' status (breakers, in
  * flight, masked keys with their load, cooldowns and disabled state, the load
- * percent) with the live figures (`liveStats.ts`: request and error rates,
- * latency and time-to-first-token quantiles, cost so far), one entry per
- * deployment of the configuration.
+ * percent, the sessions pinned to each deployment) with the live figures
+ * (`liveStats.ts`: request and error rates, latency and time-to-first-token
+ * quantiles, cost so far), one entry per deployment of the configuration.
  */
 import * as Effect from "effect/Effect"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
@@ -39,8 +39,12 @@ export interface DeploymentData {
   /** Milliseconds, over its latest answers; `null` before the first. */
   readonly latency: LiveStats.Quantiles | null
   readonly firstToken: LiveStats.Quantiles | null
+  /** Its streams' learned limits (`Router.Options.learnedLimits`), each `null` until learned; `null` when off. */
+  readonly learnedLimits: { readonly firstTokenMillis: number | null; readonly idleMillis: number | null } | null
   /** US dollars of its priced replies so far. */
   readonly cost: number
+  /** Sessions pinned to it (`Router.Options.affinity`); `null` when its router keeps none. */
+  readonly pinnedSessions: number | null
   readonly keys: ReadonlyArray<KeyData>
 }
 
@@ -71,7 +75,11 @@ export const data = (status: Router.Status, stats: LiveStats.LiveStats, now: num
       errorRate: rate.errors,
       latency: LiveStats.quantiles(recorded.latency),
       firstToken: LiveStats.quantiles(recorded.firstToken),
+      learnedLimits: load.learnedLimits === null
+        ? null
+        : { firstTokenMillis: load.learnedLimits.firstTokenMillis, idleMillis: load.learnedLimits.idleMillis },
       cost: recorded.cost,
+      pinnedSessions: load.pinnedSessions,
       keys: load.keys.map((key) => ({
         key: key.key,
         current: key.current,

@@ -65,6 +65,7 @@ const script = `
     return tr;
   };
   var quantile = function (quantiles, which) { return quantiles === null ? null : quantiles[which]; };
+  var learned = function (d, which) { return d.learnedLimits === null ? null : d.learnedLimits[which]; };
 
   var render = function (data) {
     load.textContent = data.loadPercent.toFixed(1) + " %";
@@ -83,7 +84,10 @@ const script = `
         cell("latency-p95", millis(quantile(d.latency, "p95")), quantile(d.latency, "p95")),
         cell("ttft-p50", millis(quantile(d.firstToken, "p50")), quantile(d.firstToken, "p50")),
         cell("ttft-p95", millis(quantile(d.firstToken, "p95")), quantile(d.firstToken, "p95")),
-        cell("cost", dollars(d.cost), d.cost)
+        cell("first-token-limit", millis(learned(d, "firstTokenMillis")), learned(d, "firstTokenMillis")),
+        cell("idle-limit", millis(learned(d, "idleMillis")), learned(d, "idleMillis")),
+        cell("cost", dollars(d.cost), d.cost),
+        cell("sessions", d.pinnedSessions === null ? none : String(d.pinnedSessions), d.pinnedSessions)
       ]);
       tr.dataset.name = d.name;
       deploymentRows.push(tr);
@@ -176,7 +180,8 @@ export const page = `<!doctype html>
   <table>
     <thead><tr>
       <th>Deployment</th><th class="text">Breaker</th><th>In flight</th><th>Requests</th><th>Failed</th><th>Rate</th>
-      <th>Errors</th><th>Latency p50</th><th>p95</th><th>First token p50</th><th>p95</th><th>Cost</th>
+      <th>Errors</th><th>Latency p50</th><th>p95</th><th>First token p50</th><th>p95</th>
+      <th>First-token limit</th><th>Idle limit</th><th>Cost</th><th>Sessions</th>
     </tr></thead>
     <tbody id="deployments" data-testid="deployments"></tbody>
   </table>

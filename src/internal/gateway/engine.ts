@@ -32,6 +32,8 @@ export interface Target {
    * can reach (its address's and its fallbacks'), for a budget's worst case; `undefined` when one has no price.
    */
   readonly price: Pricing.Price | undefined
+  /** Whether every deployment its calls can reach (its address's and its fallbacks') speaks the Responses API. */
+  readonly speaksResponses: boolean
 }
 
 /** One entry of `GET /v1/models`. */
@@ -58,7 +60,7 @@ export interface Engine {
   readonly store: Store.Store | undefined
 }
 
-type Deployment = Router.Deployment<OptionsError, HttpClient.HttpClient>
+type Deployment = Gateway.Deployment
 
 /**
  * The deployments a call of `address` (`undefined`: the router's default, or all) may reach: those the address
@@ -113,6 +115,12 @@ export const worstPrice = (
   return deployments.length === 0 ? undefined : { input, output }
 }
 
+/** What a target's reach says of it: its worst price, and whether it speaks the Responses API throughout. */
+const reachOf = (deployments: ReadonlyArray<Deployment>): Pick<Target, "price" | "speaksResponses"> => ({
+  price: worstPrice(deployments),
+  speaksResponses: deployments.length > 0 && deployments.every((deployment) => deployment.api === "responses")
+})
+
 /** The engine of `config`; `store` (connected, or options to connect once) in place of the config's `store`. */
 export const make = (
   config: Gateway.Config,
@@ -131,8 +139,10 @@ export const make = (
     for (const deployment of everything.deployments) {
       built.set(deployment.name, Layer.succeedContext(yield* Layer.build(deployment.llm)))
     }
+    // Session affinity is on for the gateway's routers unless a router's options turn it off.
     const shared = (options: Router.Options<Deployment>): Router.Options<Router.Deployment> => ({
       ...options,
+      affinity: options.affinity ?? true,
       ...(store === undefined ? {} : { shared: { ...options.shared, store } }),
       deployments: options.deployments.map((deployment) => ({ ...deployment, llm: built.get(deployment.name)! }))
     })
@@ -144,13 +154,13 @@ export const make = (
       const options = yield* namedOptions(everything.deployments, name, named)
       const router = yield* Router.make(shared(options))
       statuses.push(router.status)
-      targets.set(name, { llm: router, address: undefined, price: worstPrice(reachable(options, undefined)) })
+      targets.set(name, { llm: router, address: undefined, ...reachOf(reachable(options, undefined)) })
       models.push({ id: name, ownedBy: "router" })
     }
     const address = (name: string, ownedBy: string) => {
       // A router's name wins over a model of the same name; each name is listed once.
       if (targets.has(name)) return
-      targets.set(name, { llm: all, address: name, price: worstPrice(reachable(everything, name)) })
+      targets.set(name, { llm: all, address: name, ...reachOf(reachable(everything, name)) })
       models.push({ id: name, ownedBy })
     }
     for (const deployment of everything.deployments) address(deployment.name, deployment.provider ?? "gateway")
@@ -167,7 +177,7 @@ export const make = (
     )
     return {
       resolve: (model) => targets.get(model),
-      balanced: { llm: all, address: undefined, price: worstPrice(reachable(everything, undefined)) },
+      balanced: { llm: all, address: undefined, ...reachOf(reachable(everything, undefined)) },
       models,
       status: statuses.length === 1 ? all.status : Effect.map(Effect.all(statuses), RouterStatus.combine),
       ready,

@@ -28,17 +28,20 @@ import { decodePath, errorResponse, json, refusal, type Serving, type WithBody }
  */
 export const paths = ["/v1beta/models/*", "/v1/models/*"] as const
 
-// `{model}:{method}` of a path's segment after `/v1beta/models/`; the model without the `models/` a client may repeat.
+/** A model named in a path after `/v1beta/models/`, without the `models/` a client may repeat. */
+export const modelOf = (name: string): string => name.startsWith("models/") ? name.slice(7) : name
+
+// `{model}:{method}` of a path's segment after `/v1beta/models/`.
 const target = (segment: string): { readonly model: string; readonly method: string } => {
   const colon = segment.lastIndexOf(":")
-  const model = colon < 0 ? segment : segment.slice(0, colon)
   return {
-    model: model.startsWith("models/") ? model.slice(7) : model,
+    model: modelOf(colon < 0 ? segment : segment.slice(0, colon)),
     method: colon < 0 ? "" : segment.slice(colon + 1)
   }
 }
 
-const queryOf = (url: string): URLSearchParams => {
+/** The query of a request's URL. */
+export const queryOf = (url: string): URLSearchParams => {
   const start = url.indexOf("?")
   return new URLSearchParams(start < 0 ? "" : url.slice(start + 1))
 }

@@ -58,13 +58,7 @@ export const routes = (serving: Serving) => {
       if (caller?.models === undefined) return id === "" ? modelList : modelsById.get(id) ?? serving.notFound(id)
       // A key limited to some models sees those only.
       if (id !== "") return caller.models.has(id) ? modelsById.get(id)! : serving.notFound(id, caller)
-      return json(
-        200,
-        JSON.stringify({
-          object: "list",
-          data: engine.models.filter((model) => caller.models!.has(model.id)).map(modelObject)
-        })
-      )
+      return json(200, JSON.stringify({ object: "list", data: serving.visibleModels(caller).map(modelObject) }))
     })
   )
 

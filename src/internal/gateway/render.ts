@@ -11,6 +11,7 @@
  * cannot be told apart on the wire, so the stream ends with an error event
  * instead (the gateway buffers nothing to replay).
  */
+import type * as Effect from "effect/Effect"
 import type { ChatChunk, Restart } from "../../ChatChunk.js"
 import type { ChatResponse, FinishReason, Usage } from "../../ChatResponse.js"
 import type { EmbeddingResponse } from "../../Embedding.js"
@@ -57,6 +58,11 @@ export interface Encoded {
   readonly bytes: Uint8Array
   /** A `Restart` after part of the answer went out: the stream ends after `bytes`, with an error event. */
   readonly restarted: Restart | undefined
+  /**
+   * What is done before `bytes` are written, if anything: the Responses stream keeps its response before its
+   * `response.completed` tells the client of it.
+   */
+  readonly before?: Effect.Effect<void> | undefined
 }
 
 /**

@@ -8,11 +8,12 @@
  * `rs_…` for its items (each with its output index). A function call's `call_id` is the provider's call
  * id, which the client sends back in its `function_call_output`. A Responses deployment's reasoning items,
  * kept in the reply's provider metadata with their `encrypted_content`, go out with it, so a client
- * sending them back gives them to it again.
+ * sending them back gives them to it again; so do its items of other types (a hosted tool's call and result,
+ * `web_search_call`, `mcp_call`...), as it gave them.
  */
 import type { ChatResponse, FinishReason, Usage } from "../../ChatResponse.js"
 import type { ToolCall } from "../../Message.js"
-import { isRecord, type JsonRecord, reasoningItemsOf } from "../providers/openAiResponses/wire.js"
+import { isRecord, type JsonRecord, outputItemsOf, reasoningItemsOf } from "../providers/openAiResponses/wire.js"
 import { envelope } from "./responsesCarried.js"
 import type { Body } from "./responsesWire.js"
 
@@ -152,11 +153,19 @@ const reasoningItems = (response: ChatResponse, ids: Ids): Array<JsonRecord> => 
 }
 
 /**
- * A whole reply's output items: its reasoning, its message (unless it is only tool calls), its function calls, and
- * the carrier of its provider's state when it has any.
+ * The output items of types the gateway does not render itself (`outputItemsOf`), as a Responses deployment
+ * gave them.
+ */
+export const passedItems = (metadata: ChatResponse["providerMetadata"]): ReadonlyArray<JsonRecord> =>
+  outputItemsOf(metadata).filter(isRecord)
+
+/**
+ * A whole reply's output items: its reasoning, the items of other types a Responses deployment gave (a hosted tool's
+ * call), its message (unless it is only tool calls), its function calls, and the carrier of its provider's state
+ * when it has any.
  */
 export const outputItems = (response: ChatResponse, ids: Ids): Array<JsonRecord> => {
-  const output = reasoningItems(response, ids)
+  const output = [...reasoningItems(response, ids), ...passedItems(response.providerMetadata)]
   const content: Array<JsonRecord> = []
   if (response.text !== "" || (response.toolCalls.length === 0 && response.refusal === undefined)) {
     content.push(outputText(response.text))

@@ -3,21 +3,29 @@
  * admission and stream path as the chat route, in the Responses wire (`responsesWire.ts`, `responsesRender.ts`,
  * `responsesStream.ts`); `POST /v1/responses/input_tokens`, the input's tokens counted with the library's
  * tokenizer, as the engine counts a prompt whose provider reports none; and `GET` and `DELETE /v1/responses/{id}`
- * of the responses kept (`responsesStore.ts`), which a `previous_response_id` continues. Every failure is in
- * OpenAI's error shape; an unknown, expired or another key's response id is 404.
+ * of the responses kept (`responsesStore.ts`: in memory, or in the shared store's Redis), which a
+ * `previous_response_id` continues. Every failure is in OpenAI's error shape; an unknown, expired or another key's
+ * response id is 404, and a shared store that cannot be read 503. A response is kept before it is answered (before
+ * its stream's `response.completed`), so the client may name it at once, to any instance.
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
+import type * as HttpServerResponse from "effect/http/HttpServerResponse"
+import type { Input as ChatRequest } from "../../ChatRequest.js"
+import type { Message } from "../../Message.js"
+import type { StoreUnavailableError } from "../../Store.js"
 import { promptTokens } from "../tokens/estimate.js"
 import * as ChatAnswer from "./chatAnswer.js"
 import * as Errors from "./errors.js"
 import * as Failures from "./failures.js"
-import type * as Logs from "./logs.js"
+import * as Logs from "./logs.js"
+import * as ResponsesHosted from "./responsesHosted.js"
 import * as ResponsesRender from "./responsesRender.js"
 import type * as ResponsesStore from "./responsesStore.js"
 import * as ResponsesStream from "./responsesStream.js"
 import * as ResponsesWire from "./responsesWire.js"
 import { decodePath, errorResponse, json, problemResponse, type Serving, type WithBody } from "./serving.js"
+import * as Session from "./session.js"
 
 const previousNotFound = (id: string) =>
   Errors.answer(
@@ -31,19 +39,90 @@ const previousNotFound = (id: string) =>
 const responseNotFound = (id: string) =>
   Errors.answer(404, `Response with id '${id}' not found.`, "invalid_request_error", null, "response_not_found")
 
+// The shared store that keeps the responses failed: a lookup cannot tell a kept response from none.
+const storeAway = (error: StoreUnavailableError): Errors.ErrorAnswer => ({
+  ...Errors.answer(
+    503,
+    "The shared store that keeps this gateway's responses is unreachable. Retry shortly.",
+    "server_error",
+    null,
+    "store_unavailable",
+    1
+  ),
+  logged: error.message
+})
+
+// A refusal made on the way (a failure of its effect) as the answer.
+const refused = (answer: HttpServerResponse.HttpServerResponse) => Effect.succeed(answer)
+
 /** The Responses routes over `serving`, keeping responses in `store`. */
 export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) => {
   const failures = Failures.responses(serving.now)
   const seconds = () => Math.floor(serving.now() / 1000)
 
-  // A checked body's conversation: its previous response's, then its input; or the refusal.
-  function conversationOf(body: ResponsesWire.CountBody, entry: Logs.Entry) {
-    const input = ResponsesWire.inputMessages(body)
-    if (input instanceof ResponsesWire.Problem) return problemResponse(input)
+  // The answer to a request whose store failed, its reason in the request's log line.
+  const away = (entry: Logs.Entry) => (error: StoreUnavailableError): Errors.ErrorAnswer => {
+    const answer = storeAway(error)
+    Logs.failed(entry, error._tag, answer)
+    return answer
+  }
+  // The response `id` kept for the request's key, or the answer of a store that failed.
+  const read = (id: string, entry: Logs.Entry) => Effect.mapError(store.get(id, entry.caller?.name), away(entry))
+
+  // A checked body's previous response, when it names one; or the refusal (unknown, or the store away).
+  function previousOf(
+    body: ResponsesWire.CountBody,
+    entry: Logs.Entry
+  ): Effect.Effect<ResponsesStore.StoredResponse | undefined, HttpServerResponse.HttpServerResponse> {
     const previous = body.previous_response_id
-    if (previous === null || previous === undefined) return input
-    const stored = store.get(previous, entry.caller?.name)
-    return stored === undefined ? errorResponse(previousNotFound(previous)) : [...stored.conversation, ...input]
+    if (previous === null || previous === undefined) return Effect.succeed(undefined)
+    return Effect.matchEffect(read(previous, entry), {
+      onFailure: (answer) => Effect.fail(errorResponse(answer)),
+      onSuccess: (stored) =>
+        stored === undefined ? Effect.fail(errorResponse(previousNotFound(previous))) : Effect.succeed(stored)
+    })
+  }
+
+  // A checked body's conversation: its previous response's, then its input; with the previous response; or the
+  // refusal.
+  function conversationOf(body: ResponsesWire.CountBody, entry: Logs.Entry): Effect.Effect<
+    { readonly messages: Array<Message>; readonly previous: ResponsesStore.StoredResponse | undefined },
+    HttpServerResponse.HttpServerResponse
+  > {
+    const input = ResponsesWire.inputMessages(body)
+    if (input instanceof ResponsesWire.Problem) return Effect.fail(problemResponse(input))
+    return Effect.map(previousOf(body, entry), (previous) => ({
+      messages: previous === undefined ? input : [...previous.conversation, ...input],
+      previous
+    }))
+  }
+
+  // The session of a request (`session.ts`): its previous response's, else its `prompt_cache_key`, the client's
+  // header or its long prefix, else the response's own id, which the conversation's later turns continue.
+  function sessionOf(
+    body: ResponsesWire.Body,
+    withBody: WithBody,
+    request: ChatRequest,
+    previous: ResponsesStore.StoredResponse | undefined,
+    response: string
+  ): string {
+    const named = previous?.session ?? body.prompt_cache_key ?? undefined
+    const session =
+      Session.withSession(named === undefined ? request : { ...request, session: named }, withBody.sessionHeader)
+        .session
+    return session ?? response
+  }
+
+  // The refusal of a body's tools and items that only a Responses deployment runs, when its model reaches another;
+  // none when it has none, or when its model is one admission refuses (unknown, or not the key's).
+  function notRun(body: ResponsesWire.Body, entry: Logs.Entry): ResponsesWire.Problem | undefined {
+    const parts = ResponsesHosted.responsesOnly(body)
+    if (parts.length === 0) return undefined
+    const target = serving.engine.resolve(body.model)
+    if (target === undefined || target.speaksResponses || !serving.options.auth.allows(entry.caller, body.model)) {
+      return undefined
+    }
+    return ResponsesHosted.refusedFor(body.model, parts)
   }
 
   // A `/v1/responses` body's answer: refused, or streamed or whole once its model is admitted.
@@ -51,31 +130,44 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
     const { entry, text } = withBody
     const body = ResponsesWire.checked(text)
     if (body instanceof ResponsesWire.Problem) return Effect.succeed(problemResponse(body))
-    const conversation = conversationOf(body, entry)
-    if (!Array.isArray(conversation)) return Effect.succeed(conversation)
-    const request = ResponsesWire.toRequest(body, conversation)
-    if (request instanceof ResponsesWire.Problem) return Effect.succeed(problemResponse(request))
-    const ids = ResponsesRender.idsOf(entry.id, seconds())
-    const echo = ResponsesRender.echoOf(body)
-    // Kept, unless the body says not to, with its conversation for a later turn.
-    const finished = (response: ResponsesRender.Finished): string => {
-      if (body.store !== false) {
+    const unrun = notRun(body, entry)
+    if (unrun !== undefined) return Effect.succeed(problemResponse(unrun))
+    return Effect.flatMap(conversationOf(body, entry), ({ messages: conversation, previous }) => {
+      const request = ResponsesWire.toRequest(body, conversation)
+      if (request instanceof ResponsesWire.Problem) return Effect.succeed(problemResponse(request))
+      const ids = ResponsesRender.idsOf(entry.id, seconds())
+      const session = sessionOf(body, withBody, request, previous, ids.response)
+      const echo = ResponsesRender.echoOf(body)
+      // Kept, unless the body says not to, with its conversation for a later turn; a store that fails leaves the
+      // answer as it is (the reply is whole, and paid for) and the response unknown to a later turn.
+      const keep = (response: ResponsesRender.Finished): Effect.Effect<void> => {
+        if (body.store === false) return Effect.void
         const replied = ResponsesWire.outputMessages(response.output)
-        store.put(ids.response, entry.caller?.name, {
+        return store.put(ids.response, entry.caller?.name, {
           body: response.body,
-          conversation: [...conversation, ...replied]
-        })
+          conversation: [...conversation, ...replied],
+          session
+        }).pipe(
+          Effect.catchTag(
+            "StoreUnavailableError",
+            (error) =>
+              Effect.logWarning("a response could not be kept; a later turn naming it will not find it").pipe(
+                Effect.annotateLogs({ requestId: entry.id, reason: error.message })
+              )
+          )
+        )
       }
-      return response.body
-    }
-    return ChatAnswer.answered(serving, withBody, {
-      model: body.model,
-      request,
-      stream: body.stream === true,
-      failures,
-      newEncoder: () => ResponsesStream.streamEncoder(ids, body.model, echo, seconds, finished),
-      render: (response) => finished(ResponsesRender.response(response, ids, echo, seconds()))
-    })
+      return ChatAnswer.answered(serving, withBody, {
+        model: body.model,
+        request: { ...request, session },
+        stream: body.stream === true,
+        failures,
+        newEncoder: () => ResponsesStream.streamEncoder(ids, body.model, echo, seconds, keep),
+        render: (response) => ResponsesRender.response(response, ids, echo, seconds()).body,
+        beforeAnswer: (response, rendered) =>
+          keep({ body: rendered, output: ResponsesRender.outputItems(response, ids) })
+      })
+    }).pipe(Effect.catch(refused))
   }
 
   // A `/v1/responses/input_tokens` body's count, for a model the request's key may call when it names one (the
@@ -91,32 +183,37 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
       }
       entry.model = model
     }
-    const conversation = conversationOf(body, entry)
-    if (!Array.isArray(conversation)) return Effect.succeed(conversation)
-    const request = ResponsesWire.toRequest(body, conversation)
-    if (request instanceof ResponsesWire.Problem) return Effect.succeed(problemResponse(request))
-    return Effect.map(
-      promptTokens(request),
-      (tokens) => json(200, JSON.stringify({ object: "response.input_tokens", input_tokens: tokens }))
-    )
+    return Effect.flatMap(conversationOf(body, entry), ({ messages }) => {
+      const request = ResponsesWire.toRequest(body, messages)
+      if (request instanceof ResponsesWire.Problem) return Effect.succeed(problemResponse(request))
+      return Effect.map(
+        promptTokens(request),
+        (tokens) => json(200, JSON.stringify({ object: "response.input_tokens", input_tokens: tokens }))
+      )
+    }).pipe(Effect.catch(refused))
   }
 
   // `GET` (the response) or `DELETE` (its deletion) of a kept response, by the id in the path.
-  const byId = (answer: (id: string, owner: string | undefined) => string | undefined) =>
+  const byId = (answer: (id: string, entry: Logs.Entry) => Effect.Effect<string | undefined, Errors.ErrorAnswer>) =>
     serving.served(({ entry }) =>
-      Effect.map(HttpRouter.params, (params) => {
+      Effect.flatMap(HttpRouter.params, (params) => {
         const id = decodePath(params["id"] ?? "")
-        const body = answer(id, entry.caller?.name)
-        return body === undefined ? errorResponse(responseNotFound(id)) : json(200, body)
+        return Effect.match(answer(id, entry), {
+          onFailure: errorResponse,
+          onSuccess: (body) => body === undefined ? errorResponse(responseNotFound(id)) : json(200, body)
+        })
       })
     )
 
   return {
     create: serving.withBody("/v1/responses", create),
     inputTokens: serving.withBody("/v1/responses/input_tokens", inputTokens),
-    retrieve: byId((id, owner) => store.get(id, owner)?.body),
-    remove: byId((id, owner) =>
-      store.remove(id, owner) ? JSON.stringify({ id, object: "response", deleted: true }) : undefined
+    retrieve: byId((id, entry) => Effect.map(read(id, entry), (stored) => stored?.body)),
+    remove: byId((id, entry) =>
+      Effect.map(
+        Effect.mapError(store.remove(id, entry.caller?.name), away(entry)),
+        (removed) => removed ? JSON.stringify({ id, object: "response", deleted: true }) : undefined
+      )
     )
   }
 }

@@ -1,13 +1,19 @@
 /**
- * The responses the gateway keeps (`store`, on by default as on OpenAI's Responses API), in memory: each one's
- * `response` object, as `GET /v1/responses/{id}` answers it, and its whole conversation (its request's messages but
+ * The responses the gateway keeps (`store`, on by default as on OpenAI's Responses API): each one's `response`
+ * object, as `GET /v1/responses/{id}` answers it, and its whole conversation (its request's messages but
  * `instructions`, which a later turn does not inherit, then its reply's), which a request naming it as its
  * `previous_response_id` continues on whichever deployment answers that one. A response is kept for `ttl` after it
- * completed, read on the gateway's `Clock`; past `maxEntries` the oldest goes first. A response is its key's: with
- * gateway keys, another key is told it does not exist.
+ * completed; a response is its key's: with gateway keys, another key is told it does not exist, and cannot replace
+ * it (a response's id repeats its request's `x-request-id`, which the client may choose).
+ *
+ * One interface, two stores: in memory (`make`, read on the gateway's `Clock`; past `maxEntries` the oldest goes
+ * first), or in the gateway's shared store (`responsesStoreRedis.ts`), where every instance on the same Redis sees
+ * the same responses and a restart loses none.
  */
 import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import type { Message } from "../../Message.js"
+import type { StoreUnavailableError } from "../../Store.js"
 
 /** A kept response. */
 export interface StoredResponse {
@@ -15,24 +21,38 @@ export interface StoredResponse {
   readonly body: string
   /** The conversation up to and including its reply, without `instructions`. */
   readonly conversation: ReadonlyArray<Message>
+  /** The session its request belonged to (`session.ts`), which a request continuing it belongs to as well. */
+  readonly session?: string | undefined
 }
 
 /** How long responses are kept, and how many at most. */
 export interface StoreOptions {
   /** Default: one hour. */
   readonly ttl?: Duration.Input | undefined
-  /** Default: 10 000. */
+  /** Default: 10 000. In Redis, the TTL alone bounds them. */
   readonly maxEntries?: number | undefined
 }
 
 /** The kept responses; `owner` is the gateway key's name (none without keys). */
 export interface ResponsesStore {
-  readonly put: (id: string, owner: string | undefined, response: StoredResponse) => void
+  /** Keeps `response` as `owner`'s `id`, unless that id is another owner's live response. */
+  readonly put: (
+    id: string,
+    owner: string | undefined,
+    response: StoredResponse
+  ) => Effect.Effect<void, StoreUnavailableError>
   /** The response `id` of `owner`, unless it is unknown, expired or another key's. */
-  readonly get: (id: string, owner: string | undefined) => StoredResponse | undefined
+  readonly get: (
+    id: string,
+    owner: string | undefined
+  ) => Effect.Effect<StoredResponse | undefined, StoreUnavailableError>
   /** Whether `owner`'s response `id` was kept (and is no more). */
-  readonly remove: (id: string, owner: string | undefined) => boolean
+  readonly remove: (id: string, owner: string | undefined) => Effect.Effect<boolean, StoreUnavailableError>
 }
+
+/** The time to live of `options`, in milliseconds. */
+export const ttlMillis = (options: StoreOptions): number =>
+  Duration.toMillis(Duration.fromInputUnsafe(options.ttl ?? Duration.hours(1)))
 
 interface Entry {
   readonly owner: string | undefined
@@ -42,7 +62,7 @@ interface Entry {
 
 /** A store in memory, its time in milliseconds from `now` (the gateway's `Clock`). */
 export const make = (now: () => number, options: StoreOptions = {}): ResponsesStore => {
-  const ttl = Duration.toMillis(Duration.fromInputUnsafe(options.ttl ?? Duration.hours(1)))
+  const ttl = ttlMillis(options)
   const maxEntries = options.maxEntries ?? 10_000
   // In insertion order, which is expiry order: every entry lives for the same `ttl`.
   const entries = new Map<string, Entry>()
@@ -62,13 +82,16 @@ export const make = (now: () => number, options: StoreOptions = {}): ResponsesSt
   }
 
   return {
-    put: (id, owner, response) => {
-      const at = now()
-      entries.delete(id)
-      entries.set(id, { owner, response, expires: at + ttl })
-      prune(at)
-    },
-    get: (id, owner) => live(id, owner)?.response,
-    remove: (id, owner) => live(id, owner) !== undefined && entries.delete(id)
+    put: (id, owner, response) =>
+      Effect.sync(() => {
+        const at = now()
+        const kept = entries.get(id)
+        if (kept !== undefined && kept.owner !== owner && kept.expires > at) return
+        entries.delete(id)
+        entries.set(id, { owner, response, expires: at + ttl })
+        prune(at)
+      }),
+    get: (id, owner) => Effect.sync(() => live(id, owner)?.response),
+    remove: (id, owner) => Effect.sync(() => live(id, owner) !== undefined && entries.delete(id))
   }
 }

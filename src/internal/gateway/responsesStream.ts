@@ -7,14 +7,16 @@
  * (`response.reasoning_summary_part.added`, `response.reasoning_summary_text.delta`, `.done`,
  * `response.reasoning_summary_part.done`), a function call's arguments (`response.function_call_arguments.delta`,
  * `.done`). A message or reasoning item closes when another item starts; function calls, whose deltas a provider may
- * interleave, close at the end, followed by the reasoning item that carries the provider's state for the next turn
- * when there is any (`responsesCarried.ts`). `response.completed` (or `response.incomplete`) ends it with the whole
- * response, as a whole reply renders it; a failure after the stream began ends it with `response.failed`, carrying
- * the error.
+ * interleave, close at the end, followed by a Responses deployment's items of other types (a hosted tool's call, as
+ * it gave it, announced and closed at once: the provider's own progress events for them are not relayed) and by the
+ * reasoning item that carries the provider's state for the next turn when there is any (`responsesCarried.ts`).
+ * `response.completed` (or `response.incomplete`) ends it with the whole response, as a whole reply renders it,
+ * once the route has kept it; a failure after the stream began ends it with `response.failed`, carrying the error.
  *
  * As the other encoders do, this one keeps what it has forwarded: a `Restart` before any item went out is invisible,
  * after one it ends the stream with `response.failed`.
  */
+import type * as Effect from "effect/Effect"
 import type { ChatChunk } from "../../ChatChunk.js"
 import type { Usage } from "../../ChatResponse.js"
 import type { ProviderMetadata } from "../../Message.js"
@@ -31,6 +33,7 @@ import {
   type Ids,
   messageItem,
   outputText,
+  passedItems,
   reasoningItem,
   responseObject,
   statusOf,
@@ -71,15 +74,15 @@ const failureOf = (body: string): JsonRecord => {
 
 /**
  * An encoder for the stream of the response `ids` to a request naming `model`, echoing `echo`; `now` gives the time
- * in seconds, and `onFinished` is given the response once it has completed. One per stream: it keeps the output
- * items and what was forwarded.
+ * in seconds, and `onFinished` is given the response once it has completed: what it returns is done before the
+ * terminal event is written. One per stream: it keeps the output items and what was forwarded.
  */
 export const streamEncoder = (
   ids: Ids,
   model: string,
   echo: JsonRecord,
   now: () => number,
-  onFinished: (response: Finished) => void
+  onFinished: (response: Finished) => Effect.Effect<void>
 ): StreamEncoder => {
   let sequence = 0
   let started = false
@@ -90,6 +93,7 @@ export const streamEncoder = (
   let reasoning: OpenItem | undefined
   let calls = new Map<number, OpenCall>()
   let out = ""
+  let before: Effect.Effect<void> | undefined
 
   const emit = (type: string, fields: JsonRecord): void => {
     out += `event: ${type}\ndata: ${JSON.stringify({ type, sequence_number: sequence++, ...fields })}\n\n`
@@ -215,6 +219,12 @@ export const streamEncoder = (
       delta: chunk.arguments
     })
   }
+  // An item that comes whole: announced and closed at once.
+  const whole = (item: JsonRecord): void => {
+    const index = output.length
+    added(index, item)
+    emit("response.output_item.done", { output_index: index, item })
+  }
   const finish = (chunk: Extract<ChatChunk, { _tag: "Finish" }>): void => {
     closeText()
     closeReasoning()
@@ -231,11 +241,9 @@ export const streamEncoder = (
       const content = encrypted[next++]
       return content === undefined ? item : { ...item, encrypted_content: content }
     })
-    if (carried !== undefined) {
-      const index = output.length
-      added(index, carrierItem(ids, index, carried))
-      emit("response.output_item.done", { output_index: index, item: output[index]! })
-    }
+    // A Responses deployment's items of other types (a hosted tool's call), known from its terminal event only.
+    for (const item of passedItems(chunk.providerMetadata)) whole(item)
+    if (carried !== undefined) whole(carrierItem(ids, output.length, carried))
     const { incomplete, status } = statusOf(chunk.finishReason)
     const response = responseObject(ids, echo, {
       status,
@@ -246,13 +254,15 @@ export const streamEncoder = (
       completedAt: now()
     })
     emit(status === "completed" ? "response.completed" : "response.incomplete", { response })
-    onFinished(finished(response))
+    before = onFinished(finished(response))
   }
 
   const encoded = (restarted: Encoded["restarted"]): Encoded => {
     const bytes = bytesOf(out)
     out = ""
-    return { bytes, restarted }
+    const done = before
+    before = undefined
+    return { bytes, restarted, before: done }
   }
 
   const batch = (chunks: ReadonlyArray<ChatChunk>): Encoded => {

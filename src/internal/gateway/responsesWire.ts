@@ -11,11 +11,15 @@
  * reasoning item's `encrypted_content` is kept in the message's provider metadata as the library's Responses adapter
  * reads it, so a Responses deployment gets it back unchanged and every other one leaves it out; a reasoning item the
  * gateway made to carry another provider's state (`responsesCarried.ts`) gives that state back. `tools` are function
- * tools (any other type is refused, naming it), `text.format` the response format, `reasoning.effort` the effort,
- * `max_output_tokens` the reply's limit, `user` the end-user id; `previous_response_id` puts a stored response's
- * conversation before the input (`responsesStore.ts`). Accepted and echoed, not carried: `metadata`,
- * `parallel_tool_calls`, `reasoning.summary` (a Responses deployment asks for summaries with any effort),
- * `prompt_cache_key`.
+ * tools; the other types (`web_search`, `file_search`, `mcp`, `computer_use_preview`, custom tools...), a hosted
+ * tool's `tool_choice` and input items of other types (their calls and outputs) are what only a Responses deployment
+ * runs (`responsesHosted.ts`): the route refuses them, naming them, for a model that reaches any other, and
+ * otherwise they go to it as they came (the tools and the choice in the request's `providerOptions`, the items in
+ * the assistant's provider metadata as the library's Responses adapter sends them back). `text.format` is the
+ * response format, `reasoning.effort` the effort, `max_output_tokens` the reply's limit, `user` the end-user id;
+ * `previous_response_id` puts a stored response's conversation before the input (`responsesStore.ts`). Accepted and
+ * echoed, not carried: `metadata`, `parallel_tool_calls`, `reasoning.summary` (a Responses deployment asks for
+ * summaries with any effort), `prompt_cache_key`.
  */
 import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, ResponseFormat, ToolChoice } from "../../ChatRequest.js"
@@ -29,7 +33,15 @@ import type {
   ToolDefinition
 } from "../../Message.js"
 import { functionTool, maybe, Problem, set } from "../openAiWire/request.js"
-import { keptReasoning, metadataOf, reasoningSeparator } from "../providers/openAiResponses/wire.js"
+import {
+  isRecord,
+  type JsonRecord,
+  keptReasoning,
+  metadataKey,
+  metadataOf,
+  outputItemsOf,
+  reasoningSeparator
+} from "../providers/openAiResponses/wire.js"
 import { checker, Refused } from "../schemaCheck.js"
 import { type Carried, opened, restoreCalls } from "./responsesCarried.js"
 import { decodeBody } from "./wire.js"
@@ -82,22 +94,41 @@ const ReasoningItem = Schema.Struct({
   encrypted_content: maybe(Schema.String)
 })
 
-const Item = Schema.Union([MessageItem, FunctionCallItem, FunctionCallOutputItem, ReasoningItem]).annotate({
-  expected: "a message, function_call, function_call_output or reasoning item"
-})
+// Every field of an object the gateway passes on as it came, beside those it reads.
+const rest = [Schema.Record(Schema.String, Schema.Unknown)] as const
 
-// Any tool type is read, so that one the gateway cannot run is refused by name rather than as a shape.
-const WireTool = Schema.Struct({
-  type: Schema.String,
-  name: maybe(Schema.String),
-  description: maybe(Schema.String),
-  parameters: maybe(JsonObject),
-  strict: maybe(Schema.Boolean)
-})
+const modelledItems: ReadonlySet<string> = new Set(["message", "function_call", "function_call_output", "reasoning"])
 
+// An item of another type (a hosted tool's call, a client tool's call or output other than a function's): passed
+// as it came to a Responses deployment, refused by name for any other.
+const OtherItem = Schema.StructWithRest(
+  Schema.Struct({
+    type: Schema.String.check(
+      Schema.makeFilter((type: string) => !modelledItems.has(type), { message: "expected another item type" })
+    )
+  }),
+  rest
+)
+
+const Item = Schema.Union([MessageItem, FunctionCallItem, FunctionCallOutputItem, ReasoningItem, OtherItem])
+  .annotate({ expected: "a message, function_call, function_call_output, reasoning or other typed item" })
+
+// Any tool type is read, so that one only a Responses deployment runs is passed to it as it came, or refused by name.
+const WireTool = Schema.StructWithRest(
+  Schema.Struct({
+    type: Schema.String,
+    name: maybe(Schema.String),
+    description: maybe(Schema.String),
+    parameters: maybe(JsonObject),
+    strict: maybe(Schema.Boolean)
+  }),
+  rest
+)
+
+// A function's by name, or a hosted tool's (`{"type": "web_search"}`, `allowed_tools`, `mcp`, `custom`...).
 const WireToolChoice = Schema.Union([
   Schema.Literals(["auto", "none", "required"]),
-  Schema.Struct({ type: Schema.Literal("function"), name: Schema.String })
+  Schema.StructWithRest(Schema.Struct({ type: Schema.String, name: maybe(Schema.String) }), rest)
 ]).annotate({ expected: `"auto", "none", "required" or {"type": "function", "name"}` })
 
 const WireFormat = Schema.Union([
@@ -148,7 +179,8 @@ export const WireInputTokensRequest = Schema.Struct({
 /** A checked `input_tokens` body. */
 export type CountBody = typeof WireInputTokensRequest.Type
 
-type WireItem = typeof Item.Type
+/** An input item as the wire reads it. */
+export type WireItem = typeof Item.Type
 type WireContent = typeof Content.Type
 
 type Mutable<A> = { -readonly [K in keyof A]: A[K] }
@@ -228,7 +260,27 @@ const assistantOf = (turn: Turn): Mutable<AssistantMessage> => {
   return message
 }
 
+type KnownItem =
+  | typeof MessageItem.Type
+  | typeof FunctionCallItem.Type
+  | typeof FunctionCallOutputItem.Type
+  | typeof ReasoningItem.Type
+
+/** Whether an item is of a type only a Responses deployment takes (a hosted tool's call, a custom tool's output...). */
+export const isOtherItem = (wire: WireItem): wire is typeof OtherItem.Type =>
+  typeof wire.type === "string" && !modelledItems.has(wire.type)
+
 const item = (wire: WireItem, at: string, turn: Turn): Problem | undefined => {
+  if (isOtherItem(wire)) {
+    // Kept on the assistant's turn as the library's Responses adapter sends such items back, in order.
+    const message = assistantOf(turn)
+    message.providerMetadata = withOutputItem(message.providerMetadata, wire)
+    return undefined
+  }
+  return knownItem(wire as KnownItem, at, turn)
+}
+
+const knownItem = (wire: KnownItem, at: string, turn: Turn): Problem | undefined => {
   switch (wire.type) {
     case "function_call": {
       const message = assistantOf(turn)
@@ -272,20 +324,33 @@ const item = (wire: WireItem, at: string, turn: Turn): Problem | undefined => {
   }
 }
 
-const tool = (wire: typeof WireTool.Type, at: string): ToolDefinition | Problem => {
-  if (wire.type !== "function") {
-    return new Problem(
-      `${at}.type`,
-      `${at}.type: the tool type '${wire.type}' is not supported by this gateway, which runs function tools only ` +
-        `(type 'function'); built-in tools need a provider that hosts them.`
-    )
+// `metadata` with `item` after the output items it keeps (`outputItemsOf`).
+const withOutputItem = (metadata: ProviderMetadata | undefined, item: JsonRecord): ProviderMetadata => {
+  const entry = metadata?.[metadataKey]
+  return {
+    ...metadata,
+    [metadataKey]: { ...(isRecord(entry) ? entry : {}), outputItems: [...outputItemsOf(metadata), item] }
   }
+}
+
+const tool = (wire: typeof WireTool.Type, at: string): ToolDefinition | Problem => {
   if (wire.name === null || wire.name === undefined) return new Problem(`${at}.name`, `${at}.name: missing`)
   return functionTool({ ...wire, name: wire.name })
 }
 
-const toolChoice = (choice: typeof WireToolChoice.Type): ToolChoice =>
-  typeof choice === "string" ? choice : { tool: choice.name }
+/** Whether a tool choice is a hosted tool's (any but a function's). */
+export const isHostedChoice = (
+  choice: typeof WireToolChoice.Type | null | undefined
+): choice is Exclude<typeof WireToolChoice.Type, string> =>
+  typeof choice === "object" && choice !== null && choice.type !== "function"
+
+const toolChoice = (choice: typeof WireToolChoice.Type): ToolChoice | Problem => {
+  if (typeof choice === "string") return choice
+  if (choice.name === null || choice.name === undefined) {
+    return new Problem("tool_choice.name", "tool_choice.name: missing")
+  }
+  return { tool: choice.name }
+}
 
 const responseFormat = (format: typeof WireFormat.Type): ResponseFormat => {
   if (format.type !== "json_schema") return { type: format.type }
@@ -345,16 +410,25 @@ export const toRequest = (body: CountBody, conversation: ReadonlyArray<Message>)
     : [{ role: "system" as const, content: instructions }, ...conversation]
   const request: Mutable<ChatRequest> = { messages }
   const tools = body.tools ?? []
-  if (tools.length > 0) {
-    const definitions: Array<ToolDefinition> = []
-    for (let i = 0; i < tools.length; i++) {
-      const definition = tool(tools[i]!, `tools[${i}]`)
-      if (definition instanceof Problem) return definition
-      definitions.push(definition)
-    }
-    request.tools = definitions
+  const definitions: Array<ToolDefinition> = []
+  for (let i = 0; i < tools.length; i++) {
+    if (tools[i]!.type !== "function") continue
+    const definition = tool(tools[i]!, `tools[${i}]`)
+    if (definition instanceof Problem) return definition
+    definitions.push(definition)
   }
-  if (body.tool_choice !== null && body.tool_choice !== undefined) request.toolChoice = toolChoice(body.tool_choice)
+  if (definitions.length > 0) request.tools = definitions
+  // The whole list as it came, and a hosted tool's choice, for the Responses deployment the route checked it has.
+  const passed: Record<string, unknown> = {}
+  if (definitions.length < tools.length) passed["tools"] = tools
+  const choice = body.tool_choice
+  if (isHostedChoice(choice)) passed["tool_choice"] = choice
+  else if (choice !== null && choice !== undefined) {
+    const chosen = toolChoice(choice)
+    if (chosen instanceof Problem) return chosen
+    request.toolChoice = chosen
+  }
+  if (Object.keys(passed).length > 0) request.providerOptions = passed
   const format = body.text?.format
   if (format !== null && format !== undefined) request.responseFormat = responseFormat(format)
   set(request, "reasoningEffort", body.reasoning?.effort)

@@ -48,7 +48,8 @@ const check = (options: Options): OptionsError | undefined => {
     return OptionsErrors.make("Gateway", "port", port, "an integer from 0 to 65535")
   }
   return OptionsErrors.positive("Gateway", "maxBodyBytes", options.maxBodyBytes, { integer: true, optional: true }) ??
-    OptionsErrors.duration("Gateway", "gracePeriod", options.gracePeriod)
+    OptionsErrors.duration("Gateway", "gracePeriod", options.gracePeriod) ??
+    OptionsErrors.duration("Gateway", "responsesTtl", options.responsesTtl, true)
 }
 
 /** `Gateway.make`. */
@@ -90,7 +91,8 @@ export const make = (
       auth,
       logRequests: options.logRequests ?? false,
       modelLoadDetails: options.modelLoadDetails ?? options.config.keys?.modelLoadDetails ?? false,
-      port: bound
+      port: bound,
+      responsesTtl: options.responsesTtl
     })
     yield* httpServer.serve(app).pipe(
       Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)),

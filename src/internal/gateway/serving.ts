@@ -5,6 +5,7 @@
  * Google's on Google's paths and OpenAI's elsewhere.
  */
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
@@ -15,13 +16,14 @@ import type { LlmError } from "../../LlmError.js"
 import * as AnthropicErrors from "./anthropicErrors.js"
 import * as Auth from "./auth.js"
 import type { Drain } from "./drain.js"
-import type { Engine, Target } from "./engine.js"
+import type { Engine, ModelEntry, Target } from "./engine.js"
 import * as Errors from "./errors.js"
 import * as GeminiErrors from "./geminiErrors.js"
 import * as Intake from "./intake.js"
 import type * as LiveStats from "./liveStats.js"
 import * as Logs from "./logs.js"
 import type * as Metrics from "./metrics.js"
+import * as Session from "./session.js"
 import type * as SseAnswer from "./sseAnswer.js"
 import type * as Wire from "./wire.js"
 
@@ -37,6 +39,8 @@ export interface AppOptions {
   readonly modelLoadDetails: boolean
   /** The port the gateway listens on: without gateway keys, a request's `Host` is one of its loopback names. */
   readonly port: number
+  /** How long a stored response is kept (`Gateway.Options.responsesTtl`); the store's default when unset. */
+  readonly responsesTtl?: Duration.Input | undefined
   /** The streams in flight, cut when the gateway shuts down. */
   readonly drain: Drain
 }
@@ -126,6 +130,8 @@ export interface WithBody {
   readonly entry: Logs.Entry
   readonly scope: Scope.Scope
   readonly tally: Metrics.Tally
+  /** The client's `x-session-id` header (`session.ts`). */
+  readonly sessionHeader: string | undefined
 }
 
 /** A model to admit for the key of `entry`'s request, and what answers the request once admitted. */
@@ -163,6 +169,12 @@ export const make = ({ engine, metrics, now, options, stats }: ServingInput) => 
   // A key limited to some models is told of those only.
   function notFoundAnswer(model: string, caller?: Auth.Caller) {
     return Errors.modelNotFound(model, caller?.models === undefined ? known : [...caller.models])
+  }
+
+  // The names a key may call, as the configuration lists them: all of them for a key not limited to some.
+  function visibleModels(caller: Auth.Caller | undefined): ReadonlyArray<ModelEntry> {
+    const models = caller?.models
+    return models === undefined ? engine.models : engine.models.filter((model) => models.has(model.id))
   }
 
   function notFound(model: string, caller?: Auth.Caller) {
@@ -281,10 +293,24 @@ export const make = ({ engine, metrics, now, options, stats }: ServingInput) => 
               : Errors.invalidRequest("The request body could not be read.", undefined)
           )),
         // `served` makes a tally for a route it is given.
-        onSuccess: (text) => handle({ text, entry, scope, tally: tally! })
+        onSuccess: (text) =>
+          handle({ text, entry, scope, tally: tally!, sessionHeader: request.headers[Session.header] })
       })
     }, route)
   }
 
-  return { engine, options, now, notFound, adminOnly, failed, admitted, served, plain, withBody }
+  return {
+    engine,
+    options,
+    now,
+    notFound,
+    notFoundAnswer,
+    visibleModels,
+    adminOnly,
+    failed,
+    admitted,
+    served,
+    plain,
+    withBody
+  }
 }

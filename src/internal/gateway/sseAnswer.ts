@@ -85,8 +85,11 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
     complete = true
     tally.finished(entry.usage, entry.cost)
   }
+  // What the encoder asked to be done before the writes of its last batch (`Encoded.before`).
+  let before: Effect.Effect<void> | undefined
   // An encoded batch's writes: a restart the encoder cannot hide ends the stream with an error event.
   const writes = (encoded: Render.Encoded): Writes => {
+    before = encoded.before
     if (encoded.restarted === undefined) return [encoded.bytes]
     ended = true
     tally.restarted()
@@ -138,18 +141,25 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
   noted(first)
   // The first batch's writes, then those of each pull of `rest` until it ends or fails.
   let queued: Writes | undefined = writes(encoder.batch(first))
+  // `writes`, once what the encoder asked for before them is done.
+  const after = (writes: Writes): Effect.Effect<Writes> => {
+    if (before === undefined) return Effect.succeed(writes)
+    const pending = before
+    before = undefined
+    return Effect.as(pending, writes)
+  }
   const pull = Effect.suspend((): Pull.Pull<Writes> => {
     if (queued !== undefined) {
       const head = queued
       queued = undefined
-      return Effect.succeed(head)
+      return after(head)
     }
     const pulled = cutting ? Effect.sync(cutShort) : ended ? undefined : following
     if (pulled === undefined) return Cause.done()
     waiting = true
     return Effect.flatMap(Effect.catchCause(pulled, brokenOff), (next) => {
       waiting = false
-      if (next !== undefined) return Effect.succeed(next)
+      if (next !== undefined) return after(next)
       ended = true
       tally.end()
       return Cause.done()

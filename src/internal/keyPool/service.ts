@@ -14,7 +14,7 @@ import type * as KeyPool from "../../KeyPool.js"
 import { NoCapacityError } from "../../LlmError.js"
 import type * as ProviderClient from "../../ProviderClient.js"
 import type { Cooldown, Settled } from "./outcome.js"
-import { LeaseImpl, release, report, type Slot, type State, status, tryAcquire } from "./state.js"
+import { LeaseImpl, release, report, type Slot, type State, status, tryAcquire, tryAcquireKey } from "./state.js"
 
 /** What a pool view needs besides the shared state. */
 export interface Settings {
@@ -72,7 +72,7 @@ class ScopedLease implements KeyPool.Lease {
 
 /**
  * `KeyPool.fromAcquire`: each `take` acquires in a scope of its own, closed by
- * `release`. Such a pool cannot be tried without waiting, so `tryTake` always
+ * `release`. Such a pool cannot be tried without waiting, so `tryTake` (and `tryTakeKey`) always
  * says no, nor told how long to wait, so `take` waits as its `acquire` does.
  */
 export const fromAcquire = (scoped: KeyPool.ScopedService): KeyPool.Service => {
@@ -87,6 +87,7 @@ export const fromAcquire = (scoped: KeyPool.ScopedService): KeyPool.Service => {
     acquire: scoped.acquire,
     take: () => take,
     tryTake: Effect.succeed(undefined),
+    tryTakeKey: () => Effect.succeed(undefined),
     startTryTake: undefined,
     release: (lease) => lease instanceof ScopedLease ? Scope.close(lease.scope, Exit.void) : foreign,
     report: (lease, outcome) =>
@@ -135,6 +136,12 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
     return Effect.succeed(result._tag === "Slot" ? result.lease : undefined)
   })
 
+  const tryTakeKey = (keyId: string) =>
+    Effect.clockWith((clock) => {
+      const slot = tryAcquireKey(Ref.getUnsafe(ref), keyId, clock.currentTimeMillisUnsafe(), slowStartMillis)
+      return Effect.succeed(slot === undefined ? undefined : slot.lease)
+    })
+
   const slotOf = (state: State, lease: KeyPool.Lease): Slot | undefined =>
     lease instanceof LeaseImpl && lease.pool === state.token ? state.slots[lease.slot] : undefined
 
@@ -173,6 +180,7 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
     acquire: acquireOf(take(), release_),
     take,
     tryTake,
+    tryTakeKey,
     startTryTake: undefined,
     release: release_,
     report: report_,

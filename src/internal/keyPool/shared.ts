@@ -137,6 +137,19 @@ export const make = (
       )
     const tryTake = tryTakeBy(group.pick)
 
+    // The named key in Redis; without the store, in the fail-open local pool.
+    const tryTakeKey = (keyId: string): Effect.Effect<KeyPool.Lease | undefined> => {
+      const index = slots.findIndex((slot) => slot.credentials.keyId === keyId)
+      if (index < 0) return Effect.succeed(undefined)
+      return Effect.flatMap(
+        Effect.catchTag(group.pickOne(index), "StoreUnavailableError", () => Effect.succeed(null)),
+        (taken) =>
+          taken === null
+            ? local === undefined ? Effect.succeed(undefined) : local.tryTakeKey(keyId)
+            : Effect.succeed(taken === undefined ? undefined : leaseOf(taken))
+      )
+    }
+
     const foreign = Effect.die(new Error(`KeyPool ${providerId}: a lease this pool did not issue was given to it`))
 
     // One script drops the lease and applies the outcome; a store that went
@@ -226,6 +239,7 @@ export const make = (
       acquire: acquireOf(take(), release),
       take,
       tryTake,
+      tryTakeKey,
       startTryTake,
       release,
       report,

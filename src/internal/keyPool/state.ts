@@ -13,8 +13,8 @@ import * as Redacted from "effect/Redacted"
 import type * as KeyPool from "../../KeyPool.js"
 import { OptionsError } from "../../OptionsError.js"
 import * as ProviderClient from "../../ProviderClient.js"
+import * as Heap from "../heap.js"
 import * as Invalid from "../optionsError.js"
-import * as Heap from "./heap.js"
 import { type Cooldown, cooldownMillis, type RandomSource, type Settled, verdictOf } from "./outcome.js"
 
 /** One key and its counters. */
@@ -313,6 +313,22 @@ export const tryAcquire = (state: State, now: number, slowStartMillis: number): 
       wake: state.wake
     }
   }
+  return taken(state, slot)
+}
+
+/**
+ * Takes the key whose masked id is `keyId` when it is usable now (enabled, not cooling, below its cap), whatever its
+ * load; `undefined` otherwise.
+ */
+export const tryAcquireKey = (state: State, keyId: string, now: number, slowStartMillis: number): Slot | undefined => {
+  if (state.cooling.size > 0) expireCooldowns(state, now, slowStartMillis)
+  if (state.ramping.size > 0) advanceRamps(state, now)
+  const slot = state.byKeyId.get(keyId)?.find((candidate) => state.ready.has(candidate))
+  return slot === undefined ? undefined : taken(state, slot)
+}
+
+// A ready slot handed out: counted, and out of `ready` once at its cap.
+const taken = (state: State, slot: Slot): Slot => {
   slot.inFlight++
   slot.totalRequests++
   slot.lastPicked = ++state.sequence

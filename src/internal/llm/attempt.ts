@@ -125,7 +125,8 @@ class Taking {
     readonly request: Attempted,
     readonly due: Due,
     readonly failures: Failures | undefined,
-    readonly estimateOf: () => number
+    readonly estimateOf: () => number,
+    readonly call: RouterCall
   ) {}
   estimate(): number {
     return this.tokens ??= this.estimateOf()
@@ -165,15 +166,23 @@ const waitKey = (taking: Taking) =>
     () => closePermit(taking)
   )
 
-const heldOf = (taking: Taking, lease: KeyPool.Lease, permit: RateLimiter.ConsumeResult): Held => ({
-  lease,
-  permit: taking.scope,
-  budget: taking.tokens === undefined ? undefined : permit
-})
+// The router is told the key the attempt holds (`RouterCall.tookKey`).
+const heldOf = (taking: Taking, lease: KeyPool.Lease, permit: RateLimiter.ConsumeResult): Held => {
+  taking.call.tookKey?.(lease.credentials.keyId)
+  return { lease, permit: taking.scope, budget: taking.tokens === undefined ? undefined : permit }
+}
+
+// A key free now: the one the router names (`RouterCall.key`) when it is usable, else the least-loaded.
+const tryKey = (taking: Taking): Effect.Effect<KeyPool.Lease | undefined> => {
+  const named = taking.call.key
+  const pool = taking.env.pool
+  if (named === undefined) return pool.tryTake
+  return Effect.flatMap(pool.tryTakeKey(named), (lease) => lease === undefined ? pool.tryTake : Effect.succeed(lease))
+}
 
 // With the permit held, a key: at once when free, else waited for.
 const keyHeld = (taking: Taking, permit: RateLimiter.ConsumeResult): Effect.Effect<Held, LlmError> =>
-  Effect.flatMap(taking.env.pool.tryTake, (lease) =>
+  Effect.flatMap(tryKey(taking), (lease) =>
     lease !== undefined
       ? Effect.succeed(heldOf(taking, lease, permit))
       : Effect.map(waitKey(taking), (lease) => heldOf(taking, lease, permit)))
@@ -234,10 +243,11 @@ const permitAndKeyAtOnce = (
 
 /**
  * The rate permit and the key: in that order, or at once when the pool's try
- * is a round trip (`KeyPool.Service.startTryTake`). Runs uninterruptibly; the
- * waits inside stay interruptible and give back what was taken before them.
- * `tokens`: the request's estimate for a tokens-per-minute budget;
- * `failures`: the call's so far, after its first attempt.
+ * is a round trip (`KeyPool.Service.startTryTake`) and no key is named
+ * (`RouterCall.key`). Runs uninterruptibly; the waits inside stay
+ * interruptible and give back what was taken before them. `tokens`: the
+ * request's estimate for a tokens-per-minute budget; `failures`: the call's
+ * so far, after its first attempt.
  */
 export const hold = (
   env: Env,
@@ -245,11 +255,14 @@ export const hold = (
   due: Due,
   tokens: () => number,
   failures: Failures | undefined
-): Effect.Effect<Held, LlmError> => {
-  const taking = new Taking(env, request, due, failures, tokens)
-  const startKey = env.pool.startTryTake
-  return startKey === undefined ? permitThenKey(taking) : permitAndKeyAtOnce(taking, startKey)
-}
+): Effect.Effect<Held, LlmError> =>
+  Effect.withFiber((fiber) => {
+    const taking = new Taking(env, request, due, failures, tokens, fiber.getRef(RouterCall))
+    const startKey = env.pool.startTryTake
+    return startKey === undefined || taking.call.key !== undefined
+      ? permitThenKey(taking)
+      : permitAndKeyAtOnce(taking, startKey)
+  })
 
 /** An `Llm.attempt` span's first attributes: the provider, the model, the attempt's number and its key's masked id. */
 export const describeAttempt = (env: Env, request: Attempted, attempt: number, held: Held) =>

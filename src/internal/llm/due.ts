@@ -7,7 +7,7 @@ import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { type LlmError, TimeoutError } from "../../LlmError.js"
-import { timeoutFail } from "../time/timeout.js"
+import { timeoutFail } from "../time/watchdog.js"
 import type { Attempted, Env } from "./env.js"
 
 /** When a call's deadline passes (`Clock` milliseconds), and the bound that makes it, for its `TimeoutError`. */

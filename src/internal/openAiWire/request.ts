@@ -95,7 +95,8 @@ export const ChatBody = Schema.Struct({
   response_format: maybe(WireResponseFormat),
   reasoning_effort: maybe(Schema.String),
   seed: maybe(Schema.Number),
-  user: maybe(Schema.String)
+  user: maybe(Schema.String),
+  prompt_cache_key: maybe(Schema.String)
 })
 
 /**
@@ -242,6 +243,8 @@ export const toRequest = (body: typeof ChatBody.Type): ChatRequest | Problem => 
   set(request, "reasoningEffort", body.reasoning_effort as ReasoningEffort | null | undefined)
   set(request, "seed", body.seed)
   set(request, "user", body.user)
+  // The conversation a router with affinity keeps on the deployment whose cache it warmed.
+  set(request, "session", body.prompt_cache_key)
   return request
 }
 

@@ -51,7 +51,7 @@ export const ModelEntry = Schema.Struct({
   timeout: optional(Positive),
   /** Seconds to wait for the response headers (`HttpOptions.headersTimeout`). Default 30. */
   headers_timeout: optional(Positive),
-  /** Seconds a stream may wait for its first token (`HttpOptions.firstTokenTimeout`). Default: none. */
+  /** Seconds a stream may wait for its first token (`HttpOptions.firstTokenTimeout`). Default 120. */
   first_token_timeout: optional(Positive),
   /** Seconds a stream may send nothing (`HttpOptions.idleTimeout`). Default 30. */
   idle_timeout: optional(Positive),

@@ -8,7 +8,7 @@ import * as Duration from "effect/Duration"
 import * as Schema from "effect/Schema"
 import { LlmError } from "../../LlmError.js"
 import type { Issue, ModelConfig, RouterConfig } from "../../ProviderConfig.js"
-import type { ErrorTag, Options } from "../../Router.js"
+import type { ErrorTag, LearnedLimitsOptions, Options } from "../../Router.js"
 import { NonEmpty, oneOf, optional, PositiveInt } from "./fields.js"
 
 /** Seconds (a positive number) or an Effect duration string, as a finite positive duration; else undefined. */
@@ -45,8 +45,26 @@ export const RouterEntry = Schema.Struct({
   })),
   hedge: optional(Schema.Struct({ after: DurationEntry })),
   mid_stream: optional(oneOf(["restart", "fail"])),
+  /** `Router.Options.learnedLimits`: `false` turns learning off. */
+  learned_limits: optional(Schema.Union([
+    Schema.Literal(false),
+    Schema.Struct({
+      quantile: optional(Schema.Number.check(Schema.makeFilter((value: number) => value > 0 && value <= 1, {
+        message: "expected a number in (0, 1]"
+      }))),
+      factor: optional(Schema.Number.check(Schema.isGreaterThanOrEqualTo(1))),
+      floor: optional(DurationEntry),
+      min_samples: optional(PositiveInt),
+      window: optional(PositiveInt)
+    })
+  ])),
   /** The address of requests that name no model. */
-  model: optional(NonEmpty)
+  model: optional(NonEmpty),
+  /** Session affinity: `true`, `false` (the gateway's routers have it unless it is `false`), or its settings. */
+  affinity: optional(Schema.Union([
+    Schema.Boolean,
+    Schema.Struct({ ttl: optional(DurationEntry), max_sessions: optional(PositiveInt) })
+  ]))
 })
 
 export type RouterEntry = typeof RouterEntry.Type
@@ -117,6 +135,15 @@ export const resolve = (
 // The decoded tags are `LlmError` tags (`ProviderConfig`'s `ErrorTag` schema checks them).
 const tags = (names: ReadonlyArray<string>) => names as ReadonlyArray<ErrorTag>
 
+const learnedLimits = (entry: NonNullable<RouterEntry["learned_limits"]>): LearnedLimitsOptions | false =>
+  entry === false ? false : {
+    ...(entry.quantile !== undefined ? { quantile: entry.quantile } : {}),
+    ...(entry.factor !== undefined ? { factor: entry.factor } : {}),
+    ...(entry.floor !== undefined ? { floor: duration(entry.floor) } : {}),
+    ...(entry.min_samples !== undefined ? { minSamples: entry.min_samples } : {}),
+    ...(entry.window !== undefined ? { window: entry.window } : {})
+  }
+
 const toOptions = (entry: RouterEntry): Omit<Options, "deployments"> => {
   const { cooldown } = entry
   return {
@@ -144,6 +171,14 @@ const toOptions = (entry: RouterEntry): Omit<Options, "deployments"> => {
       : {}),
     ...(entry.hedge !== undefined ? { hedge: { after: duration(entry.hedge.after) } } : {}),
     ...(entry.mid_stream !== undefined ? { midStream: entry.mid_stream } : {}),
-    ...(entry.model !== undefined ? { model: entry.model } : {})
+    ...(entry.learned_limits !== undefined ? { learnedLimits: learnedLimits(entry.learned_limits) } : {}),
+    ...(entry.model !== undefined ? { model: entry.model } : {}),
+    ...(entry.affinity !== undefined ? { affinity: affinityOf(entry.affinity) } : {})
   }
 }
+
+const affinityOf = (affinity: NonNullable<RouterEntry["affinity"]>): NonNullable<Options["affinity"]> =>
+  typeof affinity === "boolean" ? affinity : {
+    ...(affinity.ttl !== undefined ? { ttl: duration(affinity.ttl) } : {}),
+    ...(affinity.max_sessions !== undefined ? { maxSessions: affinity.max_sessions } : {})
+  }

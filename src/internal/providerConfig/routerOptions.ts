@@ -27,7 +27,7 @@ function connected(options: Omit<Router.Options, "deployments"> | undefined): St
 function routerDeployments(
   config: ProviderConfig,
   store: Store.Store | undefined
-): Effect.Effect<ReadonlyArray<Router.Deployment<OptionsError, HttpClient.HttpClient>>> {
+): Effect.Effect<ReadonlyArray<Gateway.Deployment>> {
   return Effect.map(deploymentsOf(config, { store }), (deployments) =>
     deployments.map(({ layer, settings }) => {
       const { entry, provider } = settings
@@ -36,6 +36,7 @@ function routerDeployments(
         name: `${provider}/${entry.model_name}`,
         model: entry.model_name,
         provider,
+        api: entry.api ?? "chat-completions",
         llm: layer,
         ...(entry.weight !== undefined ? { weight: entry.weight } : {}),
         ...(entry.context_window !== undefined ? { contextWindow: entry.context_window } : {}),

@@ -19,6 +19,7 @@ import type { Deployment, Options } from "../../Router.js"
 import * as UsageLedger from "../../UsageLedger.js"
 import type { Breaker as SharedBreaker } from "../store/breaker.js"
 import * as Cooldown from "./cooldown.js"
+import * as LearnedLimits from "./learnedLimits.js"
 import { replyTokensDefault, type Settings } from "./settings.js"
 import * as Strategy from "./strategy.js"
 
@@ -53,6 +54,8 @@ export interface State extends Strategy.Candidate {
   hedgesCancelled: number
   /** Malformed stream events its replies skipped (their `skippedEvents`). */
   skippedEvents: number
+  /** Its streams' learned phase limits (`Options.learnedLimits`); undefined: learning is off. */
+  readonly learned: LearnedLimits.Learned | undefined
 }
 
 /** A deployment with the services its layer built. */
@@ -95,7 +98,12 @@ export const embeds = (state: State, tokens: boolean): boolean =>
  * The state of a built deployment, its `Llm` wrapped for the router's budget and ledger; `shared`: its breaker in the
  * store.
  */
-export const make = (options: Options, { context, deployment }: Built, shared: SharedBreaker | undefined): State => {
+export const make = (
+  options: Options,
+  settings: Settings,
+  { context, deployment }: Built,
+  shared: SharedBreaker | undefined
+): State => {
   const price = deployment.price ?? Pricing.lookup(deployment.model)
   return {
     name: deployment.name,
@@ -123,7 +131,8 @@ export const make = (options: Options, { context, deployment }: Built, shared: S
     secondCount: 0,
     hedges: 0,
     hedgesCancelled: 0,
-    skippedEvents: 0
+    skippedEvents: 0,
+    learned: settings.learnedLimits === undefined ? undefined : new LearnedLimits.Learned(settings.learnedLimits)
   }
 }
 
@@ -180,6 +189,8 @@ export const settleSuccess = (settings: Settings, state: State, success: Success
   if (!held) state.inFlight--
   Cooldown.onSuccess(state.breaker)
   state.latencyMillis = Strategy.ewma(state.latencyMillis, now - startMillis, settings.alpha)
+  // A stream is settled at its first chunk.
+  if (held) state.learned?.firstChunk.add(now - startMillis)
   const { rateLimit, skippedEvents } = reply as Partial<ChatResponse>
   if (rateLimit !== undefined) holdFor(settings, state, rateLimit, now)
   if (skippedEvents !== undefined) state.skippedEvents += skippedEvents

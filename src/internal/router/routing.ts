@@ -14,7 +14,8 @@ import type { ErrorTag, Fallback } from "../../Router.js"
 import { withAttempts } from "../llmError/withAttempts.js"
 import { type Onward, outside, RouterCall } from "../routerCall.js"
 import * as Telemetry from "../telemetry.js"
-import { timeoutFail } from "../time/timeout.js"
+import { timeoutFail } from "../time/watchdog.js"
+import * as Affinity from "./affinity.js"
 import { enter, settleFailure, settleSuccess, type State } from "./deployment.js"
 import { type Call, firstUnheld, noneUsable, type Pick, usable } from "./picking.js"
 import { provider, type Settings } from "./settings.js"
@@ -27,6 +28,8 @@ export interface Core {
   /** The deployments of a request that names no model. */
   readonly everyone: ReadonlyArray<State>
   readonly pick: Pick
+  /** The sessions' pins (`Options.affinity`); undefined: off. */
+  readonly affinity: Affinity.Affinity | undefined
 }
 
 /** Gives an effect back the interruptibility of a caller that runs in an uninterruptible region. */
@@ -140,6 +143,10 @@ export class Routing<A> implements Call, Onward {
   call: RouterCall = outside
   /** `Start.restore` of the attempts under way. */
   restore: Restore | undefined = undefined
+  /** The request's session, when the router keeps pins (`Options.affinity`). */
+  readonly session: string | undefined
+  /** Where the session's last call was answered, read by `attempt`: the first pick goes there when it is usable. */
+  pin: Affinity.Pin | undefined = undefined
   constructor(options: RoutingOptions<A>) {
     this.core = options.core
     this.request = options.request
@@ -150,6 +157,7 @@ export class Routing<A> implements Call, Onward {
     this.address = options.address === "" ? "every deployment" : options.address
     this.members = options.members
     this.from = options.address
+    this.session = options.core.affinity === undefined ? undefined : options.request.session
   }
 
   // The next attempt, picked at once: `Random` draws synchronously, so no
@@ -165,7 +173,8 @@ export class Routing<A> implements Call, Onward {
     if (now >= this.deadlineAt) return Effect.fail(this.timedOut())
     const candidates = usable(this.members, this, now)
     if (candidates.length === 0) return this.noneUsable(now)
-    const state = candidates.length === 1 ? candidates[0]! : candidates[this.core.pick(candidates, u, this.request)]!
+    const state = Affinity.pinnedAmong(this.pin, this.tried, candidates) ??
+      (candidates.length === 1 ? candidates[0]! : candidates[this.core.pick(candidates, u, this.request)]!)
     this.tried.push(state)
     return this.core.settings.hedgeAfter === undefined ? this.attemptOn(state, now, true) : this.hedged(state, now)
   }
@@ -246,22 +255,36 @@ export class Routing<A> implements Call, Onward {
     })
   }
 
-  // What the attempt is told: the call's, a probe's one attempt, the attempt's span.
-  attemptCall(probe: boolean, span: Tracer.Span | undefined): RouterCall {
+  // What the attempt is told: the call's, a probe's one attempt, the attempt's span, a stream's learned limits;
+  // with a session, the key it is pinned to on `state` and where to tell the key the attempt takes (`taken`).
+  attemptCall(
+    probe: boolean,
+    span: Tracer.Span | undefined,
+    state: State,
+    taken: Affinity.TakenKey | undefined
+  ): RouterCall {
     const call = this.call
-    return (probe && !call.oneAttempt) || (span !== undefined && !call.inAttemptSpan)
-      ? { ...call, oneAttempt: call.oneAttempt || probe, inAttemptSpan: call.inAttemptSpan || span !== undefined }
+    const limits = this.sender.held ? state.learned?.limits() : undefined
+    const adjusted = (probe && !call.oneAttempt) || (span !== undefined && !call.inAttemptSpan) || limits !== undefined
+      ? {
+        ...call,
+        oneAttempt: call.oneAttempt || probe,
+        inAttemptSpan: call.inAttemptSpan || span !== undefined,
+        limits: limits ?? call.limits
+      }
       : call
+    return taken === undefined ? adjusted : Affinity.pinnedCall(adjusted, this.pin, state.name, taken)
   }
 
   // `attemptOn`'s attempt, entered, under what the router tells it (`RouterCall`), then settled.
   sendTo(sending: Sending<A>, span: Tracer.Span | undefined): Effect.Effect<A, LlmError> {
     const { probe, restore, state } = sending
     const settings = this.core.settings
+    const taken: Affinity.TakenKey | undefined = this.session === undefined ? undefined : { key: undefined }
     const sent = Effect.provideService(
       Telemetry.under(this.sender.send(state, this.routed(state), this.restore, span), span),
       RouterCall,
-      this.attemptCall(probe, span)
+      this.attemptCall(probe, span, state, taken)
     )
     // Shared (`Options.shared`): settled locally as in memory, then the transition goes to the store
     // before the call goes on, so its next pick sees what Redis says.
@@ -280,8 +303,13 @@ export class Routing<A> implements Call, Onward {
         const now = this.clock.currentTimeMillisUnsafe()
         this.stopped(state, false)
         settleSuccess(settings, state, { startMillis: sending.now, now, reply: value, held: this.sender.held })
-        if (before === undefined) return Effect.succeed(value)
-        return Effect.as(Shared.report(settings, state, probe, before, "success"), value)
+        // With a session, it is pinned to `state` and the key the attempt took.
+        const pinned = taken === undefined
+          ? undefined
+          : this.core.affinity!.pin(this.session!, { deployment: state.name, key: taken.key })
+        if (before === undefined) return pinned === undefined ? Effect.succeed(value) : Effect.as(pinned, value)
+        const reported = Shared.report(settings, state, probe, before, "success")
+        return Effect.as(pinned === undefined ? reported : Effect.andThen(pinned, reported), value)
       }
     })
   }
@@ -448,11 +476,18 @@ export class Routing<A> implements Call, Onward {
       deadline: this.deadlineAt,
       oneAttempt: outer.oneAttempt,
       onward: this,
-      inAttemptSpan: outer.inAttemptSpan
+      inAttemptSpan: outer.inAttemptSpan,
+      limits: outer.limits,
+      key: undefined,
+      tookKey: undefined
     }
     const restore = this.restore = start.restore
     const broken = start.broken
-    const calls = Effect.suspend(() => broken === undefined ? this.next() : this.failed(broken.state, broken.error))
+    const calls = broken !== undefined
+      ? Effect.suspend(() => this.failed(broken.state, broken.error))
+      : this.session === undefined
+      ? Effect.suspend(() => this.next())
+      : Effect.flatMap(this.core.affinity!.lookup(this.session), (pin) => (this.pin = pin, this.next()))
     const bounded = timeoutFail(
       restore === undefined ? calls : Effect.uninterruptible(calls),
       Duration.millis(Math.max(0, this.deadlineAt - now)),

@@ -14,6 +14,7 @@ import { InvalidRequestError, type LlmError } from "../../LlmError.js"
 import type { OptionsError } from "../../OptionsError.js"
 import type { Deployment, Options, Service } from "../../Router.js"
 import * as Telemetry from "../telemetry.js"
+import type { Affinity } from "./affinity.js"
 import * as Deployments from "./deployment.js"
 import { addressesOf, picker } from "./picking.js"
 import type { Core, Sender } from "./routing.js"
@@ -65,14 +66,16 @@ const cannotEmbed = (core: Core, request: EmbeddingRequest, tokens: boolean): In
 const makeService = (
   options: Options,
   settings: Settings.Settings,
-  states: ReadonlyArray<Deployments.State>
+  states: ReadonlyArray<Deployments.State>,
+  affinity: Affinity | undefined
 ): Service => {
   const addresses = addressesOf(states)
   const core: Core = {
     settings,
     addresses,
     everyone: options.model === undefined ? states : addresses.get(options.model)!,
-    pick: picker(settings)
+    pick: picker(settings),
+    affinity
   }
 
   const chat = (request: ChatRequest): Effect.Effect<ChatResponse, LlmError> => run(core, request, chatSender, "chat")
@@ -101,7 +104,7 @@ const makeService = (
   const countTokens = (request: ChatRequest): Effect.Effect<Llm.TokenCount, LlmError> =>
     run(core, request, countSender, "count_tokens")
 
-  return { chat, chatStream: chatStream(core), embed, countTokens, status: Status.make(options, states) }
+  return { chat, chatStream: chatStream(core), embed, countTokens, status: Status.make(options, states, affinity) }
 }
 
 /** `Router.make`: invalid options fail with `OptionsError`. */
@@ -120,12 +123,18 @@ export const make = <D extends Deployment<unknown, unknown>>(
             (context): Deployments.Built => ({ deployment, context })
           ))
         // The store is chosen once here: without `shared`, every state's breaker is in memory only.
-        const shared = yield* Shared.connect(options as Options, settings)
+        const place = yield* Shared.connect(options as Options)
         const states = built.map((entry) =>
-          Deployments.make(options as Options, entry, shared?.(entry.deployment.name))
+          Deployments.make(
+            options as Options,
+            settings,
+            entry,
+            place === undefined ? undefined : Shared.breakerOf(place, settings, entry.deployment.name)
+          )
         )
         yield* Shared.refresh(states)
-        return makeService(options as Options, settings, states)
+        const affinity = Shared.affinityOf(place, settings, states.map((state) => state.name))
+        return makeService(options as Options, settings, states, affinity)
       })
     }
   )

@@ -7,6 +7,7 @@ import type { OptionsError } from "../../OptionsError.js"
 import type { ErrorTag, Fallback, Options, StrategyName } from "../../Router.js"
 import * as Invalid from "../optionsError.js"
 import type * as Cooldown from "./cooldown.js"
+import * as LearnedLimits from "./learnedLimits.js"
 
 /** The provider the router's own errors name. */
 export const provider = "router"
@@ -60,6 +61,10 @@ export interface Settings {
   readonly rateLimitWaitMillis: number
   /** `midStream: "restart"`: a stream that breaks after its first chunk starts over on the next deployment. */
   readonly restartsMidStream: boolean
+  /** `learnedLimits`; undefined: off. */
+  readonly learnedLimits: LearnedLimits.Settings | undefined
+  /** `affinity`; undefined: off. */
+  readonly affinity: { readonly ttlMillis: number; readonly maxSessions: number } | undefined
 }
 
 const fail = (option: string, value: unknown, expected: string) => Invalid.make("Router", option, value, expected)
@@ -103,10 +108,46 @@ export const invalid = (options: Options): OptionsError | undefined => {
   if (wait !== undefined) return wait
   const hedge = options.hedge === undefined ? undefined : Invalid.duration("Router", "hedge.after", options.hedge.after)
   if (hedge !== undefined) return hedge
+  const learning = invalidLearning(options.learnedLimits)
+  if (learning !== undefined) return learning
   if (options.shared?.key !== undefined && (typeof options.shared.key !== "string" || options.shared.key === "")) {
     return fail("shared.key", options.shared.key, "a non-empty string")
   }
+  const affinity = invalidAffinity(options.affinity)
+  if (affinity !== undefined) return affinity
   return Invalid.positive("Router", "cooldown.failures", options.cooldown?.failures ?? 3, { integer: true })
+}
+
+const invalidLearning = (options: Options["learnedLimits"]): OptionsError | undefined => {
+  if (options === undefined || options === false) return undefined
+  const quantile = options.quantile
+  if (quantile !== undefined && !(quantile > 0 && quantile <= 1)) {
+    return fail("learnedLimits.quantile", quantile, "a number in (0, 1]")
+  }
+  if (options.factor !== undefined && !(options.factor >= 1)) {
+    return fail("learnedLimits.factor", options.factor, "a number of at least 1")
+  }
+  const floor = options.floor === undefined
+    ? undefined
+    : Invalid.duration("Router", "learnedLimits.floor", options.floor)
+  if (floor !== undefined) return floor
+  const minSamples = options.minSamples ?? LearnedLimits.defaults.minSamples
+  const samples = Invalid.positive("Router", "learnedLimits.minSamples", minSamples, { integer: true })
+  if (samples !== undefined) return samples
+  const window = options.window ?? Math.max(LearnedLimits.defaults.window, minSamples)
+  if (!(Number.isInteger(window) && window >= minSamples)) {
+    return fail("learnedLimits.window", window, `an integer of at least minSamples (${minSamples})`)
+  }
+  return undefined
+}
+
+const invalidAffinity = (affinity: Options["affinity"]): OptionsError | undefined => {
+  if (affinity === undefined || typeof affinity === "boolean") return undefined
+  if (typeof affinity !== "object" || affinity === null) {
+    return fail("affinity", affinity, "true, false or { ttl, maxSessions }")
+  }
+  return Invalid.duration("Router", "affinity.ttl", affinity.ttl, true) ??
+    Invalid.positive("Router", "affinity.maxSessions", affinity.maxSessions, { integer: true, optional: true })
 }
 
 /** The settings of valid `options` (see `invalid`). */
@@ -131,8 +172,19 @@ export const resolve = (options: Options): Settings => {
     model: options.model,
     replyTokens: options.replyTokens ?? replyTokensDefault,
     restartsMidStream: options.midStream !== "fail",
+    learnedLimits: LearnedLimits.resolve(options.learnedLimits),
     maxHoldMillis: Duration.toMillis(Duration.fromInputUnsafe(options.maxHold ?? "5 minutes")),
     rateLimitWaitMillis: Duration.toMillis(Duration.fromInputUnsafe(options.maxRateLimitWait ?? "5 seconds")),
-    hedgeAfter: options.hedge === undefined ? undefined : Duration.fromInputUnsafe(options.hedge.after)
+    hedgeAfter: options.hedge === undefined ? undefined : Duration.fromInputUnsafe(options.hedge.after),
+    affinity: resolveAffinity(options.affinity)
+  }
+}
+
+const resolveAffinity = (affinity: Options["affinity"]): Settings["affinity"] => {
+  if (affinity === undefined || affinity === false) return undefined
+  const chosen = affinity === true ? {} : affinity
+  return {
+    ttlMillis: Duration.toMillis(Duration.fromInputUnsafe(chosen.ttl ?? "5 minutes")),
+    maxSessions: chosen.maxSessions ?? 10_000
   }
 }

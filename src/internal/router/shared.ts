@@ -19,11 +19,13 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import { createHash } from "node:crypto"
 import type { LlmError } from "../../LlmError.js"
 import type { OptionsError } from "../../OptionsError.js"
 import type { Options } from "../../Router.js"
 import * as Store from "../../Store.js"
 import * as Breakers from "../store/breaker.js"
+import * as Affinity from "./affinity.js"
 import type { State } from "./deployment.js"
 import type { Settings } from "./settings.js"
 
@@ -100,23 +102,41 @@ export const report = (
 export const reportStreamFailure = (settings: Settings, state: State, error: LlmError): Effect.Effect<void> =>
   settings.cooldownOn.has(error._tag) ? Effect.asVoid(transition(state, "failure", 0)) : Effect.void
 
-/**
- * The breakers of `options.shared`, one per deployment name, and a fiber of
- * the scope that refreshes the mirrors; undefined without `shared`.
- */
-export const connect = (
-  options: Options,
-  settings: Settings
-): Effect.Effect<((name: string) => Breakers.Breaker) | undefined, OptionsError, Scope.Scope> => {
+/** A router's place in the store (`Options.shared`): its connection and key. */
+export interface Place {
+  readonly connection: Store.Connection
+  readonly key: string
+}
+
+/** The store of `options.shared`, connected; undefined without `shared`. */
+export const connect = (options: Options): Effect.Effect<Place | undefined, OptionsError, Scope.Scope> => {
   const shared = options.shared
   if (shared === undefined) return Effect.undefined
   const store = "redis" in shared.store ? Store.make(shared.store) : Effect.succeed(shared.store)
-  return Effect.map(store, (connected) => {
-    const connection = connected.connection
-    const key = shared.key ?? "router"
-    return (name: string) => Breakers.make(connection, `${key}:${name}`, settings.cooldown)
-  })
+  return Effect.map(store, (connected) => ({ connection: connected.connection, key: shared.key ?? "router" }))
 }
+
+/** The breaker in the store of the deployment `name`. */
+export const breakerOf = (place: Place, settings: Settings, name: string): Breakers.Breaker =>
+  Breakers.make(place.connection, `${place.key}:${name}`, settings.cooldown)
+
+/** The sessions' pins (`Options.affinity`): in the store when the router has one, else in memory; undefined: off. */
+export const affinityOf = (
+  place: Place | undefined,
+  settings: Settings,
+  names: ReadonlyArray<string>
+): Affinity.Affinity | undefined => {
+  const affinity = settings.affinity
+  if (affinity === undefined) return undefined
+  return place === undefined
+    ? Affinity.memory(affinity.ttlMillis, affinity.maxSessions)
+    : Affinity.shared(place.connection, `${place.key}:${routerId(names)}`, affinity.ttlMillis, names)
+}
+
+// Routers over the same deployments (one per instance) share their pins; routers of one process over different ones
+// (a gateway's named routers) keep theirs apart, as in memory, so their counts add up.
+const routerId = (names: ReadonlyArray<string>): string =>
+  createHash("sha256").update(names.join("\n")).digest("base64url").slice(0, 16)
 
 /** Reads every shared deployment's breaker into its mirror every `refreshMillis`, in the scope. */
 export const refresh = (states: ReadonlyArray<State>): Effect.Effect<void, never, Scope.Scope> => {

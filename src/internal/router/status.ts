@@ -8,10 +8,18 @@ import * as Budget from "../../Budget.js"
 import type * as KeyPool from "../../KeyPool.js"
 import type * as RateLimiter from "../../RateLimiter.js"
 import type { DeploymentLoad, Options, Status } from "../../Router.js"
+import type { Affinity } from "./affinity.js"
 import type { State } from "./deployment.js"
 
-/** The status of a router over `states`, read from their key pools and limiters, the ledger and the budget. */
-export const make = (options: Options, states: ReadonlyArray<State>): Effect.Effect<Status> =>
+/**
+ * The status of a router over `states`, read from their key pools and limiters, the ledger, the budget and the
+ * sessions' pins.
+ */
+export const make = (
+  options: Options,
+  states: ReadonlyArray<State>,
+  affinity: Affinity | undefined
+): Effect.Effect<Status> =>
   Effect.clockWith((clock) =>
     Effect.map(
       Effect.all([
@@ -21,15 +29,17 @@ export const make = (options: Options, states: ReadonlyArray<State>): Effect.Eff
             state.limiter === undefined ? Effect.succeed(undefined) : state.limiter.status
           ])),
         options.ledger === undefined ? Effect.succeed(undefined) : options.ledger.totals,
-        options.budget === undefined ? Effect.succeed([]) : options.budget.status
+        options.budget === undefined ? Effect.succeed([]) : options.budget.status,
+        affinity === undefined ? Effect.succeed(undefined) : affinity.counts
       ]),
-      ([snapshots, totals, limits]): Status => {
+      ([snapshots, totals, limits, pins]): Status => {
         const now = clock.currentTimeMillisUnsafe()
         const details: Record<string, DeploymentLoad> = {}
         states.forEach((state, i) => {
           const [keys, limiter] = snapshots[i]!
           const spend = totals === undefined ? null : totals.byDeployment[state.name]?.cost ?? 0
-          details[state.name] = deploymentLoad(state, { keys, limiter, spend }, now, limits)
+          const pinnedSessions = pins === undefined ? null : pins.get(state.name) ?? 0
+          details[state.name] = deploymentLoad(state, { keys, limiter, spend, pinnedSessions }, now, limits)
         })
         return statusOf(details)
       }
@@ -53,6 +63,17 @@ const statusOf = (details: Readonly<Record<string, DeploymentLoad>>): Status => 
     loadPercent: total === 0 ? 0 : Math.round((used / total) * 10_000) / 100,
     totalMax: { concurrency, qps },
     details
+  }
+}
+
+const learnedOf = (state: State): DeploymentLoad["learnedLimits"] => {
+  const learned = state.learned
+  if (learned === undefined) return null
+  const limits = learned.limits()
+  return {
+    firstTokenMillis: limits?.firstToken === undefined ? null : Math.round(limits.firstToken),
+    idleMillis: limits?.idle === undefined ? null : Math.round(limits.idle),
+    streams: learned.firstChunk.size
   }
 }
 
@@ -88,6 +109,11 @@ const addLoads = (a: DeploymentLoad, b: DeploymentLoad): DeploymentLoad => ({
   rateLimited: a.rateLimited + b.rateLimited,
   latencyMillis: meanLatency(a, b),
   spend: a.spend === null ? b.spend : b.spend === null ? a.spend : a.spend + b.spend,
+  pinnedSessions: a.pinnedSessions === null
+    ? b.pinnedSessions
+    : b.pinnedSessions === null
+    ? a.pinnedSessions
+    : a.pinnedSessions + b.pinnedSessions,
   budgets: [...a.budgets, ...b.budgets.filter((limit) => !a.budgets.some((known) => sameLimit(known, limit)))]
 })
 
@@ -114,6 +140,8 @@ interface Readings {
   readonly limiter: RateLimiter.Status | undefined
   /** `null` without a ledger. */
   readonly spend: number | null
+  /** `null` without affinity. */
+  readonly pinnedSessions: number | null
 }
 
 const deploymentLoad = (
@@ -122,7 +150,7 @@ const deploymentLoad = (
   now: number,
   limits: ReadonlyArray<Budget.LimitStatus>
 ): DeploymentLoad => {
-  const { keys, limiter, spend } = readings
+  const { keys, limiter, pinnedSessions, spend } = readings
   const keyCaps = keys?.map((key) => key.maxConcurrency)
   const keyCap = keyCaps !== undefined && keyCaps.length > 0 && keyCaps.every((cap) => cap !== undefined)
     ? keyCaps.reduce((sum: number, cap) => sum + cap!, 0)
@@ -161,8 +189,10 @@ const deploymentLoad = (
     limitedUntil: state.limitedUntil > now ? state.limitedUntil : null,
     rateLimited: state.rateLimited,
     latencyMillis: state.latencyMillis === undefined ? null : Math.round(state.latencyMillis * 100) / 100,
+    learnedLimits: learnedOf(state),
     rateLimit: limiter ?? null,
     spend,
+    pinnedSessions,
     budgets: limits.filter((limit) =>
       limit.scope === Budget.overall || limit.scope === state.name || state.groups.includes(limit.scope)
     )

@@ -104,6 +104,9 @@ const routedSource = (
   let outcome: Exit.Exit<void, LlmError> = Exit.void
   // A failure after the Finish chunk comes after a whole reply: restarting would send a second one.
   let finished = false
+  // When the pull in progress began, and the longest a pull has waited for the deployment (its learned idle limit).
+  let pulledAt: number | undefined
+  let longestWait = 0
   const letGo = (exit: Exit.Exit<void, LlmError>): Effect.Effect<void> => {
     const opened = current
     if (opened === undefined) return Effect.void
@@ -123,6 +126,7 @@ const routedSource = (
               current = opened
               head = opened.first
               rest = opened.rest
+              longestWait = 0
               return [{
                 _tag: "Restart",
                 attempt: routing.tried.length,
@@ -143,7 +147,10 @@ const routedSource = (
   return {
     pull: Effect.matchEffect(
       Effect.suspend(() => {
-        if (head === undefined) return rest
+        if (head === undefined) {
+          pulledAt = clock.currentTimeMillisUnsafe()
+          return rest
+        }
         const batch = head
         head = undefined
         return Effect.succeed(batch)
@@ -162,10 +169,15 @@ const routedSource = (
           return afterBreak(failed, error)
         },
         onSuccess: (chunk): Pull.Pull<ChunkSources.Batch, LlmError> => {
+          if (pulledAt !== undefined) {
+            longestWait = Math.max(longestWait, clock.currentTimeMillisUnsafe() - pulledAt)
+            pulledAt = undefined
+          }
           for (const item of chunk) {
             if (span !== undefined && item._tag === "Usage") usage = item.usage
             if (item._tag !== "Finish") continue
             finished = true
+            current!.state.learned?.gap.add(longestWait)
             if (span !== undefined) {
               Telemetry.annotateReply(span, item)
               if (usage !== undefined) Telemetry.annotateUsage(span, usage)

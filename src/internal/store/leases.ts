@@ -140,6 +140,27 @@ return { 1, best, 0, enabled, now }
 `
 ).withReturnType<readonly [taken: 0 | 1, indexOrEarliest: number, releasable: 0 | 1, enabled: number, now: number]>()
 
+// KEYS: the state hash, the lease set. ARGV: ttl, lease id, the candidate's id, its cap (-1: none). The lease of that
+// candidate when it is enabled, not cooling and below its cap (its count as `pick` left it), else none: 1 or 0.
+const pickOneScript = overKeys(
+  (ttl: number, lease: string, id: string, cap: number) => [ttl, lease, id, cap],
+  `
+local state, held = KEYS[1], KEYS[2]
+local id = ARGV[3]
+local got = redis.call("HMGET", state, "off:" .. id, "cool:" .. id, "n:" .. id, "seq", "due")
+if got[1] or tonumber(got[2] or "0") > now then return 0 end
+local inflight = math.max(0, tonumber(got[3] or "0"))
+local cap = tonumber(ARGV[4])
+if cap >= 0 and inflight >= cap then return 0 end
+local ttl = tonumber(ARGV[1])
+redis.call("ZADD", held, now + ttl, ARGV[2] .. "|n:" .. id)
+local seq = tonumber(got[4] or "0") + 1
+redis.call("HSET", state, "seq", seq, "pick:" .. id, seq, "n:" .. id, inflight + 1)
+if not got[5] then redis.call("HSET", state, "due", now + ttl) end
+return 1
+`
+).withReturnType<0 | 1>()
+
 // ARGV: ttl, expire (1: push the sets' own expiry too), then set and member
 // pairs. Only members still held are renewed (XX).
 const renewScript = Redis.script(
@@ -316,6 +337,8 @@ interface KeyState {
 /** The leases of one group of candidates (a key pool's keys, or a limiter's one slot) under `key`. */
 export interface Group {
   readonly pick: Effect.Effect<Taken | Blocked, StoreUnavailableError>
+  /** A lease of candidate `index` when it is usable now, whatever its load; `undefined` otherwise. */
+  readonly pickOne: (index: number) => Effect.Effect<Taken | undefined, StoreUnavailableError>
   /** `pick`, sent when run; the returned effect waits for its result (`Store.Bound.start`). */
   readonly startPick: Effect.Effect<Effect.Effect<Taken | Blocked, StoreUnavailableError>>
   /**
@@ -405,6 +428,19 @@ export const group = (
 
     const pick = Effect.flatten(startPick)
 
+    const pickOne = (index: number) =>
+      Effect.suspend(() => {
+        const lease = uniqueId()
+        const candidate = candidates[index]!
+        const cap = candidate.maxConcurrency === Infinity ? -1 : candidate.maxConcurrency
+        return Effect.map(connection.eval(pickOneScript)(keys, ttl, lease, candidate.id, cap), (taken) => {
+          if (taken !== 1) return undefined
+          const member = `${lease}|${counts[index]!}`
+          held.hold(member, set)
+          return { _tag: "Taken", index, lease: member } satisfies Taken
+        })
+      })
+
     const release = (index: number, lease: string, verdict: Verdict | undefined) =>
       Effect.suspend(() => {
         held.drop(lease)
@@ -441,5 +477,5 @@ export const group = (
       return { now: Number(out[out.length - 1]), keys: list }
     })
 
-    return { pick, startPick, release, status }
+    return { pick, pickOne, startPick, release, status }
   })

@@ -1,31 +1,24 @@
 /**
- * The phase limits of one provider call, kept in one place by one watchdog
- * fiber over the `Clock`, whatever the `HttpClient`: no response headers within
- * `headers`; no body byte within `firstToken` of the headers; a read of a
- * streamed body waiting `idle` for its next bytes; and the call's own timeout
- * (`request`) until its reply, or a stream's first batch, is in.
+ * The phase limits of one provider call, kept in one place, whatever the
+ * `HttpClient`: no response headers within `headers`; no body byte within
+ * `firstToken` of the headers; a read of a streamed body waiting `idle` for its
+ * next bytes; and the call's own timeout (`request`) until its reply, or a
+ * stream's first batch, is in.
  *
  * The call stamps what happens on its `Watch` (`headersIn`, `reading`, `read`,
- * `release`), which costs a clock read; the watchdog sleeps until the soonest
- * limit, looks at the stamps, and sleeps again or ends with the phase that
- * passed. No timer per read: an idle limit that fires early sleeps for what is
- * left. Under `TestClock` it is the same fiber, moved by `TestClock.adjust`.
+ * `release`), which costs a clock read; the `Clock`'s one watchdog
+ * (`time/watchdog`) looks at the watch when its soonest limit is due, and
+ * again later or with the phase that passed. No timer per read: an idle limit
+ * looked at early is looked at again when what is left of it is due.
  *
- * Until the first batch, the watchdog races the call (a limit that passes
- * interrupts it); after, the watchdog of the rest stops the body's reads
- * (`readFiber`) once the idle limit passes, which ends the read in progress
- * (no race per read), and the reader sees `Watch.passed`.
+ * Until the first batch, the limits bound the call (a limit that passes
+ * interrupts it); after, the rest's watch stops the body's reads (`readFiber`)
+ * once the idle limit passes, which ends the read in progress (no race per
+ * read), and the reader sees `Watch.passed`.
  */
 import type * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
-
-/**
- * How a call's fibers are forked: started at once, in the caller's turn, not
- * as a task on the scheduler (a task costs a turn of the event loop a fork).
- */
-export const immediately = { startImmediately: true } as const
+import { type Bound, bounded, type Watchdog } from "../time/watchdog.js"
 
 /** Which limit passed. */
 export type Phase = "request" | "headers" | "firstToken" | "idle"
@@ -42,7 +35,7 @@ export interface Limits {
 }
 
 /** What one call has done so far, stamped by the call and read by its watchdog. */
-export class Watch {
+export class Watch implements Bound<Phase> {
   private requestDue: number
   private headersAt: number | undefined = undefined
   private begun = false
@@ -52,8 +45,13 @@ export class Watch {
   /** The phase that passed, once the watchdog found one. */
   passed: Phase | undefined = undefined
 
-  constructor(readonly clock: Clock.Clock, private readonly limits: Limits, private readonly start: number) {
-    this.requestDue = start + limits.request
+  readonly clock: Clock.Clock
+  private readonly start: number
+
+  constructor(private readonly watchdog: Watchdog, readonly limits: Limits) {
+    this.clock = watchdog.clock
+    this.start = this.clock.currentTimeMillisUnsafe()
+    this.requestDue = this.start + limits.request
     this.shortest = Math.min(limits.firstToken ?? Infinity, limits.idle ?? Infinity)
   }
 
@@ -81,14 +79,19 @@ export class Watch {
     this.requestDue = Infinity
   }
 
-  /** The watchdog of the rest of a released stream, which runs `stop` once the idle limit has passed. */
-  watchRest(stop: Effect.Effect<void>): Effect.Effect<void> | undefined {
-    if (this.limits.idle === undefined || !Number.isFinite(this.limits.idle)) return undefined
-    return watchdog(this, () => stop)
+  /**
+   * Keeps the rest of a released stream within the idle limit: runs `stop`
+   * once it has passed. The returned function stops watching.
+   */
+  watchRest(stop: Effect.Effect<void>): () => void {
+    return this.watchdog.keep(this, (phase) => {
+      this.passed = phase
+      Effect.runFork(stop)
+    })
   }
 
   /** The phase that has passed at `now`, or when to look again (`Infinity`: never). */
-  due(now: number): Phase | number {
+  check(now: number): Phase | number {
     const limits = this.limits
     const request = this.requestDue
     if (now >= request) return "request"
@@ -111,49 +114,16 @@ export class Watch {
 }
 
 /**
- * Sleeps until the soonest limit of `watch`, as often as it takes; once one
- * has passed, records it (`Watch.passed`) and goes on with `passed(phase)`.
- * Never ends while no limit is left.
- */
-export const watchdog = Effect.fnUntraced(function*<A, E>(
-  watch: Watch,
-  passed: (phase: Phase) => Effect.Effect<A, E>
-) {
-  while (true) {
-    const now = watch.clock.currentTimeMillisUnsafe()
-    const due = watch.due(now)
-    if (typeof due === "string") {
-      watch.passed = due
-      return yield* passed(due)
-    }
-    if (due === Infinity) return yield* Effect.never
-    yield* Effect.sleep(Duration.millis(due - now))
-  }
-})
-
-/**
- * `work` raced by `watch`'s watchdog, which fails with `passed(phase)`: two
- * detached fibers awaited by one callback, whichever ends first interrupts
- * the other (`Effect.raceFirst` measured far dearer on a short call).
+ * `work` within `watch`'s limits, kept by the `Clock`'s watchdog: a limit that
+ * passes is recorded (`Watch.passed`), interrupts the work and fails with
+ * `passed(phase)`.
  */
 export const raced = <A, E>(
   work: Effect.Effect<A, E>,
   watch: Watch,
   passed: (phase: Phase) => E
 ): Effect.Effect<A, E> =>
-  Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(
-      Effect.forkDetach(restore(work), immediately),
-      (worker) =>
-        Effect.flatMap(Effect.forkDetach(watchdog(watch, (phase) => Effect.fail(passed(phase))), immediately), (dog) =>
-          Effect.onInterrupt(
-            restore(Effect.callback<A, E>((resume) => {
-              worker.addObserver((exit) => resume(Effect.andThen(Fiber.interrupt(dog), exit)))
-              dog.addObserver((exit) =>
-                resume(Effect.andThen(Fiber.interrupt(worker), exit))
-              )
-            })),
-            () => Effect.andThen(Fiber.interrupt(worker), Fiber.interrupt(dog))
-          ))
-    )
-  )
+  bounded(work, watch, (phase) => {
+    watch.passed = phase
+    return passed(phase)
+  })

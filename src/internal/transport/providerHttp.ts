@@ -11,7 +11,6 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import { constTrue } from "effect/Function"
 import * as Headers from "effect/http/Headers"
 import * as HttpClient from "effect/http/HttpClient"
@@ -31,11 +30,13 @@ import {
   TransportError
 } from "../../LlmError.js"
 import type { Credentials } from "../../ProviderClient.js"
+import { RouterCall } from "../routerCall.js"
 import { untraced } from "../telemetry.js"
+import { watchdogOf } from "../time/watchdog.js"
 import * as BodySource from "./bodySource.js"
 import { BodyTooLarge } from "./bytes.js"
 import type { ChunkSource } from "./chunkSource.js"
-import { immediately, type Limits, type Phase, raced, Watch } from "./phases.js"
+import { type Limits, type Phase, raced, Watch } from "./phases.js"
 import { readFiber } from "./readFiber.js"
 import * as RetryAfter from "./retryAfter.js"
 
@@ -51,6 +52,11 @@ const maxRawExcerpt = 500
 const defaultTimeout = Duration.minutes(10)
 const defaultHeadersTimeout = Duration.seconds(30)
 const defaultIdleTimeout = Duration.seconds(30)
+const defaultFirstTokenTimeout = Duration.minutes(2)
+
+// The sooner of two limits in milliseconds, either of them none.
+const sooner = (a: number | undefined, b: number | undefined): number | undefined =>
+  a === undefined ? b : b === undefined ? a : Math.min(a, b)
 
 /** The default of `HttpOptions.maxResponseBytes`: 64 MiB. */
 export const defaultMaxResponseBytes = 64 * 1024 * 1024
@@ -76,13 +82,8 @@ export const eventTooLarge = (what: string, option: string, own: number, maxResp
     : overLimit(what, option, `${own} characters`)
 
 // A phase limit in milliseconds; `undefined` when unset.
-const limitMillis = (
-  input: Duration.Input | undefined,
-  fallback: Duration.Duration | undefined
-): number | undefined => {
-  const duration = input === undefined ? fallback : Duration.fromInputUnsafe(input)
-  return duration === undefined ? undefined : Duration.toMillis(duration)
-}
+const limitMillis = (input: Duration.Input | undefined, fallback: Duration.Duration): number =>
+  Duration.toMillis(input === undefined ? fallback : Duration.fromInputUnsafe(input))
 
 // Paths (one per model for Gemini) whose request head is kept per key.
 const maxHeads = 64
@@ -117,7 +118,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
   const requestIdOf = options.requestId
   const rawMax = options.maxRawExcerpt ?? maxRawExcerpt
   const headersMillis = limitMillis(options.headersTimeout, defaultHeadersTimeout)
-  const firstTokenMillis = limitMillis(options.firstTokenTimeout, undefined)
+  const firstTokenMillis = limitMillis(options.firstTokenTimeout, defaultFirstTokenTimeout)
   const idleMillis = limitMillis(options.idleTimeout, defaultIdleTimeout)
   const maxResponseBytes = options.maxResponseBytes ?? defaultMaxResponseBytes
 
@@ -161,16 +162,23 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
     streamed: boolean,
     work: (watch: Watch) => Effect.Effect<A, LlmError>
   ): Effect.Effect<A, LlmError> =>
-    Effect.clockWith((clock) => {
-      const start = clock.currentTimeMillisUnsafe()
+    Effect.withFiber((fiber) => {
       const request = Duration.toMillis(call.timeout)
-      const limits: Limits = streamed
+      const learned = streamed ? fiber.getRef(RouterCall).limits : undefined
+      const limits: Limits = !streamed
+        ? { request, headers: headersMillis }
+        : learned === undefined
         ? { request, headers: headersMillis, firstToken: firstTokenMillis, idle: idleMillis }
-        : { request, headers: headersMillis }
-      const watch = new Watch(clock, limits, start)
-      return watch.due(start) === Infinity
+        : {
+          request,
+          headers: sooner(headersMillis, learned.headers),
+          firstToken: sooner(firstTokenMillis, learned.firstToken),
+          idle: sooner(idleMillis, learned.idle)
+        }
+      const watch = new Watch(watchdogOf(fiber), limits)
+      return watch.check(watch.clock.currentTimeMillisUnsafe()) === Infinity
         ? work(watch)
-        : raced(work(watch), watch, (phase) => timeoutError(call, phase))
+        : raced(work(watch), watch, (phase) => timeoutError(call, watch, phase))
     })
 
   const prepare: Transport["prepare"] = (args) => {
@@ -224,14 +232,12 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
     (call: Call, responseStarted: boolean) => (error: HttpClientError.HttpClientError): LlmError =>
       transportFailure(call, `${error.reason._tag}: ${causeText(error.cause ?? error)}`, responseStarted)
 
-  const phaseMillis = { headers: headersMillis, firstToken: firstTokenMillis, idle: idleMillis }
-
-  // The error of a phase limit that passed.
-  const timeoutError = (call: Call, phase: Phase): TimeoutError =>
+  // The error of a phase limit of `watch` that passed.
+  const timeoutError = (call: Call, watch: Watch, phase: Phase): TimeoutError =>
     new TimeoutError({
       provider,
       model: call.model,
-      timeout: phase === "request" ? call.timeout : Duration.millis(phaseMillis[phase] ?? 0),
+      timeout: phase === "request" ? call.timeout : Duration.millis(watch.limits[phase] ?? 0),
       phase
     })
 
@@ -387,7 +393,7 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
             rateLimit,
             failed: bodyError(call, parser),
             watch,
-            timedOut: (phase) => timeoutError(call, phase)
+            timedOut: (phase) => timeoutError(call, watch, phase)
           })
           // Closed here unless handed on: on a failure, a timeout or an interruption.
           return Pull.matchEffect(restore(rest.peek), {
@@ -396,12 +402,11 @@ export const make = (client: HttpClient.HttpClient, options: Options): Transport
             onDone: () => Effect.succeed(rest),
             onSuccess: () => {
               watch.release()
-              const watchdog = watch.watchRest(reads.stop)
-              if (watchdog === undefined) return Effect.succeed(rest)
-              return Effect.map(
-                Effect.forkDetach(watchdog, immediately),
-                (fiber): ChunkSource => ({ pull: rest.pull, close: Effect.andThen(Fiber.interrupt(fiber), rest.close) })
-              )
+              const unwatch = watch.watchRest(reads.stop)
+              return Effect.succeed<ChunkSource>({
+                pull: rest.pull,
+                close: Effect.andThen(Effect.sync(unwatch), rest.close)
+              })
             }
           })
         }))

@@ -12,7 +12,8 @@
  *
  * The terminal event's response is authoritative: function calls, text and
  * reasoning that no delta announced are emitted from its `output`, and its
- * reasoning items become the reply's provider metadata.
+ * reasoning items, and its items of types the library does not model (hosted
+ * tools' calls), become the reply's provider metadata.
  */
 import * as Duration from "effect/Duration"
 import type { ChatChunk, ToolCallDelta } from "../../../ChatChunk.js"
@@ -26,6 +27,7 @@ import {
   argumentsOf,
   failureOf,
   finishReason,
+  isModelled,
   isRecord,
   type JsonRecord,
   keptReasoning,
@@ -247,6 +249,7 @@ export class ResponsesStreamParser extends SseParser {
     this.done = true
     const output = response["output"]
     const reasoningItems: Array<JsonRecord> = []
+    const outputItems: Array<JsonRecord> = []
     let text = ""
     const reasoning: Array<string> = []
     let hasCalls = this.calls.length > 0
@@ -254,6 +257,7 @@ export class ResponsesStreamParser extends SseParser {
       for (let i = 0; i < output.length; i++) {
         const item: unknown = output[i]
         if (!isRecord(item)) continue
+        if (!isModelled(item["type"])) outputItems.push(item)
         switch (item["type"]) {
           case "function_call": {
             hasCalls = true
@@ -298,7 +302,7 @@ export class ResponsesStreamParser extends SseParser {
     const usage = usageOf(response["usage"])
     if (usage !== undefined) out.push({ _tag: "Usage", usage })
     const refusal = this.refusal
-    const metadata: ProviderMetadata | undefined = metadataOf(reasoningItems)
+    const metadata: ProviderMetadata | undefined = metadataOf(reasoningItems, outputItems)
     out.push({
       _tag: "Finish",
       finishReason: finishReason(response, hasCalls),

@@ -25,22 +25,36 @@ const inputPart = (part: ContentPart): JsonRecord =>
     // `detail` is required by the API's input image type.
     : { type: "input_image", image_url: part.url, detail: part.detail ?? "auto" }
 
-/** The reasoning items an earlier reply left in its provider metadata, to send back first. */
-export const reasoningItemsOf = (metadata: ProviderMetadata | undefined): ReadonlyArray<unknown> => {
+// The items under `field` of this API's entry in `metadata`.
+const keptItems = (metadata: ProviderMetadata | undefined, field: string): ReadonlyArray<unknown> => {
   const entry = metadata?.[metadataKey]
   if (!isRecord(entry)) return []
-  const items = entry["reasoningItems"]
+  const items = entry[field]
   return Array.isArray(items) ? items : []
 }
 
+/** The reasoning items an earlier reply left in its provider metadata, to send back first. */
+export const reasoningItemsOf = (metadata: ProviderMetadata | undefined): ReadonlyArray<unknown> =>
+  keptItems(metadata, "reasoningItems")
+
+/**
+ * The output items of types this library does not model (the calls of tools the API runs itself, `web_search_call`,
+ * `mcp_call`..., and of client tools other than functions, `computer_call`, `custom_tool_call`..., with their
+ * outputs) that an earlier reply left in its provider metadata, in order, to send back as they came.
+ */
+export const outputItemsOf = (metadata: ProviderMetadata | undefined): ReadonlyArray<unknown> =>
+  keptItems(metadata, "outputItems")
+
 const assistantItems = (message: AssistantMessage, items: Array<unknown>): void => {
   const calls = message.toolCalls ?? []
+  const others = outputItemsOf(message.providerMetadata)
   // Reasoning first: the API pairs each reasoning item with the items that
   // follow it, and refuses one followed by nothing, as a reply cut off while
   // reasoning would leave it.
-  if (message.content !== "" || calls.length > 0) {
+  if (message.content !== "" || calls.length > 0 || others.length > 0) {
     for (const item of reasoningItemsOf(message.providerMetadata)) items.push(item)
   }
+  for (const item of others) items.push(item)
   if (message.content !== "") {
     items.push({ type: "message", role: "assistant", content: [{ type: "output_text", text: message.content }] })
   }
@@ -217,9 +231,24 @@ export const keptReasoning = (item: JsonRecord, store: boolean): JsonRecord | un
   return kept
 }
 
-/** `providerMetadata` carrying reasoning items, or undefined when there are none. */
-export const metadataOf = (reasoningItems: ReadonlyArray<JsonRecord>): ProviderMetadata | undefined =>
-  reasoningItems.length === 0 ? undefined : { [metadataKey]: { reasoningItems } }
+/** Whether an output item is of a type this library reads (text, function calls, reasoning). */
+export const isModelled = (type: unknown): boolean =>
+  type === "message" || type === "function_call" || type === "reasoning"
+
+/**
+ * `providerMetadata` carrying reasoning items and the output items of other types (`outputItemsOf`), or undefined
+ * when there are none.
+ */
+export const metadataOf = (
+  reasoningItems: ReadonlyArray<JsonRecord>,
+  outputItems: ReadonlyArray<JsonRecord> = []
+): ProviderMetadata | undefined =>
+  reasoningItems.length === 0 && outputItems.length === 0 ? undefined : {
+    [metadataKey]: {
+      ...(reasoningItems.length > 0 ? { reasoningItems } : {}),
+      ...(outputItems.length > 0 ? { outputItems } : {})
+    }
+  }
 
 /** Reads a response object (whole, or from a terminal stream event); throws `ShapeError` when it is not one. */
 export const reply = (response: JsonRecord, store: boolean): Reply => {
@@ -230,8 +259,10 @@ export const reply = (response: JsonRecord, store: boolean): Reply => {
   const reasoning: Array<string> = []
   const reasoningItems: Array<JsonRecord> = []
   const toolCalls: Array<ToolCall> = []
+  const outputItems: Array<JsonRecord> = []
   for (const item of output) {
     if (!isRecord(item)) throw new ShapeError("an output item is not an object")
+    if (!isModelled(item["type"])) outputItems.push(item)
     switch (item["type"]) {
       case "message": {
         const content = item["content"]
@@ -269,6 +300,6 @@ export const reply = (response: JsonRecord, store: boolean): Reply => {
     toolCalls,
     finishReason: finishReason(response, toolCalls.length > 0),
     usage: usage(response["usage"]),
-    providerMetadata: metadataOf(reasoningItems)
+    providerMetadata: metadataOf(reasoningItems, outputItems)
   }
 }

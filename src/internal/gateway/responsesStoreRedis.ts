@@ -1,0 +1,92 @@
+/**
+ * The gateway's kept responses (`responsesStore.ts`) in its shared store: each one a Redis hash (its owner, its
+ * `response` JSON and its conversation's JSON) under `<prefix>:responses:<id>`, with Redis' own expiry, so every
+ * instance on the same Redis reads, continues and deletes the same responses, and a restart loses none. A write and
+ * a deletion check the owner in the script that does them, so another key can never replace or delete a response it
+ * cannot read. An entry
+ * this version cannot read counts as unknown.
+ */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redis from "effect/persistence/Redis"
+import * as Schema from "effect/Schema"
+import { Message } from "../../Message.js"
+import type * as Store from "../../Store.js"
+import { type ResponsesStore, type StoreOptions, ttlMillis } from "./responsesStore.js"
+
+// KEYS: the entry. ARGV: the owner, the response's JSON, the conversation's JSON, the time to live (ms), the
+// session (empty for none). Another owner's live entry stays as it is.
+const putScript = Redis.script(
+  (key: string, owner: string, body: string, conversation: string, ttl: number, session: string) => [
+    key,
+    owner,
+    body,
+    conversation,
+    ttl,
+    session
+  ],
+  {
+    numberOfKeys: 1,
+    lua: `
+local kept = redis.call("HGET", KEYS[1], "owner")
+if kept and kept ~= ARGV[1] then return 0 end
+redis.call("DEL", KEYS[1])
+redis.call("HSET", KEYS[1], "owner", ARGV[1], "body", ARGV[2], "conversation", ARGV[3], "session", ARGV[5])
+redis.call("PEXPIRE", KEYS[1], ARGV[4])
+return 0
+`
+  }
+)
+
+// KEYS: the entry. ARGV: the owner. Whether the owner's entry was removed.
+const removeScript = Redis.script((key: string, owner: string) => [key, owner], {
+  numberOfKeys: 1,
+  lua: `
+if redis.call("HGET", KEYS[1], "owner") == ARGV[1] then
+  return redis.call("DEL", KEYS[1])
+end
+return 0
+`
+}).withReturnType<number>()
+
+const Conversation = Schema.fromJsonString(Schema.toCodecJson(Schema.Array(Message)))
+const encodeConversation = Schema.encodeSync(Conversation)
+const decodeConversation = Schema.decodeUnknownOption(Conversation)
+
+// An owner as kept: JSON, so that no key's name can pass for none.
+const ownerOf = (owner: string | undefined): string => JSON.stringify(owner ?? null)
+
+/** The responses of `store`'s Redis, each kept for `options.ttl`. */
+export const make = (store: Store.Store, options: StoreOptions = {}): ResponsesStore => {
+  const { connection } = store
+  const ttl = Math.max(1, Math.ceil(ttlMillis(options)))
+  const keyOf = (id: string) => `${connection.prefix}:responses:${id}`
+  const put = connection.eval(putScript)
+  const remove = connection.eval(removeScript)
+  return {
+    put: (id, owner, response) =>
+      Effect.asVoid(
+        put(
+          keyOf(id),
+          ownerOf(owner),
+          response.body,
+          encodeConversation(response.conversation),
+          ttl,
+          response.session ?? ""
+        )
+      ),
+    get: (id, owner) =>
+      Effect.map(
+        connection.send<ReadonlyArray<string | null>>("HMGET", keyOf(id), "owner", "body", "conversation", "session"),
+        ([kept, body, conversation, session]) => {
+          if (kept !== ownerOf(owner) || typeof body !== "string") return undefined
+          const decoded = decodeConversation(conversation)
+          if (Option.isNone(decoded)) return undefined
+          return typeof session === "string" && session !== ""
+            ? { body, conversation: decoded.value, session }
+            : { body, conversation: decoded.value }
+        }
+      ),
+    remove: (id, owner) => Effect.map(remove(keyOf(id), ownerOf(owner)), (removed) => removed > 0)
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * A router's learned stream limits (`Router.Options.learnedLimits`), under
+ * `TestClock`, over OpenAI-compatible deployments whose `HttpClient` answers
+ * as the test says: after streams that answer at once, a deployment gone
+ * silent (headers and no token) or stalled (a token and then nothing) is left
+ * at the learned floor, not at its adapter's minutes, and the stream goes on
+ * the other deployment; with learning off, the adapter's limits hold.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as HttpClient from "effect/http/HttpClient"
+import * as Layer from "effect/Layer"
+import * as TestClock from "effect/testing/TestClock"
+import * as ChatChunk from "../src/ChatChunk.js"
+import * as KeyPool from "../src/KeyPool.js"
+import * as Llm from "../src/Llm.js"
+import * as Message from "../src/Message.js"
+import * as OpenAiChat from "../src/providers/OpenAiChat.js"
+import * as RateLimiter from "../src/RateLimiter.js"
+import * as Router from "../src/Router.js"
+import { fakeHttpClient } from "./utils/fakeHttpClient.js"
+import { chunk, sse } from "./utils/openAiChatWire.js"
+
+const encoder = new TextEncoder()
+const whole = sse(
+  chunk({ role: "assistant", content: "Hel" }),
+  chunk({ content: "lo" }, { finish_reason: "stop" }),
+  "[DONE]"
+)
+
+/** A web body that sends `pieces`, then never another byte. */
+const stalling = (pieces: ReadonlyArray<string>): Response => {
+  let i = 0
+  return new Response(
+    new ReadableStream<Uint8Array>({
+      pull(controller) {
+        const piece = pieces[i++]
+        if (piece === undefined) return new Promise<void>(() => {})
+        controller.enqueue(encoder.encode(piece))
+      }
+    }),
+    { headers: { "content-type": "text/event-stream" } }
+  )
+}
+
+type Mode = "answers" | "silent" | "stalls"
+
+const deployment = (name: string, mode: () => Mode) => {
+  const client = fakeHttpClient(() => {
+    const now = mode()
+    return now === "answers"
+      ? new Response(whole, { headers: { "content-type": "text/event-stream" } })
+      : stalling(now === "silent" ? [] : [sse(chunk({ role: "assistant", content: "Hel" }))])
+  }).client
+  return {
+    name,
+    model: "gpt-test",
+    llm: Llm.layer().pipe(
+      Layer.provide(Layer.mergeAll(
+        OpenAiChat.layer({ baseUrl: `https://${name}.test/v1`, model: "gpt-test" }).pipe(
+          Layer.provide(Layer.succeed(HttpClient.HttpClient, client))
+        ),
+        KeyPool.layer({ providerId: name, keys: [`sk-test-key-${name}-000001`] }).pipe(
+          Layer.provide(KeyPool.KeyPoolRegistry.layer)
+        ),
+        RateLimiter.unlimited
+      ))
+    )
+  }
+}
+
+const hello = { model: "gpt-test", messages: [Message.user("hi")] }
+
+const routerOf = (mode: () => Mode, options: Pick<Router.Options, "learnedLimits"> = {}) =>
+  Effect.map(
+    Layer.build(Router.layer({
+      strategy: "priority",
+      deployments: [deployment("fast", mode), deployment("backup", () => "answers")],
+      ...options
+    })),
+    (context) => Context.get(context, Router.Router)
+  )
+
+/** The streamed text, forked: still running after `quiet` under `TestClock`, answered after `more`. */
+const answersAfter = (router: Llm.Service, quiet: Duration.Input, more: Duration.Input) =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.forkChild(ChatChunk.collect(router.chatStream(hello)))
+    yield* TestClock.adjust(quiet)
+    assert.isUndefined(fiber.pollUnsafe())
+    yield* TestClock.adjust(more)
+    return yield* Fiber.join(fiber)
+  })
+
+describe("Router.Options.learnedLimits", () => {
+  it.effect("after 20 quick streams, a silent deployment is left at the 2-second floor and the stream goes on", () =>
+    Effect.scoped(Effect.gen(function*() {
+      let mode: Mode = "answers"
+      const router = yield* routerOf(() => mode)
+      for (let i = 0; i < 20; i++) {
+        assert.strictEqual((yield* ChatChunk.collect(router.chatStream(hello))).text, "Hello")
+      }
+      const learned = (yield* router.status).details.fast!.learnedLimits
+      assert.deepStrictEqual(learned, { firstTokenMillis: 2_000, idleMillis: 2_000, streams: 20 })
+
+      mode = "silent"
+      const reply = yield* answersAfter(router, "1999 millis", "1 millis")
+      assert.strictEqual(reply.text, "Hello")
+      const status = yield* router.status
+      assert.strictEqual(status.details.fast!.failures, 1)
+      assert.strictEqual(status.details.backup!.requests, 1)
+    })))
+
+  it.effect("a stall after the first token is left at the learned idle limit, and the stream restarts elsewhere", () =>
+    Effect.scoped(Effect.gen(function*() {
+      let mode: Mode = "answers"
+      const router = yield* routerOf(() => mode, { learnedLimits: { floor: "5 seconds", minSamples: 5 } })
+      for (let i = 0; i < 5; i++) yield* ChatChunk.collect(router.chatStream(hello))
+      mode = "stalls"
+      const reply = yield* answersAfter(router, "4999 millis", "1 millis")
+      // The stall's first token, then the restart's whole reply.
+      assert.strictEqual(reply.text, "Hello")
+      assert.strictEqual((yield* router.status).details.backup!.requests, 1)
+    })))
+
+  it.effect("off: the adapter's limits hold (its first-token default, 2 minutes)", () =>
+    Effect.scoped(Effect.gen(function*() {
+      let mode: Mode = "answers"
+      const router = yield* routerOf(() => mode, { learnedLimits: false })
+      for (let i = 0; i < 20; i++) yield* ChatChunk.collect(router.chatStream(hello))
+      assert.isNull((yield* router.status).details.fast!.learnedLimits)
+      mode = "silent"
+      const reply = yield* answersAfter(router, "119 seconds", "1 seconds")
+      assert.strictEqual(reply.text, "Hello")
+    })))
+
+  it.effect("refuses a quantile out of (0, 1] and a window under minSamples, naming them", () =>
+    Effect.gen(function*() {
+      const quantile = yield* Effect.flip(
+        Layer.build(Router.layer({
+          deployments: [deployment("fast", () => "answers")],
+          learnedLimits: { quantile: 1.5 }
+        })).pipe(Effect.scoped)
+      )
+      assert.include(quantile.message, "learnedLimits.quantile")
+      const window = yield* Effect.flip(
+        Layer.build(Router.layer({
+          deployments: [deployment("fast", () => "answers")],
+          learnedLimits: { minSamples: 50, window: 10 }
+        })).pipe(Effect.scoped)
+      )
+      assert.include(window.message, "learnedLimits.window")
+    }))
+})

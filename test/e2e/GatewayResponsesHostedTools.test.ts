@@ -1,0 +1,227 @@
+/**
+ * `/v1/responses` with the tools only OpenAI's Responses API runs (`web_search`, `mcp`, custom tools...), with the
+ * official `openai` client: passed as they came to a model whose deployments all speak the Responses API (here a
+ * loopback stand-in for OpenAI that runs a web search), their output items passed back as it gave them; refused,
+ * naming them, for a model that reaches any other API.
+ */
+import { expect, layer } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Http from "node:http"
+import OpenAI from "openai"
+import * as Gateway from "../../src/Gateway.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { rejection } from "../utils/gatewayHarness.js"
+import { serve } from "../utils/loopbackServer.js"
+import { apiError, create, events, replayed, tools as functionTools } from "../utils/responsesHarness.js"
+
+const providerKey = "sk-gateway-hosted-tools-01"
+
+// The web search the stand-in runs, and its answer.
+const searchItem = {
+  id: "ws_0001",
+  type: "web_search_call",
+  status: "completed",
+  action: { type: "search", query: "weather in Rome" }
+}
+const answer = "Sunny in Rome."
+
+const upstreamResponse = (status: "in_progress" | "completed", output: ReadonlyArray<unknown>) => ({
+  id: "resp_upstream",
+  object: "response",
+  created_at: 1,
+  status,
+  model: "gpt-4o-mini",
+  output,
+  usage: status === "completed"
+    ? {
+      input_tokens: 12,
+      input_tokens_details: { cached_tokens: 0 },
+      output_tokens: 4,
+      output_tokens_details: { reasoning_tokens: 0 },
+      total_tokens: 16
+    }
+    : null
+})
+
+const messageItem = {
+  id: "msg_0001",
+  type: "message",
+  role: "assistant",
+  status: "completed",
+  content: [{ type: "output_text", text: answer, annotations: [] }]
+}
+
+const sse = (events: ReadonlyArray<Record<string, unknown>>) =>
+  events.map((event, index) =>
+    `event: ${String(event["type"])}\ndata: ${JSON.stringify({ ...event, sequence_number: index })}\n\n`
+  ).join("")
+
+// OpenAI's Responses API as far as these tests need it: every body kept, a web search and its answer.
+const standIn = (bodies: Array<Record<string, unknown>>): Http.RequestListener => (req, res) => {
+  let text = ""
+  req.setEncoding("utf8")
+  req.on("data", (chunk: string) => {
+    text += chunk
+  })
+  req.once("end", () => {
+    const body = JSON.parse(text) as Record<string, unknown>
+    bodies.push(body)
+    if (body["stream"] !== true) {
+      res.writeHead(200, { "content-type": "application/json" })
+      return res.end(JSON.stringify(upstreamResponse("completed", [searchItem, messageItem])))
+    }
+    res.writeHead(200, { "content-type": "text/event-stream" })
+    res.end(sse([
+      { type: "response.created", response: upstreamResponse("in_progress", []) },
+      { type: "response.output_item.added", output_index: 0, item: { ...searchItem, status: "in_progress" } },
+      { type: "response.web_search_call.completed", output_index: 0, item_id: searchItem.id },
+      { type: "response.output_item.done", output_index: 0, item: searchItem },
+      { type: "response.output_item.added", output_index: 1, item: { ...messageItem, content: [] } },
+      { type: "response.output_text.delta", item_id: messageItem.id, output_index: 1, content_index: 0, delta: answer },
+      { type: "response.output_item.done", output_index: 1, item: messageItem },
+      { type: "response.completed", response: upstreamResponse("completed", [searchItem, messageItem]) }
+    ]))
+  })
+}
+
+class Fixture extends Context.Service<Fixture, {
+  readonly client: OpenAI
+  /** The bodies the stand-in got, in order. */
+  readonly bodies: ReadonlyArray<Record<string, unknown>>
+}>()("test/GatewayResponsesHostedToolsFixture") {}
+
+const fixture = Layer.effect(
+  Fixture,
+  Effect.gen(function*() {
+    const bodies: Array<Record<string, unknown>> = []
+    const upstream = yield* serve(standIn(bodies))
+    const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 8 })
+    const config = yield* ProviderConfig.fromJson({
+      // `gpt-4o-mini` reaches both: a Chat Completions deployment and a Responses one.
+      sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0 }],
+      hosted: [{
+        model_name: "gpt-4o-mini",
+        api: "responses",
+        base_url: `${upstream.url}/v1`,
+        api_keys: [providerKey],
+        max_retries: 0
+      }]
+    })
+    const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
+    const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0 })
+    return { client, bodies }
+  })
+).pipe(Layer.provide(UndiciHttpClient.layer()))
+
+const hostedTools: Array<OpenAI.Responses.Tool> = [
+  ...functionTools,
+  { type: "web_search", search_context_size: "low" },
+  { type: "mcp", server_label: "docs", server_url: "https://mcp.example.com/sse", require_approval: "never" }
+]
+
+layer(fixture, { timeout: 60_000, excludeTestServices: true })(
+  "Gateway /v1/responses: tools only the Responses API runs, with the official openai client",
+  (it) => {
+    it.effect("to a model whose deployments all speak it, the tools and the tool choice go as they came", () =>
+      Effect.gen(function*() {
+        const { bodies, client } = yield* Fixture
+        yield* create(client, {
+          model: "hosted/gpt-4o-mini",
+          input: "Weather in Rome?",
+          tools: hostedTools,
+          tool_choice: { type: "mcp", server_label: "docs" }
+        })
+        const sent = bodies[bodies.length - 1]!
+        expect(sent["tools"]).toEqual(hostedTools)
+        expect(sent["tool_choice"]).toEqual({ type: "mcp", server_label: "docs" })
+      }))
+
+    it.effect("a hosted tool's output items come back as the deployment gave them, whole and streamed", () =>
+      Effect.gen(function*() {
+        const { client } = yield* Fixture
+        const whole = yield* create(client, {
+          model: "hosted/gpt-4o-mini",
+          input: "Weather in Rome?",
+          tools: hostedTools
+        })
+        expect(whole.output[0]).toEqual(searchItem)
+        expect(whole.output[1]?.type).toBe("message")
+        expect(whole.output_text).toBe(answer)
+        const seen = yield* events(client, {
+          model: "hosted/gpt-4o-mini",
+          input: "Weather in Rome?",
+          tools: hostedTools
+        })
+        const announced = seen.filter((event) => event.type === "response.output_item.done").map((event) => event.item)
+        expect(announced).toContainEqual(searchItem)
+        const last = seen[seen.length - 1]!
+        if (last.type !== "response.completed") return expect(last.type).toBe("response.completed")
+        expect(last.response.output).toContainEqual(searchItem)
+        expect(last.response.output.map((item) => item.type)).toContain("message")
+      }))
+
+    it.effect("replayed by the client or by previous_response_id, its items go back as they came", () =>
+      Effect.gen(function*() {
+        const { bodies, client } = yield* Fixture
+        const first = yield* create(client, {
+          model: "hosted/gpt-4o-mini",
+          input: "Weather in Rome?",
+          tools: hostedTools
+        })
+        yield* create(client, {
+          model: "hosted/gpt-4o-mini",
+          tools: hostedTools,
+          input: [...replayed(first.output), { role: "user", content: "And tomorrow?" }]
+        })
+        const replay = bodies[bodies.length - 1]!["input"] as ReadonlyArray<unknown>
+        expect(replay).toContainEqual(searchItem)
+        yield* create(client, {
+          model: "hosted/gpt-4o-mini",
+          tools: hostedTools,
+          previous_response_id: first.id,
+          input: [
+            { type: "custom_tool_call_output", call_id: "call_custom_1", output: "done" },
+            { role: "user", content: "And tomorrow?" }
+          ]
+        })
+        const continued = bodies[bodies.length - 1]!["input"] as ReadonlyArray<unknown>
+        expect(continued).toContainEqual(searchItem)
+        expect(continued).toContainEqual({ type: "custom_tool_call_output", call_id: "call_custom_1", output: "done" })
+      }))
+
+    it.effect("for a model that reaches another API, refused with 400 naming every such tool and item type", () =>
+      Effect.gen(function*() {
+        const { client } = yield* Fixture
+        const tools = apiError(
+          yield* rejection(() => client.responses.create({ model: "gpt-4o-mini", input: "Search", tools: hostedTools }))
+        )
+        expect(tools.status).toBe(400)
+        expect(tools.type).toBe("invalid_request_error")
+        expect(tools.param).toBe("tools[1].type")
+        expect(tools.message).toContain("'web_search', 'mcp'")
+        expect(tools.message).toContain("'gpt-4o-mini'")
+        const item = apiError(
+          yield* rejection(() =>
+            client.responses.create({
+              model: "sim/gpt-4o-mini",
+              input: [{ type: "custom_tool_call_output", call_id: "call_custom_1", output: "done" }]
+            })
+          )
+        )
+        expect(item.status).toBe(400)
+        expect(item.param).toBe("input[0].type")
+        expect(item.message).toContain("'custom_tool_call_output'")
+        const choice = apiError(
+          yield* rejection(() =>
+            client.responses.create({ model: "sim/gpt-4o-mini", input: "Search", tool_choice: { type: "file_search" } })
+          )
+        )
+        expect(choice.status).toBe(400)
+        expect(choice.param).toBe("tool_choice.type")
+      }))
+  }
+)
