@@ -398,6 +398,25 @@ describe("Anthropic request mapping", () => {
       ])
     }))
 
+  it.effect("thinking stays off while the last assistant turn's tool calls came without signed thinking", () =>
+    Effect.gen(function*() {
+      const call = { id: "toolu_1", name: "look", arguments: "{}" }
+      const signed = Message.fromResponse({ text: "", toolCalls: [call], providerMetadata: expectedThinking })
+      const unsigned = Message.assistant("", { toolCalls: [call] })
+      const turn = (assistant: Message.Message) => ({
+        messages: [Message.user("hi"), assistant, Message.toolResult(call, "ok")],
+        reasoningEffort: "low" as const
+      })
+      assert.deepStrictEqual((yield* bodyOf(turn(signed)))["thinking"], { type: "enabled", budget_tokens: 2048 })
+      assert.isUndefined((yield* bodyOf(turn(unsigned)))["thinking"])
+      // Once the loop has ended in text, thinking is on again.
+      const next = yield* bodyOf({
+        messages: [...turn(unsigned).messages, Message.assistant("Done."), Message.user("And now?")],
+        reasoningEffort: "low"
+      })
+      assert.deepStrictEqual(next["thinking"], { type: "enabled", budget_tokens: 2048 })
+    }))
+
   it.effect("tool call arguments that are not a JSON object -> InvalidRequestError naming the call, nothing sent", () =>
     Effect.gen(function*() {
       for (const args of ["{oops", "[1,2]"]) {

@@ -161,6 +161,28 @@ describe("Gemini requests", () => {
       ])
     }))
 
+  it.effect("a call Gemini did not sign (another provider's) goes with the signature its docs name for one", () =>
+    Effect.gen(function*() {
+      const call = { id: "call_abc", name: "get_weather", arguments: `{"city":"Paris"}` }
+      const other = { id: "call_def", name: "get_time", arguments: `{}` }
+      const body = yield* bodyOf({
+        messages: [
+          Message.user("Weather?"),
+          Message.assistant("", { toolCalls: [call, other] }),
+          Message.toolResult(call, { temperature: 21 }),
+          Message.toolResult(other, "noon")
+        ]
+      })
+      // Only the first call of a step must be signed.
+      assert.deepStrictEqual((body["contents"] as ReadonlyArray<{ readonly parts: unknown }>)[1]!.parts, [
+        {
+          functionCall: { name: "get_weather", args: { city: "Paris" } },
+          thoughtSignature: "skip_thought_signature_validator"
+        },
+        { functionCall: { name: "get_time", args: {} } }
+      ])
+    }))
+
   it.effect(
     "a tool result whose tool cannot be named, or arguments that are not an object -> " +
       "InvalidRequestError",

@@ -118,10 +118,53 @@ describe("simulator structured output", () => {
     expect(replyOf({ ...prompt, maxTokens: 2 }, knobs).finishReason).toBe("length")
   })
 
+  it("JSON mode: one JSON object of words; nonconforming leaves it unclosed, text answers words", () => {
+    const prompt: Reply.Prompt = {
+      model: "m",
+      promptTokens: 3,
+      lastUserText: "hi",
+      lastRole: "user",
+      tools: [],
+      toolChoice: { _tag: "Auto" },
+      parallelToolCalls: true,
+      reasoning: false,
+      jsonObject: true
+    }
+    const knobs: Reply.Knobs = { replyTokens: 5, reasoningTokens: 0, toolCalls: 1, cachedTokens: 0 }
+    const reply = replyOf(prompt, knobs)
+    expect(JSON.parse(reply.content.join(""))).toEqual({ answer: expect.stringMatching(/^[A-Z]\w+( \w+){4}\.$/) })
+    expect(reply.content.every((piece) => piece.length <= 4)).toBe(true)
+    expect(() => JSON.parse(replyOf(prompt, { ...knobs, output: "nonconforming" }).content.join(""))).toThrow()
+    expect(replyOf(prompt, { ...knobs, output: "text" }).content).toHaveLength(5)
+  })
+
+  it("after a tool result: text, unless the tool choice forces a call", () => {
+    const tool: Reply.Tool = { name: "look", parameters: { type: "object", properties: { q: { type: "string" } } } }
+    const prompt: Reply.Prompt = {
+      model: "m",
+      promptTokens: 3,
+      lastUserText: "hi",
+      lastRole: "tool",
+      toolResult: "found it",
+      tools: [tool],
+      toolChoice: { _tag: "Auto" },
+      parallelToolCalls: true,
+      reasoning: false
+    }
+    const knobs: Reply.Knobs = { replyTokens: 5, reasoningTokens: 0, toolCalls: 1, cachedTokens: 0 }
+    expect(replyOf(prompt, knobs).toolCalls).toEqual([])
+    for (const toolChoice of [{ _tag: "Required" }, { _tag: "Named", name: "look" }] as const) {
+      // No property is required: the arguments are empty.
+      expect(replyOf({ ...prompt, toolChoice }, knobs).toolCalls.map((call) => [call.name, call.arguments])).toEqual([
+        ["look", "{}"]
+      ])
+    }
+  })
+
   it("the output fault parses, and names what is wrong", () => {
     expect(Simulator.parseFault("output=nonconforming")).toEqual({ _tag: "Output", mode: "nonconforming" })
     expect(Simulator.parseFault("output=text")).toEqual({ _tag: "Output", mode: "text" })
-    expect(Simulator.parseFault("output=garbled")).toBe(`"output" needs nonconforming or text, got "garbled"`)
+    expect(Simulator.parseFault("output=garbled")).toBe(`"output" needs nonconforming or text or loop, got "garbled"`)
   })
 
   it("the chaos fault and retry-after=none parse, and name what is wrong", () => {

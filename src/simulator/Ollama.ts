@@ -136,7 +136,7 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
   }
   const tools = decodeTools(body.tools)
   if ("_tag" in tools) return tools
-  // `format` is "json" (any JSON; nothing to follow) or a JSON Schema object.
+  // `format` is "json" (JSON mode: any JSON) or a JSON Schema object.
   const format = body.format
   if (format !== undefined && format !== null && format !== "" && format !== "json" && !isRecord(format)) {
     return invalid(`invalid format: ${JSON.stringify(format)}`, "format")
@@ -151,7 +151,8 @@ const decode = (body: unknown): Decoded<Extra> | ApiError => {
       parallelToolCalls: true,
       reasoning: think === true || (typeof think === "string" && think !== "" && think !== "none"),
       maxTokens,
-      responseSchema: isRecord(format) ? format : undefined
+      responseSchema: isRecord(format) ? format : undefined,
+      jsonObject: format === "json"
     },
     stream !== false,
     {}

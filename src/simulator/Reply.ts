@@ -32,8 +32,19 @@
  *   ({@link SchemaRefused}, a 400).
  * - After an assistant message (a prefill), the words go on from it: the
  *   first is not capitalised and has its leading space.
- * - After a tool result, the text starts with `The tool returned <result>`
- *   (at most 200 characters of it) and is padded with words to the reply length.
+ * - Tool calls fill a tool's required arguments, typed by its schema, at
+ *   every depth, and leave the optional ones out. The tool called is the one
+ *   the tool choice names, else the last one the last user message names as
+ *   a word (`use the Bash tool`), else the first offered.
+ * - After a tool result (the last message is one), the reply is text, not
+ *   another call, unless the tool choice forces one, so an agent's loop ends:
+ *   it starts with `The tool returned <result>` (at most 200 characters of
+ *   it) and is padded with words to the reply length. The `loop` output mode
+ *   calls a tool again instead, every time.
+ * - JSON mode without a schema (OpenAI's `json_object`, Gemini's JSON MIME
+ *   type, Ollama's `format: "json"`): the words as one JSON object,
+ *   `{"answer": "Lorem ipsum …."}`, in four-character pieces; the
+ *   `nonconforming` mode leaves it unclosed (not JSON).
  * - Embeddings ({@link embedding}): a unit vector drawn from a PRNG seeded
  *   with a hash of the model and the text, its values float32 numbers, so the
  *   same text always has the same vector whatever else is in the request.
@@ -43,6 +54,7 @@
 import { SchemaLimitError } from "../internal/jsonSchemaRef.js"
 import { prng } from "../internal/simulator/prng.js"
 import { synthesize, synthesizeArguments, violate } from "../internal/simulator/schemaValues.js"
+import { toolsToCall } from "../internal/simulator/toolPick.js"
 
 /**
  * A tool the caller offered.
@@ -94,6 +106,8 @@ export interface Prompt {
   readonly maxTokens?: number | undefined
   /** The JSON Schema the reply must follow (structured output), when the caller asked for one. */
   readonly responseSchema?: unknown
+  /** Whether the caller asked for a JSON object without a schema (JSON mode). Default: false. */
+  readonly jsonObject?: boolean | undefined
 }
 
 /**
@@ -114,9 +128,10 @@ export interface Knobs {
   /** Prompt tokens reported as written to the cache (clamped to the prompt's uncached rest). Default: 0. */
   readonly cacheWriteTokens?: number | undefined
   /**
-   * How the model treats the schemas it is given: `conforming` (the default)
-   * follows them; `nonconforming` writes JSON that violates them; `text`
-   * ignores them, and the tools, and answers plain words.
+   * How the model treats the schemas and tools it is given: `conforming` (the
+   * default) follows them; `nonconforming` writes JSON that violates them;
+   * `text` ignores them, and the tools, and answers plain words; `loop` calls
+   * a tool after a tool result too, so an agent's loop never ends on its own.
    */
   readonly output?: OutputMode | undefined
 }
@@ -127,7 +142,7 @@ export interface Knobs {
  * @since 0.1.0
  * @category Models
  */
-export type OutputMode = "conforming" | "nonconforming" | "text"
+export type OutputMode = "conforming" | "nonconforming" | "text" | "loop"
 
 /**
  * One tool call of a reply.
@@ -322,17 +337,6 @@ const fragment = (text: string): ReadonlyArray<string> => {
   return out
 }
 
-const pickTools = (prompt: Prompt, count: number): ReadonlyArray<Tool> | undefined => {
-  const choice = prompt.toolChoice
-  if (prompt.tools.length === 0 || choice._tag === "None" || prompt.lastRole !== "user") return undefined
-  const n = prompt.parallelToolCalls ? Math.max(1, count) : 1
-  if (choice._tag === "Named") {
-    const tool = prompt.tools.find((t) => t.name === choice.name)
-    return tool === undefined ? undefined : Array.from({ length: n }, () => tool)
-  }
-  return Array.from({ length: n }, (_, i) => prompt.tools[i % prompt.tools.length]!)
-}
-
 /**
  * A schema the simulator does not answer for: one whose value would take
  * more work than any expansion of a caller's schema is allowed (a node budget
@@ -363,9 +367,12 @@ const schemaJson = (subject: string, value: () => unknown): string | SchemaRefus
  * The reply to a prompt; pure and deterministic.
  *
  * The reply is a tool call when the prompt offers tools, the tool choice is
- * not `none` and the last message is from the user (the first tool, the named
- * one, or `knobs.toolCalls` calls cycling through the tools); otherwise text:
- * JSON for the prompt's `responseSchema` when it has one, else words. A
+ * not `none` and the last message is from the user (or a tool result, when
+ * the tool choice forces a call or in the `loop` output mode): the tool the
+ * choice names, else the last the user's text names, else the first, or
+ * `knobs.toolCalls` calls cycling through the tools. Otherwise text: JSON for
+ * the prompt's `responseSchema` when it has one, a JSON object in JSON mode,
+ * else words. A
  * schema past the bounds of its expansion gives {@link SchemaRefused} instead.
  *
  * @since 0.1.0
@@ -385,7 +392,7 @@ export const generate = (prompt: Prompt, knobs: Knobs): Reply | SchemaRefused =>
   const left = budget - reasoningCount
 
   const output = knobs.output ?? "conforming"
-  const tools = output === "text" ? undefined : pickTools(prompt, knobs.toolCalls)
+  const tools = toolsToCall(prompt, output, knobs.toolCalls)
   let content: Array<string> = []
   const toolCalls: Array<ToolCall> = []
   let toolTokens = 0
@@ -404,6 +411,9 @@ export const generate = (prompt: Prompt, knobs: Knobs): Reply | SchemaRefused =>
       const json = schemaJson("the response format", value)
       if (typeof json !== "string") return json
       content = jsonPieces(json)
+    } else if (prompt.jsonObject === true && output !== "text") {
+      const json = JSON.stringify({ answer: words(seed, wanted).join("") })
+      content = jsonPieces(output === "nonconforming" ? json.slice(0, -2) : json)
     } else if (prompt.lastRole === "tool" && prompt.toolResult !== undefined) {
       const result = prompt.toolResult.length > 200 ? `${prompt.toolResult.slice(0, 200)}…` : prompt.toolResult
       const lead = `The tool returned ${result.replace(/\s+/g, " ").trim()}`.split(" ")

@@ -78,10 +78,13 @@
  *                       (one SSE event or NDJSON line that never ends), then nothing
  *                       more until the client gives up; a non-streamed request gets
  *                       bytes of spaces as its JSON body, never ended, likewise
- * output=<mode>         how the model treats the JSON Schemas it is given
- *                       (structured output, tool parameters): `nonconforming`
- *                       writes JSON that violates them, `text` ignores them and
- *                       the tools and answers plain words; the reply is
+ * output=<mode>         how the model treats the JSON Schemas and tools it is
+ *                       given (structured output, JSON mode, tool parameters):
+ *                       `nonconforming` writes JSON that violates them (JSON
+ *                       mode: text that is not JSON), `text` ignores them and
+ *                       the tools and answers plain words, `loop` calls a tool
+ *                       after a tool result too (an agent's loop never ends on
+ *                       its own; its step limit must end it); the reply is
  *                       otherwise normal, streamed or not
  * prefill=refuse        a request whose last message is the assistant's (an
  *                       assistant prefill) is refused with a 400
@@ -239,7 +242,7 @@ export type Fault =
   | { readonly _tag: "StallAtEnd" }
   /** `bytes` of one event (line, body) that never ends. */
   | { readonly _tag: "Flood"; readonly bytes: number }
-  | { readonly _tag: "Output"; readonly mode: "nonconforming" | "text" }
+  | { readonly _tag: "Output"; readonly mode: "nonconforming" | "text" | "loop" }
   /** A last assistant message (a prefill) refused with a 400. */
   | { readonly _tag: "RefusePrefill" }
   /** With probability `rate`, one fault of `chaosFaults`, picked by a PRNG seeded with `seed`. */

@@ -115,7 +115,7 @@ const weatherTool = {
 const timeTool = {
   type: "function",
   name: "get_time",
-  parameters: { type: "object", properties: { zone: { type: "string" } } },
+  parameters: { type: "object", properties: { zone: { type: "string" } }, required: ["zone"] },
   strict: null
 }
 

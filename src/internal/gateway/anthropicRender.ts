@@ -9,8 +9,15 @@
  * raises.
  *
  * Streamed thinking blocks carry no signature: an Anthropic deployment's
- * comes with the stream's last chunk, after the block has been closed. The
- * whole message carries the signed blocks as they came.
+ * comes with the stream's last chunk, after the block has been closed. So
+ * what a provider needs back in the next turn (Anthropic's signed thinking
+ * blocks, Gemini's thought signatures on calls) ends a reply with tool calls
+ * (the turns that go on, where providers want it back) in a thinking
+ * block of its own, empty, whose signature (a `signature_delta`, as Anthropic
+ * streams one) is the gateway's envelope (`responsesCarried.ts`): clients send
+ * thinking blocks back as they came.
+ * The whole message carries the signed blocks as they came, and the carrier
+ * for the rest.
  *
  * Stop reasons: `stop` is `end_turn`, `length` `max_tokens`, `tool_calls`
  * `tool_use`, `content_filter` `refusal`. The engine's `stop` does not say
@@ -34,11 +41,12 @@
  */
 import type { ChatChunk } from "../../ChatChunk.js"
 import { type ChatResponse, emptyUsage, type FinishReason, type Usage } from "../../ChatResponse.js"
-import type { ToolCall } from "../../Message.js"
+import type { ProviderMetadata, ToolCall } from "../../Message.js"
 import { isRecord, metadataKey, thinkingBlocksOf } from "../providers/anthropic/wire.js"
 import { toolUseId } from "./anthropicWire.js"
 import { asciiJson, BodyText, bytesOf } from "./bodyText.js"
 import { answeringModel, type Encoded, type StreamEncoder } from "./render.js"
+import { envelopeOf } from "./responsesCarried.js"
 
 const stopReason = (reason: FinishReason): string => {
   switch (reason) {
@@ -75,14 +83,16 @@ const input = (call: ToolCall): unknown => {
   }
 }
 
+/** The thinking block that carries `carried`, the provider's state for the next turn (see the module's docs). */
+const carrierBlock = (carried: string) => ({ type: "thinking", thinking: "", signature: carried })
+
 /** A whole reply as a `message` body of id `id` (Anthropic's `msg_…`, whatever id the provider gave it). */
 export const message = (response: ChatResponse, id: string): string => {
   const content: Array<unknown> = []
   // An Anthropic deployment's signed thinking blocks go back as they came; another provider's reasoning has no
   // signature.
-  const signed = response.providerMetadata?.[metadataKey] === undefined
-    ? []
-    : thinkingBlocksOf(response.providerMetadata)
+  const { [metadataKey]: ownMetadata, ...rest } = response.providerMetadata ?? {}
+  const signed = ownMetadata === undefined ? [] : thinkingBlocksOf(response.providerMetadata)
   if (signed.length > 0) content.push(...signed)
   else if (response.reasoning !== undefined) {
     content.push({ type: "thinking", thinking: response.reasoning, signature: "" })
@@ -91,6 +101,11 @@ export const message = (response: ChatResponse, id: string): string => {
   for (const call of response.toolCalls) {
     content.push({ type: "tool_use", id: toolUseId(call.id), name: call.name, input: input(call) })
   }
+  const carried = response.toolCalls.length === 0 ? undefined : envelopeOf(
+    Object.keys(rest).length === 0 ? undefined : rest,
+    response.toolCalls.map((call) => [call.id, call.providerMetadata])
+  )
+  if (carried !== undefined) content.push(carrierBlock(carried))
   return JSON.stringify({
     id,
     type: "message",
@@ -120,8 +135,9 @@ export const streamEncoder = (id: string, model: string, estimatedInput: () => n
   let open = -1
   let kind: "text" | "thinking" | "tool" = "text"
   let blocks = 0
-  // The block of each tool call, by the call's index.
+  // The block of each tool call, by the call's index, and its id and metadata (`carried`).
   let tools: Array<number> = []
+  let calls: Array<readonly [string, ProviderMetadata | undefined]> = []
   // The text of the batch being encoded.
   let out = new BodyText()
 
@@ -189,6 +205,10 @@ export const streamEncoder = (id: string, model: string, estimatedInput: () => n
             start("tool", `{"type":"tool_use","id":${JSON.stringify(use)},"name":${name},"input":{}}`)
             index = open
             tools[chunk.index] = index
+            calls[chunk.index] = [chunk.id ?? "", undefined]
+          }
+          if (chunk.providerMetadata !== undefined) {
+            calls[chunk.index] = [calls[chunk.index]![0], chunk.providerMetadata]
           }
           if (chunk.arguments !== "") delta(index, `{"type":"input_json_delta","partial_json":`, chunk.arguments)
           break
@@ -196,7 +216,17 @@ export const streamEncoder = (id: string, model: string, estimatedInput: () => n
         case "Usage":
           usage = chunk.usage
           break
-        case "Finish":
+        case "Finish": {
+          // The provider's state for the next turn (its thinking went out unsigned, so all of it), when the turn goes
+          // on with tool results.
+          const carried = calls.length === 0
+            ? undefined
+            : envelopeOf(chunk.providerMetadata, calls.filter((call) => call !== undefined))
+          if (carried !== undefined) {
+            // As Anthropic streams a signature: a `signature_delta` before the block's stop, which clients read.
+            start("thinking", `{"type":"thinking","thinking":"","signature":""}`)
+            delta(open, `{"type":"signature_delta","signature":`, carried)
+          }
           stop()
           out.template(
             event(
@@ -207,11 +237,13 @@ export const streamEncoder = (id: string, model: string, estimatedInput: () => n
             ) + event("message_stop", `{"type":"message_stop"}`)
           )
           break
+        }
         case "Restart":
           if (forwarded) return encoded(chunk)
           // Nothing of the broken attempt went out: the new one's blocks follow as if they were the first.
           usage = undefined
           tools = []
+          calls = []
           break
       }
     }

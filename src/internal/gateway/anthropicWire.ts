@@ -16,7 +16,8 @@
  * `input` as the arguments' JSON) and thinking, whose signed blocks are kept
  * in `providerMetadata` so the library's Anthropic adapter sends them back
  * unchanged (an unsigned one, as the gateway's streams give, is kept as
- * reasoning only). A tool use id the gateway made of a provider's call id
+ * reasoning only; the gateway's own carrier block, `anthropicRender.ts`, gives
+ * back the provider's state: the turn's metadata and each call's). A tool use id the gateway made of a provider's call id
  * (`toolUseId`) is the provider's id again (`callId`). `thinking` becomes a `reasoningEffort` (`enabled` by its
  * budget per the adapter's `thinkingBudgets`, `adaptive` and `between_tools` `output_config.effort` or else
  * medium, `disabled` none), `output_config.format` a `json_schema` response format, `metadata.user_id` the
@@ -33,6 +34,7 @@ import type { CacheBreakpoint, ContentPart, Message, ToolCall, ToolDefinition } 
 import { maybe, Problem, problemOf, set } from "../openAiWire/request.js"
 import { type JsonRecord, metadataOf, thinkingBudgets } from "../providers/anthropic/wire.js"
 import { checker, Refused } from "../schemaCheck.js"
+import { type Carried, opened as openedCarrier, restoreCall } from "./responsesCarried.js"
 
 export { Problem } from "../openAiWire/request.js"
 
@@ -244,6 +246,7 @@ const assistantTurn = (content: ReadonlyArray<WireBlock>, at: string): Message |
   let reasoning: string | undefined
   const calls: Array<ToolCall> = []
   const thinking: Array<JsonRecord> = []
+  let carried: Carried | undefined
   for (let j = 0; j < content.length; j++) {
     const block = content[j]!
     switch (block.type) {
@@ -255,11 +258,18 @@ const assistantTurn = (content: ReadonlyArray<WireBlock>, at: string): Message |
         calls.push({ id: callId(block.id), name: block.name, arguments: JSON.stringify(block.input) })
         cache = block.cache_control ?? cache
         break
-      case "thinking":
+      case "thinking": {
+        // The gateway's own block: the provider's state for this turn, not the model's thinking.
+        const opened = openedCarrier(block.signature)
+        if (opened !== undefined) {
+          carried = opened
+          break
+        }
         reasoning = (reasoning ?? "") + block.thinking
         // Unsigned (the gateway streams thinking without a signature): Anthropic would refuse it back.
         if (block.signature !== "") thinking.push(block)
         break
+      }
       case "redacted_thinking":
         thinking.push(block)
         break
@@ -267,11 +277,12 @@ const assistantTurn = (content: ReadonlyArray<WireBlock>, at: string): Message |
         return problem(`${at}.content.${j}.type`, `${block.type} blocks are only allowed in user messages`)
     }
   }
-  const metadata = metadataOf(thinking)
+  const signed = metadataOf(thinking)
+  const metadata = carried?.message === undefined ? signed : { ...carried.message, ...signed }
   return withCache({
     role: "assistant",
     content: text,
-    ...(calls.length > 0 ? { toolCalls: calls } : {}),
+    ...(calls.length > 0 ? { toolCalls: calls.map((call) => restoreCall(call, carried?.calls)) } : {}),
     ...(reasoning !== undefined ? { reasoning } : {}),
     ...(metadata !== undefined ? { providerMetadata: metadata } : {})
   }, cache)

@@ -1,10 +1,11 @@
 /**
- * What a provider other than OpenAI's Responses API needs back unchanged in a later turn (Gemini's thought signature
- * on a function call, Anthropic's signed thinking blocks), carried through a Responses client in the one place every
- * client sends back as it came: a `reasoning` item's `encrypted_content`. The gateway adds such an item at the end of
- * a reply's output when the reply has any, and reads it back from the input (an envelope of the gateway's, marked
- * `gw1.`, never sent to a provider): the reply's metadata goes back on the assistant message before it, each call's
- * on the call of its `call_id`. A Responses deployment's own reasoning items carry themselves (`responsesWire.ts`).
+ * What a provider needs back unchanged in a later turn (Gemini's thought signature on a function call, Anthropic's
+ * signed thinking blocks), carried through a client in the one place every client sends back as it came: a Responses
+ * `reasoning` item's `encrypted_content`, an Anthropic `thinking` block's `signature`. The gateway adds such an item
+ * (block) at the end of a reply's output when the reply has any, and reads it back from the input (an envelope of the
+ * gateway's, marked `gw1.`, never sent to a provider): the reply's metadata goes back on the assistant message before
+ * it, each call's on the call of its `call_id`. A Responses deployment's own reasoning items carry themselves
+ * (`responsesWire.ts`).
  */
 import type { AssistantMessage, Message, ProviderMetadata, ToolCall } from "../../Message.js"
 import { isRecord, metadataKey } from "../providers/openAiResponses/wire.js"
@@ -24,9 +25,18 @@ export const foreignMetadata = (metadata: ProviderMetadata | undefined): Provide
   return Object.keys(rest).length === 0 ? undefined : rest
 }
 
-/** The carried state of a reply's metadata and its calls' (by id), as `encrypted_content`; none when there is none. */
+/**
+ * The carried state of a reply's metadata (a Responses deployment's left out: its reasoning items carry themselves)
+ * and its calls' (by id), as `encrypted_content`; none when there is none.
+ */
 export const envelope = (
   message: ProviderMetadata | undefined,
+  calls: Iterable<readonly [string, ProviderMetadata | undefined]>
+): string | undefined => envelopeOf(foreignMetadata(message), calls)
+
+/** The carried state of `own`, a reply's metadata, and its calls' (by id); none when there is none. */
+export const envelopeOf = (
+  own: ProviderMetadata | undefined,
   calls: Iterable<readonly [string, ProviderMetadata | undefined]>
 ): string | undefined => {
   const byId: Record<string, ProviderMetadata> = {}
@@ -36,7 +46,6 @@ export const envelope = (
     byId[id] = metadata
     any = true
   }
-  const own = foreignMetadata(message)
   if (own === undefined && !any) return undefined
   const carried: Carried = { ...(own !== undefined ? { message: own } : {}), ...(any ? { calls: byId } : {}) }
   return mark + Buffer.from(JSON.stringify(carried)).toString("base64url")
@@ -57,16 +66,20 @@ export const opened = (encrypted: string | null | undefined): Carried | undefine
   }
 }
 
+const withCarried = (call: ToolCall, metadata: ProviderMetadata | undefined): ToolCall =>
+  metadata === undefined ? call : { ...call, providerMetadata: { ...call.providerMetadata, ...metadata } }
+
+/** `call` with the metadata carried for its id, if any, put back. */
+export const restoreCall = (call: ToolCall, calls: Readonly<Record<string, ProviderMetadata>> | undefined): ToolCall =>
+  withCarried(call, calls?.[call.id])
+
 /** `messages` with the carried call metadata put back on the calls of their ids. */
 export const restoreCalls = (messages: Array<Message>, calls: ReadonlyMap<string, ProviderMetadata>): void => {
   if (calls.size === 0) return
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i]!
     if (message.role !== "assistant" || message.toolCalls === undefined) continue
-    const toolCalls = message.toolCalls.map((call): ToolCall => {
-      const metadata = calls.get(call.id)
-      return metadata === undefined ? call : { ...call, providerMetadata: { ...call.providerMetadata, ...metadata } }
-    })
+    const toolCalls = message.toolCalls.map((call) => withCarried(call, calls.get(call.id)))
     messages[i] = { ...message, toolCalls } satisfies AssistantMessage
   }
 }

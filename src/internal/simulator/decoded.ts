@@ -29,7 +29,8 @@ export const decoded = <Extra>(read: ReadPrompt, stream: boolean, extra: Extra):
       parallelToolCalls: read.parallelToolCalls,
       reasoning: read.reasoning,
       maxTokens: read.maxTokens,
-      responseSchema: read.responseSchema
+      responseSchema: read.responseSchema,
+      jsonObject: read.jsonObject
     },
     stream,
     requestedTokens: promptTokens + (read.maxTokens ?? 0),
@@ -52,10 +53,14 @@ export class Transcript {
   lastRole = ""
   lastText = ""
 
-  /** A message of `role` with `text` and `media` non-text parts. */
+  /**
+   * A message of `role` with `text` and `media` non-text parts. A system or developer message is an instruction,
+   * not a turn: the last message is still the one before it (a user's request followed by a note is answered).
+   */
   add(role: string, text: string, media: number): void {
     this.chars += text.length
     this.media += media
+    if (role === "system" || role === "developer") return
     if (role === "user") this.lastUserText = text
     this.lastRole = role
     this.lastText = text

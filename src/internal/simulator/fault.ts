@@ -180,7 +180,7 @@ export const parseFault = (value: string): Fault | string => {
       return { _tag: "StreamError", after, shape }
     }
     case "output":
-      return word(["nonconforming", "text"], (mode) => ({ _tag: "Output", mode }))
+      return word(["nonconforming", "text", "loop"], (mode) => ({ _tag: "Output", mode }))
     case "prefill":
       return word(["refuse"], () => ({ _tag: "RefusePrefill" }))
     case "echo-key":

@@ -33,24 +33,33 @@ export const decodeTools = (
   return out
 }
 
-const noSchema = { schema: undefined }
+/** What a structured-output format asks of the reply: a JSON Schema to follow, or any JSON object (JSON mode). */
+export interface OutputFormat {
+  readonly schema: unknown
+  readonly jsonObject?: boolean
+}
+
+const noSchema: OutputFormat = { schema: undefined }
+
+const jsonObject: OutputFormat = { schema: undefined, jsonObject: true }
 
 /**
- * The JSON Schema a structured-output format at `path` asks the reply to
- * follow (`schema` undefined for none, `text` and `json_object` included), or
- * OpenAI's error; `schemaOf` reads a `json_schema` format.
+ * What a structured-output format at `path` asks of the reply (`schema`
+ * undefined for none, `text` and `json_object` included; `jsonObject` for
+ * `json_object`), or OpenAI's error; `schemaOf` reads a `json_schema` format.
  */
 export const decodeOutputFormat = (
   format: unknown,
   path: string,
-  schemaOf: (format: Readonly<Record<string, unknown>>) => { readonly schema: unknown } | ApiError
-): { readonly schema: unknown } | ApiError => {
+  schemaOf: (format: Readonly<Record<string, unknown>>) => OutputFormat | ApiError
+): OutputFormat | ApiError => {
   if (format === undefined || format === null) return noSchema
   if (!isRecord(format)) return invalid(`Invalid type for '${path}': expected an object.`, path)
   switch (format.type) {
     case "text":
-    case "json_object":
       return noSchema
+    case "json_object":
+      return jsonObject
     case "json_schema":
       return schemaOf(format)
     default:

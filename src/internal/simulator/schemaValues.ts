@@ -56,12 +56,13 @@ const branchOf = (schema: Readonly<Record<string, unknown>>, orNull = false): un
 }
 
 /**
- * One value's generation: the walk that bounds it, and whether it is inside a
- * recursion, where it writes the smallest value the schema allows so that the
- * recursion ends.
+ * One value's generation: the walk that bounds it, whether it writes the properties an object does not require
+ * (`optional`), and whether it is inside a recursion, where it writes the smallest value the schema allows so that
+ * the recursion ends.
  */
 interface Generation {
   readonly walk: SchemaWalk
+  readonly optional: boolean
   readonly minimal: boolean
 }
 
@@ -121,7 +122,8 @@ const conforming = (schema: unknown, generation: Generation, depth: number): unk
       if (isRecord(schema.properties)) {
         const required = Array.isArray(schema.required) ? schema.required : []
         for (const [name, property] of Object.entries(schema.properties)) {
-          if (!minimal || required.includes(name)) out[name] = conforming(property, generation, depth + 1)
+          const wanted = generation.optional && !minimal
+          if (wanted || required.includes(name)) out[name] = conforming(property, generation, depth + 1)
         }
       }
       return out
@@ -139,11 +141,12 @@ const conforming = (schema: unknown, generation: Generation, depth: number): unk
  * declared property. Local `$ref`s (`#/$defs/…`) are followed; a recursive
  * one's value is the smallest the schema allows (required properties only,
  * `minItems` items, a `null` branch where there is one), and so is everything
- * inside it. Throws `SchemaLimitError` when the value needs more than the
- * bounds of a `SchemaWalk`.
+ * inside it. With `optional` false an object has its required properties
+ * only, at every depth. Throws `SchemaLimitError` when the value needs more
+ * than the bounds of a `SchemaWalk`.
  */
-export const synthesize = (schema: unknown): unknown =>
-  conforming(schema, { walk: makeSchemaWalk(schema), minimal: false }, 0)
+export const synthesize = (schema: unknown, optional = true): unknown =>
+  conforming(schema, { walk: makeSchemaWalk(schema), optional, minimal: false }, 0)
 
 /** A value of another type than the schema's. */
 const wrongType = (schema: Readonly<Record<string, unknown>>): unknown => {
@@ -194,15 +197,16 @@ const violating = (schema: unknown, generation: Generation, depth: number): unkn
  * wrong type (at a recursive `$ref` at the latest) or outside an `enum`;
  * bounded as {@link synthesize} is.
  */
-export const violate = (schema: unknown): unknown =>
-  violating(schema, { walk: makeSchemaWalk(schema), minimal: false }, 0)
+export const violate = (schema: unknown, optional = true): unknown =>
+  violating(schema, { walk: makeSchemaWalk(schema), optional, minimal: false }, 0)
 
 /**
- * Tool-call arguments for a tool's schema: {@link synthesize}'s value, or
- * {@link violate}'s for a nonconforming model; always an object.
+ * Tool-call arguments for a tool's schema, as a model fills them: the required
+ * properties, at every depth, and none of the optional ones; {@link synthesize}'s
+ * value, or {@link violate}'s for a nonconforming model; always an object.
  */
 export const synthesizeArguments = (schema: unknown, output: OutputMode = "conforming"): unknown => {
   const parameters = schema ?? { type: "object" }
-  const value = output === "nonconforming" ? violate(parameters) : synthesize(parameters)
+  const value = output === "nonconforming" ? violate(parameters, false) : synthesize(parameters, false)
   return isRecord(value) ? value : {}
 }

@@ -229,6 +229,20 @@ export interface BodyOptions {
 }
 
 /**
+ * Whether thinking may be on for `messages`: Anthropic refuses it when the last assistant turn called tools without
+ * its signed thinking (its extended thinking with tool use reference), as a turn of another provider's, or of a client
+ * that does not send thinking back, has none.
+ */
+const thinkingAllowed = (messages: ReadonlyArray<Message>): boolean => {
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const message = messages[i]!
+    if (message.role !== "assistant") continue
+    return (message.toolCalls?.length ?? 0) === 0 || thinkingBlocksOf(message.providerMetadata).length > 0
+  }
+  return true
+}
+
+/**
  * The JSON body of `POST /v1/messages`; `providerOptions` are merged last, so
  * they win. Throws `RequestError` for a request this format cannot carry.
  *
@@ -236,6 +250,8 @@ export interface BodyOptions {
  *   per `thinkingBudgets` (`none`: no thinking). The API wants `max_tokens`
  *   above the budget: without `maxTokens`, `max_tokens` is the budget plus the
  *   default; with it, the budget is lowered to `maxTokens - 1` (not below 1024).
+ *   Thinking stays off while the last assistant turn's tool calls came without
+ *   signed thinking (`thinkingAllowed`), which Anthropic would refuse.
  * - `responseFormat` `json_schema` becomes a forced tool (`outputTool`): a
  *   tool named after the format whose `input_schema` is the schema, and
  *   `tool_choice: {type: "tool", name}`; the model's input to it is the reply
@@ -254,7 +270,9 @@ export interface BodyOptions {
 export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRecord => {
   const { system, turns } = messagesOf(request.messages, options.systemInPlace)
   const effort = request.reasoningEffort
-  const budget = effort === undefined || effort === "none" ? undefined : thinkingBudgets[effort]
+  const budget = effort === undefined || effort === "none" || !thinkingAllowed(request.messages)
+    ? undefined
+    : thinkingBudgets[effort]
   const body: JsonRecord = {
     model: options.model,
     max_tokens: request.maxTokens ?? (budget === undefined ? options.maxTokens : budget + options.maxTokens)

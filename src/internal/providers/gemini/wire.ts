@@ -106,6 +106,12 @@ const userParts = (content: string | ReadonlyArray<ContentPart>, where: string):
   return parts.length === 0 ? [{ text: "" }] : parts
 }
 
+/**
+ * The signature the Gemini API docs (thought signatures) name for a call it did not sign, as from another model or a
+ * client that cannot keep signatures: without one, the API refuses the first function call of a step.
+ */
+const unsignedCallSignature = "skip_thought_signature_validator"
+
 const modelParts = (message: AssistantMessage, where: string): Array<JsonRecord> => {
   const parts: Array<JsonRecord> = []
   const signature = metadataOf(message.providerMetadata)?.thoughtSignature
@@ -121,11 +127,9 @@ const modelParts = (message: AssistantMessage, where: string): Array<JsonRecord>
       args: argumentsObject(call, "Gemini", `${where}.toolCalls[${i}].arguments`)
     }
     if (meta?.id !== undefined) functionCall["id"] = meta.id
-    parts.push(
-      meta?.thoughtSignature === undefined
-        ? { functionCall }
-        : { functionCall, thoughtSignature: meta.thoughtSignature }
-    )
+    // The first call of a step must be signed.
+    const thoughtSignature = meta?.thoughtSignature ?? (i === 0 ? unsignedCallSignature : undefined)
+    parts.push(thoughtSignature === undefined ? { functionCall } : { functionCall, thoughtSignature })
   })
   return parts.length === 0 ? [{ text: "" }] : parts
 }

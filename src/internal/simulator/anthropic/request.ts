@@ -166,6 +166,27 @@ const decodeToolChoice = (
   }
 }
 
+/**
+ * The JSON Schema `output_config.format` asks the reply to follow (Anthropic's structured outputs: a `json_schema`
+ * format), `undefined` for none, or what is wrong with it.
+ */
+const decodeOutputFormat = (config: unknown): { readonly schema: unknown } | ApiError => {
+  if (config === undefined || config === null) return { schema: undefined }
+  if (!isRecord(config)) return invalid("output_config: Input should be an object", "output_config")
+  const format = config.format
+  if (format === undefined || format === null) return { schema: undefined }
+  if (!isRecord(format) || format.type !== "json_schema") {
+    return invalid(
+      "output_config.format: Input tag found using 'type' does not match any of the expected tags: 'json_schema'",
+      "output_config.format.type"
+    )
+  }
+  if (!isRecord(format.schema)) {
+    return invalid("output_config.format.schema: Field required", "output_config.format.schema")
+  }
+  return { schema: format.schema }
+}
+
 const decodeSystem = (system: unknown): number | ApiError => {
   if (system === undefined || system === null) return 0
   if (typeof system === "string") return system.length
@@ -352,6 +373,8 @@ export const decode = (body: unknown): Decoded<Extra> | ApiError => {
   if ("_tag" in tools) return tools
   const toolChoice = decodeToolChoice(body.tool_choice, tools)
   if ("_tag" in toolChoice) return toolChoice
+  const outputFormat = decodeOutputFormat(body.output_config)
+  if ("_tag" in outputFormat) return outputFormat
 
   return decoded(
     {
@@ -364,6 +387,7 @@ export const decode = (body: unknown): Decoded<Extra> | ApiError => {
       parallelToolCalls: toolChoice.parallel,
       reasoning,
       maxTokens,
+      responseSchema: outputFormat.schema,
       chars,
       media
     },

@@ -208,9 +208,10 @@ const decodeGenerationConfig = (config: unknown): {
   readonly maxTokens: number | undefined
   readonly reasoning: boolean
   readonly responseSchema: unknown
+  readonly jsonObject: boolean
 } | ApiError => {
   if (config === undefined || config === null) {
-    return { maxTokens: undefined, reasoning: false, responseSchema: undefined }
+    return { maxTokens: undefined, reasoning: false, responseSchema: undefined, jsonObject: false }
   }
   if (!isRecord(config)) return badValue("generation_config", "an object", config)
   const max = config.maxOutputTokens
@@ -247,7 +248,10 @@ const decodeGenerationConfig = (config: unknown): {
   }
   const badKeyword = unknownKeyword(responseSchema, "generation_config.response_schema")
   if (badKeyword !== undefined) return badKeyword
-  return { maxTokens: max as number | undefined, reasoning, responseSchema: responseSchema ?? responseJsonSchema }
+  const schema = responseSchema ?? responseJsonSchema
+  // A JSON MIME type without a schema is JSON mode: any JSON.
+  const jsonObject = schema === undefined && config.responseMimeType === "application/json"
+  return { maxTokens: max as number | undefined, reasoning, responseSchema: schema, jsonObject }
 }
 
 export const decode = (
@@ -323,6 +327,7 @@ export const decode = (
       reasoning: generation.reasoning,
       maxTokens: generation.maxTokens,
       responseSchema: generation.responseSchema,
+      jsonObject: generation.jsonObject,
       chars,
       media
     },

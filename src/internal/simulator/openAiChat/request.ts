@@ -186,7 +186,8 @@ export const decode = (body: unknown): Decoded<Extra> | ApiError => {
       parallelToolCalls: body.parallel_tool_calls !== false,
       reasoning,
       maxTokens,
-      responseSchema: responseFormat.schema
+      responseSchema: responseFormat.schema,
+      jsonObject: responseFormat.jsonObject
     },
     stream === true,
     { includeUsage }

@@ -8,7 +8,7 @@ import type * as Reply from "../../../simulator/Reply.js"
 import type { ApiError, Decoded } from "../../../simulator/WireFormat.js"
 import { Transcript } from "../decoded.js"
 import { invalidType, missingParameter, requiredArray } from "../openAiErrors.js"
-import { decodeOutputFormat, decodeTools } from "../openAiRequest.js"
+import { decodeOutputFormat, decodeTools, type OutputFormat } from "../openAiRequest.js"
 import { invalid, isRecord, typeName } from "../requestChecks.js"
 
 /** Only decoding errors are returned here; a tool choice is tagged too. */
@@ -201,8 +201,8 @@ const flatSchema = (format: Readonly<Record<string, unknown>>): { readonly schem
   return { schema: format.schema }
 }
 
-/** The JSON Schema `text.format` asks the reply to follow (`schema` undefined for none), or what is wrong with it. */
-const decodeText = (text: unknown): ApiError | { readonly schema: unknown } => {
+/** What `text.format` asks of the reply (a JSON Schema, JSON mode, or nothing), or what is wrong with it. */
+const decodeText = (text: unknown): ApiError | OutputFormat => {
   if (text !== undefined && text !== null && !isRecord(text)) return invalidType("text", "an object", text)
   return decodeOutputFormat(isRecord(text) ? text.format : undefined, "text.format", flatSchema)
 }
@@ -289,7 +289,8 @@ export const decode = (body: unknown): Decoded<Extra> | ApiError => {
       parallelToolCalls: body.parallel_tool_calls !== false,
       reasoning,
       maxTokens: typeof maxTokens === "number" ? maxTokens : undefined,
-      responseSchema: text.schema
+      responseSchema: text.schema,
+      jsonObject: text.jsonObject
     },
     stream === true,
     {

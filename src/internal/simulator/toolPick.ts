@@ -1,0 +1,47 @@
+/**
+ * Which tools a simulated reply calls: whether this turn calls any (after the user's turn; after a tool result only
+ * when the tool choice forces it or the model loops), and which (the named one, the one the user's text names, or
+ * the offered ones in turn).
+ */
+import type { OutputMode, Prompt, Tool } from "../../simulator/Reply.js"
+
+/**
+ * Whether the model calls a tool now: after the user's turn; after a tool result only when the tool choice forces a
+ * call (as the APIs do) or the model loops.
+ */
+const callsTools = (prompt: Prompt, output: OutputMode): boolean =>
+  prompt.lastRole === "user" ||
+  (prompt.lastRole === "tool" &&
+    (output === "loop" || prompt.toolChoice._tag === "Required" || prompt.toolChoice._tag === "Named"))
+
+/**
+ * The tools a reply calls (`count` of them, cycling, when parallel calls are allowed), or `undefined` when the reply
+ * is text: the `text` mode, no tools, tool choice `none`, or a turn that calls none (see `callsTools`).
+ */
+export const toolsToCall = (prompt: Prompt, output: OutputMode, count: number): ReadonlyArray<Tool> | undefined => {
+  if (output === "text" || !callsTools(prompt, output)) return undefined
+  const choice = prompt.toolChoice
+  if (prompt.tools.length === 0 || choice._tag === "None") return undefined
+  const n = prompt.parallelToolCalls ? Math.max(1, count) : 1
+  if (choice._tag === "Named") {
+    const tool = prompt.tools.find((t) => t.name === choice.name)
+    return tool === undefined ? undefined : Array.from({ length: n }, () => tool)
+  }
+  const named = namedInText(prompt.tools, prompt.lastUserText)
+  const offered = named === undefined ? prompt.tools : [named]
+  return Array.from({ length: n }, (_, i) => offered[i % offered.length]!)
+}
+
+/**
+ * The tool the text names last as a word, in any case (`use the Bash tool`), if any: the user's request ends a
+ * message that an agent may start with notes naming other tools.
+ */
+const namedInText = (tools: ReadonlyArray<Tool>, text: string): Tool | undefined => {
+  const byName = new Map(tools.map((tool) => [tool.name.toLowerCase(), tool]))
+  const words = text.toLowerCase().split(/[^\p{L}\p{N}_-]+/u)
+  for (let i = words.length - 1; i >= 0; i--) {
+    const tool = byName.get(words[i]!)
+    if (tool !== undefined) return tool
+  }
+  return undefined
+}
