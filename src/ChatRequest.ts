@@ -149,6 +149,14 @@ export class ChatRequest extends Schema.Opaque<ChatRequest>()(Schema.Struct({
    * key that answered the last one while it is healthy, so its prompt cache stays warm. Never sent to a provider.
    */
   session: Schema.optional(Schema.String),
+  /**
+   * A key shared by requests with the same long prompt prefix, so the provider
+   * serves them from one prompt cache (OpenAI's `prompt_cache_key`). Sent to
+   * OpenAI's Chat Completions (`OpenAiChat.Options.sendPromptCacheKey`) and
+   * Responses APIs; not to Anthropic, Gemini or Ollama, which cache by prefix
+   * (Anthropic at `Message.CacheBreakpoint`s). Default: none.
+   */
+  promptCacheKey: Schema.optional(Schema.String),
   /** How long to wait for the whole reply (for a stream: for its first chunk). Default: the client's timeout. */
   timeout: Schema.optional(Schema.Duration),
   /**

@@ -28,7 +28,8 @@ const Count = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
  * Token counts of one call. `cachedPromptTokens` (cache reads) is part of `promptTokens` and
  * `reasoningTokens` part of `completionTokens`, as OpenAI counts them. `cacheWriteTokens`, the prompt tokens
  * written to the provider's cache (Anthropic's `cache_creation_input_tokens`), is part of `promptTokens` too,
- * and is set only when the provider reports it.
+ * and is set only when the provider reports it; `cacheWrite1hTokens`, the part of them written for an hour
+ * (Anthropic's `cache_creation.ephemeral_1h_input_tokens`; the rest were written for five minutes), likewise.
  * `estimated` is true when the provider reported no usage and the numbers were
  * counted locally.
  *
@@ -41,6 +42,7 @@ export class Usage extends Schema.Opaque<Usage>()(Schema.Struct({
   totalTokens: Count,
   cachedPromptTokens: Count,
   cacheWriteTokens: Schema.optional(Count),
+  cacheWrite1hTokens: Schema.optional(Count),
   reasoningTokens: Count,
   estimated: Schema.Boolean
 })) {}

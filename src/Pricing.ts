@@ -17,14 +17,15 @@
  *
  * - OpenAI: https://platform.openai.com/docs/pricing
  * - Anthropic: https://platform.claude.com/docs/en/about-claude/pricing
- *   (`cachedInput` is the "cache hits and refreshes" price; cache writes are
- *   not modelled, because `Usage` has no count of them)
+ *   (`cachedInput` is the "cache hits and refreshes" price, a tenth of the
+ *   input price; `cacheWrite` the five-minute cache write, 1.25 times the
+ *   input price, and `cacheWrite1h` the one-hour write, twice the input price)
  * - Google: https://ai.google.dev/gemini-api/docs/pricing (the tier for
  *   prompts up to 200k tokens; the long-prompt tier of Gemini 2.5 Pro is not
- *   modelled). No `cachedInput` for Gemini: its context-cache price has
- *   changed more than once and adds an hourly storage charge, so the table
- *   leaves it out and cached tokens are charged at the input price (an upper
- *   bound); set `cached_input_per_mtok` in provider.json for exact figures.
+ *   modelled). `cachedInput` is the text "context caching price", which
+ *   implicit caching charges for a cache hit; the hourly storage charge of an
+ *   explicit cache (`cachedContents`) is not a per-call cost and is not
+ *   modelled.
  * - DeepSeek: https://api-docs.deepseek.com/quick_start/pricing
  *   (`cachedInput` is the cache-hit price; `deepseek-chat` and
  *   `deepseek-reasoner` are priced alike since DeepSeek-V3.2)
@@ -50,6 +51,7 @@
 import * as Schema from "effect/Schema"
 import type * as ChatRequest from "./ChatRequest.js"
 import type { Usage } from "./ChatResponse.js"
+import type { CacheBreakpoint } from "./Message.js"
 import { mostPromptTokens } from "./internal/tokens/promptSize.js"
 
 /**
@@ -64,8 +66,13 @@ export const PerMillion = Schema.Number.check(
 
 /**
  * A model's prices in US dollars per million tokens: `input` for prompt tokens,
- * `cachedInput` for prompt tokens served from the provider's prompt cache
- * (default: `input`), `output` for completion tokens, reasoning included.
+ * `output` for completion tokens (reasoning included), and three prices for the
+ * prompt tokens of a provider's prompt cache: `cachedInput` for the ones read
+ * from it (a cache hit; default: `input`), `cacheWrite` for the ones written to
+ * it for its default lifetime (five minutes at Anthropic; default: `input`) and
+ * `cacheWrite1h` for the ones written for an hour (Anthropic's `ttl: "1h"`;
+ * default: `cacheWrite`). Providers that cache on their own (OpenAI, Gemini,
+ * DeepSeek) charge no write premium and report no writes: leave both unset.
  *
  * @since 0.1.0
  * @category Models
@@ -73,6 +80,8 @@ export const PerMillion = Schema.Number.check(
 export const Price = Schema.Struct({
   input: PerMillion,
   cachedInput: Schema.optionalKey(PerMillion),
+  cacheWrite: Schema.optionalKey(PerMillion),
+  cacheWrite1h: Schema.optionalKey(PerMillion),
   output: PerMillion
 })
 
@@ -82,11 +91,20 @@ export const Price = Schema.Struct({
  */
 export type Price = typeof Price.Type
 
-const price = (input: number, cachedInput: number | undefined, output: number): Price =>
-  cachedInput === undefined ? { input, output } : { input, cachedInput, output }
+/** A price of a provider that caches on its own: reads at `cachedInput`, no write premium. */
+const price = (input: number, cachedInput: number, output: number): Price => ({ input, cachedInput, output })
 
-const claudeOpus4 = price(15, 1.5, 75)
-const claudeSonnet = price(3, 0.3, 15)
+/** An Anthropic price: reads at a tenth of `input`, writes at 1.25 times it for five minutes and twice for an hour. */
+const claude = (input: number, read: number, write: number, writeHour: number, output: number): Price => ({
+  input,
+  cachedInput: read,
+  cacheWrite: write,
+  cacheWrite1h: writeHour,
+  output
+})
+
+const claudeOpus4 = claude(15, 1.5, 18.75, 30, 75)
+const claudeSonnet = claude(3, 0.3, 3.75, 6, 15)
 const deepSeekV32 = price(0.28, 0.028, 0.42)
 
 /**
@@ -122,7 +140,7 @@ export const builtIn: Readonly<Record<string, Price>> = {
   "o3-mini": price(1.1, 0.55, 4.4),
   "o4-mini": price(1.1, 0.275, 4.4),
   // Anthropic
-  "claude-opus-4-5": price(5, 0.5, 25),
+  "claude-opus-4-5": claude(5, 0.5, 6.25, 10, 25),
   "claude-opus-4-1": claudeOpus4,
   "claude-opus-4": claudeOpus4,
   "claude-opus-4-0": claudeOpus4,
@@ -130,12 +148,12 @@ export const builtIn: Readonly<Record<string, Price>> = {
   "claude-sonnet-4": claudeSonnet,
   "claude-sonnet-4-0": claudeSonnet,
   "claude-3-7-sonnet": claudeSonnet,
-  "claude-haiku-4-5": price(1, 0.1, 5),
-  "claude-3-5-haiku": price(0.8, 0.08, 4),
+  "claude-haiku-4-5": claude(1, 0.1, 1.25, 2, 5),
+  "claude-3-5-haiku": claude(0.8, 0.08, 1, 1.6, 4),
   // Google
-  "gemini-2.5-pro": price(1.25, undefined, 10),
-  "gemini-2.5-flash": price(0.3, undefined, 2.5),
-  "gemini-2.5-flash-lite": price(0.1, undefined, 0.4),
+  "gemini-2.5-pro": price(1.25, 0.125, 10),
+  "gemini-2.5-flash": price(0.3, 0.03, 2.5),
+  "gemini-2.5-flash-lite": price(0.1, 0.01, 0.4),
   // DeepSeek
   "deepseek-chat": deepSeekV32,
   "deepseek-reasoner": deepSeekV32
@@ -191,20 +209,44 @@ export const lookup = (model: string, table: Readonly<Record<string, Price>> = b
 const perToken = 1 / 1_000_000
 
 /**
- * The cost in US dollars of a call with this usage: cached prompt tokens at
- * `cachedInput` (or `input` when the price has none), the other prompt tokens
- * at `input`, completion tokens (reasoning included) at `output`. `undefined`
- * when `price` is: an unknown price is not a free call.
+ * The price of a prompt token written to the prompt cache for `ttl` (default: the cache's default lifetime, five
+ * minutes): `cacheWrite1h` for an hour, `cacheWrite` otherwise, each falling back as `Price` says.
  *
  * @example
  * ```ts
  * import { Pricing } from "effect-llm-router"
  *
- * const dollars = Pricing.cost(Pricing.lookup("gpt-4o-mini"), {
+ * Pricing.cacheWritePrice(Pricing.lookup("claude-sonnet-4-5")!, "1h") // 6: twice the input price
+ * Pricing.cacheWritePrice(Pricing.lookup("gpt-4o")!) // 2.5: OpenAI charges no write premium
+ * ```
+ *
+ * @since 0.2.0
+ * @category Accessors
+ */
+export const cacheWritePrice = (price: Price, ttl?: "5m" | "1h"): number => {
+  const write = price.cacheWrite ?? price.input
+  return ttl === "1h" ? price.cacheWrite1h ?? write : write
+}
+
+/**
+ * The cost in US dollars of a call with this usage: prompt tokens read from the
+ * prompt cache at `cachedInput`, prompt tokens written to it at `cacheWrite`
+ * (the ones written for an hour at `cacheWrite1h`), the other prompt tokens at
+ * `input`, and completion tokens (reasoning included) at `output`, each price
+ * falling back as `Price` says. `undefined` when `price` is: an unknown price
+ * is not a free call.
+ *
+ * @example
+ * ```ts
+ * import { Pricing } from "effect-llm-router"
+ *
+ * const dollars = Pricing.cost(Pricing.lookup("claude-sonnet-4-5"), {
  *   promptTokens: 12_000,
- *   cachedPromptTokens: 10_000,
+ *   cachedPromptTokens: 8_000,
+ *   cacheWriteTokens: 3_000,
+ *   cacheWrite1hTokens: 1_000,
  *   completionTokens: 800
- * }) // 2,000 at input, 10,000 at cachedInput and 800 at output prices
+ * }) // 1,000 at input, 8,000 at cachedInput, 2,000 at cacheWrite, 1,000 at cacheWrite1h and 800 at output prices
  * ```
  *
  * @since 0.1.0
@@ -212,11 +254,17 @@ const perToken = 1 / 1_000_000
  */
 export const cost = (
   price: Price | undefined,
-  usage: Pick<Usage, "promptTokens" | "completionTokens" | "cachedPromptTokens">
+  usage: Pick<
+    Usage,
+    "promptTokens" | "completionTokens" | "cachedPromptTokens" | "cacheWriteTokens" | "cacheWrite1hTokens"
+  >
 ): number | undefined => {
   if (price === undefined) return undefined
-  const cached = Math.min(usage.cachedPromptTokens, usage.promptTokens)
-  return ((usage.promptTokens - cached) * price.input + cached * (price.cachedInput ?? price.input) +
+  const read = Math.min(usage.cachedPromptTokens, usage.promptTokens)
+  const written = Math.min(usage.cacheWriteTokens ?? 0, usage.promptTokens - read)
+  const writtenForAnHour = Math.min(usage.cacheWrite1hTokens ?? 0, written)
+  return ((usage.promptTokens - read - written) * price.input + read * (price.cachedInput ?? price.input) +
+    (written - writtenForAnHour) * cacheWritePrice(price) + writtenForAnHour * cacheWritePrice(price, "1h") +
     usage.completionTokens * price.output) * perToken
 }
 
@@ -232,12 +280,33 @@ export interface EstimateOptions {
 }
 
 /**
+ * The highest price a prompt token of `request` can be billed at: `input`, or a
+ * cache write's price when the request carries a cache breakpoint
+ * (`Message.CacheBreakpoint`) of that lifetime and the write costs more. A
+ * cache read only makes a token cheaper.
+ */
+const mostPerPromptToken = (price: Price, request: ChatRequest.Input): number => {
+  let most = price.input
+  const weigh = (breakpoint: CacheBreakpoint | undefined) => {
+    if (breakpoint !== undefined) most = Math.max(most, cacheWritePrice(price, breakpoint.ttl))
+  }
+  for (const tool of request.tools ?? []) weigh(tool.cache)
+  for (const message of request.messages) {
+    if (message.role !== "user") weigh(message.cache)
+    else if (typeof message.content !== "string") for (const part of message.content) weigh(part.cache)
+  }
+  return most
+}
+
+/**
  * The most a request can cost before it is sent, for budgets: its prompt
  * tokens counted at most (one per UTF-8 byte of its text, as a token of a
  * byte-level tokenizer is at least one byte, and each message's markers), all
- * at the input price (a prompt-cache hit can only make it cheaper), plus
- * `maxTokens` (or `defaultMaxTokens`) at the output price. Images, and a
- * prompt a provider adds of its own (as for tool use), are not counted.
+ * at the input price, or at the price of a cache write when the request has a
+ * cache breakpoint and writes cost more (a cache hit can only make it
+ * cheaper), plus `maxTokens` (or `defaultMaxTokens`) at the output price.
+ * Images, and a prompt a provider adds of its own (as for tool use), are not
+ * counted.
  *
  * @example
  * ```ts
@@ -252,11 +321,13 @@ export interface EstimateOptions {
  */
 export const estimate = (price: Price, request: ChatRequest.Input, options?: EstimateOptions): number => {
   const reply = request.maxTokens ?? options?.defaultMaxTokens ?? 0
-  return (mostPromptTokens(request) * price.input + reply * price.output) * perToken
+  return (mostPromptTokens(request) * mostPerPromptToken(price, request) + reply * price.output) * perToken
 }
 
 /**
- * A price as provider.json writes it (`pricing` of a model entry).
+ * A price as provider.json writes it (`pricing` of a model entry):
+ * `cached_input_per_mtok` is `cachedInput`, `cache_write_per_mtok`
+ * `cacheWrite` and `cache_write_1h_per_mtok` `cacheWrite1h`.
  *
  * @example
  * ```ts
@@ -274,6 +345,14 @@ export const estimate = (price: Price, request: ChatRequest.Input, options?: Est
  */
 export const fromPerMtok = (pricing: {
   readonly input_per_mtok: number
-  readonly cached_input_per_mtok?: number
+  readonly cached_input_per_mtok?: number | undefined
+  readonly cache_write_per_mtok?: number | undefined
+  readonly cache_write_1h_per_mtok?: number | undefined
   readonly output_per_mtok: number
-}): Price => price(pricing.input_per_mtok, pricing.cached_input_per_mtok, pricing.output_per_mtok)
+}): Price => ({
+  input: pricing.input_per_mtok,
+  ...(pricing.cached_input_per_mtok === undefined ? {} : { cachedInput: pricing.cached_input_per_mtok }),
+  ...(pricing.cache_write_per_mtok === undefined ? {} : { cacheWrite: pricing.cache_write_per_mtok }),
+  ...(pricing.cache_write_1h_per_mtok === undefined ? {} : { cacheWrite1h: pricing.cache_write_1h_per_mtok }),
+  output: pricing.output_per_mtok
+})

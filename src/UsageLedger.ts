@@ -81,7 +81,10 @@ export const callOf = (deployment: string, response: ChatResponse): Call => ({
 
 /**
  * Sums over recorded calls. `cost` adds the priced calls only; `unpriced`
- * counts the calls with no cost, so a total is never silently short.
+ * counts the calls with no cost, so a total is never silently short. The
+ * prompt cache's tokens are inside `promptTokens`, as in `Usage`: the reads in
+ * `cachedPromptTokens`, the writes in `cacheWriteTokens`, of which the ones
+ * written for an hour in `cacheWrite1hTokens`.
  *
  * @since 0.1.0
  * @category Models
@@ -91,6 +94,8 @@ export interface Totals {
   readonly promptTokens: number
   readonly completionTokens: number
   readonly cachedPromptTokens: number
+  readonly cacheWriteTokens: number
+  readonly cacheWrite1hTokens: number
   readonly reasoningTokens: number
   readonly totalTokens: number
   readonly cost: number
@@ -147,6 +152,8 @@ const zero = (): MutableTotals => ({
   promptTokens: 0,
   completionTokens: 0,
   cachedPromptTokens: 0,
+  cacheWriteTokens: 0,
+  cacheWrite1hTokens: 0,
   reasoningTokens: 0,
   totalTokens: 0,
   cost: 0,
@@ -158,6 +165,8 @@ const add = (totals: MutableTotals, call: Call) => {
   totals.promptTokens += call.usage.promptTokens
   totals.completionTokens += call.usage.completionTokens
   totals.cachedPromptTokens += call.usage.cachedPromptTokens
+  totals.cacheWriteTokens += call.usage.cacheWriteTokens ?? 0
+  totals.cacheWrite1hTokens += call.usage.cacheWrite1hTokens ?? 0
   totals.reasoningTokens += call.usage.reasoningTokens
   totals.totalTokens += call.usage.totalTokens
   if (call.cost === undefined) totals.unpriced += 1

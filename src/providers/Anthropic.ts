@@ -24,7 +24,8 @@
  * - A `cache` breakpoint (`Message.CacheBreakpoint`) on a system message, part, tool result, tool definition or
  *   assistant message is sent as that block's `cache_control`, with its `ttl`.
  * - Usage: the prompt is `input_tokens` plus both cache counts (the API leaves
- *   cached tokens out of `input_tokens`); `cachedPromptTokens` are the cache reads, `cacheWriteTokens` the writes.
+ *   cached tokens out of `input_tokens`); `cachedPromptTokens` are the cache reads, `cacheWriteTokens` the writes,
+ *   and `cacheWrite1hTokens` the writes for an hour (`cache_creation.ephemeral_1h_input_tokens`).
  * - `countTokens` asks `POST {baseUrl}/v1/messages/count_tokens` with the request's prompt (its messages, system,
  *   tools, tool choice and thinking).
  * - Errors (`{type: "error", error: {type, message}}`, `529 overloaded_error`,

@@ -81,6 +81,12 @@ export interface Options extends HttpOptions {
   /** Ask for usage at the end of streams (`stream_options.include_usage`). Default: `true`. */
   readonly includeUsage?: boolean | undefined
   /**
+   * Send a request's `promptCacheKey` as `prompt_cache_key`, as OpenAI's API
+   * takes it. Default: `true`; every `Presets` server is sent none (they cache
+   * by prefix alone, and a server may refuse a field it does not know).
+   */
+  readonly sendPromptCacheKey?: boolean | undefined
+  /**
    * The largest SSE event accepted, in characters (a positive number); a
    * larger one fails the stream with `OutputDecodeError`. Default: 16 MiB
    * (`Sse.defaultMaxEventSize`).
@@ -94,6 +100,7 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
   const provider = options.provider ?? "openai"
   const maxTokensField = options.maxTokensField ?? "max_completion_tokens"
   const includeUsage = options.includeUsage ?? true
+  const promptCacheKey = options.sendPromptCacheKey ?? true
   const maxEventSize = options.maxEventSize
   const invalid = Adapter.checkPositive("OpenAiChat", "maxEventSize", maxEventSize) ??
     Adapter.checkPositive("OpenAiChat", "maxResponseBytes", options.maxResponseBytes, true)
@@ -112,7 +119,7 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     path: () => "/chat/completions",
     body: (request, model, stream) => {
       try {
-        return Wire.requestBody(request, { model, stream, includeUsage, maxTokensField })
+        return Wire.requestBody(request, { model, stream, includeUsage, maxTokensField, promptCacheKey })
       } catch (error) {
         throw new RequestError(
           `the request body cannot be written as JSON (${causeText(error)}); check providerOptions`

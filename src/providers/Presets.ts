@@ -10,7 +10,7 @@
  * `baseUrl` included.
  *
  * Each preset, with its base URL and key variable (docs/adapters.md's presets table has the same); every one sends
- * `maxTokens` as `max_tokens`:
+ * `maxTokens` as `max_tokens`, and no `prompt_cache_key`:
  * - `deepseek`: `https://api.deepseek.com/v1`, `DEEPSEEK_API_KEY`
  * - `openrouter`: `https://openrouter.ai/api/v1`, `OPENROUTER_API_KEY`
  * - `groq`: `https://api.groq.com/openai/v1`, `GROQ_API_KEY`
@@ -78,8 +78,9 @@ export interface Preset {
   readonly options: () => Partial<OpenAiChat.Options>
 }
 
-// Most compatible servers document `max_tokens`; some reject or ignore `max_completion_tokens`.
-const maxTokens = (): Partial<OpenAiChat.Options> => ({ maxTokensField: "max_tokens" })
+// Most compatible servers document `max_tokens`; some reject or ignore `max_completion_tokens`. None documents
+// `prompt_cache_key`: they cache by prefix alone.
+const compatible = (): Partial<OpenAiChat.Options> => ({ maxTokensField: "max_tokens", sendPromptCacheKey: false })
 
 /** A local Ollama wants no key: the conventional `none` (or an empty key) sends no `Authorization`. */
 const optionalBearer = (key: Redacted.Redacted<string>): Readonly<Record<string, string>> => {
@@ -108,7 +109,7 @@ export const presets: { readonly [K in Name]: Preset & { readonly name: K } } = 
     baseUrl: "https://api.deepseek.com/v1",
     keyVariable: "DEEPSEEK_API_KEY",
     needsKey: true,
-    options: maxTokens
+    options: compatible
   },
   openrouter: {
     name: "openrouter",
@@ -116,7 +117,7 @@ export const presets: { readonly [K in Name]: Preset & { readonly name: K } } = 
     baseUrl: "https://openrouter.ai/api/v1",
     keyVariable: "OPENROUTER_API_KEY",
     needsKey: true,
-    options: maxTokens
+    options: compatible
   },
   groq: {
     name: "groq",
@@ -124,7 +125,7 @@ export const presets: { readonly [K in Name]: Preset & { readonly name: K } } = 
     baseUrl: "https://api.groq.com/openai/v1",
     keyVariable: "GROQ_API_KEY",
     needsKey: true,
-    options: maxTokens
+    options: compatible
   },
   together: {
     name: "together",
@@ -132,7 +133,7 @@ export const presets: { readonly [K in Name]: Preset & { readonly name: K } } = 
     baseUrl: "https://api.together.xyz/v1",
     keyVariable: "TOGETHER_API_KEY",
     needsKey: true,
-    options: maxTokens
+    options: compatible
   },
   vllm: {
     name: "vllm",
@@ -141,7 +142,7 @@ export const presets: { readonly [K in Name]: Preset & { readonly name: K } } = 
     keyVariable: "VLLM_API_KEY",
     // A server started without --api-key checks none; `optionalBearer` then sends none for `none`.
     needsKey: false,
-    options: () => ({ maxTokensField: "max_tokens", auth: optionalBearer })
+    options: () => ({ ...compatible(), auth: optionalBearer })
   },
   ollama: {
     name: "ollama",
@@ -149,7 +150,7 @@ export const presets: { readonly [K in Name]: Preset & { readonly name: K } } = 
     baseUrl: "http://localhost:11434/v1",
     keyVariable: "OLLAMA_API_KEY",
     needsKey: false,
-    options: () => ({ maxTokensField: "max_tokens", auth: optionalBearer })
+    options: () => ({ ...compatible(), auth: optionalBearer })
   },
   zhipu: {
     name: "zhipu",
@@ -157,7 +158,7 @@ export const presets: { readonly [K in Name]: Preset & { readonly name: K } } = 
     baseUrl: "https://open.bigmodel.cn/api/paas/v4",
     keyVariable: "ZHIPUAI_API_KEY",
     needsKey: true,
-    options: () => ({ maxTokensField: "max_tokens", auth: ZhipuJwt.auth() })
+    options: () => ({ ...compatible(), auth: ZhipuJwt.auth() })
   },
   dashscope: {
     name: "dashscope",
@@ -165,7 +166,7 @@ export const presets: { readonly [K in Name]: Preset & { readonly name: K } } = 
     baseUrl: "https://dashscope.aliyuncs.com/compatible-mode/v1",
     keyVariable: "DASHSCOPE_API_KEY",
     needsKey: true,
-    options: maxTokens
+    options: compatible
   }
 }
 

@@ -24,7 +24,8 @@
  * whether a stop sequence ended the reply, so `stop_sequence` is not sent.
  *
  * Usage reports the cache reads and writes the provider reported (`cache_read_input_tokens`,
- * `cache_creation_input_tokens`), out of `input_tokens` as Anthropic counts them.
+ * `cache_creation_input_tokens`, and the writes by lifetime in `cache_creation`), out of `input_tokens` as
+ * Anthropic counts them.
  *
  * Ids are Anthropic's shapes: the gateway's `msg_…` for a message, a tool
  * use's `toolu_…` (`anthropicWire.ts`'s `toolUseId`). `message_start`
@@ -61,13 +62,19 @@ const stopReason = (reason: FinishReason): string => {
   }
 }
 
-// Anthropic's `input_tokens` leaves out the tokens read from and written to the cache, which it reports apart.
+// Anthropic's `input_tokens` leaves out the tokens read from and written to the cache, which it reports apart, the
+// writes also by lifetime (`cache_creation`).
 const usageObject = (usage: Usage) => {
   const written = usage.cacheWriteTokens ?? 0
+  const writtenForAnHour = usage.cacheWrite1hTokens ?? 0
   return {
     input_tokens: usage.promptTokens - usage.cachedPromptTokens - written,
     cache_creation_input_tokens: written,
     cache_read_input_tokens: usage.cachedPromptTokens,
+    cache_creation: {
+      ephemeral_5m_input_tokens: written - writtenForAnHour,
+      ephemeral_1h_input_tokens: writtenForAnHour
+    },
     output_tokens: usage.completionTokens
   }
 }

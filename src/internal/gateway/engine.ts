@@ -19,7 +19,7 @@ import type * as Scope from "effect/Scope"
 import type * as Gateway from "../../Gateway.js"
 import type * as Llm from "../../Llm.js"
 import type { OptionsError } from "../../OptionsError.js"
-import type * as Pricing from "../../Pricing.js"
+import * as Pricing from "../../Pricing.js"
 import * as Router from "../../Router.js"
 import * as Store from "../../Store.js"
 import * as OptionsErrors from "../optionsError.js"
@@ -30,8 +30,8 @@ export interface Target {
   readonly llm: Llm.Service
   readonly address: string | undefined
   /**
-   * The most a token can cost through it: the highest input and output prices among the deployments its calls
-   * can reach (its address's and its fallbacks'), for a budget's worst case; `undefined` when one has no price.
+   * The most a token can cost through it: the highest input, cache write and output prices among the deployments its
+   * calls can reach (its address's and its fallbacks'), for a budget's worst case; `undefined` when one has no price.
    */
   readonly price: Pricing.Price | undefined
   /** Whether every deployment its calls can reach (its address's and its fallbacks') speaks the Responses API. */
@@ -101,20 +101,25 @@ export const reachable = <D extends Pick<Router.Deployment<unknown, unknown>, "n
 }
 
 /**
- * The highest input (a cached token's price included) and output prices among `deployments`; `undefined` when one has
- * none.
+ * The highest prices among `deployments`, each of its kind: input (a cached token's price included), cache writes
+ * (for five minutes and for an hour, each at the price a deployment charges for it, its input price when it charges
+ * no premium) and output; `undefined` when one has none.
  */
 export const worstPrice = (
   deployments: ReadonlyArray<{ readonly price?: Pricing.Price | undefined }>
 ): Pricing.Price | undefined => {
   let input = 0
+  let cacheWrite = 0
+  let cacheWrite1h = 0
   let output = 0
   for (const { price } of deployments) {
     if (price === undefined) return undefined
     input = Math.max(input, price.input, price.cachedInput ?? 0)
+    cacheWrite = Math.max(cacheWrite, Pricing.cacheWritePrice(price))
+    cacheWrite1h = Math.max(cacheWrite1h, Pricing.cacheWritePrice(price, "1h"))
     output = Math.max(output, price.output)
   }
-  return deployments.length === 0 ? undefined : { input, output }
+  return deployments.length === 0 ? undefined : { input, cacheWrite, cacheWrite1h, output }
 }
 
 /** What a target's reach says of it: its worst price, and whether it speaks the Responses API throughout. */

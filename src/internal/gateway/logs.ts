@@ -171,7 +171,9 @@ const line = (entry: Entry, now: number): Effect.Effect<void> =>
         ? {
           prompt_tokens: entry.usage.promptTokens,
           completion_tokens: entry.usage.completionTokens,
-          total_tokens: entry.usage.totalTokens
+          total_tokens: entry.usage.totalTokens,
+          cached_tokens: entry.usage.cachedPromptTokens,
+          ...(entry.usage.cacheWriteTokens !== undefined ? { cache_write_tokens: entry.usage.cacheWriteTokens } : {})
         }
         : {}),
       ...(entry.cost !== undefined ? { cost: entry.cost } : {}),

@@ -8,7 +8,9 @@
  * Per request: `requests_total{route,model,status}` and
  * `request_duration_seconds{route,model}` when the answer is made (a stream's
  * when it ends or its client leaves), `errors_total{tag}` for a failed call,
- * `tokens_total{model,direction}` and `cost_usd_total{model}` from the reply's
+ * `tokens_total{model,direction}`, `cache_tokens_total{model,operation}` (the
+ * prompt tokens read from and written to the provider's prompt cache, a part of
+ * the input) and `cost_usd_total{model}` from the reply's
  * usage, `time_to_first_token_seconds{model}` when a stream's first batch is
  * ready. `model` is the name the request asked for, or `(unknown)` for a name
  * the configuration does not have (or a body with none): the configuration
@@ -59,6 +61,8 @@ class Series {
   readonly firstToken: Metric.Histogram<number>
   readonly input: Metric.Counter<number>
   readonly output: Metric.Counter<number>
+  readonly cacheRead: Metric.Counter<number>
+  readonly cacheWrite: Metric.Counter<number>
   readonly cost: Metric.Counter<number>
 
   constructor(readonly route: string, readonly model: string) {
@@ -79,6 +83,13 @@ class Series {
       })
     this.input = tokens("input")
     this.output = tokens("output")
+    const cacheTokens = (operation: string) =>
+      Metric.counter("llm_gateway_cache_tokens_total", {
+        description: "Input tokens of the replies read from (read) or written to (write) the provider's prompt cache.",
+        attributes: { model, operation }
+      })
+    this.cacheRead = cacheTokens("read")
+    this.cacheWrite = cacheTokens("write")
     this.cost = Metric.counter("llm_gateway_cost_usd_total", {
       description: "US dollars the replies cost, for the models with a known price.",
       attributes: { model }
@@ -147,6 +158,10 @@ export class Tally {
     const context = this.registry.context
     this.series.input.updateUnsafe(usage.promptTokens, context)
     this.series.output.updateUnsafe(usage.completionTokens, context)
+    if (usage.cachedPromptTokens > 0) this.series.cacheRead.updateUnsafe(usage.cachedPromptTokens, context)
+    if (usage.cacheWriteTokens !== undefined && usage.cacheWriteTokens > 0) {
+      this.series.cacheWrite.updateUnsafe(usage.cacheWriteTokens, context)
+    }
     if (cost !== undefined) this.series.cost.updateUnsafe(cost, context)
   }
 

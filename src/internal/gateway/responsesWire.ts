@@ -16,10 +16,10 @@
  * runs (`responsesHosted.ts`): the route refuses them, naming them, for a model that reaches any other, and
  * otherwise they go to it as they came (the tools and the choice in the request's `providerOptions`, the items in
  * the assistant's provider metadata as the library's Responses adapter sends them back). `text.format` is the
- * response format, `reasoning.effort` the effort, `max_output_tokens` the reply's limit, `user` the end-user id;
- * `previous_response_id` puts a stored response's conversation before the input (`responsesStore.ts`). Accepted and
- * echoed, not carried: `metadata`, `parallel_tool_calls`, `reasoning.summary` (a Responses deployment asks for
- * summaries with any effort), `prompt_cache_key`.
+ * response format, `reasoning.effort` the effort, `max_output_tokens` the reply's limit, `user` the end-user id,
+ * `prompt_cache_key` the request's `promptCacheKey`; `previous_response_id` puts a stored response's conversation
+ * before the input (`responsesStore.ts`). Accepted and echoed, not carried: `metadata`, `parallel_tool_calls`,
+ * `reasoning.summary` (a Responses deployment asks for summaries with any effort).
  */
 import * as Schema from "effect/Schema"
 import type { Input as ChatRequest, ResponseFormat, ToolChoice } from "../../ChatRequest.js"
@@ -436,6 +436,7 @@ export const toRequest = (body: CountBody, conversation: ReadonlyArray<Message>)
   set(request, "temperature", body.temperature)
   set(request, "topP", body.top_p)
   set(request, "user", body.user)
+  set(request, "promptCacheKey", body.prompt_cache_key)
   return request
 }
 

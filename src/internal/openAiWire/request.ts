@@ -245,6 +245,7 @@ export const toRequest = (body: typeof ChatBody.Type): ChatRequest | Problem => 
   set(request, "user", body.user)
   // The conversation a router with affinity keeps on the deployment whose cache it warmed.
   set(request, "session", body.prompt_cache_key)
+  set(request, "promptCacheKey", body.prompt_cache_key)
   return request
 }
 

@@ -18,6 +18,8 @@ export const KeyEntry = Schema.Union([
 export const PricingEntry = Schema.Struct({
   input_per_mtok: Pricing.PerMillion,
   cached_input_per_mtok: optional(Pricing.PerMillion),
+  cache_write_per_mtok: optional(Pricing.PerMillion),
+  cache_write_1h_per_mtok: optional(Pricing.PerMillion),
   output_per_mtok: Pricing.PerMillion
 })
 

@@ -380,6 +380,8 @@ export const finishReason = (reason: string | undefined): FinishReason => {
 export interface WireUsage {
   input?: number
   cacheCreation?: number
+  /** Of `cacheCreation`, the tokens written for an hour (`cache_creation.ephemeral_1h_input_tokens`). */
+  cacheCreation1h?: number
   cacheRead?: number
   output?: number
   thinking?: number
@@ -392,6 +394,10 @@ export const readUsage = (value: unknown, into: WireUsage): void => {
   if (typeof input === "number") into.input = tokenCount(input)
   const creation = value["cache_creation_input_tokens"]
   if (typeof creation === "number") into.cacheCreation = tokenCount(creation)
+  const byTtl = value["cache_creation"]
+  if (isRecord(byTtl) && typeof byTtl["ephemeral_1h_input_tokens"] === "number") {
+    into.cacheCreation1h = tokenCount(byTtl["ephemeral_1h_input_tokens"])
+  }
   const read = value["cache_read_input_tokens"]
   if (typeof read === "number") into.cacheRead = tokenCount(read)
   const output = value["output_tokens"]
@@ -404,13 +410,16 @@ export const readUsage = (value: unknown, into: WireUsage): void => {
 
 /**
  * The domain's usage: `input_tokens` leaves out cached tokens, so the prompt is
- * input + cache writes + cache reads, of which the reads are `cachedPromptTokens`
- * and the writes `cacheWriteTokens`.
+ * input + cache writes + cache reads, of which the reads are `cachedPromptTokens`,
+ * the writes `cacheWriteTokens` and the one-hour writes `cacheWrite1hTokens`.
  */
 export const usageOf = (wire: WireUsage): Usage => {
   const promptTokens = (wire.input ?? 0) + (wire.cacheCreation ?? 0) + (wire.cacheRead ?? 0)
   const usage = reportedUsage(promptTokens, wire.output ?? 0, undefined, wire.cacheRead ?? 0, wire.thinking ?? 0)
-  return wire.cacheCreation === undefined ? usage : { ...usage, cacheWriteTokens: wire.cacheCreation }
+  if (wire.cacheCreation === undefined) return usage
+  return wire.cacheCreation1h === undefined
+    ? { ...usage, cacheWriteTokens: wire.cacheCreation }
+    : { ...usage, cacheWriteTokens: wire.cacheCreation, cacheWrite1hTokens: wire.cacheCreation1h }
 }
 
 /** `{anthropic: {thinking: blocks}}`, or undefined when there are none. */

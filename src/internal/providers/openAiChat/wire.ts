@@ -99,6 +99,8 @@ export interface BodyOptions {
   readonly stream: boolean
   readonly includeUsage: boolean
   readonly maxTokensField: MaxTokensField
+  /** Whether `promptCacheKey` is sent (`OpenAiChat.Options.sendPromptCacheKey`). */
+  readonly promptCacheKey: boolean
 }
 
 /** The JSON body of `POST /chat/completions`; `providerOptions` are merged last, so they win. */
@@ -114,6 +116,7 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
   if (request.reasoningEffort !== undefined) body["reasoning_effort"] = request.reasoningEffort
   if (request.seed !== undefined) body["seed"] = request.seed
   if (request.user !== undefined) body["user"] = request.user
+  if (options.promptCacheKey && request.promptCacheKey !== undefined) body["prompt_cache_key"] = request.promptCacheKey
   if (options.stream) {
     body["stream"] = true
     if (options.includeUsage) body["stream_options"] = { include_usage: true }

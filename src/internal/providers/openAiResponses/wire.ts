@@ -149,6 +149,7 @@ export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRec
     }
   }
   if (request.user !== undefined) body["user"] = request.user
+  if (request.promptCacheKey !== undefined) body["prompt_cache_key"] = request.promptCacheKey
   if (options.stream) body["stream"] = true
   if (request.providerOptions !== undefined) Object.assign(body, request.providerOptions)
   return body
