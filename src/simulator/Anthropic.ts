@@ -25,8 +25,10 @@
  *   signature), a `text` block, or `tool_use` blocks (`toolu_…` ids). Usage
  *   reports `input_tokens` without the cached tokens, which are in
  *   `cache_read_input_tokens`, nor the cache writes, which are in
- *   `cache_creation_input_tokens`; `output_tokens` includes thinking, also
- *   given as `output_tokens_details.thinking_tokens`.
+ *   `cache_creation_input_tokens` (and by lifetime in `cache_creation`);
+ *   `output_tokens` includes thinking, also given as
+ *   `output_tokens_details.thinking_tokens`. Cache reads and writes are the
+ *   prompt cache's (`Simulator`'s module doc), at each `cache_control`.
  * - Streams: `message_start`, a `ping`, then per block `content_block_start`,
  *   its deltas (`thinking_delta` and one `signature_delta`, `text_delta`,
  *   `input_json_delta` starting with an empty `partial_json`), and
@@ -51,6 +53,7 @@ import {
   renderStream,
   streamErrorJson
 } from "../internal/simulator/anthropic/render.js"
+import { cachePrefixes } from "../internal/simulator/anthropic/cachePrefixes.js"
 import { decode } from "../internal/simulator/anthropic/request.js"
 import { bearerKey } from "../internal/simulator/requestChecks.js"
 import type { WireFormat } from "./WireFormat.js"
@@ -76,6 +79,7 @@ export const format: WireFormat<Extra> = {
     return bearerKey(headers)
   },
   decode,
+  cachePrefixes,
   renderError,
   renderReply,
   renderStream,

@@ -17,6 +17,7 @@
  * @since 0.1.0
  */
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
+import { chatCachePrefixes } from "../internal/simulator/openAiCachePrefixes.js"
 import * as internalEmbedding from "../internal/simulator/openAiChat/embedding.js"
 import { renderError, streamErrorJson } from "../internal/simulator/openAiChat/errors.js"
 import { renderReply, renderStream } from "../internal/simulator/openAiChat/render.js"
@@ -44,6 +45,7 @@ export interface Extra {
 export const format: WireFormat<Extra> = {
   apiKey: bearerKey,
   decode,
+  cachePrefixes: chatCachePrefixes,
   renderError,
   renderReply,
   renderStream,

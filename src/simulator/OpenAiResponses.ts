@@ -51,6 +51,7 @@ import {
   renderStream,
   renderStreamError
 } from "../internal/simulator/openAiResponses/render.js"
+import { responsesCachePrefixes } from "../internal/simulator/openAiCachePrefixes.js"
 import { decode } from "../internal/simulator/openAiResponses/request.js"
 import * as OpenAiChat from "./OpenAiChat.js"
 import type { WireFormat } from "./WireFormat.js"
@@ -81,6 +82,7 @@ export interface Extra {
 export const format: WireFormat<Extra> = {
   apiKey: OpenAiChat.format.apiKey,
   decode,
+  cachePrefixes: responsesCachePrefixes,
   renderError,
   renderReply,
   renderStream,

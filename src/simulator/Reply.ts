@@ -127,6 +127,8 @@ export interface Knobs {
   readonly cachedTokens: number
   /** Prompt tokens reported as written to the cache (clamped to the prompt's uncached rest). Default: 0. */
   readonly cacheWriteTokens?: number | undefined
+  /** Of `cacheWriteTokens`, those written for an hour (clamped to them); the rest for five minutes. Default: 0. */
+  readonly cacheWrite1hTokens?: number | undefined
   /**
    * How the model treats the schemas and tools it is given: `conforming` (the
    * default) follows them; `nonconforming` writes JSON that violates them;
@@ -175,6 +177,8 @@ export interface Usage {
   readonly cachedTokens: number
   /** Inside `promptTokens`, apart from `cachedTokens`: written to the cache (Anthropic reports them). */
   readonly cacheWriteTokens: number
+  /** Inside `cacheWriteTokens`: written for an hour (Anthropic's `ephemeral_1h_input_tokens`). */
+  readonly cacheWrite1hTokens: number
   /** Inside `completionTokens`. */
   readonly reasoningTokens: number
 }
@@ -433,6 +437,7 @@ export const generate = (prompt: Prompt, knobs: Knobs): Reply | SchemaRefused =>
 
   const promptTokens = Math.max(1, prompt.promptTokens)
   const cachedTokens = Math.min(Math.max(0, knobs.cachedTokens), promptTokens)
+  const cacheWriteTokens = Math.min(Math.max(0, knobs.cacheWriteTokens ?? 0), promptTokens - cachedTokens)
   const completionTokens = reasoning.length + content.length + toolTokens
   return {
     reasoning,
@@ -444,7 +449,8 @@ export const generate = (prompt: Prompt, knobs: Knobs): Reply | SchemaRefused =>
       completionTokens,
       totalTokens: promptTokens + completionTokens,
       cachedTokens,
-      cacheWriteTokens: Math.min(Math.max(0, knobs.cacheWriteTokens ?? 0), promptTokens - cachedTokens),
+      cacheWriteTokens,
+      cacheWrite1hTokens: Math.min(Math.max(0, knobs.cacheWrite1hTokens ?? 0), cacheWriteTokens),
       reasoningTokens: reasoning.length
     }
   }

@@ -108,6 +108,15 @@
  * - `x-simulator-cached-tokens: <n>`: prompt tokens reported as cached.
  * - `x-simulator-cache-write-tokens: <n>`: prompt tokens reported as written to the cache (Anthropic's
  *   `cache_creation_input_tokens`; the other wires have no such count).
+ * Each of the two, when sent, stands in for what the prompt cache reports.
+ *
+ * ## Prompt cache
+ * The simulator remembers the prompt prefixes it has seen (the last 1024), so a request that repeats one reports
+ * cache reads, and one that extends it cache writes, in its wire's usage shape: Anthropic's prefixes end at each
+ * `cache_control` breakpoint and are held for its `ttl` (five minutes, or an hour), the writes split by lifetime in
+ * `cache_creation`; OpenAI's (chat and Responses) end at each message or input item of a request with a
+ * `prompt_cache_key`, held five minutes per model and key, the reads in `cached_tokens`. A request reads the longest
+ * prefix held; there is no minimum length. Gemini and Ollama requests are not cached.
  *
  * @since 0.1.0
  */

@@ -52,6 +52,20 @@ export interface Decoded<Extra> {
 }
 
 /**
+ * A prefix of a request's prompt that the provider's prompt cache may hold:
+ * `id` is the same for the same prefix of the same model (and cache key),
+ * `tokens` its size as the format counts the prompt, `ttl` how long it is held.
+ *
+ * @since 0.2.0
+ * @category Wire Formats
+ */
+export interface CachePrefix {
+  readonly id: string
+  readonly tokens: number
+  readonly ttl: "5m" | "1h"
+}
+
+/**
  * Identity of one response, shared by its body and every chunk.
  *
  * @since 0.1.0
@@ -91,6 +105,12 @@ export interface WireFormat<Extra> {
    */
   readonly decode: (body: unknown, params?: Readonly<Record<string, string | undefined>>) => Decoded<Extra> | ApiError
   readonly renderError: (error: ApiError) => { readonly status: number; readonly body: string }
+  /**
+   * The prefixes of a decoded request's prompt the provider would cache, shortest first (Anthropic's up to each
+   * `cache_control`, OpenAI's at each message boundary of a request with a `prompt_cache_key`): the simulator reports
+   * reading the longest one it holds and writing the rest. Default: none, no cache.
+   */
+  readonly cachePrefixes?: (body: unknown) => ReadonlyArray<CachePrefix>
   readonly renderReply: (reply: Reply.Reply, meta: ReplyMeta, extra: Extra) => string
   readonly renderStream: (reply: Reply.Reply, meta: ReplyMeta, extra: Extra) => RenderedStream
   /** An error event inside a 200 stream, in the given shape. */

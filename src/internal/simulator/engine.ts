@@ -25,8 +25,12 @@ import {
   type ReplyFault
 } from "./fault.js"
 import { type Plan, streamPlan } from "./plan.js"
+import { PromptCache } from "./promptCache.js"
 import { makeRateLimit } from "./rateLimit.js"
 import type { RouteInput } from "./routes.js"
+
+/** How many prompt prefixes the simulator's prompt cache holds: enough for a test's conversations, bounded. */
+const promptCachePrefixes = 1024
 
 const maskKey = (key: string): string => (key.length <= 8 ? "***" : `${key.slice(0, 3)}…${key.slice(-4)}`)
 
@@ -71,11 +75,12 @@ const requestIdHeaders = (format: Gate, id: number): Record<string, string> => (
 
 /**
  * The engine of one simulator: its request ids, its parsed faults, its
- * rate-limit buckets and its `down` windows (`startedAt`: the simulator's start, on its `Clock`).
+ * rate-limit buckets, its prompt cache and its `down` windows (`startedAt`: the simulator's start, on its `Clock`).
  */
 export const makeEngine = (config: Config, startedAt: number) => {
   const parseFaultCached = makeCachedParser()
   const chaos = makeChaos()
+  const promptCache = new PromptCache(promptCachePrefixes)
   const rateLimit = makeRateLimit(config.requestsPerMinute)
   let nextId = 1
   /** When each `down` fault value (`""` for the options' fault) was first seen, for `since=first`; bounded. */
@@ -199,6 +204,8 @@ export const makeEngine = (config: Config, startedAt: number) => {
       /** `prefill=refuse`: a request that ends with an assistant message is refused. */
       readonly refusesPrefill: boolean
       readonly decoded: T
+      /** The request body as parsed. */
+      readonly body: unknown
       readonly window: number
     } =>
   {
@@ -233,6 +240,7 @@ export const makeEngine = (config: Config, startedAt: number) => {
       output,
       refusesPrefill,
       decoded,
+      body,
       window: config.contextWindows[model] ?? config.contextWindow
     }
   }
@@ -240,7 +248,7 @@ export const makeEngine = (config: Config, startedAt: number) => {
   const generate = <X>(format: WireFormat<X>, input: RouteInput): Plan => {
     const opened = open(format, format.decode, promptModel, input)
     if (!("decoded" in opened)) return opened
-    const { decoded, fault, id, out, output, window } = opened
+    const { body, decoded, fault, id, out, output, window } = opened
     const { headers, now } = input
     const { prompt } = decoded
     if (opened.refusesPrefill && prompt.lastRole === "assistant") {
@@ -265,12 +273,15 @@ export const makeEngine = (config: Config, startedAt: number) => {
     if (isApiError(cachedTokens)) return errorPlan(format, cachedTokens, out)
     const cacheWriteTokens = intHeader(headers, "x-simulator-cache-write-tokens", 0, Number.MAX_SAFE_INTEGER)
     if (isApiError(cacheWriteTokens)) return errorPlan(format, cacheWriteTokens, out)
+    // The knob headers, when sent, stand in for what the prompt cache reports.
+    const cache = format.cachePrefixes === undefined ? undefined : promptCache.use(format.cachePrefixes(body), now)
     const reply = Reply.generate(prompt, {
       replyTokens: replyTokens ?? config.replyTokens,
       reasoningTokens: config.reasoningTokens,
       toolCalls: toolCalls ?? 1,
-      cachedTokens: cachedTokens ?? 0,
-      cacheWriteTokens: cacheWriteTokens ?? 0,
+      cachedTokens: cachedTokens ?? cache?.read ?? 0,
+      cacheWriteTokens: cacheWriteTokens ?? cache?.written ?? 0,
+      cacheWrite1hTokens: cacheWriteTokens === undefined ? cache?.writtenForAnHour ?? 0 : 0,
       output
     })
     if ("_tag" in reply) return errorPlan(format, { _tag: "InvalidRequest", message: reply.message }, out)

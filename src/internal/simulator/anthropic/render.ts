@@ -22,10 +22,13 @@ const stopReason = (reason: Reply.FinishReason): string =>
 
 const toolId = (id: string): string => `toolu_${id.startsWith("call_") ? id.slice(5) : id}`
 
-// The prompt's counts as Anthropic splits them: `input_tokens` leaves out the cache reads and writes.
+// The prompt's counts as Anthropic splits them: `input_tokens` leaves out the cache reads and writes, and
+// `cache_creation` splits the writes by lifetime.
 const promptUsageJson = (usage: Reply.Usage): string =>
   `"input_tokens":${usage.promptTokens - usage.cachedTokens - usage.cacheWriteTokens},` +
-  `"cache_creation_input_tokens":${usage.cacheWriteTokens},"cache_read_input_tokens":${usage.cachedTokens}`
+  `"cache_creation_input_tokens":${usage.cacheWriteTokens},"cache_read_input_tokens":${usage.cachedTokens},` +
+  `"cache_creation":{"ephemeral_5m_input_tokens":${usage.cacheWriteTokens - usage.cacheWrite1hTokens},` +
+  `"ephemeral_1h_input_tokens":${usage.cacheWrite1hTokens}}`
 
 const usageJson = (usage: Reply.Usage): string =>
   `{${promptUsageJson(usage)},"output_tokens":${usage.completionTokens},` +

@@ -1,0 +1,81 @@
+/**
+ * The prefixes of a Messages request that Anthropic's prompt cache holds (its prompt caching reference): the prompt
+ * in cache order (tools, system, messages) up to each block with a `cache_control`, for its `ttl` (`5m` unless
+ * `1h`). Sizes are counted as the request decoder counts the prompt, so tool definitions add none.
+ */
+import type { CachePrefix } from "../../../simulator/WireFormat.js"
+import { PrefixBuilder } from "../promptCache.js"
+import { isRecord } from "../requestChecks.js"
+
+// A block as it is cached: its content, not its breakpoint.
+const identity = (role: string, block: Readonly<Record<string, unknown>>): string => {
+  const { cache_control: _, ...content } = block
+  return `${role}:${JSON.stringify(content)}`
+}
+
+const resultChars = (content: unknown): number => {
+  if (typeof content === "string") return content.length
+  if (!Array.isArray(content)) return 0
+  let chars = 0
+  for (const block of content as ReadonlyArray<unknown>) {
+    if (isRecord(block) && block.type === "text" && typeof block.text === "string") chars += block.text.length
+  }
+  return chars
+}
+
+// A block's characters and media parts, as the request decoder counts them.
+const sizeOf = (block: Readonly<Record<string, unknown>>): readonly [chars: number, media: number] => {
+  switch (block.type) {
+    case "text":
+      return [typeof block.text === "string" ? block.text.length : 0, 0]
+    case "image":
+    case "document":
+      return [0, 1]
+    case "tool_use":
+      return [String(block.name).length + JSON.stringify(block.input ?? {}).length, 0]
+    case "tool_result":
+      return [resultChars(block.content), 0]
+    default:
+      return [0, 0]
+  }
+}
+
+// A block's `cache_control` ends a cached prefix.
+const markBreakpoint = (prefixes: PrefixBuilder, block: Readonly<Record<string, unknown>>): void => {
+  const breakpoint = block.cache_control
+  if (isRecord(breakpoint)) prefixes.mark(breakpoint.ttl === "1h" ? "1h" : "5m")
+}
+
+const addBlocks = (prefixes: PrefixBuilder, role: string, content: unknown): void => {
+  if (typeof content === "string") {
+    prefixes.add(`${role}:${JSON.stringify(content)}`, content.length, 0)
+    return
+  }
+  if (!Array.isArray(content)) return
+  for (const block of content as ReadonlyArray<unknown>) {
+    if (!isRecord(block)) continue
+    const [chars, media] = sizeOf(block)
+    prefixes.add(identity(role, block), chars, media)
+    markBreakpoint(prefixes, block)
+  }
+}
+
+/** The cached prefixes of a decoded Messages body, shortest first. */
+export const cachePrefixes = (body: unknown): ReadonlyArray<CachePrefix> => {
+  if (!isRecord(body)) return []
+  const prefixes = new PrefixBuilder(String(body.model))
+  if (Array.isArray(body.tools)) {
+    for (const tool of body.tools as ReadonlyArray<unknown>) {
+      if (!isRecord(tool)) continue
+      prefixes.add(identity("tool", tool), 0, 0)
+      markBreakpoint(prefixes, tool)
+    }
+  }
+  addBlocks(prefixes, "system", body.system)
+  if (Array.isArray(body.messages)) {
+    for (const message of body.messages as ReadonlyArray<unknown>) {
+      if (isRecord(message)) addBlocks(prefixes, String(message.role), message.content)
+    }
+  }
+  return prefixes.prefixes
+}
