@@ -117,6 +117,107 @@ describe("Pricing.cost", () => {
     )))
 })
 
+describe("Pricing.cost of prompt caching", () => {
+  const cached = (prompt: number, read: number, written: number, writtenForAnHour: number, completion = 0) => ({
+    promptTokens: prompt,
+    completionTokens: completion,
+    cachedPromptTokens: read,
+    cacheWriteTokens: written,
+    cacheWrite1hTokens: writtenForAnHour
+  })
+
+  it("prices reads, five-minute writes and one-hour writes apart (Claude Sonnet 4.5's built-in price)", () => {
+    // 1M prompt: 200k read at 0.3, 300k written of which 100k for an hour (200k at 3.75, 100k at 6), 500k at 3.
+    closeTo(Pricing.cost(Pricing.lookup("claude-sonnet-4-5"), cached(1_000_000, 200_000, 300_000, 100_000)), 2.91)
+  })
+
+  it("has Anthropic's multipliers in every built-in Claude price: reads 0.1x, 5-minute writes 1.25x, 1-hour 2x", () => {
+    const claudes = Object.entries(Pricing.builtIn).filter(([name]) => name.startsWith("claude"))
+    expect(claudes.length).toBeGreaterThan(5)
+    for (const [, price] of claudes) {
+      closeTo(price.cachedInput, price.input * 0.1)
+      closeTo(price.cacheWrite, price.input * 1.25)
+      closeTo(price.cacheWrite1h, price.input * 2)
+    }
+  })
+
+  it("charges writes at the input price without a write price, and one-hour writes at cacheWrite without theirs", () => {
+    closeTo(Pricing.cost({ input: 2, output: 0 }, cached(1_000_000, 0, 1_000_000, 400_000)), 2)
+    closeTo(Pricing.cost({ input: 2, cacheWrite: 3, output: 0 }, cached(1_000_000, 0, 1_000_000, 400_000)), 3)
+    expect(Pricing.cacheWritePrice({ input: 2, cacheWrite: 3, cacheWrite1h: 5, output: 0 }, "1h")).toBe(5)
+    expect(Pricing.cacheWritePrice({ input: 2, output: 0 }, "1h")).toBe(2)
+  })
+
+  it("clamps counts a provider overstated: reads to the prompt, writes to the rest, hour writes to the writes", () => {
+    const price = { input: 1, cachedInput: 0.5, cacheWrite: 2, cacheWrite1h: 4, output: 0 }
+    closeTo(Pricing.cost(price, cached(100, 80, 50, 70)), (80 * 0.5 + 20 * 4) / 1e6)
+  })
+
+  const count = fc.integer({ min: 0, max: 2_000_000 })
+  const cachedUsage = fc.tuple(count, count, count, count, count).map(([prompt, read, written, hour, completion]) => {
+    const reads = Math.min(read, prompt)
+    const writes = Math.min(written, prompt - reads)
+    return cached(prompt, reads, writes, Math.min(hour, writes), completion)
+  })
+  const perMtok = fc.double({ min: 0, max: 100, noNaN: true })
+  const cachingPrice = fc.record({
+    input: perMtok,
+    cachedInput: perMtok,
+    cacheWrite: perMtok,
+    cacheWrite1h: perMtok,
+    output: perMtok
+  }, { requiredKeys: ["input", "output"] })
+
+  it("is the sum of each kind of token at its price", () =>
+    fc.assert(fc.property(cachingPrice, cachedUsage, (price, u) => {
+      const input = price.input
+      const write = price.cacheWrite ?? input
+      const expected = (u.promptTokens - u.cachedPromptTokens - u.cacheWriteTokens) * input +
+        u.cachedPromptTokens * (price.cachedInput ?? input) +
+        (u.cacheWriteTokens - u.cacheWrite1hTokens) * write + u.cacheWrite1hTokens * (price.cacheWrite1h ?? write) +
+        u.completionTokens * price.output
+      closeTo(Pricing.cost(price, u), expected / 1e6)
+    })))
+
+  it("is additive in usage, cache reads and writes included", () =>
+    fc.assert(fc.property(cachingPrice, cachedUsage, cachedUsage, (price, a, b) => {
+      const sum = cached(
+        a.promptTokens + b.promptTokens,
+        a.cachedPromptTokens + b.cachedPromptTokens,
+        a.cacheWriteTokens + b.cacheWriteTokens,
+        a.cacheWrite1hTokens + b.cacheWrite1hTokens,
+        a.completionTokens + b.completionTokens
+      )
+      closeTo(Pricing.cost(price, sum), Pricing.cost(price, a)! + Pricing.cost(price, b)!)
+    })))
+
+  it("never exceeds Pricing.estimate of a request whose breakpoints allow those writes", () =>
+    fc.assert(fc.property(
+      cachingPrice,
+      fc.string({ maxLength: 300 }),
+      fc.constantFrom(undefined, "5m" as const, "1h" as const),
+      fc.integer({ min: 1, max: 4096 }),
+      fc.double({ min: 0, max: 1, noNaN: true }),
+      fc.double({ min: 0, max: 1, noNaN: true }),
+      fc.double({ min: 0, max: 1, noNaN: true }),
+      (price, text, ttl, maxTokens, readShare, writeShare, replyShare) => {
+        const cache = ttl === undefined ? undefined : { ttl }
+        const request = {
+          messages: [{ role: "system" as const, content: text, ...(cache === undefined ? {} : { cache }) }],
+          maxTokens
+        }
+        // At most one token per byte, as the estimate counts the prompt.
+        const prompt = Buffer.byteLength(text)
+        const reads = Math.floor(readShare * prompt)
+        // A request without a breakpoint writes nothing at a premium; with one, its writes live for its TTL.
+        const writes = cache === undefined ? 0 : Math.floor(writeShare * (prompt - reads))
+        const u = cached(prompt, reads, writes, ttl === "1h" ? writes : 0, Math.floor(replyShare * maxTokens))
+        // The tolerance is float rounding (and underflow of the tiniest prices).
+        expect(Pricing.cost(price, u)!).toBeLessThanOrEqual(Pricing.estimate(price, request) * (1 + 1e-12) + 1e-18)
+      }
+    )))
+})
+
 describe("Pricing.estimate", () => {
   const request = { messages: [Message.user("a".repeat(400))], maxTokens: 50 }
   // 400 bytes of text, 4 for the message's markers, 3 for the reply's priming.
@@ -129,6 +230,24 @@ describe("Pricing.estimate", () => {
       closeTo(Pricing.estimate({ input: 2, cachedInput: 1, output: 8 }, request), (promptAtMost * 2 + 50 * 8) / 1e6)
     }
   )
+
+  it("charges the prompt at a cache write's price when a breakpoint of that lifetime may write it at a premium", () => {
+    const price = { input: 2, cacheWrite: 2.5, cacheWrite1h: 4, output: 8 }
+    const at = (cache: Message.CacheBreakpoint | undefined) =>
+      Pricing.estimate(price, {
+        ...request,
+        messages: [{ type: "text" as const, text: "a".repeat(400), ...(cache === undefined ? {} : { cache }) }]
+          .map((part) => ({ role: "user" as const, content: [part] }))
+      })
+    closeTo(at(undefined), (promptAtMost * 2 + 50 * 8) / 1e6)
+    closeTo(at({}), (promptAtMost * 2.5 + 50 * 8) / 1e6)
+    closeTo(at({ ttl: "1h" }), (promptAtMost * 4 + 50 * 8) / 1e6)
+    // A tool's breakpoint counts too; a write cheaper than the input price does not lower the estimate.
+    const tools = [{ name: "t", parameters: { type: "object" }, cache: { ttl: "1h" as const } }]
+    const withTools = { ...request, tools }
+    closeTo(Pricing.estimate(price, withTools), Pricing.estimate({ input: 4, output: 8 }, withTools))
+    closeTo(Pricing.estimate({ ...price, cacheWrite1h: 1 }, withTools), Pricing.estimate({ input: 2, output: 8 }, withTools))
+  })
 
   it("charges defaultMaxTokens when the request sets no maxTokens", () => {
     const open = { messages: request.messages }
@@ -176,5 +295,12 @@ describe("Pricing.fromPerMtok", () => {
     expect(Pricing.fromPerMtok({ input_per_mtok: 3, output_per_mtok: 15 })).toStrictEqual({ input: 3, output: 15 })
     expect(Pricing.fromPerMtok({ input_per_mtok: 3, cached_input_per_mtok: 0.3, output_per_mtok: 15 }))
       .toStrictEqual({ input: 3, cachedInput: 0.3, output: 15 })
+    expect(Pricing.fromPerMtok({
+      input_per_mtok: 3,
+      cached_input_per_mtok: 0.3,
+      cache_write_per_mtok: 3.75,
+      cache_write_1h_per_mtok: 6,
+      output_per_mtok: 15
+    })).toStrictEqual({ input: 3, cachedInput: 0.3, cacheWrite: 3.75, cacheWrite1h: 6, output: 15 })
   })
 })

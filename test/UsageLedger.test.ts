@@ -10,11 +10,18 @@ import * as LlmTest from "../src/LlmTest.js"
 import * as Message from "../src/Message.js"
 import * as UsageLedger from "../src/UsageLedger.js"
 
-const usage = (promptTokens: number, completionTokens: number, cachedPromptTokens = 0, reasoningTokens = 0) => ({
+const usage = (
+  promptTokens: number,
+  completionTokens: number,
+  cachedPromptTokens = 0,
+  reasoningTokens = 0,
+  cacheWrites?: { readonly all: number; readonly hour: number }
+) => ({
   promptTokens,
   completionTokens,
   totalTokens: promptTokens + completionTokens,
   cachedPromptTokens,
+  ...(cacheWrites === undefined ? {} : { cacheWriteTokens: cacheWrites.all, cacheWrite1hTokens: cacheWrites.hour }),
   reasoningTokens,
   estimated: false
 })
@@ -35,7 +42,8 @@ describe("UsageLedger", () => {
     Effect.gen(function*() {
       const ledger = yield* UsageLedger.make
       yield* ledger.record(UsageLedger.callOf("east", response("gpt-4o", "sk-…0001", usage(100, 10, 40, 4), 0.5)))
-      yield* ledger.record(UsageLedger.callOf("east", response("gpt-4o", "sk-…0002", usage(200, 20), 1)))
+      const written = usage(200, 20, 0, 0, { all: 150, hour: 100 })
+      yield* ledger.record(UsageLedger.callOf("east", response("gpt-4o", "sk-…0002", written, 1)))
       yield* ledger.record(UsageLedger.callOf("west", response("sim-small", "sk-…0001", usage(5, 5))))
       yield* ledger.record(UsageLedger.callOf("west", response("gpt-4o", undefined, usage(1, 1), 0.25)))
       const totals = yield* ledger.totals
@@ -44,6 +52,8 @@ describe("UsageLedger", () => {
         promptTokens: 306,
         completionTokens: 36,
         cachedPromptTokens: 40,
+        cacheWriteTokens: 150,
+        cacheWrite1hTokens: 100,
         reasoningTokens: 4,
         totalTokens: 342,
         cost: 1.75,
@@ -98,6 +108,8 @@ describe("UsageLedger", () => {
         promptTokens: 20,
         completionTokens: 6,
         cachedPromptTokens: 0,
+        cacheWriteTokens: 0,
+        cacheWrite1hTokens: 0,
         reasoningTokens: 0,
         totalTokens: 26,
         cost: 0.02,

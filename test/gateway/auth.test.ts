@@ -53,6 +53,8 @@ describe("a budgeted call's worst case", () => {
     {
       input: fc.double({ min: 0, max: 20, noNaN: true }),
       cachedInput: fc.double({ min: 0, max: 20, noNaN: true }),
+      cacheWrite: fc.double({ min: 0, max: 40, noNaN: true }),
+      cacheWrite1h: fc.double({ min: 0, max: 40, noNaN: true }),
       output: fc.double({ min: 0, max: 100, noNaN: true })
     },
     { requiredKeys: ["input", "output"] }
@@ -60,21 +62,35 @@ describe("a budgeted call's worst case", () => {
 
   it(
     "is never below the real cost of a reply within max_tokens, at any deployment the name reaches (prompt counted " +
-      "as the simulator counts it)",
+      "as the simulator counts it, cache writes of the request's breakpoint included)",
     () =>
       fc.assert(fc.property(
         fc.array(price, { minLength: 1, maxLength: 5 }),
         fc.array(fc.string({ maxLength: 400, unit: "grapheme" }), { minLength: 1, maxLength: 4 }),
         fc.integer({ min: 1, max: 8192 }),
-        fc.double({ min: 0, max: 1, noNaN: true }),
-        fc.double({ min: 0, max: 1, noNaN: true }),
-        (prices, texts, maxTokens, replyShare, cachedShare) => {
-          const request = { messages: texts.map((text) => Message.user(text)), maxTokens }
+        fc.constantFrom(undefined, "5m" as const, "1h" as const),
+        fc.tuple(
+          fc.double({ min: 0, max: 1, noNaN: true }),
+          fc.double({ min: 0, max: 1, noNaN: true }),
+          fc.double({ min: 0, max: 1, noNaN: true })
+        ),
+        (prices, texts, maxTokens, ttl, [replyShare, cachedShare, writtenShare]) => {
+          const parts = texts.map((text, i) => ({
+            type: "text" as const,
+            text,
+            ...(ttl !== undefined && i === texts.length - 1 ? { cache: { ttl } } : {})
+          }))
+          const request = { messages: [{ role: "user" as const, content: parts }], maxTokens }
           const promptTokens = Math.max(1, Reply.countTokens(texts.reduce((chars, text) => chars + text.length, 0)))
+          const cachedPromptTokens = Math.floor(cachedShare * promptTokens)
+          // Only a request with a breakpoint writes at a premium, for its breakpoint's lifetime.
+          const written = ttl === undefined ? 0 : Math.floor(writtenShare * (promptTokens - cachedPromptTokens))
           const usage = {
             promptTokens,
             completionTokens: Math.floor(replyShare * maxTokens),
-            cachedPromptTokens: Math.floor(cachedShare * promptTokens)
+            cachedPromptTokens,
+            cacheWriteTokens: written,
+            cacheWrite1hTokens: ttl === "1h" ? written : 0
           }
           const reserved = Auth.worstCase({ price: Engine.worstPrice(prices.map((p) => ({ price: p }))) }, request)
           for (const p of prices) expect(Pricing.cost(p, usage)!).toBeLessThanOrEqual(reserved * (1 + 1e-12))
@@ -85,7 +101,7 @@ describe("a budgeted call's worst case", () => {
   it("a name with an unpriced deployment has no worst case; embeddings (no request) reserve nothing", () => {
     expect(Engine.worstPrice([{ price: { input: 1, output: 2 } }, {}])).toBeUndefined()
     expect(Engine.worstPrice([{ price: { input: 1, cachedInput: 3, output: 2 } }, { price: { input: 2, output: 1 } }]))
-      .toEqual({ input: 3, output: 2 })
+      .toEqual({ input: 3, cacheWrite: 2, cacheWrite1h: 2, output: 2 })
     expect(Auth.worstCase({ price: { input: 1, output: 2 } }, undefined)).toBe(0)
   })
 
