@@ -113,7 +113,8 @@
  * ## Prompt cache
  * The simulator remembers the prompt prefixes it has seen (the last 1024), so a request that repeats one reports
  * cache reads, and one that extends it cache writes, in its wire's usage shape: Anthropic's prefixes end at each
- * `cache_control` breakpoint and are held for its `ttl` (five minutes, or an hour), the writes split by lifetime in
+ * `cache_control` breakpoint and are held for its `ttl` (five minutes, or an hour), read also at any earlier block (as
+ * Anthropic looks back from a breakpoint moved to the newest turn), the writes split by lifetime in
  * `cache_creation`; OpenAI's (chat and Responses) end at each message or input item of a request with a
  * `prompt_cache_key`, held five minutes per model and key, the reads in `cached_tokens`. A request reads the longest
  * prefix held; there is no minimum length. Gemini and Ollama requests are not cached.

@@ -54,7 +54,9 @@ export interface Decoded<Extra> {
 /**
  * A prefix of a request's prompt that the provider's prompt cache may hold:
  * `id` is the same for the same prefix of the same model (and cache key),
- * `tokens` its size as the format counts the prompt, `ttl` how long it is held.
+ * `tokens` its size as the format counts the prompt, `ttl` how long it is held
+ * once written; a prefix without one is only read, when an earlier request
+ * wrote it (Anthropic looks back from a breakpoint to earlier blocks).
  *
  * @since 0.2.0
  * @category Wire Formats
@@ -62,7 +64,7 @@ export interface Decoded<Extra> {
 export interface CachePrefix {
   readonly id: string
   readonly tokens: number
-  readonly ttl: "5m" | "1h"
+  readonly ttl?: "5m" | "1h" | undefined
 }
 
 /**

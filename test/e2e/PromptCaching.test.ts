@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import * as Llm from "../../src/Llm.js"
+import * as Pricing from "../../src/Pricing.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { recorder } from "../utils/cliHarness.js"
@@ -16,8 +17,10 @@ import { recorder } from "../utils/cliHarness.js"
 const model = "sim-small"
 const key = "sk-prompt-caching-e2e-001"
 
-/** The router of one `model` on `api` at `baseUrl`, as `Llm`. */
-const routerOver = (api: "anthropic" | "chat-completions", baseUrl: string, headers?: Record<string, string>) =>
+type Api = "anthropic" | "chat-completions" | "responses" | "gemini"
+
+/** The router of one `model` on `api` at `baseUrl`, as `Llm`; `extra` fields of its provider.json entry. */
+const routerOver = (api: Api, baseUrl: string, headers?: Record<string, string>, extra?: Record<string, unknown>) =>
   Layer.unwrap(Effect.map(
     ProviderConfig.fromJson({
       sim: [{
@@ -26,7 +29,8 @@ const routerOver = (api: "anthropic" | "chat-completions", baseUrl: string, head
         base_url: baseUrl,
         api_keys: [key],
         max_retries: 0,
-        ...(headers === undefined ? {} : { headers })
+        ...(headers === undefined ? {} : { headers }),
+        ...extra
       }]
     }),
     (config) => ProviderConfig.routerLayer(config)
@@ -106,5 +110,93 @@ describe("prompt caching", () => {
         cacheWriteTokens: 9
       })
       expect(plain.usage.cacheWriteTokens).toBe(0)
+    }))
+
+  it.live("promptCacheKey goes to OpenAI's chat and Responses as prompt_cache_key, not to other APIs or presets", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [key], models: [model] })
+      const recorded = yield* recorder(simulator.url)
+      const keyed = { model, maxTokens: 16, promptCacheKey: "repo-42", messages: [{ role: "user", content: "Hi" }] }
+      const sentTo = (api: Api, extra?: Record<string, unknown>) =>
+        Effect.gen(function*() {
+          // The recorder's base URL ends in `/v1`, which the Gemini API's paths do not start with.
+          const baseUrl = api === "gemini" ? recorded.baseUrl.slice(0, -"/v1".length) : recorded.baseUrl
+          const before = recorded.bodies.length
+          // The recorder passes no `x-goog-api-key` on: a Gemini call is refused, after its body was recorded.
+          yield* Effect.exit(Llm.chat(keyed as ChatRequest.Input).pipe(Effect.provide(routerOver(api, baseUrl, undefined, extra))))
+          expect(recorded.bodies.length).toBe(before + 1)
+          return recorded.bodies.at(-1)!["prompt_cache_key"]
+        })
+      expect(yield* sentTo("chat-completions")).toBe("repo-42")
+      expect(yield* sentTo("responses")).toBe("repo-42")
+      expect(yield* sentTo("anthropic")).toBeUndefined()
+      expect(yield* sentTo("gemini")).toBeUndefined()
+      expect(yield* sentTo("chat-completions", { preset: "deepseek" })).toBeUndefined()
+    }))
+
+  it.live(
+    "the simulator's cache: a breakpoint's prefix is written by lifetime, then read by the next turn, whose " +
+      "breakpoint moved on; each reply priced with the write premium and the read discount",
+    () =>
+      Effect.gen(function*() {
+        const claude = "claude-sonnet-4-5"
+        const simulator = yield* Simulator.make({ apiKeys: [key], models: [claude] })
+        const layer = Layer.unwrap(Effect.map(
+          ProviderConfig.fromJson({
+            sim: [{ model_name: claude, api: "anthropic", base_url: simulator.url, api_keys: [key], max_retries: 0 }]
+          }),
+          (config) => ProviderConfig.routerLayer(config)
+        )).pipe(Layer.provide(NodeHttpClient.layerUndici), Layer.orDie)
+        // 400 characters: 100 tokens as the simulator counts; the question 10 more.
+        const rules: ChatRequest.Input["messages"][number] = { role: "system", content: "r".repeat(400), cache: hour }
+        const ask = (text: string, cache?: {}) => ({
+          role: "user" as const,
+          content: [{ type: "text" as const, text, ...(cache === undefined ? {} : { cache }) }]
+        })
+        const first = yield* Effect.provide(
+          Llm.chat({ model: claude, maxTokens: 16, messages: [rules, ask("q".repeat(40), {})] }),
+          layer
+        )
+        expect(first.usage).toMatchObject({
+          promptTokens: 110,
+          cachedPromptTokens: 0,
+          cacheWriteTokens: 110,
+          cacheWrite1hTokens: 100
+        })
+        const price = Pricing.lookup(claude)!
+        expect(first.cost).toBeCloseTo((100 * 6 + 10 * 3.75 + first.usage.completionTokens * 15) / 1e6, 15)
+
+        const second = yield* Effect.provide(
+          Llm.chat({
+            model: claude,
+            maxTokens: 16,
+            messages: [rules, ask("q".repeat(40)), { role: "assistant", content: "a".repeat(40) }, ask("w".repeat(40), {})]
+          }),
+          layer
+        )
+        // The first turn's prefix (system and question) is read where the breakpoint was; the rest is written.
+        expect(second.usage).toMatchObject({
+          promptTokens: 130,
+          cachedPromptTokens: 110,
+          cacheWriteTokens: 20,
+          cacheWrite1hTokens: 0
+        })
+        expect(second.cost).toBeCloseTo(Pricing.cost(price, second.usage)!, 15)
+        expect(second.cost).toBeCloseTo((110 * 0.3 + 20 * 3.75 + second.usage.completionTokens * 15) / 1e6, 15)
+      })
+  )
+
+  it.live("the simulator's cache under a prompt_cache_key: a repeated prefix is read, another key's is not", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [key], models: [model] })
+      const system = { role: "system" as const, content: "s".repeat(800) }
+      const ask = (question: string, promptCacheKey: string) =>
+        Effect.provide(
+          Llm.chat({ model, maxTokens: 16, promptCacheKey, messages: [system, { role: "user", content: question }] }),
+          routerOver("chat-completions", `${simulator.url}/v1`)
+        )
+      expect((yield* ask("first question", "alpha")).usage.cachedPromptTokens).toBe(0)
+      expect((yield* ask("second question", "alpha")).usage.cachedPromptTokens).toBe(200)
+      expect((yield* ask("second question", "beta")).usage.cachedPromptTokens).toBe(0)
     }))
 })

@@ -3,13 +3,14 @@
  * seen, so a request that repeats one reports cache reads, and one that adds to
  * it reports cache writes, in its wire's usage shape. A wire format says which
  * prefixes of a request a provider would cache (`WireFormat.cachePrefixes`):
- * Anthropic's up to each `cache_control` breakpoint, OpenAI's at each message
- * boundary of a request with a `prompt_cache_key`. There is no minimum length.
+ * Anthropic's up to each `cache_control` breakpoint (read also at the blocks
+ * before one, as its lookback finds them), OpenAI's at each message boundary of
+ * a request with a `prompt_cache_key`. There is no minimum length.
  *
  * A request reads the longest prefix held and writes the rest up to its longest
- * prefix, each part written for the lifetime of the prefix that ends it (as
- * Anthropic's `cache_creation` splits writes by TTL). Every prefix of the
- * request is then held (or refreshed, as a cache hit refreshes it) for its
+ * breakpoint, each part written for the lifetime of the breakpoint that ends it
+ * (as Anthropic's `cache_creation` splits writes by TTL). Every breakpoint of
+ * the request is then held (or refreshed, as a cache hit refreshes it) for its
  * lifetime; past `capacity` prefixes the least recently used is forgotten.
  */
 import { createHash, type Hash } from "node:crypto"
@@ -34,7 +35,7 @@ export class PromptCache {
 
   constructor(private readonly capacity: number) {}
 
-  /** What a request with `prefixes` (shortest first) reads and writes at `now`; its prefixes are held after. */
+  /** What a request with `prefixes` (shortest first) reads and writes at `now`; its breakpoints are held after. */
   use(prefixes: ReadonlyArray<CachePrefix>, now: number): CacheUse {
     let hit = -1
     for (let i = prefixes.length - 1; i >= 0 && hit < 0; i--) {
@@ -46,32 +47,33 @@ export class PromptCache {
     let writtenForAnHour = 0
     let end = read
     for (let i = hit + 1; i < prefixes.length; i++) {
-      const prefix = prefixes[i]!
-      const part = Math.max(0, prefix.tokens - end)
+      const { tokens, ttl } = prefixes[i]!
+      if (ttl === undefined) continue
+      const part = Math.max(0, tokens - end)
       written += part
-      if (prefix.ttl === "1h") writtenForAnHour += part
-      end = Math.max(end, prefix.tokens)
+      if (ttl === "1h") writtenForAnHour += part
+      end = Math.max(end, tokens)
     }
-    for (const prefix of prefixes) this.hold(prefix, now)
+    for (const { id, ttl } of prefixes) if (ttl !== undefined) this.hold(id, now + lifetimeMillis[ttl])
     return { read, written, writtenForAnHour }
   }
 
-  private hold(prefix: CachePrefix, now: number): void {
-    this.held.delete(prefix.id)
-    this.held.set(prefix.id, now + lifetimeMillis[prefix.ttl])
+  private hold(id: string, expires: number): void {
+    this.held.delete(id)
+    this.held.set(id, expires)
     if (this.held.size > this.capacity) this.held.delete(this.held.keys().next().value!)
   }
 }
 
 /**
- * Builds the prefixes of one request, in prompt order: `add` what the prompt holds (its identity, its characters and
- * its media parts, counted as the format counts its prompt), `mark` where a prefix ends.
+ * Builds the prefixes of one request, in prompt order: `add` each piece of the prompt (its identity, its characters
+ * and its media parts, counted as the format counts its prompt), `mark` a breakpoint after the last one added.
  */
 export class PrefixBuilder {
   private readonly hash: Hash
   private chars = 0
   private media = 0
-  readonly prefixes: Array<CachePrefix> = []
+  private readonly boundaries: Array<{ readonly id: string; readonly tokens: number; ttl?: CachePrefix["ttl"] }> = []
 
   /** `scope` keeps apart what is cached apart: the model, and OpenAI's `prompt_cache_key`. */
   constructor(scope: string) {
@@ -83,14 +85,22 @@ export class PrefixBuilder {
     this.hash.update("\u0000").update(identity)
     this.chars += chars
     this.media += media
+    this.boundaries.push({
+      id: this.hash.copy().digest("base64"),
+      tokens: Reply.countTokens(this.chars) + this.media * Reply.imageTokens
+    })
   }
 
-  /** The prompt so far is a prefix the provider caches for `ttl`. */
-  mark(ttl: CachePrefix["ttl"]): void {
-    this.prefixes.push({
-      id: this.hash.copy().digest("base64"),
-      tokens: Reply.countTokens(this.chars) + this.media * Reply.imageTokens,
-      ttl
-    })
+  /** The prompt up to the last piece added is cached for `ttl`. */
+  mark(ttl: NonNullable<CachePrefix["ttl"]>): void {
+    const last = this.boundaries.at(-1)
+    if (last !== undefined) last.ttl = ttl
+  }
+
+  /** The prefixes up to the last breakpoint, shortest first; none without a breakpoint. */
+  get prefixes(): ReadonlyArray<CachePrefix> {
+    let last = this.boundaries.length - 1
+    while (last >= 0 && this.boundaries[last]!.ttl === undefined) last--
+    return this.boundaries.slice(0, last + 1)
   }
 }

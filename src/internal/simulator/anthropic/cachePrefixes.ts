@@ -46,13 +46,11 @@ const markBreakpoint = (prefixes: PrefixBuilder, block: Readonly<Record<string, 
   if (isRecord(breakpoint)) prefixes.mark(breakpoint.ttl === "1h" ? "1h" : "5m")
 }
 
+// A string content is cached as the text block it stands for.
 const addBlocks = (prefixes: PrefixBuilder, role: string, content: unknown): void => {
-  if (typeof content === "string") {
-    prefixes.add(`${role}:${JSON.stringify(content)}`, content.length, 0)
-    return
-  }
-  if (!Array.isArray(content)) return
-  for (const block of content as ReadonlyArray<unknown>) {
+  const blocks = typeof content === "string" ? [{ type: "text", text: content }] : content
+  if (!Array.isArray(blocks)) return
+  for (const block of blocks as ReadonlyArray<unknown>) {
     if (!isRecord(block)) continue
     const [chars, media] = sizeOf(block)
     prefixes.add(identity(role, block), chars, media)
