@@ -33,6 +33,9 @@
  *   calls two to an event, then a closing event with `finishReason` and the
  *   final usage; there is no end marker. Every event carries the running
  *   `usageMetadata`. Events end with CRLF CRLF, as Google's servers send them.
+ * - Implicit caching: a prompt that repeats a prefix of at least 1024 tokens
+ *   seen in the last five minutes reports it in `cachedContentTokenCount`
+ *   (`Simulator`'s module doc, "Prompt cache").
  *
  * Prompt tokens are counted over the text of `systemInstruction` and every
  * part (text, function call names and arguments, function responses), plus 85
@@ -43,6 +46,7 @@
  * @since 0.1.0
  */
 import { embeddingFormatOf } from "../internal/simulator/embeddingFormat.js"
+import { cachePrefixes } from "../internal/simulator/gemini/cachePrefixes.js"
 import { decodeEmbedding, renderEmbedding } from "../internal/simulator/gemini/embedding.js"
 import { renderError, streamErrorJson } from "../internal/simulator/gemini/errors.js"
 import { end, renderReply, renderStream } from "../internal/simulator/gemini/render.js"
@@ -145,6 +149,7 @@ export const format: WireFormat<Extra> = {
     return typeof value === "string" ? value.trim() : undefined
   },
   decode,
+  cachePrefixes,
   renderError,
   renderReply,
   renderStream,

@@ -116,8 +116,9 @@
  * `cache_control` breakpoint and are held for its `ttl` (five minutes, or an hour), read also at any earlier block (as
  * Anthropic looks back from a breakpoint moved to the newest turn), the writes split by lifetime in
  * `cache_creation`; OpenAI's (chat and Responses) end at each message or input item of a request with a
- * `prompt_cache_key`, held five minutes per model and key, the reads in `cached_tokens`. A request reads the longest
- * prefix held; there is no minimum length. Gemini and Ollama requests are not cached.
+ * `prompt_cache_key`, held five minutes per model and key, the reads in `cached_tokens`; Gemini's (implicit caching)
+ * at each content of a prompt past 1024 tokens, held five minutes, the reads in `cachedContentTokenCount`. A request
+ * reads the longest prefix held; Anthropic's and OpenAI's have no minimum length. Ollama requests are not cached.
  *
  * @since 0.1.0
  */

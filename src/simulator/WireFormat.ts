@@ -109,10 +109,14 @@ export interface WireFormat<Extra> {
   readonly renderError: (error: ApiError) => { readonly status: number; readonly body: string }
   /**
    * The prefixes of a decoded request's prompt the provider would cache, shortest first (Anthropic's up to each
-   * `cache_control`, OpenAI's at each message boundary of a request with a `prompt_cache_key`): the simulator reports
-   * reading the longest one it holds and writing the rest. Default: none, no cache.
+   * `cache_control`, OpenAI's at each message boundary of a request with a `prompt_cache_key`, Gemini's implicit
+   * ones), `params` as for `decode`: the simulator reports reading the longest one it holds and writing the rest.
+   * Default: none, no cache.
    */
-  readonly cachePrefixes?: (body: unknown) => ReadonlyArray<CachePrefix>
+  readonly cachePrefixes?: (
+    body: unknown,
+    params?: Readonly<Record<string, string | undefined>>
+  ) => ReadonlyArray<CachePrefix>
   readonly renderReply: (reply: Reply.Reply, meta: ReplyMeta, extra: Extra) => string
   readonly renderStream: (reply: Reply.Reply, meta: ReplyMeta, extra: Extra) => RenderedStream
   /** An error event inside a 200 stream, in the given shape. */

@@ -85,6 +85,7 @@ export const responsesCachePrefixes = (body: unknown): ReadonlyArray<CachePrefix
   if (prefixes === undefined) return []
   if (typeof body.instructions === "string") {
     prefixes.add(`instructions:${body.instructions}`, body.instructions.length, 0)
+    prefixes.mark("5m")
   }
   const items = typeof body.input === "string" ? [{ role: "user", content: body.input }] : body.input
   return Array.isArray(items) ? boundaries(prefixes, items, responsesItemSize) : prefixes.prefixes

@@ -5,7 +5,8 @@
  * prefixes of a request a provider would cache (`WireFormat.cachePrefixes`):
  * Anthropic's up to each `cache_control` breakpoint (read also at the blocks
  * before one, as its lookback finds them), OpenAI's at each message boundary of
- * a request with a `prompt_cache_key`. There is no minimum length.
+ * a request with a `prompt_cache_key`, Gemini's at each content boundary past
+ * its implicit caching's minimum.
  *
  * A request reads the longest prefix held and writes the rest up to its longest
  * breakpoint, each part written for the lifetime of the breakpoint that ends it
@@ -89,6 +90,11 @@ export class PrefixBuilder {
       id: this.hash.copy().digest("base64"),
       tokens: Reply.countTokens(this.chars) + this.media * Reply.imageTokens
     })
+  }
+
+  /** The prompt's tokens so far. */
+  get tokens(): number {
+    return this.boundaries.at(-1)?.tokens ?? 0
   }
 
   /** The prompt up to the last piece added is cached for `ttl`. */
