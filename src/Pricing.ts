@@ -51,8 +51,8 @@
 import * as Schema from "effect/Schema"
 import type * as ChatRequest from "./ChatRequest.js"
 import type { Usage } from "./ChatResponse.js"
-import type { CacheBreakpoint } from "./Message.js"
 import { mostPromptTokens } from "./internal/tokens/promptSize.js"
+import type { CacheBreakpoint } from "./Message.js"
 
 /**
  * A price in US dollars per million tokens: a finite number, 0 or more.
@@ -292,8 +292,11 @@ const mostPerPromptToken = (price: Price, request: ChatRequest.Input): number =>
   }
   for (const tool of request.tools ?? []) weigh(tool.cache)
   for (const message of request.messages) {
-    if (message.role !== "user") weigh(message.cache)
-    else if (typeof message.content !== "string") for (const part of message.content) weigh(part.cache)
+    if (message.role !== "user") {
+      weigh(message.cache)
+    } else if (typeof message.content !== "string") {
+      for (const part of message.content) weigh(part.cache)
+    }
   }
   return most
 }

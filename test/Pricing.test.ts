@@ -246,7 +246,10 @@ describe("Pricing.estimate", () => {
     const tools = [{ name: "t", parameters: { type: "object" }, cache: { ttl: "1h" as const } }]
     const withTools = { ...request, tools }
     closeTo(Pricing.estimate(price, withTools), Pricing.estimate({ input: 4, output: 8 }, withTools))
-    closeTo(Pricing.estimate({ ...price, cacheWrite1h: 1 }, withTools), Pricing.estimate({ input: 2, output: 8 }, withTools))
+    closeTo(
+      Pricing.estimate({ ...price, cacheWrite1h: 1 }, withTools),
+      Pricing.estimate({ input: 2, output: 8 }, withTools)
+    )
   })
 
   it("charges defaultMaxTokens when the request sets no maxTokens", () => {

@@ -46,6 +46,7 @@
  *
  * @since 0.1.0
  */
+import { cachePrefixes } from "../internal/simulator/anthropic/cachePrefixes.js"
 import {
   event,
   renderError,
@@ -53,7 +54,6 @@ import {
   renderStream,
   streamErrorJson
 } from "../internal/simulator/anthropic/render.js"
-import { cachePrefixes } from "../internal/simulator/anthropic/cachePrefixes.js"
 import { decode } from "../internal/simulator/anthropic/request.js"
 import { bearerKey } from "../internal/simulator/requestChecks.js"
 import type { WireFormat } from "./WireFormat.js"

@@ -44,6 +44,7 @@
  *
  * @since 0.1.0
  */
+import { responsesCachePrefixes } from "../internal/simulator/openAiCachePrefixes.js"
 import {
   failedResponse,
   renderError,
@@ -51,7 +52,6 @@ import {
   renderStream,
   renderStreamError
 } from "../internal/simulator/openAiResponses/render.js"
-import { responsesCachePrefixes } from "../internal/simulator/openAiCachePrefixes.js"
 import { decode } from "../internal/simulator/openAiResponses/request.js"
 import * as OpenAiChat from "./OpenAiChat.js"
 import type { WireFormat } from "./WireFormat.js"

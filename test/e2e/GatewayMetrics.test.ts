@@ -5,49 +5,10 @@ import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { type Sample, scrape, valueOf } from "../utils/prometheus.js"
 
 const key = "sk-gateway-metrics-key-0001"
 const clientKey = "sk-client-side-key-0002"
-
-// One sample of the exposition: its name, its labels and its value.
-interface Sample {
-  readonly name: string
-  readonly labels: Readonly<Record<string, string>>
-  readonly value: number
-}
-
-// The samples of Prometheus text; every line that is not a comment must be one.
-const parse = (text: string): ReadonlyArray<Sample> =>
-  text.split("\n").filter((line) => line !== "" && !line.startsWith("#")).map((line) => {
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
-    if (match === null) throw new Error(`not a sample: ${line}`)
-    const labels: Record<string, string> = {}
-    for (const label of (match[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
-      labels[label[1]!] = label[2]!.replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c))
-    }
-    const value = match[3] === "+Inf" ? Infinity : Number(match[3])
-    return { name: match[1]!, labels, value }
-  })
-
-// The value of the sample with exactly `labels` (0 when the series does not exist yet).
-const valueOf = (samples: ReadonlyArray<Sample>, name: string, labels: Record<string, string> = {}): number => {
-  const wanted = Object.entries(labels)
-  const found = samples.filter((sample) =>
-    sample.name === name && Object.keys(sample.labels).length === wanted.length &&
-    wanted.every(([label, value]) => sample.labels[label] === value)
-  )
-  expect(found.length).toBeLessThanOrEqual(1)
-  return found[0]?.value ?? 0
-}
-
-const scrape = (url: string) =>
-  Effect.promise(async () => {
-    const response = await fetch(`${url}/metrics`)
-    expect(response.status).toBe(200)
-    expect(response.headers.get("content-type")).toContain("text/plain; version=0.0.4")
-    const text = await response.text()
-    return { text, samples: parse(text) }
-  })
 
 const rejection = (f: () => Promise<unknown>) =>
   Effect.promise(() => f().then(() => undefined, (error: unknown) => error))

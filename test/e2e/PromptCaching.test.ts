@@ -123,7 +123,9 @@ describe("prompt caching", () => {
           const baseUrl = api === "gemini" ? recorded.baseUrl.slice(0, -"/v1".length) : recorded.baseUrl
           const before = recorded.bodies.length
           // The recorder passes no `x-goog-api-key` on: a Gemini call is refused, after its body was recorded.
-          yield* Effect.exit(Llm.chat(keyed as ChatRequest.Input).pipe(Effect.provide(routerOver(api, baseUrl, undefined, extra))))
+          yield* Effect.exit(
+            Llm.chat(keyed as ChatRequest.Input).pipe(Effect.provide(routerOver(api, baseUrl, undefined, extra)))
+          )
           expect(recorded.bodies.length).toBe(before + 1)
           return recorded.bodies.at(-1)!["prompt_cache_key"]
         })
@@ -170,7 +172,12 @@ describe("prompt caching", () => {
           Llm.chat({
             model: claude,
             maxTokens: 16,
-            messages: [rules, ask("q".repeat(40)), { role: "assistant", content: "a".repeat(40) }, ask("w".repeat(40), {})]
+            messages: [
+              rules,
+              ask("q".repeat(40)),
+              { role: "assistant", content: "a".repeat(40) },
+              ask("w".repeat(40), {})
+            ]
           }),
           layer
         )

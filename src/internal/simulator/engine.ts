@@ -274,7 +274,9 @@ export const makeEngine = (config: Config, startedAt: number) => {
     const cacheWriteTokens = intHeader(headers, "x-simulator-cache-write-tokens", 0, Number.MAX_SAFE_INTEGER)
     if (isApiError(cacheWriteTokens)) return errorPlan(format, cacheWriteTokens, out)
     // The knob headers, when sent, stand in for what the prompt cache reports.
-    const cache = format.cachePrefixes === undefined ? undefined : promptCache.use(format.cachePrefixes(body, input.params), now)
+    const cache = format.cachePrefixes === undefined
+      ? undefined
+      : promptCache.use(format.cachePrefixes(body, input.params), now)
     const reply = Reply.generate(prompt, {
       replyTokens: replyTokens ?? config.replyTokens,
       reasoningTokens: config.reasoningTokens,

@@ -30,7 +30,9 @@ const chatMessageSize = (message: Readonly<Record<string, unknown>>): readonly [
   let calls = 0
   if (Array.isArray(message.tool_calls)) {
     for (const call of message.tool_calls as ReadonlyArray<unknown>) {
-      if (isRecord(call) && isRecord(call.function)) calls += length(call.function.name) + length(call.function.arguments)
+      if (isRecord(call) && isRecord(call.function)) {
+        calls += length(call.function.name) + length(call.function.arguments)
+      }
     }
   }
   return [chars + calls, media]

@@ -1,0 +1,263 @@
+/**
+ * Prompt caching through the gateway, over loopback with the official clients, against the simulator's prompt cache:
+ * a repeated prefix is read from the cache (and, at Anthropic, first written to it by lifetime), each API reports it in
+ * its own usage shape, and the gateway prices it (reads at the cached price, writes at the write premium) in
+ * `llm_gateway_cost_usd_total`, counting the tokens in `llm_gateway_cache_tokens_total`.
+ */
+import Anthropic from "@anthropic-ai/sdk"
+import { expect, layer } from "@effect/vitest"
+import { GoogleGenAI } from "@google/genai"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import OpenAI from "openai"
+import type { Usage } from "../../src/ChatResponse.js"
+import * as Gateway from "../../src/Gateway.js"
+import * as Pricing from "../../src/Pricing.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { type Sample, scrape, valueOf } from "../utils/prometheus.js"
+
+const providerKey = "sk-gateway-caching-provider-01"
+const clientKey = "sk-gateway-caching-client-0001"
+
+class Fixture extends Context.Service<Fixture, {
+  readonly url: string
+  readonly openai: OpenAI
+  readonly anthropic: Anthropic
+  readonly gemini: GoogleGenAI
+}>()("test/GatewayPromptCachingFixture") {}
+
+const fixture = Layer.effect(
+  Fixture,
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.make({
+      apiKeys: [providerKey],
+      replyTokens: 8,
+      models: ["gpt-4o-mini", "claude-sonnet-4-5", "gemini-2.5-flash"]
+    })
+    const deployment = (model: string, api: string, baseUrl: string) => [{
+      model_name: model,
+      api,
+      base_url: baseUrl,
+      api_keys: [providerKey],
+      max_retries: 0
+    }]
+    const config = yield* ProviderConfig.fromJson({
+      chat: deployment("gpt-4o-mini", "chat-completions", `${simulator.url}/v1`),
+      responses: deployment("gpt-4o-mini", "responses", `${simulator.url}/v1`),
+      claude: deployment("claude-sonnet-4-5", "anthropic", simulator.url),
+      google: deployment("gemini-2.5-flash", "gemini", simulator.url)
+    })
+    const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
+    const options = { apiKey: clientKey, maxRetries: 0 }
+    return {
+      url: gateway.url,
+      openai: new OpenAI({ ...options, baseURL: `${gateway.url}/v1` }),
+      anthropic: new Anthropic({ ...options, baseURL: gateway.url }),
+      gemini: new GoogleGenAI({
+        apiKey: clientKey,
+        httpOptions: { baseUrl: new URL(gateway.url).origin, retryOptions: { attempts: 1 } }
+      })
+    }
+  })
+).pipe(Layer.provide(UndiciHttpClient.layer()))
+
+const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
+
+/** What `model`'s calls added to the cache token counters and the cost, from `before` to `after`. */
+const counted = (before: ReadonlyArray<Sample>, after: ReadonlyArray<Sample>, model: string) => {
+  const delta = (name: string, labels: Record<string, string>) =>
+    valueOf(after, name, labels) - valueOf(before, name, labels)
+  return {
+    read: delta("llm_gateway_cache_tokens_total", { model, operation: "read" }),
+    written: delta("llm_gateway_cache_tokens_total", { model, operation: "write" }),
+    cost: delta("llm_gateway_cost_usd_total", { model })
+  }
+}
+
+/** The cost of replies with these usages at `model`'s built-in price. */
+const priced = (
+  model: string,
+  usages: ReadonlyArray<
+    Pick<Usage, "promptTokens" | "completionTokens" | "cachedPromptTokens" | "cacheWriteTokens" | "cacheWrite1hTokens">
+  >
+) => usages.reduce((sum, usage) => sum + Pricing.cost(Pricing.lookup(model), usage)!, 0)
+
+// 2000 characters: 500 prompt tokens as the simulator counts them.
+const rules = "Review Go code with care, line by line. ".repeat(50)
+
+layer(fixture, { timeout: 60_000, excludeTestServices: true })(
+  "Gateway prompt caching, with the official clients",
+  (it) => {
+    it.effect(
+      "chat completions with a prompt_cache_key: cached_tokens on the repeat (streamed too), counted and priced",
+      () =>
+        Effect.gen(function*() {
+          const { openai, url } = yield* Fixture
+          const model = "chat/gpt-4o-mini"
+          const ask = (question: string) => ({
+            model,
+            prompt_cache_key: "review-bot",
+            messages: [{ role: "system" as const, content: rules }, { role: "user" as const, content: question }]
+          })
+          const before = (yield* scrape(url)).samples
+          const first = yield* promise(() => openai.chat.completions.create(ask("Is this loop safe?")))
+          const second = yield* promise(() => openai.chat.completions.create(ask("And this one?")))
+          const streamed = yield* promise(async () => {
+            const stream = await openai.chat.completions.create({
+              ...ask("What about the mutex?"),
+              stream: true,
+              stream_options: { include_usage: true }
+            })
+            let usage: OpenAI.CompletionUsage | undefined
+            for await (const chunk of stream) usage = chunk.usage ?? usage
+            return usage!
+          })
+          expect(first.usage?.prompt_tokens_details?.cached_tokens).toBe(0)
+          expect(second.usage?.prompt_tokens_details?.cached_tokens).toBe(500)
+          expect(streamed.prompt_tokens_details?.cached_tokens).toBe(500)
+          const usages = [first.usage!, second.usage!, streamed].map((usage) => ({
+            promptTokens: usage.prompt_tokens,
+            completionTokens: usage.completion_tokens,
+            cachedPromptTokens: usage.prompt_tokens_details?.cached_tokens ?? 0
+          }))
+          const after = counted(before, (yield* scrape(url)).samples, model)
+          expect(after.read).toBe(1000)
+          expect(after.written).toBe(0)
+          // gpt-4o-mini's cached input is half its input price: the repeats cost less than the first.
+          expect(after.cost).toBeCloseTo(priced("gpt-4o-mini", usages), 12)
+          expect(Pricing.cost(Pricing.lookup("gpt-4o-mini"), usages[1]!)).toBeLessThan(
+            Pricing.cost(Pricing.lookup("gpt-4o-mini"), usages[0]!)!
+          )
+        })
+    )
+
+    it.effect("Responses with a prompt_cache_key: input_tokens_details.cached_tokens on the repeat", () =>
+      Effect.gen(function*() {
+        const { openai, url } = yield* Fixture
+        const model = "responses/gpt-4o-mini"
+        const ask = (input: string) =>
+          promise(() => openai.responses.create({ model, instructions: rules, input, prompt_cache_key: "review-bot" }))
+        const before = (yield* scrape(url)).samples
+        const first = yield* ask("Is this loop safe?")
+        const second = yield* ask("And this one?")
+        expect(first.usage?.input_tokens_details.cached_tokens).toBe(0)
+        expect(second.usage?.input_tokens_details.cached_tokens).toBe(500)
+        const after = counted(before, (yield* scrape(url)).samples, model)
+        expect(after.read).toBe(500)
+        expect(after.cost).toBeCloseTo(
+          priced(
+            "gpt-4o-mini",
+            [first.usage!, second.usage!].map((usage) => ({
+              promptTokens: usage.input_tokens,
+              completionTokens: usage.output_tokens,
+              cachedPromptTokens: usage.input_tokens_details.cached_tokens
+            }))
+          ),
+          12
+        )
+      }))
+
+    it.effect(
+      "messages with cache_control: written by lifetime (cache_creation), then read by the next turn, streamed; " +
+        "priced with the write premium and the read discount",
+      () =>
+        Effect.gen(function*() {
+          const { anthropic, url } = yield* Fixture
+          const model = "claude/claude-sonnet-4-5"
+          // The system prompt cached for an hour (500 tokens), each turn's last question for five minutes.
+          const system = [{
+            type: "text" as const,
+            text: rules,
+            cache_control: { type: "ephemeral" as const, ttl: "1h" as const }
+          }]
+          const question = (text: string, cached: boolean) => ({
+            type: "text" as const,
+            text,
+            ...(cached ? { cache_control: { type: "ephemeral" as const } } : {})
+          })
+          const before = (yield* scrape(url)).samples
+          const first = yield* promise(() =>
+            anthropic.messages.create({
+              model,
+              max_tokens: 64,
+              system,
+              messages: [{ role: "user", content: [question("q".repeat(40), true)] }]
+            })
+          )
+          expect(first.usage).toMatchObject({
+            input_tokens: 0,
+            cache_creation_input_tokens: 510,
+            cache_read_input_tokens: 0,
+            cache_creation: { ephemeral_1h_input_tokens: 500, ephemeral_5m_input_tokens: 10 }
+          })
+          const second = yield* promise(() =>
+            anthropic.messages.stream({
+              model,
+              max_tokens: 64,
+              system,
+              messages: [
+                { role: "user", content: [question("q".repeat(40), false)] },
+                { role: "assistant", content: "a".repeat(44) },
+                { role: "user", content: [question("w".repeat(40), true)] }
+              ]
+            }).finalMessage()
+          )
+          // The first turn is read where its breakpoint was; the assistant's reply and the new question are written.
+          // 44 characters of answer (11 tokens) and the new question (10), all up to the last breakpoint.
+          expect(second.usage).toMatchObject({
+            input_tokens: 0,
+            cache_read_input_tokens: 510,
+            cache_creation_input_tokens: 21
+          })
+          const usages = [first.usage, second.usage].map((usage) => ({
+            promptTokens: usage.input_tokens + (usage.cache_creation_input_tokens ?? 0) +
+              (usage.cache_read_input_tokens ?? 0),
+            completionTokens: usage.output_tokens,
+            cachedPromptTokens: usage.cache_read_input_tokens ?? 0,
+            cacheWriteTokens: usage.cache_creation_input_tokens ?? 0,
+            cacheWrite1hTokens: usage.cache_creation?.ephemeral_1h_input_tokens ?? 0
+          }))
+          const after = counted(before, (yield* scrape(url)).samples, model)
+          expect(after.read).toBe(510)
+          expect(after.written).toBe(510 + 21)
+          expect(after.cost).toBeCloseTo(priced("claude-sonnet-4-5", usages), 12)
+          // The first call's 500 system tokens at the one-hour write price (twice the input price).
+          expect(priced("claude-sonnet-4-5", [usages[0]!])).toBeCloseTo(
+            (500 * 6 + 10 * 3.75 + usages[0]!.completionTokens * 15) / 1e6,
+            12
+          )
+        })
+    )
+
+    it.effect("generateContent: a repeated long prefix in cachedContentTokenCount (implicit caching), priced", () =>
+      Effect.gen(function*() {
+        const { gemini, url } = yield* Fixture
+        const model = "google/gemini-2.5-flash"
+        // 4400 characters: 1100 tokens, past implicit caching's minimum.
+        const systemInstruction = rules + "x".repeat(2400)
+        const ask = (text: string) =>
+          promise(() => gemini.models.generateContent({ model, contents: text, config: { systemInstruction } }))
+        const before = (yield* scrape(url)).samples
+        const first = yield* ask("Is this loop safe?")
+        const second = yield* ask("And this one?")
+        expect(first.usageMetadata?.cachedContentTokenCount).toBeUndefined()
+        expect(second.usageMetadata?.cachedContentTokenCount).toBe(1100)
+        const after = counted(before, (yield* scrape(url)).samples, model)
+        expect(after.read).toBe(1100)
+        expect(after.cost).toBeCloseTo(
+          priced(
+            "gemini-2.5-flash",
+            [first.usageMetadata!, second.usageMetadata!].map((usage) => ({
+              promptTokens: usage.promptTokenCount ?? 0,
+              completionTokens: (usage.candidatesTokenCount ?? 0) + (usage.thoughtsTokenCount ?? 0),
+              cachedPromptTokens: usage.cachedContentTokenCount ?? 0
+            }))
+          ),
+          12
+        )
+      }))
+  }
+)
