@@ -4,11 +4,14 @@ import type { ChatResponse } from "../../src/ChatResponse.js"
 import { message, streamEncoder } from "../../src/internal/gateway/anthropicRender.js"
 import { finish, restart, text } from "../utils/encoderChunks.js"
 
+// 7 uncached prompt tokens, 3 read from the cache and 10 written to it, 6 of them for an hour.
 const usage = {
-  promptTokens: 10,
+  promptTokens: 20,
   completionTokens: 4,
-  totalTokens: 14,
+  totalTokens: 24,
   cachedPromptTokens: 3,
+  cacheWriteTokens: 10,
+  cacheWrite1hTokens: 6,
   reasoningTokens: 0,
   estimated: false
 }
@@ -62,7 +65,13 @@ describe("the gateway's Anthropic stream encoder", () => {
     expect(all.at(-2)!.data).toEqual({
       type: "message_delta",
       delta: { stop_reason: "tool_use", stop_sequence: null },
-      usage: { input_tokens: 7, cache_creation_input_tokens: 0, cache_read_input_tokens: 3, output_tokens: 4 }
+      usage: {
+        input_tokens: 7,
+        cache_creation_input_tokens: 10,
+        cache_read_input_tokens: 3,
+        cache_creation: { ephemeral_5m_input_tokens: 4, ephemeral_1h_input_tokens: 6 },
+        output_tokens: 4
+      }
     })
   })
 
@@ -72,7 +81,7 @@ describe("the gateway's Anthropic stream encoder", () => {
     expect(startUsage([{ _tag: "TextDelta", text: "Hi" }]))
       .toMatchObject({ usage: { input_tokens: 7, output_tokens: 0 } })
     expect(startUsage([{ _tag: "Usage", usage }, { _tag: "TextDelta", text: "Hi" }])).toMatchObject({
-      usage: { input_tokens: usage.promptTokens - usage.cachedPromptTokens, output_tokens: 0 }
+      usage: { input_tokens: 7, cache_creation_input_tokens: 10, cache_read_input_tokens: 3, output_tokens: 0 }
     })
   })
 
@@ -129,7 +138,13 @@ describe("the gateway's Anthropic message", () => {
       ],
       stop_reason: "tool_use",
       stop_sequence: null,
-      usage: { input_tokens: 7, cache_creation_input_tokens: 0, cache_read_input_tokens: 3, output_tokens: 4 }
+      usage: {
+        input_tokens: 7,
+        cache_creation_input_tokens: 10,
+        cache_read_input_tokens: 3,
+        cache_creation: { ephemeral_5m_input_tokens: 4, ephemeral_1h_input_tokens: 6 },
+        output_tokens: 4
+      }
     })
   })
 
