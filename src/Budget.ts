@@ -4,12 +4,14 @@
  * `BudgetExceededError` before it is sent.
  *
  * A caller (the `Router`, or `guard` for a single `Llm`) asks `check` with the
- * call's estimated cost (`Pricing.estimate`: the prompt estimated as
- * `RateLimiter.estimateTokens` counts it, plus `maxTokens` at the output
+ * call's estimated cost (`Pricing.estimate`: the prompt counted at most, at
+ * the input price or, for a request with cache breakpoints, at the price of a
+ * prompt-cache write when that is higher, plus `maxTokens` at the output
  * price). `check` reserves that estimate in every limit it is under, so two
  * concurrent calls cannot both pass a limit that only one fits; after the call,
  * `charge` replaces the reservation with the real cost (reserve, then
- * reconcile, as `RateLimiter`'s tokens-per-minute budget does).
+ * reconcile, as `RateLimiter`'s tokens-per-minute budget does): the response's
+ * `cost`, its cache reads and writes priced apart (`Pricing.cost`).
  *
  * ## Scopes
  *

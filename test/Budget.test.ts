@@ -205,6 +205,24 @@ describe("Budget.guard", () => {
       expect(yield* LlmTest.requests).toStrictEqual([])
     }).pipe(Effect.provide(setup([], 1))))
 
+  it.effect("reserves a prompt with a cache breakpoint at the write premium of its lifetime", () =>
+    Effect.gen(function*() {
+      const withWrites = { input: 1, cacheWrite: 1.25, cacheWrite1h: 2, output: 1 }
+      const inner = LlmTest.layer([])
+      const budget = Budget.layer({ limits: [{ scope: "overall", limit: 1, period: "1 day" }] })
+      const guarded = Budget.guard({ price: withWrites }).pipe(Layer.provide(Layer.merge(inner, budget)))
+      // 600k bytes of prompt: under the limit at the input price, over it at twice the input price.
+      const cached = {
+        model: "m",
+        maxTokens: 1,
+        messages: [{ role: "system" as const, content: "s".repeat(600_000), cache: { ttl: "1h" as const } }]
+      }
+      const error = yield* Effect.flip(Effect.provide(Llm.chat(cached), Layer.mergeAll(inner, budget, guarded)))
+      expect(error._tag).toBe("BudgetExceededError")
+      // The prompt's bytes, its message's markers and the reply's priming, at twice the input price; the reply's token.
+      expect(error._tag === "BudgetExceededError" && error.estimate).toBeCloseTo(((600_000 + 4 + 3) * 2 + 1) / 1e6, 12)
+    }))
+
   it.effect("charges the response's cost, nothing for a failed call, the Finish cost for a stream", () =>
     Effect.gen(function*() {
       yield* Llm.chat(request(10))

@@ -7,8 +7,10 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Budget from "../../src/Budget.js"
 import type * as ChatRequest from "../../src/ChatRequest.js"
 import * as Llm from "../../src/Llm.js"
+import * as Message from "../../src/Message.js"
 import * as Pricing from "../../src/Pricing.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
@@ -192,6 +194,38 @@ describe("prompt caching", () => {
         expect(second.cost).toBeCloseTo((110 * 0.3 + 20 * 3.75 + second.usage.completionTokens * 15) / 1e6, 15)
       })
   )
+
+  it.live("a guarded Llm's budget is charged each reply's cost, cache writes and reads priced apart", () =>
+    Effect.gen(function*() {
+      const claude = "claude-sonnet-4-5"
+      const simulator = yield* Simulator.make({ apiKeys: [key], models: [claude] })
+      const config = yield* ProviderConfig.fromJson({
+        sim: [{ model_name: claude, api: "anthropic", base_url: simulator.url, api_keys: [key], max_retries: 0 }]
+      })
+      const budget = Budget.layer({ limits: [{ scope: "overall", limit: 1, period: "1 day" }] })
+      const llm = ProviderConfig.layer(config, "sim", claude).pipe(
+        Layer.provide(NodeHttpClient.layerUndici),
+        Layer.orDie
+      )
+      // Budget is the same instance the guard uses: layers are shared by reference within one provide.
+      const guarded = Budget.guard({ price: Pricing.lookup(claude) }).pipe(Layer.provide(Layer.merge(llm, budget)))
+      const ask = {
+        model: claude,
+        maxTokens: 16,
+        messages: [{ role: "system" as const, content: "r".repeat(400), cache: hour }, Message.user("q".repeat(40))]
+      }
+      const { read, status, written } = yield* Effect.gen(function*() {
+        const written = yield* Llm.chat(ask)
+        const read = yield* Llm.chat(ask)
+        const [status] = yield* Effect.flatMap(Budget.Budget, (budget) => budget.status)
+        return { read, status: status!, written }
+      }).pipe(Effect.provide(Layer.mergeAll(budget, guarded)))
+      expect([written.usage.cacheWrite1hTokens, read.usage.cachedPromptTokens]).toEqual([100, 100])
+      expect(status.reserved).toBe(0)
+      expect(status.spent).toBeCloseTo(written.cost! + read.cost!, 15)
+      // The write costs twice the input price and the read a tenth of it.
+      expect(written.cost! - read.cost!).toBeCloseTo(100 * (6 - 0.3) / 1e6, 15)
+    }))
 
   it.live("the simulator's cache under a prompt_cache_key: a repeated prefix is read, another key's is not", () =>
     Effect.gen(function*() {
