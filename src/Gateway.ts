@@ -73,8 +73,16 @@
  * request whose `Host` is not its own loopback name (`localhost`, `127.0.0.1`
  * or `[::1]`, with its port or without), so a web page cannot reach it through
  * DNS rebinding; with the 415 above, nor by a cross-site form.
+ * Prompt caching: a `/v1/messages` block's `cache_control` (with its `ttl`) is carried to Anthropic deployments, and
+ * the `prompt_cache_key` of `/v1/chat/completions` and `/v1/responses` to OpenAI's Chat Completions (not a preset's
+ * server) and Responses deployments; other deployments are sent neither. Every answer reports the cache in its API's
+ * usage shape (`prompt_tokens_details.cached_tokens`, `input_tokens_details.cached_tokens`,
+ * `cache_read_input_tokens` and `cache_creation_input_tokens` with `cache_creation` by lifetime,
+ * `cachedContentTokenCount`), its cost prices reads and writes apart (`Pricing.cost`), a budget reserves a prompt
+ * with a breakpoint at its write premium, and `/metrics` counts the tokens in
+ * `llm_gateway_cache_tokens_total{model,operation}` (`read`, `write`).
  * With `logRequests`, each request is logged once (`Effect.logInfo`, annotated
- * with its id, key name, model, deployment, status, latency, tokens and cost),
+ * with its id, key name, model, deployment, status, latency, tokens (cache reads and writes included) and cost),
  * never a key. With a store, every instance on it shares each key's rate limit
  * and budget (under `gateway-key/<name>`).
  *
