@@ -232,6 +232,28 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         })
     )
 
+    it.effect("messages with a top-level cache_control (automatic caching): the whole prompt written, then read", () =>
+      Effect.gen(function*() {
+        const { anthropic } = yield* Fixture
+        const ask = () =>
+          promise(() =>
+            anthropic.messages.create({
+              model: "claude/claude-sonnet-4-5",
+              max_tokens: 64,
+              cache_control: { type: "ephemeral" },
+              system: "Automatic. ".repeat(40),
+              messages: [{ role: "user", content: "z".repeat(40) }]
+            })
+          )
+        // 440 characters of system prompt and 40 of question: 120 tokens, all up to the last block.
+        expect((yield* ask()).usage).toMatchObject({ input_tokens: 0, cache_creation_input_tokens: 120 })
+        expect((yield* ask()).usage).toMatchObject({
+          input_tokens: 0,
+          cache_creation_input_tokens: 0,
+          cache_read_input_tokens: 120
+        })
+      }))
+
     it.effect("generateContent: a repeated long prefix in cachedContentTokenCount (implicit caching), priced", () =>
       Effect.gen(function*() {
         const { gemini, url } = yield* Fixture

@@ -200,6 +200,26 @@ describe("the gateway's Messages request", () => {
     })
   })
 
+  it("puts the top-level cache_control (automatic caching) on the last message's last block", () => {
+    const lastOf = (body: Record<string, unknown>) => {
+      const decoded = Wire.messages(JSON.stringify({ model: "m", max_tokens: 8, ...body }))
+      return decoded._tag === "Messages" ? decoded.request.messages.at(-1) : decoded
+    }
+    const hour = { type: "ephemeral", ttl: "1h" }
+    expect(lastOf({ cache_control: hour, messages: [{ role: "user", content: "Hi" }] }))
+      .toEqual({ role: "user", content: [{ type: "text", text: "Hi", cache: { ttl: "1h" } }] })
+    expect(lastOf({
+      cache_control: { type: "ephemeral" },
+      messages: [{ role: "user", content: [{ type: "text", text: "A" }, { type: "text", text: "B" }] }]
+    })).toEqual({ role: "user", content: [{ type: "text", text: "A" }, { type: "text", text: "B", cache: {} }] })
+    expect(lastOf({
+      cache_control: hour,
+      messages: [{ role: "user", content: "Hi" }, { role: "assistant", content: "Hello" }]
+    })).toEqual({ role: "assistant", content: "Hello", cache: { ttl: "1h" } })
+    // Without it, a string content stays a string.
+    expect(lastOf({ messages: [{ role: "user", content: "Hi" }] })).toEqual({ role: "user", content: "Hi" })
+  })
+
   it("keeps an unsigned thinking block as reasoning only: Anthropic would refuse it back", () => {
     const decoded = Wire.messages(JSON.stringify({
       model: "m",

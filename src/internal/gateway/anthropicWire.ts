@@ -22,8 +22,9 @@
  * budget per the adapter's `thinkingBudgets`, `adaptive` and `between_tools` `output_config.effort` or else
  * medium, `disabled` none), `output_config.format` a `json_schema` response format, `metadata.user_id` the
  * `user`. A block's `cache_control` becomes its part's, system message's, tool result's or tool's `cache`
- * breakpoint (an assistant turn's on the turn's last block). Not carried: `top_k`,
- * `disable_parallel_tool_use`, a tool result's `is_error`, the top-level `cache_control`, `context_management`
+ * breakpoint (an assistant turn's on the turn's last block); the top-level `cache_control` (automatic caching, which
+ * the API applies to the last cacheable block) the last message's, on its last part. Not carried: `top_k`,
+ * `disable_parallel_tool_use`, a tool result's `is_error`, `context_management`
  * and any other field the gateway does not read (accepted and left out).
  *
  * As for the OpenAI body, the schema is its own check (`internal/schemaCheck.ts`).
@@ -114,7 +115,8 @@ const promptFields = {
   tools: maybe(Schema.Array(WireTool)),
   tool_choice: maybe(WireToolChoice),
   thinking: maybe(WireThinking),
-  output_config: maybe(WireOutputConfig)
+  output_config: maybe(WireOutputConfig),
+  cache_control: cacheControl
 }
 
 /** The Messages body, as far as the gateway reads it. */
@@ -169,6 +171,20 @@ type WireCache = typeof CacheControl.Type | null | undefined
 const withCache = <A extends object>(value: A, wire: WireCache): A & { readonly cache?: CacheBreakpoint } => {
   if (wire === null || wire === undefined) return value
   return { ...value, cache: wire.ttl === null || wire.ttl === undefined ? {} : { ttl: wire.ttl } }
+}
+
+/**
+ * `message` with the breakpoint of the top-level `cache_control` on its last block (automatic caching): a user
+ * message's on its last part, its string content taken as one text part to carry it.
+ */
+const withLastBreakpoint = (message: Message, wire: WireCache): Message => {
+  if (wire === null || wire === undefined) return message
+  if (message.role !== "user") return withCache(message, wire)
+  const parts: ReadonlyArray<ContentPart> = typeof message.content === "string"
+    ? [{ type: "text", text: message.content }]
+    : message.content
+  if (parts.length === 0) return message
+  return { ...message, content: [...parts.slice(0, -1), withCache(parts.at(-1)!, wire)] }
 }
 
 const image = (source: Extract<WireBlock, { type: "image" }>["source"]): ContentPart => ({
@@ -347,6 +363,7 @@ export const toRequest = (body: AnyBody, origins?: Array<string>): ChatRequest |
       origins?.push(`${at}.content`)
     }
   }
+  if (messages.length > 0) messages.push(withLastBreakpoint(messages.pop()!, body.cache_control))
   const request: { -readonly [K in keyof ChatRequest]: ChatRequest[K] } = { messages }
   set(request, "maxTokens", body.max_tokens)
   set(request, "temperature", body.temperature)
