@@ -41,6 +41,10 @@ export const toJson = (response: ChatResponse) => ({
     completionTokens: response.usage.completionTokens,
     totalTokens: response.usage.totalTokens,
     cachedPromptTokens: response.usage.cachedPromptTokens,
+    ...(response.usage.cacheWriteTokens !== undefined ? { cacheWriteTokens: response.usage.cacheWriteTokens } : {}),
+    ...(response.usage.cacheWrite1hTokens !== undefined
+      ? { cacheWrite1hTokens: response.usage.cacheWrite1hTokens }
+      : {}),
     reasoningTokens: response.usage.reasoningTokens,
     estimated: response.usage.estimated
   },
