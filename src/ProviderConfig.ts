@@ -62,9 +62,8 @@ export const KeyEntry = internalModelEntry.KeyEntry
 
 /**
  * A model's prices as written in the file, US dollars per million tokens.
- * `cached_input_per_mtok` (prompt-cache hits) defaults to `input_per_mtok`,
- * `cache_write_per_mtok` (prompt-cache writes for the default five minutes) too,
- * and `cache_write_1h_per_mtok` (writes for an hour) to `cache_write_per_mtok`.
+ * `cached_input_per_mtok` (prompt-cache hits) and `cache_write_per_mtok` (writes for the default five minutes)
+ * default to `input_per_mtok`, `cache_write_1h_per_mtok` (writes for an hour) to `cache_write_per_mtok`.
  *
  * @since 0.1.0
  * @category Schemas

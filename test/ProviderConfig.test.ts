@@ -96,23 +96,10 @@ describe("ProviderConfig.fromJson", () => {
       expect(ProviderConfig.priceOf(config.providers.openai!["gpt-4o-mini"]!)).toBe(Pricing.builtIn["gpt-4o-mini"])
       const local = yield* ProviderConfig.fromJson({ local: [{ model_name: "llama3.2", api: "ollama" }] })
       expect(ProviderConfig.priceOf(local.providers.local!["llama3.2"]!)).toBeUndefined()
-      const pricing = {
-        input_per_mtok: 3,
-        cached_input_per_mtok: 0.3,
-        cache_write_per_mtok: 3.75,
-        cache_write_1h_per_mtok: 6,
-        output_per_mtok: 15
-      }
-      const claude = yield* ProviderConfig.fromJson({
-        anthropic: [{ model_name: "claude-house", api: "anthropic", api_keys: ["k"], pricing }]
-      })
-      expect(ProviderConfig.priceOf(claude.providers.anthropic!["claude-house"]!)).toStrictEqual({
-        input: 3,
-        cachedInput: 0.3,
-        cacheWrite: 3.75,
-        cacheWrite1h: 6,
-        output: 15
-      })
+      const pricing = { input_per_mtok: 3, cache_write_per_mtok: 3.75, cache_write_1h_per_mtok: 6, output_per_mtok: 15 }
+      const claude = yield* ProviderConfig.fromJson({ c: [{ model_name: "house", api_keys: ["k"], pricing }] })
+      expect(ProviderConfig.priceOf(claude.providers.c!["house"]!))
+        .toStrictEqual({ input: 3, cacheWrite: 3.75, cacheWrite1h: 6, output: 15 })
     }).pipe(withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000" })))
 
   it.effect("a missing env: variable is named, and nothing of any key is shown", () =>
