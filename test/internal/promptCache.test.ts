@@ -10,7 +10,7 @@ const minute = 60_000
 
 // A request whose pieces are `pieces` (each 4 characters: one token), a breakpoint after those `marked`.
 const request = (pieces: ReadonlyArray<string>, marked: Readonly<Record<number, "5m" | "1h">>) => {
-  const builder = new PrefixBuilder("model")
+  const builder = new PrefixBuilder<string>("model", (piece) => piece)
   pieces.forEach((piece, i) => {
     builder.add(piece, 4, 0)
     const ttl = marked[i]

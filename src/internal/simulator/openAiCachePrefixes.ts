@@ -53,21 +53,21 @@ const responsesItemSize = (item: Readonly<Record<string, unknown>>): readonly [c
 }
 
 /** The builder of a body with a `prompt_cache_key`, scoped to its model and key; undefined without a key. */
-const builderOf = (body: Readonly<Record<string, unknown>>): PrefixBuilder | undefined =>
+const builderOf = (body: Readonly<Record<string, unknown>>): PrefixBuilder<unknown> | undefined =>
   typeof body.prompt_cache_key === "string"
-    ? new PrefixBuilder(`${String(body.model)}\u0000${body.prompt_cache_key}`)
+    ? new PrefixBuilder<unknown>(`${String(body.model)}\u0000${body.prompt_cache_key}`, JSON.stringify)
     : undefined
 
 /** Every boundary of `items`, each item added with its size, shortest prefix first. */
 const boundaries = (
-  prefixes: PrefixBuilder,
+  prefixes: PrefixBuilder<unknown>,
   items: ReadonlyArray<unknown>,
   sizeOf: (item: Readonly<Record<string, unknown>>) => readonly [chars: number, media: number]
 ): ReadonlyArray<CachePrefix> => {
   for (const item of items) {
     if (!isRecord(item)) continue
     const [chars, media] = sizeOf(item)
-    prefixes.add(JSON.stringify(item), chars, media)
+    prefixes.add(item, chars, media)
     prefixes.mark("5m")
   }
   return prefixes.prefixes
@@ -86,7 +86,7 @@ export const responsesCachePrefixes = (body: unknown): ReadonlyArray<CachePrefix
   const prefixes = builderOf(body)
   if (prefixes === undefined) return []
   if (typeof body.instructions === "string") {
-    prefixes.add(`instructions:${body.instructions}`, body.instructions.length, 0)
+    prefixes.add({ instructions: body.instructions }, body.instructions.length, 0)
     prefixes.mark("5m")
   }
   const items = typeof body.input === "string" ? [{ role: "user", content: body.input }] : body.input

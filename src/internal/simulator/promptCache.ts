@@ -14,7 +14,7 @@
  * the request is then held (or refreshed, as a cache hit refreshes it) for its
  * lifetime; past `capacity` prefixes the least recently used is forgotten.
  */
-import { createHash, type Hash } from "node:crypto"
+import { createHash } from "node:crypto"
 import * as Reply from "../../simulator/Reply.js"
 import type { CachePrefix } from "../../simulator/WireFormat.js"
 
@@ -67,46 +67,49 @@ export class PromptCache {
 }
 
 /**
- * Builds the prefixes of one request, in prompt order: `add` each piece of the prompt (its identity, its characters
- * and its media parts, counted as the format counts its prompt), `mark` a breakpoint after the last one added.
+ * Builds the prefixes of one request, in prompt order: `add` each piece of the prompt (with its characters and media
+ * parts, counted as the format counts its prompt), `mark` a breakpoint after the last one added. A piece is
+ * `identify`d (what makes it itself: its JSON) and hashed only when a breakpoint follows it, so a request without
+ * one costs no hashing.
  */
-export class PrefixBuilder {
-  private readonly hash: Hash
+export class PrefixBuilder<Piece> {
   private chars = 0
   private media = 0
-  private readonly boundaries: Array<{ readonly id: string; readonly tokens: number; ttl?: CachePrefix["ttl"] }> = []
+  private readonly pieces: Array<{ readonly piece: Piece; readonly tokens: number; ttl?: CachePrefix["ttl"] }> = []
 
   /** `scope` keeps apart what is cached apart: the model, and OpenAI's `prompt_cache_key`. */
-  constructor(scope: string) {
-    this.hash = createHash("sha256").update(scope)
-  }
+  constructor(private readonly scope: string, private readonly identify: (piece: Piece) => string) {}
 
-  /** A piece of the prompt: `identity` is what makes it itself (its JSON), `chars` and `media` its size. */
-  add(identity: string, chars: number, media: number): void {
-    this.hash.update("\u0000").update(identity)
+  /** A piece of the prompt, `chars` and `media` its size. */
+  add(piece: Piece, chars: number, media: number): void {
     this.chars += chars
     this.media += media
-    this.boundaries.push({
-      id: this.hash.copy().digest("base64"),
-      tokens: Reply.countTokens(this.chars) + this.media * Reply.imageTokens
-    })
+    this.pieces.push({ piece, tokens: Reply.countTokens(this.chars) + this.media * Reply.imageTokens })
   }
 
   /** The prompt's tokens so far. */
   get tokens(): number {
-    return this.boundaries.at(-1)?.tokens ?? 0
+    return this.pieces.at(-1)?.tokens ?? 0
   }
 
   /** The prompt up to the last piece added is cached for `ttl`. */
   mark(ttl: NonNullable<CachePrefix["ttl"]>): void {
-    const last = this.boundaries.at(-1)
+    const last = this.pieces.at(-1)
     if (last !== undefined) last.ttl = ttl
   }
 
   /** The prefixes up to the last breakpoint, shortest first; none without a breakpoint. */
   get prefixes(): ReadonlyArray<CachePrefix> {
-    let last = this.boundaries.length - 1
-    while (last >= 0 && this.boundaries[last]!.ttl === undefined) last--
-    return this.boundaries.slice(0, last + 1)
+    let last = this.pieces.length - 1
+    while (last >= 0 && this.pieces[last]!.ttl === undefined) last--
+    if (last < 0) return []
+    const hash = createHash("sha256").update(this.scope)
+    const prefixes: Array<CachePrefix> = []
+    for (let i = 0; i <= last; i++) {
+      const { piece, tokens, ttl } = this.pieces[i]!
+      hash.update("\u0000").update(this.identify(piece))
+      prefixes.push({ id: hash.copy().digest("base64"), tokens, ttl })
+    }
+    return prefixes
   }
 }

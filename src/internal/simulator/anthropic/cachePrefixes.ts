@@ -7,8 +7,14 @@ import type { CachePrefix } from "../../../simulator/WireFormat.js"
 import { PrefixBuilder } from "../promptCache.js"
 import { isRecord } from "../requestChecks.js"
 
+/** A block of the prompt, and the role of the turn it is in (`tool` for a tool definition). */
+interface Piece {
+  readonly role: string
+  readonly block: Readonly<Record<string, unknown>>
+}
+
 // A block as it is cached: its content, not its breakpoint.
-const identity = (role: string, block: Readonly<Record<string, unknown>>): string => {
+const identity = ({ block, role }: Piece): string => {
   const { cache_control: _, ...content } = block
   return `${role}:${JSON.stringify(content)}`
 }
@@ -41,19 +47,19 @@ const sizeOf = (block: Readonly<Record<string, unknown>>): readonly [chars: numb
 }
 
 // A block's `cache_control` ends a cached prefix.
-const markBreakpoint = (prefixes: PrefixBuilder, block: Readonly<Record<string, unknown>>): void => {
+const markBreakpoint = (prefixes: PrefixBuilder<Piece>, block: Readonly<Record<string, unknown>>): void => {
   const breakpoint = block.cache_control
   if (isRecord(breakpoint)) prefixes.mark(breakpoint.ttl === "1h" ? "1h" : "5m")
 }
 
 // A string content is cached as the text block it stands for.
-const addBlocks = (prefixes: PrefixBuilder, role: string, content: unknown): void => {
+const addBlocks = (prefixes: PrefixBuilder<Piece>, role: string, content: unknown): void => {
   const blocks = typeof content === "string" ? [{ type: "text", text: content }] : content
   if (!Array.isArray(blocks)) return
   for (const block of blocks as ReadonlyArray<unknown>) {
     if (!isRecord(block)) continue
     const [chars, media] = sizeOf(block)
-    prefixes.add(identity(role, block), chars, media)
+    prefixes.add({ role, block }, chars, media)
     markBreakpoint(prefixes, block)
   }
 }
@@ -61,11 +67,11 @@ const addBlocks = (prefixes: PrefixBuilder, role: string, content: unknown): voi
 /** The cached prefixes of a decoded Messages body, shortest first. */
 export const cachePrefixes = (body: unknown): ReadonlyArray<CachePrefix> => {
   if (!isRecord(body)) return []
-  const prefixes = new PrefixBuilder(String(body.model))
+  const prefixes = new PrefixBuilder(String(body.model), identity)
   if (Array.isArray(body.tools)) {
     for (const tool of body.tools as ReadonlyArray<unknown>) {
       if (!isRecord(tool)) continue
-      prefixes.add(identity("tool", tool), 0, 0)
+      prefixes.add({ role: "tool", block: tool }, 0, 0)
       markBreakpoint(prefixes, tool)
     }
   }

@@ -36,10 +36,13 @@ export const cachePrefixes = (
   params?: Readonly<Record<string, string | undefined>>
 ): ReadonlyArray<CachePrefix> => {
   if (!isRecord(body) || !Array.isArray(body.contents)) return []
-  const prefixes = new PrefixBuilder(params?.model ?? "")
+  const prefixes = new PrefixBuilder<readonly [role: string, parts: unknown]>(
+    params?.model ?? "",
+    ([role, parts]) => `${role}:${JSON.stringify(parts)}`
+  )
   const add = (role: string, content: Readonly<Record<string, unknown>>) => {
     const [chars, media] = sizeOf(content)
-    prefixes.add(`${role}:${JSON.stringify(content.parts)}`, chars, media)
+    prefixes.add([role, content.parts], chars, media)
     if (prefixes.tokens >= minimumTokens) prefixes.mark("5m")
   }
   if (isRecord(body.systemInstruction)) add("system", body.systemInstruction)
