@@ -5,8 +5,8 @@
  *
  * A caller (the `Router`, or `guard` for a single `Llm`) asks `check` with the
  * call's estimated cost (`Pricing.estimate`: the prompt counted at most, at
- * the input price or, for a request with cache breakpoints, at the price of a
- * prompt-cache write when that is higher, plus `maxTokens` at the output
+ * the highest price a prompt token of it can be billed at, a prompt-cache
+ * write's for a request with cache breakpoints, plus `maxTokens` at the output
  * price). `check` reserves that estimate in every limit it is under, so two
  * concurrent calls cannot both pass a limit that only one fits; after the call,
  * `charge` replaces the reservation with the real cost (reserve, then

@@ -280,13 +280,12 @@ export interface EstimateOptions {
 }
 
 /**
- * The highest price a prompt token of `request` can be billed at: `input`, or a
- * cache write's price when the request carries a cache breakpoint
- * (`Message.CacheBreakpoint`) of that lifetime and the write costs more. A
- * cache read only makes a token cheaper.
+ * The highest price a prompt token of `request` can be billed at: `input` or a
+ * cache read's (a price may set it higher), or a cache write's when the request
+ * carries a cache breakpoint (`Message.CacheBreakpoint`) of that lifetime.
  */
 const mostPerPromptToken = (price: Price, request: ChatRequest.Input): number => {
-  let most = price.input
+  let most = Math.max(price.input, price.cachedInput ?? 0)
   const weigh = (breakpoint: CacheBreakpoint | undefined) => {
     if (breakpoint !== undefined) most = Math.max(most, cacheWritePrice(price, breakpoint.ttl))
   }
@@ -305,9 +304,10 @@ const mostPerPromptToken = (price: Price, request: ChatRequest.Input): number =>
  * The most a request can cost before it is sent, for budgets: its prompt
  * tokens counted at most (one per UTF-8 byte of its text, as a token of a
  * byte-level tokenizer is at least one byte, and each message's markers), all
- * at the input price, or at the price of a cache write when the request has a
- * cache breakpoint and writes cost more (a cache hit can only make it
- * cheaper), plus `maxTokens` (or `defaultMaxTokens`) at the output price.
+ * at the highest price a prompt token of it can be billed at (the input price,
+ * a cache read's if higher, and a cache write's when the request has a cache
+ * breakpoint of that lifetime), plus `maxTokens` (or `defaultMaxTokens`) at the
+ * output price.
  * Images, and a prompt a provider adds of its own (as for tool use), are not
  * counted.
  *
