@@ -14,17 +14,20 @@ import { Message } from "../../Message.js"
 import type * as Store from "../../Store.js"
 import { type ResponsesStore, type StoreOptions, ttlMillis } from "./responsesStore.js"
 
+// A response as a hash's fields: its owner, its JSON, its conversation's JSON, its session (empty for none), and
+// how long it is kept (ms).
+interface Entry {
+  readonly owner: string
+  readonly body: string
+  readonly conversation: string
+  readonly session: string
+  readonly ttl: number
+}
+
 // KEYS: the entry. ARGV: the owner, the response's JSON, the conversation's JSON, the time to live (ms), the
 // session (empty for none). Another owner's live entry stays as it is.
 const putScript = Redis.script(
-  (key: string, owner: string, body: string, conversation: string, ttl: number, session: string) => [
-    key,
-    owner,
-    body,
-    conversation,
-    ttl,
-    session
-  ],
+  (key: string, entry: Entry) => [key, entry.owner, entry.body, entry.conversation, entry.ttl, entry.session],
   {
     numberOfKeys: 1,
     lua: `
@@ -65,16 +68,13 @@ export const make = (store: Store.Store, options: StoreOptions = {}): ResponsesS
   const remove = connection.eval(removeScript)
   return {
     put: (id, owner, response) =>
-      Effect.asVoid(
-        put(
-          keyOf(id),
-          ownerOf(owner),
-          response.body,
-          encodeConversation(response.conversation),
-          ttl,
-          response.session ?? ""
-        )
-      ),
+      Effect.asVoid(put(keyOf(id), {
+        owner: ownerOf(owner),
+        body: response.body,
+        conversation: encodeConversation(response.conversation),
+        ttl,
+        session: response.session ?? ""
+      })),
     get: (id, owner) =>
       Effect.map(
         connection.send<ReadonlyArray<string | null>>("HMGET", keyOf(id), "owner", "body", "conversation", "session"),
