@@ -18,6 +18,7 @@ import { timeoutFail } from "../time/watchdog.js"
 import * as Affinity from "./affinity.js"
 import * as Continuation from "./continuation.js"
 import { enter, settleFailure, settleSuccess, type State } from "./deployment.js"
+import * as Hedge from "./hedge.js"
 import { type Call, firstUnheld, noneUsable, type Pick, usable } from "./picking.js"
 import { provider, type Settings } from "./settings.js"
 import * as Shared from "./shared.js"
@@ -109,11 +110,6 @@ interface Sending<A> {
   readonly probe: boolean
 }
 
-/** A hedged call's first attempt failed before the hedge started: the race ends, the call goes on. */
-class Early {
-  constructor(readonly error: LlmError) {}
-}
-
 /**
  * One call's progress through its deployments. A class rather than closures:
  * nothing is allocated per call beyond the instance. A stream keeps it after
@@ -179,7 +175,9 @@ export class Routing<A> implements Call, Onward {
     const state = Affinity.pinnedAmong(this.pin, this.tried, candidates) ??
       (candidates.length === 1 ? candidates[0]! : candidates[this.core.pick(candidates, u, this.request)]!)
     this.tried.push(state)
-    return this.core.settings.hedgeAfter === undefined ? this.attemptOn(state, now, true) : this.hedged(state, now)
+    return this.core.settings.hedgeAfter === undefined
+      ? this.attemptOn(state, now, true)
+      : Hedge.hedged(this, state, now)
   }
 
   // No deployment usable now: a fallback for the last error, else a wait for
@@ -353,72 +351,17 @@ export class Routing<A> implements Call, Onward {
     return value
   }
 
-  /**
-   * `hedge`: an attempt at `first` and, once `hedge.after` has passed without
-   * its answer (for a stream, its first chunk), one at the next usable
-   * deployment too; the first to succeed wins and the other is interrupted
-   * (settled as an interrupted attempt: its key and permit freed, nothing
-   * billed). A failure of one leaves the other running; a failure of `first`
-   * before the hedge starts goes on as without hedging, at once; when both
-   * fail, the call goes on from the later failure.
-   */
-  hedged(first: State, now: number): Effect.Effect<A, LlmError> {
-    const settings = this.core.settings
-    let won: { readonly value: A } | undefined
-    let second: State | undefined
-    // The racers' failures, in the order they came.
-    const failures: Array<{ readonly state: State; readonly error: LlmError }> = []
-    const failedOn = (state: State) => (error: LlmError) => {
-      failures.push({ state, error })
-      return Effect.fail(error)
-    }
-    // The first success wins, and the other attempt, if it started and is still
-    // running, counts as cancelled before the call returns; a success after it
-    // (both ended at once) is let go of at once.
-    const claim = (state: State) => (value: A): Effect.Effect<A> => {
-      if (won === undefined) {
-        won = { value }
-        const loser = state === first ? second : first
-        if (loser !== undefined && !failures.some((failure) => failure.state === loser)) loser.hedgesCancelled++
-        return Effect.succeed(this.answered(state, value))
-      }
-      const discard = this.sender.discard
-      return Effect.andThen(discard === undefined ? Effect.void : discard(value), Effect.interrupt)
-    }
-    // Before the hedge starts, a failure ends the race at once and the call goes on as without hedging.
-    const primary = Effect.catch(
-      this.attemptOn(first, now, false, claim(first)),
-      (error): Effect.Effect<A | Early, LlmError> =>
-        second === undefined ? Effect.succeed(new Early(error)) : failedOn(first)(error)
-    )
-    const hedge = Effect.flatMap(Effect.sleep(settings.hedgeAfter!), () => {
-      const at = this.clock.currentTimeMillisUnsafe()
-      const candidates = at >= this.deadlineAt ? [] : usable(this.members, this, at)
-      // Nowhere to hedge to (or no time left): the race is the first attempt's.
-      if (candidates.length === 0) return Effect.never
-      const u = settings.drawsRandom ? this.random.nextDoubleUnsafe() : 0
-      const state = candidates.length === 1 ? candidates[0]! : candidates[this.core.pick(candidates, u, this.request)]!
-      second = state
-      this.tried.push(state)
-      state.hedges++
-      return Effect.catch(this.attemptOn(state, at, false, claim(state)), failedOn(state))
-    })
-    const race = Effect.race(primary, hedge)
-    // Interrupted once a winner has claimed its answer (a stream's): let go of it.
-    const settled = Effect.onInterrupt(
-      this.restore === undefined ? race : this.restore(race),
-      () => won === undefined || this.sender.discard === undefined ? Effect.void : this.sender.discard(won.value)
-    )
-    return Effect.matchCauseEffect(settled, {
-      onSuccess: (value) => value instanceof Early ? this.failed(first, value.error) : Effect.succeed(value),
-      // Both failed (else interrupted, or a defect): the earlier is listed, the call goes on from the later.
-      onFailure: (cause) => {
-        if (failures.length < 2) return Effect.failCause(cause)
-        const [earlier, later] = failures as [typeof failures[0], typeof failures[0]]
-        this.attempts.push(attemptOf(earlier.state, earlier.error))
-        return this.failed(later.state, later.error)
-      }
-    })
+  /** A hedge's deployment at `at` (`hedge.ts`): the next usable one, if the deadline leaves time. */
+  hedgeTarget(at: number): State | undefined {
+    const candidates = at >= this.deadlineAt ? [] : usable(this.members, this, at)
+    if (candidates.length === 0) return undefined
+    const u = this.core.settings.drawsRandom ? this.random.nextDoubleUnsafe() : 0
+    return candidates.length === 1 ? candidates[0] : candidates[this.core.pick(candidates, u, this.request)]
+  }
+
+  /** Lists an attempt that failed on `state` without the call going on from it. */
+  listFailure(state: State, error: LlmError): void {
+    this.attempts.push(attemptOf(state, error))
   }
 
   // Whether, were the deployment tried last to fail with `tag` now, another
