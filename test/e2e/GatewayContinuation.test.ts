@@ -11,6 +11,7 @@ import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
+import { type Sample, scrape, valueOf } from "../utils/prometheus.js"
 
 const key = "sk-continue-gateway-0001"
 
@@ -150,8 +151,12 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         "deployments",
       () =>
         Effect.gen(function*() {
-          const { lines, openAi } = yield* Fixture
+          const { gateway, lines, openAi } = yield* Fixture
+          const continued = (samples: ReadonlyArray<Sample>) =>
+            valueOf(samples, "llm_gateway_streams_continued_total", { model: "cut-then-chat" })
+          const counted = continued((yield* scrape(gateway.url)).samples)
           const { after, before, stream } = yield* split(openAi, "cut-then-chat")
+          expect(continued((yield* scrape(gateway.url)).samples)).toBe(counted + 1)
           const whole = yield* answerTo(openAi, "sim/gpt-4o-mini")
           expect(before.length).toBeGreaterThan(0)
           expect(whole.startsWith(before) && whole !== before).toBe(true)

@@ -64,6 +64,7 @@ class Series {
   readonly cacheRead: Metric.Counter<number>
   readonly cacheWrite: Metric.Counter<number>
   readonly cost: Metric.Counter<number>
+  readonly continued: Metric.Counter<number>
 
   constructor(readonly route: string, readonly model: string) {
     this.duration = Metric.histogram("llm_gateway_request_duration_seconds", {
@@ -92,6 +93,10 @@ class Series {
     this.cacheWrite = cacheTokens("write")
     this.cost = Metric.counter("llm_gateway_cost_usd_total", {
       description: "US dollars the replies cost, for the models with a known price.",
+      attributes: { model }
+    })
+    this.continued = Metric.counter("llm_gateway_streams_continued_total", {
+      description: "Streams answered whole after a deployment broke mid-way and another continued them.",
       attributes: { model }
     })
   }
@@ -175,6 +180,11 @@ export class Tally {
   finished(usage: Usage | undefined, cost: number | undefined): void {
     if (usage !== undefined) this.replied(usage, cost)
     this.end()
+  }
+
+  /** A stream answered whole by a continuation from another deployment. */
+  continued(): void {
+    this.series.continued.updateUnsafe(1, this.registry.context)
   }
 
   /** A stream ends (its last event, an error event, a restart it could not hide, or its client leaving). */

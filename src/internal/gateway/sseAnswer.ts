@@ -83,6 +83,7 @@ export function answer(opened: Opened): HttpServerResponse.HttpServerResponse {
   const noted = (batch: Batch): void => {
     if (!Logs.streamed(entry, batch)) return
     complete = true
+    if (entry.midStream === "continued") tally.continued()
     tally.finished(entry.usage, entry.cost)
   }
   // What the encoder asked to be done before the writes of its last batch (`Encoded.before`).
