@@ -14,7 +14,7 @@
  * blocks, Gemini's thought signatures on calls) ends a reply with tool calls
  * (the turns that go on, where providers want it back) in a thinking
  * block of its own, empty, whose signature (a `signature_delta`, as Anthropic
- * streams one) is the gateway's envelope (`responsesCarried.ts`): clients send
+ * streams one) is the gateway's envelope (`carried.ts`): clients send
  * thinking blocks back as they came.
  * The whole message carries the signed blocks as they came, and the carrier
  * for the rest.
@@ -46,8 +46,8 @@ import type { ProviderMetadata, ToolCall } from "../../Message.js"
 import { isRecord, metadataKey, thinkingBlocksOf } from "../providers/anthropic/wire.js"
 import { toolUseId } from "./anthropicWire.js"
 import { asciiJson, BodyText, bytesOf } from "./bodyText.js"
+import { envelopeOf } from "./carried.js"
 import { answeringModel, type Encoded, type StreamEncoder } from "./render.js"
-import { envelopeOf } from "./responsesCarried.js"
 
 const stopReason = (reason: FinishReason): string => {
   switch (reason) {

@@ -35,7 +35,7 @@ import type { CacheBreakpoint, ContentPart, Message, ToolCall, ToolDefinition } 
 import { maybe, Problem, problemOf, set } from "../openAiWire/request.js"
 import { type JsonRecord, metadataOf, thinkingBudgets } from "../providers/anthropic/wire.js"
 import { checker, Refused } from "../schemaCheck.js"
-import { type Carried, opened as openedCarrier, restoreCall } from "./responsesCarried.js"
+import { type Carried, opened as openedCarrier, restoreCall } from "./carried.js"
 
 export { Problem } from "../openAiWire/request.js"
 

@@ -14,7 +14,7 @@
 import type { ChatResponse, FinishReason, Usage } from "../../ChatResponse.js"
 import type { ToolCall } from "../../Message.js"
 import { isRecord, type JsonRecord, outputItemsOf, reasoningItemsOf } from "../providers/openAiResponses/wire.js"
-import { envelope } from "./responsesCarried.js"
+import { envelope } from "./carried.js"
 import type { Body } from "./responsesWire.js"
 
 /** What names a response: its `resp_…` id, the seconds of its creation, and the ids of its items. */
@@ -181,7 +181,7 @@ export const outputItems = (response: ChatResponse, ids: Ids): Array<JsonRecord>
   return output
 }
 
-/** The `reasoning` item at `index` that carries a provider's state for the next turn (`responsesCarried.ts`). */
+/** The `reasoning` item at `index` that carries a provider's state for the next turn (`carried.ts`). */
 export const carrierItem = (ids: Ids, index: number, carried: string): JsonRecord => ({
   ...reasoningItem(ids, index, []),
   encrypted_content: carried

@@ -9,7 +9,7 @@
  * `.done`). A message or reasoning item closes when another item starts; function calls, whose deltas a provider may
  * interleave, close at the end, followed by a Responses deployment's items of other types (a hosted tool's call, as
  * it gave it, announced and closed at once: the provider's own progress events for them are not relayed) and by the
- * reasoning item that carries the provider's state for the next turn when there is any (`responsesCarried.ts`).
+ * reasoning item that carries the provider's state for the next turn when there is any (`carried.ts`).
  * `response.completed` (or `response.incomplete`) ends it with the whole response, as a whole reply renders it,
  * once the route has kept it; a failure after the stream began ends it with `response.failed`, carrying the error.
  *
@@ -23,8 +23,8 @@ import type { Usage } from "../../ChatResponse.js"
 import type { ProviderMetadata } from "../../Message.js"
 import { isRecord, type JsonRecord } from "../providers/openAiResponses/wire.js"
 import { bytesOf } from "./bodyText.js"
+import { envelope } from "./carried.js"
 import { answeringModel, type Encoded, type StreamEncoder } from "./render.js"
-import { envelope } from "./responsesCarried.js"
 import {
   carrierItem,
   encryptedReasoning,

@@ -10,7 +10,7 @@
  * it (its summaries as the reasoning) make one assistant message; a `function_call_output` is a tool message. A
  * reasoning item's `encrypted_content` is kept in the message's provider metadata as the library's Responses adapter
  * reads it, so a Responses deployment gets it back unchanged and every other one leaves it out; a reasoning item the
- * gateway made to carry another provider's state (`responsesCarried.ts`) gives that state back. `tools` are function
+ * gateway made to carry another provider's state (`carried.ts`) gives that state back. `tools` are function
  * tools; the other types (`web_search`, `file_search`, `mcp`, `computer_use_preview`, custom tools...), a hosted
  * tool's `tool_choice` and input items of other types (their calls and outputs) are what only a Responses deployment
  * runs (`responsesHosted.ts`): the route refuses them, naming them, for a model that reaches any other, and
@@ -43,7 +43,7 @@ import {
   reasoningSeparator
 } from "../providers/openAiResponses/wire.js"
 import { checker, Refused } from "../schemaCheck.js"
-import { type Carried, opened, restoreCalls } from "./responsesCarried.js"
+import { type Carried, opened, restoreCalls } from "./carried.js"
 import { decodeBody } from "./wire.js"
 
 export { Problem } from "../openAiWire/request.js"
@@ -218,7 +218,7 @@ const userContent = (content: WireContent, at: string): string | ReadonlyArray<C
 interface Turn {
   readonly messages: Array<Message>
   reasoning: Array<typeof ReasoningItem.Type>
-  /** The carried metadata of calls (`responsesCarried.ts`), by call id. */
+  /** The carried metadata of calls (`carried.ts`), by call id. */
   readonly calls: Map<string, ProviderMetadata>
 }
 
