@@ -22,29 +22,13 @@ import * as OpenAiChat from "../src/providers/OpenAiChat.js"
 import * as RateLimiter from "../src/RateLimiter.js"
 import * as Router from "../src/Router.js"
 import { fakeHttpClient } from "./utils/fakeHttpClient.js"
-import { chunk, sse } from "./utils/openAiChatWire.js"
+import { chunk, sse, stalling } from "./utils/openAiChatWire.js"
 
-const encoder = new TextEncoder()
 const whole = sse(
   chunk({ role: "assistant", content: "Hel" }),
   chunk({ content: "lo" }, { finish_reason: "stop" }),
   "[DONE]"
 )
-
-/** A web body that sends `pieces`, then never another byte. */
-const stalling = (pieces: ReadonlyArray<string>): Response => {
-  let i = 0
-  return new Response(
-    new ReadableStream<Uint8Array>({
-      pull(controller) {
-        const piece = pieces[i++]
-        if (piece === undefined) return new Promise<void>(() => {})
-        controller.enqueue(encoder.encode(piece))
-      }
-    }),
-    { headers: { "content-type": "text/event-stream" } }
-  )
-}
 
 type Mode = "answers" | "silent" | "stalls"
 

@@ -21,7 +21,7 @@ import * as OpenAiChat from "../../src/providers/OpenAiChat.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { fakeHttpClient } from "../utils/fakeHttpClient.js"
 import { connectionWatch, echo, serve, servePartial } from "../utils/loopbackServer.js"
-import { chunk, sse } from "../utils/openAiChatWire.js"
+import { chunk, sse, stalling } from "../utils/openAiChatWire.js"
 
 const credentials = ProviderClient.credentials("sk-phases-0123456789")
 const hello = { messages: [Message.user("hi")] }
@@ -42,21 +42,6 @@ const timeoutOf = (error: LlmError) => {
 
 const encoder = new TextEncoder()
 const firstEvent = sse(chunk({ role: "assistant", content: "Hel" }, { usage: null }))
-
-/** A web body that sends `pieces`, then never another byte. */
-const stalling = (pieces: ReadonlyArray<string>): Response => {
-  let i = 0
-  return new Response(
-    new ReadableStream<Uint8Array>({
-      pull(controller) {
-        const piece = pieces[i++]
-        if (piece === undefined) return new Promise<void>(() => {})
-        controller.enqueue(encoder.encode(piece))
-      }
-    }),
-    { headers: { "content-type": "text/event-stream" } }
-  )
-}
 
 /** `run`, forked; after `quiet` under `TestClock` it is still running; after `more`, it has failed with `phase`. */
 const failsAfter = <A>(

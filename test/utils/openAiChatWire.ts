@@ -1,5 +1,5 @@
 /**
- * Canned Chat Completions bodies for tests: SSE framing, stream chunks and
+ * Canned Chat Completions bodies for tests: SSE framing, stream chunks, a stream that stalls, and
  * the equivalent non-streaming reply.
  */
 
@@ -69,4 +69,20 @@ export const splitBytes = (text: string, cuts: ReadonlyArray<number>): Array<Uin
   }
   if (from < bytes.length) out.push(bytes.subarray(from))
   return out
+}
+
+/** A web `Response` of an event stream that sends `pieces`, then never another byte (a stalled provider). */
+export const stalling = (pieces: ReadonlyArray<string>): Response => {
+  const encoder = new TextEncoder()
+  let i = 0
+  return new Response(
+    new ReadableStream<Uint8Array>({
+      pull(controller) {
+        const piece = pieces[i++]
+        if (piece === undefined) return new Promise<void>(() => {})
+        controller.enqueue(encoder.encode(piece))
+      }
+    }),
+    { headers: { "content-type": "text/event-stream" } }
+  )
 }
