@@ -17,8 +17,9 @@
  * in `providerMetadata` so the library's Anthropic adapter sends them back
  * unchanged (an unsigned one, as the gateway's streams give, is kept as
  * reasoning only; the gateway's own carrier block, `anthropicRender.ts`, gives
- * back the provider's state: the turn's metadata and each call's). A tool use id the gateway made of a provider's call id
- * (`toolUseId`) is the provider's id again (`callId`). `thinking` becomes a `reasoningEffort` (`enabled` by its
+ * back the provider's state: the turn's metadata and each call's). A tool use
+ * id the gateway made of a provider's call id (`toolUseId`) is the provider's
+ * id again (`callId`). `thinking` becomes a `reasoningEffort` (`enabled` by its
  * budget per the adapter's `thinkingBudgets`, `adaptive` and `between_tools` `output_config.effort` or else
  * medium, `disabled` none), `output_config.format` a `json_schema` response format, `metadata.user_id` the
  * `user`. A block's `cache_control` becomes its part's, system message's, tool result's or tool's `cache`

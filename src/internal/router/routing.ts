@@ -144,7 +144,7 @@ export class Routing<A> implements Call, Onward {
   readonly session: string | undefined
   /** Where the session's last call was answered, read by `attempt`: the first pick goes there when it is usable. */
   pin: Affinity.Pin | undefined = undefined
-  /** A stream continued mid-stream (`midStream: "continue"`): what it sent, which each attempt is asked to go on from. */
+  /** A stream continued mid-stream (`midStream: "continue"`): what it sent, for each attempt to go on from. */
   continuing: Continuation.Sent | undefined = undefined
   constructor(options: RoutingOptions<A>) {
     this.core = options.core
