@@ -11,6 +11,7 @@ export default defineConfig({
   },
   test: {
     include: ["test/**/*.test.ts", "examples/**/*.test.ts"],
+    setupFiles: ["test/utils/dataHome.ts"],
     testTimeout: 120_000,
     hookTimeout: 30_000
   }

@@ -5,7 +5,7 @@
 // does nothing; where it cannot install, it says so in one line and the run goes on (those tests
 // then fail naming what is missing, or say they are skipped).
 import { spawnSync } from "node:child_process"
-import { accessSync, constants } from "node:fs"
+import { accessSync, constants, readdirSync } from "node:fs"
 import * as path from "node:path"
 
 /** Each tool a test drives, the Debian package that brings it and how to tell it is there. */
@@ -14,6 +14,8 @@ const tools = [
   { package: "tmux", present: () => onPath("tmux") },
   // The shared-store and scale-out tests start their own (test/utils/redisServer.ts).
   { package: "redis-server", present: () => onPath("redis-server") },
+  // The gateway database's tests start their own server from Debian's programs (test/utils/postgresServer.ts).
+  { package: "postgresql", present: () => postgresInstalled() },
   // The gateway dashboard's test drives Debian's at this path (test/e2e/GatewayDashboard.test.ts).
   { package: "chromium", present: () => executable("/usr/bin/chromium") }
 ]
@@ -22,6 +24,15 @@ function executable(file) {
   try {
     accessSync(file, constants.X_OK)
     return true
+  } catch {
+    return false
+  }
+}
+
+function postgresInstalled() {
+  const root = "/usr/lib/postgresql"
+  try {
+    return readdirSync(root).some((version) => executable(path.join(root, version, "bin", "postgres")))
   } catch {
     return false
   }

@@ -187,6 +187,15 @@ export interface Deployment extends Router.Deployment<OptionsError, HttpClient.H
 }
 
 /**
+ * Where a gateway keeps the keys and teams made at run time, the spend ledger and the request log: a SQLite file
+ * (created when missing, with its directory), or a Postgres server several instances share (`postgres://` URL).
+ * Opened at start and its schema brought up to date; a database made by a newer version is refused.
+ * @since 0.5.0
+ * @category Models
+ */
+export type Database = { readonly sqlite: string } | { readonly postgres: Redacted.Redacted<string> }
+
+/**
  * What a gateway serves: its deployments and named routers, its store and its keys, as plain records
  * (`ProviderConfig.gatewayConfig` reads them from a `provider.json`).
  *
@@ -205,6 +214,8 @@ export interface Config {
   readonly store?: Store.Options | undefined
   /** The keys clients call the gateway with. Default: none (the gateway serves loopback only). */
   readonly keys?: Keys | undefined
+  /** Where keys made at run time, spend and the request log are kept. Default: none (nothing outlives the process). */
+  readonly database?: Database | undefined
 }
 
 /**
@@ -265,6 +276,8 @@ export interface Options {
    * instance on it reads the same responses. Default one hour.
    */
   readonly responsesTtl?: Duration.Input | undefined
+  /** Where keys made at run time, spend and the request log are kept, in place of the config's `database`. */
+  readonly database?: Database | undefined
 }
 
 /**
@@ -317,6 +330,24 @@ export class GatewayStartError extends Schema.TaggedError<GatewayStartError>()("
 const startError = (description: string, cause: unknown) => new GatewayStartError({ description, cause })
 
 /**
+ * The gateway's database could not be opened, migrated or read at start: `database` says which (never a
+ * password), `reason` what went wrong.
+ *
+ * @since 0.5.0
+ * @category Errors
+ */
+export class DatabaseError extends Schema.TaggedError<DatabaseError>()("DatabaseError", {
+  database: Schema.String,
+  reason: Schema.String,
+  cause: Schema.optional(Schema.Defect())
+}) {
+  override get message() {
+    const cause = this.cause instanceof Error ? `: ${this.cause.message}` : ""
+    return `The gateway's database (${this.database}) cannot be used: ${this.reason}${cause}`
+  }
+}
+
+/**
  * Builds the engine from the configuration and serves it; returns once the
  * gateway listens. Closing the scope stops accepting, lets calls in flight
  * finish within `gracePeriod`, ends the streams still open with an error
@@ -346,7 +377,7 @@ export const make = (
   options: Options
 ): Effect.Effect<
   Service,
-  OptionsError | GatewayStartError,
+  OptionsError | GatewayStartError | DatabaseError,
   HttpClient.HttpClient | Scope.Scope
 > =>
   Effect.flatMap(
@@ -375,4 +406,5 @@ export const make = (
  */
 export const layer = (
   options: Options
-): Layer.Layer<Gateway, OptionsError | GatewayStartError, HttpClient.HttpClient> => Layer.effect(Gateway, make(options))
+): Layer.Layer<Gateway, OptionsError | GatewayStartError | DatabaseError, HttpClient.HttpClient> =>
+  Layer.effect(Gateway, make(options))

@@ -202,6 +202,8 @@ export interface ProviderConfig {
   readonly store?: Store.Options | undefined
   /** The `gateway` section: the keys clients call the gateway with. Absent: none (the gateway serves loopback only). */
   readonly gateway?: Gateway.Keys | undefined
+  /** The `store` section's `sql`: the gateway's database. Absent: `serve`'s SQLite file, or none in the library. */
+  readonly database?: Gateway.Database | undefined
 }
 
 /**

@@ -231,6 +231,36 @@ describe("ProviderConfig.fromJson", () => {
       }).pipe(withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000" }))
   )
 
+  it.effect("a store's `sql` names the gateway's Postgres, written or from the environment, never printed", () =>
+    Effect.gen(function*() {
+      const url = "postgres://gateway:pg-secret-1@db.internal:5432/gateway"
+      const written = yield* ProviderConfig.fromJson({ ...file(), store: { sql: url } })
+      expect(written.store).toBeUndefined()
+      expect(written.database !== undefined && "postgres" in written.database).toBe(true)
+      const database = written.database as { readonly postgres: Redacted.Redacted<string> }
+      expect(Redacted.value(database.postgres)).toBe(url)
+      expect(String(database.postgres)).not.toContain("pg-secret-1")
+      const fromEnv = yield* ProviderConfig.fromJson({ ...file(), store: { redis: "redis://h:1", sql: "env:DB_URL" } })
+      expect(fromEnv.store?.redis).toBe("redis://h:1")
+      expect(Redacted.value((fromEnv.database as typeof database).postgres)).toBe("postgresql://from-env/db")
+      expect(ProviderConfig.gatewayConfig(fromEnv).database).toBe(fromEnv.database)
+
+      const issues = (store: unknown) =>
+        Effect.map(Effect.flip(ProviderConfig.fromJson({ ...file(), store }, "provider.json")), (e) => e.issues)
+      expect(yield* issues({ sql: "mysql://db/x" })).toEqual([
+        { path: "store.sql", message: "expected a postgres:// or postgresql:// URL, or env:NAME naming one" }
+      ])
+      expect(yield* issues({})).toEqual([
+        {
+          path: "store",
+          message: "expected `redis` (where instances share their limits), `sql` (the gateway's database) or both"
+        }
+      ])
+      expect(yield* issues({ sql: "env:NO_SUCH_DB_URL" })).toEqual([
+        { path: "store.sql", message: "the environment variable NO_SUCH_DB_URL is not set" }
+      ])
+    }).pipe(withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000", DB_URL: "postgresql://from-env/db" })))
+
   it.effect("reports a model listed twice", () =>
     Effect.gen(function*() {
       const twice = {

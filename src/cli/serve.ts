@@ -14,7 +14,10 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import type * as Redacted from "effect/Redacted"
+import * as Os from "node:os"
+import * as Path from "node:path"
 import * as Gateway from "../Gateway.js"
+import { describe } from "../internal/sql/location.js"
 import * as ProviderConfig from "../ProviderConfig.js"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
 import { builtInSimulator, secretsOf } from "./chatSource.js"
@@ -37,15 +40,27 @@ const flags = {
   port: string,
   "max-body-bytes": string,
   "grace-period": string,
+  data: string,
   help: { type: "boolean", short: "h" }
 } as const
 
 interface Args {
   readonly config: string | undefined
+  /** Where the SQLite database is kept when the config names no Postgres. */
+  readonly data: string
   readonly options: Omit<Gateway.Options, "config">
 }
 
-const parse = (argv: ReadonlyArray<string>): Args | "help" | UsageError => {
+/**
+ * The data directory: `--data`, else `$XDG_DATA_HOME/effect-llm-router`, else `~/.local/share/effect-llm-router`
+ * (the XDG Base Directory Specification's default for user data).
+ */
+const dataDirectory = (flag: string | undefined, env: Io["env"]): string =>
+  flag ?? (env.XDG_DATA_HOME !== undefined && env.XDG_DATA_HOME !== ""
+    ? Path.join(env.XDG_DATA_HOME, "effect-llm-router")
+    : Path.join(env.HOME ?? Os.homedir(), ".local", "share", "effect-llm-router"))
+
+const parse = (argv: ReadonlyArray<string>, env: Io["env"]): Args | "help" | UsageError => {
   const parsed = parseFlags(argv, flags)
   if (parsed instanceof UsageError) return parsed
   const { positionals, values } = parsed
@@ -66,6 +81,7 @@ const parse = (argv: ReadonlyArray<string>): Args | "help" | UsageError => {
   const gracePeriod = number(grace)
   return {
     config: values.config,
+    data: dataDirectory(values.data, env),
     options: {
       port: number(port) ?? Gateway.defaultPort,
       ...(values.host !== undefined ? { host: values.host } : {}),
@@ -117,9 +133,12 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
       : { config: yield* ProviderConfig.load(args.config).pipe(Effect.provide(NodeFileSystem.layer)), notice: "" }
     secrets.push(...secretsOf(config))
     for (const key of [...(config.gateway?.keys ?? []), ...(config.gateway?.adminKeys ?? [])]) secrets.push(key.key)
+    if (config.database !== undefined && "postgres" in config.database) secrets.push(config.database.postgres)
+    const database = config.database ?? { sqlite: Path.join(args.data, "gateway.db") }
     const gateway = yield* Gateway.make({
       config: ProviderConfig.gatewayConfig(config),
       ...args.options,
+      database,
       logRequests: true
     }).pipe(
       Effect.catchTag("OptionsError", (error) => new UsageError({ reason: error.message }))
@@ -141,7 +160,7 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
           : keys.length > 0
           ? " (its data and /metrics take an admin key: add gateway.admin_keys)"
           : "") +
-        `. Models: ${gateway.models.join(", ")}. Ctrl-C to stop.\n`
+        `. Models: ${gateway.models.join(", ")}. Data: ${describe(database)}. Ctrl-C to stop.\n`
     )
     return yield* Effect.never
   })
@@ -156,7 +175,7 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
  * @category Commands
  */
 export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
-  const args = parse(argv)
+  const args = parse(argv, io.env)
   if (args === "help") {
     return Effect.sync(() => {
       io.stdout(serveUsage)

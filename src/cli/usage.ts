@@ -185,6 +185,11 @@ logged as a JSON line on stderr.
                            (default 8388608)
   --grace-period SECONDS   how long calls in flight may take to finish on
                            shutdown (default 20)
+  --data DIR               the gateway's data directory: its SQLite database
+                           (gateway.db) of keys, spend and the request log,
+                           unless the provider.json's store names a Postgres
+                           (default $XDG_DATA_HOME/effect-llm-router, else
+                           ~/.local/share/effect-llm-router)
   -h, --help               this help
 `
 

@@ -52,7 +52,7 @@ describe("serve, in-process", () => {
       })
     }))
 
-  it.live("--config serves the file's models on loopback, says so, and stops when interrupted", () =>
+  it.live("--config serves the file's models on loopback, its data in --data, says so, and stops when interrupted", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ apiKeys: [key] })
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "serve-"))
@@ -62,11 +62,15 @@ describe("serve, in-process", () => {
         file,
         JSON.stringify({ sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [key] }] })
       )
-      const running = yield* startInProcess((io) => Serve.run(["--config", file, "--port", "0"], io))
+      const data = path.join(dir, "data")
+      const running = yield* startInProcess((io) => Serve.run(["--config", file, "--port", "0", "--data", data], io))
       const url = yield* awaitFirstLine(running, "serve's first line (its URL)")
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
       expect(running.stderr()).toContain("on 127.0.0.1 only: no gateway keys are configured")
-      expect(running.stderr()).toContain(`Dashboard: ${url}/dashboard. Models: sim/gpt-4o-mini, gpt-4o-mini`)
+      expect(running.stderr()).toContain(
+        `Dashboard: ${url}/dashboard. Models: sim/gpt-4o-mini, gpt-4o-mini. Data: SQLite file ${data}/gateway.db.`
+      )
+      expect(fs.existsSync(path.join(data, "gateway.db"))).toBe(true)
       const reply = yield* Effect.promise(() => post(url, chatBody("gpt-4o-mini")).then((response) => response.json()))
       expect(reply).toMatchObject({ object: "chat.completion", model: "gpt-4o-mini" })
       expect(running.stderr()).not.toContain(key)

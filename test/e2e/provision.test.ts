@@ -1,6 +1,6 @@
 /**
  * `npm test`'s first step, `scripts/provision-test-tools.mjs`: it installs the programs some tests drive (tmux,
- * redis-server, Debian's chromium) through apt-get when they are missing, and does nothing when they are there.
+ * redis-server, Debian's postgresql and chromium) through apt-get when they are missing, and does nothing when they are there.
  * Here it runs with a `PATH` of fakes (an apt-get that records its calls, a sudo that runs what it is given), so
  * the test sees what it would install without installing anything.
  */
@@ -14,6 +14,10 @@ import { spawnProcess } from "../utils/cliHarness.js"
 const root = path.resolve(import.meta.dirname, "../..")
 const script = path.join(root, "scripts", "provision-test-tools.mjs")
 const hasChromium = fs.existsSync("/usr/bin/chromium")
+const hasPostgres = fs.existsSync("/usr/lib/postgresql") &&
+  fs.readdirSync("/usr/lib/postgresql").some((version) => fs.existsSync(`/usr/lib/postgresql/${version}/bin/postgres`))
+/** What is installed here at absolute paths, and so not faked on the `PATH`, when it is missing. */
+const absent = [...(hasPostgres ? [] : ["postgresql"]), ...(hasChromium ? [] : ["chromium"])]
 
 /** A directory of fake programs, each a shell script, and the file the fake apt-get records its calls in. */
 const fakes = (programs: Record<string, string>) =>
@@ -56,7 +60,7 @@ describe("provisioning the tools the tests drive", () => {
     Effect.gen(function*() {
       const fake = yield* fakes({ "apt-get": aptGet(0), sudo })
       const run = yield* provision(fake)
-      const missing = ["tmux", "redis-server", ...(hasChromium ? [] : ["chromium"])].join(" ")
+      const missing = ["tmux", "redis-server", ...absent].join(" ")
       expect(run).toMatchObject({ code: 0, stdout: "" })
       expect(run.stderr).toMatch(new RegExp(`^npm test: installing ${missing} from Debian's packages \\(`))
       expect(calls(fake.log)).toEqual([
@@ -65,7 +69,7 @@ describe("provisioning the tools the tests drive", () => {
       ])
     }).pipe(Effect.scoped))
 
-  it.live.skipIf(!hasChromium)("does nothing, quickly, when everything is there", () =>
+  it.live.skipIf(absent.length > 0)("does nothing, quickly, when everything is there", () =>
     Effect.gen(function*() {
       const fake = yield* fakes({ "apt-get": aptGet(0), sudo, tmux: "exit 0", "redis-server": "exit 0" })
       const run = yield* provision(fake)
@@ -77,7 +81,7 @@ describe("provisioning the tools the tests drive", () => {
     Effect.gen(function*() {
       const fake = yield* fakes({ "apt-get": aptGet(100), sudo, tmux: "exit 0" })
       const run = yield* provision(fake)
-      const missing = ["redis-server", ...(hasChromium ? [] : ["chromium"])].join(" ")
+      const missing = ["redis-server", ...absent].join(" ")
       expect(run.code).toBe(0)
       expect(run.stderr.trim().split("\n").at(-1)).toMatch(
         new RegExp(
@@ -92,7 +96,7 @@ describe("provisioning the tools the tests drive", () => {
     Effect.gen(function*() {
       const fake = yield* fakes({ tmux: "exit 0" })
       const run = yield* provision(fake)
-      const missing = ["redis-server", ...(hasChromium ? [] : ["chromium"])].join(" ")
+      const missing = ["redis-server", ...absent].join(" ")
       expect({ code: run.code, stderr: run.stderr }).toEqual({
         code: 0,
         stderr: `npm test: cannot install ${missing} ` +

@@ -36,7 +36,8 @@ export const captureIo = (options: CaptureOptions = {}) => {
     stderr: (text) => {
       stderr += text
     },
-    env: options.env ?? {},
+    // By default only the test file's own data home (`dataHome.ts`), so a `serve` keeps its database there.
+    env: options.env ?? (process.env.XDG_DATA_HOME === undefined ? {} : { XDG_DATA_HOME: process.env.XDG_DATA_HOME }),
     readStdin: stdin === undefined ? undefined : () => Promise.resolve(stdin)
   }
   return { io, result: (code: number): Captured => ({ code, stdout, stderr }) }

@@ -15,9 +15,10 @@ import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"
 import * as HttpMiddleware from "effect/http/HttpMiddleware"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
-import { defaultPort, type GatewayStartError, type Options, type Service } from "../../Gateway.js"
+import { type DatabaseError, defaultPort, type GatewayStartError, type Options, type Service } from "../../Gateway.js"
 import type { OptionsError } from "../../OptionsError.js"
 import * as OptionsErrors from "../optionsError.js"
+import * as Database from "../sql/database.js"
 import * as App from "./app.js"
 import * as Auth from "./auth.js"
 import * as Drain from "./drain.js"
@@ -58,12 +59,14 @@ export const make = (
   startError: (description: string, cause: unknown) => GatewayStartError
 ): Effect.Effect<
   Service,
-  OptionsError | GatewayStartError,
+  OptionsError | GatewayStartError | DatabaseError,
   HttpClient.HttpClient | Scope.Scope
 > =>
   Effect.gen(function*() {
     const problem = check(options)
     if (problem !== undefined) return yield* problem
+    const database = options.database ?? options.config.database
+    if (database !== undefined) yield* Database.connect(database)
     const host = options.host ?? defaultHost
     const port = options.port ?? defaultPort
     const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes

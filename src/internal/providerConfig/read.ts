@@ -236,11 +236,17 @@ export const fromJson = (
       )
         .pipe(Effect.annotateLogs({ source, path }))
     }
+    const sql = store?.success.sql === undefined
+      ? undefined
+      : yield* Effect.result(readSecret(store.success.sql, "store.sql"))
+    if (sql?._tag === "Failure") issues.push(...sql.failure)
     if (issues.length > 0) return yield* failure(issues)
+    const redis = store?.success.redis
     return {
       providers,
       routers,
-      ...(store !== undefined ? { store: toOptions(store.success) } : {}),
+      ...(store !== undefined && redis !== undefined ? { store: toOptions({ ...store.success, redis }) } : {}),
+      ...(sql?._tag === "Success" ? { database: { postgres: sql.success } } : {}),
       ...(gateway !== undefined ? { gateway: gateway.keys } : {})
     }
   })

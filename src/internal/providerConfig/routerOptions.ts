@@ -105,6 +105,7 @@ export function gatewayConfig(config: ProviderConfig): Gateway.Config {
     deployments: (store) => routerDeployments(config, store),
     routers: config.routers,
     store: config.store,
-    keys: config.gateway
+    keys: config.gateway,
+    database: config.database
   }
 }

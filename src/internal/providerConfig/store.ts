@@ -1,24 +1,34 @@
 /**
- * The `store` section of `provider.json`: where instances share their limits
- * (`Store.Options` in snake_case, durations in seconds).
+ * The `store` section of `provider.json`: where instances share their limits (`redis`: `Store.Options` in
+ * snake_case, durations in seconds), and the gateway's database (`sql`: a Postgres URL, or `env:NAME` naming one).
  */
 import * as Schema from "effect/Schema"
 import type * as Store from "../../Store.js"
 import { NonEmpty, oneOf, optional, Positive, PositiveInt } from "./fields.js"
 
 export const StoreEntry = Schema.Struct({
-  redis: NonEmpty.check(
+  redis: optional(NonEmpty.check(
     Schema.makeFilter((url: string) => /^rediss?:\/\//.test(url), { message: "expected a redis:// or rediss:// URL" })
-  ),
+  )),
+  sql: optional(NonEmpty.check(
+    Schema.makeFilter((url: string) => /^(postgres(ql)?:\/\/|env:)/.test(url), {
+      message: "expected a postgres:// or postgresql:// URL, or env:NAME naming one"
+    })
+  )),
   on_unavailable: optional(oneOf(["fail-open", "fail-closed"])),
   instances: optional(PositiveInt),
   command_timeout: optional(Positive),
   lease_ttl: optional(Positive)
-})
+}).check(
+  Schema.makeFilter((entry) => entry.redis !== undefined || entry.sql !== undefined, {
+    message: "expected `redis` (where instances share their limits), `sql` (the gateway's database) or both"
+  })
+)
 
 export type StoreEntry = typeof StoreEntry.Type
 
-export const toOptions = (entry: StoreEntry): Store.Options => ({
+/** The Redis options of an entry that names a Redis. */
+export const toOptions = (entry: StoreEntry & { readonly redis: string }): Store.Options => ({
   redis: entry.redis,
   ...(entry.on_unavailable !== undefined ? { onUnavailable: entry.on_unavailable } : {}),
   ...(entry.instances !== undefined ? { instances: entry.instances } : {}),

@@ -1,0 +1,63 @@
+/**
+ * The gateway's database, where keys and teams made at run time, the spend ledger and the request log are kept:
+ * a SQLite file (`node:sqlite`, `sqlite.ts`), or a Postgres server (`@effect/sql-pg`) that several instances share.
+ * `connect` opens it for the scope and brings its schema up to date (`migrations.ts`, through `effect/sql`'s
+ * `Migrator`: on Postgres under a table lock, so instances starting together migrate once); a database whose schema
+ * is newer than this version knows is refused, as is one that cannot be reached, with a `DatabaseError` naming it
+ * (never its password).
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Reactivity from "effect/reactivity/Reactivity"
+import type * as Scope from "effect/Scope"
+import * as Migrator from "effect/sql/Migrator"
+import * as SqlClient from "effect/sql/SqlClient"
+import { mkdirSync } from "node:fs"
+import { dirname } from "node:path"
+import { type Database, DatabaseError } from "../../Gateway.js"
+import { describe } from "./location.js"
+import { latest, migrations } from "./migrations.js"
+import * as Sqlite from "./sqlite.js"
+
+/** How long connecting to Postgres may take before the start (or a call needing a new connection) fails. */
+const connectTimeout = Duration.seconds(5)
+
+const client = (database: Database) =>
+  "sqlite" in database
+    ? Effect.andThen(
+      Effect.try({
+        try: () => mkdirSync(dirname(database.sqlite), { recursive: true }),
+        catch: (cause) => new DatabaseError({ database: describe(database), reason: "its directory", cause })
+      }),
+      Sqlite.make(database.sqlite)
+    )
+    // Loaded only here: a gateway on SQLite does not load the Postgres client.
+    : Effect.flatMap(
+      Effect.promise(() => import("@effect/sql-pg/PgClient")),
+      (PgClient) => PgClient.make({ url: database.postgres, connectTimeout })
+    )
+
+/** The database, opened for the scope, its schema migrated to this version's. */
+export const connect = (database: Database): Effect.Effect<SqlClient.SqlClient, DatabaseError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const where = describe(database)
+    const failed = (reason: string) => (cause: unknown) => new DatabaseError({ database: where, reason, cause })
+    const sql = yield* Effect.mapError(client(database), failed("it could not be opened"))
+    yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations) }).pipe(
+      Effect.provideService(SqlClient.SqlClient, sql),
+      Effect.mapError(failed("its schema could not be brought up to date"))
+    )
+    const [row] = yield* Effect.mapError(
+      sql<{ readonly newest: number | string | null }>`SELECT MAX(migration_id) AS newest FROM effect_sql_migrations`,
+      failed("its schema version could not be read")
+    )
+    const version = Number(row?.newest ?? 0)
+    if (version > latest) {
+      return yield* new DatabaseError({
+        database: where,
+        reason: `its schema is version ${version}, newer than this version of effect-llm-router knows (${latest}): ` +
+          "upgrade effect-llm-router, or give it a database of its own"
+      })
+    }
+    return sql
+  }).pipe(Effect.provide(Reactivity.layer))

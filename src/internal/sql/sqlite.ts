@@ -1,0 +1,117 @@
+/**
+ * An `effect/sql` client over Node's built-in `node:sqlite`: one connection to a database file, its statements run
+ * one at a time (SQLite serialises writers anyway), in WAL mode so readers of the file from other processes are not
+ * blocked, with a busy timeout so a writer waits for another process's write instead of failing at once.
+ *
+ * The Effect ecosystem's own client for `node:sqlite` (`@effect/sql-sqlite-node`) is published only for Effect 4's
+ * betas, whose `effect/unstable/sql` paths Effect 4.1 no longer has; this module is the part of it the gateway needs,
+ * on `SqlClient.make` and `SqlClient.makeSqliteAcquirers`.
+ */
+import * as Effect from "effect/Effect"
+import type * as Reactivity from "effect/reactivity/Reactivity"
+import type * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
+import * as SqlClient from "effect/sql/SqlClient"
+import type * as SqlConnection from "effect/sql/SqlConnection"
+import { classifySqliteError, SqlError } from "effect/sql/SqlError"
+import * as Statement from "effect/sql/Statement"
+import * as Stream from "effect/Stream"
+import type * as NodeSqlite from "node:sqlite"
+
+/**
+ * `node:sqlite`, loaded without the one-time warning Node prints on loading it while it is marked experimental, which
+ * would otherwise be a stray line among `serve`'s JSON log lines on stderr. Every other warning goes through.
+ */
+const loadSqlite = (): typeof NodeSqlite => {
+  const emit = process.emitWarning
+  process.emitWarning = ((warning: string | Error, ...rest: Array<unknown>) => {
+    const [kind] = rest
+    const experimental = kind === "ExperimentalWarning" ||
+      (typeof kind === "object" && kind !== null && "type" in kind && kind.type === "ExperimentalWarning")
+    if (!(experimental && String(warning).includes("SQLite"))) Reflect.apply(emit, process, [warning, ...rest])
+  }) as typeof process.emitWarning
+  try {
+    return process.getBuiltinModule("node:sqlite")
+  } finally {
+    process.emitWarning = emit
+  }
+}
+
+/** How long a statement waits for another process's write lock on the file before it fails. */
+const busyTimeoutMillis = 5_000
+
+/** A client on the database file `filename` (created when missing), closed with the scope. */
+export const make = (
+  filename: string
+): Effect.Effect<SqlClient.SqlClient, SqlError, Scope.Scope | Reactivity.Reactivity> =>
+  Effect.gen(function*() {
+    const db = yield* Effect.acquireRelease(
+      Effect.try({
+        try: () => {
+          const opened = new (loadSqlite().DatabaseSync)(filename, { timeout: busyTimeoutMillis })
+          opened.exec("PRAGMA journal_mode = WAL")
+          opened.exec("PRAGMA foreign_keys = ON")
+          return opened
+        },
+        catch: (cause) => failure(cause, `Failed to open the SQLite database ${filename}`, "open")
+      }),
+      (opened) => Effect.sync(() => opened.close())
+    )
+    const prepared = new Map<string, NodeSqlite.StatementSync>()
+    const prepare = (sql: string) =>
+      Effect.try({
+        try: () => {
+          let statement = prepared.get(sql)
+          if (statement === undefined) {
+            statement = db.prepare(sql)
+            prepared.set(sql, statement)
+          }
+          return statement
+        },
+        catch: (cause) => failure(cause, "Failed to prepare statement", "prepare")
+      })
+    // Rows as records, or (`arrays`) as arrays of values.
+    const run = <Row>(statement: NodeSqlite.StatementSync, params: ReadonlyArray<unknown>, arrays: boolean) =>
+      Effect.try({
+        try: (): ReadonlyArray<Row> => {
+          statement.setReturnArrays(arrays)
+          const values = params as Array<NodeSqlite.SQLInputValue>
+          if (statement.columns().length > 0) return statement.all(...values) as unknown as ReadonlyArray<Row>
+          statement.run(...values)
+          return []
+        },
+        catch: (cause) => failure(cause, "Failed to execute statement", "execute")
+      })
+    const connection: SqlConnection.Connection = {
+      execute: (sql, params, transformRows) =>
+        Effect.flatMap(prepare(sql), (statement) => {
+          const rows = run<object>(statement, params, false)
+          return transformRows === undefined ? rows : Effect.map(rows, transformRows)
+        }),
+      executeRaw: (sql, params) => Effect.flatMap(prepare(sql), (statement) => run<object>(statement, params, false)),
+      executeValues: (sql, params) =>
+        Effect.flatMap(prepare(sql), (statement) => run<ReadonlyArray<unknown>>(statement, params, true)),
+      executeValuesUnprepared: (sql, params) =>
+        Effect.suspend(() => run<ReadonlyArray<unknown>>(db.prepare(sql), params, true)),
+      executeUnprepared: (sql, params, transformRows) => {
+        const rows = Effect.suspend(() => run<object>(db.prepare(sql), params, false))
+        return transformRows === undefined ? rows : Effect.map(rows, transformRows)
+      },
+      executeStream: (sql, params, transformRows) =>
+        Stream.fromIterableEffect(connection.execute(sql, params, transformRows))
+    }
+    const acquirers = SqlClient.makeSqliteAcquirers({
+      connection: Effect.succeed(connection),
+      semaphore: yield* Semaphore.make(1),
+      isTransaction: () => db.isTransaction
+    })
+    return yield* SqlClient.make({
+      ...acquirers,
+      compiler: Statement.makeCompilerSqlite(),
+      driver: "sqlite",
+      spanAttributes: [["db.system.name", "sqlite"]]
+    })
+  })
+
+const failure = (cause: unknown, message: string, operation: string) =>
+  new SqlError({ reason: classifySqliteError(cause, { message, operation }) })

@@ -1,0 +1,131 @@
+/**
+ * The gateway's database (`Gateway.Options.database`): a real SQLite file and a real PostgreSQL server (Debian's
+ * package, started on a free port), each opened at start with its schema brought up to date; a database made by a
+ * newer version, or one that cannot be reached, refuses the start with a `DatabaseError` that names it without its
+ * password, promptly.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Redacted from "effect/Redacted"
+import { existsSync, mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { DatabaseSync } from "node:sqlite"
+import * as Gateway from "../../src/Gateway.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { postgresServer } from "../utils/postgresServer.js"
+
+const tables = ["keys", "teams", "spend", "reservations", "requests"]
+
+/** A gateway over the simulator on `database`, for the scope. */
+const gatewayOn = (database: Gateway.Database) =>
+  Effect.gen(function*() {
+    const simulator = yield* Simulator.make({ apiKeys: ["sk-db-test"] })
+    const config = yield* ProviderConfig.fromJson({
+      sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: ["sk-db-test"] }]
+    })
+    return yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0, database })
+  }).pipe(Effect.provide(UndiciHttpClient.layer()))
+
+const temporary = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(join(tmpdir(), "gateway-db-"))),
+  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+)
+
+const sqliteTables = (file: string) => {
+  const db = new DatabaseSync(file)
+  try {
+    return (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>)
+      .map((row) => row.name)
+  } finally {
+    db.close()
+  }
+}
+
+describe("the gateway's SQLite database", () => {
+  it.live("is made at start, its directory too, with the whole schema; a second start keeps it", () =>
+    Effect.gen(function*() {
+      const dir = yield* temporary
+      const file = join(dir, "nested", "gateway.db")
+      yield* Effect.scoped(gatewayOn({ sqlite: file }))
+      assert.isTrue(existsSync(file))
+      for (const table of tables) assert.include(sqliteTables(file), table)
+      const db = new DatabaseSync(file)
+      db.prepare("INSERT INTO teams (id, name, created_at, updated_at) VALUES ('t1', 'research', 1, 1)").run()
+      db.close()
+      yield* Effect.scoped(gatewayOn({ sqlite: file }))
+      const reopened = new DatabaseSync(file)
+      const teams = reopened.prepare("SELECT name FROM teams").all()
+      const versions = reopened.prepare("SELECT migration_id FROM effect_sql_migrations").all()
+      reopened.close()
+      assert.deepStrictEqual(teams.map((row) => row.name), ["research"])
+      assert.deepStrictEqual(versions.map((row) => row.migration_id), [1, 2])
+    }))
+
+  it.live("made by a newer version is refused at start, naming both versions", () =>
+    Effect.gen(function*() {
+      const dir = yield* temporary
+      const file = join(dir, "gateway.db")
+      yield* Effect.scoped(gatewayOn({ sqlite: file }))
+      const db = new DatabaseSync(file)
+      db.prepare("INSERT INTO effect_sql_migrations (migration_id, name) VALUES (99, 'from_the_future')").run()
+      db.close()
+      const exit = yield* Effect.exit(Effect.scoped(gatewayOn({ sqlite: file })))
+      assert.isTrue(Exit.isFailure(exit))
+      const error = Exit.isFailure(exit) ? exit.cause.reasons[0] : undefined
+      assert.strictEqual(error?._tag, "Fail")
+      const failure = error?._tag === "Fail" ? error.error : undefined
+      assert.instanceOf(failure, Gateway.DatabaseError)
+      assert.match(String((failure as Gateway.DatabaseError).message), /schema is version 99, newer .* knows \(2\)/)
+    }))
+
+  it.live("that cannot be made (its directory is a file) is refused at start", () =>
+    Effect.gen(function*() {
+      const dir = yield* temporary
+      const blocker = join(dir, "not-a-directory")
+      new DatabaseSync(blocker).close()
+      const error = yield* Effect.flip(Effect.scoped(gatewayOn({ sqlite: join(blocker, "gateway.db") })))
+      assert.instanceOf(error, Gateway.DatabaseError)
+      assert.include(error.message, blocker)
+    }))
+})
+
+describe("the gateway's Postgres database", () => {
+  it.live("is migrated once when two gateways start on it together, and kept by both", () =>
+    Effect.gen(function*() {
+      const server = yield* postgresServer
+      const url = yield* server.database("together")
+      const database = { postgres: Redacted.make(url) }
+      yield* Effect.scoped(Effect.all([gatewayOn(database), gatewayOn(database)], { concurrency: 2 }))
+      yield* Effect.scoped(gatewayOn(database))
+      const PgClient = yield* Effect.promise(() => import("@effect/sql-pg/PgClient"))
+      const Reactivity = yield* Effect.promise(() => import("effect/reactivity/Reactivity"))
+      const rows = yield* Effect.scoped(Effect.gen(function*() {
+        const sql = yield* PgClient.make({ url: Redacted.make(url) })
+        const names = yield* sql<{ readonly tablename: string }>`SELECT tablename FROM pg_tables
+          WHERE schemaname = 'public'`
+        const versions = yield* sql<{ readonly migration_id: number }>`SELECT migration_id FROM effect_sql_migrations
+          ORDER BY migration_id`
+        return { names: names.map((row) => row.tablename), versions: versions.map((row) => row.migration_id) }
+      })).pipe(Effect.provide(Reactivity.layer))
+      for (const table of tables) assert.include(rows.names, table)
+      assert.deepStrictEqual(rows.versions, [1, 2])
+    }), 60_000)
+
+  // Within the test's time limit: connecting gives up after its timeout, never hangs.
+  it.live("that is down refuses the start, naming the server but never the password", () =>
+    Effect.gen(function*() {
+      const server = yield* postgresServer
+      const url = yield* server.database("away")
+      yield* server.stop
+      const withPassword = url.replace("postgres@", "postgres:hunter2-secret@")
+      const error = yield* Effect.flip(Effect.scoped(gatewayOn({ postgres: Redacted.make(withPassword) })))
+      assert.instanceOf(error, Gateway.DatabaseError)
+      assert.include(error.message, `127.0.0.1:${server.port}/away`)
+      assert.notInclude(error.message, "hunter2")
+      assert.notInclude(JSON.stringify(error), "hunter2")
+    }), 60_000)
+})
