@@ -229,10 +229,10 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
    * (`retryOn`, fallbacks), a `ChatChunk.Restart` chunk before the new reply (`collect` keeps what follows it);
    * `"continue"` sends it on by the same rules asking the next deployment to go on from exactly the text already
    * sent (an assistant prefill where the deployment takes one, `Deployment.prefill`, else a continuation turn), a
-   * `ChatChunk.Continue` chunk before the rest, the stream's usage counting both attempts (a stream whose first
-   * deployments failed before their first chunk starts with one, naming the deployment that answers); a stream that
-   * broke in a tool call, or whose reply was whole, fails instead. `"fail"` fails the stream. Default `"restart"` (the
-   * gateway's: `"continue"`).
+   * `ChatChunk.Continue` chunk before the rest, the stream's usage counting both attempts; a stream that broke in a
+   * tool call, or whose reply was whole, fails instead. `"fail"` fails the stream. In every mode, a stream whose first
+   * deployments failed before their first chunk starts with a `ChatChunk.Continue` chunk naming the deployment that
+   * answers. Default `"restart"` (the gateway's: `"continue"`).
    */
   readonly midStream?: "restart" | "continue" | "fail"
   /**
