@@ -212,7 +212,8 @@ export const fromJson = (
         if (typeof entry.prefill === "string" && api !== "chat-completions") {
           issues.push({
             path: `${at}.prefill`,
-            message: `"${entry.prefill}" asks a chat-completions server to go on; for the ${api} api, expected true or false`
+            message:
+              `"${entry.prefill}" asks a chat-completions server to go on; for the ${api} api, expected true or false`
           })
         }
         const keyless = api === "ollama" || (preset !== undefined && !preset.needsKey)

@@ -229,9 +229,10 @@ export const makeEngine = (config: Config, startedAt: number) => {
     const admitted = admit(format, input.headers, input.now, out)
     if (isPlan(admitted)) return admitted
     const prefill = admitted?._tag === "RefusePrefill" || admitted?._tag === "PrefillOnFlag" ? admitted : undefined
-    const fault = admitted?._tag === "Output" || admitted?._tag === "RefusePrefill" || admitted?._tag === "PrefillOnFlag"
-      ? undefined
-      : admitted
+    const fault =
+      admitted?._tag === "Output" || admitted?._tag === "RefusePrefill" || admitted?._tag === "PrefillOnFlag"
+        ? undefined
+        : admitted
     const output = admitted?._tag === "Output" ? admitted.mode : undefined
     let body: unknown
     try {

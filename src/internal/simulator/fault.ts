@@ -248,7 +248,16 @@ export const makeChaos = () => {
 export type ReplyFault = Exclude<
   Fault,
   {
-    readonly _tag: "Status" | "Html" | "Empty" | "Down" | "Output" | "RefusePrefill" | "PrefillOnFlag" | "Chaos" | "EchoKey"
+    readonly _tag:
+      | "Status"
+      | "Html"
+      | "Empty"
+      | "Down"
+      | "Output"
+      | "RefusePrefill"
+      | "PrefillOnFlag"
+      | "Chaos"
+      | "EchoKey"
   }
 >
 
