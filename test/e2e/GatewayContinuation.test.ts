@@ -63,6 +63,7 @@ const fixture = Layer.effect(
         "cut-then-chat": inOrder("cut/gpt-4o-mini", "fallback/sim-large"),
         "stalled-then-chat": inOrder("stalled/gpt-4o-mini", "fallback/sim-large"),
         "down-then-chat": inOrder("down/gpt-4o-mini", "fallback/sim-large"),
+        "down-then-chat-restarting": { ...inOrder("down/gpt-4o-mini", "fallback/sim-large"), mid_stream: "restart" },
         "cut-then-claude": inOrder("cut/gpt-4o-mini", "claude/sim-large"),
         "cut-then-refusing": inOrder("cut/gpt-4o-mini", "refusing/sim-large")
       }
@@ -201,33 +202,36 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         })
       }))
 
-    it.effect(
-      "a primary down before its first token: the fallback's answer, every chunk naming the fallback's model, in " +
-        "OpenAI's stream and in Anthropic's message_start; the log line names the failure, not as mid-stream",
-      () =>
-        Effect.gen(function*() {
-          const { anthropic, lines, openAi } = yield* Fixture
-          const stream = yield* streamed(openAi, "down-then-chat")
-          expect(textOf(stream.chunks)).toBe(yield* answerTo(openAi, "fallback/sim-large"))
-          expect(new Set(stream.chunks.map((chunk) => chunk.model))).toEqual(new Set(["sim-large"]))
-          const line = yield* logLine(lines, stream.id)
-          expect(line).toMatchObject({
-            status: 200,
-            error: "ProviderUnavailableError",
-            deployment: "fallback/sim-large",
-            failed_deployment: "down/gpt-4o-mini"
+    for (const router of ["down-then-chat", "down-then-chat-restarting"]) {
+      it.effect(
+        `${router}: a primary down before its first token: the fallback's answer, every chunk naming the fallback's ` +
+          "model, in OpenAI's stream and in Anthropic's message_start; the log line names the failure, not as " +
+          "mid-stream",
+        () =>
+          Effect.gen(function*() {
+            const { anthropic, lines, openAi } = yield* Fixture
+            const stream = yield* streamed(openAi, router)
+            expect(textOf(stream.chunks)).toBe(yield* answerTo(openAi, "fallback/sim-large"))
+            expect(new Set(stream.chunks.map((chunk) => chunk.model))).toEqual(new Set(["sim-large"]))
+            const line = yield* logLine(lines, stream.id)
+            expect(line).toMatchObject({
+              status: 200,
+              error: "ProviderUnavailableError",
+              deployment: "fallback/sim-large",
+              failed_deployment: "down/gpt-4o-mini"
+            })
+            expect(line!["mid_stream"]).toBeUndefined()
+            const message = yield* promise(() =>
+              anthropic.messages.stream({
+                model: router,
+                max_tokens: 256,
+                messages: [{ role: "user", content: question }]
+              }).finalMessage()
+            )
+            expect(message.model).toBe("sim-large")
           })
-          expect(line!["mid_stream"]).toBeUndefined()
-          const message = yield* promise(() =>
-            anthropic.messages.stream({
-              model: "down-then-chat",
-              max_tokens: 256,
-              messages: [{ role: "user", content: question }]
-            }).finalMessage()
-          )
-          expect(message.model).toBe("sim-large")
-        })
-    )
+      )
+    }
 
     it.effect(
       "@anthropic-ai/sdk: a fallback on Anthropic's API continues by prefill; the SDK's message is the whole answer " +
