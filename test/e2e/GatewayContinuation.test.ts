@@ -59,13 +59,16 @@ const fixture = Layer.effect(
       fallback: chat(simulator, "sim-large"),
       claude: messagesApi(simulator),
       refusing: messagesApi(simulator, "prefill=refuse"),
+      // A vLLM server: it goes on from a last assistant message only when asked by `continue_final_message`.
+      vllm: [{ ...chat(simulator, "sim-large", "prefill=continue_final_message")[0], preset: "vllm" }],
       router: {
         "cut-then-chat": inOrder("cut/gpt-4o-mini", "fallback/sim-large"),
         "stalled-then-chat": inOrder("stalled/gpt-4o-mini", "fallback/sim-large"),
         "down-then-chat": inOrder("down/gpt-4o-mini", "fallback/sim-large"),
         "down-then-chat-restarting": { ...inOrder("down/gpt-4o-mini", "fallback/sim-large"), mid_stream: "restart" },
         "cut-then-claude": inOrder("cut/gpt-4o-mini", "claude/sim-large"),
-        "cut-then-refusing": inOrder("cut/gpt-4o-mini", "refusing/sim-large")
+        "cut-then-refusing": inOrder("cut/gpt-4o-mini", "refusing/sim-large"),
+        "cut-then-vllm": inOrder("cut/gpt-4o-mini", "vllm/sim-large")
       }
     })
     const lines: Array<string> = []
@@ -232,6 +235,21 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           })
       )
     }
+
+    it.effect(
+      "openai client: a fallback on the vllm preset continues by prefill with vLLM's flags; one answer, its words " +
+        "going on from the primary's, its last chunk naming the finisher",
+      () =>
+        Effect.gen(function*() {
+          const { openAi } = yield* Fixture
+          const { after, before, stream } = yield* split(openAi, "cut-then-vllm")
+          const rest = yield* answerTo(openAi, "vllm/sim-large", { role: "assistant", content: before })
+          expect(before.length).toBeGreaterThan(0)
+          expect(rest.startsWith(" ")).toBe(true)
+          expect(after).toBe(rest)
+          expect(stream.chunks.at(-1)!.model).toBe("sim-large")
+        })
+    )
 
     it.effect(
       "@anthropic-ai/sdk: a fallback on Anthropic's API continues by prefill; the SDK's message is the whole answer " +
