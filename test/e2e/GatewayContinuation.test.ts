@@ -57,6 +57,7 @@ const fixture = Layer.effect(
       stalled: chat(simulator, "gpt-4o-mini", "stall=4", { idle_timeout: 0.3 }),
       down: chat(simulator, "gpt-4o-mini", "status=503;retry-after=none"),
       fallback: chat(simulator, "sim-large"),
+      refusingAll: chat(simulator, "sim-large", "status=400"),
       claude: messagesApi(simulator),
       refusing: messagesApi(simulator, "prefill=refuse"),
       // A vLLM server: it goes on from a last assistant message only when asked by `continue_final_message`.
@@ -68,7 +69,9 @@ const fixture = Layer.effect(
         "down-then-chat-restarting": { ...inOrder("down/gpt-4o-mini", "fallback/sim-large"), mid_stream: "restart" },
         "cut-then-claude": inOrder("cut/gpt-4o-mini", "claude/sim-large"),
         "cut-then-refusing": inOrder("cut/gpt-4o-mini", "refusing/sim-large"),
-        "cut-then-vllm": inOrder("cut/gpt-4o-mini", "vllm/sim-large")
+        "cut-then-vllm": inOrder("cut/gpt-4o-mini", "vllm/sim-large"),
+        "cut-then-refusing-all": inOrder("cut/gpt-4o-mini", "refusingAll/sim-large"),
+        "cut-then-chat-restarting": { ...inOrder("cut/gpt-4o-mini", "fallback/sim-large"), mid_stream: "restart" }
       }
     })
     const lines: Array<string> = []
@@ -117,6 +120,24 @@ const streamed = (openAi: OpenAI, model: string) =>
       if (chunk.usage) completionTokens = chunk.usage.completion_tokens
     }
     return { id: response.headers.get("x-request-id")!, chunks, completionTokens }
+  })
+
+// The question streamed to `model` with the official openai client until it raises: the text before, and the error.
+const failedStream = (openAi: OpenAI, model: string) =>
+  promise(async () => {
+    const { data, response } = await openAi.chat.completions.create({
+      model,
+      messages: [{ role: "user", content: question }],
+      stream: true
+    }).withResponse()
+    let text = ""
+    let error: unknown
+    try {
+      for await (const chunk of data) text += chunk.choices[0]?.delta.content ?? ""
+    } catch (raised) {
+      error = raised
+    }
+    return { id: response.headers.get("x-request-id")!, text, error }
   })
 
 const textOf = (chunks: Streamed["chunks"]) => chunks.map((chunk) => chunk.text).join("")
@@ -235,6 +256,38 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
           })
       )
     }
+
+    it.effect(
+      "openai client: a continuation that cannot be made (the fallback refuses it, 400) ends the stream with an " +
+        "error event after the text sent; the log line holds the break's error",
+      () =>
+        Effect.gen(function*() {
+          const { lines, openAi } = yield* Fixture
+          const { before } = yield* split(openAi, "cut-then-chat")
+          const read = yield* failedStream(openAi, "cut-then-refusing-all")
+          expect(read.error).toBeInstanceOf(OpenAI.APIError)
+          expect(read.text).toBe(before)
+          expect(yield* logLine(lines, read.id)).toMatchObject({ status: 200, error: "TransportError" })
+        })
+    )
+
+    it.effect(
+      "openai client, mid_stream \"restart\": a break after text went out ends the stream with the error event " +
+        "stream_restarted; the log line holds the break's error, the deployment that broke and the one that took over",
+      () =>
+        Effect.gen(function*() {
+          const { lines, openAi } = yield* Fixture
+          const read = yield* failedStream(openAi, "cut-then-chat-restarting")
+          expect((read.error as InstanceType<typeof OpenAI.APIError>).code).toBe("stream_restarted")
+          expect(read.text.length).toBeGreaterThan(0)
+          expect(yield* logLine(lines, read.id)).toMatchObject({
+            error: "TransportError",
+            deployment: "fallback/sim-large",
+            mid_stream: "restarted",
+            failed_deployment: "cut/gpt-4o-mini"
+          })
+        })
+    )
 
     it.effect(
       "openai client: a fallback on the vllm preset continues by prefill with vLLM's flags; one answer, its words " +
