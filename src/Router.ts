@@ -93,8 +93,9 @@ export interface Deployment<E = never, R = never> {
   /**
    * Whether the deployment takes a last assistant message as the start of its reply and goes on from it (an assistant
    * prefill), as Anthropic's API does: how `midStream: "continue"` asks it to continue a broken stream. A deployment
-   * that refuses it (400) is asked by a continuation turn instead. Default: what its layer's `ProviderClient` declares
-   * (`ProviderClient.prefill`), else false.
+   * that refuses it (400) is asked by a continuation turn instead. A compatible server that needs its vendor's flags
+   * to go on (vLLM, DeepSeek) declares them on its client (`OpenAiChat.Options.prefill`), which sets this default.
+   * Default: what its layer's `ProviderClient` declares (`ProviderClient.prefill`), else false.
    */
   readonly prefill?: boolean
 }
