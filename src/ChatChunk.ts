@@ -154,15 +154,16 @@ export const Restart = Schema.TaggedStruct("Restart", AttemptFields)
 export type Restart = typeof Restart.Type
 
 /**
- * The reply goes on from another deployment (`Router.Options.midStream:
- * "continue"`): the attempt before (at `from`) failed with `error`, and
- * attempt `attempt`, at `deployment`, was asked to continue from exactly the
- * text already sent. After a break mid-stream the text after this chunk
- * continues the text before it, and the stream's `Usage` counts every
- * attempt; a reply whose first deployments failed before their first chunk
- * starts with this chunk (nothing had been sent). Nothing is discarded:
- * `collect` and `makeAccumulator` keep everything; a consumer may use it to
- * name `model` as what produces the rest.
+ * The reply goes on from another deployment: the attempt before (at `from`)
+ * failed with `error`, and attempt `attempt`, at `deployment`, produces what
+ * follows. A `Router` sends it after a break mid-stream with
+ * `Router.Options.midStream: "continue"` (the deployment was asked to continue
+ * from exactly the text already sent: the text after this chunk continues the
+ * text before it, and the stream's `Usage` counts every attempt), and, in every
+ * `midStream` mode, first in a reply whose first deployments failed before
+ * their first chunk (nothing had been sent). Nothing is discarded: `collect`
+ * and `makeAccumulator` keep everything; a consumer may use it to name `model`
+ * as what produces the rest.
  *
  * @since 0.1.0
  * @category Models

@@ -152,7 +152,8 @@ export interface Service {
   readonly embeddingInput?: "none" | "text" | "tokens" | undefined
   /**
    * Whether the API takes a last assistant message as the start of the reply and goes on from it (an assistant
-   * prefill, as Anthropic's Messages API does). A `Router` with `midStream: "continue"` continues a broken stream on
+   * prefill, as Anthropic's Messages API does; a compatible server that declares it, `OpenAiChat.Options.prefill`,
+   * sent with its vendor's flags). A `Router` with `midStream: "continue"` continues a broken stream on
    * such a deployment by prefill, elsewhere by a continuation turn (`Router.Deployment.prefill` overrides it).
    * Default: false.
    */

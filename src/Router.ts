@@ -93,8 +93,9 @@ export interface Deployment<E = never, R = never> {
   /**
    * Whether the deployment takes a last assistant message as the start of its reply and goes on from it (an assistant
    * prefill), as Anthropic's API does: how `midStream: "continue"` asks it to continue a broken stream. A deployment
-   * that refuses it (400) is asked by a continuation turn instead. Default: what its layer's `ProviderClient` declares
-   * (`ProviderClient.prefill`), else false.
+   * that refuses it (400) is asked by a continuation turn instead. A compatible server that needs its vendor's flags
+   * to go on (vLLM, DeepSeek) declares them on its client (`OpenAiChat.Options.prefill`), which sets this default.
+   * Default: what its layer's `ProviderClient` declares (`ProviderClient.prefill`), else false.
    */
   readonly prefill?: boolean
 }
@@ -229,10 +230,10 @@ export interface Options<D extends Deployment<unknown, unknown> = Deployment<unk
    * (`retryOn`, fallbacks), a `ChatChunk.Restart` chunk before the new reply (`collect` keeps what follows it);
    * `"continue"` sends it on by the same rules asking the next deployment to go on from exactly the text already
    * sent (an assistant prefill where the deployment takes one, `Deployment.prefill`, else a continuation turn), a
-   * `ChatChunk.Continue` chunk before the rest, the stream's usage counting both attempts (a stream whose first
-   * deployments failed before their first chunk starts with one, naming the deployment that answers); a stream that
-   * broke in a tool call, or whose reply was whole, fails instead. `"fail"` fails the stream. Default `"restart"` (the
-   * gateway's: `"continue"`).
+   * `ChatChunk.Continue` chunk before the rest, the stream's usage counting both attempts; a stream that broke in a
+   * tool call, or whose reply was whole, fails instead. `"fail"` fails the stream. In every mode, a stream whose first
+   * deployments failed before their first chunk starts with a `ChatChunk.Continue` chunk naming the deployment that
+   * answers. Default `"restart"` (the gateway's: `"continue"`).
    */
   readonly midStream?: "restart" | "continue" | "fail"
   /**

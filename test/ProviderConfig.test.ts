@@ -543,6 +543,33 @@ describe("ProviderConfig: api and preset", () => {
       })
   )
 
+  it.effect(
+    "prefill: a boolean or a chat-completions style; any other value, and a style on another api, are named by path",
+    () =>
+      Effect.gen(function*() {
+        const config = yield* ProviderConfig.fromJson({
+          vllm: [{ model_name: "m", api_keys: [key], prefill: "continue_final_message" }],
+          deepseek: [{ model_name: "m", api_keys: [key], preset: "deepseek", prefill: "prefix" }],
+          claude: [{ model_name: "m", api_keys: [key], api: "anthropic", prefill: false }]
+        })
+        expect(config.providers.deepseek!["m"]!.entry.prefill).toBe("prefix")
+        const error = yield* Effect.flip(ProviderConfig.fromJson({
+          a: [{ model_name: "m", api_keys: [key], prefill: "vllm" }]
+        }))
+        expect(error._tag).toBe("ProviderConfigError")
+        expect(error.issues).toEqual([
+          { path: "a[0].prefill", message: "expected true, false or one of continue_final_message, prefix" }
+        ])
+        const onAnthropic = yield* Effect.flip(ProviderConfig.fromJson({
+          b: [{ model_name: "m", api_keys: [key], api: "anthropic", prefill: "prefix" }]
+        }))
+        expect(onAnthropic.issues).toEqual([{
+          path: "b[0].prefill",
+          message: "\"prefix\" asks a chat-completions server to go on; for the anthropic api, expected true or false"
+        }])
+      })
+  )
+
   it.effect("a keyless model (api ollama, the ollama preset) gets the key none", () =>
     Effect.gen(function*() {
       const config = yield* ProviderConfig.fromJson({

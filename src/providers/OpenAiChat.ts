@@ -92,7 +92,25 @@ export interface Options extends HttpOptions {
    * (`Sse.defaultMaxEventSize`).
    */
   readonly maxEventSize?: number | undefined
+  /**
+   * Whether the server goes on from a last assistant message (an assistant prefill), and how it is asked to
+   * (`ProviderClient.prefill`, which a `Router` continuing a broken stream reads): `true`, the message alone (servers
+   * that continue it as it is); `"continue_final_message"`, with `continue_final_message: true` and
+   * `add_generation_prompt: false` in the body (vLLM's OpenAI-compatible server); `"prefix"`, with `prefix: true` on
+   * the message (DeepSeek's Chat Prefix Completion, at its beta base URL `https://api.deepseek.com/beta`). The flags
+   * are sent on any request that ends with an assistant message. Default: `false` (OpenAI's API answers such a
+   * request with a new message).
+   */
+  readonly prefill?: Prefill | undefined
 }
+
+/**
+ * How a server is asked to go on from a last assistant message (`Options.prefill`).
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type Prefill = Wire.Prefill
 
 const requestIdOf = (response: HttpClientResponse.HttpClientResponse) => response.headers["x-request-id"]
 
@@ -102,6 +120,7 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
   const includeUsage = options.includeUsage ?? true
   const promptCacheKey = options.sendPromptCacheKey ?? true
   const maxEventSize = options.maxEventSize
+  const prefill = options.prefill ?? false
   const invalid = Adapter.checkPositive("OpenAiChat", "maxEventSize", maxEventSize) ??
     Adapter.checkPositive("OpenAiChat", "maxResponseBytes", options.maxResponseBytes, true)
   if (invalid !== undefined) return invalid
@@ -119,7 +138,7 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     path: () => "/chat/completions",
     body: (request, model, stream) => {
       try {
-        return Wire.requestBody(request, { model, stream, includeUsage, maxTokensField, promptCacheKey })
+        return Wire.requestBody(request, { model, stream, includeUsage, maxTokensField, promptCacheKey, prefill })
       } catch (error) {
         throw new RequestError(
           `the request body cannot be written as JSON (${causeText(error)}); check providerOptions`
@@ -130,7 +149,8 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     failureHeaders: "response",
     reply: Wire.reply,
     stream: (context) => new ChatStreamParser({ ...context, maxEventSize }),
-    embeddings: Embeddings.wire(options.embeddingEncoding ?? "base64")
+    embeddings: Embeddings.wire(options.embeddingEncoding ?? "base64"),
+    prefill: prefill !== false
   }
 }
 

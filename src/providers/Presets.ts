@@ -30,6 +30,11 @@
  * aside; OpenRouter's numeric error codes and vLLM's flat `object: "error"`
  * bodies map through `LlmError.fromHttpFailure`.
  *
+ * Assistant prefill (`OpenAiChat.Options.prefill`, what a `Router` continuing a broken stream uses): the `vllm`
+ * preset asks by vLLM's `continue_final_message`. DeepSeek serves its Chat Prefix Completion only at its beta base
+ * URL, which the `deepseek` preset does not use: `Presets.layer("deepseek", { baseUrl:
+ * "https://api.deepseek.com/beta", prefill: "prefix" })` turns it on.
+ *
  * OpenRouter's optional attribution headers go in `headers`:
  * `Presets.layer("openrouter", { model, headers: { "HTTP-Referer": "https://myapp.example", "X-Title": "My app" } })`.
  *
@@ -142,7 +147,8 @@ export const presets: { readonly [K in Name]: Preset & { readonly name: K } } = 
     keyVariable: "VLLM_API_KEY",
     // A server started without --api-key checks none; `optionalBearer` then sends none for `none`.
     needsKey: false,
-    options: () => ({ ...compatible(), auth: optionalBearer })
+    // vLLM's OpenAI-compatible server docs: `continue_final_message` continues a last assistant message.
+    options: () => ({ ...compatible(), auth: optionalBearer, prefill: "continue_final_message" })
   },
   ollama: {
     name: "ollama",

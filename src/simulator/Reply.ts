@@ -108,7 +108,20 @@ export interface Prompt {
   readonly responseSchema?: unknown
   /** Whether the caller asked for a JSON object without a schema (JSON mode). Default: false. */
   readonly jsonObject?: boolean | undefined
+  /**
+   * The vendor flags a Chat Completions request asked to go on from its last assistant message with: vLLM's
+   * `continue_final_message`, DeepSeek's `prefix` on that message. Default: none.
+   */
+  readonly prefillFlags?: ReadonlyArray<PrefillFlag> | undefined
 }
+
+/**
+ * A vendor flag that asks an OpenAI-compatible server to go on from a last assistant message.
+ *
+ * @since 0.1.0
+ * @category Models
+ */
+export type PrefillFlag = "continue_final_message" | "prefix"
 
 /**
  * Sizes of a reply, from the simulator's options and per-request headers.

@@ -90,6 +90,10 @@
  *                       assistant prefill) is refused with a 400
  *                       invalid_request_error, as models without prefill
  *                       support answer; any other request is answered normally
+ * prefill=<flag>        `continue_final_message` (vLLM) or `prefix` (DeepSeek):
+ *                       a Chat Completions server that goes on from a last
+ *                       assistant message only when the request carries that
+ *                       flag, and otherwise answers it with a new message
  * chaos=<rate>          each request, with probability rate (0 to 1), gets one
  *                       fault of `chaosFaults` (each as likely), else the normal
  *                       reply; picked by a PRNG seeded with param seed=<integer>
@@ -132,6 +136,7 @@ import * as internalConfig from "../internal/simulator/config.js"
 import * as internalFault from "../internal/simulator/fault.js"
 import * as internalServer from "../internal/simulator/server.js"
 import { OptionsError } from "../OptionsError.js"
+import type * as Reply from "./Reply.js"
 
 // ---------------------------------------------------------------------------
 // Options
@@ -256,6 +261,8 @@ export type Fault =
   | { readonly _tag: "Output"; readonly mode: "nonconforming" | "text" | "loop" }
   /** A last assistant message (a prefill) refused with a 400. */
   | { readonly _tag: "RefusePrefill" }
+  /** A last assistant message gone on from only when the request carries `flag`; else a new message answers it. */
+  | { readonly _tag: "PrefillOnFlag"; readonly flag: Reply.PrefillFlag }
   /** With probability `rate`, one fault of `chaosFaults`, picked by a PRNG seeded with `seed`. */
   | { readonly _tag: "Chaos"; readonly rate: number; readonly seed: number }
 

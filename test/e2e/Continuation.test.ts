@@ -36,25 +36,31 @@ const anthropic = (simulator: Simulator.Simulator, fault?: string) => [{
 const ask: ChatRequest = { model: primary, messages: [Message.user("Tell me something")] }
 
 /**
- * A router over `primary` (the simulator's `fault`, then `fallback/sim-large` on `on`), continuing mid-stream, and
- * `healthy/gpt-4o-mini`, which answers what the primary would have; `primaryExtra`: more of the primary's fields.
+ * A router over `primary` (the simulator's `fault`, then `fallback/sim-large` on `on`), continuing mid-stream unless
+ * `midStream` says otherwise, and `healthy/gpt-4o-mini`, which answers what the primary would have; `primaryExtra`:
+ * more of the primary's fields; `more`: more providers.
  */
 const routed = (
   fault: string,
   fallback: (simulator: Simulator.Simulator) => ReadonlyArray<Record<string, unknown>>,
   on: Router.ErrorTag,
-  primaryExtra?: Record<string, unknown>
+  primaryExtra?: Record<string, unknown>,
+  { midStream = "continue", more }: {
+    readonly midStream?: Router.Options["midStream"]
+    readonly more?: (simulator: Simulator.Simulator) => Record<string, ReadonlyArray<Record<string, unknown>>>
+  } = {}
 ) =>
   Effect.gen(function*() {
     const simulator = yield* Simulator.make({ apiKeys: [key], replyTokens: 12 })
     const config = yield* ProviderConfig.fromJson({
       primary: chat(simulator, "gpt-4o-mini", fault, primaryExtra),
       healthy: chat(simulator, "gpt-4o-mini"),
-      fallback: fallback(simulator)
+      fallback: fallback(simulator),
+      ...more?.(simulator)
     })
     const context = yield* Layer.build(
       ProviderConfig.routerLayer(config, {
-        midStream: "continue",
+        midStream,
         fallbacks: { [primary]: [{ to: "fallback/sim-large", on: [on] }] }
       }).pipe(Layer.provide(NodeHttpClient.layerUndici))
     )
@@ -72,10 +78,11 @@ const continued = (
   fault: string,
   fallback: (simulator: Simulator.Simulator) => ReadonlyArray<Record<string, unknown>>,
   on: Router.ErrorTag,
-  primaryExtra?: Record<string, unknown>
+  primaryExtra?: Record<string, unknown>,
+  more?: (simulator: Simulator.Simulator) => Record<string, ReadonlyArray<Record<string, unknown>>>
 ) =>
   Effect.gen(function*() {
-    const { llm, router } = yield* routed(fault, fallback, on, primaryExtra)
+    const { llm, router } = yield* routed(fault, fallback, on, primaryExtra, more === undefined ? {} : { more })
     const chunks: Array<ChatChunk.ChatChunk> = []
     const answer = yield* ChatChunk.collect(
       Stream.tap(llm.chatStream(ask), (chunk) => Effect.sync(() => chunks.push(chunk)))
@@ -158,6 +165,43 @@ describe("Router.chatStream, midStream \"continue\", over loopback", () => {
       expect(run.after).toBe(rest.text)
       expect(run.answer.text).toBe(run.before + rest.text)
     }))
+
+  // Compatible servers that go on from a last assistant message only when asked their vendor's way (the simulator's
+  // `prefill=<flag>`), and the provider.json fields that declare it: the vllm preset's own, DeepSeek's by `prefill`.
+  const styles = [
+    { flag: "continue_final_message", fields: { preset: "vllm" } },
+    { flag: "prefix", fields: { preset: "deepseek", prefill: "prefix" } }
+  ] as const
+  for (const { fields, flag } of styles) {
+    it.live(
+      `a compatible fallback that continues on \`${flag}\` (${JSON.stringify(fields)}) is asked by prefill with ` +
+        "that flag, and its words go on from the text sent; without the flag the server starts a new message",
+      () =>
+        Effect.gen(function*() {
+          const server = (simulator: Simulator.Simulator, extra: Record<string, unknown>) =>
+            chat(simulator, "sim-large", `prefill=${flag}`, extra)
+          const run = yield* continued(
+            "reset=5",
+            (simulator) => server(simulator, fields),
+            "TransportError",
+            undefined,
+            (simulator) => ({ plain: server(simulator, { prefill: true }) })
+          )
+          expect(run.marker).toMatchObject({ _tag: "Continue", deployment: "fallback/sim-large", model: "sim-large" })
+          const rest = yield* answerTo(run.llm, Message.assistant(run.before))
+          expect(run.after).toBe(rest.text)
+          expect(run.after.startsWith(" ")).toBe(true)
+          expect(run.answer.text).toBe(run.before + rest.text)
+          // The same server sent the last assistant message alone answers it with a new message.
+          const fresh = yield* run.llm.chat({
+            model: "plain/sim-large",
+            messages: [...ask.messages, Message.assistant(run.before)]
+          })
+          expect(fresh.text.startsWith(" ")).toBe(false)
+          expect(fresh.text).not.toBe(rest.text)
+        })
+    )
+  }
 
   it.live(
     "a fallback that refuses the prefill (400) gets the continuation turn in the same attempt; the 400 is never " +
@@ -257,4 +301,35 @@ describe("Router.chatStream, midStream \"continue\", over loopback", () => {
       expect(chunks.some((chunk) => chunk._tag === "ToolCallDelta")).toBe(true)
       expect(chunks.some((chunk) => chunk._tag === "Continue")).toBe(false)
     }))
+})
+
+describe("Router.chatStream, the other midStream modes, over loopback", () => {
+  for (const midStream of ["restart", "fail"] as const) {
+    it.live(
+      `midStream "${midStream}": a primary that fails before its first chunk starts the stream with the same ` +
+        "Continue chunk naming the answerer",
+      () =>
+        Effect.gen(function*() {
+          const { llm } = yield* routed(
+            "status=503",
+            (simulator) => chat(simulator, "sim-large"),
+            "ProviderUnavailableError",
+            undefined,
+            { midStream }
+          )
+          const chunks = yield* Stream.runCollect(llm.chatStream(ask))
+          expect(chunks[0]).toEqual({
+            _tag: "Continue",
+            attempt: 2,
+            deployment: "fallback/sim-large",
+            model: "sim-large",
+            from: primary,
+            error: "ProviderUnavailableError"
+          })
+          expect(chunks.filter((chunk) => chunk._tag === "Continue" || chunk._tag === "Restart")).toHaveLength(1)
+          const answer = yield* ChatChunk.collect(Stream.fromIterable(chunks))
+          expect(answer.text).toBe((yield* llm.chat({ ...ask, model: "fallback/sim-large" })).text)
+        })
+    )
+  }
 })

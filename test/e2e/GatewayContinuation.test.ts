@@ -57,14 +57,21 @@ const fixture = Layer.effect(
       stalled: chat(simulator, "gpt-4o-mini", "stall=4", { idle_timeout: 0.3 }),
       down: chat(simulator, "gpt-4o-mini", "status=503;retry-after=none"),
       fallback: chat(simulator, "sim-large"),
+      refusingAll: chat(simulator, "sim-large", "status=400"),
       claude: messagesApi(simulator),
       refusing: messagesApi(simulator, "prefill=refuse"),
+      // A vLLM server: it goes on from a last assistant message only when asked by `continue_final_message`.
+      vllm: [{ ...chat(simulator, "sim-large", "prefill=continue_final_message")[0], preset: "vllm" }],
       router: {
         "cut-then-chat": inOrder("cut/gpt-4o-mini", "fallback/sim-large"),
         "stalled-then-chat": inOrder("stalled/gpt-4o-mini", "fallback/sim-large"),
         "down-then-chat": inOrder("down/gpt-4o-mini", "fallback/sim-large"),
+        "down-then-chat-restarting": { ...inOrder("down/gpt-4o-mini", "fallback/sim-large"), mid_stream: "restart" },
         "cut-then-claude": inOrder("cut/gpt-4o-mini", "claude/sim-large"),
-        "cut-then-refusing": inOrder("cut/gpt-4o-mini", "refusing/sim-large")
+        "cut-then-refusing": inOrder("cut/gpt-4o-mini", "refusing/sim-large"),
+        "cut-then-vllm": inOrder("cut/gpt-4o-mini", "vllm/sim-large"),
+        "cut-then-refusing-all": inOrder("cut/gpt-4o-mini", "refusingAll/sim-large"),
+        "cut-then-chat-restarting": { ...inOrder("cut/gpt-4o-mini", "fallback/sim-large"), mid_stream: "restart" }
       }
     })
     const lines: Array<string> = []
@@ -113,6 +120,24 @@ const streamed = (openAi: OpenAI, model: string) =>
       if (chunk.usage) completionTokens = chunk.usage.completion_tokens
     }
     return { id: response.headers.get("x-request-id")!, chunks, completionTokens }
+  })
+
+// The question streamed to `model` with the official openai client until it raises: the text before, and the error.
+const failedStream = (openAi: OpenAI, model: string) =>
+  promise(async () => {
+    const { data, response } = await openAi.chat.completions.create({
+      model,
+      messages: [{ role: "user", content: question }],
+      stream: true
+    }).withResponse()
+    let text = ""
+    let error: unknown
+    try {
+      for await (const chunk of data) text += chunk.choices[0]?.delta.content ?? ""
+    } catch (raised) {
+      error = raised
+    }
+    return { id: response.headers.get("x-request-id")!, text, error }
   })
 
 const textOf = (chunks: Streamed["chunks"]) => chunks.map((chunk) => chunk.text).join("")
@@ -201,31 +226,81 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
         })
       }))
 
+    for (const router of ["down-then-chat", "down-then-chat-restarting"]) {
+      it.effect(
+        `${router}: a primary down before its first token: the fallback's answer, every chunk naming the fallback's ` +
+          "model, in OpenAI's stream and in Anthropic's message_start; the log line names the failure, not as " +
+          "mid-stream",
+        () =>
+          Effect.gen(function*() {
+            const { anthropic, lines, openAi } = yield* Fixture
+            const stream = yield* streamed(openAi, router)
+            expect(textOf(stream.chunks)).toBe(yield* answerTo(openAi, "fallback/sim-large"))
+            expect(new Set(stream.chunks.map((chunk) => chunk.model))).toEqual(new Set(["sim-large"]))
+            const line = yield* logLine(lines, stream.id)
+            expect(line).toMatchObject({
+              status: 200,
+              error: "ProviderUnavailableError",
+              deployment: "fallback/sim-large",
+              failed_deployment: "down/gpt-4o-mini"
+            })
+            expect(line!["mid_stream"]).toBeUndefined()
+            const message = yield* promise(() =>
+              anthropic.messages.stream({
+                model: router,
+                max_tokens: 256,
+                messages: [{ role: "user", content: question }]
+              }).finalMessage()
+            )
+            expect(message.model).toBe("sim-large")
+          })
+      )
+    }
+
     it.effect(
-      "a primary down before its first token: the fallback's answer, every chunk naming the fallback's model, in " +
-        "OpenAI's stream and in Anthropic's message_start; the log line names the failure, not as mid-stream",
+      "openai client: a continuation that cannot be made (the fallback refuses it, 400) ends the stream with an " +
+        "error event after the text sent; the log line holds the break's error",
       () =>
         Effect.gen(function*() {
-          const { anthropic, lines, openAi } = yield* Fixture
-          const stream = yield* streamed(openAi, "down-then-chat")
-          expect(textOf(stream.chunks)).toBe(yield* answerTo(openAi, "fallback/sim-large"))
-          expect(new Set(stream.chunks.map((chunk) => chunk.model))).toEqual(new Set(["sim-large"]))
-          const line = yield* logLine(lines, stream.id)
-          expect(line).toMatchObject({
-            status: 200,
-            error: "ProviderUnavailableError",
+          const { lines, openAi } = yield* Fixture
+          const { before } = yield* split(openAi, "cut-then-chat")
+          const read = yield* failedStream(openAi, "cut-then-refusing-all")
+          expect(read.error).toBeInstanceOf(OpenAI.APIError)
+          expect(read.text).toBe(before)
+          expect(yield* logLine(lines, read.id)).toMatchObject({ status: 200, error: "TransportError" })
+        })
+    )
+
+    it.effect(
+      "openai client, mid_stream \"restart\": a break after text went out ends the stream with the error event " +
+        "stream_restarted; the log line holds the break's error, the deployment that broke and the one that took over",
+      () =>
+        Effect.gen(function*() {
+          const { lines, openAi } = yield* Fixture
+          const read = yield* failedStream(openAi, "cut-then-chat-restarting")
+          expect((read.error as InstanceType<typeof OpenAI.APIError>).code).toBe("stream_restarted")
+          expect(read.text.length).toBeGreaterThan(0)
+          expect(yield* logLine(lines, read.id)).toMatchObject({
+            error: "TransportError",
             deployment: "fallback/sim-large",
-            failed_deployment: "down/gpt-4o-mini"
+            mid_stream: "restarted",
+            failed_deployment: "cut/gpt-4o-mini"
           })
-          expect(line!["mid_stream"]).toBeUndefined()
-          const message = yield* promise(() =>
-            anthropic.messages.stream({
-              model: "down-then-chat",
-              max_tokens: 256,
-              messages: [{ role: "user", content: question }]
-            }).finalMessage()
-          )
-          expect(message.model).toBe("sim-large")
+        })
+    )
+
+    it.effect(
+      "openai client: a fallback on the vllm preset continues by prefill with vLLM's flags; one answer, its words " +
+        "going on from the primary's, its last chunk naming the finisher",
+      () =>
+        Effect.gen(function*() {
+          const { openAi } = yield* Fixture
+          const { after, before, stream } = yield* split(openAi, "cut-then-vllm")
+          const rest = yield* answerTo(openAi, "vllm/sim-large", { role: "assistant", content: before })
+          expect(before.length).toBeGreaterThan(0)
+          expect(rest.startsWith(" ")).toBe(true)
+          expect(after).toBe(rest)
+          expect(stream.chunks.at(-1)!.model).toBe("sim-large")
         })
     )
 

@@ -43,7 +43,7 @@ export const clientLayer = (
   const openAi = { organization: entry.organization, project: entry.project }
   switch (entry.api ?? "chat-completions") {
     case "chat-completions": {
-      const options = { ...common, ...openAi, maxTokensField: entry.max_tokens_field }
+      const options = { ...common, ...openAi, maxTokensField: entry.max_tokens_field, prefill: entry.prefill }
       return entry.preset === undefined
         ? OpenAiChat.layer({ baseUrl: defaultOpenAiBaseUrl, ...options })
         : Presets.layer(entry.preset, options)

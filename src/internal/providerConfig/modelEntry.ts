@@ -23,6 +23,17 @@ export const PricingEntry = Schema.Struct({
   output_per_mtok: Pricing.PerMillion
 })
 
+const prefillStyles = ["continue_final_message", "prefix"] as const
+
+/** `prefill`: a boolean, or how a chat-completions server is asked to go on (`OpenAiChat.Options.prefill`). */
+export const Prefill = Schema.Unknown.pipe(
+  Schema.refine(
+    (value: unknown): value is boolean | typeof prefillStyles[number] =>
+      typeof value === "boolean" || (prefillStyles as ReadonlyArray<unknown>).includes(value),
+    { message: `expected true, false or one of ${prefillStyles.join(", ")}` }
+  )
+)
+
 export const Api = oneOf(["chat-completions", "responses", "anthropic", "gemini", "ollama"])
 
 export const ModelEntry = Schema.Struct({
@@ -71,8 +82,10 @@ export const ModelEntry = Schema.Struct({
   /** The model's context window in tokens (`Router` falls back to a larger one on `ContextLengthError`). */
   context_window: optional(PositiveInt),
   /**
-   * `Router`: whether the model goes on from a last assistant message (an assistant prefill), which a
-   * `mid_stream: "continue"` uses. Default: true for `api: "anthropic"`, else false.
+   * Whether the model goes on from a last assistant message (an assistant prefill), which a `Router`'s
+   * `mid_stream: "continue"` uses; with `chat-completions`, how the server is asked to: `true` (the message alone),
+   * `"continue_final_message"` (vLLM) or `"prefix"` (DeepSeek's beta) (`OpenAiChat.Options.prefill`). Default: true
+   * for `api: "anthropic"`, the preset's (`vllm`: `"continue_final_message"`), else false.
    */
-  prefill: optional(Schema.Boolean)
+  prefill: optional(Prefill)
 })

@@ -209,6 +209,13 @@ export const fromJson = (
             message: `the ${preset.name} preset needs base_url (the server's root, /v1 included)`
           })
         }
+        if (typeof entry.prefill === "string" && api !== "chat-completions") {
+          issues.push({
+            path: `${at}.prefill`,
+            message:
+              `"${entry.prefill}" asks a chat-completions server to go on; for the ${api} api, expected true or false`
+          })
+        }
         const keyless = api === "ollama" || (preset !== undefined && !preset.needsKey)
         if (entry.api_keys === undefined && !keyless) {
           issues.push({ path: `${at}.api_keys`, message: "expected at least one key" })

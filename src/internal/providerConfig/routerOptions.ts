@@ -40,7 +40,8 @@ function routerDeployments(
         llm: layer,
         ...(entry.weight !== undefined ? { weight: entry.weight } : {}),
         ...(entry.context_window !== undefined ? { contextWindow: entry.context_window } : {}),
-        ...(entry.prefill !== undefined ? { prefill: entry.prefill } : {}),
+        // A chat-completions style (`"prefix"`) says the model takes a prefill, and how its client sends one.
+        ...(entry.prefill !== undefined ? { prefill: entry.prefill !== false } : {}),
         ...(entry.groups !== undefined ? { groups: entry.groups } : {}),
         ...(price !== undefined ? { price } : {})
       }

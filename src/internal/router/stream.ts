@@ -7,12 +7,12 @@
  * chunk before the new reply (`midStream: "restart"`); or asks that deployment
  * to continue from the text already sent (`continuation.ts`), the stream
  * carrying a `Continue` chunk before the rest, whose usage and cost then count
- * the broken attempts too (`"continue"`; a stream whose first deployments
- * failed before their first chunk starts with a `Continue` chunk too, so the
- * deployment that answers is known from the start); or fails the stream
- * (`"fail"`). A
+ * the broken attempts too (`"continue"`); or fails the stream (`"fail"`). A
  * reply broken in a tool call is not continued: half a call's arguments cannot
- * be asked for again, so that stream fails.
+ * be asked for again, so that stream fails. In every mode, a stream whose first
+ * deployments failed before their first chunk starts with a `Continue` chunk
+ * (nothing was sent, so nothing is discarded), so the deployment that answers
+ * is known from the start.
  */
 import * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
@@ -127,9 +127,9 @@ const routedSource = (
   // What a continuation carries: the text forwarded (only with `midStream: "continue"`), whether a tool call went
   // out, the usage the current attempt reported, and what the broken attempts sent and used.
   const continues = settings.midStream === "continue"
-  // Its first batch until given out, then the pull of its rest: one pull that a restart switches over. Continuing,
-  // a reply that comes from another deployment than the first tried says so from the start, as after a break.
-  let head: ChunkSources.Batch | undefined = continues && routing.last !== undefined
+  // Its first batch until given out, then the pull of its rest: one pull that a restart switches over. A reply that
+  // comes from another deployment than the first tried says so from the start, whatever `midStream` says of breaks.
+  let head: ChunkSources.Batch | undefined = routing.last !== undefined
     ? [markerOf("Continue", routing.tried.length, first, routing.last), ...first.first]
     : first.first
   let rest = first.rest

@@ -30,7 +30,8 @@ export const decoded = <Extra>(read: ReadPrompt, stream: boolean, extra: Extra):
       reasoning: read.reasoning,
       maxTokens: read.maxTokens,
       responseSchema: read.responseSchema,
-      jsonObject: read.jsonObject
+      jsonObject: read.jsonObject,
+      prefillFlags: read.prefillFlags
     },
     stream,
     requestedTokens: promptTokens + (read.maxTokens ?? 0),

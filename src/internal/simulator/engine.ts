@@ -180,6 +180,19 @@ export const makeEngine = (config: Config, startedAt: number) => {
     }
   }
 
+  /**
+   * The prompt as a `prefill=` fault leaves it: undefined when refused; answered with a new message (as after the
+   * user's) when it ends with an assistant message but lacks the flag the server goes on from one by.
+   */
+  const prefilled = (
+    prompt: Reply.Prompt,
+    prefill: Extract<Admitted, { readonly _tag: "RefusePrefill" | "PrefillOnFlag" }> | undefined
+  ): Reply.Prompt | undefined => {
+    if (prefill === undefined || prompt.lastRole !== "assistant") return prompt
+    if (prefill._tag === "RefusePrefill") return undefined
+    return prompt.prefillFlags?.includes(prefill.flag) === true ? prompt : { ...prompt, lastRole: "user" }
+  }
+
   const isPlan = (u: Plan | Admitted | undefined): u is Plan =>
     u !== undefined &&
     (u._tag === "Body" || u._tag === "Stream" || u._tag === "Truncated" || u._tag === "Drop" || u._tag === "Hang")
@@ -201,8 +214,8 @@ export const makeEngine = (config: Config, startedAt: number) => {
       readonly out: Record<string, string>
       readonly fault: ReplyFault | undefined
       readonly output: Reply.OutputMode | undefined
-      /** `prefill=refuse`: a request that ends with an assistant message is refused. */
-      readonly refusesPrefill: boolean
+      /** `prefill=...`: what a request that ends with an assistant message gets. */
+      readonly prefill: Extract<Admitted, { readonly _tag: "RefusePrefill" | "PrefillOnFlag" }> | undefined
       readonly decoded: T
       /** The request body as parsed. */
       readonly body: unknown
@@ -215,9 +228,12 @@ export const makeEngine = (config: Config, startedAt: number) => {
     const out: Record<string, string> = requestIdHeaders(format, id)
     const admitted = admit(format, input.headers, input.now, out)
     if (isPlan(admitted)) return admitted
-    const fault = admitted?._tag === "Output" || admitted?._tag === "RefusePrefill" ? undefined : admitted
+    const prefill = admitted?._tag === "RefusePrefill" || admitted?._tag === "PrefillOnFlag" ? admitted : undefined
+    const fault =
+      admitted?._tag === "Output" || admitted?._tag === "RefusePrefill" || admitted?._tag === "PrefillOnFlag"
+        ? undefined
+        : admitted
     const output = admitted?._tag === "Output" ? admitted.mode : undefined
-    const refusesPrefill = admitted?._tag === "RefusePrefill"
     let body: unknown
     try {
       body = JSON.parse(bodyText)
@@ -238,7 +254,7 @@ export const makeEngine = (config: Config, startedAt: number) => {
       out,
       fault,
       output,
-      refusesPrefill,
+      prefill,
       decoded,
       body,
       window: config.contextWindows[model] ?? config.contextWindow
@@ -250,8 +266,8 @@ export const makeEngine = (config: Config, startedAt: number) => {
     if (!("decoded" in opened)) return opened
     const { body, decoded, fault, id, out, output, window } = opened
     const { headers, now } = input
-    const { prompt } = decoded
-    if (opened.refusesPrefill && prompt.lastRole === "assistant") {
+    const prompt = prefilled(decoded.prompt, opened.prefill)
+    if (prompt === undefined) {
       return errorPlan(format, {
         _tag: "InvalidRequest",
         message: "This model does not support assistant message prefill. The conversation must end with a user message."

@@ -182,7 +182,10 @@ export const parseFault = (value: string): Fault | string => {
     case "output":
       return word(["nonconforming", "text", "loop"], (mode) => ({ _tag: "Output", mode }))
     case "prefill":
-      return word(["refuse"], () => ({ _tag: "RefusePrefill" }))
+      return word(
+        ["refuse", "continue_final_message", "prefix"],
+        (mode) => mode === "refuse" ? { _tag: "RefusePrefill" } : { _tag: "PrefillOnFlag", flag: mode }
+      )
     case "echo-key":
       return word(["error", "body"], (where) => ({ _tag: "EchoKey", where }))
     case "chaos": {
@@ -244,11 +247,22 @@ export const makeChaos = () => {
 /** The faults that change a reply's delivery rather than replace it. */
 export type ReplyFault = Exclude<
   Fault,
-  { readonly _tag: "Status" | "Html" | "Empty" | "Down" | "Output" | "RefusePrefill" | "Chaos" | "EchoKey" }
+  {
+    readonly _tag:
+      | "Status"
+      | "Html"
+      | "Empty"
+      | "Down"
+      | "Output"
+      | "RefusePrefill"
+      | "PrefillOnFlag"
+      | "Chaos"
+      | "EchoKey"
+  }
 >
 
 /** A fault the gate lets through: one that changes the reply's delivery, its content or what the request may be. */
-export type Admitted = ReplyFault | Extract<Fault, { readonly _tag: "Output" | "RefusePrefill" }>
+export type Admitted = ReplyFault | Extract<Fault, { readonly _tag: "Output" | "RefusePrefill" | "PrefillOnFlag" }>
 
 /** A stream's events as a fault leaves them: the events, what follows them, and how the connection ends. */
 export interface FaultedStream {

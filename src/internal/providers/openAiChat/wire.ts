@@ -93,6 +93,27 @@ const responseFormat = (format: ResponseFormat): JsonRecord => {
   return { type: "json_schema", json_schema: schema }
 }
 
+/**
+ * How a server is asked to go on from a last assistant message (`OpenAiChat.Options.prefill`): `true`, the message
+ * alone; `"continue_final_message"`, vLLM's flags; `"prefix"`, `prefix: true` on the message; `false`, never asked.
+ */
+export type Prefill = boolean | "continue_final_message" | "prefix"
+
+// A last assistant message (without tool calls) is a prefill; the flags the server's style wants go with it.
+const askToContinue = (request: ChatRequest, body: JsonRecord, messages: Array<JsonRecord>, prefill: Prefill) => {
+  const last = request.messages.at(-1)
+  if (last?.role !== "assistant" || (last.toolCalls?.length ?? 0) > 0) return
+  if (prefill === "continue_final_message") {
+    // vLLM's OpenAI-compatible server docs (Chat API extra parameters): `continue_final_message` leaves the final
+    // message open for the model to continue; it cannot go with `add_generation_prompt`, which is true by default.
+    body["continue_final_message"] = true
+    body["add_generation_prompt"] = false
+  } else if (prefill === "prefix") {
+    // DeepSeek's "Chat Prefix Completion (Beta)": the last message is the assistant's, with `prefix: true`.
+    messages[messages.length - 1] = { ...messages[messages.length - 1], prefix: true }
+  }
+}
+
 /** What the request body needs besides the request. */
 export interface BodyOptions {
   readonly model: string
@@ -101,11 +122,15 @@ export interface BodyOptions {
   readonly maxTokensField: MaxTokensField
   /** Whether `promptCacheKey` is sent (`OpenAiChat.Options.sendPromptCacheKey`). */
   readonly promptCacheKey: boolean
+  /** How a last assistant message is sent (`OpenAiChat.Options.prefill`). */
+  readonly prefill: Prefill
 }
 
 /** The JSON body of `POST /chat/completions`; `providerOptions` are merged last, so they win. */
 export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRecord => {
-  const body: JsonRecord = { model: options.model, messages: request.messages.map(message) }
+  const messages = request.messages.map(message)
+  const body: JsonRecord = { model: options.model, messages }
+  askToContinue(request, body, messages, options.prefill)
   if (request.temperature !== undefined) body["temperature"] = request.temperature
   if (request.topP !== undefined) body["top_p"] = request.topP
   if (request.maxTokens !== undefined) body[options.maxTokensField] = request.maxTokens

@@ -90,6 +90,30 @@ const nestedSchema = (format: Readonly<Record<string, unknown>>): { readonly sch
   return { schema: wrapper.schema ?? {} }
 }
 
+/**
+ * The flags asking to go on from the last message, the assistant's: vLLM's `continue_final_message` (which, as vLLM's
+ * OpenAI-compatible server, cannot go with `add_generation_prompt`, true by default) and DeepSeek's `prefix: true` on
+ * that message ("Chat Prefix Completion (Beta)").
+ */
+const prefillFlagsOf = (
+  body: Readonly<Record<string, unknown>>,
+  messages: ReadonlyArray<unknown>
+): ReadonlyArray<Reply.PrefillFlag> | ApiError => {
+  const flags: Array<Reply.PrefillFlag> = []
+  if (body.continue_final_message === true) {
+    if (body.add_generation_prompt !== false) {
+      return invalid(
+        "Cannot set both `continue_final_message` and `add_generation_prompt` to True.",
+        "continue_final_message"
+      )
+    }
+    flags.push("continue_final_message")
+  }
+  const last = messages.at(-1)
+  if (isRecord(last) && last.role === "assistant" && last.prefix === true) flags.push("prefix")
+  return flags
+}
+
 /** The `model` of a request body, or what is wrong with it. */
 export const modelOf = (body: Readonly<Record<string, unknown>>): string | ApiError => {
   const model = body.model
@@ -177,6 +201,8 @@ export const decode = (body: unknown): Decoded<Extra> | ApiError => {
   if ("_tag" in responseFormat) return responseFormat
   const effort = body.reasoning_effort ?? (isRecord(body.reasoning) ? body.reasoning.effort : undefined)
   const reasoning = typeof effort === "string" && effort !== "none"
+  const prefillFlags = prefillFlagsOf(body, messages)
+  if ("_tag" in prefillFlags) return prefillFlags
 
   return transcript.decoded(
     {
@@ -187,7 +213,8 @@ export const decode = (body: unknown): Decoded<Extra> | ApiError => {
       reasoning,
       maxTokens,
       responseSchema: responseFormat.schema,
-      jsonObject: responseFormat.jsonObject
+      jsonObject: responseFormat.jsonObject,
+      prefillFlags
     },
     stream === true,
     { includeUsage }
