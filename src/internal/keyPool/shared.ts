@@ -144,9 +144,9 @@ export const make = (
     // capped one from Redis when it is less loaded than the best uncapped one.
     const attempt: Effect.Effect<Attempt, StoreUnavailableError> = Effect.clockWith((clock) => {
       const now = clock.currentTimeMillisUnsafe()
-      const down = uncapped?.unavailable()
       if (group === undefined) {
-        return down !== undefined && !failOpen ? Effect.fail(down) : Effect.succeed(takeUncapped(now))
+        const taking = Effect.sync(() => takeUncapped(now))
+        return failOpen ? taking : Effect.andThen(uncapped!.check, taking)
       }
       const best = uncappedState === undefined ? undefined : leastLoaded(uncappedState, now, slowStartMillis)
       const pick = best === undefined
@@ -229,9 +229,10 @@ export const make = (
       if (index < 0) return Effect.succeed(undefined)
       if (!isCapped[index]) {
         return Effect.clockWith((clock) => {
-          if (uncapped!.unavailable() !== undefined && !failOpen) return Effect.succeed(undefined)
-          const slot = tryAcquireKey(uncappedState!, keyId, clock.currentTimeMillisUnsafe(), slowStartMillis)
-          return Effect.succeed(slot?.lease)
+          const slot = () => tryAcquireKey(uncappedState!, keyId, clock.currentTimeMillisUnsafe(), slowStartMillis)?.lease
+          return failOpen
+            ? Effect.sync(slot)
+            : Effect.match(uncapped!.check, { onFailure: () => undefined, onSuccess: slot })
         })
       }
       return Effect.flatMap(
@@ -319,11 +320,13 @@ export const make = (
       Effect.clockWith((clock) => {
         const now = clock.currentTimeMillisUnsafe()
         const uncappedKeys = uncappedState === undefined ? [] : localStatus(uncappedState, now, slowStartMillis)
+        // Fail-closed without the store: no key is usable.
+        const usable = failOpen || uncapped === undefined || !uncapped.unavailable()
         const out = new Array<KeyPool.KeyStatus>(slots.length)
         cappedAt.forEach((at, i) =>
           out[at] = cappedKeys[i]!
         )
-        uncappedAt.forEach((at, i) => out[at] = uncappedKeys[i]!)
+        uncappedAt.forEach((at, i) => out[at] = usable ? uncappedKeys[i]! : { ...uncappedKeys[i]!, share: 0 })
         return Effect.succeed(out)
       }))
 

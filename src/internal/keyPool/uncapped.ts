@@ -29,8 +29,10 @@ import { coolUntil, disable, LeaseImpl, makeState, setElsewhere, type State } fr
 /** The keys without a cap of one shared pool. */
 export interface Uncapped {
   readonly ref: Ref.Ref<State>
-  /** The last publish failed, with this; `undefined` once one reaches the store. */
-  readonly unavailable: () => StoreUnavailableError | undefined
+  /** The last publish failed: whether the store is away, as a publish now finds it. */
+  readonly check: Effect.Effect<void, StoreUnavailableError>
+  /** The last publish failed (the store is away, as far as this instance knows). */
+  readonly unavailable: () => boolean
   /** Whether `lease` was issued here. */
   readonly owns: (lease: KeyPool.Lease) => boolean
   readonly release: (lease: KeyPool.Lease, options?: KeyPool.ReleaseOptions) => Effect.Effect<void>
@@ -132,5 +134,11 @@ export const make = (
       })
     }
 
-    return { ref, unavailable: () => unavailable, owns, release: local.release, report }
+    const check = Effect.suspend(() =>
+      unavailable === undefined
+        ? Effect.void
+        : Effect.andThen(publish, Effect.suspend(() => unavailable === undefined ? Effect.void : Effect.fail(unavailable)))
+    )
+
+    return { ref, check, unavailable: () => unavailable !== undefined, owns, release: local.release, report }
   })
