@@ -25,10 +25,10 @@ import { connect, createServer, type Socket } from "node:net"
 import { createClient } from "redis"
 import * as Leases from "../src/internal/store/leases.js"
 import { type Grant, overRunBound, overWindowBound, slackThatFails } from "./utils/bucketBound.js"
+import { eventually } from "./utils/eventually.js"
 import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
 import { stallWithin, undisturbed, withLoopStalls } from "./utils/loopStalls.js"
 import { expectOptionsError } from "./utils/optionsError.js"
-import { eventually } from "./utils/eventually.js"
 import { redisServer } from "./utils/redisServer.js"
 import { connected, instance, mortal, onInstances, untilShared } from "./utils/sharedStore.js"
 
@@ -593,7 +593,10 @@ describe("Store: limits shared through a real redis-server", () => {
         // Its key has no cap: the pool learns Redis is gone at its next publish.
         const acquired = yield* eventually(
           "the pool failing closed",
-          Effect.match(Effect.scoped(pool.acquire), { onFailure: (error) => error, onSuccess: () => "granted" as const }),
+          Effect.match(Effect.scoped(pool.acquire), {
+            onFailure: (error) => error,
+            onSuccess: () => "granted" as const
+          }),
           (error) => error !== "granted",
           { every: "20 millis", within: "5 seconds" }
         )

@@ -229,7 +229,8 @@ export const make = (
       if (index < 0) return Effect.succeed(undefined)
       if (!isCapped[index]) {
         return Effect.clockWith((clock) => {
-          const slot = () => tryAcquireKey(uncappedState!, keyId, clock.currentTimeMillisUnsafe(), slowStartMillis)?.lease
+          const slot = () =>
+            tryAcquireKey(uncappedState!, keyId, clock.currentTimeMillisUnsafe(), slowStartMillis)?.lease
           return failOpen
             ? Effect.sync(slot)
             : Effect.match(uncapped!.check, { onFailure: () => undefined, onSuccess: slot })
@@ -323,9 +324,7 @@ export const make = (
         // Fail-closed without the store: no key is usable.
         const usable = failOpen || uncapped === undefined || !uncapped.unavailable()
         const out = new Array<KeyPool.KeyStatus>(slots.length)
-        cappedAt.forEach((at, i) =>
-          out[at] = cappedKeys[i]!
-        )
+        cappedAt.forEach((at, i) => out[at] = cappedKeys[i]!)
         uncappedAt.forEach((at, i) => out[at] = usable ? uncappedKeys[i]! : { ...uncappedKeys[i]!, share: 0 })
         return Effect.succeed(out)
       }))

@@ -15,10 +15,10 @@
  */
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
 import * as Ref from "effect/Ref"
-import * as Schedule from "effect/Schedule"
 import type * as KeyPool from "../../KeyPool.js"
 import type { Connection, StoreUnavailableError } from "../../Store.js"
 import * as Published from "../store/published.js"
@@ -95,7 +95,8 @@ export const make = (
         }
       ))
     yield* publish
-    yield* Effect.forkIn(Effect.repeat(publish, Schedule.spaced(connection.publishPeriodMillis)), connection.scope)
+    const period = Duration.millis(connection.publishPeriodMillis)
+    yield* Effect.forkIn(Effect.forever(Effect.andThen(Effect.sleep(period), publish)), connection.scope)
 
     const owns = (lease: KeyPool.Lease) => lease instanceof LeaseImpl && lease.pool === state.token
 
@@ -137,7 +138,10 @@ export const make = (
     const check = Effect.suspend(() =>
       unavailable === undefined
         ? Effect.void
-        : Effect.andThen(publish, Effect.suspend(() => unavailable === undefined ? Effect.void : Effect.fail(unavailable)))
+        : Effect.andThen(
+          publish,
+          Effect.suspend(() => unavailable === undefined ? Effect.void : Effect.fail(unavailable))
+        )
     )
 
     return { ref, check, unavailable: () => unavailable !== undefined, owns, release: local.release, report }
