@@ -4,10 +4,11 @@
  *
  * Memory is the default: every layer keeps its state in the process. Given a
  * `Store` (Redis), `RateLimiter` shares its token buckets and in-flight cap,
- * and `KeyPool` its per-key leases, cooldowns and disabled keys, with every
- * instance that names the same store and key. Everything Redis does for them
- * is one Lua script, with the time read inside it (`TIME`), so the instances'
- * clocks do not matter.
+ * and `KeyPool` its capped keys' leases, every key's cooldown and disabled
+ * state, and the calls in flight on its uncapped keys (published by each
+ * instance every `publishPeriod`), with every instance that names the same
+ * store and key. Everything Redis does for them is one Lua script, with the
+ * time read inside it (`TIME`), so the instances' clocks do not matter.
  *
  * When Redis goes away, `onUnavailable` decides: `"fail-closed"` fails calls
  * with a typed error until it returns; `"fail-open"` has each instance keep

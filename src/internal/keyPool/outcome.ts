@@ -9,7 +9,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import type * as KeyPool from "../../KeyPool.js"
 import type { LlmError } from "../../LlmError.js"
-import type * as Leases from "../store/leases.js"
+import type * as Verdicts from "../store/verdict.js"
 
 /** The cooldown of a key rate-limited without `retryAfter`, per pool (`KeyPool.Options.rateLimitCooldown`). */
 export interface Cooldown {
@@ -92,7 +92,7 @@ export const sharedVerdictOf = (
   verdict: Verdict,
   cooldown: Cooldown,
   random: RandomSource
-): Leases.Verdict | undefined => {
+): Verdicts.Verdict | undefined => {
   switch (verdict._tag) {
     case "Ignored":
     case "Failed":

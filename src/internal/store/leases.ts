@@ -1,6 +1,7 @@
 /**
  * Leases in Redis: what an instance holds of a capped resource (a key's
- * in-flight slots, a limiter's concurrency) as members of one sorted set per
+ * in-flight slots, a limiter's concurrency; a key pool's keys without a cap
+ * take none, `store/published.ts`) as members of one sorted set per
  * group (`<lease>|n:<id>`), scored by when they expire, each key's count of
  * them kept beside its other state (`n:<id>` in the group's state hash).
  * Holders renew theirs while their calls run; an instance that dies stops
@@ -17,7 +18,8 @@
  * once per group), skip the disabled and cooling ones and those at their
  * cap, pick the least loaded (in flight over weight times warm-up share, ties
  * to the one picked longest ago), and add the lease and its count, all
- * atomically. A release is a `ZREM` and, when that found the lease, an
+ * atomically; or decline, when the caller's best key elsewhere (an uncapped
+ * one) is no more loaded. A release is a `ZREM` and, when that found the lease, an
  * `HINCRBY`, plus what the verdict writes.
  */
 import * as Effect from "effect/Effect"
@@ -26,6 +28,7 @@ import * as Schedule from "effect/Schedule"
 import type { StoreUnavailableError } from "../../Store.js"
 import type { Connection } from "../../Store.js"
 import { argsOf, open, overKeys, template } from "./script.js"
+import { releaseScript, type Verdict, verdictArgs } from "./verdict.js"
 
 /** One candidate of `pick`. */
 export interface Candidate {
@@ -191,63 +194,6 @@ return 0
   }
 )
 
-// KEYS: the lease set, the state hash. ARGV: lease member ("" none), its key's
-// count field, key id, verdict, then per verdict: "rate" asked-ms (or -1),
-// initial, max, jitter factor, cap; "off" reason. The count goes down only
-// when the lease was still there (a pick may have dropped it as expired).
-// A cooldown or a disable bumps the hash's "ver", so readers of the keys'
-// states (`store/published.ts`) know to read them again. Returns the key's
-// cooldown end (0: none) and Redis' time.
-export const releaseScript = Redis.script(
-  (set: string, state: string, lease: string, count: string, id: string, verdict: ReadonlyArray<string | number>) => [
-    set,
-    state,
-    lease,
-    count,
-    id,
-    ...verdict
-  ],
-  {
-    numberOfKeys: 2,
-    lua: `
-if ARGV[1] ~= "" and redis.call("ZREM", KEYS[1], ARGV[1]) == 1 then
-  redis.call("HINCRBY", KEYS[2], ARGV[2], -1)
-end
-local id = ARGV[3]
-local verdict = ARGV[4]
-if verdict == "success" then
-  redis.call("HDEL", KEYS[2], "rl:" .. id)
-elseif verdict == "off" then
-  redis.call("HSET", KEYS[2], "off:" .. id, ARGV[5])
-  redis.call("HINCRBY", KEYS[2], "ver", 1)
-elseif verdict == "rate" then
-  local time = redis.call("TIME")
-  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-  if redis.call("HEXISTS", KEYS[2], "off:" .. id) == 1 then return { 0, now } end
-  redis.call("HINCRBY", KEYS[2], "ver", 1)
-  local cool = tonumber(redis.call("HGET", KEYS[2], "cool:" .. id) or "0")
-  local limits = tonumber(redis.call("HGET", KEYS[2], "rl:" .. id) or "0")
-  -- A rate limit reported while the key cools (a call sent before) does not count again.
-  if cool <= now then
-    limits = limits + 1
-    redis.call("HSET", KEYS[2], "rl:" .. id, limits)
-  end
-  local asked = tonumber(ARGV[5])
-  if asked < 0 then
-    local initial, max = tonumber(ARGV[6]), tonumber(ARGV[7])
-    asked = math.min(max, math.floor(math.min(max, initial * 2 ^ (limits - 1)) * tonumber(ARGV[8]) + 0.5))
-  end
-  local untilAt = now + math.min(tonumber(ARGV[9]), math.max(0, asked))
-  -- A cooldown is only ever extended.
-  if cool >= untilAt then return { cool, now } end
-  redis.call("HSET", KEYS[2], "cool:" .. id, untilAt)
-  return { untilAt, now }
-end
-return { 0, 0 }
-`
-  }
-).withReturnType<readonly [coolingUntil: number, now: number]>()
-
 // KEYS: the state hash, the lease set. ARGV: the key ids.
 // Returns per key: in flight (its leases not yet expired), cooldown end (0:
 // none), disabled reason ("" none); then now.
@@ -340,18 +286,6 @@ export interface Taken {
   readonly lease: string
 }
 
-/** A rate limit reported with a lease: the cooldown it asks for, and how one without `askedMillis` is drawn. */
-export interface RateLimited {
-  readonly askedMillis: number | undefined
-  readonly initialMillis: number
-  readonly maxMillis: number
-  readonly jitterFactor: number
-  readonly capMillis: number
-}
-
-/** What `release` tells of the key besides dropping the lease; `undefined`: nothing. */
-export type Verdict = "success" | { readonly disabled: string } | RateLimited
-
 /** One candidate's shared state, as `status` reads it. */
 interface KeyState {
   readonly inFlight: number
@@ -368,10 +302,8 @@ export interface Group {
   readonly pickOne: (index: number) => Effect.Effect<Taken | undefined, StoreUnavailableError>
   /**
    * Drops the lease (if any, `""` for none) and applies the verdict to
-   * candidate `index`. A lease of a candidate without a cap, given back with
-   * nothing to tell of it (no verdict, or a success), is posted, not waited
-   * for: no instance is refused for counting it a round trip longer, and one
-   * lost lapses within the TTL.
+   * candidate `index`, waited for: another instance may be waiting for the
+   * slot it frees.
    */
   readonly release: (
     index: number,
@@ -384,26 +316,7 @@ export interface Group {
   >
 }
 
-const noVerdict = ["none"]
-const succeeded = ["success"]
 const declined: Declined = { _tag: "Declined" }
-
-/** What `releaseScript` is told of a verdict, after the key's id. */
-export const verdictArgs = (verdict: Verdict | undefined): ReadonlyArray<string | number> =>
-  verdict === undefined
-    ? noVerdict
-    : verdict === "success"
-    ? succeeded
-    : "disabled" in verdict
-    ? ["off", verdict.disabled]
-    : [
-      "rate",
-      verdict.askedMillis ?? -1,
-      verdict.initialMillis,
-      verdict.maxMillis,
-      verdict.jitterFactor,
-      verdict.capMillis
-    ]
 
 /** The state hash and the lease set of the group under `key`. */
 export const keysOf = (connection: Connection, key: string) => ({
@@ -508,9 +421,6 @@ export const group = (
     const release = (index: number, lease: string, verdict: Verdict | undefined) =>
       Effect.suspend(() => {
         held.drop(lease)
-        if ((verdict === undefined || verdict === "success") && candidates[index]!.maxConcurrency === Infinity) {
-          return releasing.post(releaseArgs(index, lease, verdict === undefined ? noVerdict : succeeded))
-        }
         return Effect.asVoid(releasing.eval(releaseArgs(index, lease, verdictArgs(verdict))))
       })
 

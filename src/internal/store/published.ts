@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import type { Connection, StoreUnavailableError } from "../../Store.js"
 import * as Leases from "./leases.js"
 import { argsOf, overKeys } from "./script.js"
+import { releaseScript, type Verdict, verdictArgs } from "./verdict.js"
 
 // KEYS: the counts hash, the state hash. ARGV: instance, ttl, the state version last read, n, then the n key ids,
 // then this instance's n counts. Returns now, the others' counts per key, the state version, then, when that moved,
@@ -99,10 +100,10 @@ export interface Published {
   /** Tells the store a verdict on key `index`; returns its cooldown end and Redis' time (0, 0: none). */
   readonly tell: (
     index: number,
-    verdict: Leases.Verdict
+    verdict: Verdict
   ) => Effect.Effect<readonly [coolingUntil: number, now: number], StoreUnavailableError>
   /** `tell` without waiting: a success's clean-up of the key's rate-limit count. */
-  readonly post: (index: number, verdict: Leases.Verdict) => Effect.Effect<void>
+  readonly post: (index: number, verdict: Verdict) => Effect.Effect<void>
 }
 
 /** The published counts under `key` (the key of the pool's lease group) for keys of masked ids `ids`. */
@@ -113,9 +114,9 @@ export const make = (connection: Connection, key: string, ids: ReadonlyArray<str
   const ttl = connection.publishTtlMillis
   let seen = ""
   const publishing = connection.bind(publishScript)
-  const releasing = connection.bind(Leases.releaseScript)
-  const releaseArgs = (index: number, verdict: Leases.Verdict) =>
-    argsOf(Leases.releaseScript, [set, state, "", "", ids[index]!, Leases.verdictArgs(verdict)])
+  const releasing = connection.bind(releaseScript)
+  const releaseArgs = (index: number, verdict: Verdict) =>
+    argsOf(releaseScript, [set, state, "", "", ids[index]!, verdictArgs(verdict)])
 
   const viewOf = (out: ReadonlyArray<number | string>): View => {
     const n = ids.length
