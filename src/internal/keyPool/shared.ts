@@ -34,7 +34,7 @@ import * as Uncapped from "./uncapped.js"
 // How often a call waiting for a key another instance holds looks again.
 const pollMillis = 50
 
-/** A lease taken in Redis: `lease` names it there. */
+/** A lease taken in Redis: `lease` names it there, `index` is its key's place in the lease group. */
 class SharedLease implements KeyPool.Lease {
   /** Until released. */
   held = true
@@ -43,6 +43,7 @@ class SharedLease implements KeyPool.Lease {
   constructor(
     readonly credentials: ProviderClient.Credentials,
     readonly slot: number,
+    readonly index: number,
     readonly lease: string,
     readonly pool: object
   ) {}
@@ -125,7 +126,8 @@ export const make = (
     const leaseOf = (taken: Leases.Taken): KeyPool.Lease => {
       totals[taken.index]!++
       holding[taken.index]!++
-      return new SharedLease(slots[cappedAt[taken.index]!]!.credentials, taken.index, taken.lease, token)
+      const at = cappedAt[taken.index]!
+      return new SharedLease(slots[at]!.credentials, at, taken.index, taken.lease, token)
     }
 
     // An uncapped key from this process' state: taken, or why none.
@@ -252,13 +254,13 @@ export const make = (
     const settle = (lease: SharedLease, leaseName: string, outcome: Settled | undefined) =>
       Effect.withFiber((fiber) => {
         if (lease.pool !== token) return foreign
-        if (leaseName !== "") holding[lease.slot]!--
+        if (leaseName !== "") holding[lease.index]!--
         const verdict = outcome === undefined ? undefined : verdictOf(outcome)
-        if (verdict !== undefined && verdict._tag !== "Success" && verdict._tag !== "Ignored") failures[lease.slot]!++
-        if (verdict?._tag === "Success") failures[lease.slot] = 0
+        if (verdict !== undefined && verdict._tag !== "Success" && verdict._tag !== "Ignored") failures[lease.index]!++
+        if (verdict?._tag === "Success") failures[lease.index] = 0
         const told = verdict === undefined ? undefined : sharedVerdictOf(verdict, cooldown, fiber.getRef(Random.Random))
         if (leaseName === "" && told === undefined) return Effect.void
-        return Effect.ignore(group!.release(lease.slot, leaseName, told))
+        return Effect.ignore(group!.release(lease.index, leaseName, told))
       })
 
     const release = (lease: KeyPool.Lease, options?: KeyPool.ReleaseOptions): Effect.Effect<void> => {
@@ -266,7 +268,7 @@ export const make = (
       if (!(lease instanceof SharedLease)) return fallback === undefined ? foreign : fallback.release(lease, options)
       if (lease.pool === token && lease.held) {
         lease.held = false
-        if (options?.unused === true) totals[lease.slot]!--
+        if (options?.unused === true) totals[lease.index]!--
       }
       return settle(lease, lease.lease, lease.succeeded ? "success" : undefined)
     }
@@ -278,7 +280,7 @@ export const make = (
       if (!(lease instanceof SharedLease)) return fallback === undefined ? foreign : fallback.report(lease, outcome)
       if (outcome === "success" && lease.pool === token && lease.held) {
         lease.succeeded = true
-        failures[lease.slot] = 0
+        failures[lease.index] = 0
         return Effect.void
       }
       return settle(lease, "", outcome)
