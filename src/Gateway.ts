@@ -158,6 +158,10 @@ export interface Keys {
   readonly adminKeys: ReadonlyArray<AdminKey>
   /** Whether `GET /llm/model-load/<model>` is served (to admin keys; keys masked). Default `false`. */
   readonly modelLoadDetails?: boolean | undefined
+  /** Whether the request log keeps each call's request body and reply text (`Options.logPayloads`). Default `false`. */
+  readonly logPayloads?: boolean | undefined
+  /** How long the request log keeps its rows (`Options.requestLogRetention`). Default 30 days. */
+  readonly requestLogRetention?: Duration.Input | undefined
 }
 
 /**
@@ -216,6 +220,8 @@ export interface Config {
   readonly keys?: Keys | undefined
   /** Where keys made at run time, spend and the request log are kept. Default: none (nothing outlives the process). */
   readonly database?: Database | undefined
+  /** The deployments' provider keys: masked wherever a logged payload holds them (`Options.logPayloads`). */
+  readonly providerKeys?: ReadonlyArray<Redacted.Redacted<string>> | undefined
 }
 
 /**
@@ -278,6 +284,17 @@ export interface Options {
   readonly responsesTtl?: Duration.Input | undefined
   /** Where keys made at run time, spend and the request log are kept, in place of the config's `database`. */
   readonly database?: Database | undefined
+  /**
+   * With a database, whether the request log keeps each call's request body and reply text, every key the gateway
+   * knows masked in them (its gateway and admin keys, the provider keys, the key the request came with). Default: the
+   * config's `keys.logPayloads` (a file's `gateway.log_payloads`), else `false`: a row holds no prompt and no reply.
+   */
+  readonly logPayloads?: boolean | undefined
+  /**
+   * With a database, how long the request log keeps its rows: older ones are deleted at start and hourly after.
+   * Default: the config's `keys.requestLogRetention` (a file's `gateway.request_log_retention`, in days), else 30 days.
+   */
+  readonly requestLogRetention?: Duration.Input | undefined
 }
 
 /**
