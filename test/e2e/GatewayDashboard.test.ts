@@ -7,78 +7,25 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { existsSync } from "node:fs"
-import { mkdir, mkdtemp, rm } from "node:fs/promises"
-import { tmpdir } from "node:os"
-import * as Path from "node:path"
-import { type BrowserContext, chromium, type Page } from "playwright-core"
-import * as Gateway from "../../src/Gateway.js"
-import * as ProviderConfig from "../../src/ProviderConfig.js"
-import * as Simulator from "../../src/simulator/Simulator.js"
+import type { Page } from "playwright-core"
+import type * as Gateway from "../../src/Gateway.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import {
+  adminKey,
+  appKey,
+  browser,
+  type Cell,
+  chromiumPath,
+  type DomDocument,
+  type DomElement,
+  formMessage,
+  keyed,
+  providerKey,
+  screenshot,
+  serve,
+  submitKey
+} from "../utils/dashboardHarness.js"
 import { type Answer, get } from "../utils/gatewayHarness.js"
-
-const providerKey = "sk-dashboard-provider-5e1f9c3a7b"
-const appKey = "gw-dashboard-app-2b7d4f6a8c0e"
-const adminKey = "gw-dashboard-admin-9a1c3e5b7d0f"
-// Read through `env:` by the file's `gateway` section.
-process.env["GATEWAY_DASHBOARD_APP_KEY"] = appKey
-process.env["GATEWAY_DASHBOARD_ADMIN_KEY"] = adminKey
-
-const chromiumPath = "/usr/bin/chromium"
-// What Chromium needs to run headless as root in a container, and not reach beyond the test.
-const chromiumArgs = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync"
-]
-
-const screenshots = Path.resolve(import.meta.dirname, "../../test-results/dashboard")
-
-const screenshot = (page: Page, name: string) =>
-  Effect.promise(async () => {
-    await mkdir(screenshots, { recursive: true })
-    await page.screenshot({ path: Path.join(screenshots, name), fullPage: true })
-  })
-
-// Three deployments: `sim` answers (priced, so it costs), `slow` holds its streams open after two chunks, `flaky`
-// fails.
-const configJson = (simulator: Simulator.Simulator, gateway: Record<string, unknown> | undefined) => {
-  const deployment = (model: string, maxConcurrency: number, fault?: string) => ({
-    model_name: model,
-    base_url: `${simulator.url}/v1`,
-    api_keys: [{ key: providerKey, max_concurrency: maxConcurrency }],
-    max_retries: 0,
-    ...(fault === undefined ? {} : { headers: { "x-simulator-fault": fault } })
-  })
-  return {
-    sim: [deployment("gpt-4o-mini", 8)],
-    slow: [deployment("gpt-4o", 4, "stall=2")],
-    flaky: [deployment("sim-small", 4, "status=500")],
-    ...(gateway === undefined ? {} : { gateway })
-  }
-}
-
-const serve = (gateway: Record<string, unknown> | undefined, extra?: Partial<Gateway.Options>) =>
-  Effect.gen(function*() {
-    const simulator = yield* Simulator.make({
-      apiKeys: [providerKey],
-      replyTokens: 8,
-      latency: "15 millis",
-      timeToFirstToken: "25 millis"
-    })
-    const config = yield* ProviderConfig.fromJson(configJson(simulator, gateway))
-    return yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0, ...extra })
-  })
-
-const keyed = {
-  keys: [{ name: "app", key: "env:GATEWAY_DASHBOARD_APP_KEY" }],
-  admin_keys: [{ name: "ops", key: "env:GATEWAY_DASHBOARD_ADMIN_KEY" }]
-}
 
 const errorOf = (answer: Answer): { readonly code: string; readonly message: string } => JSON.parse(answer.text).error
 
@@ -90,47 +37,10 @@ const chat = (gateway: Gateway.Service, model: string, stream: boolean, signal?:
     ...(signal === undefined ? {} : { signal })
   })
 
-// A headless Chromium with a fresh profile, closed (and its profile removed) with the scope.
-const browser = Effect.acquireRelease(
-  Effect.promise(async () => {
-    const profile = await mkdtemp(Path.join(tmpdir(), "dashboard-chromium-"))
-    const context = await chromium.launchPersistentContext(profile, {
-      executablePath: chromiumPath,
-      args: chromiumArgs,
-      headless: true,
-      viewport: { width: 1440, height: 640 }
-    })
-    return { context, profile }
-  }),
-  ({ context, profile }: { readonly context: BrowserContext; readonly profile: string }) =>
-    Effect.promise(async () => {
-      await context.close()
-      await rm(profile, { recursive: true, force: true })
-    })
-)
-
-// One cell as the page shows it: its text and, for a number, the value it shows.
-interface Cell {
-  readonly text: string
-  readonly value: number | undefined
-}
-
 interface Reading {
   readonly load: number | undefined
   readonly deployments: Readonly<Record<string, Readonly<Record<string, Cell>>>>
   readonly keys: ReadonlyArray<Readonly<Record<string, string>>>
-}
-
-// The little of the DOM the reading uses (the project compiles without the DOM's types).
-interface DomElement {
-  readonly textContent: string | null
-  readonly dataset: Readonly<Record<string, string | undefined>>
-  readonly querySelectorAll: (selector: string) => ArrayLike<DomElement>
-}
-
-interface DomDocument {
-  readonly querySelectorAll: (selector: string) => ArrayLike<DomElement>
-  readonly querySelector: (selector: string) => DomElement | null
 }
 
 // What the dashboard shows now, read from its DOM.
@@ -178,19 +88,6 @@ const readUntil = (page: Page, done: (reading: Reading) => boolean, seconds = 30
 
 const value = (reading: Reading, deployment: string, cell: string): number | undefined =>
   reading.deployments[deployment]?.[cell]?.value
-
-const submitKey = (page: Page, key: string) =>
-  Effect.promise(async () => {
-    await page.getByTestId("admin-key-input").fill(key)
-    await page.getByTestId("admin-key-submit").click()
-  })
-
-const formMessage = (page: Page, containing: string) =>
-  Effect.promise(async () => {
-    const message = page.getByTestId("admin-key-message")
-    await message.filter({ hasText: containing }).waitFor({ timeout: 30_000 })
-    return message.textContent()
-  })
 
 describe("Gateway dashboard in headless Chromium", () => {
   it.live(
@@ -393,147 +290,4 @@ describe("Gateway admin paths: /metrics, /dashboard/data, model-load", () => {
       expect(yield* Effect.promise(() => chat(adminOnly, "sim/gpt-4o-mini", false).then((response) => response.status)))
         .toBe(200)
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
-})
-
-const budgetKey = "gw-dashboard-budget-6c8e0a2b4d"
-process.env["GATEWAY_DASHBOARD_BUDGET_KEY"] = budgetKey
-
-// What the spend chart shows: its bars (group, bucket, value), its legend's groups, and the budgets table's rows.
-interface SpendReading {
-  readonly bars: ReadonlyArray<{ readonly group: string; readonly bucket: number; readonly value: number }>
-  readonly legend: ReadonlyArray<string>
-  readonly budgets: Readonly<Record<string, Readonly<Record<string, Cell>>>>
-  readonly none: string | null
-}
-
-const readSpend = (page: Page) =>
-  Effect.promise((): Promise<SpendReading> =>
-    page.evaluate(() => {
-      const document = (globalThis as unknown as { readonly document: DomDocument }).document
-      const bars = Array.from(document.querySelectorAll("[data-testid=spend-bar]")).map((bar) => ({
-        group: bar.dataset["group"]!,
-        bucket: Number(bar.dataset["bucket"]),
-        value: Number(bar.dataset["value"])
-      }))
-      const legend = Array.from(document.querySelectorAll("[data-testid=spend-legend-item]")).map((item) =>
-        item.dataset["group"]!
-      )
-      const budgets: Record<string, Record<string, { text: string; value: number | undefined }>> = {}
-      for (const row of Array.from(document.querySelectorAll("tr[data-testid=budget]"))) {
-        const cells: Record<string, { text: string; value: number | undefined }> = {}
-        for (const cell of Array.from(row.querySelectorAll("td[data-testid]"))) {
-          const value = cell.dataset["value"]
-          cells[cell.dataset["testid"]!] = {
-            text: cell.textContent ?? "",
-            value: value === undefined ? undefined : Number(value)
-          }
-        }
-        budgets[row.dataset["key"]!] = cells
-      }
-      const none = document.querySelector("[data-testid=spend-none]")
-      return { bars, legend, budgets, none: none === null ? null : none.textContent }
-    })
-  )
-
-const readSpendUntil = (page: Page, done: (reading: SpendReading) => boolean) =>
-  Effect.gen(function*() {
-    let reading = yield* readSpend(page)
-    for (let i = 0; i < 300 && !done(reading); i++) {
-      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 100)))
-      reading = yield* readSpend(page)
-    }
-    return reading
-  })
-
-const totalOf = (reading: SpendReading, group: string) =>
-  reading.bars.filter((bar) => bar.group === group).reduce((sum, bar) => sum + bar.value, 0)
-
-const select = (page: Page, testId: string, value: string) =>
-  Effect.promise(() => page.getByTestId(testId).selectOption(value))
-
-describe("Gateway dashboard's spend chart and budgets in headless Chromium", () => {
-  it.live("charts the request log's spend by model and by key, and shows each budgeted key's budget left", () =>
-    Effect.gen(function*() {
-      const dir = yield* Effect.acquireRelease(
-        Effect.promise(() => mkdtemp(Path.join(tmpdir(), "dashboard-db-"))),
-        (made) => Effect.promise(() => rm(made, { recursive: true, force: true }))
-      )
-      const gateway = yield* serve({
-        keys: [
-          ...keyed.keys,
-          {
-            name: "budgeted",
-            key: "env:GATEWAY_DASHBOARD_BUDGET_KEY",
-            models: ["sim/gpt-4o-mini"],
-            budget: { limit: 2, period: "month" }
-          }
-        ],
-        admin_keys: keyed.admin_keys
-      }, { database: { sqlite: Path.join(dir, "gateway.db") } })
-      const call = (key: string, model: string) =>
-        fetch(`${gateway.url}/v1/chat/completions`, {
-          method: "POST",
-          headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-          body: JSON.stringify({ model, max_tokens: 20, messages: [{ role: "user", content: "Spend, please" }] })
-        }).then((response) => response.text().then(() => response.status))
-      const statuses = yield* Effect.promise(() =>
-        Promise.all([
-          ...Array.from({ length: 3 }, () => call(appKey, "sim/gpt-4o-mini")),
-          call(appKey, "flaky/sim-small"),
-          ...Array.from({ length: 2 }, () => call(budgetKey, "sim/gpt-4o-mini"))
-        ])
-      )
-      expect(statuses.filter((status) => status === 200)).toHaveLength(5)
-
-      const { context } = yield* browser
-      const page = yield* Effect.promise(() => context.newPage())
-      yield* Effect.promise(() => page.goto(`${gateway.url}/dashboard`))
-      yield* formMessage(page, "admin key")
-      yield* submitKey(page, adminKey)
-
-      // By model, in dollars: the priced model's bars add up to what the log says it cost.
-      const byModel = yield* readSpendUntil(page, (reading) => totalOf(reading, "sim/gpt-4o-mini") > 0)
-      expect(byModel.legend).toEqual(["sim/gpt-4o-mini", "flaky/sim-small"])
-      const spend = yield* Effect.promise(() =>
-        fetch(`${gateway.url}/admin/spend?group_by=model`, { headers: { authorization: `Bearer ${adminKey}` } })
-          .then((response) => response.json() as Promise<{ groups: Array<{ group: string; cost: number }> }>)
-      )
-      const cost = spend.groups.find((group) => group.group === "sim/gpt-4o-mini")!.cost
-      expect(totalOf(byModel, "sim/gpt-4o-mini")).toBeCloseTo(cost, 10)
-      // Every bar in the current hour's slot.
-      const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000
-      for (const bar of byModel.bars) expect(bar.bucket).toBe(hour)
-
-      // By key, in calls.
-      yield* select(page, "spend-measure", "calls")
-      yield* select(page, "spend-group", "key")
-      const byKey = yield* readSpendUntil(page, (reading) => reading.legend.includes("budgeted"))
-      expect(byKey.legend).toEqual(["app", "budgeted"])
-      expect(totalOf(byKey, "app")).toBe(4)
-      expect(totalOf(byKey, "budgeted")).toBe(2)
-
-      // The budgeted key's budget: $2 a month, what its two calls cost spent.
-      const budgets = yield* readSpendUntil(page, (reading) => (reading.budgets["budgeted"]?.["spent"]?.value ?? 0) > 0)
-      expect(Object.keys(budgets.budgets)).toEqual(["budgeted"])
-      const budget = budgets.budgets["budgeted"]!
-      expect(budget["limit"]!.text).toBe("$2.0000 / month")
-      expect(budget["spent"]!.value).toBeGreaterThan(0)
-      expect(budget["left"]!.value).toBeCloseTo(2 - budget["spent"]!.value!, 10)
-      expect(budget["team"]!.text).toBe("–")
-      const html = yield* Effect.promise(() => page.content())
-      for (const secret of [providerKey, appKey, adminKey, budgetKey]) expect(html).not.toContain(secret)
-      yield* screenshot(page, "spend.png")
-    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 180_000)
-
-  it.live("without a database, the page says it keeps no request log", () =>
-    Effect.gen(function*() {
-      const gateway = yield* serve(keyed)
-      const { context } = yield* browser
-      const page = yield* Effect.promise(() => context.newPage())
-      yield* Effect.promise(() => page.goto(`${gateway.url}/dashboard`))
-      yield* submitKey(page, adminKey)
-      const reading = yield* readSpendUntil(page, (current) => (current.none ?? "") !== "")
-      expect(reading.none).toContain("This gateway keeps no request log")
-      expect(reading.bars).toEqual([])
-    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 120_000)
 })

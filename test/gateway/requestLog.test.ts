@@ -3,7 +3,9 @@
  * its hourly sweep and newer ones kept, and every row still queued written when its scope closes.
  */
 import { describe, expect, it } from "@effect/vitest"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import type * as SqlClient from "effect/sql/SqlClient"
 import * as TestClock from "effect/testing/TestClock"
@@ -25,7 +27,7 @@ const database = Effect.gen(function*() {
   return yield* Effect.orDie(Database.connect({ sqlite: join(dir, "gateway.db") }))
 })
 
-const open = (sql: SqlClient.SqlClient, retention?: string) =>
+const open = (sql: SqlClient.SqlClient, retention?: Duration.Input) =>
   RequestLog.make({ sql, logPayloads: false, retention, secrets: [], dropped: () => undefined })
 
 /** A call's entry that came in at `start` and ended 5 ms later, written to `log`. */
@@ -66,7 +68,7 @@ describe("the request log's writer", () => {
       const scope = yield* Scope.make()
       const log = yield* Effect.provideService(open(sql), Scope.Scope, scope)
       yield* Effect.forEach(Array.from({ length: 450 }, (_, i) => i), (i) => call(log, `call-${i}`, i))
-      yield* Scope.close(scope, Effect.exitVoid)
+      yield* Scope.close(scope, Exit.void)
       const written = yield* ids(sql)
       expect(written).toHaveLength(450)
       expect(new Set(written).size).toBe(450)
