@@ -12,7 +12,7 @@ import OpenAI from "openai"
 import * as Spend from "../../src/cli/spend.js"
 import type * as Gateway from "../../src/Gateway.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
-import { captureIo } from "../utils/cliHarness.js"
+import { captureIo, envWithoutKeys, spawnCli } from "../utils/cliHarness.js"
 import { get } from "../utils/gatewayHarness.js"
 import {
   admin,
@@ -259,4 +259,24 @@ describe("effect-llm-router spend", () => {
       expect(wrongKey.stderr).toContain("answered 403")
       expect(wrongKey.stderr).not.toContain(alphaKey)
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+
+  it.live(
+    "the binary: `spend` and `help spend` from the command line, against a running gateway",
+    () =>
+      Effect.gen(function*() {
+        const { gateway } = yield* served
+        yield* load(gateway)
+        yield* rows(gateway, 7)
+        const out = yield* spawnCli(["spend", "--url", gateway.url, "--group-by", "deployment"], {
+          env: { ...envWithoutKeys(), EFFECT_LLM_ROUTER_ADMIN_KEY: adminKey }
+        })
+        expect(out.code).toBe(0)
+        expect(out.stdout).toMatch(/\nsim\/gpt-4o-mini\s+5\s+\$0\.\d{6}\s/)
+        expect(out.stdout).toMatch(/\nTOTAL\s+7\s/)
+        const help = yield* spawnCli(["help", "spend"], { env: envWithoutKeys() })
+        expect(help.code).toBe(0)
+        expect(help.stdout).toContain("Usage: effect-llm-router spend --url URL [options]")
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
 })
