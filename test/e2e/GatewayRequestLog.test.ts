@@ -223,6 +223,23 @@ describe("the request log on Postgres", () => {
         expect(logged.map((row) => row.key_name).sort()).toEqual(["alpha", "alpha", "alpha", "beta"])
         expect(byRoute(logged, "/v1/embeddings", embeddingModel).input_tokens).toBeGreaterThan(0)
         expect(typeof logged[0]!.at).toBe("number")
+        // Postgres sums and groups as SQLite does: numbers, per key and hour.
+        const hourly = yield* admin<
+          { readonly groups: ReadonlyArray<{ group: string; bucket: number; calls: number }> }
+        >(
+          gateway,
+          "/admin/spend?group_by=key&bucket=hour"
+        )
+        expect(hourly.groups.reduce((total, group) => total + group.calls, 0)).toBe(4)
+        for (const group of hourly.groups) expect(group.bucket % 3_600_000).toBe(0)
+        const costs = yield* admin<{ readonly groups: ReadonlyArray<{ group: string; cost: number }> }>(
+          gateway,
+          "/admin/spend?group_by=key"
+        )
+        expect(costs.groups.find((group) => group.group === "beta")!.cost).toBeCloseTo(
+          logged.find((row) => row.key_name === "beta")!.cost!,
+          12
+        )
 
         yield* server.stop
         const client = openAi(gateway, alphaKey)

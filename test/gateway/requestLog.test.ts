@@ -1,6 +1,7 @@
 /**
  * The request log's writer on a real SQLite file, its time driven by `TestClock`: rows past the retention deleted by
- * its hourly sweep and newer ones kept, and every row still queued written when its scope closes.
+ * its hourly sweep and newer ones kept, every row still queued written when its scope closes, and rows beyond a full
+ * queue dropped and counted without waiting.
  */
 import { describe, expect, it } from "@effect/vitest"
 import type * as Duration from "effect/Duration"
@@ -27,8 +28,22 @@ const database = Effect.gen(function*() {
   return yield* Effect.orDie(Database.connect({ sqlite: join(dir, "gateway.db") }))
 })
 
-const open = (sql: SqlClient.SqlClient, retention?: Duration.Input) =>
-  RequestLog.make({ sql, logPayloads: false, retention, secrets: [], dropped: () => undefined })
+const open = (
+  sql: SqlClient.SqlClient,
+  options: {
+    readonly retention?: Duration.Input
+    readonly capacity?: number
+    readonly dropped?: (count: number) => void
+  } = {}
+) =>
+  RequestLog.make({
+    sql,
+    logPayloads: false,
+    retention: options.retention,
+    capacity: options.capacity,
+    secrets: [],
+    dropped: options.dropped ?? (() => undefined)
+  })
 
 /** A call's entry that came in at `start` and ended 5 ms later, written to `log`. */
 const call = (log: RequestLog.RequestLog, id: string, start: number) => {
@@ -47,7 +62,7 @@ describe("the request log's writer", () => {
   it.effect("deletes rows past the retention hourly, and keeps newer ones", () =>
     Effect.gen(function*() {
       const sql = yield* database
-      const log = yield* open(sql, "1 day")
+      const log = yield* open(sql, { retention: "1 day" })
       yield* call(log, "at-start", 0)
       yield* settle
       expect(yield* ids(sql)).toEqual(["at-start"])
@@ -72,5 +87,22 @@ describe("the request log's writer", () => {
       const written = yield* ids(sql)
       expect(written).toHaveLength(450)
       expect(new Set(written).size).toBe(450)
+    }).pipe(Effect.scoped))
+
+  it.effect("drops and counts the rows a full queue has no room for, without waiting", () =>
+    Effect.gen(function*() {
+      const sql = yield* database
+      let dropped = 0
+      const log = yield* open(sql, {
+        capacity: 2,
+        dropped: (count) => {
+          dropped += count
+        }
+      })
+      // Recorded together, before the writer's fiber runs: two fit in the queue.
+      yield* Effect.forEach(["a", "b", "c", "d", "e"], (id, i) => call(log, id, i))
+      expect(dropped).toBe(3)
+      yield* settle
+      expect(yield* ids(sql)).toEqual(["b", "a"])
     }).pipe(Effect.scoped))
 })

@@ -31,8 +31,8 @@ import type * as Logs from "./logs.js"
 /** How long rows are kept unless told otherwise. */
 export const defaultRetention = Duration.days(30)
 
-/** Rows waiting to be written at most; more are dropped. */
-const capacity = 10_000
+/** Rows waiting to be written at most by default; more are dropped. */
+const defaultCapacity = 10_000
 /** Rows written in one statement at most. */
 const batchSize = 200
 /** How often rows past the retention are deleted. */
@@ -52,6 +52,8 @@ export interface RequestLogOptions {
   readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
   /** Counts rows dropped (the metric). */
   readonly dropped: (count: number) => void
+  /** Rows waiting to be written at most; more are dropped. Default 10,000. */
+  readonly capacity?: number | undefined
 }
 
 export interface RequestLog {
@@ -96,7 +98,10 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
   Effect.gen(function*() {
     const { sql } = options
     const retention = Duration.toMillis(Duration.fromInputUnsafe(options.retention ?? defaultRetention))
-    const queue = yield* Queue.make<Requests.Row, Cause.Done>({ capacity, strategy: "dropping" })
+    const queue = yield* Queue.make<Requests.Row, Cause.Done>({
+      capacity: options.capacity ?? defaultCapacity,
+      strategy: "dropping"
+    })
     // Rows dropped since the last warning, and why the last of them was.
     let unreported = 0
     let reason = "the queue was full"
