@@ -105,9 +105,9 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
     // Rows dropped since the last warning, and why the last of them was.
     let unreported = 0
     let reason = "the queue was full"
-    const drop = (count: number, why: string) => {
+    const drop = (count: number, because: string) => {
       unreported += count
-      reason = why
+      reason = because
       options.dropped(count)
     }
     const report = Effect.suspend(() => {
