@@ -8,7 +8,7 @@
  *   default, at most 500), and `next_cursor` to ask for the page after (opaque: the last row's time and id).
  *
  * A parameter that does not read, or one these paths do not take, is 400 naming every such parameter; a gateway
- * without a database is 404 saying so; a database that fails the query is 503.
+ * without a database is 404 saying so; a database that fails the query is 503 (its reason in a warning log line).
  */
 import * as Effect from "effect/Effect"
 import type * as HttpServerRequest from "effect/http/HttpServerRequest"
@@ -123,9 +123,13 @@ const answerOf = <A>(
   query: Effect.Effect<A, SqlError>,
   render: (value: A) => unknown
 ): Effect.Effect<HttpServerResponse.HttpServerResponse> =>
-  Effect.match(query, {
-    onFailure: () => errorResponse(unavailable),
-    onSuccess: (value) => json(200, JSON.stringify(render(value)))
+  Effect.matchEffect(query, {
+    onFailure: (error) =>
+      Effect.as(
+        Effect.logWarning("request log query failed").pipe(Effect.annotateLogs({ reason: error.message })),
+        errorResponse(unavailable)
+      ),
+    onSuccess: (value) => Effect.succeed(json(200, JSON.stringify(render(value))))
   })
 
 const groups = Object.keys(Requests.groupColumns) as ReadonlyArray<Requests.GroupBy>
