@@ -2,7 +2,8 @@
  * The `gateway` section of `provider.json`: the keys clients call the gateway
  * with (each named, with the models it may use, its own rate limit and
  * budget) and the admin keys, read from the environment (`env:NAME`) or
- * written in the file, as `Gateway.Keys`.
+ * written in the file, as `Gateway.Keys`, with the request log's settings (`log_payloads`, and
+ * `request_log_retention` in days).
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -43,7 +44,11 @@ export const GatewayEntry = Schema.Struct({
   keys: optional(Schema.Array(KeyEntry)),
   admin_keys: optional(Schema.Array(AdminKeyEntry)),
   /** Serve `GET /llm/model-load/<model>` (keys masked) to admin keys. */
-  model_load_details: optional(Schema.Boolean)
+  model_load_details: optional(Schema.Boolean),
+  /** The request log keeps each call's request body and reply text, keys masked. */
+  log_payloads: optional(Schema.Boolean),
+  /** Days the request log keeps its rows. */
+  request_log_retention: optional(Positive)
 })
 
 export type GatewayEntry = typeof GatewayEntry.Type
@@ -132,7 +137,11 @@ export const resolve = (
             : {})
         })),
         adminKeys: admins.map(({ entry: item, key }) => ({ name: item.name, key })),
-        ...(entry.model_load_details === true ? { modelLoadDetails: true } : {})
+        ...(entry.model_load_details === true ? { modelLoadDetails: true } : {}),
+        ...(entry.log_payloads === true ? { logPayloads: true } : {}),
+        ...(entry.request_log_retention !== undefined
+          ? { requestLogRetention: Duration.days(entry.request_log_retention) }
+          : {})
       }
     }
   })
