@@ -5,7 +5,6 @@
  * Google's on Google's paths and OpenAI's elsewhere.
  */
 import * as Context from "effect/Context"
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
@@ -39,10 +38,10 @@ export interface AppOptions {
   readonly modelLoadDetails: boolean
   /** The port the gateway listens on: without gateway keys, a request's `Host` is one of its loopback names. */
   readonly port: number
-  /** How long a stored response is kept (`Gateway.Options.responsesTtl`); the store's default when unset. */
-  readonly responsesTtl?: Duration.Input | undefined
   /** The streams in flight, cut when the gateway shuts down. */
   readonly drain: Drain
+  /** `POST /admin/reload`: the configuration read again and served (`Gateway.Service.reload`); the names it serves. */
+  readonly reload: Effect.Effect<ReadonlyArray<string>, { readonly message: string }>
 }
 
 /** A JSON answer with `status`. */
@@ -99,7 +98,8 @@ const foreignHost = Errors.answer(
   "host_not_allowed"
 )
 
-const notJson = Errors.answer(
+/** A POST whose body is not declared JSON: 415. */
+export const notJson = Errors.answer(
   415,
   "The request body must be JSON, sent with `content-type: application/json`.",
   "invalid_request_error",
