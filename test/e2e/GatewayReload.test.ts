@@ -109,7 +109,8 @@ describe("serve reloads its provider.json", () => {
         const good = { sim: [entry(simulator, oldKey)], gateway }
         const { dir, file, write } = yield* providerFile(good)
         const running = yield* startInProcess(
-          (io) => Serve.run(["--config", file, "--port", "0", "--data", path.join(dir, "data")], io),
+          (io) =>
+            Serve.run(["--config", file, "--host", "0.0.0.0", "--port", "0", "--data", path.join(dir, "data")], io),
           { env: { RELOAD_APP_KEY: appKey, RELOAD_ADMIN_KEY: adminKey, RELOAD_PROVIDER_KEY: oldKey } }
         )
         const url = yield* awaitFirstLine(running, "serve's URL")
@@ -133,6 +134,13 @@ describe("serve reloads its provider.json", () => {
             sim: [{ ...entry(simulator, oldKey), api_keys: ["env:RELOAD_UNSET_KEY"] }],
             gateway
           },
+          "config.database must be the one it started with (a reload keeps the store and the database": {
+            sim: [entry(simulator, oldKey)],
+            gateway,
+            store: { sql: "postgres://reload@127.0.0.1:1/elsewhere" }
+          },
+          // Served beyond loopback, the gateway keeps its keys.
+          "host must be a loopback address": { sim: [entry(simulator, oldKey)] },
           "keys[0].models[0] must be a router, deployment, model or group of the configuration": {
             sim: [entry(simulator, oldKey)],
             gateway: { ...gateway, keys: [{ ...gateway.keys[0], models: ["gpt-5"] }] }

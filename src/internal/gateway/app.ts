@@ -90,117 +90,117 @@ export const lasting = Effect.fnUntraced(function*(options: {
 })
 
 /** The gateway's routes over one configuration's engine, and its answer to paths it does not serve. */
-export const make = Effect.fnUntraced(
-  function*(engine: Engine, options: AppOptions, { metrics, now, responses }: Lasting) {
-    const dashboard = yield* Dashboard.make(engine.status, now)
-    const serving = Serving.make({ engine, options, now, metrics, stats: dashboard.stats })
-    const { adminOnly, plain, served } = serving
-    const openAi = OpenAiRoutes.routes(serving)
-    const responsesRoutes = ResponsesRoute.routes(serving, responses)
-    const gemini = GeminiRoutes.route(serving)
+export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOptions, lasting: Lasting) {
+  const { metrics, now } = lasting
+  const dashboard = yield* Dashboard.make(engine.status, now)
+  const serving = Serving.make({ engine, options, now, metrics, stats: dashboard.stats })
+  const { adminOnly, plain, served } = serving
+  const openAi = OpenAiRoutes.routes(serving)
+  const responses = ResponsesRoute.routes(serving, lasting.responses)
+  const gemini = GeminiRoutes.route(serving)
 
-    // `POST /admin/reload`: the configuration read again and served, or 400 naming why not (the running one stays).
-    const reload = served(({ entry, request }) =>
-      adminOnly(
-        Intake.isJson(request.headers["content-type"])
-          ? Effect.match(options.reload, {
-            onFailure: (error) => {
-              const answer = Errors.answer(
-                400,
-                `The configuration was not reloaded; the running one stays. ${error.message}`,
-                "invalid_request_error",
-                null,
-                "invalid_configuration"
-              )
-              Logs.failed(entry, answer.code ?? undefined, answer)
-              return errorResponse(answer)
-            },
-            onSuccess: (models) => json(200, JSON.stringify({ status: "reloaded", models }))
-          })
-          : Effect.succeed(refusal(entry, Serving.notJson))
-      )
+  // `POST /admin/reload`: the configuration read again and served, or 400 naming why not (the running one stays).
+  const reload = served(({ entry, request }) =>
+    adminOnly(
+      Intake.isJson(request.headers["content-type"])
+        ? Effect.match(options.reload, {
+          onFailure: (error) => {
+            const answer = Errors.answer(
+              400,
+              `The configuration was not reloaded; the running one stays. ${error.message}`,
+              "invalid_request_error",
+              null,
+              "invalid_configuration"
+            )
+            Logs.failed(entry, answer.code ?? undefined, answer)
+            return errorResponse(answer)
+          },
+          onSuccess: (models) => json(200, JSON.stringify({ status: "reloaded", models }))
+        })
+        : Effect.succeed(refusal(entry, Serving.notJson))
     )
-    // A path the gateway does not serve: 404, in the wire of the path asked for.
-    const unknownPath = served(({ entry, request }) =>
-      Effect.succeed(refusal(
-        entry,
-        Errors.answer(404, `Invalid URL (${request.method} ${entry.path})`, "invalid_request_error", null, null)
-      ))
-    )
-    // A path the gateway serves, asked with a method it does not take there: 405, the ones it takes in `Allow`.
-    const notAllowed = (allow: string) =>
-      served(({ entry, request }) => {
-        const answer = Errors.answer(
-          405,
-          `${request.method} is not served on ${entry.path}, which takes ${allow}.`,
-          "invalid_request_error",
-          null,
-          "method_not_allowed"
-        )
-        Logs.failed(entry, answer.code ?? undefined, answer)
-        return Effect.succeed(HttpServerResponse.setHeader(refusal(entry, answer), "allow", allow))
-      })
+  )
 
-    // Matched exactly: `Intake.canonicalUrl` has normalised the path already, for this and for the key check alike.
-    const router = yield* Effect.provideService(HttpRouter.make, HttpRouter.RouterConfig, {
-      caseSensitive: true,
-      ignoreTrailingSlash: false,
-      ignoreDuplicateSlashes: false
+  // A path the gateway does not serve: 404, in the wire of the path asked for.
+  const unknownPath = served(({ entry, request }) =>
+    Effect.succeed(refusal(
+      entry,
+      Errors.answer(404, `Invalid URL (${request.method} ${entry.path})`, "invalid_request_error", null, null)
+    ))
+  )
+  // A path the gateway serves, asked with a method it does not take there: 405, the ones it takes in `Allow`.
+  const notAllowed = (allow: string) =>
+    served(({ entry, request }) => {
+      const answer = Errors.answer(
+        405,
+        `${request.method} is not served on ${entry.path}, which takes ${allow}.`,
+        "invalid_request_error",
+        null,
+        "method_not_allowed"
+      )
+      Logs.failed(entry, answer.code ?? undefined, answer)
+      return Effect.succeed(HttpServerResponse.setHeader(refusal(entry, answer), "allow", allow))
     })
-    const routes = [
-      HttpRouter.route("POST", "/v1/chat/completions", openAi.chatCompletions),
-      HttpRouter.route("POST", "/v1/responses", responsesRoutes.create),
-      HttpRouter.route("POST", "/v1/responses/input_tokens", responsesRoutes.inputTokens),
-      HttpRouter.route("GET", "/v1/responses/:id", responsesRoutes.retrieve),
-      HttpRouter.route("DELETE", "/v1/responses/:id", responsesRoutes.remove),
-      HttpRouter.route("POST", "/v1/embeddings", openAi.embeddings),
-      HttpRouter.route("POST", "/v1/messages", AnthropicRoute.messages(serving)),
-      HttpRouter.route("POST", "/v1/messages/count_tokens", AnthropicRoute.countTokens(serving)),
-      ...GeminiRoutes.paths.map((path) => HttpRouter.route("POST", path, gemini)),
-      HttpRouter.route("GET", "/v1beta/models/*", GeminiModels.route(serving)),
-      HttpRouter.route("GET", "/v1/models/*", openAi.models),
-      ...BalancedCallRoutes.routes(serving),
-      HttpRouter.route("GET", "/health", plain(Effect.succeed(json(200, `{"status":"ok"}`)))),
-      HttpRouter.route("GET", "/metrics", plain(adminOnly(metrics.scrape))),
-      HttpRouter.route("GET", "/dashboard", plain(Effect.succeed(Dashboard.pageResponse))),
-      HttpRouter.route("GET", "/dashboard/data", plain(adminOnly(dashboard.data))),
-      HttpRouter.route("POST", "/admin/reload", reload),
-      HttpRouter.route(
-        "GET",
-        "/ready",
-        plain(Effect.map(engine.ready, (ready) =>
-          ready
-            ? json(200, `{"status":"ready"}`)
-            : errorResponse(
-              Errors.answer(503, "No deployment can take a call now.", "server_error", null, "not_ready")
-            )))
-      )
-    ]
-    // Each path's other methods; a path served on GET takes HEAD too (the router answers it as GET).
-    const wrongMethods = [...methodsByPath(routes)].flatMap(([path, methods]) => {
-      const allowed = methods.includes("GET") ? [...methods, "HEAD"] : methods
-      const refusal = notAllowed(allowed.join(", "))
-      return [...HttpMethod.all].filter((method) => !allowed.includes(method)).map((method) =>
-        HttpRouter.route(method, path, refusal)
-      )
-    })
-    yield* router.addAll([...routes, ...wrongMethods])
-    const routed = router.asHttpEffect().pipe(
-      Effect.catchIf(
-        (error): error is HttpServerError.HttpServerError =>
-          HttpServerError.isHttpServerError(error) && error.reason._tag === "RouteNotFound",
-        () => unknownPath
-      )
+
+  // Matched exactly: `Intake.canonicalUrl` has normalised the path already, for this and for the key check alike.
+  const router = yield* Effect.provideService(HttpRouter.make, HttpRouter.RouterConfig, {
+    caseSensitive: true,
+    ignoreTrailingSlash: false,
+    ignoreDuplicateSlashes: false
+  })
+  const routes = [
+    HttpRouter.route("POST", "/v1/chat/completions", openAi.chatCompletions),
+    HttpRouter.route("POST", "/v1/responses", responses.create),
+    HttpRouter.route("POST", "/v1/responses/input_tokens", responses.inputTokens),
+    HttpRouter.route("GET", "/v1/responses/:id", responses.retrieve),
+    HttpRouter.route("DELETE", "/v1/responses/:id", responses.remove),
+    HttpRouter.route("POST", "/v1/embeddings", openAi.embeddings),
+    HttpRouter.route("POST", "/v1/messages", AnthropicRoute.messages(serving)),
+    HttpRouter.route("POST", "/v1/messages/count_tokens", AnthropicRoute.countTokens(serving)),
+    ...GeminiRoutes.paths.map((path) => HttpRouter.route("POST", path, gemini)),
+    HttpRouter.route("GET", "/v1beta/models/*", GeminiModels.route(serving)),
+    HttpRouter.route("GET", "/v1/models/*", openAi.models),
+    ...BalancedCallRoutes.routes(serving),
+    HttpRouter.route("GET", "/health", plain(Effect.succeed(json(200, `{"status":"ok"}`)))),
+    HttpRouter.route("GET", "/metrics", plain(adminOnly(metrics.scrape))),
+    HttpRouter.route("GET", "/dashboard", plain(Effect.succeed(Dashboard.pageResponse))),
+    HttpRouter.route("GET", "/dashboard/data", plain(adminOnly(dashboard.data))),
+    HttpRouter.route("POST", "/admin/reload", reload),
+    HttpRouter.route(
+      "GET",
+      "/ready",
+      plain(Effect.map(engine.ready, (ready) =>
+        ready
+          ? json(200, `{"status":"ready"}`)
+          : errorResponse(
+            Errors.answer(503, "No deployment can take a call now.", "server_error", null, "not_ready")
+          )))
     )
-    // The request as the router and the key check see it: its path normalised once.
-    return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-      const url = Intake.canonicalUrl(request.url)
-      return url === request.url
-        ? routed
-        : Effect.provideService(routed, HttpServerRequest.HttpServerRequest, request.modify({ url }))
-    })
-  }
-)
+  ]
+  // Each path's other methods; a path served on GET takes HEAD too (the router answers it as GET).
+  const wrongMethods = [...methodsByPath(routes)].flatMap(([path, methods]) => {
+    const allowed = methods.includes("GET") ? [...methods, "HEAD"] : methods
+    const refusal = notAllowed(allowed.join(", "))
+    return [...HttpMethod.all].filter((method) => !allowed.includes(method)).map((method) =>
+      HttpRouter.route(method, path, refusal)
+    )
+  })
+  yield* router.addAll([...routes, ...wrongMethods])
+  const routed = router.asHttpEffect().pipe(
+    Effect.catchIf(
+      (error): error is HttpServerError.HttpServerError =>
+        HttpServerError.isHttpServerError(error) && error.reason._tag === "RouteNotFound",
+      () => unknownPath
+    )
+  )
+  // The request as the router and the key check see it: its path normalised once.
+  return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+    const url = Intake.canonicalUrl(request.url)
+    return url === request.url
+      ? routed
+      : Effect.provideService(routed, HttpServerRequest.HttpServerRequest, request.modify({ url }))
+  })
+})
 
 // The methods each route's path is served on.
 const methodsByPath = (

@@ -8,7 +8,7 @@
  * how close a guess came. Each key may be limited to some model names, have
  * its own token bucket (`RateLimiter`) and a spend limit (`Budget`); a request
  * past one is refused before anything is sent. With a store, both are shared by
- * every instance under `gateway-key/<name>`. A budgeted call reserves its worst
+ * every instance under `gateway-key/<name>`; across a reload, both are handed on (`keyLimits.ts`). A budgeted call reserves its worst
  * case (`Pricing.estimate` of its prompt and `maxTokens`, the key's default set
  * on a request without one, at the highest price its model can reach) for as
  * long as the request's scope is open, and is charged its real cost: on an
