@@ -341,6 +341,24 @@ export interface Service {
    * while its rate limit is the same, the metrics and the stored responses. What starts afresh in memory: the key
    * pools' load and cooldowns, the routers' breakers, latencies and session affinity, and the dashboard's figures;
    * with a store, their shared state stays in it.
+   *
+   * @example
+   * ```ts
+   * import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+   * import { Effect } from "effect"
+   * import { Gateway, ProviderConfig, UndiciHttpClient } from "effect-llm-router"
+   *
+   * const read = ProviderConfig.load("provider.json").pipe(
+   *   Effect.map(ProviderConfig.gatewayConfig),
+   *   Effect.provide(NodeFileSystem.layer)
+   * )
+   * const program = Effect.gen(function*() {
+   *   const gateway = yield* Gateway.make({ config: yield* read, source: read })
+   *   // Later, once provider.json changed: a file that does not load leaves the running configuration serving.
+   *   yield* gateway.reload.pipe(Effect.catch((error) => Effect.logWarning(error.message)))
+   *   return yield* Effect.never
+   * }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer()))
+   * ```
    */
   readonly reload: Effect.Effect<void, SourceError | OptionsError>
 }
