@@ -67,7 +67,7 @@
  * limited to its models (403 `model_not_allowed` otherwise; `/v1/models` lists
  * only those), its own rate limit and its budget (429). No or a wrong key is
  * 401 `invalid_api_key`. The admin endpoints (`/metrics`, `/dashboard/data`,
- * `model-load`, `/admin/spend`, `/admin/requests`) take an admin key (`Options.adminKeys`) instead, 403
+ * `model-load`, `POST /admin/reload`, `/admin/spend`, `/admin/requests`) take an admin key (`Options.adminKeys`) instead, 403
  * `admin_key_required` otherwise, whenever the gateway has keys. Without keys
  * the gateway listens on loopback only, and refuses (403 `host_not_allowed`) a
  * request whose `Host` is not its own loopback name (`localhost`, `127.0.0.1`
@@ -94,6 +94,9 @@
  * &status=&limit=&cursor=` (newest first, a page of at most 500 rows, `next_cursor` for the next); the dashboard
  * charts spend over time from it. With a store, every instance on it shares each key's rate limit
  * and budget (under `gateway-key/<name>`).
+ * `POST /admin/reload` (with `content-type: application/json`) reads the configuration again and serves it
+ * (`Service.reload`): 200 `{ "status": "reloaded", "models": [...] }`, or 400 `invalid_configuration` with the
+ * refusal's message, the running configuration left serving.
  *
  * @since 0.2.0
  */
@@ -234,6 +237,18 @@ export interface Config {
 }
 
 /**
+ * Why `Options.source` gave no configuration: for a `provider.json`, the `ProviderConfigError` that names every
+ * problem of the file, as at start.
+ *
+ * @since 0.5.0
+ * @category Errors
+ */
+export interface SourceError {
+  readonly _tag: string
+  readonly message: string
+}
+
+/**
  * What a running gateway keeps of a key: its name and digest, never the key.
  *
  * @since 0.3.0
@@ -307,6 +322,12 @@ export interface Options {
    * Default: the config's `keys.requestLogRetention` (a file's `gateway.request_log_retention`, in days), else 30 days.
    */
   readonly requestLogRetention?: Duration.Input | undefined
+  /**
+   * Where `reload` (and `POST /admin/reload`) reads the configuration again: for a `provider.json`,
+   * `Effect.map(ProviderConfig.load(path), ProviderConfig.gatewayConfig)` with a `FileSystem` provided. Default:
+   * `config`, as given (a reload then builds it again).
+   */
+  readonly source?: Effect.Effect<Config, SourceError> | undefined
 }
 
 /**
@@ -320,7 +341,7 @@ export interface Service {
   readonly url: string
   readonly host: string
   readonly port: number
-  /** Every name a request's `model` may use, as `GET /v1/models` lists them. */
+  /** Every name a request's `model` may use, as `GET /v1/models` lists them (of the configuration served now). */
   readonly models: ReadonlyArray<string>
   /**
    * Every deployment's status (keys, in flight, breakers), counting the calls of every router: by model name and
@@ -329,10 +350,43 @@ export interface Service {
   readonly status: Effect.Effect<Router.Status>
   /** What `GET /ready` answers: whether some deployment can take a call now. */
   readonly ready: Effect.Effect<boolean>
-  /** The gateway and admin keys, as names and digests. */
+  /** The gateway and admin keys, as names and digests (of the configuration served now). */
   readonly keys: ReadonlyArray<KeyInfo>
   /** Whether `key` is one of the admin keys (compared by digest, in constant time). */
   readonly isAdmin: (key: Redacted.Redacted<string>) => boolean
+  /**
+   * Reads the configuration again (`Options.source`), builds it whole (deployments, routers, keys) and serves it in
+   * place of the running one; calls in flight finish on the deployments they started on, whose resources are closed
+   * once the last of them ends. A configuration that cannot be read or built is refused whole (its
+   * `ProviderConfigError` or `OptionsError`), as is one that would change the store or the database (they take a
+   * restart) or leave a non-loopback gateway without keys; the running configuration then stays. Each reload is
+   * logged (`Effect.logInfo`, or `Effect.logWarning` with the refusal's message). One reload runs at a time.
+   *
+   * What carries over: each gateway key's budget (its spend and its calls in flight, never given back: a key whose
+   * limit or period changed starts its new budget charged with what the old one spent and holds), its rate limiter
+   * while its rate limit is the same, the metrics and the stored responses. What starts afresh in memory: the key
+   * pools' load and cooldowns, the routers' breakers, latencies and session affinity, and the dashboard's figures;
+   * with a store, their shared state stays in it.
+   *
+   * @example
+   * ```ts
+   * import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+   * import { Effect } from "effect"
+   * import { Gateway, ProviderConfig, UndiciHttpClient } from "effect-llm-router"
+   *
+   * const read = ProviderConfig.load("provider.json").pipe(
+   *   Effect.map(ProviderConfig.gatewayConfig),
+   *   Effect.provide(NodeFileSystem.layer)
+   * )
+   * const program = Effect.gen(function*() {
+   *   const gateway = yield* Gateway.make({ config: yield* read, source: read })
+   *   // Later, once provider.json changed: a file that does not load leaves the running configuration serving.
+   *   yield* gateway.reload.pipe(Effect.catch((error) => Effect.logWarning(error.message)))
+   *   return yield* Effect.never
+   * }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer()))
+   * ```
+   */
+  readonly reload: Effect.Effect<void, SourceError | OptionsError>
 }
 
 /**

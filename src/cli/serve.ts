@@ -3,7 +3,8 @@
  * or with none over the built-in simulator (and it says so), so that
  * `npx effect-llm-router serve` answers at once. It serves until SIGINT or
  * SIGTERM, then stops accepting, lets calls in flight finish within the grace
- * period, and exits 0. Its logs (a line per request, with no key in it) are
+ * period, and exits 0. On SIGHUP it reads its provider.json again and serves it
+ * (`Gateway.Service.reload`, as `POST /admin/reload` does). Its logs (a line per request, with no key in it) are
  * JSON lines on stderr (Effect's `Logger.formatJson`).
  *
  * @since 0.2.0
@@ -13,7 +14,9 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
+import * as Queue from "effect/Queue"
 import type * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Gateway from "../Gateway.js"
@@ -126,23 +129,53 @@ const simulated = Effect.gen(function*() {
   return { config, notice }
 })
 
+/**
+ * What the gateway serves of `config`, its keys kept among `secrets` (scrubbed from whatever is printed): its
+ * database, or the SQLite file in the data directory.
+ */
+const served = (
+  config: ProviderConfig.ProviderConfig,
+  args: Args,
+  secrets: Array<Redacted.Redacted<string>>
+): Gateway.Config & { readonly database: Gateway.Database } => {
+  secrets.push(...secretsOf(config))
+  for (const key of [...(config.gateway?.keys ?? []), ...(config.gateway?.adminKeys ?? [])]) secrets.push(key.key)
+  if (config.database !== undefined && "postgres" in config.database) secrets.push(config.database.postgres)
+  return {
+    ...ProviderConfig.gatewayConfig(config),
+    database: config.database ?? { sqlite: Path.join(args.data, "gateway.db") }
+  }
+}
+
+/** Each SIGHUP the process gets while the scope is open; Node's default for it, ending the process, is replaced. */
+const hangups = Stream.callback<void>((queue) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const hangup = () => Queue.offerUnsafe(queue, undefined)
+      process.on("SIGHUP", hangup)
+      return hangup
+    }),
+    (hangup) => Effect.sync(() => process.off("SIGHUP", hangup))
+  )
+)
+
 const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
   Effect.gen(function*() {
-    const { config, notice } = args.config === undefined
-      ? yield* simulated
-      : { config: yield* ProviderConfig.load(args.config).pipe(Effect.provide(NodeFileSystem.layer)), notice: "" }
-    secrets.push(...secretsOf(config))
-    for (const key of [...(config.gateway?.keys ?? []), ...(config.gateway?.adminKeys ?? [])]) secrets.push(key.key)
-    if (config.database !== undefined && "postgres" in config.database) secrets.push(config.database.postgres)
-    const database = config.database ?? { sqlite: Path.join(args.data, "gateway.db") }
+    const file = args.config
+    const load = (path: string) => ProviderConfig.load(path).pipe(Effect.provide(NodeFileSystem.layer))
+    const { config, notice } = file === undefined ? yield* simulated : { config: yield* load(file), notice: "" }
+    const gatewayConfig = served(config, args, secrets)
     const gateway = yield* Gateway.make({
-      config: ProviderConfig.gatewayConfig(config),
+      config: gatewayConfig,
       ...args.options,
-      database,
+      // A reload reads the file again, with the environment it started with.
+      ...(file === undefined ? {} : { source: Effect.map(load(file), (next) => served(next, args, secrets)) }),
       logRequests: true
     }).pipe(
       Effect.catchTag("OptionsError", (error) => new UsageError({ reason: error.message }))
     )
+    // A refused reload is logged by the gateway, and the running configuration stays.
+    yield* Effect.forkScoped(Stream.runForEach(hangups, () => Effect.ignore(gateway.reload)))
     io.stdout(`${gateway.url}\n`)
     io.stderr(notice)
     const keys = gateway.keys.filter((key) => !key.admin).map((key) => key.name)
@@ -160,7 +193,7 @@ const serve = (args: Args, io: Io, secrets: Array<Redacted.Redacted<string>>) =>
           : keys.length > 0
           ? " (its data and /metrics take an admin key: add gateway.admin_keys)"
           : "") +
-        `. Models: ${gateway.models.join(", ")}. Data: ${describe(database)}. Ctrl-C to stop.\n`
+        `. Models: ${gateway.models.join(", ")}. Data: ${describe(gatewayConfig.database)}. Ctrl-C to stop.\n`
     )
     return yield* Effect.never
   })

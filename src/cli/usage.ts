@@ -170,7 +170,10 @@ Runs the gateway: an OpenAI-compatible API (URL/v1/chat/completions,
 Prometheus text and a live /dashboard, these two taking an admin key when
 the provider.json has keys) over the models and routers of a provider.json,
 until Ctrl-C or SIGTERM, which stop accepting and let calls in flight finish
-within the grace period. The first line on stdout is its URL.
+within the grace period. SIGHUP (or POST /admin/reload) reads the
+provider.json again and serves it, calls in flight finishing as they began;
+a file that does not load is refused and the running one stays. The first
+line on stdout is its URL.
 With no --config, it serves a built-in simulator and says so. Each request is
 logged as a JSON line on stderr.
 

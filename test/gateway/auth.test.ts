@@ -7,6 +7,7 @@ import * as fc from "fast-check"
 import { createHash } from "node:crypto"
 import * as Auth from "../../src/internal/gateway/auth.js"
 import * as Engine from "../../src/internal/gateway/engine.js"
+import * as KeyLimits from "../../src/internal/gateway/keyLimits.js"
 import * as Message from "../../src/Message.js"
 import * as Pricing from "../../src/Pricing.js"
 import * as Reply from "../../src/simulator/Reply.js"
@@ -139,9 +140,10 @@ describe("a budgeted key's admission", () => {
       [],
       {
         resolve: (model) => model === "m" ? { price } : undefined,
-        models: [{ id: "m", ownedBy: "test" }],
-        store: undefined
-      }
+        models: [{ id: "m", ownedBy: "test" }]
+      },
+      yield* KeyLimits.make(undefined),
+      new Map()
     )
     const caller = auth.authenticate({ authorization: "Bearer gw-key-budgeted" }) as Auth.Caller
     // One admission in a scope of its own, closed with `exit` after `use`.

@@ -41,7 +41,7 @@ const open = (
     logPayloads: false,
     retention: options.retention,
     capacity: options.capacity,
-    secrets: [],
+    secrets: () => [],
     dropped: options.dropped ?? (() => undefined)
   })
 

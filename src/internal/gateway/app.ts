@@ -27,12 +27,17 @@
  * paths, the 404 and the 405s.
  */
 import * as Clock from "effect/Clock"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HttpMethod from "effect/http/HttpMethod"
 import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import type * as Redacted from "effect/Redacted"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type * as Router from "../../Router.js"
+import type * as Store from "../../Store.js"
 import * as AdminSpend from "./adminSpend.js"
 import * as AnthropicRoute from "./anthropicRoute.js"
 import * as BalancedCallRoutes from "./balancedCallRoutes.js"
@@ -55,30 +60,86 @@ import { errorResponse, json, refusal } from "./serving.js"
 /** What the application needs besides the engine. */
 export type AppOptions = Serving.AppOptions
 
-/** The gateway's routes and its answer to paths it does not serve. */
-export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOptions) {
+/**
+ * What the gateway keeps across reloads (`generation.ts`): its metrics, whose status gauges read the generation served
+ * at each scrape, the responses it keeps, so a `previous_response_id` continues whichever configuration answered
+ * it, and the request log's writer, one for the gateway's life, so that nothing queued is lost to a reload.
+ */
+export interface Lasting {
+  /** The time, in milliseconds, from the gateway's `Clock`. */
+  readonly now: () => number
+  readonly metrics: Metrics.Metrics
+  readonly responses: ResponsesStore.ResponsesStore
+  readonly requestLog: RequestLog.RequestLog | undefined
+}
+
+/**
+ * The gateway's lasting parts over `status` (the generation's served now), the responses kept in `store` when it
+ * has one, so that every instance continues every response, else in memory, and with a database its request log.
+ */
+export const lasting = Effect.fnUntraced(function*(options: {
+  readonly status: Effect.Effect<Router.Status>
+  readonly store: Store.Store | undefined
+  readonly responsesTtl: Duration.Input | undefined
+  readonly database: SqlClient.SqlClient | undefined
+  /** Whether the request log keeps each call's request body and reply text, keys masked. */
+  readonly logPayloads: boolean
+  /** How long the request log keeps its rows (`Gateway.Options.requestLogRetention`); its default when unset. */
+  readonly requestLogRetention: Duration.Input | undefined
+  /** The keys a logged payload has masked: the served configuration's gateway keys and its provider keys. */
+  readonly secrets: () => ReadonlyArray<Redacted.Redacted<string>>
+}) {
   const clock = yield* Clock.Clock
   const now = () => clock.currentTimeMillisUnsafe()
-  const metrics = Metrics.make(engine.status, now)
-  const dashboard = yield* Dashboard.make({ status: engine.status, budgets: options.auth.budgets, now })
-  const requestLog = options.database === undefined ? undefined : yield* RequestLog.make({
-    sql: options.database,
-    logPayloads: options.logPayloads,
-    retention: options.requestLogRetention,
-    secrets: options.secrets,
-    dropped: metrics.requestLogDropped
-  })
+  const ttl = { ttl: options.responsesTtl }
+  const metrics = Metrics.make(options.status, now)
+  return {
+    now,
+    metrics,
+    responses: options.store === undefined
+      ? ResponsesStore.make(now, ttl)
+      : ResponsesStoreRedis.make(options.store, ttl),
+    requestLog: options.database === undefined ? undefined : yield* RequestLog.make({
+      sql: options.database,
+      logPayloads: options.logPayloads,
+      retention: options.requestLogRetention,
+      secrets: options.secrets,
+      dropped: metrics.requestLogDropped
+    })
+  } satisfies Lasting
+})
+
+/** The gateway's routes over one configuration's engine, and its answer to paths it does not serve. */
+export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOptions, lasting: Lasting) {
+  const { metrics, now, requestLog } = lasting
+  const dashboard = yield* Dashboard.make({ status: engine.status, budgets: options.auth.budgetStatus, now })
   const serving = Serving.make({ engine, options, now, metrics, stats: dashboard.stats, requestLog })
   const { adminOnly, plain, served } = serving
   const openAi = OpenAiRoutes.routes(serving)
-  // Kept where the limits are shared, when they are, so that every instance continues every response.
-  const responses = ResponsesRoute.routes(
-    serving,
-    engine.store === undefined
-      ? ResponsesStore.make(now, { ttl: options.responsesTtl })
-      : ResponsesStoreRedis.make(engine.store, { ttl: options.responsesTtl })
-  )
+  const responses = ResponsesRoute.routes(serving, lasting.responses)
   const gemini = GeminiRoutes.route(serving)
+
+  // `POST /admin/reload`: the configuration read again and served, or 400 naming why not (the running one stays).
+  const reload = served(({ entry, request }) =>
+    adminOnly(
+      Intake.isJson(request.headers["content-type"])
+        ? Effect.match(options.reload, {
+          onFailure: (error) => {
+            const answer = Errors.answer(
+              400,
+              `The configuration was not reloaded; the running one stays. ${error.message}`,
+              "invalid_request_error",
+              null,
+              "invalid_configuration"
+            )
+            Logs.failed(entry, answer.code ?? undefined, answer)
+            return errorResponse(answer)
+          },
+          onSuccess: (models) => json(200, JSON.stringify({ status: "reloaded", models }))
+        })
+        : Effect.succeed(refusal(entry, Serving.notJson))
+    )
+  )
 
   // A path the gateway does not serve: 404, in the wire of the path asked for.
   const unknownPath = served(({ entry, request }) =>
@@ -124,6 +185,7 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
     HttpRouter.route("GET", "/metrics", plain(adminOnly(metrics.scrape))),
     HttpRouter.route("GET", "/dashboard", plain(Effect.succeed(Dashboard.pageResponse))),
     HttpRouter.route("GET", "/dashboard/data", plain(adminOnly(dashboard.data))),
+    HttpRouter.route("POST", "/admin/reload", reload),
     HttpRouter.route(
       "GET",
       "/admin/spend",

@@ -8,7 +8,7 @@
  * how close a guess came. Each key may be limited to some model names, have
  * its own token bucket (`RateLimiter`) and a spend limit (`Budget`); a request
  * past one is refused before anything is sent. With a store, both are shared by
- * every instance under `gateway-key/<name>`. A budgeted call reserves its worst
+ * every instance under `gateway-key/<name>`; across a reload, both are handed on (`keyLimits.ts`). A budgeted call reserves its worst
  * case (`Pricing.estimate` of its prompt and `maxTokens`, the key's default set
  * on a request without one, at the highest price its model can reach) for as
  * long as the request's scope is open, and is charged its real cost: on an
@@ -25,22 +25,29 @@ import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { createHash, timingSafeEqual } from "node:crypto"
-import * as Budget from "../../Budget.js"
+import type * as Budget from "../../Budget.js"
 import type { Input as ChatRequest } from "../../ChatRequest.js"
 import type { Input as EmbeddingRequest } from "../../Embedding.js"
 import type { AdminKey, Key, KeyInfo } from "../../Gateway.js"
 import type { BudgetExceededError, NoCapacityError } from "../../LlmError.js"
 import type { OptionsError } from "../../OptionsError.js"
 import * as Pricing from "../../Pricing.js"
-import * as RateLimiter from "../../RateLimiter.js"
-import type * as Store from "../../Store.js"
+import type * as RateLimiter from "../../RateLimiter.js"
 import * as OptionsErrors from "../optionsError.js"
 import { mostEmbeddingTokens } from "../tokens/promptSize.js"
 import type { Engine, Target } from "./engine.js"
 import * as Errors from "./errors.js"
+import type * as KeyLimits from "./keyLimits.js"
 
 // `/dashboard` is a page without data: a browser opening it sends no key; the data it polls is an admin path.
-const keyless: ReadonlySet<string> = new Set(["/health", "/ready", "/dashboard", "/metrics", "/dashboard/data"])
+const keyless: ReadonlySet<string> = new Set([
+  "/health",
+  "/ready",
+  "/dashboard",
+  "/metrics",
+  "/dashboard/data",
+  "/admin/reload"
+])
 
 /** The prefix of `model-load`'s paths, an admin path as `/metrics` and `/dashboard/data` are. */
 export const adminPrefix = "/llm/model-load/"
@@ -94,9 +101,6 @@ export type Settle = (cost: number | undefined) => Effect.Effect<void>
 /** The reply tokens of a budgeted request without `maxTokens`, unless the key's budget says otherwise. */
 const defaultMaxTokens = 4096
 
-/** The name a key's limiter and budget have in the store: the same on every instance. */
-const sharedKey = (name: string): string => `gateway-key/${name}`
-
 const settled: Settle = () => Effect.void
 const admittedFree: Effect.Effect<Settle> = Effect.succeed(settled)
 
@@ -111,6 +115,8 @@ export interface Auth {
   /** Whether requests need a key: some gateway key is configured. */
   readonly required: boolean
   readonly keys: ReadonlyArray<KeyInfo>
+  /** Every key's budget by key name, those of keys this configuration no longer has included (`KeyLimits`). */
+  readonly budgets: ReadonlyMap<string, KeyLimits.KeptBudget>
   readonly isAdmin: (key: Redacted.Redacted<string>) => boolean
   /** The caller a request's headers name, or the 401 answer to give. */
   readonly authenticate: (headers: Readonly<Record<string, string | undefined>>) => Caller | Errors.ErrorAnswer
@@ -128,8 +134,8 @@ export interface Auth {
     target: Pick<Target, "price">,
     request: Request | undefined
   ) => Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope>
-  /** The budget of every key that has one, as it stands. */
-  readonly budgets: Effect.Effect<ReadonlyArray<KeyBudget>>
+  /** The budget of every key of this configuration that has one, as it stands. */
+  readonly budgetStatus: Effect.Effect<ReadonlyArray<KeyBudget>>
 }
 
 const dollars = (amount: number): string => `$${Number(amount.toPrecision(6))}`
@@ -276,7 +282,8 @@ const info = (name: string, hash: Buffer, admin: boolean, models: ReadonlyArray<
 /**
  * The keys checked (names given and unique, no key listed twice, every model
  * name one of the engine's, every model of a budgeted key priced) and hashed,
- * each with its limiter and budget, in the engine's store when it has one.
+ * each with its limiter and budget from `limits`, a budget handed on from `kept` (the budgets of the configuration
+ * served before, by key name) when it has one.
  */
 export const make = (
   keys: ReadonlyArray<Key>,
@@ -284,13 +291,13 @@ export const make = (
   engine: {
     readonly resolve: (model: string) => Pick<Target, "price"> | undefined
     readonly models: Engine["models"]
-    readonly store: Engine["store"]
-  }
+  },
+  limits: KeyLimits.KeyLimits,
+  kept: ReadonlyMap<string, KeyLimits.KeptBudget>
 ): Effect.Effect<Auth, OptionsError, Scope.Scope> =>
   Effect.gen(function*() {
     const known = (model: string) => engine.resolve(model) !== undefined
-    const shared = (name: string): { readonly shared?: Store.Shared } =>
-      engine.store === undefined ? {} : { shared: { store: engine.store, key: sharedKey(name) } }
+    const budgets = new Map(kept)
     const callers: Array<Caller> = []
     const admins: Array<{ readonly name: string; readonly digest: Buffer }> = []
     const infos: Array<KeyInfo> = []
@@ -345,20 +352,16 @@ export const make = (
         }
       )
       if (replyTokens !== undefined) return yield* replyTokens
-      const limiter = key.rateLimit === undefined
-        ? undefined
-        : yield* RateLimiter.make({ ...key.rateLimit, ...shared(key.name) })
-      const budget = key.budget === undefined ? undefined : yield* Budget.make({
-        limits: [{ scope: Budget.overall, limit: key.budget.limit, period: key.budget.period }],
-        ...shared(key.name)
-      })
+      const limiter = key.rateLimit === undefined ? undefined : yield* limits.limiter(key.name, key.rateLimit)
+      const budget = key.budget === undefined ? undefined : yield* limits.budget(kept, key.name, key.budget)
+      if (budget !== undefined) budgets.set(key.name, budget)
       callers.push({
         name: key.name,
         digest: hash,
         team: undefined,
         models: key.models === undefined ? undefined : new Set(key.models),
         limiter,
-        budget,
+        budget: budget?.budget,
         defaultMaxTokens: key.budget?.defaultMaxTokens ?? defaultMaxTokens
       })
       infos.push(info(key.name, hash, false, key.models))
@@ -426,7 +429,7 @@ export const make = (
       return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller.limiter), budgeted)
     }
 
-    const budgets = Effect.forEach(
+    const budgetStatus = Effect.forEach(
       callers.filter((caller) => caller.budget !== undefined),
       (caller) =>
         Effect.map(
@@ -437,8 +440,9 @@ export const make = (
 
     return {
       required: callers.length > 0,
-      budgets,
       keys: infos,
+      budgets,
+      budgetStatus,
       isAdmin: (key) => find(admins, Redacted.value(key)) !== undefined,
       authenticate,
       allows,

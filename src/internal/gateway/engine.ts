@@ -10,7 +10,8 @@
  * what every router counts, so a call counts on its deployment whichever
  * router sent it. With a store, one
  * connection serves every deployment's limiter and pool, every router's
- * breakers and the gateway keys' limits.
+ * breakers and the gateway keys' limits. A reload builds another engine from the new configuration
+ * (`generation.ts`), on the same store.
  */
 import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
@@ -21,7 +22,7 @@ import type * as Llm from "../../Llm.js"
 import type { OptionsError } from "../../OptionsError.js"
 import * as Pricing from "../../Pricing.js"
 import * as Router from "../../Router.js"
-import * as Store from "../../Store.js"
+import type * as Store from "../../Store.js"
 import * as OptionsErrors from "../optionsError.js"
 import * as RouterStatus from "../router/status.js"
 
@@ -58,8 +59,6 @@ export interface Engine {
   readonly status: Router.Service["status"]
   /** Whether some deployment can take a call now: its breaker not open, and a key not disabled. */
   readonly ready: Effect.Effect<boolean>
-  /** The one connected store of the configuration, if it has one. */
-  readonly store: Store.Store | undefined
 }
 
 type Deployment = Gateway.Deployment
@@ -128,14 +127,12 @@ const reachOf = (deployments: ReadonlyArray<Deployment>): Pick<Target, "price" |
   speaksResponses: deployments.length > 0 && deployments.every((deployment) => deployment.api === "responses")
 })
 
-/** The engine of `config`; `store` (connected, or options to connect once) in place of the config's `store`. */
+/** The engine of `config`, on the gateway's connected `store` (the config's is the gateway's to connect). */
 export const make = (
   config: Gateway.Config,
-  storeOption?: Store.Store | Store.Options
+  store: Store.Store | undefined
 ): Effect.Effect<Engine, OptionsError, HttpClient.HttpClient | Scope.Scope> =>
   Effect.gen(function*() {
-    const wanted = storeOption ?? config.store
-    const store = wanted === undefined ? undefined : "redis" in wanted ? yield* Store.make(wanted) : wanted
     // A connected store: the deployments' limiters and pools, and every router's breakers, use it.
     const everything: Router.Options<Deployment> = { deployments: yield* config.deployments(store) }
     if (everything.deployments.length === 0) {
@@ -189,8 +186,7 @@ export const make = (
       balanced: { llm: all, address: undefined, ...reachOf(reachable(everything, undefined)) },
       models,
       status: statuses.length === 1 ? all.status : Effect.map(Effect.all(statuses), RouterStatus.combine),
-      ready,
-      store
+      ready
     }
   })
 

@@ -48,8 +48,8 @@ export interface RequestLogOptions {
   readonly logPayloads: boolean
   /** How long rows are kept. Default `defaultRetention`. */
   readonly retention?: Duration.Input | undefined
-  /** The keys masked in a payload (besides the request's own key). */
-  readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
+  /** The keys masked in a payload (besides the request's own key): the configuration's served now. */
+  readonly secrets: () => ReadonlyArray<Redacted.Redacted<string>>
   /** Counts rows dropped (the metric). */
   readonly dropped: (count: number) => void
   /** Rows waiting to be written at most; more are dropped. Default 10,000. */
@@ -165,7 +165,8 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
       const payload = entry.payload
       if (payload === undefined) return null
       const text = JSON.stringify({ request: payload.request ?? null, reply: payload.reply })
-      return scrub(text, payload.key === undefined ? options.secrets : [...options.secrets, payload.key])
+      const secrets = options.secrets()
+      return scrub(text, payload.key === undefined ? secrets : [...secrets, payload.key])
     }
 
     return {

@@ -1,10 +1,12 @@
 /**
- * The gateway's server: the options checked, the engine built, the
- * application served on a `node:http` server through `NodeHttpServer`, and on
- * the scope's close a drain (`drain.ts`): the server stops accepting, calls in
- * flight have the grace period to finish, then the streams still open are
- * cut, each ending with an error event, whatever is left is interrupted
- * (freeing its upstream call) and the engine's deployments are closed.
+ * The gateway's server: the options checked, the configuration built (its engine, keys and routes: a generation,
+ * `generation.ts`), the application served on a `node:http` server through `NodeHttpServer`, and on the scope's close
+ * a drain (`drain.ts`): the server stops accepting, calls in flight have the grace period to finish, then the streams
+ * still open are cut, each ending with an error event, whatever is left is interrupted (freeing its upstream call)
+ * and the deployments are closed. A reload reads the configuration again (`Options.source`) and builds it whole
+ * before serving it; what a reload keeps, besides the store and the database opened at start, is the metrics, the
+ * stored responses and the keys' limiters and budgets (`keyLimits.ts`); the routers, their breakers and the key pools
+ * are the new configuration's own (in the store, when there is one, their shared state stays).
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as ByteSize from "effect/ByteSize"
@@ -13,16 +15,29 @@ import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
 import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"
 import * as HttpMiddleware from "effect/http/HttpMiddleware"
+import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
-import { type DatabaseError, defaultPort, type GatewayStartError, type Options, type Service } from "../../Gateway.js"
+import {
+  type Config,
+  type Database as DatabaseOption,
+  type DatabaseError,
+  defaultPort,
+  type GatewayStartError,
+  type Options,
+  type Service,
+  type SourceError
+} from "../../Gateway.js"
 import type { OptionsError } from "../../OptionsError.js"
+import * as Store from "../../Store.js"
 import * as OptionsErrors from "../optionsError.js"
 import * as Database from "../sql/database.js"
 import * as App from "./app.js"
 import * as Auth from "./auth.js"
 import * as Drain from "./drain.js"
 import * as Engine from "./engine.js"
+import * as Generation from "./generation.js"
+import * as KeyLimits from "./keyLimits.js"
 
 const defaultHost = "127.0.0.1"
 /** The largest request body by default; `batch` takes a line of its input, a request body too, up to it. */
@@ -31,19 +46,27 @@ const defaultGracePeriod = Duration.seconds(20)
 
 const loopback = new Set(["127.0.0.1", "::1", "localhost"])
 
-// The gateway keys of the configuration and of the options.
-const keysOf = (options: Options) => [...(options.config.keys?.keys ?? []), ...(options.keys ?? [])]
+// The gateway keys of a configuration and of the options, and the admin keys.
+const keysOf = (config: Config, options: Options) => [...(config.keys?.keys ?? []), ...(options.keys ?? [])]
+const adminKeysOf = (config: Config, options: Options) => [
+  ...(config.keys?.adminKeys ?? []),
+  ...(options.adminKeys ?? [])
+]
 
-const check = (options: Options): OptionsError | undefined => {
-  const host = options.host ?? defaultHost
-  if (!loopback.has(host) && keysOf(options).length === 0) {
-    return OptionsErrors.make(
+// Without gateway keys the gateway serves this machine only: at start, and after every reload.
+const hostProblem = (host: string, keys: ReadonlyArray<unknown>): OptionsError | undefined =>
+  !loopback.has(host) && keys.length === 0
+    ? OptionsErrors.make(
       "Gateway",
       "host",
       host,
       "a loopback address (127.0.0.1, ::1 or localhost): without gateway keys the gateway serves only this machine"
     )
-  }
+    : undefined
+
+const check = (options: Options): OptionsError | undefined => {
+  const problem = hostProblem(options.host ?? defaultHost, keysOf(options.config, options))
+  if (problem !== undefined) return problem
   const port = options.port ?? defaultPort
   if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) {
     return OptionsErrors.make("Gateway", "port", port, "an integer from 0 to 65535")
@@ -52,6 +75,40 @@ const check = (options: Options): OptionsError | undefined => {
     OptionsErrors.duration("Gateway", "gracePeriod", options.gracePeriod) ??
     OptionsErrors.duration("Gateway", "responsesTtl", options.responsesTtl, true) ??
     OptionsErrors.duration("Gateway", "requestLogRetention", options.requestLogRetention, true)
+}
+
+const sameDatabase = (a: DatabaseOption | undefined, b: DatabaseOption | undefined): boolean =>
+  a === undefined || b === undefined
+    ? a === b
+    : "sqlite" in a
+    ? "sqlite" in b && a.sqlite === b.sqlite
+    : "postgres" in b && Redacted.value(a.postgres) === Redacted.value(b.postgres)
+
+const keptAtReload =
+  "the one it started with (a reload keeps the store, the database and its request log's settings; changing them " +
+  "takes a restart)"
+
+// What a reload cannot change of the configuration it started with: the store, the database and the request log's
+// settings, taken at start (and when the options give them, the configuration's are not read).
+const restartOnly = (options: Options, config: Config): OptionsError | undefined =>
+  options.store === undefined && JSON.stringify(config.store) !== JSON.stringify(options.config.store)
+    ? OptionsErrors.make("Gateway", "config.store", "another store", keptAtReload)
+    : options.database === undefined && !sameDatabase(config.database, options.config.database)
+    ? OptionsErrors.make("Gateway", "config.database", "another database", keptAtReload)
+    : options.logPayloads === undefined && config.keys?.logPayloads !== options.config.keys?.logPayloads
+    ? OptionsErrors.make("Gateway", "config.keys.logPayloads", config.keys?.logPayloads, keptAtReload)
+    : options.requestLogRetention === undefined &&
+        JSON.stringify(config.keys?.requestLogRetention) !== JSON.stringify(options.config.keys?.requestLogRetention)
+    ? OptionsErrors.make("Gateway", "config.keys.requestLogRetention", "another retention", keptAtReload)
+    : undefined
+
+/** What one configuration serves: its engine, its keys and its routes. */
+interface Generation {
+  readonly engine: Engine.Engine
+  readonly auth: Auth.Auth
+  /** Its keys, masked in a logged payload: the gateway and admin keys, and the deployments' provider keys. */
+  readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
+  readonly app: Effect.Success<ReturnType<typeof App.make>>
 }
 
 /** `Gateway.make`. */
@@ -71,9 +128,10 @@ export const make = (
     const host = options.host ?? defaultHost
     const port = options.port ?? defaultPort
     const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes
-    const engine = yield* Engine.make(options.config, options.store)
-    const adminKeys = [...(options.config.keys?.adminKeys ?? []), ...(options.adminKeys ?? [])]
-    const auth = yield* Auth.make(keysOf(options), adminKeys, engine)
+    const wantedStore = options.store ?? options.config.store
+    // One connection for every configuration served: the deployments, the routers' breakers and the keys' limits.
+    const store = wantedStore === undefined || !("redis" in wantedStore) ? wantedStore : yield* Store.make(wantedStore)
+    const keyLimits = yield* KeyLimits.make(store)
     const drain = new Drain.Drain()
     const server = Http.createServer()
     // The drain is ours (below), so that streams are cut with an error event before the server interrupts them.
@@ -85,38 +143,77 @@ export const make = (
     )
     const address = server.address()
     const bound = typeof address === "object" && address !== null ? address.port : port
-    // Built once the port is bound: without keys, a request's `Host` names it.
-    const app = yield* App.make(engine, {
-      drain,
-      maxBodyBytes,
-      auth,
-      logRequests: options.logRequests ?? false,
-      modelLoadDetails: options.modelLoadDetails ?? options.config.keys?.modelLoadDetails ?? false,
-      port: bound,
+    // A reload builds in whichever fiber asks for it: with the gateway's own services.
+    const services = yield* Effect.context<HttpClient.HttpClient>()
+    const generations = yield* Generation.make<Generation>()
+    const current = generations.current
+    const lasting = yield* App.lasting({
+      status: Effect.suspend(() => current().engine.status),
+      store,
       responsesTtl: options.responsesTtl,
       database: sql,
       logPayloads: options.logPayloads ?? options.config.keys?.logPayloads ?? false,
       requestLogRetention: options.requestLogRetention ?? options.config.keys?.requestLogRetention,
-      secrets: [
-        ...[...keysOf(options), ...adminKeys].map((key) => key.key),
-        ...(options.config.providerKeys ?? [])
-      ]
+      secrets: () => current().secrets
     })
-    yield* httpServer.serve(app).pipe(
+
+    // Built once the port is bound: without keys, a request's `Host` names it.
+    const build =
+      (config: Config) => (previous: Generation | undefined): Effect.Effect<Generation, OptionsError, Scope.Scope> =>
+        Effect.gen(function*() {
+          const refused = restartOnly(options, config) ?? hostProblem(host, keysOf(config, options))
+          if (refused !== undefined) return yield* refused
+          const engine = yield* Engine.make(config, store)
+          const kept = previous?.auth.budgets ?? new Map()
+          const auth = yield* Auth.make(keysOf(config, options), adminKeysOf(config, options), engine, keyLimits, kept)
+          const app = yield* App.make(engine, {
+            drain,
+            maxBodyBytes,
+            auth,
+            logRequests: options.logRequests ?? false,
+            modelLoadDetails: options.modelLoadDetails ?? config.keys?.modelLoadDetails ?? false,
+            port: bound,
+            database: sql,
+            reload
+          }, lasting)
+          const keys = [...keysOf(config, options), ...adminKeysOf(config, options)]
+          return { engine, auth, app, secrets: [...keys.map((key) => key.key), ...(config.providerKeys ?? [])] }
+        }).pipe(Effect.provideContext(services))
+
+    const source = options.source ?? Effect.succeed(options.config)
+    const reload: Effect.Effect<ReadonlyArray<string>, SourceError | OptionsError> = Effect.gen(function*() {
+      const served = yield* generations.replace(build(yield* source))
+      const models = served.engine.models.map((model) => model.id)
+      yield* Effect.logInfo(`Gateway: configuration reloaded; models: ${models.join(", ")}`)
+      return models
+    }).pipe(
+      Effect.tapError((error) =>
+        Effect.logWarning(`Gateway: configuration not reloaded (the running one stays): ${error.message}`)
+      )
+    )
+
+    yield* generations.replace(build(options.config))
+    yield* httpServer.serve(Effect.flatMap(generations.lease, (generation) => generation.app)).pipe(
       Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)),
       // A span per request would cost more than the gateway's own work.
       Effect.provideService(HttpMiddleware.TracerDisabledWhen, () => true)
     )
-    // Added last, so it runs first on the scope's close: before the server interrupts the requests left.
+    // Added last, so it runs first on the scope's close: before the server interrupts the requests left, and before
+    // the configurations served are closed.
     yield* Effect.addFinalizer(() => Drain.shutdown(server, drain, options.gracePeriod ?? defaultGracePeriod))
     return {
       url: `http://${host.includes(":") ? `[${host}]` : host}:${bound}`,
       host,
       port: bound,
-      models: engine.models.map((model) => model.id),
-      status: engine.status,
-      ready: engine.ready,
-      keys: auth.keys,
-      isAdmin: auth.isAdmin
+      get models() {
+        return current().engine.models.map((model) => model.id)
+      },
+      status: Effect.suspend(() => current().engine.status),
+      ready: Effect.suspend(() => current().engine.ready),
+      get keys() {
+        return current().auth.keys
+      },
+      isAdmin: (key) => current().auth.isAdmin(key),
+      reload: Effect.asVoid(reload)
     }
   })

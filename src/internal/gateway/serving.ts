@@ -5,7 +5,6 @@
  * Google's on Google's paths and OpenAI's elsewhere.
  */
 import * as Context from "effect/Context"
-import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
@@ -42,18 +41,12 @@ export interface AppOptions {
   readonly modelLoadDetails: boolean
   /** The port the gateway listens on: without gateway keys, a request's `Host` is one of its loopback names. */
   readonly port: number
-  /** How long a stored response is kept (`Gateway.Options.responsesTtl`); the store's default when unset. */
-  readonly responsesTtl?: Duration.Input | undefined
   /** The streams in flight, cut when the gateway shuts down. */
   readonly drain: Drain
   /** The gateway's database (keys, teams, spend, the request log), if it has one. */
   readonly database: SqlClient.SqlClient | undefined
-  /** Whether the request log keeps each call's request body and reply text, keys masked. */
-  readonly logPayloads: boolean
-  /** How long the request log keeps its rows (`Gateway.Options.requestLogRetention`); its default when unset. */
-  readonly requestLogRetention?: Duration.Input | undefined
-  /** The keys a logged payload has masked: the gateway's keys and the deployments' provider keys. */
-  readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
+  /** `POST /admin/reload`: the configuration read again and served (`Gateway.Service.reload`); the names it serves. */
+  readonly reload: Effect.Effect<ReadonlyArray<string>, { readonly message: string }>
 }
 
 /** A JSON answer with `status`. */
@@ -110,7 +103,8 @@ const foreignHost = Errors.answer(
   "host_not_allowed"
 )
 
-const notJson = Errors.answer(
+/** A POST whose body is not declared JSON: 415. */
+export const notJson = Errors.answer(
   415,
   "The request body must be JSON, sent with `content-type: application/json`.",
   "invalid_request_error",

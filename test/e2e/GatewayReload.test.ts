@@ -1,0 +1,257 @@
+/**
+ * `serve` reloading its provider.json without a restart, over loopback with the official `openai` client: on SIGHUP
+ * (the binary spawned) and on `POST /admin/reload` (in-process), a file refused whole while the running configuration
+ * keeps answering, and a stream started before a reload ending whole on the deployment it started on.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import OpenAI from "openai"
+import * as Serve from "../../src/cli/serve.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import { awaitFirstLine, awaitWhileRunning, type Running, startCli, startInProcess } from "../utils/cliHarness.js"
+
+const oldKey = "sk-reload-old-provider-0001"
+const newKey = "sk-reload-new-provider-0002"
+const appKey = "gw-reload-app-key-5c1e9a"
+const adminKey = "gw-reload-admin-key-7b2d4f"
+
+/** A provider.json in a directory of its own (removed with the scope), and what writes it again. */
+const providerFile = (json: unknown) =>
+  Effect.gen(function*() {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "reload-"))
+    yield* Effect.addFinalizer(() => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true })))
+    const file = path.join(dir, "provider.json")
+    const write = (next: unknown) => fs.writeFileSync(file, typeof next === "string" ? next : JSON.stringify(next))
+    write(json)
+    return { dir, file, write }
+  })
+
+const entry = (simulator: Simulator.Simulator, key: string, model = "gpt-4o-mini") => ({
+  model_name: model,
+  base_url: `${simulator.url}/v1`,
+  api_keys: [key]
+})
+
+const client = (url: string, apiKey = "unused") => new OpenAI({ baseURL: `${url}/v1`, apiKey, maxRetries: 0 })
+
+const modelIds = (openai: OpenAI) =>
+  Effect.promise(async () => (await openai.models.list()).data.map((model) => model.id).sort())
+
+const ask = (openai: OpenAI, model: string) =>
+  Effect.promise(() => openai.chat.completions.create({ model, messages: [{ role: "user", content: "Hello" }] }))
+
+const reloadRequest = (url: string, key: string | undefined, contentType = "application/json") =>
+  Effect.promise(async () => {
+    const response = await fetch(`${url}/admin/reload`, {
+      method: "POST",
+      headers: {
+        ...(contentType === "" ? {} : { "content-type": contentType }),
+        ...(key === undefined ? {} : { authorization: `Bearer ${key}` })
+      }
+    })
+    return { status: response.status, text: await response.text() }
+  })
+
+const requestsOf = (simulator: Simulator.Simulator) => Effect.map(simulator.stats, (stats) => stats.requests)
+
+/** Once the run's stderr holds `count` reload log lines (`text`, a line the gateway logs for each reload). */
+const logged = (running: Running, text: string, count: number) =>
+  awaitWhileRunning(
+    running,
+    `${count} "${text}" log line(s)`,
+    Effect.sync(() => running.stderr().split(text).length - 1),
+    (seen) => seen >= count
+  )
+
+describe("serve reloads its provider.json", () => {
+  it.live(
+    "on SIGHUP (the binary spawned): the openai client sees the model the file added, and the changed deployment " +
+      "answers the next calls",
+    () =>
+      Effect.gen(function*() {
+        const before = yield* Simulator.make({ apiKeys: [oldKey] })
+        const after = yield* Simulator.make({ apiKeys: [newKey] })
+        const { dir, file, write } = yield* providerFile({ sim: [entry(before, oldKey)] })
+        const running = yield* startCli(["serve", "--config", file, "--port", "0", "--data", path.join(dir, "data")])
+        const openai = client(yield* awaitFirstLine(running, "serve's URL"))
+        expect(yield* modelIds(openai)).toEqual(["gpt-4o-mini", "sim/gpt-4o-mini"])
+        expect((yield* ask(openai, "gpt-4o-mini")).object).toBe("chat.completion")
+        expect(yield* requestsOf(before)).toBe(1)
+
+        write({ sim: [entry(after, newKey), entry(after, newKey, "gpt-4o")] })
+        running.child()!.kill("SIGHUP")
+        yield* logged(running, "configuration reloaded", 1)
+        expect(yield* modelIds(openai)).toEqual(["gpt-4o", "gpt-4o-mini", "sim/gpt-4o", "sim/gpt-4o-mini"])
+        expect((yield* ask(openai, "gpt-4o")).choices[0]!.message.role).toBe("assistant")
+        expect((yield* ask(openai, "gpt-4o-mini")).object).toBe("chat.completion")
+        expect(yield* requestsOf(before)).toBe(1)
+        expect(yield* requestsOf(after)).toBe(2)
+        // SIGHUP no longer ends the process (Node's default): it still serves.
+        expect(running.exited.pollUnsafe()).toBeUndefined()
+        expect(running.stderr()).not.toContain(newKey)
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
+    "POST /admin/reload takes an admin key as the other admin paths; a broken file is refused whole with 400 " +
+      "naming its problem, and the running configuration still answers",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.make({ apiKeys: [oldKey] })
+        const gateway = {
+          keys: [{ name: "app", key: "env:RELOAD_APP_KEY" }],
+          admin_keys: [{ name: "ops", key: "env:RELOAD_ADMIN_KEY" }]
+        }
+        const good = { sim: [entry(simulator, oldKey)], gateway }
+        const { dir, file, write } = yield* providerFile(good)
+        const running = yield* startInProcess(
+          (io) =>
+            Serve.run(["--config", file, "--host", "0.0.0.0", "--port", "0", "--data", path.join(dir, "data")], io),
+          { env: { RELOAD_APP_KEY: appKey, RELOAD_ADMIN_KEY: adminKey, RELOAD_PROVIDER_KEY: oldKey } }
+        )
+        const url = yield* awaitFirstLine(running, "serve's URL")
+        const openai = client(url, appKey)
+
+        const none = yield* reloadRequest(url, undefined)
+        expect(none.status).toBe(401)
+        expect(JSON.parse(none.text).error.code).toBe("invalid_api_key")
+        const notAdmin = yield* reloadRequest(url, appKey)
+        expect(notAdmin.status).toBe(403)
+        expect(JSON.parse(notAdmin.text).error.code).toBe("admin_key_required")
+        expect((yield* reloadRequest(url, adminKey, "")).status).toBe(415)
+
+        const broken = {
+          "not valid JSON": "{ \"sim\": [",
+          "sim[0].rate_limit_capacity: expected a positive number": {
+            sim: [{ ...entry(simulator, oldKey), rate_limit_capacity: 0 }],
+            gateway
+          },
+          "sim[0].api_keys[0]: the environment variable RELOAD_UNSET_KEY is not set": {
+            sim: [{ ...entry(simulator, oldKey), api_keys: ["env:RELOAD_UNSET_KEY"] }],
+            gateway
+          },
+          "config.database must be the one it started with (a reload keeps the store and the database": {
+            sim: [entry(simulator, oldKey)],
+            gateway,
+            store: { sql: "postgres://reload@127.0.0.1:1/elsewhere" }
+          },
+          // Served beyond loopback, the gateway keeps its keys.
+          "host must be a loopback address": { sim: [entry(simulator, oldKey)] },
+          "keys[0].models[0] must be a router, deployment, model or group of the configuration": {
+            sim: [entry(simulator, oldKey)],
+            gateway: { ...gateway, keys: [{ ...gateway.keys[0], models: ["gpt-5"] }] }
+          }
+        }
+        for (const [problem, json] of Object.entries(broken)) {
+          write(json)
+          const refused = yield* reloadRequest(url, adminKey)
+          expect(refused.status).toBe(400)
+          const error = JSON.parse(refused.text).error
+          expect(error.code).toBe("invalid_configuration")
+          expect(error.message).toContain("The configuration was not reloaded; the running one stays.")
+          expect(error.message).toContain(problem)
+          for (const secret of [oldKey, appKey, adminKey]) expect(refused.text).not.toContain(secret)
+          // The running configuration, its keys included, still answers.
+          expect((yield* ask(openai, "gpt-4o-mini")).object).toBe("chat.completion")
+        }
+        yield* logged(running, "configuration not reloaded (the running one stays)", Object.keys(broken).length)
+
+        write({ ...good, sim: [{ ...entry(simulator, oldKey), api_keys: ["env:RELOAD_PROVIDER_KEY"] }] })
+        const reloaded = yield* reloadRequest(url, adminKey)
+        expect(reloaded.status).toBe(200)
+        expect(JSON.parse(reloaded.text)).toEqual({ status: "reloaded", models: ["sim/gpt-4o-mini", "gpt-4o-mini"] })
+        expect((yield* ask(openai, "gpt-4o-mini")).object).toBe("chat.completion")
+        expect(running.stderr()).not.toContain(adminKey)
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live(
+    "a stream started before a reload ends whole on the deployment it started on; a call after goes to the new one",
+    () =>
+      Effect.gen(function*() {
+        // Forty tokens at twenty a second: the stream outlasts the reload.
+        const slow = yield* Simulator.make({ apiKeys: [oldKey], tokensPerSecond: 20, replyTokens: 40 })
+        const fast = yield* Simulator.make({ apiKeys: [newKey] })
+        const { dir, file, write } = yield* providerFile({ sim: [entry(slow, oldKey)] })
+        const running = yield* startInProcess((io) =>
+          Serve.run(["--config", file, "--port", "0", "--data", path.join(dir, "data")], io)
+        )
+        const url = yield* awaitFirstLine(running, "serve's URL")
+        const openai = client(url)
+        const stream = yield* Effect.promise(() =>
+          openai.chat.completions.create({
+            model: "gpt-4o-mini",
+            messages: [{ role: "user", content: "Tell me a story" }],
+            stream: true
+          })
+        )
+        const chunks = stream[Symbol.asyncIterator]()
+        const first = yield* Effect.promise(() => chunks.next())
+        expect(first.done).toBe(false)
+
+        write({ sim: [entry(fast, newKey)] })
+        // No gateway keys: on loopback, the admin paths are open.
+        expect((yield* reloadRequest(url, undefined)).status).toBe(200)
+        expect((yield* ask(openai, "gpt-4o-mini")).object).toBe("chat.completion")
+        expect(yield* requestsOf(fast)).toBe(1)
+
+        const rest = yield* Effect.promise(async () => {
+          let text = ""
+          let finish: string | null | undefined
+          for (let next = await chunks.next(); next.done !== true; next = await chunks.next()) {
+            text += next.value.choices[0]?.delta.content ?? ""
+            finish = next.value.choices[0]?.finish_reason ?? finish
+          }
+          return { text, finish }
+        })
+        expect(rest.finish).toBe("stop")
+        expect(rest.text.length).toBeGreaterThan(0)
+        expect(yield* requestsOf(slow)).toBe(1)
+        expect((yield* slow.stats).inFlight).toBe(0)
+      }).pipe(Effect.scoped),
+    60_000
+  )
+
+  it.live("a key's spend is not given back by a reload that changes its budget", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [oldKey] })
+      // A tenth of a cent a token: one call spends cents.
+      const priced = { ...entry(simulator, oldKey), pricing: { input_per_mtok: 1000, output_per_mtok: 1000 } }
+      const budgeted = (limit: number) => ({
+        sim: [priced],
+        gateway: {
+          keys: [{ name: "app", key: "env:RELOAD_APP_KEY", budget: { limit, default_max_tokens: 50 } }],
+          admin_keys: [{ name: "ops", key: "env:RELOAD_ADMIN_KEY" }]
+        }
+      })
+      const { dir, file, write } = yield* providerFile(budgeted(1))
+      const running = yield* startInProcess(
+        (io) => Serve.run(["--config", file, "--port", "0", "--data", path.join(dir, "data")], io),
+        { env: { RELOAD_APP_KEY: appKey, RELOAD_ADMIN_KEY: adminKey } }
+      )
+      const url = yield* awaitFirstLine(running, "serve's URL")
+      const openai = client(url, appKey)
+      const reply = yield* ask(openai, "gpt-4o-mini")
+      const spent = reply.usage!.total_tokens / 1000
+      expect(spent).toBeGreaterThan(0.01)
+
+      // Lowered below what the key has spent: its budget is spent at once (a fresh one would have it all left).
+      write(budgeted(0.01))
+      expect((yield* reloadRequest(url, adminKey)).status).toBe(200)
+      const refused = yield* Effect.promise(() =>
+        openai.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "Hi" }] }).then(
+          () => undefined,
+          (error: unknown) => error as { readonly status: number; readonly code: string; readonly message: string }
+        )
+      )
+      expect(refused).toMatchObject({ status: 429, code: "insufficient_quota" })
+      expect(refused!.message).toContain(
+        `This gateway key's budget is spent ($${Number(spent.toPrecision(6))} of $0.01)`
+      )
+    }).pipe(Effect.scoped), 60_000)
+})
