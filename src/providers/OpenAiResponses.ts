@@ -61,8 +61,8 @@ import * as Embeddings from "../internal/providers/openAiChat/embeddings.js"
 import * as ChatWire from "../internal/providers/openAiChat/wire.js"
 import { ResponsesStreamParser } from "../internal/providers/openAiResponses/stream.js"
 import * as Wire from "../internal/providers/openAiResponses/wire.js"
-import type { OptionsError } from "../OptionsError.js"
 import type { LlmError } from "../LlmError.js"
+import type { OptionsError } from "../OptionsError.js"
 import type { Credentials, HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
 import type * as OpenAiChat from "./OpenAiChat.js"
 
@@ -113,7 +113,12 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     embeddings: Embeddings.wire(options.embeddingEncoding ?? "base64"),
     path: () => "/responses",
     body: (request, model, stream, keyId) =>
-      Wire.requestBody(request, { model, stream, store, previous: Wire.previousFor(request, { provider, keyId, store }) }),
+      Wire.requestBody(request, {
+        model,
+        stream,
+        store,
+        previous: Wire.previousFor(request, { provider, keyId, store })
+      }),
     failureOf: Wire.failureOf,
     failureHeaders: "response",
     reply: (body) => Wire.reply(body, store),

@@ -202,7 +202,11 @@ describe("Gateway /v1/responses: a Responses deployment's own ids passed through
         expect(gone!.answer).toContain("previous_response_not_found")
         expect(whole!.status).toBe(200)
         expect(whole!.body["previous_response_id"]).toBeUndefined()
-        expect(inputOf(whole!.body)).toEqual(["user: Hello there", `assistant: ${first.output_text}`, "user: And then?"])
+        expect(inputOf(whole!.body)).toEqual([
+          "user: Hello there",
+          `assistant: ${first.output_text}`,
+          "user: And then?"
+        ])
       }
     })))
 

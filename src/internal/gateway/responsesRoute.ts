@@ -184,7 +184,10 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
         newEncoder: () => ResponsesStream.streamEncoder(ids, body.model, echo, seconds, keep),
         render: (response) => ResponsesRender.response(response, ids, echo, seconds()).body,
         beforeAnswer: (response, rendered) =>
-          keep({ body: rendered, output: ResponsesRender.outputItems(response, ids) }, ResponsesStore.upstreamOf(response))
+          keep(
+            { body: rendered, output: ResponsesRender.outputItems(response, ids) },
+            ResponsesStore.upstreamOf(response)
+          )
       })
     }).pipe(Effect.catch(refused))
   }

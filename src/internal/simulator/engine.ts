@@ -27,8 +27,8 @@ import {
 import { type Plan, streamPlan } from "./plan.js"
 import { PromptCache } from "./promptCache.js"
 import { makeRateLimit } from "./rateLimit.js"
-import { StoredReplies } from "./storedReplies.js"
 import type { RouteInput } from "./routes.js"
+import { StoredReplies } from "./storedReplies.js"
 
 /** How many prompt prefixes the simulator's prompt cache holds: enough for a test's conversations, bounded. */
 const promptCachePrefixes = 1024

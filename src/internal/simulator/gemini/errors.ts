@@ -66,7 +66,11 @@ export const renderError = (error: ApiError): { readonly status: number; readonl
     case "InvalidRequest":
       return {
         status: error.status ?? 400,
-        body: errorBody(error.status ?? 400, error.message, error.code === undefined ? undefined : [errorInfo(error.code)])
+        body: errorBody(
+          error.status ?? 400,
+          error.message,
+          error.code === undefined ? undefined : [errorInfo(error.code)]
+        )
       }
     case "InvalidKey":
       return error.maskedKey === undefined
