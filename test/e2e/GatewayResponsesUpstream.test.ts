@@ -68,7 +68,10 @@ const proxy = (deployment: string, upstreams: Upstreams) =>
       })
       server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
     }),
-    (server) => Effect.callback<void>((resume) => server.close(() => resume(Effect.void)))
+    (server) =>
+      Effect.callback<void>((resume) => {
+        server.close(() => resume(Effect.void))
+      })
   ).pipe(Effect.map((server) => `http://127.0.0.1:${(server.address() as { port: number }).port}/v1`))
 
 /**
