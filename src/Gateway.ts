@@ -158,6 +158,8 @@ export interface Keys {
   readonly adminKeys: ReadonlyArray<AdminKey>
   /** Whether `GET /llm/model-load/<model>` is served (to admin keys; keys masked). Default `false`. */
   readonly modelLoadDetails?: boolean | undefined
+  /** How long responses are kept (`responses_ttl`); `Options.responsesTtl` overrides it. Default: one hour. */
+  readonly responsesTtl?: Duration.Input | undefined
 }
 
 /**
@@ -273,7 +275,8 @@ export interface Options {
   /**
    * How long `/v1/responses` keeps a stored response (`store`, on by default) for `previous_response_id` and
    * `GET`/`DELETE /v1/responses/{id}`: in memory, or, with a store, in its Redis (with Redis' expiry), where every
-   * instance on it reads the same responses. Default one hour.
+   * instance on it reads the same responses. Default: the config's (`Keys.responsesTtl`, provider.json's
+   * `gateway.responses_ttl`), else one hour.
    */
   readonly responsesTtl?: Duration.Input | undefined
   /** Where keys made at run time, spend and the request log are kept, in place of the config's `database`. */

@@ -95,7 +95,7 @@ export const make = (
       logRequests: options.logRequests ?? false,
       modelLoadDetails: options.modelLoadDetails ?? options.config.keys?.modelLoadDetails ?? false,
       port: bound,
-      responsesTtl: options.responsesTtl
+      responsesTtl: options.responsesTtl ?? options.config.keys?.responsesTtl
     })
     yield* httpServer.serve(app).pipe(
       Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)),

@@ -12,7 +12,7 @@ import type * as Budget from "../../Budget.js"
 import type * as Gateway from "../../Gateway.js"
 import type { Issue } from "../../ProviderConfig.js"
 import { NonEmpty, optional, Positive, PositiveInt } from "./fields.js"
-import { toDuration } from "./router.js"
+import { DurationEntry, toDuration } from "./router.js"
 
 // Seconds, a duration string such as "1 day", or "month" (the UTC calendar month).
 const Period = Schema.Union([Schema.Number, Schema.String]).check(
@@ -43,7 +43,9 @@ export const GatewayEntry = Schema.Struct({
   keys: optional(Schema.Array(KeyEntry)),
   admin_keys: optional(Schema.Array(AdminKeyEntry)),
   /** Serve `GET /llm/model-load/<model>` (keys masked) to admin keys. */
-  model_load_details: optional(Schema.Boolean)
+  model_load_details: optional(Schema.Boolean),
+  /** How long a `/v1/responses` response is kept (`Gateway.Options.responsesTtl`): seconds or a duration. */
+  responses_ttl: optional(DurationEntry)
 })
 
 export type GatewayEntry = typeof GatewayEntry.Type
@@ -132,7 +134,8 @@ export const resolve = (
             : {})
         })),
         adminKeys: admins.map(({ entry: item, key }) => ({ name: item.name, key })),
-        ...(entry.model_load_details === true ? { modelLoadDetails: true } : {})
+        ...(entry.model_load_details === true ? { modelLoadDetails: true } : {}),
+        ...(entry.responses_ttl !== undefined ? { responsesTtl: toDuration(entry.responses_ttl)! } : {})
       }
     }
   })
