@@ -22,7 +22,7 @@
  * made by this provider with the call's key) is sent as its
  * `previous_response_id` with only the messages after it; should the API no
  * longer know that id (404), the call is made again at once, with the whole
- * history. Reasoning models then need
+ * history. Without `store`, reasoning models need
  * their reasoning items back in the next turn of a tool loop (OpenAI's
  * reasoning guide, encrypted reasoning items): when reasoning is on, the
  * adapter asks for `include: ["reasoning.encrypted_content"]`, returns the
