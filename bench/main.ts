@@ -232,13 +232,17 @@ const describe = (score: Score, cpuLabel: string) =>
   `${score.rps.toFixed(0)} rps (${score.cpuMicros.toFixed(1)} us${cpuLabel}` +
   (score.redisCpuMicros === undefined ? ")" : `, ${score.redisCpuMicros.toFixed(1)} us in Redis)`)
 
-/** A side's score over its rounds: the best requests per second, the least CPU a call (here and in its Redis). */
+/**
+ * A side's score over its rounds: the best requests per second, the least CPU a call (here, in its Redis, and both
+ * together in one round).
+ */
 const best = (scores: ReadonlyArray<Score>) => ({
   rps: Math.max(0, ...scores.map((s) => s.rps)),
   cpuMicros: Math.min(...scores.map((s) => s.cpuMicros)),
   redisCpuMicros: scores.some((s) => s.redisCpuMicros === undefined)
     ? undefined
-    : Math.min(...scores.map((s) => s.redisCpuMicros!))
+    : Math.min(...scores.map((s) => s.redisCpuMicros!)),
+  allCpuMicros: Math.min(...scores.map((s) => s.cpuMicros + (s.redisCpuMicros ?? 0)))
 })
 
 /**
@@ -247,7 +251,9 @@ const best = (scores: ReadonlyArray<Score>) => ({
  * floor stands for reaches here), `ours_vs_floor` (ours / floor) and
  * `floor_cpu_us`; a side with a `redis-server` of its own adds its CPU a call,
  * the least of its rounds, read from `INFO cpu` around each
- * (`ours_redis_cpu_us`, `floor_redis_cpu_us`).
+ * (`ours_redis_cpu_us`, `floor_redis_cpu_us`), and the CPU ratio counting it:
+ * `cpu_ratio_with_redis` = baseline / (ours here + ours in Redis), the least
+ * sum of one round's, and `floor_cpu_ratio_with_redis` likewise.
  */
 interface Result {
   readonly name: string
@@ -263,6 +269,8 @@ interface Result {
   readonly floor_cpu_us?: number
   readonly ours_redis_cpu_us?: number
   readonly floor_redis_cpu_us?: number
+  readonly cpu_ratio_with_redis?: number
+  readonly floor_cpu_ratio_with_redis?: number
 }
 
 /** What one throughput case needs of the run: the client its "ours" side runs on, and raw undici's dispatcher. */
@@ -332,8 +340,14 @@ const measurePair = async ({ benchCase, dispatcher, name, runtime, url }: PairSe
       ours_vs_floor: round2(bestFloor.rps === 0 ? 0 : bestOurs.rps / bestFloor.rps),
       floor_cpu_us: round2(bestFloor.cpuMicros)
     }),
-    ...(bestOurs.redisCpuMicros === undefined ? {} : { ours_redis_cpu_us: round2(bestOurs.redisCpuMicros) }),
-    ...(bestFloor?.redisCpuMicros === undefined ? {} : { floor_redis_cpu_us: round2(bestFloor.redisCpuMicros) })
+    ...(bestOurs.redisCpuMicros === undefined ? {} : {
+      ours_redis_cpu_us: round2(bestOurs.redisCpuMicros),
+      cpu_ratio_with_redis: round2(bestBaseline.cpuMicros / bestOurs.allCpuMicros)
+    }),
+    ...(bestFloor?.redisCpuMicros === undefined ? {} : {
+      floor_redis_cpu_us: round2(bestFloor.redisCpuMicros),
+      floor_cpu_ratio_with_redis: round2(bestBaseline.cpuMicros / bestFloor.allCpuMicros)
+    })
   }
 }
 

@@ -68,7 +68,7 @@
  * limited to its models (403 `model_not_allowed` otherwise; `/v1/models` lists
  * only those), its own rate limit and its budget (429). No or a wrong key is
  * 401 `invalid_api_key`. The admin endpoints (`/metrics`, `/dashboard/data`,
- * `model-load`) take an admin key (`Options.adminKeys`) instead, 403
+ * `model-load`, `/admin/spend`, `/admin/requests`) take an admin key (`Options.adminKeys`) instead, 403
  * `admin_key_required` otherwise, whenever the gateway has keys. Without keys
  * the gateway listens on loopback only, and refuses (403 `host_not_allowed`) a
  * request whose `Host` is not its own loopback name (`localhost`, `127.0.0.1`
@@ -84,7 +84,16 @@
  * `llm_gateway_cache_tokens_total{model,operation}` (`read`, `write`).
  * With `logRequests`, each request is logged once (`Effect.logInfo`, annotated
  * with its id, key name, model, deployment, status, latency, tokens (cache reads and writes included) and cost),
- * never a key. With a store, every instance on it shares each key's rate limit
+ * never a key.
+ * With a `database`, the same record of each call is also a row of its request log (time, key, team, model asked,
+ * deployment that answered, status, tokens in, out and cached, cost, latency, time to first token, error tag; the
+ * request's body and reply text only with `logPayloads`, every key in them masked), written in batches by a fiber
+ * of its own so that a slow or unreachable database never delays or fails a call (a row it cannot take is dropped
+ * and counted in `llm_gateway_request_log_dropped_total`), written out on shutdown, and deleted once older than
+ * `requestLogRetention`. Two admin endpoints read it: `GET /admin/spend?group_by=key|team|model|deployment&from=&to=`
+ * (calls, cost and tokens per group; `bucket=hour|day` per hour or day) and `GET /admin/requests?key=&team=&model=
+ * &status=&limit=&cursor=` (newest first, a page of at most 500 rows, `next_cursor` for the next); the dashboard
+ * charts spend over time from it. With a store, every instance on it shares each key's rate limit
  * and budget (under `gateway-key/<name>`).
  *
  * @since 0.2.0
@@ -159,6 +168,10 @@ export interface Keys {
   readonly adminKeys: ReadonlyArray<AdminKey>
   /** Whether `GET /llm/model-load/<model>` is served (to admin keys; keys masked). Default `false`. */
   readonly modelLoadDetails?: boolean | undefined
+  /** Whether the request log keeps each call's request body and reply text (`Options.logPayloads`). Default `false`. */
+  readonly logPayloads?: boolean | undefined
+  /** How long the request log keeps its rows (`Options.requestLogRetention`). Default 30 days. */
+  readonly requestLogRetention?: Duration.Input | undefined
   /** How long responses are kept (`responses_ttl`); `Options.responsesTtl` overrides it. Default: one hour. */
   readonly responsesTtl?: Duration.Input | undefined
 }
@@ -219,6 +232,8 @@ export interface Config {
   readonly keys?: Keys | undefined
   /** Where keys made at run time, spend and the request log are kept. Default: none (nothing outlives the process). */
   readonly database?: Database | undefined
+  /** The deployments' provider keys: masked wherever a logged payload holds them (`Options.logPayloads`). */
+  readonly providerKeys?: ReadonlyArray<Redacted.Redacted<string>> | undefined
 }
 
 /**
@@ -258,7 +273,10 @@ export interface Options {
   readonly gracePeriod?: Duration.Input
   /** Gateway keys, besides the config's. Default: none. */
   readonly keys?: ReadonlyArray<Key>
-  /** Admin keys (for `/metrics`, `/dashboard/data` and `model-load`), besides the config's. Default: none. */
+  /**
+   * Admin keys (for `/metrics`, `/dashboard/data`, `model-load` and the `/admin/` paths), besides the config's.
+   * Default: none.
+   */
   readonly adminKeys?: ReadonlyArray<AdminKey>
   /** A log line per request (`Effect.logInfo`, its fields as annotations). Default `false`; `serve` turns it on. */
   readonly logRequests?: boolean
@@ -282,6 +300,17 @@ export interface Options {
   readonly responsesTtl?: Duration.Input | undefined
   /** Where keys made at run time, spend and the request log are kept, in place of the config's `database`. */
   readonly database?: Database | undefined
+  /**
+   * With a database, whether the request log keeps each call's request body and reply text, every key the gateway
+   * knows masked in them (its gateway and admin keys, the provider keys, the key the request came with). Default: the
+   * config's `keys.logPayloads` (a file's `gateway.log_payloads`), else `false`: a row holds no prompt and no reply.
+   */
+  readonly logPayloads?: boolean | undefined
+  /**
+   * With a database, how long the request log keeps its rows: older ones are deleted at start and hourly after.
+   * Default: the config's `keys.requestLogRetention` (a file's `gateway.request_log_retention`, in days), else 30 days.
+   */
+  readonly requestLogRetention?: Duration.Input | undefined
 }
 
 /**

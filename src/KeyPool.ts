@@ -108,9 +108,14 @@ export interface Options {
    * Keeps each key's in-flight leases, cooldown and disabled state in a shared
    * store (`Store.make`) under `key`, so every instance naming the same store
    * and key sees one pool: a 429 on one instance cools the key for all, and
-   * least-loaded selection counts every instance's calls. A lease is renewed
-   * while its call runs and expires within the store's `leaseTtl` once its
-   * instance is gone. Such a pool does not join a `KeyPoolRegistry`'s state:
+   * least-loaded selection counts every instance's calls. A key with a
+   * `maxConcurrency` is held by a lease in the store, exact across instances,
+   * renewed while its call runs and expired within the store's `leaseTtl` once
+   * its instance is gone. A key without one takes no round trip: it is picked
+   * by this instance's calls plus the counts the others publish every
+   * `publishPeriod` of the store (theirs lapse within its `publishTtl` once
+   * they are gone), and a cooldown or disable another instance reports reaches
+   * this one at its next publish. Such a pool does not join a `KeyPoolRegistry`'s state:
    * the store is what it shares. Default: in this process's memory.
    */
   readonly shared?: Store.Shared | undefined
@@ -266,18 +271,6 @@ export interface Service {
    * @since 0.4.0
    */
   readonly tryTakeKey: (keyId: string) => Effect.Effect<Lease | undefined>
-  /**
-   * `tryTake` in two steps, for a pool whose `tryTake` is a round trip to a
-   * shared store: the first sends the command, the second waits for its
-   * reply, so a caller (`Llm`, taking a rate permit) can overlap its own
-   * round trip with it. `undefined` where `tryTake` waits on nothing, or a
-   * key taken and then given back unused could turn away another call (a
-   * key with a `maxConcurrency`): `Llm` then asks for its key after its
-   * permit. A decorator that replaces `tryTake` replaces this too.
-   *
-   * @since 0.3.0
-   */
-  readonly startTryTake: Effect.Effect<Effect.Effect<Lease | undefined>> | undefined
   /**
    * Gives back a key from `take` or `tryTake` (an outcome is told with
    * `report` before). A lease from an unrelated pool is a defect.

@@ -4,10 +4,11 @@
  *
  * Memory is the default: every layer keeps its state in the process. Given a
  * `Store` (Redis), `RateLimiter` shares its token buckets and in-flight cap,
- * and `KeyPool` its per-key leases, cooldowns and disabled keys, with every
- * instance that names the same store and key. Everything Redis does for them
- * is one Lua script, with the time read inside it (`TIME`), so the instances'
- * clocks do not matter.
+ * and `KeyPool` its capped keys' leases, every key's cooldown and disabled
+ * state, and the calls in flight on its uncapped keys (published by each
+ * instance every `publishPeriod`), with every instance that names the same
+ * store and key. Everything Redis does for them is one Lua script, with the
+ * time read inside it (`TIME`), so the instances' clocks do not matter.
  *
  * When Redis goes away, `onUnavailable` decides: `"fail-closed"` fails calls
  * with a typed error until it returns; `"fail-open"` has each instance keep
@@ -16,7 +17,7 @@
  *
  * @since 0.3.0
  */
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Redis from "effect/persistence/Redis"
 import * as Schema from "effect/Schema"
@@ -58,6 +59,17 @@ export interface Options {
    * Default 10 seconds.
    */
   readonly leaseTtl?: Duration.Input | undefined
+  /**
+   * How often each instance publishes its calls in flight on a key pool's keys without a cap: the others pick among
+   * those keys by least load over the counts last published, so the shorter, the closer to even. Default 100
+   * milliseconds.
+   */
+  readonly publishPeriod?: Duration.Input | undefined
+  /**
+   * How long published counts stand: an instance that dies stops publishing, and its counts stop counting within
+   * this. Longer than `publishPeriod`. Default 1 second.
+   */
+  readonly publishTtl?: Duration.Input | undefined
   /** The prefix of every Redis key the store writes. Default `"effect-llm-router"`. */
   readonly prefix?: string | undefined
 }
@@ -87,6 +99,9 @@ export interface Connection {
   readonly onUnavailable: "fail-open" | "fail-closed"
   readonly instances: number
   readonly leaseTtlMillis: number
+  /** `Options.publishPeriod` and `Options.publishTtl`. */
+  readonly publishPeriodMillis: number
+  readonly publishTtlMillis: number
   /** The store's scope: fibers that serve it (lease renewals) live as long as its connection. */
   readonly scope: Scope.Scope
   /**
@@ -167,6 +182,20 @@ export class StoreUnavailableError extends Schema.TaggedError<StoreUnavailableEr
 // A command's wait is kept by one timer (`commandTimeout`): longer than a timer holds, it would fire at once.
 const withinTimers: Invalid.AtMost = { millis: maxTimerMillis, why: "about 24.8 days, the longest a timer waits" }
 
+/** `Options.publishPeriod` and `Options.publishTtl`, defaults applied, in milliseconds. */
+export const publishMillis = (options: Options): { readonly period: number; readonly ttl: number } => ({
+  period: Duration.toMillis(Duration.fromInputUnsafe(options.publishPeriod ?? "100 millis")),
+  ttl: Duration.toMillis(Duration.fromInputUnsafe(options.publishTtl ?? "1 second"))
+})
+
+// Counts that lapse before the next publish would leave an instance's calls uncounted between publishes.
+const publishTtlTooShort = (options: Options): OptionsError | undefined => {
+  const { period, ttl } = publishMillis(options)
+  return ttl > period
+    ? undefined
+    : Invalid.make("Store", "publishTtl", `${ttl} ms`, `longer than publishPeriod (${period} ms)`)
+}
+
 const validate = (options: Options): OptionsError | undefined => {
   if (typeof options.redis !== "string" || !/^rediss?:\/\//.test(options.redis)) {
     // A URL may carry a password: never shown.
@@ -184,6 +213,9 @@ const validate = (options: Options): OptionsError | undefined => {
   return Invalid.positive("Store", "instances", options.instances, { integer: true, optional: true }) ??
     Invalid.duration("Store", "commandTimeout", options.commandTimeout, true, withinTimers) ??
     Invalid.duration("Store", "leaseTtl", options.leaseTtl, true) ??
+    Invalid.duration("Store", "publishPeriod", options.publishPeriod, true) ??
+    Invalid.duration("Store", "publishTtl", options.publishTtl, true) ??
+    publishTtlTooShort(options) ??
     (options.prefix === undefined || options.prefix !== ""
       ? undefined
       : Invalid.make("Store", "prefix", "", "a non-empty string"))

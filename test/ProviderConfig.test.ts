@@ -202,7 +202,9 @@ describe("ProviderConfig.fromJson", () => {
           on_unavailable: "fail-open",
           instances: 3,
           command_timeout: 0.25,
-          lease_ttl: 5
+          lease_ttl: 5,
+          publish_period: 0.2,
+          publish_ttl: 2
         }
         const config = yield* ProviderConfig.fromJson({ ...file(), store })
         expect(config.store).toEqual({
@@ -210,7 +212,9 @@ describe("ProviderConfig.fromJson", () => {
           onUnavailable: "fail-open",
           instances: 3,
           commandTimeout: 250,
-          leaseTtl: 5000
+          leaseTtl: 5000,
+          publishPeriod: 200,
+          publishTtl: 2000
         })
         expect(Object.keys(config.providers)).toEqual(["openai", "deepseek"])
         expect((yield* ProviderConfig.fromJson(file())).store).toBeUndefined()

@@ -25,6 +25,7 @@ import { connect, createServer, type Socket } from "node:net"
 import { createClient } from "redis"
 import * as Leases from "../src/internal/store/leases.js"
 import { type Grant, overRunBound, overWindowBound, slackThatFails } from "./utils/bucketBound.js"
+import { eventually } from "./utils/eventually.js"
 import { fakeHttpClient, jsonResponse } from "./utils/fakeHttpClient.js"
 import { stallWithin, undisturbed, withLoopStalls } from "./utils/loopStalls.js"
 import { expectOptionsError } from "./utils/optionsError.js"
@@ -462,7 +463,7 @@ describe("Store: limits shared through a real redis-server", () => {
       const { store } = yield* connectedStore({ leaseTtl: "1 second" })
       const pool = yield* KeyPool.make({
         providerId: "openai",
-        keys: ["sk-shared-key-one-0001"],
+        keys: [{ key: "sk-shared-key-one-0001", maxConcurrency: 1 }],
         shared: { store, key: "renew" }
       })
       yield* holdsOne(pool, "3 seconds")
@@ -484,8 +485,13 @@ describe("Store: limits shared through a real redis-server", () => {
       yield* Effect.scoped(
         Effect.flatMap(pools[0]!.acquire, (lease) => pools[0]!.report(lease, rateLimited("2 seconds")))
       )
-      const seen = (yield* pools[1]!.status)[0]!
-      expect(seen.coolingUntil).toBeDefined()
+      // A key without a cap: the other instance learns of the cooldown at its next publish.
+      const seen = (yield* eventually(
+        "the other instance seeing the cooldown",
+        pools[1]!.status,
+        ([key]) => key!.coolingUntil !== undefined,
+        { every: "20 millis", within: "5 seconds" }
+      ))[0]!
       expect(seen.share).toBe(0)
       const error = yield* Effect.flip(Effect.scoped(pools[1]!.acquire))
       expect(error._tag).toBe("NoCapacityError")
@@ -584,8 +590,17 @@ describe("Store: limits shared through a real redis-server", () => {
           expect(consumed.address).toBe(`127.0.0.1:${redis.port}`)
           expect(consumed.message).toContain("fail-closed")
         }
-        const acquired = yield* Effect.flip(Effect.scoped(pool.acquire)).pipe(Effect.timeout("5 seconds"))
-        expect(acquired._tag).toBe("NoCapacityError")
+        // Its key has no cap: the pool learns Redis is gone at its next publish.
+        const acquired = yield* eventually(
+          "the pool failing closed",
+          Effect.match(Effect.scoped(pool.acquire), {
+            onFailure: (error) => error,
+            onSuccess: () => "granted" as const
+          }),
+          (error) => error !== "granted",
+          { every: "20 millis", within: "5 seconds" }
+        )
+        expect(acquired).toMatchObject({ _tag: "NoCapacityError", storeUnavailable: true })
         // Its status still lists the key: this instance's lease, no share.
         expect(yield* pool.status).toMatchObject([{ inFlight: 1, share: 0 }])
         yield* Scope.close(inFlight, Exit.void)
@@ -641,7 +656,9 @@ describe("Store: limits shared through a real redis-server", () => {
         const called = Date.now()
         const failed = yield* Effect.flip(first!.llm.chat({ messages: [Message.user("hi")] }))
         expect(failed._tag).toBe("RateLimitError")
-        const [key] = yield* second!.pool.status
+        // Learned at the second instance's next publish.
+        const [key] = yield* eventually("the second instance seeing the cooldown", second!.pool.status, ([key]) =>
+          key!.coolingUntil !== undefined, { every: "20 millis", within: "5 seconds" })
         expect(key!.coolingUntil).toBeGreaterThan(called + 3_000)
         // One bucket for both: the first instance's call took a token the second one sees gone.
         expect((yield* second!.limiter.status).available).toBeLessThan(10)
@@ -922,16 +939,12 @@ describe("Store: limits shared through a real redis-server", () => {
         yield* Effect.promise(() => raw.sendCommand(["SCRIPT", "FLUSH"]))
         yield* Effect.scoped(limiter.consume())
         yield* holdsOne(capped)
-        // An uncapped key's release is posted: after a flush it is sent again whole, so it may land after
-        // the next command, but it lands.
-        yield* Effect.scoped(open.acquire)
-        let inFlight = 1
-        // Up to 20 s for a loaded machine.
-        for (let i = 0; i < 2_000 && inFlight > 0; i++) {
-          inFlight = (yield* open.status)[0]!.inFlight
-          if (inFlight > 0) yield* Effect.sleep("10 millis")
-        }
-        expect(inFlight).toBe(0)
+        // An uncapped key's cooldown is told to Redis by a script sent again whole after the flush.
+        yield* Effect.scoped(Effect.flatMap(open.acquire, (lease) => open.report(lease, rateLimited("5 seconds"))))
+        const cool = yield* Effect.promise(() =>
+          raw.hGet("effect-llm-router:leases:pool:open:state", "cool:sk-…0001#ad20")
+        )
+        expect(Number(cool)).toBeGreaterThan(Date.now() + 3_000)
         // The bucket's state survived the flush: two of its three tokens are spent.
         expect((yield* limiter.status).available).toBeCloseTo(1, 1)
       }),
@@ -946,7 +959,7 @@ describe("Store: limits shared through a real redis-server", () => {
         const raw = yield* rawClient(redis.url)
         const options = {
           providerId: "openai",
-          keys: ["sk-shared-key-one-0001"],
+          keys: [{ key: "sk-shared-key-one-0001", maxConcurrency: 5 }],
           whenExhausted: { _tag: "Fail" } as const
         }
         const { store: dying, die } = yield* mortal(redis.url, { leaseTtl: "300 millis" })

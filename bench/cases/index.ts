@@ -7,7 +7,7 @@ import { llmStackNonStream, llmStackStream } from "./llmStack.js"
 import { ollamaStream } from "./ollama.js"
 import { openAiChatNonStream, openAiChatStream } from "./openAiChat.js"
 import { openAiResponsesStream } from "./openAiResponses.js"
-import { redisLimiterOverhead } from "./redisLimiter.js"
+import { redisLimiterOverhead, redisLimiterOverheadCapped } from "./redisLimiter.js"
 import { routerOverhead, routerStreamOverhead } from "./router.js"
 import { effectStreamFloor } from "./streamFloor.js"
 import type { BenchCase } from "./types.js"
@@ -24,5 +24,6 @@ export const cases: ReadonlyArray<BenchCase> = [
   geminiStream,
   routerOverhead,
   routerStreamOverhead,
-  redisLimiterOverhead
+  redisLimiterOverhead,
+  redisLimiterOverheadCapped
 ]

@@ -3,24 +3,27 @@
  * 4-key pool and a rate limiter set high enough not to bind) with the limiter
  * and the key pool kept in a shared `Store`, a real `redis-server` the case
  * starts on a free port, versus the same stack in memory, in the same run,
- * against the simulator, non-streamed. Each call then costs the Redis round
- * trips of the permit and the key lease (each one Lua script) on top of the
- * in-memory stack; the ratio is ours (Redis) / baseline (memory).
+ * against the simulator, non-streamed. The keys have no cap, so each call
+ * costs one Redis round trip on top of the in-memory stack: the permit (one
+ * Lua script); the key is picked over the counts each instance publishes. The
+ * ratio is ours (Redis) / baseline (memory).
  *
- * The floor, a third side: the in-memory stack plus the Redis traffic of our
- * protocol with no work in it (not the least any exact design must make:
- * uncapped keys could go without leases), on a `redis-server` of its own: before the call, two scripts sent in one
- * write and both awaited (the permit and the key), after it, one sent without
- * waiting for its reply (the key's release). The scripts are `return 1`, run
- * by `EVALSHA`, over a node-redis client with the store's per-command
- * settings, so the floor pays the round trip and each command's cost, and none
- * of the scripts' work. Its ratio to the baseline is the most our protocol
- * reaches on this machine; ours / floor is what our scripts and code cost on
- * top of it.
+ * `redis-limiter-overhead-capped`: the same with every key capped (far above
+ * what the bench holds), so each call also takes a lease in Redis after its
+ * permit, and gives it back after the call: three round trips.
+ *
+ * The floor, a third side of each: the in-memory stack plus the Redis traffic
+ * of the case's protocol with no work in it, on a `redis-server` of its own:
+ * the same round trips made with a script that is `return 1`, run by
+ * `EVALSHA` over a node-redis client with the store's per-command settings,
+ * so the floor pays the round trips and each command's cost, and none of the
+ * scripts' work. Its ratio to the baseline is the most the protocol reaches on
+ * this machine; ours / floor is what our scripts and code cost on top of it.
  *
  * Ours and the floor each report their `redis-server`'s CPU (from `INFO cpu`)
- * for the bench to read around each round. Skipped, not failed, where
- * `redis-server` is not installed.
+ * for the bench to read around each round, so the ratio in CPU a call can
+ * count Redis' CPU too. Skipped, not failed, where `redis-server` is not
+ * installed.
  */
 import * as NodeRedis from "@effect/platform-node/NodeRedis"
 import * as Context from "effect/Context"
@@ -46,12 +49,16 @@ const keys = [
   "sk-bench-0123456789abcde4"
 ]
 
-const llm = (url: string, shared: Store.Shared | undefined) =>
+const cappedKeys = keys.map((key) => ({ key, maxConcurrency: 1_000 }))
+
+const llm = (url: string, shared: Store.Shared | undefined, poolKeys: KeyPool.Options["keys"] = keys) =>
   Layer.build(
     Llm.layer({ model: "gpt-4o-mini" }).pipe(
       Layer.provide(Layer.mergeAll(
         OpenAiChat.layer({ baseUrl: url, model: "gpt-4o-mini" }),
-        KeyPool.layer({ providerId: "bench", keys, shared }).pipe(Layer.provide(KeyPool.KeyPoolRegistry.layer)),
+        KeyPool.layer({ providerId: "bench", keys: poolKeys, shared }).pipe(
+          Layer.provide(KeyPool.KeyPoolRegistry.layer)
+        ),
         RateLimiter.layer({ capacity: 1_000_000, refillRate: 1_000_000, shared }).pipe(Layer.orDie)
       ))
     )
@@ -87,20 +94,19 @@ const redisSide: Effect.Effect<{ readonly url: string; readonly client: Client }
   }
 )
 
-const ignore = () => {}
+/** The Redis traffic of a protocol around one call: scripts awaited one after another before it, and after it. */
+interface Traffic {
+  readonly before: number
+  readonly after: number
+}
 
-// The floor's traffic around one in-memory call: two trivial scripts in one write (node-redis
-// writes the commands of one turn of the event loop together), both awaited; one after, posted.
-const aroundCall = (client: Client, sha: string, call: Effect.Effect<void, unknown>) => {
-  const evalsha = () => client.sendCommand(["EVALSHA", sha, "0"])
+// The floor's traffic around one in-memory call, each script a trivial one.
+const aroundCall = (client: Client, sha: string, traffic: Traffic, call: Effect.Effect<void, unknown>) => {
+  const evalsha = Effect.promise(() => client.sendCommand(["EVALSHA", sha, "0"]))
+  const times = (n: number) => Effect.repeat(evalsha, { times: n - 1 })
   return Effect.andThen(
-    Effect.promise(() => Promise.all([evalsha(), evalsha()])),
-    Effect.ensuring(
-      call,
-      Effect.sync(() => {
-        evalsha().then(ignore, ignore)
-      })
-    )
+    traffic.before === 0 ? Effect.void : times(traffic.before),
+    Effect.ensuring(call, traffic.after === 0 ? Effect.void : Effect.asVoid(times(traffic.after)))
   )
 }
 
@@ -113,23 +119,35 @@ const redisMissing = (): string | undefined => {
   }
 }
 
-export const redisLimiterOverhead: BenchCase = {
-  name: "redis-limiter-overhead",
+const redisCase = (name: string, poolKeys: KeyPool.Options["keys"], traffic: Traffic): BenchCase => ({
+  name,
   unavailable: redisMissing,
   ours: (url) =>
     Effect.gen(function*() {
       const redis = yield* redisSide
       const store = yield* Store.make({ redis: redis.url })
-      return { call: calling(yield* llm(url, { store, key: "bench" })), redisCpuMicros: cpuMicros(redis.client) }
+      return {
+        call: calling(yield* llm(url, { store, key: "bench" }, poolKeys)),
+        redisCpuMicros: cpuMicros(redis.client)
+      }
     }),
-  baseline: { effect: (url) => Effect.map(llm(url, undefined), calling) },
+  baseline: { effect: (url) => Effect.map(llm(url, undefined, poolKeys), calling) },
   floor: (url) =>
     Effect.gen(function*() {
       const redis = yield* redisSide
       const sha = yield* Effect.promise(() => redis.client.sendCommand<string>(["SCRIPT", "LOAD", "return 1"]))
       return {
-        call: aroundCall(redis.client, sha, calling(yield* llm(url, undefined))),
+        call: aroundCall(redis.client, sha, traffic, calling(yield* llm(url, undefined, poolKeys))),
         redisCpuMicros: cpuMicros(redis.client)
       }
     })
-}
+})
+
+/** Keys without a cap: the permit before the call, nothing after. */
+export const redisLimiterOverhead = redisCase("redis-limiter-overhead", keys, { before: 1, after: 0 })
+
+/** Capped keys: the permit, then the key's lease, before the call; the lease's release after it. */
+export const redisLimiterOverheadCapped = redisCase("redis-limiter-overhead-capped", cappedKeys, {
+  before: 2,
+  after: 1
+})

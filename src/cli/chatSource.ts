@@ -15,6 +15,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
+import { providerKeys } from "../internal/providerConfig/routerOptions.js"
 import * as KeyPool from "../KeyPool.js"
 import * as Llm from "../Llm.js"
 import type { LlmError } from "../LlmError.js"
@@ -126,12 +127,8 @@ const withTimeouts = (config: ProviderConfig.ProviderConfig, timeouts: Timeouts)
  * @since 0.2.0
  * @category Secrets
  */
-export const secretsOf = (config: ProviderConfig.ProviderConfig): ReadonlyArray<Redacted.Redacted<string>> =>
-  Object.values(config.providers).flatMap((models) =>
-    Object.values(models).flatMap((model) =>
-      model.keys.map((key) => typeof key.key === "string" ? Redacted.make(key.key) : key.key)
-    )
-  )
+export const secretsOf: (config: ProviderConfig.ProviderConfig) => ReadonlyArray<Redacted.Redacted<string>> =
+  providerKeys
 
 const fromConfig = (source: Extract<Source, { _tag: "Config" }>, args: Args) =>
   Effect.gen(function*() {

@@ -15,7 +15,7 @@
  */
 import type * as Effect from "effect/Effect"
 import type { Io } from "./io.js"
-import { batchUsage, chatUsage, programName, serveUsage, simulateUsage, usage, version } from "./usage.js"
+import { batchUsage, chatUsage, programName, serveUsage, simulateUsage, spendUsage, usage, version } from "./usage.js"
 
 interface Command {
   readonly run: (argv: ReadonlyArray<string>, io: Io) => Promise<Effect.Effect<number>>
@@ -23,7 +23,7 @@ interface Command {
   readonly onSignal: (signal: NodeJS.Signals) => number
 }
 
-const commands: Readonly<Record<"batch" | "chat" | "serve" | "simulate", Command>> = {
+const commands: Readonly<Record<"batch" | "chat" | "serve" | "simulate" | "spend", Command>> = {
   batch: {
     run: async (argv, io) =>
       (await import("./batch.js")).run(argv, io, {
@@ -45,11 +45,17 @@ const commands: Readonly<Record<"batch" | "chat" | "serve" | "simulate", Command
     run: async (argv, io) => (await import("./simulate.js")).run(argv, io),
     // Stopping is how a server is meant to end.
     onSignal: () => 0
+  },
+  spend: {
+    run: async (argv, io) => (await import("./spend.js")).run(argv, io),
+    onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
   }
 }
 
 const commandOf = (word: string): Command | undefined =>
-  word === "batch" || word === "chat" || word === "serve" || word === "simulate" ? commands[word] : undefined
+  word === "batch" || word === "chat" || word === "serve" || word === "simulate" || word === "spend"
+    ? commands[word]
+    : undefined
 
 const readStdin = (): Promise<string> =>
   new Promise((resolve, reject) => {
@@ -136,6 +142,8 @@ const main = async (argv: ReadonlyArray<string>) => {
         ? serveUsage
         : topic === "simulate"
         ? simulateUsage
+        : topic === "spend"
+        ? spendUsage
         : usage
     )
     return finish(0)

@@ -194,6 +194,30 @@ logged as a JSON line on stderr.
 `
 
 /**
+ * @since 0.5.0
+ * @category Constants
+ */
+export const spendUsage = `Usage: ${programName} spend --url URL [options]
+
+Prints a running gateway's spend from its request log (GET /admin/spend):
+calls, cost and tokens per group over a time range, the costliest first,
+and their total. The admin key is read from EFFECT_LLM_ROUTER_ADMIN_KEY (a
+gateway without keys, on loopback, needs none).
+
+  --url URL                the gateway's URL (what serve prints first)
+  --group-by GROUP         key, team, model (default) or deployment
+  --from TIME              the range's start: an ISO 8601 time, epoch
+                           milliseconds, or a time ago such as 24h or 7d
+                           (default: the log's start)
+  --to TIME                the range's end, excluded (default: now)
+  --json                   print the gateway's JSON answer as it is
+  -h, --help               this help
+
+Exit codes: 0 done, 1 the gateway could not be reached or refused (the
+first stderr line is "<ErrorTag>: <message>"), 2 bad flags.
+`
+
+/**
  * @since 0.1.0
  * @category Constants
  */
@@ -202,13 +226,16 @@ export const usage = `Usage:
   ${programName} chat [PROMPT] [options]   ask a model; the reply streams to stdout
   ${programName} serve [options]           run the gateway until Ctrl-C
   ${programName} simulate [options]        run the local simulator until Ctrl-C
+  ${programName} spend --url URL [options] a running gateway's spend by key, team,
+                                           model or deployment
   ${programName} help [COMMAND]            this help, or a command's
   ${programName} --version                 the version
 
 ${batchUsage}
 ${chatUsage}
 ${serveUsage}
-${simulateUsage}`
+${simulateUsage}
+${spendUsage}`
 
 /**
  * The package's version, read from `package.json` next to `src/` or `dist/`.

@@ -7,78 +7,25 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import { existsSync } from "node:fs"
-import { mkdir, mkdtemp, rm } from "node:fs/promises"
-import { tmpdir } from "node:os"
-import * as Path from "node:path"
-import { type BrowserContext, chromium, type Page } from "playwright-core"
-import * as Gateway from "../../src/Gateway.js"
-import * as ProviderConfig from "../../src/ProviderConfig.js"
-import * as Simulator from "../../src/simulator/Simulator.js"
+import type { Page } from "playwright-core"
+import type * as Gateway from "../../src/Gateway.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import {
+  adminKey,
+  appKey,
+  browser,
+  type Cell,
+  chromiumPath,
+  type DomDocument,
+  type DomElement,
+  formMessage,
+  keyed,
+  providerKey,
+  screenshot,
+  serve,
+  submitKey
+} from "../utils/dashboardHarness.js"
 import { type Answer, get } from "../utils/gatewayHarness.js"
-
-const providerKey = "sk-dashboard-provider-5e1f9c3a7b"
-const appKey = "gw-dashboard-app-2b7d4f6a8c0e"
-const adminKey = "gw-dashboard-admin-9a1c3e5b7d0f"
-// Read through `env:` by the file's `gateway` section.
-process.env["GATEWAY_DASHBOARD_APP_KEY"] = appKey
-process.env["GATEWAY_DASHBOARD_ADMIN_KEY"] = adminKey
-
-const chromiumPath = "/usr/bin/chromium"
-// What Chromium needs to run headless as root in a container, and not reach beyond the test.
-const chromiumArgs = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync"
-]
-
-const screenshots = Path.resolve(import.meta.dirname, "../../test-results/dashboard")
-
-const screenshot = (page: Page, name: string) =>
-  Effect.promise(async () => {
-    await mkdir(screenshots, { recursive: true })
-    await page.screenshot({ path: Path.join(screenshots, name), fullPage: true })
-  })
-
-// Three deployments: `sim` answers (priced, so it costs), `slow` holds its streams open after two chunks, `flaky`
-// fails.
-const configJson = (simulator: Simulator.Simulator, gateway: Record<string, unknown> | undefined) => {
-  const deployment = (model: string, maxConcurrency: number, fault?: string) => ({
-    model_name: model,
-    base_url: `${simulator.url}/v1`,
-    api_keys: [{ key: providerKey, max_concurrency: maxConcurrency }],
-    max_retries: 0,
-    ...(fault === undefined ? {} : { headers: { "x-simulator-fault": fault } })
-  })
-  return {
-    sim: [deployment("gpt-4o-mini", 8)],
-    slow: [deployment("gpt-4o", 4, "stall=2")],
-    flaky: [deployment("sim-small", 4, "status=500")],
-    ...(gateway === undefined ? {} : { gateway })
-  }
-}
-
-const serve = (gateway: Record<string, unknown> | undefined, extra?: Partial<Gateway.Options>) =>
-  Effect.gen(function*() {
-    const simulator = yield* Simulator.make({
-      apiKeys: [providerKey],
-      replyTokens: 8,
-      latency: "15 millis",
-      timeToFirstToken: "25 millis"
-    })
-    const config = yield* ProviderConfig.fromJson(configJson(simulator, gateway))
-    return yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0, ...extra })
-  })
-
-const keyed = {
-  keys: [{ name: "app", key: "env:GATEWAY_DASHBOARD_APP_KEY" }],
-  admin_keys: [{ name: "ops", key: "env:GATEWAY_DASHBOARD_ADMIN_KEY" }]
-}
 
 const errorOf = (answer: Answer): { readonly code: string; readonly message: string } => JSON.parse(answer.text).error
 
@@ -90,47 +37,10 @@ const chat = (gateway: Gateway.Service, model: string, stream: boolean, signal?:
     ...(signal === undefined ? {} : { signal })
   })
 
-// A headless Chromium with a fresh profile, closed (and its profile removed) with the scope.
-const browser = Effect.acquireRelease(
-  Effect.promise(async () => {
-    const profile = await mkdtemp(Path.join(tmpdir(), "dashboard-chromium-"))
-    const context = await chromium.launchPersistentContext(profile, {
-      executablePath: chromiumPath,
-      args: chromiumArgs,
-      headless: true,
-      viewport: { width: 1440, height: 640 }
-    })
-    return { context, profile }
-  }),
-  ({ context, profile }: { readonly context: BrowserContext; readonly profile: string }) =>
-    Effect.promise(async () => {
-      await context.close()
-      await rm(profile, { recursive: true, force: true })
-    })
-)
-
-// One cell as the page shows it: its text and, for a number, the value it shows.
-interface Cell {
-  readonly text: string
-  readonly value: number | undefined
-}
-
 interface Reading {
   readonly load: number | undefined
   readonly deployments: Readonly<Record<string, Readonly<Record<string, Cell>>>>
   readonly keys: ReadonlyArray<Readonly<Record<string, string>>>
-}
-
-// The little of the DOM the reading uses (the project compiles without the DOM's types).
-interface DomElement {
-  readonly textContent: string | null
-  readonly dataset: Readonly<Record<string, string | undefined>>
-  readonly querySelectorAll: (selector: string) => ArrayLike<DomElement>
-}
-
-interface DomDocument {
-  readonly querySelectorAll: (selector: string) => ArrayLike<DomElement>
-  readonly querySelector: (selector: string) => DomElement | null
 }
 
 // What the dashboard shows now, read from its DOM.
@@ -178,19 +88,6 @@ const readUntil = (page: Page, done: (reading: Reading) => boolean, seconds = 30
 
 const value = (reading: Reading, deployment: string, cell: string): number | undefined =>
   reading.deployments[deployment]?.[cell]?.value
-
-const submitKey = (page: Page, key: string) =>
-  Effect.promise(async () => {
-    await page.getByTestId("admin-key-input").fill(key)
-    await page.getByTestId("admin-key-submit").click()
-  })
-
-const formMessage = (page: Page, containing: string) =>
-  Effect.promise(async () => {
-    const message = page.getByTestId("admin-key-message")
-    await message.filter({ hasText: containing }).waitFor({ timeout: 30_000 })
-    return message.textContent()
-  })
 
 describe("Gateway dashboard in headless Chromium", () => {
   it.live(

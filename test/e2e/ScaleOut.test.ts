@@ -106,7 +106,9 @@ const cluster = (onUnavailable: "fail-open" | "fail-closed") =>
       sim: [{
         model_name: "gpt-4o-mini",
         base_url: `${simulator.url}/v1`,
-        api_keys: keys,
+        // One key with a cap (a lease in Redis per call, which a killed instance leaves behind), two without (picked
+        // over the counts each instance publishes).
+        api_keys: [keys[0]!, { key: keys[1]!, max_concurrency: 1_000 }, keys[2]!],
         max_retries: 0,
         rate_limit_capacity: capacity,
         rate_limit_refill_rate: refillRate

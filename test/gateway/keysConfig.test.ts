@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
@@ -127,5 +128,27 @@ describe("provider.json's gateway section", () => {
         "no secret"
       ])
       for (const warning of warnings) expect(warning.message).not.toContain("gw-literal-key")
+    }))
+})
+
+describe("provider.json's request log settings", () => {
+  it.effect("log_payloads and request_log_retention (days) are read; bad values are named", () =>
+    Effect.gen(function*() {
+      const config = yield* ProviderConfig.fromJson({
+        ...models,
+        gateway: { log_payloads: true, request_log_retention: 7 }
+      })
+      expect(config.gateway).toMatchObject({ logPayloads: true, requestLogRetention: Duration.days(7) })
+      expect(ProviderConfig.gatewayConfig(config).providerKeys!.map(Redacted.value)).toEqual([
+        "sk-provider-000000000001"
+      ])
+      const bad = yield* Effect.flip(ProviderConfig.fromJson({
+        ...models,
+        gateway: { log_payloads: "yes", request_log_retention: 0 }
+      }))
+      expect(bad.issues.map((issue) => issue.path).sort()).toEqual([
+        "gateway.log_payloads",
+        "gateway.request_log_retention"
+      ])
     }))
 })

@@ -44,7 +44,7 @@ const pullOf = (
 // The answer to a stream that opened with `first`, its log entry, its drain and what it ended at once (`endNow`).
 const answerOf = (first: Batch, rest: Pull.Pull<Batch, LlmError>) =>
   Effect.gen(function*() {
-    const entry = Logs.begin("id-1", "POST", "/v1/chat/completions", 0, false)
+    const entry = Logs.begin({ id: "id-1", method: "POST", url: "/v1/chat/completions", start: 0, log: false })
     const tally = Metrics.make(Effect.die("unused"), () => 0).tally("/v1/chat/completions", 0)
     const drain = new Drain()
     const endedNow: Array<string> = []

@@ -33,6 +33,7 @@ import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as AdminSpend from "./adminSpend.js"
 import * as AnthropicRoute from "./anthropicRoute.js"
 import * as BalancedCallRoutes from "./balancedCallRoutes.js"
 import * as Dashboard from "./dashboard.js"
@@ -44,6 +45,7 @@ import * as Intake from "./intake.js"
 import * as Logs from "./logs.js"
 import * as Metrics from "./metrics.js"
 import * as OpenAiRoutes from "./openAiRoutes.js"
+import * as RequestLog from "./requestLog.js"
 import * as ResponsesRoute from "./responsesRoute.js"
 import * as ResponsesStore from "./responsesStore.js"
 import * as ResponsesStoreRedis from "./responsesStoreRedis.js"
@@ -58,8 +60,15 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
   const clock = yield* Clock.Clock
   const now = () => clock.currentTimeMillisUnsafe()
   const metrics = Metrics.make(engine.status, now)
-  const dashboard = yield* Dashboard.make(engine.status, now)
-  const serving = Serving.make({ engine, options, now, metrics, stats: dashboard.stats })
+  const dashboard = yield* Dashboard.make({ status: engine.status, budgets: options.auth.budgets, now })
+  const requestLog = options.database === undefined ? undefined : yield* RequestLog.make({
+    sql: options.database,
+    logPayloads: options.logPayloads,
+    retention: options.requestLogRetention,
+    secrets: options.secrets,
+    dropped: metrics.requestLogDropped
+  })
+  const serving = Serving.make({ engine, options, now, metrics, stats: dashboard.stats, requestLog })
   const { adminOnly, plain, served } = serving
   const openAi = OpenAiRoutes.routes(serving)
   // Kept where the limits are shared, when they are, so that every instance continues every response.
@@ -115,6 +124,16 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
     HttpRouter.route("GET", "/metrics", plain(adminOnly(metrics.scrape))),
     HttpRouter.route("GET", "/dashboard", plain(Effect.succeed(Dashboard.pageResponse))),
     HttpRouter.route("GET", "/dashboard/data", plain(adminOnly(dashboard.data))),
+    HttpRouter.route(
+      "GET",
+      "/admin/spend",
+      served(({ request }) => adminOnly(AdminSpend.spend(options.database, now, request)))
+    ),
+    HttpRouter.route(
+      "GET",
+      "/admin/requests",
+      served(({ request }) => adminOnly(AdminSpend.requests(options.database, request)))
+    ),
     HttpRouter.route(
       "GET",
       "/ready",

@@ -45,12 +45,17 @@ const keyless: ReadonlySet<string> = new Set(["/health", "/ready", "/dashboard",
 /** The prefix of `model-load`'s paths, an admin path as `/metrics` and `/dashboard/data` are. */
 export const adminPrefix = "/llm/model-load/"
 
+/** The prefix of the admin API's paths (`/admin/spend`, `/admin/requests`...). */
+export const adminApiPrefix = "/admin/"
+
 /**
  * The paths served without a gateway key: `/health`, `/ready`, the dashboard's page, and the admin paths, whose
  * routes ask for an admin key instead (`adminRefusal`). A path is asked of this as the router matches it: once
  * `intake.ts` has normalised it.
  */
-export const open = { has: (path: string): boolean => keyless.has(path) || path.startsWith(adminPrefix) }
+export const open = {
+  has: (path: string): boolean => keyless.has(path) || path.startsWith(adminPrefix) || path.startsWith(adminApiPrefix)
+}
 
 /** A key's SHA-256 digest. */
 export const digest = (key: string): Buffer => createHash("sha256").update(key, "utf8").digest()
@@ -73,6 +78,8 @@ export const find = <A extends { readonly digest: Uint8Array }>(
 export interface Caller {
   readonly name: string
   readonly digest: Buffer
+  /** The team id of a key made at run time; undefined for keys of provider.json. */
+  readonly team: string | undefined
   /** The names it may call; `undefined`: every name. */
   readonly models: ReadonlySet<string> | undefined
   readonly limiter: RateLimiter.Service | undefined
@@ -92,6 +99,13 @@ const sharedKey = (name: string): string => `gateway-key/${name}`
 
 const settled: Settle = () => Effect.void
 const admittedFree: Effect.Effect<Settle> = Effect.succeed(settled)
+
+/** A gateway key's budget as it stands: the key's name (and team), and its limit's state. */
+export interface KeyBudget {
+  readonly key: string
+  readonly team: string | undefined
+  readonly status: Budget.LimitStatus
+}
 
 export interface Auth {
   /** Whether requests need a key: some gateway key is configured. */
@@ -114,6 +128,8 @@ export interface Auth {
     target: Pick<Target, "price">,
     request: Request | undefined
   ) => Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope>
+  /** The budget of every key that has one, as it stands. */
+  readonly budgets: Effect.Effect<ReadonlyArray<KeyBudget>>
 }
 
 const dollars = (amount: number): string => `$${Number(amount.toPrecision(6))}`
@@ -229,7 +245,7 @@ export const adminRefusal = (
 const bearer = /^bearer\s+/i
 
 /** The key a request presents: `Authorization: Bearer <key>`, else `x-api-key`, else `x-goog-api-key`. */
-const presented = (headers: Readonly<Record<string, string | undefined>>): string | undefined => {
+export const presented = (headers: Readonly<Record<string, string | undefined>>): string | undefined => {
   const authorization = headers["authorization"]
   if (authorization !== undefined && bearer.test(authorization)) return authorization.replace(bearer, "").trim()
   const apiKey = headers["x-api-key"] ?? headers["x-goog-api-key"]
@@ -339,6 +355,7 @@ export const make = (
       callers.push({
         name: key.name,
         digest: hash,
+        team: undefined,
         models: key.models === undefined ? undefined : new Set(key.models),
         limiter,
         budget,
@@ -409,8 +426,18 @@ export const make = (
       return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller.limiter), budgeted)
     }
 
+    const budgets = Effect.forEach(
+      callers.filter((caller) => caller.budget !== undefined),
+      (caller) =>
+        Effect.map(
+          caller.budget!.status,
+          (limits): KeyBudget => ({ key: caller.name, team: caller.team, status: limits[0]! })
+        )
+    )
+
     return {
       required: callers.length > 0,
+      budgets,
       keys: infos,
       isAdmin: (key) => find(admins, Redacted.value(key)) !== undefined,
       authenticate,

@@ -5,11 +5,14 @@
  * flight, masked keys with their load, cooldowns and disabled state, the load
  * percent, the sessions pinned to each deployment) with the live figures
  * (`liveStats.ts`: request and error rates, latency and time-to-first-token
- * quantiles, cost so far), one entry per deployment of the configuration.
+ * quantiles, cost so far), one entry per deployment of the configuration, and every budgeted key's budget as it
+ * stands. With a database the page also charts spend over time by key, team or model, from the request log through
+ * `GET /admin/spend` (`adminSpend.ts`), with the same admin key.
  */
 import * as Effect from "effect/Effect"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type * as Router from "../../Router.js"
+import type { KeyBudget } from "./auth.js"
 import { page } from "./dashboardPage.js"
 import * as LiveStats from "./liveStats.js"
 
@@ -48,16 +51,50 @@ export interface DeploymentData {
   readonly keys: ReadonlyArray<KeyData>
 }
 
+/** A key's budget: US dollars of its period, spent, held by calls in flight, and left. */
+export interface BudgetData {
+  readonly key: string
+  readonly team: string | null
+  readonly limit: number
+  /** `"month"`, or the period's length. */
+  readonly period: string
+  readonly spent: number
+  readonly reserved: number
+  readonly left: number
+  /** Epoch milliseconds when the period renews. */
+  readonly periodEnd: number
+}
+
 /** What `GET /dashboard/data` answers. */
 export interface Data {
   /** Epoch milliseconds of the reading. */
   readonly now: number
   readonly loadPercent: number
   readonly deployments: ReadonlyArray<DeploymentData>
+  readonly budgets: ReadonlyArray<BudgetData>
 }
 
-/** The dashboard's data from the router's `status` and the live figures, at `now` (Clock milliseconds). */
-export const data = (status: Router.Status, stats: LiveStats.LiveStats, now: number): Data => {
+const budgetData = ({ key, status, team }: KeyBudget): BudgetData => ({
+  key,
+  team: team ?? null,
+  limit: status.limit,
+  period: status.period,
+  spent: status.spent,
+  reserved: status.reserved,
+  left: Math.max(0, status.limit - status.spent - status.reserved),
+  periodEnd: status.periodEnd
+})
+
+/**
+ * The dashboard's data from the router's `status`, the live figures and the keys' budgets, at `now` (Clock
+ * milliseconds).
+ */
+export const data = (
+  status: Router.Status,
+  stats: LiveStats.LiveStats,
+  budgets: ReadonlyArray<KeyBudget>,
+  now: number
+): Data => {
   const rates = stats.rates.read(status.details, now)
   const deployments: Array<DeploymentData> = []
   for (const name in status.details) {
@@ -89,7 +126,7 @@ export const data = (status: Router.Status, stats: LiveStats.LiveStats, now: num
       }))
     })
   }
-  return { now, loadPercent: status.loadPercent, deployments }
+  return { now, loadPercent: status.loadPercent, deployments, budgets: budgets.map(budgetData) }
 }
 
 /** A gateway's dashboard: the live figures its requests feed, and its data's answer. */
@@ -99,10 +136,21 @@ export interface Dashboard {
   readonly data: Effect.Effect<HttpServerResponse.HttpServerResponse>
 }
 
-/**
- * The dashboard over the router's `status`, timed by `now` (Clock milliseconds); its deployments read once, at start.
- */
-export const make = (status: Effect.Effect<Router.Status>, now: () => number): Effect.Effect<Dashboard> =>
+/** What the dashboard reads. */
+export interface Sources {
+  /** The routers' status. */
+  readonly status: Effect.Effect<Router.Status>
+  /**
+   * Every budgeted key's budget: the keys of the configuration (`Auth.budgets`); keys made at run time join here,
+   * through the same `KeyBudget`.
+   */
+  readonly budgets: Effect.Effect<ReadonlyArray<KeyBudget>>
+  /** Clock milliseconds. */
+  readonly now: () => number
+}
+
+/** The dashboard over its sources; its deployments read once, at start. */
+export const make = ({ budgets, now, status }: Sources): Effect.Effect<Dashboard> =>
   Effect.map(status, (initial) => {
     const named = Object.entries(initial.details).map(([name, load]) => ({
       name,
@@ -112,8 +160,8 @@ export const make = (status: Effect.Effect<Router.Status>, now: () => number): E
     const stats = LiveStats.make(named, now())
     return {
       stats,
-      data: Effect.map(status, (current) =>
-        HttpServerResponse.text(JSON.stringify(data(current, stats, now())), {
+      data: Effect.map(Effect.all([status, budgets]), ([current, keyBudgets]) =>
+        HttpServerResponse.text(JSON.stringify(data(current, stats, keyBudgets, now())), {
           contentType: "application/json",
           headers: { "cache-control": "no-store" }
         }))

@@ -1,11 +1,13 @@
 /**
  * The dashboard's page (`GET /dashboard`): plain HTML, CSS and script, no
  * build step. It carries no data: its script polls `dashboard/data` every
- * second and draws the tables from it with `textContent` (no markup is built
- * from data). When the data answers 401 or 403 it shows the answer's message
+ * second and draws the tables from it (deployments, keys, budgets) with `textContent` (no markup is built
+ * from data), and its spend chart (`dashboardSpend.ts`) polls the request log's spend. When the data answers 401 or
+ * 403 it shows the answer's message
  * and a field for an admin key, keeps the key in `sessionStorage` (gone with
  * the tab) and sends it as `Authorization: Bearer`.
  */
+import { spendScript, spendSection, spendStyle } from "./dashboardSpend.js"
 
 const style = `
   :root {
@@ -41,6 +43,7 @@ const script = `
   var byId = function (id) { return document.getElementById(id); };
   var status = byId("status"), form = byId("key-form"), message = byId("key-message"), input = byId("key-input");
   var live = byId("live"), load = byId("load"), deployments = byId("deployments"), keys = byId("keys");
+  var budgets = byId("budgets");
   var none = "\\u2013";
 
   var millis = function (value) {
@@ -108,6 +111,20 @@ const script = `
     deployments.replaceChildren.apply(deployments, deploymentRows);
     keys.replaceChildren.apply(keys, keyRows);
     byId("no-keys").hidden = keyRows.length > 0;
+    budgets.replaceChildren.apply(budgets, data.budgets.map(function (b) {
+      var br = row("budget", [
+        cell("key", b.key, undefined, "text"),
+        cell("team", b.team === null ? none : b.team, undefined, "text"),
+        cell("limit", dollars(b.limit) + " / " + b.period, b.limit),
+        cell("spent", dollars(b.spent), b.spent),
+        cell("reserved", dollars(b.reserved), b.reserved),
+        cell("left", dollars(b.left), b.left),
+        cell("renews", new Date(b.periodEnd).toISOString().slice(0, 16).replace("T", " "), b.periodEnd)
+      ]);
+      br.dataset.key = b.key;
+      return br;
+    }));
+    byId("budgets-section").hidden = data.budgets.length === 0;
     live.hidden = false;
     form.hidden = true;
     status.textContent = "updated " + new Date(data.now).toLocaleTimeString();
@@ -149,6 +166,7 @@ const script = `
     input.value = "";
     status.textContent = "checking the key";
     poll();
+    document.dispatchEvent(new CustomEvent("admin-key"));
   });
   poll();
 })();
@@ -161,7 +179,7 @@ export const page = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>effect-llm-router gateway</title>
-<style>${style}</style>
+<style>${style}${spendStyle}</style>
 </head>
 <body>
 <header>
@@ -191,8 +209,20 @@ export const page = `<!doctype html>
     <tbody id="keys" data-testid="keys"></tbody>
   </table>
   <p id="no-keys" class="muted" hidden>No deployment lists its keys.</p>
+  <div id="budgets-section" hidden>
+    <h2>Budgets</h2>
+    <table>
+      <thead><tr>
+        <th class="text">Key</th><th class="text">Team</th><th>Limit</th><th>Spent</th><th>Held</th><th>Left</th>
+        <th>Renews (UTC)</th>
+      </tr></thead>
+      <tbody id="budgets" data-testid="budgets"></tbody>
+    </table>
+  </div>
+  ${spendSection}
 </main>
 <script>${script}</script>
+<script>${spendScript}</script>
 </body>
 </html>
 `

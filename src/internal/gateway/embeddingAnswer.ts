@@ -3,6 +3,7 @@
  * target, counted, logged and charged, and rendered in the route's wire; a failure answered in the route's words.
  */
 import * as Effect from "effect/Effect"
+import { emptyUsage } from "../../ChatResponse.js"
 import type { EmbeddingResponse, Input as EmbeddingRequest } from "../../Embedding.js"
 import { json, type Serving, type WithBody } from "./serving.js"
 import type * as SseAnswer from "./sseAnswer.js"
@@ -33,6 +34,8 @@ export function answered(serving: Serving, { entry, tally }: WithBody, embedding
         onSuccess: (response) => {
           tally.embedded(response.usage.promptTokens, response.cost)
           entry.deployment = `${response.provider}/${response.model}`
+          const { estimated, promptTokens, totalTokens } = response.usage
+          entry.usage = { ...emptyUsage, promptTokens, totalTokens, estimated }
           entry.cost = response.cost
           return Effect.as(entry.settle(response.cost), json(200, embedding.render(response)))
         }

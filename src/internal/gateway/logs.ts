@@ -13,13 +13,26 @@
  * library's messages mask keys.
  *
  * When its request ends the entry also feeds the dashboard's live figures
- * (`liveStats.ts`), whether or not its line is written.
+ * (`liveStats.ts`), whether or not its line is written, and, with a database, the request log's row
+ * (`requestLog.ts`).
  */
 import * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
 import type { ChatChunk } from "../../ChatChunk.js"
 import type { ChatResponse, Usage } from "../../ChatResponse.js"
 import type { Caller, Settle } from "./auth.js"
 import type { LiveStats } from "./liveStats.js"
+import type { RequestLog } from "./requestLog.js"
+
+/**
+ * What a request's row keeps of its payload when payloads are logged: the request's body, the reply's text (a
+ * stream's since its last restart), and the key the request came with, masked in both.
+ */
+export interface Payload {
+  request: string | undefined
+  reply: string
+  readonly key: Redacted.Redacted<string> | undefined
+}
 
 /** One request's log line, filled in as the request goes. */
 export interface Entry {
@@ -28,6 +41,10 @@ export interface Entry {
   readonly log: boolean
   /** The live figures its outcome is recorded in when it ends. */
   readonly stats: LiveStats | undefined
+  /** The request log its row is written to when it ends. */
+  readonly requestLog: RequestLog | undefined
+  /** What its row keeps of the request and reply, when the request log keeps payloads. */
+  readonly payload: Payload | undefined
   readonly method: string
   readonly path: string
   /** Clock millis when the request came in. */
@@ -61,19 +78,28 @@ export interface Entry {
 
 const settleNothing: Settle = () => Effect.void
 
-export const begin = (
-  id: string,
-  method: string,
-  url: string,
-  start: number,
-  log: boolean,
-  stats?: LiveStats
-): Entry => {
+/** Where a request's entry begins: its id, method, URL and start, and where its outcome goes. */
+export interface Beginning {
+  readonly id: string
+  readonly method: string
+  readonly url: string
+  /** Clock millis. */
+  readonly start: number
+  readonly log: boolean
+  readonly stats?: LiveStats | undefined
+  readonly requestLog?: RequestLog | undefined
+  /** The key the request came with: masked in its payload, when payloads are logged. */
+  readonly key?: Redacted.Redacted<string> | undefined
+}
+
+export const begin = ({ id, key, log, method, requestLog, start, stats, url }: Beginning): Entry => {
   const query = url.indexOf("?")
   return {
     id,
     log,
     stats,
+    requestLog,
+    payload: requestLog?.logPayloads === true ? { request: undefined, reply: "", key } : undefined,
     method,
     path: query < 0 ? url : url.slice(0, query),
     start,
@@ -109,6 +135,7 @@ export const answered = (entry: Entry, response: ChatResponse): void => {
   entry.deployment = `${response.provider}/${response.model}`
   entry.usage = response.usage
   entry.cost = response.cost
+  if (entry.payload !== undefined) entry.payload.reply = response.text
 }
 
 /**
@@ -121,9 +148,14 @@ export const streamed = (entry: Entry, batch: ReadonlyArray<ChatChunk>): boolean
   let finished = false
   for (let i = 0; i < batch.length; i++) {
     const chunk = batch[i]!
-    if (chunk._tag === "Usage") entry.usage = chunk.usage
+    if (chunk._tag === "TextDelta") {
+      if (entry.payload !== undefined) entry.payload.reply += chunk.text
+    } else if (chunk._tag === "Usage") entry.usage = chunk.usage
     else if (chunk._tag === "Restart" || chunk._tag === "Continue") {
-      if (chunk._tag === "Restart") entry.usage = undefined
+      if (chunk._tag === "Restart") {
+        entry.usage = undefined
+        if (entry.payload !== undefined) entry.payload.reply = ""
+      }
       entry.error = chunk.error
       entry.deployment = chunk.deployment
       entry.failedDeployment = chunk.from
@@ -149,9 +181,13 @@ export const gone = (entry: Entry, now: number): Effect.Effect<void> => {
   return write(entry, now)
 }
 
-/** The request's end, `now` in Clock millis: its outcome recorded in the live figures, its line written. */
+/**
+ * The request's end, `now` in Clock millis: its outcome recorded in the live figures and its row queued for the
+ * request log, its line written.
+ */
 export const write = (entry: Entry, now: number): Effect.Effect<void> => {
   entry.stats?.record(entry.deployment, now - entry.start, entry.firstToken, entry.cost)
+  entry.requestLog?.record(entry, now)
   return !entry.log ? Effect.void : line(entry, now)
 }
 

@@ -12,7 +12,7 @@
  * prompt tokens read from and written to the provider's prompt cache, a part of
  * the input) and `cost_usd_total{model}` from the reply's
  * usage, `time_to_first_token_seconds{model}` when a stream's first batch is
- * ready. `model` is the name the request asked for, or `(unknown)` for a name
+ * ready; `request_log_dropped_total` for the request log's rows dropped (`requestLog.ts`). `model` is the name the request asked for, or `(unknown)` for a name
  * the configuration does not have (or a body with none): the configuration
  * bounds the label values. Each label set's metrics are built once and kept,
  * so a request does a few map lookups and counter additions, no label
@@ -130,6 +130,8 @@ export interface Metrics {
   readonly tally: (route: string, started: number) => Tally
   /** `GET /metrics`: the routers' status read into the gauges, then every metric as Prometheus text. */
   readonly scrape: Effect.Effect<HttpServerResponse.HttpServerResponse>
+  /** Rows of the request log dropped (its queue full, or its database failing). */
+  readonly requestLogDropped: (count: number) => void
 }
 
 /** What one request records; the handler names its model and reports what happened to the call. */
@@ -296,8 +298,13 @@ export const make = (status: Effect.Effect<Router.Status>, now: () => number): M
     return HttpServerResponse.text(PrometheusMetrics.formatUnsafe(context), { contentType })
   }
 
+  const dropped = Metric.counter("llm_gateway_request_log_dropped_total", {
+    description: "Rows of the request log dropped: its queue was full, or its database failed to take them."
+  })
+
   return {
     tally: (route, started) => new Tally(registry, route, started),
-    scrape: Effect.map(status, read)
+    scrape: Effect.map(status, read),
+    requestLogDropped: (count) => dropped.updateUnsafe(count, context)
   }
 }

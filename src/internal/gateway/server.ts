@@ -50,7 +50,8 @@ const check = (options: Options): OptionsError | undefined => {
   }
   return OptionsErrors.positive("Gateway", "maxBodyBytes", options.maxBodyBytes, { integer: true, optional: true }) ??
     OptionsErrors.duration("Gateway", "gracePeriod", options.gracePeriod) ??
-    OptionsErrors.duration("Gateway", "responsesTtl", options.responsesTtl, true)
+    OptionsErrors.duration("Gateway", "responsesTtl", options.responsesTtl, true) ??
+    OptionsErrors.duration("Gateway", "requestLogRetention", options.requestLogRetention, true)
 }
 
 /** `Gateway.make`. */
@@ -66,16 +67,13 @@ export const make = (
     const problem = check(options)
     if (problem !== undefined) return yield* problem
     const database = options.database ?? options.config.database
-    if (database !== undefined) yield* Database.connect(database)
+    const sql = database === undefined ? undefined : yield* Database.connect(database)
     const host = options.host ?? defaultHost
     const port = options.port ?? defaultPort
     const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes
     const engine = yield* Engine.make(options.config, options.store)
-    const auth = yield* Auth.make(
-      keysOf(options),
-      [...(options.config.keys?.adminKeys ?? []), ...(options.adminKeys ?? [])],
-      engine
-    )
+    const adminKeys = [...(options.config.keys?.adminKeys ?? []), ...(options.adminKeys ?? [])]
+    const auth = yield* Auth.make(keysOf(options), adminKeys, engine)
     const drain = new Drain.Drain()
     const server = Http.createServer()
     // The drain is ours (below), so that streams are cut with an error event before the server interrupts them.
@@ -95,7 +93,14 @@ export const make = (
       logRequests: options.logRequests ?? false,
       modelLoadDetails: options.modelLoadDetails ?? options.config.keys?.modelLoadDetails ?? false,
       port: bound,
-      responsesTtl: options.responsesTtl ?? options.config.keys?.responsesTtl
+      responsesTtl: options.responsesTtl ?? options.config.keys?.responsesTtl,
+      database: sql,
+      logPayloads: options.logPayloads ?? options.config.keys?.logPayloads ?? false,
+      requestLogRetention: options.requestLogRetention ?? options.config.keys?.requestLogRetention,
+      secrets: [
+        ...[...keysOf(options), ...adminKeys].map((key) => key.key),
+        ...(options.config.providerKeys ?? [])
+      ]
     })
     yield* httpServer.serve(app).pipe(
       Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)),

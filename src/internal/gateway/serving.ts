@@ -10,7 +10,9 @@ import * as Effect from "effect/Effect"
 import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
+import type * as SqlClient from "effect/sql/SqlClient"
 import { randomUUID } from "node:crypto"
 import type { LlmError } from "../../LlmError.js"
 import * as AnthropicErrors from "./anthropicErrors.js"
@@ -23,6 +25,7 @@ import * as Intake from "./intake.js"
 import type * as LiveStats from "./liveStats.js"
 import * as Logs from "./logs.js"
 import type * as Metrics from "./metrics.js"
+import type * as RequestLog from "./requestLog.js"
 import * as Session from "./session.js"
 import type * as SseAnswer from "./sseAnswer.js"
 import type * as Wire from "./wire.js"
@@ -43,6 +46,14 @@ export interface AppOptions {
   readonly responsesTtl?: Duration.Input | undefined
   /** The streams in flight, cut when the gateway shuts down. */
   readonly drain: Drain
+  /** The gateway's database (keys, teams, spend, the request log), if it has one. */
+  readonly database: SqlClient.SqlClient | undefined
+  /** Whether the request log keeps each call's request body and reply text, keys masked. */
+  readonly logPayloads: boolean
+  /** How long the request log keeps its rows (`Gateway.Options.requestLogRetention`); its default when unset. */
+  readonly requestLogRetention?: Duration.Input | undefined
+  /** The keys a logged payload has masked: the gateway's keys and the deployments' provider keys. */
+  readonly secrets: ReadonlyArray<Redacted.Redacted<string>>
 }
 
 /** A JSON answer with `status`. */
@@ -154,13 +165,15 @@ export interface ServingInput {
   readonly metrics: Metrics.Metrics
   /** The live figures each request's log entry feeds. */
   readonly stats: LiveStats.LiveStats
+  /** The request log each request's entry is written to, with a database. */
+  readonly requestLog: RequestLog.RequestLog | undefined
 }
 
 /** The routes' shared plumbing over one engine and its options. */
 export type Serving = ReturnType<typeof make>
 
 /** The plumbing every route of the application is served through. */
-export const make = ({ engine, metrics, now, options, stats }: ServingInput) => {
+export const make = ({ engine, metrics, now, options, requestLog, stats }: ServingInput) => {
   const { auth } = options
   const known = engine.models.map((model) => model.id)
   // Without gateway keys, the `Host` values served.
@@ -229,7 +242,19 @@ export const make = ({ engine, metrics, now, options, stats }: ServingInput) => 
       const request = Context.get(context, HttpServerRequest.HttpServerRequest)
       const start = now()
       const id = Intake.requestId(request.headers["x-request-id"], randomUUID)
-      const entry = Logs.begin(id, request.method, request.url, start, options.logRequests, stats)
+      const presented = requestLog?.logPayloads === true
+        ? Auth.presented(Auth.withQueryKey(request.headers, request.url))
+        : undefined
+      const entry = Logs.begin({
+        id,
+        method: request.method,
+        url: request.url,
+        start,
+        log: options.logRequests,
+        stats,
+        requestLog,
+        key: presented === undefined ? undefined : Redacted.make(presented)
+      })
       let handled: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
       let tally: Metrics.Tally | undefined
       // The caller (none on an open path or without keys), or the request's refusal.
@@ -293,8 +318,10 @@ export const make = ({ engine, metrics, now, options, stats }: ServingInput) => 
               : Errors.invalidRequest("The request body could not be read.", undefined)
           )),
         // `served` makes a tally for a route it is given.
-        onSuccess: (text) =>
-          handle({ text, entry, scope, tally: tally!, sessionHeader: request.headers[Session.header] })
+        onSuccess: (text) => {
+          if (entry.payload !== undefined) entry.payload.request = text
+          return handle({ text, entry, scope, tally: tally!, sessionHeader: request.headers[Session.header] })
+        }
       })
     }, route)
   }

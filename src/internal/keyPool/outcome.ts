@@ -9,6 +9,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import type * as KeyPool from "../../KeyPool.js"
 import type { LlmError } from "../../LlmError.js"
+import type * as Verdicts from "../store/verdict.js"
 
 /** The cooldown of a key rate-limited without `retryAfter`, per pool (`KeyPool.Options.rateLimitCooldown`). */
 export interface Cooldown {
@@ -83,5 +84,30 @@ const verdictOfError = (error: LlmError): Verdict => {
       return { _tag: "Rejected", reason: error.reason }
     default:
       return { _tag: "Failed" }
+  }
+}
+
+/** What a shared pool tells its store of a verdict (`store/leases.ts`); `undefined`: nothing. */
+export const sharedVerdictOf = (
+  verdict: Verdict,
+  cooldown: Cooldown,
+  random: RandomSource
+): Verdicts.Verdict | undefined => {
+  switch (verdict._tag) {
+    case "Ignored":
+    case "Failed":
+      return undefined
+    case "Success":
+      return "success"
+    case "Rejected":
+      return { disabled: verdict.reason }
+    case "RateLimited":
+      return {
+        askedMillis: verdict.retryAfterMillis,
+        initialMillis: cooldown.initialMillis,
+        maxMillis: cooldown.maxMillis,
+        jitterFactor: jitterFactor(cooldown, random),
+        capMillis: cooldown.capMillis
+      }
   }
 }

@@ -88,7 +88,6 @@ export const fromAcquire = (scoped: KeyPool.ScopedService): KeyPool.Service => {
     take: () => take,
     tryTake: Effect.succeed(undefined),
     tryTakeKey: () => Effect.succeed(undefined),
-    startTryTake: undefined,
     release: (lease) => lease instanceof ScopedLease ? Scope.close(lease.scope, Exit.void) : foreign,
     report: (lease, outcome) =>
       lease instanceof ScopedLease ? scoped.report(lease.lease, outcome) : scoped.report(lease, outcome),
@@ -181,7 +180,6 @@ export const makeService = (ref: Ref.Ref<State>, settings: Settings): KeyPool.Se
     take,
     tryTake,
     tryTakeKey,
-    startTryTake: undefined,
     release: release_,
     report: report_,
     status: Effect.flatMap(

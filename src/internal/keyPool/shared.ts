@@ -1,13 +1,19 @@
 /**
- * The key pool behind `KeyPool` with `shared`: each key's in-flight leases,
- * cooldown, rate-limit count and disabled reason live in Redis
- * (`store/leases.ts`), so a 429 one instance sees cools the key for all, and
- * least-loaded selection counts every instance's calls. Totals and failure
+ * The key pool behind `KeyPool` with `shared`. Keys with a cap keep their
+ * in-flight leases, cooldown, rate-limit count and disabled reason in Redis
+ * (`store/leases.ts`): the cap holds across every instance, exactly. Keys
+ * without one are picked in this process over the counts every instance
+ * publishes (`keyPool/uncapped.ts`): no round trip per call, and a load
+ * balance as close as the publish period lets it be. A pool with both takes
+ * a capped key only when it is less loaded than the least loaded uncapped
+ * one. A 429 one instance sees cools the key for all; totals and failure
  * counts in `status` are this instance's.
  *
- * While Redis is unavailable: `"fail-open"` hands out keys from a local pool
- * whose caps are `1 / instances` of the configured ones; `"fail-closed"` fails
- * with `NoCapacityError`, the error a pool with no usable key fails with.
+ * While Redis is unavailable: `"fail-open"` hands out keys without a cap as
+ * before, over this instance's counts once the others' have lapsed, and
+ * capped keys from a local pool whose caps are `1 / instances` of the
+ * configured ones; `"fail-closed"` fails with `NoCapacityError`, the error a
+ * pool with no usable key fails with.
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -20,14 +26,15 @@ import type * as ProviderClient from "../../ProviderClient.js"
 import type * as Store from "../../Store.js"
 import type { StoreUnavailableError } from "../../Store.js"
 import * as Leases from "../store/leases.js"
-import { jitterFactor, type Settled, verdictOf } from "./outcome.js"
+import { type Settled, sharedVerdictOf, verdictOf } from "./outcome.js"
 import { acquireOf, makeService, type Settings } from "./service.js"
-import { makeState } from "./state.js"
+import { leastLoaded, levels, makeState, status as localStatus, tryAcquire, tryAcquireKey } from "./state.js"
+import * as Uncapped from "./uncapped.js"
 
 // How often a call waiting for a key another instance holds looks again.
 const pollMillis = 50
 
-/** A lease taken in Redis: `lease` names it there. */
+/** A lease taken in Redis: `lease` names it there, `index` is its key's place in the lease group. */
 class SharedLease implements KeyPool.Lease {
   /** Until released. */
   held = true
@@ -36,6 +43,7 @@ class SharedLease implements KeyPool.Lease {
   constructor(
     readonly credentials: ProviderClient.Credentials,
     readonly slot: number,
+    readonly index: number,
     readonly lease: string,
     readonly pool: object
   ) {}
@@ -50,6 +58,16 @@ const localKeys = (keys: KeyPool.Options["keys"], instances: number): KeyPool.Op
         : entry
     )
 
+/** What one attempt at a key found: a lease, or why none (times on this process' clock). */
+type Attempt =
+  | { readonly _tag: "Taken"; readonly lease: KeyPool.Lease }
+  | {
+    readonly _tag: "Blocked"
+    readonly allDisabled: boolean
+    readonly availableAt: number | undefined
+    readonly releasable: boolean
+  }
+
 /** A pool over options `KeyPool.make` has checked, kept in `shared.store`. */
 export const make = (
   options: KeyPool.Options,
@@ -59,22 +77,43 @@ export const make = (
   Effect.gen(function*() {
     const { cooldown, maxWaitMillis, providerId, slowStartMillis } = settings
     const connection = shared.store.connection
-    const state = makeState(providerId, options.keys)
-    const slots = state.slots
-    const group = yield* Leases.group(
+    const failOpen = connection.onUnavailable === "fail-open"
+    const slots = makeState(providerId, options.keys).slots
+    const isCapped = slots.map((slot) => slot.maxConcurrency !== Infinity)
+    const capped = slots.filter((_, i) => isCapped[i])
+    const uncappedSlots = slots.filter((_, i) => !isCapped[i])
+    const groupKey = `pool:${shared.key}`
+    // The pool's index of each capped key, by its place in the lease group; and of each uncapped one.
+    const cappedAt = slots.flatMap((_, i) => isCapped[i] ? [i] : [])
+    const uncappedAt = slots.flatMap((_, i) => isCapped[i] ? [] : [i])
+    const group = capped.length === 0 ? undefined : yield* Leases.group(
       connection,
-      `pool:${shared.key}`,
-      slots.map((slot) => ({ id: slot.credentials.keyId, weight: slot.weight, maxConcurrency: slot.maxConcurrency })),
+      groupKey,
+      capped.map((slot) => ({ id: slot.credentials.keyId, weight: slot.weight, maxConcurrency: slot.maxConcurrency })),
       slowStartMillis
     )
-    const local = connection.onUnavailable === "fail-open"
-      ? makeService(Ref.makeUnsafe(makeState(providerId, localKeys(options.keys, connection.instances))), settings)
+    const uncapped = uncappedSlots.length === 0 ? undefined : yield* Uncapped.make(
+      connection,
+      groupKey,
+      uncappedSlots.map((slot) => ({ key: slot.credentials.key, weight: slot.weight })),
+      settings
+    )
+    const uncappedState = uncapped === undefined ? undefined : Ref.getUnsafe(uncapped.ref)
+    // Capped keys while Redis is away, under fail-open.
+    const fallback = failOpen && capped.length > 0
+      ? makeService(
+        Ref.makeUnsafe(makeState(
+          providerId,
+          localKeys(options.keys.filter((_, i) => isCapped[i]), connection.instances)
+        )),
+        settings
+      )
       : undefined
     const token = {}
-    const totals = slots.map(() => 0)
-    const failures = slots.map(() => 0)
+    const totals = capped.map(() => 0)
+    const failures = capped.map(() => 0)
     // This instance's shared leases, for `status` while the store is away.
-    const holding = slots.map(() => 0)
+    const holding = capped.map(() => 0)
 
     const noCapacity = (availableAt: number | undefined) =>
       new NoCapacityError(
@@ -82,28 +121,77 @@ export const make = (
           ? { provider: providerId, model: "" }
           : { provider: providerId, model: "", availableAt }
       )
+    const storeUnavailable = new NoCapacityError({ provider: providerId, model: "", storeUnavailable: true })
 
     const leaseOf = (taken: Leases.Taken): KeyPool.Lease => {
       totals[taken.index]!++
       holding[taken.index]!++
-      return new SharedLease(slots[taken.index]!.credentials, taken.index, taken.lease, token)
+      const at = cappedAt[taken.index]!
+      return new SharedLease(slots[at]!.credentials, at, taken.index, taken.lease, token)
     }
+
+    // An uncapped key from this process' state: taken, or why none.
+    const takeUncapped = (now: number): Attempt => {
+      if (uncappedState === undefined) {
+        return { _tag: "Blocked", allDisabled: true, availableAt: undefined, releasable: false }
+      }
+      const result = tryAcquire(uncappedState, now, slowStartMillis)
+      if (result._tag === "Slot") {
+        return { _tag: "Taken", lease: result.lease }
+      }
+      return { _tag: "Blocked", allDisabled: result.allDisabled, availableAt: result.availableAt, releasable: false }
+    }
+
+    // The least loaded key: an uncapped one without a round trip when the pool has no capped keys; otherwise a
+    // capped one from Redis when it is less loaded than the best uncapped one.
+    const attempt: Effect.Effect<Attempt, StoreUnavailableError> = Effect.clockWith((clock) => {
+      const now = clock.currentTimeMillisUnsafe()
+      if (group === undefined) {
+        const taking = Effect.sync(() => takeUncapped(now))
+        return failOpen ? taking : Effect.andThen(uncapped!.check, taking)
+      }
+      const best = uncappedState === undefined ? undefined : leastLoaded(uncappedState, now, slowStartMillis)
+      const pick = best === undefined
+        ? group.pick
+        : group.pickBelow({ inFlight: best.inFlight + best.elsewhere, share: best.weight * best.level / levels })
+      return Effect.map(pick, (result): Attempt => {
+        if (result._tag === "Taken") {
+          return { _tag: "Taken", lease: leaseOf(result) }
+        }
+        const local = takeUncapped(now)
+        if (result._tag === "Declined" || local._tag === "Taken") return local
+        const availableAt = result.availableAt === undefined ? undefined : now + (result.availableAt - result.now)
+        return {
+          _tag: "Blocked",
+          allDisabled: result.allDisabled && local.allDisabled,
+          availableAt: local.availableAt === undefined || availableAt === undefined
+            ? local.availableAt ?? availableAt
+            : Math.min(local.availableAt, availableAt),
+          releasable: result.releasable
+        }
+      })
+    })
+
+    // Without the store: under fail-open an uncapped key as ever, else a capped one from the local fallback.
+    const withoutStore = (cooledBy: number): Effect.Effect<KeyPool.Lease, NoCapacityError> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        if (!failOpen) return Effect.fail(storeUnavailable)
+        const local = takeUncapped(now)
+        if (local._tag === "Taken") return Effect.succeed(local.lease)
+        return fallback === undefined ? Effect.fail(noCapacity(local.availableAt)) : fallback.take({ cooledBy })
+      })
 
     // As the in-memory pool waits: for a release (polled: it may come from
     // another instance) or a cooldown's end, within `maxWait`; a cooling key only
-    // when it cools by `cooledBy`. Cooldown ends are on Redis' clock, so they
-    // are measured from Redis' time, not this machine's.
+    // when it cools by `cooledBy`.
     const takeLoop = (deadline: number | undefined, cooledBy: number): Effect.Effect<KeyPool.Lease, NoCapacityError> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Effect.flatMap(
-          Effect.catchTag(group.pick, "StoreUnavailableError", () =>
-            local === undefined
-              ? Effect.fail(new NoCapacityError({ provider: providerId, model: "", storeUnavailable: true }))
-              : Effect.succeed(undefined)),
+          Effect.catchTag(attempt, "StoreUnavailableError", () => Effect.succeed(undefined)),
           (result) => {
-            if (result === undefined) return local!.take({ cooledBy })
-            if (result._tag === "Taken") return Effect.succeed(leaseOf(result))
-            const availableAt = result.availableAt === undefined ? undefined : now + (result.availableAt - result.now)
+            if (result === undefined) return withoutStore(cooledBy)
+            if (result._tag === "Taken") return Effect.succeed(result.lease)
+            const availableAt = result.availableAt
             if (maxWaitMillis === undefined || result.allDisabled) return Effect.fail(noCapacity(availableAt))
             const until = deadline ?? now + maxWaitMillis
             const cooled = availableAt !== undefined && availableAt <= Math.min(until, cooledBy)
@@ -123,29 +211,38 @@ export const make = (
     const take = (options?: KeyPool.TakeOptions) =>
       Effect.suspend(() => takeLoop(undefined, options?.cooledBy ?? Infinity))
 
-    const tryTakeBy = (
-      pick: Effect.Effect<Leases.Taken | Leases.Blocked, StoreUnavailableError>
-    ): Effect.Effect<KeyPool.Lease | undefined> =>
-      Effect.flatMap(
-        Effect.catchTag(pick, "StoreUnavailableError", () => Effect.succeed(undefined)),
-        (result) =>
-          result === undefined
-            ? local === undefined ? Effect.succeed(undefined) : local.tryTake
-            : result._tag === "Taken"
-            ? Effect.succeed(leaseOf(result))
+    const tryTake: Effect.Effect<KeyPool.Lease | undefined> = Effect.flatMap(
+      Effect.catchTag(attempt, "StoreUnavailableError", () => Effect.succeed(undefined)),
+      (result) =>
+        result === undefined
+          ? failOpen
+            ? Effect.flatMap(Clock.currentTimeMillis, (now) => {
+              const local = takeUncapped(now)
+              if (local._tag === "Taken") return Effect.succeed(local.lease)
+              return fallback === undefined ? Effect.succeed(undefined) : fallback.tryTake
+            })
             : Effect.succeed(undefined)
-      )
-    const tryTake = tryTakeBy(group.pick)
+          : Effect.succeed(result._tag === "Taken" ? result.lease : undefined)
+    )
 
-    // The named key in Redis; without the store, in the fail-open local pool.
+    // The named key: an uncapped one here, a capped one in Redis (without the store, in the fail-open local pool).
     const tryTakeKey = (keyId: string): Effect.Effect<KeyPool.Lease | undefined> => {
       const index = slots.findIndex((slot) => slot.credentials.keyId === keyId)
       if (index < 0) return Effect.succeed(undefined)
+      if (!isCapped[index]) {
+        return Effect.clockWith((clock) => {
+          const slot = () =>
+            tryAcquireKey(uncappedState!, keyId, clock.currentTimeMillisUnsafe(), slowStartMillis)?.lease
+          return failOpen
+            ? Effect.sync(slot)
+            : Effect.match(uncapped!.check, { onFailure: () => undefined, onSuccess: slot })
+        })
+      }
       return Effect.flatMap(
-        Effect.catchTag(group.pickOne(index), "StoreUnavailableError", () => Effect.succeed(null)),
+        Effect.catchTag(group!.pickOne(cappedAt.indexOf(index)), "StoreUnavailableError", () => Effect.succeed(null)),
         (taken) =>
           taken === null
-            ? local === undefined ? Effect.succeed(undefined) : local.tryTakeKey(keyId)
+            ? fallback === undefined ? Effect.succeed(undefined) : fallback.tryTakeKey(keyId)
             : Effect.succeed(taken === undefined ? undefined : leaseOf(taken))
       )
     }
@@ -154,36 +251,24 @@ export const make = (
 
     // One script drops the lease and applies the outcome; a store that went
     // away meanwhile lets the lease expire within its TTL.
-    const settle = (lease: KeyPool.Lease, leaseName: string, outcome: Settled | undefined) =>
+    const settle = (lease: SharedLease, leaseName: string, outcome: Settled | undefined) =>
       Effect.withFiber((fiber) => {
-        if (!(lease instanceof SharedLease) || lease.pool !== token) return foreign
-        if (leaseName !== "") holding[lease.slot]!--
+        if (lease.pool !== token) return foreign
+        if (leaseName !== "") holding[lease.index]!--
         const verdict = outcome === undefined ? undefined : verdictOf(outcome)
-        if (verdict !== undefined && verdict._tag !== "Success" && verdict._tag !== "Ignored") failures[lease.slot]!++
-        if (verdict?._tag === "Success") failures[lease.slot] = 0
-        const shared: Leases.Verdict | undefined =
-          verdict === undefined || verdict._tag === "Ignored" || verdict._tag === "Failed"
-            ? undefined
-            : verdict._tag === "Success"
-            ? "success"
-            : verdict._tag === "Rejected"
-            ? { disabled: verdict.reason }
-            : {
-              askedMillis: verdict.retryAfterMillis,
-              initialMillis: cooldown.initialMillis,
-              maxMillis: cooldown.maxMillis,
-              jitterFactor: jitterFactor(cooldown, fiber.getRef(Random.Random)),
-              capMillis: cooldown.capMillis
-            }
-        if (leaseName === "" && shared === undefined) return Effect.void
-        return Effect.ignore(group.release(lease.slot, leaseName, shared))
+        if (verdict !== undefined && verdict._tag !== "Success" && verdict._tag !== "Ignored") failures[lease.index]!++
+        if (verdict?._tag === "Success") failures[lease.index] = 0
+        const told = verdict === undefined ? undefined : sharedVerdictOf(verdict, cooldown, fiber.getRef(Random.Random))
+        if (leaseName === "" && told === undefined) return Effect.void
+        return Effect.ignore(group!.release(lease.index, leaseName, told))
       })
 
     const release = (lease: KeyPool.Lease, options?: KeyPool.ReleaseOptions): Effect.Effect<void> => {
-      if (!(lease instanceof SharedLease)) return local === undefined ? foreign : local.release(lease, options)
+      if (uncapped !== undefined && uncapped.owns(lease)) return uncapped.release(lease, options)
+      if (!(lease instanceof SharedLease)) return fallback === undefined ? foreign : fallback.release(lease, options)
       if (lease.pool === token && lease.held) {
         lease.held = false
-        if (options?.unused === true) totals[lease.slot]!--
+        if (options?.unused === true) totals[lease.index]!--
       }
       return settle(lease, lease.lease, lease.succeeded ? "success" : undefined)
     }
@@ -191,56 +276,67 @@ export const make = (
     // A success while the lease is held goes with its release; any other outcome at once, as it may cool or
     // disable the key for every instance.
     const report = (lease: KeyPool.Lease, outcome: KeyPool.Outcome): Effect.Effect<void> => {
-      if (!(lease instanceof SharedLease)) return local === undefined ? foreign : local.report(lease, outcome)
+      if (uncapped !== undefined && uncapped.owns(lease)) return uncapped.report(lease, outcome)
+      if (!(lease instanceof SharedLease)) return fallback === undefined ? foreign : fallback.report(lease, outcome)
       if (outcome === "success" && lease.pool === token && lease.held) {
         lease.succeeded = true
-        failures[lease.slot] = 0
+        failures[lease.index] = 0
         return Effect.void
       }
       return settle(lease, "", outcome)
     }
 
-    const status: Effect.Effect<ReadonlyArray<KeyPool.KeyStatus>> = Effect.flatMap(
-      Effect.catchTag(group.status, "StoreUnavailableError", () => Effect.succeed(undefined)),
-      (read) => {
-        if (read === undefined && local !== undefined) return local.status
-        // Fail-closed without the store: no key is usable; the leases shown are this instance's.
-        const unknown = (i: number) => ({ inFlight: holding[i]!, coolingUntil: 0, disabled: undefined })
-        const now = read?.now ?? 0
-        return Effect.succeed(slots.map((slot, i): KeyPool.KeyStatus => {
-          const key = read === undefined ? unknown(i) : read.keys[i]!
-          const cooling = key.disabled === undefined && key.coolingUntil > now
-          const warming = slowStartMillis > 0 && key.coolingUntil > 0 && now - key.coolingUntil < slowStartMillis
-          return {
-            keyId: slot.credentials.keyId,
-            weight: slot.weight,
-            maxConcurrency: slot.maxConcurrency === Infinity ? undefined : slot.maxConcurrency,
-            inFlight: key.inFlight,
-            totalRequests: totals[i]!,
-            failures: failures[i]!,
-            coolingUntil: cooling ? key.coolingUntil : undefined,
-            share: read === undefined || key.disabled !== undefined || cooling
-              ? 0
-              : warming
-              ? (1 + Math.floor((now - key.coolingUntil) * 9 / slowStartMillis)) / 10
-              : 1,
-            disabled: key.disabled
-          }
-        }))
-      }
-    )
+    const cappedStatus: Effect.Effect<ReadonlyArray<KeyPool.KeyStatus>> = group === undefined
+      ? Effect.succeed([])
+      : Effect.flatMap(
+        Effect.catchTag(group.status, "StoreUnavailableError", () => Effect.succeed(undefined)),
+        (read) => {
+          if (read === undefined && fallback !== undefined) return fallback.status
+          // Fail-closed without the store: no key is usable; the leases shown are this instance's.
+          const unknown = (i: number) => ({ inFlight: holding[i]!, coolingUntil: 0, disabled: undefined })
+          const now = read?.now ?? 0
+          return Effect.succeed(capped.map((slot, i): KeyPool.KeyStatus => {
+            const key = read === undefined ? unknown(i) : read.keys[i]!
+            const cooling = key.disabled === undefined && key.coolingUntil > now
+            const warming = slowStartMillis > 0 && key.coolingUntil > 0 && now - key.coolingUntil < slowStartMillis
+            return {
+              keyId: slot.credentials.keyId,
+              weight: slot.weight,
+              maxConcurrency: slot.maxConcurrency,
+              inFlight: key.inFlight,
+              totalRequests: totals[i]!,
+              failures: failures[i]!,
+              coolingUntil: cooling ? key.coolingUntil : undefined,
+              share: read === undefined || key.disabled !== undefined || cooling
+                ? 0
+                : warming
+                ? (1 + Math.floor((now - key.coolingUntil) * 9 / slowStartMillis)) / 10
+                : 1,
+              disabled: key.disabled
+            }
+          }))
+        }
+      )
 
-    // A capped key taken alongside a permit that is then refused could turn away another call while held.
-    const startTryTake = slots.every((slot) => slot.maxConcurrency === Infinity)
-      ? Effect.map(group.startPick, tryTakeBy)
-      : undefined
+    // The pool's keys in its order: the capped ones as Redis counts them, the others as this instance sees them.
+    const status: Effect.Effect<ReadonlyArray<KeyPool.KeyStatus>> = Effect.flatMap(cappedStatus, (cappedKeys) =>
+      Effect.clockWith((clock) => {
+        const now = clock.currentTimeMillisUnsafe()
+        const uncappedKeys = uncappedState === undefined ? [] : localStatus(uncappedState, now, slowStartMillis)
+        // Fail-closed without the store: no key is usable.
+        const usable = failOpen || uncapped === undefined || !uncapped.unavailable()
+        const out = new Array<KeyPool.KeyStatus>(slots.length)
+        cappedAt.forEach((at, i) => out[at] = cappedKeys[i]!)
+        uncappedAt.forEach((at, i) => out[at] = usable ? uncappedKeys[i]! : { ...uncappedKeys[i]!, share: 0 })
+        return Effect.succeed(out)
+      }))
+
     return {
       providerId,
       acquire: acquireOf(take(), release),
       take,
       tryTake,
       tryTakeKey,
-      startTryTake,
       release,
       report,
       status

@@ -26,6 +26,8 @@ export interface Slot {
   readonly weight: number
   readonly maxConcurrency: number
   inFlight: number
+  /** Other instances' calls in flight on this key, as they last published them (a shared pool's keys without a cap). */
+  elsewhere: number
   totalRequests: number
   failures: number
   coolingUntil: number | undefined
@@ -95,8 +97,8 @@ export class LeaseImpl implements KeyPool.Lease {
 
 const byLoad = (a: Slot, b: Slot): boolean => {
   // Cross-multiplied so equal loads compare equal exactly (no rounding of inFlight / (weight * share)).
-  const x = a.inFlight * b.weight * b.level
-  const y = b.inFlight * a.weight * a.level
+  const x = (a.inFlight + a.elsewhere) * b.weight * b.level
+  const y = (b.inFlight + b.elsewhere) * a.weight * a.level
   if (x !== y) return x < y
   if (a.lastPicked !== b.lastPicked) return a.lastPicked < b.lastPicked
   return a.id < b.id
@@ -220,6 +222,7 @@ export const addKeys = (state: State, keys: KeyPool.Options["keys"]): Deferred.D
       weight,
       maxConcurrency,
       inFlight: 0,
+      elsewhere: 0,
       totalRequests: 0,
       failures: 0,
       coolingUntil: undefined,
@@ -300,9 +303,7 @@ export interface Blocked {
  * key whose cooldown ends here (0: none).
  */
 export const tryAcquire = (state: State, now: number, slowStartMillis: number): Slot | Blocked => {
-  if (state.cooling.size > 0) expireCooldowns(state, now, slowStartMillis)
-  if (state.ramping.size > 0) advanceRamps(state, now)
-  const slot = state.ready.peek()
+  const slot = leastLoaded(state, now, slowStartMillis)
   if (slot === undefined) {
     state.wake ??= Deferred.makeUnsafe<void>()
     return {
@@ -389,30 +390,58 @@ export const report = (
       if (slot.disabled !== undefined) return undefined
       if (slot.coolingUntil === undefined || slot.coolingUntil <= now) slot.rateLimits++
       const asked = verdict.retryAfterMillis ?? cooldownMillis(slot.rateLimits, cooldown, random)
-      const until = now + Math.min(cooldown.capMillis, Math.max(0, asked))
-      // A later report never shortens a cooldown the provider asked for.
-      if (slot.coolingUntil !== undefined && slot.coolingUntil >= until) return undefined
-      slot.coolingUntil = until
-      stopRamp(state, slot)
-      state.ready.remove(slot)
-      state.cooling.push(slot)
-      // Waiters re-plan: this cooldown may end before the one they sleep on.
-      return takeWake(state)
+      return coolUntil(state, slot, now + Math.min(cooldown.capMillis, Math.max(0, asked)))
     }
     case "Rejected": {
       slot.failures++
-      if (slot.disabled !== undefined) return undefined
-      slot.disabled = verdict.reason
-      slot.coolingUntil = undefined
-      stopRamp(state, slot)
-      state.enabled--
-      if (slot.inFlight >= slot.maxConcurrency) state.saturated--
-      state.ready.remove(slot)
-      state.cooling.remove(slot)
-      // Waiters must learn when the last key goes, to fail at once.
-      return takeWake(state)
+      return disable(state, slot, verdict.reason)
     }
   }
+}
+
+/**
+ * Cools an enabled key until `until` (epoch ms), unless it already cools as long: a later report never shortens a
+ * cooldown the provider asked for. Gives the waiters to wake.
+ */
+export const coolUntil = (state: State, slot: Slot, until: number): Deferred.Deferred<void> | undefined => {
+  if (slot.disabled !== undefined || (slot.coolingUntil !== undefined && slot.coolingUntil >= until)) return undefined
+  slot.coolingUntil = until
+  stopRamp(state, slot)
+  state.ready.remove(slot)
+  state.cooling.push(slot)
+  // Waiters re-plan: this cooldown may end before the one they sleep on.
+  return takeWake(state)
+}
+
+/** Disables a key for `reason`, unless it already is. Gives the waiters to wake. */
+export const disable = (state: State, slot: Slot, reason: string): Deferred.Deferred<void> | undefined => {
+  if (slot.disabled !== undefined) return undefined
+  slot.disabled = reason
+  slot.coolingUntil = undefined
+  stopRamp(state, slot)
+  state.enabled--
+  if (slot.inFlight >= slot.maxConcurrency) state.saturated--
+  state.ready.remove(slot)
+  state.cooling.remove(slot)
+  // Waiters must learn when the last key goes, to fail at once.
+  return takeWake(state)
+}
+
+/** Sets the other instances' calls in flight on a key, which its place among the ready keys follows. */
+export const setElsewhere = (state: State, slot: Slot, count: number): void => {
+  if (slot.elsewhere === count) return
+  slot.elsewhere = count
+  if (state.ready.has(slot)) state.ready.update(slot)
+}
+
+/**
+ * The key `tryAcquire` would take at `now`, left where it is; `undefined` when none is usable. Expired cooldowns and
+ * due warm-up steps are applied as `tryAcquire` applies them.
+ */
+export const leastLoaded = (state: State, now: number, slowStartMillis: number): Slot | undefined => {
+  if (state.cooling.size > 0) expireCooldowns(state, now, slowStartMillis)
+  if (state.ramping.size > 0) advanceRamps(state, now)
+  return state.ready.peek()
 }
 
 // The part of its weight a key takes traffic with at `now`, warm-up included.
@@ -431,7 +460,7 @@ export const status = (state: State, now: number, slowStartMillis: number): Read
     keyId: slot.credentials.keyId,
     weight: slot.weight,
     maxConcurrency: slot.maxConcurrency === Infinity ? undefined : slot.maxConcurrency,
-    inFlight: slot.inFlight,
+    inFlight: slot.inFlight + slot.elsewhere,
     totalRequests: slot.totalRequests,
     failures: slot.failures,
     coolingUntil: slot.coolingUntil !== undefined && slot.coolingUntil > now ? slot.coolingUntil : undefined,

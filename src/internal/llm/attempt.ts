@@ -196,55 +196,8 @@ const permitThenKey = (taking: Taking) =>
     (permit) => permit !== undefined ? keyHeld(taking, permit) : waitPermitThenKey(taking)
   )
 
-// What the permit and the key asked at once came back with, settled:
-// - both taken: the attempt holds them;
-// - the key refused: a key is waited for, holding the permit;
-// - the permit refused: the key goes back unused, and the call waits for its
-//   permit, then takes a key;
-// - a failure or death on one side: what the other took goes back, and the
-//   attempt fails with it (with the key's, when both sides fail).
-const settleAtOnce = (
-  taking: Taking,
-  permit: Exit.Exit<RateLimiter.ConsumeResult | undefined, LlmError>,
-  key: Exit.Exit<KeyPool.Lease | undefined>
-): Effect.Effect<Held, LlmError> => {
-  const taken = Exit.isSuccess(permit) ? permit.value : undefined
-  if (Exit.isFailure(key)) {
-    return taken === undefined
-      ? Effect.failCause(key.cause)
-      : Effect.andThen(closePermit(taking), Effect.failCause(key.cause))
-  }
-  const lease = key.value
-  if (taken !== undefined) {
-    return lease !== undefined
-      ? Effect.succeed(heldOf(taking, lease, taken))
-      : Effect.map(waitKey(taking), (lease) => heldOf(taking, lease, taken))
-  }
-  // The permit refused or failed: the key, if taken, goes back unused first.
-  const next = Exit.isFailure(permit) ? Effect.failCause(permit.cause) : waitPermitThenKey(taking)
-  return lease === undefined ? next : Effect.andThen(taking.env.pool.release(lease, unused), next)
-}
-
-const unused: KeyPool.ReleaseOptions = { unused: true }
-
-// A pool whose try is a round trip to a shared store: the key's command is
-// sent, then the permit asked for, so their round trips overlap (the store's
-// client sends commands issued together in one write), then the key's reply
-// waited for.
-const permitAndKeyAtOnce = (
-  taking: Taking,
-  startKey: NonNullable<KeyPool.Service["startTryTake"]>
-) =>
-  Effect.flatMap(startKey, (keyReply) =>
-    Effect.flatMap(
-      Effect.exit(tryPermit(taking)),
-      (permit) => Effect.flatMap(Effect.exit(keyReply), (key) => settleAtOnce(taking, permit, key))
-    ))
-
 /**
- * The rate permit and the key: in that order, or at once when the pool's try
- * is a round trip (`KeyPool.Service.startTryTake`) and no key is named
- * (`RouterCall.key`). Runs uninterruptibly; the waits inside stay
+ * The rate permit, then the key. Runs uninterruptibly; the waits inside stay
  * interruptible and give back what was taken before them. `tokens`: the
  * request's estimate for a tokens-per-minute budget; `failures`: the call's
  * so far, after its first attempt.
@@ -258,10 +211,7 @@ export const hold = (
 ): Effect.Effect<Held, LlmError> =>
   Effect.withFiber((fiber) => {
     const taking = new Taking(env, request, due, failures, tokens, fiber.getRef(RouterCall))
-    const startKey = env.pool.startTryTake
-    return startKey === undefined || taking.call.key !== undefined
-      ? permitThenKey(taking)
-      : permitAndKeyAtOnce(taking, startKey)
+    return permitThenKey(taking)
   })
 
 /** An `Llm.attempt` span's first attributes: the provider, the model, the attempt's number and its key's masked id. */

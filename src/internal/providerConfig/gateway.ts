@@ -2,7 +2,8 @@
  * The `gateway` section of `provider.json`: the keys clients call the gateway
  * with (each named, with the models it may use, its own rate limit and
  * budget) and the admin keys, read from the environment (`env:NAME`) or
- * written in the file, as `Gateway.Keys`.
+ * written in the file, as `Gateway.Keys`, with the request log's settings (`log_payloads`, and
+ * `request_log_retention` in days) and how long `/v1/responses` keeps a response (`responses_ttl`).
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -44,6 +45,10 @@ export const GatewayEntry = Schema.Struct({
   admin_keys: optional(Schema.Array(AdminKeyEntry)),
   /** Serve `GET /llm/model-load/<model>` (keys masked) to admin keys. */
   model_load_details: optional(Schema.Boolean),
+  /** The request log keeps each call's request body and reply text, keys masked. */
+  log_payloads: optional(Schema.Boolean),
+  /** Days the request log keeps its rows. */
+  request_log_retention: optional(Positive),
   /** How long a `/v1/responses` response is kept (`Gateway.Options.responsesTtl`): seconds or a duration. */
   responses_ttl: optional(DurationEntry)
 })
@@ -135,6 +140,10 @@ export const resolve = (
         })),
         adminKeys: admins.map(({ entry: item, key }) => ({ name: item.name, key })),
         ...(entry.model_load_details === true ? { modelLoadDetails: true } : {}),
+        ...(entry.log_payloads === true ? { logPayloads: true } : {}),
+        ...(entry.request_log_retention !== undefined
+          ? { requestLogRetention: Duration.days(entry.request_log_retention) }
+          : {}),
         ...(entry.responses_ttl !== undefined ? { responsesTtl: toDuration(entry.responses_ttl)! } : {})
       }
     }

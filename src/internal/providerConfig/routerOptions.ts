@@ -6,6 +6,7 @@
 import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import type * as Gateway from "../../Gateway.js"
 import type * as Llm from "../../Llm.js"
 import type { OptionsError } from "../../OptionsError.js"
@@ -100,6 +101,15 @@ export function namedRouterOptions(
   }))
 }
 
+/** Every provider key of a configuration. */
+export function providerKeys(config: ProviderConfig): ReadonlyArray<Redacted.Redacted<string>> {
+  return Object.values(config.providers).flatMap((models) =>
+    Object.values(models).flatMap((model) =>
+      model.keys.map((key) => typeof key.key === "string" ? Redacted.make(key.key) : key.key)
+    )
+  )
+}
+
 /** `ProviderConfig.gatewayConfig`. */
 export function gatewayConfig(config: ProviderConfig): Gateway.Config {
   return {
@@ -107,6 +117,7 @@ export function gatewayConfig(config: ProviderConfig): Gateway.Config {
     routers: config.routers,
     store: config.store,
     keys: config.gateway,
-    database: config.database
+    database: config.database,
+    providerKeys: providerKeys(config)
   }
 }

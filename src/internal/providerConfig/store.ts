@@ -18,7 +18,9 @@ export const StoreEntry = Schema.Struct({
   on_unavailable: optional(oneOf(["fail-open", "fail-closed"])),
   instances: optional(PositiveInt),
   command_timeout: optional(Positive),
-  lease_ttl: optional(Positive)
+  lease_ttl: optional(Positive),
+  publish_period: optional(Positive),
+  publish_ttl: optional(Positive)
 }).check(
   Schema.makeFilter((entry) => entry.redis !== undefined || entry.sql !== undefined, {
     message: "expected `redis` (where instances share their limits), `sql` (the gateway's database) or both"
@@ -33,5 +35,7 @@ export const toOptions = (entry: StoreEntry & { readonly redis: string }): Store
   ...(entry.on_unavailable !== undefined ? { onUnavailable: entry.on_unavailable } : {}),
   ...(entry.instances !== undefined ? { instances: entry.instances } : {}),
   ...(entry.command_timeout !== undefined ? { commandTimeout: entry.command_timeout * 1000 } : {}),
-  ...(entry.lease_ttl !== undefined ? { leaseTtl: entry.lease_ttl * 1000 } : {})
+  ...(entry.lease_ttl !== undefined ? { leaseTtl: entry.lease_ttl * 1000 } : {}),
+  ...(entry.publish_period !== undefined ? { publishPeriod: entry.publish_period * 1000 } : {}),
+  ...(entry.publish_ttl !== undefined ? { publishTtl: entry.publish_ttl * 1000 } : {})
 })

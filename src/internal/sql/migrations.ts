@@ -65,7 +65,6 @@ export const migrations = {
       request_id TEXT NOT NULL,
       at BIGINT NOT NULL,
       key_name TEXT,
-      key_id TEXT,
       team_id TEXT,
       route TEXT NOT NULL,
       model TEXT,
@@ -81,7 +80,7 @@ export const migrations = {
       error TEXT,
       payload TEXT
     )`,
-    `CREATE INDEX requests_by_time ON requests (at)`,
+    `CREATE INDEX requests_by_time ON requests (at, id)`,
     `CREATE INDEX requests_by_key ON requests (key_name, at)`,
     `CREATE INDEX requests_by_team ON requests (team_id, at)`,
     `CREATE INDEX requests_by_model ON requests (model, at)`

@@ -31,7 +31,7 @@ local op = ARGV[1]
 local capacity = tonumber(ARGV[2])
 local rate = tonumber(ARGV[3])
 local amount = tonumber(ARGV[4])
-local read = redis.call("HMGET", KEYS[1], "level", "at")
+local read = redis.call("HMGET", KEYS[1], "level", "at", "exp")
 local level = tonumber(read[1])
 local at = tonumber(read[2])
 if level == nil or at == nil then
@@ -62,10 +62,19 @@ elseif op == "reset" then
   level = capacity
 end
 if op ~= "peek" then
-  -- Redis writes a number argument with all its digits (%.17g).
-  redis.call("HSET", KEYS[1], "level", level, "at", at)
-  -- A full bucket is what a missing one reads as: let it go once it would be full.
-  redis.call("PEXPIRE", KEYS[1], math.ceil((capacity - level) / rate) + 1000)
+  -- A full bucket is what a missing one reads as: it may go once it would be full, and not before. Its expiry (kept
+  -- in "exp") is pushed only when due, to twice what it needs. "at" is written with a trailing space (read as the same
+  -- number): the earlier layout's script, which pushed the expiry at every write, to what that write needed, rewrites
+  -- it without one, so after such a write "exp" is not trusted and the expiry is pushed again.
+  local ttl = math.ceil((capacity - level) / rate) + 1000
+  local stamp = string.format("%.17g ", at)
+  local exp = tonumber(read[3])
+  if exp == nil or exp < now + ttl or not read[2] or string.byte(read[2], -1) ~= 32 then
+    redis.call("HSET", KEYS[1], "level", level, "at", stamp, "exp", math.floor(now) + 2 * ttl)
+    redis.call("PEXPIRE", KEYS[1], 2 * ttl)
+  else
+    redis.call("HSET", KEYS[1], "level", level, "at", stamp)
+  end
 end
 -- Integers, not formatted numbers: the level in millionths of a token, the wait in whole microseconds (rounded up).
 return { granted, math.floor(level * 1000000 + 0.5), math.ceil(wait * 1000) }

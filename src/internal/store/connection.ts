@@ -25,7 +25,7 @@ import * as Scope from "effect/Scope"
 import { createHash } from "node:crypto"
 import type * as Store from "../../Store.js"
 import type { Bound, Connection } from "../../Store.js"
-import { StoreUnavailableError } from "../../Store.js"
+import { publishMillis, StoreUnavailableError } from "../../Store.js"
 import { argsOf } from "./script.js"
 
 // Host and port only: a URL may hold a password.
@@ -172,6 +172,7 @@ export const make = Effect.fnUntraced(
   function*(options: Store.Options): Effect.fn.Return<Store.Store, never, Scope.Scope> {
     const address = addressOf(options.redis)
     const onUnavailable = options.onUnavailable ?? "fail-closed"
+    const publish = publishMillis(options)
     const commandTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.commandTimeout ?? "500 millis"))
     const scope = yield* Effect.scope
     let client: Client | undefined
@@ -308,6 +309,8 @@ export const make = Effect.fnUntraced(
       onUnavailable,
       instances: options.instances ?? 1,
       leaseTtlMillis: Duration.toMillis(Duration.fromInputUnsafe(options.leaseTtl ?? "10 seconds")),
+      publishPeriodMillis: publish.period,
+      publishTtlMillis: publish.ttl,
       scope,
       eval: (script) => (...params) =>
         request((connected, onReply, onFailure) =>

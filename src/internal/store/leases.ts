@@ -1,6 +1,7 @@
 /**
  * Leases in Redis: what an instance holds of a capped resource (a key's
- * in-flight slots, a limiter's concurrency) as members of one sorted set per
+ * in-flight slots, a limiter's concurrency; a key pool's keys without a cap
+ * take none, `store/published.ts`) as members of one sorted set per
  * group (`<lease>|n:<id>`), scored by when they expire, each key's count of
  * them kept beside its other state (`n:<id>` in the group's state hash).
  * Holders renew theirs while their calls run; an instance that dies stops
@@ -17,7 +18,8 @@
  * once per group), skip the disabled and cooling ones and those at their
  * cap, pick the least loaded (in flight over weight times warm-up share, ties
  * to the one picked longest ago), and add the lease and its count, all
- * atomically. A release is a `ZREM` and, when that found the lease, an
+ * atomically; or decline, when the caller's best key elsewhere (an uncapped
+ * one) is no more loaded. A release is a `ZREM` and, when that found the lease, an
  * `HINCRBY`, plus what the verdict writes.
  */
 import * as Effect from "effect/Effect"
@@ -26,6 +28,7 @@ import * as Schedule from "effect/Schedule"
 import type { StoreUnavailableError } from "../../Store.js"
 import type { Connection } from "../../Store.js"
 import { argsOf, open, overKeys, template } from "./script.js"
+import { releaseScript, type Verdict, verdictArgs } from "./verdict.js"
 
 /** One candidate of `pick`. */
 export interface Candidate {
@@ -37,6 +40,7 @@ export interface Candidate {
 }
 
 // KEYS: the state hash, the lease set. ARGV: ttl, lease id, slow start (ms),
+// the bar (the load of a key picked elsewhere, in flight and share; -1: none),
 // candidates n, then weight and cap (-1: none) per candidate, then the state
 // fields to read: off:<id> (disabled reason), cool:<id> (cooldown end, kept
 // after it for the warm-up), pick:<id> (pick sequence), n:<id> (leases held)
@@ -46,15 +50,18 @@ const pickScript = overKeys(
     ttl: number,
     lease: string,
     slowStart: number,
+    barInFlight: number,
+    barShare: number,
     flat: ReadonlyArray<string | number>
-  ) => [ttl, lease, slowStart, ...flat],
+  ) => [ttl, lease, slowStart, barInFlight, barShare, ...flat],
   `
 local state, held = KEYS[1], KEYS[2]
 local ttl = tonumber(ARGV[1])
 local slow = tonumber(ARGV[3])
-local n = tonumber(ARGV[4])
+local barIn, barShare = tonumber(ARGV[4]), tonumber(ARGV[5])
+local n = tonumber(ARGV[6])
 -- The candidates' state read at once, by HMGETs of at most 3,000 fields (what unpack takes).
-local first = 5 + 2 * n
+local first = 7 + 2 * n
 local last = first + 4 * n + 1
 local got = redis.call("HMGET", state, unpack(ARGV, first, math.min(last, first + 2999)))
 for from = first + 3000, last, 3000 do
@@ -107,11 +114,11 @@ for c = 1, n do
     else
       -- Never below none (a count that lost its hash to eviction and then saw releases).
       local inflight = math.max(0, tonumber(got[c * 4] or "0"))
-      local cap = tonumber(ARGV[4 + c * 2])
+      local cap = tonumber(ARGV[6 + c * 2])
       if cap >= 0 and inflight >= cap then
         releasable = 1
       else
-        local share = tonumber(ARGV[3 + c * 2])
+        local share = tonumber(ARGV[5 + c * 2])
         if slow > 0 and cool > 0 and now - cool < slow then
           share = share * (1 + math.floor((now - cool) * 9 / slow)) / 10
         end
@@ -128,6 +135,10 @@ end
 if best == nil then
   return { 0, earliest, releasable, enabled, now }
 end
+-- The key picked elsewhere is no more loaded: the caller takes it instead.
+if barIn >= 0 and barIn * bestShare <= bestIn * barShare then
+  return { 2, best, 0, enabled, now }
+end
 local count = ARGV[first + best * 4 - 1]
 redis.call("ZADD", held, now + ttl, ARGV[2] .. "|" .. count)
 local seq = tonumber(got[n * 4 + 1] or "0") + 1
@@ -138,7 +149,9 @@ else
 end
 return { 1, best, 0, enabled, now }
 `
-).withReturnType<readonly [taken: 0 | 1, indexOrEarliest: number, releasable: 0 | 1, enabled: number, now: number]>()
+).withReturnType<
+  readonly [taken: 0 | 1 | 2, indexOrEarliest: number, releasable: 0 | 1, enabled: number, now: number]
+>()
 
 // KEYS: the state hash, the lease set. ARGV: ttl, lease id, the candidate's id, its cap (-1: none). The lease of that
 // candidate when it is enabled, not cooling and below its cap (its count as `pick` left it), else none: 1 or 0.
@@ -180,59 +193,6 @@ return 0
 `
   }
 )
-
-// KEYS: the lease set, the state hash. ARGV: lease member ("" none), its key's
-// count field, key id, verdict, then per verdict: "rate" asked-ms (or -1),
-// initial, max, jitter factor, cap; "off" reason. The count goes down only
-// when the lease was still there (a pick may have dropped it as expired).
-// Returns the cooldown end it set (0: none).
-const releaseScript = Redis.script(
-  (set: string, state: string, lease: string, count: string, id: string, verdict: ReadonlyArray<string | number>) => [
-    set,
-    state,
-    lease,
-    count,
-    id,
-    ...verdict
-  ],
-  {
-    numberOfKeys: 2,
-    lua: `
-if ARGV[1] ~= "" and redis.call("ZREM", KEYS[1], ARGV[1]) == 1 then
-  redis.call("HINCRBY", KEYS[2], ARGV[2], -1)
-end
-local id = ARGV[3]
-local verdict = ARGV[4]
-if verdict == "success" then
-  redis.call("HDEL", KEYS[2], "rl:" .. id)
-elseif verdict == "off" then
-  redis.call("HSET", KEYS[2], "off:" .. id, ARGV[5])
-elseif verdict == "rate" then
-  local time = redis.call("TIME")
-  local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-  if redis.call("HEXISTS", KEYS[2], "off:" .. id) == 1 then return 0 end
-  local cool = tonumber(redis.call("HGET", KEYS[2], "cool:" .. id) or "0")
-  local limits = tonumber(redis.call("HGET", KEYS[2], "rl:" .. id) or "0")
-  -- A rate limit reported while the key cools (a call sent before) does not count again.
-  if cool <= now then
-    limits = limits + 1
-    redis.call("HSET", KEYS[2], "rl:" .. id, limits)
-  end
-  local asked = tonumber(ARGV[5])
-  if asked < 0 then
-    local initial, max = tonumber(ARGV[6]), tonumber(ARGV[7])
-    asked = math.min(max, math.floor(math.min(max, initial * 2 ^ (limits - 1)) * tonumber(ARGV[8]) + 0.5))
-  end
-  local untilAt = now + math.min(tonumber(ARGV[9]), math.max(0, asked))
-  -- A cooldown is only ever extended.
-  if cool >= untilAt then return 0 end
-  redis.call("HSET", KEYS[2], "cool:" .. id, untilAt)
-  return untilAt
-end
-return 0
-`
-  }
-).withReturnType<number>()
 
 // KEYS: the state hash, the lease set. ARGV: the key ids.
 // Returns per key: in flight (its leases not yet expired), cooldown end (0:
@@ -296,6 +256,17 @@ export const renewer = Effect.fnUntraced(
 /** A member name no other instance or call uses. */
 export const uniqueId = (): string => `${instance}:${++counter}`
 
+/** Why `pickBelow` handed out nothing: the key picked elsewhere is no more loaded than the least loaded here. */
+export interface Declined {
+  readonly _tag: "Declined"
+}
+
+/** A key's load as `pickBelow` compares it: calls in flight, and its weight times its warm-up share. */
+export interface Load {
+  readonly inFlight: number
+  readonly share: number
+}
+
 /** Why `pick` handed out nothing. */
 export interface Blocked {
   readonly _tag: "Blocked"
@@ -315,18 +286,6 @@ export interface Taken {
   readonly lease: string
 }
 
-/** A rate limit reported with a lease: the cooldown it asks for, and how one without `askedMillis` is drawn. */
-export interface RateLimited {
-  readonly askedMillis: number | undefined
-  readonly initialMillis: number
-  readonly maxMillis: number
-  readonly jitterFactor: number
-  readonly capMillis: number
-}
-
-/** What `release` tells of the key besides dropping the lease; `undefined`: nothing. */
-export type Verdict = "success" | { readonly disabled: string } | RateLimited
-
 /** One candidate's shared state, as `status` reads it. */
 interface KeyState {
   readonly inFlight: number
@@ -337,16 +296,14 @@ interface KeyState {
 /** The leases of one group of candidates (a key pool's keys, or a limiter's one slot) under `key`. */
 export interface Group {
   readonly pick: Effect.Effect<Taken | Blocked, StoreUnavailableError>
+  /** `pick`, declining when the least loaded candidate is no less loaded than `bar`. */
+  readonly pickBelow: (bar: Load) => Effect.Effect<Taken | Blocked | Declined, StoreUnavailableError>
   /** A lease of candidate `index` when it is usable now, whatever its load; `undefined` otherwise. */
   readonly pickOne: (index: number) => Effect.Effect<Taken | undefined, StoreUnavailableError>
-  /** `pick`, sent when run; the returned effect waits for its result (`Store.Bound.start`). */
-  readonly startPick: Effect.Effect<Effect.Effect<Taken | Blocked, StoreUnavailableError>>
   /**
    * Drops the lease (if any, `""` for none) and applies the verdict to
-   * candidate `index`. A lease of a candidate without a cap, given back with
-   * nothing to tell of it (no verdict, or a success), is posted, not waited
-   * for: no instance is refused for counting it a round trip longer, and one
-   * lost lapses within the TTL.
+   * candidate `index`, waited for: another instance may be waiting for the
+   * slot it frees.
    */
   readonly release: (
     index: number,
@@ -359,8 +316,13 @@ export interface Group {
   >
 }
 
-const noVerdict = ["none"]
-const succeeded = ["success"]
+const declined: Declined = { _tag: "Declined" }
+
+/** The state hash and the lease set of the group under `key`. */
+export const keysOf = (connection: Connection, key: string) => ({
+  state: `${connection.prefix}:leases:${key}:state`,
+  set: `${connection.prefix}:leases:${key}:held`
+})
 
 let counter = 0
 const instance = globalThis.crypto.randomUUID()
@@ -377,8 +339,7 @@ export const group = (
 ): Effect.Effect<Group> =>
   Effect.gen(function*() {
     const ttl = connection.leaseTtlMillis
-    const state = `${connection.prefix}:leases:${key}:state`
-    const set = `${connection.prefix}:leases:${key}:held`
+    const { set, state } = keysOf(connection, key)
     const keys = [state, set]
     const ids = candidates.map((candidate) => candidate.id)
     const counts = ids.map((id) => `n:${id}`)
@@ -399,14 +360,19 @@ export const group = (
 
     // A pick's arguments made strings once, its lease id left open.
     const picking = connection.bind(pickScript)
-    const pickArgs = template(pickScript, keys, ttl, open, slowStartMillis, flat)
+    const pickArgs = template(pickScript, keys, ttl, open, slowStartMillis, -1, 0, flat)
     const releasing = connection.bind(releaseScript)
     const releaseArgs = (index: number, lease: string, verdict: ReadonlyArray<string | number>) =>
       argsOf(releaseScript, [set, state, lease, counts[index]!, ids[index]!, verdict])
 
     const picked =
       (lease: string) =>
-      ([taken, index, releasable, enabled, now]: readonly [0 | 1, number, 0 | 1, number, number]): Taken | Blocked => {
+      ([taken, index, releasable, enabled, now]: readonly [0 | 1 | 2, number, 0 | 1, number, number]):
+        | Taken
+        | Blocked
+        | Declined =>
+      {
+        if (taken === 2) return declined
         if (taken === 1) {
           const member = `${lease}|${counts[index - 1]!}`
           held.hold(member, set)
@@ -421,12 +387,23 @@ export const group = (
         }
       }
 
-    const startPick = Effect.suspend(() => {
+    // Without a bar the script never declines.
+    const pick = Effect.suspend(() => {
       const lease = uniqueId()
-      return Effect.map(picking.start(pickArgs(lease)), (reply) => Effect.map(reply, picked(lease)))
+      return Effect.map(picking.eval(pickArgs(lease)), picked(lease)) as Effect.Effect<
+        Taken | Blocked,
+        StoreUnavailableError
+      >
     })
 
-    const pick = Effect.flatten(startPick)
+    const pickBelow = (bar: Load) =>
+      Effect.suspend(() => {
+        const lease = uniqueId()
+        return Effect.map(
+          picking.eval(argsOf(pickScript, [keys, ttl, lease, slowStartMillis, bar.inFlight, bar.share, flat])),
+          picked(lease)
+        )
+      })
 
     const pickOne = (index: number) =>
       Effect.suspend(() => {
@@ -444,24 +421,7 @@ export const group = (
     const release = (index: number, lease: string, verdict: Verdict | undefined) =>
       Effect.suspend(() => {
         held.drop(lease)
-        if ((verdict === undefined || verdict === "success") && candidates[index]!.maxConcurrency === Infinity) {
-          return releasing.post(releaseArgs(index, lease, verdict === undefined ? noVerdict : succeeded))
-        }
-        const args: ReadonlyArray<string | number> = verdict === undefined
-          ? noVerdict
-          : verdict === "success"
-          ? succeeded
-          : "disabled" in verdict
-          ? ["off", verdict.disabled]
-          : [
-            "rate",
-            verdict.askedMillis ?? -1,
-            verdict.initialMillis,
-            verdict.maxMillis,
-            verdict.jitterFactor,
-            verdict.capMillis
-          ]
-        return Effect.asVoid(releasing.eval(releaseArgs(index, lease, args)))
+        return Effect.asVoid(releasing.eval(releaseArgs(index, lease, verdictArgs(verdict))))
       })
 
     const status = Effect.map(connection.eval(statusScript)(keys, ids), (out) => {
@@ -477,5 +437,5 @@ export const group = (
       return { now: Number(out[out.length - 1]), keys: list }
     })
 
-    return { pick, pickOne, startPick, release, status }
+    return { pick, pickBelow, pickOne, release, status }
   })

@@ -1,0 +1,211 @@
+/**
+ * `effect-llm-router spend`: a running gateway's spend, from its request log (`GET /admin/spend`), as a table per
+ * key, team, model or deployment over a time range, or as the gateway's JSON with `--json`. The admin key is read
+ * from `EFFECT_LLM_ROUTER_ADMIN_KEY` (a gateway without keys, on loopback, needs none), never from a flag, so it stays
+ * out of the shell's history and the process list.
+ *
+ * @since 0.5.0
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as UndiciHttpClient from "../UndiciHttpClient.js"
+import { ExitCode, exitCodeOf, type Io } from "./io.js"
+import { parseFlags, spendUsage, UsageError } from "./usage.js"
+
+/**
+ * The variable the admin key is read from.
+ *
+ * @since 0.5.0
+ * @category Constants
+ */
+export const adminKeyVariable = "EFFECT_LLM_ROUTER_ADMIN_KEY"
+
+/**
+ * The gateway could not be reached, or refused the request: `status` is its HTTP status when it answered, `detail`
+ * its message or the transport's.
+ *
+ * @since 0.5.0
+ * @category Errors
+ */
+export class GatewayRequestError extends Schema.TaggedError<GatewayRequestError>()("GatewayRequestError", {
+  url: Schema.String,
+  status: Schema.optional(Schema.Number),
+  detail: Schema.String
+}) {
+  override get message() {
+    const hint = this.status === 401 || this.status === 403
+      ? ` (set ${adminKeyVariable} to one of the gateway's admin keys)`
+      : ""
+    return this.status === undefined
+      ? `The gateway at ${this.url} could not be reached: ${this.detail}`
+      : `The gateway at ${this.url} answered ${this.status}: ${this.detail}${hint}`
+  }
+}
+
+const groups = ["key", "team", "model", "deployment"] as const
+
+const flags = {
+  "group-by": { type: "string" },
+  from: { type: "string" },
+  to: { type: "string" },
+  url: { type: "string" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" }
+} as const
+
+interface Args {
+  readonly url: string
+  readonly groupBy: string
+  readonly from: string | undefined
+  readonly to: string | undefined
+  readonly json: boolean
+}
+
+const ago = /^(\d+(?:\.\d+)?)([hd])$/
+
+/** A time flag as the API takes it (epoch milliseconds or ISO 8601), `Nh`/`Nd` read as that long before `now`. */
+const timeFlag = (name: string, text: string | undefined, now: number): string | undefined | UsageError => {
+  if (text === undefined) return undefined
+  const relative = ago.exec(text)
+  if (relative !== null) return String(Math.round(now - Number(relative[1]) * (relative[2] === "h" ? 3.6e6 : 8.64e7)))
+  if (/^\d+$/.test(text) || Number.isFinite(Date.parse(text))) return text
+  return new UsageError({
+    reason: `--${name} needs an ISO 8601 time, epoch milliseconds, or a time ago such as 24h or 7d, got "${text}"`
+  })
+}
+
+const parse = (argv: ReadonlyArray<string>, now: number): Args | "help" | UsageError => {
+  const parsed = parseFlags(argv, flags)
+  if (parsed instanceof UsageError) return parsed
+  const { positionals, values } = parsed
+  if (values.help === true) return "help"
+  if (positionals.length > 0) {
+    return new UsageError({ reason: `spend takes no arguments, got "${positionals.join(" ")}"` })
+  }
+  if (values.url === undefined) return new UsageError({ reason: "spend needs --url, the gateway's URL" })
+  if (!/^https?:\/\/[^/]/.test(values.url)) {
+    return new UsageError({ reason: `--url needs an http:// or https:// URL, got "${values.url}"` })
+  }
+  const groupBy = values["group-by"] ?? "model"
+  if (!(groups as ReadonlyArray<string>).includes(groupBy)) {
+    return new UsageError({ reason: `--group-by needs one of ${groups.join(", ")}, got "${groupBy}"` })
+  }
+  const from = timeFlag("from", values.from, now)
+  const to = timeFlag("to", values.to, now)
+  for (const value of [from, to]) if (value instanceof UsageError) return value
+  return {
+    url: values.url.replace(/\/+$/, ""),
+    groupBy,
+    from: from as string | undefined,
+    to: to as string | undefined,
+    json: values.json === true
+  }
+}
+
+interface Group {
+  readonly group: string | null
+  readonly calls: number
+  readonly cost: number
+  readonly input_tokens: number
+  readonly output_tokens: number
+  readonly cached_tokens: number
+}
+
+interface Answer {
+  readonly group_by: string
+  readonly from: number
+  readonly to: number
+  readonly groups: ReadonlyArray<Group>
+}
+
+/** The answer as a table: a row per group, the costliest first, and their total. */
+const table = (answer: Answer): string => {
+  const header = [answer.group_by.toUpperCase(), "CALLS", "COST", "INPUT", "OUTPUT", "CACHED"]
+  const total = answer.groups.reduce(
+    (sum, group) => ({
+      calls: sum.calls + group.calls,
+      cost: sum.cost + group.cost,
+      input: sum.input + group.input_tokens,
+      output: sum.output + group.output_tokens,
+      cached: sum.cached + group.cached_tokens
+    }),
+    { calls: 0, cost: 0, input: 0, output: 0, cached: 0 }
+  )
+  const dollars = (value: number) => `$${value.toFixed(6)}`
+  const rows = [
+    header,
+    ...answer.groups.map((group) => [
+      group.group ?? "(none)",
+      String(group.calls),
+      dollars(group.cost),
+      String(group.input_tokens),
+      String(group.output_tokens),
+      String(group.cached_tokens)
+    ]),
+    ["TOTAL", String(total.calls), dollars(total.cost), String(total.input), String(total.output), String(total.cached)]
+  ]
+  const widths = header.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)))
+  const line = (row: ReadonlyArray<string>) =>
+    row.map((cell, column) => column === 0 ? cell.padEnd(widths[0]!) : cell.padStart(widths[column]!)).join("  ")
+  const range = `${new Date(answer.from).toISOString()} to ${new Date(answer.to).toISOString()}`
+  return `Spend by ${answer.group_by}, ${range}\n${rows.map(line).join("\n")}\n`
+}
+
+// The gateway's error message, from its OpenAI-shaped error JSON, or the body's start.
+const detailOf = (text: string): string => {
+  try {
+    const message = (JSON.parse(text) as { readonly error?: { readonly message?: unknown } }).error?.message
+    if (typeof message === "string") return message
+  } catch {
+    // Not JSON: its start below.
+  }
+  return text.slice(0, 200)
+}
+
+const fetchSpend = (args: Args, key: Redacted.Redacted<string> | undefined) =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const query = new URLSearchParams({ group_by: args.groupBy })
+    if (args.from !== undefined) query.set("from", args.from)
+    if (args.to !== undefined) query.set("to", args.to)
+    const request = HttpClientRequest.get(`${args.url}/admin/spend?${query}`).pipe(
+      key === undefined ? (self) => self : HttpClientRequest.bearerToken(Redacted.value(key))
+    )
+    const failed = (status: number | undefined, detail: string) =>
+      new GatewayRequestError({ url: args.url, ...(status === undefined ? {} : { status }), detail })
+    const response = yield* Effect.mapError(client.execute(request), (error) => failed(undefined, error.message))
+    const text = yield* Effect.mapError(response.text, (error) => failed(response.status, error.message))
+    if (response.status !== 200) return yield* failed(response.status, detailOf(text))
+    return text
+  })
+
+/**
+ * Runs `spend` with its arguments (those after the word `spend`): prints the table (or the JSON) on stdout. Gives 2
+ * for bad flags, 1 when the gateway cannot be reached or refuses.
+ *
+ * @since 0.5.0
+ * @category Commands
+ */
+export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> =>
+  Effect.gen(function*() {
+    const args = parse(argv, yield* Clock.currentTimeMillis)
+    if (args === "help") {
+      io.stdout(spendUsage)
+      return ExitCode.ok
+    }
+    if (args instanceof UsageError) return yield* args
+    const variable = io.env[adminKeyVariable]
+    const key = variable === undefined || variable === "" ? undefined : Redacted.make(variable)
+    const text = yield* fetchSpend(args, key).pipe(Effect.provide(UndiciHttpClient.layer()))
+    io.stdout(args.json ? `${text}\n` : table(JSON.parse(text) as Answer))
+    return ExitCode.ok
+  }).pipe(
+    exitCodeOf(io, spendUsage, () => {
+      const variable = io.env[adminKeyVariable]
+      return variable === undefined ? [] : [Redacted.make(variable)]
+    })
+  )

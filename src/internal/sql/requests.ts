@@ -1,0 +1,168 @@
+/**
+ * The statements of the request log's table (`requests`, migration `2_request_log`): rows written in batches, rows
+ * past the retention deleted, spend summed per group over a time range (and per hour or day, for a chart), and rows
+ * read newest first a page at a time, the page after a row found by its `(at, id)` (keyset pagination, so a page
+ * stays right while rows are written). The same statements serve SQLite and Postgres; Postgres gives sums and counts
+ * as strings, read here with `Number`.
+ */
+import * as Effect from "effect/Effect"
+import type * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+
+/** One call, as the table keeps it (a type, not an interface: `sql.insert` takes records). */
+export type Row = {
+  /** Unique per row (a client may send the same `x-request-id` twice). */
+  readonly id: string
+  readonly request_id: string
+  /** Epoch milliseconds when the request came in. */
+  readonly at: number
+  readonly key_name: string | null
+  readonly team_id: string | null
+  /** The path asked (`/v1/chat/completions`). */
+  readonly route: string
+  /** The model asked for. */
+  readonly model: string | null
+  /** The deployment that answered (`provider/model`). */
+  readonly deployment: string | null
+  readonly status: number
+  readonly input_tokens: number | null
+  readonly output_tokens: number | null
+  readonly cached_tokens: number | null
+  readonly cache_write_tokens: number | null
+  /** US dollars, when the deployment has a price. */
+  readonly cost: number | null
+  readonly latency_ms: number
+  readonly first_token_ms: number | null
+  /** The error's tag or the gateway's refusal code. */
+  readonly error: string | null
+  /** The request's body and reply text, keys masked, when payloads are logged (`Gateway.Options.logPayloads`). */
+  readonly payload: string | null
+}
+
+/** The groups spend is summed by, and the column each reads. */
+export const groupColumns = {
+  key: "key_name",
+  team: "team_id",
+  model: "model",
+  deployment: "deployment"
+} as const
+
+export type GroupBy = keyof typeof groupColumns
+
+/** The spans a chart's spend is summed per, in milliseconds. */
+export const buckets = { hour: 3_600_000, day: 86_400_000 } as const
+
+export type Bucket = keyof typeof buckets
+
+/** Writes `rows` in one statement. */
+export const insert = (sql: SqlClient.SqlClient, rows: ReadonlyArray<Row>): Effect.Effect<unknown, SqlError> =>
+  sql`INSERT INTO requests ${sql.insert(rows as readonly [Row, ...Array<Row>])}`
+
+/** Deletes the rows of requests that came in before `before` (epoch milliseconds). */
+export const deleteBefore = (sql: SqlClient.SqlClient, before: number): Effect.Effect<unknown, SqlError> =>
+  sql`DELETE FROM requests WHERE at < ${before}`
+
+/** A spend query: the group, the range `[from, to)` in epoch milliseconds, and optionally a bucket. */
+export interface SpendQuery {
+  readonly groupBy: GroupBy
+  readonly from: number
+  readonly to: number
+  readonly bucket?: Bucket | undefined
+}
+
+/** One group's sums (within one bucket, when asked per bucket). */
+export interface SpendRow {
+  readonly group: string | null
+  /** Epoch milliseconds of the bucket's start, when asked per bucket. */
+  readonly bucket?: number
+  readonly calls: number
+  readonly cost: number
+  readonly input_tokens: number
+  readonly output_tokens: number
+  readonly cached_tokens: number
+}
+
+type Sums = Record<
+  "grp" | "bucket_start" | "calls" | "cost" | "input_tokens" | "output_tokens" | "cached_tokens",
+  unknown
+>
+
+const count = (value: unknown): number => Number(value ?? 0)
+
+/** The sums per group (and bucket) of the rows in the range, the costliest group first (per bucket, oldest first). */
+export const spend = (
+  sql: SqlClient.SqlClient,
+  query: SpendQuery
+): Effect.Effect<ReadonlyArray<SpendRow>, SqlError> => {
+  const column = sql(groupColumns[query.groupBy])
+  // Whole milliseconds of a fixed list: written into the statement, so both databases divide integers.
+  const size = query.bucket === undefined ? undefined : sql.literal(String(buckets[query.bucket]))
+  const bucket = size === undefined ? sql.literal("0") : sql`(at / ${size}) * ${size}`
+  const statement = sql<Sums>`SELECT ${column} AS grp, ${bucket} AS bucket_start, COUNT(*) AS calls,
+      COALESCE(SUM(cost), 0) AS cost, COALESCE(SUM(input_tokens), 0) AS input_tokens,
+      COALESCE(SUM(output_tokens), 0) AS output_tokens, COALESCE(SUM(cached_tokens), 0) AS cached_tokens
+    FROM requests WHERE at >= ${query.from} AND at < ${query.to}
+    GROUP BY ${column}${size === undefined ? sql.literal("") : sql`, ${bucket}`}
+    ORDER BY ${size === undefined ? sql.literal("cost DESC, calls DESC") : sql.literal("bucket_start, cost DESC")}`
+  return Effect.map(statement, (rows) =>
+    rows.map((row): SpendRow => ({
+      group: row.grp === null || row.grp === undefined ? null : String(row.grp),
+      ...(size === undefined ? {} : { bucket: count(row.bucket_start) }),
+      calls: count(row.calls),
+      cost: count(row.cost),
+      input_tokens: count(row.input_tokens),
+      output_tokens: count(row.output_tokens),
+      cached_tokens: count(row.cached_tokens)
+    })))
+}
+
+/** A page of rows: the filters, how many, and the row the page follows (the last of the page before). */
+export interface ListQuery {
+  readonly key?: string | undefined
+  readonly team?: string | undefined
+  readonly model?: string | undefined
+  readonly status?: number | undefined
+  readonly limit: number
+  readonly after?: { readonly at: number; readonly id: string } | undefined
+}
+
+const numberOrNull = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value))
+
+// A row as a database gives it: Postgres' `BIGINT`s are strings.
+const fromDatabase = (row: Record<string, unknown>): Row => ({
+  id: String(row.id),
+  request_id: String(row.request_id),
+  at: Number(row.at),
+  key_name: (row.key_name ?? null) as string | null,
+  team_id: (row.team_id ?? null) as string | null,
+  route: String(row.route),
+  model: (row.model ?? null) as string | null,
+  deployment: (row.deployment ?? null) as string | null,
+  status: Number(row.status),
+  input_tokens: numberOrNull(row.input_tokens),
+  output_tokens: numberOrNull(row.output_tokens),
+  cached_tokens: numberOrNull(row.cached_tokens),
+  cache_write_tokens: numberOrNull(row.cache_write_tokens),
+  cost: numberOrNull(row.cost),
+  latency_ms: Number(row.latency_ms),
+  first_token_ms: numberOrNull(row.first_token_ms),
+  error: (row.error ?? null) as string | null,
+  payload: (row.payload ?? null) as string | null
+})
+
+/** The rows that match, newest first (ties by id), after `query.after` when given. */
+export const list = (sql: SqlClient.SqlClient, query: ListQuery): Effect.Effect<ReadonlyArray<Row>, SqlError> => {
+  const { after } = query
+  const clauses = [
+    ...(query.key === undefined ? [] : [sql`key_name = ${query.key}`]),
+    ...(query.team === undefined ? [] : [sql`team_id = ${query.team}`]),
+    ...(query.model === undefined ? [] : [sql`model = ${query.model}`]),
+    ...(query.status === undefined ? [] : [sql`status = ${query.status}`]),
+    ...(after === undefined ? [] : [sql`(at < ${after.at} OR (at = ${after.at} AND id < ${after.id}))`])
+  ]
+  const where = clauses.length === 0 ? sql.literal("") : sql`WHERE ${sql.and(clauses)}`
+  return Effect.map(
+    sql<Record<string, unknown>>`SELECT * FROM requests ${where} ORDER BY at DESC, id DESC LIMIT ${query.limit}`,
+    (rows) => rows.map(fromDatabase)
+  )
+}

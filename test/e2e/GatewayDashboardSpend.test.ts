@@ -1,0 +1,176 @@
+/**
+ * The dashboard's spend chart and budgets in a real headless Chromium: a gateway over the simulator with a SQLite
+ * database, calls made by two keys (one budgeted), the chart drawn by the page from the request log (by model in
+ * dollars, by key in calls) and the budgeted key's budget left; and without a database, the page saying it keeps no
+ * request log.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { mkdtemp, rm } from "node:fs/promises"
+import { tmpdir } from "node:os"
+import * as Path from "node:path"
+import type { Page } from "playwright-core"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import {
+  adminKey,
+  appKey,
+  browser,
+  type Cell,
+  type DomDocument,
+  formMessage,
+  keyed,
+  providerKey,
+  screenshot,
+  serve,
+  submitKey
+} from "../utils/dashboardHarness.js"
+
+const budgetKey = "gw-dashboard-budget-6c8e0a2b4d"
+process.env["GATEWAY_DASHBOARD_BUDGET_KEY"] = budgetKey
+
+// What the spend chart shows: its bars (group, bucket, value), its legend's groups, and the budgets table's rows.
+interface SpendReading {
+  readonly bars: ReadonlyArray<{ readonly group: string; readonly bucket: number; readonly value: number }>
+  readonly legend: ReadonlyArray<string>
+  readonly budgets: Readonly<Record<string, Readonly<Record<string, Cell>>>>
+  readonly none: string | null
+}
+
+const readSpend = (page: Page) =>
+  Effect.promise((): Promise<SpendReading> =>
+    page.evaluate(() => {
+      const document = (globalThis as unknown as { readonly document: DomDocument }).document
+      const bars = Array.from(document.querySelectorAll("[data-testid=spend-bar]")).map((bar) => ({
+        group: bar.dataset["group"]!,
+        bucket: Number(bar.dataset["bucket"]),
+        value: Number(bar.dataset["value"])
+      }))
+      const legend = Array.from(document.querySelectorAll("[data-testid=spend-legend-item]")).map((item) =>
+        item.dataset["group"]!
+      )
+      const budgets: Record<string, Record<string, { text: string; value: number | undefined }>> = {}
+      for (const row of Array.from(document.querySelectorAll("tr[data-testid=budget]"))) {
+        const cells: Record<string, { text: string; value: number | undefined }> = {}
+        for (const cell of Array.from(row.querySelectorAll("td[data-testid]"))) {
+          const value = cell.dataset["value"]
+          cells[cell.dataset["testid"]!] = {
+            text: cell.textContent ?? "",
+            value: value === undefined ? undefined : Number(value)
+          }
+        }
+        budgets[row.dataset["key"]!] = cells
+      }
+      const none = document.querySelector("[data-testid=spend-none]")
+      return { bars, legend, budgets, none: none === null ? null : none.textContent }
+    })
+  )
+
+const readSpendUntil = (page: Page, done: (reading: SpendReading) => boolean) =>
+  Effect.gen(function*() {
+    let reading = yield* readSpend(page)
+    for (let i = 0; i < 300 && !done(reading); i++) {
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 100)))
+      reading = yield* readSpend(page)
+    }
+    return reading
+  })
+
+const totalOf = (reading: SpendReading, group: string) =>
+  reading.bars.filter((bar) => bar.group === group).reduce((sum, bar) => sum + bar.value, 0)
+
+const select = (page: Page, testId: string, value: string) =>
+  Effect.promise(() => page.getByTestId(testId).selectOption(value))
+
+describe("Gateway dashboard's spend chart and budgets in headless Chromium", () => {
+  it.live(
+    "charts the request log's spend by model and by key, and shows each budgeted key's budget left",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* Effect.acquireRelease(
+          Effect.promise(() => mkdtemp(Path.join(tmpdir(), "dashboard-db-"))),
+          (made) => Effect.promise(() => rm(made, { recursive: true, force: true }))
+        )
+        const gateway = yield* serve({
+          keys: [
+            ...keyed.keys,
+            {
+              name: "budgeted",
+              key: "env:GATEWAY_DASHBOARD_BUDGET_KEY",
+              models: ["sim/gpt-4o-mini"],
+              budget: { limit: 2, period: "month" }
+            }
+          ],
+          admin_keys: keyed.admin_keys
+        }, { database: { sqlite: Path.join(dir, "gateway.db") } })
+        const call = (key: string, model: string) =>
+          fetch(`${gateway.url}/v1/chat/completions`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+            body: JSON.stringify({ model, max_tokens: 20, messages: [{ role: "user", content: "Spend, please" }] })
+          }).then((response) => response.text().then(() => response.status))
+        const statuses = yield* Effect.promise(() =>
+          Promise.all([
+            ...Array.from({ length: 3 }, () => call(appKey, "sim/gpt-4o-mini")),
+            call(appKey, "flaky/sim-small"),
+            ...Array.from({ length: 2 }, () => call(budgetKey, "sim/gpt-4o-mini"))
+          ])
+        )
+        expect(statuses.filter((status) => status === 200)).toHaveLength(5)
+
+        const { context } = yield* browser
+        const page = yield* Effect.promise(() => context.newPage())
+        yield* Effect.promise(() => page.goto(`${gateway.url}/dashboard`))
+        yield* formMessage(page, "admin key")
+        yield* submitKey(page, adminKey)
+
+        // By model, in dollars: the priced model's bars add up to what the log says it cost.
+        const byModel = yield* readSpendUntil(page, (reading) => totalOf(reading, "sim/gpt-4o-mini") > 0)
+        expect(byModel.legend).toEqual(["sim/gpt-4o-mini", "flaky/sim-small"])
+        const spend = yield* Effect.promise(() =>
+          fetch(`${gateway.url}/admin/spend?group_by=model`, { headers: { authorization: `Bearer ${adminKey}` } })
+            .then((response) => response.json() as Promise<{ groups: Array<{ group: string; cost: number }> }>)
+        )
+        const cost = spend.groups.find((group) => group.group === "sim/gpt-4o-mini")!.cost
+        expect(totalOf(byModel, "sim/gpt-4o-mini")).toBeCloseTo(cost, 10)
+        // Every bar in the current hour's slot.
+        const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000
+        for (const bar of byModel.bars) expect(bar.bucket).toBe(hour)
+
+        // By key, in calls.
+        yield* select(page, "spend-measure", "calls")
+        yield* select(page, "spend-group", "key")
+        const byKey = yield* readSpendUntil(page, (reading) => reading.legend.includes("budgeted"))
+        expect(byKey.legend).toEqual(["app", "budgeted"])
+        expect(totalOf(byKey, "app")).toBe(4)
+        expect(totalOf(byKey, "budgeted")).toBe(2)
+
+        // The budgeted key's budget: $2 a month, what its two calls cost spent.
+        const budgets = yield* readSpendUntil(
+          page,
+          (reading) => (reading.budgets["budgeted"]?.["spent"]?.value ?? 0) > 0
+        )
+        expect(Object.keys(budgets.budgets)).toEqual(["budgeted"])
+        const budget = budgets.budgets["budgeted"]!
+        expect(budget["limit"]!.text).toBe("$2.0000 / month")
+        expect(budget["spent"]!.value).toBeGreaterThan(0)
+        expect(budget["left"]!.value).toBeCloseTo(2 - budget["spent"]!.value!, 10)
+        expect(budget["team"]!.text).toBe("–")
+        const html = yield* Effect.promise(() => page.content())
+        for (const secret of [providerKey, appKey, adminKey, budgetKey]) expect(html).not.toContain(secret)
+        yield* screenshot(page, "spend.png")
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    180_000
+  )
+
+  it.live("without a database, the page says it keeps no request log", () =>
+    Effect.gen(function*() {
+      const gateway = yield* serve(keyed)
+      const { context } = yield* browser
+      const page = yield* Effect.promise(() => context.newPage())
+      yield* Effect.promise(() => page.goto(`${gateway.url}/dashboard`))
+      yield* submitKey(page, adminKey)
+      const reading = yield* readSpendUntil(page, (current) => (current.none ?? "") !== "")
+      expect(reading.none).toContain("This gateway keeps no request log")
+      expect(reading.bars).toEqual([])
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 120_000)
+})

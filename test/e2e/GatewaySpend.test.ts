@@ -1,0 +1,282 @@
+/**
+ * The request log's admin paths over loopback, on a SQLite file: `GET /admin/spend` (sums per key, team, model or
+ * deployment over a time range, per hour for a chart, bad parameters named), `GET /admin/requests` (newest first,
+ * filtered, a page at a time by an opaque cursor, the page size capped), the retention (old rows deleted at start),
+ * and the `spend` command against a running gateway.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { join } from "node:path"
+import { DatabaseSync } from "node:sqlite"
+import OpenAI from "openai"
+import * as Spend from "../../src/cli/spend.js"
+import type * as Gateway from "../../src/Gateway.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { captureIo, envWithoutKeys, spawnCli } from "../utils/cliHarness.js"
+import { get } from "../utils/gatewayHarness.js"
+import {
+  admin,
+  adminKey,
+  alphaKey,
+  betaKey,
+  embeddingModel,
+  gatewaySection,
+  type LoggedRow,
+  type Page,
+  rows,
+  serveOn,
+  simulator,
+  temporary
+} from "../utils/requestLogHarness.js"
+
+interface SpendGroup {
+  readonly group: string | null
+  readonly bucket?: number
+  readonly calls: number
+  readonly cost: number
+  readonly input_tokens: number
+  readonly output_tokens: number
+  readonly cached_tokens: number
+}
+
+interface SpendAnswer {
+  readonly group_by: string
+  readonly from: number
+  readonly to: number
+  readonly bucket?: string
+  readonly groups: ReadonlyArray<SpendGroup>
+}
+
+/** Seven calls: alpha's three chats, an embedding and a failure; beta's two chats. */
+const load = (gateway: Gateway.Service) =>
+  Effect.promise(async () => {
+    const client = (key: string) => new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: key, maxRetries: 0 })
+    const chat = (key: string, model: string) =>
+      client(key).chat.completions.create({ model, messages: [{ role: "user", content: "Hello, ledger" }] })
+        .then(() => undefined, () => undefined)
+    for (let i = 0; i < 3; i++) await chat(alphaKey, "gpt-4o-mini")
+    await client(alphaKey).embeddings.create({ model: embeddingModel, input: "count me" })
+    await chat(alphaKey, "sim-small")
+    for (let i = 0; i < 2; i++) await chat(betaKey, "gpt-4o-mini")
+  })
+
+const sum = (logged: ReadonlyArray<LoggedRow>, pick: (row: LoggedRow) => number | null) =>
+  logged.reduce((total, row) => total + (pick(row) ?? 0), 0)
+
+const served = Effect.gen(function*() {
+  const file = join(yield* temporary, "gateway.db")
+  const gateway = yield* serveOn(yield* simulator, { sqlite: file })
+  return { gateway, file }
+})
+
+describe("GET /admin/spend", () => {
+  it.live("sums calls, cost and tokens per key, team, model and deployment over a time range", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* served
+      yield* load(gateway)
+      const logged = yield* rows(gateway, 7)
+      const byKey = yield* admin<SpendAnswer>(gateway, "/admin/spend?group_by=key")
+      expect(byKey.group_by).toBe("key")
+      const alpha = byKey.groups.find((group) => group.group === "alpha")!
+      const alphaRows = logged.filter((row) => row.key_name === "alpha")
+      expect(alpha.calls).toBe(5)
+      expect(alpha.cost).toBeCloseTo(sum(alphaRows, (row) => row.cost), 12)
+      expect(alpha.input_tokens).toBe(sum(alphaRows, (row) => row.input_tokens))
+      expect(alpha.output_tokens).toBe(sum(alphaRows, (row) => row.output_tokens))
+      expect(byKey.groups.find((group) => group.group === "beta")!.calls).toBe(2)
+      // The costliest first.
+      expect(byKey.groups.map((group) => group.group)).toEqual(["alpha", "beta"])
+
+      // By model by default.
+      const byModel = yield* admin<SpendAnswer>(gateway, "/admin/spend")
+      expect(byModel.group_by).toBe("model")
+      expect(Object.fromEntries(byModel.groups.map((group) => [group.group, group.calls]))).toEqual({
+        "gpt-4o-mini": 5,
+        [embeddingModel]: 1,
+        "sim-small": 1
+      })
+      expect(byModel.groups.find((group) => group.group === "sim-small")!.cost).toBe(0)
+      const byDeployment = yield* admin<SpendAnswer>(gateway, "/admin/spend?group_by=deployment")
+      expect(byDeployment.groups.find((group) => group.group === "sim/gpt-4o-mini")!.calls).toBe(5)
+      // Keys of provider.json have no team.
+      const byTeam = yield* admin<SpendAnswer>(gateway, "/admin/spend?group_by=team")
+      expect(byTeam.groups).toEqual([expect.objectContaining({ group: null, calls: 7 })])
+
+      // The range is [from, to): a range after the calls, or ending at the first, holds none.
+      const first = Math.min(...logged.map((row) => row.at))
+      const last = Math.max(...logged.map((row) => row.at))
+      expect((yield* admin<SpendAnswer>(gateway, `/admin/spend?from=${last + 1}`)).groups).toEqual([])
+      expect((yield* admin<SpendAnswer>(gateway, `/admin/spend?to=${first}`)).groups).toEqual([])
+      const iso = yield* admin<SpendAnswer>(
+        gateway,
+        `/admin/spend?group_by=key&from=${new Date(first).toISOString()}&to=${new Date(last + 1).toISOString()}`
+      )
+      expect(iso.groups.reduce((total, group) => total + group.calls, 0)).toBe(7)
+
+      // Per hour, for a chart: every group's calls in the hour they came in.
+      const hourly = yield* admin<SpendAnswer>(gateway, "/admin/spend?group_by=key&bucket=hour")
+      expect(hourly.bucket).toBe("hour")
+      for (const group of hourly.groups) expect(group.bucket! % 3_600_000).toBe(0)
+      expect(hourly.groups.reduce((total, group) => total + group.calls, 0)).toBe(7)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+
+  it.live("refuses bad parameters with a 400 naming each, and callers without an admin key", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* served
+      const bad = yield* get(gateway, "/admin/spend?group_by=flavour&from=yesterday&limit=3", adminKey)
+      expect(bad.status).toBe(400)
+      const error = JSON.parse(bad.text).error
+      for (const name of ["group_by", "from", "limit"]) expect(error.message).toContain(name)
+      expect(error.message).toContain("key, team, model, deployment")
+      expect(error.param).toBe("limit")
+      const backwards = yield* get(gateway, "/admin/spend?from=2000&to=1000", adminKey)
+      expect(backwards.status).toBe(400)
+      expect(JSON.parse(backwards.text).error.message).toContain("from (2000) is after to (1000)")
+      expect((yield* get(gateway, "/admin/spend")).status).toBe(401)
+      const refused = yield* get(gateway, "/admin/spend", alphaKey)
+      expect(refused.status).toBe(403)
+      expect(JSON.parse(refused.text).error.code).toBe("admin_key_required")
+      expect((yield* get(gateway, "/admin/requests", alphaKey)).status).toBe(403)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+})
+
+describe("GET /admin/requests", () => {
+  it.live("pages newest first by an opaque cursor, filters by key, model and status, and caps the page", () =>
+    Effect.gen(function*() {
+      const { file, gateway } = yield* served
+      yield* load(gateway)
+      const all = yield* rows(gateway, 7)
+      const pages: Array<Page> = []
+      let cursor: string | null = null
+      do {
+        const page: Page = yield* admin<Page>(
+          gateway,
+          `/admin/requests?limit=3${cursor === null ? "" : `&cursor=${cursor}`}`
+        )
+        pages.push(page)
+        cursor = page.next_cursor
+      } while (cursor !== null)
+      expect(pages.map((page) => page.data.length)).toEqual([3, 3, 1])
+      expect(pages.flatMap((page) => page.data)).toEqual(all)
+      expect(new Set(all.map((row) => row.id)).size).toBe(7)
+
+      const beta = yield* admin<Page>(gateway, "/admin/requests?key=beta")
+      expect(beta.data.map((row) => row.key_name)).toEqual(["beta", "beta"])
+      const embeddings = yield* admin<Page>(gateway, `/admin/requests?model=${embeddingModel}&status=200`)
+      expect(embeddings.data).toHaveLength(1)
+      const failures = yield* admin<Page>(gateway, `/admin/requests?key=alpha&model=sim-small`)
+      expect(failures.data[0]!.error).toBe("ProviderUnavailableError")
+      expect((yield* admin<Page>(gateway, "/admin/requests?status=200&key=alpha")).data).toHaveLength(4)
+
+      for (const query of ["cursor=not-a-cursor", "limit=0", "limit=ten", "status=99", "sort=asc"]) {
+        const refused = yield* get(gateway, `/admin/requests?${query}`, adminKey)
+        expect(refused.status, query).toBe(400)
+        expect(JSON.parse(refused.text).error.message).toContain(query.split("=")[0])
+      }
+
+      // Rows enough for more than the largest page: it is served capped, with a cursor for the rest.
+      const db = new DatabaseSync(file)
+      const insert = db.prepare(
+        "INSERT INTO requests (id, request_id, at, route, status, latency_ms) VALUES (?, ?, ?, ?, 200, 1)"
+      )
+      for (let i = 0; i < 600; i++) insert.run(`old-${i}`, `r-${i}`, 1_000 + i, "/v1/chat/completions")
+      db.close()
+      const capped = yield* admin<Page>(gateway, "/admin/requests?limit=100000")
+      expect(capped.data).toHaveLength(500)
+      expect(capped.next_cursor).not.toBeNull()
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+})
+
+describe("the request log's retention", () => {
+  it.live("rows older than request_log_retention (days) are deleted when the gateway starts; newer ones stay", () =>
+    Effect.gen(function*() {
+      const file = join(yield* temporary, "gateway.db")
+      const sim = yield* simulator
+      yield* Effect.scoped(serveOn(sim, { sqlite: file }))
+      const day = 86_400_000
+      const db = new DatabaseSync(file)
+      const insert = db.prepare(
+        "INSERT INTO requests (id, request_id, at, route, status, latency_ms) VALUES (?, ?, ?, ?, 200, 1)"
+      )
+      insert.run("forty-days", "a", Date.now() - 40 * day, "/v1/chat/completions")
+      insert.run("two-days", "b", Date.now() - 2 * day, "/v1/chat/completions")
+      db.close()
+      const gateway = yield* serveOn(sim, { sqlite: file }, gatewaySection({ request_log_retention: 7 }))
+      const page = yield* admin<Page>(gateway, "/admin/requests")
+      expect(page.data.map((row) => row.id)).toEqual(["two-days"])
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+})
+
+describe("effect-llm-router spend", () => {
+  it.live("prints a running gateway's spend per group, or its JSON; refuses bad flags and a missing admin key", () =>
+    Effect.gen(function*() {
+      const { gateway } = yield* served
+      yield* load(gateway)
+      yield* rows(gateway, 7)
+      const env = { EFFECT_LLM_ROUTER_ADMIN_KEY: adminKey }
+      const run = (argv: ReadonlyArray<string>, withEnv: Record<string, string> = env) =>
+        Effect.gen(function*() {
+          const { io, result } = captureIo({ env: withEnv })
+          return result(yield* Spend.run(argv, io))
+        })
+
+      const table = yield* run(["--url", gateway.url, "--group-by", "key", "--from", "1h"])
+      expect(table.code).toBe(0)
+      const lines = table.stdout.trim().split("\n")
+      expect(lines[0]).toMatch(/^Spend by key, \d{4}-.* to \d{4}-/)
+      expect(lines[1]).toMatch(/^KEY\s+CALLS\s+COST\s+INPUT\s+OUTPUT\s+CACHED$/)
+      expect(lines[2]).toMatch(/^alpha\s+5\s+\$0\.\d{6}\s+\d+\s+\d+\s+0$/)
+      expect(lines[3]).toMatch(/^beta\s+2\s+/)
+      expect(lines[4]).toMatch(/^TOTAL\s+7\s+/)
+
+      const json = yield* run(["--url", `${gateway.url}/`, "--json"])
+      expect(json.code).toBe(0)
+      const answer = JSON.parse(json.stdout) as SpendAnswer
+      expect(answer.group_by).toBe("model")
+      expect(answer.groups.find((group) => group.group === "gpt-4o-mini")!.calls).toBe(5)
+      // Nothing between two days and a day ago.
+      expect((yield* run(["--url", gateway.url, "--from", "2d", "--to", "1d"])).stdout)
+        .toMatch(/\nTOTAL\s+0\s+\$0\.000000/)
+      const backwards = yield* run(["--url", gateway.url, "--from", "1h", "--to", "2h"])
+      expect(backwards.code).toBe(1)
+      expect(backwards.stderr).toMatch(/answered 400: Bad parameters: from \(\d+\) is after to/)
+
+      const noUrl = yield* run(["--group-by", "key"])
+      expect(noUrl.code).toBe(2)
+      expect(noUrl.stderr).toContain("spend needs --url")
+      const badGroup = yield* run(["--url", gateway.url, "--group-by", "colour"])
+      expect(badGroup.code).toBe(2)
+      expect(badGroup.stderr).toContain("--group-by needs one of key, team, model, deployment")
+      expect((yield* run(["--url", gateway.url, "--from", "last tuesday"])).code).toBe(2)
+
+      const noKey = yield* run(["--url", gateway.url], {})
+      expect(noKey.code).toBe(1)
+      expect(noKey.stderr.split("\n")[0]).toMatch(
+        /^GatewayRequestError: The gateway at .* answered 401: .*set EFFECT_LLM_ROUTER_ADMIN_KEY/
+      )
+      const wrongKey = yield* run(["--url", gateway.url], { EFFECT_LLM_ROUTER_ADMIN_KEY: alphaKey })
+      expect(wrongKey.code).toBe(1)
+      expect(wrongKey.stderr).toContain("answered 403")
+      expect(wrongKey.stderr).not.toContain(alphaKey)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+
+  it.live(
+    "the binary: `spend` and `help spend` from the command line, against a running gateway",
+    () =>
+      Effect.gen(function*() {
+        const { gateway } = yield* served
+        yield* load(gateway)
+        yield* rows(gateway, 7)
+        const out = yield* spawnCli(["spend", "--url", gateway.url, "--group-by", "deployment"], {
+          env: { ...envWithoutKeys(), EFFECT_LLM_ROUTER_ADMIN_KEY: adminKey }
+        })
+        expect(out.code).toBe(0)
+        expect(out.stdout).toMatch(/\nsim\/gpt-4o-mini\s+5\s+\$0\.\d{6}\s/)
+        expect(out.stdout).toMatch(/\nTOTAL\s+7\s/)
+        const help = yield* spawnCli(["help", "spend"], { env: envWithoutKeys() })
+        expect(help.code).toBe(0)
+        expect(help.stdout).toContain("Usage: effect-llm-router spend --url URL [options]")
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
+})

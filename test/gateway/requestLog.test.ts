@@ -1,0 +1,108 @@
+/**
+ * The request log's writer on a real SQLite file, its time driven by `TestClock`: rows past the retention deleted by
+ * its hourly sweep and newer ones kept, every row still queued written when its scope closes, and rows beyond a full
+ * queue dropped and counted without waiting.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import type * as SqlClient from "effect/sql/SqlClient"
+import * as TestClock from "effect/testing/TestClock"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as Logs from "../../src/internal/gateway/logs.js"
+import * as RequestLog from "../../src/internal/gateway/requestLog.js"
+import * as Database from "../../src/internal/sql/database.js"
+import * as Requests from "../../src/internal/sql/requests.js"
+
+const hour = 3_600_000
+
+const database = Effect.gen(function*() {
+  const dir = yield* Effect.acquireRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), "request-log-unit-"))),
+    (made) => Effect.sync(() => rmSync(made, { recursive: true, force: true }))
+  )
+  return yield* Effect.orDie(Database.connect({ sqlite: join(dir, "gateway.db") }))
+})
+
+const open = (
+  sql: SqlClient.SqlClient,
+  options: {
+    readonly retention?: Duration.Input
+    readonly capacity?: number
+    readonly dropped?: (count: number) => void
+  } = {}
+) =>
+  RequestLog.make({
+    sql,
+    logPayloads: false,
+    retention: options.retention,
+    capacity: options.capacity,
+    secrets: [],
+    dropped: options.dropped ?? (() => undefined)
+  })
+
+/** A call's entry that came in at `start` and ended 5 ms later, written to `log`. */
+const call = (log: RequestLog.RequestLog, id: string, start: number) => {
+  const entry = Logs.begin({ id, method: "POST", url: "/v1/chat/completions", start, log: false, requestLog: log })
+  entry.status = 200
+  return Logs.write(entry, start + 5)
+}
+
+const ids = (sql: SqlClient.SqlClient) =>
+  Effect.map(Effect.orDie(Requests.list(sql, { limit: 1000 })), (rows) => rows.map((row) => row.request_id))
+
+/** Lets the writer's fiber run what it has to (its database calls are synchronous). */
+const settle = Effect.andThen(TestClock.adjust(0), Effect.yieldNow)
+
+describe("the request log's writer", () => {
+  it.effect("deletes rows past the retention hourly, and keeps newer ones", () =>
+    Effect.gen(function*() {
+      const sql = yield* database
+      const log = yield* open(sql, { retention: "1 day" })
+      yield* call(log, "at-start", 0)
+      yield* settle
+      expect(yield* ids(sql)).toEqual(["at-start"])
+      yield* TestClock.adjust(23 * hour)
+      yield* settle
+      expect(yield* ids(sql)).toEqual(["at-start"])
+      yield* call(log, "a-day-later", 24 * hour)
+      yield* settle
+      // The sweep at 25 hours deletes what came in before the first hour.
+      yield* TestClock.adjust(2 * hour)
+      yield* settle
+      expect(yield* ids(sql)).toEqual(["a-day-later"])
+    }).pipe(Effect.scoped))
+
+  it.effect("writes every row still queued when its scope closes", () =>
+    Effect.gen(function*() {
+      const sql = yield* database
+      const scope = yield* Scope.make()
+      const log = yield* Effect.provideService(open(sql), Scope.Scope, scope)
+      yield* Effect.forEach(Array.from({ length: 450 }, (_, i) => i), (i) => call(log, `call-${i}`, i))
+      yield* Scope.close(scope, Exit.void)
+      const written = yield* ids(sql)
+      expect(written).toHaveLength(450)
+      expect(new Set(written).size).toBe(450)
+    }).pipe(Effect.scoped))
+
+  it.effect("drops and counts the rows a full queue has no room for, without waiting", () =>
+    Effect.gen(function*() {
+      const sql = yield* database
+      let dropped = 0
+      const log = yield* open(sql, {
+        capacity: 2,
+        dropped: (count) => {
+          dropped += count
+        }
+      })
+      // Recorded together, before the writer's fiber runs: two fit in the queue.
+      yield* Effect.forEach(["a", "b", "c", "d", "e"], (id, i) => call(log, id, i))
+      expect(dropped).toBe(3)
+      yield* settle
+      expect(yield* ids(sql)).toEqual(["b", "a"])
+    }).pipe(Effect.scoped))
+})
