@@ -119,6 +119,30 @@ const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))
 const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
 
 /**
+ * A reply the provider keeps under its own id (OpenAI's Responses API with `store`), which a request continues: the
+ * provider's id of it (`ChatResponse.id`), the provider and the key that made it (`ChatResponse.provider`,
+ * `ChatResponse.keyId`), and how many of the request's first messages it already holds (its input and its reply).
+ * A client that keeps replies (`OpenAiResponses.Options.store`) sends such a request with that id and only the
+ * messages after them, when it is called as that provider with that key; any other client, or the same one with
+ * another key, sends every message.
+ *
+ * @since 0.5.0
+ * @category Models
+ */
+export const PreviousResponse = Schema.Struct({
+  id: Schema.String,
+  provider: Schema.String,
+  keyId: Schema.String,
+  messages: NonNegativeInt
+})
+
+/**
+ * @since 0.5.0
+ * @category Models
+ */
+export type PreviousResponse = typeof PreviousResponse.Type
+
+/**
  * A chat request. Every field but `messages` is optional; unset fields are not
  * sent, so the provider's defaults apply. An `Llm` checks every request
  * against this schema before sending it: one out of range (a `temperature`
@@ -157,6 +181,11 @@ export class ChatRequest extends Schema.Opaque<ChatRequest>()(Schema.Struct({
    * (Anthropic at `Message.CacheBreakpoint`s). Default: none.
    */
   promptCacheKey: Schema.optional(Schema.String),
+  /**
+   * The kept reply this request continues (`PreviousResponse`): a client that keeps replies sends its id and only the
+   * messages after it, when its key is the one that made it. Never sent otherwise. Default: none.
+   */
+  previousResponse: Schema.optional(PreviousResponse),
   /** How long to wait for the whole reply (for a stream: for its first chunk). Default: the client's timeout. */
   timeout: Schema.optional(Schema.Duration),
   /**

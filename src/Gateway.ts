@@ -13,8 +13,9 @@
  * deployments all speak the Responses API (`Deployment.api`), their output items back as it gave them, and are 400
  * naming them for any other) and `POST /v1/responses/input_tokens` (counted with the library's tokenizer); responses
  * are kept for an hour (`store`, on by default; `responsesTtl`), in memory or, with a store, in its Redis for every
- * instance on it, so a `previous_response_id` continues one on any deployment, and `GET`/`DELETE
- * /v1/responses/{id}` read and delete them; `POST /v1/embeddings` (floats or base64),
+ * instance on it, so a `previous_response_id` continues one on any deployment (a Responses deployment with
+ * `store` that answered it, called with the same key, is sent its own id of it and only the new input), and
+ * `GET`/`DELETE /v1/responses/{id}` read and delete them; `POST /v1/embeddings` (floats or base64),
  * `GET /v1/models` (and `/v1/models/{name}`), `GET /health` (alive) and `GET /ready` (some deployment
  * can take a call); and Anthropic's `POST /v1/messages` (streamed as its events, or not), whose
  * failures are Anthropic's error JSON and statuses (529 `overloaded_error` for a provider down). A request's `model`
@@ -174,6 +175,8 @@ export interface Keys {
   readonly logPayloads?: boolean | undefined
   /** How long the request log keeps its rows (`Options.requestLogRetention`). Default 30 days. */
   readonly requestLogRetention?: Duration.Input | undefined
+  /** How long responses are kept (`responses_ttl`); `Options.responsesTtl` overrides it. Default: one hour. */
+  readonly responsesTtl?: Duration.Input | undefined
 }
 
 /**
@@ -306,7 +309,8 @@ export interface Options {
   /**
    * How long `/v1/responses` keeps a stored response (`store`, on by default) for `previous_response_id` and
    * `GET`/`DELETE /v1/responses/{id}`: in memory, or, with a store, in its Redis (with Redis' expiry), where every
-   * instance on it reads the same responses. Default one hour.
+   * instance on it reads the same responses. Default: the config's (`Keys.responsesTtl`, provider.json's
+   * `gateway.responses_ttl`), else one hour.
    */
   readonly responsesTtl?: Duration.Input | undefined
   /** Where keys made at run time, spend and the request log are kept, in place of the config's `database`. */

@@ -119,8 +119,9 @@ export const StoreEntry = internalStore.StoreEntry
  * itself, `period` in seconds, a duration or `"month"`, the default; `default_max_tokens`, default 4,096, is what a
  * request without `max_tokens` is sent and reserved with: `Gateway.Key`), `admin_keys` (`{ name, key }`),
  * `model_load_details` (serve `GET /llm/model-load/<deployment>` to admin keys; default off), `log_payloads` (the
- * request log keeps each call's request body and reply text, keys masked; default off) and `request_log_retention`
- * (days the request log keeps its rows; default 30).
+ * request log keeps each call's request body and reply text, keys masked; default off), `request_log_retention`
+ * (days the request log keeps its rows; default 30) and `responses_ttl` (how long `/v1/responses` keeps a response,
+ * in seconds or a duration such as `"2 hours"`; default one hour).
  * @since 0.3.0
  * @category Schemas
  */

@@ -341,6 +341,43 @@ describe("OpenAiResponses request mapping", () => {
     }))
 })
 
+describe("OpenAiResponses previousResponse", () => {
+  const conversation: ChatRequest.Input["messages"] = [
+    Message.system("Be brief."),
+    Message.user("Hello"),
+    Message.assistant("Hi."),
+    Message.user("And then?")
+  ]
+  const kept = { id: "resp_7", provider: "openai", keyId: credentials.keyId, messages: 3 }
+
+  it.effect("with store, the same provider and key: its id and only the messages after it; else every message", () =>
+    Effect.gen(function*() {
+      const { requests, service } = setup(() => jsonResponse(response([message("ok")])), { store: true })
+      const client = yield* service
+      yield* client.chat({ messages: conversation, previousResponse: kept }, credentials)
+      yield* client.chat({ messages: conversation, previousResponse: kept }, ProviderClient.credentials("sk-other-01"))
+      yield* client.chat({ messages: conversation, previousResponse: { ...kept, provider: "azure" } }, credentials)
+      const [same, otherKey, otherProvider] = requests.map((r) => r.body as Json)
+      expect(same).toMatchObject({
+        previous_response_id: "resp_7",
+        instructions: "Be brief.",
+        input: [{ type: "message", role: "user", content: [{ type: "input_text", text: "And then?" }] }]
+      })
+      for (const whole of [otherKey!, otherProvider!]) {
+        assert.notProperty(whole, "previous_response_id")
+        expect(whole["input"]).toHaveLength(3)
+      }
+    }))
+
+  it.effect("without store it is never sent", () =>
+    Effect.gen(function*() {
+      const { requests, service } = setup(() => jsonResponse(response([message("ok")])))
+      yield* (yield* service).chat({ messages: conversation, previousResponse: kept }, credentials)
+      assert.notProperty(requests[0]!.body, "previous_response_id")
+      expect((requests[0]!.body as Json)["input"]).toHaveLength(3)
+    }))
+})
+
 describe("OpenAiResponses reasoning items with store", () => {
   it.effect("with store: true every reasoning item is kept by id", () =>
     Effect.gen(function*() {
@@ -362,7 +399,9 @@ describe("OpenAiResponses reasoning items with store", () => {
               summary: [{ type: "summary_text", text: "Hm." }],
               encrypted_content: "gAAAABenc"
             }
-          ]
+          ],
+          // The API keeps the response: a later request may continue it by id.
+          stored: true
         }
       })
     }))

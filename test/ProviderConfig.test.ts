@@ -574,6 +574,44 @@ describe("ProviderConfig: api and preset", () => {
       })
   )
 
+  it.effect("store: a boolean for the responses api only; on another api, or not a boolean, named by path", () =>
+    Effect.gen(function*() {
+      const config = yield* ProviderConfig.fromJson({
+        up: [{ model_name: "m", api_keys: [key], api: "responses", store: true }]
+      })
+      expect(config.providers.up!["m"]!.entry.store).toBe(true)
+      const error = yield* Effect.flip(ProviderConfig.fromJson({
+        a: [{ model_name: "m", api_keys: [key], store: true }],
+        b: [{ model_name: "m", api_keys: [key], api: "anthropic", store: false }]
+      }))
+      expect(error.issues).toEqual([
+        { path: "a[0].store", message: "is for the responses api, not chat-completions" },
+        { path: "b[0].store", message: "is for the responses api, not anthropic" }
+      ])
+      const notBoolean = yield* Effect.flip(ProviderConfig.fromJson({
+        c: [{ model_name: "m", api_keys: [key], api: "responses", store: "yes" }]
+      }))
+      expect(notBoolean.issues.map((issue) => issue.path)).toEqual(["c[0].store"])
+    }))
+
+  it.effect("gateway.responses_ttl: seconds or a duration, as Gateway.Keys.responsesTtl; a bad one named", () =>
+    Effect.gen(function*() {
+      const model = { m: [{ model_name: "m", api_keys: [key] }] }
+      for (const [written, millis] of [[90, 90_000], ["2 hours", 7_200_000]] as const) {
+        const config = yield* ProviderConfig.fromJson({ ...model, gateway: { responses_ttl: written } })
+        expect(Duration.toMillis(Duration.fromInputUnsafe(config.gateway!.responsesTtl!))).toBe(millis)
+        expect(ProviderConfig.gatewayConfig(config).keys?.responsesTtl).toBe(config.gateway!.responsesTtl)
+      }
+      for (const bad of [-1, 0, "soon"]) {
+        const error = yield* Effect.flip(ProviderConfig.fromJson({ ...model, gateway: { responses_ttl: bad } }))
+        expect(error._tag).toBe("ProviderConfigError")
+        expect(error.issues).toEqual([{
+          path: "gateway.responses_ttl",
+          message: "expected seconds (a positive number) or a duration such as \"30 seconds\""
+        }])
+      }
+    }))
+
   it.effect("a keyless model (api ollama, the ollama preset) gets the key none", () =>
     Effect.gen(function*() {
       const config = yield* ProviderConfig.fromJson({

@@ -16,8 +16,13 @@
  *   summary is the only reasoning text OpenAI returns, so it is always asked
  *   for, and arrives as `ChatResponse.reasoning` (`ReasoningDelta`s in a stream).
  *
- * No server-side state: `store` defaults to `false` and every call sends the
- * whole history, as the rest of this library does. Reasoning models then need
+ * No server-side state by default: `store` defaults to `false` and every call
+ * sends the whole history, as the rest of this library does. With `store`, a
+ * request that continues a reply this API keeps (`ChatRequest.previousResponse`,
+ * made by this provider with the call's key) is sent as its
+ * `previous_response_id` with only the messages after it; should the API no
+ * longer know that id (404), the call is made again at once, with the whole
+ * history. Without `store`, reasoning models need
  * their reasoning items back in the next turn of a tool loop (OpenAI's
  * reasoning guide, encrypted reasoning items): when reasoning is on, the
  * adapter asks for `include: ["reasoning.encrypted_content"]`, returns the
@@ -45,17 +50,20 @@
  * @since 0.1.0
  */
 import type * as Config from "effect/Config"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import type * as HttpClient from "effect/http/HttpClient"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import type * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import type { Input as ChatRequest } from "../ChatRequest.js"
 import * as Adapter from "../internal/providers/adapter.js"
 import * as Embeddings from "../internal/providers/openAiChat/embeddings.js"
 import * as ChatWire from "../internal/providers/openAiChat/wire.js"
 import { ResponsesStreamParser } from "../internal/providers/openAiResponses/stream.js"
 import * as Wire from "../internal/providers/openAiResponses/wire.js"
+import type { LlmError } from "../LlmError.js"
 import type { OptionsError } from "../OptionsError.js"
-import type { HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
+import type { Credentials, HttpOptions, ProviderClient, Service } from "../ProviderClient.js"
 import type * as OpenAiChat from "./OpenAiChat.js"
 
 /**
@@ -70,25 +78,31 @@ export interface Options
   /** The API root, `/v1` included: `https://api.openai.com/v1`. The adapter adds `/responses`. */
   readonly baseUrl: string
   /**
-   * Whether OpenAI keeps the response (`store`). This library sends the whole
-   * history on every call and never uses `previous_response_id`, so there is
-   * nothing to gain from storing; with `false`, reasoning travels encrypted in
-   * `providerMetadata` instead. `providerOptions` can still set
-   * `previous_response_id` for a caller that manages state. Default: `false`.
+   * Whether OpenAI keeps the response (`store`). With `false`, every call
+   * sends the whole history, and reasoning travels encrypted in
+   * `providerMetadata`. With `true`, a reply says it is kept
+   * (`providerMetadata.openaiResponses.stored`), and a request naming it as
+   * its `previousResponse` goes as `previous_response_id` plus the new
+   * messages when made with the same key (the gateway's `/v1/responses` does
+   * this for a Responses deployment's follow-ups). `providerOptions` can still
+   * set `previous_response_id` for a caller that manages state. Default: `false`.
    */
   readonly store?: boolean | undefined
 }
 
 const requestIdOf = (response: HttpClientResponse.HttpClientResponse) => response.headers["x-request-id"]
 
+const providerOf = (options: Options): string => options.provider ?? "openai"
+
 const definition = (options: Options): Adapter.Definition | OptionsError => {
   const store = options.store ?? false
+  const provider = providerOf(options)
   const maxEventSize = options.maxEventSize
   const invalid = Adapter.checkPositive("OpenAiResponses", "maxEventSize", maxEventSize) ??
     Adapter.checkPositive("OpenAiResponses", "maxResponseBytes", options.maxResponseBytes, true)
   if (invalid !== undefined) return invalid
   return {
-    provider: options.provider ?? "openai",
+    provider,
     model: options.model,
     baseUrl: options.baseUrl,
     headers: ChatWire.headers(options),
@@ -98,7 +112,13 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
     // The `/embeddings` wire of Chat Completions, on the same API root.
     embeddings: Embeddings.wire(options.embeddingEncoding ?? "base64"),
     path: () => "/responses",
-    body: (request, model, stream) => Wire.requestBody(request, { model, stream, store }),
+    body: (request, model, stream, keyId) =>
+      Wire.requestBody(request, {
+        model,
+        stream,
+        store,
+        previous: Wire.previousFor(request, { provider, keyId, store })
+      }),
     failureOf: Wire.failureOf,
     failureHeaders: "response",
     reply: (body) => Wire.reply(body, store),
@@ -129,7 +149,37 @@ const definition = (options: Options): Adapter.Definition | OptionsError => {
  * @category Constructors
  */
 export const make = (options: Options): Effect.Effect<Service, OptionsError, HttpClient.HttpClient> =>
-  Adapter.make(definition, options)
+  Effect.map(Adapter.make(definition, options), (client) => wholeWhenForgotten(client, options))
+
+// The API no longer knows the previous response (expired, or deleted): OpenAI answers 404 naming
+// `previous_response_id`, which reads as an `InvalidRequestError` (no model is missing).
+const isForgotten = (error: LlmError): boolean => error._tag === "InvalidRequestError" && error.status === 404
+
+/**
+ * `client`, its calls that continue a kept response by id made again with the whole history when the API no longer
+ * knows that id, in the same attempt and with the same key: the caller never sees the 404.
+ */
+const wholeWhenForgotten = (client: Service, options: Options): Service => {
+  const context = { provider: providerOf(options), store: options.store ?? false }
+  const continues = (request: ChatRequest, credentials: Credentials) =>
+    Wire.previousFor(request, { ...context, keyId: credentials.keyId }) !== undefined
+  const whole = ({ previousResponse: _, ...request }: ChatRequest): ChatRequest => request
+  return {
+    ...client,
+    chat: (request, credentials) =>
+      continues(request, credentials)
+        ? Effect.catchIf(client.chat(request, credentials), isForgotten, () => client.chat(whole(request), credentials))
+        : client.chat(request, credentials),
+    chatStream: (request, credentials) =>
+      continues(request, credentials)
+        ? Stream.catchIf(
+          client.chatStream(request, credentials),
+          isForgotten,
+          () => client.chatStream(whole(request), credentials)
+        )
+        : client.chatStream(request, credentials)
+  }
+}
 
 /**
  * The client as a layer.

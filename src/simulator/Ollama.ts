@@ -225,7 +225,7 @@ const injected: Readonly<Record<number, string>> = {
 const renderError = (error: ApiError): { readonly status: number; readonly body: string } => {
   switch (error._tag) {
     case "InvalidRequest":
-      return { status: 400, body: errorBody(error.message) }
+      return { status: error.status ?? 400, body: errorBody(error.message) }
     case "InvalidKey":
       return { status: 401, body: errorBody("unauthorized") }
     case "RateLimited":

@@ -27,9 +27,12 @@
  *   must follow a `reasoning` item of the same turn (a turn ends at a user,
  *   system or developer message, or a `function_call_output`);
  * - a replayed `reasoning` item carries its `encrypted_content`, or an `id`
- *   that can only be found with `store` (the simulator stores nothing, but
- *   accepts the id then);
- * - `previous_response_id` is always unknown (the simulator stores nothing).
+ *   that can only be found with `store` (the simulator accepts the id then);
+ * - a response made with `store` (the default) is kept, and a request naming
+ *   it as `previous_response_id` is answered as if its prompt and reply came
+ *   before the request's input; an id not kept (unknown, made with
+ *   `store: false`, or forgotten, the oldest first past a bound) is 404
+ *   `previous_response_not_found`, as OpenAI answers an expired one.
  *
  * Stream faults: `stream-error` with `shape=openai` sends the `error` event
  * (top-level `code`, `message`, `param`); `shape=vllm` and `shape=openrouter`,
@@ -71,6 +74,8 @@ export interface Extra {
   readonly summary: boolean
   /** `reasoning.effort` as sent, echoed in the response object. */
   readonly effort: string | undefined
+  /** `previous_response_id` as sent, echoed in the response object. */
+  readonly previous?: string | undefined
 }
 
 /**

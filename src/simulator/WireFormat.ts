@@ -20,6 +20,8 @@ import type { Fault, RateLimitState, StreamErrorShape } from "./Simulator.js"
 export type ApiError =
   | {
     readonly _tag: "InvalidRequest"
+    /** Default 400; 404 for something the request names that does not exist (a previous response). */
+    readonly status?: number | undefined
     readonly message: string
     readonly param?: string | undefined
     readonly code?: string | undefined
@@ -49,6 +51,13 @@ export interface Decoded<Extra> {
   readonly requestedTokens: number
   /** Whatever else the format needs to render (e.g. `include_usage`). */
   readonly extra: Extra
+  /**
+   * The id of a reply the request continues (Responses' `previous_response_id`): the simulator answers as if that
+   * reply's prompt and text came first, or 404 when it does not keep it. Default: none.
+   */
+  readonly continues?: string | undefined
+  /** Whether the simulator keeps the reply for a later request to continue (Responses' `store`). Default false. */
+  readonly keeps?: boolean | undefined
 }
 
 /**

@@ -134,12 +134,11 @@ describe("serve reloads its provider.json", () => {
             sim: [{ ...entry(simulator, oldKey), api_keys: ["env:RELOAD_UNSET_KEY"] }],
             gateway
           },
-          "config.database must be the one it started with (a reload keeps the store, the database and its request log":
-            {
-              sim: [entry(simulator, oldKey)],
-              gateway,
-              store: { sql: "postgres://reload@127.0.0.1:1/elsewhere" }
-            },
+          "config.database must be the one it started with (a reload keeps the store, the database,": {
+            sim: [entry(simulator, oldKey)],
+            gateway,
+            store: { sql: "postgres://reload@127.0.0.1:1/elsewhere" }
+          },
           "config.keys.logPayloads must be the one it started with": {
             sim: [entry(simulator, oldKey)],
             gateway: { ...gateway, log_payloads: true }

@@ -9,6 +9,7 @@ import * as Gateway from "../../src/Gateway.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+import { recorder } from "../utils/cliHarness.js"
 import { rejection } from "../utils/gatewayHarness.js"
 import { redisServer } from "../utils/redisServer.js"
 import { apiError, create, events, promise } from "../utils/responsesHarness.js"
@@ -24,7 +25,8 @@ const keys: ReadonlyArray<Gateway.Key> = [
   { name: "team-b", key: Redacted.make(teamB) }
 ]
 
-// A simulator with a Chat Completions and an Anthropic deployment behind it, and what starts a gateway on it.
+// A simulator with a Chat Completions, an Anthropic and a Responses deployment (with `store`, its requests recorded)
+// behind it, and what starts a gateway on it.
 const setting = Effect.gen(function*() {
   const redis = yield* redisServer
   const simulator = yield* Simulator.make({
@@ -32,6 +34,7 @@ const setting = Effect.gen(function*() {
     replyTokens: 8,
     models: [...Simulator.defaultModels, "claude-sim"]
   })
+  const recorded = yield* recorder(simulator.url)
   const config = ProviderConfig.gatewayConfig(
     yield* ProviderConfig.fromJson({
       sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0 }],
@@ -39,6 +42,14 @@ const setting = Effect.gen(function*() {
         model_name: "claude-sim",
         api: "anthropic",
         base_url: simulator.url,
+        api_keys: [providerKey],
+        max_retries: 0
+      }],
+      up: [{
+        model_name: "gpt-4o-mini",
+        api: "responses",
+        store: true,
+        base_url: recorded.baseUrl,
         api_keys: [providerKey],
         max_retries: 0
       }]
@@ -60,7 +71,7 @@ const setting = Effect.gen(function*() {
       }),
       scope
     )
-  return { instance, redis }
+  return { instance, redis, recorded }
 })
 
 // A test's effect, scoped, with the HTTP client the gateways call the simulator with.
@@ -109,6 +120,33 @@ describe("Gateway /v1/responses kept in the shared store, with the official open
         expect(gone.status).toBe(404)
         expect(gone.message).toContain(first.id)
         expect((yield* notFound(() => one.a.responses.delete(first.id))).status).toBe(404)
+      })),
+    60_000
+  )
+
+  it.live(
+    "a Responses deployment's own id is kept in Redis: the other instance continues by it, with the new input only",
+    () =>
+      live(Effect.gen(function*() {
+        const { instance, recorded } = yield* setting
+        const scope = yield* Effect.scope
+        const one = yield* instance(scope)
+        const other = yield* instance(scope)
+        const first = yield* create(one.a, { model: "up/gpt-4o-mini", input: "Remember the number 7." })
+        const next = yield* create(other.a, {
+          model: "up/gpt-4o-mini",
+          previous_response_id: first.id,
+          input: "Which number?"
+        })
+        expect(next.previous_response_id).toBe(first.id)
+        const [made, continued] = recorded.bodies
+        expect(made!["previous_response_id"]).toBeUndefined()
+        // The simulator's own id, never the gateway's.
+        expect(continued!["previous_response_id"]).toMatch(/^resp_sim\d+$/)
+        expect(continued!["previous_response_id"]).not.toBe(first.id)
+        expect(continued!["input"]).toEqual([
+          { type: "message", role: "user", content: [{ type: "input_text", text: "Which number?" }] }
+        ])
       })),
     60_000
   )

@@ -1,5 +1,10 @@
-import { expect, layer } from "@effect/vitest"
+import { describe, expect, it, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import OpenAI from "openai"
+import * as Gateway from "../../src/Gateway.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { rejection } from "../utils/gatewayHarness.js"
 import { apiError, create, events, Fixture, fixture, promise, tools } from "../utils/responsesHarness.js"
 
@@ -97,3 +102,23 @@ layer(fixture, { timeout: 60_000, excludeTestServices: true })(
       }))
   }
 )
+
+describe("Gateway /v1/responses: provider.json's gateway.responses_ttl", () => {
+  it.live("a response is kept for the file's responses_ttl, then 404", () =>
+    Effect.gen(function*() {
+      const key = "sk-responses-ttl-key-00001"
+      const simulator = yield* Simulator.make({ apiKeys: [key], replyTokens: 4 })
+      const config = yield* ProviderConfig.fromJson({
+        sim: [{ model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [key], max_retries: 0 }],
+        gateway: { responses_ttl: "1 second" }
+      })
+      const gateway = yield* Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0 })
+      const client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: "unused", maxRetries: 0 })
+      const created = yield* create(client, { model: "sim/gpt-4o-mini", input: "Brief" })
+      expect((yield* promise(() => client.responses.retrieve(created.id))).id).toBe(created.id)
+      yield* Effect.sleep("1200 millis")
+      const expired = apiError(yield* rejection(() => client.responses.retrieve(created.id)))
+      expect(expired.status).toBe(404)
+      expect(expired.code).toBe("response_not_found")
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 30_000)
+})

@@ -289,7 +289,13 @@ describe("Simulator (Responses over loopback)", () => {
       expect(error(yield* post(sim, { ...request, input: [chatPart] })).param).toBe("input[0].content[0].type")
       const chatFormat = { format: { type: "json_schema", json_schema: { name: "x", schema: {} } } }
       expect(error(yield* post(sim, { ...request, text: chatFormat })).param).toBe("text.format.name")
-      expect(error(yield* post(sim, { ...request, previous_response_id: "resp_1" })).param).toBe("previous_response_id")
+      const unknown = yield* post(sim, { ...request, previous_response_id: "resp_1" })
+      expect(unknown.status).toBe(404)
+      expect(json(unknown).error).toMatchObject({
+        param: "previous_response_id",
+        code: "previous_response_not_found",
+        message: "Previous response with id 'resp_1' not found."
+      })
 
       const call = { type: "function_call", id: "fc_1", call_id: "call_1", name: "get_weather", arguments: "{}" }
       const output = { type: "function_call_output", call_id: "call_1", output: "21" }

@@ -6,7 +6,9 @@
  * of the responses kept (`responsesStore.ts`: in memory, or in the shared store's Redis), which a
  * `previous_response_id` continues. Every failure is in OpenAI's error shape; an unknown, expired or another key's
  * response id is 404, and a shared store that cannot be read 503. A response is kept before it is answered (before
- * its stream's `response.completed`), so the client may name it at once, to any instance.
+ * its stream's `response.completed`), so the client may name it at once, to any instance. A response its Responses
+ * deployment keeps upstream is continued there by that deployment's own id (`responsesStore.ts`), the client seeing
+ * only the gateway's ids.
  */
 import * as Effect from "effect/Effect"
 import * as HttpRouter from "effect/http/HttpRouter"
@@ -21,7 +23,7 @@ import * as Failures from "./failures.js"
 import * as Logs from "./logs.js"
 import * as ResponsesHosted from "./responsesHosted.js"
 import * as ResponsesRender from "./responsesRender.js"
-import type * as ResponsesStore from "./responsesStore.js"
+import * as ResponsesStore from "./responsesStore.js"
 import * as ResponsesStream from "./responsesStream.js"
 import * as ResponsesWire from "./responsesWire.js"
 import { decodePath, errorResponse, json, problemResponse, type Serving, type WithBody } from "./serving.js"
@@ -97,6 +99,19 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
     }))
   }
 
+  // A request continuing `previous`, kept upstream by its deployment: with that deployment's id of it, and how many
+  // of the request's first messages it holds (`instructions`, which it does not keep, and its conversation).
+  function continuing(
+    request: ChatRequest | ResponsesWire.Problem,
+    conversation: ReadonlyArray<Message>,
+    previous: ResponsesStore.StoredResponse | undefined
+  ): ChatRequest | ResponsesWire.Problem {
+    const upstream = previous?.upstream
+    if (previous === undefined || upstream === undefined || request instanceof ResponsesWire.Problem) return request
+    const input = conversation.length - previous.conversation.length
+    return { ...request, previousResponse: { ...upstream, messages: request.messages.length - input } }
+  }
+
   // The session of a request (`session.ts`): its previous response's, else its `prompt_cache_key`, the client's
   // header or its long prefix, else the response's own id, which the conversation's later turns continue.
   function sessionOf(
@@ -133,20 +148,24 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
     const unrun = notRun(body, entry)
     if (unrun !== undefined) return Effect.succeed(problemResponse(unrun))
     return Effect.flatMap(conversationOf(body, entry), ({ messages: conversation, previous }) => {
-      const request = ResponsesWire.toRequest(body, conversation)
+      const request = continuing(ResponsesWire.toRequest(body, conversation), conversation, previous)
       if (request instanceof ResponsesWire.Problem) return Effect.succeed(problemResponse(request))
       const ids = ResponsesRender.idsOf(entry.id, seconds())
       const session = sessionOf(body, withBody, request, previous, ids.response)
       const echo = ResponsesRender.echoOf(body)
       // Kept, unless the body says not to, with its conversation for a later turn; a store that fails leaves the
       // answer as it is (the reply is whole, and paid for) and the response unknown to a later turn.
-      const keep = (response: ResponsesRender.Finished): Effect.Effect<void> => {
+      const keep = (
+        response: ResponsesRender.Finished,
+        upstream: ResponsesStore.Upstream | undefined
+      ): Effect.Effect<void> => {
         if (body.store === false) return Effect.void
         const replied = ResponsesWire.outputMessages(response.output)
         return store.put(ids.response, entry.caller?.name, {
           body: response.body,
           conversation: [...conversation, ...replied],
-          session
+          session,
+          upstream
         }).pipe(
           Effect.catchTag(
             "StoreUnavailableError",
@@ -165,7 +184,10 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
         newEncoder: () => ResponsesStream.streamEncoder(ids, body.model, echo, seconds, keep),
         render: (response) => ResponsesRender.response(response, ids, echo, seconds()).body,
         beforeAnswer: (response, rendered) =>
-          keep({ body: rendered, output: ResponsesRender.outputItems(response, ids) })
+          keep(
+            { body: rendered, output: ResponsesRender.outputItems(response, ids) },
+            ResponsesStore.upstreamOf(response)
+          )
       })
     }).pipe(Effect.catch(refused))
   }

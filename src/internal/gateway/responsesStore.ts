@@ -6,14 +6,36 @@
  * completed; a response is its key's: with gateway keys, another key is told it does not exist, and cannot replace
  * it (a response's id repeats its request's `x-request-id`, which the client may choose).
  *
+ * A response a Responses deployment answered and keeps upstream (`store` on it) is kept with that deployment's own id
+ * of it, its provider and the key that made it (`Upstream`): a request continuing it carries them as its
+ * `ChatRequest.previousResponse`, so that deployment, called with that key, is sent `previous_response_id` and only
+ * the new input; any other attempt (another deployment or key, after a failover) sends the whole conversation.
+ *
  * One interface, two stores: in memory (`make`, read on the gateway's `Clock`; past `maxEntries` the oldest goes
  * first), or in the gateway's shared store (`responsesStoreRedis.ts`), where every instance on the same Redis sees
  * the same responses and a restart loses none.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type { PreviousResponse } from "../../ChatRequest.js"
+import type { ChatResponse } from "../../ChatResponse.js"
 import type { Message } from "../../Message.js"
 import type { StoreUnavailableError } from "../../Store.js"
+import { storedOf } from "../providers/openAiResponses/wire.js"
+
+/** A response as the deployment that answered it keeps it: its own id, its provider and the key that made it. */
+export type Upstream = Omit<PreviousResponse, "messages">
+
+/**
+ * What of a reply (a whole one, or a stream's `Finish`) its deployment keeps upstream: the reply of a Responses
+ * deployment with `store` that names its key, else nothing.
+ */
+export const upstreamOf = (
+  reply: Pick<ChatResponse, "id" | "provider" | "keyId" | "providerMetadata">
+): Upstream | undefined =>
+  reply.id !== "" && reply.keyId !== undefined && storedOf(reply.providerMetadata)
+    ? { id: reply.id, provider: reply.provider, keyId: reply.keyId }
+    : undefined
 
 /** A kept response. */
 export interface StoredResponse {
@@ -23,6 +45,8 @@ export interface StoredResponse {
   readonly conversation: ReadonlyArray<Message>
   /** The session its request belonged to (`session.ts`), which a request continuing it belongs to as well. */
   readonly session?: string | undefined
+  /** The response as its deployment keeps it upstream (`upstreamOf`), when it does. */
+  readonly upstream?: Upstream | undefined
 }
 
 /** How long responses are kept, and how many at most. */

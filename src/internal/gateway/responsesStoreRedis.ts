@@ -1,6 +1,6 @@
 /**
  * The gateway's kept responses (`responsesStore.ts`) in its shared store: each one a Redis hash (its owner, its
- * `response` JSON and its conversation's JSON) under `<prefix>:responses:<id>`, with Redis' own expiry, so every
+ * `response` JSON, its conversation's JSON, its session and what its deployment keeps upstream) under `<prefix>:responses:<id>`, with Redis' own expiry, so every
  * instance on the same Redis reads, continues and deletes the same responses, and a restart loses none. A write and
  * a deletion check the owner in the script that does them, so another key can never replace or delete a response it
  * cannot read. An entry
@@ -10,31 +10,43 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redis from "effect/persistence/Redis"
 import * as Schema from "effect/Schema"
+import * as Struct from "effect/Struct"
+import { PreviousResponse } from "../../ChatRequest.js"
 import { Message } from "../../Message.js"
 import type * as Store from "../../Store.js"
 import { type ResponsesStore, type StoreOptions, ttlMillis } from "./responsesStore.js"
 
-// A response as a hash's fields: its owner, its JSON, its conversation's JSON, its session (empty for none), and
-// how long it is kept (ms).
+// A response as a hash's fields: its owner, its JSON, its conversation's JSON, its session and its upstream's JSON
+// (each empty for none), and how long it is kept (ms).
 interface Entry {
   readonly owner: string
   readonly body: string
   readonly conversation: string
   readonly session: string
+  readonly upstream: string
   readonly ttl: number
 }
 
 // KEYS: the entry. ARGV: the owner, the response's JSON, the conversation's JSON, the time to live (ms), the
-// session (empty for none). Another owner's live entry stays as it is.
+// session, the upstream's JSON (each empty for none). Another owner's live entry stays as it is.
 const putScript = Redis.script(
-  (key: string, entry: Entry) => [key, entry.owner, entry.body, entry.conversation, entry.ttl, entry.session],
+  (key: string, entry: Entry) => [
+    key,
+    entry.owner,
+    entry.body,
+    entry.conversation,
+    entry.ttl,
+    entry.session,
+    entry.upstream
+  ],
   {
     numberOfKeys: 1,
     lua: `
 local kept = redis.call("HGET", KEYS[1], "owner")
 if kept and kept ~= ARGV[1] then return 0 end
 redis.call("DEL", KEYS[1])
-redis.call("HSET", KEYS[1], "owner", ARGV[1], "body", ARGV[2], "conversation", ARGV[3], "session", ARGV[5])
+redis.call("HSET", KEYS[1], "owner", ARGV[1], "body", ARGV[2], "conversation", ARGV[3], "session", ARGV[5],
+  "upstream", ARGV[6])
 redis.call("PEXPIRE", KEYS[1], ARGV[4])
 return 0
 `
@@ -56,6 +68,10 @@ const Conversation = Schema.fromJsonString(Schema.toCodecJson(Schema.Array(Messa
 const encodeConversation = Schema.encodeSync(Conversation)
 const decodeConversation = Schema.decodeUnknownOption(Conversation)
 
+const UpstreamJson = Schema.fromJsonString(PreviousResponse.mapFields(Struct.omit(["messages"])))
+const encodeUpstream = Schema.encodeSync(UpstreamJson)
+const decodeUpstream = Schema.decodeUnknownOption(UpstreamJson)
+
 // An owner as kept: JSON, so that no key's name can pass for none.
 const ownerOf = (owner: string | undefined): string => JSON.stringify(owner ?? null)
 
@@ -73,18 +89,32 @@ export const make = (store: Store.Store, options: StoreOptions = {}): ResponsesS
         body: response.body,
         conversation: encodeConversation(response.conversation),
         ttl,
-        session: response.session ?? ""
+        session: response.session ?? "",
+        upstream: response.upstream === undefined ? "" : encodeUpstream(response.upstream)
       })),
     get: (id, owner) =>
       Effect.map(
-        connection.send<ReadonlyArray<string | null>>("HMGET", keyOf(id), "owner", "body", "conversation", "session"),
-        ([kept, body, conversation, session]) => {
+        connection.send<ReadonlyArray<string | null>>(
+          "HMGET",
+          keyOf(id),
+          "owner",
+          "body",
+          "conversation",
+          "session",
+          "upstream"
+        ),
+        ([kept, body, conversation, session, upstream]) => {
           if (kept !== ownerOf(owner) || typeof body !== "string") return undefined
           const decoded = decodeConversation(conversation)
           if (Option.isNone(decoded)) return undefined
-          return typeof session === "string" && session !== ""
-            ? { body, conversation: decoded.value, session }
-            : { body, conversation: decoded.value }
+          // An upstream that does not decode (or none, from an older version) leaves the response continued whole.
+          const upstreamRead = upstream === null || upstream === "" ? Option.none() : decodeUpstream(upstream)
+          return {
+            body,
+            conversation: decoded.value,
+            ...(typeof session === "string" && session !== "" ? { session } : {}),
+            ...(Option.isSome(upstreamRead) ? { upstream: upstreamRead.value } : {})
+          }
         }
       ),
     remove: (id, owner) => Effect.map(remove(keyOf(id), ownerOf(owner)), (removed) => removed > 0)

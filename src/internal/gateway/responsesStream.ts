@@ -40,6 +40,7 @@ import {
   statusOf,
   summaryText
 } from "./responsesRender.js"
+import { type Upstream, upstreamOf } from "./responsesStore.js"
 
 // An item being filled: its place in the output, its record (kept up to date) and its text so far.
 interface OpenItem {
@@ -75,21 +76,24 @@ const failureOf = (body: string): JsonRecord => {
 
 /**
  * An encoder for the stream of the response `ids` to a request naming `model`, echoing `echo`; `now` gives the time
- * in seconds, and `onFinished` is given the response once it has completed: what it returns is done before the
- * terminal event is written. One per stream: it keeps the output items and what was forwarded.
+ * in seconds, and `onFinished` is given the response once it has completed, with what its deployment keeps of it
+ * upstream (`upstreamOf`; nothing for a reply continued mid-way, which no deployment holds whole): what it returns
+ * is done before the terminal event is written. One per stream: it keeps the output items and what was forwarded.
  */
 export const streamEncoder = (
   ids: Ids,
   model: string,
   echo: JsonRecord,
   now: () => number,
-  onFinished: (response: Finished) => Effect.Effect<void>
+  onFinished: (response: Finished, upstream: Upstream | undefined) => Effect.Effect<void>
 ): StreamEncoder => {
   // The model that produces what follows: the one asked for, until a `Restart` or `Continue` names another.
   let producing = model
   let sequence = 0
   let started = false
   let forwarded = false
+  // A `Continue` after items went out: the finishing deployment holds only the rest of the reply.
+  let continuedMidway = false
   let usage: Usage | undefined
   let output: Array<JsonRecord> = []
   let text: OpenItem | undefined
@@ -257,7 +261,7 @@ export const streamEncoder = (
       completedAt: now()
     })
     emit(status === "completed" ? "response.completed" : "response.incomplete", { response })
-    before = onFinished(finished(response))
+    before = onFinished(finished(response), continuedMidway ? undefined : upstreamOf(chunk))
   }
 
   const encoded = (restarted: Encoded["restarted"]): Encoded => {
@@ -301,6 +305,7 @@ export const streamEncoder = (
           producing = chunk.model
           break
         case "Continue":
+          if (forwarded) continuedMidway = true
           producing = chunk.model
           break
       }

@@ -85,11 +85,11 @@ const sameDatabase = (a: DatabaseOption | undefined, b: DatabaseOption | undefin
     : "postgres" in b && Redacted.value(a.postgres) === Redacted.value(b.postgres)
 
 const keptAtReload =
-  "the one it started with (a reload keeps the store, the database and its request log's settings; changing them " +
-  "takes a restart)"
+  "the one it started with (a reload keeps the store, the database, its request log's settings and the time responses " +
+  "are kept; changing them takes a restart)"
 
-// What a reload cannot change of the configuration it started with: the store, the database and the request log's
-// settings, taken at start (and when the options give them, the configuration's are not read).
+// What a reload cannot change of the configuration it started with: the store, the database, the request log's
+// settings and the responses' time to live, taken at start (and when the options give them, the configuration's are not read).
 const restartOnly = (options: Options, config: Config): OptionsError | undefined =>
   options.store === undefined && JSON.stringify(config.store) !== JSON.stringify(options.config.store)
     ? OptionsErrors.make("Gateway", "config.store", "another store", keptAtReload)
@@ -97,6 +97,9 @@ const restartOnly = (options: Options, config: Config): OptionsError | undefined
     ? OptionsErrors.make("Gateway", "config.database", "another database", keptAtReload)
     : options.logPayloads === undefined && config.keys?.logPayloads !== options.config.keys?.logPayloads
     ? OptionsErrors.make("Gateway", "config.keys.logPayloads", config.keys?.logPayloads, keptAtReload)
+    : options.responsesTtl === undefined &&
+        JSON.stringify(config.keys?.responsesTtl) !== JSON.stringify(options.config.keys?.responsesTtl)
+    ? OptionsErrors.make("Gateway", "config.keys.responsesTtl", "another time to keep responses", keptAtReload)
     : options.requestLogRetention === undefined &&
         JSON.stringify(config.keys?.requestLogRetention) !== JSON.stringify(options.config.keys?.requestLogRetention)
     ? OptionsErrors.make("Gateway", "config.keys.requestLogRetention", "another retention", keptAtReload)
@@ -150,7 +153,7 @@ export const make = (
     const lasting = yield* App.lasting({
       status: Effect.suspend(() => current().engine.status),
       store,
-      responsesTtl: options.responsesTtl,
+      responsesTtl: options.responsesTtl ?? options.config.keys?.responsesTtl,
       database: sql,
       logPayloads: options.logPayloads ?? options.config.keys?.logPayloads ?? false,
       requestLogRetention: options.requestLogRetention ?? options.config.keys?.requestLogRetention,

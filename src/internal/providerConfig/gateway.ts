@@ -3,7 +3,7 @@
  * with (each named, with the models it may use, its own rate limit and
  * budget) and the admin keys, read from the environment (`env:NAME`) or
  * written in the file, as `Gateway.Keys`, with the request log's settings (`log_payloads`, and
- * `request_log_retention` in days).
+ * `request_log_retention` in days) and how long `/v1/responses` keeps a response (`responses_ttl`).
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -13,7 +13,7 @@ import type * as Budget from "../../Budget.js"
 import type * as Gateway from "../../Gateway.js"
 import type { Issue } from "../../ProviderConfig.js"
 import { NonEmpty, optional, Positive, PositiveInt } from "./fields.js"
-import { toDuration } from "./router.js"
+import { DurationEntry, toDuration } from "./router.js"
 
 // Seconds, a duration string such as "1 day", or "month" (the UTC calendar month).
 const Period = Schema.Union([Schema.Number, Schema.String]).check(
@@ -48,7 +48,9 @@ export const GatewayEntry = Schema.Struct({
   /** The request log keeps each call's request body and reply text, keys masked. */
   log_payloads: optional(Schema.Boolean),
   /** Days the request log keeps its rows. */
-  request_log_retention: optional(Positive)
+  request_log_retention: optional(Positive),
+  /** How long a `/v1/responses` response is kept (`Gateway.Options.responsesTtl`): seconds or a duration. */
+  responses_ttl: optional(DurationEntry)
 })
 
 export type GatewayEntry = typeof GatewayEntry.Type
@@ -141,7 +143,8 @@ export const resolve = (
         ...(entry.log_payloads === true ? { logPayloads: true } : {}),
         ...(entry.request_log_retention !== undefined
           ? { requestLogRetention: Duration.days(entry.request_log_retention) }
-          : {})
+          : {}),
+        ...(entry.responses_ttl !== undefined ? { responsesTtl: toDuration(entry.responses_ttl)! } : {})
       }
     }
   })

@@ -49,7 +49,7 @@ export const clientLayer = (
         : Presets.layer(entry.preset, options)
     }
     case "responses":
-      return OpenAiResponses.layer({ baseUrl: defaultOpenAiBaseUrl, ...common, ...openAi })
+      return OpenAiResponses.layer({ baseUrl: defaultOpenAiBaseUrl, ...common, ...openAi, store: entry.store })
     case "anthropic":
       return Anthropic.layer(common)
     case "gemini":

@@ -73,6 +73,11 @@ export const ModelEntry = Schema.Struct({
   organization: optional(NonEmpty),
   project: optional(NonEmpty),
   max_tokens_field: optional(Schema.Literals(["max_completion_tokens", "max_tokens"])),
+  /**
+   * With `api: "responses"`: whether OpenAI keeps each response (`OpenAiResponses.Options.store`), so a follow-up the
+   * same key sends goes as `previous_response_id` plus the new input (the gateway's `/v1/responses`). Default false.
+   */
+  store: optional(Schema.Boolean),
   /** Overrides the built-in price of the model. */
   pricing: optional(PricingEntry),
   /** `Router`: the deployment's share of weighted picks (LLM-API-BalancedCall's `model_weight`). Default 1. */

@@ -216,6 +216,9 @@ export const fromJson = (
               `"${entry.prefill}" asks a chat-completions server to go on; for the ${api} api, expected true or false`
           })
         }
+        if (entry.store !== undefined && api !== "responses") {
+          issues.push({ path: `${at}.store`, message: `is for the responses api, not ${api}` })
+        }
         const keyless = api === "ollama" || (preset !== undefined && !preset.needsKey)
         if (entry.api_keys === undefined && !keyless) {
           issues.push({ path: `${at}.api_keys`, message: "expected at least one key" })

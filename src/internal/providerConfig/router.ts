@@ -23,8 +23,8 @@ export const toDuration = (value: number | string): Duration.Duration | undefine
 
 const ErrorTag = oneOf(LlmError.members.map((member) => member.identifier))
 const ErrorTags = Schema.Array(ErrorTag).check(Schema.isMinLength(1, { message: "expected at least one error tag" }))
-// Seconds, as elsewhere in the file, or an Effect duration string such as "30 seconds".
-const DurationEntry = Schema.Union([Schema.Number, Schema.String]).check(
+/** Seconds, as elsewhere in the file, or an Effect duration string such as "30 seconds". */
+export const DurationEntry = Schema.Union([Schema.Number, Schema.String]).check(
   Schema.makeFilter((value: number | string) => toDuration(value) !== undefined, {
     message: "expected seconds (a positive number) or a duration such as \"30 seconds\""
   })

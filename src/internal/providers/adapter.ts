@@ -97,8 +97,12 @@ export interface Definition extends ProviderHttp.Options {
   /** The model of requests that name none; such a request fails with `InvalidRequestError` without one. */
   readonly model: string | undefined
   readonly path: (model: string, stream: boolean) => string
-  /** The JSON body; throws `RequestError` for a request the format cannot express. */
-  readonly body: (request: ChatRequest, model: string, stream: boolean) => unknown
+  /**
+   * The JSON body, for a call made with the key `keyId` (masked, `Credentials.keyId`: a reply the provider keeps is
+   * continued by its id with the key that made it, `ChatRequest.previousResponse`); throws `RequestError` for a
+   * request the format cannot express.
+   */
+  readonly body: (request: ChatRequest, model: string, stream: boolean, keyId: string) => unknown
   /** The error payload a 2xx body carries, if it is one. */
   readonly failureOf: (body: JsonRecord) => unknown
   /**
@@ -224,7 +228,7 @@ const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Servi
       request,
       credentials,
       (model) => definition.path(model, stream),
-      (model) => definition.body(request, model, stream)
+      (model) => definition.body(request, model, stream, credentials.keyId)
     )
 
   const toResponse = (

@@ -28,9 +28,13 @@ import { type Plan, streamPlan } from "./plan.js"
 import { PromptCache } from "./promptCache.js"
 import { makeRateLimit } from "./rateLimit.js"
 import type { RouteInput } from "./routes.js"
+import { StoredReplies } from "./storedReplies.js"
 
 /** How many prompt prefixes the simulator's prompt cache holds: enough for a test's conversations, bounded. */
 const promptCachePrefixes = 1024
+
+/** How many replies the simulator keeps for later requests to continue, likewise. */
+const keptReplies = 1024
 
 const maskKey = (key: string): string => (key.length <= 8 ? "***" : `${key.slice(0, 3)}…${key.slice(-4)}`)
 
@@ -81,6 +85,7 @@ export const makeEngine = (config: Config, startedAt: number) => {
   const parseFaultCached = makeCachedParser()
   const chaos = makeChaos()
   const promptCache = new PromptCache(promptCachePrefixes)
+  const storedReplies = new StoredReplies(keptReplies)
   const rateLimit = makeRateLimit(config.requestsPerMinute)
   let nextId = 1
   /** When each `down` fault value (`""` for the options' fault) was first seen, for `since=first`; bounded. */
@@ -264,7 +269,9 @@ export const makeEngine = (config: Config, startedAt: number) => {
   const generate = <X>(format: WireFormat<X>, input: RouteInput): Plan => {
     const opened = open(format, format.decode, promptModel, input)
     if (!("decoded" in opened)) return opened
-    const { body, decoded, fault, id, out, output, window } = opened
+    const { body, fault, id, out, output, window } = opened
+    const decoded = storedReplies.continued(opened.decoded)
+    if (isApiError(decoded)) return errorPlan(format, decoded, out)
     const { headers, now } = input
     const prompt = prefilled(decoded.prompt, opened.prefill)
     if (prompt === undefined) {
@@ -304,6 +311,7 @@ export const makeEngine = (config: Config, startedAt: number) => {
     })
     if ("_tag" in reply) return errorPlan(format, { _tag: "InvalidRequest", message: reply.message }, out)
     const meta: ReplyMeta = { id: `${format.idPrefix}sim${id}`, created: Math.floor(now / 1000), model: prompt.model }
+    if (decoded.keeps === true) storedReplies.keep(meta.id, prompt, reply)
 
     if (decoded.stream) {
       if (fault?._tag === "Silent" && fault.ms === undefined) return { _tag: "Hang" }

@@ -31,6 +31,7 @@ import {
   isRecord,
   type JsonRecord,
   keptReasoning,
+  keptUpstream,
   metadataOf,
   reasoningSeparator,
   ShapeError,
@@ -302,7 +303,11 @@ export class ResponsesStreamParser extends SseParser {
     const usage = usageOf(response["usage"])
     if (usage !== undefined) out.push({ _tag: "Usage", usage })
     const refusal = this.refusal
-    const metadata: ProviderMetadata | undefined = metadataOf(reasoningItems, outputItems)
+    const metadata: ProviderMetadata | undefined = metadataOf(
+      reasoningItems,
+      outputItems,
+      keptUpstream(response, this.context.store)
+    )
     out.push({
       _tag: "Finish",
       finishReason: finishReason(response, hasCalls),

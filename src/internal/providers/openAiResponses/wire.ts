@@ -4,7 +4,7 @@
  * Plain functions over `JSON.parse` output, checked with `typeof`, as in
  * `openAiChat/wire.ts`.
  */
-import type { Input as ChatRequest, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
+import type { Input as ChatRequest, PreviousResponse, ResponseFormat, ToolChoice } from "../../../ChatRequest.js"
 import type { FinishReason, Usage } from "../../../ChatResponse.js"
 import type { AssistantMessage, ContentPart, ProviderMetadata, ToolCall, ToolDefinition } from "../../../Message.js"
 import type { Reply } from "../adapter.js"
@@ -63,13 +63,18 @@ const assistantItems = (message: AssistantMessage, items: Array<unknown>): void 
   }
 }
 
-/** `instructions` (the system messages, joined) and the input items of the other messages. */
+/**
+ * `instructions` (the system messages, joined) and the input items of the other messages from the `from`-th on (the
+ * ones before it are a kept response's, which the API does not need again; its `instructions` it does not keep).
+ */
 export const input = (
-  messages: ChatRequest["messages"]
+  messages: ChatRequest["messages"],
+  from = 0
 ): { instructions: string | undefined; items: Array<unknown> } => {
   let instructions: string | undefined
   const items: Array<unknown> = []
-  for (const message of messages) {
+  for (const [index, message] of messages.entries()) {
+    if (message.role !== "system" && index < from) continue
     switch (message.role) {
       case "system":
         instructions = instructions === undefined ? message.content : `${instructions}\n\n${message.content}`
@@ -119,6 +124,23 @@ export interface BodyOptions {
   readonly model: string
   readonly stream: boolean
   readonly store: boolean
+  /** The kept response the call continues (`previousFor`): sent by id, with only the messages after it. */
+  readonly previous?: PreviousResponse | undefined
+}
+
+/**
+ * The request's `previousResponse` when a client that keeps responses (`store`) may continue it: made by `provider`
+ * with the key `keyId`, the call's, and holding no more messages than the request has.
+ */
+export const previousFor = (
+  request: ChatRequest,
+  context: { readonly provider: string; readonly keyId: string; readonly store: boolean }
+): PreviousResponse | undefined => {
+  const previous = request.previousResponse
+  return context.store && previous !== undefined && previous.provider === context.provider &&
+      previous.keyId === context.keyId && previous.messages <= request.messages.length
+    ? previous
+    : undefined
 }
 
 /**
@@ -126,9 +148,11 @@ export interface BodyOptions {
  * they win. `stop` and `seed` have no Responses counterpart and are not sent.
  */
 export const requestBody = (request: ChatRequest, options: BodyOptions): JsonRecord => {
-  const { instructions, items } = input(request.messages)
+  const { previous } = options
+  const { instructions, items } = input(request.messages, previous?.messages)
   const body: JsonRecord = { model: options.model }
   if (instructions !== undefined) body["instructions"] = instructions
+  if (previous !== undefined) body["previous_response_id"] = previous.id
   body["input"] = items
   body["store"] = options.store
   if (request.temperature !== undefined) body["temperature"] = request.temperature
@@ -237,19 +261,33 @@ export const isModelled = (type: unknown): boolean =>
   type === "message" || type === "function_call" || type === "reasoning"
 
 /**
- * `providerMetadata` carrying reasoning items and the output items of other types (`outputItemsOf`), or undefined
- * when there are none.
+ * `providerMetadata` carrying reasoning items, the output items of other types (`outputItemsOf`) and whether the API
+ * keeps the response (`storedOf`), or undefined when there is none of these.
  */
 export const metadataOf = (
   reasoningItems: ReadonlyArray<JsonRecord>,
-  outputItems: ReadonlyArray<JsonRecord> = []
+  outputItems: ReadonlyArray<JsonRecord> = [],
+  stored = false
 ): ProviderMetadata | undefined =>
-  reasoningItems.length === 0 && outputItems.length === 0 ? undefined : {
+  reasoningItems.length === 0 && outputItems.length === 0 && !stored ? undefined : {
     [metadataKey]: {
       ...(reasoningItems.length > 0 ? { reasoningItems } : {}),
-      ...(outputItems.length > 0 ? { outputItems } : {})
+      ...(outputItems.length > 0 ? { outputItems } : {}),
+      ...(stored ? { stored } : {})
     }
   }
+
+/**
+ * Whether the API keeps a reply under its id, so that a later call may continue it (`ChatRequest.previousResponse`):
+ * it was asked to (`store`), and its response object does not say otherwise.
+ */
+export const keptUpstream = (response: JsonRecord, store: boolean): boolean => store && response["store"] !== false
+
+/** Whether a reply's `providerMetadata` says the API keeps it under its id (`keptUpstream`). */
+export const storedOf = (metadata: ProviderMetadata | undefined): boolean => {
+  const entry = metadata?.[metadataKey]
+  return isRecord(entry) && entry["stored"] === true
+}
 
 /** Reads a response object (whole, or from a terminal stream event); throws `ShapeError` when it is not one. */
 export const reply = (response: JsonRecord, store: boolean): Reply => {
@@ -301,6 +339,6 @@ export const reply = (response: JsonRecord, store: boolean): Reply => {
     toolCalls,
     finishReason: finishReason(response, toolCalls.length > 0),
     usage: usage(response["usage"]),
-    providerMetadata: metadataOf(reasoningItems, outputItems)
+    providerMetadata: metadataOf(reasoningItems, outputItems, keptUpstream(response, store))
   }
 }

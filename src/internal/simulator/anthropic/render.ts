@@ -133,7 +133,7 @@ const errorJson = (type: string, message: string, code?: string | undefined): st
 export const renderError = (error: ApiError): { readonly status: number; readonly body: string } => {
   switch (error._tag) {
     case "InvalidRequest":
-      return { status: 400, body: errorJson("invalid_request_error", error.message) }
+      return { status: error.status ?? 400, body: errorJson("invalid_request_error", error.message) }
     case "InvalidKey":
       return { status: 401, body: errorJson("authentication_error", "invalid x-api-key") }
     case "RateLimited":

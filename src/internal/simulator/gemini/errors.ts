@@ -65,8 +65,12 @@ export const renderError = (error: ApiError): { readonly status: number; readonl
   switch (error._tag) {
     case "InvalidRequest":
       return {
-        status: 400,
-        body: errorBody(400, error.message, error.code === undefined ? undefined : [errorInfo(error.code)])
+        status: error.status ?? 400,
+        body: errorBody(
+          error.status ?? 400,
+          error.message,
+          error.code === undefined ? undefined : [errorInfo(error.code)]
+        )
       }
     case "InvalidKey":
       return error.maskedKey === undefined

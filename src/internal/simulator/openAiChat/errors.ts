@@ -29,7 +29,7 @@ export const renderError = (error: ApiError): { readonly status: number; readonl
   switch (error._tag) {
     case "InvalidRequest":
       return {
-        status: 400,
+        status: error.status ?? 400,
         body: errorBody(error.message, "invalid_request_error", error.param ?? null, error.code ?? null)
       }
     case "InvalidKey":

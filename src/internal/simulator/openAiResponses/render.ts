@@ -81,7 +81,7 @@ const responseJson = (
   `"completed_at":${status === "completed" ? meta.created : "null"},"error":${error},` +
   `"incomplete_details":${status === "incomplete" ? `{"reason":"max_output_tokens"}` : "null"},` +
   `"instructions":null,"max_output_tokens":null,"model":${JSON.stringify(meta.model)},"output":${output},` +
-  `"parallel_tool_calls":true,"previous_response_id":null,` +
+  `"parallel_tool_calls":true,"previous_response_id":${JSON.stringify(extra.previous ?? null)},` +
   `"reasoning":{"effort":${extra.effort === undefined ? "null" : JSON.stringify(extra.effort)},"summary":${
     extra.summary ? `"auto"` : "null"
   }},` +

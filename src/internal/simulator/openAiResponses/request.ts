@@ -216,8 +216,8 @@ export const decode = (body: unknown): Decoded<Extra> | ApiError => {
   if (model === undefined || model === null) return missingParameter("model")
   if (typeof model !== "string") return invalidType("model", "a string", model)
   const previous = body.previous_response_id
-  if (previous !== undefined && previous !== null) {
-    return invalid(`Previous response with id '${String(previous)}' not found.`, "previous_response_id")
+  if (previous !== undefined && previous !== null && typeof previous !== "string") {
+    return invalidType("previous_response_id", "a string", previous)
   }
   const store = body.store !== false
   const reasoningConfig = body.reasoning
@@ -281,7 +281,7 @@ export const decode = (body: unknown): Decoded<Extra> | ApiError => {
   if ("_tag" in text) return text
 
   if (typeof instructions === "string") input.chars += instructions.length
-  return input.decoded(
+  const decoded = input.decoded(
     {
       model,
       tools,
@@ -297,7 +297,9 @@ export const decode = (body: unknown): Decoded<Extra> | ApiError => {
       store,
       encryptedReasoning: Array.isArray(include) && include.includes("reasoning.encrypted_content"),
       summary,
-      effort
+      effort,
+      previous: typeof previous === "string" ? previous : undefined
     }
   )
+  return { ...decoded, keeps: store, ...(typeof previous === "string" ? { continues: previous } : {}) }
 }
