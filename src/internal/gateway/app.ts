@@ -33,6 +33,7 @@ import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as AdminKeys from "./adminKeys.js"
 import * as AnthropicRoute from "./anthropicRoute.js"
 import * as BalancedCallRoutes from "./balancedCallRoutes.js"
 import * as Dashboard from "./dashboard.js"
@@ -115,6 +116,7 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
     HttpRouter.route("GET", "/metrics", plain(adminOnly(metrics.scrape))),
     HttpRouter.route("GET", "/dashboard", plain(Effect.succeed(Dashboard.pageResponse))),
     HttpRouter.route("GET", "/dashboard/data", plain(adminOnly(dashboard.data))),
+    ...(options.managedKeys === undefined ? [] : AdminKeys.routes(serving, options.managedKeys)),
     HttpRouter.route(
       "GET",
       "/ready",

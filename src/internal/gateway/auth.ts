@@ -31,6 +31,7 @@ import type { Input as EmbeddingRequest } from "../../Embedding.js"
 import type { AdminKey, Key, KeyInfo } from "../../Gateway.js"
 import type { BudgetExceededError, NoCapacityError } from "../../LlmError.js"
 import type { OptionsError } from "../../OptionsError.js"
+import type { Ledger } from "../budget/sql.js"
 import * as Pricing from "../../Pricing.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import type * as Store from "../../Store.js"
@@ -38,6 +39,7 @@ import * as OptionsErrors from "../optionsError.js"
 import { mostEmbeddingTokens } from "../tokens/promptSize.js"
 import type { Engine, Target } from "./engine.js"
 import * as Errors from "./errors.js"
+import type { RuntimeKeys } from "./runtimeKeys.js"
 
 // `/dashboard` is a page without data: a browser opening it sends no key; the data it polls is an admin path.
 const keyless: ReadonlySet<string> = new Set(["/health", "/ready", "/dashboard", "/metrics", "/dashboard/data"])
@@ -45,12 +47,17 @@ const keyless: ReadonlySet<string> = new Set(["/health", "/ready", "/dashboard",
 /** The prefix of `model-load`'s paths, an admin path as `/metrics` and `/dashboard/data` are. */
 export const adminPrefix = "/llm/model-load/"
 
+/** The prefix of the admin API's paths (keys and teams made at run time). */
+export const adminApiPrefix = "/admin/"
+
 /**
  * The paths served without a gateway key: `/health`, `/ready`, the dashboard's page, and the admin paths, whose
  * routes ask for an admin key instead (`adminRefusal`). A path is asked of this as the router matches it: once
  * `intake.ts` has normalised it.
  */
-export const open = { has: (path: string): boolean => keyless.has(path) || path.startsWith(adminPrefix) }
+export const open = {
+  has: (path: string): boolean => keyless.has(path) || path.startsWith(adminPrefix) || path.startsWith(adminApiPrefix)
+}
 
 /** A key's SHA-256 digest. */
 export const digest = (key: string): Buffer => createHash("sha256").update(key, "utf8").digest()
@@ -61,9 +68,9 @@ export const sameDigest = (a: Uint8Array, b: Uint8Array): boolean => a.length ==
 /** The digest among `digests` equal to that of `presented`: every one compared, whichever matches. */
 export const find = <A extends { readonly digest: Uint8Array }>(
   items: ReadonlyArray<A>,
-  presented: string
+  presented: string | Buffer
 ): A | undefined => {
-  const wanted = digest(presented)
+  const wanted = typeof presented === "string" ? digest(presented) : presented
   let found: A | undefined
   for (const item of items) if (sameDigest(item.digest, wanted)) found = item
   return found
@@ -77,8 +84,10 @@ export interface Caller {
   readonly models: ReadonlySet<string> | undefined
   readonly limiter: RateLimiter.Service | undefined
   readonly budget: Budget.Service | undefined
-  /** With a budget: the `maxTokens` a request without one is sent (and reserved) with. */
-  readonly defaultMaxTokens: number
+  /** With a spend limit: the `maxTokens` a request without one is sent (and reserved) with. */
+  readonly defaultMaxTokens: number | undefined
+  /** The team id of a key made at run time; undefined for keys of provider.json. */
+  readonly team: string | undefined
 }
 
 /** Charges an admitted call's cost to its key's budget (`undefined`: its reservation). */
@@ -90,11 +99,17 @@ const defaultMaxTokens = 4096
 /** The name a key's limiter and budget have in the store: the same on every instance. */
 const sharedKey = (name: string): string => `gateway-key/${name}`
 
+/** The ledger scope of a provider.json key's budget, when the gateway has a database. */
+export const configKeyScope = (name: string): string => `config-key:${name}`
+
 const settled: Settle = () => Effect.void
 const admittedFree: Effect.Effect<Settle> = Effect.succeed(settled)
 
 export interface Auth {
-  /** Whether requests need a key: some gateway key is configured. */
+  /**
+   * Whether requests need a key: some gateway key is configured, or made at run time, or the gateway has a database
+   * and admin keys to make them with.
+   */
   readonly required: boolean
   readonly keys: ReadonlyArray<KeyInfo>
   readonly isAdmin: (key: Redacted.Redacted<string>) => boolean
@@ -118,17 +133,23 @@ export interface Auth {
 
 const dollars = (amount: number): string => `$${Number(amount.toPrecision(6))}`
 
-/** A budget's refusal: 429 `insufficient_quota` until its period ends, or 503 when its store is away. */
-const overBudget = (error: BudgetExceededError | NoCapacityError, now: number): Errors.ErrorAnswer => {
-  if (error._tag === "NoCapacityError") return Errors.storeUnavailable(error.message)
+/**
+ * A budget's refusal: 429 `insufficient_quota` until its period ends, or 503 when its store (its Redis, or the
+ * database holding its ledger: `inDatabase`) is away.
+ */
+const overBudget = (error: BudgetExceededError | NoCapacityError, now: number, inDatabase: boolean): Errors.ErrorAnswer => {
+  if (error._tag === "NoCapacityError") {
+    return inDatabase ? Errors.databaseUnavailable("the budget ledger could not be read") : Errors.storeUnavailable(error.message)
+  }
   const spent = error.spent >= error.limit
+  const whose = error.scope.startsWith("team:") ? "This gateway key's team's budget" : "This gateway key's budget"
   return Errors.answer(
     429,
     spent
-      ? `This gateway key's budget is spent (${dollars(error.spent)} of ${
+      ? `${whose} is spent (${dollars(error.spent)} of ${
         dollars(error.limit)
       }); it renews when its period ends.`
-      : `This gateway key's budget has ${dollars(error.limit - error.spent)} of ${
+      : `${whose} has ${dollars(error.limit - error.spent)} of ${
         dollars(error.limit)
       } left, and this call may ` +
         `cost up to ${dollars(error.estimate ?? 0)} (its prompt and max_tokens, or its inputs to embed, at its ` +
@@ -220,7 +241,8 @@ export const adminRefusal = (
   headers: Readonly<Record<string, string | undefined>>
 ): Errors.ErrorAnswer | undefined => {
   const admins = auth.keys.some((key) => key.admin)
-  if (!admins) return auth.required ? noAdminKeys : undefined
+  // Keys made at run time leave a loopback gateway's admin paths open: they are how those keys are managed.
+  if (!admins) return auth.keys.length > 0 ? noAdminKeys : undefined
   const key = presented(headers)
   if (key === undefined) return adminMissing
   return auth.isAdmin(Redacted.make(key)) ? undefined : adminRequired
@@ -269,9 +291,15 @@ export const make = (
     readonly resolve: (model: string) => Pick<Target, "price"> | undefined
     readonly models: Engine["models"]
     readonly store: Engine["store"]
+  },
+  database?: {
+    /** Where budgets are kept, provider.json keys' too. */
+    readonly ledger: Ledger
+    readonly runtime: RuntimeKeys
   }
 ): Effect.Effect<Auth, OptionsError, Scope.Scope> =>
   Effect.gen(function*() {
+    const clock = yield* Clock.Clock
     const known = (model: string) => engine.resolve(model) !== undefined
     const shared = (name: string): { readonly shared?: Store.Shared } =>
       engine.store === undefined ? {} : { shared: { store: engine.store, key: sharedKey(name) } }
@@ -332,17 +360,22 @@ export const make = (
       const limiter = key.rateLimit === undefined
         ? undefined
         : yield* RateLimiter.make({ ...key.rateLimit, ...shared(key.name) })
-      const budget = key.budget === undefined ? undefined : yield* Budget.make({
-        limits: [{ scope: Budget.overall, limit: key.budget.limit, period: key.budget.period }],
-        ...shared(key.name)
-      })
+      const budget = key.budget === undefined
+        ? undefined
+        : database !== undefined
+        ? database.ledger.budget([{ scope: configKeyScope(key.name), limit: key.budget.limit, period: key.budget.period }])
+        : yield* Budget.make({
+          limits: [{ scope: Budget.overall, limit: key.budget.limit, period: key.budget.period }],
+          ...shared(key.name)
+        })
       callers.push({
         name: key.name,
         digest: hash,
         models: key.models === undefined ? undefined : new Set(key.models),
         limiter,
         budget,
-        defaultMaxTokens: key.budget?.defaultMaxTokens ?? defaultMaxTokens
+        defaultMaxTokens: key.budget === undefined ? undefined : key.budget.defaultMaxTokens ?? defaultMaxTokens,
+        team: undefined
       })
       infos.push(info(key.name, hash, false, key.models))
     }
@@ -356,7 +389,11 @@ export const make = (
     const authenticate = (headers: Readonly<Record<string, string | undefined>>): Caller | Errors.ErrorAnswer => {
       const key = presented(headers)
       if (key === undefined) return missing
-      return find(callers, key) ?? wrong
+      const wanted = digest(key)
+      // Both lists searched, whichever holds the key.
+      const configured = find(callers, wanted)
+      const made = database?.runtime.find(wanted, clock.currentTimeMillisUnsafe())
+      return configured ?? made ?? wrong
     }
 
     const allows = (caller: Caller | undefined, model: string) =>
@@ -385,13 +422,17 @@ export const make = (
     const spend = (budget: Budget.Service, model: string, estimate: number) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Effect.acquireRelease(
-          Effect.mapError(budget.check({ estimate, provider: "gateway", model }), (error) => overBudget(error, now)),
+          Effect.mapError(
+            budget.check({ estimate, provider: "gateway", model }),
+            (error) => overBudget(error, now, database !== undefined)
+          ),
           (reservation, exit) =>
             budget.charge(reservation, Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause) ? undefined : 0)
         ).pipe(Effect.map((reservation): Settle => (cost) => budget.charge(reservation, cost))))
 
     const bounded = <Q extends Request | undefined>(caller: Caller | undefined, request: Q): Q =>
-      request === undefined || caller?.budget === undefined || !isChat(request) || request.maxTokens !== undefined
+      request === undefined || caller?.defaultMaxTokens === undefined || !isChat(request) ||
+        request.maxTokens !== undefined
         ? request
         : { ...request, maxTokens: caller.defaultMaxTokens }
 
@@ -409,8 +450,11 @@ export const make = (
       return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller.limiter), budgeted)
     }
 
+    const always = callers.length > 0 || (database !== undefined && admins.length > 0)
     return {
-      required: callers.length > 0,
+      get required() {
+        return always || (database !== undefined && database.runtime.live() > 0)
+      },
       keys: infos,
       isAdmin: (key) => find(admins, Redacted.value(key)) !== undefined,
       authenticate,

@@ -15,14 +15,27 @@ import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"
 import * as HttpMiddleware from "effect/http/HttpMiddleware"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
-import { type DatabaseError, defaultPort, type GatewayStartError, type Options, type Service } from "../../Gateway.js"
+import type * as SqlClient from "effect/sql/SqlClient"
+import {
+  type Database as DatabaseLocation,
+  DatabaseError,
+  defaultPort,
+  type GatewayStartError,
+  type Options,
+  type Service
+} from "../../Gateway.js"
+import type * as Store from "../../Store.js"
+import * as Ledger from "../budget/sql.js"
 import type { OptionsError } from "../../OptionsError.js"
 import * as OptionsErrors from "../optionsError.js"
 import * as Database from "../sql/database.js"
+import { describe } from "../sql/location.js"
 import * as App from "./app.js"
 import * as Auth from "./auth.js"
 import * as Drain from "./drain.js"
 import * as Engine from "./engine.js"
+import * as KeyStore from "./keyStore.js"
+import * as RuntimeKeys from "./runtimeKeys.js"
 
 const defaultHost = "127.0.0.1"
 /** The largest request body by default; `batch` takes a line of its input, a request body too, up to it. */
@@ -33,10 +46,26 @@ const loopback = new Set(["127.0.0.1", "::1", "localhost"])
 
 // The gateway keys of the configuration and of the options.
 const keysOf = (options: Options) => [...(options.config.keys?.keys ?? []), ...(options.keys ?? [])]
+const adminKeysOf = (options: Options) => [...(options.config.keys?.adminKeys ?? []), ...(options.adminKeys ?? [])]
+
+// The keys and teams of the database, their callers, and the spend ledger, kept for the gateway's life.
+const manage = (sql: SqlClient.SqlClient, store: Store.Store | undefined, database: DatabaseLocation) =>
+  Effect.gen(function*() {
+    const ledger = yield* Ledger.make(sql)
+    const keyStore = yield* KeyStore.make(sql).pipe(
+      Effect.mapError((error) =>
+        new DatabaseError({ database: describe(database), reason: `its keys could not be read (${error.reason})` })
+      )
+    )
+    const runtime = yield* RuntimeKeys.make(keyStore, ledger, store)
+    return { ledger, store: keyStore, runtime }
+  })
 
 const check = (options: Options): OptionsError | undefined => {
   const host = options.host ?? defaultHost
-  if (!loopback.has(host) && keysOf(options).length === 0) {
+  // A gateway with a database and admin keys asks every request for a key, made at run time or in the config.
+  const managed = (options.database ?? options.config.database) !== undefined && adminKeysOf(options).length > 0
+  if (!loopback.has(host) && keysOf(options).length === 0 && !managed) {
     return OptionsErrors.make(
       "Gateway",
       "host",
@@ -66,15 +95,17 @@ export const make = (
     const problem = check(options)
     if (problem !== undefined) return yield* problem
     const database = options.database ?? options.config.database
-    if (database !== undefined) yield* Database.connect(database)
+    const sql = database === undefined ? undefined : yield* Database.connect(database)
     const host = options.host ?? defaultHost
     const port = options.port ?? defaultPort
     const maxBodyBytes = options.maxBodyBytes ?? defaultMaxBodyBytes
     const engine = yield* Engine.make(options.config, options.store)
+    const managedKeys = sql === undefined ? undefined : yield* manage(sql, engine.store, database!)
     const auth = yield* Auth.make(
       keysOf(options),
-      [...(options.config.keys?.adminKeys ?? []), ...(options.adminKeys ?? [])],
-      engine
+      adminKeysOf(options),
+      engine,
+      managedKeys
     )
     const drain = new Drain.Drain()
     const server = Http.createServer()
@@ -95,7 +126,9 @@ export const make = (
       logRequests: options.logRequests ?? false,
       modelLoadDetails: options.modelLoadDetails ?? options.config.keys?.modelLoadDetails ?? false,
       port: bound,
-      responsesTtl: options.responsesTtl
+      responsesTtl: options.responsesTtl,
+      managedKeys,
+      database: sql
     })
     yield* httpServer.serve(app).pipe(
       Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)),

@@ -11,8 +11,10 @@ import * as HttpServerError from "effect/http/HttpServerError"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Scope from "effect/Scope"
+import type * as SqlClient from "effect/sql/SqlClient"
 import { randomUUID } from "node:crypto"
 import type { LlmError } from "../../LlmError.js"
+import type * as AdminKeys from "./adminKeys.js"
 import * as AnthropicErrors from "./anthropicErrors.js"
 import * as Auth from "./auth.js"
 import type { Drain } from "./drain.js"
@@ -43,6 +45,10 @@ export interface AppOptions {
   readonly responsesTtl?: Duration.Input | undefined
   /** The streams in flight, cut when the gateway shuts down. */
   readonly drain: Drain
+  /** The keys and teams made at run time and the spend ledger, on a gateway with a database. */
+  readonly managedKeys: AdminKeys.Managed | undefined
+  /** The gateway's database (keys, teams, spend, the request log), if it has one. */
+  readonly database: SqlClient.SqlClient | undefined
 }
 
 /** A JSON answer with `status`. */
