@@ -15,7 +15,7 @@
  */
 import type * as Effect from "effect/Effect"
 import type { Io } from "./io.js"
-import { batchUsage, chatUsage, programName, serveUsage, simulateUsage, usage, version } from "./usage.js"
+import { batchUsage, chatUsage, keysUsage, programName, serveUsage, simulateUsage, usage, version } from "./usage.js"
 
 interface Command {
   readonly run: (argv: ReadonlyArray<string>, io: Io) => Promise<Effect.Effect<number>>
@@ -23,7 +23,7 @@ interface Command {
   readonly onSignal: (signal: NodeJS.Signals) => number
 }
 
-const commands: Readonly<Record<"batch" | "chat" | "serve" | "simulate", Command>> = {
+const commands: Readonly<Record<"batch" | "chat" | "keys" | "serve" | "simulate", Command>> = {
   batch: {
     run: async (argv, io) =>
       (await import("./batch.js")).run(argv, io, {
@@ -34,6 +34,10 @@ const commands: Readonly<Record<"batch" | "chat" | "serve" | "simulate", Command
   chat: {
     run: async (argv, io) => (await import("./chat.js")).run(argv, io),
     // 128 + the signal's number, as shells report it.
+    onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
+  },
+  keys: {
+    run: async (argv, io) => (await import("./keys.js")).run(argv, io),
     onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
   },
   serve: {
@@ -49,7 +53,9 @@ const commands: Readonly<Record<"batch" | "chat" | "serve" | "simulate", Command
 }
 
 const commandOf = (word: string): Command | undefined =>
-  word === "batch" || word === "chat" || word === "serve" || word === "simulate" ? commands[word] : undefined
+  word === "batch" || word === "chat" || word === "keys" || word === "serve" || word === "simulate"
+    ? commands[word]
+    : undefined
 
 const readStdin = (): Promise<string> =>
   new Promise((resolve, reject) => {
@@ -132,6 +138,8 @@ const main = async (argv: ReadonlyArray<string>) => {
         ? batchUsage
         : topic === "chat"
         ? chatUsage
+        : topic === "keys"
+        ? keysUsage
         : topic === "serve"
         ? serveUsage
         : topic === "simulate"
