@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { call, chat, configKey, gatewayOn, providerKey } from "../utils/adminApi.js"
+import { call, cappedKey, chat, configKey, gatewayOn, providerKey } from "../utils/adminApi.js"
 import { eventually } from "../utils/eventually.js"
 
 const temporary = Effect.acquireRelease(
@@ -42,7 +42,7 @@ describe("keys made at run time", () => {
       const names = (listed.body["data"] as Array<{ name: string; read_only: boolean }>).map((entry) =>
         `${entry.name}:${entry.read_only}`
       )
-      assert.deepStrictEqual(names, ["fixed:true", "alice:false"])
+      assert.deepStrictEqual(names, ["fixed:true", "capped:true", "alice:false"])
 
       const one = yield* call(gateway.url, "GET", `/admin/keys/${made.body["id"]}`)
       assert.strictEqual(one.status, 200)
@@ -178,6 +178,23 @@ describe("keys made at run time", () => {
       assert.closeTo(own.body["spend"]["spent"] + ownFirst.body["spend"]["spent"], read.body["spend"]["spent"], 1e-9)
       const busy = yield* call(gateway.url, "DELETE", `/admin/teams/${teamId}`)
       assert.strictEqual(busy.status, 409)
+    }), 60_000)
+
+  it.live("a provider.json key's budget is kept in the database: a restart gives nothing back", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
+      const file = yield* temporary
+      const answered = yield* Effect.scoped(Effect.gen(function*() {
+        const gateway = yield* gatewayOn(simulator, { sqlite: file })
+        let count = 0
+        while ((yield* chat(gateway, cappedKey, 1)).status === 200) count++
+        return count
+      }))
+      assert.isAtLeast(answered, 1)
+      const gateway = yield* gatewayOn(simulator, { sqlite: file })
+      const after = yield* chat(gateway, cappedKey, 1)
+      assert.strictEqual(after.status, 429)
+      assert.include(String(after.error?.message), "budget")
     }), 60_000)
 
   it.live("keep their spend across a restart of the gateway on the same SQLite file", () =>

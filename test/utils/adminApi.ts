@@ -14,6 +14,8 @@ import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 export const providerKey = "sk-runtime-keys-provider-0001"
 export const adminKey = "gw-runtime-keys-admin-7f3a9c1e"
 export const configKey = "gw-runtime-keys-config-2b4d6f80"
+/** A provider.json key with a budget of a few calls. */
+export const cappedKey = "gw-runtime-keys-capped-9e8d7c6b"
 
 /** A dollar for every thousand tokens, in and out: costs that are easy to reckon. */
 export const pricing = { input_per_mtok: 1000, output_per_mtok: 1000 }
@@ -43,7 +45,10 @@ export const configJson = (simulator: Simulator.Simulator, extra: Record<string,
     { model_name: "house", base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0 }
   ],
   gateway: {
-    keys: [{ name: "fixed", key: configKey }],
+    keys: [
+      { name: "fixed", key: configKey },
+      { name: "capped", key: cappedKey, models: ["gpt-4o-mini"], budget: { limit: 0.03, period: "month" } }
+    ],
     admin_keys: [{ name: "ops", key: adminKey }]
   },
   ...extra
