@@ -90,7 +90,10 @@ const parse = (argv: ReadonlyArray<string>): Parsed | "help" | UsageError => {
   if (values.help === true) return "help"
   const [verb, argument, ...rest] = positionals
   if (rest.length > 0) return new UsageError({ reason: `unexpected argument "${rest[0]}"` })
-  const common = { url: (values.url ?? `http://127.0.0.1:${defaultPort}`).replace(/\/+$/, ""), json: values.json === true }
+  const common = {
+    url: (values.url ?? `http://127.0.0.1:${defaultPort}`).replace(/\/+$/, ""),
+    json: values.json === true
+  }
   switch (verb) {
     case "create": {
       if (argument === undefined) return new UsageError({ reason: "keys create needs the key's NAME" })
@@ -141,34 +144,62 @@ const parse = (argv: ReadonlyArray<string>): Parsed | "help" | UsageError => {
 }
 
 /** `method path` on the gateway, its JSON answer, or the failure. */
-const request = (parsed: Parsed, key: Redacted.Redacted<string>, method: "GET" | "POST" | "DELETE", path: string, body?: unknown) =>
+const request = (
+  parsed: Parsed,
+  key: Redacted.Redacted<string>,
+  method: "GET" | "POST" | "DELETE",
+  path: string,
+  body?: unknown
+) =>
   Effect.gen(function*() {
     const client = yield* HttpClient.HttpClient
     let outgoing = HttpClientRequest.make(method)(`${parsed.url}${path}`).pipe(
       HttpClientRequest.bearerToken(Redacted.value(key))
     )
     if (body !== undefined) outgoing = HttpClientRequest.bodyJsonUnsafe(outgoing, body)
-    const response = yield* Effect.mapError(client.execute(outgoing), () => new GatewayUnreachableError({ url: parsed.url }))
-    const text = yield* Effect.orElseSucceed(response.text, () => "")
-    const answer: Record<string, any> = (() => {
-      try {
-        return JSON.parse(text)
-      } catch {
-        return {}
-      }
-    })()
+    const response = yield* Effect.mapError(client.execute(outgoing), () =>
+      new GatewayUnreachableError({ url: parsed.url }))
+    const text = yield* Effect.orElseSucceed(response.text, () =>
+      "")
+    const answer = decoded(text)
     if (response.status >= 400) {
-      return yield* new AdminApiError({ status: response.status, detail: String(answer["error"]?.["message"] ?? text) })
+      return yield* new AdminApiError({ status: response.status, detail: answer.error?.message ?? text })
     }
     return answer
   })
 
-const describeKey = (key: Record<string, any>): string => {
-  const budget = key["budget"] === null || key["budget"] === undefined
-    ? "-"
-    : `$${key["budget"]["limit"]}/${key["budget"]["period"]}`
-  const models = Array.isArray(key["models"]) ? key["models"].join(",") : "all"
-  return [key["id"], key["name"], key["source"], key["team"] ?? "-", models, budget].join("\t")
+/** A key as the admin API shows it (`GET /admin/keys`), the fields printed here. */
+interface KeyView {
+  readonly id?: string
+  readonly name?: string
+  readonly source?: string
+  readonly team?: string | null
+  readonly models?: ReadonlyArray<string> | null
+  readonly budget?: { readonly limit: number; readonly period: string } | null
+  readonly key?: string
+  readonly previous_key_valid_until?: number | null
+}
+
+/** The admin API's answers, the fields read here. */
+interface Answer extends KeyView {
+  readonly data?: ReadonlyArray<KeyView>
+  readonly error?: { readonly message?: string }
+}
+
+// The gateway's own JSON: read for the fields above, whatever else it holds.
+const decoded = (text: string): Answer => {
+  try {
+    const value: unknown = JSON.parse(text)
+    return typeof value === "object" && value !== null ? value as Answer : {}
+  } catch {
+    return {}
+  }
+}
+
+const describeKey = (key: KeyView): string => {
+  const budget = key.budget === null || key.budget === undefined ? "-" : `$${key.budget.limit}/${key.budget.period}`
+  const models = key.models === null || key.models === undefined ? "all" : key.models.join(",")
+  return [key.id, key.name, key.source, key.team ?? "-", models, budget].join("\t")
 }
 
 const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
@@ -177,13 +208,13 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
     switch (action.verb) {
       case "create": {
         const made = yield* request(parsed, key, "POST", "/admin/keys", action.body)
-        io.stdout(`${parsed.json ? JSON.stringify(made) : made["key"]}\n`)
-        io.stderr(`made the key ${made["name"]} (id ${made["id"]}); it is shown only now: keep it.\n`)
+        io.stdout(`${parsed.json ? JSON.stringify(made) : made.key}\n`)
+        io.stderr(`made the key ${made.name} (id ${made.id}); it is shown only now: keep it.\n`)
         return
       }
       case "list": {
         const listed = yield* request(parsed, key, "GET", "/admin/keys")
-        const data: Array<Record<string, any>> = listed["data"] ?? []
+        const data = listed.data ?? []
         if (parsed.json) io.stdout(`${JSON.stringify(data)}\n`)
         else io.stdout(["id\tname\tsource\tteam\tmodels\tbudget", ...data.map(describeKey)].join("\n") + "\n")
         return
@@ -196,12 +227,12 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
       case "rotate": {
         const body = action.graceSeconds === undefined ? {} : { grace_seconds: action.graceSeconds }
         const rotated = yield* request(parsed, key, "POST", `/admin/keys/${encodeURIComponent(action.id)}/rotate`, body)
-        io.stdout(`${parsed.json ? JSON.stringify(rotated) : rotated["key"]}\n`)
-        const until = rotated["previous_key_valid_until"]
-        io.stderr(
-          `rotated the key ${rotated["name"]} (id ${action.id}); the new key is shown only now. ` +
-            (until === null ? "The old key no longer works.\n" : `The old key works until ${new Date(until * 1000).toISOString()}.\n`)
-        )
+        io.stdout(`${parsed.json ? JSON.stringify(rotated) : rotated.key}\n`)
+        const until = rotated.previous_key_valid_until
+        const old = until === null || until === undefined
+          ? "The old key no longer works."
+          : `The old key works until ${new Date(until * 1000).toISOString()}.`
+        io.stderr(`rotated the key ${rotated.name} (id ${action.id}); the new key is shown only now. ${old}\n`)
         return
       }
     }

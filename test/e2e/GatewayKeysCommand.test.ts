@@ -38,7 +38,17 @@ describe("effect-llm-router keys", () => {
     Effect.gen(function*() {
       const served = yield* gateway
       const url = ["--url", served.url]
-      const created = yield* keys(["create", "ci-bot", "--models", "gpt-4o-mini", "--budget", "2", "--period", "1 day", ...url])
+      const created = yield* keys([
+        "create",
+        "ci-bot",
+        "--models",
+        "gpt-4o-mini",
+        "--budget",
+        "2",
+        "--period",
+        "1 day",
+        ...url
+      ])
       assert.strictEqual(created.code, 0)
       const key = created.stdout.trim()
       assert.match(key, /^elr-\S+$/)

@@ -20,10 +20,28 @@ export const cappedKey = "gw-runtime-keys-capped-9e8d7c6b"
 /** A dollar for every thousand tokens, in and out: costs that are easy to reckon. */
 export const pricing = { input_per_mtok: 1000, output_per_mtok: 1000 }
 
+/** A scope's spend as `GET /admin/keys/{id}` and `GET /admin/teams/{id}` give it. */
+export interface Spend {
+  readonly spent: number
+  readonly reserved: number
+}
+
+/** The fields of the admin API's answers the tests read. */
+export interface Body {
+  readonly id?: string
+  readonly key?: string
+  readonly name?: string
+  readonly models?: ReadonlyArray<string> | null
+  readonly metadata?: unknown
+  readonly data?: ReadonlyArray<{ readonly id: string; readonly name: string; readonly read_only: boolean }>
+  readonly spend?: Spend
+  readonly keys?: ReadonlyArray<{ readonly name: string }>
+  readonly error?: { readonly message: string; readonly param: string | null; readonly code: string | null }
+}
+
 export interface Answer {
   readonly status: number
-  // The admin API's JSON, read by field in the tests.
-  readonly body: Record<string, any>
+  readonly body: Body
 }
 
 /** `method path` on the gateway at `url` with the admin key (or `key`), and `body` as JSON. */
@@ -31,7 +49,10 @@ export const call = (url: string, method: string, path: string, body?: unknown, 
   Effect.promise(async (): Promise<Answer> => {
     const response = await fetch(`${url}${path}`, {
       method,
-      headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      headers: {
+        authorization: `Bearer ${key}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" })
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) })
     })
     const text = await response.text()

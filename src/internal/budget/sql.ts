@@ -105,7 +105,9 @@ export const make = (sql: SqlClient.SqlClient, options: Options = {}): Effect.Ef
         () => new LedgerUnavailable(`${what}: no answer within ${Duration.format(timeout)}`)
       ).pipe(
         Effect.retry({ while: isContention, times: 5 }),
-        Effect.mapError((error) => error._tag === "SqlError" ? new LedgerUnavailable(`${what}: ${error.message}`) : error)
+        Effect.mapError((error) =>
+          error._tag === "SqlError" ? new LedgerUnavailable(`${what}: ${error.message}`) : error
+        )
       )
 
     const lockRow = (scope: string, start: number) =>
@@ -153,23 +155,25 @@ export const make = (sql: SqlClient.SqlClient, options: Options = {}): Effect.Ef
     })
 
     /** The cost in each window the call ends in, its reservations gone; nothing when they are gone already. */
-    const settle = Effect.fnUntraced(function*(reservation: SqlReservation, limits: ReadonlyMap<string, Budget.Limit>, cost: number) {
-      const now = yield* Clock.currentTimeMillis
-      return yield* bounded(
-        "a budget charge",
-        Effect.gen(function*() {
-          const gone = yield* sql<Row>`DELETE FROM reservations WHERE id = ${reservation.id} RETURNING scope`
-          const scopes = gone.map((row) => String(row["scope"])).sort()
-          for (const scope of scopes) {
-            const limit = limits.get(scope)
-            if (limit === undefined || cost === 0) continue
-            const window = windowAt(limit.period, now)
-            yield* sql`INSERT INTO spend (scope, window_start, spent) VALUES (${scope}, ${window.start}, ${cost})
+    const settle = Effect.fnUntraced(
+      function*(reservation: SqlReservation, limits: ReadonlyMap<string, Budget.Limit>, cost: number) {
+        const now = yield* Clock.currentTimeMillis
+        return yield* bounded(
+          "a budget charge",
+          Effect.gen(function*() {
+            const gone = yield* sql<Row>`DELETE FROM reservations WHERE id = ${reservation.id} RETURNING scope`
+            const scopes = gone.map((row) => String(row["scope"])).sort()
+            for (const scope of scopes) {
+              const limit = limits.get(scope)
+              if (limit === undefined || cost === 0) continue
+              const window = windowAt(limit.period, now)
+              yield* sql`INSERT INTO spend (scope, window_start, spent) VALUES (${scope}, ${window.start}, ${cost})
               ON CONFLICT (scope, window_start) DO UPDATE SET spent = spend.spent + ${cost}`
-          }
-        })
-      )
-    })
+            }
+          })
+        )
+      }
+    )
 
     // A charge the database did not take at once: retried, backing off, for as long as the gateway runs.
     const retried = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("5 seconds")])
@@ -222,16 +226,19 @@ export const make = (sql: SqlClient.SqlClient, options: Options = {}): Effect.Ef
             )
         })
       }
-      const status = Effect.forEach(limits, (limit) =>
-        Effect.map(spend(limit.scope, limit.period), (found): Budget.LimitStatus => ({
-          scope: limit.scope,
-          limit: limit.limit,
-          period: periodName(limit.period),
-          spent: found.spent,
-          reserved: found.reserved,
-          periodStart: found.window.start,
-          periodEnd: found.window.end
-        }))).pipe(Effect.orElseSucceed((): ReadonlyArray<Budget.LimitStatus> => []))
+      const status = Effect.forEach(
+        limits,
+        (limit) =>
+          Effect.map(spend(limit.scope, limit.period), (found): Budget.LimitStatus => ({
+            scope: limit.scope,
+            limit: limit.limit,
+            period: periodName(limit.period),
+            spent: found.spent,
+            reserved: found.reserved,
+            periodStart: found.window.start,
+            periodEnd: found.window.end
+          }))
+      ).pipe(Effect.orElseSucceed((): ReadonlyArray<Budget.LimitStatus> => []))
       return { check, charge, status }
     }
 
@@ -241,7 +248,9 @@ export const make = (sql: SqlClient.SqlClient, options: Options = {}): Effect.Ef
         return bounded(
           "a spend read",
           Effect.gen(function*() {
-            const [row] = yield* sql<Row>`SELECT spent FROM spend WHERE scope = ${scope} AND window_start = ${window.start}`
+            const [row] = yield* sql<
+              Row
+            >`SELECT spent FROM spend WHERE scope = ${scope} AND window_start = ${window.start}`
             const [held] = yield* sql<Row>`SELECT
               COALESCE(SUM(CASE WHEN expires_at > ${now} THEN estimate ELSE 0 END), 0) AS live,
               COALESCE(SUM(CASE WHEN expires_at <= ${now} THEN estimate ELSE 0 END), 0) AS lapsed
@@ -259,8 +268,11 @@ export const make = (sql: SqlClient.SqlClient, options: Options = {}): Effect.Ef
     const renew = Effect.suspend(() => {
       if (held.size === 0) return Effect.void
       const ids = [...held]
-      return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        bounded("a lease renewal", sql`UPDATE reservations SET expires_at = ${now + ttl} WHERE ${sql.in("id", ids)}`))
+      return Effect.flatMap(
+        Clock.currentTimeMillis,
+        (now) =>
+          bounded("a lease renewal", sql`UPDATE reservations SET expires_at = ${now + ttl} WHERE ${sql.in("id", ids)}`)
+      )
     })
     yield* Effect.forkIn(
       Effect.repeat(Effect.ignore(renew), Schedule.spaced(Duration.millis(ttl / 3))),

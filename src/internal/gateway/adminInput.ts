@@ -45,8 +45,7 @@ const keyFields = [
 ]
 const teamFields = ["name", "budget", "metadata"]
 
-const isRecord = (value: unknown): value is Body =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
+const isRecord = (value: unknown): value is Body => typeof value === "object" && value !== null && !Array.isArray(value)
 
 /** The body as a JSON object, or what is wrong with it. */
 export const parse = (text: string): Body | Invalid => {
@@ -78,7 +77,10 @@ const metadataOf = (value: unknown): Body | null | Invalid =>
 const budgetOf = (value: unknown): BudgetLimit | null | Invalid => {
   if (value === null) return null
   if (!isRecord(value)) {
-    return new Invalid("budget", "`budget` must be an object: {\"limit\": dollars, \"period\": \"month\" or \"1 day\"}.")
+    return new Invalid(
+      "budget",
+      "`budget` must be an object: {\"limit\": dollars, \"period\": \"month\" or \"1 day\"}."
+    )
   }
   const stray = unknownField(value, ["limit", "period"])
   if (stray !== undefined) return new Invalid(`budget.${stray.field}`, stray.message)

@@ -14,7 +14,7 @@ import { randomBytes } from "node:crypto"
 import type { LedgerUnavailable } from "../budget/sql.js"
 import { type Ledger } from "../budget/sql.js"
 import { periodName } from "../budget/window.js"
-import { Invalid, keyInput, graceOf, parse, teamInput } from "./adminInput.js"
+import { graceOf, Invalid, keyInput, parse, teamInput } from "./adminInput.js"
 import * as Auth from "./auth.js"
 import * as Errors from "./errors.js"
 import type { BudgetLimit, KeyRecord, KeyStore, NameTaken, TeamRecord } from "./keyStore.js"
@@ -149,7 +149,11 @@ export const routes = (serving: Serving, managed: Managed) => {
   }
 
   // A key's models and team as they would be: every model known, and priced when a budget binds the key.
-  const vet = (models: ReadonlyArray<string> | undefined, budget: BudgetLimit | undefined, teamId: string | undefined) =>
+  const vet = (
+    models: ReadonlyArray<string> | undefined,
+    budget: BudgetLimit | undefined,
+    teamId: string | undefined
+  ) =>
     Effect.gen(function*() {
       const team = teamId === undefined ? undefined : store.teams().find((candidate) => candidate.id === teamId)
       if (teamId !== undefined && team === undefined) {

@@ -31,10 +31,10 @@ import type { Input as EmbeddingRequest } from "../../Embedding.js"
 import type { AdminKey, Key, KeyInfo } from "../../Gateway.js"
 import type { BudgetExceededError, NoCapacityError } from "../../LlmError.js"
 import type { OptionsError } from "../../OptionsError.js"
-import type { Ledger } from "../budget/sql.js"
 import * as Pricing from "../../Pricing.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import type * as Store from "../../Store.js"
+import type { Ledger } from "../budget/sql.js"
 import * as OptionsErrors from "../optionsError.js"
 import { mostEmbeddingTokens } from "../tokens/promptSize.js"
 import type { Engine, Target } from "./engine.js"
@@ -137,21 +137,23 @@ const dollars = (amount: number): string => `$${Number(amount.toPrecision(6))}`
  * A budget's refusal: 429 `insufficient_quota` until its period ends, or 503 when its store (its Redis, or the
  * database holding its ledger: `inDatabase`) is away.
  */
-const overBudget = (error: BudgetExceededError | NoCapacityError, now: number, inDatabase: boolean): Errors.ErrorAnswer => {
+const overBudget = (
+  error: BudgetExceededError | NoCapacityError,
+  now: number,
+  inDatabase: boolean
+): Errors.ErrorAnswer => {
   if (error._tag === "NoCapacityError") {
-    return inDatabase ? Errors.databaseUnavailable("the budget ledger could not be read") : Errors.storeUnavailable(error.message)
+    return inDatabase
+      ? Errors.databaseUnavailable("the budget ledger could not be read")
+      : Errors.storeUnavailable(error.message)
   }
   const spent = error.spent >= error.limit
   const whose = error.scope.startsWith("team:") ? "This gateway key's team's budget" : "This gateway key's budget"
   return Errors.answer(
     429,
     spent
-      ? `${whose} is spent (${dollars(error.spent)} of ${
-        dollars(error.limit)
-      }); it renews when its period ends.`
-      : `${whose} has ${dollars(error.limit - error.spent)} of ${
-        dollars(error.limit)
-      } left, and this call may ` +
+      ? `${whose} is spent (${dollars(error.spent)} of ${dollars(error.limit)}); it renews when its period ends.`
+      : `${whose} has ${dollars(error.limit - error.spent)} of ${dollars(error.limit)} left, and this call may ` +
         `cost up to ${dollars(error.estimate ?? 0)} (its prompt and max_tokens, or its inputs to embed, at its ` +
         `model's highest price): ask for fewer max_tokens (or embed fewer inputs), or retry when calls in flight ` +
         `end or the period renews.`,
@@ -363,7 +365,11 @@ export const make = (
       const budget = key.budget === undefined
         ? undefined
         : database !== undefined
-        ? database.ledger.budget([{ scope: configKeyScope(key.name), limit: key.budget.limit, period: key.budget.period }])
+        ? database.ledger.budget([{
+          scope: configKeyScope(key.name),
+          limit: key.budget.limit,
+          period: key.budget.period
+        }])
         : yield* Budget.make({
           limits: [{ scope: Budget.overall, limit: key.budget.limit, period: key.budget.period }],
           ...shared(key.name)

@@ -90,7 +90,8 @@ interface Row {
 
 const text = (value: unknown): string | undefined => value === null || value === undefined ? undefined : String(value)
 const num = (value: unknown): number | undefined => value === null || value === undefined ? undefined : Number(value)
-const json = <A>(value: unknown): A | undefined => value === null || value === undefined ? undefined : JSON.parse(String(value))
+const json = <A>(value: unknown): A | undefined =>
+  value === null || value === undefined ? undefined : JSON.parse(String(value))
 
 const budgetOf = (row: Row): BudgetLimit | undefined => {
   const limit = num(row["budget_limit"])
@@ -177,12 +178,13 @@ export const make = (
     let fingerprint = ""
     const listeners: Array<Effect.Effect<void>> = []
 
-    const late = (what: string) => () =>
-      new LedgerUnavailable(`${what}: no answer within ${Duration.format(timeout)}`)
+    const late = (what: string) => () => new LedgerUnavailable(`${what}: no answer within ${Duration.format(timeout)}`)
 
     const bounded = <A>(what: string, effect: Effect.Effect<A, SqlError>) =>
       timeoutFail(effect, timeout, late(what)).pipe(
-        Effect.mapError((error) => error._tag === "SqlError" ? new LedgerUnavailable(`${what}: ${error.message}`) : error)
+        Effect.mapError((error) =>
+          error._tag === "SqlError" ? new LedgerUnavailable(`${what}: ${error.message}`) : error
+        )
       )
 
     // A write whose unique name (a key's or a team's) another row has: `NameTaken`.

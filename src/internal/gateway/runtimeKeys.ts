@@ -9,7 +9,7 @@
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import * as Budget from "../../Budget.js"
+import type * as Budget from "../../Budget.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import type * as Store from "../../Store.js"
 import type { Ledger } from "../budget/sql.js"

@@ -14,8 +14,8 @@ import type * as HttpClient from "effect/http/HttpClient"
 import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"
 import * as HttpMiddleware from "effect/http/HttpMiddleware"
 import type * as Scope from "effect/Scope"
-import * as Http from "node:http"
 import type * as SqlClient from "effect/sql/SqlClient"
+import * as Http from "node:http"
 import {
   type Database as DatabaseLocation,
   DatabaseError,
@@ -24,9 +24,9 @@ import {
   type Options,
   type Service
 } from "../../Gateway.js"
+import type { OptionsError } from "../../OptionsError.js"
 import type * as Store from "../../Store.js"
 import * as Ledger from "../budget/sql.js"
-import type { OptionsError } from "../../OptionsError.js"
 import * as OptionsErrors from "../optionsError.js"
 import * as Database from "../sql/database.js"
 import { describe } from "../sql/location.js"
