@@ -229,6 +229,18 @@ describe("keys made at run time", () => {
     60_000
   )
 
+  it.live("on a gateway without a database, the admin API says it needs one", () =>
+    Effect.gen(function*() {
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
+      const gateway = yield* gatewayOn(simulator, undefined)
+      const refused = yield* call(gateway.url, "POST", "/admin/keys", { name: "nowhere" })
+      assert.strictEqual(refused.status, 404)
+      assert.strictEqual(refused.body.error!.code, "no_database")
+      assert.include(refused.body.error!.message, "serve --data")
+      // Still for admin keys only.
+      assert.strictEqual((yield* call(gateway.url, "GET", "/admin/keys", undefined, configKey)).status, 403)
+    }), 60_000)
+
   it.live("keep their spend across a restart of the gateway on the same SQLite file", () =>
     Effect.gen(function*() {
       const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })

@@ -75,8 +75,8 @@ export const configJson = (simulator: Simulator.Simulator, extra: Record<string,
   ...extra
 })
 
-/** A gateway over `simulator` on `database`, for the scope. */
-export const gatewayOn = (simulator: Simulator.Simulator, database: Gateway.Database) =>
+/** A gateway over `simulator` on `database` (none: without one), for the scope. */
+export const gatewayOn = (simulator: Simulator.Simulator, database: Gateway.Database | undefined) =>
   Effect.gen(function*() {
     const config = yield* ProviderConfig.fromJson(configJson(simulator))
     // The client lives as long as the gateway: its calls go through it.

@@ -99,6 +99,34 @@ const teamView = (team: TeamRecord) => ({
   created_at: seconds(team.createdAt)
 })
 
+type Operation =
+  | "createKey"
+  | "listKeys"
+  | "getKey"
+  | "updateKey"
+  | "revokeKey"
+  | "rotateKey"
+  | "createTeam"
+  | "listTeams"
+  | "getTeam"
+  | "updateTeam"
+  | "deleteTeam"
+
+/** The admin API's paths and what each serves. */
+const operations: ReadonlyArray<readonly ["GET" | "POST" | "PATCH" | "DELETE", `/${string}`, Operation]> = [
+  ["POST", "/admin/keys", "createKey"],
+  ["GET", "/admin/keys", "listKeys"],
+  ["GET", "/admin/keys/:id", "getKey"],
+  ["PATCH", "/admin/keys/:id", "updateKey"],
+  ["DELETE", "/admin/keys/:id", "revokeKey"],
+  ["POST", "/admin/keys/:id/rotate", "rotateKey"],
+  ["POST", "/admin/teams", "createTeam"],
+  ["GET", "/admin/teams", "listTeams"],
+  ["GET", "/admin/teams/:id", "getTeam"],
+  ["PATCH", "/admin/teams/:id", "updateTeam"],
+  ["DELETE", "/admin/teams/:id", "deleteTeam"]
+]
+
 /** The admin routes of keys and teams over `serving`, on `managed`. */
 export const routes = (serving: Serving, managed: Managed) => {
   const { engine, options } = serving
@@ -378,17 +406,35 @@ export const routes = (serving: Serving, managed: Managed) => {
     })
   )
 
-  return [
-    HttpRouter.route("POST", "/admin/keys", createKey),
-    HttpRouter.route("GET", "/admin/keys", listKeys),
-    HttpRouter.route("GET", "/admin/keys/:id", getKey),
-    HttpRouter.route("PATCH", "/admin/keys/:id", updateKey),
-    HttpRouter.route("DELETE", "/admin/keys/:id", revokeKey),
-    HttpRouter.route("POST", "/admin/keys/:id/rotate", rotateKey),
-    HttpRouter.route("POST", "/admin/teams", createTeam),
-    HttpRouter.route("GET", "/admin/teams", listTeams),
-    HttpRouter.route("GET", "/admin/teams/:id", getTeam),
-    HttpRouter.route("PATCH", "/admin/teams/:id", updateTeam),
-    HttpRouter.route("DELETE", "/admin/teams/:id", deleteTeam)
-  ]
+  const handlers: Record<Operation, ReturnType<typeof admin>> = {
+    createKey,
+    listKeys,
+    getKey,
+    updateKey,
+    revokeKey,
+    rotateKey,
+    createTeam,
+    listTeams,
+    getTeam,
+    updateTeam,
+    deleteTeam
+  }
+  return operations.map(([method, path, operation]) => HttpRouter.route(method, path, handlers[operation]))
+}
+
+const noDatabase = Errors.answer(
+  404,
+  "This gateway has no database, where keys and teams made at run time are kept: start it with `serve --data DIR` " +
+    "(or provider.json's `\"store\": {\"sql\": \"postgres://...\"}`).",
+  "invalid_request_error",
+  null,
+  "no_database"
+)
+
+/** The same paths on a gateway without a database: refused, saying why, to admin keys. */
+export const unmanaged = (serving: Serving) => {
+  const refused = serving.served(({ request }) =>
+    Effect.succeed(errorResponse(Auth.adminRefusal(serving.options.auth, request.headers) ?? noDatabase))
+  )
+  return operations.map(([method, path]) => HttpRouter.route(method, path, refused))
 }

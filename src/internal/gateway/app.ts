@@ -116,7 +116,9 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
     HttpRouter.route("GET", "/metrics", plain(adminOnly(metrics.scrape))),
     HttpRouter.route("GET", "/dashboard", plain(Effect.succeed(Dashboard.pageResponse))),
     HttpRouter.route("GET", "/dashboard/data", plain(adminOnly(dashboard.data))),
-    ...(options.managedKeys === undefined ? [] : AdminKeys.routes(serving, options.managedKeys)),
+    ...(options.managedKeys === undefined
+      ? AdminKeys.unmanaged(serving)
+      : AdminKeys.routes(serving, options.managedKeys)),
     HttpRouter.route(
       "GET",
       "/ready",
