@@ -31,6 +31,7 @@
  * estimate: the spend is never lost.
  */
 import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
@@ -43,11 +44,8 @@ import { BudgetExceededError, NoCapacityError } from "../../LlmError.js"
 import { timeoutFail } from "../time/watchdog.js"
 import { periodName, tolerance, type Window, windowAt } from "./window.js"
 
-/** The database did not answer within the bound, or failed. */
-export class LedgerUnavailable {
-  readonly _tag = "LedgerUnavailable"
-  constructor(readonly reason: string) {}
-}
+/** The database did not answer within the bound, or failed: `reason` says what was asked and what went wrong. */
+export class LedgerUnavailable extends Data.TaggedError("LedgerUnavailable")<{ readonly reason: string }> {}
 
 /** A scope's spend in its current window. */
 export interface ScopeSpend {
@@ -102,11 +100,11 @@ export const make = (sql: SqlClient.SqlClient, options: Options = {}): Effect.Ef
       timeoutFail(
         sql.withTransaction(transaction),
         timeout,
-        () => new LedgerUnavailable(`${what}: no answer within ${Duration.format(timeout)}`)
+        () => new LedgerUnavailable({ reason: `${what}: no answer within ${Duration.format(timeout)}` })
       ).pipe(
         Effect.retry({ while: isContention, times: 5 }),
         Effect.mapError((error) =>
-          error._tag === "SqlError" ? new LedgerUnavailable(`${what}: ${error.message}`) : error
+          error._tag === "SqlError" ? new LedgerUnavailable({ reason: `${what}: ${error.message}` }) : error
         )
       )
 

@@ -3,15 +3,13 @@
  * JSON object, a field it does not know, or a value of the wrong kind is refused naming the field. On a change
  * (`PATCH`) every field is optional and `null` clears one that may be cleared.
  */
+import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import type { BudgetLimit } from "./keyStore.js"
 
 /** A field that is refused, and why. */
-export class Invalid {
-  readonly _tag = "Invalid"
-  constructor(readonly field: string, readonly message: string) {}
-}
+export class Invalid extends Data.TaggedError("Invalid")<{ readonly field: string; readonly message: string }> {}
 
 /** A key's fields as a request gives them: absent (left), `null` (cleared), or the value. */
 export interface KeyInput {
@@ -52,9 +50,9 @@ export const parse = (text: string): Body | Invalid => {
   if (text.trim() === "") return {}
   try {
     const body: unknown = JSON.parse(text)
-    return isRecord(body) ? body : new Invalid("body", "The request body must be a JSON object.")
+    return isRecord(body) ? body : new Invalid({ field: "body", message: "The request body must be a JSON object." })
   } catch {
-    return new Invalid("body", "The request body is not valid JSON.")
+    return new Invalid({ field: "body", message: "The request body is not valid JSON." })
   }
 }
 
@@ -62,41 +60,44 @@ const unknownField = (body: Body, known: ReadonlyArray<string>): Invalid | undef
   const field = Object.keys(body).find((name) => !known.includes(name))
   return field === undefined
     ? undefined
-    : new Invalid(field, `\`${field}\` is not a field here; the fields are ${known.join(", ")}.`)
+    : new Invalid({ field: field, message: `\`${field}\` is not a field here; the fields are ${known.join(", ")}.` })
 }
 
 const nameOf = (value: unknown, field: string): string | Invalid =>
   typeof value === "string" && value.trim() !== "" && value.length <= 200
     ? value
-    : new Invalid(field, `\`${field}\` must be a non-empty string of at most 200 characters.`)
+    : new Invalid({ field: field, message: `\`${field}\` must be a non-empty string of at most 200 characters.` })
 
 const metadataOf = (value: unknown): Body | null | Invalid =>
-  value === null || isRecord(value) ? value : new Invalid("metadata", "`metadata` must be a JSON object.")
+  value === null || isRecord(value)
+    ? value
+    : new Invalid({ field: "metadata", message: "`metadata` must be a JSON object." })
 
 /** `{ "limit": dollars, "period": "month" | a duration such as "1 day" }`. */
 const budgetOf = (value: unknown): BudgetLimit | null | Invalid => {
   if (value === null) return null
   if (!isRecord(value)) {
-    return new Invalid(
-      "budget",
-      "`budget` must be an object: {\"limit\": dollars, \"period\": \"month\" or \"1 day\"}."
-    )
+    return new Invalid({
+      field: "budget",
+      message: "`budget` must be an object: {\"limit\": dollars, \"period\": \"month\" or \"1 day\"}."
+    })
   }
   const stray = unknownField(value, ["limit", "period"])
-  if (stray !== undefined) return new Invalid(`budget.${stray.field}`, stray.message)
+  if (stray !== undefined) return new Invalid({ field: `budget.${stray.field}`, message: stray.message })
   const limit = value["limit"]
   if (typeof limit !== "number" || !Number.isFinite(limit) || limit < 0) {
-    return new Invalid("budget.limit", "`budget.limit` must be 0 or more US dollars.")
+    return new Invalid({ field: "budget.limit", message: "`budget.limit` must be 0 or more US dollars." })
   }
   const period = value["period"]
   if (period === "month") return { limit, period }
   const length = typeof period === "string" ? Duration.fromInput(period as Duration.Input) : Option.none()
   if (Option.isNone(length) || !(Duration.toMillis(length.value) > 0) || !Duration.isFinite(length.value)) {
-    return new Invalid(
-      "budget.period",
-      "`budget.period` must be \"month\" (the UTC calendar month) or a positive duration such as \"1 day\" or " +
+    return new Invalid({
+      field: "budget.period",
+      message:
+        "`budget.period` must be \"month\" (the UTC calendar month) or a positive duration such as \"1 day\" or " +
         "\"12 hours\"."
-    )
+    })
   }
   return { limit, period: period as Duration.Input }
 }
@@ -104,7 +105,7 @@ const budgetOf = (value: unknown): BudgetLimit | null | Invalid => {
 const positive = (value: unknown, field: string): number | Invalid =>
   typeof value === "number" && Number.isFinite(value) && value > 0
     ? value
-    : new Invalid(field, `\`${field}\` must be a positive number.`)
+    : new Invalid({ field: field, message: `\`${field}\` must be a positive number.` })
 
 const invalid = (value: unknown): value is Invalid => value instanceof Invalid
 
@@ -113,7 +114,9 @@ export const keyInput = (body: Body, mode: "create" | "update", now: number): Ke
   const stray = unknownField(body, keyFields)
   if (stray !== undefined) return stray
   const input: { -readonly [K in keyof KeyInput]: KeyInput[K] } = {}
-  if (mode === "create" && !("name" in body)) return new Invalid("name", "`name` is required: it names the key.")
+  if (mode === "create" && !("name" in body)) {
+    return new Invalid({ field: "name", message: "`name` is required: it names the key." })
+  }
   if ("name" in body) {
     const name = nameOf(body["name"], "name")
     if (invalid(name)) return name
@@ -122,14 +125,20 @@ export const keyInput = (body: Body, mode: "create" | "update", now: number): Ke
   if ("team" in body) {
     const team = body["team"]
     if (team !== null && typeof team !== "string") {
-      return new Invalid("team", "`team` must be a team's id (POST /admin/teams makes one), or null.")
+      return new Invalid({
+        field: "team",
+        message: "`team` must be a team's id (POST /admin/teams makes one), or null."
+      })
     }
     input.team = team
   }
   if ("models" in body) {
     const models = body["models"]
     if (models !== null && !(Array.isArray(models) && models.every((model) => typeof model === "string"))) {
-      return new Invalid("models", "`models` must be a list of model names, or null for every model.")
+      return new Invalid({
+        field: "models",
+        message: "`models` must be a list of model names, or null for every model."
+      })
     }
     input.models = models
   }
@@ -142,7 +151,10 @@ export const keyInput = (body: Body, mode: "create" | "update", now: number): Ke
   const refillRate = body["rate_limit_refill_rate"]
   if (("rate_limit_capacity" in body) !== ("rate_limit_refill_rate" in body)) {
     const missing = "rate_limit_capacity" in body ? "rate_limit_refill_rate" : "rate_limit_capacity"
-    return new Invalid(missing, "`rate_limit_capacity` and `rate_limit_refill_rate` are given together.")
+    return new Invalid({
+      field: missing,
+      message: "`rate_limit_capacity` and `rate_limit_refill_rate` are given together."
+    })
   }
   if ("rate_limit_capacity" in body) {
     if (capacity === null && refillRate === null) input.rateLimit = null
@@ -157,7 +169,10 @@ export const keyInput = (body: Body, mode: "create" | "update", now: number): Ke
   if ("expires_at" in body) {
     const at = body["expires_at"]
     if (at !== null && !(typeof at === "number" && Number.isInteger(at) && at * 1000 > now)) {
-      return new Invalid("expires_at", "`expires_at` must be a time in the future, in Unix seconds, or null.")
+      return new Invalid({
+        field: "expires_at",
+        message: "`expires_at` must be a time in the future, in Unix seconds, or null."
+      })
     }
     input.expiresAt = at === null ? null : at * 1000
   }
@@ -174,7 +189,9 @@ export const teamInput = (body: Body, mode: "create" | "update"): TeamInput | In
   const stray = unknownField(body, teamFields)
   if (stray !== undefined) return stray
   const input: { -readonly [K in keyof TeamInput]: TeamInput[K] } = {}
-  if (mode === "create" && !("name" in body)) return new Invalid("name", "`name` is required: it names the team.")
+  if (mode === "create" && !("name" in body)) {
+    return new Invalid({ field: "name", message: "`name` is required: it names the team." })
+  }
   if ("name" in body) {
     const name = nameOf(body["name"], "name")
     if (invalid(name)) return name
@@ -203,5 +220,5 @@ export const graceOf = (body: Body): number | Invalid => {
   const grace = body["grace_seconds"] ?? defaultGraceSeconds
   return typeof grace === "number" && Number.isFinite(grace) && grace >= 0
     ? grace * 1000
-    : new Invalid("grace_seconds", "`grace_seconds` must be 0 or more seconds.")
+    : new Invalid({ field: "grace_seconds", message: "`grace_seconds` must be 0 or more seconds." })
 }

@@ -9,6 +9,7 @@
  * digest, never itself; a revoked key's row stays (its name stays taken), so its spend can still be read.
  */
 import * as Clock from "effect/Clock"
+import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
@@ -77,9 +78,7 @@ export interface KeyStore {
 }
 
 /** A name another key or team has. */
-export class NameTaken {
-  readonly _tag = "NameTaken"
-}
+export class NameTaken extends Data.TaggedError("NameTaken")<{}> {}
 
 /** How often every instance looks for changes made by the others. */
 export const refreshEvery = Duration.millis(500)
@@ -178,12 +177,13 @@ export const make = (
     let fingerprint = ""
     const listeners: Array<Effect.Effect<void>> = []
 
-    const late = (what: string) => () => new LedgerUnavailable(`${what}: no answer within ${Duration.format(timeout)}`)
+    const late = (what: string) => () =>
+      new LedgerUnavailable({ reason: `${what}: no answer within ${Duration.format(timeout)}` })
 
     const bounded = <A>(what: string, effect: Effect.Effect<A, SqlError>) =>
       timeoutFail(effect, timeout, late(what)).pipe(
         Effect.mapError((error) =>
-          error._tag === "SqlError" ? new LedgerUnavailable(`${what}: ${error.message}`) : error
+          error._tag === "SqlError" ? new LedgerUnavailable({ reason: `${what}: ${error.message}` }) : error
         )
       )
 
@@ -195,7 +195,7 @@ export const make = (
             ? error
             : error.reason._tag === "UniqueViolation"
             ? new NameTaken()
-            : new LedgerUnavailable(`${what}: ${error.message}`)
+            : new LedgerUnavailable({ reason: `${what}: ${error.message}` })
         )
       )
 
