@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { type Answer, call, cappedKey, chat, configKey, gatewayOn, providerKey } from "../utils/adminApi.js"
+import { adminKey, type Answer, call, cappedKey, chat, configKey, gatewayOn, providerKey } from "../utils/adminApi.js"
 import { eventually } from "../utils/eventually.js"
 
 const temporary = Effect.acquireRelease(
@@ -225,6 +225,25 @@ describe("keys made at run time", () => {
         const after = yield* chat(gateway, cappedKey, 1)
         assert.strictEqual(after.status, 429)
         assert.include(String(after.error?.message), "budget")
+      }),
+    60_000
+  )
+
+  it.live(
+    "on a loopback gateway without keys of its own, calls need a key once one is made",
+    () =>
+      Effect.gen(function*() {
+        const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
+        const file = yield* temporary
+        const gateway = yield* gatewayOn(simulator, { sqlite: file }, {
+          gateway: { admin_keys: [{ name: "ops", key: adminKey }] }
+        })
+        assert.strictEqual((yield* chat(gateway, "anything")).status, 200)
+        const made = yield* call(gateway.url, "POST", "/admin/keys", { name: "first" })
+        assert.strictEqual((yield* chat(gateway, "anything")).status, 401)
+        assert.strictEqual((yield* chat(gateway, made.body.key!)).status, 200)
+        yield* call(gateway.url, "DELETE", `/admin/keys/${made.body.id!}`)
+        assert.strictEqual((yield* chat(gateway, "anything")).status, 200)
       }),
     60_000
   )

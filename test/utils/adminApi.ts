@@ -75,10 +75,14 @@ export const configJson = (simulator: Simulator.Simulator, extra: Record<string,
   ...extra
 })
 
-/** A gateway over `simulator` on `database` (none: without one), for the scope. */
-export const gatewayOn = (simulator: Simulator.Simulator, database: Gateway.Database | undefined) =>
+/** A gateway over `simulator` on `database` (none: without one), `extra` replacing sections of its file. */
+export const gatewayOn = (
+  simulator: Simulator.Simulator,
+  database: Gateway.Database | undefined,
+  extra: Record<string, unknown> = {}
+) =>
   Effect.gen(function*() {
-    const config = yield* ProviderConfig.fromJson(configJson(simulator))
+    const config = yield* ProviderConfig.fromJson(configJson(simulator, extra))
     // The client lives as long as the gateway: its calls go through it.
     const http = yield* Layer.build(UndiciHttpClient.layer())
     return yield* Effect.provideContext(

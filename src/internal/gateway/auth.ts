@@ -107,8 +107,8 @@ const admittedFree: Effect.Effect<Settle> = Effect.succeed(settled)
 
 export interface Auth {
   /**
-   * Whether requests need a key: some gateway key is configured, or made at run time, or the gateway has a database
-   * and admin keys to make them with.
+   * Whether requests need a key: some gateway key is configured, or made at run time, or the gateway is served beyond
+   * loopback with a database and admin keys to make them with.
    */
   readonly required: boolean
   readonly keys: ReadonlyArray<KeyInfo>
@@ -298,6 +298,8 @@ export const make = (
     /** Where budgets are kept, provider.json keys' too. */
     readonly ledger: Ledger
     readonly runtime: RuntimeKeys
+    /** Whether every request needs a key even before one is made: a gateway served beyond loopback. */
+    readonly keysRequired: boolean
   }
 ): Effect.Effect<Auth, OptionsError, Scope.Scope> =>
   Effect.gen(function*() {
@@ -456,7 +458,7 @@ export const make = (
       return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller.limiter), budgeted)
     }
 
-    const always = callers.length > 0 || (database !== undefined && admins.length > 0)
+    const always = callers.length > 0 || database?.keysRequired === true
     return {
       get required() {
         return always || (database !== undefined && database.runtime.live() > 0)

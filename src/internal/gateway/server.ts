@@ -63,7 +63,8 @@ const manage = (sql: SqlClient.SqlClient, store: Store.Store | undefined, databa
 
 const check = (options: Options): OptionsError | undefined => {
   const host = options.host ?? defaultHost
-  // A gateway with a database and admin keys asks every request for a key, made at run time or in the config.
+  // Beyond loopback, a gateway with a database and admin keys asks every request for a key, made at run time (none
+  // until one is) or in the config.
   const managed = (options.database ?? options.config.database) !== undefined && adminKeysOf(options).length > 0
   if (!loopback.has(host) && keysOf(options).length === 0 && !managed) {
     return OptionsErrors.make(
@@ -105,7 +106,7 @@ export const make = (
       keysOf(options),
       adminKeysOf(options),
       engine,
-      managedKeys
+      managedKeys === undefined ? undefined : { ...managedKeys, keysRequired: !loopback.has(host) }
     )
     const drain = new Drain.Drain()
     const server = Http.createServer()
