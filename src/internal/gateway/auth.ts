@@ -300,6 +300,11 @@ export const make = (
     readonly runtime: RuntimeKeys
     /** Whether every request needs a key even before one is made: a gateway served beyond loopback. */
     readonly keysRequired: boolean
+    /**
+     * Whether provider.json keys' budgets are kept in the ledger: on Postgres, or without a store; with a store and a
+     * SQLite file (each instance its own), the store, which every instance shares, keeps them.
+     */
+    readonly configBudgets: boolean
   }
 ): Effect.Effect<Auth, OptionsError, Scope.Scope> =>
   Effect.gen(function*() {
@@ -366,7 +371,7 @@ export const make = (
         : yield* RateLimiter.make({ ...key.rateLimit, ...shared(key.name) })
       const budget = key.budget === undefined
         ? undefined
-        : database !== undefined
+        : database?.configBudgets === true
         ? database.ledger.budget([{
           scope: configKeyScope(key.name),
           limit: key.budget.limit,
@@ -427,16 +432,19 @@ export const make = (
 
     // The worst case reserved for the request's scope: charged the real cost by `Settle`, else when the scope
     // closes nothing (an error before any output; a stream's end settles first) or, interrupted, the reservation.
-    const spend = (budget: Budget.Service, model: string, estimate: number) =>
+    const spend = (budget: Budget.Service, model: string, estimate: number, inDatabase: boolean) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Effect.acquireRelease(
           Effect.mapError(
             budget.check({ estimate, provider: "gateway", model }),
-            (error) => overBudget(error, now, database !== undefined)
+            (error) => overBudget(error, now, inDatabase)
           ),
           (reservation, exit) =>
             budget.charge(reservation, Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause) ? undefined : 0)
         ).pipe(Effect.map((reservation): Settle => (cost) => budget.charge(reservation, cost))))
+
+    // Whether the caller's budget is the database's: a key made at run time, or, kept there, a provider.json key's.
+    const inLedger = (caller: Caller) => database !== undefined && (database.configBudgets || !callers.includes(caller))
 
     const bounded = <Q extends Request | undefined>(caller: Caller | undefined, request: Q): Q =>
       request === undefined || caller?.defaultMaxTokens === undefined || !isChat(request) ||
@@ -454,7 +462,7 @@ export const make = (
       if (!allows(caller, model)) return Effect.fail(forbidden(model))
       const budgeted = caller.budget === undefined
         ? admittedFree
-        : spend(caller.budget, model, worstCase(target, request))
+        : spend(caller.budget, model, worstCase(target, request), inLedger(caller))
       return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller.limiter), budgeted)
     }
 

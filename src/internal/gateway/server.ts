@@ -106,7 +106,11 @@ export const make = (
       keysOf(options),
       adminKeysOf(options),
       engine,
-      managedKeys === undefined ? undefined : { ...managedKeys, keysRequired: !loopback.has(host) }
+      managedKeys === undefined ? undefined : {
+        ...managedKeys,
+        keysRequired: !loopback.has(host),
+        configBudgets: engine.store === undefined || "postgres" in database!
+      }
     )
     const drain = new Drain.Drain()
     const server = Http.createServer()
