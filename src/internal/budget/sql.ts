@@ -42,7 +42,7 @@ import { randomUUID } from "node:crypto"
 import type * as Budget from "../../Budget.js"
 import { BudgetExceededError, NoCapacityError } from "../../LlmError.js"
 import { timeoutFail } from "../time/watchdog.js"
-import { periodName, tolerance, type Window, windowAt } from "./window.js"
+import { periodName, refuses, type Window, windowAt } from "./window.js"
 
 /** The database did not answer within the bound, or failed: `reason` says what was asked and what went wrong. */
 export class LedgerUnavailable extends Data.TaggedError("LedgerUnavailable")<{ readonly reason: string }> {}
@@ -139,7 +139,7 @@ export const make = (sql: SqlClient.SqlClient, options: Options = {}): Effect.Ef
           for (const limit of ordered) {
             const window = windowAt(limit.period, now)
             const committed = yield* lockedSpend(limit.scope, window, now)
-            if (committed >= limit.limit || committed + call.estimate > limit.limit + tolerance) {
+            if (refuses(committed, call.estimate, limit.limit)) {
               return { refused: limit, committed, window } as const
             }
           }
@@ -182,13 +182,16 @@ export const make = (sql: SqlClient.SqlClient, options: Options = {}): Effect.Ef
         const id = randomUUID()
         return reserve(id, limits, call).pipe(
           Effect.matchEffect({
-            onFailure: () =>
-              Effect.fail(
-                new NoCapacityError({
-                  provider: call.provider ?? "unknown",
-                  model: call.model ?? "",
-                  storeUnavailable: true
-                })
+            onFailure: (error) =>
+              Effect.andThen(
+                Effect.logWarning(`The gateway's database did not take a budget check (${error.reason}).`),
+                Effect.fail(
+                  new NoCapacityError({
+                    provider: call.provider ?? "unknown",
+                    model: call.model ?? "",
+                    storeUnavailable: true
+                  })
+                )
               ),
             onSuccess: (refusal): Effect.Effect<Budget.Reservation, BudgetExceededError> => {
               if (refusal === undefined) {
