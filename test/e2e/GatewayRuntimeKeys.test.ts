@@ -144,6 +144,32 @@ describe("keys made at run time", () => {
     }), 60_000)
 
   it.live(
+    "have their own rate limit, kept while other keys change, replaced when theirs does",
+    () =>
+      Effect.gen(function*() {
+        const { gateway } = yield* setup
+        const made = yield* call(gateway.url, "POST", "/admin/keys", {
+          name: "hasty",
+          rate_limit_capacity: 1,
+          rate_limit_refill_rate: 0.001
+        })
+        const key = made.body.key!
+        assert.strictEqual((yield* chat(gateway, key)).status, 200)
+        // Another key made reloads every key: this one's bucket stays empty.
+        yield* call(gateway.url, "POST", "/admin/keys", { name: "patient" })
+        const limited = yield* chat(gateway, key)
+        assert.strictEqual(limited.status, 429)
+        assert.strictEqual(limited.error?.code, "rate_limit_exceeded")
+        yield* call(gateway.url, "PATCH", `/admin/keys/${made.body.id!}`, {
+          rate_limit_capacity: 5,
+          rate_limit_refill_rate: 1
+        })
+        assert.strictEqual((yield* chat(gateway, key)).status, 200)
+      }),
+    60_000
+  )
+
+  it.live(
     "are rotated: the new key works at once, the old one for its grace period only",
     () =>
       Effect.gen(function*() {
