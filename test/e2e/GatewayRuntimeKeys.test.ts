@@ -232,6 +232,16 @@ describe("keys made at run time", () => {
       assert.closeTo(own.body.spend!.spent + ownFirst.body.spend!.spent, read.body.spend!.spent, 1e-9)
       const busy = yield* call(gateway.url, "DELETE", `/admin/teams/${teamId}`)
       assert.strictEqual(busy.status, 409)
+      // A larger team budget lets the keys call again; an empty team can be deleted.
+      const raised = yield* call(gateway.url, "PATCH", `/admin/teams/${teamId}`, {
+        budget: { limit: 5, period: "1 day" }
+      })
+      assert.strictEqual(raised.status, 200)
+      assert.strictEqual((yield* chat(gateway, first.body.key!)).status, 200)
+      for (const key of [first, second]) yield* call(gateway.url, "DELETE", `/admin/keys/${key.body.id!}`)
+      assert.strictEqual((yield* call(gateway.url, "DELETE", `/admin/teams/${teamId}`)).status, 200)
+      const teams = yield* call(gateway.url, "GET", "/admin/teams")
+      assert.deepStrictEqual(teams.body.data, [])
     }), 60_000)
 
   it.live(
