@@ -3,6 +3,7 @@
  * in-process with captured output: a key made is printed once, alone on stdout, and works with the `openai` client;
  * `list` shows it without the key; `rotate` prints the new key; `revoke` ends it; refusals and a gateway that is not
  * there exit 1 with the error's tag, bad flags and a missing admin key exit 2; the admin key never reaches the output.
+ * The built binary runs it too, and lists it in its help.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -12,7 +13,7 @@ import { join } from "node:path"
 import * as Keys from "../../src/cli/keys.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { adminKey, chat, gatewayOn, providerKey } from "../utils/adminApi.js"
-import { captureIo } from "../utils/cliHarness.js"
+import { captureIo, envWithoutKeys, spawnCli } from "../utils/cliHarness.js"
 import { freePort } from "../utils/freePort.js"
 
 const keys = (args: ReadonlyArray<string>, env: Record<string, string> = { [Keys.adminKeyVariable]: adminKey }) =>
@@ -80,6 +81,19 @@ describe("effect-llm-router keys", () => {
       assert.match(again.stderr, /^AdminApiError: the gateway answered 404/)
       const readOnly = yield* keys(["revoke", "config:fixed", ...url])
       assert.match(readOnly.stderr, /^AdminApiError: the gateway answered 403: .*provider\.json/)
+    }), 60_000)
+
+  it.live("is a command of the binary, listed in its help", () =>
+    Effect.gen(function*() {
+      const served = yield* gateway
+      const env = { ...envWithoutKeys(), [Keys.adminKeyVariable]: adminKey }
+      const listed = yield* spawnCli(["keys", "list", "--url", served.url], { env })
+      assert.strictEqual(listed.code, 0)
+      assert.include(listed.stdout, "config:fixed\tfixed\tprovider.json")
+      const help = yield* spawnCli(["help", "keys"], { env })
+      assert.include(help.stdout, "EFFECT_LLM_ROUTER_ADMIN_KEY")
+      const usage = yield* spawnCli(["--help"], { env })
+      assert.include(usage.stdout, "keys ACTION [options]")
     }), 60_000)
 
   it.live("exits 2 on bad flags or without an admin key, 1 when no gateway answers", () =>
