@@ -47,7 +47,7 @@ import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import * as Shared from "./internal/budget/shared.js"
-import { periodName, tolerance, type Window, windowAt } from "./internal/budget/window.js"
+import { periodName, refuses, type Window, windowAt } from "./internal/budget/window.js"
 import * as Invalid from "./internal/optionsError.js"
 import { Llm, type Service as LlmService } from "./Llm.js"
 import { BudgetExceededError, type NoCapacityError } from "./LlmError.js"
@@ -282,7 +282,7 @@ const inMemory = (limits: ReadonlyArray<Limit>): Effect.Effect<Service> =>
           for (const state of applying) {
             roll(state, now)
             const committed = state.spent + state.reserved
-            if (committed >= state.limit.limit || committed + call.estimate > state.limit.limit + tolerance) {
+            if (refuses(committed, call.estimate, state.limit.limit)) {
               return Effect.fail(
                 new BudgetExceededError({
                   provider: call.provider ?? "unknown",

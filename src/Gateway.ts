@@ -99,6 +99,14 @@
  * (`Service.reload`): 200 `{ "status": "reloaded", "models": [...] }`, or 400 `invalid_configuration` with the
  * refusal's message, the running configuration left serving.
  *
+ * With a `database`, admin keys make keys and teams at run time (`POST/GET /admin/keys`, `GET/PATCH/DELETE
+ * /admin/keys/{id}`, `POST /admin/keys/{id}/rotate`, `POST/GET /admin/teams`, `GET/PATCH/DELETE /admin/teams/{id}`;
+ * provider.json's keys listed read-only); a key is shown once and kept as its SHA-256. A key made, changed or revoked
+ * is in force on its instance at once and on every other instance on the database within about half a second. Its
+ * spend, its team's, and (on Postgres, or without a store) provider.json keys' budgets are kept in the database's
+ * ledger: reserved before a call, charged after, never passed across instances, kept over restarts. While the
+ * database does not answer, a call that needs it is refused with 503 `database_unavailable`.
+ *
  * @since 0.2.0
  */
 import * as Context from "effect/Context"

@@ -15,7 +15,17 @@
  */
 import type * as Effect from "effect/Effect"
 import type { Io } from "./io.js"
-import { batchUsage, chatUsage, programName, serveUsage, simulateUsage, spendUsage, usage, version } from "./usage.js"
+import {
+  batchUsage,
+  chatUsage,
+  keysUsage,
+  programName,
+  serveUsage,
+  simulateUsage,
+  spendUsage,
+  usage,
+  version
+} from "./usage.js"
 
 interface Command {
   readonly run: (argv: ReadonlyArray<string>, io: Io) => Promise<Effect.Effect<number>>
@@ -23,7 +33,7 @@ interface Command {
   readonly onSignal: (signal: NodeJS.Signals) => number
 }
 
-const commands: Readonly<Record<"batch" | "chat" | "serve" | "simulate" | "spend", Command>> = {
+const commands: Readonly<Record<"batch" | "chat" | "keys" | "serve" | "simulate" | "spend", Command>> = {
   batch: {
     run: async (argv, io) =>
       (await import("./batch.js")).run(argv, io, {
@@ -34,6 +44,10 @@ const commands: Readonly<Record<"batch" | "chat" | "serve" | "simulate" | "spend
   chat: {
     run: async (argv, io) => (await import("./chat.js")).run(argv, io),
     // 128 + the signal's number, as shells report it.
+    onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
+  },
+  keys: {
+    run: async (argv, io) => (await import("./keys.js")).run(argv, io),
     onSignal: (signal) => (signal === "SIGTERM" ? 143 : 130)
   },
   serve: {
@@ -53,7 +67,8 @@ const commands: Readonly<Record<"batch" | "chat" | "serve" | "simulate" | "spend
 }
 
 const commandOf = (word: string): Command | undefined =>
-  word === "batch" || word === "chat" || word === "serve" || word === "simulate" || word === "spend"
+  word === "batch" || word === "chat" || word === "keys" || word === "serve" || word === "simulate" ||
+    word === "spend"
     ? commands[word]
     : undefined
 
@@ -138,6 +153,8 @@ const main = async (argv: ReadonlyArray<string>) => {
         ? batchUsage
         : topic === "chat"
         ? chatUsage
+        : topic === "keys"
+        ? keysUsage
         : topic === "serve"
         ? serveUsage
         : topic === "simulate"

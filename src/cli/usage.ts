@@ -200,6 +200,41 @@ logged as a JSON line on stderr.
  * @since 0.5.0
  * @category Constants
  */
+export const keysUsage = `Usage: ${programName} keys ACTION [options]
+
+Manages the keys a running gateway made at run time (it needs a database:
+serve --data, or provider.json's "store": {"sql": ...}), through its admin
+API. The admin key is read from EFFECT_LLM_ROUTER_ADMIN_KEY.
+
+Actions:
+  create NAME           make a key; it is printed once, alone on stdout
+    --team ID           in a team (POST /admin/teams makes one): its budget
+                        binds the key too
+    --models A,B        the model names it may call (default: every one)
+    --budget DOLLARS    US dollars it may spend per --period
+    --period PERIOD     month (default), or a duration such as "1 day"
+    --expires-at SECS   when it stops working, in Unix seconds
+  list                  the keys: made here and provider.json's (read-only),
+                        never the keys themselves
+  revoke ID             refuse the key from now on (every instance within
+                        about a second)
+  rotate ID             a new key for ID, printed once, alone on stdout
+    --grace SECONDS     how long the old key keeps working (default 3600;
+                        0: not at all)
+
+Options:
+  --url URL             the gateway (default http://127.0.0.1:4000)
+  --json                print the gateway's JSON answer instead
+  -h, --help            this help
+
+Exit codes: 0 done, 1 the gateway refused or could not be reached (the first
+stderr line is "<ErrorTag>: <message>"), 2 bad flags or no admin key.
+`
+
+/**
+ * @since 0.5.0
+ * @category Constants
+ */
 export const spendUsage = `Usage: ${programName} spend --url URL [options]
 
 Prints a running gateway's spend from its request log (GET /admin/spend):
@@ -227,6 +262,7 @@ first stderr line is "<ErrorTag>: <message>"), 2 bad flags.
 export const usage = `Usage:
   ${programName} batch FILE --out RESULTS  run a JSONL file of requests, resumably
   ${programName} chat [PROMPT] [options]   ask a model; the reply streams to stdout
+  ${programName} keys ACTION [options]     make, list, revoke or rotate a running gateway's keys
   ${programName} serve [options]           run the gateway until Ctrl-C
   ${programName} simulate [options]        run the local simulator until Ctrl-C
   ${programName} spend --url URL [options] a running gateway's spend by key, team,
@@ -236,6 +272,7 @@ export const usage = `Usage:
 
 ${batchUsage}
 ${chatUsage}
+${keysUsage}
 ${serveUsage}
 ${simulateUsage}
 ${spendUsage}`

@@ -9,6 +9,10 @@ import type { Period } from "../../Budget.js"
 /** A billionth of a dollar: float sums of cents are not exact. */
 export const tolerance = 1e-9
 
+/** Whether a call of `estimate` is refused by a limit with `committed` (spent and reserved) of its `limit` gone. */
+export const refuses = (committed: number, estimate: number, limit: number): boolean =>
+  committed >= limit || committed + estimate > limit + tolerance
+
 export interface Window {
   readonly start: number
   readonly end: number

@@ -38,6 +38,7 @@ import type * as Redacted from "effect/Redacted"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type * as Router from "../../Router.js"
 import type * as Store from "../../Store.js"
+import * as AdminKeys from "./adminKeys.js"
 import * as AdminSpend from "./adminSpend.js"
 import * as AnthropicRoute from "./anthropicRoute.js"
 import * as BalancedCallRoutes from "./balancedCallRoutes.js"
@@ -196,6 +197,9 @@ export const make = Effect.fnUntraced(function*(engine: Engine, options: AppOpti
       "/admin/requests",
       served(({ request }) => adminOnly(AdminSpend.requests(options.database, request)))
     ),
+    ...(options.managedKeys === undefined
+      ? AdminKeys.unmanaged(serving)
+      : AdminKeys.routes(serving, options.managedKeys)),
     HttpRouter.route(
       "GET",
       "/ready",

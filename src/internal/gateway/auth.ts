@@ -33,26 +33,21 @@ import type { BudgetExceededError, NoCapacityError } from "../../LlmError.js"
 import type { OptionsError } from "../../OptionsError.js"
 import * as Pricing from "../../Pricing.js"
 import type * as RateLimiter from "../../RateLimiter.js"
+import type { Ledger } from "../budget/sql.js"
 import * as OptionsErrors from "../optionsError.js"
 import { mostEmbeddingTokens } from "../tokens/promptSize.js"
 import type { Engine, Target } from "./engine.js"
 import * as Errors from "./errors.js"
 import type * as KeyLimits from "./keyLimits.js"
+import type { RuntimeKeys } from "./runtimeKeys.js"
 
 // `/dashboard` is a page without data: a browser opening it sends no key; the data it polls is an admin path.
-const keyless: ReadonlySet<string> = new Set([
-  "/health",
-  "/ready",
-  "/dashboard",
-  "/metrics",
-  "/dashboard/data",
-  "/admin/reload"
-])
+const keyless: ReadonlySet<string> = new Set(["/health", "/ready", "/dashboard", "/metrics", "/dashboard/data"])
 
 /** The prefix of `model-load`'s paths, an admin path as `/metrics` and `/dashboard/data` are. */
 export const adminPrefix = "/llm/model-load/"
 
-/** The prefix of the admin API's paths (`/admin/spend`, `/admin/requests`...). */
+/** The prefix of the admin API's paths (`/admin/reload`, `/admin/spend`, `/admin/requests`, keys and teams). */
 export const adminApiPrefix = "/admin/"
 
 /**
@@ -73,9 +68,9 @@ export const sameDigest = (a: Uint8Array, b: Uint8Array): boolean => a.length ==
 /** The digest among `digests` equal to that of `presented`: every one compared, whichever matches. */
 export const find = <A extends { readonly digest: Uint8Array }>(
   items: ReadonlyArray<A>,
-  presented: string
+  presented: string | Buffer
 ): A | undefined => {
-  const wanted = digest(presented)
+  const wanted = typeof presented === "string" ? digest(presented) : presented
   let found: A | undefined
   for (const item of items) if (sameDigest(item.digest, wanted)) found = item
   return found
@@ -91,8 +86,8 @@ export interface Caller {
   readonly models: ReadonlySet<string> | undefined
   readonly limiter: RateLimiter.Service | undefined
   readonly budget: Budget.Service | undefined
-  /** With a budget: the `maxTokens` a request without one is sent (and reserved) with. */
-  readonly defaultMaxTokens: number
+  /** With a spend limit: the `maxTokens` a request without one is sent (and reserved) with. */
+  readonly defaultMaxTokens: number | undefined
 }
 
 /** Charges an admitted call's cost to its key's budget (`undefined`: its reservation). */
@@ -100,6 +95,9 @@ export type Settle = (cost: number | undefined) => Effect.Effect<void>
 
 /** The reply tokens of a budgeted request without `maxTokens`, unless the key's budget says otherwise. */
 const defaultMaxTokens = 4096
+
+/** The ledger scope of a provider.json key's budget, when the gateway has a database. */
+export const configKeyScope = (name: string): string => `config-key:${name}`
 
 const settled: Settle = () => Effect.void
 const admittedFree: Effect.Effect<Settle> = Effect.succeed(settled)
@@ -112,7 +110,10 @@ export interface KeyBudget {
 }
 
 export interface Auth {
-  /** Whether requests need a key: some gateway key is configured. */
+  /**
+   * Whether requests need a key: some gateway key is configured, or made at run time, or the gateway is served beyond
+   * loopback with a database and admin keys to make them with.
+   */
   readonly required: boolean
   readonly keys: ReadonlyArray<KeyInfo>
   /** Every key's budget by key name, those of keys this configuration no longer has included (`KeyLimits`). */
@@ -140,19 +141,27 @@ export interface Auth {
 
 const dollars = (amount: number): string => `$${Number(amount.toPrecision(6))}`
 
-/** A budget's refusal: 429 `insufficient_quota` until its period ends, or 503 when its store is away. */
-const overBudget = (error: BudgetExceededError | NoCapacityError, now: number): Errors.ErrorAnswer => {
-  if (error._tag === "NoCapacityError") return Errors.storeUnavailable(error.message)
+/**
+ * A budget's refusal: 429 `insufficient_quota` until its period ends, or 503 when its store (its Redis, or the
+ * database holding its ledger: `inDatabase`) is away.
+ */
+const overBudget = (
+  error: BudgetExceededError | NoCapacityError,
+  now: number,
+  inDatabase: boolean
+): Errors.ErrorAnswer => {
+  if (error._tag === "NoCapacityError") {
+    return inDatabase
+      ? Errors.databaseUnavailable("the budget ledger could not be read")
+      : Errors.storeUnavailable(error.message)
+  }
   const spent = error.spent >= error.limit
+  const whose = error.scope.startsWith("team:") ? "This gateway key's team's budget" : "This gateway key's budget"
   return Errors.answer(
     429,
     spent
-      ? `This gateway key's budget is spent (${dollars(error.spent)} of ${
-        dollars(error.limit)
-      }); it renews when its period ends.`
-      : `This gateway key's budget has ${dollars(error.limit - error.spent)} of ${
-        dollars(error.limit)
-      } left, and this call may ` +
+      ? `${whose} is spent (${dollars(error.spent)} of ${dollars(error.limit)}); it renews when its period ends.`
+      : `${whose} has ${dollars(error.limit - error.spent)} of ${dollars(error.limit)} left, and this call may ` +
         `cost up to ${dollars(error.estimate ?? 0)} (its prompt and max_tokens, or its inputs to embed, at its ` +
         `model's highest price): ask for fewer max_tokens (or embed fewer inputs), or retry when calls in flight ` +
         `end or the period renews.`,
@@ -242,7 +251,8 @@ export const adminRefusal = (
   headers: Readonly<Record<string, string | undefined>>
 ): Errors.ErrorAnswer | undefined => {
   const admins = auth.keys.some((key) => key.admin)
-  if (!admins) return auth.required ? noAdminKeys : undefined
+  // Keys made at run time leave a loopback gateway's admin paths open: they are how those keys are managed.
+  if (!admins) return auth.keys.length > 0 ? noAdminKeys : undefined
   const key = presented(headers)
   if (key === undefined) return adminMissing
   return auth.isAdmin(Redacted.make(key)) ? undefined : adminRequired
@@ -293,9 +303,22 @@ export const make = (
     readonly models: Engine["models"]
   },
   limits: KeyLimits.KeyLimits,
-  kept: ReadonlyMap<string, KeyLimits.KeptBudget>
+  kept: ReadonlyMap<string, KeyLimits.KeptBudget>,
+  database?: {
+    /** Where budgets are kept, provider.json keys' too. */
+    readonly ledger: Ledger
+    readonly runtime: RuntimeKeys
+    /** Whether every request needs a key even before one is made: a gateway served beyond loopback. */
+    readonly keysRequired: boolean
+    /**
+     * Whether provider.json keys' budgets are kept in the ledger: on Postgres, or without a store; with a store and a
+     * SQLite file (each instance its own), the store, which every instance shares, keeps them.
+     */
+    readonly configBudgets: boolean
+  }
 ): Effect.Effect<Auth, OptionsError, Scope.Scope> =>
   Effect.gen(function*() {
+    const clock = yield* Clock.Clock
     const known = (model: string) => engine.resolve(model) !== undefined
     const budgets = new Map(kept)
     const callers: Array<Caller> = []
@@ -353,16 +376,25 @@ export const make = (
       )
       if (replyTokens !== undefined) return yield* replyTokens
       const limiter = key.rateLimit === undefined ? undefined : yield* limits.limiter(key.name, key.rateLimit)
-      const budget = key.budget === undefined ? undefined : yield* limits.budget(kept, key.name, key.budget)
-      if (budget !== undefined) budgets.set(key.name, budget)
+      let budget: Budget.Service | undefined
+      if (key.budget !== undefined && database?.configBudgets === true) {
+        // The database's spend, whichever configuration reads it: a reload's budget of the key reads the same scope.
+        budget = database.ledger.budget([
+          { scope: configKeyScope(key.name), limit: key.budget.limit, period: key.budget.period }
+        ])
+      } else if (key.budget !== undefined) {
+        const held = yield* limits.budget(kept, key.name, key.budget)
+        budgets.set(key.name, held)
+        budget = held.budget
+      }
       callers.push({
         name: key.name,
         digest: hash,
         team: undefined,
         models: key.models === undefined ? undefined : new Set(key.models),
         limiter,
-        budget: budget?.budget,
-        defaultMaxTokens: key.budget?.defaultMaxTokens ?? defaultMaxTokens
+        budget,
+        defaultMaxTokens: key.budget === undefined ? undefined : key.budget.defaultMaxTokens ?? defaultMaxTokens
       })
       infos.push(info(key.name, hash, false, key.models))
     }
@@ -376,7 +408,11 @@ export const make = (
     const authenticate = (headers: Readonly<Record<string, string | undefined>>): Caller | Errors.ErrorAnswer => {
       const key = presented(headers)
       if (key === undefined) return missing
-      return find(callers, key) ?? wrong
+      const wanted = digest(key)
+      // Both lists searched, whichever holds the key.
+      const configured = find(callers, wanted)
+      const made = database?.runtime.find(wanted, clock.currentTimeMillisUnsafe())
+      return configured ?? made ?? wrong
     }
 
     const allows = (caller: Caller | undefined, model: string) =>
@@ -402,16 +438,23 @@ export const make = (
 
     // The worst case reserved for the request's scope: charged the real cost by `Settle`, else when the scope
     // closes nothing (an error before any output; a stream's end settles first) or, interrupted, the reservation.
-    const spend = (budget: Budget.Service, model: string, estimate: number) =>
+    const spend = (budget: Budget.Service, model: string, estimate: number, inDatabase: boolean) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         Effect.acquireRelease(
-          Effect.mapError(budget.check({ estimate, provider: "gateway", model }), (error) => overBudget(error, now)),
+          Effect.mapError(
+            budget.check({ estimate, provider: "gateway", model }),
+            (error) => overBudget(error, now, inDatabase)
+          ),
           (reservation, exit) =>
             budget.charge(reservation, Exit.isFailure(exit) && Cause.hasInterrupts(exit.cause) ? undefined : 0)
         ).pipe(Effect.map((reservation): Settle => (cost) => budget.charge(reservation, cost))))
 
+    // Whether the caller's budget is the database's: a key made at run time, or, kept there, a provider.json key's.
+    const inLedger = (caller: Caller) => database !== undefined && (database.configBudgets || !callers.includes(caller))
+
     const bounded = <Q extends Request | undefined>(caller: Caller | undefined, request: Q): Q =>
-      request === undefined || caller?.budget === undefined || !isChat(request) || request.maxTokens !== undefined
+      request === undefined || caller?.defaultMaxTokens === undefined || !isChat(request) ||
+        request.maxTokens !== undefined
         ? request
         : { ...request, maxTokens: caller.defaultMaxTokens }
 
@@ -425,7 +468,7 @@ export const make = (
       if (!allows(caller, model)) return Effect.fail(forbidden(model))
       const budgeted = caller.budget === undefined
         ? admittedFree
-        : spend(caller.budget, model, worstCase(target, request))
+        : spend(caller.budget, model, worstCase(target, request), inLedger(caller))
       return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller.limiter), budgeted)
     }
 
@@ -438,8 +481,11 @@ export const make = (
         )
     )
 
+    const always = callers.length > 0 || database?.keysRequired === true
     return {
-      required: callers.length > 0,
+      get required() {
+        return always || (database !== undefined && database.runtime.live() > 0)
+      },
       keys: infos,
       budgets,
       budgetStatus,

@@ -205,3 +205,19 @@ export const fromLlmError = (
   ...rendered(error, now, path),
   logged: error.message
 })
+
+/**
+ * The gateway's database (keys made at run time, the spend ledger) did not answer in time or failed: nothing was
+ * sent, and no spend is lost; `logged`, what failed.
+ */
+export const databaseUnavailable = (logged: string): ErrorAnswer => ({
+  ...answer(
+    503,
+    "The database that holds this gateway's keys and spend is unreachable; nothing was sent. Retry shortly.",
+    "server_error",
+    null,
+    "database_unavailable",
+    1
+  ),
+  logged
+})

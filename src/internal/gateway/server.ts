@@ -17,11 +17,12 @@ import * as HttpIncomingMessage from "effect/http/HttpIncomingMessage"
 import * as HttpMiddleware from "effect/http/HttpMiddleware"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
+import type * as SqlClient from "effect/sql/SqlClient"
 import * as Http from "node:http"
 import {
   type Config,
   type Database as DatabaseOption,
-  type DatabaseError,
+  DatabaseError,
   defaultPort,
   type GatewayStartError,
   type Options,
@@ -30,14 +31,18 @@ import {
 } from "../../Gateway.js"
 import type { OptionsError } from "../../OptionsError.js"
 import * as Store from "../../Store.js"
+import * as Ledger from "../budget/sql.js"
 import * as OptionsErrors from "../optionsError.js"
 import * as Database from "../sql/database.js"
+import { describe } from "../sql/location.js"
 import * as App from "./app.js"
 import * as Auth from "./auth.js"
 import * as Drain from "./drain.js"
 import * as Engine from "./engine.js"
 import * as Generation from "./generation.js"
 import * as KeyLimits from "./keyLimits.js"
+import * as KeyStore from "./keyStore.js"
+import * as RuntimeKeys from "./runtimeKeys.js"
 
 const defaultHost = "127.0.0.1"
 /** The largest request body by default; `batch` takes a line of its input, a request body too, up to it. */
@@ -53,9 +58,24 @@ const adminKeysOf = (config: Config, options: Options) => [
   ...(options.adminKeys ?? [])
 ]
 
-// Without gateway keys the gateway serves this machine only: at start, and after every reload.
-const hostProblem = (host: string, keys: ReadonlyArray<unknown>): OptionsError | undefined =>
-  !loopback.has(host) && keys.length === 0
+// The keys and teams of the database, their callers, and the spend ledger, kept for the gateway's life.
+const manage = (sql: SqlClient.SqlClient, store: Store.Store | undefined, database: DatabaseOption) =>
+  Effect.gen(function*() {
+    const ledger = yield* Ledger.make(sql)
+    const keyStore = yield* KeyStore.make(sql).pipe(
+      Effect.mapError((error) =>
+        new DatabaseError({ database: describe(database), reason: `its keys could not be read (${error.reason})` })
+      )
+    )
+    const runtime = yield* RuntimeKeys.make(keyStore, ledger, store)
+    return { ledger, store: keyStore, runtime }
+  })
+
+// Without gateway keys the gateway serves this machine only, at start and after every reload, unless it has a
+// database and admin keys (`managed`): every request then asks for a key, made at run time (none until one is) or in
+// the config.
+const hostProblem = (host: string, keys: ReadonlyArray<unknown>, managed: boolean): OptionsError | undefined =>
+  !loopback.has(host) && keys.length === 0 && !managed
     ? OptionsErrors.make(
       "Gateway",
       "host",
@@ -65,7 +85,9 @@ const hostProblem = (host: string, keys: ReadonlyArray<unknown>): OptionsError |
     : undefined
 
 const check = (options: Options): OptionsError | undefined => {
-  const problem = hostProblem(options.host ?? defaultHost, keysOf(options.config, options))
+  const managed = (options.database ?? options.config.database) !== undefined &&
+    adminKeysOf(options.config, options).length > 0
+  const problem = hostProblem(options.host ?? defaultHost, keysOf(options.config, options), managed)
   if (problem !== undefined) return problem
   const port = options.port ?? defaultPort
   if (!(Number.isInteger(port) && port >= 0 && port <= 65535)) {
@@ -135,6 +157,10 @@ export const make = (
     // One connection for every configuration served: the deployments, the routers' breakers and the keys' limits.
     const store = wantedStore === undefined || !("redis" in wantedStore) ? wantedStore : yield* Store.make(wantedStore)
     const keyLimits = yield* KeyLimits.make(store)
+    const managedKeys = sql === undefined ? undefined : yield* manage(sql, store, database!)
+    // Provider.json keys' budgets are kept in the ledger on Postgres, or without a store; with a store and a SQLite file
+    // (each instance its own), in the store, which every instance shares.
+    const configBudgets = store === undefined || (database !== undefined && "postgres" in database)
     const drain = new Drain.Drain()
     const server = Http.createServer()
     // The drain is ours (below), so that streams are cut with an error event before the server interrupts them.
@@ -164,11 +190,21 @@ export const make = (
     const build =
       (config: Config) => (previous: Generation | undefined): Effect.Effect<Generation, OptionsError, Scope.Scope> =>
         Effect.gen(function*() {
-          const refused = restartOnly(options, config) ?? hostProblem(host, keysOf(config, options))
+          const managed = managedKeys !== undefined && adminKeysOf(config, options).length > 0
+          const refused = restartOnly(options, config) ?? hostProblem(host, keysOf(config, options), managed)
           if (refused !== undefined) return yield* refused
           const engine = yield* Engine.make(config, store)
           const kept = previous?.auth.budgets ?? new Map()
-          const auth = yield* Auth.make(keysOf(config, options), adminKeysOf(config, options), engine, keyLimits, kept)
+          const auth = yield* Auth.make(
+            keysOf(config, options),
+            adminKeysOf(config, options),
+            engine,
+            keyLimits,
+            kept,
+            managedKeys === undefined
+              ? undefined
+              : { ...managedKeys, keysRequired: !loopback.has(host), configBudgets }
+          )
           const app = yield* App.make(engine, {
             drain,
             maxBodyBytes,
@@ -177,6 +213,7 @@ export const make = (
             modelLoadDetails: options.modelLoadDetails ?? config.keys?.modelLoadDetails ?? false,
             port: bound,
             database: sql,
+            managedKeys,
             reload
           }, lasting)
           const keys = [...keysOf(config, options), ...adminKeysOf(config, options)]

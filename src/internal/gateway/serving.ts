@@ -14,6 +14,7 @@ import * as Scope from "effect/Scope"
 import type * as SqlClient from "effect/sql/SqlClient"
 import { randomUUID } from "node:crypto"
 import type { LlmError } from "../../LlmError.js"
+import type * as AdminKeys from "./adminKeys.js"
 import * as AnthropicErrors from "./anthropicErrors.js"
 import * as Auth from "./auth.js"
 import type { Drain } from "./drain.js"
@@ -45,6 +46,8 @@ export interface AppOptions {
   readonly drain: Drain
   /** The gateway's database (keys, teams, spend, the request log), if it has one. */
   readonly database: SqlClient.SqlClient | undefined
+  /** The keys and teams made at run time and the spend ledger, on a gateway with a database. */
+  readonly managedKeys: AdminKeys.Managed | undefined
   /** `POST /admin/reload`: the configuration read again and served (`Gateway.Service.reload`); the names it serves. */
   readonly reload: Effect.Effect<ReadonlyArray<string>, { readonly message: string }>
 }

@@ -113,5 +113,11 @@ export const make = (
     })
   })
 
-const failure = (cause: unknown, message: string, operation: string) =>
-  new SqlError({ reason: classifySqliteError(cause, { message, operation }) })
+const failure = (cause: unknown, message: string, operation: string) => {
+  // `node:sqlite` gives SQLite's extended result code as `errcode` (its `code` is Node's own `ERR_SQLITE_ERROR`);
+  // effect's classifier reads it as `errno`, so a unique violation or a busy database is told apart.
+  if (typeof cause === "object" && cause !== null && "errcode" in cause && !("errno" in cause)) {
+    Object.assign(cause, { errno: cause.errcode })
+  }
+  return new SqlError({ reason: classifySqliteError(cause, { message, operation }) })
+}

@@ -1,0 +1,264 @@
+/**
+ * `effect-llm-router keys create|list|revoke|rotate`: the gateway's admin API of keys made at run time, against a
+ * running gateway (`--url`), with the admin key from the environment (`EFFECT_LLM_ROUTER_ADMIN_KEY`). A key made or
+ * rotated is printed once, alone on stdout's first line, so a script can take it; the rest goes to stderr. A refusal
+ * of the gateway is `AdminApiError: <its message>` (exit 1); a gateway that cannot be reached,
+ * `GatewayUnreachableError` (exit 1).
+ *
+ * @since 0.5.0
+ */
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
+import * as Redacted from "effect/Redacted"
+import { defaultPort } from "../Gateway.js"
+import * as UndiciHttpClient from "../UndiciHttpClient.js"
+import { ExitCode, exitCodeOf, type Io } from "./io.js"
+import { keysUsage, listFlag, numberFlag, parseFlags, UsageError } from "./usage.js"
+
+/**
+ * The variable the admin key is read from.
+ *
+ * @since 0.5.0
+ * @category Constants
+ */
+export const adminKeyVariable = "EFFECT_LLM_ROUTER_ADMIN_KEY"
+
+/**
+ * The gateway refused a request of the admin API: its status and its message.
+ *
+ * @since 0.5.0
+ * @category Errors
+ */
+export class AdminApiError extends Data.TaggedError("AdminApiError")<{
+  readonly status: number
+  readonly detail: string
+}> {
+  override get message() {
+    return `the gateway answered ${this.status}: ${this.detail}`
+  }
+}
+
+/**
+ * The gateway could not be reached at `url`.
+ *
+ * @since 0.5.0
+ * @category Errors
+ */
+export class GatewayUnreachableError extends Data.TaggedError("GatewayUnreachableError")<{ readonly url: string }> {
+  override get message() {
+    return `no gateway answered at ${this.url}: start one (effect-llm-router serve), or give its address with --url`
+  }
+}
+
+const flags = {
+  url: { type: "string" },
+  team: { type: "string" },
+  models: { type: "string" },
+  budget: { type: "string" },
+  period: { type: "string" },
+  "expires-at": { type: "string" },
+  grace: { type: "string" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" }
+} as const
+
+type Action =
+  | { readonly verb: "create"; readonly body: Record<string, unknown> }
+  | { readonly verb: "list" }
+  | { readonly verb: "revoke"; readonly id: string }
+  | { readonly verb: "rotate"; readonly id: string; readonly graceSeconds: number | undefined }
+
+interface Parsed {
+  readonly action: Action
+  readonly url: string
+  readonly json: boolean
+}
+
+const onlyFor = (values: Record<string, unknown>, verb: string, allowed: ReadonlyArray<string>) => {
+  const stray = ["team", "models", "budget", "period", "expires-at", "grace"].find((flag) =>
+    values[flag] !== undefined && !allowed.includes(flag)
+  )
+  return stray === undefined ? undefined : new UsageError({ reason: `keys ${verb} does not take --${stray}` })
+}
+
+const parse = (argv: ReadonlyArray<string>): Parsed | "help" | UsageError => {
+  const parsed = parseFlags(argv, flags)
+  if (parsed instanceof UsageError) return parsed
+  const { positionals, values } = parsed
+  if (values.help === true) return "help"
+  const [verb, argument, ...rest] = positionals
+  if (rest.length > 0) return new UsageError({ reason: `unexpected argument "${rest[0]}"` })
+  const common = {
+    url: (values.url ?? `http://127.0.0.1:${defaultPort}`).replace(/\/+$/, ""),
+    json: values.json === true
+  }
+  switch (verb) {
+    case "create": {
+      if (argument === undefined) return new UsageError({ reason: "keys create needs the key's NAME" })
+      const stray = onlyFor(values, verb, ["team", "models", "budget", "period", "expires-at"])
+      if (stray !== undefined) return stray
+      const budget = numberFlag("budget", values.budget, { min: 0, expected: "0 or more US dollars" })
+      if (budget instanceof UsageError) return budget
+      if (values.period !== undefined && budget === undefined) {
+        return new UsageError({ reason: "--period goes with --budget" })
+      }
+      const expiresAt = numberFlag("expires-at", values["expires-at"], { integer: true, expected: "Unix seconds" })
+      if (expiresAt instanceof UsageError) return expiresAt
+      const models = listFlag(values.models)
+      return {
+        ...common,
+        action: {
+          verb,
+          body: {
+            name: argument,
+            ...(values.team === undefined ? {} : { team: values.team }),
+            ...(models === undefined ? {} : { models }),
+            ...(budget === undefined ? {} : { budget: { limit: budget, period: values.period ?? "month" } }),
+            ...(expiresAt === undefined ? {} : { expires_at: expiresAt })
+          }
+        }
+      }
+    }
+    case "list": {
+      if (argument !== undefined) return new UsageError({ reason: `keys list takes no argument, got "${argument}"` })
+      const stray = onlyFor(values, verb, [])
+      return stray ?? { ...common, action: { verb } }
+    }
+    case "revoke":
+    case "rotate": {
+      if (argument === undefined) return new UsageError({ reason: `keys ${verb} needs the key's ID (keys list)` })
+      const stray = onlyFor(values, verb, verb === "rotate" ? ["grace"] : [])
+      if (stray !== undefined) return stray
+      if (verb === "revoke") return { ...common, action: { verb, id: argument } }
+      const grace = numberFlag("grace", values.grace, { min: 0, expected: "0 or more seconds" })
+      if (grace instanceof UsageError) return grace
+      return { ...common, action: { verb, id: argument, graceSeconds: grace } }
+    }
+    case undefined:
+      return new UsageError({ reason: "keys needs an action: create, list, revoke or rotate" })
+    default:
+      return new UsageError({ reason: `unknown keys action "${verb}" (create, list, revoke or rotate)` })
+  }
+}
+
+/** `method path` on the gateway, its JSON answer, or the failure. */
+const request = (
+  parsed: Parsed,
+  key: Redacted.Redacted<string>,
+  method: "GET" | "POST" | "DELETE",
+  path: string,
+  body?: unknown
+) =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    let outgoing = HttpClientRequest.make(method)(`${parsed.url}${path}`).pipe(
+      HttpClientRequest.bearerToken(Redacted.value(key))
+    )
+    if (body !== undefined) outgoing = HttpClientRequest.bodyJsonUnsafe(outgoing, body)
+    const response = yield* Effect.mapError(client.execute(outgoing), () =>
+      new GatewayUnreachableError({ url: parsed.url }))
+    const text = yield* Effect.orElseSucceed(response.text, () =>
+      "")
+    const answer = decoded(text)
+    if (response.status >= 400) {
+      return yield* new AdminApiError({ status: response.status, detail: answer.error?.message ?? text })
+    }
+    return answer
+  })
+
+/** A key as the admin API shows it (`GET /admin/keys`), the fields printed here. */
+interface KeyView {
+  readonly id?: string
+  readonly name?: string
+  readonly source?: string
+  readonly team?: string | null
+  readonly models?: ReadonlyArray<string> | null
+  readonly budget?: { readonly limit: number; readonly period: string } | null
+  readonly key?: string
+  readonly previous_key_valid_until?: number | null
+}
+
+/** The admin API's answers, the fields read here. */
+interface Answer extends KeyView {
+  readonly data?: ReadonlyArray<KeyView>
+  readonly error?: { readonly message?: string }
+}
+
+// The gateway's own JSON: read for the fields above, whatever else it holds.
+const decoded = (text: string): Answer => {
+  try {
+    const value: unknown = JSON.parse(text)
+    return typeof value === "object" && value !== null ? value as Answer : {}
+  } catch {
+    return {}
+  }
+}
+
+const describeKey = (key: KeyView): string => {
+  const budget = key.budget === null || key.budget === undefined ? "-" : `$${key.budget.limit}/${key.budget.period}`
+  const models = key.models === null || key.models === undefined ? "all" : key.models.join(",")
+  return [key.id, key.name, key.source, key.team ?? "-", models, budget].join("\t")
+}
+
+const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
+  Effect.gen(function*() {
+    const action = parsed.action
+    switch (action.verb) {
+      case "create": {
+        const made = yield* request(parsed, key, "POST", "/admin/keys", action.body)
+        io.stdout(`${parsed.json ? JSON.stringify(made) : made.key}\n`)
+        io.stderr(`made the key ${made.name} (id ${made.id}); it is shown only now: keep it.\n`)
+        return
+      }
+      case "list": {
+        const listed = yield* request(parsed, key, "GET", "/admin/keys")
+        const data = listed.data ?? []
+        if (parsed.json) io.stdout(`${JSON.stringify(data)}\n`)
+        else io.stdout(["id\tname\tsource\tteam\tmodels\tbudget", ...data.map(describeKey)].join("\n") + "\n")
+        return
+      }
+      case "revoke": {
+        yield* request(parsed, key, "DELETE", `/admin/keys/${encodeURIComponent(action.id)}`)
+        io.stderr(`revoked the key ${action.id}.\n`)
+        return
+      }
+      case "rotate": {
+        const body = action.graceSeconds === undefined ? {} : { grace_seconds: action.graceSeconds }
+        const rotated = yield* request(parsed, key, "POST", `/admin/keys/${encodeURIComponent(action.id)}/rotate`, body)
+        io.stdout(`${parsed.json ? JSON.stringify(rotated) : rotated.key}\n`)
+        const until = rotated.previous_key_valid_until
+        const old = until === null || until === undefined
+          ? "The old key no longer works."
+          : `The old key works until ${new Date(until * 1000).toISOString()}.`
+        io.stderr(`rotated the key ${rotated.name} (id ${action.id}); the new key is shown only now. ${old}\n`)
+        return
+      }
+    }
+  })
+
+/**
+ * Runs `keys` with its arguments (those after the word `keys`): 0 done, 1 refused or unreachable, 2 bad flags or no
+ * admin key in the environment.
+ *
+ * @since 0.5.0
+ * @category Commands
+ */
+export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
+  const parsed = parse(argv)
+  const adminKey = io.env[adminKeyVariable]
+  const secrets = () => adminKey === undefined || adminKey === "" ? [] : [Redacted.make(adminKey)]
+  return Effect.gen(function*() {
+    if (parsed instanceof UsageError) return yield* parsed
+    if (parsed === "help") {
+      io.stdout(keysUsage)
+      return ExitCode.ok
+    }
+    if (adminKey === undefined || adminKey === "") {
+      return yield* new UsageError({ reason: `keys needs an admin key in ${adminKeyVariable}` })
+    }
+    yield* perform(parsed, Redacted.make(adminKey), io).pipe(Effect.provide(UndiciHttpClient.layer()))
+    return ExitCode.ok
+  }).pipe(exitCodeOf(io, keysUsage, secrets))
+}

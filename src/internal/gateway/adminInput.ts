@@ -1,0 +1,224 @@
+/**
+ * The bodies of the admin API's key and team requests (`adminKeys.ts`), checked field by field: a body that is not a
+ * JSON object, a field it does not know, or a value of the wrong kind is refused naming the field. On a change
+ * (`PATCH`) every field is optional and `null` clears one that may be cleared.
+ */
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import type { BudgetLimit } from "./keyStore.js"
+
+/** A field that is refused, and why. */
+export class Invalid extends Data.TaggedError("Invalid")<{ readonly field: string; readonly message: string }> {}
+
+/** A key's fields as a request gives them: absent (left), `null` (cleared), or the value. */
+export interface KeyInput {
+  readonly name?: string
+  readonly team?: string | null
+  readonly models?: ReadonlyArray<string> | null
+  readonly budget?: BudgetLimit | null
+  readonly rateLimit?: { readonly capacity: number; readonly refillRate: number } | null
+  /** Epoch ms. */
+  readonly expiresAt?: number | null
+  readonly metadata?: Readonly<Record<string, unknown>> | null
+}
+
+export interface TeamInput {
+  readonly name?: string
+  readonly budget?: BudgetLimit | null
+  readonly metadata?: Readonly<Record<string, unknown>> | null
+}
+
+type Body = Readonly<Record<string, unknown>>
+
+const keyFields = [
+  "name",
+  "team",
+  "models",
+  "budget",
+  "rate_limit_capacity",
+  "rate_limit_refill_rate",
+  "expires_at",
+  "metadata"
+]
+const teamFields = ["name", "budget", "metadata"]
+
+const isRecord = (value: unknown): value is Body => typeof value === "object" && value !== null && !Array.isArray(value)
+
+/** The body as a JSON object, or what is wrong with it. */
+export const parse = (text: string): Body | Invalid => {
+  if (text.trim() === "") return {}
+  try {
+    const body: unknown = JSON.parse(text)
+    return isRecord(body) ? body : new Invalid({ field: "body", message: "The request body must be a JSON object." })
+  } catch {
+    return new Invalid({ field: "body", message: "The request body is not valid JSON." })
+  }
+}
+
+const unknownField = (body: Body, known: ReadonlyArray<string>): Invalid | undefined => {
+  const field = Object.keys(body).find((name) => !known.includes(name))
+  return field === undefined
+    ? undefined
+    : new Invalid({ field: field, message: `\`${field}\` is not a field here; the fields are ${known.join(", ")}.` })
+}
+
+const nameOf = (value: unknown, field: string): string | Invalid =>
+  typeof value === "string" && value.trim() !== "" && value.length <= 200
+    ? value
+    : new Invalid({ field: field, message: `\`${field}\` must be a non-empty string of at most 200 characters.` })
+
+const metadataOf = (value: unknown): Body | null | Invalid =>
+  value === null || isRecord(value)
+    ? value
+    : new Invalid({ field: "metadata", message: "`metadata` must be a JSON object." })
+
+/** `{ "limit": dollars, "period": "month" | a duration such as "1 day" }`. */
+const budgetOf = (value: unknown): BudgetLimit | null | Invalid => {
+  if (value === null) return null
+  if (!isRecord(value)) {
+    return new Invalid({
+      field: "budget",
+      message: "`budget` must be an object: {\"limit\": dollars, \"period\": \"month\" or \"1 day\"}."
+    })
+  }
+  const stray = unknownField(value, ["limit", "period"])
+  if (stray !== undefined) return new Invalid({ field: `budget.${stray.field}`, message: stray.message })
+  const limit = value["limit"]
+  if (typeof limit !== "number" || !Number.isFinite(limit) || limit < 0) {
+    return new Invalid({ field: "budget.limit", message: "`budget.limit` must be 0 or more US dollars." })
+  }
+  const period = value["period"]
+  if (period === "month") return { limit, period }
+  const length = typeof period === "string" ? Duration.fromInput(period as Duration.Input) : Option.none()
+  if (Option.isNone(length) || !(Duration.toMillis(length.value) > 0) || !Duration.isFinite(length.value)) {
+    return new Invalid({
+      field: "budget.period",
+      message:
+        "`budget.period` must be \"month\" (the UTC calendar month) or a positive duration such as \"1 day\" or " +
+        "\"12 hours\"."
+    })
+  }
+  return { limit, period: period as Duration.Input }
+}
+
+const positive = (value: unknown, field: string): number | Invalid =>
+  typeof value === "number" && Number.isFinite(value) && value > 0
+    ? value
+    : new Invalid({ field: field, message: `\`${field}\` must be a positive number.` })
+
+const invalid = (value: unknown): value is Invalid => value instanceof Invalid
+
+/** A key's fields from `body`; on `create`, `name` is required and `expires_at` must be in the future of `now`. */
+export const keyInput = (body: Body, mode: "create" | "update", now: number): KeyInput | Invalid => {
+  const stray = unknownField(body, keyFields)
+  if (stray !== undefined) return stray
+  const input: { -readonly [K in keyof KeyInput]: KeyInput[K] } = {}
+  if (mode === "create" && !("name" in body)) {
+    return new Invalid({ field: "name", message: "`name` is required: it names the key." })
+  }
+  if ("name" in body) {
+    const name = nameOf(body["name"], "name")
+    if (invalid(name)) return name
+    input.name = name
+  }
+  if ("team" in body) {
+    const team = body["team"]
+    if (team !== null && typeof team !== "string") {
+      return new Invalid({
+        field: "team",
+        message: "`team` must be a team's id (POST /admin/teams makes one), or null."
+      })
+    }
+    input.team = team
+  }
+  if ("models" in body) {
+    const models = body["models"]
+    if (models !== null && !(Array.isArray(models) && models.every((model) => typeof model === "string"))) {
+      return new Invalid({
+        field: "models",
+        message: "`models` must be a list of model names, or null for every model."
+      })
+    }
+    input.models = models
+  }
+  if ("budget" in body) {
+    const budget = budgetOf(body["budget"])
+    if (invalid(budget)) return budget
+    input.budget = budget
+  }
+  const capacity = body["rate_limit_capacity"]
+  const refillRate = body["rate_limit_refill_rate"]
+  if (("rate_limit_capacity" in body) !== ("rate_limit_refill_rate" in body)) {
+    const missing = "rate_limit_capacity" in body ? "rate_limit_refill_rate" : "rate_limit_capacity"
+    return new Invalid({
+      field: missing,
+      message: "`rate_limit_capacity` and `rate_limit_refill_rate` are given together."
+    })
+  }
+  if ("rate_limit_capacity" in body) {
+    if (capacity === null && refillRate === null) input.rateLimit = null
+    else {
+      const checkedCapacity = positive(capacity, "rate_limit_capacity")
+      if (invalid(checkedCapacity)) return checkedCapacity
+      const checkedRate = positive(refillRate, "rate_limit_refill_rate")
+      if (invalid(checkedRate)) return checkedRate
+      input.rateLimit = { capacity: checkedCapacity, refillRate: checkedRate }
+    }
+  }
+  if ("expires_at" in body) {
+    const at = body["expires_at"]
+    if (at !== null && !(typeof at === "number" && Number.isInteger(at) && at * 1000 > now)) {
+      return new Invalid({
+        field: "expires_at",
+        message: "`expires_at` must be a time in the future, in Unix seconds, or null."
+      })
+    }
+    input.expiresAt = at === null ? null : at * 1000
+  }
+  if ("metadata" in body) {
+    const metadata = metadataOf(body["metadata"])
+    if (invalid(metadata)) return metadata
+    input.metadata = metadata
+  }
+  return input
+}
+
+/** A team's fields from `body`; on `create`, `name` is required. */
+export const teamInput = (body: Body, mode: "create" | "update"): TeamInput | Invalid => {
+  const stray = unknownField(body, teamFields)
+  if (stray !== undefined) return stray
+  const input: { -readonly [K in keyof TeamInput]: TeamInput[K] } = {}
+  if (mode === "create" && !("name" in body)) {
+    return new Invalid({ field: "name", message: "`name` is required: it names the team." })
+  }
+  if ("name" in body) {
+    const name = nameOf(body["name"], "name")
+    if (invalid(name)) return name
+    input.name = name
+  }
+  if ("budget" in body) {
+    const budget = budgetOf(body["budget"])
+    if (invalid(budget)) return budget
+    input.budget = budget
+  }
+  if ("metadata" in body) {
+    const metadata = metadataOf(body["metadata"])
+    if (invalid(metadata)) return metadata
+    input.metadata = metadata
+  }
+  return input
+}
+
+/** How long a rotated key's predecessor stays valid unless the request says (`grace_seconds`). */
+export const defaultGraceSeconds = 3600
+
+/** A rotation's grace period in milliseconds, from `{ "grace_seconds": n }` (0 ends the old key at once). */
+export const graceOf = (body: Body): number | Invalid => {
+  const stray = unknownField(body, ["grace_seconds"])
+  if (stray !== undefined) return stray
+  const grace = body["grace_seconds"] ?? defaultGraceSeconds
+  return typeof grace === "number" && Number.isFinite(grace) && grace >= 0
+    ? grace * 1000
+    : new Invalid({ field: "grace_seconds", message: "`grace_seconds` must be 0 or more seconds." })
+}

@@ -1,0 +1,115 @@
+/**
+ * `effect-llm-router keys create|list|revoke|rotate` against a running gateway (SQLite database) over loopback, run
+ * in-process with captured output: a key made is printed once, alone on stdout, and works with the `openai` client;
+ * `list` shows it without the key; `rotate` prints the new key; `revoke` ends it; refusals and a gateway that is not
+ * there exit 1 with the error's tag, bad flags and a missing admin key exit 2; the admin key never reaches the output.
+ * The built binary runs it too, and lists it in its help.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import * as Keys from "../../src/cli/keys.js"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import { adminKey, chat, gatewayOn, providerKey } from "../utils/adminApi.js"
+import { captureIo, envWithoutKeys, spawnCli } from "../utils/cliHarness.js"
+import { freePort } from "../utils/freePort.js"
+
+const keys = (args: ReadonlyArray<string>, env: Record<string, string> = { [Keys.adminKeyVariable]: adminKey }) =>
+  Effect.gen(function*() {
+    const { io, result } = captureIo({ env })
+    const code = yield* Keys.run(args, io)
+    const captured = result(code)
+    assert.notInclude(captured.stdout + captured.stderr, adminKey)
+    return captured
+  })
+
+const gateway = Effect.gen(function*() {
+  const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
+  const dir = yield* Effect.acquireRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), "keys-command-"))),
+    (made) => Effect.sync(() => rmSync(made, { recursive: true, force: true }))
+  )
+  return yield* gatewayOn(simulator, { sqlite: join(dir, "gateway.db") })
+})
+
+describe("effect-llm-router keys", () => {
+  it.live("creates, lists, rotates and revokes keys of a running gateway", () =>
+    Effect.gen(function*() {
+      const served = yield* gateway
+      const url = ["--url", served.url]
+      const created = yield* keys([
+        "create",
+        "ci-bot",
+        "--models",
+        "gpt-4o-mini",
+        "--budget",
+        "2",
+        "--period",
+        "1 day",
+        ...url
+      ])
+      assert.strictEqual(created.code, 0)
+      const key = created.stdout.trim()
+      assert.match(key, /^elr-\S+$/)
+      assert.include(created.stderr, "shown only now")
+      assert.strictEqual((yield* chat(served, key)).status, 200)
+
+      const listed = yield* keys(["list", ...url])
+      assert.strictEqual(listed.code, 0)
+      const row = listed.stdout.split("\n").find((line) => line.includes("ci-bot"))!
+      assert.include(row, "$2/1d")
+      assert.notInclude(listed.stdout, key)
+      const id = row.split("\t")[0]!
+      assert.include(listed.stdout, "fixed\tprovider.json")
+
+      const rotated = yield* keys(["rotate", id, "--grace", "0", ...url])
+      assert.strictEqual(rotated.code, 0)
+      const replacement = rotated.stdout.trim()
+      assert.notStrictEqual(replacement, key)
+      assert.include(rotated.stderr, "The old key no longer works")
+      assert.strictEqual((yield* chat(served, key)).status, 401)
+      assert.strictEqual((yield* chat(served, replacement)).status, 200)
+
+      const revoked = yield* keys(["revoke", id, ...url])
+      assert.strictEqual(revoked.code, 0)
+      assert.strictEqual((yield* chat(served, replacement)).status, 401)
+
+      const again = yield* keys(["revoke", id, ...url])
+      assert.strictEqual(again.code, 1)
+      assert.match(again.stderr, /^AdminApiError: the gateway answered 404/)
+      const readOnly = yield* keys(["revoke", "config:fixed", ...url])
+      assert.match(readOnly.stderr, /^AdminApiError: the gateway answered 403: .*provider\.json/)
+    }), 60_000)
+
+  it.live("is a command of the binary, listed in its help", () =>
+    Effect.gen(function*() {
+      const served = yield* gateway
+      const env = { ...envWithoutKeys(), [Keys.adminKeyVariable]: adminKey }
+      const listed = yield* spawnCli(["keys", "list", "--url", served.url], { env })
+      assert.strictEqual(listed.code, 0)
+      assert.include(listed.stdout, "config:fixed\tfixed\tprovider.json")
+      const help = yield* spawnCli(["help", "keys"], { env })
+      assert.include(help.stdout, "EFFECT_LLM_ROUTER_ADMIN_KEY")
+      const usage = yield* spawnCli(["--help"], { env })
+      assert.include(usage.stdout, "keys ACTION [options]")
+    }), 60_000)
+
+  it.live("exits 2 on bad flags or without an admin key, 1 when no gateway answers", () =>
+    Effect.gen(function*() {
+      const noAction = yield* keys([])
+      assert.strictEqual(noAction.code, 2)
+      assert.include(noAction.stderr, "keys needs an action")
+      const stray = yield* keys(["list", "--grace", "5"])
+      assert.strictEqual(stray.code, 2)
+      assert.include(stray.stderr, "keys list does not take --grace")
+      const noKey = yield* keys(["list"], {})
+      assert.strictEqual(noKey.code, 2)
+      assert.include(noKey.stderr, Keys.adminKeyVariable)
+      const port = yield* Effect.promise(freePort)
+      const away = yield* keys(["list", "--url", `http://127.0.0.1:${port}`])
+      assert.strictEqual(away.code, 1)
+      assert.match(away.stderr, /^GatewayUnreachableError: no gateway answered at http:\/\/127\.0\.0\.1:\d+/)
+    }), 60_000)
+})

@@ -1,0 +1,137 @@
+/**
+ * Keys made at run time and their spend on a real PostgreSQL server shared by two gateway instances, called with the
+ * official `openai` client over loopback: a key made on one works on the other and, revoked, is refused at once by
+ * the one that revoked it and within a second by the other; a budget is never passed by 200 concurrent calls across
+ * both; the spend is the same after a restart of the gateway and of Postgres; while Postgres is down a call is
+ * refused promptly with 503, and the charge of a call that was in flight is written once it is back.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Redacted from "effect/Redacted"
+import * as Simulator from "../../src/simulator/Simulator.js"
+import { call, chat, gatewayOn, providerKey } from "../utils/adminApi.js"
+import { eventually } from "../utils/eventually.js"
+import { postgresServer } from "../utils/postgresServer.js"
+
+const spentOf = (url: string, id: string) =>
+  Effect.map(call(url, "GET", `/admin/keys/${id}`), (answer) => answer.body.spend?.spent as number)
+
+describe("keys made at run time on a shared Postgres", () => {
+  it.live(
+    "made on one instance work on the other; revoked, they are refused there within a second",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* postgresServer
+        const database = { postgres: Redacted.make(yield* server.database("revocation")) }
+        const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
+        const one = yield* gatewayOn(simulator, database)
+        const other = yield* gatewayOn(simulator, database)
+        const made = yield* call(one.url, "POST", "/admin/keys", { name: "shared" })
+        const key = made.body.key!
+        yield* eventually("the other instance knows the key", chat(other, key), (answer) => answer.status === 200, {
+          every: "50 millis",
+          within: "1 second"
+        })
+        assert.strictEqual((yield* call(one.url, "DELETE", `/admin/keys/${made.body.id!}`)).status, 200)
+        assert.strictEqual((yield* chat(one, key)).status, 401)
+        yield* eventually("the other instance refuses the key", chat(other, key), (answer) => answer.status === 401, {
+          every: "50 millis",
+          within: "1 second"
+        })
+      }),
+    60_000
+  )
+
+  it.live("never pass a budget under 200 concurrent calls across two instances", () =>
+    Effect.gen(function*() {
+      const server = yield* postgresServer
+      const database = { postgres: Redacted.make(yield* server.database("concurrency")) }
+      const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4 })
+      const instances = [yield* gatewayOn(simulator, database), yield* gatewayOn(simulator, database)]
+      const limit = 0.25
+      const team = yield* call(instances[0]!.url, "POST", "/admin/teams", {
+        name: "crowd",
+        budget: { limit: 0.4, period: "1 day" }
+      })
+      const made = yield* call(instances[0]!.url, "POST", "/admin/keys", {
+        name: "crowded",
+        team: team.body.id!,
+        models: ["gpt-4o-mini"],
+        budget: { limit, period: "1 day" }
+      })
+      const key = made.body.key!
+      const warmUp = yield* eventually(
+        "the second instance knows the key",
+        chat(instances[1]!, key, 1),
+        (answer) => answer.status === 200
+      )
+      const answers = yield* Effect.forEach(
+        Array.from({ length: 200 }, (_, index) => instances[index % 2]!),
+        (gateway) => chat(gateway, key),
+        { concurrency: 200 }
+      )
+      const statuses = new Set(answers.map((answer) => answer.status))
+      assert.deepStrictEqual([...statuses].sort(), [200, 429])
+      const answered = answers.filter((answer) => answer.status === 200)
+      const first = yield* spentOf(instances[0]!.url, made.body.id!)
+      const spent = answered.reduce((sum, answer) => sum + answer.cost, warmUp.cost)
+      assert.isAtMost(first, limit + 1e-9)
+      assert.isAtLeast(answered.length, 5)
+      // Every answered call is charged, once: the ledger holds their costs and the warm-up call's.
+      assert.closeTo(first, spent, 1e-9)
+      const read = yield* call(instances[1]!.url, "GET", `/admin/teams/${team.body.id!}`)
+      assert.closeTo(read.body.spend!.spent, first, 1e-9)
+      assert.strictEqual(read.body.spend!.reserved, 0)
+    }), 120_000)
+
+  it.live(
+    "keep their spend across restarts of the gateway and of Postgres; Postgres down is a prompt 503",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* postgresServer
+        const database = { postgres: Redacted.make(yield* server.database("restarts")) }
+        // Each call takes a while, so one is in flight when Postgres goes down.
+        const simulator = yield* Simulator.make({ apiKeys: [providerKey], replyTokens: 4, latency: "1500 millis" })
+        const made = yield* Effect.scoped(Effect.gen(function*() {
+          const gateway = yield* gatewayOn(simulator, database)
+          const made = yield* call(gateway.url, "POST", "/admin/keys", {
+            name: "durable",
+            models: ["gpt-4o-mini"],
+            budget: { limit: 5, period: "month" }
+          })
+          assert.strictEqual((yield* chat(gateway, made.body.key!)).status, 200)
+          return { id: made.body.id!, key: made.body.key! }
+        }))
+        const gateway = yield* gatewayOn(simulator, database)
+        const before = yield* spentOf(gateway.url, made.id)
+        assert.isAbove(before, 0)
+
+        // A call admitted before Postgres goes down is answered; its charge waits for Postgres to return.
+        const inFlight = yield* Effect.forkChild(chat(gateway, made.key))
+        yield* Effect.sleep("300 millis")
+        yield* server.stop
+        const started = Date.now()
+        const refused = yield* chat(gateway, made.key)
+        assert.strictEqual(refused.status, 503)
+        assert.isBelow(Date.now() - started, 6_000)
+        assert.strictEqual((yield* call(gateway.url, "GET", `/admin/keys/${made.id}`)).status, 503)
+        const answered = yield* Fiber.join(inFlight)
+        assert.strictEqual(answered.status, 200)
+
+        yield* server.start
+        const after = yield* eventually(
+          "the in-flight call's charge is written",
+          spentOf(gateway.url, made.id),
+          (spent) => spent !== undefined && Math.abs(spent - (before + answered.cost)) < 1e-9,
+          { every: "200 millis", within: "20 seconds" }
+        )
+        const restarted = yield* Effect.scoped(Effect.flatMap(
+          gatewayOn(simulator, database),
+          (fresh) => spentOf(fresh.url, made.id)
+        ))
+        assert.strictEqual(restarted, after)
+      }),
+    120_000
+  )
+})

@@ -1,0 +1,113 @@
+/**
+ * The gateway's admin API of keys and teams, called over loopback as an operator's script would: `fetch` with an
+ * admin key, each answer's status and JSON body; and a gateway over the simulator with a database, admin keys and
+ * priced models for the tests of keys made at run time.
+ */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import OpenAI from "openai"
+import * as Gateway from "../../src/Gateway.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
+import type * as Simulator from "../../src/simulator/Simulator.js"
+import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
+
+export const providerKey = "sk-runtime-keys-provider-0001"
+export const adminKey = "gw-runtime-keys-admin-7f3a9c1e"
+export const configKey = "gw-runtime-keys-config-2b4d6f80"
+/** A provider.json key with a budget of a few calls. */
+export const cappedKey = "gw-runtime-keys-capped-9e8d7c6b"
+
+/** A dollar for every thousand tokens, in and out: costs that are easy to reckon. */
+export const pricing = { input_per_mtok: 1000, output_per_mtok: 1000 }
+
+/** A scope's spend as `GET /admin/keys/{id}` and `GET /admin/teams/{id}` give it. */
+export interface Spend {
+  readonly spent: number
+  readonly reserved: number
+}
+
+/** The fields of the admin API's answers the tests read. */
+export interface Body {
+  readonly id?: string
+  readonly key?: string
+  readonly name?: string
+  readonly models?: ReadonlyArray<string> | null
+  readonly metadata?: unknown
+  readonly data?: ReadonlyArray<{ readonly id: string; readonly name: string; readonly read_only: boolean }>
+  readonly spend?: Spend
+  readonly keys?: ReadonlyArray<{ readonly name: string }>
+  readonly error?: { readonly message: string; readonly param: string | null; readonly code: string | null }
+}
+
+export interface Answer {
+  readonly status: number
+  readonly body: Body
+}
+
+/** `method path` on the gateway at `url` with the admin key (or `key`), and `body` as JSON. */
+export const call = (url: string, method: string, path: string, body?: unknown, key: string = adminKey) =>
+  Effect.promise(async (): Promise<Answer> => {
+    const response = await fetch(`${url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${key}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" })
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) })
+    })
+    const text = await response.text()
+    return { status: response.status, body: text === "" ? {} : JSON.parse(text) }
+  })
+
+/** A provider.json over `simulator` with priced models, an admin key and a gateway key of its own. */
+export const configJson = (simulator: Simulator.Simulator, extra: Record<string, unknown> = {}) => ({
+  sim: [
+    { model_name: "gpt-4o-mini", base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0, pricing },
+    { model_name: "house", base_url: `${simulator.url}/v1`, api_keys: [providerKey], max_retries: 0 }
+  ],
+  gateway: {
+    keys: [
+      { name: "fixed", key: configKey },
+      { name: "capped", key: cappedKey, models: ["gpt-4o-mini"], budget: { limit: 0.03, period: "month" } }
+    ],
+    admin_keys: [{ name: "ops", key: adminKey }]
+  },
+  ...extra
+})
+
+/** A gateway over `simulator` on `database` (none: without one), `extra` replacing sections of its file. */
+export const gatewayOn = (
+  simulator: Simulator.Simulator,
+  database: Gateway.Database | undefined,
+  extra: Record<string, unknown> = {}
+) =>
+  Effect.gen(function*() {
+    const config = yield* ProviderConfig.fromJson(configJson(simulator, extra))
+    // The client lives as long as the gateway: its calls go through it.
+    const http = yield* Layer.build(UndiciHttpClient.layer())
+    return yield* Effect.provideContext(
+      Gateway.make({ config: ProviderConfig.gatewayConfig(config), port: 0, database }),
+      http
+    )
+  })
+
+/** An OpenAI client of the gateway with `key`, without retries. */
+export const client = (gateway: Gateway.Service, key: string) =>
+  new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: key, maxRetries: 0 })
+
+/** A short chat with `key`: its status (200, or the refusal's) and, when answered, its cost at `pricing`. */
+export const chat = (gateway: Gateway.Service, key: string, maxTokens = 10) =>
+  Effect.promise(async () => {
+    try {
+      const completion = await client(gateway, key).chat.completions.create({
+        model: "gpt-4o-mini",
+        messages: [{ role: "user", content: "Hello" }],
+        max_tokens: maxTokens
+      })
+      const usage = completion.usage!
+      return { status: 200, cost: (usage.prompt_tokens + usage.completion_tokens) / 1000 }
+    } catch (error) {
+      if (error instanceof OpenAI.APIError) return { status: error.status ?? 0, cost: 0, error }
+      throw error
+    }
+  })
