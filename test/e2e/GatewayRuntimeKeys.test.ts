@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import type * as Dashboard from "../../src/internal/gateway/dashboard.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { adminKey, type Answer, call, cappedKey, chat, configKey, gatewayOn, providerKey } from "../utils/adminApi.js"
 import { eventually } from "../utils/eventually.js"
@@ -230,6 +231,16 @@ describe("keys made at run time", () => {
       const own = yield* call(gateway.url, "GET", `/admin/keys/${second.body.id!}`)
       const ownFirst = yield* call(gateway.url, "GET", `/admin/keys/${first.body.id!}`)
       assert.closeTo(own.body.spend!.spent + ownFirst.body.spend!.spent, read.body.spend!.spent, 1e-9)
+      // The dashboard lists the budget of the key with one of its own (not of the one bound by its team only).
+      const dashboard = yield* call(gateway.url, "GET", "/dashboard/data")
+      const budgets = (dashboard.body as unknown as { readonly budgets: ReadonlyArray<Dashboard.BudgetData> }).budgets
+      const frank = budgets.find((budget) => budget.key === "frank")
+      assert.deepStrictEqual(
+        { team: frank?.team, limit: frank?.limit, period: frank?.period },
+        { team: teamId, limit: 10, period: "month" }
+      )
+      assert.closeTo(frank!.spent, own.body.spend!.spent, 1e-9)
+      assert.isUndefined(budgets.find((budget) => budget.key === "erin"))
       const busy = yield* call(gateway.url, "DELETE", `/admin/teams/${teamId}`)
       assert.strictEqual(busy.status, 409)
       // A larger team budget lets the keys call again; an empty team can be deleted.

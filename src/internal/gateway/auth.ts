@@ -135,7 +135,7 @@ export interface Auth {
     target: Pick<Target, "price">,
     request: Request | undefined
   ) => Effect.Effect<Settle, Errors.ErrorAnswer, Scope.Scope>
-  /** The budget of every key of this configuration that has one, as it stands. */
+  /** The budget of every key that has one, of this configuration or made at run time, as it stands. */
   readonly budgetStatus: Effect.Effect<ReadonlyArray<KeyBudget>>
 }
 
@@ -472,13 +472,21 @@ export const make = (
       return caller.limiter === undefined ? budgeted : Effect.andThen(limited(caller.limiter), budgeted)
     }
 
-    const budgetStatus = Effect.forEach(
-      callers.filter((caller) => caller.budget !== undefined),
-      (caller) =>
-        Effect.map(
-          caller.budget!.status,
-          (limits): KeyBudget => ({ key: caller.name, team: caller.team, status: limits[0]! })
-        )
+    // The configuration's budgeted keys and those made at run time now, each with its own limit (a budget the
+    // database cannot read now has none to show).
+    const budgetStatus = Effect.suspend(() =>
+      Effect.map(
+        Effect.forEach(
+          [...callers.filter((caller) => caller.budget !== undefined), ...(database?.runtime.budgeted() ?? [])],
+          (caller) =>
+            Effect.map(
+              caller.budget!.status,
+              ([own]): ReadonlyArray<KeyBudget> =>
+                own === undefined ? [] : [{ key: caller.name, team: caller.team, status: own }]
+            )
+        ),
+        (found) => found.flat()
+      )
     )
 
     const always = callers.length > 0 || database?.keysRequired === true

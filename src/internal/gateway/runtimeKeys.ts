@@ -35,12 +35,16 @@ export const limitOf = (scope: string, budget: KeyRecord["budget"]): Budget.Limi
 export interface RuntimeKeys {
   /** How many live (unrevoked) keys there are. */
   readonly live: () => number
+  /** The callers of the live keys with a budget of their own, for the dashboard's budgets. */
+  readonly budgeted: () => ReadonlyArray<Caller>
   /** The caller `digest` names at `now`, the refusal of an expired key, or `undefined`. */
   readonly find: (digest: Buffer, now: number) => Caller | Errors.ErrorAnswer | undefined
 }
 
 interface Entry {
   readonly caller: Caller
+  /** Whether the key has a budget of its own (besides its team's). */
+  readonly budgeted: boolean
   readonly digests: ReadonlyArray<{ readonly digest: Buffer; readonly until: number }>
   readonly expiresAt: number | undefined
 }
@@ -111,7 +115,7 @@ export const make = (
       if (key.previousSha256 !== undefined && key.previousValidUntil !== undefined) {
         digests.push({ digest: Buffer.from(key.previousSha256, "hex"), until: key.previousValidUntil })
       }
-      return { caller, digests, expiresAt: key.expiresAt }
+      return { caller, budgeted: key.budget !== undefined, digests, expiresAt: key.expiresAt }
     })
 
     const rebuild = Effect.gen(function*() {
@@ -131,6 +135,7 @@ export const make = (
 
     return {
       live: () => entries.length,
+      budgeted: () => entries.filter((entry) => entry.budgeted).map((entry) => entry.caller),
       find: (digest, now) => {
         let found: Entry | undefined
         // Every digest compared, whichever matches (`Auth.find`).
