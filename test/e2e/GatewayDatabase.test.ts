@@ -7,12 +7,17 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Reactivity from "effect/reactivity/Reactivity"
 import * as Redacted from "effect/Redacted"
+import * as Migrator from "effect/sql/Migrator"
+import * as SqlClient from "effect/sql/SqlClient"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import * as Gateway from "../../src/Gateway.js"
+import { migrations } from "../../src/internal/sql/migrations.js"
+import * as Sqlite from "../../src/internal/sql/sqlite.js"
 import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
@@ -63,6 +68,30 @@ describe("the gateway's SQLite database", () => {
       reopened.close()
       assert.deepStrictEqual(teams.map((row) => row.name), ["research"])
       assert.deepStrictEqual(versions.map((row) => row.migration_id), [1, 2])
+    }))
+
+  it.live("at an earlier schema version is brought up to date, its rows kept", () =>
+    Effect.gen(function*() {
+      const dir = yield* temporary
+      const file = join(dir, "gateway.db")
+      // A database as a version that knew only the first migration left it.
+      yield* Effect.scoped(Effect.gen(function*() {
+        const sql = yield* Sqlite.make(file)
+        yield* Migrator.make({})({
+          loader: Migrator.fromRecord({ "1_keys_and_spend": migrations["1_keys_and_spend"] })
+        })
+          .pipe(Effect.provideService(SqlClient.SqlClient, sql))
+        yield* sql`INSERT INTO teams (id, name, created_at, updated_at) VALUES ('t1', 'research', 1, 1)`
+      })).pipe(Effect.provide(Reactivity.layer))
+      assert.notInclude(sqliteTables(file), "requests")
+      yield* Effect.scoped(gatewayOn({ sqlite: file }))
+      const db = new DatabaseSync(file)
+      const teams = db.prepare("SELECT name FROM teams").all()
+      const versions = db.prepare("SELECT migration_id FROM effect_sql_migrations ORDER BY migration_id").all()
+      db.close()
+      assert.deepStrictEqual(teams.map((row) => row.name), ["research"])
+      assert.deepStrictEqual(versions.map((row) => row.migration_id), [1, 2])
+      assert.include(sqliteTables(file), "requests")
     }))
 
   it.live("made by a newer version is refused at start, naming both versions", () =>
