@@ -1,56 +1,17 @@
 /**
  * `effect-llm-router keys create|list|revoke|rotate`: the gateway's admin API of keys made at run time, against a
  * running gateway (`--url`), with the admin key from the environment (`EFFECT_LLM_ROUTER_ADMIN_KEY`). A key made or
- * rotated is printed once, alone on stdout's first line, so a script can take it; the rest goes to stderr. A refusal
- * of the gateway is `AdminApiError: <its message>` (exit 1); a gateway that cannot be reached,
- * `GatewayUnreachableError` (exit 1).
+ * rotated is printed once, alone on stdout's first line, so a script can take it; the rest goes to stderr. A gateway
+ * that refuses or cannot be reached is `GatewayRequestError: <its message>` (exit 1).
  *
  * @since 0.5.0
  */
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import * as HttpClient from "effect/http/HttpClient"
-import * as HttpClientRequest from "effect/http/HttpClientRequest"
-import * as Redacted from "effect/Redacted"
-import { defaultPort } from "../Gateway.js"
+import type * as Redacted from "effect/Redacted"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
+import * as AdminApi from "./adminApi.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
 import { keysUsage, listFlag, numberFlag, parseFlags, UsageError } from "./usage.js"
-
-/**
- * The variable the admin key is read from.
- *
- * @since 0.5.0
- * @category Constants
- */
-export const adminKeyVariable = "EFFECT_LLM_ROUTER_ADMIN_KEY"
-
-/**
- * The gateway refused a request of the admin API: its status and its message.
- *
- * @since 0.5.0
- * @category Errors
- */
-export class AdminApiError extends Data.TaggedError("AdminApiError")<{
-  readonly status: number
-  readonly detail: string
-}> {
-  override get message() {
-    return `the gateway answered ${this.status}: ${this.detail}`
-  }
-}
-
-/**
- * The gateway could not be reached at `url`.
- *
- * @since 0.5.0
- * @category Errors
- */
-export class GatewayUnreachableError extends Data.TaggedError("GatewayUnreachableError")<{ readonly url: string }> {
-  override get message() {
-    return `no gateway answered at ${this.url}: start one (effect-llm-router serve), or give its address with --url`
-  }
-}
 
 const flags = {
   url: { type: "string" },
@@ -90,10 +51,9 @@ const parse = (argv: ReadonlyArray<string>): Parsed | "help" | UsageError => {
   if (values.help === true) return "help"
   const [verb, argument, ...rest] = positionals
   if (rest.length > 0) return new UsageError({ reason: `unexpected argument "${rest[0]}"` })
-  const common = {
-    url: (values.url ?? `http://127.0.0.1:${defaultPort}`).replace(/\/+$/, ""),
-    json: values.json === true
-  }
+  const url = AdminApi.gatewayUrl(values.url)
+  if (url instanceof UsageError) return url
+  const common = { url, json: values.json === true }
   switch (verb) {
     case "create": {
       if (argument === undefined) return new UsageError({ reason: "keys create needs the key's NAME" })
@@ -143,30 +103,14 @@ const parse = (argv: ReadonlyArray<string>): Parsed | "help" | UsageError => {
   }
 }
 
-/** `method path` on the gateway, its JSON answer, or the failure. */
+/** `method path` on the gateway, its JSON answer (the fields read here). */
 const request = (
   parsed: Parsed,
   key: Redacted.Redacted<string>,
   method: "GET" | "POST" | "DELETE",
   path: string,
   body?: unknown
-) =>
-  Effect.gen(function*() {
-    const client = yield* HttpClient.HttpClient
-    let outgoing = HttpClientRequest.make(method)(`${parsed.url}${path}`).pipe(
-      HttpClientRequest.bearerToken(Redacted.value(key))
-    )
-    if (body !== undefined) outgoing = HttpClientRequest.bodyJsonUnsafe(outgoing, body)
-    const response = yield* Effect.mapError(client.execute(outgoing), () =>
-      new GatewayUnreachableError({ url: parsed.url }))
-    const text = yield* Effect.orElseSucceed(response.text, () =>
-      "")
-    const answer = decoded(text)
-    if (response.status >= 400) {
-      return yield* new AdminApiError({ status: response.status, detail: answer.error?.message ?? text })
-    }
-    return answer
-  })
+) => Effect.map(AdminApi.request({ url: parsed.url, key, method, path, body }), decoded)
 
 /** A key as the admin API shows it (`GET /admin/keys`), the fields printed here. */
 interface KeyView {
@@ -247,18 +191,18 @@ const perform = (parsed: Parsed, key: Redacted.Redacted<string>, io: Io) =>
  */
 export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> => {
   const parsed = parse(argv)
-  const adminKey = io.env[adminKeyVariable]
-  const secrets = () => adminKey === undefined || adminKey === "" ? [] : [Redacted.make(adminKey)]
+  const adminKey = AdminApi.adminKeyOf(io)
+  const secrets = () => adminKey === undefined ? [] : [adminKey]
   return Effect.gen(function*() {
     if (parsed instanceof UsageError) return yield* parsed
     if (parsed === "help") {
       io.stdout(keysUsage)
       return ExitCode.ok
     }
-    if (adminKey === undefined || adminKey === "") {
-      return yield* new UsageError({ reason: `keys needs an admin key in ${adminKeyVariable}` })
+    if (adminKey === undefined) {
+      return yield* new UsageError({ reason: `keys needs an admin key in ${AdminApi.adminKeyVariable}` })
     }
-    yield* perform(parsed, Redacted.make(adminKey), io).pipe(Effect.provide(UndiciHttpClient.layer()))
+    yield* perform(parsed, adminKey, io).pipe(Effect.provide(UndiciHttpClient.layer()))
     return ExitCode.ok
   }).pipe(exitCodeOf(io, keysUsage, secrets))
 }

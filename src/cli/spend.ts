@@ -8,43 +8,11 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as HttpClient from "effect/http/HttpClient"
-import * as HttpClientRequest from "effect/http/HttpClientRequest"
-import * as Redacted from "effect/Redacted"
-import * as Schema from "effect/Schema"
+import type * as Redacted from "effect/Redacted"
 import * as UndiciHttpClient from "../UndiciHttpClient.js"
+import * as AdminApi from "./adminApi.js"
 import { ExitCode, exitCodeOf, type Io } from "./io.js"
 import { parseFlags, spendUsage, UsageError } from "./usage.js"
-
-/**
- * The variable the admin key is read from.
- *
- * @since 0.5.0
- * @category Constants
- */
-export const adminKeyVariable = "EFFECT_LLM_ROUTER_ADMIN_KEY"
-
-/**
- * The gateway could not be reached, or refused the request: `status` is its HTTP status when it answered, `detail`
- * its message or the transport's.
- *
- * @since 0.5.0
- * @category Errors
- */
-export class GatewayRequestError extends Schema.TaggedError<GatewayRequestError>()("GatewayRequestError", {
-  url: Schema.String,
-  status: Schema.optional(Schema.Number),
-  detail: Schema.String
-}) {
-  override get message() {
-    const hint = this.status === 401 || this.status === 403
-      ? ` (set ${adminKeyVariable} to one of the gateway's admin keys)`
-      : ""
-    return this.status === undefined
-      ? `The gateway at ${this.url} could not be reached: ${this.detail}`
-      : `The gateway at ${this.url} answered ${this.status}: ${this.detail}${hint}`
-  }
-}
 
 const groups = ["key", "team", "model", "deployment"] as const
 
@@ -86,10 +54,8 @@ const parse = (argv: ReadonlyArray<string>, now: number): Args | "help" | UsageE
   if (positionals.length > 0) {
     return new UsageError({ reason: `spend takes no arguments, got "${positionals.join(" ")}"` })
   }
-  if (values.url === undefined) return new UsageError({ reason: "spend needs --url, the gateway's URL" })
-  if (!/^https?:\/\/[^/]/.test(values.url)) {
-    return new UsageError({ reason: `--url needs an http:// or https:// URL, got "${values.url}"` })
-  }
+  const url = AdminApi.gatewayUrl(values.url)
+  if (url instanceof UsageError) return url
   const groupBy = values["group-by"] ?? "model"
   if (!(groups as ReadonlyArray<string>).includes(groupBy)) {
     return new UsageError({ reason: `--group-by needs one of ${groups.join(", ")}, got "${groupBy}"` })
@@ -98,7 +64,7 @@ const parse = (argv: ReadonlyArray<string>, now: number): Args | "help" | UsageE
   const to = timeFlag("to", values.to, now)
   for (const value of [from, to]) if (value instanceof UsageError) return value
   return {
-    url: values.url.replace(/\/+$/, ""),
+    url,
     groupBy,
     from: from as string | undefined,
     to: to as string | undefined,
@@ -155,33 +121,12 @@ const table = (answer: Answer): string => {
   return `Spend by ${answer.group_by}, ${range}\n${rows.map(line).join("\n")}\n`
 }
 
-// The gateway's error message, from its OpenAI-shaped error JSON, or the body's start.
-const detailOf = (text: string): string => {
-  try {
-    const message = (JSON.parse(text) as { readonly error?: { readonly message?: unknown } }).error?.message
-    if (typeof message === "string") return message
-  } catch {
-    // Not JSON: its start below.
-  }
-  return text.slice(0, 200)
+const fetchSpend = (args: Args, key: Redacted.Redacted<string> | undefined) => {
+  const query = new URLSearchParams({ group_by: args.groupBy })
+  if (args.from !== undefined) query.set("from", args.from)
+  if (args.to !== undefined) query.set("to", args.to)
+  return AdminApi.request({ url: args.url, key, method: "GET", path: `/admin/spend?${query}` })
 }
-
-const fetchSpend = (args: Args, key: Redacted.Redacted<string> | undefined) =>
-  Effect.gen(function*() {
-    const client = yield* HttpClient.HttpClient
-    const query = new URLSearchParams({ group_by: args.groupBy })
-    if (args.from !== undefined) query.set("from", args.from)
-    if (args.to !== undefined) query.set("to", args.to)
-    const request = HttpClientRequest.get(`${args.url}/admin/spend?${query}`).pipe(
-      key === undefined ? (self) => self : HttpClientRequest.bearerToken(Redacted.value(key))
-    )
-    const failed = (status: number | undefined, detail: string) =>
-      new GatewayRequestError({ url: args.url, ...(status === undefined ? {} : { status }), detail })
-    const response = yield* Effect.mapError(client.execute(request), (error) => failed(undefined, error.message))
-    const text = yield* Effect.mapError(response.text, (error) => failed(response.status, error.message))
-    if (response.status !== 200) return yield* failed(response.status, detailOf(text))
-    return text
-  })
 
 /**
  * Runs `spend` with its arguments (those after the word `spend`): prints the table (or the JSON) on stdout. Gives 2
@@ -198,14 +143,12 @@ export const run = (argv: ReadonlyArray<string>, io: Io): Effect.Effect<number> 
       return ExitCode.ok
     }
     if (args instanceof UsageError) return yield* args
-    const variable = io.env[adminKeyVariable]
-    const key = variable === undefined || variable === "" ? undefined : Redacted.make(variable)
-    const text = yield* fetchSpend(args, key).pipe(Effect.provide(UndiciHttpClient.layer()))
+    const text = yield* fetchSpend(args, AdminApi.adminKeyOf(io)).pipe(Effect.provide(UndiciHttpClient.layer()))
     io.stdout(args.json ? `${text}\n` : table(JSON.parse(text) as Answer))
     return ExitCode.ok
   }).pipe(
     exitCodeOf(io, spendUsage, () => {
-      const variable = io.env[adminKeyVariable]
-      return variable === undefined ? [] : [Redacted.make(variable)]
+      const key = AdminApi.adminKeyOf(io)
+      return key === undefined ? [] : [key]
     })
   )

@@ -235,14 +235,15 @@ stderr line is "<ErrorTag>: <message>"), 2 bad flags or no admin key.
  * @since 0.5.0
  * @category Constants
  */
-export const spendUsage = `Usage: ${programName} spend --url URL [options]
+export const spendUsage = `Usage: ${programName} spend [options]
 
 Prints a running gateway's spend from its request log (GET /admin/spend):
 calls, cost and tokens per group over a time range, the costliest first,
 and their total. The admin key is read from EFFECT_LLM_ROUTER_ADMIN_KEY (a
 gateway without keys, on loopback, needs none).
 
-  --url URL                the gateway's URL (what serve prints first)
+  --url URL                the gateway's URL (what serve prints first; default
+                           http://127.0.0.1:4000)
   --group-by GROUP         key, team, model (default) or deployment
   --from TIME              the range's start: an ISO 8601 time, epoch
                            milliseconds, or a time ago such as 24h or 7d
@@ -265,7 +266,7 @@ export const usage = `Usage:
   ${programName} keys ACTION [options]     make, list, revoke or rotate a running gateway's keys
   ${programName} serve [options]           run the gateway until Ctrl-C
   ${programName} simulate [options]        run the local simulator until Ctrl-C
-  ${programName} spend --url URL [options] a running gateway's spend by key, team,
+  ${programName} spend [options]           a running gateway's spend by key, team,
                                            model or deployment
   ${programName} help [COMMAND]            this help, or a command's
   ${programName} --version                 the version

@@ -10,13 +10,14 @@ import * as Effect from "effect/Effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as AdminApi from "../../src/cli/adminApi.js"
 import * as Keys from "../../src/cli/keys.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
 import { adminKey, chat, gatewayOn, providerKey } from "../utils/adminApi.js"
 import { captureIo, envWithoutKeys, spawnCli } from "../utils/cliHarness.js"
 import { freePort } from "../utils/freePort.js"
 
-const keys = (args: ReadonlyArray<string>, env: Record<string, string> = { [Keys.adminKeyVariable]: adminKey }) =>
+const keys = (args: ReadonlyArray<string>, env: Record<string, string> = { [AdminApi.adminKeyVariable]: adminKey }) =>
   Effect.gen(function*() {
     const { io, result } = captureIo({ env })
     const code = yield* Keys.run(args, io)
@@ -78,15 +79,15 @@ describe("effect-llm-router keys", () => {
 
       const again = yield* keys(["revoke", id, ...url])
       assert.strictEqual(again.code, 1)
-      assert.match(again.stderr, /^AdminApiError: the gateway answered 404/)
+      assert.match(again.stderr, /^GatewayRequestError: The gateway at \S+ answered 404/)
       const readOnly = yield* keys(["revoke", "config:fixed", ...url])
-      assert.match(readOnly.stderr, /^AdminApiError: the gateway answered 403: .*provider\.json/)
+      assert.match(readOnly.stderr, /^GatewayRequestError: The gateway at \S+ answered 403: .*provider\.json/)
     }), 60_000)
 
   it.live("is a command of the binary, listed in its help", () =>
     Effect.gen(function*() {
       const served = yield* gateway
-      const env = { ...envWithoutKeys(), [Keys.adminKeyVariable]: adminKey }
+      const env = { ...envWithoutKeys(), [AdminApi.adminKeyVariable]: adminKey }
       const listed = yield* spawnCli(["keys", "list", "--url", served.url], { env })
       assert.strictEqual(listed.code, 0)
       assert.include(listed.stdout, "config:fixed\tfixed\tprovider.json")
@@ -106,10 +107,10 @@ describe("effect-llm-router keys", () => {
       assert.include(stray.stderr, "keys list does not take --grace")
       const noKey = yield* keys(["list"], {})
       assert.strictEqual(noKey.code, 2)
-      assert.include(noKey.stderr, Keys.adminKeyVariable)
+      assert.include(noKey.stderr, AdminApi.adminKeyVariable)
       const port = yield* Effect.promise(freePort)
       const away = yield* keys(["list", "--url", `http://127.0.0.1:${port}`])
       assert.strictEqual(away.code, 1)
-      assert.match(away.stderr, /^GatewayUnreachableError: no gateway answered at http:\/\/127\.0\.0\.1:\d+/)
+      assert.match(away.stderr, /^GatewayRequestError: The gateway at http:\/\/127\.0\.0\.1:\d+ could not be reached/)
     }), 60_000)
 })

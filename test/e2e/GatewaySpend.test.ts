@@ -241,9 +241,9 @@ describe("effect-llm-router spend", () => {
       expect(backwards.code).toBe(1)
       expect(backwards.stderr).toMatch(/answered 400: Bad parameters: from \(\d+\) is after to/)
 
-      const noUrl = yield* run(["--group-by", "key"])
-      expect(noUrl.code).toBe(2)
-      expect(noUrl.stderr).toContain("spend needs --url")
+      const badUrl = yield* run(["--url", "gateway:4000"])
+      expect(badUrl.code).toBe(2)
+      expect(badUrl.stderr).toContain(`--url needs an http:// or https:// URL, got "gateway:4000"`)
       const badGroup = yield* run(["--url", gateway.url, "--group-by", "colour"])
       expect(badGroup.code).toBe(2)
       expect(badGroup.stderr).toContain("--group-by needs one of key, team, model, deployment")
@@ -275,7 +275,7 @@ describe("effect-llm-router spend", () => {
         expect(out.stdout).toMatch(/\nTOTAL\s+7\s/)
         const help = yield* spawnCli(["help", "spend"], { env: envWithoutKeys() })
         expect(help.code).toBe(0)
-        expect(help.stdout).toContain("Usage: effect-llm-router spend --url URL [options]")
+        expect(help.stdout).toContain("Usage: effect-llm-router spend [options]")
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000
   )

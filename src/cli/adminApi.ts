@@ -1,0 +1,99 @@
+/**
+ * What the commands that ask a running gateway's admin API share (`keys`, `spend`): where the admin key is read
+ * from, one request with it, and the one error for a gateway that cannot be reached or refuses.
+ *
+ * @since 0.5.0
+ */
+import * as Effect from "effect/Effect"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientRequest from "effect/http/HttpClientRequest"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import { defaultPort } from "../Gateway.js"
+import type { Io } from "./io.js"
+import { UsageError } from "./usage.js"
+
+/**
+ * The variable the admin key is read from, never a flag (a flag would show in the process list and the shell's
+ * history).
+ *
+ * @since 0.5.0
+ * @category Constants
+ */
+export const adminKeyVariable = "EFFECT_LLM_ROUTER_ADMIN_KEY"
+
+/**
+ * The gateway could not be reached, or refused the request: `status` is its HTTP status when it answered, `detail`
+ * its message or the transport's.
+ *
+ * @since 0.5.0
+ * @category Errors
+ */
+export class GatewayRequestError extends Schema.TaggedError<GatewayRequestError>()("GatewayRequestError", {
+  url: Schema.String,
+  status: Schema.optional(Schema.Number),
+  detail: Schema.String
+}) {
+  override get message() {
+    const hint = this.status === 401 || this.status === 403
+      ? ` (set ${adminKeyVariable} to one of the gateway's admin keys)`
+      : ""
+    return this.status === undefined
+      ? `The gateway at ${this.url} could not be reached: ${this.detail} (start one with effect-llm-router serve, or ` +
+        `give its address with --url)`
+      : `The gateway at ${this.url} answered ${this.status}: ${this.detail}${hint}`
+  }
+}
+
+/**
+ * The gateway `--url` names (a trailing `/` dropped), by default the one `serve` starts on this machine; a URL that
+ * is not http(s) is a usage error.
+ */
+export const gatewayUrl = (flag: string | undefined): string | UsageError => {
+  if (flag === undefined) return `http://127.0.0.1:${defaultPort}`
+  if (!/^https?:\/\/[^/]/.test(flag)) {
+    return new UsageError({ reason: `--url needs an http:// or https:// URL, got "${flag}"` })
+  }
+  return flag.replace(/\/+$/, "")
+}
+
+/** The admin key of the environment, if it has one. */
+export const adminKeyOf = (io: Io): Redacted.Redacted<string> | undefined => {
+  const variable = io.env[adminKeyVariable]
+  return variable === undefined || variable === "" ? undefined : Redacted.make(variable)
+}
+
+// The gateway's error message, from its OpenAI-shaped error JSON, or the body's start.
+const detailOf = (text: string): string => {
+  try {
+    const message = (JSON.parse(text) as { readonly error?: { readonly message?: unknown } }).error?.message
+    if (typeof message === "string") return message
+  } catch {
+    // Not JSON: its start below.
+  }
+  return text.slice(0, 200)
+}
+
+/**
+ * `method path` on the gateway at `url`, with `key` as its bearer token when there is one and `body` as JSON: the
+ * answer's text when it is a success (2xx).
+ */
+export const request = (options: {
+  readonly url: string
+  readonly key: Redacted.Redacted<string> | undefined
+  readonly method: "GET" | "POST" | "DELETE"
+  readonly path: string
+  readonly body?: unknown
+}): Effect.Effect<string, GatewayRequestError, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    let outgoing = HttpClientRequest.make(options.method)(`${options.url}${options.path}`)
+    if (options.key !== undefined) outgoing = HttpClientRequest.bearerToken(outgoing, Redacted.value(options.key))
+    if (options.body !== undefined) outgoing = HttpClientRequest.bodyJsonUnsafe(outgoing, options.body)
+    const failed = (status: number | undefined, detail: string) =>
+      new GatewayRequestError({ url: options.url, ...(status === undefined ? {} : { status }), detail })
+    const response = yield* Effect.mapError(client.execute(outgoing), (error) => failed(undefined, error.message))
+    const text = yield* Effect.mapError(response.text, (error) => failed(response.status, error.message))
+    if (response.status < 200 || response.status >= 300) return yield* failed(response.status, detailOf(text))
+    return text
+  })
