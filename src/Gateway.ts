@@ -68,7 +68,8 @@
  * limited to its models (403 `model_not_allowed` otherwise; `/v1/models` lists
  * only those), its own rate limit and its budget (429). No or a wrong key is
  * 401 `invalid_api_key`. The admin endpoints (`/metrics`, `/dashboard/data`,
- * `model-load`, `POST /admin/reload`, `/admin/spend`, `/admin/requests`) take an admin key (`Options.adminKeys`) instead, 403
+ * `model-load`, `POST /admin/reload`, `/admin/spend`, `/admin/requests`, the keys and teams of `/admin/`) take an
+ * admin key (`Options.adminKeys`) instead, 403
  * `admin_key_required` otherwise, whenever the gateway has keys. Without keys
  * the gateway listens on loopback only, and refuses (403 `host_not_allowed`) a
  * request whose `Host` is not its own loopback name (`localhost`, `127.0.0.1`

@@ -123,7 +123,8 @@ export const make = (sql: SqlClient.SqlClient, options: Options = {}): Effect.Ef
         RETURNING estimate`
       const charged = lapsed.reduce((sum, reservation) => sum + numberOf(reservation, "estimate"), 0)
       if (charged > 0) {
-        yield* sql`UPDATE spend SET spent = spent + ${charged} WHERE scope = ${scope} AND window_start = ${window.start}`
+        yield* sql`UPDATE spend SET spent = spent + ${charged}
+          WHERE scope = ${scope} AND window_start = ${window.start}`
       }
       const [reserved] = yield* sql<Row>`SELECT COALESCE(SUM(estimate), 0) AS reserved FROM reservations
         WHERE scope = ${scope}`

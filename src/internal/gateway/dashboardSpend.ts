@@ -83,14 +83,24 @@ export const spendScript = `
     var byGroup = {}, names = [];
     answer.groups.forEach(function (g) {
       var name = nameOf(g);
-      if (!(name in byGroup)) { byGroup[name] = { total: 0, calls: 0, cost: 0, input: 0, output: 0 }; names.push(name); }
+      if (!(name in byGroup)) {
+        byGroup[name] = { total: 0, calls: 0, cost: 0, input: 0, output: 0 };
+        names.push(name);
+      }
       var t = byGroup[name];
-      t.total += valueOf(g); t.calls += g.calls; t.cost += g.cost; t.input += g.input_tokens; t.output += g.output_tokens;
+      t.total += valueOf(g);
+      t.calls += g.calls;
+      t.cost += g.cost;
+      t.input += g.input_tokens;
+      t.output += g.output_tokens;
     });
     names.sort(function (a, b) { return byGroup[b].total - byGroup[a].total || (a < b ? -1 : 1); });
     // The costliest groups each get a colour; the rest are drawn together as "other".
     var shown = names.slice(0, palette.length - 1);
-    var colourOf = function (name) { var i = shown.indexOf(name); return i < 0 ? palette[palette.length - 1] : palette[i]; };
+    var colourOf = function (name) {
+      var i = shown.indexOf(name);
+      return i < 0 ? palette[palette.length - 1] : palette[i];
+    };
     var stacks = [];
     for (var i = 0; i < span.slots; i++) stacks.push({ start: first + i * span.millis, parts: [], sum: 0 });
     answer.groups.forEach(function (g) {
@@ -129,7 +139,9 @@ export const spendScript = `
     });
     chart.replaceChildren.apply(chart, children);
     legend.replaceChildren.apply(legend, names.map(function (name) {
-      var item = document.createElement("li"), swatch = document.createElement("span"), text = document.createElement("span");
+      var item = document.createElement("li");
+      var swatch = document.createElement("span");
+      var text = document.createElement("span");
       swatch.className = "swatch";
       swatch.style.background = colourOf(name);
       text.textContent = name + " " + label(byGroup[name].total);

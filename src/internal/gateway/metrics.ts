@@ -12,9 +12,9 @@
  * prompt tokens read from and written to the provider's prompt cache, a part of
  * the input) and `cost_usd_total{model}` from the reply's
  * usage, `time_to_first_token_seconds{model}` when a stream's first batch is
- * ready; `request_log_dropped_total` for the request log's rows dropped (`requestLog.ts`). `model` is the name the request asked for, or `(unknown)` for a name
- * the configuration does not have (or a body with none): the configuration
- * bounds the label values. Each label set's metrics are built once and kept,
+ * ready; `request_log_dropped_total` for the request log's rows dropped (`requestLog.ts`). `model` is the name
+ * the request asked for, or `(unknown)` for a name the configuration does not have (or a body with none): the
+ * configuration bounds the label values. Each label set's metrics are built once and kept,
  * so a request does a few map lookups and counter additions, no label
  * building.
  *

@@ -1,10 +1,10 @@
 /**
  * The gateway's kept responses (`responsesStore.ts`) in its shared store: each one a Redis hash (its owner, its
- * `response` JSON, its conversation's JSON, its session and what its deployment keeps upstream) under `<prefix>:responses:<id>`, with Redis' own expiry, so every
- * instance on the same Redis reads, continues and deletes the same responses, and a restart loses none. A write and
- * a deletion check the owner in the script that does them, so another key can never replace or delete a response it
- * cannot read. An entry
- * this version cannot read counts as unknown.
+ * `response` JSON, its conversation's JSON, its session and what its deployment keeps upstream) under
+ * `<prefix>:responses:<id>`, with Redis' own expiry, so every instance on the same Redis reads, continues and deletes
+ * the same responses, and a restart loses none. A write and a deletion check the owner in the script that does them,
+ * so another key can never replace or delete a response it cannot read. An entry this version cannot read counts as
+ * unknown.
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"

@@ -107,11 +107,12 @@ const sameDatabase = (a: DatabaseOption | undefined, b: DatabaseOption | undefin
     : "postgres" in b && Redacted.value(a.postgres) === Redacted.value(b.postgres)
 
 const keptAtReload =
-  "the one it started with (a reload keeps the store, the database, its request log's settings and the time responses " +
-  "are kept; changing them takes a restart)"
+  "the one it started with (a reload keeps the store, the database, its request log's settings and the time " +
+  "responses are kept; changing them takes a restart)"
 
 // What a reload cannot change of the configuration it started with: the store, the database, the request log's
-// settings and the responses' time to live, taken at start (and when the options give them, the configuration's are not read).
+// settings and the responses' time to live, taken at start (and when the options give them, the configuration's are
+// not read).
 const restartOnly = (options: Options, config: Config): OptionsError | undefined =>
   options.store === undefined && JSON.stringify(config.store) !== JSON.stringify(options.config.store)
     ? OptionsErrors.make("Gateway", "config.store", "another store", keptAtReload)
@@ -158,8 +159,8 @@ export const make = (
     const store = wantedStore === undefined || !("redis" in wantedStore) ? wantedStore : yield* Store.make(wantedStore)
     const keyLimits = yield* KeyLimits.make(store)
     const managedKeys = sql === undefined ? undefined : yield* manage(sql, store, database!)
-    // Provider.json keys' budgets are kept in the ledger on Postgres, or without a store; with a store and a SQLite file
-    // (each instance its own), in the store, which every instance shares.
+    // Provider.json keys' budgets are kept in the ledger on Postgres, or without a store; with a store and a SQLite
+    // file (each instance its own), in the store, which every instance shares.
     const configBudgets = store === undefined || (database !== undefined && "postgres" in database)
     const drain = new Drain.Drain()
     const server = Http.createServer()
