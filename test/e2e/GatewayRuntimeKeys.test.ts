@@ -272,6 +272,12 @@ describe("keys made at run time", () => {
         const after = yield* chat(gateway, cappedKey, 1)
         assert.strictEqual(after.status, 429)
         assert.include(String(after.error?.message), "budget")
+        // The admin API shows that key's spend, read-only.
+        const read = yield* call(gateway.url, "GET", "/admin/keys/config:capped")
+        assert.strictEqual(read.status, 200)
+        assert.isTrue(read.body.read_only)
+        assert.isAbove(read.body.spend!.spent, 0)
+        assert.isAtMost(read.body.spend!.spent + read.body.spend!.reserved, read.body.spend!.limit!)
       }),
     60_000
   )

@@ -24,6 +24,7 @@ export const pricing = { input_per_mtok: 1000, output_per_mtok: 1000 }
 export interface Spend {
   readonly spent: number
   readonly reserved: number
+  readonly limit: number | null
 }
 
 /** The fields of the admin API's answers the tests read. */
@@ -33,6 +34,7 @@ export interface Body {
   readonly name?: string
   readonly models?: ReadonlyArray<string> | null
   readonly metadata?: unknown
+  readonly read_only?: boolean
   readonly data?: ReadonlyArray<{ readonly id: string; readonly name: string; readonly read_only: boolean }>
   readonly spend?: Spend
   readonly keys?: ReadonlyArray<{ readonly name: string }>

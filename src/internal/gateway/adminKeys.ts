@@ -267,7 +267,17 @@ export const routes = (serving: Serving, managed: Managed) => {
       if (id.startsWith(configPrefix)) {
         const found = auth.keys.find((key) => !key.admin && `${configPrefix}${key.name}` === id)
         if (found === undefined) return yield* Effect.fail(notFound("key", id))
-        return json(200, JSON.stringify(configView(found)))
+        // Its budget as the gateway keeps it (in the ledger, the store or memory), if it has one.
+        const budget = (yield* auth.budgetStatus).find((held) => held.team === undefined && held.key === found.name)
+        const spend = budget === undefined ? null : {
+          spent: budget.status.spent,
+          reserved: budget.status.reserved,
+          limit: budget.status.limit,
+          period: budget.status.period,
+          period_start: seconds(budget.status.periodStart),
+          period_end: seconds(budget.status.periodEnd)
+        }
+        return json(200, JSON.stringify({ ...configView(found), spend }))
       }
       const key = store.keys().find((candidate) => candidate.id === id)
       if (key === undefined) return yield* Effect.fail(notFound("key", id))
