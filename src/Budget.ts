@@ -47,10 +47,10 @@ import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import * as Shared from "./internal/budget/shared.js"
-import { periodName, refuses, type Window, windowAt } from "./internal/budget/window.js"
+import { exceeded, periodName, refuses, type Window, windowAt } from "./internal/budget/window.js"
 import * as Invalid from "./internal/optionsError.js"
 import { Llm, type Service as LlmService } from "./Llm.js"
-import { BudgetExceededError, type NoCapacityError } from "./LlmError.js"
+import type { BudgetExceededError, NoCapacityError } from "./LlmError.js"
 import type { OptionsError } from "./OptionsError.js"
 import * as Pricing from "./Pricing.js"
 import type * as Store from "./Store.js"
@@ -283,17 +283,7 @@ const inMemory = (limits: ReadonlyArray<Limit>): Effect.Effect<Service> =>
             roll(state, now)
             const committed = state.spent + state.reserved
             if (refuses(committed, call.estimate, state.limit.limit)) {
-              return Effect.fail(
-                new BudgetExceededError({
-                  provider: call.provider ?? "unknown",
-                  model: call.model ?? "",
-                  scope: state.limit.scope,
-                  limit: state.limit.limit,
-                  spent: committed,
-                  estimate: call.estimate,
-                  periodEnd: state.window.end
-                })
-              )
+              return Effect.fail(exceeded(call, state.limit, committed, state.window.end))
             }
           }
           for (const state of applying) state.reserved += call.estimate

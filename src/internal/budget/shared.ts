@@ -16,11 +16,11 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Redis from "effect/persistence/Redis"
 import type * as Budget from "../../Budget.js"
-import { BudgetExceededError, NoCapacityError } from "../../LlmError.js"
+import { type BudgetExceededError, NoCapacityError } from "../../LlmError.js"
 import type * as Store from "../../Store.js"
 import * as Leases from "../store/leases.js"
 import { overKeys } from "../store/script.js"
-import { periodName, tolerance, windowAt } from "./window.js"
+import { exceeded, periodName, tolerance, windowAt } from "./window.js"
 
 // KEYS: hash and reservation set per limit. ARGV: id, estimate, ttl, tolerance,
 // then the amount and the keys' expiry (epoch ms) per limit.
@@ -159,15 +159,7 @@ export const make = (
             }
             const limit = limits[applying[at]!]!
             return Effect.fail(
-              new BudgetExceededError({
-                provider: call.provider ?? "unknown",
-                model: call.model ?? "",
-                scope: limit.scope,
-                limit: limit.limit,
-                spent: Number(committed),
-                estimate: call.estimate,
-                periodEnd: windows[at]!.window.end
-              })
+              exceeded(call, limit, Number(committed), windows[at]!.window.end)
             )
           }
         )

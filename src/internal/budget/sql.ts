@@ -40,9 +40,9 @@ import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import { randomUUID } from "node:crypto"
 import type * as Budget from "../../Budget.js"
-import { BudgetExceededError, NoCapacityError } from "../../LlmError.js"
+import { type BudgetExceededError, NoCapacityError } from "../../LlmError.js"
 import { timeoutFail } from "../time/watchdog.js"
-import { periodName, refuses, type Window, windowAt } from "./window.js"
+import { exceeded, periodName, refuses, type Window, windowAt } from "./window.js"
 
 /** The database did not answer within the bound, or failed: `reason` says what was asked and what went wrong. */
 export class LedgerUnavailable extends Data.TaggedError("LedgerUnavailable")<{ readonly reason: string }> {}
@@ -199,17 +199,7 @@ export const make = (sql: SqlClient.SqlClient, options: Options = {}): Effect.Ef
                 held.add(id)
                 return Effect.succeed(new SqlReservation(call.estimate, id))
               }
-              return Effect.fail(
-                new BudgetExceededError({
-                  provider: call.provider ?? "unknown",
-                  model: call.model ?? "",
-                  scope: refusal.refused.scope,
-                  limit: refusal.refused.limit,
-                  spent: refusal.committed,
-                  estimate: call.estimate,
-                  periodEnd: refusal.window.end
-                })
-              )
+              return Effect.fail(exceeded(call, refusal.refused, refusal.committed, refusal.window.end))
             }
           })
         )

@@ -1,10 +1,12 @@
 /**
  * The fixed window of a `Budget` period that holds an instant (one of the
  * back-to-back windows of its length from the Unix epoch, or the UTC month),
- * its name, and the slack of a budget's sums.
+ * its name, the slack of a budget's sums, and the refusal every form of a budget (in memory, in a store, in the
+ * gateway's database) gives.
  */
 import * as Duration from "effect/Duration"
-import type { Period } from "../../Budget.js"
+import type { Call, Limit, Period } from "../../Budget.js"
+import { BudgetExceededError } from "../../LlmError.js"
 
 /** A billionth of a dollar: float sums of cents are not exact. */
 export const tolerance = 1e-9
@@ -12,6 +14,18 @@ export const tolerance = 1e-9
 /** Whether a call of `estimate` is refused by a limit with `committed` (spent and reserved) of its `limit` gone. */
 export const refuses = (committed: number, estimate: number, limit: number): boolean =>
   committed >= limit || committed + estimate > limit + tolerance
+
+/** The refusal of `call` by `limit`, with `committed` of it gone, until `periodEnd` (epoch ms). */
+export const exceeded = (call: Call, limit: Limit, committed: number, periodEnd: number): BudgetExceededError =>
+  new BudgetExceededError({
+    provider: call.provider ?? "unknown",
+    model: call.model ?? "",
+    scope: limit.scope,
+    limit: limit.limit,
+    spent: committed,
+    estimate: call.estimate,
+    periodEnd
+  })
 
 export interface Window {
   readonly start: number
