@@ -10,6 +10,7 @@ import * as fc from "fast-check"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { DatabaseSync } from "node:sqlite"
 import * as Ledger from "../src/internal/budget/sql.js"
 import * as Database from "../src/internal/sql/database.js"
 
@@ -84,6 +85,69 @@ describe("the SQL budget ledger", () => {
       assert.strictEqual(still._tag, "BudgetExceededError")
       yield* budget.check({ estimate: 0.2 })
     }))
+  it.live("reads the spend of many scopes and periods together in one transaction", () =>
+    Effect.gen(function*() {
+      let transactions = 0
+      const client = yield* Database.connect({ sqlite: file })
+      const counted = new Proxy(client, {
+        get: (target, property, receiver) =>
+          property === "withTransaction"
+            ? <A, E, R>(effect: Effect.Effect<A, E, R>) => {
+              transactions++
+              return target.withTransaction(effect)
+            }
+            : Reflect.get(target, property, receiver)
+      })
+      // One instance reads (its transactions counted); the other spends and holds a reservation.
+      const reader = yield* Ledger.make(counted)
+      const [spender] = yield* twoInstances()
+      const daily = { scope: "key:read-daily", limit: 5, period: "1 day" as const }
+      const monthly = { scope: "team:read-monthly", limit: 5, period: "month" as const }
+      const budget = spender.budget([daily, monthly])
+      yield* budget.charge(yield* budget.check({ estimate: 2 }), 1.25)
+      yield* budget.check({ estimate: 0.5 })
+      const reads = [
+        { scope: daily.scope, period: daily.period },
+        { scope: monthly.scope, period: monthly.period },
+        // The same scope in a window it has spent nothing in.
+        { scope: daily.scope, period: "1 hour" as const },
+        { scope: "key:read-never", period: "1 day" as const }
+      ]
+      transactions = 0
+      const found = yield* Effect.forEach(reads, (read) => reader.spend(read.scope, read.period), {
+        concurrency: "unbounded"
+      })
+      assert.strictEqual(transactions, 1)
+      assert.deepStrictEqual(found.map(({ reserved, spent }) => [spent, reserved]), [[1.25, 0.5], [1.25, 0.5], [
+        0,
+        0.5
+      ], [0, 0]])
+      transactions = 0
+      const status = yield* reader.budget([daily, monthly]).status
+      assert.strictEqual(transactions, 1)
+      assert.deepStrictEqual(status.map(({ reserved, spent }) => [spent, reserved]), [[1.25, 0.5], [1.25, 0.5]])
+    }))
+
+  it.live("writes a charge the database would not take before its close lets it go", () =>
+    Effect.gen(function*() {
+      const limits = [{ scope: "key:closing", limit: 1, period: "1 day" as const }]
+      const blocker = new DatabaseSync(file)
+      yield* Effect.scoped(Effect.gen(function*() {
+        const [ledger] = yield* twoInstances()
+        const budget = ledger.budget(limits)
+        const reservation = yield* budget.check({ estimate: 0.75 })
+        // Another process holds the database's write lock: the charge waits out the busy timeout and fails, and is
+        // retried in the background; the lock is let go a little after, while the gateway is closing.
+        blocker.exec("BEGIN EXCLUSIVE")
+        setTimeout(() => blocker.exec("COMMIT"), 50)
+        yield* budget.charge(reservation, 0.25)
+      }))
+      blocker.close()
+      const [after] = yield* twoInstances()
+      const read = yield* after.spend("key:closing", "1 day")
+      assert.strictEqual(read.spent, 0.25)
+      assert.strictEqual(read.reserved, 0)
+    }), 30_000)
 })
 
 process.on("exit", () => rmSync(dir, { recursive: true, force: true }))

@@ -26,14 +26,18 @@
  *
  * Each transaction is bounded (`timeoutFail`); a check that cannot be made fails with `NoCapacityError`
  * (`storeUnavailable`), which the gateway answers with 503. A charge is retried in the background until the database
- * takes it; it is idempotent (it adds the cost only with the reservation it deletes), so a retry of a charge whose
- * commit was acknowledged late counts once, and a charge that never lands leaves the reservation to lapse into its
- * estimate: the spend is never lost.
+ * takes it, and at close for a while longer (`flushTimeout`); it is idempotent (it adds the cost only with the
+ * reservation it deletes), so a retry of a charge whose commit was acknowledged late counts once, and a charge that
+ * never lands leaves the reservation to lapse into its estimate: the spend is never lost.
  */
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberSet from "effect/FiberSet"
+import * as Request from "effect/Request"
+import * as RequestResolver from "effect/RequestResolver"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import type * as SqlClient from "effect/sql/SqlClient"
@@ -67,6 +71,16 @@ export interface Options {
   /** How long a transaction may take before it counts as the database being away. Default 5 seconds. */
   readonly statementTimeout?: Duration.Input | undefined
 }
+
+/** How long the charges still being retried at close may take to be written. */
+const flushTimeout = Duration.seconds(15)
+
+/** A read of a scope's spend in its window of `period` that holds now. */
+class SpendRead extends Request.Class<
+  { readonly scope: string; readonly period: Budget.Period },
+  ScopeSpend,
+  LedgerUnavailable
+> {}
 
 interface Row {
   readonly [column: string]: unknown
@@ -174,8 +188,22 @@ export const make = (sql: SqlClient.SqlClient, options: Options = {}): Effect.Ef
       }
     )
 
-    // A charge the database did not take at once: retried, backing off, for as long as the gateway runs.
+    // A charge the database did not take at once: retried, backing off, for as long as the gateway runs; at its
+    // close, for up to `flushTimeout` (this finalizer runs before the set's, which interrupts what is left).
     const retried = Schedule.min([Schedule.exponential("100 millis"), Schedule.spaced("5 seconds")])
+    const pending = yield* FiberSet.make<void>()
+    yield* Effect.addFinalizer(() =>
+      FiberSet.awaitEmpty(pending).pipe(
+        Effect.timeout(flushTimeout),
+        Effect.catchCause(() =>
+          Effect.flatMap(FiberSet.size(pending), (left) =>
+            Effect.logError(
+              `The gateway's database did not take ${left} charge(s) before shutdown; their reservations lapse ` +
+                "into their estimates."
+            ))
+        )
+      )
+    )
 
     const budget = (limits: ReadonlyArray<Budget.Limit>): Budget.Service => {
       const byScope = new Map(limits.map((limit) => [limit.scope, limit]))
@@ -213,7 +241,7 @@ export const make = (sql: SqlClient.SqlClient, options: Options = {}): Effect.Ef
           onSuccess: () => done,
           onFailure: (error) =>
             Effect.logWarning(`The gateway's database did not take a charge (${error.reason}); retrying it.`).pipe(
-              Effect.andThen(Effect.forkIn(Effect.andThen(Effect.retry(written, retried), done), scope)),
+              Effect.andThen(FiberSet.run(pending, Effect.andThen(Effect.retry(written, retried), done))),
               Effect.asVoid
             )
         })
@@ -229,32 +257,50 @@ export const make = (sql: SqlClient.SqlClient, options: Options = {}): Effect.Ef
             reserved: found.reserved,
             periodStart: found.window.start,
             periodEnd: found.window.end
-          }))
+          })),
+        { concurrency: "unbounded" }
       ).pipe(Effect.orElseSucceed((): ReadonlyArray<Budget.LimitStatus> => []))
       return { check, charge, status }
     }
 
-    const spend = (scope: string, period: Budget.Period): Effect.Effect<ScopeSpend, LedgerUnavailable> =>
+    // The reads asked together (the dashboard's, a key's and its team's) are one transaction: two statements over
+    // all their scopes, each answer then picked out by its scope and window.
+    const reads = RequestResolver.make<SpendRead>((entries) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const window = windowAt(period, now)
-        return bounded(
+        const windows = entries.map((entry) => windowAt(entry.request.period, now))
+        const scopes = [...new Set(entries.map((entry) => entry.request.scope))]
+        const earliest = Math.min(...windows.map((window) => window.start))
+        const read = bounded(
           "a spend read",
-          Effect.gen(function*() {
-            const [row] = yield* sql<
-              Row
-            >`SELECT spent FROM spend WHERE scope = ${scope} AND window_start = ${window.start}`
-            const [held] = yield* sql<Row>`SELECT
+          Effect.all([
+            sql<Row>`SELECT scope, window_start, spent FROM spend
+              WHERE ${sql.in("scope", scopes)} AND window_start >= ${earliest}`,
+            sql<Row>`SELECT scope,
               COALESCE(SUM(CASE WHEN expires_at > ${now} THEN estimate ELSE 0 END), 0) AS live,
               COALESCE(SUM(CASE WHEN expires_at <= ${now} THEN estimate ELSE 0 END), 0) AS lapsed
-              FROM reservations WHERE scope = ${scope}`
-            return {
-              spent: numberOf(row, "spent") + numberOf(held, "lapsed"),
-              reserved: numberOf(held, "live"),
-              window
-            }
-          })
+              FROM reservations WHERE ${sql.in("scope", scopes)} GROUP BY scope`
+          ])
         )
+        return Effect.match(read, {
+          onFailure: (error) => entries.forEach((entry) => entry.completeUnsafe(Exit.fail(error))),
+          onSuccess: ([spent, held]) =>
+            entries.forEach((entry, i) => {
+              const { scope } = entry.request
+              const window = windows[i]!
+              const row = spent.find((row) => row["scope"] === scope && numberOf(row, "window_start") === window.start)
+              const reservations = held.find((row) => row["scope"] === scope)
+              entry.completeUnsafe(Exit.succeed({
+                spent: numberOf(row, "spent") + numberOf(reservations, "lapsed"),
+                reserved: numberOf(reservations, "live"),
+                window
+              }))
+            })
+        })
       })
+    )
+
+    const spend = (scope: string, period: Budget.Period): Effect.Effect<ScopeSpend, LedgerUnavailable> =>
+      Effect.request(new SpendRead({ scope, period }), reads)
 
     // The leases of this instance's reservations, renewed well before they lapse.
     const renew = Effect.suspend(() => {

@@ -479,7 +479,9 @@ export const make = (
               caller.budget!.status,
               ([own]): ReadonlyArray<KeyBudget> =>
                 own === undefined ? [] : [{ key: caller.name, team: caller.team, status: own }]
-            )
+            ),
+          // Together, so the ledger's reads are one transaction (`budget/sql.ts`).
+          { concurrency: "unbounded" }
         ),
         (found) => found.flat()
       )
