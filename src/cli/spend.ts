@@ -35,14 +35,14 @@ interface Args {
 
 const ago = /^(\d+(?:\.\d+)?)([hd])$/
 
-/** A time flag as the API takes it (epoch milliseconds or ISO 8601), `Nh`/`Nd` read as that long before `now`. */
+/** A time flag as the API takes it (Unix seconds or ISO 8601), `Nh`/`Nd` read as that long before `now`. */
 const timeFlag = (name: string, text: string | undefined, now: number): string | undefined | UsageError => {
   if (text === undefined) return undefined
   const relative = ago.exec(text)
-  if (relative !== null) return String(Math.round(now - Number(relative[1]) * (relative[2] === "h" ? 3.6e6 : 8.64e7)))
-  if (/^\d+$/.test(text) || Number.isFinite(Date.parse(text))) return text
+  if (relative !== null) return String((now - Number(relative[1]) * (relative[2] === "h" ? 3.6e6 : 8.64e7)) / 1000)
+  if (/^\d+(\.\d+)?$/.test(text) || Number.isFinite(Date.parse(text))) return text
   return new UsageError({
-    reason: `--${name} needs an ISO 8601 time, epoch milliseconds, or a time ago such as 24h or 7d, got "${text}"`
+    reason: `--${name} needs an ISO 8601 time, Unix seconds, or a time ago such as 24h or 7d, got "${text}"`
   })
 }
 
@@ -117,7 +117,7 @@ const table = (answer: Answer): string => {
   const widths = header.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)))
   const line = (row: ReadonlyArray<string>) =>
     row.map((cell, column) => column === 0 ? cell.padEnd(widths[0]!) : cell.padStart(widths[column]!)).join("  ")
-  const range = `${new Date(answer.from).toISOString()} to ${new Date(answer.to).toISOString()}`
+  const range = `${new Date(answer.from * 1000).toISOString()} to ${new Date(answer.to * 1000).toISOString()}`
   return `Spend by ${answer.group_by}, ${range}\n${rows.map(line).join("\n")}\n`
 }
 

@@ -245,8 +245,8 @@ gateway without keys, on loopback, needs none).
   --url URL                the gateway's URL (what serve prints first; default
                            http://127.0.0.1:4000)
   --group-by GROUP         key, team, model (default) or deployment
-  --from TIME              the range's start: an ISO 8601 time, epoch
-                           milliseconds, or a time ago such as 24h or 7d
+  --from TIME              the range's start: an ISO 8601 time, Unix
+                           seconds, or a time ago such as 24h or 7d
                            (default: the log's start)
   --to TIME                the range's end, excluded (default: now)
   --json                   print the gateway's JSON answer as it is

@@ -105,18 +105,20 @@ describe("GET /admin/spend", () => {
       // The range is [from, to): a range after the calls, or ending at the first, holds none.
       const first = Math.min(...logged.map((row) => row.at))
       const last = Math.max(...logged.map((row) => row.at))
-      expect((yield* admin<SpendAnswer>(gateway, `/admin/spend?from=${last + 1}`)).groups).toEqual([])
+      expect((yield* admin<SpendAnswer>(gateway, `/admin/spend?from=${last + 0.001}`)).groups).toEqual([])
       expect((yield* admin<SpendAnswer>(gateway, `/admin/spend?to=${first}`)).groups).toEqual([])
       const iso = yield* admin<SpendAnswer>(
         gateway,
-        `/admin/spend?group_by=key&from=${new Date(first).toISOString()}&to=${new Date(last + 1).toISOString()}`
+        `/admin/spend?group_by=key&from=${new Date(first * 1000).toISOString()}&to=${
+          new Date(last * 1000 + 1).toISOString()
+        }`
       )
       expect(iso.groups.reduce((total, group) => total + group.calls, 0)).toBe(7)
 
       // Per hour, for a chart: every group's calls in the hour they came in.
       const hourly = yield* admin<SpendAnswer>(gateway, "/admin/spend?group_by=key&bucket=hour")
       expect(hourly.bucket).toBe("hour")
-      for (const group of hourly.groups) expect(group.bucket! % 3_600_000).toBe(0)
+      for (const group of hourly.groups) expect(group.bucket! % 3600).toBe(0)
       expect(hourly.groups.reduce((total, group) => total + group.calls, 0)).toBe(7)
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 
@@ -239,7 +241,7 @@ describe("effect-llm-router spend", () => {
         .toMatch(/\nTOTAL\s+0\s+\$0\.000000/)
       const backwards = yield* run(["--url", gateway.url, "--from", "1h", "--to", "2h"])
       expect(backwards.code).toBe(1)
-      expect(backwards.stderr).toMatch(/answered 400: Bad parameters: from \(\d+\) is after to/)
+      expect(backwards.stderr).toMatch(/answered 400: Bad parameters: from \([\d.]+\) is after to/)
 
       const badUrl = yield* run(["--url", "gateway:4000"])
       expect(badUrl.code).toBe(2)

@@ -1,12 +1,24 @@
 /**
  * The bodies of the admin API's key and team requests (`adminKeys.ts`), checked field by field: a body that is not a
  * JSON object, a field it does not know, or a value of the wrong kind is refused naming the field. On a change
- * (`PATCH`) every field is optional and `null` clears one that may be cleared.
+ * (`PATCH`) every field is optional and `null` clears one that may be cleared. Times, here and in every answer of
+ * the admin API, are Unix seconds (to the millisecond).
  */
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import type { BudgetLimit } from "./keyStore.js"
+
+/** A time as the admin API writes it: Unix seconds, to the millisecond, of epoch milliseconds. */
+export const unixSeconds = (millis: number): number => millis / 1000
+
+const millisOf = (seconds: number): number => Math.round(seconds * 1000)
+
+/** A time as the admin API reads it, Unix seconds or an ISO 8601 time, in epoch milliseconds; else `undefined`. */
+export const timeOf = (text: string): number | undefined => {
+  const millis = /^\d+(\.\d+)?$/.test(text) ? millisOf(Number(text)) : Date.parse(text)
+  return Number.isFinite(millis) ? millis : undefined
+}
 
 /** A field that is refused, and why. */
 export class Invalid extends Data.TaggedError("Invalid")<{ readonly field: string; readonly message: string }> {}
@@ -168,13 +180,13 @@ export const keyInput = (body: Body, mode: "create" | "update", now: number): Ke
   }
   if ("expires_at" in body) {
     const at = body["expires_at"]
-    if (at !== null && !(typeof at === "number" && Number.isInteger(at) && at * 1000 > now)) {
+    if (at !== null && !(typeof at === "number" && Number.isFinite(at) && millisOf(at) > now)) {
       return new Invalid({
         field: "expires_at",
         message: "`expires_at` must be a time in the future, in Unix seconds, or null."
       })
     }
-    input.expiresAt = at === null ? null : at * 1000
+    input.expiresAt = at === null ? null : millisOf(at)
   }
   if ("metadata" in body) {
     const metadata = metadataOf(body["metadata"])

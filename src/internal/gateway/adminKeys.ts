@@ -14,7 +14,7 @@ import { randomBytes } from "node:crypto"
 import type { LedgerUnavailable } from "../budget/sql.js"
 import { type Ledger } from "../budget/sql.js"
 import { periodName } from "../budget/window.js"
-import { graceOf, Invalid, keyInput, parse, teamInput } from "./adminInput.js"
+import { graceOf, Invalid, keyInput, parse, teamInput, unixSeconds } from "./adminInput.js"
 import * as Auth from "./auth.js"
 import * as Errors from "./errors.js"
 import type { BudgetLimit, KeyRecord, KeyStore, NameTaken, TeamRecord } from "./keyStore.js"
@@ -59,7 +59,7 @@ const unavailable = (error: LedgerUnavailable): Refusal => Errors.databaseUnavai
 
 const fromInvalid = (invalid: Invalid): Refusal => Errors.invalidRequest(invalid.message, invalid.field)
 
-const seconds = (millis: number | undefined) => millis === undefined ? null : Math.floor(millis / 1000)
+const seconds = (millis: number | undefined) => millis === undefined ? null : unixSeconds(millis)
 const budgetView = (budget: BudgetLimit | undefined) =>
   budget === undefined ? null : { limit: budget.limit, period: periodName(budget.period) }
 

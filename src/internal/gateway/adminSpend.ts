@@ -2,7 +2,7 @@
  * The request log's admin paths (admin keys, as every admin path: `Auth.adminRefusal`):
  *
  * - `GET /admin/spend?group_by=key|team|model|deployment&from=&to=&bucket=hour|day`: the calls, cost and tokens
- *   per group over `[from, to)` (epoch milliseconds or ISO 8601 times; by default everything up to now), the
+ *   per group over `[from, to)` (Unix seconds or ISO 8601 times; by default everything up to now), the
  *   costliest first, or per hour or day (oldest first) with `bucket`, for a chart.
  * - `GET /admin/requests?key=&team=&model=&status=&limit=&cursor=`: the rows, newest first, `limit` a page (50 by
  *   default, at most 500), and `next_cursor` to ask for the page after (opaque: the last row's time and id).
@@ -16,6 +16,7 @@ import type * as HttpServerResponse from "effect/http/HttpServerResponse"
 import type * as SqlClient from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import * as Requests from "../sql/requests.js"
+import { timeOf, unixSeconds } from "./adminInput.js"
 import * as Errors from "./errors.js"
 import { errorResponse, json } from "./serving.js"
 
@@ -31,10 +32,10 @@ const problem = (name: string, expected: string, got: string): { readonly proble
   problem: `${name} (expected ${expected}, got "${got}")`
 })
 
-const timeOf = (name: string, text: string | null): Read<number | undefined> => {
+const timeParameter = (name: string, text: string | null): Read<number | undefined> => {
   if (text === null) return { value: undefined }
-  const millis = /^\d+$/.test(text) ? Number(text) : Date.parse(text)
-  return Number.isFinite(millis) ? { value: millis } : problem(name, "epoch milliseconds or an ISO 8601 time", text)
+  const millis = timeOf(text)
+  return millis === undefined ? problem(name, "Unix seconds or an ISO 8601 time", text) : { value: millis }
 }
 
 const oneOf = <K extends string>(name: string, text: string | null, options: ReadonlyArray<K>): Read<K | undefined> =>
@@ -144,8 +145,8 @@ export const spend = (
   if (sql === undefined) return Effect.succeed(errorResponse(noDatabase))
   const parsed = readAll(new URL(request.url, "http://gateway").searchParams, (get) => ({
     group_by: oneOf("group_by", get("group_by"), groups),
-    from: timeOf("from", get("from")),
-    to: timeOf("to", get("to")),
+    from: timeParameter("from", get("from")),
+    to: timeParameter("to", get("to")),
     bucket: oneOf("bucket", get("bucket"), buckets)
   }))
   if ("refusal" in parsed) return Effect.succeed(errorResponse(parsed.refusal))
@@ -153,16 +154,19 @@ export const spend = (
   const from = read.from ?? 0
   const to = read.to ?? now() + 1
   if (from > to) {
-    const refusal = Errors.invalidRequest(`Bad parameters: from (${from}) is after to (${to}).`, "from")
+    const refusal = Errors.invalidRequest(
+      `Bad parameters: from (${unixSeconds(from)}) is after to (${unixSeconds(to)}).`,
+      "from"
+    )
     return Effect.succeed(errorResponse(refusal))
   }
   const groupBy = read.group_by ?? "model"
   return answerOf(Requests.spend(sql, { groupBy, from, to, bucket: read.bucket }), (rows) => ({
     group_by: groupBy,
-    from,
-    to,
+    from: unixSeconds(from),
+    to: unixSeconds(to),
     ...(read.bucket === undefined ? {} : { bucket: read.bucket }),
-    groups: rows
+    groups: rows.map((row) => row.bucket === undefined ? row : { ...row, bucket: unixSeconds(row.bucket) })
   }))
 }
 
@@ -188,6 +192,7 @@ export const requests = (
   return answerOf(page, (rows) => ({
     data: rows.slice(0, limit).map((row) => ({
       ...row,
+      at: unixSeconds(row.at),
       payload: row.payload === null ? null : JSON.parse(row.payload)
     })),
     next_cursor: rows.length > limit ? cursorOf(rows[limit - 1]!) : null

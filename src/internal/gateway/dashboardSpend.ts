@@ -104,7 +104,7 @@ export const spendScript = `
     var stacks = [];
     for (var i = 0; i < span.slots; i++) stacks.push({ start: first + i * span.millis, parts: [], sum: 0 });
     answer.groups.forEach(function (g) {
-      var slot = Math.round((g.bucket - first) / span.millis);
+      var slot = Math.round((g.bucket * 1000 - first) / span.millis);
       if (slot < 0 || slot >= span.slots) return;
       var value = valueOf(g);
       stacks[slot].parts.push({ name: nameOf(g), value: value });
@@ -171,7 +171,7 @@ export const spendScript = `
     var key = sessionStorage.getItem(storageKey);
     var span = spans[range.value];
     var first = (Math.floor(Date.now() / span.millis) - span.slots + 1) * span.millis;
-    var query = "group_by=" + group.value + "&bucket=" + range.value + "&from=" + first;
+    var query = "group_by=" + group.value + "&bucket=" + range.value + "&from=" + first / 1000;
     fetch("admin/spend?" + query, { headers: key ? { authorization: "Bearer " + key } : {}, cache: "no-store" })
       .then(function (response) {
         if (response.status === 404) {
