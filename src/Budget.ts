@@ -113,13 +113,9 @@ export interface Options {
    */
   readonly shared?: Store.Shared | undefined
   /**
-   * With `shared`: a durable record of what this instance has charged, from
-   * which its part of the store's counters is rebuilt when the store has lost
-   * them (a Redis restarted without persistence). Each charge is added to the
-   * record, and the store keeps this record's part of a window in a field of
-   * its own, raised to the recorded total; a check that finds that field gone
-   * writes the recorded total back first. Default: none (what the store holds
-   * is all there is).
+   * With `shared`: where this instance records what it charges, so its part of
+   * the store's spend is rebuilt (at its next check or status) when the store
+   * has lost it, as a Redis restarted without persistence does. Default: none.
    */
   readonly record?: SpendRecord | undefined
 }
