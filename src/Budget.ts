@@ -44,6 +44,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type { Input as ChatRequest } from "./ChatRequest.js"
 import * as Shared from "./internal/budget/shared.js"
@@ -111,6 +112,43 @@ export interface Options {
    * Default: in this process's memory.
    */
   readonly shared?: Store.Shared | undefined
+  /**
+   * With `shared`: where this instance records what it charges, so its part of
+   * the store's spend is rebuilt (at its next check or status) when the store
+   * has lost it, as a Redis restarted without persistence does. Default: none.
+   */
+  readonly record?: SpendRecord | undefined
+}
+
+/**
+ * Where an instance records the spend it charges to a `shared` budget: a
+ * total per counter (a limit of the budget) and window, in a place that
+ * outlives the store (the gateway's database).
+ *
+ * @since 0.5.0
+ * @category Models
+ */
+export interface SpendRecord {
+  /** The record's identity: the same wherever the same record is read, never another record's. */
+  readonly id: string
+  /** The total recorded for `counter` in the window starting at `windowStart` (epoch ms); 0 when none. */
+  readonly total: (counter: string, windowStart: number) => Effect.Effect<number, SpendRecordError>
+  /** Adds `cost` to that total and returns the new total. */
+  readonly add: (counter: string, windowStart: number, cost: number) => Effect.Effect<number, SpendRecordError>
+}
+
+/**
+ * A `SpendRecord` could not be read or written: `reason` says why.
+ *
+ * @since 0.5.0
+ * @category Errors
+ */
+export class SpendRecordError extends Schema.TaggedError<SpendRecordError>()("SpendRecordError", {
+  reason: Schema.String
+}) {
+  override get message() {
+    return `The budget's spend record is unavailable: ${this.reason}.`
+  }
 }
 
 /**
@@ -255,7 +293,15 @@ export const make = Effect.fnUntraced(function*(options: Options): Effect.fn.Ret
   }
   if (options.shared !== undefined) {
     if (options.shared.key === "") return yield* Invalid.make("Budget", "shared.key", "", "a non-empty string")
-    return yield* Shared.make(options.limits, options.shared, inMemory)
+    return yield* Shared.make(options.limits, options.shared, options.record, inMemory)
+  }
+  if (options.record !== undefined) {
+    return yield* Invalid.make(
+      "Budget",
+      "record",
+      options.record.id,
+      "given with `shared` only (it records a store's part)"
+    )
   }
   return yield* inMemory(options.limits)
 })

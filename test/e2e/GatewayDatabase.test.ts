@@ -23,7 +23,7 @@ import * as Simulator from "../../src/simulator/Simulator.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { postgresServer } from "../utils/postgresServer.js"
 
-const tables = ["keys", "teams", "spend", "reservations", "requests"]
+const tables = ["keys", "teams", "spend", "reservations", "requests", "database_identity", "recorded_spend"]
 
 /** A gateway over the simulator on `database`, for the scope. */
 const gatewayOn = (database: Gateway.Database) =>
@@ -39,6 +39,16 @@ const temporary = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "gateway-db-"))),
   (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
 )
+
+/** The ids in the file's `database_identity`: one, written by its migration and never again. */
+const identities = (file: string) => {
+  const db = new DatabaseSync(file)
+  try {
+    return (db.prepare("SELECT id FROM database_identity").all() as Array<{ id: string }>).map((row) => row.id)
+  } finally {
+    db.close()
+  }
+}
 
 const sqliteTables = (file: string) => {
   const db = new DatabaseSync(file)
@@ -58,6 +68,8 @@ describe("the gateway's SQLite database", () => {
       yield* Effect.scoped(gatewayOn({ sqlite: file }))
       assert.isTrue(existsSync(file))
       for (const table of tables) assert.include(sqliteTables(file), table)
+      const [identity] = identities(file)
+      assert.match(String(identity), /^[0-9a-f-]{36}$/)
       const db = new DatabaseSync(file)
       db.prepare("INSERT INTO teams (id, name, created_at, updated_at) VALUES ('t1', 'research', 1, 1)").run()
       db.close()
@@ -67,7 +79,8 @@ describe("the gateway's SQLite database", () => {
       const versions = reopened.prepare("SELECT migration_id FROM effect_sql_migrations").all()
       reopened.close()
       assert.deepStrictEqual(teams.map((row) => row.name), ["research"])
-      assert.deepStrictEqual(versions.map((row) => row.migration_id), [1, 2])
+      assert.deepStrictEqual(versions.map((row) => row.migration_id), [1, 2, 3])
+      assert.deepStrictEqual(identities(file), [identity])
     }))
 
   it.live("at an earlier schema version is brought up to date, its rows kept", () =>
@@ -90,8 +103,9 @@ describe("the gateway's SQLite database", () => {
       const versions = db.prepare("SELECT migration_id FROM effect_sql_migrations ORDER BY migration_id").all()
       db.close()
       assert.deepStrictEqual(teams.map((row) => row.name), ["research"])
-      assert.deepStrictEqual(versions.map((row) => row.migration_id), [1, 2])
+      assert.deepStrictEqual(versions.map((row) => row.migration_id), [1, 2, 3])
       assert.include(sqliteTables(file), "requests")
+      assert.strictEqual(identities(file).length, 1)
     }))
 
   it.live("made by a newer version is refused at start, naming both versions", () =>
@@ -108,7 +122,7 @@ describe("the gateway's SQLite database", () => {
       assert.strictEqual(error?._tag, "Fail")
       const failure = error?._tag === "Fail" ? error.error : undefined
       assert.instanceOf(failure, Gateway.DatabaseError)
-      assert.match(String((failure as Gateway.DatabaseError).message), /schema is version 99, newer .* knows \(2\)/)
+      assert.match(String((failure as Gateway.DatabaseError).message), /schema is version 99, newer .* knows \(3\)/)
     }))
 
   it.live("that cannot be made (its directory is a file) is refused at start", () =>
@@ -141,7 +155,7 @@ describe("the gateway's Postgres database", () => {
         return { names: names.map((row) => row.tablename), versions: versions.map((row) => row.migration_id) }
       })).pipe(Effect.provide(Reactivity.layer))
       for (const table of tables) assert.include(rows.names, table)
-      assert.deepStrictEqual(rows.versions, [1, 2])
+      assert.deepStrictEqual(rows.versions, [1, 2, 3])
     }), 60_000)
 
   // Within the test's time limit: connecting gives up after its timeout, never hangs.

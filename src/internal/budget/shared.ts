@@ -1,61 +1,102 @@
 /**
  * The budget behind `Budget` with `shared`: each limit's window is a hash in
- * Redis (`spent`, and one field per reservation) beside a sorted set of the
+ * Redis (its spend, and one field per reservation) beside a sorted set of the
  * reservations by expiry, so a reservation whose instance died lapses within
  * the lease TTL. `check` is one script over every limit the call is under:
  * drop lapsed reservations, refuse if any limit would be passed, else reserve
  * in all, atomically. `charge` is one script: drop the reservation, add the
  * cost to the window the call ends in.
  *
+ * ## Spend rebuilt from a record
+ *
+ * A window's spend is the sum of its `spent` field (a budget without a record
+ * counts there) and of one field per record (`spent:<record id>`: an
+ * instance's part, the total its `Budget.SpendRecord` holds for that window).
+ * A charge first adds its cost to the record, then raises the record's field
+ * to the new total (a maximum: charges may land in any order, or twice); a
+ * charge the record did not take is counted in `spent` instead, so the window
+ * stays right, and a Redis restart loses only that cost. A check (or a status)
+ * that finds its record's field gone from a window (Redis lost it, or the
+ * window is new) writes the recorded total back (0 when none), then checks
+ * again: after a Redis restart each instance restores its own part at its
+ * next check of the budget.
+ *
  * While Redis is unavailable: `"fail-open"` checks against a local budget of
  * `1 / instances` of each limit; `"fail-closed"` fails with `NoCapacityError`.
  * A charge lost to an outage leaves the reservation to lapse: that cost is
- * not counted.
+ * not counted, unless a record took it (the record's next raise counts it).
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Redis from "effect/persistence/Redis"
 import type * as Budget from "../../Budget.js"
 import { type BudgetExceededError, NoCapacityError } from "../../LlmError.js"
-import type * as Store from "../../Store.js"
+import * as Store from "../../Store.js"
 import * as Leases from "../store/leases.js"
 import { overKeys } from "../store/script.js"
-import { exceeded, periodName, tolerance, windowAt } from "./window.js"
+import { exceeded, periodName, tolerance, type Window, windowAt } from "./window.js"
 
-// KEYS: hash and reservation set per limit. ARGV: id, estimate, ttl, tolerance,
-// then the amount and the keys' expiry (epoch ms) per limit.
-// Returns { 1 } or { 0, index of the limit, what it had committed }.
+// The spend a window's hash holds: the store's own count and every record's part.
+const spentIn = `
+local function spentIn(hash)
+  local total = 0
+  local fields = redis.call("HGETALL", hash)
+  for j = 1, #fields, 2 do
+    local name = fields[j]
+    if name == "spent" or string.sub(name, 1, 6) == "spent:" then total = total + tonumber(fields[j + 1]) end
+  end
+  return total
+end
+`
+
+// A record's part raised to the total it recorded: parts only grow, so order and repeats do not matter.
+const raise = `
+local function raise(hash, part, total)
+  local held = redis.call("HGET", hash, part)
+  if not held or tonumber(held) < tonumber(total) then redis.call("HSET", hash, part, total) end
+end
+`
+
+// KEYS: hash and reservation set per limit. ARGV: id, estimate, ttl, tolerance, the record's field (empty without a
+// record), then the amount and the keys' expiry (epoch ms) per limit.
+// Returns { 1 }, { 0, index of the limit, what it had committed }, or { 2, index of a window without the record's
+// part }.
 const checkScript = overKeys(
   (
     id: string,
     estimate: number,
     ttl: number,
+    part: string,
     perLimit: ReadonlyArray<number>
-  ) => [id, estimate, ttl, tolerance, ...perLimit],
-  `
+  ) => [id, estimate, ttl, tolerance, part, ...perLimit],
+  spentIn + `
 local id = ARGV[1]
 local estimate = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
 local tolerance = tonumber(ARGV[4])
+local part = ARGV[5]
 local n = #KEYS / 2
 for i = 1, n do
   local hash, held = KEYS[2 * i - 1], KEYS[2 * i]
+  if part ~= "" and redis.call("HEXISTS", hash, part) == 0 then
+    return { 2, i - 1, "0" }
+  end
   for _, lapsed in ipairs(redis.call("ZRANGEBYSCORE", held, "-inf", now)) do
     redis.call("HDEL", hash, "r:" .. lapsed)
   end
   redis.call("ZREMRANGEBYSCORE", held, "-inf", now)
-  local committed = tonumber(redis.call("HGET", hash, "spent") or "0")
+  local committed = spentIn(hash)
   for _, live in ipairs(redis.call("ZRANGE", held, 0, -1)) do
     committed = committed + tonumber(redis.call("HGET", hash, "r:" .. live) or "0")
   end
-  local limit = tonumber(ARGV[3 + 2 * i])
+  local limit = tonumber(ARGV[4 + 2 * i])
   if committed >= limit or committed + estimate > limit + tolerance then
     return { 0, i - 1, string.format("%.17g", committed) }
   end
 end
 for i = 1, n do
   local hash, held = KEYS[2 * i - 1], KEYS[2 * i]
-  local expireAt = tonumber(ARGV[4 + 2 * i])
+  local expireAt = tonumber(ARGV[5 + 2 * i])
   redis.call("ZADD", held, now + ttl, id)
   redis.call("HSET", hash, "r:" .. id, string.format("%.17g", estimate))
   redis.call("PEXPIREAT", hash, expireAt)
@@ -63,37 +104,61 @@ for i = 1, n do
 end
 return { 1, 0, "0" }
 `
-).withReturnType<readonly [ok: 0 | 1, index: number, committed: string]>()
+).withReturnType<readonly [answer: 0 | 1 | 2, index: number, committed: string]>()
 
-// KEYS: per limit, the reservation's hash and set, and the hash of the window
-// the call ends in. ARGV: id, cost, then the last hash's expiry per limit.
+// KEYS: per limit, the reservation's hash and set, and the hash of the window the call ends in. ARGV: id, cost, the
+// record's field, then per limit the last hash's expiry and the total the record holds for it (empty: not recorded,
+// so the cost is counted in `spent`).
 const chargeScript = Redis.script(
   (
     keys: ReadonlyArray<string>,
     id: string,
     cost: number,
-    expiries: ReadonlyArray<number>
-  ) => [...keys, id, cost, ...expiries],
+    part: string,
+    perLimit: ReadonlyArray<number | string>
+  ) => [...keys, id, cost, part, ...perLimit],
   {
     numberOfKeys: (keys) => keys.length,
-    lua: `
+    lua: raise + `
 local id = ARGV[1]
 local cost = ARGV[2]
+local part = ARGV[3]
 for i = 1, #KEYS / 3 do
   redis.call("HDEL", KEYS[3 * i - 2], "r:" .. id)
   redis.call("ZREM", KEYS[3 * i - 1], id)
-  redis.call("HINCRBYFLOAT", KEYS[3 * i], "spent", cost)
-  redis.call("PEXPIREAT", KEYS[3 * i], tonumber(ARGV[2 + i]))
+  local total = ARGV[3 + 2 * i]
+  if total == "" then
+    redis.call("HINCRBYFLOAT", KEYS[3 * i], "spent", cost)
+  else
+    raise(KEYS[3 * i], part, total)
+  end
+  redis.call("PEXPIREAT", KEYS[3 * i], tonumber(ARGV[2 + 2 * i]))
 end
 return 0
 `
   }
 )
 
-// KEYS: hash and set per limit. Returns spent and reserved per limit, as text.
+// KEYS: window hashes. ARGV: the record's field, then per hash the total the record holds for it and its expiry.
+const restoreScript = Redis.script(
+  (hashes: ReadonlyArray<string>, part: string, perHash: ReadonlyArray<number>) => [...hashes, part, ...perHash],
+  {
+    numberOfKeys: (hashes) => hashes.length,
+    lua: raise + `
+for i = 1, #KEYS do
+  raise(KEYS[i], ARGV[1], ARGV[2 * i])
+  redis.call("PEXPIREAT", KEYS[i], tonumber(ARGV[2 * i + 1]))
+end
+return 0
+`
+  }
+)
+
+// KEYS: hash and set per limit. ARGV: the record's field (empty without a record). Returns per limit its spend, its
+// reservations, and "1" when the record's part is there (or there is no record), as text.
 const statusScript = overKeys(
-  () => [],
-  `
+  (part: string) => [part],
+  spentIn + `
 local out = {}
 for i = 1, #KEYS / 2 do
   local hash, held = KEYS[2 * i - 1], KEYS[2 * i]
@@ -101,8 +166,9 @@ for i = 1, #KEYS / 2 do
   for _, live in ipairs(redis.call("ZRANGEBYSCORE", held, "(" .. now, "+inf")) do
     reserved = reserved + tonumber(redis.call("HGET", hash, "r:" .. live) or "0")
   end
-  out[#out + 1] = redis.call("HGET", hash, "spent") or "0"
+  out[#out + 1] = string.format("%.17g", spentIn(hash))
   out[#out + 1] = string.format("%.17g", reserved)
+  out[#out + 1] = (ARGV[1] == "" or redis.call("HEXISTS", hash, ARGV[1]) == 1) and "1" or "0"
 end
 return out
 `
@@ -119,10 +185,25 @@ class SharedReservation implements Budget.Reservation {
   ) {}
 }
 
-/** A budget over checked `limits`, kept in `shared.store`; `inMemory` builds the fail-open fallback. */
+/** How many times a check rebuilds its windows before it counts the store as unavailable (it keeps losing them). */
+const rebuildRounds = 3
+
+/** A limit's window: its hash and reservation set, and when they expire. */
+interface WindowKeys {
+  readonly hash: string
+  readonly held: string
+  readonly window: Window
+  readonly expireAt: number
+}
+
+/**
+ * A budget over checked `limits`, kept in `shared.store`, its part rebuilt from `record` when there is one;
+ * `inMemory` builds the fail-open fallback.
+ */
 export const make = (
   limits: ReadonlyArray<Budget.Limit>,
   shared: Store.Shared,
+  record: Budget.SpendRecord | undefined,
   inMemory: (limits: ReadonlyArray<Budget.Limit>) => Effect.Effect<Budget.Service>
 ): Effect.Effect<Budget.Service> =>
   Effect.gen(function*() {
@@ -132,13 +213,38 @@ export const make = (
       ? yield* inMemory(limits.map((limit) => ({ ...limit, limit: limit.limit / connection.instances })))
       : undefined
     const held = yield* Leases.renewer(connection)
-    const base = (index: number) => `${connection.prefix}:budget:${shared.key}:${index}`
+    // A limit's counter: the name its windows have in the store, and in the record.
+    const counter = (index: number) => `${connection.prefix}:budget:${shared.key}:${index}`
+    const part = record === undefined ? "" : `spent:${record.id}`
     // A window's keys outlive it by the longest a reservation in it can last.
-    const keysAt = (index: number, now: number) => {
+    const keysAt = (index: number, now: number): WindowKeys => {
       const window = windowAt(limits[index]!.period, now)
-      const hash = `${base(index)}:${window.start}`
+      const hash = `${counter(index)}:${window.start}`
       return { hash, held: `${hash}:held`, window, expireAt: window.end + 2 * ttl + 60_000 }
     }
+
+    // The record's part of each window written back from what it recorded.
+    const rebuild = (
+      recorded: Budget.SpendRecord,
+      indices: ReadonlyArray<number>,
+      windows: ReadonlyArray<WindowKeys>
+    ): Effect.Effect<void, Budget.SpendRecordError | Store.StoreUnavailableError> =>
+      Effect.flatMap(
+        Effect.forEach(indices, (index, i) => recorded.total(counter(index), windows[i]!.window.start)),
+        (totals) =>
+          connection.eval(restoreScript)(
+            windows.map((window) => window.hash),
+            part,
+            windows.flatMap((window, i) => [totals[i]!, window.expireAt])
+          )
+      )
+
+    const unavailable = (call: Budget.Call) =>
+      local === undefined
+        ? Effect.fail(
+          new NoCapacityError({ provider: call.provider ?? "unknown", model: call.model ?? "", storeUnavailable: true })
+        )
+        : local.check(call)
 
     const check = (call: Budget.Call): Effect.Effect<Budget.Reservation, BudgetExceededError | NoCapacityError> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
@@ -150,30 +256,59 @@ export const make = (
         const keys = windows.flatMap((window) => [window.hash, window.held])
         const perLimit = applying.flatMap((index, i) => [limits[index]!.limit, windows[i]!.expireAt])
         const id = Leases.uniqueId()
-        const shared = Effect.flatMap(
-          connection.eval(checkScript)(keys, id, call.estimate, ttl, perLimit),
-          ([ok, at, committed]): Effect.Effect<Budget.Reservation, BudgetExceededError> => {
-            if (ok === 1) {
-              held.hold(id, ...windows.map((window) => window.held))
-              return Effect.succeed(new SharedReservation(call.estimate, id, applying, keys))
+        const attempt = (
+          rounds: number
+        ): Effect.Effect<
+          Budget.Reservation,
+          BudgetExceededError | Store.StoreUnavailableError | Budget.SpendRecordError
+        > =>
+          Effect.flatMap(
+            connection.eval(checkScript)(keys, id, call.estimate, ttl, part, perLimit),
+            ([answer, at, committed]) => {
+              if (answer === 1) {
+                held.hold(id, ...windows.map((window) => window.held))
+                return Effect.succeed(new SharedReservation(call.estimate, id, applying, keys))
+              }
+              if (answer === 2 && record !== undefined) {
+                return rounds === 0
+                  ? Effect.fail(
+                    new Store.StoreUnavailableError({
+                      address: shared.store.address,
+                      reason: "a budget's windows kept vanishing while they were rebuilt"
+                    })
+                  )
+                  : Effect.andThen(rebuild(record, applying, windows), attempt(rounds - 1))
+              }
+              return Effect.fail(exceeded(call, limits[applying[at]!]!, Number(committed), windows[at]!.window.end))
             }
-            const limit = limits[applying[at]!]!
-            return Effect.fail(
-              exceeded(call, limit, Number(committed), windows[at]!.window.end)
-            )
-          }
+          )
+        return attempt(rebuildRounds).pipe(
+          Effect.catchTags({
+            StoreUnavailableError: () => unavailable(call),
+            SpendRecordError: (error) =>
+              Effect.andThen(
+                Effect.logWarning(`A budget's part could not be rebuilt from its record (${error.reason}).`),
+                unavailable(call)
+              )
+          })
         )
-        return Effect.catchTag(shared, "StoreUnavailableError", () =>
-          local === undefined
-            ? Effect.fail(
-              new NoCapacityError({
-                provider: call.provider ?? "unknown",
-                model: call.model ?? "",
-                storeUnavailable: true
-              })
-            )
-            : local.check(call))
       })
+
+    // The new total the record holds for each window the call ends in, as the charge script takes it (empty: not
+    // recorded); a cost of 0 changes no total.
+    const recorded = (indices: ReadonlyArray<number>, ending: ReadonlyArray<WindowKeys>, cost: number) =>
+      record === undefined || cost === 0
+        ? Effect.succeed(indices.map(() => ""))
+        : Effect.forEach(indices, (index, i) =>
+          record.add(counter(index), ending[i]!.window.start, cost).pipe(
+            Effect.map(String),
+            Effect.catch((error) =>
+              Effect.as(
+                Effect.logWarning(`A budget charge was not recorded (${error.reason}); the store alone counts it.`),
+                ""
+              )
+            )
+          ))
 
     const charge = (reservation: Budget.Reservation, cost: number | undefined): Effect.Effect<void> => {
       if (!(reservation instanceof SharedReservation)) {
@@ -184,27 +319,44 @@ export const make = (
       if (reservation.charged) return Effect.void
       reservation.charged = true
       held.drop(reservation.id)
+      const amount = cost ?? reservation.estimate
       return Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const ending = reservation.limits.map((index) => keysAt(index, now))
         const keys = reservation.limits.flatMap((
           _,
           i
         ) => [reservation.keys[2 * i]!, reservation.keys[2 * i + 1]!, ending[i]!.hash])
-        return Effect.ignore(
-          connection.eval(chargeScript)(
-            keys,
-            reservation.id,
-            cost ?? reservation.estimate,
-            ending.map((window) => window.expireAt)
-          )
-        )
+        return Effect.flatMap(recorded(reservation.limits, ending, amount), (totals) =>
+          Effect.ignore(
+            connection.eval(chargeScript)(
+              keys,
+              reservation.id,
+              amount,
+              part,
+              ending.flatMap((window, i) => [window.expireAt, totals[i]!])
+            )
+          ))
       })
+    }
+
+    const indices = limits.map((_, index) => index)
+    const read = (windows: ReadonlyArray<WindowKeys>) =>
+      connection.eval(statusScript)(windows.flatMap((window) => [window.hash, window.held]), part)
+    // The record's missing parts written back first: a status after a Redis restart shows what was spent.
+    const restored = (windows: ReadonlyArray<WindowKeys>, out: ReadonlyArray<string>) => {
+      const missing = indices.filter((index) => out[3 * index + 2] === "0")
+      return record === undefined || missing.length === 0
+        ? Effect.succeed(out)
+        // Unrebuilt, the spend as read.
+        : Effect.andThen(rebuild(record, missing, missing.map((index) => windows[index]!)), read(windows)).pipe(
+          Effect.orElseSucceed(() => out)
+        )
     }
 
     const status: Effect.Effect<ReadonlyArray<Budget.LimitStatus>> = Effect.flatMap(Clock.currentTimeMillis, (now) => {
       const windows = limits.map((_, index) => keysAt(index, now))
       return Effect.matchEffect(
-        connection.eval(statusScript)(windows.flatMap((window) => [window.hash, window.held])),
+        Effect.flatMap(read(windows), (out) => restored(windows, out)),
         {
           onFailure: () => local === undefined ? Effect.succeed([]) : local.status,
           onSuccess: (out) =>
@@ -212,8 +364,8 @@ export const make = (
               scope: limit.scope,
               limit: limit.limit,
               period: periodName(limit.period),
-              spent: Number(out[2 * index]),
-              reserved: Number(out[2 * index + 1]),
+              spent: Number(out[3 * index]),
+              reserved: Number(out[3 * index + 1]),
               periodStart: windows[index]!.window.start,
               periodEnd: windows[index]!.window.end
             })))

@@ -308,7 +308,8 @@ export const make = (
     readonly keysRequired: boolean
     /**
      * Whether provider.json keys' budgets are kept in the ledger: on Postgres, or without a store; with a store and a
-     * SQLite file (each instance its own), the store, which every instance shares, keeps them.
+     * SQLite file (each instance its own), the store, which every instance shares, keeps them, each instance's part
+     * recorded in its file (`keyLimits.ts`).
      */
     readonly configBudgets: boolean
   }

@@ -7,8 +7,10 @@
  * and handed on at a reload: the same budget (spend and reservations of calls in flight) while the key's limit and
  * period are the same; otherwise a new one, charged at once, in memory, what the one it replaces has spent and holds
  * for calls in flight in its current period, so a budget changed by a reload is never passed either. With a store,
- * spend is the store's (`gateway-key/<name>`), whichever budget reads it. A key removed by a reload keeps its budget
- * for the configurations after it, should it come back.
+ * spend is the store's (`gateway-key/<name>`), whichever budget reads it; with a record as well (the gateway's
+ * database, `../sql/spendRecord.ts`), each budget records what it charges, and its part of the store's spend is rebuilt
+ * from the record when the store has lost it. A key removed by a reload keeps its budget for the configurations after
+ * it, should it come back.
  */
 import * as Effect from "effect/Effect"
 import * as RcMap from "effect/RcMap"
@@ -64,11 +66,18 @@ const carrySpend = (from: Budget.Service, to: Budget.Service): Effect.Effect<voi
     if (opened._tag === "Success") yield* to.charge(opened.success, carried)
   })
 
-/** The keys' limits, on `store` when there is one; the limiters live at most as long as the caller's scope. */
-export const make = (store: Store.Store | undefined): Effect.Effect<KeyLimits, never, Scope.Scope> =>
+/**
+ * The keys' limits, on `store` when there is one, their budgets' spend recorded in `record` when there is one; the
+ * limiters live at most as long as the caller's scope.
+ */
+export const make = (
+  store: Store.Store | undefined,
+  record?: Budget.SpendRecord
+): Effect.Effect<KeyLimits, never, Scope.Scope> =>
   Effect.gen(function*() {
     const shared = (name: string): { readonly shared?: Store.Shared } =>
       store === undefined ? {} : { shared: { store, key: sharedKey(name) } }
+    const recorded = store === undefined || record === undefined ? {} : { record }
     const limiters = yield* RcMap.make({
       lookup: (wanted: string) => {
         const [name, capacity, refillRate] = JSON.parse(wanted) as [string, number, number]
@@ -83,7 +92,11 @@ export const make = (store: Store.Store | undefined): Effect.Effect<KeyLimits, n
           const settings = JSON.stringify([limit, periodName(period)])
           const before = kept.get(name)
           if (before?.settings === settings) return before
-          const budget = yield* Budget.make({ limits: [{ scope: Budget.overall, limit, period }], ...shared(name) })
+          const budget = yield* Budget.make({
+            limits: [{ scope: Budget.overall, limit, period }],
+            ...shared(name),
+            ...recorded
+          })
           if (before !== undefined && store === undefined) yield* carrySpend(before.budget, budget)
           return { settings, budget }
         })

@@ -35,6 +35,7 @@ import * as Ledger from "../budget/sql.js"
 import * as OptionsErrors from "../optionsError.js"
 import * as Database from "../sql/database.js"
 import { describe } from "../sql/location.js"
+import * as SpendRecord from "../sql/spendRecord.js"
 import * as App from "./app.js"
 import * as Auth from "./auth.js"
 import * as Drain from "./drain.js"
@@ -157,11 +158,20 @@ export const make = (
     const wantedStore = options.store ?? options.config.store
     // One connection for every configuration served: the deployments, the routers' breakers and the keys' limits.
     const store = wantedStore === undefined || !("redis" in wantedStore) ? wantedStore : yield* Store.make(wantedStore)
-    const keyLimits = yield* KeyLimits.make(store)
-    const managedKeys = sql === undefined ? undefined : yield* manage(sql, store, database!)
     // Provider.json keys' budgets are kept in the ledger on Postgres, or without a store; with a store and a SQLite
-    // file (each instance its own), in the store, which every instance shares.
+    // file (each instance its own), in the store, which every instance shares, each instance's part recorded in its
+    // file, so it is rebuilt when the store loses it.
     const configBudgets = store === undefined || (database !== undefined && "postgres" in database)
+    const record = sql === undefined || configBudgets ? undefined : yield* SpendRecord.make(sql).pipe(
+      Effect.mapError((error) =>
+        new DatabaseError({
+          database: describe(database!),
+          reason: `its spend record could not be read (${error.reason})`
+        })
+      )
+    )
+    const keyLimits = yield* KeyLimits.make(store, record)
+    const managedKeys = sql === undefined ? undefined : yield* manage(sql, store, database!)
     const drain = new Drain.Drain()
     const server = Http.createServer()
     // The drain is ours (below), so that streams are cut with an error event before the server interrupts them.

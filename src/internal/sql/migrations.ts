@@ -6,6 +6,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as SqlClient from "effect/sql/SqlClient"
+import { randomUUID } from "node:crypto"
 
 const statements = (...list: ReadonlyArray<string>) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(list, (statement) => sql.unsafe(statement)))
@@ -84,7 +85,25 @@ export const migrations = {
     `CREATE INDEX requests_by_key ON requests (key_name, at)`,
     `CREATE INDEX requests_by_team ON requests (team_id, at)`,
     `CREATE INDEX requests_by_model ON requests (model, at)`
-  )
+  ),
+  // The database's identity, a random id written once, and the spend it has recorded of the budgets a store counts
+  // (`spendRecord.ts`): a window's total per counter, from which the store's counters are rebuilt.
+  "3_spend_record": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.andThen(
+      statements(
+        `CREATE TABLE database_identity (
+          one INTEGER PRIMARY KEY CHECK (one = 1),
+          id TEXT NOT NULL
+        )`,
+        `CREATE TABLE recorded_spend (
+          counter TEXT NOT NULL,
+          window_start BIGINT NOT NULL,
+          spent DOUBLE PRECISION NOT NULL,
+          PRIMARY KEY (counter, window_start)
+        )`
+      ),
+      Effect.suspend(() => sql`INSERT INTO database_identity (one, id) VALUES (1, ${randomUUID()})`)
+    ))
 }
 
 /** The newest migration's id: a database whose schema is newer was made by a newer version of the gateway. */
