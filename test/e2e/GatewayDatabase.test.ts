@@ -11,10 +11,12 @@ import * as Reactivity from "effect/reactivity/Reactivity"
 import * as Redacted from "effect/Redacted"
 import * as Migrator from "effect/sql/Migrator"
 import * as SqlClient from "effect/sql/SqlClient"
+import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { join, resolve } from "node:path"
 import { DatabaseSync } from "node:sqlite"
+import { pathToFileURL } from "node:url"
 import * as Gateway from "../../src/Gateway.js"
 import { migrations } from "../../src/internal/sql/migrations.js"
 import * as Sqlite from "../../src/internal/sql/sqlite.js"
@@ -107,6 +109,31 @@ describe("the gateway's SQLite database", () => {
       assert.include(sqliteTables(file), "requests")
       assert.strictEqual(identities(file).length, 1)
     }))
+
+  // Separate processes, as `serve` instances sharing one data directory are: node:sqlite is synchronous, so
+  // connections within one process never race for the file's write lock. Needs `npm run build` (the built module).
+  it.live("is migrated by processes starting on a new file together, every one of them", () =>
+    Effect.gen(function*() {
+      const dir = yield* temporary
+      const file = join(dir, "gateway.db")
+      const script = `import * as Effect from "effect/Effect"
+        import * as Database from ${JSON.stringify(pathToFileURL(resolve("dist/internal/sql/database.js")).href)}
+        Effect.runPromise(Effect.scoped(Database.connect({ sqlite: ${JSON.stringify(file)} })))
+          .then(() => process.exit(0), (error) => { console.error(String(error)); process.exit(1) })`
+      const starts = Array.from({ length: 16 }, () =>
+        new Promise<{ readonly code: number | null; readonly stderr: string }>((done) => {
+          let stderr = ""
+          const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: "pipe" })
+          child.stderr.on("data", (chunk) =>
+            stderr += chunk)
+          child.on("close", (code) => done({ code, stderr }))
+        }))
+      const ended = yield* Effect.promise(() =>
+        Promise.all(starts)
+      )
+      assert.deepStrictEqual(ended.filter((start) => start.code !== 0), [])
+      assert.strictEqual(identities(file).length, 1)
+    }), 60_000)
 
   it.live("made by a newer version is refused at start, naming both versions", () =>
     Effect.gen(function*() {

@@ -2,16 +2,19 @@
  * The gateway's database, where keys and teams made at run time, the spend ledger and the request log are kept:
  * a SQLite file (`node:sqlite`, `sqlite.ts`), or a Postgres server (`@effect/sql-pg`) that several instances share.
  * `connect` opens it for the scope and brings its schema up to date (`migrations.ts`, through `effect/sql`'s
- * `Migrator`: on Postgres under a table lock, so instances starting together migrate once); a database whose schema
+ * `Migrator`: on Postgres under a table lock, so instances starting together migrate once; on SQLite the one that
+ * loses the race for the file's write lock migrates again after the winner); a database whose schema
  * is newer than this version knows is refused, as is one that cannot be reached, with a `DatabaseError` naming it
  * (never its password).
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Reactivity from "effect/reactivity/Reactivity"
+import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Migrator from "effect/sql/Migrator"
 import * as SqlClient from "effect/sql/SqlClient"
+import { isSqlError, type SqlError } from "effect/sql/SqlError"
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { type Database, DatabaseError } from "../../Gateway.js"
@@ -37,6 +40,19 @@ const client = (database: Database) =>
       (PgClient) => PgClient.make({ url: database.postgres, connectTimeout })
     )
 
+/**
+ * Whether a migration lost the race for a SQLite file's write lock to another process starting on it: a
+ * transaction that read the schema before the other wrote it fails at once (SQLite does not wait for a lock that
+ * would upgrade a stale read), and is run again, finding what the other wrote. On Postgres the `Migrator` takes a
+ * table lock first, so a competitor waits instead.
+ */
+const contended = (error: Migrator.MigrationError | SqlError): boolean => {
+  const cause = error._tag === "SqlError" ? error : error.cause
+  return isSqlError(cause) && cause.reason._tag === "LockTimeoutError"
+}
+
+const lockWait = Schedule.jittered(Schedule.min([Schedule.exponential("10 millis"), Schedule.spaced("200 millis")]))
+
 /** The database, opened for the scope, its schema migrated to this version's. */
 export const connect = (database: Database): Effect.Effect<SqlClient.SqlClient, DatabaseError, Scope.Scope> =>
   Effect.gen(function*() {
@@ -45,6 +61,7 @@ export const connect = (database: Database): Effect.Effect<SqlClient.SqlClient, 
     const sql = yield* Effect.mapError(client(database), failed("it could not be opened"))
     yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations) }).pipe(
       Effect.provideService(SqlClient.SqlClient, sql),
+      Effect.retry({ while: contended, schedule: lockWait, times: 20 }),
       Effect.mapError(failed("its schema could not be brought up to date"))
     )
     const [row] = yield* Effect.mapError(
