@@ -114,6 +114,28 @@ describe("Budget with a spend record, on a real redis-server", () => {
     30_000
   )
 
+  it.live(
+    "records what the fail-open local share charged while Redis was away: counted once Redis is back, even empty",
+    () =>
+      Effect.gen(function*() {
+        const redis = yield* redisServer
+        const store = yield* connected(redis.url, { onUnavailable: "fail-open" })
+        const memory = memoryRecord("db-away")
+        const budget = yield* Budget.make({ limits, shared: { store, key: "away" }, record: memory.record })
+        yield* budget.charge(yield* budget.check({ estimate: 0.3 }), 0.3)
+        yield* redis.stop
+        // Redis away: the local share takes the call, and the record its cost.
+        yield* budget.charge(yield* budget.check({ estimate: 0.2 }), 0.15)
+        expect(memory.recorded()).toBeCloseTo(0.45, 9)
+        yield* redis.start
+        yield* untilShared(store)
+        expect(yield* spentOf(budget)).toBeCloseTo(0.45, 9)
+        const refused = yield* Effect.flip(budget.check({ estimate: 0.6 }))
+        expect(refused._tag).toBe("BudgetExceededError")
+      }),
+    30_000
+  )
+
   it.effect("a record without a store is refused, naming the option", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flip(Budget.make({ limits, record: memoryRecord("alone").record }))

@@ -22,9 +22,10 @@
  * next check of the budget.
  *
  * While Redis is unavailable: `"fail-open"` checks against a local budget of
- * `1 / instances` of each limit; `"fail-closed"` fails with `NoCapacityError`.
- * A charge lost to an outage leaves the reservation to lapse: that cost is
- * not counted, unless a record took it (the record's next raise counts it).
+ * `1 / instances` of each limit, and a record takes its charges too (its next
+ * raise brings them into the store's count); `"fail-closed"` fails with
+ * `NoCapacityError`. A charge lost to an outage leaves the reservation to
+ * lapse: that cost is not counted, unless a record took it.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -185,6 +186,14 @@ class SharedReservation implements Budget.Reservation {
   ) {}
 }
 
+/** A reservation of the fail-open local share while Redis was away, with the limits it is under. */
+class LocalReservation implements Budget.Reservation {
+  constructor(readonly local: Budget.Reservation, readonly limits: ReadonlyArray<number>) {}
+  get estimate() {
+    return this.local.estimate
+  }
+}
+
 /** How many times a check rebuilds its windows before it counts the store as unavailable (it keeps losing them). */
 const rebuildRounds = 3
 
@@ -239,12 +248,13 @@ export const make = (
           )
       )
 
-    const unavailable = (call: Budget.Call) =>
+    // Redis away: the local share under fail-open (the limits it is under kept, for the record), else refused.
+    const unavailable = (call: Budget.Call, applying: ReadonlyArray<number>) =>
       local === undefined
         ? Effect.fail(
           new NoCapacityError({ provider: call.provider ?? "unknown", model: call.model ?? "", storeUnavailable: true })
         )
-        : local.check(call)
+        : Effect.map(local.check(call), (reservation) => new LocalReservation(reservation, applying))
 
     const check = (call: Budget.Call): Effect.Effect<Budget.Reservation, BudgetExceededError | NoCapacityError> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
@@ -284,11 +294,11 @@ export const make = (
           )
         return attempt(rebuildRounds).pipe(
           Effect.catchTags({
-            StoreUnavailableError: () => unavailable(call),
+            StoreUnavailableError: () => unavailable(call, applying),
             SpendRecordError: (error) =>
               Effect.andThen(
                 Effect.logWarning(`A budget's part could not be rebuilt from its record (${error.reason}).`),
-                unavailable(call)
+                unavailable(call, applying)
               )
           })
         )
@@ -311,17 +321,28 @@ export const make = (
           ))
 
     const charge = (reservation: Budget.Reservation, cost: number | undefined): Effect.Effect<void> => {
-      if (!(reservation instanceof SharedReservation)) {
-        return local === undefined
-          ? Effect.void
-          : local.charge(reservation, cost)
+      if (reservation instanceof LocalReservation) {
+        // Counted by the local share, and recorded: the record's next raise brings it into the store's count.
+        const amount = cost ?? reservation.estimate
+        return Effect.andThen(
+          local!.charge(reservation.local, cost),
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            recorded(reservation.limits, reservation.limits.map((index) => keysAt(index, now)), amount))
+        ).pipe(Effect.asVoid)
       }
-      if (reservation.charged) return Effect.void
+      if (!(reservation instanceof SharedReservation)) {
+        return Effect.void
+      }
+      if (reservation.charged) {
+        return Effect.void
+      }
       reservation.charged = true
       held.drop(reservation.id)
       const amount = cost ?? reservation.estimate
       return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const ending = reservation.limits.map((index) => keysAt(index, now))
+        const ending = reservation.limits.map((index) =>
+          keysAt(index, now)
+        )
         const keys = reservation.limits.flatMap((
           _,
           i
