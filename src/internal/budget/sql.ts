@@ -283,18 +283,21 @@ export const make = (sql: SqlClient.SqlClient, options: Options = {}): Effect.Ef
         )
         return Effect.match(read, {
           onFailure: (error) => entries.forEach((entry) => entry.completeUnsafe(Exit.fail(error))),
-          onSuccess: ([spent, held]) =>
+          onSuccess: ([spent, held]) => {
+            const windowRows = new Map(spent.map((row) => [`${row["scope"]}@${numberOf(row, "window_start")}`, row]))
+            const heldRows = new Map(held.map((row) => [String(row["scope"]), row]))
             entries.forEach((entry, i) => {
               const { scope } = entry.request
               const window = windows[i]!
-              const row = spent.find((row) => row["scope"] === scope && numberOf(row, "window_start") === window.start)
-              const reservations = held.find((row) => row["scope"] === scope)
+              const row = windowRows.get(`${scope}@${window.start}`)
+              const reservations = heldRows.get(scope)
               entry.completeUnsafe(Exit.succeed({
                 spent: numberOf(row, "spent") + numberOf(reservations, "lapsed"),
                 reserved: numberOf(reservations, "live"),
                 window
               }))
             })
+          }
         })
       })
     )
