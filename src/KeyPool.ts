@@ -10,8 +10,8 @@
  * failure count. A key back from a cooldown warms up: its share of the
  * traffic grows over `slowStart`.
  *
- * Pools built with `layer` share one state per `providerId` through
- * `KeyPoolRegistry`, as SimpleLLMFunc's `APIKeyPool` does.
+ * Pools built with `layer` share one state per `providerId` and `endpoint`
+ * through `KeyPoolRegistry`, as SimpleLLMFunc's `APIKeyPool` does per provider.
  *
  * @since 0.1.0
  */
@@ -64,8 +64,17 @@ export type WhenExhausted =
  * @category Models
  */
 export interface Options {
-  /** Pools with the same id share one state through `KeyPoolRegistry`; also the `provider` of errors. */
+  /** Pools with the same id and `endpoint` share one state through `KeyPoolRegistry`; also errors' `provider`. */
   readonly providerId: string
+  /**
+   * The server the keys are sent to (`ProviderConfig` names an entry's by its `api` and base URL): pools of one
+   * `providerId` share a state, in a `KeyPoolRegistry` or in the `shared` store, only when their `endpoint`s are
+   * equal too, so a key is never sent to another endpoint's server, nor disabled by its 401s. Only compared (in a
+   * store, by a digest): never shown, as a URL may hold credentials. Default: none, one state per `providerId`.
+   *
+   * @since 0.3.0
+   */
+  readonly endpoint?: string | undefined
   /**
    * Keys, plain or with options; at least one. A key listed twice counts once (its first
    * listing wins). Keys that end alike get different ids (`KeyStatus.keyId`).
@@ -106,8 +115,8 @@ export interface Options {
   readonly whenExhausted?: WhenExhausted
   /**
    * Keeps each key's in-flight leases, cooldown and disabled state in a shared
-   * store (`Store.make`) under `key`, so every instance naming the same store
-   * and key sees one pool: a 429 on one instance cools the key for all, and
+   * store (`Store.make`) under `key` (and `endpoint`), so every instance naming the same store,
+   * key and endpoint sees one pool: a 429 on one instance cools the key for all, and
    * least-loaded selection counts every instance's calls. A key with a
    * `maxConcurrency` is held by a lease in the store, exact across instances,
    * renewed while its call runs and expired within the store's `leaseTtl` once
@@ -379,10 +388,9 @@ export const fromAcquire: (scoped: ScopedService) => Service = PoolService.fromA
  */
 export interface RegistryService {
   /**
-   * A pool over the shared state of `options.providerId`. The first pool for an
-   * id creates the state; a later one adds the keys it lists that the state
-   * lacks (the union: a provider id names one set of interchangeable keys, so
-   * give pools distinct ids when their keys are not). A key already present
+   * A pool over the shared state of `options.providerId` and `options.endpoint`. The first pool for them creates the
+   * state; a later one adds the keys it lists that the state lacks (the union: a provider id and endpoint name one set
+   * of interchangeable keys, so give pools distinct ids or endpoints when their keys are not). A key already present
    * keeps its first weight and cap, and `status` shows every key of the
    * shared state. `rateLimitCooldown`, `slowStart` and `whenExhausted` are per pool.
    */
@@ -413,7 +421,7 @@ export const makeRegistry: Effect.Effect<RegistryService> = Registry.makeRegistr
 
 /**
  * The registry pools built with `layer` share state through, one state per
- * provider id. `KeyPoolRegistry.layer`, a registry with no pools yet, is a single
+ * provider id and endpoint. `KeyPoolRegistry.layer`, a registry with no pools yet, is a single
  * value, so every layer that provides it within one build shares the same registry.
  *
  * @example
@@ -446,8 +454,8 @@ export const KeyPoolRegistry: typeof Registry.KeyPoolRegistry = Registry.KeyPool
 export type KeyPoolRegistry = Registry.KeyPoolRegistry
 
 /**
- * A pool that shares its state with every pool of the same `providerId` in
- * the registry.
+ * A pool that shares its state with every pool of the same `providerId` and
+ * `endpoint` in the registry.
  *
  * @example
  * ```ts

@@ -120,6 +120,14 @@ export interface Service {
   /** The provider's name as it appears in responses and errors (`openai`, `deepseek`...). */
   readonly provider: string
   /**
+   * The root its requests go to (the adapter's `baseUrl`, its default applied): where the keys it is given are sent,
+   * by which `ProviderConfig` names each entry's key pool (`KeyPool.Options.endpoint`). Absent when a client does not
+   * say.
+   *
+   * @since 0.3.0
+   */
+  readonly baseUrl?: string | undefined
+  /**
    * How long a call that sets no `timeout` of its own may take (see
    * `HttpOptions.timeout`). A client that declares it bounds each call by the
    * request's `timeout`, or this: `chat` until the whole reply, a stream until

@@ -320,6 +320,13 @@ export interface DeploymentLoad {
   /** Masked keys, when the deployment's layer provides its `KeyPool`; else empty. */
   readonly keys: ReadonlyArray<KeyLoad>
   readonly provider: string
+  /**
+   * Where its calls go, and so its keys (the root its layer's client sends to, `ProviderClient.baseUrl`, without
+   * credentials); `null` when its layer does not say.
+   *
+   * @since 0.3.0
+   */
+  readonly endpoint: string | null
   readonly model: string
   readonly groups: ReadonlyArray<string>
   /** Calls in flight through the router. */

@@ -19,6 +19,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
 import type * as Redis from "effect/persistence/Redis"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
@@ -34,8 +35,11 @@ import type { OptionsError } from "./OptionsError.js"
  * @category Models
  */
 export interface Options {
-  /** The Redis URL, `redis://host:port` (a password as `redis://:secret@host:port`). */
-  readonly redis: string
+  /**
+   * The Redis URL, `redis://host:port` (a password as `redis://:secret@host:port`), plain or `Redacted` (as
+   * `ProviderConfig` reads a `store.redis`, which may be `env:NAME`).
+   */
+  readonly redis: string | Redacted.Redacted<string>
   /**
    * While Redis is unreachable: `"fail-closed"` fails calls (`StoreUnavailableError`,
    * or `NoCapacityError` from a key pool) so no limit is ever passed;
@@ -197,11 +201,10 @@ const publishTtlTooShort = (options: Options): OptionsError | undefined => {
 }
 
 const validate = (options: Options): OptionsError | undefined => {
-  if (typeof options.redis !== "string" || !/^rediss?:\/\//.test(options.redis)) {
+  const url = internalConnection.urlOf(options)
+  if (typeof url !== "string" || !/^rediss?:\/\//.test(url)) {
     // A URL may carry a password: never shown.
-    const shown = typeof options.redis === "string"
-      ? options.redis.replace(/\/\/[^@/]*@/, "//<redacted>@")
-      : options.redis
+    const shown = typeof url === "string" ? url.replace(/\/\/[^@/]*@/, "//<redacted>@") : url
     return Invalid.make("Store", "redis", shown, "a redis:// or rediss:// URL")
   }
   if (

@@ -15,7 +15,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as Queue from "effect/Queue"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as Os from "node:os"
 import * as Path from "node:path"
@@ -141,6 +141,7 @@ const served = (
   secrets.push(...secretsOf(config))
   for (const key of [...(config.gateway?.keys ?? []), ...(config.gateway?.adminKeys ?? [])]) secrets.push(key.key)
   if (config.database !== undefined && "postgres" in config.database) secrets.push(config.database.postgres)
+  if (config.store !== undefined && Redacted.isRedacted(config.store.redis)) secrets.push(config.store.redis)
   return {
     ...ProviderConfig.gatewayConfig(config),
     database: config.database ?? { sqlite: Path.join(args.data, "gateway.db") }

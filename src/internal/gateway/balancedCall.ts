@@ -74,12 +74,14 @@ export const streamEncoder = (): StreamEncoder => {
 /** `GET /llm/system-load`. */
 export const systemLoad = (status: Status): string => JSON.stringify({ load_percent: status.loadPercent })
 
+// LLM-API-BalancedCall's fields, and where the deployment's calls (and so its keys) go.
 const capacityOf = (load: DeploymentLoad) => ({
   type: load.type,
   current: load.current,
   max: load.max,
   weight: load.weight,
-  keys: load.keys.map((key) => ({ key: key.key, weight: key.weight, current: key.current }))
+  keys: load.keys.map((key) => ({ key: key.key, weight: key.weight, current: key.current })),
+  endpoint: load.endpoint
 })
 
 /** `GET /llm/system-capacity`: the bounded totals and each deployment's load, keys masked. */

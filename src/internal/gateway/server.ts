@@ -36,6 +36,7 @@ import * as OptionsErrors from "../optionsError.js"
 import * as Database from "../sql/database.js"
 import { describe } from "../sql/location.js"
 import * as SpendRecord from "../sql/spendRecord.js"
+import { urlOf } from "../store/connection.js"
 import * as App from "./app.js"
 import * as Auth from "./auth.js"
 import * as Drain from "./drain.js"
@@ -107,6 +108,12 @@ const sameDatabase = (a: DatabaseOption | undefined, b: DatabaseOption | undefin
     ? "sqlite" in b && a.sqlite === b.sqlite
     : "postgres" in b && Redacted.value(a.postgres) === Redacted.value(b.postgres)
 
+// A store's options compared whole, its Redis URL by value (a `Redacted` one prints as `<redacted>` whatever it holds).
+const sameStore = (a: Store.Options | undefined, b: Store.Options | undefined): boolean =>
+  a === undefined || b === undefined
+    ? a === b
+    : JSON.stringify({ ...a, redis: urlOf(a) }) === JSON.stringify({ ...b, redis: urlOf(b) })
+
 const keptAtReload =
   "the one it started with (a reload keeps the store, the database, its request log's settings and the time " +
   "responses are kept; changing them takes a restart)"
@@ -115,7 +122,7 @@ const keptAtReload =
 // settings and the responses' time to live, taken at start (and when the options give them, the configuration's are
 // not read).
 const restartOnly = (options: Options, config: Config): OptionsError | undefined =>
-  options.store === undefined && JSON.stringify(config.store) !== JSON.stringify(options.config.store)
+  options.store === undefined && !sameStore(config.store, options.config.store)
     ? OptionsErrors.make("Gateway", "config.store", "another store", keptAtReload)
     : options.database === undefined && !sameDatabase(config.database, options.config.database)
     ? OptionsErrors.make("Gateway", "config.database", "another database", keptAtReload)

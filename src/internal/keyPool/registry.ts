@@ -1,7 +1,8 @@
 /**
  * How pools are made once their options are checked: a standalone pool over a state of its own, or a registry's,
- * over one state per provider id (a later pool of an id adds the keys the state lacks); a pool with `shared` keeps
- * its state in its store (`keyPool/shared.ts`) either way. The registry's tag, `KeyPool.KeyPoolRegistry`, is here.
+ * over one state per provider id and endpoint (a later pool of them adds the keys the state lacks); a pool with
+ * `shared` keeps its state in its store (`keyPool/shared.ts`) either way. The registry's tag,
+ * `KeyPool.KeyPoolRegistry`, is here.
  */
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
@@ -33,7 +34,8 @@ export const make = (options: KeyPool.Options): Effect.Effect<KeyPool.Service, O
 
 /** A registry with no pools yet (`KeyPool.makeRegistry`). */
 export const makeRegistry: Effect.Effect<KeyPool.RegistryService> = Effect.sync(() => {
-  const states = new Map<string, Ref.Ref<State>>()
+  // By provider id, then endpoint (`undefined`: none given).
+  const states = new Map<string, Map<string | undefined, Ref.Ref<State>>>()
   return {
     pool: (options) =>
       Effect.andThen(
@@ -41,10 +43,15 @@ export const makeRegistry: Effect.Effect<KeyPool.RegistryService> = Effect.sync(
         Effect.suspend(() => {
           const settings = settingsOf(options)
           if (options.shared !== undefined) return Shared.make(options, options.shared, settings)
-          const existing = states.get(options.providerId)
+          let endpoints = states.get(options.providerId)
+          if (endpoints === undefined) {
+            endpoints = new Map()
+            states.set(options.providerId, endpoints)
+          }
+          const existing = endpoints.get(options.endpoint)
           if (existing === undefined) {
             const ref = Ref.makeUnsafe(makeState(options.providerId, options.keys))
-            states.set(options.providerId, ref)
+            endpoints.set(options.endpoint, ref)
             return Effect.succeed(makeService(ref, settings))
           }
           return Effect.flatMap(

@@ -15,6 +15,7 @@
  * configured ones; `"fail-closed"` fails with `NoCapacityError`, the error a
  * pool with no usable key fails with.
  */
+import { createHash } from "node:crypto"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -68,6 +69,16 @@ type Attempt =
     readonly releasable: boolean
   }
 
+/**
+ * The name of a pool's state in the store: its `shared.key`, and a digest of its endpoint when it names one, so pools
+ * of one key but distinct endpoints keep apart. A digest, not the endpoint: a base URL may hold credentials.
+ */
+function groupKeyOf(key: string, endpoint: string | undefined): string {
+  return endpoint === undefined
+    ? `pool:${key}`
+    : `pool:${key}@${createHash("sha256").update(endpoint).digest("hex").slice(0, 16)}`
+}
+
 /** A pool over options `KeyPool.make` has checked, kept in `shared.store`. */
 export const make = (
   options: KeyPool.Options,
@@ -82,7 +93,7 @@ export const make = (
     const isCapped = slots.map((slot) => slot.maxConcurrency !== Infinity)
     const capped = slots.filter((_, i) => isCapped[i])
     const uncappedSlots = slots.filter((_, i) => !isCapped[i])
-    const groupKey = `pool:${shared.key}`
+    const groupKey = groupKeyOf(shared.key, options.endpoint)
     // The pool's index of each capped key, by its place in the lease group; and of each uncapped one.
     const cappedAt = slots.flatMap((_, i) => isCapped[i] ? [i] : [])
     const uncappedAt = slots.flatMap((_, i) => isCapped[i] ? [] : [i])

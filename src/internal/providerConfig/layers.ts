@@ -9,7 +9,7 @@ import * as Layer from "effect/Layer"
 import * as KeyPool from "../../KeyPool.js"
 import * as Llm from "../../Llm.js"
 import type { OptionsError } from "../../OptionsError.js"
-import type { ProviderClient } from "../../ProviderClient.js"
+import { ProviderClient } from "../../ProviderClient.js"
 import type { Deployment, ModelConfig, ModelEntry, ProviderConfig, ProviderConfigError } from "../../ProviderConfig.js"
 import * as Anthropic from "../../providers/Anthropic.js"
 import * as Gemini from "../../providers/Gemini.js"
@@ -20,6 +20,7 @@ import * as Presets from "../../providers/Presets.js"
 import * as RateLimiter from "../../RateLimiter.js"
 import * as RetryPolicy from "../../RetryPolicy.js"
 import * as Store from "../../Store.js"
+import { normalBaseUrl } from "../transport/baseUrl.js"
 import { model, priceOf } from "./lookup.js"
 
 const defaultOpenAiBaseUrl = "https://api.openai.com/v1"
@@ -59,14 +60,30 @@ export const clientLayer = (
   }
 }
 
+/**
+ * The model's key pool, under the provider's name and its endpoint: its `api` and the root its client sends to
+ * (`ProviderClient.baseUrl`, normalised), so only entries that name one server share keys (docs/configuration.md,
+ * "Keys"), in a registry and in the store alike.
+ */
+const keyPool = (
+  settings: ModelConfig,
+  registry: Layer.Layer<KeyPool.KeyPoolRegistry>,
+  shared: { readonly shared?: Store.Shared }
+): Layer.Layer<KeyPool.KeyPool, OptionsError, ProviderClient> =>
+  Layer.unwrap(Effect.map(ProviderClient, (client) => {
+    const baseUrl = client.baseUrl === undefined ? "" : normalBaseUrl(client.baseUrl)
+    const endpoint = `${settings.entry.api ?? "chat-completions"} ${baseUrl}`
+    return KeyPool.layer({ providerId: settings.provider, endpoint, keys: settings.keys, ...shared })
+  })).pipe(Layer.provide(registry))
+
 // The model's key pool and limiter, in memory or in the store of the file's
-// `store` section: the pool under the provider's name (its models share keys),
-// the limiter under the model's.
+// `store` section: the pool under the provider's name and endpoint (the models
+// of one endpoint share keys), the limiter under the model's.
 const limits = (
   settings: ModelConfig,
   registry: Layer.Layer<KeyPool.KeyPoolRegistry>,
   store: Store.Store | undefined
-): Layer.Layer<KeyPool.KeyPool | RateLimiter.RateLimiter, OptionsError> => {
+): Layer.Layer<KeyPool.KeyPool | RateLimiter.RateLimiter, OptionsError, ProviderClient> => {
   const { entry, provider } = settings
   const shared = (key: string) => store === undefined ? {} : { shared: { store, key } }
   const limiter = entry.rate_limit_capacity === undefined && entry.rate_limit_refill_rate === undefined &&
@@ -80,10 +97,7 @@ const limits = (
       tokensPerMinute: entry.tokens_per_minute,
       ...shared(`${provider}/${entry.model_name}`)
     })
-  return Layer.mergeAll(
-    KeyPool.layer({ providerId: provider, keys: settings.keys, ...shared(provider) }).pipe(Layer.provide(registry)),
-    limiter
-  )
+  return Layer.mergeAll(keyPool(settings, registry, shared(provider)), limiter)
 }
 
 const llmLayer = (

@@ -13,7 +13,8 @@ export const model = (
   provider: string,
   modelName: string
 ): Effect.Effect<ModelConfig, ProviderConfigError> => {
-  const models = config.providers[provider]
+  // Own names only: `constructor` names no provider unless the file has one.
+  const models = Object.hasOwn(config.providers, provider) ? config.providers[provider] : undefined
   if (models === undefined) {
     return Effect.fail(
       new ProviderConfigError({
@@ -25,7 +26,7 @@ export const model = (
       })
     )
   }
-  const found = models[modelName]
+  const found = Object.hasOwn(models, modelName) ? models[modelName] : undefined
   return found === undefined
     ? Effect.fail(
       new ProviderConfigError({

@@ -25,7 +25,8 @@ import {
 import * as Presets from "../../providers/Presets.js"
 import { GatewayEntry, type ReadSecret, resolve as resolveGateway } from "./gateway.js"
 import * as internalRouter from "./router.js"
-import { StoreEntry, toOptions } from "./store.js"
+import { maxBytes, protoName, shapeIssues } from "./shape.js"
+import { isRedisUrl, StoreEntry, toOptions } from "./store.js"
 import { unknownFields } from "./unknownFields.js"
 
 const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
@@ -42,6 +43,16 @@ const readSecret: ReadSecret = (text, path) => {
     Effect.mapError(() => [{ path, message: `the environment variable ${name} is not set` }])
   )
 }
+
+// `store.redis`, written or `env:NAME`: a URL that may hold a password, so `Redacted`, and a redis one either way.
+const readRedis = (text: string): Effect.Effect<Redacted.Redacted<string>, ReadonlyArray<typeof Issue.Type>> =>
+  Effect.flatMap(readSecret(text, "store.redis"), (url) =>
+    isRedisUrl(Redacted.value(url))
+      ? Effect.succeed(url)
+      : Effect.fail([{
+        path: "store.redis",
+        message: `the environment variable ${text.slice("env:".length)} holds no redis:// or rediss:// URL`
+      }]))
 
 const readKey = (
   entry: typeof KeyEntry.Type,
@@ -149,6 +160,14 @@ export const fromJson = (
   source = "the provider configuration"
 ): Effect.Effect<ProviderConfig, ProviderConfigError> =>
   Effect.gen(function*() {
+    // Before anything walks it: the masking and the decoding below recurse.
+    const shape = shapeIssues(json)
+    if (shape.length > 0) {
+      return yield* new ProviderConfigError({
+        source,
+        issues: shape.map((issue) => ({ path: formatPath(issue.path), message: issue.message }))
+      })
+    }
     const mask = masker(secretsOf(json))
     const failure = (issues: ReadonlyArray<typeof Issue.Type>) =>
       new ProviderConfigError({
@@ -229,7 +248,9 @@ export const fromJson = (
         )
         issues.push(...unread(keys))
         const read = keys.flatMap((key) => key._tag === "Success" ? [key.success] : [])
-        if (models[entry.model_name] !== undefined) {
+        if (entry.model_name === "__proto__") {
+          issues.push({ path: `${at}.model_name`, message: protoName })
+        } else if (Object.hasOwn(models, entry.model_name)) {
           issues.push({ path: `${at}.model_name`, message: `${entry.model_name} is listed twice` })
         }
         models[entry.model_name] = { provider, entry, keys: read }
@@ -250,12 +271,13 @@ export const fromJson = (
       ? undefined
       : yield* Effect.result(readSecret(store.success.sql, "store.sql"))
     if (sql?._tag === "Failure") issues.push(...sql.failure)
+    const redis = store?.success.redis === undefined ? undefined : yield* Effect.result(readRedis(store.success.redis))
+    if (redis?._tag === "Failure") issues.push(...redis.failure)
     if (issues.length > 0) return yield* failure(issues)
-    const redis = store?.success.redis
     return {
       providers,
       routers,
-      ...(store !== undefined && redis !== undefined ? { store: toOptions({ ...store.success, redis }) } : {}),
+      ...(store !== undefined && redis?._tag === "Success" ? { store: toOptions(store.success, redis.success) } : {}),
       ...(sql?._tag === "Success" ? { database: { postgres: sql.success } } : {}),
       ...(gateway !== undefined ? { gateway: gateway.keys } : {})
     }
@@ -278,11 +300,16 @@ const syntaxError = (text: string, error: Error): string => {
 export const load = Effect.fnUntraced(
   function*(path: string): Effect.fn.Return<ProviderConfig, ProviderConfigError, FileSystem.FileSystem> {
     const fs = yield* FileSystem.FileSystem
-    const text = yield* fs.readFileString(path).pipe(
-      Effect.mapError((error) =>
-        new ProviderConfigError({ source: path, issues: [{ path: "", message: error.message }] })
-      )
-    )
+    const unreadable = (error: { readonly message: string }) =>
+      new ProviderConfigError({ source: path, issues: [{ path: "", message: error.message }] })
+    const { size } = yield* Effect.mapError(fs.stat(path), unreadable)
+    if (size > maxBytes) {
+      return yield* new ProviderConfigError({
+        source: path,
+        issues: [{ path: "", message: `${size} bytes, more than the ${maxBytes} a provider.json may have` }]
+      })
+    }
+    const text = yield* Effect.mapError(fs.readFileString(path), unreadable)
     const json = yield* Effect.try({
       try: () => JSON.parse(text) as unknown,
       catch: (error) =>

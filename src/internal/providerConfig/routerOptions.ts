@@ -79,7 +79,7 @@ export function namedRouterOptions(
   config: ProviderConfig,
   name: string
 ): Effect.Effect<Options, ProviderConfigError> {
-  const router = config.routers[name]
+  const router = Object.hasOwn(config.routers, name) ? config.routers[name] : undefined
   if (router === undefined) {
     const known = Object.keys(config.routers)
     return Effect.fail(

@@ -1,14 +1,22 @@
 /**
  * The `store` section of `provider.json`: where instances share their limits (`redis`: `Store.Options` in
- * snake_case, durations in seconds), and the gateway's database (`sql`: a Postgres URL, or `env:NAME` naming one).
+ * snake_case, durations in seconds, the URL or `env:NAME` naming one), and the gateway's database (`sql`: a Postgres
+ * URL, or `env:NAME` naming one).
  */
+import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Store from "../../Store.js"
 import { NonEmpty, oneOf, optional, Positive, PositiveInt } from "./fields.js"
 
+/** A `redis://` or `rediss://` URL. */
+export const isRedisUrl = (url: string): boolean => /^rediss?:\/\//.test(url)
+
 export const StoreEntry = Schema.Struct({
+  /** A URL may hold a password: read as `Redacted`, from the environment with `env:NAME`. */
   redis: optional(NonEmpty.check(
-    Schema.makeFilter((url: string) => /^rediss?:\/\//.test(url), { message: "expected a redis:// or rediss:// URL" })
+    Schema.makeFilter((url: string) => isRedisUrl(url) || url.startsWith("env:"), {
+      message: "expected a redis:// or rediss:// URL, or env:NAME naming one"
+    })
   )),
   sql: optional(NonEmpty.check(
     Schema.makeFilter((url: string) => /^(postgres(ql)?:\/\/|env:)/.test(url), {
@@ -29,9 +37,9 @@ export const StoreEntry = Schema.Struct({
 
 export type StoreEntry = typeof StoreEntry.Type
 
-/** The Redis options of an entry that names a Redis. */
-export const toOptions = (entry: StoreEntry & { readonly redis: string }): Store.Options => ({
-  redis: entry.redis,
+/** The Redis options of an entry that names a Redis, at `redis` (its URL read). */
+export const toOptions = (entry: StoreEntry, redis: Redacted.Redacted<string>): Store.Options => ({
+  redis,
   ...(entry.on_unavailable !== undefined ? { onUnavailable: entry.on_unavailable } : {}),
   ...(entry.instances !== undefined ? { instances: entry.instances } : {}),
   ...(entry.command_timeout !== undefined ? { commandTimeout: entry.command_timeout * 1000 } : {}),

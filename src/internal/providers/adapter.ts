@@ -358,6 +358,7 @@ const serviceOf = (client: HttpClient.HttpClient, definition: Definition): Servi
 
   return ProviderClient.of({
     provider,
+    baseUrl: definition.baseUrl,
     timeout: transport.timeout,
     // Every failure leaves with the key masked in every field, whichever part built it.
     chat: (request, credentials) => Masking.effect(chat(request, credentials), credentials),

@@ -18,6 +18,7 @@ import * as RateLimiter from "../../RateLimiter.js"
 import type { Deployment, Options } from "../../Router.js"
 import * as UsageLedger from "../../UsageLedger.js"
 import type { Breaker as SharedBreaker } from "../store/breaker.js"
+import { shownBaseUrl } from "../transport/baseUrl.js"
 import * as Cooldown from "./cooldown.js"
 import * as LearnedLimits from "./learnedLimits.js"
 import { replyTokensDefault, type Settings } from "./settings.js"
@@ -35,6 +36,8 @@ export interface State extends Strategy.Candidate {
   readonly price: Pricing.Price | undefined
   readonly keyPool: KeyPool.Service | undefined
   readonly limiter: RateLimiter.Service | undefined
+  /** Where its calls go, credentials removed, when its layer's client says (`ProviderClient.baseUrl`). */
+  readonly endpoint: string | undefined
   /** What its client's `embed` takes, when its layer provides the client (`ProviderClient.embeddingInput`). */
   readonly embeddingInput: "none" | "text" | "tokens" | undefined
   /** Whether a broken stream is continued on it by assistant prefill (`Deployment.prefill`). */
@@ -119,6 +122,7 @@ export const make = (
     price,
     keyPool: Context.getOrUndefined(context as Context.Context<unknown>, KeyPool.KeyPool),
     limiter: Context.getOrUndefined(context as Context.Context<unknown>, RateLimiter.RateLimiter),
+    endpoint: client?.baseUrl === undefined ? undefined : shownBaseUrl(client.baseUrl),
     embeddingInput: embeddingInputOf(client),
     prefill: deployment.prefill ?? client?.prefill === true,
     breaker: Cooldown.make(),

@@ -173,6 +173,7 @@ const deploymentLoad = (
       disabled: key.disabled ?? null
     })),
     provider: state.provider,
+    endpoint: state.endpoint ?? null,
     model: state.model,
     groups: state.groups,
     inFlight: state.inFlight,

@@ -19,6 +19,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import type * as Redis from "effect/persistence/Redis"
+import * as Redacted from "effect/Redacted"
 import * as References from "effect/References"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
@@ -29,6 +30,10 @@ import { publishMillis, StoreUnavailableError } from "../../Store.js"
 import { argsOf } from "./script.js"
 
 // Host and port only: a URL may hold a password.
+/** The Redis URL of `options`, plain or `Redacted` there: for the client only, never to show (it may hold a password). */
+export const urlOf = (options: Store.Options): string =>
+  Redacted.isRedacted(options.redis) ? Redacted.value(options.redis) : options.redis
+
 const addressOf = (url: string): string => {
   try {
     const parsed = new URL(url)
@@ -170,7 +175,8 @@ const loadNodeRedis = Effect.promise(() => import("@effect/platform-node/NodeRed
 /** Connects in a fiber of the current scope; the store is usable at once. */
 export const make = Effect.fnUntraced(
   function*(options: Store.Options): Effect.fn.Return<Store.Store, never, Scope.Scope> {
-    const address = addressOf(options.redis)
+    const url = urlOf(options)
+    const address = addressOf(url)
     const onUnavailable = options.onUnavailable ?? "fail-closed"
     const publish = publishMillis(options)
     const commandTimeout = Duration.toMillis(Duration.fromInputUnsafe(options.commandTimeout ?? "500 millis"))
@@ -192,7 +198,7 @@ export const make = Effect.fnUntraced(
           Effect.onExit(
             Layer.buildWithScope(
               NodeRedisModule.layer({
-                url: options.redis,
+                url,
                 ...commandSettings,
                 socket: {
                   connectTimeout: Math.max(commandTimeout, 1000),
