@@ -15,12 +15,12 @@
  * configured ones; `"fail-closed"` fails with `NoCapacityError`, the error a
  * pool with no usable key fails with.
  */
-import { createHash } from "node:crypto"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Random from "effect/Random"
 import * as Ref from "effect/Ref"
+import { createHash } from "node:crypto"
 import type * as KeyPool from "../../KeyPool.js"
 import { NoCapacityError } from "../../LlmError.js"
 import type * as ProviderClient from "../../ProviderClient.js"
