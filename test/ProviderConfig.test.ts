@@ -207,7 +207,8 @@ describe("ProviderConfig.fromJson", () => {
           publish_ttl: 2
         }
         const config = yield* ProviderConfig.fromJson({ ...file(), store })
-        expect(config.store).toEqual({
+        expect(Redacted.isRedacted(config.store!.redis)).toBe(true)
+        expect({ ...config.store, redis: Redacted.value(config.store!.redis as Redacted.Redacted<string>) }).toEqual({
           redis: "redis://127.0.0.1:6379",
           onUnavailable: "fail-open",
           instances: 3,
@@ -222,7 +223,7 @@ describe("ProviderConfig.fromJson", () => {
         const bad = { redis: "http://127.0.0.1:6379", on_unavailable: "fail-sometimes", instances: 0 }
         const error = yield* Effect.flip(ProviderConfig.fromJson({ ...file(), store: bad }, "provider.json"))
         expect(error.issues).toEqual([
-          { path: "store.redis", message: "expected a redis:// or rediss:// URL" },
+          { path: "store.redis", message: "expected a redis:// or rediss:// URL, or env:NAME naming one" },
           { path: "store.on_unavailable", message: "expected one of fail-open, fail-closed" },
           { path: "store.instances", message: "expected a positive whole number" }
         ])
@@ -245,7 +246,7 @@ describe("ProviderConfig.fromJson", () => {
       expect(Redacted.value(database.postgres)).toBe(url)
       expect(String(database.postgres)).not.toContain("pg-secret-1")
       const fromEnv = yield* ProviderConfig.fromJson({ ...file(), store: { redis: "redis://h:1", sql: "env:DB_URL" } })
-      expect(fromEnv.store?.redis).toBe("redis://h:1")
+      expect(Redacted.value(fromEnv.store!.redis as Redacted.Redacted<string>)).toBe("redis://h:1")
       expect(Redacted.value((fromEnv.database as typeof database).postgres)).toBe("postgresql://from-env/db")
       expect(ProviderConfig.gatewayConfig(fromEnv).database).toBe(fromEnv.database)
 
@@ -264,6 +265,83 @@ describe("ProviderConfig.fromJson", () => {
         { path: "store.sql", message: "the environment variable NO_SUCH_DB_URL is not set" }
       ])
     }).pipe(withEnv({ OPENAI_API_KEY: "sk-from-env-0000000000000", DB_URL: "postgresql://from-env/db" })))
+
+  it.effect("store.redis takes env:NAME as keys do, read as Redacted; an unset or non-redis variable named by path", () =>
+    Effect.gen(function*() {
+      const config = yield* ProviderConfig.fromJson({ ...file(), store: { redis: "env:REDIS_URL", instances: 2 } })
+      const redis = config.store!.redis as Redacted.Redacted<string>
+      expect(Redacted.isRedacted(redis)).toBe(true)
+      expect(Redacted.value(redis)).toBe("redis://:redis-secret-9@127.0.0.1:6379")
+      expect(String(redis)).not.toContain("redis-secret-9")
+      expect(JSON.stringify(config.store)).not.toContain("redis-secret-9")
+      expect(config.store!.instances).toBe(2)
+      const issues = (store: unknown) =>
+        Effect.map(Effect.flip(ProviderConfig.fromJson({ ...file(), store }, "provider.json")), (e) => e.issues)
+      expect(yield* issues({ redis: "env:NO_SUCH_REDIS_URL" })).toEqual([
+        { path: "store.redis", message: "the environment variable NO_SUCH_REDIS_URL is not set" }
+      ])
+      const notRedis = yield* Effect.flip(ProviderConfig.fromJson({ ...file(), store: { redis: "env:PG_URL" } }))
+      expect(notRedis.issues).toEqual([
+        { path: "store.redis", message: "the environment variable PG_URL holds no redis:// or rediss:// URL" }
+      ])
+      expect(notRedis.message).not.toContain("pg-secret")
+    }).pipe(withEnv({
+      OPENAI_API_KEY: "sk-from-env-0000000000000",
+      REDIS_URL: "redis://:redis-secret-9@127.0.0.1:6379",
+      PG_URL: "postgres://u:pg-secret@db/x"
+    })))
+
+  it.effect(
+    "a __proto__ name (a provider, a router, a header, a model_name) is refused naming its path and why; " +
+      "a model or provider named constructor is served",
+    () =>
+      Effect.gen(function*() {
+        const model = { model_name: "m", api_keys: ["sk-proto-key-0000000001"] }
+        const refused = (text: string) =>
+          Effect.map(Effect.flip(ProviderConfig.fromJson(JSON.parse(text), "provider.json")), (error) => error.issues)
+        const why = expect.stringContaining("__proto__ cannot be a name here: a JavaScript object takes it")
+        expect(yield* refused(`{"__proto__": [${JSON.stringify(model)}], "openai": [${JSON.stringify(model)}]}`))
+          .toEqual([{ path: "__proto__", message: why }])
+        expect(
+          yield* refused(
+            `{"openai": [${JSON.stringify(model)}], "router": {"__proto__": {"deployments": ["m"]}}}`
+          )
+        ).toEqual([{ path: "router.__proto__", message: why }])
+        expect(
+          yield* refused(`{"openai": [{"model_name": "m", "api_keys": ["k"], "headers": {"__proto__": "x"}}]}`)
+        ).toEqual([{ path: "openai[0].headers.__proto__", message: why }])
+        expect(yield* refused(`{"openai": [{"model_name": "__proto__", "api_keys": ["k"]}]}`)).toEqual([
+          { path: "openai[0].model_name", message: why }
+        ])
+
+        // Names an object already has (`constructor`, `toString`) are ordinary names.
+        const config = yield* ProviderConfig.fromJson({
+          constructor: [{ ...model, model_name: "toString" }],
+          openai: [{ ...model, model_name: "constructor" }]
+        })
+        expect(Object.keys(config.providers)).toEqual(["constructor", "openai"])
+        expect((yield* ProviderConfig.model(config, "openai", "constructor")).entry.model_name).toBe("constructor")
+        expect((yield* ProviderConfig.model(config, "constructor", "toString")).provider).toBe("constructor")
+        const absent = yield* Effect.flip(ProviderConfig.model(config, "openai", "hasOwnProperty"))
+        expect(absent.issues[0]!.message).toBe("no such model; known: constructor")
+        const noRouter = yield* Effect.flip(ProviderConfig.namedRouterOptions(config, "toString"))
+        expect(noRouter.issues[0]!.message).toBe("no such router; known: none")
+      })
+  )
+
+  it.effect("a file nested deeper than 64 levels is refused naming where, without overflowing the stack", () =>
+    Effect.gen(function*() {
+      const deep = "[".repeat(100_000) + "]".repeat(100_000)
+      const json = JSON.parse(`{"openai": [{"model_name": "m", "api_keys": ["k"], "headers": {"x": ${deep}}}]}`)
+      const error = yield* Effect.flip(ProviderConfig.fromJson(json, "provider.json"))
+      expect(error.issues).toEqual([{
+        path: "openai[0].headers",
+        message: "nested more than 64 levels deep (below this); a provider.json is a few levels deep"
+      }])
+      // A whole provider nested so: the same.
+      const nested = yield* Effect.flip(ProviderConfig.fromJson(JSON.parse(`{"openai": ${deep}}`)))
+      expect(nested.issues[0]!.message).toContain("nested more than 64 levels deep")
+    }))
 
   it.effect("reports a model listed twice", () =>
     Effect.gen(function*() {
@@ -489,6 +567,23 @@ describe("ProviderConfig over loopback", () => {
       )
       expect(single.model).toBe("gpt-4o-mini")
     }).pipe(Effect.scoped))
+
+  it.live("load(path) refuses a file too large or too deep with a ProviderConfigError naming the file", () =>
+    Effect.gen(function*() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "provider-config-"))
+      const filePath = path.join(dir, "provider.json")
+      fs.writeFileSync(filePath, `{"openai": ${"[".repeat(100_000)}${"]".repeat(100_000)}}`)
+      const deep = yield* Effect.flip(ProviderConfig.load(filePath))
+      expect(deep).toMatchObject({ _tag: "ProviderConfigError", source: filePath })
+      expect(deep.message).toContain("nested more than 64 levels deep")
+      fs.writeFileSync(filePath, JSON.stringify({ openai: [], padding: " ".repeat(5 * 1024 * 1024) }))
+      const large = yield* Effect.flip(ProviderConfig.load(filePath))
+      expect(large.issues).toEqual([{
+        path: "",
+        message: `${fs.statSync(filePath).size} bytes, more than the 4194304 a provider.json may have`
+      }])
+      fs.rmSync(dir, { recursive: true, force: true })
+    }).pipe(Effect.provide(NodeFileSystem.layer)))
 
   it.live("load(path) fails naming the file when it is missing or not JSON", () =>
     Effect.gen(function*() {
