@@ -71,7 +71,7 @@ const post = (service: Gateway.Service, path: string, body: unknown) =>
 
 const hello = { messages: [{ role: "user", content: "Hello, please introduce yourself" }] }
 
-const capacityKeys = ["current", "keys", "max", "type", "weight"]
+const capacityKeys = ["current", "endpoint", "keys", "max", "type", "weight"]
 
 layer(fixture)("Gateway: LLM-API-BalancedCall's endpoints", (it) => {
   it.effect("POST /llm/chat answers { result } without a model (balanced over every deployment) and with one", () =>
@@ -138,6 +138,8 @@ layer(fixture)("Gateway: LLM-API-BalancedCall's endpoints", (it) => {
       for (const detail of Object.values<Record<string, unknown>>(json.details)) {
         expect(Object.keys(detail).sort()).toEqual(capacityKeys)
         expect(detail).toMatchObject({ type: "concurrency", current: 0, max: 4, weight: 1 })
+        // Beyond the seed's fields: where the deployment's calls, and so its keys, go.
+        expect(detail.endpoint).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/)
         const keys = detail.keys as ReadonlyArray<Record<string, unknown>>
         expect(keys).toHaveLength(1)
         expect(Object.keys(keys[0]!)).toEqual(["key", "weight", "current"])
