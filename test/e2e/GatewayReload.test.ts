@@ -11,7 +11,14 @@ import * as path from "node:path"
 import OpenAI from "openai"
 import * as Serve from "../../src/cli/serve.js"
 import * as Simulator from "../../src/simulator/Simulator.js"
-import { awaitFirstLine, awaitWhileRunning, type Running, startCli, startInProcess } from "../utils/cliHarness.js"
+import {
+  awaitFirstLine,
+  awaitWhileRunning,
+  captureIo,
+  type Running,
+  startCli,
+  startInProcess
+} from "../utils/cliHarness.js"
 
 const oldKey = "sk-reload-old-provider-0001"
 const newKey = "sk-reload-new-provider-0002"
@@ -92,6 +99,15 @@ describe("serve reloads its provider.json", () => {
         // SIGHUP no longer ends the process (Node's default): it still serves.
         expect(running.exited.pollUnsafe()).toBeUndefined()
         expect(running.stderr()).not.toContain(newKey)
+
+        // A file nested a hundred thousand levels deep: refused with a warning naming why, the running one kept.
+        write(`{ "sim": ${"[".repeat(100_000)}${"]".repeat(100_000)} }`)
+        running.child()!.kill("SIGHUP")
+        yield* logged(running, "configuration not reloaded (the running one stays)", 1)
+        const warning = running.stderr().split("\n").find((line) => line.includes("configuration not reloaded"))!
+        expect(JSON.parse(warning)).toMatchObject({ level: "WARN" })
+        expect(warning).toContain("nested more than 64 levels deep")
+        expect((yield* ask(openai, "gpt-4o")).object).toBe("chat.completion")
       }).pipe(Effect.scoped),
     60_000
   )
@@ -145,6 +161,11 @@ describe("serve reloads its provider.json", () => {
           },
           // Served beyond loopback, the gateway keeps its keys.
           "host must be a loopback address": { sim: [entry(simulator, oldKey)] },
+          // Decoding walks the file: refused before it could overflow the stack.
+          ": nested more than 64 levels deep": `{ "sim": ${"[".repeat(100_000)}${"]".repeat(100_000)} }`,
+          "__proto__: __proto__ cannot be a name here": `{ "__proto__": [], "sim": [${
+            JSON.stringify(entry(simulator, oldKey))
+          }] }`,
           "keys[0].models[0] must be a router, deployment, model or group of the configuration": {
             sim: [entry(simulator, oldKey)],
             gateway: { ...gateway, keys: [{ ...gateway.keys[0], models: ["gpt-5"] }] }
@@ -173,6 +194,18 @@ describe("serve reloads its provider.json", () => {
       }).pipe(Effect.scoped),
     60_000
   )
+
+  it.live("a file too deep at start: serve exits 1 with the file's problem, not a stack overflow", () =>
+    Effect.gen(function*() {
+      const { dir, file } = yield* providerFile(`{ "sim": ${"[".repeat(100_000)}${"]".repeat(100_000)} }`)
+      const { io, result } = captureIo()
+      const code = yield* Serve.run(["--config", file, "--port", "0", "--data", path.join(dir, "data")], io)
+      const { stderr } = result(code)
+      expect(code).toBe(1)
+      expect(stderr).toContain(`${file} has a problem`)
+      expect(stderr).toContain("sim[0][0]: nested more than 64 levels deep (below this)")
+      expect(stderr).not.toContain("Maximum call stack")
+    }).pipe(Effect.scoped))
 
   it.live(
     "a stream started before a reload ends whole on the deployment it started on; a call after goes to the new one",
