@@ -23,7 +23,9 @@
  * A `gateway` section (`GatewayEntry`) holds the keys clients call `Gateway` with.
  *
  * `env:NAME` reads a key from the environment (through Effect's `Config`), as
- * `Redacted`. A file that does not decode fails with `ProviderConfigError`
+ * `Redacted`, and so may `store.redis` and `store.sql`. A model's keys go only to
+ * its endpoint (provider, `api`, `base_url`): docs/configuration.md. A file that
+ * is too large, too deep, names `__proto__` or does not decode fails with `ProviderConfigError`
  * naming every bad path; a field no schema knows is a warning log naming its
  * path and the known name it is close to. Neither shows a key value.
  *
@@ -107,7 +109,7 @@ export type ModelEntry = typeof ModelEntry.Type
 export const ProviderFile = Schema.Record(Schema.String, Schema.Array(ModelEntry))
 
 /**
- * The file's `store` section: `Store.Options` in snake_case, durations in seconds.
+ * The file's `store` section: `Store.Options` in snake_case, durations in seconds, `redis` a URL or `env:NAME`.
  * @since 0.3.0
  * @category Schemas
  */
@@ -344,8 +346,8 @@ export const clientLayer: (
 ) => Layer.Layer<ProviderClient, OptionsError, HttpClient.HttpClient> = internalLayers.clientLayer
 
 /**
- * The `Llm` of one model of a configuration. Models of one provider share their
- * key pool when built from the same `layers` call; this builds a pool of its own.
+ * The `Llm` of one model of a configuration. Models of one provider and endpoint share
+ * their key pool when built from the same `layers` call; this builds a pool of its own.
  *
  * @example
  * ```ts
@@ -372,8 +374,9 @@ export const layer: (
 
 /**
  * Every model's `Llm` layer, addressable as `models.openai["gpt-4o"]`. All of
- * them share one key-pool registry, so the models of a provider share its keys'
- * load and cooldowns, as SimpleLLMFunc's pools do.
+ * them share one key-pool registry, so the models of a provider on one endpoint
+ * (`api` and `base_url`) share its keys' load and cooldowns, as SimpleLLMFunc's
+ * pools do; a key is never sent to another endpoint.
  *
  * @example
  * ```ts

@@ -89,9 +89,11 @@ describe("Gateway: a provider key belongs to its endpoint", () => {
           keys: [{ key: maskKey(vendorKey), disabled: null }]
         })
         const capacity = yield* Effect.promise(() =>
-          fetch(`${gateway.url}/llm/system-capacity`).then((response) => response.json())
+          fetch(`${gateway.url}/llm/system-capacity`).then((response) =>
+            response.json() as Promise<{ readonly details: Record<string, { readonly endpoint: string }> }>
+          )
         )
-        expect(capacity.details["acme/vendor-model"].endpoint).toBe(`${vendor.url}/v1`)
+        expect(capacity.details["acme/vendor-model"]!.endpoint).toBe(`${vendor.url}/v1`)
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     30_000
   )

@@ -62,8 +62,8 @@ export const clientLayer = (
 
 /**
  * The model's key pool, under the provider's name and its endpoint: its `api` and the root its client sends to
- * (`ProviderClient.baseUrl`, normalised), so only entries that name one server share keys (docs/configuration.md,
- * "Keys"), in a registry and in the store alike.
+ * (`ProviderClient.baseUrl`, normalised), so only entries that name one server share keys, in a registry and in the
+ * store alike (docs/configuration.md, "Keys belong to their endpoint").
  */
 const keyPool = (
   settings: ModelConfig,
