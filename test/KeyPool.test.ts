@@ -645,6 +645,41 @@ describe("KeyPool", () => {
         expect(inFlightById(yield* first.status)).toEqual({ [idA]: 0, [idB]: 0, [idC]: 0 })
       }))
 
+    it.effect("pools of one providerId but another endpoint keep apart; pools of one endpoint share", () =>
+      Effect.gen(function*() {
+        const registry = yield* KeyPool.makeRegistry
+        const internal = yield* registry.pool({
+          providerId: "acme",
+          endpoint: "chat-completions http://internal/v1",
+          keys: [keyA]
+        })
+        const vendor = yield* registry.pool({
+          providerId: "acme",
+          endpoint: "chat-completions https://vendor/v1",
+          keys: [keyA, keyB]
+        })
+        const vendorToo = yield* registry.pool({
+          providerId: "acme",
+          endpoint: "chat-completions https://vendor/v1",
+          keys: [keyA]
+        })
+        const unnamed = yield* registry.pool({ providerId: "acme", keys: [keyA] })
+
+        const scope = yield* Scope.make()
+        const lease = yield* hold(vendor, scope)
+        expect(lease.credentials.keyId).toBe(idA)
+        yield* vendor.report(lease, invalidKey)
+        // Disabled for the vendor's endpoint, wherever its pools ask; not for another endpoint, nor for none.
+        expect((yield* statusOf(vendorToo, idA)).disabled).toBe("invalid_key")
+        expect(inFlightById(yield* vendorToo.status)).toEqual({ [idA]: 1, [idB]: 0 })
+        expect((yield* statusOf(internal, idA)).disabled).toBeUndefined()
+        expect(inFlightById(yield* internal.status)).toEqual({ [idA]: 0 })
+        expect((yield* statusOf(unnamed, idA)).disabled).toBeUndefined()
+        // A lease of one endpoint's pool is foreign to another's.
+        expect(Exit.isFailure(yield* Effect.exit(internal.report(lease, "success")))).toBe(true)
+        yield* Scope.close(scope, Exit.void)
+      }))
+
     it.effect("a waiter of one pool is woken by a release through another", () =>
       Effect.gen(function*() {
         const registry = yield* KeyPool.makeRegistry
