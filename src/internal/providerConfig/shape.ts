@@ -17,6 +17,7 @@ export interface ShapeIssue {
   readonly message: string
 }
 
+// A too deep file's path is shown by its first steps: enough to find the place, not a line of brackets.
 const deepPathShown = 3
 
 /** Why `__proto__` names nothing in the file, as a property name or a `model_name`. */
