@@ -12,7 +12,9 @@
  * prompt tokens read from and written to the provider's prompt cache, a part of
  * the input) and `cost_usd_total{model}` from the reply's
  * usage, `time_to_first_token_seconds{model}` when a stream's first batch is
- * ready; `request_log_dropped_total` for the request log's rows dropped (`requestLog.ts`). `model` is the name
+ * ready; `request_log_dropped_total` for the request log's rows dropped (`requestLog.ts`); `refused_total{reason}` for
+ * the requests refused before they were authenticated, which get no row in the request log (`reason` is the
+ * refusal's code, a fixed set). `model` is the name
  * the request asked for, or `(unknown)` for a name the configuration does not have (or a body with none): the
  * configuration bounds the label values. Each label set's metrics are built once and kept,
  * so a request does a few map lookups and counter additions, no label
@@ -118,6 +120,12 @@ const errorsCounter = (tag: string) =>
     attributes: { tag }
   })
 
+const refusedCounter = (reason: string) =>
+  Metric.counter("llm_gateway_refused_total", {
+    description: "Requests refused before they were authenticated (a wrong or missing key, a foreign Host), by reason.",
+    attributes: { reason }
+  })
+
 const newModels = () => new Map<string, Series>()
 const newSeries = (model: string, route: string) => new Series(route, model)
 
@@ -132,6 +140,8 @@ export interface Metrics {
   readonly scrape: Effect.Effect<HttpServerResponse.HttpServerResponse>
   /** Rows of the request log dropped (its queue full, or its database failing). */
   readonly requestLogDropped: (count: number) => void
+  /** A request refused before it was authenticated, by its refusal's code (`invalid_api_key`, `host_not_allowed`). */
+  readonly refused: (reason: string) => void
 }
 
 /** What one request records; the handler names its model and reports what happened to the call. */
@@ -302,9 +312,12 @@ export const make = (status: Effect.Effect<Router.Status>, now: () => number): M
     description: "Rows of the request log dropped: its queue was full, or its database failed to take them."
   })
 
+  const refusals = new Map<string, Metric.Counter<number>>()
+
   return {
     tally: (route, started) => new Tally(registry, route, started),
     scrape: Effect.map(status, read),
-    requestLogDropped: (count) => dropped.updateUnsafe(count, context)
+    requestLogDropped: (count) => dropped.updateUnsafe(count, context),
+    refused: (reason) => cached(refusals, reason, refusedCounter, undefined).updateUnsafe(1, context)
   }
 }
