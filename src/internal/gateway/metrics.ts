@@ -20,7 +20,8 @@
  * so a request does a few map lookups and counter additions, no label
  * building.
  *
- * The gauges (`in_flight{deployment}`, `key_in_flight{deployment,key}` with
+ * The gauges (`responses_kept` and `responses_kept_bytes`, what the responses kept in memory hold;
+ * `in_flight{deployment}`, `key_in_flight{deployment,key}` with
  * the masked key, `breaker_state{deployment}`, and for a bounded bucket
  * `limiter_tokens` and `limiter_waiting{deployment}`) are the routers'
  * status (every router's calls counted on their deployment, `engine.ts`):
@@ -37,6 +38,7 @@ import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
 import type { Usage } from "../../ChatResponse.js"
 import type { LlmError } from "../../LlmError.js"
 import type * as Router from "../../Router.js"
+import type * as ResponsesStore from "./responsesStore.js"
 
 /** The `model` label of a request whose model the configuration does not have. */
 const unknownModel = "(unknown)"
@@ -284,13 +286,32 @@ const deploymentGauges = (deployment: string): DeploymentGauges => ({
 
 const contentType = "text/plain; version=0.0.4; charset=utf-8"
 
-/** The metrics of a gateway over `status` (the router's), timed by `now` (Clock milliseconds). */
-export const make = (status: Effect.Effect<Router.Status>, now: () => number): Metrics => {
+const keptGauge = Metric.gauge("llm_gateway_responses_kept", {
+  description: "Responses kept in memory for previous_response_id."
+})
+const keptBytesGauge = Metric.gauge("llm_gateway_responses_kept_bytes", {
+  description: "Bytes of the responses kept in memory (their bodies and conversations), within responses_max_bytes."
+})
+
+/**
+ * The metrics of a gateway over `status` (the router's), timed by `now` (Clock milliseconds), with what its responses
+ * kept in memory hold, when it keeps them there.
+ */
+export const make = (
+  status: Effect.Effect<Router.Status>,
+  now: () => number,
+  kept?: () => ResponsesStore.Usage
+): Metrics => {
   const registry = new Registry(now)
   const { context } = registry
   const deployments = new Map<string, DeploymentGauges>()
 
   const read = (current: Router.Status) => {
+    if (kept !== undefined) {
+      const usage = kept()
+      keptGauge.updateUnsafe(usage.entries, context)
+      keptBytesGauge.updateUnsafe(usage.bytes, context)
+    }
     for (const name in current.details) {
       const load = current.details[name]!
       const gauges = cached(deployments, name, deploymentGauges, undefined)
