@@ -10,6 +10,7 @@ import { readdirSync, statSync } from "node:fs"
 import { join } from "node:path"
 import OpenAI from "openai"
 import type * as Gateway from "../../src/Gateway.js"
+import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
 import { get, rejection } from "../utils/gatewayHarness.js"
@@ -19,6 +20,7 @@ import {
   admin,
   adminKey,
   alphaKey,
+  configJson,
   gatewaySection,
   type Page,
   serveOn,
@@ -147,6 +149,27 @@ describe("the request log's retention by rows and bytes", () => {
       )
       expect(over.message).toContain("gateway.responses_max_response_bytes")
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
+})
+
+describe("the bounds are taken at start", () => {
+  it.live(
+    "a reload that changes one is refused, naming it; the running configuration stays",
+    () =>
+      Effect.gen(function*() {
+        const sim = yield* simulator
+        const changed = ProviderConfig.gatewayConfig(
+          yield* ProviderConfig.fromJson(configJson(sim, gatewaySection({ responses_max_bytes: 2_000_000 })))
+        )
+        const gateway = yield* serveOn(sim, { sqlite: join(yield* temporary, "gateway.db") }, gatewaySection(), {
+          source: Effect.succeed(changed)
+        })
+        const refused = yield* Effect.flip(gateway.reload)
+        expect(refused.message).toContain("config.keys.responsesMaxBytes")
+        expect(refused.message).toContain("takes a restart")
+        expect((yield* chat(gateway, "still served")).choices[0]!.message.content).toBeTruthy()
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    60_000
+  )
 })
 
 describe("responses kept within a byte budget", () => {
