@@ -6,6 +6,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
 import { readdirSync, statSync } from "node:fs"
 import { join } from "node:path"
 import OpenAI from "openai"
@@ -14,6 +16,7 @@ import * as ProviderConfig from "../../src/ProviderConfig.js"
 import * as UndiciHttpClient from "../../src/UndiciHttpClient.js"
 import { eventually } from "../utils/eventually.js"
 import { get, rejection } from "../utils/gatewayHarness.js"
+import { postgresServer } from "../utils/postgresServer.js"
 import { samplesOf, valueOf } from "../utils/prometheus.js"
 import { redisServer } from "../utils/redisServer.js"
 import {
@@ -107,30 +110,43 @@ describe("the request log's retention by rows and bytes", () => {
       expect(page.data.every((row) => row.status === 200)).toBe(true)
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 60_000)
 
-  it.live(
-    "request_log_max_bytes: rows with payloads trimmed to the byte bound, oldest first",
-    () =>
+  // The same statements trim SQLite and Postgres.
+  const databases: ReadonlyArray<readonly [string, Effect.Effect<Gateway.Database, never, Scope.Scope>]> = [
+    ["SQLite", Effect.map(temporary, (dir): Gateway.Database => ({ sqlite: join(dir, "gateway.db") }))],
+    [
+      "Postgres",
       Effect.gen(function*() {
-        const dir = yield* temporary
-        const maxBytes = 8_000
-        const gateway = yield* serveOn(
-          yield* simulator,
-          { sqlite: join(dir, "gateway.db") },
-          gatewaySection({ log_payloads: true, request_log_max_bytes: maxBytes })
-        )
-        for (let i = 0; i < 16; i++) yield* chat(gateway, `call ${i} ${"y".repeat(1_000)}`)
-        const page = yield* eventually(
-          "the log trimmed to its bytes",
-          admin<Page>(gateway, "/admin/requests?limit=100"),
-          (page) => page.data.reduce((total, row) => total + rowBytes(row), 0) <= maxBytes
-        )
-        expect(page.data.length).toBeGreaterThanOrEqual(3)
-        expect(page.data.length).toBeLessThan(16)
-        // The newest call's row is among those kept.
-        expect(page.data[0]!.payload!.request).toContain("call 15 ")
-      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
-    60_000
-  )
+        const server = yield* postgresServer
+        return { postgres: Redacted.make(yield* server.database("bounds")) }
+      })
+    ]
+  ]
+  for (const [name, made] of databases) {
+    it.live(
+      `request_log_max_bytes on ${name}: rows with payloads trimmed to the byte bound, oldest first`,
+      () =>
+        Effect.gen(function*() {
+          const maxBytes = 8_000
+          const gateway = yield* serveOn(
+            yield* simulator,
+            yield* made,
+            gatewaySection({ log_payloads: true, request_log_max_bytes: maxBytes })
+          )
+          for (let i = 0; i < 16; i++) yield* chat(gateway, `call ${i} ${"y".repeat(1_000)}`)
+          const page = yield* eventually(
+            "the log trimmed to its bytes",
+            admin<Page>(gateway, "/admin/requests?limit=100"),
+            // Its rows are written after the answers: once the last call's is there.
+            (page) =>
+              page.data[0]?.payload?.request?.includes("call 15 ") === true &&
+              page.data.reduce((total, row) => total + rowBytes(row), 0) <= maxBytes
+          )
+          expect(page.data.length).toBeGreaterThanOrEqual(3)
+          expect(page.data.length).toBeLessThan(16)
+        }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+      120_000
+    )
+  }
 
   it("a bound that is not a positive whole number is refused by its path", () =>
     Effect.gen(function*() {
