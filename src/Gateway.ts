@@ -213,6 +213,12 @@ export interface Keys {
    * would continue it further is refused (400). Default 100.
    */
   readonly responsesMaxChain?: number | undefined
+  /**
+   * How many sessions each of the gateway's routers keeps pinned in memory at most (`affinity_max_sessions`), unless
+   * its own `affinity.maxSessions` says: past it, the least recently answered goes first. Each pin is kept under its
+   * session's SHA-256 digest. Default 10,000.
+   */
+  readonly affinityMaxSessions?: number | undefined
 }
 
 /**

@@ -167,6 +167,28 @@ describe("the request log's retention by rows and bytes", () => {
     }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())))
 })
 
+describe("session affinity bounded in count", () => {
+  it.live("affinity_max_sessions: three sessions of 1 MB each, two pins kept", () =>
+    Effect.gen(function*() {
+      const gateway = yield* serveOn(
+        yield* simulator,
+        { sqlite: join(yield* temporary, "gateway.db") },
+        gatewaySection({ affinity_max_sessions: 2 })
+      )
+      const client = openAi(gateway)
+      for (const session of ["a", "b", "c"]) {
+        yield* create(client, {
+          model: "gpt-4o-mini",
+          input: "Hi",
+          store: false,
+          prompt_cache_key: session.repeat(1024 * 1024)
+        })
+      }
+      const details = Object.values((yield* gateway.status).details)
+      expect(details.reduce((total, detail) => total + (detail.pinnedSessions ?? 0), 0)).toBe(2)
+    }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())), 60_000)
+})
+
 describe("the bounds are taken at start", () => {
   it.live(
     "a reload that changes one is refused, naming it; the running configuration stays",

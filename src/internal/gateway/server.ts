@@ -112,7 +112,7 @@ const boundFields = [
 
 // A bound that is not a positive integer, or one response allowed more than the whole store.
 const invalidBound = (keys: Config["keys"]): OptionsError | undefined => {
-  for (const field of boundFields) {
+  for (const field of [...boundFields, "affinityMaxSessions"] as const) {
     const invalid = OptionsErrors.positive("Gateway", `config.keys.${field}`, keys?.[field], {
       integer: true,
       optional: true

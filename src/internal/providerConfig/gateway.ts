@@ -5,7 +5,7 @@
  * written in the file, as `Gateway.Keys`, with the request log's settings (`log_payloads`, and its retention:
  * `request_log_retention` in days, `request_log_max_rows`, `request_log_max_bytes`) and how long and how much
  * `/v1/responses` keeps (`responses_ttl`, `responses_max_bytes`, `responses_max_response_bytes`,
- * `responses_max_chain`).
+ * `responses_max_chain`), and how many sessions each router keeps pinned (`affinity_max_sessions`).
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -62,7 +62,9 @@ export const GatewayEntry = Schema.Struct({
   /** Bytes one kept response (its body and whole conversation) takes at most. */
   responses_max_response_bytes: optional(PositiveInt),
   /** Responses one chain of `previous_response_id`s holds at most. */
-  responses_max_chain: optional(PositiveInt)
+  responses_max_chain: optional(PositiveInt),
+  /** Sessions each of the gateway's routers keeps pinned in memory at most, unless its `affinity` says. */
+  affinity_max_sessions: optional(PositiveInt)
 })
 
 export type GatewayEntry = typeof GatewayEntry.Type
@@ -84,7 +86,8 @@ const bounds = (entry: GatewayEntry): Partial<Gateway.Keys> => ({
   ...(entry.responses_max_response_bytes !== undefined
     ? { responsesMaxResponseBytes: entry.responses_max_response_bytes }
     : {}),
-  ...(entry.responses_max_chain !== undefined ? { responsesMaxChain: entry.responses_max_chain } : {})
+  ...(entry.responses_max_chain !== undefined ? { responsesMaxChain: entry.responses_max_chain } : {}),
+  ...(entry.affinity_max_sessions !== undefined ? { affinityMaxSessions: entry.affinity_max_sessions } : {})
 })
 
 /**
