@@ -192,8 +192,8 @@ export interface Keys {
    */
   readonly requestLogMaxRows?: number | undefined
   /**
-   * How many bytes of rows the request log keeps at most (`request_log_max_bytes`; a row counts its text and 160 bytes):
-   * past it, the oldest are deleted. Default 256 MiB.
+   * How many bytes of rows the request log keeps at most (`request_log_max_bytes`; a row counts its text and 160
+   * bytes): past it, the oldest are deleted. Default 256 MiB.
    */
   readonly requestLogMaxBytes?: number | undefined
   /**

@@ -5,8 +5,8 @@
  * gone delays or fails a call. A row the queue has no room for, or whose batch the database refuses, is dropped,
  * counted (`llm_gateway_request_log_dropped_total`) and reported in a warning log line. The same fiber deletes, hourly
  * and whenever a tenth of either bound was written since, the rows older than the retention and then the oldest rows
- * past the bounds on their count and their bytes, so the database stays bounded whatever comes. On shutdown the queue is closed and written out before the database
- * closes, so a clean stop loses nothing.
+ * past the bounds on their count and their bytes, so the database stays bounded whatever comes. On shutdown the queue
+ * is closed and written out before the database closes, so a clean stop loses nothing.
  *
  * A row holds no prompt and no reply, unless payloads are logged (`Gateway.Options.logPayloads`): then it holds the
  * request's body and the reply's text, with every key the gateway knows (its gateway and admin keys, the
@@ -58,7 +58,7 @@ export interface RequestLogOptions {
   readonly retention?: Duration.Input | undefined
   /** How many rows are kept at most (the oldest beyond are deleted). Default `defaultMaxRows`. */
   readonly maxRows?: number | undefined
-  /** How many bytes of rows (`Requests.bytesOf`) are kept at most (the oldest beyond are deleted). Default `defaultMaxBytes`. */
+  /** How many bytes of rows (`Requests.bytesOf`) are kept at most (the oldest beyond go). Default `defaultMaxBytes`. */
   readonly maxBytes?: number | undefined
   /** The keys masked in a payload (besides the request's own key): the configuration's served now. */
   readonly secrets: () => ReadonlyArray<Redacted.Redacted<string>>

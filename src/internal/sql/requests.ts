@@ -1,9 +1,9 @@
 /**
  * The statements of the request log's table (`requests`, migration `2_request_log`): rows written in batches, rows
- * past the retention deleted (by age, and the oldest past a count of rows or of bytes), spend summed per group over a time range (and per hour or day, for a chart), and rows
- * read newest first a page at a time, the page after a row found by its `(at, id)` (keyset pagination, so a page
- * stays right while rows are written). The same statements serve SQLite and Postgres; Postgres gives sums and counts
- * as strings, read here with `Number`.
+ * past the retention deleted (by age, and the oldest past a count of rows or of bytes), spend summed per group over
+ * a time range (and per hour or day, for a chart), and rows read newest first a page at a time, the page after a row
+ * found by its `(at, id)` (keyset pagination, so a page stays right while rows are written). The same statements serve
+ * SQLite and Postgres; Postgres gives sums and counts as strings, read here with `Number`.
  */
 import * as Effect from "effect/Effect"
 import type * as SqlClient from "effect/sql/SqlClient"
@@ -87,7 +87,7 @@ export interface Bounds {
   readonly bytes: number
 }
 
-/** Deletes the oldest rows until at most `bounds.rows` are left and their bytes (`bytesOf`) are at most `bounds.bytes`. */
+/** Deletes the oldest rows until at most `bounds.rows` are left, their bytes (`bytesOf`) at most `bounds.bytes`. */
 export const trim = (sql: SqlClient.SqlClient, bounds: Bounds): Effect.Effect<void, SqlError> =>
   Effect.gen(function*() {
     const size = sql.literal(
