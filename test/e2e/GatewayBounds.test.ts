@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { readdirSync, statSync } from "node:fs"
+import { connect } from "node:net"
 import { join } from "node:path"
 import OpenAI from "openai"
 import type * as Gateway from "../../src/Gateway.js"
@@ -89,6 +90,34 @@ describe("requests refused before authentication", () => {
         expect(yield* metric(gateway, "llm_gateway_refused_total", { reason: "invalid_api_key" })).toBe(200)
       }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
     60_000
+  )
+  it.live(
+    "refused without its body: a wrong key declaring 1 GiB and sending none is answered 401 at once",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* temporary
+        const gateway = yield* serveOn(yield* simulator, { sqlite: join(dir, "gateway.db") })
+        const head = yield* Effect.promise(() =>
+          new Promise<string>((resolve, reject) => {
+            const socket = connect(gateway.port, "127.0.0.1", () =>
+              socket.write(
+                "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n" +
+                  `Content-Length: ${1024 ** 3}\r\nAuthorization: Bearer gw-wrong-key-0123456789\r\n\r\n`
+              ))
+            let received = ""
+            socket.on("data", (chunk) => {
+              received += chunk.toString("latin1")
+              if (received.includes("\r\n\r\n")) {
+                socket.destroy()
+                resolve(received.slice(0, received.indexOf("\r\n")))
+              }
+            })
+            socket.on("error", reject)
+          })
+        ).pipe(Effect.timeout("5 seconds"))
+        expect(head).toBe("HTTP/1.1 401 Unauthorized")
+      }).pipe(Effect.scoped, Effect.provide(UndiciHttpClient.layer())),
+    30_000
   )
 })
 
