@@ -186,6 +186,39 @@ export interface Keys {
   readonly requestLogRetention?: Duration.Input | undefined
   /** How long responses are kept (`responses_ttl`); `Options.responsesTtl` overrides it. Default: one hour. */
   readonly responsesTtl?: Duration.Input | undefined
+  /**
+   * How many rows the request log keeps at most (`request_log_max_rows`): past it, the oldest are deleted. Default
+   * 100,000.
+   */
+  readonly requestLogMaxRows?: number | undefined
+  /**
+   * How many bytes of rows the request log keeps at most (`request_log_max_bytes`; a row counts its text and 160
+   * bytes): past it, the oldest are deleted. Default 256 MiB.
+   */
+  readonly requestLogMaxBytes?: number | undefined
+  /**
+   * How many bytes of responses are kept in memory at most (`responses_max_bytes`; a response counts its body and its
+   * whole conversation as JSON): past it, the least recently used go first. Not used with a store (Redis keeps them).
+   * Default 64 MiB.
+   */
+  readonly responsesMaxBytes?: number | undefined
+  /**
+   * How many bytes one kept response takes at most (`responses_max_response_bytes`), in memory or Redis: a larger one
+   * is answered but not kept, and a request that would continue a conversation past it is refused (400). Default
+   * 4 MiB.
+   */
+  readonly responsesMaxResponseBytes?: number | undefined
+  /**
+   * How many responses one chain of `previous_response_id`s holds at most (`responses_max_chain`): a request that
+   * would continue it further is refused (400). Default 100.
+   */
+  readonly responsesMaxChain?: number | undefined
+  /**
+   * How many sessions each of the gateway's routers keeps pinned in memory at most (`affinity_max_sessions`), unless
+   * its own `affinity.maxSessions` says: past it, the least recently answered goes first. Each pin is kept under its
+   * session's SHA-256 digest. Default 10,000.
+   */
+  readonly affinityMaxSessions?: number | undefined
 }
 
 /**

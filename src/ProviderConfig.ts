@@ -122,8 +122,12 @@ export const StoreEntry = internalStore.StoreEntry
  * request without `max_tokens` is sent and reserved with: `Gateway.Key`), `admin_keys` (`{ name, key }`),
  * `model_load_details` (serve `GET /llm/model-load/<deployment>` to admin keys; default off), `log_payloads` (the
  * request log keeps each call's request body and reply text, keys masked; default off), `request_log_retention`
- * (days the request log keeps its rows; default 30) and `responses_ttl` (how long `/v1/responses` keeps a response,
- * in seconds or a duration such as `"2 hours"`; default one hour).
+ * (days the request log keeps its rows; default 30), `request_log_max_rows` (default 100,000) and
+ * `request_log_max_bytes` (default 256 MiB), `responses_ttl` (how long `/v1/responses` keeps a response, in seconds
+ * or a duration such as `"2 hours"`; default one hour), `responses_max_bytes` (the responses kept in memory; default
+ * 64 MiB), `responses_max_response_bytes` (one response; default 4 MiB) and `responses_max_chain` (responses in one
+ * `previous_response_id` chain; default 100) and `affinity_max_sessions` (sessions each of the gateway's routers
+ * keeps pinned in memory; default 10,000): `Gateway.Keys`.
  * @since 0.3.0
  * @category Schemas
  */

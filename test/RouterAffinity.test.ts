@@ -5,9 +5,11 @@ import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
 import * as fc from "fast-check"
+import { createHash } from "node:crypto"
 import * as ChatChunk from "../src/ChatChunk.js"
 import type { Input as ChatRequest } from "../src/ChatRequest.js"
 import type { ChatResponse } from "../src/ChatResponse.js"
+import * as Affinity from "../src/internal/router/affinity.js"
 import * as KeyPool from "../src/KeyPool.js"
 import * as Llm from "../src/Llm.js"
 import * as LlmError from "../src/LlmError.js"
@@ -172,6 +174,23 @@ describe("Router affinity", () => {
       const details = (yield* router.status).details
       expect(details["a"]!.pinnedSessions! + details["b"]!.pinnedSessions! + details["c"]!.pinnedSessions!).toBe(2)
     }).pipe(Effect.scoped))
+
+  it.effect("a pin of a 1 MB session keeps only its SHA-256 digest, and finds it again", () =>
+    Effect.gen(function*() {
+      const pins = Affinity.memory(60_000, 2)
+      const huge = "s".repeat(1024 * 1024)
+      const pin = { deployment: "a", key: "sk-…0001" }
+      yield* pins.pin(huge, pin)
+      expect(pins.keys()).toEqual([createHash("sha256").update(huge).digest("base64url")])
+      expect(yield* pins.lookup(huge)).toEqual(pin)
+      expect(yield* pins.lookup(`${huge}x`)).toBeUndefined()
+      // Bounded in count, as before: the least recently answered goes first.
+      for (const session of ["t", "u"]) yield* pins.pin(huge + session, pin)
+      expect(pins.keys()).toHaveLength(2)
+      expect(yield* pins.lookup(huge)).toBeUndefined()
+      yield* TestClock.adjust("61 seconds")
+      expect(yield* pins.lookup(`${huge}u`)).toBeUndefined()
+    }))
 
   it.effect("bad affinity options fail with OptionsError naming them", () =>
     Effect.gen(function*() {

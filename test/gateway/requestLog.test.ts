@@ -1,7 +1,7 @@
 /**
  * The request log's writer on a real SQLite file, its time driven by `TestClock`: rows past the retention deleted by
  * its hourly sweep and newer ones kept, every row still queued written when its scope closes, and rows beyond a full
- * queue dropped and counted without waiting.
+ * queue dropped and counted without waiting; and the bounds on rows and bytes, the oldest rows trimmed first.
  */
 import { describe, expect, it } from "@effect/vitest"
 import type * as Duration from "effect/Duration"
@@ -10,6 +10,7 @@ import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import type * as SqlClient from "effect/sql/SqlClient"
 import * as TestClock from "effect/testing/TestClock"
+import * as fc from "fast-check"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -17,6 +18,7 @@ import * as Logs from "../../src/internal/gateway/logs.js"
 import * as RequestLog from "../../src/internal/gateway/requestLog.js"
 import * as Database from "../../src/internal/sql/database.js"
 import * as Requests from "../../src/internal/sql/requests.js"
+import { effectProp } from "../utils/effectProp.js"
 
 const hour = 3_600_000
 
@@ -57,6 +59,78 @@ const ids = (sql: SqlClient.SqlClient) =>
 
 /** Lets the writer's fiber run what it has to (its database calls are synchronous). */
 const settle = Effect.andThen(TestClock.adjust(0), Effect.yieldNow)
+
+/** A row of a call at `at` whose payload is `payload` characters long. */
+const rowOf = (index: number, at: number, payload: number): Requests.Row => ({
+  id: `row-${String(index).padStart(4, "0")}`,
+  request_id: `request-${index}`,
+  at,
+  key_name: null,
+  team_id: null,
+  route: "/v1/chat/completions",
+  model: "gpt-4o-mini",
+  deployment: null,
+  status: 200,
+  input_tokens: null,
+  output_tokens: null,
+  cached_tokens: null,
+  cache_write_tokens: null,
+  cost: null,
+  latency_ms: 5,
+  first_token_ms: null,
+  error: null,
+  payload: payload === 0 ? null : "p".repeat(payload)
+})
+
+describe("the request log's bounds on rows and bytes", () => {
+  effectProp(
+    "trim keeps the newest rows that fit both bounds and deletes every older one",
+    fc.record({
+      rows: fc.array(fc.record({ at: fc.integer({ min: 0, max: 40 }), payload: fc.integer({ min: 0, max: 600 }) }), {
+        maxLength: 40
+      }),
+      maxRows: fc.integer({ min: 1, max: 30 }),
+      maxBytes: fc.integer({ min: 100, max: 8_000 })
+    }),
+    ({ maxBytes, maxRows, rows }) =>
+      Effect.gen(function*() {
+        const sql = yield* database
+        const written = rows.map((row, i) => rowOf(i, row.at, row.payload))
+        if (written.length > 0) yield* Effect.orDie(Requests.insert(sql, written))
+        yield* Effect.orDie(Requests.trim(sql, { rows: maxRows, bytes: maxBytes }))
+        // Newest first (ties by id, as the log pages them); kept while both bounds hold.
+        const newest = [...written].sort((a, b) => b.at - a.at || (a.id < b.id ? 1 : -1))
+        const expected: Array<string> = []
+        let bytes = 0
+        for (const row of newest) {
+          bytes += Requests.bytesOf(row)
+          if (expected.length + 1 > maxRows || bytes > maxBytes) break
+          expected.push(row.request_id)
+        }
+        expect(yield* ids(sql)).toEqual(expected)
+      }),
+    25
+  )
+
+  it.effect("the writer trims by rows as soon as a tenth of the bound was written, without waiting for the hour", () =>
+    Effect.gen(function*() {
+      const sql = yield* database
+      const log = yield* RequestLog.make({
+        sql,
+        logPayloads: false,
+        maxRows: 3,
+        secrets: () => [],
+        dropped: () => undefined
+      })
+      for (const [i, id] of ["a", "b", "c", "d", "e"].entries()) {
+        yield* call(log, id, i)
+        yield* settle
+      }
+      // Within the first hour: each batch written brings a sweep, which trims to the bound.
+      yield* settle
+      expect(yield* ids(sql)).toEqual(["e", "d", "c"])
+    }).pipe(Effect.scoped))
+})
 
 describe("the request log's writer", () => {
   it.effect("deletes rows past the retention hourly, and keeps newer ones", () =>

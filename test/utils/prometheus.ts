@@ -11,8 +11,8 @@ export interface Sample {
   readonly value: number
 }
 
-// The samples of Prometheus text; every line that is not a comment must be one.
-const parse = (text: string): ReadonlyArray<Sample> =>
+/** The samples of Prometheus text; every line that is not a comment must be one. */
+export const samplesOf = (text: string): ReadonlyArray<Sample> =>
   text.split("\n").filter((line) => line !== "" && !line.startsWith("#")).map((line) => {
     const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
     if (match === null) throw new Error(`not a sample: ${line}`)
@@ -42,5 +42,5 @@ export const scrape = (url: string) =>
     expect(response.status).toBe(200)
     expect(response.headers.get("content-type")).toContain("text/plain; version=0.0.4")
     const text = await response.text()
-    return { text, samples: parse(text) }
+    return { text, samples: samplesOf(text) }
   })

@@ -81,29 +81,33 @@ export interface Lasting {
 export const lasting = Effect.fnUntraced(function*(options: {
   readonly status: Effect.Effect<Router.Status>
   readonly store: Store.Store | undefined
-  readonly responsesTtl: Duration.Input | undefined
+  /** How long and how much of the responses are kept (`Gateway.Keys`' bounds); the defaults when unset. */
+  readonly responses: ResponsesStore.StoreOptions
   readonly database: SqlClient.SqlClient | undefined
   /** Whether the request log keeps each call's request body and reply text, keys masked. */
   readonly logPayloads: boolean
   /** How long the request log keeps its rows (`Gateway.Options.requestLogRetention`); its default when unset. */
   readonly requestLogRetention: Duration.Input | undefined
+  /** How many rows and bytes of them the request log keeps (`Gateway.Keys`); the defaults when unset. */
+  readonly requestLogMaxRows: number | undefined
+  readonly requestLogMaxBytes: number | undefined
   /** The keys a logged payload has masked: the served configuration's gateway keys and its provider keys. */
   readonly secrets: () => ReadonlyArray<Redacted.Redacted<string>>
 }) {
   const clock = yield* Clock.Clock
   const now = () => clock.currentTimeMillisUnsafe()
-  const ttl = { ttl: options.responsesTtl }
-  const metrics = Metrics.make(options.status, now)
+  const memory = options.store === undefined ? ResponsesStore.make(now, options.responses) : undefined
+  const metrics = Metrics.make(options.status, now, memory?.usage)
   return {
     now,
     metrics,
-    responses: options.store === undefined
-      ? ResponsesStore.make(now, ttl)
-      : ResponsesStoreRedis.make(options.store, ttl),
+    responses: memory ?? ResponsesStoreRedis.make(options.store!, options.responses),
     requestLog: options.database === undefined ? undefined : yield* RequestLog.make({
       sql: options.database,
       logPayloads: options.logPayloads,
       retention: options.requestLogRetention,
+      maxRows: options.requestLogMaxRows,
+      maxBytes: options.requestLogMaxBytes,
       secrets: options.secrets,
       dropped: metrics.requestLogDropped
     })

@@ -143,11 +143,17 @@ export const make = (
     for (const deployment of everything.deployments) {
       built.set(deployment.name, Layer.succeedContext(yield* Layer.build(deployment.llm)))
     }
-    // Session affinity is on for the gateway's routers unless a router's options turn it off, and they continue a
-    // broken stream unless told otherwise: its client cannot restart a reply.
+    // Session affinity is on for the gateway's routers unless a router's options turn it off, each keeping at most the
+    // gateway section's `affinity_max_sessions` pins unless its own options say; and they continue a broken stream
+    // unless told otherwise: its client cannot restart a reply.
+    const maxSessions = config.keys?.affinityMaxSessions
+    const affinity = (chosen: Router.Options["affinity"]): Router.Options["affinity"] =>
+      chosen === false || maxSessions === undefined
+        ? chosen ?? true
+        : { maxSessions, ...(chosen === undefined || chosen === true ? {} : chosen) }
     const shared = (options: Router.Options<Deployment>): Router.Options<Router.Deployment> => ({
       ...options,
-      affinity: options.affinity ?? true,
+      affinity: affinity(options.affinity),
       midStream: options.midStream ?? "continue",
       ...(store === undefined ? {} : { shared: { ...options.shared, store } }),
       deployments: options.deployments.map((deployment) => ({ ...deployment, llm: built.get(deployment.name)! }))

@@ -92,33 +92,36 @@ export interface Beginning {
   readonly key?: Redacted.Redacted<string> | undefined
 }
 
-export const begin = ({ id, key, log, method, requestLog, start, stats, url }: Beginning): Entry => {
+/** The path of a request's URL, without its query. */
+export const pathOf = (url: string): string => {
   const query = url.indexOf("?")
-  return {
-    id,
-    log,
-    stats,
-    requestLog,
-    payload: requestLog?.logPayloads === true ? { request: undefined, reply: "", key } : undefined,
-    method,
-    path: query < 0 ? url : url.slice(0, query),
-    start,
-    caller: undefined,
-    model: undefined,
-    deployment: undefined,
-    status: 0,
-    firstToken: undefined,
-    usage: undefined,
-    cost: undefined,
-    error: undefined,
-    errorMessage: undefined,
-    failedDeployment: undefined,
-    midStream: undefined,
-    started: false,
-    streaming: false,
-    settle: settleNothing
-  }
+  return query < 0 ? url : url.slice(0, query)
 }
+
+export const begin = ({ id, key, log, method, requestLog, start, stats, url }: Beginning): Entry => ({
+  id,
+  log,
+  stats,
+  requestLog,
+  payload: requestLog?.logPayloads === true ? { request: undefined, reply: "", key } : undefined,
+  method,
+  path: pathOf(url),
+  start,
+  caller: undefined,
+  model: undefined,
+  deployment: undefined,
+  status: 0,
+  firstToken: undefined,
+  usage: undefined,
+  cost: undefined,
+  error: undefined,
+  errorMessage: undefined,
+  failedDeployment: undefined,
+  midStream: undefined,
+  started: false,
+  streaming: false,
+  settle: settleNothing
+})
 
 /** A failure noted: its tag or refusal code (`error`), and its answer's full message (`ErrorAnswer.logged`). */
 export const failed = (

@@ -12,13 +12,16 @@
  * prompt tokens read from and written to the provider's prompt cache, a part of
  * the input) and `cost_usd_total{model}` from the reply's
  * usage, `time_to_first_token_seconds{model}` when a stream's first batch is
- * ready; `request_log_dropped_total` for the request log's rows dropped (`requestLog.ts`). `model` is the name
+ * ready; `request_log_dropped_total` for the request log's rows dropped (`requestLog.ts`); `refused_total{reason}` for
+ * the requests refused before they were authenticated, which get no row in the request log (`reason` is the
+ * refusal's code, a fixed set). `model` is the name
  * the request asked for, or `(unknown)` for a name the configuration does not have (or a body with none): the
  * configuration bounds the label values. Each label set's metrics are built once and kept,
  * so a request does a few map lookups and counter additions, no label
  * building.
  *
- * The gauges (`in_flight{deployment}`, `key_in_flight{deployment,key}` with
+ * The gauges (`responses_kept` and `responses_kept_bytes`, what the responses kept in memory hold;
+ * `in_flight{deployment}`, `key_in_flight{deployment,key}` with
  * the masked key, `breaker_state{deployment}`, and for a bounded bucket
  * `limiter_tokens` and `limiter_waiting{deployment}`) are the routers'
  * status (every router's calls counted on their deployment, `engine.ts`):
@@ -35,6 +38,7 @@ import * as PrometheusMetrics from "effect/observability/PrometheusMetrics"
 import type { Usage } from "../../ChatResponse.js"
 import type { LlmError } from "../../LlmError.js"
 import type * as Router from "../../Router.js"
+import type * as ResponsesStore from "./responsesStore.js"
 
 /** The `model` label of a request whose model the configuration does not have. */
 const unknownModel = "(unknown)"
@@ -118,6 +122,12 @@ const errorsCounter = (tag: string) =>
     attributes: { tag }
   })
 
+const refusedCounter = (reason: string) =>
+  Metric.counter("llm_gateway_refused_total", {
+    description: "Requests refused before they were authenticated (a wrong or missing key, a foreign Host), by reason.",
+    attributes: { reason }
+  })
+
 const newModels = () => new Map<string, Series>()
 const newSeries = (model: string, route: string) => new Series(route, model)
 
@@ -132,6 +142,8 @@ export interface Metrics {
   readonly scrape: Effect.Effect<HttpServerResponse.HttpServerResponse>
   /** Rows of the request log dropped (its queue full, or its database failing). */
   readonly requestLogDropped: (count: number) => void
+  /** A request refused before it was authenticated, by its refusal's code (`invalid_api_key`, `host_not_allowed`). */
+  readonly refused: (reason: string) => void
 }
 
 /** What one request records; the handler names its model and reports what happened to the call. */
@@ -274,13 +286,32 @@ const deploymentGauges = (deployment: string): DeploymentGauges => ({
 
 const contentType = "text/plain; version=0.0.4; charset=utf-8"
 
-/** The metrics of a gateway over `status` (the router's), timed by `now` (Clock milliseconds). */
-export const make = (status: Effect.Effect<Router.Status>, now: () => number): Metrics => {
+const keptGauge = Metric.gauge("llm_gateway_responses_kept", {
+  description: "Responses kept in memory for previous_response_id."
+})
+const keptBytesGauge = Metric.gauge("llm_gateway_responses_kept_bytes", {
+  description: "Bytes of the responses kept in memory (their bodies and conversations), within responses_max_bytes."
+})
+
+/**
+ * The metrics of a gateway over `status` (the router's), timed by `now` (Clock milliseconds), with what its responses
+ * kept in memory hold, when it keeps them there.
+ */
+export const make = (
+  status: Effect.Effect<Router.Status>,
+  now: () => number,
+  kept?: () => ResponsesStore.Usage
+): Metrics => {
   const registry = new Registry(now)
   const { context } = registry
   const deployments = new Map<string, DeploymentGauges>()
 
   const read = (current: Router.Status) => {
+    if (kept !== undefined) {
+      const usage = kept()
+      keptGauge.updateUnsafe(usage.entries, context)
+      keptBytesGauge.updateUnsafe(usage.bytes, context)
+    }
     for (const name in current.details) {
       const load = current.details[name]!
       const gauges = cached(deployments, name, deploymentGauges, undefined)
@@ -302,9 +333,12 @@ export const make = (status: Effect.Effect<Router.Status>, now: () => number): M
     description: "Rows of the request log dropped: its queue was full, or its database failed to take them."
   })
 
+  const refusals = new Map<string, Metric.Counter<number>>()
+
   return {
     tally: (route, started) => new Tally(registry, route, started),
     scrape: Effect.map(status, read),
-    requestLogDropped: (count) => dropped.updateUnsafe(count, context)
+    requestLogDropped: (count) => dropped.updateUnsafe(count, context),
+    refused: (reason) => cached(refusals, reason, refusedCounter, undefined).updateUnsafe(1, context)
   }
 }

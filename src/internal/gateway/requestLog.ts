@@ -3,14 +3,16 @@
  * live figures (`logs.ts`), when the entry is written. A request's own fiber only puts its row on a bounded queue,
  * never waiting: one fiber writes the queue to the database in batches, so neither a slow database nor one that is
  * gone delays or fails a call. A row the queue has no room for, or whose batch the database refuses, is dropped,
- * counted (`llm_gateway_request_log_dropped_total`) and reported in a warning log line. The same fiber deletes, now
- * and then, the rows older than the retention. On shutdown the queue is closed and written out before the database
- * closes, so a clean stop loses nothing.
+ * counted (`llm_gateway_request_log_dropped_total`) and reported in a warning log line. The same fiber deletes, hourly
+ * and whenever a tenth of either bound was written since, the rows older than the retention and then the oldest rows
+ * past the bounds on their count and their bytes, so the database stays bounded whatever comes. On shutdown the queue
+ * is closed and written out before the database closes, so a clean stop loses nothing.
  *
  * A row holds no prompt and no reply, unless payloads are logged (`Gateway.Options.logPayloads`): then it holds the
  * request's body and the reply's text, with every key the gateway knows (its gateway and admin keys, the
  * deployments' provider keys, and the key the request came with) masked as the gateway masks keys elsewhere.
- * The paths that are not calls (health, readiness, metrics, the dashboard and the admin paths) get no row.
+ * The paths that are not calls (health, readiness, metrics, the dashboard and the admin paths) get no row, nor do the
+ * requests refused before they are authenticated (`serving.ts` counts them instead).
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -30,6 +32,10 @@ import type * as Logs from "./logs.js"
 
 /** How long rows are kept unless told otherwise. */
 export const defaultRetention = Duration.days(30)
+/** How many rows are kept at most unless told otherwise: the oldest beyond go. */
+export const defaultMaxRows = 100_000
+/** How many bytes of rows (`Requests.bytesOf`) are kept at most unless told otherwise: the oldest beyond go. */
+export const defaultMaxBytes = 256 * 1024 * 1024
 
 /** Rows waiting to be written at most by default; more are dropped. */
 const defaultCapacity = 10_000
@@ -37,6 +43,8 @@ const defaultCapacity = 10_000
 const batchSize = 200
 /** How often rows past the retention are deleted. */
 const sweepInterval = Duration.hours(1)
+/** The share of the row or byte bound whose writing brings the next sweep forward, so the bounds are kept closely. */
+const sweepShare = 0.1
 /** How long one batch may take to write before it is dropped. */
 const writeTimeout = Duration.seconds(10)
 /** How long the rows left at shutdown may take to write. */
@@ -48,6 +56,10 @@ export interface RequestLogOptions {
   readonly logPayloads: boolean
   /** How long rows are kept. Default `defaultRetention`. */
   readonly retention?: Duration.Input | undefined
+  /** How many rows are kept at most (the oldest beyond are deleted). Default `defaultMaxRows`. */
+  readonly maxRows?: number | undefined
+  /** How many bytes of rows (`Requests.bytesOf`) are kept at most (the oldest beyond go). Default `defaultMaxBytes`. */
+  readonly maxBytes?: number | undefined
   /** The keys masked in a payload (besides the request's own key): the configuration's served now. */
   readonly secrets: () => ReadonlyArray<Redacted.Redacted<string>>
   /** Counts rows dropped (the metric). */
@@ -98,6 +110,13 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
   Effect.gen(function*() {
     const { sql } = options
     const retention = Duration.toMillis(Duration.fromInputUnsafe(options.retention ?? defaultRetention))
+    const bounds: Requests.Bounds = {
+      rows: options.maxRows ?? defaultMaxRows,
+      bytes: options.maxBytes ?? defaultMaxBytes
+    }
+    // What was written since the last sweep: a share of either bound brings the next one forward.
+    let writtenRows = 0
+    let writtenBytes = 0
     const queue = yield* Queue.make<Requests.Row, Cause.Done>({
       capacity: options.capacity ?? defaultCapacity,
       strategy: "dropping"
@@ -119,10 +138,21 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
     const write = (rows: ReadonlyArray<Requests.Row>) =>
       Requests.insert(sql, rows).pipe(
         Effect.timeout(writeTimeout),
+        Effect.andThen(Effect.sync(() => {
+          writtenRows += rows.length
+          for (const row of rows) writtenBytes += Requests.bytesOf(row)
+        })),
         Effect.catchCause((cause) => Effect.sync(() => drop(rows.length, `the database refused them: ${why(cause)}`)))
       )
+    const sweepDue = (now: number, nextSweep: number): boolean =>
+      now >= nextSweep || writtenRows >= bounds.rows * sweepShare || writtenBytes >= bounds.bytes * sweepShare
     const sweep = (now: number) =>
       Requests.deleteBefore(sql, now - retention).pipe(
+        Effect.andThen(Requests.trim(sql, bounds)),
+        Effect.andThen(Effect.sync(() => {
+          writtenRows = 0
+          writtenBytes = 0
+        })),
         Effect.timeout(writeTimeout),
         Effect.catchCause((cause) =>
           Effect.logWarning("request log retention not applied").pipe(Effect.annotateLogs({ reason: why(cause) }))
@@ -134,7 +164,7 @@ export const make = (options: RequestLogOptions): Effect.Effect<RequestLog, neve
       let nextSweep = 0
       while (true) {
         const now = yield* Clock.currentTimeMillis
-        if (now >= nextSweep) {
+        if (sweepDue(now, nextSweep)) {
           yield* sweep(now)
           nextSweep = now + sweepMillis
         }

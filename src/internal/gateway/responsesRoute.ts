@@ -54,6 +54,40 @@ const storeAway = (error: StoreUnavailableError): Errors.ErrorAnswer => ({
   logged: error.message
 })
 
+// A request continuing a chain that is at the store's bound on its length, or whose conversation would pass its bound
+// on one response's bytes: the response it makes could not be kept, so it is refused before anything is sent.
+const chainTooLong = (id: string, reason: string) =>
+  Errors.answer(
+    400,
+    `Response '${id}' cannot be continued: ${reason}. Start a new conversation: send the turns it needs as input, ` +
+      "without previous_response_id.",
+    "invalid_request_error",
+    "previous_response_id",
+    "conversation_too_long"
+  )
+
+/** The refusal of a request continuing `previous` (`id`) to `conversation`, when the chain would pass `bounds`. */
+const pastBounds = (
+  id: string,
+  previous: ResponsesStore.StoredResponse,
+  conversation: ReadonlyArray<Message>,
+  bounds: ResponsesStore.Bounds
+): Errors.ErrorAnswer | undefined => {
+  const chain = previous.chain ?? 1
+  if (chain >= bounds.maxChain) {
+    return chainTooLong(
+      id,
+      `its chain holds ${chain} responses, as many as this gateway keeps in one (gateway.responses_max_chain)`
+    )
+  }
+  const bytes = ResponsesStore.bytesOf({ body: "", conversation })
+  return bytes <= bounds.maxResponseBytes ? undefined : chainTooLong(
+    id,
+    `its conversation with this input takes ${bytes} bytes, more than this gateway keeps of one response ` +
+      `(${bounds.maxResponseBytes}, gateway.responses_max_response_bytes)`
+  )
+}
+
 // A refusal made on the way (a failure of its effect) as the answer.
 const refused = (answer: HttpServerResponse.HttpServerResponse) => Effect.succeed(answer)
 
@@ -148,6 +182,13 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
     const unrun = notRun(body, entry)
     if (unrun !== undefined) return Effect.succeed(problemResponse(unrun))
     return Effect.flatMap(conversationOf(body, entry), ({ messages: conversation, previous }) => {
+      const past = previous === undefined || body.store === false
+        ? undefined
+        : pastBounds(body.previous_response_id!, previous, conversation, store.bounds)
+      if (past !== undefined) {
+        Logs.failed(entry, past.code ?? undefined, past)
+        return Effect.succeed(errorResponse(past))
+      }
       const request = continuing(ResponsesWire.toRequest(body, conversation), conversation, previous)
       if (request instanceof ResponsesWire.Problem) return Effect.succeed(problemResponse(request))
       const ids = ResponsesRender.idsOf(entry.id, seconds())
@@ -161,12 +202,25 @@ export const routes = (serving: Serving, store: ResponsesStore.ResponsesStore) =
       ): Effect.Effect<void> => {
         if (body.store === false) return Effect.void
         const replied = ResponsesWire.outputMessages(response.output)
-        return store.put(ids.response, entry.caller?.name, {
+        const kept: ResponsesStore.StoredResponse = {
           body: response.body,
           conversation: [...conversation, ...replied],
           session,
-          upstream
-        }).pipe(
+          upstream,
+          chain: previous === undefined ? 1 : (previous.chain ?? 1) + 1
+        }
+        return store.put(ids.response, entry.caller?.name, kept).pipe(
+          Effect.flatMap((stored) =>
+            stored ? Effect.void : Effect.logWarning(
+              "a response larger than the gateway keeps was not kept; a later turn naming it will not find it"
+            ).pipe(
+              Effect.annotateLogs({
+                requestId: entry.id,
+                bytes: ResponsesStore.bytesOf(kept),
+                maxResponseBytes: store.bounds.maxResponseBytes
+              })
+            )
+          ),
           Effect.catchTag(
             "StoreUnavailableError",
             (error) =>

@@ -11,9 +11,12 @@
  * `ChatRequest.previousResponse`, so that deployment, called with that key, is sent `previous_response_id` and only
  * the new input; any other attempt (another deployment or key, after a failover) sends the whole conversation.
  *
- * One interface, two stores: in memory (`make`, read on the gateway's `Clock`; past `maxEntries` the oldest goes
- * first), or in the gateway's shared store (`responsesStoreRedis.ts`), where every instance on the same Redis sees
- * the same responses and a restart loses none.
+ * A response is bounded by bytes: one larger than `maxResponseBytes` (its body and its conversation) is not kept, and
+ * a chain of responses continued from one another ends at `maxChain` responses (`responsesRoute.ts` refuses a
+ * request that continues it past either). One interface, two stores: in memory (`make`, read on the gateway's
+ * `Clock`), within a budget of `maxBytes` and `maxEntries`, the least recently used going first; or in the
+ * gateway's shared store (`responsesStoreRedis.ts`), where every instance on the same Redis sees the same responses
+ * and a restart loses none, each bounded by the bounds above and its time to live.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -47,24 +50,67 @@ export interface StoredResponse {
   readonly session?: string | undefined
   /** The response as its deployment keeps it upstream (`upstreamOf`), when it does. */
   readonly upstream?: Upstream | undefined
+  /** How many responses its chain holds, itself included; absent: 1 (a response that continues none). */
+  readonly chain?: number | undefined
 }
 
-/** How long responses are kept, and how many at most. */
+/** How long responses are kept, and how much of them. */
 export interface StoreOptions {
   /** Default: one hour. */
   readonly ttl?: Duration.Input | undefined
-  /** Default: 10 000. In Redis, the TTL alone bounds them. */
+  /** In memory, how many at most. Default: 10 000. */
   readonly maxEntries?: number | undefined
+  /** In memory, how many bytes of responses (`bytesOf`) at most. Default `defaults.maxBytes`. */
+  readonly maxBytes?: number | undefined
+  /** The most bytes one response (`bytesOf`: its body and its whole conversation) may take. */
+  readonly maxResponseBytes?: number | undefined
+  /** The most responses one chain (`StoredResponse.chain`) may hold. */
+  readonly maxChain?: number | undefined
 }
+
+/** The bounds a store has unless told otherwise: sized for a small machine. */
+export const defaults = {
+  maxBytes: 64 * 1024 * 1024,
+  maxResponseBytes: 4 * 1024 * 1024,
+  maxChain: 100
+} as const
+
+/** A store's bounds on one response and one chain (`StoreOptions`). */
+export interface Bounds {
+  readonly maxResponseBytes: number
+  readonly maxChain: number
+}
+
+/** The bounds of `options`, defaults filled in. */
+export const boundsOf = (options: StoreOptions): Bounds => ({
+  maxResponseBytes: options.maxResponseBytes ?? defaults.maxResponseBytes,
+  maxChain: options.maxChain ?? defaults.maxChain
+})
+
+/**
+ * What a response takes, counted as its bounds count it: the bytes (UTF-8) of its body, of its conversation as JSON,
+ * of its session and of its upstream's ids.
+ */
+export const bytesOf = (response: StoredResponse): number =>
+  Buffer.byteLength(response.body) + Buffer.byteLength(JSON.stringify(response.conversation)) +
+  Buffer.byteLength(response.session ?? "") +
+  (response.upstream === undefined
+    ? 0
+    : Buffer.byteLength(response.upstream.id) + Buffer.byteLength(response.upstream.keyId))
 
 /** The kept responses; `owner` is the gateway key's name (none without keys). */
 export interface ResponsesStore {
-  /** Keeps `response` as `owner`'s `id`, unless that id is another owner's live response. */
+  /** Its bounds on one response and one chain, which a request continuing a chain is checked against first. */
+  readonly bounds: Bounds
+  /**
+   * Keeps `response` as `owner`'s `id`, unless that id is another owner's live response; false when it is larger
+   * (`bytesOf`) than `bounds.maxResponseBytes`, and so not kept.
+   */
   readonly put: (
     id: string,
     owner: string | undefined,
     response: StoredResponse
-  ) => Effect.Effect<void, StoreUnavailableError>
+  ) => Effect.Effect<boolean, StoreUnavailableError>
   /** The response `id` of `owner`, unless it is unknown, expired or another key's. */
   readonly get: (
     id: string,
@@ -81,41 +127,78 @@ export const ttlMillis = (options: StoreOptions): number =>
 interface Entry {
   readonly owner: string | undefined
   readonly response: StoredResponse
+  readonly bytes: number
   readonly expires: number
 }
 
+/** What a store in memory holds now: its responses and their bytes (`bytesOf`). */
+export interface Usage {
+  readonly entries: number
+  readonly bytes: number
+}
+
+/** A store in memory, which tells what it holds. */
+export interface MemoryStore extends ResponsesStore {
+  readonly usage: () => Usage
+}
+
 /** A store in memory, its time in milliseconds from `now` (the gateway's `Clock`). */
-export const make = (now: () => number, options: StoreOptions = {}): ResponsesStore => {
+export const make = (now: () => number, options: StoreOptions = {}): MemoryStore => {
   const ttl = ttlMillis(options)
   const maxEntries = options.maxEntries ?? 10_000
-  // In insertion order, which is expiry order: every entry lives for the same `ttl`.
+  const maxBytes = options.maxBytes ?? defaults.maxBytes
+  const bounds = boundsOf(options)
+  const { maxResponseBytes } = bounds
+  // In the order of their last use, the least recently used first: each `get` and `put` moves its entry last.
   const entries = new Map<string, Entry>()
+  let bytes = 0
 
-  const prune = (at: number): void => {
+  const drop = (id: string, entry: Entry): void => {
+    entries.delete(id)
+    bytes -= entry.bytes
+  }
+  // The least recently used go until the rest is within the budget.
+  const evict = (): void => {
     for (const [id, entry] of entries) {
-      if (entry.expires > at && entries.size <= maxEntries) return
-      entries.delete(id)
+      if (bytes <= maxBytes && entries.size <= maxEntries) return
+      drop(id, entry)
     }
   }
   const live = (id: string, owner: string | undefined): Entry | undefined => {
     const entry = entries.get(id)
     if (entry === undefined || entry.owner !== owner) return undefined
-    if (entry.expires > now()) return entry
     entries.delete(id)
+    if (entry.expires > now()) {
+      entries.set(id, entry)
+      return entry
+    }
+    bytes -= entry.bytes
     return undefined
   }
 
   return {
+    bounds,
     put: (id, owner, response) =>
       Effect.sync(() => {
+        const size = bytesOf(response)
         const at = now()
         const kept = entries.get(id)
-        if (kept !== undefined && kept.owner !== owner && kept.expires > at) return
-        entries.delete(id)
-        entries.set(id, { owner, response, expires: at + ttl })
-        prune(at)
+        if (kept !== undefined && kept.owner !== owner && kept.expires > at) return true
+        if (kept !== undefined) drop(id, kept)
+        if (size > maxResponseBytes) return false
+        entries.set(id, { owner, response, bytes: size, expires: at + ttl })
+        bytes += size
+        evict()
+        return true
       }),
     get: (id, owner) => Effect.sync(() => live(id, owner)?.response),
-    remove: (id, owner) => Effect.sync(() => live(id, owner) !== undefined && entries.delete(id))
+    remove: (id, owner) =>
+      Effect.sync(() => {
+        const entry = live(id, owner)
+        if (entry === undefined) return false
+        drop(id, entry)
+        return true
+      }),
+    usage: () => ({ entries: entries.size, bytes })
   }
 }

@@ -1,6 +1,7 @@
 /**
  * The gateway's kept responses (`responsesStore.ts`) in its shared store: each one a Redis hash (its owner, its
- * `response` JSON, its conversation's JSON, its session and what its deployment keeps upstream) under
+ * `response` JSON, its conversation's JSON, its session, what its deployment keeps upstream and its chain's length),
+ * none larger than the store's bound on one response, under
  * `<prefix>:responses:<id>`, with Redis' own expiry, so every instance on the same Redis reads, continues and deletes
  * the same responses, and a restart loses none. A write and a deletion check the owner in the script that does them,
  * so another key can never replace or delete a response it cannot read. An entry this version cannot read counts as
@@ -14,21 +15,22 @@ import * as Struct from "effect/Struct"
 import { PreviousResponse } from "../../ChatRequest.js"
 import { Message } from "../../Message.js"
 import type * as Store from "../../Store.js"
-import { type ResponsesStore, type StoreOptions, ttlMillis } from "./responsesStore.js"
+import { boundsOf, bytesOf, type ResponsesStore, type StoreOptions, ttlMillis } from "./responsesStore.js"
 
 // A response as a hash's fields: its owner, its JSON, its conversation's JSON, its session and its upstream's JSON
-// (each empty for none), and how long it is kept (ms).
+// (each empty for none), how many responses its chain holds, and how long it is kept (ms).
 interface Entry {
   readonly owner: string
   readonly body: string
   readonly conversation: string
   readonly session: string
   readonly upstream: string
+  readonly chain: number
   readonly ttl: number
 }
 
 // KEYS: the entry. ARGV: the owner, the response's JSON, the conversation's JSON, the time to live (ms), the
-// session, the upstream's JSON (each empty for none). Another owner's live entry stays as it is.
+// session, the upstream's JSON (each empty for none), the chain's length. Another owner's live entry stays as it is.
 const putScript = Redis.script(
   (key: string, entry: Entry) => [
     key,
@@ -37,7 +39,8 @@ const putScript = Redis.script(
     entry.conversation,
     entry.ttl,
     entry.session,
-    entry.upstream
+    entry.upstream,
+    entry.chain
   ],
   {
     numberOfKeys: 1,
@@ -46,7 +49,7 @@ local kept = redis.call("HGET", KEYS[1], "owner")
 if kept and kept ~= ARGV[1] then return 0 end
 redis.call("DEL", KEYS[1])
 redis.call("HSET", KEYS[1], "owner", ARGV[1], "body", ARGV[2], "conversation", ARGV[3], "session", ARGV[5],
-  "upstream", ARGV[6])
+  "upstream", ARGV[6], "chain", ARGV[7])
 redis.call("PEXPIRE", KEYS[1], ARGV[4])
 return 0
 `
@@ -82,16 +85,22 @@ export const make = (store: Store.Store, options: StoreOptions = {}): ResponsesS
   const keyOf = (id: string) => `${connection.prefix}:responses:${id}`
   const put = connection.eval(putScript)
   const remove = connection.eval(removeScript)
+  const bounds = boundsOf(options)
   return {
+    bounds,
     put: (id, owner, response) =>
-      Effect.asVoid(put(keyOf(id), {
-        owner: ownerOf(owner),
-        body: response.body,
-        conversation: encodeConversation(response.conversation),
-        ttl,
-        session: response.session ?? "",
-        upstream: response.upstream === undefined ? "" : encodeUpstream(response.upstream)
-      })),
+      bytesOf(response) > bounds.maxResponseBytes ? Effect.succeed(false) : Effect.as(
+        put(keyOf(id), {
+          owner: ownerOf(owner),
+          body: response.body,
+          conversation: encodeConversation(response.conversation),
+          ttl,
+          session: response.session ?? "",
+          upstream: response.upstream === undefined ? "" : encodeUpstream(response.upstream),
+          chain: response.chain ?? 1
+        }),
+        true
+      ),
     get: (id, owner) =>
       Effect.map(
         connection.send<ReadonlyArray<string | null>>(
@@ -101,9 +110,10 @@ export const make = (store: Store.Store, options: StoreOptions = {}): ResponsesS
           "body",
           "conversation",
           "session",
-          "upstream"
+          "upstream",
+          "chain"
         ),
-        ([kept, body, conversation, session, upstream]) => {
+        ([kept, body, conversation, session, upstream, chain]) => {
           if (kept !== ownerOf(owner) || typeof body !== "string") return undefined
           const decoded = decodeConversation(conversation)
           if (Option.isNone(decoded)) return undefined
@@ -112,6 +122,8 @@ export const make = (store: Store.Store, options: StoreOptions = {}): ResponsesS
           return {
             body,
             conversation: decoded.value,
+            // An entry of an older version, which kept no length, counts as a chain's first.
+            ...(Number(chain) > 1 ? { chain: Number(chain) } : {}),
             ...(typeof session === "string" && session !== "" ? { session } : {}),
             ...(Option.isSome(upstreamRead) ? { upstream: upstreamRead.value } : {})
           }

@@ -98,7 +98,37 @@ const check = (options: Options): OptionsError | undefined => {
   return OptionsErrors.positive("Gateway", "maxBodyBytes", options.maxBodyBytes, { integer: true, optional: true }) ??
     OptionsErrors.duration("Gateway", "gracePeriod", options.gracePeriod) ??
     OptionsErrors.duration("Gateway", "responsesTtl", options.responsesTtl, true) ??
-    OptionsErrors.duration("Gateway", "requestLogRetention", options.requestLogRetention, true)
+    OptionsErrors.duration("Gateway", "requestLogRetention", options.requestLogRetention, true) ??
+    invalidBound(options.config.keys)
+}
+
+/** The bounds on what the gateway keeps (`Gateway.Keys`), each taken at start: a restart changes them. */
+const boundFields = [
+  "requestLogMaxRows",
+  "requestLogMaxBytes",
+  "responsesMaxBytes",
+  "responsesMaxResponseBytes",
+  "responsesMaxChain"
+] as const
+
+// A bound that is not a positive integer, or one response allowed more than the whole store.
+const invalidBound = (keys: Config["keys"]): OptionsError | undefined => {
+  for (const field of [...boundFields, "affinityMaxSessions"] as const) {
+    const invalid = OptionsErrors.positive("Gateway", `config.keys.${field}`, keys?.[field], {
+      integer: true,
+      optional: true
+    })
+    if (invalid !== undefined) return invalid
+  }
+  const one = keys?.responsesMaxResponseBytes
+  return one !== undefined && one > (keys?.responsesMaxBytes ?? Infinity)
+    ? OptionsErrors.make(
+      "Gateway",
+      "config.keys.responsesMaxResponseBytes",
+      one,
+      `at most config.keys.responsesMaxBytes (${keys?.responsesMaxBytes})`
+    )
+    : undefined
 }
 
 const sameDatabase = (a: DatabaseOption | undefined, b: DatabaseOption | undefined): boolean =>
@@ -115,8 +145,8 @@ const sameStore = (a: Store.Options | undefined, b: Store.Options | undefined): 
     : JSON.stringify({ ...a, redis: urlOf(a) }) === JSON.stringify({ ...b, redis: urlOf(b) })
 
 const keptAtReload =
-  "the one it started with (a reload keeps the store, the database, its request log's settings and the time " +
-  "responses are kept; changing them takes a restart)"
+  "the one it started with (a reload keeps the store, the database, its request log's settings and the time and " +
+  "bytes responses are kept; changing them takes a restart)"
 
 // What a reload cannot change of the configuration it started with: the store, the database, the request log's
 // settings and the responses' time to live, taken at start (and when the options give them, the configuration's are
@@ -134,7 +164,15 @@ const restartOnly = (options: Options, config: Config): OptionsError | undefined
     : options.requestLogRetention === undefined &&
         JSON.stringify(config.keys?.requestLogRetention) !== JSON.stringify(options.config.keys?.requestLogRetention)
     ? OptionsErrors.make("Gateway", "config.keys.requestLogRetention", "another retention", keptAtReload)
-    : undefined
+    : changedBound(config, options.config)
+
+// The first bound on what the gateway keeps that `config` changes from `started`'s.
+const changedBound = (config: Config, started: Config): OptionsError | undefined => {
+  const field = boundFields.find((name) => config.keys?.[name] !== started.keys?.[name])
+  return field === undefined
+    ? undefined
+    : OptionsErrors.make("Gateway", `config.keys.${field}`, config.keys?.[field], keptAtReload)
+}
 
 /** What one configuration serves: its engine, its keys and its routes. */
 interface Generation {
@@ -197,10 +235,17 @@ export const make = (
     const lasting = yield* App.lasting({
       status: Effect.suspend(() => current().engine.status),
       store,
-      responsesTtl: options.responsesTtl ?? options.config.keys?.responsesTtl,
+      responses: {
+        ttl: options.responsesTtl ?? options.config.keys?.responsesTtl,
+        maxBytes: options.config.keys?.responsesMaxBytes,
+        maxResponseBytes: options.config.keys?.responsesMaxResponseBytes,
+        maxChain: options.config.keys?.responsesMaxChain
+      },
       database: sql,
       logPayloads: options.logPayloads ?? options.config.keys?.logPayloads ?? false,
       requestLogRetention: options.requestLogRetention ?? options.config.keys?.requestLogRetention,
+      requestLogMaxRows: options.config.keys?.requestLogMaxRows,
+      requestLogMaxBytes: options.config.keys?.requestLogMaxBytes,
       secrets: () => current().secrets
     })
 

@@ -239,9 +239,19 @@ export const make = ({ engine, metrics, now, options, requestLog, stats }: Servi
       const request = Context.get(context, HttpServerRequest.HttpServerRequest)
       const start = now()
       const id = Intake.requestId(request.headers["x-request-id"], randomUUID)
-      const presented = requestLog?.logPayloads === true
+      // The caller (none on an open path or without keys), or the request's refusal.
+      const checked = hosts !== undefined && !Intake.ownHost(hosts, request.headers["host"])
+        ? foreignHost
+        : auth.required && !Auth.open.has(Logs.pathOf(request.url))
+        ? auth.authenticate(Auth.withQueryKey(request.headers, request.url))
+        : undefined
+      const refused = checked !== undefined && "status" in checked ? checked : undefined
+      const caller = checked !== undefined && !("status" in checked) ? checked : undefined
+      const presented = requestLog?.logPayloads === true && refused === undefined
         ? Auth.presented(Auth.withQueryKey(request.headers, request.url))
         : undefined
+      // A request refused before it is authenticated gets no row: anyone who reaches the port could fill the
+      // database with them. It is counted (`refused_total`) and its line written; its body is never read.
       const entry = Logs.begin({
         id,
         method: request.method,
@@ -249,22 +259,17 @@ export const make = ({ engine, metrics, now, options, requestLog, stats }: Servi
         start,
         log: options.logRequests,
         stats,
-        requestLog,
+        requestLog: refused === undefined ? requestLog : undefined,
         key: presented === undefined ? undefined : Redacted.make(presented)
       })
       let handled: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
       let tally: Metrics.Tally | undefined
-      // The caller (none on an open path or without keys), or the request's refusal.
-      const checked = hosts !== undefined && !Intake.ownHost(hosts, request.headers["host"])
-        ? foreignHost
-        : auth.required && !Auth.open.has(entry.path)
-        ? auth.authenticate(Auth.withQueryKey(request.headers, request.url))
-        : undefined
-      if (checked !== undefined && "status" in checked) {
-        Logs.failed(entry, checked.code ?? undefined, checked)
-        handled = Effect.succeed(refusal(entry, checked))
+      if (refused !== undefined) {
+        metrics.refused(refused.code ?? String(refused.status))
+        Logs.failed(entry, refused.code ?? undefined, refused)
+        handled = Effect.succeed(refusal(entry, refused))
       } else {
-        entry.caller = checked
+        entry.caller = caller
         tally = route === undefined ? undefined : metrics.tally(route, start)
         handled = handle({ request, entry, scope: Context.get(context, Scope.Scope), tally })
       }

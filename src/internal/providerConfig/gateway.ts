@@ -2,8 +2,10 @@
  * The `gateway` section of `provider.json`: the keys clients call the gateway
  * with (each named, with the models it may use, its own rate limit and
  * budget) and the admin keys, read from the environment (`env:NAME`) or
- * written in the file, as `Gateway.Keys`, with the request log's settings (`log_payloads`, and
- * `request_log_retention` in days) and how long `/v1/responses` keeps a response (`responses_ttl`).
+ * written in the file, as `Gateway.Keys`, with the request log's settings (`log_payloads`, and its retention:
+ * `request_log_retention` in days, `request_log_max_rows`, `request_log_max_bytes`) and how long and how much
+ * `/v1/responses` keeps (`responses_ttl`, `responses_max_bytes`, `responses_max_response_bytes`,
+ * `responses_max_chain`), and how many sessions each router keeps pinned (`affinity_max_sessions`).
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -49,8 +51,20 @@ export const GatewayEntry = Schema.Struct({
   log_payloads: optional(Schema.Boolean),
   /** Days the request log keeps its rows. */
   request_log_retention: optional(Positive),
+  /** Rows the request log keeps at most (the oldest beyond are deleted). */
+  request_log_max_rows: optional(PositiveInt),
+  /** Bytes of rows the request log keeps at most (the oldest beyond are deleted). */
+  request_log_max_bytes: optional(PositiveInt),
   /** How long a `/v1/responses` response is kept (`Gateway.Options.responsesTtl`): seconds or a duration. */
-  responses_ttl: optional(DurationEntry)
+  responses_ttl: optional(DurationEntry),
+  /** Bytes of responses kept in memory at most (the least recently used beyond are dropped). */
+  responses_max_bytes: optional(PositiveInt),
+  /** Bytes one kept response (its body and whole conversation) takes at most. */
+  responses_max_response_bytes: optional(PositiveInt),
+  /** Responses one chain of `previous_response_id`s holds at most. */
+  responses_max_chain: optional(PositiveInt),
+  /** Sessions each of the gateway's routers keeps pinned in memory at most, unless its `affinity` says. */
+  affinity_max_sessions: optional(PositiveInt)
 })
 
 export type GatewayEntry = typeof GatewayEntry.Type
@@ -63,6 +77,18 @@ export type ReadSecret = (
 
 const period = (value: number | string | undefined): Budget.Period =>
   value === undefined || value === "month" ? "month" : Duration.toMillis(toDuration(value)!)
+
+// The section's bounds on what the gateway keeps, as `Gateway.Keys` names them.
+const bounds = (entry: GatewayEntry): Partial<Gateway.Keys> => ({
+  ...(entry.request_log_max_rows !== undefined ? { requestLogMaxRows: entry.request_log_max_rows } : {}),
+  ...(entry.request_log_max_bytes !== undefined ? { requestLogMaxBytes: entry.request_log_max_bytes } : {}),
+  ...(entry.responses_max_bytes !== undefined ? { responsesMaxBytes: entry.responses_max_bytes } : {}),
+  ...(entry.responses_max_response_bytes !== undefined
+    ? { responsesMaxResponseBytes: entry.responses_max_response_bytes }
+    : {}),
+  ...(entry.responses_max_chain !== undefined ? { responsesMaxChain: entry.responses_max_chain } : {}),
+  ...(entry.affinity_max_sessions !== undefined ? { affinityMaxSessions: entry.affinity_max_sessions } : {})
+})
 
 /**
  * The section's keys read, or every issue: a missing variable, a name or a key listed twice, half a rate
@@ -115,6 +141,13 @@ export const resolve = (
         })
       }
     }
+    // One response larger than the whole budget could never be kept.
+    if ((entry.responses_max_response_bytes ?? 0) > (entry.responses_max_bytes ?? Infinity)) {
+      issues.push({
+        path: "gateway.responses_max_response_bytes",
+        message: `expected at most responses_max_bytes (${entry.responses_max_bytes})`
+      })
+    }
     return {
       issues,
       literals,
@@ -144,7 +177,8 @@ export const resolve = (
         ...(entry.request_log_retention !== undefined
           ? { requestLogRetention: Duration.days(entry.request_log_retention) }
           : {}),
-        ...(entry.responses_ttl !== undefined ? { responsesTtl: toDuration(entry.responses_ttl)! } : {})
+        ...(entry.responses_ttl !== undefined ? { responsesTtl: toDuration(entry.responses_ttl)! } : {}),
+        ...bounds(entry)
       }
     }
   })

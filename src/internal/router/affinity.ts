@@ -2,7 +2,8 @@
  * Session affinity (`Router.Options.affinity`): which deployment, and which of
  * its keys, answered a session's last call, kept for a time to live that every
  * answer starts again, so the session's next call goes where the provider's
- * prompt cache is warm. In memory, at most `maxSessions` of them (the least
+ * prompt cache is warm. Each is kept under its session's digest, never the
+ * session itself. In memory, at most `maxSessions` of them (the least
  * recently answered go first); with the router's `shared` store, in Redis,
  * where every instance reads them: each pin a key with Redis' own expiry, and
  * beside it one sorted set per deployment of the sessions pinned to it, scored
@@ -65,26 +66,38 @@ export const pinnedCall = (
   }
 })
 
+/**
+ * What a pin is kept under: the session's SHA-256 digest, so a pin takes the same few bytes whatever the session
+ * (a client chooses it, and may send a megabyte of it).
+ */
+export const digestOf = (session: string): string => createHash("sha256").update(session).digest("base64url")
+
 /** The pins in this process: at most `maxSessions`, each living `ttlMillis` after its last answer. */
-export const memory = (ttlMillis: number, maxSessions: number): Affinity => {
+export const memory = (ttlMillis: number, maxSessions: number): Affinity & {
+  /** The keys the pins are kept under (`digestOf` their sessions), the least recently answered first. */
+  readonly keys: () => ReadonlyArray<string>
+} => {
   // In insertion order, which a pin renews: the first entry is the least recently answered.
   const pins = new Map<string, { readonly pin: Pin; readonly until: number }>()
   return {
     lookup: (session) =>
       Effect.clockWith((clock) => {
-        const entry = pins.get(session)
+        const key = digestOf(session)
+        const entry = pins.get(key)
         if (entry === undefined) return Effect.undefined
         if (entry.until > clock.currentTimeMillisUnsafe()) return Effect.succeed(entry.pin)
-        pins.delete(session)
+        pins.delete(key)
         return Effect.undefined
       }),
     pin: (session, pin) =>
       Effect.clockWith((clock) => {
-        pins.delete(session)
-        pins.set(session, { pin, until: clock.currentTimeMillisUnsafe() + ttlMillis })
+        const key = digestOf(session)
+        pins.delete(key)
+        pins.set(key, { pin, until: clock.currentTimeMillisUnsafe() + ttlMillis })
         if (pins.size > maxSessions) pins.delete(pins.keys().next().value!)
         return Effect.void
       }),
+    keys: () => [...pins.keys()],
     counts: Effect.clockWith((clock) => {
       const now = clock.currentTimeMillisUnsafe()
       const counts = new Map<string, number>()
@@ -144,7 +157,7 @@ const decodePin = (json: string | null): Pin | undefined => {
 }
 
 /**
- * The pins in the store under `key`, for the router's `deployments`. Sessions are kept by their hash. The store away,
+ * The pins in the store under `key`, for the router's `deployments`. Sessions are kept by their digest. The store away,
  * a session has no pin and a pin is not kept: affinity only saves cost, so it never fails a call.
  */
 export const shared = (
@@ -155,15 +168,14 @@ export const shared = (
 ): Affinity => {
   const base = `${connection.prefix}:affinity:${key}`
   const sets = `${base}#pinned:`
-  const member = (session: string) => createHash("sha256").update(session).digest("base64url")
   return {
     lookup: (session) =>
       Effect.orElseSucceed(
-        Effect.map(connection.send<string | null>("GET", `${base}:${member(session)}`), decodePin),
+        Effect.map(connection.send<string | null>("GET", `${base}:${digestOf(session)}`), decodePin),
         () => undefined
       ),
     pin: (session, pin) => {
-      const id = member(session)
+      const id = digestOf(session)
       // Waited for, so the session's next call, on any instance, finds it.
       return Effect.ignore(
         connection.eval(pinScript)([`${base}:${id}`], ttlMillis, JSON.stringify(pin), sets, id, pin.deployment)

@@ -1,9 +1,9 @@
 /**
  * The statements of the request log's table (`requests`, migration `2_request_log`): rows written in batches, rows
- * past the retention deleted, spend summed per group over a time range (and per hour or day, for a chart), and rows
- * read newest first a page at a time, the page after a row found by its `(at, id)` (keyset pagination, so a page
- * stays right while rows are written). The same statements serve SQLite and Postgres; Postgres gives sums and counts
- * as strings, read here with `Number`.
+ * past the retention deleted (by age, and the oldest past a count of rows or of bytes), spend summed per group over
+ * a time range (and per hour or day, for a chart), and rows read newest first a page at a time, the page after a row
+ * found by its `(at, id)` (keyset pagination, so a page stays right while rows are written). The same statements serve
+ * SQLite and Postgres; Postgres gives sums and counts as strings, read here with `Number`.
  */
 import * as Effect from "effect/Effect"
 import type * as SqlClient from "effect/sql/SqlClient"
@@ -61,6 +61,48 @@ export const insert = (sql: SqlClient.SqlClient, rows: ReadonlyArray<Row>): Effe
 /** Deletes the rows of requests that came in before `before` (epoch milliseconds). */
 export const deleteBefore = (sql: SqlClient.SqlClient, before: number): Effect.Effect<unknown, SqlError> =>
   sql`DELETE FROM requests WHERE at < ${before}`
+
+// What a row's size is counted from: its text columns' lengths, and a fixed share for its numbers and its entries in
+// the indexes.
+const textColumns = [
+  "id",
+  "request_id",
+  "route",
+  "key_name",
+  "team_id",
+  "model",
+  "deployment",
+  "error",
+  "payload"
+] as const satisfies ReadonlyArray<keyof Row>
+const rowOverhead = 160
+
+/** A row's size as the retention counts it (`trim`): its text's length plus a fixed share. */
+export const bytesOf = (row: Row): number =>
+  textColumns.reduce((total, column) => total + (row[column]?.length ?? 0), rowOverhead)
+
+/** The most rows, and bytes of them (`bytesOf`), that `trim` leaves. */
+export interface Bounds {
+  readonly rows: number
+  readonly bytes: number
+}
+
+/** Deletes the oldest rows until at most `bounds.rows` are left, their bytes (`bytesOf`) at most `bounds.bytes`. */
+export const trim = (sql: SqlClient.SqlClient, bounds: Bounds): Effect.Effect<void, SqlError> =>
+  Effect.gen(function*() {
+    const size = sql.literal(
+      `(${rowOverhead}${textColumns.map((column) => ` + COALESCE(LENGTH(${column}), 0)`).join("")})`
+    )
+    // The newest row past either bound, counting from the newest: it and every older row go.
+    const [cut] = yield* sql<{ readonly at: unknown; readonly id: unknown }>`SELECT at, id FROM (
+        SELECT at, id, ROW_NUMBER() OVER (ORDER BY at DESC, id DESC) AS n,
+          SUM(${size}) OVER (ORDER BY at DESC, id DESC) AS total
+        FROM requests
+      ) AS sized WHERE n > ${bounds.rows} OR total > ${bounds.bytes} ORDER BY at DESC, id DESC LIMIT 1`
+    if (cut === undefined) return
+    const at = Number(cut.at)
+    yield* sql`DELETE FROM requests WHERE at < ${at} OR (at = ${at} AND id <= ${String(cut.id)})`
+  })
 
 /** A spend query: the group, the range `[from, to)` in epoch milliseconds, and optionally a bucket. */
 export interface SpendQuery {
